@@ -1,0 +1,365 @@
+//! The command line. This is the only code that knows about clap, terminals, progress bars
+//! and stdout; each subcommand is one thin function over the library.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod progress;
+
+use clap::{Args, Parser, Subcommand};
+use seedforge::config::Config;
+use seedforge::image::ImageList;
+use seedforge::oci::mirror::{MirrorOptions, mirror};
+use seedforge::oci::verify::{VerifyReport, gc, verify};
+use seedforge::oci::{Layout, Platform};
+use seedforge::plan::{self, MirroredImageReport};
+use seedforge::{Error, ExitCode};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 failure, 2 invalid input or usage (nothing written), 3 missing tool.
+
+Examples:
+  seedforge build --config fixtures/lab/seedforge.yaml
+  seedforge mirror --images images.txt --layout out/oci --platform linux/amd64 --platform linux/arm64
+  seedforge verify out";
+
+/// Turns one config file into everything an air-gapped k3s cluster needs on first boot.
+#[derive(Debug, Parser)]
+#[command(name = "seedforge", version, about, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors on stderr; no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print the result as one JSON document on stdout (no progress bars).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every step the config describes and write the output tree.
+    ///
+    /// Reads seedforge.yaml, checks the config, every image list and every image source,
+    /// then mirrors the images into OUT/oci and verifies the layout. Nothing is written if
+    /// any input is invalid.
+    Build(BuildArgs),
+    /// Print what `build` would do, checking every input; writes nothing.
+    Plan(PlanArgs),
+    /// Copy images listed in image list files into an OCI image layout.
+    ///
+    /// A list line is `SOURCE [DESTINATION]`; `#` starts a comment. Sources use skopeo's
+    /// transports: oci:DIR[:ref], oci-archive:FILE[:ref], docker-archive:FILE[:ref].
+    /// Relative paths resolve against the list file's directory. Each image is named in
+    /// index.json by its full destination reference.
+    Mirror(MirrorArgs),
+    /// Re-hash every blob reachable from index.json; exit 0 only if all are sound.
+    ///
+    /// DIR is a build output directory (its oci/ is checked) or an OCI layout itself.
+    /// Unreferenced blobs are reported as strays but do not fail verification.
+    Verify(DirArg),
+    /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
+    Gc(DirArg),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The config file.
+    #[arg(short, long, default_value = "seedforge.yaml", value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Output directory (default: the config's `output`, relative to the config).
+    #[arg(short, long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Output directory to plan for.
+    #[arg(short, long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct MirrorArgs {
+    /// Image list file(s).
+    #[arg(long = "images", value_name = "LIST", required = true, num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// The OCI layout directory to write (created if missing).
+    #[arg(long, value_name = "DIR")]
+    layout: PathBuf,
+    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several [default: linux/amd64].
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    platforms: Vec<Platform>,
+    /// Images copied at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+struct DirArg {
+    /// The directory.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
+/// Parses arguments, runs, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::InvalidInput as i32
+            } else {
+                ExitCode::Ok as i32
+            };
+        }
+    };
+    init_logging(&cli.global);
+    match run(&cli) {
+        Ok(code) => code as i32,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                if !e.to_string().contains(&s.to_string()) {
+                    eprintln!("  caused by: {s}");
+                }
+                source = s.source();
+            }
+            e.exit_code() as i32
+        }
+    }
+}
+
+fn init_logging(global: &Global) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEEDFORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("seedforge={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, Error> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Build(a) => build(g, a),
+        Command::Plan(a) => plan_cmd(g, a),
+        Command::Mirror(a) => mirror_cmd(g, a),
+        Command::Verify(a) => verify_cmd(g, &a.dir),
+        Command::Gc(a) => gc_cmd(g, &a.dir),
+    }
+}
+
+fn print_json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot serialise output: {e}"),
+    }
+}
+
+fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
+    let config = Config::load(&a.config.config)?;
+    let plan = plan::plan(&config, a.out.clone())?;
+    let reporter = progress::CliReporter::new(g.quiet || g.json, plan.images.entries.len());
+    let report = plan::run(&plan, &reporter)?;
+    reporter.finish();
+    if g.json {
+        print_json(&report);
+    } else if !g.quiet {
+        print_images(&report.images);
+        print_verify(&report.verify);
+        println!("built {}", report.output.display());
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
+    let config = Config::load(&a.config.config)?;
+    let plan = plan::plan(&config, a.out.clone())?;
+    if g.json {
+        #[derive(Serialize)]
+        struct PlanJson<'a> {
+            output: &'a Path,
+            steps: &'a [plan::Step],
+            images: Vec<[String; 2]>,
+        }
+        print_json(&PlanJson {
+            output: &plan.output,
+            steps: &plan.steps,
+            images: plan
+                .images
+                .entries
+                .iter()
+                .map(|e| [e.source.to_string(), e.destination.to_string()])
+                .collect(),
+        });
+    } else {
+        println!("output: {}", plan.output.display());
+        for (i, step) in plan.steps.iter().enumerate() {
+            println!("{}. {}", i + 1, step.describe());
+        }
+        for e in &plan.images.entries {
+            println!("   {}  <-  {}", e.destination, e.source);
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn mirror_cmd(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
+    let lists = a
+        .images
+        .iter()
+        .map(|p| ImageList::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let images = ImageList::merge(lists)?;
+    let options = MirrorOptions {
+        platforms: if a.platforms.is_empty() {
+            vec![Platform::linux_amd64()]
+        } else {
+            a.platforms.clone()
+        },
+        concurrency: usize::from(a.concurrency),
+    };
+    let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
+    reporter.step_started_public("mirror");
+    let mirrored = mirror(&images.entries, &a.layout, &options, &reporter)?;
+    reporter.finish();
+    let reports: Vec<MirroredImageReport> = mirrored.iter().map(Into::into).collect();
+    if g.json {
+        print_json(&serde_json::json!({ "layout": a.layout, "images": reports }));
+    } else if !g.quiet {
+        print_images(&reports);
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// A build output directory holds the layout in `oci/`; a layout can also be given directly.
+fn layout_dir(dir: &Path) -> PathBuf {
+    if dir.join("oci-layout").is_file() {
+        dir.to_path_buf()
+    } else {
+        dir.join("oci")
+    }
+}
+
+fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+    let layout = Layout::open(&layout_dir(dir))?;
+    let reporter = progress::CliReporter::new(true, 0);
+    let report = verify(&layout, &reporter)?;
+    if g.json {
+        print_json(&report);
+    } else if !g.quiet || !report.is_sound() {
+        print_verify(&report);
+    }
+    if report.is_sound() {
+        Ok(ExitCode::Ok)
+    } else {
+        Err(Error::VerifyFailed(format!(
+            "{}: {} blob problem(s)",
+            layout.root().display(),
+            report.problems.len()
+        )))
+    }
+}
+
+fn gc_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+    let layout = Layout::open(&layout_dir(dir))?;
+    let report = gc(&layout)?;
+    if g.json {
+        print_json(&report);
+    } else if !g.quiet {
+        println!(
+            "removed {} unreferenced blob(s), {} freed; {} stale temporary dir(s)",
+            report.removed.len(),
+            seedforge::util::human_bytes(report.bytes_freed),
+            report.stale_temp_removed
+        );
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn print_images(images: &[MirroredImageReport]) {
+    for i in images {
+        let platforms = if i.platforms.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", i.platforms.join(", "))
+        };
+        println!("{}  {}{platforms}", i.destination, i.digest);
+    }
+}
+
+fn print_verify(report: &VerifyReport) {
+    for f in &report.problems {
+        let what = match &f.problem {
+            seedforge::oci::verify::BlobProblem::Missing => "missing".to_string(),
+            seedforge::oci::verify::BlobProblem::SizeMismatch { expected, actual } => {
+                format!("size {actual}, expected {expected}")
+            }
+            seedforge::oci::verify::BlobProblem::DigestMismatch { actual } => {
+                format!("content hashes to {actual}")
+            }
+            seedforge::oci::verify::BlobProblem::Unreadable { error } => {
+                format!("unreadable: {error}")
+            }
+            seedforge::oci::verify::BlobProblem::BadDocument { error } => {
+                format!("not a valid manifest: {error}")
+            }
+        };
+        eprintln!(
+            "BAD  blob {} ({}): {what}; used by {}",
+            f.digest,
+            f.path.display(),
+            f.images.join(", ")
+        );
+    }
+    for s in &report.strays {
+        eprintln!(
+            "stray  {} (not referenced; `seedforge gc` removes it)",
+            s.display()
+        );
+    }
+    for s in &report.stale_temp {
+        eprintln!(
+            "stale  {} (left by an interrupted run; `seedforge gc` removes it)",
+            s.display()
+        );
+    }
+    println!(
+        "verify {}: {} image(s), {} blob(s), {} checked, {} problem(s), {} stray(s)",
+        report.layout.display(),
+        report.images.len(),
+        report.blobs_checked,
+        seedforge::util::human_bytes(report.bytes_checked),
+        report.problems.len(),
+        report.strays.len()
+    );
+}

@@ -1,0 +1,545 @@
+//! `seedforge.yaml`: the one file that describes a cluster's first boot.
+//!
+//! Parsing is strict because a config that means something other than what its author
+//! intended breaks clusters far from the desk it was written at: unknown keys, duplicate
+//! keys, YAML 1.1 booleans (`yes`, `on`) and unquoted strings that look like numbers
+//! (`1.10`) are all errors. Every error names the file, line and column.
+//!
+//! Secrets (the k3s join token, registry passwords) can only be given indirectly, as
+//! `{env: NAME}` or `{file: PATH}`, so the config itself can be committed and logged.
+
+use crate::oci::Platform;
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The config format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Errors reading or validating the config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        /// The config path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid: bad YAML, an unknown key, a wrong type or a bad value.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Invalid {
+        /// The config path.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column.
+        column: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A secret could not be resolved.
+    #[error("{}: secret {what}: {message}", path.display())]
+    Secret {
+        /// The config path.
+        path: PathBuf,
+        /// Which secret (`cluster.token`).
+        what: String,
+        /// What is wrong (never the secret's value).
+        message: String,
+    },
+}
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file.
+    pub path: PathBuf,
+    /// The directory relative paths in the config resolve against.
+    pub dir: PathBuf,
+    /// The cluster.
+    pub cluster: Cluster,
+    /// The registry the nodes pull from.
+    pub registry: Registry,
+    /// The images to mirror.
+    pub images: Images,
+    /// The cluster's nodes.
+    pub nodes: Vec<Node>,
+    /// Network settings shared by the nodes.
+    pub network: Network,
+    /// Where `build` writes (resolved against the config's directory).
+    pub output: PathBuf,
+    /// Timestamp for every artifact (seconds since the epoch); `SOURCE_DATE_EPOCH`
+    /// overrides it.
+    pub source_date_epoch: Option<u64>,
+}
+
+/// `cluster:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Cluster name: a DNS label, used in artifact names.
+    pub name: DnsLabel,
+    /// The k3s release the cluster runs (`v1.33.1+k3s1`).
+    pub k3s_version: String,
+    /// The join token nodes share.
+    #[serde(default)]
+    pub token: Option<Secret>,
+}
+
+/// `registry:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// IP address or DNS name the nodes reach the registry at.
+    pub host: Host,
+    /// TCP port.
+    #[serde(default = "default_registry_port")]
+    pub port: u16,
+}
+
+fn default_registry_port() -> u16 {
+    5000
+}
+
+/// `images:`
+#[derive(Debug, Clone)]
+pub struct Images {
+    /// Image list files, resolved against the config's directory, with where they were named.
+    pub lists: Vec<(PathBuf, Location)>,
+    /// Platforms to keep.
+    pub platforms: Vec<Platform>,
+    /// Images copied at the same time.
+    pub concurrency: usize,
+}
+
+/// A position in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+}
+
+/// `nodes:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Host name: a DNS label, unique in the cluster.
+    pub name: DnsLabel,
+    /// `server` or `agent`.
+    pub role: Role,
+    /// Address with prefix length (`192.168.6.10/24`).
+    pub address: Cidr,
+}
+
+/// A node's k3s role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Runs the k3s server (control plane).
+    Server,
+    /// Runs the k3s agent and joins a server.
+    Agent,
+}
+
+/// `network:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Default gateway for the nodes.
+    #[serde(default)]
+    pub gateway: Option<IpAddr>,
+    /// DNS servers for the nodes.
+    #[serde(default)]
+    pub nameservers: Vec<IpAddr>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: Spanned<u32>,
+    cluster: Cluster,
+    registry: Registry,
+    images: RawImages,
+    #[serde(default)]
+    nodes: Vec<Spanned<Node>>,
+    #[serde(default)]
+    network: Network,
+    #[serde(default)]
+    output: Option<String>,
+    #[serde(default)]
+    source_date_epoch: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImages {
+    lists: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    platforms: Vec<Platform>,
+    #[serde(default)]
+    concurrency: Option<Spanned<usize>>,
+}
+
+impl Config {
+    /// Reads and validates the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is used in errors and to resolve relative
+    /// paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_saphyr::from_str_with_options(text, parse_options())
+            .map_err(|e| yaml_error(path, &e))?;
+        let invalid = |loc: &serde_saphyr::Location, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: loc.line(),
+            column: loc.column(),
+            message,
+        };
+        if raw.version.value != CONFIG_VERSION {
+            return Err(invalid(
+                &raw.version.referenced,
+                format!(
+                    "unsupported config version {}; this seedforge reads version {CONFIG_VERSION}",
+                    raw.version.value
+                ),
+            ));
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        if raw.images.lists.value.is_empty() {
+            return Err(invalid(
+                &raw.images.lists.referenced,
+                "images.lists needs at least one image list file".into(),
+            ));
+        }
+        let lists = raw
+            .images
+            .lists
+            .value
+            .iter()
+            .map(|l| {
+                let loc = Location {
+                    line: l.referenced.line(),
+                    column: l.referenced.column(),
+                };
+                (dir.join(&l.value), loc)
+            })
+            .collect();
+        let concurrency = match raw.images.concurrency {
+            None => 4,
+            Some(c) if (1..=64).contains(&c.value) => c.value,
+            Some(c) => {
+                return Err(invalid(
+                    &c.referenced,
+                    format!(
+                        "images.concurrency must be between 1 and 64, not {}",
+                        c.value
+                    ),
+                ));
+            }
+        };
+        let mut nodes: Vec<Node> = Vec::new();
+        for node in &raw.nodes {
+            if let Some(first) = nodes.iter().find(|n| n.name == node.value.name) {
+                return Err(invalid(
+                    &node.referenced,
+                    format!("node name {:?} is used twice", first.name.as_str()),
+                ));
+            }
+            if let Some(first) = nodes.iter().find(|n| n.address.ip == node.value.address.ip) {
+                return Err(invalid(
+                    &node.referenced,
+                    format!(
+                        "node {:?} has the same address as node {:?}",
+                        node.value.name.as_str(),
+                        first.name.as_str()
+                    ),
+                ));
+            }
+            nodes.push(node.value.clone());
+        }
+        if !nodes.is_empty() && !nodes.iter().any(|n| n.role == Role::Server) {
+            return Err(invalid(
+                &raw.nodes[0].referenced,
+                "the nodes need at least one with role: server".into(),
+            ));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            output: dir.join(raw.output.as_deref().unwrap_or("out")),
+            dir,
+            cluster: raw.cluster,
+            registry: raw.registry,
+            images: Images {
+                lists,
+                platforms: if raw.images.platforms.is_empty() {
+                    vec![Platform::linux_amd64()]
+                } else {
+                    raw.images.platforms
+                },
+                concurrency,
+            },
+            nodes,
+            network: raw.network,
+            source_date_epoch: raw.source_date_epoch,
+        })
+    }
+}
+
+fn parse_options() -> serde_saphyr::options::Options {
+    let mut o = serde_saphyr::options::Options::default();
+    o.with_snippet = false;
+    o.strict_booleans = true;
+    o.no_schema = true;
+    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    o
+}
+
+/// Turns a YAML error into `file:line:column: message`, with the parser's own
+/// "at line L, column C" suffix removed since the prefix says it.
+fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
+    let text = e.to_string();
+    let message = match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// A DNS label: 1-63 lowercase letters, digits and '-', not starting or ending with '-'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsLabel(String);
+
+impl DnsLabel {
+    /// The label.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn parse(s: &str) -> Result<DnsLabel, String> {
+        let ok = (1..=63).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(DnsLabel(s.to_string()))
+        } else {
+            Err(format!(
+                "{s:?} is not a valid name: use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DnsLabel {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        DnsLabel::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// A registry host: an IP address or a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// An IP address.
+    Ip(IpAddr),
+    /// A DNS name.
+    Name(String),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Host {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(Host::Ip(ip));
+        }
+        let valid = s.len() <= 253
+            && !s.is_empty()
+            && s.split('.').all(|l| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !valid || s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(de::Error::custom(format!(
+                "{s:?} is neither an IP address nor a DNS name (give the host without scheme or port)"
+            )));
+        }
+        Ok(Host::Name(s.to_ascii_lowercase()))
+    }
+}
+
+/// An address with a prefix length (`192.168.6.10/24`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// The address.
+    pub ip: IpAddr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ip, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let err = || {
+            de::Error::custom(format!(
+                "{s:?} is not an address with prefix length like 192.168.6.10/24"
+            ))
+        };
+        let (ip, prefix) = s.split_once('/').ok_or_else(err)?;
+        let ip: IpAddr = ip.parse().map_err(|_| err())?;
+        let prefix: u8 = prefix.parse().map_err(|_| err())?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(err());
+        }
+        Ok(Cidr { ip, prefix })
+    }
+}
+
+/// A secret given indirectly. Its value is read only when a step needs it and is never
+/// printed: `Debug` shows where it comes from, not what it is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// Read from an environment variable.
+    Env(String),
+    /// Read from a file (relative to the config's directory).
+    File(PathBuf),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Env(name) => write!(f, "Secret(env {name})"),
+            Secret::File(path) => write!(f, "Secret(file {})", path.display()),
+        }
+    }
+}
+
+/// A resolved secret value. It cannot be printed by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// The value, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+impl Secret {
+    /// Reads the secret. `what` names it in errors (`cluster.token`); `config` is the
+    /// config file, whose directory relative secret files resolve against.
+    pub fn resolve(&self, what: &str, config: &Path) -> Result<SecretValue, ConfigError> {
+        let fail = |message: String| ConfigError::Secret {
+            path: config.to_path_buf(),
+            what: what.to_string(),
+            message,
+        };
+        let value = match self {
+            Secret::Env(name) => std::env::var(name)
+                .map_err(|_| fail(format!("environment variable {name} is not set")))?,
+            Secret::File(file) => {
+                let dir = config.parent().unwrap_or(Path::new("."));
+                let full = dir.join(file);
+                std::fs::read_to_string(&full)
+                    .map_err(|e| fail(format!("cannot read {}: {e}", full.display())))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string()
+            }
+        };
+        if value.is_empty() {
+            return Err(fail("the secret is empty".into()));
+        }
+        Ok(SecretValue(value))
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SecretVisitor;
+        impl<'de> Visitor<'de> for SecretVisitor {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("{env: NAME} or {file: PATH}")
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Secret, E> {
+                Err(E::custom(
+                    "secrets cannot be written inline; use {env: NAME} or {file: PATH}",
+                ))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Secret, A::Error> {
+                let mut found: Option<Secret> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: String = map.next_value()?;
+                    if value.is_empty() {
+                        return Err(de::Error::custom(format!("{key} must not be empty")));
+                    }
+                    let secret = match key.as_str() {
+                        "env" => Secret::Env(value),
+                        "file" => Secret::File(PathBuf::from(value)),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown secret source {other:?}; use env or file"
+                            )));
+                        }
+                    };
+                    if found.replace(secret).is_some() {
+                        return Err(de::Error::custom("give exactly one of env or file"));
+                    }
+                }
+                found.ok_or_else(|| de::Error::custom("give one of {env: NAME} or {file: PATH}"))
+            }
+        }
+        d.deserialize_any(SecretVisitor)
+    }
+}

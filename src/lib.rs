@@ -1,0 +1,72 @@
+//! seedforge turns one config file into everything an air-gapped k3s cluster needs on its
+//! first boot: the cluster's container images mirrored into one OCI image layout, and (as
+//! the pipeline grows) registry PKI, airgap tarballs, offline package bundles and NoCloud
+//! seed ISOs.
+//!
+//! The library never prints. Long work reports progress through [`Reporter`]; the binary's
+//! `cli` module is the only code that knows about terminals.
+//!
+//! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`plan`]
+//! turns it into ordered steps, [`image`] parses references and image lists, and [`oci`]
+//! owns the OCI image layout store and the image sources that fill it.
+
+pub mod config;
+pub mod image;
+pub mod oci;
+pub mod plan;
+pub mod report;
+pub mod util;
+
+pub use report::{NoopReporter, Reporter};
+
+use std::fmt;
+
+/// Every failure the library can report, grouped by the module it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file is missing, malformed or names something invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// An image reference, source or image list is invalid.
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    /// The OCI layout store or an image source failed.
+    #[error(transparent)]
+    Oci(#[from] oci::OciError),
+    /// `verify` found problems; the report has been delivered to the caller already.
+    #[error("{0}")]
+    VerifyFailed(String),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Process exit codes, documented in one place (README "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything worked.
+    Ok = 0,
+    /// The work failed (I/O, a corrupt blob, a failed verification).
+    Failure = 1,
+    /// The command line or an input file is invalid; nothing was written.
+    InvalidInput = 2,
+    /// A required external tool is missing.
+    MissingTool = 3,
+}
+
+impl fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", *self as i32)
+    }
+}
+
+impl Error {
+    /// The exit code this error maps to.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Config(_) | Error::Image(_) => ExitCode::InvalidInput,
+            Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Copying one image from an [`ImageReader`] into the store, keeping only the selected
+//! platforms.
+//!
+//! Order matters for crash safety: layers and configs first, then each manifest, then the
+//! index, and only then the `index.json` entry. A run killed at any point leaves
+//! `index.json` naming only complete images; the blobs already copied are reused next time.
+//!
+//! When every platform of an index is kept, the index is stored byte for byte as received,
+//! so its digest (and any signature over it) survives. When some are dropped, a new index
+//! is written that differs from the original only in its `manifests` array.
+
+use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
+use super::digest::Digest;
+use super::index::named;
+use super::layout::Layout;
+use super::platform::{Platform, PlatformSpec};
+use super::source::ImageReader;
+use super::{OciError, Result};
+use serde_json::{Map, Value};
+
+/// What one image copy did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyOutcome {
+    /// The `index.json` entry that now names the image.
+    pub entry: Descriptor,
+    /// Blobs written by this copy.
+    pub blobs_written: usize,
+    /// Blobs that were already present (shared layers, reruns).
+    pub blobs_present: usize,
+    /// Bytes written by this copy.
+    pub bytes_written: u64,
+    /// True when the source's index was kept byte for byte.
+    pub kept_original_index: bool,
+    /// The platforms stored (`linux/amd64`, …); empty when the image states none.
+    pub platforms: Vec<String>,
+}
+
+/// Copies the image `reader` points at into `layout` and names it `destination` in
+/// `index.json`. `platforms` must not be empty. `progress` receives byte counts.
+pub fn copy_image(
+    reader: &dyn ImageReader,
+    layout: &Layout,
+    destination: &str,
+    platforms: &[Platform],
+    progress: &mut dyn FnMut(u64),
+) -> Result<CopyOutcome> {
+    let mut copier = Copier {
+        reader,
+        layout,
+        destination,
+        progress,
+        outcome: CopyOutcome {
+            entry: reader.root().clone(),
+            blobs_written: 0,
+            blobs_present: 0,
+            bytes_written: 0,
+            kept_original_index: false,
+            platforms: Vec::new(),
+        },
+    };
+    let root = reader.root().clone();
+    let bytes = reader.read_document(&root)?;
+    let doc = copier.parse(&root, &bytes)?;
+    let stored_root = match doc.kind(Some(&root.media_type)) {
+        Some(ManifestKind::Index) => copier.copy_index(&root, &bytes, &doc, platforms)?,
+        Some(ManifestKind::Image) => {
+            copier.copy_manifest(&root, &bytes, &doc, Some(platforms))?;
+            root.clone()
+        }
+        None => return Err(copier.unsupported(&root)),
+    };
+    let mut entry = Descriptor::new(
+        &stored_root.media_type,
+        stored_root.digest,
+        stored_root.size,
+    );
+    entry = named(entry, destination);
+    layout.add_to_index(vec![entry.clone()])?;
+    copier.outcome.entry = entry;
+    Ok(copier.outcome)
+}
+
+struct Copier<'a> {
+    reader: &'a dyn ImageReader,
+    layout: &'a Layout,
+    destination: &'a str,
+    progress: &'a mut dyn FnMut(u64),
+    outcome: CopyOutcome,
+}
+
+impl Copier<'_> {
+    fn context(&self) -> String {
+        format!("{} (from {})", self.destination, self.reader.describe())
+    }
+
+    fn parse(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<ManifestDoc> {
+        ManifestDoc::parse(bytes).map_err(|source| OciError::Json {
+            context: format!("{}: manifest {}", self.context(), descriptor.digest),
+            source,
+        })
+    }
+
+    fn unsupported(&self, descriptor: &Descriptor) -> OciError {
+        OciError::Unsupported(format!(
+            "{}: {} has media type {:?}, which is neither an image manifest nor an index (Docker schema 1 images are not supported)",
+            self.context(),
+            descriptor.digest,
+            descriptor.media_type
+        ))
+    }
+
+    fn copy_index(
+        &mut self,
+        root: &Descriptor,
+        bytes: &[u8],
+        doc: &ManifestDoc,
+        platforms: &[Platform],
+    ) -> Result<Descriptor> {
+        let children = doc.manifests.clone().unwrap_or_default();
+        let selected: Vec<usize> = (0..children.len())
+            .filter(|&i| {
+                children[i]
+                    .platform
+                    .as_ref()
+                    .is_some_and(|p| platforms.iter().any(|sel| sel.matches_spec(p)))
+            })
+            .collect();
+        if selected.is_empty() {
+            return Err(self.no_platform(
+                platforms,
+                children.iter().filter_map(|c| c.platform.clone()),
+            ));
+        }
+        for &i in &selected {
+            let child = &children[i];
+            let child_bytes = self.reader.read_document(child)?;
+            let child_doc = self.parse(child, &child_bytes)?;
+            match child_doc.kind(Some(&child.media_type)) {
+                Some(ManifestKind::Image) => {
+                    self.copy_manifest(child, &child_bytes, &child_doc, None)?
+                }
+                Some(ManifestKind::Index) => {
+                    return Err(OciError::Unsupported(format!(
+                        "{}: nested image indexes are not supported ({})",
+                        self.context(),
+                        child.digest
+                    )));
+                }
+                None => return Err(self.unsupported(child)),
+            }
+            if let Some(p) = &child.platform {
+                self.outcome.platforms.push(p.to_string());
+            }
+        }
+        if selected.len() == children.len() {
+            self.outcome.kept_original_index = true;
+            self.store_document(root, bytes)?;
+            return Ok(root.clone());
+        }
+        let filtered = filtered_index(bytes, &selected).map_err(|source| OciError::Json {
+            context: format!("{}: index {}", self.context(), root.digest),
+            source,
+        })?;
+        let descriptor = Descriptor::new(
+            &root.media_type,
+            Digest::of(&filtered),
+            filtered.len() as u64,
+        );
+        self.store_document(&descriptor, &filtered)?;
+        Ok(descriptor)
+    }
+
+    /// Copies config and layers, then the manifest. With `check_platforms`, a single-platform
+    /// image whose config names a platform outside the selection is refused.
+    fn copy_manifest(
+        &mut self,
+        descriptor: &Descriptor,
+        bytes: &[u8],
+        doc: &ManifestDoc,
+        check_platforms: Option<&[Platform]>,
+    ) -> Result<()> {
+        let config = doc
+            .config
+            .as_ref()
+            .ok_or_else(|| self.unsupported(descriptor))?;
+        let config_bytes = self.reader.read_document(config)?;
+        let platform = config_platform(&config_bytes);
+        if let (Some(selection), Some(p)) = (check_platforms, &platform) {
+            if !selection.iter().any(|sel| sel.matches_spec(p)) {
+                return Err(self.no_platform(selection, std::iter::once(p.clone())));
+            }
+            self.outcome.platforms.push(p.to_string());
+        }
+        for layer in doc.layers.iter().flatten() {
+            self.copy_blob(layer)?;
+        }
+        self.store_document(config, &config_bytes)?;
+        self.store_document(descriptor, bytes)
+    }
+
+    fn copy_blob(&mut self, descriptor: &Descriptor) -> Result<()> {
+        if self.layout.has_blob(&descriptor.digest, descriptor.size) {
+            self.outcome.blobs_present += 1;
+            return Ok(());
+        }
+        let mut reader = self.reader.open_blob(descriptor)?;
+        let context = self.context();
+        let (_, size) = self.layout.write_blob(
+            &mut reader,
+            Some((&descriptor.digest, descriptor.size)),
+            &context,
+            self.progress,
+        )?;
+        self.outcome.blobs_written += 1;
+        self.outcome.bytes_written += size;
+        Ok(())
+    }
+
+    fn store_document(&mut self, descriptor: &Descriptor, bytes: &[u8]) -> Result<()> {
+        if self.layout.has_blob(&descriptor.digest, descriptor.size) {
+            self.outcome.blobs_present += 1;
+            return Ok(());
+        }
+        self.layout.write_blob_bytes(
+            bytes,
+            Some((&descriptor.digest, descriptor.size)),
+            &self.context(),
+        )?;
+        (self.progress)(bytes.len() as u64);
+        self.outcome.blobs_written += 1;
+        self.outcome.bytes_written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn no_platform(
+        &self,
+        wanted: &[Platform],
+        available: impl Iterator<Item = PlatformSpec>,
+    ) -> OciError {
+        let available: Vec<String> = available.map(|p| p.to_string()).collect();
+        OciError::NoMatchingPlatform {
+            image: self.context(),
+            wanted: wanted
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            available: if available.is_empty() {
+                "no platform information".to_string()
+            } else {
+                available.join(", ")
+            },
+        }
+    }
+}
+
+/// The platform an image config declares, if it declares one.
+fn config_platform(config: &[u8]) -> Option<PlatformSpec> {
+    let value: Value = serde_json::from_slice(config).ok()?;
+    let os = value.get("os")?.as_str()?.to_string();
+    let architecture = value.get("architecture")?.as_str()?.to_string();
+    Some(PlatformSpec {
+        architecture,
+        os,
+        os_version: None,
+        os_features: None,
+        variant: value
+            .get("variant")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        features: None,
+    })
+}
+
+/// The index `bytes` with its `manifests` array reduced to the entries at `keep`; every
+/// other field, and each kept entry, is carried over as received.
+pub fn filtered_index(bytes: &[u8], keep: &[usize]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
+    if let Some(Value::Array(entries)) = map.get_mut("manifests") {
+        let kept: Vec<Value> = keep
+            .iter()
+            .filter_map(|&i| entries.get(i).cloned())
+            .collect();
+        *entries = kept;
+    }
+    serde_json::to_vec(&Value::Object(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filtered_index_keeps_everything_else() {
+        let raw = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"a":1,"z":0},{"b":2}],"annotations":{"x":"y"}}"#;
+        let out = filtered_index(raw, &[1]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"b":2}],"annotations":{"x":"y"}}"#
+        );
+        let out = filtered_index(raw, &[0]).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(r#"[{"a":1,"z":0}]"#)
+        );
+    }
+
+    #[test]
+    fn config_platform_reads_os_arch_variant() {
+        let p = config_platform(br#"{"architecture":"arm","os":"linux","variant":"v7"}"#).unwrap();
+        assert_eq!(p.to_string(), "linux/arm/v7");
+        assert!(config_platform(br#"{"rootfs":{}}"#).is_none());
+    }
+}

@@ -1,0 +1,165 @@
+//! The small part of the OCI image spec that the store needs to walk images: descriptors,
+//! media types and the fields of manifests and indexes that point at other blobs.
+//!
+//! Manifests are always kept as the raw bytes received. These types are only *read views*;
+//! unknown fields are carried along (`extra`) so that an index rewritten for platform
+//! selection loses nothing it did not have to.
+
+use super::digest::Digest;
+use super::platform::PlatformSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `application/vnd.oci.image.index.v1+json`
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// `application/vnd.oci.image.manifest.v1+json`
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// `application/vnd.oci.image.config.v1+json`
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// `application/vnd.oci.image.layer.v1.tar`
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// `application/vnd.oci.image.layer.v1.tar+gzip`
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Docker's manifest list, the pre-OCI image index.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker's image manifest, schema 2.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// The annotation OCI tools (skopeo, umoci) use to name an image in `index.json`.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd (and so k3s) uses to name an imported image.
+pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+/// A content descriptor: what a blob is, its digest and size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Descriptor {
+    /// The blob's media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// The blob's sha256 digest.
+    pub digest: Digest,
+    /// The blob's size in bytes.
+    pub size: u64,
+    /// The platform of a manifest listed in an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<PlatformSpec>,
+    /// Annotations, sorted by key so that written JSON is reproducible.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Any other fields (`urls`, `artifactType`, `data`), kept as received.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Descriptor {
+    /// A plain descriptor with no platform, annotations or extra fields.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: BTreeMap::new(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// The name this entry carries in an `index.json`, if any.
+    pub fn ref_name(&self) -> Option<&str> {
+        self.annotations
+            .get(ANNOTATION_REF_NAME)
+            .or_else(|| self.annotations.get(ANNOTATION_CONTAINERD_NAME))
+            .map(String::as_str)
+    }
+}
+
+/// What a manifest-like blob is, as far as walking the blob graph is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// An OCI image index or Docker manifest list: it points at other manifests.
+    Index,
+    /// An image manifest: it points at a config and layers.
+    Image,
+}
+
+/// The fields of a manifest or index that reference other blobs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestDoc {
+    /// `schemaVersion`; 2 for everything this tool reads.
+    #[serde(rename = "schemaVersion", default)]
+    pub schema_version: Option<u32>,
+    /// The document's own `mediaType`, if it states one.
+    #[serde(rename = "mediaType", default)]
+    pub media_type: Option<String>,
+    /// Image manifests: the config blob.
+    #[serde(default)]
+    pub config: Option<Descriptor>,
+    /// Image manifests: the layers, base first.
+    #[serde(default)]
+    pub layers: Option<Vec<Descriptor>>,
+    /// Indexes: the manifests they list.
+    #[serde(default)]
+    pub manifests: Option<Vec<Descriptor>>,
+}
+
+impl ManifestDoc {
+    /// Parses a manifest or index; `descriptor_media_type` is the type the referrer gave it.
+    pub fn parse(bytes: &[u8]) -> Result<ManifestDoc, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// Decides whether this is an index or an image manifest, from the media type the
+    /// referrer gave, the document's own media type, or failing both its shape.
+    pub fn kind(&self, descriptor_media_type: Option<&str>) -> Option<ManifestKind> {
+        let declared = descriptor_media_type.or(self.media_type.as_deref());
+        match declared {
+            Some(OCI_INDEX | DOCKER_MANIFEST_LIST) => Some(ManifestKind::Index),
+            Some(OCI_MANIFEST | DOCKER_MANIFEST) => Some(ManifestKind::Image),
+            _ if self.manifests.is_some() => Some(ManifestKind::Index),
+            _ if self.config.is_some() => Some(ManifestKind::Image),
+            _ => None,
+        }
+    }
+
+    /// The blobs an image manifest references directly: config first, then layers.
+    pub fn image_blobs(&self) -> Vec<&Descriptor> {
+        self.config
+            .iter()
+            .chain(self.layers.iter().flatten())
+            .collect()
+    }
+}
+
+/// True if `media_type` names a manifest or index (something with children to walk).
+pub fn is_manifest_type(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        OCI_INDEX | OCI_MANIFEST | DOCKER_MANIFEST_LIST | DOCKER_MANIFEST
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_keeps_unknown_fields() {
+        let json = r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":3,"urls":["u"],"platform":{"architecture":"arm64","os":"linux","variant":"v8"}}"#;
+        let d: Descriptor = serde_json::from_str(json).unwrap();
+        assert_eq!(d.extra["urls"][0], "u");
+        let back = serde_json::to_string(&d).unwrap();
+        assert!(back.contains(r#""urls":["u"]"#), "{back}");
+        assert!(back.contains(r#""variant":"v8""#), "{back}");
+    }
+
+    #[test]
+    fn kind_from_media_type_or_shape() {
+        let idx = ManifestDoc::parse(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        assert_eq!(idx.kind(None), Some(ManifestKind::Index));
+        let img = ManifestDoc::parse(br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"x","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#).unwrap();
+        assert_eq!(img.kind(None), Some(ManifestKind::Image));
+        assert_eq!(img.image_blobs().len(), 1);
+        let odd = ManifestDoc::parse(br#"{"schemaVersion":1}"#).unwrap();
+        assert_eq!(odd.kind(None), None);
+    }
+}

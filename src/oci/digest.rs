@@ -1,0 +1,207 @@
+//! Content digests (`sha256:<hex>`) and the hashing that every blob goes through while it
+//! streams. Only sha256 is accepted for stored blobs: it is what the OCI layout, registries
+//! and containerd all use, and one algorithm keeps `blobs/` to a single directory.
+
+use sha2::{Digest as _, Sha256};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+/// A validated `sha256:<64 lowercase hex>` digest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest {
+    hex: String,
+}
+
+/// Why a digest string was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid digest {input:?}: {reason}")]
+pub struct DigestError {
+    /// The rejected text.
+    pub input: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl Digest {
+    /// The 64 hex characters, which are also the blob's file name.
+    pub fn hex(&self) -> &str {
+        &self.hex
+    }
+
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest {
+            hex: to_hex(&Sha256::digest(bytes)),
+        }
+    }
+
+    /// Builds a digest from a blob file name (64 lowercase hex characters).
+    pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
+        if hex.len() != 64 {
+            return Err(DigestError {
+                input: hex.to_string(),
+                reason: "a sha256 digest has 64 hex characters",
+            });
+        }
+        if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(DigestError {
+                input: hex.to_string(),
+                reason: "only lowercase hex characters are allowed",
+            });
+        }
+        Ok(Digest {
+            hex: hex.to_string(),
+        })
+    }
+
+    /// The first 12 hex characters, for human-facing messages.
+    pub fn short(&self) -> &str {
+        &self.hex[..12]
+    }
+}
+
+impl FromStr for Digest {
+    type Err = DigestError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((algorithm, hex)) = s.split_once(':') else {
+            return Err(DigestError {
+                input: s.to_string(),
+                reason: "expected ALGORITHM:HEX",
+            });
+        };
+        if algorithm != "sha256" {
+            return Err(DigestError {
+                input: s.to_string(),
+                reason: "only sha256 digests are supported",
+            });
+        }
+        Digest::from_hex(hex).map_err(|e| DigestError {
+            input: s.to_string(),
+            reason: e.reason,
+        })
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex)
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// A writer adapter that hashes and counts everything passed through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    /// Returns the inner writer, the digest and the byte count.
+    pub fn finish(self) -> (W, Digest, u64) {
+        let hex = to_hex(&self.hasher.finalize());
+        (self.inner, Digest { hex }, self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Streams `reader` to the end and returns its digest and length, holding only one buffer
+/// in memory.
+pub fn digest_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
+    let mut w = HashingWriter::new(io::sink());
+    let n = io::copy(reader, &mut w)?;
+    let (_, digest, _) = w.finish();
+    Ok((digest, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn digest_of_empty_input() {
+        assert_eq!(Digest::of(b"").hex(), EMPTY);
+        let (d, n) = digest_reader(&mut &b""[..]).unwrap();
+        assert_eq!((d.hex(), n), (EMPTY, 0));
+    }
+
+    #[test]
+    fn parses_and_displays() {
+        let s = format!("sha256:{EMPTY}");
+        let d: Digest = s.parse().unwrap();
+        assert_eq!(d.to_string(), s);
+        assert_eq!(d.short(), &EMPTY[..12]);
+    }
+
+    #[test]
+    fn rejects_bad_digests() {
+        for bad in [
+            "sha256:abc",
+            "sha512:00",
+            EMPTY,
+            &format!("sha256:{}", EMPTY.to_uppercase()),
+            &format!("sha256:{}g", &EMPTY[..63]),
+        ] {
+            assert!(bad.parse::<Digest>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn hashing_writer_counts_and_hashes() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"hello ").unwrap();
+        w.write_all(b"world").unwrap();
+        let (buf, d, n) = w.finish();
+        assert_eq!(n, 11);
+        assert_eq!(d, Digest::of(b"hello world"));
+        assert_eq!(buf, b"hello world");
+    }
+}

@@ -1,0 +1,162 @@
+//! `index.json`: reading it without losing fields, merging named entries into it, and
+//! writing it reproducibly.
+//!
+//! Every entry seedforge writes carries both naming annotations with the full destination
+//! reference: skopeo and umoci look up `org.opencontainers.image.ref.name`, containerd (k3s)
+//! imports under `io.containerd.image.name`. Entries are kept sorted by name so that the
+//! same images give the same bytes whatever order concurrent copies finished in.
+
+use super::descriptor::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, OCI_INDEX};
+use serde_json::{Map, Value};
+
+/// A parsed `index.json`: its manifest list plus every other top-level field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IndexDoc {
+    /// The `manifests` array.
+    pub manifests: Vec<Descriptor>,
+    /// All other top-level fields except `schemaVersion` and `mediaType`, in order.
+    pub rest: Map<String, Value>,
+}
+
+impl IndexDoc {
+    /// Parses `index.json` bytes.
+    pub fn parse(bytes: &[u8]) -> Result<IndexDoc, serde_json::Error> {
+        let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
+        let manifests = match map.remove("manifests") {
+            Some(v) => serde_json::from_value(v)?,
+            None => Vec::new(),
+        };
+        map.remove("schemaVersion");
+        map.remove("mediaType");
+        Ok(IndexDoc {
+            manifests,
+            rest: map,
+        })
+    }
+
+    /// Serialises with a fixed field order: `schemaVersion`, `mediaType`, `manifests`, rest.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut map = Map::new();
+        map.insert("schemaVersion".into(), Value::from(2));
+        map.insert("mediaType".into(), Value::from(OCI_INDEX));
+        map.insert(
+            "manifests".into(),
+            serde_json::to_value(&self.manifests).unwrap_or(Value::Array(Vec::new())),
+        );
+        for (k, v) in &self.rest {
+            map.insert(k.clone(), v.clone());
+        }
+        let mut bytes = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Adds or replaces named entries. An existing entry with the same name (either
+    /// annotation) is replaced; the result is sorted by name, unnamed entries first in
+    /// their original order.
+    pub fn merge(&mut self, entries: impl IntoIterator<Item = Descriptor>) {
+        for entry in entries {
+            let name = entry.ref_name().map(str::to_owned);
+            if let Some(name) = name {
+                self.manifests
+                    .retain(|e| !names_of(e).any(|n| n == name.as_str()));
+            }
+            self.manifests.push(entry);
+        }
+        // Stable sort: unnamed entries keep their relative order ahead of named ones.
+        self.manifests
+            .sort_by(|a, b| a.ref_name().cmp(&b.ref_name()));
+    }
+
+    /// The entry named `name`, matching either naming annotation.
+    pub fn find(&self, name: &str) -> Option<&Descriptor> {
+        self.manifests
+            .iter()
+            .find(|e| names_of(e).any(|n| n == name))
+    }
+}
+
+fn names_of(d: &Descriptor) -> impl Iterator<Item = &str> {
+    [ANNOTATION_REF_NAME, ANNOTATION_CONTAINERD_NAME]
+        .into_iter()
+        .filter_map(|k| d.annotations.get(k).map(String::as_str))
+}
+
+/// Sets both naming annotations on `descriptor` to `name`.
+pub fn named(mut descriptor: Descriptor, name: &str) -> Descriptor {
+    descriptor
+        .annotations
+        .insert(ANNOTATION_REF_NAME.into(), name.into());
+    descriptor
+        .annotations
+        .insert(ANNOTATION_CONTAINERD_NAME.into(), name.into());
+    descriptor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::descriptor::OCI_MANIFEST;
+    use crate::oci::digest::Digest;
+
+    fn entry(name: Option<&str>, content: &[u8]) -> Descriptor {
+        let d = Descriptor::new(OCI_MANIFEST, Digest::of(content), content.len() as u64);
+        match name {
+            Some(n) => named(d, n),
+            None => d,
+        }
+    }
+
+    #[test]
+    fn merge_replaces_same_name_and_sorts() {
+        let mut idx = IndexDoc::default();
+        idx.merge([
+            entry(Some("docker.io/b:1"), b"b"),
+            entry(Some("docker.io/a:1"), b"a"),
+        ]);
+        idx.merge([entry(Some("docker.io/b:1"), b"b2")]);
+        let names: Vec<_> = idx
+            .manifests
+            .iter()
+            .map(|d| d.ref_name().unwrap())
+            .collect();
+        assert_eq!(names, ["docker.io/a:1", "docker.io/b:1"]);
+        assert_eq!(idx.find("docker.io/b:1").unwrap().digest, Digest::of(b"b2"));
+    }
+
+    #[test]
+    fn merge_order_does_not_change_bytes() {
+        let mut one = IndexDoc::default();
+        one.merge([entry(Some("x:1"), b"x"), entry(Some("y:1"), b"y")]);
+        let mut two = IndexDoc::default();
+        two.merge([entry(Some("y:1"), b"y")]);
+        two.merge([entry(Some("x:1"), b"x")]);
+        assert_eq!(one.to_bytes(), two.to_bytes());
+    }
+
+    #[test]
+    fn unnamed_entries_and_unknown_fields_survive() {
+        let raw = br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0}],"annotations":{"k":"v"}}"#;
+        let mut idx = IndexDoc::parse(raw).unwrap();
+        idx.merge([entry(Some("a:1"), b"a")]);
+        assert_eq!(idx.manifests.len(), 2);
+        assert!(idx.manifests[0].ref_name().is_none());
+        let text = String::from_utf8(idx.to_bytes()).unwrap();
+        assert!(text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":"#));
+        assert!(text.contains(r#""annotations":{"k":"v"}"#));
+        assert_eq!(IndexDoc::parse(text.as_bytes()).unwrap(), idx);
+    }
+
+    #[test]
+    fn named_sets_both_annotations() {
+        let d = entry(Some("docker.io/rancher/mirrored-pause:3.6"), b"p");
+        assert_eq!(
+            d.annotations[ANNOTATION_REF_NAME],
+            "docker.io/rancher/mirrored-pause:3.6"
+        );
+        assert_eq!(
+            d.annotations[ANNOTATION_CONTAINERD_NAME],
+            "docker.io/rancher/mirrored-pause:3.6"
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! The OCI image layout on disk: `oci-layout`, `index.json` and `blobs/sha256/<hex>`.
+//!
+//! Blobs are streamed into a private temporary directory, hashed and counted on the way,
+//! fsynced, and only then renamed to their content address: a blob under its final name is
+//! always complete and correct. Identical content lands on the same name, so it is stored
+//! once. `index.json` is changed only under an exclusive `flock` on the layout directory
+//! and replaced atomically, so concurrent writers (threads or processes) never lose an
+//! entry.
+//!
+//! Temporary files live in `.seedforge/tmp/<session>/`, one session directory per process,
+//! each held open under a lock. A session whose lock can be taken belongs to a process that
+//! is gone (killed mid-copy), and is removed the next time the layout is opened for writing.
+
+use super::digest::{Digest, HashingWriter};
+use super::index::IndexDoc;
+use super::{OciError, Result};
+use crate::util::{atomic_write, sync_dir};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The content of `oci-layout`.
+pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The directory (inside the layout) that holds seedforge's temporary files.
+pub const PRIVATE_DIR: &str = ".seedforge";
+
+/// Manifests, indexes and configs are read whole; anything this large is not one.
+pub const MAX_DOCUMENT_SIZE: u64 = 16 * 1024 * 1024;
+
+/// An OCI image layout directory.
+#[derive(Debug)]
+pub struct Layout {
+    root: PathBuf,
+    session: OnceLock<Session>,
+    counter: AtomicU64,
+}
+
+/// This process's temporary directory inside the layout, locked while it lives.
+#[derive(Debug)]
+struct Session {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An exclusive lock on the layout's `index.json`, held until dropped.
+#[derive(Debug)]
+pub struct IndexLock {
+    _dir: File,
+}
+
+impl Layout {
+    /// Opens the layout at `root`, creating it (and its parents) if it does not exist.
+    /// Leftovers of killed writers are removed.
+    pub fn create(root: &Path) -> Result<Layout> {
+        let blobs = root.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).map_err(|e| OciError::io(&blobs, e))?;
+        let marker = root.join("oci-layout");
+        match fs::read(&marker) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                atomic_write(&marker, OCI_LAYOUT_CONTENT).map_err(|e| OciError::io(&marker, e))?;
+            }
+            Err(e) => return Err(OciError::io(&marker, e)),
+        }
+        let layout = Layout::open(root)?;
+        let index = root.join("index.json");
+        if !index.exists() {
+            let _lock = layout.lock_index()?;
+            if !index.exists() {
+                layout.write_index(&IndexDoc::default())?;
+            }
+        }
+        layout.remove_stale_sessions()?;
+        Ok(layout)
+    }
+
+    /// Opens an existing layout, checking its `oci-layout` marker.
+    pub fn open(root: &Path) -> Result<Layout> {
+        let marker = root.join("oci-layout");
+        let content = fs::read(&marker).map_err(|e| OciError::NotALayout {
+            path: root.to_path_buf(),
+            reason: format!("cannot read oci-layout: {e}"),
+        })?;
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&content).map_err(|e| OciError::NotALayout {
+                path: root.to_path_buf(),
+                reason: format!("oci-layout is not JSON: {e}"),
+            })?;
+        if parsed["imageLayoutVersion"] != "1.0.0" {
+            return Err(OciError::NotALayout {
+                path: root.to_path_buf(),
+                reason: format!(
+                    "unsupported imageLayoutVersion {}",
+                    parsed["imageLayoutVersion"]
+                ),
+            });
+        }
+        Ok(Layout {
+            root: root.to_path_buf(),
+            session: OnceLock::new(),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with `digest` lives (whether or not it exists).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(digest.hex())
+    }
+
+    /// True if the blob is present with the expected size. Content is trusted here because
+    /// only verified content is ever renamed into place; `verify` re-hashes.
+    pub fn has_blob(&self, digest: &Digest, size: u64) -> bool {
+        fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// Streams `reader` into the store. With `expected`, the content must hash to that
+    /// digest and have that size, or nothing is stored and a [`OciError::DigestMismatch`]
+    /// naming `context` is returned. Without it, the content is stored under whatever it
+    /// hashes to. `progress` is called with byte counts as they are written.
+    pub fn write_blob(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<(&Digest, u64)>,
+        context: &str,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Digest, u64)> {
+        let tmp = self.temp_file_path()?;
+        let result = self.stream_to(&tmp, reader, expected, progress);
+        let (digest, size) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e.into_oci(&tmp, context));
+            }
+        };
+        if let Some((want, want_size)) = expected
+            && (want != &digest || want_size != size)
+        {
+            let _ = fs::remove_file(&tmp);
+            return Err(OciError::DigestMismatch {
+                context: context.to_string(),
+                expected: want.clone(),
+                expected_size: want_size,
+                actual_digest: digest,
+                actual_size: size,
+            });
+        }
+        let dest = self.blob_path(&digest);
+        fs::rename(&tmp, &dest).map_err(|e| OciError::io(&dest, e))?;
+        sync_dir(dest.parent().unwrap_or(&self.root)).map_err(|e| OciError::io(&dest, e))?;
+        Ok((digest, size))
+    }
+
+    /// Stores a small in-memory blob (a manifest or config), checking `expected` if given.
+    pub fn write_blob_bytes(
+        &self,
+        bytes: &[u8],
+        expected: Option<(&Digest, u64)>,
+        context: &str,
+    ) -> Result<Digest> {
+        let digest = Digest::of(bytes);
+        if let Some((want, want_size)) = expected
+            && (want != &digest || want_size != bytes.len() as u64)
+        {
+            return Err(OciError::DigestMismatch {
+                context: context.to_string(),
+                expected: want.clone(),
+                expected_size: want_size,
+                actual_digest: digest,
+                actual_size: bytes.len() as u64,
+            });
+        }
+        if self.has_blob(&digest, bytes.len() as u64) {
+            return Ok(digest);
+        }
+        self.write_blob(
+            &mut &bytes[..],
+            Some((&digest, bytes.len() as u64)),
+            context,
+            &mut |_| {},
+        )
+        .map(|(digest, _)| digest)
+    }
+
+    /// Opens a stored blob for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        let path = self.blob_path(digest);
+        File::open(&path).map_err(|e| OciError::io(path, e))
+    }
+
+    /// Reads a small stored blob (manifest, index, config) whole.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let path = self.blob_path(digest);
+        read_limited(&path, MAX_DOCUMENT_SIZE)
+    }
+
+    /// Reads and parses `index.json`.
+    pub fn read_index(&self) -> Result<IndexDoc> {
+        let path = self.root.join("index.json");
+        let bytes = read_limited(&path, MAX_DOCUMENT_SIZE)?;
+        IndexDoc::parse(&bytes).map_err(|source| OciError::Json {
+            context: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Takes the exclusive lock that guards `index.json` read-modify-write cycles.
+    pub fn lock_index(&self) -> Result<IndexLock> {
+        let dir = File::open(&self.root).map_err(|e| OciError::io(&self.root, e))?;
+        dir.lock().map_err(|e| OciError::io(&self.root, e))?;
+        Ok(IndexLock { _dir: dir })
+    }
+
+    /// Adds (or replaces, by name) entries in `index.json` under the lock. The blobs they
+    /// reference must already be stored.
+    pub fn add_to_index(&self, entries: Vec<super::Descriptor>) -> Result<()> {
+        let _lock = self.lock_index()?;
+        let mut index = self.read_index()?;
+        index.merge(entries);
+        self.write_index(&index)
+    }
+
+    /// Replaces `index.json`. Callers hold [`Layout::lock_index`].
+    pub fn write_index(&self, index: &IndexDoc) -> Result<()> {
+        let path = self.root.join("index.json");
+        atomic_write(&path, &index.to_bytes()).map_err(|e| OciError::io(path, e))
+    }
+
+    /// Lists everything in `blobs/sha256/`: the digest each file name stands for, or
+    /// `None` for a file whose name is not a sha256 digest.
+    pub fn list_blobs(&self) -> Result<Vec<(Option<Digest>, PathBuf)>> {
+        let dir = self.root.join("blobs").join("sha256");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| OciError::io(&dir, e))? {
+            let entry = entry.map_err(|e| OciError::io(&dir, e))?;
+            let name = entry.file_name();
+            let path = entry.path();
+            let digest = name.to_str().and_then(|n| Digest::from_hex(n).ok());
+            out.push((digest, path));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Temporary directories left by writers that are gone.
+    pub fn stale_sessions(&self) -> Result<Vec<PathBuf>> {
+        let tmp_root = self.root.join(PRIVATE_DIR).join("tmp");
+        let entries = match fs::read_dir(&tmp_root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(OciError::io(&tmp_root, e)),
+        };
+        let mut stale = Vec::new();
+        for entry in entries {
+            let dir = entry.map_err(|e| OciError::io(&tmp_root, e))?.path();
+            if self.session.get().is_some_and(|s| s.dir == dir) {
+                continue;
+            }
+            let lock = dir.join("lock");
+            let free = match File::open(&lock) {
+                Ok(f) => f.try_lock().is_ok(),
+                Err(_) => true,
+            };
+            if free {
+                stale.push(dir);
+            }
+        }
+        stale.sort();
+        Ok(stale)
+    }
+
+    /// True if another process (or another `Layout` in this one) holds a write session.
+    pub fn has_live_writers(&self) -> Result<bool> {
+        let tmp_root = self.root.join(PRIVATE_DIR).join("tmp");
+        let entries = match fs::read_dir(&tmp_root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(OciError::io(&tmp_root, e)),
+        };
+        let total = entries.count();
+        let own = usize::from(self.session.get().is_some());
+        Ok(total > own + self.stale_sessions()?.len())
+    }
+
+    /// Removes temporary directories of writers that are gone.
+    pub fn remove_stale_sessions(&self) -> Result<usize> {
+        let stale = self.stale_sessions()?;
+        for dir in &stale {
+            fs::remove_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
+        }
+        Ok(stale.len())
+    }
+
+    fn session(&self) -> Result<&Session> {
+        if let Some(s) = self.session.get() {
+            return Ok(s);
+        }
+        let tmp_root = self.root.join(PRIVATE_DIR).join("tmp");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let dir = tmp_root.join(format!("{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| OciError::io(&lock_path, e))?;
+        lock.lock().map_err(|e| OciError::io(&lock_path, e))?;
+        // Another thread may have won the race; its session is as good as ours.
+        let _ = self.session.set(Session { dir, _lock: lock });
+        self.session
+            .get()
+            .ok_or_else(|| OciError::io(&tmp_root, io::Error::other("temporary session vanished")))
+    }
+
+    fn temp_file_path(&self) -> Result<PathBuf> {
+        let session = self.session()?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        Ok(session.dir.join(format!("{n}.partial")))
+    }
+
+    fn stream_to(
+        &self,
+        tmp: &Path,
+        reader: &mut dyn Read,
+        expected: Option<(&Digest, u64)>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Digest, u64), StreamError> {
+        let file = File::create(tmp).map_err(StreamError::Write)?;
+        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        // Read one byte past the announced size so an over-long blob is caught without
+        // reading all of it.
+        let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
+        let mut limited = reader.take(limit);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match limited.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StreamError::Read(e)),
+            };
+            writer.write_all(&buf[..n]).map_err(StreamError::Write)?;
+            progress(n as u64);
+        }
+        let (buffered, digest, size) = writer.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| StreamError::Write(e.into_error()))?;
+        file.sync_all().map_err(StreamError::Write)?;
+        Ok((digest, size))
+    }
+}
+
+enum StreamError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+impl StreamError {
+    fn into_oci(self, tmp: &Path, context: &str) -> OciError {
+        match self {
+            StreamError::Read(source) => OciError::Read {
+                context: context.to_string(),
+                source,
+            },
+            StreamError::Write(e) => OciError::io(tmp, e),
+        }
+    }
+}
+
+/// Reads a file whole, refusing files larger than `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| OciError::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| OciError::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(OciError::io(
+            path,
+            io::Error::other(format!(
+                "larger than the {limit}-byte limit for JSON documents"
+            )),
+        ));
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,514 @@
+//! Image sources on local disk, named with skopeo's transports:
+//!
+//! - `oci:DIR[:ref]` — an OCI image layout directory;
+//! - `oci-archive:FILE[:ref]` — a tar of an OCI image layout;
+//! - `docker-archive:FILE[:ref]` — the `docker save` format, converted on the fly into an
+//!   OCI image manifest whose config and layers are the archive's bytes, unchanged.
+//!
+//! Archives are never unpacked: one pass over the tar headers records where each member's
+//! data starts, and blobs are then streamed straight out of the file with a seek.
+
+use super::descriptor::{Descriptor, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_MANIFEST};
+use super::digest::Digest;
+use super::index::IndexDoc;
+use super::layout::{MAX_DOCUMENT_SIZE, read_limited};
+use super::source::ImageReader;
+use super::{OciError, Result};
+use crate::image::{ImageSource, Reference};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Opens the image a local source names.
+pub fn open(source: &ImageSource) -> Result<Box<dyn ImageReader>> {
+    let name = source.to_string();
+    match source {
+        ImageSource::OciDir { path, reference } => Ok(Box::new(OciDirReader::open(
+            path,
+            reference.as_deref(),
+            name,
+        )?)),
+        ImageSource::OciArchive { path, reference } => Ok(Box::new(OciArchiveReader::open(
+            path,
+            reference.as_deref(),
+            name,
+        )?)),
+        ImageSource::DockerArchive { path, reference } => Ok(Box::new(DockerArchiveReader::open(
+            path,
+            reference.as_deref(),
+            name,
+        )?)),
+        ImageSource::Registry(_) => Err(OciError::Unsupported(format!(
+            "{name}: registry sources are not supported by this build; use oci:, oci-archive: or docker-archive:"
+        ))),
+    }
+}
+
+fn source_error(source_name: &str, message: impl Into<String>) -> OciError {
+    OciError::Source {
+        source_name: source_name.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Picks the image `reference` names from an OCI `index.json`.
+///
+/// A name matches an entry if it equals either naming annotation, or if both parse as image
+/// references that normalise to the same thing (`rancher/pause:3.6` finds
+/// `docker.io/rancher/pause:3.6`). Without a name, the index must hold exactly one image.
+pub fn select_from_index(
+    index: &IndexDoc,
+    reference: Option<&str>,
+    source_name: &str,
+) -> Result<Descriptor> {
+    let Some(wanted) = reference else {
+        return match index.manifests.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(source_error(source_name, "the layout holds no images")),
+            many => Err(source_error(
+                source_name,
+                format!(
+                    "the layout holds {} images; name one with :REF (available: {})",
+                    many.len(),
+                    available_names(index)
+                ),
+            )),
+        };
+    };
+    if let Some(found) = index.find(wanted) {
+        return Ok(found.clone());
+    }
+    let normalized = Reference::parse(wanted).ok();
+    let hit = index.manifests.iter().find(|d| {
+        d.ref_name()
+            .and_then(|n| Reference::parse(n).ok())
+            .is_some_and(|r| Some(&r) == normalized.as_ref())
+    });
+    hit.cloned().ok_or_else(|| {
+        source_error(
+            source_name,
+            format!(
+                "no image named {wanted:?} (available: {})",
+                available_names(index)
+            ),
+        )
+    })
+}
+
+fn available_names(index: &IndexDoc) -> String {
+    let names: Vec<&str> = index
+        .manifests
+        .iter()
+        .filter_map(Descriptor::ref_name)
+        .collect();
+    if names.is_empty() {
+        "no named images".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// An image in an OCI layout directory.
+pub struct OciDirReader {
+    dir: PathBuf,
+    name: String,
+    root: Descriptor,
+}
+
+impl OciDirReader {
+    fn open(dir: &Path, reference: Option<&str>, name: String) -> Result<OciDirReader> {
+        if !dir.join("oci-layout").is_file() {
+            return Err(source_error(
+                &name,
+                format!(
+                    "{} is not an OCI image layout (no oci-layout file)",
+                    dir.display()
+                ),
+            ));
+        }
+        let bytes = read_limited(&dir.join("index.json"), MAX_DOCUMENT_SIZE)?;
+        let index = IndexDoc::parse(&bytes).map_err(|source| OciError::Json {
+            context: format!("{}", dir.join("index.json").display()),
+            source,
+        })?;
+        let root = select_from_index(&index, reference, &name)?;
+        Ok(OciDirReader {
+            dir: dir.to_path_buf(),
+            name,
+            root,
+        })
+    }
+}
+
+impl ImageReader for OciDirReader {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> &Descriptor {
+        &self.root
+    }
+
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        let path = self
+            .dir
+            .join("blobs")
+            .join("sha256")
+            .join(descriptor.digest.hex());
+        let file = File::open(&path).map_err(|e| {
+            source_error(
+                &self.name,
+                format!("blob {} is missing: {e}", descriptor.digest),
+            )
+        })?;
+        Ok(Box::new(file))
+    }
+}
+
+/// Where each regular file of a tar archive keeps its data, so members can be read by seek.
+#[derive(Debug)]
+pub struct TarIndex {
+    path: PathBuf,
+    members: HashMap<String, (u64, u64)>,
+}
+
+impl TarIndex {
+    /// Scans the archive headers (skipping over member data) and records each file's data
+    /// offset and size.
+    pub fn scan(path: &Path, source_name: &str) -> Result<TarIndex> {
+        let mut file = File::open(path).map_err(|e| {
+            source_error(source_name, format!("cannot open {}: {e}", path.display()))
+        })?;
+        let mut magic = [0u8; 2];
+        if file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
+            return Err(source_error(
+                source_name,
+                "the archive is gzip-compressed; decompress it first (gunzip) or use an uncompressed tar",
+            ));
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| OciError::io(path, e))?;
+        let bad =
+            |e: io::Error| source_error(source_name, format!("not a readable tar archive: {e}"));
+        let mut archive = tar::Archive::new(file);
+        let mut members = HashMap::new();
+        for entry in archive.entries_with_seek().map_err(bad)? {
+            let entry = entry.map_err(bad)?;
+            let kind = entry.header().entry_type();
+            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+                continue;
+            }
+            let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
+            let name = name.trim_start_matches("./").to_string();
+            members.insert(name, (entry.raw_file_position(), entry.size()));
+        }
+        Ok(TarIndex {
+            path: path.to_path_buf(),
+            members,
+        })
+    }
+
+    /// Size of a member, if present.
+    pub fn size(&self, member: &str) -> Option<u64> {
+        self.members.get(member).map(|&(_, size)| size)
+    }
+
+    /// Streams one member's data.
+    pub fn open(&self, member: &str) -> Option<io::Result<io::Take<File>>> {
+        let &(offset, size) = self.members.get(member)?;
+        Some((|| {
+            let mut f = File::open(&self.path)?;
+            f.seek(SeekFrom::Start(offset))?;
+            Ok(f.take(size))
+        })())
+    }
+
+    /// Reads a small member whole.
+    pub fn read_small(&self, member: &str, source_name: &str) -> Result<Vec<u8>> {
+        let size = self
+            .size(member)
+            .ok_or_else(|| source_error(source_name, format!("the archive has no {member}")))?;
+        if size > MAX_DOCUMENT_SIZE {
+            return Err(source_error(
+                source_name,
+                format!("{member} is implausibly large ({size} bytes)"),
+            ));
+        }
+        let mut bytes = Vec::new();
+        self.open(member)
+            .ok_or_else(|| source_error(source_name, format!("the archive has no {member}")))?
+            .and_then(|mut r| r.read_to_end(&mut bytes))
+            .map_err(|e| OciError::io(&self.path, e))?;
+        Ok(bytes)
+    }
+}
+
+/// An image in an OCI archive (a tar holding an OCI layout).
+pub struct OciArchiveReader {
+    tar: TarIndex,
+    name: String,
+    root: Descriptor,
+}
+
+impl OciArchiveReader {
+    fn open(path: &Path, reference: Option<&str>, name: String) -> Result<OciArchiveReader> {
+        let tar = TarIndex::scan(path, &name)?;
+        if tar.size("oci-layout").is_none() {
+            return Err(source_error(
+                &name,
+                "not an OCI archive (no oci-layout member)",
+            ));
+        }
+        let bytes = tar.read_small("index.json", &name)?;
+        let index = IndexDoc::parse(&bytes).map_err(|source| OciError::Json {
+            context: format!("{name}: index.json"),
+            source,
+        })?;
+        let root = select_from_index(&index, reference, &name)?;
+        Ok(OciArchiveReader { tar, name, root })
+    }
+}
+
+impl ImageReader for OciArchiveReader {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> &Descriptor {
+        &self.root
+    }
+
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        let member = format!("blobs/sha256/{}", descriptor.digest.hex());
+        match self.tar.open(&member) {
+            Some(Ok(r)) => Ok(Box::new(r)),
+            Some(Err(e)) => Err(OciError::io(&self.tar.path, e)),
+            None => Err(source_error(
+                &self.name,
+                format!("blob {} is missing from the archive", descriptor.digest),
+            )),
+        }
+    }
+}
+
+/// One entry of a docker-archive's `manifest.json`.
+#[derive(Debug, Deserialize)]
+struct DockerManifestEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// The few fields of an image config needed to name layers.
+#[derive(Debug, Deserialize)]
+struct ConfigRootfs {
+    rootfs: Rootfs,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rootfs {
+    diff_ids: Vec<Digest>,
+}
+
+/// An image in a docker-archive, presented as an OCI image manifest.
+pub struct DockerArchiveReader {
+    tar: TarIndex,
+    name: String,
+    root: Descriptor,
+    manifest: Vec<u8>,
+    /// Blob digest -> archive member.
+    members: HashMap<Digest, String>,
+}
+
+impl DockerArchiveReader {
+    fn open(path: &Path, reference: Option<&str>, name: String) -> Result<DockerArchiveReader> {
+        let tar = TarIndex::scan(path, &name)?;
+        let bytes = tar.read_small("manifest.json", &name)?;
+        let entries: Vec<DockerManifestEntry> =
+            serde_json::from_slice(&bytes).map_err(|source| OciError::Json {
+                context: format!("{name}: manifest.json"),
+                source,
+            })?;
+        let entry = select_docker_entry(&entries, reference, &name)?;
+        let config_bytes = tar.read_small(&entry.config, &name)?;
+        let config_digest = Digest::of(&config_bytes);
+        let rootfs: ConfigRootfs =
+            serde_json::from_slice(&config_bytes).map_err(|source| OciError::Json {
+                context: format!("{name}: {}", entry.config),
+                source,
+            })?;
+        if rootfs.rootfs.diff_ids.len() != entry.layers.len() {
+            return Err(source_error(
+                &name,
+                format!(
+                    "manifest.json lists {} layers but the config has {} diff_ids",
+                    entry.layers.len(),
+                    rootfs.rootfs.diff_ids.len()
+                ),
+            ));
+        }
+        let mut members = HashMap::new();
+        members.insert(config_digest.clone(), entry.config.clone());
+        let mut layers = Vec::new();
+        for (member, diff_id) in entry.layers.iter().zip(&rootfs.rootfs.diff_ids) {
+            let size = tar.size(member).ok_or_else(|| {
+                source_error(&name, format!("layer {member} is missing from the archive"))
+            })?;
+            let (digest, media_type) = layer_identity(&tar, member, diff_id, &name)?;
+            members.insert(digest.clone(), member.clone());
+            layers.push(Descriptor::new(media_type, digest, size));
+        }
+        let manifest = oci_manifest_bytes(
+            &Descriptor::new(OCI_CONFIG, config_digest, config_bytes.len() as u64),
+            &layers,
+        );
+        let root = Descriptor::new(OCI_MANIFEST, Digest::of(&manifest), manifest.len() as u64);
+        Ok(DockerArchiveReader {
+            tar,
+            name,
+            root,
+            manifest,
+            members,
+        })
+    }
+}
+
+/// A layer's digest and media type. Classic `docker save` layers are uncompressed tars whose
+/// digest is the diff_id; newer archives store them under `blobs/sha256/<digest>`, possibly
+/// compressed, in which case the file name is the digest.
+fn layer_identity(
+    tar: &TarIndex,
+    member: &str,
+    diff_id: &Digest,
+    name: &str,
+) -> Result<(Digest, &'static str)> {
+    let mut magic = [0u8; 2];
+    let compressed = match tar.open(member) {
+        Some(Ok(mut r)) => r.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b],
+        _ => false,
+    };
+    if !compressed {
+        return Ok((diff_id.clone(), OCI_LAYER_TAR));
+    }
+    let hex = member.strip_prefix("blobs/sha256/").unwrap_or_default();
+    let digest = Digest::from_hex(hex).map_err(|_| {
+        source_error(
+            name,
+            format!("layer {member} is compressed but not named by its digest"),
+        )
+    })?;
+    Ok((digest, OCI_LAYER_GZIP))
+}
+
+/// Serialises an OCI image manifest with a fixed field order, so the same archive always
+/// converts to the same manifest digest.
+fn oci_manifest_bytes(config: &Descriptor, layers: &[Descriptor]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Manifest<'a> {
+        #[serde(rename = "schemaVersion")]
+        schema_version: u32,
+        #[serde(rename = "mediaType")]
+        media_type: &'a str,
+        config: &'a Descriptor,
+        layers: &'a [Descriptor],
+    }
+    serde_json::to_vec(&Manifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST,
+        config,
+        layers,
+    })
+    .unwrap_or_default()
+}
+
+fn select_docker_entry<'a>(
+    entries: &'a [DockerManifestEntry],
+    reference: Option<&str>,
+    name: &str,
+) -> Result<&'a DockerManifestEntry> {
+    let tags = || {
+        let all: Vec<&str> = entries
+            .iter()
+            .flat_map(|e| e.repo_tags.iter().flatten().map(String::as_str))
+            .collect();
+        if all.is_empty() {
+            "untagged images only".to_string()
+        } else {
+            all.join(", ")
+        }
+    };
+    let Some(wanted) = reference else {
+        return match entries {
+            [only] => Ok(only),
+            [] => Err(source_error(name, "manifest.json lists no images")),
+            _ => Err(source_error(
+                name,
+                format!(
+                    "the archive holds {} images; name one with :REF or :@N (available: {})",
+                    entries.len(),
+                    tags()
+                ),
+            )),
+        };
+    };
+    if let Some(n) = wanted.strip_prefix('@') {
+        let i: usize = n
+            .parse()
+            .map_err(|_| source_error(name, format!("{wanted:?} is not an image index like @0")))?;
+        return entries.get(i).ok_or_else(|| {
+            source_error(
+                name,
+                format!("no image @{i}: the archive holds {}", entries.len()),
+            )
+        });
+    }
+    let normalized = Reference::parse(wanted).ok();
+    entries
+        .iter()
+        .find(|e| {
+            e.repo_tags.iter().flatten().any(|t| {
+                t == wanted || (normalized.is_some() && Reference::parse(t).ok() == normalized)
+            })
+        })
+        .ok_or_else(|| {
+            source_error(
+                name,
+                format!("no image tagged {wanted:?} (available: {})", tags()),
+            )
+        })
+}
+
+impl ImageReader for DockerArchiveReader {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> &Descriptor {
+        &self.root
+    }
+
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        if descriptor.digest == self.root.digest {
+            return Ok(Box::new(io::Cursor::new(self.manifest.as_slice())));
+        }
+        let member = self.members.get(&descriptor.digest).ok_or_else(|| {
+            source_error(
+                &self.name,
+                format!("blob {} is not part of this image", descriptor.digest),
+            )
+        })?;
+        match self.tar.open(member) {
+            Some(Ok(r)) => Ok(Box::new(r)),
+            Some(Err(e)) => Err(OciError::io(&self.tar.path, e)),
+            None => Err(source_error(
+                &self.name,
+                format!("{member} is missing from the archive"),
+            )),
+        }
+    }
+}

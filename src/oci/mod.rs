@@ -1,0 +1,129 @@
+//! The OCI image layout store and everything that fills or checks it.
+//!
+//! - [`layout`]: the on-disk store (`oci-layout`, `index.json`, `blobs/sha256/…`) with
+//!   streamed, digest-checked, atomically committed blobs and a locked `index.json`.
+//! - [`index`]: pure logic for merging named entries into `index.json`.
+//! - [`source`]: the [`ImageReader`](source::ImageReader) trait every image source implements.
+//! - [`local`]: sources on disk: `oci:`, `oci-archive:` and `docker-archive:`.
+//! - [`copy`]: copying one image from a source into the store, with platform selection.
+//! - [`mirror`]: copying a whole image list, concurrently.
+//! - [`verify`]: re-hashing everything reachable, reporting strays, and garbage collection.
+
+pub mod copy;
+pub mod descriptor;
+pub mod digest;
+pub mod index;
+pub mod layout;
+pub mod local;
+pub mod mirror;
+pub mod platform;
+pub mod source;
+pub mod verify;
+
+pub use descriptor::Descriptor;
+pub use digest::Digest;
+pub use layout::Layout;
+pub use platform::Platform;
+
+use std::path::PathBuf;
+
+/// Errors from the store and the image sources.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// A filesystem operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading from an image source failed part-way.
+    #[error("{context}: read failed: {source}")]
+    Read {
+        /// The image or file being read.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blob's content does not match the digest or size it was announced with.
+    #[error(
+        "{context}: blob {expected} failed verification: got {actual_digest} ({actual_size} bytes), expected {expected_size} bytes"
+    )]
+    DigestMismatch {
+        /// The image or file the blob belongs to.
+        context: String,
+        /// The announced digest.
+        expected: Digest,
+        /// The announced size.
+        expected_size: u64,
+        /// The digest of what was actually read.
+        actual_digest: Digest,
+        /// The size of what was actually read.
+        actual_size: u64,
+    },
+    /// A directory is not an OCI image layout (or a broken one).
+    #[error("{}: not a usable OCI image layout: {reason}", path.display())]
+    NotALayout {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A JSON document (index, manifest, config, archive manifest) could not be parsed.
+    #[error("{context}: invalid JSON: {source}")]
+    Json {
+        /// Which document.
+        context: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The source does not hold what the image list asks for (missing ref, bad archive).
+    #[error("{source_name}: {message}")]
+    Source {
+        /// The image source as the user wrote it.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// None of the selected platforms is available for an image.
+    #[error("{image}: no manifest for platform {wanted}; the image has: {available}")]
+    NoMatchingPlatform {
+        /// The image.
+        image: String,
+        /// The selected platforms.
+        wanted: String,
+        /// The platforms the image offers.
+        available: String,
+    },
+    /// Something the input asks for that this tool does not do.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl OciError {
+    /// True when the error is caused by what the user asked for rather than by a failure
+    /// along the way; such errors exit with code 2.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            OciError::Source { .. }
+                | OciError::NoMatchingPlatform { .. }
+                | OciError::Unsupported(_)
+        )
+    }
+
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> OciError {
+        OciError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result type of this module.
+pub type Result<T, E = OciError> = std::result::Result<T, E>;

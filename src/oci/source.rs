@@ -1,0 +1,55 @@
+//! The interface between image sources and the store: an opened image exposes its root
+//! descriptor (a manifest or an index) and can stream any blob under it. Local files
+//! (`oci:`, `oci-archive:`, `docker-archive:`) implement it today; a registry client
+//! implements the same trait, so copying and platform selection are written once.
+
+use super::descriptor::Descriptor;
+use super::digest::Digest;
+use super::layout::MAX_DOCUMENT_SIZE;
+use super::{OciError, Result};
+use std::io::Read;
+
+/// One image, opened in its source.
+pub trait ImageReader: Send + Sync {
+    /// The source as the user wrote it, for messages (`oci-archive:traefik.tar`).
+    fn describe(&self) -> String;
+
+    /// The descriptor of the image's top-level manifest or index.
+    fn root(&self) -> &Descriptor;
+
+    /// Streams a blob that the root references directly or indirectly (including the root
+    /// itself). Implementations need not check the digest: the store does while it writes.
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>>;
+
+    /// Reads a manifest, index or config whole and checks it against its descriptor.
+    fn read_document(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        if descriptor.size > MAX_DOCUMENT_SIZE {
+            return Err(OciError::Source {
+                source_name: self.describe(),
+                message: format!(
+                    "{} claims {} bytes, more than any manifest or config should be",
+                    descriptor.digest, descriptor.size
+                ),
+            });
+        }
+        let mut bytes = Vec::with_capacity(descriptor.size as usize);
+        self.open_blob(descriptor)?
+            .take(descriptor.size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| OciError::Read {
+                context: format!("{} ({})", self.describe(), descriptor.digest),
+                source,
+            })?;
+        let actual = Digest::of(&bytes);
+        if actual != descriptor.digest || bytes.len() as u64 != descriptor.size {
+            return Err(OciError::DigestMismatch {
+                context: self.describe(),
+                expected: descriptor.digest.clone(),
+                expected_size: descriptor.size,
+                actual_digest: actual,
+                actual_size: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,311 @@
+//! Checking a layout end to end, and removing what nothing references.
+//!
+//! `verify` walks from `index.json` through every index and manifest to each config and
+//! layer, and re-hashes every reachable blob (each once, however many images share it,
+//! on all cores). A problem names the blob and every image that reaches it. Files in
+//! `blobs/` that nothing reaches are reported as strays; they do no harm, and `gc`
+//! removes them.
+
+use super::descriptor::{Descriptor, ManifestDoc, ManifestKind, is_manifest_type};
+use super::digest::{Digest, digest_reader};
+use super::layout::Layout;
+use super::{OciError, Result};
+use crate::report::Reporter;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What is wrong with one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BlobProblem {
+    /// The file is not there.
+    Missing,
+    /// The file has the wrong length.
+    SizeMismatch {
+        /// Size the descriptor announces.
+        expected: u64,
+        /// Size on disk.
+        actual: u64,
+    },
+    /// The content hashes to something else.
+    DigestMismatch {
+        /// What the content hashes to.
+        actual: String,
+    },
+    /// The blob could not be read.
+    Unreadable {
+        /// The error.
+        error: String,
+    },
+    /// A manifest or index that does not parse, so what it references was not checked.
+    BadDocument {
+        /// The parse error.
+        error: String,
+    },
+}
+
+/// A problem with one blob, and the images it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The blob's digest.
+    pub digest: String,
+    /// Its path.
+    pub path: PathBuf,
+    /// The images (index.json names) that reference it.
+    pub images: Vec<String>,
+    /// What is wrong.
+    pub problem: BlobProblem,
+}
+
+/// The result of [`verify`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// The layout directory.
+    pub layout: PathBuf,
+    /// Images named in index.json.
+    pub images: Vec<String>,
+    /// Distinct blobs checked.
+    pub blobs_checked: usize,
+    /// Bytes re-hashed.
+    pub bytes_checked: u64,
+    /// Problems found; empty means sound.
+    pub problems: Vec<Finding>,
+    /// Files in blobs/ that nothing references.
+    pub strays: Vec<PathBuf>,
+    /// Temporary directories left by killed writers.
+    pub stale_temp: Vec<PathBuf>,
+}
+
+impl VerifyReport {
+    /// True when every reachable blob is present and correct.
+    pub fn is_sound(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The reachable blob graph: for each digest, its size, whether it is a manifest, and the
+/// images that reach it.
+#[derive(Default)]
+struct Graph {
+    blobs: BTreeMap<Digest, Node>,
+    problems: Vec<(Digest, BlobProblem)>,
+}
+
+struct Node {
+    size: u64,
+    images: BTreeSet<String>,
+}
+
+impl Graph {
+    fn visit(&mut self, layout: &Layout, d: &Descriptor, image: &str, check_manifests: bool) {
+        let node = self.blobs.entry(d.digest.clone()).or_insert_with(|| Node {
+            size: d.size,
+            images: BTreeSet::new(),
+        });
+        if !node.images.insert(image.to_string()) {
+            return;
+        }
+        if !is_manifest_type(&d.media_type) {
+            return;
+        }
+        // Manifests are small: read them to find their children. Their own bytes are
+        // checked again with every other blob in the hashing pass.
+        let bytes = match layout.read_blob(&d.digest) {
+            Ok(b) => b,
+            Err(_) => return, // reported as missing/unreadable by the hashing pass
+        };
+        if check_manifests && Digest::of(&bytes) != d.digest {
+            return; // reported as a digest mismatch; its children cannot be trusted
+        }
+        let doc = match ManifestDoc::parse(&bytes) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.problems.push((
+                    d.digest.clone(),
+                    BlobProblem::BadDocument {
+                        error: e.to_string(),
+                    },
+                ));
+                return;
+            }
+        };
+        let children: Vec<Descriptor> = match doc.kind(Some(&d.media_type)) {
+            Some(ManifestKind::Index) => doc.manifests.unwrap_or_default(),
+            Some(ManifestKind::Image) => doc.image_blobs().into_iter().cloned().collect(),
+            None => Vec::new(),
+        };
+        for child in &children {
+            self.visit(layout, child, image, check_manifests);
+        }
+    }
+}
+
+fn walk(layout: &Layout, check_manifests: bool) -> Result<(Vec<String>, Graph)> {
+    let index = layout.read_index()?;
+    let mut graph = Graph::default();
+    let mut images = Vec::new();
+    for entry in &index.manifests {
+        let name = entry
+            .ref_name()
+            .map_or_else(|| format!("(unnamed {})", entry.digest), str::to_string);
+        images.push(name.clone());
+        graph.visit(layout, entry, &name, check_manifests);
+    }
+    Ok((images, graph))
+}
+
+/// Checks every blob reachable from `index.json`.
+pub fn verify(layout: &Layout, reporter: &dyn Reporter) -> Result<VerifyReport> {
+    let (images, graph) = walk(layout, true)?;
+    let blobs: Vec<(&Digest, &Node)> = graph.blobs.iter().collect();
+    let total = blobs.len();
+    let findings = Mutex::new(Vec::new());
+    let bytes_checked = std::sync::atomic::AtomicU64::new(0);
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((digest, node)) = blobs.get(i) else {
+                        break;
+                    };
+                    let label = digest.to_string();
+                    reporter.item_started(&label, i, total);
+                    let problem = check_blob(layout, digest, node.size);
+                    if problem.is_none() {
+                        bytes_checked.fetch_add(node.size, Ordering::Relaxed);
+                    }
+                    reporter.item_progress(&label, node.size);
+                    reporter.item_finished(&label, if problem.is_some() { "bad" } else { "ok" });
+                    if let (Some(problem), Ok(mut f)) = (problem, findings.lock()) {
+                        f.push(finding(layout, digest, node, problem));
+                    }
+                }
+            });
+        }
+    });
+    let mut problems = findings.into_inner().unwrap_or_default();
+    for (digest, problem) in graph.problems.iter() {
+        if let Some(node) = graph.blobs.get(digest) {
+            problems.push(finding(layout, digest, node, problem.clone()));
+        }
+    }
+    problems.sort_by(|a, b| a.digest.cmp(&b.digest));
+    let strays = unreferenced(layout, &graph)?;
+    let stale_temp = layout.stale_sessions()?;
+    Ok(VerifyReport {
+        layout: layout.root().to_path_buf(),
+        images,
+        blobs_checked: total,
+        bytes_checked: bytes_checked.into_inner(),
+        problems,
+        strays,
+        stale_temp,
+    })
+}
+
+fn finding(layout: &Layout, digest: &Digest, node: &Node, problem: BlobProblem) -> Finding {
+    Finding {
+        digest: digest.to_string(),
+        path: layout.blob_path(digest),
+        images: node.images.iter().cloned().collect(),
+        problem,
+    }
+}
+
+fn check_blob(layout: &Layout, digest: &Digest, size: u64) -> Option<BlobProblem> {
+    let path = layout.blob_path(digest);
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(BlobProblem::Missing),
+        Err(e) => {
+            return Some(BlobProblem::Unreadable {
+                error: e.to_string(),
+            });
+        }
+    };
+    if meta.len() != size {
+        return Some(BlobProblem::SizeMismatch {
+            expected: size,
+            actual: meta.len(),
+        });
+    }
+    let mut file = match fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            return Some(BlobProblem::Unreadable {
+                error: e.to_string(),
+            });
+        }
+    };
+    match digest_reader(&mut file) {
+        Ok((actual, _)) if &actual == digest => None,
+        Ok((actual, _)) => Some(BlobProblem::DigestMismatch {
+            actual: actual.to_string(),
+        }),
+        Err(e) => Some(BlobProblem::Unreadable {
+            error: e.to_string(),
+        }),
+    }
+}
+
+fn unreferenced(layout: &Layout, graph: &Graph) -> Result<Vec<PathBuf>> {
+    Ok(layout
+        .list_blobs()?
+        .into_iter()
+        .filter(|(digest, _)| digest.as_ref().is_none_or(|d| !graph.blobs.contains_key(d)))
+        .map(|(_, path)| path)
+        .collect())
+}
+
+/// What [`gc`] removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcReport {
+    /// Blob files removed.
+    pub removed: Vec<PathBuf>,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// Temporary directories of killed writers removed.
+    pub stale_temp_removed: usize,
+}
+
+/// Removes blobs that nothing in `index.json` reaches, and leftovers of killed writers.
+/// Refuses while another process is writing to the layout, because that writer's new
+/// blobs are not in `index.json` yet.
+pub fn gc(layout: &Layout) -> Result<GcReport> {
+    let _lock = layout.lock_index()?;
+    if layout.has_live_writers()? {
+        return Err(OciError::Unsupported(format!(
+            "{}: another seedforge process is writing to this layout; run gc when it has finished",
+            layout.root().display()
+        )));
+    }
+    let stale_temp_removed = layout.remove_stale_sessions()?;
+    let (_, graph) = walk(layout, false)?;
+    let mut report = GcReport {
+        stale_temp_removed,
+        ..GcReport::default()
+    };
+    for path in unreferenced(layout, &graph)? {
+        let is_blob = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| Digest::from_hex(n).is_ok());
+        if !is_blob {
+            continue; // not ours to delete: a foreign file is only reported by verify
+        }
+        let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        fs::remove_file(&path).map_err(|e| OciError::io(&path, e))?;
+        report.bytes_freed += size;
+        report.removed.push(path);
+    }
+    Ok(report)
+}

@@ -1,0 +1,203 @@
+//! From a config to an ordered list of steps. `seedforge plan` prints the steps without
+//! writing anything; `seedforge build` runs them. Everything that can be checked without
+//! writing (the config, every image list, every local image source) is checked while
+//! planning, so a bad input fails before the output directory is touched.
+
+use crate::config::Config;
+use crate::image::{ImageError, ImageList};
+use crate::oci::Layout;
+use crate::oci::Platform;
+use crate::oci::mirror::{MirrorOptions, MirroredImage, mirror, open_sources};
+use crate::oci::verify::{VerifyReport, verify};
+use crate::report::Reporter;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// One step of a build.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Copy every listed image into the OCI layout.
+    Mirror {
+        /// The image list files.
+        lists: Vec<PathBuf>,
+        /// The layout directory.
+        layout: PathBuf,
+        /// Platforms kept.
+        platforms: Vec<Platform>,
+        /// Number of images.
+        images: usize,
+        /// Images copied at once.
+        concurrency: usize,
+    },
+    /// Re-hash everything reachable in the layout.
+    Verify {
+        /// The layout directory.
+        layout: PathBuf,
+    },
+}
+
+impl Step {
+    /// The step's short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Mirror { .. } => "mirror",
+            Step::Verify { .. } => "verify",
+        }
+    }
+
+    /// One line describing what the step does.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Mirror {
+                lists,
+                layout,
+                platforms,
+                images,
+                concurrency,
+            } => format!(
+                "mirror {images} images from {} into {} for {} ({concurrency} at a time)",
+                lists
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                layout.display(),
+                platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Step::Verify { layout } => {
+                format!(
+                    "verify every blob reachable from {}/index.json",
+                    layout.display()
+                )
+            }
+        }
+    }
+}
+
+/// A checked, ready-to-run build.
+#[derive(Debug)]
+pub struct Plan {
+    /// The output directory.
+    pub output: PathBuf,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Every image to mirror, from all lists.
+    pub images: ImageList,
+    /// Mirror settings.
+    pub mirror: MirrorOptions,
+}
+
+/// What a build did.
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    /// The output directory.
+    pub output: PathBuf,
+    /// The images mirrored.
+    pub images: Vec<MirroredImageReport>,
+    /// The verification of the layout.
+    pub verify: VerifyReport,
+}
+
+/// One mirrored image, for reports.
+#[derive(Debug, Serialize)]
+pub struct MirroredImageReport {
+    /// Destination reference.
+    pub destination: String,
+    /// Source as listed.
+    pub source: String,
+    /// Digest of the stored manifest or index.
+    pub digest: String,
+    /// Media type of the stored manifest or index.
+    pub media_type: String,
+    /// Platforms stored.
+    pub platforms: Vec<String>,
+    /// Blobs written by this run.
+    pub blobs_written: usize,
+    /// Bytes written by this run.
+    pub bytes_written: u64,
+}
+
+impl From<&MirroredImage> for MirroredImageReport {
+    fn from(m: &MirroredImage) -> Self {
+        MirroredImageReport {
+            destination: m.destination.clone(),
+            source: m.source.clone(),
+            digest: m.outcome.entry.digest.to_string(),
+            media_type: m.outcome.entry.media_type.clone(),
+            platforms: m.outcome.platforms.clone(),
+            blobs_written: m.outcome.blobs_written,
+            bytes_written: m.outcome.bytes_written,
+        }
+    }
+}
+
+/// Plans a build of `config` into `output` (the config's `output` when `None`).
+pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
+    let output = output.unwrap_or_else(|| config.output.clone());
+    let lists = config
+        .images
+        .lists
+        .iter()
+        .map(|(path, _)| ImageList::load(path))
+        .collect::<Result<Vec<_>, ImageError>>()?;
+    let images = ImageList::merge(lists)?;
+    open_sources(&images.entries)?;
+    let layout = output.join("oci");
+    let mirror = MirrorOptions {
+        platforms: config.images.platforms.clone(),
+        concurrency: config.images.concurrency,
+    };
+    let steps = vec![
+        Step::Mirror {
+            lists: config.images.lists.iter().map(|(p, _)| p.clone()).collect(),
+            layout: layout.clone(),
+            platforms: mirror.platforms.clone(),
+            images: images.entries.len(),
+            concurrency: mirror.concurrency,
+        },
+        Step::Verify { layout },
+    ];
+    Ok(Plan {
+        output,
+        steps,
+        images,
+        mirror,
+    })
+}
+
+/// Runs a plan.
+pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
+    let mut mirrored = Vec::new();
+    let mut verified = None;
+    for step in &plan.steps {
+        reporter.step_started(step.name());
+        match step {
+            Step::Mirror { layout, .. } => {
+                mirrored = mirror(&plan.images.entries, layout, &plan.mirror, reporter)?;
+            }
+            Step::Verify { layout } => {
+                let report = verify(&Layout::open(layout)?, reporter)?;
+                if !report.is_sound() {
+                    return Err(Error::VerifyFailed(format!(
+                        "{}: {} blob problem(s) after mirroring",
+                        layout.display(),
+                        report.problems.len()
+                    )));
+                }
+                verified = Some(report);
+            }
+        }
+        reporter.step_finished(step.name());
+    }
+    Ok(BuildReport {
+        output: plan.output.clone(),
+        images: mirrored.iter().map(MirroredImageReport::from).collect(),
+        verify: verified.unwrap_or_default(),
+    })
+}
