@@ -543,3 +543,186 @@ impl<'de> Deserialize<'de> for Secret {
         d.deserialize_any(SecretVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+version: 1
+cluster:
+  name: lab
+  k3s_version: v1.33.1+k3s1
+  token: {env: LAB_TOKEN}
+registry:
+  host: 192.168.6.1
+  port: 5000
+images:
+  lists: [images.txt]
+  platforms: [linux/amd64, linux/arm64]
+nodes:
+  - name: s1
+    role: server
+    address: 192.168.6.10/24
+  - name: a1
+    role: agent
+    address: 192.168.6.11/24
+network:
+  gateway: 192.168.6.1
+  nameservers:
+    - 192.168.6.1
+";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("conf/seedforge.yaml"))
+    }
+
+    fn error_at(text: &str) -> (u64, u64, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_config_parses_with_defaults_resolved() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.cluster.name.as_str(), "lab");
+        assert_eq!(c.registry.host, Host::Ip("192.168.6.1".parse().unwrap()));
+        assert_eq!(c.images.lists[0].0, Path::new("conf/images.txt"));
+        assert_eq!(c.images.platforms.len(), 2);
+        assert_eq!(c.images.concurrency, 4);
+        assert_eq!(c.nodes[1].role, Role::Agent);
+        assert_eq!(c.nodes[0].address.to_string(), "192.168.6.10/24");
+        assert_eq!(c.output, Path::new("conf/out"));
+        assert_eq!(c.cluster.token, Some(Secret::Env("LAB_TOKEN".into())));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let text = GOOD.replace("  port: 5000\n", "  port: 5000\n  bogus: 1\n");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (9, 3), "{message}");
+        assert!(message.contains("bogus"), "{message}");
+        let rendered = parse(&text).unwrap_err().to_string();
+        assert!(
+            rendered.starts_with("conf/seedforge.yaml:9:3: "),
+            "{rendered}"
+        );
+    }
+
+    #[test]
+    fn unsupported_version_points_at_it() {
+        let (line, column, message) = error_at(&GOOD.replace("version: 1", "version: 2"));
+        assert_eq!((line, column), (1, 10));
+        assert!(message.contains("version 2"), "{message}");
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_and_unquoted_number_strings_are_rejected() {
+        // `k3s_version: 1.33` would silently become the string "1.33" in lax parsers.
+        let (line, _, message) = error_at(&GOOD.replace("v1.33.1+k3s1", "1.33"));
+        assert_eq!(line, 4, "{message}");
+        let text = GOOD.replace("  port: 5000\n", "  port: yes\n");
+        assert_eq!(error_at(&text).0, 8);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let text = GOOD.replace("  port: 5000\n", "  port: 5000\n  port: 5001\n");
+        let (line, _, message) = error_at(&text);
+        assert_eq!(line, 9);
+        assert!(message.contains("duplicate"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_name_their_position() {
+        let cases = [
+            ("192.168.6.10/24", "192.168.6.10/40", 15),
+            ("192.168.6.10/24", "192.168.6.300/24", 15),
+            ("host: 192.168.6.1", "host: https://x:5000", 7),
+            ("linux/arm64", "linux", 11),
+            ("name: s1", "name: S_1", 13),
+            ("role: agent", "role: worker", 17),
+            ("  gateway: 192.168.6.1", "  gateway: 192.168.6", 20),
+        ];
+        for (from, to, want_line) in cases {
+            let (line, _, message) = error_at(&GOOD.replacen(from, to, 1));
+            assert_eq!(line, want_line, "{from} -> {to}: {message}");
+        }
+    }
+
+    #[test]
+    fn duplicate_node_names_and_addresses_are_errors() {
+        let text = GOOD.replace("name: a1", "name: s1");
+        let (line, _, message) = error_at(&text);
+        assert_eq!(line, 16);
+        assert!(message.contains("used twice"), "{message}");
+        let text = GOOD.replace("192.168.6.11/24", "192.168.6.10/16");
+        assert!(error_at(&text).2.contains("same address"));
+    }
+
+    #[test]
+    fn nodes_need_a_server() {
+        let text = GOOD.replace("role: server", "role: agent");
+        assert!(error_at(&text).2.contains("role: server"));
+    }
+
+    #[test]
+    fn empty_lists_and_bad_concurrency_are_errors() {
+        assert!(
+            error_at(&GOOD.replace("[images.txt]", "[]"))
+                .2
+                .contains("at least one")
+        );
+        let text = GOOD.replace("  platforms:", "  concurrency: 0\n  platforms:");
+        assert!(error_at(&text).2.contains("between 1 and 64"));
+    }
+
+    #[test]
+    fn secrets_must_be_indirect() {
+        let (line, _, message) = error_at(&GOOD.replace("{env: LAB_TOKEN}", "K10abc::server:def"));
+        assert_eq!(line, 5);
+        assert!(message.contains("inline"), "{message}");
+        assert!(!message.contains("K10abc"), "the secret leaked: {message}");
+        for bad in ["{}", "{env: A, file: b}", "{vault: x}", "{env: ''}"] {
+            let text = GOOD.replace("{env: LAB_TOKEN}", bad);
+            assert!(parse(&text).is_err(), "{bad} accepted");
+        }
+        let c = parse(&GOOD.replace("{env: LAB_TOKEN}", "{file: token.txt}")).unwrap();
+        assert_eq!(c.cluster.token, Some(Secret::File("token.txt".into())));
+    }
+
+    #[test]
+    fn secrets_resolve_without_leaking() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("seedforge.yaml");
+        std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        let value = Secret::File("token".into())
+            .resolve("cluster.token", &config)
+            .unwrap();
+        assert_eq!(value.expose(), "s3cret");
+        assert!(!format!("{value:?}").contains("s3cret"));
+        let missing = Secret::Env("SEEDFORGE_TEST_SURELY_UNSET".into())
+            .resolve("cluster.token", &config)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("SEEDFORGE_TEST_SURELY_UNSET"), "{missing}");
+        let empty_file = dir.path().join("empty");
+        std::fs::write(&empty_file, "\n").unwrap();
+        assert!(Secret::File("empty".into()).resolve("t", &config).is_err());
+    }
+
+    #[test]
+    fn ipv6_and_dns_registry_hosts() {
+        let c = parse(&GOOD.replace("host: 192.168.6.1", "host: \"fd00::1\"")).unwrap();
+        assert_eq!(c.registry.host.to_string(), "[fd00::1]");
+        let c = parse(&GOOD.replace("host: 192.168.6.1", "host: Registry.Lab")).unwrap();
+        assert_eq!(c.registry.host.to_string(), "registry.lab");
+    }
+}

@@ -289,6 +289,92 @@ pub fn filtered_index(bytes: &[u8], keep: &[usize]) -> Result<Vec<u8>, serde_jso
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::ImageSource;
+    use crate::oci::descriptor::OCI_INDEX;
+    use crate::oci::local;
+    use std::path::Path;
+
+    const PAUSE_INDEX: &str =
+        "sha256:b28e2f8f190c5e8f7ca8ab6e2e93b27aa4907795fce001f18c12f653f83ecd87";
+
+    fn pause() -> Box<dyn ImageReader> {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+        let source = ImageSource::parse("oci:oci:mirrored-pause:3.6", &fixtures).unwrap();
+        local::open(&source).unwrap()
+    }
+
+    fn copy(platforms: &[&str]) -> (tempfile::TempDir, Result<CopyOutcome>) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("oci")).unwrap();
+        let platforms: Vec<Platform> = platforms.iter().map(|p| p.parse().unwrap()).collect();
+        let result = copy_image(
+            pause().as_ref(),
+            &layout,
+            "docker.io/rancher/mirrored-pause:3.6",
+            &platforms,
+            &mut |_| {},
+        );
+        (dir, result)
+    }
+
+    #[test]
+    fn all_platforms_keep_the_original_index_bytes() {
+        let (_dir, outcome) = copy(&["linux/amd64", "linux/arm64"]);
+        let outcome = outcome.unwrap();
+        assert!(outcome.kept_original_index);
+        assert_eq!(outcome.entry.digest.to_string(), PAUSE_INDEX);
+        assert_eq!(outcome.entry.media_type, OCI_INDEX);
+        assert_eq!(outcome.platforms, ["linux/amd64", "linux/arm64/v8"]);
+    }
+
+    #[test]
+    fn one_platform_writes_a_reduced_index_with_every_blob_present() {
+        let (dir, outcome) = copy(&["linux/arm64"]);
+        let outcome = outcome.unwrap();
+        assert!(!outcome.kept_original_index);
+        assert_ne!(outcome.entry.digest.to_string(), PAUSE_INDEX);
+        let layout = Layout::open(&dir.path().join("oci")).unwrap();
+        let bytes = layout.read_blob(&outcome.entry.digest).unwrap();
+        let doc = ManifestDoc::parse(&bytes).unwrap();
+        let children = doc.manifests.unwrap();
+        assert_eq!(children.len(), 1);
+        assert_eq!(children[0].platform.as_ref().unwrap().architecture, "arm64");
+        let manifest = ManifestDoc::parse(&layout.read_blob(&children[0].digest).unwrap()).unwrap();
+        for blob in manifest.image_blobs() {
+            assert!(
+                layout.has_blob(&blob.digest, blob.size),
+                "{} missing",
+                blob.digest
+            );
+        }
+        // The amd64 manifest was not copied.
+        let index = ManifestDoc::parse(&pause().read_document(pause().root()).unwrap()).unwrap();
+        let amd64 = &index.manifests.unwrap()[0];
+        assert!(!layout.has_blob(&amd64.digest, amd64.size));
+    }
+
+    #[test]
+    fn missing_platform_is_an_input_error_naming_what_exists() {
+        let (dir, outcome) = copy(&["linux/s390x"]);
+        let err = outcome.unwrap_err();
+        assert!(err.is_invalid_input());
+        let text = err.to_string();
+        assert!(text.contains("linux/amd64, linux/arm64/v8"), "{text}");
+        let layout = Layout::open(&dir.path().join("oci")).unwrap();
+        assert!(layout.read_index().unwrap().manifests.is_empty());
+    }
+
+    #[test]
+    fn rerun_writes_nothing_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let amd64 = [Platform::linux_amd64()];
+        let first = copy_image(pause().as_ref(), &layout, "x/p:1", &amd64, &mut |_| {}).unwrap();
+        let second = copy_image(pause().as_ref(), &layout, "x/p:1", &amd64, &mut |_| {}).unwrap();
+        assert!(first.blobs_written > 0);
+        assert_eq!(second.blobs_written, 0);
+        assert_eq!(first.entry, second.entry);
+    }
 
     #[test]
     fn filtered_index_keeps_everything_else() {

@@ -403,3 +403,81 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_writes_marker_and_empty_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("a/b")).unwrap();
+        assert_eq!(
+            fs::read(layout.root().join("oci-layout")).unwrap(),
+            OCI_LAYOUT_CONTENT
+        );
+        assert!(layout.read_index().unwrap().manifests.is_empty());
+        assert!(Layout::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn blob_is_stored_once_under_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let d = Digest::of(b"layer");
+        let mut seen = 0;
+        let (got, size) = layout
+            .write_blob(&mut &b"layer"[..], Some((&d, 5)), "t", &mut |n| seen += n)
+            .unwrap();
+        assert_eq!((got.clone(), size, seen), (d.clone(), 5, 5));
+        assert!(layout.has_blob(&d, 5));
+        assert!(!layout.has_blob(&d, 6));
+        layout
+            .write_blob(&mut &b"layer"[..], None, "t", &mut |_| {})
+            .unwrap();
+        assert_eq!(
+            layout.list_blobs().unwrap(),
+            vec![(Some(d.clone()), layout.blob_path(&d))]
+        );
+    }
+
+    #[test]
+    fn wrong_content_or_size_is_never_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let d = Digest::of(b"expected");
+        for (content, size) in [
+            (&b"tampered"[..], 8),
+            (&b"expected plus more"[..], 8),
+            (&b"expected"[..], 9),
+        ] {
+            let err = layout
+                .write_blob(&mut &content[..], Some((&d, size)), "img:1", &mut |_| {})
+                .unwrap_err();
+            assert!(matches!(err, OciError::DigestMismatch { .. }), "{err}");
+            assert!(err.to_string().contains("img:1"));
+        }
+        assert!(layout.list_blobs().unwrap().is_empty());
+        assert!(layout.write_blob_bytes(b"x", Some((&d, 1)), "c").is_err());
+    }
+
+    #[test]
+    fn sessions_of_dead_writers_are_stale_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        layout
+            .write_blob(&mut &b"a"[..], None, "t", &mut |_| {})
+            .unwrap();
+        // A session directory nobody holds a lock on: a killed writer's.
+        let dead = dir.path().join(PRIVATE_DIR).join("tmp").join("1-1");
+        fs::create_dir_all(&dead).unwrap();
+        fs::write(dead.join("0.partial"), b"half").unwrap();
+        assert_eq!(layout.stale_sessions().unwrap(), vec![dead.clone()]);
+        assert!(!layout.has_live_writers().unwrap());
+        // A second handle on the same layout sees the first one's session as live.
+        let other = Layout::open(dir.path()).unwrap();
+        assert!(other.has_live_writers().unwrap());
+        assert_eq!(other.remove_stale_sessions().unwrap(), 1);
+        assert!(!dead.exists());
+    }
+}

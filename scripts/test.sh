@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one test command: installs the external tools the tests use as judges, then runs
+# formatting, lint, the fixture reproducibility check and every test.
+#
+#   scripts/test.sh            # locally: missing tools are installed if we are root, else skipped
+#   CI=true scripts/test.sh    # CI: a missing tool is a failure
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package
+declare -A TOOLS=(
+  [skopeo]=skopeo
+  [oci-image-tool]=oci-image-tool
+  [umoci]=umoci
+)
+
+missing_tools() {
+  local t
+  for t in "${!TOOLS[@]}"; do
+    command -v "$t" >/dev/null 2>&1 || echo "$t"
+  done | sort
+}
+
+install_tools() {
+  local pkgs=() t
+  for t in "$@"; do pkgs+=("${TOOLS[$t]}"); done
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: cannot install ${pkgs[*]} (need root and apt-get)" >&2
+    return 0
+  fi
+  echo "test.sh: installing ${pkgs[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || true
+  # The first multi-package install can fail with "cannot access archive"; once more works.
+  apt-get install -y -qq "${pkgs[@]}" >/dev/null \
+    || { sleep 2; apt-get install -y -qq "${pkgs[@]}" >/dev/null; } \
+    || echo "test.sh: apt-get install ${pkgs[*]} failed" >&2
+}
+
+mapfile -t missing < <(missing_tools)
+if [ "${#missing[@]}" -gt 0 ]; then
+  install_tools "${missing[@]}"
+  mapfile -t missing < <(missing_tools)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "test.sh: required test tools missing: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "test.sh: warning: tests that need ${missing[*]} will be skipped" >&2
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== fixtures regenerate byte-identically"
+python3 scripts/make-fixtures.py >/dev/null
+if [ -n "$(git status --porcelain -- fixtures/images 2>/dev/null)" ]; then
+  git status --porcelain -- fixtures/images >&2
+  echo "test.sh: scripts/make-fixtures.py no longer reproduces the committed fixtures" >&2
+  exit 1
+fi
+
+echo "== cargo test"
+cargo test --locked --all-targets
+cargo test --locked --doc
