@@ -7,7 +7,8 @@ use crate::config::Config;
 use crate::image::{ImageError, ImageList};
 use crate::oci::Layout;
 use crate::oci::Platform;
-use crate::oci::mirror::{MirrorOptions, MirroredImage, mirror, open_sources};
+use crate::oci::mirror::{MirrorOptions, MirroredImage, mirror_opened, open_sources};
+use crate::oci::source::ImageReader;
 use crate::oci::verify::{VerifyReport, verify};
 use crate::report::Reporter;
 use crate::{Error, Result};
@@ -80,8 +81,8 @@ impl Step {
     }
 }
 
-/// A checked, ready-to-run build.
-#[derive(Debug)]
+/// A checked, ready-to-run build. Image sources are opened while planning (that is how
+/// they are checked) and kept open for the run.
 pub struct Plan {
     /// The output directory.
     pub output: PathBuf,
@@ -91,6 +92,18 @@ pub struct Plan {
     pub images: ImageList,
     /// Mirror settings.
     pub mirror: MirrorOptions,
+    /// The opened image sources, one per image entry.
+    readers: Vec<Box<dyn ImageReader>>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("output", &self.output)
+            .field("steps", &self.steps)
+            .field("images", &self.images.entries.len())
+            .finish()
+    }
 }
 
 /// What a build did.
@@ -147,7 +160,7 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         .map(|(path, _)| ImageList::load(path))
         .collect::<Result<Vec<_>, ImageError>>()?;
     let images = ImageList::merge(lists)?;
-    open_sources(&images.entries)?;
+    let readers = open_sources(&images.entries)?;
     let layout = output.join("oci");
     let mirror = MirrorOptions {
         platforms: config.images.platforms.clone(),
@@ -168,6 +181,7 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         steps,
         images,
         mirror,
+        readers,
     })
 }
 
@@ -179,7 +193,13 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         reporter.step_started(step.name());
         match step {
             Step::Mirror { layout, .. } => {
-                mirrored = mirror(&plan.images.entries, layout, &plan.mirror, reporter)?;
+                mirrored = mirror_opened(
+                    &plan.images.entries,
+                    &plan.readers,
+                    layout,
+                    &plan.mirror,
+                    reporter,
+                )?;
             }
             Step::Verify { layout } => {
                 let report = verify(&Layout::open(layout)?, reporter)?;

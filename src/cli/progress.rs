@@ -11,6 +11,7 @@ pub struct CliReporter {
     lines: bool,
     /// Per-item lines are only worth printing for images, not for every verified blob.
     step: std::sync::Mutex<String>,
+    bytes: std::sync::atomic::AtomicU64,
 }
 
 impl CliReporter {
@@ -21,11 +22,9 @@ impl CliReporter {
             let bar =
                 ProgressBar::with_draw_target(Some(items as u64), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({binary_bytes_per_sec})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
             bar
         });
@@ -33,6 +32,7 @@ impl CliReporter {
             bar,
             lines: !silent && !terminal,
             step: std::sync::Mutex::new(String::new()),
+            bytes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -57,12 +57,22 @@ impl Reporter for CliReporter {
         if let Some(bar) = &self.bar {
             bar.set_prefix(step.to_string());
             bar.set_position(0);
+            self.bytes.store(0, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
-    fn item_started(&self, item: &str, _index: usize, _total: usize) {
+    fn item_started(&self, item: &str, _index: usize, total: usize) {
         if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
             bar.set_message(item.to_string());
+        }
+    }
+
+    fn item_progress(&self, item: &str, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        let total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{} {item}", seedforge::util::human_bytes(total)));
         }
     }
 

@@ -76,6 +76,18 @@ pub fn mirror(
     reporter: &dyn Reporter,
 ) -> Result<Vec<MirroredImage>> {
     let readers = open_sources(entries)?;
+    mirror_opened(entries, &readers, layout_dir, options, reporter)
+}
+
+/// [`mirror`] with the sources already opened by [`open_sources`] (`readers[i]` belongs
+/// to `entries[i]`).
+pub fn mirror_opened(
+    entries: &[ListEntry],
+    readers: &[Box<dyn ImageReader>],
+    layout_dir: &Path,
+    options: &MirrorOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<MirroredImage>> {
     let layout = Layout::create(layout_dir)?;
     let platforms = if options.platforms.is_empty() {
         vec![Platform::linux_amd64()]
