@@ -129,23 +129,28 @@ impl FromStr for Platform {
     }
 }
 
+fn write_platform(
+    f: &mut fmt::Formatter<'_>,
+    os: &str,
+    arch: &str,
+    variant: Option<&str>,
+) -> fmt::Result {
+    write!(f, "{os}/{arch}")?;
+    match variant {
+        Some(v) => write!(f, "/{v}"),
+        None => Ok(()),
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
+        write_platform(f, &self.os, &self.architecture, self.variant.as_deref())
     }
 }
 
 impl fmt::Display for PlatformSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
+        write_platform(f, &self.os, &self.architecture, self.variant.as_deref())
     }
 }
 
