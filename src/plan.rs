@@ -7,8 +7,7 @@ use crate::config::Config;
 use crate::image::{ImageError, ImageList};
 use crate::oci::Layout;
 use crate::oci::Platform;
-use crate::oci::mirror::{MirrorOptions, MirroredImage, mirror_opened, open_sources};
-use crate::oci::source::ImageReader;
+use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare};
 use crate::oci::verify::{VerifyReport, verify};
 use crate::report::Reporter;
 use crate::{Error, Result};
@@ -81,8 +80,8 @@ impl Step {
     }
 }
 
-/// A checked, ready-to-run build. Image sources are opened while planning (that is how
-/// they are checked) and kept open for the run.
+/// A checked, ready-to-run build. Image sources are opened and their platforms chosen
+/// while planning (that is how they are checked), and kept for the run.
 pub struct Plan {
     /// The output directory.
     pub output: PathBuf,
@@ -92,8 +91,8 @@ pub struct Plan {
     pub images: ImageList,
     /// Mirror settings.
     pub mirror: MirrorOptions,
-    /// The opened image sources, one per image entry.
-    readers: Vec<Box<dyn ImageReader>>,
+    /// The opened, platform-selected images, one per image entry.
+    prepared: Vec<PreparedImage>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -160,12 +159,12 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         .map(|(path, _)| ImageList::load(path))
         .collect::<Result<Vec<_>, ImageError>>()?;
     let images = ImageList::merge(lists)?;
-    let readers = open_sources(&images.entries)?;
-    let layout = output.join("oci");
     let mirror = MirrorOptions {
         platforms: config.images.platforms.clone(),
         concurrency: config.images.concurrency,
     };
+    let prepared = prepare(&images.entries, &mirror.platforms)?;
+    let layout = output.join("oci");
     let steps = vec![
         Step::Mirror {
             lists: config.images.lists.iter().map(|(p, _)| p.clone()).collect(),
@@ -181,7 +180,7 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         steps,
         images,
         mirror,
-        readers,
+        prepared,
     })
 }
 
@@ -193,9 +192,9 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         reporter.step_started(step.name());
         match step {
             Step::Mirror { layout, .. } => {
-                mirrored = mirror_opened(
+                mirrored = mirror_prepared(
                     &plan.images.entries,
-                    &plan.readers,
+                    &plan.prepared,
                     layout,
                     &plan.mirror,
                     reporter,

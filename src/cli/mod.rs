@@ -347,6 +347,9 @@ fn print_verify(report: &VerifyReport) {
             s.display()
         );
     }
+    if let Some(why) = &report.strays_unknown {
+        eprintln!("note  strays not checked: {why}");
+    }
     for s in &report.stale_temp {
         eprintln!(
             "stale  {} (left by an interrupted run; `seedforge gc` removes it)",

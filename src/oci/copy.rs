@@ -35,22 +35,144 @@ pub struct CopyOutcome {
     pub platforms: Vec<String>,
 }
 
-/// Copies the image `reader` points at into `layout` and names it `destination` in
-/// `index.json`. `platforms` must not be empty. `progress` receives byte counts.
-pub fn copy_image(
+/// An image with its platforms chosen: everything about a copy that can be decided (and
+/// refused) before anything is written.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    root: Descriptor,
+    root_bytes: Vec<u8>,
+    kind: Selected,
+}
+
+#[derive(Debug, Clone)]
+enum Selected {
+    /// An index and the positions of the manifests kept.
+    Index {
+        children: Vec<Descriptor>,
+        keep: Vec<usize>,
+    },
+    /// A single image manifest whose config matched the selection.
+    Image {
+        doc: Box<ManifestDoc>,
+        config_bytes: Vec<u8>,
+        platform: Option<PlatformSpec>,
+    },
+}
+
+fn context(destination: &str, reader: &dyn ImageReader) -> String {
+    format!("{destination} (from {})", reader.describe())
+}
+
+fn parse_document(descriptor: &Descriptor, bytes: &[u8], context: &str) -> Result<ManifestDoc> {
+    ManifestDoc::parse(bytes).map_err(|source| OciError::Json {
+        context: format!("{context}: manifest {}", descriptor.digest),
+        source,
+    })
+}
+
+fn unsupported(descriptor: &Descriptor, context: &str) -> OciError {
+    OciError::Unsupported(format!(
+        "{context}: {} has media type {:?}, which is neither an image manifest nor an index (Docker schema 1 images are not supported)",
+        descriptor.digest, descriptor.media_type
+    ))
+}
+
+fn no_platform(
+    context: &str,
+    wanted: &[Platform],
+    available: impl Iterator<Item = PlatformSpec>,
+) -> OciError {
+    let available: Vec<String> = available.map(|p| p.to_string()).collect();
+    OciError::NoMatchingPlatform {
+        image: context.to_string(),
+        wanted: wanted
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        available: if available.is_empty() {
+            "no platform information".to_string()
+        } else {
+            available.join(", ")
+        },
+    }
+}
+
+/// Reads the image's root manifest or index and decides which platforms to copy. Fails
+/// (with nothing written) when none of `platforms` is available. `platforms` must not be
+/// empty.
+pub fn select(
     reader: &dyn ImageReader,
-    layout: &Layout,
     destination: &str,
     platforms: &[Platform],
+) -> Result<Selection> {
+    let context = context(destination, reader);
+    let root = reader.root().clone();
+    let root_bytes = reader.read_document(&root)?;
+    let doc = parse_document(&root, &root_bytes, &context)?;
+    let kind = match doc.kind(Some(&root.media_type)) {
+        Some(ManifestKind::Index) => {
+            let children = doc.manifests.unwrap_or_default();
+            let keep: Vec<usize> = (0..children.len())
+                .filter(|&i| {
+                    children[i]
+                        .platform
+                        .as_ref()
+                        .is_some_and(|p| platforms.iter().any(|sel| sel.matches_spec(p)))
+                })
+                .collect();
+            if keep.is_empty() {
+                return Err(no_platform(
+                    &context,
+                    platforms,
+                    children.iter().filter_map(|c| c.platform.clone()),
+                ));
+            }
+            Selected::Index { children, keep }
+        }
+        Some(ManifestKind::Image) => {
+            let config = doc
+                .config
+                .as_ref()
+                .ok_or_else(|| unsupported(&root, &context))?;
+            let config_bytes = reader.read_document(config)?;
+            let platform = config_platform(&config_bytes);
+            if let Some(p) = &platform
+                && !platforms.iter().any(|sel| sel.matches_spec(p))
+            {
+                return Err(no_platform(&context, platforms, std::iter::once(p.clone())));
+            }
+            Selected::Image {
+                doc: Box::new(doc),
+                config_bytes,
+                platform,
+            }
+        }
+        None => return Err(unsupported(&root, &context)),
+    };
+    Ok(Selection {
+        root,
+        root_bytes,
+        kind,
+    })
+}
+
+/// Copies a selected image from `reader` into `layout` and names it `destination` in
+/// `index.json`. `progress` receives byte counts.
+pub fn copy_image(
+    reader: &dyn ImageReader,
+    selection: &Selection,
+    layout: &Layout,
+    destination: &str,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CopyOutcome> {
     let mut copier = Copier {
         reader,
         layout,
-        destination,
+        context: context(destination, reader),
         progress,
         outcome: CopyOutcome {
-            entry: reader.root().clone(),
+            entry: selection.root.clone(),
             blobs_written: 0,
             blobs_present: 0,
             bytes_written: 0,
@@ -58,23 +180,32 @@ pub fn copy_image(
             platforms: Vec::new(),
         },
     };
-    let root = reader.root().clone();
-    let bytes = reader.read_document(&root)?;
-    let doc = copier.parse(&root, &bytes)?;
-    let stored_root = match doc.kind(Some(&root.media_type)) {
-        Some(ManifestKind::Index) => copier.copy_index(&root, &bytes, &doc, platforms)?,
-        Some(ManifestKind::Image) => {
-            copier.copy_manifest(&root, &bytes, &doc, Some(platforms))?;
+    let root = &selection.root;
+    let stored_root = match &selection.kind {
+        Selected::Index { children, keep } => {
+            copier.copy_index(root, &selection.root_bytes, children, keep)?
+        }
+        Selected::Image {
+            doc,
+            config_bytes,
+            platform,
+        } => {
+            copier.copy_manifest(root, &selection.root_bytes, doc, Some(config_bytes))?;
+            copier
+                .outcome
+                .platforms
+                .extend(platform.iter().map(ToString::to_string));
             root.clone()
         }
-        None => return Err(copier.unsupported(&root)),
     };
-    let mut entry = Descriptor::new(
-        &stored_root.media_type,
-        stored_root.digest,
-        stored_root.size,
+    let entry = named(
+        Descriptor::new(
+            &stored_root.media_type,
+            stored_root.digest,
+            stored_root.size,
+        ),
+        destination,
     );
-    entry = named(entry, destination);
     layout.add_to_index(vec![entry.clone()])?;
     copier.outcome.entry = entry;
     Ok(copier.outcome)
@@ -83,58 +214,23 @@ pub fn copy_image(
 struct Copier<'a> {
     reader: &'a dyn ImageReader,
     layout: &'a Layout,
-    destination: &'a str,
+    context: String,
     progress: &'a mut dyn FnMut(u64),
     outcome: CopyOutcome,
 }
 
 impl Copier<'_> {
-    fn context(&self) -> String {
-        format!("{} (from {})", self.destination, self.reader.describe())
-    }
-
-    fn parse(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<ManifestDoc> {
-        ManifestDoc::parse(bytes).map_err(|source| OciError::Json {
-            context: format!("{}: manifest {}", self.context(), descriptor.digest),
-            source,
-        })
-    }
-
-    fn unsupported(&self, descriptor: &Descriptor) -> OciError {
-        OciError::Unsupported(format!(
-            "{}: {} has media type {:?}, which is neither an image manifest nor an index (Docker schema 1 images are not supported)",
-            self.context(),
-            descriptor.digest,
-            descriptor.media_type
-        ))
-    }
-
     fn copy_index(
         &mut self,
         root: &Descriptor,
         bytes: &[u8],
-        doc: &ManifestDoc,
-        platforms: &[Platform],
+        children: &[Descriptor],
+        keep: &[usize],
     ) -> Result<Descriptor> {
-        let children = doc.manifests.clone().unwrap_or_default();
-        let selected: Vec<usize> = (0..children.len())
-            .filter(|&i| {
-                children[i]
-                    .platform
-                    .as_ref()
-                    .is_some_and(|p| platforms.iter().any(|sel| sel.matches_spec(p)))
-            })
-            .collect();
-        if selected.is_empty() {
-            return Err(self.no_platform(
-                platforms,
-                children.iter().filter_map(|c| c.platform.clone()),
-            ));
-        }
-        for &i in &selected {
+        for &i in keep {
             let child = &children[i];
             let child_bytes = self.reader.read_document(child)?;
-            let child_doc = self.parse(child, &child_bytes)?;
+            let child_doc = parse_document(child, &child_bytes, &self.context)?;
             match child_doc.kind(Some(&child.media_type)) {
                 Some(ManifestKind::Image) => {
                     self.copy_manifest(child, &child_bytes, &child_doc, None)?
@@ -142,23 +238,22 @@ impl Copier<'_> {
                 Some(ManifestKind::Index) => {
                     return Err(OciError::Unsupported(format!(
                         "{}: nested image indexes are not supported ({})",
-                        self.context(),
-                        child.digest
+                        self.context, child.digest
                     )));
                 }
-                None => return Err(self.unsupported(child)),
+                None => return Err(unsupported(child, &self.context)),
             }
             if let Some(p) = &child.platform {
                 self.outcome.platforms.push(p.to_string());
             }
         }
-        if selected.len() == children.len() {
+        if keep.len() == children.len() {
             self.outcome.kept_original_index = true;
             self.store_document(root, bytes)?;
             return Ok(root.clone());
         }
-        let filtered = filtered_index(bytes, &selected).map_err(|source| OciError::Json {
-            context: format!("{}: index {}", self.context(), root.digest),
+        let filtered = filtered_index(bytes, keep).map_err(|source| OciError::Json {
+            context: format!("{}: index {}", self.context, root.digest),
             source,
         })?;
         let descriptor = Descriptor::new(
@@ -170,27 +265,23 @@ impl Copier<'_> {
         Ok(descriptor)
     }
 
-    /// Copies config and layers, then the manifest. With `check_platforms`, a single-platform
-    /// image whose config names a platform outside the selection is refused.
+    /// Copies layers, then the config, then the manifest. `config_bytes` is the config when
+    /// it has been read already.
     fn copy_manifest(
         &mut self,
         descriptor: &Descriptor,
         bytes: &[u8],
         doc: &ManifestDoc,
-        check_platforms: Option<&[Platform]>,
+        config_bytes: Option<&[u8]>,
     ) -> Result<()> {
         let config = doc
             .config
             .as_ref()
-            .ok_or_else(|| self.unsupported(descriptor))?;
-        let config_bytes = self.reader.read_document(config)?;
-        let platform = config_platform(&config_bytes);
-        if let (Some(selection), Some(p)) = (check_platforms, &platform) {
-            if !selection.iter().any(|sel| sel.matches_spec(p)) {
-                return Err(self.no_platform(selection, std::iter::once(p.clone())));
-            }
-            self.outcome.platforms.push(p.to_string());
-        }
+            .ok_or_else(|| unsupported(descriptor, &self.context))?;
+        let config_bytes = match config_bytes {
+            Some(b) => b.to_vec(),
+            None => self.reader.read_document(config)?,
+        };
         for layer in doc.layers.iter().flatten() {
             self.copy_blob(layer)?;
         }
@@ -204,11 +295,10 @@ impl Copier<'_> {
             return Ok(());
         }
         let mut reader = self.reader.open_blob(descriptor)?;
-        let context = self.context();
         let (_, size) = self.layout.write_blob(
             &mut reader,
             Some((&descriptor.digest, descriptor.size)),
-            &context,
+            &self.context,
             self.progress,
         )?;
         self.outcome.blobs_written += 1;
@@ -224,33 +314,12 @@ impl Copier<'_> {
         self.layout.write_blob_bytes(
             bytes,
             Some((&descriptor.digest, descriptor.size)),
-            &self.context(),
+            &self.context,
         )?;
         (self.progress)(bytes.len() as u64);
         self.outcome.blobs_written += 1;
         self.outcome.bytes_written += bytes.len() as u64;
         Ok(())
-    }
-
-    fn no_platform(
-        &self,
-        wanted: &[Platform],
-        available: impl Iterator<Item = PlatformSpec>,
-    ) -> OciError {
-        let available: Vec<String> = available.map(|p| p.to_string()).collect();
-        OciError::NoMatchingPlatform {
-            image: self.context(),
-            wanted: wanted
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            available: if available.is_empty() {
-                "no platform information".to_string()
-            } else {
-                available.join(", ")
-            },
-        }
     }
 }
 
@@ -307,13 +376,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(&dir.path().join("oci")).unwrap();
         let platforms: Vec<Platform> = platforms.iter().map(|p| p.parse().unwrap()).collect();
-        let result = copy_image(
-            pause().as_ref(),
-            &layout,
-            "docker.io/rancher/mirrored-pause:3.6",
-            &platforms,
-            &mut |_| {},
-        );
+        let reader = pause();
+        let dest = "docker.io/rancher/mirrored-pause:3.6";
+        let result = select(reader.as_ref(), dest, &platforms)
+            .and_then(|sel| copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}));
         (dir, result)
     }
 
@@ -369,8 +435,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(dir.path()).unwrap();
         let amd64 = [Platform::linux_amd64()];
-        let first = copy_image(pause().as_ref(), &layout, "x/p:1", &amd64, &mut |_| {}).unwrap();
-        let second = copy_image(pause().as_ref(), &layout, "x/p:1", &amd64, &mut |_| {}).unwrap();
+        let reader = pause();
+        let sel = select(reader.as_ref(), "x/p:1", &amd64).unwrap();
+        let first = copy_image(reader.as_ref(), &sel, &layout, "x/p:1", &mut |_| {}).unwrap();
+        let second = copy_image(reader.as_ref(), &sel, &layout, "x/p:1", &mut |_| {}).unwrap();
         assert!(first.blobs_written > 0);
         assert_eq!(second.blobs_written, 0);
         assert_eq!(first.entry, second.entry);

@@ -57,8 +57,9 @@ pub struct IndexLock {
 }
 
 impl Layout {
-    /// Opens the layout at `root`, creating it (and its parents) if it does not exist.
-    /// Leftovers of killed writers are removed.
+    /// Opens the layout at `root` for writing, creating it (and its parents) if it does
+    /// not exist. Leftovers of killed writers are removed, and this handle's write session
+    /// starts (see [`Layout::has_live_writers`]).
     pub fn create(root: &Path) -> Result<Layout> {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(|e| OciError::io(&blobs, e))?;
@@ -79,6 +80,9 @@ impl Layout {
             }
         }
         layout.remove_stale_sessions()?;
+        // Start the write session now, not at the first blob: from here on, gc in another
+        // process sees a live writer and leaves the blobs this one may be about to reference.
+        layout.session()?;
         Ok(layout)
     }
 

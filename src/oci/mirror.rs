@@ -4,7 +4,7 @@
 //! list naming a missing file or tag fails with nothing changed. Copies then run on a small
 //! pool of threads; shared layers are written once because the store is content-addressed.
 
-use super::copy::{CopyOutcome, copy_image};
+use super::copy::{CopyOutcome, Selection, copy_image, select};
 use super::layout::Layout;
 use super::platform::Platform;
 use super::source::ImageReader;
@@ -45,26 +45,59 @@ pub struct MirroredImage {
     pub outcome: CopyOutcome,
 }
 
-/// Opens every source in `entries`, checking that each one exists and names an image.
-pub fn open_sources(entries: &[ListEntry]) -> Result<Vec<Box<dyn ImageReader>>> {
+/// An image whose source is open and whose platforms are chosen, ready to copy.
+pub struct PreparedImage {
+    reader: Box<dyn ImageReader>,
+    selection: Selection,
+}
+
+/// Opens every source in `entries` and chooses the platforms to copy, so that a missing
+/// file, tag or platform is reported (with the list's file:line) before anything is written.
+pub fn prepare(entries: &[ListEntry], platforms: &[Platform]) -> Result<Vec<PreparedImage>> {
+    let platforms = effective_platforms(platforms);
     entries
         .iter()
         .map(|e| {
-            local::open(&e.source).map_err(|err| match err {
-                OciError::Source {
-                    source_name,
-                    message,
-                } => OciError::Source {
-                    source_name: format!("{}:{}: {source_name}", e.path.display(), e.line),
-                    message,
-                },
-                OciError::Unsupported(msg) => {
-                    OciError::Unsupported(format!("{}:{}: {msg}", e.path.display(), e.line))
-                }
-                other => other,
-            })
+            let reader = local::open(&e.source)?;
+            let selection = select(reader.as_ref(), &e.destination.to_string(), &platforms)?;
+            Ok(PreparedImage { reader, selection })
         })
+        .enumerate()
+        .map(|(i, r)| r.map_err(|err| at_line(err, &entries[i])))
         .collect()
+}
+
+fn effective_platforms(platforms: &[Platform]) -> Vec<Platform> {
+    if platforms.is_empty() {
+        vec![Platform::linux_amd64()]
+    } else {
+        platforms.to_vec()
+    }
+}
+
+/// Prefixes an input error with the list file and line it came from.
+fn at_line(err: OciError, entry: &ListEntry) -> OciError {
+    let at = format!("{}:{}", entry.path.display(), entry.line);
+    match err {
+        OciError::Source {
+            source_name,
+            message,
+        } => OciError::Source {
+            source_name: format!("{at}: {source_name}"),
+            message,
+        },
+        OciError::Unsupported(msg) => OciError::Unsupported(format!("{at}: {msg}")),
+        OciError::NoMatchingPlatform {
+            image,
+            wanted,
+            available,
+        } => OciError::NoMatchingPlatform {
+            image: format!("{at}: {image}"),
+            wanted,
+            available,
+        },
+        other => other,
+    }
 }
 
 /// Mirrors every entry into the layout at `layout_dir` (created if needed). Returns one
@@ -75,25 +108,20 @@ pub fn mirror(
     options: &MirrorOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<MirroredImage>> {
-    let readers = open_sources(entries)?;
-    mirror_opened(entries, &readers, layout_dir, options, reporter)
+    let prepared = prepare(entries, &options.platforms)?;
+    mirror_prepared(entries, &prepared, layout_dir, options, reporter)
 }
 
-/// [`mirror`] with the sources already opened by [`open_sources`] (`readers[i]` belongs
-/// to `entries[i]`).
-pub fn mirror_opened(
+/// [`mirror`] with the images already prepared by [`prepare`] (`prepared[i]` belongs to
+/// `entries[i]`).
+pub fn mirror_prepared(
     entries: &[ListEntry],
-    readers: &[Box<dyn ImageReader>],
+    prepared: &[PreparedImage],
     layout_dir: &Path,
     options: &MirrorOptions,
     reporter: &dyn Reporter,
 ) -> Result<Vec<MirroredImage>> {
     let layout = Layout::create(layout_dir)?;
-    let platforms = if options.platforms.is_empty() {
-        vec![Platform::linux_amd64()]
-    } else {
-        options.platforms.clone()
-    };
     let total = entries.len();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -113,10 +141,10 @@ pub fn mirror_opened(
                     let destination = entries[i].destination.to_string();
                     reporter.item_started(&destination, i, total);
                     let result = copy_image(
-                        readers[i].as_ref(),
+                        prepared[i].reader.as_ref(),
+                        &prepared[i].selection,
                         &layout,
                         &destination,
-                        &platforms,
                         &mut |n| reporter.item_progress(&destination, n),
                     );
                     match &result {

@@ -76,6 +76,8 @@ pub struct VerifyReport {
     pub problems: Vec<Finding>,
     /// Files in blobs/ that nothing references.
     pub strays: Vec<PathBuf>,
+    /// Why strays were not looked for, when a damaged manifest hides what it references.
+    pub strays_unknown: Option<String>,
     /// Temporary directories left by killed writers.
     pub stale_temp: Vec<PathBuf>,
 }
@@ -93,6 +95,9 @@ impl VerifyReport {
 struct Graph {
     blobs: BTreeMap<Digest, Node>,
     problems: Vec<(Digest, BlobProblem)>,
+    /// Manifests whose children could not be walked (missing, damaged, unparsable): what
+    /// they reference is unknown, so nothing may be called unreferenced.
+    unwalked: BTreeSet<Digest>,
 }
 
 struct Node {
@@ -116,14 +121,21 @@ impl Graph {
         // checked again with every other blob in the hashing pass.
         let bytes = match layout.read_blob(&d.digest) {
             Ok(b) => b,
-            Err(_) => return, // reported as missing/unreadable by the hashing pass
+            Err(_) => {
+                // Reported as missing/unreadable by the hashing pass.
+                self.unwalked.insert(d.digest.clone());
+                return;
+            }
         };
         if check_manifests && Digest::of(&bytes) != d.digest {
-            return; // reported as a digest mismatch; its children cannot be trusted
+            // Reported as a digest mismatch; its children cannot be trusted.
+            self.unwalked.insert(d.digest.clone());
+            return;
         }
         let doc = match ManifestDoc::parse(&bytes) {
             Ok(doc) => doc,
             Err(e) => {
+                self.unwalked.insert(d.digest.clone());
                 self.problems.push((
                     d.digest.clone(),
                     BlobProblem::BadDocument {
@@ -199,7 +211,11 @@ pub fn verify(layout: &Layout, reporter: &dyn Reporter) -> Result<VerifyReport> 
         }
     }
     problems.sort_by(|a, b| a.digest.cmp(&b.digest));
-    let strays = unreferenced(layout, &graph)?;
+    let (strays, strays_unknown) = if graph.unwalked.is_empty() {
+        (unreferenced(layout, &graph)?, None)
+    } else {
+        (Vec::new(), Some(unwalked_reason(&graph)))
+    };
     let stale_temp = layout.stale_sessions()?;
     Ok(VerifyReport {
         layout: layout.root().to_path_buf(),
@@ -208,8 +224,17 @@ pub fn verify(layout: &Layout, reporter: &dyn Reporter) -> Result<VerifyReport> 
         bytes_checked: bytes_checked.into_inner(),
         problems,
         strays,
+        strays_unknown,
         stale_temp,
     })
+}
+
+fn unwalked_reason(graph: &Graph) -> String {
+    let list: Vec<String> = graph.unwalked.iter().map(ToString::to_string).collect();
+    format!(
+        "manifest(s) {} could not be read, so what they reference is unknown",
+        list.join(", ")
+    )
 }
 
 fn finding(layout: &Layout, digest: &Digest, node: &Node, problem: BlobProblem) -> Finding {
@@ -289,7 +314,14 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
         )));
     }
     let stale_temp_removed = layout.remove_stale_sessions()?;
-    let (_, graph) = walk(layout, false)?;
+    let (_, graph) = walk(layout, true)?;
+    if !graph.unwalked.is_empty() {
+        return Err(OciError::Unsupported(format!(
+            "{}: gc refused: {}; run `seedforge verify` and repair or re-mirror first",
+            layout.root().display(),
+            unwalked_reason(&graph)
+        )));
+    }
     let mut report = GcReport {
         stale_temp_removed,
         ..GcReport::default()

@@ -1,0 +1,94 @@
+//! The command line itself: help, plan, usage errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::{Cmd, Lab, assert_same_tree, snapshot};
+
+#[test]
+fn help_lists_every_subcommand_and_the_exit_codes() {
+    let out = Cmd::seedforge().arg("--help").run();
+    for sub in ["build", "plan", "mirror", "verify", "gc"] {
+        assert!(
+            out.stdout.lines().any(|l| l.trim_start().starts_with(sub)),
+            "--help does not list {sub}:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.contains("Exit codes"), "{}", out.stdout);
+    for code in ["0", "1", "2", "3"] {
+        assert!(out.stdout.contains(&format!("{code} ")), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn plan_prints_steps_and_writes_nothing() {
+    let lab = Lab::new();
+    let before = snapshot(lab.root());
+    let out = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    assert!(out.stdout.contains("1. mirror 8 images"), "{}", out.stdout);
+    assert!(out.stdout.contains("2. verify"), "{}", out.stdout);
+    for name in lab.lab_destinations() {
+        assert!(out.stdout.contains(&name), "plan does not list {name}");
+    }
+    assert!(!lab.out_dir().exists());
+    assert_same_tree(&before, &snapshot(lab.root()), "plan");
+}
+
+#[test]
+fn plan_json_lists_steps_and_images_and_writes_nothing() {
+    let lab = Lab::new();
+    let before = snapshot(lab.root());
+    let plan = lab
+        .seedforge()
+        .args(["--json", "plan", "--config", lab.config_arg()])
+        .run()
+        .json();
+    let steps: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["mirror", "verify"]);
+    assert_eq!(plan["images"].as_array().unwrap().len(), 8);
+    assert_same_tree(&before, &snapshot(lab.root()), "plan --json");
+}
+
+#[test]
+fn unknown_subcommand_exits_2() {
+    let out = Cmd::seedforge().arg("frobnicate").expect(2).run();
+    assert!(out.stderr.contains("frobnicate"), "{}", out.stderr);
+}
+
+#[test]
+fn missing_required_argument_exits_2() {
+    Cmd::seedforge().arg("mirror").expect(2).run();
+    Cmd::seedforge().arg("verify").expect(2).run();
+}
+
+#[test]
+fn missing_config_file_exits_2_and_names_it() {
+    let lab = Lab::new();
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", "fixtures/lab/nope.yaml"])
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("nope.yaml"), "{}", out.stderr);
+}
+
+#[test]
+fn verify_of_a_directory_without_layout_fails() {
+    let lab = Lab::new();
+    let out = lab
+        .seedforge()
+        .arg("verify")
+        .arg(lab.root().join("fixtures/lab"))
+        .any_status()
+        .run();
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+}

@@ -1,0 +1,141 @@
+//! Platform selection with `seedforge mirror --platform`: keeping every platform stores the
+//! index byte for byte; keeping some writes a smaller index whose blobs are all present.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::{
+    Cmd, Lab, blob_path, files_under, index_entry, read_json, require_tool, skopeo_inspect,
+    write_list,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const PAUSE: &str = "docker.io/rancher/mirrored-pause:3.6";
+
+/// A list file in the lab root naming only the pause image (an index: amd64 + arm64/v8).
+fn pause_list(lab: &Lab) -> PathBuf {
+    let list = lab.root().join("pause.txt");
+    write_list(
+        &list,
+        &[format!(
+            "oci:fixtures/images/oci:mirrored-pause:3.6 {PAUSE}"
+        )],
+    );
+    list
+}
+
+fn mirror(lab: &Lab, list: &Path, layout: &Path, platforms: &[&str]) -> Cmd {
+    let mut cmd = lab
+        .seedforge()
+        .args(["mirror", "--images"])
+        .arg(list)
+        .arg("--layout")
+        .arg(layout);
+    for p in platforms {
+        cmd = cmd.args(["--platform", p]);
+    }
+    cmd
+}
+
+/// The pause index digest recorded in the fixture layout's own index.json.
+fn fixture_pause_digest(lab: &Lab) -> String {
+    let index = read_json(&lab.root().join("fixtures/images/oci/index.json"));
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "mirrored-pause:3.6")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `skopeo copy --all` out of the layout: fails if any blob an index references is missing.
+fn skopeo_copy_all(layout: &Path, dest: &Path) {
+    Cmd::new("skopeo")
+        .args(["copy", "--all"])
+        .arg(format!("oci:{}:{PAUSE}", layout.display()))
+        .arg(format!("oci:{}:p", dest.display()))
+        .timeout(Duration::from_secs(60))
+        .run();
+}
+
+#[test]
+fn mirror_keeping_all_platforms_stores_index_byte_identical() {
+    let lab = Lab::new();
+    let list = pause_list(&lab);
+    let layout = lab.root().join("layout");
+    mirror(&lab, &list, &layout, &["linux/amd64", "linux/arm64"]).run();
+    let want = fixture_pause_digest(&lab);
+    let entry = index_entry(&layout, PAUSE);
+    assert_eq!(entry["digest"], want.as_str());
+    assert_eq!(
+        std::fs::read(blob_path(&layout, &want)).unwrap(),
+        std::fs::read(blob_path(&lab.root().join("fixtures/images/oci"), &want)).unwrap()
+    );
+    if !require_tool("skopeo") {
+        return;
+    }
+    skopeo_copy_all(&layout, &lab.root().join("x"));
+    for arch in ["amd64", "arm64"] {
+        let info = skopeo_inspect(&layout, PAUSE, &["--override-arch", arch]);
+        assert_eq!(info["Architecture"], arch);
+    }
+}
+
+#[test]
+fn mirror_keeping_only_arm64_stores_smaller_index_with_all_blobs_present() {
+    let lab = Lab::new();
+    let list = pause_list(&lab);
+    let layout = lab.root().join("layout");
+    mirror(&lab, &list, &layout, &["linux/arm64"]).run();
+    let entry = index_entry(&layout, PAUSE);
+    let digest = entry["digest"].as_str().unwrap();
+    assert_ne!(
+        digest,
+        fixture_pause_digest(&lab),
+        "the index was not filtered"
+    );
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let stored = read_json(&blob_path(&layout, digest));
+    let manifests = stored["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{stored}");
+    assert_eq!(manifests[0]["platform"]["architecture"], "arm64");
+    assert_eq!(manifests[0]["platform"]["os"], "linux");
+    // The amd64 manifest was not copied.
+    let amd64 = "sha256:272aec7ec0209a52c148c35c50647b5bad0a602e5b9e2a81c3cf94cf88d4eb10";
+    assert!(!blob_path(&layout, amd64).exists());
+    if !require_tool("skopeo") {
+        return;
+    }
+    let info = skopeo_inspect(&layout, PAUSE, &["--override-arch", "arm64"]);
+    assert_eq!(info["Architecture"], "arm64");
+    skopeo_copy_all(&layout, &lab.root().join("x"));
+}
+
+#[test]
+fn mirror_with_platform_no_image_has_exits_2_naming_image_and_available_platforms() {
+    let lab = Lab::new();
+    let list = pause_list(&lab);
+    let layout = lab.root().join("layout");
+    let out = mirror(&lab, &list, &layout, &["linux/s390x"])
+        .expect(2)
+        .run();
+    for needle in [PAUSE, "linux/s390x", "linux/amd64", "linux/arm64"] {
+        assert!(
+            out.stderr.contains(needle),
+            "stderr does not mention {needle}:\n{}",
+            out.stderr
+        );
+    }
+    // Whatever the directory holds, no image is named and no blob was stored.
+    if layout.join("index.json").exists() {
+        assert!(common::index_names(&layout).is_empty());
+    }
+    assert!(files_under(&layout.join("blobs")).is_empty());
+}
