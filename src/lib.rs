@@ -33,6 +33,9 @@ pub enum Error {
     /// The OCI layout store or an image source failed.
     #[error(transparent)]
     Oci(#[from] oci::OciError),
+    /// The command line is inconsistent in a way clap cannot see.
+    #[error("{0}")]
+    Usage(String),
     /// `verify` found problems; the report has been delivered to the caller already.
     #[error("{0}")]
     VerifyFailed(String),
@@ -64,7 +67,7 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::Image(_) => ExitCode::InvalidInput,
+            Error::Config(_) | Error::Image(_) | Error::Usage(_) => ExitCode::InvalidInput,
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
         }

@@ -7,6 +7,7 @@ mod progress;
 use clap::{Args, Parser, Subcommand};
 use seedforge::config::Config;
 use seedforge::image::ImageList;
+use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
 use seedforge::oci::mirror::{MirrorOptions, mirror};
 use seedforge::oci::verify::{VerifyReport, gc, verify};
 use seedforge::oci::{Layout, Platform};
@@ -63,6 +64,13 @@ enum Command {
     /// Relative paths resolve against the list file's directory. Each image is named in
     /// index.json by its full destination reference.
     Mirror(MirrorArgs),
+    /// Write an image archive (a k3s airgap tarball) from an OCI layout.
+    ///
+    /// The archive holds every image of the layout, or those named as destinations in
+    /// --images lists, with only the selected platforms and every blob they reference.
+    /// Compression follows the file name (.tar, .tar.gz, .tar.zst) unless --compression
+    /// says otherwise. The same inputs give the same bytes, whatever --threads is.
+    Airgap(AirgapArgs),
     /// Re-hash every blob reachable from index.json; exit 0 only if all are sound.
     ///
     /// DIR is a build output directory (its oci/ is checked) or an OCI layout itself.
@@ -111,6 +119,55 @@ struct MirrorArgs {
     /// Images copied at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+struct AirgapArgs {
+    /// The OCI layout to read.
+    #[arg(long, value_name = "DIR")]
+    layout: PathBuf,
+    /// The archive to write, e.g. k3s-airgap-images-amd64.tar.zst.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Only the images these lists name (their destinations); default: every image.
+    #[arg(long = "images", value_name = "LIST", num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// Archive format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Oci)]
+    format: FormatArg,
+    /// Compression [default: from the --out file name].
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
+    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6].
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=19))]
+    level: Option<i32>,
+    /// zstd compression threads; the output is the same for any value.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: u32,
+    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several [default: linux/amd64].
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    platforms: Vec<Platform>,
+    /// Modification time of every entry [default: $SOURCE_DATE_EPOCH, else 0].
+    #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH")]
+    source_date_epoch: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    /// A tar of an OCI image layout.
+    Oci,
+    /// The `docker save` format.
+    Docker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CompressionArg {
+    /// Plain tar.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd (within k3s's decoder limits).
+    Zstd,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +230,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Build(a) => build(g, a),
         Command::Plan(a) => plan_cmd(g, a),
         Command::Mirror(a) => mirror_cmd(g, a),
+        Command::Airgap(a) => airgap_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Gc(a) => gc_cmd(g, &a.dir),
     }
@@ -257,6 +315,86 @@ fn mirror_cmd(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
         print_json(&serde_json::json!({ "layout": a.layout, "images": reports }));
     } else if !g.quiet {
         print_images(&reports);
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
+    let from_name = Compression::from_path(&a.out);
+    let compression = match (a.compression, from_name) {
+        (Some(flag), _) => match flag {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        },
+        (None, Some(c)) => c,
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "{}: cannot tell the compression from the file name; name it .tar, .tar.gz or .tar.zst, or pass --compression",
+                a.out.display()
+            )));
+        }
+    };
+    let level = match (compression, a.level) {
+        (Compression::Gzip, Some(l)) if l > 9 => {
+            return Err(Error::Usage(format!("gzip level {l} is outside 1..=9")));
+        }
+        (_, Some(l)) => l,
+        (Compression::Gzip, None) => 6,
+        (_, None) => 3,
+    };
+    let images = if a.images.is_empty() {
+        None
+    } else {
+        let lists = a
+            .images
+            .iter()
+            .map(|p| ImageList::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let merged = ImageList::merge(lists)?;
+        Some(
+            merged
+                .entries
+                .iter()
+                .map(|e| e.destination.to_string())
+                .collect(),
+        )
+    };
+    let options = ArchiveOptions {
+        format: match a.format {
+            FormatArg::Oci => ArchiveFormat::Oci,
+            FormatArg::Docker => ArchiveFormat::Docker,
+        },
+        compression,
+        level,
+        threads: a.threads,
+        platforms: if a.platforms.is_empty() {
+            vec![Platform::linux_amd64()]
+        } else {
+            a.platforms.clone()
+        },
+        images,
+        mtime: a.source_date_epoch.unwrap_or(0),
+    };
+    let layout = Layout::open(&layout_dir(&a.layout))?;
+    let report = write_archive(
+        &layout,
+        &a.out,
+        &options,
+        &progress::CliReporter::new(true, 0),
+    )?;
+    if g.json {
+        print_json(&report);
+    } else if !g.quiet {
+        println!(
+            "{}: {} image(s), {} blob(s), {} ({} uncompressed), sha256:{}",
+            report.path.display(),
+            report.images.len(),
+            report.blobs,
+            seedforge::util::human_bytes(report.file_bytes),
+            seedforge::util::human_bytes(report.tar_bytes),
+            report.sha256.trim_start_matches("sha256:")
+        );
     }
     Ok(ExitCode::Ok)
 }

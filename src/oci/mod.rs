@@ -9,6 +9,7 @@
 //! - [`mirror`]: copying a whole image list, concurrently.
 //! - [`verify`]: re-hashing everything reachable, reporting strays, and garbage collection.
 
+pub mod archive;
 pub mod copy;
 pub mod descriptor;
 pub mod digest;

@@ -1,0 +1,567 @@
+//! Image archives made from the layout: the airgap tarballs k3s imports at start
+//! (`/var/lib/rancher/k3s/agent/images/*.tar[.gz|.zst]`).
+//!
+//! Two formats: an OCI archive (a tar of an OCI layout whose `index.json` names every image
+//! with its full reference in both naming annotations, which is what containerd imports
+//! under) and a docker-archive (`manifest.json` with full `RepoTags`). Only the selected
+//! platforms go in, and with them every blob they reference: k3s does not skip missing
+//! blobs.
+//!
+//! The archive is a pure function of its inputs: entries sorted, one mtime, owner 0:0,
+//! fixed modes. It is streamed from the layout through the compressor into a temporary
+//! file that is renamed into place, so memory stays flat and a failed run leaves no
+//! half-written archive. zstd always runs in its multi-threaded mode, whose output does
+//! not depend on the number of threads, and never in long mode: k3s's decoder refuses
+//! windows above 32 MiB.
+
+use super::copy::filtered_index;
+use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
+use super::digest::{Digest, HashingWriter};
+use super::index::{IndexDoc, named};
+use super::layout::{Layout, OCI_LAYOUT_CONTENT};
+use super::platform::Platform;
+use super::{OciError, Result};
+use crate::report::Reporter;
+use crate::util::{sync_parent, temp_path_beside};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Highest zstd level accepted: k3s's decoder limit (window log 25) holds up to 19.
+pub const MAX_ZSTD_LEVEL: i32 = 19;
+
+/// The archive layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveFormat {
+    /// A tar of an OCI image layout.
+    Oci,
+    /// The `docker save` format.
+    Docker,
+}
+
+/// How the tar is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// A plain `.tar`.
+    None,
+    /// `.tar.gz`.
+    Gzip,
+    /// `.tar.zst`.
+    Zstd,
+}
+
+impl Compression {
+    /// The compression a file name asks for, if its extension says.
+    pub fn from_path(path: &Path) -> Option<Compression> {
+        let name = path.file_name()?.to_str()?;
+        if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
+            Some(Compression::Zstd)
+        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            Some(Compression::Gzip)
+        } else if name.ends_with(".tar") {
+            Some(Compression::None)
+        } else {
+            None
+        }
+    }
+
+    /// The usual file name suffix.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Compression::None => ".tar",
+            Compression::Gzip => ".tar.gz",
+            Compression::Zstd => ".tar.zst",
+        }
+    }
+}
+
+/// What to put in an archive and how.
+#[derive(Debug, Clone)]
+pub struct ArchiveOptions {
+    /// OCI or docker format.
+    pub format: ArchiveFormat,
+    /// Compression.
+    pub compression: Compression,
+    /// zstd level (1..=19) or gzip level (0..=9, clamped).
+    pub level: i32,
+    /// Compression threads (zstd); the output does not depend on it.
+    pub threads: u32,
+    /// Platforms kept from multi-platform images.
+    pub platforms: Vec<Platform>,
+    /// Images to include, by their name in `index.json`; `None` means all.
+    pub images: Option<Vec<String>>,
+    /// Modification time of every entry (seconds since the epoch).
+    pub mtime: u64,
+}
+
+/// What an archive holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveReport {
+    /// The archive file.
+    pub path: PathBuf,
+    /// Format written.
+    pub format: ArchiveFormat,
+    /// Compression used.
+    pub compression: Compression,
+    /// Image names in the archive.
+    pub images: Vec<String>,
+    /// Blobs in the archive.
+    pub blobs: usize,
+    /// Uncompressed tar size.
+    pub tar_bytes: u64,
+    /// Size of the file written.
+    pub file_bytes: u64,
+    /// sha256 of the file written.
+    pub sha256: String,
+}
+
+/// Where a blob's bytes come from.
+enum BlobSource {
+    /// Stored in the layout with this size.
+    Layout(u64),
+    /// Made for the archive (an index reduced to the selected platforms).
+    Memory(Vec<u8>),
+}
+
+/// One image as it goes into the archive.
+struct Planned {
+    name: String,
+    /// The top-level descriptor in the archive (possibly a reduced index).
+    root: Descriptor,
+    /// The image manifests kept, with their parsed documents.
+    manifests: Vec<(Descriptor, ManifestDoc)>,
+}
+
+/// Writes an archive of images from `layout` to `out`.
+pub fn write_archive(
+    layout: &Layout,
+    out: &Path,
+    options: &ArchiveOptions,
+    reporter: &dyn Reporter,
+) -> Result<ArchiveReport> {
+    if options.compression == Compression::Zstd && !(1..=MAX_ZSTD_LEVEL).contains(&options.level) {
+        return Err(OciError::Unsupported(format!(
+            "zstd level {} is outside 1..={MAX_ZSTD_LEVEL} (k3s cannot decode higher levels' windows)",
+            options.level
+        )));
+    }
+    let index = layout.read_index()?;
+    let names = chosen_names(&index, options.images.as_deref(), layout)?;
+    let mut blobs: BTreeMap<Digest, BlobSource> = BTreeMap::new();
+    let mut planned = Vec::new();
+    for name in &names {
+        let entry = index
+            .find(name)
+            .cloned()
+            .ok_or_else(|| missing_image(name, layout))?;
+        planned.push(plan_image(layout, name, &entry, options, &mut blobs)?);
+    }
+    let tmp = temp_path_beside(out);
+    let result = write_file(layout, &tmp, &planned, &blobs, options, reporter);
+    match result {
+        Ok((tar_bytes, file_bytes, sha256)) => {
+            fs::rename(&tmp, out).map_err(|e| OciError::io(out, e))?;
+            sync_parent(out).map_err(|e| OciError::io(out, e))?;
+            Ok(ArchiveReport {
+                path: out.to_path_buf(),
+                format: options.format,
+                compression: options.compression,
+                images: names,
+                blobs: blobs.len(),
+                tar_bytes,
+                file_bytes,
+                sha256: sha256.to_string(),
+            })
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn missing_image(name: &str, layout: &Layout) -> OciError {
+    OciError::Source {
+        source_name: layout.root().display().to_string(),
+        message: format!("no image named {name:?} in index.json"),
+    }
+}
+
+/// The image names to archive, sorted: all named entries, or the requested ones (each
+/// must exist).
+fn chosen_names(
+    index: &IndexDoc,
+    wanted: Option<&[String]>,
+    layout: &Layout,
+) -> Result<Vec<String>> {
+    let mut names: Vec<String> = match wanted {
+        None => index
+            .manifests
+            .iter()
+            .filter_map(|d| d.ref_name().map(str::to_string))
+            .collect(),
+        Some(wanted) => {
+            let missing: Vec<&str> = wanted
+                .iter()
+                .filter(|w| index.find(w).is_none())
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                return Err(OciError::Source {
+                    source_name: layout.root().display().to_string(),
+                    message: format!(
+                        "not in the layout: {} (mirror them first)",
+                        missing.join(", ")
+                    ),
+                });
+            }
+            wanted.to_vec()
+        }
+    };
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Err(OciError::Source {
+            source_name: layout.root().display().to_string(),
+            message: "the layout names no images".into(),
+        });
+    }
+    Ok(names)
+}
+
+fn read_doc(layout: &Layout, d: &Descriptor, name: &str) -> Result<(Vec<u8>, ManifestDoc)> {
+    let bytes = layout.read_blob(&d.digest)?;
+    if Digest::of(&bytes) != d.digest {
+        return Err(OciError::DigestMismatch {
+            context: format!("{name} in {}", layout.root().display()),
+            expected: d.digest.clone(),
+            expected_size: d.size,
+            actual_digest: Digest::of(&bytes),
+            actual_size: bytes.len() as u64,
+        });
+    }
+    let doc = ManifestDoc::parse(&bytes).map_err(|source| OciError::Json {
+        context: format!("{name}: manifest {}", d.digest),
+        source,
+    })?;
+    Ok((bytes, doc))
+}
+
+/// Decides what of one image goes in, and records its blobs.
+fn plan_image(
+    layout: &Layout,
+    name: &str,
+    entry: &Descriptor,
+    options: &ArchiveOptions,
+    blobs: &mut BTreeMap<Digest, BlobSource>,
+) -> Result<Planned> {
+    let (bytes, doc) = read_doc(layout, entry, name)?;
+    let mut manifests = Vec::new();
+    let root = match doc.kind(Some(&entry.media_type)) {
+        Some(ManifestKind::Index) => {
+            let children = doc.manifests.unwrap_or_default();
+            let keep: Vec<usize> = (0..children.len())
+                .filter(|&i| {
+                    children[i]
+                        .platform
+                        .as_ref()
+                        .is_some_and(|p| options.platforms.iter().any(|s| s.matches_spec(p)))
+                })
+                .collect();
+            if keep.is_empty() {
+                return Err(OciError::NoMatchingPlatform {
+                    image: name.to_string(),
+                    wanted: platform_list(&options.platforms),
+                    available: children
+                        .iter()
+                        .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            for &i in &keep {
+                let (_, child_doc) = read_doc(layout, &children[i], name)?;
+                manifests.push((children[i].clone(), child_doc));
+            }
+            if keep.len() == children.len() {
+                blobs.insert(entry.digest.clone(), BlobSource::Layout(entry.size));
+                entry.clone()
+            } else {
+                let reduced = filtered_index(&bytes, &keep).map_err(|source| OciError::Json {
+                    context: format!("{name}: index {}", entry.digest),
+                    source,
+                })?;
+                let d = Descriptor::new(
+                    &entry.media_type,
+                    Digest::of(&reduced),
+                    reduced.len() as u64,
+                );
+                blobs.insert(d.digest.clone(), BlobSource::Memory(reduced));
+                d
+            }
+        }
+        Some(ManifestKind::Image) => {
+            blobs.insert(entry.digest.clone(), BlobSource::Layout(entry.size));
+            manifests.push((entry.clone(), doc));
+            entry.clone()
+        }
+        None => {
+            return Err(OciError::Unsupported(format!(
+                "{name}: {} is neither an image manifest nor an index",
+                entry.digest
+            )));
+        }
+    };
+    for (d, doc) in &manifests {
+        blobs.insert(d.digest.clone(), BlobSource::Layout(d.size));
+        for blob in doc.image_blobs() {
+            if !layout.has_blob(&blob.digest, blob.size) {
+                return Err(OciError::Source {
+                    source_name: layout.root().display().to_string(),
+                    message: format!(
+                        "{name}: blob {} is missing; run `seedforge verify`",
+                        blob.digest
+                    ),
+                });
+            }
+            blobs.insert(blob.digest.clone(), BlobSource::Layout(blob.size));
+        }
+    }
+    if options.format == ArchiveFormat::Docker && manifests.len() != 1 {
+        return Err(OciError::Unsupported(format!(
+            "{name}: a docker-archive holds one platform per image, but {} are selected ({}); choose one with --platform or use the OCI format",
+            manifests.len(),
+            platform_list(&options.platforms)
+        )));
+    }
+    Ok(Planned {
+        name: name.to_string(),
+        root: named(root, name),
+        manifests,
+    })
+}
+
+fn platform_list(platforms: &[Platform]) -> String {
+    platforms
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A writer that counts bytes (the uncompressed tar size).
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes the archive to `tmp`; returns (tar bytes, file bytes, file sha256).
+fn write_file(
+    layout: &Layout,
+    tmp: &Path,
+    planned: &[Planned],
+    blobs: &BTreeMap<Digest, BlobSource>,
+    options: &ArchiveOptions,
+    reporter: &dyn Reporter,
+) -> Result<(u64, u64, Digest)> {
+    let io_err = |e: io::Error| OciError::io(tmp, e);
+    let file = File::create(tmp).map_err(io_err)?;
+    let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let (hashed, tar_bytes) = match options.compression {
+        Compression::None => write_tar(layout, hashed, planned, blobs, options, reporter)?,
+        Compression::Gzip => {
+            let level = flate2::Compression::new(options.level.clamp(0, 9) as u32);
+            let encoder = flate2::GzBuilder::new().mtime(0).write(hashed, level);
+            let (encoder, n) = write_tar(layout, encoder, planned, blobs, options, reporter)?;
+            (encoder.finish().map_err(io_err)?, n)
+        }
+        Compression::Zstd => {
+            let mut encoder =
+                zstd::stream::write::Encoder::new(hashed, options.level).map_err(io_err)?;
+            encoder
+                .multithread(options.threads.max(1))
+                .map_err(io_err)?;
+            encoder.include_checksum(true).map_err(io_err)?;
+            let (encoder, n) = write_tar(layout, encoder, planned, blobs, options, reporter)?;
+            (encoder.finish().map_err(io_err)?, n)
+        }
+    };
+    let (buffered, sha256, file_bytes) = hashed.finish();
+    let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    file.sync_all().map_err(io_err)?;
+    Ok((tar_bytes, file_bytes, sha256))
+}
+
+fn write_tar<W: Write>(
+    layout: &Layout,
+    sink: W,
+    planned: &[Planned],
+    blobs: &BTreeMap<Digest, BlobSource>,
+    options: &ArchiveOptions,
+    reporter: &dyn Reporter,
+) -> Result<(W, u64)> {
+    let mut builder = tar::Builder::new(Counting {
+        inner: sink,
+        count: 0,
+    });
+    let mut entries: Vec<(String, Entry)> = Vec::new();
+    entries.push(("blobs/".into(), Entry::Dir));
+    entries.push(("blobs/sha256/".into(), Entry::Dir));
+    for (digest, source) in blobs {
+        entries.push((
+            format!("blobs/sha256/{}", digest.hex()),
+            Entry::Blob(digest, source),
+        ));
+    }
+    match options.format {
+        ArchiveFormat::Oci => {
+            let mut index = IndexDoc::default();
+            index.merge(planned.iter().map(|p| p.root.clone()));
+            entries.push(("index.json".into(), Entry::Bytes(index.to_bytes())));
+            entries.push((
+                "oci-layout".into(),
+                Entry::Bytes(OCI_LAYOUT_CONTENT.to_vec()),
+            ));
+        }
+        ArchiveFormat::Docker => {
+            entries.push((
+                "manifest.json".into(),
+                Entry::Bytes(docker_manifest(planned)),
+            ));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let total = entries.len();
+    for (i, (path, entry)) in entries.into_iter().enumerate() {
+        reporter.item_started(&path, i, total);
+        let mut header = tar::Header::new_ustar();
+        header.set_mtime(options.mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        let tar_err = |e: io::Error| OciError::io(format!("<archive>/{path}"), e);
+        match entry {
+            Entry::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder
+                    .append_data(&mut header, &path, io::empty())
+                    .map_err(tar_err)?;
+            }
+            Entry::Bytes(bytes) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(bytes.len() as u64);
+                builder
+                    .append_data(&mut header, &path, bytes.as_slice())
+                    .map_err(tar_err)?;
+            }
+            Entry::Blob(_, BlobSource::Memory(bytes)) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(bytes.len() as u64);
+                builder
+                    .append_data(&mut header, &path, bytes.as_slice())
+                    .map_err(tar_err)?;
+            }
+            Entry::Blob(digest, BlobSource::Layout(size)) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(*size);
+                let file = layout.open_blob(digest)?;
+                // The size is fixed in the header already; a blob that changed under us
+                // must not produce a tar whose entry is short.
+                let actual = file
+                    .metadata()
+                    .map_err(|e| OciError::io(layout.blob_path(digest), e))?
+                    .len();
+                if actual != *size {
+                    return Err(OciError::Source {
+                        source_name: layout.root().display().to_string(),
+                        message: format!(
+                            "blob {digest} has {actual} bytes, expected {size}; run `seedforge verify`"
+                        ),
+                    });
+                }
+                let mut reader = ProgressReader {
+                    inner: file.take(*size),
+                    item: &path,
+                    reporter,
+                };
+                builder
+                    .append_data(&mut header, &path, &mut reader)
+                    .map_err(tar_err)?;
+            }
+        }
+        reporter.item_finished(&path, "");
+    }
+    let counting = builder
+        .into_inner()
+        .map_err(|e| OciError::io("<archive>", e))?;
+    Ok((counting.inner, counting.count))
+}
+
+enum Entry<'a> {
+    Dir,
+    Bytes(Vec<u8>),
+    Blob(&'a Digest, &'a BlobSource),
+}
+
+struct ProgressReader<'a, R> {
+    inner: R,
+    item: &'a str,
+    reporter: &'a dyn Reporter,
+}
+
+impl<R: Read> Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.reporter.item_progress(self.item, n as u64);
+        Ok(n)
+    }
+}
+
+/// `manifest.json` of a docker-archive: one entry per image, blobs named by digest (the
+/// layout Docker itself writes since 25.0).
+fn docker_manifest(planned: &[Planned]) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Entry {
+        #[serde(rename = "Config")]
+        config: String,
+        #[serde(rename = "RepoTags")]
+        repo_tags: Vec<String>,
+        #[serde(rename = "Layers")]
+        layers: Vec<String>,
+    }
+    let path = |d: &Descriptor| format!("blobs/sha256/{}", d.digest.hex());
+    let entries: Vec<Entry> = planned
+        .iter()
+        .filter_map(|p| {
+            let (_, doc) = p.manifests.first()?;
+            Some(Entry {
+                config: doc.config.as_ref().map(path).unwrap_or_default(),
+                repo_tags: vec![p.name.clone()],
+                layers: doc.layers.iter().flatten().map(path).collect(),
+            })
+        })
+        .collect();
+    let mut bytes = serde_json::to_vec(&entries).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
