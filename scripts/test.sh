@@ -12,6 +12,10 @@ declare -A TOOLS=(
   [skopeo]=skopeo
   [oci-image-tool]=oci-image-tool
   [umoci]=umoci
+  [containerd]=containerd
+  [ctr]=containerd
+  [podman]=podman
+  [zstd]=zstd
 )
 
 missing_tools() {

@@ -72,6 +72,10 @@ pub struct Config {
     pub nodes: Vec<Node>,
     /// Network settings shared by the nodes.
     pub network: Network,
+    /// The airgap archives.
+    pub airgap: Airgap,
+    /// The resolved compression level of the airgap archives.
+    pub airgap_level: i32,
     /// Where `build` writes (resolved against the config's directory).
     pub output: PathBuf,
     /// Timestamp for every artifact (seconds since the epoch); `SOURCE_DATE_EPOCH`
@@ -90,6 +94,98 @@ pub struct Cluster {
     /// The join token nodes share.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// The pause (pod sandbox) image the nodes use; default: the release's own.
+    #[serde(default)]
+    pub pause_image: Option<ImageRef>,
+    /// Packaged components switched off (k3s `--disable`): their images are not required.
+    #[serde(default)]
+    pub disable: Vec<Component>,
+}
+
+/// An image reference in the config, normalised as Docker does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef(pub crate::image::Reference);
+
+impl<'de> Deserialize<'de> for ImageRef {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::image::Reference::parse(&s)
+            .map(ImageRef)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A k3s packaged component that can be disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component(pub String);
+
+impl<'de> Deserialize<'de> for Component {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if crate::preflight::DISABLEABLE.contains(&s.as_str()) {
+            Ok(Component(s))
+        } else {
+            Err(de::Error::custom(format!(
+                "unknown component {s:?}; one of {}",
+                crate::preflight::DISABLEABLE.join(", ")
+            )))
+        }
+    }
+}
+
+/// `airgap:` — the k3s airgap image archives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Airgap {
+    /// `oci` or `docker`.
+    #[serde(default = "default_airgap_format")]
+    pub format: ArchiveFormatName,
+    /// `none`, `gzip` or `zstd`.
+    #[serde(default = "default_airgap_compression")]
+    pub compression: CompressionName,
+    /// Compression level: zstd 1-19 (default 3), gzip 1-9 (default 6).
+    #[serde(default)]
+    pub level: Option<Spanned<i32>>,
+}
+
+impl Default for Airgap {
+    fn default() -> Self {
+        Airgap {
+            format: default_airgap_format(),
+            compression: default_airgap_compression(),
+            level: None,
+        }
+    }
+}
+
+/// Archive format names in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveFormatName {
+    /// OCI archive.
+    Oci,
+    /// docker-archive.
+    Docker,
+}
+
+/// Compression names in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionName {
+    /// Plain tar.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+fn default_airgap_format() -> ArchiveFormatName {
+    ArchiveFormatName::Oci
+}
+
+fn default_airgap_compression() -> CompressionName {
+    CompressionName::Zstd
 }
 
 /// `registry:`
@@ -172,6 +268,8 @@ struct RawConfig {
     nodes: Vec<Spanned<Node>>,
     #[serde(default)]
     network: Network,
+    #[serde(default)]
+    airgap: Airgap,
     #[serde(default)]
     output: Option<String>,
     #[serde(default)]
@@ -281,7 +379,29 @@ impl Config {
                 "the nodes need at least one with role: server".into(),
             ));
         }
+        let airgap_level = match (&raw.airgap.compression, &raw.airgap.level) {
+            (CompressionName::Gzip, Some(l)) if !(1..=9).contains(&l.value) => {
+                return Err(invalid(
+                    &l.referenced,
+                    format!("airgap.level {} is outside 1-9 for gzip", l.value),
+                ));
+            }
+            (_, Some(l)) if !(1..=19).contains(&l.value) => {
+                return Err(invalid(
+                    &l.referenced,
+                    format!(
+                        "airgap.level {} is outside 1-19 (k3s cannot decode zstd levels above 19)",
+                        l.value
+                    ),
+                ));
+            }
+            (_, Some(l)) => l.value,
+            (CompressionName::Gzip, None) => 6,
+            (_, None) => 3,
+        };
         Ok(Config {
+            airgap: raw.airgap,
+            airgap_level,
             path: path.to_path_buf(),
             output: dir.join(raw.output.as_deref().unwrap_or("out")),
             dir,

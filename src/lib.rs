@@ -14,6 +14,7 @@ pub mod config;
 pub mod image;
 pub mod oci;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod util;
 
@@ -33,6 +34,9 @@ pub enum Error {
     /// The OCI layout store or an image source failed.
     #[error(transparent)]
     Oci(#[from] oci::OciError),
+    /// A preflight check found a cluster-breaking problem in the inputs.
+    #[error(transparent)]
+    Preflight(#[from] preflight::PreflightError),
     /// The command line is inconsistent in a way clap cannot see.
     #[error("{0}")]
     Usage(String),
@@ -67,7 +71,9 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::Image(_) | Error::Usage(_) => ExitCode::InvalidInput,
+            Error::Config(_) | Error::Image(_) | Error::Usage(_) | Error::Preflight(_) => {
+                ExitCode::InvalidInput
+            }
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
         }

@@ -3,15 +3,22 @@
 //! writing (the config, every image list, every local image source) is checked while
 //! planning, so a bad input fails before the output directory is touched.
 
-use crate::config::Config;
+use crate::config::{ArchiveFormatName, CompressionName, Config};
 use crate::image::{ImageError, ImageList};
 use crate::oci::Layout;
+use crate::oci::OciError;
 use crate::oci::Platform;
+use crate::oci::archive::{
+    ArchiveFormat, ArchiveOptions, ArchiveReport, Compression, write_archive,
+};
 use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare};
 use crate::oci::verify::{VerifyReport, verify};
+use crate::preflight::{check_airgap_images, required_images};
 use crate::report::Reporter;
 use crate::{Error, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::path::PathBuf;
 
 /// One step of a build.
@@ -36,6 +43,23 @@ pub enum Step {
         /// The layout directory.
         layout: PathBuf,
     },
+    /// Write one k3s airgap image archive.
+    Airgap {
+        /// The layout directory.
+        layout: PathBuf,
+        /// The archive file.
+        out: PathBuf,
+        /// Platforms in this archive (one architecture).
+        platforms: Vec<Platform>,
+        /// Format.
+        format: ArchiveFormat,
+        /// Compression.
+        compression: Compression,
+        /// Compression level.
+        level: i32,
+        /// Entry mtime.
+        mtime: u64,
+    },
 }
 
 impl Step {
@@ -44,6 +68,7 @@ impl Step {
         match self {
             Step::Mirror { .. } => "mirror",
             Step::Verify { .. } => "verify",
+            Step::Airgap { .. } => "airgap",
         }
     }
 
@@ -76,6 +101,21 @@ impl Step {
                     layout.display()
                 )
             }
+            Step::Airgap {
+                out,
+                platforms,
+                format,
+                level,
+                ..
+            } => format!(
+                "write {} ({format:?} archive, level {level}) with every image for {}",
+                out.display(),
+                platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -114,6 +154,8 @@ pub struct BuildReport {
     pub images: Vec<MirroredImageReport>,
     /// The verification of the layout.
     pub verify: VerifyReport,
+    /// The airgap archives written.
+    pub airgap: Vec<ArchiveReport>,
 }
 
 /// One mirrored image, for reports.
@@ -164,8 +206,9 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         concurrency: config.images.concurrency,
     };
     let prepared = prepare(&images.entries, &mirror.platforms)?;
+    preflight_airgap(config, &images)?;
     let layout = output.join("oci");
-    let steps = vec![
+    let mut steps = vec![
         Step::Mirror {
             lists: config.images.lists.iter().map(|(p, _)| p.clone()).collect(),
             layout: layout.clone(),
@@ -173,8 +216,11 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
             images: images.entries.len(),
             concurrency: mirror.concurrency,
         },
-        Step::Verify { layout },
+        Step::Verify {
+            layout: layout.clone(),
+        },
     ];
+    steps.extend(airgap_steps(config, &output, &layout));
     Ok(Plan {
         output,
         steps,
@@ -184,10 +230,62 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
     })
 }
 
+/// The seed logs' pause-image and missing-component failures, caught before writing.
+fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
+    let version = &config.cluster.k3s_version;
+    let disabled: Vec<String> = config.cluster.disable.iter().map(|c| c.0.clone()).collect();
+    let pause = config.cluster.pause_image.as_ref().map(|p| &p.0);
+    let required = required_images(version, pause, &disabled)?;
+    let available: Vec<_> = images
+        .entries
+        .iter()
+        .map(|e| e.destination.clone())
+        .collect();
+    check_airgap_images(version, &required, &available)?;
+    Ok(())
+}
+
+/// One archive per architecture: `airgap/k3s-airgap-images-<arch>.tar.zst`.
+fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
+    let compression = match config.airgap.compression {
+        CompressionName::None => Compression::None,
+        CompressionName::Gzip => Compression::Gzip,
+        CompressionName::Zstd => Compression::Zstd,
+    };
+    let format = match config.airgap.format {
+        ArchiveFormatName::Oci => ArchiveFormat::Oci,
+        ArchiveFormatName::Docker => ArchiveFormat::Docker,
+    };
+    let mtime = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or(config.source_date_epoch)
+        .unwrap_or(0);
+    let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
+    for p in &config.images.platforms {
+        by_arch.entry(&p.architecture).or_default().push(p.clone());
+    }
+    by_arch
+        .into_iter()
+        .map(|(arch, platforms)| Step::Airgap {
+            layout: layout.to_path_buf(),
+            out: output
+                .join("airgap")
+                .join(format!("k3s-airgap-images-{arch}{}", compression.suffix())),
+            platforms,
+            format,
+            compression,
+            level: config.airgap_level,
+            mtime,
+        })
+        .collect()
+}
+
 /// Runs a plan.
 pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut mirrored = Vec::new();
     let mut verified = None;
+    let mut archives = Vec::new();
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {
@@ -211,6 +309,40 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                 }
                 verified = Some(report);
             }
+            Step::Airgap {
+                layout,
+                out,
+                platforms,
+                format,
+                compression,
+                level,
+                mtime,
+            } => {
+                if let Some(dir) = out.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
+                }
+                let options = ArchiveOptions {
+                    format: *format,
+                    compression: *compression,
+                    level: *level,
+                    threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+                    platforms: platforms.clone(),
+                    images: Some(
+                        plan.images
+                            .entries
+                            .iter()
+                            .map(|e| e.destination.to_string())
+                            .collect(),
+                    ),
+                    mtime: *mtime,
+                };
+                archives.push(write_archive(
+                    &Layout::open(layout)?,
+                    out,
+                    &options,
+                    reporter,
+                )?);
+            }
         }
         reporter.step_finished(step.name());
     }
@@ -218,5 +350,6 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         output: plan.output.clone(),
         images: mirrored.iter().map(MirroredImageReport::from).collect(),
         verify: verified.unwrap_or_default(),
+        airgap: archives,
     })
 }

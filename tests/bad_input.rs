@@ -228,3 +228,86 @@ fn build_for_platform_no_image_has_exits_2_and_writes_nothing() {
         common::files_under(&lab.out_dir())
     );
 }
+
+/// Removes every line of the lab's images.txt that contains `needle`.
+fn drop_list_lines(lab: &Lab, needle: &str) {
+    let path = lab.lab_dir().join("images.txt");
+    let text = fs::read_to_string(&path).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains(needle)).collect();
+    fs::write(&path, kept.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn pause_image_missing_from_the_airgap_set_exits_2_naming_it() {
+    // The field failure: pods stuck in ContainerCreating ("failed to get sandbox image").
+    case(
+        |lab| {
+            drop_list_lines(lab, "mirrored-pause");
+            "docker.io/rancher/mirrored-pause:3.6".to_string()
+        },
+        |stderr, token| {
+            assert!(stderr.contains(token), "no {token} in:\n{stderr}");
+            assert!(stderr.contains("pause"), "{stderr}");
+        },
+    );
+}
+
+#[test]
+fn pause_image_version_other_than_the_clusters_exits_2() {
+    case(
+        |lab| {
+            insert_config_line(
+                lab,
+                "  k3s_version: v1.33.1+k3s1",
+                "  pause_image: rancher/mirrored-pause:3.10",
+            );
+            "docker.io/rancher/mirrored-pause:3.10".to_string()
+        },
+        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
+    );
+}
+
+#[test]
+fn traefik_missing_is_an_error_unless_disabled() {
+    case(
+        |lab| {
+            drop_list_lines(lab, "traefik");
+            "docker.io/rancher/mirrored-library-traefik:3.3.6".to_string()
+        },
+        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
+    );
+    let lab = Lab::new();
+    drop_list_lines(&lab, "traefik");
+    insert_config_line(&lab, "  k3s_version: v1.33.1+k3s1", "  disable: [traefik]");
+    lab.build();
+}
+
+#[test]
+fn unknown_disabled_component_exits_2_with_position() {
+    case(
+        |lab| {
+            let n = insert_config_line(lab, "  k3s_version: v1.33.1+k3s1", "  disable: [traefick]");
+            format!("seedforge.yaml:{n}:")
+        },
+        |stderr, token| {
+            assert!(stderr.contains(token), "no {token} in:\n{stderr}");
+            assert!(stderr.contains("traefick"), "{stderr}");
+        },
+    );
+}
+
+#[test]
+fn airgap_zstd_level_above_k3s_limit_exits_2() {
+    case(
+        |lab| {
+            fs::write(
+                lab.lab_dir().join("seedforge.yaml"),
+                fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap()
+                    + "airgap:\n  compression: zstd\n  level: 22\n",
+            )
+            .unwrap();
+            "level 22".to_string()
+        },
+        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
+    );
+}

@@ -254,6 +254,15 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
     } else if !g.quiet {
         print_images(&report.images);
         print_verify(&report.verify);
+        for a in &report.airgap {
+            println!(
+                "{}  {} image(s), {}, {}",
+                a.path.display(),
+                a.images.len(),
+                seedforge::util::human_bytes(a.file_bytes),
+                a.sha256
+            );
+        }
         println!("built {}", report.output.display());
     }
     Ok(ExitCode::Ok)
