@@ -287,8 +287,12 @@ fn plan_image(
                 let (_, child_doc) = read_doc(layout, &children[i], name)?;
                 manifests.push((children[i].clone(), child_doc));
             }
+            // A docker-archive names image manifests only; the index stays out.
+            let with_index = options.format == ArchiveFormat::Oci;
             if keep.len() == children.len() {
-                blobs.insert(entry.digest.clone(), BlobSource::Layout(entry.size));
+                if with_index {
+                    blobs.insert(entry.digest.clone(), BlobSource::Layout(entry.size));
+                }
                 entry.clone()
             } else {
                 let reduced = filtered_index(&bytes, &keep).map_err(|source| OciError::Json {
@@ -300,7 +304,9 @@ fn plan_image(
                     Digest::of(&reduced),
                     reduced.len() as u64,
                 );
-                blobs.insert(d.digest.clone(), BlobSource::Memory(reduced));
+                if with_index {
+                    blobs.insert(d.digest.clone(), BlobSource::Memory(reduced));
+                }
                 d
             }
         }
