@@ -14,9 +14,9 @@
 //! not depend on the number of threads, and never in long mode: k3s's decoder refuses
 //! windows above 32 MiB.
 
-use super::copy::filtered_index;
+use super::copy::{config_platform, filtered_index};
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
-use super::digest::{Digest, HashingWriter};
+use super::digest::{Digest, HashingReader, HashingWriter};
 use super::index::{IndexDoc, named};
 use super::layout::{Layout, OCI_LAYOUT_CONTENT};
 use super::platform::Platform;
@@ -311,6 +311,7 @@ fn plan_image(
             }
         }
         Some(ManifestKind::Image) => {
+            check_image_platform(layout, name, &doc, &options.platforms)?;
             blobs.insert(entry.digest.clone(), BlobSource::Layout(entry.size));
             manifests.push((entry.clone(), doc));
             entry.clone()
@@ -348,6 +349,35 @@ fn plan_image(
         name: name.to_string(),
         root: named(root, name),
         manifests,
+    })
+}
+
+/// A single-platform image goes in only if its config names a selected platform: an
+/// amd64-only image in the arm64 archive would fail on every arm64 node.
+fn check_image_platform(
+    layout: &Layout,
+    name: &str,
+    doc: &ManifestDoc,
+    platforms: &[Platform],
+) -> Result<()> {
+    let Some(config) = doc
+        .config
+        .as_ref()
+        .filter(|c| layout.has_blob(&c.digest, c.size))
+    else {
+        return Ok(()); // a missing config is reported with the image's other blobs
+    };
+    let bytes = layout.read_blob(&config.digest)?;
+    let Some(platform) = config_platform(&bytes) else {
+        return Ok(());
+    };
+    if platforms.iter().any(|p| p.matches_spec(&platform)) {
+        return Ok(());
+    }
+    Err(OciError::NoMatchingPlatform {
+        image: name.to_string(),
+        wanted: platform_list(platforms),
+        available: platform.to_string(),
     })
 }
 
@@ -506,13 +536,25 @@ fn write_tar<W: Write>(
                     });
                 }
                 let mut reader = ProgressReader {
-                    inner: file.take(*size),
+                    inner: HashingReader::new(file.take(*size)),
                     item: &path,
                     reporter,
                 };
                 builder
                     .append_data(&mut header, &path, &mut reader)
                     .map_err(tar_err)?;
+                // Every blob is hashed on its way out too: a layer damaged on disk since it
+                // was mirrored must not reach a node.
+                let (actual, read) = reader.inner.finish();
+                if &actual != digest || read != *size {
+                    return Err(OciError::DigestMismatch {
+                        context: format!("{} (archiving {path})", layout.root().display()),
+                        expected: (*digest).clone(),
+                        expected_size: *size,
+                        actual_digest: actual,
+                        actual_size: read,
+                    });
+                }
             }
         }
         reporter.item_finished(&path, "");

@@ -324,7 +324,7 @@ impl Copier<'_> {
 }
 
 /// The platform an image config declares, if it declares one.
-fn config_platform(config: &[u8]) -> Option<PlatformSpec> {
+pub fn config_platform(config: &[u8]) -> Option<PlatformSpec> {
     let value: Value = serde_json::from_slice(config).ok()?;
     let os = value.get("os")?.as_str()?.to_string();
     let architecture = value.get("architecture")?.as_str()?.to_string();
