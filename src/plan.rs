@@ -335,6 +335,8 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                             .collect(),
                     ),
                     mtime: *mtime,
+                    // The verify step has just re-hashed every blob of the layout.
+                    verify_blobs: false,
                 };
                 archives.push(write_archive(
                     &Layout::open(layout)?,

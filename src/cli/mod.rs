@@ -384,6 +384,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
         },
         images,
         mtime: a.source_date_epoch.unwrap_or(0),
+        verify_blobs: true,
     };
     let layout = Layout::open(&layout_dir(&a.layout))?;
     let report = write_archive(

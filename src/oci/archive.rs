@@ -16,7 +16,7 @@
 
 use super::copy::{config_platform, filtered_index};
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
-use super::digest::{Digest, HashingReader, HashingWriter};
+use super::digest::{Digest, HashingWriter, digest_reader};
 use super::index::{IndexDoc, named};
 use super::layout::{Layout, OCI_LAYOUT_CONTENT};
 use super::platform::Platform;
@@ -96,6 +96,8 @@ pub struct ArchiveOptions {
     pub images: Option<Vec<String>>,
     /// Modification time of every entry (seconds since the epoch).
     pub mtime: u64,
+    /// Re-hash every blob while archiving; off only right after a successful verify.
+    pub verify_blobs: bool,
 }
 
 /// What an archive holds.
@@ -161,7 +163,24 @@ pub fn write_archive(
         planned.push(plan_image(layout, name, &entry, options, &mut blobs)?);
     }
     let tmp = temp_path_beside(out);
-    let result = write_file(layout, &tmp, &planned, &blobs, options, reporter);
+    // Blobs are re-hashed on a second thread while the archive is written, so that a
+    // layer damaged on disk since it was mirrored never reaches a node, without making
+    // the write wait for the hashing.
+    let result = std::thread::scope(|scope| {
+        let checker = options
+            .verify_blobs
+            .then(|| scope.spawn(|| check_blobs(layout, &blobs)));
+        let written = write_file(layout, &tmp, &planned, &blobs, options, reporter);
+        let checked = match checker.map(|h| h.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(OciError::io(
+                layout.root(),
+                io::Error::other("blob check failed"),
+            )),
+        };
+        checked.and(written)
+    });
     match result {
         Ok((tar_bytes, file_bytes, sha256)) => {
             fs::rename(&tmp, out).map_err(|e| OciError::io(out, e))?;
@@ -182,6 +201,32 @@ pub fn write_archive(
             Err(e)
         }
     }
+}
+
+/// Re-hashes every stored blob going into the archive.
+fn check_blobs(layout: &Layout, blobs: &BTreeMap<Digest, BlobSource>) -> Result<()> {
+    for (digest, source) in blobs {
+        let BlobSource::Layout(size) = source else {
+            continue;
+        };
+        let mut file = layout.open_blob(digest)?;
+        let (actual, read) =
+            digest_reader(&mut file).map_err(|e| OciError::io(layout.blob_path(digest), e))?;
+        if &actual != digest || read != *size {
+            return Err(OciError::DigestMismatch {
+                context: format!(
+                    "{} (archiving {})",
+                    layout.root().display(),
+                    layout.blob_path(digest).display()
+                ),
+                expected: digest.clone(),
+                expected_size: *size,
+                actual_digest: actual,
+                actual_size: read,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn missing_image(name: &str, layout: &Layout) -> OciError {
@@ -536,25 +581,13 @@ fn write_tar<W: Write>(
                     });
                 }
                 let mut reader = ProgressReader {
-                    inner: HashingReader::new(file.take(*size)),
+                    inner: file.take(*size),
                     item: &path,
                     reporter,
                 };
                 builder
                     .append_data(&mut header, &path, &mut reader)
                     .map_err(tar_err)?;
-                // Every blob is hashed on its way out too: a layer damaged on disk since it
-                // was mirrored must not reach a node.
-                let (actual, read) = reader.inner.finish();
-                if &actual != digest || read != *size {
-                    return Err(OciError::DigestMismatch {
-                        context: format!("{} (archiving {path})", layout.root().display()),
-                        expected: (*digest).clone(),
-                        expected_size: *size,
-                        actual_digest: actual,
-                        actual_size: read,
-                    });
-                }
             }
         }
         reporter.item_finished(&path, "");

@@ -151,39 +151,6 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// A reader adapter that hashes and counts everything read through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    read: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            read: 0,
-        }
-    }
-
-    /// The digest and byte count of what was read.
-    pub fn finish(self) -> (Digest, u64) {
-        let hex = to_hex(&self.hasher.finalize());
-        (Digest { hex }, self.read)
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
 /// Streams `reader` to the end and returns its digest and length, holding only one buffer
 /// in memory.
 pub fn digest_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
