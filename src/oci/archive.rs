@@ -14,7 +14,7 @@
 //! not depend on the number of threads, and never in long mode: k3s's decoder refuses
 //! windows above 32 MiB.
 
-use super::copy::{config_platform, filtered_index};
+use super::copy::{config_platform, filtered_index, selected_children};
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use super::digest::{Digest, HashingWriter, digest_reader};
 use super::index::{IndexDoc, named};
@@ -309,14 +309,7 @@ fn plan_image(
     let root = match doc.kind(Some(&entry.media_type)) {
         Some(ManifestKind::Index) => {
             let children = doc.manifests.unwrap_or_default();
-            let keep: Vec<usize> = (0..children.len())
-                .filter(|&i| {
-                    children[i]
-                        .platform
-                        .as_ref()
-                        .is_some_and(|p| options.platforms.iter().any(|s| s.matches_spec(p)))
-                })
-                .collect();
+            let keep = selected_children(&children, &options.platforms);
             if keep.is_empty() {
                 return Err(OciError::NoMatchingPlatform {
                     image: name.to_string(),
@@ -536,7 +529,7 @@ fn write_tar<W: Write>(
         header.set_uid(0);
         header.set_gid(0);
         let tar_err = |e: io::Error| OciError::io(format!("<archive>/{path}"), e);
-        match entry {
+        match &entry {
             Entry::Dir => {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);
@@ -545,15 +538,7 @@ fn write_tar<W: Write>(
                     .append_data(&mut header, &path, io::empty())
                     .map_err(tar_err)?;
             }
-            Entry::Bytes(bytes) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(0o644);
-                header.set_size(bytes.len() as u64);
-                builder
-                    .append_data(&mut header, &path, bytes.as_slice())
-                    .map_err(tar_err)?;
-            }
-            Entry::Blob(_, BlobSource::Memory(bytes)) => {
+            Entry::Bytes(bytes) | Entry::Blob(_, BlobSource::Memory(bytes)) => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(0o644);
                 header.set_size(bytes.len() as u64);

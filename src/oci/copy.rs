@@ -113,14 +113,7 @@ pub fn select(
     let kind = match doc.kind(Some(&root.media_type)) {
         Some(ManifestKind::Index) => {
             let children = doc.manifests.unwrap_or_default();
-            let keep: Vec<usize> = (0..children.len())
-                .filter(|&i| {
-                    children[i]
-                        .platform
-                        .as_ref()
-                        .is_some_and(|p| platforms.iter().any(|sel| sel.matches_spec(p)))
-                })
-                .collect();
+            let keep = selected_children(&children, platforms);
             if keep.is_empty() {
                 return Err(no_platform(
                     &context,
@@ -321,6 +314,18 @@ impl Copier<'_> {
         self.outcome.bytes_written += bytes.len() as u64;
         Ok(())
     }
+}
+
+/// Positions of the index entries whose platform one of `platforms` selects.
+pub fn selected_children(children: &[Descriptor], platforms: &[Platform]) -> Vec<usize> {
+    (0..children.len())
+        .filter(|&i| {
+            children[i]
+                .platform
+                .as_ref()
+                .is_some_and(|p| platforms.iter().any(|sel| sel.matches_spec(p)))
+        })
+        .collect()
 }
 
 /// The platform an image config declares, if it declares one.
