@@ -185,9 +185,14 @@ impl Cmd {
 
     /// Starts the command with captured output, without waiting.
     pub fn spawn(&self) -> Running {
+        self.start(self.command())
+    }
+
+    /// Starts `command` (this builder's, possibly with stdin set) with stdout and stderr
+    /// drained on threads so a chatty child never blocks on a full pipe.
+    fn start(&self, mut command: Command) -> Running {
         let what = self.describe();
-        let mut child = self
-            .command()
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -772,35 +777,9 @@ impl Cmd {
     /// Starts the command like [`Cmd::spawn`], but with `stdin` as its standard input
     /// (e.g. the stdout of another process, for a pipeline).
     pub fn spawn_with_stdin(&self, stdin: Stdio) -> Running {
-        let what = self.describe();
-        let mut child = self
-            .command()
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        let mut out = child.stdout.take().expect("stdout pipe");
-        let mut err = child.stderr.take().expect("stderr pipe");
-        let out_reader = thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        });
-        let err_reader = thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = err.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        });
-        Running {
-            guard: ChildGuard(Some(child)),
-            what,
-            expect: self.expect,
-            timeout: self.timeout,
-            started: Instant::now(),
-            out_reader: Some(out_reader),
-            err_reader: Some(err_reader),
-        }
+        let mut command = self.command();
+        command.stdin(stdin);
+        self.start(command)
     }
 }
 
