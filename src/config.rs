@@ -9,6 +9,7 @@
 //! `{env: NAME}` or `{file: PATH}`, so the config itself can be committed and logged.
 
 use crate::oci::Platform;
+use crate::oci::archive::{ArchiveFormat, Compression};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -139,10 +140,10 @@ impl<'de> Deserialize<'de> for Component {
 pub struct Airgap {
     /// `oci` or `docker`.
     #[serde(default = "default_airgap_format")]
-    pub format: ArchiveFormatName,
+    pub format: ArchiveFormat,
     /// `none`, `gzip` or `zstd`.
     #[serde(default = "default_airgap_compression")]
-    pub compression: CompressionName,
+    pub compression: Compression,
     /// Compression level: zstd 1-19 (default 3), gzip 1-9 (default 6).
     #[serde(default)]
     pub level: Option<Spanned<i32>>,
@@ -158,34 +159,12 @@ impl Default for Airgap {
     }
 }
 
-/// Archive format names in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ArchiveFormatName {
-    /// OCI archive.
-    Oci,
-    /// docker-archive.
-    Docker,
+fn default_airgap_format() -> ArchiveFormat {
+    ArchiveFormat::Oci
 }
 
-/// Compression names in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CompressionName {
-    /// Plain tar.
-    None,
-    /// gzip.
-    Gzip,
-    /// zstd.
-    Zstd,
-}
-
-fn default_airgap_format() -> ArchiveFormatName {
-    ArchiveFormatName::Oci
-}
-
-fn default_airgap_compression() -> CompressionName {
-    CompressionName::Zstd
+fn default_airgap_compression() -> Compression {
+    Compression::Zstd
 }
 
 /// `registry:`
@@ -379,25 +358,17 @@ impl Config {
                 "the nodes need at least one with role: server".into(),
             ));
         }
-        let airgap_level = match (&raw.airgap.compression, &raw.airgap.level) {
-            (CompressionName::Gzip, Some(l)) if !(1..=9).contains(&l.value) => {
-                return Err(invalid(
-                    &l.referenced,
-                    format!("airgap.level {} is outside 1-9 for gzip", l.value),
-                ));
+        let airgap_level = match &raw.airgap.level {
+            Some(l) => {
+                raw.airgap
+                    .compression
+                    .check_level(l.value)
+                    .map_err(|message| {
+                        invalid(&l.referenced, format!("airgap.level: {message}"))
+                    })?;
+                l.value
             }
-            (_, Some(l)) if !(1..=19).contains(&l.value) => {
-                return Err(invalid(
-                    &l.referenced,
-                    format!(
-                        "airgap.level {} is outside 1-19 (k3s cannot decode zstd levels above 19)",
-                        l.value
-                    ),
-                ));
-            }
-            (_, Some(l)) => l.value,
-            (CompressionName::Gzip, None) => 6,
-            (_, None) => 3,
+            None => raw.airgap.compression.default_level(),
         };
         Ok(Config {
             airgap: raw.airgap,

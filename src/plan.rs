@@ -3,8 +3,8 @@
 //! writing (the config, every image list, every local image source) is checked while
 //! planning, so a bad input fails before the output directory is touched.
 
-use crate::config::{ArchiveFormatName, CompressionName, Config};
-use crate::image::{ImageError, ImageList};
+use crate::config::Config;
+use crate::image::ImageList;
 use crate::oci::Layout;
 use crate::oci::OciError;
 use crate::oci::Platform;
@@ -194,13 +194,7 @@ impl From<&MirroredImage> for MirroredImageReport {
 /// Plans a build of `config` into `output` (the config's `output` when `None`).
 pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
-    let lists = config
-        .images
-        .lists
-        .iter()
-        .map(|(path, _)| ImageList::load(path))
-        .collect::<Result<Vec<_>, ImageError>>()?;
-    let images = ImageList::merge(lists)?;
+    let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
     let mirror = MirrorOptions {
         platforms: config.images.platforms.clone(),
         concurrency: config.images.concurrency,
@@ -247,15 +241,8 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
 
 /// One archive per architecture: `airgap/k3s-airgap-images-<arch>.tar.zst`.
 fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
-    let compression = match config.airgap.compression {
-        CompressionName::None => Compression::None,
-        CompressionName::Gzip => Compression::Gzip,
-        CompressionName::Zstd => Compression::Zstd,
-    };
-    let format = match config.airgap.format {
-        ArchiveFormatName::Oci => ArchiveFormat::Oci,
-        ArchiveFormatName::Docker => ArchiveFormat::Docker,
-    };
+    let compression = config.airgap.compression;
+    let format = config.airgap.format;
     let mtime = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -12,7 +12,7 @@ use seedforge::oci::mirror::{MirrorOptions, mirror};
 use seedforge::oci::verify::{VerifyReport, gc, verify};
 use seedforge::oci::{Layout, Platform};
 use seedforge::plan::{self, MirroredImageReport};
-use seedforge::{Error, ExitCode};
+use seedforge::{Error, ExitCode, Reporter};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -113,8 +113,12 @@ struct MirrorArgs {
     /// The OCI layout directory to write (created if missing).
     #[arg(long, value_name = "DIR")]
     layout: PathBuf,
-    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several [default: linux/amd64].
-    #[arg(long = "platform", value_name = "PLATFORM")]
+    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several.
+    #[arg(
+        long = "platform",
+        value_name = "PLATFORM",
+        default_value = "linux/amd64"
+    )]
     platforms: Vec<Platform>,
     /// Images copied at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -144,8 +148,12 @@ struct AirgapArgs {
     /// zstd compression threads; the output is the same for any value.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
-    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several [default: linux/amd64].
-    #[arg(long = "platform", value_name = "PLATFORM")]
+    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several.
+    #[arg(
+        long = "platform",
+        value_name = "PLATFORM",
+        default_value = "linux/amd64"
+    )]
     platforms: Vec<Platform>,
     /// Modification time of every entry [default: $SOURCE_DATE_EPOCH, else 0].
     #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH")]
@@ -301,22 +309,13 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
 }
 
 fn mirror_cmd(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
-    let lists = a
-        .images
-        .iter()
-        .map(|p| ImageList::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let images = ImageList::merge(lists)?;
+    let images = ImageList::load_all(&a.images)?;
     let options = MirrorOptions {
-        platforms: if a.platforms.is_empty() {
-            vec![Platform::linux_amd64()]
-        } else {
-            a.platforms.clone()
-        },
+        platforms: a.platforms.clone(),
         concurrency: usize::from(a.concurrency),
     };
     let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
-    reporter.step_started_public("mirror");
+    reporter.step_started("mirror");
     let mirrored = mirror(&images.entries, &a.layout, &options, &reporter)?;
     reporter.finish();
     let reports: Vec<MirroredImageReport> = mirrored.iter().map(Into::into).collect();
@@ -344,23 +343,12 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
             )));
         }
     };
-    let level = match (compression, a.level) {
-        (Compression::Gzip, Some(l)) if l > 9 => {
-            return Err(Error::Usage(format!("gzip level {l} is outside 1..=9")));
-        }
-        (_, Some(l)) => l,
-        (Compression::Gzip, None) => 6,
-        (_, None) => 3,
-    };
+    let level = a.level.unwrap_or(compression.default_level());
+    compression.check_level(level).map_err(Error::Usage)?;
     let images = if a.images.is_empty() {
         None
     } else {
-        let lists = a
-            .images
-            .iter()
-            .map(|p| ImageList::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let merged = ImageList::merge(lists)?;
+        let merged = ImageList::load_all(&a.images)?;
         Some(
             merged
                 .entries
@@ -377,11 +365,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
         compression,
         level,
         threads: a.threads,
-        platforms: if a.platforms.is_empty() {
-            vec![Platform::linux_amd64()]
-        } else {
-            a.platforms.clone()
-        },
+        platforms: a.platforms.clone(),
         images,
         mtime: a.source_date_epoch.unwrap_or(0),
         verify_blobs: true,

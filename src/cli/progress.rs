@@ -36,11 +36,6 @@ impl CliReporter {
         }
     }
 
-    /// Names the step shown on the bar (commands that run one step).
-    pub fn step_started_public(&self, step: &str) {
-        self.step_started(step);
-    }
-
     /// Clears the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

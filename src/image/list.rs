@@ -70,6 +70,17 @@ impl ImageList {
         ImageList::parse(&text, path)
     }
 
+    /// Loads every list file and merges them (see [`ImageList::merge`]).
+    pub fn load_all<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<ImageList, ImageError> {
+        let lists = paths
+            .into_iter()
+            .map(|p| ImageList::load(p.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        ImageList::merge(lists)
+    }
+
     /// Merge lists (in order), rejecting a destination used twice: the error names the
     /// second file:line and says where the first one was ("destination docker.io/x:1 is
     /// already used at images.txt:3"). The exact same source+destination pair appearing

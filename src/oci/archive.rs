@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_ZSTD_LEVEL: i32 = 19;
 
 /// The archive layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArchiveFormat {
     /// A tar of an OCI image layout.
@@ -43,7 +43,7 @@ pub enum ArchiveFormat {
 }
 
 /// How the tar is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// A plain `.tar`.
@@ -66,6 +66,27 @@ impl Compression {
             Some(Compression::None)
         } else {
             None
+        }
+    }
+
+    /// The level used when none is given: zstd's and gzip's own defaults.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Compression::Gzip => 6,
+            Compression::None | Compression::Zstd => 3,
+        }
+    }
+
+    /// Checks a level: gzip 1-9, zstd 1-19 (k3s's decoder limit); ignored for plain tar.
+    pub fn check_level(self, level: i32) -> Result<(), String> {
+        match self {
+            Compression::Gzip if !(1..=9).contains(&level) => {
+                Err(format!("gzip level {level} is outside 1-9"))
+            }
+            Compression::Zstd if !(1..=MAX_ZSTD_LEVEL).contains(&level) => Err(format!(
+                "zstd level {level} is outside 1-{MAX_ZSTD_LEVEL} (k3s cannot decode higher levels' windows)"
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -145,12 +166,10 @@ pub fn write_archive(
     options: &ArchiveOptions,
     reporter: &dyn Reporter,
 ) -> Result<ArchiveReport> {
-    if options.compression == Compression::Zstd && !(1..=MAX_ZSTD_LEVEL).contains(&options.level) {
-        return Err(OciError::Unsupported(format!(
-            "zstd level {} is outside 1..={MAX_ZSTD_LEVEL} (k3s cannot decode higher levels' windows)",
-            options.level
-        )));
-    }
+    options
+        .compression
+        .check_level(options.level)
+        .map_err(OciError::Unsupported)?;
     let index = layout.read_index()?;
     let names = chosen_names(&index, options.images.as_deref(), layout)?;
     let mut blobs: BTreeMap<Digest, BlobSource> = BTreeMap::new();
