@@ -169,34 +169,17 @@ impl Layout {
     }
 
     /// Stores a small in-memory blob (a manifest or config), checking `expected` if given.
+    /// Callers check [`Layout::has_blob`] first; an existing blob is simply replaced by
+    /// identical content.
     pub fn write_blob_bytes(
         &self,
         bytes: &[u8],
         expected: Option<(&Digest, u64)>,
         context: &str,
     ) -> Result<Digest> {
-        let digest = Digest::of(bytes);
-        if let Some((want, want_size)) = expected
-            && (want != &digest || want_size != bytes.len() as u64)
-        {
-            return Err(OciError::DigestMismatch {
-                context: context.to_string(),
-                expected: want.clone(),
-                expected_size: want_size,
-                actual_digest: digest,
-                actual_size: bytes.len() as u64,
-            });
-        }
-        if self.has_blob(&digest, bytes.len() as u64) {
-            return Ok(digest);
-        }
-        self.write_blob(
-            &mut &bytes[..],
-            Some((&digest, bytes.len() as u64)),
-            context,
-            &mut |_| {},
-        )
-        .map(|(digest, _)| digest)
+        // write_blob hashes while it writes and checks `expected`: one pass, no pre-hash.
+        self.write_blob(&mut &bytes[..], expected, context, &mut |_| {})
+            .map(|(digest, _)| digest)
     }
 
     /// Opens a stored blob for reading.
