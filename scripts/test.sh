@@ -16,6 +16,8 @@ declare -A TOOLS=(
   [ctr]=containerd
   [podman]=podman
   [zstd]=zstd
+  [docker-registry]=docker-registry
+  [openssl]=openssl
 )
 
 missing_tools() {

@@ -997,3 +997,5 @@ impl Drop for CtrMount<'_> {
         }
     }
 }
+
+pub mod registry;
