@@ -324,6 +324,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     mtime: *mtime,
                     // The verify step has just re-hashed every blob of the layout.
                     verify_blobs: false,
+                    digest: true,
                 };
                 archives.push(write_archive(
                     &Layout::open(layout)?,

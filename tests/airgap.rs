@@ -725,6 +725,42 @@ fn two_runs_give_identical_bytes_for_every_format_and_compression() {
     }
 }
 
+/// The kernel-copied plain tar (no digest asked for) and the user-space one that hashes its
+/// output are the same bytes, and `--sha256` reports the file's real digest.
+#[test]
+fn sha256_flag_reports_the_file_digest_and_changes_no_byte() {
+    let lab = mirrored_lab();
+    for (suffix, sums) in [
+        ("tar", false),
+        ("tar", true),
+        ("tar.zst", true),
+        ("tar.gz", true),
+    ] {
+        let fast = airgap(&lab, &format!("fast.{suffix}"), &[]);
+        let out = lab
+            .seedforge()
+            .args(["--json", "airgap", "--layout", LAYOUT, "--out"])
+            .arg(format!("hashed.{suffix}"))
+            .args(sums.then_some("--sha256"))
+            .run()
+            .json();
+        let hashed = lab.root().join(format!("hashed.{suffix}"));
+        assert!(
+            fs::read(&fast).unwrap() == fs::read(&hashed).unwrap(),
+            ".{suffix}: --sha256 changed the archive"
+        );
+        if sums {
+            assert_eq!(
+                out["sha256"].as_str().unwrap(),
+                format!("sha256:{}", common::sha256_file(&hashed)),
+                ".{suffix}"
+            );
+        } else {
+            assert!(out.get("sha256").is_none(), "no digest unless asked: {out}");
+        }
+    }
+}
+
 #[test]
 fn zstd_bytes_do_not_depend_on_the_thread_count() {
     let lab = mirrored_lab();

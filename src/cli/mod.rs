@@ -158,6 +158,10 @@ struct AirgapArgs {
     /// Modification time of every entry [default: $SOURCE_DATE_EPOCH, else 0].
     #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH")]
     source_date_epoch: Option<u64>,
+    /// Also compute and print the archive's sha256. Without it, a plain .tar's layers are
+    /// copied by the kernel without passing through seedforge.
+    #[arg(long)]
+    sha256: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -268,7 +272,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
                 a.path.display(),
                 a.images.len(),
                 seedforge::util::human_bytes(a.file_bytes),
-                a.sha256
+                a.sha256.as_deref().unwrap_or("")
             );
         }
         println!("built {}", report.output.display());
@@ -369,6 +373,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
         images,
         mtime: a.source_date_epoch.unwrap_or(0),
         verify_blobs: true,
+        digest: a.sha256,
     };
     let layout = Layout::open(&layout_dir(&a.layout))?;
     let report = write_archive(
@@ -380,14 +385,18 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
     if g.json {
         print_json(&report);
     } else if !g.quiet {
+        let digest = report
+            .sha256
+            .as_deref()
+            .map(|d| format!(", {d}"))
+            .unwrap_or_default();
         println!(
-            "{}: {} image(s), {} blob(s), {} ({} uncompressed), sha256:{}",
+            "{}: {} image(s), {} blob(s), {} ({} uncompressed){digest}",
             report.path.display(),
             report.images.len(),
             report.blobs,
             seedforge::util::human_bytes(report.file_bytes),
             seedforge::util::human_bytes(report.tar_bytes),
-            report.sha256.trim_start_matches("sha256:")
         );
     }
     Ok(ExitCode::Ok)

@@ -14,19 +14,20 @@
 //! not depend on the number of threads, and never in long mode: k3s's decoder refuses
 //! windows above 32 MiB.
 
+mod write;
+
 use super::copy::{config_platform, filtered_index, selected_children};
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
-use super::digest::{Digest, HashingWriter, digest_reader};
+use super::digest::Digest;
 use super::index::{IndexDoc, named};
-use super::layout::{Layout, OCI_LAYOUT_CONTENT};
+use super::layout::Layout;
 use super::platform::Platform;
 use super::{OciError, Result};
 use crate::report::Reporter;
 use crate::util::{sync_parent, temp_path_beside};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Highest zstd level accepted: k3s's decoder limit (window log 25) holds up to 19.
@@ -119,6 +120,9 @@ pub struct ArchiveOptions {
     pub mtime: u64,
     /// Re-hash every blob while archiving; off only right after a successful verify.
     pub verify_blobs: bool,
+    /// Compute the sha256 of the file written. Off, an uncompressed archive's blob bodies
+    /// are copied by the kernel (`copy_file_range`) and never pass through user space.
+    pub digest: bool,
 }
 
 /// What an archive holds.
@@ -138,8 +142,9 @@ pub struct ArchiveReport {
     pub tar_bytes: u64,
     /// Size of the file written.
     pub file_bytes: u64,
-    /// sha256 of the file written.
-    pub sha256: String,
+    /// sha256 of the file written, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Where a blob's bytes come from.
@@ -182,24 +187,7 @@ pub fn write_archive(
         planned.push(plan_image(layout, name, &entry, options, &mut blobs)?);
     }
     let tmp = temp_path_beside(out);
-    // Blobs are re-hashed on a second thread while the archive is written, so that a
-    // layer damaged on disk since it was mirrored never reaches a node, without making
-    // the write wait for the hashing.
-    let result = std::thread::scope(|scope| {
-        let checker = options
-            .verify_blobs
-            .then(|| scope.spawn(|| check_blobs(layout, &blobs)));
-        let written = write_file(layout, &tmp, &planned, &blobs, options, reporter);
-        let checked = match checker.map(|h| h.join()) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Err(_)) => Err(OciError::io(
-                layout.root(),
-                io::Error::other("blob check failed"),
-            )),
-        };
-        checked.and(written)
-    });
+    let result = write::write_checked(layout, &tmp, &planned, &blobs, options, reporter);
     match result {
         Ok((tar_bytes, file_bytes, sha256)) => {
             fs::rename(&tmp, out).map_err(|e| OciError::io(out, e))?;
@@ -212,7 +200,7 @@ pub fn write_archive(
                 blobs: blobs.len(),
                 tar_bytes,
                 file_bytes,
-                sha256: sha256.to_string(),
+                sha256: sha256.map(|d| d.to_string()),
             })
         }
         Err(e) => {
@@ -220,32 +208,6 @@ pub fn write_archive(
             Err(e)
         }
     }
-}
-
-/// Re-hashes every stored blob going into the archive.
-fn check_blobs(layout: &Layout, blobs: &BTreeMap<Digest, BlobSource>) -> Result<()> {
-    for (digest, source) in blobs {
-        let BlobSource::Layout(size) = source else {
-            continue;
-        };
-        let mut file = layout.open_blob(digest)?;
-        let (actual, read) =
-            digest_reader(&mut file).map_err(|e| OciError::io(layout.blob_path(digest), e))?;
-        if &actual != digest || read != *size {
-            return Err(OciError::DigestMismatch {
-                context: format!(
-                    "{} (archiving {})",
-                    layout.root().display(),
-                    layout.blob_path(digest).display()
-                ),
-                expected: digest.clone(),
-                expected_size: *size,
-                actual_digest: actual,
-                actual_size: read,
-            });
-        }
-    }
-    Ok(())
 }
 
 fn missing_image(name: &str, layout: &Layout) -> OciError {
@@ -444,182 +406,6 @@ fn platform_list(platforms: &[Platform]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A writer that counts bytes (the uncompressed tar size).
-struct Counting<W> {
-    inner: W,
-    count: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Writes the archive to `tmp`; returns (tar bytes, file bytes, file sha256).
-fn write_file(
-    layout: &Layout,
-    tmp: &Path,
-    planned: &[Planned],
-    blobs: &BTreeMap<Digest, BlobSource>,
-    options: &ArchiveOptions,
-    reporter: &dyn Reporter,
-) -> Result<(u64, u64, Digest)> {
-    let io_err = |e: io::Error| OciError::io(tmp, e);
-    let file = File::create(tmp).map_err(io_err)?;
-    let hashed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let (hashed, tar_bytes) = match options.compression {
-        Compression::None => write_tar(layout, hashed, planned, blobs, options, reporter)?,
-        Compression::Gzip => {
-            let level = flate2::Compression::new(options.level.clamp(0, 9) as u32);
-            let encoder = flate2::GzBuilder::new().mtime(0).write(hashed, level);
-            let (encoder, n) = write_tar(layout, encoder, planned, blobs, options, reporter)?;
-            (encoder.finish().map_err(io_err)?, n)
-        }
-        Compression::Zstd => {
-            let mut encoder =
-                zstd::stream::write::Encoder::new(hashed, options.level).map_err(io_err)?;
-            encoder
-                .multithread(options.threads.max(1))
-                .map_err(io_err)?;
-            encoder.include_checksum(true).map_err(io_err)?;
-            let (encoder, n) = write_tar(layout, encoder, planned, blobs, options, reporter)?;
-            (encoder.finish().map_err(io_err)?, n)
-        }
-    };
-    let (buffered, sha256, file_bytes) = hashed.finish();
-    let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
-    file.sync_all().map_err(io_err)?;
-    Ok((tar_bytes, file_bytes, sha256))
-}
-
-fn write_tar<W: Write>(
-    layout: &Layout,
-    sink: W,
-    planned: &[Planned],
-    blobs: &BTreeMap<Digest, BlobSource>,
-    options: &ArchiveOptions,
-    reporter: &dyn Reporter,
-) -> Result<(W, u64)> {
-    let mut builder = tar::Builder::new(Counting {
-        inner: sink,
-        count: 0,
-    });
-    let mut entries: Vec<(String, Entry)> = Vec::new();
-    entries.push(("blobs/".into(), Entry::Dir));
-    entries.push(("blobs/sha256/".into(), Entry::Dir));
-    for (digest, source) in blobs {
-        entries.push((
-            format!("blobs/sha256/{}", digest.hex()),
-            Entry::Blob(digest, source),
-        ));
-    }
-    match options.format {
-        ArchiveFormat::Oci => {
-            let mut index = IndexDoc::default();
-            index.merge(planned.iter().map(|p| p.root.clone()));
-            entries.push(("index.json".into(), Entry::Bytes(index.to_bytes())));
-            entries.push((
-                "oci-layout".into(),
-                Entry::Bytes(OCI_LAYOUT_CONTENT.to_vec()),
-            ));
-        }
-        ArchiveFormat::Docker => {
-            entries.push((
-                "manifest.json".into(),
-                Entry::Bytes(docker_manifest(planned)),
-            ));
-        }
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let total = entries.len();
-    for (i, (path, entry)) in entries.into_iter().enumerate() {
-        reporter.item_started(&path, i, total);
-        let mut header = tar::Header::new_ustar();
-        header.set_mtime(options.mtime);
-        header.set_uid(0);
-        header.set_gid(0);
-        let tar_err = |e: io::Error| OciError::io(format!("<archive>/{path}"), e);
-        match &entry {
-            Entry::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_size(0);
-                builder
-                    .append_data(&mut header, &path, io::empty())
-                    .map_err(tar_err)?;
-            }
-            Entry::Bytes(bytes) | Entry::Blob(_, BlobSource::Memory(bytes)) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(0o644);
-                header.set_size(bytes.len() as u64);
-                builder
-                    .append_data(&mut header, &path, bytes.as_slice())
-                    .map_err(tar_err)?;
-            }
-            Entry::Blob(digest, BlobSource::Layout(size)) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(0o644);
-                header.set_size(*size);
-                let file = layout.open_blob(digest)?;
-                // The size is fixed in the header already; a blob that changed under us
-                // must not produce a tar whose entry is short.
-                let actual = file
-                    .metadata()
-                    .map_err(|e| OciError::io(layout.blob_path(digest), e))?
-                    .len();
-                if actual != *size {
-                    return Err(OciError::Source {
-                        source_name: layout.root().display().to_string(),
-                        message: format!(
-                            "blob {digest} has {actual} bytes, expected {size}; run `seedforge verify`"
-                        ),
-                    });
-                }
-                let mut reader = ProgressReader {
-                    inner: file.take(*size),
-                    item: &path,
-                    reporter,
-                };
-                builder
-                    .append_data(&mut header, &path, &mut reader)
-                    .map_err(tar_err)?;
-            }
-        }
-        reporter.item_finished(&path, "");
-    }
-    let counting = builder
-        .into_inner()
-        .map_err(|e| OciError::io("<archive>", e))?;
-    Ok((counting.inner, counting.count))
-}
-
-enum Entry<'a> {
-    Dir,
-    Bytes(Vec<u8>),
-    Blob(&'a Digest, &'a BlobSource),
-}
-
-struct ProgressReader<'a, R> {
-    inner: R,
-    item: &'a str,
-    reporter: &'a dyn Reporter,
-}
-
-impl<R: Read> Read for ProgressReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.reporter.item_progress(self.item, n as u64);
-        Ok(n)
-    }
 }
 
 /// `manifest.json` of a docker-archive: one entry per image, blobs named by digest (the
