@@ -18,6 +18,8 @@ declare -A TOOLS=(
   [zstd]=zstd
   [docker-registry]=docker-registry
   [openssl]=openssl
+  [cloud-init]=cloud-init
+  [shellcheck]=shellcheck
 )
 
 missing_tools() {

@@ -82,6 +82,8 @@ pub struct Config {
     /// Timestamp for every artifact (seconds since the epoch); `SOURCE_DATE_EPOCH`
     /// overrides it.
     pub source_date_epoch: Option<u64>,
+    /// A folder of templates overriding the embedded ones (resolved against the config).
+    pub templates: Option<PathBuf>,
 }
 
 /// `cluster:`
@@ -225,7 +227,7 @@ pub enum Role {
 }
 
 /// `network:`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// Default gateway for the nodes.
@@ -234,6 +236,23 @@ pub struct Network {
     /// DNS servers for the nodes.
     #[serde(default)]
     pub nameservers: Vec<IpAddr>,
+    /// The interface the static address goes on, as a netplan name match (glob allowed).
+    #[serde(default = "default_interface")]
+    pub interface: String,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            gateway: None,
+            nameservers: Vec::new(),
+            interface: default_interface(),
+        }
+    }
+}
+
+fn default_interface() -> String {
+    "e*".to_string()
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,6 +272,8 @@ struct RawConfig {
     output: Option<String>,
     #[serde(default)]
     source_date_epoch: Option<u64>,
+    #[serde(default)]
+    templates: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,6 +396,7 @@ impl Config {
             airgap_level,
             path: path.to_path_buf(),
             output: dir.join(raw.output.as_deref().unwrap_or("out")),
+            templates: raw.templates.as_deref().map(|t| dir.join(t)),
             dir,
             cluster: raw.cluster,
             registry: raw.registry,
@@ -392,6 +414,11 @@ impl Config {
             source_date_epoch: raw.source_date_epoch,
         })
     }
+}
+
+/// The strict YAML options every seedforge YAML reader uses (also for rendered files).
+pub(crate) fn yaml_options() -> serde_saphyr::options::Options {
+    parse_options()
 }
 
 fn parse_options() -> serde_saphyr::options::Options {

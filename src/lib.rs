@@ -15,6 +15,7 @@ pub mod image;
 pub mod oci;
 pub mod plan;
 pub mod preflight;
+pub mod render;
 pub mod report;
 pub mod util;
 
@@ -37,6 +38,9 @@ pub enum Error {
     /// A preflight check found a cluster-breaking problem in the inputs.
     #[error(transparent)]
     Preflight(#[from] preflight::PreflightError),
+    /// A template or a rendered node file is invalid.
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
     /// The command line is inconsistent in a way clap cannot see.
     #[error("{0}")]
     Usage(String),
@@ -71,9 +75,11 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::Image(_) | Error::Usage(_) | Error::Preflight(_) => {
-                ExitCode::InvalidInput
-            }
+            Error::Config(_)
+            | Error::Image(_)
+            | Error::Usage(_)
+            | Error::Preflight(_)
+            | Error::Render(_) => ExitCode::InvalidInput,
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
         }

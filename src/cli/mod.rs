@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod progress;
+mod render;
 
 use clap::{Args, Parser, Subcommand};
 use seedforge::config::Config;
@@ -78,6 +79,14 @@ enum Command {
     Verify(DirArg),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
+    /// Render each node's NoCloud files (user-data, meta-data, network-config).
+    ///
+    /// Templates are embedded (cloud-init mode) or read from the config's `templates`
+    /// folder. Everything is validated before anything is written: YAML that parses as
+    /// meant, the `#cloud-config` header, known cloud-config keys, `bash -n` on every
+    /// script carried, every systemd unit enabled exactly once. user-data holds the join
+    /// token and is written 0600.
+    Render(render::RenderArgs),
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +254,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Airgap(a) => airgap_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Gc(a) => gc_cmd(g, &a.dir),
+        Command::Render(a) => render::run(g, a),
     }
 }
 

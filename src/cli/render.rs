@@ -1,0 +1,58 @@
+//! `seedforge render`: a node's NoCloud files from the config and templates.
+
+use super::{ConfigArg, Global, print_json};
+use seedforge::config::Config;
+use seedforge::render::{self, NodeFiles};
+use seedforge::{Error, ExitCode};
+use std::path::PathBuf;
+
+/// Arguments of `seedforge render`.
+#[derive(Debug, clap::Args)]
+pub(super) struct RenderArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Only this node; its files go straight into --out. Default: every node, each in
+    /// OUT/<node>/.
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// Output directory.
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, Error> {
+    let config = Config::load(&a.config.config)?;
+    if let Some(name) = &a.node
+        && !config.nodes.iter().any(|n| n.name.as_str() == name)
+    {
+        let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{}: no node named {name:?} (nodes: {})",
+            config.path.display(),
+            known.join(", ")
+        )));
+    }
+    // Everything is rendered and validated before anything is written.
+    let rendered: Vec<NodeFiles> = render::render_all(&config)?
+        .into_iter()
+        .filter(|f| a.node.as_ref().is_none_or(|n| &f.node == n))
+        .collect();
+    let mut written = Vec::new();
+    for files in &rendered {
+        let dir = match &a.node {
+            Some(_) => a.out.clone(),
+            None => a.out.join(&files.node),
+        };
+        render::write_node_files(files, &dir)
+            .map_err(|e| Error::Usage(format!("{}: cannot write: {e}", dir.display())))?;
+        written.push(dir);
+    }
+    if g.json {
+        print_json(&serde_json::json!({ "nodes": written }));
+    } else if !g.quiet {
+        for dir in &written {
+            println!("{}  user-data meta-data network-config", dir.display());
+        }
+    }
+    Ok(ExitCode::Ok)
+}

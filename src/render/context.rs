@@ -1,0 +1,187 @@
+//! What templates can use: one serialisable value per node, built from the config. Every
+//! name a template may reference is a field here, so a typo in a template is an error at
+//! build time, not an empty string on a node.
+
+use super::RenderError;
+use crate::config::{Config, Node, Role};
+use crate::preflight::default_pause_image;
+use serde::Serialize;
+
+/// Fixed paths on the node, shared by the templates and the payload layout.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Paths {
+    /// Where the payload is copied on the node (`<seed>/payload`).
+    pub seed: &'static str,
+    /// The bootstrap's log.
+    pub log: &'static str,
+    /// Written when the bootstrap has finished (servers).
+    pub done_marker: &'static str,
+    /// Where k3s imports airgap image archives from at start.
+    pub k3s_images: &'static str,
+    /// Where the registry CA is placed for `registries.yaml`'s `ca_file`.
+    pub node_ca: &'static str,
+}
+
+/// The node-side paths.
+pub const PATHS: Paths = Paths {
+    seed: "/usr/local/seed",
+    log: "/var/log/k3s-bootstrap.log",
+    done_marker: "/var/lib/k3s-bootstrap.done",
+    k3s_images: "/var/lib/rancher/k3s/agent/images",
+    node_ca: "/etc/rancher/k3s/seedforge-ca.crt",
+};
+
+/// The marker agents write (the seeds' tooling waits for these names).
+const AGENT_DONE_MARKER: &str = "/var/lib/k3s-agent-bootstrap.done";
+
+/// How many times an agent probes the server's API before giving up.
+const JOIN_ATTEMPTS: u32 = 60;
+
+/// Everything a node's templates see.
+#[derive(Debug, Serialize)]
+pub struct NodeContext {
+    cluster: ClusterContext,
+    node: NodeInfo,
+    server: ServerInfo,
+    registry: RegistryInfo,
+    network: NetworkInfo,
+    k3s: K3sInfo,
+    paths: Paths,
+    /// The join token. Only the k3s config file in user-data carries it.
+    token: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ClusterContext {
+    name: String,
+    k3s_version: String,
+    pause_image: String,
+    disable: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeInfo {
+    name: String,
+    role: &'static str,
+    ip: String,
+    prefix: u8,
+    address: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ServerInfo {
+    name: String,
+    ip: String,
+    url: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RegistryInfo {
+    host: String,
+    port: u16,
+    endpoint: String,
+}
+
+#[derive(Debug, Serialize)]
+struct NetworkInfo {
+    interface: String,
+    gateway: Option<String>,
+    nameservers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct K3sInfo {
+    unit: &'static str,
+    join_attempts: u32,
+}
+
+impl NodeContext {
+    /// The context of `node`; reads the join token from its secret.
+    pub fn new(config: &Config, node: &Node) -> Result<NodeContext, RenderError> {
+        let server = config
+            .nodes
+            .iter()
+            .find(|n| n.role == Role::Server)
+            .unwrap_or(node);
+        let token = match &config.cluster.token {
+            Some(secret) => secret
+                .resolve("cluster.token", &config.path)?
+                .expose()
+                .to_string(),
+            None => {
+                return Err(RenderError::Template {
+                    template: config.path.display().to_string(),
+                    line: None,
+                    message: "cluster.token is required to render node files (agents join with it): set it to {env: NAME} or {file: PATH}".into(),
+                });
+            }
+        };
+        let pause_image = match &config.cluster.pause_image {
+            Some(p) => p.0.to_string(),
+            None => default_pause_image(&config.cluster.k3s_version)?.to_string(),
+        };
+        let mut paths = PATHS;
+        if node.role == Role::Agent {
+            paths.done_marker = AGENT_DONE_MARKER;
+        }
+        Ok(NodeContext {
+            cluster: ClusterContext {
+                name: config.cluster.name.as_str().to_string(),
+                k3s_version: config.cluster.k3s_version.clone(),
+                pause_image,
+                disable: config.cluster.disable.iter().map(|c| c.0.clone()).collect(),
+            },
+            node: NodeInfo {
+                name: node.name.as_str().to_string(),
+                role: role_name(node.role),
+                ip: node.address.ip.to_string(),
+                prefix: node.address.prefix,
+                address: format!("{}/{}", node.address.ip, node.address.prefix),
+            },
+            server: ServerInfo {
+                name: server.name.as_str().to_string(),
+                ip: server.address.ip.to_string(),
+                url: format!("https://{}:6443", url_host(&server.address.ip)),
+            },
+            registry: RegistryInfo {
+                host: config.registry.host.to_string(),
+                port: config.registry.port,
+                endpoint: format!("{}:{}", config.registry.host, config.registry.port),
+            },
+            network: NetworkInfo {
+                interface: config.network.interface.clone(),
+                gateway: config.network.gateway.map(|g| g.to_string()),
+                nameservers: config
+                    .network
+                    .nameservers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            },
+            k3s: K3sInfo {
+                unit: match node.role {
+                    Role::Server => "k3s.service",
+                    Role::Agent => "k3s-agent.service",
+                },
+                join_attempts: JOIN_ATTEMPTS,
+            },
+            paths,
+            token,
+        })
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Server => "server",
+        Role::Agent => "agent",
+    }
+}
+
+/// An IPv6 address goes in brackets inside a URL.
+fn url_host(ip: &std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}

@@ -1,0 +1,264 @@
+//! Node files from templates: each node's NoCloud `user-data`, `meta-data` and
+//! `network-config`, rendered with tera from templates embedded in the binary (or a
+//! templates folder named in the config), then validated before anything is written.
+//!
+//! The shell scripts this replaces broke nodes in ways only a boot revealed: YAML that
+//! parsed differently than intended, a missing `#cloud-config` header, template variables
+//! left unrendered, units written but never enabled. Rendering here is strict (an undefined
+//! variable is an error), and [`validate`] checks every rendered file the way its consumer
+//! will read it, naming the node, the file and the line.
+
+mod context;
+pub mod validate;
+
+pub use context::{NodeContext, PATHS};
+
+use crate::config::{Config, Node};
+use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The default templates, embedded so a single binary can render without a source tree.
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "user-data",
+        include_str!("../../templates/cloud-init/user-data.tera"),
+    ),
+    (
+        "meta-data",
+        include_str!("../../templates/cloud-init/meta-data.tera"),
+    ),
+    (
+        "network-config",
+        include_str!("../../templates/cloud-init/network-config.tera"),
+    ),
+    (
+        "k3s-bootstrap.sh",
+        include_str!("../../templates/cloud-init/k3s-bootstrap.sh.tera"),
+    ),
+];
+
+/// The file a template is read from when a templates folder overrides it.
+fn template_file(name: &str) -> String {
+    match name {
+        "k3s-bootstrap.sh" => "k3s-bootstrap.sh.tera".to_string(),
+        other => format!("{other}.tera"),
+    }
+}
+
+/// Errors rendering or validating node files.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A template could not be read.
+    #[error("{}: cannot read template: {source}", path.display())]
+    Read {
+        /// The template file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A template does not parse, or uses something the context does not define.
+    #[error("{template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Template {
+        /// The template (file name or embedded name).
+        template: String,
+        /// Line in the template, when known.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A rendered file would break the node.
+    #[error("node {node}: {file}:{line}: {message}")]
+    Invalid {
+        /// The node.
+        node: String,
+        /// The rendered file (`user-data`, …).
+        file: String,
+        /// 1-based line in the rendered file.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A secret the templates need could not be read.
+    #[error(transparent)]
+    Secret(#[from] crate::config::ConfigError),
+    /// The k3s release is unknown, so its pause image is too.
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
+}
+
+/// The rendered NoCloud files of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFiles {
+    /// The node's name.
+    pub node: String,
+    /// `user-data` (holds the join token: write it 0600).
+    pub user_data: String,
+    /// `meta-data`.
+    pub meta_data: String,
+    /// `network-config`.
+    pub network_config: String,
+}
+
+impl NodeFiles {
+    /// The files as (name, content, mode), in a fixed order.
+    pub fn files(&self) -> [(&'static str, &str, u32); 3] {
+        [
+            ("meta-data", &self.meta_data, 0o644),
+            ("network-config", &self.network_config, 0o644),
+            ("user-data", &self.user_data, 0o600),
+        ]
+    }
+}
+
+/// The loaded templates.
+pub struct Templates {
+    tera: tera::Tera,
+    /// Each template's name, where it came from (for messages) and its text.
+    sources: Vec<Source>,
+}
+
+struct Source {
+    name: String,
+    origin: String,
+    text: String,
+}
+
+impl Templates {
+    /// The embedded templates, overridden by same-named files in `dir` if given. Line
+    /// endings are normalised, so a template saved with CRLF on Windows puts no `\r` into
+    /// a node's shell script.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, RenderError> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        let mut sources = Vec::new();
+        for (name, embedded) in EMBEDDED {
+            let (text, from) = match dir.map(|d| d.join(template_file(name))) {
+                Some(path) if path.is_file() => {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    (text, path.display().to_string())
+                }
+                _ => (
+                    (*embedded).to_string(),
+                    format!("templates/{}", template_file(name)),
+                ),
+            };
+            sources.push(Source {
+                name: name.to_string(),
+                origin: from,
+                text: text.replace("\r\n", "\n"),
+            });
+        }
+        for source in &sources {
+            tera.add_raw_template(&source.name, &source.text)
+                .map_err(|e| template_error(source, &e))?;
+        }
+        Ok(Templates { tera, sources })
+    }
+
+    fn render(&self, name: &str, context: &tera::Context) -> Result<String, RenderError> {
+        self.tera.render(name, context).map_err(|e| {
+            match self.sources.iter().find(|s| s.name == name) {
+                Some(source) => template_error(source, &e),
+                None => RenderError::Template {
+                    template: name.to_string(),
+                    line: None,
+                    message: e.to_string(),
+                },
+            }
+        })
+    }
+}
+
+/// A tera error as `template:line: message`, with tera's chain of causes flattened.
+fn template_error(source: &Source, e: &tera::Error) -> RenderError {
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        message = format!("{message}: {c}");
+        cause = c.source();
+    }
+    // tera reports parse errors as " --> L:C"; undefined variables only by name.
+    let line = message
+        .split(" --> ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|l| l.trim().parse().ok())
+        .or_else(|| undefined_variable_line(&message, &source.text));
+    RenderError::Template {
+        template: source.origin.clone(),
+        line,
+        message: message.replace('\n', " "),
+    }
+}
+
+/// The first line of `text` that mentions the variable an "not found in context" error names.
+fn undefined_variable_line(message: &str, text: &str) -> Option<usize> {
+    let var = message.split('`').nth(1)?;
+    text.lines().position(|l| l.contains(var)).map(|i| i + 1)
+}
+
+/// Renders and validates the files of one node.
+pub fn render_node(
+    config: &Config,
+    node: &Node,
+    templates: &Templates,
+) -> Result<NodeFiles, RenderError> {
+    let ctx = NodeContext::new(config, node)?;
+    let mut context = tera::Context::from_serialize(&ctx).map_err(|e| RenderError::Template {
+        template: "context".into(),
+        line: None,
+        message: e.to_string(),
+    })?;
+    let bootstrap = templates.render("k3s-bootstrap.sh", &context)?;
+    context.insert("bootstrap", &bootstrap);
+    let user_data = templates.render("user-data", &context)?;
+    let network_config = templates.render("network-config", &context)?;
+    context.insert("instance_id", &instance_id(&user_data, &network_config));
+    let meta_data = templates.render("meta-data", &context)?;
+    let files = NodeFiles {
+        node: node.name.as_str().to_string(),
+        user_data,
+        meta_data,
+        network_config,
+    };
+    validate::node_files(&files)?;
+    Ok(files)
+}
+
+/// Renders every node of the config.
+pub fn render_all(config: &Config) -> Result<Vec<NodeFiles>, RenderError> {
+    let templates = Templates::load(config.templates.as_deref())?;
+    config
+        .nodes
+        .iter()
+        .map(|n| render_node(config, n, &templates))
+        .collect()
+}
+
+/// cloud-init runs its per-instance modules again only when the instance id changes: a
+/// hash of what the node is told makes a changed seed take effect and an unchanged one not.
+fn instance_id(user_data: &str, network_config: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(user_data.as_bytes());
+    h.update([0u8]);
+    h.update(network_config.as_bytes());
+    let hex: String = h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("iid-seedforge-{hex}")
+}
+
+/// Writes a node's files into `dir` (created if missing), each atomically and with its mode
+/// from the start: `user-data` carries the join token and is 0600.
+pub fn write_node_files(files: &NodeFiles, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, content, mode) in files.files() {
+        crate::util::atomic_write_mode(&dir.join(name), content.as_bytes(), mode)?;
+    }
+    Ok(())
+}

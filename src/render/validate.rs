@@ -1,0 +1,393 @@
+//! Checks on rendered node files, made the way their consumers read them: cloud-init needs
+//! the `#cloud-config` header and YAML that means what it says; systemd runs only units
+//! that are enabled; bash stops at the first syntax error. Each problem names the node, the
+//! file and the line.
+
+use super::{NodeFiles, RenderError};
+use serde_json::Value;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// Top-level keys of the cloud-config modules a NoCloud seed uses. cloud-init ignores an
+/// unknown key silently, so a misspelt one would be lost on the node.
+pub const CLOUD_CONFIG_KEYS: &[&str] = &[
+    "apt",
+    "autoinstall",
+    "bootcmd",
+    "ca_certs",
+    "chpasswd",
+    "disable_root",
+    "final_message",
+    "fqdn",
+    "groups",
+    "growpart",
+    "hostname",
+    "keyboard",
+    "locale",
+    "manage_etc_hosts",
+    "merge_how",
+    "mounts",
+    "ntp",
+    "output",
+    "package_reboot_if_required",
+    "package_update",
+    "package_upgrade",
+    "packages",
+    "power_state",
+    "prefer_fqdn_over_hostname",
+    "preserve_hostname",
+    "resize_rootfs",
+    "runcmd",
+    "ssh",
+    "ssh_authorized_keys",
+    "ssh_deletekeys",
+    "ssh_genkeytypes",
+    "ssh_pwauth",
+    "swap",
+    "timezone",
+    "users",
+    "write_files",
+];
+
+/// Validates the three files of a node.
+pub fn node_files(files: &NodeFiles) -> Result<(), RenderError> {
+    let invalid = |file: &str, line: usize, message: String| RenderError::Invalid {
+        node: files.node.clone(),
+        file: file.to_string(),
+        line,
+        message,
+    };
+    for (name, text, _) in files.files() {
+        if let Some(i) = text.split('\n').position(|l| l.contains('\r')) {
+            return Err(invalid(
+                name,
+                i + 1,
+                "carriage return (CRLF line ending) in a rendered file".into(),
+            ));
+        }
+    }
+    if files.user_data.lines().next() != Some("#cloud-config") {
+        return Err(invalid(
+            "user-data",
+            1,
+            "the first line must be exactly `#cloud-config`, or cloud-init ignores the file".into(),
+        ));
+    }
+    let user_data = parse(&files.user_data).map_err(|(l, m)| invalid("user-data", l, m))?;
+    let meta = parse(&files.meta_data).map_err(|(l, m)| invalid("meta-data", l, m))?;
+    let net = parse(&files.network_config).map_err(|(l, m)| invalid("network-config", l, m))?;
+    for key in ["instance-id", "local-hostname"] {
+        if meta
+            .get(key)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                "meta-data",
+                1,
+                format!("`{key}` is missing or empty"),
+            ));
+        }
+    }
+    if net.get("version").and_then(Value::as_u64) != Some(2) {
+        return Err(invalid(
+            "network-config",
+            1,
+            "`version: 2` is required".into(),
+        ));
+    }
+    check_user_data(&files.user_data, &user_data).map_err(|(l, m)| invalid("user-data", l, m))
+}
+
+/// Parses YAML strictly: YAML 1.1 booleans (`yes`, `on`) and unquoted numbers-that-look-
+/// like-strings (`0644`) are errors, since cloud-init's YAML 1.1 parser reads them otherwise.
+fn parse(text: &str) -> Result<Value, (usize, String)> {
+    yaml11_surprises(text)?;
+    serde_saphyr::from_str_with_options::<Value>(text, crate::config::yaml_options()).map_err(|e| {
+        let line = e.location().map_or(1, |l| l.line() as usize);
+        let message = e.to_string();
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        (line, format!("does not parse as YAML: {message}"))
+    })
+}
+
+/// Plain scalars that YAML 1.1 (cloud-init's PyYAML) reads differently than YAML 1.2 or a
+/// human: `no` is false, `0644` is 420. Block scalar contents (scripts) are skipped.
+fn yaml11_surprises(text: &str) -> Result<(), (usize, String)> {
+    const BOOLISH: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF",
+    ];
+    let mut block_indent: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if let Some(b) = block_indent {
+            if trimmed.is_empty() || indent > b {
+                continue;
+            }
+            block_indent = None;
+        }
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        let value = match trimmed.strip_prefix("- ") {
+            Some(v) => v.rsplit_once(": ").map_or(v, |(_, v)| v),
+            None => trimmed.split_once(": ").map_or("", |(_, v)| v),
+        };
+        let value = value.split(" #").next().unwrap_or_default().trim();
+        if value.starts_with('|') || value.starts_with('>') {
+            block_indent = Some(indent);
+            continue;
+        }
+        let octal =
+            value.len() > 1 && value.starts_with('0') && value.bytes().all(|b| b.is_ascii_digit());
+        if BOOLISH.contains(&value) || octal {
+            return Err((
+                i + 1,
+                format!(
+                    "unquoted `{value}` is read by cloud-init's YAML 1.1 parser as {}; quote it (or write true/false)",
+                    if octal {
+                        "an octal number"
+                    } else {
+                        "a boolean"
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Line (1-based) of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(1, |i| i + 1)
+}
+
+fn check_user_data(text: &str, doc: &Value) -> Result<(), (usize, String)> {
+    let Some(map) = doc.as_object() else {
+        return Err((2, "user-data must be a YAML mapping".into()));
+    };
+    for key in map.keys() {
+        if !CLOUD_CONFIG_KEYS.contains(&key.as_str()) {
+            return Err((
+                line_of(text, &format!("{key}:")),
+                format!("unknown cloud-config key `{key}` (cloud-init would ignore it)"),
+            ));
+        }
+    }
+    let files: Vec<(&str, &str)> = map
+        .get("write_files")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f.get("path")?.as_str()?, f.get("content")?.as_str()?)))
+        .collect();
+    let runcmd: Vec<String> = map
+        .get("runcmd")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(command_text)
+        .collect();
+    let scripts: Vec<&str> = files
+        .iter()
+        .filter(|(_, content)| is_shell_script(content))
+        .map(|(_, content)| *content)
+        .collect();
+    for (path, content) in &files {
+        if is_shell_script(content) {
+            check_shell(text, path, content)?;
+        }
+        if let Some(unit) = systemd_unit(path) {
+            check_unit_enabled(text, path, unit, &runcmd, &scripts)?;
+        }
+    }
+    Ok(())
+}
+
+/// A runcmd item as one command line (lists are joined with spaces).
+fn command_text(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}
+
+fn is_shell_script(content: &str) -> bool {
+    let first = content.lines().next().unwrap_or_default();
+    first.starts_with("#!") && (first.contains("bash") || first.ends_with("/sh"))
+}
+
+/// The unit name of a systemd unit file written under /etc/systemd/system.
+fn systemd_unit(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/etc/systemd/system/")?;
+    let is_unit = [".service", ".timer", ".socket", ".path", ".mount"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    (is_unit && !name.contains('/')).then_some(name)
+}
+
+/// A unit written but not enabled never runs; one enabled twice (runcmd and a script)
+/// starts the same bootstrap twice.
+fn check_unit_enabled(
+    text: &str,
+    path: &str,
+    unit: &str,
+    runcmd: &[String],
+    scripts: &[&str],
+) -> Result<(), (usize, String)> {
+    let enables = |line: &str| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.contains(&"systemctl") && words.contains(&"enable") && words.contains(&unit)
+    };
+    let count = runcmd.iter().filter(|c| enables(c)).count()
+        + scripts
+            .iter()
+            .flat_map(|s| s.lines())
+            .filter(|l| enables(l))
+            .count();
+    match count {
+        1 => Ok(()),
+        0 => Err((
+            line_of(text, &format!("path: {path}")),
+            format!(
+                "unit {unit} is written but never enabled (`systemctl enable --now {unit}` in runcmd or the bootstrap script)"
+            ),
+        )),
+        n => Err((
+            line_of(text, &format!("path: {path}")),
+            format!(
+                "unit {unit} is enabled {n} times (runcmd and a script?): it must start exactly once"
+            ),
+        )),
+    }
+}
+
+/// Runs `bash -n` on a script carried in write_files; reports the line in user-data.
+fn check_shell(text: &str, path: &str, content: &str) -> Result<(), (usize, String)> {
+    let Ok(mut child) = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        tracing::warn!("bash not found: the syntax of {path} is not checked");
+        return Ok(());
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(content.as_bytes());
+    }
+    let Ok(output) = child.wait_with_output() else {
+        return Ok(());
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let script_line: usize = stderr
+        .split("line ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(1);
+    let path_line = line_of(text, &format!("path: {path}"));
+    let content_line = text
+        .lines()
+        .enumerate()
+        .skip(path_line)
+        .find(|(_, l)| l.trim_start().starts_with("content:"))
+        .map_or(path_line, |(i, _)| i + 1);
+    Err((
+        content_line + script_line,
+        format!(
+            "{path}: bash -n: {}",
+            stderr.lines().next().unwrap_or("syntax error").trim()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(user_data: &str) -> NodeFiles {
+        NodeFiles {
+            node: "n1".into(),
+            user_data: user_data.into(),
+            meta_data: "instance-id: \"iid-1\"\nlocal-hostname: \"n1\"\n".into(),
+            network_config: "version: 2\n".into(),
+        }
+    }
+
+    fn err(user_data: &str) -> String {
+        node_files(&files(user_data)).unwrap_err().to_string()
+    }
+
+    const UNIT: &str = "#cloud-config\nwrite_files:\n  - path: /etc/systemd/system/x.service\n    content: |\n      [Unit]\n";
+
+    #[test]
+    fn a_unit_enabled_once_passes() {
+        let ok = format!("{UNIT}runcmd:\n  - [systemctl, enable, --now, x.service]\n");
+        node_files(&files(&ok)).unwrap();
+    }
+
+    #[test]
+    fn a_unit_never_enabled_is_named_with_its_line() {
+        let e = err(UNIT);
+        assert!(
+            e.contains("node n1: user-data:3: unit x.service is written but never enabled"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_unit_enabled_twice_is_refused() {
+        let twice = format!(
+            "{UNIT}  - path: /usr/local/sbin/b\n    content: |\n      #!/bin/bash\n      systemctl enable --now x.service\nruncmd:\n  - systemctl enable x.service\n"
+        );
+        assert!(err(&twice).contains("enabled 2 times"), "{}", err(&twice));
+    }
+
+    #[test]
+    fn missing_header_unknown_key_and_yaml11_values_are_refused() {
+        assert!(
+            err("hostname: a\n")
+                .contains("user-data:1: the first line must be exactly `#cloud-config`")
+        );
+        assert!(
+            err("#cloud-config\nhostnme: a\n")
+                .contains("user-data:2: unknown cloud-config key `hostnme`")
+        );
+        let e = err("#cloud-config\npackage_update: yes\n");
+        assert!(e.contains("user-data:2: unquoted `yes`"), "{e}");
+        let e = err(
+            "#cloud-config\nwrite_files:\n  - path: /x\n    permissions: 0644\n    content: |\n      on: no\n",
+        );
+        assert!(e.contains("user-data:4: unquoted `0644`"), "{e}");
+    }
+
+    #[test]
+    fn a_carriage_return_is_refused() {
+        assert!(err("#cloud-config\r\nhostname: a\r\n").contains("user-data:1: carriage return"));
+    }
+
+    #[test]
+    fn a_shell_syntax_error_points_into_user_data() {
+        let bad = "#cloud-config\nwrite_files:\n  - path: /usr/local/sbin/b\n    content: |\n      #!/bin/bash\n      if true; then\n        echo x\n";
+        let e = err(bad);
+        assert!(e.contains("/usr/local/sbin/b: bash -n"), "{e}");
+        assert!(e.starts_with("node n1: user-data:"), "{e}");
+    }
+}

@@ -1,0 +1,280 @@
+//! `seedforge render`: the demo's node files are pinned by golden files, accepted by
+//! cloud-init's schema check and shellcheck, carry the token only where k3s reads it, and
+//! every template mistake the field met is refused before anything is written.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Cmd, Lab, require_tool, snapshot};
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+const TOKEN: &str = "K10-test-token-do-not-print";
+const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
+
+fn render(lab: &Lab, extra: &[&str]) -> Cmd {
+    lab.seedforge()
+        .env("SEEDFORGE_LAB_TOKEN", TOKEN)
+        .args(["render", "--config", lab.config_arg(), "--out", "nodes"])
+        .args(extra)
+}
+
+fn rendered(lab: &Lab) -> PathBuf {
+    render(lab, &[]).run();
+    lab.root().join("nodes")
+}
+
+fn golden_dir() -> PathBuf {
+    common::repo_root().join("tests/golden/render")
+}
+
+/// Golden files pin every byte of the demo's rendered files. `UPDATE_GOLDEN=1` rewrites them.
+#[test]
+fn demo_node_files_match_the_golden_files() {
+    let lab = Lab::new();
+    let out = rendered(&lab);
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        let _ = fs::remove_dir_all(golden_dir());
+        common::copy_tree(&out, &golden_dir(), &|_| false);
+    }
+    for node in NODES {
+        for file in ["user-data", "meta-data", "network-config"] {
+            let got = fs::read_to_string(out.join(node).join(file)).unwrap();
+            let want = fs::read_to_string(golden_dir().join(node).join(file)).unwrap_or_else(|e| {
+                panic!("golden {node}/{file}: {e} (UPDATE_GOLDEN=1 writes it)")
+            });
+            assert_eq!(got, want, "{node}/{file} differs from tests/golden/render");
+        }
+    }
+}
+
+#[test]
+fn two_renders_are_identical_and_user_data_is_private() {
+    let lab = Lab::new();
+    let a = snapshot(&rendered(&lab));
+    let out = render(&lab, &[]).run();
+    assert_eq!(a, snapshot(&lab.root().join("nodes")));
+    assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN));
+    for node in NODES {
+        let dir = lab.root().join("nodes").join(node);
+        let mode = |f: &str| fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode("user-data"),
+            0o600,
+            "{node}: user-data holds the token"
+        );
+        assert_eq!(mode("meta-data"), 0o644);
+        let user_data = fs::read_to_string(dir.join("user-data")).unwrap();
+        assert_eq!(
+            user_data.matches(TOKEN).count(),
+            1,
+            "{node}: the token appears once, in k3s's config file"
+        );
+    }
+}
+
+#[test]
+fn cloud_init_accepts_every_nodes_user_data() {
+    if !require_tool("cloud-init") {
+        return;
+    }
+    let lab = Lab::new();
+    let out = rendered(&lab);
+    for node in NODES {
+        let o = Cmd::new("cloud-init")
+            .args(["schema", "--config-file"])
+            .arg(out.join(node).join("user-data"))
+            .run();
+        assert!(
+            o.stdout.contains("Valid cloud-config"),
+            "{node}: {}",
+            o.stdout
+        );
+    }
+}
+
+/// The scripts the user-data carries, as (path, content).
+fn scripts(user_data: &Path) -> Vec<(String, String)> {
+    let text = fs::read_to_string(user_data).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    doc["write_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["content"].as_str().unwrap().starts_with("#!"))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["content"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn shellcheck_finds_nothing_in_the_carried_scripts() {
+    if !require_tool("shellcheck") {
+        return;
+    }
+    let lab = Lab::new();
+    let out = rendered(&lab);
+    for node in NODES {
+        let found = scripts(&out.join(node).join("user-data"));
+        assert!(!found.is_empty(), "{node}: no script found");
+        for (path, content) in found {
+            let file = lab.root().join(format!("{node}.sh"));
+            fs::write(&file, content).unwrap();
+            let o = Cmd::new("shellcheck")
+                .args(["-s", "bash"])
+                .arg(&file)
+                .any_status()
+                .run();
+            assert_eq!(o.code, Some(0), "{node}:{path}:\n{}", o.stdout);
+        }
+    }
+}
+
+#[test]
+fn agents_wait_for_the_server_and_every_unit_starts_once() {
+    let lab = Lab::new();
+    let out = rendered(&lab);
+    let agent = fs::read_to_string(out.join("lab-agent1/user-data")).unwrap();
+    assert!(agent.contains("server: \"https://192.168.6.10:6443\""));
+    assert!(agent.contains("/dev/tcp/$server_host/6443"));
+    assert!(agent.contains("systemctl enable --now k3s-agent.service"));
+    assert!(agent.contains("/var/lib/k3s-agent-bootstrap.done"));
+    let server = fs::read_to_string(out.join("lab-server1/user-data")).unwrap();
+    assert!(server.contains("/var/lib/k3s-bootstrap.done"));
+    assert!(!server.contains("/dev/tcp/"));
+    // The default disables nothing: traefik and servicelb run.
+    assert!(!server.contains("disable:"));
+    assert!(server.contains("pause-image: \"docker.io/rancher/mirrored-pause:3.6\""));
+    let meta = fs::read_to_string(out.join("lab-server1/meta-data")).unwrap();
+    assert!(meta.starts_with("instance-id: \"iid-seedforge-"));
+}
+
+/// Renders with one template overridden; expects exit 2 and returns stderr.
+fn refused_with_template(file: &str, edit: &dyn Fn(String) -> String) -> String {
+    let lab = Lab::new();
+    let templates = lab.lab_dir().join("templates");
+    fs::create_dir_all(&templates).unwrap();
+    let original =
+        fs::read_to_string(common::repo_root().join("templates/cloud-init").join(file)).unwrap();
+    fs::write(templates.join(file), edit(original)).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}templates: templates\n")).unwrap();
+    let out = render(&lab, &[]).expect(2).run();
+    assert!(
+        !lab.root().join("nodes").exists(),
+        "nothing may be written when a node is invalid"
+    );
+    assert!(!out.stderr.contains(TOKEN));
+    out.stderr
+}
+
+#[test]
+fn an_undefined_template_variable_is_named_with_its_line() {
+    let e = refused_with_template("user-data.tera", &|t| {
+        t.replacen(
+            "hostname: \"{{ node.name }}\"",
+            "hostname: \"{{ node.hostname }}\"",
+            1,
+        )
+    });
+    assert!(e.contains("user-data.tera:4:"), "{e}");
+    assert!(e.contains("node.hostname"), "{e}");
+}
+
+#[test]
+fn a_unit_written_but_not_enabled_is_refused() {
+    let e = refused_with_template("user-data.tera", &|t| {
+        t.replace(
+            "  - [systemctl, enable, --now, --no-block, seedforge-bootstrap.service]\n",
+            "",
+        )
+    });
+    assert!(
+        e.contains(": user-data:")
+            && e.contains("seedforge-bootstrap.service is written but never enabled"),
+        "{e}"
+    );
+}
+
+#[test]
+fn starting_the_bootstrap_twice_is_refused() {
+    let e = refused_with_template("k3s-bootstrap.sh.tera", &|t| {
+        t.replace(
+            "systemctl daemon-reload\n",
+            "systemctl daemon-reload\nsystemctl enable --now seedforge-bootstrap.service\n",
+        )
+    });
+    assert!(
+        e.contains("seedforge-bootstrap.service is enabled 2 times"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_missing_header_and_yaml_11_surprises_are_refused() {
+    let e = refused_with_template("user-data.tera", &|t| t.replacen("#cloud-config\n", "", 1));
+    assert!(
+        e.contains("user-data:1: the first line must be exactly `#cloud-config`"),
+        "{e}"
+    );
+    let e = refused_with_template("user-data.tera", &|t| {
+        t.replace("preserve_hostname: false", "preserve_hostname: no")
+    });
+    assert!(e.contains("user-data:5: unquoted `no`"), "{e}");
+}
+
+#[test]
+fn a_shell_syntax_error_in_the_bootstrap_is_refused() {
+    let e = refused_with_template("k3s-bootstrap.sh.tera", &|t| t.replacen("fi\n", "\n", 1));
+    assert!(
+        e.contains("/usr/local/sbin/seedforge-bootstrap: bash -n"),
+        "{e}"
+    );
+}
+
+#[test]
+fn templates_saved_with_crlf_render_without_carriage_returns() {
+    let lab = Lab::new();
+    let templates = lab.lab_dir().join("templates");
+    fs::create_dir_all(&templates).unwrap();
+    for file in ["user-data.tera", "k3s-bootstrap.sh.tera"] {
+        let text = fs::read_to_string(common::repo_root().join("templates/cloud-init").join(file))
+            .unwrap();
+        fs::write(templates.join(file), text.replace('\n', "\r\n")).unwrap();
+    }
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}templates: templates\n")).unwrap();
+    let out = rendered(&lab);
+    for node in NODES {
+        let bytes = fs::read(out.join(node).join("user-data")).unwrap();
+        assert!(!bytes.contains(&b'\r'), "{node}: \\r reached user-data");
+    }
+}
+
+#[test]
+fn a_missing_token_is_an_input_error_naming_the_variable() {
+    let lab = Lab::new();
+    let out = lab
+        .seedforge()
+        .args(["render", "--config", lab.config_arg(), "--out", "nodes"])
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("SEEDFORGE_LAB_TOKEN"), "{}", out.stderr);
+    assert!(!lab.root().join("nodes").exists());
+}
+
+#[test]
+fn one_node_renders_into_the_folder_given() {
+    let lab = Lab::new();
+    render(&lab, &["--node", "lab-server1"]).run();
+    assert!(lab.root().join("nodes/user-data").is_file());
+    let e = render(&lab, &["--node", "nope"]).expect(2).run().stderr;
+    assert!(e.contains("no node named \"nope\""), "{e}");
+}
