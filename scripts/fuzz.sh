@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the cargo-fuzz targets, each for a bounded time, starting from the committed seeds.
+#
+#   scripts/fuzz.sh                 # every target, FUZZ_SECONDS each (default 60)
+#   FUZZ_SECONDS=600 scripts/fuzz.sh reference config
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz`). The toolchain here is stable, so the
+# sanitizer-free build is used with RUSTC_BOOTSTRAP for libFuzzer's instrumentation flags.
+# A crash leaves its input in fuzz/artifacts/<target>/ and fails the run; turn it into a
+# regression test next to the parser it broke.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+SECONDS_EACH=${FUZZ_SECONDS:-60}
+mapfile -t all < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^seedforge-fuzz$')
+targets=("$@")
+[ "${#targets[@]}" -gt 0 ] || targets=("${all[@]}")
+export RUSTC_BOOTSTRAP=1
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t"
+  cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null || true
+  echo "== fuzz $t for ${SECONDS_EACH}s" >&2
+  cargo fuzz run --sanitizer none "$t" "corpus/$t" -- \
+    -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+done
