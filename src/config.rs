@@ -82,6 +82,8 @@ pub struct Config {
     /// Timestamp for every artifact (seconds since the epoch); `SOURCE_DATE_EPOCH`
     /// overrides it.
     pub source_date_epoch: Option<u64>,
+    /// The offline package bundles (`packages:`).
+    pub packages: Vec<crate::debs::config::BundleConfig>,
 }
 
 /// `cluster:`
@@ -253,6 +255,8 @@ struct RawConfig {
     output: Option<String>,
     #[serde(default)]
     source_date_epoch: Option<u64>,
+    #[serde(default)]
+    packages: Option<Spanned<Vec<crate::debs::config::BundleConfig>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -370,7 +374,12 @@ impl Config {
             }
             None => raw.airgap.compression.default_level(),
         };
+        let packages = raw.packages.map(|p| (p.referenced, p.value));
+        if let Some((loc, bundles)) = &packages {
+            crate::debs::config::check_unique(bundles).map_err(|m| invalid(loc, m))?;
+        }
         Ok(Config {
+            packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,
             airgap_level,
             path: path.to_path_buf(),

@@ -280,6 +280,15 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
                 a.sha256
             );
         }
+        for p in &report.packages {
+            println!(
+                "{}  {} package(s), {}, sha256:{}",
+                p.path.display(),
+                p.debs,
+                seedforge::util::human_bytes(p.file_bytes),
+                p.sha256
+            );
+        }
         println!("built {}", report.output.display());
     }
     Ok(ExitCode::Ok)

@@ -9,6 +9,7 @@
 //! build time, instead of on a node that cannot reach a mirror.
 
 pub mod bundle;
+pub mod config;
 pub mod control;
 pub mod deb;
 pub mod pipeline;
