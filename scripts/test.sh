@@ -18,6 +18,13 @@ declare -A TOOLS=(
   [zstd]=zstd
   [docker-registry]=docker-registry
   [openssl]=openssl
+  [debootstrap]=debootstrap
+  [dpkg-scanpackages]=dpkg-dev
+  [apt-ftparchive]=apt-utils
+  [shellcheck]=shellcheck
+  [gpgv]=gpgv
+  [gpg]=gpg
+  [xz]=xz-utils
 )
 
 missing_tools() {
