@@ -169,3 +169,71 @@ pub fn check_unique(bundles: &[BundleConfig]) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+    use crate::debs::PackageSource;
+    use std::path::Path;
+
+    const BASE: &str = "\
+version: 1
+cluster:
+  name: lab
+  k3s_version: v1.33.1+k3s1
+registry:
+  host: 192.168.6.1
+images:
+  lists: [images.txt]
+packages:
+";
+
+    fn parse(section: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            &format!("{BASE}{section}"),
+            Path::new("conf/seedforge.yaml"),
+        )
+    }
+
+    fn error(section: &str) -> String {
+        parse(section).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bundles_parse_with_defaults_and_resolve_paths() {
+        let c = parse(
+            "  - name: ops\n    sets: [k3s-ops]\n    packages: [curl=7.88.1-10]\n    base: base.txt\n    debs: [debs]\n  - name: kube\n    sets: [kubeadm]\n    repo: {url: 'file:mirror', suite: bookworm}\n",
+        )
+        .unwrap();
+        assert_eq!(c.packages.len(), 2);
+        let spec = c.packages[0].spec(&c.dir);
+        assert_eq!(spec.arch, "amd64");
+        assert_eq!(spec.base.as_deref(), Some(Path::new("conf/base.txt")));
+        assert_eq!(spec.source, PackageSource::Debs(vec!["conf/debs".into()]));
+        match c.packages[1].spec(&c.dir).source {
+            PackageSource::Repo(r) => {
+                assert_eq!(r.url, "file://conf/mirror");
+                assert_eq!(r.components, ["main"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bundle_mistakes_name_the_line() {
+        let e = error("  - name: ops\n    sets: [k8s]\n    debs: [d]\n");
+        assert!(e.starts_with("conf/seedforge.yaml:1"), "{e}");
+        assert!(e.contains("k3s-ops, kubeadm"), "{e}");
+        let e = error("  - name: ops\n    packages: [jq]\n");
+        assert!(e.contains("exactly one source"), "{e}");
+        let e = error("  - name: ops\n    debs: [d]\n");
+        assert!(e.contains("at least one set or package"), "{e}");
+        let e = error("  - name: Ops\n    packages: [jq]\n    debs: [d]\n");
+        assert!(e.contains("bundle name"), "{e}");
+        let e = error("  - name: ops\n    packages: [jq]\n    debs: [d]\n    extra: 1\n");
+        assert!(e.contains("extra"), "{e}");
+        let twice = "  - name: ops\n    packages: [jq]\n    debs: [d]\n";
+        let e = error(&format!("{twice}{twice}"));
+        assert!(e.contains("used twice"), "{e}");
+    }
+}
