@@ -15,12 +15,18 @@ use std::path::{Path, PathBuf};
 
 /// Writes a bundle of the fixture .debs (jq's closure, libc6 assumed in the base).
 fn bundle(dir: &Path, extra: &[&str]) -> PathBuf {
+    let debs = common::repo_root().join("fixtures/debs");
+    bundle_from(dir, &["--deb", debs.to_str().unwrap()], extra)
+}
+
+/// Writes a bundle of jq's closure from `source` (libc6 assumed in the base).
+fn bundle_from(dir: &Path, source: &[&str], extra: &[&str]) -> PathBuf {
     let base = dir.join("base.txt");
     fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
     let out = dir.join("ops.tar.gz");
     Cmd::seedforge()
-        .args(["debs", "--deb"])
-        .arg(common::repo_root().join("fixtures/debs"))
+        .arg("debs")
+        .args(source)
         .args(["--package", "jq", "--base"])
         .arg(&base)
         .arg("--out")
@@ -249,4 +255,33 @@ fn bundles_are_byte_reproducible_and_follow_source_date_epoch() {
             "pool/libonig5_6.9.8-1_amd64.deb",
         ]
     );
+}
+
+#[test]
+fn the_same_closure_from_http_a_flat_repo_or_files_gives_the_same_bytes() {
+    if !common::require_tool("apt-ftparchive") || !common::require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let from_files = fs::read(bundle(tmp.path(), &[])).unwrap();
+    let repo = tmp.path().join("repo");
+    common::debs::make_repo(&repo, &fixture_debs());
+    let server = common::debs::HttpServer::start(&repo);
+    let via_http = tmp.path().join("http");
+    fs::create_dir_all(&via_http).unwrap();
+    let out = bundle_from(
+        &via_http,
+        &["--repo", &server.url, "--suite", "bookworm"],
+        &[],
+    );
+    drop(server);
+    assert_eq!(from_files, fs::read(out).unwrap(), "http repository");
+    // Our own bundle is a flat repository seedforge can read back.
+    let flat = tmp.path().join("flat");
+    extract(&tmp.path().join("ops.tar.gz"), &flat);
+    let again = tmp.path().join("again");
+    fs::create_dir_all(&again).unwrap();
+    let url = format!("file://{}", flat.display());
+    let out = bundle_from(&again, &["--repo", &url, "--suite", "./"], &[]);
+    assert_eq!(from_files, fs::read(out).unwrap(), "flat repository");
 }
