@@ -126,19 +126,19 @@ pub fn write_bundle(
     small.push(("SHA256SUMS".into(), sums_text.into_bytes(), 0o644));
     small.sort();
     let tmp = temp_path_beside(out);
-    let result = write_tar(&tmp, &small, &named, options.mtime, reporter).and_then(|()| {
+    let result = write_tar(&tmp, &small, &named, options.mtime, reporter).and_then(|sums| {
         std::fs::rename(&tmp, out).map_err(|e| DebsError::io(out, e))?;
-        sync_parent(out).map_err(|e| DebsError::io(out, e))
+        sync_parent(out).map_err(|e| DebsError::io(out, e))?;
+        Ok(sums)
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result?;
-    let bytes = std::fs::read(out).map_err(|e| DebsError::io(out, e))?;
+    let (sha256, file_bytes) = result?;
     Ok(BundleReport {
         path: out.to_path_buf(),
-        sha256: hex(&Sha256::digest(&bytes)),
-        file_bytes: bytes.len() as u64,
+        sha256,
+        file_bytes,
         debs: debs.len(),
     })
 }
@@ -225,11 +225,16 @@ fn write_tar(
     debs: &[(&DebFile, String)],
     mtime: u64,
     reporter: &dyn Reporter,
-) -> Result<(), DebsError> {
+) -> Result<(String, u64), DebsError> {
     let file = File::create(tmp).map_err(|e| DebsError::io(tmp, e))?;
+    let hashed = HashingWriter {
+        inner: BufWriter::new(file),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
     let gz = flate2::GzBuilder::new()
         .mtime(0)
-        .write(BufWriter::new(file), flate2::Compression::default());
+        .write(hashed, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     let err = |e: io::Error| DebsError::io(tmp, e);
     for (name, bytes, mode) in small {
@@ -260,9 +265,31 @@ fn write_tar(
         reporter.item_finished(name, "");
     }
     let gz = tar.into_inner().map_err(err)?;
-    let writer = gz.finish().map_err(err)?;
-    let file = writer.into_inner().map_err(|e| err(e.into_error()))?;
-    file.sync_all().map_err(err)
+    let hashed = gz.finish().map_err(err)?;
+    let (sha256, bytes) = (hex(&hashed.hasher.finalize()), hashed.bytes);
+    let file = hashed.inner.into_inner().map_err(|e| err(e.into_error()))?;
+    file.sync_all().map_err(err)?;
+    Ok((sha256, bytes))
+}
+
+/// Hashes and counts what passes through to the file.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct HashingReader<R> {

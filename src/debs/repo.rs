@@ -492,7 +492,9 @@ fn clearsigned_body(text: &str) -> Option<String> {
 
 /// Runs `gpgv --keyring KEYRING` over the signed data in a private temp dir.
 fn gpgv(url: &str, keyring: &Path, data: &[u8], detached: Option<&[u8]>) -> Result<(), DebsError> {
-    let dir = std::env::temp_dir().join(format!("seedforge-gpgv-{}", std::process::id()));
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("seedforge-gpgv-{}-{run}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| DebsError::io(&dir, e))?;
     let result = (|| {
         let data_path = dir.join("Release");
