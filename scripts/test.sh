@@ -19,7 +19,13 @@ declare -A TOOLS=(
   [docker-registry]=docker-registry
   [openssl]=openssl
   [cloud-init]=cloud-init
+  [debootstrap]=debootstrap
+  [dpkg-scanpackages]=dpkg-dev
+  [apt-ftparchive]=apt-utils
   [shellcheck]=shellcheck
+  [gpgv]=gpgv
+  [gpg]=gpg
+  [xz]=xz-utils
 )
 
 missing_tools() {

@@ -84,6 +84,8 @@ pub struct Config {
     pub source_date_epoch: Option<u64>,
     /// A folder of templates overriding the embedded ones (resolved against the config).
     pub templates: Option<PathBuf>,
+    /// The offline package bundles (`packages:`).
+    pub packages: Vec<crate::debs::config::BundleConfig>,
 }
 
 /// `cluster:`
@@ -274,6 +276,8 @@ struct RawConfig {
     source_date_epoch: Option<u64>,
     #[serde(default)]
     templates: Option<String>,
+    #[serde(default)]
+    packages: Option<Spanned<Vec<crate::debs::config::BundleConfig>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -391,7 +395,12 @@ impl Config {
             }
             None => raw.airgap.compression.default_level(),
         };
+        let packages = raw.packages.map(|p| (p.referenced, p.value));
+        if let Some((loc, bundles)) = &packages {
+            crate::debs::config::check_unique(bundles).map_err(|m| invalid(loc, m))?;
+        }
         Ok(Config {
+            packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,
             airgap_level,
             path: path.to_path_buf(),

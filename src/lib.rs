@@ -11,6 +11,7 @@
 //! owns the OCI image layout store and the image sources that fill it.
 
 pub mod config;
+pub mod debs;
 pub mod image;
 pub mod oci;
 pub mod plan;
@@ -35,6 +36,9 @@ pub enum Error {
     /// The OCI layout store or an image source failed.
     #[error(transparent)]
     Oci(#[from] oci::OciError),
+    /// An offline package bundle could not be resolved or written.
+    #[error(transparent)]
+    Debs(#[from] debs::DebsError),
     /// A preflight check found a cluster-breaking problem in the inputs.
     #[error(transparent)]
     Preflight(#[from] preflight::PreflightError),
@@ -81,6 +85,9 @@ impl Error {
             | Error::Preflight(_)
             | Error::Render(_) => ExitCode::InvalidInput,
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Debs(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Debs(e) if e.is_missing_tool() => ExitCode::MissingTool,
+            Error::Debs(_) => ExitCode::Failure,
             Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
         }
     }

@@ -4,6 +4,7 @@
 //! planning, so a bad input fails before the output directory is touched.
 
 use crate::config::Config;
+use crate::debs::{BundleReport, PreparedBundle};
 use crate::image::ImageList;
 use crate::oci::Layout;
 use crate::oci::OciError;
@@ -60,6 +61,21 @@ pub enum Step {
         /// Entry mtime.
         mtime: u64,
     },
+    /// Write one offline package bundle (its closure was resolved while planning).
+    Packages {
+        /// Bundle name.
+        name: String,
+        /// The tarball.
+        out: PathBuf,
+        /// Where the packages come from.
+        source: String,
+        /// Packages requested (sets expanded).
+        requested: usize,
+        /// Packages in the closure.
+        debs: usize,
+        /// Entry mtime.
+        mtime: u64,
+    },
 }
 
 impl Step {
@@ -69,6 +85,7 @@ impl Step {
             Step::Mirror { .. } => "mirror",
             Step::Verify { .. } => "verify",
             Step::Airgap { .. } => "airgap",
+            Step::Packages { .. } => "packages",
         }
     }
 
@@ -116,6 +133,16 @@ impl Step {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Step::Packages {
+                out,
+                source,
+                requested,
+                debs,
+                ..
+            } => format!(
+                "write {} with {debs} .deb(s) for {requested} requested package(s) from {source}",
+                out.display()
+            ),
         }
     }
 }
@@ -133,6 +160,8 @@ pub struct Plan {
     pub mirror: MirrorOptions,
     /// The opened, platform-selected images, one per image entry.
     prepared: Vec<PreparedImage>,
+    /// The resolved package bundles, one per `Packages` step.
+    bundles: Vec<PreparedBundle>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -156,6 +185,8 @@ pub struct BuildReport {
     pub verify: VerifyReport,
     /// The airgap archives written.
     pub airgap: Vec<ArchiveReport>,
+    /// The package bundles written.
+    pub packages: Vec<BundleReport>,
 }
 
 /// One mirrored image, for reports.
@@ -215,12 +246,26 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         },
     ];
     steps.extend(airgap_steps(config, &output, &layout));
+    let bundles = prepare_bundles(config)?;
+    steps.extend(bundles.iter().map(|b| {
+        Step::Packages {
+            name: b.spec.name.clone(),
+            out: output
+                .join("packages")
+                .join(format!("{}.tar.gz", b.spec.name)),
+            source: b.universe.origin.clone(),
+            requested: b.requests.len(),
+            debs: b.closure.packages.len(),
+            mtime: source_date_epoch(config),
+        }
+    }));
     Ok(Plan {
         output,
         steps,
         images,
         mirror,
         prepared,
+        bundles,
     })
 }
 
@@ -237,6 +282,24 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
         .collect();
     check_airgap_images(version, &required, &available)?;
     Ok(())
+}
+
+/// Resolves every package bundle: a missing dependency fails the plan, naming it.
+fn prepare_bundles(config: &Config) -> Result<Vec<PreparedBundle>> {
+    config
+        .packages
+        .iter()
+        .map(|b| Ok(crate::debs::prepare(&b.spec(&config.dir))?))
+        .collect()
+}
+
+/// `SOURCE_DATE_EPOCH`, else the config's, else 0.
+fn source_date_epoch(config: &Config) -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or(config.source_date_epoch)
+        .unwrap_or(0)
 }
 
 /// One archive per architecture: `airgap/k3s-airgap-images-<arch>.tar.zst`.
@@ -273,6 +336,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut mirrored = Vec::new();
     let mut verified = None;
     let mut archives = Vec::new();
+    let mut bundles = Vec::new();
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {
@@ -333,6 +397,16 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     reporter,
                 )?);
             }
+            Step::Packages { out, mtime, .. } => {
+                let bundle = &plan.bundles[bundles.len()];
+                if bundle.unverified() {
+                    reporter.warning(&format!(
+                        "bundle {}: {} is unverified (no keyring): the Release signature was not checked",
+                        bundle.spec.name, bundle.universe.origin
+                    ));
+                }
+                bundles.push(bundle.write(out, *mtime, reporter)?);
+            }
         }
         reporter.step_finished(step.name());
     }
@@ -341,5 +415,6 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         images: mirrored.iter().map(MirroredImageReport::from).collect(),
         verify: verified.unwrap_or_default(),
         airgap: archives,
+        packages: bundles,
     })
 }

@@ -2,6 +2,7 @@
 //! and stdout; each subcommand is one thin function over the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod debs;
 mod progress;
 mod render;
 
@@ -72,6 +73,13 @@ enum Command {
     /// Compression follows the file name (.tar, .tar.gz, .tar.zst) unless --compression
     /// says otherwise. The same inputs give the same bytes, whatever --threads is.
     Airgap(AirgapArgs),
+    /// Bundle .debs and their whole dependency closure for offline install with apt.
+    ///
+    /// Candidates come from .deb files (--deb) or an apt repository (--repo, --suite,
+    /// --component, --arch); packages are named with --package and --set. What --base
+    /// lists (`dpkg-query -W` of the node image) is left out. The bundle holds pool/*.deb,
+    /// Packages, Packages.gz, Release, install.sh and SHA256SUMS.
+    Debs(debs::DebsArgs),
     /// Re-hash every blob reachable from index.json; exit 0 only if all are sound.
     ///
     /// DIR is a build output directory (its oci/ is checked) or an OCI layout itself.
@@ -252,6 +260,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Plan(a) => plan_cmd(g, a),
         Command::Mirror(a) => mirror_cmd(g, a),
         Command::Airgap(a) => airgap_cmd(g, a),
+        Command::Debs(a) => debs::debs_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Gc(a) => gc_cmd(g, &a.dir),
         Command::Render(a) => render::run(g, a),
@@ -283,6 +292,15 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
                 a.images.len(),
                 seedforge::util::human_bytes(a.file_bytes),
                 a.sha256.as_deref().unwrap_or("")
+            );
+        }
+        for p in &report.packages {
+            println!(
+                "{}  {} package(s), {}, sha256:{}",
+                p.path.display(),
+                p.debs,
+                seedforge::util::human_bytes(p.file_bytes),
+                p.sha256
             );
         }
         println!("built {}", report.output.display());

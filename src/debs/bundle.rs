@@ -1,0 +1,347 @@
+//! The bundle `packages/<name>.tar.gz`: a flat apt repository (`pool/*.deb`, `Packages`,
+//! `Packages.gz`, `Release`), `install.sh` and `SHA256SUMS`.
+//!
+//! The `Packages` index is written the way `dpkg-scanpackages` writes it (same fields, same
+//! order), so either tool's index can stand in for the other. `Release` always lists the
+//! indices with their hashes: apt rejects an empty Release file. The tarball is
+//! deterministic: sorted entries, uid/gid 0, fixed modes, one timestamp, a gzip header
+//! without name or time.
+
+use super::DebsError;
+use super::control::{Paragraph, index_order};
+use super::deb::{DebFile, hex};
+use super::resolve::Request;
+use crate::report::Reporter;
+use crate::util::{sync_parent, temp_path_beside};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+const INSTALL_SH: &str = include_str!("install.sh");
+
+/// What goes into a bundle besides the .debs.
+#[derive(Debug, Clone)]
+pub struct BundleOptions {
+    /// Bundle name (the tarball is `<name>.tar.gz`).
+    pub name: String,
+    /// Packages install.sh asks apt for.
+    pub requested: Vec<Request>,
+    /// Architectures named in Release.
+    pub arch: String,
+    /// Timestamp of every entry and of the Release `Date`.
+    pub mtime: u64,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleReport {
+    /// The tarball.
+    pub path: PathBuf,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its size.
+    pub file_bytes: u64,
+    /// Number of .debs inside.
+    pub debs: usize,
+}
+
+/// The pool file name of a .deb, as `dpkg-name` would give it.
+pub fn pool_name(deb: &DebFile) -> String {
+    let c = &deb.control;
+    let version = c.get("Version").unwrap_or_default();
+    let version = version.split_once(':').map_or(version, |(_, v)| v);
+    format!(
+        "{}_{}_{}.deb",
+        c.get("Package").unwrap_or_default(),
+        version,
+        c.get("Architecture").unwrap_or_default()
+    )
+}
+
+/// The `Packages` index entry of a .deb stored at `filename` (relative to the repository).
+pub fn index_entry(deb: &DebFile, filename: &str) -> Paragraph {
+    let mut p = deb.control.clone();
+    p.set("Filename", filename);
+    p.set("Size", deb.size.to_string());
+    p.set("MD5sum", deb.md5.clone());
+    p.set("SHA1", deb.sha1.clone());
+    p.set("SHA256", deb.sha256.clone());
+    index_order(&p)
+}
+
+/// A `Packages` file for `(deb, filename)` pairs, sorted as dpkg-scanpackages sorts.
+pub fn packages_index(debs: &[(&DebFile, String)]) -> String {
+    let mut entries: Vec<(String, String, Paragraph)> = debs
+        .iter()
+        .map(|(d, f)| {
+            let c = &d.control;
+            (
+                c.get("Package").unwrap_or_default().to_string(),
+                c.get("Version").unwrap_or_default().to_string(),
+                index_entry(d, f),
+            )
+        })
+        .collect();
+    entries.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    entries.iter().map(|(_, _, p)| format!("{p}\n")).collect()
+}
+
+/// Writes the bundle for `debs` to `out`, atomically.
+pub fn write_bundle(
+    debs: &[DebFile],
+    options: &BundleOptions,
+    out: &Path,
+    reporter: &dyn Reporter,
+) -> Result<BundleReport, DebsError> {
+    let named: Vec<(&DebFile, String)> = debs
+        .iter()
+        .map(|d| (d, format!("pool/{}", pool_name(d))))
+        .collect();
+    let packages = packages_index(&named);
+    let packages_gz = gzip(packages.as_bytes()).map_err(|e| DebsError::io(out, e))?;
+    let release = release_file(
+        options,
+        &[
+            ("Packages", packages.as_bytes()),
+            ("Packages.gz", &packages_gz),
+        ],
+    );
+    let bundle_id = hex(&Sha256::digest(packages.as_bytes()));
+    let install = install_script(options, &bundle_id);
+    let mut small: Vec<(String, Vec<u8>, u32)> = vec![
+        ("Packages".into(), packages.into_bytes(), 0o644),
+        ("Packages.gz".into(), packages_gz, 0o644),
+        ("Release".into(), release.into_bytes(), 0o644),
+        ("install.sh".into(), install.into_bytes(), 0o755),
+    ];
+    let mut sums: Vec<(String, String)> = small
+        .iter()
+        .map(|(n, b, _)| (n.clone(), hex(&Sha256::digest(b))))
+        .chain(named.iter().map(|(d, f)| (f.clone(), d.sha256.clone())))
+        .collect();
+    sums.sort();
+    let sums_text: String = sums.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
+    small.push(("SHA256SUMS".into(), sums_text.into_bytes(), 0o644));
+    small.sort();
+    let tmp = temp_path_beside(out);
+    let result = write_tar(&tmp, &small, &named, options.mtime, reporter).and_then(|sums| {
+        std::fs::rename(&tmp, out).map_err(|e| DebsError::io(out, e))?;
+        sync_parent(out).map_err(|e| DebsError::io(out, e))?;
+        Ok(sums)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let (sha256, file_bytes) = result?;
+    Ok(BundleReport {
+        path: out.to_path_buf(),
+        sha256,
+        file_bytes,
+        debs: debs.len(),
+    })
+}
+
+fn install_script(options: &BundleOptions, bundle_id: &str) -> String {
+    let packages: Vec<String> = options.requested.iter().map(ToString::to_string).collect();
+    INSTALL_SH
+        .replace("@NAME@", &options.name)
+        .replace("@BUNDLE_ID@", bundle_id)
+        .replace("@PACKAGES@", &packages.join(" "))
+}
+
+fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+/// A Release file for a flat repository listing `files` with their SHA-256 and size.
+fn release_file(options: &BundleOptions, files: &[(&str, &[u8])]) -> String {
+    let mut out = String::new();
+    out.push_str("Origin: seedforge\n");
+    out.push_str(&format!("Label: seedforge {}\n", options.name));
+    out.push_str(&format!("Suite: {}\n", options.name));
+    out.push_str(&format!("Codename: {}\n", options.name));
+    out.push_str(&format!("Date: {}\n", rfc2822(options.mtime)));
+    out.push_str(&format!("Architectures: {} all\n", options.arch));
+    out.push_str("Description: offline package bundle written by seedforge\n");
+    out.push_str("SHA256:\n");
+    for (name, bytes) in files {
+        out.push_str(&format!(
+            " {} {} {name}\n",
+            hex(&Sha256::digest(bytes)),
+            bytes.len()
+        ));
+    }
+    out
+}
+
+/// `Thu, 01 Jan 1970 00:00:00 UTC`, the Date format apt reads.
+fn rfc2822(epoch: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} UTC",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn header(path_mode: u32, size: u64, mtime: u64, kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(path_mode);
+    h.set_size(size);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+fn write_tar(
+    tmp: &Path,
+    small: &[(String, Vec<u8>, u32)],
+    debs: &[(&DebFile, String)],
+    mtime: u64,
+    reporter: &dyn Reporter,
+) -> Result<(String, u64), DebsError> {
+    let file = File::create(tmp).map_err(|e| DebsError::io(tmp, e))?;
+    let hashed = HashingWriter {
+        inner: BufWriter::new(file),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(hashed, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let err = |e: io::Error| DebsError::io(tmp, e);
+    for (name, bytes, mode) in small {
+        let mut h = header(*mode, bytes.len() as u64, mtime, tar::EntryType::Regular);
+        tar.append_data(&mut h, name, bytes.as_slice())
+            .map_err(err)?;
+    }
+    let mut h = header(0o755, 0, mtime, tar::EntryType::Directory);
+    tar.append_data(&mut h, "pool/", io::empty()).map_err(err)?;
+    let mut sorted: Vec<&(&DebFile, String)> = debs.iter().collect();
+    sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    for (i, (deb, name)) in sorted.iter().enumerate() {
+        reporter.item_started(name, i, sorted.len());
+        let src = File::open(&deb.path).map_err(|e| DebsError::io(&deb.path, e))?;
+        let mut h = header(0o644, deb.size, mtime, tar::EntryType::Regular);
+        // The header fixes the size; a file that changed since it was hashed fails here
+        // rather than producing a short entry.
+        let mut sums_reader = HashingReader::new(io::Read::take(src, deb.size));
+        tar.append_data(&mut h, name, &mut sums_reader)
+            .map_err(err)?;
+        if sums_reader.hex() != deb.sha256 {
+            return Err(DebsError::HashMismatch {
+                what: deb.path.display().to_string(),
+                expected: format!("sha256:{}", deb.sha256),
+                actual: format!("sha256:{}", sums_reader.hex()),
+            });
+        }
+        reporter.item_finished(name, "");
+    }
+    let gz = tar.into_inner().map_err(err)?;
+    let hashed = gz.finish().map_err(err)?;
+    let (sha256, bytes) = (hex(&hashed.hasher.finalize()), hashed.bytes);
+    let file = hashed.inner.into_inner().map_err(|e| err(e.into_error()))?;
+    file.sync_all().map_err(err)?;
+    Ok((sha256, bytes))
+}
+
+/// Hashes and counts what passes through to the file.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn hex(&self) -> String {
+        hex(&self.hasher.clone().finalize())
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_dates_are_rfc2822_utc() {
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 UTC");
+        assert_eq!(rfc2822(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 UTC");
+        assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 UTC");
+    }
+
+    #[test]
+    fn release_lists_every_index_with_hash_and_size() {
+        let options = BundleOptions {
+            name: "ops".into(),
+            requested: vec![],
+            arch: "amd64".into(),
+            mtime: 0,
+        };
+        let r = release_file(&options, &[("Packages", b""), ("Packages.gz", b"x")]);
+        assert!(r.contains(
+            "\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 Packages\n"
+        ));
+        assert!(r.contains(" 1 Packages.gz\n"));
+        assert!(r.contains("Architectures: amd64 all\n"));
+    }
+}

@@ -1,0 +1,288 @@
+//! Reading a .deb: its `control` paragraph and the hashes an index entry needs.
+//!
+//! A .deb is an `ar` archive holding `debian-binary`, `control.tar[.gz|.xz|.zst]` and
+//! `data.tar.*`. The ar format is a 60-byte header per member, small enough to read here
+//! without a crate. The control tarball is decompressed with flate2, zstd or lzma-rs
+//! (pure Rust xz, so no C liblzma is linked for a few kilobytes of control data).
+
+use super::control::{Paragraph, parse_paragraphs};
+use sha2::Digest as _;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Why a .deb could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct DebError {
+    /// The .deb.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A .deb's control paragraph with the file facts a `Packages` entry records.
+#[derive(Debug, Clone)]
+pub struct DebFile {
+    /// The file.
+    pub path: PathBuf,
+    /// The `control` paragraph as the package ships it.
+    pub control: Paragraph,
+    /// File size in bytes.
+    pub size: u64,
+    /// Hex MD5 (dpkg-scanpackages writes it; apt does not need it).
+    pub md5: String,
+    /// Hex SHA-1.
+    pub sha1: String,
+    /// Hex SHA-256.
+    pub sha256: String,
+}
+
+/// Reads a .deb's control paragraph and hashes the whole file, streaming (a .deb can be
+/// large; only its control member is held in memory).
+pub fn read_deb(path: &Path) -> Result<DebFile, DebError> {
+    let fail = |message: String| DebError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let open = || File::open(path).map_err(|e| fail(format!("cannot read: {e}")));
+    let (name, data) = control_member(&mut BufReader::new(open()?)).map_err(fail)?;
+    let control_text = control_from_member(&name, &data).map_err(fail)?;
+    let mut paragraphs = parse_paragraphs(&control_text)
+        .map_err(|(line, m)| fail(format!("control file line {line}: {m}")))?;
+    if paragraphs.len() != 1 {
+        return Err(fail(format!(
+            "control file has {} paragraphs, expected one",
+            paragraphs.len()
+        )));
+    }
+    let control = paragraphs.remove(0);
+    for required in ["Package", "Version", "Architecture"] {
+        if control.get(required).is_none() {
+            return Err(fail(format!("control file has no {required} field")));
+        }
+    }
+    let sums = FileSums::of(&mut open()?).map_err(|e| fail(format!("cannot read: {e}")))?;
+    Ok(DebFile {
+        path: path.to_path_buf(),
+        control,
+        size: sums.size,
+        md5: sums.md5,
+        sha1: sums.sha1,
+        sha256: sums.sha256,
+    })
+}
+
+/// Size and hashes of a stream, computed in one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSums {
+    /// Bytes read.
+    pub size: u64,
+    /// Hex MD5.
+    pub md5: String,
+    /// Hex SHA-1.
+    pub sha1: String,
+    /// Hex SHA-256.
+    pub sha256: String,
+}
+
+impl FileSums {
+    /// Reads `r` to the end, hashing.
+    pub fn of(r: &mut dyn Read) -> io::Result<FileSums> {
+        let (mut m, mut s1, mut s256) = (md5::Md5::new(), sha1::Sha1::new(), sha2::Sha256::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            m.update(&buf[..n]);
+            s1.update(&buf[..n]);
+            s256.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(FileSums {
+            size,
+            md5: hex(&m.finalize()),
+            sha1: hex(&s1.finalize()),
+            sha256: hex(&s256.finalize()),
+        })
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Walks the ar members and returns the control tarball's name and bytes.
+fn control_member(r: &mut dyn Read) -> Result<(String, Vec<u8>), String> {
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic)
+        .map_err(|_| "not a .deb: no ar archive signature")?;
+    if &magic != b"!<arch>\n" {
+        return Err("not a .deb: no ar archive signature".into());
+    }
+    let mut first = true;
+    loop {
+        let mut header = [0u8; 60];
+        match r.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err("no control.tar member".into());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        if &header[58..60] != b"`\n" {
+            return Err("truncated or malformed ar member header".into());
+        }
+        let name = String::from_utf8_lossy(&header[..16])
+            .trim_end()
+            .trim_end_matches('/')
+            .to_string();
+        let size: u64 = std::str::from_utf8(&header[48..58])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or("ar member size is not a number")?;
+        if first && name != "debian-binary" {
+            return Err("not a .deb: the first ar member is not debian-binary".into());
+        }
+        first = false;
+        if name.starts_with("control.tar") {
+            if size > 64 * 1024 * 1024 {
+                return Err(format!("{name} is implausibly large ({size} bytes)"));
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            r.take(size)
+                .read_to_end(&mut data)
+                .map_err(|e| e.to_string())?;
+            if (data.len() as u64) < size {
+                return Err(format!("ar member {name} is truncated"));
+            }
+            return Ok((name, data));
+        }
+        let skip = size + (size & 1);
+        let skipped = io::copy(&mut r.take(skip), &mut io::sink()).map_err(|e| e.to_string())?;
+        if skipped < size {
+            return Err(format!("ar member {name} is truncated"));
+        }
+    }
+}
+
+fn control_from_member(name: &str, data: &[u8]) -> Result<String, String> {
+    let tar_bytes = decompress(name, data)?;
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    let entries = archive.entries().map_err(|e| format!("{name}: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("{name}: {e}"))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("{name}: {e}"))?
+            .into_owned();
+        if path == Path::new("./control") || path == Path::new("control") {
+            let mut text = String::new();
+            entry
+                .read_to_string(&mut text)
+                .map_err(|e| format!("{name}/control: {e}"))?;
+            return Ok(text);
+        }
+    }
+    Err(format!("{name} has no control file"))
+}
+
+fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let result: io::Result<()> = match name {
+        "control.tar" => {
+            out.extend_from_slice(data);
+            Ok(())
+        }
+        "control.tar.gz" => flate2::read::GzDecoder::new(data)
+            .read_to_end(&mut out)
+            .map(drop),
+        "control.tar.zst" => zstd::stream::read::Decoder::new(data)
+            .and_then(|mut d| d.read_to_end(&mut out))
+            .map(drop),
+        "control.tar.xz" => unxz(data).map(|v| out = v),
+        other => return Err(format!("unsupported control member {other}")),
+    };
+    result.map_err(|e| format!("{name}: cannot decompress: {e}"))?;
+    Ok(out)
+}
+
+/// Decompresses xz data (a .deb member or a `Packages.xz`).
+pub fn unxz(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    lzma_rs::xz_decompress(&mut io::BufReader::new(data), &mut out)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e:?}")))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = b"!<arch>\n".to_vec();
+        for (name, data) in members {
+            let header = format!(
+                "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                name,
+                0,
+                0,
+                0,
+                "100644",
+                data.len()
+            );
+            out.extend_from_slice(header.as_bytes());
+            out.extend_from_slice(data);
+            if data.len() % 2 == 1 {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    fn control_tar(control: &str) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(control.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "./control", control.as_bytes())
+            .unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn reads_control_from_a_plain_and_a_gzip_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "Package: x\nVersion: 1\nArchitecture: all\n";
+        let tar = control_tar(text);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        let gz = gz.finish().unwrap();
+        for (name, data) in [("control.tar", tar.as_slice()), ("control.tar.gz", &gz)] {
+            let path = dir.path().join(format!("{name}.deb"));
+            std::fs::write(&path, ar(&[("debian-binary", b"2.0\n"), (name, data)])).unwrap();
+            let deb = read_deb(&path).unwrap();
+            assert_eq!(deb.control.get("Package"), Some("x"));
+            assert_eq!(deb.sha256.len(), 64);
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_deb() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.deb");
+        std::fs::write(&path, b"hello").unwrap();
+        assert!(read_deb(&path).unwrap_err().message.contains("signature"));
+        std::fs::write(&path, ar(&[("debian-binary", b"2.0\n")])).unwrap();
+        assert!(read_deb(&path).unwrap_err().message.contains("control.tar"));
+        let mut truncated = ar(&[("debian-binary", b"2.0\n"), ("control.tar", &[0; 100])]);
+        truncated.truncate(truncated.len() - 50);
+        std::fs::write(&path, truncated).unwrap();
+        assert!(read_deb(&path).unwrap_err().message.contains("truncated"));
+    }
+}

@@ -1,0 +1,75 @@
+#!/bin/sh
+# Installs the packages of the seedforge bundle "@NAME@" from this directory with apt,
+# offline: the only source is a temporary file: source pointing here, the node's own
+# sources are not read and its package lists are left untouched. Safe to run again.
+#
+# Usage: sh install.sh     (as root, from anywhere; the bundle is this script's directory)
+set -eu
+
+NAME='@NAME@'
+BUNDLE_ID='@BUNDLE_ID@'
+PACKAGES='@PACKAGES@'
+LOG=/var/log/seedforge-packages.log
+MARKER_DIR=/var/lib/seedforge
+MARKER="$MARKER_DIR/packages-$NAME.installed"
+
+log() {
+  printf '%s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NAME" "$*" >>"$LOG"
+  printf 'seedforge-packages: %s\n' "$*" >&2
+}
+
+fail() {
+  log "FAILED: $*"
+  exit 1
+}
+
+all_installed() {
+  for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || return 1
+    [ "$status" = "install ok installed" ] || return 1
+  done
+  return 0
+}
+
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+mkdir -p "$(dirname "$LOG")" "$MARKER_DIR"
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$BUNDLE_ID" ] && all_installed; then
+  log "already installed: $PACKAGES"
+  exit 0
+fi
+
+log "checking $HERE/SHA256SUMS"
+(cd "$HERE" && sha256sum --check --quiet --strict SHA256SUMS) >>"$LOG" 2>&1 \
+  || fail "the bundle in $HERE is damaged (SHA256SUMS does not match)"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+mkdir -p "$TMP/lists/partial" "$TMP/archives/partial"
+printf 'deb [trusted=yes] file:%s ./\n' "$HERE" >"$TMP/sources.list"
+
+apt_offline() {
+  DEBIAN_FRONTEND=noninteractive apt-get -q \
+    -o Dir::Etc::SourceList="$TMP/sources.list" \
+    -o Dir::Etc::SourceParts=- \
+    -o Dir::State::Lists="$TMP/lists" \
+    -o Dir::Cache::Archives="$TMP/archives" \
+    -o Dir::Cache::pkgcache= \
+    -o Dir::Cache::srcpkgcache= \
+    -o APT::Sandbox::User=root \
+    -o Acquire::Languages=none \
+    -o Acquire::http::Proxy=DIRECT \
+    "$@" >>"$LOG" 2>&1
+}
+
+log "installing: $PACKAGES"
+apt_offline update || fail "apt-get update from $HERE failed; see $LOG"
+# shellcheck disable=SC2086 # PACKAGES is a space-separated list of package names
+apt_offline install -y --no-install-recommends $PACKAGES \
+  || fail "apt-get install failed; see $LOG"
+all_installed || fail "apt-get finished but not every package is installed"
+
+printf '%s\n' "$BUNDLE_ID" >"$MARKER.tmp"
+mv -f "$MARKER.tmp" "$MARKER"
+log "installed: $PACKAGES"

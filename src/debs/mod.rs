@@ -1,0 +1,124 @@
+//! Offline .deb bundles: every package an operator needs on an air-gapped node, with all of
+//! its dependencies, as one `packages/<name>.tar.gz` that apt installs with no network.
+//!
+//! The pipeline: read candidate packages from .deb files or an apt repository
+//! ([`repo`], [`deb`], [`control`]), resolve the dependency closure of the requested
+//! packages minus what the node image already has ([`resolve`], [`version`]), then write a
+//! flat apt repository with an install script ([`bundle`]). Named package sets per
+//! cluster profile live in [`sets`]. A package set that misses a dependency fails here, at
+//! build time, instead of on a node that cannot reach a mirror.
+
+pub mod bundle;
+pub mod config;
+pub mod control;
+pub mod deb;
+pub mod pipeline;
+pub mod repo;
+pub mod resolve;
+pub mod sets;
+pub mod version;
+
+pub use bundle::{BundleOptions, BundleReport, write_bundle};
+pub use pipeline::{BundleSpec, PreparedBundle, prepare};
+pub use repo::{PackageSource, RepoSpec, Universe, Verification};
+pub use resolve::{Base, Closure, Request, resolve};
+
+use std::path::PathBuf;
+
+/// Errors of the package bundle pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum DebsError {
+    /// A .deb file could not be read or is not a .deb.
+    #[error(transparent)]
+    Deb(#[from] deb::DebError),
+    /// An index (Packages, Release, a base list) is malformed.
+    #[error("{source_name}:{line}: {message}")]
+    Index {
+        /// The file or URL.
+        source_name: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A repository file could not be fetched.
+    #[error("{url}: {message}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Downloaded or local content does not match the hash its index records.
+    #[error("{what}: hash mismatch: expected {expected}, got {actual}; refusing it")]
+    HashMismatch {
+        /// The file or URL.
+        what: String,
+        /// The recorded hash (or size).
+        expected: String,
+        /// What the content hashes to (or its size).
+        actual: String,
+    },
+    /// The InRelease/Release signature does not verify against the keyring.
+    #[error("{url}: signature check failed: {message}")]
+    Signature {
+        /// The Release file's URL.
+        url: String,
+        /// gpgv's verdict.
+        message: String,
+    },
+    /// The requested packages cannot be installed from the source.
+    #[error("{0}")]
+    Unsatisfiable(String),
+    /// A package set name is not known.
+    #[error("unknown package set {name:?}; known sets: {known}")]
+    UnknownSet {
+        /// The name given.
+        name: String,
+        /// The known names.
+        known: String,
+    },
+    /// A required external tool is missing.
+    #[error("{tool} is required to {why}, but it is not installed")]
+    MissingTool {
+        /// The tool.
+        tool: String,
+        /// What it is needed for.
+        why: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DebsError {
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DebsError {
+        DebsError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when the error is about the inputs (exit code 2) rather than a failure.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            DebsError::Deb(_)
+                | DebsError::Index { .. }
+                | DebsError::Unsatisfiable(_)
+                | DebsError::UnknownSet { .. }
+        )
+    }
+
+    /// True when a required external tool is missing (exit code 3).
+    pub fn is_missing_tool(&self) -> bool {
+        matches!(self, DebsError::MissingTool { .. })
+    }
+}

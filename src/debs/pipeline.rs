@@ -1,0 +1,109 @@
+//! One bundle from start to end, in two halves: [`prepare`] reads every input and
+//! resolves the closure (so a missing dependency fails before anything is written), and
+//! [`PreparedBundle::write`] fetches the .debs and writes the tarball.
+
+use super::bundle::{BundleOptions, BundleReport, write_bundle};
+use super::repo::{PackageSource, Universe, Verification, materialise};
+use super::resolve::{Base, Closure, Request, resolve};
+use super::{DebsError, sets};
+use crate::report::Reporter;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Everything that defines one bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleSpec {
+    /// Bundle name.
+    pub name: String,
+    /// Where packages come from.
+    pub source: PackageSource,
+    /// Native architecture of the nodes.
+    pub arch: String,
+    /// Named sets to include.
+    pub sets: Vec<String>,
+    /// Packages to include besides the sets.
+    pub packages: Vec<Request>,
+    /// What the node image already has (`dpkg-query -W` output).
+    pub base: Option<PathBuf>,
+}
+
+/// A bundle whose inputs are read and whose closure is resolved.
+#[derive(Debug, Clone)]
+pub struct PreparedBundle {
+    /// The spec.
+    pub spec: BundleSpec,
+    /// Every package requested (sets expanded).
+    pub requests: Vec<Request>,
+    /// The candidates.
+    pub universe: Universe,
+    /// The closure.
+    pub closure: Closure,
+}
+
+/// Reads the inputs of `spec` and resolves its closure.
+pub fn prepare(spec: &BundleSpec) -> Result<PreparedBundle, DebsError> {
+    let requests = sets::expand(&spec.sets, &spec.packages)?;
+    if requests.is_empty() {
+        return Err(DebsError::Unsatisfiable(format!(
+            "bundle {}: no packages requested; name a set or packages",
+            spec.name
+        )));
+    }
+    let base = match &spec.base {
+        Some(path) => Base::load(path)?,
+        None => Base::default(),
+    };
+    let universe = Universe::load(&spec.source, &spec.arch)?;
+    let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
+        DebsError::Unsatisfiable(m) => {
+            DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
+        }
+        other => other,
+    })?;
+    Ok(PreparedBundle {
+        spec: spec.clone(),
+        requests,
+        universe,
+        closure,
+    })
+}
+
+impl PreparedBundle {
+    /// True when the source's Release signature was not checked.
+    pub fn unverified(&self) -> bool {
+        self.universe.verification == Verification::Unverified
+    }
+
+    /// Fetches the closure's .debs (checking each against its index) and writes the
+    /// bundle to `out` atomically, entries stamped with `mtime`.
+    pub fn write(
+        &self,
+        out: &Path,
+        mtime: u64,
+        reporter: &dyn Reporter,
+    ) -> Result<BundleReport, DebsError> {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| DebsError::io(dir, e))?;
+        }
+        let work = crate::util::temp_path_beside(out);
+        std::fs::create_dir_all(&work).map_err(|e| DebsError::io(&work, e))?;
+        let result = (|| {
+            let chosen: Vec<_> = self
+                .closure
+                .packages
+                .iter()
+                .map(|r| &self.universe.candidates[r.candidate])
+                .collect();
+            let debs = materialise(&chosen, &work, reporter)?;
+            let options = BundleOptions {
+                name: self.spec.name.clone(),
+                requested: self.requests.clone(),
+                arch: self.spec.arch.clone(),
+                mtime,
+            };
+            write_bundle(&debs, &options, out, reporter)
+        })();
+        let _ = std::fs::remove_dir_all(&work);
+        result
+    }
+}

@@ -1,0 +1,589 @@
+//! Where candidate packages come from: local .deb files, or an apt repository reached
+//! over `file://`, `http://` or `https://`.
+//!
+//! Nothing from a repository is trusted before it is checked: the `Packages` index must be
+//! listed in the Release file with the same SHA-256 and size, and every .deb must match the
+//! SHA-256 and size its `Packages` entry records. The Release file's signature is checked
+//! with `gpgv` against a keyring when one is given; otherwise the repository is reported as
+//! unverified. HTTP goes through ureq, a small blocking client (no async runtime for a
+//! handful of sequential downloads), with rustls for https.
+
+use super::DebsError;
+use super::control::{Paragraph, parse_paragraphs, release_sha256};
+use super::deb::{DebFile, FileSums, read_deb, unxz};
+use super::version::Version;
+use crate::report::Reporter;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// An apt repository to read from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RepoSpec {
+    /// Base URL (`http://deb.debian.org/debian`, `file:///srv/mirror`).
+    pub url: String,
+    /// Suite (`bookworm`); a suite ending in `/` names a flat repository.
+    pub suite: String,
+    /// Components (`main`); ignored for a flat repository.
+    pub components: Vec<String>,
+    /// Keyring to check the Release signature with (`gpgv --keyring`).
+    pub keyring: Option<PathBuf>,
+}
+
+/// Where the candidates come from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageSource {
+    /// .deb files, or directories searched (not recursively) for `*.deb`.
+    Debs(Vec<PathBuf>),
+    /// An apt repository.
+    Repo(RepoSpec),
+}
+
+/// How far a repository's Release file was authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// Local .deb files: nothing to verify beyond reading them.
+    LocalFiles,
+    /// The Release signature verified with gpgv against the keyring.
+    Signed {
+        /// The keyring used.
+        keyring: PathBuf,
+    },
+    /// No keyring was given: the index hashes were checked, the signature was not.
+    Unverified,
+}
+
+/// One package a source offers.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The index paragraph (the control fields plus Filename, Size, SHA256 for a repo).
+    pub fields: Paragraph,
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: Version,
+    /// Architecture (`amd64`, `all`).
+    pub arch: String,
+    /// Size of the .deb.
+    pub size: u64,
+    /// SHA-256 of the .deb.
+    pub sha256: String,
+    /// Where the .deb is.
+    pub location: Location,
+}
+
+/// Where a candidate's .deb lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// Already read and hashed on disk.
+    Local(PathBuf),
+    /// To be downloaded from this URL.
+    Remote(String),
+}
+
+/// Every candidate of a source, with how the source was verified.
+#[derive(Debug, Clone)]
+pub struct Universe {
+    /// The candidates.
+    pub candidates: Vec<Candidate>,
+    /// Native architecture.
+    pub arch: String,
+    /// How the index was authenticated.
+    pub verification: Verification,
+    /// The source, for messages.
+    pub origin: String,
+}
+
+impl Universe {
+    /// Reads every candidate of `source` for architecture `arch`.
+    pub fn load(source: &PackageSource, arch: &str) -> Result<Universe, DebsError> {
+        match source {
+            PackageSource::Debs(paths) => load_debs(paths, arch),
+            PackageSource::Repo(spec) => load_repo(spec, arch),
+        }
+    }
+}
+
+fn load_debs(paths: &[PathBuf], arch: &str) -> Result<Universe, DebsError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| DebsError::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "deb") && f.is_file())
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut candidates = Vec::new();
+    for f in &files {
+        let deb = read_deb(f)?;
+        candidates.push(candidate_from_deb(&deb)?);
+    }
+    Ok(Universe {
+        candidates,
+        arch: arch.to_string(),
+        verification: Verification::LocalFiles,
+        origin: paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// A candidate for a .deb read from disk.
+pub fn candidate_from_deb(deb: &DebFile) -> Result<Candidate, DebsError> {
+    let mut c = candidate(&deb.control, &deb.path.display().to_string())?;
+    c.size = deb.size;
+    c.sha256 = deb.sha256.clone();
+    c.location = Location::Local(deb.path.clone());
+    Ok(c)
+}
+
+pub(crate) fn candidate(p: &Paragraph, origin: &str) -> Result<Candidate, DebsError> {
+    let bad = |message: String| DebsError::Index {
+        source_name: origin.to_string(),
+        line: p.line,
+        message,
+    };
+    let field = |name: &str| p.get(name).ok_or_else(|| bad(format!("no {name} field")));
+    let name = field("Package")?.to_string();
+    let version =
+        Version::parse(field("Version")?).map_err(|e| bad(format!("package {name}: {e}")))?;
+    for rel in ["Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks"] {
+        p.relations(rel)
+            .map_err(|e| bad(format!("package {name}: {e}")))?;
+    }
+    Ok(Candidate {
+        fields: p.clone(),
+        arch: field("Architecture")?.to_string(),
+        size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+        sha256: p.get("SHA256").unwrap_or_default().to_ascii_lowercase(),
+        location: Location::Remote(String::new()),
+        name,
+        version,
+    })
+}
+
+/// Fetches files by URL: `file://` from disk, `http(s)://` through one ureq agent.
+pub struct Fetcher {
+    agent: ureq::Agent,
+}
+
+impl Default for Fetcher {
+    fn default() -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .timeout_recv_body(Some(Duration::from_secs(300)))
+            .http_status_as_error(false)
+            .build();
+        Fetcher {
+            agent: config.into(),
+        }
+    }
+}
+
+impl Fetcher {
+    /// Opens `url` for reading; `Ok(None)` when it does not exist (404 or no such file).
+    pub fn open(&self, url: &str) -> Result<Option<Box<dyn Read + Send>>, DebsError> {
+        let fail = |message: String| DebsError::Fetch {
+            url: url.to_string(),
+            message,
+        };
+        if let Some(path) = url.strip_prefix("file://").or(url.strip_prefix("file:")) {
+            return match std::fs::File::open(path) {
+                Ok(f) => Ok(Some(Box::new(f))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(fail(e.to_string())),
+            };
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(fail(
+                "only file://, http:// and https:// URLs are supported".into(),
+            ));
+        }
+        let response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| fail(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => Ok(Some(Box::new(response.into_body().into_reader()))),
+            404 | 410 => Ok(None),
+            code => Err(fail(format!("HTTP status {code}"))),
+        }
+    }
+
+    /// Reads all of `url`; `Ok(None)` when it does not exist.
+    pub fn get(&self, url: &str) -> Result<Option<Vec<u8>>, DebsError> {
+        let Some(mut r) = self.open(url)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).map_err(|e| DebsError::Fetch {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(out))
+    }
+
+    /// Downloads `url` into `dest`, refusing it unless its size and SHA-256 match.
+    pub fn download_checked(
+        &self,
+        url: &str,
+        dest: &Path,
+        size: u64,
+        sha256: &str,
+    ) -> Result<(), DebsError> {
+        let mut r = self.open(url)?.ok_or_else(|| DebsError::Fetch {
+            url: url.to_string(),
+            message: "not found".into(),
+        })?;
+        let mut file = std::fs::File::create(dest).map_err(|e| DebsError::io(dest, e))?;
+        let mut tee = TeeReader {
+            inner: &mut r,
+            out: &mut file,
+        };
+        let sums = FileSums::of(&mut tee).map_err(|e| DebsError::Fetch {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+        file.sync_all().map_err(|e| DebsError::io(dest, e))?;
+        check_sums(url, &sums, size, sha256)
+    }
+}
+
+struct TeeReader<'a> {
+    inner: &'a mut dyn Read,
+    out: &'a mut dyn Write,
+}
+
+impl Read for TeeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn check_sums(what: &str, sums: &FileSums, size: u64, sha256: &str) -> Result<(), DebsError> {
+    if !sums.sha256.eq_ignore_ascii_case(sha256) {
+        return Err(DebsError::HashMismatch {
+            what: what.to_string(),
+            expected: format!("sha256:{sha256}"),
+            actual: format!("sha256:{}", sums.sha256),
+        });
+    }
+    if sums.size != size {
+        return Err(DebsError::HashMismatch {
+            what: what.to_string(),
+            expected: format!("{size} bytes"),
+            actual: format!("{} bytes", sums.size),
+        });
+    }
+    Ok(())
+}
+
+fn join(base: &str, rel: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        rel.trim_start_matches("./")
+    )
+}
+
+fn load_repo(spec: &RepoSpec, arch: &str) -> Result<Universe, DebsError> {
+    let fetcher = Fetcher::default();
+    let flat = spec.suite.ends_with('/');
+    let dist = if flat {
+        join(&spec.url, &spec.suite)
+    } else {
+        join(&spec.url, &format!("dists/{}", spec.suite))
+    };
+    let (release, verification) = fetch_release(&fetcher, &dist, spec.keyring.as_deref())?;
+    let release_url = join(&dist, "Release");
+    let listed = release_sha256(&release).map_err(|message| DebsError::Index {
+        source_name: release_url.clone(),
+        line: release.line,
+        message,
+    })?;
+    let indices: Vec<String> = if flat {
+        vec!["Packages".into()]
+    } else {
+        spec.components
+            .iter()
+            .flat_map(|c| {
+                [
+                    format!("{c}/binary-{arch}/Packages"),
+                    format!("{c}/binary-all/Packages"),
+                ]
+            })
+            .collect()
+    };
+    let mut candidates = Vec::new();
+    let mut found_any = false;
+    for index in &indices {
+        let Some((url, text)) = fetch_index(&fetcher, &dist, index, &listed)? else {
+            continue;
+        };
+        found_any = true;
+        let paragraphs = parse_paragraphs(&text).map_err(|(line, message)| DebsError::Index {
+            source_name: url.clone(),
+            line,
+            message,
+        })?;
+        for p in &paragraphs {
+            let mut c = candidate(p, &url)?;
+            let filename = p.get("Filename").ok_or_else(|| DebsError::Index {
+                source_name: url.clone(),
+                line: p.line,
+                message: format!("package {} has no Filename field", c.name),
+            })?;
+            if c.sha256.len() != 64 || p.get("Size").is_none() {
+                return Err(DebsError::Index {
+                    source_name: url.clone(),
+                    line: p.line,
+                    message: format!("package {} has no SHA256 or Size field", c.name),
+                });
+            }
+            c.location = Location::Remote(join(&spec.url, filename));
+            candidates.push(c);
+        }
+    }
+    if !found_any {
+        return Err(DebsError::Index {
+            source_name: release_url,
+            line: 0,
+            message: format!(
+                "the Release file lists no index among {}",
+                indices.join(", ")
+            ),
+        });
+    }
+    Ok(Universe {
+        candidates,
+        arch: arch.to_string(),
+        verification,
+        origin: format!("{} {}", spec.url, spec.suite),
+    })
+}
+
+/// Fetches one `Packages` index, preferring .xz, then .gz, then plain, among the
+/// variants the Release file lists; checks it against the Release hash.
+fn fetch_index(
+    fetcher: &Fetcher,
+    dist: &str,
+    index: &str,
+    listed: &[super::control::ReleaseFile],
+) -> Result<Option<(String, String)>, DebsError> {
+    for suffix in [".xz", ".gz", ""] {
+        let path = format!("{index}{suffix}");
+        let Some(entry) = listed.iter().find(|f| f.path == path) else {
+            continue;
+        };
+        let url = join(dist, &path);
+        let Some(bytes) = fetcher.get(&url)? else {
+            continue;
+        };
+        let sums = FileSums::of(&mut bytes.as_slice()).map_err(|e| DebsError::io(&url, e))?;
+        check_sums(&url, &sums, entry.size, &entry.sha256)?;
+        let raw = match suffix {
+            ".xz" => unxz(&bytes),
+            ".gz" => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(bytes.as_slice())
+                    .read_to_end(&mut out)
+                    .map(|_| out)
+            }
+            _ => Ok(bytes),
+        }
+        .map_err(|e| DebsError::Index {
+            source_name: url.clone(),
+            line: 0,
+            message: format!("cannot decompress: {e}"),
+        })?;
+        let text = String::from_utf8(raw).map_err(|_| DebsError::Index {
+            source_name: url.clone(),
+            line: 0,
+            message: "not UTF-8".into(),
+        })?;
+        return Ok(Some((url, text)));
+    }
+    Ok(None)
+}
+
+/// Fetches InRelease (else Release and Release.gpg) and checks the signature if a keyring
+/// is given.
+fn fetch_release(
+    fetcher: &Fetcher,
+    dist: &str,
+    keyring: Option<&Path>,
+) -> Result<(Paragraph, Verification), DebsError> {
+    let in_url = join(dist, "InRelease");
+    let (url, text, signature) = if let Some(bytes) = fetcher.get(&in_url)? {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = clearsigned_body(&text).ok_or_else(|| DebsError::Index {
+            source_name: in_url.clone(),
+            line: 1,
+            message: "not a clearsigned document".into(),
+        })?;
+        (in_url, body, Some((bytes, None)))
+    } else {
+        let url = join(dist, "Release");
+        let bytes = fetcher.get(&url)?.ok_or_else(|| DebsError::Fetch {
+            url: url.clone(),
+            message: "neither InRelease nor Release exists".into(),
+        })?;
+        let sig = fetcher.get(&join(dist, "Release.gpg"))?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (url, text, sig.map(|s| (bytes, Some(s))))
+    };
+    let verification = match keyring {
+        None => Verification::Unverified,
+        Some(keyring) => {
+            let (data, detached) = signature.ok_or_else(|| DebsError::Signature {
+                url: url.clone(),
+                message: "the repository has neither InRelease nor Release.gpg".into(),
+            })?;
+            gpgv(&url, keyring, &data, detached.as_deref())?;
+            Verification::Signed {
+                keyring: keyring.to_path_buf(),
+            }
+        }
+    };
+    let mut paragraphs = parse_paragraphs(&text).map_err(|(line, message)| DebsError::Index {
+        source_name: url.clone(),
+        line,
+        message,
+    })?;
+    if paragraphs.is_empty() {
+        return Err(DebsError::Index {
+            source_name: url,
+            line: 1,
+            message: "empty Release file".into(),
+        });
+    }
+    Ok((paragraphs.remove(0), verification))
+}
+
+/// The signed text of a clearsigned document, with dash-escaping removed.
+fn clearsigned_body(text: &str) -> Option<String> {
+    let rest = text.split_once("-----BEGIN PGP SIGNED MESSAGE-----")?.1;
+    let rest = rest
+        .split_once("\n\n")
+        .map(|(_, r)| r)
+        .or_else(|| rest.split_once("\r\n\r\n").map(|(_, r)| r))?;
+    let body = rest.split_once("-----BEGIN PGP SIGNATURE-----")?.0;
+    Some(
+        body.lines()
+            .map(|l| l.strip_prefix("- ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// Runs `gpgv --keyring KEYRING` over the signed data in a private temp dir.
+fn gpgv(url: &str, keyring: &Path, data: &[u8], detached: Option<&[u8]>) -> Result<(), DebsError> {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("seedforge-gpgv-{}-{run}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| DebsError::io(&dir, e))?;
+    let result = (|| {
+        let data_path = dir.join("Release");
+        std::fs::write(&data_path, data).map_err(|e| DebsError::io(&data_path, e))?;
+        let mut cmd = Command::new("gpgv");
+        cmd.arg("--keyring").arg(keyring);
+        if let Some(sig) = detached {
+            let sig_path = dir.join("Release.gpg");
+            std::fs::write(&sig_path, sig).map_err(|e| DebsError::io(&sig_path, e))?;
+            cmd.arg(&sig_path);
+        }
+        cmd.arg(&data_path);
+        let out = cmd.output().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DebsError::MissingTool {
+                tool: "gpgv".into(),
+                why: "check the repository's Release signature".into(),
+            },
+            _ => DebsError::io("gpgv", e),
+        })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(DebsError::Signature {
+                url: url.to_string(),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Makes every candidate of `closure` available on disk in `dir`: local files are used
+/// where they are, remote ones are downloaded and checked. Returns the .deb files read
+/// back (their control data is what the bundle's index is made from).
+pub fn materialise(
+    candidates: &[&Candidate],
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Vec<DebFile>, DebsError> {
+    let fetcher = Fetcher::default();
+    let mut out = Vec::new();
+    for (i, c) in candidates.iter().enumerate() {
+        let label = format!("{} {}", c.name, c.version);
+        reporter.item_started(&label, i, candidates.len());
+        let path = match &c.location {
+            Location::Local(p) => p.clone(),
+            Location::Remote(url) => {
+                let dest = dir.join(format!(
+                    "{}_{}_{}.deb",
+                    c.name,
+                    c.version.without_epoch(),
+                    c.arch
+                ));
+                fetcher.download_checked(url, &dest, c.size, &c.sha256)?;
+                dest
+            }
+        };
+        let deb = read_deb(&path)?;
+        if deb.sha256 != c.sha256 {
+            return Err(DebsError::HashMismatch {
+                what: path.display().to_string(),
+                expected: format!("sha256:{}", c.sha256),
+                actual: format!("sha256:{}", deb.sha256),
+            });
+        }
+        reporter.item_finished(&label, &crate::util::human_bytes(deb.size));
+        out.push(deb);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clearsigned_body_strips_armour_and_dash_escapes() {
+        let text = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: x\n- -dash\n-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n";
+        assert_eq!(clearsigned_body(text).unwrap(), "Origin: x\n-dash");
+        assert!(clearsigned_body("Origin: x\n").is_none());
+    }
+
+    #[test]
+    fn urls_join_without_double_slashes() {
+        assert_eq!(
+            join("http://h/debian/", "./pool/a.deb"),
+            "http://h/debian/pool/a.deb"
+        );
+        assert_eq!(join("file:///r", "dists/x"), "file:///r/dists/x");
+    }
+}

@@ -1,0 +1,506 @@
+//! The dependency closure: every package apt will need to install the requested ones on a
+//! node that has only its base image and our bundle.
+//!
+//! The resolver follows `Pre-Depends` and `Depends` (not `Recommends`: the install script
+//! passes `--no-install-recommends`), takes the first satisfiable alternative, prefers a
+//! real package over a virtual one provided by others (a versioned dependency is only met
+//! by a versioned `Provides`, as in apt), picks the highest version, and honours
+//! architecture qualifiers (`:any`, `:native`). When two packages need different versions
+//! of a third, the stricter constraint is remembered and the search restarts; when no
+//! version satisfies them all, or a chosen package conflicts with another, the error says
+//! who wants what. Packages the base already has at a satisfying version are left out.
+
+use super::DebsError;
+use super::control::{Dependency, Relation};
+use super::repo::{Candidate, Universe};
+use super::version::{Op, Version};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// A requested package: `name` or `name=version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Request {
+    /// Package name.
+    pub name: String,
+    /// Exact version wanted.
+    #[serde(serialize_with = "serialize_opt_version")]
+    pub version: Option<Version>,
+}
+
+fn serialize_opt_version<S: serde::Serializer>(
+    v: &Option<Version>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&v.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+impl FromStr for Request {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Request, String> {
+        let (name, version) = match s.split_once('=') {
+            Some((n, v)) => (n, Some(Version::parse(v)?)),
+            None => (s, None),
+        };
+        let dep = super::control::parse_relations(name)?;
+        match dep.as_slice() {
+            [Relation(alts)] if alts.len() == 1 && alts[0].constraint.is_none() => Ok(Request {
+                name: alts[0].name.clone(),
+                version,
+            }),
+            _ => Err(format!("{s:?} is not a package name (or name=version)")),
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(v) => write!(f, "{}={v}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// What the node image already has (`dpkg-query -W` output: `name[:arch] version`, with
+/// an optional third column of `Provides`).
+#[derive(Debug, Clone, Default)]
+pub struct Base {
+    installed: BTreeMap<String, (Version, Vec<Dependency>)>,
+}
+
+impl Base {
+    /// Reads a base list file.
+    pub fn load(path: &Path) -> Result<Base, DebsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DebsError::io(path, e))?;
+        Base::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses base list text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Base, DebsError> {
+        let mut installed = BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let bad = |message: String| DebsError::Index {
+                source_name: origin.to_string(),
+                line: i + 1,
+                message,
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut cols = line.splitn(3, ['\t', ' ']).map(str::trim);
+            let name = cols.next().unwrap_or_default();
+            let name = name.split_once(':').map_or(name, |(n, _)| n);
+            let Some(version) = cols.next().filter(|v| !v.is_empty()) else {
+                continue; // known to dpkg but not installed
+            };
+            let version = Version::parse(version).map_err(|e| bad(format!("{name}: {e}")))?;
+            let provides = match cols.next() {
+                Some(p) if !p.is_empty() => super::control::parse_relations(p)
+                    .map_err(|e| bad(format!("{name}: provides: {e}")))?
+                    .into_iter()
+                    .flat_map(|r| r.0)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            installed.insert(name.to_string(), (version, provides));
+        }
+        Ok(Base { installed })
+    }
+
+    /// Number of installed packages listed.
+    pub fn len(&self) -> usize {
+        self.installed.len()
+    }
+
+    /// True if nothing is listed.
+    pub fn is_empty(&self) -> bool {
+        self.installed.is_empty()
+    }
+
+    fn satisfies(&self, dep: &Dependency) -> bool {
+        if let Some((v, _)) = self.installed.get(&dep.name)
+            && dep.accepts(v)
+        {
+            return true;
+        }
+        self.installed
+            .values()
+            .any(|(_, provides)| provides.iter().any(|p| provide_meets(p, dep)))
+    }
+}
+
+/// True if a `Provides` entry meets a dependency: same name, and a versioned dependency
+/// needs a versioned provide that satisfies it.
+fn provide_meets(provide: &Dependency, dep: &Dependency) -> bool {
+    provide.name == dep.name
+        && match (&dep.constraint, &provide.constraint) {
+            (None, _) => true,
+            (Some((op, want)), Some((Op::Eq, have))) => op.holds(have, want),
+            (Some(_), _) => false,
+        }
+}
+
+/// One package of the closure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// Size of the .deb.
+    pub size: u64,
+    /// The packages whose dependencies pulled this one in (`requested` for the request).
+    pub pulled_by: Vec<String>,
+    /// Index into the universe's candidates.
+    #[serde(skip)]
+    pub candidate: usize,
+}
+
+/// The resolved closure.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Closure {
+    /// Packages to ship, sorted by name.
+    pub packages: Vec<Resolved>,
+    /// Requested packages the base already has.
+    pub already_in_base: Vec<String>,
+}
+
+const REQUESTED: &str = "requested";
+
+/// Resolves the closure of `requests` over `universe`, leaving out what `base` has.
+pub fn resolve(
+    universe: &Universe,
+    requests: &[Request],
+    base: &Base,
+) -> Result<Closure, DebsError> {
+    let resolver = Resolver::new(universe, base)?;
+    let mut pins: BTreeMap<String, Vec<(Dependency, String)>> = BTreeMap::new();
+    for _ in 0..100 {
+        match resolver.attempt(requests, &pins) {
+            Ok(closure) => {
+                resolver.check_conflicts(&closure)?;
+                return Ok(closure);
+            }
+            Err(Failed::Fatal(message)) => return Err(DebsError::Unsatisfiable(message)),
+            Err(Failed::Retry { name, dep, by }) => {
+                let list = pins.entry(name).or_default();
+                if list.iter().any(|(d, _)| *d == *dep) {
+                    return Err(DebsError::Unsatisfiable(format!(
+                        "{by} needs {dep}, which conflicts with another choice"
+                    )));
+                }
+                list.push((*dep, by));
+            }
+        }
+    }
+    Err(DebsError::Unsatisfiable(
+        "the dependency search did not settle after 100 restarts".into(),
+    ))
+}
+
+enum Failed {
+    Retry {
+        name: String,
+        dep: Box<Dependency>,
+        by: String,
+    },
+    Fatal(String),
+}
+
+struct Resolver<'a> {
+    universe: &'a Universe,
+    base: &'a Base,
+    by_name: BTreeMap<&'a str, Vec<usize>>,
+    providers: BTreeMap<String, Vec<(usize, Dependency)>>,
+    depends: Vec<Vec<Relation>>,
+}
+
+type Pins = BTreeMap<String, Vec<(Dependency, String)>>;
+
+impl<'a> Resolver<'a> {
+    fn new(universe: &'a Universe, base: &'a Base) -> Result<Resolver<'a>, DebsError> {
+        let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut providers: BTreeMap<String, Vec<(usize, Dependency)>> = BTreeMap::new();
+        let mut depends = Vec::new();
+        for (i, c) in universe.candidates.iter().enumerate() {
+            by_name.entry(c.name.as_str()).or_default().push(i);
+            let relations = |field: &str| {
+                c.fields
+                    .relations(field)
+                    .map_err(|m| DebsError::Unsatisfiable(format!("{} {}: {m}", c.name, c.version)))
+            };
+            for p in relations("Provides")?.into_iter().flat_map(|r| r.0) {
+                providers.entry(p.name.clone()).or_default().push((i, p));
+            }
+            let mut deps = relations("Pre-Depends")?;
+            deps.extend(relations("Depends")?);
+            depends.push(deps);
+        }
+        Ok(Resolver {
+            universe,
+            base,
+            by_name,
+            providers,
+            depends,
+        })
+    }
+
+    fn candidate(&self, i: usize) -> &'a Candidate {
+        &self.universe.candidates[i]
+    }
+
+    fn arch_ok(&self, c: &Candidate, dep: &Dependency) -> bool {
+        let native = self.universe.arch.as_str();
+        match dep.arch.as_deref() {
+            Some("any") => true,
+            None | Some("native") => c.arch == native || c.arch == "all",
+            Some(a) => c.arch == a || c.arch == "all",
+        }
+    }
+
+    fn pinned_ok(pins: &Pins, c: &Candidate) -> bool {
+        pins.get(&c.name)
+            .is_none_or(|list| list.iter().all(|(d, _)| d.accepts(&c.version)))
+    }
+
+    /// The best candidate for one alternative: the highest acceptable version of the real
+    /// package, else the first provider by name.
+    fn best(&self, dep: &Dependency, pins: &Pins) -> Option<usize> {
+        let real = self.by_name.get(dep.name.as_str()).into_iter().flatten();
+        let best_real = real
+            .copied()
+            .filter(|&i| {
+                let c = self.candidate(i);
+                self.arch_ok(c, dep) && dep.accepts(&c.version) && Self::pinned_ok(pins, c)
+            })
+            .max_by(|&a, &b| {
+                self.candidate(a)
+                    .version
+                    .cmp(&self.candidate(b).version)
+                    .then(b.cmp(&a))
+            });
+        if best_real.is_some() {
+            return best_real;
+        }
+        let providers = self.providers.get(&dep.name).into_iter().flatten();
+        providers
+            .filter(|(i, p)| {
+                let c = self.candidate(*i);
+                self.arch_ok(c, dep) && provide_meets(p, dep) && Self::pinned_ok(pins, c)
+            })
+            .map(|(i, _)| *i)
+            .min_by(|&a, &b| {
+                let (ca, cb) = (self.candidate(a), self.candidate(b));
+                ca.name.cmp(&cb.name).then(cb.version.cmp(&ca.version))
+            })
+    }
+
+    /// The selected package that satisfies `rel`, if any.
+    fn selected_for(
+        &self,
+        rel: &Relation,
+        selected: &BTreeMap<String, Resolved>,
+    ) -> Option<String> {
+        rel.0.iter().find_map(|dep| {
+            if let Some(s) = selected.get(&dep.name)
+                && self.arch_ok(self.candidate(s.candidate), dep)
+                && dep.accepts(&self.candidate(s.candidate).version)
+            {
+                return Some(s.name.clone());
+            }
+            let providers = self.providers.get(&dep.name)?;
+            providers.iter().find_map(|(i, p)| {
+                let c = self.candidate(*i);
+                let chosen = selected.get(&c.name).is_some_and(|s| s.candidate == *i);
+                (chosen && provide_meets(p, dep)).then(|| c.name.clone())
+            })
+        })
+    }
+
+    fn attempt(&self, requests: &[Request], pins: &Pins) -> Result<Closure, Failed> {
+        let mut selected: BTreeMap<String, Resolved> = BTreeMap::new();
+        let mut already_in_base = Vec::new();
+        let mut queue: VecDeque<(Relation, String)> = requests
+            .iter()
+            .map(|r| {
+                let dep = Dependency {
+                    name: r.name.clone(),
+                    arch: None,
+                    constraint: r.version.clone().map(|v| (Op::Eq, v)),
+                };
+                (Relation(vec![dep]), REQUESTED.to_string())
+            })
+            .collect();
+        while let Some((rel, by)) = queue.pop_front() {
+            if rel.0.iter().any(|d| self.base.satisfies(d)) {
+                if by == REQUESTED {
+                    already_in_base.push(rel.to_string());
+                }
+                continue;
+            }
+            if let Some(name) = self.selected_for(&rel, &selected) {
+                if let Some(s) = selected.get_mut(&name)
+                    && !s.pulled_by.contains(&by)
+                {
+                    s.pulled_by.push(by);
+                }
+                continue;
+            }
+            let Some((dep, i)) = rel
+                .0
+                .iter()
+                .find_map(|d| self.best(d, pins).map(|i| (d, i)))
+            else {
+                return Err(Failed::Fatal(self.explain(&rel, &by, pins, &selected)));
+            };
+            let c = self.candidate(i);
+            if selected.contains_key(&c.name) {
+                // A virtual dependency met by another version of a chosen package pins
+                // that exact version.
+                let dep = if dep.name == c.name {
+                    dep.clone()
+                } else {
+                    Dependency {
+                        name: c.name.clone(),
+                        arch: None,
+                        constraint: Some((Op::Eq, c.version.clone())),
+                    }
+                };
+                return Err(Failed::Retry {
+                    name: c.name.clone(),
+                    dep: Box::new(dep),
+                    by: self.describe(&by, &selected),
+                });
+            }
+            selected.insert(
+                c.name.clone(),
+                Resolved {
+                    name: c.name.clone(),
+                    version: c.version.to_string(),
+                    arch: c.arch.clone(),
+                    size: c.size,
+                    pulled_by: vec![by],
+                    candidate: i,
+                },
+            );
+            for r in &self.depends[i] {
+                queue.push_back((r.clone(), c.name.clone()));
+            }
+        }
+        Ok(Closure {
+            packages: selected.into_values().collect(),
+            already_in_base,
+        })
+    }
+
+    fn describe(&self, by: &str, selected: &BTreeMap<String, Resolved>) -> String {
+        match selected.get(by) {
+            Some(s) => format!("{} {}", s.name, s.version),
+            None => "the request".to_string(),
+        }
+    }
+
+    /// Why no alternative of `rel` can be met.
+    fn explain(
+        &self,
+        rel: &Relation,
+        by: &str,
+        pins: &Pins,
+        selected: &BTreeMap<String, Resolved>,
+    ) -> String {
+        let origin = &self.universe.origin;
+        let reasons: Vec<String> = rel
+            .0
+            .iter()
+            .map(|dep| {
+                let versions: Vec<&Candidate> = self
+                    .by_name
+                    .get(dep.name.as_str())
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| self.candidate(i))
+                    .collect();
+                let mut why = if versions.is_empty() && !self.providers.contains_key(&dep.name) {
+                    format!("{} is not in {origin}", dep.name)
+                } else {
+                    let have: Vec<String> = versions
+                        .iter()
+                        .map(|c| format!("{} ({})", c.version, c.arch))
+                        .collect();
+                    format!("{origin} has {} {}", dep.name, have.join(", "))
+                };
+                if let Some(list) = pins.get(&dep.name) {
+                    for (d, who) in list {
+                        why.push_str(&format!(", and {who} needs {d}"));
+                    }
+                }
+                why
+            })
+            .collect();
+        let who = match selected.get(by) {
+            Some(s) => {
+                let chain = s.pulled_by.join(", ");
+                format!("{} {} (pulled in by {chain}) depends on", s.name, s.version)
+            }
+            None => "the requested package".to_string(),
+        };
+        format!(
+            "{who} {rel}, which cannot be installed: {}",
+            reasons.join("; ")
+        )
+    }
+
+    /// Conflicts and Breaks between chosen packages, or with what the base keeps.
+    fn check_conflicts(&self, closure: &Closure) -> Result<(), DebsError> {
+        let chosen: BTreeMap<&str, &Candidate> = closure
+            .packages
+            .iter()
+            .map(|r| (r.name.as_str(), self.candidate(r.candidate)))
+            .collect();
+        for r in &closure.packages {
+            let c = self.candidate(r.candidate);
+            for field in ["Conflicts", "Breaks"] {
+                let rels = c.fields.relations(field).unwrap_or_default();
+                for dep in rels.iter().flat_map(|r| &r.0) {
+                    if dep.name == c.name {
+                        continue;
+                    }
+                    let hit = match chosen.get(dep.name.as_str()) {
+                        Some(other) => dep.accepts(&other.version).then(|| {
+                            format!("{} {} (also in the bundle)", other.name, other.version)
+                        }),
+                        None => self
+                            .base
+                            .installed
+                            .get(&dep.name)
+                            .filter(|(v, _)| dep.accepts(v))
+                            .map(|(v, _)| format!("{} {v} (installed in the base)", dep.name)),
+                    };
+                    if let Some(other) = hit {
+                        return Err(DebsError::Unsatisfiable(format!(
+                            "{} {} {} {dep}: {other}",
+                            c.name,
+                            c.version,
+                            field.to_lowercase()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

@@ -1,0 +1,346 @@
+use super::*;
+use crate::debs::control::parse_paragraphs;
+use crate::debs::repo::{Verification, candidate};
+
+/// A universe from Packages-style text; `Size` defaults to 0.
+fn universe(text: &str) -> Universe {
+    let candidates = parse_paragraphs(text)
+        .unwrap()
+        .iter()
+        .map(|p| candidate(p, "test").unwrap())
+        .collect();
+    Universe {
+        candidates,
+        arch: "amd64".into(),
+        verification: Verification::LocalFiles,
+        origin: "the test repository".into(),
+    }
+}
+
+fn req(names: &[&str]) -> Vec<Request> {
+    names.iter().map(|n| n.parse().unwrap()).collect()
+}
+
+fn names(c: &Closure) -> Vec<String> {
+    c.packages
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.version))
+        .collect()
+}
+
+fn base(text: &str) -> Base {
+    Base::parse(text, "base.txt").unwrap()
+}
+
+const JQ: &str = "\
+Package: jq
+Version: 1.6-2.1+deb12u3
+Architecture: amd64
+Depends: libjq1 (= 1.6-2.1+deb12u3), libc6 (>= 2.34)
+
+Package: libjq1
+Version: 1.6-2.1+deb12u3
+Architecture: amd64
+Depends: libc6 (>= 2.36), libonig5 (>= 6.8.1)
+
+Package: libonig5
+Version: 6.9.8-1
+Architecture: amd64
+Depends: libc6 (>= 2.14)
+";
+
+#[test]
+fn closure_leaves_out_the_base_and_records_who_pulled_what() {
+    let b = base("libc6:amd64\t2.36-9+deb12u10\nlibc-bin\t2.36-9\n");
+    let c = resolve(&universe(JQ), &req(&["jq"]), &b).unwrap();
+    assert_eq!(
+        names(&c),
+        [
+            "jq=1.6-2.1+deb12u3",
+            "libjq1=1.6-2.1+deb12u3",
+            "libonig5=6.9.8-1"
+        ]
+    );
+    assert_eq!(c.packages[0].pulled_by, ["requested"]);
+    assert_eq!(c.packages[1].pulled_by, ["jq"]);
+    assert_eq!(c.packages[2].pulled_by, ["libjq1"]);
+}
+
+#[test]
+fn a_missing_dependency_is_named_with_who_needs_it() {
+    let text = JQ.split("\n\nPackage: libonig5").next().unwrap();
+    let b = base("libc6 2.36-9\n");
+    let e = resolve(&universe(text), &req(&["jq"]), &b)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("libonig5 (>= 6.8.1)"), "{e}");
+    assert!(
+        e.contains("libjq1 1.6-2.1+deb12u3 (pulled in by jq)"),
+        "{e}"
+    );
+    assert!(e.contains("libonig5 is not in the test repository"), "{e}");
+    // Without libc6 in the base, libc6 is what is missing.
+    let e = resolve(&universe(JQ), &req(&["jq"]), &Base::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("libc6 is not in"), "{e}");
+}
+
+#[test]
+fn a_base_too_old_pulls_the_newer_version() {
+    let text = format!("{JQ}\nPackage: libc6\nVersion: 2.36-9\nArchitecture: amd64\n");
+    let c = resolve(&universe(&text), &req(&["jq"]), &base("libc6 2.31-1\n")).unwrap();
+    assert!(names(&c).contains(&"libc6=2.36-9".to_string()));
+}
+
+#[test]
+fn requested_packages_in_the_base_are_reported_not_shipped() {
+    let c = resolve(&universe(JQ), &req(&["jq"]), &base("jq 1.6-2.1+deb12u3\n")).unwrap();
+    assert!(c.packages.is_empty());
+    assert_eq!(c.already_in_base, ["jq"]);
+}
+
+#[test]
+fn first_satisfiable_alternative_wins() {
+    let text = "\
+Package: a
+Version: 1
+Architecture: all
+Depends: x | y (>= 2) | z
+
+Package: y
+Version: 1
+Architecture: all
+
+Package: z
+Version: 1
+Architecture: all
+";
+    // x missing, y too old: z.
+    let c = resolve(&universe(text), &req(&["a"]), &Base::default()).unwrap();
+    assert_eq!(names(&c), ["a=1", "z=1"]);
+    // An alternative the base has satisfies the relation.
+    let c = resolve(&universe(text), &req(&["a"]), &base("x 5\n")).unwrap();
+    assert_eq!(names(&c), ["a=1"]);
+    // An alternative already chosen for another reason is reused.
+    let c = resolve(&universe(text), &req(&["y", "a"]), &Base::default()).unwrap();
+    assert_eq!(names(&c), ["a=1", "y=1", "z=1"]);
+}
+
+#[test]
+fn virtual_packages_through_provides() {
+    let text = "\
+Package: app
+Version: 1
+Architecture: all
+Depends: mail-transport-agent, awk, libfoo (>= 2)
+
+Package: postfix
+Version: 3
+Architecture: amd64
+Provides: mail-transport-agent
+
+Package: exim4
+Version: 4
+Architecture: amd64
+Provides: mail-transport-agent
+
+Package: mawk
+Version: 1.3
+Architecture: amd64
+Provides: awk
+
+Package: libfoo-compat
+Version: 9
+Architecture: amd64
+Provides: libfoo (= 2.5)
+";
+    let c = resolve(&universe(text), &req(&["app"]), &Base::default()).unwrap();
+    // The first provider by name; a versioned provide meets a versioned dependency.
+    assert_eq!(
+        names(&c),
+        ["app=1", "exim4=4", "libfoo-compat=9", "mawk=1.3"]
+    );
+    // An unversioned provide never meets a versioned dependency.
+    let text = text.replace("libfoo (= 2.5)", "libfoo");
+    let e = resolve(&universe(&text), &req(&["app"]), &Base::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("libfoo (>= 2)"), "{e}");
+    // A provide in the base counts.
+    let c = resolve(
+        &universe(text.as_str()),
+        &req(&["app"]),
+        &base("postfix 3 mail-transport-agent\nmawk 1 awk\nlibfoo 2\n"),
+    )
+    .unwrap();
+    assert_eq!(names(&c), ["app=1"]);
+}
+
+#[test]
+fn cycles_terminate() {
+    let text = "\
+Package: a
+Version: 1
+Architecture: all
+Depends: b
+
+Package: b
+Version: 1
+Architecture: all
+Pre-Depends: c
+
+Package: c
+Version: 1
+Architecture: all
+Depends: a (>= 1)
+";
+    let c = resolve(&universe(text), &req(&["a"]), &Base::default()).unwrap();
+    assert_eq!(names(&c), ["a=1", "b=1", "c=1"]);
+    assert_eq!(c.packages[0].pulled_by, ["requested", "c"]);
+}
+
+#[test]
+fn highest_version_unless_a_constraint_pins_another() {
+    let text = "\
+Package: a
+Version: 1
+Architecture: all
+Depends: c (>= 1), d
+
+Package: d
+Version: 1
+Architecture: all
+Depends: c (<< 2~)
+
+Package: c
+Version: 1.5
+Architecture: all
+
+Package: c
+Version: 2.0
+Architecture: all
+
+Package: c
+Version: 1:0.1
+Architecture: all
+";
+    let c = resolve(&universe(text), &req(&["c"]), &Base::default()).unwrap();
+    assert_eq!(names(&c), ["c=1:0.1"], "the epoch wins");
+    let text = text.replace("Version: 1:0.1", "Version: 0.1");
+    let c = resolve(&universe(&text), &req(&["a"]), &Base::default()).unwrap();
+    assert_eq!(
+        names(&c),
+        ["a=1", "c=1.5", "d=1"],
+        "restart honours d's limit"
+    );
+    let c = resolve(&universe(&text), &req(&["c=0.1"]), &Base::default()).unwrap();
+    assert_eq!(names(&c), ["c=0.1"]);
+}
+
+#[test]
+fn conflicting_constraints_say_who_wants_what() {
+    let text = "\
+Package: a
+Version: 1
+Architecture: all
+Depends: c (= 1)
+
+Package: b
+Version: 1
+Architecture: all
+Depends: c (= 2)
+
+Package: c
+Version: 1
+Architecture: all
+
+Package: c
+Version: 2
+Architecture: all
+";
+    let e = resolve(&universe(text), &req(&["a", "b"]), &Base::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("c (= 1)") && e.contains("c (= 2)"), "{e}");
+    assert!(e.contains("b 1 needs c (= 2)") || e.contains("a 1"), "{e}");
+}
+
+#[test]
+fn conflicts_and_breaks_are_errors() {
+    let text = "\
+Package: a
+Version: 1
+Architecture: all
+Conflicts: b, a
+
+Package: b
+Version: 1
+Architecture: all
+
+Package: c
+Version: 1
+Architecture: all
+Breaks: oldtool (<< 2)
+";
+    let e = resolve(&universe(text), &req(&["a", "b"]), &Base::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("a 1 conflicts b: b 1 (also in the bundle)"),
+        "{e}"
+    );
+    let e = resolve(&universe(text), &req(&["c"]), &base("oldtool 1.0\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("breaks oldtool (<< 2)") && e.contains("base"),
+        "{e}"
+    );
+    assert!(resolve(&universe(text), &req(&["c"]), &base("oldtool 2.0\n")).is_ok());
+}
+
+#[test]
+fn architectures_native_all_and_any() {
+    let text = "\
+Package: tool
+Version: 1
+Architecture: amd64
+Depends: py:any, data, lib:arm64
+
+Package: py
+Version: 3
+Architecture: arm64
+
+Package: data
+Version: 1
+Architecture: arm64
+
+Package: data
+Version: 0.9
+Architecture: all
+
+Package: lib
+Version: 1
+Architecture: arm64
+";
+    let c = resolve(&universe(text), &req(&["tool"]), &Base::default()).unwrap();
+    assert_eq!(names(&c), ["data=0.9", "lib=1", "py=3", "tool=1"]);
+    let e = resolve(&universe(text), &req(&["py"]), &Base::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("3 (arm64)"), "{e}");
+}
+
+#[test]
+fn requests_and_base_lines_parse() {
+    assert!("jq=1.6-2".parse::<Request>().unwrap().version.is_some());
+    assert!("Bad Name".parse::<Request>().is_err());
+    assert!("a (>= 1)".parse::<Request>().is_err());
+    let b = base("# dpkg-query -W\nlibc6:amd64\t2.36-9\nrc-only\t\n");
+    assert_eq!(b.len(), 1);
+    let e = Base::parse("x not-a-version\n", "base.txt")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("base.txt:1:"), "{e}");
+}
