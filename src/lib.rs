@@ -8,11 +8,14 @@
 //!
 //! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`plan`]
 //! turns it into ordered steps, [`image`] parses references and image lists, and [`oci`]
-//! owns the OCI image layout store and the image sources that fill it.
+//! owns the OCI image layout store and the image sources that fill it. [`pki`] issues the
+//! registry's CA and certificate and the registry configs for k3s, containerd and the
+//! registry itself.
 
 pub mod config;
 pub mod image;
 pub mod oci;
+pub mod pki;
 pub mod plan;
 pub mod preflight;
 pub mod report;
@@ -34,6 +37,9 @@ pub enum Error {
     /// The OCI layout store or an image source failed.
     #[error(transparent)]
     Oci(#[from] oci::OciError),
+    /// The registry PKI (CA, certificate, registry configs) failed or its inputs are bad.
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
     /// A preflight check found a cluster-breaking problem in the inputs.
     #[error(transparent)]
     Preflight(#[from] preflight::PreflightError),
@@ -75,7 +81,8 @@ impl Error {
                 ExitCode::InvalidInput
             }
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
+            Error::Pki(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Oci(_) | Error::Pki(_) | Error::VerifyFailed(_) => ExitCode::Failure,
         }
     }
 }

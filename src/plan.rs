@@ -13,6 +13,7 @@ use crate::oci::archive::{
 };
 use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare};
 use crate::oci::verify::{VerifyReport, verify};
+use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::report::Reporter;
 use crate::{Error, Result};
@@ -60,6 +61,18 @@ pub enum Step {
         /// Entry mtime.
         mtime: u64,
     },
+    /// Keep or issue the registry PKI and write the registry configs for k3s, containerd
+    /// and the registry.
+    Pki {
+        /// The output directory (`pki/`, `registries.yaml`, `registry/`, `certs.d/`).
+        out: PathBuf,
+        /// The registry's endpoint (`https://HOST:PORT`).
+        endpoint: String,
+        /// The SANs of the registry certificate (none for plain HTTP).
+        sans: Vec<String>,
+        /// The registries mirrored to it.
+        mirrors: Vec<String>,
+    },
 }
 
 impl Step {
@@ -69,6 +82,7 @@ impl Step {
             Step::Mirror { .. } => "mirror",
             Step::Verify { .. } => "verify",
             Step::Airgap { .. } => "airgap",
+            Step::Pki { .. } => "pki",
         }
     }
 
@@ -116,6 +130,21 @@ impl Step {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Step::Pki {
+                out,
+                endpoint,
+                sans,
+                mirrors,
+            } => format!(
+                "registry PKI in {}/pki for {endpoint} (SANs {}), registries.yaml mirroring {}",
+                out.display(),
+                if sans.is_empty() {
+                    "none".to_string()
+                } else {
+                    sans.join(", ")
+                },
+                mirrors.join(", ")
+            ),
         }
     }
 }
@@ -133,6 +162,8 @@ pub struct Plan {
     pub mirror: MirrorOptions,
     /// The opened, platform-selected images, one per image entry.
     prepared: Vec<PreparedImage>,
+    /// The PKI step's settings (secrets resolved).
+    pki: PkiSettings,
 }
 
 impl std::fmt::Debug for Plan {
@@ -156,6 +187,8 @@ pub struct BuildReport {
     pub verify: VerifyReport,
     /// The airgap archives written.
     pub airgap: Vec<ArchiveReport>,
+    /// The registry PKI and configs.
+    pub pki: Option<PkiReport>,
 }
 
 /// One mirrored image, for reports.
@@ -215,13 +248,40 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         },
     ];
     steps.extend(airgap_steps(config, &output, &layout));
+    let pki = PkiSettings::from_config(
+        config,
+        images.entries.iter().map(|e| e.destination.registry()),
+        source_date(config),
+    )?;
+    // Computes (and throws away) everything the step will write: bad PEM files in the
+    // PKI directory and the SAN preflight fail here, before anything is written.
+    pki::prepare(&pki, &output, pki::now())?;
+    steps.push(Step::Pki {
+        out: output.clone(),
+        endpoint: pki.endpoint(),
+        sans: if pki.plain_http {
+            Vec::new()
+        } else {
+            pki.sans().iter().map(ToString::to_string).collect()
+        },
+        mirrors: pki.mirror_hosts().into_iter().collect(),
+    });
     Ok(Plan {
         output,
         steps,
         images,
         mirror,
         prepared,
+        pki,
     })
+}
+
+/// The build's source date: `SOURCE_DATE_EPOCH`, else the config's.
+fn source_date(config: &Config) -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or(config.source_date_epoch)
 }
 
 /// The seed logs' pause-image and missing-component failures, caught before writing.
@@ -243,11 +303,7 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
 fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
     let compression = config.airgap.compression;
     let format = config.airgap.format;
-    let mtime = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .or(config.source_date_epoch)
-        .unwrap_or(0);
+    let mtime = source_date(config).unwrap_or(0);
     let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
     for p in &config.images.platforms {
         by_arch.entry(&p.architecture).or_default().push(p.clone());
@@ -273,6 +329,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut mirrored = Vec::new();
     let mut verified = None;
     let mut archives = Vec::new();
+    let mut pki_report = None;
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {
@@ -332,6 +389,10 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     reporter,
                 )?);
             }
+            Step::Pki { out, .. } => {
+                let prepared = pki::prepare(&plan.pki, out, pki::now())?;
+                pki_report = Some(pki::commit(prepared, reporter)?);
+            }
         }
         reporter.step_finished(step.name());
     }
@@ -340,5 +401,6 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         images: mirrored.iter().map(MirroredImageReport::from).collect(),
         verify: verified.unwrap_or_default(),
         airgap: archives,
+        pki: pki_report,
     })
 }

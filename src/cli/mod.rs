@@ -2,6 +2,7 @@
 //! and stdout; each subcommand is one thin function over the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod pki;
 mod progress;
 
 use clap::{Args, Parser, Subcommand};
@@ -78,6 +79,13 @@ enum Command {
     Verify(DirArg),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
+    /// Issue the registry CA and certificate and write the registry configs.
+    ///
+    /// Writes OUT/pki/{ca.crt,ca.key,registry.crt,registry.key}, OUT/registries.yaml (k3s),
+    /// OUT/registry/config.yml (distribution registry) and OUT/certs.d/*/hosts.toml
+    /// (containerd). An existing CA in OUT/pki is kept; the registry certificate is
+    /// reissued only when it no longer matches.
+    Pki(pki::PkiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +249,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Airgap(a) => airgap_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Gc(a) => gc_cmd(g, &a.dir),
+        Command::Pki(a) => pki::pki_cmd(g, a),
     }
 }
 
@@ -270,6 +279,9 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
                 seedforge::util::human_bytes(a.file_bytes),
                 a.sha256
             );
+        }
+        if let Some(p) = &report.pki {
+            pki::print_report(p);
         }
         println!("built {}", report.output.display());
     }
