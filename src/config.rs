@@ -959,6 +959,41 @@ network:
     }
 
     #[test]
+    fn registry_pki_keys_parse_and_bad_values_name_their_line() {
+        let text = GOOD.replace(
+            "  port: 5000\n",
+            "  port: 5000\n  sans: [registry.lab, 10.0.0.5]\n  ca:\n    common_name: Lab CA\n    validity_days: 7300\n    import: {cert: ca.crt, key: ca.key}\n  certificate:\n    validity_days: 400\n  node_ca_path: /usr/local/share/ca-certificates/lab.crt\n  auth:\n    username: puller\n    password: {env: LAB_PULL}\n  rewrite:\n    \"^rancher/(.*)\": \"lab/rancher/$1\"\n",
+        );
+        let c = parse(&text).unwrap();
+        let r = &c.registry;
+        assert_eq!(r.sans.len(), 2);
+        assert_eq!(r.ca.validity_days, Some(ValidityDays(7300)));
+        assert_eq!(r.certificate.validity_days, Some(ValidityDays(400)));
+        assert_eq!(r.ca.import.as_ref().unwrap().key, Path::new("ca.key"));
+        assert_eq!(r.node_ca_path.0, "/usr/local/share/ca-certificates/lab.crt");
+        assert_eq!(
+            r.auth.as_ref().unwrap().password,
+            Secret::Env("LAB_PULL".into())
+        );
+        assert_eq!(r.rewrite["^rancher/(.*)"], "lab/rancher/$1");
+        assert!(!r.plain_http);
+        let d = parse(GOOD).unwrap().registry;
+        assert_eq!(d.node_ca_path.0, DEFAULT_NODE_CA_PATH);
+        for (from, to, want) in [
+            ("validity_days: 400", "validity_days: 0", 15),
+            ("node_ca_path: /usr", "node_ca_path: usr", 16),
+            ("[registry.lab, 10.0.0.5]", "[\"http://x\"]", 9),
+            ("    password: {env: LAB_PULL}", "    password: hunter2", 19),
+            ("common_name: Lab CA", "common_name: \"\"", 11),
+        ] {
+            let (line, _, message) = error_at(&text.replace(from, to));
+            assert_eq!(line, want, "{from} -> {to}: {message}");
+        }
+        let (_, _, message) = error_at(&text.replace("  certificate:", "  certificat:"));
+        assert!(message.contains("certificat"), "{message}");
+    }
+
+    #[test]
     fn ipv6_and_dns_registry_hosts() {
         let c = parse(&GOOD.replace("host: 192.168.6.1", "host: \"fd00::1\"")).unwrap();
         assert_eq!(c.registry.host.to_string(), "[fd00::1]");

@@ -482,3 +482,6 @@ pub fn expiry_warning(what: &str, info: &CertInfo, now: i64) -> Option<String> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;
