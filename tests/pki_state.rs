@@ -257,3 +257,66 @@ fn plan_checks_the_pki_directory_and_writes_nothing() {
     }
     assert_same_tree(&before, &snapshot(lab.root()), "after a bad CA key");
 }
+
+#[test]
+fn verify_warns_when_the_registry_certificate_expires_within_30_days() {
+    let lab = Lab::new();
+    lab.build();
+    let quiet = lab.seedforge().args(["verify", "fixtures/lab/out"]).run();
+    assert!(!quiet.stderr.contains("expires"), "{}", quiet.stderr);
+    // Reissue with 20 days of validity starting now (no source date).
+    let out = lab.out_dir();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let short = Cmd::seedforge()
+        .args([
+            "pki",
+            "--host",
+            "192.168.6.1",
+            "--validity-days",
+            "20",
+            "--out",
+        ])
+        .arg(&out)
+        .env("SOURCE_DATE_EPOCH", &now.to_string())
+        .expect(2)
+        .run();
+    assert!(short.stderr.contains("validity_days"), "{}", short.stderr);
+    let cert = out.join("pki/registry.crt");
+    let before = read(&cert);
+    if !require_tool("openssl") {
+        return;
+    }
+    // A certificate made outside seedforge that has 10 days left.
+    Cmd::new("openssl")
+        .cwd(out.join("pki"))
+        .args([
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "registry.key",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-days",
+            "10",
+            "-subj",
+            "/CN=192.168.6.1",
+            "-addext",
+            "subjectAltName=IP:192.168.6.1",
+            "-out",
+            "registry.crt",
+        ])
+        .run();
+    assert_ne!(read(&cert), before);
+    let warned = lab.seedforge().args(["verify", "fixtures/lab/out"]).run();
+    assert!(
+        warned.stderr.contains("registry.crt expires in ") && warned.stderr.contains(" day(s)"),
+        "{}",
+        warned.stderr
+    );
+}

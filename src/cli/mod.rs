@@ -415,6 +415,9 @@ fn layout_dir(dir: &Path) -> PathBuf {
 }
 
 fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+    for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
+        eprintln!("warning: {warning}");
+    }
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(true, 0);
     let report = verify(&layout, &reporter)?;

@@ -468,6 +468,24 @@ pub fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Warnings for the certificates in `out/pki` that expire within [`RENEW_BEFORE_DAYS`]
+/// of `now` (none when there is no PKI directory).
+pub fn expiry_warnings(out: &Path, now: i64) -> Result<Vec<String>, PkiError> {
+    let paths = PkiPaths {
+        out: out.to_path_buf(),
+    };
+    let mut warnings = Vec::new();
+    for path in [paths.ca_cert(), paths.registry_cert()] {
+        if !path.exists() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| PkiError::io(&path, e))?;
+        let (_, info) = inspect::parse_pem(&bytes, &path)?;
+        warnings.extend(expiry_warning(&path.display().to_string(), &info, now));
+    }
+    Ok(warnings)
+}
+
 /// A warning when `info` expires within [`RENEW_BEFORE_DAYS`] of `now` (or has expired).
 pub fn expiry_warning(what: &str, info: &CertInfo, now: i64) -> Option<String> {
     let left = info.not_after - now;
