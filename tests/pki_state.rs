@@ -320,3 +320,99 @@ fn verify_warns_when_the_registry_certificate_expires_within_30_days() {
         warned.stderr
     );
 }
+
+#[test]
+fn a_kept_ca_that_differs_from_the_config_is_kept_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    seedforge_pki(dir.path(), "192.168.6.1", 5000, &[]);
+    let ca = read(&dir.path().join("pki/ca.crt"));
+    let out = seedforge_pki(
+        dir.path(),
+        "192.168.6.1",
+        5000,
+        &["--ca-common-name", "Other"],
+    );
+    assert!(
+        out.stderr.contains("warning:") && out.stderr.contains("\"Other\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(read(&dir.path().join("pki/ca.crt")), ca);
+}
+
+#[test]
+fn bad_registry_config_is_exit_2_with_file_and_line_and_writes_nothing() {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let line = text.lines().position(|l| l == "  port: 5000").unwrap() + 2;
+    fs::write(
+        &config,
+        text.replace("  port: 5000\n", "  port: 5000\n  sans: [\"https://x\"]\n"),
+    )
+    .unwrap();
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr
+            .contains(&format!("fixtures/lab/seedforge.yaml:{line}:")),
+        "{}",
+        out.stderr
+    );
+    // A password variable that is not set: exit 2 naming it, nothing written.
+    fs::write(
+        &config,
+        text.replace(
+            "  port: 5000\n",
+            "  port: 5000\n  auth:\n    username: u\n    password: {env: SEEDFORGE_TEST_UNSET_PULL}\n",
+        ),
+    )
+    .unwrap();
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("SEEDFORGE_TEST_UNSET_PULL"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("registry.auth.password"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !lab.out_dir().exists(),
+        "a failed build wrote its output directory"
+    );
+}
+
+#[test]
+fn registry_files_are_byte_reproducible_across_fresh_builds() {
+    let (a, b) = (Lab::new(), Lab::new());
+    a.build();
+    b.build();
+    let files = [
+        "registries.yaml",
+        "registry/config.yml",
+        "certs.d/docker.io/hosts.toml",
+        "certs.d/192.168.6.1:5000/hosts.toml",
+    ];
+    for f in files {
+        assert_eq!(
+            read(&a.out_dir().join(f)),
+            read(&b.out_dir().join(f)),
+            "{f}"
+        );
+    }
+    // The keys are the exception: each fresh build has its own CA.
+    assert_ne!(
+        read(&a.out_dir().join("pki/ca.key")),
+        read(&b.out_dir().join("pki/ca.key"))
+    );
+}

@@ -1,5 +1,5 @@
 //! `seedforge pki`: the registry PKI and registry configs without a config file.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use super::{Global, print_json};
 use clap::Args;
@@ -80,6 +80,9 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, Error> {
     };
     let prepared = pki::prepare(&settings, &a.out, pki::now())?;
     let report = pki::commit(prepared, &seedforge::NoopReporter)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if g.json {
         print_json(&report);
     } else if !g.quiet {
@@ -118,5 +121,8 @@ pub(super) fn print_report(report: &pki::PkiReport) {
     }
     for p in &report.written {
         println!("wrote {}", p.display());
+    }
+    for p in &report.removed {
+        println!("removed {}", p.display());
     }
 }

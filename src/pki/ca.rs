@@ -24,6 +24,8 @@ pub(super) struct Ca {
     pub info: CertInfo,
     /// Kept, imported or created.
     pub outcome: Outcome,
+    /// Differences between a kept CA and the config.
+    pub warnings: Vec<String>,
 }
 
 impl Ca {
@@ -130,6 +132,17 @@ pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Res
         (None, None) => return create(settings, now),
     };
     check_usable(&pair.info, &path, now)?;
+    let mut warnings = Vec::new();
+    if outcome == Outcome::Kept
+        && pair.info.common_name.as_deref() != Some(&settings.ca_common_name)
+    {
+        warnings.push(format!(
+            "{}: the kept CA's common name is {:?}, not {:?} as configured; the existing CA stays (nodes trust it)",
+            path.display(),
+            pair.info.common_name.as_deref().unwrap_or(""),
+            settings.ca_common_name
+        ));
+    }
     let key_pem = (outcome == Outcome::Imported).then(|| pair.key_pem.clone());
     Ok(Ca {
         cert_pem: pair.cert_pem,
@@ -137,6 +150,7 @@ pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Res
         key_pem,
         info: pair.info,
         outcome,
+        warnings,
     })
 }
 
@@ -221,6 +235,7 @@ fn create(settings: &PkiSettings, now: i64) -> Result<Ca, PkiError> {
         key,
         info,
         outcome: Outcome::Created,
+        warnings: Vec::new(),
     })
 }
 

@@ -342,6 +342,8 @@ pub struct PkiReport {
     pub written: Vec<PathBuf>,
     /// `certs.d` directories removed because their registry is no longer mirrored.
     pub removed: Vec<PathBuf>,
+    /// Things the user should know (a kept CA that differs from the config).
+    pub warnings: Vec<String>,
 }
 
 /// One file to write.
@@ -384,6 +386,7 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
         registry_cert: None,
         written: Vec::new(),
         removed: Vec::new(),
+        warnings: Vec::new(),
     };
     let mut kept_keys = Vec::new();
     if !settings.plain_http {
@@ -394,6 +397,7 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
         report.ca = Some(ca.outcome.clone());
         report.certificate = Some(leaf.outcome.clone());
         report.registry_cert = Some(leaf.info.clone());
+        report.warnings.extend(ca.warnings.iter().cloned());
         for (path, bytes, private) in ca.files(&paths).into_iter().chain(leaf.files(&paths)) {
             files.push(PlannedFile {
                 path,
@@ -443,6 +447,9 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
 /// does not match, which the next run detects and repairs.
 pub fn commit(prepared: Prepared, reporter: &dyn Reporter) -> Result<PkiReport, PkiError> {
     let mut report = prepared.report;
+    for w in &report.warnings {
+        reporter.warning(w);
+    }
     for key in &prepared.kept_keys {
         files::tighten(key)?;
     }
