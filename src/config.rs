@@ -17,6 +17,13 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+mod registry;
+
+pub use registry::{
+    CaImport, DEFAULT_NODE_CA_PATH, NodePath, Registry, RegistryAuth, RegistryCa,
+    RegistryCertificate, SubjectText, ValidityDays,
+};
+
 /// The config format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
 
@@ -169,21 +176,6 @@ fn default_airgap_format() -> ArchiveFormat {
 
 fn default_airgap_compression() -> Compression {
     Compression::Zstd
-}
-
-/// `registry:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Registry {
-    /// IP address or DNS name the nodes reach the registry at.
-    pub host: Host,
-    /// TCP port.
-    #[serde(default = "default_registry_port")]
-    pub port: u16,
-}
-
-fn default_registry_port() -> u16 {
-    5000
 }
 
 /// `images:`
@@ -509,7 +501,14 @@ impl fmt::Display for Host {
 
 impl<'de> Deserialize<'de> for Host {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Host {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Host, String> {
         if let Ok(ip) = s.parse::<IpAddr>() {
             return Ok(Host::Ip(ip));
         }
@@ -522,11 +521,21 @@ impl<'de> Deserialize<'de> for Host {
                     && !l.ends_with('-')
             });
         if !valid || s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return Err(de::Error::custom(format!(
+            return Err(format!(
                 "{s:?} is neither an IP address nor a DNS name (give the host without scheme or port)"
-            )));
+            ));
         }
         Ok(Host::Name(s.to_ascii_lowercase()))
+    }
+}
+
+impl Host {
+    /// The host without IPv6 brackets: what goes into a certificate's common name.
+    pub fn bare(&self) -> String {
+        match self {
+            Host::Ip(ip) => ip.to_string(),
+            Host::Name(n) => n.clone(),
+        }
     }
 }
 
@@ -843,6 +852,41 @@ network:
         let empty_file = dir.path().join("empty");
         std::fs::write(&empty_file, "\n").unwrap();
         assert!(Secret::File("empty".into()).resolve("t", &config).is_err());
+    }
+
+    #[test]
+    fn registry_pki_keys_parse_and_bad_values_name_their_line() {
+        let text = GOOD.replace(
+            "  port: 5000\n",
+            "  port: 5000\n  sans: [registry.lab, 10.0.0.5]\n  ca:\n    common_name: Lab CA\n    validity_days: 7300\n    import: {cert: ca.crt, key: ca.key}\n  certificate:\n    validity_days: 400\n  node_ca_path: /usr/local/share/ca-certificates/lab.crt\n  auth:\n    username: puller\n    password: {env: LAB_PULL}\n  rewrite:\n    \"^rancher/(.*)\": \"lab/rancher/$1\"\n",
+        );
+        let c = parse(&text).unwrap();
+        let r = &c.registry;
+        assert_eq!(r.sans.len(), 2);
+        assert_eq!(r.ca.validity_days, Some(ValidityDays(7300)));
+        assert_eq!(r.certificate.validity_days, Some(ValidityDays(400)));
+        assert_eq!(r.ca.import.as_ref().unwrap().key, Path::new("ca.key"));
+        assert_eq!(r.node_ca_path.0, "/usr/local/share/ca-certificates/lab.crt");
+        assert_eq!(
+            r.auth.as_ref().unwrap().password,
+            Secret::Env("LAB_PULL".into())
+        );
+        assert_eq!(r.rewrite["^rancher/(.*)"], "lab/rancher/$1");
+        assert!(!r.plain_http);
+        let d = parse(GOOD).unwrap().registry;
+        assert_eq!(d.node_ca_path.0, DEFAULT_NODE_CA_PATH);
+        for (from, to, want) in [
+            ("validity_days: 400", "validity_days: 0", 15),
+            ("node_ca_path: /usr", "node_ca_path: usr", 16),
+            ("[registry.lab, 10.0.0.5]", "[\"http://x\"]", 9),
+            ("    password: {env: LAB_PULL}", "    password: hunter2", 19),
+            ("common_name: Lab CA", "common_name: \"\"", 11),
+        ] {
+            let (line, _, message) = error_at(&text.replace(from, to));
+            assert_eq!(line, want, "{from} -> {to}: {message}");
+        }
+        let (_, _, message) = error_at(&text.replace("  certificate:", "  certificat:"));
+        assert!(message.contains("certificat"), "{message}");
     }
 
     #[test]

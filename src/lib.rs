@@ -8,12 +8,15 @@
 //!
 //! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`plan`]
 //! turns it into ordered steps, [`image`] parses references and image lists, and [`oci`]
-//! owns the OCI image layout store and the image sources that fill it.
+//! owns the OCI image layout store and the image sources that fill it. [`pki`] issues the
+//! registry's CA and certificate and the registry configs for k3s, containerd and the
+//! registry itself.
 
 pub mod config;
 pub mod debs;
 pub mod image;
 pub mod oci;
+pub mod pki;
 pub mod plan;
 pub mod preflight;
 pub mod render;
@@ -39,6 +42,9 @@ pub enum Error {
     /// An offline package bundle could not be resolved or written.
     #[error(transparent)]
     Debs(#[from] debs::DebsError),
+    /// The registry PKI (CA, certificate, registry configs) failed or its inputs are bad.
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
     /// A preflight check found a cluster-breaking problem in the inputs.
     #[error(transparent)]
     Preflight(#[from] preflight::PreflightError),
@@ -88,7 +94,8 @@ impl Error {
             Error::Debs(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Debs(e) if e.is_missing_tool() => ExitCode::MissingTool,
             Error::Debs(_) => ExitCode::Failure,
-            Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
+            Error::Pki(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Oci(_) | Error::Pki(_) | Error::VerifyFailed(_) => ExitCode::Failure,
         }
     }
 }

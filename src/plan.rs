@@ -14,6 +14,7 @@ use crate::oci::archive::{
 };
 use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare};
 use crate::oci::verify::{VerifyReport, verify};
+use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::report::Reporter;
 use crate::{Error, Result};
@@ -76,6 +77,18 @@ pub enum Step {
         /// Entry mtime.
         mtime: u64,
     },
+    /// Keep or issue the registry PKI and write the registry configs for k3s, containerd
+    /// and the registry.
+    Pki {
+        /// The output directory (`pki/`, `registries.yaml`, `registry/`, `certs.d/`).
+        out: PathBuf,
+        /// The registry's endpoint (`https://HOST:PORT`).
+        endpoint: String,
+        /// The SANs of the registry certificate (none for plain HTTP).
+        sans: Vec<String>,
+        /// The registries mirrored to it.
+        mirrors: Vec<String>,
+    },
 }
 
 impl Step {
@@ -86,6 +99,7 @@ impl Step {
             Step::Verify { .. } => "verify",
             Step::Airgap { .. } => "airgap",
             Step::Packages { .. } => "packages",
+            Step::Pki { .. } => "pki",
         }
     }
 
@@ -143,6 +157,21 @@ impl Step {
                 "write {} with {debs} .deb(s) for {requested} requested package(s) from {source}",
                 out.display()
             ),
+            Step::Pki {
+                out,
+                endpoint,
+                sans,
+                mirrors,
+            } => format!(
+                "registry PKI in {}/pki for {endpoint} (SANs {}), registries.yaml mirroring {}",
+                out.display(),
+                if sans.is_empty() {
+                    "none".to_string()
+                } else {
+                    sans.join(", ")
+                },
+                mirrors.join(", ")
+            ),
         }
     }
 }
@@ -162,6 +191,8 @@ pub struct Plan {
     prepared: Vec<PreparedImage>,
     /// The resolved package bundles, one per `Packages` step.
     bundles: Vec<PreparedBundle>,
+    /// The PKI step's settings (secrets resolved).
+    pki: PkiSettings,
 }
 
 impl std::fmt::Debug for Plan {
@@ -187,6 +218,8 @@ pub struct BuildReport {
     pub airgap: Vec<ArchiveReport>,
     /// The package bundles written.
     pub packages: Vec<BundleReport>,
+    /// The registry PKI and configs.
+    pub pki: Option<PkiReport>,
 }
 
 /// One mirrored image, for reports.
@@ -259,6 +292,24 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
             mtime: source_date_epoch(config),
         }
     }));
+    let pki = PkiSettings::from_config(
+        config,
+        images.entries.iter().map(|e| e.destination.registry()),
+        source_date(config),
+    )?;
+    // Computes (and throws away) everything the step will write: bad PEM files in the
+    // PKI directory and the SAN preflight fail here, before anything is written.
+    pki::prepare(&pki, &output, pki::now())?;
+    steps.push(Step::Pki {
+        out: output.clone(),
+        endpoint: pki.endpoint(),
+        sans: if pki.plain_http {
+            Vec::new()
+        } else {
+            pki.sans().iter().map(ToString::to_string).collect()
+        },
+        mirrors: pki.mirror_hosts().into_iter().collect(),
+    });
     Ok(Plan {
         output,
         steps,
@@ -266,7 +317,16 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         mirror,
         prepared,
         bundles,
+        pki,
     })
+}
+
+/// The build's source date: `SOURCE_DATE_EPOCH`, else the config's.
+fn source_date(config: &Config) -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or(config.source_date_epoch)
 }
 
 /// The seed logs' pause-image and missing-component failures, caught before writing.
@@ -306,11 +366,7 @@ fn source_date_epoch(config: &Config) -> u64 {
 fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
     let compression = config.airgap.compression;
     let format = config.airgap.format;
-    let mtime = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .or(config.source_date_epoch)
-        .unwrap_or(0);
+    let mtime = source_date(config).unwrap_or(0);
     let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
     for p in &config.images.platforms {
         by_arch.entry(&p.architecture).or_default().push(p.clone());
@@ -337,6 +393,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut verified = None;
     let mut archives = Vec::new();
     let mut bundles = Vec::new();
+    let mut pki_report = None;
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {
@@ -407,6 +464,10 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                 }
                 bundles.push(bundle.write(out, *mtime, reporter)?);
             }
+            Step::Pki { out, .. } => {
+                let prepared = pki::prepare(&plan.pki, out, pki::now())?;
+                pki_report = Some(pki::commit(prepared, reporter)?);
+            }
         }
         reporter.step_finished(step.name());
     }
@@ -416,5 +477,6 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         verify: verified.unwrap_or_default(),
         airgap: archives,
         packages: bundles,
+        pki: pki_report,
     })
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod debs;
+mod pki;
 mod progress;
 mod render;
 
@@ -95,6 +96,13 @@ enum Command {
     /// script carried, every systemd unit enabled exactly once. user-data holds the join
     /// token and is written 0600.
     Render(render::RenderArgs),
+    /// Issue the registry CA and certificate and write the registry configs.
+    ///
+    /// Writes OUT/pki/{ca.crt,ca.key,registry.crt,registry.key}, OUT/registries.yaml (k3s),
+    /// OUT/registry/config.yml (distribution registry) and OUT/certs.d/*/hosts.toml
+    /// (containerd). An existing CA in OUT/pki is kept; the registry certificate is
+    /// reissued only when it no longer matches.
+    Pki(pki::PkiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +272,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Gc(a) => gc_cmd(g, &a.dir),
         Command::Render(a) => render::run(g, a),
+        Command::Pki(a) => pki::pki_cmd(g, a),
     }
 }
 
@@ -302,6 +311,9 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
                 seedforge::util::human_bytes(p.file_bytes),
                 p.sha256
             );
+        }
+        if let Some(p) = &report.pki {
+            pki::print_report(p);
         }
         println!("built {}", report.output.display());
     }
@@ -440,6 +452,9 @@ fn layout_dir(dir: &Path) -> PathBuf {
 }
 
 fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+    for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
+        eprintln!("warning: {warning}");
+    }
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(true, 0);
     let report = verify(&layout, &reporter)?;

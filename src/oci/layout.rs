@@ -29,8 +29,12 @@ pub const PRIVATE_DIR: &str = ".seedforge";
 /// Manifests, indexes and configs are read whole; anything this large is not one.
 pub const MAX_DOCUMENT_SIZE: u64 = 16 * 1024 * 1024;
 
+/// Name prefix of a session directory that is still being set up.
+const NEW_SESSION_PREFIX: &str = ".new-";
+
 /// An OCI image layout directory.
 #[derive(Debug)]
+
 pub struct Layout {
     root: PathBuf,
     session: OnceLock<Session>,
@@ -257,9 +261,13 @@ impl Layout {
                 continue;
             }
             let lock = dir.join("lock");
+            let being_born = dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(NEW_SESSION_PREFIX));
             let free = match File::open(&lock) {
                 Ok(f) => f.try_lock().is_ok(),
-                Err(_) => true,
+                // A session still being set up has no lock file for a moment.
+                Err(_) => !being_born,
             };
             if free {
                 stale.push(dir);
@@ -300,9 +308,13 @@ impl Layout {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        let dir = tmp_root.join(format!("{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
-        let lock_path = dir.join("lock");
+        let name = format!("{}-{nanos}", std::process::id());
+        // The session is assembled under a name that other processes' cleanup leaves alone
+        // until it holds its lock, then renamed into view: a session directory without a
+        // held lock is therefore always a dead writer's, never one being born.
+        let nursery = tmp_root.join(format!("{NEW_SESSION_PREFIX}{name}"));
+        fs::create_dir_all(&nursery).map_err(|e| OciError::io(&nursery, e))?;
+        let lock_path = nursery.join("lock");
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -310,6 +322,8 @@ impl Layout {
             .open(&lock_path)
             .map_err(|e| OciError::io(&lock_path, e))?;
         lock.lock().map_err(|e| OciError::io(&lock_path, e))?;
+        let dir = tmp_root.join(name);
+        fs::rename(&nursery, &dir).map_err(|e| OciError::io(&dir, e))?;
         // Another thread may have won the race; its session is as good as ours.
         let _ = self.session.set(Session { dir, _lock: lock });
         self.session

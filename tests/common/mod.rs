@@ -999,4 +999,5 @@ impl Drop for CtrMount<'_> {
 }
 
 pub mod debs;
+pub mod pki;
 pub mod registry;

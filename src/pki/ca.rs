@@ -1,0 +1,265 @@
+//! The certificate authority the nodes trust. Once nodes trust a CA, replacing it breaks
+//! every pull until each node gets the new one, so a CA found in the PKI directory is kept
+//! as it is (its subject and validity win over the config, with no rewrite), a CA given by
+//! `registry.ca.import` is copied in only when the directory has none, and a new one is
+//! made only when there is neither.
+
+use super::inspect::{CertInfo, parse_der, parse_pem};
+use super::{DAY, Outcome, PkiError, PkiPaths, PkiSettings, RENEW_BEFORE_DAYS};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    PublicKeyData,
+};
+use std::path::Path;
+
+/// A CA ready to sign.
+pub(super) struct Ca {
+    /// PEM of the CA certificate.
+    pub cert_pem: String,
+    /// The CA key.
+    pub key: KeyPair,
+    /// PEM of the key, when it has to be written.
+    key_pem: Option<String>,
+    /// The parsed certificate.
+    pub info: CertInfo,
+    /// Kept, imported or created.
+    pub outcome: Outcome,
+    /// Differences between a kept CA and the config.
+    pub warnings: Vec<String>,
+}
+
+impl Ca {
+    /// The files to write for this CA: none when it was kept; key before certificate.
+    pub fn files(&self, paths: &PkiPaths) -> Vec<(std::path::PathBuf, Vec<u8>, bool)> {
+        match &self.key_pem {
+            Some(key) => vec![
+                (paths.ca_key(), key.clone().into_bytes(), true),
+                (paths.ca_cert(), self.cert_pem.clone().into_bytes(), false),
+            ],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A certificate and its key read from disk and checked to belong together.
+pub(super) struct LoadedPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub key: KeyPair,
+    pub der: Vec<u8>,
+    pub info: CertInfo,
+}
+
+/// Reads `cert` and `key`: `None` when neither exists, an error when only one does, when
+/// either does not parse, or when the key is not the certificate's.
+pub(super) fn load_pair(cert: &Path, key: &Path) -> Result<Option<LoadedPair>, PkiError> {
+    match (cert.exists(), key.exists()) {
+        (false, false) => return Ok(None),
+        (true, false) => {
+            return Err(PkiError::Incomplete {
+                present: cert.to_path_buf(),
+                missing: key.to_path_buf(),
+            });
+        }
+        (false, true) => {
+            return Err(PkiError::Incomplete {
+                present: key.to_path_buf(),
+                missing: cert.to_path_buf(),
+            });
+        }
+        (true, true) => {}
+    }
+    let cert_pem = read_text(cert)?;
+    let key_pem = read_text(key)?;
+    let (der, info) = parse_pem(cert_pem.as_bytes(), cert)?;
+    let key_pair = parse_key(&key_pem, key)?;
+    if key_pair.subject_public_key_info() != info.spki_der {
+        return Err(PkiError::KeyMismatch {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        });
+    }
+    Ok(Some(LoadedPair {
+        cert_pem,
+        key_pem,
+        key: key_pair,
+        der,
+        info,
+    }))
+}
+
+fn read_text(path: &Path) -> Result<String, PkiError> {
+    let bytes = std::fs::read(path).map_err(|e| PkiError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|_| PkiError::BadPem {
+        path: path.to_path_buf(),
+        message: "not a PEM text file".into(),
+    })
+}
+
+/// Parses an unencrypted PKCS#8 PEM private key.
+pub(super) fn parse_key(pem: &str, path: &Path) -> Result<KeyPair, PkiError> {
+    KeyPair::from_pem(pem).map_err(|e| PkiError::BadPem {
+        path: path.to_path_buf(),
+        message: format!(
+            "not an unencrypted PKCS#8 private key ({e}); convert one with `openssl pkcs8 -topk8 -nocrypt`"
+        ),
+    })
+}
+
+/// The CA to sign with: kept from the PKI directory, imported, or created.
+pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Result<Ca, PkiError> {
+    let existing = load_pair(&paths.ca_cert(), &paths.ca_key())?;
+    let import = match &settings.ca_import {
+        Some((cert, key)) => Some((
+            cert.clone(),
+            load_pair(cert, key)?.ok_or_else(|| PkiError::Io {
+                path: cert.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            })?,
+        )),
+        None => None,
+    };
+    let (pair, outcome, path) = match (existing, import) {
+        (Some(e), Some((import_path, i))) if e.der != i.der => {
+            let _ = i;
+            return Err(PkiError::ImportConflict {
+                existing: paths.ca_cert(),
+                import: import_path,
+            });
+        }
+        (Some(e), _) => (e, Outcome::Kept, paths.ca_cert()),
+        (None, Some((import_path, i))) => (i, Outcome::Imported, import_path),
+        (None, None) => return create(settings, now),
+    };
+    check_usable(&pair.info, &path, now)?;
+    let mut warnings = Vec::new();
+    if outcome == Outcome::Kept
+        && pair.info.common_name.as_deref() != Some(&settings.ca_common_name)
+    {
+        warnings.push(format!(
+            "{}: the kept CA's common name is {:?}, not {:?} as configured; the existing CA stays (nodes trust it)",
+            path.display(),
+            pair.info.common_name.as_deref().unwrap_or(""),
+            settings.ca_common_name
+        ));
+    }
+    let key_pem = (outcome == Outcome::Imported).then(|| pair.key_pem.clone());
+    Ok(Ca {
+        cert_pem: pair.cert_pem,
+        key: pair.key,
+        key_pem,
+        info: pair.info,
+        outcome,
+        warnings,
+    })
+}
+
+/// A CA from disk must be a CA, valid now and for a while yet.
+fn check_usable(info: &CertInfo, path: &Path, now: i64) -> Result<(), PkiError> {
+    if !matches!(info.basic_constraints, Some((true, _))) {
+        return Err(PkiError::NotCa {
+            path: path.to_path_buf(),
+        });
+    }
+    if !info.valid_at(now) || info.not_after - now < i64::from(RENEW_BEFORE_DAYS) * DAY {
+        return Err(PkiError::Validity {
+            what: path.display().to_string(),
+            message: format!(
+                "the CA is valid from {} to {}, which does not leave {RENEW_BEFORE_DAYS} days from now; \
+                 nodes trust it, so it is not replaced automatically: remove ca.crt and ca.key to create a new one",
+                date(info.not_before),
+                date(info.not_after)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Start and end of validity for a certificate issued at `now` valid for `days`. The
+/// start is the build's source date when set, so certificates do not carry the wall clock
+/// of the machine that made them; without one (or with one in the future) it is an hour
+/// before now, so a node whose clock runs a little behind still accepts the certificate.
+pub(super) fn validity(settings: &PkiSettings, days: u32, now: i64) -> (i64, i64) {
+    let latest = now - 3600;
+    let start = settings
+        .source_date
+        .and_then(|s| i64::try_from(s).ok())
+        .map_or(latest, |s| s.min(latest));
+    (start, start + i64::from(days) * DAY)
+}
+
+/// Refuses validity periods that end before the renewal margin from `now`.
+pub(super) fn check_validity(
+    what: &str,
+    key: &str,
+    range: (i64, i64),
+    now: i64,
+) -> Result<(), PkiError> {
+    if range.1 - now < i64::from(RENEW_BEFORE_DAYS) * DAY {
+        return Err(PkiError::Validity {
+            what: what.to_string(),
+            message: format!(
+                "starting at the source date {} it would end {}, less than {RENEW_BEFORE_DAYS} days from now; raise {key}",
+                date(range.0),
+                date(range.1)
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn create(settings: &PkiSettings, now: i64) -> Result<Ca, PkiError> {
+    let range = validity(settings, settings.ca_validity_days, now);
+    check_validity("the new CA", "registry.ca.validity_days", range, now)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, settings.ca_common_name.as_str());
+    if let Some(o) = &settings.ca_organization {
+        dn.push(DnType::OrganizationName, o.as_str());
+    }
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = timestamp(range.0)?;
+    params.not_after = timestamp(range.1)?;
+    params.serial_number = Some(random_serial()?);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| PkiError::generate("the CA key", e))?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| PkiError::generate("the CA certificate", e))?;
+    let info = parse_der(cert.der()).map_err(|e| PkiError::generate("the CA certificate", e))?;
+    Ok(Ca {
+        cert_pem: cert.pem(),
+        key_pem: Some(key.serialize_pem()),
+        key,
+        info,
+        outcome: Outcome::Created,
+        warnings: Vec::new(),
+    })
+}
+
+pub(super) fn timestamp(secs: i64) -> Result<time::OffsetDateTime, PkiError> {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|e| PkiError::generate("a validity date", e))
+}
+
+/// A random positive 128-bit serial number.
+pub(super) fn random_serial() -> Result<rcgen::SerialNumber, PkiError> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| PkiError::generate("a serial number", "the system random source failed"))?;
+    // Positive and exactly 16 bytes long once DER-encoded.
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(rcgen::SerialNumber::from_slice(&bytes))
+}
+
+/// `YYYY-MM-DD` of a timestamp, for messages.
+pub(super) fn date(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs).map_or_else(
+        |_| secs.to_string(),
+        |t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+    )
+}

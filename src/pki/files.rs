@@ -1,0 +1,64 @@
+//! Writing the PKI step's files: atomically (temporary file beside, fsync, rename, fsync
+//! the directory), with mode 0600 for keys and files holding secrets and 0644 otherwise,
+//! whatever the umask, and not at all when the bytes on disk are already right.
+
+use super::PkiError;
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
+
+fn mode(private: bool) -> u32 {
+    if private { 0o600 } else { 0o644 }
+}
+
+/// Writes `bytes` to `path` unless it already holds them with the right mode; returns
+/// whether it wrote.
+pub(super) fn write_if_changed(path: &Path, bytes: &[u8], private: bool) -> Result<bool, PkiError> {
+    let want = mode(private);
+    if let (Ok(old), Ok(meta)) = (fs::read(path), fs::metadata(path))
+        && old == bytes
+    {
+        if meta.permissions().mode() & 0o777 != want {
+            fs::set_permissions(path, fs::Permissions::from_mode(want))
+                .map_err(|e| PkiError::io(path, e))?;
+        }
+        return Ok(false);
+    }
+    write_atomic(path, bytes, want).map_err(|e| PkiError::io(path, e))?;
+    Ok(true)
+}
+
+/// Sets a kept key file to 0600 if it is looser.
+pub(super) fn tighten(path: &Path) -> Result<(), PkiError> {
+    let meta = fs::metadata(path).map_err(|e| PkiError::io(path, e))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .map_err(|e| PkiError::io(path, e))?;
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let tmp = crate::util::temp_path_beside(path);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have cleared bits of `mode`; set it exactly.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        crate::util::sync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,148 @@
+//! k3s's `/etc/rancher/k3s/registries.yaml`: a mirror for every registry the images come
+//! from (and for the registry itself), all pointing at the one registry the cluster pulls
+//! from, plus its TLS and auth settings under `configs."HOST:PORT"`.
+//!
+//! The format is k3s's: `mirrors.<registry>.endpoint` (a list of URLs) and optional
+//! `rewrite` (regular expression to replacement), `configs.<HOST:PORT>.tls.ca_file` and
+//! `configs.<HOST:PORT>.auth.{username,password}` (k3s has no `token` key). The file is
+//! written by hand in block style with every scalar double-quoted, so a registry name such
+//! as `192.168.6.1:5000` or a password with `#` in it can never change meaning; a test
+//! parses it back.
+
+use super::PkiSettings;
+use crate::config::Host;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A YAML (and TOML, and JSON) double-quoted string.
+pub(super) fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// Renders registries.yaml for `settings`.
+pub fn render(settings: &PkiSettings) -> String {
+    let own = settings.address();
+    let mut out = String::from(
+        "# k3s registry configuration written by seedforge.\n\
+         # Install as /etc/rancher/k3s/registries.yaml on every node.\n",
+    );
+    out.push_str("mirrors:\n");
+    for host in settings.mirror_hosts() {
+        let _ = writeln!(out, "  {}:", quote(&host));
+        out.push_str("    endpoint:\n");
+        let _ = writeln!(out, "      - {}", quote(&settings.endpoint()));
+        if host != own && !settings.rewrite.is_empty() {
+            out.push_str("    rewrite:\n");
+            for (from, to) in &settings.rewrite {
+                let _ = writeln!(out, "      {}: {}", quote(from), quote(to));
+            }
+        }
+    }
+    if settings.plain_http && settings.auth.is_none() {
+        return out;
+    }
+    out.push_str("configs:\n");
+    let _ = writeln!(out, "  {}:", quote(&own));
+    if let Some((user, password)) = &settings.auth {
+        out.push_str("    auth:\n");
+        let _ = writeln!(out, "      username: {}", quote(user));
+        let _ = writeln!(out, "      password: {}", quote(password.expose()));
+    }
+    if !settings.plain_http {
+        out.push_str("    tls:\n");
+        let _ = writeln!(out, "      ca_file: {}", quote(&settings.node_ca_path));
+    }
+    out
+}
+
+/// registries.yaml as k3s reads it (the parts seedforge writes).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistriesFile {
+    /// Mirrors by registry name.
+    #[serde(default)]
+    pub mirrors: BTreeMap<String, Mirror>,
+    /// TLS and auth settings by registry `HOST:PORT`.
+    #[serde(default)]
+    pub configs: BTreeMap<String, RegistryConfig>,
+}
+
+/// `mirrors.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    /// Endpoint URLs, tried in order.
+    pub endpoint: Vec<String>,
+    /// Repository rewrites.
+    #[serde(default)]
+    pub rewrite: BTreeMap<String, String>,
+}
+
+/// `configs.<HOST:PORT>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    /// Credentials.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+}
+
+/// `configs.<HOST:PORT>.tls`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The CA file on the node.
+    pub ca_file: Option<String>,
+}
+
+/// `configs.<HOST:PORT>.auth`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// User name.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// base64 of `user:password`.
+    pub auth: Option<String>,
+}
+
+/// Parses registries.yaml text.
+pub fn parse(text: &str) -> Result<RegistriesFile, String> {
+    serde_saphyr::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The hosts of every `https://` endpoint in registries.yaml text.
+pub fn tls_hosts(text: &str) -> Result<Vec<Host>, String> {
+    let file = parse(text)?;
+    let mut hosts = Vec::new();
+    for mirror in file.mirrors.values() {
+        for url in &mirror.endpoint {
+            let Some(rest) = url.strip_prefix("https://") else {
+                continue;
+            };
+            let authority = rest.split('/').next().unwrap_or(rest);
+            let host = split_port(authority);
+            let host: Host = host.parse().map_err(|e| format!("endpoint {url:?}: {e}"))?;
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+    }
+    Ok(hosts)
+}
+
+/// `HOST` of `HOST[:PORT]`, with IPv6 brackets removed.
+fn split_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}

@@ -1,0 +1,189 @@
+//! The real consumers of the registry PKI: a distribution registry serves our certificate
+//! on 127.0.0.1, skopeo pushes and pulls trusting only our CA, `openssl s_client` verifies
+//! the served chain for the address, the registry runs from a build's own
+//! `registry/config.yml` (with htpasswd auth), and containerd pulls through the mirror
+//! that our `certs.d/*/hosts.toml` describe.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::pki::{ServedConfig, cert_dir_with, lab_config_for_loopback, port, seedforge_pki};
+use common::registry::{Registry, RegistryOptions, TestCa, fixture_layout};
+use common::{Cmd, Containerd, Lab, index_entry, require_tool};
+use std::time::Duration;
+
+const PAUSE: &str = "mirrored-pause:3.6";
+
+fn skopeo() -> Cmd {
+    Cmd::new("skopeo").timeout(Duration::from_secs(120))
+}
+
+#[test]
+fn skopeo_pushes_and_pulls_through_a_registry_serving_our_certificate() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") || !require_tool("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    seedforge_pki(dir.path(), "127.0.0.1", 5000, &[]);
+    let pki = dir.path().join("pki");
+    let registry = Registry::start(&RegistryOptions {
+        tls: Some((pki.join("registry.crt"), pki.join("registry.key"))),
+        basic_auth: None,
+    });
+    let certs = cert_dir_with(&pki.join("ca.crt"), &dir.path().join("trust"));
+    let source = format!("oci:{}:{PAUSE}", fixture_layout().display());
+    let target = format!("docker://{}/rancher/{PAUSE}", registry.host());
+    skopeo()
+        .args(["copy", "--quiet", "--all", "--dest-cert-dir"])
+        .arg(&certs)
+        .arg(&source)
+        .arg(&target)
+        .run();
+    let pulled = dir.path().join("pulled");
+    skopeo()
+        .args(["copy", "--quiet", "--all", "--src-cert-dir"])
+        .arg(&certs)
+        .arg(&target)
+        .arg(format!("oci:{}:pause", pulled.display()))
+        .run();
+    let want = index_entry(&fixture_layout(), PAUSE)["digest"].clone();
+    assert_eq!(index_entry(&pulled, "pause")["digest"], want);
+    // Another CA is not trusted for our certificate.
+    let other = TestCa::new();
+    let out = skopeo()
+        .args(["inspect", "--raw", "--cert-dir"])
+        .arg(other.cert_dir())
+        .arg(&target)
+        .any_status()
+        .run();
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("x509"), "{}", out.stderr);
+    s_client_verifies(&registry, &pki.join("ca.crt"));
+}
+
+/// `openssl s_client -verify_ip` accepts the served chain for 127.0.0.1, not for another IP.
+fn s_client_verifies(registry: &Registry, ca: &std::path::Path) {
+    let s_client = |ip: &str| {
+        Cmd::new("openssl")
+            .args(["s_client", "-connect"])
+            .arg(registry.host())
+            .arg("-CAfile")
+            .arg(ca)
+            .args(["-verify_ip", ip, "-verify_return_error", "-brief"])
+            .timeout(Duration::from_secs(30))
+            .any_status()
+            .run()
+    };
+    let ok = s_client("127.0.0.1");
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stderr.contains("Verification: OK"), "{}", ok.stderr);
+    let bad = s_client("127.0.0.2");
+    assert_ne!(bad.code, Some(0), "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("IP address mismatch"), "{}", bad.stderr);
+}
+
+#[test]
+fn build_output_serves_itself_with_auth_and_containerd_pulls_through_the_mirror() {
+    for tool in ["docker-registry", "skopeo", "containerd", "ctr"] {
+        if !require_tool(tool) {
+            return;
+        }
+    }
+    let lab = Lab::new();
+    let p = port();
+    let ca_on_node = lab.out_dir().join("pki/ca.crt");
+    let config = lab_config_for_loopback(
+        &lab,
+        p,
+        &format!(
+            "  node_ca_path: {}\n  auth:\n    username: puller\n    password: {{env: LAB_PULL_PASSWORD}}\n",
+            ca_on_node.display()
+        ),
+    );
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", config])
+        .env("LAB_PULL_PASSWORD", "pull-s3cret")
+        .run();
+    assert!(!out.stdout.contains("pull-s3cret") && !out.stderr.contains("pull-s3cret"));
+    let served = ServedConfig::start(&lab.out_dir(), p);
+    let certs = cert_dir_with(&ca_on_node, &lab.root().join("trust"));
+    let target = format!("docker://127.0.0.1:{p}/rancher/{PAUSE}");
+    let push = |creds: &str| {
+        skopeo()
+            .args([
+                "copy",
+                "--quiet",
+                "--all",
+                "--dest-creds",
+                creds,
+                "--dest-cert-dir",
+            ])
+            .arg(&certs)
+            .arg(format!("oci:{}:{PAUSE}", fixture_layout().display()))
+            .arg(&target)
+            .any_status()
+            .run()
+    };
+    let refused = push("puller:wrong");
+    assert_ne!(refused.code, Some(0), "{}", served.log_text());
+    let pushed = push("puller:pull-s3cret");
+    assert_eq!(
+        pushed.code,
+        Some(0),
+        "{}\n{}",
+        pushed.stderr,
+        served.log_text()
+    );
+    // containerd resolves docker.io through certs.d/docker.io/hosts.toml to our registry,
+    // trusting the CA the file names. The registry wants credentials: ctr passes them.
+    let containerd = Containerd::start();
+    // The same hosts.toml naming another CA: containerd refuses our registry, so the
+    // pull below really goes through our files (there is no internet to fall back to).
+    let other = TestCa::new();
+    let wrong = lab.root().join("wrong-certs.d/docker.io");
+    std::fs::create_dir_all(&wrong).unwrap();
+    let text = std::fs::read_to_string(lab.out_dir().join("certs.d/docker.io/hosts.toml")).unwrap();
+    let ours = ca_on_node.display().to_string();
+    assert!(text.contains(&ours), "{text}");
+    let text = text.replace(&ours, &other.ca_cert.display().to_string());
+    std::fs::write(wrong.join("hosts.toml"), text).unwrap();
+    let failed = containerd
+        .ctr("seedforge-test")
+        .args([
+            "images",
+            "pull",
+            "--user",
+            "puller:pull-s3cret",
+            "--hosts-dir",
+        ])
+        .arg(wrong.parent().unwrap())
+        .arg(format!("docker.io/rancher/{PAUSE}"))
+        .any_status()
+        .run();
+    assert_ne!(failed.code, Some(0), "{}", failed.stdout);
+    containerd
+        .ctr("seedforge-test")
+        .args([
+            "images",
+            "pull",
+            "--user",
+            "puller:pull-s3cret",
+            "--hosts-dir",
+        ])
+        .arg(lab.out_dir().join("certs.d"))
+        .arg(format!("docker.io/rancher/{PAUSE}"))
+        .timeout(Duration::from_secs(120))
+        .run();
+    let listed = containerd
+        .ctr("seedforge-test")
+        .args(["images", "ls", "-q"])
+        .run();
+    assert!(
+        listed
+            .stdout
+            .contains(&format!("docker.io/rancher/{PAUSE}")),
+        "{}",
+        listed.stdout
+    );
+}
