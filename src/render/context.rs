@@ -18,8 +18,6 @@ pub struct Paths {
     pub done_marker: &'static str,
     /// Where k3s imports airgap image archives from at start.
     pub k3s_images: &'static str,
-    /// Where the registry CA is placed for `registries.yaml`'s `ca_file`.
-    pub node_ca: &'static str,
 }
 
 /// The node-side paths.
@@ -28,7 +26,6 @@ pub const PATHS: Paths = Paths {
     log: "/var/log/k3s-bootstrap.log",
     done_marker: "/var/lib/k3s-bootstrap.done",
     k3s_images: "/var/lib/rancher/k3s/agent/images",
-    node_ca: "/etc/rancher/k3s/seedforge-ca.crt",
 };
 
 /// The marker agents write (the seeds' tooling waits for these names).
@@ -80,6 +77,8 @@ struct RegistryInfo {
     host: String,
     port: u16,
     endpoint: String,
+    /// Where the registry CA goes on the node (`registries.yaml`'s `ca_file`).
+    node_ca_path: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +146,7 @@ impl NodeContext {
                 host: config.registry.host.to_string(),
                 port: config.registry.port,
                 endpoint: format!("{}:{}", config.registry.host, config.registry.port),
+                node_ca_path: config.registry.node_ca_path.0.clone(),
             },
             network: NetworkInfo {
                 interface: config.network.interface.clone(),
