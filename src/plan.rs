@@ -16,6 +16,7 @@ use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage, mirror_pre
 use crate::oci::verify::{VerifyReport, verify};
 use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
+use crate::render::{NodeFiles, write_node_files};
 use crate::report::Reporter;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -77,6 +78,13 @@ pub enum Step {
         /// Entry mtime.
         mtime: u64,
     },
+    /// Write each node's NoCloud files (rendered and validated while planning).
+    Render {
+        /// `OUT/nodes`; each node's files go in `OUT/nodes/<node>/`.
+        out: PathBuf,
+        /// The nodes, in config order.
+        nodes: Vec<String>,
+    },
     /// Keep or issue the registry PKI and write the registry configs for k3s, containerd
     /// and the registry.
     Pki {
@@ -100,6 +108,7 @@ impl Step {
             Step::Airgap { .. } => "airgap",
             Step::Packages { .. } => "packages",
             Step::Pki { .. } => "pki",
+            Step::Render { .. } => "render",
         }
     }
 
@@ -157,6 +166,12 @@ impl Step {
                 "write {} with {debs} .deb(s) for {requested} requested package(s) from {source}",
                 out.display()
             ),
+            Step::Render { out, nodes } => format!(
+                "write user-data, meta-data and network-config of {} node(s) ({}) under {}",
+                nodes.len(),
+                nodes.join(", "),
+                out.display()
+            ),
             Step::Pki {
                 out,
                 endpoint,
@@ -193,6 +208,8 @@ pub struct Plan {
     bundles: Vec<PreparedBundle>,
     /// The PKI step's settings (secrets resolved).
     pki: PkiSettings,
+    /// Every node's rendered, validated files.
+    nodes: Vec<NodeFiles>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -220,6 +237,8 @@ pub struct BuildReport {
     pub packages: Vec<BundleReport>,
     /// The registry PKI and configs.
     pub pki: Option<PkiReport>,
+    /// The node folders written.
+    pub nodes: Vec<PathBuf>,
 }
 
 /// One mirrored image, for reports.
@@ -310,6 +329,15 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         },
         mirrors: pki.mirror_hosts().into_iter().collect(),
     });
+    // Rendered and validated now, so a template mistake fails the plan before anything is
+    // written.
+    let nodes = crate::render::render_all(config)?;
+    if !nodes.is_empty() {
+        steps.push(Step::Render {
+            out: output.join("nodes"),
+            nodes: nodes.iter().map(|n| n.node.clone()).collect(),
+        });
+    }
     Ok(Plan {
         output,
         steps,
@@ -318,6 +346,7 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         prepared,
         bundles,
         pki,
+        nodes,
     })
 }
 
@@ -355,11 +384,7 @@ fn prepare_bundles(config: &Config) -> Result<Vec<PreparedBundle>> {
 
 /// `SOURCE_DATE_EPOCH`, else the config's, else 0.
 fn source_date_epoch(config: &Config) -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .or(config.source_date_epoch)
-        .unwrap_or(0)
+    source_date(config).unwrap_or(0)
 }
 
 /// One archive per architecture: `airgap/k3s-airgap-images-<arch>.tar.zst`.
@@ -393,6 +418,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut verified = None;
     let mut archives = Vec::new();
     let mut bundles = Vec::new();
+    let mut node_dirs = Vec::new();
     let mut pki_report = None;
     for step in &plan.steps {
         reporter.step_started(step.name());
@@ -464,6 +490,13 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                 }
                 bundles.push(bundle.write(out, *mtime, reporter)?);
             }
+            Step::Render { out, .. } => {
+                for files in &plan.nodes {
+                    let dir = out.join(&files.node);
+                    write_node_files(files, &dir).map_err(|e| OciError::io(&dir, e))?;
+                    node_dirs.push(dir);
+                }
+            }
             Step::Pki { out, .. } => {
                 let prepared = pki::prepare(&plan.pki, out, pki::now())?;
                 pki_report = Some(pki::commit(prepared, reporter)?);
@@ -478,5 +511,6 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         airgap: archives,
         packages: bundles,
         pki: pki_report,
+        nodes: node_dirs,
     })
 }

@@ -13,9 +13,15 @@ use std::path::{Path, PathBuf};
 const TOKEN: &str = "K10-test-token-do-not-print";
 const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
 
+/// A copy of the demo whose token file holds [`TOKEN`].
+fn lab() -> Lab {
+    let lab = Lab::new();
+    fs::write(lab.lab_dir().join("token"), format!("{TOKEN}\n")).unwrap();
+    lab
+}
+
 fn render(lab: &Lab, extra: &[&str]) -> Cmd {
     lab.seedforge()
-        .env("SEEDFORGE_LAB_TOKEN", TOKEN)
         .args(["render", "--config", lab.config_arg(), "--out", "nodes"])
         .args(extra)
 }
@@ -32,7 +38,7 @@ fn golden_dir() -> PathBuf {
 /// Golden files pin every byte of the demo's rendered files. `UPDATE_GOLDEN=1` rewrites them.
 #[test]
 fn demo_node_files_match_the_golden_files() {
-    let lab = Lab::new();
+    let lab = lab();
     let out = rendered(&lab);
     if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
         let _ = fs::remove_dir_all(golden_dir());
@@ -51,7 +57,7 @@ fn demo_node_files_match_the_golden_files() {
 
 #[test]
 fn two_renders_are_identical_and_user_data_is_private() {
-    let lab = Lab::new();
+    let lab = lab();
     let a = snapshot(&rendered(&lab));
     let out = render(&lab, &[]).run();
     assert_eq!(a, snapshot(&lab.root().join("nodes")));
@@ -79,7 +85,7 @@ fn cloud_init_accepts_every_nodes_user_data() {
     if !require_tool("cloud-init") {
         return;
     }
-    let lab = Lab::new();
+    let lab = lab();
     let out = rendered(&lab);
     for node in NODES {
         let o = Cmd::new("cloud-init")
@@ -117,7 +123,7 @@ fn shellcheck_finds_nothing_in_the_carried_scripts() {
     if !require_tool("shellcheck") {
         return;
     }
-    let lab = Lab::new();
+    let lab = lab();
     let out = rendered(&lab);
     for node in NODES {
         let found = scripts(&out.join(node).join("user-data"));
@@ -137,7 +143,7 @@ fn shellcheck_finds_nothing_in_the_carried_scripts() {
 
 #[test]
 fn agents_wait_for_the_server_and_every_unit_starts_once() {
-    let lab = Lab::new();
+    let lab = lab();
     let out = rendered(&lab);
     let agent = fs::read_to_string(out.join("lab-agent1/user-data")).unwrap();
     assert!(agent.contains("server: \"https://192.168.6.10:6443\""));
@@ -156,7 +162,7 @@ fn agents_wait_for_the_server_and_every_unit_starts_once() {
 
 /// Renders with one template overridden; expects exit 2 and returns stderr.
 fn refused_with_template(file: &str, edit: &dyn Fn(String) -> String) -> String {
-    let lab = Lab::new();
+    let lab = lab();
     let templates = lab.lab_dir().join("templates");
     fs::create_dir_all(&templates).unwrap();
     let original =
@@ -240,7 +246,7 @@ fn a_shell_syntax_error_in_the_bootstrap_is_refused() {
 
 #[test]
 fn templates_saved_with_crlf_render_without_carriage_returns() {
-    let lab = Lab::new();
+    let lab = lab();
     let templates = lab.lab_dir().join("templates");
     fs::create_dir_all(&templates).unwrap();
     for file in ["user-data.tera", "k3s-bootstrap.sh.tera"] {
@@ -259,22 +265,29 @@ fn templates_saved_with_crlf_render_without_carriage_returns() {
 }
 
 #[test]
-fn a_missing_token_is_an_input_error_naming_the_variable() {
-    let lab = Lab::new();
-    let out = lab
-        .seedforge()
-        .args(["render", "--config", lab.config_arg(), "--out", "nodes"])
-        .expect(2)
-        .run();
-    assert!(out.stderr.contains("SEEDFORGE_LAB_TOKEN"), "{}", out.stderr);
+fn a_missing_token_is_an_input_error_naming_its_file() {
+    let lab = lab();
+    fs::remove_file(lab.lab_dir().join("token")).unwrap();
+    let out = render(&lab, &[]).expect(2).run();
+    assert!(out.stderr.contains("token"), "{}", out.stderr);
+    assert!(out.stderr.contains("cluster.token"), "{}", out.stderr);
     assert!(!lab.root().join("nodes").exists());
 }
 
 #[test]
 fn one_node_renders_into_the_folder_given() {
-    let lab = Lab::new();
+    let lab = lab();
     render(&lab, &["--node", "lab-server1"]).run();
     assert!(lab.root().join("nodes/user-data").is_file());
     let e = render(&lab, &["--node", "nope"]).expect(2).run().stderr;
     assert!(e.contains("no node named \"nope\""), "{e}");
+}
+
+#[test]
+fn build_writes_the_same_node_files_as_render() {
+    let lab = lab();
+    let rendered = rendered(&lab);
+    lab.build();
+    let built = lab.out_dir().join("nodes");
+    assert_eq!(snapshot(&rendered), snapshot(&built));
 }
