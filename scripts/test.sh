@@ -81,3 +81,13 @@ fi
 echo "== cargo test"
 cargo test --locked --all-targets
 cargo test --locked --doc
+
+echo "== fuzz smoke (each target briefly; long runs: FUZZ_SECONDS=600 scripts/fuzz.sh)"
+if command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: cargo-fuzz is missing and could not be installed" >&2
+  exit 1
+else
+  echo "test.sh: warning: cargo-fuzz missing; fuzz smoke skipped" >&2
+fi
