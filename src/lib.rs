@@ -8,10 +8,12 @@
 //!
 //! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`plan`]
 //! turns it into ordered steps, [`image`] parses references and image lists, and [`oci`]
-//! owns the OCI image layout store and the image sources that fill it.
+//! owns the OCI image layout store and the image sources that fill it. [`iso`] writes and
+//! reads the NoCloud seed ISOs (ISO 9660 with Joliet and Rock Ridge).
 
 pub mod config;
 pub mod image;
+pub mod iso;
 pub mod oci;
 pub mod plan;
 pub mod preflight;
@@ -31,6 +33,9 @@ pub enum Error {
     /// An image reference, source or image list is invalid.
     #[error(transparent)]
     Image(#[from] image::ImageError),
+    /// Writing or reading an ISO 9660 image failed.
+    #[error(transparent)]
+    Iso(#[from] iso::IsoError),
     /// The OCI layout store or an image source failed.
     #[error(transparent)]
     Oci(#[from] oci::OciError),
@@ -75,7 +80,8 @@ impl Error {
                 ExitCode::InvalidInput
             }
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Oci(_) | Error::VerifyFailed(_) => ExitCode::Failure,
+            Error::Iso(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Oci(_) | Error::Iso(_) | Error::VerifyFailed(_) => ExitCode::Failure,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and stdout; each subcommand is one thin function over the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod iso;
 mod progress;
 
 use clap::{Args, Parser, Subcommand};
@@ -71,10 +72,16 @@ enum Command {
     /// Compression follows the file name (.tar, .tar.gz, .tar.zst) unless --compression
     /// says otherwise. The same inputs give the same bytes, whatever --threads is.
     Airgap(AirgapArgs),
+    /// Write a NoCloud seed ISO (ISO 9660 + Joliet + Rock Ridge) from a directory.
+    ///
+    /// The same tree gives the same bytes: dates come from --source-date-epoch, owners are
+    /// 0:0 and modes 0644/0755 (the executable bit kept).
+    Iso(iso::IsoArgs),
     /// Re-hash every blob reachable from index.json; exit 0 only if all are sound.
     ///
-    /// DIR is a build output directory (its oci/ is checked) or an OCI layout itself.
-    /// Unreferenced blobs are reported as strays but do not fail verification.
+    /// DIR is a build output directory (its oci/ and iso/*.iso are checked), an OCI layout
+    /// itself, or one .iso image. Unreferenced blobs are reported as strays but do not
+    /// fail verification.
     Verify(DirArg),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
@@ -239,6 +246,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Plan(a) => plan_cmd(g, a),
         Command::Mirror(a) => mirror_cmd(g, a),
         Command::Airgap(a) => airgap_cmd(g, a),
+        Command::Iso(a) => iso::iso_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Gc(a) => gc_cmd(g, &a.dir),
     }
@@ -403,6 +411,22 @@ fn layout_dir(dir: &Path) -> PathBuf {
 }
 
 fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+    if iso::is_image(dir) {
+        return iso::verify_images(g, &[dir.to_path_buf()]);
+    }
+    let images = iso::images_in(dir);
+    if images.is_empty() {
+        return verify_layout(g, dir);
+    }
+    if !layout_dir(dir).exists() {
+        return iso::verify_images(g, &images);
+    }
+    let layout = verify_layout(g, dir);
+    let isos = iso::verify_images(g, &images);
+    layout.and(isos)
+}
+
+fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(true, 0);
     let report = verify(&layout, &reporter)?;
