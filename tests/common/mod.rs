@@ -998,4 +998,5 @@ impl Drop for CtrMount<'_> {
     }
 }
 
+pub mod iso;
 pub mod registry;
