@@ -101,9 +101,8 @@ pub struct Tree {
 impl Tree {
     /// Scans `root` (a directory) recursively and mangles every name.
     pub fn scan(root: &Path) -> Result<Tree, IsoError> {
-        let meta = fs::metadata(root).map_err(|source| IsoError::Io {
-            path: root.to_path_buf(),
-            source,
+        let meta = fs::metadata(root).map_err(|e| {
+            unsupported(root, &format!("cannot be read as the image's source: {e}"))
         })?;
         if !meta.is_dir() {
             return Err(unsupported(root, "is not a directory"));
