@@ -328,3 +328,81 @@ fn place_continuations(iso: &HierarchyPlan, su: &[SystemUse], next: &mut u64) ->
     *next += sectors(used as u64);
     at
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iso::tree::{Node, NodeKind};
+    use std::path::PathBuf;
+
+    fn node(name: &str, parent: usize, level: usize, dir: bool) -> Node {
+        Node {
+            name: name.into(),
+            parent,
+            level,
+            kind: if dir {
+                NodeKind::Dir {
+                    children: Vec::new(),
+                }
+            } else {
+                NodeKind::File {
+                    source: PathBuf::new(),
+                    size: 5000,
+                    executable: false,
+                }
+            },
+            iso_id: vec![0],
+            joliet_id: vec![0],
+        }
+    }
+
+    /// root { zeta/ { f }, Alpha/, b }
+    fn small_tree() -> Tree {
+        let mut nodes = vec![
+            node("", 0, 1, true),
+            node("zeta", 0, 2, true),
+            node("f", 1, 3, false),
+        ];
+        nodes.push(node("Alpha", 0, 2, true));
+        nodes.push(node("b", 0, 2, false));
+        nodes[0].kind = NodeKind::Dir {
+            children: vec![3, 4, 1],
+        };
+        nodes[1].kind = NodeKind::Dir { children: vec![2] };
+        Tree::from_nodes(nodes)
+    }
+
+    #[test]
+    fn records_never_cross_a_sector() {
+        assert_eq!(packed_size(&[34, 34]), 2048);
+        assert_eq!(packed_size(&[1000, 1000, 100]), 4096);
+        assert_eq!(packed_size(&[2048, 34]), 4096);
+    }
+
+    #[test]
+    fn multi_extent_counts() {
+        assert_eq!(extent_count(0), 1);
+        assert_eq!(extent_count(MAX_EXTENT), 1);
+        assert_eq!(extent_count(MAX_EXTENT + 1), 2);
+        assert_eq!(extent_count(5 << 30), 2);
+    }
+
+    #[test]
+    fn directories_are_numbered_breadth_first_in_identifier_order() {
+        let tree = small_tree();
+        let plan = Plan::new(&tree, [0; 7]).unwrap();
+        assert_eq!(plan.iso.dirs, [0, 3, 1]);
+        assert_eq!(plan.iso.number[1], 3);
+        assert_eq!(plan.iso.order[0], [3, 4, 1]);
+        assert!(plan.iso.lba[0] < plan.iso.lba[3] && plan.iso.lba[3] < plan.iso.lba[1]);
+        assert!(plan.joliet.lba[0] > plan.iso.lba[1]);
+        assert!(plan.data_start > plan.joliet.lba[1]);
+        assert_eq!(plan.file_lba[4], plan.data_start);
+        assert_eq!(plan.file_lba[2], plan.data_start + 3);
+        assert_eq!(plan.total_sectors, plan.data_start + 6);
+        assert!(
+            plan.su[0].spill,
+            "the root's ER goes to a continuation area"
+        );
+    }
+}
