@@ -126,7 +126,22 @@ fn a_sparse_5_gib_file_becomes_a_multi_extent_file_every_reader_reads_whole() {
     let mut expect = Expect { pos: 0 };
     assert_eq!(img.copy_to(big, &mut expect).unwrap(), BIG);
 
+    if require_tool("blkid") {
+        let out = Cmd::new("blkid").arg("-p").arg(&iso).run().stdout;
+        assert!(
+            out.contains(r#"LABEL="cidata""#) && out.contains(r#"TYPE="iso9660""#),
+            "{out}"
+        );
+    }
     if require_tool("isoinfo") {
+        let d = Cmd::new("isoinfo")
+            .arg("-d")
+            .arg("-i")
+            .arg(&iso)
+            .run()
+            .stdout;
+        assert!(d.contains("Rock Ridge signatures version 1 found"), "{d}");
+        assert!(d.contains("Joliet with UCS level 3 found"), "{d}");
         let listing = Cmd::new("isoinfo")
             .args(["-R", "-l", "-i"])
             .arg(&iso)
