@@ -26,6 +26,12 @@ declare -A TOOLS=(
   [gpgv]=gpgv
   [gpg]=gpg
   [xz]=xz-utils
+  [blkid]=util-linux
+  [isoinfo]=genisoimage
+  [genisoimage]=genisoimage
+  [osirrox]=xorriso
+  [xorriso]=xorriso
+  [7z]=p7zip-full
 )
 
 missing_tools() {
@@ -63,6 +69,26 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "test.sh: warning: tests that need ${missing[*]} will be skipped" >&2
 fi
+
+# --- pycdlib (an independent ISO 9660/Joliet/Rock Ridge parser, a judge for the ISO tests) ---
+# Installed from PyPI into a venv under target/ so the system python stays untouched; the
+# tests find it at target/pyvenv/bin/python (or $SEEDFORGE_PYCDLIB_PYTHON). One retry;
+# under CI=true a failed install fails the run, otherwise the pycdlib checks are skipped.
+PYVENV=target/pyvenv
+if ! "$PYVENV/bin/python" -c 'import pycdlib' >/dev/null 2>&1; then
+  echo "test.sh: installing pycdlib into $PYVENV" >&2
+  { python3 -m venv "$PYVENV" && "$PYVENV/bin/pip" install -q pycdlib; } >/dev/null 2>&1 \
+    || { sleep 2; "$PYVENV/bin/pip" install -q pycdlib >/dev/null 2>&1; } \
+    || true
+  if ! "$PYVENV/bin/python" -c 'import pycdlib' >/dev/null 2>&1; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "test.sh: pycdlib could not be installed into $PYVENV" >&2
+      exit 1
+    fi
+    echo "test.sh: warning: pycdlib missing; the pycdlib parts of the ISO tests will be skipped" >&2
+  fi
+fi
+# --- end pycdlib ---
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -10,11 +10,13 @@
 //! turns it into ordered steps, [`image`] parses references and image lists, and [`oci`]
 //! owns the OCI image layout store and the image sources that fill it. [`pki`] issues the
 //! registry's CA and certificate and the registry configs for k3s, containerd and the
-//! registry itself.
+//! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
+//! and Rock Ridge).
 
 pub mod config;
 pub mod debs;
 pub mod image;
+pub mod iso;
 pub mod oci;
 pub mod pki;
 pub mod plan;
@@ -36,6 +38,9 @@ pub enum Error {
     /// An image reference, source or image list is invalid.
     #[error(transparent)]
     Image(#[from] image::ImageError),
+    /// Writing or reading an ISO 9660 image failed.
+    #[error(transparent)]
+    Iso(#[from] iso::IsoError),
     /// The OCI layout store or an image source failed.
     #[error(transparent)]
     Oci(#[from] oci::OciError),
@@ -95,7 +100,10 @@ impl Error {
             Error::Debs(e) if e.is_missing_tool() => ExitCode::MissingTool,
             Error::Debs(_) => ExitCode::Failure,
             Error::Pki(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Oci(_) | Error::Pki(_) | Error::VerifyFailed(_) => ExitCode::Failure,
+            Error::Iso(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Oci(_) | Error::Pki(_) | Error::Iso(_) | Error::VerifyFailed(_) => {
+                ExitCode::Failure
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod debs;
 mod pki;
+mod iso;
 mod progress;
 mod render;
 
@@ -81,10 +82,16 @@ enum Command {
     /// lists (`dpkg-query -W` of the node image) is left out. The bundle holds pool/*.deb,
     /// Packages, Packages.gz, Release, install.sh and SHA256SUMS.
     Debs(debs::DebsArgs),
+    /// Write a NoCloud seed ISO (ISO 9660 + Joliet + Rock Ridge) from a directory.
+    ///
+    /// The same tree gives the same bytes: dates come from --source-date-epoch, owners are
+    /// 0:0 and modes 0644/0755 (the executable bit kept).
+    Iso(iso::IsoArgs),
     /// Re-hash every blob reachable from index.json; exit 0 only if all are sound.
     ///
-    /// DIR is a build output directory (its oci/ is checked) or an OCI layout itself.
-    /// Unreferenced blobs are reported as strays but do not fail verification.
+    /// DIR is a build output directory (its oci/ and iso/*.iso are checked), an OCI layout
+    /// itself, or one .iso image. Unreferenced blobs are reported as strays but do not
+    /// fail verification.
     Verify(DirArg),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
@@ -269,6 +276,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Mirror(a) => mirror_cmd(g, a),
         Command::Airgap(a) => airgap_cmd(g, a),
         Command::Debs(a) => debs::debs_cmd(g, a),
+        Command::Iso(a) => iso::iso_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Gc(a) => gc_cmd(g, &a.dir),
         Command::Render(a) => render::run(g, a),
@@ -455,6 +463,22 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
         eprintln!("warning: {warning}");
     }
+    if iso::is_image(dir) {
+        return iso::verify_images(g, &[dir.to_path_buf()]);
+    }
+    let images = iso::images_in(dir);
+    if images.is_empty() {
+        return verify_layout(g, dir);
+    }
+    if !layout_dir(dir).exists() {
+        return iso::verify_images(g, &images);
+    }
+    let layout = verify_layout(g, dir);
+    let isos = iso::verify_images(g, &images);
+    layout.and(isos)
+}
+
+fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(true, 0);
     let report = verify(&layout, &reporter)?;

@@ -1000,4 +1000,5 @@ impl Drop for CtrMount<'_> {
 
 pub mod debs;
 pub mod pki;
+pub mod iso;
 pub mod registry;

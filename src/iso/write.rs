@@ -1,0 +1,387 @@
+//! Writing an image: scan, lay out, serialise the metadata, then stream file data.
+//!
+//! Everything before the first file sector (descriptors, path tables, directories,
+//! continuation areas) is built in memory: its size grows with the number of entries, not
+//! with their bytes. File data is then copied straight from each source file to its
+//! sectors with `std::io::copy`, which uses `copy_file_range` between files on Linux and a
+//! buffered copy elsewhere, so memory stays flat whatever the payload. Holes in sparse
+//! sources (found with `SEEK_DATA`/`SEEK_HOLE`) are skipped, leaving holes in the image
+//! that read back as the same zeros. The image is written to a temporary file beside the
+//! destination, synced, and renamed into place: a failed or interrupted run never leaves a
+//! partial image under the final name.
+
+use super::layout::{Hierarchy, Plan, extent_count, id_bytes, px_tf};
+use super::records::{
+    self, DateTime, FLAG_DIR, FLAG_MULTI_EXTENT, MAX_EXTENT, TreeLocation, VolumeFields,
+};
+use super::tree::{NodeKind, Tree};
+use super::{IsoError, SECTOR};
+use std::fs::{self, File};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+/// How to write an image.
+#[derive(Debug, Clone)]
+pub struct IsoOptions {
+    /// Volume label as given (Joliet volume id); the ISO volume id is its upper-case form.
+    pub label: String,
+    /// Every date in the image, in seconds since the Unix epoch.
+    pub source_date_epoch: u64,
+    /// Application identifier recorded in the volume descriptors (a-characters).
+    pub application_id: String,
+}
+
+/// Longest label, in UCS-2 units (the Joliet volume id field is 32 bytes).
+pub const LABEL_MAX_UNITS: usize = 16;
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IsoSummary {
+    /// The image file.
+    pub path: PathBuf,
+    /// Regular files in the image.
+    pub files: usize,
+    /// Directories in the image, the root included.
+    pub dirs: usize,
+    /// Bytes of file data.
+    pub payload_bytes: u64,
+    /// Bytes of the image.
+    pub image_bytes: u64,
+}
+
+/// Writes the tree under `src` as an ISO 9660 image with Joliet and Rock Ridge at `out`.
+pub fn write_iso(src: &Path, out: &Path, opts: &IsoOptions) -> Result<IsoSummary, IsoError> {
+    let date = DateTime::from_epoch(opts.source_date_epoch)?;
+    let (iso_label, joliet_label) = check_label(&opts.label)?;
+    refuse_output_inside_source(src, out)?;
+    let tree = Tree::scan(src)?;
+    let plan = Plan::new(&tree, date.stamp7())?;
+    let meta = metadata(&tree, &plan, opts, &iso_label, &joliet_label, &date);
+    let image_bytes = u64::from(plan.total_sectors) * SECTOR;
+    write_atomically(out, |file| {
+        file.write_all(&meta).map_err(|e| io_err(out, e))?;
+        copy_files(&tree, &plan, file, out)?;
+        file.set_len(image_bytes).map_err(|e| io_err(out, e))
+    })?;
+    let files = tree.nodes.iter().filter(|n| !n.is_dir()).count();
+    Ok(IsoSummary {
+        path: out.to_path_buf(),
+        files,
+        dirs: tree.nodes.len() - files,
+        payload_bytes: tree.nodes.iter().map(|n| n.size()).sum(),
+        image_bytes,
+    })
+}
+
+fn io_err(path: &Path, source: io::Error) -> IsoError {
+    IsoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The ISO volume id (upper-case d-characters) and the Joliet one (as given).
+fn check_label(label: &str) -> Result<(String, String), IsoError> {
+    let units = label.encode_utf16().count();
+    if units == 0 || units > LABEL_MAX_UNITS {
+        return Err(IsoError::BadOption(format!(
+            "label {label:?} must be 1 to {LABEL_MAX_UNITS} characters (the Joliet volume id holds {LABEL_MAX_UNITS})"
+        )));
+    }
+    if label
+        .chars()
+        .any(|c| c.is_control() || "*/:;?\\".contains(c))
+    {
+        return Err(IsoError::BadOption(format!(
+            "label {label:?} holds a control character or one of * / : ; ? \\"
+        )));
+    }
+    let iso = label
+        .chars()
+        .map(|c| match c.to_ascii_uppercase() {
+            u @ ('A'..='Z' | '0'..='9' | '_') => u,
+            _ => '_',
+        })
+        .collect();
+    Ok((iso, label.to_string()))
+}
+
+/// An image written inside its own source tree would be swallowed by the next run.
+fn refuse_output_inside_source(src: &Path, out: &Path) -> Result<(), IsoError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (Ok(src), Ok(dir)) = (src.canonicalize(), parent.canonicalize()) else {
+        return Ok(());
+    };
+    if dir.starts_with(&src) {
+        return Err(IsoError::Unsupported {
+            path: out.to_path_buf(),
+            reason: format!(
+                "is inside the source directory {}; write the image elsewhere",
+                src.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `fill` on a temporary file beside `out`, then syncs and renames it into place.
+fn write_atomically(
+    out: &Path,
+    fill: impl FnOnce(&mut File) -> Result<(), IsoError>,
+) -> Result<(), IsoError> {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = out.with_file_name(format!(
+        ".{}.{}.iso-tmp",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        fill(&mut file)?;
+        file.sync_all().map_err(|e| io_err(&tmp, e))?;
+        fs::rename(&tmp, out).map_err(|e| io_err(out, e))?;
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err(dir, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Descriptor fields of the primary (`joliet == false`) or Joliet descriptor.
+fn volume_fields(opts: &IsoOptions, label: &str, joliet: bool) -> VolumeFields {
+    if joliet {
+        let mut escapes = [0u8; 32];
+        escapes[..3].copy_from_slice(b"%/E");
+        VolumeFields {
+            kind: 2,
+            system_id: records::ucs2_field("LINUX"),
+            volume_id: records::ucs2_field(label),
+            escapes,
+            application_id: records::ucs2_field(&opts.application_id),
+            blank128: records::ucs2_field(""),
+            blank37: [0; 37],
+        }
+    } else {
+        VolumeFields {
+            kind: 1,
+            system_id: records::ascii_field("LINUX"),
+            volume_id: records::ascii_field(label),
+            escapes: [0; 32],
+            application_id: records::ascii_field(&opts.application_id.to_ascii_uppercase()),
+            blank128: records::ascii_field(""),
+            blank37: records::ascii_field(""),
+        }
+    }
+}
+
+/// Every byte of the image before the first file sector.
+fn metadata(
+    tree: &Tree,
+    plan: &Plan,
+    opts: &IsoOptions,
+    iso_label: &str,
+    joliet_label: &str,
+    date: &DateTime,
+) -> Vec<u8> {
+    let mut img = vec![0u8; plan.data_start as usize * SECTOR as usize];
+    let mut put = |lba: u32, bytes: &[u8]| {
+        let at = lba as usize * SECTOR as usize;
+        img[at..at + bytes.len()].copy_from_slice(bytes);
+    };
+    for (i, (kind, label, joliet)) in [
+        (Hierarchy::Iso, iso_label, false),
+        (Hierarchy::Joliet, joliet_label, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let h = if joliet { &plan.joliet } else { &plan.iso };
+        let loc = TreeLocation {
+            path_table_size: h.path_table_size,
+            l_table: h.l_table,
+            m_table: h.m_table,
+            root_lba: h.lba[0],
+            root_len: h.len[0],
+        };
+        let fields = volume_fields(opts, label, joliet);
+        let vd = records::volume_descriptor(&fields, &loc, plan.total_sectors, date);
+        put(16 + i as u32, &vd);
+        put(h.l_table, &path_table(tree, plan, kind, false));
+        put(h.m_table, &path_table(tree, plan, kind, true));
+        for &d in &h.dirs {
+            put(h.lba[d], &directory(tree, plan, kind, d, date.stamp7()));
+        }
+    }
+    put(18, &records::terminator());
+    for (node, su) in plan.su.iter().enumerate() {
+        if su.spill {
+            let (lba, off) = plan.ce_at[node];
+            let at = lba as usize * SECTOR as usize + off as usize;
+            img[at..at + su.tail.len()].copy_from_slice(&su.tail);
+        }
+    }
+    img
+}
+
+/// One path table of hierarchy `kind`.
+fn path_table(tree: &Tree, plan: &Plan, kind: Hierarchy, big_endian: bool) -> Vec<u8> {
+    let h = if kind == Hierarchy::Iso {
+        &plan.iso
+    } else {
+        &plan.joliet
+    };
+    let mut out = Vec::with_capacity(h.path_table_size as usize);
+    for &d in &h.dirs {
+        let parent = h.number[tree.nodes[d].parent];
+        out.extend(records::path_record(
+            &id_bytes(tree, d, kind),
+            h.lba[d],
+            parent,
+            big_endian,
+        ));
+    }
+    out
+}
+
+/// The extent of directory `d` in hierarchy `kind`: its records, none crossing a sector.
+fn directory(tree: &Tree, plan: &Plan, kind: Hierarchy, d: usize, stamp: [u8; 7]) -> Vec<u8> {
+    let h = if kind == Hierarchy::Iso {
+        &plan.iso
+    } else {
+        &plan.joliet
+    };
+    let rr = |su: Vec<u8>| {
+        if kind == Hierarchy::Iso {
+            su
+        } else {
+            Vec::new()
+        }
+    };
+    let parent = tree.nodes[d].parent;
+    let dot_su = if d == 0 {
+        plan.su[0].inline(plan.ce_at[0])
+    } else {
+        px_tf(tree, d, stamp)
+    };
+    let mut recs = vec![
+        records::dir_record(&[0], h.lba[d], h.len[d], FLAG_DIR, stamp, &rr(dot_su)),
+        records::dir_record(
+            &[1],
+            h.lba[parent],
+            h.len[parent],
+            FLAG_DIR,
+            stamp,
+            &rr(px_tf(tree, parent, stamp)),
+        ),
+    ];
+    for &c in &h.order[d] {
+        let id = id_bytes(tree, c, kind);
+        let su = rr(plan.su[c].inline(plan.ce_at[c]));
+        if tree.nodes[c].is_dir() {
+            recs.push(records::dir_record(
+                &id, h.lba[c], h.len[c], FLAG_DIR, stamp, &su,
+            ));
+            continue;
+        }
+        let size = tree.nodes[c].size();
+        let count = extent_count(size);
+        for i in 0..count {
+            let offset = i * MAX_EXTENT;
+            let len = (size - offset.min(size)).min(MAX_EXTENT);
+            let lba = u64::from(plan.file_lba[c]) + offset / SECTOR;
+            let flags = if i + 1 < count { FLAG_MULTI_EXTENT } else { 0 };
+            let lba = u32::try_from(lba).unwrap_or(u32::MAX);
+            recs.push(records::dir_record(&id, lba, len as u32, flags, stamp, &su));
+        }
+    }
+    pack(&recs, h.len[d] as usize)
+}
+
+/// Concatenates records, starting a new sector whenever the next one would cross.
+fn pack(recs: &[Vec<u8>], size: usize) -> Vec<u8> {
+    let sector = SECTOR as usize;
+    let mut out = Vec::with_capacity(size);
+    for r in recs {
+        if out.len() % sector + r.len() > sector {
+            out.resize(out.len().div_ceil(sector) * sector, 0);
+        }
+        out.extend_from_slice(r);
+    }
+    out.resize(size.max(out.len()), 0);
+    out
+}
+
+/// Streams every file's bytes to its sectors, in image order.
+fn copy_files(tree: &Tree, plan: &Plan, out: &mut File, out_path: &Path) -> Result<(), IsoError> {
+    for &d in &plan.iso.dirs {
+        for &c in &plan.iso.order[d] {
+            if let NodeKind::File { source, size, .. } = &tree.nodes[c].kind {
+                let at = u64::from(plan.file_lba[c]) * SECTOR;
+                copy_sparse(source, *size, out, at, out_path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies `size` bytes of `src` to `out` at `at`, skipping the source's holes.
+fn copy_sparse(
+    src: &Path,
+    size: u64,
+    out: &mut File,
+    at: u64,
+    out_path: &Path,
+) -> Result<(), IsoError> {
+    let file = File::open(src).map_err(|e| io_err(src, e))?;
+    let mut pos = 0;
+    while pos < size {
+        let (start, end) = next_data(&file, pos, size);
+        if start >= size {
+            break;
+        }
+        (&file)
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| io_err(src, e))?;
+        out.seek(SeekFrom::Start(at + start))
+            .map_err(|e| io_err(out_path, e))?;
+        let copied = io::copy(&mut (&file).take(end - start), out).map_err(|e| io_err(src, e))?;
+        if copied != end - start {
+            return Err(IsoError::Changed {
+                path: src.to_path_buf(),
+                expected: size,
+            });
+        }
+        pos = end;
+    }
+    let now = file.metadata().map_err(|e| io_err(src, e))?.len();
+    if now != size {
+        return Err(IsoError::Changed {
+            path: src.to_path_buf(),
+            expected: size,
+        });
+    }
+    Ok(())
+}
+
+/// The next data run at or after `pos`, clipped to `size`; all data if the filesystem
+/// cannot tell holes apart.
+fn next_data(file: &File, pos: u64, size: u64) -> (u64, u64) {
+    use rustix::fs::{SeekFrom as RSeek, seek};
+    let start = match seek(file, RSeek::Data(pos)) {
+        Ok(s) => s,
+        Err(rustix::io::Errno::NXIO) => return (size, size),
+        Err(_) => return (pos, size),
+    };
+    let end = seek(file, RSeek::Hole(start)).unwrap_or(size);
+    (start.min(size), end.min(size))
+}
