@@ -67,6 +67,8 @@ pub struct Config {
     pub cluster: Cluster,
     /// The registry the nodes pull from.
     pub registry: Registry,
+    /// How to reach the registries images are mirrored from (`registries:`).
+    pub registries: Vec<crate::oci::registry::RegistrySettings>,
     /// The images to mirror.
     pub images: Images,
     /// The cluster's nodes.
@@ -242,6 +244,8 @@ struct RawConfig {
     version: Spanned<u32>,
     cluster: Cluster,
     registry: Registry,
+    #[serde(default)]
+    registries: Vec<crate::oci::registry::RegistrySettings>,
     images: RawImages,
     #[serde(default)]
     nodes: Vec<Spanned<Node>>,
@@ -378,6 +382,7 @@ impl Config {
             dir,
             cluster: raw.cluster,
             registry: raw.registry,
+            registries: raw.registries,
             images: Images {
                 lists,
                 platforms: if raw.images.platforms.is_empty() {
