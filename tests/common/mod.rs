@@ -998,4 +998,5 @@ impl Drop for CtrMount<'_> {
     }
 }
 
+pub mod proxy;
 pub mod registry;

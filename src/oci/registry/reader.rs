@@ -22,6 +22,9 @@ use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 
+/// How many times a manifest or config whose content fails verification is fetched.
+pub const DOCUMENT_ATTEMPTS: u32 = 3;
+
 /// What a tag resolved to when the image was opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedTag {
@@ -156,19 +159,34 @@ impl ImageReader for RegistryReader {
                 ),
             });
         }
-        let bytes = self.fetch_document(descriptor)?;
-        let actual = Digest::of(&bytes);
-        if actual != descriptor.digest || bytes.len() as u64 != descriptor.size {
-            return Err(OciError::DigestMismatch {
+        let mut attempt = 1;
+        let bytes = loop {
+            let bytes = self.fetch_document(descriptor)?;
+            let actual = Digest::of(&bytes);
+            if actual == descriptor.digest && bytes.len() as u64 == descriptor.size {
+                break bytes;
+            }
+            let mismatch = OciError::DigestMismatch {
                 context: self.name.clone(),
                 expected: descriptor.digest.clone(),
                 expected_size: descriptor.size,
                 actual_digest: actual,
                 actual_size: bytes.len() as u64,
-            });
-        }
+            };
+            if attempt >= DOCUMENT_ATTEMPTS {
+                return Err(OciError::Read {
+                    context: format!(
+                        "{}: blob {} refused after {attempt} attempts",
+                        self.name, descriptor.digest
+                    ),
+                    source: io::Error::other(mismatch.to_string()),
+                });
+            }
+            tracing::warn!("{mismatch}; fetching it again");
+            attempt += 1;
+        };
         if let Ok(mut docs) = self.docs.lock() {
-            docs.insert(actual, Arc::new(bytes.clone()));
+            docs.insert(descriptor.digest.clone(), Arc::new(bytes.clone()));
         }
         Ok(bytes)
     }
