@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 const IMAGES: [&str; 3] = [
     "mirrored-pause:3.6",
     "klipper-lb:v0.4.13",
-    "mirrored-coredns-coredns:1.12.1",
+    "local-path-provisioner:v0.0.31",
 ];
 
 fn filled_registry() -> Option<Registry> {
@@ -31,6 +31,15 @@ fn filled_registry() -> Option<Registry> {
 }
 
 fn mirror(proxy: &FaultProxy, work: &std::path::Path, code: i32) -> common::Output {
+    mirror_with(proxy, work, code, &[])
+}
+
+fn mirror_with(
+    proxy: &FaultProxy,
+    work: &std::path::Path,
+    code: i32,
+    extra: &[&str],
+) -> common::Output {
     let list = work.join("images.txt");
     let text: String = IMAGES
         .iter()
@@ -44,6 +53,7 @@ fn mirror(proxy: &FaultProxy, work: &std::path::Path, code: i32) -> common::Outp
         .arg(work.join("oci"))
         .args(["--platform", "linux/amd64", "--platform", "linux/arm64"])
         .args(["--insecure-registry", &proxy.host()])
+        .args(extra)
         .expect(code)
         .run()
 }
@@ -113,4 +123,39 @@ fn a_flipped_byte_is_refused_and_nothing_corrupt_is_kept() {
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
         assert_eq!(common::sha256_file(&path), name, "{}", path.display());
     }
+}
+
+#[test]
+fn keep_going_copies_the_other_images_and_lists_the_failure() {
+    let Some(registry) = filled_registry() else {
+        return;
+    };
+    // Only local-path-provisioner's own layer is 237 bytes long.
+    let proxy = FaultProxy::start(&registry.host(), Vec::new(), Some(237..238));
+    let work = tempfile::tempdir().unwrap();
+    let out = mirror_with(&proxy, work.path(), 1, &["--keep-going"]);
+    assert!(
+        out.stderr.contains("1 of 3 image(s) failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("local-path-provisioner"),
+        "{}",
+        out.stderr
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(work.path().join("oci/index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names.len(), 2, "{index}");
+    assert!(names.iter().all(|n| !n.contains("local-path")), "{names:?}");
 }

@@ -91,6 +91,9 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
         .run();
     let first = out.json();
     assert!(first["summary"]["bytes_transferred"].as_u64().unwrap() > 0);
+    // Every fixture image shares one 346-byte base layer: fetched once, saved six times
+    // over (seven manifests reference it).
+    assert_eq!(first["summary"]["bytes_saved"], 6 * 346, "{first}");
     for name in FIXTURES {
         let dest = format!("{}/rancher/{name}", source.host());
         let want = skopeo_raw_digest(&source, &format!("rancher/{name}"));
@@ -113,6 +116,36 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
         .json();
     assert_eq!(again["summary"]["bytes_transferred"], 0, "{again}");
     assert_eq!(again["summary"]["blobs_written"], 0, "{again}");
+
+    // Variants are honoured: arm64/v8 alone gives a one-entry index; arm/v7 is not there.
+    let pause_list = write_list(work.path(), &source.host(), &["mirrored-pause:3.6"]);
+    let arm = work.path().join("arm64");
+    Cmd::seedforge()
+        .args(["mirror", "--platform", "linux/arm64/v8", "--images"])
+        .arg(&pause_list)
+        .arg("--layout")
+        .arg(&arm)
+        .args(["--insecure-registry", &source.host()])
+        .run();
+    let dest = format!("{}/rancher/mirrored-pause:3.6", source.host());
+    let out = Cmd::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:{dest}", arm.display()))
+        .run();
+    let index: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let children = index["manifests"].as_array().unwrap();
+    assert_eq!(children.len(), 1, "{index}");
+    assert_eq!(children[0]["platform"]["variant"], "v8", "{index}");
+    let out = Cmd::seedforge()
+        .args(["mirror", "--platform", "linux/arm/v7", "--images"])
+        .arg(&pause_list)
+        .arg("--layout")
+        .arg(work.path().join("armv7"))
+        .args(["--insecure-registry", &source.host()])
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("linux/arm64/v8"), "{}", out.stderr);
+    assert!(!work.path().join("armv7").exists());
 
     // Push into a second registry: same digests, and skopeo can copy from it.
     let target = Registry::start_plain();

@@ -183,7 +183,13 @@ pub fn mirror(
     options: &MirrorOptions,
     reporter: &dyn Reporter,
 ) -> Result<MirrorRun> {
+    let started = Instant::now();
     let prepared = prepare(entries, options)?;
+    tracing::debug!(
+        "opened {} image(s) in {:?}",
+        prepared.len(),
+        started.elapsed()
+    );
     mirror_prepared(entries, &prepared, layout_dir, options, reporter)
 }
 
@@ -211,7 +217,13 @@ pub fn mirror_prepared(
     }
     let (wanted, referenced_bytes, present) = unique_layers(&image_layers, &layout);
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
+    tracing::debug!(
+        "{} layer(s) to fetch, planned in {:?}",
+        wanted.len(),
+        started.elapsed()
+    );
     let fetched = fetch_layers(&wanted, prepared, &layout, &destinations, options, reporter);
+    tracing::debug!("layers fetched at {:?}", started.elapsed());
     let mut failed_blobs = fetched.failed;
     let mut outcomes: Vec<Result<CopyOutcome>> = Vec::with_capacity(prepared.len());
     let stop = !options.keep_going && !failed_blobs.is_empty();
@@ -226,6 +238,7 @@ pub fn mirror_prepared(
         reporter,
     );
     outcomes.extend(results);
+    tracing::debug!("images copied at {:?}", started.elapsed());
     // Credit each fetched layer to the first image that needed it.
     for (_, owner, size) in &fetched.written {
         if let Some(Ok(o)) = outcomes.get_mut(*owner) {
@@ -234,20 +247,15 @@ pub fn mirror_prepared(
             o.blobs_present = o.blobs_present.saturating_sub(1);
         }
     }
-    finish(
-        entries,
-        outcomes,
-        referenced_bytes,
-        present,
-        started,
-        options,
-    )
+    let fetched_bytes: u64 = fetched.written.iter().map(|(_, _, size)| size).sum();
+    let saved = referenced_bytes.saturating_sub(fetched_bytes);
+    finish(entries, outcomes, saved, present, started, options)
 }
 
 fn finish(
     entries: &[ListEntry],
     outcomes: Vec<Result<CopyOutcome>>,
-    referenced_bytes: u64,
+    bytes_saved: u64,
     present: usize,
     started: Instant,
     options: &MirrorOptions,
@@ -279,14 +287,12 @@ fn finish(
         }
         return Err(e);
     }
-    let bytes_transferred: u64 = images.iter().map(|i| i.outcome.bytes_written).sum();
-    let layer_bytes_fetched = bytes_transferred.min(referenced_bytes);
     let summary = MirrorSummary {
         images: images.len(),
         blobs_written: images.iter().map(|i| i.outcome.blobs_written).sum(),
-        bytes_transferred,
+        bytes_transferred: images.iter().map(|i| i.outcome.bytes_written).sum(),
         blobs_present: present,
-        bytes_saved: referenced_bytes.saturating_sub(layer_bytes_fetched),
+        bytes_saved,
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(MirrorRun { images, summary })
