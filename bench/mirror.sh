@@ -44,7 +44,7 @@ done
 WORK=$(mktemp -d "$TMP/seedforge-mirror-bench.XXXXXX")
 REG_PID=
 cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT

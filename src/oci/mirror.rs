@@ -113,20 +113,36 @@ impl PreparedImage {
 /// file, tag or platform is reported (with the list's file:line) before anything is written.
 pub fn prepare(entries: &[ListEntry], options: &MirrorOptions) -> Result<Vec<PreparedImage>> {
     let platforms = effective_platforms(&options.platforms);
-    entries
-        .iter()
-        .map(|e| {
-            let (reader, resolved) = open(&e.source, &options.registries)?;
-            let selection = select(reader.as_ref(), &e.destination.to_string(), &platforms)?;
-            Ok(PreparedImage {
-                reader,
-                selection,
-                resolved,
-            })
+    let prepare_one = |e: &ListEntry| -> Result<PreparedImage> {
+        let (reader, resolved) = open(&e.source, &options.registries)?;
+        let selection = select(reader.as_ref(), &e.destination.to_string(), &platforms)?;
+        Ok(PreparedImage {
+            reader,
+            selection,
+            resolved,
         })
-        .enumerate()
-        .map(|(i, r)| r.map_err(|err| at_line(err, &entries[i])))
-        .collect()
+    };
+    // Opening a registry image costs round trips: open several at once. The first error
+    // in list order is the one reported.
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(entries.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..options.concurrency.clamp(1, entries.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(e) = entries.get(i) else { break };
+                    let result = prepare_one(e).map_err(|err| at_line(err, e));
+                    if let Ok(mut d) = done.lock() {
+                        d.push((i, result));
+                    }
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_default();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 fn open(

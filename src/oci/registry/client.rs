@@ -134,6 +134,7 @@ pub struct RegistryClient {
     auth: RegistryAuth,
     username: Option<String>,
     password: Option<String>,
+    /// By (repository, push); the empty repository holds a host-wide answer.
     tokens: tokio::sync::Mutex<HashMap<(String, bool), AuthHeader>>,
     policy: RetryPolicy,
 }
@@ -291,8 +292,12 @@ impl RegistryClient {
     ) -> Result<AuthHeader, RegistryError> {
         let key = (repo.to_string(), push);
         let mut tokens = self.tokens.lock().await;
-        if !refresh && let Some(h) = tokens.get(&key) {
-            return Ok(h.clone());
+        if !refresh {
+            // Without a bearer challenge the answer is the same for every repository.
+            let host_wide = tokens.get(&(String::new(), push));
+            if let Some(h) = host_wide.or_else(|| tokens.get(&key)) {
+                return Ok(h.clone());
+            }
         }
         let op = if push {
             RegistryOperation::Push
@@ -320,6 +325,9 @@ impl RegistryClient {
             (None, Some(_)) => AuthHeader::Basic,
             (None, None) => AuthHeader::None,
         };
+        if !matches!(header, AuthHeader::Bearer(_)) {
+            tokens.insert((String::new(), push), header.clone());
+        }
         tokens.insert(key, header.clone());
         Ok(header)
     }
