@@ -149,8 +149,8 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
 
     // Push into a second registry: same digests, and skopeo can copy from it.
     let target = Registry::start_plain();
-    Cmd::seedforge()
-        .args(["push", "--layout"])
+    let pushed = Cmd::seedforge()
+        .args(["--json", "push", "--layout"])
         .arg(&layout)
         .args([
             "--registry",
@@ -158,7 +158,10 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
             "--insecure-registry",
             &target.host(),
         ])
-        .run();
+        .run()
+        .json();
+    // The shared base layer goes up once and is mounted into the other repositories.
+    assert!(pushed["blobs_mounted"].as_u64().unwrap() >= 5, "{pushed}");
     for name in FIXTURES {
         let dest = format!("{}/rancher/{name}", source.host());
         assert_eq!(
@@ -199,10 +202,12 @@ fn tls_and_basic_auth_registries_and_their_failures() {
     let tls_only = Registry::start(&RegistryOptions {
         tls: Some((ca.server_cert.clone(), ca.server_key.clone())),
         basic_auth: None,
+        token: None,
     });
     let auth = Registry::start(&RegistryOptions {
         tls: Some((ca.server_cert.clone(), ca.server_key.clone())),
         basic_auth: Some(("tester".into(), "s3cret-pw".into())),
+        token: None,
     });
     let pause = format!("oci:{}:mirrored-pause:3.6", fixture_layout().display());
     skopeo_push(&pause, &tls_only, "rancher/mirrored-pause:3.6", true);
@@ -273,6 +278,36 @@ fn tls_and_basic_auth_registries_and_their_failures() {
     assert!(out.stderr.contains("tester"), "{}", out.stderr);
     assert!(!out.stderr.contains("nope"), "{}", out.stderr);
     assert!(!refused.exists());
+
+    // Push over TLS with the CA and credentials.
+    let tls_layout = work.path().join("tls");
+    Cmd::seedforge()
+        .args(["push", "--layout"])
+        .arg(&tls_layout)
+        .args(["--registry", &auth.host(), "--ca-file"])
+        .arg(&ca.ca_cert)
+        .args(["--username", "tester", "--password-stdin"])
+        .spawn_with_stdin(Stdio::from(File::open(&pw).unwrap()))
+        .wait();
+    let raw = Cmd::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--creds",
+            "tester:s3cret-pw",
+            "--cert-dir",
+        ])
+        .arg(ca.cert_dir())
+        .arg(format!(
+            "docker://{}/rancher/mirrored-pause:3.6",
+            auth.host()
+        ))
+        .run()
+        .stdout;
+    assert_eq!(
+        format!("sha256:{}", common::sha256_bytes(raw.as_bytes())),
+        want
+    );
 
     // Credentials from the Docker config file.
     let docker = work.path().join("docker");

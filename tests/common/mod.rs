@@ -1000,3 +1000,4 @@ impl Drop for CtrMount<'_> {
 
 pub mod proxy;
 pub mod registry;
+pub mod token;
