@@ -241,7 +241,7 @@ pub fn mirror_prepared(
     let fetched = fetch_layers(&wanted, prepared, &layout, &destinations, options, reporter);
     tracing::debug!("layers fetched at {:?}", started.elapsed());
     let mut failed_blobs = fetched.failed;
-    let mut outcomes: Vec<Result<CopyOutcome>> = Vec::with_capacity(prepared.len());
+    let mut outcomes: Vec<Option<Result<CopyOutcome>>> = Vec::with_capacity(prepared.len());
     let stop = !options.keep_going && !failed_blobs.is_empty();
     let results = copy_all(
         entries,
@@ -257,7 +257,7 @@ pub fn mirror_prepared(
     tracing::debug!("images copied at {:?}", started.elapsed());
     // Credit each fetched layer to the first image that needed it.
     for (_, owner, size) in &fetched.written {
-        if let Some(Ok(o)) = outcomes.get_mut(*owner) {
+        if let Some(Some(Ok(o))) = outcomes.get_mut(*owner) {
             o.blobs_written += 1;
             o.bytes_written += size;
             o.blobs_present = o.blobs_present.saturating_sub(1);
@@ -270,7 +270,7 @@ pub fn mirror_prepared(
 
 fn finish(
     entries: &[ListEntry],
-    outcomes: Vec<Result<CopyOutcome>>,
+    outcomes: Vec<Option<Result<CopyOutcome>>>,
     bytes_saved: u64,
     present: usize,
     started: Instant,
@@ -282,12 +282,16 @@ fn finish(
     let mut first_error = None;
     for (i, result) in outcomes.into_iter().enumerate() {
         match result {
-            Ok(outcome) => images.push(MirroredImage {
+            None => failures.push(format!(
+                "  {}: not copied (stopped after a failure)",
+                entries[i].destination
+            )),
+            Some(Ok(outcome)) => images.push(MirroredImage {
                 destination: entries[i].destination.to_string(),
                 source: entries[i].source.to_string(),
                 outcome,
             }),
-            Err(e) => {
+            Some(Err(e)) => {
                 failures.push(format!("  {}: {e}", entries[i].destination));
                 first_error.get_or_insert(e);
             }
@@ -302,6 +306,13 @@ fn finish(
             });
         }
         return Err(e);
+    }
+    if !failures.is_empty() {
+        return Err(OciError::Incomplete {
+            failed: failures.len(),
+            total,
+            failures,
+        });
     }
     let summary = MirrorSummary {
         images: images.len(),
@@ -467,7 +478,8 @@ fn fetch_layer(
 }
 
 /// Copies every image (its layers now in place), `concurrency` at a time. An image whose
-/// layer failed to fetch fails with that error; with `stop`, nothing more is copied.
+/// layer failed to fetch fails with that error; with `stop`, nothing is copied. `None`
+/// marks an image not copied because the run stopped after a failure.
 #[allow(clippy::too_many_arguments)]
 fn copy_all(
     entries: &[ListEntry],
@@ -478,43 +490,12 @@ fn copy_all(
     stop: bool,
     options: &MirrorOptions,
     reporter: &dyn Reporter,
-) -> Vec<Result<CopyOutcome>> {
-    let total = entries.len();
-    let mut slots: Vec<Option<Result<CopyOutcome>>> = (0..total).map(|_| None).collect();
-    // Hand each fetch failure to the first image that needed the layer.
-    for (i, layers) in image_layers.iter().enumerate() {
-        if let Some(layer) = layers.iter().find(|l| failed_blobs.contains_key(&l.digest)) {
-            let e = failed_blobs
-                .remove(&layer.digest)
-                .unwrap_or_else(|| OciError::Read {
-                    context: format!("{} (from {})", entries[i].destination, entries[i].source),
-                    source: std::io::Error::other(format!(
-                        "blob {} could not be fetched (see above)",
-                        layer.digest
-                    )),
-                });
-            slots[i] = Some(Err(e));
-        } else if layers.iter().any(|l| !layout.has_blob(&l.digest, l.size)) && stop {
-            slots[i] = Some(Err(OciError::Read {
-                context: entries[i].destination.to_string(),
-                source: std::io::Error::other("not copied: another image failed first"),
-            }));
-        }
-    }
+) -> Vec<Option<Result<CopyOutcome>>> {
+    let mut slots = assign_fetch_failures(entries, image_layers, failed_blobs);
     if stop {
-        return slots
-            .into_iter()
-            .map(|s| {
-                s.unwrap_or_else(|| {
-                    Err(OciError::Read {
-                        context: "mirror".into(),
-                        source: std::io::Error::other("stopped after a failure"),
-                    })
-                })
-            })
-            .collect();
+        return slots;
     }
-    let todo: Vec<usize> = (0..total).filter(|&i| slots[i].is_none()).collect();
+    let todo: Vec<usize> = (0..entries.len()).filter(|&i| slots[i].is_none()).collect();
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     let halt = AtomicBool::new(false);
@@ -540,16 +521,33 @@ fn copy_all(
         slots[i] = Some(r);
     }
     slots
-        .into_iter()
-        .map(|s| {
-            s.unwrap_or_else(|| {
-                Err(OciError::Read {
-                    context: "mirror".into(),
-                    source: std::io::Error::other("not copied: stopped after a failure"),
-                })
-            })
-        })
-        .collect()
+}
+
+/// Hands each layer that failed to fetch to the first image that needed it; the other
+/// images needing it get an error pointing there.
+fn assign_fetch_failures(
+    entries: &[ListEntry],
+    image_layers: &[Vec<Descriptor>],
+    failed_blobs: &mut HashMap<Digest, OciError>,
+) -> Vec<Option<Result<CopyOutcome>>> {
+    let failed: Vec<Digest> = failed_blobs.keys().cloned().collect();
+    let mut slots: Vec<Option<Result<CopyOutcome>>> = (0..entries.len()).map(|_| None).collect();
+    for (i, layers) in image_layers.iter().enumerate() {
+        let Some(layer) = layers.iter().find(|l| failed.contains(&l.digest)) else {
+            continue;
+        };
+        let e = failed_blobs
+            .remove(&layer.digest)
+            .unwrap_or_else(|| OciError::Read {
+                context: format!("{} (from {})", entries[i].destination, entries[i].source),
+                source: std::io::Error::other(format!(
+                    "blob {} could not be fetched (see the image listed before)",
+                    layer.digest
+                )),
+            });
+        slots[i] = Some(Err(e));
+    }
+    slots
 }
 
 fn copy_one(

@@ -9,113 +9,18 @@
 
 use super::RegistryError;
 use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
-use super::settings::{HostAccess, RegistryAccess};
-use crate::oci::Digest;
-use crate::oci::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use crate::oci::layout::MAX_DOCUMENT_SIZE;
+use super::settings::HostAccess;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{RegistryOperation, client::ClientConfig, client::ClientProtocol};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
+use reqwest::header::{ACCEPT, RANGE};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::runtime::Runtime;
 
-/// The manifest media types asked for, most preferred first.
-pub const MANIFEST_ACCEPT: [&str; 4] = [
-    OCI_INDEX,
-    OCI_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    DOCKER_MANIFEST,
-];
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The registries of one run: their settings, a lazily started async runtime, and one
-/// client per host.
-pub struct Registries {
-    access: RegistryAccess,
-    policy: RetryPolicy,
-    runtime: OnceLock<Runtime>,
-    clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
-}
-
-impl fmt::Debug for Registries {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registries")
-            .field("access", &self.access)
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Registries {
-    fn default() -> Self {
-        Registries::new(RegistryAccess::default())
-    }
-}
-
-impl Registries {
-    /// Registries reached with `access`, retried with the default policy.
-    pub fn new(access: RegistryAccess) -> Registries {
-        Registries {
-            access,
-            policy: RetryPolicy::default(),
-            runtime: OnceLock::new(),
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The same with another retry policy.
-    pub fn with_policy(mut self, policy: RetryPolicy) -> Registries {
-        self.policy = policy;
-        self
-    }
-
-    /// The async runtime the clients run on (started on first use; two worker threads
-    /// are plenty for I/O-bound transfers).
-    pub fn runtime(&self) -> Result<&Runtime, RegistryError> {
-        if let Some(rt) = self.runtime.get() {
-            return Ok(rt);
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("seedforge-net")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                RegistryError::Settings(format!("cannot start the network runtime: {e}"))
-            })?;
-        let _ = self.runtime.set(rt);
-        self.runtime
-            .get()
-            .ok_or_else(|| RegistryError::Settings("network runtime vanished".into()))
-    }
-
-    /// The client for `host` (`127.0.0.1:5000`, `docker.io`), created on first use.
-    pub fn client(&self, host: &str) -> Result<Arc<RegistryClient>, RegistryError> {
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| RegistryError::Settings("registry client table poisoned".into()))?;
-        if let Some(c) = clients.get(host) {
-            return Ok(c.clone());
-        }
-        // reqwest needs a runtime context to build its connection pool.
-        let _guard = self.runtime()?.enter();
-        let client = Arc::new(RegistryClient::new(
-            host,
-            &self.access.for_host(host),
-            self.policy,
-        )?);
-        clients.insert(host.to_string(), client.clone());
-        Ok(client)
-    }
-}
 
 /// How requests to one registry authenticate.
 #[derive(Debug, Clone)]
@@ -164,7 +69,7 @@ pub struct Get<'a> {
 }
 
 impl RegistryClient {
-    fn new(
+    pub(super) fn new(
         host: &str,
         access: &HostAccess,
         policy: RetryPolicy,
@@ -342,58 +247,25 @@ impl RegistryClient {
             let auth = self
                 .authorization(get.repo, false, refreshed, get.image)
                 .await?;
-            let mut request = self.http.get(&url).header(ACCEPT, get.accept.join(", "));
-            if get.offset > 0 {
-                request = request.header(RANGE, format!("bytes={}-", get.offset));
-            }
-            request = match &auth {
-                AuthHeader::None => request,
-                AuthHeader::Basic => request.basic_auth(
-                    self.username.clone().unwrap_or_default(),
-                    self.password.clone(),
-                ),
-                AuthHeader::Bearer(t) => request.bearer_auth(t),
-            };
-            let (retry_after, problem) = match request.send().await {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if (status == 401 || status == 403) && !refreshed {
-                        refreshed = true;
-                        continue;
-                    }
-                    if status == 401 || status == 403 {
-                        return Err(RegistryError::Unauthorized {
-                            registry: self.host.clone(),
-                            image: get.image.to_string(),
-                            status,
-                            who: self.who(),
-                        });
-                    }
-                    if status == 404 {
-                        return Err(self.not_found(get));
-                    }
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    if !retryable_status(status) {
-                        let body = resp.text().await.unwrap_or_default();
-                        return Err(self.transfer(
-                            get.image,
-                            format!("GET {}: HTTP {status}: {}", get.path, excerpt(&body)),
-                        ));
-                    }
-                    (retry_after, format!("HTTP {status}"))
+            let (retry_after, problem) = match self.send_once(&url, get, &auth).await? {
+                Sent::Done(resp) => return Ok(resp),
+                Sent::Refused(_) if !refreshed => {
+                    // The token may have expired: authenticate again, once.
+                    refreshed = true;
+                    continue;
                 }
-                Err(e) => {
-                    let failure = self.classify_reqwest(&e, get.image);
-                    if !failure.transient {
-                        return Err(failure.error);
-                    }
-                    (None, error_chain(&e))
+                Sent::Refused(status) => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.host.clone(),
+                        image: get.image.to_string(),
+                        status,
+                        who: self.who(),
+                    });
                 }
+                Sent::Transient {
+                    retry_after,
+                    problem,
+                } => (retry_after, problem),
             };
             if !self.policy.should_retry(attempt) {
                 return Err(self.transfer(
@@ -409,6 +281,62 @@ impl RegistryClient {
             );
             tokio::time::sleep(wait).await;
             attempt += 1;
+        }
+    }
+
+    /// Sends one GET and sorts the answer: success, refusal, transient failure, or (as an
+    /// error) anything that retrying cannot fix.
+    async fn send_once(
+        &self,
+        url: &str,
+        get: &Get<'_>,
+        auth: &AuthHeader,
+    ) -> Result<Sent, RegistryError> {
+        let mut request = self.http.get(url).header(ACCEPT, get.accept.join(", "));
+        if get.offset > 0 {
+            request = request.header(RANGE, format!("bytes={}-", get.offset));
+        }
+        request = match auth {
+            AuthHeader::None => request,
+            AuthHeader::Basic => request.basic_auth(
+                self.username.clone().unwrap_or_default(),
+                self.password.clone(),
+            ),
+            AuthHeader::Bearer(t) => request.bearer_auth(t),
+        };
+        let resp = match request.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let failure = self.classify_reqwest(&e, get.image);
+                if !failure.transient {
+                    return Err(failure.error);
+                }
+                return Ok(Sent::Transient {
+                    retry_after: None,
+                    problem: error_chain(&e),
+                });
+            }
+        };
+        let status = resp.status().as_u16();
+        match status {
+            _ if resp.status().is_success() => Ok(Sent::Done(resp)),
+            401 | 403 => Ok(Sent::Refused(status)),
+            404 => Err(self.not_found(get)),
+            _ if retryable_status(status) => Ok(Sent::Transient {
+                retry_after: resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after),
+                problem: format!("HTTP {status}"),
+            }),
+            _ => {
+                let body = resp.text().await.unwrap_or_default();
+                Err(self.transfer(
+                    get.image,
+                    format!("GET {}: HTTP {status}: {}", get.path, excerpt(&body)),
+                ))
+            }
         }
     }
 
@@ -432,94 +360,6 @@ impl RegistryClient {
             image: image.to_string(),
             message,
         }
-    }
-
-    /// Fetches a manifest or index by tag or digest, whole: its bytes, media type and
-    /// digest. The digest is checked against the one asked for, and against the
-    /// registry's `Docker-Content-Digest`; a mismatch is retried, then refused.
-    pub async fn manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        image: &str,
-    ) -> Result<(Vec<u8>, String, Digest), RegistryError> {
-        let get = Get {
-            repo,
-            path: format!("manifests/{reference}"),
-            accept: &MANIFEST_ACCEPT,
-            offset: 0,
-            image,
-        };
-        let mut attempt = 1;
-        loop {
-            let problem = match self.manifest_once(&get).await {
-                Ok(Ok(found)) => match check_manifest_digest(reference, &found) {
-                    Ok(()) => return Ok((found.bytes, found.media_type, found.digest)),
-                    Err(message) => message,
-                },
-                Ok(Err(message)) => message,
-                Err(e) => return Err(e),
-            };
-            if !self.policy.should_retry(attempt) {
-                return Err(RegistryError::Protocol {
-                    registry: self.host.clone(),
-                    image: image.to_string(),
-                    message: format!("manifest {reference}: {problem} (tried {attempt} times)"),
-                });
-            }
-            tokio::time::sleep(self.policy.delay(attempt, None)).await;
-            attempt += 1;
-        }
-    }
-
-    /// One manifest fetch; the inner error is a retryable problem with the body.
-    async fn manifest_once(&self, get: &Get<'_>) -> Result<Result<Fetched, String>, RegistryError> {
-        let resp = self.get(get).await?;
-        let header_digest = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-        if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_SIZE) {
-            return Err(RegistryError::Protocol {
-                registry: self.host.clone(),
-                image: get.image.to_string(),
-                message: format!("{} is larger than any manifest should be", get.path),
-            });
-        }
-        let bytes = match resp.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => return Ok(Err(format!("reading the body failed: {}", error_chain(&e)))),
-        };
-        let digest = Digest::of(&bytes);
-        if let Some(h) = header_digest
-            && h != digest.to_string()
-        {
-            return Ok(Err(format!(
-                "content hashes to {digest}, the registry says {h}"
-            )));
-        }
-        let media_type = content_type
-            .filter(|t| MANIFEST_ACCEPT.contains(&t.as_str()))
-            .or_else(|| document_media_type(&bytes))
-            .ok_or_else(|| RegistryError::Protocol {
-                registry: self.host.clone(),
-                image: get.image.to_string(),
-                message: format!(
-                    "{} is neither an image manifest nor an index (Docker schema 1 images are not supported)",
-                    get.path
-                ),
-            })?;
-        Ok(Ok(Fetched {
-            bytes,
-            media_type,
-            digest,
-        }))
     }
 
     /// Runs an `oci-client` operation with the retry policy.
@@ -610,10 +450,14 @@ impl RegistryClient {
     }
 }
 
-struct Fetched {
-    bytes: Vec<u8>,
-    media_type: String,
-    digest: Digest,
+/// How one request went.
+enum Sent {
+    Done(reqwest::Response),
+    Refused(u16),
+    Transient {
+        retry_after: Option<Duration>,
+        problem: String,
+    },
 }
 
 /// A failure and whether it is worth retrying.
@@ -622,26 +466,6 @@ pub struct Failure {
     pub transient: bool,
     /// The error to report if not.
     pub error: RegistryError,
-}
-
-fn check_manifest_digest(reference: &str, found: &Fetched) -> Result<(), String> {
-    if reference.starts_with("sha256:") && found.digest.to_string() != reference {
-        return Err(format!("content hashes to {}", found.digest));
-    }
-    Ok(())
-}
-
-/// The `mediaType` a manifest states about itself.
-fn document_media_type(bytes: &[u8]) -> Option<String> {
-    let doc = crate::oci::descriptor::ManifestDoc::parse(bytes).ok()?;
-    match doc.kind(None)? {
-        crate::oci::descriptor::ManifestKind::Index => {
-            Some(doc.media_type.unwrap_or(OCI_INDEX.into()))
-        }
-        crate::oci::descriptor::ManifestKind::Image => {
-            Some(doc.media_type.unwrap_or(OCI_MANIFEST.into()))
-        }
-    }
 }
 
 /// An error with its causes, one line.
@@ -667,7 +491,7 @@ fn is_certificate_problem(chain: &str) -> bool {
 }
 
 /// The start of an error body, on one line.
-fn excerpt(body: &str) -> String {
+pub(super) fn excerpt(body: &str) -> String {
     let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > 200 {
         format!("{}…", one_line.chars().take(200).collect::<String>())
@@ -686,15 +510,6 @@ mod tests {
             "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
         ));
         assert!(!is_certificate_problem("connection refused"));
-    }
-
-    #[test]
-    fn media_type_from_document_shape() {
-        assert_eq!(
-            document_media_type(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(),
-            Some(OCI_INDEX)
-        );
-        assert_eq!(document_media_type(br#"{"schemaVersion":1}"#), None);
     }
 
     #[test]

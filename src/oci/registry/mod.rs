@@ -10,7 +10,8 @@
 //!   the command line and the Docker config file.
 //! - [`client`]: one HTTP client per registry host; authentication and token handling come
 //!   from `oci-client`, requests that need headers it hides (Range, Retry-After) are sent on
-//!   the same `reqwest` stack.
+//!   the same `reqwest` stack. [`registries`] holds one per host; [`manifest`] fetches and
+//!   checks manifests.
 //! - [`retry`]: the backoff policy and what counts as transient.
 //! - [`reader`]: an [`ImageReader`](super::source::ImageReader) for registry images, so
 //!   platform selection and copying are shared with the local sources.
@@ -19,13 +20,16 @@
 
 pub mod client;
 pub mod lockfile;
+pub mod manifest;
 pub mod push;
 pub mod reader;
+pub mod registries;
 pub mod retry;
 pub mod settings;
 
-pub use client::{Registries, RegistryClient};
+pub use client::RegistryClient;
 pub use reader::RegistryReader;
+pub use registries::Registries;
 pub use settings::{Credentials, HostAccess, RegistryAccess, RegistrySettings};
 
 /// Failures talking to a registry. Each names the registry and, where there is one, the

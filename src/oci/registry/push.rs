@@ -9,8 +9,8 @@
 //! the registry are the digests in the layout.
 
 use super::RegistryError;
-use super::client::Registries;
 use super::client::RegistryClient;
+use super::registries::Registries;
 use crate::image::Reference;
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use crate::oci::{Digest, Layout, OciError, Result};

@@ -9,7 +9,8 @@
 //! on; a registry that answers the range with the whole blob has the first N bytes skipped.
 //! The store hashes every byte it receives, so the full sha256 is checked across resumes.
 
-use super::client::{Get, Registries, RegistryClient, error_chain};
+use super::client::{Get, RegistryClient, error_chain};
+use super::registries::Registries;
 use crate::image::Reference;
 use crate::oci::descriptor::{Descriptor, is_manifest_type};
 use crate::oci::digest::Digest;
