@@ -12,7 +12,7 @@
 //! already in place. A layer whose content does not match its digest is fetched again a
 //! few times before it counts as failed.
 
-use super::copy::{CopyOutcome, Selection, copy_image, select, selected_children};
+use super::copy::{CopyOutcome, Selection, copy_image_blobs, select, selected_children};
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use super::digest::Digest;
 use super::layout::Layout;
@@ -122,12 +122,12 @@ pub fn prepare(entries: &[ListEntry], options: &MirrorOptions) -> Result<Vec<Pre
             resolved,
         })
     };
-    // Opening a registry image costs round trips: open several at once. The first error
-    // in list order is the one reported.
+    // Opening a registry image costs round trips and little else: open twice as many at
+    // once as blobs are copied. The first error in list order is the one reported.
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(entries.len()));
     std::thread::scope(|scope| {
-        for _ in 0..options.concurrency.clamp(1, entries.len().max(1)) {
+        for _ in 0..(2 * options.concurrency).clamp(1, entries.len().max(1)) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -517,7 +517,26 @@ fn copy_all(
             });
         }
     });
-    for (i, r) in results.into_inner().unwrap_or_default() {
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    // Name every copied image in one index.json update, in list order.
+    let entries_done: Vec<Descriptor> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.entry.clone()))
+        .collect();
+    if let Err(e) = layout.add_to_index(entries_done) {
+        // Nothing was named: the first copied image carries the error, the rest count as
+        // not copied.
+        let mut e = Some(e);
+        for (i, r) in results {
+            slots[i] = match r {
+                Ok(_) => e.take().map(Err),
+                Err(err) => Some(Err(err)),
+            };
+        }
+        return slots;
+    }
+    for (i, r) in results {
         slots[i] = Some(r);
     }
     slots
@@ -559,7 +578,7 @@ fn copy_one(
 ) -> Result<CopyOutcome> {
     let destination = entries[i].destination.to_string();
     reporter.item_started(&destination, i, entries.len());
-    let result = copy_image(
+    let result = copy_image_blobs(
         prepared[i].reader.as_ref(),
         &prepared[i].selection,
         layout,
