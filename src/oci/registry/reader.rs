@@ -60,8 +60,10 @@ impl RegistryReader {
         let handle = registries.runtime()?.handle().clone();
         let repo = reference.repository().to_string();
         let wanted = reference.tag_or_digest();
+        let t0 = std::time::Instant::now();
         let (bytes, media_type, digest) =
             handle.block_on(client.manifest(&repo, &wanted, &name))?;
+        tracing::debug!("{name}: manifest in {:?}", t0.elapsed());
         let root = Descriptor::new(&media_type, digest.clone(), bytes.len() as u64);
         let resolved = match (reference.digest(), reference.tag()) {
             (None, Some(tag)) => Some(ResolvedTag {

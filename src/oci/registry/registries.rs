@@ -82,11 +82,13 @@ impl Registries {
         }
         // reqwest needs a runtime context to build its connection pool.
         let _guard = self.runtime()?.enter();
+        let t0 = std::time::Instant::now();
         let client = Arc::new(RegistryClient::new(
             host,
             &self.access.for_host(host),
             self.policy,
         )?);
+        tracing::debug!("client for {host} ready in {:?}", t0.elapsed());
         clients.insert(host.to_string(), client.clone());
         Ok(client)
     }
