@@ -21,14 +21,17 @@ use super::registry::Registries;
 use super::registry::reader::ResolvedTag;
 use super::source::ImageReader;
 use super::{OciError, Result, local};
+use fetch::{FetchQueue, Fetched};
+
+mod fetch;
 use crate::image::{ImageSource, ListEntry};
 use crate::report::Reporter;
 use crate::util::human_bytes;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// How many times a blob whose content fails verification is fetched in all.
 pub const BLOB_ATTEMPTS: u32 = 3;
@@ -113,26 +116,16 @@ impl PreparedImage {
 /// file, tag or platform is reported (with the list's file:line) before anything is written.
 pub fn prepare(entries: &[ListEntry], options: &MirrorOptions) -> Result<Vec<PreparedImage>> {
     let platforms = effective_platforms(&options.platforms);
-    let prepare_one = |e: &ListEntry| -> Result<PreparedImage> {
-        let (reader, resolved) = open(&e.source, &options.registries)?;
-        let selection = select(reader.as_ref(), &e.destination.to_string(), &platforms)?;
-        Ok(PreparedImage {
-            reader,
-            selection,
-            resolved,
-        })
-    };
-    // Opening a registry image costs round trips and little else: open twice as many at
-    // once as blobs are copied. The first error in list order is the one reported.
+    // The first error in list order is the one reported.
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(entries.len()));
     std::thread::scope(|scope| {
-        for _ in 0..(2 * options.concurrency).clamp(1, entries.len().max(1)) {
+        for _ in 0..opener_count(options, entries.len()) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(e) = entries.get(i) else { break };
-                    let result = prepare_one(e).map_err(|err| at_line(err, e));
+                    let result = prepare_one(e, options, &platforms).map_err(|err| at_line(err, e));
                     if let Ok(mut d) = done.lock() {
                         d.push((i, result));
                     }
@@ -143,6 +136,21 @@ pub fn prepare(entries: &[ListEntry], options: &MirrorOptions) -> Result<Vec<Pre
     let mut done = done.into_inner().unwrap_or_default();
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Opens one source and chooses its platforms.
+fn prepare_one(
+    e: &ListEntry,
+    options: &MirrorOptions,
+    platforms: &[Platform],
+) -> Result<PreparedImage> {
+    let (reader, resolved) = open(&e.source, &options.registries)?;
+    let selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
+    Ok(PreparedImage {
+        reader,
+        selection,
+        resolved,
+    })
 }
 
 fn open(
@@ -193,6 +201,11 @@ fn at_line(err: OciError, entry: &ListEntry) -> OciError {
 
 /// Mirrors every entry into the layout at `layout_dir` (created if needed). Returns one
 /// result per entry, in list order.
+///
+/// Images are opened several at a time, and the layers of each opened image are fetched
+/// while the others are still being opened. If any image cannot be opened, the run fails
+/// with the first such error in list order and names nothing in `index.json`; a layout
+/// directory this run created is removed again.
 pub fn mirror(
     entries: &[ListEntry],
     layout_dir: &Path,
@@ -200,19 +213,112 @@ pub fn mirror(
     reporter: &dyn Reporter,
 ) -> Result<MirrorRun> {
     let started = Instant::now();
-    let prepared = prepare(entries, options)?;
-    tracing::debug!(
-        "opened {} image(s) in {:?}",
-        prepared.len(),
-        started.elapsed()
-    );
-    mirror_prepared(entries, &prepared, layout_dir, options, reporter)
+    let created = first_missing_ancestor(layout_dir);
+    let layout = Layout::create(layout_dir)?;
+    let platforms = effective_platforms(&options.platforms);
+    let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
+    let slots: Vec<OnceLock<(PreparedImage, Vec<Descriptor>)>> =
+        entries.iter().map(|_| OnceLock::new()).collect();
+    let errors = Mutex::new(Vec::new());
+    let queue = FetchQueue::default();
+    let fetched = Mutex::new(Fetched::default());
+    let next = AtomicUsize::new(0);
+    let reader_of = |i: usize| slots.get(i)?.get().map(|(p, _)| p.reader.as_ref());
+    std::thread::scope(|scope| {
+        for _ in 0..options.concurrency.max(1) {
+            scope.spawn(|| {
+                let keep_going = options.keep_going;
+                queue.work(
+                    &reader_of,
+                    &layout,
+                    &destinations,
+                    keep_going,
+                    reporter,
+                    &fetched,
+                )
+            });
+        }
+        let openers: Vec<_> = (0..opener_count(options, entries.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(e) = entries.get(i) else { break };
+                        match prepare_one(e, options, &platforms).and_then(|p| {
+                            let layers = selected_layers(p.reader.as_ref(), &platforms)?;
+                            Ok((p, layers))
+                        }) {
+                            Ok(found) => {
+                                // The reader must be in place before its layers are queued.
+                                let layers = slots[i].get_or_init(|| found).1.clone();
+                                queue.add_image(i, &layers, &layout);
+                            }
+                            Err(err) => {
+                                if let Ok(mut v) = errors.lock() {
+                                    v.push((i, at_line(err, e)));
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in openers {
+            let _ = h.join();
+        }
+        let failed = errors.lock().map(|v| !v.is_empty()).unwrap_or(true);
+        if failed { queue.stop() } else { queue.close() }
+    });
+    tracing::debug!("opened and fetched in {:?}", started.elapsed());
+    let mut errors = errors.into_inner().unwrap_or_default();
+    if !errors.is_empty() {
+        errors.sort_by_key(|(i, _)| *i);
+        let others_writing = layout.has_live_writers().unwrap_or(true);
+        drop(layout);
+        if let Some(dir) = created.filter(|_| !others_writing) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Err(errors.swap_remove(0).1);
+    }
+    let opened: Option<Vec<_>> = slots.iter().map(OnceLock::get).collect();
+    let Some(opened) = opened else {
+        return Err(OciError::Unsupported(
+            "an image could not be opened (a worker thread failed)".into(),
+        ));
+    };
+    let (prepared, image_layers): (Vec<&PreparedImage>, Vec<&[Descriptor]>) =
+        opened.into_iter().map(|(p, l)| (p, l.as_slice())).unzip();
+    let run = Run {
+        entries,
+        layout: &layout,
+        options,
+        reporter,
+        started,
+    };
+    run.complete(
+        &prepared,
+        &image_layers,
+        &queue,
+        fetched.into_inner().unwrap_or_default(),
+    )
 }
 
-/// A layer to fetch, with the first image (in list order) that needs it.
-struct Wanted {
-    owner: usize,
-    descriptor: Descriptor,
+/// Threads opening images: round trips cost latency, not bandwidth, so twice the
+/// copy concurrency.
+fn opener_count(options: &MirrorOptions, images: usize) -> usize {
+    (2 * options.concurrency).clamp(1, images.max(1))
+}
+
+/// The outermost directory of `path` that does not exist yet (what creating it adds).
+fn first_missing_ancestor(path: &Path) -> Option<std::path::PathBuf> {
+    let mut missing = None;
+    for p in path.ancestors() {
+        if p.as_os_str().is_empty() || p.exists() {
+            break;
+        }
+        missing = Some(p.to_path_buf());
+    }
+    missing
 }
 
 /// [`mirror`] with the images already prepared by [`prepare`] (`prepared[i]` belongs to
@@ -227,45 +333,99 @@ pub fn mirror_prepared(
     let started = Instant::now();
     let layout = Layout::create(layout_dir)?;
     let platforms = effective_platforms(&options.platforms);
-    let mut image_layers = Vec::with_capacity(prepared.len());
-    for p in prepared {
-        image_layers.push(selected_layers(p.reader.as_ref(), &platforms)?);
+    let image_layers = prepared
+        .iter()
+        .map(|p| selected_layers(p.reader.as_ref(), &platforms))
+        .collect::<Result<Vec<_>>>()?;
+    let queue = FetchQueue::default();
+    for (i, layers) in image_layers.iter().enumerate() {
+        queue.add_image(i, layers, &layout);
     }
-    let (wanted, referenced_bytes, present) = unique_layers(&image_layers, &layout);
+    queue.close();
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
-    tracing::debug!(
-        "{} layer(s) to fetch, planned in {:?}",
-        wanted.len(),
-        started.elapsed()
-    );
-    let fetched = fetch_layers(&wanted, prepared, &layout, &destinations, options, reporter);
-    tracing::debug!("layers fetched at {:?}", started.elapsed());
-    let mut failed_blobs = fetched.failed;
-    let mut outcomes: Vec<Option<Result<CopyOutcome>>> = Vec::with_capacity(prepared.len());
-    let stop = !options.keep_going && !failed_blobs.is_empty();
-    let results = copy_all(
+    let fetched = Mutex::new(Fetched::default());
+    let reader_of = |i: usize| prepared.get(i).map(|p| p.reader.as_ref());
+    std::thread::scope(|scope| {
+        for _ in 0..options.concurrency.max(1) {
+            scope.spawn(|| {
+                let keep_going = options.keep_going;
+                queue.work(
+                    &reader_of,
+                    &layout,
+                    &destinations,
+                    keep_going,
+                    reporter,
+                    &fetched,
+                )
+            });
+        }
+    });
+    let prepared: Vec<&PreparedImage> = prepared.iter().collect();
+    let image_layers: Vec<&[Descriptor]> = image_layers.iter().map(Vec::as_slice).collect();
+    let run = Run {
         entries,
-        prepared,
-        &layout,
-        &image_layers,
-        &mut failed_blobs,
-        stop,
+        layout: &layout,
         options,
         reporter,
-    );
-    outcomes.extend(results);
-    tracing::debug!("images copied at {:?}", started.elapsed());
-    // Credit each fetched layer to the first image that needed it.
-    for (_, owner, size) in &fetched.written {
-        if let Some(Some(Ok(o))) = outcomes.get_mut(*owner) {
-            o.blobs_written += 1;
-            o.bytes_written += size;
-            o.blobs_present = o.blobs_present.saturating_sub(1);
+        started,
+    };
+    run.complete(
+        &prepared,
+        &image_layers,
+        &queue,
+        fetched.into_inner().unwrap_or_default(),
+    )
+}
+
+/// What every step after fetching needs.
+struct Run<'a> {
+    entries: &'a [ListEntry],
+    layout: &'a Layout,
+    options: &'a MirrorOptions,
+    reporter: &'a dyn Reporter,
+    started: Instant,
+}
+
+impl Run<'_> {
+    /// Copies the images (their layers now fetched), credits each fetched layer to the
+    /// first image in list order that needs it, and totals the run.
+    fn complete(
+        &self,
+        prepared: &[&PreparedImage],
+        image_layers: &[&[Descriptor]],
+        queue: &FetchQueue,
+        fetched: Fetched,
+    ) -> Result<MirrorRun> {
+        tracing::debug!("layers fetched at {:?}", self.started.elapsed());
+        let Fetched {
+            written,
+            mut failed,
+        } = fetched;
+        let stop = !self.options.keep_going && !failed.is_empty();
+        let mut outcomes = self.copy_all(prepared, image_layers, &mut failed, stop);
+        tracing::debug!("images copied at {:?}", self.started.elapsed());
+        for (digest, size) in &written {
+            let owner = image_layers
+                .iter()
+                .position(|layers| layers.iter().any(|l| &l.digest == digest));
+            if let Some(Some(Some(Ok(o)))) = owner.map(|i| outcomes.get_mut(i)) {
+                o.blobs_written += 1;
+                o.bytes_written += size;
+                o.blobs_present = o.blobs_present.saturating_sub(1);
+            }
         }
+        let (referenced, present) = queue.totals();
+        let fetched_bytes: u64 = written.iter().map(|(_, size)| size).sum();
+        let saved = referenced.saturating_sub(fetched_bytes);
+        finish(
+            self.entries,
+            outcomes,
+            saved,
+            present,
+            self.started,
+            self.options,
+        )
     }
-    let fetched_bytes: u64 = fetched.written.iter().map(|(_, _, size)| size).sum();
-    let saved = referenced_bytes.saturating_sub(fetched_bytes);
-    finish(entries, outcomes, saved, present, started, options)
 }
 
 fn finish(
@@ -353,243 +513,116 @@ fn selected_layers(reader: &dyn ImageReader, platforms: &[Platform]) -> Result<V
         .collect())
 }
 
-/// Layers to fetch (deduplicated, largest first), the layer bytes all images reference,
-/// and how many distinct layers the store already holds.
-fn unique_layers(image_layers: &[Vec<Descriptor>], layout: &Layout) -> (Vec<Wanted>, u64, usize) {
-    let mut seen: HashMap<&Digest, ()> = HashMap::new();
-    let mut wanted = Vec::new();
-    let mut referenced = 0;
-    let mut present = 0;
-    for (owner, layers) in image_layers.iter().enumerate() {
-        for layer in layers {
-            referenced += layer.size;
-            if seen.insert(&layer.digest, ()).is_some() {
-                continue;
-            }
-            if layout.has_blob(&layer.digest, layer.size) {
-                present += 1;
-                continue;
-            }
-            wanted.push(Wanted {
-                owner,
-                descriptor: layer.clone(),
-            });
+impl Run<'_> {
+    /// Copies every image (its layers now in place), `concurrency` at a time, and names
+    /// them all in one `index.json` update. An image whose layer failed to fetch fails with
+    /// that error; with `stop`, nothing is copied. `None` marks an image not copied because
+    /// the run stopped after a failure.
+    fn copy_all(
+        &self,
+        prepared: &[&PreparedImage],
+        image_layers: &[&[Descriptor]],
+        failed_blobs: &mut HashMap<Digest, OciError>,
+        stop: bool,
+    ) -> Vec<Option<Result<CopyOutcome>>> {
+        let mut slots = self.assign_fetch_failures(image_layers, failed_blobs);
+        if stop {
+            return slots;
         }
-    }
-    wanted.sort_by_key(|w| std::cmp::Reverse(w.descriptor.size));
-    (wanted, referenced, present)
-}
-
-struct Fetched {
-    /// (digest, owner image, size) of every layer written.
-    written: Vec<(Digest, usize, u64)>,
-    /// Layers that could not be fetched.
-    failed: HashMap<Digest, OciError>,
-}
-
-/// Fetches `wanted` with `options.concurrency` threads.
-fn fetch_layers(
-    wanted: &[Wanted],
-    prepared: &[PreparedImage],
-    layout: &Layout,
-    destinations: &[String],
-    options: &MirrorOptions,
-    reporter: &dyn Reporter,
-) -> Fetched {
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let written = Mutex::new(Vec::new());
-    let failed = Mutex::new(HashMap::new());
-    let workers = options.concurrency.clamp(1, wanted.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(w) = wanted.get(i) else { break };
-                    let reader = prepared[w.owner].reader.as_ref();
-                    let dest = &destinations[w.owner];
-                    match fetch_layer(reader, &w.descriptor, layout, dest, reporter) {
-                        Ok(size) => {
-                            if let Ok(mut v) = written.lock() {
-                                v.push((w.descriptor.digest.clone(), w.owner, size));
-                            }
+        let todo: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| slots[i].is_none())
+            .collect();
+        let next = AtomicUsize::new(0);
+        let results = Mutex::new(Vec::new());
+        let halt = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for _ in 0..self.options.concurrency.clamp(1, todo.len().max(1)) {
+                scope.spawn(|| {
+                    while !halt.load(Ordering::Relaxed) {
+                        let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let result = self.copy_one(prepared[i], i);
+                        if result.is_err() && !self.options.keep_going {
+                            halt.store(true, Ordering::Relaxed);
                         }
-                        Err(e) => {
-                            if !options.keep_going {
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                            if let Ok(mut f) = failed.lock() {
-                                f.insert(w.descriptor.digest.clone(), e);
-                            }
+                        if let Ok(mut r) = results.lock() {
+                            r.push((i, result));
                         }
                     }
-                }
-            });
-        }
-    });
-    Fetched {
-        written: written.into_inner().unwrap_or_default(),
-        failed: failed.into_inner().unwrap_or_default(),
-    }
-}
-
-/// Fetches one layer into the store, fetching it again when its content fails
-/// verification or the transfer breaks beyond what the source's own retries absorb.
-fn fetch_layer(
-    reader: &dyn ImageReader,
-    layer: &Descriptor,
-    layout: &Layout,
-    destination: &str,
-    reporter: &dyn Reporter,
-) -> Result<u64> {
-    let context = format!("{destination} (from {})", reader.describe());
-    let mut attempt = 1;
-    loop {
-        let result = reader.open_blob(layer).and_then(|mut r| {
-            layout.write_blob(
-                &mut r,
-                Some((&layer.digest, layer.size)),
-                &context,
-                &mut |n| reporter.item_progress(destination, n),
-            )
-        });
-        match result {
-            Ok((_, size)) => return Ok(size),
-            Err(e @ OciError::DigestMismatch { .. }) if attempt < BLOB_ATTEMPTS => {
-                reporter.warning(&format!("{e}; fetching it again"));
-            }
-            Err(e) => {
-                return Err(match e {
-                    OciError::DigestMismatch { .. } => OciError::Read {
-                        context: format!(
-                            "{context}: blob {} refused after {attempt} attempts",
-                            layer.digest
-                        ),
-                        source: std::io::Error::other(e.to_string()),
-                    },
-                    other => other,
                 });
             }
+        });
+        let mut results = results.into_inner().unwrap_or_default();
+        results.sort_by_key(|(i, _)| *i);
+        let named: Vec<Descriptor> = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.entry.clone()))
+            .collect();
+        if let Err(e) = self.layout.add_to_index(named) {
+            // Nothing was named: the first copied image carries the error, the rest count
+            // as not copied.
+            let mut e = Some(e);
+            for (i, r) in results {
+                slots[i] = match r {
+                    Ok(_) => e.take().map(Err),
+                    Err(err) => Some(Err(err)),
+                };
+            }
+            return slots;
         }
-        std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
-        attempt += 1;
-    }
-}
-
-/// Copies every image (its layers now in place), `concurrency` at a time. An image whose
-/// layer failed to fetch fails with that error; with `stop`, nothing is copied. `None`
-/// marks an image not copied because the run stopped after a failure.
-#[allow(clippy::too_many_arguments)]
-fn copy_all(
-    entries: &[ListEntry],
-    prepared: &[PreparedImage],
-    layout: &Layout,
-    image_layers: &[Vec<Descriptor>],
-    failed_blobs: &mut HashMap<Digest, OciError>,
-    stop: bool,
-    options: &MirrorOptions,
-    reporter: &dyn Reporter,
-) -> Vec<Option<Result<CopyOutcome>>> {
-    let mut slots = assign_fetch_failures(entries, image_layers, failed_blobs);
-    if stop {
-        return slots;
-    }
-    let todo: Vec<usize> = (0..entries.len()).filter(|&i| slots[i].is_none()).collect();
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    let halt = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for _ in 0..options.concurrency.clamp(1, todo.len().max(1)) {
-            scope.spawn(|| {
-                while !halt.load(Ordering::Relaxed) {
-                    let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    let result = copy_one(entries, prepared, layout, i, reporter);
-                    if result.is_err() && !options.keep_going {
-                        halt.store(true, Ordering::Relaxed);
-                    }
-                    if let Ok(mut r) = results.lock() {
-                        r.push((i, result));
-                    }
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(i, _)| *i);
-    // Name every copied image in one index.json update, in list order.
-    let entries_done: Vec<Descriptor> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.entry.clone()))
-        .collect();
-    if let Err(e) = layout.add_to_index(entries_done) {
-        // Nothing was named: the first copied image carries the error, the rest count as
-        // not copied.
-        let mut e = Some(e);
         for (i, r) in results {
-            slots[i] = match r {
-                Ok(_) => e.take().map(Err),
-                Err(err) => Some(Err(err)),
-            };
+            slots[i] = Some(r);
         }
-        return slots;
+        slots
     }
-    for (i, r) in results {
-        slots[i] = Some(r);
-    }
-    slots
-}
 
-/// Hands each layer that failed to fetch to the first image that needed it; the other
-/// images needing it get an error pointing there.
-fn assign_fetch_failures(
-    entries: &[ListEntry],
-    image_layers: &[Vec<Descriptor>],
-    failed_blobs: &mut HashMap<Digest, OciError>,
-) -> Vec<Option<Result<CopyOutcome>>> {
-    let failed: Vec<Digest> = failed_blobs.keys().cloned().collect();
-    let mut slots: Vec<Option<Result<CopyOutcome>>> = (0..entries.len()).map(|_| None).collect();
-    for (i, layers) in image_layers.iter().enumerate() {
-        let Some(layer) = layers.iter().find(|l| failed.contains(&l.digest)) else {
-            continue;
-        };
-        let e = failed_blobs
-            .remove(&layer.digest)
-            .unwrap_or_else(|| OciError::Read {
-                context: format!("{} (from {})", entries[i].destination, entries[i].source),
-                source: std::io::Error::other(format!(
-                    "blob {} could not be fetched (see the image listed before)",
-                    layer.digest
-                )),
-            });
-        slots[i] = Some(Err(e));
+    /// Hands each layer that failed to fetch to the first image (in list order) that
+    /// needed it; the other images needing it get an error pointing there.
+    fn assign_fetch_failures(
+        &self,
+        image_layers: &[&[Descriptor]],
+        failed_blobs: &mut HashMap<Digest, OciError>,
+    ) -> Vec<Option<Result<CopyOutcome>>> {
+        let failed: Vec<Digest> = failed_blobs.keys().cloned().collect();
+        let mut slots: Vec<Option<Result<CopyOutcome>>> =
+            (0..self.entries.len()).map(|_| None).collect();
+        for (i, layers) in image_layers.iter().enumerate() {
+            let Some(layer) = layers.iter().find(|l| failed.contains(&l.digest)) else {
+                continue;
+            };
+            let entry = &self.entries[i];
+            let e = failed_blobs
+                .remove(&layer.digest)
+                .unwrap_or_else(|| OciError::Read {
+                    context: format!("{} (from {})", entry.destination, entry.source),
+                    source: std::io::Error::other(format!(
+                        "blob {} could not be fetched (see the image listed before)",
+                        layer.digest
+                    )),
+                });
+            slots[i] = Some(Err(e));
+        }
+        slots
     }
-    slots
-}
 
-fn copy_one(
-    entries: &[ListEntry],
-    prepared: &[PreparedImage],
-    layout: &Layout,
-    i: usize,
-    reporter: &dyn Reporter,
-) -> Result<CopyOutcome> {
-    let destination = entries[i].destination.to_string();
-    reporter.item_started(&destination, i, entries.len());
-    let result = copy_image_blobs(
-        prepared[i].reader.as_ref(),
-        &prepared[i].selection,
-        layout,
-        &destination,
-        &mut |n| reporter.item_progress(&destination, n),
-    );
-    match &result {
-        Ok(o) => reporter.item_finished(&destination, &summary(o)),
-        Err(e) => reporter.item_finished(&destination, &format!("failed: {e}")),
+    fn copy_one(&self, prepared: &PreparedImage, i: usize) -> Result<CopyOutcome> {
+        let destination = self.entries[i].destination.to_string();
+        let reporter = self.reporter;
+        reporter.item_started(&destination, i, self.entries.len());
+        let result = copy_image_blobs(
+            prepared.reader.as_ref(),
+            &prepared.selection,
+            self.layout,
+            &destination,
+            &mut |n| reporter.item_progress(&destination, n),
+        );
+        match &result {
+            Ok(o) => reporter.item_finished(&destination, &summary(o)),
+            Err(e) => reporter.item_finished(&destination, &format!("failed: {e}")),
+        }
+        result
     }
-    result
 }
 
 fn summary(o: &CopyOutcome) -> String {
