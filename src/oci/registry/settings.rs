@@ -296,4 +296,47 @@ mod tests {
             r#"Some(Credentials { username: "cli", password: Password(<redacted>) })"#
         );
     }
+
+    #[test]
+    fn config_entries_resolve_secrets_and_paths_against_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw.txt"), "from-file\n").unwrap();
+        let config = dir.path().join("seedforge.yaml");
+        let entries = [
+            RegistrySettings {
+                host: "a.example:5000".into(),
+                ca_file: Some("certs/ca.pem".into()),
+                insecure: false,
+                username: Some("alice".into()),
+                password: Some(Secret::File("pw.txt".into())),
+            },
+            RegistrySettings {
+                host: "b.example".into(),
+                ca_file: None,
+                insecure: true,
+                username: None,
+                password: None,
+            },
+        ];
+        let mut access = RegistryAccess::default();
+        access.add_config(&entries, &config).unwrap();
+        let a = access.for_host("a.example:5000");
+        assert_eq!(a.ca_files, [dir.path().join("certs/ca.pem")]);
+        let creds = a.credentials.unwrap();
+        assert_eq!(
+            (creds.username.as_str(), creds.password.expose()),
+            ("alice", "from-file")
+        );
+        let b = access.for_host("b.example");
+        assert!(b.plain_http && b.credentials.is_none());
+        // A missing secret names the entry, never a value.
+        let bad = [RegistrySettings {
+            password: Some(Secret::Env("SEEDFORGE_TEST_SURELY_UNSET_PW".into())),
+            ..entries[0].clone()
+        }];
+        let err = RegistryAccess::default()
+            .add_config(&bad, &config)
+            .unwrap_err();
+        assert!(err.to_string().contains("registries[0].password"), "{err}");
+    }
 }
