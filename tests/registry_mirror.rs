@@ -109,6 +109,12 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
             .arg(format!("oci:{}:x", work.path().join("readback").display()))
             .run();
     }
+    // HTTPS to a plain-HTTP registry: refused at once with the flag to use, nothing written.
+    let https = work.path().join("https");
+    let out = mirror_cmd(&list, &https).expect(2).run();
+    assert!(out.stderr.contains("does not speak TLS"), "{}", out.stderr);
+    assert!(out.stderr.contains("--insecure-registry"), "{}", out.stderr);
+    assert!(!https.exists());
     // A second mirror of the same list moves no blob bytes.
     let again = mirror_cmd(&list, &layout)
         .args(["--insecure-registry", &source.host()])

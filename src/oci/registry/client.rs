@@ -407,6 +407,16 @@ impl RegistryClient {
                 },
             };
         }
+        if is_plain_http_answer(&chain) {
+            return Failure {
+                transient: false,
+                error: RegistryError::NotTls {
+                    registry: self.host.clone(),
+                    image: image.to_string(),
+                    detail: chain,
+                },
+            };
+        }
         Failure {
             transient: e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
             error: self.transfer(image, chain),
@@ -483,6 +493,11 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// rustls's complaint when the server answers the handshake with plain HTTP.
+fn is_plain_http_answer(chain: &str) -> bool {
+    chain.contains("InvalidContentType") || chain.contains("corrupt message")
+}
+
 fn is_certificate_problem(chain: &str) -> bool {
     let lower = chain.to_ascii_lowercase();
     ["certificate", "unknownissuer", "x509", "invalid peer"]
@@ -510,6 +525,9 @@ mod tests {
             "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
         ));
         assert!(!is_certificate_problem("connection refused"));
+        assert!(is_plain_http_answer(
+            "client error (Connect): received corrupt message of type InvalidContentType"
+        ));
     }
 
     #[test]

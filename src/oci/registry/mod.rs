@@ -48,6 +48,18 @@ pub enum RegistryError {
         /// What the TLS stack said.
         detail: String,
     },
+    /// The registry answered a TLS handshake with something else (it speaks plain HTTP).
+    #[error(
+        "{image}: registry {registry} does not speak TLS ({detail}); if it serves plain HTTP, pass --insecure-registry {registry} or set insecure: true for it under `registries:`"
+    )]
+    NotTls {
+        /// The registry host.
+        registry: String,
+        /// The image.
+        image: String,
+        /// What the TLS stack said.
+        detail: String,
+    },
     /// The registry refused the credentials (or their absence).
     #[error("{image}: registry {registry} refused access ({status}) {who}")]
     Unauthorized {
