@@ -74,6 +74,8 @@ pub struct Config {
     pub cluster: Cluster,
     /// The registry the nodes pull from.
     pub registry: Registry,
+    /// How to reach the registries images are mirrored from (`registries:`).
+    pub registries: Vec<crate::oci::registry::RegistrySettings>,
     /// The images to mirror.
     pub images: Images,
     /// The cluster's nodes.
@@ -255,6 +257,8 @@ struct RawConfig {
     version: Spanned<u32>,
     cluster: Cluster,
     registry: Registry,
+    #[serde(default)]
+    registries: Vec<crate::oci::registry::RegistrySettings>,
     images: RawImages,
     #[serde(default)]
     nodes: Vec<Spanned<Node>>,
@@ -401,6 +405,7 @@ impl Config {
             dir,
             cluster: raw.cluster,
             registry: raw.registry,
+            registries: raw.registries,
             images: Images {
                 lists,
                 platforms: if raw.images.platforms.is_empty() {

@@ -13,6 +13,8 @@ use crate::oci::archive::{
     ArchiveFormat, ArchiveOptions, ArchiveReport, Compression, write_archive,
 };
 use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare};
+use crate::oci::registry::lockfile::LockFile;
+use crate::oci::registry::{Registries, RegistryAccess};
 use crate::oci::verify::{VerifyReport, verify};
 use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
@@ -210,6 +212,9 @@ pub struct Plan {
     pki: PkiSettings,
     /// Every node's rendered, validated files.
     nodes: Vec<NodeFiles>,
+    /// `seedforge.lock` and the pins to write there after mirroring (`None` with
+    /// `--locked`, which only checks, or when no image is named by a registry tag).
+    lock: Option<(PathBuf, LockFile)>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -274,15 +279,22 @@ impl From<&MirroredImage> for MirroredImageReport {
     }
 }
 
-/// Plans a build of `config` into `output` (the config's `output` when `None`).
-pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
+/// Plans a build of `config` into `output` (the config's `output` when `None`). With
+/// `locked`, every registry tag must resolve to the digest `seedforge.lock` pins.
+pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
     let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
+    let mut access = RegistryAccess::default();
+    access.add_config(&config.registries, &config.path)?;
+    access.add_docker_config().map_err(OciError::from)?;
     let mirror = MirrorOptions {
         platforms: config.images.platforms.clone(),
         concurrency: config.images.concurrency,
+        registries: std::sync::Arc::new(Registries::new(access)),
+        keep_going: false,
     };
-    let prepared = prepare(&images.entries, &mirror.platforms)?;
+    let prepared = prepare(&images.entries, &mirror)?;
+    let lock = check_lock(config, &prepared, locked)?;
     preflight_airgap(config, &images)?;
     let layout = output.join("oci");
     let mut steps = vec![
@@ -347,6 +359,7 @@ pub fn plan(config: &Config, output: Option<PathBuf>) -> Result<Plan> {
         bundles,
         pki,
         nodes,
+        lock,
     })
 }
 
@@ -356,6 +369,36 @@ fn source_date(config: &Config) -> Option<u64> {
         .ok()
         .and_then(|v| v.parse().ok())
         .or(config.source_date_epoch)
+}
+
+/// With `locked`, checks the resolved tags against `seedforge.lock` and returns nothing
+/// to write; otherwise returns the lock to write after mirroring.
+fn check_lock(
+    config: &Config,
+    prepared: &[PreparedImage],
+    locked: bool,
+) -> Result<Option<(PathBuf, LockFile)>> {
+    let path = LockFile::path_for(&config.path);
+    let pins: Vec<_> = prepared
+        .iter()
+        .filter_map(PreparedImage::resolved)
+        .collect();
+    if locked {
+        let lock = LockFile::load(&path)
+            .map_err(OciError::from)?
+            .ok_or_else(|| {
+                OciError::from(crate::oci::registry::RegistryError::Lock(format!(
+                    "--locked: there is no lock file at {}; run build without --locked first",
+                    path.display()
+                )))
+            })?;
+        lock.check(pins, &path).map_err(OciError::from)?;
+        return Ok(None);
+    }
+    if pins.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((path, LockFile::from_resolved(pins))))
 }
 
 /// The seed logs' pause-image and missing-component failures, caught before writing.
@@ -430,7 +473,11 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     layout,
                     &plan.mirror,
                     reporter,
-                )?;
+                )?
+                .images;
+                if let Some((path, lock)) = &plan.lock {
+                    lock.write(path)?;
+                }
             }
             Step::Verify { layout } => {
                 let report = verify(&Layout::open(layout)?, reporter)?;

@@ -29,6 +29,7 @@ fn skopeo_pushes_and_pulls_through_a_registry_serving_our_certificate() {
     let registry = Registry::start(&RegistryOptions {
         tls: Some((pki.join("registry.crt"), pki.join("registry.key"))),
         basic_auth: None,
+        ..Default::default()
     });
     let certs = cert_dir_with(&pki.join("ca.crt"), &dir.path().join("trust"));
     let source = format!("oci:{}:{PAUSE}", fixture_layout().display());

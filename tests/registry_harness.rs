@@ -20,6 +20,7 @@ fn skopeo_fills_plain_and_tls_registries_with_fixture_digests() {
     let tls = Registry::start(&RegistryOptions {
         tls: Some((ca.server_cert.clone(), ca.server_key.clone())),
         basic_auth: Some(("tester".into(), "s3cret-pw".into())),
+        token: None,
     });
     for (name, repo_tag) in [
         ("mirrored-pause:3.6", "rancher/mirrored-pause:3.6"),

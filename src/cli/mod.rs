@@ -3,20 +3,21 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod debs;
-mod pki;
 mod iso;
+mod mirror;
+mod pki;
 mod progress;
+mod push;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
-use seedforge::oci::mirror::{MirrorOptions, mirror};
 use seedforge::oci::verify::{VerifyReport, gc, verify};
 use seedforge::oci::{Layout, Platform};
 use seedforge::plan::{self, MirroredImageReport};
-use seedforge::{Error, ExitCode, Reporter};
+use seedforge::{Error, ExitCode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -39,16 +40,16 @@ struct Cli {
 }
 
 #[derive(Debug, Args)]
-struct Global {
+pub(crate) struct Global {
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    pub(crate) verbose: u8,
     /// Only errors on stderr; no progress.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Print the result as one JSON document on stdout (no progress bars).
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,10 +65,18 @@ enum Command {
     /// Copy images listed in image list files into an OCI image layout.
     ///
     /// A list line is `SOURCE [DESTINATION]`; `#` starts a comment. Sources use skopeo's
-    /// transports: oci:DIR[:ref], oci-archive:FILE[:ref], docker-archive:FILE[:ref].
+    /// transports: docker://REF (the default), oci:DIR[:ref], oci-archive:FILE[:ref],
+    /// docker-archive:FILE[:ref].
     /// Relative paths resolve against the list file's directory. Each image is named in
     /// index.json by its full destination reference.
-    Mirror(MirrorArgs),
+    Mirror(mirror::MirrorArgs),
+    /// Push every image of an OCI layout into a registry, digests unchanged.
+    ///
+    /// Each image goes under its destination name with the registry replaced by
+    /// --registry (docker.io/rancher/pause:3.6 becomes HOST:PORT/rancher/pause:3.6).
+    /// Blobs the registry already has are skipped or mounted from another repository;
+    /// manifests and indexes are pushed byte for byte.
+    Push(push::PushArgs),
     /// Write an image archive (a k3s airgap tarball) from an OCI layout.
     ///
     /// The archive holds every image of the layout, or those named as destinations in
@@ -126,6 +135,9 @@ struct BuildArgs {
     /// Output directory (default: the config's `output`, relative to the config).
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Fail if a registry tag resolves to another digest than seedforge.lock pins.
+    #[arg(long)]
+    locked: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,26 +147,6 @@ struct PlanArgs {
     /// Output directory to plan for.
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct MirrorArgs {
-    /// Image list file(s).
-    #[arg(long = "images", value_name = "LIST", required = true, num_args = 1..)]
-    images: Vec<PathBuf>,
-    /// The OCI layout directory to write (created if missing).
-    #[arg(long, value_name = "DIR")]
-    layout: PathBuf,
-    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several.
-    #[arg(
-        long = "platform",
-        value_name = "PLATFORM",
-        default_value = "linux/amd64"
-    )]
-    platforms: Vec<Platform>,
-    /// Images copied at the same time.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    concurrency: u16,
 }
 
 #[derive(Debug, Args)]
@@ -273,7 +265,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     match &cli.command {
         Command::Build(a) => build(g, a),
         Command::Plan(a) => plan_cmd(g, a),
-        Command::Mirror(a) => mirror_cmd(g, a),
+        Command::Mirror(a) => mirror::run(g, a),
+        Command::Push(a) => push::run(g, a),
         Command::Airgap(a) => airgap_cmd(g, a),
         Command::Debs(a) => debs::debs_cmd(g, a),
         Command::Iso(a) => iso::iso_cmd(g, a),
@@ -284,7 +277,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     }
 }
 
-fn print_json(value: &impl Serialize) {
+pub(crate) fn print_json(value: &impl Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: cannot serialise output: {e}"),
@@ -293,7 +286,7 @@ fn print_json(value: &impl Serialize) {
 
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
     let config = Config::load(&a.config.config)?;
-    let plan = plan::plan(&config, a.out.clone())?;
+    let plan = plan::plan(&config, a.out.clone(), a.locked)?;
     let reporter = progress::CliReporter::new(g.quiet || g.json, plan.images.entries.len());
     let report = plan::run(&plan, &reporter)?;
     reporter.finish();
@@ -330,7 +323,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
 
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     let config = Config::load(&a.config.config)?;
-    let plan = plan::plan(&config, a.out.clone())?;
+    let plan = plan::plan(&config, a.out.clone(), false)?;
     if g.json {
         #[derive(Serialize)]
         struct PlanJson<'a> {
@@ -356,25 +349,6 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         for e in &plan.images.entries {
             println!("   {}  <-  {}", e.destination, e.source);
         }
-    }
-    Ok(ExitCode::Ok)
-}
-
-fn mirror_cmd(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
-    let images = ImageList::load_all(&a.images)?;
-    let options = MirrorOptions {
-        platforms: a.platforms.clone(),
-        concurrency: usize::from(a.concurrency),
-    };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
-    reporter.step_started("mirror");
-    let mirrored = mirror(&images.entries, &a.layout, &options, &reporter)?;
-    reporter.finish();
-    let reports: Vec<MirroredImageReport> = mirrored.iter().map(Into::into).collect();
-    if g.json {
-        print_json(&serde_json::json!({ "layout": a.layout, "images": reports }));
-    } else if !g.quiet {
-        print_images(&reports);
     }
     Ok(ExitCode::Ok)
 }
@@ -451,7 +425,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
 }
 
 /// A build output directory holds the layout in `oci/`; a layout can also be given directly.
-fn layout_dir(dir: &Path) -> PathBuf {
+pub(crate) fn layout_dir(dir: &Path) -> PathBuf {
     if dir.join("oci-layout").is_file() {
         dir.to_path_buf()
     } else {
@@ -514,7 +488,7 @@ fn gc_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     Ok(ExitCode::Ok)
 }
 
-fn print_images(images: &[MirroredImageReport]) {
+pub(crate) fn print_images(images: &[MirroredImageReport]) {
     for i in images {
         let platforms = if i.platforms.is_empty() {
             String::new()

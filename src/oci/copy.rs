@@ -159,6 +159,21 @@ pub fn copy_image(
     destination: &str,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CopyOutcome> {
+    let outcome = copy_image_blobs(reader, selection, layout, destination, progress)?;
+    layout.add_to_index(vec![outcome.entry.clone()])?;
+    Ok(outcome)
+}
+
+/// [`copy_image`] without the `index.json` step: every blob of the image is stored and
+/// `entry` of the outcome is the named entry to add, so a caller copying many images can
+/// name them all in one `index.json` update.
+pub fn copy_image_blobs(
+    reader: &dyn ImageReader,
+    selection: &Selection,
+    layout: &Layout,
+    destination: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CopyOutcome> {
     let mut copier = Copier {
         reader,
         layout,
@@ -199,7 +214,6 @@ pub fn copy_image(
         ),
         destination,
     );
-    layout.add_to_index(vec![entry.clone()])?;
     copier.outcome.entry = entry;
     Ok(copier.outcome)
 }

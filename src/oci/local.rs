@@ -1,4 +1,5 @@
-//! Image sources on local disk, named with skopeo's transports:
+//! Image sources, named with skopeo's transports. Registry images (`docker://`) are
+//! handed to [`RegistryReader`]; the rest live on local disk:
 //!
 //! - `oci:DIR[:ref]` — an OCI image layout directory;
 //! - `oci-archive:FILE[:ref]` — a tar of an OCI image layout;
@@ -12,6 +13,7 @@ use super::descriptor::{Descriptor, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR, O
 use super::digest::Digest;
 use super::index::IndexDoc;
 use super::layout::{MAX_DOCUMENT_SIZE, read_limited};
+use super::registry::{Registries, RegistryReader};
 use super::source::ImageReader;
 use super::{OciError, Result};
 use crate::image::{ImageSource, Reference};
@@ -20,9 +22,17 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// Opens the image a local source names.
+/// Opens the image a source names; registry images go through a process-wide set of
+/// [`Registries`] with default settings (anonymous, system CAs, HTTPS).
 pub fn open(source: &ImageSource) -> Result<Box<dyn ImageReader>> {
+    static DEFAULT: OnceLock<Registries> = OnceLock::new();
+    open_with(source, DEFAULT.get_or_init(Registries::default))
+}
+
+/// Opens the image a source names, reaching registries through `registries`.
+pub fn open_with(source: &ImageSource, registries: &Registries) -> Result<Box<dyn ImageReader>> {
     let name = source.to_string();
     match source {
         ImageSource::OciDir { path, reference } => Ok(Box::new(OciDirReader::open(
@@ -40,9 +50,9 @@ pub fn open(source: &ImageSource) -> Result<Box<dyn ImageReader>> {
             reference.as_deref(),
             name,
         )?)),
-        ImageSource::Registry(_) => Err(OciError::Unsupported(format!(
-            "{name}: registry sources are not supported by this build; use oci:, oci-archive: or docker-archive:"
-        ))),
+        ImageSource::Registry(reference) => {
+            Ok(Box::new(RegistryReader::open(registries, reference, name)?))
+        }
     }
 }
 

@@ -1,28 +1,52 @@
-//! Copying a whole image list into one layout, several images at a time.
+//! Copying a whole image list into one layout, many blobs at a time.
 //!
-//! Every source is opened (and its root manifest located) before anything is written, so a
-//! list naming a missing file or tag fails with nothing changed. Copies then run on a small
-//! pool of threads; shared layers are written once because the store is content-addressed.
+//! Every source is opened (registry tags resolved to digests, root manifests read and
+//! platforms chosen) before anything is written, so a list naming a missing file, tag or
+//! platform, or a registry refusing access, fails with nothing changed.
+//!
+//! Then the layers of every selected manifest are gathered and deduplicated across the
+//! whole list: a layer shared by twenty images is fetched once, and layers already in the
+//! store are not fetched at all. The unique layers are fetched by a bounded pool of
+//! threads, largest first so the long downloads start early. Finally each image is copied
+//! as before (configs, manifests, index, then its `index.json` entry), finding its layers
+//! already in place. A layer whose content does not match its digest is fetched again a
+//! few times before it counts as failed.
 
-use super::copy::{CopyOutcome, Selection, copy_image, select};
+use super::copy::{CopyOutcome, Selection, copy_image_blobs, select, selected_children};
+use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
+use super::digest::Digest;
 use super::layout::Layout;
 use super::platform::Platform;
+use super::registry::Registries;
+use super::registry::reader::ResolvedTag;
 use super::source::ImageReader;
 use super::{OciError, Result, local};
-use crate::image::ListEntry;
+use fetch::{FetchQueue, Fetched};
+
+mod fetch;
+use crate::image::{ImageSource, ListEntry};
 use crate::report::Reporter;
 use crate::util::human_bytes;
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+/// How many times a blob whose content fails verification is fetched in all.
+pub const BLOB_ATTEMPTS: u32 = 3;
 
 /// How to mirror.
 #[derive(Debug, Clone)]
 pub struct MirrorOptions {
     /// Platforms to keep; empty means linux/amd64.
     pub platforms: Vec<Platform>,
-    /// Images copied at the same time (at least 1).
+    /// Blobs (and images) copied at the same time (at least 1).
     pub concurrency: usize,
+    /// How to reach registries.
+    pub registries: Arc<Registries>,
+    /// Copy the other images when one fails (the run still fails, listing the failures).
+    pub keep_going: bool,
 }
 
 impl Default for MirrorOptions {
@@ -30,6 +54,8 @@ impl Default for MirrorOptions {
         MirrorOptions {
             platforms: vec![Platform::linux_amd64()],
             concurrency: 4,
+            registries: Arc::new(Registries::default()),
+            keep_going: false,
         }
     }
 }
@@ -41,30 +67,103 @@ pub struct MirroredImage {
     pub destination: String,
     /// The source as written in the list.
     pub source: String,
-    /// What the copy did.
+    /// What the copy did (layers fetched for it included).
     pub outcome: CopyOutcome,
+}
+
+/// Totals of one mirror run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MirrorSummary {
+    /// Images copied.
+    pub images: usize,
+    /// Blobs written to the store (layers, configs, manifests).
+    pub blobs_written: usize,
+    /// Bytes written to the store (what crossed the link).
+    pub bytes_transferred: u64,
+    /// Layers that were already in the store.
+    pub blobs_present: usize,
+    /// Layer bytes not transferred because another image of the list, or the store
+    /// already, had them.
+    pub bytes_saved: u64,
+    /// Wall-clock time of the copy.
+    pub seconds: f64,
+}
+
+/// A mirror run's per-image results and totals.
+#[derive(Debug, Clone)]
+pub struct MirrorRun {
+    /// One entry per list entry, in list order.
+    pub images: Vec<MirroredImage>,
+    /// Totals.
+    pub summary: MirrorSummary,
 }
 
 /// An image whose source is open and whose platforms are chosen, ready to copy.
 pub struct PreparedImage {
     reader: Box<dyn ImageReader>,
     selection: Selection,
+    resolved: Option<ResolvedTag>,
+}
+
+impl PreparedImage {
+    /// The tag → digest resolution, for registry images named by tag.
+    pub fn resolved(&self) -> Option<&ResolvedTag> {
+        self.resolved.as_ref()
+    }
 }
 
 /// Opens every source in `entries` and chooses the platforms to copy, so that a missing
 /// file, tag or platform is reported (with the list's file:line) before anything is written.
-pub fn prepare(entries: &[ListEntry], platforms: &[Platform]) -> Result<Vec<PreparedImage>> {
-    let platforms = effective_platforms(platforms);
-    entries
-        .iter()
-        .map(|e| {
-            let reader = local::open(&e.source)?;
-            let selection = select(reader.as_ref(), &e.destination.to_string(), &platforms)?;
-            Ok(PreparedImage { reader, selection })
-        })
-        .enumerate()
-        .map(|(i, r)| r.map_err(|err| at_line(err, &entries[i])))
-        .collect()
+pub fn prepare(entries: &[ListEntry], options: &MirrorOptions) -> Result<Vec<PreparedImage>> {
+    let platforms = effective_platforms(&options.platforms);
+    // The first error in list order is the one reported.
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(entries.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..opener_count(options, entries.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(e) = entries.get(i) else { break };
+                    let result = prepare_one(e, options, &platforms).map_err(|err| at_line(err, e));
+                    if let Ok(mut d) = done.lock() {
+                        d.push((i, result));
+                    }
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_default();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Opens one source and chooses its platforms.
+fn prepare_one(
+    e: &ListEntry,
+    options: &MirrorOptions,
+    platforms: &[Platform],
+) -> Result<PreparedImage> {
+    let (reader, resolved) = open(&e.source, &options.registries)?;
+    let selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
+    Ok(PreparedImage {
+        reader,
+        selection,
+        resolved,
+    })
+}
+
+fn open(
+    source: &ImageSource,
+    registries: &Registries,
+) -> Result<(Box<dyn ImageReader>, Option<ResolvedTag>)> {
+    if let ImageSource::Registry(reference) = source {
+        let reader =
+            super::registry::RegistryReader::open(registries, reference, source.to_string())?;
+        let resolved = reader.resolved().cloned();
+        return Ok((Box::new(reader), resolved));
+    }
+    Ok((local::open_with(source, registries)?, None))
 }
 
 fn effective_platforms(platforms: &[Platform]) -> Vec<Platform> {
@@ -102,14 +201,124 @@ fn at_line(err: OciError, entry: &ListEntry) -> OciError {
 
 /// Mirrors every entry into the layout at `layout_dir` (created if needed). Returns one
 /// result per entry, in list order.
+///
+/// Images are opened several at a time, and the layers of each opened image are fetched
+/// while the others are still being opened. If any image cannot be opened, the run fails
+/// with the first such error in list order and names nothing in `index.json`; a layout
+/// directory this run created is removed again.
 pub fn mirror(
     entries: &[ListEntry],
     layout_dir: &Path,
     options: &MirrorOptions,
     reporter: &dyn Reporter,
-) -> Result<Vec<MirroredImage>> {
-    let prepared = prepare(entries, &options.platforms)?;
-    mirror_prepared(entries, &prepared, layout_dir, options, reporter)
+) -> Result<MirrorRun> {
+    let started = Instant::now();
+    let created = first_missing_ancestor(layout_dir);
+    let layout = Layout::create(layout_dir)?;
+    let platforms = effective_platforms(&options.platforms);
+    let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
+    let slots: Vec<OnceLock<(PreparedImage, Vec<Descriptor>)>> =
+        entries.iter().map(|_| OnceLock::new()).collect();
+    let errors = Mutex::new(Vec::new());
+    let queue = FetchQueue::default();
+    let fetched = Mutex::new(Fetched::default());
+    let next = AtomicUsize::new(0);
+    let reader_of = |i: usize| slots.get(i)?.get().map(|(p, _)| p.reader.as_ref());
+    std::thread::scope(|scope| {
+        for _ in 0..options.concurrency.max(1) {
+            scope.spawn(|| {
+                let keep_going = options.keep_going;
+                queue.work(
+                    &reader_of,
+                    &layout,
+                    &destinations,
+                    keep_going,
+                    reporter,
+                    &fetched,
+                )
+            });
+        }
+        let openers: Vec<_> = (0..opener_count(options, entries.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(e) = entries.get(i) else { break };
+                        match prepare_one(e, options, &platforms).and_then(|p| {
+                            let layers = selected_layers(p.reader.as_ref(), &platforms)?;
+                            Ok((p, layers))
+                        }) {
+                            Ok(found) => {
+                                // The reader must be in place before its layers are queued.
+                                let layers = slots[i].get_or_init(|| found).1.clone();
+                                queue.add_image(i, &layers, &layout);
+                            }
+                            Err(err) => {
+                                if let Ok(mut v) = errors.lock() {
+                                    v.push((i, at_line(err, e)));
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in openers {
+            let _ = h.join();
+        }
+        let failed = errors.lock().map(|v| !v.is_empty()).unwrap_or(true);
+        if failed { queue.stop() } else { queue.close() }
+    });
+    tracing::debug!("opened and fetched in {:?}", started.elapsed());
+    let mut errors = errors.into_inner().unwrap_or_default();
+    if !errors.is_empty() {
+        errors.sort_by_key(|(i, _)| *i);
+        let others_writing = layout.has_live_writers().unwrap_or(true);
+        drop(layout);
+        if let Some(dir) = created.filter(|_| !others_writing) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Err(errors.swap_remove(0).1);
+    }
+    let opened: Option<Vec<_>> = slots.iter().map(OnceLock::get).collect();
+    let Some(opened) = opened else {
+        return Err(OciError::Unsupported(
+            "an image could not be opened (a worker thread failed)".into(),
+        ));
+    };
+    let (prepared, image_layers): (Vec<&PreparedImage>, Vec<&[Descriptor]>) =
+        opened.into_iter().map(|(p, l)| (p, l.as_slice())).unzip();
+    let run = Run {
+        entries,
+        layout: &layout,
+        options,
+        reporter,
+        started,
+    };
+    run.complete(
+        &prepared,
+        &image_layers,
+        &queue,
+        fetched.into_inner().unwrap_or_default(),
+    )
+}
+
+/// Threads opening images: round trips cost latency, not bandwidth, so twice the
+/// copy concurrency.
+fn opener_count(options: &MirrorOptions, images: usize) -> usize {
+    (2 * options.concurrency).clamp(1, images.max(1))
+}
+
+/// The outermost directory of `path` that does not exist yet (what creating it adds).
+fn first_missing_ancestor(path: &Path) -> Option<std::path::PathBuf> {
+    let mut missing = None;
+    for p in path.ancestors() {
+        if p.as_os_str().is_empty() || p.exists() {
+            break;
+        }
+        missing = Some(p.to_path_buf());
+    }
+    missing
 }
 
 /// [`mirror`] with the images already prepared by [`prepare`] (`prepared[i]` belongs to
@@ -120,58 +329,300 @@ pub fn mirror_prepared(
     layout_dir: &Path,
     options: &MirrorOptions,
     reporter: &dyn Reporter,
-) -> Result<Vec<MirroredImage>> {
+) -> Result<MirrorRun> {
+    let started = Instant::now();
     let layout = Layout::create(layout_dir)?;
-    let total = entries.len();
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<(usize, Result<CopyOutcome>)>> = Mutex::new(Vec::new());
-    let workers = options.concurrency.clamp(1, total.max(1));
+    let platforms = effective_platforms(&options.platforms);
+    let image_layers = prepared
+        .iter()
+        .map(|p| selected_layers(p.reader.as_ref(), &platforms))
+        .collect::<Result<Vec<_>>>()?;
+    let queue = FetchQueue::default();
+    for (i, layers) in image_layers.iter().enumerate() {
+        queue.add_image(i, layers, &layout);
+    }
+    queue.close();
+    let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
+    let fetched = Mutex::new(Fetched::default());
+    let reader_of = |i: usize| prepared.get(i).map(|p| p.reader.as_ref());
     std::thread::scope(|scope| {
-        for _ in 0..workers {
+        for _ in 0..options.concurrency.max(1) {
             scope.spawn(|| {
-                loop {
-                    if failed.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        break;
-                    }
-                    let destination = entries[i].destination.to_string();
-                    reporter.item_started(&destination, i, total);
-                    let result = copy_image(
-                        prepared[i].reader.as_ref(),
-                        &prepared[i].selection,
-                        &layout,
-                        &destination,
-                        &mut |n| reporter.item_progress(&destination, n),
-                    );
-                    match &result {
-                        Ok(o) => reporter.item_finished(&destination, &summary(o)),
-                        Err(e) => {
-                            failed.store(true, Ordering::Relaxed);
-                            reporter.item_finished(&destination, &format!("failed: {e}"));
-                        }
-                    }
-                    if let Ok(mut r) = results.lock() {
-                        r.push((i, result));
-                    }
-                }
+                let keep_going = options.keep_going;
+                queue.work(
+                    &reader_of,
+                    &layout,
+                    &destinations,
+                    keep_going,
+                    reporter,
+                    &fetched,
+                )
             });
         }
     });
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(i, _)| *i);
-    let mut mirrored = Vec::with_capacity(total);
-    for (i, result) in results {
-        mirrored.push(MirroredImage {
-            destination: entries[i].destination.to_string(),
-            source: entries[i].source.to_string(),
-            outcome: result?,
+    let prepared: Vec<&PreparedImage> = prepared.iter().collect();
+    let image_layers: Vec<&[Descriptor]> = image_layers.iter().map(Vec::as_slice).collect();
+    let run = Run {
+        entries,
+        layout: &layout,
+        options,
+        reporter,
+        started,
+    };
+    run.complete(
+        &prepared,
+        &image_layers,
+        &queue,
+        fetched.into_inner().unwrap_or_default(),
+    )
+}
+
+/// What every step after fetching needs.
+struct Run<'a> {
+    entries: &'a [ListEntry],
+    layout: &'a Layout,
+    options: &'a MirrorOptions,
+    reporter: &'a dyn Reporter,
+    started: Instant,
+}
+
+impl Run<'_> {
+    /// Copies the images (their layers now fetched), credits each fetched layer to the
+    /// first image in list order that needs it, and totals the run.
+    fn complete(
+        &self,
+        prepared: &[&PreparedImage],
+        image_layers: &[&[Descriptor]],
+        queue: &FetchQueue,
+        fetched: Fetched,
+    ) -> Result<MirrorRun> {
+        tracing::debug!("layers fetched at {:?}", self.started.elapsed());
+        let Fetched {
+            written,
+            mut failed,
+        } = fetched;
+        let stop = !self.options.keep_going && !failed.is_empty();
+        let mut outcomes = self.copy_all(prepared, image_layers, &mut failed, stop);
+        tracing::debug!("images copied at {:?}", self.started.elapsed());
+        for (digest, size) in &written {
+            let owner = image_layers
+                .iter()
+                .position(|layers| layers.iter().any(|l| &l.digest == digest));
+            if let Some(Some(Some(Ok(o)))) = owner.map(|i| outcomes.get_mut(i)) {
+                o.blobs_written += 1;
+                o.bytes_written += size;
+                o.blobs_present = o.blobs_present.saturating_sub(1);
+            }
+        }
+        let (referenced, present) = queue.totals();
+        let fetched_bytes: u64 = written.iter().map(|(_, size)| size).sum();
+        let saved = referenced.saturating_sub(fetched_bytes);
+        finish(
+            self.entries,
+            outcomes,
+            saved,
+            present,
+            self.started,
+            self.options,
+        )
+    }
+}
+
+fn finish(
+    entries: &[ListEntry],
+    outcomes: Vec<Option<Result<CopyOutcome>>>,
+    bytes_saved: u64,
+    present: usize,
+    started: Instant,
+    options: &MirrorOptions,
+) -> Result<MirrorRun> {
+    let total = entries.len();
+    let mut images = Vec::with_capacity(total);
+    let mut failures = Vec::new();
+    let mut first_error = None;
+    for (i, result) in outcomes.into_iter().enumerate() {
+        match result {
+            None => failures.push(format!(
+                "  {}: not copied (stopped after a failure)",
+                entries[i].destination
+            )),
+            Some(Ok(outcome)) => images.push(MirroredImage {
+                destination: entries[i].destination.to_string(),
+                source: entries[i].source.to_string(),
+                outcome,
+            }),
+            Some(Err(e)) => {
+                failures.push(format!("  {}: {e}", entries[i].destination));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        if options.keep_going && total > 1 {
+            return Err(OciError::Incomplete {
+                failed: failures.len(),
+                total,
+                failures,
+            });
+        }
+        return Err(e);
+    }
+    if !failures.is_empty() {
+        return Err(OciError::Incomplete {
+            failed: failures.len(),
+            total,
+            failures,
         });
     }
-    Ok(mirrored)
+    let summary = MirrorSummary {
+        images: images.len(),
+        blobs_written: images.iter().map(|i| i.outcome.blobs_written).sum(),
+        bytes_transferred: images.iter().map(|i| i.outcome.bytes_written).sum(),
+        blobs_present: present,
+        bytes_saved,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok(MirrorRun { images, summary })
+}
+
+/// The layers of the manifests `platforms` selects from an image.
+fn selected_layers(reader: &dyn ImageReader, platforms: &[Platform]) -> Result<Vec<Descriptor>> {
+    let root = reader.root().clone();
+    let parse = |d: &Descriptor, bytes: &[u8]| {
+        ManifestDoc::parse(bytes).map_err(|source| OciError::Json {
+            context: format!("{}: manifest {}", reader.describe(), d.digest),
+            source,
+        })
+    };
+    let doc = parse(&root, &reader.read_document(&root)?)?;
+    let manifests = match doc.kind(Some(&root.media_type)) {
+        Some(ManifestKind::Index) => {
+            let children = doc.manifests.unwrap_or_default();
+            let mut docs = Vec::new();
+            for i in selected_children(&children, platforms) {
+                let child = &children[i];
+                docs.push(parse(child, &reader.read_document(child)?)?);
+            }
+            docs
+        }
+        _ => vec![doc],
+    };
+    Ok(manifests
+        .into_iter()
+        .flat_map(|m| m.layers.unwrap_or_default())
+        .collect())
+}
+
+impl Run<'_> {
+    /// Copies every image (its layers now in place), `concurrency` at a time, and names
+    /// them all in one `index.json` update. An image whose layer failed to fetch fails with
+    /// that error; with `stop`, nothing is copied. `None` marks an image not copied because
+    /// the run stopped after a failure.
+    fn copy_all(
+        &self,
+        prepared: &[&PreparedImage],
+        image_layers: &[&[Descriptor]],
+        failed_blobs: &mut HashMap<Digest, OciError>,
+        stop: bool,
+    ) -> Vec<Option<Result<CopyOutcome>>> {
+        let mut slots = self.assign_fetch_failures(image_layers, failed_blobs);
+        if stop {
+            return slots;
+        }
+        let todo: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| slots[i].is_none())
+            .collect();
+        let next = AtomicUsize::new(0);
+        let results = Mutex::new(Vec::new());
+        let halt = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for _ in 0..self.options.concurrency.clamp(1, todo.len().max(1)) {
+                scope.spawn(|| {
+                    while !halt.load(Ordering::Relaxed) {
+                        let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let result = self.copy_one(prepared[i], i);
+                        if result.is_err() && !self.options.keep_going {
+                            halt.store(true, Ordering::Relaxed);
+                        }
+                        if let Ok(mut r) = results.lock() {
+                            r.push((i, result));
+                        }
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_default();
+        results.sort_by_key(|(i, _)| *i);
+        let named: Vec<Descriptor> = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.entry.clone()))
+            .collect();
+        if let Err(e) = self.layout.add_to_index(named) {
+            // Nothing was named: the first copied image carries the error, the rest count
+            // as not copied.
+            let mut e = Some(e);
+            for (i, r) in results {
+                slots[i] = match r {
+                    Ok(_) => e.take().map(Err),
+                    Err(err) => Some(Err(err)),
+                };
+            }
+            return slots;
+        }
+        for (i, r) in results {
+            slots[i] = Some(r);
+        }
+        slots
+    }
+
+    /// Hands each layer that failed to fetch to the first image (in list order) that
+    /// needed it; the other images needing it get an error pointing there.
+    fn assign_fetch_failures(
+        &self,
+        image_layers: &[&[Descriptor]],
+        failed_blobs: &mut HashMap<Digest, OciError>,
+    ) -> Vec<Option<Result<CopyOutcome>>> {
+        let failed: Vec<Digest> = failed_blobs.keys().cloned().collect();
+        let mut slots: Vec<Option<Result<CopyOutcome>>> =
+            (0..self.entries.len()).map(|_| None).collect();
+        for (i, layers) in image_layers.iter().enumerate() {
+            let Some(layer) = layers.iter().find(|l| failed.contains(&l.digest)) else {
+                continue;
+            };
+            let entry = &self.entries[i];
+            let e = failed_blobs
+                .remove(&layer.digest)
+                .unwrap_or_else(|| OciError::Read {
+                    context: format!("{} (from {})", entry.destination, entry.source),
+                    source: std::io::Error::other(format!(
+                        "blob {} could not be fetched (see the image listed before)",
+                        layer.digest
+                    )),
+                });
+            slots[i] = Some(Err(e));
+        }
+        slots
+    }
+
+    fn copy_one(&self, prepared: &PreparedImage, i: usize) -> Result<CopyOutcome> {
+        let destination = self.entries[i].destination.to_string();
+        let reporter = self.reporter;
+        reporter.item_started(&destination, i, self.entries.len());
+        let result = copy_image_blobs(
+            prepared.reader.as_ref(),
+            &prepared.selection,
+            self.layout,
+            &destination,
+            &mut |n| reporter.item_progress(&destination, n),
+        );
+        match &result {
+            Ok(o) => reporter.item_finished(&destination, &summary(o)),
+            Err(e) => reporter.item_finished(&destination, &format!("failed: {e}")),
+        }
+        result
+    }
 }
 
 fn summary(o: &CopyOutcome) -> String {

@@ -6,6 +6,7 @@
 //! - [`source`]: the [`ImageReader`](source::ImageReader) trait every image source implements.
 //! - [`local`]: sources on disk: `oci:`, `oci-archive:` and `docker-archive:`.
 //! - [`copy`]: copying one image from a source into the store, with platform selection.
+//! - [`registry`]: registries as sources (pull) and targets (push), and the lock file.
 //! - [`mirror`]: copying a whole image list, concurrently.
 //! - [`verify`]: re-hashing everything reachable, reporting strays, and garbage collection.
 
@@ -18,6 +19,7 @@ pub mod layout;
 pub mod local;
 pub mod mirror;
 pub mod platform;
+pub mod registry;
 pub mod source;
 pub mod verify;
 
@@ -103,6 +105,19 @@ pub enum OciError {
     /// Something the input asks for that this tool does not do.
     #[error("{0}")]
     Unsupported(String),
+    /// A registry could not be reached, refused access, or lacks the image.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    /// Some images of a list could not be mirrored (`--keep-going`); the others were.
+    #[error("{failed} of {total} image(s) failed:\n{}", failures.join("\n"))]
+    Incomplete {
+        /// How many failed.
+        failed: usize,
+        /// How many were listed.
+        total: usize,
+        /// One line per failed image: its destination and the error.
+        failures: Vec<String>,
+    },
 }
 
 impl OciError {
@@ -114,7 +129,7 @@ impl OciError {
             OciError::Source { .. }
                 | OciError::NoMatchingPlatform { .. }
                 | OciError::Unsupported(_)
-        )
+        ) || matches!(self, OciError::Registry(e) if e.is_invalid_input())
     }
 
     /// Wraps an I/O error with the path it happened on.

@@ -1001,4 +1001,6 @@ impl Drop for CtrMount<'_> {
 pub mod debs;
 pub mod pki;
 pub mod iso;
+pub mod proxy;
 pub mod registry;
+pub mod token;

@@ -18,6 +18,8 @@ pub struct RegistryOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Require basic auth with this user and password (needs `tls`).
     pub basic_auth: Option<(String, String)>,
+    /// Require bearer tokens from this realm, signed by the key of this certificate.
+    pub token: Option<(String, PathBuf)>,
 }
 
 /// A running registry; stopped by PID when dropped, its storage deleted.
@@ -73,6 +75,14 @@ impl Registry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: seedforge-test\n    path: {}\n",
                 htpasswd.display()
+            ));
+        }
+        if let Some((realm, cert)) = &options.token {
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                super::token::SERVICE,
+                super::token::ISSUER,
+                cert.display()
             ));
         }
         let config_path = d.join("config.yml");

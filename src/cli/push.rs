@@ -1,0 +1,60 @@
+//! `seedforge push`: every image of a layout into a registry, digests unchanged.
+
+use super::mirror::RegistryArgs;
+use super::{Global, layout_dir, print_json};
+use clap::Args;
+use seedforge::oci::Layout;
+use seedforge::oci::registry::Registries;
+use seedforge::oci::registry::push::{PushOptions, push_layout};
+use seedforge::util::human_bytes;
+use seedforge::{Error, ExitCode};
+use std::path::PathBuf;
+
+/// `seedforge push` arguments.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The OCI layout (or build output directory) to push.
+    #[arg(long, value_name = "DIR")]
+    layout: PathBuf,
+    /// The registry to push into, HOST[:PORT].
+    #[arg(long, value_name = "HOST:PORT")]
+    registry: String,
+    /// Blobs uploaded at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    #[command(flatten)]
+    access: RegistryArgs,
+}
+
+/// Runs `seedforge push`.
+pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, Error> {
+    if a.registry.contains('/') || a.registry.is_empty() {
+        return Err(Error::Usage(format!(
+            "--registry {:?}: expected HOST[:PORT], without a scheme or path",
+            a.registry
+        )));
+    }
+    let layout = Layout::open(&layout_dir(&a.layout))?;
+    let registries = Registries::new(a.access.access()?);
+    let options = PushOptions {
+        registry: a.registry.clone(),
+        concurrency: usize::from(a.concurrency),
+    };
+    let report = push_layout(&layout, &registries, &options)?;
+    if g.json {
+        print_json(&report);
+    } else if !g.quiet {
+        for image in &report.images {
+            println!("{}  {}", image.target, image.digest);
+        }
+        eprintln!(
+            "pushed {} image(s): {} blob(s) uploaded ({}), {} mounted, {} already there",
+            report.images.len(),
+            report.blobs_uploaded,
+            human_bytes(report.bytes_uploaded),
+            report.blobs_mounted,
+            report.blobs_present
+        );
+    }
+    Ok(ExitCode::Ok)
+}

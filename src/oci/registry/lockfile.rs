@@ -1,0 +1,183 @@
+//! `seedforge.lock`: the digest every registry tag resolved to, kept next to the config.
+//!
+//! Tags move; digests do not. A build records what each tag meant when it ran, so the same
+//! config can be rebuilt from the same bytes: `build --locked` refuses to go on when a tag
+//! now resolves to something else, naming the image and both digests. The file is JSON
+//! with sorted keys, so it diffs well and is byte-identical for the same resolutions.
+
+use super::RegistryError;
+use super::reader::ResolvedTag;
+use crate::oci::{Digest, OciError};
+use crate::util::atomic_write;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The lock file's name.
+pub const LOCK_FILE_NAME: &str = "seedforge.lock";
+/// The format version written and read.
+pub const LOCK_VERSION: u32 = 1;
+
+/// Tag → digest pins, by image source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockFile {
+    /// Format version.
+    pub version: u32,
+    /// Image source (`docker://registry/repo:tag`) → the digest its tag resolved to.
+    pub images: BTreeMap<String, Digest>,
+}
+
+impl LockFile {
+    /// Where the lock file of the config at `config` lives.
+    pub fn path_for(config: &Path) -> PathBuf {
+        config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(LOCK_FILE_NAME)
+    }
+
+    /// The pins of a run.
+    pub fn from_resolved<'a>(resolved: impl IntoIterator<Item = &'a ResolvedTag>) -> LockFile {
+        LockFile {
+            version: LOCK_VERSION,
+            images: resolved
+                .into_iter()
+                .map(|r| (r.source.clone(), r.digest.clone()))
+                .collect(),
+        }
+    }
+
+    /// Reads a lock file; `None` if there is none.
+    pub fn load(path: &Path) -> Result<Option<LockFile>, RegistryError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(RegistryError::Lock(format!(
+                    "{}: cannot read: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let lock: LockFile = serde_json::from_str(&text).map_err(|e| {
+            RegistryError::Lock(format!(
+                "{}:{}: invalid lock file: {e}",
+                path.display(),
+                e.line()
+            ))
+        })?;
+        if lock.version != LOCK_VERSION {
+            return Err(RegistryError::Lock(format!(
+                "{}: lock file version {} is not {LOCK_VERSION}",
+                path.display(),
+                lock.version
+            )));
+        }
+        Ok(Some(lock))
+    }
+
+    /// Checks that every tag in `resolved` resolved to the digest this lock pins
+    /// (`--locked`). `path` names the lock in errors.
+    pub fn check<'a>(
+        &self,
+        resolved: impl IntoIterator<Item = &'a ResolvedTag>,
+        path: &Path,
+    ) -> Result<(), RegistryError> {
+        for r in resolved {
+            match self.images.get(&r.source) {
+                Some(locked) if *locked == r.digest => {}
+                Some(locked) => {
+                    return Err(RegistryError::LockMismatch {
+                        image: r.source.clone(),
+                        tag: r.tag.clone(),
+                        locked: locked.to_string(),
+                        resolved: r.digest.to_string(),
+                        lockfile: path.display().to_string(),
+                    });
+                }
+                None => {
+                    return Err(RegistryError::Lock(format!(
+                        "{}: {} is not pinned in {} (it resolves to {}); run build without --locked to add it",
+                        r.source,
+                        r.tag,
+                        path.display(),
+                        r.digest
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The file's bytes: pretty JSON, sorted, newline-terminated.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Writes the lock file atomically.
+    pub fn write(&self, path: &Path) -> Result<(), OciError> {
+        atomic_write(path, &self.to_bytes()).map_err(|e| OciError::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(source: &str, content: &[u8]) -> ResolvedTag {
+        ResolvedTag {
+            source: source.into(),
+            tag: "1".into(),
+            digest: Digest::of(content),
+        }
+    }
+
+    #[test]
+    fn round_trip_is_sorted_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE_NAME);
+        let pins = [pin("docker://r/b:1", b"b"), pin("docker://r/a:1", b"a")];
+        let lock = LockFile::from_resolved(&pins);
+        lock.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.find("r/a:1").unwrap() < text.find("r/b:1").unwrap());
+        assert_eq!(LockFile::load(&path).unwrap(), Some(lock.clone()));
+        let reversed = LockFile::from_resolved(pins.iter().rev());
+        assert_eq!(reversed.to_bytes(), lock.to_bytes());
+        assert_eq!(LockFile::load(&dir.path().join("none")).unwrap(), None);
+    }
+
+    #[test]
+    fn check_names_image_and_both_digests() {
+        let lock = LockFile::from_resolved(&[pin("docker://r/a:1", b"old")]);
+        let path = Path::new("cfg/seedforge.lock");
+        lock.check(&[pin("docker://r/a:1", b"old")], path).unwrap();
+        let err = lock
+            .check(&[pin("docker://r/a:1", b"new")], path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("docker://r/a:1"), "{err}");
+        assert!(err.contains(&Digest::of(b"old").to_string()), "{err}");
+        assert!(err.contains(&Digest::of(b"new").to_string()), "{err}");
+        let missing = lock
+            .check(&[pin("docker://r/b:1", b"b")], path)
+            .unwrap_err();
+        assert!(missing.to_string().contains("not pinned"), "{missing}");
+    }
+
+    #[test]
+    fn path_is_next_to_the_config() {
+        assert_eq!(
+            LockFile::path_for(Path::new("lab/seedforge.yaml")),
+            Path::new("lab/seedforge.lock")
+        );
+        assert_eq!(
+            LockFile::path_for(Path::new("seedforge.yaml")),
+            Path::new("./seedforge.lock")
+        );
+    }
+}

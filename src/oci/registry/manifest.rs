@@ -1,0 +1,148 @@
+//! Manifests and indexes, fetched whole by tag or digest, with their media type, and
+//! checked: against the digest asked for, and against the registry's own
+//! `Docker-Content-Digest`. A mismatch is fetched again before it is refused.
+
+use super::RegistryError;
+use super::client::{Get, RegistryClient, error_chain};
+use crate::oci::Digest;
+use crate::oci::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::oci::layout::MAX_DOCUMENT_SIZE;
+use reqwest::header::CONTENT_TYPE;
+
+/// The manifest media types asked for, most preferred first.
+pub const MANIFEST_ACCEPT: [&str; 4] = [
+    OCI_INDEX,
+    OCI_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    DOCKER_MANIFEST,
+];
+
+impl RegistryClient {
+    /// Fetches a manifest or index by tag or digest, whole: its bytes, media type and
+    /// digest. The digest is checked against the one asked for, and against the
+    /// registry's `Docker-Content-Digest`; a mismatch is retried, then refused.
+    pub async fn manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        image: &str,
+    ) -> Result<(Vec<u8>, String, Digest), RegistryError> {
+        let get = Get {
+            repo,
+            path: format!("manifests/{reference}"),
+            accept: &MANIFEST_ACCEPT,
+            offset: 0,
+            image,
+        };
+        let mut attempt = 1;
+        loop {
+            let problem = match self.manifest_once(&get).await {
+                Ok(Ok(found)) => match check_manifest_digest(reference, &found) {
+                    Ok(()) => return Ok((found.bytes, found.media_type, found.digest)),
+                    Err(message) => message,
+                },
+                Ok(Err(message)) => message,
+                Err(e) => return Err(e),
+            };
+            if !self.policy().should_retry(attempt) {
+                return Err(RegistryError::Protocol {
+                    registry: self.host().to_string(),
+                    image: image.to_string(),
+                    message: format!("manifest {reference}: {problem} (tried {attempt} times)"),
+                });
+            }
+            tokio::time::sleep(self.policy().delay(attempt, None)).await;
+            attempt += 1;
+        }
+    }
+
+    /// One manifest fetch; the inner error is a retryable problem with the body.
+    async fn manifest_once(&self, get: &Get<'_>) -> Result<Result<Fetched, String>, RegistryError> {
+        let resp = self.get(get).await?;
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_SIZE) {
+            return Err(RegistryError::Protocol {
+                registry: self.host().to_string(),
+                image: get.image.to_string(),
+                message: format!("{} is larger than any manifest should be", get.path),
+            });
+        }
+        let bytes = match resp.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) => return Ok(Err(format!("reading the body failed: {}", error_chain(&e)))),
+        };
+        let digest = Digest::of(&bytes);
+        if let Some(h) = header_digest
+            && h != digest.to_string()
+        {
+            return Ok(Err(format!(
+                "content hashes to {digest}, the registry says {h}"
+            )));
+        }
+        let media_type = content_type
+            .filter(|t| MANIFEST_ACCEPT.contains(&t.as_str()))
+            .or_else(|| document_media_type(&bytes))
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: self.host().to_string(),
+                image: get.image.to_string(),
+                message: format!(
+                    "{} is neither an image manifest nor an index (Docker schema 1 images are not supported)",
+                    get.path
+                ),
+            })?;
+        Ok(Ok(Fetched {
+            bytes,
+            media_type,
+            digest,
+        }))
+    }
+}
+
+struct Fetched {
+    bytes: Vec<u8>,
+    media_type: String,
+    digest: Digest,
+}
+
+fn check_manifest_digest(reference: &str, found: &Fetched) -> Result<(), String> {
+    if reference.starts_with("sha256:") && found.digest.to_string() != reference {
+        return Err(format!("content hashes to {}", found.digest));
+    }
+    Ok(())
+}
+
+/// The `mediaType` a manifest states about itself.
+fn document_media_type(bytes: &[u8]) -> Option<String> {
+    let doc = crate::oci::descriptor::ManifestDoc::parse(bytes).ok()?;
+    match doc.kind(None)? {
+        crate::oci::descriptor::ManifestKind::Index => {
+            Some(doc.media_type.unwrap_or(OCI_INDEX.into()))
+        }
+        crate::oci::descriptor::ManifestKind::Image => {
+            Some(doc.media_type.unwrap_or(OCI_MANIFEST.into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_type_from_document_shape() {
+        assert_eq!(
+            document_media_type(br#"{"schemaVersion":2,"manifests":[]}"#).as_deref(),
+            Some(OCI_INDEX)
+        );
+        assert_eq!(document_media_type(br#"{"schemaVersion":1}"#), None);
+    }
+}

@@ -1,0 +1,357 @@
+//! Pushing every image of a layout into a registry, with every digest preserved.
+//!
+//! Each image goes to its destination name rebased onto the target registry
+//! (`docker.io/rancher/pause:3.6` → `HOST:PORT/rancher/pause:3.6`). Blobs go first, each
+//! unique blob uploaded once (streamed from the store, never held in memory); a blob that
+//! another repository of the same push already received is mounted across repositories
+//! instead, and blobs the registry already has are skipped. Manifests and indexes are then
+//! pushed byte for byte — child manifests by digest, the root by tag — so the digests in
+//! the registry are the digests in the layout.
+
+use super::RegistryError;
+use super::client::RegistryClient;
+use super::registries::Registries;
+use crate::image::Reference;
+use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind};
+use crate::oci::{Digest, Layout, OciError, Result};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use oci_client::RegistryOperation;
+use oci_client::errors::OciDistributionError;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+
+/// Where and how to push.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// The target registry, `HOST[:PORT]`.
+    pub registry: String,
+    /// Blobs uploaded at the same time.
+    pub concurrency: usize,
+}
+
+/// One pushed image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushedImage {
+    /// Its name in the layout.
+    pub source: String,
+    /// Where it went (`HOST:PORT/repo:tag`).
+    pub target: String,
+    /// The digest of its root manifest or index (unchanged by the push).
+    pub digest: String,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PushReport {
+    /// The images, in `index.json` order.
+    pub images: Vec<PushedImage>,
+    /// Blobs uploaded.
+    pub blobs_uploaded: usize,
+    /// Bytes uploaded.
+    pub bytes_uploaded: u64,
+    /// Blobs mounted from another repository of the same registry.
+    pub blobs_mounted: usize,
+    /// Blobs the registry already had in the target repository.
+    pub blobs_present: usize,
+}
+
+/// One image to push: its target, its documents (manifests and index, pushed in order)
+/// and the blobs they need.
+struct Plan {
+    source: String,
+    target: Reference,
+    root: Descriptor,
+    /// Child manifests (by digest) then the root, with their bytes.
+    documents: Documents,
+    blobs: Vec<Descriptor>,
+}
+
+/// Pushes every named image of `layout` into `options.registry`.
+pub fn push_layout(
+    layout: &Layout,
+    registries: &Registries,
+    options: &PushOptions,
+) -> Result<PushReport> {
+    let plans = plan(layout, &options.registry)?;
+    let client = registries.client(&options.registry)?;
+    let runtime = registries.runtime()?;
+    runtime.block_on(push_all(
+        layout,
+        &client,
+        &plans,
+        options.concurrency.max(1),
+    ))
+}
+
+/// Reads every image's documents from the layout and names its target.
+fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
+    let index = layout.read_index()?;
+    let mut plans = Vec::new();
+    for entry in &index.manifests {
+        let name = entry.ref_name().ok_or_else(|| OciError::Source {
+            source_name: layout.root().display().to_string(),
+            message: format!(
+                "index.json entry {} has no image name to push it under",
+                entry.digest
+            ),
+        })?;
+        let reference = Reference::parse(name).map_err(|e| OciError::Source {
+            source_name: layout.root().display().to_string(),
+            message: format!("image name {name:?} is not a full reference: {e}"),
+        })?;
+        let tag = reference.tag().unwrap_or("latest");
+        let target = Reference::parse(&format!("{registry}/{}:{tag}", reference.repository()))
+            .map_err(|e| OciError::Source {
+                source_name: name.to_string(),
+                message: format!("cannot rebase onto {registry}: {e}"),
+            })?;
+        let root = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
+        let (documents, blobs) = walk(layout, &root, name)?;
+        plans.push(Plan {
+            source: name.to_string(),
+            target,
+            root,
+            documents,
+            blobs,
+        });
+    }
+    Ok(plans)
+}
+
+/// Manifests with their bytes, in push order.
+type Documents = Vec<(Descriptor, Vec<u8>)>;
+
+/// The documents (children first, root last) and blobs of one image.
+fn walk(layout: &Layout, root: &Descriptor, name: &str) -> Result<(Documents, Vec<Descriptor>)> {
+    let parse = |d: &Descriptor| -> Result<(Vec<u8>, ManifestDoc)> {
+        let bytes = layout.read_blob(&d.digest)?;
+        let doc = ManifestDoc::parse(&bytes).map_err(|source| OciError::Json {
+            context: format!("{name}: manifest {}", d.digest),
+            source,
+        })?;
+        Ok((bytes, doc))
+    };
+    let (root_bytes, root_doc) = parse(root)?;
+    let mut documents = Vec::new();
+    let mut blobs = Vec::new();
+    let manifests = match root_doc.kind(Some(&root.media_type)) {
+        Some(ManifestKind::Index) => {
+            let mut docs = Vec::new();
+            for child in root_doc.manifests.iter().flatten() {
+                let (bytes, doc) = parse(child)?;
+                documents.push((child.clone(), bytes));
+                docs.push(doc);
+            }
+            docs
+        }
+        _ => vec![root_doc],
+    };
+    for m in &manifests {
+        blobs.extend(m.image_blobs().into_iter().cloned());
+    }
+    documents.push((root.clone(), root_bytes));
+    Ok((documents, blobs))
+}
+
+/// What happened to one blob in one repository.
+enum BlobResult {
+    Present,
+    Mounted,
+    Uploaded(u64),
+}
+
+async fn push_all(
+    layout: &Layout,
+    client: &Arc<RegistryClient>,
+    plans: &[Plan],
+    concurrency: usize,
+) -> Result<PushReport> {
+    for repo in plans
+        .iter()
+        .map(|p| p.target.repository())
+        .collect::<HashSet<_>>()
+    {
+        let reference = client.reference(repo, "latest");
+        client
+            .retry_oci(repo, "authentication", || {
+                client
+                    .oci()
+                    .auth(&reference, client.auth(), RegistryOperation::Push)
+            })
+            .await?;
+    }
+    // Each blob's first repository receives it by upload; the others mount it from there.
+    let mut first_repo: BTreeMap<Digest, (String, Descriptor, String)> = BTreeMap::new();
+    let mut later: Vec<(String, Descriptor, String, String)> = Vec::new();
+    for p in plans {
+        let repo = p.target.repository().to_string();
+        for b in &p.blobs {
+            match first_repo.get(&b.digest) {
+                None => {
+                    first_repo.insert(
+                        b.digest.clone(),
+                        (repo.clone(), b.clone(), p.source.clone()),
+                    );
+                }
+                Some((r, _, _)) if *r != repo => {
+                    later.push((repo.clone(), b.clone(), r.clone(), p.source.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    later.sort_by(|a, b| (&a.0, &a.1.digest).cmp(&(&b.0, &b.1.digest)));
+    later.dedup_by(|a, b| a.0 == b.0 && a.1.digest == b.1.digest);
+    let mut report = PushReport::default();
+    let uploads = first_repo
+        .values()
+        .map(|(repo, blob, image)| push_blob(layout, client, repo, blob, None, image));
+    tally(&mut report, run_bounded(uploads, concurrency).await?);
+    let mounts = later
+        .iter()
+        .map(|(repo, blob, from, image)| push_blob(layout, client, repo, blob, Some(from), image));
+    tally(&mut report, run_bounded(mounts, concurrency).await?);
+    for p in plans {
+        push_documents(client, p).await?;
+        report.images.push(PushedImage {
+            source: p.source.clone(),
+            target: p.target.to_string(),
+            digest: p.root.digest.to_string(),
+        });
+    }
+    Ok(report)
+}
+
+async fn run_bounded<F>(futures: impl Iterator<Item = F>, n: usize) -> Result<Vec<BlobResult>>
+where
+    F: Future<Output = Result<BlobResult>>,
+{
+    let results: Vec<Result<BlobResult>> =
+        stream::iter(futures).buffer_unordered(n).collect().await;
+    results.into_iter().collect()
+}
+
+fn tally(report: &mut PushReport, results: Vec<BlobResult>) {
+    for r in results {
+        match r {
+            BlobResult::Present => report.blobs_present += 1,
+            BlobResult::Mounted => report.blobs_mounted += 1,
+            BlobResult::Uploaded(n) => {
+                report.blobs_uploaded += 1;
+                report.bytes_uploaded += n;
+            }
+        }
+    }
+}
+
+/// Makes `blob` present in `repo`: skipped if there, mounted from `mount_from` if given
+/// and the registry agrees, uploaded otherwise.
+async fn push_blob(
+    layout: &Layout,
+    client: &RegistryClient,
+    repo: &str,
+    blob: &Descriptor,
+    mount_from: Option<&str>,
+    image: &str,
+) -> Result<BlobResult> {
+    let target = client.reference(repo, "latest");
+    let digest = blob.digest.to_string();
+    let exists = client
+        .retry_oci(image, &format!("HEAD blob {digest}"), || {
+            client.oci().blob_exists(&target, &digest)
+        })
+        .await?;
+    if exists {
+        return Ok(BlobResult::Present);
+    }
+    if let Some(from) = mount_from {
+        let source = client.reference(from, "latest");
+        if client
+            .oci()
+            .mount_blob(&target, &source, &digest)
+            .await
+            .is_ok()
+        {
+            return Ok(BlobResult::Mounted);
+        }
+    }
+    let path = layout.blob_path(&blob.digest);
+    client
+        .retry_oci(image, &format!("upload of blob {digest}"), || {
+            let stream = file_stream(path.clone());
+            client
+                .oci()
+                .push_blob_stream(&target, stream, &digest, Some(blob.size))
+        })
+        .await?;
+    Ok(BlobResult::Uploaded(blob.size))
+}
+
+/// A stored blob as a stream of 1 MiB chunks.
+fn file_stream(
+    path: PathBuf,
+) -> impl futures_util::Stream<Item = std::result::Result<Bytes, OciDistributionError>> + Send + 'static
+{
+    stream::unfold(Some((path, None::<tokio::fs::File>)), |state| async move {
+        let (path, file) = state?;
+        let mut file = match file {
+            Some(f) => f,
+            None => match tokio::fs::File::open(&path).await {
+                Ok(f) => f,
+                Err(e) => return Some((Err(e.into()), None)),
+            },
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), Some((path, Some(file)))))
+            }
+            Err(e) => Some((Err(e.into()), None)),
+        }
+    })
+}
+
+/// Pushes an image's manifests (children by digest) and then its root under its tag.
+async fn push_documents(client: &RegistryClient, p: &Plan) -> Result<()> {
+    let repo = p.target.repository();
+    let tag = p.target.tag().unwrap_or("latest");
+    let image = p.target.to_string();
+    let mut by_digest: HashMap<&Digest, ()> = HashMap::new();
+    for (d, bytes) in &p.documents {
+        let is_root = d.digest == p.root.digest;
+        if !is_root && by_digest.insert(&d.digest, ()).is_some() {
+            continue;
+        }
+        let reference = if is_root {
+            client.reference(repo, tag)
+        } else {
+            oci_client::Reference::with_digest(
+                client.host().to_string(),
+                repo.to_string(),
+                d.digest.to_string(),
+            )
+        };
+        let content_type = reqwest::header::HeaderValue::from_str(&d.media_type).map_err(|_| {
+            RegistryError::Protocol {
+                registry: client.host().to_string(),
+                image: image.clone(),
+                message: format!("media type {:?} cannot be sent", d.media_type),
+            }
+        })?;
+        let body = Bytes::from(bytes.clone());
+        client
+            .retry_oci(&image, &format!("PUT manifest {}", d.digest), || {
+                client
+                    .oci()
+                    .push_manifest_raw(&reference, body.clone(), content_type.clone())
+            })
+            .await?;
+    }
+    Ok(())
+}

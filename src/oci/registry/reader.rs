@@ -1,0 +1,315 @@
+//! Registry images as an [`ImageReader`]: the tag is resolved to a digest once, when the
+//! image is opened, and everything after that is fetched by digest, so an image cannot
+//! change under a running mirror.
+//!
+//! The store is synchronous and threaded; network I/O is async. [`BlobStream`] bridges the
+//! two: it implements `Read` by pulling the response body chunk by chunk on the shared
+//! runtime, so memory stays at one chunk per download. When a download breaks off (reset,
+//! timeout, truncated body, 5xx), it re-requests the rest with `Range: bytes=N-` and carries
+//! on; a registry that answers the range with the whole blob has the first N bytes skipped.
+//! The store hashes every byte it receives, so the full sha256 is checked across resumes.
+
+use super::client::{Get, RegistryClient, error_chain};
+use super::registries::Registries;
+use crate::image::Reference;
+use crate::oci::descriptor::{Descriptor, is_manifest_type};
+use crate::oci::digest::Digest;
+use crate::oci::layout::MAX_DOCUMENT_SIZE;
+use crate::oci::source::ImageReader;
+use crate::oci::{OciError, Result};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+use tokio::runtime::Handle;
+
+/// How many times a manifest or config whose content fails verification is fetched.
+pub const DOCUMENT_ATTEMPTS: u32 = 3;
+
+/// What a tag resolved to when the image was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedTag {
+    /// The image as written (`docker://…`).
+    pub source: String,
+    /// The tag.
+    pub tag: String,
+    /// The digest it resolved to.
+    pub digest: Digest,
+}
+
+/// One registry image, opened.
+pub struct RegistryReader {
+    client: Arc<RegistryClient>,
+    handle: Handle,
+    repo: String,
+    name: String,
+    root: Descriptor,
+    resolved: Option<ResolvedTag>,
+    docs: Mutex<HashMap<Digest, Arc<Vec<u8>>>>,
+}
+
+impl RegistryReader {
+    /// Resolves `reference` (its digest if it pins one, else its tag) and opens the image.
+    /// `name` is the source as the user wrote it.
+    pub fn open(
+        registries: &Registries,
+        reference: &Reference,
+        name: String,
+    ) -> Result<RegistryReader> {
+        let client = registries.client(reference.registry())?;
+        let handle = registries.runtime()?.handle().clone();
+        let repo = reference.repository().to_string();
+        let wanted = reference.tag_or_digest();
+        let t0 = std::time::Instant::now();
+        let (bytes, media_type, digest) =
+            handle.block_on(client.manifest(&repo, &wanted, &name))?;
+        tracing::debug!("{name}: manifest in {:?}", t0.elapsed());
+        let root = Descriptor::new(&media_type, digest.clone(), bytes.len() as u64);
+        let resolved = match (reference.digest(), reference.tag()) {
+            (None, Some(tag)) => Some(ResolvedTag {
+                source: name.clone(),
+                tag: tag.to_string(),
+                digest: digest.clone(),
+            }),
+            _ => None,
+        };
+        let mut docs = HashMap::new();
+        docs.insert(digest, Arc::new(bytes));
+        Ok(RegistryReader {
+            client,
+            handle,
+            repo,
+            name,
+            root,
+            resolved,
+            docs: Mutex::new(docs),
+        })
+    }
+
+    /// The tag and the digest it resolved to, when the image was named by tag.
+    pub fn resolved(&self) -> Option<&ResolvedTag> {
+        self.resolved.as_ref()
+    }
+
+    fn cached(&self, digest: &Digest) -> Option<Arc<Vec<u8>>> {
+        self.docs.lock().ok()?.get(digest).cloned()
+    }
+
+    fn fetch_document(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        if is_manifest_type(&descriptor.media_type) {
+            let digest = descriptor.digest.to_string();
+            let (bytes, _, _) = self
+                .handle
+                .block_on(self.client.manifest(&self.repo, &digest, &self.name))?;
+            return Ok(bytes);
+        }
+        let mut bytes = Vec::with_capacity(descriptor.size as usize);
+        self.stream(descriptor)
+            .take(descriptor.size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| OciError::Read {
+                context: format!("{} ({})", self.name, descriptor.digest),
+                source,
+            })?;
+        Ok(bytes)
+    }
+
+    fn stream(&self, descriptor: &Descriptor) -> BlobStream<'_> {
+        BlobStream {
+            reader: self,
+            digest: descriptor.digest.clone(),
+            size: descriptor.size,
+            offset: 0,
+            skip: 0,
+            response: None,
+            chunk: Bytes::new(),
+            failures: 0,
+            failures_since_progress: 0,
+        }
+    }
+}
+
+impl ImageReader for RegistryReader {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> &Descriptor {
+        &self.root
+    }
+
+    fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
+        if let Some(doc) = self.cached(&descriptor.digest) {
+            return Ok(Box::new(io::Cursor::new(doc.as_ref().clone())));
+        }
+        if is_manifest_type(&descriptor.media_type) {
+            return Ok(Box::new(io::Cursor::new(self.read_document(descriptor)?)));
+        }
+        Ok(Box::new(self.stream(descriptor)))
+    }
+
+    /// Manifests, indexes and configs are fetched once, checked, and kept for the copy.
+    fn read_document(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        if let Some(doc) = self.cached(&descriptor.digest) {
+            return Ok(doc.as_ref().clone());
+        }
+        if descriptor.size > MAX_DOCUMENT_SIZE {
+            return Err(OciError::Source {
+                source_name: self.name.clone(),
+                message: format!(
+                    "{} claims {} bytes, more than any manifest or config should be",
+                    descriptor.digest, descriptor.size
+                ),
+            });
+        }
+        let mut attempt = 1;
+        let bytes = loop {
+            let bytes = self.fetch_document(descriptor)?;
+            let actual = Digest::of(&bytes);
+            if actual == descriptor.digest && bytes.len() as u64 == descriptor.size {
+                break bytes;
+            }
+            let mismatch = OciError::DigestMismatch {
+                context: self.name.clone(),
+                expected: descriptor.digest.clone(),
+                expected_size: descriptor.size,
+                actual_digest: actual,
+                actual_size: bytes.len() as u64,
+            };
+            if attempt >= DOCUMENT_ATTEMPTS {
+                return Err(OciError::Read {
+                    context: format!(
+                        "{}: blob {} refused after {attempt} attempts",
+                        self.name, descriptor.digest
+                    ),
+                    source: io::Error::other(mismatch.to_string()),
+                });
+            }
+            tracing::warn!("{mismatch}; fetching it again");
+            attempt += 1;
+        };
+        if let Ok(mut docs) = self.docs.lock() {
+            docs.insert(descriptor.digest.clone(), Arc::new(bytes.clone()));
+        }
+        Ok(bytes)
+    }
+}
+
+/// A blob download as a `Read`, resumed with Range requests after transient failures.
+pub struct BlobStream<'a> {
+    reader: &'a RegistryReader,
+    digest: Digest,
+    size: u64,
+    offset: u64,
+    skip: u64,
+    response: Option<reqwest::Response>,
+    chunk: Bytes,
+    failures: u32,
+    failures_since_progress: u32,
+}
+
+impl BlobStream<'_> {
+    /// Total failures allowed in one download, however much progress each attempt made.
+    fn failure_budget(&self) -> u32 {
+        self.reader.client.policy().attempts * 4
+    }
+
+    fn open(&mut self) -> io::Result<()> {
+        let get = Get {
+            repo: &self.reader.repo,
+            path: format!("blobs/{}", self.digest),
+            accept: &["*/*"],
+            offset: self.offset,
+            image: &self.reader.name,
+        };
+        let resp = self
+            .reader
+            .handle
+            .block_on(self.reader.client.get(&get))
+            .map_err(io::Error::other)?;
+        // 200 to a range request: the registry sent everything; skip what we have.
+        self.skip = if resp.status().as_u16() == 206 {
+            0
+        } else {
+            self.offset
+        };
+        self.response = Some(resp);
+        Ok(())
+    }
+
+    /// Records a broken transfer and waits before resuming; fails once the budget is spent.
+    fn broken(&mut self, problem: String) -> io::Result<()> {
+        self.response = None;
+        self.failures += 1;
+        self.failures_since_progress += 1;
+        let policy = self.reader.client.policy();
+        if self.failures_since_progress >= policy.attempts || self.failures >= self.failure_budget()
+        {
+            return Err(io::Error::other(self.reader.client.transfer(
+                &self.reader.name,
+                format!(
+                    "blob {}: transfer broke off {} times (at byte {} of {}); last: {problem}",
+                    self.digest, self.failures, self.offset, self.size
+                ),
+            )));
+        }
+        let wait = policy.delay(self.failures_since_progress, None);
+        tracing::debug!(
+            "{}: blob {} broke off at byte {}: {problem}; resuming in {wait:?}",
+            self.reader.name,
+            self.digest,
+            self.offset
+        );
+        std::thread::sleep(wait);
+        Ok(())
+    }
+
+    /// Fills `self.chunk` with the next bytes; false at the end of the blob.
+    fn next_chunk(&mut self) -> io::Result<bool> {
+        loop {
+            if self.offset >= self.size {
+                return Ok(false);
+            }
+            if self.response.is_none() {
+                match self.open() {
+                    Ok(()) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(resp) = self.response.as_mut() else {
+                continue;
+            };
+            match self.reader.handle.block_on(resp.chunk()) {
+                Ok(Some(mut bytes)) => {
+                    if self.skip > 0 {
+                        let n = (self.skip as usize).min(bytes.len());
+                        let _ = bytes.split_to(n);
+                        self.skip -= n as u64;
+                    }
+                    if !bytes.is_empty() {
+                        self.chunk = bytes;
+                        return Ok(true);
+                    }
+                }
+                Ok(None) => self.broken(format!(
+                    "the body ended after {} of {} bytes",
+                    self.offset, self.size
+                ))?,
+                Err(e) => self.broken(error_chain(&e))?,
+            }
+        }
+    }
+}
+
+impl Read for BlobStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.chunk.is_empty() && !self.next_chunk()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        self.offset += n as u64;
+        self.failures_since_progress = 0;
+        Ok(n)
+    }
+}

@@ -1,0 +1,164 @@
+//! A small fault-injecting HTTP proxy on 127.0.0.1, placed in front of a test registry.
+//! Blob downloads (`GET …/blobs/sha256:…`) get the faults queued for them, in order:
+//! a connection cut halfway through the body, a 500, a 429 with `Retry-After`; or every
+//! blob body whose size is in a given range arrives with one byte changed. Everything else is
+//! passed through. Every upstream exchange uses its own connection (`Connection: close`).
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// One fault for one blob request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Send the headers and half the body, then close the connection.
+    ResetMidway,
+    /// Answer 500.
+    ServerError,
+    /// Answer 429 with `Retry-After: N`.
+    TooManyRequests(u32),
+}
+
+/// What the proxy saw and did.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    /// Blob GETs seen.
+    pub blob_requests: AtomicUsize,
+    /// Blob GETs that carried a Range header.
+    pub range_requests: AtomicUsize,
+    /// Faults injected.
+    pub faults: AtomicUsize,
+}
+
+/// A running proxy; its accept loop stops when dropped.
+pub struct FaultProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    /// Counters.
+    pub stats: Arc<ProxyStats>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`127.0.0.1:PORT`) injecting `faults` in order into
+    /// blob downloads, and flipping a byte of every blob body whose size is in `flip`.
+    pub fn start(upstream: &str, faults: Vec<Fault>, flip: Option<Range<usize>>) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(ProxyStats::default());
+        let queue = Arc::new(Mutex::new(VecDeque::from(faults)));
+        let upstream = upstream.to_string();
+        let (stop2, stats2) = (stop.clone(), stats.clone());
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (up, q, s) = (upstream.clone(), queue.clone(), stats2.clone());
+                        let f = flip.clone();
+                        thread::spawn(move || {
+                            let _ = serve(client, &up, &q, &s, f);
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy { port, stop, stats }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    Ok(head)
+}
+
+/// The head with any `Connection` header replaced by `Connection: close`.
+fn closing(head: &str) -> String {
+    let mut out: Vec<&str> = head
+        .trim_end()
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    out.push("Connection: close");
+    format!("{}\r\n\r\n", out.join("\r\n"))
+}
+
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    queue: &Mutex<VecDeque<Fault>>,
+    stats: &ProxyStats,
+    flip: Option<Range<usize>>,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let head = String::from_utf8_lossy(&read_head(&mut client)?).into_owned();
+    let first = head.lines().next().unwrap_or_default().to_string();
+    let is_blob = first.starts_with("GET ") && first.contains("/blobs/sha256:");
+    let fault = if is_blob {
+        stats.blob_requests.fetch_add(1, Ordering::Relaxed);
+        if head.to_ascii_lowercase().contains("\r\nrange:") {
+            stats.range_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        queue.lock().unwrap().pop_front()
+    } else {
+        None
+    };
+    let canned = |status: &str, extra: &str| {
+        format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
+    };
+    match fault {
+        Some(Fault::ServerError) => {
+            stats.faults.fetch_add(1, Ordering::Relaxed);
+            return client.write_all(canned("500 Internal Server Error", "").as_bytes());
+        }
+        Some(Fault::TooManyRequests(secs)) => {
+            stats.faults.fetch_add(1, Ordering::Relaxed);
+            let extra = format!("Retry-After: {secs}\r\n");
+            return client.write_all(canned("429 Too Many Requests", &extra).as_bytes());
+        }
+        _ => {}
+    }
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(closing(&head).as_bytes())?;
+    let response_head = String::from_utf8_lossy(&read_head(&mut up)?).into_owned();
+    let mut body = Vec::new();
+    up.read_to_end(&mut body)?;
+    client.write_all(closing(&response_head).as_bytes())?;
+    if is_blob && !body.is_empty() && flip.is_some_and(|r| r.contains(&body.len())) {
+        let mid = body.len() / 2;
+        body[mid] ^= 0x01;
+        stats.faults.fetch_add(1, Ordering::Relaxed);
+    }
+    if fault == Some(Fault::ResetMidway) && body.len() > 1 {
+        stats.faults.fetch_add(1, Ordering::Relaxed);
+        client.write_all(&body[..body.len() / 2])?;
+        client.flush()?;
+        return client.shutdown(Shutdown::Both);
+    }
+    client.write_all(&body)
+}
