@@ -999,8 +999,8 @@ impl Drop for CtrMount<'_> {
 }
 
 pub mod debs;
-pub mod pki;
 pub mod iso;
+pub mod pki;
 pub mod proxy;
 pub mod registry;
 pub mod token;
