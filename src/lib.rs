@@ -23,6 +23,7 @@ pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod report;
+pub mod seed;
 pub mod util;
 
 pub use report::{NoopReporter, Reporter};

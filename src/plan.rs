@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::debs::{BundleReport, PreparedBundle};
 use crate::image::ImageList;
+use crate::iso::IsoSummary;
 use crate::oci::Layout;
 use crate::oci::OciError;
 use crate::oci::Platform;
@@ -20,6 +21,7 @@ use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::render::{NodeFiles, write_node_files};
 use crate::report::Reporter;
+use crate::seed::{PayloadFile, write_seed_iso};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -87,6 +89,17 @@ pub enum Step {
         /// The nodes, in config order.
         nodes: Vec<String>,
     },
+    /// Write a node's seed ISO: its NoCloud files and the payload, with SHA256SUMS.
+    Iso {
+        /// The node.
+        node: String,
+        /// `OUT/iso/seed-<node>.iso`.
+        out: PathBuf,
+        /// What goes under `payload/`.
+        payload: Vec<PayloadFile>,
+        /// Every date in the image.
+        mtime: u64,
+    },
     /// Keep or issue the registry PKI and write the registry configs for k3s, containerd
     /// and the registry.
     Pki {
@@ -111,6 +124,7 @@ impl Step {
             Step::Packages { .. } => "packages",
             Step::Pki { .. } => "pki",
             Step::Render { .. } => "render",
+            Step::Iso { .. } => "iso",
         }
     }
 
@@ -167,6 +181,14 @@ impl Step {
             } => format!(
                 "write {} with {debs} .deb(s) for {requested} requested package(s) from {source}",
                 out.display()
+            ),
+            Step::Iso {
+                node, out, payload, ..
+            } => format!(
+                "write {} (label {}) for {node} with user-data, meta-data, network-config and {} payload file(s) + SHA256SUMS",
+                out.display(),
+                crate::seed::LABEL,
+                payload.len()
             ),
             Step::Render { out, nodes } => format!(
                 "write user-data, meta-data and network-config of {} node(s) ({}) under {}",
@@ -244,6 +266,8 @@ pub struct BuildReport {
     pub pki: Option<PkiReport>,
     /// The node folders written.
     pub nodes: Vec<PathBuf>,
+    /// The seed ISOs written.
+    pub iso: Vec<IsoSummary>,
 }
 
 /// One mirrored image, for reports.
@@ -349,6 +373,13 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
             out: output.join("nodes"),
             nodes: nodes.iter().map(|n| n.node.clone()).collect(),
         });
+        let payload = payload_files(&steps);
+        steps.extend(nodes.iter().map(|n| Step::Iso {
+            node: n.node.clone(),
+            out: output.join("iso").join(format!("seed-{}.iso", n.node)),
+            payload: payload.clone(),
+            mtime: source_date_epoch(config),
+        }));
     }
     Ok(Plan {
         output,
@@ -361,6 +392,37 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
         nodes,
         lock,
     })
+}
+
+/// What every node's seed carries under `payload/`: the airgap archives, the package
+/// bundles, the registry CA and `registries.yaml`.
+fn payload_files(steps: &[Step]) -> Vec<PayloadFile> {
+    let file = |dir: &str, path: &Path| PayloadFile {
+        name: format!(
+            "{dir}{}",
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ),
+        source: path.to_path_buf(),
+    };
+    let mut files = Vec::new();
+    for step in steps {
+        match step {
+            Step::Airgap { out, .. } => files.push(file("images/", out)),
+            Step::Packages { out, .. } => files.push(file("packages/", out)),
+            Step::Pki { out, sans, .. } => {
+                // A plain-HTTP registry has no certificate, hence no CA to carry.
+                if !sans.is_empty() {
+                    files.push(file("pki/", &out.join("pki").join("ca.crt")));
+                }
+                files.push(file("", &out.join("registries.yaml")));
+            }
+            _ => {}
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
 }
 
 /// The build's source date: `SOURCE_DATE_EPOCH`, else the config's.
@@ -462,6 +524,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut archives = Vec::new();
     let mut bundles = Vec::new();
     let mut node_dirs = Vec::new();
+    let mut isos = Vec::new();
     let mut pki_report = None;
     for step in &plan.steps {
         reporter.step_started(step.name());
@@ -544,6 +607,18 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     node_dirs.push(dir);
                 }
             }
+            Step::Iso {
+                node,
+                out,
+                payload,
+                mtime,
+            } => {
+                let Some(files) = plan.nodes.iter().find(|n| &n.node == node) else {
+                    continue;
+                };
+                let stage = plan.output.join("iso").join(format!(".stage-{node}"));
+                isos.push(write_seed_iso(files, payload, &stage, out, *mtime)?);
+            }
             Step::Pki { out, .. } => {
                 let prepared = pki::prepare(&plan.pki, out, pki::now())?;
                 pki_report = Some(pki::commit(prepared, reporter)?);
@@ -559,5 +634,6 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         packages: bundles,
         pki: pki_report,
         nodes: node_dirs,
+        iso: isos,
     })
 }

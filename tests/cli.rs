@@ -53,7 +53,12 @@ fn plan_json_lists_steps_and_images_and_writes_nothing() {
         .iter()
         .map(|s| s["step"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["mirror", "verify", "airgap", "pki", "render"]);
+    assert_eq!(
+        steps,
+        [
+            "mirror", "verify", "airgap", "pki", "render", "iso", "iso", "iso"
+        ]
+    );
     assert_eq!(plan["images"].as_array().unwrap().len(), 8);
     assert_same_tree(&before, &snapshot(lab.root()), "plan --json");
 }

@@ -1,0 +1,150 @@
+//! The build's seed ISOs: one per node, found by cloud-init (blkid label `cidata`, the
+//! NoCloud names visible through Rock Ridge and Joliet), holding exactly the node's rendered
+//! files and a payload whose SHA256SUMS `sha256sum -c` accepts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Cmd, Lab, require_tool};
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
+
+fn built() -> Lab {
+    let lab = Lab::new();
+    lab.build();
+    lab
+}
+
+fn iso(lab: &Lab, node: &str) -> std::path::PathBuf {
+    lab.out_dir().join("iso").join(format!("seed-{node}.iso"))
+}
+
+#[test]
+fn every_node_gets_a_private_seed_iso_that_blkid_calls_cidata() {
+    let lab = built();
+    for node in NODES {
+        let path = iso(&lab, node);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{node}: the seed carries the join token");
+        if require_tool("blkid") {
+            let out = Cmd::new("blkid").arg("-p").arg(&path).run();
+            assert!(
+                out.stdout.contains("LABEL=\"cidata\"") && out.stdout.contains("TYPE=\"iso9660\""),
+                "{node}: {}",
+                out.stdout
+            );
+        }
+    }
+    let mut names: Vec<String> = fs::read_dir(lab.out_dir().join("iso"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        NODES.map(|n| format!("seed-{n}.iso")),
+        "only the seeds: staging trees are removed"
+    );
+}
+
+fn extract(path: &Path, to: &Path) {
+    Cmd::new("osirrox")
+        .args(["-indev"])
+        .arg(path)
+        .args(["-extract", "/"])
+        .arg(to)
+        .run();
+}
+
+#[test]
+fn the_seed_holds_the_node_files_and_a_payload_that_checks() {
+    if !require_tool("osirrox") || !require_tool("sha256sum") {
+        return;
+    }
+    let lab = built();
+    for node in NODES {
+        let dir = lab.root().join(format!("x-{node}"));
+        extract(&iso(&lab, node), &dir);
+        for file in ["user-data", "meta-data", "network-config"] {
+            assert_eq!(
+                fs::read(dir.join(file)).unwrap(),
+                fs::read(lab.out_dir().join("nodes").join(node).join(file)).unwrap(),
+                "{node}/{file}"
+            );
+        }
+        let payload = dir.join("payload");
+        for expected in [
+            "SHA256SUMS",
+            "images/k3s-airgap-images-amd64.tar.zst",
+            "pki/ca.crt",
+            "registries.yaml",
+        ] {
+            assert!(
+                payload.join(expected).is_file(),
+                "{node}: payload/{expected}"
+            );
+        }
+        Cmd::new("sha256sum")
+            .args(["--strict", "-c", "SHA256SUMS"])
+            .cwd(&payload)
+            .run();
+        // The bootstrap's own check refuses a damaged payload.
+        common::flip_byte(&payload.join("registries.yaml"), 3);
+        let out = Cmd::new("sha256sum")
+            .args(["--quiet", "--strict", "-c", "SHA256SUMS"])
+            .cwd(&payload)
+            .any_status()
+            .run();
+        assert_ne!(
+            out.code,
+            Some(0),
+            "{node}: a damaged payload must not check"
+        );
+    }
+}
+
+#[test]
+fn isoinfo_lists_the_nocloud_names_through_rock_ridge_and_joliet() {
+    if !require_tool("isoinfo") {
+        return;
+    }
+    let lab = built();
+    let path = iso(&lab, "lab-server1");
+    for flag in ["-R", "-J"] {
+        let out = Cmd::new("isoinfo")
+            .args([flag, "-f", "-i"])
+            .arg(&path)
+            .run();
+        for name in [
+            "/user-data",
+            "/meta-data",
+            "/network-config",
+            "/payload/SHA256SUMS",
+        ] {
+            assert!(
+                out.stdout.lines().any(|l| l == name),
+                "isoinfo {flag}: {name} missing:\n{}",
+                out.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rebuild_gives_byte_identical_seeds() {
+    let lab = built();
+    let first: Vec<Vec<u8>> = NODES
+        .iter()
+        .map(|n| fs::read(iso(&lab, n)).unwrap())
+        .collect();
+    lab.build();
+    for (node, bytes) in NODES.iter().zip(first) {
+        assert!(
+            fs::read(iso(&lab, node)).unwrap() == bytes,
+            "{node}: seed changed"
+        );
+    }
+}
