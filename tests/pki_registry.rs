@@ -60,6 +60,37 @@ fn skopeo_pushes_and_pulls_through_a_registry_serving_our_certificate() {
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("x509"), "{}", out.stderr);
     s_client_verifies(&registry, &pki.join("ca.crt"));
+    mirror_trusts_only_our_ca(&registry, &pki.join("ca.crt"), dir.path(), &want);
+}
+
+/// `seedforge mirror --ca-file` pulls from the registry serving our certificate and stores
+/// the digest skopeo pushed; without the CA it refuses the registry.
+fn mirror_trusts_only_our_ca(
+    registry: &Registry,
+    ca: &std::path::Path,
+    dir: &std::path::Path,
+    want: &serde_json::Value,
+) {
+    let list = dir.join("images.txt");
+    let reference = format!("{}/rancher/{PAUSE}", registry.host());
+    std::fs::write(&list, format!("docker://{reference}\n")).unwrap();
+    let layout = dir.join("mirrored");
+    let mirror = |with_ca: bool| {
+        let mut cmd = Cmd::seedforge()
+            .args(["mirror", "--images"])
+            .arg(&list)
+            .arg("--layout")
+            .arg(&layout)
+            .args(["--platform", "linux/amd64", "--platform", "linux/arm64"]);
+        if with_ca {
+            cmd = cmd.arg("--ca-file").arg(ca);
+        }
+        cmd
+    };
+    let refused = mirror(false).any_status().run();
+    assert_ne!(refused.code, Some(0), "an unknown CA must be refused");
+    mirror(true).run();
+    assert_eq!(index_entry(&layout, &reference)["digest"], *want);
 }
 
 /// `openssl s_client -verify_ip` accepts the served chain for 127.0.0.1, not for another IP.
