@@ -148,3 +148,17 @@ fn a_rebuild_gives_byte_identical_seeds() {
         );
     }
 }
+
+#[test]
+fn verify_json_is_one_document_with_the_layout_and_every_seed() {
+    let lab = built();
+    let doc = lab
+        .seedforge()
+        .arg("--json")
+        .arg("verify")
+        .arg(lab.out_dir())
+        .run()
+        .json();
+    assert_eq!(doc["problems"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(doc["iso"].as_array().unwrap().len(), NODES.len(), "{doc}");
+}

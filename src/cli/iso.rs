@@ -85,10 +85,17 @@ pub struct IsoCheck {
 
 /// Checks every image; prints the results; fails if any has a problem.
 pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, Error> {
-    let checks: Vec<IsoCheck> = images.iter().map(|p| check_image(p)).collect();
+    let (checks, result) = check_images(g, images);
     if g.json {
         print_json(&checks);
     }
+    result
+}
+
+/// Checks every image, printing text (not JSON) as [`verify_images`] does; returns the
+/// checks for a caller that prints one combined JSON document.
+pub fn check_images(g: &Global, images: &[PathBuf]) -> (Vec<IsoCheck>, Result<ExitCode, Error>) {
+    let checks: Vec<IsoCheck> = images.iter().map(|p| check_image(p)).collect();
     let bad = checks.iter().filter(|c| !c.problems.is_empty()).count();
     for c in &checks {
         for p in &c.problems {
@@ -104,13 +111,14 @@ pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, Error> 
             );
         }
     }
-    if bad == 0 {
+    let result = if bad == 0 {
         Ok(ExitCode::Ok)
     } else {
         Err(Error::VerifyFailed(format!(
             "{bad} image(s) failed verification"
         )))
-    }
+    };
+    (checks, result)
 }
 
 /// Re-reads one image: both trees, every file's data, and the NoCloud names.

@@ -447,21 +447,34 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     if !layout_dir(dir).exists() {
         return iso::verify_images(g, &images);
     }
-    let layout = verify_layout(g, dir);
-    let isos = iso::verify_images(g, &images);
+    // One JSON document: the layout's report with the seed ISOs' checks under "iso".
+    let (report, layout) = layout_report(g, dir)?;
+    let (checks, isos) = iso::check_images(g, &images);
+    if g.json {
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
+        print_json(&doc);
+    }
     layout.and(isos)
 }
 
 fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+    let (report, result) = layout_report(g, dir)?;
+    if g.json {
+        print_json(&report);
+    }
+    result
+}
+
+/// Verifies the layout, printing text unless `--json`; the caller prints the JSON.
+fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCode, Error>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(true, 0);
     let report = verify(&layout, &reporter)?;
-    if g.json {
-        print_json(&report);
-    } else if !g.quiet || !report.is_sound() {
+    if !g.json && (!g.quiet || !report.is_sound()) {
         print_verify(&report);
     }
-    if report.is_sound() {
+    let result = if report.is_sound() {
         Ok(ExitCode::Ok)
     } else {
         Err(Error::VerifyFailed(format!(
@@ -469,7 +482,8 @@ fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
             layout.root().display(),
             report.problems.len()
         )))
-    }
+    };
+    Ok((report, result))
 }
 
 fn gc_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
