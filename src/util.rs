@@ -23,32 +23,35 @@ pub fn temp_path_beside(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync directory).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = temp_path_beside(path);
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_parent(path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    write_via_temp(path, bytes, |tmp| File::create(tmp))
 }
 
 /// Like [`atomic_write`], with the file created at `mode` (never readable by others for
 /// a moment, whatever the umask) so that files holding secrets can be 0600 from the start.
 pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let tmp = temp_path_beside(path);
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
+    write_via_temp(path, bytes, |tmp| {
+        let f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
-            .open(&tmp)?;
+            .open(tmp)?;
+        // The umask may have cleared bits of `mode`; set it exactly.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
+        Ok(f)
+    })
+}
+
+/// Opens a temporary file beside `path` with `open`, writes and fsyncs it, renames it over
+/// `path` and fsyncs the directory; the temporary file is removed on failure.
+fn write_via_temp(
+    path: &Path,
+    bytes: &[u8],
+    open: impl FnOnce(&Path) -> io::Result<File>,
+) -> io::Result<()> {
+    let tmp = temp_path_beside(path);
+    let result = (|| {
+        let mut f = open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
