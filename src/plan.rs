@@ -21,7 +21,7 @@ use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::render::{NodeFiles, write_node_files};
 use crate::report::Reporter;
-use crate::seed::{PayloadFile, write_seed_iso};
+use crate::seed::{self, PayloadFile, write_seed_iso};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -525,6 +525,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut bundles = Vec::new();
     let mut node_dirs = Vec::new();
     let mut isos = Vec::new();
+    let mut payload_sums: Option<String> = None;
     let mut pki_report = None;
     for step in &plan.steps {
         reporter.step_started(step.name());
@@ -617,7 +618,12 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     continue;
                 };
                 let stage = plan.output.join("iso").join(format!(".stage-{node}"));
-                isos.push(write_seed_iso(files, payload, &stage, out, *mtime)?);
+                // Every node carries the same payload: hash it once per build.
+                let sums = match &payload_sums {
+                    Some(sums) => sums,
+                    None => payload_sums.insert(seed::payload_sums(payload)?),
+                };
+                isos.push(write_seed_iso(files, payload, sums, &stage, out, *mtime)?);
             }
             Step::Pki { out, .. } => {
                 let prepared = pki::prepare(&plan.pki, out, pki::now())?;

@@ -27,11 +27,26 @@ pub struct PayloadFile {
     pub source: PathBuf,
 }
 
+/// `payload/SHA256SUMS`: one `sha256  name` line per payload file, in the payload's order.
+pub fn payload_sums(payload: &[PayloadFile]) -> Result<String> {
+    let mut sums = String::new();
+    for file in payload {
+        let mut f =
+            fs::File::open(&file.source).map_err(|e| Error::Oci(OciError::io(&file.source, e)))?;
+        let (digest, _) = crate::oci::digest::digest_reader(&mut f)
+            .map_err(|e| Error::Oci(OciError::io(&file.source, e)))?;
+        sums.push_str(&format!("{}  {}\n", digest.hex(), file.name));
+    }
+    Ok(sums)
+}
+
 /// Writes `out` (the node's seed ISO, mode 0600: user-data holds the join token) from the
-/// node's files and the payload, staging the tree in `stage` (removed afterwards).
+/// node's files, the payload and its [`payload_sums`], staging the tree in `stage`
+/// (removed afterwards).
 pub fn write_seed_iso(
     node: &NodeFiles,
     payload: &[PayloadFile],
+    sums: &str,
     stage: &Path,
     out: &Path,
     source_date_epoch: u64,
@@ -45,7 +60,6 @@ pub fn write_seed_iso(
         for (name, content, _) in node.files() {
             fs::write(stage.join(name), content).map_err(|e| io_err(&stage.join(name), e))?;
         }
-        let mut sums = String::new();
         for file in payload {
             let to = stage.join("payload").join(&file.name);
             if let Some(dir) = to.parent() {
@@ -54,8 +68,6 @@ pub fn write_seed_iso(
             if fs::hard_link(&file.source, &to).is_err() {
                 fs::copy(&file.source, &to).map_err(|e| io_err(&file.source, e))?;
             }
-            let digest = sha256_file(&file.source).map_err(|e| io_err(&file.source, e))?;
-            sums.push_str(&format!("{digest}  {}\n", file.name));
         }
         let sums_path = stage.join("payload").join("SHA256SUMS");
         fs::write(&sums_path, sums).map_err(|e| io_err(&sums_path, e))?;
@@ -78,10 +90,4 @@ pub fn write_seed_iso(
 fn set_private(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-}
-
-fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let (digest, _) = crate::oci::digest::digest_reader(&mut file)?;
-    Ok(digest.hex().to_string())
 }
