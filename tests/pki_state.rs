@@ -63,31 +63,7 @@ fn a_pem_that_does_not_parse_is_exit_2_and_nothing_is_overwritten() {
 
 /// A CA made with openssl, key in PKCS#8.
 fn openssl_ca(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    Cmd::new("openssl")
-        .cwd(dir)
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "own-ca.key",
-            "-out",
-            "own-ca.crt",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=Own Lab CA/O=Lab",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ])
-        .run();
-    (dir.join("own-ca.crt"), dir.join("own-ca.key"))
+    common::registry::openssl_self_signed(dir, "own-ca", "/CN=Own Lab CA/O=Lab", 3650, true)
 }
 
 #[test]

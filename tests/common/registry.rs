@@ -176,29 +176,7 @@ impl TestCa {
         let d = dir.path();
         let p = |name: &str| d.join(name);
         let openssl = || Cmd::new("openssl").cwd(d);
-        openssl()
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=seedforge test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ])
-            .run();
+        openssl_self_signed(d, "ca", "/CN=seedforge test CA", 2, true);
         openssl()
             .args([
                 "req",
@@ -254,6 +232,46 @@ impl TestCa {
         fs::copy(&self.ca_cert, dir.join("ca.crt")).unwrap();
         dir
     }
+}
+
+/// Makes `DIR/NAME.crt` and `DIR/NAME.key` (EC P-256, PKCS#8) with openssl: a self-signed
+/// certificate for `subject`, valid `days`, with CA extensions when `ca`.
+pub fn openssl_self_signed(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    days: u32,
+    ca: bool,
+) -> (PathBuf, PathBuf) {
+    let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+    let days = days.to_string();
+    let mut cmd = Cmd::new("openssl").cwd(dir).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &crt,
+        "-days",
+        &days,
+        "-subj",
+        subject,
+    ]);
+    if ca {
+        cmd = cmd.args([
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+    }
+    cmd.run();
+    (dir.join(crt), dir.join(key))
 }
 
 /// `skopeo copy [--all] SOURCE docker://HOST/REPO:TAG` into a plain or TLS registry, without

@@ -41,26 +41,7 @@ impl TokenServer {
             .tempdir()
             .unwrap();
         let d = dir.path();
-        Cmd::new("openssl")
-            .cwd(d)
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "token.key",
-                "-out",
-                "token.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=token",
-            ])
-            .run();
+        super::registry::openssl_self_signed(d, "token", "/CN=token", 2, false);
         Cmd::new("openssl")
             .cwd(d)
             .args([
