@@ -160,17 +160,26 @@ fn agents_wait_for_the_server_and_every_unit_starts_once() {
     assert!(meta.starts_with("instance-id: \"iid-seedforge-"));
 }
 
-/// Renders with one template overridden; expects exit 2 and returns stderr.
-fn refused_with_template(file: &str, edit: &dyn Fn(String) -> String) -> String {
-    let lab = lab();
+/// Points the lab's config at a `templates` folder holding the embedded `files`, each
+/// passed through `edit`.
+fn override_templates(lab: &Lab, files: &[&str], edit: &dyn Fn(String) -> String) {
     let templates = lab.lab_dir().join("templates");
     fs::create_dir_all(&templates).unwrap();
-    let original =
-        fs::read_to_string(common::repo_root().join("templates/cloud-init").join(file)).unwrap();
-    fs::write(templates.join(file), edit(original)).unwrap();
+    for file in files {
+        let original =
+            fs::read_to_string(common::repo_root().join("templates/cloud-init").join(file))
+                .unwrap();
+        fs::write(templates.join(file), edit(original)).unwrap();
+    }
     let config = lab.lab_dir().join("seedforge.yaml");
     let text = fs::read_to_string(&config).unwrap();
     fs::write(&config, format!("{text}templates: templates\n")).unwrap();
+}
+
+/// Renders with one template overridden; expects exit 2 and returns stderr.
+fn refused_with_template(file: &str, edit: &dyn Fn(String) -> String) -> String {
+    let lab = lab();
+    override_templates(&lab, &[file], edit);
     let out = render(&lab, &[]).expect(2).run();
     assert!(
         !lab.root().join("nodes").exists(),
@@ -247,16 +256,9 @@ fn a_shell_syntax_error_in_the_bootstrap_is_refused() {
 #[test]
 fn templates_saved_with_crlf_render_without_carriage_returns() {
     let lab = lab();
-    let templates = lab.lab_dir().join("templates");
-    fs::create_dir_all(&templates).unwrap();
-    for file in ["user-data.tera", "k3s-bootstrap.sh.tera"] {
-        let text = fs::read_to_string(common::repo_root().join("templates/cloud-init").join(file))
-            .unwrap();
-        fs::write(templates.join(file), text.replace('\n', "\r\n")).unwrap();
-    }
-    let config = lab.lab_dir().join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap();
-    fs::write(&config, format!("{text}templates: templates\n")).unwrap();
+    override_templates(&lab, &["user-data.tera", "k3s-bootstrap.sh.tera"], &|t| {
+        t.replace('\n', "\r\n")
+    });
     let out = rendered(&lab);
     for node in NODES {
         let bytes = fs::read(out.join(node).join("user-data")).unwrap();
