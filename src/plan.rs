@@ -496,7 +496,7 @@ fn source_date_epoch(config: &Config) -> u64 {
 fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
     let compression = config.airgap.compression;
     let format = config.airgap.format;
-    let mtime = source_date(config).unwrap_or(0);
+    let mtime = source_date_epoch(config);
     let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
     for p in &config.images.platforms {
         by_arch.entry(&p.architecture).or_default().push(p.clone());

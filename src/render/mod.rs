@@ -39,10 +39,7 @@ const EMBEDDED: &[(&str, &str)] = &[
 
 /// The file a template is read from when a templates folder overrides it.
 fn template_file(name: &str) -> String {
-    match name {
-        "k3s-bootstrap.sh" => "k3s-bootstrap.sh.tera".to_string(),
-        other => format!("{other}.tera"),
-    }
+    format!("{name}.tera")
 }
 
 /// Errors rendering or validating node files.

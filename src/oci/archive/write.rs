@@ -157,7 +157,7 @@ impl Write for Sink {
 
 /// Flushes the file's pages to disk on a background thread as the archive grows.
 struct SyncAhead {
-    tx: Option<mpsc::Sender<()>>,
+    tx: mpsc::Sender<()>,
     next: u64,
 }
 
@@ -166,9 +166,8 @@ impl SyncAhead {
     fn progress(&mut self, written: u64) {
         if written >= self.next {
             self.next = written + SYNC_AHEAD_BYTES;
-            if let Some(tx) = &self.tx {
-                let _ = tx.send(());
-            }
+            // No flusher (the file could not be cloned) only means no early flush.
+            let _ = self.tx.send(());
         }
     }
 }
@@ -197,7 +196,7 @@ fn write_file(
             });
         }
         let mut sync = SyncAhead {
-            tx: Some(tx),
+            tx,
             next: SYNC_AHEAD_BYTES,
         };
         let entries = entries(planned, blobs, options.format);
