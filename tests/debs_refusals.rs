@@ -64,6 +64,14 @@ fn a_missing_dependency_fails_naming_it_and_writes_nothing() {
 }
 
 /// The lab with a `packages:` section whose .debs live in `fixtures/lab/debs`.
+/// `seedforge plan` of the lab, expected to exit 2.
+fn plan_refused(lab: &Lab) -> common::Output {
+    lab.seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run()
+}
+
 fn lab_with_packages(lab: &Lab, debs: &[PathBuf], section: &str) {
     let dir = lab.lab_dir().join("debs");
     fs::create_dir_all(&dir).unwrap();
@@ -137,11 +145,7 @@ fn build_fails_before_writing_when_a_dependency_is_missing() {
         &fixture_debs(),
         "\npackages:\n  - name: kube\n    sets: [kubeadm]\n    debs: [debs]\n",
     );
-    let run = lab
-        .seedforge()
-        .args(["plan", "--config", lab.config_arg()])
-        .expect(2)
-        .run();
+    let run = plan_refused(&lab);
     assert!(run.stderr.contains("conntrack is not in"), "{}", run.stderr);
 }
 
@@ -153,11 +157,7 @@ fn config_mistakes_name_file_and_line() {
         &fixture_debs(),
         "\npackages:\n  - name: ops\n    sets: [k8s-ops]\n    debs: [debs]\n",
     );
-    let run = lab
-        .seedforge()
-        .args(["plan", "--config", lab.config_arg()])
-        .expect(2)
-        .run();
+    let run = plan_refused(&lab);
     assert!(run.stderr.contains("seedforge.yaml:"), "{}", run.stderr);
     assert!(run.stderr.contains("k8s-ops"), "{}", run.stderr);
 }
