@@ -6,6 +6,12 @@
 //! length is checked against the buffer and the image size, directory loops and runaway
 //! continuation chains are cut off, names that would escape the extraction directory are
 //! refused, and any inconsistency is an [`IsoError::Malformed`], never a panic.
+//!
+//! Work and memory are bounded by the image's size: one listing reads at most as many
+//! bytes of directories and continuation areas as the image holds (in a sound image they
+//! never overlap, so overlapping extents that would make a small image read gigabytes
+//! are refused), and names and paths have the lengths a file system can hold, so a small
+//! image cannot make the listing grow without bound.
 
 use super::{IsoError, SECTOR};
 use std::collections::HashSet;
@@ -22,6 +28,10 @@ const MAX_ENTRIES: usize = 1_000_000;
 const MAX_DIR_BYTES: u32 = 64 << 20;
 /// SUSP continuation areas followed per record.
 const MAX_CONTINUATIONS: usize = 16;
+/// Longest name (UTF-8 bytes) the reader accepts; Linux's `NAME_MAX` is 255.
+const MAX_NAME_BYTES: usize = 1024;
+/// Longest path (UTF-8 bytes) the reader accepts, Linux's `PATH_MAX`.
+const MAX_PATH_BYTES: usize = 4096;
 
 /// Which names to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +73,8 @@ pub struct IsoImage<R = File> {
     pub rock_ridge: bool,
     primary_root: (u32, u32),
     joliet_root: Option<(u32, u32)>,
+    /// Bytes of directories and continuation areas the current listing may still read.
+    metadata_left: u64,
 }
 
 /// One raw directory record.
@@ -109,6 +121,7 @@ impl<R: Read + Seek> IsoImage<R> {
             rock_ridge: false,
             primary_root: (0, 0),
             joliet_root: None,
+            metadata_left: size,
         };
         img.read_descriptors()?;
         let (lba, len) = img.primary_root;
@@ -124,6 +137,20 @@ impl<R: Read + Seek> IsoImage<R> {
         IsoError::Malformed {
             path: self.path.clone(),
             reason: reason.into(),
+        }
+    }
+
+    /// Counts `len` bytes of metadata against the listing's budget (the image size).
+    fn charge_metadata(&mut self, len: u32, what: &str) -> Result<(), IsoError> {
+        match self.metadata_left.checked_sub(u64::from(len)) {
+            Some(left) => {
+                self.metadata_left = left;
+                Ok(())
+            }
+            None => Err(self.malformed(format!(
+                "{what}: directories and continuation areas together claim more bytes than \
+                 the image holds (overlapping extents)"
+            ))),
         }
     }
 
@@ -179,6 +206,7 @@ impl<R: Read + Seek> IsoImage<R> {
         if len > MAX_DIR_BYTES {
             return Err(self.malformed(format!("directory at sector {lba} claims {len} bytes")));
         }
+        self.charge_metadata(len, &format!("directory at sector {lba}"))?;
         let buf = self.read_at(u64::from(lba) * SECTOR, len as usize)?;
         let mut out = Vec::new();
         let mut pos = 0usize;
@@ -210,6 +238,7 @@ impl<R: Read + Seek> IsoImage<R> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut stack = vec![(String::new(), root, 0usize)];
+        self.metadata_left = self.size;
         while let Some((prefix, (lba, len), depth)) = stack.pop() {
             if depth > MAX_DEPTH || !seen.insert(lba) {
                 return Err(self.malformed(format!(
@@ -249,8 +278,15 @@ impl<R: Read + Seek> IsoImage<R> {
                 continue;
             }
             let (name, mode) = self.name_and_mode(&rec, ns)?;
-            check_name(&name)
-                .map_err(|why| self.malformed(format!("entry {name:?} in {prefix:?}: {why}")))?;
+            check_name(&name).map_err(|why| {
+                let shown: String = name.chars().take(64).collect();
+                self.malformed(format!("entry {shown:?} in {prefix:?}: {why}"))
+            })?;
+            if prefix.len() + 1 + name.len() > MAX_PATH_BYTES {
+                return Err(self.malformed(format!(
+                    "a path in {prefix:?} is longer than {MAX_PATH_BYTES} bytes"
+                )));
+            }
             let path = if prefix.is_empty() {
                 name
             } else {
@@ -310,8 +346,13 @@ impl<R: Read + Seek> IsoImage<R> {
                 match &sig {
                     b"PX" => mode = le32(e, 4),
                     b"NM" if e.get(4).is_some_and(|f| f & 0x06 == 0) => {
-                        name.get_or_insert_with(Vec::new)
-                            .extend_from_slice(e.get(5..).unwrap_or(&[]));
+                        let name = name.get_or_insert_with(Vec::new);
+                        name.extend_from_slice(e.get(5..).unwrap_or(&[]));
+                        if name.len() > MAX_NAME_BYTES {
+                            return Err(self.malformed(format!(
+                                "a Rock Ridge name is longer than {MAX_NAME_BYTES} bytes"
+                            )));
+                        }
                     }
                     b"CE" => next = Some((le32(e, 4), le32(e, 12), le32(e, 20))),
                     _ => {}
@@ -319,6 +360,7 @@ impl<R: Read + Seek> IsoImage<R> {
             }
             match next {
                 Some((Some(lba), Some(off), Some(len))) if len <= SECTOR as u32 => {
+                    self.charge_metadata(len, &format!("continuation area at sector {lba}"))?;
                     area = self.read_at(u64::from(lba) * SECTOR + u64::from(off), len as usize)?;
                 }
                 Some(_) => return Err(self.malformed("bad SUSP continuation entry")),
@@ -438,10 +480,154 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     if name.contains('/') || name.contains('\0') {
         return Err("name holds '/' or NUL");
     }
+    if name.len() > MAX_NAME_BYTES {
+        return Err("name longer than 1024 bytes");
+    }
     Ok(())
 }
 
 /// Puts entries in depth-first order (a directory right before its contents).
 fn order_depth_first(entries: &mut [Entry]) {
     entries.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// One directory record; `flags` 0x02 marks a directory.
+    fn record(id: &[u8], flags: u8, lba: u32, len: u32, su: &[u8]) -> Vec<u8> {
+        let pad = 1 - id.len() % 2;
+        let total = 33 + id.len() + pad + su.len();
+        let mut r = vec![0u8; total];
+        r[0] = u8::try_from(total).unwrap();
+        r[2..6].copy_from_slice(&lba.to_le_bytes());
+        r[6..10].copy_from_slice(&lba.to_be_bytes());
+        r[10..14].copy_from_slice(&len.to_le_bytes());
+        r[14..18].copy_from_slice(&len.to_be_bytes());
+        r[25] = flags;
+        r[32] = u8::try_from(id.len()).unwrap();
+        r[33..33 + id.len()].copy_from_slice(id);
+        r[33 + id.len() + pad..].copy_from_slice(su);
+        r
+    }
+
+    /// An image of `sectors` sectors: a primary volume descriptor at 16 whose root is
+    /// `root` (lba, bytes), a terminator at 17, and `data` placed at (lba, offset).
+    fn image(sectors: usize, root: (u32, u32), data: &[(u32, usize, Vec<u8>)]) -> Vec<u8> {
+        let s = SECTOR as usize;
+        let mut img = vec![0u8; sectors * s];
+        let pvd = &mut img[16 * s..17 * s];
+        pvd[0] = 1;
+        pvd[1..6].copy_from_slice(b"CD001");
+        pvd[6] = 1;
+        pvd[40..46].copy_from_slice(b"CIDATA");
+        pvd[156..156 + 34].copy_from_slice(&record(&[0], 2, root.0, root.1, &[]));
+        let term = &mut img[17 * s..18 * s];
+        term[0] = 255;
+        term[1..6].copy_from_slice(b"CD001");
+        term[6] = 1;
+        for (lba, offset, bytes) in data {
+            let at = *lba as usize * s + offset;
+            img[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        img
+    }
+
+    fn open(img: Vec<u8>) -> IsoImage<Cursor<Vec<u8>>> {
+        let size = img.len() as u64;
+        IsoImage::from_reader(Cursor::new(img), size, Path::new("crafted.iso")).unwrap()
+    }
+
+    fn dot_entries(lba: u32, len: u32) -> Vec<u8> {
+        let mut d = record(&[0], 2, lba, len, &[]);
+        d.extend(record(&[1], 2, lba, len, &[]));
+        d
+    }
+
+    /// A 128 KiB image whose 40 subdirectories all run to its end: listing it would read
+    /// every later sector again for each of them (quadratic in the image size), so the
+    /// reader stops once the directories claim more bytes than the image holds.
+    #[test]
+    fn overlapping_directory_extents_are_refused_not_reread() {
+        let sectors = 64u32;
+        let mut root = dot_entries(20, 2048);
+        for i in 0..40u32 {
+            let lba = 21 + i;
+            root.extend(record(
+                format!("D{i:02}").as_bytes(),
+                2,
+                lba,
+                (sectors - lba) * 2048,
+                &[],
+            ));
+        }
+        assert!(root.len() <= 2048);
+        let mut img = open(image(sectors as usize, (20, 2048), &[(20, 0, root)]));
+        let err = img.entries(Namespace::Iso).unwrap_err().to_string();
+        assert!(err.contains("overlapping"), "{err}");
+    }
+
+    /// Sound images are listed with their directories read once each.
+    #[test]
+    fn disjoint_directories_fit_the_budget() {
+        let mut root = dot_entries(20, 2048);
+        root.extend(record(b"A", 2, 21, 2048, &[]));
+        root.extend(record(b"F.;1", 0, 22, 5, &[]));
+        let sub = dot_entries(21, 2048);
+        let mut img = open(image(
+            23,
+            (20, 2048),
+            &[(20, 0, root), (21, 0, sub), (22, 0, b"hello".to_vec())],
+        ));
+        let entries = img.entries(Namespace::Iso).unwrap();
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["A", "F.;1"]);
+        let mut data = Vec::new();
+        img.copy_to(&entries[1], &mut data).unwrap();
+        assert_eq!(data, b"hello");
+    }
+
+    /// A Rock Ridge name made of many `NM` entries in a continuation area may not grow
+    /// past what a file system can hold.
+    #[test]
+    fn rock_ridge_name_longer_than_a_file_system_allows_is_refused() {
+        let mut ce = vec![b'C', b'E', 28, 1];
+        for v in [30u32, 0, 2048] {
+            ce.extend(v.to_le_bytes());
+            ce.extend(v.to_be_bytes());
+        }
+        let mut area = Vec::new();
+        for _ in 0..8 {
+            let mut nm = vec![b'N', b'M', 250, 1, 0x01];
+            nm.extend([b'x'; 245]);
+            area.extend(nm);
+        }
+        let mut root = dot_entries(20, 2048);
+        root.extend(record(b"F.;1", 0, 21, 0, &ce));
+        let mut img = open(image(31, (20, 2048), &[(20, 0, root), (30, 0, area)]));
+        let err = img.entries(Namespace::RockRidge).unwrap_err().to_string();
+        assert!(err.contains("longer than 1024 bytes"), "{err}");
+    }
+
+    /// A chain of nested directories with long names: paths stop at `PATH_MAX`, so a
+    /// listing's memory stays proportional to the image.
+    #[test]
+    fn paths_longer_than_path_max_are_refused() {
+        let name = [b'N'; 200];
+        let mut data = Vec::new();
+        let levels = 30u32;
+        for level in 0..levels {
+            let lba = 20 + level;
+            let mut dir = dot_entries(lba, 2048);
+            if level + 1 < levels {
+                dir.extend(record(&name, 2, lba + 1, 2048, &[]));
+            }
+            data.push((lba, 0, dir));
+        }
+        let mut img = open(image((20 + levels) as usize, (20, 2048), &data));
+        let err = img.entries(Namespace::Iso).unwrap_err().to_string();
+        assert!(err.contains("longer than 4096 bytes"), "{err}");
+    }
 }
