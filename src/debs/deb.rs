@@ -8,7 +8,7 @@
 use super::control::{Paragraph, parse_paragraphs};
 use sha2::Digest as _;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// Why a .deb could not be read.
@@ -46,7 +46,12 @@ pub fn read_deb(path: &Path) -> Result<DebFile, DebError> {
         message,
     };
     let open = || File::open(path).map_err(|e| fail(format!("cannot read: {e}")));
-    let (name, data) = control_member(&mut BufReader::new(open()?)).map_err(fail)?;
+    let file = open()?;
+    let len = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read: {e}")))?
+        .len();
+    let (name, data) = control_member(&mut BufReader::new(file), len).map_err(fail)?;
     let control_text = control_from_member(&name, &data).map_err(fail)?;
     let mut paragraphs = parse_paragraphs(&control_text)
         .map_err(|(line, m)| fail(format!("control file line {line}: {m}")))?;
@@ -116,24 +121,27 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Walks the ar members and returns the control tarball's name and bytes.
-fn control_member(r: &mut dyn Read) -> Result<(String, Vec<u8>), String> {
+/// Walks every ar member of a .deb of `len` bytes and returns the control tarball's name
+/// and bytes. Every member must be complete and a `data.tar*` member must be there: a
+/// .deb cut short in its data member still has a readable control member, and would
+/// otherwise go into a bundle that apt refuses on the node.
+fn control_member<R: Read + Seek>(r: &mut R, len: u64) -> Result<(String, Vec<u8>), String> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)
         .map_err(|_| "not a .deb: no ar archive signature")?;
     if &magic != b"!<arch>\n" {
         return Err("not a .deb: no ar archive signature".into());
     }
-    let mut first = true;
-    loop {
+    let mut pos = 8u64;
+    let mut control = None;
+    let mut data = false;
+    while pos < len {
         let mut header = [0u8; 60];
-        match r.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err("no control.tar member".into());
-            }
-            Err(e) => return Err(e.to_string()),
-        }
+        r.read_exact(&mut header).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => "truncated ar member header".to_string(),
+            _ => e.to_string(),
+        })?;
+        pos += 60;
         if &header[58..60] != b"`\n" {
             return Err("truncated or malformed ar member header".into());
         }
@@ -145,29 +153,43 @@ fn control_member(r: &mut dyn Read) -> Result<(String, Vec<u8>), String> {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or("ar member size is not a number")?;
-        if first && name != "debian-binary" {
+        if pos == 68 && name != "debian-binary" {
             return Err("not a .deb: the first ar member is not debian-binary".into());
         }
-        first = false;
-        if name.starts_with("control.tar") {
+        if size > len - pos {
+            return Err(format!(
+                "ar member {name} is truncated: {size} bytes declared, {} present",
+                len - pos
+            ));
+        }
+        if name.starts_with("control.tar") && control.is_none() {
             if size > 64 * 1024 * 1024 {
                 return Err(format!("{name} is implausibly large ({size} bytes)"));
             }
-            let mut data = Vec::with_capacity(size as usize);
+            let mut bytes = Vec::with_capacity(size as usize);
             r.take(size)
-                .read_to_end(&mut data)
+                .read_to_end(&mut bytes)
                 .map_err(|e| e.to_string())?;
-            if (data.len() as u64) < size {
+            if (bytes.len() as u64) < size {
                 return Err(format!("ar member {name} is truncated"));
             }
-            return Ok((name, data));
+            control = Some((name, bytes));
+        } else {
+            data |= name.starts_with("data.tar");
+            let skip = i64::try_from(size).map_err(|_| "ar member size is not a number")?;
+            r.seek_relative(skip).map_err(|e| e.to_string())?;
         }
-        let skip = size + (size & 1);
-        let skipped = io::copy(&mut r.take(skip), &mut io::sink()).map_err(|e| e.to_string())?;
-        if skipped < size {
-            return Err(format!("ar member {name} is truncated"));
+        // Members start at even offsets; the padding byte after the last one may be absent.
+        pos += size + (size & 1);
+        if size & 1 == 1 && pos <= len {
+            r.seek_relative(1).map_err(|e| e.to_string())?;
         }
     }
+    let control = control.ok_or("no control.tar member")?;
+    if !data {
+        return Err("no data.tar member".into());
+    }
+    Ok(control)
 }
 
 fn control_from_member(name: &str, data: &[u8]) -> Result<String, String> {
@@ -265,7 +287,12 @@ mod tests {
         let gz = gz.finish().unwrap();
         for (name, data) in [("control.tar", tar.as_slice()), ("control.tar.gz", &gz)] {
             let path = dir.path().join(format!("{name}.deb"));
-            std::fs::write(&path, ar(&[("debian-binary", b"2.0\n"), (name, data)])).unwrap();
+            let members = [
+                ("debian-binary", &b"2.0\n"[..]),
+                (name, data),
+                ("data.tar", &[0; 1024]),
+            ];
+            std::fs::write(&path, ar(&members)).unwrap();
             let deb = read_deb(&path).unwrap();
             assert_eq!(deb.control.get("Package"), Some("x"));
             assert_eq!(deb.sha256.len(), 64);
@@ -284,5 +311,32 @@ mod tests {
         truncated.truncate(truncated.len() - 50);
         std::fs::write(&path, truncated).unwrap();
         assert!(read_deb(&path).unwrap_err().message.contains("truncated"));
+    }
+
+    /// A .deb cut short in its data member: the control member reads fine, but the
+    /// package is broken and apt would refuse it on the node.
+    #[test]
+    fn rejects_a_deb_whose_data_member_is_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.deb");
+        let control = control_tar("Package: x\nVersion: 1\nArchitecture: all\n");
+        let whole = ar(&[
+            ("debian-binary", b"2.0\n"),
+            ("control.tar", &control),
+            ("data.tar.xz", &[7; 999]),
+        ]);
+        std::fs::write(&path, &whole).unwrap();
+        read_deb(&path).unwrap();
+        // The missing padding byte after an odd-sized last member is tolerated.
+        std::fs::write(&path, &whole[..whole.len() - 1]).unwrap();
+        read_deb(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() - 100]).unwrap();
+        let err = read_deb(&path).unwrap_err().message;
+        assert!(err.contains("data.tar.xz is truncated"), "{err}");
+        // No data member at all.
+        let no_data = ar(&[("debian-binary", b"2.0\n"), ("control.tar", &control)]);
+        std::fs::write(&path, no_data).unwrap();
+        let err = read_deb(&path).unwrap_err().message;
+        assert!(err.contains("no data.tar member"), "{err}");
     }
 }
