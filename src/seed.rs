@@ -7,7 +7,7 @@
 //! filesystems), so a 1 GiB airgap archive costs no extra disk per node; the ISO writer
 //! copies the bytes once, into the image.
 
-use crate::iso::{IsoOptions, IsoSummary, write_iso};
+use crate::iso::{IsoOptions, IsoSummary, write_iso_mode};
 use crate::oci::OciError;
 use crate::render::NodeFiles;
 use crate::{Error, Result};
@@ -56,6 +56,17 @@ pub fn write_seed_iso(
         fs::remove_dir_all(stage).map_err(|e| io_err(stage, e))?;
     }
     let result = (|| {
+        // The stage holds user-data (the join token): only the owner may look inside.
+        if let Some(parent) = stage.parent() {
+            fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+        }
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(stage)
+                .map_err(|e| io_err(stage, e))?;
+        }
         fs::create_dir_all(stage.join("payload")).map_err(|e| io_err(stage, e))?;
         for (name, content, _) in node.files() {
             fs::write(stage.join(name), content).map_err(|e| io_err(&stage.join(name), e))?;
@@ -79,15 +90,9 @@ pub fn write_seed_iso(
             source_date_epoch,
             application_id: "SEEDFORGE".to_string(),
         };
-        let summary = write_iso(stage, out, &options)?;
-        set_private(out).map_err(|e| io_err(out, e))?;
-        Ok(summary)
+        // Created 0600: user-data holds the join token.
+        Ok(write_iso_mode(stage, out, &options, Some(0o600))?)
     })();
     let _ = fs::remove_dir_all(stage);
     result
-}
-
-fn set_private(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
 }

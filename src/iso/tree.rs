@@ -140,7 +140,13 @@ impl Tree {
             source,
         };
         let mut entries: Vec<(String, PathBuf)> = Vec::new();
-        for entry in fs::read_dir(dir).map_err(io_err)? {
+        let listing = fs::read_dir(dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                unsupported(dir, &format!("cannot be read: {e}"))
+            }
+            _ => io_err(e),
+        })?;
+        for entry in listing {
             let entry = entry.map_err(io_err)?;
             let path = entry.path();
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
@@ -189,6 +195,10 @@ impl Tree {
                 children: Vec::new(),
             }
         } else if ft.is_file() {
+            // An unreadable file is refused now, before anything is written.
+            if let Err(e) = fs::File::open(path) {
+                return Err(unsupported(path, &format!("cannot be read: {e}")));
+            }
             NodeKind::File {
                 source: path.to_path_buf(),
                 size: meta.len(),

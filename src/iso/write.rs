@@ -51,6 +51,18 @@ pub struct IsoSummary {
 
 /// Writes the tree under `src` as an ISO 9660 image with Joliet and Rock Ridge at `out`.
 pub fn write_iso(src: &Path, out: &Path, opts: &IsoOptions) -> Result<IsoSummary, IsoError> {
+    write_iso_mode(src, out, opts, None)
+}
+
+/// Like [`write_iso`], with the image file created at `mode` (e.g. 0600 for an image
+/// that carries a secret: never readable by others, not even while it is written).
+/// The output's directory is created once the tree has been checked.
+pub fn write_iso_mode(
+    src: &Path,
+    out: &Path,
+    opts: &IsoOptions,
+    mode: Option<u32>,
+) -> Result<IsoSummary, IsoError> {
     let date = DateTime::from_epoch(opts.source_date_epoch)?;
     let (iso_label, joliet_label) = check_label(&opts.label)?;
     refuse_output_inside_source(src, out)?;
@@ -58,7 +70,10 @@ pub fn write_iso(src: &Path, out: &Path, opts: &IsoOptions) -> Result<IsoSummary
     let plan = Plan::new(&tree, date.stamp7())?;
     let meta = metadata(&tree, &plan, opts, &iso_label, &joliet_label, &date);
     let image_bytes = u64::from(plan.total_sectors) * SECTOR;
-    write_atomically(out, |file| {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    }
+    write_atomically(out, mode, |file| {
         file.write_all(&meta).map_err(|e| io_err(out, e))?;
         copy_files(&tree, &plan, file, out)?;
         file.set_len(image_bytes).map_err(|e| io_err(out, e))
@@ -130,6 +145,7 @@ fn refuse_output_inside_source(src: &Path, out: &Path) -> Result<(), IsoError> {
 /// Runs `fill` on a temporary file beside `out`, then syncs and renames it into place.
 fn write_atomically(
     out: &Path,
+    mode: Option<u32>,
     fill: impl FnOnce(&mut File) -> Result<(), IsoError>,
 ) -> Result<(), IsoError> {
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -139,7 +155,24 @@ fn write_atomically(
         std::process::id()
     ));
     let result = (|| {
-        let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        let mut file = match mode {
+            None => File::create(&tmp),
+            Some(mode) => {
+                use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(mode)
+                    .open(&tmp)
+                    .and_then(|f| {
+                        // The umask may have cleared bits of `mode`; set it exactly.
+                        f.set_permissions(fs::Permissions::from_mode(mode))?;
+                        Ok(f)
+                    })
+            }
+        }
+        .map_err(|e| io_err(&tmp, e))?;
         fill(&mut file)?;
         file.sync_all().map_err(|e| io_err(&tmp, e))?;
         fs::rename(&tmp, out).map_err(|e| io_err(out, e))?;
