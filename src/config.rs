@@ -104,6 +104,7 @@ pub struct Cluster {
     /// Cluster name: a DNS label, used in artifact names.
     pub name: DnsLabel,
     /// The k3s release the cluster runs (`v1.33.1+k3s1`).
+    #[serde(deserialize_with = "k3s_release")]
     pub k3s_version: String,
     /// The join token nodes share.
     #[serde(default)]
@@ -114,6 +115,13 @@ pub struct Cluster {
     /// Packaged components switched off (k3s `--disable`): their images are not required.
     #[serde(default)]
     pub disable: Vec<Component>,
+}
+
+/// A k3s release name, checked while parsing so a bad one is reported at its line.
+fn k3s_release<'de, D: de::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::preflight::default_pause_image(&s).map_err(de::Error::custom)?;
+    Ok(s)
 }
 
 /// An image reference in the config, normalised as Docker does.
@@ -293,7 +301,60 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, path)
+        let config = Config::parse(&text, path)?;
+        config.check_paths(&text)?;
+        Ok(config)
+    }
+
+    /// Checks that the files and folders the config names exist, pointing at the line
+    /// that names a missing one (parsing alone does not touch the filesystem).
+    fn check_paths(&self, text: &str) -> Result<(), ConfigError> {
+        let invalid = |line: u64, column: u64, message: String| ConfigError::Invalid {
+            path: self.path.clone(),
+            line,
+            column,
+            message,
+        };
+        for (list, loc) in &self.images.lists {
+            if let Err(e) = std::fs::metadata(list) {
+                return Err(invalid(
+                    loc.line,
+                    loc.column,
+                    format!("image list {}: {e}", list.display()),
+                ));
+            }
+        }
+        if let Some(import) = &self.registry.ca.import {
+            for file in [&import.cert, &import.key] {
+                let full = self.dir.join(file);
+                if let Err(e) = std::fs::metadata(&full) {
+                    let line = text
+                        .lines()
+                        .position(|l| l.trim_start().starts_with("import:"))
+                        .map_or(1, |i| i as u64 + 1);
+                    return Err(invalid(
+                        line,
+                        1,
+                        format!("registry.ca.import: {}: {e}", full.display()),
+                    ));
+                }
+            }
+        }
+        if let Some(dir) = &self.templates
+            && !dir.is_dir()
+        {
+            // `templates` is a top-level key, so it starts a line.
+            let line = text
+                .lines()
+                .position(|l| l.starts_with("templates:"))
+                .map_or(1, |i| i as u64 + 1);
+            return Err(invalid(
+                line,
+                1,
+                format!("templates: {} is not a directory", dir.display()),
+            ));
+        }
+        Ok(())
     }
 
     /// Parses and validates config text; `path` is used in errors and to resolve relative

@@ -63,9 +63,17 @@ impl ImageList {
 
     /// Reads and parses the list file at `path`.
     pub fn load(path: &Path) -> Result<ImageList, ImageError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ImageError::ReadList {
+        let bytes = std::fs::read(path).map_err(|source| ImageError::ReadList {
             path: path.to_path_buf(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            ImageError::List {
+                path: path.to_path_buf(),
+                line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                message: "not valid UTF-8".into(),
+            }
         })?;
         ImageList::parse(&text, path)
     }

@@ -112,9 +112,9 @@ pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Res
     let import = match &settings.ca_import {
         Some((cert, key)) => Some((
             cert.clone(),
-            load_pair(cert, key)?.ok_or_else(|| PkiError::Io {
-                path: cert.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            load_pair(cert, key)?.ok_or_else(|| PkiError::ImportMissing {
+                cert: cert.clone(),
+                key: key.clone(),
             })?,
         )),
         None => None,

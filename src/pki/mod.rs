@@ -66,6 +66,14 @@ pub enum PkiError {
         /// The file that is missing.
         missing: PathBuf,
     },
+    /// The CA to import does not exist (neither its certificate nor its key).
+    #[error("{}: no such file (nor {}): the CA to import is missing", cert.display(), key.display())]
+    ImportMissing {
+        /// The certificate file named.
+        cert: PathBuf,
+        /// The key file named.
+        key: PathBuf,
+    },
     /// The certificate to use as a CA is not one.
     #[error("{}: not a CA certificate (basicConstraints CA:TRUE is missing)", path.display())]
     NotCa {
