@@ -46,6 +46,7 @@ impl CliReporter {
 
 impl Reporter for CliReporter {
     fn step_started(&self, step: &str) {
+        tracing::debug!("step {step} started");
         if let Ok(mut s) = self.step.lock() {
             *s = step.to_string();
         }
@@ -54,6 +55,10 @@ impl Reporter for CliReporter {
             bar.set_position(0);
             self.bytes.store(0, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    fn step_finished(&self, step: &str) {
+        tracing::debug!("step {step} finished");
     }
 
     fn item_started(&self, item: &str, _index: usize, total: usize) {
