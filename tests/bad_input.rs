@@ -1,313 +1,1340 @@
-//! Invalid input: exit code 2, an error that points at the file and line, and nothing
-//! written — no output directory for a first build, unchanged bytes for a later one.
+//! The bad-input corpus: every case breaks one input (config, image list, template,
+//! certificate or key, .deb, ISO tree, reference) and runs the command that reads it.
+//! Each must exit 2 with a message naming the file (and `file:line` where the input has
+//! lines), and must write nothing: the case's whole tree, including an output folder
+//! filled beforehand (with a good build's output, or sentinel files), is hashed before and
+//! after and must be byte-for-byte the same. Cases that need no earlier output also run
+//! against an absent output folder, which must stay absent. `build` cases are also run
+//! through `plan`, which must report the same error.
+//!
+//! The table is data: to add a case, add a row.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
 
-use common::{Lab, Output, assert_same_tree, snapshot, write_list};
+use common::{Cmd, Lab, copy_tree, repo_root, sha256_bytes};
+use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 
-/// Appends `line` to the lab's images.txt; returns its 1-based line number.
-fn append_list_line(lab: &Lab, line: &str) -> usize {
-    let path = lab.lab_dir().join("images.txt");
-    let mut text = fs::read_to_string(&path).unwrap();
-    if !text.ends_with('\n') {
-        text.push('\n');
+/// The lab config, relative to a case's root.
+const CONFIG: &str = "fixtures/lab/seedforge.yaml";
+/// The image list of the lab.
+const LIST: &str = "fixtures/lab/images.txt";
+/// The lab's build output folder.
+const OUT: &str = "fixtures/lab/out";
+
+/// One change to a case's tree before the command runs.
+#[derive(Clone, Copy)]
+enum Edit {
+    /// In FILE, replace the first occurrence of OLD with NEW. `{line}` in the expectations
+    /// becomes the line of NEW's last line.
+    Sub(&'static str, &'static str, &'static str),
+    /// Append TEXT to FILE (created if absent); `{line}` becomes the line of its last line.
+    Append(&'static str, &'static str),
+    /// Write FILE with these bytes.
+    Write(&'static str, &'static [u8]),
+    /// Run this bash script in the case root (`set -e`); `{repo}` is the repository and
+    /// `{good}` a good build's output folder.
+    Sh(&'static str),
+}
+
+/// What to run.
+#[derive(Clone, Copy)]
+enum Run {
+    /// `seedforge build --config fixtures/lab/seedforge.yaml` (and `plan`); the output
+    /// folder is `fixtures/lab/out`, pre-filled with a good build's output.
+    Build,
+    /// `seedforge ARGS` (`{repo}` expands) writing into the folder OUT (relative to the
+    /// case root), pre-filled with sentinel files.
+    Args(&'static [&'static str], &'static str),
+    /// Like `Args`, run as user `nobody` (when the tests run as root, which can read any
+    /// file, so that a file without read permission really is unreadable).
+    AsNobody(&'static [&'static str], &'static str),
+}
+
+struct Case {
+    name: &'static str,
+    edits: &'static [Edit],
+    run: Run,
+    /// Substrings stderr must contain; the first names the file (with `:line` where the
+    /// input has lines). `{line}` is the line the last text edit ended on (`{line-1}` the
+    /// one before), `{first}` the line it started on.
+    expect: &'static [&'static str],
+}
+
+const fn build(
+    name: &'static str,
+    edits: &'static [Edit],
+    expect: &'static [&'static str],
+) -> Case {
+    Case {
+        name,
+        edits,
+        run: Run::Build,
+        expect,
     }
-    text.push_str(line);
-    text.push('\n');
-    fs::write(&path, &text).unwrap();
-    text.lines().count()
 }
 
-/// Inserts `line` after the first line equal to `after` in seedforge.yaml; returns its
-/// 1-based line number.
-fn insert_config_line(lab: &Lab, after: &str, line: &str) -> usize {
-    let path = lab.lab_dir().join("seedforge.yaml");
-    let text = fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<&str> = text.lines().collect();
-    let at = lines.iter().position(|l| *l == after).unwrap() + 1;
-    lines.insert(at, line);
-    fs::write(&path, lines.join("\n") + "\n").unwrap();
-    at + 1
-}
+use Edit::{Append, Sh, Sub, Write};
 
-fn replace_config_line(lab: &Lab, old: &str, new: &str) {
-    let path = lab.lab_dir().join("seedforge.yaml");
-    let text = fs::read_to_string(&path).unwrap();
-    assert!(
-        text.lines().any(|l| l == old),
-        "no line {old:?} in the config"
-    );
-    let text: Vec<&str> = text
-        .lines()
-        .map(|l| if l == old { new } else { l })
-        .collect();
-    fs::write(&path, text.join("\n") + "\n").unwrap();
-}
+// ------------------------------------------------------------------------------------------
+// Configs
 
-fn build_expecting_2(lab: &Lab) -> Output {
-    lab.seedforge()
-        .args(["build", "--config", lab.config_arg()])
-        .expect(2)
-        .run()
-}
-
-/// Runs a bad-input case twice: into a fresh lab (the output directory must not appear)
-/// and over a good earlier build (its bytes must not change). `check` sees stderr.
-fn case(break_input: impl Fn(&Lab) -> String, check: impl Fn(&str, &str)) {
-    // No earlier build: nothing may be created.
-    let lab = Lab::new();
-    let token = break_input(&lab);
-    let out = build_expecting_2(&lab);
-    check(&out.stderr, &token);
-    assert!(
-        !lab.out_dir().exists(),
-        "a failed build created {}",
-        lab.out_dir().display()
-    );
-    // Plan reports the same error.
-    let out = lab
-        .seedforge()
-        .args(["plan", "--config", lab.config_arg()])
-        .expect(2)
-        .run();
-    check(&out.stderr, &token);
-    assert!(!lab.out_dir().exists());
-
-    // A good earlier build: nothing may change.
-    let lab = Lab::new();
-    lab.build();
-    let before = snapshot(&lab.out_dir());
-    let token = break_input(&lab);
-    let out = build_expecting_2(&lab);
-    check(&out.stderr, &token);
-    assert_same_tree(&before, &snapshot(&lab.out_dir()), "after a failed build");
-}
-
-#[test]
-fn list_line_with_three_fields_exits_2_naming_file_and_line() {
-    case(
-        |lab| {
-            let n = append_list_line(lab, "oci:../images/oci:mirrored-pause:3.6 a b");
-            format!("images.txt:{n}")
-        },
-        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
-    );
-}
-
-#[test]
-fn list_line_with_uppercase_destination_exits_2_naming_file_and_line() {
-    case(
-        |lab| {
-            let n = append_list_line(
-                lab,
-                "oci:../images/oci:mirrored-pause:3.6 Docker.io/UPPER:tag",
-            );
-            format!("images.txt:{n}")
-        },
-        |stderr, token| {
-            assert!(stderr.contains(token), "no {token} in:\n{stderr}");
-            assert!(stderr.contains("Docker.io/UPPER:tag"), "{stderr}");
-        },
-    );
-}
-
-#[test]
-fn config_unknown_key_exits_2_naming_file_line_and_column() {
-    case(
-        |lab| {
-            let n = insert_config_line(lab, "registry:", "  bogus: 1");
-            format!("seedforge.yaml:{n}:3")
-        },
-        |stderr, token| {
-            assert!(stderr.contains(token), "no {token} in:\n{stderr}");
-            assert!(stderr.contains("bogus"), "{stderr}");
-        },
-    );
-}
-
-#[test]
-fn config_unsupported_version_exits_2() {
-    case(
-        |lab| {
-            replace_config_line(lab, "version: 1", "version: 99");
-            "99".to_string()
-        },
-        |stderr, token| {
-            assert!(stderr.contains("version"), "{stderr}");
-            assert!(stderr.contains(token), "{stderr}");
-            assert!(stderr.contains("seedforge.yaml:"), "{stderr}");
-        },
-    );
-}
-
-#[test]
-fn list_naming_missing_ref_in_oci_layout_exits_2_naming_file_and_line() {
-    case(
-        |lab| {
-            let n = append_list_line(
-                lab,
-                "oci:../images/oci:no-such-image:1.0 docker.io/rancher/no-such-image:1.0",
-            );
-            format!("images.txt:{n}")
-        },
-        |stderr, token| {
-            assert!(stderr.contains(token), "no {token} in:\n{stderr}");
-            assert!(stderr.contains("no-such-image:1.0"), "{stderr}");
-        },
-    );
-}
-
-#[test]
-fn list_naming_missing_archive_file_exits_2_naming_file_and_line() {
-    case(
-        |lab| {
-            let n = append_list_line(
-                lab,
-                "oci-archive:../images/absent.tar docker.io/rancher/absent:1.0",
-            );
-            format!("images.txt:{n}")
-        },
-        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
-    );
-}
-
-#[test]
-fn duplicate_destination_exits_2_and_writes_nothing() {
-    case(
-        |lab| {
-            let n = append_list_line(
-                lab,
-                "oci:../images/oci:klipper-lb:v0.4.13 docker.io/rancher/mirrored-pause:3.6",
-            );
-            format!("images.txt:{n}")
-        },
-        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
-    );
-}
-
-#[test]
-fn mirror_with_malformed_list_exits_2_and_creates_no_layout() {
-    let lab = Lab::new();
-    let list = lab.root().join("bad.txt");
-    write_list(
-        &list,
+const CONFIG_CASES: &[Case] = &[
+    build(
+        "unknown key",
+        &[Sub(CONFIG, "  port: 5000", "  port: 5000\n  bogus: 1")],
+        &["seedforge.yaml:{line}:3", "unknown field `bogus`"],
+    ),
+    build(
+        "unknown top-level key",
+        &[Append(CONFIG, "outptu: elsewhere\n")],
+        &["seedforge.yaml:{line}:1", "unknown field `outptu`"],
+    ),
+    build(
+        "wrong type: port is text",
+        &[Sub(CONFIG, "port: 5000", "port: five")],
+        &["seedforge.yaml:{line}:9"],
+    ),
+    build(
+        "port out of range",
+        &[Sub(CONFIG, "port: 5000", "port: 70000")],
+        &["seedforge.yaml:{line}:9"],
+    ),
+    build(
+        "bad CIDR prefix",
+        &[Sub(CONFIG, "192.168.6.10/24", "192.168.6.10/33")],
+        &["seedforge.yaml:{line}:", "192.168.6.10/33"],
+    ),
+    build(
+        "address without prefix",
+        &[Sub(CONFIG, "192.168.6.11/24", "192.168.6.11")],
+        &["seedforge.yaml:{line}:", "prefix length"],
+    ),
+    build(
+        "duplicate node name",
+        &[Sub(CONFIG, "name: lab-agent2", "name: lab-agent1")],
         &[
-            "oci:fixtures/images/oci:mirrored-pause:3.6 docker.io/rancher/mirrored-pause:3.6"
-                .to_string(),
-            "oci:fixtures/images/oci:klipper-lb:v0.4.13 docker.io/rancher/klipper-lb:v0.4.13 extra"
-                .to_string(),
+            "seedforge.yaml:{line}:",
+            "node name \"lab-agent1\" is used twice",
         ],
-    );
-    let layout = lab.root().join("layout");
-    let out = lab
-        .seedforge()
-        .args(["mirror", "--images"])
-        .arg(&list)
-        .arg("--layout")
-        .arg(&layout)
-        .expect(2)
-        .run();
-    assert!(out.stderr.contains("bad.txt:3"), "{}", out.stderr);
-    assert!(!layout.exists(), "a failed mirror created the layout");
+    ),
+    build(
+        "duplicate node address",
+        &[Sub(CONFIG, "192.168.6.12/24", "192.168.6.11/24")],
+        &["seedforge.yaml:", "same address"],
+    ),
+    build(
+        "unknown node role",
+        &[Sub(CONFIG, "role: agent", "role: master")],
+        &["seedforge.yaml:{line}:", "master"],
+    ),
+    build(
+        "no server node",
+        &[Sub(CONFIG, "role: server", "role: agent")],
+        &["seedforge.yaml:", "at least one with role: server"],
+    ),
+    build(
+        "k3s version that is no release",
+        &[Sub(CONFIG, "v1.33.1+k3s1", "latest")],
+        &["seedforge.yaml:{line}:", "\"latest\" is not a k3s release"],
+    ),
+    build(
+        "k3s version without patch",
+        &[Sub(CONFIG, "v1.33.1+k3s1", "v1.33")],
+        &["seedforge.yaml:{line}:", "\"v1.33\" is not a k3s release"],
+    ),
+    build(
+        "token written inline",
+        &[Sub(
+            CONFIG,
+            "token: {file: token}",
+            "token: not-a-secret-reference",
+        )],
+        &["seedforge.yaml:{line}:", "cannot be written inline"],
+    ),
+    build(
+        "token file missing",
+        &[Sub(
+            CONFIG,
+            "token: {file: token}",
+            "token: {file: no-such-token}",
+        )],
+        &["seedforge.yaml", "cluster.token", "no-such-token"],
+    ),
+    build(
+        "token file empty",
+        &[Write("fixtures/lab/token", b"\n")],
+        &["seedforge.yaml", "cluster.token", "empty"],
+    ),
+    build(
+        "token variable unset",
+        &[Sub(
+            CONFIG,
+            "token: {file: token}",
+            "token: {env: SEEDFORGE_BAD_INPUT_UNSET}",
+        )],
+        &["seedforge.yaml", "SEEDFORGE_BAD_INPUT_UNSET is not set"],
+    ),
+    build(
+        "secret with two sources",
+        &[Sub(
+            CONFIG,
+            "token: {file: token}",
+            "token: {file: token, env: HOME}",
+        )],
+        &["seedforge.yaml:{line}:", "exactly one of env or file"],
+    ),
+    build(
+        "YAML 1.1 boolean",
+        &[Sub(
+            CONFIG,
+            "  port: 5000",
+            "  port: 5000\n  plain_http: yes",
+        )],
+        &["seedforge.yaml:{line}:", "boolean"],
+    ),
+    build(
+        "number where a string is meant",
+        &[Sub(CONFIG, "name: lab\n", "name: 1.10\n")],
+        &["seedforge.yaml:{line}:", "1.10"],
+    ),
+    build(
+        "duplicate key",
+        &[Sub(CONFIG, "  port: 5000", "  port: 5000\n  port: 5001")],
+        &["seedforge.yaml:{line}:", "duplicate mapping key"],
+    ),
+    build(
+        "unclosed flow sequence",
+        &[Sub(CONFIG, "  port: 5000", "  port: [5000")],
+        &["seedforge.yaml:{line}:"],
+    ),
+    build(
+        "tab indentation",
+        &[Sub(CONFIG, "  port: 5000", "\tport: 5000")],
+        // The scanner reports the tab at the scalar it was reading, on the line before.
+        &["seedforge.yaml:{line-1}:", "tab"],
+    ),
+    build(
+        "alias bomb",
+        &[Sub(
+            CONFIG,
+            "  nameservers:\n    - 192.168.6.1",
+            "  nameservers: &a [192.168.6.1, 192.168.6.1, 192.168.6.1, 192.168.6.1]\n  gateway2: &b [*a, *a, *a, *a, *a, *a, *a, *a]",
+        )],
+        &["seedforge.yaml:{line}:"],
+    ),
+    build(
+        "binary garbage",
+        &[Write(CONFIG, b"\x00\x01\x02\x03 not yaml")],
+        &["seedforge.yaml:1:1"],
+    ),
+    build(
+        "not UTF-8",
+        &[Write(CONFIG, b"version: 1\ncluster:\n  name: \xff\xfe\n")],
+        &["seedforge.yaml", "UTF-8"],
+    ),
+    build("empty file", &[Write(CONFIG, b"")], &["seedforge.yaml:1:1"]),
+    build(
+        "unsupported version",
+        &[Sub(CONFIG, "version: 1", "version: 99")],
+        &["seedforge.yaml:{line}:", "unsupported config version 99"],
+    ),
+    build(
+        "cluster name with capitals",
+        &[Sub(CONFIG, "name: lab\n", "name: Lab\n")],
+        &["seedforge.yaml:{line}:", "\"Lab\" is not a valid name"],
+    ),
+    build(
+        "platform without architecture",
+        &[Sub(CONFIG, "    - linux/amd64", "    - linux")],
+        &["seedforge.yaml:{line}:", "invalid platform \"linux\""],
+    ),
+    build(
+        "platform no image has",
+        &[Sub(CONFIG, "    - linux/amd64", "    - linux/s390x")],
+        &["linux/s390x"],
+    ),
+    build(
+        "concurrency 0",
+        &[Sub(CONFIG, "concurrency: 4", "concurrency: 0")],
+        &["seedforge.yaml:{line}:", "between 1 and 64"],
+    ),
+    build(
+        "unknown compression",
+        &[Append(CONFIG, "airgap:\n  compression: lz4\n")],
+        &["seedforge.yaml:{line}:", "lz4"],
+    ),
+    build(
+        "zstd level k3s cannot read",
+        &[Append(
+            CONFIG,
+            "airgap:\n  compression: zstd\n  level: 22\n",
+        )],
+        &["seedforge.yaml:{line}:", "level 22"],
+    ),
+    build(
+        "gateway not an IP",
+        &[Sub(
+            CONFIG,
+            "gateway: 192.168.6.1",
+            "gateway: 192.168.6.300",
+        )],
+        &["seedforge.yaml:{line}:", "invalid IP address"],
+    ),
+    build(
+        "nameserver not an IP",
+        &[Sub(CONFIG, "    - 192.168.6.1\n", "    - dns.example\n")],
+        &["seedforge.yaml:{line}:", "invalid IP address"],
+    ),
+    build(
+        "registry host with a scheme",
+        &[Sub(
+            CONFIG,
+            "host: 192.168.6.1",
+            "host: https://192.168.6.1",
+        )],
+        &["seedforge.yaml:{line}:", "without scheme"],
+    ),
+    build(
+        "negative source date",
+        &[Sub(
+            CONFIG,
+            "source_date_epoch: 1700000000",
+            "source_date_epoch: -5",
+        )],
+        &["seedforge.yaml:{line}:"],
+    ),
+    build(
+        "image list missing",
+        &[Sub(CONFIG, "- images.txt", "- no-such-list.txt")],
+        &["seedforge.yaml:{line}:", "no-such-list.txt"],
+    ),
+    build(
+        "no image list",
+        &[Sub(CONFIG, "  lists:\n    - images.txt", "  lists: []")],
+        &["seedforge.yaml:{line}:", "at least one image list"],
+    ),
+    build(
+        "templates folder missing",
+        &[Append(CONFIG, "templates: no-such-templates\n")],
+        &[
+            "seedforge.yaml:{line}:",
+            "no-such-templates is not a directory",
+        ],
+    ),
+    build(
+        "CA to import missing",
+        &[Sub(
+            CONFIG,
+            "  port: 5000",
+            "  port: 5000\n  ca:\n    import: {cert: no-ca.crt, key: no-ca.key}",
+        )],
+        &["seedforge.yaml:{line}:", "no-ca.crt"],
+    ),
+    build(
+        "unknown disabled component",
+        &[Sub(
+            CONFIG,
+            "  k3s_version: v1.33.1+k3s1",
+            "  k3s_version: v1.33.1+k3s1\n  disable: [traefick]",
+        )],
+        &["seedforge.yaml:{line}:", "traefick"],
+    ),
+    build(
+        "pause image of another release",
+        &[Sub(
+            CONFIG,
+            "  k3s_version: v1.33.1+k3s1",
+            "  k3s_version: v1.33.1+k3s1\n  pause_image: rancher/mirrored-pause:3.10",
+        )],
+        &["docker.io/rancher/mirrored-pause:3.10", "pause"],
+    ),
+    build(
+        "unknown package set",
+        &[
+            Append(CONFIG, "packages:\n"),
+            Append(
+                CONFIG,
+                "  - name: ops\n    sets: [k3s-opps]\n    debs: [../debs]\n",
+            ),
+        ],
+        // Reported at the bundle's entry, the first appended line.
+        &["seedforge.yaml:{first}:", "k3s-opps"],
+    ),
+];
+
+// ------------------------------------------------------------------------------------------
+// Image lists and references
+
+const LIST_CASES: &[Case] = &[
+    build(
+        "three fields",
+        &[Append(LIST, "oci:../images/oci:mirrored-pause:3.6 a b\n")],
+        &["images.txt:{line}"],
+    ),
+    build(
+        "unknown transport",
+        &[Append(LIST, "ftp://example.com/x:1 docker.io/x/y:1\n")],
+        &["images.txt:{line}", "ftp://"],
+    ),
+    build(
+        "destination with capitals",
+        &[Append(
+            LIST,
+            "oci:../images/oci:mirrored-pause:3.6 Docker.io/UPPER:tag\n",
+        )],
+        &["images.txt:{line}", "Docker.io/UPPER:tag"],
+    ),
+    build(
+        "destination tag with a bad character",
+        &[Append(
+            LIST,
+            "oci:../images/oci:mirrored-pause:3.6 docker.io/rancher/x:tag!\n",
+        )],
+        &["images.txt:{line}", "tag!"],
+    ),
+    build(
+        "destination digest too short",
+        &[Append(
+            LIST,
+            "oci:../images/oci:mirrored-pause:3.6 docker.io/rancher/x@sha256:1234\n",
+        )],
+        &["images.txt:{line}", "64 hex characters"],
+    ),
+    build(
+        "destination port out of range",
+        &[Append(
+            LIST,
+            "oci:../images/oci:mirrored-pause:3.6 registry.example:99999/x:1\n",
+        )],
+        &["images.txt:{line}", "99999"],
+    ),
+    build(
+        "missing OCI layout directory",
+        &[Append(LIST, "oci:../images/no-such-dir:x docker.io/rancher/x:1\n")],
+        &["images.txt:{line}", "no-such-dir"],
+    ),
+    build(
+        "ref missing from the OCI layout",
+        &[Append(
+            LIST,
+            "oci:../images/oci:no-such-image:1.0 docker.io/rancher/no-such-image:1.0\n",
+        )],
+        &["images.txt:{line}", "no-such-image:1.0"],
+    ),
+    build(
+        "empty ref after the layout",
+        &[Append(LIST, "oci:../images/oci: docker.io/rancher/x:1\n")],
+        &["images.txt:{line}", "empty"],
+    ),
+    build(
+        "missing archive file",
+        &[Append(
+            LIST,
+            "oci-archive:../images/absent.tar docker.io/rancher/absent:1.0\n",
+        )],
+        &["images.txt:{line}", "absent.tar"],
+    ),
+    build(
+        "archive that is not a tar",
+        &[Append(LIST, "oci-archive:seedforge.yaml docker.io/rancher/x:1\n")],
+        &["images.txt:{line}", "not a readable tar archive"],
+    ),
+    build(
+        "docker archive without that tag",
+        &[Append(
+            LIST,
+            "docker-archive:../images/busybox.docker.tar:rancher/none:1 docker.io/rancher/none:1\n",
+        )],
+        &["images.txt:{line}", "no image tagged \"rancher/none:1\""],
+    ),
+    build(
+        "docker archive index out of range",
+        &[Append(
+            LIST,
+            "docker-archive:../images/busybox.docker.tar:@7 docker.io/rancher/x:1\n",
+        )],
+        &["images.txt:{line}", "@7"],
+    ),
+    build(
+        "duplicate destination",
+        &[Append(
+            LIST,
+            "oci:../images/oci:klipper-lb:v0.4.13 docker.io/rancher/mirrored-pause:3.6\n",
+        )],
+        &["images.txt:{line}", "docker.io/rancher/mirrored-pause:3.6"],
+    ),
+    build(
+        "list not UTF-8",
+        &[Sh("printf 'oci:../images/\\xff:x docker.io/a/b:1\\n' >> fixtures/lab/images.txt")],
+        &["images.txt:23", "UTF-8"],
+    ),
+    build(
+        "pause image missing from the airgap set",
+        &[Sh("sed -i '/mirrored-pause/d' fixtures/lab/images.txt")],
+        &["docker.io/rancher/mirrored-pause:3.6", "pause"],
+    ),
+    build(
+        "pause image reference with capitals",
+        &[Sub(
+            CONFIG,
+            "  k3s_version: v1.33.1+k3s1",
+            "  k3s_version: v1.33.1+k3s1\n  pause_image: rancher/Pause:3.6",
+        )],
+        &["seedforge.yaml:{line}:", "must be lowercase"],
+    ),
+    Case {
+        name: "mirror: bad line in the list",
+        edits: &[Write(
+            "bad.txt",
+            b"oci:fixtures/images/oci:mirrored-pause:3.6 docker.io/rancher/mirrored-pause:3.6\n\
+              oci:fixtures/images/oci:klipper-lb:v0.4.13 docker.io/rancher/klipper-lb:v0.4.13 extra\n",
+        )],
+        run: Run::Args(&["mirror", "--images", "bad.txt", "--layout", "o/oci"], "o"),
+        expect: &["bad.txt:2"],
+    },
+    Case {
+        name: "mirror: reference with an empty path component",
+        edits: &[Write(
+            "bad.txt",
+            b"# one image\noci:fixtures/images/oci:mirrored-pause:3.6 docker.io/rancher//pause:3.6\n",
+        )],
+        run: Run::Args(&["mirror", "--images", "bad.txt", "--layout", "o/oci"], "o"),
+        expect: &["bad.txt:2", "docker.io/rancher//pause:3.6"],
+    },
+];
+
+// ------------------------------------------------------------------------------------------
+// Templates (a templates folder overriding the embedded ones)
+
+/// Copies the embedded templates into fixtures/lab/tpl and points the config at them.
+const TEMPLATES: Edit = Sh("cp -r {repo}/templates/cloud-init fixtures/lab/tpl && \
+                            echo 'templates: tpl' >> fixtures/lab/seedforge.yaml");
+
+const TEMPLATE_CASES: &[Case] = &[
+    build(
+        "undefined variable",
+        &[
+            TEMPLATES,
+            Sub(
+                "fixtures/lab/tpl/user-data.tera",
+                "#cloud-config\n",
+                "#cloud-config\n# {{ no_such_variable }}",
+            ),
+        ],
+        &["tpl/user-data.tera:{line}", "no_such_variable"],
+    ),
+    build(
+        "tera syntax error",
+        &[
+            TEMPLATES,
+            Append("fixtures/lab/tpl/meta-data.tera", "{% if %}\n"),
+        ],
+        &["tpl/meta-data.tera:{line}"],
+    ),
+    build(
+        "user-data that is not the YAML it means",
+        &[
+            TEMPLATES,
+            Append("fixtures/lab/tpl/user-data.tera", "runcmd: [unclosed\n"),
+        ],
+        &["node lab-server1: user-data:", "YAML"],
+    ),
+    build(
+        "missing #cloud-config header",
+        &[
+            TEMPLATES,
+            Sub("fixtures/lab/tpl/user-data.tera", "#cloud-config\n", ""),
+        ],
+        &["user-data:1", "#cloud-config"],
+    ),
+    build(
+        "misspelt cloud-config key",
+        &[
+            TEMPLATES,
+            Append("fixtures/lab/tpl/user-data.tera", "runcmdd: []\n"),
+        ],
+        &["user-data:", "unknown cloud-config key `runcmdd`"],
+    ),
+    build(
+        "bootstrap unit never enabled",
+        &[
+            TEMPLATES,
+            Sh("sed -i '/enable, --now/d' fixtures/lab/tpl/user-data.tera"),
+        ],
+        &[
+            "user-data:",
+            "seedforge-bootstrap.service is written but never enabled",
+        ],
+    ),
+    build(
+        "bash syntax error in the bootstrap script",
+        &[
+            TEMPLATES,
+            Append("fixtures/lab/tpl/k3s-bootstrap.sh.tera", "if then fi\n"),
+        ],
+        &["user-data:", "bash -n", "syntax error"],
+    ),
+    build(
+        "network-config that is not YAML",
+        &[
+            TEMPLATES,
+            Write("fixtures/lab/tpl/network-config.tera", b"version: [\n"),
+        ],
+        &["network-config:1", "YAML"],
+    ),
+    Case {
+        name: "render: undefined variable",
+        edits: &[
+            TEMPLATES,
+            Sub(
+                "fixtures/lab/tpl/network-config.tera",
+                "version: 2",
+                "version: {{ nope }}",
+            ),
+        ],
+        run: Run::Args(&["render", "--config", CONFIG, "--out", "o"], "o"),
+        expect: &["tpl/network-config.tera:{line}", "nope"],
+    },
+];
+
+// ------------------------------------------------------------------------------------------
+// Certificates and keys (the state a previous build left in OUT/pki, and imported CAs)
+
+/// Removes the earlier build's PKI (an imported CA is only taken when there is none).
+const NO_PKI: Edit = Sh("rm -r fixtures/lab/out/pki");
+
+const PKI_CASES: &[Case] = &[
+    build(
+        "PEM garbage in ca.crt",
+        &[Write("fixtures/lab/out/pki/ca.crt", b"garbage\n")],
+        &["out/pki/ca.crt", "no PEM certificate"],
+    ),
+    build(
+        "empty ca.crt",
+        &[Write("fixtures/lab/out/pki/ca.crt", b"")],
+        &["out/pki/ca.crt", "no PEM certificate"],
+    ),
+    build(
+        "ca.key that is not a key",
+        &[Write(
+            "fixtures/lab/out/pki/ca.key",
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )],
+        &["out/pki/ca.key", "PKCS#8"],
+    ),
+    build(
+        "ca.key not matching ca.crt",
+        &[Sh(
+            "cp fixtures/lab/out/pki/registry.key fixtures/lab/out/pki/ca.key",
+        )],
+        &["out/pki/ca.key", "does not match the certificate"],
+    ),
+    build(
+        "half a CA pair",
+        &[Sh("rm fixtures/lab/out/pki/ca.key")],
+        &["out/pki/ca.crt exists but", "ca.key does not"],
+    ),
+    build(
+        "truncated registry.crt",
+        &[Sh("head -c 100 fixtures/lab/out/pki/registry.crt > c && \
+              mv c fixtures/lab/out/pki/registry.crt")],
+        &["out/pki/registry.crt", "no PEM certificate"],
+    ),
+    build(
+        "a leaf certificate where the CA should be",
+        &[Sh(
+            "cp fixtures/lab/out/pki/registry.crt fixtures/lab/out/pki/ca.crt && \
+              cp fixtures/lab/out/pki/registry.key fixtures/lab/out/pki/ca.key",
+        )],
+        &["out/pki/ca.crt", "not a CA certificate"],
+    ),
+    build(
+        "imported CA: garbage",
+        &[
+            Write("fixtures/lab/ca.pem", b"garbage\n"),
+            Write("fixtures/lab/ca-key.pem", b"garbage\n"),
+            Sub(
+                CONFIG,
+                "  port: 5000",
+                "  port: 5000\n  ca:\n    import: {cert: ca.pem, key: ca-key.pem}",
+            ),
+            // An earlier CA would be refused first (it is not replaced): start without one.
+            NO_PKI,
+        ],
+        &["fixtures/lab/ca.pem", "no PEM certificate"],
+    ),
+    build(
+        "imported CA: not a CA",
+        &[
+            Sh("cp {good}/pki/registry.crt fixtures/lab/ca.pem && \
+                cp {good}/pki/registry.key fixtures/lab/ca-key.pem"),
+            Sub(
+                CONFIG,
+                "  port: 5000",
+                "  port: 5000\n  ca:\n    import: {cert: ca.pem, key: ca-key.pem}",
+            ),
+            // An earlier CA would be refused first (it is not replaced): start without one.
+            NO_PKI,
+        ],
+        &["fixtures/lab/ca.pem", "not a CA certificate"],
+    ),
+    build(
+        "imported CA: encrypted key",
+        &[
+            Sh(
+                "openssl req -x509 -newkey rsa:2048 -keyout fixtures/lab/ca-key.pem \
+                -out fixtures/lab/ca.pem -days 3650 -subj /CN=x -passout pass:x \
+                -addext basicConstraints=critical,CA:TRUE 2>/dev/null",
+            ),
+            Sub(
+                CONFIG,
+                "  port: 5000",
+                "  port: 5000\n  ca:\n    import: {cert: ca.pem, key: ca-key.pem}",
+            ),
+            // An earlier CA would be refused first (it is not replaced): start without one.
+            NO_PKI,
+        ],
+        &["fixtures/lab/ca-key.pem", "unencrypted PKCS#8"],
+    ),
+    build(
+        "imported CA: expires tomorrow",
+        &[
+            Sh(
+                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -keyout fixtures/lab/ca-key.pem -out fixtures/lab/ca.pem -days 1 -subj /CN=x \
+                -addext basicConstraints=critical,CA:TRUE 2>/dev/null",
+            ),
+            Sub(
+                CONFIG,
+                "  port: 5000",
+                "  port: 5000\n  ca:\n    import: {cert: ca.pem, key: ca-key.pem}",
+            ),
+            // An earlier CA would be refused first (it is not replaced): start without one.
+            NO_PKI,
+        ],
+        &["fixtures/lab/ca.pem", "30 days"],
+    ),
+    Case {
+        name: "pki: garbage --ca-cert",
+        edits: &[
+            Write(
+                "c.pem",
+                b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+            ),
+            Sh("cp {good}/pki/ca.key k.pem"),
+        ],
+        run: Run::Args(
+            &[
+                "pki",
+                "--host",
+                "10.0.0.1",
+                "--out",
+                "o",
+                "--ca-cert",
+                "c.pem",
+                "--ca-key",
+                "k.pem",
+            ],
+            "o",
+        ),
+        expect: &["c.pem"],
+    },
+];
+
+// ------------------------------------------------------------------------------------------
+// .deb inputs (seedforge debs, and the build's packages step)
+
+const DEB_CASES: &[Case] = &[
+    Case {
+        name: "truncated .deb",
+        edits: &[Sh("cp {repo}/fixtures/debs/*.deb . && \
+                     head -c 3000 jq_1.6-2.1+deb12u3_amd64.deb > jq.tmp && \
+                     mv jq.tmp jq_1.6-2.1+deb12u3_amd64.deb")],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                ".",
+                "--package",
+                "jq",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["jq_1.6-2.1+deb12u3_amd64.deb", "truncated"],
+    },
+    Case {
+        name: "not an ar archive",
+        edits: &[Write("bad.deb", b"hello, not a package\n")],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "bad.deb",
+                "--package",
+                "jq",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["bad.deb", "no ar archive signature"],
+    },
+    Case {
+        name: "ar archive without a control member",
+        edits: &[Write(
+            "bad.deb",
+            b"!<arch>\ndebian-binary   1700000000  0     0     100644  4         `\n2.0\n",
+        )],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "bad.deb",
+                "--package",
+                "jq",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["bad.deb", "no control.tar member"],
+    },
+    Case {
+        name: "control without Version",
+        edits: &[Sh(concat!(
+            "mkdir -p pk/DEBIAN && printf 'Package: foo\\nArchitecture: all\\nMaintainer: x\\nDescription: x\\n' > pk/DEBIAN/control && ",
+            "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
+        ))],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "bad.deb",
+                "--package",
+                "foo",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["bad.deb", "no Version field"],
+    },
+    Case {
+        name: "control with a line that is no field",
+        edits: &[Sh(concat!(
+            "mkdir -p pk/DEBIAN && printf 'Package: foo\\nVersion: 1.0\\nArchitecture: all\\nbroken line\\n' > pk/DEBIAN/control && ",
+            "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
+        ))],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "bad.deb",
+                "--package",
+                "foo",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["bad.deb", "control file line 4"],
+    },
+    Case {
+        name: "control with a bad version",
+        edits: &[Sh(concat!(
+            "mkdir -p pk/DEBIAN && printf 'Package: foo\\nVersion: abc\\nArchitecture: all\\n' > pk/DEBIAN/control && ",
+            "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
+        ))],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "bad.deb",
+                "--package",
+                "foo",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["bad.deb:1", "does not start with a digit"],
+    },
+    Case {
+        name: "control with a bad dependency",
+        edits: &[Sh(concat!(
+            "mkdir -p pk/DEBIAN && printf 'Package: foo\\nVersion: 1.0\\nArchitecture: all\\nDepends: bar (>> )\\n' > pk/DEBIAN/control && ",
+            "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
+        ))],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "bad.deb",
+                "--package",
+                "foo",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["bad.deb:1", "Depends"],
+    },
+    Case {
+        name: "dependency missing from the .debs",
+        edits: &[Sh("cp {repo}/fixtures/debs/jq_*.deb .")],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "jq_1.6-2.1+deb12u3_amd64.deb",
+                "--package",
+                "jq",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["jq_1.6-2.1+deb12u3_amd64.deb", "libjq1"],
+    },
+    Case {
+        name: "base list with a bad version",
+        edits: &[Write("base.txt", b"jq\t1.6\nlibc6\tnot-a-version\n")],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "{repo}/fixtures/debs",
+                "--package",
+                "jq",
+                "--base",
+                "base.txt",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["base.txt:2", "libc6"],
+    },
+    Case {
+        name: "packages directory missing",
+        edits: &[],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "no-such-dir/",
+                "--package",
+                "jq",
+                "--out",
+                "o/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["no-such-dir"],
+    },
+    build(
+        "build: truncated .deb in a bundle",
+        &[
+            Sh(
+                "mkdir -p fixtures/lab/debs && cp {repo}/fixtures/debs/*.deb fixtures/lab/debs/ && \
+                head -c 2000 fixtures/lab/debs/libonig5_6.9.8-1_amd64.deb > x && \
+                mv x fixtures/lab/debs/libonig5_6.9.8-1_amd64.deb",
+            ),
+            Append(
+                CONFIG,
+                "packages:\n  - name: tools\n    packages: [jq]\n    debs: [debs]\n",
+            ),
+        ],
+        &["libonig5_6.9.8-1_amd64.deb", "truncated"],
+    ),
+];
+
+// ------------------------------------------------------------------------------------------
+// ISO trees (seedforge iso)
+
+const ISO_CASES: &[Case] = &[
+    Case {
+        name: "tree deeper than ECMA-119 allows",
+        edits: &[Sh(
+            "mkdir -p t/a/b/c/d/e/f/g/h && echo x > t/a/b/c/d/e/f/g/h/f",
+        )],
+        run: Run::Args(&["iso", "--out", "o/seed.iso", "t"], "o"),
+        expect: &["t/a/b/c/d/e/f/g/h", "8 levels"],
+    },
+    Case {
+        name: "symlink loop",
+        edits: &[Sh("mkdir -p t && echo x > t/user-data && ln -s . t/loop")],
+        run: Run::Args(&["iso", "--out", "o/seed.iso", "t"], "o"),
+        expect: &["t/loop", "symbolic link"],
+    },
+    Case {
+        name: "symlink to a file",
+        edits: &[Sh(
+            "mkdir -p t && echo x > t/user-data && ln -s user-data t/meta-data",
+        )],
+        run: Run::Args(&["iso", "--out", "o/seed.iso", "t"], "o"),
+        expect: &["t/meta-data", "symbolic link"],
+    },
+    Case {
+        name: "FIFO",
+        edits: &[Sh("mkdir -p t && echo x > t/user-data && mkfifo t/pipe")],
+        run: Run::Args(&["iso", "--out", "o/seed.iso", "t"], "o"),
+        expect: &["t/pipe", "FIFO"],
+    },
+    Case {
+        name: "name that is not UTF-8",
+        edits: &[Sh("mkdir -p t && echo x > \"t/$(printf 'bad\\xff')\"")],
+        run: Run::Args(&["iso", "--out", "o/seed.iso", "t"], "o"),
+        expect: &["t/bad", "not valid UTF-8"],
+    },
+    Case {
+        name: "unreadable file",
+        edits: &[Sh(
+            "chmod 755 . && mkdir -p t && echo x > t/user-data && chmod 000 t/user-data",
+        )],
+        run: Run::AsNobody(&["iso", "--out", "o/seed.iso", "t"], "o"),
+        expect: &["t/user-data", "cannot be read"],
+    },
+    Case {
+        name: "output inside the tree",
+        edits: &[Sh("mkdir -p o && echo x > o/user-data")],
+        run: Run::Args(&["iso", "--out", "o/seed.iso", "o"], "o"),
+        expect: &["o/seed.iso", "inside the source directory"],
+    },
+    Case {
+        name: "source that is a file",
+        edits: &[Write("t", b"x\n")],
+        run: Run::Args(&["iso", "--out", "o/seed.iso", "t"], "o"),
+        expect: &["t: is not a directory"],
+    },
+    Case {
+        name: "label too long",
+        edits: &[Sh("mkdir -p t && echo x > t/user-data")],
+        run: Run::Args(
+            &[
+                "iso",
+                "--label",
+                "a-label-of-26-characters!!",
+                "--out",
+                "o/seed.iso",
+                "t",
+            ],
+            "o",
+        ),
+        expect: &["label \"a-label-of-26-characters!!\"", "1 to 16"],
+    },
+];
+
+// ------------------------------------------------------------------------------------------
+// The runner
+
+/// Every path under `root` with its kind, mode and (for files) sha256.
+fn hashes(root: &Path) -> BTreeMap<PathBuf, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            let mode = meta.mode();
+            let value = if meta.is_dir() {
+                format!("dir {mode:o}")
+            } else if meta.is_file() {
+                // Unreadable by design in one case: hash what root can read, or note it.
+                match fs::read(&path) {
+                    Ok(bytes) => format!("file {mode:o} {}", sha256_bytes(&bytes)),
+                    Err(e) => format!("file {mode:o} unreadable {e}"),
+                }
+            } else if meta.file_type().is_symlink() {
+                format!("link {}", fs::read_link(&path).unwrap().display())
+            } else {
+                format!("other {mode:o}")
+            };
+            out.insert(rel, value);
+            if meta.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
 }
 
-/// Exit code 2 promises "nothing written" (`seedforge --help`): a platform that no listed
-/// image has is invalid input and must be found before the output directory is created.
-#[test]
-fn build_for_platform_no_image_has_exits_2_and_writes_nothing() {
+/// Names the first difference between two tree hashes.
+fn diff(before: &BTreeMap<PathBuf, String>, after: &BTreeMap<PathBuf, String>) -> Option<String> {
+    for (p, v) in after {
+        match before.get(p) {
+            None => return Some(format!("{} was created ({v})", p.display())),
+            Some(b) if b != v => return Some(format!("{} changed: {b} -> {v}", p.display())),
+            _ => {}
+        }
+    }
+    before
+        .keys()
+        .find(|p| !after.contains_key(*p))
+        .map(|p| format!("{} was removed", p.display()))
+}
+
+fn expand(s: &str, good: &Path) -> String {
+    s.replace("{repo}", &repo_root().display().to_string())
+        .replace("{good}", &good.display().to_string())
+}
+
+/// 1-based line of byte `at` of `text`.
+fn first_line_of(text: &str, at: usize) -> usize {
+    text[..at].matches('\n').count() + 1
+}
+
+/// 1-based line of the last line of `inserted`, which starts at byte `at` of `text`.
+fn last_line_of(text: &str, at: usize, inserted: &str) -> usize {
+    let inserted = inserted.strip_suffix('\n').unwrap_or(inserted);
+    text[..at + inserted.len()].matches('\n').count() + 1
+}
+
+/// Applies the edits; returns the lines the last text edit started and ended on.
+fn apply(edits: &[Edit], root: &Path, good: &Path) -> Result<Option<(usize, usize)>, String> {
+    let mut line = None;
+    for edit in edits {
+        match *edit {
+            Edit::Sub(file, old, new) => {
+                let path = root.join(file);
+                let text = fs::read_to_string(&path).map_err(|e| format!("{file}: {e}"))?;
+                let at = text
+                    .find(old)
+                    .ok_or_else(|| format!("{file} holds no {old:?}"))?;
+                let text = text.replacen(old, new, 1);
+                line = Some((first_line_of(&text, at), last_line_of(&text, at, new)));
+                fs::write(&path, &text).unwrap();
+            }
+            Edit::Append(file, more) => {
+                let path = root.join(file);
+                let mut text = fs::read_to_string(&path).unwrap_or_default();
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                let at = text.len();
+                text.push_str(more);
+                line = Some((first_line_of(&text, at), last_line_of(&text, at, more)));
+                fs::write(&path, &text).unwrap();
+            }
+            Edit::Write(file, bytes) => {
+                let path = root.join(file);
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir).unwrap();
+                }
+                fs::write(&path, bytes).unwrap();
+            }
+            Edit::Sh(script) => {
+                let out = Cmd::new("bash")
+                    .arg("-c")
+                    .arg(format!("set -e\n{}", expand(script, good)))
+                    .cwd(root)
+                    .any_status()
+                    .run();
+                if out.code != Some(0) {
+                    return Err(format!("setup script failed: {script}\n{}", out.stderr));
+                }
+            }
+        }
+    }
+    Ok(line)
+}
+
+/// Sentinel content for an output folder that is not a build's.
+fn fill_sentinels(dir: &Path) {
+    fs::create_dir_all(dir.join("sub")).unwrap();
+    fs::write(dir.join("keep.txt"), "an earlier output\n").unwrap();
+    fs::write(dir.join("sub/seed.iso"), vec![0x5a; 4096]).unwrap();
+    fs::write(dir.join("b.tar.gz"), b"an earlier bundle").unwrap();
+    fs::set_permissions(dir.join("keep.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Runs one variant of a case; returns what went wrong, if anything.
+fn run_variant(case: &Case, with_previous: bool, good: &Path) -> Result<(), String> {
     let lab = Lab::new();
-    replace_config_line(&lab, "    - linux/amd64", "    - linux/s390x");
-    let out = build_expecting_2(&lab);
-    assert!(out.stderr.contains("linux/s390x"), "{}", out.stderr);
+    let root = lab.root();
+    let out_rel = match case.run {
+        Run::Build => OUT,
+        Run::Args(_, out) | Run::AsNobody(_, out) => out,
+    };
+    let out_dir = root.join(out_rel);
+    if with_previous {
+        match case.run {
+            Run::Build => copy_tree(good, &out_dir, &|_| false),
+            _ => fill_sentinels(&out_dir),
+        }
+    }
+    let line = apply(case.edits, root, good)?;
+    let before = hashes(root);
+    let expect: Vec<String> = case
+        .expect
+        .iter()
+        .map(|e| {
+            let e = expand(e, good);
+            match line {
+                Some((first, last)) => e
+                    .replace("{line}", &last.to_string())
+                    .replace("{line-1}", &(last - 1).to_string())
+                    .replace("{first}", &first.to_string()),
+                None => e,
+            }
+        })
+        .collect();
+    let mut runs: Vec<Cmd> = Vec::new();
+    match case.run {
+        Run::Build => {
+            runs.push(lab.seedforge().args(["build", "--config", CONFIG]));
+            runs.push(lab.seedforge().args(["plan", "--config", CONFIG]));
+        }
+        Run::Args(args, _) => {
+            runs.push(lab.seedforge().args(args.iter().map(|a| expand(a, good))));
+        }
+        Run::AsNobody(args, _) => {
+            let args = args.iter().map(|a| expand(a, good));
+            runs.push(if is_root() {
+                Cmd::new("setpriv")
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(common::seedforge_bin())
+                    .args(args)
+                    .cwd(root)
+            } else {
+                lab.seedforge().args(args)
+            });
+        }
+    }
+    for cmd in runs {
+        let out = cmd.any_status().run();
+        let what = out.what.rsplit('/').next().unwrap_or_default().to_string();
+        if out.code != Some(2) {
+            return Err(format!(
+                "{what}: exit code {:?}, not 2\nstderr:\n{}",
+                out.code, out.stderr
+            ));
+        }
+        for e in &expect {
+            if !out.stderr.contains(e.as_str()) {
+                return Err(format!("{what}: no {e:?} in stderr:\n{}", out.stderr));
+            }
+        }
+        if let Some(d) = diff(&before, &hashes(root)) {
+            return Err(format!("{what}: {d}\nstderr:\n{}", out.stderr));
+        }
+    }
+    Ok(())
+}
+
+/// True if a case edits the earlier output (and so needs one).
+fn needs_previous(case: &Case) -> bool {
+    case.edits.iter().any(|e| match e {
+        Edit::Sh(s) => s.contains(OUT),
+        Edit::Sub(f, ..) | Edit::Append(f, _) | Edit::Write(f, _) => f.starts_with(OUT),
+    })
+}
+
+/// Runs every case of a table (both variants) and fails listing every case that failed.
+fn run_table(table: &[Case]) {
+    // A good build of the lab: its output pre-fills the build cases' output folders.
+    let good = Lab::new();
+    good.build();
+    let good = good.out_dir();
+    let mut failures = Vec::new();
+    for case in table {
+        for with_previous in [false, true] {
+            if !with_previous && needs_previous(case) {
+                continue;
+            }
+            if let Err(why) = run_variant(case, with_previous, &good) {
+                let variant = if with_previous {
+                    "over an earlier output"
+                } else {
+                    "with no earlier output"
+                };
+                failures.push(format!("case {:?} ({variant}): {why}", case.name));
+            }
+        }
+    }
     assert!(
-        !lab.out_dir().exists(),
-        "build exited 2 (\"nothing written\") but created {}: {:?}",
-        lab.out_dir().display(),
-        common::files_under(&lab.out_dir())
-    );
-}
-
-/// Removes every line of the lab's images.txt that contains `needle`.
-fn drop_list_lines(lab: &Lab, needle: &str) {
-    let path = lab.lab_dir().join("images.txt");
-    let text = fs::read_to_string(&path).unwrap();
-    let kept: Vec<&str> = text.lines().filter(|l| !l.contains(needle)).collect();
-    fs::write(&path, kept.join("\n") + "\n").unwrap();
-}
-
-#[test]
-fn pause_image_missing_from_the_airgap_set_exits_2_naming_it() {
-    // The field failure: pods stuck in ContainerCreating ("failed to get sandbox image").
-    case(
-        |lab| {
-            drop_list_lines(lab, "mirrored-pause");
-            "docker.io/rancher/mirrored-pause:3.6".to_string()
-        },
-        |stderr, token| {
-            assert!(stderr.contains(token), "no {token} in:\n{stderr}");
-            assert!(stderr.contains("pause"), "{stderr}");
-        },
+        failures.is_empty(),
+        "{} of {} case(s) failed:\n\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n\n")
     );
 }
 
 #[test]
-fn pause_image_version_other_than_the_clusters_exits_2() {
-    case(
-        |lab| {
-            insert_config_line(
-                lab,
-                "  k3s_version: v1.33.1+k3s1",
-                "  pause_image: rancher/mirrored-pause:3.10",
-            );
-            "docker.io/rancher/mirrored-pause:3.10".to_string()
-        },
-        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
-    );
+fn configs() {
+    run_table(CONFIG_CASES);
 }
 
 #[test]
-fn traefik_missing_is_an_error_unless_disabled() {
-    case(
-        |lab| {
-            drop_list_lines(lab, "traefik");
-            "docker.io/rancher/mirrored-library-traefik:3.3.6".to_string()
-        },
-        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
-    );
-    let lab = Lab::new();
-    drop_list_lines(&lab, "traefik");
-    insert_config_line(&lab, "  k3s_version: v1.33.1+k3s1", "  disable: [traefik]");
-    lab.build();
+fn image_lists_and_references() {
+    run_table(LIST_CASES);
 }
 
 #[test]
-fn unknown_disabled_component_exits_2_with_position() {
-    case(
-        |lab| {
-            let n = insert_config_line(lab, "  k3s_version: v1.33.1+k3s1", "  disable: [traefick]");
-            format!("seedforge.yaml:{n}:")
-        },
-        |stderr, token| {
-            assert!(stderr.contains(token), "no {token} in:\n{stderr}");
-            assert!(stderr.contains("traefick"), "{stderr}");
-        },
-    );
+fn templates() {
+    run_table(TEMPLATE_CASES);
 }
 
 #[test]
-fn airgap_zstd_level_above_k3s_limit_exits_2() {
-    case(
-        |lab| {
-            fs::write(
-                lab.lab_dir().join("seedforge.yaml"),
-                fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap()
-                    + "airgap:\n  compression: zstd\n  level: 22\n",
-            )
-            .unwrap();
-            "level 22".to_string()
-        },
-        |stderr, token| assert!(stderr.contains(token), "no {token} in:\n{stderr}"),
-    );
+fn certificates_and_keys() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    run_table(PKI_CASES);
+}
+
+#[test]
+fn debs() {
+    if !common::require_tool("dpkg-deb") {
+        return;
+    }
+    run_table(DEB_CASES);
+}
+
+#[test]
+fn iso_trees() {
+    if is_root() && !common::require_tool("setpriv") {
+        return;
+    }
+    run_table(ISO_CASES);
+}
+
+/// The corpus is as large as promised: at least 50 cases over every kind of input.
+#[test]
+fn the_corpus_has_at_least_50_cases_of_every_kind() {
+    let tables = [
+        CONFIG_CASES,
+        LIST_CASES,
+        TEMPLATE_CASES,
+        PKI_CASES,
+        DEB_CASES,
+        ISO_CASES,
+    ];
+    assert!(tables.iter().all(|t| t.len() >= 5));
+    let total: usize = tables.iter().map(|t| t.len()).sum();
+    assert!(total >= 50, "only {total} cases");
+    let mut names: Vec<&str> = tables
+        .iter()
+        .flat_map(|t| t.iter().map(|c| c.name))
+        .collect();
+    names.sort_unstable();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(names.len(), before, "two cases share a name");
 }
