@@ -17,6 +17,7 @@ pub mod config;
 pub mod debs;
 pub mod image;
 pub mod iso;
+pub mod leftovers;
 pub mod oci;
 pub mod pki;
 pub mod plan;

@@ -527,6 +527,10 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut isos = Vec::new();
     let mut payload_sums: Option<String> = None;
     let mut pki_report = None;
+    // What runs killed earlier left behind (never under a final name) goes first.
+    let lock_dir = plan.lock.as_ref().and_then(|(path, _)| path.parent());
+    crate::leftovers::sweep(&plan.output, lock_dir.as_slice())
+        .map_err(|e| OciError::io(&plan.output, e))?;
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {
@@ -617,7 +621,9 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                 let Some(files) = plan.nodes.iter().find(|n| &n.node == node) else {
                     continue;
                 };
-                let stage = plan.output.join("iso").join(format!(".stage-{node}"));
+                let stage = plan
+                    .output
+                    .join(format!("iso/.stage-{node}.{}", std::process::id()));
                 // Every node carries the same payload: hash it once per build.
                 let sums = match &payload_sums {
                     Some(sums) => sums,

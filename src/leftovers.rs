@@ -1,0 +1,164 @@
+//! Leftovers of killed runs in a build's output tree.
+//!
+//! Every artifact is written under a temporary name and renamed into place, so a run
+//! killed mid-step (power loss, SIGKILL, a laptop that never woke up) leaves no
+//! half-written file under a final name, but it does leave its temporary files. Their
+//! names carry the writer's process id:
+//!
+//! - `.NAME.seedforge-PID-N.tmp` ([`crate::util::temp_path_beside`]: atomic writes and
+//!   airgap archives),
+//! - `.NAME.PID.iso-tmp` (ISO images),
+//! - `.stage-NODE.PID/` (a seed ISO's staging folder).
+//!
+//! [`sweep`] removes those whose process is gone, so the next build leaves the tree as a
+//! clean build would; files of a process that is still running are left alone. The OCI
+//! layout keeps its own temporary files in `oci/.seedforge/` and cleans them itself.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The process id a temporary name carries, if `name` is one of seedforge's temporary
+/// names.
+pub fn temp_owner(name: &str) -> Option<u32> {
+    let hidden = name.strip_prefix('.')?;
+    if let Some(rest) = hidden.strip_suffix(".tmp") {
+        // NAME.seedforge-PID-N
+        let (_, tail) = rest.rsplit_once(".seedforge-")?;
+        let (pid, n) = tail.split_once('-')?;
+        n.parse::<u64>().ok()?;
+        return pid.parse().ok();
+    }
+    if let Some(rest) = hidden.strip_suffix(".iso-tmp") {
+        // NAME.PID
+        return rest.rsplit_once('.')?.1.parse().ok();
+    }
+    if let Some(rest) = hidden.strip_prefix("stage-") {
+        // NODE.PID
+        return rest.rsplit_once('.')?.1.parse().ok();
+    }
+    None
+}
+
+/// True if a process with this id is running (on Linux, it has a `/proc` entry).
+fn alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Removes the temporary files and staging folders of dead seedforge processes under
+/// `root` (recursively; the OCI layout's blobs and private folder are not walked) and in
+/// each of `extra_dirs` (not recursively). Returns what was removed.
+pub fn sweep(root: &Path, extra_dirs: &[&Path]) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    if root.is_dir() {
+        sweep_dir(root, true, &mut removed)?;
+    }
+    for dir in extra_dirs {
+        if dir.is_dir() {
+            sweep_dir(dir, false, &mut removed)?;
+        }
+    }
+    Ok(removed)
+}
+
+fn sweep_dir(dir: &Path, recurse: bool, removed: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(pid) = temp_owner(&name) {
+            if alive(pid) {
+                continue;
+            }
+            if file_type.is_dir() {
+                fs::remove_dir_all(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+            removed.push(path);
+            continue;
+        }
+        let layout_private =
+            name == ".seedforge" || (name == "blobs" && path.join("sha256").is_dir());
+        if recurse && file_type.is_dir() && !layout_private {
+            sweep_dir(&path, true, removed)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_carry_their_writer() {
+        assert_eq!(temp_owner(".index.json.seedforge-41-3.tmp"), Some(41));
+        assert_eq!(
+            temp_owner(".k3s-airgap-images-amd64.tar.zst.seedforge-7-0.tmp"),
+            Some(7)
+        );
+        assert_eq!(temp_owner(".seed-n1.iso.99.iso-tmp"), Some(99));
+        assert_eq!(temp_owner(".stage-lab-server1.1234"), Some(1234));
+        for not_temp in [
+            "index.json",
+            ".seedforge",
+            "x.seedforge-1-2.tmp",
+            ".a.seedforge-x-2.tmp",
+            ".stage-node",
+            ".a.iso-tmp",
+        ] {
+            assert_eq!(temp_owner(not_temp), None, "{not_temp}");
+        }
+    }
+
+    #[test]
+    fn sweep_removes_dead_writers_files_and_keeps_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // No process has pid 4194304 or more (the kernel's pid_max limit).
+        let dead = 4_194_305u32;
+        let live = std::process::id();
+        fs::create_dir_all(root.join("nodes/n1")).unwrap();
+        fs::create_dir_all(root.join("iso")).unwrap();
+        fs::create_dir_all(root.join("oci/blobs/sha256")).unwrap();
+        let dead_files = [
+            root.join(format!("nodes/n1/.user-data.seedforge-{dead}-0.tmp")),
+            root.join(format!("iso/.seed-n1.iso.{dead}.iso-tmp")),
+            root.join(format!(".registries.yaml.seedforge-{dead}-3.tmp")),
+        ];
+        for f in &dead_files {
+            fs::write(f, "half").unwrap();
+        }
+        let dead_stage = root.join(format!("iso/.stage-n1.{dead}"));
+        fs::create_dir_all(dead_stage.join("payload")).unwrap();
+        fs::write(dead_stage.join("user-data"), "token").unwrap();
+        let kept = [
+            root.join(format!("iso/.seed-n2.iso.{live}.iso-tmp")),
+            root.join("nodes/n1/user-data"),
+            root.join(format!("oci/blobs/sha256/.x.seedforge-{dead}-0.tmp")),
+        ];
+        for f in &kept {
+            fs::write(f, "keep").unwrap();
+        }
+        let config_dir = tempfile::tempdir().unwrap();
+        let lock_tmp = config_dir
+            .path()
+            .join(format!(".seedforge.lock.seedforge-{dead}-1.tmp"));
+        fs::write(&lock_tmp, "{").unwrap();
+        let mut removed = sweep(root, &[config_dir.path()]).unwrap();
+        removed.sort();
+        let mut want: Vec<PathBuf> = dead_files.to_vec();
+        want.push(dead_stage.clone());
+        want.push(lock_tmp.clone());
+        want.sort();
+        assert_eq!(removed, want);
+        assert!(!dead_stage.exists() && !lock_tmp.exists());
+        for f in &kept {
+            assert!(f.exists(), "{} was removed", f.display());
+        }
+        assert!(sweep(&root.join("absent"), &[]).unwrap().is_empty());
+    }
+}
