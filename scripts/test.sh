@@ -32,6 +32,9 @@ declare -A TOOLS=(
   [osirrox]=xorriso
   [xorriso]=xorriso
   [7z]=p7zip-full
+  [strace]=strace
+  [setpriv]=util-linux
+  [dpkg-deb]=dpkg
 )
 
 missing_tools() {
