@@ -34,6 +34,7 @@ declare -A TOOLS=(
   [7z]=p7zip-full
   [strace]=strace
   [setpriv]=util-linux
+  [prlimit]=util-linux
   [dpkg-deb]=dpkg
 )
 

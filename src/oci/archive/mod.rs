@@ -205,8 +205,31 @@ pub fn write_archive(
         }
         Err(e) => {
             let _ = fs::remove_file(&tmp);
-            Err(e)
+            Err(naming_archive(e, &tmp, out))
         }
+    }
+}
+
+/// Errors writing the archive name the archive (`out`), not its temporary file or the
+/// writer's `<archive>` placeholder: a full disk must point at the file that did not fit.
+fn naming_archive(e: OciError, tmp: &Path, out: &Path) -> OciError {
+    match e {
+        OciError::Io { path, source } if path == tmp => OciError::io(out, source),
+        OciError::Io { path, source } => {
+            match path.to_str().and_then(|p| p.strip_prefix("<archive>")) {
+                Some("") => OciError::io(out, source),
+                Some(entry) => OciError::io(
+                    format!(
+                        "{} (entry {})",
+                        out.display(),
+                        entry.trim_start_matches('/')
+                    ),
+                    source,
+                ),
+                None => OciError::Io { path, source },
+            }
+        }
+        e => e,
     }
 }
 
