@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets, each for a bounded time, starting from the committed seeds.
+# Runs the cargo-fuzz targets, each for a bounded time, starting from the committed seeds
+# (fuzz/seeds/<target>/): reference, image_list, config, deb_version (Debian version
+# parsing and ordering), packages (deb822 Packages/Release text and the resolver) and
+# iso_reader (ISO 9660 images; its seeds are real images without their 32 KiB system
+# area, which the target puts back as zeros).
 #
 #   scripts/fuzz.sh                 # every target, FUZZ_SECONDS each (default 60)
 #   FUZZ_SECONDS=600 scripts/fuzz.sh reference config
