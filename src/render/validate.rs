@@ -616,6 +616,91 @@ mod tests {
         assert!(err("#cloud-config\r\nhostname: a\r\n").contains("user-data:1: carriage return"));
     }
 
+    fn autoinstall_err(user_data: &str) -> String {
+        let mut f = files(user_data);
+        f.install = InstallMode::Autoinstall;
+        node_files(&f).unwrap_err().to_string()
+    }
+
+    const INSTALLER: &str = "#cloud-config\nautoinstall:\n  version: 1\n  identity:\n    hostname: n1\n    username: u\n    password: \"$6$x$y\"\n";
+
+    #[test]
+    fn an_installer_config_passes_and_its_mistakes_are_located() {
+        let mut ok = files(INSTALLER);
+        ok.install = InstallMode::Autoinstall;
+        node_files(&ok).unwrap();
+        let e = autoinstall_err("#cloud-config\nhostname: n1\n");
+        assert!(
+            e.contains(
+                "user-data:1: an autoinstall node's user-data needs an `autoinstall:` mapping"
+            ),
+            "{e}"
+        );
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  # a comment\n  shutdown: reboot\n  shutdwn: reboot\n"
+        ));
+        assert!(
+            e.contains("user-data:10: unknown autoinstall key `shutdwn`"),
+            "{e}"
+        );
+        let e = autoinstall_err(&INSTALLER.replace("    username: u\n", ""));
+        assert!(
+            e.contains("user-data:4: autoinstall `identity` needs a `username`"),
+            "{e}"
+        );
+        let e = autoinstall_err(&INSTALLER.replace("version: 1", "version: \"1\""));
+        assert!(
+            e.contains("user-data:3: autoinstall `version` must be 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn command_lists_hold_strings_and_their_scripts_parse() {
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  late-commands:\n    - [echo, {{a: 1}}]\n"
+        ));
+        assert!(e.contains("user-data:8: autoinstall `late-commands` item 1: a command list must hold only strings"), "{e}");
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  early-commands:\n    - echo ok\n    - if true; then echo\n"
+        ));
+        assert!(
+            e.contains("autoinstall `early-commands` item 2: bash -n"),
+            "{e}"
+        );
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  error-commands:\n    - - sh\n      - -c\n      - |\n        echo one\n        case x in\n"
+        ));
+        assert!(
+            e.contains("autoinstall `error-commands` item 1: bash -n"),
+            "{e}"
+        );
+        let mut ok = files(&format!(
+            "{INSTALLER}  late-commands:\n    - [curtin, in-target, --, /bin/true]\n    - - bash\n      - -c\n      - |\n        if true; then echo ok; fi\n"
+        ));
+        ok.install = InstallMode::Autoinstall;
+        node_files(&ok).unwrap();
+    }
+
+    #[test]
+    fn the_nested_first_boot_config_is_checked_too() {
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  user-data:\n    hostname: n1\n    runcmdd: []\n"
+        ));
+        assert!(
+            e.contains("user-data:10: unknown cloud-config key `runcmdd`"),
+            "{e}"
+        );
+        let nested_unit = format!(
+            "{INSTALLER}  user-data:\n    write_files:\n      - path: /etc/systemd/system/x.service\n        content: |\n          [Unit]\n"
+        );
+        let e = autoinstall_err(&nested_unit);
+        assert!(
+            e.contains("user-data:10: unit x.service is written but never enabled"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn a_shell_syntax_error_points_into_user_data() {
         let bad = "#cloud-config\nwrite_files:\n  - path: /usr/local/sbin/b\n    content: |\n      #!/bin/bash\n      if true; then\n        echo x\n";
