@@ -42,6 +42,14 @@ fn template_file(name: &str) -> String {
     format!("{name}.tera")
 }
 
+/// The file names a templates folder may hold to override the embedded templates.
+pub fn template_files() -> Vec<String> {
+    EMBEDDED
+        .iter()
+        .map(|(name, _)| template_file(name))
+        .collect()
+}
+
 /// Errors rendering or validating node files.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
