@@ -491,3 +491,57 @@ fn two_builds_into_different_folders_give_identical_artifacts_sums_and_manifest(
         );
     }
 }
+
+#[test]
+fn the_manifest_records_package_bundles_and_template_overrides() {
+    let lab = Lab::new();
+    let debs = lab.lab_dir().join("debs");
+    fs::create_dir_all(&debs).unwrap();
+    for d in common::debs::fixture_debs() {
+        fs::copy(&d, debs.join(d.file_name().unwrap())).unwrap();
+    }
+    fs::write(
+        lab.lab_dir().join("base.txt"),
+        "libc6:amd64\t2.36-9+deb12u10\n",
+    )
+    .unwrap();
+    let templates = lab.lab_dir().join("my templates");
+    fs::create_dir_all(&templates).unwrap();
+    fs::copy(
+        common::repo_root().join("templates/cloud-init/network-config.tera"),
+        templates.join("network-config.tera"),
+    )
+    .unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "templates: my templates\npackages:\n  - name: ops\n    packages: [jq]\n    base: base.txt\n    debs: [debs]\n",
+    );
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let out = lab.out_dir();
+    let m = read_json(&out.join("manifest.json"));
+    let bundle = out.join("packages/ops.tar.gz");
+    assert_eq!(m["packages"][0]["name"], "ops");
+    assert_eq!(m["packages"][0]["path"], "packages/ops.tar.gz");
+    assert_eq!(m["packages"][0]["sha256"], sha256_file(&bundle));
+    assert_eq!(m["packages"][0]["debs"], 3);
+    assert_eq!(
+        m["inputs"]["templates"],
+        serde_json::json!([{
+            "path": "my templates/network-config.tera",
+            "sha256": sha256_file(&templates.join("network-config.tera")),
+        }])
+    );
+    assert!(
+        sums(&out)
+            .iter()
+            .any(|(p, s)| p == "packages/ops.tar.gz" && *s == sha256_file(&bundle))
+    );
+    if require_tool("sha256sum") {
+        Cmd::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .cwd(&out)
+            .run();
+    }
+}

@@ -301,7 +301,11 @@ fn verify_warns_when_the_registry_certificate_expires_within_30_days() {
         "{}",
         warned.stderr
     );
-    assert!(warned.stderr.contains("BAD  pki/registry.crt"), "{}", warned.stderr);
+    assert!(
+        warned.stderr.contains("BAD  pki/registry.crt"),
+        "{}",
+        warned.stderr
+    );
 }
 
 #[test]
