@@ -58,8 +58,10 @@ pub fn write_seed_iso(
     }
     let result = (|| {
         // The stage holds user-data (the join token): private from the start.
+        if let Some(parent) = stage.parent() {
+            fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+        }
         fs::DirBuilder::new()
-            .recursive(true)
             .mode(0o700)
             .create(stage)
             .map_err(|e| io_err(stage, e))?;
