@@ -33,6 +33,7 @@ declare -A TOOLS=(
   [xorriso]=xorriso
   [7z]=p7zip-full
   [mkfs.ext4]=e2fsprogs
+  [sha256sum]=coreutils
 )
 
 missing_tools() {

@@ -102,6 +102,10 @@ pub struct Config {
     pub packages: Vec<crate::debs::config::BundleConfig>,
     /// The installer settings of `install: autoinstall` nodes (`autoinstall:`).
     pub autoinstall: Autoinstall,
+    /// Payload files every seed carries (`files:`).
+    pub files: Vec<crate::files::FileConfig>,
+    /// Where `build` copies the seed ISOs after sealing (resolved against the config).
+    pub export_dir: Option<PathBuf>,
 }
 
 /// `cluster:`
@@ -286,6 +290,10 @@ struct RawConfig {
     packages: Option<Spanned<Vec<crate::debs::config::BundleConfig>>>,
     #[serde(default)]
     autoinstall: Autoinstall,
+    #[serde(default)]
+    files: Vec<Spanned<crate::files::RawFile>>,
+    #[serde(default)]
+    export_dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -409,7 +417,33 @@ impl Config {
         if let Some((loc, bundles)) = &packages {
             crate::debs::config::check_unique(bundles).map_err(|m| invalid(loc, m))?;
         }
+        let files: Vec<crate::files::FileConfig> = raw
+            .files
+            .into_iter()
+            .map(|f| {
+                let at = Location {
+                    line: f.referenced.line(),
+                    column: f.referenced.column(),
+                };
+                crate::files::FileConfig::from_raw(f.value, at)
+            })
+            .collect();
+        crate::files::check_names(&files).map_err(|(at, message)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: at.line,
+            column: at.column,
+            message,
+        })?;
+        let export_dir = match raw.export_dir {
+            Some(d) if d.value.is_empty() => {
+                return Err(invalid(&d.referenced, "export_dir is empty".into()));
+            }
+            Some(d) => Some(dir.join(d.value)),
+            None => None,
+        };
         Ok(Config {
+            files,
+            export_dir,
             packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,
             airgap_level,

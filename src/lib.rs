@@ -13,8 +13,11 @@
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge).
 
+pub mod clean;
 pub mod config;
 pub mod debs;
+pub mod export;
+pub mod files;
 pub mod image;
 pub mod iso;
 pub mod oci;
@@ -23,6 +26,7 @@ pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod report;
+pub mod seal;
 pub mod seed;
 pub mod util;
 
@@ -57,6 +61,12 @@ pub enum Error {
     /// A template or a rendered node file is invalid.
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    /// A `files:` payload file is missing, wrong or could not be fetched.
+    #[error(transparent)]
+    Files(#[from] files::FilesError),
+    /// Sealing, checking, cleaning or exporting a build output failed.
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
     /// The command line is inconsistent in a way clap cannot see.
     #[error("{0}")]
     Usage(String),
@@ -102,6 +112,9 @@ impl Error {
             Error::Debs(_) => ExitCode::Failure,
             Error::Pki(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Iso(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Files(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Seal(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Files(_) | Error::Seal(_) => ExitCode::Failure,
             Error::Oci(_) | Error::Pki(_) | Error::Iso(_) | Error::VerifyFailed(_) => {
                 ExitCode::Failure
             }

@@ -112,6 +112,25 @@ pub enum Step {
         /// The registries mirrored to it.
         mirrors: Vec<String>,
     },
+    /// Copy (or download) the `files:` payload into `OUT/files/`, checking each sha256.
+    Files {
+        /// `OUT/files`.
+        out: PathBuf,
+        /// The files.
+        files: Vec<crate::files::PlannedFile>,
+    },
+    /// Write `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact.
+    Seal {
+        /// The output directory.
+        out: PathBuf,
+    },
+    /// Copy the seed ISOs into `export_dir`.
+    Export {
+        /// The destination folder.
+        dir: PathBuf,
+        /// The ISOs copied.
+        isos: Vec<PathBuf>,
+    },
 }
 
 impl Step {
@@ -125,6 +144,9 @@ impl Step {
             Step::Pki { .. } => "pki",
             Step::Render { .. } => "render",
             Step::Iso { .. } => "iso",
+            Step::Files { .. } => "files",
+            Step::Seal { .. } => "seal",
+            Step::Export { .. } => "export",
         }
     }
 
@@ -211,6 +233,27 @@ impl Step {
                 },
                 mirrors.join(", ")
             ),
+            Step::Files { out, files } => format!(
+                "write {} payload file(s) into {} ({}), each checked against its sha256",
+                files.len(),
+                out.display(),
+                files
+                    .iter()
+                    .map(|f| format!("{} <- {}", f.name, f.source.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Step::Seal { out } => format!(
+                "write {} and {} over every artifact in {}",
+                crate::seal::SUMS,
+                crate::seal::MANIFEST,
+                out.display()
+            ),
+            Step::Export { dir, isos } => format!(
+                "copy {} seed ISO(s) into {} (nothing else there is touched)",
+                isos.len(),
+                dir.display()
+            ),
         }
     }
 }
@@ -237,6 +280,8 @@ pub struct Plan {
     /// `seedforge.lock` and the pins to write there after mirroring (`None` with
     /// `--locked`, which only checks, or when no image is named by a registry tag).
     lock: Option<(PathBuf, LockFile)>,
+    /// What the seal records about the inputs.
+    seal: crate::seal::SealPlan,
 }
 
 impl std::fmt::Debug for Plan {
@@ -268,6 +313,12 @@ pub struct BuildReport {
     pub nodes: Vec<PathBuf>,
     /// The seed ISOs written.
     pub iso: Vec<IsoSummary>,
+    /// The `files:` payload written.
+    pub files: Vec<crate::files::FileReport>,
+    /// `SHA256SUMS` and `manifest.json`.
+    pub seal: Option<crate::seal::SealReport>,
+    /// The seed ISOs copied into `export_dir`.
+    pub export: Option<crate::export::ExportReport>,
 }
 
 /// One mirrored image, for reports.
@@ -365,6 +416,13 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
         },
         mirrors: pki.mirror_hosts().into_iter().collect(),
     });
+    if !config.files.is_empty() {
+        let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
+        steps.push(Step::Files {
+            out: output.join("files"),
+            files: crate::files::plan(&config.files, &config.path, &config.dir, &generated)?,
+        });
+    }
     // Rendered and validated now, so a template mistake fails the plan before anything is
     // written.
     let nodes = crate::render::render_all(config)?;
@@ -381,6 +439,22 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
             mtime: source_date_epoch(config),
         }));
     }
+    let seal = crate::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
+    steps.push(Step::Seal {
+        out: output.clone(),
+    });
+    if let Some(dir) = &config.export_dir {
+        steps.push(Step::Export {
+            dir: dir.clone(),
+            isos: steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Iso { out, .. } => Some(out.clone()),
+                    _ => None,
+                })
+                .collect(),
+        });
+    }
     Ok(Plan {
         output,
         steps,
@@ -391,6 +465,7 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
         pki,
         nodes,
         lock,
+        seal,
     })
 }
 
@@ -417,6 +492,15 @@ fn payload_files(steps: &[Step]) -> Vec<PayloadFile> {
                     files.push(file("pki/", &out.join("pki").join("ca.crt")));
                 }
                 files.push(file("", &out.join("registries.yaml")));
+            }
+            Step::Files {
+                out,
+                files: payload,
+            } => {
+                files.extend(payload.iter().map(|f| PayloadFile {
+                    name: f.name.clone(),
+                    source: out.join(&f.name),
+                }));
             }
             _ => {}
         }
@@ -527,6 +611,9 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut isos = Vec::new();
     let mut payload_sums: Option<String> = None;
     let mut pki_report = None;
+    let mut file_reports = Vec::new();
+    let mut seal_report: Option<crate::seal::SealReport> = None;
+    let mut export_report = None;
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {
@@ -629,6 +716,34 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                 let prepared = pki::prepare(&plan.pki, out, pki::now())?;
                 pki_report = Some(pki::commit(prepared, reporter)?);
             }
+            Step::Files { out, files } => {
+                file_reports = crate::files::write_all(files, out, reporter)?;
+            }
+            Step::Seal { out } => {
+                let known = known_hashes(
+                    &plan.steps,
+                    &archives,
+                    &bundles,
+                    &file_reports,
+                    payload_sums.as_deref(),
+                    verified.as_ref(),
+                );
+                seal_report = Some(crate::seal::seal(&plan.seal, &plan.steps, out, &known)?);
+            }
+            Step::Export { dir, isos } => {
+                let sealed = seal_report.as_ref().map(|s| &s.hashes);
+                let isos = isos
+                    .iter()
+                    .map(|p| {
+                        let sha = match sealed.and_then(|h| h.get(p)) {
+                            Some(sha) => sha.clone(),
+                            None => crate::seal::hash(p)?,
+                        };
+                        Ok((p.clone(), sha))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                export_report = Some(crate::export::export(&isos, dir)?);
+            }
         }
         reporter.step_finished(step.name());
     }
@@ -641,5 +756,52 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         pki: pki_report,
         nodes: node_dirs,
         iso: isos,
+        files: file_reports,
+        seal: seal_report,
+        export: export_report,
     })
+}
+
+/// The digests this run's steps computed, for the seal to reuse: the airgap archives, the
+/// package bundles, the `files:` payload, every payload file (from the seeds'
+/// `SHA256SUMS`) and the blobs the verify step re-hashed.
+fn known_hashes(
+    steps: &[Step],
+    archives: &[ArchiveReport],
+    bundles: &[BundleReport],
+    files: &[crate::files::FileReport],
+    payload_sums: Option<&str>,
+    verified: Option<&VerifyReport>,
+) -> crate::seal::Known {
+    let mut known = crate::seal::Known::default();
+    for a in archives {
+        if let Some(sha) = &a.sha256 {
+            let hex = sha.strip_prefix("sha256:").unwrap_or(sha);
+            known.hashes.insert(a.path.clone(), hex.to_string());
+        }
+    }
+    for b in bundles {
+        let hex = b.sha256.strip_prefix("sha256:").unwrap_or(&b.sha256);
+        known.hashes.insert(b.path.clone(), hex.to_string());
+    }
+    for f in files {
+        known.hashes.insert(f.path.clone(), f.sha256.clone());
+    }
+    if let Some(sums) = payload_sums {
+        let payload = payload_files(steps);
+        for line in sums.lines() {
+            if let Some((hex, name)) = line.split_once("  ")
+                && let Some(p) = payload.iter().find(|p| p.name == name)
+            {
+                known.hashes.insert(p.source.clone(), hex.to_string());
+            }
+        }
+    }
+    if let Some(report) = verified
+        && report.is_sound()
+        && report.strays_unknown.is_none()
+    {
+        known.blob_strays = Some(report.strays.iter().cloned().collect());
+    }
+    known
 }

@@ -2,6 +2,7 @@
 //! and stdout; each subcommand is one thin function over the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod clean;
 mod debs;
 mod iso;
 mod mirror;
@@ -27,7 +28,8 @@ Exit codes: 0 ok, 1 failure, 2 invalid input or usage (nothing written), 3 missi
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml
   seedforge mirror --images images.txt --layout out/oci --platform linux/amd64 --platform linux/arm64
-  seedforge verify out";
+  seedforge verify out
+  seedforge clean out --dry-run";
 
 /// Turns one config file into everything an air-gapped k3s cluster needs on first boot.
 #[derive(Debug, Parser)]
@@ -56,9 +58,12 @@ pub(crate) struct Global {
 enum Command {
     /// Run every step the config describes and write the output tree.
     ///
-    /// Reads seedforge.yaml, checks the config, every image list and every image source,
-    /// then mirrors the images into OUT/oci and verifies the layout. Nothing is written if
-    /// any input is invalid.
+    /// Reads seedforge.yaml and checks the config, every image list, image source and local
+    /// payload file; then mirrors the images into OUT/oci, verifies the layout and writes
+    /// the airgap archives, package bundles, registry PKI, the files: payload (OUT/files),
+    /// the node files and the seed ISOs. Last, OUT/SHA256SUMS and OUT/manifest.json seal
+    /// the output, and the seed ISOs are copied into export_dir when the config names one.
+    /// Nothing is written if any input is invalid.
     Build(BuildArgs),
     /// Print what `build` would do, checking every input; writes nothing.
     Plan(PlanArgs),
@@ -100,8 +105,17 @@ enum Command {
     ///
     /// DIR is a build output directory (its oci/ and iso/*.iso are checked), an OCI layout
     /// itself, or one .iso image. Unreferenced blobs are reported as strays but do not
-    /// fail verification.
+    /// fail verification. In a build output, every file SHA256SUMS lists is re-hashed
+    /// (each missing or changed one is named) and the registry certificate in pki/ is
+    /// checked against the registry host and SANs manifest.json records.
     Verify(DirArg),
+    /// Remove what a build wrote into DIR, as its manifest.json lists it; nothing else.
+    ///
+    /// Removes the artifacts manifest.json lists, manifest.json and SHA256SUMS, leftovers
+    /// of interrupted runs (oci/.seedforge, iso/.stage-*, hidden *.tmp files seedforge
+    /// named), then the directories that became empty. Other files (an installer ISO, your
+    /// notes) stay. Without a manifest.json it refuses (exit 2) and removes nothing.
+    Clean(clean::CleanArgs),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
     /// Render each node's NoCloud files (user-data, meta-data, network-config).
@@ -271,6 +285,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Debs(a) => debs::debs_cmd(g, a),
         Command::Iso(a) => iso::iso_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
+        Command::Clean(a) => clean::clean_cmd(g, a),
         Command::Gc(a) => gc_cmd(g, &a.dir),
         Command::Render(a) => render::run(g, a),
         Command::Pki(a) => pki::pki_cmd(g, a),
@@ -316,6 +331,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         if let Some(p) = &report.pki {
             pki::print_report(p);
         }
+        clean::print_build(&report);
         println!("built {}", report.output.display());
     }
     Ok(ExitCode::Ok)
@@ -440,6 +456,9 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     if iso::is_image(dir) {
         return iso::verify_images(g, &[dir.to_path_buf()]);
     }
+    if let Some(sealed) = clean::verify_sealed(g, dir)? {
+        return verify_sealed_output(g, dir, sealed);
+    }
     let images = iso::images_in(dir);
     if images.is_empty() {
         return verify_layout(g, dir);
@@ -456,6 +475,45 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
         print_json(&doc);
     }
     layout.and(isos)
+}
+
+/// A sealed build output: the layout, the seed ISOs, SHA256SUMS and the registry
+/// certificate, in one JSON document.
+fn verify_sealed_output(
+    g: &Global,
+    dir: &Path,
+    (sums, cert, sums_result): clean::Sealed,
+) -> Result<ExitCode, Error> {
+    let mut failures = Vec::new();
+    let mut doc = serde_json::json!({});
+    if layout_dir(dir).exists() {
+        let (report, result) = layout_report(g, dir)?;
+        doc = serde_json::to_value(&report).unwrap_or_default();
+        failures.extend(result.err());
+    }
+    let images = iso::images_in(dir);
+    if !images.is_empty() {
+        let (checks, result) = iso::check_images(g, &images);
+        doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
+        failures.extend(result.err());
+    }
+    doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
+    doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
+    failures.extend(sums_result.err());
+    if g.json {
+        print_json(&doc);
+    }
+    match failures.len() {
+        0 => Ok(ExitCode::Ok),
+        1 => Err(failures.remove(0)),
+        _ => Err(Error::VerifyFailed(
+            failures
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
 }
 
 fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {

@@ -94,6 +94,15 @@ fn normalise_line_endings(text: &str, origin: &str) -> Result<String, RenderErro
     }
 }
 
+/// The files (relative paths) a templates folder may hold to override the embedded
+/// templates, of both install modes.
+pub fn template_files() -> Vec<PathBuf> {
+    EMBEDDED
+        .iter()
+        .map(|(mode, name, _)| template_file(*mode, name))
+        .collect()
+}
+
 /// Errors rendering or validating node files.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
