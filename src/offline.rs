@@ -315,9 +315,9 @@ impl Store {
     ) -> Result<Descriptor, String> {
         let layout = self.layout.as_ref().map_err(Clone::clone)?;
         let at = self.dir.display();
-        let Some((bytes, doc)) = self.document(layout, root) else {
-            return Err(format!("its manifest {root} is not in {at}"));
-        };
+        let (bytes, doc) = self
+            .document(layout, root)
+            .map_err(|what| format!("its manifest {root} {what}"))?;
         // The media type the layout already names it with, else the document's own.
         let named = self
             .index
@@ -350,8 +350,8 @@ impl Store {
                 for i in keep {
                     let child = &children[i];
                     match self.document(layout, &child.digest) {
-                        Some((_, child_doc)) => image_blobs(layout, &child_doc, &mut lacking),
-                        None => lacking.push(format!("manifest {}", child.digest)),
+                        Ok((_, child_doc)) => image_blobs(layout, &child_doc, &mut lacking),
+                        Err(what) => return Err(format!("manifest {} {what}", child.digest)),
                     }
                 }
             }
@@ -384,14 +384,24 @@ impl Store {
         ))
     }
 
-    /// A stored manifest or index, read whole and checked against its digest.
-    fn document(&self, layout: &Layout, digest: &Digest) -> Option<(Vec<u8>, ManifestDoc)> {
-        let bytes = layout.read_blob(digest).ok()?;
-        if &Digest::of(&bytes) != digest {
-            return None;
+    /// A stored manifest or index, read whole and checked against its digest; the error
+    /// says what is wrong with it.
+    fn document(&self, layout: &Layout, digest: &Digest) -> Result<(Vec<u8>, ManifestDoc), String> {
+        let at = self.dir.display();
+        if !layout.blob_path(digest).exists() {
+            return Err(format!("is not in {at}"));
         }
-        let doc = ManifestDoc::parse(&bytes).ok()?;
-        Some((bytes, doc))
+        let damaged =
+            |why: String| format!("is damaged in {at} ({why}); `seedforge verify` names it");
+        let bytes = layout
+            .read_blob(digest)
+            .map_err(|e| damaged(e.to_string()))?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(damaged(format!("its content hashes to {actual}")));
+        }
+        let doc = ManifestDoc::parse(&bytes).map_err(|e| damaged(e.to_string()))?;
+        Ok((bytes, doc))
     }
 }
 
