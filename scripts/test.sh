@@ -32,6 +32,7 @@ declare -A TOOLS=(
   [osirrox]=xorriso
   [xorriso]=xorriso
   [7z]=p7zip-full
+  [mkfs.ext4]=e2fsprogs
 )
 
 missing_tools() {
