@@ -692,6 +692,13 @@ impl Fetcher {
         reporter: &dyn Reporter,
     ) -> Result<(u64, u32), FilesError> {
         let (bare, userinfo) = split_userinfo(url);
+        if crate::offline::network_forbidden() {
+            return Err(FilesError::Download {
+                name: f.name.clone(),
+                url: bare,
+                message: "--offline forbids the network".into(),
+            });
+        }
         let mut delay = Duration::from_millis(250);
         let mut retries = 0;
         loop {

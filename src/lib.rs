@@ -13,6 +13,7 @@
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge).
 
+pub mod build_lock;
 pub mod clean;
 pub mod config;
 pub mod debs;
@@ -21,6 +22,7 @@ pub mod files;
 pub mod image;
 pub mod iso;
 pub mod oci;
+pub mod offline;
 pub mod pki;
 pub mod plan;
 pub mod preflight;
@@ -73,6 +75,12 @@ pub enum Error {
     /// `verify` found problems; the report has been delivered to the caller already.
     #[error("{0}")]
     VerifyFailed(String),
+    /// `--offline`, and the lock or the output folder lacks something.
+    #[error(transparent)]
+    Offline(#[from] offline::OfflineError),
+    /// Another build holds the output folder (`--no-wait`), or its lock failed.
+    #[error(transparent)]
+    BuildLock(#[from] build_lock::BuildLockError),
 }
 
 /// The library's result type.
@@ -105,7 +113,8 @@ impl Error {
             | Error::Image(_)
             | Error::Usage(_)
             | Error::Preflight(_)
-            | Error::Render(_) => ExitCode::InvalidInput,
+            | Error::Render(_)
+            | Error::Offline(_) => ExitCode::InvalidInput,
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Debs(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Debs(e) if e.is_missing_tool() => ExitCode::MissingTool,
@@ -115,9 +124,11 @@ impl Error {
             Error::Files(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Seal(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Files(_) | Error::Seal(_) => ExitCode::Failure,
-            Error::Oci(_) | Error::Pki(_) | Error::Iso(_) | Error::VerifyFailed(_) => {
-                ExitCode::Failure
-            }
+            Error::Oci(_)
+            | Error::Pki(_)
+            | Error::Iso(_)
+            | Error::VerifyFailed(_)
+            | Error::BuildLock(_) => ExitCode::Failure,
         }
     }
 }

@@ -72,7 +72,9 @@ fn sha256sum_checks_every_artifact_the_demo_build_wrote() {
     let on_disk: Vec<String> = files_under(&out)
         .iter()
         .map(|p| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
-        .filter(|p| p != "SHA256SUMS" && !p.starts_with("oci/.seedforge"))
+        .filter(|p| {
+            p != "SHA256SUMS" && p != ".seedforge-build.lock" && !p.starts_with("oci/.seedforge")
+        })
         .collect();
     let mut listed_sorted: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
     listed_sorted.sort();
@@ -323,7 +325,11 @@ fn clean_removes_only_what_seedforge_wrote() {
         let rel = k.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
         assert!(!listed.contains(&rel.as_str()), "would remove {rel}");
     }
-    let text = lab.seedforge().arg("clean").arg(&out).run();
+    let text = lab
+        .seedforge()
+        .args(["clean", "--remove-pki"])
+        .arg(&out)
+        .run();
     assert!(text.stdout.contains("removed"), "{}", text.stdout);
     // Exactly the user's files remain, byte for byte, and the folders that hold them.
     let after = snapshot(&out);
@@ -350,14 +356,11 @@ fn clean_removes_only_what_seedforge_wrote() {
 }
 
 #[test]
-fn clean_keep_pki_keeps_the_ca() {
+fn clean_keeps_the_ca_unless_told() {
     let lab = built();
     let out = lab.out_dir();
     let ca = fs::read(out.join("pki/ca.key")).unwrap();
-    lab.seedforge()
-        .args(["clean", "--keep-pki"])
-        .arg(&out)
-        .run();
+    lab.seedforge().arg("clean").arg(&out).run();
     assert_eq!(fs::read(out.join("pki/ca.key")).unwrap(), ca);
     let left: Vec<PathBuf> = files_under(&out);
     assert_eq!(left.len(), 4, "{left:?}");
@@ -445,7 +448,10 @@ fn export_dir_gets_the_seed_isos_and_nothing_else_changes_there() {
     );
     // The output folder with spaces verifies and cleans like any other.
     verify(&lab, &out).run();
-    lab.seedforge().arg("clean").arg(&out).run();
+    lab.seedforge()
+        .args(["clean", "--remove-pki"])
+        .arg(&out)
+        .run();
     assert!(files_under(&out).is_empty());
     assert!(
         export.join("seed-lab-agent1.iso").is_file(),

@@ -298,6 +298,24 @@ fn a_url_is_downloaded_with_a_retry_after_a_500_and_not_again_when_present() {
         .json();
     assert_eq!(again["files"][0]["outcome"], "unchanged");
     assert_eq!(server.requests(), 2, "the file was downloaded again");
+    // Offline, the file already in OUT/files is enough; without it, the plan names it.
+    lab.seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert_eq!(server.requests(), 2, "--offline reached the server");
+    fs::remove_file(out_file(&lab)).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains("payload file bin/k3s") && refused.stderr.contains("--offline"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!out_file(&lab).exists());
+    assert_eq!(server.requests(), 2, "--offline reached the server");
 }
 
 #[test]

@@ -17,19 +17,33 @@ pub(crate) struct CleanArgs {
     /// List what would be removed; remove nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Keep pki/ (the CA the nodes trust and the registry's key pair).
+    /// Also remove pki/: the CA that installed nodes trust and the registry's key pair.
+    /// Kept by default, since a new CA means new seeds for every node.
     #[arg(long)]
-    keep_pki: bool,
+    remove_pki: bool,
 }
 
 pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, Error> {
+    // Never while a build writes there. Without a manifest, clean refuses without
+    // touching the folder, so the lock (a file) is taken only when there is one.
+    let lock = if !a.dry_run && a.dir.join(seedforge::seal::MANIFEST).is_file() {
+        Some(super::lock_output(g, &a.dir, true)?)
+    } else {
+        None
+    };
     let report = clean(
         &a.dir,
         CleanOptions {
             dry_run: a.dry_run,
-            keep_pki: a.keep_pki,
+            keep_pki: !a.remove_pki,
         },
     )?;
+    if let Some(lock) = lock {
+        // The lock file is seedforge's too; a build waiting on it locks a new one.
+        let path = lock.path().to_path_buf();
+        lock.remove()
+            .map_err(|e| Error::Oci(seedforge::oci::OciError::io(&path, e)))?;
+    }
     if g.json {
         print_json(&report);
         return Ok(ExitCode::Ok);

@@ -12,6 +12,7 @@ mod push;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
+use seedforge::build_lock::BuildLock;
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
@@ -27,6 +28,7 @@ Exit codes: 0 ok, 1 failure, 2 invalid input or usage (nothing written), 3 missi
 
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml
+  seedforge build --offline --config fixtures/lab/seedforge.yaml   (air gap: from seedforge.lock and OUT)
   seedforge mirror --images images.txt --layout out/oci --platform linux/amd64 --platform linux/arm64
   seedforge verify out
   seedforge clean out --dry-run";
@@ -63,7 +65,8 @@ enum Command {
     /// the airgap archives, package bundles, registry PKI, the files: payload (OUT/files),
     /// the node files and the seed ISOs. Last, OUT/SHA256SUMS and OUT/manifest.json seal
     /// the output, and the seed ISOs are copied into export_dir when the config names one.
-    /// Nothing is written if any input is invalid.
+    /// Nothing is written if any input is invalid. One build at a time per output folder: a
+    /// second one waits (or fails with --no-wait) while OUT/.seedforge-build.lock is held.
     Build(BuildArgs),
     /// Print what `build` would do, checking every input; writes nothing.
     Plan(PlanArgs),
@@ -152,6 +155,16 @@ struct BuildArgs {
     /// Fail if a registry tag resolves to another digest than seedforge.lock pins.
     #[arg(long)]
     locked: bool,
+    /// Never touch the network. Registry images must be pinned in seedforge.lock and
+    /// already in OUT/oci, bundles from http(s) repositories already in OUT/packages: build
+    /// once online, carry the config folder and OUT across, then build with --offline.
+    /// Whatever is missing is named, and nothing is written (exit 2).
+    #[arg(long)]
+    offline: bool,
+    /// Fail at once (exit 1) if another build is writing to the output folder, instead of
+    /// waiting for it to finish.
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +174,10 @@ struct PlanArgs {
     /// Output directory to plan for.
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Plan as `build --offline` would: check that seedforge.lock and the output folder
+    /// hold everything, without touching the network.
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Debug, Args)]
@@ -300,8 +317,24 @@ pub(crate) fn print_json(value: &impl Serialize) {
 }
 
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
+    if a.offline {
+        seedforge::offline::forbid_network();
+    }
     let config = Config::load(&a.config.config)?;
-    let plan = plan::plan(&config, a.out.clone(), a.locked)?;
+    let options = plan::PlanOptions {
+        locked: a.locked,
+        offline: a.offline,
+    };
+    let mut plan = plan::plan_with(&config, a.out.clone(), options)?;
+    // One build per output folder: taken before the first write, held until the end.
+    let _lock = {
+        let lock = lock_output(g, &plan.output, !a.no_wait)?;
+        if lock.waited() {
+            // The other build may have changed the folder the plan was made against.
+            plan = plan::plan_with(&config, a.out.clone(), options)?;
+        }
+        lock
+    };
     let reporter = progress::CliReporter::new(g.quiet || g.json, plan.images.entries.len());
     let report = plan::run(&plan, &reporter)?;
     reporter.finish();
@@ -337,9 +370,29 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::Ok)
 }
 
+/// Takes the output folder's build lock, saying once on stderr when it has to wait.
+pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
+    Ok(BuildLock::acquire(out, wait, &mut |pid| {
+        if !g.quiet {
+            eprintln!(
+                "waiting for another seedforge build on {} ({})…",
+                out.display(),
+                seedforge::build_lock::pid_text(pid)
+            );
+        }
+    })?)
+}
+
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
+    if a.offline {
+        seedforge::offline::forbid_network();
+    }
     let config = Config::load(&a.config.config)?;
-    let plan = plan::plan(&config, a.out.clone(), false)?;
+    let options = plan::PlanOptions {
+        locked: false,
+        offline: a.offline,
+    };
+    let plan = plan::plan_with(&config, a.out.clone(), options)?;
     if g.json {
         #[derive(Serialize)]
         struct PlanJson<'a> {
