@@ -36,6 +36,8 @@ declare -A TOOLS=(
   [setpriv]=util-linux
   [prlimit]=util-linux
   [dpkg-deb]=dpkg
+  [mkfs.ext4]=e2fsprogs
+  [sha256sum]=coreutils
 )
 
 missing_tools() {

@@ -8,7 +8,7 @@ use common::{Cmd, Lab, assert_same_tree, snapshot};
 #[test]
 fn help_lists_every_subcommand_and_the_exit_codes() {
     let out = Cmd::seedforge().arg("--help").run();
-    for sub in ["build", "plan", "mirror", "verify", "gc"] {
+    for sub in ["build", "plan", "mirror", "verify", "gc", "clean"] {
         assert!(
             out.stdout.lines().any(|l| l.trim_start().starts_with(sub)),
             "--help does not list {sub}:\n{}",
@@ -56,7 +56,7 @@ fn plan_json_lists_steps_and_images_and_writes_nothing() {
     assert_eq!(
         steps,
         [
-            "mirror", "verify", "airgap", "pki", "render", "iso", "iso", "iso"
+            "mirror", "verify", "airgap", "pki", "render", "iso", "iso", "iso", "seal"
         ]
     );
     assert_eq!(plan["images"].as_array().unwrap().len(), 8);

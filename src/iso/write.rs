@@ -51,13 +51,22 @@ pub struct IsoSummary {
 
 /// Writes the tree under `src` as an ISO 9660 image with Joliet and Rock Ridge at `out`.
 pub fn write_iso(src: &Path, out: &Path, opts: &IsoOptions) -> Result<IsoSummary, IsoError> {
-    write_iso_mode(src, out, opts, None)
+    write_iso_inner(src, out, opts, None)
 }
 
-/// Like [`write_iso`], with the image file created at `mode` (e.g. 0600 for an image
-/// that carries a secret: never readable by others, not even while it is written).
-/// The output's directory is created once the tree has been checked.
-pub fn write_iso_mode(
+/// Like [`write_iso`], with the image file created at `mode` (exactly, whatever the
+/// umask), so an image that carries secrets is never readable by others, not even while
+/// it is written.
+pub fn write_iso_with_mode(
+    src: &Path,
+    out: &Path,
+    opts: &IsoOptions,
+    mode: u32,
+) -> Result<IsoSummary, IsoError> {
+    write_iso_inner(src, out, opts, Some(mode))
+}
+
+fn write_iso_inner(
     src: &Path,
     out: &Path,
     opts: &IsoOptions,
@@ -70,6 +79,7 @@ pub fn write_iso_mode(
     let plan = Plan::new(&tree, date.stamp7())?;
     let meta = metadata(&tree, &plan, opts, &iso_label, &joliet_label, &date);
     let image_bytes = u64::from(plan.total_sectors) * SECTOR;
+    // The output's folder is made once the tree has been checked.
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     }
@@ -142,7 +152,8 @@ fn refuse_output_inside_source(src: &Path, out: &Path) -> Result<(), IsoError> {
     Ok(())
 }
 
-/// Runs `fill` on a temporary file beside `out`, then syncs and renames it into place.
+/// Runs `fill` on a temporary file beside `out` (created at `mode` when given), then syncs
+/// and renames it into place.
 fn write_atomically(
     out: &Path,
     mode: Option<u32>,
@@ -155,24 +166,7 @@ fn write_atomically(
         std::process::id()
     ));
     let result = (|| {
-        let mut file = match mode {
-            None => File::create(&tmp),
-            Some(mode) => {
-                use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-                fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(mode)
-                    .open(&tmp)
-                    .and_then(|f| {
-                        // The umask may have cleared bits of `mode`; set it exactly.
-                        f.set_permissions(fs::Permissions::from_mode(mode))?;
-                        Ok(f)
-                    })
-            }
-        }
-        .map_err(|e| io_err(&tmp, e))?;
+        let mut file = create(&tmp, mode).map_err(|e| io_err(&tmp, e))?;
         fill(&mut file)?;
         file.sync_all().map_err(|e| io_err(&tmp, e))?;
         fs::rename(&tmp, out).map_err(|e| io_err(out, e))?;
@@ -188,6 +182,23 @@ fn write_atomically(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `path` for writing: like `File::create`, or with exactly `mode`.
+fn create(path: &Path, mode: Option<u32>) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let Some(mode) = mode else {
+        return File::create(path);
+    };
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    // The open may have found a leftover of a killed run, or the umask cleared bits.
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(file)
 }
 
 /// Descriptor fields of the primary (`joliet == false`) or Joliet descriptor.
