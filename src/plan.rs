@@ -703,10 +703,16 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut seal_report: Option<crate::seal::SealReport> = None;
     let mut export_report = None;
     let mut lock = plan.lock.clone();
-    // What runs killed earlier left behind (never under a final name) goes first.
-    let lock_dir = plan.lock.as_ref().and_then(|(path, _)| path.parent());
-    crate::leftovers::sweep(&plan.output, lock_dir.as_slice())
-        .map_err(|e| OciError::io(&plan.output, e))?;
+    // What runs killed earlier left behind (never under a final name) goes first: in the
+    // output tree, beside the lock file and in the export folder.
+    let beside: Vec<&Path> = (plan.lock.as_ref().and_then(|(path, _)| path.parent()))
+        .into_iter()
+        .chain(plan.steps.iter().filter_map(|s| match s {
+            Step::Export { dir, .. } => Some(dir.as_path()),
+            _ => None,
+        }))
+        .collect();
+    crate::leftovers::sweep(&plan.output, &beside).map_err(|e| OciError::io(&plan.output, e))?;
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {

@@ -72,7 +72,9 @@ pub fn parse_paragraphs(text: &str) -> Result<Vec<Paragraph>, (usize, String)> {
     let mut current = Paragraph::default();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        // As dpkg's parser does (Dpkg::Control::HashCore), trailing whitespace, CR
+        // included, is not part of a line.
+        let line = raw.trim_end();
         if line.trim().is_empty() {
             if !current.fields.is_empty() {
                 out.push(std::mem::take(&mut current));
@@ -423,5 +425,17 @@ mod tests {
                 "Z-Extra"
             ]
         );
+    }
+
+    /// Found by fuzzing: a continuation line ending in several carriage returns lost one
+    /// per parse, so a paragraph did not print back to itself. Lines now lose all
+    /// trailing whitespace, as in dpkg's parser.
+    #[test]
+    fn trailing_whitespace_is_not_part_of_a_line_and_printing_round_trips() {
+        let text = "Package: e\r\nDescription: one\r\n more\r\r\r\n end \t\r\n";
+        let ps = parse_paragraphs(text).unwrap();
+        assert_eq!(ps[0].get("Description"), Some("one\n more\n end"));
+        let again = parse_paragraphs(&ps[0].to_string()).unwrap();
+        assert_eq!(again[0].fields(), ps[0].fields());
     }
 }
