@@ -47,6 +47,19 @@ pub struct CleanOptions {
 
 /// Removes what seedforge wrote into `out`, as its `manifest.json` lists it.
 pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError> {
+    if !out.join(MANIFEST).exists() && finished(out, options.keep_pki) {
+        // A clean interrupted after its last removal: nothing is left to do.
+        return Ok(CleanReport {
+            output: out.to_path_buf(),
+            dry_run: options.dry_run,
+            files: Vec::new(),
+            leftovers: Vec::new(),
+            dirs: Vec::new(),
+            bytes: 0,
+            already_gone: 0,
+            kept: Vec::new(),
+        });
+    }
     let view = ManifestView::load(out)?;
     let root = out.canonicalize().map_err(|e| SealError::io(out, e))?;
     let mut report = CleanReport {
@@ -60,6 +73,7 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
         kept: Vec::new(),
     };
     let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut gone: Vec<PathBuf> = Vec::new();
     let listed = view
         .artifacts
         .iter()
@@ -75,7 +89,9 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
             continue;
         }
         let Ok(meta) = fs::symlink_metadata(&path) else {
+            // Gone already (a clean interrupted before): its folders may still be there.
             report.already_gone += 1;
+            gone.push(path);
             continue;
         };
         if meta.is_dir() {
@@ -92,7 +108,7 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
     // The directories artifacts live in, where interrupted runs leave temporary files.
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     dirs.insert(out.to_path_buf());
-    for (_, path) in &files {
+    for path in files.iter().map(|(_, p)| p).chain(&gone) {
         let mut p = path.parent();
         while let Some(dir) = p {
             if !dir.starts_with(out) || dir == out {
@@ -171,8 +187,12 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
     if options.dry_run {
         return Ok(report);
     }
-    // The manifest goes last, so an interrupted clean can be run again.
-    files.sort_by_key(|(r, _)| r == MANIFEST);
+    // The manifest goes last of all (after the leftovers and the emptied folders), so an
+    // interrupted clean can be run again.
+    let manifest = files
+        .iter()
+        .position(|(r, _)| r == MANIFEST)
+        .map(|i| files.remove(i));
     for (_, path) in &files {
         match fs::remove_file(path) {
             Ok(()) => {}
@@ -200,7 +220,26 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
         }
     }
     report.dirs = removed_dirs;
+    if let Some((_, path)) = manifest {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SealError::io(&path, e)),
+        }
+    }
     Ok(report)
+}
+
+/// True if `out` holds nothing a clean would remove: at most `pki/` (when kept) and the
+/// build lock file (which the command removes itself).
+fn finished(out: &Path, keep_pki: bool) -> bool {
+    let Ok(entries) = fs::read_dir(out) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).all(|e| {
+        let name = e.file_name();
+        (keep_pki && name == "pki") || name == crate::build_lock::LOCK_FILE_NAME
+    })
 }
 
 /// True if `path`'s parent, with symlinks resolved, lies inside `root` (canonical).

@@ -26,7 +26,12 @@ pub(crate) struct CleanArgs {
 pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, Error> {
     // Never while a build writes there. Without a manifest, clean refuses without
     // touching the folder, so the lock (a file) is taken only when there is one.
-    let lock = if !a.dry_run && a.dir.join(seedforge::seal::MANIFEST).is_file() {
+    // A lock file without a manifest is what a clean killed after its last removal
+    // leaves; it is removed like any other time.
+    let lock = if !a.dry_run
+        && (a.dir.join(seedforge::seal::MANIFEST).is_file()
+            || a.dir.join(seedforge::build_lock::LOCK_FILE_NAME).is_file())
+    {
         Some(super::lock_output(g, &a.dir, true)?)
     } else {
         None
