@@ -122,16 +122,90 @@ fn plan_steps(lab: &Lab) -> Vec<String> {
     steps
 }
 
-/// Puts the output folder in the starting state.
+/// The lab with every kind of step: a `files:` payload (a stand-in k3s binary) and an
+/// `export_dir` (so the build ends with `seal` and `export`).
+fn full_lab() -> Lab {
+    let lab = Lab::new();
+    let mut k3s = vec![0u8; 256 * 1024];
+    common::XorShift::new(3).fill(&mut k3s);
+    fs::write(lab.lab_dir().join("k3s"), &k3s).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "files:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\
+         export_dir: ../../export\n",
+        sha256_bytes(&k3s)
+    ));
+    fs::write(&config, text).unwrap();
+    lab
+}
+
+/// The export folder of [`full_lab`].
+fn export_dir(lab: &Lab) -> PathBuf {
+    lab.root().join("export")
+}
+
+/// Puts the output and export folders in the starting state; `baseline` holds a clean
+/// build's `out/` and `export/`.
 fn reset(lab: &Lab, baseline: &Path, start: Start) {
-    let out = lab.out_dir();
-    if out.exists() {
-        fs::remove_dir_all(&out).unwrap();
+    for dir in [lab.out_dir(), export_dir(lab)] {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).unwrap();
+        }
     }
+    let (out, export) = (lab.out_dir(), export_dir(lab));
     match start {
-        Start::Complete => copy_tree(baseline, &out, &|_| false),
-        Start::PkiOnly => copy_tree(&baseline.join("pki"), &out.join("pki"), &|_| false),
+        Start::Complete => {
+            copy_tree(&baseline.join("out"), &out, &|_| false);
+            copy_tree(&baseline.join("export"), &export, &|_| false);
+        }
+        Start::PkiOnly => copy_tree(&baseline.join("out/pki"), &out.join("pki"), &|_| false),
     }
+}
+
+/// Both folders a build writes, as one tree (`out/…`, `export/…`).
+fn outputs(lab: &Lab) -> Tree {
+    let mut all = Tree::new();
+    for (name, dir) in [("out", lab.out_dir()), ("export", export_dir(lab))] {
+        for (rel, value) in tree(&dir) {
+            all.insert(Path::new(name).join(rel), value);
+        }
+    }
+    all
+}
+
+/// Names what differs between two trees.
+fn differences(after: &Tree, want: &Tree) -> String {
+    let extra: Vec<_> = after.keys().filter(|k| !want.contains_key(*k)).collect();
+    let missing: Vec<_> = want.keys().filter(|k| !after.contains_key(*k)).collect();
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(k, v)| want.get(*k).is_some_and(|b| b != *v))
+        .map(|(k, _)| k)
+        .collect();
+    format!("left over {extra:?}, missing {missing:?}, changed {changed:?}")
+}
+
+/// True if strace can trace here (ptrace may be forbidden in a container); skips (or, under
+/// `CI=true`, fails) otherwise.
+fn strace_usable() -> bool {
+    if !require_tool("strace") {
+        return false;
+    }
+    let probe = Cmd::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .any_status()
+        .run();
+    if probe.code == Some(0) {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "strace cannot trace here (ptrace not permitted?): {}",
+        probe.stderr
+    );
+    eprintln!("SKIP: strace cannot trace here: {}", probe.stderr);
+    false
 }
 
 /// `strace -qq [-o TRACE] -e trace=SYSCALLS [extra] seedforge -v build` in the lab.
@@ -250,7 +324,17 @@ fn spread(candidates: &[Point], steps: &[String], total: usize) -> Vec<Vec<Point
 /// What must hold right after a kill: every file under a final name is the baseline's,
 /// byte for byte and mode for mode (`oci/index.json` may also be an earlier, smaller
 /// index); temporary files that may hold the join token are not readable by others.
-fn check_after_kill(out: &Path, baseline: &Tree, base_dir: &Path) -> Result<(), String> {
+fn check_after_kill(
+    out: &Path,
+    prefix: &str,
+    baseline: &Tree,
+    base_dir: &Path,
+) -> Result<(), String> {
+    let baseline: Tree = baseline
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(prefix).ok()?.to_path_buf(), v.clone())))
+        .collect();
+    let base_dir = base_dir.join(prefix);
     for (rel, value) in tree(out) {
         let full = out.join(&rel);
         if is_temp(&rel) {
@@ -331,29 +415,17 @@ fn kill_at(lab: &Lab, baseline: &Path, point: &Point) -> Option<String> {
 
 #[test]
 fn build_killed_at_20_points_over_every_step_recovers_byte_identically() {
-    if !require_tool("strace") {
+    if !strace_usable() {
         return;
     }
-    let probe = Cmd::new("strace")
-        .args(["-qq", "-o", "/dev/null", "true"])
-        .any_status()
-        .run();
-    if probe.code != Some(0) {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "strace cannot trace here (ptrace not permitted?): {}",
-            probe.stderr
-        );
-        eprintln!("SKIP: strace cannot trace here: {}", probe.stderr);
-        return;
-    }
-    let lab = Lab::new();
+    let lab = full_lab();
     let steps = plan_steps(&lab);
     // The clean build every recovery must reproduce.
     lab.build();
     let base_dir = lab.root().join("baseline");
-    copy_tree(&lab.out_dir(), &base_dir, &|_| false);
-    let baseline = tree(&base_dir);
+    copy_tree(&lab.out_dir(), &base_dir.join("out"), &|_| false);
+    copy_tree(&export_dir(&lab), &base_dir.join("export"), &|_| false);
+    let baseline = outputs(&lab);
     let lab_entries: BTreeSet<_> = fs::read_dir(lab.lab_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -393,8 +465,10 @@ fn build_killed_at_20_points_over_every_step_recovers_byte_identically() {
             );
             eprintln!("{what}");
             let out = lab.out_dir();
-            if let Err(e) = check_after_kill(&out, &baseline, &base_dir) {
-                failures.push(format!("{what}\n  right after the kill: {e}"));
+            for (dir, prefix) in [(out.clone(), "out"), (export_dir(&lab), "export")] {
+                if let Err(e) = check_after_kill(&dir, prefix, &baseline, &base_dir) {
+                    failures.push(format!("{what}\n  right after the kill, {prefix}/: {e}"));
+                }
             }
             let rerun = lab
                 .seedforge()
@@ -406,24 +480,11 @@ fn build_killed_at_20_points_over_every_step_recovers_byte_identically() {
                 landed.push((point, step));
                 continue;
             }
-            let after = tree(&out);
+            let after = outputs(&lab);
             if after != baseline {
-                let extra: Vec<_> = after
-                    .keys()
-                    .filter(|k| !baseline.contains_key(*k))
-                    .collect();
-                let missing: Vec<_> = baseline
-                    .keys()
-                    .filter(|k| !after.contains_key(*k))
-                    .collect();
-                let changed: Vec<_> = after
-                    .iter()
-                    .filter(|(k, v)| baseline.get(*k).is_some_and(|b| b != *v))
-                    .map(|(k, _)| k)
-                    .collect();
                 failures.push(format!(
-                    "{what}\n  after the rerun the output differs from a clean build: \
-                     left over {extra:?}, missing {missing:?}, changed {changed:?}"
+                    "{what}\n  after the rerun the output differs from a clean build: {}",
+                    differences(&after, &baseline)
                 ));
             }
             let now: BTreeSet<_> = fs::read_dir(lab.lab_dir())
@@ -462,4 +523,104 @@ fn build_killed_at_20_points_over_every_step_recovers_byte_identically() {
             "no kill landed in step {s}; steps hit: {hit:?}"
         );
     }
+}
+
+/// `seedforge clean` killed part-way: running it again finishes the job, leaving what a
+/// clean run leaves (`pki/`, which is state), and the next build gives the clean build's
+/// bytes again.
+#[test]
+fn clean_killed_part_way_finishes_when_run_again() {
+    if !strace_usable() {
+        return;
+    }
+    let lab = full_lab();
+    lab.build();
+    let base_dir = lab.root().join("baseline");
+    copy_tree(&lab.out_dir(), &base_dir.join("out"), &|_| false);
+    copy_tree(&export_dir(&lab), &base_dir.join("export"), &|_| false);
+    let built = outputs(&lab);
+    // What an uninterrupted clean leaves.
+    let clean = |extra: &[String]| {
+        Cmd::new("strace")
+            .args(["-qq", "-o", "/dev/null", "--trace=unlink,unlinkat,rmdir"])
+            .args(extra)
+            .arg("--")
+            .arg(common::seedforge_bin())
+            .args(["clean", "fixtures/lab/out"])
+            .cwd(lab.root())
+            .any_status()
+            .run()
+    };
+    assert_eq!(clean(&[]).code, Some(0));
+    let cleaned = tree(&lab.out_dir());
+    assert!(cleaned.keys().all(|k| k.starts_with("pki")), "{cleaned:?}");
+
+    // The removals clean makes, from a traced run.
+    reset(&lab, &base_dir, Start::Complete);
+    let trace = lab.root().join("trace-clean.txt");
+    let out = Cmd::new("strace")
+        .args(["-qq", "-o"])
+        .arg(&trace)
+        .arg("--trace=unlink,unlinkat,rmdir")
+        .arg("--")
+        .arg(common::seedforge_bin())
+        .args(["clean", "fixtures/lab/out"])
+        .cwd(lab.root())
+        .run();
+    assert_eq!(out.code, Some(0));
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut removals = Vec::new();
+    for line in fs::read_to_string(&trace).unwrap().lines() {
+        let Some((name, _)) = line.split_once('(') else {
+            continue;
+        };
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let n = counts.entry(name.to_string()).or_default();
+        *n += 1;
+        removals.push((name.to_string(), *n, line.to_string()));
+    }
+    assert!(removals.len() >= 6, "{removals:?}");
+    // Six points spread over the removals, the last one included.
+    let picks: BTreeSet<usize> = (1..=6).map(|i| i * (removals.len() - 1) / 6).collect();
+    let mut failures = Vec::new();
+    for i in picks {
+        let (syscall, nth, call) = &removals[i];
+        reset(&lab, &base_dir, Start::Complete);
+        let killed = clean(&[format!("--inject={syscall}:signal=KILL:when={nth}")]);
+        let what = format!("clean killed at {syscall} #{nth}: {call}");
+        eprintln!("{what}");
+        if killed.code == Some(0) {
+            failures.push(format!("{what}: the kill did not land"));
+            continue;
+        }
+        let again = lab
+            .seedforge()
+            .args(["clean", "fixtures/lab/out"])
+            .any_status()
+            .run();
+        if again.code != Some(0) {
+            failures.push(format!(
+                "{what}\n  clean run again: exit {:?}\n{}",
+                again.code, again.stderr
+            ));
+            continue;
+        }
+        let now = tree(&lab.out_dir());
+        if now != cleaned {
+            failures.push(format!(
+                "{what}\n  after clean ran again: {}",
+                differences(&now, &cleaned)
+            ));
+        }
+        lab.build();
+        if outputs(&lab) != built {
+            failures.push(format!(
+                "{what}\n  a build after it: {}",
+                differences(&outputs(&lab), &built)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
