@@ -2,8 +2,10 @@
 //!
 //! The lab is built with a join token (from a file), a pull password for a real
 //! distribution registry with htpasswd basic auth (config `registries[].password`, from a
-//! file) and a password for the cluster's own registry (`registry.auth.password`, from an
-//! environment variable), at every verbosity: `-q`, default, `-v`, `-vv`, `--json` and
+//! file), a password for the cluster's own registry (`registry.auth.password`, from an
+//! environment variable) and the credentials of a `files:` URL (`user:password@`, sent as
+//! basic auth to an HTTP server in the test that refuses requests without them), at every
+//! verbosity: `-q`, default, `-v`, `-vv`, `--json` and
 //! `SEEDFORGE_LOG=trace` (every crate's trace log, HTTP clients included). Then:
 //!
 //! - no secret (nor the base64 of `user:password` a basic-auth header carries) is on
@@ -24,9 +26,15 @@ mod common;
 use common::registry::{Registry, RegistryOptions, TestCa, fixture_layout};
 use common::{Cmd, Lab, Output, files_under, repo_root, require_tool};
 use std::fs::{self, File};
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// The join token (a file secret).
 const TOKEN: &str = "K10sf7d1e0c3b9a5f2e4d6c8b0a1928374655::server:SEEDFORGE-TEST-TOKEN";
@@ -37,6 +45,9 @@ const PULL_PW: &str = "pull-pw-Qz9xW3rT7";
 const AUTH_USER: &str = "node";
 const AUTH_PW: &str = "auth-pw-Lm2Rt8Vb4";
 const AUTH_PW_VAR: &str = "SEEDFORGE_TEST_REGISTRY_PASSWORD";
+/// The credentials in a `files:` URL.
+const FILES_USER: &str = "fetcher";
+const FILES_PW: &str = "files-pw-Hx5Kp2Nq";
 
 /// Flags before the command, and an extra environment variable.
 type Verbosity = (
@@ -93,6 +104,14 @@ fn secrets() -> Vec<Secret> {
                 PULL_PW.to_string(),
                 base64(format!("{PULL_USER}:{PULL_PW}").as_bytes()),
                 base64(PULL_PW.as_bytes()),
+            ],
+        },
+        Secret {
+            name: "the files: URL password",
+            forms: vec![
+                FILES_PW.to_string(),
+                base64(format!("{FILES_USER}:{FILES_PW}").as_bytes()),
+                base64(FILES_PW.as_bytes()),
             ],
         },
         Secret {
@@ -205,6 +224,89 @@ fn check_files(out_dir: &Path, what: &str) {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// An HTTP server on 127.0.0.1 serving one body, only with the right basic-auth header
+/// (401 otherwise); stopped when dropped.
+struct FileServer {
+    port: u16,
+    served: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl FileServer {
+    fn start(body: Vec<u8>, authorization: String) -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let (stop2, served2) = (stop.clone(), served.clone());
+        let thread = thread::spawn(move || {
+            // Bounded, whatever happens to the test.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !stop2.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        if answer(stream, &body, &authorization) {
+                            served2.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FileServer {
+            port,
+            served,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers one request; true if the body was sent.
+fn answer(mut stream: TcpStream, body: &[u8], authorization: &str) -> bool {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let authorized = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("authorization") && v.trim() == authorization
+        })
+    });
+    let mut response = if authorized {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes()
+    } else {
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+    };
+    if authorized {
+        response.extend_from_slice(body);
+    }
+    let _ = stream.write_all(&response);
+    authorized
+}
+
 #[test]
 fn secrets_appear_only_where_they_must_at_every_verbosity() {
     if !require_tool("docker-registry") || !require_tool("skopeo") || !require_tool("openssl") {
@@ -259,6 +361,21 @@ fn secrets_appear_only_where_they_must_at_every_verbosity() {
                 registry.host()
             ),
         );
+    // The k3s binary stands in as 64 KiB from a server that wants the URL's credentials.
+    let mut k3s = vec![0u8; 64 * 1024];
+    common::XorShift::new(11).fill(&mut k3s);
+    let server = FileServer::start(
+        k3s.clone(),
+        format!(
+            "Basic {}",
+            base64(format!("{FILES_USER}:{FILES_PW}").as_bytes())
+        ),
+    );
+    let text = format!(
+        "{text}files:\n  - name: bin/k3s\n    source: http://{FILES_USER}:{FILES_PW}@127.0.0.1:{}/k3s\n    sha256: \"{}\"\n    executable: true\n",
+        server.port,
+        common::sha256_bytes(&k3s)
+    );
     fs::write(&config, text).unwrap();
     let before_inputs: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
@@ -284,6 +401,14 @@ fn secrets_appear_only_where_they_must_at_every_verbosity() {
             out.json();
         }
         check_files(&lab.out_dir(), &what);
+        assert!(
+            lab.out_dir().join("manifest.json").is_file(),
+            "{what}: no manifest.json"
+        );
+        assert!(
+            lab.out_dir().join("SHA256SUMS").is_file(),
+            "{what}: no SHA256SUMS"
+        );
         // The lock file (and anything else written beside the config).
         let lock = dir.join("seedforge.lock");
         assert!(lock.exists(), "{what}: no seedforge.lock");
@@ -309,6 +434,11 @@ fn secrets_appear_only_where_they_must_at_every_verbosity() {
         }
         check_output(&again.run(), &format!("{what}, again"));
     }
+
+    assert!(
+        server.served.load(Ordering::Relaxed) >= VERBOSITIES.len(),
+        "the files: URL was not fetched with its credentials"
+    );
 
     // --password-stdin, at every verbosity.
     let pw_file = lab.root().join("pw");
