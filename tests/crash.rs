@@ -11,7 +11,9 @@
 //! unlinkat, copy_file_range, ftruncate, fchmod...) between the `step X started` lines,
 //! and the points are spread evenly over the steps. The step a kill landed in is read
 //! from the killed run's own log (the last `step X started` line) and the set of steps
-//! hit must be every step `seedforge plan` lists.
+//! hit must be every step `seedforge plan` lists: with the lab's config plus a `files:`
+//! payload and an `export_dir`, mirror, verify, airgap, pki, files, render, iso, seal
+//! and export. The export folder is held to the same rules as the output folder.
 //!
 //! Two starting states: a folder that holds only the PKI of an earlier build (so the
 //! build writes every blob, archive, node file and ISO anew and the results are
@@ -22,6 +24,9 @@
 //! `.NAME.seedforge-PID-N.tmp` (atomic writes, archives), `.NAME.PID.iso-tmp` (ISO
 //! images), `.stage-NODE.PID/` (a seed ISO's staging folder) and anything under
 //! `oci/.seedforge/tmp/` (the layout's blob sessions).
+//!
+//! `seedforge clean` is killed the same way at six of its removals; run again, it must
+//! leave what an uninterrupted clean leaves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
