@@ -32,6 +32,8 @@ declare -A TOOLS=(
   [osirrox]=xorriso
   [xorriso]=xorriso
   [7z]=p7zip-full
+  [mkfs.ext4]=e2fsprogs
+  [sha256sum]=coreutils
 )
 
 missing_tools() {

@@ -17,8 +17,13 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+mod autoinstall;
+mod line_endings;
 mod registry;
 
+pub use autoinstall::{
+    Autoinstall, InstallMode, SshKey, StorageLayout, Username, check_password_hash,
+};
 pub use registry::{
     CaImport, DEFAULT_NODE_CA_PATH, NodePath, Registry, RegistryAuth, RegistryCa,
     RegistryCertificate, SubjectText, ValidityDays,
@@ -95,6 +100,12 @@ pub struct Config {
     pub templates: Option<PathBuf>,
     /// The offline package bundles (`packages:`).
     pub packages: Vec<crate::debs::config::BundleConfig>,
+    /// The installer settings of `install: autoinstall` nodes (`autoinstall:`).
+    pub autoinstall: Autoinstall,
+    /// Payload files every seed carries (`files:`).
+    pub files: Vec<crate::files::FileConfig>,
+    /// Where `build` copies the seed ISOs after sealing (resolved against the config).
+    pub export_dir: Option<PathBuf>,
 }
 
 /// `cluster:`
@@ -210,6 +221,9 @@ pub struct Node {
     pub role: Role,
     /// Address with prefix length (`192.168.6.10/24`).
     pub address: Cidr,
+    /// `cloud-init` (an installed image) or `autoinstall` (Ubuntu's installer).
+    #[serde(default)]
+    pub install: InstallMode,
 }
 
 /// A node's k3s role.
@@ -274,6 +288,12 @@ struct RawConfig {
     templates: Option<String>,
     #[serde(default)]
     packages: Option<Spanned<Vec<crate::debs::config::BundleConfig>>>,
+    #[serde(default)]
+    autoinstall: Autoinstall,
+    #[serde(default)]
+    files: Vec<Spanned<crate::files::RawFile>>,
+    #[serde(default)]
+    export_dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -299,6 +319,7 @@ impl Config {
     /// Parses and validates config text; `path` is used in errors and to resolve relative
     /// paths.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        line_endings::check(text, path)?;
         let raw: RawConfig = serde_saphyr::from_str_with_options(text, parse_options())
             .map_err(|e| yaml_error(path, &e))?;
         let invalid = |loc: &serde_saphyr::Location, message: String| ConfigError::Invalid {
@@ -373,6 +394,7 @@ impl Config {
             }
             nodes.push(node.value.clone());
         }
+        autoinstall::check_logins(&raw.nodes, &raw.autoinstall).map_err(|(l, m)| invalid(&l, m))?;
         if !nodes.is_empty() && !nodes.iter().any(|n| n.role == Role::Server) {
             return Err(invalid(
                 &raw.nodes[0].referenced,
@@ -395,7 +417,33 @@ impl Config {
         if let Some((loc, bundles)) = &packages {
             crate::debs::config::check_unique(bundles).map_err(|m| invalid(loc, m))?;
         }
+        let files: Vec<crate::files::FileConfig> = raw
+            .files
+            .into_iter()
+            .map(|f| {
+                let at = Location {
+                    line: f.referenced.line(),
+                    column: f.referenced.column(),
+                };
+                crate::files::FileConfig::from_raw(f.value, at)
+            })
+            .collect();
+        crate::files::check_names(&files).map_err(|(at, message)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: at.line,
+            column: at.column,
+            message,
+        })?;
+        let export_dir = match raw.export_dir {
+            Some(d) if d.value.is_empty() => {
+                return Err(invalid(&d.referenced, "export_dir is empty".into()));
+            }
+            Some(d) => Some(dir.join(d.value)),
+            None => None,
+        };
         Ok(Config {
+            files,
+            export_dir,
             packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,
             airgap_level,
@@ -418,6 +466,7 @@ impl Config {
             nodes,
             network: raw.network,
             source_date_epoch: raw.source_date_epoch,
+            autoinstall: raw.autoinstall,
         })
     }
 }

@@ -13,16 +13,22 @@
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge).
 
+pub mod build_lock;
+pub mod clean;
 pub mod config;
 pub mod debs;
+pub mod export;
+pub mod files;
 pub mod image;
 pub mod iso;
 pub mod oci;
+pub mod offline;
 pub mod pki;
 pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod report;
+pub mod seal;
 pub mod seed;
 pub mod util;
 
@@ -57,12 +63,24 @@ pub enum Error {
     /// A template or a rendered node file is invalid.
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    /// A `files:` payload file is missing, wrong or could not be fetched.
+    #[error(transparent)]
+    Files(#[from] files::FilesError),
+    /// Sealing, checking, cleaning or exporting a build output failed.
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
     /// The command line is inconsistent in a way clap cannot see.
     #[error("{0}")]
     Usage(String),
     /// `verify` found problems; the report has been delivered to the caller already.
     #[error("{0}")]
     VerifyFailed(String),
+    /// `--offline`, and the lock or the output folder lacks something.
+    #[error(transparent)]
+    Offline(#[from] offline::OfflineError),
+    /// Another build holds the output folder (`--no-wait`), or its lock failed.
+    #[error(transparent)]
+    BuildLock(#[from] build_lock::BuildLockError),
 }
 
 /// The library's result type.
@@ -95,16 +113,22 @@ impl Error {
             | Error::Image(_)
             | Error::Usage(_)
             | Error::Preflight(_)
-            | Error::Render(_) => ExitCode::InvalidInput,
+            | Error::Render(_)
+            | Error::Offline(_) => ExitCode::InvalidInput,
             Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Debs(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Debs(e) if e.is_missing_tool() => ExitCode::MissingTool,
             Error::Debs(_) => ExitCode::Failure,
             Error::Pki(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Iso(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Oci(_) | Error::Pki(_) | Error::Iso(_) | Error::VerifyFailed(_) => {
-                ExitCode::Failure
-            }
+            Error::Files(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Seal(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Files(_) | Error::Seal(_) => ExitCode::Failure,
+            Error::Oci(_)
+            | Error::Pki(_)
+            | Error::Iso(_)
+            | Error::VerifyFailed(_)
+            | Error::BuildLock(_) => ExitCode::Failure,
         }
     }
 }

@@ -13,10 +13,13 @@ use crate::oci::Platform;
 use crate::oci::archive::{
     ArchiveFormat, ArchiveOptions, ArchiveReport, Compression, write_archive,
 };
-use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare};
+use crate::oci::mirror::{
+    MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare, prepare_with,
+};
 use crate::oci::registry::lockfile::LockFile;
 use crate::oci::registry::{Registries, RegistryAccess};
 use crate::oci::verify::{VerifyReport, verify};
+use crate::offline::Offline;
 use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::render::{NodeFiles, write_node_files};
@@ -44,6 +47,9 @@ pub enum Step {
         images: usize,
         /// Images copied at once.
         concurrency: usize,
+        /// `--offline`: registry images come from the layout, as `seedforge.lock` pins them.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        offline: bool,
     },
     /// Re-hash everything reachable in the layout.
     Verify {
@@ -112,6 +118,25 @@ pub enum Step {
         /// The registries mirrored to it.
         mirrors: Vec<String>,
     },
+    /// Copy (or download) the `files:` payload into `OUT/files/`, checking each sha256.
+    Files {
+        /// `OUT/files`.
+        out: PathBuf,
+        /// The files.
+        files: Vec<crate::files::PlannedFile>,
+    },
+    /// Write `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact.
+    Seal {
+        /// The output directory.
+        out: PathBuf,
+    },
+    /// Copy the seed ISOs into `export_dir`.
+    Export {
+        /// The destination folder.
+        dir: PathBuf,
+        /// The ISOs copied.
+        isos: Vec<PathBuf>,
+    },
 }
 
 impl Step {
@@ -125,6 +150,9 @@ impl Step {
             Step::Pki { .. } => "pki",
             Step::Render { .. } => "render",
             Step::Iso { .. } => "iso",
+            Step::Files { .. } => "files",
+            Step::Seal { .. } => "seal",
+            Step::Export { .. } => "export",
         }
     }
 
@@ -137,8 +165,9 @@ impl Step {
                 platforms,
                 images,
                 concurrency,
+                offline,
             } => format!(
-                "mirror {images} images from {} into {} for {} ({concurrency} at a time)",
+                "mirror {images} images from {} into {} for {} ({concurrency} at a time){}",
                 lists
                     .iter()
                     .map(|p| p.display().to_string())
@@ -149,7 +178,12 @@ impl Step {
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if *offline {
+                    "; offline: registry images are kept from the layout as seedforge.lock pins them"
+                } else {
+                    ""
+                }
             ),
             Step::Verify { layout } => {
                 format!(
@@ -211,6 +245,27 @@ impl Step {
                 },
                 mirrors.join(", ")
             ),
+            Step::Files { out, files } => format!(
+                "write {} payload file(s) into {} ({}), each checked against its sha256",
+                files.len(),
+                out.display(),
+                files
+                    .iter()
+                    .map(|f| format!("{} <- {}", f.name, f.source.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Step::Seal { out } => format!(
+                "write {} and {} over every artifact in {}",
+                crate::seal::SUMS,
+                crate::seal::MANIFEST,
+                out.display()
+            ),
+            Step::Export { dir, isos } => format!(
+                "copy {} seed ISO(s) into {} (nothing else there is touched)",
+                isos.len(),
+                dir.display()
+            ),
         }
     }
 }
@@ -235,8 +290,16 @@ pub struct Plan {
     /// Every node's rendered, validated files.
     nodes: Vec<NodeFiles>,
     /// `seedforge.lock` and the pins to write there after mirroring (`None` with
-    /// `--locked`, which only checks, or when no image is named by a registry tag).
+    /// `--locked`, which only checks, and `--offline`, which only reads it); it is written
+    /// only when it pins something.
     lock: Option<(PathBuf, LockFile)>,
+    /// What the seal records about the inputs.
+    seal: crate::seal::SealPlan,
+    /// `--offline`: where registry images are in the layout, and the bundles kept.
+    offline: Option<Offline>,
+    /// Bundle name → inputs digest, for each bundle from an http(s) repository whose pin
+    /// the lock records once it is written.
+    bundle_inputs: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -268,6 +331,12 @@ pub struct BuildReport {
     pub nodes: Vec<PathBuf>,
     /// The seed ISOs written.
     pub iso: Vec<IsoSummary>,
+    /// The `files:` payload written.
+    pub files: Vec<crate::files::FileReport>,
+    /// `SHA256SUMS` and `manifest.json`.
+    pub seal: Option<crate::seal::SealReport>,
+    /// The seed ISOs copied into `export_dir`.
+    pub export: Option<crate::export::ExportReport>,
 }
 
 /// One mirrored image, for reports.
@@ -303,22 +372,72 @@ impl From<&MirroredImage> for MirroredImageReport {
     }
 }
 
+/// How to plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Every registry tag must resolve to the digest `seedforge.lock` pins.
+    pub locked: bool,
+    /// Never touch the network: registry images and remote bundles come from the output
+    /// folder as the lock records them (see [`crate::offline`]).
+    pub offline: bool,
+}
+
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
 /// `locked`, every registry tag must resolve to the digest `seedforge.lock` pins.
 pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Plan> {
+    plan_with(
+        config,
+        output,
+        PlanOptions {
+            locked,
+            offline: false,
+        },
+    )
+}
+
+/// [`plan`] with every option.
+pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
     let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
-    let mut access = RegistryAccess::default();
-    access.add_config(&config.registries, &config.path)?;
-    access.add_docker_config().map_err(OciError::from)?;
+    // Offline: everything the network would give must already be in the lock and the
+    // output folder; whatever is not fails here, all named at once.
+    let offline = if options.offline {
+        Some(Offline::check(
+            config,
+            &output,
+            &images.entries,
+            &config.images.platforms,
+            source_date_epoch(config),
+        )?)
+    } else {
+        None
+    };
+    let registries = match offline {
+        Some(_) => Registries::offline(),
+        None => {
+            let mut access = RegistryAccess::default();
+            access.add_config(&config.registries, &config.path)?;
+            access.add_docker_config().map_err(OciError::from)?;
+            Registries::new(access)
+        }
+    };
     let mirror = MirrorOptions {
         platforms: config.images.platforms.clone(),
         concurrency: config.images.concurrency,
-        registries: std::sync::Arc::new(Registries::new(access)),
+        registries: std::sync::Arc::new(registries),
         keep_going: false,
     };
-    let prepared = prepare(&images.entries, &mirror)?;
-    let lock = check_lock(config, &prepared, locked)?;
+    let (prepared, lock) = match &offline {
+        Some(o) => (
+            prepare_with(&images.entries, &mirror, &|e| o.open(e))?,
+            None,
+        ),
+        None => {
+            let prepared = prepare(&images.entries, &mirror)?;
+            let lock = check_lock(config, &prepared, options.locked)?;
+            (prepared, lock)
+        }
+    };
     preflight_airgap(config, &images)?;
     let layout = output.join("oci");
     let mut steps = vec![
@@ -328,25 +447,44 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
             platforms: mirror.platforms.clone(),
             images: images.entries.len(),
             concurrency: mirror.concurrency,
+            offline: offline.is_some(),
         },
         Step::Verify {
             layout: layout.clone(),
         },
     ];
     steps.extend(airgap_steps(config, &output, &layout));
-    let bundles = prepare_bundles(config)?;
-    steps.extend(bundles.iter().map(|b| {
-        Step::Packages {
-            name: b.spec.name.clone(),
-            out: output
-                .join("packages")
-                .join(format!("{}.tar.gz", b.spec.name)),
-            source: b.universe.origin.clone(),
-            requested: b.requests.len(),
-            debs: b.closure.packages.len(),
-            mtime: source_date_epoch(config),
+    let bundles = prepare_bundles(config, offline.as_ref())?;
+    for b in &config.packages {
+        let (name, out, mtime) = (
+            b.name.clone(),
+            crate::offline::bundle_path(&output, &b.name),
+            source_date_epoch(config),
+        );
+        if let Some(k) = offline.as_ref().and_then(|o| o.kept(&b.name)) {
+            steps.push(Step::Packages {
+                source: format!("{} (offline: kept as built before)", k.origin),
+                requested: k.requested,
+                debs: k.debs,
+                name,
+                out,
+                mtime,
+            });
+        } else if let Some(p) = bundles.iter().find(|p| p.spec.name == b.name) {
+            steps.push(Step::Packages {
+                source: p.universe.origin.clone(),
+                requested: p.requests.len(),
+                debs: p.closure.packages.len(),
+                name,
+                out,
+                mtime,
+            });
         }
-    }));
+    }
+    let bundle_inputs = match lock {
+        Some(_) => crate::offline::remote_bundle_inputs(config, source_date_epoch(config))?,
+        None => BTreeMap::new(),
+    };
     let pki = PkiSettings::from_config(
         config,
         images.entries.iter().map(|e| e.destination.registry()),
@@ -365,6 +503,13 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
         },
         mirrors: pki.mirror_hosts().into_iter().collect(),
     });
+    if !config.files.is_empty() {
+        let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
+        steps.push(Step::Files {
+            out: output.join("files"),
+            files: crate::files::plan(&config.files, &config.path, &config.dir, &generated)?,
+        });
+    }
     // Rendered and validated now, so a template mistake fails the plan before anything is
     // written.
     let nodes = crate::render::render_all(config)?;
@@ -381,6 +526,22 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
             mtime: source_date_epoch(config),
         }));
     }
+    let seal = crate::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
+    steps.push(Step::Seal {
+        out: output.clone(),
+    });
+    if let Some(dir) = &config.export_dir {
+        steps.push(Step::Export {
+            dir: dir.clone(),
+            isos: steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Iso { out, .. } => Some(out.clone()),
+                    _ => None,
+                })
+                .collect(),
+        });
+    }
     Ok(Plan {
         output,
         steps,
@@ -391,6 +552,9 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
         pki,
         nodes,
         lock,
+        seal,
+        offline,
+        bundle_inputs,
     })
 }
 
@@ -417,6 +581,15 @@ fn payload_files(steps: &[Step]) -> Vec<PayloadFile> {
                     files.push(file("pki/", &out.join("pki").join("ca.crt")));
                 }
                 files.push(file("", &out.join("registries.yaml")));
+            }
+            Step::Files {
+                out,
+                files: payload,
+            } => {
+                files.extend(payload.iter().map(|f| PayloadFile {
+                    name: f.name.clone(),
+                    source: out.join(&f.name),
+                }));
             }
             _ => {}
         }
@@ -457,9 +630,6 @@ fn check_lock(
         lock.check(pins, &path).map_err(OciError::from)?;
         return Ok(None);
     }
-    if pins.is_empty() {
-        return Ok(None);
-    }
     Ok(Some((path, LockFile::from_resolved(pins))))
 }
 
@@ -478,11 +648,13 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
     Ok(())
 }
 
-/// Resolves every package bundle: a missing dependency fails the plan, naming it.
-fn prepare_bundles(config: &Config) -> Result<Vec<PreparedBundle>> {
+/// Resolves every package bundle (but those an offline plan keeps): a missing dependency
+/// fails the plan, naming it.
+fn prepare_bundles(config: &Config, offline: Option<&Offline>) -> Result<Vec<PreparedBundle>> {
     config
         .packages
         .iter()
+        .filter(|b| offline.is_none_or(|o| o.kept(&b.name).is_none()))
         .map(|b| Ok(crate::debs::prepare(&b.spec(&config.dir))?))
         .collect()
 }
@@ -527,6 +699,10 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut isos = Vec::new();
     let mut payload_sums: Option<String> = None;
     let mut pki_report = None;
+    let mut file_reports = Vec::new();
+    let mut seal_report: Option<crate::seal::SealReport> = None;
+    let mut export_report = None;
+    let mut lock = plan.lock.clone();
     for step in &plan.steps {
         reporter.step_started(step.name());
         match step {
@@ -539,8 +715,16 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     reporter,
                 )?
                 .images;
-                if let Some((path, lock)) = &plan.lock {
-                    lock.write(path)?;
+                if let Some((path, lock)) = &mut lock {
+                    crate::offline::record_stored(
+                        lock,
+                        &plan.images.entries,
+                        &plan.prepared,
+                        &mirrored,
+                    );
+                    if !lock.is_empty() {
+                        lock.write(path)?;
+                    }
                 }
             }
             Step::Verify { layout } => {
@@ -591,15 +775,27 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                     reporter,
                 )?);
             }
-            Step::Packages { out, mtime, .. } => {
-                let bundle = &plan.bundles[bundles.len()];
-                if bundle.unverified() {
-                    reporter.warning(&format!(
-                        "bundle {}: {} is unverified (no keyring): the Release signature was not checked",
-                        bundle.spec.name, bundle.universe.origin
-                    ));
+            Step::Packages {
+                name, out, mtime, ..
+            } => {
+                if let Some(kept) = plan.offline.as_ref().and_then(|o| o.kept(name)) {
+                    bundles.push(kept.report(out));
+                } else if let Some(bundle) = plan.bundles.iter().find(|b| &b.spec.name == name) {
+                    if bundle.unverified() {
+                        reporter.warning(&format!(
+                            "bundle {}: {} is unverified (no keyring): the Release signature was not checked",
+                            bundle.spec.name, bundle.universe.origin
+                        ));
+                    }
+                    let report = bundle.write(out, *mtime, reporter)?;
+                    if let (Some((path, lock)), Some(inputs)) =
+                        (&mut lock, plan.bundle_inputs.get(name))
+                    {
+                        crate::offline::pin_bundle(lock, name, inputs, &report);
+                        lock.write(path)?;
+                    }
+                    bundles.push(report);
                 }
-                bundles.push(bundle.write(out, *mtime, reporter)?);
             }
             Step::Render { out, .. } => {
                 for files in &plan.nodes {
@@ -629,6 +825,34 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
                 let prepared = pki::prepare(&plan.pki, out, pki::now())?;
                 pki_report = Some(pki::commit(prepared, reporter)?);
             }
+            Step::Files { out, files } => {
+                file_reports = crate::files::write_all(files, out, reporter)?;
+            }
+            Step::Seal { out } => {
+                let known = known_hashes(
+                    &plan.steps,
+                    &archives,
+                    &bundles,
+                    &file_reports,
+                    payload_sums.as_deref(),
+                    verified.as_ref(),
+                );
+                seal_report = Some(crate::seal::seal(&plan.seal, &plan.steps, out, &known)?);
+            }
+            Step::Export { dir, isos } => {
+                let sealed = seal_report.as_ref().map(|s| &s.hashes);
+                let isos = isos
+                    .iter()
+                    .map(|p| {
+                        let sha = match sealed.and_then(|h| h.get(p)) {
+                            Some(sha) => sha.clone(),
+                            None => crate::seal::hash(p)?,
+                        };
+                        Ok((p.clone(), sha))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                export_report = Some(crate::export::export(&isos, dir)?);
+            }
         }
         reporter.step_finished(step.name());
     }
@@ -641,5 +865,52 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         pki: pki_report,
         nodes: node_dirs,
         iso: isos,
+        files: file_reports,
+        seal: seal_report,
+        export: export_report,
     })
+}
+
+/// The digests this run's steps computed, for the seal to reuse: the airgap archives, the
+/// package bundles, the `files:` payload, every payload file (from the seeds'
+/// `SHA256SUMS`) and the blobs the verify step re-hashed.
+fn known_hashes(
+    steps: &[Step],
+    archives: &[ArchiveReport],
+    bundles: &[BundleReport],
+    files: &[crate::files::FileReport],
+    payload_sums: Option<&str>,
+    verified: Option<&VerifyReport>,
+) -> crate::seal::Known {
+    let mut known = crate::seal::Known::default();
+    for a in archives {
+        if let Some(sha) = &a.sha256 {
+            let hex = sha.strip_prefix("sha256:").unwrap_or(sha);
+            known.hashes.insert(a.path.clone(), hex.to_string());
+        }
+    }
+    for b in bundles {
+        let hex = b.sha256.strip_prefix("sha256:").unwrap_or(&b.sha256);
+        known.hashes.insert(b.path.clone(), hex.to_string());
+    }
+    for f in files {
+        known.hashes.insert(f.path.clone(), f.sha256.clone());
+    }
+    if let Some(sums) = payload_sums {
+        let payload = payload_files(steps);
+        for line in sums.lines() {
+            if let Some((hex, name)) = line.split_once("  ")
+                && let Some(p) = payload.iter().find(|p| p.name == name)
+            {
+                known.hashes.insert(p.source.clone(), hex.to_string());
+            }
+        }
+    }
+    if let Some(report) = verified
+        && report.is_sound()
+        && report.strays_unknown.is_none()
+    {
+        known.blob_strays = Some(report.strays.iter().cloned().collect());
+    }
+    known
 }

@@ -7,12 +7,13 @@
 //! filesystems), so a 1 GiB airgap archive costs no extra disk per node; the ISO writer
 //! copies the bytes once, into the image.
 
-use crate::iso::{IsoOptions, IsoSummary, write_iso};
+use crate::iso::{IsoOptions, IsoSummary, write_iso_with_mode};
 use crate::oci::OciError;
 use crate::render::NodeFiles;
 use crate::{Error, Result};
 use std::fs;
 use std::io;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 /// The NoCloud volume label cloud-init looks for.
@@ -56,9 +57,18 @@ pub fn write_seed_iso(
         fs::remove_dir_all(stage).map_err(|e| io_err(stage, e))?;
     }
     let result = (|| {
+        // The stage holds user-data (the join token): private from the start.
+        if let Some(parent) = stage.parent() {
+            fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+        }
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(stage)
+            .map_err(|e| io_err(stage, e))?;
         fs::create_dir_all(stage.join("payload")).map_err(|e| io_err(stage, e))?;
-        for (name, content, _) in node.files() {
-            fs::write(stage.join(name), content).map_err(|e| io_err(&stage.join(name), e))?;
+        for (name, content, mode) in node.files() {
+            let path = stage.join(name);
+            write_new(&path, content.as_bytes(), mode).map_err(|e| io_err(&path, e))?;
         }
         for file in payload {
             let to = stage.join("payload").join(&file.name);
@@ -79,15 +89,22 @@ pub fn write_seed_iso(
             source_date_epoch,
             application_id: "SEEDFORGE".to_string(),
         };
-        let summary = write_iso(stage, out, &options)?;
-        set_private(out).map_err(|e| io_err(out, e))?;
-        Ok(summary)
+        // Created 0600: the image is never readable by others, not even while it is written.
+        Ok(write_iso_with_mode(stage, out, &options, 0o600)?)
     })();
     let _ = fs::remove_dir_all(stage);
     result
 }
 
-fn set_private(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+/// Writes a new file created with exactly `mode`.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    f.write_all(bytes)
 }

@@ -8,7 +8,7 @@ use common::{Cmd, Lab, assert_same_tree, snapshot};
 #[test]
 fn help_lists_every_subcommand_and_the_exit_codes() {
     let out = Cmd::seedforge().arg("--help").run();
-    for sub in ["build", "plan", "mirror", "verify", "gc"] {
+    for sub in ["build", "plan", "mirror", "verify", "gc", "clean"] {
         assert!(
             out.stdout.lines().any(|l| l.trim_start().starts_with(sub)),
             "--help does not list {sub}:\n{}",
@@ -56,11 +56,28 @@ fn plan_json_lists_steps_and_images_and_writes_nothing() {
     assert_eq!(
         steps,
         [
-            "mirror", "verify", "airgap", "pki", "render", "iso", "iso", "iso"
+            "mirror", "verify", "airgap", "pki", "render", "iso", "iso", "iso", "seal"
         ]
     );
     assert_eq!(plan["images"].as_array().unwrap().len(), 8);
     assert_same_tree(&before, &snapshot(lab.root()), "plan --json");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_like_sigpipe() {
+    let lab = Lab::new();
+    // A pipe whose reader is gone before seedforge writes: every write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(common::seedforge_bin())
+        .args(["plan", "--config", lab.config_arg()])
+        .current_dir(lab.root())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! and stdout; each subcommand is one thin function over the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod clean;
 mod debs;
 mod iso;
 mod mirror;
@@ -11,6 +12,7 @@ mod push;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
+use seedforge::build_lock::BuildLock;
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
@@ -26,8 +28,10 @@ Exit codes: 0 ok, 1 failure, 2 invalid input or usage (nothing written), 3 missi
 
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml
+  seedforge build --offline --config fixtures/lab/seedforge.yaml   (air gap: from seedforge.lock and OUT)
   seedforge mirror --images images.txt --layout out/oci --platform linux/amd64 --platform linux/arm64
-  seedforge verify out";
+  seedforge verify out
+  seedforge clean out --dry-run";
 
 /// Turns one config file into everything an air-gapped k3s cluster needs on first boot.
 #[derive(Debug, Parser)]
@@ -56,9 +60,13 @@ pub(crate) struct Global {
 enum Command {
     /// Run every step the config describes and write the output tree.
     ///
-    /// Reads seedforge.yaml, checks the config, every image list and every image source,
-    /// then mirrors the images into OUT/oci and verifies the layout. Nothing is written if
-    /// any input is invalid.
+    /// Reads seedforge.yaml and checks the config, every image list, image source and local
+    /// payload file; then mirrors the images into OUT/oci, verifies the layout and writes
+    /// the airgap archives, package bundles, registry PKI, the files: payload (OUT/files),
+    /// the node files and the seed ISOs. Last, OUT/SHA256SUMS and OUT/manifest.json seal
+    /// the output, and the seed ISOs are copied into export_dir when the config names one.
+    /// Nothing is written if any input is invalid. One build at a time per output folder: a
+    /// second one waits (or fails with --no-wait) while OUT/.seedforge-build.lock is held.
     Build(BuildArgs),
     /// Print what `build` would do, checking every input; writes nothing.
     Plan(PlanArgs),
@@ -100,8 +108,17 @@ enum Command {
     ///
     /// DIR is a build output directory (its oci/ and iso/*.iso are checked), an OCI layout
     /// itself, or one .iso image. Unreferenced blobs are reported as strays but do not
-    /// fail verification.
+    /// fail verification. In a build output, every file SHA256SUMS lists is re-hashed
+    /// (each missing or changed one is named) and the registry certificate in pki/ is
+    /// checked against the registry host and SANs manifest.json records.
     Verify(DirArg),
+    /// Remove what a build wrote into DIR, as its manifest.json lists it; nothing else.
+    ///
+    /// Removes the artifacts manifest.json lists, manifest.json and SHA256SUMS, leftovers
+    /// of interrupted runs (oci/.seedforge, iso/.stage-*, hidden *.tmp files seedforge
+    /// named), then the directories that became empty. Other files (an installer ISO, your
+    /// notes) stay. Without a manifest.json it refuses (exit 2) and removes nothing.
+    Clean(clean::CleanArgs),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
     /// Render each node's NoCloud files (user-data, meta-data, network-config).
@@ -138,6 +155,16 @@ struct BuildArgs {
     /// Fail if a registry tag resolves to another digest than seedforge.lock pins.
     #[arg(long)]
     locked: bool,
+    /// Never touch the network. Registry images must be pinned in seedforge.lock and
+    /// already in OUT/oci, bundles from http(s) repositories already in OUT/packages: build
+    /// once online, carry the config folder and OUT across, then build with --offline.
+    /// Whatever is missing is named, and nothing is written (exit 2).
+    #[arg(long)]
+    offline: bool,
+    /// Fail at once (exit 1) if another build is writing to the output folder, instead of
+    /// waiting for it to finish.
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +174,10 @@ struct PlanArgs {
     /// Output directory to plan for.
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Plan as `build --offline` would: check that seedforge.lock and the output folder
+    /// hold everything, without touching the network.
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +302,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Debs(a) => debs::debs_cmd(g, a),
         Command::Iso(a) => iso::iso_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
+        Command::Clean(a) => clean::clean_cmd(g, a),
         Command::Gc(a) => gc_cmd(g, &a.dir),
         Command::Render(a) => render::run(g, a),
         Command::Pki(a) => pki::pki_cmd(g, a),
@@ -285,8 +317,24 @@ pub(crate) fn print_json(value: &impl Serialize) {
 }
 
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
+    if a.offline {
+        seedforge::offline::forbid_network();
+    }
     let config = Config::load(&a.config.config)?;
-    let plan = plan::plan(&config, a.out.clone(), a.locked)?;
+    let options = plan::PlanOptions {
+        locked: a.locked,
+        offline: a.offline,
+    };
+    let mut plan = plan::plan_with(&config, a.out.clone(), options)?;
+    // One build per output folder: taken before the first write, held until the end.
+    let _lock = {
+        let lock = lock_output(g, &plan.output, !a.no_wait)?;
+        if lock.waited() {
+            // The other build may have changed the folder the plan was made against.
+            plan = plan::plan_with(&config, a.out.clone(), options)?;
+        }
+        lock
+    };
     let reporter = progress::CliReporter::new(g.quiet || g.json, plan.images.entries.len());
     let report = plan::run(&plan, &reporter)?;
     reporter.finish();
@@ -316,14 +364,35 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         if let Some(p) = &report.pki {
             pki::print_report(p);
         }
+        clean::print_build(&report);
         println!("built {}", report.output.display());
     }
     Ok(ExitCode::Ok)
 }
 
+/// Takes the output folder's build lock, saying once on stderr when it has to wait.
+pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
+    Ok(BuildLock::acquire(out, wait, &mut |pid| {
+        if !g.quiet {
+            eprintln!(
+                "waiting for another seedforge build on {} ({})…",
+                out.display(),
+                seedforge::build_lock::pid_text(pid)
+            );
+        }
+    })?)
+}
+
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
+    if a.offline {
+        seedforge::offline::forbid_network();
+    }
     let config = Config::load(&a.config.config)?;
-    let plan = plan::plan(&config, a.out.clone(), false)?;
+    let options = plan::PlanOptions {
+        locked: false,
+        offline: a.offline,
+    };
+    let plan = plan::plan_with(&config, a.out.clone(), options)?;
     if g.json {
         #[derive(Serialize)]
         struct PlanJson<'a> {
@@ -440,6 +509,9 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     if iso::is_image(dir) {
         return iso::verify_images(g, &[dir.to_path_buf()]);
     }
+    if let Some(sealed) = clean::verify_sealed(g, dir)? {
+        return verify_sealed_output(g, dir, sealed);
+    }
     let images = iso::images_in(dir);
     if images.is_empty() {
         return verify_layout(g, dir);
@@ -456,6 +528,45 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
         print_json(&doc);
     }
     layout.and(isos)
+}
+
+/// A sealed build output: the layout, the seed ISOs, SHA256SUMS and the registry
+/// certificate, in one JSON document.
+fn verify_sealed_output(
+    g: &Global,
+    dir: &Path,
+    (sums, cert, sums_result): clean::Sealed,
+) -> Result<ExitCode, Error> {
+    let mut failures = Vec::new();
+    let mut doc = serde_json::json!({});
+    if layout_dir(dir).exists() {
+        let (report, result) = layout_report(g, dir)?;
+        doc = serde_json::to_value(&report).unwrap_or_default();
+        failures.extend(result.err());
+    }
+    let images = iso::images_in(dir);
+    if !images.is_empty() {
+        let (checks, result) = iso::check_images(g, &images);
+        doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
+        failures.extend(result.err());
+    }
+    doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
+    doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
+    failures.extend(sums_result.err());
+    if g.json {
+        print_json(&doc);
+    }
+    match failures.len() {
+        0 => Ok(ExitCode::Ok),
+        1 => Err(failures.remove(0)),
+        _ => Err(Error::VerifyFailed(
+            failures
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
 }
 
 fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {

@@ -210,6 +210,9 @@ impl Fetcher {
                 "only file://, http:// and https:// URLs are supported".into(),
             ));
         }
+        if crate::offline::network_forbidden() {
+            return Err(fail("cannot be fetched with --offline".into()));
+        }
         let response = self
             .agent
             .get(url)

@@ -40,6 +40,16 @@ impl ImageList {
         let mut entries = Vec::new();
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
+            // CRLF endings (Windows editors) are normal; a carriage return anywhere else
+            // would silently split a field in two, so it is refused.
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            if raw.contains('\r') {
+                return Err(ImageError::List {
+                    path: path.to_path_buf(),
+                    line,
+                    message: "carriage return in the middle of a line (only CRLF line endings are accepted)".to_owned(),
+                });
+            }
             let content = strip_comment(raw).trim();
             if content.is_empty() {
                 continue;
@@ -260,6 +270,15 @@ mod tests {
         assert_eq!(list.entries[0].destination, reference("nginx:latest"));
         assert_eq!(list.entries[1].destination, reference("busybox:1"));
         assert_eq!(list.entries[1].line, 4);
+    }
+
+    #[test]
+    fn a_lone_carriage_return_is_an_error_at_its_line() {
+        let (line, message) = list_error("nginx\r\nbusybox:1\rdocker.io/x/busybox:1\r\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("carriage return"), "{message}");
+        // A last line ending in a bare CR is a CRLF ending cut short, not a lone CR.
+        assert_eq!(parse("nginx\r").entries.len(), 1);
     }
 
     #[test]

@@ -51,6 +51,27 @@ pub struct IsoSummary {
 
 /// Writes the tree under `src` as an ISO 9660 image with Joliet and Rock Ridge at `out`.
 pub fn write_iso(src: &Path, out: &Path, opts: &IsoOptions) -> Result<IsoSummary, IsoError> {
+    write_iso_inner(src, out, opts, None)
+}
+
+/// Like [`write_iso`], with the image file created at `mode` (exactly, whatever the
+/// umask), so an image that carries secrets is never readable by others, not even while
+/// it is written.
+pub fn write_iso_with_mode(
+    src: &Path,
+    out: &Path,
+    opts: &IsoOptions,
+    mode: u32,
+) -> Result<IsoSummary, IsoError> {
+    write_iso_inner(src, out, opts, Some(mode))
+}
+
+fn write_iso_inner(
+    src: &Path,
+    out: &Path,
+    opts: &IsoOptions,
+    mode: Option<u32>,
+) -> Result<IsoSummary, IsoError> {
     let date = DateTime::from_epoch(opts.source_date_epoch)?;
     let (iso_label, joliet_label) = check_label(&opts.label)?;
     refuse_output_inside_source(src, out)?;
@@ -58,7 +79,7 @@ pub fn write_iso(src: &Path, out: &Path, opts: &IsoOptions) -> Result<IsoSummary
     let plan = Plan::new(&tree, date.stamp7())?;
     let meta = metadata(&tree, &plan, opts, &iso_label, &joliet_label, &date);
     let image_bytes = u64::from(plan.total_sectors) * SECTOR;
-    write_atomically(out, |file| {
+    write_atomically(out, mode, |file| {
         file.write_all(&meta).map_err(|e| io_err(out, e))?;
         copy_files(&tree, &plan, file, out)?;
         file.set_len(image_bytes).map_err(|e| io_err(out, e))
@@ -127,9 +148,11 @@ fn refuse_output_inside_source(src: &Path, out: &Path) -> Result<(), IsoError> {
     Ok(())
 }
 
-/// Runs `fill` on a temporary file beside `out`, then syncs and renames it into place.
+/// Runs `fill` on a temporary file beside `out` (created at `mode` when given), then syncs
+/// and renames it into place.
 fn write_atomically(
     out: &Path,
+    mode: Option<u32>,
     fill: impl FnOnce(&mut File) -> Result<(), IsoError>,
 ) -> Result<(), IsoError> {
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -139,7 +162,7 @@ fn write_atomically(
         std::process::id()
     ));
     let result = (|| {
-        let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        let mut file = create(&tmp, mode).map_err(|e| io_err(&tmp, e))?;
         fill(&mut file)?;
         file.sync_all().map_err(|e| io_err(&tmp, e))?;
         fs::rename(&tmp, out).map_err(|e| io_err(out, e))?;
@@ -155,6 +178,23 @@ fn write_atomically(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `path` for writing: like `File::create`, or with exactly `mode`.
+fn create(path: &Path, mode: Option<u32>) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let Some(mode) = mode else {
+        return File::create(path);
+    };
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    // The open may have found a leftover of a killed run, or the umask cleared bits.
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(file)
 }
 
 /// Descriptor fields of the primary (`joliet == false`) or Joliet descriptor.

@@ -32,6 +32,9 @@ pub const MAX_DOCUMENT_SIZE: u64 = 16 * 1024 * 1024;
 /// Name prefix of a session directory that is still being set up.
 const NEW_SESSION_PREFIX: &str = ".new-";
 
+/// A blob larger than this is flushed to disk in the background while it is written.
+const WRITE_AHEAD_BYTES: u64 = 16 << 20;
+
 /// An OCI image layout directory.
 #[derive(Debug)]
 
@@ -345,22 +348,31 @@ impl Layout {
         progress: &mut dyn FnMut(u64),
     ) -> Result<(Digest, u64), StreamError> {
         let file = File::create(tmp).map_err(StreamError::Write)?;
+        let small = expected.is_some_and(|(_, size)| size < WRITE_AHEAD_BYTES);
+        let flusher = if small { None } else { file.try_clone().ok() };
         let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         // Read one byte past the announced size so an over-long blob is caught without
         // reading all of it.
         let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
         let mut limited = reader.take(limit);
         let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match limited.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StreamError::Read(e)),
-            };
-            writer.write_all(&buf[..n]).map_err(StreamError::Write)?;
-            progress(n as u64);
-        }
+        // A large blob goes to disk while it downloads, not all at the closing fsync.
+        crate::util::with_write_ahead(flusher, WRITE_AHEAD_BYTES, |ahead| {
+            let mut total = 0u64;
+            loop {
+                let n = match limited.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(StreamError::Read(e)),
+                };
+                writer.write_all(&buf[..n]).map_err(StreamError::Write)?;
+                total += n as u64;
+                ahead.progress(total);
+                progress(n as u64);
+            }
+            Ok(())
+        })?;
         let (buffered, digest, size) = writer.finish();
         let file = buffered
             .into_inner()

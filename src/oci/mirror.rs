@@ -110,11 +110,30 @@ impl PreparedImage {
     pub fn resolved(&self) -> Option<&ResolvedTag> {
         self.resolved.as_ref()
     }
+
+    /// The root manifest or index of the image in its source (before platform selection).
+    pub fn source_root(&self) -> &Descriptor {
+        self.reader.root()
+    }
 }
+
+/// Opens an entry's image some other way than from its source: `Some` takes over the
+/// entry (`build --offline` reads registry images from the layout), `None` leaves it to
+/// its source.
+pub type OpenOverride<'a> = dyn Fn(&ListEntry) -> Option<Result<Box<dyn ImageReader>>> + Sync + 'a;
 
 /// Opens every source in `entries` and chooses the platforms to copy, so that a missing
 /// file, tag or platform is reported (with the list's file:line) before anything is written.
 pub fn prepare(entries: &[ListEntry], options: &MirrorOptions) -> Result<Vec<PreparedImage>> {
+    prepare_with(entries, options, &|_| None)
+}
+
+/// [`prepare`], with `open_override` given the first say on how each entry is opened.
+pub fn prepare_with(
+    entries: &[ListEntry],
+    options: &MirrorOptions,
+    open_override: &OpenOverride<'_>,
+) -> Result<Vec<PreparedImage>> {
     let platforms = effective_platforms(&options.platforms);
     // The first error in list order is the one reported.
     let next = AtomicUsize::new(0);
@@ -125,7 +144,8 @@ pub fn prepare(entries: &[ListEntry], options: &MirrorOptions) -> Result<Vec<Pre
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(e) = entries.get(i) else { break };
-                    let result = prepare_one(e, options, &platforms).map_err(|err| at_line(err, e));
+                    let result = prepare_one(e, options, &platforms, open_override)
+                        .map_err(|err| at_line(err, e));
                     if let Ok(mut d) = done.lock() {
                         d.push((i, result));
                     }
@@ -143,8 +163,12 @@ fn prepare_one(
     e: &ListEntry,
     options: &MirrorOptions,
     platforms: &[Platform],
+    open_override: &OpenOverride<'_>,
 ) -> Result<PreparedImage> {
-    let (reader, resolved) = open(&e.source, &options.registries)?;
+    let (reader, resolved) = match open_override(e) {
+        Some(reader) => (reader?, None),
+        None => open(&e.source, &options.registries)?,
+    };
     let selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
     Ok(PreparedImage {
         reader,
@@ -244,7 +268,7 @@ pub fn mirror(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(e) = entries.get(i) else { break };
-                        match prepare_one(e, options, &platforms).and_then(|p| {
+                        match prepare_one(e, options, &platforms, &|_| None).and_then(|p| {
                             let layers = selected_layers(p.reader.as_ref(), &platforms)?;
                             Ok((p, layers))
                         }) {

@@ -493,6 +493,37 @@ pub fn expiry_warnings(out: &Path, now: i64) -> Result<Vec<String>, PkiError> {
     Ok(warnings)
 }
 
+/// Re-checks the registry certificate in `out/pki` as the SAN preflight does: it must
+/// chain to `out/pki/ca.crt` and cover every one of `hosts`.
+pub fn check_registry_certificate(out: &Path, hosts: &[Host]) -> Result<CertInfo, PkiError> {
+    let paths = PkiPaths {
+        out: out.to_path_buf(),
+    };
+    let read = |path: &Path| -> Result<CertInfo, PkiError> {
+        let bytes = std::fs::read(path).map_err(|e| PkiError::io(path, e))?;
+        Ok(inspect::parse_pem(&bytes, path)?.1)
+    };
+    let ca = read(&paths.ca_cert())?;
+    let leaf = read(&paths.registry_cert())?;
+    if !cert::issued_by(&leaf, &ca) {
+        return Err(PkiError::WrongIssuer {
+            cert: paths.registry_cert(),
+            ca: paths.ca_cert(),
+        });
+    }
+    for host in hosts {
+        if !leaf.covers(host) {
+            return Err(PkiError::SanMissing {
+                cert: paths.registry_cert(),
+                host: host.bare(),
+                named_in: "manifest.json".into(),
+                sans: leaf.sans.iter().map(ToString::to_string).collect(),
+            });
+        }
+    }
+    Ok(leaf)
+}
+
 /// A warning when `info` expires within [`RENEW_BEFORE_DAYS`] of `now` (or has expired).
 pub fn expiry_warning(what: &str, info: &CertInfo, now: i64) -> Option<String> {
     let left = info.not_after - now;

@@ -3,7 +3,7 @@
 //! build time, not an empty string on a node.
 
 use super::RenderError;
-use crate::config::{Config, Node, Role};
+use crate::config::{Config, InstallMode, Node, Role};
 use crate::preflight::default_pause_image;
 use serde::Serialize;
 
@@ -18,6 +18,9 @@ pub struct Paths {
     pub done_marker: &'static str,
     /// Where k3s imports airgap image archives from at start.
     pub k3s_images: &'static str,
+    /// Written into the installed system by autoinstall's late-commands once the payload
+    /// is copied and verified (the seeds' tooling waits for this name).
+    pub iso_copy_marker: &'static str,
 }
 
 /// The node-side paths.
@@ -26,6 +29,7 @@ pub const PATHS: Paths = Paths {
     log: "/var/log/k3s-bootstrap.log",
     done_marker: "/var/lib/k3s-bootstrap.done",
     k3s_images: "/var/lib/rancher/k3s/agent/images",
+    iso_copy_marker: "/var/lib/iso-copy-complete",
 };
 
 /// The marker agents write (the seeds' tooling waits for these names).
@@ -43,6 +47,7 @@ pub struct NodeContext {
     registry: RegistryInfo,
     network: NetworkInfo,
     k3s: K3sInfo,
+    install: InstallInfo,
     paths: Paths,
     /// The join token. Only the k3s config file in user-data carries it.
     token: String,
@@ -86,6 +91,18 @@ struct NetworkInfo {
     interface: String,
     gateway: Option<String>,
     nameservers: Vec<String>,
+}
+
+/// How the node is installed, and for `autoinstall` the installer's settings.
+#[derive(Debug, Serialize)]
+struct InstallInfo {
+    mode: &'static str,
+    username: String,
+    /// The login's crypt(3) hash; `None` locks the password (SSH keys only). Read from its
+    /// secret only for autoinstall nodes.
+    password_hash: Option<String>,
+    ssh_authorized_keys: Vec<String>,
+    storage_layout: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -165,10 +182,40 @@ impl NodeContext {
                 },
                 join_attempts: JOIN_ATTEMPTS,
             },
+            install: install_info(config, node)?,
             paths,
             token,
         })
     }
+}
+
+fn install_info(config: &Config, node: &Node) -> Result<InstallInfo, RenderError> {
+    let settings = &config.autoinstall;
+    let password_hash = match (&settings.password, node.install) {
+        (Some(secret), InstallMode::Autoinstall) => {
+            let value = secret.resolve("autoinstall.password", &config.path)?;
+            crate::config::check_password_hash(value.expose()).map_err(|message| {
+                crate::config::ConfigError::Secret {
+                    path: config.path.clone(),
+                    what: "autoinstall.password".into(),
+                    message,
+                }
+            })?;
+            Some(value.expose().to_string())
+        }
+        _ => None,
+    };
+    Ok(InstallInfo {
+        mode: node.install.as_str(),
+        username: settings.username.0.clone(),
+        password_hash,
+        ssh_authorized_keys: settings
+            .ssh_authorized_keys
+            .iter()
+            .map(|k| k.0.clone())
+            .collect(),
+        storage_layout: settings.storage_layout.as_str(),
+    })
 }
 
 fn role_name(role: Role) -> &'static str {

@@ -2,6 +2,11 @@
 //! `network-config`, rendered with tera from templates embedded in the binary (or a
 //! templates folder named in the config), then validated before anything is written.
 //!
+//! Two modes share one bootstrap. A `cloud-init` node's user-data is the first-boot config
+//! itself. An `autoinstall` node's user-data is Ubuntu's installer config: it installs the
+//! system, copies the seed's payload into it (late-commands) and hands the very same
+//! first-boot config to the installed system's cloud-init (`autoinstall.user-data`).
+//!
 //! The shell scripts this replaces broke nodes in ways only a boot revealed: YAML that
 //! parsed differently than intended, a missing `#cloud-config` header, template variables
 //! left unrendered, units written but never enabled. Rendering here is strict (an undefined
@@ -13,33 +18,89 @@ pub mod validate;
 
 pub use context::{NodeContext, PATHS};
 
-use crate::config::{Config, Node};
+use crate::config::{Config, InstallMode, Node};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 
-/// The default templates, embedded so a single binary can render without a source tree.
-const EMBEDDED: &[(&str, &str)] = &[
+/// The default templates, embedded so a single binary can render without a source tree:
+/// (mode, name, text). The autoinstall mode adds its own templates and reuses the
+/// cloud-init ones for the first boot and the network.
+const EMBEDDED: &[(InstallMode, &str, &str)] = &[
     (
+        InstallMode::CloudInit,
         "user-data",
         include_str!("../../templates/cloud-init/user-data.tera"),
     ),
     (
+        InstallMode::CloudInit,
         "meta-data",
         include_str!("../../templates/cloud-init/meta-data.tera"),
     ),
     (
+        InstallMode::CloudInit,
         "network-config",
         include_str!("../../templates/cloud-init/network-config.tera"),
     ),
     (
+        InstallMode::CloudInit,
         "k3s-bootstrap.sh",
         include_str!("../../templates/cloud-init/k3s-bootstrap.sh.tera"),
     ),
+    (
+        InstallMode::Autoinstall,
+        "user-data",
+        include_str!("../../templates/autoinstall/user-data.tera"),
+    ),
+    (
+        InstallMode::Autoinstall,
+        "meta-data",
+        include_str!("../../templates/autoinstall/meta-data.tera"),
+    ),
+    (
+        InstallMode::Autoinstall,
+        "late-commands.sh",
+        include_str!("../../templates/autoinstall/late-commands.sh.tera"),
+    ),
 ];
 
-/// The file a template is read from when a templates folder overrides it.
-fn template_file(name: &str) -> String {
-    format!("{name}.tera")
+/// The template's name in tera (`cloud-init/user-data`).
+fn template_key(mode: InstallMode, name: &str) -> String {
+    format!("{}/{name}", mode.as_str())
+}
+
+/// Where a template is read from, relative to a templates folder: the cloud-init ones at
+/// its top (`user-data.tera`), the autoinstall ones in `autoinstall/`.
+fn template_file(mode: InstallMode, name: &str) -> PathBuf {
+    match mode {
+        InstallMode::CloudInit => PathBuf::from(format!("{name}.tera")),
+        InstallMode::Autoinstall => Path::new("autoinstall").join(format!("{name}.tera")),
+    }
+}
+
+/// A template's text with Windows line endings normalised: a UTF-8 byte-order mark is
+/// dropped and CRLF becomes LF, so no `\r` reaches a node's shell script. A carriage
+/// return anywhere else (old Mac endings, a pasted control character) is an error naming
+/// the line, since no normalisation can tell what it was meant to be.
+fn normalise_line_endings(text: &str, origin: &str) -> Result<String, RenderError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = text.replace("\r\n", "\n");
+    match text.split('\n').position(|l| l.contains('\r')) {
+        Some(i) => Err(RenderError::Template {
+            template: origin.to_string(),
+            line: Some(i + 1),
+            message: "carriage return in the middle of a line (only CRLF line endings are accepted and normalised)".into(),
+        }),
+        None => Ok(text),
+    }
+}
+
+/// The files (relative paths) a templates folder may hold to override the embedded
+/// templates, of both install modes.
+pub fn template_files() -> Vec<PathBuf> {
+    EMBEDDED
+        .iter()
+        .map(|(mode, name, _)| template_file(*mode, name))
+        .collect()
 }
 
 /// Errors rendering or validating node files.
@@ -88,6 +149,8 @@ pub enum RenderError {
 pub struct NodeFiles {
     /// The node's name.
     pub node: String,
+    /// How the node is installed: what its user-data must be.
+    pub install: InstallMode,
     /// `user-data` (holds the join token: write it 0600).
     pub user_data: String,
     /// `meta-data`.
@@ -121,15 +184,15 @@ struct Source {
 }
 
 impl Templates {
-    /// The embedded templates, overridden by same-named files in `dir` if given. Line
-    /// endings are normalised, so a template saved with CRLF on Windows puts no `\r` into
-    /// a node's shell script.
+    /// The embedded templates, overridden by same-named files in `dir` if given (see
+    /// [`template_file`]). Line endings are normalised (see [`normalise_line_endings`]).
     pub fn load(dir: Option<&Path>) -> Result<Templates, RenderError> {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![]);
         let mut sources = Vec::new();
-        for (name, embedded) in EMBEDDED {
-            let (text, from) = match dir.map(|d| d.join(template_file(name))) {
+        for (mode, name, embedded) in EMBEDDED {
+            let file = template_file(*mode, name);
+            let (text, origin) = match dir.map(|d| d.join(&file)) {
                 Some(path) if path.is_file() => {
                     let text =
                         std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
@@ -140,13 +203,13 @@ impl Templates {
                 }
                 _ => (
                     (*embedded).to_string(),
-                    format!("templates/{}", template_file(name)),
+                    format!("templates/{}/{name}.tera", mode.as_str()),
                 ),
             };
             sources.push(Source {
-                name: name.to_string(),
-                origin: from,
-                text: text.replace("\r\n", "\n"),
+                name: template_key(*mode, name),
+                text: normalise_line_endings(&text, &origin)?,
+                origin,
             });
         }
         for source in &sources {
@@ -156,12 +219,18 @@ impl Templates {
         Ok(Templates { tera, sources })
     }
 
-    fn render(&self, name: &str, context: &tera::Context) -> Result<String, RenderError> {
-        self.tera.render(name, context).map_err(|e| {
-            match self.sources.iter().find(|s| s.name == name) {
+    fn render(
+        &self,
+        mode: InstallMode,
+        name: &str,
+        context: &tera::Context,
+    ) -> Result<String, RenderError> {
+        let key = template_key(mode, name);
+        self.tera.render(&key, context).map_err(|e| {
+            match self.sources.iter().find(|s| s.name == key) {
                 Some(source) => template_error(source, &e),
                 None => RenderError::Template {
-                    template: name.to_string(),
+                    template: key.clone(),
                     line: None,
                     message: e.to_string(),
                 },
@@ -204,20 +273,37 @@ pub fn render_node(
     node: &Node,
     templates: &Templates,
 ) -> Result<NodeFiles, RenderError> {
+    use InstallMode::{Autoinstall, CloudInit};
     let ctx = NodeContext::new(config, node)?;
     let mut context = tera::Context::from_serialize(&ctx).map_err(|e| RenderError::Template {
         template: "context".into(),
         line: None,
         message: e.to_string(),
     })?;
-    let bootstrap = templates.render("k3s-bootstrap.sh", &context)?;
+    let bootstrap = templates.render(CloudInit, "k3s-bootstrap.sh", &context)?;
     context.insert("bootstrap", &bootstrap);
-    let user_data = templates.render("user-data", &context)?;
-    let network_config = templates.render("network-config", &context)?;
+    let first_boot = templates.render(CloudInit, "user-data", &context)?;
+    let network_config = templates.render(CloudInit, "network-config", &context)?;
+    let user_data = match node.install {
+        CloudInit => first_boot,
+        Autoinstall => {
+            // Included into the installer's config by its template, which decides the
+            // indentation and what follows them.
+            let body = first_boot
+                .strip_prefix("#cloud-config\n")
+                .unwrap_or(&first_boot);
+            context.insert("first_boot", body.trim_end_matches('\n'));
+            context.insert("network_config", network_config.trim_end_matches('\n'));
+            let late = templates.render(Autoinstall, "late-commands.sh", &context)?;
+            context.insert("late_commands", late.trim_end_matches('\n'));
+            templates.render(Autoinstall, "user-data", &context)?
+        }
+    };
     context.insert("instance_id", &instance_id(&user_data, &network_config));
-    let meta_data = templates.render("meta-data", &context)?;
+    let meta_data = templates.render(node.install, "meta-data", &context)?;
     let files = NodeFiles {
         node: node.name.as_str().to_string(),
+        install: node.install,
         user_data,
         meta_data,
         network_config,

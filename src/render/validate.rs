@@ -1,9 +1,11 @@
 //! Checks on rendered node files, made the way their consumers read them: cloud-init needs
 //! the `#cloud-config` header and YAML that means what it says; systemd runs only units
-//! that are enabled; bash stops at the first syntax error. Each problem names the node, the
-//! file and the line.
+//! that are enabled; bash stops at the first syntax error; Ubuntu's installer refuses an
+//! `autoinstall:` without `version: 1` or with a key it does not know. Each problem names
+//! the node, the file and the line.
 
 use super::{NodeFiles, RenderError};
+use crate::config::InstallMode;
 use serde_json::Value;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -48,6 +50,46 @@ pub const CLOUD_CONFIG_KEYS: &[&str] = &[
     "users",
     "write_files",
 ];
+
+/// The keys Ubuntu's installer (Subiquity) knows under `autoinstall:`, from its autoinstall
+/// reference. Since 24.04 any other key is a fatal validation error at install time; older
+/// installers ignore it silently. Either way it is caught here.
+pub const AUTOINSTALL_KEYS: &[&str] = &[
+    "active-directory",
+    "apt",
+    "codecs",
+    "debconf-selections",
+    "drivers",
+    "early-commands",
+    "error-commands",
+    "identity",
+    "interactive-sections",
+    "kernel",
+    "kernel-crash-dumps",
+    "keyboard",
+    "late-commands",
+    "locale",
+    "network",
+    "oem",
+    "packages",
+    "proxy",
+    "refresh-installer",
+    "reporting",
+    "shutdown",
+    "snaps",
+    "source",
+    "ssh",
+    "storage",
+    "timezone",
+    "ubuntu-pro",
+    "updates",
+    "user-data",
+    "version",
+    "zdevs",
+];
+
+/// The autoinstall keys holding command lists.
+const COMMAND_LISTS: &[&str] = &["early-commands", "late-commands", "error-commands"];
 
 /// Validates the three files of a node.
 pub fn node_files(files: &NodeFiles) -> Result<(), RenderError> {
@@ -96,7 +138,18 @@ pub fn node_files(files: &NodeFiles) -> Result<(), RenderError> {
             "`version: 2` is required".into(),
         ));
     }
-    check_user_data(&files.user_data, &user_data).map_err(|(l, m)| invalid("user-data", l, m))
+    let check = || -> Result<(), (usize, String)> {
+        check_user_data(&files.user_data, &user_data, &[])?;
+        match (files.install, user_data.get("autoinstall")) {
+            (_, Some(autoinstall)) => check_autoinstall(&files.user_data, autoinstall),
+            (InstallMode::Autoinstall, None) => Err((
+                1,
+                "an autoinstall node's user-data needs an `autoinstall:` mapping, or the installer asks its questions on the console".into(),
+            )),
+            (InstallMode::CloudInit, None) => Ok(()),
+        }
+    };
+    check().map_err(|(l, m)| invalid("user-data", l, m))
 }
 
 /// Parses YAML strictly: YAML 1.1 booleans (`yes`, `on`) and unquoted numbers-that-look-
@@ -162,6 +215,42 @@ fn yaml11_surprises(text: &str) -> Result<(), (usize, String)> {
     Ok(())
 }
 
+/// Line (1-based) of the mapping key at `path` (`["autoinstall", "version"]`) in block-style
+/// YAML, found by indentation; the deepest key found if the rest is not (1 if none).
+fn key_line(text: &str, path: &[&str]) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let is_content = |l: &str| {
+        let t = l.trim_start();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    let (mut start, mut end, mut found) = (0, lines.len(), 1);
+    for key in path {
+        let Some(child_indent) = lines[start..end]
+            .iter()
+            .find(|l| is_content(l))
+            .map(|l| indent(l))
+        else {
+            break;
+        };
+        let Some(at) = (start..end).find(|&i| {
+            indent(lines[i]) == child_indent
+                && lines[i]
+                    .trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.starts_with(':'))
+        }) else {
+            break;
+        };
+        found = at + 1;
+        start = at + 1;
+        end = (start..end)
+            .find(|&i| is_content(lines[i]) && indent(lines[i]) <= child_indent)
+            .unwrap_or(end);
+    }
+    found
+}
+
 /// Line (1-based) of the first line of `text` containing `needle`.
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines()
@@ -169,14 +258,20 @@ fn line_of(text: &str, needle: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
-fn check_user_data(text: &str, doc: &Value) -> Result<(), (usize, String)> {
+/// Checks a cloud-config mapping: the user-data itself (`at` empty) or one nested in it
+/// (`["autoinstall", "user-data"]`, the installed system's first boot).
+fn check_user_data(text: &str, doc: &Value, at: &[&str]) -> Result<(), (usize, String)> {
     let Some(map) = doc.as_object() else {
-        return Err((2, "user-data must be a YAML mapping".into()));
+        return Err((
+            key_line(text, at).max(2),
+            "a cloud-config must be a YAML mapping".into(),
+        ));
     };
     for key in map.keys() {
         if !CLOUD_CONFIG_KEYS.contains(&key.as_str()) {
+            let path: Vec<&str> = at.iter().copied().chain([key.as_str()]).collect();
             return Err((
-                line_of(text, &format!("{key}:")),
+                key_line(text, &path),
                 format!("unknown cloud-config key `{key}` (cloud-init would ignore it)"),
             ));
         }
@@ -276,6 +371,22 @@ fn check_unit_enabled(
 
 /// Runs `bash -n` on a script carried in write_files; reports the line in user-data.
 fn check_shell(text: &str, path: &str, content: &str) -> Result<(), (usize, String)> {
+    let Err((script_line, message)) = bash_n(path, content) else {
+        return Ok(());
+    };
+    let path_line = line_of(text, &format!("path: {path}"));
+    let content_line = text
+        .lines()
+        .enumerate()
+        .skip(path_line)
+        .find(|(_, l)| l.trim_start().starts_with("content:"))
+        .map_or(path_line, |(i, _)| i + 1);
+    Err((content_line + script_line, format!("{path}: {message}")))
+}
+
+/// `bash -n` on `script`: the 1-based line in the script and bash's message on failure.
+/// `what` names the script in the warning given when bash is missing.
+fn bash_n(what: &str, script: &str) -> Result<(), (usize, String)> {
     let Ok(mut child) = Command::new("bash")
         .arg("-n")
         .stdin(Stdio::piped())
@@ -283,11 +394,11 @@ fn check_shell(text: &str, path: &str, content: &str) -> Result<(), (usize, Stri
         .stderr(Stdio::piped())
         .spawn()
     else {
-        tracing::warn!("bash not found: the syntax of {path} is not checked");
+        tracing::warn!("bash not found: the syntax of {what} is not checked");
         return Ok(());
     };
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(content.as_bytes());
+        let _ = stdin.write_all(script.as_bytes());
     }
     let Ok(output) = child.wait_with_output() else {
         return Ok(());
@@ -302,20 +413,141 @@ fn check_shell(text: &str, path: &str, content: &str) -> Result<(), (usize, Stri
         .and_then(|r| r.split(':').next())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(1);
-    let path_line = line_of(text, &format!("path: {path}"));
-    let content_line = text
-        .lines()
-        .enumerate()
-        .skip(path_line)
-        .find(|(_, l)| l.trim_start().starts_with("content:"))
-        .map_or(path_line, |(i, _)| i + 1);
     Err((
-        content_line + script_line,
+        script_line,
         format!(
-            "{path}: bash -n: {}",
+            "bash -n: {}",
             stderr.lines().next().unwrap_or("syntax error").trim()
         ),
     ))
+}
+
+/// Checks the `autoinstall:` mapping the way Ubuntu's installer reads it: `version: 1`,
+/// only known keys, an `identity` (complete) or a `user-data`, command lists of strings
+/// or argument lists whose scripts parse, and a first-boot `user-data` that passes every
+/// cloud-config check.
+fn check_autoinstall(text: &str, autoinstall: &Value) -> Result<(), (usize, String)> {
+    let top = key_line(text, &["autoinstall"]);
+    let Some(map) = autoinstall.as_object() else {
+        return Err((top, "`autoinstall` must be a mapping".into()));
+    };
+    let line = |key: &str| key_line(text, &["autoinstall", key]);
+    for key in map.keys() {
+        if !AUTOINSTALL_KEYS.contains(&key.as_str()) {
+            return Err((
+                line(key),
+                format!(
+                    "unknown autoinstall key `{key}` (the installer refuses it from 24.04 and ignores it before)"
+                ),
+            ));
+        }
+    }
+    match map.get("version") {
+        Some(v) if v.as_u64() == Some(1) => {}
+        Some(v) => {
+            return Err((
+                line("version"),
+                format!("autoinstall `version` must be 1, not {v}"),
+            ));
+        }
+        None => return Err((top, "autoinstall needs `version: 1`".into())),
+    }
+    match (map.get("identity"), map.get("user-data")) {
+        (None, None) => {
+            return Err((
+                top,
+                "autoinstall needs an `identity` or a `user-data` section (else no one can log in)"
+                    .into(),
+            ));
+        }
+        (Some(identity), _) => check_identity(identity, line("identity"))?,
+        (None, Some(_)) => {}
+    }
+    for key in COMMAND_LISTS {
+        if let Some(commands) = map.get(*key) {
+            check_commands(text, key, commands, line(key))?;
+        }
+    }
+    if let Some(user_data) = map.get("user-data") {
+        check_user_data(text, user_data, &["autoinstall", "user-data"])?;
+    }
+    Ok(())
+}
+
+/// The installer's schema requires all three of these when `identity` is given.
+fn check_identity(identity: &Value, line: usize) -> Result<(), (usize, String)> {
+    for key in ["hostname", "username", "password"] {
+        if identity
+            .get(key)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err((line, format!("autoinstall `identity` needs a `{key}`")));
+        }
+    }
+    Ok(())
+}
+
+/// A command list: each command a string (run with `sh -c`) or a list of strings (run
+/// directly). Scripts given to a shell with `-c` must pass `bash -n`.
+fn check_commands(
+    text: &str,
+    key: &str,
+    commands: &Value,
+    line: usize,
+) -> Result<(), (usize, String)> {
+    let Some(items) = commands.as_array() else {
+        return Err((
+            line,
+            format!("autoinstall `{key}` must be a list of commands"),
+        ));
+    };
+    for (i, item) in items.iter().enumerate() {
+        let script = match item {
+            Value::String(s) => s.as_str(),
+            Value::Array(args) => {
+                let words: Option<Vec<&str>> = args.iter().map(Value::as_str).collect();
+                let Some(words) = words.filter(|w| !w.is_empty()) else {
+                    return Err((
+                        line,
+                        format!(
+                            "autoinstall `{key}` item {}: a command list must hold only strings",
+                            i + 1
+                        ),
+                    ));
+                };
+                let shell = matches!(words[0], "bash" | "sh" | "/bin/bash" | "/bin/sh");
+                match words.get(1..3) {
+                    Some(&[flag, script]) if shell && flag == "-c" => script,
+                    _ => continue,
+                }
+            }
+            _ => {
+                return Err((
+                    line,
+                    format!(
+                        "autoinstall `{key}` item {}: a command is a string or a list of strings",
+                        i + 1
+                    ),
+                ));
+            }
+        };
+        if let Err((script_line, message)) = bash_n(key, script) {
+            // The script's first line, searched after the key, is where it starts.
+            let first = script.lines().next().unwrap_or_default().trim();
+            let start = text
+                .lines()
+                .enumerate()
+                .skip(line)
+                .find(|(_, l)| !first.is_empty() && l.trim() == first)
+                .map_or(line, |(n, _)| n + 1);
+            return Err((
+                start + script_line - 1,
+                format!("autoinstall `{key}` item {}: {message}", i + 1),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -325,6 +557,7 @@ mod tests {
     fn files(user_data: &str) -> NodeFiles {
         NodeFiles {
             node: "n1".into(),
+            install: InstallMode::CloudInit,
             user_data: user_data.into(),
             meta_data: "instance-id: \"iid-1\"\nlocal-hostname: \"n1\"\n".into(),
             network_config: "version: 2\n".into(),
@@ -381,6 +614,91 @@ mod tests {
     #[test]
     fn a_carriage_return_is_refused() {
         assert!(err("#cloud-config\r\nhostname: a\r\n").contains("user-data:1: carriage return"));
+    }
+
+    fn autoinstall_err(user_data: &str) -> String {
+        let mut f = files(user_data);
+        f.install = InstallMode::Autoinstall;
+        node_files(&f).unwrap_err().to_string()
+    }
+
+    const INSTALLER: &str = "#cloud-config\nautoinstall:\n  version: 1\n  identity:\n    hostname: n1\n    username: u\n    password: \"$6$x$y\"\n";
+
+    #[test]
+    fn an_installer_config_passes_and_its_mistakes_are_located() {
+        let mut ok = files(INSTALLER);
+        ok.install = InstallMode::Autoinstall;
+        node_files(&ok).unwrap();
+        let e = autoinstall_err("#cloud-config\nhostname: n1\n");
+        assert!(
+            e.contains(
+                "user-data:1: an autoinstall node's user-data needs an `autoinstall:` mapping"
+            ),
+            "{e}"
+        );
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  # a comment\n  shutdown: reboot\n  shutdwn: reboot\n"
+        ));
+        assert!(
+            e.contains("user-data:10: unknown autoinstall key `shutdwn`"),
+            "{e}"
+        );
+        let e = autoinstall_err(&INSTALLER.replace("    username: u\n", ""));
+        assert!(
+            e.contains("user-data:4: autoinstall `identity` needs a `username`"),
+            "{e}"
+        );
+        let e = autoinstall_err(&INSTALLER.replace("version: 1", "version: \"1\""));
+        assert!(
+            e.contains("user-data:3: autoinstall `version` must be 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn command_lists_hold_strings_and_their_scripts_parse() {
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  late-commands:\n    - [echo, {{a: 1}}]\n"
+        ));
+        assert!(e.contains("user-data:8: autoinstall `late-commands` item 1: a command list must hold only strings"), "{e}");
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  early-commands:\n    - echo ok\n    - if true; then echo\n"
+        ));
+        assert!(
+            e.contains("autoinstall `early-commands` item 2: bash -n"),
+            "{e}"
+        );
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  error-commands:\n    - - sh\n      - -c\n      - |\n        echo one\n        case x in\n"
+        ));
+        assert!(
+            e.contains("autoinstall `error-commands` item 1: bash -n"),
+            "{e}"
+        );
+        let mut ok = files(&format!(
+            "{INSTALLER}  late-commands:\n    - [curtin, in-target, --, /bin/true]\n    - - bash\n      - -c\n      - |\n        if true; then echo ok; fi\n"
+        ));
+        ok.install = InstallMode::Autoinstall;
+        node_files(&ok).unwrap();
+    }
+
+    #[test]
+    fn the_nested_first_boot_config_is_checked_too() {
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  user-data:\n    hostname: n1\n    runcmdd: []\n"
+        ));
+        assert!(
+            e.contains("user-data:10: unknown cloud-config key `runcmdd`"),
+            "{e}"
+        );
+        let nested_unit = format!(
+            "{INSTALLER}  user-data:\n    write_files:\n      - path: /etc/systemd/system/x.service\n        content: |\n          [Unit]\n"
+        );
+        let e = autoinstall_err(&nested_unit);
+        assert!(
+            e.contains("user-data:10: unit x.service is written but never enabled"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@ use crate::oci::index::IndexDoc;
 use crate::oci::layout::{Layout, OCI_LAYOUT_CONTENT};
 use crate::oci::{OciError, Result};
 use crate::report::Reporter;
+use crate::util::WriteAhead;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
-use std::sync::mpsc;
 use std::thread;
 
 /// Threads that re-hash blobs while the archive is written.
@@ -155,23 +155,6 @@ impl Write for Sink {
     }
 }
 
-/// Flushes the file's pages to disk on a background thread as the archive grows.
-struct SyncAhead {
-    tx: mpsc::Sender<()>,
-    next: u64,
-}
-
-impl SyncAhead {
-    /// Called with the tar bytes written so far; asks for a flush every few MiB.
-    fn progress(&mut self, written: u64) {
-        if written >= self.next {
-            self.next = written + SYNC_AHEAD_BYTES;
-            // No flusher (the file could not be cloned) only means no early flush.
-            let _ = self.tx.send(());
-        }
-    }
-}
-
 /// Writes the archive to `tmp` and fsyncs it.
 fn write_file(
     layout: &Layout,
@@ -183,22 +166,7 @@ fn write_file(
 ) -> Result<Written> {
     let io_err = |e: io::Error| OciError::io(tmp, e);
     let file = File::create(tmp).map_err(io_err)?;
-    // A failed background flush is harmless: the closing fsync reports any error.
-    let flusher = file.try_clone().ok();
-    thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<()>();
-        if let Some(flusher) = flusher {
-            scope.spawn(move || {
-                while rx.recv().is_ok() {
-                    while rx.try_recv().is_ok() {}
-                    let _ = flusher.sync_data();
-                }
-            });
-        }
-        let mut sync = SyncAhead {
-            tx,
-            next: SYNC_AHEAD_BYTES,
-        };
+    crate::util::with_write_ahead(file.try_clone().ok(), SYNC_AHEAD_BYTES, |sync| {
         let entries = entries(planned, blobs, options.format);
         let tar = Tar {
             layout,
@@ -209,7 +177,7 @@ fn write_file(
         let (file, tar_bytes, digest) = match (options.compression, options.digest) {
             (Compression::None, false) => {
                 let mut out = BufWriter::with_capacity(1 << 20, file);
-                let n = tar.write(&mut out, &mut sync)?;
+                let n = tar.write(&mut out, sync)?;
                 (
                     out.into_inner().map_err(|e| io_err(e.into_error()))?,
                     n,
@@ -218,12 +186,11 @@ fn write_file(
             }
             (compression, digest) => {
                 let sink = Sink::new(file, digest);
-                let (sink, n) = compress(&tar, sink, compression, options, &mut sync)?;
+                let (sink, n) = compress(&tar, sink, compression, options, sync)?;
                 let (file, digest) = sink.finish().map_err(io_err)?;
                 (file, n, digest)
             }
         };
-        drop(sync);
         file.sync_all().map_err(io_err)?;
         let file_bytes = file.metadata().map_err(io_err)?.len();
         Ok((tar_bytes, file_bytes, digest))
@@ -236,7 +203,7 @@ fn compress(
     mut sink: Sink,
     compression: Compression,
     options: &ArchiveOptions,
-    sync: &mut SyncAhead,
+    sync: &mut WriteAhead,
 ) -> Result<(Sink, u64)> {
     let io_err = |e: io::Error| OciError::io("<archive>", e);
     match compression {
@@ -319,7 +286,7 @@ const BLOCK: u64 = 512;
 
 impl Tar<'_> {
     /// Writes every entry to `out`; returns the tar's size.
-    fn write<W: Write>(&self, out: &mut W, sync: &mut SyncAhead) -> Result<u64> {
+    fn write<W: Write>(&self, out: &mut W, sync: &mut WriteAhead) -> Result<u64> {
         let total = self.entries.len();
         let mut written = 0u64;
         for (i, (path, entry)) in self.entries.iter().enumerate() {

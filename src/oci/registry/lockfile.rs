@@ -4,6 +4,12 @@
 //! config can be rebuilt from the same bytes: `build --locked` refuses to go on when a tag
 //! now resolves to something else, naming the image and both digests. The file is JSON
 //! with sorted keys, so it diffs well and is byte-identical for the same resolutions.
+//!
+//! It also records what `build --offline` needs to rebuild without the network: the root
+//! the layout holds for an image whose index was rewritten by platform selection
+//! (`stored`), and for each package bundle fetched from an http(s) repository, its inputs
+//! and the sha256 of the tarball that was written (`packages`). Both sections are left out
+//! when empty.
 
 use super::RegistryError;
 use super::reader::ResolvedTag;
@@ -26,6 +32,26 @@ pub struct LockFile {
     pub version: u32,
     /// Image source (`docker://registry/repo:tag`) → the digest its tag resolved to.
     pub images: BTreeMap<String, Digest>,
+    /// Image source → the root stored in the layout, where platform selection stored a
+    /// rewritten index instead of the one the source names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stored: BTreeMap<String, Digest>,
+    /// Bundle name → what was written for a bundle from an http(s) repository.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packages: BTreeMap<String, BundlePin>,
+}
+
+/// A package bundle resolved from a remote repository, as written by an online build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundlePin {
+    /// `sha256:` of the bundle's inputs (repository, suite, components, architecture,
+    /// packages, sets, base list content, source date).
+    pub inputs: String,
+    /// The sha256 (hex) of `packages/<name>.tar.gz`.
+    pub sha256: String,
+    /// How many .debs it holds.
+    pub debs: usize,
 }
 
 impl LockFile {
@@ -46,7 +72,13 @@ impl LockFile {
                 .into_iter()
                 .map(|r| (r.source.clone(), r.digest.clone()))
                 .collect(),
+            ..LockFile::default()
         }
+    }
+
+    /// True when the lock pins nothing (such a lock is not written).
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty() && self.stored.is_empty() && self.packages.is_empty()
     }
 
     /// Reads a lock file; `None` if there is none.
@@ -167,6 +199,32 @@ mod tests {
             .check(&[pin("docker://r/b:1", b"b")], path)
             .unwrap_err();
         assert!(missing.to_string().contains("not pinned"), "{missing}");
+    }
+
+    #[test]
+    fn offline_sections_appear_only_when_used() {
+        let mut lock = LockFile::from_resolved(&[pin("docker://r/a:1", b"a")]);
+        let plain = String::from_utf8(lock.to_bytes()).unwrap();
+        assert!(
+            !plain.contains("stored") && !plain.contains("packages"),
+            "{plain}"
+        );
+        lock.stored
+            .insert("docker://r/a:1".into(), Digest::of(b"filtered"));
+        lock.packages.insert(
+            "ops".into(),
+            BundlePin {
+                inputs: Digest::of(b"inputs").to_string(),
+                sha256: Digest::of(b"tarball").hex().to_string(),
+                debs: 3,
+            },
+        );
+        assert!(!lock.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE_NAME);
+        lock.write(&path).unwrap();
+        assert_eq!(LockFile::load(&path).unwrap(), Some(lock));
+        assert!(LockFile::from_resolved(&[]).is_empty());
     }
 
     #[test]

@@ -125,6 +125,16 @@ pub enum RegistryError {
     /// `--locked` was given but the lock file lacks an image, or cannot be read.
     #[error("{0}")]
     Lock(String),
+    /// The run is offline (`--offline`): no registry may be reached.
+    #[error(
+        "{image}: registry {registry} cannot be reached with --offline; build once online so seedforge.lock pins the image and OUT/oci holds it"
+    )]
+    Offline {
+        /// The registry host.
+        registry: String,
+        /// The image.
+        image: String,
+    },
 }
 
 impl RegistryError {

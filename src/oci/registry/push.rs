@@ -77,7 +77,7 @@ pub fn push_layout(
     options: &PushOptions,
 ) -> Result<PushReport> {
     let plans = plan(layout, &options.registry)?;
-    let client = registries.client(&options.registry)?;
+    let client = registries.client(&options.registry, &layout.root().display().to_string())?;
     let runtime = registries.runtime()?;
     runtime.block_on(push_all(
         layout,

@@ -56,7 +56,7 @@ impl RegistryReader {
         reference: &Reference,
         name: String,
     ) -> Result<RegistryReader> {
-        let client = registries.client(reference.registry())?;
+        let client = registries.client(reference.registry(), &name)?;
         let handle = registries.runtime()?.handle().clone();
         let repo = reference.repository().to_string();
         let wanted = reference.tag_or_digest();

@@ -13,6 +13,8 @@ use tokio::runtime::Runtime;
 /// The registries of one run: their settings, a lazily started async runtime, and one
 /// client per host.
 pub struct Registries {
+    /// `build --offline`: no client is ever made and no runtime started.
+    offline: bool,
     access: RegistryAccess,
     policy: RetryPolicy,
     runtime: OnceLock<Runtime>,
@@ -38,11 +40,38 @@ impl Registries {
     /// Registries reached with `access`, retried with the default policy.
     pub fn new(access: RegistryAccess) -> Registries {
         Registries {
+            offline: false,
             access,
             policy: RetryPolicy::default(),
             runtime: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Registries that refuse to be reached (`build --offline`): asking for a client or
+    /// the network runtime is an error naming the registry and the image, so an offline
+    /// run cannot open a connection, whatever code path asks.
+    pub fn offline() -> Registries {
+        Registries {
+            offline: true,
+            ..Registries::new(RegistryAccess::default())
+        }
+    }
+
+    /// True for [`Registries::offline`], or once the process has forbidden the network
+    /// ([`crate::offline::forbid_network`]).
+    pub fn is_offline(&self) -> bool {
+        self.offline || crate::offline::network_forbidden()
+    }
+
+    fn refuse(&self, registry: &str, image: &str) -> Result<(), RegistryError> {
+        if self.is_offline() {
+            return Err(RegistryError::Offline {
+                registry: registry.to_string(),
+                image: image.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// The same with another retry policy.
@@ -54,6 +83,7 @@ impl Registries {
     /// The async runtime the clients run on (started on first use; two worker threads
     /// are plenty for I/O-bound transfers).
     pub fn runtime(&self) -> Result<&Runtime, RegistryError> {
+        self.refuse("(any)", "(network runtime)")?;
         if let Some(rt) = self.runtime.get() {
             return Ok(rt);
         }
@@ -71,8 +101,10 @@ impl Registries {
             .ok_or_else(|| RegistryError::Settings("network runtime vanished".into()))
     }
 
-    /// The client for `host` (`127.0.0.1:5000`, `docker.io`), created on first use.
-    pub fn client(&self, host: &str) -> Result<Arc<RegistryClient>, RegistryError> {
+    /// The client for `host` (`127.0.0.1:5000`, `docker.io`), created on first use;
+    /// `image` names what it is for in an offline refusal.
+    pub fn client(&self, host: &str, image: &str) -> Result<Arc<RegistryClient>, RegistryError> {
+        self.refuse(host, image)?;
         let mut clients = self
             .clients
             .lock()

@@ -1,0 +1,247 @@
+//! One build at a time per output folder.
+//!
+//! `build` holds an exclusive `flock` on `OUT/.seedforge-build.lock` from before its first
+//! write until it ends, the same kind of lock the layout takes on its directory for
+//! `index.json` updates (see [`crate::oci::layout`]). A second build on the same folder waits
+//! for it (or, with `--no-wait`, fails at once naming the folder and the holder's pid). The
+//! kernel drops the lock when the holder exits however it exits, so a killed build never
+//! leaves the folder locked. The file stays (empty) between builds; `clean` removes it while
+//! holding it, and a process that locked a file which has meanwhile been removed (or
+//! replaced) notices by comparing inodes and locks the new one instead, so two processes
+//! never both hold "the" lock.
+//!
+//! Planning writes nothing and takes no lock; a build that had to wait plans again, since
+//! the folder may have changed meanwhile.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+/// The lock file's name inside the output folder.
+pub const LOCK_FILE_NAME: &str = ".seedforge-build.lock";
+
+/// The output folder could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildLockError {
+    /// Another build holds the folder and waiting was not allowed.
+    #[error(
+        "{}: another seedforge build ({}) is writing to this folder; run again when it is done, or without --no-wait to wait for it",
+        dir.display(),
+        pid_text(*pid)
+    )]
+    Busy {
+        /// The output folder.
+        dir: PathBuf,
+        /// The holder's pid, when the kernel says.
+        pid: Option<u32>,
+    },
+    /// Creating or locking the lock file failed.
+    #[error("{}: cannot lock the output folder: {source}", path.display())]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `pid N`, or `pid unknown`.
+pub fn pid_text(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"))
+}
+
+/// The exclusive lock on an output folder; released when dropped (or when the process
+/// ends).
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: File,
+    path: PathBuf,
+    waited: bool,
+}
+
+impl BuildLock {
+    /// Locks `dir` (created if needed). When another process holds it: with `wait`,
+    /// calls `on_wait` with the holder's pid once and blocks until it is free; without,
+    /// fails with [`BuildLockError::Busy`].
+    pub fn acquire(
+        dir: &Path,
+        wait: bool,
+        on_wait: &mut dyn FnMut(Option<u32>),
+    ) -> Result<BuildLock, BuildLockError> {
+        let path = dir.join(LOCK_FILE_NAME);
+        let io = |source| BuildLockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut waited = false;
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    let pid = holder_pid(&file);
+                    if !wait {
+                        return Err(BuildLockError::Busy {
+                            dir: dir.to_path_buf(),
+                            pid,
+                        });
+                    }
+                    if !waited {
+                        on_wait(pid);
+                    }
+                    file.lock().map_err(io)?;
+                    waited = true;
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+            }
+            // The holder we waited for may have removed the file (`clean`): our lock is
+            // then on a file nobody else will open; lock the one at the path instead.
+            if same_file(&file, &path) {
+                return Ok(BuildLock {
+                    _file: file,
+                    path,
+                    waited,
+                });
+            }
+        }
+    }
+
+    /// Removes the lock file while holding it (what `clean` does last), then releases it.
+    pub fn remove(self) -> std::io::Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// True when another build held the folder and this one waited for it.
+    pub fn waited(&self) -> bool {
+        self.waited
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// True when `path` still names the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// The pid holding a `flock` on `file`, from `/proc/locks` (Linux, WSL2). Matched by inode,
+/// preferring an entry on the same device.
+pub fn holder_pid(file: &File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = file.metadata().ok()?;
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let dev = meta.dev();
+    let (major, minor) = (
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+        (dev & 0xff) | ((dev >> 12) & !0xff),
+    );
+    let same_dev = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let ino_suffix = format!(":{}", meta.ino());
+    let mut by_inode = None;
+    for line in locks.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`; waiters have `->` second.
+        let [_, kind, _, _, pid, id, ..] = fields.as_slice() else {
+            continue;
+        };
+        if *kind != "FLOCK" {
+            continue;
+        }
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if *id == same_dev {
+            return Some(pid);
+        }
+        if id.ends_with(&ino_suffix) {
+            by_inode.get_or_insert(pid);
+        }
+    }
+    by_inode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_folder_names_the_holder_and_no_wait_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let held = BuildLock::acquire(&out, false, &mut |_| panic!("no wait")).unwrap();
+        assert!(!held.waited());
+        // A second open file description conflicts with the first, as another process would.
+        let err = BuildLock::acquire(&out, false, &mut |_| panic!("no wait")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&out.display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        drop(held);
+        let again = BuildLock::acquire(&out, false, &mut |_| panic!("no wait")).unwrap();
+        assert_eq!(again.path(), out.join(LOCK_FILE_NAME));
+    }
+
+    #[test]
+    fn waiting_reports_once_then_gets_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = BuildLock::acquire(dir.path(), true, &mut |_| {}).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(move || {
+                let mut calls = Vec::new();
+                let lock = BuildLock::acquire(dir.path(), true, &mut |pid| {
+                    calls.push(pid);
+                    let _ = tx.send(());
+                })
+                .unwrap();
+                (lock.waited(), calls)
+            });
+            rx.recv().unwrap();
+            drop(held);
+            let (waited, calls) = waiter.join().unwrap();
+            assert!(waited);
+            assert_eq!(calls, vec![Some(std::process::id())]);
+        });
+    }
+
+    #[test]
+    fn a_waiter_whose_file_was_removed_locks_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        let held = BuildLock::acquire(path, true, &mut |_| {}).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(move || {
+                BuildLock::acquire(path, true, &mut |_| {
+                    let _ = tx.send(());
+                })
+                .unwrap()
+            });
+            rx.recv().unwrap();
+            held.remove().unwrap();
+            let lock = waiter.join().unwrap();
+            // The waiter holds the file now at the path: a third process conflicts with it.
+            assert!(lock.path().is_file());
+            assert!(BuildLock::acquire(path, false, &mut |_| {}).is_err());
+        });
+    }
+}

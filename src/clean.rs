@@ -1,0 +1,264 @@
+//! `seedforge clean OUT`: removes what `OUT/manifest.json` says seedforge wrote, and
+//! nothing else.
+//!
+//! Field lesson: the seeds' scripts once deleted the Ubuntu installer ISO that sat next to
+//! their outputs. So clean removes only the files the manifest lists as artifacts, the
+//! manifest and `SHA256SUMS` themselves, and seedforge's own leftovers of interrupted runs
+//! (`oci/.seedforge/`, `iso/.stage-*`, hidden `*.seedforge-PID-N.tmp` and `*.PID.iso-tmp`
+//! temporary files beside artifacts); then the directories that became empty. Without a
+//! manifest it refuses and removes nothing. The output directory itself is kept.
+
+use crate::seal::{MANIFEST, ManifestView, SUMS, SealError};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// What `clean` removed (or would remove, with `dry_run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanReport {
+    /// The output directory.
+    pub output: PathBuf,
+    /// Nothing was removed; this is what would be.
+    pub dry_run: bool,
+    /// Files removed, relative to the output.
+    pub files: Vec<String>,
+    /// Leftovers of interrupted runs removed (files or whole temporary directories).
+    pub leftovers: Vec<String>,
+    /// Directories removed because they became empty.
+    pub dirs: Vec<String>,
+    /// Bytes of the files removed.
+    pub bytes: u64,
+    /// Listed artifacts that were already gone.
+    pub already_gone: usize,
+    /// Listed artifacts kept: under `pki/` with `keep_pki`, or reached through a symlink
+    /// that leads out of the output directory.
+    pub kept: Vec<String>,
+}
+
+/// Options of [`clean`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CleanOptions {
+    /// Only report.
+    pub dry_run: bool,
+    /// Keep `pki/` (the CA the nodes trust, and the registry's key pair).
+    pub keep_pki: bool,
+}
+
+/// Removes what seedforge wrote into `out`, as its `manifest.json` lists it.
+pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError> {
+    let view = ManifestView::load(out)?;
+    let root = out.canonicalize().map_err(|e| SealError::io(out, e))?;
+    let mut report = CleanReport {
+        output: out.to_path_buf(),
+        dry_run: options.dry_run,
+        files: Vec::new(),
+        leftovers: Vec::new(),
+        dirs: Vec::new(),
+        bytes: 0,
+        already_gone: 0,
+        kept: Vec::new(),
+    };
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let listed = view
+        .artifacts
+        .iter()
+        .map(|a| a.path.clone())
+        .chain([MANIFEST.to_string(), SUMS.to_string()]);
+    for rel in listed {
+        let Some(relative) = crate::seal::safe_relative(&rel) else {
+            continue;
+        };
+        let path = out.join(&relative);
+        if options.keep_pki && relative.starts_with("pki") {
+            report.kept.push(rel);
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            report.already_gone += 1;
+            continue;
+        };
+        if meta.is_dir() {
+            report.kept.push(rel);
+            continue;
+        }
+        if !inside(&root, &path) {
+            report.kept.push(rel);
+            continue;
+        }
+        report.bytes += meta.len();
+        files.push((rel, path));
+    }
+    // The directories artifacts live in, where interrupted runs leave temporary files.
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    dirs.insert(out.to_path_buf());
+    for (_, path) in &files {
+        let mut p = path.parent();
+        while let Some(dir) = p {
+            if !dir.starts_with(out) || dir == out {
+                break;
+            }
+            dirs.insert(dir.to_path_buf());
+            p = dir.parent();
+        }
+    }
+    let mut leftovers: Vec<(String, PathBuf)> = Vec::new();
+    for fixed in [out.join("oci").join(".seedforge")] {
+        if fixed.exists() && inside(&root, &fixed) {
+            leftovers.push((rel(&fixed, out), fixed));
+        }
+    }
+    let iso_dir = out.join("iso");
+    for dir in dirs.iter().chain(std::iter::once(&iso_dir)) {
+        let Ok(read) = fs::read_dir(dir) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = read
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                is_temp_name(&name) || (*dir == iso_dir && name.starts_with(".stage-"))
+            })
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        for p in found {
+            if inside(&root, &p) && !leftovers.iter().any(|(_, q)| q == &p) {
+                leftovers.push((rel(&p, out), p));
+            }
+        }
+    }
+    // Which directories become empty: deepest first, a directory whose every entry goes.
+    let going: BTreeSet<PathBuf> = files
+        .iter()
+        .chain(&leftovers)
+        .map(|(_, p)| p.clone())
+        .collect();
+    let mut candidates: Vec<PathBuf> = dirs.into_iter().filter(|d| d != out).collect();
+    for (_, p) in &leftovers {
+        let mut d = p.parent();
+        while let Some(dir) = d {
+            if !dir.starts_with(out) || dir == out {
+                break;
+            }
+            if !candidates.iter().any(|c| c == dir) {
+                candidates.push(dir.to_path_buf());
+            }
+            d = dir.parent();
+        }
+    }
+    candidates.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    let mut emptied: BTreeSet<PathBuf> = BTreeSet::new();
+    for dir in &candidates {
+        let Ok(read) = fs::read_dir(dir) else {
+            continue;
+        };
+        let all_go = read
+            .filter_map(|e| e.ok())
+            .all(|e| going.contains(&e.path()) || emptied.contains(&e.path()));
+        if all_go {
+            emptied.insert(dir.clone());
+        }
+    }
+    report.files = files.iter().map(|(r, _)| r.clone()).collect();
+    report.leftovers = leftovers.iter().map(|(r, _)| r.clone()).collect();
+    report.dirs = candidates
+        .iter()
+        .filter(|d| emptied.contains(*d))
+        .map(|d| rel(d, out))
+        .collect();
+    if options.dry_run {
+        return Ok(report);
+    }
+    // The manifest goes last, so an interrupted clean can be run again.
+    files.sort_by_key(|(r, _)| r == MANIFEST);
+    for (_, path) in &files {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SealError::io(path, e)),
+        }
+    }
+    for (_, path) in &leftovers {
+        let result = if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(path)
+        } else {
+            fs::remove_file(path)
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SealError::io(path, e)),
+        }
+    }
+    let mut removed_dirs = Vec::new();
+    for dir in &candidates {
+        // Only directories that hold nothing else: remove_dir fails on anything non-empty.
+        if fs::remove_dir(dir).is_ok() {
+            removed_dirs.push(rel(dir, out));
+        }
+    }
+    report.dirs = removed_dirs;
+    Ok(report)
+}
+
+/// True if `path`'s parent, with symlinks resolved, lies inside `root` (canonical).
+fn inside(root: &Path, path: &Path) -> bool {
+    path.parent()
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| p.starts_with(root))
+}
+
+/// The temporary names seedforge's writers use: `.NAME.seedforge-PID-N.tmp`
+/// ([`crate::util::temp_path_beside`]) and `.NAME.PID.iso-tmp` (the ISO writer).
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    if let Some(body) = rest.strip_suffix(".tmp")
+        && let Some((_, tail)) = body.rsplit_once(".seedforge-")
+        && let Some((pid, n)) = tail.split_once('-')
+    {
+        return is_digits(pid) && is_digits(n);
+    }
+    if let Some(body) = rest.strip_suffix(".iso-tmp")
+        && let Some((_, pid)) = body.rsplit_once('.')
+    {
+        return is_digits(pid);
+    }
+    false
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn rel(path: &Path, out: &Path) -> String {
+    path.strip_prefix(out)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_exactly() {
+        assert!(is_temp_name(".k3s.seedforge-123-0.tmp"));
+        assert!(is_temp_name(".seed-a.iso.4242.iso-tmp"));
+        for other in [
+            "k3s.seedforge-1-0.tmp",
+            ".notes.tmp",
+            ".x.seedforge-a-0.tmp",
+            ".seed.iso.iso-tmp",
+            "ubuntu-24.04-live-server-amd64.iso",
+        ] {
+            assert!(!is_temp_name(other), "{other}");
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! `build --offline` and `plan --offline`: build from what an earlier online build left,
+//! never touching the network.
+//!
+//! The air-gap workflow is: build once with network access (that pins every registry tag in
+//! `seedforge.lock` and fills `OUT/oci` and `OUT/packages`), carry the config folder and
+//! `OUT` across, and build again there with `--offline` (to change nodes, templates or
+//! certificates, say). Offline:
+//!
+//! - a registry image (`docker://…`) is read from `OUT/oci` at the digest the lock pins
+//!   (or the reference pins); its manifest or index and every blob of the selected platforms
+//!   must be there. The mirror step then finds everything in place and only re-names the
+//!   images in `index.json`; the verify step re-hashes the layout as usual.
+//! - a package bundle from an `http(s)://` repository is kept as it is when
+//!   `OUT/packages/<name>.tar.gz` is the tarball the lock records for the same inputs
+//!   (repository, suite, components, architecture, sets, packages, base list, source
+//!   date); a bundle cannot be resolved again without its repository.
+//! - local sources (`oci:`, `oci-archive:`, `docker-archive:`, `.deb` files, `file://`
+//!   repositories) work as usual.
+//!
+//! Everything missing is found while planning and reported at once (exit 2, nothing
+//! written). Reaching the network is also made impossible rather than just avoided: the
+//! plan's registries are [`Registries::offline`](crate::oci::registry::Registries::offline),
+//! which refuse to make a client, and the command line calls [`forbid_network`], after
+//! which no registry client and no http(s) package download can be started in the process.
+
+use crate::config::Config;
+use crate::debs::BundleReport;
+use crate::debs::config::BundleConfig;
+use crate::debs::repo::PackageSource;
+use crate::image::{ImageSource, ListEntry, Reference};
+use crate::oci::copy::selected_children;
+use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind, OCI_INDEX, OCI_MANIFEST};
+use crate::oci::digest::digest_reader;
+use crate::oci::index::IndexDoc;
+use crate::oci::layout::Layout;
+use crate::oci::mirror::{MirroredImage, PreparedImage};
+use crate::oci::registry::lockfile::{BundlePin, LockFile};
+use crate::oci::source::ImageReader;
+use crate::oci::{Digest, OciError, Platform};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static NETWORK_FORBIDDEN: AtomicBool = AtomicBool::new(false);
+
+/// Forbids the network for the rest of the process: from now on no registry client can be
+/// made and no http(s) package index or .deb can be fetched (each attempt is an error).
+/// There is no way back.
+pub fn forbid_network() {
+    NETWORK_FORBIDDEN.store(true, Ordering::SeqCst);
+}
+
+/// True once [`forbid_network`] has been called.
+pub fn network_forbidden() -> bool {
+    NETWORK_FORBIDDEN.load(Ordering::SeqCst)
+}
+
+/// One input an offline build cannot get, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// `image DEST (from SOURCE)` or `bundle NAME (from URL SUITE)`.
+    pub what: String,
+    /// What is missing.
+    pub reason: String,
+}
+
+/// `--offline` was asked for, but the lock and the output folder do not hold everything.
+#[derive(Debug, thiserror::Error)]
+pub struct OfflineError {
+    /// The lock file.
+    pub lock: PathBuf,
+    /// True when there is no lock file at all.
+    pub no_lock: bool,
+    /// The output folder.
+    pub output: PathBuf,
+    /// Everything missing, in config order (images first).
+    pub missing: Vec<Missing>,
+}
+
+impl fmt::Display for OfflineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.no_lock {
+            writeln!(
+                f,
+                "--offline: there is no lock file at {}, and {} input(s) need the network:",
+                self.lock.display(),
+                self.missing.len()
+            )?;
+        } else {
+            writeln!(
+                f,
+                "--offline: {} input(s) are not available without the network:",
+                self.missing.len()
+            )?;
+        }
+        for m in &self.missing {
+            writeln!(f, "  {}: {}", m.what, m.reason)?;
+        }
+        write!(
+            f,
+            "To fix it, run the same build once with network access (without --offline): it pins every registry image in {} and fills {} with the images and package bundles; then carry the config folder (with seedforge.lock) and {} across together.",
+            self.lock.display(),
+            self.output.display(),
+            self.output.display()
+        )
+    }
+}
+
+/// A bundle kept from an earlier build because its repository cannot be reached.
+#[derive(Debug, Clone)]
+pub struct KeptBundle {
+    /// Bundle name.
+    pub name: String,
+    /// `URL SUITE`.
+    pub origin: String,
+    /// Packages requested (sets expanded).
+    pub requested: usize,
+    /// `.deb`s inside, as the lock records.
+    pub debs: usize,
+    /// The tarball's sha256 (hex), checked while planning.
+    pub sha256: String,
+    /// Its size.
+    pub file_bytes: u64,
+}
+
+impl KeptBundle {
+    /// The report of a packages step that kept this bundle.
+    pub fn report(&self, out: &Path) -> BundleReport {
+        BundleReport {
+            path: out.to_path_buf(),
+            sha256: self.sha256.clone(),
+            file_bytes: self.file_bytes,
+            debs: self.debs,
+        }
+    }
+}
+
+/// What an offline plan found in the lock and the output folder: where each registry
+/// image is in the layout, and the bundles kept.
+#[derive(Debug)]
+pub struct Offline {
+    layout: PathBuf,
+    roots: BTreeMap<String, (String, Descriptor)>,
+    kept: Vec<KeptBundle>,
+}
+
+impl Offline {
+    /// Checks that the lock and `output` hold every registry image of `entries` for
+    /// `platforms` and every remote bundle of `config`; fails naming everything missing.
+    pub fn check(
+        config: &Config,
+        output: &Path,
+        entries: &[ListEntry],
+        platforms: &[Platform],
+        source_date_epoch: u64,
+    ) -> crate::Result<Offline> {
+        let lock_path = LockFile::path_for(&config.path);
+        let lock = LockFile::load(&lock_path).map_err(OciError::from)?;
+        let no_lock = lock.is_none();
+        let lock = lock.unwrap_or_default();
+        let pinned_in = |what: &str| {
+            if no_lock {
+                format!("{what} (no lock file)")
+            } else {
+                format!("{what} in {}", lock_path.display())
+            }
+        };
+        let layout_dir = output.join("oci");
+        let store = Store::open(&layout_dir);
+        let platforms = if platforms.is_empty() {
+            vec![Platform::linux_amd64()]
+        } else {
+            platforms.to_vec()
+        };
+        let mut missing = Vec::new();
+        let mut roots = BTreeMap::new();
+        for e in entries {
+            let ImageSource::Registry(reference) = &e.source else {
+                continue;
+            };
+            let source = e.source.to_string();
+            let destination = e.destination.to_string();
+            let found = pinned_digest(reference, &source, &lock)
+                .ok_or_else(|| pinned_in("not pinned"))
+                .and_then(|pinned| {
+                    let root = lock.stored.get(&source).unwrap_or(&pinned);
+                    store.find(root, &destination, &platforms)
+                });
+            match found {
+                Ok(root) => {
+                    roots.insert(destination, (source, root));
+                }
+                Err(reason) => missing.push(Missing {
+                    what: format!("image {destination} (from {source})"),
+                    reason,
+                }),
+            }
+        }
+        let mut kept = Vec::new();
+        for b in config.packages.iter().filter(|b| is_remote(b)) {
+            let origin = origin(b);
+            let out = bundle_path(output, &b.name);
+            let result = match lock.packages.get(&b.name) {
+                None => Err(pinned_in("not recorded")),
+                Some(pin) => {
+                    let inputs = bundle_inputs(b, &config.dir, source_date_epoch)?;
+                    if pin.inputs != inputs {
+                        Err(format!(
+                            "its inputs (repository, suite, components, arch, sets, packages, base list or source date) changed since {} recorded it",
+                            lock_path.display()
+                        ))
+                    } else {
+                        tarball(&out, &pin.sha256).map(|file_bytes| KeptBundle {
+                            name: b.name.clone(),
+                            origin: origin.clone(),
+                            requested: crate::debs::sets::expand(&b.sets, &b.packages)
+                                .map_or(0, |r| r.len()),
+                            debs: pin.debs,
+                            sha256: pin.sha256.clone(),
+                            file_bytes,
+                        })
+                    }
+                }
+            };
+            match result {
+                Ok(k) => kept.push(k),
+                Err(reason) => missing.push(Missing {
+                    what: format!("bundle {} (from {origin})", b.name),
+                    reason,
+                }),
+            }
+        }
+        // Payload files from a URL must already be in OUT/files with the config's digest.
+        for f in &config.files {
+            let crate::files::FileSource::Url(_) = &f.source else {
+                continue;
+            };
+            let path = output.join("files").join(&f.name);
+            let reason = match crate::files::hash_file(&path) {
+                Ok(h) if h == f.sha256 => continue,
+                Ok(h) => format!("{} holds sha256 {h}, not the config's", path.display()),
+                Err(_) => format!("{} is not there yet", path.display()),
+            };
+            missing.push(Missing {
+                what: format!("payload file {} (from {})", f.name, f.source.display()),
+                reason,
+            });
+        }
+        if !missing.is_empty() {
+            return Err(OfflineError {
+                lock: lock_path,
+                no_lock,
+                output: output.to_path_buf(),
+                missing,
+            }
+            .into());
+        }
+        Ok(Offline {
+            layout: layout_dir,
+            roots,
+            kept,
+        })
+    }
+
+    /// Opens a registry entry from the layout (for [`crate::oci::mirror::prepare_with`]);
+    /// `None` for local sources, which open as usual.
+    pub fn open(&self, entry: &ListEntry) -> Option<crate::oci::Result<Box<dyn ImageReader>>> {
+        let ImageSource::Registry(_) = &entry.source else {
+            return None;
+        };
+        let destination = entry.destination.to_string();
+        Some(match self.roots.get(&destination) {
+            Some((source, root)) => Ok(Box::new(PinnedReader {
+                dir: self.layout.clone(),
+                name: source.clone(),
+                root: root.clone(),
+            }) as Box<dyn ImageReader>),
+            None => Err(OciError::Source {
+                source_name: entry.source.to_string(),
+                message: "not available offline".into(),
+            }),
+        })
+    }
+
+    /// The bundle kept under `name`, if it is one.
+    pub fn kept(&self, name: &str) -> Option<&KeptBundle> {
+        self.kept.iter().find(|k| k.name == name)
+    }
+}
+
+/// The digest a registry source stands for: the one its reference pins, else the lock's.
+fn pinned_digest(reference: &Reference, source: &str, lock: &LockFile) -> Option<Digest> {
+    match reference.digest() {
+        Some(d) => d.parse().ok(),
+        None => lock.images.get(source).cloned(),
+    }
+}
+
+/// The output layout, read-only, for the offline checks.
+struct Store {
+    dir: PathBuf,
+    layout: Result<Layout, String>,
+    index: Option<IndexDoc>,
+}
+
+impl Store {
+    fn open(dir: &Path) -> Store {
+        let layout = if dir.exists() {
+            Layout::open(dir).map_err(|e| e.to_string())
+        } else {
+            Err(format!("{} does not exist", dir.display()))
+        };
+        let index = layout.as_ref().ok().and_then(|l| l.read_index().ok());
+        Store {
+            dir: dir.to_path_buf(),
+            layout,
+            index,
+        }
+    }
+
+    /// Finds the image whose root is `root` in the layout and checks that every blob of
+    /// the `platforms` it needs is stored; returns the root's descriptor.
+    fn find(
+        &self,
+        root: &Digest,
+        destination: &str,
+        platforms: &[Platform],
+    ) -> Result<Descriptor, String> {
+        let layout = self.layout.as_ref().map_err(Clone::clone)?;
+        let at = self.dir.display();
+        let (bytes, doc) = self
+            .document(layout, root)
+            .map_err(|what| format!("its manifest {root} {what}"))?;
+        // The media type the layout already names it with, else the document's own.
+        let named = self
+            .index
+            .as_ref()
+            .and_then(|i| i.find(destination))
+            .filter(|d| &d.digest == root)
+            .map(|d| d.media_type.clone());
+        let kind = doc.kind(named.as_deref());
+        let media_type = named
+            .or_else(|| doc.media_type.clone())
+            .unwrap_or_else(|| match kind {
+                Some(ManifestKind::Index) => OCI_INDEX.to_string(),
+                _ => OCI_MANIFEST.to_string(),
+            });
+        let mut lacking = Vec::new();
+        match kind {
+            Some(ManifestKind::Index) => {
+                let children = doc.manifests.clone().unwrap_or_default();
+                let keep = selected_children(&children, platforms);
+                if keep.is_empty() {
+                    return Err(format!(
+                        "its index {root} in {at} has no manifest for {}",
+                        platforms
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                for i in keep {
+                    let child = &children[i];
+                    match self.document(layout, &child.digest) {
+                        Ok((_, child_doc)) => image_blobs(layout, &child_doc, &mut lacking),
+                        Err(what) => return Err(format!("manifest {} {what}", child.digest)),
+                    }
+                }
+            }
+            Some(ManifestKind::Image) => image_blobs(layout, &doc, &mut lacking),
+            None => {
+                return Err(format!(
+                    "{root} in {at} is neither an image manifest nor an index"
+                ));
+            }
+        }
+        if !lacking.is_empty() {
+            let shown = lacking
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = lacking.len().saturating_sub(3);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            return Err(format!("{shown}{more} not in {at}"));
+        }
+        Ok(Descriptor::new(
+            &media_type,
+            root.clone(),
+            bytes.len() as u64,
+        ))
+    }
+
+    /// A stored manifest or index, read whole and checked against its digest; the error
+    /// says what is wrong with it.
+    fn document(&self, layout: &Layout, digest: &Digest) -> Result<(Vec<u8>, ManifestDoc), String> {
+        let at = self.dir.display();
+        if !layout.blob_path(digest).exists() {
+            return Err(format!("is not in {at}"));
+        }
+        let damaged =
+            |why: String| format!("is damaged in {at} ({why}); `seedforge verify` names it");
+        let bytes = layout
+            .read_blob(digest)
+            .map_err(|e| damaged(e.to_string()))?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(damaged(format!("its content hashes to {actual}")));
+        }
+        let doc = ManifestDoc::parse(&bytes).map_err(|e| damaged(e.to_string()))?;
+        Ok((bytes, doc))
+    }
+}
+
+/// Records the config and layers of an image manifest that the layout lacks.
+fn image_blobs(layout: &Layout, doc: &ManifestDoc, lacking: &mut Vec<String>) {
+    if let Some(c) = &doc.config
+        && !layout.has_blob(&c.digest, c.size)
+    {
+        lacking.push(format!("config {}", c.digest));
+    }
+    for l in doc.layers.iter().flatten() {
+        if !layout.has_blob(&l.digest, l.size) {
+            lacking.push(format!("layer {}", l.digest));
+        }
+    }
+}
+
+/// A registry image read from the output layout at its pinned root.
+struct PinnedReader {
+    dir: PathBuf,
+    name: String,
+    root: Descriptor,
+}
+
+impl ImageReader for PinnedReader {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> &Descriptor {
+        &self.root
+    }
+
+    fn open_blob(&self, descriptor: &Descriptor) -> crate::oci::Result<Box<dyn Read + Send + '_>> {
+        let path = self
+            .dir
+            .join("blobs")
+            .join("sha256")
+            .join(descriptor.digest.hex());
+        let file = File::open(&path).map_err(|e| OciError::Source {
+            source_name: self.name.clone(),
+            message: format!(
+                "blob {} is not in {} ({e}); offline, registry images are read only from there",
+                descriptor.digest,
+                self.dir.display()
+            ),
+        })?;
+        Ok(Box::new(file))
+    }
+}
+
+/// True for a bundle whose packages come from an `http://` or `https://` repository.
+pub fn is_remote(b: &BundleConfig) -> bool {
+    matches!(&b.source, PackageSource::Repo(r)
+        if r.url.starts_with("http://") || r.url.starts_with("https://"))
+}
+
+fn origin(b: &BundleConfig) -> String {
+    match &b.source {
+        PackageSource::Repo(r) => format!("{} {}", r.url, r.suite),
+        PackageSource::Debs(_) => "local .deb files".to_string(),
+    }
+}
+
+/// `OUT/packages/<name>.tar.gz`.
+pub fn bundle_path(output: &Path, name: &str) -> PathBuf {
+    output.join("packages").join(format!("{name}.tar.gz"))
+}
+
+/// A digest of everything that decides what a remote bundle holds, as the lock records
+/// it: paths are not part of it (the folder may move), the base list's content is.
+pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> crate::Result<String> {
+    let base = match &b.base {
+        Some(p) => {
+            let path = config_dir.join(p);
+            let bytes = std::fs::read(&path).map_err(|e| crate::debs::DebsError::io(&path, e))?;
+            Some(Digest::of(&bytes).to_string())
+        }
+        None => None,
+    };
+    let (url, suite, components) = match &b.source {
+        PackageSource::Repo(r) => (r.url.as_str(), r.suite.as_str(), r.components.clone()),
+        PackageSource::Debs(_) => ("", "", Vec::new()),
+    };
+    let doc = serde_json::json!({
+        "name": b.name,
+        "url": url,
+        "suite": suite,
+        "components": components,
+        "arch": b.arch,
+        "sets": b.sets,
+        "packages": b.packages.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "base": base,
+        "mtime": mtime,
+    });
+    Ok(Digest::of(doc.to_string().as_bytes()).to_string())
+}
+
+/// [`bundle_inputs`] of every bundle of `config` from an http(s) repository, by name: what
+/// the lock records of each once it is written.
+pub fn remote_bundle_inputs(
+    config: &Config,
+    mtime: u64,
+) -> crate::Result<BTreeMap<String, String>> {
+    config
+        .packages
+        .iter()
+        .filter(|b| is_remote(b))
+        .map(|b| Ok((b.name.clone(), bundle_inputs(b, &config.dir, mtime)?)))
+        .collect()
+}
+
+/// Records in `lock` the bundle an online build just wrote.
+pub fn pin_bundle(lock: &mut LockFile, name: &str, inputs: &str, report: &BundleReport) {
+    lock.packages.insert(
+        name.to_string(),
+        BundlePin {
+            inputs: inputs.to_string(),
+            sha256: report.sha256.clone(),
+            debs: report.debs,
+        },
+    );
+}
+
+/// Checks that `path` is the tarball with sha256 `want`; returns its size.
+fn tarball(path: &Path, want: &str) -> Result<u64, String> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("{} is missing", path.display()));
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let (digest, size) =
+        digest_reader(&mut file).map_err(|e| format!("{}: {e}", path.display()))?;
+    if digest.hex() != want {
+        return Err(format!(
+            "{} is not the tarball seedforge.lock records (sha256 {want}, found {})",
+            path.display(),
+            digest.hex()
+        ));
+    }
+    Ok(size)
+}
+
+/// After an online mirror, records in `lock` the root stored for every registry image
+/// whose index platform selection rewrote, so an offline build finds it.
+pub fn record_stored(
+    lock: &mut LockFile,
+    entries: &[ListEntry],
+    prepared: &[PreparedImage],
+    mirrored: &[MirroredImage],
+) {
+    for ((e, p), m) in entries.iter().zip(prepared).zip(mirrored) {
+        if matches!(e.source, ImageSource::Registry(_))
+            && m.outcome.entry.digest != p.source_root().digest
+        {
+            lock.stored
+                .insert(e.source.to_string(), m.outcome.entry.digest.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::registry::Registries;
+    use crate::oci::registry::RegistryReader;
+
+    #[test]
+    fn offline_registries_refuse_to_make_a_client_naming_the_image() {
+        let registries = Registries::offline();
+        let reference = Reference::parse("127.0.0.1:1/rancher/pause:3.6").unwrap();
+        let err = RegistryReader::open(&registries, &reference, "docker://x/pause:3.6".into())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("docker://x/pause:3.6"), "{err}");
+        assert!(err.contains("127.0.0.1:1"), "{err}");
+        assert!(err.contains("--offline"), "{err}");
+        assert!(registries.runtime().is_err());
+    }
+
+    #[test]
+    fn bundle_inputs_ignore_where_the_folder_is_but_not_what_it_asks_for() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for d in [a.path(), b.path()] {
+            std::fs::write(d.join("base.txt"), "libc6\t2.36-9\n").unwrap();
+        }
+        let yaml = "name: ops\npackages: [jq]\nbase: base.txt\nrepo: {url: http://127.0.0.1:1/debian, suite: bookworm}\n";
+        let bundle: BundleConfig = serde_saphyr::from_str(yaml).unwrap();
+        assert!(is_remote(&bundle));
+        let one = bundle_inputs(&bundle, a.path(), 5).unwrap();
+        assert_eq!(one, bundle_inputs(&bundle, b.path(), 5).unwrap());
+        assert_ne!(one, bundle_inputs(&bundle, a.path(), 6).unwrap());
+        std::fs::write(b.path().join("base.txt"), "libc6\t2.36-10\n").unwrap();
+        assert_ne!(one, bundle_inputs(&bundle, b.path(), 5).unwrap());
+        let local: BundleConfig =
+            serde_saphyr::from_str("name: ops\npackages: [jq]\ndebs: [d/]\n").unwrap();
+        assert!(!is_remote(&local));
+    }
+}

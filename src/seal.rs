@@ -1,0 +1,918 @@
+//! The build's seal: `OUT/SHA256SUMS` and `OUT/manifest.json`, and checking an output
+//! against them.
+//!
+//! `SHA256SUMS` lists every artifact the build wrote (paths relative to `OUT`, sorted, in
+//! the format `sha256sum -c` reads) plus `manifest.json`. `manifest.json` records what went
+//! in (the config, image lists and templates with their digests, paths relative to the
+//! config's directory), what was resolved (image digests), what came out (every artifact
+//! with size, sha256 and mode) and the seedforge version. It holds no secrets, no absolute
+//! paths, no host names and no timestamp except the source date, so two builds of the same
+//! inputs into different folders give byte-identical files.
+//!
+//! Digests the earlier steps already computed in this run (airgap archives, package
+//! bundles, the payload, `files:`, blobs the verify step has just re-hashed) are reused;
+//! everything else is hashed here, streaming, on a few threads.
+
+use crate::config::{Config, Host};
+use crate::image::{ImageList, ImageSource};
+use crate::plan::Step;
+use crate::util::atomic_write;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `OUT/SHA256SUMS`.
+pub const SUMS: &str = "SHA256SUMS";
+/// `OUT/manifest.json`.
+pub const MANIFEST: &str = "manifest.json";
+/// The format version of `manifest.json`.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Errors sealing, checking, cleaning or exporting a build output.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The directory has no `manifest.json`, so what seedforge wrote there is unknown.
+    #[error(
+        "{}: no manifest.json here, so what seedforge wrote is unknown; nothing was removed",
+        dir.display()
+    )]
+    NotSealed {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// `manifest.json` or `SHA256SUMS` does not parse or names a path outside the output.
+    #[error("{}: {message}", path.display())]
+    BadManifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An artifact the seal needs is not where the build put it.
+    #[error("{}: {message}", path.display())]
+    Incomplete {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl SealError {
+    /// True if the error is about the input (exit code 2).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            SealError::NotSealed { .. } | SealError::BadManifest { .. }
+        )
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: io::Error) -> SealError {
+        SealError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    /// Format version ([`MANIFEST_VERSION`]).
+    pub manifest_version: u32,
+    /// The seedforge that wrote it.
+    pub seedforge_version: String,
+    /// The source date every artifact carries, if one was given.
+    pub source_date_epoch: Option<u64>,
+    /// The cluster.
+    pub cluster: ClusterRecord,
+    /// What went in.
+    pub inputs: Inputs,
+    /// The registry the nodes pull from, and the names its certificate must cover.
+    pub registry: RegistryRecord,
+    /// Every image, with the digest it resolved to.
+    pub images: Vec<ImageRecord>,
+    /// The package bundles.
+    pub packages: Vec<PackageRecord>,
+    /// The `files:` payload.
+    pub files: Vec<FileRecord>,
+    /// The tools that made the artifacts.
+    pub tools: Vec<Tool>,
+    /// Every artifact, sorted by path.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// The cluster, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// `cluster.name`.
+    pub name: String,
+    /// `cluster.k3s_version`.
+    pub k3s_version: String,
+}
+
+/// The inputs of a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// The config file (its name).
+    pub config: Input,
+    /// The image lists.
+    pub image_lists: Vec<Input>,
+    /// Template files overriding the embedded ones.
+    pub templates: Vec<Input>,
+}
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// Path relative to the config's directory, `/`-separated.
+    pub path: String,
+    /// sha256 (hex).
+    pub sha256: String,
+}
+
+/// The registry the nodes pull from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryRecord {
+    /// `registry.host`.
+    pub host: String,
+    /// `registry.port`.
+    pub port: u16,
+    /// `https://HOST:PORT` or `http://`.
+    pub endpoint: String,
+    /// Plain HTTP: no certificate.
+    pub plain_http: bool,
+    /// The names the registry certificate covers (none with plain HTTP).
+    pub sans: Vec<String>,
+}
+
+/// One mirrored image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// The source as listed (local paths relative to the config's directory).
+    pub source: String,
+    /// The destination reference.
+    pub destination: String,
+    /// The digest of the stored manifest or index.
+    pub digest: String,
+}
+
+/// One package bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageRecord {
+    /// Bundle name.
+    pub name: String,
+    /// The tarball, relative to the output.
+    pub path: String,
+    /// Its sha256.
+    pub sha256: String,
+    /// .debs inside.
+    pub debs: usize,
+}
+
+/// One `files:` payload file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Path under `payload/`.
+    pub name: String,
+    /// The source as written, without credentials.
+    pub source: String,
+    /// Its sha256.
+    pub sha256: String,
+    /// Mode 0755.
+    pub executable: bool,
+}
+
+/// A tool that made artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// One artifact of the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Path relative to the output, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 (hex).
+    pub sha256: String,
+    /// Permission bits, octal (`0644`).
+    pub mode: String,
+}
+
+/// What `clean` and `verify` read back from `manifest.json` (other fields are ignored, so
+/// an older or newer manifest still reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestView {
+    /// The artifacts.
+    pub artifacts: Vec<Artifact>,
+    /// The registry.
+    #[serde(default)]
+    pub registry: Option<RegistryRecord>,
+}
+
+impl ManifestView {
+    /// Reads `out/manifest.json`; [`SealError::NotSealed`] when there is none.
+    pub fn load(out: &Path) -> Result<ManifestView, SealError> {
+        let path = out.join(MANIFEST);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(SealError::NotSealed {
+                    dir: out.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(SealError::io(&path, e)),
+        };
+        let view: ManifestView =
+            serde_json::from_slice(&bytes).map_err(|e| SealError::BadManifest {
+                path: path.clone(),
+                message: format!("not a seedforge manifest: {e}"),
+            })?;
+        for a in &view.artifacts {
+            if safe_relative(&a.path).is_none() {
+                return Err(SealError::BadManifest {
+                    path: path.clone(),
+                    message: format!(
+                        "artifact path {:?} is not a plain relative path inside the output",
+                        a.path
+                    ),
+                });
+            }
+        }
+        Ok(view)
+    }
+}
+
+/// `rel` as a path if it is relative and made only of normal components.
+pub fn safe_relative(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(rel);
+    if rel.is_empty() || !path.components().all(|c| matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(path.to_path_buf())
+}
+
+/// Everything the seal records about the inputs, gathered while planning.
+#[derive(Debug, Clone)]
+pub struct SealPlan {
+    source_date_epoch: Option<u64>,
+    cluster: ClusterRecord,
+    inputs: Inputs,
+    registry: RegistryRecord,
+    /// (source as listed, destination) of every image.
+    images: Vec<(String, String)>,
+}
+
+impl SealPlan {
+    /// Hashes the inputs of `config` (config file, image lists, template overrides) and
+    /// records the registry's names from the plan's `Pki` step.
+    pub fn new(
+        config: &Config,
+        images: &ImageList,
+        steps: &[Step],
+        source_date_epoch: Option<u64>,
+    ) -> Result<SealPlan, SealError> {
+        let input = |path: &Path| -> Result<Input, SealError> {
+            Ok(Input {
+                path: relative_to(path, &config.dir),
+                sha256: hash(path)?,
+            })
+        };
+        let mut image_lists: Vec<Input> = config
+            .images
+            .lists
+            .iter()
+            .map(|(p, _)| input(p))
+            .collect::<Result<_, _>>()?;
+        image_lists.sort_by(|a, b| a.path.cmp(&b.path));
+        image_lists.dedup();
+        let mut templates = Vec::new();
+        if let Some(dir) = &config.templates {
+            for name in crate::render::template_files() {
+                let path = dir.join(name);
+                if path.is_file() {
+                    templates.push(input(&path)?);
+                }
+            }
+        }
+        templates.sort_by(|a, b| a.path.cmp(&b.path));
+        let sans = steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Pki { sans, .. } => Some(sans.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let r = &config.registry;
+        let registry = RegistryRecord {
+            host: r.host.bare(),
+            port: r.port,
+            endpoint: format!(
+                "{}://{}:{}",
+                if r.plain_http { "http" } else { "https" },
+                r.host,
+                r.port
+            ),
+            plain_http: r.plain_http,
+            sans,
+        };
+        let images = images
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    source_text(&e.source, &config.dir),
+                    e.destination.to_string(),
+                )
+            })
+            .collect();
+        Ok(SealPlan {
+            source_date_epoch,
+            cluster: ClusterRecord {
+                name: config.cluster.name.as_str().to_string(),
+                k3s_version: config.cluster.k3s_version.clone(),
+            },
+            inputs: Inputs {
+                config: Input {
+                    path: config
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    sha256: hash(&config.path)?,
+                },
+                image_lists,
+                templates,
+            },
+            registry,
+            images,
+        })
+    }
+}
+
+/// An image source as listed, with a local path made relative to `base`.
+fn source_text(source: &ImageSource, base: &Path) -> String {
+    let (transport, path, reference) = match source {
+        ImageSource::Registry(r) => return format!("docker://{r}"),
+        ImageSource::OciDir { path, reference } => ("oci", path, reference),
+        ImageSource::OciArchive { path, reference } => ("oci-archive", path, reference),
+        ImageSource::DockerArchive { path, reference } => ("docker-archive", path, reference),
+    };
+    let mut s = format!("{transport}:{}", relative_to(path, base));
+    if let Some(r) = reference {
+        s.push(':');
+        s.push_str(r);
+    }
+    s
+}
+
+/// `path` relative to `base` (both made absolute against the working directory and
+/// normalised lexically), `/`-separated.
+pub fn relative_to(path: &Path, base: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let abs = |p: &Path| -> Vec<String> {
+        let full = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        };
+        let mut parts: Vec<String> = Vec::new();
+        for c in full.components() {
+            match c {
+                Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                _ => {}
+            }
+        }
+        parts
+    };
+    let (p, b) = (abs(path), abs(base));
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out: Vec<String> = vec!["..".to_string(); b.len() - common];
+    out.extend(p[common..].iter().cloned());
+    if out.is_empty() {
+        ".".to_string()
+    } else {
+        out.join("/")
+    }
+}
+
+/// Digests the earlier steps of this run computed, so the seal does not hash them again.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// sha256 (hex) by file, as the steps named it.
+    pub hashes: BTreeMap<PathBuf, String>,
+    /// Set when this run's verify step re-hashed the layout: the blobs it did not reach
+    /// (strays). Every other blob's name is its verified digest.
+    pub blob_strays: Option<BTreeSet<PathBuf>>,
+}
+
+/// What the seal wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct SealReport {
+    /// `OUT/SHA256SUMS`.
+    pub sums: PathBuf,
+    /// `OUT/manifest.json`.
+    pub manifest: PathBuf,
+    /// Artifacts listed (manifest.json excluded).
+    pub artifacts: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Artifacts hashed by the seal itself (the others' digests came from earlier steps).
+    pub hashed: usize,
+    /// sha256 of every artifact by its path in the output (for the export).
+    #[serde(skip)]
+    pub hashes: BTreeMap<PathBuf, String>,
+}
+
+/// Every artifact the steps wrote under `output`, sorted.
+pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<PathBuf>, SealError> {
+    let mut out: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut push_existing = |p: PathBuf| {
+        if p.is_file() {
+            out.insert(p);
+        }
+    };
+    for step in steps {
+        match step {
+            Step::Mirror { layout, .. } => {
+                push_existing(layout.join("oci-layout"));
+                push_existing(layout.join("index.json"));
+                for p in list_dir(&layout.join("blobs").join("sha256"))? {
+                    let hex = p.file_name().and_then(|n| n.to_str()).is_some_and(is_hex64);
+                    if hex {
+                        push_existing(p);
+                    }
+                }
+            }
+            Step::Airgap { out, .. } | Step::Packages { out, .. } | Step::Iso { out, .. } => {
+                push_existing(out.clone());
+            }
+            Step::Pki { out, .. } => {
+                for name in ["ca.crt", "ca.key", "registry.crt", "registry.key"] {
+                    push_existing(out.join("pki").join(name));
+                }
+                push_existing(out.join("registries.yaml"));
+                push_existing(out.join("registry").join("config.yml"));
+                push_existing(out.join("registry").join("htpasswd"));
+                for dir in list_dir(&out.join("certs.d"))? {
+                    push_existing(dir.join("hosts.toml"));
+                }
+            }
+            Step::Files { out, files } => {
+                for f in files {
+                    push_existing(out.join(&f.name));
+                }
+            }
+            Step::Render { out, nodes } => {
+                for node in nodes {
+                    for name in ["meta-data", "network-config", "user-data"] {
+                        push_existing(out.join(node).join(name));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Only what lies inside the output is an artifact of it.
+    Ok(out.into_iter().filter(|p| p.starts_with(output)).collect())
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, SealError> {
+    match fs::read_dir(dir) {
+        Ok(read) => {
+            let mut v = Vec::new();
+            for e in read {
+                v.push(e.map_err(|e| SealError::io(dir, e))?.path());
+            }
+            v.sort();
+            Ok(v)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(SealError::io(dir, e)),
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `path` relative to `output`, `/`-separated.
+fn rel(path: &Path, output: &Path) -> String {
+    let r = path.strip_prefix(output).unwrap_or(path);
+    r.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Writes `OUT/manifest.json` and `OUT/SHA256SUMS` for the steps of a finished build.
+pub fn seal(
+    plan: &SealPlan,
+    steps: &[Step],
+    output: &Path,
+    known: &Known,
+) -> Result<SealReport, SealError> {
+    let paths = artifact_paths(output, steps)?;
+    let mut sha: Vec<Option<String>> = paths
+        .iter()
+        .map(|p| {
+            known.hashes.get(p).cloned().or_else(|| {
+                let strays = known.blob_strays.as_ref()?;
+                let parent = p.parent()?;
+                let is_blob = parent.ends_with("blobs/sha256") && !strays.contains(p);
+                is_blob.then(|| p.file_name()?.to_str().map(str::to_string))?
+            })
+        })
+        .collect();
+    let todo: Vec<usize> = (0..paths.len()).filter(|&i| sha[i].is_none()).collect();
+    let hashed = hash_many(&todo.iter().map(|&i| paths[i].clone()).collect::<Vec<_>>())?;
+    for (i, h) in todo.iter().zip(hashed) {
+        sha[*i] = Some(h);
+    }
+    let mut artifacts = Vec::with_capacity(paths.len());
+    let mut hashes = BTreeMap::new();
+    for (path, sha256) in paths.iter().zip(sha) {
+        let meta = fs::metadata(path).map_err(|e| SealError::io(path, e))?;
+        let sha256 = sha256.unwrap_or_default();
+        hashes.insert(path.clone(), sha256.clone());
+        artifacts.push(Artifact {
+            path: rel(path, output),
+            size: meta.len(),
+            sha256,
+            mode: format!("{:04o}", mode_of(&meta)),
+        });
+    }
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let by_path: BTreeMap<&str, &Artifact> =
+        artifacts.iter().map(|a| (a.path.as_str(), a)).collect();
+    let manifest = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        seedforge_version: env!("CARGO_PKG_VERSION").to_string(),
+        source_date_epoch: plan.source_date_epoch,
+        cluster: plan.cluster.clone(),
+        inputs: plan.inputs.clone(),
+        registry: plan.registry.clone(),
+        images: image_records(plan, steps)?,
+        packages: package_records(steps, output, &by_path),
+        files: file_records(steps),
+        tools: vec![Tool {
+            name: "seedforge".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }],
+        artifacts,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| SealError::BadManifest {
+        path: output.join(MANIFEST),
+        message: e.to_string(),
+    })?;
+    json.push(b'\n');
+    let manifest_path = output.join(MANIFEST);
+    atomic_write(&manifest_path, &json).map_err(|e| SealError::io(&manifest_path, e))?;
+    let mut lines: Vec<(String, String)> = manifest
+        .artifacts
+        .iter()
+        .map(|a| (a.path.clone(), a.sha256.clone()))
+        .collect();
+    lines.push((
+        MANIFEST.to_string(),
+        crate::oci::Digest::of(&json).hex().to_string(),
+    ));
+    lines.sort();
+    let sums: String = lines
+        .iter()
+        .map(|(path, sha)| format!("{sha}  {path}\n"))
+        .collect();
+    let sums_path = output.join(SUMS);
+    atomic_write(&sums_path, sums.as_bytes()).map_err(|e| SealError::io(&sums_path, e))?;
+    Ok(SealReport {
+        sums: sums_path,
+        manifest: manifest_path,
+        artifacts: manifest.artifacts.len(),
+        bytes: manifest.artifacts.iter().map(|a| a.size).sum(),
+        hashed: todo.len(),
+        hashes,
+    })
+}
+
+fn mode_of(meta: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    meta.permissions().mode() & 0o7777
+}
+
+/// Every listed image with the digest its destination names in the layout.
+fn image_records(plan: &SealPlan, steps: &[Step]) -> Result<Vec<ImageRecord>, SealError> {
+    let Some(layout) = steps.iter().find_map(|s| match s {
+        Step::Mirror { layout, .. } => Some(layout),
+        _ => None,
+    }) else {
+        return Ok(Vec::new());
+    };
+    let index_path = layout.join("index.json");
+    let index = crate::oci::Layout::open(layout)
+        .and_then(|l| l.read_index())
+        .map_err(|e| SealError::Incomplete {
+            path: index_path.clone(),
+            message: e.to_string(),
+        })?;
+    let mut records = Vec::new();
+    for (source, destination) in &plan.images {
+        let entry = index
+            .find(destination)
+            .ok_or_else(|| SealError::Incomplete {
+                path: index_path.clone(),
+                message: format!("names no {destination}"),
+            })?;
+        records.push(ImageRecord {
+            source: source.clone(),
+            destination: destination.clone(),
+            digest: entry.digest.to_string(),
+        });
+    }
+    records.sort_by(|a, b| a.destination.cmp(&b.destination));
+    Ok(records)
+}
+
+fn package_records(
+    steps: &[Step],
+    output: &Path,
+    artifacts: &BTreeMap<&str, &Artifact>,
+) -> Vec<PackageRecord> {
+    let mut records: Vec<PackageRecord> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Packages {
+                name, out, debs, ..
+            } => {
+                let path = rel(out, output);
+                Some(PackageRecord {
+                    name: name.clone(),
+                    sha256: artifacts
+                        .get(path.as_str())
+                        .map(|a| a.sha256.clone())
+                        .unwrap_or_default(),
+                    path,
+                    debs: *debs,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    records
+}
+
+fn file_records(steps: &[Step]) -> Vec<FileRecord> {
+    let mut records: Vec<FileRecord> = steps
+        .iter()
+        .flat_map(|s| match s {
+            Step::Files { files, .. } => files.as_slice(),
+            _ => &[],
+        })
+        .map(|f| FileRecord {
+            name: f.name.clone(),
+            source: f.source.display(),
+            sha256: f.sha256.clone(),
+            executable: f.executable,
+        })
+        .collect();
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    records
+}
+
+/// Hex sha256 of a file, streamed.
+pub fn hash(path: &Path) -> Result<String, SealError> {
+    crate::files::hash_file(path).map_err(|e| SealError::io(path, e))
+}
+
+/// Hashes `paths` on up to four threads; the results are in the order of `paths`.
+pub fn hash_many(paths: &[PathBuf]) -> Result<Vec<String>, SealError> {
+    let results = hash_each(paths);
+    results.into_iter().collect()
+}
+
+/// Hashes `paths` on up to four threads, one result per path, in order.
+pub fn hash_each(paths: &[PathBuf]) -> Vec<Result<String, SealError>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4)
+        .min(paths.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<String, SealError>>>> =
+        Mutex::new((0..paths.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let r = hash(path);
+                    if let Ok(mut guard) = results.lock() {
+                        guard[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .zip(paths)
+        .map(|(r, p)| r.unwrap_or_else(|| Err(SealError::io(p, io::Error::other("not hashed")))))
+        .collect()
+}
+
+/// One problem `verify` found against `SHA256SUMS`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SumProblem {
+    /// The path as `SHA256SUMS` names it.
+    pub path: String,
+    /// `missing`, `differs`, `unreadable` or `malformed`.
+    pub problem: &'static str,
+    /// The listed sha256.
+    pub expected: String,
+    /// The sha256 of the file, or the error.
+    pub actual: String,
+}
+
+/// `verify`'s check of `OUT/SHA256SUMS`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SumsReport {
+    /// The sums file.
+    pub file: PathBuf,
+    /// Entries listed.
+    pub entries: usize,
+    /// Bytes re-hashed.
+    pub bytes: u64,
+    /// Everything wrong; empty means every file matches.
+    pub problems: Vec<SumProblem>,
+}
+
+/// Re-hashes every entry of `out/SHA256SUMS`.
+pub fn verify_sums(out: &Path) -> Result<SumsReport, SealError> {
+    let file = out.join(SUMS);
+    let text = fs::read_to_string(&file).map_err(|e| SealError::io(&file, e))?;
+    let mut problems = Vec::new();
+    let mut listed: Vec<(String, String, PathBuf)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let parsed = line
+            .split_once("  ")
+            .or_else(|| line.split_once(" *"))
+            .filter(|(h, _)| is_hex64(h))
+            .and_then(|(h, p)| safe_relative(p).map(|rel| (h, p, rel)));
+        match parsed {
+            Some((h, p, rel)) => listed.push((p.to_string(), h.to_string(), out.join(rel))),
+            None => problems.push(SumProblem {
+                path: format!("{SUMS}:{}", i + 1),
+                problem: "malformed",
+                expected: "HEX  RELATIVE-PATH".into(),
+                actual: line.chars().take(120).collect(),
+            }),
+        }
+    }
+    let mut present = Vec::new();
+    for (i, (name, expected, path)) in listed.iter().enumerate() {
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => present.push(i),
+            Ok(_) => problems.push(SumProblem {
+                path: name.clone(),
+                problem: "missing",
+                expected: expected.clone(),
+                actual: "not a regular file".into(),
+            }),
+            Err(e) => problems.push(SumProblem {
+                path: name.clone(),
+                problem: "missing",
+                expected: expected.clone(),
+                actual: e.to_string(),
+            }),
+        }
+    }
+    let paths: Vec<PathBuf> = present.iter().map(|&i| listed[i].2.clone()).collect();
+    let mut bytes = 0;
+    for (&i, result) in present.iter().zip(hash_each(&paths)) {
+        let (name, expected, path) = &listed[i];
+        match result {
+            Ok(actual) if &actual == expected => {
+                bytes += fs::metadata(path).map_or(0, |m| m.len());
+            }
+            Ok(actual) => problems.push(SumProblem {
+                path: name.clone(),
+                problem: "differs",
+                expected: expected.clone(),
+                actual,
+            }),
+            Err(e) => problems.push(SumProblem {
+                path: name.clone(),
+                problem: "unreadable",
+                expected: expected.clone(),
+                actual: e.to_string(),
+            }),
+        }
+    }
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(SumsReport {
+        file,
+        entries: listed.len(),
+        bytes,
+        problems,
+    })
+}
+
+/// `verify`'s check of the registry certificate against `manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertCheck {
+    /// The certificate.
+    pub certificate: PathBuf,
+    /// The names it must cover (from manifest.json).
+    pub hosts: Vec<String>,
+    /// Everything wrong; empty means it chains to the CA and covers every name.
+    pub problems: Vec<String>,
+}
+
+/// Re-checks `out/pki/registry.crt` against the registry host and SANs `manifest.json`
+/// records; `None` when there is no manifest or the registry is plain HTTP.
+pub fn check_certificate(out: &Path) -> Result<Option<CertCheck>, SealError> {
+    let view = match ManifestView::load(out) {
+        Ok(v) => v,
+        Err(SealError::NotSealed { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(registry) = view.registry.filter(|r| !r.plain_http) else {
+        return Ok(None);
+    };
+    let mut names: Vec<String> = vec![registry.host.clone()];
+    for s in &registry.sans {
+        if !names.contains(s) {
+            names.push(s.clone());
+        }
+    }
+    let mut check = CertCheck {
+        certificate: out.join("pki").join("registry.crt"),
+        hosts: names.clone(),
+        problems: Vec::new(),
+    };
+    let mut hosts = Vec::new();
+    for n in &names {
+        match n.parse::<Host>() {
+            Ok(h) => hosts.push(h),
+            Err(e) => check
+                .problems
+                .push(format!("manifest.json names {n:?} for the registry: {e}")),
+        }
+    }
+    if let Err(e) = crate::pki::check_registry_certificate(out, &hosts) {
+        check.problems.push(e.to_string());
+    }
+    Ok(Some(check))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_lexical_and_slash_separated() {
+        assert_eq!(
+            relative_to(Path::new("/a/b/../c/d"), Path::new("/a/x")),
+            "../c/d"
+        );
+        assert_eq!(relative_to(Path::new("/a/b"), Path::new("/a/b")), ".");
+        assert_eq!(
+            relative_to(Path::new("conf/lists/i.txt"), Path::new("conf")),
+            "lists/i.txt"
+        );
+    }
+
+    #[test]
+    fn only_plain_relative_paths_are_safe() {
+        assert!(safe_relative("iso/seed-a.iso").is_some());
+        assert!(safe_relative("a b/c").is_some());
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
+            assert!(safe_relative(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! One build at a time per output folder: a second `seedforge build` on the same folder
+//! waits for the first (saying so once, with the holder's pid), or with `--no-wait` fails
+//! at once naming the folder and the pid. The lock is an exclusive flock on
+//! `OUT/.seedforge-build.lock`; the tests take it themselves where they need it held.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Lab, assert_same_tree, snapshot};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const LOCK_FILE: &str = ".seedforge-build.lock";
+const WAITING: &str = "waiting for another seedforge build on";
+
+/// Takes the build lock of `out` the way a build does (flock, exclusive).
+fn hold(out: &Path) -> File {
+    fs::create_dir_all(out).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(out.join(LOCK_FILE))
+        .unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// True once some process is blocked waiting for the flock on `file` (a `->` line for its
+/// inode in /proc/locks).
+fn has_waiter(file: &File) -> bool {
+    let ino = format!(":{} ", file.metadata().unwrap().ino());
+    fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains("->") && l.contains("FLOCK") && l.contains(&ino))
+}
+
+/// Files and directories a run leaves only while it runs (temporary names).
+fn leftovers(out: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") || name.ends_with(".partial") || name.starts_with(".stage-") {
+                found.push(path.clone());
+            }
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    let sessions = out.join("oci/.seedforge/tmp");
+    if sessions.exists() {
+        found.extend(fs::read_dir(&sessions).unwrap().map(|e| e.unwrap().path()));
+    }
+    found
+}
+
+#[test]
+fn two_builds_on_one_folder_both_succeed_one_after_the_other() {
+    let lab = Lab::new();
+    for round in 0..2 {
+        let build = || {
+            lab.seedforge()
+                .args(["build", "--config", lab.config_arg()])
+                .spawn()
+        };
+        let (one, two) = (build(), build());
+        let (one, two) = (one.wait(), two.wait());
+        let waits = [&one, &two]
+            .iter()
+            .map(|o| o.stderr.matches(WAITING).count())
+            .sum::<usize>();
+        assert!(
+            waits <= 1,
+            "round {round}: both builds waited:\n{}\n{}",
+            one.stderr,
+            two.stderr
+        );
+        lab.seedforge().arg("verify").arg(lab.out_dir()).run();
+        assert_eq!(
+            leftovers(&lab.out_dir()),
+            Vec::<PathBuf>::new(),
+            "round {round}"
+        );
+        assert!(lab.out_dir().join(LOCK_FILE).is_file());
+    }
+}
+
+#[test]
+fn a_build_waits_for_the_holder_and_says_so_once() {
+    let lab = Lab::new();
+    let out = lab.out_dir();
+    let held = hold(&out);
+    let running = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .spawn();
+    // Bounded: the build plans (no lock needed), then blocks on the flock.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut running = running;
+    while !has_waiter(&held) {
+        assert!(
+            running.guard.child().try_wait().unwrap().is_none(),
+            "the build ended instead of waiting for the lock"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the build never waited on the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(held);
+    let done = running.wait();
+    let expected = format!("{WAITING} fixtures/lab/out (pid {})…", std::process::id());
+    assert_eq!(
+        done.stderr.matches(&expected).count(),
+        1,
+        "{expected:?} not said exactly once:\n{}",
+        done.stderr
+    );
+    lab.seedforge().arg("verify").arg(&out).run();
+    assert!(leftovers(&out).is_empty());
+}
+
+#[test]
+fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
+    let lab = Lab::new();
+    let out = lab.out_dir();
+    let held = hold(&out);
+    let before = snapshot(lab.root());
+    let failed = lab
+        .seedforge()
+        .args(["build", "--no-wait", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert_same_tree(
+        &before,
+        &snapshot(lab.root()),
+        "a build refused by --no-wait",
+    );
+    for needle in [
+        "fixtures/lab/out".to_string(),
+        format!("pid {}", std::process::id()),
+        "--no-wait".to_string(),
+    ] {
+        assert!(
+            failed.stderr.contains(&needle),
+            "{needle}:\n{}",
+            failed.stderr
+        );
+    }
+    assert!(!failed.stderr.contains(WAITING), "{}", failed.stderr);
+    drop(held);
+    lab.seedforge()
+        .args(["build", "--no-wait", "--config", lab.config_arg()])
+        .run();
+}
