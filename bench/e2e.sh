@@ -51,7 +51,6 @@ KEEP_OUT=${KEEP_OUT:-0}
 STEP_TIMEOUT=${STEP_TIMEOUT:-1800}
 W=${WORK_DIR:-$ROOT/target/bench-e2e}
 SEED=1
-CHANGED=bench/app-01:1
 START=$SECONDS
 
 log() { printf '\n== %s (t=%ss)\n' "$*" "$((SECONDS - START))" >&2; }
@@ -88,6 +87,10 @@ else
   # are always needed).
   DISABLE="[coredns, servicelb, traefik, local-storage, metrics-server]"
 fi
+# The image a new version is pushed of: the first app image, else the last k3s one.
+n_k3s=$(tr ',' '\n' <<<"$K3S_NAMES" | wc -l)
+CHANGED=bench/app-01:1
+if [ "$IMAGES" -le "$n_k3s" ]; then CHANGED=$(tr ',' '\n' <<<"$K3S_NAMES" | sed -n "${IMAGES}p"); fi
 
 mkdir -p "$W"
 W=$(cd "$W" && pwd)
