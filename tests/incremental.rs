@@ -19,7 +19,6 @@ use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
-const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
 const AIRGAP: &str = "airgap/k3s-airgap-images-amd64.tar.zst";
 
 /// `seedforge --json build` of the lab config with `extra` arguments.
