@@ -1,7 +1,8 @@
 //! From a config to an ordered list of steps. `seedforge plan` prints the steps without
 //! writing anything; `seedforge build` runs them. Everything that can be checked without
 //! writing (the config, every image list, every local image source) is checked while
-//! planning, so a bad input fails before the output directory is touched.
+//! planning, so a bad input fails before the output directory is touched. A build skips
+//! the steps whose inputs and outputs are unchanged since the last one ([`crate::state`]).
 
 use crate::config::Config;
 use crate::debs::{BundleReport, PreparedBundle};
