@@ -34,6 +34,8 @@ declare -A TOOLS=(
   [7z]=p7zip-full
   [mkfs.ext4]=e2fsprogs
   [sha256sum]=coreutils
+  [strace]=strace
+  [touch]=coreutils
 )
 
 missing_tools() {

@@ -56,6 +56,13 @@ impl Reporter for CliReporter {
         }
     }
 
+    fn step_skipped(&self, step: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(step.to_string());
+            bar.set_message("unchanged, skipped");
+        }
+    }
+
     fn item_started(&self, item: &str, _index: usize, total: usize) {
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
