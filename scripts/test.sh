@@ -38,6 +38,8 @@ declare -A TOOLS=(
   [dpkg-deb]=dpkg
   [mkfs.ext4]=e2fsprogs
   [sha256sum]=coreutils
+  [strace]=strace
+  [touch]=coreutils
 )
 
 missing_tools() {

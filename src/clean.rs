@@ -3,9 +3,10 @@
 //!
 //! Field lesson: the seeds' scripts once deleted the Ubuntu installer ISO that sat next to
 //! their outputs. So clean removes only the files the manifest lists as artifacts, the
-//! manifest and `SHA256SUMS` themselves, and seedforge's own leftovers of interrupted runs
-//! (`oci/.seedforge/`, `iso/.stage-*`, hidden `*.seedforge-PID-N.tmp` and `*.PID.iso-tmp`
-//! temporary files beside artifacts); then the directories that became empty. Without a
+//! manifest and `SHA256SUMS` themselves, the build state (`.seedforge/`, see
+//! [`crate::state`]) and seedforge's own leftovers of interrupted runs (`oci/.seedforge/`,
+//! `iso/.stage-*`, hidden `*.seedforge-PID-N.tmp` and `*.PID.iso-tmp` temporary files
+//! beside artifacts); then the directories that became empty. Without a
 //! manifest it refuses and removes nothing. The output directory itself is kept.
 
 use crate::seal::{MANIFEST, ManifestView, SUMS, SealError};
@@ -119,7 +120,10 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
         }
     }
     let mut leftovers: Vec<(String, PathBuf)> = Vec::new();
-    for fixed in [out.join("oci").join(".seedforge")] {
+    for fixed in [
+        out.join(crate::state::STATE_DIR),
+        out.join("oci").join(".seedforge"),
+    ] {
         if fixed.exists() && inside(&root, &fixed) {
             leftovers.push((rel(&fixed, out), fixed));
         }

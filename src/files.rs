@@ -461,6 +461,18 @@ pub fn plan(
     config_dir: &Path,
     generated: &[String],
 ) -> Result<Vec<PlannedFile>, FilesError> {
+    plan_with(files, config_path, config_dir, generated, &hash_file)
+}
+
+/// [`plan`] with the digests of local sources from `sha256` (a build's stat cache, so an
+/// unchanged source is not read again).
+pub fn plan_with(
+    files: &[FileConfig],
+    config_path: &Path,
+    config_dir: &Path,
+    generated: &[String],
+    sha256: &dyn Fn(&Path) -> io::Result<String>,
+) -> Result<Vec<PlannedFile>, FilesError> {
     let mut out = Vec::new();
     for f in files {
         let planned = PlannedFile {
@@ -487,7 +499,7 @@ pub fn plan(
             });
         }
         if let Origin::Local(path) = &planned.origin {
-            let actual = hash_file(path).map_err(|e| planned.source_error(path, &e))?;
+            let actual = sha256(path).map_err(|e| planned.source_error(path, &e))?;
             if actual != planned.sha256 {
                 return Err(planned.mismatch(actual));
             }
@@ -522,12 +534,22 @@ pub fn write_all(
     out: &Path,
     reporter: &dyn Reporter,
 ) -> Result<Vec<FileReport>, FilesError> {
+    write_all_with(files, out, reporter, &hash_file)
+}
+
+/// [`write_all`], checking a file already in place with `sha256` (a build's stat cache).
+pub fn write_all_with(
+    files: &[PlannedFile],
+    out: &Path,
+    reporter: &dyn Reporter,
+    sha256: &dyn Fn(&Path) -> io::Result<String>,
+) -> Result<Vec<FileReport>, FilesError> {
     let fetcher = Fetcher::new();
     let mut reports = Vec::new();
     for (i, f) in files.iter().enumerate() {
         reporter.item_started(&f.name, i, files.len());
         let dest = out.join(&f.name);
-        let report = write_one(f, &dest, &fetcher, reporter)?;
+        let report = write_one(f, &dest, &fetcher, reporter, sha256)?;
         reporter.item_finished(&f.name, report.outcome);
         reports.push(report);
     }
@@ -539,6 +561,7 @@ fn write_one(
     dest: &Path,
     fetcher: &Fetcher,
     reporter: &dyn Reporter,
+    sha256: &dyn Fn(&Path) -> io::Result<String>,
 ) -> Result<FileReport, FilesError> {
     let mut report = FileReport {
         name: f.name.clone(),
@@ -551,7 +574,7 @@ fn write_one(
     };
     if let Ok(meta) = fs::metadata(dest)
         && meta.is_file()
-        && hash_file(dest).is_ok_and(|h| h == f.sha256)
+        && sha256(dest).is_ok_and(|h| h == f.sha256)
     {
         set_mode(dest, f.mode()).map_err(|e| FilesError::io(dest, e))?;
         report.size = meta.len();

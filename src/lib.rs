@@ -31,6 +31,7 @@ pub mod render;
 pub mod report;
 pub mod seal;
 pub mod seed;
+pub mod state;
 pub mod util;
 
 pub use report::{NoopReporter, Reporter};

@@ -1,7 +1,8 @@
 //! From a config to an ordered list of steps. `seedforge plan` prints the steps without
 //! writing anything; `seedforge build` runs them. Everything that can be checked without
 //! writing (the config, every image list, every local image source) is checked while
-//! planning, so a bad input fails before the output directory is touched.
+//! planning, so a bad input fails before the output directory is touched. A build skips
+//! the steps whose inputs and outputs are unchanged since the last one ([`crate::state`]).
 
 use crate::config::Config;
 use crate::debs::{BundleReport, PreparedBundle};
@@ -18,18 +19,22 @@ use crate::oci::mirror::{
 };
 use crate::oci::registry::lockfile::LockFile;
 use crate::oci::registry::{Registries, RegistryAccess};
-use crate::oci::verify::{VerifyReport, verify};
+use crate::oci::verify::{VerifyReport, verify_with};
 use crate::offline::Offline;
 use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
-use crate::render::{NodeFiles, write_node_files};
+use crate::render::NodeFiles;
 use crate::report::Reporter;
-use crate::seed::{self, PayloadFile, write_seed_iso};
+use crate::seed::{PayloadFile, write_seed_iso};
+use crate::state::BuildState;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::path::PathBuf;
+
+mod incremental;
+pub use incremental::StepRun;
 
 /// One step of a build.
 #[derive(Debug, Clone, Serialize)]
@@ -300,6 +305,8 @@ pub struct Plan {
     /// Bundle name → inputs digest, for each bundle from an http(s) repository whose pin
     /// the lock records once it is written.
     bundle_inputs: BTreeMap<String, String>,
+    /// What the last build in the output folder did (empty with `--force`).
+    state: BuildState,
 }
 
 impl std::fmt::Debug for Plan {
@@ -317,6 +324,8 @@ impl std::fmt::Debug for Plan {
 pub struct BuildReport {
     /// The output directory.
     pub output: PathBuf,
+    /// Every step, in order: whether it ran or was skipped (unchanged), and its time.
+    pub steps: Vec<StepRun>,
     /// The images mirrored.
     pub images: Vec<MirroredImageReport>,
     /// The verification of the layout.
@@ -380,6 +389,9 @@ pub struct PlanOptions {
     /// Never touch the network: registry images and remote bundles come from the output
     /// folder as the lock records them (see [`crate::offline`]).
     pub offline: bool,
+    /// Ignore what the last build recorded (`OUT/.seedforge/state.json`): every step runs
+    /// and every file is hashed again.
+    pub force: bool,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -390,7 +402,7 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
         output,
         PlanOptions {
             locked,
-            offline: false,
+            ..PlanOptions::default()
         },
     )
 }
@@ -398,6 +410,8 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
 /// [`plan`] with every option.
 pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
+    // Read only: a build writes it back step by step.
+    let state = BuildState::load(&output, options.force);
     let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
@@ -507,7 +521,13 @@ pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions)
         let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
         steps.push(Step::Files {
             out: output.join("files"),
-            files: crate::files::plan(&config.files, &config.path, &config.dir, &generated)?,
+            files: crate::files::plan_with(
+                &config.files,
+                &config.path,
+                &config.dir,
+                &generated,
+                &|p| state.sha256(p),
+            )?,
         });
     }
     // Rendered and validated now, so a template mistake fails the plan before anything is
@@ -555,6 +575,7 @@ pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions)
         seal,
         offline,
         bundle_inputs,
+        state,
     })
 }
 
@@ -689,19 +710,27 @@ fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
         .collect()
 }
 
-/// Runs a plan.
+/// What the steps of a run have produced so far.
+#[derive(Default)]
+struct Done {
+    mirrored: Vec<MirroredImage>,
+    verified: Option<VerifyReport>,
+    archives: Vec<ArchiveReport>,
+    bundles: Vec<BundleReport>,
+    node_dirs: Vec<PathBuf>,
+    isos: Vec<IsoSummary>,
+    payload_sums: Option<String>,
+    pki: Option<PkiReport>,
+    files: Vec<crate::files::FileReport>,
+    seal: Option<crate::seal::SealReport>,
+    export: Option<crate::export::ExportReport>,
+    steps: Vec<StepRun>,
+}
+
+/// Runs a plan. A step whose inputs and outputs are unchanged since the last build is
+/// skipped (see [`crate::state`]); its report comes from the build state.
 pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
-    let mut mirrored = Vec::new();
-    let mut verified = None;
-    let mut archives = Vec::new();
-    let mut bundles = Vec::new();
-    let mut node_dirs = Vec::new();
-    let mut isos = Vec::new();
-    let mut payload_sums: Option<String> = None;
-    let mut pki_report = None;
-    let mut file_reports = Vec::new();
-    let mut seal_report: Option<crate::seal::SealReport> = None;
-    let mut export_report = None;
+    let mut done = Done::default();
     let mut lock = plan.lock.clone();
     // What runs killed earlier left behind (never under a final name) goes first: in the
     // output tree, beside the lock file and in the export folder.
@@ -713,174 +742,229 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         }))
         .collect();
     crate::leftovers::sweep(&plan.output, &beside).map_err(|e| OciError::io(&plan.output, e))?;
+    let save_error = |e| Error::Oci(OciError::io(plan.state.path(), e));
     for step in &plan.steps {
-        reporter.step_started(step.name());
-        match step {
-            Step::Mirror { layout, .. } => {
-                mirrored = mirror_prepared(
-                    &plan.images.entries,
-                    &plan.prepared,
-                    layout,
-                    &plan.mirror,
-                    reporter,
-                )?
-                .images;
-                if let Some((path, lock)) = &mut lock {
-                    crate::offline::record_stored(
-                        lock,
-                        &plan.images.entries,
-                        &plan.prepared,
-                        &mirrored,
-                    );
-                    if !lock.is_empty() {
-                        lock.write(path)?;
-                    }
-                }
+        let started = std::time::Instant::now();
+        let key = incremental::key(step);
+        let fingerprint = incremental::fingerprint(plan, step, &mut done)?;
+        let skipped = match &fingerprint {
+            Some(fp) => incremental::skip(plan, step, &key, fp, &mut done, &mut lock)?,
+            None => false,
+        };
+        if skipped {
+            reporter.step_skipped(step.name());
+        } else {
+            reporter.step_started(step.name());
+            run_step(plan, step, reporter, &mut done, &mut lock)?;
+            if let Some(fp) = &fingerprint {
+                incremental::record(plan, step, &key, fp, &done)?;
             }
-            Step::Verify { layout } => {
-                let report = verify(&Layout::open(layout)?, reporter)?;
-                if !report.is_sound() {
-                    return Err(Error::VerifyFailed(format!(
-                        "{}: {} blob problem(s) after mirroring",
-                        layout.display(),
-                        report.problems.len()
-                    )));
-                }
-                verified = Some(report);
-            }
-            Step::Airgap {
-                layout,
-                out,
-                platforms,
-                format,
-                compression,
-                level,
-                mtime,
-            } => {
-                if let Some(dir) = out.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
-                }
-                let options = ArchiveOptions {
-                    format: *format,
-                    compression: *compression,
-                    level: *level,
-                    threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
-                    platforms: platforms.clone(),
-                    images: Some(
-                        plan.images
-                            .entries
-                            .iter()
-                            .map(|e| e.destination.to_string())
-                            .collect(),
-                    ),
-                    mtime: *mtime,
-                    // The verify step has just re-hashed every blob of the layout.
-                    verify_blobs: false,
-                    digest: true,
-                };
-                archives.push(write_archive(
-                    &Layout::open(layout)?,
-                    out,
-                    &options,
-                    reporter,
-                )?);
-            }
-            Step::Packages {
-                name, out, mtime, ..
-            } => {
-                if let Some(kept) = plan.offline.as_ref().and_then(|o| o.kept(name)) {
-                    bundles.push(kept.report(out));
-                } else if let Some(bundle) = plan.bundles.iter().find(|b| &b.spec.name == name) {
-                    if bundle.unverified() {
-                        reporter.warning(&format!(
-                            "bundle {}: {} is unverified (no keyring): the Release signature was not checked",
-                            bundle.spec.name, bundle.universe.origin
-                        ));
-                    }
-                    let report = bundle.write(out, *mtime, reporter)?;
-                    if let (Some((path, lock)), Some(inputs)) =
-                        (&mut lock, plan.bundle_inputs.get(name))
-                    {
-                        crate::offline::pin_bundle(lock, name, inputs, &report);
-                        lock.write(path)?;
-                    }
-                    bundles.push(report);
-                }
-            }
-            Step::Render { out, .. } => {
-                for files in &plan.nodes {
-                    let dir = out.join(&files.node);
-                    write_node_files(files, &dir).map_err(|e| OciError::io(&dir, e))?;
-                    node_dirs.push(dir);
-                }
-            }
-            Step::Iso {
-                node,
-                out,
-                payload,
-                mtime,
-            } => {
-                let Some(files) = plan.nodes.iter().find(|n| &n.node == node) else {
-                    continue;
-                };
-                let stage = plan
-                    .output
-                    .join(format!("iso/.stage-{node}.{}", std::process::id()));
-                // Every node carries the same payload: hash it once per build.
-                let sums = match &payload_sums {
-                    Some(sums) => sums,
-                    None => payload_sums.insert(seed::payload_sums(payload)?),
-                };
-                isos.push(write_seed_iso(files, payload, sums, &stage, out, *mtime)?);
-            }
-            Step::Pki { out, .. } => {
-                let prepared = pki::prepare(&plan.pki, out, pki::now())?;
-                pki_report = Some(pki::commit(prepared, reporter)?);
-            }
-            Step::Files { out, files } => {
-                file_reports = crate::files::write_all(files, out, reporter)?;
-            }
-            Step::Seal { out } => {
-                let known = known_hashes(
-                    &plan.steps,
-                    &archives,
-                    &bundles,
-                    &file_reports,
-                    payload_sums.as_deref(),
-                    verified.as_ref(),
-                );
-                seal_report = Some(crate::seal::seal(&plan.seal, &plan.steps, out, &known)?);
-            }
-            Step::Export { dir, isos } => {
-                let sealed = seal_report.as_ref().map(|s| &s.hashes);
-                let isos = isos
-                    .iter()
-                    .map(|p| {
-                        let sha = match sealed.and_then(|h| h.get(p)) {
-                            Some(sha) => sha.clone(),
-                            None => crate::seal::hash(p)?,
-                        };
-                        Ok((p.clone(), sha))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                export_report = Some(crate::export::export(&isos, dir)?);
-            }
+            reporter.step_finished(step.name());
         }
-        reporter.step_finished(step.name());
+        // Digests learned along the way (the seal's, say) are kept too.
+        plan.state.save().map_err(save_error)?;
+        done.steps.push(StepRun {
+            step: step.name(),
+            key,
+            status: if skipped { "skipped" } else { "ran" },
+            seconds: started.elapsed().as_secs_f64(),
+        });
     }
+    plan.state.finish().map_err(save_error)?;
     Ok(BuildReport {
         output: plan.output.clone(),
-        images: mirrored.iter().map(MirroredImageReport::from).collect(),
-        verify: verified.unwrap_or_default(),
-        airgap: archives,
-        packages: bundles,
-        pki: pki_report,
-        nodes: node_dirs,
-        iso: isos,
-        files: file_reports,
-        seal: seal_report,
-        export: export_report,
+        steps: done.steps,
+        images: done
+            .mirrored
+            .iter()
+            .map(MirroredImageReport::from)
+            .collect(),
+        verify: done.verified.unwrap_or_default(),
+        airgap: done.archives,
+        packages: done.bundles,
+        pki: done.pki,
+        nodes: done.node_dirs,
+        iso: done.isos,
+        files: done.files,
+        seal: done.seal,
+        export: done.export,
     })
+}
+
+/// Runs one step.
+fn run_step(
+    plan: &Plan,
+    step: &Step,
+    reporter: &dyn Reporter,
+    done: &mut Done,
+    lock: &mut Option<(PathBuf, LockFile)>,
+) -> Result<()> {
+    match step {
+        Step::Mirror { layout, .. } => {
+            done.mirrored = mirror_prepared(
+                &plan.images.entries,
+                &plan.prepared,
+                layout,
+                &plan.mirror,
+                reporter,
+            )?
+            .images;
+            if let Some((path, lock)) = lock {
+                crate::offline::record_stored(
+                    lock,
+                    &plan.images.entries,
+                    &plan.prepared,
+                    &done.mirrored,
+                );
+                if !lock.is_empty() {
+                    lock.write(path)?;
+                }
+            }
+        }
+        Step::Verify { layout } => {
+            // Blobs whose files are unchanged since they were last hashed are not read.
+            let report = verify_with(&Layout::open(layout)?, reporter, Some(&plan.state))?;
+            if !report.is_sound() {
+                return Err(Error::VerifyFailed(format!(
+                    "{}: {} blob problem(s) after mirroring",
+                    layout.display(),
+                    report.problems.len()
+                )));
+            }
+            done.verified = Some(report);
+        }
+        Step::Airgap {
+            layout,
+            out,
+            platforms,
+            format,
+            compression,
+            level,
+            mtime,
+        } => {
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
+            }
+            let options = ArchiveOptions {
+                format: *format,
+                compression: *compression,
+                level: *level,
+                threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+                platforms: platforms.clone(),
+                images: Some(
+                    plan.images
+                        .entries
+                        .iter()
+                        .map(|e| e.destination.to_string())
+                        .collect(),
+                ),
+                mtime: *mtime,
+                // The verify step has just re-hashed every blob of the layout.
+                verify_blobs: false,
+                digest: true,
+            };
+            done.archives.push(write_archive(
+                &Layout::open(layout)?,
+                out,
+                &options,
+                reporter,
+            )?);
+        }
+        Step::Packages {
+            name, out, mtime, ..
+        } => {
+            if let Some(kept) = plan.offline.as_ref().and_then(|o| o.kept(name)) {
+                done.bundles.push(kept.report(out));
+            } else if let Some(bundle) = plan.bundles.iter().find(|b| &b.spec.name == name) {
+                if bundle.unverified() {
+                    reporter.warning(&format!(
+                        "bundle {}: {} is unverified (no keyring): the Release signature was not checked",
+                        bundle.spec.name, bundle.universe.origin
+                    ));
+                }
+                let report = bundle.write(out, *mtime, reporter)?;
+                if let (Some((path, lock)), Some(inputs)) = (lock, plan.bundle_inputs.get(name)) {
+                    crate::offline::pin_bundle(lock, name, inputs, &report);
+                    lock.write(path)?;
+                }
+                done.bundles.push(report);
+            }
+        }
+        Step::Render { out, .. } => incremental::write_nodes(plan, out, done)?,
+        Step::Iso {
+            node,
+            out,
+            payload,
+            mtime,
+        } => {
+            let Some(files) = plan.nodes.iter().find(|n| &n.node == node) else {
+                return Ok(());
+            };
+            let stage = plan
+                .output
+                .join(format!("iso/.stage-{node}.{}", std::process::id()));
+            // Every node carries the same payload: its sums are made once per build.
+            let sums = incremental::payload_sums(plan, payload, done)?.to_string();
+            let summary = write_seed_iso(files, payload, &sums, &stage, out, *mtime)?;
+            // Staging linked the payload files and removed the links: only their ctime
+            // changed, and that was this build.
+            let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
+            plan.state.absorb_ctime(&sources);
+            done.isos.push(summary);
+        }
+        Step::Pki { out, .. } => {
+            let prepared = pki::prepare(&plan.pki, out, pki::now())?;
+            done.pki = Some(pki::commit(prepared, reporter)?);
+        }
+        Step::Files { out, files } => {
+            done.files =
+                crate::files::write_all_with(files, out, reporter, &|p| plan.state.sha256(p))?;
+        }
+        Step::Seal { out } => {
+            let known = known_hashes(
+                &plan.steps,
+                &done.archives,
+                &done.bundles,
+                &done.files,
+                done.payload_sums.as_deref(),
+                done.verified.as_ref(),
+            );
+            let hash_many = |paths: &[PathBuf]| {
+                let (results, read) = plan.state.sha256_many(paths);
+                let digests = results
+                    .into_iter()
+                    .zip(paths)
+                    .map(|(r, p)| r.map_err(|e| crate::seal::SealError::io(p, e)))
+                    .collect();
+                (digests, read)
+            };
+            done.seal = Some(crate::seal::seal_with(
+                &plan.seal,
+                &plan.steps,
+                out,
+                &known,
+                &hash_many,
+            )?);
+        }
+        Step::Export { dir, isos } => {
+            let sealed = done.seal.as_ref().map(|s| &s.hashes);
+            let isos = isos
+                .iter()
+                .map(|p| {
+                    let sha = match sealed.and_then(|h| h.get(p)) {
+                        Some(sha) => sha.clone(),
+                        None => plan
+                            .state
+                            .sha256(p)
+                            .map_err(|e| crate::seal::SealError::io(p, e))?,
+                    };
+                    Ok((p.clone(), sha))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            done.export = Some(crate::export::export(&isos, dir)?);
+        }
+    }
+    Ok(())
 }
 
 /// The digests this run's steps computed, for the seal to reuse: the airgap archives, the

@@ -8,6 +8,8 @@ pub trait Reporter: Send + Sync {
     fn step_started(&self, _step: &str) {}
     /// A pipeline step finished.
     fn step_finished(&self, _step: &str) {}
+    /// A pipeline step was skipped: its inputs and outputs are as the last build left them.
+    fn step_skipped(&self, _step: &str) {}
     /// Work on one item (an image, a file) began; `total` is the number of items in the step.
     fn item_started(&self, _item: &str, _index: usize, _total: usize) {}
     /// `bytes` more bytes of `item` were processed.

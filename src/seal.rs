@@ -440,7 +440,8 @@ pub struct SealReport {
     pub artifacts: usize,
     /// Their total size.
     pub bytes: u64,
-    /// Artifacts hashed by the seal itself (the others' digests came from earlier steps).
+    /// Artifacts the seal read to hash them (the others' digests came from earlier steps or
+    /// from the stat cache of unchanged files, [`crate::state`]).
     pub hashed: usize,
     /// sha256 of every artifact by its path in the output (for the export).
     #[serde(skip)]
@@ -535,6 +536,26 @@ pub fn seal(
     output: &Path,
     known: &Known,
 ) -> Result<SealReport, SealError> {
+    seal_with(plan, steps, output, known, &|paths| {
+        let n = paths.len();
+        (hash_many(paths), n)
+    })
+}
+
+/// Hashes files for the seal: one digest per path, in order, and how many files it
+/// actually read.
+pub type HashMany<'a> = dyn Fn(&[PathBuf]) -> (Result<Vec<String>, SealError>, usize) + 'a;
+
+/// [`seal`], hashing what the steps did not with `hash_many` (a build's stat cache, so
+/// unchanged artifacts are not read again). A `manifest.json` or `SHA256SUMS` that already
+/// holds exactly what it would say is not rewritten.
+pub fn seal_with(
+    plan: &SealPlan,
+    steps: &[Step],
+    output: &Path,
+    known: &Known,
+    hash_many: &HashMany<'_>,
+) -> Result<SealReport, SealError> {
     let paths = artifact_paths(output, steps)?;
     let mut sha: Vec<Option<String>> = paths
         .iter()
@@ -548,8 +569,8 @@ pub fn seal(
         })
         .collect();
     let todo: Vec<usize> = (0..paths.len()).filter(|&i| sha[i].is_none()).collect();
-    let hashed = hash_many(&todo.iter().map(|&i| paths[i].clone()).collect::<Vec<_>>())?;
-    for (i, h) in todo.iter().zip(hashed) {
+    let (hashed, read) = hash_many(&todo.iter().map(|&i| paths[i].clone()).collect::<Vec<_>>());
+    for (i, h) in todo.iter().zip(hashed?) {
         sha[*i] = Some(h);
     }
     let mut artifacts = Vec::with_capacity(paths.len());
@@ -590,7 +611,7 @@ pub fn seal(
     })?;
     json.push(b'\n');
     let manifest_path = output.join(MANIFEST);
-    atomic_write(&manifest_path, &json).map_err(|e| SealError::io(&manifest_path, e))?;
+    write_if_changed(&manifest_path, &json)?;
     let mut lines: Vec<(String, String)> = manifest
         .artifacts
         .iter()
@@ -606,15 +627,23 @@ pub fn seal(
         .map(|(path, sha)| format!("{sha}  {path}\n"))
         .collect();
     let sums_path = output.join(SUMS);
-    atomic_write(&sums_path, sums.as_bytes()).map_err(|e| SealError::io(&sums_path, e))?;
+    write_if_changed(&sums_path, sums.as_bytes())?;
     Ok(SealReport {
         sums: sums_path,
         manifest: manifest_path,
         artifacts: manifest.artifacts.len(),
         bytes: manifest.artifacts.iter().map(|a| a.size).sum(),
-        hashed: todo.len(),
+        hashed: read,
         hashes,
     })
+}
+
+/// Writes `bytes` to `path` atomically unless the file holds exactly them already.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    atomic_write(path, bytes).map_err(|e| SealError::io(path, e))
 }
 
 fn mode_of(meta: &fs::Metadata) -> u32 {

@@ -30,13 +30,19 @@ pub struct PayloadFile {
 
 /// `payload/SHA256SUMS`: one `sha256  name` line per payload file, in the payload's order.
 pub fn payload_sums(payload: &[PayloadFile]) -> Result<String> {
+    payload_sums_with(payload, &crate::files::hash_file)
+}
+
+/// [`payload_sums`] with the digests from `sha256` (a build takes them from its stat
+/// cache, [`crate::state::BuildState::sha256`], so an unchanged payload is not read).
+pub fn payload_sums_with(
+    payload: &[PayloadFile],
+    sha256: &dyn Fn(&Path) -> io::Result<String>,
+) -> Result<String> {
     let mut sums = String::new();
     for file in payload {
-        let mut f =
-            fs::File::open(&file.source).map_err(|e| Error::Oci(OciError::io(&file.source, e)))?;
-        let (digest, _) = crate::oci::digest::digest_reader(&mut f)
-            .map_err(|e| Error::Oci(OciError::io(&file.source, e)))?;
-        sums.push_str(&format!("{}  {}\n", digest.hex(), file.name));
+        let hex = sha256(&file.source).map_err(|e| Error::Oci(OciError::io(&file.source, e)))?;
+        sums.push_str(&format!("{hex}  {}\n", file.name));
     }
     Ok(sums)
 }

@@ -68,12 +68,16 @@ fn sha256sum_checks_every_artifact_the_demo_build_wrote() {
     ] {
         assert!(paths.contains(&expected), "SHA256SUMS lacks {expected}");
     }
-    // Every file of the output is listed: blobs included, nothing forgotten.
+    // Every file of the output is listed: blobs included, nothing forgotten. Not artifacts:
+    // the sums themselves, the build lock, the build state and the layout's temporary files.
     let on_disk: Vec<String> = files_under(&out)
         .iter()
         .map(|p| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
         .filter(|p| {
-            p != "SHA256SUMS" && p != ".seedforge-build.lock" && !p.starts_with("oci/.seedforge")
+            p != "SHA256SUMS"
+                && p != ".seedforge-build.lock"
+                && p != ".seedforge/state.json"
+                && !p.starts_with("oci/.seedforge")
         })
         .collect();
     let mut listed_sorted: Vec<String> = paths.iter().map(|p| p.to_string()).collect();

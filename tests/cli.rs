@@ -64,6 +64,23 @@ fn plan_json_lists_steps_and_images_and_writes_nothing() {
 }
 
 #[test]
+fn a_closed_stdout_ends_quietly_like_sigpipe() {
+    let lab = Lab::new();
+    // A pipe whose reader is gone before seedforge writes: every write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(common::seedforge_bin())
+        .args(["plan", "--config", lab.config_arg()])
+        .current_dir(lab.root())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn unknown_subcommand_exits_2() {
     let out = Cmd::seedforge().arg("frobnicate").expect(2).run();
     assert!(out.stderr.contains("frobnicate"), "{}", out.stderr);

@@ -114,8 +114,9 @@ enum Command {
     Verify(DirArg),
     /// Remove what a build wrote into DIR, as its manifest.json lists it; nothing else.
     ///
-    /// Removes the artifacts manifest.json lists, manifest.json and SHA256SUMS, leftovers
-    /// of interrupted runs (oci/.seedforge, iso/.stage-*, hidden *.tmp files seedforge
+    /// Removes the artifacts manifest.json lists, manifest.json and SHA256SUMS, the build
+    /// state (.seedforge, what incremental builds compare against), leftovers of interrupted
+    /// runs (oci/.seedforge, iso/.stage-*, hidden *.tmp files seedforge
     /// named), then the directories that became empty. Other files (an installer ISO, your
     /// notes) stay. Without a manifest.json it refuses (exit 2) and removes nothing.
     Clean(clean::CleanArgs),
@@ -165,6 +166,11 @@ struct BuildArgs {
     /// waiting for it to finish.
     #[arg(long)]
     no_wait: bool,
+    /// Run every step and hash every file again, ignoring what the last build recorded in
+    /// OUT/.seedforge/state.json (by default a step whose inputs and outputs are unchanged
+    /// is skipped).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -324,6 +330,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
     let options = plan::PlanOptions {
         locked: a.locked,
         offline: a.offline,
+        force: a.force,
     };
     let mut plan = plan::plan_with(&config, a.out.clone(), options)?;
     // One build per output folder: taken before the first write, held until the end.
@@ -365,9 +372,38 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
             pki::print_report(p);
         }
         clean::print_build(&report);
+        print_steps(&report.steps);
         println!("built {}", report.output.display());
     }
     Ok(ExitCode::Ok)
+}
+
+/// One line for the steps that ran and one for those skipped as unchanged.
+fn print_steps(steps: &[plan::StepRun]) {
+    let list = |status: &str| -> Vec<String> {
+        steps
+            .iter()
+            .filter(|s| s.status == status)
+            .map(|s| match s.key.split_once(' ') {
+                Some((_, what)) if s.step == "iso" => format!("iso {what}"),
+                _ => s.step.to_string(),
+            })
+            .collect()
+    };
+    let (ran, skipped) = (list("ran"), list("skipped"));
+    let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
+    println!(
+        "ran {} step(s) in {seconds:.1} s: {}",
+        ran.len(),
+        ran.join(", ")
+    );
+    if !skipped.is_empty() {
+        println!(
+            "skipped {} unchanged step(s): {} (build --force runs every step)",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
 }
 
 /// Takes the output folder's build lock, saying once on stderr when it has to wait.
@@ -391,6 +427,7 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     let options = plan::PlanOptions {
         locked: false,
         offline: a.offline,
+        force: false,
     };
     let plan = plan::plan_with(&config, a.out.clone(), options)?;
     if g.json {

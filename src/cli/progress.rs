@@ -61,6 +61,14 @@ impl Reporter for CliReporter {
         tracing::debug!("step {step} finished");
     }
 
+    fn step_skipped(&self, step: &str) {
+        tracing::debug!("step {step} skipped (unchanged)");
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(step.to_string());
+            bar.set_message("unchanged, skipped");
+        }
+    }
+
     fn item_started(&self, item: &str, _index: usize, total: usize) {
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);

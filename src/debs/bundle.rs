@@ -35,7 +35,7 @@ pub struct BundleOptions {
 }
 
 /// What was written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BundleReport {
     /// The tarball.
     pub path: PathBuf,

@@ -35,7 +35,7 @@ pub struct IsoOptions {
 pub const LABEL_MAX_UNITS: usize = 16;
 
 /// What was written.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IsoSummary {
     /// The image file.
     pub path: PathBuf,

@@ -220,10 +220,20 @@ impl Layout {
 
     /// Adds (or replaces, by name) entries in `index.json` under the lock. The blobs they
     /// reference must already be stored.
+    /// An `index.json` that already says exactly this is left as it is (not rewritten), so
+    /// a mirror with nothing new changes no file.
     pub fn add_to_index(&self, entries: Vec<super::Descriptor>) -> Result<()> {
         let _lock = self.lock_index()?;
-        let mut index = self.read_index()?;
+        let path = self.root.join("index.json");
+        let old = read_limited(&path, MAX_DOCUMENT_SIZE)?;
+        let mut index = IndexDoc::parse(&old).map_err(|source| OciError::Json {
+            context: path.display().to_string(),
+            source,
+        })?;
         index.merge(entries);
+        if index.to_bytes() == old {
+            return Ok(());
+        }
         self.write_index(&index)
     }
 

@@ -14,7 +14,7 @@ use crate::report::Reporter;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -170,8 +170,28 @@ fn walk(layout: &Layout, check_manifests: bool) -> Result<(Vec<String>, Graph)> 
     Ok((images, graph))
 }
 
+/// Digests already known for files, so that a blob whose file is unchanged since it was
+/// last hashed is not read again (see [`crate::state`]).
+pub trait KnownDigests: Sync {
+    /// The sha256 (hex) the file at `path` is known to have while its metadata is `meta`.
+    fn known(&self, path: &Path, meta: &fs::Metadata) -> Option<String>;
+    /// `path`, whose metadata was `meta` before it was read, hashes to `sha256` (hex).
+    fn learned(&self, path: &Path, meta: &fs::Metadata, sha256: &str);
+}
+
 /// Checks every blob reachable from `index.json`.
 pub fn verify(layout: &Layout, reporter: &dyn Reporter) -> Result<VerifyReport> {
+    verify_with(layout, reporter, None)
+}
+
+/// [`verify`], taking the digest of a blob whose file `known` vouches for instead of
+/// re-hashing it (its size is still checked), and telling `known` every digest it
+/// computes. `bytes_checked` counts the bytes actually re-hashed.
+pub fn verify_with(
+    layout: &Layout,
+    reporter: &dyn Reporter,
+    known: Option<&dyn KnownDigests>,
+) -> Result<VerifyReport> {
     let (images, graph) = walk(layout, true)?;
     let blobs: Vec<(&Digest, &Node)> = graph.blobs.iter().collect();
     let total = blobs.len();
@@ -191,8 +211,8 @@ pub fn verify(layout: &Layout, reporter: &dyn Reporter) -> Result<VerifyReport> 
                     };
                     let label = digest.to_string();
                     reporter.item_started(&label, i, total);
-                    let problem = check_blob(layout, digest, node.size);
-                    if problem.is_none() {
+                    let (problem, hashed) = check_blob(layout, digest, node.size, known);
+                    if problem.is_none() && hashed {
                         bytes_checked.fetch_add(node.size, Ordering::Relaxed);
                     }
                     reporter.item_progress(&label, node.size);
@@ -246,40 +266,58 @@ fn finding(layout: &Layout, digest: &Digest, node: &Node, problem: BlobProblem) 
     }
 }
 
-fn check_blob(layout: &Layout, digest: &Digest, size: u64) -> Option<BlobProblem> {
+/// What is wrong with a blob, if anything, and whether it was read to find out.
+fn check_blob(
+    layout: &Layout,
+    digest: &Digest,
+    size: u64,
+    known: Option<&dyn KnownDigests>,
+) -> (Option<BlobProblem>, bool) {
     let path = layout.blob_path(digest);
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(BlobProblem::Missing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (Some(BlobProblem::Missing), false);
+        }
         Err(e) => {
-            return Some(BlobProblem::Unreadable {
-                error: e.to_string(),
-            });
+            let error = e.to_string();
+            return (Some(BlobProblem::Unreadable { error }), false);
         }
     };
     if meta.len() != size {
-        return Some(BlobProblem::SizeMismatch {
-            expected: size,
-            actual: meta.len(),
-        });
+        return (
+            Some(BlobProblem::SizeMismatch {
+                expected: size,
+                actual: meta.len(),
+            }),
+            false,
+        );
+    }
+    if known.and_then(|k| k.known(&path, &meta)).as_deref() == Some(digest.hex()) {
+        return (None, false);
     }
     let mut file = match fs::File::open(&path) {
         Ok(f) => f,
         Err(e) => {
-            return Some(BlobProblem::Unreadable {
-                error: e.to_string(),
-            });
+            let error = e.to_string();
+            return (Some(BlobProblem::Unreadable { error }), false);
         }
     };
-    match digest_reader(&mut file) {
-        Ok((actual, _)) if &actual == digest => None,
+    let problem = match digest_reader(&mut file) {
+        Ok((actual, _)) if &actual == digest => {
+            if let Some(k) = known {
+                k.learned(&path, &meta, digest.hex());
+            }
+            None
+        }
         Ok((actual, _)) => Some(BlobProblem::DigestMismatch {
             actual: actual.to_string(),
         }),
         Err(e) => Some(BlobProblem::Unreadable {
             error: e.to_string(),
         }),
-    }
+    };
+    (problem, true)
 }
 
 fn unreferenced(layout: &Layout, graph: &Graph) -> Result<Vec<PathBuf>> {

@@ -126,7 +126,7 @@ pub struct ArchiveOptions {
 }
 
 /// What an archive holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ArchiveReport {
     /// The archive file.
     pub path: PathBuf,

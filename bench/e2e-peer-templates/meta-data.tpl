@@ -1,0 +1,2 @@
+instance-id: ${INSTANCE_ID}
+local-hostname: ${NODE_NAME}
