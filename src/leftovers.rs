@@ -12,7 +12,8 @@
 //!
 //! [`sweep`] removes those whose process is gone, so the next build leaves the tree as a
 //! clean build would; files of a process that is still running are left alone. The OCI
-//! layout keeps its own temporary files in `oci/.seedforge/` and cleans them itself.
+//! layout keeps its own temporary files in `oci/.seedforge/` and cleans them itself; the
+//! build state's folder (`OUT/.seedforge/`) is swept like any other.
 
 use std::fs;
 use std::io;
@@ -80,8 +81,9 @@ fn sweep_dir(dir: &Path, recurse: bool, removed: &mut Vec<PathBuf>) -> io::Resul
             removed.push(path);
             continue;
         }
-        let layout_private =
-            name == ".seedforge" || (name == "blobs" && path.join("sha256").is_dir());
+        // An OCI layout's blobs and private folder are its own business.
+        let in_layout = dir.join("oci-layout").is_file();
+        let layout_private = in_layout && (name == ".seedforge" || name == "blobs");
         if recurse && file_type.is_dir() && !layout_private {
             sweep_dir(&path, true, removed)?;
         }
@@ -124,10 +126,13 @@ mod tests {
         fs::create_dir_all(root.join("nodes/n1")).unwrap();
         fs::create_dir_all(root.join("iso")).unwrap();
         fs::create_dir_all(root.join("oci/blobs/sha256")).unwrap();
+        fs::write(root.join("oci/oci-layout"), "{}").unwrap();
+        fs::create_dir_all(root.join(".seedforge")).unwrap();
         let dead_files = [
             root.join(format!("nodes/n1/.user-data.seedforge-{dead}-0.tmp")),
             root.join(format!("iso/.seed-n1.iso.{dead}.iso-tmp")),
             root.join(format!(".registries.yaml.seedforge-{dead}-3.tmp")),
+            root.join(format!(".seedforge/.state.json.seedforge-{dead}-9.tmp")),
         ];
         for f in &dead_files {
             fs::write(f, "half").unwrap();

@@ -67,6 +67,10 @@ struct Point {
 /// What a tree holds: relative path -> kind, mode and (for files) sha256.
 type Tree = BTreeMap<PathBuf, String>;
 
+/// The incremental build's state (a stat cache, not an artifact): it must stay valid
+/// JSON, but its bytes differ from build to build.
+const STATE: &str = ".seedforge/state.json";
+
 fn tree(root: &Path) -> Tree {
     fn walk(root: &Path, dir: &Path, out: &mut Tree) {
         let mut entries: Vec<PathBuf> = fs::read_dir(dir)
@@ -81,6 +85,10 @@ fn tree(root: &Path) -> Tree {
             if meta.is_dir() {
                 out.insert(rel, format!("dir {mode:o}"));
                 walk(root, &path, out);
+            } else if meta.is_file() && rel == Path::new(STATE) {
+                let valid =
+                    serde_json::from_slice::<serde_json::Value>(&fs::read(&path).unwrap()).is_ok();
+                out.insert(rel, format!("state {mode:o} valid JSON: {valid}"));
             } else if meta.is_file() {
                 let sum = sha256_bytes(&fs::read(&path).unwrap());
                 out.insert(rel, format!("file {mode:o} {sum}"));
