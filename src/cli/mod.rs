@@ -65,8 +65,10 @@ enum Command {
     /// the airgap archives, package bundles, registry PKI, the files: payload (OUT/files),
     /// the node files and the seed ISOs. Last, OUT/SHA256SUMS and OUT/manifest.json seal
     /// the output, and the seed ISOs are copied into export_dir when the config names one.
-    /// Nothing is written if any input is invalid. One build at a time per output folder: a
-    /// second one waits (or fails with --no-wait) while OUT/.seedforge-build.lock is held.
+    /// Nothing is written if any input is invalid. A step whose inputs and outputs are
+    /// unchanged since the last build is skipped (--force runs every step), so a rebuild
+    /// with nothing changed writes nothing. One build at a time per output folder: a second
+    /// one waits (or fails with --no-wait) while OUT/.seedforge-build.lock is held.
     Build(BuildArgs),
     /// Print what `build` would do, checking every input; writes nothing.
     Plan(PlanArgs),
