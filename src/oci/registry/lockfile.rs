@@ -152,7 +152,13 @@ impl LockFile {
 
     /// Writes the lock file atomically.
     pub fn write(&self, path: &Path) -> Result<(), OciError> {
-        atomic_write(path, &self.to_bytes()).map_err(|e| OciError::io(path, e))
+        let bytes = self.to_bytes();
+        // A lock that pins what it already pinned is left alone: no new mtime for a file
+        // that is usually kept in version control next to the config.
+        if std::fs::read(path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
+        atomic_write(path, &bytes).map_err(|e| OciError::io(path, e))
     }
 }
 
@@ -166,6 +172,27 @@ mod tests {
             tag: "1".into(),
             digest: Digest::of(content),
         }
+    }
+
+    #[test]
+    fn an_unchanged_lock_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE_NAME);
+        let lock = LockFile::from_resolved(&[pin("docker://r/a:1", b"a")]);
+        lock.write(&path).unwrap();
+        let before = std::fs::metadata(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        lock.write(&path).unwrap();
+        let after = std::fs::metadata(&path).unwrap();
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(
+            (before.ino(), before.mtime_nsec()),
+            (after.ino(), after.mtime_nsec())
+        );
+        LockFile::from_resolved(&[pin("docker://r/a:1", b"b")])
+            .write(&path)
+            .unwrap();
+        assert_ne!(std::fs::metadata(&path).unwrap().ino(), before.ino());
     }
 
     #[test]
