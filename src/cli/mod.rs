@@ -395,7 +395,7 @@ fn print_steps(steps: &[plan::StepRun]) {
     let (ran, skipped) = (list("ran"), list("skipped"));
     let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
     println!(
-        "ran {} step(s) in {seconds:.1} s: {}",
+        "ran {} step(s) in {seconds:.2} s: {}",
         ran.len(),
         ran.join(", ")
     );
