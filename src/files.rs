@@ -41,6 +41,11 @@ pub enum FilesError {
     /// A file's content does not have the sha256 the config gives.
     #[error("{0}")]
     Mismatch(Box<Mismatch>),
+    /// An input error met while the step was already writing (a download with the wrong
+    /// digest, a local file changed since planning): a failure (exit 1), since other
+    /// steps' outputs already exist.
+    #[error(transparent)]
+    DuringBuild(Box<FilesError>),
     /// A local source file cannot be read.
     #[error("{}:{line}: files entry {name:?}: cannot read {}: {message}", config.display(), path.display())]
     Source {
@@ -289,6 +294,13 @@ impl<'de> Deserialize<'de> for FileSource {
         let lower = s.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
             let (bare, _) = split_userinfo(&s);
+            // An `@` left after the credentials were split off means they hold a raw `/`,
+            // `?` or `#`, and the URL cannot be shown without them: say so without it.
+            if bare.contains('@') {
+                return Err(serde::de::Error::custom(
+                    "URL with an `@` outside its credentials: percent-encode `@`, `/`, `?` and `#` in a user name or password (%40, %2F, %3F, %23)",
+                ));
+            }
             let rest = &bare[bare.find("://").map_or(0, |i| i + 3)..];
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
             if host.is_empty() {
@@ -549,7 +561,13 @@ pub fn write_all_with(
     for (i, f) in files.iter().enumerate() {
         reporter.item_started(&f.name, i, files.len());
         let dest = out.join(&f.name);
-        let report = write_one(f, &dest, &fetcher, reporter, sha256)?;
+        let report = write_one(f, &dest, &fetcher, reporter, sha256).map_err(|e| {
+            if e.is_invalid_input() {
+                FilesError::DuringBuild(Box::new(e))
+            } else {
+                e
+            }
+        })?;
         reporter.item_finished(&f.name, report.outcome);
         reports.push(report);
     }
@@ -853,6 +871,16 @@ mod tests {
         // An @ after the authority is not a credential separator.
         let (bare, userinfo) = split_userinfo("http://h/a@b");
         assert_eq!((bare.as_str(), userinfo), ("http://h/a@b", None));
+        // A raw `#` in a password would leave it in the shown URL: refused, unshown.
+        for url in [
+            "https://deploy:s3cr#tpw@127.0.0.1:9/k3s",
+            "https://deploy:s3cr/tpw@127.0.0.1:9/k3s",
+        ] {
+            let e = serde_json::from_value::<FileSource>(serde_json::json!(url))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("percent-encode") && !e.contains("s3cr"), "{e}");
+        }
     }
 
     #[test]

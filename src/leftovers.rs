@@ -8,7 +8,8 @@
 //! - `.NAME.seedforge-PID-N.tmp` ([`crate::util::temp_path_beside`]: atomic writes and
 //!   airgap archives),
 //! - `.NAME.PID.iso-tmp` (ISO images),
-//! - `.stage-NODE.PID/` (a seed ISO's staging folder).
+//! - `.stage-NODE.PID/` (a seed ISO's staging folder), only directly under `OUT/iso/`:
+//!   elsewhere a folder of that name is the user's and is left alone.
 //!
 //! [`sweep`] removes those whose process is gone, so the next build leaves the tree as a
 //! clean build would; files of a process that is still running are left alone. The OCI
@@ -34,11 +35,13 @@ pub fn temp_owner(name: &str) -> Option<u32> {
         // NAME.PID
         return rest.rsplit_once('.')?.1.parse().ok();
     }
-    if let Some(rest) = hidden.strip_prefix("stage-") {
-        // NODE.PID
-        return rest.rsplit_once('.')?.1.parse().ok();
-    }
     None
+}
+
+/// The process id a seed ISO's staging folder name (`.stage-NODE.PID`) carries.
+pub fn stage_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(".stage-")?;
+    rest.rsplit_once('.')?.1.parse().ok()
 }
 
 /// True if a process with this id is running (on Linux, it has a `/proc` entry).
@@ -51,25 +54,38 @@ fn alive(pid: u32) -> bool {
 /// each of `extra_dirs` (not recursively). Returns what was removed.
 pub fn sweep(root: &Path, extra_dirs: &[&Path]) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
+    let stages = root.join("iso");
     if root.is_dir() {
-        sweep_dir(root, true, &mut removed)?;
+        sweep_dir(root, true, &stages, &mut removed)?;
     }
     for dir in extra_dirs {
         if dir.is_dir() {
-            sweep_dir(dir, false, &mut removed)?;
+            sweep_dir(dir, false, &stages, &mut removed)?;
         }
     }
     Ok(removed)
 }
 
-fn sweep_dir(dir: &Path, recurse: bool, removed: &mut Vec<PathBuf>) -> io::Result<()> {
+fn sweep_dir(
+    dir: &Path,
+    recurse: bool,
+    stages: &Path,
+    removed: &mut Vec<PathBuf>,
+) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         let file_type = entry.file_type()?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(pid) = temp_owner(&name) {
+        let owner = if dir == stages && file_type.is_dir() {
+            stage_owner(&name)
+        } else if file_type.is_file() {
+            temp_owner(&name)
+        } else {
+            None
+        };
+        if let Some(pid) = owner {
             if alive(pid) {
                 continue;
             }
@@ -85,7 +101,7 @@ fn sweep_dir(dir: &Path, recurse: bool, removed: &mut Vec<PathBuf>) -> io::Resul
         let in_layout = dir.join("oci-layout").is_file();
         let layout_private = in_layout && (name == ".seedforge" || name == "blobs");
         if recurse && file_type.is_dir() && !layout_private {
-            sweep_dir(&path, true, removed)?;
+            sweep_dir(&path, true, stages, removed)?;
         }
     }
     Ok(())
@@ -103,7 +119,8 @@ mod tests {
             Some(7)
         );
         assert_eq!(temp_owner(".seed-n1.iso.99.iso-tmp"), Some(99));
-        assert_eq!(temp_owner(".stage-lab-server1.1234"), Some(1234));
+        assert_eq!(stage_owner(".stage-lab-server1.1234"), Some(1234));
+        assert_eq!(temp_owner(".stage-lab-server1.1234"), None);
         for not_temp in [
             "index.json",
             ".seedforge",
@@ -148,7 +165,13 @@ mod tests {
         for f in &kept {
             fs::write(f, "keep").unwrap();
         }
+        // A folder named like a staging folder anywhere but OUT/iso/ is the user's.
+        let user_stage = root.join(format!("docs/.stage-draft.{dead}"));
+        fs::create_dir_all(&user_stage).unwrap();
+        fs::write(user_stage.join("notes.txt"), "mine").unwrap();
         let config_dir = tempfile::tempdir().unwrap();
+        let export_stage = config_dir.path().join(format!(".stage-photos.{dead}"));
+        fs::create_dir_all(&export_stage).unwrap();
         let lock_tmp = config_dir
             .path()
             .join(format!(".seedforge.lock.seedforge-{dead}-1.tmp"));
@@ -161,6 +184,7 @@ mod tests {
         want.sort();
         assert_eq!(removed, want);
         assert!(!dead_stage.exists() && !lock_tmp.exists());
+        assert!(user_stage.join("notes.txt").exists() && export_stage.exists());
         for f in &kept {
             assert!(f.exists(), "{} was removed", f.display());
         }
