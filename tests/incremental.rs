@@ -246,6 +246,40 @@ fn a_changed_node_address_reruns_only_render_that_nodes_iso_and_the_seal() {
 }
 
 #[test]
+fn turning_on_a_payload_files_executable_bit_rebuilds_the_seeds() {
+    let lab = Lab::new();
+    let out = lab.out_dir();
+    fs::write(lab.lab_dir().join("k3s"), b"#!/bin/sh\necho k3s\n").unwrap();
+    let sha = sha256_file(&lab.lab_dir().join("k3s"));
+    let mut config = fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap();
+    config.push_str(&format!(
+        "files:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{sha}\"\n    executable: false\n"
+    ));
+    fs::write(lab.lab_dir().join("seedforge.yaml"), config).unwrap();
+    build(&lab, &[]);
+    replace_in_config(&lab, "executable: false", "executable: true");
+    let report = build(&lab, &[]);
+    let ran = ran(&report);
+    for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
+        assert!(ran.contains(&format!("iso {node}")), "{report}");
+    }
+    // The seed carries the binary as executable now.
+    let listing = Cmd::new("isoinfo")
+        .args(["-R", "-l", "-i"])
+        .arg(out.join("iso/seed-lab-agent1.iso"))
+        .run()
+        .stdout;
+    let line = listing
+        .lines()
+        .find(|l| l.trim_end().ends_with(" k3s"))
+        .unwrap_or_else(|| panic!("no k3s in:\n{listing}"));
+    assert!(
+        line.starts_with("-r-xr-xr-x") || line.starts_with("-rwxr-xr-x"),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_damaged_output_is_noticed_and_written_again() {
     let lab = Lab::new();
     let out = lab.out_dir();

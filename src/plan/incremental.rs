@@ -145,7 +145,19 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
                 .map(|(name, content, mode)| json!([name, sha_of(content), mode]))
                 .collect();
             let sums = payload_sums(plan, payload, done)?;
-            json!(["iso", step_json, files, sums])
+            // The image records each payload file's mode (0755 or 0644), which the
+            // checksums do not cover: `executable:` turned on must rebuild the seed.
+            let modes: Vec<_> = payload
+                .iter()
+                .map(|p| {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let exec = std::fs::metadata(&p.source)
+                        .ok()
+                        .map(|m| m.permissions().mode() & 0o111 != 0);
+                    json!([p.name, exec])
+                })
+                .collect();
+            json!(["iso", step_json, files, sums, modes])
         }
         Step::Export { dir, isos } => {
             let sealed = done.seal.as_ref().map(|s| &s.hashes);
