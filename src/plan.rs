@@ -651,7 +651,19 @@ fn check_lock(
         lock.check(pins, &path).map_err(OciError::from)?;
         return Ok(None);
     }
-    Ok(Some((path, LockFile::from_resolved(pins))))
+    let mut lock = LockFile::from_resolved(pins);
+    // Bundle pins are recorded by their packages steps, which run after the mirror writes
+    // the lock: keep the earlier pins of bundles still configured, so that a build failing
+    // in between does not leave a lock that an offline build can no longer use. (A pin
+    // carries a digest of its bundle's inputs; offline compares it.)
+    if let Ok(Some(old)) = LockFile::load(&path) {
+        lock.packages = old
+            .packages
+            .into_iter()
+            .filter(|(name, _)| config.packages.iter().any(|b| &b.name == name))
+            .collect();
+    }
+    Ok(Some((path, lock)))
 }
 
 /// The seed logs' pause-image and missing-component failures, caught before writing.

@@ -121,6 +121,24 @@ fn offline_rebuild_gives_the_same_bytes_and_names_whatever_is_missing() {
     let online = artifacts(&out);
     assert!(online.keys().any(|p| p.starts_with("iso")), "{online:?}");
 
+    // A build that fails after the mirror wrote the lock, before the packages step ran,
+    // keeps the bundle's pin: the lock is byte-identical, so offline still works.
+    let airgap = out.join("airgap");
+    let saved = lab.root().join("airgap-saved");
+    fs::rename(&airgap, &saved).unwrap();
+    fs::write(&airgap, "not a folder").unwrap();
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert_eq!(
+        fs::read(&lock_path).unwrap(),
+        lock_bytes,
+        "the lock lost a pin"
+    );
+    fs::remove_file(&airgap).unwrap();
+    fs::rename(&saved, &airgap).unwrap();
+
     // Nothing to reach from here on.
     registry.stop();
     server.child.kill();
