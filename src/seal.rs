@@ -587,6 +587,7 @@ pub fn seal_with(
         });
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    remove_orphans(output, &artifacts)?;
     let by_path: BTreeMap<&str, &Artifact> =
         artifacts.iter().map(|a| (a.path.as_str(), a)).collect();
     let manifest = Manifest {
@@ -636,6 +637,45 @@ pub fn seal_with(
         hashed: read,
         hashes,
     })
+}
+
+/// Removes what the previous seal listed and this build no longer writes (a node or a
+/// `files:` entry taken out of the config), before the new manifest forgets it: an old
+/// node's user-data and seed ISO hold the join token, and nothing else would ever remove
+/// them. The layout (`oci/`, whose unreferenced blobs are `gc`'s business) and the PKI
+/// state (`pki/`) are left alone, and so is anything a manifest does not list.
+fn remove_orphans(output: &Path, artifacts: &[Artifact]) -> Result<(), SealError> {
+    let Ok(previous) = ManifestView::load(output) else {
+        return Ok(());
+    };
+    let now: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
+    for old in &previous.artifacts {
+        let Some(relative) = safe_relative(&old.path) else {
+            continue;
+        };
+        if now.contains(old.path.as_str())
+            || relative.starts_with("oci")
+            || relative.starts_with("pki")
+        {
+            continue;
+        }
+        let path = output.join(&relative);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {
+                fs::remove_file(&path).map_err(|e| SealError::io(&path, e))?;
+            }
+            _ => continue,
+        }
+        // Folders it leaves empty (nodes/<node>/) go too; OUT itself stays.
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == output || !d.starts_with(output) || fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically unless the file holds exactly them already.

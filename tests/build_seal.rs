@@ -360,6 +360,27 @@ fn clean_removes_only_what_seedforge_wrote() {
 }
 
 #[test]
+fn a_node_taken_out_of_the_config_loses_its_seed_and_files() {
+    let lab = built();
+    let out = lab.out_dir();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let node = "  - name: lab-agent2\n    role: agent\n    address: 192.168.6.12/24\n";
+    assert!(text.contains(node), "{text}");
+    fs::write(&config, text.replace(node, "")).unwrap();
+    // A file of the user's in the node's folder keeps the folder.
+    fs::write(out.join("nodes/lab-agent1/notes.txt"), "mine").unwrap();
+    lab.build();
+    // Its user-data and seed held the join token: nothing of it may linger unlisted.
+    assert!(!out.join("iso/seed-lab-agent2.iso").exists());
+    assert!(!out.join("nodes/lab-agent2").exists());
+    assert!(out.join("nodes/lab-agent1/notes.txt").exists());
+    assert!(out.join("iso/seed-lab-agent1.iso").exists());
+    assert!(sums(&out).iter().all(|(p, _)| !p.contains("lab-agent2")));
+    verify(&lab, &out).run();
+}
+
+#[test]
 fn clean_keeps_the_ca_unless_told() {
     let lab = built();
     let out = lab.out_dir();
