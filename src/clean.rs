@@ -9,7 +9,7 @@
 //! beside artifacts); then the directories that became empty. Without a
 //! manifest it refuses and removes nothing. The output directory itself is kept.
 
-use crate::seal::{MANIFEST, ManifestView, SUMS, SealError};
+use crate::seal::{MANIFEST, ManifestView, SUMS, SealError, rel};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
@@ -275,15 +275,6 @@ pub fn is_temp_name(name: &str) -> bool {
 
 fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn rel(path: &Path, out: &Path) -> String {
-    path.strip_prefix(out)
-        .unwrap_or(path)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 #[cfg(test)]

@@ -521,7 +521,8 @@ fn is_hex64(s: &str) -> bool {
 }
 
 /// `path` relative to `output`, `/`-separated.
-fn rel(path: &Path, output: &Path) -> String {
+/// `path` relative to `output`, `/`-separated (as the manifest and SHA256SUMS name it).
+pub(crate) fn rel(path: &Path, output: &Path) -> String {
     let r = path.strip_prefix(output).unwrap_or(path);
     r.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
