@@ -37,6 +37,22 @@ pub struct CleanReport {
     pub kept: Vec<String>,
 }
 
+impl CleanReport {
+    /// Nothing removed yet.
+    fn empty(out: &Path, dry_run: bool) -> CleanReport {
+        CleanReport {
+            output: out.to_path_buf(),
+            dry_run,
+            files: Vec::new(),
+            leftovers: Vec::new(),
+            dirs: Vec::new(),
+            bytes: 0,
+            already_gone: 0,
+            kept: Vec::new(),
+        }
+    }
+}
+
 /// Options of [`clean`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CleanOptions {
@@ -50,29 +66,11 @@ pub struct CleanOptions {
 pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError> {
     if !out.join(MANIFEST).exists() && finished(out, options.keep_pki) {
         // A clean interrupted after its last removal: nothing is left to do.
-        return Ok(CleanReport {
-            output: out.to_path_buf(),
-            dry_run: options.dry_run,
-            files: Vec::new(),
-            leftovers: Vec::new(),
-            dirs: Vec::new(),
-            bytes: 0,
-            already_gone: 0,
-            kept: Vec::new(),
-        });
+        return Ok(CleanReport::empty(out, options.dry_run));
     }
     let view = ManifestView::load(out)?;
     let root = out.canonicalize().map_err(|e| SealError::io(out, e))?;
-    let mut report = CleanReport {
-        output: out.to_path_buf(),
-        dry_run: options.dry_run,
-        files: Vec::new(),
-        leftovers: Vec::new(),
-        dirs: Vec::new(),
-        bytes: 0,
-        already_gone: 0,
-        kept: Vec::new(),
-    };
+    let mut report = CleanReport::empty(out, options.dry_run);
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     let mut gone: Vec<PathBuf> = Vec::new();
     let listed = view

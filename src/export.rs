@@ -14,7 +14,7 @@ use crate::seal::SealError;
 use crate::util::temp_path_beside;
 use serde::Serialize;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// What the export did with one ISO.
@@ -71,18 +71,10 @@ fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
         let mut from = fs::File::open(src).map_err(|e| SealError::io(src, e))?;
         let file = create_private(&tmp).map_err(|e| SealError::io(&tmp, e))?;
         let mut to = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match from.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(SealError::io(src, e)),
-            };
-            to.write_all(&buf[..n])
-                .map_err(|e| SealError::io(&tmp, e))?;
-        }
-        to.flush().map_err(|e| SealError::io(&tmp, e))?;
+        crate::util::copy_split(&mut from, &mut to).map_err(|e| match e {
+            crate::util::CopyError::Read(e) => SealError::io(src, e),
+            crate::util::CopyError::Write(e) => SealError::io(&tmp, e),
+        })?;
         let (buf, digest, _) = to.finish();
         let file = buf
             .into_inner()

@@ -20,11 +20,11 @@
 use crate::config::Location;
 use crate::oci::digest::HashingWriter;
 use crate::report::Reporter;
-use crate::util::{sync_parent, temp_path_beside};
+use crate::util::{CopyError, sync_parent, temp_path_beside};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -629,9 +629,13 @@ fn write_checked(
 ) -> Result<u64, FilesError> {
     let tmp = temp_path_beside(dest);
     let result = (|| {
-        let file = create_mode(&tmp, f.mode()).map_err(|e| FilesError::io(&tmp, e))?;
+        let file =
+            crate::util::create_new_mode(&tmp, f.mode()).map_err(|e| FilesError::io(&tmp, e))?;
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-        copy_split(src, &mut w, &read_err, &tmp)?;
+        crate::util::copy_split(src, &mut w).map_err(|e| match e {
+            CopyError::Read(e) => read_err(e),
+            CopyError::Write(e) => FilesError::io(&tmp, e),
+        })?;
         let (buf, digest, size) = w.finish();
         let file = buf
             .into_inner()
@@ -648,41 +652,6 @@ fn write_checked(
         let _ = fs::remove_file(&tmp);
     }
     result
-}
-
-/// `io::copy` that tells read errors (the source's) from write errors (the temp file's).
-fn copy_split(
-    src: &mut dyn Read,
-    w: &mut dyn Write,
-    read_err: &dyn Fn(io::Error) -> FilesError,
-    tmp: &Path,
-) -> Result<(), FilesError> {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => return w.flush().map_err(|e| FilesError::io(tmp, e)),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        };
-        w.write_all(&buf[..n]).map_err(|e| FilesError::io(tmp, e))?;
-    }
-}
-
-fn create_mode(path: &Path, mode: u32) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    set_mode_of(&f, mode)?;
-    Ok(f)
-}
-
-fn set_mode_of(f: &fs::File, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    f.set_permissions(fs::Permissions::from_mode(mode))
 }
 
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {

@@ -105,12 +105,5 @@ pub fn write_seed_iso(
 /// Writes a new file created with exactly `mode`.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    f.set_permissions(fs::Permissions::from_mode(mode))?;
-    f.write_all(bytes)
+    crate::util::create_new_mode(path, mode)?.write_all(bytes)
 }

@@ -30,17 +30,21 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Like [`atomic_write`], with the file created at `mode` (never readable by others for
 /// a moment, whatever the umask) so that files holding secrets can be 0600 from the start.
 pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_via_temp(path, bytes, |tmp| create_new_mode(tmp, mode))
+}
+
+/// Creates a new file (failing if `path` exists) with exactly `mode`: never readable by
+/// others for a moment, whatever the umask.
+pub fn create_new_mode(path: &Path, mode: u32) -> io::Result<File> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    write_via_temp(path, bytes, |tmp| {
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(tmp)?;
-        // The umask may have cleared bits of `mode`; set it exactly.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        Ok(f)
-    })
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    // The umask may have cleared bits of `mode`; set it exactly.
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(f)
 }
 
 /// Opens a temporary file beside `path` with `open`, writes and fsyncs it, renames it over
@@ -129,6 +133,34 @@ pub fn with_write_ahead<R>(
         drop(ahead);
         result
     })
+}
+
+/// Which side of a [`copy_split`] failed.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the source.
+    Read(io::Error),
+    /// Writing (or flushing) the destination.
+    Write(io::Error),
+}
+
+/// `io::copy` that tells the source's errors from the destination's, so each can be
+/// reported against its own path; flushes `dst` at the end and returns the bytes copied.
+pub fn copy_split(src: &mut dyn io::Read, dst: &mut dyn Write) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        dst.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        total += n as u64;
+    }
+    dst.flush().map_err(CopyError::Write)?;
+    Ok(total)
 }
 
 /// Human-readable byte count (`1.5 MiB`).
