@@ -54,6 +54,26 @@ enum Run {
     AsNobody(&'static [&'static str], &'static str),
 }
 
+/// `seedforge debs` of the case's `bad.deb` for package foo (or jq), into `o/`.
+const DEBS_FOO: &[&str] = &[
+    "debs",
+    "--deb",
+    "bad.deb",
+    "--package",
+    "foo",
+    "--out",
+    "o/b.tar.gz",
+];
+const DEBS_JQ: &[&str] = &[
+    "debs",
+    "--deb",
+    "bad.deb",
+    "--package",
+    "jq",
+    "--out",
+    "o/b.tar.gz",
+];
+
 struct Case {
     name: &'static str,
     edits: &'static [Edit],
@@ -771,18 +791,7 @@ const DEB_CASES: &[Case] = &[
     Case {
         name: "not an ar archive",
         edits: &[Write("bad.deb", b"hello, not a package\n")],
-        run: Run::Args(
-            &[
-                "debs",
-                "--deb",
-                "bad.deb",
-                "--package",
-                "jq",
-                "--out",
-                "o/b.tar.gz",
-            ],
-            "o",
-        ),
+        run: Run::Args(DEBS_JQ, "o"),
         expect: &["bad.deb", "no ar archive signature"],
     },
     Case {
@@ -791,18 +800,7 @@ const DEB_CASES: &[Case] = &[
             "bad.deb",
             b"!<arch>\ndebian-binary   1700000000  0     0     100644  4         `\n2.0\n",
         )],
-        run: Run::Args(
-            &[
-                "debs",
-                "--deb",
-                "bad.deb",
-                "--package",
-                "jq",
-                "--out",
-                "o/b.tar.gz",
-            ],
-            "o",
-        ),
+        run: Run::Args(DEBS_JQ, "o"),
         expect: &["bad.deb", "no control.tar member"],
     },
     Case {
@@ -811,18 +809,7 @@ const DEB_CASES: &[Case] = &[
             "mkdir -p pk/DEBIAN && printf 'Package: foo\\nArchitecture: all\\nMaintainer: x\\nDescription: x\\n' > pk/DEBIAN/control && ",
             "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
         ))],
-        run: Run::Args(
-            &[
-                "debs",
-                "--deb",
-                "bad.deb",
-                "--package",
-                "foo",
-                "--out",
-                "o/b.tar.gz",
-            ],
-            "o",
-        ),
+        run: Run::Args(DEBS_FOO, "o"),
         expect: &["bad.deb", "no Version field"],
     },
     Case {
@@ -831,18 +818,7 @@ const DEB_CASES: &[Case] = &[
             "mkdir -p pk/DEBIAN && printf 'Package: foo\\nVersion: 1.0\\nArchitecture: all\\nbroken line\\n' > pk/DEBIAN/control && ",
             "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
         ))],
-        run: Run::Args(
-            &[
-                "debs",
-                "--deb",
-                "bad.deb",
-                "--package",
-                "foo",
-                "--out",
-                "o/b.tar.gz",
-            ],
-            "o",
-        ),
+        run: Run::Args(DEBS_FOO, "o"),
         expect: &["bad.deb", "control file line 4"],
     },
     Case {
@@ -851,18 +827,7 @@ const DEB_CASES: &[Case] = &[
             "mkdir -p pk/DEBIAN && printf 'Package: foo\\nVersion: abc\\nArchitecture: all\\n' > pk/DEBIAN/control && ",
             "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
         ))],
-        run: Run::Args(
-            &[
-                "debs",
-                "--deb",
-                "bad.deb",
-                "--package",
-                "foo",
-                "--out",
-                "o/b.tar.gz",
-            ],
-            "o",
-        ),
+        run: Run::Args(DEBS_FOO, "o"),
         expect: &["bad.deb:1", "does not start with a digit"],
     },
     Case {
@@ -871,18 +836,7 @@ const DEB_CASES: &[Case] = &[
             "mkdir -p pk/DEBIAN && printf 'Package: foo\\nVersion: 1.0\\nArchitecture: all\\nDepends: bar (>> )\\n' > pk/DEBIAN/control && ",
             "dpkg-deb --build --nocheck pk bad.deb >/dev/null"
         ))],
-        run: Run::Args(
-            &[
-                "debs",
-                "--deb",
-                "bad.deb",
-                "--package",
-                "foo",
-                "--out",
-                "o/b.tar.gz",
-            ],
-            "o",
-        ),
+        run: Run::Args(DEBS_FOO, "o"),
         expect: &["bad.deb:1", "Depends"],
     },
     Case {
