@@ -10,14 +10,15 @@
 //!
 //! A local file is hashed while planning, so a wrong digest fails before anything is
 //! written. A URL is downloaded by the `files` step into a temporary file beside its final
-//! name, hashed while it streams, and renamed only when the digest matches; connection
-//! errors and 5xx answers are retried with backoff a bounded number of times. A file
+//! name, hashed while it streams, and renamed only when the digest matches; it goes through
+//! the run's [`Net`], with its trust, retry policy and time limits. A file
 //! already in place with the right digest is neither copied nor downloaded again.
 //!
-//! A URL may carry `user:password@`; it is sent as basic auth and never printed, logged or
-//! written anywhere (every display of the source strips it).
+//! A URL may carry `user:password@`; it is sent as basic auth to that URL's host only (not
+//! after a redirect to another host) and never printed, logged or written anywhere (every display of the source strips it).
 
 use crate::config::Location;
+use crate::net::{Fetch, FetchError, Net, NetError};
 use crate::oci::digest::HashingWriter;
 use crate::report::Reporter;
 use crate::util::{CopyError, sync_parent, temp_path_beside};
@@ -26,14 +27,10 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Deepest directory nesting of a name: the ISO keeps 8 levels, the root and `payload/`
 /// use two of them.
 const MAX_NAME_DIRS: usize = 6;
-
-/// Tries per download (connection errors, timeouts, 408, 429 and 5xx are retried).
-pub const DOWNLOAD_TRIES: u32 = 5;
 
 /// Errors of the `files:` payload.
 #[derive(Debug, thiserror::Error)]
@@ -544,24 +541,25 @@ pub struct FileReport {
 pub fn write_all(
     files: &[PlannedFile],
     out: &Path,
+    net: &Net,
     reporter: &dyn Reporter,
 ) -> Result<Vec<FileReport>, FilesError> {
-    write_all_with(files, out, reporter, &hash_file)
+    write_all_with(files, out, net, reporter, &hash_file)
 }
 
 /// [`write_all`], checking a file already in place with `sha256` (a build's stat cache).
 pub fn write_all_with(
     files: &[PlannedFile],
     out: &Path,
+    net: &Net,
     reporter: &dyn Reporter,
     sha256: &dyn Fn(&Path) -> io::Result<String>,
 ) -> Result<Vec<FileReport>, FilesError> {
-    let fetcher = Fetcher::new();
     let mut reports = Vec::new();
     for (i, f) in files.iter().enumerate() {
         reporter.item_started(&f.name, i, files.len());
         let dest = out.join(&f.name);
-        let report = write_one(f, &dest, &fetcher, reporter, sha256).map_err(|e| {
+        let report = write_one(f, &dest, net, reporter, sha256).map_err(|e| {
             if e.is_invalid_input() {
                 FilesError::DuringBuild(Box::new(e))
             } else {
@@ -577,7 +575,7 @@ pub fn write_all_with(
 fn write_one(
     f: &PlannedFile,
     dest: &Path,
-    fetcher: &Fetcher,
+    net: &Net,
     reporter: &dyn Reporter,
     sha256: &dyn Fn(&Path) -> io::Result<String>,
 ) -> Result<FileReport, FilesError> {
@@ -610,7 +608,7 @@ fn write_one(
         }
         Origin::Url(url) => {
             report.outcome = "downloaded";
-            fetcher.download(f, url, dest, reporter)?
+            download(net, f, url, dest, reporter)?
         }
     };
     report.size = size;
@@ -669,132 +667,52 @@ pub fn hash_file(path: &Path) -> io::Result<String> {
     Ok(digest.hex().to_string())
 }
 
-/// One blocking HTTP client for the step's downloads.
-struct Fetcher {
-    agent: ureq::Agent,
-}
-
-/// Why one attempt failed, and whether another may succeed.
-struct Attempt {
-    message: String,
-    retry: bool,
-}
-
-impl Fetcher {
-    fn new() -> Fetcher {
-        let config = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(20)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_recv_body(Some(Duration::from_secs(1800)))
-            .http_status_as_error(false)
-            .build();
-        Fetcher {
-            agent: config.into(),
-        }
-    }
-
-    /// Downloads `url` for `f` into `dest`; returns its size and the number of retries.
-    fn download(
-        &self,
-        f: &PlannedFile,
-        url: &str,
-        dest: &Path,
-        reporter: &dyn Reporter,
-    ) -> Result<(u64, u32), FilesError> {
-        let (bare, userinfo) = split_userinfo(url);
-        if crate::offline::network_forbidden() {
-            return Err(FilesError::Download {
-                name: f.name.clone(),
-                url: bare,
-                message: "--offline forbids the network".into(),
-            });
-        }
-        let mut delay = Duration::from_millis(250);
-        let mut retries = 0;
-        loop {
-            match self.attempt(f, &bare, userinfo.as_deref(), dest) {
-                Ok(Ok(size)) => return Ok((size, retries)),
-                Ok(Err(attempt)) if attempt.retry && retries + 1 < DOWNLOAD_TRIES => {
-                    retries += 1;
-                    reporter.warning(&format!(
-                        "{}: {bare}: {}; retrying in {} ms ({retries}/{})",
-                        f.name,
-                        attempt.message,
-                        delay.as_millis(),
-                        DOWNLOAD_TRIES - 1
-                    ));
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(8));
-                }
-                Ok(Err(attempt)) => {
-                    return Err(FilesError::Download {
-                        name: f.name.clone(),
-                        url: bare,
-                        message: if retries > 0 {
-                            format!("{} (after {} tries)", attempt.message, retries + 1)
-                        } else {
-                            attempt.message
-                        },
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// One try. The outer error is final (a digest mismatch, a local I/O error); the inner
-    /// one is a failed transfer.
-    fn attempt(
-        &self,
-        f: &PlannedFile,
-        url: &str,
-        userinfo: Option<&str>,
-        dest: &Path,
-    ) -> Result<Result<u64, Attempt>, FilesError> {
-        let mut request = self.agent.get(url);
-        if let Some(userinfo) = userinfo {
-            use base64::Engine as _;
-            let token = base64::engine::general_purpose::STANDARD.encode(userinfo);
-            request = request.header("Authorization", format!("Basic {token}"));
-        }
-        let response = match request.call() {
-            Ok(r) => r,
-            Err(e) => {
-                let retry = matches!(
-                    e,
-                    ureq::Error::Io(_)
-                        | ureq::Error::Timeout(_)
-                        | ureq::Error::ConnectionFailed
-                        | ureq::Error::Protocol(_)
-                        | ureq::Error::HostNotFound
-                );
-                return Ok(Err(Attempt {
-                    message: e.to_string(),
-                    retry,
-                }));
-            }
-        };
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Ok(Err(Attempt {
-                message: format!("HTTP status {status}"),
-                retry: status >= 500 || status == 408 || status == 429,
-            }));
-        }
-        let mut body = response.into_body().into_reader();
-        let transfer = std::cell::RefCell::new(None);
-        let result = write_checked(f, dest, &mut body, |e| {
-            *transfer.borrow_mut() = Some(e.to_string());
-            FilesError::io(dest, io::Error::other("transfer broke off"))
-        });
-        match (result, transfer.into_inner()) {
-            (Ok(size), _) => Ok(Ok(size)),
-            (Err(_), Some(message)) => Ok(Err(Attempt {
-                message,
-                retry: true,
-            })),
-            (Err(e), None) => Err(e),
-        }
+/// Downloads `url` for `f` into `dest` through `net` (its trust, retries and limits);
+/// returns its size and the number of retries. Credentials in the URL go to its host
+/// only, as an `Authorization` header.
+fn download(
+    net: &Net,
+    f: &PlannedFile,
+    url: &str,
+    dest: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(u64, u32), FilesError> {
+    let (bare, userinfo) = split_userinfo(url);
+    let fail = |message: String| FilesError::Download {
+        name: f.name.clone(),
+        url: bare.clone(),
+        message,
+    };
+    let authorization = userinfo.map(|u| {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(u)
+        )
+    });
+    let fetch = Fetch {
+        url: &bare,
+        authorization: authorization.as_deref(),
+        max_bytes: None,
+    };
+    let mut retries = 0;
+    let mut on_retry = |m: &str| {
+        retries += 1;
+        reporter.warning(&format!("{}: {bare}: {m}", f.name));
+    };
+    let found = net.fetch(
+        &fetch,
+        &mut |body| write_checked(f, dest, body, |e| FilesError::io(dest, e)),
+        &mut on_retry,
+    );
+    match found {
+        Ok(Some(size)) => Ok((size, retries)),
+        Ok(None) => Err(fail("HTTP status 404".into())),
+        Err(FetchError::Net(e)) => Err(match e {
+            NetError::Transfer { message, .. } => fail(message),
+            other => fail(other.to_string()),
+        }),
+        Err(FetchError::Consumer(e)) => Err(e),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod files;
 pub mod image;
 pub mod iso;
 pub mod leftovers;
+pub mod net;
 pub mod oci;
 pub mod offline;
 pub mod pki;

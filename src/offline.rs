@@ -19,9 +19,8 @@
 //!
 //! Everything missing is found while planning and reported at once (exit 2, nothing
 //! written). Reaching the network is also made impossible rather than just avoided: the
-//! plan's registries are [`Registries::offline`](crate::oci::registry::Registries::offline),
-//! which refuse to make a client, and the command line calls [`forbid_network`], after
-//! which no registry client and no http(s) package download can be started in the process.
+//! plan's [`Net`](crate::net::Net) is offline, and every registry client, package index,
+//! .deb and `files:` download goes through it, so none can open a connection.
 
 use crate::config::Config;
 use crate::debs::BundleReport;
@@ -42,21 +41,6 @@ use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static NETWORK_FORBIDDEN: AtomicBool = AtomicBool::new(false);
-
-/// Forbids the network for the rest of the process: from now on no registry client can be
-/// made and no http(s) package index or .deb can be fetched (each attempt is an error).
-/// There is no way back.
-pub fn forbid_network() {
-    NETWORK_FORBIDDEN.store(true, Ordering::SeqCst);
-}
-
-/// True once [`forbid_network`] has been called.
-pub fn network_forbidden() -> bool {
-    NETWORK_FORBIDDEN.load(Ordering::SeqCst)
-}
 
 /// One input an offline build cannot get, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::debs::{BundleReport, PreparedBundle};
 use crate::image::ImageList;
 use crate::iso::IsoSummary;
+use crate::net::{Net, NetSettings};
 use crate::oci::Layout;
 use crate::oci::OciError;
 use crate::oci::Platform;
@@ -32,6 +33,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 mod incremental;
 pub use incremental::StepRun;
@@ -409,6 +411,18 @@ pub fn plan(config: &Config, output: Option<PathBuf>, locked: bool) -> Result<Pl
 
 /// [`plan`] with every option.
 pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions) -> Result<Plan> {
+    plan_with_net(config, output, options, &NetSettings::default())
+}
+
+/// [`plan_with`] on a network with `net`'s limits, retry policy and CA files (the
+/// config's `registries[].ca_file` are added per host; `--offline` makes it refuse every
+/// connection).
+pub fn plan_with_net(
+    config: &Config,
+    output: Option<PathBuf>,
+    options: PlanOptions,
+    net: &NetSettings,
+) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
     // Read only: a build writes it back step by step.
     let state = BuildState::load(&output, options.force);
@@ -426,19 +440,21 @@ pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions)
     } else {
         None
     };
-    let registries = match offline {
-        Some(_) => Registries::offline(),
-        None => {
-            let mut access = RegistryAccess::default();
-            access.add_config(&config.registries, &config.path)?;
-            access.add_docker_config().map_err(OciError::from)?;
-            Registries::new(access)
-        }
+    // Offline, no secret is resolved and no auth file read: nothing would use them.
+    let mut access = RegistryAccess::default();
+    if offline.is_none() {
+        access.add_config(&config.registries, &config.path)?;
+        access.add_auth_files(None).map_err(OciError::from)?;
+    }
+    let settings = NetSettings {
+        offline: offline.is_some(),
+        ..access.net_settings(net.clone())
     };
+    let registries = Registries::new(access, Arc::new(Net::new(settings)));
     let mirror = MirrorOptions {
         platforms: config.images.platforms.clone(),
         concurrency: config.images.concurrency,
-        registries: std::sync::Arc::new(registries),
+        registries: Arc::new(registries),
         keep_going: false,
     };
     let (prepared, lock) = match &offline {
@@ -468,7 +484,7 @@ pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions)
         },
     ];
     steps.extend(airgap_steps(config, &output, &layout));
-    let bundles = prepare_bundles(config, offline.as_ref())?;
+    let bundles = prepare_bundles(config, offline.as_ref(), mirror.registries.net())?;
     for b in &config.packages {
         let (name, out, mtime) = (
             b.name.clone(),
@@ -683,12 +699,16 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
 
 /// Resolves every package bundle (but those an offline plan keeps): a missing dependency
 /// fails the plan, naming it.
-fn prepare_bundles(config: &Config, offline: Option<&Offline>) -> Result<Vec<PreparedBundle>> {
+fn prepare_bundles(
+    config: &Config,
+    offline: Option<&Offline>,
+    net: &Arc<Net>,
+) -> Result<Vec<PreparedBundle>> {
     config
         .packages
         .iter()
         .filter(|b| offline.is_none_or(|o| o.kept(&b.name).is_none()))
-        .map(|b| Ok(crate::debs::prepare(&b.spec(&config.dir))?))
+        .map(|b| Ok(crate::debs::prepare(&b.spec(&config.dir), net.clone())?))
         .collect()
 }
 
@@ -929,8 +949,13 @@ fn run_step(
             done.pki = Some(pki::commit(prepared, reporter)?);
         }
         Step::Files { out, files } => {
-            done.files =
-                crate::files::write_all_with(files, out, reporter, &|p| plan.state.sha256(p))?;
+            done.files = crate::files::write_all_with(
+                files,
+                out,
+                plan.mirror.registries.net(),
+                reporter,
+                &|p| plan.state.sha256(p),
+            )?;
         }
         Step::Seal { out } => {
             let known = known_hashes(

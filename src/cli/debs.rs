@@ -4,6 +4,7 @@ use super::{Global, print_json, progress};
 use clap::Args;
 use seedforge::debs::resolve::Request;
 use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare};
+use seedforge::net::Net;
 use seedforge::{Error, ExitCode, Reporter};
 use std::path::PathBuf;
 
@@ -26,6 +27,10 @@ pub(super) struct DebsArgs {
     /// Native architecture of the nodes.
     #[arg(long, value_name = "A", default_value = "amd64")]
     arch: String,
+    /// A PEM file with CA certificates to trust for an https repository (in addition to
+    /// the system's and SSL_CERT_FILE); repeat for several.
+    #[arg(long = "ca-file", value_name = "FILE", requires = "repo")]
+    ca_files: Vec<PathBuf>,
     /// Keyring to check the repository's Release signature with (gpgv).
     #[arg(long, value_name = "FILE", requires = "repo")]
     keyring: Option<PathBuf>,
@@ -80,7 +85,8 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
         packages: a.packages.clone(),
         base: a.base.clone(),
     };
-    let prepared = prepare(&spec)?;
+    let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
+    let prepared = prepare(&spec, net)?;
     let reporter = progress::CliReporter::new(g.quiet || g.json, prepared.closure.packages.len());
     if prepared.unverified() {
         reporter.warning(&unverified_note(&prepared));

@@ -1,8 +1,9 @@
 //! `seedforge mirror`: image lists into an OCI layout, from registries or local files.
 
-use super::{Global, print_images, print_json, progress};
+use super::{Global, net, print_images, print_json, progress};
 use clap::Args;
-use seedforge::image::ImageList;
+use seedforge::image::{ImageList, ImageSource};
+use seedforge::net::Net;
 use seedforge::oci::Platform;
 use seedforge::oci::mirror::{MirrorOptions, MirrorSummary, mirror};
 use seedforge::oci::registry::settings::Password;
@@ -10,6 +11,7 @@ use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
 use seedforge::plan::MirroredImageReport;
 use seedforge::util::human_bytes;
 use seedforge::{Error, ExitCode, Reporter};
+use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,51 +26,83 @@ pub struct RegistryArgs {
     /// Speak plain HTTP to this registry; repeat for several.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
-    /// User name for registry authentication (with --password-stdin).
-    #[arg(long, requires = "password_stdin")]
+    /// User name for one registry (with --password-stdin): HOST=USER, or USER alone when
+    /// only one registry is involved. The credentials are sent to that registry only.
+    #[arg(long, value_name = "[HOST=]USER", requires = "password_stdin")]
     pub username: Option<String>,
     /// Read the registry password from the first line of standard input.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// An auth file (Docker config.json or podman auth.json) to take credentials from,
+    /// before podman's and Docker's own.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
 }
 
 impl RegistryArgs {
-    /// The registry settings these flags describe, with the Docker config file's
-    /// credentials as the fallback.
-    pub fn access(&self) -> Result<RegistryAccess, Error> {
+    /// The registries these flags describe, for a run that talks to the registries in
+    /// `scope`: `--username` without a host applies to the one registry there, and is
+    /// refused when there are several.
+    pub fn registries(&self, scope: &BTreeSet<String>) -> Result<Registries, Error> {
+        let net_settings = net::settings(&self.ca_files)?;
         let mut access = RegistryAccess::default();
-        access.ca_files = self.ca_files.clone();
         access.plain_http = self.insecure.clone();
-        for file in &self.ca_files {
-            if !file.is_file() {
-                return Err(Error::Usage(format!(
-                    "--ca-file {}: no such file",
-                    file.display()
-                )));
-            }
-        }
-        if let Some(username) = &self.username {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| Error::Usage(format!("--password-stdin: cannot read: {e}")))?;
-            let password = line.trim_end_matches(['\n', '\r']);
-            if password.is_empty() {
-                return Err(Error::Usage(
-                    "--password-stdin: standard input holds no password".into(),
-                ));
-            }
-            access.credentials = Some(Credentials {
-                username: username.clone(),
-                password: Password::new(password),
-            });
+        if let Some(user) = &self.username {
+            let (host, username) = scoped_user(user, scope)?;
+            access.set_command_line(
+                &host,
+                Credentials {
+                    username,
+                    password: Password::new(read_password()?),
+                },
+            );
         }
         access
-            .add_docker_config()
+            .add_auth_files(self.authfile.as_deref())
             .map_err(|e| Error::Oci(e.into()))?;
-        Ok(access)
+        let net = Arc::new(Net::new(access.net_settings(net_settings)));
+        Ok(Registries::new(access, net))
     }
+}
+
+/// The host and user of `--username [HOST=]USER`.
+fn scoped_user(value: &str, scope: &BTreeSet<String>) -> Result<(String, String), Error> {
+    if let Some((host, user)) = value.split_once('=') {
+        if host.is_empty() || user.is_empty() || host.contains('/') {
+            return Err(Error::Usage(format!(
+                "--username {value:?}: expected HOST=USER (registry.example.com:5000=alice) or USER"
+            )));
+        }
+        return Ok((host.to_string(), user.to_string()));
+    }
+    let mut hosts = scope.iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(host), None) => Ok((host.clone(), value.to_string())),
+        (None, _) => Err(Error::Usage(format!(
+            "--username {value}: no image here comes from a registry; drop --username"
+        ))),
+        (Some(_), Some(_)) => Err(Error::Usage(format!(
+            "--username {value}: the images come from {} registries ({}); say which one the credentials are for with --username HOST={value}",
+            scope.len(),
+            scope.iter().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The first line of standard input.
+fn read_password() -> Result<String, Error> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::Usage(format!("--password-stdin: cannot read: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(Error::Usage(
+            "--password-stdin: standard input holds no password".into(),
+        ));
+    }
+    Ok(password.to_string())
 }
 
 /// `seedforge mirror` arguments.
@@ -103,7 +137,7 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
     let options = MirrorOptions {
         platforms: a.platforms.clone(),
         concurrency: usize::from(a.concurrency),
-        registries: Arc::new(Registries::new(a.registry.access()?)),
+        registries: Arc::new(a.registry.registries(&registry_hosts(&images))?),
         keep_going: a.keep_going,
     };
     let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
@@ -123,6 +157,18 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
         eprintln!("{}", summary_line(&run.summary));
     }
     Ok(ExitCode::Ok)
+}
+
+/// The registries the images come from.
+fn registry_hosts(images: &ImageList) -> BTreeSet<String> {
+    images
+        .entries
+        .iter()
+        .filter_map(|e| match &e.source {
+            ImageSource::Registry(r) => Some(r.registry().to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn summary_line(s: &MirrorSummary) -> String {

@@ -6,6 +6,7 @@ mod clean;
 mod debs;
 mod iso;
 mod mirror;
+mod net;
 mod pki;
 mod progress;
 mod push;
@@ -325,22 +326,20 @@ pub(crate) fn print_json(value: &impl Serialize) {
 }
 
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
-    if a.offline {
-        seedforge::offline::forbid_network();
-    }
+    let net = net::settings(&[])?;
     let config = Config::load(&a.config.config)?;
     let options = plan::PlanOptions {
         locked: a.locked,
         offline: a.offline,
         force: a.force,
     };
-    let mut plan = plan::plan_with(&config, a.out.clone(), options)?;
+    let mut plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     // One build per output folder: taken before the first write, held until the end.
     let _lock = {
         let lock = lock_output(g, &plan.output, !a.no_wait)?;
         if lock.waited() {
             // The other build may have changed the folder the plan was made against.
-            plan = plan::plan_with(&config, a.out.clone(), options)?;
+            plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
         }
         lock
     };
@@ -422,16 +421,14 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
 }
 
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
-    if a.offline {
-        seedforge::offline::forbid_network();
-    }
+    let net = net::settings(&[])?;
     let config = Config::load(&a.config.config)?;
     let options = plan::PlanOptions {
         locked: false,
         offline: a.offline,
         force: false,
     };
-    let plan = plan::plan_with(&config, a.out.clone(), options)?;
+    let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     if g.json {
         #[derive(Serialize)]
         struct PlanJson<'a> {

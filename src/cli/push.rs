@@ -4,7 +4,6 @@ use super::mirror::RegistryArgs;
 use super::{Global, layout_dir, print_json};
 use clap::Args;
 use seedforge::oci::Layout;
-use seedforge::oci::registry::Registries;
 use seedforge::oci::registry::push::{PushOptions, push_layout};
 use seedforge::util::human_bytes;
 use seedforge::{Error, ExitCode};
@@ -35,7 +34,9 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, Error> {
         )));
     }
     let layout = Layout::open(&layout_dir(&a.layout))?;
-    let registries = Registries::new(a.access.access()?);
+    let registries = a
+        .access
+        .registries(&std::iter::once(a.registry.clone()).collect())?;
     let options = PushOptions {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),

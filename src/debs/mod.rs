@@ -41,6 +41,9 @@ pub enum DebsError {
         /// What is wrong.
         message: String,
     },
+    /// The network refused or failed (offline, untrusted certificate, after the retries).
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
     /// A repository file could not be fetched.
     #[error("{url}: {message}")]
     Fetch {
@@ -108,13 +111,16 @@ impl DebsError {
 
     /// True when the error is about the inputs (exit code 2) rather than a failure.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(
-            self,
-            DebsError::Deb(_)
-                | DebsError::Index { .. }
-                | DebsError::Unsatisfiable(_)
-                | DebsError::UnknownSet { .. }
-        )
+        match self {
+            DebsError::Net(e) => e.is_invalid_input(),
+            _ => matches!(
+                self,
+                DebsError::Deb(_)
+                    | DebsError::Index { .. }
+                    | DebsError::Unsatisfiable(_)
+                    | DebsError::UnknownSet { .. }
+            ),
+        }
     }
 
     /// True when a required external tool is missing (exit code 3).

@@ -6,9 +6,11 @@ use super::bundle::{BundleOptions, BundleReport, write_bundle};
 use super::repo::{PackageSource, Universe, Verification, materialise};
 use super::resolve::{Base, Closure, Request, resolve};
 use super::{DebsError, sets};
+use crate::net::Net;
 use crate::report::Reporter;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Everything that defines one bundle.
 #[derive(Debug, Clone, Serialize)]
@@ -38,10 +40,12 @@ pub struct PreparedBundle {
     pub universe: Universe,
     /// The closure.
     pub closure: Closure,
+    /// The network its .debs are fetched through.
+    pub net: Arc<Net>,
 }
 
-/// Reads the inputs of `spec` and resolves its closure.
-pub fn prepare(spec: &BundleSpec) -> Result<PreparedBundle, DebsError> {
+/// Reads the inputs of `spec` (a repository through `net`) and resolves its closure.
+pub fn prepare(spec: &BundleSpec, net: Arc<Net>) -> Result<PreparedBundle, DebsError> {
     let requests = sets::expand(&spec.sets, &spec.packages)?;
     if requests.is_empty() {
         return Err(DebsError::Unsatisfiable(format!(
@@ -53,7 +57,7 @@ pub fn prepare(spec: &BundleSpec) -> Result<PreparedBundle, DebsError> {
         Some(path) => Base::load(path)?,
         None => Base::default(),
     };
-    let universe = Universe::load(&spec.source, &spec.arch)?;
+    let universe = Universe::load(&spec.source, &spec.arch, &net)?;
     let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
         DebsError::Unsatisfiable(m) => {
             DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
@@ -65,6 +69,7 @@ pub fn prepare(spec: &BundleSpec) -> Result<PreparedBundle, DebsError> {
         requests,
         universe,
         closure,
+        net,
     })
 }
 
@@ -94,7 +99,7 @@ impl PreparedBundle {
                 .iter()
                 .map(|r| &self.universe.candidates[r.candidate])
                 .collect();
-            let debs = materialise(&chosen, &work, reporter)?;
+            let debs = materialise(&chosen, &work, &self.net, reporter)?;
             let options = BundleOptions {
                 name: self.spec.name.clone(),
                 requested: self.requests.clone(),

@@ -5,18 +5,22 @@
 //! listed in the Release file with the same SHA-256 and size, and every .deb must match the
 //! SHA-256 and size its `Packages` entry records. The Release file's signature is checked
 //! with `gpgv` against a keyring when one is given; otherwise the repository is reported as
-//! unverified. HTTP goes through ureq, a small blocking client (no async runtime for a
-//! handful of sequential downloads), with rustls for https.
+//! unverified. HTTP goes through the run's [`Net`] (its trust, retries and limits); every
+//! download is bounded: an index by the size the Release file lists, a .deb by the size
+//! its `Packages` entry records, the Release file itself by [`MAX_RELEASE_SIZE`].
 
 use super::DebsError;
 use super::control::{Paragraph, parse_paragraphs, release_sha256};
 use super::deb::{DebFile, FileSums, read_deb, unxz};
 use super::version::Version;
+use crate::net::{Fetch, FetchError, Net};
 use crate::report::Reporter;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+
+/// The largest Release, InRelease or Release.gpg accepted (Debian's own are ~150 KiB).
+pub const MAX_RELEASE_SIZE: u64 = 16 << 20;
 
 /// An apt repository to read from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -98,11 +102,12 @@ pub struct Universe {
 }
 
 impl Universe {
-    /// Reads every candidate of `source` for architecture `arch`.
-    pub fn load(source: &PackageSource, arch: &str) -> Result<Universe, DebsError> {
+    /// Reads every candidate of `source` for architecture `arch`, a repository through
+    /// `net`.
+    pub fn load(source: &PackageSource, arch: &str, net: &Net) -> Result<Universe, DebsError> {
         match source {
             PackageSource::Debs(paths) => load_debs(paths, arch),
-            PackageSource::Repo(spec) => load_repo(spec, arch),
+            PackageSource::Repo(spec) => load_repo(spec, arch, net),
         }
     }
 }
@@ -173,72 +178,91 @@ pub(crate) fn candidate(p: &Paragraph, origin: &str) -> Result<Candidate, DebsEr
     })
 }
 
-/// Fetches files by URL: `file://` from disk, `http(s)://` through one ureq agent.
-pub struct Fetcher {
-    agent: ureq::Agent,
+/// Fetches files by URL: `file://` from disk, `http(s)://` through the run's [`Net`].
+pub struct Fetcher<'a> {
+    net: &'a Net,
+    reporter: Option<&'a dyn Reporter>,
 }
 
-impl Default for Fetcher {
-    fn default() -> Self {
-        let config = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(20)))
-            .timeout_recv_body(Some(Duration::from_secs(300)))
-            .http_status_as_error(false)
-            .build();
-        Fetcher {
-            agent: config.into(),
-        }
+impl<'a> Fetcher<'a> {
+    /// Fetches through `net`, reporting retries to `reporter` if given.
+    pub fn new(net: &'a Net, reporter: Option<&'a dyn Reporter>) -> Fetcher<'a> {
+        Fetcher { net, reporter }
     }
-}
 
-impl Fetcher {
-    /// Opens `url` for reading; `Ok(None)` when it does not exist (404 or no such file).
-    pub fn open(&self, url: &str) -> Result<Option<Box<dyn Read + Send>>, DebsError> {
-        let fail = |message: String| DebsError::Fetch {
+    /// `Some(path)` for a `file:` URL.
+    fn local(url: &str) -> Option<&str> {
+        url.strip_prefix("file://").or(url.strip_prefix("file:"))
+    }
+
+    fn check_scheme(url: &str) -> Result<(), DebsError> {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Ok(());
+        }
+        Err(DebsError::Fetch {
             url: url.to_string(),
-            message,
-        };
-        if let Some(path) = url.strip_prefix("file://").or(url.strip_prefix("file:")) {
+            message: "only file://, http:// and https:// URLs are supported".into(),
+        })
+    }
+
+    /// Streams `url` into `consume`; `Ok(None)` when it does not exist (404 or no such
+    /// file). More than `max` bytes is an error.
+    fn with_body<T>(
+        &self,
+        url: &str,
+        max: u64,
+        consume: &mut dyn FnMut(&mut dyn Read) -> Result<T, DebsError>,
+    ) -> Result<Option<T>, DebsError> {
+        if let Some(path) = Self::local(url) {
             return match std::fs::File::open(path) {
-                Ok(f) => Ok(Some(Box::new(f))),
+                Ok(f) => consume(&mut f.take(max + 1)).map(Some),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(fail(e.to_string())),
+                Err(e) => Err(DebsError::Fetch {
+                    url: url.to_string(),
+                    message: e.to_string(),
+                }),
             };
         }
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(fail(
-                "only file://, http:// and https:// URLs are supported".into(),
-            ));
-        }
-        if crate::offline::network_forbidden() {
-            return Err(fail("cannot be fetched with --offline".into()));
-        }
-        let response = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|e| fail(e.to_string()))?;
-        match response.status().as_u16() {
-            200 => Ok(Some(Box::new(response.into_body().into_reader()))),
-            404 | 410 => Ok(None),
-            code => Err(fail(format!("HTTP status {code}"))),
-        }
-    }
-
-    /// Reads all of `url`; `Ok(None)` when it does not exist.
-    pub fn get(&self, url: &str) -> Result<Option<Vec<u8>>, DebsError> {
-        let Some(mut r) = self.open(url)? else {
-            return Ok(None);
+        Self::check_scheme(url)?;
+        let fetch = Fetch {
+            url,
+            authorization: None,
+            max_bytes: Some(max),
         };
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).map_err(|e| DebsError::Fetch {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(Some(out))
+        let reporter = self.reporter;
+        let mut on_retry = |m: &str| {
+            if let Some(r) = reporter {
+                r.warning(&format!("{url}: {m}"));
+            }
+        };
+        self.net
+            .fetch(&fetch, &mut |body| consume(body), &mut on_retry)
+            .map_err(|e| match e {
+                FetchError::Net(e) => DebsError::Net(e),
+                FetchError::Consumer(e) => e,
+            })
     }
 
-    /// Downloads `url` into `dest`, refusing it unless its size and SHA-256 match.
+    /// Reads all of `url`, at most `max` bytes; `Ok(None)` when it does not exist.
+    pub fn get(&self, url: &str, max: u64) -> Result<Option<Vec<u8>>, DebsError> {
+        self.with_body(url, max, &mut |r| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map_err(|e| DebsError::Fetch {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+            if out.len() as u64 > max {
+                return Err(DebsError::Fetch {
+                    url: url.to_string(),
+                    message: format!("larger than the {max} bytes expected"),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Downloads `url` into `dest`, refusing it unless its size and SHA-256 match; a
+    /// refused download leaves nothing at `dest`.
     pub fn download_checked(
         &self,
         url: &str,
@@ -246,21 +270,29 @@ impl Fetcher {
         size: u64,
         sha256: &str,
     ) -> Result<(), DebsError> {
-        let mut r = self.open(url)?.ok_or_else(|| DebsError::Fetch {
-            url: url.to_string(),
-            message: "not found".into(),
-        })?;
-        let mut file = std::fs::File::create(dest).map_err(|e| DebsError::io(dest, e))?;
-        let mut tee = TeeReader {
-            inner: &mut r,
-            out: &mut file,
-        };
-        let sums = FileSums::of(&mut tee).map_err(|e| DebsError::Fetch {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
-        file.sync_all().map_err(|e| DebsError::io(dest, e))?;
-        check_sums(url, &sums, size, sha256)
+        let result = self.with_body(url, size, &mut |r| {
+            let mut file = std::fs::File::create(dest).map_err(|e| DebsError::io(dest, e))?;
+            let mut tee = TeeReader {
+                inner: r,
+                out: &mut file,
+            };
+            let sums = FileSums::of(&mut tee).map_err(|e| DebsError::Fetch {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+            check_sums(url, &sums, size, sha256)?;
+            file.sync_all().map_err(|e| DebsError::io(dest, e))
+        });
+        let result = result.and_then(|found| {
+            found.ok_or_else(|| DebsError::Fetch {
+                url: url.to_string(),
+                message: "not found".into(),
+            })
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(dest);
+        }
+        result
     }
 }
 
@@ -303,8 +335,8 @@ fn join(base: &str, rel: &str) -> String {
     )
 }
 
-fn load_repo(spec: &RepoSpec, arch: &str) -> Result<Universe, DebsError> {
-    let fetcher = Fetcher::default();
+fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsError> {
+    let fetcher = Fetcher::new(net, None);
     let flat = spec.suite.ends_with('/');
     let dist = if flat {
         join(&spec.url, &spec.suite)
@@ -393,7 +425,7 @@ fn fetch_index(
             continue;
         };
         let url = join(dist, &path);
-        let Some(bytes) = fetcher.get(&url)? else {
+        let Some(bytes) = fetcher.get(&url, entry.size)? else {
             continue;
         };
         let sums = FileSums::of(&mut bytes.as_slice()).map_err(|e| DebsError::io(&url, e))?;
@@ -431,7 +463,7 @@ fn fetch_release(
     keyring: Option<&Path>,
 ) -> Result<(Paragraph, Verification), DebsError> {
     let in_url = join(dist, "InRelease");
-    let (url, text, signature) = if let Some(bytes) = fetcher.get(&in_url)? {
+    let (url, text, signature) = if let Some(bytes) = fetcher.get(&in_url, MAX_RELEASE_SIZE)? {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = clearsigned_body(&text).ok_or_else(|| DebsError::Index {
             source_name: in_url.clone(),
@@ -441,11 +473,13 @@ fn fetch_release(
         (in_url, body, Some((bytes, None)))
     } else {
         let url = join(dist, "Release");
-        let bytes = fetcher.get(&url)?.ok_or_else(|| DebsError::Fetch {
-            url: url.clone(),
-            message: "neither InRelease nor Release exists".into(),
-        })?;
-        let sig = fetcher.get(&join(dist, "Release.gpg"))?;
+        let bytes = fetcher
+            .get(&url, MAX_RELEASE_SIZE)?
+            .ok_or_else(|| DebsError::Fetch {
+                url: url.clone(),
+                message: "neither InRelease nor Release exists".into(),
+            })?;
+        let sig = fetcher.get(&join(dist, "Release.gpg"), MAX_RELEASE_SIZE)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         (url, text, sig.map(|s| (bytes, Some(s))))
     };
@@ -536,9 +570,10 @@ fn gpgv(url: &str, keyring: &Path, data: &[u8], detached: Option<&[u8]>) -> Resu
 pub fn materialise(
     candidates: &[&Candidate],
     dir: &Path,
+    net: &Net,
     reporter: &dyn Reporter,
 ) -> Result<Vec<DebFile>, DebsError> {
-    let fetcher = Fetcher::default();
+    let fetcher = Fetcher::new(net, Some(reporter));
     let mut out = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
         let label = format!("{} {}", c.name, c.version);

@@ -8,8 +8,9 @@
 //! failures according to the [`RetryPolicy`].
 
 use super::RegistryError;
-use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
 use super::settings::HostAccess;
+use crate::net::retry::{RetryPolicy, parse_retry_after, retryable_status};
+use crate::net::{Limits, Net};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{RegistryOperation, client::ClientConfig, client::ClientProtocol};
@@ -17,10 +18,7 @@ use reqwest::header::{ACCEPT, RANGE};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
-
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+use std::time::{Duration, Instant};
 
 /// How requests to one registry authenticate.
 #[derive(Debug, Clone)]
@@ -42,6 +40,7 @@ pub struct RegistryClient {
     /// By (repository, push); the empty repository holds a host-wide answer.
     tokens: tokio::sync::Mutex<HashMap<(String, bool), AuthHeader>>,
     policy: RetryPolicy,
+    limits: Limits,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -72,7 +71,7 @@ impl RegistryClient {
     pub(super) fn new(
         host: &str,
         access: &HostAccess,
-        policy: RetryPolicy,
+        net: &Net,
     ) -> Result<RegistryClient, RegistryError> {
         let api_host = if host == "docker.io" {
             "registry-1.docker.io"
@@ -80,38 +79,10 @@ impl RegistryClient {
             host
         };
         let scheme = if access.plain_http { "http" } else { "https" };
-        let mut pems = Vec::new();
-        for file in &access.ca_files {
-            let pem = std::fs::read(file).map_err(|e| {
-                RegistryError::Settings(format!("{}: cannot read CA file: {e}", file.display()))
-            })?;
-            pems.push((file.clone(), pem));
-        }
-        let mut certs = Vec::new();
-        for (file, pem) in &pems {
-            let bundle = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                RegistryError::Settings(format!(
-                    "{}: not a PEM certificate file: {e}",
-                    file.display()
-                ))
-            })?;
-            if bundle.is_empty() {
-                return Err(RegistryError::Settings(format!(
-                    "{}: holds no PEM certificate",
-                    file.display()
-                )));
-            }
-            certs.extend(bundle);
-        }
-        let http = reqwest::Client::builder()
-            .tls_certs_merge(certs)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .user_agent(concat!("seedforge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                RegistryError::Settings(format!("registry {host}: cannot set up HTTP: {e}"))
-            })?;
+        let settings = |e: crate::net::NetError| RegistryError::Settings(e.to_string());
+        let http = net.client(host).map_err(settings)?;
+        let pems = net.ca_pems(host).map_err(settings)?;
+        let limits = net.limits();
         let oci_config = ClientConfig {
             protocol: if access.plain_http {
                 ClientProtocol::Http
@@ -126,8 +97,8 @@ impl RegistryClient {
                 })
                 .collect(),
             use_monolithic_push: true,
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
+            connect_timeout: Some(limits.connect),
+            read_timeout: Some(limits.idle),
             platform_resolver: None,
             ..ClientConfig::default()
         };
@@ -150,7 +121,8 @@ impl RegistryClient {
             username,
             password,
             tokens: tokio::sync::Mutex::new(HashMap::new()),
-            policy,
+            policy: net.policy(),
+            limits,
         })
     }
 
@@ -162,6 +134,11 @@ impl RegistryClient {
     /// The retry policy.
     pub fn policy(&self) -> RetryPolicy {
         self.policy
+    }
+
+    /// The time limits of each request.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The `oci-client` client (for pushes).
@@ -212,10 +189,20 @@ impl RegistryClient {
         let reference = self.reference(repo, "latest");
         let mut attempt = 1;
         let token = loop {
-            match self.oci.auth(&reference, &self.auth, op).await {
+            // oci-client has no overall deadline of its own.
+            let started = Instant::now();
+            let answer = tokio::time::timeout(
+                self.limits.deadline,
+                self.oci.auth(&reference, &self.auth, op),
+            )
+            .await;
+            let Ok(answer) = answer else {
+                return Err(self.deadline(image, "authentication"));
+            };
+            match answer {
                 Ok(t) => break t,
                 Err(e) => {
-                    let failure = self.classify_oci(e, image);
+                    let failure = self.classify_oci(e, image, started);
                     if failure.transient && self.policy.should_retry(attempt) {
                         tokio::time::sleep(self.policy.delay(attempt, None)).await;
                         attempt += 1;
@@ -304,16 +291,17 @@ impl RegistryClient {
             ),
             AuthHeader::Bearer(t) => request.bearer_auth(t),
         };
+        let started = Instant::now();
         let resp = match request.send().await {
             Ok(resp) => resp,
             Err(e) => {
-                let failure = self.classify_reqwest(&e, get.image);
+                let failure = self.classify_reqwest(&e, get.image, started);
                 if !failure.transient {
                     return Err(failure.error);
                 }
                 return Ok(Sent::Transient {
                     retry_after: None,
-                    problem: error_chain(&e),
+                    problem: failure.error.to_string(),
                 });
             }
         };
@@ -375,10 +363,11 @@ impl RegistryClient {
     {
         let mut attempt = 1;
         loop {
+            let started = Instant::now();
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let failure = self.classify_oci(e, image);
+                    let failure = self.classify_oci(e, image, started);
                     if !failure.transient {
                         return Err(failure.error);
                     }
@@ -395,37 +384,43 @@ impl RegistryClient {
         }
     }
 
-    fn classify_reqwest(&self, e: &reqwest::Error, image: &str) -> Failure {
-        let chain = error_chain(e);
-        if is_certificate_problem(&chain) {
-            return Failure {
-                transient: false,
-                error: RegistryError::UntrustedCertificate {
-                    registry: self.host.clone(),
-                    image: image.to_string(),
-                    detail: chain,
-                },
-            };
-        }
-        if is_plain_http_answer(&chain) {
-            return Failure {
-                transient: false,
-                error: RegistryError::NotTls {
-                    registry: self.host.clone(),
-                    image: image.to_string(),
-                    detail: chain,
-                },
-            };
-        }
+    /// A request that ran past its deadline.
+    fn deadline(&self, image: &str, what: &str) -> RegistryError {
+        self.transfer(
+            image,
+            format!(
+                "{what}: no complete answer within the {} s deadline (SEEDFORGE_DEADLINE)",
+                self.limits.deadline.as_secs_f64()
+            ),
+        )
+    }
+
+    fn classify_reqwest(&self, e: &reqwest::Error, image: &str, started: Instant) -> Failure {
+        let problem = crate::net::classify(e, started, self.limits);
+        let error = if problem.untrusted {
+            RegistryError::UntrustedCertificate {
+                registry: self.host.clone(),
+                image: image.to_string(),
+                detail: problem.message,
+            }
+        } else if problem.not_tls {
+            RegistryError::NotTls {
+                registry: self.host.clone(),
+                image: image.to_string(),
+                detail: problem.message,
+            }
+        } else {
+            self.transfer(image, problem.message)
+        };
         Failure {
-            transient: e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
-            error: self.transfer(image, chain),
+            transient: problem.transient,
+            error,
         }
     }
 
-    fn classify_oci(&self, e: OciDistributionError, image: &str) -> Failure {
+    fn classify_oci(&self, e: OciDistributionError, image: &str, started: Instant) -> Failure {
         match e {
-            OciDistributionError::RequestError(e) => self.classify_reqwest(&e, image),
+            OciDistributionError::RequestError(e) => self.classify_reqwest(&e, image, started),
             OciDistributionError::ServerError { code, message, .. } => Failure {
                 transient: retryable_status(code),
                 error: self.status_error(code, &message, image),
@@ -478,32 +473,7 @@ pub struct Failure {
     pub error: RegistryError,
 }
 
-/// An error with its causes, one line.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// rustls's complaint when the server answers the handshake with plain HTTP.
-fn is_plain_http_answer(chain: &str) -> bool {
-    chain.contains("InvalidContentType") || chain.contains("corrupt message")
-}
-
-fn is_certificate_problem(chain: &str) -> bool {
-    let lower = chain.to_ascii_lowercase();
-    ["certificate", "unknownissuer", "x509", "invalid peer"]
-        .iter()
-        .any(|w| lower.contains(w))
-}
+pub use crate::net::error_chain;
 
 /// The start of an error body, on one line.
 pub(super) fn excerpt(body: &str) -> String {
@@ -518,17 +488,6 @@ pub(super) fn excerpt(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn certificate_problems_are_recognised() {
-        assert!(is_certificate_problem(
-            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
-        ));
-        assert!(!is_certificate_problem("connection refused"));
-        assert!(is_plain_http_answer(
-            "client error (Connect): received corrupt message of type InvalidContentType"
-        ));
-    }
 
     #[test]
     fn excerpt_is_short_and_single_line() {

@@ -3,11 +3,14 @@
 //! `Docker-Content-Digest`. A mismatch is fetched again before it is refused.
 
 use super::RegistryError;
-use super::client::{Get, RegistryClient, error_chain};
+use super::client::{Get, RegistryClient};
+use crate::net::fetch::read_bounded;
 use crate::oci::Digest;
 use crate::oci::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use crate::oci::layout::MAX_DOCUMENT_SIZE;
 use reqwest::header::CONTENT_TYPE;
+
+/// The largest manifest or index accepted from a registry (containerd's limit too).
+pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
 
 /// The manifest media types asked for, most preferred first.
 pub const MANIFEST_ACCEPT: [&str; 4] = [
@@ -58,7 +61,8 @@ impl RegistryClient {
 
     /// One manifest fetch; the inner error is a retryable problem with the body.
     async fn manifest_once(&self, get: &Get<'_>) -> Result<Result<Fetched, String>, RegistryError> {
-        let resp = self.get(get).await?;
+        let started = std::time::Instant::now();
+        let mut resp = self.get(get).await?;
         let header_digest = resp
             .headers()
             .get("docker-content-digest")
@@ -69,16 +73,16 @@ impl RegistryClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-        if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_SIZE) {
-            return Err(RegistryError::Protocol {
-                registry: self.host().to_string(),
-                image: get.image.to_string(),
-                message: format!("{} is larger than any manifest should be", get.path),
-            });
-        }
-        let bytes = match resp.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => return Ok(Err(format!("reading the body failed: {}", error_chain(&e)))),
+        // Bounded as containerd bounds it: an endless body costs 4 MiB, not all memory.
+        let bytes = match read_bounded(&mut resp, MAX_MANIFEST_SIZE, started, self.limits()).await
+        {
+            Ok(b) => b,
+            Err(p) if p.transient => {
+                return Ok(Err(format!("reading the body failed: {}", p.message)));
+            }
+            Err(p) => {
+                return Err(self.transfer(get.image, format!("{}: {}", get.path, p.message)));
+            }
         };
         let digest = Digest::of(&bytes);
         if let Some(h) = header_digest

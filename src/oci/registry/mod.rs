@@ -7,24 +7,25 @@
 //! and a failure names the registry and image it concerns.
 //!
 //! - [`settings`]: per-registry settings (CA file, plain HTTP, credentials) from the config,
-//!   the command line and the Docker config file.
+//!   the command line and the auth files of other tools; retries, limits and trust come
+//!   from [`crate::net`].
 //! - [`client`]: one HTTP client per registry host; authentication and token handling come
 //!   from `oci-client`, requests that need headers it hides (Range, Retry-After) are sent on
 //!   the same `reqwest` stack. [`registries`] holds one per host; [`manifest`] fetches and
 //!   checks manifests.
-//! - [`retry`]: the backoff policy and what counts as transient.
+//! - [`authfile`]: Docker's and podman's credential files and helpers.
 //! - [`reader`]: an [`ImageReader`](super::source::ImageReader) for registry images, so
 //!   platform selection and copying are shared with the local sources.
 //! - [`push`]: pushing a layout's images into a registry with their digests unchanged.
 //! - [`lockfile`]: `seedforge.lock`, the tag → digest pins of a build.
 
+pub mod authfile;
 pub mod client;
 pub mod lockfile;
 pub mod manifest;
 pub mod push;
 pub mod reader;
 pub mod registries;
-pub mod retry;
 pub mod settings;
 
 pub use client::RegistryClient;

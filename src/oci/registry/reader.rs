@@ -286,6 +286,16 @@ impl BlobStream<'_> {
                         let _ = bytes.split_to(n);
                         self.skip -= n as u64;
                     }
+                    if self.offset + bytes.len() as u64 > self.size {
+                        // Never more than the descriptor says: an endless body ends here.
+                        return Err(io::Error::other(self.reader.client.transfer(
+                            &self.reader.name,
+                            format!(
+                                "blob {}: the registry sent more than the {} bytes its descriptor gives",
+                                self.digest, self.size
+                            ),
+                        )));
+                    }
                     if !bytes.is_empty() {
                         self.chunk = bytes;
                         return Ok(true);

@@ -1,23 +1,19 @@
-//! The registries of one run: their settings, the async runtime the clients share, and one
-//! client per host, created when an image first names it.
+//! The registries of one run: their settings, the network they are reached through, and
+//! one client per host, created when an image first names it.
 
 use super::RegistryError;
 use super::client::RegistryClient;
-use super::retry::RetryPolicy;
 use super::settings::RegistryAccess;
+use crate::net::{Net, NetSettings};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use tokio::runtime::Runtime;
 
-/// The registries of one run: their settings, a lazily started async runtime, and one
-/// client per host.
+/// The registries of one run: their settings, the network, and one client per host.
 pub struct Registries {
-    /// `build --offline`: no client is ever made and no runtime started.
-    offline: bool,
     access: RegistryAccess,
-    policy: RetryPolicy,
-    runtime: OnceLock<Runtime>,
+    net: Arc<Net>,
     clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
 }
 
@@ -25,43 +21,44 @@ impl fmt::Debug for Registries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registries")
             .field("access", &self.access)
-            .field("policy", &self.policy)
+            .field("net", &self.net)
             .finish_non_exhaustive()
     }
 }
 
 impl Default for Registries {
     fn default() -> Self {
-        Registries::new(RegistryAccess::default())
+        let access = RegistryAccess::default();
+        let net = Arc::new(Net::new(access.net_settings(NetSettings::default())));
+        Registries::new(access, net)
     }
 }
 
 impl Registries {
-    /// Registries reached with `access`, retried with the default policy.
-    pub fn new(access: RegistryAccess) -> Registries {
+    /// Registries reached with `access` through `net` (whose trust should come from
+    /// [`RegistryAccess::net_settings`]).
+    pub fn new(access: RegistryAccess, net: Arc<Net>) -> Registries {
         Registries {
-            offline: false,
             access,
-            policy: RetryPolicy::default(),
-            runtime: OnceLock::new(),
+            net,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
     /// Registries that refuse to be reached (`build --offline`): asking for a client or
-    /// the network runtime is an error naming the registry and the image, so an offline
-    /// run cannot open a connection, whatever code path asks.
+    /// the network runtime is an error naming the registry and the image.
     pub fn offline() -> Registries {
-        Registries {
-            offline: true,
-            ..Registries::new(RegistryAccess::default())
-        }
+        Registries::new(RegistryAccess::default(), Arc::new(Net::offline()))
     }
 
-    /// True for [`Registries::offline`], or once the process has forbidden the network
-    /// ([`crate::offline::forbid_network`]).
+    /// True when the network is offline.
     pub fn is_offline(&self) -> bool {
-        self.offline || crate::offline::network_forbidden()
+        self.net.is_offline()
+    }
+
+    /// The network these registries are reached through.
+    pub fn net(&self) -> &Arc<Net> {
+        &self.net
     }
 
     fn refuse(&self, registry: &str, image: &str) -> Result<(), RegistryError> {
@@ -74,31 +71,12 @@ impl Registries {
         Ok(())
     }
 
-    /// The same with another retry policy.
-    pub fn with_policy(mut self, policy: RetryPolicy) -> Registries {
-        self.policy = policy;
-        self
-    }
-
-    /// The async runtime the clients run on (started on first use; two worker threads
-    /// are plenty for I/O-bound transfers).
+    /// The async runtime the clients run on.
     pub fn runtime(&self) -> Result<&Runtime, RegistryError> {
         self.refuse("(any)", "(network runtime)")?;
-        if let Some(rt) = self.runtime.get() {
-            return Ok(rt);
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("seedforge-net")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                RegistryError::Settings(format!("cannot start the network runtime: {e}"))
-            })?;
-        let _ = self.runtime.set(rt);
-        self.runtime
-            .get()
-            .ok_or_else(|| RegistryError::Settings("network runtime vanished".into()))
+        self.net
+            .runtime()
+            .map_err(|e| RegistryError::Settings(e.to_string()))
     }
 
     /// The client for `host` (`127.0.0.1:5000`, `docker.io`), created on first use;
@@ -117,8 +95,8 @@ impl Registries {
         let t0 = std::time::Instant::now();
         let client = Arc::new(RegistryClient::new(
             host,
-            &self.access.for_host(host),
-            self.policy,
+            &self.access.for_host(host)?,
+            &self.net,
         )?);
         tracing::debug!("client for {host} ready in {:?}", t0.elapsed());
         clients.insert(host.to_string(), client.clone());

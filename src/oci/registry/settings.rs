@@ -1,15 +1,23 @@
 //! How to reach each registry: which CA to trust, whether it speaks plain HTTP, and which
 //! credentials to present.
 //!
-//! Settings come from three places, most specific first: the command line
-//! (`--ca-file`, `--insecure-registry`, `--username` + `--password-stdin`), the config's
-//! `registries:` list, and the `auths` of the Docker config file
-//! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`). Passwords are held in
-//! [`Password`], which never prints its value.
+//! Credentials are looked up for one host at a time and are only ever sent to it. The
+//! sources, first match wins:
+//! 1. the command line (`--username HOST=USER` with `--password-stdin`);
+//! 2. the config's `registries:` entry for the host;
+//! 3. `--authfile FILE`;
+//! 4. podman's and skopeo's auth file (`$REGISTRY_AUTH_FILE`, else
+//!    `$XDG_RUNTIME_DIR/containers/auth.json`);
+//! 5. Docker's config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`): its
+//!    `credHelpers` entry for the host, else its `auths` entry, else its `credsStore`.
+//!
+//! CA files are not kept here but in the network's trust ([`RegistryAccess::net_settings`]).
+//! Passwords are held in [`Password`], which never prints its value.
 
 use super::RegistryError;
+use super::authfile::{AuthFile, containers_auth_path, docker_config_path};
 use crate::config::Secret;
-use base64::Engine;
+use crate::net::NetSettings;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -69,7 +77,7 @@ pub struct Credentials {
 /// Everything needed to talk to one registry host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostAccess {
-    /// Extra CA certificates (PEM files) to trust.
+    /// Extra CA certificates (PEM files) to trust for this host only.
     pub ca_files: Vec<PathBuf>,
     /// Plain HTTP instead of HTTPS.
     pub plain_http: bool,
@@ -83,18 +91,23 @@ pub struct RegistryAccess {
     hosts: BTreeMap<String, HostAccess>,
     /// CA files trusted for every host (`--ca-file`).
     pub ca_files: Vec<PathBuf>,
-    /// Credentials for every host that has none of its own (`--username`).
-    pub credentials: Option<Credentials>,
+    /// Credentials from the command line, by normalised host.
+    pub command_line: BTreeMap<String, Credentials>,
     /// Hosts that speak plain HTTP (`--insecure-registry`).
     pub plain_http: Vec<String>,
-    /// Credentials read from the Docker config file, by host.
-    pub docker_auths: BTreeMap<String, Credentials>,
+    /// Auth files of other tools, most important first.
+    pub auth_files: Vec<AuthFile>,
 }
 
 impl RegistryAccess {
     /// Adds (or replaces) the settings of one host.
     pub fn set_host(&mut self, host: &str, access: HostAccess) {
         self.hosts.insert(normalize_host(host), access);
+    }
+
+    /// Command-line credentials for `host` only.
+    pub fn set_command_line(&mut self, host: &str, credentials: Credentials) {
+        self.command_line.insert(normalize_host(host), credentials);
     }
 
     /// Adds the config's `registries:` entries, resolving password secrets against the
@@ -129,42 +142,61 @@ impl RegistryAccess {
         Ok(())
     }
 
-    /// Reads the `auths` of the Docker config file, if there is one.
-    pub fn add_docker_config(&mut self) -> Result<(), RegistryError> {
-        let Some(path) = docker_config_path() else {
-            return Ok(());
-        };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(RegistryError::Settings(format!(
-                    "{}: cannot read Docker config: {e}",
-                    path.display()
-                )));
+    /// Reads the auth files of other tools: `authfile` (`--authfile`, which must exist),
+    /// then podman's and skopeo's, then Docker's, those two if they exist.
+    pub fn add_auth_files(&mut self, authfile: Option<&Path>) -> Result<(), RegistryError> {
+        if let Some(path) = authfile {
+            let file = AuthFile::read(path)?.ok_or_else(|| {
+                RegistryError::Settings(format!("--authfile {}: no such file", path.display()))
+            })?;
+            self.auth_files.push(file);
+        }
+        for path in [containers_auth_path(), docker_config_path()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(file) = AuthFile::read(&path)? {
+                self.auth_files.push(file);
             }
-        };
-        self.docker_auths = parse_docker_auths(&text)
-            .map_err(|e| RegistryError::Settings(format!("{}: {e}", path.display())))?;
+        }
         Ok(())
     }
 
-    /// The settings for `host`: its own entry, with the command line's CA files, plain-HTTP
-    /// hosts and credentials merged in, and Docker config credentials as the last resort.
-    pub fn for_host(&self, host: &str) -> HostAccess {
+    /// The network settings these registries need on top of `base`: `--ca-file` for
+    /// every host, each entry's `ca_file` for its host only.
+    pub fn net_settings(&self, mut base: NetSettings) -> NetSettings {
+        base.ca_files.extend(self.ca_files.iter().cloned());
+        for (host, access) in &self.hosts {
+            if !access.ca_files.is_empty() {
+                base.host_ca_files
+                    .entry(host.clone())
+                    .or_default()
+                    .extend(access.ca_files.iter().cloned());
+            }
+        }
+        base
+    }
+
+    /// The settings for `host`: its own entry, the plain-HTTP flag, and the credentials
+    /// of the first source that has some for this host (see the module docs).
+    pub fn for_host(&self, host: &str) -> Result<HostAccess, RegistryError> {
         let key = normalize_host(host);
         let mut access = self.hosts.get(&key).cloned().unwrap_or_default();
-        access.ca_files.extend(self.ca_files.iter().cloned());
         if self.plain_http.iter().any(|h| normalize_host(h) == key) {
             access.plain_http = true;
         }
-        if access.credentials.is_none() {
-            access.credentials = self
-                .credentials
-                .clone()
-                .or_else(|| self.docker_auths.get(&key).cloned());
+        if let Some(c) = self.command_line.get(&key) {
+            access.credentials = Some(c.clone());
         }
-        access
+        if access.credentials.is_none() {
+            for file in &self.auth_files {
+                if let Some(c) = file.lookup(&key)? {
+                    access.credentials = Some(c);
+                    break;
+                }
+            }
+        }
+        Ok(access)
     }
 }
 
@@ -183,98 +215,29 @@ pub fn normalize_host(host: &str) -> String {
     }
 }
 
-fn docker_config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        return Some(PathBuf::from(dir).join("config.json"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
-}
-
-#[derive(Deserialize)]
-struct DockerConfig {
-    #[serde(default)]
-    auths: BTreeMap<String, DockerAuth>,
-}
-
-#[derive(Deserialize)]
-struct DockerAuth {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// Parses a Docker config file's `auths`: `auth` is base64 of `user:password`; explicit
-/// `username`/`password` fields are accepted too. Entries without either are skipped
-/// (credential helpers are not consulted).
-pub fn parse_docker_auths(text: &str) -> Result<BTreeMap<String, Credentials>, String> {
-    let config: DockerConfig =
-        serde_json::from_str(text).map_err(|e| format!("invalid Docker config JSON: {e}"))?;
-    let mut out = BTreeMap::new();
-    for (host, entry) in config.auths {
-        let creds = if let Some(auth) = entry.auth.filter(|a| !a.is_empty()) {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth.trim())
-                .map_err(|_| format!("auths.{host}.auth is not base64"))?;
-            let text = String::from_utf8(decoded)
-                .map_err(|_| format!("auths.{host}.auth is not UTF-8"))?;
-            let (user, password) = text
-                .split_once(':')
-                .ok_or_else(|| format!("auths.{host}.auth is not user:password"))?;
-            Credentials {
-                username: user.to_string(),
-                password: Password::new(password),
-            }
-        } else if let (Some(username), Some(password)) = (entry.username, entry.password) {
-            Credentials {
-                username,
-                password: Password::new(password),
-            }
-        } else {
-            continue;
-        };
-        out.insert(normalize_host(&host), creds);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn docker_auths_decode_and_normalise_hosts() {
-        let text = r#"{"auths":{
-            "https://index.docker.io/v1/":{"auth":"dXNlcjpwYTpzcw=="},
-            "127.0.0.1:5000":{"username":"u2","password":"p2"},
-            "helper.example":{}
-        }}"#;
-        let auths = parse_docker_auths(text).unwrap();
-        assert_eq!(auths.len(), 2);
-        assert_eq!(auths["docker.io"].username, "user");
-        assert_eq!(auths["docker.io"].password.expose(), "pa:ss");
-        assert_eq!(auths["127.0.0.1:5000"].username, "u2");
-        assert!(parse_docker_auths(r#"{"auths":{"x":{"auth":"!!"}}}"#).is_err());
-    }
-
-    #[test]
-    fn command_line_credentials_yield_to_host_entries_and_beat_docker_config() {
+    fn credentials_go_to_their_host_only() {
         let mut access = RegistryAccess {
-            credentials: Some(Credentials {
-                username: "cli".into(),
-                password: Password::new("p"),
-            }),
             plain_http: vec!["127.0.0.1:5000".into()],
             ..Default::default()
         };
-        access.docker_auths.insert(
-            "r.example".into(),
+        access.set_command_line(
+            "cli.example",
             Credentials {
-                username: "docker".into(),
-                password: Password::new("d"),
+                username: "cli".into(),
+                password: Password::new("p"),
             },
+        );
+        access.auth_files.push(
+            AuthFile::parse(
+                Path::new("auth.json"),
+                r#"{"auths":{"r.example":{"username":"file","password":"d"},"cli.example":{"username":"no","password":"no"}}}"#,
+            )
+            .unwrap(),
         );
         access.set_host(
             "own.example",
@@ -286,13 +249,15 @@ mod tests {
                 ..Default::default()
             },
         );
-        let user = |h: &str| access.for_host(h).credentials.map(|c| c.username);
+        let user = |h: &str| access.for_host(h).unwrap().credentials.map(|c| c.username);
         assert_eq!(user("own.example").as_deref(), Some("own"));
-        assert_eq!(user("r.example").as_deref(), Some("cli"));
-        assert!(access.for_host("127.0.0.1:5000").plain_http);
-        assert!(!access.for_host("127.0.0.1:5001").plain_http);
+        assert_eq!(user("cli.example").as_deref(), Some("cli"));
+        assert_eq!(user("r.example").as_deref(), Some("file"));
+        assert_eq!(user("elsewhere.example"), None);
+        assert!(access.for_host("127.0.0.1:5000").unwrap().plain_http);
+        assert!(!access.for_host("127.0.0.1:5001").unwrap().plain_http);
         assert_eq!(
-            format!("{:?}", access.for_host("x").credentials),
+            format!("{:?}", access.for_host("cli.example").unwrap().credentials),
             r#"Some(Credentials { username: "cli", password: Password(<redacted>) })"#
         );
     }
@@ -320,14 +285,19 @@ mod tests {
         ];
         let mut access = RegistryAccess::default();
         access.add_config(&entries, &config).unwrap();
-        let a = access.for_host("a.example:5000");
+        let a = access.for_host("a.example:5000").unwrap();
         assert_eq!(a.ca_files, [dir.path().join("certs/ca.pem")]);
+        let net = access.net_settings(NetSettings::default());
+        assert_eq!(
+            net.host_ca_files["a.example:5000"],
+            [dir.path().join("certs/ca.pem")]
+        );
         let creds = a.credentials.unwrap();
         assert_eq!(
             (creds.username.as_str(), creds.password.expose()),
             ("alice", "from-file")
         );
-        let b = access.for_host("b.example");
+        let b = access.for_host("b.example").unwrap();
         assert!(b.plain_http && b.credentials.is_none());
         // A missing secret names the entry, never a value.
         let bad = [RegistrySettings {

@@ -1,6 +1,7 @@
-//! When and how long to wait before trying a registry request again.
+//! When and how long to wait before trying a request again: one policy for registries,
+//! apt repositories and `files:` URLs.
 //!
-//! Transient means: the connection failed, was reset or timed out, or the registry answered
+//! Transient means: the connection failed, was reset or went idle, or the server answered
 //! 408, 429 or 5xx. Waits grow exponentially with random jitter so that parallel downloads
 //! hitting the same overloaded registry do not retry in lockstep; a `Retry-After` header
 //! (seconds) replaces the computed wait, within a cap.
@@ -27,7 +28,7 @@ impl Default for RetryPolicy {
             attempts: 6,
             base: Duration::from_millis(250),
             max: Duration::from_secs(8),
-            max_retry_after: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(30),
         }
     }
 }

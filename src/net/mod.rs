@@ -1,0 +1,378 @@
+//! The one network client: registries, apt repositories and `files:` URLs all go through a
+//! [`Net`], so they share one HTTP stack (reqwest with rustls on ring), one trust
+//! configuration, one retry policy and one set of time limits.
+//!
+//! - Trust: the system store (which honours `SSL_CERT_FILE`), plus CA files given for every
+//!   host (`--ca-file`) and CA files for one host (`registries[].ca_file`). A client is made
+//!   per host so a host's own CA is trusted for that host only.
+//! - Time: a connect timeout, an idle-read timeout (no byte for that long, headers
+//!   included), and an overall deadline per request, body included.
+//! - Size: callers say how many bytes an answer may have ([`Fetch::max_bytes`]); one byte
+//!   more is an error, and nothing is kept.
+//! - Offline: a [`Net`] made with `offline` cannot open a connection; every attempt is an
+//!   error naming what asked for it.
+
+pub mod fetch;
+pub mod retry;
+
+pub use fetch::{Body, Fetch, FetchError};
+pub use retry::RetryPolicy;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tokio::runtime::Runtime;
+
+/// Time limits of every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest wait for a TCP and TLS connection.
+    pub connect: Duration,
+    /// Longest wait for the next byte (headers or body).
+    pub idle: Duration,
+    /// Longest time one request may take, from connecting to the body's last byte.
+    pub deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connect: Duration::from_secs(15),
+            idle: Duration::from_secs(60),
+            deadline: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Everything a [`Net`] is made from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetSettings {
+    /// Time limits.
+    pub limits: Limits,
+    /// The retry policy.
+    pub retry: RetryPolicy,
+    /// PEM files with CAs trusted for every host (besides the system's).
+    pub ca_files: Vec<PathBuf>,
+    /// PEM files with CAs trusted for one host (`host` or `host:port`).
+    pub host_ca_files: BTreeMap<String, Vec<PathBuf>>,
+    /// No connection may be opened.
+    pub offline: bool,
+}
+
+/// Why the network could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The run is offline.
+    #[error("{what} cannot be fetched with --offline")]
+    Offline {
+        /// What asked for the network.
+        what: String,
+    },
+    /// A CA file cannot be used, or the client cannot be set up.
+    #[error("{0}")]
+    Settings(String),
+    /// The server's certificate is not trusted.
+    #[error(
+        "{url}: the TLS certificate is not trusted ({detail}); pass --ca-file, set SSL_CERT_FILE, or set ca_file for the host under `registries:`"
+    )]
+    Untrusted {
+        /// The URL.
+        url: String,
+        /// What the TLS stack said.
+        detail: String,
+    },
+    /// The transfer failed (after the retries, where it was worth retrying).
+    #[error("{url}: {message}")]
+    Transfer {
+        /// The URL (without credentials).
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl NetError {
+    /// True when the user must change an input (CA file, `--offline`, trust).
+    pub fn is_invalid_input(&self) -> bool {
+        !matches!(self, NetError::Transfer { .. })
+    }
+}
+
+/// The network of one run: settings, an async runtime started on first use, and one HTTP
+/// client per host.
+pub struct Net {
+    settings: NetSettings,
+    runtime: OnceLock<Runtime>,
+    clients: Mutex<HashMap<String, reqwest::Client>>,
+}
+
+impl fmt::Debug for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Net")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Net::new(NetSettings::default())
+    }
+}
+
+impl Net {
+    /// A network reached with `settings`.
+    pub fn new(settings: NetSettings) -> Net {
+        install_crypto_provider();
+        Net {
+            settings,
+            runtime: OnceLock::new(),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A network that refuses every connection.
+    pub fn offline() -> Net {
+        Net::new(NetSettings {
+            offline: true,
+            ..NetSettings::default()
+        })
+    }
+
+    /// True when no connection may be opened.
+    pub fn is_offline(&self) -> bool {
+        self.settings.offline
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &NetSettings {
+        &self.settings
+    }
+
+    /// The retry policy.
+    pub fn policy(&self) -> RetryPolicy {
+        self.settings.retry
+    }
+
+    /// The time limits.
+    pub fn limits(&self) -> Limits {
+        self.settings.limits
+    }
+
+    /// Errors with [`NetError::Offline`] naming `what` when the run is offline.
+    pub fn refuse_offline(&self, what: &str) -> Result<(), NetError> {
+        if self.settings.offline {
+            return Err(NetError::Offline {
+                what: what.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The async runtime requests run on (two worker threads: transfers are I/O-bound).
+    pub fn runtime(&self) -> Result<&Runtime, NetError> {
+        self.refuse_offline("(network runtime)")?;
+        if let Some(rt) = self.runtime.get() {
+            return Ok(rt);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("seedforge-net")
+            .enable_all()
+            .build()
+            .map_err(|e| NetError::Settings(format!("cannot start the network runtime: {e}")))?;
+        let _ = self.runtime.set(rt);
+        self.runtime
+            .get()
+            .ok_or_else(|| NetError::Settings("network runtime vanished".into()))
+    }
+
+    /// The CA files trusted for `host` (`host` or `host:port`), with their contents:
+    /// its own, then those for every host.
+    pub fn ca_pems(&self, host: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, NetError> {
+        let own = self.settings.host_ca_files.get(host).into_iter().flatten();
+        own.chain(&self.settings.ca_files)
+            .map(|file| {
+                std::fs::read(file)
+                    .map(|pem| (file.clone(), pem))
+                    .map_err(|e| {
+                        NetError::Settings(format!("{}: cannot read CA file: {e}", file.display()))
+                    })
+            })
+            .collect()
+    }
+
+    /// The HTTP client for `host` (`host` or `host:port`, as URLs and image references
+    /// name it), made on first use with the trust and limits of this network.
+    pub fn client(&self, host: &str) -> Result<reqwest::Client, NetError> {
+        self.refuse_offline(host)?;
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| NetError::Settings("HTTP client table poisoned".into()))?;
+        if let Some(c) = clients.get(host) {
+            return Ok(c.clone());
+        }
+        // reqwest needs a runtime context to build its connection pool.
+        let _guard = self.runtime()?.enter();
+        let mut certs = Vec::new();
+        for (file, pem) in self.ca_pems(host)? {
+            let bundle = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                NetError::Settings(format!(
+                    "{}: not a PEM certificate file: {e}",
+                    file.display()
+                ))
+            })?;
+            if bundle.is_empty() {
+                return Err(NetError::Settings(format!(
+                    "{}: holds no PEM certificate",
+                    file.display()
+                )));
+            }
+            certs.extend(bundle);
+        }
+        let limits = self.settings.limits;
+        let client = reqwest::Client::builder()
+            .tls_certs_merge(certs)
+            .connect_timeout(limits.connect)
+            .read_timeout(limits.idle)
+            .timeout(limits.deadline)
+            .user_agent(concat!("seedforge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| NetError::Settings(format!("{host}: cannot set up HTTP: {e}")))?;
+        clients.insert(host.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+/// The key [`Net::client`] and [`NetSettings::host_ca_files`] use for a URL: its host,
+/// with the port when the URL names one.
+pub fn host_key(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+/// Makes ring the process's rustls provider, once: reqwest and oci-client are built
+/// without one so that only ring is compiled in.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// How a failed request should be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Worth another attempt.
+    pub transient: bool,
+    /// The certificate was refused.
+    pub untrusted: bool,
+    /// The server answered a TLS handshake with plain HTTP.
+    pub not_tls: bool,
+    /// The error with its causes, on one line.
+    pub message: String,
+}
+
+/// Sorts a reqwest error. A request that ran into its deadline is not retried: the same
+/// server would take as long again.
+pub fn classify(e: &reqwest::Error, started: std::time::Instant, limits: Limits) -> Problem {
+    let mut message = error_chain(e);
+    let lower = message.to_ascii_lowercase();
+    let untrusted = ["certificate", "unknownissuer", "x509", "invalid peer"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let not_tls = message.contains("InvalidContentType") || message.contains("corrupt message");
+    let deadline =
+        e.is_timeout() && started.elapsed() + Duration::from_millis(50) >= limits.deadline;
+    if deadline {
+        message = format!(
+            "no complete answer within the {} s deadline (SEEDFORGE_DEADLINE)",
+            limits.deadline.as_secs_f64()
+        );
+    } else if e.is_timeout() {
+        message = format!(
+            "{message} (no data for {} s, SEEDFORGE_READ_TIMEOUT, or no connection within {} s, SEEDFORGE_CONNECT_TIMEOUT)",
+            limits.idle.as_secs_f64(),
+            limits.connect.as_secs_f64()
+        );
+    }
+    Problem {
+        transient: !untrusted
+            && !not_tls
+            && !deadline
+            && !e.is_redirect()
+            && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()),
+        untrusted,
+        not_tls,
+        message,
+    }
+}
+
+/// An error with its causes, one line.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_refuses_runtime_and_clients() {
+        let net = Net::offline();
+        assert!(matches!(net.runtime(), Err(NetError::Offline { .. })));
+        let e = net.client("example.com").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "example.com cannot be fetched with --offline"
+        );
+    }
+
+    #[test]
+    fn host_keys_keep_explicit_ports_only() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert_eq!(host_key(&url("https://a.example/x")), "a.example");
+        assert_eq!(host_key(&url("https://a.example:8443/x")), "a.example:8443");
+        assert_eq!(host_key(&url("http://127.0.0.1:5000/")), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn host_ca_files_come_before_global_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.pem"), dir.path().join("b.pem"));
+        std::fs::write(&a, "A").unwrap();
+        std::fs::write(&b, "B").unwrap();
+        let mut settings = NetSettings {
+            ca_files: vec![b.clone()],
+            ..NetSettings::default()
+        };
+        settings.host_ca_files.insert("h:1".into(), vec![a.clone()]);
+        let net = Net::new(settings);
+        let files = |h: &str| -> Vec<PathBuf> {
+            net.ca_pems(h)
+                .unwrap()
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect()
+        };
+        assert_eq!(files("h:1"), [a, b.clone()]);
+        assert_eq!(files("h"), [b]);
+    }
+}
