@@ -40,6 +40,7 @@ declare -A TOOLS=(
   [sha256sum]=coreutils
   [strace]=strace
   [touch]=coreutils
+  [systemd-analyze]=systemd
 )
 
 missing_tools() {

@@ -732,6 +732,8 @@ struct Done {
     node_dirs: Vec<PathBuf>,
     isos: Vec<IsoSummary>,
     payload_sums: Option<String>,
+    /// The nodes' files as their seeds carry them (see [`incremental::seeded_nodes`]).
+    seeded: Option<Vec<NodeFiles>>,
     pki: Option<PkiReport>,
     files: Vec<crate::files::FileReport>,
     seal: Option<crate::seal::SealReport>,
@@ -909,7 +911,8 @@ fn run_step(
             payload,
             mtime,
         } => {
-            let Some(files) = plan.nodes.iter().find(|n| &n.node == node) else {
+            let nodes = incremental::seeded_nodes(plan, done)?;
+            let Some(files) = nodes.iter().find(|n| &n.node == node).cloned() else {
                 return Ok(());
             };
             let stage = plan
@@ -917,7 +920,7 @@ fn run_step(
                 .join(format!("iso/.stage-{node}.{}", std::process::id()));
             // Every node carries the same payload: its sums are made once per build.
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-            let summary = write_seed_iso(files, payload, &sums, &stage, out, *mtime)?;
+            let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime)?;
             // Staging linked the payload files and removed the links: only their ctime
             // changed, and that was this build.
             let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();

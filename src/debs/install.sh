@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the packages of the seedforge bundle "@NAME@" from this directory with apt,
 # offline: the only source is a temporary file: source pointing here, the node's own
-# sources are not read and its package lists are left untouched. Safe to run again.
+# sources are not read and its package lists are left untouched. Safe to run again; waits
+# (at most 5 minutes) while another apt or dpkg holds the lock.
 #
 # Usage: sh install.sh     (as root, from anywhere; the bundle is this script's directory)
 set -eu
@@ -60,6 +61,7 @@ apt_offline() {
     -o APT::Sandbox::User=root \
     -o Acquire::Languages=none \
     -o Acquire::http::Proxy=DIRECT \
+    -o DPkg::Lock::Timeout=300 \
     "$@" >>"$LOG" 2>&1
 }
 
