@@ -503,6 +503,51 @@ fn containerd_judge(format: &str, compression: &str, platforms: &[&str]) {
     }
 }
 
+/// A plain `.tar` starts every stored blob's body on a 4 KiB boundary (a pax comment pads
+/// before it), so that a copy-on-write file system can share the blob's extents with the
+/// layout; the bodies are the blobs, byte for byte, and skopeo reads both formats.
+#[test]
+fn a_plain_tar_starts_every_blob_on_a_4k_boundary() {
+    let lab = mirrored_lab();
+    for format in ["oci", "docker"] {
+        let out = airgap(
+            &lab,
+            &format!("{format}.tar"),
+            &["--format", format, "--platform", "linux/amd64"],
+        );
+        let bytes = fs::read(&out).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut blobs = 0;
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            let Some(hex) = path.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let at = entry.raw_file_position();
+            assert_eq!(at % 4096, 0, "{format}: {path} starts at {at}");
+            let size = usize::try_from(entry.size()).unwrap();
+            let body = &bytes[usize::try_from(at).unwrap()..][..size];
+            assert_eq!(common::sha256_bytes(body), hex, "{format}: {path}");
+            blobs += 1;
+        }
+        assert!(blobs > 2, "{format}: {blobs} blobs");
+        if require_tool("skopeo") {
+            let transport = if format == "oci" {
+                "oci-archive"
+            } else {
+                "docker-archive"
+            };
+            for name in lab.lab_destinations() {
+                Cmd::new("skopeo")
+                    .arg("inspect")
+                    .arg(format!("{transport}:{}:{name}", out.display()))
+                    .run();
+            }
+        }
+    }
+}
+
 #[test]
 fn containerd_imports_oci_tar() {
     containerd_judge("oci", "none", &[]);
