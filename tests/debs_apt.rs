@@ -136,3 +136,100 @@ fn a_damaged_bundle_is_refused_by_install_sh_before_apt_runs() {
     assert!(!root.join("usr/bin/jq").exists());
     assert!(!root.join("var/lib/seedforge/packages-b.installed").exists());
 }
+
+/// A tiny architecture-independent .deb named `name` that provides `provides`.
+fn provider_deb(dir: &Path, name: &str, provides: &str) -> std::path::PathBuf {
+    let tree = dir.join(format!("{name}-tree"));
+    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    fs::create_dir_all(tree.join(format!("usr/share/{name}"))).unwrap();
+    fs::write(tree.join(format!("usr/share/{name}/README")), "test\n").unwrap();
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\nProvides: {provides}\nDescription: test package\n"
+        ),
+    )
+    .unwrap();
+    let deb = dir.join(format!("{name}_1.0-1_all.deb"));
+    Cmd::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&deb)
+        .run();
+    deb
+}
+
+/// Requests mean what apt means, judged by apt in a chroot with no network: `NAME=VERSION`
+/// installs and install.sh's check passes (it used to look for a package named
+/// `jq=VERSION` and fail every run); a virtual name with one provider installs that
+/// provider; a virtual name with two providers is refused at build time, naming both.
+#[test]
+fn version_and_virtual_requests_install_on_the_node() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("dpkg-deb")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    let base = chroot(&root, &["dpkg-query", "-W"]).run().stdout;
+    fs::write(tmp.path().join("base.txt"), &base).unwrap();
+    let hello = provider_deb(tmp.path(), "sf-hello", "sf-greeter");
+    let bundle = tmp.path().join("req.tar.gz");
+    let debs = |cmd: Cmd| {
+        let mut cmd = cmd.arg("debs");
+        for deb in fixture_debs() {
+            cmd = cmd.arg("--deb").arg(deb);
+        }
+        cmd.arg("--deb")
+            .arg(&hello)
+            .arg("--base")
+            .arg(tmp.path().join("base.txt"))
+    };
+    debs(Cmd::seedforge())
+        .args(["--package", "jq=1.6-2.1+deb12u3", "--package", "sf-greeter"])
+        .arg("--out")
+        .arg(&bundle)
+        .run();
+    let dest = root.join("opt/seedforge/req");
+    fs::create_dir_all(&dest).unwrap();
+    Cmd::new("tar")
+        .arg("-xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&dest)
+        .run();
+    let first = chroot(&root, &["sh", "/opt/seedforge/req/install.sh"]).run();
+    assert!(
+        first
+            .stderr
+            .contains("installed: jq=1.6-2.1+deb12u3 sf-hello"),
+        "{}",
+        first.stderr
+    );
+    chroot(&root, &["dpkg-query", "-W", "sf-hello"]).run();
+    let second = chroot(&root, &["sh", "/opt/seedforge/req/install.sh"]).run();
+    assert!(
+        second.stderr.contains("already installed"),
+        "{}",
+        second.stderr
+    );
+
+    let hi = provider_deb(tmp.path(), "sf-hi", "sf-greeter");
+    let refused = debs(Cmd::seedforge())
+        .arg("--deb")
+        .arg(&hi)
+        .args(["--package", "sf-greeter", "--out"])
+        .arg(tmp.path().join("two.tar.gz"))
+        .expect(2)
+        .run();
+    assert!(
+        refused
+            .stderr
+            .contains("sf-greeter is a virtual package provided by sf-hello, sf-hi"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!tmp.path().join("two.tar.gz").exists());
+}

@@ -24,10 +24,14 @@ fail() {
   exit 1
 }
 
+# Each of PACKAGES is NAME or NAME=VERSION, as apt takes them; dpkg knows only names.
 all_installed() {
   for p in $PACKAGES; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || return 1
-    [ "$status" = "install ok installed" ] || return 1
+    status=$(dpkg-query -W -f='${Status} ${Version}' "${p%%=*}" 2>/dev/null) || return 1
+    case "$p" in
+      *=*) [ "$status" = "install ok installed ${p#*=}" ] || return 1 ;;
+      *) [ "${status% *}" = "install ok installed" ] || return 1 ;;
+    esac
   done
   return 0
 }

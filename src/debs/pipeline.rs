@@ -97,7 +97,7 @@ impl PreparedBundle {
             let debs = materialise(&chosen, &work, reporter)?;
             let options = BundleOptions {
                 name: self.spec.name.clone(),
-                requested: self.requests.clone(),
+                requested: self.closure.install.clone(),
                 arch: self.spec.arch.clone(),
                 mtime,
             };

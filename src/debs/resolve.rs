@@ -59,6 +59,17 @@ impl FromStr for Request {
     }
 }
 
+impl Request {
+    /// The request as a dependency (`name (= version)`).
+    fn dependency(&self) -> Dependency {
+        Dependency {
+            name: self.name.clone(),
+            arch: None,
+            constraint: self.version.clone().map(|v| (Op::Eq, v)),
+        }
+    }
+}
+
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.version {
@@ -173,6 +184,11 @@ pub struct Closure {
     pub packages: Vec<Resolved>,
     /// Requested packages the base already has.
     pub already_in_base: Vec<String>,
+    /// What the node's install.sh asks apt for and checks afterwards: each request the base
+    /// does not meet, as apt means it: `name=version` keeps its version, and a virtual
+    /// name becomes the package chosen to provide it (apt has no candidate for a virtual
+    /// name, and dpkg never lists one as installed).
+    pub install: Vec<Request>,
 }
 
 const REQUESTED: &str = "requested";
@@ -184,6 +200,7 @@ pub fn resolve(
     base: &Base,
 ) -> Result<Closure, DebsError> {
     let resolver = Resolver::new(universe, base)?;
+    resolver.check_virtual_requests(requests)?;
     let mut pins: BTreeMap<String, Vec<(Dependency, String)>> = BTreeMap::new();
     for _ in 0..100 {
         match resolver.attempt(requests, &pins) {
@@ -332,14 +349,7 @@ impl<'a> Resolver<'a> {
         let mut already_in_base = Vec::new();
         let mut queue: VecDeque<(Relation, String)> = requests
             .iter()
-            .map(|r| {
-                let dep = Dependency {
-                    name: r.name.clone(),
-                    arch: None,
-                    constraint: r.version.clone().map(|v| (Op::Eq, v)),
-                };
-                (Relation(vec![dep]), REQUESTED.to_string())
-            })
+            .map(|r| (Relation(vec![r.dependency()]), REQUESTED.to_string()))
             .collect();
         while let Some((rel, by)) = queue.pop_front() {
             if rel.0.iter().any(|d| self.base.satisfies(d)) {
@@ -397,10 +407,56 @@ impl<'a> Resolver<'a> {
                 queue.push_back((r.clone(), c.name.clone()));
             }
         }
+        let install = requests
+            .iter()
+            .filter_map(|r| {
+                let dep = r.dependency();
+                if self.base.satisfies(&dep) {
+                    return None;
+                }
+                if self.by_name.contains_key(r.name.as_str()) {
+                    return Some(r.clone());
+                }
+                let name = self.selected_for(&Relation(vec![dep]), &selected)?;
+                Some(Request {
+                    name,
+                    version: None,
+                })
+            })
+            .collect();
         Ok(Closure {
             packages: selected.into_values().collect(),
             already_in_base,
+            install,
         })
+    }
+
+    /// A requested virtual name (no package has it) that the base does not meet must have
+    /// exactly one provider: apt itself refuses to choose among several.
+    fn check_virtual_requests(&self, requests: &[Request]) -> Result<(), DebsError> {
+        for r in requests {
+            let dep = r.dependency();
+            if self.by_name.contains_key(r.name.as_str()) || self.base.satisfies(&dep) {
+                continue;
+            }
+            let mut names: Vec<&str> = self
+                .providers
+                .get(&r.name)
+                .into_iter()
+                .flatten()
+                .filter(|(i, p)| self.arch_ok(self.candidate(*i), &dep) && provide_meets(p, &dep))
+                .map(|(i, _)| self.candidate(*i).name.as_str())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.len() > 1 {
+                return Err(DebsError::Unsatisfiable(format!(
+                    "{r} is a virtual package provided by {}: request one of them",
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn describe(&self, by: &str, selected: &BTreeMap<String, Resolved>) -> String {

@@ -344,3 +344,62 @@ fn requests_and_base_lines_parse() {
         .to_string();
     assert!(e.starts_with("base.txt:1:"), "{e}");
 }
+
+const MTAS: &str = "\
+Package: exim4-daemon-light
+Version: 4.96-15
+Architecture: amd64
+Provides: mail-transport-agent, default-mta
+
+Package: postfix
+Version: 3.7.11-0
+Architecture: amd64
+Provides: mail-transport-agent
+
+Package: gawk
+Version: 1:5.2.1-2
+Architecture: amd64
+Provides: awk
+";
+
+fn install(c: &Closure) -> Vec<String> {
+    c.install.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn install_asks_apt_for_what_apt_can_install() {
+    let none = Base::default();
+    // NAME=VERSION keeps its version: apt takes it, and install.sh checks it.
+    let libc = base("libc6\t2.36-9+deb12u10\n");
+    let c = resolve(&universe(JQ), &req(&["jq=1.6-2.1+deb12u3"]), &libc).unwrap();
+    assert_eq!(install(&c), ["jq=1.6-2.1+deb12u3"]);
+    // A virtual name with one provider becomes that provider.
+    let c = resolve(&universe(MTAS), &req(&["default-mta", "awk"]), &none).unwrap();
+    assert_eq!(install(&c), ["exim4-daemon-light", "gawk"]);
+    assert_eq!(names(&c), ["exim4-daemon-light=4.96-15", "gawk=1:5.2.1-2"]);
+    // What the base meets (awk by mawk) is not asked for: apt has no candidate for it.
+    let b = base("mawk\t1.3.4.20200120-3.1\tawk\njq\t1.6-2.1+deb12u3\n");
+    let c = resolve(&universe(MTAS), &req(&["awk", "gawk"]), &b).unwrap();
+    assert_eq!(install(&c), ["gawk"]);
+}
+
+#[test]
+fn a_virtual_request_with_several_providers_names_them() {
+    let e = resolve(
+        &universe(MTAS),
+        &req(&["mail-transport-agent"]),
+        &Base::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(
+            "mail-transport-agent is a virtual package provided by exim4-daemon-light, postfix"
+        ),
+        "{e}"
+    );
+    assert!(
+        DebsError::Unsatisfiable(String::new()).is_invalid_input(),
+        "exit 2"
+    );
+}
