@@ -79,8 +79,9 @@ impl fmt::Display for Request {
     }
 }
 
-/// What the node image already has (`dpkg-query -W` output: `name[:arch] version`, with
-/// an optional third column of `Provides`).
+/// What the node image already has: `dpkg-query -W` output (`name[:arch] version`, with
+/// an optional third column of `Provides`), or dpkg's status file itself
+/// (`/var/lib/dpkg/status`), whose installed packages carry their `Provides`.
 #[derive(Debug, Clone, Default)]
 pub struct Base {
     installed: BTreeMap<String, (Version, Vec<Dependency>)>,
@@ -93,8 +94,15 @@ impl Base {
         Base::parse(&text, &path.display().to_string())
     }
 
-    /// Parses base list text; `origin` names it in errors.
+    /// Parses base list text, or a dpkg status file; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Base, DebsError> {
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'));
+        if first.is_some_and(|l| l.starts_with("Package:")) {
+            return Base::parse_status(text, origin);
+        }
         let mut installed = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {
             let bad = |message: String| DebsError::Index {
@@ -120,6 +128,45 @@ impl Base {
                     .flat_map(|r| r.0)
                     .collect(),
                 _ => Vec::new(),
+            };
+            installed.insert(name.to_string(), (version, provides));
+        }
+        Ok(Base { installed })
+    }
+
+    /// A dpkg status file: the packages whose `Status` is `install ok installed` (a
+    /// removed package keeps its paragraph with another status), with their `Provides`.
+    fn parse_status(text: &str, origin: &str) -> Result<Base, DebsError> {
+        let bad = |line: usize, message: String| DebsError::Index {
+            source_name: origin.to_string(),
+            line,
+            message,
+        };
+        let paragraphs = super::control::parse_paragraphs(text).map_err(|(l, m)| bad(l, m))?;
+        let mut installed = BTreeMap::new();
+        for p in &paragraphs {
+            let (Some(name), Some(status)) = (p.get("Package"), p.get("Status")) else {
+                return Err(bad(
+                    p.line,
+                    "a status entry needs Package and Status".into(),
+                ));
+            };
+            let words: Vec<&str> = status.split_whitespace().collect();
+            if words.last() != Some(&"installed") {
+                continue;
+            }
+            let Some(version) = p.get("Version") else {
+                return Err(bad(p.line, format!("{name}: installed but no Version")));
+            };
+            let version =
+                Version::parse(version).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
+            let provides = match p.get("Provides") {
+                Some(v) => super::control::parse_relations(v)
+                    .map_err(|e| bad(p.line, format!("{name}: provides: {e}")))?
+                    .into_iter()
+                    .flat_map(|r| r.0)
+                    .collect(),
+                None => Vec::new(),
             };
             installed.insert(name.to_string(), (version, provides));
         }
@@ -374,6 +421,19 @@ impl<'a> Resolver<'a> {
                 return Err(Failed::Fatal(self.explain(&rel, &by, pins, &selected)));
             };
             let c = self.candidate(i);
+            if let Some((have, _)) = self.base.installed.get(&c.name)
+                && c.version < *have
+            {
+                // The highest candidate that fits is older than the node's own: apt
+                // refuses to downgrade, so the bundle would fail on the node.
+                return Err(Failed::Fatal(format!(
+                    "{} needs {dep}, but the best candidate is {} {} and the base has {} {have}, which apt will not downgrade; add the source the base's version comes from (e.g. bookworm-security)",
+                    self.describe(&by, &selected),
+                    c.name,
+                    c.version,
+                    c.name
+                )));
+            }
             if selected.contains_key(&c.name) {
                 // A virtual dependency met by another version of a chosen package pins
                 // that exact version.

@@ -403,3 +403,66 @@ fn a_virtual_request_with_several_providers_names_them() {
         "exit 2"
     );
 }
+
+#[test]
+fn a_dpkg_status_file_is_a_base_with_provides() {
+    let status = "\
+Package: mawk
+Status: install ok installed
+Version: 1.3.4.20200120-3.1
+Provides: awk
+
+Package: perl-base
+Status: install ok installed
+Version: 5.36.0-7+deb12u1
+Provides: libscalar-list-utils-perl (= 1:1.62-1), perlapi-5.36.0
+
+Package: jq
+Status: deinstall ok config-files
+Version: 1.6-2.1+deb12u3
+";
+    let b = base(status);
+    assert_eq!(b.len(), 2);
+    let c = resolve(&universe(MTAS), &req(&["awk"]), &b).unwrap();
+    assert!(c.packages.is_empty() && c.install.is_empty(), "{c:?}");
+    assert_eq!(c.already_in_base, ["awk"]);
+    // A removed package is not in the base.
+    let libc = "\nPackage: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u10\n";
+    let c = resolve(
+        &universe(JQ),
+        &req(&["jq"]),
+        &base(&format!("{status}{libc}")),
+    )
+    .unwrap();
+    assert_eq!(install(&c), ["jq"]);
+    let e = Base::parse("Package: x\nVersion: 1\n", "status")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("status:1") && e.contains("Package and Status"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_base_newer_than_an_exact_dependency_is_refused_naming_both_versions() {
+    let perl = "\
+Package: perl
+Version: 5.36.0-7+deb12u3
+Architecture: amd64
+Depends: perl-base (= 5.36.0-7+deb12u3)
+
+Package: perl-base
+Version: 5.36.0-7+deb12u3
+Architecture: amd64
+";
+    let b = base("perl-base\t5.36.0-7+deb12u4\n");
+    let e = resolve(&universe(perl), &req(&["perl"]), &b)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("perl 5.36.0-7+deb12u3 needs perl-base (= 5.36.0-7+deb12u3)")
+            && e.contains("base has perl-base 5.36.0-7+deb12u4"),
+        "{e}"
+    );
+}
