@@ -882,6 +882,7 @@ fn run_step(
                 out,
                 &options,
                 reporter,
+                None,
             )?);
         }
         Step::Packages {

@@ -548,6 +548,47 @@ fn a_plain_tar_starts_every_blob_on_a_4k_boundary() {
     }
 }
 
+/// `airgap` re-hashes only blobs whose stat changed since they last hashed right (their
+/// stamps are in the layout's private folder); `verify` re-hashes everything. A stamp is
+/// trusted: one forged to vouch for a damaged blob lets `airgap` through, and `verify`
+/// still finds the damage.
+#[test]
+fn airgap_skips_blobs_whose_stamps_vouch_for_them_and_verify_does_not() {
+    let lab = mirrored_lab();
+    airgap(&lab, "first.tar", &[]);
+    let layout = lab.root().join(LAYOUT);
+    let stamps_path = layout.join(".seedforge/blob-stamps.json");
+    let mut stamps = common::read_json(&stamps_path);
+    let blobs = stamps["blobs"].as_object().unwrap().clone();
+    assert!(blobs.len() > 2, "{stamps}");
+    // Damage one blob and forge its stamp to its new stat.
+    let (hex, _) = blobs
+        .iter()
+        .max_by_key(|(_, s)| s["size"].as_u64())
+        .unwrap();
+    let blob = layout.join("blobs/sha256").join(hex);
+    common::flip_byte(&blob, 7);
+    let meta = fs::metadata(&blob).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    let stat = &mut stamps["blobs"][hex];
+    stat["mtime_ns"] = (meta.mtime() * 1_000_000_000 + meta.mtime_nsec()).into();
+    stat["ctime_ns"] = (meta.ctime() * 1_000_000_000 + meta.ctime_nsec()).into();
+    fs::write(&stamps_path, serde_json::to_vec(&stamps).unwrap()).unwrap();
+    airgap(&lab, "second.tar", &[]);
+    let out = lab.seedforge().args(["verify", LAYOUT]).expect(1).run();
+    assert!(
+        out.stdout.contains(hex.as_str()) || out.stderr.contains(hex.as_str()),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    // Without the forged stamp, airgap re-hashes the damaged blob and refuses it.
+    fs::remove_file(&stamps_path).unwrap();
+    let refused = airgap_fails(&lab, "third.tar", &[], 1);
+    assert!(refused.stderr.contains(hex.as_str()), "{}", refused.stderr);
+    assert!(!lab.root().join("third.tar").exists());
+}
+
 #[test]
 fn containerd_imports_oci_tar() {
     containerd_judge("oci", "none", &[]);

@@ -16,7 +16,8 @@ use seedforge::build_lock::BuildLock;
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
-use seedforge::oci::verify::{VerifyReport, gc, verify};
+use seedforge::oci::stamps::BlobStamps;
+use seedforge::oci::verify::{VerifyReport, gc};
 use seedforge::oci::{Layout, Platform};
 use seedforge::plan::{self, MirroredImageReport};
 use seedforge::{Error, ExitCode};
@@ -506,12 +507,21 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
         digest: a.sha256,
     };
     let layout = Layout::open(&layout_dir(&a.layout))?;
+    // Blobs unchanged since they last hashed right are not read again.
+    let stamps = BlobStamps::load(&layout);
     let report = write_archive(
         &layout,
         &a.out,
         &options,
         &progress::CliReporter::new(true, 0),
+        Some(&stamps),
     )?;
+    if let Err(e) = stamps.save() {
+        tracing::warn!(
+            "cannot save the blob stamps of {}: {e}",
+            layout.root().display()
+        );
+    }
     if g.json {
         print_json(&report);
     } else if !g.quiet {
@@ -620,7 +630,15 @@ fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
 fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCode, Error>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(true, 0);
-    let report = verify(&layout, &reporter)?;
+    // Every blob is re-hashed; those found right get fresh stamps for `airgap`.
+    let stamps = BlobStamps::recording(&layout);
+    let report = seedforge::oci::verify::verify_with(&layout, &reporter, Some(&stamps))?;
+    if let Err(e) = stamps.save() {
+        tracing::warn!(
+            "cannot save the blob stamps of {}: {e}",
+            layout.root().display()
+        );
+    }
     if !g.json && (!g.quiet || !report.is_sound()) {
         print_verify(&report);
     }

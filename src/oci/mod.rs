@@ -21,6 +21,7 @@ pub mod mirror;
 pub mod platform;
 pub mod registry;
 pub mod source;
+pub mod stamps;
 pub mod verify;
 
 pub use descriptor::Descriptor;
