@@ -16,7 +16,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 STATE = "/var/lib/k3s-standin"
@@ -163,7 +162,8 @@ def main():
         print("k3s stand-in: usage: k3s server|agent", file=sys.stderr)
         return 2
     record_start(role)
-    threading.Thread(target=import_images, daemon=True).start()
+    # Before a server reports ready or an agent joins, as the tests read them then.
+    import_images()
     if role == "server":
         serve()
     else:
