@@ -11,6 +11,18 @@ use common::debs::{HttpServer, fixture_debs, make_repo, offline_root_copy, requi
 use std::fs;
 use std::path::Path;
 
+/// Unpacks a bundle into `dest` (made if missing) and returns `dest`.
+fn unpack(bundle: &Path, dest: &Path) -> std::path::PathBuf {
+    fs::create_dir_all(dest).unwrap();
+    Cmd::new("tar")
+        .arg("-xzf")
+        .arg(bundle)
+        .arg("-C")
+        .arg(dest)
+        .run();
+    dest.to_path_buf()
+}
+
 fn chroot(root: &Path, args: &[&str]) -> Cmd {
     Cmd::new("chroot").arg(root).args(args)
 }
@@ -61,14 +73,7 @@ fn apt_installs_jq_offline_from_a_bundle_resolved_over_http() {
     assert!(out.stderr.contains("unverified"), "{}", out.stderr);
     drop(server);
 
-    let dest = root.join("opt/seedforge/ops");
-    fs::create_dir_all(&dest).unwrap();
-    Cmd::new("tar")
-        .arg("-xzf")
-        .arg(&bundle)
-        .arg("-C")
-        .arg(&dest)
-        .run();
+    unpack(&bundle, &root.join("opt/seedforge/ops"));
     let first = chroot(&root, &["sh", "/opt/seedforge/ops/install.sh"]).run();
     assert!(first.stderr.contains("installed: jq"), "{}", first.stderr);
     let version = chroot(&root, &["jq", "--version"]).run().stdout;
@@ -122,14 +127,7 @@ fn a_damaged_bundle_is_refused_by_install_sh_before_apt_runs() {
         .arg("--out")
         .arg(&bundle)
         .run();
-    let dest = root.join("opt/b");
-    fs::create_dir_all(&dest).unwrap();
-    Cmd::new("tar")
-        .arg("-xzf")
-        .arg(&bundle)
-        .arg("-C")
-        .arg(&dest)
-        .run();
+    let dest = unpack(&bundle, &root.join("opt/b"));
     common::flip_byte(&dest.join("pool/libonig5_6.9.8-1_amd64.deb"), 1000);
     let out = chroot(&root, &["sh", "/opt/b/install.sh"]).expect(1).run();
     assert!(out.stderr.contains("damaged"), "{}", out.stderr);
@@ -197,14 +195,7 @@ fn version_and_virtual_requests_install_on_the_node() {
         .arg("--out")
         .arg(&bundle)
         .run();
-    let dest = root.join("opt/seedforge/req");
-    fs::create_dir_all(&dest).unwrap();
-    Cmd::new("tar")
-        .arg("-xzf")
-        .arg(&bundle)
-        .arg("-C")
-        .arg(&dest)
-        .run();
+    unpack(&bundle, &root.join("opt/seedforge/req"));
     let first = chroot(&root, &["sh", "/opt/seedforge/req/install.sh"]).run();
     assert!(
         first

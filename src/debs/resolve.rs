@@ -121,14 +121,7 @@ impl Base {
                 continue; // known to dpkg but not installed
             };
             let version = Version::parse(version).map_err(|e| bad(format!("{name}: {e}")))?;
-            let provides = match cols.next() {
-                Some(p) if !p.is_empty() => super::control::parse_relations(p)
-                    .map_err(|e| bad(format!("{name}: provides: {e}")))?
-                    .into_iter()
-                    .flat_map(|r| r.0)
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let provides = provides(cols.next()).map_err(|e| bad(format!("{name}: {e}")))?;
             installed.insert(name.to_string(), (version, provides));
         }
         Ok(Base { installed })
@@ -160,14 +153,8 @@ impl Base {
             };
             let version =
                 Version::parse(version).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
-            let provides = match p.get("Provides") {
-                Some(v) => super::control::parse_relations(v)
-                    .map_err(|e| bad(p.line, format!("{name}: provides: {e}")))?
-                    .into_iter()
-                    .flat_map(|r| r.0)
-                    .collect(),
-                None => Vec::new(),
-            };
+            let provides =
+                provides(p.get("Provides")).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
             installed.insert(name.to_string(), (version, provides));
         }
         Ok(Base { installed })
@@ -192,6 +179,18 @@ impl Base {
         self.installed
             .values()
             .any(|(_, provides)| provides.iter().any(|p| provide_meets(p, dep)))
+    }
+}
+
+/// A base package's `Provides` list (none when absent or empty).
+fn provides(text: Option<&str>) -> Result<Vec<Dependency>, String> {
+    match text.filter(|t| !t.is_empty()) {
+        Some(t) => Ok(super::control::parse_relations(t)
+            .map_err(|e| format!("provides: {e}"))?
+            .into_iter()
+            .flat_map(|r| r.0)
+            .collect()),
+        None => Ok(Vec::new()),
     }
 }
 
