@@ -229,8 +229,8 @@ impl Tree {
     /// the result never depends on the order the filesystem lists them in.
     fn mangle_children(&mut self, dir: usize) {
         let children = self.nodes[dir].children().to_vec();
-        let mut iso_used = HashSet::new();
-        let mut joliet_used = HashSet::new();
+        let mut iso_used = Taken::default();
+        let mut joliet_used = Taken::default();
         for &c in &children {
             let node = &self.nodes[c];
             let iso = unique_iso_id(&node.name, node.is_dir(), &mut iso_used);
@@ -267,8 +267,45 @@ fn split_ext(name: &str) -> (&str, &str) {
     }
 }
 
+/// The identifiers given out in one directory, and for each first choice the numeric tail
+/// to try next. Without the tails, the k-th of many names sharing their first 8 characters
+/// would try k taken identifiers first: one folder of 20,000 such files took 30 s.
+/// Starting where the last search for the same first choice stopped gives the same
+/// identifiers (every smaller tail is still taken, as identifiers are never given back).
+#[derive(Debug)]
+struct Taken<T> {
+    used: HashSet<Vec<T>>,
+    next: std::collections::HashMap<Vec<T>, u64>,
+}
+
+impl<T> Default for Taken<T> {
+    fn default() -> Self {
+        Taken {
+            used: HashSet::new(),
+            next: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Taken<T> {
+    /// The first free identifier among `make(0)`, `make(1)`, … (from where the last
+    /// search for the same first choice stopped), marked as taken.
+    fn claim(&mut self, make: impl Fn(u64) -> Vec<T>) -> Vec<T> {
+        let first = make(0);
+        let mut n = self.next.get(&first).copied().unwrap_or(0);
+        let mut id = if n == 0 { first.clone() } else { make(n) };
+        while self.used.contains(&id) {
+            n += 1;
+            id = make(n);
+        }
+        self.next.insert(first, n + 1);
+        self.used.insert(id.clone());
+        id
+    }
+}
+
 /// A unique 8.3 identifier (`BASE.EXT;1` for files, `BASE` for directories).
-fn unique_iso_id(name: &str, is_dir: bool, used: &mut HashSet<Vec<u8>>) -> Vec<u8> {
+fn unique_iso_id(name: &str, is_dir: bool, used: &mut Taken<u8>) -> Vec<u8> {
     let (base, ext) = if is_dir {
         (d_chars(name), String::new())
     } else {
@@ -289,16 +326,14 @@ fn unique_iso_id(name: &str, is_dir: bool, used: &mut HashSet<Vec<u8>>) -> Vec<u
             format!("{b}.{ext};1").into_bytes()
         }
     };
-    let mut id = make(&base);
-    let mut n: u64 = 0;
-    while used.contains(&id) {
-        n += 1;
+    used.claim(|n| {
+        if n == 0 {
+            return make(&base);
+        }
         let tail = n.to_string();
         let keep = 8usize.saturating_sub(tail.len()).min(base.len());
-        id = make(&format!("{}{tail}", &base[..keep]));
-    }
-    used.insert(id.clone());
-    id
+        make(&format!("{}{tail}", &base[..keep]))
+    })
 }
 
 /// True for characters Joliet forbids in identifiers.
@@ -321,7 +356,7 @@ fn cut_units(units: &[u16], max: usize) -> &[u16] {
 /// A unique Joliet identifier: the real name with forbidden characters replaced, cut to
 /// fit [`JOLIET_MAX_UNITS`] (keeping a short extension). Files get no `;1` version, like
 /// genisoimage's and xorriso's, so readers list the name exactly.
-fn unique_joliet_id(name: &str, is_dir: bool, used: &mut HashSet<Vec<u16>>) -> Vec<u16> {
+fn unique_joliet_id(name: &str, is_dir: bool, used: &mut Taken<u16>) -> Vec<u16> {
     let clean = |s: &str| -> Vec<u16> {
         s.encode_utf16()
             .map(|u| {
@@ -346,15 +381,13 @@ fn unique_joliet_id(name: &str, is_dir: bool, used: &mut HashSet<Vec<u16>>) -> V
         id.extend_from_slice(&ext);
         id
     };
-    let mut id = make(&[]);
-    let mut n: u64 = 0;
-    while used.contains(&id) {
-        n += 1;
+    used.claim(|n| {
+        if n == 0 {
+            return make(&[]);
+        }
         let tail: Vec<u16> = format!("~{n}").encode_utf16().collect();
-        id = make(&tail);
-    }
-    used.insert(id.clone());
-    id
+        make(&tail)
+    })
 }
 
 #[cfg(test)]
@@ -362,7 +395,7 @@ mod tests {
     use super::*;
 
     fn iso(names: &[(&str, bool)]) -> Vec<String> {
-        let mut used = HashSet::new();
+        let mut used = Taken::default();
         names
             .iter()
             .map(|(n, d)| String::from_utf8(unique_iso_id(n, *d, &mut used)).unwrap())
@@ -390,6 +423,19 @@ mod tests {
     }
 
     #[test]
+    fn many_names_sharing_8_characters_stay_unique_and_in_order() {
+        let names: Vec<(String, bool)> = (0..3000)
+            .map(|i| (format!("file{i:05}.txt"), false))
+            .collect();
+        let refs: Vec<(&str, bool)> = names.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+        let ids = iso(&refs);
+        let unique: HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        assert_eq!(ids[0], "FILE0000.TXT;1");
+        assert_eq!(ids[1], "FILE0001.TXT;1");
+    }
+
+    #[test]
     fn collisions_get_numeric_tails() {
         assert_eq!(
             iso(&[
@@ -403,7 +449,7 @@ mod tests {
 
     #[test]
     fn joliet_keeps_extension_and_fits_64_units() {
-        let mut used = HashSet::new();
+        let mut used = Taken::default();
         let long = format!("{}.yaml", "a".repeat(100));
         let one = String::from_utf16(&unique_joliet_id(&long, false, &mut used)).unwrap();
         let two = String::from_utf16(&unique_joliet_id(&long, false, &mut used)).unwrap();
@@ -417,7 +463,7 @@ mod tests {
 
     #[test]
     fn joliet_cut_never_splits_a_surrogate_pair() {
-        let mut used = HashSet::new();
+        let mut used = Taken::default();
         let name = "😀".repeat(40);
         let id = unique_joliet_id(&name, true, &mut used);
         assert!(String::from_utf16(&id).is_ok());
