@@ -1246,12 +1246,6 @@ const HOSTILE_CASES: &[Case] = &[
         expect: &["would overwrite or hold an input", "the layout it reads"],
     },
     Case {
-        name: "iso written into the folder it images",
-        edits: &[Sh("mkdir -p o/tree && echo hi > o/tree/a")],
-        run: Run::Args(&["iso", "--out", "o/tree/seed.iso", "o/tree"], "o"),
-        expect: &["would overwrite or hold an input", "the folder it images"],
-    },
-    Case {
         name: "debs bundle written into the folder of .debs it reads",
         edits: &[Sh(
             "mkdir -p o/debs && cp {repo}/fixtures/debs/*.deb o/debs/",

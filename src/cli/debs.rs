@@ -80,12 +80,22 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
         packages: a.packages.clone(),
         base: a.base.clone(),
     };
-    // The bundle must not land on (or inside) what it is made from.
-    let mut inputs: Vec<(&Path, String)> = a
-        .debs
-        .iter()
-        .map(|d| (d.as_path(), "--deb".to_string()))
-        .collect();
+    // The bundle must not land on what it is made from: a --deb file, a --deb folder
+    // (searched without descending, so a subfolder is fine), a local repository.
+    use seedforge::outpath::{OutPathError, resolve};
+    let out_real = resolve(&a.out);
+    for deb in &a.debs {
+        let real = resolve(deb);
+        if out_real == real || out_real.parent() == Some(real.as_path()) {
+            return Err(OutPathError::HoldsInput {
+                out: a.out.clone(),
+                input: deb.clone(),
+                what: "--deb".into(),
+            }
+            .into());
+        }
+    }
+    let mut inputs: Vec<(&Path, String)> = Vec::new();
     let repo_dir = a
         .repo
         .as_deref()

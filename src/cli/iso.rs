@@ -33,9 +33,6 @@ pub fn iso_cmd(g: &Global, a: &IsoArgs) -> Result<ExitCode, Error> {
         source_date_epoch: a.source_date_epoch.unwrap_or(0),
         application_id: "SEEDFORGE".to_string(),
     };
-    // An image written into the folder it images would hold itself (or be replaced by
-    // the next run's walk of that folder).
-    seedforge::outpath::refuse_inputs(&a.out, [(a.dir.as_path(), "the folder it images".into())])?;
     let summary = write_iso(&a.dir, &a.out, &opts)?;
     if g.json {
         print_json(&summary);

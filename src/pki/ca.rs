@@ -110,7 +110,7 @@ fn describe_key_error(e: PkiError, key_pem: &str, info: &CertInfo) -> PkiError {
     let kind = super::inspect::describe_key(&info.spki_der);
     let message = match (label, kind) {
         ("ENCRYPTED PRIVATE KEY", _) => {
-            "an encrypted private key; decrypt it with `openssl pkcs8 -topk8 -nocrypt`".to_string()
+            "an encrypted private key, not an unencrypted PKCS#8 one; decrypt it with `openssl pkcs8 -topk8 -nocrypt`".to_string()
         }
         ("RSA PRIVATE KEY" | "EC PRIVATE KEY", _) => {
             format!("a {label} (not PKCS#8); convert it with `openssl pkcs8 -topk8 -nocrypt`")
