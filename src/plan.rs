@@ -34,6 +34,7 @@ use std::path::Path;
 use std::path::PathBuf;
 
 mod incremental;
+pub mod outdir;
 pub use incremental::StepRun;
 
 /// One step of a build.
@@ -413,6 +414,7 @@ pub fn plan_with(config: &Config, output: Option<PathBuf>, options: PlanOptions)
     // Read only: a build writes it back step by step.
     let state = BuildState::load(&output, options.force);
     let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
+    outdir::check(config, &output, &images)?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
     let offline = if options.offline {

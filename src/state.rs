@@ -115,7 +115,7 @@ impl BuildState {
         let path = output.join(STATE_DIR).join(STATE_FILE);
         let mut inner = Inner::default();
         if !fresh {
-            match fs::read(&path) {
+            match crate::input::read(&path, crate::input::Kind::State).map_err(|e| e.into_io()) {
                 Ok(bytes) => match serde_json::from_slice::<Doc>(&bytes) {
                     Ok(doc) if doc.format == FORMAT && doc.seedforge == version() => {
                         inner.doc = doc;

@@ -14,7 +14,7 @@ use crate::util::FileStat;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -81,16 +81,10 @@ impl BlobStamps {
     }
 }
 
+/// The stamps file, read like any other of seedforge's own files (a regular file only,
+/// capped); anything else is no stamps at all.
 fn read_doc(path: &Path) -> Option<Doc> {
-    let file = fs::File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_BYTES + 1).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return None;
-    }
+    let bytes = crate::input::read_capped(path, MAX_BYTES, "blob stamps file").ok()?;
     serde_json::from_slice::<Doc>(&bytes)
         .ok()
         .filter(|d| d.format == FORMAT)
