@@ -151,29 +151,25 @@ impl Machine {
     }
 }
 
-/// A file of the powered-off disk, or `None` if it does not exist.
-fn read(disk: &Path, path: &str) -> Option<String> {
+/// One read-only debugfs request on the powered-off disk: its output, or `None` when the
+/// path it names does not exist.
+fn debugfs(disk: &Path, request: &str) -> Option<String> {
     let out = Cmd::new("debugfs")
         .arg("-R")
-        .arg(format!("cat {path}"))
+        .arg(request)
         .arg(disk)
         .any_status()
         .run();
-    if out.stderr.contains("File not found") || out.stderr.contains("not found by ext2_lookup") {
-        None
-    } else {
-        Some(out.stdout)
-    }
+    (!out.stderr.contains("not found")).then_some(out.stdout)
+}
+
+/// A file of the powered-off disk, or `None` if it does not exist.
+fn read(disk: &Path, path: &str) -> Option<String> {
+    debugfs(disk, &format!("cat {path}"))
 }
 
 fn exists(disk: &Path, path: &str) -> bool {
-    let out = Cmd::new("debugfs")
-        .arg("-R")
-        .arg(format!("stat {path}"))
-        .arg(disk)
-        .any_status()
-        .run();
-    !out.stderr.contains("not found")
+    debugfs(disk, &format!("stat {path}")).is_some()
 }
 
 /// Writes `content` to `dir/name` on the disk, making `dir` (one level) if needed.
