@@ -55,6 +55,11 @@ impl Machine {
         let mut lines = out.stdout.lines();
         let image = PathBuf::from(lines.next().unwrap());
         let qemu = PathBuf::from(lines.next().unwrap());
+        assert!(
+            image.is_file() && qemu.is_file() && lines.next().is_none(),
+            "tests/boot/image.sh printed more or other than the image and qemu paths:\n{}",
+            out.stdout
+        );
         let key = image
             .file_stem()
             .unwrap()
@@ -160,7 +165,24 @@ fn debugfs(disk: &Path, request: &str) -> Option<String> {
         .arg(disk)
         .any_status()
         .run();
-    (!out.stderr.contains("not found")).then_some(out.stdout)
+    if out.stderr.contains("not found") {
+        return None;
+    }
+    // Anything but the version banner means debugfs could not read the disk: an empty
+    // answer must not pass for an empty file.
+    let trouble: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("debugfs "))
+        .collect();
+    assert!(
+        trouble.is_empty() && out.code == Some(0),
+        "debugfs -R {request:?} {}: {:?}\n{}",
+        disk.display(),
+        out.code,
+        out.stderr
+    );
+    Some(out.stdout)
 }
 
 /// A file of the powered-off disk, or `None` if it does not exist.
@@ -239,6 +261,12 @@ impl Lab {
         fs::write(lab.join("images.txt"), list).unwrap();
         // What the node image has installed: the bundles carry only the rest.
         let status = read(&machine.image, "/var/lib/dpkg/status").expect("dpkg status");
+        assert!(
+            status.lines().any(|l| l == "Package: libc6"),
+            "the node image's dpkg status ({} bytes) has no libc6: {}",
+            status.len(),
+            machine.image.display()
+        );
         fs::write(lab.join("node-status"), status).unwrap();
         let lab = Lab { dir };
         lab.set_standin("");

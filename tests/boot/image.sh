@@ -14,6 +14,9 @@ DIR=${1:-$HERE/../../target/boot}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
+# Only the two result lines go to stdout (fd 3): every tool's chatter goes to stderr.
+exec 3>&1 1>&2
+
 log() { printf 'boot image: %s\n' "$*" >&2; }
 
 # Retries a command once (the first apt run after an update can fail transiently).
@@ -50,6 +53,27 @@ ROOT_KEY=$( { cat "$0"; echo "$PACKAGES"; } | sha256sum | cut -c1-16)
 KEY=$( { echo "$ROOT_KEY"; cat "$HERE"/guest/*; } | sha256sum | cut -c1-16)
 IMAGE="$DIR/node-$KEY.img"
 ROOT="$DIR/root-$ROOT_KEY"
+
+# A kept root or image is used only when it holds what a node needs: an installed libc6 in
+# dpkg's status, cloud-init and a kernel. A folder restored without some of its files
+# (a cache that skipped some) is rebuilt, never booted.
+root_sound() {
+  [ -f "$ROOT/.complete" ] && grep -qx 'Package: libc6' "$ROOT/var/lib/dpkg/status" 2>/dev/null \
+    && [ -x "$ROOT/usr/bin/cloud-init" ] && compgen -G "$ROOT/boot/vmlinuz-*" >/dev/null
+}
+image_sound() {
+  [ -s "$IMAGE" ] && [ -s "$DIR/vmlinuz-$KEY" ] && [ -s "$DIR/initrd-$KEY" ] \
+    && debugfs -R "cat /var/lib/dpkg/status" "$IMAGE" 2>/dev/null | grep -x 'Package: libc6' >/dev/null \
+    && debugfs -R "stat /usr/bin/cloud-init" "$IMAGE" 2>&1 | grep 'Type: regular' >/dev/null
+}
+if [ -e "$IMAGE" ] && ! image_sound; then
+  log "the kept image $IMAGE lacks what a node needs: making it again"
+  rm -f "$IMAGE"
+fi
+if [ -e "$ROOT" ] && [ ! -s "$IMAGE" ] && ! root_sound; then
+  log "the kept root $ROOT is incomplete: installing it again"
+  rm -rf "$ROOT"
+fi
 if [ ! -s "$IMAGE" ] && [ ! -f "$ROOT/.complete" ]; then
   [ "$(id -u)" = 0 ] || { echo "image.sh: building the node image needs root" >&2; exit 3; }
   cleanup() {
@@ -107,5 +131,6 @@ if [ ! -s "$IMAGE" ]; then
     ! -name "*$KEY*" -delete
   find "$DIR" -maxdepth 1 -name 'root-*' ! -name "root-$ROOT_KEY" -exec rm -rf {} +
 fi
-echo "$IMAGE"
-echo "$QEMU"
+image_sound || { echo "image.sh: the image just made ($IMAGE) fails its own check" >&2; exit 1; }
+echo "$IMAGE" >&3
+echo "$QEMU" >&3
