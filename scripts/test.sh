@@ -40,6 +40,8 @@ declare -A TOOLS=(
   [sha256sum]=coreutils
   [strace]=strace
   [touch]=coreutils
+  [systemd-analyze]=systemd
+  [debugfs]=e2fsprogs
 )
 
 missing_tools() {
@@ -124,4 +126,16 @@ elif [ "${CI:-}" = "true" ]; then
   exit 1
 else
   echo "test.sh: warning: cargo-fuzz missing; fuzz smoke skipped" >&2
+fi
+
+echo "== booted-node tests (tests/boot: qemu, a Debian node per seed; ~20 min)"
+# The node image and qemu are made once under target/boot (tests/boot/image.sh) and reused
+# while their inputs are unchanged.
+if [ "$(id -u)" = 0 ]; then
+  SEEDFORGE_BOOT_TESTS=1 cargo test --locked --test boot -- --nocapture
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: the booted-node tests need root" >&2
+  exit 1
+else
+  echo "test.sh: warning: not root; booted-node tests skipped" >&2
 fi

@@ -317,13 +317,31 @@ struct RawImages {
 impl Config {
     /// Reads and validates the config at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = crate::input::read_to_string(path, crate::input::Kind::Config).map_err(|e| {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                source: e.into_io(),
+            }
         })?;
         let config = Config::parse(&text, path)?;
         config.check_paths(&text)?;
         Ok(config)
+    }
+
+    /// Reads every secret the config names and registers its value with
+    /// [`crate::redact`], so that no message printed from here on can show it, whichever
+    /// input it ends up quoted from. Secrets that cannot be read are skipped: the step
+    /// that needs one reports why.
+    pub fn register_secrets(&self) {
+        let secrets = self
+            .cluster
+            .token
+            .iter()
+            .chain(self.registry.auth.iter().map(|a| &a.password))
+            .chain(self.registries.iter().filter_map(|r| r.password.as_ref()));
+        for secret in secrets {
+            let _ = secret.resolve("secret", &self.path);
+        }
     }
 
     /// Checks that the files and folders the config names exist, pointing at the line
@@ -381,6 +399,7 @@ impl Config {
     /// paths.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         line_endings::check(text, path)?;
+        check_yaml_shape(text, path)?;
         let raw: RawConfig = serde_saphyr::from_str_with_options(text, parse_options())
             .map_err(|e| yaml_error(path, &e))?;
         let invalid = |loc: &serde_saphyr::Location, message: String| ConfigError::Invalid {
@@ -455,6 +474,7 @@ impl Config {
             }
             nodes.push(node.value.clone());
         }
+        check_addresses(&raw.registry, &raw.network, &raw.nodes, text, path)?;
         autoinstall::check_logins(&raw.nodes, &raw.autoinstall).map_err(|(l, m)| invalid(&l, m))?;
         if !nodes.is_empty() && !nodes.iter().any(|n| n.role == Role::Server) {
             return Err(invalid(
@@ -532,6 +552,104 @@ impl Config {
     }
 }
 
+/// The line (1-based) and column of `key:` inside the top-level `section:` of `text`, or of
+/// the section itself when the key is not written there.
+fn key_location(text: &str, section: &str, key: &str) -> (u64, u64) {
+    let mut in_section = None;
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        if !line.starts_with([' ', '\t', '#']) && !line.is_empty() {
+            in_section = line.starts_with(&format!("{section}:")).then_some(n);
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if in_section.is_some() && trimmed.starts_with(&format!("{key}:")) {
+            return (n, (line.len() - trimmed.len()) as u64 + 1);
+        }
+    }
+    (in_section.unwrap_or(1), 1)
+}
+
+/// Addresses that each look fine alone but do not fit together: the gateway must be in
+/// every node's subnet and of its family, and no node may have the gateway's or the
+/// registry's address; the registry needs a real port.
+fn check_addresses(
+    registry: &Registry,
+    network: &Network,
+    nodes: &[Spanned<Node>],
+    text: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let at = |(line, column): (u64, u64), message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    if registry.port == 0 {
+        return Err(at(
+            key_location(text, "registry", "port"),
+            "registry.port 0 is no port a node can connect to; give 1-65535".into(),
+        ));
+    }
+    let registry_ip = match registry.host {
+        Host::Ip(ip) => Some(ip),
+        Host::Name(_) => None,
+    };
+    for node in nodes {
+        let (n, loc) = (&node.value, &node.referenced);
+        let here = (loc.line(), loc.column());
+        let name = n.name.as_str();
+        if let Some(gw) = network.gateway {
+            let family = |ip: IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            if gw.is_ipv4() != n.address.ip.is_ipv4() {
+                return Err(at(
+                    here,
+                    format!(
+                        "node {name:?} has an {} address ({}) but network.gateway {gw} is {}",
+                        family(n.address.ip),
+                        n.address,
+                        family(gw)
+                    ),
+                ));
+            }
+            if gw == n.address.ip {
+                return Err(at(
+                    here,
+                    format!("node {name:?} has the gateway's address {gw}"),
+                ));
+            }
+            if !n.address.contains(gw) {
+                return Err(at(
+                    here,
+                    format!(
+                        "network.gateway {gw} is outside node {name:?}'s subnet {}; the node could not reach it",
+                        n.address
+                    ),
+                ));
+            }
+        }
+        if registry_ip == Some(n.address.ip) {
+            return Err(at(
+                here,
+                format!(
+                    "node {name:?} has the registry's address {}; the registry runs on another machine",
+                    n.address.ip
+                ),
+            ));
+        }
+    }
+    if let Some(gw) = network.gateway
+        && let Some(why) = unusable_host(gw)
+    {
+        return Err(at(
+            key_location(text, "network", "gateway"),
+            format!("network.gateway {gw} is {why}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The strict YAML options every seedforge YAML reader uses (also for rendered files).
 pub(crate) fn yaml_options() -> serde_saphyr::options::Options {
     parse_options()
@@ -544,6 +662,49 @@ fn parse_options() -> serde_saphyr::options::Options {
     o.no_schema = true;
     o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     o
+}
+
+/// Refuses what the YAML reader would otherwise accept or describe poorly: a second
+/// document (a `---` line part-way), and tags (`!!binary`, `!custom`), which a seedforge
+/// config never needs and which change how a value is read (or are silently dropped).
+fn check_yaml_shape(text: &str, path: &Path) -> Result<(), ConfigError> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    let at = |span: &serde_saphyr::granit_parser::Span, message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line: span.start.line() as u64,
+        column: span.start.col() as u64 + 1,
+        message,
+    };
+    let mut documents = 0;
+    for event in Parser::new_from_str(text) {
+        // Syntax errors are the YAML reader's to report, with its own words.
+        let Ok((event, span)) = event else { break };
+        let tag = match &event {
+            Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(at(
+                        &span,
+                        "a second YAML document starts here; a seedforge config is one document (remove the `---` line, or keep each config in its own file)".into(),
+                    ));
+                }
+                None
+            }
+            Event::Scalar(_, _, _, tag)
+            | Event::SequenceStart(_, _, tag)
+            | Event::MappingStart(_, _, tag) => tag.as_ref(),
+            _ => None,
+        };
+        if let Some(tag) = tag {
+            return Err(at(
+                &span,
+                format!(
+                    "YAML tag `{tag}`: tags are not part of a seedforge config; write the plain value"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Turns a YAML error into `file:line:column: message`, with the parser's own
@@ -625,6 +786,10 @@ impl std::str::FromStr for Host {
 
     fn from_str(s: &str) -> Result<Host, String> {
         if let Ok(ip) = s.parse::<IpAddr>() {
+            // Loopback stays allowed: it is a usual extra SAN for the registry's own host.
+            if let Some(why) = unusable_host(ip).filter(|_| !ip.is_loopback()) {
+                return Err(format!("{s} is {why}, not an address a node can reach"));
+            }
             return Ok(Host::Ip(ip));
         }
         let valid = s.len() <= 253
@@ -651,6 +816,81 @@ impl Host {
             Host::Ip(ip) => ip.to_string(),
             Host::Name(n) => n.clone(),
         }
+    }
+}
+
+/// Why `ip` cannot be a host's own address (unspecified, loopback, multicast, broadcast).
+fn unusable_host(ip: IpAddr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        Some("the unspecified address")
+    } else if ip.is_loopback() {
+        Some("a loopback address")
+    } else if ip.is_multicast() {
+        Some("a multicast address")
+    } else if ip == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        Some("the broadcast address")
+    } else {
+        None
+    }
+}
+
+impl Cidr {
+    /// The prefix as a bit mask over the address's 128 (or 32) bits.
+    fn mask(&self) -> u128 {
+        let bits = if self.ip.is_ipv4() { 32 } else { 128 };
+        let ones = u128::MAX >> (128 - bits);
+        match u32::from(self.prefix) {
+            0 => 0,
+            p => ones & !(ones >> p),
+        }
+    }
+
+    fn bits(ip: IpAddr) -> u128 {
+        match ip {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        }
+    }
+
+    /// True if `other` lies in this address's subnet (and is of the same family).
+    pub fn contains(&self, other: IpAddr) -> bool {
+        self.ip.is_ipv4() == other.is_ipv4()
+            && Cidr::bits(self.ip) & self.mask() == Cidr::bits(other) & self.mask()
+    }
+
+    /// Refuses what cannot be a node's own address: a subnet of everything, an address
+    /// that is no host's, or its subnet's network or broadcast address.
+    fn check_host(&self) -> Result<(), String> {
+        if self.prefix == 0 {
+            return Err(format!(
+                "{self}: a /0 prefix is the whole address space, not the node's subnet"
+            ));
+        }
+        if let Some(why) = unusable_host(self.ip) {
+            return Err(format!(
+                "{self}: {} is {why}, not a node's address",
+                self.ip
+            ));
+        }
+        let host_bits = Cidr::bits(self.ip) & !self.mask();
+        let all_host = !self.mask() & (u128::MAX >> if self.ip.is_ipv4() { 96 } else { 0 });
+        // /31 and /32 (/127 and /128) have no network or broadcast address to avoid.
+        let max = if self.ip.is_ipv4() { 30 } else { 126 };
+        if self.prefix <= max {
+            if host_bits == 0 {
+                return Err(format!(
+                    "{self}: {} is the network address of its subnet, not a host's",
+                    self.ip
+                ));
+            }
+            if self.ip.is_ipv4() && host_bits == all_host {
+                return Err(format!(
+                    "{self}: {} is the broadcast address of its subnet, not a host's",
+                    self.ip
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -684,7 +924,9 @@ impl<'de> Deserialize<'de> for Cidr {
         if prefix > max {
             return Err(err());
         }
-        Ok(Cidr { ip, prefix })
+        let cidr = Cidr { ip, prefix };
+        cidr.check_host().map_err(de::Error::custom)?;
+        Ok(cidr)
     }
 }
 
@@ -739,14 +981,28 @@ impl Secret {
             Secret::File(file) => {
                 let dir = config.parent().unwrap_or(Path::new("."));
                 let full = dir.join(file);
-                std::fs::read_to_string(&full)
-                    .map_err(|e| fail(format!("cannot read {}: {e}", full.display())))?
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string()
+                let bytes = crate::input::read(&full, crate::input::Kind::Secret)
+                    .map_err(|e| fail(format!("cannot read {}: {}", full.display(), e.reason())))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| fail(format!("{} is not UTF-8 text", full.display())))?;
+                text.trim_end_matches(['\n', '\r']).to_string()
             }
         };
+        // Registered before it is judged: even a rejected value is somebody's secret.
+        crate::redact::register(&value);
         if value.is_empty() {
             return Err(fail("the secret is empty".into()));
+        }
+        if value.trim().is_empty() {
+            return Err(fail("the secret is only whitespace".into()));
+        }
+        if value.contains('\0') {
+            return Err(fail("the secret holds a NUL byte".into()));
+        }
+        if value.contains(['\n', '\r']) {
+            return Err(fail(
+                "the secret holds a line break (a secret file holds one line)".into(),
+            ));
         }
         Ok(SecretValue(value))
     }

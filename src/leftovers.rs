@@ -9,7 +9,8 @@
 //!   airgap archives),
 //! - `.NAME.PID.iso-tmp` (ISO images),
 //! - `.stage-NODE.PID/` (a seed ISO's staging folder), only directly under `OUT/iso/`:
-//!   elsewhere a folder of that name is the user's and is left alone.
+//!   elsewhere a folder of that name is the user's and is left alone,
+//! - `.NAME.tar.gz.seedforge-PID-N.tmp/` (a package bundle's staging folder of .debs).
 //!
 //! [`sweep`] removes those whose process is gone, so the next build leaves the tree as a
 //! clean build would; files of a process that is still running are left alone. The OCI
@@ -66,6 +67,20 @@ pub fn sweep(root: &Path, extra_dirs: &[&Path]) -> io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Removes the temporary files and folders of dead seedforge processes next to `path`
+/// (a command's output file), as [`sweep`] does for a build's tree.
+pub fn sweep_beside(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        sweep_dir(dir, false, Path::new(""), &mut removed)?;
+    }
+    Ok(removed)
+}
+
 fn sweep_dir(
     dir: &Path,
     recurse: bool,
@@ -79,8 +94,9 @@ fn sweep_dir(
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let owner = if dir == stages && file_type.is_dir() {
-            stage_owner(&name)
-        } else if file_type.is_file() {
+            stage_owner(&name).or_else(|| temp_owner(&name))
+        } else if file_type.is_file() || file_type.is_dir() {
+            // A folder under a temporary name is a package bundle's staging folder.
             temp_owner(&name)
         } else {
             None
@@ -131,6 +147,25 @@ mod tests {
         ] {
             assert_eq!(temp_owner(not_temp), None, "{not_temp}");
         }
+    }
+
+    #[test]
+    fn a_dead_bundles_staging_folder_beside_its_output_is_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("ops.tar.gz");
+        let dead = dir.path().join(".ops.tar.gz.seedforge-4194305-0.tmp");
+        let live = dir.path().join(format!(
+            ".ops.tar.gz.seedforge-{}-1.tmp",
+            std::process::id()
+        ));
+        for d in [&dead, &live] {
+            fs::create_dir_all(d).unwrap();
+            fs::write(d.join("jq_1.6_amd64.deb"), "deb").unwrap();
+        }
+        fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        assert_eq!(sweep_beside(&out).unwrap(), vec![dead.clone()]);
+        assert!(!dead.exists() && live.exists());
+        assert!(dir.path().join("notes.txt").exists());
     }
 
     #[test]

@@ -20,14 +20,17 @@ pub mod debs;
 pub mod export;
 pub mod files;
 pub mod image;
+pub mod input;
 pub mod iso;
 pub mod leftovers;
 pub mod net;
 pub mod oci;
 pub mod offline;
+pub mod outpath;
 pub mod pki;
 pub mod plan;
 pub mod preflight;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod seal;
@@ -84,6 +87,12 @@ pub enum Error {
     /// Another build holds the output folder (`--no-wait`), or its lock failed.
     #[error(transparent)]
     BuildLock(#[from] build_lock::BuildLockError),
+    /// An input file is not a regular file, or too large for its kind.
+    #[error(transparent)]
+    Input(#[from] input::InputError),
+    /// An output path would overwrite an input, a user's file, or write through a link.
+    #[error(transparent)]
+    OutPath(#[from] outpath::OutPathError),
 }
 
 /// The library's result type.
@@ -126,6 +135,9 @@ impl Error {
             Error::Iso(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Files(e) if e.is_invalid_input() => ExitCode::InvalidInput,
             Error::Seal(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Input(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::OutPath(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+            Error::Input(_) | Error::OutPath(_) => ExitCode::Failure,
             Error::Files(_) | Error::Seal(_) => ExitCode::Failure,
             Error::Oci(_)
             | Error::Pki(_)

@@ -36,6 +36,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod incremental;
+pub mod outdir;
 pub use incremental::StepRun;
 
 /// One step of a build.
@@ -427,6 +428,7 @@ pub fn plan_with_net(
     // Read only: a build writes it back step by step.
     let state = BuildState::load(&output, options.force);
     let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
+    outdir::check(config, &output, &images)?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
     let offline = if options.offline {
@@ -752,6 +754,8 @@ struct Done {
     node_dirs: Vec<PathBuf>,
     isos: Vec<IsoSummary>,
     payload_sums: Option<String>,
+    /// The nodes' files as their seeds carry them (see [`incremental::seeded_nodes`]).
+    seeded: Option<Vec<NodeFiles>>,
     pki: Option<PkiReport>,
     files: Vec<crate::files::FileReport>,
     seal: Option<crate::seal::SealReport>,
@@ -900,6 +904,7 @@ fn run_step(
                 out,
                 &options,
                 reporter,
+                None,
             )?);
         }
         Step::Packages {
@@ -929,7 +934,8 @@ fn run_step(
             payload,
             mtime,
         } => {
-            let Some(files) = plan.nodes.iter().find(|n| &n.node == node) else {
+            let nodes = incremental::seeded_nodes(plan, done)?;
+            let Some(files) = nodes.iter().find(|n| &n.node == node).cloned() else {
                 return Ok(());
             };
             let stage = plan
@@ -937,7 +943,7 @@ fn run_step(
                 .join(format!("iso/.stage-{node}.{}", std::process::id()));
             // Every node carries the same payload: its sums are made once per build.
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-            let summary = write_seed_iso(files, payload, &sums, &stage, out, *mtime)?;
+            let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime)?;
             // Staging linked the payload files and removed the links: only their ctime
             // changed, and that was this build.
             let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();

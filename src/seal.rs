@@ -35,6 +35,9 @@ pub const MANIFEST_VERSION: u32 = 1;
 /// Errors sealing, checking, cleaning or exporting a build output.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// A file of the output is not a regular file, or larger than its kind may be.
+    #[error(transparent)]
+    Input(crate::input::InputError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -71,12 +74,21 @@ pub enum SealError {
     },
 }
 
+impl From<crate::input::InputError> for SealError {
+    fn from(e: crate::input::InputError) -> SealError {
+        match e {
+            crate::input::InputError::Io { path, source } => SealError::Io { path, source },
+            refused => SealError::Input(refused),
+        }
+    }
+}
+
 impl SealError {
     /// True if the error is about the input (exit code 2).
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            SealError::NotSealed { .. } | SealError::BadManifest { .. }
+            SealError::NotSealed { .. } | SealError::BadManifest { .. } | SealError::Input(_)
         )
     }
 
@@ -234,14 +246,16 @@ impl ManifestView {
     /// Reads `out/manifest.json`; [`SealError::NotSealed`] when there is none.
     pub fn load(out: &Path) -> Result<ManifestView, SealError> {
         let path = out.join(MANIFEST);
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::input::read(&path, crate::input::Kind::Manifest) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(crate::input::InputError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
                 return Err(SealError::NotSealed {
                     dir: out.to_path_buf(),
                 });
             }
-            Err(e) => return Err(SealError::io(&path, e)),
+            Err(e) => return Err(e.into()),
         };
         let view: ManifestView =
             serde_json::from_slice(&bytes).map_err(|e| SealError::BadManifest {
@@ -844,7 +858,7 @@ pub struct SumsReport {
 /// Re-hashes every entry of `out/SHA256SUMS`.
 pub fn verify_sums(out: &Path) -> Result<SumsReport, SealError> {
     let file = out.join(SUMS);
-    let text = fs::read_to_string(&file).map_err(|e| SealError::io(&file, e))?;
+    let text = crate::input::read_to_string(&file, crate::input::Kind::Sums)?;
     let mut problems = Vec::new();
     let mut listed: Vec<(String, String, PathBuf)> = Vec::new();
     for (i, line) in text.lines().enumerate() {

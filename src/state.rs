@@ -41,45 +41,9 @@ pub const STATE_FILE: &str = "state.json";
 /// Format version of the state file.
 const FORMAT: u32 = 1;
 
-/// The parts of a file's status that change whenever its content is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStat {
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: i64,
-    /// Status change time, nanoseconds since the epoch (set by every write, chmod, link,
-    /// and by `touch`; it cannot be set back by a user).
-    pub ctime_ns: i64,
-    /// Inode number.
-    pub ino: u64,
-    /// Device.
-    pub dev: u64,
-}
+pub use crate::util::FileStat;
 
 impl FileStat {
-    /// The stat of `meta`.
-    pub fn of(meta: &fs::Metadata) -> FileStat {
-        use std::os::unix::fs::MetadataExt as _;
-        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
-        FileStat {
-            size: meta.len(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-            ino: meta.ino(),
-            dev: meta.dev(),
-        }
-    }
-
-    /// The stat of the regular file at `path` (symlinks followed); `None` if there is no
-    /// such file.
-    pub fn read(path: &Path) -> Option<FileStat> {
-        fs::metadata(path)
-            .ok()
-            .filter(fs::Metadata::is_file)
-            .map(|m| FileStat::of(&m))
-    }
-
     /// Everything but the ctime is the same.
     fn same_but_ctime(&self, other: &FileStat) -> bool {
         FileStat {
@@ -151,7 +115,7 @@ impl BuildState {
         let path = output.join(STATE_DIR).join(STATE_FILE);
         let mut inner = Inner::default();
         if !fresh {
-            match fs::read(&path) {
+            match crate::input::read(&path, crate::input::Kind::State).map_err(|e| e.into_io()) {
                 Ok(bytes) => match serde_json::from_slice::<Doc>(&bytes) {
                     Ok(doc) if doc.format == FORMAT && doc.seedforge == version() => {
                         inner.doc = doc;

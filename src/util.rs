@@ -179,6 +179,46 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The parts of a file's status that change whenever its content is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStat {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the epoch (set by every write, chmod, link,
+    /// and by `touch`; it cannot be set back by a user).
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+    /// Device.
+    pub dev: u64,
+}
+
+impl FileStat {
+    /// The stat of `meta`.
+    pub fn of(meta: &fs::Metadata) -> FileStat {
+        use std::os::unix::fs::MetadataExt as _;
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+        FileStat {
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+
+    /// The stat of the regular file at `path` (symlinks followed); `None` if there is no
+    /// such file.
+    pub fn read(path: &Path) -> Option<FileStat> {
+        fs::metadata(path)
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .map(|m| FileStat::of(&m))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -503,6 +503,92 @@ fn containerd_judge(format: &str, compression: &str, platforms: &[&str]) {
     }
 }
 
+/// A plain `.tar` starts every stored blob's body on a 4 KiB boundary (a pax comment pads
+/// before it), so that a copy-on-write file system can share the blob's extents with the
+/// layout; the bodies are the blobs, byte for byte, and skopeo reads both formats.
+#[test]
+fn a_plain_tar_starts_every_blob_on_a_4k_boundary() {
+    let lab = mirrored_lab();
+    for format in ["oci", "docker"] {
+        let out = airgap(
+            &lab,
+            &format!("{format}.tar"),
+            &["--format", format, "--platform", "linux/amd64"],
+        );
+        let bytes = fs::read(&out).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut blobs = 0;
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            let Some(hex) = path.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let at = entry.raw_file_position();
+            assert_eq!(at % 4096, 0, "{format}: {path} starts at {at}");
+            let size = usize::try_from(entry.size()).unwrap();
+            let body = &bytes[usize::try_from(at).unwrap()..][..size];
+            assert_eq!(common::sha256_bytes(body), hex, "{format}: {path}");
+            blobs += 1;
+        }
+        assert!(blobs > 2, "{format}: {blobs} blobs");
+        if require_tool("skopeo") {
+            let transport = if format == "oci" {
+                "oci-archive"
+            } else {
+                "docker-archive"
+            };
+            for name in lab.lab_destinations() {
+                Cmd::new("skopeo")
+                    .arg("inspect")
+                    .arg(format!("{transport}:{}:{name}", out.display()))
+                    .run();
+            }
+        }
+    }
+}
+
+/// `airgap` re-hashes only blobs whose stat changed since they last hashed right (their
+/// stamps are in the layout's private folder); `verify` re-hashes everything. A stamp is
+/// trusted: one forged to vouch for a damaged blob lets `airgap` through, and `verify`
+/// still finds the damage.
+#[test]
+fn airgap_skips_blobs_whose_stamps_vouch_for_them_and_verify_does_not() {
+    let lab = mirrored_lab();
+    airgap(&lab, "first.tar", &[]);
+    let layout = lab.root().join(LAYOUT);
+    let stamps_path = layout.join(".seedforge/blob-stamps.json");
+    let mut stamps = common::read_json(&stamps_path);
+    let blobs = stamps["blobs"].as_object().unwrap().clone();
+    assert!(blobs.len() > 2, "{stamps}");
+    // Damage one blob and forge its stamp to its new stat.
+    let (hex, _) = blobs
+        .iter()
+        .max_by_key(|(_, s)| s["size"].as_u64())
+        .unwrap();
+    let blob = layout.join("blobs/sha256").join(hex);
+    common::flip_byte(&blob, 7);
+    let meta = fs::metadata(&blob).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    let stat = &mut stamps["blobs"][hex];
+    stat["mtime_ns"] = (meta.mtime() * 1_000_000_000 + meta.mtime_nsec()).into();
+    stat["ctime_ns"] = (meta.ctime() * 1_000_000_000 + meta.ctime_nsec()).into();
+    fs::write(&stamps_path, serde_json::to_vec(&stamps).unwrap()).unwrap();
+    airgap(&lab, "second.tar", &[]);
+    let out = lab.seedforge().args(["verify", LAYOUT]).expect(1).run();
+    assert!(
+        out.stdout.contains(hex.as_str()) || out.stderr.contains(hex.as_str()),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    // Without the forged stamp, airgap re-hashes the damaged blob and refuses it.
+    fs::remove_file(&stamps_path).unwrap();
+    let refused = airgap_fails(&lab, "third.tar", &[], 1);
+    assert!(refused.stderr.contains(hex.as_str()), "{}", refused.stderr);
+    assert!(!lab.root().join("third.tar").exists());
+}
+
 #[test]
 fn containerd_imports_oci_tar() {
     containerd_judge("oci", "none", &[]);

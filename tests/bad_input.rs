@@ -986,6 +986,287 @@ const ISO_CASES: &[Case] = &[
 ];
 
 // ------------------------------------------------------------------------------------------
+// Hostile input: values that look fine alone, files that are no files, outputs that would
+// destroy inputs or someone else's files, and links inside the output folder.
+
+/// Leaves the earlier build's files but not its marks of ownership (state, build lock).
+const NOT_OURS: Edit =
+    Sh("rm -rf fixtures/lab/out/.seedforge fixtures/lab/out/.seedforge-build.lock");
+
+const HOSTILE_CASES: &[Case] = &[
+    build(
+        "node address is its subnet's network address",
+        &[Sub(CONFIG, "192.168.6.12/24", "192.168.6.0/24")],
+        &["seedforge.yaml:{line}:", "network address of its subnet"],
+    ),
+    build(
+        "node address is its subnet's broadcast address",
+        &[Sub(CONFIG, "192.168.6.12/24", "192.168.6.255/24")],
+        &["seedforge.yaml:{line}:", "broadcast address of its subnet"],
+    ),
+    build(
+        "node address with a /0 prefix",
+        &[Sub(CONFIG, "192.168.6.12/24", "192.168.6.12/0")],
+        &["seedforge.yaml:{line}:", "/0 prefix"],
+    ),
+    build(
+        "node address 0.0.0.0",
+        &[Sub(CONFIG, "192.168.6.12/24", "0.0.0.0/24")],
+        &["seedforge.yaml:{line}:", "unspecified address"],
+    ),
+    build(
+        "node address is multicast",
+        &[Sub(CONFIG, "192.168.6.12/24", "224.0.0.12/24")],
+        &["seedforge.yaml:{line}:", "multicast address"],
+    ),
+    build(
+        "node address is loopback",
+        &[Sub(CONFIG, "192.168.6.12/24", "127.0.0.12/8")],
+        &["seedforge.yaml:{line}:", "loopback address"],
+    ),
+    build(
+        "node has the gateway's address",
+        &[
+            Sub(CONFIG, "host: 192.168.6.1", "host: 192.168.6.2"),
+            Sub(CONFIG, "192.168.6.12/24", "192.168.6.1/24"),
+        ],
+        &[
+            "seedforge.yaml:",
+            "lab-agent2",
+            "gateway's address 192.168.6.1",
+        ],
+    ),
+    build(
+        "node has the registry's address",
+        &[
+            Sub(CONFIG, "192.168.6.12/24", "192.168.6.1/24"),
+            Sub(CONFIG, "gateway: 192.168.6.1", "gateway: 192.168.6.254"),
+        ],
+        &[
+            "seedforge.yaml:",
+            "lab-agent2",
+            "registry's address 192.168.6.1",
+        ],
+    ),
+    build(
+        "gateway outside the node's subnet",
+        &[Sub(CONFIG, "gateway: 192.168.6.1", "gateway: 10.0.0.1")],
+        &["seedforge.yaml:", "network.gateway 10.0.0.1 is outside"],
+    ),
+    build(
+        "IPv6 node with an IPv4 gateway",
+        &[Sub(CONFIG, "192.168.6.12/24", "fd00::12/64")],
+        &["seedforge.yaml:", "IPv6 address (fd00::12/64)", "is IPv4"],
+    ),
+    build(
+        "registry host 0.0.0.0",
+        &[Sub(CONFIG, "host: 192.168.6.1", "host: 0.0.0.0")],
+        &["seedforge.yaml:{line}:", "unspecified address"],
+    ),
+    build(
+        "registry host 255.255.255.255",
+        &[Sub(CONFIG, "host: 192.168.6.1", "host: 255.255.255.255")],
+        &["seedforge.yaml:{line}:", "broadcast address"],
+    ),
+    build(
+        "registry port 0",
+        &[Sub(CONFIG, "port: 5000", "port: 0")],
+        &["seedforge.yaml:{line}:3", "registry.port 0"],
+    ),
+    build(
+        "YAML tag !!binary on a node name",
+        &[Sub(
+            CONFIG,
+            "name: lab-agent2",
+            "name: !!binary bGFiLWFnZW50Mg==",
+        )],
+        &["seedforge.yaml:{line}:", "YAML tag"],
+    ),
+    build(
+        "custom YAML tag",
+        &[Sub(CONFIG, "role: server", "role: !shout server")],
+        &["seedforge.yaml:{line}:", "YAML tag `!shout`"],
+    ),
+    build(
+        "two YAML documents",
+        &[Append(CONFIG, "---\nversion: 1\n")],
+        &["seedforge.yaml:{first}:", "second YAML document"],
+    ),
+    build(
+        "token that is only whitespace",
+        &[Write("fixtures/lab/token", b"   \t \n")],
+        &["seedforge.yaml", "cluster.token", "only whitespace"],
+    ),
+    build(
+        "token holding a NUL byte",
+        &[Write("fixtures/lab/token", b"K10abc\0def\n")],
+        &["seedforge.yaml", "cluster.token", "NUL byte"],
+    ),
+    build(
+        "token holding a line break",
+        &[Write("fixtures/lab/token", b"K10abc\ndef\n")],
+        &["seedforge.yaml", "cluster.token", "line break"],
+    ),
+    build(
+        "token file is a FIFO",
+        &[Sh("rm fixtures/lab/token && mkfifo fixtures/lab/token")],
+        &["fixtures/lab/token", "a FIFO"],
+    ),
+    build(
+        "token file is /dev/zero",
+        &[Sub(
+            CONFIG,
+            "token: {file: token}",
+            "token: {file: /dev/zero}",
+        )],
+        &["/dev/zero", "a character device"],
+    ),
+    build(
+        "image list is a FIFO",
+        &[Sh(
+            "rm fixtures/lab/images.txt && mkfifo fixtures/lab/images.txt",
+        )],
+        &["fixtures/lab/images.txt", "a FIFO"],
+    ),
+    build(
+        "image list larger than its cap",
+        &[Sh("truncate -s 17M fixtures/lab/images.txt")],
+        &[
+            "fixtures/lab/images.txt",
+            "larger than the 16777216-byte limit",
+        ],
+    ),
+    build(
+        "md5 digest on a source",
+        &[Append(
+            LIST,
+            "docker.io/library/busybox@md5:0123456789abcdef0123456789abcdef docker.io/x/busybox:md5\n",
+        )],
+        &["images.txt:{line}:", "uses md5"],
+    ),
+    build(
+        "destination with a tag and another image's digest",
+        &[Append(
+            LIST,
+            "oci:../images/oci:mirrored-pause:3.6 docker.io/x/pause:3.6@sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
+        )],
+        &["images.txt:{line}:", "which is not the source's"],
+    ),
+    build(
+        "output folder is the config's folder",
+        &[Sub(CONFIG, "output: out", "output: .")],
+        &[
+            "would overwrite or hold an input",
+            "seedforge.yaml (the config)",
+        ],
+    ),
+    build(
+        "output folder is the root folder",
+        &[Sub(CONFIG, "output: out", "output: /")],
+        &["/: refusing to write into the root folder"],
+    ),
+    build(
+        "output folder holds the token file",
+        &[
+            Sub(CONFIG, "token: {file: token}", "token: {file: out/token}"),
+            Sh("mkdir -p fixtures/lab/out && cp fixtures/lab/token fixtures/lab/out/token"),
+        ],
+        &["out/token (cluster.token)"],
+    ),
+    build(
+        "output folder is someone else's, with a file at a seedforge path",
+        &[NOT_OURS],
+        &["already exists in an output folder that no seedforge build wrote"],
+    ),
+    build(
+        "output folder of someone else's with only a SHA256SUMS",
+        &[Sh(
+            "rm -rf fixtures/lab/out && mkdir fixtures/lab/out && echo mine > fixtures/lab/out/SHA256SUMS",
+        )],
+        &["out/SHA256SUMS: already exists"],
+    ),
+    build(
+        "iso/ inside the output is a symbolic link",
+        &[Sh(
+            "mkdir -p elsewhere && rm -rf fixtures/lab/out/iso && ln -s ../../../elsewhere fixtures/lab/out/iso",
+        )],
+        &["out/iso: is a symbolic link"],
+    ),
+    build(
+        "nodes/ inside the output is a symbolic link",
+        &[Sh(
+            "mkdir -p elsewhere && rm -rf fixtures/lab/out/nodes && ln -s ../../../elsewhere fixtures/lab/out/nodes",
+        )],
+        &["out/nodes: is a symbolic link"],
+    ),
+    build(
+        "registry/ inside the output is a symbolic link",
+        &[Sh(
+            "mkdir -p elsewhere && rm -rf fixtures/lab/out/registry && ln -s ../../../elsewhere fixtures/lab/out/registry",
+        )],
+        &["out/registry: is a symbolic link"],
+    ),
+    build(
+        "a node's user-data is a symbolic link",
+        &[Sh(
+            "echo keep > victim && rm fixtures/lab/out/nodes/lab-agent1/user-data && ln -s ../../../../../victim fixtures/lab/out/nodes/lab-agent1/user-data",
+        )],
+        &["out/nodes/lab-agent1/user-data: is a symbolic link"],
+    ),
+    Case {
+        name: "airgap written over the index.json of the layout it reads",
+        edits: &[Sh("mkdir -p o && cp -r {good}/oci o/layout")],
+        run: Run::Args(
+            &[
+                "airgap",
+                "--layout",
+                "o/layout",
+                "--out",
+                "o/layout/index.json",
+                "--compression",
+                "none",
+            ],
+            "o",
+        ),
+        expect: &["would overwrite or hold an input", "the layout it reads"],
+    },
+    Case {
+        name: "airgap written into the blobs of the layout it reads",
+        edits: &[Sh("mkdir -p o && cp -r {good}/oci o/layout")],
+        run: Run::Args(
+            &[
+                "airgap",
+                "--layout",
+                "o/layout",
+                "--out",
+                "o/layout/blobs/sha256/a.tar",
+            ],
+            "o",
+        ),
+        expect: &["would overwrite or hold an input", "the layout it reads"],
+    },
+    Case {
+        name: "debs bundle written into the folder of .debs it reads",
+        edits: &[Sh(
+            "mkdir -p o/debs && cp {repo}/fixtures/debs/*.deb o/debs/",
+        )],
+        run: Run::Args(
+            &[
+                "debs",
+                "--deb",
+                "o/debs",
+                "--package",
+                "jq",
+                "--out",
+                "o/debs/b.tar.gz",
+            ],
+            "o",
+        ),
+        expect: &["would overwrite or hold an input", "--deb"],
+    },
+];
+
+// ------------------------------------------------------------------------------------------
 // The runner
 
 /// Every path under `root` with its kind, mode and (for files) sha256.
@@ -1262,6 +1543,11 @@ fn debs() {
 }
 
 #[test]
+fn hostile_input() {
+    run_table(HOSTILE_CASES);
+}
+
+#[test]
 fn iso_trees() {
     if is_root() && !common::require_tool("setpriv") {
         return;
@@ -1279,6 +1565,7 @@ fn the_corpus_has_at_least_50_cases_of_every_kind() {
         PKI_CASES,
         DEB_CASES,
         ISO_CASES,
+        HOSTILE_CASES,
     ];
     assert!(tables.iter().all(|t| t.len() >= 5));
     let total: usize = tables.iter().map(|t| t.len()).sum();

@@ -11,6 +11,18 @@ use common::debs::{HttpServer, fixture_debs, make_repo, offline_root_copy, requi
 use std::fs;
 use std::path::Path;
 
+/// Unpacks a bundle into `dest` (made if missing) and returns `dest`.
+fn unpack(bundle: &Path, dest: &Path) -> std::path::PathBuf {
+    fs::create_dir_all(dest).unwrap();
+    Cmd::new("tar")
+        .arg("-xzf")
+        .arg(bundle)
+        .arg("-C")
+        .arg(dest)
+        .run();
+    dest.to_path_buf()
+}
+
 fn chroot(root: &Path, args: &[&str]) -> Cmd {
     Cmd::new("chroot").arg(root).args(args)
 }
@@ -61,14 +73,7 @@ fn apt_installs_jq_offline_from_a_bundle_resolved_over_http() {
     assert!(out.stderr.contains("unverified"), "{}", out.stderr);
     drop(server);
 
-    let dest = root.join("opt/seedforge/ops");
-    fs::create_dir_all(&dest).unwrap();
-    Cmd::new("tar")
-        .arg("-xzf")
-        .arg(&bundle)
-        .arg("-C")
-        .arg(&dest)
-        .run();
+    unpack(&bundle, &root.join("opt/seedforge/ops"));
     let first = chroot(&root, &["sh", "/opt/seedforge/ops/install.sh"]).run();
     assert!(first.stderr.contains("installed: jq"), "{}", first.stderr);
     let version = chroot(&root, &["jq", "--version"]).run().stdout;
@@ -122,17 +127,105 @@ fn a_damaged_bundle_is_refused_by_install_sh_before_apt_runs() {
         .arg("--out")
         .arg(&bundle)
         .run();
-    let dest = root.join("opt/b");
-    fs::create_dir_all(&dest).unwrap();
-    Cmd::new("tar")
-        .arg("-xzf")
-        .arg(&bundle)
-        .arg("-C")
-        .arg(&dest)
-        .run();
+    let dest = unpack(&bundle, &root.join("opt/b"));
     common::flip_byte(&dest.join("pool/libonig5_6.9.8-1_amd64.deb"), 1000);
     let out = chroot(&root, &["sh", "/opt/b/install.sh"]).expect(1).run();
     assert!(out.stderr.contains("damaged"), "{}", out.stderr);
     assert!(!root.join("usr/bin/jq").exists());
     assert!(!root.join("var/lib/seedforge/packages-b.installed").exists());
+}
+
+/// A tiny architecture-independent .deb named `name` that provides `provides`.
+fn provider_deb(dir: &Path, name: &str, provides: &str) -> std::path::PathBuf {
+    let tree = dir.join(format!("{name}-tree"));
+    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    fs::create_dir_all(tree.join(format!("usr/share/{name}"))).unwrap();
+    fs::write(tree.join(format!("usr/share/{name}/README")), "test\n").unwrap();
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\nProvides: {provides}\nDescription: test package\n"
+        ),
+    )
+    .unwrap();
+    let deb = dir.join(format!("{name}_1.0-1_all.deb"));
+    Cmd::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&deb)
+        .run();
+    deb
+}
+
+/// Requests mean what apt means, judged by apt in a chroot with no network: `NAME=VERSION`
+/// installs and install.sh's check passes (it used to look for a package named
+/// `jq=VERSION` and fail every run); a virtual name with one provider installs that
+/// provider; a virtual name with two providers is refused at build time, naming both.
+/// The base is the root's dpkg status file.
+#[test]
+fn version_and_virtual_requests_install_on_the_node() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("dpkg-deb")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    // The base is the node image's dpkg status file itself (Provides included).
+    fs::copy(
+        root.join("var/lib/dpkg/status"),
+        tmp.path().join("base.txt"),
+    )
+    .unwrap();
+    let hello = provider_deb(tmp.path(), "sf-hello", "sf-greeter");
+    let bundle = tmp.path().join("req.tar.gz");
+    let debs = |cmd: Cmd| {
+        let mut cmd = cmd.arg("debs");
+        for deb in fixture_debs() {
+            cmd = cmd.arg("--deb").arg(deb);
+        }
+        cmd.arg("--deb")
+            .arg(&hello)
+            .arg("--base")
+            .arg(tmp.path().join("base.txt"))
+    };
+    debs(Cmd::seedforge())
+        .args(["--package", "jq=1.6-2.1+deb12u3", "--package", "sf-greeter"])
+        .arg("--out")
+        .arg(&bundle)
+        .run();
+    unpack(&bundle, &root.join("opt/seedforge/req"));
+    let first = chroot(&root, &["sh", "/opt/seedforge/req/install.sh"]).run();
+    assert!(
+        first
+            .stderr
+            .contains("installed: jq=1.6-2.1+deb12u3 sf-hello"),
+        "{}",
+        first.stderr
+    );
+    chroot(&root, &["dpkg-query", "-W", "sf-hello"]).run();
+    let second = chroot(&root, &["sh", "/opt/seedforge/req/install.sh"]).run();
+    assert!(
+        second.stderr.contains("already installed"),
+        "{}",
+        second.stderr
+    );
+
+    let hi = provider_deb(tmp.path(), "sf-hi", "sf-greeter");
+    let refused = debs(Cmd::seedforge())
+        .arg("--deb")
+        .arg(&hi)
+        .args(["--package", "sf-greeter", "--out"])
+        .arg(tmp.path().join("two.tar.gz"))
+        .expect(2)
+        .run();
+    assert!(
+        refused
+            .stderr
+            .contains("sf-greeter is a virtual package provided by sf-hello, sf-hi"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!tmp.path().join("two.tar.gz").exists());
 }

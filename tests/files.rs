@@ -218,6 +218,50 @@ fn a_local_file_is_checked_written_executable_and_carried_on_every_seed() {
     assert_eq!(again["files"][0]["outcome"], "unchanged");
 }
 
+/// A seed whose payload changed is a new instance to cloud-init (which then runs its
+/// write_files and runcmd again): the instance-id covers the payload, while user-data stays
+/// as it was. `verify` on a seed checks its payload against its own SHA256SUMS, as the node
+/// does before installing anything.
+#[test]
+fn a_changed_payload_is_a_new_instance_and_verify_checks_the_seeds_payload() {
+    let lab = Lab::new();
+    let source = lab.lab_dir().join("k3s-v1.33.1");
+    fs::write(&source, K3S).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let original = fs::read_to_string(&config).unwrap();
+    append_config(&lab, &files_block("k3s-v1.33.1", &sha256_bytes(K3S)));
+    lab.build();
+    let node = lab.out_dir().join("nodes/lab-agent1");
+    let meta = fs::read_to_string(node.join("meta-data")).unwrap();
+    let user_data = fs::read(node.join("user-data")).unwrap();
+    let seed = lab.out_dir().join("iso/seed-lab-agent1.iso");
+    lab.seedforge().arg("verify").arg(&seed).run();
+
+    let v2 = b"#!/bin/sh\necho 'k3s version v1.33.2+k3s1 (test stand-in)'\n";
+    fs::write(&source, v2).unwrap();
+    fs::write(&config, &original).unwrap();
+    append_config(&lab, &files_block("k3s-v1.33.1", &sha256_bytes(v2)));
+    lab.build();
+    let meta2 = fs::read_to_string(node.join("meta-data")).unwrap();
+    assert_ne!(meta.lines().next(), meta2.lines().next(), "{meta2}");
+    assert_eq!(fs::read(node.join("user-data")).unwrap(), user_data);
+
+    // One flipped byte in the payload's data inside the image.
+    let mut image = fs::read(&seed).unwrap();
+    let at = image
+        .windows(v2.len())
+        .position(|w| w == v2)
+        .expect("the payload file is stored whole in the image");
+    image[at + 12] ^= 0x20;
+    fs::write(&seed, image).unwrap();
+    let out = lab.seedforge().arg("verify").arg(&seed).expect(1).run();
+    assert!(
+        out.stderr.contains("payload/bin/k3s: sha256") && out.stderr.contains("SHA256SUMS says"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn a_local_file_with_the_wrong_sha256_is_refused_before_anything_is_written() {
     let lab = Lab::new();

@@ -148,7 +148,12 @@ fn agents_wait_for_the_server_and_every_unit_starts_once() {
     let agent = fs::read_to_string(out.join("lab-agent1/user-data")).unwrap();
     assert!(agent.contains("server: \"https://192.168.6.10:6443\""));
     assert!(agent.contains("/dev/tcp/$server_host/6443"));
-    assert!(agent.contains("systemctl enable --now k3s-agent.service"));
+    assert!(agent.contains("systemctl enable k3s-agent.service"));
+    // The bootstrap runs on every boot after cloud-final: wanted by cloud-init.target, which
+    // comes after multi-user.target (multi-user.target would be an ordering cycle).
+    assert!(agent.contains("After=network-online.target cloud-final.service"));
+    assert!(agent.contains("WantedBy=cloud-init.target"));
+    assert!(!agent.contains("ConditionPathExists"));
     assert!(agent.contains("/var/lib/k3s-agent-bootstrap.done"));
     let server = fs::read_to_string(out.join("lab-server1/user-data")).unwrap();
     assert!(server.contains("/var/lib/k3s-bootstrap.done"));
@@ -187,6 +192,40 @@ fn refused_with_template(file: &str, edit: &dyn Fn(String) -> String) -> String 
     );
     assert!(!out.stderr.contains(TOKEN));
     out.stderr
+}
+
+/// The field's unit that never ran again: after cloud-final yet wanted by
+/// multi-user.target, its job is dropped to break an ordering cycle on every later boot.
+/// The real `systemd-analyze verify` finds it against a model of the node's boot.
+#[test]
+fn a_unit_in_an_ordering_cycle_with_cloud_final_is_refused() {
+    if !require_tool("systemd-analyze") {
+        return;
+    }
+    let e = refused_with_template("user-data.tera", &|t| {
+        t.replacen(
+            "WantedBy=cloud-init.target",
+            "WantedBy=multi-user.target",
+            1,
+        )
+    });
+    assert!(
+        e.contains("unit seedforge-bootstrap.service: systemd-analyze verify:")
+            && e.contains("ordering cycle"),
+        "{e}"
+    );
+    assert!(e.contains("user-data:"), "{e}");
+}
+
+#[test]
+fn a_misspelt_unit_directive_is_refused() {
+    if !require_tool("systemd-analyze") {
+        return;
+    }
+    let e = refused_with_template("user-data.tera", &|t| {
+        t.replacen("RestartSec=5s", "RestartSecs=5s", 1)
+    });
+    assert!(e.contains("RestartSecs"), "{e}");
 }
 
 #[test]
@@ -286,10 +325,24 @@ fn one_node_renders_into_the_folder_given() {
 }
 
 #[test]
-fn build_writes_the_same_node_files_as_render() {
+fn build_writes_the_same_node_files_as_render_but_for_the_instance_id() {
     let lab = lab();
     let rendered = rendered(&lab);
     lab.build();
     let built = lab.out_dir().join("nodes");
-    assert_eq!(snapshot(&rendered), snapshot(&built));
+    let without_meta = |root: &Path| {
+        let mut s = snapshot(root);
+        s.retain(|p, _| !p.ends_with("meta-data"));
+        s
+    };
+    assert_eq!(without_meta(&rendered), without_meta(&built));
+    // A seed's instance-id also covers its payload: a seed whose payload changes is a new
+    // instance to cloud-init.
+    for node in NODES {
+        let r = fs::read_to_string(rendered.join(node).join("meta-data")).unwrap();
+        let b = fs::read_to_string(built.join(node).join("meta-data")).unwrap();
+        assert_ne!(r, b, "{node}");
+        assert_eq!(r.lines().nth(1), b.lines().nth(1), "{node}");
+        assert!(b.starts_with("instance-id: \"iid-seedforge-"), "{b}");
+    }
 }

@@ -121,7 +121,9 @@ pub(crate) type Sealed = (SumsReport, Option<CertCheck>, Result<ExitCode, Error>
 /// `verify`'s checks of a sealed output: `SHA256SUMS` re-hashed and the registry
 /// certificate re-checked against `manifest.json`. `None` when `dir` has no SHA256SUMS.
 pub(crate) fn verify_sealed(g: &Global, dir: &Path) -> Result<Option<Sealed>, Error> {
-    if !dir.join(seedforge::seal::SUMS).is_file() {
+    // Anything at SHA256SUMS (a FIFO, a folder) makes the output a sealed one whose seal
+    // is then refused, rather than an unsealed one that passes.
+    if std::fs::symlink_metadata(dir.join(seedforge::seal::SUMS)).is_err() {
         return Ok(None);
     }
     let sums = seedforge::seal::verify_sums(dir)?;

@@ -6,7 +6,7 @@ use seedforge::debs::resolve::Request;
 use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare};
 use seedforge::net::Net;
 use seedforge::{Error, ExitCode, Reporter};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `seedforge debs`.
 #[derive(Debug, Args)]
@@ -85,6 +85,31 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
         packages: a.packages.clone(),
         base: a.base.clone(),
     };
+    // The bundle must not land on what it is made from: a --deb file, a --deb folder
+    // (searched without descending, so a subfolder is fine), a local repository.
+    use seedforge::outpath::{OutPathError, resolve};
+    let out_real = resolve(&a.out);
+    for deb in &a.debs {
+        let real = resolve(deb);
+        if out_real == real || out_real.parent() == Some(real.as_path()) {
+            return Err(OutPathError::HoldsInput {
+                out: a.out.clone(),
+                input: deb.clone(),
+                what: "--deb".into(),
+            }
+            .into());
+        }
+    }
+    let mut inputs: Vec<(&Path, String)> = Vec::new();
+    let repo_dir = a
+        .repo
+        .as_deref()
+        .and_then(|u| u.strip_prefix("file://"))
+        .map(PathBuf::from);
+    inputs.extend(repo_dir.as_deref().map(|d| (d, "--repo".to_string())));
+    inputs.extend(a.base.as_deref().map(|b| (b, "--base".to_string())));
+    inputs.extend(a.keyring.as_deref().map(|k| (k, "--keyring".to_string())));
+    seedforge::outpath::refuse_inputs(&a.out, inputs)?;
     let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
     let prepared = prepare(&spec, net)?;
     let reporter = progress::CliReporter::new(g.quiet || g.json, prepared.closure.packages.len());

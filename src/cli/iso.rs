@@ -5,6 +5,7 @@
 use super::{Global, print_json};
 use clap::Args;
 use seedforge::iso::{IsoImage, IsoOptions, Namespace, write_iso};
+use seedforge::oci::digest::HashingWriter;
 use seedforge::{Error, ExitCode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -162,14 +163,30 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
             .problems
             .push("the Rock Ridge and Joliet trees hold different files".into());
     }
+    let mut hashes = std::collections::BTreeMap::new();
+    let mut sums = None;
     for e in rr.iter().filter(|e| !e.is_dir) {
-        let n = img.copy_to(e, &mut std::io::sink())?;
+        // A seed's SHA256SUMS is a few lines; a larger one is not ours to hold in memory.
+        let n = if e.path == PAYLOAD_SUMS && e.size <= 1 << 20 {
+            let mut text = Vec::new();
+            let n = img.copy_to(e, &mut text)?;
+            sums = Some(text);
+            n
+        } else {
+            let mut sink = HashingWriter::new(std::io::sink());
+            let n = img.copy_to(e, &mut sink)?;
+            hashes.insert(e.path.clone(), sink.finish().1);
+            n
+        };
         if n != e.size {
             check
                 .problems
                 .push(format!("{}: read {n} of {} bytes", e.path, e.size));
         }
         check.files += 1;
+    }
+    if let Some(sums) = sums {
+        check.problems.extend(payload_problems(&sums, &hashes));
     }
     if check.label.eq_ignore_ascii_case("cidata") {
         for name in ["user-data", "meta-data"] {
@@ -183,4 +200,46 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Where a seed ISO lists its payload's digests (what the node's bootstrap checks).
+const PAYLOAD_SUMS: &str = "payload/SHA256SUMS";
+
+/// What the node's `sha256sum --strict -c payload/SHA256SUMS` would refuse: a malformed
+/// line, a listed file that is missing or holds other bytes; and a payload file that is
+/// not listed (the node would install it unchecked).
+fn payload_problems(
+    sums: &[u8],
+    hashes: &std::collections::BTreeMap<String, seedforge::oci::Digest>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(text) = std::str::from_utf8(sums) else {
+        return vec![format!("{PAYLOAD_SUMS}: not UTF-8 text")];
+    };
+    let mut listed = std::collections::BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some((hex, name)) = line.split_once("  ") else {
+            problems.push(format!(
+                "{PAYLOAD_SUMS}:{}: not a `SHA256  NAME` line",
+                i + 1
+            ));
+            continue;
+        };
+        let path = format!("payload/{name}");
+        listed.insert(path.clone());
+        match hashes.get(&path) {
+            None => problems.push(format!("{path}: listed in {PAYLOAD_SUMS} but missing")),
+            Some(d) if d.hex() != hex => problems.push(format!(
+                "{path}: sha256 {} but {PAYLOAD_SUMS} says {hex} (the node refuses this seed)",
+                d.hex()
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in hashes.keys().filter(|p| p.starts_with("payload/")) {
+        if !listed.contains(path) {
+            problems.push(format!("{path}: not listed in {PAYLOAD_SUMS}"));
+        }
+    }
+    problems
 }

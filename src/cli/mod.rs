@@ -17,7 +17,8 @@ use seedforge::build_lock::BuildLock;
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
-use seedforge::oci::verify::{VerifyReport, gc, verify};
+use seedforge::oci::stamps::BlobStamps;
+use seedforge::oci::verify::{VerifyReport, gc};
 use seedforge::oci::{Layout, Platform};
 use seedforge::plan::{self, MirroredImageReport};
 use seedforge::{Error, ExitCode};
@@ -267,14 +268,20 @@ pub fn main() -> i32 {
         }
     };
     init_logging(&cli.global);
+    // Modes are part of the output (manifest.json records them), so they come from
+    // seedforge, not from whoever's umask: public files 0644 and folders 0755; files and
+    // folders holding secrets are created with their own modes (0600, 0700) explicitly.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     match run(&cli) {
         Ok(code) => code as i32,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Every message passes the one redaction point on its way out.
+            let scrub = |t: String| seedforge::redact::scrub(&t).into_owned();
+            eprintln!("error: {}", scrub(e.to_string()));
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 if !e.to_string().contains(&s.to_string()) {
-                    eprintln!("  caused by: {s}");
+                    eprintln!("  caused by: {}", scrub(s.to_string()));
                 }
                 source = s.source();
             }
@@ -294,7 +301,8 @@ fn init_logging(global: &Global) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("seedforge={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| seedforge::redact::ScrubbingWriter(std::io::stderr()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .try_init();
@@ -328,6 +336,7 @@ pub(crate) fn print_json(value: &impl Serialize) {
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
     let net = net::settings(&[])?;
     let config = Config::load(&a.config.config)?;
+    config.register_secrets();
     let options = plan::PlanOptions {
         locked: a.locked,
         offline: a.offline,
@@ -423,6 +432,7 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     let net = net::settings(&[])?;
     let config = Config::load(&a.config.config)?;
+    config.register_secrets();
     let options = plan::PlanOptions {
         locked: false,
         offline: a.offline,
@@ -502,13 +512,30 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
         verify_blobs: true,
         digest: a.sha256,
     };
-    let layout = Layout::open(&layout_dir(&a.layout))?;
+    let layout_path = layout_dir(&a.layout);
+    // Written into the layout it reads, the archive would replace a blob or index.json.
+    let inputs = std::iter::once((layout_path.as_path(), "the layout it reads".to_string())).chain(
+        a.images
+            .iter()
+            .map(|l| (l.as_path(), "--images".to_string())),
+    );
+    seedforge::outpath::refuse_inputs(&a.out, inputs)?;
+    let layout = Layout::open(&layout_path)?;
+    // Blobs unchanged since they last hashed right are not read again.
+    let stamps = BlobStamps::load(&layout);
     let report = write_archive(
         &layout,
         &a.out,
         &options,
         &progress::CliReporter::new(true, 0),
+        Some(&stamps),
     )?;
+    if let Err(e) = stamps.save() {
+        tracing::warn!(
+            "cannot save the blob stamps of {}: {e}",
+            layout.root().display()
+        );
+    }
     if g.json {
         print_json(&report);
     } else if !g.quiet {
@@ -617,7 +644,15 @@ fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
 fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCode, Error>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(true, 0);
-    let report = verify(&layout, &reporter)?;
+    // Every blob is re-hashed; those found right get fresh stamps for `airgap`.
+    let stamps = BlobStamps::recording(&layout);
+    let report = seedforge::oci::verify::verify_with(&layout, &reporter, Some(&stamps))?;
+    if let Err(e) = stamps.save() {
+        tracing::warn!(
+            "cannot save the blob stamps of {}: {e}",
+            layout.root().display()
+        );
+    }
     if !g.json && (!g.quiet || !report.is_sound()) {
         print_verify(&report);
     }

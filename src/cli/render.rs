@@ -22,6 +22,7 @@ pub(super) struct RenderArgs {
 
 pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, Error> {
     let config = Config::load(&a.config.config)?;
+    config.register_secrets();
     if let Some(name) = &a.node
         && !config.nodes.iter().any(|n| n.name.as_str() == name)
     {

@@ -45,28 +45,16 @@ pub fn read_deb(path: &Path) -> Result<DebFile, DebError> {
         path: path.to_path_buf(),
         message,
     };
-    let open = || File::open(path).map_err(|e| fail(format!("cannot read: {e}")));
+    // A FIFO or device given as a .deb would block or never end.
+    let open = || -> Result<File, DebError> {
+        crate::input::open_regular(path).map_err(|e| fail(format!("cannot read: {}", e.reason())))
+    };
     let file = open()?;
     let len = file
         .metadata()
         .map_err(|e| fail(format!("cannot read: {e}")))?
         .len();
-    let (name, data) = control_member(&mut BufReader::new(file), len).map_err(fail)?;
-    let control_text = control_from_member(&name, &data).map_err(fail)?;
-    let mut paragraphs = parse_paragraphs(&control_text)
-        .map_err(|(line, m)| fail(format!("control file line {line}: {m}")))?;
-    if paragraphs.len() != 1 {
-        return Err(fail(format!(
-            "control file has {} paragraphs, expected one",
-            paragraphs.len()
-        )));
-    }
-    let control = paragraphs.remove(0);
-    for required in ["Package", "Version", "Architecture"] {
-        if control.get(required).is_none() {
-            return Err(fail(format!("control file has no {required} field")));
-        }
-    }
+    let control = read_control(&mut BufReader::new(file), len).map_err(fail)?;
     let sums = FileSums::of(&mut open()?).map_err(|e| fail(format!("cannot read: {e}")))?;
     Ok(DebFile {
         path: path.to_path_buf(),
@@ -76,6 +64,29 @@ pub fn read_deb(path: &Path) -> Result<DebFile, DebError> {
         sha1: sums.sha1,
         sha256: sums.sha256,
     })
+}
+
+/// The control paragraph of the .deb held by `r` (`len` bytes): the `ar` members, the
+/// control tarball (decompressed) and its `control` file, which must be one paragraph with
+/// Package, Version and Architecture. Any bytes give a paragraph or an error, never a panic.
+pub fn read_control<R: Read + Seek>(r: &mut R, len: u64) -> Result<Paragraph, String> {
+    let (name, data) = control_member(r, len)?;
+    let control_text = control_from_member(&name, &data)?;
+    let mut paragraphs = parse_paragraphs(&control_text)
+        .map_err(|(line, m)| format!("control file line {line}: {m}"))?;
+    if paragraphs.len() != 1 {
+        return Err(format!(
+            "control file has {} paragraphs, expected one",
+            paragraphs.len()
+        ));
+    }
+    let control = paragraphs.remove(0);
+    for required in ["Package", "Version", "Architecture"] {
+        if control.get(required).is_none() {
+            return Err(format!("control file has no {required} field"));
+        }
+    }
+    Ok(control)
 }
 
 /// Size and hashes of a stream, computed in one pass.

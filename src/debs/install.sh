@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the packages of the seedforge bundle "@NAME@" from this directory with apt,
 # offline: the only source is a temporary file: source pointing here, the node's own
-# sources are not read and its package lists are left untouched. Safe to run again.
+# sources are not read and its package lists are left untouched. Safe to run again; waits
+# (at most 5 minutes) while another apt or dpkg holds the lock.
 #
 # Usage: sh install.sh     (as root, from anywhere; the bundle is this script's directory)
 set -eu
@@ -23,10 +24,14 @@ fail() {
   exit 1
 }
 
+# Each of PACKAGES is NAME or NAME=VERSION, as apt takes them; dpkg knows only names.
 all_installed() {
   for p in $PACKAGES; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || return 1
-    [ "$status" = "install ok installed" ] || return 1
+    status=$(dpkg-query -W -f='${Status} ${Version}' "${p%%=*}" 2>/dev/null) || return 1
+    case "$p" in
+      *=*) [ "$status" = "install ok installed ${p#*=}" ] || return 1 ;;
+      *) [ "${status% *}" = "install ok installed" ] || return 1 ;;
+    esac
   done
   return 0
 }
@@ -60,6 +65,7 @@ apt_offline() {
     -o APT::Sandbox::User=root \
     -o Acquire::Languages=none \
     -o Acquire::http::Proxy=DIRECT \
+    -o DPkg::Lock::Timeout=300 \
     "$@" >>"$LOG" 2>&1
 }
 

@@ -90,6 +90,8 @@ impl PreparedBundle {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| DebsError::io(dir, e))?;
         }
+        // What a killed run left beside the bundle (its staging folder of .debs) goes.
+        crate::leftovers::sweep_beside(out).map_err(|e| DebsError::io(out, e))?;
         let work = crate::util::temp_path_beside(out);
         std::fs::create_dir_all(&work).map_err(|e| DebsError::io(&work, e))?;
         let result = (|| {
@@ -102,7 +104,7 @@ impl PreparedBundle {
             let debs = materialise(&chosen, &work, &self.net, reporter)?;
             let options = BundleOptions {
                 name: self.spec.name.clone(),
-                requested: self.requests.clone(),
+                requested: self.closure.install.clone(),
                 arch: self.spec.arch.clone(),
                 mtime,
             };

@@ -59,6 +59,17 @@ impl FromStr for Request {
     }
 }
 
+impl Request {
+    /// The request as a dependency (`name (= version)`).
+    fn dependency(&self) -> Dependency {
+        Dependency {
+            name: self.name.clone(),
+            arch: None,
+            constraint: self.version.clone().map(|v| (Op::Eq, v)),
+        }
+    }
+}
+
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.version {
@@ -68,8 +79,9 @@ impl fmt::Display for Request {
     }
 }
 
-/// What the node image already has (`dpkg-query -W` output: `name[:arch] version`, with
-/// an optional third column of `Provides`).
+/// What the node image already has: `dpkg-query -W` output (`name[:arch] version`, with
+/// an optional third column of `Provides`), or dpkg's status file itself
+/// (`/var/lib/dpkg/status`), whose installed packages carry their `Provides`.
 #[derive(Debug, Clone, Default)]
 pub struct Base {
     installed: BTreeMap<String, (Version, Vec<Dependency>)>,
@@ -82,8 +94,15 @@ impl Base {
         Base::parse(&text, &path.display().to_string())
     }
 
-    /// Parses base list text; `origin` names it in errors.
+    /// Parses base list text, or a dpkg status file; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Base, DebsError> {
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'));
+        if first.is_some_and(|l| l.starts_with("Package:")) {
+            return Base::parse_status(text, origin);
+        }
         let mut installed = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {
             let bad = |message: String| DebsError::Index {
@@ -102,14 +121,40 @@ impl Base {
                 continue; // known to dpkg but not installed
             };
             let version = Version::parse(version).map_err(|e| bad(format!("{name}: {e}")))?;
-            let provides = match cols.next() {
-                Some(p) if !p.is_empty() => super::control::parse_relations(p)
-                    .map_err(|e| bad(format!("{name}: provides: {e}")))?
-                    .into_iter()
-                    .flat_map(|r| r.0)
-                    .collect(),
-                _ => Vec::new(),
+            let provides = provides(cols.next()).map_err(|e| bad(format!("{name}: {e}")))?;
+            installed.insert(name.to_string(), (version, provides));
+        }
+        Ok(Base { installed })
+    }
+
+    /// A dpkg status file: the packages whose `Status` is `install ok installed` (a
+    /// removed package keeps its paragraph with another status), with their `Provides`.
+    fn parse_status(text: &str, origin: &str) -> Result<Base, DebsError> {
+        let bad = |line: usize, message: String| DebsError::Index {
+            source_name: origin.to_string(),
+            line,
+            message,
+        };
+        let paragraphs = super::control::parse_paragraphs(text).map_err(|(l, m)| bad(l, m))?;
+        let mut installed = BTreeMap::new();
+        for p in &paragraphs {
+            let (Some(name), Some(status)) = (p.get("Package"), p.get("Status")) else {
+                return Err(bad(
+                    p.line,
+                    "a status entry needs Package and Status".into(),
+                ));
             };
+            let words: Vec<&str> = status.split_whitespace().collect();
+            if words.last() != Some(&"installed") {
+                continue;
+            }
+            let Some(version) = p.get("Version") else {
+                return Err(bad(p.line, format!("{name}: installed but no Version")));
+            };
+            let version =
+                Version::parse(version).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
+            let provides =
+                provides(p.get("Provides")).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
             installed.insert(name.to_string(), (version, provides));
         }
         Ok(Base { installed })
@@ -134,6 +179,18 @@ impl Base {
         self.installed
             .values()
             .any(|(_, provides)| provides.iter().any(|p| provide_meets(p, dep)))
+    }
+}
+
+/// A base package's `Provides` list (none when absent or empty).
+fn provides(text: Option<&str>) -> Result<Vec<Dependency>, String> {
+    match text.filter(|t| !t.is_empty()) {
+        Some(t) => Ok(super::control::parse_relations(t)
+            .map_err(|e| format!("provides: {e}"))?
+            .into_iter()
+            .flat_map(|r| r.0)
+            .collect()),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -173,6 +230,11 @@ pub struct Closure {
     pub packages: Vec<Resolved>,
     /// Requested packages the base already has.
     pub already_in_base: Vec<String>,
+    /// What the node's install.sh asks apt for and checks afterwards: each request the base
+    /// does not meet, as apt means it: `name=version` keeps its version, and a virtual
+    /// name becomes the package chosen to provide it (apt has no candidate for a virtual
+    /// name, and dpkg never lists one as installed).
+    pub install: Vec<Request>,
 }
 
 const REQUESTED: &str = "requested";
@@ -184,6 +246,7 @@ pub fn resolve(
     base: &Base,
 ) -> Result<Closure, DebsError> {
     let resolver = Resolver::new(universe, base)?;
+    resolver.check_virtual_requests(requests)?;
     let mut pins: BTreeMap<String, Vec<(Dependency, String)>> = BTreeMap::new();
     for _ in 0..100 {
         match resolver.attempt(requests, &pins) {
@@ -332,14 +395,7 @@ impl<'a> Resolver<'a> {
         let mut already_in_base = Vec::new();
         let mut queue: VecDeque<(Relation, String)> = requests
             .iter()
-            .map(|r| {
-                let dep = Dependency {
-                    name: r.name.clone(),
-                    arch: None,
-                    constraint: r.version.clone().map(|v| (Op::Eq, v)),
-                };
-                (Relation(vec![dep]), REQUESTED.to_string())
-            })
+            .map(|r| (Relation(vec![r.dependency()]), REQUESTED.to_string()))
             .collect();
         while let Some((rel, by)) = queue.pop_front() {
             if rel.0.iter().any(|d| self.base.satisfies(d)) {
@@ -364,6 +420,19 @@ impl<'a> Resolver<'a> {
                 return Err(Failed::Fatal(self.explain(&rel, &by, pins, &selected)));
             };
             let c = self.candidate(i);
+            if let Some((have, _)) = self.base.installed.get(&c.name)
+                && c.version < *have
+            {
+                // The highest candidate that fits is older than the node's own: apt
+                // refuses to downgrade, so the bundle would fail on the node.
+                return Err(Failed::Fatal(format!(
+                    "{} needs {dep}, but the best candidate is {} {} and the base has {} {have}, which apt will not downgrade; add the source the base's version comes from (e.g. bookworm-security)",
+                    self.describe(&by, &selected),
+                    c.name,
+                    c.version,
+                    c.name
+                )));
+            }
             if selected.contains_key(&c.name) {
                 // A virtual dependency met by another version of a chosen package pins
                 // that exact version.
@@ -397,10 +466,56 @@ impl<'a> Resolver<'a> {
                 queue.push_back((r.clone(), c.name.clone()));
             }
         }
+        let install = requests
+            .iter()
+            .filter_map(|r| {
+                let dep = r.dependency();
+                if self.base.satisfies(&dep) {
+                    return None;
+                }
+                if self.by_name.contains_key(r.name.as_str()) {
+                    return Some(r.clone());
+                }
+                let name = self.selected_for(&Relation(vec![dep]), &selected)?;
+                Some(Request {
+                    name,
+                    version: None,
+                })
+            })
+            .collect();
         Ok(Closure {
             packages: selected.into_values().collect(),
             already_in_base,
+            install,
         })
+    }
+
+    /// A requested virtual name (no package has it) that the base does not meet must have
+    /// exactly one provider: apt itself refuses to choose among several.
+    fn check_virtual_requests(&self, requests: &[Request]) -> Result<(), DebsError> {
+        for r in requests {
+            let dep = r.dependency();
+            if self.by_name.contains_key(r.name.as_str()) || self.base.satisfies(&dep) {
+                continue;
+            }
+            let mut names: Vec<&str> = self
+                .providers
+                .get(&r.name)
+                .into_iter()
+                .flatten()
+                .filter(|(i, p)| self.arch_ok(self.candidate(*i), &dep) && provide_meets(p, &dep))
+                .map(|(i, _)| self.candidate(*i).name.as_str())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.len() > 1 {
+                return Err(DebsError::Unsatisfiable(format!(
+                    "{r} is a virtual package provided by {}: request one of them",
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn describe(&self, by: &str, selected: &BTreeMap<String, Resolved>) -> String {

@@ -344,3 +344,125 @@ fn requests_and_base_lines_parse() {
         .to_string();
     assert!(e.starts_with("base.txt:1:"), "{e}");
 }
+
+const MTAS: &str = "\
+Package: exim4-daemon-light
+Version: 4.96-15
+Architecture: amd64
+Provides: mail-transport-agent, default-mta
+
+Package: postfix
+Version: 3.7.11-0
+Architecture: amd64
+Provides: mail-transport-agent
+
+Package: gawk
+Version: 1:5.2.1-2
+Architecture: amd64
+Provides: awk
+";
+
+fn install(c: &Closure) -> Vec<String> {
+    c.install.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn install_asks_apt_for_what_apt_can_install() {
+    let none = Base::default();
+    // NAME=VERSION keeps its version: apt takes it, and install.sh checks it.
+    let libc = base("libc6\t2.36-9+deb12u10\n");
+    let c = resolve(&universe(JQ), &req(&["jq=1.6-2.1+deb12u3"]), &libc).unwrap();
+    assert_eq!(install(&c), ["jq=1.6-2.1+deb12u3"]);
+    // A virtual name with one provider becomes that provider.
+    let c = resolve(&universe(MTAS), &req(&["default-mta", "awk"]), &none).unwrap();
+    assert_eq!(install(&c), ["exim4-daemon-light", "gawk"]);
+    assert_eq!(names(&c), ["exim4-daemon-light=4.96-15", "gawk=1:5.2.1-2"]);
+    // What the base meets (awk by mawk) is not asked for: apt has no candidate for it.
+    let b = base("mawk\t1.3.4.20200120-3.1\tawk\njq\t1.6-2.1+deb12u3\n");
+    let c = resolve(&universe(MTAS), &req(&["awk", "gawk"]), &b).unwrap();
+    assert_eq!(install(&c), ["gawk"]);
+}
+
+#[test]
+fn a_virtual_request_with_several_providers_names_them() {
+    let e = resolve(
+        &universe(MTAS),
+        &req(&["mail-transport-agent"]),
+        &Base::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(
+            "mail-transport-agent is a virtual package provided by exim4-daemon-light, postfix"
+        ),
+        "{e}"
+    );
+    assert!(
+        DebsError::Unsatisfiable(String::new()).is_invalid_input(),
+        "exit 2"
+    );
+}
+
+#[test]
+fn a_dpkg_status_file_is_a_base_with_provides() {
+    let status = "\
+Package: mawk
+Status: install ok installed
+Version: 1.3.4.20200120-3.1
+Provides: awk
+
+Package: perl-base
+Status: install ok installed
+Version: 5.36.0-7+deb12u1
+Provides: libscalar-list-utils-perl (= 1:1.62-1), perlapi-5.36.0
+
+Package: jq
+Status: deinstall ok config-files
+Version: 1.6-2.1+deb12u3
+";
+    let b = base(status);
+    assert_eq!(b.len(), 2);
+    let c = resolve(&universe(MTAS), &req(&["awk"]), &b).unwrap();
+    assert!(c.packages.is_empty() && c.install.is_empty(), "{c:?}");
+    assert_eq!(c.already_in_base, ["awk"]);
+    // A removed package is not in the base.
+    let libc = "\nPackage: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u10\n";
+    let c = resolve(
+        &universe(JQ),
+        &req(&["jq"]),
+        &base(&format!("{status}{libc}")),
+    )
+    .unwrap();
+    assert_eq!(install(&c), ["jq"]);
+    let e = Base::parse("Package: x\nVersion: 1\n", "status")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("status:1") && e.contains("Package and Status"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_base_newer_than_an_exact_dependency_is_refused_naming_both_versions() {
+    let perl = "\
+Package: perl
+Version: 5.36.0-7+deb12u3
+Architecture: amd64
+Depends: perl-base (= 5.36.0-7+deb12u3)
+
+Package: perl-base
+Version: 5.36.0-7+deb12u3
+Architecture: amd64
+";
+    let b = base("perl-base\t5.36.0-7+deb12u4\n");
+    let e = resolve(&universe(perl), &req(&["perl"]), &b)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("perl 5.36.0-7+deb12u3 needs perl-base (= 5.36.0-7+deb12u3)")
+            && e.contains("base has perl-base 5.36.0-7+deb12u4"),
+        "{e}"
+    );
+}

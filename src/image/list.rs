@@ -73,9 +73,11 @@ impl ImageList {
 
     /// Reads and parses the list file at `path`.
     pub fn load(path: &Path) -> Result<ImageList, ImageError> {
-        let bytes = std::fs::read(path).map_err(|source| ImageError::ReadList {
-            path: path.to_path_buf(),
-            source,
+        let bytes = crate::input::read(path, crate::input::Kind::ImageList).map_err(|e| {
+            ImageError::ReadList {
+                path: path.to_path_buf(),
+                source: e.into_io(),
+            }
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
@@ -167,7 +169,40 @@ fn parse_line(content: &str, base_dir: &Path) -> Result<(ImageSource, Reference)
             destination
         }
     };
+    check_digests(&source, &destination)?;
     Ok((source, destination))
+}
+
+/// Digests seedforge can check are sha256 and sha512 (the OCI registered algorithms); any
+/// other would only fail later at the registry. A digest on a destination must be the
+/// source's own: the layout stores what the source gives, so another digest there is a
+/// promise the entry would break.
+fn check_digests(source: &ImageSource, destination: &Reference) -> Result<(), String> {
+    let source_digest = match source {
+        ImageSource::Registry(r) => r.digest(),
+        _ => None,
+    };
+    for (what, digest) in [
+        ("source", source_digest),
+        ("destination", destination.digest()),
+    ] {
+        if let Some(d) = digest {
+            let algorithm = d.split_once(':').map_or(d, |(a, _)| a);
+            if !matches!(algorithm, "sha256" | "sha512") {
+                return Err(format!(
+                    "{what} digest {d:?} uses {algorithm}; image digests are sha256 (or sha512)"
+                ));
+            }
+        }
+    }
+    if let Some(d) = destination.digest()
+        && source_digest != Some(d)
+    {
+        return Err(format!(
+            "destination {destination} carries digest {d}, which is not the source's; name the destination by tag alone"
+        ));
+    }
+    Ok(())
 }
 
 /// The name under which a destination lands in the layout. Entries are keyed by tag, so a

@@ -94,9 +94,9 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
 impl IsoImage<File> {
     /// Opens the image at `path`.
     pub fn open(path: &Path) -> Result<IsoImage<File>, IsoError> {
-        let file = File::open(path).map_err(|source| IsoError::Io {
+        let file = crate::input::open_regular(path).map_err(|e| IsoError::Io {
             path: path.to_path_buf(),
-            source,
+            source: e.into_io(),
         })?;
         let size = file
             .metadata()
@@ -186,6 +186,14 @@ impl<R: Read + Seek> IsoImage<R> {
             match d[0] {
                 1 if !primary => {
                     primary = true;
+                    // Every offset below is counted in 2048-byte blocks; an image that
+                    // says otherwise would be read at the wrong places.
+                    let block = u16::from_le_bytes([d[128], d[129]]);
+                    if block != SECTOR as u16 {
+                        return Err(self.malformed(format!(
+                            "logical block size {block}; this reader supports {SECTOR}-byte blocks only"
+                        )));
+                    }
                     self.volume_id = String::from_utf8_lossy(&d[40..72]).trim_end().to_string();
                     self.primary_root = root(&d).unwrap_or((0, 0));
                 }
@@ -523,6 +531,8 @@ mod tests {
         pvd[1..6].copy_from_slice(b"CD001");
         pvd[6] = 1;
         pvd[40..46].copy_from_slice(b"CIDATA");
+        pvd[128..130].copy_from_slice(&2048u16.to_le_bytes());
+        pvd[130..132].copy_from_slice(&2048u16.to_be_bytes());
         pvd[156..156 + 34].copy_from_slice(&record(&[0], 2, root.0, root.1, &[]));
         let term = &mut img[17 * s..18 * s];
         term[0] = 255;
@@ -533,6 +543,23 @@ mod tests {
             img[at..at + bytes.len()].copy_from_slice(bytes);
         }
         img
+    }
+
+    #[test]
+    fn block_sizes_other_than_2048_are_refused() {
+        for size in [0u16, 1, 512, 4096] {
+            let mut img = image(21, (20, 2048), &[(20, 0, dot_entries(20, 2048))]);
+            let s = SECTOR as usize;
+            img[16 * s + 128..16 * s + 130].copy_from_slice(&size.to_le_bytes());
+            let err = IsoImage::from_reader(Cursor::new(img), 21 * SECTOR, Path::new("x.iso"))
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string()
+                    .contains(&format!("logical block size {size}")),
+                "{err}"
+            );
+        }
     }
 
     fn open(img: Vec<u8>) -> IsoImage<Cursor<Vec<u8>>> {

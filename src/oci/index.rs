@@ -19,12 +19,37 @@ pub struct IndexDoc {
 }
 
 impl IndexDoc {
-    /// Parses `index.json` bytes.
+    /// Parses `index.json` bytes. A document without `schemaVersion: 2` or without a
+    /// `manifests` array is not an OCI index: reading it as an empty one would make every
+    /// blob look unreferenced, and `gc` would delete them all.
     pub fn parse(bytes: &[u8]) -> Result<IndexDoc, serde_json::Error> {
+        use serde::de::Error as _;
         let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
+        match map.get("schemaVersion") {
+            Some(v) if v.as_u64() == Some(2) => {}
+            Some(v) => {
+                return Err(serde_json::Error::custom(format!(
+                    "not an OCI index: schemaVersion is {v}, not 2"
+                )));
+            }
+            None => {
+                return Err(serde_json::Error::custom(
+                    "not an OCI index: no schemaVersion",
+                ));
+            }
+        }
         let manifests = match map.remove("manifests") {
-            Some(v) => serde_json::from_value(v)?,
-            None => Vec::new(),
+            Some(v @ Value::Array(_)) => serde_json::from_value(v)?,
+            Some(_) => {
+                return Err(serde_json::Error::custom(
+                    "not an OCI index: manifests is not an array",
+                ));
+            }
+            None => {
+                return Err(serde_json::Error::custom(
+                    "not an OCI index: no manifests array",
+                ));
+            }
         };
         map.remove("schemaVersion");
         map.remove("mediaType");
@@ -145,6 +170,22 @@ mod tests {
         assert!(text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":"#));
         assert!(text.contains(r#""annotations":{"k":"v"}"#));
         assert_eq!(IndexDoc::parse(text.as_bytes()).unwrap(), idx);
+    }
+
+    #[test]
+    fn documents_that_are_no_index_are_refused() {
+        for raw in [
+            &b"{}"[..],
+            br#"{"schemaVersion":2}"#,
+            br#"{"schemaVersion":2,"manifest":[]}"#,
+            br#"{"schemaVersion":2,"manifests":{}}"#,
+            br#"{"schemaVersion":1,"manifests":[]}"#,
+            br#"{"manifests":[]}"#,
+        ] {
+            let err = IndexDoc::parse(raw).unwrap_err();
+            assert!(err.to_string().contains("not an OCI index"), "{err}");
+        }
+        assert!(IndexDoc::parse(br#"{"schemaVersion":2,"manifests":[]}"#).is_ok());
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl Layout {
     /// Opens a stored blob for reading.
     pub fn open_blob(&self, digest: &Digest) -> Result<File> {
         let path = self.blob_path(digest);
-        File::open(&path).map_err(|e| OciError::io(path, e))
+        Ok(crate::input::open_regular(&path)?)
     }
 
     /// Reads a small stored blob (manifest, index, config) whole.
@@ -411,20 +411,7 @@ impl StreamError {
 
 /// Reads a file whole, refusing files larger than `limit` bytes.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| OciError::io(path, e))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| OciError::io(path, e))?;
-    if bytes.len() as u64 > limit {
-        return Err(OciError::io(
-            path,
-            io::Error::other(format!(
-                "larger than the {limit}-byte limit for JSON documents"
-            )),
-        ));
-    }
-    Ok(bytes)
+    Ok(crate::input::read_capped(path, limit, "JSON document")?)
 }
 
 #[cfg(test)]

@@ -139,9 +139,9 @@ impl OciDirReader {
             ));
         }
         let bytes = read_limited(&dir.join("index.json"), MAX_DOCUMENT_SIZE)?;
-        let index = IndexDoc::parse(&bytes).map_err(|source| OciError::Json {
-            context: format!("{}", dir.join("index.json").display()),
-            source,
+        // A source that is not what it claims is bad input (exit 2), not a failure.
+        let index = IndexDoc::parse(&bytes).map_err(|e| {
+            source_error(&name, format!("{}: {e}", dir.join("index.json").display()))
         })?;
         let root = select_from_index(&index, reference, &name)?;
         Ok(OciDirReader {
@@ -167,10 +167,10 @@ impl ImageReader for OciDirReader {
             .join("blobs")
             .join("sha256")
             .join(descriptor.digest.hex());
-        let file = File::open(&path).map_err(|e| {
+        let file = crate::input::open_regular(&path).map_err(|e| {
             source_error(
                 &self.name,
-                format!("blob {} is missing: {e}", descriptor.digest),
+                format!("blob {}: {}", descriptor.digest, e.reason()),
             )
         })?;
         Ok(Box::new(file))
@@ -188,8 +188,11 @@ impl TarIndex {
     /// Scans the archive headers (skipping over member data) and records each file's data
     /// offset and size.
     pub fn scan(path: &Path, source_name: &str) -> Result<TarIndex> {
-        let mut file = File::open(path).map_err(|e| {
-            source_error(source_name, format!("cannot open {}: {e}", path.display()))
+        let mut file = crate::input::open_regular(path).map_err(|e| {
+            source_error(
+                source_name,
+                format!("cannot open {}: {}", path.display(), e.reason()),
+            )
         })?;
         let mut magic = [0u8; 2];
         if file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
@@ -272,10 +275,8 @@ impl OciArchiveReader {
             ));
         }
         let bytes = tar.read_small("index.json", &name)?;
-        let index = IndexDoc::parse(&bytes).map_err(|source| OciError::Json {
-            context: format!("{name}: index.json"),
-            source,
-        })?;
+        let index =
+            IndexDoc::parse(&bytes).map_err(|e| source_error(&name, format!("index.json: {e}")))?;
         let root = select_from_index(&index, reference, &name)?;
         Ok(OciArchiveReader { tar, name, root })
     }

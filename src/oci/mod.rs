@@ -21,6 +21,7 @@ pub mod mirror;
 pub mod platform;
 pub mod registry;
 pub mod source;
+pub mod stamps;
 pub mod verify;
 
 pub use descriptor::Descriptor;
@@ -102,6 +103,9 @@ pub enum OciError {
         /// The platforms the image offers.
         available: String,
     },
+    /// A file of a layout or archive is not a regular file, or too large for its kind.
+    #[error(transparent)]
+    Input(crate::input::InputError),
     /// Something the input asks for that this tool does not do.
     #[error("{0}")]
     Unsupported(String),
@@ -120,6 +124,15 @@ pub enum OciError {
     },
 }
 
+impl From<crate::input::InputError> for OciError {
+    fn from(e: crate::input::InputError) -> OciError {
+        match e {
+            crate::input::InputError::Io { path, source } => OciError::Io { path, source },
+            refused => OciError::Input(refused),
+        }
+    }
+}
+
 impl OciError {
     /// True when the error is caused by what the user asked for rather than by a failure
     /// along the way; such errors exit with code 2.
@@ -127,6 +140,7 @@ impl OciError {
         matches!(
             self,
             OciError::Source { .. }
+                | OciError::Input(_)
                 | OciError::NoMatchingPlatform { .. }
                 | OciError::Unsupported(_)
         ) || matches!(self, OciError::Registry(e) if e.is_invalid_input())

@@ -296,10 +296,10 @@ fn check_blob(
     if known.and_then(|k| k.known(&path, &meta)).as_deref() == Some(digest.hex()) {
         return (None, false);
     }
-    let mut file = match fs::File::open(&path) {
+    let mut file = match crate::input::open_regular(&path) {
         Ok(f) => f,
         Err(e) => {
-            let error = e.to_string();
+            let error = e.reason();
             return (Some(BlobProblem::Unreadable { error }), false);
         }
     };

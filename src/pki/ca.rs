@@ -71,8 +71,17 @@ pub(super) fn load_pair(cert: &Path, key: &Path) -> Result<Option<LoadedPair>, P
     }
     let cert_pem = read_text(cert)?;
     let key_pem = read_text(key)?;
+    let count = cert_pem.matches("-----BEGIN CERTIFICATE-----").count();
+    if count > 1 {
+        return Err(PkiError::BadPem {
+            path: cert.to_path_buf(),
+            message: format!(
+                "holds {count} certificates; the CA file must hold exactly one (it is installed on every node as the registry's only trust anchor)"
+            ),
+        });
+    }
     let (der, info) = parse_pem(cert_pem.as_bytes(), cert)?;
-    let key_pair = parse_key(&key_pem, key)?;
+    let key_pair = parse_key(&key_pem, key).map_err(|e| describe_key_error(e, &key_pem, &info))?;
     if key_pair.subject_public_key_info() != info.spki_der {
         return Err(PkiError::KeyMismatch {
             cert: cert.to_path_buf(),
@@ -88,8 +97,53 @@ pub(super) fn load_pair(cert: &Path, key: &Path) -> Result<Option<LoadedPair>, P
     }))
 }
 
+/// Names what the key really is when it cannot be used: an encrypted key, a PKCS#1 or SEC1
+/// file, or a key type and size the signer does not take (RSA below 2048 bits).
+fn describe_key_error(e: PkiError, key_pem: &str, info: &CertInfo) -> PkiError {
+    let PkiError::BadPem { path, .. } = &e else {
+        return e;
+    };
+    let label = key_pem
+        .lines()
+        .find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"))
+        .unwrap_or("");
+    let kind = super::inspect::describe_key(&info.spki_der);
+    let message = match (label, kind) {
+        ("ENCRYPTED PRIVATE KEY", _) => {
+            "an encrypted private key, not an unencrypted PKCS#8 one; decrypt it with `openssl pkcs8 -topk8 -nocrypt`".to_string()
+        }
+        ("RSA PRIVATE KEY" | "EC PRIVATE KEY", _) => {
+            format!("a {label} (not PKCS#8); convert it with `openssl pkcs8 -topk8 -nocrypt`")
+        }
+        (_, Some(kind))
+            if kind.starts_with("RSA ")
+                && kind != "RSA 2048-bit"
+                && kind != "RSA 3072-bit"
+                && kind != "RSA 4096-bit" =>
+        {
+            format!(
+                "the certificate's key is {kind}; seedforge signs with RSA of 2048, 3072 or 4096 bits, ECDSA P-256 or P-384, or Ed25519"
+            )
+        }
+        (_, Some(kind))
+            if !kind.starts_with("RSA ")
+                && !matches!(kind.as_str(), "ECDSA P-256" | "ECDSA P-384" | "Ed25519") =>
+        {
+            format!(
+                "the certificate's key is {kind}; seedforge signs with RSA of 2048, 3072 or 4096 bits, ECDSA P-256 or P-384, or Ed25519"
+            )
+        }
+        _ => return e,
+    };
+    PkiError::BadPem {
+        path: path.clone(),
+        message,
+    }
+}
+
 fn read_text(path: &Path) -> Result<String, PkiError> {
-    let bytes = std::fs::read(path).map_err(|e| PkiError::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::Kind::Text)
+        .map_err(|e| PkiError::io(path, e.into_io()))?;
     String::from_utf8(bytes).map_err(|_| PkiError::BadPem {
         path: path.to_path_buf(),
         message: "not a PEM text file".into(),
@@ -159,6 +213,24 @@ fn check_usable(info: &CertInfo, path: &Path, now: i64) -> Result<(), PkiError> 
     if !matches!(info.basic_constraints, Some((true, _))) {
         return Err(PkiError::NotCa {
             path: path.to_path_buf(),
+        });
+    }
+    if !info.key_usage.is_empty() && !info.key_usage.iter().any(|u| u == "keyCertSign") {
+        return Err(PkiError::BadPem {
+            path: path.to_path_buf(),
+            message: format!(
+                "the CA's keyUsage ({}) lacks keyCertSign, so it cannot sign the registry certificate (TLS clients would refuse the chain)",
+                info.key_usage.join(", ")
+            ),
+        });
+    }
+    if info.not_before > now {
+        return Err(PkiError::Validity {
+            what: path.display().to_string(),
+            message: format!(
+                "the CA is not valid yet: its validity starts {}; check the clock of the machine that made it",
+                date(info.not_before)
+            ),
         });
     }
     if !info.valid_at(now) || info.not_after - now < i64::from(RENEW_BEFORE_DAYS) * DAY {

@@ -111,6 +111,29 @@ pub fn parse_pem(text: &[u8], path: &Path) -> Result<(Vec<u8>, CertInfo), PkiErr
     Ok((pem.contents, info))
 }
 
+/// The certificate key's type and size in words (`RSA 1024-bit`, `ECDSA P-256`), from a
+/// DER SubjectPublicKeyInfo; `None` when it cannot be read.
+pub fn describe_key(spki_der: &[u8]) -> Option<String> {
+    use x509_parser::public_key::PublicKey;
+    use x509_parser::x509::SubjectPublicKeyInfo;
+    let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    Some(match spki.parsed().ok()? {
+        PublicKey::RSA(rsa) => format!("RSA {}-bit", rsa.key_size()),
+        PublicKey::EC(point) => match point.key_size() {
+            256 => "ECDSA P-256".to_string(),
+            384 => "ECDSA P-384".to_string(),
+            n => format!("ECDSA {n}-bit"),
+        },
+        PublicKey::DSA(_) => "DSA".to_string(),
+        PublicKey::GostR3410(_) | PublicKey::GostR3410_2012(_) => "GOST".to_string(),
+        PublicKey::Unknown(_) => match spki.algorithm.algorithm.to_id_string().as_str() {
+            "1.3.101.112" => "Ed25519".to_string(),
+            "1.3.101.113" => "Ed448".to_string(),
+            other => format!("algorithm {other}"),
+        },
+    })
+}
+
 /// Parses one DER certificate.
 pub fn parse_der(der: &[u8]) -> Result<CertInfo, String> {
     let (rest, cert) =

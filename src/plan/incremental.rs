@@ -21,6 +21,7 @@
 use super::{Done, Plan, Step};
 use crate::oci::verify::VerifyReport;
 use crate::oci::{Digest, Layout, OciError};
+use crate::render::NodeFiles;
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::json;
@@ -77,6 +78,24 @@ pub(super) fn payload_sums<'a>(
     Ok(done.payload_sums.as_deref().unwrap_or_default())
 }
 
+/// The nodes' files as their seeds carry them: `meta-data`'s instance-id also covers the
+/// payload's `SHA256SUMS` (every seed carries the same payload); computed once per build.
+pub(super) fn seeded_nodes(plan: &Plan, done: &mut Done) -> Result<Vec<NodeFiles>> {
+    if done.seeded.is_none() {
+        let payload = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Iso { payload, .. } => Some(payload.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let sums = payload_sums(plan, payload, done)?.to_string();
+        done.seeded = Some(plan.nodes.iter().map(|n| n.with_payload(&sums)).collect());
+    }
+    Ok(done.seeded.clone().unwrap_or_default())
+}
+
 /// The fingerprint of a step that can be skipped; `None` for the steps that always run.
 pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<Option<String>> {
     let step_json = serde_json::to_value(step).unwrap_or_default();
@@ -124,8 +143,7 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
         }
         Step::Files { .. } => json!(["files", step_json]),
         Step::Render { .. } => {
-            let files: Vec<_> = plan
-                .nodes
+            let files: Vec<_> = seeded_nodes(plan, done)?
                 .iter()
                 .flat_map(|n| {
                     n.files()
@@ -136,7 +154,8 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
             json!(["render", step_json, files])
         }
         Step::Iso { node, payload, .. } => {
-            let Some(n) = plan.nodes.iter().find(|n| &n.node == node) else {
+            let nodes = seeded_nodes(plan, done)?;
+            let Some(n) = nodes.iter().find(|n| &n.node == node) else {
                 return Ok(None);
             };
             let files: Vec<_> = n
@@ -390,7 +409,7 @@ pub(super) fn record(
 /// Writes each node's files, leaving a file alone when the stat cache says it already
 /// holds these bytes (so changing one node rewrites only that node's files).
 pub(super) fn write_nodes(plan: &Plan, out: &Path, done: &mut Done) -> Result<()> {
-    for files in &plan.nodes {
+    for files in &seeded_nodes(plan, done)? {
         let dir = out.join(&files.node);
         std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         for (name, content, mode) in files.files() {

@@ -18,9 +18,12 @@ pub struct Paths {
     pub done_marker: &'static str,
     /// Where k3s imports airgap image archives from at start.
     pub k3s_images: &'static str,
-    /// Written into the installed system by autoinstall's late-commands once the payload
-    /// is copied and verified (the seeds' tooling waits for this name).
+    /// Written once the payload is copied and verified: by autoinstall's late-commands
+    /// into the installed system, by the bootstrap (holding the payload's digest) on a
+    /// cloud-init node. The seeds' tooling waits for this name.
     pub iso_copy_marker: &'static str,
+    /// The bootstrap's state: `status.json`, the applied payload's digest.
+    pub state: &'static str,
 }
 
 /// The node-side paths.
@@ -30,13 +33,18 @@ pub const PATHS: Paths = Paths {
     done_marker: "/var/lib/k3s-bootstrap.done",
     k3s_images: "/var/lib/rancher/k3s/agent/images",
     iso_copy_marker: "/var/lib/iso-copy-complete",
+    state: "/var/lib/seedforge",
 };
 
 /// The marker agents write (the seeds' tooling waits for these names).
 const AGENT_DONE_MARKER: &str = "/var/lib/k3s-agent-bootstrap.done";
 
-/// How many times an agent probes the server's API before giving up.
+/// How many times an agent probes the server's API before giving up (about 28 minutes).
 const JOIN_ATTEMPTS: u32 = 60;
+
+/// How long the bootstrap waits for k3s to start (a server reports ready when its API
+/// serves) before it fails.
+const START_SECONDS: u32 = 900;
 
 /// Everything a node's templates see.
 #[derive(Debug, Serialize)]
@@ -109,6 +117,7 @@ struct InstallInfo {
 struct K3sInfo {
     unit: &'static str,
     join_attempts: u32,
+    start_seconds: u32,
 }
 
 impl NodeContext {
@@ -181,6 +190,7 @@ impl NodeContext {
                     Role::Agent => "k3s-agent.service",
                 },
                 join_attempts: JOIN_ATTEMPTS,
+                start_seconds: START_SECONDS,
             },
             install: install_info(config, node)?,
             paths,

@@ -14,6 +14,7 @@
 //! will read it, naming the node, the file and the line.
 
 mod context;
+mod units;
 pub mod validate;
 
 pub use context::{NodeContext, PATHS};
@@ -157,9 +158,25 @@ pub struct NodeFiles {
     pub meta_data: String,
     /// `network-config`.
     pub network_config: String,
+    /// The instance-id that `meta-data` carries (see [`NodeFiles::with_payload`]).
+    pub instance_id: String,
 }
 
 impl NodeFiles {
+    /// The files as a seed ISO carrying a payload listed by `payload_sums` holds them: the
+    /// instance-id also covers the payload, so a seed whose payload changed (another CA,
+    /// airgap archive or bundle) is a new instance to cloud-init, which then runs
+    /// write_files and runcmd again.
+    #[must_use]
+    pub fn with_payload(&self, payload_sums: &str) -> NodeFiles {
+        let id = instance_id(&self.user_data, &self.network_config, payload_sums);
+        NodeFiles {
+            meta_data: self.meta_data.replace(&self.instance_id, &id),
+            instance_id: id,
+            ..self.clone()
+        }
+    }
+
     /// The files as (name, content, mode), in a fixed order.
     pub fn files(&self) -> [(&'static str, &str, u32); 3] {
         [
@@ -299,7 +316,8 @@ pub fn render_node(
             templates.render(Autoinstall, "user-data", &context)?
         }
     };
-    context.insert("instance_id", &instance_id(&user_data, &network_config));
+    let instance_id = instance_id(&user_data, &network_config, "");
+    context.insert("instance_id", &instance_id);
     let meta_data = templates.render(node.install, "meta-data", &context)?;
     let files = NodeFiles {
         node: node.name.as_str().to_string(),
@@ -307,6 +325,7 @@ pub fn render_node(
         user_data,
         meta_data,
         network_config,
+        instance_id,
     };
     validate::node_files(&files)?;
     Ok(files)
@@ -323,12 +342,17 @@ pub fn render_all(config: &Config) -> Result<Vec<NodeFiles>, RenderError> {
 }
 
 /// cloud-init runs its per-instance modules again only when the instance id changes: a
-/// hash of what the node is told makes a changed seed take effect and an unchanged one not.
-fn instance_id(user_data: &str, network_config: &str) -> String {
+/// hash of everything on the seed (the payload by its `SHA256SUMS`, empty for files
+/// rendered without one) makes a changed seed take effect and an unchanged one not.
+fn instance_id(user_data: &str, network_config: &str, payload_sums: &str) -> String {
     let mut h = Sha256::new();
     h.update(user_data.as_bytes());
     h.update([0u8]);
     h.update(network_config.as_bytes());
+    if !payload_sums.is_empty() {
+        h.update([0u8]);
+        h.update(payload_sums.as_bytes());
+    }
     let hex: String = h.finalize()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))

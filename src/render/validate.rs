@@ -295,15 +295,20 @@ fn check_user_data(text: &str, doc: &Value, at: &[&str]) -> Result<(), (usize, S
         .filter(|(_, content)| is_shell_script(content))
         .map(|(_, content)| *content)
         .collect();
+    let mut units = Vec::new();
     for (path, content) in &files {
         if is_shell_script(content) {
             check_shell(text, path, content)?;
         }
         if let Some(unit) = systemd_unit(path) {
             check_unit_enabled(text, path, unit, &runcmd, &scripts)?;
+            units.push((unit.to_string(), (*content).to_string()));
         }
     }
-    Ok(())
+    super::units::verify(&units).map_err(|(unit, message)| {
+        let path = format!("/etc/systemd/system/{unit}");
+        (line_of(text, &path), format!("unit {unit}: {message}"))
+    })
 }
 
 /// A runcmd item as one command line (lists are joined with spaces).
@@ -561,6 +566,7 @@ mod tests {
             user_data: user_data.into(),
             meta_data: "instance-id: \"iid-1\"\nlocal-hostname: \"n1\"\n".into(),
             network_config: "version: 2\n".into(),
+            instance_id: "iid-1".into(),
         }
     }
 
@@ -568,7 +574,7 @@ mod tests {
         node_files(&files(user_data)).unwrap_err().to_string()
     }
 
-    const UNIT: &str = "#cloud-config\nwrite_files:\n  - path: /etc/systemd/system/x.service\n    content: |\n      [Unit]\n";
+    const UNIT: &str = "#cloud-config\nwrite_files:\n  - path: /etc/systemd/system/x.service\n    content: |\n      [Service]\n      ExecStart=/usr/bin/x\n";
 
     #[test]
     fn a_unit_enabled_once_passes() {

@@ -22,6 +22,7 @@ use super::digest::Digest;
 use super::index::{IndexDoc, named};
 use super::layout::Layout;
 use super::platform::Platform;
+use super::verify::KnownDigests;
 use super::{OciError, Result};
 use crate::report::Reporter;
 use crate::util::{sync_parent, temp_path_beside};
@@ -164,12 +165,15 @@ struct Planned {
     manifests: Vec<(Descriptor, ManifestDoc)>,
 }
 
-/// Writes an archive of images from `layout` to `out`.
+/// Writes an archive of images from `layout` to `out`. With `options.verify_blobs`, a
+/// blob whose file `known` vouches for is not re-hashed, and `known` learns the blobs that
+/// were.
 pub fn write_archive(
     layout: &Layout,
     out: &Path,
     options: &ArchiveOptions,
     reporter: &dyn Reporter,
+    known: Option<&dyn KnownDigests>,
 ) -> Result<ArchiveReport> {
     options
         .compression
@@ -187,7 +191,7 @@ pub fn write_archive(
         planned.push(plan_image(layout, name, &entry, options, &mut blobs)?);
     }
     let tmp = temp_path_beside(out);
-    let result = write::write_checked(layout, &tmp, &planned, &blobs, options, reporter);
+    let result = write::write_checked(layout, &tmp, &planned, &blobs, options, reporter, known);
     match result {
         Ok((tar_bytes, file_bytes, sha256)) => {
             fs::rename(&tmp, out).map_err(|e| OciError::io(out, e))?;

@@ -50,7 +50,9 @@ pub struct Password(String);
 impl Password {
     /// Wraps a password.
     pub fn new(value: impl Into<String>) -> Password {
-        Password(value.into())
+        let value = value.into();
+        crate::redact::register(&value);
+        Password(value)
     }
 
     /// The value, for the one place that sends it.

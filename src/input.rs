@@ -1,0 +1,261 @@
+//! One rule for every file a user hands seedforge: where a file is expected, only a
+//! regular file is read, and no more than the size its kind can reasonably have.
+//!
+//! Without the rule a FIFO given as a token or config blocks the build forever, `/dev/zero`
+//! as a token file grows memory until the machine swaps, and a 4 GiB `manifest.json` is read
+//! whole. Files are opened non-blocking (so opening a FIFO returns at once), checked with
+//! `fstat` on the open handle (so a swap between the check and the read changes nothing),
+//! and read through a limit one byte past the cap (so a file that grows while it is read is
+//! still refused). Large inputs (blobs, payloads, .debs) are streamed from the handle that
+//! [`open_regular`] returns, never read whole.
+
+use std::fs::File;
+use std::io::{self, Read as _};
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+/// The kinds of small input files, each with its size cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `seedforge.yaml`.
+    Config,
+    /// An image list (`SOURCE [DESTINATION]` lines).
+    ImageList,
+    /// A file holding a secret (the join token, a registry password).
+    Secret,
+    /// A build output's `manifest.json`.
+    Manifest,
+    /// A build output's `SHA256SUMS`.
+    Sums,
+    /// The incremental build state, `.seedforge/state.json`.
+    State,
+    /// A JSON document of an OCI layout (`index.json`, a manifest, a config).
+    OciDocument,
+    /// A node template or another small text input (certificates, keys, package lists).
+    Text,
+}
+
+impl Kind {
+    /// The largest file of this kind seedforge reads, in bytes.
+    pub fn cap(self) -> u64 {
+        const MIB: u64 = 1024 * 1024;
+        match self {
+            Kind::Config => 4 * MIB,
+            Kind::ImageList => 16 * MIB,
+            Kind::Secret => 64 * 1024,
+            Kind::Manifest | Kind::Sums => 64 * MIB,
+            Kind::State => 256 * MIB,
+            Kind::OciDocument => 4 * MIB,
+            Kind::Text => 16 * MIB,
+        }
+    }
+
+    /// What the kind is called in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Config => "config file",
+            Kind::ImageList => "image list",
+            Kind::Secret => "secret file",
+            Kind::Manifest => "manifest.json",
+            Kind::Sums => "SHA256SUMS",
+            Kind::State => "build state file",
+            Kind::OciDocument => "OCI JSON document",
+            Kind::Text => "input file",
+        }
+    }
+}
+
+/// Why an input file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The path names something other than a regular file.
+    #[error("{}: is {found}, not a regular file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (`a FIFO`, `a directory`, …).
+        found: &'static str,
+    },
+    /// The file is larger than its kind may be.
+    #[error("{}: larger than the {cap}-byte limit for a {what}", path.display())]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// The kind's name.
+        what: &'static str,
+        /// The limit.
+        cap: u64,
+    },
+    /// Opening or reading failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl InputError {
+    /// True for files that are wrong as given (not regular, too large); false when the
+    /// system failed to read a file that is fine.
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            InputError::NotAFile { .. } | InputError::TooLarge { .. } => true,
+            InputError::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ),
+        }
+    }
+
+    /// The error as an `io::Error` (for modules whose errors wrap one), keeping the kind
+    /// of an I/O failure and the message of a refusal.
+    pub fn into_io(self) -> io::Error {
+        match self {
+            InputError::Io { source, .. } => source,
+            other => io::Error::new(io::ErrorKind::InvalidInput, other.reason()),
+        }
+    }
+
+    /// The message without the path (for errors that print the path themselves).
+    pub fn reason(&self) -> String {
+        match self {
+            InputError::NotAFile { found, .. } => format!("is {found}, not a regular file"),
+            InputError::TooLarge { what, cap, .. } => {
+                format!("larger than the {cap}-byte limit for a {what}")
+            }
+            InputError::Io { source, .. } => source.to_string(),
+        }
+    }
+}
+
+/// What a non-regular file is, for messages.
+fn describe(ft: std::fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (following symbolic links, as a
+/// user's input path may be one). Opening never blocks, even on a FIFO.
+pub fn open_regular(path: &Path) -> Result<File, InputError> {
+    let io_err = |source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(i32::try_from(nonblock).unwrap_or(0) | noctty())
+        .open(path)
+        .map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.file_type().is_file() {
+        return Err(InputError::NotAFile {
+            path: path.to_path_buf(),
+            found: describe(meta.file_type()),
+        });
+    }
+    // Regular files never block; clear the flag anyway so reads behave as usual.
+    rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty()).map_err(|e| io_err(e.into()))?;
+    Ok(file)
+}
+
+fn noctty() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NOCTTY.bits()).unwrap_or(0)
+}
+
+/// Checks that `path` is a regular file without reading it.
+pub fn check_regular(path: &Path) -> Result<(), InputError> {
+    open_regular(path).map(drop)
+}
+
+/// Reads a whole input file of `kind`: regular files only, at most `kind.cap()` bytes.
+pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
+    read_capped(path, kind.cap(), kind.name())
+}
+
+/// Like [`read`] with an explicit cap.
+pub fn read_capped(path: &Path, cap: u64, what: &'static str) -> Result<Vec<u8>, InputError> {
+    let file = open_regular(path)?;
+    let too_large = || InputError::TooLarge {
+        path: path.to_path_buf(),
+        what,
+        cap,
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > cap {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| InputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Reads a whole input file of `kind` as UTF-8 text.
+pub fn read_to_string(path: &Path, kind: Kind) -> Result<String, InputError> {
+    let bytes = read(path, kind)?;
+    String::from_utf8(bytes).map_err(|_| InputError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_directory_and_device_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for (path, found) in [
+            (fifo.as_path(), "a FIFO"),
+            (dir.path(), "a directory"),
+            (Path::new("/dev/zero"), "a character device"),
+        ] {
+            let err = read(path, Kind::Secret).unwrap_err();
+            assert!(err.to_string().contains(found), "{err}");
+            assert!(err.is_invalid_input());
+        }
+    }
+
+    #[test]
+    fn files_past_the_cap_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 65 * 1024]).unwrap();
+        let err = read(&big, Kind::Secret).unwrap_err();
+        assert!(matches!(err, InputError::TooLarge { .. }), "{err}");
+        std::fs::write(&big, vec![b'x'; 64 * 1024]).unwrap();
+        assert_eq!(read(&big, Kind::Secret).unwrap().len(), 64 * 1024);
+    }
+}

@@ -1,0 +1,222 @@
+//! Where seedforge may write: checks on an output path made before the first write.
+//!
+//! An output path is refused when writing there would destroy what the user did not ask
+//! to replace: the root or home folder (a mistyped `--out`), a folder that holds the
+//! command's own inputs (a build's config, an archive written into the layout it reads),
+//! or a path inside the output reached through a symbolic link (the link's target, outside
+//! the output, would receive files that hold the join token).
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// Why an output path was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OutPathError {
+    /// The output is `/` or the home folder.
+    #[error("{}: refusing to write into {what}; name a folder of its own", path.display())]
+    Dangerous {
+        /// The output as given.
+        path: PathBuf,
+        /// `the root folder` or `the home folder`.
+        what: &'static str,
+    },
+    /// The output holds (or is) one of the command's inputs.
+    #[error("{}: the output would overwrite or hold an input: {} ({what})", out.display(), input.display())]
+    HoldsInput {
+        /// The output as given.
+        out: PathBuf,
+        /// The input.
+        input: PathBuf,
+        /// What the input is.
+        what: String,
+    },
+    /// A path inside the output is a symbolic link.
+    #[error(
+        "{}: is a symbolic link inside the output folder; seedforge does not write through links (remove it, or point the output elsewhere)",
+        path.display()
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The output folder is not seedforge's and holds a file where seedforge would write.
+    #[error(
+        "{}: already exists in an output folder that no seedforge build wrote (no {}); move it away or choose an empty folder",
+        path.display(),
+        marker
+    )]
+    Foreign {
+        /// The file that would be replaced.
+        path: PathBuf,
+        /// The marker a seedforge output has.
+        marker: &'static str,
+    },
+    /// Looking at the path failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl OutPathError {
+    /// Every refusal is about the command line or the config (exit 2); failing to look is not.
+    pub fn is_invalid_input(&self) -> bool {
+        !matches!(self, OutPathError::Io { .. })
+    }
+}
+
+/// `path` made absolute and free of symbolic links as far as it exists, with the rest
+/// (which does not exist yet) appended lexically (`..` in the missing part is resolved
+/// against what came before).
+pub fn resolve(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(path)
+    };
+    // Component by component: what exists is replaced by its real path (so `..` after a
+    // link goes up from the link's target, as the kernel does); the rest is lexical.
+    let mut out = PathBuf::from("/");
+    for part in absolute.components() {
+        match part {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => {
+                out.push(name);
+                if let Ok(real) = out.canonicalize() {
+                    out = real;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// True if `inner` is `outer` or lies inside it (both resolved).
+pub fn is_within(inner: &Path, outer: &Path) -> bool {
+    resolve(inner).starts_with(resolve(outer))
+}
+
+/// Refuses `/` and the home folder as an output folder (or an output file's folder, when
+/// `is_file`).
+pub fn refuse_dangerous(out: &Path) -> Result<(), OutPathError> {
+    let real = resolve(out);
+    if real == Path::new("/") {
+        return Err(OutPathError::Dangerous {
+            path: out.to_path_buf(),
+            what: "the root folder",
+        });
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let home = resolve(Path::new(&home));
+        if home != Path::new("/") && real == home {
+            return Err(OutPathError::Dangerous {
+                path: out.to_path_buf(),
+                what: "the home folder",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an output (folder or file) that is one of `inputs` or holds one of them, and an
+/// output file that lies inside an input folder. Each input comes with what it is.
+pub fn refuse_inputs<'a>(
+    out: &Path,
+    inputs: impl IntoIterator<Item = (&'a Path, String)>,
+) -> Result<(), OutPathError> {
+    let real_out = resolve(out);
+    for (input, what) in inputs {
+        let real_in = resolve(input);
+        if real_in.starts_with(&real_out) || real_out.starts_with(&real_in) {
+            return Err(OutPathError::HoldsInput {
+                out: out.to_path_buf(),
+                input: input.to_path_buf(),
+                what,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses any symbolic link at or under `rel` (relative to `out`) without following one:
+/// the entries seedforge writes into must be real folders and files of the output.
+pub fn refuse_links_under(out: &Path, rel: &Path) -> Result<(), OutPathError> {
+    // Each component from the output down to `rel` itself.
+    let mut at = out.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(OutPathError::Symlink { path: at });
+            }
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(OutPathError::Io {
+                    path: at,
+                    source: e,
+                });
+            }
+        }
+    }
+    for entry in walkdir::WalkDir::new(&at).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| OutPathError::Io {
+            path: e.path().map_or_else(|| at.clone(), Path::to_path_buf),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| io::Error::other("walk failed")),
+        })?;
+        if entry.path_is_symlink() {
+            return Err(OutPathError::Symlink {
+                path: entry.into_path(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_follows_existing_links_and_appends_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(real.join("a")).unwrap();
+        std::os::unix::fs::symlink(real.join("a"), real.join("link")).unwrap();
+        assert_eq!(resolve(&real.join("link/x/y")), real.join("a/x/y"));
+        assert_eq!(resolve(&real.join("link/x/../z")), real.join("a/z"));
+        assert!(is_within(&real.join("link/f.tar"), &real.join("a")));
+        assert!(!is_within(&real.join("b"), &real.join("a")));
+    }
+
+    #[test]
+    fn root_is_refused() {
+        assert!(refuse_dangerous(Path::new("/")).is_err());
+        assert!(refuse_dangerous(Path::new("/tmp/../")).is_err());
+    }
+
+    #[test]
+    fn links_below_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("nodes/n1")).unwrap();
+        std::os::unix::fs::symlink("/tmp", dir.path().join("nodes/n1/user-data")).unwrap();
+        let err = refuse_links_under(dir.path(), Path::new("nodes")).unwrap_err();
+        assert!(err.to_string().contains("nodes/n1/user-data"), "{err}");
+        std::os::unix::fs::symlink("/tmp", dir.path().join("iso")).unwrap();
+        let err = refuse_links_under(dir.path(), Path::new("iso")).unwrap_err();
+        assert!(err.to_string().contains("iso: is a symbolic link"), "{err}");
+        assert!(refuse_links_under(dir.path(), Path::new("absent/x")).is_ok());
+    }
+}

@@ -1,0 +1,127 @@
+//! The build's output folder is seedforge's or empty of what seedforge writes.
+//!
+//! Checked while planning, before anything is written (so `plan` reports the same): the
+//! folder is not `/` or the home folder and holds none of the build's inputs; no path
+//! seedforge writes inside it is a symbolic link (the link's target would receive seed
+//! ISOs and user-data carrying the join token); and a folder no build wrote (no
+//! `.seedforge/` state, no build lock) holds no file at a path seedforge would replace.
+
+use crate::config::{Config, Secret};
+use crate::debs::PackageSource;
+use crate::files::FileSource;
+use crate::image::{ImageList, ImageSource};
+use crate::outpath::{self, OutPathError};
+use std::path::{Path, PathBuf};
+
+/// Every top-level entry of the output folder a build writes or keeps its state in.
+pub const OWNED: &[&str] = &[
+    crate::state::STATE_DIR,
+    crate::build_lock::LOCK_FILE_NAME,
+    "oci",
+    "pki",
+    "registries.yaml",
+    "registry",
+    "airgap",
+    "packages",
+    "files",
+    "nodes",
+    "iso",
+    "SHA256SUMS",
+    "manifest.json",
+];
+
+/// Runs every check on `output` for a build of `config`.
+pub fn check(config: &Config, output: &Path, images: &ImageList) -> Result<(), OutPathError> {
+    outpath::refuse_dangerous(output)?;
+    let inputs = inputs(config, images);
+    outpath::refuse_inputs(output, inputs.iter().map(|(p, w)| (p.as_path(), w.clone())))?;
+    for name in OWNED {
+        outpath::refuse_links_under(output, Path::new(name))?;
+    }
+    refuse_foreign(output)
+}
+
+/// A folder an earlier build wrote has its state folder or its build lock; anything else
+/// that holds a file at one of seedforge's paths belongs to someone else.
+fn refuse_foreign(output: &Path) -> Result<(), OutPathError> {
+    let ours = [crate::state::STATE_DIR, crate::build_lock::LOCK_FILE_NAME]
+        .iter()
+        .any(|m| std::fs::symlink_metadata(output.join(m)).is_ok());
+    if ours {
+        return Ok(());
+    }
+    // pki/ is the exception: a CA and key placed there before the first build are an
+    // input the build keeps (and checks), not a file it replaces.
+    for name in OWNED.iter().filter(|n| **n != "pki") {
+        let path = output.join(name);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(OutPathError::Foreign {
+                path,
+                marker: crate::state::STATE_DIR,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The files and folders the build reads, each with what it is.
+fn inputs(config: &Config, images: &ImageList) -> Vec<(PathBuf, String)> {
+    let mut out = vec![(config.path.clone(), "the config".to_string())];
+    out.extend(
+        config
+            .images
+            .lists
+            .iter()
+            .map(|(p, _)| (p.clone(), "an image list".to_string())),
+    );
+    let secrets = config
+        .cluster
+        .token
+        .iter()
+        .map(|s| (s, "cluster.token"))
+        .chain(
+            config
+                .registry
+                .auth
+                .iter()
+                .map(|a| (&a.password, "registry.auth.password")),
+        );
+    for (secret, what) in secrets {
+        if let Secret::File(f) = secret {
+            out.push((config.dir.join(f), what.to_string()));
+        }
+    }
+    if let Some(t) = &config.templates {
+        out.push((t.clone(), "templates".to_string()));
+    }
+    if let Some(import) = &config.registry.ca.import {
+        out.push((config.dir.join(&import.cert), "registry.ca.import".into()));
+        out.push((config.dir.join(&import.key), "registry.ca.import".into()));
+    }
+    for e in &images.entries {
+        match &e.source {
+            ImageSource::OciDir { path, .. }
+            | ImageSource::OciArchive { path, .. }
+            | ImageSource::DockerArchive { path, .. } => {
+                out.push((
+                    path.clone(),
+                    format!("the image source of {}", e.destination),
+                ));
+            }
+            ImageSource::Registry(_) => {}
+        }
+    }
+    for f in &config.files {
+        if let FileSource::Local(p) = &f.source {
+            out.push((config.dir.join(p), format!("files: {}", f.name)));
+        }
+    }
+    for b in &config.packages {
+        if let PackageSource::Debs(paths) = &b.spec(&config.dir).source {
+            for p in paths {
+                out.push((p.clone(), format!("packages: {}", b.name)));
+            }
+        }
+    }
+    out
+}

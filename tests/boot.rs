@@ -1,0 +1,609 @@
+//! A node's whole life on booted machines: Debian 12 under qemu (software emulation) with
+//! systemd, cloud-init, netplan and containerd, booted from the seed ISOs seedforge
+//! builds, with a k3s stand-in (tests/boot/k3s-standin.py) given through `files:`.
+//!
+//! - **join**: a server and an agent booted together on a network that joins only the two
+//!   (a qemu socket netdev over 127.0.0.1, 192.0.2.0/24, no route anywhere else): the
+//!   agent waits for the server and starts with its URL and token; airgap images are
+//!   imported; both package bundles install, one after another; no ordering cycle.
+//! - **life** of one node's disk, boot after boot: a seed with a damaged payload is
+//!   refused with nothing installed and the unit failed; the same disk booted with a sound
+//!   seed recovers with no manual step; a second boot changes nothing; a seed with a
+//!   changed payload is a new instance and is applied.
+//!
+//! Slow (minutes a boot), so they run only with `SEEDFORGE_BOOT_TESTS=1`, which
+//! `scripts/test.sh` sets after the other tests; they need root, debootstrap and debugfs
+//! (tests/boot/image.sh makes the node image and extracts qemu, once). Results are read
+//! from the powered-off disk with debugfs; each VM powers itself off when its boot has
+//! settled (tests/boot/guest/boot-test-finish) and every run is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::{Cmd, sha256_bytes};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The longest one boot may take before the VM is killed and the test fails.
+const BOOT_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+fn enabled() -> bool {
+    if std::env::var("SEEDFORGE_BOOT_TESTS").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    eprintln!("SKIP: booted-node tests run with SEEDFORGE_BOOT_TESTS=1 (scripts/test.sh sets it)");
+    false
+}
+
+/// The node image, kernel, initrd and qemu.
+struct Machine {
+    image: PathBuf,
+    kernel: PathBuf,
+    initrd: PathBuf,
+    qemu: PathBuf,
+}
+
+impl Machine {
+    fn get() -> Machine {
+        let dir = common::repo_root().join("target/boot");
+        let out = Cmd::new("bash")
+            .arg(common::repo_root().join("tests/boot/image.sh"))
+            .arg(&dir)
+            .timeout(Duration::from_secs(40 * 60))
+            .run();
+        let mut lines = out.stdout.lines();
+        let image = PathBuf::from(lines.next().unwrap());
+        let qemu = PathBuf::from(lines.next().unwrap());
+        assert!(
+            image.is_file() && qemu.is_file() && lines.next().is_none(),
+            "tests/boot/image.sh printed more or other than the image and qemu paths:\n{}",
+            out.stdout
+        );
+        let key = image
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("node-")
+            .to_string();
+        Machine {
+            kernel: dir.join(format!("vmlinuz-{key}")),
+            initrd: dir.join(format!("initrd-{key}")),
+            image,
+            qemu,
+        }
+    }
+
+    /// The qemu folder's data files (firmware, option ROMs).
+    fn data_dirs(&self) -> [PathBuf; 2] {
+        let root = self.qemu.parent().unwrap().parent().unwrap();
+        [root.join("share/seabios"), root.join("share/qemu")]
+    }
+
+    /// A private copy of the node image.
+    fn disk(&self, at: &Path) -> PathBuf {
+        Cmd::new("cp")
+            .args(["--sparse=always", "--reflink=auto"])
+            .arg(&self.image)
+            .arg(at)
+            .run();
+        at.to_path_buf()
+    }
+
+    /// Starts a VM with `disk` and `seed`; `net` is the socket netdev option
+    /// (`listen=127.0.0.1:P` or `connect=127.0.0.1:P`).
+    fn start(
+        &self,
+        disk: &Path,
+        seed: &Path,
+        net: &str,
+        mac: &str,
+        console: &Path,
+    ) -> common::Running {
+        let [seabios, qemu_data] = self.data_dirs();
+        Cmd::new(&self.qemu)
+            .args([
+                "-accel",
+                "tcg",
+                "-smp",
+                "2",
+                "-m",
+                "1536",
+                "-nodefaults",
+                "-no-reboot",
+            ])
+            .args(["-display", "none", "-monitor", "none"])
+            .arg("-L")
+            .arg(seabios)
+            .arg("-L")
+            .arg(qemu_data)
+            .arg("-kernel")
+            .arg(&self.kernel)
+            .arg("-initrd")
+            .arg(&self.initrd)
+            .args(["-append", "root=/dev/vda rw console=ttyS0 panic=-1"])
+            .arg("-drive")
+            .arg(format!("file={},if=virtio,format=raw", disk.display()))
+            .arg("-drive")
+            .arg(format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                seed.display()
+            ))
+            .args(["-device", "virtio-rng-pci"])
+            .arg("-netdev")
+            .arg(format!("socket,id=n0,{net}"))
+            .arg("-device")
+            .arg(format!("virtio-net-pci,netdev=n0,mac={mac}"))
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .timeout(BOOT_LIMIT)
+            .spawn()
+    }
+
+    /// Boots one VM alone (its NIC reaches nothing) until it powers itself off.
+    fn boot(&self, disk: &Path, seed: &Path, console: &Path) -> Duration {
+        let started = Instant::now();
+        let port = common::debs::free_port();
+        self.start(
+            disk,
+            seed,
+            &format!("listen=127.0.0.1:{port}"),
+            "52:54:00:00:02:0a",
+            console,
+        )
+        .wait();
+        started.elapsed()
+    }
+}
+
+/// One read-only debugfs request on the powered-off disk: its output, or `None` when the
+/// path it names does not exist.
+fn debugfs(disk: &Path, request: &str) -> Option<String> {
+    let out = Cmd::new("debugfs")
+        .arg("-R")
+        .arg(request)
+        .arg(disk)
+        .any_status()
+        .run();
+    if out.stderr.contains("not found") {
+        return None;
+    }
+    // Anything but the version banner means debugfs could not read the disk: an empty
+    // answer must not pass for an empty file.
+    let trouble: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("debugfs "))
+        .collect();
+    assert!(
+        trouble.is_empty() && out.code == Some(0),
+        "debugfs -R {request:?} {}: {:?}\n{}",
+        disk.display(),
+        out.code,
+        out.stderr
+    );
+    Some(out.stdout)
+}
+
+/// A file of the powered-off disk, or `None` if it does not exist.
+fn read(disk: &Path, path: &str) -> Option<String> {
+    debugfs(disk, &format!("cat {path}"))
+}
+
+fn exists(disk: &Path, path: &str) -> bool {
+    debugfs(disk, &format!("stat {path}")).is_some()
+}
+
+/// Writes `content` to `dir/name` on the disk, making `dir` (one level) if needed.
+fn put(disk: &Path, dir: &str, name: &str, content: &str, scratch: &Path) {
+    let local = scratch.join(name);
+    fs::write(&local, content).unwrap();
+    let script = scratch.join("debugfs.cmd");
+    fs::write(
+        &script,
+        format!("mkdir {dir}\ncd {dir}\nwrite {} {name}\n", local.display()),
+    )
+    .unwrap();
+    Cmd::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&script)
+        .arg(disk)
+        .run();
+}
+
+fn status(disk: &Path) -> serde_json::Value {
+    let text = read(disk, "/var/lib/seedforge/status.json").expect("status.json");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("status.json: {e}: {text}"))
+}
+
+/// What a boot left for the reader of a failed assertion.
+fn diagnostics(disk: &Path, console: &Path) -> String {
+    let mut s = String::new();
+    for p in [
+        "/var/log/boot-diag/summary.txt",
+        "/var/log/k3s-bootstrap.log",
+        "/var/log/seedforge-packages.log",
+        "/var/lib/seedforge/status.json",
+    ] {
+        s.push_str(&format!("== {p}\n{}\n", read(disk, p).unwrap_or_default()));
+    }
+    let console = fs::read_to_string(console).unwrap_or_default();
+    let tail: Vec<&str> = console.lines().rev().take(40).collect();
+    s.push_str("== console (last lines)\n");
+    for l in tail.iter().rev() {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s
+}
+
+/// The lab: the test cluster's config, the k3s stand-in, the images and two bundles.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(machine: &Machine) -> Lab {
+        let dir = tempfile::Builder::new()
+            .prefix("seedforge-boot-")
+            .tempdir()
+            .unwrap();
+        let lab = dir.path();
+        let src = common::repo_root().join("tests/boot/lab");
+        for f in ["seedforge.yaml", "token"] {
+            fs::copy(src.join(f), lab.join(f)).unwrap();
+        }
+        let fixtures = common::repo_root().join("fixtures/images");
+        let list = fs::read_to_string(common::repo_root().join("fixtures/lab/images.txt"))
+            .unwrap()
+            .replace("../images", &fixtures.display().to_string());
+        fs::write(lab.join("images.txt"), list).unwrap();
+        // What the node image has installed: the bundles carry only the rest.
+        let status = read(&machine.image, "/var/lib/dpkg/status").expect("dpkg status");
+        assert!(
+            status.lines().any(|l| l == "Package: libc6"),
+            "the node image's dpkg status ({} bytes) has no libc6: {}",
+            status.len(),
+            machine.image.display()
+        );
+        fs::write(lab.join("node-status"), status).unwrap();
+        let lab = Lab { dir };
+        lab.set_standin("");
+        lab
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes the k3s stand-in with `extra` appended (a changed payload) and the config
+    /// that carries it and the two bundles.
+    fn set_standin(&self, extra: &str) {
+        let standin = fs::read_to_string(common::repo_root().join("tests/boot/k3s-standin.py"))
+            .unwrap()
+            + extra;
+        fs::write(self.path().join("k3s"), &standin).unwrap();
+        let debs: Vec<String> = common::debs::fixture_debs()
+            .iter()
+            .map(|p| format!("\"{}\"", p.display()))
+            .collect();
+        let config =
+            fs::read_to_string(common::repo_root().join("tests/boot/lab/seedforge.yaml")).unwrap();
+        let bundle = |name: &str, package: &str| {
+            format!(
+                "  - name: {name}\n    packages: [{package}]\n    debs: [{}]\n    base: node-status\n",
+                debs.join(", ")
+            )
+        };
+        fs::write(
+            self.path().join("seedforge.yaml"),
+            format!(
+                "{config}\nfiles:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\npackages:\n{}{}",
+                sha256_bytes(standin.as_bytes()),
+                bundle("onig", "libonig5"),
+                bundle("jq", "jq"),
+            ),
+        )
+        .unwrap();
+    }
+
+    fn build(&self) {
+        Cmd::new(common::seedforge_bin())
+            .args(["build", "--config", "seedforge.yaml"])
+            .cwd(self.path())
+            .timeout(Duration::from_secs(300))
+            .run();
+    }
+
+    fn seed(&self, node: &str) -> PathBuf {
+        self.path().join(format!("out/iso/seed-{node}.iso"))
+    }
+
+    /// A copy of `node`'s seed, kept for a later boot.
+    fn keep_seed(&self, node: &str, name: &str) -> PathBuf {
+        let to = self.path().join(name);
+        fs::copy(self.seed(node), &to).unwrap();
+        to
+    }
+}
+
+/// The instance-id of a seed's meta-data (from the build's node files).
+fn instance_id(lab: &Lab, node: &str) -> String {
+    let meta = fs::read_to_string(lab.path().join(format!("out/nodes/{node}/meta-data"))).unwrap();
+    meta.lines().next().unwrap().to_string()
+}
+
+#[test]
+fn a_nodes_whole_life_on_booted_machines() {
+    if !enabled() || !common::debs::require_root("booting nodes") {
+        return;
+    }
+    for tool in ["debootstrap", "debugfs", "mkfs.ext4"] {
+        assert!(common::require_tool(tool), "{tool} is required");
+    }
+    let machine = Machine::get();
+    let lab = Lab::new(&machine);
+    lab.build();
+    let scratch = lab.path();
+    let mut times = Vec::new();
+
+    // --- join: a server and an agent on their own network.
+    let server = machine.disk(&scratch.join("server.img"));
+    let agent = machine.disk(&scratch.join("agent.img"));
+    // Each stays up (bounded) until the join is seen from its side.
+    put(
+        &server,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/agents 900\n",
+        scratch,
+    );
+    put(
+        &agent,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/joined 900\n",
+        scratch,
+    );
+    let port = common::debs::free_port();
+    let started = Instant::now();
+    let s_console = scratch.join("server.console");
+    let a_console = scratch.join("agent.console");
+    let s = machine.start(
+        &server,
+        &lab.seed("boot-server"),
+        &format!("listen=127.0.0.1:{port}"),
+        "52:54:00:00:02:0a",
+        &s_console,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let a = machine.start(
+        &agent,
+        &lab.seed("boot-agent"),
+        &format!("connect=127.0.0.1:{port}"),
+        "52:54:00:00:02:0b",
+        &a_console,
+    );
+    a.wait();
+    s.wait();
+    times.push(("join (server + agent)", started.elapsed()));
+    for (disk, console) in [(&server, &s_console), (&agent, &a_console)] {
+        let why = || diagnostics(disk, console);
+        let st = status(disk);
+        assert_eq!(st["state"], "done", "{}", why());
+        assert_eq!(
+            read(disk, "/var/log/boot-diag/failed.txt").unwrap().trim(),
+            "",
+            "{}",
+            why()
+        );
+        assert_eq!(
+            read(disk, "/var/log/boot-diag/cycles.txt").unwrap().trim(),
+            "",
+            "{}",
+            why()
+        );
+        let images = read(disk, "/var/lib/k3s-standin/images").unwrap_or_default();
+        assert!(
+            images.contains("docker.io/rancher/mirrored-pause:3.6"),
+            "{images}\n{}",
+            why()
+        );
+        assert!(
+            exists(disk, "/etc/rancher/k3s/registries.yaml"),
+            "{}",
+            why()
+        );
+        assert!(
+            exists(
+                disk,
+                "/usr/local/share/ca-certificates/seedforge-registry-ca.crt"
+            ),
+            "{}",
+            why()
+        );
+        // Both bundles installed, one after the other.
+        for bundle in ["onig", "jq"] {
+            assert!(
+                exists(
+                    disk,
+                    &format!("/var/lib/seedforge/packages-{bundle}.installed")
+                ),
+                "{bundle}\n{}",
+                why()
+            );
+        }
+        assert!(exists(disk, "/usr/bin/jq"), "{}", why());
+    }
+    let joined = read(&agent, "/var/lib/k3s-standin/joined").unwrap_or_default();
+    assert!(
+        joined.contains("https://192.0.2.10:6443"),
+        "{joined}\n{}",
+        diagnostics(&agent, &a_console)
+    );
+    let config = read(&agent, "/var/lib/k3s-standin/config.yaml").unwrap();
+    assert!(
+        config.contains("server: \"https://192.0.2.10:6443\""),
+        "{config}"
+    );
+    assert_eq!(
+        read(&agent, "/var/lib/k3s-standin/token-present")
+            .unwrap()
+            .trim(),
+        "yes"
+    );
+    assert_eq!(
+        read(&agent, "/var/lib/k3s-standin/argv").unwrap().trim(),
+        "/usr/local/bin/k3s agent"
+    );
+    let log = read(&agent, "/var/log/k3s-bootstrap.log").unwrap();
+    assert!(log.contains("server 192.0.2.10:6443 answers"), "{log}");
+    assert!(
+        !log.contains("K10boot-test-join-token"),
+        "the token reached the log"
+    );
+    let agents = read(&server, "/var/lib/k3s-standin/agents").unwrap_or_default();
+    assert!(
+        agents.contains("192.0.2.11 agent boot-agent"),
+        "{agents}\n{}",
+        diagnostics(&server, &s_console)
+    );
+
+    // --- life: one disk, boot after boot.
+    let good = lab.keep_seed("boot-server", "good.iso");
+    let good_id = instance_id(&lab, "boot-server");
+    let damaged = scratch.join("damaged.iso");
+    {
+        // A different payload (another stand-in), one byte of it flipped in the image.
+        lab.set_standin("# damaged on the way\n");
+        lab.build();
+        let mut bytes = fs::read(lab.seed("boot-server")).unwrap();
+        let standin = fs::read(lab.path().join("k3s")).unwrap();
+        let at = bytes
+            .windows(standin.len())
+            .position(|w| w == standin.as_slice())
+            .expect("the stand-in is stored whole in the seed");
+        bytes[at + 100] ^= 0x20;
+        fs::write(&damaged, bytes).unwrap();
+        Cmd::new(common::seedforge_bin())
+            .arg("verify")
+            .arg(&damaged)
+            .expect(1)
+            .run();
+    }
+    let node = machine.disk(&scratch.join("node.img"));
+    let console = scratch.join("node.console");
+
+    // A damaged payload: refused, nothing installed, the unit failed and says why.
+    times.push(("damaged seed", machine.boot(&node, &damaged, &console)));
+    let why = || diagnostics(&node, &console);
+    let st = status(&node);
+    assert_eq!(st["state"], "failed", "{}", why());
+    assert_eq!(st["step"], "verify", "{}", why());
+    assert!(st["applied"].is_null(), "{}", why());
+    assert!(
+        read(&node, "/var/log/boot-diag/failed.txt")
+            .unwrap()
+            .contains("seedforge-bootstrap.service"),
+        "{}",
+        why()
+    );
+    for nothing in [
+        "/usr/local/bin/k3s",
+        "/etc/rancher/k3s/registries.yaml",
+        "/usr/local/share/ca-certificates/seedforge-registry-ca.crt",
+        "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst",
+        "/usr/bin/jq",
+        "/usr/local/seed/payload",
+        "/var/lib/iso-copy-complete",
+    ] {
+        assert!(!exists(&node, nothing), "{nothing} exists\n{}", why());
+    }
+    let console_text = fs::read_to_string(&console).unwrap_or_default();
+    assert!(
+        console_text.contains("seedforge-bootstrap: FAILED (step verify)"),
+        "no console line\n{}",
+        why()
+    );
+
+    // The same disk with a sound seed: recovers with no manual step.
+    times.push(("recovery", machine.boot(&node, &good, &console)));
+    let st = status(&node);
+    assert_eq!(st["state"], "done", "{}", why());
+    let digest = st["applied"].as_str().unwrap().to_string();
+    assert_eq!(
+        read(&node, "/var/lib/iso-copy-complete").unwrap().trim(),
+        digest
+    );
+    assert!(
+        exists(&node, "/usr/local/bin/k3s") && exists(&node, "/usr/bin/jq"),
+        "{}",
+        why()
+    );
+    assert_eq!(
+        read(&node, "/var/log/boot-diag/failed.txt").unwrap().trim(),
+        "",
+        "{}",
+        why()
+    );
+    let starts = read(&node, "/var/lib/k3s-standin/starts").unwrap();
+    assert_eq!(starts.lines().count(), 1, "{starts}");
+
+    // A second boot with the same seed changes nothing.
+    let before = read(&node, "/var/lib/seedforge/status.json").unwrap();
+    times.push(("second boot", machine.boot(&node, &good, &console)));
+    assert_eq!(
+        read(&node, "/var/lib/seedforge/status.json").unwrap(),
+        before,
+        "{}",
+        why()
+    );
+    let log = read(&node, "/var/log/k3s-bootstrap.log").unwrap();
+    assert!(
+        log.contains(&format!("payload {digest} is applied already")),
+        "{log}"
+    );
+    // k3s started once per boot by systemd, never restarted by the bootstrap.
+    let starts = read(&node, "/var/lib/k3s-standin/starts").unwrap();
+    assert_eq!(starts.lines().count(), 2, "{starts}");
+    assert_eq!(
+        read(&node, "/var/log/boot-diag/cycles.txt").unwrap().trim(),
+        "",
+        "{}",
+        why()
+    );
+
+    // A seed with a changed payload: a new instance, applied, k3s restarted.
+    lab.set_standin("# a newer build\n");
+    lab.build();
+    let changed_id = instance_id(&lab, "boot-server");
+    assert_ne!(changed_id, good_id);
+    let changed = lab.keep_seed("boot-server", "changed.iso");
+    times.push(("changed payload", machine.boot(&node, &changed, &console)));
+    let st = status(&node);
+    assert_eq!(st["state"], "done", "{}", why());
+    let new_digest = st["applied"].as_str().unwrap().to_string();
+    assert_ne!(new_digest, digest);
+    let installed = read(&node, "/usr/local/bin/k3s").unwrap();
+    assert!(
+        installed.ends_with("# a newer build\n"),
+        "the new k3s was not installed"
+    );
+    let starts = read(&node, "/var/lib/k3s-standin/starts").unwrap();
+    assert_eq!(
+        starts.lines().count(),
+        4,
+        "boot start + restart for the new payload: {starts}"
+    );
+    let iid = read(&node, "/var/lib/cloud/data/instance-id").unwrap_or_default();
+    assert_eq!(
+        format!("instance-id: \"{}\"", iid.trim()),
+        changed_id,
+        "cloud-init took the changed seed as a new instance"
+    );
+
+    for (what, t) in &times {
+        eprintln!("boot time: {what}: {:.0} s", t.as_secs_f64());
+    }
+}
