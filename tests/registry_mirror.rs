@@ -285,8 +285,22 @@ fn tls_and_basic_auth_registries_and_their_failures() {
     assert!(!out.stderr.contains("nope"), "{}", out.stderr);
     assert!(!refused.exists());
 
-    // Push over TLS with the CA and credentials.
+    // Push over TLS with the CA and credentials; a wrong password is refused as mirror
+    // refuses it (exit 2, the registry and user named, the password not shown).
     let tls_layout = work.path().join("tls");
+    let out = Cmd::seedforge()
+        .args(["push", "--layout"])
+        .arg(&tls_layout)
+        .args(["--registry", &auth.host(), "--ca-file"])
+        .arg(&ca.ca_cert)
+        .args(["--username", "tester", "--password-stdin"])
+        .expect(2)
+        .spawn_with_stdin(Stdio::from(File::open(&wrong).unwrap()))
+        .wait();
+    assert!(out.stderr.contains("refused access"), "{}", out.stderr);
+    assert!(out.stderr.contains(&auth.host()), "{}", out.stderr);
+    assert!(out.stderr.contains("tester"), "{}", out.stderr);
+    assert!(!out.stderr.contains("nope"), "{}", out.stderr);
     Cmd::seedforge()
         .args(["push", "--layout"])
         .arg(&tls_layout)

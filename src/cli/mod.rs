@@ -175,6 +175,11 @@ struct BuildArgs {
     /// is skipped).
     #[arg(long)]
     force: bool,
+    /// A PEM file of CA certificates to trust for every download (registries, package
+    /// repositories, `files:` URLs), besides the system's and `SSL_CERT_FILE`; repeatable.
+    /// A registry's own CA goes in its `registries:` entry (`ca_file`).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    ca_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +193,11 @@ struct PlanArgs {
     /// hold everything, without touching the network.
     #[arg(long)]
     offline: bool,
+    /// A PEM file of CA certificates to trust for every download (registries, package
+    /// repositories, `files:` URLs), besides the system's and `SSL_CERT_FILE`; repeatable.
+    /// A registry's own CA goes in its `registries:` entry (`ca_file`).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    ca_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -334,7 +344,7 @@ pub(crate) fn print_json(value: &impl Serialize) {
 }
 
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
-    let net = net::settings(&[])?;
+    let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
     config.register_secrets();
     let options = plan::PlanOptions {
@@ -430,7 +440,7 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
 }
 
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
-    let net = net::settings(&[])?;
+    let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
     config.register_secrets();
     let options = plan::PlanOptions {

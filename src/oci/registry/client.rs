@@ -396,6 +396,14 @@ impl RegistryClient {
     }
 
     fn classify_reqwest(&self, e: &reqwest::Error, image: &str, started: Instant) -> Failure {
+        // oci-client turns some answers into errors with their status (a HEAD of a blob
+        // with wrong credentials): judged by the status, as a direct answer would be.
+        if let Some(code) = e.status().map(|s| s.as_u16()) {
+            return Failure {
+                transient: retryable_status(code),
+                error: self.status_error(code, &e.to_string(), image),
+            };
+        }
         let problem = crate::net::classify(e, started, self.limits);
         let error = if problem.untrusted {
             RegistryError::UntrustedCertificate {

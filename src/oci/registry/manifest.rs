@@ -74,8 +74,7 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
         // Bounded as containerd bounds it: an endless body costs 4 MiB, not all memory.
-        let bytes = match read_bounded(&mut resp, MAX_MANIFEST_SIZE, started, self.limits()).await
-        {
+        let bytes = match read_bounded(&mut resp, MAX_MANIFEST_SIZE, started, self.limits()).await {
             Ok(b) => b,
             Err(p) if p.transient => {
                 return Ok(Err(format!("reading the body failed: {}", p.message)));
