@@ -6,7 +6,11 @@
 //!     source: k3s-v1.33.1        # a local file (relative to the config) or an http(s) URL
 //!     sha256: "<64 lowercase hex>"  # required; a mismatch is refused
 //!     executable: true           # optional: mode 0755 instead of 0644
+//!     size: 71000000             # optional: the exact size in bytes a download may have
 //! ```
+//!
+//! A download is bounded: by `size` when given, else by [`MAX_URL_FILE_SIZE`]; a server
+//! that sends more is cut off there and nothing is kept.
 //!
 //! A local file is hashed while planning, so a wrong digest fails before anything is
 //! written. A URL is downloaded by the `files` step into a temporary file beside its final
@@ -27,6 +31,9 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+/// The most bytes a `files:` URL without `size` may send (4 GiB).
+pub const MAX_URL_FILE_SIZE: u64 = 4 << 30;
 
 /// Deepest directory nesting of a name: the ISO keeps 8 levels, the root and `payload/`
 /// use two of them.
@@ -148,6 +155,8 @@ pub struct RawFile {
     sha256: Sha256Hex,
     #[serde(default)]
     executable: bool,
+    #[serde(default)]
+    size: Option<u64>,
 }
 
 /// One `files:` entry.
@@ -161,6 +170,9 @@ pub struct FileConfig {
     pub sha256: String,
     /// Mode 0755 instead of 0644.
     pub executable: bool,
+    /// The exact size a download may have (`size:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     /// Where the entry is in the config.
     #[serde(skip)]
     pub location: Location,
@@ -174,6 +186,7 @@ impl FileConfig {
             source: raw.source,
             sha256: raw.sha256.0,
             executable: raw.executable,
+            size: raw.size,
             location,
         }
     }
@@ -425,6 +438,9 @@ pub struct PlannedFile {
     pub sha256: String,
     /// Mode 0755.
     pub executable: bool,
+    /// The most bytes a download may have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     /// The config's line, for errors.
     #[serde(skip)]
     pub line: u64,
@@ -493,6 +509,7 @@ pub fn plan_with(
             },
             sha256: f.sha256.clone(),
             executable: f.executable,
+            size: f.size,
             line: f.location.line,
             config: config_path.to_path_buf(),
         };
@@ -693,7 +710,7 @@ fn download(
     let fetch = Fetch {
         url: &bare,
         authorization: authorization.as_deref(),
-        max_bytes: None,
+        max_bytes: Some(f.size.unwrap_or(MAX_URL_FILE_SIZE)),
     };
     let mut retries = 0;
     let mut on_retry = |m: &str| {

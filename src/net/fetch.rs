@@ -238,7 +238,7 @@ pub async fn read_bounded(
     {
         if out.len() as u64 + chunk.len() as u64 > max {
             return Err(too_big(format!(
-                "the body is larger than the {max} bytes allowed"
+                "the server sent more than the {max} bytes allowed"
             )));
         }
         out.extend_from_slice(&chunk);

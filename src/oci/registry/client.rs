@@ -257,7 +257,7 @@ impl RegistryClient {
             if !self.policy.should_retry(attempt) {
                 return Err(self.transfer(
                     get.image,
-                    format!("GET {} failed {attempt} times; last: {problem}", get.path),
+                    format!("GET {}: {problem} (tried {attempt} times)", get.path),
                 ));
             }
             let wait = self.policy.delay(attempt, retry_after);
@@ -301,7 +301,7 @@ impl RegistryClient {
                 }
                 return Ok(Sent::Transient {
                     retry_after: None,
-                    problem: failure.error.to_string(),
+                    problem: crate::net::classify(&e, started, self.limits).message,
                 });
             }
         };
@@ -374,7 +374,7 @@ impl RegistryClient {
                     if !self.policy.should_retry(attempt) {
                         return Err(self.transfer(
                             image,
-                            format!("{what} failed {attempt} times; last: {}", failure.error),
+                            format!("{what}: {} (tried {attempt} times)", detail(&failure.error)),
                         ));
                     }
                     tokio::time::sleep(self.policy.delay(attempt, None)).await;
@@ -482,6 +482,14 @@ pub struct Failure {
 }
 
 pub use crate::net::error_chain;
+
+/// What went wrong, without the image and registry a [`RegistryError::Transfer`] names.
+fn detail(e: &RegistryError) -> String {
+    match e {
+        RegistryError::Transfer { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// The start of an error body, on one line.
 pub(super) fn excerpt(body: &str) -> String {

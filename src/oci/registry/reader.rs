@@ -9,7 +9,7 @@
 //! on; a registry that answers the range with the whole blob has the first N bytes skipped.
 //! The store hashes every byte it receives, so the full sha256 is checked across resumes.
 
-use super::client::{Get, RegistryClient, error_chain};
+use super::client::{Get, RegistryClient};
 use super::registries::Registries;
 use crate::image::Reference;
 use crate::oci::descriptor::{Descriptor, is_manifest_type};
@@ -125,6 +125,7 @@ impl RegistryReader {
             chunk: Bytes::new(),
             failures: 0,
             failures_since_progress: 0,
+            started: std::time::Instant::now(),
         }
     }
 }
@@ -206,6 +207,8 @@ pub struct BlobStream<'a> {
     chunk: Bytes,
     failures: u32,
     failures_since_progress: u32,
+    /// When the open response was asked for (a deadline is told from an idle timeout).
+    started: std::time::Instant,
 }
 
 impl BlobStream<'_> {
@@ -215,6 +218,7 @@ impl BlobStream<'_> {
     }
 
     fn open(&mut self) -> io::Result<()> {
+        self.started = std::time::Instant::now();
         let get = Get {
             repo: &self.reader.repo,
             path: format!("blobs/{}", self.digest),
@@ -264,11 +268,38 @@ impl BlobStream<'_> {
         Ok(())
     }
 
+    /// At the descriptor's size: a body of unknown length must end here. One that goes on
+    /// is refused (it is not the blob the descriptor names); one that breaks off or goes
+    /// quiet is let be, since every byte of the blob is in (its digest decides).
+    fn at_end(&mut self) -> io::Result<()> {
+        let Some(mut resp) = self.response.take() else {
+            return Ok(());
+        };
+        if resp.content_length().is_some() {
+            return Ok(());
+        }
+        loop {
+            match self.reader.handle.block_on(resp.chunk()) {
+                Ok(Some(bytes)) if bytes.is_empty() => {}
+                Ok(Some(_)) => {
+                    return Err(io::Error::other(self.reader.client.transfer(
+                        &self.reader.name,
+                        format!(
+                            "blob {}: the registry sent more than the {} bytes its descriptor gives",
+                            self.digest, self.size
+                        ),
+                    )));
+                }
+                Ok(None) | Err(_) => return Ok(()),
+            }
+        }
+    }
+
     /// Fills `self.chunk` with the next bytes; false at the end of the blob.
     fn next_chunk(&mut self) -> io::Result<bool> {
         loop {
             if self.offset >= self.size {
-                return Ok(false);
+                return self.at_end().map(|()| false);
             }
             if self.response.is_none() {
                 match self.open() {
@@ -305,7 +336,10 @@ impl BlobStream<'_> {
                     "the body ended after {} of {} bytes",
                     self.offset, self.size
                 ))?,
-                Err(e) => self.broken(error_chain(&e))?,
+                Err(e) => {
+                    let limits = self.reader.client.limits();
+                    self.broken(crate::net::classify(&e, self.started, limits).message)?;
+                }
             }
         }
     }

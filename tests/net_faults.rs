@@ -1,0 +1,380 @@
+//! Misbehaving servers on 127.0.0.1 against every download seedforge makes: a registry
+//! (`mirror`), an apt repository (`debs --repo`) and a `files:` URL (`build`). For each
+//! misbehaviour (a body without end, a trickle, a stall before the headers, a stall in the
+//! middle of the body, more bytes than the descriptor or index says, `429 Retry-After:
+//! 99999`, a redirect loop) the run ends by itself within its limits with exit 1 and a
+//! message naming what went wrong, the server could send only a bounded number of bytes
+//! (the client stopped reading: memory stays flat), and nothing is left under a final
+//! name. Short limits come from the environment (`SEEDFORGE_READ_TIMEOUT` and friends),
+//! which is how an operator sets them too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use common::misbehave::{Answer, Server};
+use common::{Cmd, Lab, sha256_bytes};
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one misbehaving run may take before the test kills it and fails: far above
+/// the short limits set below, far below the defaults.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// At most this many body bytes may reach a client that stops reading at its bound (a few
+/// MiB of bound plus what kernel socket buffers hold).
+const FLAT: u64 = 64 << 20;
+
+/// The short limits every run here gets.
+fn limited(cmd: Cmd) -> Cmd {
+    cmd.env("SEEDFORGE_CONNECT_TIMEOUT", "2")
+        .env("SEEDFORGE_READ_TIMEOUT", "2")
+        .env("SEEDFORGE_DEADLINE", "6")
+        .env("SEEDFORGE_RETRIES", "2")
+        .env("SEEDFORGE_RETRY_AFTER_MAX", "1")
+        .timeout(RUN_LIMIT)
+}
+
+/// One misbehaviour: the answer, and words the error must contain.
+struct Case {
+    name: &'static str,
+    answer: Answer,
+    says: &'static [&'static str],
+}
+
+/// The misbehaviours every kind of download meets. `bounded` is the answer that sends
+/// more than the client was told to expect (an endless body).
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "endless body",
+            answer: Answer::Endless,
+            says: &["more than"],
+        },
+        Case {
+            name: "trickle",
+            answer: Answer::Trickle {
+                length: 4096,
+                every: Duration::from_millis(500),
+            },
+            says: &["deadline"],
+        },
+        Case {
+            name: "stall before headers",
+            answer: Answer::StallBeforeHeaders,
+            says: &["no data for 2 s"],
+        },
+        Case {
+            name: "stall mid-body",
+            answer: Answer::StallMidBody {
+                length: 1 << 20,
+                sent: 1000,
+            },
+            says: &["no data for 2 s"],
+        },
+        Case {
+            name: "429 Retry-After: 99999",
+            answer: Answer::RetryAfter(99_999),
+            says: &["429"],
+        },
+        Case {
+            name: "redirect loop",
+            answer: Answer::RedirectLoop,
+            says: &["redirect"],
+        },
+    ]
+}
+
+fn assert_says(case: &Case, stderr: &str) {
+    let lower = stderr.to_ascii_lowercase();
+    for word in case.says {
+        assert!(
+            lower.contains(&word.to_ascii_lowercase()),
+            "{}: the error does not say {word:?}:\n{stderr}",
+            case.name
+        );
+    }
+}
+
+// --- a registry ---------------------------------------------------------------------
+
+/// A one-image registry: an OCI manifest with a config and one 1 MiB layer.
+struct Image {
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layer: Vec<u8>,
+}
+
+impl Image {
+    fn new() -> Image {
+        let layer = vec![b'l'; 1 << 20];
+        let layer_digest = format!("sha256:{}", sha256_bytes(&layer));
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
+        )
+        .into_bytes();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
+            sha256_bytes(&config),
+            config.len(),
+            layer.len()
+        )
+        .into_bytes();
+        Image {
+            manifest,
+            config,
+            layer,
+        }
+    }
+
+    fn layer_digest(&self) -> String {
+        sha256_bytes(&self.layer)
+    }
+
+    /// The registry's answer to `path`; `fault` replaces the manifest's or the layer's.
+    fn answer(&self, path: &str, fault: Option<(&str, &Answer)>) -> Answer {
+        let what = if path == "/v2/" || path == "/v2" {
+            "ping"
+        } else if path.contains("/manifests/") {
+            "manifest"
+        } else if path.ends_with(&self.layer_digest()) {
+            "layer"
+        } else if path.ends_with(&sha256_bytes(&self.config)) {
+            "config"
+        } else {
+            return Answer::status(404);
+        };
+        if let Some((target, answer)) = fault
+            && target == what
+        {
+            return answer.clone();
+        }
+        match what {
+            "ping" => Answer::ok("application/json", "{}"),
+            "manifest" => Answer::Full {
+                status: 200,
+                headers: vec![
+                    (
+                        "Content-Type".into(),
+                        "application/vnd.oci.image.manifest.v1+json".into(),
+                    ),
+                    (
+                        "Docker-Content-Digest".into(),
+                        format!("sha256:{}", sha256_bytes(&self.manifest)),
+                    ),
+                ],
+                body: self.manifest.clone(),
+            },
+            "config" => Answer::ok("application/octet-stream", self.config.clone()),
+            _ => Answer::ok("application/octet-stream", self.layer.clone()),
+        }
+    }
+}
+
+fn registry(image: Arc<Image>, fault: Option<(&'static str, Answer)>) -> Server {
+    Server::start(move |_, path| image.answer(path, fault.as_ref().map(|(t, a)| (*t, a))))
+}
+
+fn mirror(server: &Server, work: &Path) -> Cmd {
+    let list = work.join("images.txt");
+    fs::write(&list, format!("docker://{}/lib/app:1.0\n", server.host())).unwrap();
+    limited(Cmd::seedforge())
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(work.join("oci"))
+        .args(["--platform", "linux/amd64", "--insecure-registry"])
+        .arg(server.host())
+}
+
+/// Nothing of the image under a final name: no layer blob, no index entry.
+fn nothing_final(layout: &Path, image: &Image, case: &str) {
+    let blob = layout.join("blobs/sha256").join(image.layer_digest());
+    assert!(!blob.exists(), "{case}: the layer is in the layout");
+    if let Ok(index) = fs::read_to_string(layout.join("index.json")) {
+        assert!(
+            !index.contains("lib/app"),
+            "{case}: the image is in index.json: {index}"
+        );
+    }
+}
+
+#[test]
+fn a_sound_fake_registry_mirrors() {
+    // The fake is realistic: without a fault it serves an image mirror accepts, so the
+    // faults below fail for their own reason.
+    let image = Arc::new(Image::new());
+    let server = registry(image.clone(), None);
+    let work = tempfile::tempdir().unwrap();
+    mirror(&server, work.path()).run();
+    let blob = work
+        .path()
+        .join("oci/blobs/sha256")
+        .join(image.layer_digest());
+    assert_eq!(fs::read(blob).unwrap(), image.layer);
+}
+
+#[test]
+fn a_misbehaving_registry_ends_each_run_within_its_limits() {
+    let image = Arc::new(Image::new());
+    for target in ["manifest", "layer"] {
+        for case in cases() {
+            let label = format!("{target}: {}", case.name);
+            let server = registry(image.clone(), Some((target, case.answer.clone())));
+            let work = tempfile::tempdir().unwrap();
+            let out = mirror(&server, work.path()).expect(1).run();
+            assert_says(&case, &out.stderr);
+            assert!(
+                server.body_bytes() < FLAT,
+                "{label}: the client took {} bytes",
+                server.body_bytes()
+            );
+            nothing_final(&work.path().join("oci"), &image, &label);
+            eprintln!(
+                "{label}: exit 1: {}",
+                out.stderr.lines().last().unwrap_or("")
+            );
+        }
+    }
+}
+
+#[test]
+fn a_manifest_without_end_stops_at_four_mib() {
+    let image = Arc::new(Image::new());
+    let server = registry(image, Some(("manifest", Answer::Endless)));
+    let work = tempfile::tempdir().unwrap();
+    let out = mirror(&server, work.path()).expect(1).run();
+    assert!(out.stderr.contains("4194304"), "{}", out.stderr);
+    assert!(server.body_bytes() < FLAT, "{}", server.body_bytes());
+}
+
+// --- an apt repository --------------------------------------------------------------
+
+/// Serves the repository under `root`, with `fault` for paths ending in `suffix`.
+fn apt_server(root: &Path, suffix: &'static str, fault: Answer) -> Server {
+    let root = root.to_path_buf();
+    Server::start(move |_, path| {
+        if path.ends_with(suffix) || (suffix == "/Packages*" && path.contains("/Packages")) {
+            return fault.clone();
+        }
+        match fs::read(root.join(path.trim_start_matches('/'))) {
+            Ok(body) => Answer::ok("application/octet-stream", body),
+            Err(_) => Answer::status(404),
+        }
+    })
+}
+
+fn debs(server: &Server, work: &Path) -> Cmd {
+    let base = work.join("base.txt");
+    fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+    limited(Cmd::seedforge())
+        .args(["debs", "--repo"])
+        .arg(server.url("/"))
+        .args(["--suite", "bookworm", "--package", "jq", "--base"])
+        .arg(&base)
+        .arg("--out")
+        .arg(work.join("ops.tar.gz"))
+}
+
+#[test]
+fn a_misbehaving_apt_repository_ends_each_run_within_its_limits() {
+    if !common::require_tool("apt-ftparchive") {
+        return;
+    }
+    let repo = tempfile::tempdir().unwrap();
+    common::debs::make_repo(repo.path(), &common::debs::fixture_debs());
+    // Sound first: the same server without a fault gives a bundle.
+    {
+        let server = apt_server(repo.path(), "/none", Answer::status(500));
+        let work = tempfile::tempdir().unwrap();
+        debs(&server, work.path()).run();
+        assert!(work.path().join("ops.tar.gz").is_file());
+    }
+    for (target, suffix) in [
+        ("Release", "/Release"),
+        ("Packages", "/Packages*"),
+        (".deb", ".deb"),
+    ] {
+        for case in cases() {
+            // The Release file has no size to bound it by but its 16 MiB cap, and trickles
+            // are the same for every file.
+            let label = format!("{target}: {}", case.name);
+            let server = apt_server(repo.path(), suffix, case.answer.clone());
+            let work = tempfile::tempdir().unwrap();
+            let out = debs(&server, work.path()).expect(1).run();
+            assert_says(&case, &out.stderr);
+            assert!(
+                server.body_bytes() < FLAT,
+                "{label}: the client took {} bytes",
+                server.body_bytes()
+            );
+            let left: Vec<_> = fs::read_dir(work.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "base.txt")
+                .collect();
+            assert!(left.is_empty(), "{label}: left behind: {left:?}");
+            eprintln!(
+                "{label}: exit 1: {}",
+                out.stderr.lines().last().unwrap_or("")
+            );
+        }
+    }
+}
+
+// --- a files: URL ---------------------------------------------------------------------
+
+#[test]
+fn a_misbehaving_files_url_ends_each_build_within_its_limits() {
+    let k3s = b"#!/bin/sh\necho k3s\n".to_vec();
+    for case in cases() {
+        let fault = case.answer.clone();
+        let server = Server::start(move |_, _| fault.clone());
+        let lab = Lab::new();
+        let path = lab.lab_dir().join("seedforge.yaml");
+        let mut config = fs::read_to_string(&path).unwrap();
+        config.push_str(&format!(
+            "\nfiles:\n  - name: bin/k3s\n    source: {}\n    sha256: \"{}\"\n    size: {}\n    executable: true\n",
+            server.url("k3s"),
+            sha256_bytes(&k3s),
+            k3s.len()
+        ));
+        fs::write(&path, config).unwrap();
+        let out = limited(lab.seedforge())
+            .args(["build", "--config", lab.config_arg()])
+            .expect(1)
+            .run();
+        assert_says(&case, &out.stderr);
+        assert!(
+            server.body_bytes() < FLAT,
+            "{}: the client took {} bytes",
+            case.name,
+            server.body_bytes()
+        );
+        let files = lab.out_dir().join("files");
+        let kept: Vec<_> = walk(&files);
+        assert!(kept.is_empty(), "{}: left behind: {kept:?}", case.name);
+        eprintln!(
+            "{}: exit 1: {}",
+            case.name,
+            out.stderr.lines().last().unwrap_or("")
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path().display().to_string());
+        }
+    }
+    out
+}
