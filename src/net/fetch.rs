@@ -152,7 +152,7 @@ impl Net {
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
-        let response = match handle.block_on(request.send()) {
+        let response = match handle.block_on(async move { request.send().await }) {
             Ok(r) => r,
             Err(e) => {
                 let p = classify(&e, started, self.limits());
