@@ -1000,6 +1000,7 @@ impl Drop for CtrMount<'_> {
 
 pub mod debs;
 pub mod iso;
+pub mod misbehave;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
