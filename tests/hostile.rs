@@ -152,6 +152,53 @@ fn the_home_folder_is_refused_as_output() {
     common::assert_same_tree(&before, &snapshot(&home), "the home folder");
     // The same folder under another HOME is just a folder.
     assert!(config.exists());
+    // The commands that write a folder of their own refuse it too.
+    let images = lab.lab_dir().join("images.txt");
+    let cases: [(&str, Vec<std::ffi::OsString>); 3] = [
+        (
+            "pki",
+            vec![
+                "pki".into(),
+                "--host".into(),
+                "10.0.0.1".into(),
+                "--out".into(),
+            ],
+        ),
+        (
+            "render",
+            vec![
+                "render".into(),
+                "--config".into(),
+                config.clone().into(),
+                "--out".into(),
+            ],
+        ),
+        (
+            "mirror",
+            vec![
+                "mirror".into(),
+                "--images".into(),
+                images.into(),
+                "--layout".into(),
+            ],
+        ),
+    ];
+    for (what, args) in cases {
+        let out = lab
+            .seedforge()
+            .env("HOME", home.to_str().unwrap())
+            .args(args)
+            .arg(&home)
+            .expect(2)
+            .run();
+        assert!(
+            out.stderr
+                .contains("refusing to write into the home folder"),
+            "{what}: {}",
+            out.stderr
+        );
+        common::assert_same_tree(&before, &snapshot(&home), what);
+    }
 }
 
 #[test]

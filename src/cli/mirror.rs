@@ -133,6 +133,7 @@ pub struct MirrorArgs {
 
 /// Runs `seedforge mirror`.
 pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
+    seedforge::outpath::refuse_dangerous(&a.layout)?;
     let images = ImageList::load_all(&a.images)?;
     let options = MirrorOptions {
         platforms: a.platforms.clone(),

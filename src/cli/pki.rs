@@ -78,6 +78,7 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, Error> {
         mirrors: a.mirrors.iter().cloned().collect(),
         source_date: a.source_date_epoch,
     };
+    seedforge::outpath::refuse_dangerous(&a.out)?;
     let prepared = pki::prepare(&settings, &a.out, pki::now())?;
     let report = pki::commit(prepared, &seedforge::NoopReporter)?;
     for w in &report.warnings {

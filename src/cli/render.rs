@@ -21,6 +21,7 @@ pub(super) struct RenderArgs {
 }
 
 pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, Error> {
+    seedforge::outpath::refuse_dangerous(&a.out)?;
     let config = Config::load(&a.config.config)?;
     config.register_secrets();
     if let Some(name) = &a.node
