@@ -22,7 +22,7 @@
 //! after a redirect to another host) and never printed, logged or written anywhere (every display of the source strips it).
 
 use crate::config::Location;
-use crate::net::{Fetch, FetchError, Net, NetError};
+use crate::net::{Fetch, FetchError, Net};
 use crate::oci::digest::HashingWriter;
 use crate::report::Reporter;
 use crate::util::{CopyError, sync_parent, temp_path_beside};
@@ -725,10 +725,7 @@ fn download(
     match found {
         Ok(Some(size)) => Ok((size, retries)),
         Ok(None) => Err(fail("HTTP status 404".into())),
-        Err(FetchError::Net(e)) => Err(match e {
-            NetError::Transfer { message, .. } => fail(message),
-            other => fail(other.to_string()),
-        }),
+        Err(FetchError::Net(e)) => Err(fail(e.detail())),
         Err(FetchError::Consumer(e)) => Err(e),
     }
 }

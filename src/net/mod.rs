@@ -74,9 +74,7 @@ pub enum NetError {
     #[error("{0}")]
     Settings(String),
     /// The server's certificate is not trusted.
-    #[error(
-        "{url}: the TLS certificate is not trusted ({detail}); pass --ca-file, set SSL_CERT_FILE, or set ca_file for the host under `registries:`"
-    )]
+    #[error("{url}: {}", untrusted_advice(detail))]
     Untrusted {
         /// The URL.
         url: String,
@@ -93,7 +91,23 @@ pub enum NetError {
     },
 }
 
+/// What to say of a certificate that is not trusted, `detail` being the TLS stack's words.
+pub fn untrusted_advice(detail: &str) -> String {
+    format!(
+        "the TLS certificate is not trusted ({detail}); pass --ca-file FILE or set SSL_CERT_FILE to a file with the CA that signed it"
+    )
+}
+
 impl NetError {
+    /// The message without the URL (for callers that name it already).
+    pub fn detail(&self) -> String {
+        match self {
+            NetError::Untrusted { detail, .. } => untrusted_advice(detail),
+            NetError::Transfer { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// True when the user must change an input (CA file, `--offline`, trust).
     pub fn is_invalid_input(&self) -> bool {
         !matches!(self, NetError::Transfer { .. })

@@ -96,6 +96,46 @@ impl HttpServer {
     }
 }
 
+/// An https server on 127.0.0.1 serving `dir` with `cert` and `key` (PEM), from python3's
+/// `http.server` and `ssl`; stopped by PID when dropped.
+pub fn start_https(dir: &Path, cert: &Path, key: &Path) -> HttpServer {
+    let port = free_port();
+    let script = "import http.server, ssl, sys, functools\n\
+        d, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]\n\
+        h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=d)\n\
+        s = http.server.ThreadingHTTPServer(('127.0.0.1', port), h)\n\
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+        c.load_cert_chain(cert, key)\n\
+        s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+        s.serve_forever()\n";
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(port.to_string())
+        .arg(cert)
+        .arg(key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python3 https server");
+    let mut guard = ChildGuard(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the https server did not start");
+        assert!(
+            guard.child().try_wait().unwrap().is_none(),
+            "the https server exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    HttpServer {
+        child: guard,
+        url: format!("https://127.0.0.1:{port}"),
+    }
+}
+
 /// True if the test runs as root. Not root: fails under `CI=true`, else prints a skip note.
 pub fn require_root(why: &str) -> bool {
     let uid = Command::new("id").arg("-u").output().unwrap().stdout;
