@@ -4,8 +4,8 @@
 //! middle of the body, more bytes than the descriptor or index says, `429 Retry-After:
 //! 99999`, a redirect loop) the run ends by itself within its limits with exit 1 and a
 //! message naming what went wrong, the server could send only a bounded number of bytes
-//! (the client stopped reading: memory stays flat), and nothing is left under a final
-//! name. Short limits come from the environment (`SEEDFORGE_READ_TIMEOUT` and friends),
+//! (the client stopped reading) and the run stayed within a 512 MiB data segment
+//! (`prlimit --data`: memory stays flat), and nothing is left under a final name. Short limits come from the environment (`SEEDFORGE_READ_TIMEOUT` and friends),
 //! which is how an operator sets them too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -25,6 +25,18 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// At most this many body bytes may reach a client that stops reading at its bound (a few
 /// MiB of bound plus what kernel socket buffers hold).
 const FLAT: u64 = 64 << 20;
+
+/// The data segment every run here may have (`prlimit --data`): a client that kept an
+/// endless body in memory would die of it (exit 134), not end with exit 1.
+const MEMORY: u64 = 512 << 20;
+
+/// seedforge under the memory cap.
+fn seedforge() -> Cmd {
+    Cmd::new("prlimit")
+        .arg(format!("--data={MEMORY}"))
+        .arg("--")
+        .arg(common::seedforge_bin())
+}
 
 /// The short limits every run here gets.
 fn limited(cmd: Cmd) -> Cmd {
@@ -179,7 +191,7 @@ fn registry(image: Arc<Image>, fault: Option<(&'static str, Answer)>) -> Server 
 fn mirror(server: &Server, work: &Path) -> Cmd {
     let list = work.join("images.txt");
     fs::write(&list, format!("docker://{}/lib/app:1.0\n", server.host())).unwrap();
-    limited(Cmd::seedforge())
+    limited(seedforge())
         .args(["mirror", "--images"])
         .arg(&list)
         .arg("--layout")
@@ -268,7 +280,7 @@ fn apt_server(root: &Path, suffix: &'static str, fault: Answer) -> Server {
 fn debs(server: &Server, work: &Path) -> Cmd {
     let base = work.join("base.txt");
     fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
-    limited(Cmd::seedforge())
+    limited(seedforge())
         .args(["debs", "--repo"])
         .arg(server.url("/"))
         .args(["--suite", "bookworm", "--package", "jq", "--base"])
@@ -343,7 +355,7 @@ fn a_misbehaving_files_url_ends_each_build_within_its_limits() {
             k3s.len()
         ));
         fs::write(&path, config).unwrap();
-        let out = limited(lab.seedforge())
+        let out = limited(seedforge().cwd(lab.root()))
             .args(["build", "--config", lab.config_arg()])
             .expect(1)
             .run();

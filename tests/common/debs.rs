@@ -79,19 +79,27 @@ impl HttpServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start python3 -m http.server");
+        HttpServer::listening(child, port, "http")
+    }
+
+    /// Waits until `child` accepts connections on `port`.
+    fn listening(child: std::process::Child, port: u16, scheme: &str) -> HttpServer {
         let mut guard = ChildGuard(Some(child));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "http.server did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the {scheme} server did not start"
+            );
             assert!(
                 guard.child().try_wait().unwrap().is_none(),
-                "http.server exited"
+                "the {scheme} server exited"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
         HttpServer {
             child: guard,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
         }
     }
 }
@@ -120,20 +128,7 @@ pub fn start_https(dir: &Path, cert: &Path, key: &Path) -> HttpServer {
         .stderr(Stdio::null())
         .spawn()
         .expect("start python3 https server");
-    let mut guard = ChildGuard(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the https server did not start");
-        assert!(
-            guard.child().try_wait().unwrap().is_none(),
-            "the https server exited"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    HttpServer {
-        child: guard,
-        url: format!("https://127.0.0.1:{port}"),
-    }
+    HttpServer::listening(child, port, "https")
 }
 
 /// True if the test runs as root. Not root: fails under `CI=true`, else prints a skip note.
