@@ -21,7 +21,7 @@
 //! A URL may carry `user:password@`; it is sent as basic auth to that URL's host only (not
 //! after a redirect to another host) and never printed, logged or written anywhere (every display of the source strips it).
 
-use crate::config::Location;
+use crate::input::Location;
 use crate::net::{Fetch, FetchError, Net};
 use crate::oci::digest::HashingWriter;
 use crate::report::Reporter;

@@ -14,6 +14,15 @@ use std::io::{self, Read as _};
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
+/// A position in an input file (the config's entries carry theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+}
+
 /// The kinds of small input files, each with its size cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -6,18 +6,16 @@
 //! The library never prints. Long work reports progress through [`Reporter`]; the binary's
 //! `cli` module is the only code that knows about terminals.
 //!
-//! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`plan`]
-//! turns it into ordered steps, [`image`] parses references and image lists, and [`oci`]
+//! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`build`]
+//! turns it into ordered steps and runs them, [`image`] parses references and image lists, and [`oci`]
 //! owns the OCI image layout store and the image sources that fill it. [`pki`] issues the
 //! registry's CA and certificate and the registry configs for k3s, containerd and the
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
-//! and Rock Ridge).
+//! and Rock Ridge). ARCHITECTURE.md gives the layers and what may import what.
 
-pub mod build_lock;
-pub mod clean;
+pub mod build;
 pub mod config;
 pub mod debs;
-pub mod export;
 pub mod files;
 pub mod image;
 pub mod input;
@@ -25,18 +23,15 @@ pub mod iso;
 pub mod leftovers;
 pub mod net;
 pub mod oci;
-pub mod offline;
 pub mod outpath;
 pub mod pki;
-pub mod plan;
 pub mod preflight;
 pub mod redact;
 pub mod render;
 pub mod report;
-pub mod seal;
 pub mod seed;
-pub mod state;
 pub mod util;
+pub mod vocab;
 
 pub use report::{NoopReporter, Reporter};
 
@@ -74,7 +69,7 @@ pub enum Error {
     Files(#[from] files::FilesError),
     /// Sealing, checking, cleaning or exporting a build output failed.
     #[error(transparent)]
-    Seal(#[from] seal::SealError),
+    Seal(#[from] build::seal::SealError),
     /// The command line is inconsistent in a way clap cannot see.
     #[error("{0}")]
     Usage(String),
@@ -83,10 +78,10 @@ pub enum Error {
     VerifyFailed(String),
     /// `--offline`, and the lock or the output folder lacks something.
     #[error(transparent)]
-    Offline(#[from] offline::OfflineError),
+    Offline(#[from] build::offline::OfflineError),
     /// Another build holds the output folder (`--no-wait`), or its lock failed.
     #[error(transparent)]
-    BuildLock(#[from] build_lock::BuildLockError),
+    BuildLock(#[from] build::build_lock::BuildLockError),
     /// An input file is not a regular file, or too large for its kind.
     #[error(transparent)]
     Input(#[from] input::InputError),
@@ -114,6 +109,21 @@ pub enum ExitCode {
 impl fmt::Display for ExitCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", *self as i32)
+    }
+}
+
+impl From<vocab::SecretError> for Error {
+    fn from(e: vocab::SecretError) -> Error {
+        Error::Config(e.into())
+    }
+}
+
+impl From<seed::SeedError> for Error {
+    fn from(e: seed::SeedError) -> Error {
+        match e {
+            seed::SeedError::Io(e) => Error::Oci(e),
+            seed::SeedError::Iso(e) => Error::Iso(e),
+        }
     }
 }
 

@@ -10,7 +10,19 @@
 use crate::iso::{IsoOptions, IsoSummary, write_iso_with_mode};
 use crate::oci::OciError;
 use crate::render::NodeFiles;
-use crate::{Error, Result};
+
+/// Why a payload digest or a seed ISO could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] OciError),
+    /// The ISO writer failed.
+    #[error(transparent)]
+    Iso(#[from] crate::iso::IsoError),
+}
+
+type Result<T> = std::result::Result<T, SeedError>;
 use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt as _;
@@ -34,14 +46,14 @@ pub fn payload_sums(payload: &[PayloadFile]) -> Result<String> {
 }
 
 /// [`payload_sums`] with the digests from `sha256` (a build takes them from its stat
-/// cache, [`crate::state::BuildState::sha256`], so an unchanged payload is not read).
+/// cache, the build state's `sha256`, so an unchanged payload is not read).
 pub fn payload_sums_with(
     payload: &[PayloadFile],
     sha256: &dyn Fn(&Path) -> io::Result<String>,
 ) -> Result<String> {
     let mut sums = String::new();
     for file in payload {
-        let hex = sha256(&file.source).map_err(|e| Error::Oci(OciError::io(&file.source, e)))?;
+        let hex = sha256(&file.source).map_err(|e| SeedError::Io(OciError::io(&file.source, e)))?;
         sums.push_str(&format!("{hex}  {}\n", file.name));
     }
     Ok(sums)
@@ -58,7 +70,7 @@ pub fn write_seed_iso(
     out: &Path,
     source_date_epoch: u64,
 ) -> Result<IsoSummary> {
-    let io_err = |p: &Path, e: io::Error| Error::Oci(OciError::io(p, e));
+    let io_err = |p: &Path, e: io::Error| SeedError::Io(OciError::io(p, e));
     if stage.exists() {
         fs::remove_dir_all(stage).map_err(|e| io_err(stage, e))?;
     }

@@ -5,7 +5,7 @@
 //! a copy-on-write file system, no read at all); `seedforge verify` re-hashes everything and
 //! refreshes the stamps.
 //!
-//! The limit is that of any stat cache (see [`crate::state`]): a blob rewritten in a way
+//! The limit is that of any stat cache (see the build state's stat cache): a blob rewritten in a way
 //! that keeps all five values is not noticed; `seedforge verify` notices it.
 
 use super::layout::{Layout, PRIVATE_DIR};

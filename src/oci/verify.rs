@@ -171,7 +171,7 @@ fn walk(layout: &Layout, check_manifests: bool) -> Result<(Vec<String>, Graph)> 
 }
 
 /// Digests already known for files, so that a blob whose file is unchanged since it was
-/// last hashed is not read again (see [`crate::state`]).
+/// last hashed is not read again (see the build state's stat cache).
 pub trait KnownDigests: Sync {
     /// The sha256 (hex) the file at `path` is known to have while its metadata is `meta`.
     fn known(&self, path: &Path, meta: &fs::Metadata) -> Option<String>;

@@ -6,7 +6,7 @@
 use super::ca::{self, Ca, load_pair, random_serial, timestamp};
 use super::inspect::{CertInfo, San, parse_der};
 use super::{DAY, Outcome, PkiError, PkiPaths, PkiSettings, RENEW_BEFORE_DAYS};
-use crate::config::Host;
+use crate::vocab::Host;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,

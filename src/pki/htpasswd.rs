@@ -4,7 +4,7 @@
 //! the same inputs leave the same bytes.
 
 use super::PkiError;
-use crate::config::SecretValue;
+use crate::vocab::SecretValue;
 use std::path::Path;
 
 /// bcrypt cost: distribution's own examples use the default of `htpasswd -B` (5); 10

@@ -78,8 +78,8 @@ pub struct CertInfo {
 impl CertInfo {
     /// True if `host` is one of the certificate's SANs (IP SANs for addresses, DNS SANs,
     /// case-insensitive, for names).
-    pub fn covers(&self, host: &crate::config::Host) -> bool {
-        use crate::config::Host;
+    pub fn covers(&self, host: &crate::vocab::Host) -> bool {
+        use crate::vocab::Host;
         self.sans.iter().any(|san| match (san, host) {
             (San::Ip(a), Host::Ip(b)) => a == b,
             (San::Dns(a), Host::Name(b)) => a.eq_ignore_ascii_case(b),

@@ -10,7 +10,7 @@
 //! parses it back.
 
 use super::PkiSettings;
-use crate::config::Host;
+use crate::vocab::Host;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -5,7 +5,7 @@
 
 use super::PkiSettings;
 use super::registries_yaml::quote;
-use crate::config::Host;
+use crate::vocab::Host;
 use std::fmt::Write as _;
 
 /// Renders the registry config for `settings`.

@@ -2,7 +2,7 @@
 //! containerd) judge the output in tests/pki_*.rs.
 
 use super::*;
-use crate::config::Host;
+use crate::vocab::Host;
 
 const SDE: u64 = 1_700_000_000;
 const NOW: i64 = 1_763_000_000;
@@ -155,10 +155,10 @@ fn registries_yaml_parses_back_with_auth_and_rewrite() {
     );
 }
 
-fn secret(value: &str) -> crate::config::SecretValue {
+fn secret(value: &str) -> crate::vocab::SecretValue {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s"), value).unwrap();
-    crate::config::Secret::File("s".into())
+    crate::vocab::Secret::File("s".into())
         .resolve("t", &dir.path().join("c.yaml"))
         .unwrap()
 }

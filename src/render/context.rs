@@ -205,7 +205,7 @@ fn install_info(config: &Config, node: &Node) -> Result<InstallInfo, RenderError
         (Some(secret), InstallMode::Autoinstall) => {
             let value = secret.resolve("autoinstall.password", &config.path)?;
             crate::config::check_password_hash(value.expose()).map_err(|message| {
-                crate::config::ConfigError::Secret {
+                crate::vocab::SecretError {
                     path: config.path.clone(),
                     what: "autoinstall.password".into(),
                     message,

@@ -139,7 +139,7 @@ pub enum RenderError {
     },
     /// A secret the templates need could not be read.
     #[error(transparent)]
-    Secret(#[from] crate::config::ConfigError),
+    Secret(#[from] crate::vocab::SecretError),
     /// The k3s release is unknown, so its pause image is too.
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),

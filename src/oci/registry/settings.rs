@@ -16,8 +16,8 @@
 
 use super::RegistryError;
 use super::authfile::{AuthFile, containers_auth_path, docker_config_path};
-use crate::config::Secret;
 use crate::net::NetSettings;
+use crate::vocab::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -118,7 +118,7 @@ impl RegistryAccess {
         &mut self,
         entries: &[RegistrySettings],
         config_path: &Path,
-    ) -> Result<(), crate::config::ConfigError> {
+    ) -> Result<(), crate::vocab::SecretError> {
         let dir = config_path.parent().unwrap_or(Path::new("."));
         for (i, e) in entries.iter().enumerate() {
             let credentials = match (&e.username, &e.password) {

@@ -9,8 +9,8 @@
 //! renamed. Failing to set mode 0600 is not an error there (drvfs ignores chmod). An ISO
 //! already there with the same size and sha256 is not rewritten.
 
+use crate::build::seal::SealError;
 use crate::oci::digest::HashingWriter;
-use crate::seal::SealError;
 use crate::util::temp_path_beside;
 use serde::Serialize;
 use std::fs;
@@ -48,7 +48,7 @@ pub fn export(isos: &[(PathBuf, String)], dir: &Path) -> Result<ExportReport, Se
         let dest = dir.join(name);
         let size = fs::metadata(iso).map_err(|e| SealError::io(iso, e))?.len();
         let unchanged = fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
-            && crate::seal::hash(&dest).is_ok_and(|h| &h == sha256);
+            && crate::build::seal::hash(&dest).is_ok_and(|h| &h == sha256);
         if !unchanged {
             copy_into(iso, &dest, sha256)?;
         }

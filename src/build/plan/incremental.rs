@@ -1,5 +1,5 @@
 //! Which steps of a build can be skipped, and what a skipped step reports (see
-//! [`crate::state`]).
+//! [`crate::build::state`]).
 //!
 //! Each skippable step has a fingerprint of everything its result depends on:
 //!
@@ -192,7 +192,7 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
         }
         Step::Mirror { .. } | Step::Pki { .. } | Step::Seal { .. } => return Ok(None),
     };
-    Ok(Some(crate::state::fingerprint(&doc)))
+    Ok(Some(crate::build::state::fingerprint(&doc)))
 }
 
 /// Skips `step` when the state allows it, taking its report from the state; false when
@@ -225,7 +225,7 @@ pub(super) fn skip(
             };
             // The lock records every bundle from an http(s) repository, built now or not.
             if let (Some((path, lock)), Some(inputs)) = (lock, plan.bundle_inputs.get(name)) {
-                crate::offline::pin_bundle(lock, name, inputs, &bundle);
+                crate::build::offline::pin_bundle(lock, name, inputs, &bundle);
                 lock.write(path)?;
             }
             done.bundles.push(bundle);
@@ -257,14 +257,14 @@ pub(super) fn skip(
                 .iter()
                 .filter_map(|iso| {
                     let path = dir.join(iso.file_name()?);
-                    Some(crate::export::Exported {
+                    Some(crate::build::export::Exported {
                         size: std::fs::metadata(&path).map_or(0, |m| m.len()),
                         path,
                         outcome: "unchanged",
                     })
                 })
                 .collect();
-            done.export = Some(crate::export::ExportReport {
+            done.export = Some(crate::build::export::ExportReport {
                 dir: dir.clone(),
                 files,
             });

@@ -219,10 +219,10 @@ impl BuildState {
             }
         }
         let todo_paths: Vec<PathBuf> = todo.iter().map(|(i, _)| paths[*i].clone()).collect();
-        let hashed = crate::seal::hash_each(&todo_paths);
+        let hashed = crate::build::seal::hash_each(&todo_paths);
         for ((i, stat), result) in todo.iter().zip(hashed) {
             let result = result.map_err(|e| match e {
-                crate::seal::SealError::Io { source, .. } => source,
+                crate::build::seal::SealError::Io { source, .. } => source,
                 other => io::Error::other(other.to_string()),
             });
             if let (Ok(sha), Some(stat)) = (&result, stat)

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 /// Every top-level entry of the output folder a build writes or keeps its state in.
 pub const OWNED: &[&str] = &[
-    crate::state::STATE_DIR,
-    crate::build_lock::LOCK_FILE_NAME,
+    crate::build::state::STATE_DIR,
+    crate::build::build_lock::LOCK_FILE_NAME,
     "oci",
     "pki",
     "registries.yaml",
@@ -44,9 +44,12 @@ pub fn check(config: &Config, output: &Path, images: &ImageList) -> Result<(), O
 /// A folder an earlier build wrote has its state folder or its build lock; anything else
 /// that holds a file at one of seedforge's paths belongs to someone else.
 fn refuse_foreign(output: &Path) -> Result<(), OutPathError> {
-    let ours = [crate::state::STATE_DIR, crate::build_lock::LOCK_FILE_NAME]
-        .iter()
-        .any(|m| std::fs::symlink_metadata(output.join(m)).is_ok());
+    let ours = [
+        crate::build::state::STATE_DIR,
+        crate::build::build_lock::LOCK_FILE_NAME,
+    ]
+    .iter()
+    .any(|m| std::fs::symlink_metadata(output.join(m)).is_ok());
     if ours {
         return Ok(());
     }
@@ -57,7 +60,7 @@ fn refuse_foreign(output: &Path) -> Result<(), OutPathError> {
         if std::fs::symlink_metadata(&path).is_ok() {
             return Err(OutPathError::Foreign {
                 path,
-                marker: crate::state::STATE_DIR,
+                marker: crate::build::state::STATE_DIR,
             });
         }
     }

@@ -2,8 +2,10 @@
 //! writing anything; `seedforge build` runs them. Everything that can be checked without
 //! writing (the config, every image list, every local image source) is checked while
 //! planning, so a bad input fails before the output directory is touched. A build skips
-//! the steps whose inputs and outputs are unchanged since the last one ([`crate::state`]).
+//! the steps whose inputs and outputs are unchanged since the last one ([`crate::build::state`]).
 
+use crate::build::offline::Offline;
+use crate::build::state::BuildState;
 use crate::config::Config;
 use crate::debs::{BundleReport, PreparedBundle};
 use crate::image::ImageList;
@@ -21,13 +23,11 @@ use crate::oci::mirror::{
 use crate::oci::registry::lockfile::LockFile;
 use crate::oci::registry::{Registries, RegistryAccess};
 use crate::oci::verify::{VerifyReport, verify_with};
-use crate::offline::Offline;
 use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::render::NodeFiles;
 use crate::report::Reporter;
 use crate::seed::{PayloadFile, write_seed_iso};
-use crate::state::BuildState;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -265,8 +265,8 @@ impl Step {
             ),
             Step::Seal { out } => format!(
                 "write {} and {} over every artifact in {}",
-                crate::seal::SUMS,
-                crate::seal::MANIFEST,
+                crate::build::seal::SUMS,
+                crate::build::seal::MANIFEST,
                 out.display()
             ),
             Step::Export { dir, isos } => format!(
@@ -302,7 +302,7 @@ pub struct Plan {
     /// only when it pins something.
     lock: Option<(PathBuf, LockFile)>,
     /// What the seal records about the inputs.
-    seal: crate::seal::SealPlan,
+    seal: crate::build::seal::SealPlan,
     /// `--offline`: where registry images are in the layout, and the bundles kept.
     offline: Option<Offline>,
     /// Bundle name → inputs digest, for each bundle from an http(s) repository whose pin
@@ -346,9 +346,9 @@ pub struct BuildReport {
     /// The `files:` payload written.
     pub files: Vec<crate::files::FileReport>,
     /// `SHA256SUMS` and `manifest.json`.
-    pub seal: Option<crate::seal::SealReport>,
+    pub seal: Option<crate::build::seal::SealReport>,
     /// The seed ISOs copied into `export_dir`.
-    pub export: Option<crate::export::ExportReport>,
+    pub export: Option<crate::build::export::ExportReport>,
 }
 
 /// One mirrored image, for reports.
@@ -390,7 +390,7 @@ pub struct PlanOptions {
     /// Every registry tag must resolve to the digest `seedforge.lock` pins.
     pub locked: bool,
     /// Never touch the network: registry images and remote bundles come from the output
-    /// folder as the lock records them (see [`crate::offline`]).
+    /// folder as the lock records them (see [`crate::build::offline`]).
     pub offline: bool,
     /// Ignore what the last build recorded (`OUT/.seedforge/state.json`): every step runs
     /// and every file is hashed again.
@@ -490,7 +490,7 @@ pub fn plan_with_net(
     for b in &config.packages {
         let (name, out, mtime) = (
             b.name.clone(),
-            crate::offline::bundle_path(&output, &b.name),
+            crate::build::offline::bundle_path(&output, &b.name),
             source_date_epoch(config),
         );
         if let Some(k) = offline.as_ref().and_then(|o| o.kept(&b.name)) {
@@ -514,11 +514,10 @@ pub fn plan_with_net(
         }
     }
     let bundle_inputs = match lock {
-        Some(_) => crate::offline::remote_bundle_inputs(config, source_date_epoch(config))?,
+        Some(_) => crate::build::offline::remote_bundle_inputs(config, source_date_epoch(config))?,
         None => BTreeMap::new(),
     };
-    let pki = PkiSettings::from_config(
-        config,
+    let pki = config.pki_settings(
         images.entries.iter().map(|e| e.destination.registry()),
         source_date(config),
     )?;
@@ -564,7 +563,7 @@ pub fn plan_with_net(
             mtime: source_date_epoch(config),
         }));
     }
-    let seal = crate::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
+    let seal = crate::build::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
     steps.push(Step::Seal {
         out: output.clone(),
     });
@@ -758,13 +757,13 @@ struct Done {
     seeded: Option<Vec<NodeFiles>>,
     pki: Option<PkiReport>,
     files: Vec<crate::files::FileReport>,
-    seal: Option<crate::seal::SealReport>,
-    export: Option<crate::export::ExportReport>,
+    seal: Option<crate::build::seal::SealReport>,
+    export: Option<crate::build::export::ExportReport>,
     steps: Vec<StepRun>,
 }
 
 /// Runs a plan. A step whose inputs and outputs are unchanged since the last build is
-/// skipped (see [`crate::state`]); its report comes from the build state.
+/// skipped (see [`crate::build::state`]); its report comes from the build state.
 pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut done = Done::default();
     let mut lock = plan.lock.clone();
@@ -846,7 +845,7 @@ fn run_step(
             )?
             .images;
             if let Some((path, lock)) = lock {
-                crate::offline::record_stored(
+                crate::build::offline::record_stored(
                     lock,
                     &plan.images.entries,
                     &plan.prepared,
@@ -921,7 +920,7 @@ fn run_step(
                 }
                 let report = bundle.write(out, *mtime, reporter)?;
                 if let (Some((path, lock)), Some(inputs)) = (lock, plan.bundle_inputs.get(name)) {
-                    crate::offline::pin_bundle(lock, name, inputs, &report);
+                    crate::build::offline::pin_bundle(lock, name, inputs, &report);
                     lock.write(path)?;
                 }
                 done.bundles.push(report);
@@ -977,11 +976,11 @@ fn run_step(
                 let digests = results
                     .into_iter()
                     .zip(paths)
-                    .map(|(r, p)| r.map_err(|e| crate::seal::SealError::io(p, e)))
+                    .map(|(r, p)| r.map_err(|e| crate::build::seal::SealError::io(p, e)))
                     .collect();
                 (digests, read)
             };
-            done.seal = Some(crate::seal::seal_with(
+            done.seal = Some(crate::build::seal::seal_with(
                 &plan.seal,
                 &plan.steps,
                 out,
@@ -999,12 +998,12 @@ fn run_step(
                         None => plan
                             .state
                             .sha256(p)
-                            .map_err(|e| crate::seal::SealError::io(p, e))?,
+                            .map_err(|e| crate::build::seal::SealError::io(p, e))?,
                     };
                     Ok((p.clone(), sha))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            done.export = Some(crate::export::export(&isos, dir)?);
+            done.export = Some(crate::build::export::export(&isos, dir)?);
         }
     }
     Ok(())
@@ -1020,8 +1019,8 @@ fn known_hashes(
     files: &[crate::files::FileReport],
     payload_sums: Option<&str>,
     verified: Option<&VerifyReport>,
-) -> crate::seal::Known {
-    let mut known = crate::seal::Known::default();
+) -> crate::build::seal::Known {
+    let mut known = crate::build::seal::Known::default();
     for a in archives {
         if let Some(sha) = &a.sha256 {
             let hex = sha.strip_prefix("sha256:").unwrap_or(sha);

@@ -13,9 +13,9 @@
 //! bundles, the payload, `files:`, blobs the verify step has just re-hashed) are reused;
 //! everything else is hashed here, streaming, on a few threads.
 
+use crate::build::plan::Step;
 use crate::config::{Config, Host};
 use crate::image::{ImageList, ImageSource};
-use crate::plan::Step;
 use crate::util::atomic_write;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -455,7 +455,7 @@ pub struct SealReport {
     /// Their total size.
     pub bytes: u64,
     /// Artifacts the seal read to hash them (the others' digests came from earlier steps or
-    /// from the stat cache of unchanged files, [`crate::state`]).
+    /// from the stat cache of unchanged files, [`crate::build::state`]).
     pub hashed: usize,
     /// sha256 of every artifact by its path in the output (for the export).
     #[serde(skip)]

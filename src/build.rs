@@ -1,0 +1,13 @@
+//! The build: the layer between the command line and the capabilities. It turns a loaded
+//! config into ordered steps ([`plan`]), runs them, skipping those whose inputs and outputs
+//! are unchanged ([`state`]), seals the output ([`seal`]), and owns what surrounds a build:
+//! the output lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`])
+//! and `clean` ([`clean`]).
+
+pub mod build_lock;
+pub mod clean;
+pub mod export;
+pub mod offline;
+pub mod plan;
+pub mod seal;
+pub mod state;
