@@ -1,5 +1,5 @@
 //! The build: the layer between the command line and the capabilities. It turns a loaded
-//! config into ordered steps ([`plan`]), runs them, skipping those whose inputs and outputs
+//! config into ordered steps ([`plan`] of [`step`]s), runs them, skipping those whose inputs and outputs
 //! are unchanged ([`state`]), seals the output ([`seal`]), and owns what surrounds a build:
 //! the output lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`])
 //! and `clean` ([`clean`]).
@@ -11,3 +11,4 @@ pub mod offline;
 pub mod plan;
 pub mod seal;
 pub mod state;
+pub mod step;

@@ -21,9 +21,7 @@ mod line_endings;
 mod registry;
 mod settings;
 
-pub use autoinstall::{
-    Autoinstall, InstallMode, SshKey, StorageLayout, Username, check_password_hash,
-};
+pub use autoinstall::{Autoinstall, SshKey, StorageLayout, Username, check_password_hash};
 pub use registry::{
     CaImport, DEFAULT_NODE_CA_PATH, NodePath, Registry, RegistryAuth, RegistryCa,
     RegistryCertificate, SubjectText, ValidityDays,
@@ -222,7 +220,7 @@ pub struct Images {
 
 pub use crate::input::Location;
 use crate::vocab::unusable_host;
-pub use crate::vocab::{Cidr, DnsLabel, Host, Secret, SecretError, SecretValue};
+pub use crate::vocab::{Cidr, DnsLabel, Host, InstallMode, Role, Secret, SecretError, SecretValue};
 
 /// `nodes:` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -237,16 +235,6 @@ pub struct Node {
     /// `cloud-init` (an installed image) or `autoinstall` (Ubuntu's installer).
     #[serde(default)]
     pub install: InstallMode,
-}
-
-/// A node's k3s role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Runs the k3s server (control plane).
-    Server,
-    /// Runs the k3s agent and joins a server.
-    Agent,
 }
 
 /// `network:`
@@ -405,8 +393,9 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         line_endings::check(text, path)?;
         check_yaml_shape(text, path)?;
-        let raw: RawConfig = serde_saphyr::from_str_with_options(text, parse_options())
-            .map_err(|e| yaml_error(path, &e))?;
+        let raw: RawConfig =
+            serde_saphyr::from_str_with_options(text, crate::input::yaml_options())
+                .map_err(|e| yaml_error(path, &e))?;
         let invalid = |loc: &serde_saphyr::Location, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: loc.line(),
@@ -653,20 +642,6 @@ fn check_addresses(
         ));
     }
     Ok(())
-}
-
-/// The strict YAML options every seedforge YAML reader uses (also for rendered files).
-pub(crate) fn yaml_options() -> serde_saphyr::options::Options {
-    parse_options()
-}
-
-fn parse_options() -> serde_saphyr::options::Options {
-    let mut o = serde_saphyr::options::Options::default();
-    o.with_snippet = false;
-    o.strict_booleans = true;
-    o.no_schema = true;
-    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
-    o
 }
 
 /// Refuses what the YAML reader would otherwise accept or describe poorly: a second

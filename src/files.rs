@@ -21,9 +21,9 @@
 //! A URL may carry `user:password@`; it is sent as basic auth to that URL's host only (not
 //! after a redirect to another host) and never printed, logged or written anywhere (every display of the source strips it).
 
+use crate::hashing::HashingWriter;
 use crate::input::Location;
 use crate::net::{Fetch, FetchError, Net};
-use crate::oci::digest::HashingWriter;
 use crate::report::Reporter;
 use crate::util::{CopyError, sync_parent, temp_path_beside};
 use serde::{Deserialize, Serialize, Serializer};
@@ -486,7 +486,13 @@ pub fn plan(
     config_dir: &Path,
     generated: &[String],
 ) -> Result<Vec<PlannedFile>, FilesError> {
-    plan_with(files, config_path, config_dir, generated, &hash_file)
+    plan_with(
+        files,
+        config_path,
+        config_dir,
+        generated,
+        &crate::hashing::sha256_file,
+    )
 }
 
 /// [`plan`] with the digests of local sources from `sha256` (a build's stat cache, so an
@@ -561,7 +567,7 @@ pub fn write_all(
     net: &Net,
     reporter: &dyn Reporter,
 ) -> Result<Vec<FileReport>, FilesError> {
-    write_all_with(files, out, net, reporter, &hash_file)
+    write_all_with(files, out, net, reporter, &crate::hashing::sha256_file)
 }
 
 /// [`write_all`], checking a file already in place with `sha256` (a build's stat cache).
@@ -651,12 +657,12 @@ fn write_checked(
             CopyError::Read(e) => read_err(e),
             CopyError::Write(e) => FilesError::io(&tmp, e),
         })?;
-        let (buf, digest, size) = w.finish();
+        let (buf, sha256, size) = w.finish();
         let file = buf
             .into_inner()
             .map_err(|e| FilesError::io(&tmp, e.into_error()))?;
-        if digest.hex() != f.sha256 {
-            return Err(f.mismatch(digest.hex().to_string()));
+        if sha256 != f.sha256 {
+            return Err(f.mismatch(sha256));
         }
         file.sync_all().map_err(|e| FilesError::io(&tmp, e))?;
         fs::rename(&tmp, dest).map_err(|e| FilesError::io(dest, e))?;
@@ -675,13 +681,6 @@ fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     }
     Ok(())
-}
-
-/// Hex sha256 of a file, streamed.
-pub fn hash_file(path: &Path) -> io::Result<String> {
-    let mut f = fs::File::open(path)?;
-    let (digest, _) = crate::oci::digest::digest_reader(&mut f)?;
-    Ok(digest.hex().to_string())
 }
 
 /// Downloads `url` for `f` into `dest` through `net` (its trust, retries and limits);

@@ -233,6 +233,17 @@ pub fn read_to_string(path: &Path, kind: Kind) -> Result<String, InputError> {
     })
 }
 
+/// The strict YAML options every seedforge YAML reader uses (the config, and the files
+/// render checks): no schema guessing, strict booleans, duplicate keys refused.
+pub fn yaml_options() -> serde_saphyr::options::Options {
+    let mut o = serde_saphyr::options::Options::default();
+    o.with_snippet = false;
+    o.strict_booleans = true;
+    o.no_schema = true;
+    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

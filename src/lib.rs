@@ -17,6 +17,7 @@ pub mod build;
 pub mod config;
 pub mod debs;
 pub mod files;
+pub mod hashing;
 pub mod image;
 pub mod input;
 pub mod iso;

@@ -42,7 +42,7 @@ pub struct PayloadFile {
 
 /// `payload/SHA256SUMS`: one `sha256  name` line per payload file, in the payload's order.
 pub fn payload_sums(payload: &[PayloadFile]) -> Result<String> {
-    payload_sums_with(payload, &crate::files::hash_file)
+    payload_sums_with(payload, &crate::hashing::sha256_file)
 }
 
 /// [`payload_sums`] with the digests from `sha256` (a build takes them from its stat

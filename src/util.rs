@@ -147,6 +147,16 @@ pub enum CopyError {
 /// `io::copy` that tells the source's errors from the destination's, so each can be
 /// reported against its own path; flushes `dst` at the end and returns the bytes copied.
 pub fn copy_split(src: &mut dyn io::Read, dst: &mut dyn Write) -> Result<u64, CopyError> {
+    copy_split_with(src, dst, &mut |_| {})
+}
+
+/// [`copy_split`], telling `progress` the total copied so far after each chunk. The one
+/// copy loop of the crate.
+pub fn copy_split_with(
+    src: &mut dyn io::Read,
+    dst: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
@@ -158,6 +168,7 @@ pub fn copy_split(src: &mut dyn io::Read, dst: &mut dyn Write) -> Result<u64, Co
         };
         dst.write_all(&buf[..n]).map_err(CopyError::Write)?;
         total += n as u64;
+        progress(total);
     }
     dst.flush().map_err(CopyError::Write)?;
     Ok(total)

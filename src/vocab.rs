@@ -346,3 +346,35 @@ impl<'de> Deserialize<'de> for Secret {
         d.deserialize_any(SecretVisitor)
     }
 }
+
+/// A node's k3s role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Runs the k3s server (control plane).
+    Server,
+    /// Runs the k3s agent and joins a server.
+    Agent,
+}
+
+/// How a node is installed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum InstallMode {
+    /// The node boots an installed image; cloud-init applies the seed (the default).
+    #[default]
+    #[serde(rename = "cloud-init")]
+    CloudInit,
+    /// Ubuntu's installer (Subiquity) installs the node from its seed's `autoinstall:`.
+    #[serde(rename = "autoinstall")]
+    Autoinstall,
+}
+
+impl InstallMode {
+    /// The name used in the config and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallMode::CloudInit => "cloud-init",
+            InstallMode::Autoinstall => "autoinstall",
+        }
+    }
+}

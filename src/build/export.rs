@@ -10,7 +10,7 @@
 //! already there with the same size and sha256 is not rewritten.
 
 use crate::build::seal::SealError;
-use crate::oci::digest::HashingWriter;
+use crate::hashing::HashingWriter;
 use crate::util::temp_path_beside;
 use serde::Serialize;
 use std::fs;
@@ -48,7 +48,7 @@ pub fn export(isos: &[(PathBuf, String)], dir: &Path) -> Result<ExportReport, Se
         let dest = dir.join(name);
         let size = fs::metadata(iso).map_err(|e| SealError::io(iso, e))?.len();
         let unchanged = fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
-            && crate::build::seal::hash(&dest).is_ok_and(|h| &h == sha256);
+            && crate::hashing::sha256_file(&dest).is_ok_and(|h| &h == sha256);
         if !unchanged {
             copy_into(iso, &dest, sha256)?;
         }
@@ -75,16 +75,15 @@ fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
             crate::util::CopyError::Read(e) => SealError::io(src, e),
             crate::util::CopyError::Write(e) => SealError::io(&tmp, e),
         })?;
-        let (buf, digest, _) = to.finish();
+        let (buf, actual, _) = to.finish();
         let file = buf
             .into_inner()
             .map_err(|e| SealError::io(&tmp, e.into_error()))?;
-        if digest.hex() != sha256 {
+        if actual != sha256 {
             return Err(SealError::Incomplete {
                 path: src.to_path_buf(),
                 message: format!(
-                    "changed while it was exported (sha256 {}, sealed as {sha256})",
-                    digest.hex()
+                    "changed while it was exported (sha256 {actual}, sealed as {sha256})"
                 ),
             });
         }

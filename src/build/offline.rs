@@ -223,7 +223,7 @@ impl Offline {
                 continue;
             };
             let path = output.join("files").join(&f.name);
-            let reason = match crate::files::hash_file(&path) {
+            let reason = match crate::hashing::sha256_file(&path) {
                 Ok(h) if h == f.sha256 => continue,
                 Ok(h) => format!("{} holds sha256 {h}, not the config's", path.display()),
                 Err(_) => format!("{} is not there yet", path.display()),

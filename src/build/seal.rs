@@ -13,7 +13,7 @@
 //! bundles, the payload, `files:`, blobs the verify step has just re-hashed) are reused;
 //! everything else is hashed here, streaming, on a few threads.
 
-use crate::build::plan::Step;
+use crate::build::step::Step;
 use crate::config::{Config, Host};
 use crate::image::{ImageList, ImageSource};
 use crate::util::atomic_write;
@@ -22,13 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// `OUT/SHA256SUMS`.
-pub const SUMS: &str = "SHA256SUMS";
-/// `OUT/manifest.json`.
-pub const MANIFEST: &str = "manifest.json";
+pub use crate::build::step::{MANIFEST, SUMS};
 /// The format version of `manifest.json`.
 pub const MANIFEST_VERSION: u32 = 1;
 
@@ -786,46 +781,22 @@ fn file_records(steps: &[Step]) -> Vec<FileRecord> {
     records
 }
 
-/// Hex sha256 of a file, streamed.
-pub fn hash(path: &Path) -> Result<String, SealError> {
-    crate::files::hash_file(path).map_err(|e| SealError::io(path, e))
+/// Hex sha256 of a file, streamed; an error names the file.
+fn hash(path: &Path) -> Result<String, SealError> {
+    crate::hashing::sha256_file(path).map_err(|e| SealError::io(path, e))
 }
 
 /// Hashes `paths` on up to four threads; the results are in the order of `paths`.
 pub fn hash_many(paths: &[PathBuf]) -> Result<Vec<String>, SealError> {
-    let results = hash_each(paths);
-    results.into_iter().collect()
+    hash_each(paths).into_iter().collect()
 }
 
-/// Hashes `paths` on up to four threads, one result per path, in order.
-pub fn hash_each(paths: &[PathBuf]) -> Vec<Result<String, SealError>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 4)
-        .min(paths.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<String, SealError>>>> =
-        Mutex::new((0..paths.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    let r = hash(path);
-                    if let Ok(mut guard) = results.lock() {
-                        guard[i] = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_default()
+/// [`crate::hashing::sha256_files`], each error naming its file.
+fn hash_each(paths: &[PathBuf]) -> Vec<Result<String, SealError>> {
+    crate::hashing::sha256_files(paths)
         .into_iter()
         .zip(paths)
-        .map(|(r, p)| r.unwrap_or_else(|| Err(SealError::io(p, io::Error::other("not hashed")))))
+        .map(|(r, p)| r.map_err(|e| SealError::io(p, e)))
         .collect()
 }
 

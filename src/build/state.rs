@@ -190,7 +190,7 @@ impl BuildState {
         {
             return Ok(sha);
         }
-        let sha = crate::files::hash_file(path)?;
+        let sha = crate::hashing::sha256_file(path)?;
         // A file that changed while it was read is not cached.
         if meta.is_file() && FileStat::read(path) == Some(stat) {
             self.remember(path, stat, &sha);
@@ -219,12 +219,8 @@ impl BuildState {
             }
         }
         let todo_paths: Vec<PathBuf> = todo.iter().map(|(i, _)| paths[*i].clone()).collect();
-        let hashed = crate::build::seal::hash_each(&todo_paths);
+        let hashed = crate::hashing::sha256_files(&todo_paths);
         for ((i, stat), result) in todo.iter().zip(hashed) {
-            let result = result.map_err(|e| match e {
-                crate::build::seal::SealError::Io { source, .. } => source,
-                other => io::Error::other(other.to_string()),
-            });
             if let (Ok(sha), Some(stat)) = (&result, stat)
                 && FileStat::read(&paths[*i]).as_ref() == Some(stat)
             {
@@ -431,7 +427,7 @@ mod tests {
         write(&f, b"one");
         let state = BuildState::load(&out, false);
         let sha = state.sha256(&f).unwrap();
-        assert_eq!(sha, crate::files::hash_file(&f).unwrap());
+        assert_eq!(sha, crate::hashing::sha256_file(&f).unwrap());
         // A wrong digest planted in the cache is what comes back while the stat holds:
         // proof that the file is not read.
         state.remember(&f, FileStat::read(&f).unwrap(), "planted");
@@ -450,7 +446,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             state.sha256(&f).unwrap(),
-            crate::files::hash_file(&f).unwrap()
+            crate::hashing::sha256_file(&f).unwrap()
         );
     }
 

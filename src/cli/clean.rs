@@ -64,15 +64,15 @@ pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, Error> {
         "removed"
     };
     for f in report.files.iter().chain(&report.leftovers) {
-        println!("{verb}  {f}");
+        outln!("{verb}  {f}");
     }
     for d in &report.dirs {
-        println!("{verb}  {d}/");
+        outln!("{verb}  {d}/");
     }
     for k in &report.kept {
-        println!("kept  {k}");
+        outln!("kept  {k}");
     }
-    println!(
+    outln!(
         "{}: {verb} {} file(s) ({}), {} leftover(s), {} empty dir(s); everything else is untouched",
         report.output.display(),
         report.files.len(),
@@ -86,7 +86,7 @@ pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, Error> {
 /// The build's closing lines for `files:`, the seal and the export.
 pub(crate) fn print_build(report: &BuildReport) {
     for f in &report.files {
-        println!(
+        outln!(
             "{}  {}, sha256:{} ({} from {})",
             f.path.display(),
             human_bytes(f.size),
@@ -96,7 +96,7 @@ pub(crate) fn print_build(report: &BuildReport) {
         );
     }
     if let Some(s) = &report.seal {
-        println!(
+        outln!(
             "sealed {}  {} artifact(s), {} in all ({} hashed now, the rest by earlier steps); {}",
             s.sums.display(),
             s.artifacts,
@@ -107,7 +107,7 @@ pub(crate) fn print_build(report: &BuildReport) {
     }
     if let Some(e) = &report.export {
         for f in &e.files {
-            println!(
+            outln!(
                 "exported {}  {} ({})",
                 f.path.display(),
                 human_bytes(f.size),
@@ -155,7 +155,7 @@ pub(crate) fn verify_sealed(g: &Global, dir: &Path) -> Result<Option<Sealed>, Er
         }
     }
     if !g.json && (!g.quiet || !sums.problems.is_empty()) {
-        println!(
+        outln!(
             "verify {}: {} file(s), {} re-hashed, {} problem(s)",
             sums.file.display(),
             sums.entries,
@@ -163,7 +163,7 @@ pub(crate) fn verify_sealed(g: &Global, dir: &Path) -> Result<Option<Sealed>, Er
             sums.problems.len()
         );
         if let Some(c) = &cert {
-            println!(
+            outln!(
                 "verify {}: covers {}; {} problem(s)",
                 c.certificate.display(),
                 c.hosts.join(", "),

@@ -126,7 +126,7 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
         }));
     } else if !g.quiet {
         print_closure(&prepared);
-        println!(
+        outln!(
             "{}  {} package(s), {}, sha256:{}",
             report.path.display(),
             report.debs,
@@ -168,7 +168,7 @@ pub(super) fn print_closure(p: &PreparedBundle) {
         }
     }
     for row in std::iter::once(&header).chain(&rows) {
-        println!(
+        outln!(
             "{:<w0$}  {:<w1$}  {:>w2$}  {}",
             row[0],
             row[1],
@@ -180,6 +180,6 @@ pub(super) fn print_closure(p: &PreparedBundle) {
         );
     }
     for r in &p.closure.already_in_base {
-        println!("{r}: already in the base, not bundled");
+        outln!("{r}: already in the base, not bundled");
     }
 }

@@ -4,8 +4,9 @@
 
 use super::{Global, print_json};
 use clap::Args;
+use seedforge::hashing::HashingWriter;
 use seedforge::iso::{IsoImage, IsoOptions, Namespace, write_iso};
-use seedforge::oci::digest::HashingWriter;
+use seedforge::oci::Digest;
 use seedforge::{Error, ExitCode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub fn iso_cmd(g: &Global, a: &IsoArgs) -> Result<ExitCode, Error> {
     if g.json {
         print_json(&summary);
     } else if !g.quiet {
-        println!(
+        outln!(
             "{}: {} file(s), {} dir(s), {} payload, {} image",
             summary.path.display(),
             summary.files,
@@ -103,7 +104,7 @@ pub fn check_images(g: &Global, images: &[PathBuf]) -> (Vec<IsoCheck>, Result<Ex
             eprintln!("BAD  {}: {p}", c.path.display());
         }
         if !g.json && (!g.quiet || !c.problems.is_empty()) {
-            println!(
+            outln!(
                 "verify {}: label {:?}, {} file(s), {} problem(s)",
                 c.path.display(),
                 c.label,
@@ -175,7 +176,7 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
         } else {
             let mut sink = HashingWriter::new(std::io::sink());
             let n = img.copy_to(e, &mut sink)?;
-            hashes.insert(e.path.clone(), sink.finish().1);
+            hashes.insert(e.path.clone(), Digest::from_hasher(sink.finish().1));
             n
         };
         if n != e.size {

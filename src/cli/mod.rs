@@ -2,6 +2,35 @@
 //! and stdout; each subcommand is one thin function over the library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// `println!` to stdout, except that a reader gone away (`seedforge plan | head`) ends
+/// the command quietly ([`BrokenPipe`]) instead of with a panic message.
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` to stdout, as [`outln!`] without the newline.
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
+
+/// What unwinds a command whose stdout was closed by its reader: `main` ends with the
+/// status a shell gives a process ended by SIGPIPE.
+pub struct BrokenPipe;
+
+/// Writes to stdout; on a closed pipe unwinds with [`BrokenPipe`], on any other failure
+/// panics as `println!` does.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::panic::resume_unwind(Box::new(BrokenPipe));
+        }
+        panic!("failed printing to stdout: {e}");
+    }
+}
+
 mod clean;
 mod debs;
 mod iso;
@@ -338,7 +367,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
 
 pub(crate) fn print_json(value: &impl Serialize) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => outln!("{s}"),
         Err(e) => eprintln!("error: cannot serialise output: {e}"),
     }
 }
@@ -371,7 +400,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         print_images(&report.images);
         print_verify(&report.verify);
         for a in &report.airgap {
-            println!(
+            outln!(
                 "{}  {} image(s), {}, {}",
                 a.path.display(),
                 a.images.len(),
@@ -380,7 +409,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
             );
         }
         for p in &report.packages {
-            println!(
+            outln!(
                 "{}  {} package(s), {}, sha256:{}",
                 p.path.display(),
                 p.debs,
@@ -393,7 +422,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         }
         clean::print_build(&report);
         print_steps(&report.steps);
-        println!("built {}", report.output.display());
+        outln!("built {}", report.output.display());
     }
     Ok(ExitCode::Ok)
 }
@@ -412,13 +441,13 @@ fn print_steps(steps: &[plan::StepRun]) {
     };
     let (ran, skipped) = (list("ran"), list("skipped"));
     let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
-    println!(
+    outln!(
         "ran {} step(s) in {seconds:.2} s: {}",
         ran.len(),
         ran.join(", ")
     );
     if !skipped.is_empty() {
-        println!(
+        outln!(
             "skipped {} unchanged step(s): {} (build --force runs every step)",
             skipped.len(),
             skipped.join(", ")
@@ -467,12 +496,12 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
                 .collect(),
         });
     } else {
-        println!("output: {}", plan.output.display());
+        outln!("output: {}", plan.output.display());
         for (i, step) in plan.steps.iter().enumerate() {
-            println!("{}. {}", i + 1, step.describe());
+            outln!("{}. {}", i + 1, step.describe());
         }
         for e in &plan.images.entries {
-            println!("   {}  <-  {}", e.destination, e.source);
+            outln!("   {}  <-  {}", e.destination, e.source);
         }
     }
     Ok(ExitCode::Ok)
@@ -554,7 +583,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
             .as_deref()
             .map(|d| format!(", {d}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{}: {} image(s), {} blob(s), {} ({} uncompressed){digest}",
             report.path.display(),
             report.images.len(),
@@ -684,7 +713,7 @@ fn gc_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     if g.json {
         print_json(&report);
     } else if !g.quiet {
-        println!(
+        outln!(
             "removed {} unreferenced blob(s), {} freed; {} stale temporary dir(s)",
             report.removed.len(),
             seedforge::util::human_bytes(report.bytes_freed),
@@ -701,7 +730,7 @@ pub(crate) fn print_images(images: &[MirroredImageReport]) {
         } else {
             format!(" [{}]", i.platforms.join(", "))
         };
-        println!("{}  {}{platforms}", i.destination, i.digest);
+        outln!("{}  {}{platforms}", i.destination, i.digest);
     }
 }
 
@@ -744,7 +773,7 @@ fn print_verify(report: &VerifyReport) {
             s.display()
         );
     }
-    println!(
+    outln!(
         "verify {}: {} image(s), {} blob(s), {} checked, {} problem(s), {} stray(s)",
         report.layout.display(),
         report.images.len(),

@@ -105,12 +105,12 @@ fn outcome(o: Option<&Outcome>) -> String {
 /// Prints what the PKI step did (also used by `build`).
 pub(super) fn print_report(report: &pki::PkiReport) {
     if let Some(dir) = &report.dir {
-        println!(
+        outln!(
             "ca    {}  {}",
             dir.join("ca.crt").display(),
             outcome(report.ca.as_ref())
         );
-        println!(
+        outln!(
             "cert  {}  {}",
             dir.join("registry.crt").display(),
             outcome(report.certificate.as_ref())
@@ -118,12 +118,12 @@ pub(super) fn print_report(report: &pki::PkiReport) {
     }
     if let Some(info) = &report.registry_cert {
         let sans: Vec<String> = info.sans.iter().map(ToString::to_string).collect();
-        println!("      SANs {}", sans.join(", "));
+        outln!("      SANs {}", sans.join(", "));
     }
     for p in &report.written {
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     for p in &report.removed {
-        println!("removed {}", p.display());
+        outln!("removed {}", p.display());
     }
 }

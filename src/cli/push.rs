@@ -46,7 +46,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, Error> {
         print_json(&report);
     } else if !g.quiet {
         for image in &report.images {
-            println!("{}  {}", image.target, image.digest);
+            outln!("{}  {}", image.target, image.digest);
         }
         eprintln!(
             "pushed {} image(s): {} blob(s) uploaded ({}), {} mounted, {} already there",

@@ -35,7 +35,7 @@ pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, Error> {
         )));
     }
     // Everything is rendered and validated before anything is written.
-    let rendered: Vec<NodeFiles> = render::render_all(&config)?
+    let rendered: Vec<NodeFiles> = render::render_all(&config.render_settings()?)?
         .into_iter()
         .filter(|f| a.node.as_ref().is_none_or(|n| &f.node == n))
         .collect();
@@ -53,7 +53,7 @@ pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, Error> {
         print_json(&serde_json::json!({ "nodes": written }));
     } else if !g.quiet {
         for dir in &written {
-            println!("{}  user-data meta-data network-config", dir.display());
+            outln!("{}  user-data meta-data network-config", dir.display());
         }
     }
     Ok(ExitCode::Ok)

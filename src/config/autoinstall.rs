@@ -6,32 +6,10 @@
 //! `autoinstall` node. Values are checked while parsing, so a bad one is an error at its
 //! own line; the password is a secret (a crypt(3) hash, read only when rendering).
 
-use super::{Node, Secret};
+use super::{InstallMode, Node, Secret};
 use serde::Deserialize;
 use serde::de;
 use serde_saphyr::Spanned;
-
-/// How a node is installed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum InstallMode {
-    /// The node boots an installed image; cloud-init applies the seed (the default).
-    #[default]
-    #[serde(rename = "cloud-init")]
-    CloudInit,
-    /// Ubuntu's installer (Subiquity) installs the node from its seed's `autoinstall:`.
-    #[serde(rename = "autoinstall")]
-    Autoinstall,
-}
-
-impl InstallMode {
-    /// The name used in the config and in messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstallMode::CloudInit => "cloud-init",
-            InstallMode::Autoinstall => "autoinstall",
-        }
-    }
-}
 
 /// `autoinstall:` — the installer settings of the nodes with `install: autoinstall`.
 #[derive(Debug, Clone, Default, Deserialize)]

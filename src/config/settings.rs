@@ -3,6 +3,9 @@
 
 use super::{Config, ConfigError};
 use crate::pki::{self, PkiSettings};
+use crate::preflight::default_pause_image;
+use crate::render::{AutoinstallSettings, NodeSettings, RenderError, RenderSettings};
+use crate::vocab::{InstallMode, SecretError};
 
 impl Config {
     /// The registry PKI settings of a build of this config whose images come from the `registries` hosts.
@@ -45,6 +48,80 @@ impl Config {
             rewrite: r.rewrite.clone(),
             mirrors: registries.into_iter().map(str::to_string).collect(),
             source_date,
+        })
+    }
+}
+
+impl Config {
+    /// What rendering the nodes' files needs: the join token is read here, and the
+    /// installer's password hash when a node is installed by autoinstall.
+    pub fn render_settings(&self) -> Result<RenderSettings, RenderError> {
+        let token = match &self.cluster.token {
+            Some(secret) => secret.resolve("cluster.token", &self.path)?,
+            None => {
+                return Err(RenderError::Template {
+                    template: self.path.display().to_string(),
+                    line: None,
+                    message: "cluster.token is required to render node files (agents join with it): set it to {env: NAME} or {file: PATH}".into(),
+                });
+            }
+        };
+        let pause_image = match &self.cluster.pause_image {
+            Some(p) => p.0.to_string(),
+            None => default_pause_image(&self.cluster.k3s_version)?.to_string(),
+        };
+        let auto = &self.autoinstall;
+        let password_hash = match &auto.password {
+            Some(secret)
+                if self
+                    .nodes
+                    .iter()
+                    .any(|n| n.install == InstallMode::Autoinstall) =>
+            {
+                let value = secret.resolve("autoinstall.password", &self.path)?;
+                super::check_password_hash(value.expose()).map_err(|message| SecretError {
+                    path: self.path.clone(),
+                    what: "autoinstall.password".into(),
+                    message,
+                })?;
+                Some(value)
+            }
+            _ => None,
+        };
+        Ok(RenderSettings {
+            templates: self.templates.clone(),
+            cluster_name: self.cluster.name.as_str().to_string(),
+            k3s_version: self.cluster.k3s_version.clone(),
+            pause_image,
+            disable: self.cluster.disable.iter().map(|c| c.0.clone()).collect(),
+            token,
+            registry_host: self.registry.host.to_string(),
+            registry_port: self.registry.port,
+            node_ca_path: self.registry.node_ca_path.0.clone(),
+            interface: self.network.interface.clone(),
+            gateway: self.network.gateway,
+            nameservers: self.network.nameservers.clone(),
+            autoinstall: AutoinstallSettings {
+                username: auto.username.0.clone(),
+                password_hash,
+                ssh_authorized_keys: auto
+                    .ssh_authorized_keys
+                    .iter()
+                    .map(|k| k.0.clone())
+                    .collect(),
+                storage_layout: auto.storage_layout.as_str(),
+            },
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| NodeSettings {
+                    name: n.name.as_str().to_string(),
+                    role: n.role,
+                    ip: n.address.ip,
+                    prefix: n.address.prefix,
+                    install: n.install,
+                })
+                .collect(),
         })
     }
 }

@@ -9,12 +9,12 @@
 
 use super::DebsError;
 use super::control::{Paragraph, index_order};
-use super::deb::{DebFile, hex};
+use super::deb::DebFile;
 use super::resolve::Request;
+use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
 use crate::report::Reporter;
 use crate::util::{sync_parent, temp_path_beside};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ pub fn write_bundle(
             ("Packages.gz", &packages_gz),
         ],
     );
-    let bundle_id = hex(&Sha256::digest(packages.as_bytes()));
+    let bundle_id = sha256_hex(packages.as_bytes());
     let install = install_script(options, &bundle_id);
     let mut small: Vec<(String, Vec<u8>, u32)> = vec![
         ("Packages".into(), packages.into_bytes(), 0o644),
@@ -118,7 +118,7 @@ pub fn write_bundle(
     ];
     let mut sums: Vec<(String, String)> = small
         .iter()
-        .map(|(n, b, _)| (n.clone(), hex(&Sha256::digest(b))))
+        .map(|(n, b, _)| (n.clone(), sha256_hex(b)))
         .chain(named.iter().map(|(d, f)| (f.clone(), d.sha256.clone())))
         .collect();
     sums.sort();
@@ -171,11 +171,7 @@ fn release_file(options: &BundleOptions, files: &[(&str, &[u8])]) -> String {
     out.push_str("Description: offline package bundle written by seedforge\n");
     out.push_str("SHA256:\n");
     for (name, bytes) in files {
-        out.push_str(&format!(
-            " {} {} {name}\n",
-            hex(&Sha256::digest(bytes)),
-            bytes.len()
-        ));
+        out.push_str(&format!(" {} {} {name}\n", sha256_hex(bytes), bytes.len()));
     }
     out
 }
@@ -227,11 +223,7 @@ fn write_tar(
     reporter: &dyn Reporter,
 ) -> Result<(String, u64), DebsError> {
     let file = File::create(tmp).map_err(|e| DebsError::io(tmp, e))?;
-    let hashed = HashingWriter {
-        inner: BufWriter::new(file),
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
+    let hashed = HashingWriter::new(BufWriter::new(file));
     let gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(hashed, flate2::Compression::default());
@@ -266,56 +258,10 @@ fn write_tar(
     }
     let gz = tar.into_inner().map_err(err)?;
     let hashed = gz.finish().map_err(err)?;
-    let (sha256, bytes) = (hex(&hashed.hasher.finalize()), hashed.bytes);
-    let file = hashed.inner.into_inner().map_err(|e| err(e.into_error()))?;
+    let (inner, sha256, bytes) = hashed.finish();
+    let file = inner.into_inner().map_err(|e| err(e.into_error()))?;
     file.sync_all().map_err(err)?;
     Ok((sha256, bytes))
-}
-
-/// Hashes and counts what passes through to the file.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    fn hex(&self) -> String {
-        hex(&self.hasher.clone().finalize())
-    }
-}
-
-impl<R: io::Read> io::Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

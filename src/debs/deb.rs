@@ -120,16 +120,11 @@ impl FileSums {
         }
         Ok(FileSums {
             size,
-            md5: hex(&m.finalize()),
-            sha1: hex(&s1.finalize()),
-            sha256: hex(&s256.finalize()),
+            md5: crate::hashing::hex(&m.finalize()),
+            sha1: crate::hashing::hex(&s1.finalize()),
+            sha256: crate::hashing::hex(&s256.finalize()),
         })
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Walks every ar member of a .deb of `len` bytes and returns the control tarball's name

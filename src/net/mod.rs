@@ -298,11 +298,13 @@ pub struct Problem {
 /// server would take as long again.
 pub fn classify(e: &reqwest::Error, started: std::time::Instant, limits: Limits) -> Problem {
     let mut message = error_chain(e);
-    let lower = message.to_ascii_lowercase();
-    let untrusted = ["certificate", "unknownissuer", "x509", "invalid peer"]
-        .iter()
-        .any(|w| lower.contains(w));
-    let not_tls = message.contains("InvalidContentType") || message.contains("corrupt message");
+    let tls = tls_error(e);
+    let untrusted = matches!(
+        tls,
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    );
+    // A server that answers the TLS hello with something else (plain HTTP).
+    let not_tls = matches!(tls, Some(rustls::Error::InvalidMessage(_)));
     let deadline =
         e.is_timeout() && started.elapsed() + Duration::from_millis(50) >= limits.deadline;
     if deadline {
@@ -327,6 +329,26 @@ pub fn classify(e: &reqwest::Error, started: std::time::Instant, limits: Limits)
         not_tls,
         message,
     }
+}
+
+/// The TLS error under `e`, found by type down its causes. An `io::Error` is opened to
+/// the error it wraps, which its `source()` skips.
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(tls) = tls_error(inner)
+        {
+            return Some(tls);
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// An error with its causes, one line.

@@ -2,9 +2,8 @@
 //! streams. Only sha256 is accepted for stored blobs: it is what the OCI layout, registries
 //! and containerd all use, and one algorithm keeps `blobs/` to a single directory.
 
-use sha2::{Digest as _, Sha256};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::str::FromStr;
 
 /// A validated `sha256:<64 lowercase hex>` digest.
@@ -32,8 +31,14 @@ impl Digest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         Digest {
-            hex: to_hex(&Sha256::digest(bytes)),
+            hex: crate::hashing::sha256_hex(bytes),
         }
+    }
+
+    /// The digest of what [`crate::hashing`] hashed, given as its hex.
+    pub fn from_hasher(hex: String) -> Digest {
+        debug_assert!(Digest::from_hex(&hex).is_ok(), "not a sha256 hex: {hex}");
+        Digest { hex }
     }
 
     /// Builds a digest from a blob file name (64 lowercase hex characters).
@@ -103,61 +108,11 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
-/// Lowercase hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0xf)] as char);
-    }
-    out
-}
-
-/// A writer adapter that hashes and counts everything passed through it.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
-    }
-
-    /// Returns the inner writer, the digest and the byte count.
-    pub fn finish(self) -> (W, Digest, u64) {
-        let hex = to_hex(&self.hasher.finalize());
-        (self.inner, Digest { hex }, self.written)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Streams `reader` to the end and returns its digest and length, holding only one buffer
 /// in memory.
 pub fn digest_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
-    let mut w = HashingWriter::new(io::sink());
-    let n = io::copy(reader, &mut w)?;
-    let (_, digest, _) = w.finish();
-    Ok((digest, n))
+    let (hex, n) = crate::hashing::sha256_reader(reader)?;
+    Ok((Digest { hex }, n))
 }
 
 #[cfg(test)]
@@ -195,13 +150,9 @@ mod tests {
     }
 
     #[test]
-    fn hashing_writer_counts_and_hashes() {
-        let mut w = HashingWriter::new(Vec::new());
-        w.write_all(b"hello ").unwrap();
-        w.write_all(b"world").unwrap();
-        let (buf, d, n) = w.finish();
+    fn digests_of_the_hasher_are_the_digests_of_the_bytes() {
+        let (hex, n) = crate::hashing::sha256_reader(&mut &b"hello world"[..]).unwrap();
         assert_eq!(n, 11);
-        assert_eq!(d, Digest::of(b"hello world"));
-        assert_eq!(buf, b"hello world");
+        assert_eq!(Digest::from_hasher(hex), Digest::of(b"hello world"));
     }
 }

@@ -11,12 +11,13 @@
 //! each held open under a lock. A session whose lock can be taken belongs to a process that
 //! is gone (killed mid-copy), and is removed the next time the layout is opened for writing.
 
-use super::digest::{Digest, HashingWriter};
+use super::digest::Digest;
 use super::index::IndexDoc;
 use super::{OciError, Result};
-use crate::util::{atomic_write, sync_dir};
+use crate::hashing::HashingWriter;
+use crate::util::{CopyError, atomic_write, sync_dir};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,7 +155,7 @@ impl Layout {
             Ok(v) => v,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(e.into_oci(&tmp, context));
+                return Err(stream_error(e, &tmp, context));
             }
         };
         if let Some((want, want_size)) = expected
@@ -356,8 +357,8 @@ impl Layout {
         reader: &mut dyn Read,
         expected: Option<(&Digest, u64)>,
         progress: &mut dyn FnMut(u64),
-    ) -> Result<(Digest, u64), StreamError> {
-        let file = File::create(tmp).map_err(StreamError::Write)?;
+    ) -> Result<(Digest, u64), CopyError> {
+        let file = File::create(tmp).map_err(CopyError::Write)?;
         let small = expected.is_some_and(|(_, size)| size < WRITE_AHEAD_BYTES);
         let flusher = if small { None } else { file.try_clone().ok() };
         let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
@@ -365,47 +366,34 @@ impl Layout {
         // reading all of it.
         let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
         let mut limited = reader.take(limit);
-        let mut buf = vec![0u8; 256 * 1024];
         // A large blob goes to disk while it downloads, not all at the closing fsync.
         crate::util::with_write_ahead(flusher, WRITE_AHEAD_BYTES, |ahead| {
-            let mut total = 0u64;
-            loop {
-                let n = match limited.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(StreamError::Read(e)),
-                };
-                writer.write_all(&buf[..n]).map_err(StreamError::Write)?;
-                total += n as u64;
+            let mut last = 0;
+            crate::util::copy_split_with(&mut limited, &mut writer, &mut |total| {
                 ahead.progress(total);
-                progress(n as u64);
-            }
-            Ok(())
+                progress(total - last);
+                last = total;
+            })
         })?;
-        let (buffered, digest, size) = writer.finish();
+        let (buffered, hex, size) = writer.finish();
+        let digest = Digest::from_hasher(hex);
         let file = buffered
             .into_inner()
-            .map_err(|e| StreamError::Write(e.into_error()))?;
-        file.sync_all().map_err(StreamError::Write)?;
+            .map_err(|e| CopyError::Write(e.into_error()))?;
+        file.sync_all().map_err(CopyError::Write)?;
         Ok((digest, size))
     }
 }
 
-enum StreamError {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-impl StreamError {
-    fn into_oci(self, tmp: &Path, context: &str) -> OciError {
-        match self {
-            StreamError::Read(source) => OciError::Read {
-                context: context.to_string(),
-                source,
-            },
-            StreamError::Write(e) => OciError::io(tmp, e),
-        }
+/// A copy's error as the layout reports it: the source by what was read, the
+/// destination by its path.
+fn stream_error(e: CopyError, tmp: &Path, context: &str) -> OciError {
+    match e {
+        CopyError::Read(source) => OciError::Read {
+            context: context.to_string(),
+            source,
+        },
+        CopyError::Write(e) => OciError::io(tmp, e),
     }
 }
 

@@ -2,10 +2,73 @@
 //! name a template may reference is a field here, so a typo in a template is an error at
 //! build time, not an empty string on a node.
 
-use super::RenderError;
-use crate::config::{Config, InstallMode, Node, Role};
-use crate::preflight::default_pause_image;
+use crate::vocab::{InstallMode, Role, SecretValue};
 use serde::Serialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// What rendering needs to know of a cluster, built by the config layer
+/// (`Config::render_settings`) with its secrets already read.
+#[derive(Debug)]
+pub struct RenderSettings {
+    /// A folder whose templates replace the embedded ones of the same name.
+    pub templates: Option<PathBuf>,
+    /// The cluster's name.
+    pub cluster_name: String,
+    /// The k3s release the nodes run.
+    pub k3s_version: String,
+    /// The pause image reference the nodes' containerd uses.
+    pub pause_image: String,
+    /// k3s components turned off (`--disable`).
+    pub disable: Vec<String>,
+    /// The join token.
+    pub token: SecretValue,
+    /// The registry's host (IP or DNS name) and port.
+    pub registry_host: String,
+    /// The registry's port.
+    pub registry_port: u16,
+    /// Where the registry CA goes on the node.
+    pub node_ca_path: String,
+    /// The netplan match of the interface the static address goes on.
+    pub interface: String,
+    /// The default gateway.
+    pub gateway: Option<IpAddr>,
+    /// DNS servers.
+    pub nameservers: Vec<IpAddr>,
+    /// The installer's settings, for `autoinstall` nodes.
+    pub autoinstall: AutoinstallSettings,
+    /// The nodes, in config order; the first server is the one agents join.
+    pub nodes: Vec<NodeSettings>,
+}
+
+/// The installer's settings of the `autoinstall` nodes.
+#[derive(Debug)]
+pub struct AutoinstallSettings {
+    /// The login the installer creates.
+    pub username: String,
+    /// Its crypt(3) hash (read only when a node is installed by autoinstall); `None`
+    /// locks the password.
+    pub password_hash: Option<SecretValue>,
+    /// SSH keys of the login.
+    pub ssh_authorized_keys: Vec<String>,
+    /// The installer's storage layout name.
+    pub storage_layout: &'static str,
+}
+
+/// One node.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// The node's name (its hostname).
+    pub name: String,
+    /// Server or agent.
+    pub role: Role,
+    /// Its static address.
+    pub ip: IpAddr,
+    /// Its subnet's prefix length.
+    pub prefix: u8,
+    /// How it is installed.
+    pub install: InstallMode,
+}
 
 /// Fixed paths on the node, shared by the templates and the payload layout.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -121,64 +184,47 @@ struct K3sInfo {
 }
 
 impl NodeContext {
-    /// The context of `node`; reads the join token from its secret.
-    pub fn new(config: &Config, node: &Node) -> Result<NodeContext, RenderError> {
-        let server = config
+    /// The context of `node`, one of `settings.nodes`.
+    pub fn new(settings: &RenderSettings, node: &NodeSettings) -> NodeContext {
+        let server = settings
             .nodes
             .iter()
             .find(|n| n.role == Role::Server)
             .unwrap_or(node);
-        let token = match &config.cluster.token {
-            Some(secret) => secret
-                .resolve("cluster.token", &config.path)?
-                .expose()
-                .to_string(),
-            None => {
-                return Err(RenderError::Template {
-                    template: config.path.display().to_string(),
-                    line: None,
-                    message: "cluster.token is required to render node files (agents join with it): set it to {env: NAME} or {file: PATH}".into(),
-                });
-            }
-        };
-        let pause_image = match &config.cluster.pause_image {
-            Some(p) => p.0.to_string(),
-            None => default_pause_image(&config.cluster.k3s_version)?.to_string(),
-        };
         let mut paths = PATHS;
         if node.role == Role::Agent {
             paths.done_marker = AGENT_DONE_MARKER;
         }
-        Ok(NodeContext {
+        let install = &settings.autoinstall;
+        NodeContext {
             cluster: ClusterContext {
-                name: config.cluster.name.as_str().to_string(),
-                k3s_version: config.cluster.k3s_version.clone(),
-                pause_image,
-                disable: config.cluster.disable.iter().map(|c| c.0.clone()).collect(),
+                name: settings.cluster_name.clone(),
+                k3s_version: settings.k3s_version.clone(),
+                pause_image: settings.pause_image.clone(),
+                disable: settings.disable.clone(),
             },
             node: NodeInfo {
-                name: node.name.as_str().to_string(),
+                name: node.name.clone(),
                 role: role_name(node.role),
-                ip: node.address.ip.to_string(),
-                prefix: node.address.prefix,
-                address: format!("{}/{}", node.address.ip, node.address.prefix),
+                ip: node.ip.to_string(),
+                prefix: node.prefix,
+                address: format!("{}/{}", node.ip, node.prefix),
             },
             server: ServerInfo {
-                name: server.name.as_str().to_string(),
-                ip: server.address.ip.to_string(),
-                url: format!("https://{}:6443", url_host(&server.address.ip)),
+                name: server.name.clone(),
+                ip: server.ip.to_string(),
+                url: format!("https://{}:6443", url_host(&server.ip)),
             },
             registry: RegistryInfo {
-                host: config.registry.host.to_string(),
-                port: config.registry.port,
-                endpoint: format!("{}:{}", config.registry.host, config.registry.port),
-                node_ca_path: config.registry.node_ca_path.0.clone(),
+                host: settings.registry_host.clone(),
+                port: settings.registry_port,
+                endpoint: format!("{}:{}", settings.registry_host, settings.registry_port),
+                node_ca_path: settings.node_ca_path.clone(),
             },
             network: NetworkInfo {
-                interface: config.network.interface.clone(),
-                gateway: config.network.gateway.map(|g| g.to_string()),
-                nameservers: config
-                    .network
+                interface: settings.interface.clone(),
+                gateway: settings.gateway.map(|g| g.to_string()),
+                nameservers: settings
                     .nameservers
                     .iter()
                     .map(ToString::to_string)
@@ -192,40 +238,23 @@ impl NodeContext {
                 join_attempts: JOIN_ATTEMPTS,
                 start_seconds: START_SECONDS,
             },
-            install: install_info(config, node)?,
+            install: InstallInfo {
+                mode: node.install.as_str(),
+                username: install.username.clone(),
+                password_hash: match node.install {
+                    InstallMode::Autoinstall => install
+                        .password_hash
+                        .as_ref()
+                        .map(|h| h.expose().to_string()),
+                    InstallMode::CloudInit => None,
+                },
+                ssh_authorized_keys: install.ssh_authorized_keys.clone(),
+                storage_layout: install.storage_layout,
+            },
             paths,
-            token,
-        })
-    }
-}
-
-fn install_info(config: &Config, node: &Node) -> Result<InstallInfo, RenderError> {
-    let settings = &config.autoinstall;
-    let password_hash = match (&settings.password, node.install) {
-        (Some(secret), InstallMode::Autoinstall) => {
-            let value = secret.resolve("autoinstall.password", &config.path)?;
-            crate::config::check_password_hash(value.expose()).map_err(|message| {
-                crate::vocab::SecretError {
-                    path: config.path.clone(),
-                    what: "autoinstall.password".into(),
-                    message,
-                }
-            })?;
-            Some(value.expose().to_string())
+            token: settings.token.expose().to_string(),
         }
-        _ => None,
-    };
-    Ok(InstallInfo {
-        mode: node.install.as_str(),
-        username: settings.username.0.clone(),
-        password_hash,
-        ssh_authorized_keys: settings
-            .ssh_authorized_keys
-            .iter()
-            .map(|k| k.0.clone())
-            .collect(),
-        storage_layout: settings.storage_layout.as_str(),
-    })
+    }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -236,9 +265,9 @@ fn role_name(role: Role) -> &'static str {
 }
 
 /// An IPv6 address goes in brackets inside a URL.
-fn url_host(ip: &std::net::IpAddr) -> String {
+fn url_host(ip: &IpAddr) -> String {
     match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }

@@ -17,9 +17,9 @@ mod context;
 mod units;
 pub mod validate;
 
-pub use context::{NodeContext, PATHS};
+pub use context::{AutoinstallSettings, NodeContext, NodeSettings, PATHS, RenderSettings};
 
-use crate::config::{Config, InstallMode, Node};
+use crate::vocab::InstallMode;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -286,12 +286,12 @@ fn undefined_variable_line(message: &str, text: &str) -> Option<usize> {
 
 /// Renders and validates the files of one node.
 pub fn render_node(
-    config: &Config,
-    node: &Node,
+    settings: &RenderSettings,
+    node: &NodeSettings,
     templates: &Templates,
 ) -> Result<NodeFiles, RenderError> {
     use InstallMode::{Autoinstall, CloudInit};
-    let ctx = NodeContext::new(config, node)?;
+    let ctx = NodeContext::new(settings, node);
     let mut context = tera::Context::from_serialize(&ctx).map_err(|e| RenderError::Template {
         template: "context".into(),
         line: None,
@@ -320,7 +320,7 @@ pub fn render_node(
     context.insert("instance_id", &instance_id);
     let meta_data = templates.render(node.install, "meta-data", &context)?;
     let files = NodeFiles {
-        node: node.name.as_str().to_string(),
+        node: node.name.clone(),
         install: node.install,
         user_data,
         meta_data,
@@ -331,13 +331,13 @@ pub fn render_node(
     Ok(files)
 }
 
-/// Renders every node of the config.
-pub fn render_all(config: &Config) -> Result<Vec<NodeFiles>, RenderError> {
-    let templates = Templates::load(config.templates.as_deref())?;
-    config
+/// Renders every node.
+pub fn render_all(settings: &RenderSettings) -> Result<Vec<NodeFiles>, RenderError> {
+    let templates = Templates::load(settings.templates.as_deref())?;
+    settings
         .nodes
         .iter()
-        .map(|n| render_node(config, n, &templates))
+        .map(|n| render_node(settings, n, &templates))
         .collect()
 }
 
@@ -353,10 +353,7 @@ fn instance_id(user_data: &str, network_config: &str, payload_sums: &str) -> Str
         h.update([0u8]);
         h.update(payload_sums.as_bytes());
     }
-    let hex: String = h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = crate::hashing::hex(&h.finalize()[..8]);
     format!("iid-seedforge-{hex}")
 }
 

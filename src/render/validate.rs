@@ -5,7 +5,7 @@
 //! the node, the file and the line.
 
 use super::{NodeFiles, RenderError};
-use crate::config::InstallMode;
+use crate::vocab::InstallMode;
 use serde_json::Value;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -156,7 +156,7 @@ pub fn node_files(files: &NodeFiles) -> Result<(), RenderError> {
 /// like-strings (`0644`) are errors, since cloud-init's YAML 1.1 parser reads them otherwise.
 fn parse(text: &str) -> Result<Value, (usize, String)> {
     yaml11_surprises(text)?;
-    serde_saphyr::from_str_with_options::<Value>(text, crate::config::yaml_options()).map_err(|e| {
+    serde_saphyr::from_str_with_options::<Value>(text, crate::input::yaml_options()).map_err(|e| {
         let line = e.location().map_or(1, |l| l.line() as usize);
         let message = e.to_string();
         let message = match message.rfind(" at line ") {

@@ -8,7 +8,8 @@
 //! it grows, so that the closing fsync has little left to wait for.
 
 use super::{ArchiveFormat, ArchiveOptions, BlobSource, Compression, Planned, docker_manifest};
-use crate::oci::digest::{Digest, HashingWriter, digest_reader};
+use crate::hashing::HashingWriter;
+use crate::oci::digest::{Digest, digest_reader};
 use crate::oci::index::IndexDoc;
 use crate::oci::layout::{Layout, OCI_LAYOUT_CONTENT};
 use crate::oci::verify::KnownDigests;
@@ -147,8 +148,8 @@ impl Sink {
         let (buffered, digest) = match self {
             Sink::Plain(b) => (b, None),
             Sink::Hashing(h) => {
-                let (b, digest, _) = h.finish();
-                (b, Some(digest))
+                let (b, hex, _) = h.finish();
+                (b, Some(Digest::from_hasher(hex)))
             }
         };
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
