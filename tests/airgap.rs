@@ -4,7 +4,7 @@
 //! write nothing, and zstd frames that k3s's decoder accepts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{
     Cmd, Containerd, Lab, index_entry, list_lines, read_json, require_tool, run_pipeline,

@@ -1,7 +1,7 @@
 //! docker-archive and oci-archive sources, judged by skopeo and umoci after mirroring.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, require_tool, skopeo_inspect, write_list};
 use std::fs;

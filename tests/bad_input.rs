@@ -10,7 +10,7 @@
 //! The table is data: to add a case, add a row.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, copy_tree, repo_root, sha256_bytes};
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! `OUT/.seedforge-build.lock`; the tests take it themselves where they need it held.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Lab, assert_same_tree, snapshot};
 use std::fs::{self, File, OpenOptions};

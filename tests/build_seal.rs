@@ -3,7 +3,7 @@
 //! and byte-reproducible output across output folders.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{
     Cmd, Lab, assert_same_tree, copy_tree, files_under, flip_byte, read_json, require_tool,

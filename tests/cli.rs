@@ -1,7 +1,7 @@
 //! The command line itself: help, plan, usage errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, assert_same_tree, snapshot};
 

@@ -2,7 +2,7 @@
 //! both succeed, and the final index.json must name every image from both lists.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, index_names, list_lines, write_list, write_oci_image};
 use std::collections::BTreeSet;

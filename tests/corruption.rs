@@ -2,7 +2,7 @@
 //! image that uses it, in text and in `--json`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, blob_path, flip_byte, index_entry, read_json, require_tool};
 use serde_json::Value;

@@ -29,7 +29,7 @@
 //! leave what an uninterrupted clean leaves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, copy_tree, require_tool, sha256_bytes};
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,7 +3,7 @@
 //! names; the next run finishes the job and cleans up the killed run's leftovers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{
     ChildGuard, Cmd, files_under, index_names, mismatched_blobs, read_json, write_list,

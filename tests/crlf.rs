@@ -3,7 +3,7 @@
 //! reaches a node; a carriage return anywhere else is refused naming the file and line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Lab, snapshot};
 use std::fs;

@@ -4,7 +4,7 @@
 //! debootstrap, apt-ftparchive and python3.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::Cmd;
 use common::debs::{HttpServer, fixture_debs, make_repo, offline_root_copy, require_root};

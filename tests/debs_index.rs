@@ -3,7 +3,7 @@
 //! shellcheck, and the tarball is byte-reproducible.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::Cmd;
 use common::debs::fixture_debs;

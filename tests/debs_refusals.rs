@@ -3,7 +3,7 @@
 //! match, a Release signature that does not verify, and inputs that are not what they say.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::debs::{fixture_debs, make_repo, release_path};
 use common::{Cmd, Lab};

@@ -2,7 +2,7 @@
 //! tools (skopeo, oci-image-tool) that judge what it wrote.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, index_names, read_json, require_tool, skopeo_inspect};
 use std::time::Duration;

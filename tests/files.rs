@@ -2,7 +2,7 @@
 //! URL, each checked against its sha256, written to OUT/files/ and carried on every seed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, files_under, read_json, require_tool, sha256_bytes};
 use std::fs;

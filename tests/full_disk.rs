@@ -12,7 +12,7 @@
 //! of ENOSPC.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, require_tool, sha256_bytes, write_oci_image};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! every image intact.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Lab, files_under, require_tool, sha256_bytes, skopeo_inspect};
 use std::fs;

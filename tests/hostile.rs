@@ -4,7 +4,7 @@
 //! hang), and modes that must not follow the umask.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, files_under, snapshot};
 use std::fs;

@@ -6,7 +6,7 @@
 //! rebuild opens at all).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::debs::{HttpServer, fixture_debs, make_repo};
 use common::{

@@ -3,7 +3,7 @@
 //! thousands of damaged images without a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, XorShift, require_tool};
 use seedforge::iso::{IsoImage, IsoOptions, Namespace, write_iso};

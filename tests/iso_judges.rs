@@ -3,7 +3,7 @@
 //! must see exactly the files, bytes and modes that went in.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::iso::{
     expected_joliet_path, isoinfo_paths, pycdlib_files, pycdlib_python, seed_tree,

@@ -6,7 +6,7 @@
 //! it and the test needs no extra dependency.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::iso::{pycdlib_files, pycdlib_python};
 use common::sha256_bytes;

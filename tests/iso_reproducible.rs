@@ -3,7 +3,7 @@
 //! the dates inside.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, sha256_file};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! holes, so the test costs seconds and a few megabytes of disk, not 5 GiB.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::iso::{isoinfo_paths, pycdlib_python, sevenzip_listing};
 use common::{Cmd, require_tool};

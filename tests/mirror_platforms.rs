@@ -2,7 +2,7 @@
 //! index byte for byte; keeping some writes a smaller index whose blobs are all present.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{
     Cmd, Lab, blob_path, files_under, index_entry, read_json, require_tool, skopeo_inspect,

@@ -9,7 +9,7 @@
 //!   `--ca-file` or `SSL_CERT_FILE` names the CA.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::misbehave::{Answer, Server};

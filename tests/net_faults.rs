@@ -9,7 +9,7 @@
 //! which is how an operator sets them too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::misbehave::{Answer, Server};
 use common::{Cmd, Lab, sha256_bytes};

@@ -4,7 +4,7 @@
 //! while planning (exit 2), naming each one and what is missing, and changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::debs::{HttpServer, fixture_debs, make_repo};
 use common::registry::{Registry, fixture_layout, skopeo_push};

@@ -3,7 +3,7 @@
 //! validity) are pinned, as openssl prints them and as seedforge's own report has them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::pki::{openssl_text, openssl_verify_ip, seedforge_pki};
 use common::{Cmd, require_tool};

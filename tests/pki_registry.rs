@@ -5,7 +5,7 @@
 //! that our `certs.d/*/hosts.toml` describe.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::pki::{ServedConfig, cert_dir_with, lab_config_for_loopback, port, seedforge_pki};
 use common::registry::{Registry, RegistryOptions, TestCa, fixture_layout};

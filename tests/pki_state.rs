@@ -4,7 +4,7 @@
 //! The build's registry files are snapshot-tested and parsed back as k3s's format.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::pki::{openssl_verify_ip, seedforge_pki};
 use common::{Cmd, Lab, assert_same_tree, require_tool, snapshot};

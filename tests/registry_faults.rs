@@ -4,7 +4,7 @@
 //! blob makes the run fail clearly, with nothing corrupt in the layout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::proxy::{Fault, FaultProxy};
 use common::registry::{Registry, fixture_layout, skopeo_push, skopeo_raw_digest};

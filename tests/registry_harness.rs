@@ -2,7 +2,7 @@
 //! and a TLS registry, and reads back the same manifest digests as our fixture layout holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::registry::{
     Registry, RegistryOptions, TestCa, fixture_layout, skopeo_push, skopeo_raw_digest,

@@ -3,7 +3,7 @@
 //! output is left alone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::registry::{Registry, fixture_layout, skopeo_push, skopeo_raw_digest};
 use common::{Lab, require_tool};

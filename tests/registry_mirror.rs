@@ -4,7 +4,7 @@
 //! registry and image and commit nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::registry::{
     Registry, RegistryOptions, TestCa, fixture_layout, skopeo_push, skopeo_raw_digest,

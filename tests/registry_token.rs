@@ -4,7 +4,7 @@
 //! registry. Without credentials the token service refuses, and so does seedforge.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::registry::{Registry, RegistryOptions, fixture_layout};
 use common::token::TokenServer;

@@ -3,7 +3,7 @@
 //! every template mistake the field met is refused before anything is written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, require_tool, snapshot};
 use std::fs;

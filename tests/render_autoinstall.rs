@@ -6,7 +6,7 @@
 //! naming the node, the file and the line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, require_tool};
 use serde_json::Value;

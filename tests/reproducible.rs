@@ -2,7 +2,7 @@
 //! rebuild changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::{Lab, assert_same_tree, snapshot};
 

@@ -21,7 +21,7 @@
 //! - the README says that seed ISOs carry the join token.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use common::registry::{Registry, RegistryOptions, TestCa, fixture_layout};
 use common::{Cmd, Lab, Output, files_under, repo_root, require_tool};

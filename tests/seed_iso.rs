@@ -3,7 +3,7 @@
 //! files and a payload whose SHA256SUMS `sha256sum -c` accepts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Cmd, Lab, require_tool};
 use std::fs;

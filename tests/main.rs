@@ -1,0 +1,50 @@
+//! The integration tests, one binary: each module is one area, run against the built
+//! `seedforge` binary and the real tools that judge its artifacts (see `common`). The
+//! booted-node tests are a binary of their own (`tests/boot.rs`, `cargo test --test boot`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+mod airgap;
+mod architecture;
+mod archive_sources;
+mod bad_input;
+mod build_lock;
+mod build_seal;
+mod cli;
+mod concurrent_writers;
+mod corruption;
+mod crash;
+mod crash_safety;
+mod crlf;
+mod debs_apt;
+mod debs_index;
+mod debs_refusals;
+mod demo_build;
+mod files;
+mod full_disk;
+mod gc;
+mod hostile;
+mod incremental;
+mod iso_bad_input;
+mod iso_judges;
+mod iso_property;
+mod iso_reproducible;
+mod iso_sparse;
+mod mirror_platforms;
+mod net_credentials;
+mod net_faults;
+mod offline;
+mod pki_openssl;
+mod pki_registry;
+mod pki_state;
+mod registry_faults;
+mod registry_harness;
+mod registry_lock;
+mod registry_mirror;
+mod registry_token;
+mod render;
+mod render_autoinstall;
+mod reproducible;
+mod secrets;
+mod seed_iso;
