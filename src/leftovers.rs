@@ -123,6 +123,72 @@ fn sweep_dir(
     Ok(())
 }
 
+/// Staging paths removed if the process is told to stop while they exist.
+static ON_SIGNAL: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+static WATCHER: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// While the returned guard lives, `path` (a staging file or folder) is removed when the
+/// process receives SIGINT or SIGTERM, which then ends it with the status a shell gives
+/// (130, 143). What a signal cannot be caught for (SIGKILL, power loss) is left for
+/// [`sweep`] and [`sweep_beside`].
+pub fn remove_on_signal(path: &Path) -> SignalGuard {
+    if let Ok(mut paths) = ON_SIGNAL.lock() {
+        paths.push(path.to_path_buf());
+    }
+    WATCHER.get_or_init(watch_signals);
+    SignalGuard(path.to_path_buf())
+}
+
+/// Ends [`remove_on_signal`] for its path (the path itself is left as it is).
+#[derive(Debug)]
+pub struct SignalGuard(PathBuf);
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        if let Ok(mut paths) = ON_SIGNAL.lock()
+            && let Some(i) = paths.iter().position(|p| p == &self.0)
+        {
+            paths.remove(i);
+        }
+    }
+}
+
+/// Starts the thread that waits for SIGINT and SIGTERM; both are caught from here on.
+fn watch_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        return;
+    };
+    // Registered before returning, so a signal right after is already ours.
+    let registered = {
+        let _context = rt.enter();
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    let (Ok(mut interrupt), Ok(mut terminate)) = registered else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let code = rt.block_on(async {
+            tokio::select! {
+                _ = interrupt.recv() => 128 + 2,
+                _ = terminate.recv() => 128 + 15,
+            }
+        });
+        if let Ok(paths) = ON_SIGNAL.lock() {
+            for p in paths.iter() {
+                let _ = fs::remove_dir_all(p).or_else(|_| fs::remove_file(p));
+            }
+        }
+        std::process::exit(code);
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

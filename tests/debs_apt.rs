@@ -137,18 +137,23 @@ fn a_damaged_bundle_is_refused_by_install_sh_before_apt_runs() {
 
 /// A tiny architecture-independent .deb named `name` that provides `provides`.
 fn provider_deb(dir: &Path, name: &str, provides: &str) -> std::path::PathBuf {
-    let tree = dir.join(format!("{name}-tree"));
+    test_deb(dir, name, "1.0-1", &format!("Provides: {provides}\n"))
+}
+
+/// A small arch-all package `name` at `version` with `extra` control fields.
+fn test_deb(dir: &Path, name: &str, version: &str, extra: &str) -> std::path::PathBuf {
+    let tree = dir.join(format!("{name}-{version}-tree"));
     fs::create_dir_all(tree.join("DEBIAN")).unwrap();
     fs::create_dir_all(tree.join(format!("usr/share/{name}"))).unwrap();
     fs::write(tree.join(format!("usr/share/{name}/README")), "test\n").unwrap();
     fs::write(
         tree.join("DEBIAN/control"),
         format!(
-            "Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\nProvides: {provides}\nDescription: test package\n"
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\n{extra}Description: test package\n"
         ),
     )
     .unwrap();
-    let deb = dir.join(format!("{name}_1.0-1_all.deb"));
+    let deb = dir.join(format!("{name}_{version}_all.deb"));
     Cmd::new("dpkg-deb")
         .args(["--root-owner-group", "--build"])
         .arg(&tree)
@@ -228,4 +233,109 @@ fn version_and_virtual_requests_install_on_the_node() {
         refused.stderr
     );
     assert!(!tmp.path().join("two.tar.gz").exists());
+}
+
+/// One bundle from three sources, as bookworm, bookworm-updates and local files combine:
+/// local .debs, an http repository and a file:// one. Each package is taken at its highest
+/// version wherever it is (sf-probe 2.0-1 from the http repository over the local 1.0-1),
+/// of equal versions from the source listed first (local sf-same over the unreachable
+/// repository copy), and apt installs the whole in a chroot with no network.
+#[test]
+fn a_bundle_from_several_sources_installs_on_the_node() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("apt-ftparchive")
+        || !common::require_tool("dpkg-deb")
+        || !common::require_tool("python3")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    fs::copy(
+        root.join("var/lib/dpkg/status"),
+        tmp.path().join("base.txt"),
+    )
+    .unwrap();
+    let made = tmp.path().join("made");
+    fs::create_dir_all(&made).unwrap();
+    let probe_old = test_deb(&made, "sf-probe", "1.0-1", "");
+    let probe_new = test_deb(&made, "sf-probe", "2.0-1", "Depends: sf-same\n");
+    let same = test_deb(&made, "sf-same", "1.0-1", "");
+    let fixtures = fixture_debs();
+    let named = |n: &str| {
+        fixtures
+            .iter()
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(n))
+            .unwrap()
+            .clone()
+    };
+    // http: jq, libjq1, the newer sf-probe and sf-same, whose .debs it cannot serve.
+    let http_repo = tmp.path().join("http-repo");
+    make_repo(
+        &http_repo,
+        &[named("jq_"), named("libjq1_"), probe_new, same.clone()],
+    );
+    fs::write(http_repo.join("pool/main/sf-same_1.0-1_all.deb"), "gone").unwrap();
+    let server = HttpServer::start(&http_repo);
+    // file://: libonig5.
+    let file_repo = tmp.path().join("file-repo");
+    make_repo(&file_repo, &[named("libonig5_")]);
+    let local = tmp.path().join("local");
+    fs::create_dir_all(&local).unwrap();
+    for deb in [&probe_old, &same] {
+        fs::copy(deb, local.join(deb.file_name().unwrap())).unwrap();
+    }
+
+    let bundle = tmp.path().join("mixed.tar.gz");
+    let out = Cmd::seedforge()
+        .args(["debs", "--deb"])
+        .arg(&local)
+        .arg("--repo")
+        .arg(format!("{} bookworm main", server.url))
+        .arg("--repo")
+        .arg(format!("file://{}", file_repo.display()))
+        .args([
+            "--suite",
+            "bookworm",
+            "--package",
+            "jq",
+            "--package",
+            "sf-probe",
+        ])
+        .arg("--base")
+        .arg(tmp.path().join("base.txt"))
+        .arg("--out")
+        .arg(&bundle)
+        .run();
+    for (name, version) in [
+        ("jq", "1.6-2.1+deb12u3"),
+        ("libonig5", "6.9.8-1"),
+        ("sf-probe", "2.0-1"),
+        ("sf-same", "1.0-1"),
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.first() == Some(&name) && cols.get(1) == Some(&version)
+            }),
+            "{name} {version} not in the closure:\n{}",
+            out.stdout
+        );
+    }
+    drop(server);
+
+    unpack(&bundle, &root.join("opt/seedforge/mixed"));
+    let first = chroot(&root, &["sh", "/opt/seedforge/mixed/install.sh"]).run();
+    assert!(
+        first.stderr.contains("installed: jq sf-probe"),
+        "{}",
+        first.stderr
+    );
+    let probe = chroot(&root, &["dpkg-query", "-W", "sf-probe"])
+        .run()
+        .stdout;
+    assert_eq!(probe.trim(), "sf-probe\t2.0-1");
+    let jq = chroot(&root, &["sh", "-c", "echo '[1,2]' | jq -c add"]).run();
+    assert_eq!(jq.stdout.trim(), "3");
 }

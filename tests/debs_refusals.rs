@@ -368,3 +368,145 @@ fn inputs_that_are_not_what_they_claim_exit_2() {
     assert!(run.stderr.contains("bad-base.txt:2:"), "{}", run.stderr);
     assert!(!tmp.path().join("x.tar.gz").exists());
 }
+
+/// Rebuilds the compressed indexes and the Release file of a [`make_repo`] repository
+/// after its `Packages` changed; `release_options` go to `apt-ftparchive release`.
+fn reindex(repo: &Path, release_options: &str) {
+    common::debs::sh(
+        repo,
+        &format!(
+            "cd dists/bookworm/main/binary-amd64 && rm -f Packages.gz Packages.xz
+             gzip -9nk Packages && xz -k Packages && cd ../../../..
+             apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm {release_options} release dists/bookworm > Release.tmp
+             mv Release.tmp dists/bookworm/Release"
+        ),
+    );
+}
+
+/// A repository whose hashes all match but whose `Packages` entry for libonig5 points at
+/// libjq1's .deb: the .deb's own control fields are checked against the entry, so the node
+/// never gets libjq1 under libonig5's name.
+#[test]
+fn a_deb_that_is_another_package_than_its_entry_is_refused() {
+    if !common::require_tool("apt-ftparchive") || !common::require_tool("xz") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    make_repo(&repo, &fixture_debs());
+    let index = repo.join("dists/bookworm/main/binary-amd64/Packages");
+    let text = fs::read_to_string(&index).unwrap();
+    let mut entries: Vec<String> = text
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    let file_fields = |p: &str| -> Vec<String> {
+        p.lines()
+            .filter(|l| {
+                ["Filename:", "Size:", "MD5sum:", "SHA1:", "SHA256:"]
+                    .iter()
+                    .any(|f| l.starts_with(f))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let find = |name: &str| {
+        entries
+            .iter()
+            .position(|p| p.lines().any(|l| l == format!("Package: {name}")))
+            .unwrap()
+    };
+    let (onig, jq1) = (find("libonig5"), find("libjq1"));
+    let theirs = file_fields(&entries[jq1]);
+    let kept: Vec<String> = entries[onig]
+        .lines()
+        .filter(|l| !file_fields(l).iter().any(|f| f == l))
+        .map(str::to_string)
+        .chain(theirs)
+        .collect();
+    entries[onig] = kept.join("\n");
+    fs::write(&index, entries.join("\n\n") + "\n").unwrap();
+    reindex(&repo, "");
+    let url = format!("file://{}", repo.display());
+    let run = debs_cmd(tmp.path(), &["--repo", &url, "--suite", "bookworm"])
+        .expect(2)
+        .run();
+    assert!(
+        run.stderr.contains("libjq1 1.6-2.1+deb12u3 amd64")
+            && run.stderr.contains("libonig5 6.9.8-1 amd64")
+            && run.stderr.contains("index entry says"),
+        "{}",
+        run.stderr
+    );
+    assert!(!tmp.path().join("ops.tar.gz").exists());
+}
+
+/// An architecture or a component the suite does not have is named as such (with what it
+/// has), not reported as every package missing; a truncated index is described in words.
+#[test]
+fn a_missing_architecture_or_component_and_a_truncated_index_are_named() {
+    if !common::require_tool("apt-ftparchive") || !common::require_tool("xz") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    make_repo(&repo, &fixture_debs());
+    // As a real archive's Release says it.
+    reindex(
+        &repo,
+        "-o APT::FTPArchive::Release::Architectures='amd64 all' -o APT::FTPArchive::Release::Components=main",
+    );
+    let url = format!("file://{}", repo.display());
+    let run = debs_cmd(
+        tmp.path(),
+        &["--repo", &url, "--suite", "bookworm", "--arch", "amd46"],
+    )
+    .expect(2)
+    .run();
+    assert!(
+        run.stderr
+            .contains("suite bookworm has no architecture \"amd46\"; it has: amd64, all"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Release:0"), "{}", run.stderr);
+    let run = debs_cmd(
+        tmp.path(),
+        &[
+            "--repo",
+            &url,
+            "--suite",
+            "bookworm",
+            "--component",
+            "contrib",
+        ],
+    )
+    .expect(2)
+    .run();
+    assert!(
+        run.stderr
+            .contains("suite bookworm has no component \"contrib\"; it has: main"),
+        "{}",
+        run.stderr
+    );
+    // A Packages.xz cut short, listed in Release as it is now: only decompressing tells.
+    let xz = repo.join("dists/bookworm/main/binary-amd64/Packages.xz");
+    let bytes = fs::read(&xz).unwrap();
+    fs::write(&xz, &bytes[..bytes.len() / 2]).unwrap();
+    common::debs::sh(
+        &repo,
+        "apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm release dists/bookworm > Release.tmp
+         mv Release.tmp dists/bookworm/Release",
+    );
+    let run = debs_cmd(tmp.path(), &["--repo", &url, "--suite", "bookworm"])
+        .expect(2)
+        .run();
+    assert!(
+        run.stderr
+            .contains("Packages.xz: cannot decompress: xz data ends early"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("IoError"), "{}", run.stderr);
+}

@@ -392,3 +392,57 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// Ctrl-C or a SIGTERM while .debs download removes the bundle's staging folder (a
+/// SIGKILL leaves it to the next run's sweep, `debs_refusals`), and the run ends with the
+/// status a shell gives: 130, 143.
+#[test]
+fn an_interrupted_debs_run_removes_its_staging_folder() {
+    if !common::require_tool("apt-ftparchive") || !common::require_tool("kill") {
+        return;
+    }
+    let repo = tempfile::tempdir().unwrap();
+    common::debs::make_repo(repo.path(), &common::debs::fixture_debs());
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let server = apt_server(repo.path(), ".deb", Answer::StallBeforeHeaders);
+        let work = tempfile::tempdir().unwrap();
+        let base = work.path().join("base.txt");
+        fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+        let mut run = Cmd::seedforge()
+            .args(["debs", "--repo"])
+            .arg(server.url("/"))
+            .args(["--suite", "bookworm", "--package", "jq", "--base"])
+            .arg(&base)
+            .arg("--out")
+            .arg(work.path().join("ops.tar.gz"))
+            .timeout(RUN_LIMIT)
+            .any_status()
+            .spawn();
+        let staging = || {
+            fs::read_dir(work.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with(".ops.tar.gz.seedforge-"))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while staging().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            staging().is_some(),
+            "SIG{signal}: no staging folder appeared"
+        );
+        // The downloads are stalled at their first request: the run is in the middle.
+        std::thread::sleep(Duration::from_millis(300));
+        let pid = run.guard.child().id().to_string();
+        Cmd::new("kill").args([&format!("-{signal}"), &pid]).run();
+        let out = run.wait();
+        assert_eq!(out.code, Some(code), "SIG{signal}: {}", out.stderr);
+        let left: Vec<_> = fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "base.txt")
+            .collect();
+        assert!(left.is_empty(), "SIG{signal}: left behind: {left:?}");
+    }
+}

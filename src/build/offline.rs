@@ -453,17 +453,23 @@ impl ImageReader for PinnedReader {
     }
 }
 
-/// True for a bundle whose packages come from an `http://` or `https://` repository.
+/// True for a bundle with packages from an `http://` or `https://` repository.
 pub fn is_remote(b: &BundleConfig) -> bool {
-    matches!(&b.source, PackageSource::Repo(r)
-        if r.url.starts_with("http://") || r.url.starts_with("https://"))
+    b.sources.iter().any(|s| {
+        matches!(s, PackageSource::Repo(r)
+            if r.url.starts_with("http://") || r.url.starts_with("https://"))
+    })
 }
 
 fn origin(b: &BundleConfig) -> String {
-    match &b.source {
-        PackageSource::Repo(r) => format!("{} {}", r.url, r.suite),
-        PackageSource::Debs(_) => "local .deb files".to_string(),
-    }
+    b.sources
+        .iter()
+        .map(|s| match s {
+            PackageSource::Repo(r) => format!("{} {}", r.url, r.suite),
+            PackageSource::Debs(_) => "local .deb files".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `OUT/packages/<name>.tar.gz`.
@@ -482,21 +488,46 @@ pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> crate::
         }
         None => None,
     };
-    let (url, suite, components) = match &b.source {
-        PackageSource::Repo(r) => (r.url.as_str(), r.suite.as_str(), r.components.clone()),
-        PackageSource::Debs(_) => ("", "", Vec::new()),
-    };
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "name": b.name,
-        "url": url,
-        "suite": suite,
-        "components": components,
         "arch": b.arch,
         "sets": b.sets,
         "packages": b.packages.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "base": base,
         "mtime": mtime,
     });
+    match &b.sources[..] {
+        // One repository: the form locks have recorded from the start.
+        [PackageSource::Repo(r)] => {
+            doc["url"] = r.url.clone().into();
+            doc["suite"] = r.suite.clone().into();
+            doc["components"] = r.components.clone().into();
+        }
+        sources => {
+            let mut list = Vec::new();
+            for s in sources {
+                list.push(match s {
+                    PackageSource::Repo(r) => serde_json::json!({
+                        "url": r.url, "suite": r.suite, "components": r.components,
+                    }),
+                    // Local .debs by content, not by where they are.
+                    PackageSource::Debs(paths) => {
+                        let paths: Vec<PathBuf> =
+                            paths.iter().map(|p| config_dir.join(p)).collect();
+                        let mut sums = Vec::new();
+                        for f in crate::debs::repo::deb_files(&paths)? {
+                            sums.push(
+                                crate::hashing::sha256_file(&f)
+                                    .map_err(|e| crate::debs::DebsError::io(&f, e))?,
+                            );
+                        }
+                        serde_json::json!({ "debs": sums })
+                    }
+                });
+            }
+            doc["sources"] = list.into();
+        }
+    }
     Ok(Digest::of(doc.to_string().as_bytes()).to_string())
 }
 

@@ -10,18 +10,22 @@ use std::path::{Path, PathBuf};
 
 /// Arguments of `seedforge debs`.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["debs", "repo"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).multiple(true).args(["debs", "repos"]))]
 pub(super) struct DebsArgs {
     /// .deb file or directory of .debs to choose from; repeat for several.
     #[arg(long = "deb", value_name = "FILE", num_args = 1..)]
     debs: Vec<PathBuf>,
-    /// apt repository URL (file://, http://, https://).
-    #[arg(long, value_name = "URL", requires = "suite")]
-    repo: Option<String>,
-    /// Repository suite (bookworm); end it with / for a flat repository (./).
+    /// apt repository (file://, http://, https://): a URL, whose suite and components are
+    /// --suite and --component, or a sources.list line's "URL SUITE [COMPONENT...]";
+    /// repeat for several (bookworm, bookworm-updates, bookworm-security). With --deb too,
+    /// the local .debs come first: of two equal versions the earlier source's is taken.
+    #[arg(long = "repo", value_name = "URL")]
+    repos: Vec<String>,
+    /// Suite of a --repo given as a bare URL (bookworm); end it with / for a flat
+    /// repository (./).
     #[arg(long, value_name = "S")]
     suite: Option<String>,
-    /// Repository component; repeat for several.
+    /// Component of a --repo given as a bare URL; repeat for several.
     #[arg(long = "component", value_name = "C", default_value = "main")]
     components: Vec<String>,
     /// Native architecture of the nodes.
@@ -29,10 +33,10 @@ pub(super) struct DebsArgs {
     arch: String,
     /// A PEM file with CA certificates to trust for an https repository (in addition to
     /// the system's and SSL_CERT_FILE); repeat for several.
-    #[arg(long = "ca-file", value_name = "FILE", requires = "repo")]
+    #[arg(long = "ca-file", value_name = "FILE", requires = "repos")]
     ca_files: Vec<PathBuf>,
-    /// Keyring to check the repository's Release signature with (gpgv).
-    #[arg(long, value_name = "FILE", requires = "repo")]
+    /// Keyring to check each repository's Release signature with (gpgv).
+    #[arg(long, value_name = "FILE", requires = "repos")]
     keyring: Option<PathBuf>,
     /// Package to include (NAME or NAME=VERSION); repeat for several.
     #[arg(long = "package", value_name = "P", num_args = 1..)]
@@ -54,16 +58,45 @@ pub(super) struct DebsArgs {
     source_date_epoch: Option<u64>,
 }
 
-pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
-    let source = match &a.repo {
-        Some(url) => PackageSource::Repo(RepoSpec {
-            url: url.clone(),
-            suite: a.suite.clone().unwrap_or_default(),
-            components: a.components.clone(),
-            keyring: a.keyring.clone(),
-        }),
-        None => PackageSource::Debs(a.debs.clone()),
+/// One `--repo`: a bare URL takes --suite and --component; "URL SUITE [COMPONENT...]"
+/// carries its own (components default to main).
+fn repo_spec(repo: &str, a: &DebsArgs) -> Result<RepoSpec, Error> {
+    let words: Vec<&str> = repo.split_whitespace().collect();
+    let (url, suite, components) = match words.as_slice() {
+        [url] => {
+            let suite = a.suite.clone().ok_or_else(|| {
+                Error::Usage(format!(
+                    "--repo {url}: give its suite, with --suite or as \"{url} SUITE [COMPONENT...]\""
+                ))
+            })?;
+            (url.to_string(), suite, a.components.clone())
+        }
+        [url, suite, components @ ..] => {
+            let components: Vec<String> = if components.is_empty() {
+                vec!["main".to_string()]
+            } else {
+                components.iter().map(|c| c.to_string()).collect()
+            };
+            (url.to_string(), suite.to_string(), components)
+        }
+        [] => return Err(Error::Usage("--repo: empty".into())),
     };
+    Ok(RepoSpec {
+        url,
+        suite,
+        components,
+        keyring: a.keyring.clone(),
+    })
+}
+
+pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
+    let mut sources = Vec::new();
+    if !a.debs.is_empty() {
+        sources.push(PackageSource::Debs(a.debs.clone()));
+    }
+    for repo in &a.repos {
+        sources.push(PackageSource::Repo(repo_spec(repo, a)?));
+    }
     let name = match &a.name {
         Some(n) => n.clone(),
         None => {
@@ -79,7 +112,7 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
     };
     let spec = BundleSpec {
         name,
-        source,
+        sources,
         arch: a.arch.clone(),
         sets: a.sets.clone(),
         packages: a.packages.clone(),
@@ -101,12 +134,17 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
         }
     }
     let mut inputs: Vec<(&Path, String)> = Vec::new();
-    let repo_dir = a
-        .repo
-        .as_deref()
-        .and_then(|u| u.strip_prefix("file://"))
-        .map(PathBuf::from);
-    inputs.extend(repo_dir.as_deref().map(|d| (d, "--repo".to_string())));
+    let repo_dirs: Vec<PathBuf> = (spec.sources.iter())
+        .filter_map(|s| match s {
+            PackageSource::Repo(r) => r.url.strip_prefix("file://").map(PathBuf::from),
+            PackageSource::Debs(_) => None,
+        })
+        .collect();
+    inputs.extend(
+        repo_dirs
+            .iter()
+            .map(|d| (d.as_path(), "--repo".to_string())),
+    );
     inputs.extend(a.base.as_deref().map(|b| (b, "--base".to_string())));
     inputs.extend(a.keyring.as_deref().map(|k| (k, "--keyring".to_string())));
     seedforge::outpath::refuse_inputs(&a.out, inputs)?;

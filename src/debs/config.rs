@@ -37,7 +37,7 @@ pub struct BundleConfig {
     /// Base list, relative to the config's directory.
     pub base: Option<PathBuf>,
     /// The source (paths relative to the config's directory).
-    pub source: PackageSource,
+    pub sources: Vec<PackageSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +56,8 @@ struct RawBundle {
     debs: Vec<PathBuf>,
     #[serde(default)]
     repo: Option<RawRepo>,
+    #[serde(default)]
+    repos: Vec<RawRepo>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,9 +101,14 @@ impl TryFrom<RawBundle> for BundleConfig {
                 raw.name
             ));
         }
-        let source = match (raw.debs.is_empty(), raw.repo) {
-            (false, None) => PackageSource::Debs(raw.debs),
-            (true, Some(r)) => PackageSource::Repo(RepoSpec {
+        // Local .debs first, then the repositories in the order given: of two equal
+        // versions the earlier source's is taken.
+        let mut sources = Vec::new();
+        if !raw.debs.is_empty() {
+            sources.push(PackageSource::Debs(raw.debs));
+        }
+        for r in raw.repo.into_iter().chain(raw.repos) {
+            sources.push(PackageSource::Repo(RepoSpec {
                 url: r.url,
                 suite: r.suite,
                 components: if r.components.is_empty() {
@@ -110,21 +117,21 @@ impl TryFrom<RawBundle> for BundleConfig {
                     r.components
                 },
                 keyring: r.keyring,
-            }),
-            _ => {
-                return Err(format!(
-                    "bundle {}: give exactly one source, debs or repo",
-                    raw.name
-                ));
-            }
-        };
+            }));
+        }
+        if sources.is_empty() {
+            return Err(format!(
+                "bundle {}: give a source: debs, repo or repos (any of them together)",
+                raw.name
+            ));
+        }
         Ok(BundleConfig {
             name: raw.name,
             sets: raw.sets,
             packages,
             arch: raw.arch.unwrap_or_else(|| "amd64".into()),
             base: raw.base,
-            source,
+            sources,
         })
     }
 }
@@ -132,26 +139,30 @@ impl TryFrom<RawBundle> for BundleConfig {
 impl BundleConfig {
     /// The bundle spec with paths resolved against the config's directory `dir`.
     pub fn spec(&self, dir: &Path) -> BundleSpec {
-        let source = match &self.source {
-            PackageSource::Debs(paths) => {
-                PackageSource::Debs(paths.iter().map(|p| dir.join(p)).collect())
-            }
-            PackageSource::Repo(r) => {
-                let mut r = r.clone();
-                if r.url.starts_with("file://") || r.url.starts_with("file:") {
-                    let path = r
-                        .url
-                        .trim_start_matches("file://")
-                        .trim_start_matches("file:");
-                    r.url = format!("file://{}", dir.join(path).display());
+        let sources = self
+            .sources
+            .iter()
+            .map(|source| match source {
+                PackageSource::Debs(paths) => {
+                    PackageSource::Debs(paths.iter().map(|p| dir.join(p)).collect())
                 }
-                r.keyring = r.keyring.map(|k| dir.join(k));
-                PackageSource::Repo(r)
-            }
-        };
+                PackageSource::Repo(r) => {
+                    let mut r = r.clone();
+                    if r.url.starts_with("file://") || r.url.starts_with("file:") {
+                        let path = r
+                            .url
+                            .trim_start_matches("file://")
+                            .trim_start_matches("file:");
+                        r.url = format!("file://{}", dir.join(path).display());
+                    }
+                    r.keyring = r.keyring.map(|k| dir.join(k));
+                    PackageSource::Repo(r)
+                }
+            })
+            .collect();
         BundleSpec {
             name: self.name.clone(),
-            source,
+            sources,
             arch: self.arch.clone(),
             sets: self.sets.clone(),
             packages: self.packages.clone(),
@@ -209,9 +220,12 @@ packages:
         let spec = c.packages[0].spec(&c.dir);
         assert_eq!(spec.arch, "amd64");
         assert_eq!(spec.base.as_deref(), Some(Path::new("conf/base.txt")));
-        assert_eq!(spec.source, PackageSource::Debs(vec!["conf/debs".into()]));
-        match c.packages[1].spec(&c.dir).source {
-            PackageSource::Repo(r) => {
+        assert_eq!(
+            spec.sources,
+            [PackageSource::Debs(vec!["conf/debs".into()])]
+        );
+        match &c.packages[1].spec(&c.dir).sources[..] {
+            [PackageSource::Repo(r)] => {
                 assert_eq!(r.url, "file://conf/mirror");
                 assert_eq!(r.components, ["main"]);
             }
@@ -220,12 +234,40 @@ packages:
     }
 
     #[test]
+    fn debs_repo_and_repos_together_keep_their_order() {
+        let c = parse(
+            "  - name: ops\n    packages: [jq]\n    debs: [d]\n    repo: {url: http://a/debian, suite: bookworm}\n    repos:\n      - {url: http://a/debian, suite: bookworm-updates}\n      - {url: http://s/debian-security, suite: bookworm-security, components: [main, contrib]}\n",
+        )
+        .unwrap();
+        let order: Vec<String> = c.packages[0]
+            .spec(&c.dir)
+            .sources
+            .iter()
+            .map(|s| match s {
+                PackageSource::Debs(p) => format!("debs {}", p[0].display()),
+                PackageSource::Repo(r) => {
+                    format!("{} {} {}", r.url, r.suite, r.components.join(","))
+                }
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "debs conf/d",
+                "http://a/debian bookworm main",
+                "http://a/debian bookworm-updates main",
+                "http://s/debian-security bookworm-security main,contrib",
+            ]
+        );
+    }
+
+    #[test]
     fn bundle_mistakes_name_the_line() {
         let e = error("  - name: ops\n    sets: [k8s]\n    debs: [d]\n");
         assert!(e.starts_with("conf/seedforge.yaml:1"), "{e}");
         assert!(e.contains("k3s-ops, kubeadm"), "{e}");
         let e = error("  - name: ops\n    packages: [jq]\n");
-        assert!(e.contains("exactly one source"), "{e}");
+        assert!(e.contains("give a source: debs, repo or repos"), "{e}");
         let e = error("  - name: ops\n    debs: [d]\n");
         assert!(e.contains("at least one set or package"), "{e}");
         let e = error("  - name: Ops\n    packages: [jq]\n    debs: [d]\n");

@@ -32,7 +32,7 @@ pub enum DebsError {
     #[error(transparent)]
     Deb(#[from] deb::DebError),
     /// An index (Packages, Release, a base list) is malformed.
-    #[error("{source_name}:{line}: {message}")]
+    #[error("{}: {message}", at(source_name, *line))]
     Index {
         /// The file or URL.
         source_name: String,
@@ -51,6 +51,16 @@ pub enum DebsError {
         url: String,
         /// What went wrong.
         message: String,
+    },
+    /// A downloaded .deb is another package than the index entry it was fetched for.
+    #[error("{url}: this .deb is {actual}, but its index entry says {expected}; refusing it")]
+    NotTheEntry {
+        /// Where it was downloaded from.
+        url: String,
+        /// Package, version and architecture of the entry.
+        expected: String,
+        /// Package, version and architecture of the .deb's control file.
+        actual: String,
     },
     /// Downloaded or local content does not match the hash its index records.
     #[error("{what}: hash mismatch: expected {expected}, got {actual}; refusing it")]
@@ -100,6 +110,15 @@ pub enum DebsError {
     },
 }
 
+/// `FILE:LINE`, or `FILE` when the line is unknown (0).
+fn at(source: &str, line: usize) -> String {
+    if line == 0 {
+        source.to_string()
+    } else {
+        format!("{source}:{line}")
+    }
+}
+
 impl DebsError {
     /// Wraps an I/O error with its path.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DebsError {
@@ -117,6 +136,7 @@ impl DebsError {
                 self,
                 DebsError::Deb(_)
                     | DebsError::Index { .. }
+                    | DebsError::NotTheEntry { .. }
                     | DebsError::Unsatisfiable(_)
                     | DebsError::UnknownSet { .. }
             ),

@@ -17,8 +17,8 @@ use std::sync::Arc;
 pub struct BundleSpec {
     /// Bundle name.
     pub name: String,
-    /// Where packages come from.
-    pub source: PackageSource,
+    /// Where packages come from: local .debs and repositories, in tie-breaking order.
+    pub sources: Vec<PackageSource>,
     /// Native architecture of the nodes.
     pub arch: String,
     /// Named sets to include.
@@ -57,7 +57,7 @@ pub fn prepare(spec: &BundleSpec, net: Arc<Net>) -> Result<PreparedBundle, DebsE
         Some(path) => Base::load(path)?,
         None => Base::default(),
     };
-    let universe = Universe::load(&spec.source, &spec.arch, &net)?;
+    let universe = Universe::load_all(&spec.sources, &spec.arch, &net)?;
     let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
         DebsError::Unsatisfiable(m) => {
             DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
@@ -94,6 +94,8 @@ impl PreparedBundle {
         crate::leftovers::sweep_beside(out).map_err(|e| DebsError::io(out, e))?;
         let work = crate::util::temp_path_beside(out);
         std::fs::create_dir_all(&work).map_err(|e| DebsError::io(&work, e))?;
+        // Ctrl-C or a SIGTERM removes it too; a SIGKILL leaves it to the next run's sweep.
+        let _staging = crate::leftovers::remove_on_signal(&work);
         let result = (|| {
             let chosen: Vec<_> = self
                 .closure

@@ -18,6 +18,8 @@ use crate::report::Reporter;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The largest Release, InRelease or Release.gpg accepted (Debian's own are ~150 KiB).
 pub const MAX_RELEASE_SIZE: u64 = 16 << 20;
@@ -110,9 +112,42 @@ impl Universe {
             PackageSource::Repo(spec) => load_repo(spec, arch, net),
         }
     }
+
+    /// Every candidate of every source, in the order given: the resolver takes the highest
+    /// version, and of equal versions the one from the source listed first. The whole is
+    /// as verified as its least verified repository.
+    pub fn load_all(
+        sources: &[PackageSource],
+        arch: &str,
+        net: &Net,
+    ) -> Result<Universe, DebsError> {
+        let mut all = Universe {
+            candidates: Vec::new(),
+            arch: arch.to_string(),
+            verification: Verification::LocalFiles,
+            origin: String::new(),
+        };
+        let mut origins = Vec::new();
+        for source in sources {
+            let u = Universe::load(source, arch, net)?;
+            all.candidates.extend(u.candidates);
+            origins.push(u.origin);
+            all.verification = match (all.verification, u.verification) {
+                (Verification::Unverified, _) | (_, Verification::Unverified) => {
+                    Verification::Unverified
+                }
+                (Verification::LocalFiles, v) | (v, Verification::LocalFiles) => v,
+                (signed, _) => signed,
+            };
+        }
+        all.origin = origins.join("; ");
+        Ok(all)
+    }
 }
 
-fn load_debs(paths: &[PathBuf], arch: &str) -> Result<Universe, DebsError> {
+/// The .deb files `paths` name: files as given, folders searched (not recursively) for
+/// `*.deb`, in name order.
+pub fn deb_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DebsError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -127,6 +162,11 @@ fn load_debs(paths: &[PathBuf], arch: &str) -> Result<Universe, DebsError> {
             files.push(p.clone());
         }
     }
+    Ok(files)
+}
+
+fn load_debs(paths: &[PathBuf], arch: &str) -> Result<Universe, DebsError> {
+    let files = deb_files(paths)?;
     let mut candidates = Vec::new();
     for f in &files {
         let deb = read_deb(f)?;
@@ -350,6 +390,31 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
         line: release.line,
         message,
     })?;
+    if !flat {
+        // An architecture or component the suite does not have is named as such, not as
+        // every package missing.
+        let wanted = [
+            ("Architectures", "architecture", vec![arch.to_string()]),
+            ("Components", "component", spec.components.clone()),
+        ];
+        for (field, what, names) in wanted {
+            let Some(list) = release.get(field) else {
+                continue;
+            };
+            let have: Vec<&str> = list.split_whitespace().collect();
+            if let Some(missing) = names.iter().find(|n| !have.contains(&n.as_str())) {
+                return Err(DebsError::Index {
+                    source_name: release_url,
+                    line: 0,
+                    message: format!(
+                        "suite {} has no {what} {missing:?}; it has: {}",
+                        spec.suite,
+                        have.join(", ")
+                    ),
+                });
+            }
+        }
+    }
     let indices: Vec<String> = if flat {
         vec!["Packages".into()]
     } else {
@@ -564,9 +629,12 @@ fn gpgv(url: &str, keyring: &Path, data: &[u8], detached: Option<&[u8]>) -> Resu
     result
 }
 
-/// Makes every candidate of `closure` available on disk in `dir`: local files are used
-/// where they are, remote ones are downloaded and checked. Returns the .deb files read
-/// back (their control data is what the bundle's index is made from).
+/// How many .debs download at once.
+const PARALLEL_DOWNLOADS: usize = 4;
+
+/// Brings every candidate to disk (downloading the remote ones into `dir`, several at a
+/// time, each checked against its index entry's size, hash and names) and reads each; the
+/// result is in the order of `candidates`. After the first failure no new download starts.
 pub fn materialise(
     candidates: &[&Candidate],
     dir: &Path,
@@ -574,35 +642,103 @@ pub fn materialise(
     reporter: &dyn Reporter,
 ) -> Result<Vec<DebFile>, DebsError> {
     let fetcher = Fetcher::new(net, Some(reporter));
-    let mut out = Vec::new();
-    for (i, c) in candidates.iter().enumerate() {
-        let label = format!("{} {}", c.name, c.version);
-        reporter.item_started(&label, i, candidates.len());
-        let path = match &c.location {
-            Location::Local(p) => p.clone(),
-            Location::Remote(url) => {
-                let dest = dir.join(format!(
-                    "{}_{}_{}.deb",
-                    c.name,
-                    c.version.without_epoch(),
-                    c.arch
-                ));
-                fetcher.download_checked(url, &dest, c.size, &c.sha256)?;
-                dest
-            }
-        };
-        let deb = read_deb(&path)?;
-        if deb.sha256 != c.sha256 {
-            return Err(DebsError::HashMismatch {
-                what: path.display().to_string(),
-                expected: format!("sha256:{}", c.sha256),
-                actual: format!("sha256:{}", deb.sha256),
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<DebFile, DebsError>>>> =
+        Mutex::new((0..candidates.len()).map(|_| None).collect());
+    let workers = PARALLEL_DOWNLOADS.min(candidates.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(c) = candidates.get(i) else { break };
+                    let r = materialise_one(c, (i, candidates.len()), dir, &fetcher, reporter);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(r);
+                    }
+                }
             });
         }
-        reporter.item_finished(&label, &crate::util::human_bytes(deb.size));
-        out.push(deb);
+    });
+    // In closure order: the first failure is the one reported.
+    let mut debs = Vec::with_capacity(candidates.len());
+    for r in results.into_inner().unwrap_or_default() {
+        match r {
+            Some(Ok(deb)) => debs.push(deb),
+            Some(Err(e)) => return Err(e),
+            // Not started because an earlier one failed: that failure is further on.
+            None => {}
+        }
     }
-    Ok(out)
+    if debs.len() != candidates.len() {
+        return Err(DebsError::Unsatisfiable(format!(
+            "{} of {} packages were not fetched",
+            candidates.len() - debs.len(),
+            candidates.len()
+        )));
+    }
+    Ok(debs)
+}
+
+/// One candidate of [`materialise`]: `at` is its place and the count, for progress.
+fn materialise_one(
+    c: &Candidate,
+    at: (usize, usize),
+    dir: &Path,
+    fetcher: &Fetcher,
+    reporter: &dyn Reporter,
+) -> Result<DebFile, DebsError> {
+    let label = format!("{} {}", c.name, c.version);
+    reporter.item_started(&label, at.0, at.1);
+    let path = match &c.location {
+        Location::Local(p) => p.clone(),
+        Location::Remote(url) => {
+            let dest = dir.join(format!(
+                "{}_{}_{}.deb",
+                c.name,
+                c.version.without_epoch(),
+                c.arch
+            ));
+            fetcher.download_checked(url, &dest, c.size, &c.sha256)?;
+            dest
+        }
+    };
+    let deb = read_deb(&path)?;
+    if deb.sha256 != c.sha256 {
+        return Err(DebsError::HashMismatch {
+            what: path.display().to_string(),
+            expected: format!("sha256:{}", c.sha256),
+            actual: format!("sha256:{}", deb.sha256),
+        });
+    }
+    if let Location::Remote(url) = &c.location {
+        check_entry(c, &deb, url)?;
+    }
+    reporter.item_finished(&label, &crate::util::human_bytes(deb.size));
+    Ok(deb)
+}
+
+/// A .deb must be the package its index entry names: its control file's Package,
+/// Version and Architecture against the entry's (a repository whose hashes match but whose
+/// names do not would otherwise install another package under the requested name).
+fn check_entry(c: &Candidate, deb: &DebFile, url: &str) -> Result<(), DebsError> {
+    let control = &deb.control;
+    let package = control.get("Package").unwrap_or_default();
+    let version = control.get("Version").unwrap_or_default();
+    let arch = control.get("Architecture").unwrap_or_default();
+    let same_version = Version::parse(version).is_ok_and(|v| v == c.version);
+    if package == c.name && same_version && arch == c.arch {
+        return Ok(());
+    }
+    Err(DebsError::NotTheEntry {
+        url: url.to_string(),
+        expected: format!("{} {} {}", c.name, c.version, c.arch),
+        actual: format!("{package} {version} {arch}"),
+    })
 }
 
 #[cfg(test)]

@@ -120,9 +120,11 @@ fn inputs(config: &Config, images: &ImageList) -> Vec<(PathBuf, String)> {
         }
     }
     for b in &config.packages {
-        if let PackageSource::Debs(paths) = &b.spec(&config.dir).source {
-            for p in paths {
-                out.push((p.clone(), format!("packages: {}", b.name)));
+        for source in &b.spec(&config.dir).sources {
+            if let PackageSource::Debs(paths) = source {
+                for p in paths {
+                    out.push((p.clone(), format!("packages: {}", b.name)));
+                }
             }
         }
     }
