@@ -69,28 +69,59 @@ impl fmt::Display for Paragraph {
 /// Parses deb822 text into paragraphs. Errors carry the 1-based line.
 pub fn parse_paragraphs(text: &str) -> Result<Vec<Paragraph>, (usize, String)> {
     let mut out = Vec::new();
-    let mut current = Paragraph::default();
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
+    let mut builder = ParagraphBuilder::default();
+    for raw in text.lines() {
+        out.extend(builder.line(raw)?);
+    }
+    out.extend(builder.finish());
+    Ok(out)
+}
+
+/// Paragraphs built from lines given one at a time: a whole file, or a stream being
+/// decompressed, so an index is never held whole. With [`ParagraphBuilder::keeping`],
+/// only the named fields are kept (an index's descriptions are most of its size).
+#[derive(Debug, Default)]
+pub struct ParagraphBuilder {
+    current: Paragraph,
+    line_no: usize,
+    keep: Option<&'static [&'static str]>,
+    /// The field being continued was dropped.
+    skipping: bool,
+}
+
+impl ParagraphBuilder {
+    /// A builder that keeps only `fields` (case-insensitive).
+    pub fn keeping(fields: &'static [&'static str]) -> ParagraphBuilder {
+        ParagraphBuilder {
+            keep: Some(fields),
+            ..ParagraphBuilder::default()
+        }
+    }
+
+    /// Takes the next line (without its newline); returns the paragraph it ends, if any.
+    pub fn line(&mut self, raw: &str) -> Result<Option<Paragraph>, (usize, String)> {
+        self.line_no += 1;
+        let line_no = self.line_no;
         // As dpkg's parser does (Dpkg::Control::HashCore), trailing whitespace, CR
         // included, is not part of a line.
         let line = raw.trim_end();
+        let started = !self.current.fields.is_empty() || self.skipping;
         if line.trim().is_empty() {
-            if !current.fields.is_empty() {
-                out.push(std::mem::take(&mut current));
-            }
-            continue;
+            return Ok(self.finish());
         }
-        if line.starts_with('#') && current.fields.is_empty() {
-            continue;
+        if line.starts_with('#') && !started {
+            return Ok(None);
         }
         if line.starts_with([' ', '\t']) {
-            let Some(last) = current.fields.last_mut() else {
+            if self.skipping {
+                return Ok(None);
+            }
+            let Some(last) = self.current.fields.last_mut() else {
                 return Err((line_no, "continuation line before any field".into()));
             };
             last.1.push('\n');
             last.1.push_str(line);
-            continue;
+            return Ok(None);
         }
         let Some((name, value)) = line.split_once(':') else {
             return Err((line_no, format!("expected `Field: value`, found {line:?}")));
@@ -98,20 +129,127 @@ pub fn parse_paragraphs(text: &str) -> Result<Vec<Paragraph>, (usize, String)> {
         if name.is_empty() || name.contains(char::is_whitespace) {
             return Err((line_no, format!("invalid field name {name:?}")));
         }
-        if current.fields.is_empty() {
-            current.line = line_no;
+        if !started {
+            self.current.line = line_no;
         }
-        if current.get(name).is_some() {
+        self.skipping = self
+            .keep
+            .is_some_and(|keep| !keep.iter().any(|k| k.eq_ignore_ascii_case(name)));
+        if self.skipping {
+            return Ok(None);
+        }
+        if self.current.get(name).is_some() {
             return Err((line_no, format!("field {name} appears twice")));
         }
-        current
+        self.current
             .fields
             .push((name.to_string(), value.trim().to_string()));
+        Ok(None)
     }
-    if !current.fields.is_empty() {
-        out.push(current);
+
+    /// The paragraph still open at the end of the input, if any.
+    pub fn finish(&mut self) -> Option<Paragraph> {
+        self.skipping = false;
+        if self.current.fields.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.current))
     }
-    Ok(out)
+}
+
+/// A writer that cuts what it is given into lines for a [`ParagraphBuilder`] and hands
+/// each paragraph to `each` as soon as it ends: a decompressor writes into it, and the
+/// index is never held whole. The first error (a bad line, or one `each` returns) stops
+/// the writing and is kept in [`ParagraphSink::error`].
+pub struct ParagraphSink<E, F: FnMut(Paragraph) -> Result<(), E>> {
+    builder: ParagraphBuilder,
+    partial: Vec<u8>,
+    each: F,
+    /// What stopped the writing, if something in the text did.
+    pub error: Option<SinkError<E>>,
+}
+
+/// Why a [`ParagraphSink`] stopped.
+#[derive(Debug)]
+pub enum SinkError<E> {
+    /// A line that is not deb822 (1-based line, message), or not UTF-8.
+    Syntax(usize, String),
+    /// What the paragraph's consumer returned.
+    Each(E),
+}
+
+impl<E, F: FnMut(Paragraph) -> Result<(), E>> ParagraphSink<E, F> {
+    /// A sink keeping `fields` of each paragraph (all when `None`).
+    pub fn new(fields: Option<&'static [&'static str]>, each: F) -> Self {
+        ParagraphSink {
+            builder: match fields {
+                Some(f) => ParagraphBuilder::keeping(f),
+                None => ParagraphBuilder::default(),
+            },
+            partial: Vec::new(),
+            each,
+            error: None,
+        }
+    }
+
+    fn take_line(&mut self, bytes: &[u8]) -> Result<(), SinkError<E>> {
+        let line = std::str::from_utf8(bytes)
+            .map_err(|_| SinkError::Syntax(self.builder.line_no + 1, "not UTF-8".into()))?;
+        if let Some(p) = self
+            .builder
+            .line(line)
+            .map_err(|(l, m)| SinkError::Syntax(l, m))?
+        {
+            (self.each)(p).map_err(SinkError::Each)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the input: the last line and paragraph, then any error met on the way.
+    pub fn finish(mut self) -> Result<(), SinkError<E>> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            self.take_line(&rest)?;
+        }
+        if let Some(p) = self.builder.finish() {
+            (self.each)(p).map_err(SinkError::Each)?;
+        }
+        Ok(())
+    }
+}
+
+impl<E, F: FnMut(Paragraph) -> Result<(), E>> std::io::Write for ParagraphSink<E, F> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.error.is_some() {
+            return Err(std::io::Error::other("index text refused"));
+        }
+        let mut start = 0;
+        let mut rest: &[u8] = buf;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            let result = if self.partial.is_empty() {
+                self.take_line(&buf[start..start + nl])
+            } else {
+                self.partial.extend_from_slice(&buf[start..start + nl]);
+                let line = std::mem::take(&mut self.partial);
+                self.take_line(&line)
+            };
+            if let Err(e) = result {
+                self.error = Some(e);
+                return Err(std::io::Error::other("index text refused"));
+            }
+            start += nl + 1;
+            rest = &buf[start..];
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One alternative of a relation: `name[:arch] [(op version)]`.
@@ -364,6 +502,36 @@ mod tests {
             ps[0].to_string(),
             text.split("\n\n").next().unwrap().to_owned() + "\n"
         );
+    }
+
+    #[test]
+    fn a_sink_fed_in_any_pieces_gives_the_paragraphs_and_keeps_only_what_it_is_asked() {
+        use std::io::Write as _;
+        let text = "Package: a\nVersion: 1\nDescription: long\n more\n .\nDepends: b\n\n# c\n\nPackage: b\nVersion: 2\r\n";
+        let whole = parse_paragraphs(text).unwrap();
+        for piece in [1, 2, 7, 1000] {
+            let mut got = Vec::new();
+            let mut sink = ParagraphSink::new(None, |p| {
+                got.push(p);
+                Ok::<(), ()>(())
+            });
+            for chunk in text.as_bytes().chunks(piece) {
+                sink.write_all(chunk).unwrap();
+            }
+            sink.finish().unwrap();
+            assert_eq!(got, whole, "pieces of {piece}");
+        }
+        let mut kept = Vec::new();
+        let mut sink = ParagraphSink::new(Some(&["package", "Depends"]), |p| {
+            kept.push(p.to_string());
+            Ok::<(), ()>(())
+        });
+        sink.write_all(text.as_bytes()).unwrap();
+        sink.finish().unwrap();
+        assert_eq!(kept, ["Package: a\nDepends: b\n", "Package: b\n"]);
+        let mut sink = ParagraphSink::new(None, |_| Ok::<(), ()>(()));
+        assert!(sink.write_all(b"A: 1\nno colon\n").is_err());
+        assert!(matches!(sink.finish(), Err(SinkError::Syntax(2, _))));
     }
 
     #[test]

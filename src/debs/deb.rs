@@ -242,18 +242,21 @@ fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>, String> {
 /// Decompresses xz data (a .deb member or a `Packages.xz`).
 pub fn unxz(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    lzma_rs::xz_decompress(&mut io::BufReader::new(data), &mut out).map_err(|e| {
-        let why = match e {
-            lzma_rs::error::Error::IoError(e) | lzma_rs::error::Error::HeaderTooShort(e)
-                if e.kind() == io::ErrorKind::UnexpectedEof =>
-            {
-                "xz data ends early (truncated)".to_string()
-            }
-            other => other.to_string(),
-        };
-        io::Error::new(io::ErrorKind::InvalidData, why)
-    })?;
+    lzma_rs::xz_decompress(&mut io::BufReader::new(data), &mut out).map_err(xz_error)?;
     Ok(out)
+}
+
+/// An xz decoding error in words ("xz data ends early (truncated)", not a debug dump).
+pub fn xz_error(e: lzma_rs::error::Error) -> io::Error {
+    let why = match e {
+        lzma_rs::error::Error::IoError(e) | lzma_rs::error::Error::HeaderTooShort(e)
+            if e.kind() == io::ErrorKind::UnexpectedEof =>
+        {
+            "xz data ends early (truncated)".to_string()
+        }
+        other => other.to_string(),
+    };
+    io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
 #[cfg(test)]

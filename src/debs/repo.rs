@@ -10,8 +10,8 @@
 //! its `Packages` entry records, the Release file itself by [`MAX_RELEASE_SIZE`].
 
 use super::DebsError;
-use super::control::{Paragraph, parse_paragraphs, release_sha256};
-use super::deb::{DebFile, FileSums, read_deb, unxz};
+use super::control::{Paragraph, ParagraphSink, SinkError, parse_paragraphs, release_sha256};
+use super::deb::{DebFile, FileSums, read_deb};
 use super::version::Version;
 use crate::net::{Fetch, FetchError, Net};
 use crate::report::Reporter;
@@ -418,30 +418,33 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
     let indices: Vec<String> = if flat {
         vec!["Packages".into()]
     } else {
+        // As apt: a Release that says `No-Support-for-Architecture-all: Packages` lists
+        // arch-all packages in each binary-ARCH index, and binary-all is not read.
+        let all_in_arch = release
+            .get("No-Support-for-Architecture-all")
+            .is_some_and(|v| v.split_whitespace().any(|w| w == "Packages"));
         spec.components
             .iter()
             .flat_map(|c| {
-                [
-                    format!("{c}/binary-{arch}/Packages"),
-                    format!("{c}/binary-all/Packages"),
-                ]
+                let mut list = vec![format!("{c}/binary-{arch}/Packages")];
+                if !all_in_arch {
+                    list.push(format!("{c}/binary-all/Packages"));
+                }
+                list
             })
             .collect()
     };
-    let mut candidates = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    // An arch-all package listed in both binary-ARCH and binary-all is one candidate.
+    let mut seen: std::collections::HashSet<(String, String, String)> = Default::default();
     let mut found_any = false;
     for index in &indices {
-        let Some((url, text)) = fetch_index(&fetcher, &dist, index, &listed)? else {
+        let Some((url, suffix, bytes)) = fetch_index(&fetcher, &dist, index, &listed)? else {
             continue;
         };
         found_any = true;
-        let paragraphs = parse_paragraphs(&text).map_err(|(line, message)| DebsError::Index {
-            source_name: url.clone(),
-            line,
-            message,
-        })?;
-        for p in &paragraphs {
-            let mut c = candidate(p, &url)?;
+        let each = |p: Paragraph| -> Result<(), DebsError> {
+            let mut c = candidate(&p, &url)?;
             let filename = p.get("Filename").ok_or_else(|| DebsError::Index {
                 source_name: url.clone(),
                 line: p.line,
@@ -454,9 +457,14 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
                     message: format!("package {} has no SHA256 or Size field", c.name),
                 });
             }
+            if !seen.insert((c.name.clone(), c.version.to_string(), c.arch.clone())) {
+                return Ok(());
+            }
             c.location = Location::Remote(join(&spec.url, filename));
             candidates.push(c);
-        }
+            Ok(())
+        };
+        stream_index(&bytes, suffix, &url, each)?;
     }
     if !found_any {
         return Err(DebsError::Index {
@@ -476,14 +484,35 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
     })
 }
 
+/// The fields of an index entry that resolving and fetching need: the rest (descriptions,
+/// tags, maintainers) is most of an index and is not kept.
+const INDEX_FIELDS: &[&str] = &[
+    "Package",
+    "Version",
+    "Architecture",
+    "Depends",
+    "Pre-Depends",
+    "Provides",
+    "Conflicts",
+    "Breaks",
+    "Multi-Arch",
+    "Filename",
+    "Size",
+    "SHA256",
+];
+
+/// An index as fetched: its URL, its suffix (`.xz`, `.gz` or none) and its bytes.
+type FetchedIndex = (String, &'static str, Vec<u8>);
+
 /// Fetches one `Packages` index, preferring .xz, then .gz, then plain, among the
-/// variants the Release file lists; checks it against the Release hash.
+/// variants the Release file lists; checks it against the Release hash. Returns its URL,
+/// its suffix and its (compressed) bytes.
 fn fetch_index(
     fetcher: &Fetcher,
     dist: &str,
     index: &str,
     listed: &[super::control::ReleaseFile],
-) -> Result<Option<(String, String)>, DebsError> {
+) -> Result<Option<FetchedIndex>, DebsError> {
     for suffix in [".xz", ".gz", ""] {
         let path = format!("{index}{suffix}");
         let Some(entry) = listed.iter().find(|f| f.path == path) else {
@@ -495,29 +524,47 @@ fn fetch_index(
         };
         let sums = FileSums::of(&mut bytes.as_slice()).map_err(|e| DebsError::io(&url, e))?;
         check_sums(&url, &sums, entry.size, &entry.sha256)?;
-        let raw = match suffix {
-            ".xz" => unxz(&bytes),
-            ".gz" => {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(bytes.as_slice())
-                    .read_to_end(&mut out)
-                    .map(|_| out)
-            }
-            _ => Ok(bytes),
-        }
-        .map_err(|e| DebsError::Index {
-            source_name: url.clone(),
-            line: 0,
-            message: format!("cannot decompress: {e}"),
-        })?;
-        let text = String::from_utf8(raw).map_err(|_| DebsError::Index {
-            source_name: url.clone(),
-            line: 0,
-            message: "not UTF-8".into(),
-        })?;
-        return Ok(Some((url, text)));
+        return Ok(Some((url, suffix, bytes)));
     }
     Ok(None)
+}
+
+/// Decompresses an index (`suffix` says how) straight into a paragraph parser that keeps
+/// [`INDEX_FIELDS`] and hands each entry to `each`: the text is never held whole.
+fn stream_index(
+    bytes: &[u8],
+    suffix: &str,
+    url: &str,
+    each: impl FnMut(Paragraph) -> Result<(), DebsError>,
+) -> Result<(), DebsError> {
+    let mut sink = ParagraphSink::new(Some(INDEX_FIELDS), each);
+    let written = match suffix {
+        ".xz" => lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut sink)
+            .map_err(super::deb::xz_error),
+        ".gz" => std::io::copy(&mut flate2::read::GzDecoder::new(bytes), &mut sink).map(|_| ()),
+        _ => sink.write_all(bytes),
+    };
+    // What the text itself did wrong comes first: the decompressor only saw it stop.
+    if let Some(e) = sink.error.take() {
+        return Err(sink_error(e, url));
+    }
+    written.map_err(|e| DebsError::Index {
+        source_name: url.to_string(),
+        line: 0,
+        message: format!("cannot decompress: {e}"),
+    })?;
+    sink.finish().map_err(|e| sink_error(e, url))
+}
+
+fn sink_error(e: SinkError<DebsError>, url: &str) -> DebsError {
+    match e {
+        SinkError::Syntax(line, message) => DebsError::Index {
+            source_name: url.to_string(),
+            line,
+            message,
+        },
+        SinkError::Each(e) => e,
+    }
 }
 
 /// Fetches InRelease (else Release and Release.gpg) and checks the signature if a keyring

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Offline package bundles against apt: three package sets resolved and downloaded from a
+# repository on 127.0.0.1 that serves the real bookworm main index (63k packages) and the
+# .debs the sets need, by
+#   - seedforge debs --repo (the base: the chroot's dpkg status file),
+#   - apt in a debootstrap minbase chroot with the same base: `apt-get update` from empty
+#     lists, then `apt-get install --download-only` (apt fetches its index as seedforge does),
+#   - the seeds' way: `apt-get update`, `apt-cache depends --recurse`, `apt-get download`,
+#     `dpkg-scanpackages` (everything, no base).
+# Runs are alternated, RUNS rounds; prints the median wall time and peak RSS of each and
+# the ratios. Results in BENCHMARKS.md (## debs).
+#
+#   bench/debs.sh                  # RUNS=3
+#   RUNS=5 SETS="ops" bench/debs.sh
+#
+# Needs root (chroot), debootstrap, apt-ftparchive, dpkg-scanpackages, python3 and the
+# machine's Debian mirror once, to fetch the .debs (kept under target/bench-debs/).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-3}
+SETS=${SETS:-"ops kubeadm deep"}
+BIN=${SEEDFORGE:-$ROOT/target/release/seedforge}
+[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --locked --quiet)
+CACHE=$ROOT/target/bench-debs
+REPO=$CACHE/repo
+mkdir -p "$CACHE"
+
+declare -A PKGS=(
+  [ops]="jq htop ethtool iproute2 dnsutils telnet psmisc sysstat iftop iotop dstat yq"
+  [kubeadm]="conntrack socat ebtables ipset"
+  [deep]="python3-yaml curl open-iscsi nfs-common bsd-mailx libyaml-libyaml-perl"
+)
+declare -A SEEDFORGE_ARGS=(
+  [ops]="--set k3s-ops"
+  [kubeadm]="--set kubeadm"
+  [deep]="--package python3-yaml --package curl --package open-iscsi --package nfs-common --package bsd-mailx --package libyaml-libyaml-perl"
+)
+
+log() { printf 'bench/debs: %s\n' "$*" >&2; }
+
+# --- the repository: the real bookworm main amd64 index and the .debs the sets need.
+if [ ! -f "$REPO/.complete" ]; then
+  lists=$(ls /var/lib/apt/lists/*_debian_dists_bookworm_main_binary-amd64_Packages* 2>/dev/null | head -n1 || true)
+  if [ -z "$lists" ]; then
+    apt-get update -qq
+    lists=$(ls /var/lib/apt/lists/*_debian_dists_bookworm_main_binary-amd64_Packages* | head -n1)
+  fi
+  rm -rf "$REPO"
+  mkdir -p "$REPO/dists/bookworm/main/binary-amd64" "$CACHE/download"
+  index=$REPO/dists/bookworm/main/binary-amd64/Packages
+  /usr/lib/apt/apt-helper cat-file "$lists" >"$index"
+  log "index: $(grep -c '^Package:' "$index") packages"
+  # The closure of every set on this machine (bookworm), no base: what the seeds' way
+  # downloads. Each at its bookworm main version, so it matches the index.
+  # shellcheck disable=SC2046
+  names=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+    --no-breaks --no-replaces --no-enhances $(for s in "${!PKGS[@]}"; do echo "${PKGS[$s]}"; done) \
+    | grep -v '^ ' | grep -v '^<' | sort -u)
+  declare -A version=() filename=()
+  while IFS=$'\t' read -r p v f; do
+    version[$p]=$v
+    filename[$p]=$f
+  done < <(awk '/^Package:/{p=$2} /^Version:/{v=$2} /^Filename:/{f=$2} /^$/{if(p!="")print p"\t"v"\t"f; p=""}' "$index")
+  wanted=()
+  for n in $names; do
+    [ -n "${version[$n]:-}" ] && wanted+=("$n=${version[$n]}")
+  done
+  log "downloading ${#wanted[@]} .debs from the machine's mirror"
+  (cd "$CACHE/download" && apt-get download -q "${wanted[@]}" >/dev/null)
+  for n in $names; do
+    [ -n "${filename[$n]:-}" ] || continue
+    base=$(basename "${filename[$n]}")
+    # apt-get download writes an epoch as %3a in the name; the pool name has none.
+    got=$(ls "$CACHE/download/${n}_"*"_"*.deb 2>/dev/null | head -n1)
+    [ -n "$got" ] || { log "missing download for $n"; continue; }
+    mkdir -p "$REPO/$(dirname "${filename[$n]}")"
+    ln -f "$got" "$REPO/${filename[$n]}" 2>/dev/null || cp "$got" "$REPO/${filename[$n]}"
+    : "$base"
+  done
+  xz -T0 -k "$index"
+  gzip -9nk "$index"
+  (cd "$REPO" && apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm \
+    -o APT::FTPArchive::Release::Architectures=amd64 \
+    -o APT::FTPArchive::Release::Components=main release dists/bookworm >Release.tmp \
+    && mv Release.tmp dists/bookworm/Release)
+  touch "$REPO/.complete"
+fi
+
+# --- the chroot (the tests' cached minbase root, else a new one) and the base.
+CHROOT=$CACHE/root
+if [ ! -x "$CHROOT/usr/bin/apt-get" ]; then
+  cached=$(ls -d "$ROOT"/target/tmp/debs-chroot-* 2>/dev/null | head -n1 || true)
+  rm -rf "$CHROOT"
+  if [ -n "$cached" ]; then
+    cp -a "$cached" "$CHROOT"
+  else
+    debootstrap --variant=minbase bookworm "$CHROOT" http://deb.debian.org/debian >/dev/null
+  fi
+fi
+BASE=$CACHE/base-status
+cp "$CHROOT/var/lib/dpkg/status" "$BASE"
+
+# --- a server on 127.0.0.1 for the repository, stopped by PID at the end.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$REPO" >/dev/null 2>&1 &
+SERVER=$!
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-debs.XXXXXX")
+cleanup() {
+  kill "$SERVER" 2>/dev/null || true
+  umount "$CHROOT/proc" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+for _ in $(seq 50); do
+  curl -fsS "http://127.0.0.1:$PORT/dists/bookworm/Release" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+URL=http://127.0.0.1:$PORT
+
+# The chroot's apt reads only our repository; nothing is installed, only downloaded.
+rm -f "$CHROOT/etc/apt/sources.list"
+rm -rf "$CHROOT/etc/apt/sources.list.d"
+mkdir -p "$CHROOT/etc/apt/sources.list.d"
+echo "deb [trusted=yes] $URL bookworm main" >"$CHROOT/etc/apt/sources.list"
+printf 'Acquire::Languages "none";\n' >"$CHROOT/etc/apt/apt.conf.d/99bench"
+mountpoint -q "$CHROOT/proc" || mount -t proc proc "$CHROOT/proc"
+
+fresh_apt() {
+  rm -rf "$CHROOT/var/lib/apt/lists" "$CHROOT/var/cache/apt"
+  mkdir -p "$CHROOT/var/lib/apt/lists/partial" "$CHROOT/var/cache/apt/archives/partial"
+  rm -rf "$CHROOT/tmp/seeds" && mkdir -p "$CHROOT/tmp/seeds"
+  sync
+}
+
+# "seconds KiB" of one run (peak RSS: the largest process of the run); a failed run stops
+# the benchmark.
+timed() {
+  if ! /usr/bin/time -o "$WORK/time" -f '%e %M' "$@" >/dev/null 2>"$WORK/err"; then
+    log "failed: $*"
+    tail -n 20 "$WORK/err" >&2
+    exit 1
+  fi
+  tail -n1 "$WORK/time"
+}
+
+run_seedforge() {
+  rm -rf "$WORK/out" && mkdir -p "$WORK/out"
+  # shellcheck disable=SC2086
+  timed "$BIN" debs -q --repo "$URL" --suite bookworm --base "$BASE" ${SEEDFORGE_ARGS[$1]} \
+    --out "$WORK/out/$1.tar.gz"
+}
+run_apt() {
+  fresh_apt
+  timed chroot "$CHROOT" sh -c "apt-get update -qq && apt-get install --download-only -y -qq --no-install-recommends ${PKGS[$1]}"
+}
+run_seeds() {
+  fresh_apt
+  timed sh -c "chroot '$CHROOT' sh -c \"apt-get update -qq && cd /tmp/seeds \
+    && apt-get download -qq \\\$(apt-cache depends --recurse --no-recommends --no-suggests \
+       --no-conflicts --no-breaks --no-replaces --no-enhances ${PKGS[$1]} | grep -v '^ ' | grep -v '^<' | sort -u)\" \
+    && cd '$CHROOT/tmp/seeds' && dpkg-scanpackages -m . /dev/null 2>/dev/null | gzip -9 > Packages.gz"
+}
+
+median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
+
+printf '%-8s %-10s %10s %12s\n' set tool seconds peak_MiB
+for set in $SETS; do
+  : >"$WORK/sf" ; : >"$WORK/apt"; : >"$WORK/seeds"
+  for _ in $(seq "$RUNS"); do
+    run_seedforge "$set" >>"$WORK/sf"
+    run_apt "$set" >>"$WORK/apt"
+    run_seeds "$set" >>"$WORK/seeds"
+  done
+  declare -A T=() M=()
+  for tool in sf apt seeds; do
+    T[$tool]=$(awk '{print $1}' "$WORK/$tool" | median)
+    M[$tool]=$(awk '{printf "%.0f\n", $2/1024}' "$WORK/$tool" | median)
+    printf '%-8s %-10s %10s %12s\n' "$set" "$tool" "${T[$tool]}" "${M[$tool]}"
+  done
+  printf '%-8s seedforge/apt %s, seedforge/seeds %s\n' "$set" \
+    "$(echo "scale=2; ${T[sf]} / ${T[apt]}" | bc)" "$(echo "scale=2; ${T[sf]} / ${T[seeds]}" | bc)"
+done
