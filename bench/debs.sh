@@ -78,7 +78,17 @@ if [ ! -f "$REPO/.complete" ]; then
     ln -f "$got" "$REPO/${filename[$n]}" 2>/dev/null || cp "$got" "$REPO/${filename[$n]}"
     : "$base"
   done
-  xz -T0 -k "$index"
+  # The archive's own Packages.xz when the mirror is reachable (as apt would fetch it),
+  # else the same text compressed here.
+  if /usr/lib/apt/apt-helper download-file \
+      "$(sed -n 's#^URIs: *##p;s#^deb \(http[^ ]*\) .*#\1#p' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n1)/dists/bookworm/main/binary-amd64/Packages.xz" \
+      "$index.xz" >/dev/null 2>&1 \
+    && [ "$(xz -dc "$index.xz" | sha256sum)" = "$(sha256sum <"$index")" ]; then
+    log "index: the archive's Packages.xz"
+  else
+    rm -f "$index.xz"
+    xz -T0 -k "$index"
+  fi
   gzip -9nk "$index"
   (cd "$REPO" && apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm \
     -o APT::FTPArchive::Release::Architectures=amd64 \

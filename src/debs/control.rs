@@ -38,6 +38,13 @@ impl Paragraph {
         }
     }
 
+    /// Keeps only the fields named (case-insensitive).
+    pub fn retain(&mut self, names: &[&str]) {
+        self.fields
+            .retain(|(k, _)| names.iter().any(|n| n.eq_ignore_ascii_case(k)));
+        self.fields.shrink_to_fit();
+    }
+
     /// The fields in order.
     pub fn fields(&self) -> &[(String, String)] {
         &self.fields

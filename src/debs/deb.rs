@@ -2,8 +2,8 @@
 //!
 //! A .deb is an `ar` archive holding `debian-binary`, `control.tar[.gz|.xz|.zst]` and
 //! `data.tar.*`. The ar format is a 60-byte header per member, small enough to read here
-//! without a crate. The control tarball is decompressed with flate2, zstd or lzma-rs
-//! (pure Rust xz, so no C liblzma is linked for a few kilobytes of control data).
+//! without a crate. The control tarball is decompressed with flate2, zstd or lzma-rust2
+//! (pure Rust xz, so no C liblzma is linked).
 
 use super::control::{Paragraph, parse_paragraphs};
 use sha2::Digest as _;
@@ -90,7 +90,7 @@ pub fn read_control<R: Read + Seek>(r: &mut R, len: u64) -> Result<Paragraph, St
 }
 
 /// Size and hashes of a stream, computed in one pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileSums {
     /// Bytes read.
     pub size: u64,
@@ -242,21 +242,21 @@ fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>, String> {
 /// Decompresses xz data (a .deb member or a `Packages.xz`).
 pub fn unxz(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    lzma_rs::xz_decompress(&mut io::BufReader::new(data), &mut out).map_err(xz_error)?;
+    xz_reader(data).read_to_end(&mut out).map_err(xz_error)?;
     Ok(out)
 }
 
-/// An xz decoding error in words ("xz data ends early (truncated)", not a debug dump).
-pub fn xz_error(e: lzma_rs::error::Error) -> io::Error {
-    let why = match e {
-        lzma_rs::error::Error::IoError(e) | lzma_rs::error::Error::HeaderTooShort(e)
-            if e.kind() == io::ErrorKind::UnexpectedEof =>
-        {
-            "xz data ends early (truncated)".to_string()
-        }
-        other => other.to_string(),
-    };
-    io::Error::new(io::ErrorKind::InvalidData, why)
+/// A streaming xz decoder over `data` (memory: the stream's dictionary, not its output).
+pub fn xz_reader<R: Read>(data: R) -> impl Read {
+    lzma_rust2::XzReader::new(data, true)
+}
+
+/// An xz decoding error in words: a stream cut short says so.
+pub fn xz_error(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return io::Error::new(io::ErrorKind::InvalidData, "xz data ends early (truncated)");
+    }
+    io::Error::new(io::ErrorKind::InvalidData, format!("xz: {e}"))
 }
 
 #[cfg(test)]

@@ -86,8 +86,14 @@ pub struct Candidate {
 pub enum Location {
     /// Already read and hashed on disk.
     Local(PathBuf),
-    /// To be downloaded from this URL.
-    Remote(String),
+    /// To be downloaded from `path` under the repository at `base` (one `base` shared by
+    /// every candidate of a repository).
+    Remote {
+        /// The repository's URL.
+        base: std::sync::Arc<str>,
+        /// The `Filename` of the index entry.
+        path: String,
+    },
 }
 
 /// Every candidate of a source, with how the source was verified.
@@ -130,7 +136,11 @@ impl Universe {
         let mut origins = Vec::new();
         for source in sources {
             let u = Universe::load(source, arch, net)?;
-            all.candidates.extend(u.candidates);
+            if all.candidates.is_empty() {
+                all.candidates = u.candidates;
+            } else {
+                all.candidates.extend(u.candidates);
+            }
             origins.push(u.origin);
             all.verification = match (all.verification, u.verification) {
                 (Verification::Unverified, _) | (_, Verification::Unverified) => {
@@ -203,7 +213,7 @@ pub(crate) fn candidate(p: &Paragraph, origin: &str) -> Result<Candidate, DebsEr
     let name = field("Package")?.to_string();
     let version =
         Version::parse(field("Version")?).map_err(|e| bad(format!("package {name}: {e}")))?;
-    for rel in ["Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks"] {
+    for rel in RELATION_FIELDS {
         p.relations(rel)
             .map_err(|e| bad(format!("package {name}: {e}")))?;
     }
@@ -212,7 +222,7 @@ pub(crate) fn candidate(p: &Paragraph, origin: &str) -> Result<Candidate, DebsEr
         arch: field("Architecture")?.to_string(),
         size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
         sha256: p.get("SHA256").unwrap_or_default().to_ascii_lowercase(),
-        location: Location::Remote(String::new()),
+        location: Location::Local(PathBuf::new()),
         name,
         version,
     })
@@ -286,7 +296,9 @@ impl<'a> Fetcher<'a> {
     /// Reads all of `url`, at most `max` bytes; `Ok(None)` when it does not exist.
     pub fn get(&self, url: &str, max: u64) -> Result<Option<Vec<u8>>, DebsError> {
         self.with_body(url, max, &mut |r| {
-            let mut out = Vec::new();
+            // Room for the expected size at once (untouched room costs no memory), so a
+            // large index is not copied as the buffer doubles.
+            let mut out = Vec::with_capacity(usize::try_from(max.min(64 << 20)).unwrap_or(0) + 1);
             r.read_to_end(&mut out).map_err(|e| DebsError::Fetch {
                 url: url.to_string(),
                 message: e.to_string(),
@@ -436,7 +448,17 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
     };
     let mut candidates: Vec<Candidate> = Vec::new();
     // An arch-all package listed in both binary-ARCH and binary-all is one candidate.
-    let mut seen: std::collections::HashSet<(String, String, String)> = Default::default();
+    let mut seen_all: std::collections::HashSet<(String, String)> = Default::default();
+    let reads_all = indices.iter().any(|i| i.contains("/binary-all/"));
+    let base: std::sync::Arc<str> = spec.url.as_str().into();
+    // Room for every entry at once (the plain index's size over a typical entry's):
+    // untouched room costs no memory, and the list is not copied as it grows.
+    let plain_bytes: u64 = indices
+        .iter()
+        .filter_map(|i| listed.iter().find(|f| &f.path == i))
+        .map(|f| f.size)
+        .sum();
+    candidates.reserve(usize::try_from(plain_bytes / 600).unwrap_or(0));
     let mut found_any = false;
     for index in &indices {
         let Some((url, suffix, bytes)) = fetch_index(&fetcher, &dist, index, &listed)? else {
@@ -457,10 +479,18 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
                     message: format!("package {} has no SHA256 or Size field", c.name),
                 });
             }
-            if !seen.insert((c.name.clone(), c.version.to_string(), c.arch.clone())) {
+            if c.arch == "all"
+                && reads_all
+                && !seen_all.insert((c.name.clone(), c.version.to_string()))
+            {
                 return Ok(());
             }
-            c.location = Location::Remote(join(&spec.url, filename));
+            c.location = Location::Remote {
+                base: base.clone(),
+                path: filename.to_string(),
+            };
+            // What the candidate holds apart (name, version, size, hash, URL) goes.
+            c.fields.retain(RELATION_FIELDS);
             candidates.push(c);
             Ok(())
         };
@@ -504,6 +534,9 @@ const INDEX_FIELDS: &[&str] = &[
 /// An index as fetched: its URL, its suffix (`.xz`, `.gz` or none) and its bytes.
 type FetchedIndex = (String, &'static str, Vec<u8>);
 
+/// The fields a candidate keeps in its paragraph: those the resolver reads.
+const RELATION_FIELDS: &[&str] = &["Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks"];
+
 /// Fetches one `Packages` index, preferring .xz, then .gz, then plain, among the
 /// variants the Release file lists; checks it against the Release hash. Returns its URL,
 /// its suffix and its (compressed) bytes.
@@ -522,7 +555,11 @@ fn fetch_index(
         let Some(bytes) = fetcher.get(&url, entry.size)? else {
             continue;
         };
-        let sums = FileSums::of(&mut bytes.as_slice()).map_err(|e| DebsError::io(&url, e))?;
+        let sums = FileSums {
+            size: bytes.len() as u64,
+            sha256: crate::hashing::sha256_hex(&bytes),
+            ..FileSums::default()
+        };
         check_sums(&url, &sums, entry.size, &entry.sha256)?;
         return Ok(Some((url, suffix, bytes)));
     }
@@ -539,9 +576,10 @@ fn stream_index(
 ) -> Result<(), DebsError> {
     let mut sink = ParagraphSink::new(Some(INDEX_FIELDS), each);
     let written = match suffix {
-        ".xz" => lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut sink)
-            .map_err(super::deb::xz_error),
-        ".gz" => std::io::copy(&mut flate2::read::GzDecoder::new(bytes), &mut sink).map(|_| ()),
+        ".xz" => {
+            decompress_beside(super::deb::xz_reader(bytes), &mut sink).map_err(super::deb::xz_error)
+        }
+        ".gz" => decompress_beside(flate2::read::GzDecoder::new(bytes), &mut sink),
         _ => sink.write_all(bytes),
     };
     // What the text itself did wrong comes first: the decompressor only saw it stop.
@@ -554,6 +592,47 @@ fn stream_index(
         message: format!("cannot decompress: {e}"),
     })?;
     sink.finish().map_err(|e| sink_error(e, url))
+}
+
+/// Copies what `decoder` gives into `sink`, decompressing on a thread of its own so that
+/// decompressing and parsing run at once; a few chunks in flight bound the memory. A
+/// failed write stops the decompression.
+fn decompress_beside(decoder: impl Read + Send, sink: &mut impl Write) -> std::io::Result<()> {
+    // Below the allocator's mmap threshold, so chunks are recycled, not mapped and unmapped.
+    const CHUNK: usize = 64 << 10;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(16);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut decoder = decoder;
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let mut filled = 0;
+                // Whole chunks, so the parser gets few large writes.
+                while filled < CHUNK {
+                    match decoder.read(&mut chunk[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    return;
+                }
+                chunk.truncate(filled);
+                if tx.send(Ok(chunk)).is_err() {
+                    return; // the parser stopped
+                }
+            }
+        });
+        for chunk in rx {
+            sink.write_all(&chunk?)?;
+        }
+        Ok(())
+    })
 }
 
 fn sink_error(e: SinkError<DebsError>, url: &str) -> DebsError {
@@ -743,14 +822,15 @@ fn materialise_one(
     reporter.item_started(&label, at.0, at.1);
     let path = match &c.location {
         Location::Local(p) => p.clone(),
-        Location::Remote(url) => {
+        Location::Remote { base, path } => {
+            let url = join(base, path);
             let dest = dir.join(format!(
                 "{}_{}_{}.deb",
                 c.name,
                 c.version.without_epoch(),
                 c.arch
             ));
-            fetcher.download_checked(url, &dest, c.size, &c.sha256)?;
+            fetcher.download_checked(&url, &dest, c.size, &c.sha256)?;
             dest
         }
     };
@@ -762,8 +842,8 @@ fn materialise_one(
             actual: format!("sha256:{}", deb.sha256),
         });
     }
-    if let Location::Remote(url) = &c.location {
-        check_entry(c, &deb, url)?;
+    if let Location::Remote { base, path } = &c.location {
+        check_entry(c, &deb, &join(base, path))?;
     }
     reporter.item_finished(&label, &crate::util::human_bytes(deb.size));
     Ok(deb)

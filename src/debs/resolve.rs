@@ -15,7 +15,7 @@ use super::control::{Dependency, Relation};
 use super::repo::{Candidate, Universe};
 use super::version::{Op, Version};
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -182,6 +182,19 @@ impl Base {
     }
 }
 
+/// The package names a `Provides` field lists (`a (= 1), b:any` gives a, b), without
+/// parsing versions: enough to index providers by name.
+fn provided_names(text: &str) -> impl Iterator<Item = &str> {
+    text.split([',', '|']).filter_map(|item| {
+        let name = item
+            .trim()
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ':' || c == '[' || c == '<')
+            .next()
+            .unwrap_or_default();
+        (!name.is_empty()).then_some(name)
+    })
+}
+
 /// A base package's `Provides` list (none when absent or empty).
 fn provides(text: Option<&str>) -> Result<Vec<Dependency>, String> {
     match text.filter(|t| !t.is_empty()) {
@@ -283,38 +296,81 @@ enum Failed {
 struct Resolver<'a> {
     universe: &'a Universe,
     base: &'a Base,
-    by_name: BTreeMap<&'a str, Vec<usize>>,
-    providers: BTreeMap<String, Vec<(usize, Dependency)>>,
-    depends: Vec<Vec<Relation>>,
+    by_name: HashMap<&'a str, Vec<usize>>,
+    /// The candidates whose `Provides` names each virtual package (found by a scan of
+    /// the field's names; each candidate's full `Provides` is parsed when needed).
+    providers: HashMap<&'a str, Vec<usize>>,
+    provides: Vec<std::cell::OnceCell<Vec<Dependency>>>,
+    /// Each candidate's Pre-Depends and Depends, parsed when the closure first reaches it
+    /// (a whole archive's would be most of the memory a resolve takes).
+    depends: Vec<std::cell::OnceCell<Vec<Relation>>>,
 }
 
 type Pins = BTreeMap<String, Vec<(Dependency, String)>>;
 
 impl<'a> Resolver<'a> {
     fn new(universe: &'a Universe, base: &'a Base) -> Result<Resolver<'a>, DebsError> {
-        let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let mut providers: BTreeMap<String, Vec<(usize, Dependency)>> = BTreeMap::new();
-        let mut depends = Vec::new();
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut providers: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, c) in universe.candidates.iter().enumerate() {
             by_name.entry(c.name.as_str()).or_default().push(i);
-            let relations = |field: &str| {
-                c.fields
-                    .relations(field)
-                    .map_err(|m| DebsError::Unsatisfiable(format!("{} {}: {m}", c.name, c.version)))
-            };
-            for p in relations("Provides")?.into_iter().flat_map(|r| r.0) {
-                providers.entry(p.name.clone()).or_default().push((i, p));
+            for name in provided_names(c.fields.get("Provides").unwrap_or_default()) {
+                let list = providers.entry(name).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
             }
-            let mut deps = relations("Pre-Depends")?;
-            deps.extend(relations("Depends")?);
-            depends.push(deps);
         }
         Ok(Resolver {
             universe,
             base,
             by_name,
             providers,
-            depends,
+            provides: (0..universe.candidates.len())
+                .map(|_| std::cell::OnceCell::new())
+                .collect(),
+            depends: (0..universe.candidates.len())
+                .map(|_| std::cell::OnceCell::new())
+                .collect(),
+        })
+    }
+
+    /// The `Provides` of candidate `i` (checked when the candidate was read, so it parses).
+    fn provides(&self, i: usize) -> &[Dependency] {
+        self.provides[i].get_or_init(|| {
+            let rels = self.candidate(i).fields.relations("Provides");
+            rels.unwrap_or_default()
+                .into_iter()
+                .flat_map(|r| r.0)
+                .collect()
+        })
+    }
+
+    /// Every (candidate, provide) that provides `name`.
+    fn provider_entries<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = (usize, &'s Dependency)> + 's {
+        self.providers
+            .get(name)
+            .into_iter()
+            .flatten()
+            .flat_map(move |&i| {
+                self.provides(i)
+                    .iter()
+                    .filter(move |p| p.name == name)
+                    .map(move |p| (i, p))
+            })
+    }
+
+    /// Pre-Depends and Depends of candidate `i` (checked when the candidate was read, so
+    /// they parse).
+    fn depends(&self, i: usize) -> &[Relation] {
+        self.depends[i].get_or_init(|| {
+            let c = self.candidate(i);
+            let mut deps = c.fields.relations("Pre-Depends").unwrap_or_default();
+            deps.extend(c.fields.relations("Depends").unwrap_or_default());
+            deps
         })
     }
 
@@ -355,13 +411,12 @@ impl<'a> Resolver<'a> {
         if best_real.is_some() {
             return best_real;
         }
-        let providers = self.providers.get(&dep.name).into_iter().flatten();
-        providers
+        self.provider_entries(&dep.name)
             .filter(|(i, p)| {
                 let c = self.candidate(*i);
                 self.arch_ok(c, dep) && provide_meets(p, dep) && Self::pinned_ok(pins, c)
             })
-            .map(|(i, _)| *i)
+            .map(|(i, _)| i)
             .min_by(|&a, &b| {
                 let (ca, cb) = (self.candidate(a), self.candidate(b));
                 ca.name.cmp(&cb.name).then(cb.version.cmp(&ca.version))
@@ -381,10 +436,9 @@ impl<'a> Resolver<'a> {
             {
                 return Some(s.name.clone());
             }
-            let providers = self.providers.get(&dep.name)?;
-            providers.iter().find_map(|(i, p)| {
-                let c = self.candidate(*i);
-                let chosen = selected.get(&c.name).is_some_and(|s| s.candidate == *i);
+            self.provider_entries(&dep.name).find_map(|(i, p)| {
+                let c = self.candidate(i);
+                let chosen = selected.get(&c.name).is_some_and(|s| s.candidate == i);
                 (chosen && provide_meets(p, dep)).then(|| c.name.clone())
             })
         })
@@ -462,7 +516,7 @@ impl<'a> Resolver<'a> {
                     candidate: i,
                 },
             );
-            for r in &self.depends[i] {
+            for r in self.depends(i) {
                 queue.push_back((r.clone(), c.name.clone()));
             }
         }
@@ -499,12 +553,9 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             let mut names: Vec<&str> = self
-                .providers
-                .get(&r.name)
-                .into_iter()
-                .flatten()
+                .provider_entries(&r.name)
                 .filter(|(i, p)| self.arch_ok(self.candidate(*i), &dep) && provide_meets(p, &dep))
-                .map(|(i, _)| self.candidate(*i).name.as_str())
+                .map(|(i, _)| self.candidate(i).name.as_str())
                 .collect();
             names.sort_unstable();
             names.dedup();
@@ -545,15 +596,16 @@ impl<'a> Resolver<'a> {
                     .flatten()
                     .map(|&i| self.candidate(i))
                     .collect();
-                let mut why = if versions.is_empty() && !self.providers.contains_key(&dep.name) {
-                    format!("{} is not in {origin}", dep.name)
-                } else {
-                    let have: Vec<String> = versions
-                        .iter()
-                        .map(|c| format!("{} ({})", c.version, c.arch))
-                        .collect();
-                    format!("{origin} has {} {}", dep.name, have.join(", "))
-                };
+                let mut why =
+                    if versions.is_empty() && !self.providers.contains_key(dep.name.as_str()) {
+                        format!("{} is not in {origin}", dep.name)
+                    } else {
+                        let have: Vec<String> = versions
+                            .iter()
+                            .map(|c| format!("{} ({})", c.version, c.arch))
+                            .collect();
+                        format!("{origin} has {} {}", dep.name, have.join(", "))
+                    };
                 if let Some(list) = pins.get(&dep.name) {
                     for (d, who) in list {
                         why.push_str(&format!(", and {who} needs {d}"));
