@@ -163,6 +163,8 @@ run_seedforge() {
 run_apt() {
   fresh_apt
   timed chroot "$CHROOT" sh -c "apt-get update -qq && apt-get install --download-only -y -qq --no-install-recommends ${PKGS[$1]}"
+  # What apt fetched, to compare with the bundle.
+  find "$CHROOT/var/cache/apt/archives" -name '*.deb' -printf '%f\n' | cut -d_ -f1 | sort >"$WORK/apt-$1.list"
 }
 run_seeds() {
   fresh_apt
@@ -188,6 +190,14 @@ for set in $SETS; do
     M[$tool]=$(awk '{printf "%.0f\n", $2/1024}' "$WORK/$tool" | median)
     printf '%-8s %-10s %10s %12s\n' "$set" "$tool" "${T[$tool]}" "${M[$tool]}"
   done
+  tar -tzf "$WORK/out/$set.tar.gz" | sed -n 's#^\./pool/##p;s#^pool/##p' | grep '\.deb$' \
+    | cut -d_ -f1 | sort >"$WORK/sf-$set.list"
+  if diff -q "$WORK/sf-$set.list" "$WORK/apt-$set.list" >/dev/null; then
+    printf '%-8s the bundle holds the %s packages apt fetched\n' "$set" "$(wc -l <"$WORK/sf-$set.list")"
+  else
+    printf '%-8s the bundle and apt differ:\n' "$set"
+    diff "$WORK/sf-$set.list" "$WORK/apt-$set.list" | sed 's/^/    /'
+  fi
   printf '%-8s seedforge/apt %s, seedforge/seeds %s\n' "$set" \
     "$(echo "scale=2; ${T[sf]} / ${T[apt]}" | bc)" "$(echo "scale=2; ${T[sf]} / ${T[seeds]}" | bc)"
 done
