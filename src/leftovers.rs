@@ -46,7 +46,7 @@ pub fn stage_owner(name: &str) -> Option<u32> {
 }
 
 /// True if a process with this id is running (on Linux, it has a `/proc` entry).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
 }
 

@@ -114,3 +114,76 @@ fn verify_of_a_directory_without_layout_fails() {
         .run();
     assert_ne!(out.code, Some(0), "{}", out.stderr);
 }
+
+/// `--version` names the commit and its date, and manifest.json records the same commit.
+#[test]
+fn version_names_the_commit_and_the_manifest_records_it() {
+    let out = Cmd::seedforge().arg("--version").run();
+    let line = out.stdout.trim();
+    // seedforge 0.1.0 (0123456789ab 2026-11-22)
+    let inner = line
+        .strip_prefix(&format!("seedforge {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected --version: {line}"));
+    let (commit, date) = inner.split_once(' ').unwrap();
+    let git = Cmd::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .cwd(common::repo_root())
+        .any_status()
+        .run();
+    if git.code == Some(0) {
+        assert_eq!(commit, git.stdout.trim(), "{line}");
+        assert_eq!(date.len(), 10, "{line}");
+    }
+    let lab = Lab::new();
+    lab.build();
+    let manifest = common::read_json(&lab.out_dir().join("manifest.json"));
+    assert_eq!(manifest["seedforge_commit"], commit);
+}
+
+/// Completion scripts are valid for their shell and know the subcommands; the man pages
+/// render without warnings.
+#[test]
+fn completions_and_man_pages() {
+    let bash = Cmd::seedforge().args(["completions", "bash"]).run().stdout;
+    assert!(
+        bash.contains("seedforge") && bash.contains("build"),
+        "{bash}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("seedforge.bash");
+    std::fs::write(&script, &bash).unwrap();
+    Cmd::new("bash").arg("-n").arg(&script).run();
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = Cmd::seedforge().args(["completions", shell]).run();
+        assert!(out.stdout.contains("seedforge"), "{shell}: {}", out.stdout);
+    }
+    Cmd::seedforge()
+        .args(["completions", "tcsh"])
+        .expect(2)
+        .run();
+
+    let man = dir.path().join("man");
+    Cmd::seedforge().arg("man").arg(&man).run();
+    for page in [
+        "seedforge.1",
+        "seedforge-build.1",
+        "seedforge-debs.1",
+        "seedforge-man.1",
+    ] {
+        let path = man.join(page);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text}"
+        );
+        if common::require_tool("groff") {
+            let out = Cmd::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .arg(&path)
+                .run();
+            assert!(out.stderr.trim().is_empty(), "{page}: {}", out.stderr);
+        }
+    }
+    assert!(!man.join("seedforge-help.1").exists());
+}

@@ -103,6 +103,8 @@ pub struct Manifest {
     pub manifest_version: u32,
     /// The seedforge that wrote it.
     pub seedforge_version: String,
+    /// The commit that seedforge was built from (12 hex digits, or "unknown").
+    pub seedforge_commit: String,
     /// The source date every artifact carries, if one was given.
     pub source_date_epoch: Option<u64>,
     /// The cluster.
@@ -603,6 +605,7 @@ pub fn seal_with(
     let manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
         seedforge_version: env!("CARGO_PKG_VERSION").to_string(),
+        seedforge_commit: crate::COMMIT.to_string(),
         source_date_epoch: plan.source_date_epoch,
         cluster: plan.cluster.clone(),
         inputs: plan.inputs.clone(),

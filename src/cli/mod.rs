@@ -66,7 +66,7 @@ Examples:
 
 /// Turns one config file into everything an air-gapped k3s cluster needs on first boot.
 #[derive(Debug, Parser)]
-#[command(name = "seedforge", version, about, after_help = AFTER_HELP)]
+#[command(name = "seedforge", version = seedforge::VERSION, about, after_help = AFTER_HELP)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -155,6 +155,17 @@ enum Command {
     Clean(clean::CleanArgs),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    ///
+    /// bash: `seedforge completions bash > /etc/bash_completion.d/seedforge`;
+    /// zsh: `seedforge completions zsh > "${fpath[1]}/_seedforge"`;
+    /// fish: `seedforge completions fish > ~/.config/fish/completions/seedforge.fish`.
+    Completions(CompletionsArgs),
+    /// Write the manual pages (seedforge.1 and one per command) into DIR.
+    ///
+    /// Read one with `man -l DIR/seedforge-build.1`, or install them under
+    /// /usr/local/share/man/man1.
+    Man(ManArgs),
     /// Render each node's NoCloud files (user-data, meta-data, network-config).
     ///
     /// Templates are embedded (cloud-init mode) or read from the config's `templates`
@@ -362,7 +373,60 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Gc(a) => gc_cmd(g, &a.dir),
         Command::Render(a) => render::run(g, a),
         Command::Pki(a) => pki::pki_cmd(g, a),
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "seedforge", &mut out);
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::Ok)
+        }
+        Command::Man(a) => man_pages(a),
     }
+}
+
+/// Arguments of `seedforge completions`.
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// Arguments of `seedforge man`.
+#[derive(Debug, Args)]
+struct ManArgs {
+    /// The folder to write the pages into (made if missing).
+    dir: PathBuf,
+}
+
+/// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command.
+fn man_pages(a: &ManArgs) -> Result<ExitCode, Error> {
+    let io = |path: &Path, e: std::io::Error| {
+        Error::OutPath(seedforge::outpath::OutPathError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    };
+    std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut pages = vec![("seedforge.1".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("seedforge-{}", sub.get_name());
+        pages.push((
+            format!("{name}.1"),
+            sub.clone().name(name).version(seedforge::VERSION),
+        ));
+    }
+    for (file, page) in pages {
+        let path = a.dir.join(&file);
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut text)
+            .map_err(|e| io(&path, e))?;
+        seedforge::util::atomic_write_mode(&path, &text, 0o644).map_err(|e| io(&path, e))?;
+        outln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::Ok)
 }
 
 pub(crate) fn print_json(value: &impl Serialize) {

@@ -275,13 +275,23 @@ impl Layout {
                 continue;
             }
             let lock = dir.join("lock");
-            let being_born = dir
+            let name = dir
                 .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(NEW_SESSION_PREFIX));
-            let free = match File::open(&lock) {
-                Ok(f) => f.try_lock().is_ok(),
-                // A session still being set up has no lock file for a moment.
-                Err(_) => !being_born,
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let free = match name.strip_prefix(NEW_SESSION_PREFIX) {
+                // A session still being set up takes its lock only after creating the
+                // lock file: for that moment a free lock proves nothing. Such a folder is
+                // a dead writer's only when the process its name carries is gone.
+                Some(born) => born
+                    .split('-')
+                    .next()
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_none_or(|pid| !crate::leftovers::alive(pid)),
+                None => match File::open(&lock) {
+                    Ok(f) => f.try_lock().is_ok(),
+                    Err(_) => true,
+                },
             };
             if free {
                 stale.push(dir);
@@ -477,5 +487,23 @@ mod tests {
         assert!(other.has_live_writers().unwrap());
         assert_eq!(other.remove_stale_sessions().unwrap(), 1);
         assert!(!dead.exists());
+    }
+
+    #[test]
+    fn a_session_being_set_up_is_stale_only_when_its_process_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let tmp = dir.path().join(PRIVATE_DIR).join("tmp");
+        // A live writer between creating its lock file and taking the lock.
+        let born = tmp.join(format!("{NEW_SESSION_PREFIX}{}-7", std::process::id()));
+        fs::create_dir_all(&born).unwrap();
+        fs::write(born.join("lock"), b"").unwrap();
+        // A writer killed while setting up (no process can have this id: above pid_max).
+        let orphan = tmp.join(format!("{NEW_SESSION_PREFIX}4194305-7"));
+        fs::create_dir_all(&orphan).unwrap();
+        fs::write(orphan.join("lock"), b"").unwrap();
+        assert_eq!(layout.stale_sessions().unwrap(), vec![orphan.clone()]);
+        assert_eq!(layout.remove_stale_sessions().unwrap(), 1);
+        assert!(born.exists() && !orphan.exists());
     }
 }
