@@ -187,3 +187,30 @@ fn completions_and_man_pages() {
     }
     assert!(!man.join("seedforge-help.1").exists());
 }
+
+/// `-o` is `--out` on every command that writes a file or folder.
+#[test]
+fn dash_o_names_the_output_of_every_writing_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("meta-data"), "instance-id: x\n").unwrap();
+    let iso = dir.path().join("seed.iso");
+    Cmd::seedforge()
+        .arg("iso")
+        .arg("-o")
+        .arg(&iso)
+        .arg(&tree)
+        .run();
+    assert!(iso.is_file());
+    let pki = dir.path().join("pki");
+    Cmd::seedforge()
+        .args(["pki", "--host", "10.0.0.5", "-o"])
+        .arg(&pki)
+        .run();
+    assert!(pki.join("ca.crt").is_file() || pki.read_dir().unwrap().next().is_some());
+    for sub in ["airgap", "debs", "iso", "pki", "build", "render", "mirror"] {
+        let help = Cmd::seedforge().args([sub, "--help"]).run().stdout;
+        assert!(help.contains("-o, --"), "{sub} --help has no -o:\n{help}");
+    }
+}

@@ -87,7 +87,7 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
     let list = write_list(work.path(), &source.host(), &FIXTURES);
     let layout = work.path().join("oci");
     let out = mirror_cmd(&list, &layout)
-        .args(["--insecure-registry", &source.host()])
+        .args(["--plain-http", &source.host()])
         .run();
     let first = out.json();
     assert!(first["summary"]["bytes_transferred"].as_u64().unwrap() > 0);
@@ -113,9 +113,10 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
     let https = work.path().join("https");
     let out = mirror_cmd(&list, &https).expect(2).run();
     assert!(out.stderr.contains("does not speak TLS"), "{}", out.stderr);
-    assert!(out.stderr.contains("--insecure-registry"), "{}", out.stderr);
+    assert!(out.stderr.contains("--plain-http"), "{}", out.stderr);
     assert!(!https.exists());
-    // A second mirror of the same list moves no blob bytes.
+    // A second mirror of the same list moves no blob bytes (the old spelling of the flag
+    // still works).
     let again = mirror_cmd(&list, &layout)
         .args(["--insecure-registry", &source.host()])
         .run()

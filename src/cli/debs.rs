@@ -48,7 +48,7 @@ pub(super) struct DebsArgs {
     #[arg(long, value_name = "FILE")]
     base: Option<PathBuf>,
     /// The bundle to write (NAME.tar.gz).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     out: PathBuf,
     /// Bundle name [default: from --out].
     #[arg(long)]

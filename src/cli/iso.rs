@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 pub struct IsoArgs {
     /// The image to write (replaced atomically).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     out: PathBuf,
     /// Volume label; cloud-init's NoCloud looks for `cidata`. Up to 16 characters.
     #[arg(long, default_value = "cidata")]

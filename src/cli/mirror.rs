@@ -24,7 +24,11 @@ pub struct RegistryArgs {
     #[arg(long = "ca-file", value_name = "FILE")]
     pub ca_files: Vec<PathBuf>,
     /// Speak plain HTTP to this registry; repeat for several.
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    #[arg(
+        long = "plain-http",
+        visible_alias = "insecure-registry",
+        value_name = "HOST[:PORT]"
+    )]
     pub insecure: Vec<String>,
     /// User name for one registry (with --password-stdin): HOST=USER, or USER alone when
     /// only one registry is involved. The credentials are sent to that registry only.
@@ -112,7 +116,7 @@ pub struct MirrorArgs {
     #[arg(long = "images", value_name = "LIST", required = true, num_args = 1..)]
     images: Vec<PathBuf>,
     /// The OCI layout directory to write (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'o', long, value_name = "DIR")]
     layout: PathBuf,
     /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several.
     #[arg(

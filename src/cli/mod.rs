@@ -246,7 +246,7 @@ struct AirgapArgs {
     #[arg(long, value_name = "DIR")]
     layout: PathBuf,
     /// The archive to write, e.g. k3s-airgap-images-amd64.tar.zst.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     out: PathBuf,
     /// Only the images these lists name (their destinations); default: every image.
     #[arg(long = "images", value_name = "LIST", num_args = 1..)]

@@ -24,7 +24,7 @@ pub(super) struct PkiArgs {
     #[arg(long = "mirror", value_name = "REGISTRY")]
     mirrors: Vec<String>,
     /// Output directory: pki/, registries.yaml, registry/config.yml, certs.d/.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, value_name = "DIR")]
     out: PathBuf,
     /// Use this CA certificate (PEM) instead of creating one; needs --ca-key.
     #[arg(long, value_name = "FILE", requires = "ca_key")]

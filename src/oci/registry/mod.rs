@@ -51,7 +51,7 @@ pub enum RegistryError {
     },
     /// The registry answered a TLS handshake with something else (it speaks plain HTTP).
     #[error(
-        "{image}: registry {registry} does not speak TLS ({detail}); if it serves plain HTTP, pass --insecure-registry {registry} or set insecure: true for it under `registries:`"
+        "{image}: registry {registry} does not speak TLS ({detail}); if it serves plain HTTP, pass --plain-http {registry} or set insecure: true for it under `registries:`"
     )]
     NotTls {
         /// The registry host.

@@ -95,7 +95,7 @@ pub struct RegistryAccess {
     pub ca_files: Vec<PathBuf>,
     /// Credentials from the command line, by normalised host.
     pub command_line: BTreeMap<String, Credentials>,
-    /// Hosts that speak plain HTTP (`--insecure-registry`).
+    /// Hosts that speak plain HTTP (`--plain-http`).
     pub plain_http: Vec<String>,
     /// Auth files of other tools, most important first.
     pub auth_files: Vec<AuthFile>,
