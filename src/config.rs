@@ -34,7 +34,7 @@ pub const CONFIG_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{}: cannot read config: {source}", path.display())]
+    #[error("{}: cannot read config: {source}{}", path.display(), init_hint(source))]
     Read {
         /// The config path.
         path: PathBuf,
@@ -64,6 +64,15 @@ pub enum ConfigError {
         /// What is wrong (never the secret's value).
         message: String,
     },
+}
+
+/// A missing config: how to start one.
+fn init_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        " (`seedforge init` writes a starter config here)"
+    } else {
+        ""
+    }
 }
 
 impl From<SecretError> for ConfigError {

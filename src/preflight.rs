@@ -64,6 +64,19 @@ const KNOWN_RELEASES: &[(&str, &str)] = &[
     ("v1.33.1+k3s1", include_str!("../images/k3s-v1.33.txt")),
 ];
 
+/// The newest k3s release whose image list this build carries.
+pub fn newest_known_release() -> &'static str {
+    KNOWN_RELEASES.last().map_or("", |(v, _)| v)
+}
+
+/// The image list (`images.txt` form) of a k3s release this build knows, if it knows it.
+pub fn release_image_list(version: &str) -> Option<&'static str> {
+    KNOWN_RELEASES
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, list)| *list)
+}
+
 /// Which component each packaged repository belongs to; `None` means always needed.
 const COMPONENTS: &[(&str, Option<&str>, &str)] = &[
     (

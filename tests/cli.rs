@@ -214,3 +214,52 @@ fn dash_o_names_the_output_of_every_writing_command() {
         assert!(help.contains("-o, --"), "{sub} --help has no -o:\n{help}");
     }
 }
+
+/// `seedforge init` starts a folder that the config reader accepts (render uses it as it
+/// is), with a private token; it never writes over a file; a build in an empty folder
+/// points at it.
+#[test]
+fn init_starts_a_folder_and_writes_over_nothing() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Cmd::seedforge()
+        .arg("build")
+        .cwd(dir.path())
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("seedforge init"), "{}", out.stderr);
+
+    Cmd::seedforge().arg("init").cwd(dir.path()).run();
+    let token = std::fs::read_to_string(dir.path().join("token")).unwrap();
+    assert_eq!(token.trim().len(), 64, "{token}");
+    let mode = std::fs::metadata(dir.path().join("token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let images = std::fs::read_to_string(dir.path().join("images.txt")).unwrap();
+    assert!(images.contains("rancher/mirrored-pause"), "{images}");
+    Cmd::seedforge()
+        .args(["render", "-o", "nodes"])
+        .cwd(dir.path())
+        .run();
+    let user_data = std::fs::read_to_string(dir.path().join("nodes/agent1/user-data")).unwrap();
+    assert!(
+        user_data.contains(token.trim()),
+        "the agent joins with the token"
+    );
+
+    let before = snapshot(dir.path());
+    let again = Cmd::seedforge().arg("init").cwd(dir.path()).expect(2).run();
+    assert!(again.stderr.contains("seedforge.yaml"), "{}", again.stderr);
+    assert_same_tree(
+        &before,
+        &snapshot(dir.path()),
+        "init over an existing folder",
+    );
+    Cmd::seedforge()
+        .args(["init", "--k3s-version", "v1.20.0+k3s1"])
+        .arg(dir.path().join("other"))
+        .expect(2)
+        .run();
+}

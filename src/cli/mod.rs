@@ -33,6 +33,7 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
 
 mod clean;
 mod debs;
+mod init;
 mod iso;
 mod mirror;
 mod net;
@@ -155,6 +156,9 @@ enum Command {
     Clean(clean::CleanArgs),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
+    /// Start a new folder: a commented seedforge.yaml, images.txt with k3s's images and a
+    /// join token; nothing that exists is written over.
+    Init(init::InitArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
     ///
     /// bash: `seedforge completions bash > /etc/bash_completion.d/seedforge`;
@@ -373,6 +377,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Gc(a) => gc_cmd(g, &a.dir),
         Command::Render(a) => render::run(g, a),
         Command::Pki(a) => pki::pki_cmd(g, a),
+        Command::Init(a) => init::init_cmd(g, a),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

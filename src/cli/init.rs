@@ -1,0 +1,137 @@
+//! `seedforge init`: a commented starter config, the k3s image list of its release and a
+//! fresh join token, so that a new folder is one edit away from `seedforge build`.
+
+use super::Global;
+use clap::Args;
+use seedforge::outpath::OutPathError;
+use seedforge::{Error, ExitCode};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `seedforge init`.
+#[derive(Debug, Args)]
+pub(super) struct InitArgs {
+    /// The folder to start in (made if missing).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The k3s release the cluster runs (its image list is written to images.txt).
+    #[arg(long, value_name = "VERSION")]
+    k3s_version: Option<String>,
+}
+
+/// The starter config: every required key, the common optional ones as comments.
+const CONFIG: &str = r#"# seedforge.yaml: one file that describes an air-gapped k3s cluster. `seedforge plan`
+# checks it and prints the steps; `seedforge build` writes everything into `output`.
+# The full reference is in the README ("Config reference").
+version: 1
+
+cluster:
+  name: lab                      # a DNS label: letters, digits, '-'
+  k3s_version: @K3S_VERSION@
+  # The join token is read from a file (or {env: NAME}); `seedforge init` made one.
+  token: {file: token}
+  # disable: [traefik]           # k3s components to switch off
+
+# The registry the nodes pull from (its CA and certificate are made by the build).
+registry:
+  host: 192.168.6.1              # its IP address or DNS name, as the nodes reach it
+  port: 5000
+  # sans: [registry.lab]         # more names or addresses for its certificate
+
+images:
+  lists:
+    - images.txt                 # SOURCE [DESTINATION] per line; k3s's own images are listed
+  platforms:
+    - linux/amd64
+
+# One seed ISO per node; each boots with a static address.
+nodes:
+  - name: server1
+    role: server
+    address: 192.168.6.10/24
+  - name: agent1
+    role: agent
+    address: 192.168.6.11/24
+
+network:
+  gateway: 192.168.6.1
+  nameservers:
+    - 192.168.6.1
+
+# .deb bundles installed on first boot, for nodes with no package mirror:
+# packages:
+#   - name: ops
+#     sets: [k3s-ops]
+#     repo: {url: http://deb.debian.org/debian, suite: bookworm}
+
+# Files every node gets under /usr/local/seed/payload (the k3s binary, for one):
+# files:
+#   - name: bin/k3s
+#     source: https://github.com/k3s-io/k3s/releases/download/v1.33.1%2Bk3s1/k3s
+#     sha256: "<sha256 of the file>"
+#     executable: true
+
+output: out
+"#;
+
+pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
+    let version = a
+        .k3s_version
+        .clone()
+        .unwrap_or_else(|| seedforge::preflight::newest_known_release().to_string());
+    let Some(list) = seedforge::preflight::release_image_list(&version) else {
+        return Err(Error::Usage(format!(
+            "--k3s-version {version}: this seedforge knows the images of {}; give one of them (or write images.txt yourself)",
+            seedforge::preflight::newest_known_release()
+        )));
+    };
+    let files = [
+        (
+            "seedforge.yaml",
+            CONFIG.replace("@K3S_VERSION@", &version),
+            0o644,
+        ),
+        (
+            "images.txt",
+            format!("# The images k3s {version} runs (its airgap image set).\n{list}"),
+            0o644,
+        ),
+        ("token", format!("{}\n", token()?), 0o600),
+    ];
+    // Nothing is written over: every name is checked before the first file is written.
+    for (name, _, _) in &files {
+        let path = a.dir.join(name);
+        if path.symlink_metadata().is_ok() {
+            return Err(Error::Usage(format!(
+                "{}: already exists; seedforge init writes only into a folder without seedforge.yaml, images.txt and token",
+                path.display()
+            )));
+        }
+    }
+    let io = |path: &Path, e: std::io::Error| {
+        Error::OutPath(OutPathError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    };
+    std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
+    for (name, text, mode) in &files {
+        let path = a.dir.join(name);
+        seedforge::util::atomic_write_mode(&path, text.as_bytes(), *mode)
+            .map_err(|e| io(&path, e))?;
+        outln!("wrote {}", path.display());
+    }
+    outln!(
+        "next: set the registry, node addresses and network in seedforge.yaml, then run\n  seedforge plan   (checks everything, writes nothing)\n  seedforge build"
+    );
+    Ok(ExitCode::Ok)
+}
+
+/// A join token: 32 random bytes as hex.
+fn token() -> Result<String, Error> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Usage("no randomness for a join token".into()))?;
+    Ok(seedforge::hashing::hex(&bytes))
+}
