@@ -263,3 +263,46 @@ fn init_starts_a_folder_and_writes_over_nothing() {
         .expect(2)
         .run();
 }
+
+/// One line per step: a rebuild shows no verify figures for a verify it skipped and marks
+/// kept archives; the PKI is one line; plan says what the archive is in words and heads
+/// the image list.
+#[test]
+fn build_and_plan_texts_say_what_happened() {
+    let lab = Lab::new();
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    assert!(
+        plan.stdout.contains("(OCI layout, zstd level 3)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("images (8, destination <- source):"),
+        "{}",
+        plan.stdout
+    );
+    let first = lab.build();
+    assert!(first.stdout.contains("verify "), "{}", first.stdout);
+    let pki: Vec<&str> = first
+        .stdout
+        .lines()
+        .filter(|l| l.contains("/pki"))
+        .collect();
+    assert_eq!(pki.len(), 1, "{}", first.stdout);
+    assert!(
+        pki[0].contains("CA created, certificate created"),
+        "{}",
+        first.stdout
+    );
+    let again = lab.build();
+    assert!(!again.stdout.contains("verify "), "{}", again.stdout);
+    assert!(again.stdout.contains("(unchanged)"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("CA kept, certificate kept"),
+        "{}",
+        again.stdout
+    );
+}

@@ -176,11 +176,21 @@ impl Step {
                 out,
                 platforms,
                 format,
+                compression,
                 level,
                 ..
             } => format!(
-                "write {} ({format:?} archive, level {level}) with every image for {}",
+                "write {} ({}, {}) with every image for {}",
                 out.display(),
+                match format {
+                    ArchiveFormat::Oci => "OCI layout",
+                    ArchiveFormat::Docker => "docker save format",
+                },
+                match compression {
+                    Compression::None => "uncompressed".to_string(),
+                    Compression::Gzip => format!("gzip level {level}"),
+                    Compression::Zstd => format!("zstd level {level}"),
+                },
                 platforms
                     .iter()
                     .map(ToString::to_string)

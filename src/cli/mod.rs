@@ -466,28 +466,40 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
     if g.json {
         print_json(&report);
     } else if !g.quiet {
+        // A skipped step's result is the one kept from the build that made it.
+        let kept = |key: &str| {
+            report
+                .steps
+                .iter()
+                .any(|s| s.key == key && s.status == "skipped")
+        };
+        let tag = |key: &str| if kept(key) { "  (unchanged)" } else { "" };
         print_images(&report.images);
-        print_verify(&report.verify);
+        if !kept("verify") {
+            print_verify(&report.verify);
+        }
         for a in &report.airgap {
             outln!(
-                "{}  {} image(s), {}, {}",
+                "{}  {} image(s), {}, {}{}",
                 a.path.display(),
                 a.images.len(),
                 seedforge::util::human_bytes(a.file_bytes),
-                a.sha256.as_deref().unwrap_or("")
+                a.sha256.as_deref().unwrap_or(""),
+                tag(&format!("airgap {}", a.path.display()))
             );
         }
         for p in &report.packages {
             outln!(
-                "{}  {} package(s), {}, sha256:{}",
+                "{}  {} package(s), {}, sha256:{}{}",
                 p.path.display(),
                 p.debs,
                 seedforge::util::human_bytes(p.file_bytes),
-                p.sha256
+                p.sha256,
+                tag(&format!("packages {}", p.path.display()))
             );
         }
         if let Some(p) = &report.pki {
-            pki::print_report(p);
+            pki::print_summary(p);
         }
         clean::print_build(&report);
         print_steps(&report.steps);
@@ -568,6 +580,12 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         outln!("output: {}", plan.output.display());
         for (i, step) in plan.steps.iter().enumerate() {
             outln!("{}. {}", i + 1, step.describe());
+        }
+        if !plan.images.entries.is_empty() {
+            outln!(
+                "images ({}, destination <- source):",
+                plan.images.entries.len()
+            );
         }
         for e in &plan.images.entries {
             outln!("   {}  <-  {}", e.destination, e.source);

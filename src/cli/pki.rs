@@ -102,7 +102,30 @@ fn outcome(o: Option<&Outcome>) -> String {
     }
 }
 
-/// Prints what the PKI step did (also used by `build`).
+/// What a build's PKI step did, in one line (`seedforge pki` prints every file).
+pub(super) fn print_summary(report: &pki::PkiReport) {
+    let Some(dir) = &report.dir else { return };
+    let sans = report
+        .registry_cert
+        .as_ref()
+        .map(|info| {
+            let sans: Vec<String> = info.sans.iter().map(ToString::to_string).collect();
+            format!(" (SANs {})", sans.join(", "))
+        })
+        .unwrap_or_default();
+    let mut changed = format!("{} file(s) written", report.written.len());
+    if !report.removed.is_empty() {
+        changed.push_str(&format!(", {} removed", report.removed.len()));
+    }
+    outln!(
+        "{}  CA {}, certificate {}{sans}; {changed}",
+        dir.display(),
+        outcome(report.ca.as_ref()),
+        outcome(report.certificate.as_ref()),
+    );
+}
+
+/// Prints what the PKI step did, file by file.
 pub(super) fn print_report(report: &pki::PkiReport) {
     if let Some(dir) = &report.dir {
         outln!(
