@@ -306,3 +306,45 @@ fn build_and_plan_texts_say_what_happened() {
         again.stdout
     );
 }
+
+/// `--images -` reads the list from standard input (a pipe); sources resolve against the
+/// working directory, and an error names `<stdin>` and the line.
+#[test]
+fn an_image_list_on_standard_input() {
+    let lab = Lab::new();
+    let fixtures = lab.root().join("fixtures");
+    let list = "oci:images/oci:mirrored-pause:3.6 docker.io/rancher/mirrored-pause:3.6\n";
+    let layout = lab.root().join("stdin-oci");
+    let out = common::run_pipeline(
+        &Cmd::new("printf").arg(list),
+        &Cmd::seedforge()
+            .args(["mirror", "--images", "-", "-o"])
+            .arg(&layout)
+            .cwd(&fixtures),
+    );
+    assert!(out.stdout.contains("mirrored-pause:3.6"), "{}", out.stdout);
+    assert!(layout.join("index.json").is_file());
+    let bad = common::run_pipeline(
+        &Cmd::new("printf").arg("oci:images/oci:x ok\nnot a ref!\n"),
+        &Cmd::seedforge()
+            .args(["mirror", "--images", "-", "-o"])
+            .arg(lab.root().join("bad"))
+            .cwd(&fixtures)
+            .expect(2),
+    );
+    assert!(bad.stderr.contains("<stdin>:"), "{}", bad.stderr);
+    let both = Cmd::seedforge()
+        .args([
+            "mirror",
+            "--images",
+            "-",
+            "--username",
+            "u",
+            "--password-stdin",
+            "-o",
+        ])
+        .arg(lab.root().join("both"))
+        .expect(2)
+        .run();
+    assert!(both.stderr.contains("standard input"), "{}", both.stderr);
+}

@@ -112,7 +112,7 @@ fn read_password() -> Result<String, Error> {
 /// `seedforge mirror` arguments.
 #[derive(Debug, Args)]
 pub struct MirrorArgs {
-    /// Image list file(s).
+    /// Image list file(s); `-` reads the list from standard input.
     #[arg(long = "images", value_name = "LIST", required = true, num_args = 1..)]
     images: Vec<PathBuf>,
     /// The OCI layout directory to write (created if missing).
@@ -138,6 +138,12 @@ pub struct MirrorArgs {
 /// Runs `seedforge mirror`.
 pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
     seedforge::outpath::refuse_dangerous(&a.layout)?;
+    if a.registry.password_stdin && a.images.iter().any(|p| p.as_os_str() == "-") {
+        return Err(Error::Usage(
+            "--images - and --password-stdin both read standard input: give the list as a file"
+                .into(),
+        ));
+    }
     let images = ImageList::load_all(&a.images)?;
     let options = MirrorOptions {
         platforms: a.platforms.clone(),
@@ -178,7 +184,7 @@ fn registry_hosts(images: &ImageList) -> BTreeSet<String> {
 
 fn summary_line(s: &MirrorSummary) -> String {
     format!(
-        "mirrored {} image(s): {} blob(s) written, {} transferred, {} saved by deduplication ({} layer(s) already present), {:.1}s",
+        "mirrored {} image(s): {} blob(s) written, {} transferred, {} saved by deduplication ({} blob(s) reused), {:.1}s",
         s.images,
         s.blobs_written,
         human_bytes(s.bytes_transferred),

@@ -252,7 +252,8 @@ struct AirgapArgs {
     /// The archive to write, e.g. k3s-airgap-images-amd64.tar.zst.
     #[arg(short, long, value_name = "FILE")]
     out: PathBuf,
-    /// Only the images these lists name (their destinations); default: every image.
+    /// Only the images these lists name (their destinations); default: every image. `-`
+    /// reads a list from standard input.
     #[arg(long = "images", value_name = "LIST", num_args = 1..)]
     images: Vec<PathBuf>,
     /// Archive format.

@@ -71,14 +71,20 @@ impl ImageList {
         Ok(ImageList { entries })
     }
 
-    /// Reads and parses the list file at `path`.
+    /// Reads and parses the list file at `path`; `-` is standard input (named `<stdin>` in
+    /// messages, relative sources resolved against the working directory).
     pub fn load(path: &Path) -> Result<ImageList, ImageError> {
-        let bytes = crate::input::read(path, crate::input::Kind::ImageList).map_err(|e| {
-            ImageError::ReadList {
-                path: path.to_path_buf(),
-                source: e.into_io(),
-            }
-        })?;
+        let (bytes, path) = if path == Path::new("-") {
+            (read_stdin()?, Path::new("<stdin>"))
+        } else {
+            let bytes = crate::input::read(path, crate::input::Kind::ImageList).map_err(|e| {
+                ImageError::ReadList {
+                    path: path.to_path_buf(),
+                    source: e.into_io(),
+                }
+            })?;
+            (bytes, path)
+        };
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             ImageError::List {
@@ -111,6 +117,28 @@ impl ImageList {
         check_duplicates(&entries)?;
         Ok(ImageList { entries })
     }
+}
+
+/// Standard input as an image list, bounded like a list file.
+fn read_stdin() -> Result<Vec<u8>, ImageError> {
+    use std::io::Read as _;
+    let cap = crate::input::Kind::ImageList.cap();
+    let mut bytes = Vec::new();
+    let fail = |source: std::io::Error| ImageError::ReadList {
+        path: "<stdin>".into(),
+        source,
+    };
+    std::io::stdin()
+        .lock()
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    if bytes.len() as u64 > cap {
+        return Err(fail(std::io::Error::other(format!(
+            "larger than the {cap} bytes an image list may have"
+        ))));
+    }
+    Ok(bytes)
 }
 
 /// Cuts a `#` comment. A '#' only starts a comment at the start of the line or after

@@ -651,7 +651,7 @@ impl Run<'_> {
 
 fn summary(o: &CopyOutcome) -> String {
     format!(
-        "{} ({} new blobs, {}, {} already present)",
+        "{} ({} new blob(s), {}, {} reused: stored before or shared with another image)",
         o.entry.digest.short(),
         o.blobs_written,
         human_bytes(o.bytes_written),
