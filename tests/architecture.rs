@@ -130,7 +130,7 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
                     }
                     _ => "build".to_string(),
                 },
-                "Error" | "Result" | "ExitCode" => "root".to_string(),
+                "Error" | "Result" | "ExitCode" | "VERSION" | "COMMIT" => "root".to_string(),
                 "Reporter" | "NoopReporter" => "report".to_string(),
                 _ => name,
             };
