@@ -348,3 +348,66 @@ fn an_image_list_on_standard_input() {
         .run();
     assert!(both.stderr.contains("standard input"), "{}", both.stderr);
 }
+
+/// The README stays an overview (at most 250 lines; the rest is in docs/), and every
+/// relative link in the README, docs/, ARCHITECTURE.md and BENCHMARKS.md reaches a file
+/// and, when it names one, a heading there.
+#[test]
+fn the_readme_is_short_and_every_documentation_link_resolves() {
+    let root = common::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.lines().count() <= 250,
+        "README.md: {} lines",
+        readme.lines().count()
+    );
+    let slug = |h: &str| -> String {
+        h.trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '-' || *c == ' ' || *c == '_')
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect()
+    };
+    let mut files = vec![
+        root.join("README.md"),
+        root.join("ARCHITECTURE.md"),
+        root.join("BENCHMARKS.md"),
+    ];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    let anchors = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| slug(l.trim_start_matches('#')))
+            .collect()
+    };
+    let mut bad = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let link = &rest[..rest.find(')').unwrap_or(0)];
+            if link.starts_with("http") || link.contains(' ') || link.is_empty() {
+                continue;
+            }
+            let (path, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            if !target.exists()
+                || (!anchor.is_empty()
+                    && target.extension().is_some_and(|x| x == "md")
+                    && !anchors(&target).iter().any(|a| a == anchor))
+            {
+                bad.push(format!("{}: {link}", file.display()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "broken links: {bad:#?}");
+}

@@ -21,7 +21,7 @@ pub(super) struct InitArgs {
 /// The starter config: every required key, the common optional ones as comments.
 const CONFIG: &str = r#"# seedforge.yaml: one file that describes an air-gapped k3s cluster. `seedforge plan`
 # checks it and prints the steps; `seedforge build` writes everything into `output`.
-# The full reference is in the README ("Config reference").
+# Every key is described in docs/config.md of the seedforge sources (`seedforge --help`).
 version: 1
 
 cluster:
