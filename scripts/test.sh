@@ -42,6 +42,9 @@ declare -A TOOLS=(
   [touch]=coreutils
   [systemd-analyze]=systemd
   [debugfs]=e2fsprogs
+  [mkfs.vfat]=dosfstools
+  [fusefat]=fusefat
+  [fusermount]=fuse3
 )
 
 missing_tools() {

@@ -576,3 +576,95 @@ fn the_manifest_records_package_bundles_and_template_overrides() {
             .run();
     }
 }
+
+/// A FAT file system mounted with fusefat (the kernel here has no vfat; FAT is what a USB
+/// stick or a `/mnt/c`-like Windows folder gives): no chmod, no symbolic links, names
+/// that ignore case. The seed ISOs are exported whole, a second build leaves them, and a
+/// damaged one is replaced.
+#[test]
+fn export_dir_on_a_fat_file_system() {
+    if !common::debs::require_root("mounting a FAT image")
+        || !common::require_tool("mkfs.vfat")
+        || !common::require_tool("fusefat")
+        || !common::require_tool("fusermount")
+    {
+        return;
+    }
+    let lab = Lab::new();
+    let image = lab.root().join("stick.img");
+    fs::File::create(&image).unwrap().set_len(96 << 20).unwrap();
+    Cmd::new("mkfs.vfat").arg(&image).run();
+    let mount = lab.root().join("stick");
+    fs::create_dir_all(&mount).unwrap();
+    Cmd::new("fusefat")
+        .args(["-o", "rw+"])
+        .arg(&image)
+        .arg(&mount)
+        .run();
+    // Unmounted however the test ends.
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("fusermount")
+                .arg("-u")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "export_dir: \"{}\"\n",
+        mount.join("Seeds").display()
+    ));
+    fs::write(&config, text).unwrap();
+    fs::create_dir_all(mount.join("Seeds")).unwrap();
+    let outcomes = |v: &serde_json::Value| -> Vec<String> {
+        v["export"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["outcome"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run()
+        .json();
+    assert_eq!(outcomes(&first), ["written"; 3]);
+    for node in NODES {
+        let name = format!("seed-{node}.iso");
+        assert_eq!(
+            common::sha256_file(&mount.join("SEEDS").join(name.to_uppercase())),
+            common::sha256_file(&lab.out_dir().join("iso").join(&name)),
+            "{name}, read back under another case"
+        );
+    }
+    let second = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run()
+        .json();
+    assert_eq!(outcomes(&second), ["unchanged"; 3]);
+    // A damaged copy (written anew: fusefat does not truncate a file in place).
+    let damaged = mount.join("Seeds/seed-lab-agent1.iso");
+    let mut bytes = fs::read(&damaged).unwrap();
+    bytes[40_000] ^= 1;
+    fs::remove_file(&damaged).unwrap();
+    fs::write(&damaged, &bytes).unwrap();
+    let third = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run()
+        .json();
+    let mut got = outcomes(&third);
+    got.sort();
+    assert_eq!(got, ["unchanged", "unchanged", "written"]);
+    let names: Vec<String> = fs::read_dir(mount.join("Seeds"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+        .collect();
+    assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+}

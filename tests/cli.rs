@@ -411,3 +411,26 @@ fn the_readme_is_short_and_every_documentation_link_resolves() {
     }
     assert!(bad.is_empty(), "broken links: {bad:#?}");
 }
+
+/// Log lines carry colour codes only when asked: never into a file by default, nor with
+/// NO_COLOR; `--color always` forces them, `--color never` wins over a terminal.
+#[test]
+fn log_colour_follows_color_and_no_color() {
+    let lab = Lab::new();
+    let plan = |extra: &[&str], env: Option<(&str, &str)>| {
+        let mut cmd = lab
+            .seedforge()
+            .args(["build", "-v", "--force", "--config", lab.config_arg()])
+            .args(extra);
+        if let Some((k, v)) = env {
+            cmd = cmd.env(k, v);
+        }
+        cmd.run().stderr
+    };
+    let to_file = plan(&[], None);
+    assert!(to_file.contains("DEBUG"), "{to_file}");
+    assert!(!to_file.contains('\u{1b}'), "{to_file}");
+    assert!(plan(&["--color", "always"], None).contains("\u{1b}["));
+    assert!(!plan(&["--color", "never"], None).contains('\u{1b}'));
+    assert!(!plan(&[], Some(("NO_COLOR", "1"))).contains('\u{1b}'));
+}

@@ -32,7 +32,10 @@ fn candidate(p: &Paragraph) -> Option<Candidate> {
         arch: p.get("Architecture")?.to_string(),
         size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
         sha256: p.get("SHA256").unwrap_or_default().to_ascii_lowercase(),
-        location: Location::Remote(String::new()),
+        location: Location::Remote {
+            base: "".into(),
+            path: String::new(),
+        },
         name,
         version,
     })

@@ -86,6 +86,22 @@ pub(crate) struct Global {
     /// Print the result as one JSON document on stdout (no progress bars).
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// Colour in log lines on stderr: auto (when stderr is a terminal and NO_COLOR is not
+    /// set), always or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = clap::ColorChoice::Auto, global = true)]
+    pub(crate) color: clap::ColorChoice,
+}
+
+/// Whether log lines on stderr are coloured.
+fn colour(choice: clap::ColorChoice) -> bool {
+    match choice {
+        clap::ColorChoice::Always => true,
+        clap::ColorChoice::Never => false,
+        clap::ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,7 +373,7 @@ fn init_logging(global: &Global) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| seedforge::redact::ScrubbingWriter(std::io::stderr()))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour(global.color))
         .with_target(false)
         .without_time()
         .try_init();
