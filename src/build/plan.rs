@@ -111,6 +111,20 @@ pub struct BuildReport {
     pub export: Option<crate::build::export::ExportReport>,
 }
 
+impl BuildReport {
+    /// True when the step `name` (the one that wrote `out`, for steps that write one file
+    /// each) was skipped as unchanged: its report is the one kept from the build that ran it.
+    pub fn kept(&self, name: &str, out: Option<&Path>) -> bool {
+        let key = match out {
+            Some(out) => incremental::output_key(name, out),
+            None => name.to_string(),
+        };
+        self.steps
+            .iter()
+            .any(|s| s.key == key && s.status == "skipped")
+    }
+}
+
 /// One mirrored image, for reports.
 #[derive(Debug, Serialize)]
 pub struct MirroredImageReport {

@@ -3,9 +3,8 @@
 
 use super::Global;
 use clap::Args;
-use seedforge::outpath::OutPathError;
 use seedforge::{Error, ExitCode};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `seedforge init`.
 #[derive(Debug, Args)]
@@ -107,12 +106,7 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
             )));
         }
     }
-    let io = |path: &Path, e: std::io::Error| {
-        Error::OutPath(OutPathError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
-    };
+    let io = super::write_error;
     std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
     for (name, text, mode) in &files {
         let path = a.dir.join(name);

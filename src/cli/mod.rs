@@ -10,7 +10,6 @@ macro_rules! outln {
 }
 
 /// `print!` to stdout, as [`outln!`] without the newline.
-#[allow(unused_macros)]
 macro_rules! out {
     ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
 }
@@ -406,6 +405,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     }
 }
 
+/// A file the command line writes itself (man pages, `init`) could not be written.
+pub(crate) fn write_error(path: &Path, e: std::io::Error) -> Error {
+    Error::OutPath(seedforge::outpath::OutPathError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
 /// Arguments of `seedforge completions`.
 #[derive(Debug, Args)]
 struct CompletionsArgs {
@@ -423,12 +430,7 @@ struct ManArgs {
 
 /// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command.
 fn man_pages(a: &ManArgs) -> Result<ExitCode, Error> {
-    let io = |path: &Path, e: std::io::Error| {
-        Error::OutPath(seedforge::outpath::OutPathError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
-    };
+    let io = write_error;
     std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
     let cmd = <Cli as clap::CommandFactory>::command();
     let mut pages = vec![("seedforge.1".to_string(), cmd.clone())];
@@ -483,16 +485,15 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
     if g.json {
         print_json(&report);
     } else if !g.quiet {
-        // A skipped step's result is the one kept from the build that made it.
-        let kept = |key: &str| {
-            report
-                .steps
-                .iter()
-                .any(|s| s.key == key && s.status == "skipped")
+        let tag = |name: &str, out: &Path| {
+            if report.kept(name, Some(out)) {
+                "  (unchanged)"
+            } else {
+                ""
+            }
         };
-        let tag = |key: &str| if kept(key) { "  (unchanged)" } else { "" };
         print_images(&report.images);
-        if !kept("verify") {
+        if !report.kept("verify", None) {
             print_verify(&report.verify);
         }
         for a in &report.airgap {
@@ -502,7 +503,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
                 a.images.len(),
                 seedforge::util::human_bytes(a.file_bytes),
                 a.sha256.as_deref().unwrap_or(""),
-                tag(&format!("airgap {}", a.path.display()))
+                tag("airgap", &a.path)
             );
         }
         for p in &report.packages {
@@ -512,7 +513,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
                 p.debs,
                 seedforge::util::human_bytes(p.file_bytes),
                 p.sha256,
-                tag(&format!("packages {}", p.path.display()))
+                tag("packages", &p.path)
             );
         }
         if let Some(p) = &report.pki {

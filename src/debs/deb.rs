@@ -90,7 +90,7 @@ pub fn read_control<R: Read + Seek>(r: &mut R, len: u64) -> Result<Paragraph, St
 }
 
 /// Size and hashes of a stream, computed in one pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSums {
     /// Bytes read.
     pub size: u64,

@@ -11,7 +11,7 @@
 
 use super::DebsError;
 use super::control::{Paragraph, ParagraphSink, SinkError, parse_paragraphs, release_sha256};
-use super::deb::{DebFile, FileSums, read_deb};
+use super::deb::{DebFile, read_deb};
 use super::version::Version;
 use crate::net::{Fetch, FetchError, Net};
 use crate::report::Reporter;
@@ -196,14 +196,15 @@ fn load_debs(paths: &[PathBuf], arch: &str) -> Result<Universe, DebsError> {
 
 /// A candidate for a .deb read from disk.
 pub fn candidate_from_deb(deb: &DebFile) -> Result<Candidate, DebsError> {
-    let mut c = candidate(&deb.control, &deb.path.display().to_string())?;
+    let mut c = candidate(deb.control.clone(), &deb.path.display().to_string())?;
     c.size = deb.size;
     c.sha256 = deb.sha256.clone();
     c.location = Location::Local(deb.path.clone());
     Ok(c)
 }
 
-pub(crate) fn candidate(p: &Paragraph, origin: &str) -> Result<Candidate, DebsError> {
+/// The candidate a paragraph describes, which it keeps as its fields.
+pub(crate) fn candidate(p: Paragraph, origin: &str) -> Result<Candidate, DebsError> {
     let bad = |message: String| DebsError::Index {
         source_name: origin.to_string(),
         line: p.line,
@@ -217,11 +218,12 @@ pub(crate) fn candidate(p: &Paragraph, origin: &str) -> Result<Candidate, DebsEr
         p.relations(rel)
             .map_err(|e| bad(format!("package {name}: {e}")))?;
     }
+    let arch = field("Architecture")?.to_string();
     Ok(Candidate {
-        fields: p.clone(),
-        arch: field("Architecture")?.to_string(),
         size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
         sha256: p.get("SHA256").unwrap_or_default().to_ascii_lowercase(),
+        fields: p,
+        arch,
         location: Location::Local(PathBuf::new()),
         name,
         version,
@@ -324,15 +326,15 @@ impl<'a> Fetcher<'a> {
     ) -> Result<(), DebsError> {
         let result = self.with_body(url, size, &mut |r| {
             let mut file = std::fs::File::create(dest).map_err(|e| DebsError::io(dest, e))?;
-            let mut tee = TeeReader {
-                inner: r,
-                out: &mut file,
-            };
-            let sums = FileSums::of(&mut tee).map_err(|e| DebsError::Fetch {
-                url: url.to_string(),
-                message: e.to_string(),
+            let mut body = crate::hashing::HashingReader::new(r);
+            let got = crate::util::copy_split(&mut body, &mut file).map_err(|e| match e {
+                crate::util::CopyError::Read(e) => DebsError::Fetch {
+                    url: url.to_string(),
+                    message: e.to_string(),
+                },
+                crate::util::CopyError::Write(e) => DebsError::io(dest, e),
             })?;
-            check_sums(url, &sums, size, sha256)?;
+            check_sums(url, (got, &body.hex()), size, sha256)?;
             file.sync_all().map_err(|e| DebsError::io(dest, e))
         });
         let result = result.and_then(|found| {
@@ -348,32 +350,21 @@ impl<'a> Fetcher<'a> {
     }
 }
 
-struct TeeReader<'a> {
-    inner: &'a mut dyn Read,
-    out: &'a mut dyn Write,
-}
-
-impl Read for TeeReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-fn check_sums(what: &str, sums: &FileSums, size: u64, sha256: &str) -> Result<(), DebsError> {
-    if !sums.sha256.eq_ignore_ascii_case(sha256) {
+/// `actual` (size, hex sha256) against what an index or Release file records.
+fn check_sums(what: &str, actual: (u64, &str), size: u64, sha256: &str) -> Result<(), DebsError> {
+    let (actual_size, actual_sha256) = actual;
+    if !actual_sha256.eq_ignore_ascii_case(sha256) {
         return Err(DebsError::HashMismatch {
             what: what.to_string(),
             expected: format!("sha256:{sha256}"),
-            actual: format!("sha256:{}", sums.sha256),
+            actual: format!("sha256:{actual_sha256}"),
         });
     }
-    if sums.size != size {
+    if actual_size != size {
         return Err(DebsError::HashMismatch {
             what: what.to_string(),
             expected: format!("{size} bytes"),
-            actual: format!("{} bytes", sums.size),
+            actual: format!("{actual_size} bytes"),
         });
     }
     Ok(())
@@ -466,16 +457,19 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
         };
         found_any = true;
         let each = |p: Paragraph| -> Result<(), DebsError> {
-            let mut c = candidate(&p, &url)?;
-            let filename = p.get("Filename").ok_or_else(|| DebsError::Index {
+            let line = p.line;
+            let filename = p.get("Filename").map(str::to_string);
+            let has_size = p.get("Size").is_some();
+            let mut c = candidate(p, &url)?;
+            let filename = filename.ok_or_else(|| DebsError::Index {
                 source_name: url.clone(),
-                line: p.line,
+                line,
                 message: format!("package {} has no Filename field", c.name),
             })?;
-            if c.sha256.len() != 64 || p.get("Size").is_none() {
+            if c.sha256.len() != 64 || !has_size {
                 return Err(DebsError::Index {
                     source_name: url.clone(),
-                    line: p.line,
+                    line,
                     message: format!("package {} has no SHA256 or Size field", c.name),
                 });
             }
@@ -487,7 +481,7 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
             }
             c.location = Location::Remote {
                 base: base.clone(),
-                path: filename.to_string(),
+                path: filename,
             };
             // What the candidate holds apart (name, version, size, hash, URL) goes.
             c.fields.retain(RELATION_FIELDS);
@@ -555,12 +549,13 @@ fn fetch_index(
         let Some(bytes) = fetcher.get(&url, entry.size)? else {
             continue;
         };
-        let sums = FileSums {
-            size: bytes.len() as u64,
-            sha256: crate::hashing::sha256_hex(&bytes),
-            ..FileSums::default()
-        };
-        check_sums(&url, &sums, entry.size, &entry.sha256)?;
+        let actual = crate::hashing::sha256_hex(&bytes);
+        check_sums(
+            &url,
+            (bytes.len() as u64, &actual),
+            entry.size,
+            &entry.sha256,
+        )?;
         return Ok(Some((url, suffix, bytes)));
     }
     Ok(None)

@@ -6,7 +6,7 @@ use crate::debs::repo::{Verification, candidate};
 fn universe(text: &str) -> Universe {
     let candidates = parse_paragraphs(text)
         .unwrap()
-        .iter()
+        .into_iter()
         .map(|p| candidate(p, "test").unwrap())
         .collect();
     Universe {

@@ -44,12 +44,15 @@ pub struct StepRun {
 /// The name of a step in the build state: its kind and what it is about.
 pub fn key(step: &Step) -> String {
     match step {
-        Step::Airgap { out, .. } | Step::Packages { out, .. } => {
-            format!("{} {}", step.name(), out.display())
-        }
+        Step::Airgap { out, .. } | Step::Packages { out, .. } => output_key(step.name(), out),
         Step::Iso { node, .. } => format!("iso {node}"),
         _ => step.name().to_string(),
     }
+}
+
+/// The key of a step that writes one file of several of its kind (`airgap OUT/…`).
+pub fn output_key(name: &str, out: &Path) -> String {
+    format!("{name} {}", out.display())
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> Error {
