@@ -339,3 +339,93 @@ fn a_bundle_from_several_sources_installs_on_the_node() {
     let jq = chroot(&root, &["sh", "-c", "echo '[1,2]' | jq -c add"]).run();
     assert_eq!(jq.stdout.trim(), "3");
 }
+
+/// A node newer than the bundle's source (bookworm-security's perl-base against a bookworm
+/// source): the node has sf-base 2.0-1; the first source's sf-app needs sf-base (= 1.0-1),
+/// which apt cannot install over the newer one, so that bundle is refused at build time
+/// naming both versions. With the updates source added, sf-app 1.0-2 (for sf-base 2.0-1) is
+/// chosen, and apt installs it in the chroot with no network.
+#[test]
+fn a_node_newer_than_one_source_is_met_by_adding_the_newer_source() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("apt-ftparchive")
+        || !common::require_tool("dpkg-deb")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    let made = tmp.path().join("made");
+    fs::create_dir_all(&made).unwrap();
+    // The node already has the newer base package.
+    let base_new = test_deb(&made, "sf-base", "2.0-1", "");
+    fs::copy(&base_new, root.join("tmp/sf-base.deb")).unwrap();
+    chroot(&root, &["dpkg", "-i", "/tmp/sf-base.deb"]).run();
+    fs::copy(root.join("var/lib/dpkg/status"), tmp.path().join("status")).unwrap();
+    // The release source: sf-app 1.0-1 for sf-base 1.0-1.
+    let release = tmp.path().join("release");
+    fs::create_dir_all(&release).unwrap();
+    test_deb(&release, "sf-app", "1.0-1", "Depends: sf-base (= 1.0-1)\n");
+    test_deb(&release, "sf-base", "1.0-1", "");
+    for entry in fs::read_dir(&release).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            fs::remove_dir_all(p).unwrap(); // the package trees test_deb built from
+        }
+    }
+    // The updates source: sf-app 1.0-2 for sf-base 2.0-1.
+    let updates_debs = tmp.path().join("updates-debs");
+    fs::create_dir_all(&updates_debs).unwrap();
+    let app_new = test_deb(
+        &updates_debs,
+        "sf-app",
+        "1.0-2",
+        "Depends: sf-base (= 2.0-1)\n",
+    );
+    let updates = tmp.path().join("updates");
+    make_repo(&updates, &[app_new, base_new]);
+
+    let debs = |extra: &[String], out: &Path| {
+        Cmd::seedforge()
+            .args(["debs", "--deb"])
+            .arg(&release)
+            .args(extra)
+            .args(["--package", "sf-app", "--base"])
+            .arg(tmp.path().join("status"))
+            .arg("--out")
+            .arg(out)
+    };
+    let refused = debs(&[], &tmp.path().join("old.tar.gz")).expect(2).run();
+    assert!(
+        refused.stderr.contains("1.0-1") && refused.stderr.contains("2.0-1"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!tmp.path().join("old.tar.gz").exists());
+
+    let bundle = tmp.path().join("app.tar.gz");
+    let repo = [
+        "--repo".to_string(),
+        format!("file://{} bookworm main", updates.display()),
+    ];
+    let out = debs(&repo, &bundle).run();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["sf-app", "1.0-2"])),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("sf-base")),
+        "the node's sf-base is not bundled: {}",
+        out.stdout
+    );
+    unpack(&bundle, &root.join("opt/seedforge/app"));
+    chroot(&root, &["sh", "/opt/seedforge/app/install.sh"]).run();
+    let got = chroot(&root, &["dpkg-query", "-W", "sf-app", "sf-base"])
+        .run()
+        .stdout;
+    assert_eq!(got.trim(), "sf-app\t1.0-2\nsf-base\t2.0-1");
+}
