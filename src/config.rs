@@ -123,6 +123,17 @@ pub struct Config {
     pub files: Vec<crate::files::FileConfig>,
     /// Where `build` copies the seed ISOs after sealing (resolved against the config).
     pub export_dir: Option<PathBuf>,
+    /// How the seeds carry the payload (`seeds:`).
+    pub seeds: Seeds,
+}
+
+/// `seeds:` — how the payload reaches the nodes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seeds {
+    /// `all-in-one` (every seed carries the payload) or `shared` (one `payload.iso`).
+    #[serde(default)]
+    pub payload: crate::seed::PayloadMode,
 }
 
 /// `cluster:`
@@ -304,6 +315,8 @@ struct RawConfig {
     files: Vec<Spanned<crate::files::RawFile>>,
     #[serde(default)]
     export_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    seeds: Seeds,
 }
 
 #[derive(Debug, Deserialize)]
@@ -528,6 +541,7 @@ impl Config {
         Ok(Config {
             files,
             export_dir,
+            seeds: raw.seeds,
             packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,
             airgap_level,

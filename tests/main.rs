@@ -48,3 +48,4 @@ mod render_autoinstall;
 mod reproducible;
 mod secrets;
 mod seed_iso;
+mod shared_payload;

@@ -159,7 +159,7 @@ fn the_installer_config_says_what_the_node_needs() {
         .as_str()
         .unwrap();
     assert!(
-        bootstrap.contains("elif [ -f \"$PAYLOAD/SHA256SUMS\" ]; then"),
+        bootstrap.contains("no seed attached: using the payload installed in $PAYLOAD"),
         "the bootstrap takes the payload the installer put in place"
     );
     // Private, and the token only where k3s reads it.

@@ -25,7 +25,9 @@ use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::render::NodeFiles;
 use crate::report::Reporter;
-use crate::seed::{PayloadFile, write_seed_iso};
+use crate::seed::{
+    PayloadFile, PayloadMode, write_payload_iso, write_seed_iso, write_shared_seed_iso,
+};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,6 +37,9 @@ use std::sync::Arc;
 
 mod incremental;
 pub mod outdir;
+
+/// The shared payload ISO's file name under `OUT/iso/` (`seeds: {payload: shared}`).
+pub const PAYLOAD_ISO: &str = "payload.iso";
 pub use crate::build::step::Step;
 pub use incremental::StepRun;
 
@@ -330,11 +335,20 @@ pub fn plan_with_net(
             nodes: nodes.iter().map(|n| n.node.clone()).collect(),
         });
         let payload = payload_files(&steps);
+        let shared = config.seeds.payload == PayloadMode::Shared;
+        if shared {
+            steps.push(Step::Payload {
+                out: output.join("iso").join(PAYLOAD_ISO),
+                payload: payload.clone(),
+                mtime: source_date_epoch(config),
+            });
+        }
         steps.extend(nodes.iter().map(|n| Step::Iso {
             node: n.node.clone(),
             out: output.join("iso").join(format!("seed-{}.iso", n.node)),
             payload: payload.clone(),
             mtime: source_date_epoch(config),
+            shared,
         }));
     }
     let seal = crate::build::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
@@ -347,7 +361,7 @@ pub fn plan_with_net(
             isos: steps
                 .iter()
                 .filter_map(|s| match s {
-                    Step::Iso { out, .. } => Some(out.clone()),
+                    Step::Iso { out, .. } | Step::Payload { out, .. } => Some(out.clone()),
                     _ => None,
                 })
                 .collect(),
@@ -706,6 +720,7 @@ fn run_step(
             out,
             payload,
             mtime,
+            shared,
         } => {
             let nodes = incremental::seeded_nodes(plan, done)?;
             let Some(files) = nodes.iter().find(|n| &n.node == node).cloned() else {
@@ -716,9 +731,28 @@ fn run_step(
                 .join(format!("iso/.stage-{node}.{}", std::process::id()));
             // Every node carries the same payload: its sums are made once per build.
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-            let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime)?;
-            // Staging linked the payload files and removed the links: only their ctime
-            // changed, and that was this build.
+            let summary = if *shared {
+                write_shared_seed_iso(&files, &sums, &stage, out, *mtime)?
+            } else {
+                let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime)?;
+                // Staging linked the payload files and removed the links: only their ctime
+                // changed, and that was this build.
+                let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
+                plan.state.absorb_ctime(&sources);
+                summary
+            };
+            done.isos.push(summary);
+        }
+        Step::Payload {
+            out,
+            payload,
+            mtime,
+        } => {
+            let stage = plan
+                .output
+                .join(format!("iso/.stage-payload.{}", std::process::id()));
+            let sums = incremental::payload_sums(plan, payload, done)?.to_string();
+            let summary = write_payload_iso(payload, &sums, &stage, out, *mtime)?;
             let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
             plan.state.absorb_ctime(&sources);
             done.isos.push(summary);

@@ -479,7 +479,10 @@ pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<PathBuf>, Sea
                     }
                 }
             }
-            Step::Airgap { out, .. } | Step::Packages { out, .. } | Step::Iso { out, .. } => {
+            Step::Airgap { out, .. }
+            | Step::Packages { out, .. }
+            | Step::Iso { out, .. }
+            | Step::Payload { out, .. } => {
                 push_existing(out.clone());
             }
             Step::Pki { out, .. } => {

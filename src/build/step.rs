@@ -76,11 +76,25 @@ pub enum Step {
         /// The nodes, in config order.
         nodes: Vec<String>,
     },
-    /// Write a node's seed ISO: its NoCloud files and the payload, with SHA256SUMS.
+    /// Write a node's seed ISO: its NoCloud files and the payload, with SHA256SUMS (or,
+    /// `shared`, only `payload.sha256` naming the payload of the payload ISO).
     Iso {
         /// The node.
         node: String,
         /// `OUT/iso/seed-<node>.iso`.
+        out: PathBuf,
+        /// What goes under `payload/` (shared: of the payload ISO).
+        payload: Vec<PayloadFile>,
+        /// Every date in the image.
+        mtime: u64,
+        /// `seeds: {payload: shared}`: the payload is on the payload ISO, not here.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        shared: bool,
+    },
+    /// Write the shared payload ISO (`seeds: {payload: shared}`): the payload once, with
+    /// SHA256SUMS, for every node.
+    Payload {
+        /// `OUT/iso/payload.iso`.
         out: PathBuf,
         /// What goes under `payload/`.
         payload: Vec<PayloadFile>,
@@ -111,7 +125,7 @@ pub enum Step {
         /// The output directory.
         out: PathBuf,
     },
-    /// Copy the seed ISOs into `export_dir`.
+    /// Copy the seed ISOs (and the payload ISO) into `export_dir`.
     Export {
         /// The destination folder.
         dir: PathBuf,
@@ -131,6 +145,7 @@ impl Step {
             Step::Pki { .. } => "pki",
             Step::Render { .. } => "render",
             Step::Iso { .. } => "iso",
+            Step::Payload { .. } => "payload",
             Step::Files { .. } => "files",
             Step::Seal { .. } => "seal",
             Step::Export { .. } => "export",
@@ -208,11 +223,28 @@ impl Step {
                 out.display()
             ),
             Step::Iso {
+                node,
+                out,
+                shared: true,
+                ..
+            } => format!(
+                "write {} (label {}) for {node} with user-data, meta-data, network-config and {} naming the payload of the payload ISO",
+                out.display(),
+                crate::seed::LABEL,
+                crate::seed::PAYLOAD_REF,
+            ),
+            Step::Iso {
                 node, out, payload, ..
             } => format!(
                 "write {} (label {}) for {node} with user-data, meta-data, network-config and {} payload file(s) + SHA256SUMS",
                 out.display(),
                 crate::seed::LABEL,
+                payload.len()
+            ),
+            Step::Payload { out, payload, .. } => format!(
+                "write {} (label {}) for every node with {} payload file(s) + SHA256SUMS",
+                out.display(),
+                crate::seed::PAYLOAD_LABEL,
                 payload.len()
             ),
             Step::Render { out, nodes } => format!(
@@ -253,7 +285,7 @@ impl Step {
                 out.display()
             ),
             Step::Export { dir, isos } => format!(
-                "copy {} seed ISO(s) into {} (nothing else there is touched)",
+                "copy {} ISO(s) into {} (nothing else there is touched)",
                 isos.len(),
                 dir.display()
             ),

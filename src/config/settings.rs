@@ -120,6 +120,7 @@ impl Config {
                     ip: n.address.ip,
                     prefix: n.address.prefix,
                     install: n.install,
+                    imports_images: true,
                 })
                 .collect(),
         })

@@ -68,6 +68,9 @@ pub struct NodeSettings {
     pub prefix: u8,
     /// How it is installed.
     pub install: InstallMode,
+    /// Whether its bootstrap places the payload's airgap image archives for k3s to import
+    /// (an agent of a cluster with k3s's embedded registry mirror pulls from its peers).
+    pub imports_images: bool,
 }
 
 /// Fixed paths on the node, shared by the templates and the payload layout.
@@ -87,7 +90,13 @@ pub struct Paths {
     pub iso_copy_marker: &'static str,
     /// The bootstrap's state: `status.json`, the applied payload's digest.
     pub state: &'static str,
+    /// The volume label of the shared payload ISO, looked for when the seed carries no
+    /// payload of its own.
+    pub payload_label: &'static str,
 }
+
+/// The volume label of the shared payload ISO (`seeds: {payload: shared}`).
+pub const PAYLOAD_LABEL: &str = "SEEDPAYLOAD";
 
 /// The node-side paths.
 pub const PATHS: Paths = Paths {
@@ -97,6 +106,7 @@ pub const PATHS: Paths = Paths {
     k3s_images: "/var/lib/rancher/k3s/agent/images",
     iso_copy_marker: "/var/lib/iso-copy-complete",
     state: "/var/lib/seedforge",
+    payload_label: PAYLOAD_LABEL,
 };
 
 /// The marker agents write (the seeds' tooling waits for these names).
@@ -139,6 +149,7 @@ struct NodeInfo {
     ip: String,
     prefix: u8,
     address: String,
+    imports_images: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -209,6 +220,7 @@ impl NodeContext {
                 ip: node.ip.to_string(),
                 prefix: node.prefix,
                 address: format!("{}/{}", node.ip, node.prefix),
+                imports_images: node.imports_images,
             },
             server: ServerInfo {
                 name: server.name.clone(),

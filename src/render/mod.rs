@@ -17,7 +17,9 @@ mod context;
 mod units;
 pub mod validate;
 
-pub use context::{AutoinstallSettings, NodeContext, NodeSettings, PATHS, RenderSettings};
+pub use context::{
+    AutoinstallSettings, NodeContext, NodeSettings, PATHS, PAYLOAD_LABEL, RenderSettings,
+};
 
 use crate::vocab::InstallMode;
 use sha2::{Digest as _, Sha256};

@@ -11,6 +11,7 @@
 //! | files | the step (names, sources, sha256s, modes) |
 //! | render | the step and every rendered file's digest and mode |
 //! | iso | the step, the node's files, the payload's `SHA256SUMS` |
+//! | payload | the step, the payload's `SHA256SUMS` and modes (shared payload ISO) |
 //! | export | the folder and each ISO's sha256 |
 //!
 //! `mirror` (which fetches only missing blobs and leaves an unchanged `index.json`
@@ -156,7 +157,12 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
                 .collect();
             json!(["render", step_json, files])
         }
-        Step::Iso { node, payload, .. } => {
+        Step::Iso {
+            node,
+            payload,
+            shared,
+            ..
+        } => {
             let nodes = seeded_nodes(plan, done)?;
             let Some(n) = nodes.iter().find(|n| &n.node == node) else {
                 return Ok(None);
@@ -166,20 +172,18 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
                 .into_iter()
                 .map(|(name, content, mode)| json!([name, sha_of(content), mode]))
                 .collect();
-            let sums = payload_sums(plan, payload, done)?;
-            // The image records each payload file's mode (0755 or 0644), which the
-            // checksums do not cover: `executable:` turned on must rebuild the seed.
-            let modes: Vec<_> = payload
-                .iter()
-                .map(|p| {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    let exec = std::fs::metadata(&p.source)
-                        .ok()
-                        .map(|m| m.permissions().mode() & 0o111 != 0);
-                    json!([p.name, exec])
-                })
-                .collect();
+            let sums = payload_sums(plan, payload, done)?.to_string();
+            // A shared seed names the payload by its sums only.
+            let modes = if *shared {
+                Vec::new()
+            } else {
+                payload_modes(payload)
+            };
             json!(["iso", step_json, files, sums, modes])
+        }
+        Step::Payload { payload, .. } => {
+            let sums = payload_sums(plan, payload, done)?.to_string();
+            json!(["payload", step_json, sums, payload_modes(payload)])
         }
         Step::Export { dir, isos } => {
             let sealed = done.seal.as_ref().map(|s| &s.hashes);
@@ -196,6 +200,21 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
         Step::Mirror { .. } | Step::Pki { .. } | Step::Seal { .. } => return Ok(None),
     };
     Ok(Some(crate::build::state::fingerprint(&doc)))
+}
+
+/// The image records each payload file's mode (0755 or 0644), which the checksums do not
+/// cover: `executable:` turned on must rebuild the image that carries the payload.
+fn payload_modes(payload: &[crate::seed::PayloadFile]) -> Vec<serde_json::Value> {
+    payload
+        .iter()
+        .map(|p| {
+            use std::os::unix::fs::PermissionsExt as _;
+            let exec = std::fs::metadata(&p.source)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o111 != 0);
+            json!([p.name, exec])
+        })
+        .collect()
 }
 
 /// Skips `step` when the state allows it, taking its report from the state; false when
@@ -251,7 +270,7 @@ pub(super) fn skip(
             done.node_dirs
                 .extend(plan.nodes.iter().map(|n| out.join(&n.node)));
         }
-        Step::Iso { .. } => match serde_json::from_value(report) {
+        Step::Iso { .. } | Step::Payload { .. } => match serde_json::from_value(report) {
             Ok(summary) => done.isos.push(summary),
             Err(_) => return Ok(false),
         },
@@ -384,7 +403,7 @@ pub(super) fn record(
                 .collect();
             state.record(key, fingerprint, &paths, &(), false)
         }
-        Step::Iso { out, .. } => {
+        Step::Iso { out, .. } | Step::Payload { out, .. } => {
             let Some(summary) = done.isos.last() else {
                 return Ok(());
             };
