@@ -363,3 +363,33 @@ fn a_latest_tag_only_the_mirror_could_serve_is_exit_2_naming_the_list_line() {
         .args(["plan", "--config", lab.config_arg()])
         .run();
 }
+
+#[test]
+fn an_autoinstall_server_hands_the_mirror_setting_to_its_first_boot() {
+    let lab = lab(false);
+    let path = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    let server = "    role: server\n    address: 192.168.6.10/24\n";
+    assert!(text.contains(server), "the lab config changed");
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ05tBoRROahVHU1N7SljcfotznSRRkV+5ORnYz38/N4 ops@lab";
+    let text = text.replace(server, &format!("{server}    install: autoinstall\n"))
+        + &format!("autoinstall:\n  ssh_authorized_keys:\n    - {key}\n");
+    fs::write(&path, text).unwrap();
+    lab.seedforge()
+        .args(["render", "--config", lab.config_arg(), "--out", "nodes"])
+        .run();
+    let user_data = lab.root().join("nodes").join(SERVER).join("user-data");
+    schema_ok(&user_data);
+    // The installer's config nests the very first-boot config a cloud-init server gets.
+    let k3s = python_json(
+        r#"
+import json, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))["autoinstall"]["user-data"]
+[f] = [f for f in doc["write_files"] if f["path"] == "/etc/rancher/k3s/config.yaml"]
+print(json.dumps(yaml.safe_load(f["content"])))
+"#,
+        &[&user_data],
+    );
+    assert_eq!(k3s["embedded-registry"], Value::Bool(true), "{k3s}");
+}
