@@ -21,6 +21,7 @@ mod debs_apt;
 mod debs_index;
 mod debs_refusals;
 mod demo_build;
+mod embedded_registry;
 mod files;
 mod full_disk;
 mod gc;

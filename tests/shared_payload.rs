@@ -565,3 +565,67 @@ fn the_late_commands_install_the_named_payload_and_refuse_a_stale_medium() {
     assert_eq!(o.code, Some(1), "{}", o.stderr);
     assert!(o.stderr.contains(LABEL), "{}", o.stderr);
 }
+
+/// Shared mode with k3s's embedded registry mirror: the payload ISO carries the airgap
+/// archives once and every seed names that whole payload; the agents' bootstrap places no
+/// archive (they pull from the servers), the server's does.
+#[test]
+fn with_the_embedded_registry_the_agents_import_nothing_from_the_one_payload() {
+    let lab = shared_lab();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let version = "  k3s_version: v1.33.1+k3s1\n";
+    assert!(text.contains(version));
+    fs::write(
+        &config,
+        text.replace(version, &format!("{version}  embedded_registry: true\n")),
+    )
+    .unwrap();
+    lab.build();
+    let bootstrap = |node: &str| {
+        let user_data: Value = serde_saphyr::from_str(
+            &fs::read_to_string(lab.out_dir().join("nodes").join(node).join("user-data")).unwrap(),
+        )
+        .unwrap();
+        user_data["write_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == "/usr/local/sbin/seedforge-bootstrap")
+            .unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let server = bootstrap("lab-server1");
+    assert!(server.contains(r#"for archive in "$PAYLOAD"/images/*; do"#));
+    assert!(!server.contains("none imported on this node"));
+    for agent in ["lab-agent1", "lab-agent2"] {
+        let script = bootstrap(agent);
+        assert!(
+            !script.contains(r#""$PAYLOAD"/images/*"#),
+            "{agent}: places no archive"
+        );
+        assert!(script.contains("none imported on this node"), "{agent}");
+    }
+    if require_tool("osirrox") {
+        let payload = lab.root().join("payload");
+        extract(&payload_iso(&lab), &payload);
+        assert!(
+            payload
+                .join("payload/images/k3s-airgap-images-amd64.tar.zst")
+                .is_file(),
+            "the payload ISO carries the archives for the servers"
+        );
+        let mut refs = Vec::new();
+        for node in NODES {
+            let dir = lab.root().join(format!("x-{node}"));
+            extract(&seed(&lab, node), &dir);
+            refs.push(fs::read(dir.join("payload.sha256")).unwrap());
+        }
+        assert!(
+            refs.windows(2).all(|w| w[0] == w[1]),
+            "every seed names the one payload"
+        );
+    }
+}

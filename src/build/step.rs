@@ -106,12 +106,17 @@ pub enum Step {
     Pki {
         /// The output directory (`pki/`, `registries.yaml`, `registry/`, `certs.d/`).
         out: PathBuf,
-        /// The registry's endpoint (`https://HOST:PORT`).
-        endpoint: String,
-        /// The SANs of the registry certificate (none for plain HTTP).
+        /// The registry's endpoint (`https://HOST:PORT`); none when the cluster has no
+        /// registry (only `registries.yaml` for k3s's embedded registry mirror is written).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        /// The SANs of the registry certificate (none for plain HTTP or no registry).
         sans: Vec<String>,
-        /// The registries mirrored to it.
+        /// The registries mirrored to it (or, without a registry, shared between the nodes).
         mirrors: Vec<String>,
+        /// The servers run k3s's embedded registry mirror.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        embedded_registry: bool,
     },
     /// Copy (or download) the `files:` payload into `OUT/files/`, checking each sha256.
     Files {
@@ -255,17 +260,33 @@ impl Step {
             ),
             Step::Pki {
                 out,
-                endpoint,
+                endpoint: Some(endpoint),
                 sans,
                 mirrors,
+                embedded_registry,
             } => format!(
-                "registry PKI in {}/pki for {endpoint} (SANs {}), registries.yaml mirroring {}",
+                "registry PKI in {}/pki for {endpoint} (SANs {}), registries.yaml mirroring {}{}",
                 out.display(),
                 if sans.is_empty() {
                     "none".to_string()
                 } else {
                     sans.join(", ")
                 },
+                mirrors.join(", "),
+                if *embedded_registry {
+                    "; k3s's embedded registry mirror on every node is tried before the registry, and only the servers' seeds carry the airgap archives"
+                } else {
+                    ""
+                }
+            ),
+            Step::Pki {
+                out,
+                endpoint: None,
+                mirrors,
+                ..
+            } => format!(
+                "write {} for k3s's embedded registry mirror, sharing {} between the nodes (only the servers' seeds carry the airgap archives); no registry: no registry CA or certificate, registry/config.yml or certs.d",
+                out.join("registries.yaml").display(),
                 mirrors.join(", ")
             ),
             Step::Files { out, files } => format!(

@@ -21,12 +21,15 @@ pub struct RenderSettings {
     pub pause_image: String,
     /// k3s components turned off (`--disable`).
     pub disable: Vec<String>,
+    /// The servers run k3s's embedded registry mirror (`embedded-registry: true`).
+    pub embedded_registry: bool,
     /// The join token.
     pub token: SecretValue,
-    /// The registry's host (IP or DNS name) and port.
-    pub registry_host: String,
-    /// The registry's port.
-    pub registry_port: u16,
+    /// The registry's host (IP or DNS name); `None` when the cluster has no registry
+    /// (the embedded registry mirror alone).
+    pub registry_host: Option<String>,
+    /// The registry's port; `None` when the cluster has no registry.
+    pub registry_port: Option<u16>,
     /// Where the registry CA goes on the node.
     pub node_ca_path: String,
     /// The netplan match of the interface the static address goes on.
@@ -134,12 +137,16 @@ pub struct NodeContext {
     token: String,
 }
 
+/// `cluster.*`.
 #[derive(Debug, Serialize)]
 struct ClusterContext {
     name: String,
     k3s_version: String,
     pause_image: String,
     disable: Vec<String>,
+    /// True when the servers run k3s's embedded registry mirror: only the servers' seeds
+    /// carry the airgap archives, and agents pull their images from the other nodes.
+    embedded_registry: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,11 +166,14 @@ struct ServerInfo {
     url: String,
 }
 
+/// `registry.*`: `host`, `port` and `endpoint` (`HOST:PORT`) are null when the cluster has
+/// no registry (`cluster.embedded_registry` without a `registry:` section); test them with
+/// `{% if registry.endpoint %}`.
 #[derive(Debug, Serialize)]
 struct RegistryInfo {
-    host: String,
-    port: u16,
-    endpoint: String,
+    host: Option<String>,
+    port: Option<u16>,
+    endpoint: Option<String>,
     /// Where the registry CA goes on the node (`registries.yaml`'s `ca_file`).
     node_ca_path: String,
 }
@@ -213,6 +223,7 @@ impl NodeContext {
                 k3s_version: settings.k3s_version.clone(),
                 pause_image: settings.pause_image.clone(),
                 disable: settings.disable.clone(),
+                embedded_registry: settings.embedded_registry,
             },
             node: NodeInfo {
                 name: node.name.clone(),
@@ -230,7 +241,10 @@ impl NodeContext {
             registry: RegistryInfo {
                 host: settings.registry_host.clone(),
                 port: settings.registry_port,
-                endpoint: format!("{}:{}", settings.registry_host, settings.registry_port),
+                endpoint: match (&settings.registry_host, settings.registry_port) {
+                    (Some(host), Some(port)) => Some(format!("{host}:{port}")),
+                    _ => None,
+                },
                 node_ca_path: settings.node_ca_path.clone(),
             },
             network: NetworkInfo {

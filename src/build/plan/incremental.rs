@@ -69,33 +69,43 @@ fn sha_of(text: &str) -> String {
     Digest::of(text.as_bytes()).hex().to_string()
 }
 
-/// `payload/SHA256SUMS` of the seeds, from the stat cache; computed once per build.
+/// `payload/SHA256SUMS` of a seed carrying `payload`, from the stat cache; computed once
+/// per build for each distinct payload (with the embedded registry mirror, agents carry
+/// no airgap archives).
 pub(super) fn payload_sums<'a>(
     plan: &Plan,
     payload: &[crate::seed::PayloadFile],
     done: &'a mut Done,
 ) -> Result<&'a str> {
-    if done.payload_sums.is_none() {
-        let sums = crate::seed::payload_sums_with(payload, &|p| plan.state.sha256(p))?;
-        done.payload_sums = Some(sums);
-    }
-    Ok(done.payload_sums.as_deref().unwrap_or_default())
+    let i = match done.payload_sums.iter().position(|(p, _)| p == payload) {
+        Some(i) => i,
+        None => {
+            let sums = crate::seed::payload_sums_with(payload, &|p| plan.state.sha256(p))?;
+            done.payload_sums.push((payload.to_vec(), sums));
+            done.payload_sums.len() - 1
+        }
+    };
+    Ok(done.payload_sums[i].1.as_str())
 }
 
 /// The nodes' files as their seeds carry them: `meta-data`'s instance-id also covers the
-/// payload's `SHA256SUMS` (every seed carries the same payload); computed once per build.
+/// payload's `SHA256SUMS` (each node's own); computed once per build.
 pub(super) fn seeded_nodes(plan: &Plan, done: &mut Done) -> Result<Vec<NodeFiles>> {
     if done.seeded.is_none() {
-        let payload = plan
-            .steps
-            .iter()
-            .find_map(|s| match s {
-                Step::Iso { payload, .. } => Some(payload.as_slice()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        let sums = payload_sums(plan, payload, done)?.to_string();
-        done.seeded = Some(plan.nodes.iter().map(|n| n.with_payload(&sums)).collect());
+        let mut seeded = Vec::new();
+        for n in &plan.nodes {
+            let payload = plan
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    Step::Iso { node, payload, .. } if node == &n.node => Some(payload.as_slice()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let sums = payload_sums(plan, payload, done)?;
+            seeded.push(n.with_payload(sums));
+        }
+        done.seeded = Some(seeded);
     }
     Ok(done.seeded.clone().unwrap_or_default())
 }
