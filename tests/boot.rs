@@ -276,17 +276,17 @@ fn diagnostics(disk: &Path, console: &Path) -> String {
 /// The lab: the test cluster's config, the k3s stand-in, the images and two bundles.
 struct Lab {
     dir: tempfile::TempDir,
-    /// Appended to the config (`seeds:`, `cluster:` settings of a scenario).
-    extra: String,
+    /// A scenario's changes to the config (`seeds:`, `cluster:` settings).
+    edit: fn(String) -> String,
 }
 
 impl Lab {
     fn new(machine: &Machine) -> Lab {
-        Lab::with(machine, "")
+        Lab::with(machine, |config| config)
     }
 
-    /// The lab with `extra` appended to its config.
-    fn with(machine: &Machine, extra: &str) -> Lab {
+    /// The lab with its config changed by `edit`.
+    fn with(machine: &Machine, edit: fn(String) -> String) -> Lab {
         let dir = tempfile::Builder::new()
             .prefix("seedforge-boot-")
             .tempdir()
@@ -310,10 +310,7 @@ impl Lab {
             machine.image.display()
         );
         fs::write(lab.join("node-status"), status).unwrap();
-        let lab = Lab {
-            dir,
-            extra: extra.to_string(),
-        };
+        let lab = Lab { dir, edit };
         lab.set_standin("");
         lab
     }
@@ -344,11 +341,11 @@ impl Lab {
         fs::write(
             self.path().join("seedforge.yaml"),
             format!(
-                "{config}\nfiles:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\npackages:\n{}{}{}",
+                "{}\nfiles:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\npackages:\n{}{}",
+                (self.edit)(config),
                 sha256_bytes(standin.as_bytes()),
                 bundle("onig", "libonig5"),
                 bundle("jq", "jq"),
-                self.extra,
             ),
         )
         .unwrap();
@@ -687,7 +684,17 @@ fn shared_payload_nodes_join_from_two_cdroms() {
         assert!(common::require_tool(tool), "{tool} is required");
     }
     let machine = Machine::get();
-    let lab = Lab::with(&machine, "\nseeds:\n  payload: shared\n");
+    // Shared payload, and k3s's embedded registry mirror with no registry: the agent
+    // imports no archive and pulls from the server.
+    let lab = Lab::with(&machine, |config| {
+        let registry = "registry:\n  host: 192.0.2.1\n  port: 5000\n";
+        let version = "  k3s_version: v1.33.1+k3s1\n";
+        assert!(config.contains(registry) && config.contains(version));
+        config
+            .replace(registry, "")
+            .replace(version, &format!("{version}  embedded_registry: true\n"))
+            + "\nseeds:\n  payload: shared\n"
+    });
     lab.build();
     let scratch = lab.path();
     let payload = lab.path().join("out/iso/payload.iso");
@@ -791,11 +798,51 @@ fn shared_payload_nodes_join_from_two_cdroms() {
             why()
         );
     }
+    // The embedded registry mirror: the server imported the archive, the agent none; both
+    // k3s see the mirror entries, and the server's config turns the mirror on.
+    let archive = "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst";
     let server_images = read(&server, "/var/lib/k3s-standin/images").unwrap_or_default();
     assert!(
-        server_images.contains("docker.io/rancher/mirrored-pause:3.6"),
+        server_images.contains("docker.io/rancher/mirrored-pause:3.6") && exists(&server, archive),
         "{server_images}\n{}",
         diagnostics(&server, &s_console)
+    );
+    let agent_images = read(&agent, "/var/lib/k3s-standin/images").unwrap_or_default();
+    assert!(
+        agent_images.trim().is_empty() && !exists(&agent, archive),
+        "the agent imported {agent_images}\n{}",
+        diagnostics(&agent, &a_console)
+    );
+    assert_eq!(
+        read(&agent, "/var/lib/k3s-standin/imports")
+            .unwrap_or_default()
+            .trim(),
+        "",
+        "{}",
+        diagnostics(&agent, &a_console)
+    );
+    assert!(
+        read(&agent, "/var/log/k3s-bootstrap.log")
+            .unwrap()
+            .contains("airgap images: none imported on this node")
+    );
+    for (disk, console) in [(&server, &s_console), (&agent, &a_console)] {
+        let registries = read(disk, "/var/lib/k3s-standin/registries.yaml").unwrap_or_default();
+        assert!(
+            registries.contains("mirrors:") && registries.contains("\"docker.io\":"),
+            "{registries}\n{}",
+            diagnostics(disk, console)
+        );
+    }
+    let server_config = read(&server, "/var/lib/k3s-standin/config.yaml").unwrap();
+    assert!(
+        server_config.contains("embedded-registry: true"),
+        "{server_config}"
+    );
+    let agent_config = read(&agent, "/var/lib/k3s-standin/config.yaml").unwrap();
+    assert!(
+        !agent_config.contains("embedded-registry"),
+        "{agent_config}"
     );
     let joined = read(&agent, "/var/lib/k3s-standin/joined").unwrap_or_default();
     assert!(
