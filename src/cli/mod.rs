@@ -667,13 +667,11 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
     let layout = Layout::open(&layout_path)?;
     // Blobs unchanged since they last hashed right are not read again.
     let stamps = BlobStamps::load(&layout);
-    let report = write_archive(
-        &layout,
-        &a.out,
-        &options,
-        &progress::CliReporter::new(true, 0),
-        Some(&stamps),
-    )?;
+    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    seedforge::Reporter::step_started(&reporter, "airgap");
+    let report = write_archive(&layout, &a.out, &options, &reporter, Some(&stamps));
+    reporter.finish();
+    let report = report?;
     if let Err(e) = stamps.save() {
         tracing::warn!(
             "cannot save the blob stamps of {}: {e}",
@@ -787,10 +785,13 @@ fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
 /// Verifies the layout, printing text unless `--json`; the caller prints the JSON.
 fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCode, Error>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
-    let reporter = progress::CliReporter::new(true, 0);
+    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    seedforge::Reporter::step_started(&reporter, "verify");
     // Every blob is re-hashed; those found right get fresh stamps for `airgap`.
     let stamps = BlobStamps::recording(&layout);
-    let report = seedforge::oci::verify::verify_with(&layout, &reporter, Some(&stamps))?;
+    let report = seedforge::oci::verify::verify_with(&layout, &reporter, Some(&stamps));
+    reporter.finish();
+    let report = report?;
     if let Err(e) = stamps.save() {
         tracing::warn!(
             "cannot save the blob stamps of {}: {e}",
