@@ -189,9 +189,10 @@ enum Command {
     ///
     /// Templates are embedded (cloud-init mode) or read from the config's `templates`
     /// folder. Everything is validated before anything is written: YAML that parses as
-    /// meant, the `#cloud-config` header, known cloud-config keys, `bash -n` on every
-    /// script carried, every systemd unit enabled exactly once. user-data holds the join
-    /// token and is written 0600.
+    /// meant, the `#cloud-config` header, cloud-init's own schema of a cloud-config
+    /// (cloud-init 22.4's, embedded; a key it does not know is refused too), `bash -n` on
+    /// every script carried, every systemd unit enabled exactly once. user-data holds the
+    /// join token and is written 0600.
     Render(render::RenderArgs),
     /// Issue the registry CA and certificate and write the registry configs.
     ///

@@ -105,6 +105,15 @@ pub fn template_files() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The embedded templates as (file relative to a templates folder, text): what a
+/// templates folder starts from (`seedforge init --templates`).
+pub fn embedded_templates() -> Vec<(PathBuf, &'static str)> {
+    EMBEDDED
+        .iter()
+        .map(|(mode, name, text)| (template_file(*mode, name), *text))
+        .collect()
+}
+
 /// Errors rendering or validating node files.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
