@@ -39,6 +39,7 @@ mod offline;
 mod pki_openssl;
 mod pki_registry;
 mod pki_state;
+mod progress;
 mod registry_faults;
 mod registry_harness;
 mod registry_lock;

@@ -434,7 +434,11 @@ fn the_version_must_be_1() {
     let e = refused_with("autoinstall/user-data.tera", &|t| {
         t.replace("  version: 1\n", "")
     });
-    assert!(e.contains("autoinstall needs `version: 1`"), "{e}");
+    // cloud-init's own schema of the installer config requires it.
+    assert!(
+        e.contains("`autoinstall`: missing properties 'version'"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -491,7 +495,7 @@ fn the_first_boot_config_is_checked_like_any_user_data() {
     });
     assert!(
         e.contains(&format!(
-            "node {SERVER}: user-data:{line}: unknown cloud-config key `manage_etc_host`"
+            "node {SERVER}: user-data:{line}: unknown cloud-config key `autoinstall.user-data.manage_etc_host`"
         )),
         "{e}"
     );
