@@ -16,6 +16,7 @@ use super::records::{
 };
 use super::tree::{NodeKind, Tree};
 use super::{IsoError, SECTOR};
+use crate::util::start_writeback;
 use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -382,16 +383,10 @@ fn copy_files(tree: &Tree, plan: &Plan, out: &mut File, out_path: &Path) -> Resu
 /// How much file data is copied between two starts of write-back.
 const WRITE_BEHIND_BYTES: u64 = 16 << 20;
 
-/// Starts the write-back of the image's pages behind the copy, so that the disk writes
-/// while the copy goes on and the closing fsync finds little left to do: without it, the
-/// whole image would sit dirty in the page cache until that fsync, and reading the sources
-/// and writing the image would take turns instead of overlapping.
-///
-/// `POSIX_FADV_DONTNEED` on a written range starts its write-back without waiting for it
-/// (Linux queues the dirty pages, then drops only the clean ones), which is what
-/// `sync_file_range(SYNC_FILE_RANGE_WRITE)` does; the image's pages are not read again.
-/// On a copy-on-write file system the shared extents have no dirty pages, and the call
-/// costs nothing.
+/// Starts the write-back of the image's pages behind the copy ([`start_writeback`]), so
+/// that the disk writes while the copy goes on and the closing fsync finds little left to
+/// do: without it, the whole image would sit dirty in the page cache until that fsync, and
+/// reading the sources and writing the image would take turns instead of overlapping.
 #[derive(Default)]
 struct WriteBehind {
     /// Where the last write-back started from.
@@ -402,9 +397,7 @@ impl WriteBehind {
     /// The image holds its final bytes up to `written`.
     fn advance(&mut self, out: &File, written: u64) {
         if written >= self.from + WRITE_BEHIND_BYTES {
-            let len = std::num::NonZeroU64::new(written - self.from);
-            // Advice only: the closing fsync still writes and reports everything.
-            let _ = rustix::fs::fadvise(out, self.from, len, rustix::fs::Advice::DontNeed);
+            start_writeback(out, self.from, written);
             self.from = written;
         }
     }
