@@ -120,8 +120,10 @@ for fs in $FS; do
       if [ "$m" = all-in-one ] && [ "$fs" = ext4 ]; then need=$((need + n * PAYLOAD_MIB)); fi
       if [ "$m" = shared ] && [ "$fs" = ext4 ]; then need=$((need + PAYLOAD_MIB)); fi
       avail=$(df -Pm "$BASE" | awk 'NR == 2 { print $4 }')
-      if [ "$avail" -lt $((need + 4096)) ]; then
-        echo "scale.sh: skipping $fs $m $n nodes: needs ~${need} MiB (+4 GiB spare), $avail MiB free" >&2
+      spare=256
+      [ "$fs" = ext4 ] && spare=4096  # the disk is shared: leave room for others
+      if [ "$avail" -lt $((need + spare)) ]; then
+        echo "scale.sh: skipping $fs $m $n nodes: needs ~${need} MiB (+$spare MiB spare), $avail MiB free" >&2
         continue
       fi
       args+=("$n nodes" "$SF -q build --config $IN/seedforge-$m-$n.yaml --out $BASE/out-$n")
