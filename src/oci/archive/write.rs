@@ -26,7 +26,7 @@ use std::thread;
 const CHECK_THREADS: usize = 2;
 
 /// How much of the tar is written between two starts of the file's write-back.
-const WRITE_BEHIND_BYTES: u64 = 32 << 20;
+const WRITE_BEHIND_BYTES: u64 = 16 << 20;
 
 /// Starts the write-back of what the file holds so far, every [`WRITE_BEHIND_BYTES`] of
 /// tar, so that the disk writes while the archive grows and the closing fsync finds little
@@ -392,7 +392,7 @@ impl Tar<'_> {
                     written += self.align_body(out, path, written)?;
                     match source {
                         BlobSource::Layout(size) => {
-                            self.write_blob(out, path, digest, *size)?;
+                            self.write_blob(out, path, digest, *size, written, sync)?;
                             *size
                         }
                         BlobSource::Memory(bytes) => self.write_bytes(out, path, bytes)?,
@@ -437,14 +437,18 @@ impl Tar<'_> {
         Ok(size)
     }
 
-    /// Header and body of a stored blob. With `out` a buffered file, `io::copy` moves the
-    /// body inside the kernel.
+    /// Header and body of a stored blob, whose header goes at tar offset `at`. With `out` a
+    /// buffered file, `io::copy` moves the body inside the kernel. The body goes in pieces
+    /// of [`WRITE_BEHIND_BYTES`], so that the write-back of each starts while the next is
+    /// read.
     fn write_blob<W: Write>(
         &self,
         out: &mut W,
         path: &str,
         digest: &Digest,
         size: u64,
+        at: u64,
+        sync: &mut WriteBehind<'_>,
     ) -> Result<()> {
         let blob_path = || self.layout.blob_path(digest);
         let file = self.layout.open_blob(digest)?;
@@ -465,7 +469,18 @@ impl Tar<'_> {
         let tar_err = |e: io::Error| OciError::io(format!("<archive>/{path}"), e);
         let header = self.header(path, tar::EntryType::Regular, 0o644, size)?;
         out.write_all(header.as_bytes()).map_err(tar_err)?;
-        let copied = io::copy(&mut file.take(size), out).map_err(tar_err)?;
+        // Read ahead as far as the kernel allows: the blob is read once, front to back.
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+        let mut copied = 0;
+        while copied < size {
+            let want = (size - copied).min(WRITE_BEHIND_BYTES);
+            let n = io::copy(&mut (&file).take(want), out).map_err(tar_err)?;
+            copied += n;
+            sync.progress(at + BLOCK + copied);
+            if n < want {
+                break;
+            }
+        }
         if copied != size {
             return Err(OciError::io(
                 blob_path(),
