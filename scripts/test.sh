@@ -45,6 +45,7 @@ declare -A TOOLS=(
   [mkfs.vfat]=dosfstools
   [fusefat]=fusefat
   [fusermount]=fuse3
+  [script]=bsdutils
 )
 
 missing_tools() {
@@ -108,6 +109,30 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+
+echo "== cargo check of the fuzz crate (clippy does not build it)"
+cargo check --quiet --manifest-path fuzz/Cargo.toml
+
+# --- cargo-deny: licenses, bans (wildcards, duplicates), sources (crates.io only); see
+# deny.toml. Advisories are left out: they need the RustSec database from the internet.
+# Installed with cargo when missing (one retry); under CI=true a failed install fails the
+# run, otherwise the check is skipped with a warning.
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-deny" >&2
+  cargo install --locked --quiet cargo-deny \
+    || { sleep 2; cargo install --locked --quiet cargo-deny; } \
+    || true
+fi
+if cargo deny --version >/dev/null 2>&1; then
+  echo "== cargo deny check licenses bans sources"
+  cargo deny check --hide-inclusion-graph licenses bans sources
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: cargo-deny is missing and could not be installed" >&2
+  exit 1
+else
+  echo "test.sh: warning: cargo-deny missing; license/bans/sources check skipped" >&2
+fi
+# --- end cargo-deny ---
 
 echo "== fixtures regenerate byte-identically"
 python3 scripts/make-fixtures.py >/dev/null

@@ -94,8 +94,9 @@ pub struct Config {
     pub dir: PathBuf,
     /// The cluster.
     pub cluster: Cluster,
-    /// The registry the nodes pull from.
-    pub registry: Registry,
+    /// The registry the nodes pull from; optional with `cluster.embedded_registry`, where
+    /// the nodes share the servers' airgap images among themselves.
+    pub registry: Option<Registry>,
     /// How to reach the registries images are mirrored from (`registries:`).
     pub registries: Vec<crate::oci::registry::RegistrySettings>,
     /// The images to mirror.
@@ -123,6 +124,17 @@ pub struct Config {
     pub files: Vec<crate::files::FileConfig>,
     /// Where `build` copies the seed ISOs after sealing (resolved against the config).
     pub export_dir: Option<PathBuf>,
+    /// How the seeds carry the payload (`seeds:`).
+    pub seeds: Seeds,
+}
+
+/// `seeds:` — how the payload reaches the nodes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seeds {
+    /// `all-in-one` (every seed carries the payload) or `shared` (one `payload.iso`).
+    #[serde(default)]
+    pub payload: crate::seed::PayloadMode,
 }
 
 /// `cluster:`
@@ -143,6 +155,11 @@ pub struct Cluster {
     /// Packaged components switched off (k3s `--disable`): their images are not required.
     #[serde(default)]
     pub disable: Vec<Component>,
+    /// k3s's embedded registry mirror (`embedded-registry: true` on the servers): only the
+    /// servers' seeds carry the airgap archives, and every node pulls what it lacks from
+    /// the others.
+    #[serde(default)]
+    pub embedded_registry: bool,
 }
 
 /// A k3s release name, checked while parsing so a bad one is reported at its line.
@@ -281,7 +298,8 @@ fn default_interface() -> String {
 struct RawConfig {
     version: Spanned<u32>,
     cluster: Cluster,
-    registry: Registry,
+    #[serde(default)]
+    registry: Option<Registry>,
     #[serde(default)]
     registries: Vec<crate::oci::registry::RegistrySettings>,
     images: RawImages,
@@ -305,6 +323,8 @@ struct RawConfig {
     files: Vec<Spanned<crate::files::RawFile>>,
     #[serde(default)]
     export_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    seeds: Seeds,
 }
 
 #[derive(Debug, Deserialize)]
@@ -340,7 +360,12 @@ impl Config {
             .cluster
             .token
             .iter()
-            .chain(self.registry.auth.iter().map(|a| &a.password))
+            .chain(
+                self.registry
+                    .iter()
+                    .filter_map(|r| r.auth.as_ref())
+                    .map(|a| &a.password),
+            )
             .chain(self.registries.iter().filter_map(|r| r.password.as_ref()));
         for secret in secrets {
             let _ = secret.resolve("secret", &self.path);
@@ -365,7 +390,7 @@ impl Config {
                 ));
             }
         }
-        if let Some(import) = &self.registry.ca.import {
+        if let Some(import) = self.registry.as_ref().and_then(|r| r.ca.import.as_ref()) {
             for file in [&import.cert, &import.key] {
                 let full = self.dir.join(file);
                 if let Err(e) = std::fs::metadata(&full) {
@@ -478,7 +503,8 @@ impl Config {
             }
             nodes.push(node.value.clone());
         }
-        check_addresses(&raw.registry, &raw.network, &raw.nodes, text, path)?;
+        check_registry(&raw.cluster, raw.registry.as_ref(), text, path)?;
+        check_addresses(raw.registry.as_ref(), &raw.network, &raw.nodes, text, path)?;
         autoinstall::check_logins(&raw.nodes, &raw.autoinstall).map_err(|(l, m)| invalid(&l, m))?;
         if !nodes.is_empty() && !nodes.iter().any(|n| n.role == Role::Server) {
             return Err(invalid(
@@ -530,6 +556,7 @@ impl Config {
         Ok(Config {
             files,
             export_dir,
+            seeds: raw.seeds,
             packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,
             airgap_level,
@@ -575,11 +602,37 @@ fn key_location(text: &str, section: &str, key: &str) -> (u64, u64) {
     (in_section.unwrap_or(1), 1)
 }
 
+/// The `registry:` section is required unless the cluster runs k3s's embedded registry
+/// mirror, which needs a k3s release where it is GA.
+fn check_registry(
+    cluster: &Cluster,
+    registry: Option<&Registry>,
+    text: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let at = |(line, column): (u64, u64), message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    if cluster.embedded_registry {
+        crate::preflight::check_embedded_registry(&cluster.k3s_version)
+            .map_err(|e| at(key_location(text, "cluster", "k3s_version"), e.to_string()))?;
+    } else if registry.is_none() {
+        return Err(at(
+            (1, 1),
+            "missing field `registry`: the nodes need a registry to pull from (or set cluster.embedded_registry: true to share the servers' airgap images between the nodes)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Addresses that each look fine alone but do not fit together: the gateway must be in
 /// every node's subnet and of its family, and no node may have the gateway's or the
 /// registry's address; the registry needs a real port.
 fn check_addresses(
-    registry: &Registry,
+    registry: Option<&Registry>,
     network: &Network,
     nodes: &[Spanned<Node>],
     text: &str,
@@ -591,15 +644,15 @@ fn check_addresses(
         column,
         message,
     };
-    if registry.port == 0 {
+    if registry.is_some_and(|r| r.port == 0) {
         return Err(at(
             key_location(text, "registry", "port"),
             "registry.port 0 is no port a node can connect to; give 1-65535".into(),
         ));
     }
-    let registry_ip = match registry.host {
-        Host::Ip(ip) => Some(ip),
-        Host::Name(_) => None,
+    let registry_ip = match registry.map(|r| &r.host) {
+        Some(Host::Ip(ip)) => Some(*ip),
+        _ => None,
     };
     for node in nodes {
         let (n, loc) = (&node.value, &node.referenced);
@@ -764,7 +817,11 @@ network:
     fn good_config_parses_with_defaults_resolved() {
         let c = parse(GOOD).unwrap();
         assert_eq!(c.cluster.name.as_str(), "lab");
-        assert_eq!(c.registry.host, Host::Ip("192.168.6.1".parse().unwrap()));
+        assert_eq!(
+            c.registry.unwrap().host,
+            Host::Ip("192.168.6.1".parse().unwrap())
+        );
+        assert!(!c.cluster.embedded_registry);
         assert_eq!(c.images.lists[0].0, Path::new("conf/images.txt"));
         assert_eq!(c.images.platforms.len(), 2);
         assert_eq!(c.images.concurrency, 4);
@@ -896,7 +953,7 @@ network:
             "  port: 5000\n  sans: [registry.lab, 10.0.0.5]\n  ca:\n    common_name: Lab CA\n    validity_days: 7300\n    import: {cert: ca.crt, key: ca.key}\n  certificate:\n    validity_days: 400\n  node_ca_path: /usr/local/share/ca-certificates/lab.crt\n  auth:\n    username: puller\n    password: {env: LAB_PULL}\n  rewrite:\n    \"^rancher/(.*)\": \"lab/rancher/$1\"\n",
         );
         let c = parse(&text).unwrap();
-        let r = &c.registry;
+        let r = c.registry.as_ref().unwrap();
         assert_eq!(r.sans.len(), 2);
         assert_eq!(r.ca.validity_days, Some(ValidityDays(7300)));
         assert_eq!(r.certificate.validity_days, Some(ValidityDays(400)));
@@ -908,7 +965,7 @@ network:
         );
         assert_eq!(r.rewrite["^rancher/(.*)"], "lab/rancher/$1");
         assert!(!r.plain_http);
-        let d = parse(GOOD).unwrap().registry;
+        let d = parse(GOOD).unwrap().registry.unwrap();
         assert_eq!(d.node_ca_path.0, DEFAULT_NODE_CA_PATH);
         for (from, to, want) in [
             ("validity_days: 400", "validity_days: 0", 15),
@@ -927,8 +984,57 @@ network:
     #[test]
     fn ipv6_and_dns_registry_hosts() {
         let c = parse(&GOOD.replace("host: 192.168.6.1", "host: \"fd00::1\"")).unwrap();
-        assert_eq!(c.registry.host.to_string(), "[fd00::1]");
+        assert_eq!(c.registry.unwrap().host.to_string(), "[fd00::1]");
         let c = parse(&GOOD.replace("host: 192.168.6.1", "host: Registry.Lab")).unwrap();
-        assert_eq!(c.registry.host.to_string(), "registry.lab");
+        assert_eq!(c.registry.unwrap().host.to_string(), "registry.lab");
+    }
+
+    /// GOOD without its `registry:` section (lines 6-8).
+    fn without_registry(text: &str) -> String {
+        text.replace("registry:\n  host: 192.168.6.1\n  port: 5000\n", "")
+    }
+
+    #[test]
+    fn embedded_registry_parses_and_makes_the_registry_optional() {
+        let with = GOOD.replace("  token:", "  embedded_registry: true\n  token:");
+        let c = parse(&with).unwrap();
+        assert!(c.cluster.embedded_registry);
+        assert!(c.registry.is_some(), "a registry section stays usable");
+        let c = parse(&without_registry(&with)).unwrap();
+        assert!(c.cluster.embedded_registry);
+        assert!(c.registry.is_none());
+        let c = parse(&GOOD.replace("  token:", "  embedded_registry: false\n  token:")).unwrap();
+        assert!(!c.cluster.embedded_registry);
+        // Strict as every boolean: YAML 1.1's `yes` is refused at its line.
+        let (line, _, message) =
+            error_at(&GOOD.replace("  token:", "  embedded_registry: yes\n  token:"));
+        assert_eq!(line, 5, "{message}");
+    }
+
+    #[test]
+    fn without_embedded_registry_the_registry_section_is_required() {
+        let (line, _, message) = error_at(&without_registry(GOOD));
+        assert_eq!(line, 1, "{message}");
+        assert!(message.contains("missing field `registry`"), "{message}");
+        assert!(message.contains("embedded_registry"), "{message}");
+    }
+
+    #[test]
+    fn embedded_registry_on_a_release_before_its_ga_names_the_version_line() {
+        let text = GOOD
+            .replace("v1.33.1+k3s1", "v1.30.7+k3s1")
+            .replace("  token:", "  embedded_registry: true\n  token:");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (4, 3), "{message}");
+        assert!(message.contains("v1.30.7+k3s1"), "{message}");
+        assert!(message.contains("needs k3s v1.30.8+k3s1"), "{message}");
+        let rendered = parse(&text).unwrap_err().to_string();
+        assert!(
+            rendered.starts_with("conf/seedforge.yaml:4:3: "),
+            "{rendered}"
+        );
+        // The same release without the mirror is fine; the line's first GA release too.
+        parse(&GOOD.replace("v1.33.1+k3s1", "v1.30.7+k3s1")).unwrap();
+        parse(&text.replace("v1.30.7+k3s1", "v1.30.8+k3s1")).unwrap();
     }
 }

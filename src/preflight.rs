@@ -6,7 +6,7 @@
 //! (coredns, local-path-provisioner, metrics-server, the helm controller, servicelb,
 //! traefik) each need their image on a node with no network.
 
-use crate::image::{ImageList, Reference};
+use crate::image::{ImageList, ListEntry, Reference};
 use std::path::Path;
 
 /// A failed preflight check.
@@ -23,6 +23,23 @@ pub enum PreflightError {
     /// The k3s version in the config cannot be read.
     #[error("cluster.k3s_version {0:?} is not a k3s release like v1.33.1+k3s1")]
     BadVersion(String),
+    /// Images tagged `latest` in a cluster whose agents can only get them from the
+    /// embedded registry mirror, which does not share `latest` tags.
+    #[error("{}", latest_message(.images))]
+    LatestNotShared {
+        /// `(list file, line, destination)` of each such image.
+        images: Vec<(std::path::PathBuf, usize, String)>,
+    },
+    /// The k3s release is older than the first one with a GA embedded registry mirror.
+    #[error("{}", too_old_message(.version, *.minor, .minimum))]
+    EmbeddedRegistryTooOld {
+        /// The configured release.
+        version: String,
+        /// Its minor version (the line).
+        minor: u32,
+        /// The first release of that line (or of the first GA line) that is new enough.
+        minimum: String,
+    },
 }
 
 fn missing_message(version: &str, missing: &[Requirement]) -> String {
@@ -33,6 +50,34 @@ fn missing_message(version: &str, missing: &[Requirement]) -> String {
     format!(
         "the airgap images lack what k3s {version} needs on a node with no network; add to an image list:\n{}",
         lines.join("\n")
+    )
+}
+
+fn latest_message(images: &[(std::path::PathBuf, usize, String)]) -> String {
+    let lines: Vec<String> = images
+        .iter()
+        .map(|(path, line, image)| format!("  {}:{line}: {image}", path.display()))
+        .collect();
+    format!(
+        "k3s's embedded registry mirror does not share `latest` tags between nodes, and the cluster has no registry to pull them from, so agents could never get these images; give them a version tag (or configure a registry:):\n{}",
+        lines.join("\n")
+    )
+}
+
+fn too_old_message(version: &str, minor: u32, minimum: &str) -> String {
+    let line = if minimum.starts_with(&format!("v1.{minor}.")) {
+        format!("on the 1.{minor} line")
+    } else {
+        format!("(the 1.{minor} line has no GA embedded registry mirror)")
+    };
+    let ga: Vec<String> = EMBEDDED_REGISTRY_GA
+        .iter()
+        .map(|(m, p)| format!("v1.{m}.{p}+k3s1"))
+        .collect();
+    format!(
+        "cluster.embedded_registry needs k3s {minimum} or newer {line}; cluster.k3s_version is {version} (the embedded registry mirror is GA from {}, and in every v1.{}+)",
+        ga.join(", "),
+        EMBEDDED_REGISTRY_GA.last().map_or(0, |(m, _)| m + 1)
     )
 }
 
@@ -131,6 +176,51 @@ fn minor_patch(version: &str) -> Option<(u32, u32)> {
         return None;
     }
     Some((minor.parse().ok()?, patch.parse().ok()?))
+}
+
+/// The first release of each k3s line whose embedded registry mirror (Spegel) is GA, as
+/// `(minor, patch)`; every line after the last one has it from its first release. It was
+/// experimental from January 2024 and `"*"` mirror entries came in March 2024, both before
+/// these releases.
+const EMBEDDED_REGISTRY_GA: &[(u32, u32)] = &[(29, 12), (30, 8), (31, 4)];
+
+/// Checks that k3s `version` has a GA embedded registry mirror (`embedded-registry: true`):
+/// v1.29.12, v1.30.8, v1.31.4 or newer on their lines, any v1.32+. An older release of a
+/// line, or any line before 1.29, is refused naming the minimum of its line (v1.29.12 for
+/// the lines before).
+pub fn check_embedded_registry(version: &str) -> Result<(), PreflightError> {
+    let (minor, patch) =
+        minor_patch(version).ok_or_else(|| PreflightError::BadVersion(version.into()))?;
+    let (first_minor, first_patch) = EMBEDDED_REGISTRY_GA[0];
+    let last_minor = EMBEDDED_REGISTRY_GA.last().map_or(first_minor, |(m, _)| *m);
+    let minimum = match EMBEDDED_REGISTRY_GA.iter().find(|(m, _)| *m == minor) {
+        Some((_, p)) if patch >= *p => return Ok(()),
+        Some((m, p)) => (*m, *p),
+        None if minor > last_minor => return Ok(()),
+        None => (first_minor, first_patch),
+    };
+    Err(PreflightError::EmbeddedRegistryTooOld {
+        version: version.to_string(),
+        minor,
+        minimum: format!("v1.{}.{}+k3s1", minimum.0, minimum.1),
+    })
+}
+
+/// With the embedded registry mirror and no registry, agents get every image from the
+/// other nodes, and the mirror never resolves a `latest` tag (k3s's choice: what `latest`
+/// means is the upstream's to say). Refuses every entry whose destination is tagged
+/// `latest`, naming its list file and line.
+pub fn check_embedded_shareable(entries: &[ListEntry]) -> Result<(), PreflightError> {
+    let images: Vec<_> = entries
+        .iter()
+        .filter(|e| e.destination.tag() == Some("latest"))
+        .map(|e| (e.path.clone(), e.line, e.destination.to_string()))
+        .collect();
+    if images.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightError::LatestNotShared { images })
+    }
 }
 
 /// The pause image k3s uses by default for a release.
@@ -252,6 +342,66 @@ mod tests {
         );
         assert!(default_pause_image("latest").is_err());
         assert!(default_pause_image("v2.0.0").is_err());
+    }
+
+    #[test]
+    fn the_embedded_registry_gate_follows_each_lines_ga_release() {
+        for ok in [
+            "v1.29.12+k3s1",
+            "v1.29.15+k3s2",
+            "v1.30.8+k3s1",
+            "v1.31.4+k3s1",
+            "v1.31.10+k3s1",
+            "v1.32.0+k3s1",
+            "v1.33.1+k3s1",
+            "v1.40.0+k3s1",
+        ] {
+            check_embedded_registry(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for (old, minimum) in [
+            ("v1.29.11+k3s1", "v1.29.12+k3s1"),
+            ("v1.29.1+k3s1", "v1.29.12+k3s1"),
+            ("v1.30.7+k3s1", "v1.30.8+k3s1"),
+            ("v1.30.0+k3s1", "v1.30.8+k3s1"),
+            ("v1.31.3+k3s1", "v1.31.4+k3s1"),
+            ("v1.28.15+k3s1", "v1.29.12+k3s1"),
+            ("v1.26.13+k3s1", "v1.29.12+k3s1"),
+        ] {
+            match check_embedded_registry(old) {
+                Err(e @ PreflightError::EmbeddedRegistryTooOld { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains(old), "{text}");
+                    assert!(
+                        text.contains(&format!("needs k3s {minimum} or newer")),
+                        "{text}"
+                    );
+                }
+                other => panic!("{old}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            check_embedded_registry("latest"),
+            Err(PreflightError::BadVersion(_))
+        ));
+    }
+
+    #[test]
+    fn latest_tags_are_refused_for_the_embedded_mirror_alone() {
+        let list = ImageList::parse(
+            "docker.io/rancher/mirrored-pause:3.6\nbusybox\n# note\nexample.com/app:latest\nexample.com/app:v1\n",
+            Path::new("lab.txt"),
+        )
+        .unwrap();
+        let err = check_embedded_shareable(&list.entries)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lab.txt:2: docker.io/library/busybox:latest"),
+            "{err}"
+        );
+        assert!(err.contains("lab.txt:4: example.com/app:latest"), "{err}");
+        assert!(!err.contains("app:v1") && !err.contains("pause"), "{err}");
+        check_embedded_shareable(&list.entries[..1]).unwrap();
     }
 
     #[test]

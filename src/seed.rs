@@ -3,6 +3,11 @@
 //! `payload/SHA256SUMS` so the node's bootstrap can refuse a payload damaged on the way
 //! (the field once lost a worker to a corrupt image archive).
 //!
+//! With `seeds: {payload: shared}` the payload goes once into its own ISO
+//! (`payload.iso`, label [`PAYLOAD_LABEL`]) and each node's seed carries only its NoCloud
+//! files and `payload.sha256`: the sha256 of the payload's `SHA256SUMS` it expects, in
+//! `sha256sum -c` form, so the bootstrap refuses a payload medium of another build.
+//!
 //! The tree is staged with hard links (a copy where linking fails, e.g. across
 //! filesystems), so a 1 GiB airgap archive costs no extra disk per node; the ISO writer
 //! copies the bytes once, into the image.
@@ -30,6 +35,33 @@ use std::path::{Path, PathBuf};
 
 /// The NoCloud volume label cloud-init looks for.
 pub const LABEL: &str = "cidata";
+
+/// The volume label of the shared payload ISO (`seeds: {payload: shared}`), which the
+/// bootstrap looks for beside the seed.
+pub const PAYLOAD_LABEL: &str = crate::render::PAYLOAD_LABEL;
+
+/// The file of a shared-mode seed that names the payload it expects.
+pub const PAYLOAD_REF: &str = "payload.sha256";
+
+/// Where a node's payload travels (`seeds: {payload: ...}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadMode {
+    /// Every seed carries the whole payload (the default).
+    #[default]
+    AllInOne,
+    /// One payload ISO for every node; each seed is a few KiB and names the payload.
+    Shared,
+}
+
+/// The `payload.sha256` of a shared-mode seed: the digest of the payload's `SHA256SUMS`, as
+/// `sha256sum -c` reads it from the payload medium's root.
+pub fn payload_ref(sums: &str) -> String {
+    format!(
+        "{}  payload/SHA256SUMS\n",
+        crate::hashing::sha256_hex(sums.as_bytes())
+    )
+}
 
 /// One payload file: its path under `payload/` and where it is in the output tree.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -70,12 +102,67 @@ pub fn write_seed_iso(
     out: &Path,
     source_date_epoch: u64,
 ) -> Result<IsoSummary> {
+    let files: Vec<(&str, &str, u32)> = node.files().to_vec();
+    write_staged(
+        stage,
+        out,
+        LABEL,
+        &files,
+        Some((payload, sums)),
+        source_date_epoch,
+    )
+}
+
+/// Writes `out`, a shared-mode seed (mode 0600): the node's files and [`PAYLOAD_REF`]
+/// naming the payload listed by `sums`, which travels on the payload ISO.
+pub fn write_shared_seed_iso(
+    node: &NodeFiles,
+    sums: &str,
+    stage: &Path,
+    out: &Path,
+    source_date_epoch: u64,
+) -> Result<IsoSummary> {
+    let reference = payload_ref(sums);
+    let mut files: Vec<(&str, &str, u32)> = node.files().to_vec();
+    files.push((PAYLOAD_REF, &reference, 0o644));
+    write_staged(stage, out, LABEL, &files, None, source_date_epoch)
+}
+
+/// Writes `out`, the shared payload ISO (label [`PAYLOAD_LABEL`], mode 0600: its
+/// `registries.yaml` may hold the registry's password): `payload/` and its `SHA256SUMS`.
+pub fn write_payload_iso(
+    payload: &[PayloadFile],
+    sums: &str,
+    stage: &Path,
+    out: &Path,
+    source_date_epoch: u64,
+) -> Result<IsoSummary> {
+    write_staged(
+        stage,
+        out,
+        PAYLOAD_LABEL,
+        &[],
+        Some((payload, sums)),
+        source_date_epoch,
+    )
+}
+
+/// Stages `files` (name, content, mode) at the root and the payload under `payload/` in
+/// `stage` (private, removed afterwards) and writes the image `out` with `label`.
+fn write_staged(
+    stage: &Path,
+    out: &Path,
+    label: &str,
+    files: &[(&str, &str, u32)],
+    payload: Option<(&[PayloadFile], &str)>,
+    source_date_epoch: u64,
+) -> Result<IsoSummary> {
     let io_err = |p: &Path, e: io::Error| SeedError::Io(OciError::io(p, e));
     if stage.exists() {
         fs::remove_dir_all(stage).map_err(|e| io_err(stage, e))?;
     }
     let result = (|| {
-        // The stage holds user-data (the join token): private from the start.
+        // The stage may hold user-data (the join token): private from the start.
         if let Some(parent) = stage.parent() {
             fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
         }
@@ -83,27 +170,29 @@ pub fn write_seed_iso(
             .mode(0o700)
             .create(stage)
             .map_err(|e| io_err(stage, e))?;
-        fs::create_dir_all(stage.join("payload")).map_err(|e| io_err(stage, e))?;
-        for (name, content, mode) in node.files() {
+        for (name, content, mode) in files {
             let path = stage.join(name);
-            write_new(&path, content.as_bytes(), mode).map_err(|e| io_err(&path, e))?;
+            write_new(&path, content.as_bytes(), *mode).map_err(|e| io_err(&path, e))?;
         }
-        for file in payload {
-            let to = stage.join("payload").join(&file.name);
-            if let Some(dir) = to.parent() {
-                fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        if let Some((payload, sums)) = payload {
+            fs::create_dir_all(stage.join("payload")).map_err(|e| io_err(stage, e))?;
+            for file in payload {
+                let to = stage.join("payload").join(&file.name);
+                if let Some(dir) = to.parent() {
+                    fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+                }
+                if fs::hard_link(&file.source, &to).is_err() {
+                    fs::copy(&file.source, &to).map_err(|e| io_err(&file.source, e))?;
+                }
             }
-            if fs::hard_link(&file.source, &to).is_err() {
-                fs::copy(&file.source, &to).map_err(|e| io_err(&file.source, e))?;
-            }
+            let sums_path = stage.join("payload").join("SHA256SUMS");
+            fs::write(&sums_path, sums).map_err(|e| io_err(&sums_path, e))?;
         }
-        let sums_path = stage.join("payload").join("SHA256SUMS");
-        fs::write(&sums_path, sums).map_err(|e| io_err(&sums_path, e))?;
         if let Some(dir) = out.parent() {
             fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         }
         let options = IsoOptions {
-            label: LABEL.to_string(),
+            label: label.to_string(),
             source_date_epoch,
             application_id: "SEEDFORGE".to_string(),
         };

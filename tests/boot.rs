@@ -90,8 +90,8 @@ impl Machine {
         at.to_path_buf()
     }
 
-    /// Starts a VM with `disk` and `seed`; `net` is the socket netdev option
-    /// (`listen=127.0.0.1:P` or `connect=127.0.0.1:P`).
+    /// Starts a VM with `disk` and `seed` (a virtio disk); `net` is the socket netdev
+    /// option (`listen=127.0.0.1:P` or `connect=127.0.0.1:P`).
     fn start(
         &self,
         disk: &Path,
@@ -100,7 +100,38 @@ impl Machine {
         mac: &str,
         console: &Path,
     ) -> common::Running {
+        self.start_with(disk, &[Medium::Virtio(seed)], net, mac, console)
+    }
+
+    /// Starts a VM with `disk` and `media` attached, in order.
+    fn start_with(
+        &self,
+        disk: &Path,
+        media: &[Medium],
+        net: &str,
+        mac: &str,
+        console: &Path,
+    ) -> common::Running {
         let [seabios, qemu_data] = self.data_dirs();
+        let mut drives = Vec::new();
+        let mut ide = 0;
+        for medium in media {
+            drives.push("-drive".to_string());
+            drives.push(match medium {
+                Medium::Virtio(p) => {
+                    format!("file={},if=virtio,format=raw,readonly=on", p.display())
+                }
+                // A CD-ROM drive on the IDE bus, as a hypervisor's DVD drive.
+                Medium::Cdrom(p) => {
+                    ide += 1;
+                    format!(
+                        "file={},if=ide,index={},media=cdrom,format=raw",
+                        p.display(),
+                        ide - 1
+                    )
+                }
+            });
+        }
         Cmd::new(&self.qemu)
             .args([
                 "-accel",
@@ -124,11 +155,7 @@ impl Machine {
             .args(["-append", "root=/dev/vda rw console=ttyS0 panic=-1"])
             .arg("-drive")
             .arg(format!("file={},if=virtio,format=raw", disk.display()))
-            .arg("-drive")
-            .arg(format!(
-                "file={},if=virtio,format=raw,readonly=on",
-                seed.display()
-            ))
+            .args(&drives)
             .args(["-device", "virtio-rng-pci"])
             .arg("-netdev")
             .arg(format!("socket,id=n0,{net}"))
@@ -154,6 +181,14 @@ impl Machine {
         .wait();
         started.elapsed()
     }
+}
+
+/// A medium attached to a VM.
+enum Medium<'a> {
+    /// A read-only virtio disk.
+    Virtio(&'a Path),
+    /// An ISO in a CD-ROM drive on the IDE bus.
+    Cdrom(&'a Path),
 }
 
 /// One read-only debugfs request on the powered-off disk: its output, or `None` when the
@@ -241,10 +276,17 @@ fn diagnostics(disk: &Path, console: &Path) -> String {
 /// The lab: the test cluster's config, the k3s stand-in, the images and two bundles.
 struct Lab {
     dir: tempfile::TempDir,
+    /// A scenario's changes to the config (`seeds:`, `cluster:` settings).
+    edit: fn(String) -> String,
 }
 
 impl Lab {
     fn new(machine: &Machine) -> Lab {
+        Lab::with(machine, |config| config)
+    }
+
+    /// The lab with its config changed by `edit`.
+    fn with(machine: &Machine, edit: fn(String) -> String) -> Lab {
         let dir = tempfile::Builder::new()
             .prefix("seedforge-boot-")
             .tempdir()
@@ -268,7 +310,7 @@ impl Lab {
             machine.image.display()
         );
         fs::write(lab.join("node-status"), status).unwrap();
-        let lab = Lab { dir };
+        let lab = Lab { dir, edit };
         lab.set_standin("");
         lab
     }
@@ -299,7 +341,8 @@ impl Lab {
         fs::write(
             self.path().join("seedforge.yaml"),
             format!(
-                "{config}\nfiles:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\npackages:\n{}{}",
+                "{}\nfiles:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\npackages:\n{}{}",
+                (self.edit)(config),
                 sha256_bytes(standin.as_bytes()),
                 bundle("onig", "libonig5"),
                 bundle("jq", "jq"),
@@ -334,11 +377,17 @@ fn instance_id(lab: &Lab, node: &str) -> String {
     meta.lines().next().unwrap().to_string()
 }
 
+/// One scenario at a time: each takes both cores.
+static BOOTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_nodes_whole_life_on_booted_machines() {
     if !enabled() || !common::debs::require_root("booting nodes") {
         return;
     }
+    let _one = BOOTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for tool in ["debootstrap", "debugfs", "mkfs.ext4"] {
         assert!(common::require_tool(tool), "{tool} is required");
     }
@@ -606,4 +655,247 @@ fn a_nodes_whole_life_on_booted_machines() {
     for (what, t) in &times {
         eprintln!("boot time: {what}: {:.0} s", t.as_secs_f64());
     }
+}
+
+/// The paths `isoinfo -R -f` lists in an image.
+fn iso_paths(iso: &Path) -> Vec<String> {
+    Cmd::new("isoinfo")
+        .args(["-R", "-f", "-i"])
+        .arg(iso)
+        .run()
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Shared payload: a server and an agent, each with two CD-ROM drives (its few-KiB seed and
+/// the one payload.iso), joining each other; each applies the payload from the payload
+/// medium its seed names.
+#[test]
+fn shared_payload_nodes_join_from_two_cdroms() {
+    if !enabled() || !common::debs::require_root("booting nodes") {
+        return;
+    }
+    let _one = BOOTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for tool in ["debootstrap", "debugfs", "mkfs.ext4", "isoinfo"] {
+        assert!(common::require_tool(tool), "{tool} is required");
+    }
+    let machine = Machine::get();
+    // Shared payload, and k3s's embedded registry mirror with no registry: the agent
+    // imports no archive and pulls from the server.
+    let lab = Lab::with(&machine, |config| {
+        let registry = "registry:\n  host: 192.0.2.1\n  port: 5000\n";
+        let version = "  k3s_version: v1.33.1+k3s1\n";
+        assert!(config.contains(registry) && config.contains(version));
+        config
+            .replace(registry, "")
+            .replace(version, &format!("{version}  embedded_registry: true\n"))
+            + "\nseeds:\n  payload: shared\n"
+    });
+    lab.build();
+    let scratch = lab.path();
+    let payload = lab.path().join("out/iso/payload.iso");
+
+    // The seeds carry no payload, only its name; the payload ISO carries it once.
+    for node in ["boot-server", "boot-agent"] {
+        let paths = iso_paths(&lab.seed(node));
+        assert!(
+            paths.iter().any(|p| p == "/payload.sha256")
+                && !paths.iter().any(|p| p.starts_with("/payload/")),
+            "{node}: {paths:?}"
+        );
+        assert!(fs::metadata(lab.seed(node)).unwrap().len() < 80 * 1024);
+    }
+    let paths = iso_paths(&payload);
+    assert!(paths.iter().any(|p| p == "/payload/bin/k3s"), "{paths:?}");
+    Cmd::new("osirrox")
+        .arg("-indev")
+        .arg(&payload)
+        .args(["-extract", "/payload/SHA256SUMS"])
+        .arg(scratch.join("SHA256SUMS"))
+        .run();
+    let digest = sha256_bytes(&fs::read(scratch.join("SHA256SUMS")).unwrap());
+
+    let server = machine.disk(&scratch.join("server.img"));
+    let agent = machine.disk(&scratch.join("agent.img"));
+    put(
+        &server,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/agents 900\n",
+        scratch,
+    );
+    put(
+        &agent,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/joined 900\n",
+        scratch,
+    );
+    let port = common::debs::free_port();
+    let started = Instant::now();
+    let s_console = scratch.join("server.console");
+    let a_console = scratch.join("agent.console");
+    let (s_seed, a_seed) = (lab.seed("boot-server"), lab.seed("boot-agent"));
+    let s = machine.start_with(
+        &server,
+        &[Medium::Cdrom(&s_seed), Medium::Cdrom(&payload)],
+        &format!("listen=127.0.0.1:{port}"),
+        "52:54:00:00:02:0a",
+        &s_console,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // The agent's drives the other way round: found by label, not by order.
+    let a = machine.start_with(
+        &agent,
+        &[Medium::Cdrom(&payload), Medium::Cdrom(&a_seed)],
+        &format!("connect=127.0.0.1:{port}"),
+        "52:54:00:00:02:0b",
+        &a_console,
+    );
+    a.wait();
+    s.wait();
+    let took = started.elapsed();
+    for (disk, console) in [(&server, &s_console), (&agent, &a_console)] {
+        let why = || diagnostics(disk, console);
+        let st = status(disk);
+        assert_eq!(st["state"], "done", "{}", why());
+        assert_eq!(st["applied"], digest.as_str(), "{}", why());
+        assert_eq!(
+            read(disk, "/var/log/boot-diag/failed.txt").unwrap().trim(),
+            "",
+            "{}",
+            why()
+        );
+        let log = read(disk, "/var/log/k3s-bootstrap.log").unwrap();
+        assert!(
+            log.contains(&format!("payload {digest} on the payload medium /dev/sr")),
+            "{}",
+            why()
+        );
+        assert!(
+            log.contains("copying payload") && log.contains("from the payload medium /dev/sr"),
+            "{}",
+            why()
+        );
+        assert_eq!(
+            read(disk, "/var/lib/iso-copy-complete").unwrap().trim(),
+            digest,
+            "{}",
+            why()
+        );
+        assert!(
+            exists(disk, "/usr/local/bin/k3s") && exists(disk, "/usr/bin/jq"),
+            "{}",
+            why()
+        );
+        assert!(
+            exists(disk, "/etc/rancher/k3s/registries.yaml"),
+            "{}",
+            why()
+        );
+    }
+    // The embedded registry mirror: the server imported the archive, the agent none; both
+    // k3s see the mirror entries, and the server's config turns the mirror on.
+    let archive = "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst";
+    let server_images = read(&server, "/var/lib/k3s-standin/images").unwrap_or_default();
+    assert!(
+        server_images.contains("docker.io/rancher/mirrored-pause:3.6") && exists(&server, archive),
+        "{server_images}\n{}",
+        diagnostics(&server, &s_console)
+    );
+    let agent_images = read(&agent, "/var/lib/k3s-standin/images").unwrap_or_default();
+    assert!(
+        agent_images.trim().is_empty() && !exists(&agent, archive),
+        "the agent imported {agent_images}\n{}",
+        diagnostics(&agent, &a_console)
+    );
+    assert_eq!(
+        read(&agent, "/var/lib/k3s-standin/imports")
+            .unwrap_or_default()
+            .trim(),
+        "",
+        "{}",
+        diagnostics(&agent, &a_console)
+    );
+    assert!(
+        read(&agent, "/var/log/k3s-bootstrap.log")
+            .unwrap()
+            .contains("airgap images: none imported on this node")
+    );
+    for (disk, console) in [(&server, &s_console), (&agent, &a_console)] {
+        let registries = read(disk, "/var/lib/k3s-standin/registries.yaml").unwrap_or_default();
+        assert!(
+            registries.contains("mirrors:") && registries.contains("\"docker.io\":"),
+            "{registries}\n{}",
+            diagnostics(disk, console)
+        );
+    }
+    let server_config = read(&server, "/var/lib/k3s-standin/config.yaml").unwrap();
+    assert!(
+        server_config.contains("embedded-registry: true"),
+        "{server_config}"
+    );
+    let agent_config = read(&agent, "/var/lib/k3s-standin/config.yaml").unwrap();
+    assert!(
+        !agent_config.contains("embedded-registry"),
+        "{agent_config}"
+    );
+    let joined = read(&agent, "/var/lib/k3s-standin/joined").unwrap_or_default();
+    assert!(
+        joined.contains("https://192.0.2.10:6443"),
+        "{joined}\n{}",
+        diagnostics(&agent, &a_console)
+    );
+    let agents = read(&server, "/var/lib/k3s-standin/agents").unwrap_or_default();
+    assert!(
+        agents.contains("192.0.2.11 agent boot-agent"),
+        "{agents}\n{}",
+        diagnostics(&server, &s_console)
+    );
+
+    // A newer build's seed with the old payload ISO: refused, nothing installed, the
+    // applied payload stays.
+    let old_payload = scratch.join("old-payload.iso");
+    fs::copy(&payload, &old_payload).unwrap();
+    let k3s_before = read(&agent, "/usr/local/bin/k3s").unwrap();
+    lab.set_standin("# a newer build\n");
+    lab.build();
+    let started = Instant::now();
+    let port = common::debs::free_port();
+    machine
+        .start_with(
+            &agent,
+            &[Medium::Cdrom(&a_seed), Medium::Cdrom(&old_payload)],
+            &format!("listen=127.0.0.1:{port}"),
+            "52:54:00:00:02:0b",
+            &a_console,
+        )
+        .wait();
+    let stale_took = started.elapsed();
+    let why = || diagnostics(&agent, &a_console);
+    let st = status(&agent);
+    assert_eq!(st["state"], "failed", "{}", why());
+    assert_eq!(st["step"], "seed", "{}", why());
+    assert_eq!(st["applied"], digest.as_str(), "{}", why());
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stale or wrong payload ISO"),
+        "{}",
+        why()
+    );
+    assert_eq!(read(&agent, "/usr/local/bin/k3s").unwrap(), k3s_before);
+    eprintln!(
+        "boot time: shared payload join (server + agent): {:.0} s",
+        took.as_secs_f64()
+    );
+    eprintln!(
+        "boot time: shared payload, stale payload medium: {:.0} s",
+        stale_took.as_secs_f64()
+    );
 }

@@ -215,6 +215,62 @@ fn dash_o_names_the_output_of_every_writing_command() {
     }
 }
 
+/// `seedforge init --templates` also writes the embedded node templates, to edit, and
+/// points the config at them: rendered as they are, they give the embedded templates'
+/// files byte for byte; a template already there is not written over.
+#[test]
+fn init_templates_writes_the_embedded_templates_to_edit() {
+    let plain = tempfile::tempdir().unwrap();
+    let with = tempfile::tempdir().unwrap();
+    Cmd::seedforge().arg("init").cwd(plain.path()).run();
+    let out = Cmd::seedforge()
+        .args(["init", "--templates"])
+        .cwd(with.path())
+        .run();
+    assert!(
+        out.stdout.contains("templates/user-data.tera"),
+        "{}",
+        out.stdout
+    );
+    let config = std::fs::read_to_string(with.path().join("seedforge.yaml")).unwrap();
+    assert!(config.contains("\ntemplates: templates\n"), "{config}");
+    for file in seedforge::render::template_files() {
+        assert!(
+            with.path().join("templates").join(&file).is_file(),
+            "{file:?}"
+        );
+    }
+    // Same token, same files.
+    std::fs::copy(plain.path().join("token"), with.path().join("token")).unwrap();
+    for dir in [plain.path(), with.path()] {
+        Cmd::seedforge()
+            .args(["render", "-o", "nodes"])
+            .cwd(dir)
+            .run();
+    }
+    assert_same_tree(
+        &snapshot(&plain.path().join("nodes")),
+        &snapshot(&with.path().join("nodes")),
+        "nodes rendered from the written templates",
+    );
+
+    let again = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(again.path().join("templates")).unwrap();
+    std::fs::write(again.path().join("templates/user-data.tera"), "mine\n").unwrap();
+    let before = snapshot(again.path());
+    let refused = Cmd::seedforge()
+        .args(["init", "--templates"])
+        .cwd(again.path())
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains("user-data.tera"),
+        "{}",
+        refused.stderr
+    );
+    assert_same_tree(&before, &snapshot(again.path()), "init over a template");
+}
+
 /// `seedforge init` starts a folder that the config reader accepts (render uses it as it
 /// is), with a private token; it never writes over a file; a build in an empty folder
 /// points at it.

@@ -27,7 +27,9 @@ use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::render::NodeFiles;
 use crate::report::Reporter;
-use crate::seed::{PayloadFile, write_seed_iso};
+use crate::seed::{
+    PayloadFile, PayloadMode, write_payload_iso, write_seed_iso, write_shared_seed_iso,
+};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -37,6 +39,9 @@ use std::sync::Arc;
 
 mod incremental;
 pub mod outdir;
+
+/// The shared payload ISO's file name under `OUT/iso/` (`seeds: {payload: shared}`).
+pub const PAYLOAD_ISO: &str = "payload.iso";
 pub use crate::build::step::Step;
 pub use incremental::StepRun;
 
@@ -55,8 +60,9 @@ pub struct Plan {
     prepared: Vec<PreparedImage>,
     /// The resolved package bundles, one per `Packages` step.
     bundles: Vec<PreparedBundle>,
-    /// The PKI step's settings (secrets resolved).
-    pki: PkiSettings,
+    /// The PKI step's settings (secrets resolved); `None` without a registry, when the
+    /// step writes only the embedded registry mirror's `registries.yaml`.
+    pki: Option<PkiSettings>,
     /// Every node's rendered, validated files.
     nodes: Vec<NodeFiles>,
     /// `seedforge.lock` and the pins to write there after mirroring (`None` with
@@ -293,23 +299,9 @@ pub fn plan_with_net(
         Some(_) => crate::build::offline::remote_bundle_inputs(config, source_date_epoch(config))?,
         None => BTreeMap::new(),
     };
-    let pki = config.pki_settings(
-        images.entries.iter().map(|e| e.destination.registry()),
-        source_date(config),
-    )?;
-    // Computes (and throws away) everything the step will write: bad PEM files in the
-    // PKI directory and the SAN preflight fail here, before anything is written.
-    pki::prepare(&pki, &output, pki::now())?;
-    steps.push(Step::Pki {
-        out: output.clone(),
-        endpoint: pki.endpoint(),
-        sans: if pki.plain_http {
-            Vec::new()
-        } else {
-            pki.sans().iter().map(ToString::to_string).collect()
-        },
-        mirrors: pki.mirror_hosts().into_iter().collect(),
-    });
+    let upstreams = images.entries.iter().map(|e| e.destination.registry());
+    let pki = config.pki_settings(upstreams.clone(), source_date(config))?;
+    steps.push(pki_step(config, &output, pki.as_ref(), upstreams)?);
     if !config.files.is_empty() {
         let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
         steps.push(Step::Files {
@@ -332,11 +324,25 @@ pub fn plan_with_net(
             nodes: nodes.iter().map(|n| n.node.clone()).collect(),
         });
         let payload = payload_files(&steps);
+        let shared = config.seeds.payload == PayloadMode::Shared;
+        if shared {
+            steps.push(Step::Payload {
+                out: output.join("iso").join(PAYLOAD_ISO),
+                payload: payload.clone(),
+                mtime: source_date_epoch(config),
+            });
+        }
         steps.extend(nodes.iter().map(|n| Step::Iso {
             node: n.node.clone(),
             out: output.join("iso").join(format!("seed-{}.iso", n.node)),
-            payload: payload.clone(),
+            // A shared seed names the one payload ISO's payload, whole.
+            payload: if shared {
+                payload.clone()
+            } else {
+                node_payload(config, &n.node, &payload)
+            },
             mtime: source_date_epoch(config),
+            shared,
         }));
     }
     let seal = crate::build::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
@@ -349,7 +355,7 @@ pub fn plan_with_net(
             isos: steps
                 .iter()
                 .filter_map(|s| match s {
-                    Step::Iso { out, .. } => Some(out.clone()),
+                    Step::Iso { out, .. } | Step::Payload { out, .. } => Some(out.clone()),
                     _ => None,
                 })
                 .collect(),
@@ -372,8 +378,62 @@ pub fn plan_with_net(
     })
 }
 
+/// The PKI step: the registry's PKI and configs with `registries.yaml`, or (no registry)
+/// only the embedded registry mirror's `registries.yaml` listing the `upstreams`.
+fn pki_step<'a>(
+    config: &Config,
+    output: &Path,
+    pki: Option<&PkiSettings>,
+    upstreams: impl Iterator<Item = &'a str>,
+) -> Result<Step> {
+    let embedded_registry = config.cluster.embedded_registry;
+    let Some(pki) = pki else {
+        return Ok(Step::Pki {
+            out: output.to_path_buf(),
+            endpoint: None,
+            sans: Vec::new(),
+            mirrors: upstreams
+                .map(str::to_string)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            embedded_registry,
+        });
+    };
+    // Computes (and throws away) everything the step will write: bad PEM files in the
+    // PKI directory and the SAN preflight fail here, before anything is written.
+    pki::prepare(pki, output, pki::now())?;
+    Ok(Step::Pki {
+        out: output.to_path_buf(),
+        endpoint: Some(pki.endpoint()),
+        sans: if pki.plain_http {
+            Vec::new()
+        } else {
+            pki.sans().iter().map(ToString::to_string).collect()
+        },
+        mirrors: pki.mirror_hosts().into_iter().collect(),
+        embedded_registry,
+    })
+}
+
+/// What `node`'s seed carries of `payload`: everything, but with k3s's embedded registry
+/// mirror only the servers carry the airgap archives (`images/`); agents pull from them.
+fn node_payload(config: &Config, node: &str, payload: &[PayloadFile]) -> Vec<PayloadFile> {
+    let agent = config
+        .nodes
+        .iter()
+        .any(|n| n.name.as_str() == node && n.role == crate::vocab::Role::Agent);
+    let skip_archives = config.cluster.embedded_registry && agent;
+    payload
+        .iter()
+        .filter(|p| !(skip_archives && p.name.starts_with("images/")))
+        .cloned()
+        .collect()
+}
+
 /// What every node's seed carries under `payload/`: the airgap archives, the package
-/// bundles, the registry CA and `registries.yaml`.
+/// bundles, the registry CA and `registries.yaml` (see [`node_payload`] for agents of a
+/// cluster with the embedded registry mirror).
 fn payload_files(steps: &[Step]) -> Vec<PayloadFile> {
     let file = |dir: &str, path: &Path| PayloadFile {
         name: format!(
@@ -471,6 +531,11 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
         .map(|e| e.destination.clone())
         .collect();
     check_airgap_images(version, &required, &available)?;
+    // Without a registry, agents have the servers' airgap images only, through the
+    // embedded registry mirror.
+    if config.cluster.embedded_registry && config.registry.is_none() {
+        crate::preflight::check_embedded_shareable(&images.entries)?;
+    }
     Ok(())
 }
 
@@ -579,7 +644,9 @@ struct Done {
     bundles: Vec<BundleReport>,
     node_dirs: Vec<PathBuf>,
     isos: Vec<IsoSummary>,
-    payload_sums: Option<String>,
+    /// Each distinct payload's `SHA256SUMS` (servers and agents differ with the embedded
+    /// registry mirror), made once per build.
+    payload_sums: Vec<(Vec<PayloadFile>, String)>,
     /// The nodes' files as their seeds carry them (see [`incremental::seeded_nodes`]).
     seeded: Option<Vec<NodeFiles>>,
     pki: Option<PkiReport>,
@@ -761,6 +828,7 @@ fn run_step(
             out,
             payload,
             mtime,
+            shared,
         } => {
             let nodes = incremental::seeded_nodes(plan, done)?;
             let Some(files) = nodes.iter().find(|n| &n.node == node).cloned() else {
@@ -769,17 +837,39 @@ fn run_step(
             let stage = plan
                 .output
                 .join(format!("iso/.stage-{node}.{}", std::process::id()));
-            // Every node carries the same payload: its sums are made once per build.
+            // The sums of each distinct payload are made once per build.
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-            let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime)?;
-            // Staging linked the payload files and removed the links: only their ctime
-            // changed, and that was this build.
+            let summary = if *shared {
+                write_shared_seed_iso(&files, &sums, &stage, out, *mtime)?
+            } else {
+                let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime)?;
+                // Staging linked the payload files and removed the links: only their ctime
+                // changed, and that was this build.
+                let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
+                plan.state.absorb_ctime(&sources);
+                summary
+            };
+            done.isos.push(summary);
+        }
+        Step::Payload {
+            out,
+            payload,
+            mtime,
+        } => {
+            let stage = plan
+                .output
+                .join(format!("iso/.stage-payload.{}", std::process::id()));
+            let sums = incremental::payload_sums(plan, payload, done)?.to_string();
+            let summary = write_payload_iso(payload, &sums, &stage, out, *mtime)?;
             let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
             plan.state.absorb_ctime(&sources);
             done.isos.push(summary);
         }
-        Step::Pki { out, .. } => {
-            let prepared = pki::prepare(&plan.pki, out, pki::now())?;
+        Step::Pki { out, mirrors, .. } => {
+            let prepared = match &plan.pki {
+                Some(settings) => pki::prepare(settings, out, pki::now())?,
+                None => pki::prepare_embedded(&mirrors.iter().cloned().collect(), out),
+            };
             done.pki = Some(pki::commit(prepared, reporter)?);
         }
         Step::Files { out, files } => {
@@ -797,7 +887,7 @@ fn run_step(
                 &done.archives,
                 &done.bundles,
                 &done.files,
-                done.payload_sums.as_deref(),
+                done.payload_sums.iter().map(|(_, sums)| sums.as_str()),
                 done.verified.as_ref(),
             );
             let hash_many = |paths: &[PathBuf]| {
@@ -841,12 +931,12 @@ fn run_step(
 /// The digests this run's steps computed, for the seal to reuse: the airgap archives, the
 /// package bundles, the `files:` payload, every payload file (from the seeds'
 /// `SHA256SUMS`) and the blobs the verify step re-hashed.
-fn known_hashes(
+fn known_hashes<'a>(
     steps: &[Step],
     archives: &[ArchiveReport],
     bundles: &[BundleReport],
     files: &[crate::files::FileReport],
-    payload_sums: Option<&str>,
+    payload_sums: impl Iterator<Item = &'a str>,
     verified: Option<&VerifyReport>,
 ) -> crate::build::seal::Known {
     let mut known = crate::build::seal::Known::default();
@@ -863,8 +953,8 @@ fn known_hashes(
     for f in files {
         known.hashes.insert(f.path.clone(), f.sha256.clone());
     }
-    if let Some(sums) = payload_sums {
-        let payload = payload_files(steps);
+    let payload = payload_files(steps);
+    for sums in payload_sums {
         for line in sums.lines() {
             if let Some((hex, name)) = line.split_once("  ")
                 && let Some(p) = payload.iter().find(|p| p.name == name)

@@ -111,8 +111,10 @@ pub struct Manifest {
     pub cluster: ClusterRecord,
     /// What went in.
     pub inputs: Inputs,
-    /// The registry the nodes pull from, and the names its certificate must cover.
-    pub registry: RegistryRecord,
+    /// The registry the nodes pull from, and the names its certificate must cover; absent
+    /// when the cluster has none (k3s's embedded registry mirror alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryRecord>,
     /// Every image, with the digest it resolved to.
     pub images: Vec<ImageRecord>,
     /// The package bundles.
@@ -132,6 +134,9 @@ pub struct ClusterRecord {
     pub name: String,
     /// `cluster.k3s_version`.
     pub k3s_version: String,
+    /// `cluster.embedded_registry` (absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded_registry: bool,
 }
 
 /// The inputs of a build.
@@ -289,7 +294,7 @@ pub struct SealPlan {
     source_date_epoch: Option<u64>,
     cluster: ClusterRecord,
     inputs: Inputs,
-    registry: RegistryRecord,
+    registry: Option<RegistryRecord>,
     /// (source as listed, destination) of every image.
     images: Vec<(String, String)>,
 }
@@ -334,8 +339,7 @@ impl SealPlan {
                 _ => None,
             })
             .unwrap_or_default();
-        let r = &config.registry;
-        let registry = RegistryRecord {
+        let registry = config.registry.as_ref().map(|r| RegistryRecord {
             host: r.host.bare(),
             port: r.port,
             endpoint: format!(
@@ -346,7 +350,7 @@ impl SealPlan {
             ),
             plain_http: r.plain_http,
             sans,
-        };
+        });
         let images = images
             .entries
             .iter()
@@ -362,6 +366,7 @@ impl SealPlan {
             cluster: ClusterRecord {
                 name: config.cluster.name.as_str().to_string(),
                 k3s_version: config.cluster.k3s_version.clone(),
+                embedded_registry: config.cluster.embedded_registry,
             },
             inputs: Inputs {
                 config: Input {
@@ -479,7 +484,10 @@ pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<PathBuf>, Sea
                     }
                 }
             }
-            Step::Airgap { out, .. } | Step::Packages { out, .. } | Step::Iso { out, .. } => {
+            Step::Airgap { out, .. }
+            | Step::Packages { out, .. }
+            | Step::Iso { out, .. }
+            | Step::Payload { out, .. } => {
                 push_existing(out.clone());
             }
             Step::Pki { out, .. } => {

@@ -79,11 +79,25 @@ pub enum Step {
         /// The nodes, in config order.
         nodes: Vec<String>,
     },
-    /// Write a node's seed ISO: its NoCloud files and the payload, with SHA256SUMS.
+    /// Write a node's seed ISO: its NoCloud files and the payload, with SHA256SUMS (or,
+    /// `shared`, only `payload.sha256` naming the payload of the payload ISO).
     Iso {
         /// The node.
         node: String,
         /// `OUT/iso/seed-<node>.iso`.
+        out: PathBuf,
+        /// What goes under `payload/` (shared: of the payload ISO).
+        payload: Vec<PayloadFile>,
+        /// Every date in the image.
+        mtime: u64,
+        /// `seeds: {payload: shared}`: the payload is on the payload ISO, not here.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        shared: bool,
+    },
+    /// Write the shared payload ISO (`seeds: {payload: shared}`): the payload once, with
+    /// SHA256SUMS, for every node.
+    Payload {
+        /// `OUT/iso/payload.iso`.
         out: PathBuf,
         /// What goes under `payload/`.
         payload: Vec<PayloadFile>,
@@ -95,12 +109,17 @@ pub enum Step {
     Pki {
         /// The output directory (`pki/`, `registries.yaml`, `registry/`, `certs.d/`).
         out: PathBuf,
-        /// The registry's endpoint (`https://HOST:PORT`).
-        endpoint: String,
-        /// The SANs of the registry certificate (none for plain HTTP).
+        /// The registry's endpoint (`https://HOST:PORT`); none when the cluster has no
+        /// registry (only `registries.yaml` for k3s's embedded registry mirror is written).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        /// The SANs of the registry certificate (none for plain HTTP or no registry).
         sans: Vec<String>,
-        /// The registries mirrored to it.
+        /// The registries mirrored to it (or, without a registry, shared between the nodes).
         mirrors: Vec<String>,
+        /// The servers run k3s's embedded registry mirror.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        embedded_registry: bool,
     },
     /// Copy (or download) the `files:` payload into `OUT/files/`, checking each sha256.
     Files {
@@ -114,7 +133,7 @@ pub enum Step {
         /// The output directory.
         out: PathBuf,
     },
-    /// Copy the seed ISOs into `export_dir`.
+    /// Copy the seed ISOs (and the payload ISO) into `export_dir`.
     Export {
         /// The destination folder.
         dir: PathBuf,
@@ -134,6 +153,7 @@ impl Step {
             Step::Pki { .. } => "pki",
             Step::Render { .. } => "render",
             Step::Iso { .. } => "iso",
+            Step::Payload { .. } => "payload",
             Step::Files { .. } => "files",
             Step::Seal { .. } => "seal",
             Step::Export { .. } => "export",
@@ -215,11 +235,28 @@ impl Step {
                 out.display()
             ),
             Step::Iso {
+                node,
+                out,
+                shared: true,
+                ..
+            } => format!(
+                "write {} (label {}) for {node} with user-data, meta-data, network-config and {} naming the payload of the payload ISO",
+                out.display(),
+                crate::seed::LABEL,
+                crate::seed::PAYLOAD_REF,
+            ),
+            Step::Iso {
                 node, out, payload, ..
             } => format!(
                 "write {} (label {}) for {node} with user-data, meta-data, network-config and {} payload file(s) + SHA256SUMS",
                 out.display(),
                 crate::seed::LABEL,
+                payload.len()
+            ),
+            Step::Payload { out, payload, .. } => format!(
+                "write {} (label {}) for every node with {} payload file(s) + SHA256SUMS",
+                out.display(),
+                crate::seed::PAYLOAD_LABEL,
                 payload.len()
             ),
             Step::Render { out, nodes } => format!(
@@ -230,17 +267,33 @@ impl Step {
             ),
             Step::Pki {
                 out,
-                endpoint,
+                endpoint: Some(endpoint),
                 sans,
                 mirrors,
+                embedded_registry,
             } => format!(
-                "registry PKI in {}/pki for {endpoint} (SANs {}), registries.yaml mirroring {}",
+                "registry PKI in {}/pki for {endpoint} (SANs {}), registries.yaml mirroring {}{}",
                 out.display(),
                 if sans.is_empty() {
                     "none".to_string()
                 } else {
                     sans.join(", ")
                 },
+                mirrors.join(", "),
+                if *embedded_registry {
+                    "; k3s's embedded registry mirror on every node is tried before the registry, and only the servers' seeds carry the airgap archives"
+                } else {
+                    ""
+                }
+            ),
+            Step::Pki {
+                out,
+                endpoint: None,
+                mirrors,
+                ..
+            } => format!(
+                "write {} for k3s's embedded registry mirror, sharing {} between the nodes (only the servers' seeds carry the airgap archives); no registry: no registry CA or certificate, registry/config.yml or certs.d",
+                out.join("registries.yaml").display(),
                 mirrors.join(", ")
             ),
             Step::Files { out, files } => format!(
@@ -260,7 +313,7 @@ impl Step {
                 out.display()
             ),
             Step::Export { dir, isos } => format!(
-                "copy {} seed ISO(s) into {} (nothing else there is touched)",
+                "copy {} ISO(s) into {} (nothing else there is touched)",
                 isos.len(),
                 dir.display()
             ),

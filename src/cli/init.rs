@@ -4,7 +4,7 @@
 use super::Global;
 use clap::Args;
 use seedforge::{Error, ExitCode};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `seedforge init`.
 #[derive(Debug, Args)]
@@ -15,6 +15,10 @@ pub(super) struct InitArgs {
     /// The k3s release the cluster runs (its image list is written to images.txt).
     #[arg(long, value_name = "VERSION")]
     k3s_version: Option<String>,
+    /// Also write the node templates (cloud-init and autoinstall) into DIR/templates, to
+    /// edit, and point the config at them. Without it the embedded ones are used.
+    #[arg(long)]
+    templates: bool,
 }
 
 /// The starter config: every required key, the common optional ones as comments.
@@ -69,6 +73,10 @@ network:
 #     sha256: "<sha256 of the file>"
 #     executable: true
 
+# The node templates (user-data, the bootstrap script, …) are embedded; to change them,
+# `seedforge init --templates` writes them into templates/ and sets this:
+# templates: templates
+
 output: out
 "#;
 
@@ -83,33 +91,39 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
             seedforge::preflight::newest_known_release()
         )));
     };
-    let files = [
+    let mut config = CONFIG.replace("@K3S_VERSION@", &version);
+    if a.templates {
+        config = config.replace("# templates: templates\n", "templates: templates\n");
+    }
+    let mut files = vec![
+        (PathBuf::from("seedforge.yaml"), config, 0o644),
         (
-            "seedforge.yaml",
-            CONFIG.replace("@K3S_VERSION@", &version),
-            0o644,
-        ),
-        (
-            "images.txt",
+            PathBuf::from("images.txt"),
             format!("# The images k3s {version} runs (its airgap image set).\n{list}"),
             0o644,
         ),
-        ("token", format!("{}\n", token()?), 0o600),
+        (PathBuf::from("token"), format!("{}\n", token()?), 0o600),
     ];
+    if a.templates {
+        for (file, text) in seedforge::render::embedded_templates() {
+            files.push((Path::new("templates").join(file), text.to_string(), 0o644));
+        }
+    }
     // Nothing is written over: every name is checked before the first file is written.
     for (name, _, _) in &files {
         let path = a.dir.join(name);
         if path.symlink_metadata().is_ok() {
             return Err(Error::Usage(format!(
-                "{}: already exists; seedforge init writes only into a folder without seedforge.yaml, images.txt and token",
+                "{}: already exists; seedforge init writes only files that do not exist",
                 path.display()
             )));
         }
     }
     let io = super::write_error;
-    std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
     for (name, text, mode) in &files {
         let path = a.dir.join(name);
+        let parent = path.parent().unwrap_or(&a.dir);
+        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         seedforge::util::atomic_write_mode(&path, text.as_bytes(), *mode)
             .map_err(|e| io(&path, e))?;
         outln!("wrote {}", path.display());

@@ -189,9 +189,10 @@ enum Command {
     ///
     /// Templates are embedded (cloud-init mode) or read from the config's `templates`
     /// folder. Everything is validated before anything is written: YAML that parses as
-    /// meant, the `#cloud-config` header, known cloud-config keys, `bash -n` on every
-    /// script carried, every systemd unit enabled exactly once. user-data holds the join
-    /// token and is written 0600.
+    /// meant, the `#cloud-config` header, cloud-init's own schema of a cloud-config
+    /// (cloud-init 22.4's, embedded; a key it does not know is refused too), `bash -n` on
+    /// every script carried, every systemd unit enabled exactly once. user-data holds the
+    /// join token and is written 0600.
     Render(render::RenderArgs),
     /// Issue the registry CA and certificate and write the registry configs.
     ///
@@ -667,13 +668,11 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
     let layout = Layout::open(&layout_path)?;
     // Blobs unchanged since they last hashed right are not read again.
     let stamps = BlobStamps::load(&layout);
-    let report = write_archive(
-        &layout,
-        &a.out,
-        &options,
-        &progress::CliReporter::new(true, 0),
-        Some(&stamps),
-    )?;
+    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    seedforge::Reporter::step_started(&reporter, "airgap");
+    let report = write_archive(&layout, &a.out, &options, &reporter, Some(&stamps));
+    reporter.finish();
+    let report = report?;
     if let Err(e) = stamps.save() {
         tracing::warn!(
             "cannot save the blob stamps of {}: {e}",
@@ -787,10 +786,13 @@ fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
 /// Verifies the layout, printing text unless `--json`; the caller prints the JSON.
 fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCode, Error>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
-    let reporter = progress::CliReporter::new(true, 0);
+    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    seedforge::Reporter::step_started(&reporter, "verify");
     // Every blob is re-hashed; those found right get fresh stamps for `airgap`.
     let stamps = BlobStamps::recording(&layout);
-    let report = seedforge::oci::verify::verify_with(&layout, &reporter, Some(&stamps))?;
+    let report = seedforge::oci::verify::verify_with(&layout, &reporter, Some(&stamps));
+    reporter.finish();
+    let report = report?;
     if let Err(e) = stamps.save() {
         tracing::warn!(
             "cannot save the blob stamps of {}: {e}",

@@ -1,5 +1,7 @@
-//! The CLI's [`Reporter`]: a progress bar on a terminal, one line per finished image
-//! otherwise, nothing with `--quiet` or `--json`.
+//! The CLI's [`Reporter`]: a progress bar on a terminal (items done of the step's items,
+//! bytes so far, the current item), one line per finished image otherwise, nothing with
+//! `--quiet` or `--json`. Every long command draws through it: `build`, `mirror`, `debs`,
+//! `push`, `airgap` and `verify`.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use seedforge::Reporter;
@@ -12,20 +14,37 @@ pub struct CliReporter {
     /// Per-item lines are only worth printing for images, not for every verified blob.
     step: std::sync::Mutex<String>,
     bytes: std::sync::atomic::AtomicU64,
+    /// The bar is drawn from the first item (or skipped step) on, so that a command whose
+    /// number of items is not known yet never shows an empty `0/0` bar.
+    shown: std::sync::Once,
+    /// Whether the current step has reported an item: until it does, no bar is drawn
+    /// (a step without items would show the last step's count).
+    items: std::sync::atomic::AtomicBool,
+}
+
+/// A step with items: done of all, time, bytes so far and the current item. The message
+/// is cut to the terminal's width: a long one would wrap and every redraw would leave a
+/// line behind.
+const BAR: &str = "{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}";
+
+/// A step before its first item (or one without items).
+const PLAIN: &str = "{prefix:>8} {elapsed} {wide_msg}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 impl CliReporter {
-    /// `silent` suppresses everything; `items` sizes the bar.
+    /// `silent` suppresses everything; `items` sizes the bar until a step tells its own
+    /// number of items.
     pub fn new(silent: bool, items: usize) -> CliReporter {
         let terminal = std::io::stderr().is_terminal();
-        let bar = (!silent && terminal && items > 0).then(|| {
+        let bar = (!silent && terminal).then(|| {
             let bar =
-                ProgressBar::with_draw_target(Some(items as u64), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
+                ProgressBar::with_draw_target(Some(items as u64), ProgressDrawTarget::hidden());
+            bar.set_style(style(BAR));
             bar
         });
         CliReporter {
@@ -33,6 +52,16 @@ impl CliReporter {
             lines: !silent && !terminal,
             step: std::sync::Mutex::new(String::new()),
             bytes: std::sync::atomic::AtomicU64::new(0),
+            shown: std::sync::Once::new(),
+            items: std::sync::atomic::AtomicBool::new(items > 0),
+        }
+    }
+
+    /// Starts drawing the bar on stderr (once).
+    fn show(&self) {
+        if let Some(bar) = &self.bar {
+            self.shown
+                .call_once(|| bar.set_draw_target(ProgressDrawTarget::stderr()));
         }
     }
 
@@ -50,10 +79,14 @@ impl Reporter for CliReporter {
         if let Ok(mut s) = self.step.lock() {
             *s = step.to_string();
         }
+        self.bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.items
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         if let Some(bar) = &self.bar {
-            bar.set_prefix(step.to_string());
+            bar.set_style(style(PLAIN));
+            bar.set_message("");
             bar.set_position(0);
-            self.bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+            bar.set_prefix(step.to_string());
         }
     }
 
@@ -64,15 +97,27 @@ impl Reporter for CliReporter {
     fn step_skipped(&self, step: &str) {
         tracing::debug!("step {step} skipped (unchanged)");
         if let Some(bar) = &self.bar {
+            bar.set_style(style(PLAIN));
             bar.set_prefix(step.to_string());
             bar.set_message("unchanged, skipped");
         }
+        self.show();
     }
 
     fn item_started(&self, item: &str, _index: usize, total: usize) {
         if let Some(bar) = &self.bar {
+            let first = !self.items.swap(true, std::sync::atomic::Ordering::Relaxed);
+            if first {
+                bar.set_style(style(BAR));
+            }
             bar.set_length(total as u64);
             bar.set_message(item.to_string());
+            self.show();
+            // Redraws are rate-limited; a step's first item is always drawn, so even a
+            // quick step shows that it ran.
+            if first {
+                bar.force_draw();
+            }
         }
     }
 

@@ -1,12 +1,12 @@
 //! `seedforge push`: every image of a layout into a registry, digests unchanged.
 
 use super::mirror::RegistryArgs;
-use super::{Global, layout_dir, print_json};
+use super::{Global, layout_dir, print_json, progress};
 use clap::Args;
 use seedforge::oci::Layout;
 use seedforge::oci::registry::push::{PushOptions, push_layout};
 use seedforge::util::human_bytes;
-use seedforge::{Error, ExitCode};
+use seedforge::{Error, ExitCode, Reporter};
 use std::path::PathBuf;
 
 /// `seedforge push` arguments.
@@ -41,7 +41,11 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, Error> {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),
     };
-    let report = push_layout(&layout, &registries, &options)?;
+    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    reporter.step_started("push");
+    let report = push_layout(&layout, &registries, &options, &reporter);
+    reporter.finish();
+    let report = report?;
     if g.json {
         print_json(&report);
     } else if !g.quiet {

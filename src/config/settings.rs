@@ -5,17 +5,21 @@ use super::{Config, ConfigError};
 use crate::pki::{self, PkiSettings};
 use crate::preflight::default_pause_image;
 use crate::render::{AutoinstallSettings, NodeSettings, RenderError, RenderSettings};
-use crate::vocab::{InstallMode, SecretError};
+use crate::vocab::{InstallMode, Role, SecretError};
 
 impl Config {
-    /// The registry PKI settings of a build of this config whose images come from the `registries` hosts.
+    /// The registry PKI settings of a build of this config whose images come from the
+    /// `registries` hosts; `None` without a `registry:` section (a cluster that shares its
+    /// images through k3s's embedded registry mirror alone).
     pub fn pki_settings<'a>(
         &self,
         registries: impl IntoIterator<Item = &'a str>,
         source_date: Option<u64>,
-    ) -> Result<PkiSettings, ConfigError> {
+    ) -> Result<Option<PkiSettings>, ConfigError> {
         let config = self;
-        let r = &config.registry;
+        let Some(r) = &config.registry else {
+            return Ok(None);
+        };
         let auth = match &r.auth {
             Some(a) => Some((
                 a.username.0.clone(),
@@ -23,7 +27,7 @@ impl Config {
             )),
             None => None,
         };
-        Ok(PkiSettings {
+        Ok(Some(PkiSettings {
             host: r.host.clone(),
             port: r.port,
             extra_sans: r.sans.clone(),
@@ -48,7 +52,7 @@ impl Config {
             rewrite: r.rewrite.clone(),
             mirrors: registries.into_iter().map(str::to_string).collect(),
             source_date,
-        })
+        }))
     }
 }
 
@@ -94,10 +98,15 @@ impl Config {
             k3s_version: self.cluster.k3s_version.clone(),
             pause_image,
             disable: self.cluster.disable.iter().map(|c| c.0.clone()).collect(),
+            embedded_registry: self.cluster.embedded_registry,
             token,
-            registry_host: self.registry.host.to_string(),
-            registry_port: self.registry.port,
-            node_ca_path: self.registry.node_ca_path.0.clone(),
+            registry_host: self.registry.as_ref().map(|r| r.host.to_string()),
+            registry_port: self.registry.as_ref().map(|r| r.port),
+            node_ca_path: self
+                .registry
+                .as_ref()
+                .map_or(super::DEFAULT_NODE_CA_PATH, |r| r.node_ca_path.0.as_str())
+                .to_string(),
             interface: self.network.interface.clone(),
             gateway: self.network.gateway,
             nameservers: self.network.nameservers.clone(),
@@ -120,8 +129,69 @@ impl Config {
                     ip: n.address.ip,
                     prefix: n.address.prefix,
                     install: n.install,
+                    // With the embedded registry mirror an agent pulls from its peers.
+                    imports_images: !(self.cluster.embedded_registry && n.role == Role::Agent),
                 })
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    const EMBEDDED: &str = "\
+version: 1
+cluster:
+  name: lab
+  k3s_version: v1.33.1+k3s1
+  embedded_registry: true
+  token: {file: token}
+images:
+  lists: [images.txt]
+nodes:
+  - name: s1
+    role: server
+    address: 192.168.6.10/24
+  - name: a1
+    role: agent
+    address: 192.168.6.11/24
+";
+
+    fn config(text: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+        let config = Config::parse(text, &dir.path().join("seedforge.yaml")).unwrap();
+        (dir, config)
+    }
+
+    /// The k3s config.yaml block of a rendered user-data.
+    fn k3s_config(user_data: &str) -> &str {
+        let start = user_data.find("/etc/rancher/k3s/config.yaml").unwrap();
+        let end = user_data[start..].find("  - path:").unwrap();
+        &user_data[start..start + end]
+    }
+
+    #[test]
+    fn only_the_servers_k3s_config_turns_the_embedded_mirror_on() {
+        let (_dir, c) = config(EMBEDDED);
+        assert!(c.pki_settings(["docker.io"], None).unwrap().is_none());
+        let nodes = crate::render::render_all(&c.render_settings().unwrap()).unwrap();
+        let server = k3s_config(&nodes[0].user_data);
+        assert!(
+            server.contains("\n      embedded-registry: true\n"),
+            "{server}"
+        );
+        let agent = k3s_config(&nodes[1].user_data);
+        assert!(!agent.contains("embedded-registry"), "{agent}");
+        let (_dir, c) = config(
+            &EMBEDDED
+                .replace("  embedded_registry: true\n", "")
+                .replace("images:", "registry:\n  host: 192.168.6.1\nimages:"),
+        );
+        assert!(c.pki_settings(["docker.io"], None).unwrap().is_some());
+        let nodes = crate::render::render_all(&c.render_settings().unwrap()).unwrap();
+        assert!(!nodes[0].user_data.contains("embedded-registry"));
     }
 }

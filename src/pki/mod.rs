@@ -7,6 +7,10 @@
 //! (distribution) and `certs.d/*/hosts.toml` (containerd), and refuses when the issued
 //! certificate, parsed back, does not cover the address the nodes will dial.
 //!
+//! A cluster without a registry (k3s's embedded registry mirror alone) gets only
+//! `registries.yaml` ([`prepare_embedded`]): no CA, certificate, registry config or
+//! `certs.d`, and the registry configs an earlier build wrote are removed.
+//!
 //! The PKI directory is state kept between builds: nodes trust the CA, so an existing CA
 //! is reused and never replaced behind the user's back; the registry certificate is
 //! reissued only when its SANs, key, issuer or validity no longer match. Everything is
@@ -306,7 +310,8 @@ pub struct PkiReport {
     pub registry_cert: Option<CertInfo>,
     /// Every file written (unchanged state files are not rewritten).
     pub written: Vec<PathBuf>,
-    /// `certs.d` directories removed because their registry is no longer mirrored.
+    /// `certs.d` directories removed because their registry is no longer mirrored, and
+    /// registry configs removed because the config no longer has a registry.
     pub removed: Vec<PathBuf>,
     /// Things the user should know (a kept CA that differs from the config).
     pub warnings: Vec<String>,
@@ -328,6 +333,8 @@ pub struct Prepared {
     kept_keys: Vec<PathBuf>,
     /// `certs.d` directories of registries no longer mirrored, removed on commit.
     stale: Vec<PathBuf>,
+    /// Registry configs of a registry no longer configured, removed on commit.
+    stale_files: Vec<PathBuf>,
     /// The report (its `written` is filled by [`commit`]).
     pub report: PkiReport,
 }
@@ -404,8 +411,42 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
         files,
         kept_keys,
         stale,
+        stale_files: Vec::new(),
         report,
     })
+}
+
+/// What the PKI step writes for a cluster without a registry, whose nodes share the
+/// images of the `mirrors` registries through k3s's embedded registry mirror: only
+/// `registries.yaml`. The registry configs and `certs.d` files an earlier build with a
+/// registry wrote are removed on commit; `pki/` (state: the CA the nodes may trust) is
+/// left alone. Writes nothing.
+pub fn prepare_embedded(mirrors: &BTreeSet<String>, out: &Path) -> Prepared {
+    let paths = PkiPaths {
+        out: out.to_path_buf(),
+    };
+    Prepared {
+        files: vec![PlannedFile {
+            path: paths.registries_yaml(),
+            bytes: registries_yaml::render_embedded(mirrors).into_bytes(),
+            private: false,
+        }],
+        kept_keys: Vec::new(),
+        stale: hosts_toml::stale(&paths.certs_d(), &[]),
+        stale_files: [paths.registry_config(), paths.htpasswd()]
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect(),
+        report: PkiReport {
+            dir: None,
+            ca: None,
+            certificate: None,
+            registry_cert: None,
+            written: Vec::new(),
+            removed: Vec::new(),
+            warnings: Vec::new(),
+        },
+    }
 }
 
 /// Writes a prepared step: every file atomically, keys and secrets with mode 0600.
@@ -430,6 +471,15 @@ pub fn commit(prepared: Prepared, reporter: &dyn Reporter) -> Result<PkiReport, 
         std::fs::remove_file(&file).map_err(|e| PkiError::io(&file, e))?;
         std::fs::remove_dir(dir).map_err(|e| PkiError::io(dir, e))?;
         report.removed.push(dir.clone());
+    }
+    for file in &prepared.stale_files {
+        std::fs::remove_file(file).map_err(|e| PkiError::io(file, e))?;
+        report.removed.push(file.clone());
+        // The folder goes too once it is empty (`registry/`); a folder holding anything
+        // else is left alone.
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
     Ok(report)
 }

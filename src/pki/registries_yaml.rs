@@ -2,6 +2,14 @@
 //! from (and for the registry itself), all pointing at the one registry the cluster pulls
 //! from, plus its TLS and auth settings under `configs."HOST:PORT"`.
 //!
+//! A cluster without a registry, whose nodes share images through k3s's embedded registry
+//! mirror alone, gets [`render_embedded`]: the same registries under `mirrors`, each with
+//! no endpoint. That is how k3s documents enabling the embedded mirror for a registry: the
+//! entry only has to be present, and a registry not listed is neither shared nor pulled
+//! from peers. (A `"*"` entry would enable every registry, but also registries no image of
+//! the build comes from; seedforge lists the ones it mirrors.) With a registry, the entries
+//! keep its endpoint: the embedded mirror is tried first, then the registry.
+//!
 //! The format is k3s's: `mirrors.<registry>.endpoint` (a list of URLs) and optional
 //! `rewrite` (regular expression to replacement), `configs.<HOST:PORT>.tls.ca_file` and
 //! `configs.<HOST:PORT>.auth.{username,password}` (k3s has no `token` key). The file is
@@ -12,7 +20,7 @@
 use super::PkiSettings;
 use crate::vocab::Host;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// A YAML (and TOML, and JSON) double-quoted string.
@@ -56,12 +64,30 @@ pub fn render(settings: &PkiSettings) -> String {
     out
 }
 
+/// registries.yaml for a cluster without a registry: every registry in `mirrors` (the
+/// registries the images come from) listed with no endpoint, so that k3s's embedded
+/// registry mirror shares its images between the nodes.
+pub fn render_embedded(mirrors: &BTreeSet<String>) -> String {
+    let mut out = String::from(
+        "# k3s registry configuration written by seedforge.\n\
+         # Install as /etc/rancher/k3s/registries.yaml on every node.\n\
+         # No registry: k3s's embedded registry mirror shares these registries' images\n\
+         # between the nodes (an entry without endpoints enables it for that registry).\n",
+    );
+    out.push_str("mirrors:\n");
+    for host in mirrors {
+        let _ = writeln!(out, "  {}:", quote(host));
+    }
+    out
+}
+
 /// registries.yaml as k3s reads it (the parts seedforge writes).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistriesFile {
-    /// Mirrors by registry name.
-    #[serde(default)]
+    /// Mirrors by registry name; an entry without a value (`"docker.io":`) is a mirror
+    /// with no endpoint.
+    #[serde(default, deserialize_with = "mirrors_allowing_empty")]
     pub mirrors: BTreeMap<String, Mirror>,
     /// TLS and auth settings by registry `HOST:PORT`.
     #[serde(default)]
@@ -69,10 +95,12 @@ pub struct RegistriesFile {
 }
 
 /// `mirrors.<name>`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mirror {
-    /// Endpoint URLs, tried in order.
+    /// Endpoint URLs, tried in order (none: only the embedded mirror, then the registry
+    /// itself).
+    #[serde(default)]
     pub endpoint: Vec<String>,
     /// Repository rewrites.
     #[serde(default)]
@@ -109,6 +137,18 @@ pub struct Auth {
     pub password: Option<String>,
     /// base64 of `user:password`.
     pub auth: Option<String>,
+}
+
+/// `mirrors:` whose entries may be empty (YAML null), as k3s's embedded mirror wants them.
+fn mirrors_allowing_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Mirror>, D::Error> {
+    let raw = Option::<BTreeMap<String, Option<Mirror>>>::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
 }
 
 /// Parses registries.yaml text.

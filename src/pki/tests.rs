@@ -222,3 +222,58 @@ fn expiry_warning_within_thirty_days() {
             .contains("expired")
     );
 }
+
+#[test]
+fn registries_yaml_for_the_embedded_mirror_alone_lists_each_registry_without_endpoints() {
+    let mirrors: BTreeSet<String> = ["registry.k8s.io", "docker.io", "localhost:5000"]
+        .map(String::from)
+        .into();
+    let text = registries_yaml::render_embedded(&mirrors);
+    // k3s's documented form: each registry present under `mirrors`, nothing else.
+    assert!(
+        text.ends_with(
+            "mirrors:\n  \"docker.io\":\n  \"localhost:5000\":\n  \"registry.k8s.io\":\n"
+        ),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.starts_with('#') || !l.contains('*')));
+    let file = registries_yaml::parse(&text).unwrap();
+    assert_eq!(
+        file.mirrors.keys().collect::<Vec<_>>(),
+        ["docker.io", "localhost:5000", "registry.k8s.io"]
+    );
+    assert!(file.mirrors.values().all(|m| m.endpoint.is_empty()));
+    assert!(file.configs.is_empty());
+    assert!(registries_yaml::tls_hosts(&text).unwrap().is_empty());
+}
+
+#[test]
+fn without_a_registry_only_registries_yaml_is_written_and_old_registry_configs_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings("192.168.6.1");
+    s.auth = Some(("puller".into(), secret("pw")));
+    run(&s, dir.path());
+    let paths = PkiPaths {
+        out: dir.path().to_path_buf(),
+    };
+    assert!(paths.registry_config().is_file() && paths.htpasswd().is_file());
+    assert!(paths.certs_d().join("docker.io/hosts.toml").is_file());
+    let mirrors: BTreeSet<String> = ["docker.io".to_string()].into();
+    let prepared = prepare_embedded(&mirrors, dir.path());
+    // Nothing is written or removed before commit.
+    assert!(paths.registry_config().is_file());
+    let report = commit(prepared, &crate::NoopReporter).unwrap();
+    assert_eq!(report.written, [paths.registries_yaml()]);
+    assert!(report.ca.is_none() && report.certificate.is_none());
+    assert!(
+        !dir.path().join("registry").exists(),
+        "registry/ is removed"
+    );
+    assert!(!paths.certs_d().join("docker.io").exists());
+    assert!(paths.ca_cert().is_file(), "pki/ is state and stays");
+    let text = std::fs::read_to_string(paths.registries_yaml()).unwrap();
+    assert_eq!(text, registries_yaml::render_embedded(&mirrors));
+    // A second run changes nothing.
+    let again = commit(prepare_embedded(&mirrors, dir.path()), &crate::NoopReporter).unwrap();
+    assert!(again.written.is_empty() && again.removed.is_empty());
+}

@@ -21,12 +21,15 @@ pub struct RenderSettings {
     pub pause_image: String,
     /// k3s components turned off (`--disable`).
     pub disable: Vec<String>,
+    /// The servers run k3s's embedded registry mirror (`embedded-registry: true`).
+    pub embedded_registry: bool,
     /// The join token.
     pub token: SecretValue,
-    /// The registry's host (IP or DNS name) and port.
-    pub registry_host: String,
-    /// The registry's port.
-    pub registry_port: u16,
+    /// The registry's host (IP or DNS name); `None` when the cluster has no registry
+    /// (the embedded registry mirror alone).
+    pub registry_host: Option<String>,
+    /// The registry's port; `None` when the cluster has no registry.
+    pub registry_port: Option<u16>,
     /// Where the registry CA goes on the node.
     pub node_ca_path: String,
     /// The netplan match of the interface the static address goes on.
@@ -68,6 +71,9 @@ pub struct NodeSettings {
     pub prefix: u8,
     /// How it is installed.
     pub install: InstallMode,
+    /// Whether its bootstrap places the payload's airgap image archives for k3s to import
+    /// (an agent of a cluster with k3s's embedded registry mirror pulls from its peers).
+    pub imports_images: bool,
 }
 
 /// Fixed paths on the node, shared by the templates and the payload layout.
@@ -87,7 +93,13 @@ pub struct Paths {
     pub iso_copy_marker: &'static str,
     /// The bootstrap's state: `status.json`, the applied payload's digest.
     pub state: &'static str,
+    /// The volume label of the shared payload ISO, looked for when the seed carries no
+    /// payload of its own.
+    pub payload_label: &'static str,
 }
+
+/// The volume label of the shared payload ISO (`seeds: {payload: shared}`).
+pub const PAYLOAD_LABEL: &str = "SEEDPAYLOAD";
 
 /// The node-side paths.
 pub const PATHS: Paths = Paths {
@@ -97,6 +109,7 @@ pub const PATHS: Paths = Paths {
     k3s_images: "/var/lib/rancher/k3s/agent/images",
     iso_copy_marker: "/var/lib/iso-copy-complete",
     state: "/var/lib/seedforge",
+    payload_label: PAYLOAD_LABEL,
 };
 
 /// The marker agents write (the seeds' tooling waits for these names).
@@ -124,12 +137,16 @@ pub struct NodeContext {
     token: String,
 }
 
+/// `cluster.*`.
 #[derive(Debug, Serialize)]
 struct ClusterContext {
     name: String,
     k3s_version: String,
     pause_image: String,
     disable: Vec<String>,
+    /// True when the servers run k3s's embedded registry mirror: only the servers' seeds
+    /// carry the airgap archives, and agents pull their images from the other nodes.
+    embedded_registry: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,6 +156,7 @@ struct NodeInfo {
     ip: String,
     prefix: u8,
     address: String,
+    imports_images: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,11 +166,14 @@ struct ServerInfo {
     url: String,
 }
 
+/// `registry.*`: `host`, `port` and `endpoint` (`HOST:PORT`) are null when the cluster has
+/// no registry (`cluster.embedded_registry` without a `registry:` section); test them with
+/// `{% if registry.endpoint %}`.
 #[derive(Debug, Serialize)]
 struct RegistryInfo {
-    host: String,
-    port: u16,
-    endpoint: String,
+    host: Option<String>,
+    port: Option<u16>,
+    endpoint: Option<String>,
     /// Where the registry CA goes on the node (`registries.yaml`'s `ca_file`).
     node_ca_path: String,
 }
@@ -202,6 +223,7 @@ impl NodeContext {
                 k3s_version: settings.k3s_version.clone(),
                 pause_image: settings.pause_image.clone(),
                 disable: settings.disable.clone(),
+                embedded_registry: settings.embedded_registry,
             },
             node: NodeInfo {
                 name: node.name.clone(),
@@ -209,6 +231,7 @@ impl NodeContext {
                 ip: node.ip.to_string(),
                 prefix: node.prefix,
                 address: format!("{}/{}", node.ip, node.prefix),
+                imports_images: node.imports_images,
             },
             server: ServerInfo {
                 name: server.name.clone(),
@@ -218,7 +241,10 @@ impl NodeContext {
             registry: RegistryInfo {
                 host: settings.registry_host.clone(),
                 port: settings.registry_port,
-                endpoint: format!("{}:{}", settings.registry_host, settings.registry_port),
+                endpoint: match (&settings.registry_host, settings.registry_port) {
+                    (Some(host), Some(port)) => Some(format!("{host}:{port}")),
+                    _ => None,
+                },
                 node_ca_path: settings.node_ca_path.clone(),
             },
             network: NetworkInfo {

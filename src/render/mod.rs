@@ -14,10 +14,13 @@
 //! will read it, naming the node, the file and the line.
 
 mod context;
+mod schema;
 mod units;
 pub mod validate;
 
-pub use context::{AutoinstallSettings, NodeContext, NodeSettings, PATHS, RenderSettings};
+pub use context::{
+    AutoinstallSettings, NodeContext, NodeSettings, PATHS, PAYLOAD_LABEL, RenderSettings,
+};
 
 use crate::vocab::InstallMode;
 use sha2::{Digest as _, Sha256};
@@ -101,6 +104,15 @@ pub fn template_files() -> Vec<PathBuf> {
     EMBEDDED
         .iter()
         .map(|(mode, name, _)| template_file(*mode, name))
+        .collect()
+}
+
+/// The embedded templates as (file relative to a templates folder, text): what a
+/// templates folder starts from (`seedforge init --templates`).
+pub fn embedded_templates() -> Vec<(PathBuf, &'static str)> {
+    EMBEDDED
+        .iter()
+        .map(|(mode, name, text)| (template_file(*mode, name), *text))
         .collect()
 }
 
@@ -236,6 +248,15 @@ impl Templates {
         Ok(Templates { tera, sources })
     }
 
+    /// Where the template `name` of `mode` came from: its file, or its embedded name.
+    fn origin(&self, mode: InstallMode, name: &str) -> String {
+        let key = template_key(mode, name);
+        self.sources
+            .iter()
+            .find(|s| s.name == key)
+            .map_or(key, |s| s.origin.clone())
+    }
+
     fn render(
         &self,
         mode: InstallMode,
@@ -327,7 +348,31 @@ pub fn render_node(
         network_config,
         instance_id,
     };
-    validate::node_files(&files)?;
+    validate::node_files(&files).map_err(|e| match e {
+        RenderError::Invalid {
+            node: name,
+            file,
+            line,
+            message,
+        } => {
+            // network-config is always cloud-init's template; the others the install mode's.
+            let mode = match file.as_str() {
+                "network-config" => CloudInit,
+                _ => node.install,
+            };
+            let message = format!(
+                "{message} [from template {}]",
+                templates.origin(mode, &file)
+            );
+            RenderError::Invalid {
+                node: name,
+                file,
+                line,
+                message,
+            }
+        }
+        other => other,
+    })?;
     Ok(files)
 }
 

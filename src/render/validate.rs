@@ -1,5 +1,6 @@
 //! Checks on rendered node files, made the way their consumers read them: cloud-init needs
-//! the `#cloud-config` header and YAML that means what it says; systemd runs only units
+//! the `#cloud-config` header, YAML that means what it says and a config its schema
+//! accepts ([`super::schema`]); systemd runs only units
 //! that are enabled; bash stops at the first syntax error; Ubuntu's installer refuses an
 //! `autoinstall:` without `version: 1` or with a key it does not know. Each problem names
 //! the node, the file and the line.
@@ -9,47 +10,6 @@ use crate::vocab::InstallMode;
 use serde_json::Value;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-
-/// Top-level keys of the cloud-config modules a NoCloud seed uses. cloud-init ignores an
-/// unknown key silently, so a misspelt one would be lost on the node.
-pub const CLOUD_CONFIG_KEYS: &[&str] = &[
-    "apt",
-    "autoinstall",
-    "bootcmd",
-    "ca_certs",
-    "chpasswd",
-    "disable_root",
-    "final_message",
-    "fqdn",
-    "groups",
-    "growpart",
-    "hostname",
-    "keyboard",
-    "locale",
-    "manage_etc_hosts",
-    "merge_how",
-    "mounts",
-    "ntp",
-    "output",
-    "package_reboot_if_required",
-    "package_update",
-    "package_upgrade",
-    "packages",
-    "power_state",
-    "prefer_fqdn_over_hostname",
-    "preserve_hostname",
-    "resize_rootfs",
-    "runcmd",
-    "ssh",
-    "ssh_authorized_keys",
-    "ssh_deletekeys",
-    "ssh_genkeytypes",
-    "ssh_pwauth",
-    "swap",
-    "timezone",
-    "users",
-    "write_files",
-];
 
 /// The keys Ubuntu's installer (Subiquity) knows under `autoinstall:`, from its autoinstall
 /// reference. Since 24.04 any other key is a fatal validation error at install time; older
@@ -215,17 +175,25 @@ fn yaml11_surprises(text: &str) -> Result<(), (usize, String)> {
     Ok(())
 }
 
-/// Line (1-based) of the mapping key at `path` (`["autoinstall", "version"]`) in block-style
-/// YAML, found by indentation; the deepest key found if the rest is not (1 if none).
+/// Line (1-based) of the value at `path` (`["autoinstall", "version"]`, or with list
+/// indexes: `["write_files", "1", "path"]`) in block-style YAML, found by indentation; the
+/// line of the deepest part found if the rest is not (1 if none). A list item's line is its
+/// `- `; flow-style collections are not looked into.
 fn key_line(text: &str, path: &[&str]) -> usize {
-    let lines: Vec<&str> = text.lines().collect();
+    // A list item's first key shares the line with its dash: the dash is blanked out once
+    // the item is chosen, so that its keys line up.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
     let is_content = |l: &str| {
         let t = l.trim_start();
         !t.is_empty() && !t.starts_with('#')
     };
+    let is_item = |l: &str| {
+        let t = l.trim_start();
+        t == "-" || t.starts_with("- ")
+    };
     let (mut start, mut end, mut found) = (0, lines.len(), 1);
-    for key in path {
+    for token in path {
         let Some(child_indent) = lines[start..end]
             .iter()
             .find(|l| is_content(l))
@@ -233,19 +201,37 @@ fn key_line(text: &str, path: &[&str]) -> usize {
         else {
             break;
         };
-        let Some(at) = (start..end).find(|&i| {
-            indent(lines[i]) == child_indent
-                && lines[i]
-                    .trim_start()
-                    .strip_prefix(key)
-                    .is_some_and(|r| r.starts_with(':'))
-        }) else {
+        let at_child = |l: &String| is_content(l) && indent(l) == child_indent;
+        let at = match token.parse::<usize>() {
+            Ok(n) => (start..end)
+                .filter(|&i| at_child(&lines[i]) && is_item(&lines[i]))
+                .nth(n),
+            Err(_) => (start..end).find(|&i| {
+                at_child(&lines[i])
+                    && lines[i]
+                        .trim_start()
+                        .strip_prefix(token)
+                        .is_some_and(|r| r.starts_with(':'))
+            }),
+        };
+        let Some(at) = at else {
             break;
         };
         found = at + 1;
-        start = at + 1;
-        end = (start..end)
-            .find(|&i| is_content(lines[i]) && indent(lines[i]) <= child_indent)
+        if is_item(&lines[at]) {
+            lines[at].replace_range(child_indent..=child_indent, " ");
+            start = at;
+        } else {
+            start = at + 1;
+        }
+        // The value ends at the next line as far left as the key, but a list may sit at
+        // the key's own indentation.
+        end = (at + 1..end)
+            .find(|&i| {
+                let l = &lines[i];
+                is_content(l)
+                    && (indent(l) < child_indent || (indent(l) == child_indent && !is_item(l)))
+            })
             .unwrap_or(end);
     }
     found
@@ -267,15 +253,7 @@ fn check_user_data(text: &str, doc: &Value, at: &[&str]) -> Result<(), (usize, S
             "a cloud-config must be a YAML mapping".into(),
         ));
     };
-    for key in map.keys() {
-        if !CLOUD_CONFIG_KEYS.contains(&key.as_str()) {
-            let path: Vec<&str> = at.iter().copied().chain([key.as_str()]).collect();
-            return Err((
-                key_line(text, &path),
-                format!("unknown cloud-config key `{key}` (cloud-init would ignore it)"),
-            ));
-        }
-    }
+    check_schema(text, doc, at)?;
     let files: Vec<(&str, &str)> = map
         .get("write_files")
         .and_then(Value::as_array)
@@ -309,6 +287,45 @@ fn check_user_data(text: &str, doc: &Value, at: &[&str]) -> Result<(), (usize, S
         let path = format!("/etc/systemd/system/{unit}");
         (line_of(text, &path), format!("unit {unit}: {message}"))
     })
+}
+
+/// Checks a cloud-config against cloud-init's schema ([`super::schema`]), then refuses a
+/// top-level key the schema does not know: cloud-init 22.4 ignores it silently, so a
+/// misspelt key would be lost on the node.
+fn check_schema(text: &str, doc: &Value, at: &[&str]) -> Result<(), (usize, String)> {
+    let version = super::schema::CLOUD_INIT_VERSION;
+    let internal = |e: String| (1, e);
+    if let Some(problem) = super::schema::check(doc).map_err(internal)? {
+        let path: Vec<&str> = at
+            .iter()
+            .copied()
+            .chain(problem.path.iter().map(String::as_str))
+            .collect();
+        let place = match path.is_empty() {
+            true => "the document".to_string(),
+            false => format!("`{}`", path.join(".")),
+        };
+        return Err((
+            key_line(text, &path),
+            format!(
+                "{place}: {} (refused by cloud-init {version}'s cloud-config schema)",
+                problem.message
+            ),
+        ));
+    }
+    for key in doc.as_object().into_iter().flat_map(|m| m.keys()) {
+        if !super::schema::is_known_key(key).map_err(internal)? {
+            let path: Vec<&str> = at.iter().copied().chain([key.as_str()]).collect();
+            return Err((
+                key_line(text, &path),
+                format!(
+                    "unknown cloud-config key `{}` (cloud-init {version}'s schema does not know it; cloud-init would ignore it)",
+                    path.join(".")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A runcmd item as one command line (lists are joined with spaces).
@@ -618,6 +635,29 @@ mod tests {
     }
 
     #[test]
+    fn what_cloud_inits_schema_allows_passes_and_what_it_refuses_is_located() {
+        node_files(&files(
+            "#cloud-config\nsnap:\n  commands:\n    - [snap, install, hello]\n",
+        ))
+        .unwrap();
+        let e = err("#cloud-config\nhostname: a\npackage_update: \"yes please\"\n");
+        assert!(
+            e.contains("user-data:3: `package_update`: want boolean, but got string (refused by cloud-init 22.4's cloud-config schema)"),
+            "{e}"
+        );
+        let e = err(
+            "#cloud-config\nwrite_files:\n  - path: /a\n    content: a\n  - content: b\n    permissions: '0644'\n",
+        );
+        assert!(
+            e.contains("user-data:5: `write_files.1`: missing properties 'path'"),
+            "{e}"
+        );
+        // A list at its key's own indentation, and a key inside an item.
+        let e = err("#cloud-config\nusers:\n- default\n- name: a\n  sudo: 3\n");
+        assert!(e.contains("user-data:5: `users.1.sudo`: "), "{e}");
+    }
+
+    #[test]
     fn a_carriage_return_is_refused() {
         assert!(err("#cloud-config\r\nhostname: a\r\n").contains("user-data:1: carriage return"));
     }
@@ -654,7 +694,13 @@ mod tests {
             e.contains("user-data:4: autoinstall `identity` needs a `username`"),
             "{e}"
         );
+        // cloud-init's schema types `version` already; the installer also wants it to be 1.
         let e = autoinstall_err(&INSTALLER.replace("version: 1", "version: \"1\""));
+        assert!(
+            e.contains("user-data:3: `autoinstall.version`: want integer, but got string"),
+            "{e}"
+        );
+        let e = autoinstall_err(&INSTALLER.replace("version: 1", "version: 2"));
         assert!(
             e.contains("user-data:3: autoinstall `version` must be 1"),
             "{e}"
@@ -694,7 +740,16 @@ mod tests {
             "{INSTALLER}  user-data:\n    hostname: n1\n    runcmdd: []\n"
         ));
         assert!(
-            e.contains("user-data:10: unknown cloud-config key `runcmdd`"),
+            e.contains("user-data:10: unknown cloud-config key `autoinstall.user-data.runcmdd`"),
+            "{e}"
+        );
+        let e = autoinstall_err(&format!(
+            "{INSTALLER}  user-data:\n    hostname: n1\n    write_files:\n      - path: /a\n        content: a\n      - content: b\n"
+        ));
+        assert!(
+            e.contains(
+                "user-data:13: `autoinstall.user-data.write_files.1`: missing properties 'path'"
+            ),
             "{e}"
         );
         let nested_unit = format!(

@@ -11,6 +11,7 @@
 //! | files | the step (names, sources, sha256s, modes) |
 //! | render | the step and every rendered file's digest and mode |
 //! | iso | the step, the node's files, the payload's `SHA256SUMS` |
+//! | payload | the step, the payload's `SHA256SUMS` and modes (shared payload ISO) |
 //! | export | the folder and each ISO's sha256 |
 //!
 //! `mirror` (which fetches only missing blobs and leaves an unchanged `index.json`
@@ -68,33 +69,43 @@ fn sha_of(text: &str) -> String {
     Digest::of(text.as_bytes()).hex().to_string()
 }
 
-/// `payload/SHA256SUMS` of the seeds, from the stat cache; computed once per build.
+/// `payload/SHA256SUMS` of a seed carrying `payload`, from the stat cache; computed once
+/// per build for each distinct payload (with the embedded registry mirror, agents carry
+/// no airgap archives).
 pub(super) fn payload_sums<'a>(
     plan: &Plan,
     payload: &[crate::seed::PayloadFile],
     done: &'a mut Done,
 ) -> Result<&'a str> {
-    if done.payload_sums.is_none() {
-        let sums = crate::seed::payload_sums_with(payload, &|p| plan.state.sha256(p))?;
-        done.payload_sums = Some(sums);
-    }
-    Ok(done.payload_sums.as_deref().unwrap_or_default())
+    let i = match done.payload_sums.iter().position(|(p, _)| p == payload) {
+        Some(i) => i,
+        None => {
+            let sums = crate::seed::payload_sums_with(payload, &|p| plan.state.sha256(p))?;
+            done.payload_sums.push((payload.to_vec(), sums));
+            done.payload_sums.len() - 1
+        }
+    };
+    Ok(done.payload_sums[i].1.as_str())
 }
 
 /// The nodes' files as their seeds carry them: `meta-data`'s instance-id also covers the
-/// payload's `SHA256SUMS` (every seed carries the same payload); computed once per build.
+/// payload's `SHA256SUMS` (each node's own); computed once per build.
 pub(super) fn seeded_nodes(plan: &Plan, done: &mut Done) -> Result<Vec<NodeFiles>> {
     if done.seeded.is_none() {
-        let payload = plan
-            .steps
-            .iter()
-            .find_map(|s| match s {
-                Step::Iso { payload, .. } => Some(payload.as_slice()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        let sums = payload_sums(plan, payload, done)?.to_string();
-        done.seeded = Some(plan.nodes.iter().map(|n| n.with_payload(&sums)).collect());
+        let mut seeded = Vec::new();
+        for n in &plan.nodes {
+            let payload = plan
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    Step::Iso { node, payload, .. } if node == &n.node => Some(payload.as_slice()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let sums = payload_sums(plan, payload, done)?;
+            seeded.push(n.with_payload(sums));
+        }
+        done.seeded = Some(seeded);
     }
     Ok(done.seeded.clone().unwrap_or_default())
 }
@@ -156,7 +167,12 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
                 .collect();
             json!(["render", step_json, files])
         }
-        Step::Iso { node, payload, .. } => {
+        Step::Iso {
+            node,
+            payload,
+            shared,
+            ..
+        } => {
             let nodes = seeded_nodes(plan, done)?;
             let Some(n) = nodes.iter().find(|n| &n.node == node) else {
                 return Ok(None);
@@ -166,20 +182,18 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
                 .into_iter()
                 .map(|(name, content, mode)| json!([name, sha_of(content), mode]))
                 .collect();
-            let sums = payload_sums(plan, payload, done)?;
-            // The image records each payload file's mode (0755 or 0644), which the
-            // checksums do not cover: `executable:` turned on must rebuild the seed.
-            let modes: Vec<_> = payload
-                .iter()
-                .map(|p| {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    let exec = std::fs::metadata(&p.source)
-                        .ok()
-                        .map(|m| m.permissions().mode() & 0o111 != 0);
-                    json!([p.name, exec])
-                })
-                .collect();
+            let sums = payload_sums(plan, payload, done)?.to_string();
+            // A shared seed names the payload by its sums only.
+            let modes = if *shared {
+                Vec::new()
+            } else {
+                payload_modes(payload)
+            };
             json!(["iso", step_json, files, sums, modes])
+        }
+        Step::Payload { payload, .. } => {
+            let sums = payload_sums(plan, payload, done)?.to_string();
+            json!(["payload", step_json, sums, payload_modes(payload)])
         }
         Step::Export { dir, isos } => {
             let sealed = done.seal.as_ref().map(|s| &s.hashes);
@@ -196,6 +210,21 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
         Step::Mirror { .. } | Step::Pki { .. } | Step::Seal { .. } => return Ok(None),
     };
     Ok(Some(crate::build::state::fingerprint(&doc)))
+}
+
+/// The image records each payload file's mode (0755 or 0644), which the checksums do not
+/// cover: `executable:` turned on must rebuild the image that carries the payload.
+fn payload_modes(payload: &[crate::seed::PayloadFile]) -> Vec<serde_json::Value> {
+    payload
+        .iter()
+        .map(|p| {
+            use std::os::unix::fs::PermissionsExt as _;
+            let exec = std::fs::metadata(&p.source)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o111 != 0);
+            json!([p.name, exec])
+        })
+        .collect()
 }
 
 /// Skips `step` when the state allows it, taking its report from the state; false when
@@ -251,7 +280,7 @@ pub(super) fn skip(
             done.node_dirs
                 .extend(plan.nodes.iter().map(|n| out.join(&n.node)));
         }
-        Step::Iso { .. } => match serde_json::from_value(report) {
+        Step::Iso { .. } | Step::Payload { .. } => match serde_json::from_value(report) {
             Ok(summary) => done.isos.push(summary),
             Err(_) => return Ok(false),
         },
@@ -384,7 +413,7 @@ pub(super) fn record(
                 .collect();
             state.record(key, fingerprint, &paths, &(), false)
         }
-        Step::Iso { out, .. } => {
+        Step::Iso { out, .. } | Step::Payload { out, .. } => {
             let Some(summary) = done.isos.last() else {
                 return Ok(());
             };

@@ -85,8 +85,8 @@ fn inputs(config: &Config, images: &ImageList) -> Vec<(PathBuf, String)> {
         .chain(
             config
                 .registry
-                .auth
                 .iter()
+                .filter_map(|r| r.auth.as_ref())
                 .map(|a| (&a.password, "registry.auth.password")),
         );
     for (secret, what) in secrets {
@@ -97,7 +97,7 @@ fn inputs(config: &Config, images: &ImageList) -> Vec<(PathBuf, String)> {
     if let Some(t) = &config.templates {
         out.push((t.clone(), "templates".to_string()));
     }
-    if let Some(import) = &config.registry.ca.import {
+    if let Some(import) = config.registry.as_ref().and_then(|r| r.ca.import.as_ref()) {
         out.push((config.dir.join(&import.cert), "registry.ca.import".into()));
         out.push((config.dir.join(&import.key), "registry.ca.import".into()));
     }

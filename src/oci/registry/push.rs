@@ -14,6 +14,7 @@ use super::registries::Registries;
 use crate::image::Reference;
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use crate::oci::{Digest, Layout, OciError, Result};
+use crate::report::Reporter;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use oci_client::RegistryOperation;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::io::AsyncReadExt;
 
 /// Where and how to push.
@@ -70,11 +72,13 @@ struct Plan {
     blobs: Vec<Descriptor>,
 }
 
-/// Pushes every named image of `layout` into `options.registry`.
+/// Pushes every named image of `layout` into `options.registry`, reporting each blob as
+/// an item (with its bytes while it uploads).
 pub fn push_layout(
     layout: &Layout,
     registries: &Registries,
     options: &PushOptions,
+    reporter: &dyn Reporter,
 ) -> Result<PushReport> {
     let plans = plan(layout, &options.registry)?;
     let client = registries.client(&options.registry, &layout.root().display().to_string())?;
@@ -84,7 +88,26 @@ pub fn push_layout(
         &client,
         &plans,
         options.concurrency.max(1),
+        reporter,
     ))
+}
+
+/// Progress of the blobs of one push: how many began, out of how many.
+struct Progress<'a> {
+    reporter: &'a dyn Reporter,
+    started: AtomicUsize,
+    total: usize,
+}
+
+impl Progress<'_> {
+    /// Reports `blob` (of `image`) begun; returns its label.
+    fn start(&self, image: &str, blob: &Descriptor) -> String {
+        let hex = blob.digest.hex();
+        let label = format!("{image} {}", &hex[..hex.len().min(12)]);
+        let i = self.started.fetch_add(1, Ordering::Relaxed);
+        self.reporter.item_started(&label, i, self.total);
+        label
+    }
 }
 
 /// Reads every image's documents from the layout and names its target.
@@ -169,6 +192,7 @@ async fn push_all(
     client: &Arc<RegistryClient>,
     plans: &[Plan],
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> Result<PushReport> {
     for repo in plans
         .iter()
@@ -207,13 +231,18 @@ async fn push_all(
     later.sort_by(|a, b| (&a.0, &a.1.digest).cmp(&(&b.0, &b.1.digest)));
     later.dedup_by(|a, b| a.0 == b.0 && a.1.digest == b.1.digest);
     let mut report = PushReport::default();
+    let progress = Progress {
+        reporter,
+        started: AtomicUsize::new(0),
+        total: first_repo.len() + later.len(),
+    };
     let uploads = first_repo
         .values()
-        .map(|(repo, blob, image)| push_blob(layout, client, repo, blob, None, image));
+        .map(|(repo, blob, image)| push_blob(layout, client, repo, blob, None, image, &progress));
     tally(&mut report, run_bounded(uploads, concurrency).await?);
-    let mounts = later
-        .iter()
-        .map(|(repo, blob, from, image)| push_blob(layout, client, repo, blob, Some(from), image));
+    let mounts = later.iter().map(|(repo, blob, from, image)| {
+        push_blob(layout, client, repo, blob, Some(from), image, &progress)
+    });
     tally(&mut report, run_bounded(mounts, concurrency).await?);
     for p in plans {
         push_documents(client, p).await?;
@@ -248,8 +277,7 @@ fn tally(report: &mut PushReport, results: Vec<BlobResult>) {
     }
 }
 
-/// Makes `blob` present in `repo`: skipped if there, mounted from `mount_from` if given
-/// and the registry agrees, uploaded otherwise.
+/// Makes `blob` present in `repo` (see [`put_blob`]), reporting it as one item.
 async fn push_blob(
     layout: &Layout,
     client: &RegistryClient,
@@ -257,6 +285,34 @@ async fn push_blob(
     blob: &Descriptor,
     mount_from: Option<&str>,
     image: &str,
+    progress: &Progress<'_>,
+) -> Result<BlobResult> {
+    let label = progress.start(image, blob);
+    let result = put_blob(layout, client, repo, blob, mount_from, image, &|n| {
+        progress.reporter.item_progress(&label, n);
+    })
+    .await;
+    let detail = match &result {
+        Ok(BlobResult::Present) => "already there".to_string(),
+        Ok(BlobResult::Mounted) => "mounted".to_string(),
+        Ok(BlobResult::Uploaded(n)) => format!("uploaded {}", crate::util::human_bytes(*n)),
+        Err(e) => format!("failed: {e}"),
+    };
+    progress.reporter.item_finished(&label, &detail);
+    result
+}
+
+/// Makes `blob` present in `repo`: skipped if there, mounted from `mount_from` if given
+/// and the registry agrees, uploaded otherwise; `sent` hears of the bytes of an upload as
+/// they go (every [`TICK`]).
+async fn put_blob(
+    layout: &Layout,
+    client: &RegistryClient,
+    repo: &str,
+    blob: &Descriptor,
+    mount_from: Option<&str>,
+    image: &str,
+    sent: &(dyn Fn(u64) + Sync),
 ) -> Result<BlobResult> {
     let target = client.reference(repo, "latest");
     let digest = blob.digest.to_string();
@@ -280,39 +336,69 @@ async fn push_blob(
         }
     }
     let path = layout.blob_path(&blob.digest);
-    client
-        .retry_oci(image, &format!("upload of blob {digest}"), || {
-            let stream = file_stream(path.clone());
-            client
-                .oci()
-                .push_blob_stream(&target, stream, &digest, Some(blob.size))
-        })
-        .await?;
+    // The stream counts what it read; the count is reported from here, where the reporter
+    // lives, while the upload runs. A retried upload starts its count again.
+    let read = Arc::new(AtomicU64::new(0));
+    let what = format!("upload of blob {digest}");
+    let upload = client.retry_oci(image, &what, || {
+        read.store(0, Ordering::Relaxed);
+        let stream = file_stream(path.clone(), Arc::clone(&read));
+        client
+            .oci()
+            .push_blob_stream(&target, stream, &digest, Some(blob.size))
+    });
+    tokio::pin!(upload);
+    let mut told = 0u64;
+    let tell = |told: &mut u64| {
+        let now = read.load(Ordering::Relaxed).min(blob.size);
+        if now > *told {
+            sent(now - *told);
+            *told = now;
+        }
+    };
+    let mut tick = tokio::time::interval(TICK);
+    let result = loop {
+        tokio::select! {
+            result = &mut upload => break result,
+            _ = tick.tick() => tell(&mut told),
+        }
+    };
+    result?;
+    read.store(blob.size, Ordering::Relaxed);
+    tell(&mut told);
     Ok(BlobResult::Uploaded(blob.size))
 }
 
-/// A stored blob as a stream of 1 MiB chunks.
+/// How often the bytes of an upload are reported.
+const TICK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A stored blob as a stream of 1 MiB chunks; `read` counts the bytes handed out.
 fn file_stream(
     path: PathBuf,
+    read: Arc<AtomicU64>,
 ) -> impl futures_util::Stream<Item = std::result::Result<Bytes, OciDistributionError>> + Send + 'static
 {
-    stream::unfold(Some((path, None::<tokio::fs::File>)), |state| async move {
-        let (path, file) = state?;
-        let mut file = match file {
-            Some(f) => f,
-            None => match tokio::fs::File::open(&path).await {
-                Ok(f) => f,
-                Err(e) => return Some((Err(e.into()), None)),
-            },
-        };
-        let mut buf = vec![0u8; 1 << 20];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), Some((path, Some(file)))))
+    stream::unfold(Some((path, None::<tokio::fs::File>)), move |state| {
+        let read = Arc::clone(&read);
+        async move {
+            let (path, file) = state?;
+            let mut file = match file {
+                Some(f) => f,
+                None => match tokio::fs::File::open(&path).await {
+                    Ok(f) => f,
+                    Err(e) => return Some((Err(e.into()), None)),
+                },
+            };
+            let mut buf = vec![0u8; 1 << 20];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    read.fetch_add(n as u64, Ordering::Relaxed);
+                    Some((Ok(Bytes::from(buf)), Some((path, Some(file)))))
+                }
+                Err(e) => Some((Err(e.into()), None)),
             }
-            Err(e) => Some((Err(e.into()), None)),
         }
     })
 }
