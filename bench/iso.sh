@@ -1,176 +1,128 @@
 #!/usr/bin/env bash
-# Benchmarks `seedforge iso` against the peers that make NoCloud seed ISOs, on a 1 GiB
-# payload, plus peak RSS on a 5 GiB payload.
+# `seedforge iso` against the peers that make NoCloud seed ISOs, on a 1 GiB payload,
+# durable against durable, on ext4 (TMPDIR's file system) and on XFS with reflink (a
+# loop-mounted file), plus peak RSS on a 5 GiB payload.
 #
-#   bench/iso.sh                     # ~3 min on 2 cores; results in BENCHMARKS.md (## iso)
-#   RUNS=5 SIZE_MIB=1024 bench/iso.sh
+#   bench/iso.sh                      # both file systems, RUNS=7; needs root for XFS and
+#                                     # for dropping the page cache
+#   FS=ext4 RUNS=9 bench/iso.sh       # one file system
+#   RSS=0 bench/iso.sh                # skip the peak-RSS runs
 #
-# The commands run alternately, round by round, in a rotating order, so drift on a noisy
-# machine hits them all alike; the warm-up round is discarded. Each run is a
-# `hyperfine --runs 1` whose --prepare deletes the outputs and runs `sync`, so every run
-# starts with no dirty pages. No command syncs at its end, except that seedforge fsyncs
-# the image it writes (atomic write: temp file, fsync, rename); `cp -r + sync` shows what
-# that durability costs a plain copy.
+# Commands (alternating round by round, the first one rotating; outputs deleted, `sync`
+# and the page cache dropped before each run, see bench/durable.sh):
+#   seedforge iso            writes the image to a temporary file, fsyncs it, renames it
+#   cp -r + sync             the payload tree copied, then every file fsynced
+#   xorriso -as mkisofs + sync, genisoimage + sync
 #
-# Environment: SIZE_MIB (1024), BIG_MIB (5120, the RSS payload, made of hard links to the
-# 1 GiB payload's files so it costs no extra disk), RUNS (5), WARMUP (1),
-# RESULTS=DIR for the raw results (default: a new temp dir, kept and printed at the end).
+# Environment: FS ("ext4 xfs"), SIZE_MIB (1024), BIG_MIB (5120, hard links to the 1 GiB
+# payload's files), RUNS (7), WARMUP (1), RSS (1), RESULTS (a new temp dir, printed),
+# SEEDFORGE (default: target/release/seedforge, built if missing).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/durable.sh
+. "$ROOT/bench/durable.sh"
+FS=${FS:-ext4 xfs}
 SIZE_MIB=${SIZE_MIB:-1024}
 BIG_MIB=${BIG_MIB:-5120}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-7}
 WARMUP=${WARMUP:-1}
+RSS=${RSS:-1}
 TMP=${TMPDIR:-/tmp}
-START=$SECONDS
 
-have() { command -v "$1" >/dev/null 2>&1; }
-log() { printf '\n== %s (t=%ss)\n' "$*" "$((SECONDS - START))" >&2; }
-die() { echo "iso.sh: $*" >&2; exit 1; }
-
-for t in python3 hyperfine xorriso genisoimage; do have "$t" || die "$t is required"; done
-[ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is required for peak RSS"
-
-need_mib=$((SIZE_MIB * 3 + BIG_MIB + 512))
-avail_mib=$(df -Pm "$TMP" | awk 'NR == 2 { print $4 }')
-[ "$avail_mib" -ge "$need_mib" ] || die "need ~${need_mib} MiB free in $TMP, have ${avail_mib}"
+for t in python3 xorriso genisoimage; do bench_have "$t" || bench_die "$t is required"; done
+[ -x /usr/bin/time ] || bench_die "/usr/bin/time (GNU time) is required for peak RSS"
 
 WORK=$(mktemp -d "$TMP/seedforge-iso-bench.XXXXXX")
 RESULTS=${RESULTS:-$(mktemp -d "$TMP/seedforge-iso-bench-results.XXXXXX")}
-mkdir -p "$RESULTS/raw"
-O=$WORK/out
-mkdir -p "$O"
-trap 'rm -rf "$WORK"' EXIT
+cleanup() {
+  cd /
+  bench_xfs_umount "$WORK" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+bench_setup
 
-log "building seedforge (release)"
-(cd "$ROOT" && cargo build --release --quiet)
-SF=$ROOT/target/release/seedforge
+SF=${SEEDFORGE:-$ROOT/target/release/seedforge}
+if [ -z "${SEEDFORGE:-}" ]; then
+  bench_log "building seedforge (release)"
+  (cd "$ROOT" && cargo build --release --locked --quiet)
+fi
 
-# The payload: the NoCloud files plus 8 incompressible files totalling SIZE_MIB.
-log "payload: ${SIZE_MIB} MiB"
-P=$WORK/payload
-mkdir -p "$P/payload"
-printf '#cloud-config\nhostname: bench\n' >"$P/user-data"
-printf 'instance-id: bench\n' >"$P/meta-data"
-printf 'version: 2\n' >"$P/network-config"
-for i in 1 2 3 4 5 6 7 8; do
-  head -c "$((SIZE_MIB / 8))M" /dev/urandom >"$P/payload/part-$i.bin"
-done
-du -sh "$P" >&2
-
-# run_once FILE LABEL PREPARE CMD RAW: one timed run; appends "LABEL wall user sys" to FILE.
-run_once() {
-  local tsv=$1 label=$2 prep=$3 cmd=$4 j=$5.json
-  hyperfine --runs 1 --style none --output null --prepare "$prep" --export-json "$j" \
-    "$cmd" >/dev/null
-  python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))["results"][0]
-print(sys.argv[2], r["times"][0], r["user"], r["system"], sep="\t")' "$j" "$label" >>"$tsv"
+# make_payload DIR: the NoCloud files plus 8 incompressible files totalling SIZE_MIB.
+make_payload() {
+  local p=$1 i
+  mkdir -p "$p/payload"
+  printf '#cloud-config\nhostname: bench\n' >"$p/user-data"
+  printf 'instance-id: bench\n' >"$p/meta-data"
+  printf 'version: 2\n' >"$p/network-config"
+  for i in 1 2 3 4 5 6 7 8; do
+    head -c "$((SIZE_MIB / 8))M" /dev/urandom >"$p/payload/part-$i.bin"
+  done
 }
 
-# section NAME -- LABEL CMD [LABEL CMD ...]: WARMUP + RUNS alternating rounds.
-section() {
-  local name=$1; shift 2
-  local labels=() cmds=() n r i k
-  while [ $# -gt 0 ]; do labels+=("$1"); cmds+=("$2"); shift 2; done
-  n=${#labels[@]}
-  log "$name: ${WARMUP} warm-up + ${RUNS} alternating rounds of ${labels[*]}"
-  : >"$RESULTS/$name.tsv"
-  for ((i = 0; i < n; i++)); do printf '%s\t%s\n' "${labels[$i]}" "${cmds[$i]}"; done \
-    >"$RESULTS/$name.commands.tsv"
-  local prep="rm -rf $O/out-*; sync"
-  for ((r = 0; r < WARMUP + RUNS; r++)); do
-    for ((k = 0; k < n; k++)); do
-      i=$(((k + r) % n))
-      if [ "$r" -lt "$WARMUP" ]; then
-        run_once /dev/null "${labels[$i]}" "$prep" "${cmds[$i]}" "$RESULTS/raw/$name-warmup-cmd$i"
-      else
-        run_once "$RESULTS/$name.tsv" "${labels[$i]}" "$prep" "${cmds[$i]}" "$RESULTS/raw/$name-round$r-cmd$i"
-      fi
+for fs in $FS; do
+  case $fs in
+    ext4) BASE=$WORK/ext4; mkdir -p "$BASE" ;;
+    xfs) BASE=$(bench_xfs_mount "$WORK" $((SIZE_MIB * 6 + 1024))) ;;
+    *) bench_die "FS: unknown file system $fs (ext4 or xfs)" ;;
+  esac
+  P=$BASE/payload O=$BASE/out
+  mkdir -p "$O"
+  bench_log "$fs: payload of $SIZE_MIB MiB in $P ($(df -PT "$BASE" | awk 'NR == 2 { print $2 }'))"
+  make_payload "$P"
+  bench_section "iso-$fs" "rm -rf $O/out-*" -- \
+    "seedforge iso" "$SF iso -q --source-date-epoch 0 --out $O/out-sf.iso $P" \
+    "cp -r + sync" "cp -r $P $O/out-cp && find $O/out-cp -type f -exec sync {} + && sync $O/out-cp" \
+    "xorriso -as mkisofs + sync" "xorriso -as mkisofs -quiet -J -r -V cidata -o $O/out-xorriso.iso $P && sync $O/out-xorriso.iso" \
+    "genisoimage + sync" "genisoimage -quiet -J -r -V cidata -o $O/out-geniso.iso $P && sync $O/out-geniso.iso"
+  if [ "$fs" = xfs ]; then
+    "$SF" iso -q --source-date-epoch 0 --out "$O/check.iso" "$P"
+    echo "XFS: extents of the image shared with the payload: $(filefrag -v "$O/check.iso" | grep -c shared)" \
+      | tee "$RESULTS/iso-xfs-shared.txt" >&2
+    rm -f "$O/check.iso"
+  fi
+  if [ "$fs" = ext4 ] && [ "$RSS" = 1 ]; then
+    # Peak RSS: the 1 GiB payload and a BIG_MIB payload of hard links to its files.
+    B=$BASE/big
+    copies=$(((BIG_MIB + SIZE_MIB - 1) / SIZE_MIB))
+    mkdir -p "$B"
+    cp "$P"/user-data "$P"/meta-data "$P"/network-config "$B"/
+    for c in $(seq 1 "$copies"); do cp -rl "$P/payload" "$B/payload-$c"; done
+    : >"$RESULTS/rss.tsv"
+    for spec in "${SIZE_MIB} MiB:$P" "$((copies * SIZE_MIB)) MiB:$B"; do
+      label=${spec%%:*} dir=${spec#*:}
+      for r in 1 2 3; do
+        rm -f "$O"/out-rss.iso
+        /usr/bin/time -f "%M %e" -o "$O/rss" "$SF" iso -q --out "$O/out-rss.iso" "$dir"
+        printf '%s\t%s\n' "$label" "$(cat "$O/rss")" >>"$RESULTS/rss.tsv"
+      done
     done
-  done
-  rm -rf "$O"/out-*
-  summarize "$name"
-}
-
-# summarize NAME: markdown table; ratios are seedforge's median wall (or CPU) over each row's.
-summarize() {
-  python3 - "$RESULTS" "$1" <<'PY'
-import statistics as st, sys
-res, name = sys.argv[1], sys.argv[2]
-cmds = [l.rstrip("\n").split("\t", 1) for l in open(f"{res}/{name}.commands.tsv")]
-runs = {}
-for line in open(f"{res}/{name}.tsv"):
-    label, wall, user, sys_ = line.split("\t")
-    runs.setdefault(label, []).append((float(wall), float(user), float(sys_)))
-rows = []
-for label, _ in cmds:
-    t = runs[label]
-    rows.append((label, st.median(w for w, _, _ in t), st.mean(w for w, _, _ in t),
-                 st.stdev(w for w, _, _ in t) if len(t) > 1 else 0.0,
-                 st.median(u for _, u, _ in t), st.median(s for _, _, s in t),
-                 st.median(u + s for _, u, s in t), len(t)))
-base = rows[0]
-out = [f"### {name} ({base[7]} runs each)", "",
-       "| command | wall median [s] | wall mean ± σ [s] | user [s] | sys [s] | CPU user+sys [s] | seedforge / this, wall | seedforge / this, CPU |",
-       "|---|---:|---:|---:|---:|---:|---:|---:|"]
-for label, med, mean, sd, u, s, cpu, _ in rows:
-    out.append(f"| {label} | {med:.3f} | {mean:.3f} ± {sd:.3f} | {u:.2f} | {s:.2f} | {cpu:.2f} | "
-               f"{base[1] / med:.2f}x | {base[6] / cpu:.2f}x |")
-text = "\n".join(out) + "\n"
-open(f"{res}/{name}.md", "w").write(text)
-print(text)
-PY
-}
-
-section iso-1g -- \
-  "seedforge iso" "$SF iso -q --source-date-epoch 0 --out $O/out-sf.iso $P" \
-  "xorriso -as mkisofs -J -r" "xorriso -as mkisofs -quiet -J -r -V cidata -o $O/out-xorriso.iso $P" \
-  "genisoimage -J -r" "genisoimage -quiet -J -r -V cidata -o $O/out-geniso.iso $P" \
-  "cp -r" "cp -r $P $O/out-cp" \
-  "cp -r + sync" "cp -r $P $O/out-cps && find $O/out-cps -type f -exec sync {} +"
-
-# Peak RSS: the 1 GiB payload and a BIG_MIB payload of hard links to its files.
-log "peak RSS"
-B=$WORK/big
-copies=$(((BIG_MIB + SIZE_MIB - 1) / SIZE_MIB))
-mkdir -p "$B"
-cp "$P"/user-data "$P"/meta-data "$P"/network-config "$B"/
-for c in $(seq 1 "$copies"); do cp -rl "$P/payload" "$B/payload-$c"; done
-du -sh --apparent-size "$B" >&2
-: >"$RESULTS/rss.tsv"
-for spec in "${SIZE_MIB} MiB:$P" "$((copies * SIZE_MIB)) MiB:$B"; do
-  label=${spec%%:*} dir=${spec#*:}
-  for r in 1 2 3; do
-    rm -rf "$O"/out-*; sync
-    /usr/bin/time -f "%M %e" -o "$O/rss" "$SF" iso -q --out "$O/out-rss.iso" "$dir"
-    printf '%s\t%s\n' "$label" "$(cat "$O/rss")" >>"$RESULTS/rss.tsv"
-  done
-  ls -l "$O/out-rss.iso" >&2
-done
-rm -rf "$O"/out-* "$O/rss"
-python3 - "$RESULTS" <<'PY' | tee "$RESULTS/rss.md"
+    rm -f "$O"/out-rss.iso "$O/rss"
+    python3 - "$RESULTS" <<'PY' | tee "$RESULTS/rss.md"
 import sys
 peak = {}
 for line in open(f"{sys.argv[1]}/rss.tsv"):
     label, rest = line.rstrip("\n").split("\t")
     kib, wall = rest.split()
-    peak.setdefault(label, []).append((int(kib), float(wall)))
+    peak.setdefault(label, []).append(int(kib))
 print("### peak RSS of seedforge iso (3 runs each)\n")
-print("| payload | max RSS [MiB] | runs [KiB] | wall [s] |\n|---|---:|---|---|")
+print("| payload | max RSS [MiB] |\n|---|---:|")
 for label, v in peak.items():
-    print(f"| {label} | {max(k for k, _ in v) / 1024:.1f} | {', '.join(str(k) for k, _ in v)} | "
-          f"{', '.join(f'{w:.2f}' for _, w in v)} |")
+    print(f"| {label} | {max(v) / 1024:.1f} |")
 PY
+  fi
+  rm -rf "$P" "$O" "$BASE/big"
+  if [ "$fs" = xfs ]; then bench_xfs_umount "$WORK"; fi
+done
 
 {
   echo "# seedforge iso benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "nproc=$(nproc) SIZE_MIB=$SIZE_MIB BIG_MIB=$BIG_MIB RUNS=$RUNS WARMUP=$WARMUP"
-  echo "$(hyperfine --version); $(xorriso -version 2>/dev/null | head -1); $(genisoimage -version 2>&1 | head -1); $(cp --version | head -1)"
+  echo "nproc=$(nproc) SIZE_MIB=$SIZE_MIB RUNS=$RUNS WARMUP=$WARMUP FS=\"$FS\""
+  echo "$(xorriso -version 2>/dev/null | head -1); $(genisoimage -version 2>&1 | head -1); $(cp --version | head -1)"
   echo
-  cat "$RESULTS/iso-1g.md" "$RESULTS/rss.md"
+  for fs in $FS; do cat "$RESULTS/iso-$fs.md"; echo; done
+  cat "$RESULTS/iso-xfs-shared.txt" "$RESULTS/rss.md" 2>/dev/null || true
 } >"$RESULTS/summary.md"
-log "done; raw results and summary.md in $RESULTS"
+bench_log "done; raw results and summary.md in $RESULTS"
 cat "$RESULTS/summary.md"

@@ -10,10 +10,14 @@ so compressors have real work to do and reach a realistic ratio (~1.8x with zstd
 Layers are streamed to disk and hashed on the way; no layer is held in memory.
 The same arguments always give the same bytes (fixed seed, mtimes, owners, modes).
 
-    bench/make-big-layout.py DIR [--size MIB] [--layers N] [--seed S]
+    bench/make-big-layout.py DIR [--size MIB] [--layers N] [--seed S] [--gzip]
+
+With --gzip every layer is stored gzip-compressed (level 1, media type ...tar+gzip), as
+registries serve them; --size is then the compressed total, approximately.
 """
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -25,6 +29,7 @@ REF = "docker.io/bench/big:1"
 CHUNK = 64 * 1024  # half random, half text
 FILE_SIZE = 32 * 1024 * 1024  # files per layer are at most this big
 LAYER_MT = "application/vnd.oci.image.layer.v1.tar"
+GZIP_LAYER_MT = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG_MT = "application/vnd.oci.image.config.v1+json"
 MANIFEST_MT = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MT = "application/vnd.oci.image.index.v1+json"
@@ -97,10 +102,13 @@ def write_blob(blobs, data):
     return hexd, len(data)
 
 
-def write_layer(blobs, rng, pool, index, size):
+def write_layer(blobs, rng, pool, index, size, compress=False):
+    """Returns (blob hex digest, blob size, diff_id hex digest)."""
     tmp = os.path.join(blobs, f".layer-{index}.tmp")
     with open(tmp, "wb", buffering=1 << 20) as raw:
-        hf = HashingFile(raw)
+        stored = HashingFile(raw)
+        gz = gzip.GzipFile(fileobj=stored, mode="wb", compresslevel=1, mtime=0) if compress else None
+        hf = HashingFile(gz) if compress else stored
         with tarfile.open(fileobj=hf, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
             d = tarfile.TarInfo(f"data{index}")
             d.type = tarfile.DIRTYPE
@@ -117,9 +125,11 @@ def write_layer(blobs, rng, pool, index, size):
                 tar.addfile(ti, ContentReader(rng, pool, fsize))
                 left -= fsize
                 n += 1
-    hexd = hf.h.hexdigest()
+        if gz:
+            gz.close()
+    hexd = stored.h.hexdigest()
     os.replace(tmp, os.path.join(blobs, hexd))
-    return hexd, hf.n
+    return hexd, stored.n, hf.h.hexdigest()
 
 
 def canonical(obj):
@@ -132,6 +142,7 @@ def main():
     ap.add_argument("--size", type=int, default=1024, help="total layer content in MiB (default 1024)")
     ap.add_argument("--layers", type=int, default=8, help="number of layers (default 8)")
     ap.add_argument("--seed", type=int, default=1, help="PRNG seed (default 1)")
+    ap.add_argument("--gzip", action="store_true", help="store the layers gzip-compressed")
     args = ap.parse_args()
     if args.size < 1 or args.layers < 1:
         ap.error("--size and --layers must be positive")
@@ -144,12 +155,15 @@ def main():
     rng = random.Random(args.seed)
     pool = text_pool(rng)
     total = args.size * 1024 * 1024
+    if args.gzip:
+        total = total * 3 // 2  # gzip -1 makes about 1.5x of this content
     base, extra = divmod(total, args.layers)
     layers = []
     for i in range(args.layers):
         size = base + (1 if i < extra else 0)
-        hexd, n = write_layer(blobs, rng, pool, i, size)
-        layers.append({"mediaType": LAYER_MT, "digest": "sha256:" + hexd, "size": n})
+        hexd, n, diff = write_layer(blobs, rng, pool, i, size, args.gzip)
+        mt = GZIP_LAYER_MT if args.gzip else LAYER_MT
+        layers.append({"mediaType": mt, "digest": "sha256:" + hexd, "size": n, "diff": diff})
         print(f"layer {i + 1}/{args.layers}: sha256:{hexd} {n} bytes", file=sys.stderr)
 
     config = {
@@ -157,7 +171,7 @@ def main():
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
         "config": {"Cmd": ["/bin/true"]},
-        "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + l.pop("diff") for l in layers]},
         "history": [
             {"created": "1970-01-01T00:00:00Z", "created_by": f"bench layer {i}"}
             for i in range(len(layers))

@@ -9,7 +9,7 @@
 //! `{env: NAME}` or `{file: PATH}`, so the config itself can be committed and logged.
 
 use crate::oci::Platform;
-use crate::oci::archive::{ArchiveFormat, Compression};
+use crate::oci::archive::{ArchiveFormat, CompressionSetting};
 use serde::Deserialize;
 use serde::de;
 use serde_saphyr::Spanned;
@@ -207,9 +207,10 @@ pub struct Airgap {
     /// `oci` or `docker`.
     #[serde(default = "default_airgap_format")]
     pub format: ArchiveFormat,
-    /// `none`, `gzip` or `zstd`.
+    /// `auto` (the default: plain `.tar` when every layer is compressed already, else
+    /// `.tar.zst`), `none`, `gzip` or `zstd`.
     #[serde(default = "default_airgap_compression")]
-    pub compression: Compression,
+    pub compression: CompressionSetting,
     /// Compression level: zstd 1-19 (default 3), gzip 1-9 (default 6).
     #[serde(default)]
     pub level: Option<Spanned<i32>>,
@@ -229,8 +230,8 @@ fn default_airgap_format() -> ArchiveFormat {
     ArchiveFormat::Oci
 }
 
-fn default_airgap_compression() -> Compression {
-    Compression::Zstd
+fn default_airgap_compression() -> CompressionSetting {
+    CompressionSetting::Auto
 }
 
 /// `images:`
@@ -515,13 +516,14 @@ impl Config {
             Some(l) => {
                 raw.airgap
                     .compression
+                    .level_kind()
                     .check_level(l.value)
                     .map_err(|message| {
                         invalid(&l.referenced, format!("airgap.level: {message}"))
                     })?;
                 l.value
             }
-            None => raw.airgap.compression.default_level(),
+            None => raw.airgap.compression.level_kind().default_level(),
         };
         let packages = raw.packages.map(|p| (p.referenced, p.value));
         if let Some((loc, bundles)) = &packages {

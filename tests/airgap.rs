@@ -376,6 +376,21 @@ fn containerd_judge(format: &str, compression: &str, platforms: &[&str]) {
         args.extend(["--platform", p]);
     }
     let archive = airgap(&lab, &format!("images-{format}.{suffix}"), &args);
+    containerd_reads(&archive, format, compression, platforms, &expected);
+}
+
+/// containerd imports `archive` (written in `format` and `compression` for `platforms`) as
+/// k3s does, and every image of `expected` is complete, unpacks and shows its files.
+fn containerd_reads(
+    archive: &Path,
+    format: &str,
+    compression: &str,
+    platforms: &[&str],
+    expected: &[String],
+) {
+    let (_, decompressor) = suffix_and_decompressor(compression);
+    let archive = archive.to_path_buf();
+    let expected = expected.to_vec();
 
     // What the archive itself says (independent of containerd).
     let archived_digests: Option<BTreeMap<String, serde_json::Value>> = if format == "oci" {
@@ -1344,4 +1359,155 @@ fn a_layer_damaged_since_mirroring_never_reaches_an_archive() {
         assert!(output.stderr.contains(&hex), "{}", output.stderr);
         assert!(!lab.root().join(out).exists(), "{out} was written");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// airgap.compression: auto
+// ---------------------------------------------------------------------------------------
+
+/// `airgap.compression: auto` (the default) decides at plan time, from the layers' media
+/// types, and the archive's name says it (k3s decompresses by the extension): the lab,
+/// whose busybox comes from a docker-archive (an uncompressed layer), gets `.tar.zst`;
+/// without busybox every layer is gzip and the archive is a plain `.tar`, which replaces
+/// the earlier `.tar.zst` in the same output. `plan` says which and why. containerd imports
+/// both as k3s does, skopeo inspects every image, podman loads the docker-format build.
+#[test]
+fn auto_compression_names_the_archive_by_its_layers_and_its_consumers_read_it() {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let airgap_dir = lab.out_dir().join("airgap");
+    let cases = [
+        (
+            "k3s-airgap-images-amd64.tar.zst",
+            "zstd",
+            "auto: zstd, because 1 of the 15 layers is uncompressed (the first in docker.io/rancher/mirrored-library-busybox:1.36.1)",
+        ),
+        (
+            "k3s-airgap-images-amd64.tar",
+            "none",
+            "auto: no compression, because all 14 layers are gzip or zstd already",
+        ),
+    ];
+    for (i, (name, compression, why)) in cases.into_iter().enumerate() {
+        let gzip_only = i == 1;
+        if gzip_only {
+            // Without busybox (local-storage disabled, so k3s needs no busybox image).
+            let list = lab.lab_dir().join("images.txt");
+            let kept: Vec<String> = fs::read_to_string(&list)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.contains("busybox"))
+                .map(str::to_string)
+                .collect();
+            fs::write(&list, kept.join("\n") + "\n").unwrap();
+            let text = fs::read_to_string(&config).unwrap().replace(
+                "  token: {file: token}\n",
+                "  token: {file: token}\n  disable: [local-storage]\n",
+            );
+            fs::write(&config, text).unwrap();
+        }
+        let expected = sorted(lab.lab_destinations());
+        assert_eq!(expected.iter().any(|d| d == BUSYBOX), !gzip_only);
+        let plan = lab
+            .seedforge()
+            .args(["plan", "--config", lab.config_arg()])
+            .run();
+        assert!(
+            plan.stdout.contains(&format!("airgap/{name} (")) && plan.stdout.contains(why),
+            "plan should name {name} and say {why:?}:\n{}",
+            plan.stdout
+        );
+        lab.build();
+        // One archive: the earlier build's under the other name is gone.
+        assert_eq!(dir_names(&airgap_dir), vec![name.to_string()]);
+        let archive = airgap_dir.join(name);
+        let (_, decompressor) = suffix_and_decompressor(compression);
+        match decompressor {
+            None => assert!(
+                !fs::read(&archive)
+                    .unwrap()
+                    .starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            ),
+            Some(_) => assert!(
+                fs::read(&archive)
+                    .unwrap()
+                    .starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            ),
+        }
+        // Every node's seed carries it under the same name.
+        let sums = fs::read_to_string(lab.out_dir().join("SHA256SUMS")).unwrap();
+        assert!(sums.contains(&format!("airgap/{name}\n")), "{sums}");
+        containerd_reads(&archive, "oci", compression, &["linux/amd64"], &expected);
+        if require_tool("skopeo") {
+            // skopeo's oci-archive transport reads a plain tar: a .tar.zst is unpacked first.
+            let plain = match decompressor {
+                None => archive.clone(),
+                Some([tool, flag]) => {
+                    let plain = lab.root().join("unpacked.tar");
+                    let out = Command::new(tool).arg(flag).arg(&archive).output().unwrap();
+                    assert!(out.status.success());
+                    fs::write(&plain, out.stdout).unwrap();
+                    plain
+                }
+            };
+            for reference in &expected {
+                Cmd::new("skopeo")
+                    .arg("inspect")
+                    .arg(format!("oci-archive:{}:{reference}", plain.display()))
+                    .run();
+            }
+        }
+        if require_tool("podman") {
+            let docker_config = lab.lab_dir().join("docker.yaml");
+            let text = fs::read_to_string(&config).unwrap();
+            fs::write(&docker_config, text + "airgap:\n  format: docker\n").unwrap();
+            let docker_out = lab.root().join(format!("docker-out-{i}"));
+            lab.seedforge()
+                .args(["build", "--config", "fixtures/lab/docker.yaml", "--out"])
+                .arg(&docker_out)
+                .run();
+            podman_judge(&docker_out.join("airgap").join(name), &expected);
+        }
+    }
+}
+
+/// An explicit `airgap.compression` is kept whatever the layers: `zstd` over the gzip-only
+/// images, `none` over the lab with its uncompressed busybox layer.
+#[test]
+fn explicit_compression_overrides_auto() {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let base = fs::read_to_string(&config).unwrap();
+    for (setting, name) in [
+        ("none", "k3s-airgap-images-amd64.tar"),
+        ("gzip", "k3s-airgap-images-amd64.tar.gz"),
+        ("zstd", "k3s-airgap-images-amd64.tar.zst"),
+    ] {
+        fs::write(
+            &config,
+            format!("{base}airgap:\n  compression: {setting}\n"),
+        )
+        .unwrap();
+        let plan = lab
+            .seedforge()
+            .args(["plan", "--config", lab.config_arg()])
+            .run();
+        assert!(
+            plan.stdout.contains(&format!("airgap/{name} (")),
+            "{}",
+            plan.stdout
+        );
+        assert!(!plan.stdout.contains("auto:"), "{}", plan.stdout);
+    }
+    fs::write(&config, format!("{base}airgap:\n  compression: xz\n")).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("seedforge.yaml") && out.stderr.contains("auto"),
+        "{}",
+        out.stderr
+    );
 }

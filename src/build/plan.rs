@@ -14,7 +14,9 @@ use crate::net::{Net, NetSettings};
 use crate::oci::Layout;
 use crate::oci::OciError;
 use crate::oci::Platform;
-use crate::oci::archive::{ArchiveOptions, ArchiveReport, write_archive};
+use crate::oci::archive::{
+    ArchiveOptions, ArchiveReport, Compression, choose_compression, write_archive,
+};
 use crate::oci::mirror::{
     MirrorOptions, MirroredImage, PreparedImage, mirror_prepared, prepare, prepare_with,
 };
@@ -265,7 +267,7 @@ pub fn plan_with_net(
             layout: layout.clone(),
         },
     ];
-    steps.extend(airgap_steps(config, &output, &layout));
+    steps.extend(airgap_steps(config, &output, &layout, &images, &prepared)?);
     let bundles = prepare_bundles(config, offline.as_ref(), mirror.registries.net())?;
     for b in &config.packages {
         let (name, out, mtime) = (
@@ -557,9 +559,18 @@ fn source_date_epoch(config: &Config) -> u64 {
     source_date(config).unwrap_or(0)
 }
 
-/// One archive per architecture: `airgap/k3s-airgap-images-<arch>.tar.zst`.
-fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
-    let compression = config.airgap.compression;
+/// One archive per architecture: `airgap/k3s-airgap-images-<arch>.tar[.gz|.zst]`. With
+/// `airgap.compression: auto`, each archive's compression is decided now, from the layer
+/// media types of the manifests the images' sources offer for its platforms (manifests are
+/// small and were read to choose the platforms; no layer is fetched): the file name must
+/// say it, since k3s decompresses by the extension.
+fn airgap_steps(
+    config: &Config,
+    output: &Path,
+    layout: &Path,
+    images: &ImageList,
+    prepared: &[PreparedImage],
+) -> Result<Vec<Step>> {
     let format = config.airgap.format;
     let mtime = source_date_epoch(config);
     let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
@@ -568,18 +579,60 @@ fn airgap_steps(config: &Config, output: &Path, layout: &Path) -> Vec<Step> {
     }
     by_arch
         .into_iter()
-        .map(|(arch, platforms)| Step::Airgap {
-            layout: layout.to_path_buf(),
-            out: output
-                .join("airgap")
-                .join(format!("k3s-airgap-images-{arch}{}", compression.suffix())),
-            platforms,
-            format,
-            compression,
-            level: config.airgap_level,
-            mtime,
+        .map(|(arch, platforms)| {
+            let (compression, auto) = match config.airgap.compression.fixed() {
+                Some(c) => (c, None),
+                None => {
+                    let mut layers = Vec::new();
+                    for (entry, image) in images.entries.iter().zip(prepared) {
+                        let name = entry.destination.to_string();
+                        for layer in image.selected_layers(&platforms)? {
+                            layers.push((name.clone(), layer.media_type));
+                        }
+                    }
+                    let chosen =
+                        choose_compression(layers.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+                    (chosen.compression, Some(chosen.reason))
+                }
+            };
+            Ok(Step::Airgap {
+                layout: layout.to_path_buf(),
+                out: output
+                    .join("airgap")
+                    .join(format!("k3s-airgap-images-{arch}{}", compression.suffix())),
+                platforms,
+                format,
+                compression,
+                auto,
+                level: config.airgap_level,
+                mtime,
+            })
         })
         .collect()
+}
+
+/// Removes the archive of the same architecture under another compression's name, left by
+/// a build whose `airgap.compression` (or `auto`'s choice) differed: a node must not find
+/// two archives of one image set.
+fn remove_other_compressions(out: &Path) -> Result<()> {
+    let Some(name) = out.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let Some(own) = Compression::from_path(out) else {
+        return Ok(());
+    };
+    let stem = name.strip_suffix(own.suffix()).unwrap_or(name);
+    for other in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        if other != own {
+            let path = out.with_file_name(format!("{stem}{}", other.suffix()));
+            match std::fs::remove_file(&path) {
+                Ok(()) => crate::util::sync_parent(&path).map_err(|e| OciError::io(&path, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(OciError::io(&path, e).into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the steps of a run have produced so far.
@@ -717,10 +770,12 @@ fn run_step(
             compression,
             level,
             mtime,
+            ..
         } => {
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
             }
+            remove_other_compressions(out)?;
             let options = ArchiveOptions {
                 format: *format,
                 compression: *compression,

@@ -49,6 +49,9 @@ pub enum Step {
         format: ArchiveFormat,
         /// Compression.
         compression: Compression,
+        /// With `airgap.compression: auto`, why `compression` was chosen.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        auto: Option<String>,
         /// Compression level.
         level: i32,
         /// Entry mtime.
@@ -197,10 +200,11 @@ impl Step {
                 platforms,
                 format,
                 compression,
+                auto,
                 level,
                 ..
             } => format!(
-                "write {} ({}, {}) with every image for {}",
+                "write {} ({}, {}) with every image for {}{}",
                 out.display(),
                 match format {
                     ArchiveFormat::Oci => "OCI layout",
@@ -215,7 +219,10 @@ impl Step {
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                auto.as_ref()
+                    .map(|why| format!("; {why}"))
+                    .unwrap_or_default()
             ),
             Step::Packages {
                 out,

@@ -110,6 +110,9 @@ impl Plan {
             for &c in &iso.order[d] {
                 let size = tree.nodes[c].size();
                 if !tree.nodes[c].is_dir() {
+                    if size >= ALIGN {
+                        next = next.next_multiple_of(ALIGN / SECTOR);
+                    }
                     file_lba[c] = to_u32(next)?;
                     next += sectors(size);
                 }
@@ -126,6 +129,12 @@ impl Plan {
         })
     }
 }
+
+/// The file system block a file's data starts on, when the file fills one at least: the
+/// kernel's `copy_file_range` can then share the source's extents on a copy-on-write file
+/// system (XFS with reflink, btrfs), which needs both offsets block-aligned. Smaller files
+/// stay packed on 2 KiB sectors.
+pub const ALIGN: u64 = 4096;
 
 fn to_u32(sector: u64) -> Result<u32, IsoError> {
     u32::try_from(sector).map_err(|_| {
@@ -397,9 +406,12 @@ mod tests {
         assert!(plan.iso.lba[0] < plan.iso.lba[3] && plan.iso.lba[3] < plan.iso.lba[1]);
         assert!(plan.joliet.lba[0] > plan.iso.lba[1]);
         assert!(plan.data_start > plan.joliet.lba[1]);
-        assert_eq!(plan.file_lba[4], plan.data_start);
-        assert_eq!(plan.file_lba[2], plan.data_start + 3);
-        assert_eq!(plan.total_sectors, plan.data_start + 6);
+        // Files of a block or more start on a 4 KiB boundary: 5000 bytes take 3 sectors,
+        // and the next file skips one to start on an even sector.
+        assert_eq!(plan.file_lba[4], plan.data_start.next_multiple_of(2));
+        assert_eq!(plan.file_lba[2], plan.file_lba[4] + 4);
+        assert_eq!(plan.total_sectors, plan.file_lba[2] + 3);
+        assert!(plan.file_lba.iter().all(|lba| lba % 2 == 0));
         assert!(
             plan.su[0].spill,
             "the root's ER goes to a continuation area"

@@ -16,6 +16,7 @@ use super::records::{
 };
 use super::tree::{NodeKind, Tree};
 use super::{IsoError, SECTOR};
+use crate::util::start_writeback;
 use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -365,17 +366,41 @@ fn pack(recs: &[Vec<u8>], size: usize) -> Vec<u8> {
     out
 }
 
-/// Streams every file's bytes to its sectors, in image order.
+/// Streams every file's bytes to its sectors, in image order (which is ascending offsets).
 fn copy_files(tree: &Tree, plan: &Plan, out: &mut File, out_path: &Path) -> Result<(), IsoError> {
+    let mut behind = WriteBehind::default();
     for &d in &plan.iso.dirs {
         for &c in &plan.iso.order[d] {
             if let NodeKind::File { source, size, .. } = &tree.nodes[c].kind {
                 let at = u64::from(plan.file_lba[c]) * SECTOR;
-                copy_sparse(source, *size, out, at, out_path)?;
+                copy_sparse(source, *size, out, at, out_path, &mut behind)?;
             }
         }
     }
     Ok(())
+}
+
+/// How much file data is copied between two starts of write-back.
+const WRITE_BEHIND_BYTES: u64 = 16 << 20;
+
+/// Starts the write-back of the image's pages behind the copy ([`start_writeback`]), so
+/// that the disk writes while the copy goes on and the closing fsync finds little left to
+/// do: without it, the whole image would sit dirty in the page cache until that fsync, and
+/// reading the sources and writing the image would take turns instead of overlapping.
+#[derive(Default)]
+struct WriteBehind {
+    /// Where the last write-back started from.
+    from: u64,
+}
+
+impl WriteBehind {
+    /// The image holds its final bytes up to `written`.
+    fn advance(&mut self, out: &File, written: u64) {
+        if written >= self.from + WRITE_BEHIND_BYTES {
+            start_writeback(out, self.from, written);
+            self.from = written;
+        }
+    }
 }
 
 /// Copies `size` bytes of `src` to `out` at `at`, skipping the source's holes.
@@ -385,8 +410,11 @@ fn copy_sparse(
     out: &mut File,
     at: u64,
     out_path: &Path,
+    behind: &mut WriteBehind,
 ) -> Result<(), IsoError> {
     let file = File::open(src).map_err(|e| io_err(src, e))?;
+    // Read ahead as far as the kernel allows: the source is read once, front to back.
+    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
     let mut pos = 0;
     while pos < size {
         let (start, end) = next_data(&file, pos, size);
@@ -398,12 +426,20 @@ fn copy_sparse(
             .map_err(|e| io_err(src, e))?;
         out.seek(SeekFrom::Start(at + start))
             .map_err(|e| io_err(out_path, e))?;
-        let copied = io::copy(&mut (&file).take(end - start), out).map_err(|e| io_err(src, e))?;
-        if copied != end - start {
-            return Err(IsoError::Changed {
-                path: src.to_path_buf(),
-                expected: size,
-            });
+        let mut chunk_start = start;
+        while chunk_start < end {
+            let want = (end - chunk_start).min(WRITE_BEHIND_BYTES);
+            // `io::copy` between two files is `copy_file_range`: the bytes stay in the
+            // kernel, and a copy-on-write file system shares the extents instead.
+            let copied = io::copy(&mut (&file).take(want), out).map_err(|e| io_err(src, e))?;
+            if copied != want {
+                return Err(IsoError::Changed {
+                    path: src.to_path_buf(),
+                    expected: size,
+                });
+            }
+            chunk_start += want;
+            behind.advance(out, at + chunk_start);
         }
         pos = end;
     }

@@ -115,6 +115,12 @@ impl PreparedImage {
     pub fn source_root(&self) -> &Descriptor {
         self.reader.root()
     }
+
+    /// The layers of the manifests `platforms` selects, read from the source's manifests
+    /// (small documents, kept for the copy); no layer is fetched.
+    pub fn selected_layers(&self, platforms: &[Platform]) -> Result<Vec<Descriptor>> {
+        selected_layers(self.reader.as_ref(), &effective_platforms(platforms))
+    }
 }
 
 /// Opens an entry's image some other way than from its source: `Some` takes over the

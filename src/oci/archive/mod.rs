@@ -102,6 +102,92 @@ impl Compression {
     }
 }
 
+/// The `airgap.compression` setting: a fixed compression, or `auto`, which leaves layers
+/// that are compressed already as they are (a plain `.tar`) and compresses the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionSetting {
+    /// `.tar` when every layer is gzip or zstd already, else `.tar.zst`.
+    Auto,
+    /// Always a plain `.tar`.
+    None,
+    /// Always `.tar.gz`.
+    Gzip,
+    /// Always `.tar.zst`.
+    Zstd,
+}
+
+impl CompressionSetting {
+    /// The compression a fixed setting names; `None` for `auto`.
+    pub fn fixed(self) -> Option<Compression> {
+        match self {
+            CompressionSetting::Auto => None,
+            CompressionSetting::None => Some(Compression::None),
+            CompressionSetting::Gzip => Some(Compression::Gzip),
+            CompressionSetting::Zstd => Some(Compression::Zstd),
+        }
+    }
+
+    /// The compression whose levels apply: `auto` compresses with zstd when it does.
+    pub fn level_kind(self) -> Compression {
+        self.fixed().unwrap_or(Compression::Zstd)
+    }
+}
+
+/// True for a layer media type whose bytes are compressed already (gzip or zstd, OCI or
+/// Docker names, distributable or not): compressing them again gains next to nothing.
+pub fn layer_is_compressed(media_type: &str) -> bool {
+    let base = media_type.split(';').next().unwrap_or_default().trim();
+    ["+gzip", "+zstd", ".tar.gzip", ".tar.zstd"]
+        .iter()
+        .any(|end| base.ends_with(end))
+}
+
+/// What `auto` chose for one archive, and why, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoCompression {
+    /// The compression chosen.
+    pub compression: Compression,
+    /// Why: the layer counts that decided it.
+    pub reason: String,
+}
+
+/// Decides `auto` from the layers going into an archive, given as (image name, layer media
+/// type) pairs: a plain `.tar` when every layer is compressed already, else `.tar.zst`.
+pub fn choose_compression<'a>(
+    layers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> AutoCompression {
+    let mut total = 0usize;
+    let mut plain = 0usize;
+    let mut first_plain: Option<&str> = None;
+    for (image, media_type) in layers {
+        total += 1;
+        if !layer_is_compressed(media_type) {
+            plain += 1;
+            first_plain.get_or_insert(image);
+        }
+    }
+    match first_plain {
+        Some(image) => AutoCompression {
+            compression: Compression::Zstd,
+            reason: format!(
+                "auto: zstd, because {plain} of the {total} layers {} uncompressed (the first in {image})",
+                if plain == 1 { "is" } else { "are" }
+            ),
+        },
+        None if total == 0 => AutoCompression {
+            compression: Compression::None,
+            reason: "auto: no compression, because the images have no layers".into(),
+        },
+        None => AutoCompression {
+            compression: Compression::None,
+            reason: format!(
+                "auto: no compression, because all {total} layers are gzip or zstd already and compressing them again saves next to nothing"
+            ),
+        },
+    }
+}
+
 /// What to put in an archive and how.
 #[derive(Debug, Clone)]
 pub struct ArchiveOptions {
@@ -462,4 +548,56 @@ fn docker_manifest(planned: &[Planned]) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(&entries).unwrap_or_default();
     bytes.push(b'\n');
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_layer_media_types() {
+        for t in [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.zstd",
+        ] {
+            assert!(layer_is_compressed(t), "{t}");
+        }
+        for t in [
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.docker.image.rootfs.diff.tar",
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+            "application/octet-stream",
+            "",
+        ] {
+            assert!(!layer_is_compressed(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn auto_is_plain_only_when_every_layer_is_compressed() {
+        let gz = "application/vnd.oci.image.layer.v1.tar+gzip";
+        let tar = "application/vnd.oci.image.layer.v1.tar";
+        let all = choose_compression([("a", gz), ("b", gz)]);
+        assert_eq!(all.compression, Compression::None);
+        assert!(all.reason.contains("all 2 layers"), "{}", all.reason);
+        let mixed = choose_compression([("a", gz), ("b", tar), ("c", tar)]);
+        assert_eq!(mixed.compression, Compression::Zstd);
+        assert!(mixed.reason.contains("2 of the 3"), "{}", mixed.reason);
+        assert!(mixed.reason.contains("first in b"), "{}", mixed.reason);
+        assert_eq!(choose_compression([]).compression, Compression::None);
+    }
+
+    #[test]
+    fn settings_parse_and_fix() {
+        let parse = |s: &str| serde_json::from_str::<CompressionSetting>(&format!("{s:?}"));
+        assert_eq!(parse("auto").unwrap(), CompressionSetting::Auto);
+        assert_eq!(parse("none").unwrap().fixed(), Some(Compression::None));
+        assert_eq!(parse("zstd").unwrap().fixed(), Some(Compression::Zstd));
+        assert!(parse("xz").is_err());
+        assert_eq!(CompressionSetting::Auto.level_kind(), Compression::Zstd);
+    }
 }

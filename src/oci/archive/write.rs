@@ -4,8 +4,8 @@
 //! writer forces every byte through a user-space buffer. Written directly into a buffered
 //! file, an uncompressed archive's blob bodies go file to file inside the kernel
 //! (`copy_file_range`, which `std::io::copy` uses between files). The blob re-hash runs on
-//! its own threads beside the write, and the file is flushed to disk in the background as
-//! it grows, so that the closing fsync has little left to wait for.
+//! its own threads beside the write, and the file's write-back is started behind the
+//! writer as it grows, so that the closing fsync has little left to wait for.
 
 use super::{ArchiveFormat, ArchiveOptions, BlobSource, Compression, Planned, docker_manifest};
 use crate::hashing::HashingWriter;
@@ -15,7 +15,7 @@ use crate::oci::layout::{Layout, OCI_LAYOUT_CONTENT};
 use crate::oci::verify::KnownDigests;
 use crate::oci::{OciError, Result};
 use crate::report::Reporter;
-use crate::util::WriteAhead;
+use crate::util::start_writeback;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -25,8 +25,43 @@ use std::thread;
 /// Threads that re-hash blobs while the archive is written.
 const CHECK_THREADS: usize = 2;
 
-/// How much is written between background flushes of the file.
-const SYNC_AHEAD_BYTES: u64 = 64 << 20;
+/// How much of the tar is written between two starts of the file's write-back.
+const WRITE_BEHIND_BYTES: u64 = 16 << 20;
+
+/// Starts the write-back of what the file holds so far, every [`WRITE_BEHIND_BYTES`] of
+/// tar, so that the disk writes while the archive grows and the closing fsync finds little
+/// left ([`start_writeback`]). Nothing waits for it: an fsync on a helper thread (what this
+/// was before) made the writer wait on each, which on a copy-on-write file system, where
+/// the blob bodies are shared extents and nothing is dirty, was most of the run.
+struct WriteBehind<'a> {
+    file: &'a File,
+    /// Where the last write-back started from (a file offset).
+    from: u64,
+    /// The tar offset at which to start the next.
+    next: u64,
+}
+
+impl WriteBehind<'_> {
+    fn new(file: &File) -> WriteBehind<'_> {
+        WriteBehind {
+            file,
+            from: 0,
+            next: WRITE_BEHIND_BYTES,
+        }
+    }
+
+    /// Called with the tar bytes written so far.
+    fn progress(&mut self, written: u64) {
+        if written >= self.next {
+            self.next = written + WRITE_BEHIND_BYTES;
+            // The file may lag the tar (buffers, the compressor): its length is what it holds.
+            if let Ok(meta) = self.file.metadata() {
+                start_writeback(self.file, self.from, meta.len());
+                self.from = meta.len();
+            }
+        }
+    }
+}
 
 /// What was written: uncompressed tar size, file size, and the file's digest if asked for.
 pub(super) type Written = (u64, u64, Option<Digest>);
@@ -184,7 +219,10 @@ fn write_file(
 ) -> Result<Written> {
     let io_err = |e: io::Error| OciError::io(tmp, e);
     let file = File::create(tmp).map_err(io_err)?;
-    crate::util::with_write_ahead(file.try_clone().ok(), SYNC_AHEAD_BYTES, |sync| {
+    let behind_file = file.try_clone().map_err(io_err)?;
+    let mut behind = WriteBehind::new(&behind_file);
+    let sync = &mut behind;
+    {
         let entries = entries(planned, blobs, options.format);
         let tar = Tar {
             layout,
@@ -212,7 +250,7 @@ fn write_file(
         file.sync_all().map_err(io_err)?;
         let file_bytes = file.metadata().map_err(io_err)?.len();
         Ok((tar_bytes, file_bytes, digest))
-    })
+    }
 }
 
 /// Writes the tar through gzip or zstd (or neither) into `sink`.
@@ -221,7 +259,7 @@ fn compress(
     mut sink: Sink,
     compression: Compression,
     options: &ArchiveOptions,
-    sync: &mut WriteAhead,
+    sync: &mut WriteBehind<'_>,
 ) -> Result<(Sink, u64)> {
     let io_err = |e: io::Error| OciError::io("<archive>", e);
     match compression {
@@ -335,7 +373,7 @@ fn alignment_padding(offset: u64) -> Option<Vec<u8>> {
 
 impl Tar<'_> {
     /// Writes every entry to `out`; returns the tar's size.
-    fn write<W: Write>(&self, out: &mut W, sync: &mut WriteAhead) -> Result<u64> {
+    fn write<W: Write>(&self, out: &mut W, sync: &mut WriteBehind<'_>) -> Result<u64> {
         let total = self.entries.len();
         let mut written = 0u64;
         for (i, (path, entry)) in self.entries.iter().enumerate() {
@@ -354,7 +392,7 @@ impl Tar<'_> {
                     written += self.align_body(out, path, written)?;
                     match source {
                         BlobSource::Layout(size) => {
-                            self.write_blob(out, path, digest, *size)?;
+                            self.write_blob(out, path, digest, *size, written, sync)?;
                             *size
                         }
                         BlobSource::Memory(bytes) => self.write_bytes(out, path, bytes)?,
@@ -399,14 +437,18 @@ impl Tar<'_> {
         Ok(size)
     }
 
-    /// Header and body of a stored blob. With `out` a buffered file, `io::copy` moves the
-    /// body inside the kernel.
+    /// Header and body of a stored blob, whose header goes at tar offset `at`. With `out` a
+    /// buffered file, `io::copy` moves the body inside the kernel. The body goes in pieces
+    /// of [`WRITE_BEHIND_BYTES`], so that the write-back of each starts while the next is
+    /// read.
     fn write_blob<W: Write>(
         &self,
         out: &mut W,
         path: &str,
         digest: &Digest,
         size: u64,
+        at: u64,
+        sync: &mut WriteBehind<'_>,
     ) -> Result<()> {
         let blob_path = || self.layout.blob_path(digest);
         let file = self.layout.open_blob(digest)?;
@@ -427,7 +469,18 @@ impl Tar<'_> {
         let tar_err = |e: io::Error| OciError::io(format!("<archive>/{path}"), e);
         let header = self.header(path, tar::EntryType::Regular, 0o644, size)?;
         out.write_all(header.as_bytes()).map_err(tar_err)?;
-        let copied = io::copy(&mut file.take(size), out).map_err(tar_err)?;
+        // Read ahead as far as the kernel allows: the blob is read once, front to back.
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+        let mut copied = 0;
+        while copied < size {
+            let want = (size - copied).min(WRITE_BEHIND_BYTES);
+            let n = io::copy(&mut (&file).take(want), out).map_err(tar_err)?;
+            copied += n;
+            sync.progress(at + BLOCK + copied);
+            if n < want {
+                break;
+            }
+        }
         if copied != size {
             return Err(OciError::io(
                 blob_path(),
