@@ -40,21 +40,7 @@ REF_NAME=docker.io/bench/big:1
 
 for t in python3 zstd skopeo; do bench_have "$t" || bench_die "$t is required"; done
 
-WORK=$(mktemp -d "$TMP/seedforge-airgap-bench.XXXXXX")
-RESULTS=${RESULTS:-$(mktemp -d "$TMP/seedforge-airgap-bench-results.XXXXXX")}
-cleanup() {
-  cd /
-  bench_xfs_umount "$WORK" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-bench_setup
-
-SF=${SEEDFORGE:-$ROOT/target/release/seedforge}
-if [ -z "${SEEDFORGE:-}" ]; then
-  bench_log "building seedforge (release)"
-  (cd "$ROOT" && cargo build --release --locked --quiet)
-fi
+bench_start airgap
 
 # cached_layout KIND (gz|tar): generated once into the cache, checked with skopeo.
 cached_layout() {

@@ -11,11 +11,33 @@
 # $EPOCHREALTIME around `bash -c CMD` (microseconds; the shell start, ~1-2 ms, is in every
 # figure alike). The 1-minute load average is recorded before every run.
 
-# Callers set: RESULTS (a directory), RUNS, WARMUP, and call `bench_setup`.
+# Callers set ROOT (the checkout), TMP, RUNS and WARMUP (RESULTS, a directory, if they
+# like), then call `bench_start NAME`.
 
 bench_have() { command -v "$1" >/dev/null 2>&1; }
 bench_log() { printf '\n== %s (t=%ss)\n' "$*" "$SECONDS" >&2; }
 bench_die() { echo "${0##*/}: $*" >&2; exit 1; }
+
+# bench_start NAME: $WORK, a work folder removed on exit (an XFS mount in it unmounted
+# first); $RESULTS, unless given; the page cache set up (bench_setup); $SF, the seedforge
+# measured ($SEEDFORGE, else this checkout's release build, built now).
+bench_start() {
+  WORK=$(mktemp -d "$TMP/seedforge-$1-bench.XXXXXX")
+  RESULTS=${RESULTS:-$(mktemp -d "$TMP/seedforge-$1-bench-results.XXXXXX")}
+  trap bench_cleanup EXIT
+  bench_setup
+  SF=${SEEDFORGE:-$ROOT/target/release/seedforge}
+  if [ -z "${SEEDFORGE:-}" ]; then
+    bench_log "building seedforge (release)"
+    (cd "$ROOT" && cargo build --release --locked --quiet)
+  fi
+}
+
+bench_cleanup() {
+  cd /
+  bench_xfs_umount "$WORK" 2>/dev/null || true
+  rm -rf "$WORK"
+}
 
 DROP_CACHES=0
 bench_setup() {

@@ -33,21 +33,7 @@ TMP=${TMPDIR:-/tmp}
 for t in python3 xorriso genisoimage; do bench_have "$t" || bench_die "$t is required"; done
 [ -x /usr/bin/time ] || bench_die "/usr/bin/time (GNU time) is required for peak RSS"
 
-WORK=$(mktemp -d "$TMP/seedforge-iso-bench.XXXXXX")
-RESULTS=${RESULTS:-$(mktemp -d "$TMP/seedforge-iso-bench-results.XXXXXX")}
-cleanup() {
-  cd /
-  bench_xfs_umount "$WORK" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-bench_setup
-
-SF=${SEEDFORGE:-$ROOT/target/release/seedforge}
-if [ -z "${SEEDFORGE:-}" ]; then
-  bench_log "building seedforge (release)"
-  (cd "$ROOT" && cargo build --release --locked --quiet)
-fi
+bench_start iso
 
 # make_payload DIR: the NoCloud files plus 8 incompressible files totalling SIZE_MIB.
 make_payload() {

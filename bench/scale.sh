@@ -32,21 +32,7 @@ RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-1}
 TMP=${TMPDIR:-/tmp}
 
-WORK=$(mktemp -d "$TMP/seedforge-scale-bench.XXXXXX")
-RESULTS=${RESULTS:-$(mktemp -d "$TMP/seedforge-scale-bench-results.XXXXXX")}
-cleanup() {
-  cd /
-  bench_xfs_umount "$WORK" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-bench_setup
-
-SF=${SEEDFORGE:-$ROOT/target/release/seedforge}
-if [ -z "${SEEDFORGE:-}" ]; then
-  bench_log "building seedforge (release)"
-  (cd "$ROOT" && cargo build --release --locked --quiet)
-fi
+bench_start scale
 
 # make_inputs DIR: the fixture images, a token, the payload file and one config per node
 # count and mode (DIR/seedforge-MODE-N.yaml).

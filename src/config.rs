@@ -602,6 +602,16 @@ fn key_location(text: &str, section: &str, key: &str) -> (u64, u64) {
     (in_section.unwrap_or(1), 1)
 }
 
+/// A config error at `(line, column)` of `path`.
+fn invalid_at(path: &Path, (line, column): (u64, u64), message: String) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
 /// The `registry:` section is required unless the cluster runs k3s's embedded registry
 /// mirror, which needs a k3s release where it is GA.
 fn check_registry(
@@ -610,12 +620,7 @@ fn check_registry(
     text: &str,
     path: &Path,
 ) -> Result<(), ConfigError> {
-    let at = |(line, column): (u64, u64), message: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    };
+    let at = |location, message| invalid_at(path, location, message);
     if cluster.embedded_registry {
         crate::preflight::check_embedded_registry(&cluster.k3s_version)
             .map_err(|e| at(key_location(text, "cluster", "k3s_version"), e.to_string()))?;
@@ -638,12 +643,7 @@ fn check_addresses(
     text: &str,
     path: &Path,
 ) -> Result<(), ConfigError> {
-    let at = |(line, column): (u64, u64), message: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    };
+    let at = |location, message| invalid_at(path, location, message);
     if registry.is_some_and(|r| r.port == 0) {
         return Err(at(
             key_location(text, "registry", "port"),
