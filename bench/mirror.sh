@@ -10,13 +10,16 @@
 # digests in the registry are checked against the generated layout.
 #
 # Commands, run alternately round by round in a rotating order (round 0 is a discarded
-# warm-up), each into an empty output directory, none followed by a sync:
+# warm-up), each into an empty output directory after a `sync`. Durable against durable:
+# seedforge fsyncs every blob before naming it, so each peer is followed by `sync` (its
+# bytes on disk when it ends), and curl without sync is shown for reference only:
 #   seedforge   seedforge mirror of the 20-image list into one OCI layout (sha256 verified,
 #               every blob fsynced)
 #   skopeo      a loop of `skopeo copy docker://… oci:LAYOUT:TAG` into one layout (shares
-#               blobs; the fastest way with skopeo)
+#               blobs; the fastest way with skopeo), then sync
 #   curl        one `curl --parallel` fetching each unique blob and manifest once to disk, no
-#               verification: what the link gives
+#               verification, then sync: what the link and the disk give
+#   curl-nosync the same curl, not synced (its last bytes still in the page cache)
 # Wall time and peak RSS come from GNU time; medians are reported.
 #
 # Environment: RUNS (7), CONCURRENCY (4, for seedforge and curl), IMAGES (20), BASE_MIB
@@ -108,15 +111,17 @@ PY
 
 declare -A CMD=(
   [seedforge]="'$SF' -q mirror --images '$WORK/images.txt' --layout '$WORK/out' --insecure-registry $HOST --concurrency $CONCURRENCY"
-  [skopeo]="for n in $NAMES; do skopeo copy --quiet --src-tls-verify=false docker://$HOST/\$n:1 oci:'$WORK/out':\$n:1 || exit 1; done"
-  [curl]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg'"
+  [skopeo]="for n in $NAMES; do skopeo copy --quiet --src-tls-verify=false docker://$HOST/\$n:1 oci:'$WORK/out':\$n:1 || exit 1; done; sync"
+  [curl]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg' && sync"
+  [curl-nosync]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg'"
 )
-ORDER=(seedforge skopeo curl)
+ORDER=(seedforge skopeo curl curl-nosync)
 echo -e "tool\tround\twall_s\tmax_rss_kib" >"$WORK/times.tsv"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 0 "$RUNS"); do
   log "round $round/$RUNS"
-  for k in 0 1 2; do
-    tool=${ORDER[$(((round + k) % 3))]}
+  for k in 0 1 2 3; do
+    tool=${ORDER[$(((round + k) % 4))]}
     rm -rf "$WORK/out"
     sync
     /usr/bin/time -f "$tool\t$round\t%e\t%M" -a -o "$WORK/times.tsv" bash -c "${CMD[$tool]}" \
@@ -134,7 +139,7 @@ import csv, statistics as st, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") if r["round"] != "0"]
 mib = int(sys.argv[2])
 med = {}
-for tool in ["seedforge", "skopeo", "curl"]:
+for tool in ["seedforge", "skopeo", "curl", "curl-nosync"]:
     walls = [float(r["wall_s"]) for r in rows if r["tool"] == tool]
     rss = [int(r["max_rss_kib"]) for r in rows if r["tool"] == tool]
     med[tool] = (st.median(walls), min(walls), max(walls), st.median(rss) / 1024, len(walls))
@@ -145,3 +150,4 @@ print("|---|---|---|---|---|---|")
 for tool, (m, lo, hi, rss, _) in med.items():
     print(f"| {tool} | {m:.2f} | {lo:.2f}–{hi:.2f} | {mib / m:.0f} | {rss:.0f} | {m / sf:.2f}x |")
 PY
+echo "load average: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
