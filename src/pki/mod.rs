@@ -298,7 +298,7 @@ pub enum Outcome {
 }
 
 /// What the PKI step did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PkiReport {
     /// The PKI directory (absent when serving plain HTTP).
     pub dir: Option<PathBuf>,
@@ -352,15 +352,7 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
         bytes: registries.clone().into_bytes(),
         private: settings.auth.is_some(),
     }];
-    let mut report = PkiReport {
-        dir: None,
-        ca: None,
-        certificate: None,
-        registry_cert: None,
-        written: Vec::new(),
-        removed: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut report = PkiReport::default();
     let mut kept_keys = Vec::new();
     if !settings.plain_http {
         let ca = ca::resolve(settings, &paths, now)?;
@@ -437,15 +429,7 @@ pub fn prepare_embedded(mirrors: &BTreeSet<String>, out: &Path) -> Prepared {
             .into_iter()
             .filter(|p| p.is_file())
             .collect(),
-        report: PkiReport {
-            dir: None,
-            ca: None,
-            certificate: None,
-            registry_cert: None,
-            written: Vec::new(),
-            removed: Vec::new(),
-            warnings: Vec::new(),
-        },
+        report: PkiReport::default(),
     }
 }
 
