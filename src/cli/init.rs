@@ -33,6 +33,8 @@ cluster:
   # The join token is read from a file (or {env: NAME}); `seedforge init` made one.
   token: {file: token}
   # disable: [traefik]           # k3s components to switch off
+  # embedded_registry: true      # k3s shares the servers' images between the nodes
+                                 # (v1.29.12+); the registry section is then optional
 
 # The registry the nodes pull from (its CA and certificate are made by the build).
 registry:
@@ -47,6 +49,7 @@ images:
     - linux/amd64
 
 # One seed ISO per node; each boots with a static address.
+# seeds: {payload: shared}       # one payload.iso for every node, seeds of a few KiB
 nodes:
   - name: server1
     role: server
