@@ -206,41 +206,26 @@ fn isoinfo_and_pycdlib_read_both_kinds() {
     let payload = payload_iso(&lab);
     if require_tool("isoinfo") {
         for flag in ["-R", "-J"] {
-            let out = Cmd::new("isoinfo")
-                .args([flag, "-f", "-i"])
-                .arg(&seed)
-                .run();
-            let lines: Vec<&str> = out.stdout.lines().collect();
-            for name in [
-                "/user-data",
-                "/meta-data",
-                "/network-config",
-                "/payload.sha256",
-            ] {
+            let seed_paths = common::iso::isoinfo_paths(&seed, &[flag]);
+            for name in ["user-data", "meta-data", "network-config", "payload.sha256"] {
                 assert!(
-                    lines.contains(&name),
-                    "seed, isoinfo {flag}: {name}\n{}",
-                    out.stdout
+                    seed_paths.iter().any(|p| p == name),
+                    "seed, isoinfo {flag}: {name}\n{seed_paths:?}"
                 );
             }
             assert!(
-                !lines.iter().any(|l| l.starts_with("/payload/")),
-                "seed, isoinfo {flag}: no payload\n{}",
-                out.stdout
+                !seed_paths.iter().any(|p| p.starts_with("payload/")),
+                "seed, isoinfo {flag}: no payload\n{seed_paths:?}"
             );
-            let out = Cmd::new("isoinfo")
-                .args([flag, "-f", "-i"])
-                .arg(&payload)
-                .run();
+            let payload_paths = common::iso::isoinfo_paths(&payload, &[flag]);
             for name in [
-                "/payload/SHA256SUMS",
-                "/payload/images/k3s-airgap-images-amd64.tar.zst",
-                "/payload/registries.yaml",
+                "payload/SHA256SUMS",
+                "payload/images/k3s-airgap-images-amd64.tar.zst",
+                "payload/registries.yaml",
             ] {
                 assert!(
-                    out.stdout.lines().any(|l| l == name),
-                    "payload, isoinfo {flag}: {name}\n{}",
-                    out.stdout
+                    payload_paths.iter().any(|p| p == name),
+                    "payload, isoinfo {flag}: {name}\n{payload_paths:?}"
                 );
             }
         }
@@ -451,11 +436,8 @@ fn switching_modes_leaves_no_stale_payload_iso() {
         "an all-in-one build removes the payload ISO it no longer writes"
     );
     if require_tool("isoinfo") {
-        let out = Cmd::new("isoinfo")
-            .args(["-R", "-f", "-i"])
-            .arg(seed(&lab, "lab-agent1"))
-            .run();
-        assert!(out.stdout.lines().any(|l| l == "/payload/SHA256SUMS"));
+        let paths = common::iso::isoinfo_paths(&seed(&lab, "lab-agent1"), &["-R"]);
+        assert!(paths.iter().any(|p| p == "payload/SHA256SUMS"));
     }
 }
 
