@@ -103,6 +103,57 @@ impl Machine {
         self.start_with(disk, &[Medium::Virtio(seed)], net, mac, console)
     }
 
+    /// Boots a server and an agent on a network of their own, each on a fresh copy of the
+    /// node image under `scratch` with its media, and waits (bounded) until each has seen
+    /// the join from its side and powered off.
+    fn join(&self, scratch: &Path, server_media: &[Medium], agent_media: &[Medium]) -> Join {
+        let server = self.disk(&scratch.join("server.img"));
+        let agent = self.disk(&scratch.join("agent.img"));
+        // Each stays up (bounded) until the join is seen from its side.
+        put(
+            &server,
+            "/etc/boot-test",
+            "wait-for",
+            "/var/lib/k3s-standin/agents 900\n",
+            scratch,
+        );
+        put(
+            &agent,
+            "/etc/boot-test",
+            "wait-for",
+            "/var/lib/k3s-standin/joined 900\n",
+            scratch,
+        );
+        let port = common::debs::free_port();
+        let started = Instant::now();
+        let s_console = scratch.join("server.console");
+        let a_console = scratch.join("agent.console");
+        let s = self.start_with(
+            &server,
+            server_media,
+            &format!("listen=127.0.0.1:{port}"),
+            "52:54:00:00:02:0a",
+            &s_console,
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        let a = self.start_with(
+            &agent,
+            agent_media,
+            &format!("connect=127.0.0.1:{port}"),
+            "52:54:00:00:02:0b",
+            &a_console,
+        );
+        a.wait();
+        s.wait();
+        Join {
+            server,
+            agent,
+            s_console,
+            a_console,
+            took: started.elapsed(),
+        }
+    }
+
     /// Starts a VM with `disk` and `media` attached, in order.
     fn start_with(
         &self,
@@ -273,6 +324,15 @@ fn diagnostics(disk: &Path, console: &Path) -> String {
     s
 }
 
+/// Two machines that joined: their disks and consoles, and how long it took.
+struct Join {
+    server: PathBuf,
+    agent: PathBuf,
+    s_console: PathBuf,
+    a_console: PathBuf,
+    took: Duration,
+}
+
 /// The lab: the test cluster's config, the k3s stand-in, the images and two bundles.
 struct Lab {
     dir: tempfile::TempDir,
@@ -398,45 +458,19 @@ fn a_nodes_whole_life_on_booted_machines() {
     let mut times = Vec::new();
 
     // --- join: a server and an agent on their own network.
-    let server = machine.disk(&scratch.join("server.img"));
-    let agent = machine.disk(&scratch.join("agent.img"));
-    // Each stays up (bounded) until the join is seen from its side.
-    put(
-        &server,
-        "/etc/boot-test",
-        "wait-for",
-        "/var/lib/k3s-standin/agents 900\n",
+    let (s_seed, a_seed) = (lab.seed("boot-server"), lab.seed("boot-agent"));
+    let Join {
+        server,
+        agent,
+        s_console,
+        a_console,
+        took,
+    } = machine.join(
         scratch,
+        &[Medium::Virtio(&s_seed)],
+        &[Medium::Virtio(&a_seed)],
     );
-    put(
-        &agent,
-        "/etc/boot-test",
-        "wait-for",
-        "/var/lib/k3s-standin/joined 900\n",
-        scratch,
-    );
-    let port = common::debs::free_port();
-    let started = Instant::now();
-    let s_console = scratch.join("server.console");
-    let a_console = scratch.join("agent.console");
-    let s = machine.start(
-        &server,
-        &lab.seed("boot-server"),
-        &format!("listen=127.0.0.1:{port}"),
-        "52:54:00:00:02:0a",
-        &s_console,
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    let a = machine.start(
-        &agent,
-        &lab.seed("boot-agent"),
-        &format!("connect=127.0.0.1:{port}"),
-        "52:54:00:00:02:0b",
-        &a_console,
-    );
-    a.wait();
-    s.wait();
-    times.push(("join (server + agent)", started.elapsed()));
+    times.push(("join (server + agent)", took));
     for (disk, console) in [(&server, &s_console), (&agent, &a_console)] {
         let why = || diagnostics(disk, console);
         let st = status(disk);
@@ -719,46 +753,19 @@ fn shared_payload_nodes_join_from_two_cdroms() {
         .run();
     let digest = sha256_bytes(&fs::read(scratch.join("SHA256SUMS")).unwrap());
 
-    let server = machine.disk(&scratch.join("server.img"));
-    let agent = machine.disk(&scratch.join("agent.img"));
-    put(
-        &server,
-        "/etc/boot-test",
-        "wait-for",
-        "/var/lib/k3s-standin/agents 900\n",
-        scratch,
-    );
-    put(
-        &agent,
-        "/etc/boot-test",
-        "wait-for",
-        "/var/lib/k3s-standin/joined 900\n",
-        scratch,
-    );
-    let port = common::debs::free_port();
-    let started = Instant::now();
-    let s_console = scratch.join("server.console");
-    let a_console = scratch.join("agent.console");
     let (s_seed, a_seed) = (lab.seed("boot-server"), lab.seed("boot-agent"));
-    let s = machine.start_with(
-        &server,
-        &[Medium::Cdrom(&s_seed), Medium::Cdrom(&payload)],
-        &format!("listen=127.0.0.1:{port}"),
-        "52:54:00:00:02:0a",
-        &s_console,
-    );
-    std::thread::sleep(Duration::from_secs(2));
     // The agent's drives the other way round: found by label, not by order.
-    let a = machine.start_with(
-        &agent,
+    let Join {
+        server,
+        agent,
+        s_console,
+        a_console,
+        took,
+    } = machine.join(
+        scratch,
+        &[Medium::Cdrom(&s_seed), Medium::Cdrom(&payload)],
         &[Medium::Cdrom(&payload), Medium::Cdrom(&a_seed)],
-        &format!("connect=127.0.0.1:{port}"),
-        "52:54:00:00:02:0b",
-        &a_console,
     );
-    a.wait();
-    s.wait();
-    let took = started.elapsed();
     for (disk, console) in [(&server, &s_console), (&agent, &a_console)] {
         let why = || diagnostics(disk, console);
         let st = status(disk);
