@@ -12,7 +12,7 @@
 //! filesystems), so a 1 GiB airgap archive costs no extra disk per node; the ISO writer
 //! copies the bytes once, into the image.
 
-use crate::iso::{IsoOptions, IsoSummary, write_iso_with_mode};
+use crate::iso::{DigestCache, IsoOptions, IsoSummary, write_iso_with_mode};
 use crate::oci::OciError;
 use crate::render::NodeFiles;
 
@@ -93,7 +93,11 @@ pub fn payload_sums_with(
 
 /// Writes `out` (the node's seed ISO, mode 0600: user-data holds the join token) from the
 /// node's files, the payload and its [`payload_sums`], staging the tree in `stage`
-/// (removed afterwards).
+/// (removed afterwards). The summary carries the image's sha256.
+///
+/// The node's files go last in the image ([`crate::iso::layout`]): the seeds of one build
+/// then share every byte before them, the payload included, and `digests` hashes that
+/// prefix once for all of them instead of once per node.
 pub fn write_seed_iso(
     node: &NodeFiles,
     payload: &[PayloadFile],
@@ -101,62 +105,100 @@ pub fn write_seed_iso(
     stage: &Path,
     out: &Path,
     source_date_epoch: u64,
+    digests: &DigestCache,
 ) -> Result<IsoSummary> {
     let files: Vec<(&str, &str, u32)> = node.files().to_vec();
     write_staged(
-        stage,
-        out,
-        LABEL,
-        &files,
-        Some((payload, sums)),
-        source_date_epoch,
+        &Staged {
+            stage,
+            out,
+            label: LABEL,
+            files: &files,
+            payload: Some((payload, sums)),
+            source_date_epoch,
+        },
+        digests,
     )
 }
 
 /// Writes `out`, a shared-mode seed (mode 0600): the node's files and [`PAYLOAD_REF`]
-/// naming the payload listed by `sums`, which travels on the payload ISO.
+/// naming the payload listed by `sums`, which travels on the payload ISO. The summary
+/// carries the image's sha256.
 pub fn write_shared_seed_iso(
     node: &NodeFiles,
     sums: &str,
     stage: &Path,
     out: &Path,
     source_date_epoch: u64,
+    digests: &DigestCache,
 ) -> Result<IsoSummary> {
     let reference = payload_ref(sums);
     let mut files: Vec<(&str, &str, u32)> = node.files().to_vec();
     files.push((PAYLOAD_REF, &reference, 0o644));
-    write_staged(stage, out, LABEL, &files, None, source_date_epoch)
+    write_staged(
+        &Staged {
+            stage,
+            out,
+            label: LABEL,
+            files: &files,
+            payload: None,
+            source_date_epoch,
+        },
+        digests,
+    )
 }
 
 /// Writes `out`, the shared payload ISO (label [`PAYLOAD_LABEL`], mode 0600: its
 /// `registries.yaml` may hold the registry's password): `payload/` and its `SHA256SUMS`.
+/// The summary carries the image's sha256.
 pub fn write_payload_iso(
     payload: &[PayloadFile],
     sums: &str,
     stage: &Path,
     out: &Path,
     source_date_epoch: u64,
+    digests: &DigestCache,
 ) -> Result<IsoSummary> {
     write_staged(
-        stage,
-        out,
-        PAYLOAD_LABEL,
-        &[],
-        Some((payload, sums)),
-        source_date_epoch,
+        &Staged {
+            stage,
+            out,
+            label: PAYLOAD_LABEL,
+            files: &[],
+            payload: Some((payload, sums)),
+            source_date_epoch,
+        },
+        digests,
     )
 }
 
-/// Stages `files` (name, content, mode) at the root and the payload under `payload/` in
-/// `stage` (private, removed afterwards) and writes the image `out` with `label`.
-fn write_staged(
-    stage: &Path,
-    out: &Path,
-    label: &str,
-    files: &[(&str, &str, u32)],
-    payload: Option<(&[PayloadFile], &str)>,
+/// One image to stage and write.
+struct Staged<'a> {
+    /// Where the tree is staged (private, removed afterwards).
+    stage: &'a Path,
+    /// The image.
+    out: &'a Path,
+    /// Its volume label.
+    label: &'a str,
+    /// (name, content, mode) of the files at the root.
+    files: &'a [(&'a str, &'a str, u32)],
+    /// The payload, under `payload/`, and its `SHA256SUMS`.
+    payload: Option<(&'a [PayloadFile], &'a str)>,
+    /// Every date in the image.
     source_date_epoch: u64,
-) -> Result<IsoSummary> {
+}
+
+/// Stages the root files and the payload and writes the image. With a payload, the root
+/// files go last in the image, so images that differ only in them share their prefix.
+fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary> {
+    let Staged {
+        stage,
+        out,
+        label,
+        files,
+        payload,
+        source_date_epoch,
+    } = *image;
     let io_err = |p: &Path, e: io::Error| SeedError::Io(OciError::io(p, e));
     if stage.exists() {
         fs::remove_dir_all(stage).map_err(|e| io_err(stage, e))?;
@@ -191,13 +233,24 @@ fn write_staged(
         if let Some(dir) = out.parent() {
             fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         }
+        let last = match payload {
+            Some(_) => files.iter().map(|(name, ..)| PathBuf::from(name)).collect(),
+            None => Vec::new(),
+        };
         let options = IsoOptions {
             label: label.to_string(),
             source_date_epoch,
             application_id: "SEEDFORGE".to_string(),
+            last,
         };
         // Created 0600: the image is never readable by others, not even while it is written.
-        Ok(write_iso_with_mode(stage, out, &options, 0o600)?)
+        Ok(write_iso_with_mode(
+            stage,
+            out,
+            &options,
+            0o600,
+            Some(digests),
+        )?)
     })();
     let _ = fs::remove_dir_all(stage);
     result

@@ -151,6 +151,7 @@ fn good_image(dir: &Path) -> PathBuf {
         label: "cidata".into(),
         source_date_epoch: 0,
         application_id: "T".into(),
+        last: Vec::new(),
     };
     write_iso(&src, &iso, &opts).unwrap();
     iso

@@ -10,7 +10,9 @@ use crate::common;
 
 use common::iso::{pycdlib_files, pycdlib_python};
 use common::sha256_bytes;
-use seedforge::iso::{Entry, IsoImage, IsoOptions, Namespace, write_iso};
+use seedforge::iso::{
+    DigestCache, Entry, IsoImage, IsoOptions, Namespace, write_iso, write_iso_with_mode,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -149,12 +151,36 @@ fn round_trip(seed: u64, pycdlib: Option<&Path>) -> (usize, usize, usize) {
     fs::create_dir(&src).unwrap();
     let files = random_tree(&mut rng, &src);
     let out = tmp.path().join("r.iso");
+    // Odd seeds put some files last (the seeds' layout) and ask for the image's digest.
+    let last: Vec<std::path::PathBuf> = if seed % 2 == 1 {
+        files
+            .keys()
+            .filter(|p| !p.ends_with('/') && rng.below(3) == 0)
+            .map(Into::into)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let opts = IsoOptions {
         label: "cidata".into(),
         source_date_epoch: seed,
         application_id: "TEST".into(),
+        last,
     };
-    write_iso(&src, &out, &opts).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    if opts.last.is_empty() {
+        write_iso(&src, &out, &opts).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    } else {
+        let cache = DigestCache::default();
+        let summary = write_iso_with_mode(&src, &out, &opts, 0o600, Some(&cache))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let sha = sha256_bytes(&fs::read(&out).unwrap());
+        assert_eq!(summary.sha256.as_deref(), Some(sha.as_str()), "seed {seed}");
+        // Again, from the cache's prefix: the same digest, no shared data read again.
+        let read = cache.prefix_bytes();
+        let again = write_iso_with_mode(&src, &out, &opts, 0o600, Some(&cache)).unwrap();
+        assert_eq!(again.sha256, summary.sha256, "seed {seed}");
+        assert_eq!(cache.prefix_bytes(), read, "seed {seed}");
+    }
     let mut img = IsoImage::open(&out).unwrap();
 
     let rr = img.entries(Namespace::RockRidge).unwrap();

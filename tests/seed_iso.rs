@@ -133,6 +133,101 @@ fn isoinfo_lists_the_nocloud_names_through_rock_ridge_and_joliet() {
     }
 }
 
+/// Every node's files go after the directories, so the seeds of one build share every
+/// byte before them, the payload included (the build hashes that prefix once); blkid,
+/// isoinfo, 7-Zip and pycdlib read that layout, and the digests the build recorded are
+/// the ones `sha256sum` computes.
+#[test]
+fn seeds_share_their_payload_prefix_and_the_judges_read_them() {
+    let lab = built();
+    let images: Vec<Vec<u8>> = NODES
+        .iter()
+        .map(|n| fs::read(iso(&lab, n)).unwrap())
+        .collect();
+    // The larger part of every payload: the airgap archives.
+    let payload_bytes = walk_sizes(&lab.out_dir().join("airgap"));
+    assert!(payload_bytes > 4096, "airgap/ holds {payload_bytes} bytes");
+    for pair in images.windows(2) {
+        let common = pair[0]
+            .iter()
+            .zip(&pair[1])
+            .take_while(|(a, b)| a == b)
+            .count() as u64;
+        assert!(
+            common > payload_bytes && common < pair[0].len() as u64,
+            "the seeds share {common} bytes; the payload is {payload_bytes}"
+        );
+        assert_eq!(pair[0].len(), pair[1].len(), "padded to the same size");
+    }
+    let sums = fs::read_to_string(lab.out_dir().join("SHA256SUMS")).unwrap();
+    for node in NODES {
+        let path = iso(&lab, node);
+        let rendered = lab.out_dir().join("nodes").join(node);
+        if require_tool("sha256sum") {
+            let out = Cmd::new("sha256sum").arg(&path).run();
+            let line = format!(
+                "{}  iso/seed-{node}.iso",
+                out.stdout.split_whitespace().next().unwrap()
+            );
+            assert!(sums.lines().any(|l| l == line), "{node}: {line} not sealed");
+        }
+        if require_tool("blkid") {
+            let out = Cmd::new("blkid").arg("-p").arg(&path).run();
+            assert!(out.stdout.contains("LABEL=\"cidata\""), "{}", out.stdout);
+        }
+        if require_tool("isoinfo") {
+            for flags in [&["-R"][..], &["-J"]] {
+                let listed = common::iso::isoinfo_paths(&path, flags);
+                assert!(
+                    [
+                        "user-data",
+                        "meta-data",
+                        "network-config",
+                        "payload/SHA256SUMS"
+                    ]
+                    .iter()
+                    .all(|n| listed.iter().any(|l| l == n)),
+                    "isoinfo {flags:?}: {listed:?}"
+                );
+            }
+        }
+        if require_tool("7z") {
+            let listed = common::iso::sevenzip_listing(&path);
+            let size = fs::metadata(rendered.join("user-data")).unwrap().len();
+            assert_eq!(listed.get("user-data"), Some(&Some(size)), "7z: {listed:?}");
+        }
+        if let Some(python) = common::iso::pycdlib_python() {
+            let files = common::iso::pycdlib_files(&python, &path, &[]);
+            for tree in ["rr", "joliet"] {
+                for name in ["user-data", "meta-data", "network-config"] {
+                    let want = fs::read(rendered.join(name)).unwrap();
+                    let got = &files[&(tree.to_string(), name.to_string())];
+                    assert_eq!(
+                        (got.0, got.1.as_str()),
+                        (want.len() as u64, common::sha256_bytes(&want).as_str()),
+                        "pycdlib {tree} {node}/{name}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn walk_sizes(dir: &Path) -> u64 {
+    let Ok(read) = fs::read_dir(dir) else {
+        return 0;
+    };
+    read.map(|e| {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            walk_sizes(&e.path())
+        } else {
+            e.metadata().unwrap().len()
+        }
+    })
+    .sum()
+}
+
 #[test]
 fn a_rebuild_gives_byte_identical_seeds() {
     let lab = built();

@@ -644,6 +644,8 @@ struct Done {
     bundles: Vec<BundleReport>,
     node_dirs: Vec<PathBuf>,
     isos: Vec<IsoSummary>,
+    /// The seed ISOs' shared prefixes, hashed once per build.
+    iso_digests: crate::iso::DigestCache,
     /// Each distinct payload's `SHA256SUMS` (servers and agents differ with the embedded
     /// registry mirror), made once per build.
     payload_sums: Vec<(Vec<PayloadFile>, String)>,
@@ -839,16 +841,18 @@ fn run_step(
                 .join(format!("iso/.stage-{node}.{}", std::process::id()));
             // The sums of each distinct payload are made once per build.
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
+            let digests = &done.iso_digests;
             let summary = if *shared {
-                write_shared_seed_iso(&files, &sums, &stage, out, *mtime)?
+                write_shared_seed_iso(&files, &sums, &stage, out, *mtime, digests)?
             } else {
-                let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime)?;
+                let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime, digests)?;
                 // Staging linked the payload files and removed the links: only their ctime
                 // changed, and that was this build.
                 let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
                 plan.state.absorb_ctime(&sources);
                 summary
             };
+            learn_iso(plan, &summary);
             done.isos.push(summary);
         }
         Step::Payload {
@@ -860,9 +864,11 @@ fn run_step(
                 .output
                 .join(format!("iso/.stage-payload.{}", std::process::id()));
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-            let summary = write_payload_iso(payload, &sums, &stage, out, *mtime)?;
+            let summary =
+                write_payload_iso(payload, &sums, &stage, out, *mtime, &done.iso_digests)?;
             let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
             plan.state.absorb_ctime(&sources);
+            learn_iso(plan, &summary);
             done.isos.push(summary);
         }
         Step::Pki { out, mirrors, .. } => {
@@ -884,6 +890,7 @@ fn run_step(
         Step::Seal { out } => {
             let known = known_hashes(
                 &plan.steps,
+                &done.isos,
                 &done.archives,
                 &done.bundles,
                 &done.files,
@@ -928,11 +935,21 @@ fn run_step(
     Ok(())
 }
 
-/// The digests this run's steps computed, for the seal to reuse: the airgap archives, the
-/// package bundles, the `files:` payload, every payload file (from the seeds'
-/// `SHA256SUMS`) and the blobs the verify step re-hashed.
+/// Records the digest an ISO step's writer computed, so later builds know the image
+/// without reading it (while its stat is unchanged).
+fn learn_iso(plan: &Plan, summary: &IsoSummary) {
+    if let Some(sha) = &summary.sha256 {
+        plan.state.learn(&summary.path, sha);
+    }
+}
+
+/// The digests this run's steps computed, for the seal to reuse: the seed ISOs (their
+/// writer hashes them), the airgap archives, the package bundles, the `files:` payload,
+/// every payload file (from the seeds' `SHA256SUMS`) and the blobs the verify step
+/// re-hashed.
 fn known_hashes<'a>(
     steps: &[Step],
+    isos: &[IsoSummary],
     archives: &[ArchiveReport],
     bundles: &[BundleReport],
     files: &[crate::files::FileReport],
@@ -940,6 +957,11 @@ fn known_hashes<'a>(
     verified: Option<&VerifyReport>,
 ) -> crate::build::seal::Known {
     let mut known = crate::build::seal::Known::default();
+    for iso in isos {
+        if let Some(sha) = &iso.sha256 {
+            known.hashes.insert(iso.path.clone(), sha.clone());
+        }
+    }
     for a in archives {
         if let Some(sha) = &a.sha256 {
             let hex = sha.strip_prefix("sha256:").unwrap_or(sha);

@@ -34,6 +34,7 @@ pub fn iso_cmd(g: &Global, a: &IsoArgs) -> Result<ExitCode, Error> {
         label: a.label.clone(),
         source_date_epoch: a.source_date_epoch.unwrap_or(0),
         application_id: "SEEDFORGE".to_string(),
+        last: Vec::new(),
     };
     let summary = write_iso(&a.dir, &a.out, &opts)?;
     if g.json {

@@ -8,6 +8,16 @@
 //! file data, each file in whole sectors, in the ISO tree's order. Both trees point at the
 //! same file extents. Directories are numbered breadth-first with siblings in identifier
 //! order, which is the order path tables require.
+//!
+//! When some files are marked *last* (the few that differ between otherwise equal images,
+//! such as each node's NoCloud files beside a payload every node carries), the other
+//! files' data comes first, right after the descriptors; then the path tables,
+//! directories and continuation areas; then the last files' data; and the image is padded
+//! to a multiple of [`TAIL_BUCKET`] sectors after the shared part. Images of equal trees
+//! whose last files differ only in content (and fall in the same bucket) then share every
+//! byte before the path tables, descriptors included, so a digest of that prefix is made
+//! once for all of them (see [`super::write::DigestCache`]). ECMA-119 puts no order on
+//! extents: readers follow the descriptors' and records' sector numbers.
 
 use super::records::{self, MAX_EXTENT, compare_ids};
 use super::rockridge::{self, SystemUse};
@@ -18,7 +28,7 @@ use super::{IsoError, SECTOR, sectors};
 pub const PX_TF_LEN: usize = 36 + 26;
 
 /// First sector after the system area and the three volume descriptors.
-const FIRST_FREE: u32 = 19;
+pub const FIRST_FREE: u32 = 19;
 
 /// Which directory hierarchy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,11 +73,23 @@ pub struct Plan {
     pub ce_at: Vec<(u32, u32)>,
     /// First sector of each file's data.
     pub file_lba: Vec<u32>,
-    /// First sector of file data.
-    pub data_start: u32,
+    /// Files, in the order of their data in the image (ascending sectors).
+    pub file_order: Vec<usize>,
+    /// First sector of the path tables, directories and continuation areas.
+    pub meta_start: u32,
+    /// First sector after them.
+    pub meta_end: u32,
+    /// Sectors every image of the same tree shape, options and shared files begins with
+    /// identically: up to [`Plan::meta_start`] when some files are last, else none.
+    pub shared_sectors: u32,
     /// Sectors in the whole image.
     pub total_sectors: u32,
 }
+
+/// Sectors the part of an image after its shared prefix is padded to a multiple of, when
+/// some files are last (256 KiB): images whose last files differ by a few bytes keep the
+/// same size, which the volume descriptors record.
+pub const TAIL_BUCKET: u64 = 128;
 
 /// How many directory records (extents) a file of `size` bytes needs.
 pub fn extent_count(size: u64) -> u64 {
@@ -92,31 +114,40 @@ pub fn px_tf(tree: &Tree, node: usize, stamp: [u8; 7]) -> Vec<u8> {
 }
 
 impl Plan {
-    /// Lays out `tree` with every time stamp equal to `stamp`.
-    pub fn new(tree: &Tree, stamp: [u8; 7]) -> Result<Plan, IsoError> {
+    /// Lays out `tree` with every time stamp equal to `stamp`; the files with `last[i]` set
+    /// (indexed like `tree.nodes`; an empty slice marks none) go after the directories.
+    pub fn new(tree: &Tree, stamp: [u8; 7], last: &[bool]) -> Result<Plan, IsoError> {
         let n = tree.nodes.len();
+        let is_last = |i: usize| last.get(i).copied().unwrap_or(false);
+        let split = (0..n).any(|i| is_last(i) && !tree.nodes[i].is_dir());
         let su: Vec<SystemUse> = (0..n).map(|i| system_use(tree, i, stamp)).collect();
         let mut iso = order(tree, Hierarchy::Iso);
         let mut joliet = order(tree, Hierarchy::Joliet);
+        // Files in the ISO tree's order: the shared ones first when some are last.
+        let files: Vec<usize> = iso
+            .dirs
+            .iter()
+            .flat_map(|&d| iso.order[d].iter().copied())
+            .filter(|&c| !tree.nodes[c].is_dir())
+            .collect();
+        let (first, after): (Vec<usize>, Vec<usize>) = if split {
+            files.iter().partition(|&&c| !is_last(c))
+        } else {
+            (Vec::new(), files)
+        };
+        let mut file_lba = vec![0u32; n];
         let mut next = u64::from(FIRST_FREE);
+        place_files(tree, &first, &mut file_lba, &mut next)?;
+        let meta_start = next;
         place_tables(tree, &mut iso, Hierarchy::Iso, &mut next)?;
         place_tables(tree, &mut joliet, Hierarchy::Joliet, &mut next)?;
         place_dirs(tree, &mut iso, Hierarchy::Iso, &su, &mut next);
         place_dirs(tree, &mut joliet, Hierarchy::Joliet, &su, &mut next);
         let ce_at = place_continuations(&iso, &su, &mut next);
-        let data_start = next;
-        let mut file_lba = vec![0u32; n];
-        for &d in &iso.dirs {
-            for &c in &iso.order[d] {
-                let size = tree.nodes[c].size();
-                if !tree.nodes[c].is_dir() {
-                    if size >= ALIGN {
-                        next = next.next_multiple_of(ALIGN / SECTOR);
-                    }
-                    file_lba[c] = to_u32(next)?;
-                    next += sectors(size);
-                }
-            }
+        let meta_end = next;
+        place_files(tree, &after, &mut file_lba, &mut next)?;
+        if split {
+            next = meta_start + (next - meta_start).next_multiple_of(TAIL_BUCKET);
         }
         Ok(Plan {
             iso,
@@ -124,10 +155,32 @@ impl Plan {
             su,
             ce_at,
             file_lba,
-            data_start: to_u32(data_start)?,
+            file_order: first.into_iter().chain(after).collect(),
+            meta_start: to_u32(meta_start)?,
+            meta_end: to_u32(meta_end)?,
+            shared_sectors: if split { to_u32(meta_start)? } else { 0 },
             total_sectors: to_u32(next)?,
         })
     }
+}
+
+/// Gives each of `files` its sectors from `next` on, in order (a file of a block or more
+/// starting on a block boundary, [`ALIGN`]).
+fn place_files(
+    tree: &Tree,
+    files: &[usize],
+    file_lba: &mut [u32],
+    next: &mut u64,
+) -> Result<(), IsoError> {
+    for &c in files {
+        let size = tree.nodes[c].size();
+        if size >= ALIGN {
+            *next = next.next_multiple_of(ALIGN / SECTOR);
+        }
+        file_lba[c] = to_u32(*next)?;
+        *next += sectors(size);
+    }
+    Ok(())
 }
 
 /// The file system block a file's data starts on, when the file fills one at least: the
@@ -399,16 +452,18 @@ mod tests {
     #[test]
     fn directories_are_numbered_breadth_first_in_identifier_order() {
         let tree = small_tree();
-        let plan = Plan::new(&tree, [0; 7]).unwrap();
+        let plan = Plan::new(&tree, [0; 7], &[]).unwrap();
         assert_eq!(plan.iso.dirs, [0, 3, 1]);
         assert_eq!(plan.iso.number[1], 3);
         assert_eq!(plan.iso.order[0], [3, 4, 1]);
         assert!(plan.iso.lba[0] < plan.iso.lba[3] && plan.iso.lba[3] < plan.iso.lba[1]);
         assert!(plan.joliet.lba[0] > plan.iso.lba[1]);
-        assert!(plan.data_start > plan.joliet.lba[1]);
+        assert!(plan.meta_end > plan.joliet.lba[1]);
+        assert_eq!((plan.meta_start, plan.shared_sectors), (FIRST_FREE, 0));
         // Files of a block or more start on a 4 KiB boundary: 5000 bytes take 3 sectors,
         // and the next file skips one to start on an even sector.
-        assert_eq!(plan.file_lba[4], plan.data_start.next_multiple_of(2));
+        assert_eq!(plan.file_lba[4], plan.meta_end.next_multiple_of(2));
+        assert_eq!(plan.file_order, [4, 2]);
         assert_eq!(plan.file_lba[2], plan.file_lba[4] + 4);
         assert_eq!(plan.total_sectors, plan.file_lba[2] + 3);
         assert!(plan.file_lba.iter().all(|lba| lba % 2 == 0));
@@ -416,5 +471,32 @@ mod tests {
             plan.su[0].spill,
             "the root's ER goes to a continuation area"
         );
+    }
+
+    #[test]
+    fn last_files_go_after_the_directories_and_the_rest_is_shared() {
+        let tree = small_tree();
+        // `b` (node 4), at the root, is last; `zeta/f` (node 2) is shared.
+        let last = [false, false, false, false, true];
+        let plan = Plan::new(&tree, [0; 7], &last).unwrap();
+        assert_eq!(plan.file_order, [2, 4]);
+        assert_eq!(plan.file_lba[2], FIRST_FREE.next_multiple_of(2));
+        assert_eq!(plan.meta_start, plan.file_lba[2] + 3);
+        assert_eq!(plan.shared_sectors, plan.meta_start);
+        assert!(plan.iso.l_table == plan.meta_start && plan.meta_end > plan.joliet.lba[1]);
+        assert_eq!(plan.file_lba[4], plan.meta_end.next_multiple_of(2));
+        assert_eq!(
+            u64::from(plan.total_sectors - plan.meta_start) % TAIL_BUCKET,
+            0
+        );
+        // A last file of another size in the same bucket changes nothing before it.
+        let mut bigger = tree.clone();
+        if let NodeKind::File { size, .. } = &mut bigger.nodes[4].kind {
+            *size = 9000;
+        }
+        let other = Plan::new(&bigger, [0; 7], &last).unwrap();
+        assert_eq!(other.total_sectors, plan.total_sectors);
+        assert_eq!(other.iso.lba, plan.iso.lba);
+        assert_eq!(other.file_lba, plan.file_lba);
     }
 }

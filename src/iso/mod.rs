@@ -26,7 +26,7 @@ pub mod tree;
 pub mod write;
 
 pub use read::{Entry, IsoImage, Namespace};
-pub use write::{IsoOptions, IsoSummary, write_iso, write_iso_with_mode};
+pub use write::{DigestCache, IsoOptions, IsoSummary, write_iso, write_iso_with_mode};
 
 use std::path::PathBuf;
 

@@ -99,6 +99,39 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// Marks the files at `paths` (relative to the scanned root): one flag per node, set for
+    /// those. A path that names no file of the tree is a [`IsoError::BadOption`].
+    pub fn mark(&self, paths: &[PathBuf]) -> Result<Vec<bool>, IsoError> {
+        let mut marked = vec![false; self.nodes.len()];
+        for path in paths {
+            let mut at = 0;
+            for part in path.components() {
+                let std::path::Component::Normal(name) = part else {
+                    return Err(IsoError::BadOption(format!(
+                        "{} is not a plain relative path",
+                        path.display()
+                    )));
+                };
+                let found = self.nodes[at]
+                    .children()
+                    .iter()
+                    .copied()
+                    .find(|&c| std::ffi::OsStr::new(&self.nodes[c].name) == name);
+                at = found.ok_or_else(|| {
+                    IsoError::BadOption(format!("{} is not in the image's tree", path.display()))
+                })?;
+            }
+            if self.nodes[at].is_dir() {
+                return Err(IsoError::BadOption(format!(
+                    "{} is a directory, not a file",
+                    path.display()
+                )));
+            }
+            marked[at] = true;
+        }
+        Ok(marked)
+    }
+
     /// Scans `root` (a directory) recursively and mangles every name.
     pub fn scan(root: &Path) -> Result<Tree, IsoError> {
         let meta = fs::metadata(root).map_err(|e| {

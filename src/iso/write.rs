@@ -1,8 +1,7 @@
 //! Writing an image: scan, lay out, serialise the metadata, then stream file data.
 //!
-//! Everything before the first file sector (descriptors, path tables, directories,
-//! continuation areas) is built in memory: its size grows with the number of entries, not
-//! with their bytes. File data is then copied straight from each source file to its
+//! The descriptors, path tables, directories and continuation areas are built in memory:
+//! their size grows with the number of entries, not with their bytes. File data is then copied straight from each source file to its
 //! sectors with `std::io::copy`, which uses `copy_file_range` between files on Linux and a
 //! buffered copy elsewhere, so memory stays flat whatever the payload. Holes in sparse
 //! sources (found with `SEEK_DATA`/`SEEK_HOLE`) are skipped, leaving holes in the image
@@ -17,6 +16,7 @@ use super::records::{
 use super::tree::{NodeKind, Tree};
 use super::{IsoError, SECTOR};
 use crate::util::start_writeback;
+use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,10 @@ pub struct IsoOptions {
     pub source_date_epoch: u64,
     /// Application identifier recorded in the volume descriptors (a-characters).
     pub application_id: String,
+    /// Files (paths relative to the source directory) whose data goes after the
+    /// directories, so that images differing only in these files' contents begin with the
+    /// same bytes ([`super::layout`]); empty for the plain layout.
+    pub last: Vec<PathBuf>,
 }
 
 /// Longest label, in UCS-2 units (the Joliet volume id field is 32 bytes).
@@ -48,23 +52,28 @@ pub struct IsoSummary {
     pub payload_bytes: u64,
     /// Bytes of the image.
     pub image_bytes: u64,
+    /// The image's sha256 (hex), when it was asked for ([`write_iso_with_mode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Writes the tree under `src` as an ISO 9660 image with Joliet and Rock Ridge at `out`.
 pub fn write_iso(src: &Path, out: &Path, opts: &IsoOptions) -> Result<IsoSummary, IsoError> {
-    write_iso_inner(src, out, opts, None)
+    write_iso_inner(src, out, opts, None, None)
 }
 
 /// Like [`write_iso`], with the image file created at `mode` (exactly, whatever the
 /// umask), so an image that carries secrets is never readable by others, not even while
-/// it is written.
+/// it is written; with `digests`, the summary carries the image's sha256, its shared
+/// prefix ([`IsoOptions::last`]) hashed once per `digests` for every image that has it.
 pub fn write_iso_with_mode(
     src: &Path,
     out: &Path,
     opts: &IsoOptions,
     mode: u32,
+    digests: Option<&DigestCache>,
 ) -> Result<IsoSummary, IsoError> {
-    write_iso_inner(src, out, opts, Some(mode))
+    write_iso_inner(src, out, opts, Some(mode), digests)
 }
 
 fn write_iso_inner(
@@ -72,22 +81,32 @@ fn write_iso_inner(
     out: &Path,
     opts: &IsoOptions,
     mode: Option<u32>,
+    digests: Option<&DigestCache>,
 ) -> Result<IsoSummary, IsoError> {
     let date = DateTime::from_epoch(opts.source_date_epoch)?;
     let (iso_label, joliet_label) = check_label(&opts.label)?;
     refuse_output_inside_source(src, out)?;
     let tree = Tree::scan(src)?;
-    let plan = Plan::new(&tree, date.stamp7())?;
+    let last = tree.mark(&opts.last)?;
+    let plan = Plan::new(&tree, date.stamp7(), &last)?;
     let meta = metadata(&tree, &plan, opts, &iso_label, &joliet_label, &date);
     let image_bytes = u64::from(plan.total_sectors) * SECTOR;
     // The output's folder is made once the tree has been checked.
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     }
+    let mut sha256 = None;
     write_atomically(out, mode, |file| {
-        file.write_all(&meta).map_err(|e| io_err(out, e))?;
+        use std::os::unix::fs::FileExt as _;
+        file.write_all(&meta.head).map_err(|e| io_err(out, e))?;
+        file.write_all_at(&meta.body, u64::from(plan.meta_start) * SECTOR)
+            .map_err(|e| io_err(out, e))?;
         copy_files(&tree, &plan, file, out)?;
-        file.set_len(image_bytes).map_err(|e| io_err(out, e))
+        file.set_len(image_bytes).map_err(|e| io_err(out, e))?;
+        if let Some(cache) = digests {
+            sha256 = Some(digest(&tree, &plan, &meta.head, file, out, cache)?);
+        }
+        Ok(())
     })?;
     let files = tree.nodes.iter().filter(|n| !n.is_dir()).count();
     Ok(IsoSummary {
@@ -96,7 +115,195 @@ fn write_iso_inner(
         dirs: tree.nodes.len() - files,
         payload_bytes: tree.nodes.iter().map(|n| n.size()).sum(),
         image_bytes,
+        sha256,
     })
+}
+
+/// Digests of image prefixes, shared by the images one run writes (a build's seed ISOs):
+/// images of the same tree whose [`IsoOptions::last`] files differ begin with the same
+/// bytes, the shared files' data among them, and those are hashed once.
+///
+/// A prefix is known by its descriptors and, for each shared file, its place, size and
+/// identity: its content's digest when small, else its device, inode, size and mtime (a
+/// run's shared files are the same files, hard-linked into each image's source).
+#[derive(Debug, Default)]
+pub struct DigestCache {
+    prefixes: std::sync::Mutex<Vec<([u8; 32], Sha256)>>,
+    /// Bytes read to hash prefixes (for tests and reports).
+    prefix_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl DigestCache {
+    /// Bytes of shared file data read so far to hash prefixes.
+    pub fn prefix_bytes(&self) -> u64 {
+        self.prefix_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<([u8; 32], Sha256)>> {
+        self.prefixes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A shared file is known by its content's digest below this size.
+const SMALL_FILE: u64 = 1 << 20;
+
+/// The sha256 (hex) of the image just written to `file`: its shared prefix from `cache`
+/// (hashed from the head and the shared files' sources when new), the rest read back.
+fn digest(
+    tree: &Tree,
+    plan: &Plan,
+    head: &[u8],
+    file: &File,
+    out: &Path,
+    cache: &DigestCache,
+) -> Result<String, IsoError> {
+    let prefix_end = u64::from(plan.shared_sectors) * SECTOR;
+    let mut hasher = if prefix_end == 0 {
+        Sha256::new()
+    } else {
+        let key = prefix_key(tree, plan, head)?;
+        let known = cache
+            .lock()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, h)| h.clone());
+        match known {
+            Some(h) => h,
+            None => {
+                let h = hash_prefix(tree, plan, head, prefix_end, cache)?;
+                cache.lock().push((key, h.clone()));
+                h
+            }
+        }
+    };
+    let image_bytes = u64::from(plan.total_sectors) * SECTOR;
+    let mut reader = file;
+    reader
+        .seek(SeekFrom::Start(prefix_end))
+        .map_err(|e| io_err(out, e))?;
+    let read = hash_read(&mut reader, image_bytes - prefix_end, &mut hasher)
+        .map_err(|e| io_err(out, e))?;
+    if read != image_bytes - prefix_end {
+        return Err(io_err(
+            out,
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the image is shorter than written",
+            ),
+        ));
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Buffer for hashing reads.
+const HASH_BUF: usize = 1 << 20;
+
+/// Feeds up to `limit` bytes of `reader` to `h`; returns how many there were.
+fn hash_read(reader: &mut impl io::Read, limit: u64, h: &mut Sha256) -> io::Result<u64> {
+    let mut buf = vec![0u8; HASH_BUF];
+    let mut total = 0u64;
+    while total < limit {
+        let want = (limit - total).min(HASH_BUF as u64) as usize;
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok(total)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// What the shared prefix of `plan`'s image is made of (see [`DigestCache`]).
+fn prefix_key(tree: &Tree, plan: &Plan, head: &[u8]) -> Result<[u8; 32], IsoError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut key = Sha256::new();
+    key.update(head);
+    key.update(plan.shared_sectors.to_le_bytes());
+    for &c in &plan.file_order {
+        let NodeKind::File { source, size, .. } = &tree.nodes[c].kind else {
+            continue;
+        };
+        if plan.file_lba[c] >= plan.shared_sectors {
+            break;
+        }
+        key.update(plan.file_lba[c].to_le_bytes());
+        key.update(size.to_le_bytes());
+        if *size < SMALL_FILE {
+            let bytes = fs::read(source).map_err(|e| io_err(source, e))?;
+            key.update(b"content");
+            key.update(Sha256::digest(&bytes));
+        } else {
+            let m = fs::metadata(source).map_err(|e| io_err(source, e))?;
+            key.update(b"inode");
+            for v in [m.dev(), m.ino(), m.len()] {
+                key.update(v.to_le_bytes());
+            }
+            key.update(m.mtime().to_le_bytes());
+            key.update(m.mtime_nsec().to_le_bytes());
+        }
+    }
+    Ok(key.finalize().into())
+}
+
+/// Hashes the first `prefix_end` bytes of the image: the head, then each shared file's
+/// bytes from its source at its place, zeros between.
+fn hash_prefix(
+    tree: &Tree,
+    plan: &Plan,
+    head: &[u8],
+    prefix_end: u64,
+    cache: &DigestCache,
+) -> Result<Sha256, IsoError> {
+    let mut h = Sha256::new();
+    h.update(head);
+    let mut pos = head.len() as u64;
+    for &c in &plan.file_order {
+        let NodeKind::File { source, size, .. } = &tree.nodes[c].kind else {
+            continue;
+        };
+        let at = u64::from(plan.file_lba[c]) * SECTOR;
+        if at >= prefix_end {
+            break;
+        }
+        hash_zeros(&mut h, at - pos);
+        let file = File::open(source).map_err(|e| io_err(source, e))?;
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+        let read = hash_read(&mut &file, *size, &mut h).map_err(|e| io_err(source, e))?;
+        if read != *size {
+            return Err(IsoError::Changed {
+                path: source.clone(),
+                expected: *size,
+            });
+        }
+        cache
+            .prefix_bytes
+            .fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+        pos = at + size;
+    }
+    hash_zeros(&mut h, prefix_end - pos);
+    Ok(h)
+}
+
+fn hash_zeros(h: &mut Sha256, mut n: u64) {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        h.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
 }
 
 fn io_err(path: &Path, source: io::Error) -> IsoError {
@@ -185,18 +392,16 @@ fn write_atomically(
     result
 }
 
-/// Creates `path` for writing: like `File::create`, or with exactly `mode`.
+/// Creates `path` for reading and writing: like `File::create`, or with exactly `mode`.
 fn create(path: &Path, mode: Option<u32>) -> io::Result<File> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut options = fs::OpenOptions::new();
+    // Read too: the image's digest is read back from it.
+    options.read(true).write(true).create(true).truncate(true);
     let Some(mode) = mode else {
-        return File::create(path);
+        return options.open(path);
     };
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)?;
+    let file = options.mode(mode).open(path)?;
     // The open may have found a leftover of a killed run, or the umask cleared bits.
     file.set_permissions(fs::Permissions::from_mode(mode))?;
     Ok(file)
@@ -229,7 +434,14 @@ fn volume_fields(opts: &IsoOptions, label: &str, joliet: bool) -> VolumeFields {
     }
 }
 
-/// Every byte of the image before the first file sector.
+/// The image's structures: the system area and volume descriptors (`head`, from sector 0)
+/// and the path tables, directories and continuation areas (`body`, from
+/// [`Plan::meta_start`] to [`Plan::meta_end`]).
+struct Metadata {
+    head: Vec<u8>,
+    body: Vec<u8>,
+}
+
 fn metadata(
     tree: &Tree,
     plan: &Plan,
@@ -237,10 +449,18 @@ fn metadata(
     iso_label: &str,
     joliet_label: &str,
     date: &DateTime,
-) -> Vec<u8> {
-    let mut img = vec![0u8; plan.data_start as usize * SECTOR as usize];
+) -> Metadata {
+    let sector = SECTOR as usize;
+    let mut head = vec![0u8; super::layout::FIRST_FREE as usize * sector];
+    let mut body = vec![0u8; (plan.meta_end - plan.meta_start) as usize * sector];
+    let body_at = plan.meta_start as usize * sector;
     let mut put = |lba: u32, bytes: &[u8]| {
-        let at = lba as usize * SECTOR as usize;
+        let at = lba as usize * sector;
+        let (img, at) = if at < head.len() {
+            (&mut head, at)
+        } else {
+            (&mut body, at - body_at)
+        };
         img[at..at + bytes.len()].copy_from_slice(bytes);
     };
     for (i, (kind, label, joliet)) in [
@@ -271,11 +491,11 @@ fn metadata(
     for (node, su) in plan.su.iter().enumerate() {
         if su.spill {
             let (lba, off) = plan.ce_at[node];
-            let at = lba as usize * SECTOR as usize + off as usize;
-            img[at..at + su.tail.len()].copy_from_slice(&su.tail);
+            let at = lba as usize * sector + off as usize - body_at;
+            body[at..at + su.tail.len()].copy_from_slice(&su.tail);
         }
     }
-    img
+    Metadata { head, body }
 }
 
 /// One path table of hierarchy `kind`.
@@ -369,12 +589,10 @@ fn pack(recs: &[Vec<u8>], size: usize) -> Vec<u8> {
 /// Streams every file's bytes to its sectors, in image order (which is ascending offsets).
 fn copy_files(tree: &Tree, plan: &Plan, out: &mut File, out_path: &Path) -> Result<(), IsoError> {
     let mut behind = WriteBehind::default();
-    for &d in &plan.iso.dirs {
-        for &c in &plan.iso.order[d] {
-            if let NodeKind::File { source, size, .. } = &tree.nodes[c].kind {
-                let at = u64::from(plan.file_lba[c]) * SECTOR;
-                copy_sparse(source, *size, out, at, out_path, &mut behind)?;
-            }
+    for &c in &plan.file_order {
+        if let NodeKind::File { source, size, .. } = &tree.nodes[c].kind {
+            let at = u64::from(plan.file_lba[c]) * SECTOR;
+            copy_sparse(source, *size, out, at, out_path, &mut behind)?;
         }
     }
     Ok(())
