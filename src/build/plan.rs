@@ -658,6 +658,156 @@ struct Done {
     steps: Vec<StepRun>,
 }
 
+/// One seed ISO step to run ([`run_isos`]).
+struct IsoJob<'a> {
+    step: &'a Step,
+    key: String,
+    fingerprint: Option<String>,
+    files: NodeFiles,
+    sums: String,
+    started: std::time::Instant,
+}
+
+/// Runs a run of consecutive [`Step::Iso`] steps: the skip checks in order, the images
+/// written on every core (each node's seed is independent of the others'; their shared
+/// prefix is hashed once, [`crate::iso::DigestCache`]), then each step recorded in order
+/// as if it had run alone.
+fn run_isos(
+    plan: &Plan,
+    steps: &[Step],
+    reporter: &dyn Reporter,
+    done: &mut Done,
+    lock: &mut Option<(PathBuf, crate::oci::registry::lockfile::LockFile)>,
+) -> Result<()> {
+    let mut jobs: Vec<IsoJob<'_>> = Vec::new();
+    for step in steps {
+        let started = std::time::Instant::now();
+        let key = incremental::key(step);
+        let fingerprint = incremental::fingerprint(plan, step, done)?;
+        let skipped = match &fingerprint {
+            Some(fp) => incremental::skip(plan, step, &key, fp, done, lock)?,
+            None => false,
+        };
+        let files = match step {
+            Step::Iso { node, payload, .. } if !skipped => {
+                let files = incremental::seeded_node(plan, done, node)?;
+                let sums = incremental::payload_sums(plan, payload, done)?.to_string();
+                files.map(|f| (f, sums))
+            }
+            _ => None,
+        };
+        let Some((files, sums)) = files else {
+            reporter.step_skipped(step.name());
+            done.steps.push(StepRun {
+                step: step.name(),
+                key,
+                status: "skipped",
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            continue;
+        };
+        jobs.push(IsoJob {
+            step,
+            key,
+            fingerprint,
+            files,
+            sums,
+            started,
+        });
+    }
+    let written: Vec<std::sync::Mutex<Option<Result<IsoSummary>>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let digests = &done.iso_digests;
+    let write = |k: usize| {
+        let job = &jobs[k];
+        reporter.step_started(job.step.name());
+        let result = write_iso_step(plan, job, digests);
+        reporter.step_finished(job.step.name());
+        if let Ok(mut slot) = written[k].lock() {
+            *slot = Some(result);
+        }
+    };
+    // The first seed is written alone, on this thread: it hashes the prefix the others
+    // share, and a build killed in it stops at the same point every time.
+    if !jobs.is_empty() {
+        write(0);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(1);
+    let work = || {
+        loop {
+            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if k >= jobs.len() {
+                break;
+            }
+            write(k);
+        }
+    };
+    let helpers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(jobs.len().saturating_sub(1))
+        .saturating_sub(1);
+    std::thread::scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(work);
+        }
+        work();
+    });
+    for (job, slot) in jobs.iter().zip(written) {
+        let result = slot
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ok_or_else(|| {
+                Error::Oci(OciError::io(
+                    &plan.output,
+                    std::io::Error::other("an ISO writer thread failed"),
+                ))
+            })?;
+        iso_written(plan, job.step, result?, done);
+        if let Some(fp) = &job.fingerprint {
+            incremental::record(plan, job.step, &job.key, fp, done)?;
+        }
+        done.steps.push(StepRun {
+            step: job.step.name(),
+            key: job.key.clone(),
+            status: "ran",
+            seconds: job.started.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes the seed ISO of one [`IsoJob`].
+fn write_iso_step(
+    plan: &Plan,
+    job: &IsoJob<'_>,
+    digests: &crate::iso::DigestCache,
+) -> Result<IsoSummary> {
+    let Step::Iso {
+        node,
+        out,
+        payload,
+        mtime,
+        shared,
+    } = job.step
+    else {
+        return Err(Error::Oci(OciError::io(
+            &plan.output,
+            std::io::Error::other("not an ISO step"),
+        )));
+    };
+    let stage = plan
+        .output
+        .join(format!("iso/.stage-{node}.{}", std::process::id()));
+    Ok(if *shared {
+        write_shared_seed_iso(&job.files, &job.sums, &stage, out, *mtime, digests)?
+    } else {
+        write_seed_iso(&job.files, payload, &job.sums, &stage, out, *mtime, digests)?
+    })
+}
+
+/// How often a build saves its state between steps (see [`run`]).
+const STATE_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Runs a plan. A step whose inputs and outputs are unchanged since the last build is
 /// skipped (see [`crate::build::state`]); its report comes from the build state.
 pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
@@ -674,26 +824,60 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         .collect();
     crate::leftovers::sweep(&plan.output, &beside).map_err(|e| OciError::io(&plan.output, e))?;
     let save_error = |e| Error::Oci(OciError::io(plan.state.path(), e));
-    for step in &plan.steps {
+    let mut saved = std::time::Instant::now();
+    let mut at = 0;
+    while at < plan.steps.len() {
+        let step = &plan.steps[at];
+        // A run of seed ISO steps is written on every core.
+        let isos = plan.steps[at..]
+            .iter()
+            .take_while(|s| matches!(s, Step::Iso { .. }))
+            .count();
+        if isos > 1 {
+            let steps = &plan.steps[at..at + isos];
+            if let Err(e) = run_isos(plan, steps, reporter, &mut done, &mut lock) {
+                let _ = plan.state.save();
+                return Err(e);
+            }
+            at += isos;
+            continue;
+        }
+        at += 1;
         let started = std::time::Instant::now();
         let key = incremental::key(step);
-        let fingerprint = incremental::fingerprint(plan, step, &mut done)?;
-        let skipped = match &fingerprint {
-            Some(fp) => incremental::skip(plan, step, &key, fp, &mut done, &mut lock)?,
-            None => false,
-        };
-        if skipped {
-            reporter.step_skipped(step.name());
-        } else {
+        let ran = (|| -> Result<bool> {
+            let fingerprint = incremental::fingerprint(plan, step, &mut done)?;
+            let skipped = match &fingerprint {
+                Some(fp) => incremental::skip(plan, step, &key, fp, &mut done, &mut lock)?,
+                None => false,
+            };
+            if skipped {
+                reporter.step_skipped(step.name());
+                return Ok(false);
+            }
             reporter.step_started(step.name());
             run_step(plan, step, reporter, &mut done, &mut lock)?;
             if let Some(fp) = &fingerprint {
                 incremental::record(plan, step, &key, fp, &done)?;
             }
             reporter.step_finished(step.name());
+            Ok(true)
+        })();
+        let skipped = match ran {
+            Ok(ran) => !ran,
+            Err(e) => {
+                // What the finished steps recorded is kept for the next build.
+                let _ = plan.state.save();
+                return Err(e);
+            }
+        };
+        // The state (the steps done, digests learned along the way) is saved at most
+        // every STATE_SAVE_EVERY and at the end: a build killed in between runs the steps
+        // since the last save again, and 48 seed ISO steps do not write it 48 times.
+        if saved.elapsed() >= STATE_SAVE_EVERY {
+            plan.state.save().map_err(save_error)?;
+            saved = std::time::Instant::now();
         }
-        // Digests learned along the way (the seal's, say) are kept too.
-        plan.state.save().map_err(save_error)?;
         done.steps.push(StepRun {
             step: step.name(),
             key,
@@ -825,35 +1009,22 @@ fn run_step(
             }
         }
         Step::Render { out, .. } => incremental::write_nodes(plan, out, done)?,
-        Step::Iso {
-            node,
-            out,
-            payload,
-            mtime,
-            shared,
-        } => {
-            let nodes = incremental::seeded_nodes(plan, done)?;
-            let Some(files) = nodes.iter().find(|n| &n.node == node).cloned() else {
+        Step::Iso { node, payload, .. } => {
+            let Some(files) = incremental::seeded_node(plan, done, node)? else {
                 return Ok(());
             };
-            let stage = plan
-                .output
-                .join(format!("iso/.stage-{node}.{}", std::process::id()));
             // The sums of each distinct payload are made once per build.
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-            let digests = &done.iso_digests;
-            let summary = if *shared {
-                write_shared_seed_iso(&files, &sums, &stage, out, *mtime, digests)?
-            } else {
-                let summary = write_seed_iso(&files, payload, &sums, &stage, out, *mtime, digests)?;
-                // Staging linked the payload files and removed the links: only their ctime
-                // changed, and that was this build.
-                let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
-                plan.state.absorb_ctime(&sources);
-                summary
+            let job = IsoJob {
+                step,
+                key: String::new(),
+                fingerprint: None,
+                files,
+                sums,
+                started: std::time::Instant::now(),
             };
-            learn_iso(plan, &summary);
-            done.isos.push(summary);
+            let summary = write_iso_step(plan, &job, &done.iso_digests)?;
+            iso_written(plan, step, summary, done);
         }
         Step::Payload {
             out,
@@ -866,10 +1037,7 @@ fn run_step(
             let sums = incremental::payload_sums(plan, payload, done)?.to_string();
             let summary =
                 write_payload_iso(payload, &sums, &stage, out, *mtime, &done.iso_digests)?;
-            let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
-            plan.state.absorb_ctime(&sources);
-            learn_iso(plan, &summary);
-            done.isos.push(summary);
+            iso_written(plan, step, summary, done);
         }
         Step::Pki { out, mirrors, .. } => {
             let prepared = match &plan.pki {
@@ -933,6 +1101,24 @@ fn run_step(
         }
     }
     Ok(())
+}
+
+/// What follows an ISO written by a [`Step::Iso`] or [`Step::Payload`]: staging linked
+/// the payload files into its tree and removed the links, so only their ctime changed,
+/// and that was this build; the image's digest is learnt; its summary is reported.
+fn iso_written(plan: &Plan, step: &Step, summary: IsoSummary, done: &mut Done) {
+    if let Step::Iso {
+        payload,
+        shared: false,
+        ..
+    }
+    | Step::Payload { payload, .. } = step
+    {
+        let sources: Vec<PathBuf> = payload.iter().map(|p| p.source.clone()).collect();
+        plan.state.absorb_ctime(&sources);
+    }
+    learn_iso(plan, &summary);
+    done.isos.push(summary);
 }
 
 /// Records the digest an ISO step's writer computed, so later builds know the image

@@ -20,6 +20,7 @@ use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// How to write an image.
 #[derive(Debug, Clone)]
@@ -126,9 +127,12 @@ fn write_iso_inner(
 /// A prefix is known by its descriptors and, for each shared file, its place, size and
 /// identity: its content's digest when small, else its device, inode, size and mtime (a
 /// run's shared files are the same files, hard-linked into each image's source).
+///
+/// Images may be written on several threads at once: the first to need a prefix hashes
+/// it while the others that need the same one wait for it.
 #[derive(Debug, Default)]
 pub struct DigestCache {
-    prefixes: std::sync::Mutex<Vec<([u8; 32], Sha256)>>,
+    prefixes: Mutex<Vec<([u8; 32], PrefixSlot)>>,
     /// Bytes read to hash prefixes (for tests and reports).
     prefix_bytes: std::sync::atomic::AtomicU64,
 }
@@ -139,11 +143,23 @@ impl DigestCache {
         self.prefix_bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<([u8; 32], Sha256)>> {
-        self.prefixes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The slot of the prefix known by `key` (empty until someone hashed it).
+    fn slot(&self, key: [u8; 32]) -> PrefixSlot {
+        let mut prefixes = lock(&self.prefixes);
+        if let Some((_, slot)) = prefixes.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(slot);
+        }
+        let slot = Arc::new(Mutex::new(None));
+        prefixes.push((key, Arc::clone(&slot)));
+        slot
     }
+}
+
+/// A prefix's hash state once someone has made it.
+type PrefixSlot = Arc<Mutex<Option<Sha256>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A shared file is known by its content's digest below this size.
@@ -163,17 +179,13 @@ fn digest(
     let mut hasher = if prefix_end == 0 {
         Sha256::new()
     } else {
-        let key = prefix_key(tree, plan, head)?;
-        let known = cache
-            .lock()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, h)| h.clone());
-        match known {
-            Some(h) => h,
+        let slot = cache.slot(prefix_key(tree, plan, head)?);
+        let mut known = lock(&slot);
+        match &*known {
+            Some(h) => h.clone(),
             None => {
                 let h = hash_prefix(tree, plan, head, prefix_end, cache)?;
-                cache.lock().push((key, h.clone()));
+                *known = Some(h.clone());
                 h
             }
         }

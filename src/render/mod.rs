@@ -379,11 +379,38 @@ pub fn render_node(
 /// Renders every node.
 pub fn render_all(settings: &RenderSettings) -> Result<Vec<NodeFiles>, RenderError> {
     let templates = Templates::load(settings.templates.as_deref())?;
-    settings
-        .nodes
-        .iter()
-        .map(|n| render_node(settings, n, &templates))
-        .collect()
+    let nodes = &settings.nodes;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(nodes.len().div_ceil(4))
+        .max(1);
+    if threads == 1 {
+        return nodes
+            .iter()
+            .map(|n| render_node(settings, n, &templates))
+            .collect();
+    }
+    // Rendering and checking a node is CPU work (templates, YAML, the schema, `bash -n`):
+    // the nodes are shared out over the cores, and the first error in node order wins.
+    let chunk = nodes.len().div_ceil(threads);
+    let results: Vec<Vec<Result<NodeFiles, RenderError>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = nodes
+            .chunks(chunk)
+            .map(|part| {
+                let templates = &templates;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|n| render_node(settings, n, templates))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.into_iter().flatten().collect()
 }
 
 /// cloud-init runs its per-instance modules again only when the instance id changes: a

@@ -110,6 +110,19 @@ pub(super) fn seeded_nodes(plan: &Plan, done: &mut Done) -> Result<Vec<NodeFiles
     Ok(done.seeded.clone().unwrap_or_default())
 }
 
+/// One node's files as its seed carries them ([`seeded_nodes`], without copying the
+/// others').
+pub(super) fn seeded_node(plan: &Plan, done: &mut Done, node: &str) -> Result<Option<NodeFiles>> {
+    if done.seeded.is_none() {
+        seeded_nodes(plan, done)?;
+    }
+    Ok(done
+        .seeded
+        .as_ref()
+        .and_then(|all| all.iter().find(|n| n.node == node))
+        .cloned())
+}
+
 /// The fingerprint of a step that can be skipped; `None` for the steps that always run.
 pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<Option<String>> {
     let step_json = serde_json::to_value(step).unwrap_or_default();
@@ -173,8 +186,7 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
             shared,
             ..
         } => {
-            let nodes = seeded_nodes(plan, done)?;
-            let Some(n) = nodes.iter().find(|n| &n.node == node) else {
+            let Some(n) = seeded_node(plan, done, node)? else {
                 return Ok(None);
             };
             let files: Vec<_> = n
