@@ -13,6 +13,9 @@
 #   seedforge iso            writes the image to a temporary file, fsyncs it, renames it
 #   cp -r + sync             the payload tree copied, then every file fsynced
 #   xorriso -as mkisofs + sync, genisoimage + sync
+# and three references, the floors every command stands on: reading the payload (cat to
+# /dev/null), writing as many bytes durably (dd from /dev/zero with conv=fsync), and
+# seedforge's own start (`--version`, the binary paged in from the dropped cache).
 #
 # Environment: FS ("ext4 xfs"), SIZE_MIB (1024), BIG_MIB (5120, hard links to the 1 GiB
 # payload's files), RUNS (7), WARMUP (1), RSS (1), RESULTS (a new temp dir, printed),
@@ -61,7 +64,10 @@ for fs in $FS; do
     "seedforge iso" "$SF iso -q --source-date-epoch 0 --out $O/out-sf.iso $P" \
     "cp -r + sync" "cp -r $P $O/out-cp && find $O/out-cp -type f -exec sync {} + && sync $O/out-cp" \
     "xorriso -as mkisofs + sync" "xorriso -as mkisofs -quiet -J -r -V cidata -o $O/out-xorriso.iso $P && sync $O/out-xorriso.iso" \
-    "genisoimage + sync" "genisoimage -quiet -J -r -V cidata -o $O/out-geniso.iso $P && sync $O/out-geniso.iso"
+    "genisoimage + sync" "genisoimage -quiet -J -r -V cidata -o $O/out-geniso.iso $P && sync $O/out-geniso.iso" \
+    "ref: read the payload (cat)" "cat $P/payload/* >/dev/null" \
+    "ref: write as many bytes (dd + fsync)" "dd if=/dev/zero of=$O/out-dd bs=16M count=$((SIZE_MIB / 16)) conv=fsync status=none" \
+    "ref: seedforge --version" "$SF --version >/dev/null"
   if [ "$fs" = xfs ]; then
     "$SF" iso -q --source-date-epoch 0 --out "$O/check.iso" "$P"
     echo "XFS: extents of the image shared with the payload: $(filefrag -v "$O/check.iso" | grep -c shared)" \
