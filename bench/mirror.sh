@@ -22,7 +22,8 @@
 #   curl-nosync the same curl, not synced (its last bytes still in the page cache)
 # Wall time and peak RSS come from GNU time; medians are reported.
 #
-# Environment: RUNS (7), CONCURRENCY (4, for seedforge and curl), IMAGES (20), BASE_MIB
+# Environment: RUNS (7), CONCURRENCY (4, for seedforge and curl), SEEDFORGE_B (another
+# seedforge binary, an extra row), IMAGES (20), BASE_MIB
 # (100), OWN_MIB (20), KEEP_SET=1 keeps the generated layout in $SEEDFORGE_BENCH_CACHE
 # (default ${TMPDIR:-/tmp}/seedforge-bench-cache) for the next run.
 set -euo pipefail
@@ -116,12 +117,17 @@ declare -A CMD=(
   [curl-nosync]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg'"
 )
 ORDER=(seedforge skopeo curl curl-nosync)
+# SEEDFORGE_B=PATH adds a row for another seedforge binary (an A/B of two builds).
+if [ -n "${SEEDFORGE_B:-}" ]; then
+  CMD[seedforge-b]="'$SEEDFORGE_B' -q mirror --images '$WORK/images.txt' --layout '$WORK/out' --insecure-registry $HOST --concurrency $CONCURRENCY"
+  ORDER+=(seedforge-b)
+fi
 echo -e "tool\tround\twall_s\tmax_rss_kib" >"$WORK/times.tsv"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 0 "$RUNS"); do
   log "round $round/$RUNS"
-  for k in 0 1 2 3; do
-    tool=${ORDER[$(((round + k) % 4))]}
+  for ((k = 0; k < ${#ORDER[@]}; k++)); do
+    tool=${ORDER[$(((round + k) % ${#ORDER[@]}))]}
     rm -rf "$WORK/out"
     sync
     /usr/bin/time -f "$tool\t$round\t%e\t%M" -a -o "$WORK/times.tsv" bash -c "${CMD[$tool]}" \
@@ -139,7 +145,9 @@ import csv, statistics as st, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") if r["round"] != "0"]
 mib = int(sys.argv[2])
 med = {}
-for tool in ["seedforge", "skopeo", "curl", "curl-nosync"]:
+for tool in ["seedforge", "skopeo", "curl", "curl-nosync", "seedforge-b"]:
+    if not any(r["tool"] == tool for r in rows):
+        continue
     walls = [float(r["wall_s"]) for r in rows if r["tool"] == tool]
     rss = [int(r["max_rss_kib"]) for r in rows if r["tool"] == tool]
     med[tool] = (st.median(walls), min(walls), max(walls), st.median(rss) / 1024, len(walls))

@@ -8,7 +8,6 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -92,60 +91,6 @@ pub fn start_writeback(file: &File, from: u64, to: u64) {
     if let Some(len) = to.checked_sub(from).and_then(std::num::NonZeroU64::new) {
         let _ = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed);
     }
-}
-
-/// Flushes a file's pages to disk on a background thread while the file is still being
-/// written, so that the closing fsync finds little left to wait for: the disk works while
-/// the writer goes on instead of after it. See [`with_write_ahead`].
-pub struct WriteAhead {
-    tx: Option<mpsc::Sender<()>>,
-    every: u64,
-    next: u64,
-}
-
-impl WriteAhead {
-    /// Called with the bytes written so far; asks for a flush every `every` bytes.
-    pub fn progress(&mut self, written: u64) {
-        if written >= self.next {
-            self.next = written + self.every;
-            if let Some(tx) = &self.tx {
-                // A flusher that has gone only means no early flush.
-                let _ = tx.send(());
-            }
-        }
-    }
-}
-
-/// Runs `body` with a [`WriteAhead`] that flushes `flusher` (a clone of the file being
-/// written, `File::try_clone`) every `every` bytes. Without a clone the file is simply not
-/// flushed early; the caller's own fsync after the writing still makes it durable and
-/// reports any error.
-pub fn with_write_ahead<R>(
-    flusher: Option<File>,
-    every: u64,
-    body: impl FnOnce(&mut WriteAhead) -> R,
-) -> R {
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel::<()>();
-        let tx = flusher.map(|flusher| {
-            scope.spawn(move || {
-                while rx.recv().is_ok() {
-                    while rx.try_recv().is_ok() {}
-                    let _ = flusher.sync_data();
-                }
-            });
-            tx
-        });
-        let mut ahead = WriteAhead {
-            tx,
-            every,
-            next: every,
-        };
-        let result = body(&mut ahead);
-        // Closing the channel ends the flusher.
-        drop(ahead);
-        result
-    })
 }
 
 /// Which side of a [`copy_split`] failed.
@@ -255,25 +200,6 @@ mod tests {
         atomic_write(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn write_ahead_flushes_while_writing_and_the_file_is_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("big");
-        let mut file = File::create(&p).unwrap();
-        let chunk = vec![7u8; 1 << 16];
-        let written = with_write_ahead(file.try_clone().ok(), 1 << 18, |ahead| {
-            let mut n = 0u64;
-            for _ in 0..64 {
-                file.write_all(&chunk).unwrap();
-                n += chunk.len() as u64;
-                ahead.progress(n);
-            }
-            n
-        });
-        file.sync_all().unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().len(), written);
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub const MAX_DOCUMENT_SIZE: u64 = 16 * 1024 * 1024;
 /// Name prefix of a session directory that is still being set up.
 const NEW_SESSION_PREFIX: &str = ".new-";
 
-/// A blob larger than this is flushed to disk in the background while it is written.
-const WRITE_AHEAD_BYTES: u64 = 16 << 20;
+/// A blob's write-back is started behind the download every this many bytes.
+const WRITE_AHEAD_BYTES: u64 = 4 << 20;
 
 /// An OCI image layout directory.
 #[derive(Debug)]
@@ -369,21 +369,27 @@ impl Layout {
         progress: &mut dyn FnMut(u64),
     ) -> Result<(Digest, u64), CopyError> {
         let file = File::create(tmp).map_err(CopyError::Write)?;
-        let small = expected.is_some_and(|(_, size)| size < WRITE_AHEAD_BYTES);
-        let flusher = if small { None } else { file.try_clone().ok() };
+        let behind = file.try_clone().ok();
         let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         // Read one byte past the announced size so an over-long blob is caught without
         // reading all of it.
         let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
         let mut limited = reader.take(limit);
-        // A large blob goes to disk while it downloads, not all at the closing fsync.
-        crate::util::with_write_ahead(flusher, WRITE_AHEAD_BYTES, |ahead| {
-            let mut last = 0;
-            crate::util::copy_split_with(&mut limited, &mut writer, &mut |total| {
-                ahead.progress(total);
-                progress(total - last);
-                last = total;
-            })
+        // A large blob goes to disk while it downloads, not all at the closing fsync: its
+        // write-back is started behind the download, without waiting for it.
+        let mut last = 0;
+        let mut from = 0;
+        crate::util::copy_split_with(&mut limited, &mut writer, &mut |total| {
+            if let Some(file) = &behind
+                && total >= from + WRITE_AHEAD_BYTES
+            {
+                // What the buffer still holds is not written yet; the next round takes it.
+                let written = total.saturating_sub(1 << 20);
+                crate::util::start_writeback(file, from, written);
+                from = written;
+            }
+            progress(total - last);
+            last = total;
         })?;
         let (buffered, hex, size) = writer.finish();
         let digest = Digest::from_hasher(hex);
