@@ -611,3 +611,36 @@ fn with_the_embedded_registry_the_agents_import_nothing_from_the_one_payload() {
         );
     }
 }
+
+/// `verify OUT` checks each seed against the payload ISO beside it: a payload ISO of
+/// another build (the pair a node's bootstrap refuses) is named, seed by seed.
+#[test]
+fn verify_names_a_seed_whose_payload_iso_is_another_builds() {
+    let lab = shared_lab();
+    lab.build();
+    lab.seedforge().arg("verify").arg(lab.out_dir()).run();
+    let old = lab.root().join("old-payload.iso");
+    fs::copy(payload_iso(&lab), &old).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("port: 5000", "port: 5443")).unwrap();
+    lab.build();
+    lab.seedforge().arg("verify").arg(lab.out_dir()).run();
+    // The old payload medium beside the new seeds.
+    fs::copy(&old, payload_iso(&lab)).unwrap();
+    let out = lab
+        .seedforge()
+        .arg("verify")
+        .arg(lab.out_dir())
+        .expect(1)
+        .run();
+    for node in NODES {
+        assert!(
+            out.stderr.lines().any(|l| l.contains(&format!("seed-{node}.iso"))
+                && l.contains("payload.sha256 names payload")
+                && l.contains("payload.iso holds")),
+            "{node}:\n{}",
+            out.stderr
+        );
+    }
+}

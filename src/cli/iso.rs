@@ -84,6 +84,13 @@ pub struct IsoCheck {
     pub files: usize,
     /// Everything wrong with it.
     pub problems: Vec<String>,
+    /// A shared-mode seed's `payload.sha256`: the digest of the payload's `SHA256SUMS` it
+    /// expects.
+    #[serde(skip)]
+    expects_payload: Option<String>,
+    /// A payload ISO's: the digest of its `payload/SHA256SUMS`.
+    #[serde(skip)]
+    carries_payload: Option<String>,
 }
 
 /// Checks every image; prints the results; fails if any has a problem.
@@ -98,7 +105,8 @@ pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, Error> 
 /// Checks every image, printing text (not JSON) as [`verify_images`] does; returns the
 /// checks for a caller that prints one combined JSON document.
 pub fn check_images(g: &Global, images: &[PathBuf]) -> (Vec<IsoCheck>, Result<ExitCode, Error>) {
-    let checks: Vec<IsoCheck> = images.iter().map(|p| check_image(p)).collect();
+    let mut checks: Vec<IsoCheck> = images.iter().map(|p| check_image(p)).collect();
+    match_payloads(&mut checks);
     let bad = checks.iter().filter(|c| !c.problems.is_empty()).count();
     for c in &checks {
         for p in &c.problems {
@@ -131,6 +139,8 @@ pub fn check_image(path: &Path) -> IsoCheck {
         label: String::new(),
         files: 0,
         problems: Vec::new(),
+        expects_payload: None,
+        carries_payload: None,
     };
     if let Err(e) = check_into(path, &mut check) {
         check.problems.push(e.to_string());
@@ -172,7 +182,22 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
         let n = if e.path == PAYLOAD_SUMS && e.size <= 1 << 20 {
             let mut text = Vec::new();
             let n = img.copy_to(e, &mut text)?;
+            check.carries_payload = Some(seedforge::hashing::sha256_hex(&text));
             sums = Some(text);
+            n
+        } else if e.path == seedforge::seed::PAYLOAD_REF && e.size <= 4096 {
+            let mut text = Vec::new();
+            let n = img.copy_to(e, &mut text)?;
+            let text = String::from_utf8_lossy(&text);
+            match text.split_once("  ") {
+                Some((hex, name)) if name.trim_end() == PAYLOAD_SUMS => {
+                    check.expects_payload = Some(hex.to_string());
+                }
+                _ => check.problems.push(format!(
+                    "{}: not a `SHA256  {PAYLOAD_SUMS}` line",
+                    seedforge::seed::PAYLOAD_REF
+                )),
+            }
             n
         } else {
             let mut sink = HashingWriter::new(std::io::sink());
@@ -206,6 +231,44 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
 
 /// Where a seed ISO lists its payload's digests (what the node's bootstrap checks).
 const PAYLOAD_SUMS: &str = "payload/SHA256SUMS";
+
+/// Shared-mode seeds checked together with payload ISOs (`verify OUT`): each seed must
+/// name the payload of one of them, as the node's bootstrap refuses a payload medium whose
+/// `SHA256SUMS` is not the one its seed names. Without a payload ISO among the images
+/// (a seed verified alone) there is nothing to compare.
+fn match_payloads(checks: &mut [IsoCheck]) {
+    let carried: Vec<(String, PathBuf)> = checks
+        .iter()
+        .filter(|c| c.label.eq_ignore_ascii_case(seedforge::seed::PAYLOAD_LABEL))
+        .filter_map(|c| Some((c.carries_payload.clone()?, c.path.clone())))
+        .collect();
+    if carried.is_empty() {
+        return;
+    }
+    for c in checks.iter_mut() {
+        let Some(expected) = &c.expects_payload else {
+            continue;
+        };
+        if carried.iter().any(|(hex, _)| hex == expected) {
+            continue;
+        }
+        let held: Vec<String> = carried
+            .iter()
+            .map(|(hex, path)| format!("{} holds {}", path.display(), short(hex)))
+            .collect();
+        c.problems.push(format!(
+            "{} names payload {} but {}: the node refuses this pair (attach the payload ISO of the same build)",
+            seedforge::seed::PAYLOAD_REF,
+            short(expected),
+            held.join(", ")
+        ));
+    }
+}
+
+/// The first 12 characters of a digest, for messages.
+fn short(hex: &str) -> String {
+    hex.chars().take(12).collect()
+}
 
 /// What the node's `sha256sum --strict -c payload/SHA256SUMS` would refuse: a malformed
 /// line, a listed file that is missing or holds other bytes; and a payload file that is
