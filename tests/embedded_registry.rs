@@ -197,6 +197,20 @@ fn without_a_registry_only_servers_carry_the_archives_and_every_node_mirrors_the
         "{}",
         plan.stdout
     );
+    // Each seed's line says whether it carries image archives.
+    for (node, what) in [
+        ("lab-server1", "(1 image archive(s))"),
+        ("lab-agent1", "(no image archive)"),
+        ("lab-agent2", "(no image archive)"),
+    ] {
+        assert!(
+            plan.stdout
+                .lines()
+                .any(|l| l.contains(&format!("seed-{node}.iso")) && l.contains(what)),
+            "{node}: {what}\n{}",
+            plan.stdout
+        );
+    }
     lab.build();
     let out = lab.out_dir();
     let registries = check_seeds(&lab);

@@ -636,9 +636,11 @@ fn verify_names_a_seed_whose_payload_iso_is_another_builds() {
         .run();
     for node in NODES {
         assert!(
-            out.stderr.lines().any(|l| l.contains(&format!("seed-{node}.iso"))
-                && l.contains("payload.sha256 names payload")
-                && l.contains("payload.iso holds")),
+            out.stderr
+                .lines()
+                .any(|l| l.contains(&format!("seed-{node}.iso"))
+                    && l.contains("payload.sha256 names payload")
+                    && l.contains("payload.iso holds")),
             "{node}:\n{}",
             out.stderr
         );

@@ -248,16 +248,18 @@ impl Step {
             Step::Iso {
                 node, out, payload, ..
             } => format!(
-                "write {} (label {}) for {node} with user-data, meta-data, network-config and {} payload file(s) + SHA256SUMS",
+                "write {} (label {}) for {node} with user-data, meta-data, network-config and {} payload file(s) ({}) + SHA256SUMS",
                 out.display(),
                 crate::seed::LABEL,
-                payload.len()
+                payload.len(),
+                image_archives(payload)
             ),
             Step::Payload { out, payload, .. } => format!(
-                "write {} (label {}) for every node with {} payload file(s) + SHA256SUMS",
+                "write {} (label {}) for every node with {} payload file(s) ({}) + SHA256SUMS",
                 out.display(),
                 crate::seed::PAYLOAD_LABEL,
-                payload.len()
+                payload.len(),
+                image_archives(payload)
             ),
             Step::Render { out, nodes } => format!(
                 "write user-data, meta-data and network-config of {} node(s) ({}) under {}",
@@ -318,5 +320,18 @@ impl Step {
                 dir.display()
             ),
         }
+    }
+}
+
+/// How many of a payload's files are image archives (`images/`), for the plan: with k3s's
+/// embedded registry mirror, agents' seeds carry none.
+fn image_archives(payload: &[crate::seed::PayloadFile]) -> String {
+    match payload
+        .iter()
+        .filter(|p| p.name.starts_with("images/"))
+        .count()
+    {
+        0 => "no image archive".to_string(),
+        n => format!("{n} image archive(s)"),
     }
 }
