@@ -93,6 +93,41 @@ pub fn start_writeback(file: &File, from: u64, to: u64) {
     }
 }
 
+/// Starts a file's write-back behind its writer ([`start_writeback`]) every `every`
+/// bytes the writer reports, up to what the file holds so far (its length: buffers and
+/// compressors between the writer and the file lag the count). Nothing waits for it.
+pub struct WriteBehind<'a> {
+    file: &'a File,
+    every: u64,
+    /// Where the last write-back started from (a file offset).
+    from: u64,
+    /// The count at which to start the next.
+    next: u64,
+}
+
+impl<'a> WriteBehind<'a> {
+    /// Write-back of `file` every `every` bytes.
+    pub fn new(file: &'a File, every: u64) -> WriteBehind<'a> {
+        WriteBehind {
+            file,
+            every,
+            from: 0,
+            next: every,
+        }
+    }
+
+    /// Called with the bytes written so far.
+    pub fn progress(&mut self, written: u64) {
+        if written >= self.next {
+            self.next = written + self.every;
+            if let Ok(meta) = self.file.metadata() {
+                start_writeback(self.file, self.from, meta.len());
+                self.from = meta.len();
+            }
+        }
+    }
+}
+
 /// Which side of a [`copy_split`] failed.
 #[derive(Debug)]
 pub enum CopyError {

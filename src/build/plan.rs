@@ -658,15 +658,29 @@ struct Done {
     steps: Vec<StepRun>,
 }
 
-/// One seed ISO step to run ([`run_isos`]).
+/// What writing one node's seed ISO needs.
 struct IsoJob<'a> {
     step: &'a Step,
-    key: String,
-    fingerprint: Option<String>,
     files: NodeFiles,
     sums: String,
-    started: std::time::Instant,
 }
+
+/// The [`IsoJob`] of a [`Step::Iso`]: the node's files as its seed carries them and its
+/// payload's sums (made once per distinct payload and build); `None` for a node without
+/// files.
+fn iso_job<'a>(plan: &Plan, step: &'a Step, done: &mut Done) -> Result<Option<IsoJob<'a>>> {
+    let Step::Iso { node, payload, .. } = step else {
+        return Ok(None);
+    };
+    let Some(files) = incremental::seeded_node(plan, done, node)? else {
+        return Ok(None);
+    };
+    let sums = incremental::payload_sums(plan, payload, done)?.to_string();
+    Ok(Some(IsoJob { step, files, sums }))
+}
+
+/// A run ISO step's bookkeeping: key, fingerprint, when it started.
+type IsoRecord = (String, Option<String>, std::time::Instant);
 
 /// Runs a run of consecutive [`Step::Iso`] steps: the skip checks in order, the images
 /// written on every core (each node's seed is independent of the others'; their shared
@@ -680,6 +694,7 @@ fn run_isos(
     lock: &mut Option<(PathBuf, crate::oci::registry::lockfile::LockFile)>,
 ) -> Result<()> {
     let mut jobs: Vec<IsoJob<'_>> = Vec::new();
+    let mut records: Vec<IsoRecord> = Vec::new();
     for step in steps {
         let started = std::time::Instant::now();
         let key = incremental::key(step);
@@ -688,15 +703,12 @@ fn run_isos(
             Some(fp) => incremental::skip(plan, step, &key, fp, done, lock)?,
             None => false,
         };
-        let files = match step {
-            Step::Iso { node, payload, .. } if !skipped => {
-                let files = incremental::seeded_node(plan, done, node)?;
-                let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-                files.map(|f| (f, sums))
-            }
-            _ => None,
+        let job = if skipped {
+            None
+        } else {
+            iso_job(plan, step, done)?
         };
-        let Some((files, sums)) = files else {
+        let Some(job) = job else {
             reporter.step_skipped(step.name());
             done.steps.push(StepRun {
                 step: step.name(),
@@ -706,14 +718,8 @@ fn run_isos(
             });
             continue;
         };
-        jobs.push(IsoJob {
-            step,
-            key,
-            fingerprint,
-            files,
-            sums,
-            started,
-        });
+        jobs.push(job);
+        records.push((key, fingerprint, started));
     }
     let written: Vec<std::sync::Mutex<Option<Result<IsoSummary>>>> =
         jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
@@ -752,7 +758,7 @@ fn run_isos(
         }
         work();
     });
-    for (job, slot) in jobs.iter().zip(written) {
+    for ((job, slot), (key, fingerprint, started)) in jobs.iter().zip(written).zip(records) {
         let result = slot
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -763,14 +769,14 @@ fn run_isos(
                 ))
             })?;
         iso_written(plan, job.step, result?, done);
-        if let Some(fp) = &job.fingerprint {
-            incremental::record(plan, job.step, &job.key, fp, done)?;
+        if let Some(fp) = &fingerprint {
+            incremental::record(plan, job.step, &key, fp, done)?;
         }
         done.steps.push(StepRun {
             step: job.step.name(),
-            key: job.key.clone(),
+            key,
             status: "ran",
-            seconds: job.started.elapsed().as_secs_f64(),
+            seconds: started.elapsed().as_secs_f64(),
         });
     }
     Ok(())
@@ -1009,22 +1015,11 @@ fn run_step(
             }
         }
         Step::Render { out, .. } => incremental::write_nodes(plan, out, done)?,
-        Step::Iso { node, payload, .. } => {
-            let Some(files) = incremental::seeded_node(plan, done, node)? else {
-                return Ok(());
-            };
-            // The sums of each distinct payload are made once per build.
-            let sums = incremental::payload_sums(plan, payload, done)?.to_string();
-            let job = IsoJob {
-                step,
-                key: String::new(),
-                fingerprint: None,
-                files,
-                sums,
-                started: std::time::Instant::now(),
-            };
-            let summary = write_iso_step(plan, &job, &done.iso_digests)?;
-            iso_written(plan, step, summary, done);
+        Step::Iso { .. } => {
+            if let Some(job) = iso_job(plan, step, done)? {
+                let summary = write_iso_step(plan, &job, &done.iso_digests)?;
+                iso_written(plan, step, summary, done);
+            }
         }
         Step::Payload {
             out,

@@ -1,8 +1,8 @@
 //! Writing an image: scan, lay out, serialise the metadata, then stream file data.
 //!
 //! The descriptors, path tables, directories and continuation areas are built in memory:
-//! their size grows with the number of entries, not with their bytes. File data is then copied straight from each source file to its
-//! sectors with `std::io::copy`, which uses `copy_file_range` between files on Linux and a
+//! their size grows with the number of entries, not with their bytes. File data is then
+//! copied straight from each source file to its sectors with `std::io::copy`, which uses `copy_file_range` between files on Linux and a
 //! buffered copy elsewhere, so memory stays flat whatever the payload. Holes in sparse
 //! sources (found with `SEEK_DATA`/`SEEK_HOLE`) are skipped, leaving holes in the image
 //! that read back as the same zeros. The image is written to a temporary file beside the
@@ -206,7 +206,7 @@ fn digest(
             ),
         ));
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(crate::hashing::hex(&hasher.finalize()))
 }
 
 /// Buffer for hashing reads.
@@ -230,12 +230,21 @@ fn hash_read(reader: &mut impl io::Read, limit: u64, h: &mut Sha256) -> io::Resu
     Ok(total)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+/// The shared files of `plan`'s image (those before [`Plan::shared_sectors`]), in image
+/// order: (first byte, source, size).
+fn shared_files<'a>(
+    tree: &'a Tree,
+    plan: &'a Plan,
+) -> impl Iterator<Item = (u64, &'a PathBuf, u64)> + 'a {
+    plan.file_order
+        .iter()
+        .filter(move |&&c| plan.file_lba[c] < plan.shared_sectors)
+        .filter_map(move |&c| match &tree.nodes[c].kind {
+            NodeKind::File { source, size, .. } => {
+                Some((u64::from(plan.file_lba[c]) * SECTOR, source, *size))
+            }
+            NodeKind::Dir { .. } => None,
+        })
 }
 
 /// What the shared prefix of `plan`'s image is made of (see [`DigestCache`]).
@@ -244,16 +253,10 @@ fn prefix_key(tree: &Tree, plan: &Plan, head: &[u8]) -> Result<[u8; 32], IsoErro
     let mut key = Sha256::new();
     key.update(head);
     key.update(plan.shared_sectors.to_le_bytes());
-    for &c in &plan.file_order {
-        let NodeKind::File { source, size, .. } = &tree.nodes[c].kind else {
-            continue;
-        };
-        if plan.file_lba[c] >= plan.shared_sectors {
-            break;
-        }
-        key.update(plan.file_lba[c].to_le_bytes());
+    for (at, source, size) in shared_files(tree, plan) {
+        key.update(at.to_le_bytes());
         key.update(size.to_le_bytes());
-        if *size < SMALL_FILE {
+        if size < SMALL_FILE {
             let bytes = fs::read(source).map_err(|e| io_err(source, e))?;
             key.update(b"content");
             key.update(Sha256::digest(&bytes));
@@ -282,22 +285,15 @@ fn hash_prefix(
     let mut h = Sha256::new();
     h.update(head);
     let mut pos = head.len() as u64;
-    for &c in &plan.file_order {
-        let NodeKind::File { source, size, .. } = &tree.nodes[c].kind else {
-            continue;
-        };
-        let at = u64::from(plan.file_lba[c]) * SECTOR;
-        if at >= prefix_end {
-            break;
-        }
+    for (at, source, size) in shared_files(tree, plan) {
         hash_zeros(&mut h, at - pos);
         let file = File::open(source).map_err(|e| io_err(source, e))?;
         let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
-        let read = hash_read(&mut &file, *size, &mut h).map_err(|e| io_err(source, e))?;
-        if read != *size {
+        let read = hash_read(&mut &file, size, &mut h).map_err(|e| io_err(source, e))?;
+        if read != size {
             return Err(IsoError::Changed {
                 path: source.clone(),
-                expected: *size,
+                expected: size,
             });
         }
         cache

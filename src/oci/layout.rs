@@ -378,15 +378,12 @@ impl Layout {
         // A large blob goes to disk while it downloads, not all at the closing fsync: its
         // write-back is started behind the download, without waiting for it.
         let mut last = 0;
-        let mut from = 0;
+        let mut ahead = behind
+            .as_ref()
+            .map(|f| crate::util::WriteBehind::new(f, WRITE_AHEAD_BYTES));
         crate::util::copy_split_with(&mut limited, &mut writer, &mut |total| {
-            if let Some(file) = &behind
-                && total >= from + WRITE_AHEAD_BYTES
-            {
-                // What the buffer still holds is not written yet; the next round takes it.
-                let written = total.saturating_sub(1 << 20);
-                crate::util::start_writeback(file, from, written);
-                from = written;
+            if let Some(ahead) = &mut ahead {
+                ahead.progress(total);
             }
             progress(total - last);
             last = total;

@@ -15,7 +15,7 @@ use crate::oci::layout::{Layout, OCI_LAYOUT_CONTENT};
 use crate::oci::verify::KnownDigests;
 use crate::oci::{OciError, Result};
 use crate::report::Reporter;
-use crate::util::start_writeback;
+use crate::util::WriteBehind;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -25,43 +25,11 @@ use std::thread;
 /// Threads that re-hash blobs while the archive is written.
 const CHECK_THREADS: usize = 2;
 
-/// How much of the tar is written between two starts of the file's write-back.
+/// How much of the tar is written between two starts of the file's write-back
+/// ([`WriteBehind`]: nothing waits for it; an fsync on a helper thread, what this was
+/// before, made the writer wait on each, which on a copy-on-write file system, where the
+/// blob bodies are shared extents and nothing is dirty, was most of the run).
 const WRITE_BEHIND_BYTES: u64 = 16 << 20;
-
-/// Starts the write-back of what the file holds so far, every [`WRITE_BEHIND_BYTES`] of
-/// tar, so that the disk writes while the archive grows and the closing fsync finds little
-/// left ([`start_writeback`]). Nothing waits for it: an fsync on a helper thread (what this
-/// was before) made the writer wait on each, which on a copy-on-write file system, where
-/// the blob bodies are shared extents and nothing is dirty, was most of the run.
-struct WriteBehind<'a> {
-    file: &'a File,
-    /// Where the last write-back started from (a file offset).
-    from: u64,
-    /// The tar offset at which to start the next.
-    next: u64,
-}
-
-impl WriteBehind<'_> {
-    fn new(file: &File) -> WriteBehind<'_> {
-        WriteBehind {
-            file,
-            from: 0,
-            next: WRITE_BEHIND_BYTES,
-        }
-    }
-
-    /// Called with the tar bytes written so far.
-    fn progress(&mut self, written: u64) {
-        if written >= self.next {
-            self.next = written + WRITE_BEHIND_BYTES;
-            // The file may lag the tar (buffers, the compressor): its length is what it holds.
-            if let Ok(meta) = self.file.metadata() {
-                start_writeback(self.file, self.from, meta.len());
-                self.from = meta.len();
-            }
-        }
-    }
-}
 
 /// What was written: uncompressed tar size, file size, and the file's digest if asked for.
 pub(super) type Written = (u64, u64, Option<Digest>);
@@ -220,7 +188,7 @@ fn write_file(
     let io_err = |e: io::Error| OciError::io(tmp, e);
     let file = File::create(tmp).map_err(io_err)?;
     let behind_file = file.try_clone().map_err(io_err)?;
-    let mut behind = WriteBehind::new(&behind_file);
+    let mut behind = WriteBehind::new(&behind_file, WRITE_BEHIND_BYTES);
     let sync = &mut behind;
     {
         let entries = entries(planned, blobs, options.format);
