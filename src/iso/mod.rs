@@ -15,9 +15,11 @@
 //! - [`layout`]: assigning sectors to descriptors, path tables, directories and files.
 //! - [`records`]: directory records, path tables, volume descriptors and dates.
 //! - [`rockridge`]: the SUSP/RRIP entries (SP, ER, CE, PX, NM, TF).
-//! - [`write`]: streaming the image to a temporary file and renaming it into place.
+//! - [`write`]: streaming the image to a temporary file and renaming it into place;
+//!   `direct` writes a large one with direct I/O where extents cannot be shared.
 //! - [`read`]: listing and extracting images; never panics on malformed input.
 
+mod direct;
 pub mod layout;
 pub mod read;
 pub mod records;

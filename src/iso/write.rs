@@ -3,12 +3,14 @@
 //! The descriptors, path tables, directories and continuation areas are built in memory:
 //! their size grows with the number of entries, not with their bytes. File data is then
 //! copied straight from each source file to its sectors with `std::io::copy`, which uses `copy_file_range` between files on Linux and a
-//! buffered copy elsewhere, so memory stays flat whatever the payload. Holes in sparse
+//! buffered copy elsewhere, so memory stays flat whatever the payload; a large image on a
+//! file system that cannot share extents is written with direct I/O instead ([`super::direct`]). Holes in sparse
 //! sources (found with `SEEK_DATA`/`SEEK_HOLE`) are skipped, leaving holes in the image
 //! that read back as the same zeros. The image is written to a temporary file beside the
 //! destination, synced, and renamed into place: a failed or interrupted run never leaves a
 //! partial image under the final name.
 
+use super::direct;
 use super::layout::{Hierarchy, Plan, extent_count, id_bytes, px_tf};
 use super::records::{
     self, DateTime, FLAG_DIR, FLAG_MULTI_EXTENT, MAX_EXTENT, TreeLocation, VolumeFields,
@@ -97,12 +99,20 @@ fn write_iso_inner(
         fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     }
     let mut sha256 = None;
-    write_atomically(out, mode, |file| {
+    write_atomically(out, mode, |file, tmp| {
         use std::os::unix::fs::FileExt as _;
-        file.write_all(&meta.head).map_err(|e| io_err(out, e))?;
-        file.write_all_at(&meta.body, u64::from(plan.meta_start) * SECTOR)
-            .map_err(|e| io_err(out, e))?;
-        copy_files(&tree, &plan, file, out)?;
+        let direct = (tree.nodes.iter().map(|n| n.size()).sum::<u64>() >= direct::MIN_BYTES)
+            .then(|| direct::open(tmp, file))
+            .flatten();
+        if let Some(direct) = direct {
+            let mut pieces = image_pieces(&tree, &plan, &meta.head, &meta.body);
+            direct::write(direct, &mut pieces, file, out)?;
+        } else {
+            file.write_all(&meta.head).map_err(|e| io_err(out, e))?;
+            file.write_all_at(&meta.body, u64::from(plan.meta_start) * SECTOR)
+                .map_err(|e| io_err(out, e))?;
+            copy_files(&tree, &plan, file, out)?;
+        }
         file.set_len(image_bytes).map_err(|e| io_err(out, e))?;
         if let Some(cache) = digests {
             sha256 = Some(digest(&tree, &plan, &meta.head, file, out, cache)?);
@@ -373,7 +383,7 @@ fn refuse_output_inside_source(src: &Path, out: &Path) -> Result<(), IsoError> {
 fn write_atomically(
     out: &Path,
     mode: Option<u32>,
-    fill: impl FnOnce(&mut File) -> Result<(), IsoError>,
+    fill: impl FnOnce(&mut File, &Path) -> Result<(), IsoError>,
 ) -> Result<(), IsoError> {
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
     let tmp = out.with_file_name(format!(
@@ -383,7 +393,7 @@ fn write_atomically(
     ));
     let result = (|| {
         let mut file = create(&tmp, mode).map_err(|e| io_err(&tmp, e))?;
-        fill(&mut file)?;
+        fill(&mut file, &tmp)?;
         file.sync_all().map_err(|e| io_err(&tmp, e))?;
         fs::rename(&tmp, out).map_err(|e| io_err(out, e))?;
         let dir = match out.parent() {
@@ -594,6 +604,33 @@ fn pack(recs: &[Vec<u8>], size: usize) -> Vec<u8> {
     out
 }
 
+/// Every run of the image's bytes for [`direct::write`]: the head, the directories and the
+/// files' data.
+fn image_pieces<'a>(
+    tree: &'a Tree,
+    plan: &Plan,
+    head: &'a [u8],
+    body: &'a [u8],
+) -> Vec<direct::Piece<'a>> {
+    let mut pieces = vec![
+        direct::Piece::Bytes { at: 0, bytes: head },
+        direct::Piece::Bytes {
+            at: u64::from(plan.meta_start) * SECTOR,
+            bytes: body,
+        },
+    ];
+    for &c in &plan.file_order {
+        if let NodeKind::File { source, size, .. } = &tree.nodes[c].kind {
+            pieces.push(direct::Piece::File {
+                at: u64::from(plan.file_lba[c]) * SECTOR,
+                source,
+                size: *size,
+            });
+        }
+    }
+    pieces
+}
+
 /// Streams every file's bytes to its sectors, in image order (which is ascending offsets).
 fn copy_files(tree: &Tree, plan: &Plan, out: &mut File, out_path: &Path) -> Result<(), IsoError> {
     let mut behind = WriteBehind::default();
@@ -681,7 +718,7 @@ fn copy_sparse(
 
 /// The next data run at or after `pos`, clipped to `size`; all data if the filesystem
 /// cannot tell holes apart.
-fn next_data(file: &File, pos: u64, size: u64) -> (u64, u64) {
+pub(super) fn next_data(file: &File, pos: u64, size: u64) -> (u64, u64) {
     use rustix::fs::{SeekFrom as RSeek, seek};
     let start = match seek(file, RSeek::Data(pos)) {
         Ok(s) => s,
