@@ -219,15 +219,22 @@ fn copy_file(
         path: source.to_path_buf(),
         expected: size,
     };
-    let mut file = File::open(source).map_err(|e| io_err(source, e))?;
+    let file = File::open(source).map_err(|e| io_err(source, e))?;
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+    let mut ahead = ReadAhead {
+        file: &file,
+        size,
+        asked: 0,
+    };
+    ahead.to(READ_AHEAD);
     let mut pos = 0;
     while pos < size {
         let (start, end) = super::write::next_data(&file, pos, size);
         if start >= size {
             break;
         }
-        file.seek(SeekFrom::Start(start))
+        (&file)
+            .seek(SeekFrom::Start(start))
             .map_err(|e| io_err(source, e))?;
         stream.seek(at + start).map_err(|e| io_err(image_path, e))?;
         let mut done = start;
@@ -236,7 +243,7 @@ fn copy_file(
             let want = room
                 .len()
                 .min(usize::try_from(end - done).unwrap_or(usize::MAX));
-            let n = file
+            let n = (&file)
                 .read(&mut room[..want])
                 .map_err(|e| io_err(source, e))?;
             if n == 0 {
@@ -244,6 +251,7 @@ fn copy_file(
             }
             stream.advance(n).map_err(|e| io_err(image_path, e))?;
             done += n as u64;
+            ahead.to(done + READ_AHEAD);
         }
         pos = end;
     }
@@ -251,6 +259,31 @@ fn copy_file(
         return Err(changed());
     }
     Ok(())
+}
+
+/// How far ahead of the copy a source is asked to be read.
+const READ_AHEAD: u64 = 64 << 20;
+
+/// Asks the kernel to read a source ahead of the copy (`POSIX_FADV_WILLNEED`), further
+/// than its own read-ahead goes, so that the disk reads the payload while it writes the
+/// image (measured: 10% less time on ext4, BENCHMARKS.md).
+struct ReadAhead<'f> {
+    file: &'f File,
+    size: u64,
+    /// The source is asked for up to here.
+    asked: u64,
+}
+
+impl ReadAhead<'_> {
+    /// Asks for the source up to `upto`, in steps of a buffer at least.
+    fn to(&mut self, upto: u64) {
+        let upto = upto.min(self.size);
+        if upto >= self.asked + BUFFER as u64 || (upto == self.size && upto > self.asked) {
+            let len = std::num::NonZeroU64::new(upto - self.asked);
+            let _ = rustix::fs::fadvise(self.file, self.asked, len, rustix::fs::Advice::WillNeed);
+            self.asked = upto;
+        }
+    }
 }
 
 /// The image's bytes on their way into the buffers: `buf` holds `len` bytes for the
