@@ -94,6 +94,7 @@ fn write_iso_inner(
     let plan = Plan::new(&tree, date.stamp7(), &last)?;
     let meta = metadata(&tree, &plan, opts, &iso_label, &joliet_label, &date);
     let image_bytes = u64::from(plan.total_sectors) * SECTOR;
+    let payload_bytes = tree.nodes.iter().map(|n| n.size()).sum();
     // The output's folder is made once the tree has been checked.
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
@@ -101,7 +102,7 @@ fn write_iso_inner(
     let mut sha256 = None;
     write_atomically(out, mode, |file, tmp| {
         use std::os::unix::fs::FileExt as _;
-        let direct = (tree.nodes.iter().map(|n| n.size()).sum::<u64>() >= direct::MIN_BYTES)
+        let direct = (payload_bytes >= direct::MIN_BYTES)
             .then(|| direct::open(tmp, file))
             .flatten();
         if let Some(direct) = direct {
@@ -124,7 +125,7 @@ fn write_iso_inner(
         path: out.to_path_buf(),
         files,
         dirs: tree.nodes.len() - files,
-        payload_bytes: tree.nodes.iter().map(|n| n.size()).sum(),
+        payload_bytes,
         image_bytes,
         sha256,
     })
