@@ -15,6 +15,7 @@
 //! file systems) is written the usual way ([`open`] says so).
 
 use super::IsoError;
+use super::write::io_err;
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::FileExt as _;
@@ -175,13 +176,6 @@ pub(super) fn write(
         }
         Ok(())
     })
-}
-
-fn io_err(path: &Path, source: io::Error) -> IsoError {
-    IsoError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Streams every piece into the buffers.

@@ -325,7 +325,7 @@ fn hash_zeros(h: &mut Sha256, mut n: u64) {
     }
 }
 
-fn io_err(path: &Path, source: io::Error) -> IsoError {
+pub(super) fn io_err(path: &Path, source: io::Error) -> IsoError {
     IsoError::Io {
         path: path.to_path_buf(),
         source,
