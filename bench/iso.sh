@@ -13,9 +13,11 @@
 #   seedforge iso            writes the image to a temporary file, fsyncs it, renames it
 #   cp -r + sync             the payload tree copied, then every file fsynced
 #   xorriso -as mkisofs + sync, genisoimage + sync
-# and four references, the floors every command stands on: reading the payload (cat to
+# and five references, the floors every command stands on: reading the payload (cat to
 # /dev/null), writing as many bytes durably (dd from /dev/zero with conv=fsync, through
-# the page cache and with O_DIRECT as seedforge writes large images on ext4), and
+# the page cache and with O_DIRECT as seedforge writes large images on ext4), both of
+# those at once (the floor of any command that reads the payload and writes a copy: on
+# a disk whose bandwidth reads and writes share, about the sum of the two), and
 # seedforge's own start (`--version`, the binary paged in from the dropped cache).
 #
 # Environment: FS ("ext4 xfs"), SIZE_MIB (1024), BIG_MIB (5120, hard links to the 1 GiB
@@ -69,6 +71,7 @@ for fs in $FS; do
     "ref: read the payload (cat)" "cat $P/payload/* >/dev/null" \
     "ref: write as many bytes (dd + fsync)" "dd if=/dev/zero of=$O/out-dd bs=16M count=$((SIZE_MIB / 16)) conv=fsync status=none" \
     "ref: the same, direct I/O (dd oflag=direct)" "dd if=/dev/zero of=$O/out-dd bs=8M count=$((SIZE_MIB / 8)) oflag=direct conv=fsync status=none" \
+    "ref: both at once (cat & dd oflag=direct)" "cat $P/payload/* >/dev/null & dd if=/dev/zero of=$O/out-dd bs=8M count=$((SIZE_MIB / 8)) oflag=direct conv=fsync status=none; wait" \
     "ref: seedforge --version" "$SF --version >/dev/null"
   if [ "$fs" = xfs ]; then
     "$SF" iso -q --source-date-epoch 0 --out "$O/check.iso" "$P"
