@@ -37,7 +37,7 @@ pub extern "C" fn pow(x: f64, y: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn powf_is_the_math_library_s() {
+    fn powf_through_the_binary_s_pow_is_exact_where_it_must_be() {
         // Through the symbol, as the rest of the binary calls it.
         let pow = std::hint::black_box(f64::powf);
         assert_eq!(pow(2.0, 10.0), 1024.0);
