@@ -118,11 +118,15 @@ pub struct MirrorArgs {
     /// The OCI layout directory to write (created if missing).
     #[arg(short = 'o', long, value_name = "DIR")]
     layout: PathBuf,
-    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several.
+    /// Platform to keep, OS/ARCH[/VARIANT], or `all` for every platform an image offers
+    /// (as `crane --platform all`, `skopeo copy --all`); several as a comma list
+    /// (linux/amd64,linux/arm64) or by repeating the flag.
     #[arg(
         long = "platform",
         value_name = "PLATFORM",
-        default_value = "linux/amd64"
+        default_value = "linux/amd64",
+        value_delimiter = ',',
+        value_parser = Platform::parse_selector
     )]
     platforms: Vec<Platform>,
     /// Blobs and images copied at the same time.
