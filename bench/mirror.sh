@@ -111,7 +111,7 @@ for m in json.load(open(f"{set_dir}/index.json"))["manifests"]:
 PY
 
 declare -A CMD=(
-  [seedforge]="'$SF' -q mirror --images '$WORK/images.txt' --layout '$WORK/out' --insecure-registry $HOST --concurrency $CONCURRENCY"
+  [seedforge]="'$SF' -q mirror --images '$WORK/images.txt' --layout '$WORK/out' --plain-http $HOST --concurrency $CONCURRENCY"
   [skopeo]="for n in $NAMES; do skopeo copy --quiet --src-tls-verify=false docker://$HOST/\$n:1 oci:'$WORK/out':\$n:1 || exit 1; done; sync"
   [curl]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg' && sync"
   [curl-nosync]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg'"
@@ -119,7 +119,7 @@ declare -A CMD=(
 ORDER=(seedforge skopeo curl curl-nosync)
 # SEEDFORGE_B=PATH adds a row for another seedforge binary (an A/B of two builds).
 if [ -n "${SEEDFORGE_B:-}" ]; then
-  CMD[seedforge-b]="'$SEEDFORGE_B' -q mirror --images '$WORK/images.txt' --layout '$WORK/out' --insecure-registry $HOST --concurrency $CONCURRENCY"
+  CMD[seedforge-b]="'$SEEDFORGE_B' -q mirror --images '$WORK/images.txt' --layout '$WORK/out' --plain-http $HOST --concurrency $CONCURRENCY"
   ORDER+=(seedforge-b)
 fi
 echo -e "tool\tround\twall_s\tmax_rss_kib" >"$WORK/times.tsv"

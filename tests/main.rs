@@ -41,6 +41,7 @@ mod pki_registry;
 mod pki_state;
 mod progress;
 mod registry_faults;
+mod registry_flags;
 mod registry_harness;
 mod registry_lock;
 mod registry_mirror;

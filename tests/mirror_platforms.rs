@@ -1,5 +1,6 @@
 //! Platform selection with `seedforge mirror --platform`: keeping every platform stores the
-//! index byte for byte; keeping some writes a smaller index whose blobs are all present.
+//! index byte for byte (so do `all` and comma lists); keeping some writes a smaller index
+//! whose blobs are all present.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
@@ -68,19 +69,52 @@ fn mirror_keeping_all_platforms_stores_index_byte_identical() {
     let list = pause_list(&lab);
     let layout = lab.root().join("layout");
     mirror(&lab, &list, &layout, &["linux/amd64", "linux/arm64"]).run();
-    let want = fixture_pause_digest(&lab);
-    let entry = index_entry(&layout, PAUSE);
+    assert_whole_index_kept(&lab, &layout);
+}
+
+/// `--platform` as crane and buildx take it: a comma list, and `all` (every platform of
+/// the index, as `skopeo copy --all`), each keeps the two-platform index byte for byte.
+#[test]
+fn mirror_platform_comma_list_and_all_keep_every_platform() {
+    let lab = Lab::new();
+    let list = pause_list(&lab);
+    for (i, spelling) in [
+        &["linux/amd64,linux/arm64"][..],
+        &["all"],
+        &["linux/arm64", "all"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let layout = lab.root().join(format!("layout{i}"));
+        mirror(&lab, &list, &layout, spelling).run();
+        assert_whole_index_kept(&lab, &layout);
+    }
+    // An empty element is a typo, not "no platform": usage error, nothing written.
+    let layout = lab.root().join("typo");
+    let out = mirror(&lab, &list, &layout, &["linux/amd64,"])
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("--platform"), "{}", out.stderr);
+    assert!(!layout.exists());
+}
+
+/// The layout names the fixture's pause index itself, with every blob it references;
+/// skopeo reads both platforms out of it.
+fn assert_whole_index_kept(lab: &Lab, layout: &Path) {
+    let want = fixture_pause_digest(lab);
+    let entry = index_entry(layout, PAUSE);
     assert_eq!(entry["digest"], want.as_str());
     assert_eq!(
-        std::fs::read(blob_path(&layout, &want)).unwrap(),
+        std::fs::read(blob_path(layout, &want)).unwrap(),
         std::fs::read(blob_path(&lab.root().join("fixtures/images/oci"), &want)).unwrap()
     );
     if !require_tool("skopeo") {
         return;
     }
-    skopeo_copy_all(&layout, &lab.root().join("x"));
+    skopeo_copy_all(layout, &lab.root().join("x"));
     for arch in ["amd64", "arm64"] {
-        let info = skopeo_inspect(&layout, PAUSE, &["--override-arch", arch]);
+        let info = skopeo_inspect(layout, PAUSE, &["--override-arch", arch]);
         assert_eq!(info["Architecture"], arch);
     }
 }
@@ -138,4 +172,48 @@ fn mirror_with_platform_no_image_has_exits_2_naming_image_and_available_platform
         assert!(common::index_names(&layout).is_empty());
     }
     assert!(files_under(&layout.join("blobs")).is_empty());
+}
+
+/// `seedforge airgap --platform` takes the same spellings: a comma list and `all` write
+/// the same archive, byte for byte, as the repeated flag, and skopeo reads both platforms
+/// of the pause index out of it.
+#[test]
+fn airgap_platform_comma_list_and_all_match_repeated_flags() {
+    let lab = Lab::new();
+    let list = pause_list(&lab);
+    let layout = lab.root().join("layout");
+    mirror(&lab, &list, &layout, &["all"]).run();
+    let airgap = |name: &str, platforms: &[&str]| {
+        let out = lab.root().join(name);
+        let mut cmd = lab
+            .seedforge()
+            .args(["airgap", "--layout"])
+            .arg(&layout)
+            .arg("--out")
+            .arg(&out)
+            .env("SOURCE_DATE_EPOCH", "1700000000");
+        for p in platforms {
+            cmd = cmd.args(["--platform", p]);
+        }
+        cmd.run();
+        std::fs::read(out).unwrap()
+    };
+    let repeated = airgap("repeated.tar", &["linux/amd64", "linux/arm64"]);
+    assert!(airgap("comma.tar", &["linux/amd64,linux/arm64"]) == repeated);
+    assert!(airgap("all.tar", &["all"]) == repeated);
+    assert!(airgap("amd64.tar", &["linux/amd64"]) != repeated);
+    if !require_tool("skopeo") {
+        return;
+    }
+    for arch in ["amd64", "arm64"] {
+        let out = Cmd::new("skopeo")
+            .args(["inspect", "--override-arch", arch])
+            .arg(format!(
+                "oci-archive:{}:{PAUSE}",
+                lab.root().join("all.tar").display()
+            ))
+            .timeout(Duration::from_secs(60))
+            .run();
+        assert_eq!(out.json()["Architecture"], arch);
+    }
 }

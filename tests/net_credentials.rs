@@ -73,8 +73,8 @@ fn mirror_both(a: &Server, b: &Server, work: &Path) -> Cmd {
         .arg("--layout")
         .arg(work.join("oci"))
         .args(["--platform", "linux/amd64"])
-        .args(["--insecure-registry", &a.host()])
-        .args(["--insecure-registry", &b.host()])
+        .args(["--plain-http", &a.host()])
+        .args(["--plain-http", &b.host()])
         // No credentials of the machine's own user take part.
         .env("DOCKER_CONFIG", work.join("no-docker").to_str().unwrap())
         .env(

@@ -196,7 +196,7 @@ fn mirror(server: &Server, work: &Path) -> Cmd {
         .arg(&list)
         .arg("--layout")
         .arg(work.join("oci"))
-        .args(["--platform", "linux/amd64", "--insecure-registry"])
+        .args(["--platform", "linux/amd64", "--plain-http"])
         .arg(server.host())
 }
 

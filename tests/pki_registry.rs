@@ -219,3 +219,115 @@ fn build_output_serves_itself_with_auth_and_containerd_pulls_through_the_mirror(
         listed.stdout
     );
 }
+
+/// containerd (Debian's 1.6) pulls through both kinds of `certs.d/*/hosts.toml` that
+/// `seedforge pki` writes: the registry's own `127.0.0.1:PORT` entry, which once had no
+/// `[host]` table and was refused ("invalid `host` tree"), and an upstream (`docker.io`)
+/// mirrored to it. The image is put there by `seedforge mirror` and `seedforge push`, so
+/// the repository is where the mirror entry expects it (`library/pause` for
+/// `docker.io/library/pause`). The same files naming another CA make both pulls fail,
+/// so the successes prove the files were read.
+#[test]
+fn containerd_pulls_the_registry_itself_and_a_mirrored_upstream_through_our_hosts_toml() {
+    for tool in ["docker-registry", "containerd", "ctr"] {
+        if !require_tool(tool) {
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let ca = out.join("pki/ca.crt");
+    let ca_arg = ca.display().to_string();
+    let pki = |port: u16| {
+        seedforge_pki(
+            &out,
+            "127.0.0.1",
+            port,
+            &["--mirror", "docker.io", "--node-ca-path", &ca_arg],
+        )
+    };
+    // The certificate does not depend on the port: issue it, serve it on a free port,
+    // then write the configs for that port (the certificate is kept).
+    pki(5000);
+    let registry = Registry::start(&RegistryOptions {
+        tls: Some((out.join("pki/registry.crt"), out.join("pki/registry.key"))),
+        ..Default::default()
+    });
+    pki(registry.port());
+    let own = registry.host();
+    let certs_d = out.join("certs.d");
+    assert!(certs_d.join(&own).join("hosts.toml").is_file());
+    assert!(!certs_d.join("127.0.0.1:5000").exists());
+
+    let list = dir.path().join("images.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "oci:{}:{PAUSE} docker.io/library/pause:3.6\n",
+            fixture_layout().display()
+        ),
+    )
+    .unwrap();
+    let layout = dir.path().join("layout");
+    Cmd::seedforge()
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(&layout)
+        .run();
+    Cmd::seedforge()
+        .args(["push", "--layout"])
+        .arg(&layout)
+        .args(["--registry", &own, "--ca-file", &ca_arg])
+        .run();
+
+    let containerd = Containerd::start();
+    let pull = |hosts_dir: &std::path::Path, reference: &str| {
+        containerd
+            .ctr("seedforge-test")
+            .args(["images", "pull", "--hosts-dir"])
+            .arg(hosts_dir)
+            .arg(reference)
+            .timeout(Duration::from_secs(120))
+            .any_status()
+            .run()
+    };
+    let other = TestCa::new();
+    let wrong = dir.path().join("wrong-certs.d");
+    for host in [own.as_str(), "docker.io"] {
+        let text = std::fs::read_to_string(certs_d.join(host).join("hosts.toml")).unwrap();
+        std::fs::create_dir_all(wrong.join(host)).unwrap();
+        let text = text.replace(&ca_arg, &other.ca_cert.display().to_string());
+        std::fs::write(wrong.join(host).join("hosts.toml"), text).unwrap();
+    }
+    for reference in [
+        format!("{own}/library/pause:3.6"),
+        "docker.io/library/pause:3.6".to_string(),
+    ] {
+        let refused = pull(&wrong, &reference);
+        assert_ne!(refused.code, Some(0), "{reference}: {}", refused.stdout);
+        let pulled = pull(&certs_d, &reference);
+        assert_eq!(
+            pulled.code,
+            Some(0),
+            "{reference}:\n{}{}\ncontainerd:\n{}",
+            pulled.stdout,
+            pulled.stderr,
+            containerd.log_text()
+        );
+    }
+    let listed = containerd
+        .ctr("seedforge-test")
+        .args(["images", "ls", "-q"])
+        .run()
+        .stdout;
+    for name in [
+        format!("{own}/library/pause:3.6"),
+        "docker.io/library/pause:3.6".to_string(),
+    ] {
+        assert!(
+            listed.lines().any(|l| l == name),
+            "{name} not in:\n{listed}"
+        );
+    }
+}

@@ -160,6 +160,19 @@ const LAB_DOCKER_IO_HOSTS: &str = "\
   ca = \"/etc/rancher/k3s/seedforge-registry-ca.crt\"
 ";
 
+/// The registry's own entry: a `[host]` table as well as `server`, since containerd 1.6
+/// and 1.7 refuse a hosts.toml without one.
+const LAB_OWN_HOSTS: &str = "\
+# containerd registry host configuration written by seedforge.
+# Install as /etc/containerd/certs.d/192.168.6.1:5000/hosts.toml.
+server = \"https://192.168.6.1:5000\"
+ca = \"/etc/rancher/k3s/seedforge-registry-ca.crt\"
+
+[host.\"https://192.168.6.1:5000\"]
+  capabilities = [\"pull\", \"resolve\"]
+  ca = \"/etc/rancher/k3s/seedforge-registry-ca.crt\"
+";
+
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct K3sRegistries {
@@ -202,6 +215,10 @@ fn demo_build_writes_the_registry_files_and_a_second_build_changes_none() {
     assert_eq!(
         fs::read_to_string(out.join("certs.d/docker.io/hosts.toml")).unwrap(),
         LAB_DOCKER_IO_HOSTS
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("certs.d/192.168.6.1:5000/hosts.toml")).unwrap(),
+        LAB_OWN_HOSTS
     );
     let first = snapshot(&out);
     lab.build();

@@ -98,7 +98,7 @@ fn long_commands_draw_a_bar_on_a_terminal_and_nothing_elsewhere() {
                 &layout,
                 "--registry",
                 &host,
-                "--insecure-registry",
+                "--plain-http",
                 &host,
             ],
         ),

@@ -52,7 +52,7 @@ fn mirror_with(
         .arg("--layout")
         .arg(work.join("oci"))
         .args(["--platform", "linux/amd64", "--platform", "linux/arm64"])
-        .args(["--insecure-registry", &proxy.host()])
+        .args(["--plain-http", &proxy.host()])
         .args(extra)
         .expect(code)
         .run()

@@ -115,10 +115,9 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
     assert!(out.stderr.contains("does not speak TLS"), "{}", out.stderr);
     assert!(out.stderr.contains("--plain-http"), "{}", out.stderr);
     assert!(!https.exists());
-    // A second mirror of the same list moves no blob bytes (the old spelling of the flag
-    // still works).
+    // A second mirror of the same list moves no blob bytes.
     let again = mirror_cmd(&list, &layout)
-        .args(["--insecure-registry", &source.host()])
+        .args(["--plain-http", &source.host()])
         .run()
         .json();
     assert_eq!(again["summary"]["bytes_transferred"], 0, "{again}");
@@ -132,7 +131,7 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
         .arg(&pause_list)
         .arg("--layout")
         .arg(&arm)
-        .args(["--insecure-registry", &source.host()])
+        .args(["--plain-http", &source.host()])
         .run();
     let dest = format!("{}/rancher/mirrored-pause:3.6", source.host());
     let out = Cmd::new("skopeo")
@@ -148,7 +147,7 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
         .arg(&pause_list)
         .arg("--layout")
         .arg(work.path().join("armv7"))
-        .args(["--insecure-registry", &source.host()])
+        .args(["--plain-http", &source.host()])
         .expect(2)
         .run();
     assert!(out.stderr.contains("linux/arm64/v8"), "{}", out.stderr);
@@ -159,12 +158,7 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
     let pushed = Cmd::seedforge()
         .args(["--json", "push", "--layout"])
         .arg(&layout)
-        .args([
-            "--registry",
-            &target.host(),
-            "--insecure-registry",
-            &target.host(),
-        ])
+        .args(["--registry", &target.host(), "--plain-http", &target.host()])
         .run()
         .json();
     // The shared base layer goes up once and is mounted into the other repositories.
@@ -189,12 +183,7 @@ fn plain_registry_mirror_matches_skopeo_push_keeps_digests() {
     let report = Cmd::seedforge()
         .args(["--json", "push", "--layout"])
         .arg(&layout)
-        .args([
-            "--registry",
-            &target.host(),
-            "--insecure-registry",
-            &target.host(),
-        ])
+        .args(["--registry", &target.host(), "--plain-http", &target.host()])
         .run()
         .json();
     assert_eq!(report["blobs_uploaded"], 0, "{report}");

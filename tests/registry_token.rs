@@ -56,7 +56,7 @@ fn bearer_token_flow_pulls_and_pushes() {
             .arg(&list)
             .arg("--layout")
             .arg(layout)
-            .args(["--insecure-registry", &host])
+            .args(["--plain-http", &host])
             .expect(code);
         if creds {
             cmd.args(["--username", "tester", "--password-stdin"])
@@ -99,7 +99,7 @@ fn bearer_token_flow_pulls_and_pushes() {
     Cmd::seedforge()
         .args(["push", "--layout"])
         .arg(&layout)
-        .args(["--registry", &host, "--insecure-registry", &host])
+        .args(["--registry", &host, "--plain-http", &host])
         .args(["--username", "tester", "--password-stdin"])
         .spawn_with_stdin(Stdio::from(File::open(&pw).unwrap()))
         .wait();

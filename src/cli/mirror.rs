@@ -23,13 +23,20 @@ pub struct RegistryArgs {
     /// system's); repeat for several.
     #[arg(long = "ca-file", value_name = "FILE")]
     pub ca_files: Vec<PathBuf>,
-    /// Speak plain HTTP to this registry; repeat for several.
-    #[arg(
-        long = "plain-http",
-        visible_alias = "insecure-registry",
-        value_name = "HOST[:PORT]"
-    )]
+    /// Speak plain HTTP to this registry; repeat for several. (There is no
+    /// --insecure-registry: docker and podman mean by it HTTPS without verification.)
+    #[arg(long = "plain-http", value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+    /// Refused while the command line is parsed (exit 2, before anything is read or
+    /// written), with a message naming what to use instead: docker and podman take it to
+    /// mean "HTTPS without certificate verification, or HTTP", which seedforge never does.
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        hide = true,
+        value_parser = insecure_registry_refused
+    )]
+    pub insecure_registry: Vec<String>,
     /// User name for one registry (with --password-stdin): HOST=USER, or USER alone when
     /// only one registry is involved. The credentials are sent to that registry only.
     #[arg(long, value_name = "[HOST=]USER", requires = "password_stdin")]
@@ -67,6 +74,16 @@ impl RegistryArgs {
         let net = Arc::new(Net::new(access.net_settings(net_settings)));
         Ok(Registries::new(access, net))
     }
+}
+
+/// Refuses `--insecure-registry HOST`, saying what to pass instead.
+fn insecure_registry_refused(host: &str) -> Result<String, String> {
+    Err(format!(
+        "not supported: docker and podman take it to mean HTTPS without \
+         certificate verification, which seedforge never does. For a registry that speaks plain \
+         HTTP, pass --plain-http {host}; for one whose certificate comes from its own CA, pass \
+         --ca-file FILE (or set registries[].ca_file in the config)"
+    ))
 }
 
 /// The host and user of `--username [HOST=]USER`.
@@ -118,11 +135,15 @@ pub struct MirrorArgs {
     /// The OCI layout directory to write (created if missing).
     #[arg(short = 'o', long, value_name = "DIR")]
     layout: PathBuf,
-    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several.
+    /// Platform to keep, OS/ARCH[/VARIANT], or `all` for every platform an image offers
+    /// (as `crane --platform all`, `skopeo copy --all`); several as a comma list
+    /// (linux/amd64,linux/arm64) or by repeating the flag.
     #[arg(
         long = "platform",
         value_name = "PLATFORM",
-        default_value = "linux/amd64"
+        default_value = "linux/amd64",
+        value_delimiter = ',',
+        value_parser = Platform::parse_selector
     )]
     platforms: Vec<Platform>,
     /// Blobs and images copied at the same time.

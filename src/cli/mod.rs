@@ -284,11 +284,15 @@ struct AirgapArgs {
     /// zstd compression threads; the output is the same for any value.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
-    /// Platform to keep, OS/ARCH[/VARIANT]; repeat for several.
+    /// Platform to keep, OS/ARCH[/VARIANT], or `all` for every platform an image offers
+    /// (as `crane --platform all`, `skopeo copy --all`); several as a comma list
+    /// (linux/amd64,linux/arm64) or by repeating the flag.
     #[arg(
         long = "platform",
         value_name = "PLATFORM",
-        default_value = "linux/amd64"
+        default_value = "linux/amd64",
+        value_delimiter = ',',
+        value_parser = Platform::parse_selector
     )]
     platforms: Vec<Platform>,
     /// Modification time of every entry [default: $SOURCE_DATE_EPOCH, else 0].

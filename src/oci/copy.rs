@@ -330,8 +330,12 @@ impl Copier<'_> {
     }
 }
 
-/// Positions of the index entries whose platform one of `platforms` selects.
+/// Positions of the index entries whose platform one of `platforms` selects; every entry
+/// (with a platform or not) for [`Platform::all`].
 pub fn selected_children(children: &[Descriptor], platforms: &[Platform]) -> Vec<usize> {
+    if platforms.iter().any(Platform::is_all) {
+        return (0..children.len()).collect();
+    }
     (0..children.len())
         .filter(|&i| {
             children[i]

@@ -4,6 +4,12 @@
 //! Matching follows containerd's normalisation where it matters for k3s images: `arm64`
 //! without a variant is `arm64/v8`, `amd64` variants are ignored unless asked for, and a
 //! selector without a variant accepts any variant of that architecture.
+//!
+//! On the command line a selector may also be `all`, every platform an image offers (what
+//! `crane --platform all` and `skopeo copy --all` copy), and `--platform` takes comma
+//! lists (`linux/amd64,linux/arm64`) as crane and buildx do. The config's
+//! `images.platforms` takes neither `all` nor commas: each entry there names one
+//! architecture's airgap archive.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -59,7 +65,42 @@ pub struct PlatformError {
     pub reason: &'static str,
 }
 
+/// The `os` and `architecture` of [`Platform::all`]: `*` is no valid part of a parsed
+/// `OS/ARCH`, so no named platform can be mistaken for it.
+const ANY: &str = "*";
+
 impl Platform {
+    /// `all`: every platform of an index, and entries without a platform too (as
+    /// `skopeo copy --all` keeps the index byte for byte); a single image whatever its
+    /// platform.
+    pub fn all() -> Platform {
+        Platform {
+            os: ANY.into(),
+            architecture: ANY.into(),
+            variant: None,
+        }
+    }
+
+    /// Whether this is [`Platform::all`].
+    pub fn is_all(&self) -> bool {
+        self.os == ANY && self.architecture == ANY
+    }
+
+    /// A command-line selector: `all` or `OS/ARCH[/VARIANT]` (see [`FromStr`]).
+    pub fn parse_selector(s: &str) -> Result<Platform, PlatformError> {
+        if s == "all" {
+            return Ok(Platform::all());
+        }
+        s.parse().map_err(|e: PlatformError| PlatformError {
+            reason: if e.reason.starts_with("expected") {
+                "expected all, OS/ARCH or OS/ARCH/VARIANT (linux/amd64); separate several with commas"
+            } else {
+                e.reason
+            },
+            ..e
+        })
+    }
+
     /// `linux/amd64`, the default when nothing is selected.
     pub fn linux_amd64() -> Platform {
         Platform {
@@ -71,6 +112,9 @@ impl Platform {
 
     /// Whether an image for `os`/`architecture`/`variant` satisfies this selector.
     pub fn matches(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
+        if self.is_all() {
+            return true;
+        }
         if self.os != os || self.architecture != architecture {
             return false;
         }
@@ -104,7 +148,11 @@ impl FromStr for Platform {
         };
         let parts: Vec<&str> = s.split('/').collect();
         if !(2..=3).contains(&parts.len()) {
-            return Err(err("expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64"));
+            return Err(err(if s == "all" {
+                "`all` is for --platform only; here list each platform (linux/amd64): every architecture gets its own airgap archive"
+            } else {
+                "expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64"
+            }));
         }
         let valid = |p: &str| {
             !p.is_empty()
@@ -144,6 +192,9 @@ fn write_platform(
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_all() {
+            return f.write_str("all");
+        }
         write_platform(f, &self.os, &self.architecture, self.variant.as_deref())
     }
 }
@@ -205,5 +256,25 @@ mod tests {
         assert!(!p("linux/amd64").matches("linux", "arm64", None));
         assert!(!p("linux/amd64").matches("windows", "amd64", None));
         assert!(!p("linux/amd64").matches("unknown", "unknown", None));
+    }
+
+    #[test]
+    fn all_is_a_command_line_selector_matching_everything() {
+        let all = Platform::parse_selector("all").unwrap();
+        assert!(all.is_all());
+        assert_eq!(all.to_string(), "all");
+        assert!(all.matches("linux", "s390x", None));
+        assert!(all.matches("windows", "amd64", Some("x")));
+        assert!(!p("linux/amd64").is_all());
+        assert_eq!(
+            Platform::parse_selector("linux/arm64").unwrap(),
+            p("linux/arm64")
+        );
+        // The config's parser (FromStr, serde) refuses `all`, saying why.
+        let err = "all".parse::<Platform>().unwrap_err();
+        assert!(err.reason.contains("--platform only"), "{err}");
+        let err = Platform::parse_selector("linux").unwrap_err();
+        assert!(err.reason.contains("expected all,"), "{err}");
+        assert!(Platform::parse_selector("ALL").is_err());
     }
 }

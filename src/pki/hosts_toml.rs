@@ -26,6 +26,12 @@ pub fn render_all(settings: &PkiSettings) -> Vec<(String, String)> {
 }
 
 /// The hosts.toml for pulls of images named under `registry`.
+///
+/// Every file has a `[host."..."]` table: containerd 1.6 and 1.7 refuse a hosts.toml
+/// without one ("invalid `host` tree") and then pull from nowhere. The registry's own
+/// file also names it as `server` with the same `ca`, so the fallback containerd tries
+/// after the host table is the same registry, verified the same way, rather than its
+/// default (plain HTTP for a loopback address).
 pub fn render(settings: &PkiSettings, registry: &str) -> String {
     let endpoint = settings.endpoint();
     let mut out = String::from(HEADER);
@@ -33,17 +39,17 @@ pub fn render(settings: &PkiSettings, registry: &str) -> String {
         out,
         "# Install as /etc/containerd/certs.d/{registry}/hosts.toml."
     );
+    let ca = (!settings.plain_http).then(|| quote(&settings.node_ca_path));
     if registry == settings.address() {
         let _ = writeln!(out, "server = {}", quote(&endpoint));
-        if !settings.plain_http {
-            let _ = writeln!(out, "ca = {}", quote(&settings.node_ca_path));
+        if let Some(ca) = &ca {
+            let _ = writeln!(out, "ca = {ca}");
         }
-        return out;
     }
     let _ = writeln!(out, "\n[host.{}]", quote(&endpoint));
     out.push_str("  capabilities = [\"pull\", \"resolve\"]\n");
-    if !settings.plain_http {
-        let _ = writeln!(out, "  ca = {}", quote(&settings.node_ca_path));
+    if let Some(ca) = &ca {
+        let _ = writeln!(out, "  ca = {ca}");
     }
     out
 }

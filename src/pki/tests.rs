@@ -277,3 +277,39 @@ fn without_a_registry_only_registries_yaml_is_written_and_old_registry_configs_g
     let again = commit(prepare_embedded(&mirrors, dir.path()), &crate::NoopReporter).unwrap();
     assert!(again.written.is_empty() && again.removed.is_empty());
 }
+
+/// containerd 1.6 and 1.7 refuse a hosts.toml without a `[host."..."]` table (the
+/// registry's own file once had only `server` and `ca`); every file has one, with the CA.
+#[test]
+fn hosts_toml_has_a_host_table_for_the_registry_itself_and_for_upstreams() {
+    let s = settings("192.168.6.1");
+    assert_eq!(
+        hosts_toml::render(&s, "192.168.6.1:5000"),
+        "# containerd registry host configuration written by seedforge.\n\
+         # Install as /etc/containerd/certs.d/192.168.6.1:5000/hosts.toml.\n\
+         server = \"https://192.168.6.1:5000\"\n\
+         ca = \"/etc/rancher/k3s/ca.crt\"\n\
+         \n\
+         [host.\"https://192.168.6.1:5000\"]\n  \
+         capabilities = [\"pull\", \"resolve\"]\n  \
+         ca = \"/etc/rancher/k3s/ca.crt\"\n"
+    );
+    assert_eq!(
+        hosts_toml::render(&s, "quay.io"),
+        "# containerd registry host configuration written by seedforge.\n\
+         # Install as /etc/containerd/certs.d/quay.io/hosts.toml.\n\
+         \n\
+         [host.\"https://192.168.6.1:5000\"]\n  \
+         capabilities = [\"pull\", \"resolve\"]\n  \
+         ca = \"/etc/rancher/k3s/ca.crt\"\n"
+    );
+    let mut plain = s;
+    plain.plain_http = true;
+    for (host, text) in hosts_toml::render_all(&plain) {
+        assert!(
+            text.contains("\n[host.\"http://192.168.6.1:5000\"]\n"),
+            "{host}: {text}"
+        );
+        assert!(!text.contains("ca ="), "{host}: {text}");
+    }
+}
