@@ -175,6 +175,17 @@ pub fn check_name(name: &str) -> Result<(), String> {
 fn install_script(options: &BundleOptions, bundle_id: &str) -> Result<String, DebsError> {
     check_name(&options.name).map_err(DebsError::Name)?;
     let packages: Vec<String> = options.requested.iter().map(ToString::to_string).collect();
+    // install.sh splits the list at spaces: each entry must be one word of policy's
+    // characters (a name from a repository's index is not checked anywhere else).
+    let word = |b: u8| b.is_ascii_alphanumeric() || b"+-.~:=".contains(&b);
+    if let Some(bad) = packages
+        .iter()
+        .find(|p| p.is_empty() || !p.bytes().all(word))
+    {
+        return Err(DebsError::Unsatisfiable(format!(
+            "{bad:?} is not a package name (or name=version) apt can be asked for"
+        )));
+    }
     let quote = |v: &str| {
         crate::shell::quote(v)
             .map(|q| q.into_owned())
@@ -356,6 +367,12 @@ mod tests {
             script.contains("\nNAME=ops\nBUNDLE_ID=abc\nPACKAGES='jq curl=7.88.1-10+deb12u5'\n")
         );
         assert!(!script.contains("@NAME@") && script.contains("\"$@\""));
+        let mut hostile = options.clone();
+        hostile.requested[0].name = "*".into();
+        assert!(matches!(
+            install_script(&hostile, "abc"),
+            Err(DebsError::Unsatisfiable(_))
+        ));
         options.name = "x'; touch /tmp/p; '".into();
         assert!(matches!(
             install_script(&options, "abc"),

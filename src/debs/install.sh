@@ -6,6 +6,8 @@
 #
 # Usage: sh install.sh     (as root, from anywhere; the bundle is this script's directory)
 set -eu
+# PACKAGES is split into words on purpose; no word is ever a glob.
+set -f
 
 # Each value below is one shell word, quoted by seedforge where it needs quoting.
 NAME=@NAME@
