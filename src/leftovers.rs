@@ -123,20 +123,56 @@ fn sweep_dir(
     Ok(())
 }
 
-/// Staging paths removed if the process is told to stop while they exist.
+/// Staging paths removed if the process is told to stop while they exist. The watcher
+/// takes this lock when a signal comes and keeps it until the process ends, so whatever
+/// runs under it ([`create_staging_dir`], [`create_staging_file`], [`unless_stopping`])
+/// either finishes before the staging paths are removed or never starts.
 static ON_SIGNAL: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 static WATCHER: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+fn registered() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    ON_SIGNAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// While the returned guard lives, `path` (a staging file or folder) is removed when the
 /// process receives SIGINT or SIGTERM, which then ends it with the status a shell gives
 /// (130, 143). What a signal cannot be caught for (SIGKILL, power loss) is left for
-/// [`sweep`] and [`sweep_beside`].
+/// [`sweep`] and [`sweep_beside`]. Register a path before it exists (or make it with
+/// [`create_staging_dir`]): one made before would outlive a signal in between.
 pub fn remove_on_signal(path: &Path) -> SignalGuard {
-    if let Ok(mut paths) = ON_SIGNAL.lock() {
-        paths.push(path.to_path_buf());
-    }
     WATCHER.get_or_init(watch_signals);
+    registered().push(path.to_path_buf());
     SignalGuard(path.to_path_buf())
+}
+
+/// Makes the staging folder `path` (and its parents) so that a SIGINT or SIGTERM removes it
+/// whenever it comes: the folder exists only while it is registered.
+pub fn create_staging_dir(path: &Path) -> io::Result<SignalGuard> {
+    WATCHER.get_or_init(watch_signals);
+    let mut paths = registered();
+    fs::create_dir_all(path)?;
+    paths.push(path.to_path_buf());
+    Ok(SignalGuard(path.to_path_buf()))
+}
+
+/// Creates (or truncates) the staging file `path`, removed on SIGINT or SIGTERM as
+/// [`create_staging_dir`] does for a folder.
+pub fn create_staging_file(path: &Path) -> io::Result<(fs::File, SignalGuard)> {
+    WATCHER.get_or_init(watch_signals);
+    let mut paths = registered();
+    let file = fs::File::create(path)?;
+    paths.push(path.to_path_buf());
+    Ok((file, SignalGuard(path.to_path_buf())))
+}
+
+/// Runs `f` unless a SIGINT or SIGTERM is being handled, and keeps one from being handled
+/// while it runs: the rename that publishes an output from its staging name, or a file
+/// made inside a staging folder, happens whole or not at all.
+pub fn unless_stopping<T>(f: impl FnOnce() -> T) -> T {
+    let _paths = registered();
+    f()
 }
 
 /// Ends [`remove_on_signal`] for its path (the path itself is left as it is).
@@ -145,11 +181,26 @@ pub struct SignalGuard(PathBuf);
 
 impl Drop for SignalGuard {
     fn drop(&mut self) {
-        if let Ok(mut paths) = ON_SIGNAL.lock()
-            && let Some(i) = paths.iter().position(|p| p == &self.0)
-        {
+        let mut paths = registered();
+        if let Some(i) = paths.iter().position(|p| p == &self.0) {
             paths.remove(i);
         }
+    }
+}
+
+/// Removes `path`, a folder or a file, retrying while another thread still writes into
+/// it (a folder that gains an entry while it is emptied is not empty at the end).
+fn remove_staging(path: &Path) {
+    for _ in 0..50 {
+        let gone = match fs::symlink_metadata(path) {
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+            Ok(m) if m.is_dir() => fs::remove_dir_all(path).is_ok(),
+            Ok(_) => fs::remove_file(path).is_ok(),
+        };
+        if gone {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 
@@ -163,14 +214,14 @@ fn watch_signals() {
         return;
     };
     // Registered before returning, so a signal right after is already ours.
-    let registered = {
+    let handlers = {
         let _context = rt.enter();
         (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
         )
     };
-    let (Ok(mut interrupt), Ok(mut terminate)) = registered else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = handlers else {
         return;
     };
     std::thread::spawn(move || {
@@ -180,10 +231,10 @@ fn watch_signals() {
                 _ = terminate.recv() => 128 + 15,
             }
         });
-        if let Ok(paths) = ON_SIGNAL.lock() {
-            for p in paths.iter() {
-                let _ = fs::remove_dir_all(p).or_else(|_| fs::remove_file(p));
-            }
+        // Held until the process ends: nothing new is staged or published from here on.
+        let paths = registered();
+        for p in paths.iter() {
+            remove_staging(p);
         }
         std::process::exit(code);
     });

@@ -45,6 +45,7 @@ pub mod redact;
 pub mod render;
 pub mod report;
 pub mod seed;
+pub mod shell;
 pub mod util;
 pub mod vocab;
 

@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "leftovers",
             "redact",
             "report",
+            "shell",
             "util",
             "vocab",
         ],

@@ -429,3 +429,50 @@ fn a_node_newer_than_one_source_is_met_by_adding_the_newer_source() {
         .stdout;
     assert_eq!(got.trim(), "sf-app\t1.0-2\nsf-base\t2.0-1");
 }
+
+/// A bundle unpacked in a folder whose name has a space (and a `%`, which the
+/// percent-encoding of apt's source line must itself encode) installs offline: apt reads
+/// the folder, not a source cut at the space. The install.sh it runs passes shellcheck.
+#[test]
+fn a_bundle_in_a_folder_with_a_space_installs_offline() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("shellcheck")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    let base = chroot(&root, &["dpkg-query", "-W"]).run().stdout;
+    fs::write(tmp.path().join("base.txt"), &base).unwrap();
+    let bundle = tmp.path().join("ops.tar.gz");
+    Cmd::seedforge()
+        .args(["debs", "--package", "jq", "--deb"])
+        .args(fixture_debs())
+        .arg("--base")
+        .arg(tmp.path().join("base.txt"))
+        .arg("--out")
+        .arg(&bundle)
+        .run();
+    let dir = unpack(&bundle, &root.join("opt/my bundle 100%"));
+    Cmd::new("shellcheck")
+        .args(["--shell=sh", "--severity=style"])
+        .arg(dir.join("install.sh"))
+        .run();
+    chroot(&root, &["sh", "-c", "! command -v jq"]).run();
+    // Run from elsewhere, by a relative path with the space in it.
+    let first = chroot(
+        &root,
+        &["sh", "-c", "cd /opt && sh 'my bundle 100%/install.sh'"],
+    )
+    .run();
+    assert!(first.stderr.contains("installed: jq"), "{}", first.stderr);
+    let version = chroot(&root, &["jq", "--version"]).run().stdout;
+    assert_eq!(version.trim(), "jq-1.6");
+    let log = fs::read_to_string(root.join("var/log/seedforge-packages.log")).unwrap();
+    assert!(log.contains("my bundle 100%"), "{log}");
+    assert!(
+        root.join("var/lib/seedforge/packages-ops.installed")
+            .is_file()
+    );
+}

@@ -194,7 +194,7 @@ fn install_script_passes_shellcheck() {
     let dir = tmp.path().join("x");
     extract(&bundle(tmp.path(), &[]), &dir);
     let script = fs::read_to_string(dir.join("install.sh")).unwrap();
-    assert!(script.contains("NAME='ops'") && script.contains("PACKAGES='jq'"));
+    assert!(script.contains("\nNAME=ops\n") && script.contains("\nPACKAGES=jq\n"));
     for placeholder in ["@NAME@", "@BUNDLE_ID@", "@PACKAGES@"] {
         assert!(
             !script.contains(placeholder),

@@ -503,3 +503,44 @@ fn the_schema_verdicts_match_cloud_init_schema() {
         "only the unknown key may differ"
     );
 }
+
+/// A config value lands in the bootstrap as one shell word: a node CA path with quotes,
+/// `$(...)`, backquotes and a space is installed under exactly that name, and nothing in
+/// it runs.
+#[test]
+fn a_hostile_node_ca_path_is_one_shell_word_in_the_bootstrap() {
+    let lab = lab();
+    let pwned = lab.root().join("pwned");
+    let path = format!(
+        "/usr/local/share/ca-certificates/lab x'$(touch {0})'`touch {0}`.crt",
+        pwned.display()
+    );
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replacen(
+        "  port: 5000\n",
+        &format!(
+            "  port: 5000\n  node_ca_path: {}\n",
+            serde_json::json!(path)
+        ),
+        1,
+    );
+    fs::write(&config, text).unwrap();
+    let out = rendered(&lab);
+    let (_, bootstrap) = scripts(&out.join("lab-server1/user-data"))
+        .into_iter()
+        .find(|(p, _)| p.ends_with("seedforge-bootstrap"))
+        .unwrap();
+    let prefix = "  install_if_changed 0644 \"$PAYLOAD/pki/ca.crt\" ";
+    let word = bootstrap
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix)?.strip_suffix(" || true"))
+        .next()
+        .unwrap_or_else(|| panic!("no CA install line in:\n{bootstrap}"));
+    let read = Cmd::new("bash")
+        .args(["-c", &format!("printf %s {word}")])
+        .cwd(lab.root())
+        .run()
+        .stdout;
+    assert_eq!(read, path);
+    assert!(!pwned.exists());
+}

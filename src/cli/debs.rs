@@ -50,7 +50,8 @@ pub(super) struct DebsArgs {
     /// The bundle to write (NAME.tar.gz).
     #[arg(short, long, value_name = "FILE")]
     out: PathBuf,
-    /// Bundle name [default: from --out].
+    /// Bundle name [default: from --out]: 1-128 letters, digits, '.', '_', '+' and '-', not
+    /// starting with '.' or '-' (it names files and a log tag on the node).
     #[arg(long)]
     name: Option<String>,
     /// Modification time of every entry [default: $SOURCE_DATE_EPOCH, else 0].
@@ -110,6 +111,12 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
             })?
         }
     };
+    seedforge::debs::bundle::check_name(&name).map_err(|m| {
+        Error::Usage(match &a.name {
+            Some(_) => format!("--name: {m}"),
+            None => format!("--out {}: {m} (pass --name)", a.out.display()),
+        })
+    })?;
     let spec = BundleSpec {
         name,
         sources,

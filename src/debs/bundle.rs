@@ -109,7 +109,7 @@ pub fn write_bundle(
         ],
     );
     let bundle_id = sha256_hex(packages.as_bytes());
-    let install = install_script(options, &bundle_id);
+    let install = install_script(options, &bundle_id)?;
     let mut small: Vec<(String, Vec<u8>, u32)> = vec![
         ("Packages".into(), packages.into_bytes(), 0o644),
         ("Packages.gz".into(), packages_gz, 0o644),
@@ -126,8 +126,13 @@ pub fn write_bundle(
     small.push(("SHA256SUMS".into(), sums_text.into_bytes(), 0o644));
     small.sort();
     let tmp = temp_path_beside(out);
-    let result = write_tar(&tmp, &small, &named, options.mtime, reporter).and_then(|sums| {
-        std::fs::rename(&tmp, out).map_err(|e| DebsError::io(out, e))?;
+    // A SIGINT or SIGTERM removes the partial tarball, and comes before the rename or after
+    // it, never during: the previous bundle stays whole until the new one replaces it.
+    let (file, _staged) =
+        crate::leftovers::create_staging_file(&tmp).map_err(|e| DebsError::io(&tmp, e))?;
+    let result = write_tar(file, &tmp, &small, &named, options.mtime, reporter).and_then(|sums| {
+        crate::leftovers::unless_stopping(|| std::fs::rename(&tmp, out))
+            .map_err(|e| DebsError::io(out, e))?;
         sync_parent(out).map_err(|e| DebsError::io(out, e))?;
         Ok(sums)
     });
@@ -143,12 +148,69 @@ pub fn write_bundle(
     })
 }
 
-fn install_script(options: &BundleOptions, bundle_id: &str) -> String {
+/// The longest bundle name: `packages-NAME.installed` and `.NAME.tar.gz.seedforge-PID-N.tmp`
+/// stay well inside a file name's 255 bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Checks a bundle name: 1-128 letters, digits, `.`, `_`, `+` and `-`, not starting with
+/// `.` or `-`. The name becomes a file name on the node (`packages-NAME.installed`), a log
+/// tag and the Release file's suite, so nothing else is taken. Says what is wrong.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = (1..=MAX_NAME_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+        && !name.starts_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "bundle name {name:?}: use 1-{MAX_NAME_LEN} letters, digits, '.', '_', '+' and '-', \
+             not starting with '.' or '-'"
+        ))
+    }
+}
+
+/// install.sh for the bundle, each value put in as one shell word by [`crate::shell::quote`].
+fn install_script(options: &BundleOptions, bundle_id: &str) -> Result<String, DebsError> {
+    check_name(&options.name).map_err(DebsError::Name)?;
     let packages: Vec<String> = options.requested.iter().map(ToString::to_string).collect();
-    INSTALL_SH
-        .replace("@NAME@", &options.name)
-        .replace("@BUNDLE_ID@", bundle_id)
-        .replace("@PACKAGES@", &packages.join(" "))
+    // install.sh splits the list at spaces: each entry must be one word of policy's
+    // characters (a name from a repository's index is not checked anywhere else).
+    let word = |b: u8| b.is_ascii_alphanumeric() || b"+-.~:=".contains(&b);
+    if let Some(bad) = packages
+        .iter()
+        .find(|p| p.is_empty() || !p.bytes().all(word))
+    {
+        return Err(DebsError::Unsatisfiable(format!(
+            "{bad:?} is not a package name (or name=version) apt can be asked for"
+        )));
+    }
+    let quote = |v: &str| {
+        crate::shell::quote(v)
+            .map(|q| q.into_owned())
+            .map_err(|e| DebsError::Name(e.to_string()))
+    };
+    // One pass over the template, so a value that looks like a placeholder stays a value.
+    let mut out = String::with_capacity(INSTALL_SH.len() + 256);
+    let mut rest = INSTALL_SH;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let (value, len) = if tail.starts_with("@NAME@") {
+            (quote(&options.name)?, "@NAME@".len())
+        } else if tail.starts_with("@BUNDLE_ID@") {
+            (quote(bundle_id)?, "@BUNDLE_ID@".len())
+        } else if tail.starts_with("@PACKAGES@") {
+            (quote(&packages.join(" "))?, "@PACKAGES@".len())
+        } else {
+            ("@".to_string(), 1)
+        };
+        out.push_str(&value);
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
@@ -216,13 +278,13 @@ fn header(path_mode: u32, size: u64, mtime: u64, kind: tar::EntryType) -> tar::H
 }
 
 fn write_tar(
+    file: File,
     tmp: &Path,
     small: &[(String, Vec<u8>, u32)],
     debs: &[(&DebFile, String)],
     mtime: u64,
     reporter: &dyn Reporter,
 ) -> Result<(String, u64), DebsError> {
-    let file = File::create(tmp).map_err(|e| DebsError::io(tmp, e))?;
     let hashed = HashingWriter::new(BufWriter::new(file));
     let gz = flate2::GzBuilder::new()
         .mtime(0)
@@ -267,6 +329,56 @@ fn write_tar(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bundle_names_are_plain_words() {
+        for ok in ["ops", "Ops_1.2+x-y", "a", &"n".repeat(MAX_NAME_LEN)] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "-rf",
+            "a b",
+            "x'; touch /tmp/p; '",
+            "$(id)",
+            "a/b",
+            "a\nb",
+            "é",
+            &"n".repeat(MAX_NAME_LEN + 1),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn install_sh_takes_each_value_as_one_word_and_refuses_a_bad_name() {
+        let mut options = BundleOptions {
+            name: "ops".into(),
+            requested: vec![
+                "jq".parse().unwrap(),
+                "curl=7.88.1-10+deb12u5".parse().unwrap(),
+            ],
+            arch: "amd64".into(),
+            mtime: 0,
+        };
+        let script = install_script(&options, "abc").unwrap();
+        assert!(
+            script.contains("\nNAME=ops\nBUNDLE_ID=abc\nPACKAGES='jq curl=7.88.1-10+deb12u5'\n")
+        );
+        assert!(!script.contains("@NAME@") && script.contains("\"$@\""));
+        let mut hostile = options.clone();
+        hostile.requested[0].name = "*".into();
+        assert!(matches!(
+            install_script(&hostile, "abc"),
+            Err(DebsError::Unsatisfiable(_))
+        ));
+        options.name = "x'; touch /tmp/p; '".into();
+        assert!(matches!(
+            install_script(&options, "abc"),
+            Err(DebsError::Name(_))
+        ));
+    }
 
     #[test]
     fn release_dates_are_rfc2822_utc() {

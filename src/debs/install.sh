@@ -1,15 +1,18 @@
 #!/bin/sh
-# Installs the packages of the seedforge bundle "@NAME@" from this directory with apt,
+# Installs the packages of a seedforge bundle (NAME below) from this directory with apt,
 # offline: the only source is a temporary file: source pointing here, the node's own
 # sources are not read and its package lists are left untouched. Safe to run again; waits
 # (at most 5 minutes) while another apt or dpkg holds the lock.
 #
 # Usage: sh install.sh     (as root, from anywhere; the bundle is this script's directory)
 set -eu
+# PACKAGES is split into words on purpose; no word is ever a glob.
+set -f
 
-NAME='@NAME@'
-BUNDLE_ID='@BUNDLE_ID@'
-PACKAGES='@PACKAGES@'
+# Each value below is one shell word, quoted by seedforge where it needs quoting.
+NAME=@NAME@
+BUNDLE_ID=@BUNDLE_ID@
+PACKAGES=@PACKAGES@
 LOG=/var/log/seedforge-packages.log
 MARKER_DIR=/var/lib/seedforge
 MARKER="$MARKER_DIR/packages-$NAME.installed"
@@ -38,7 +41,8 @@ all_installed() {
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
 mkdir -p "$(dirname "$LOG")" "$MARKER_DIR"
-HERE=$(cd "$(dirname "$0")" && pwd)
+# CDPATH would make cd print the folder; `--` keeps a folder named -x a folder.
+HERE=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 
 if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$BUNDLE_ID" ] && all_installed; then
   log "already installed: $PACKAGES"
@@ -52,7 +56,14 @@ log "checking $HERE/SHA256SUMS"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
 mkdir -p "$TMP/lists/partial" "$TMP/archives/partial"
-printf 'deb [trusted=yes] file:%s ./\n' "$HERE" >"$TMP/sources.list"
+# A sources.list URI is one word: what would split it (a space, a tab) or be read as syntax
+# (a quote, brackets, a comment sign) is percent-encoded, which apt decodes. A line break
+# cannot be carried at all.
+case "$HERE" in *'
+'*) fail "the bundle's folder name holds a line break; move it to another folder" ;; esac
+URI=$(printf '%s' "$HERE" | sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/	/%09/g' -e 's/"/%22/g' \
+  -e 's/#/%23/g' -e 's/\[/%5B/g' -e 's/]/%5D/g')
+printf 'deb [trusted=yes] file:%s ./\n' "$URI" >"$TMP/sources.list"
 
 apt_offline() {
   DEBIAN_FRONTEND=noninteractive apt-get -q \

@@ -83,6 +83,9 @@ pub enum DebsError {
     /// The requested packages cannot be installed from the source.
     #[error("{0}")]
     Unsatisfiable(String),
+    /// A bundle name that cannot be a file name and a shell word on the node.
+    #[error("{0}")]
+    Name(String),
     /// A package set name is not known.
     #[error("unknown package set {name:?}; known sets: {known}")]
     UnknownSet {
@@ -139,6 +142,7 @@ impl DebsError {
                     | DebsError::NotTheEntry { .. }
                     | DebsError::Unsatisfiable(_)
                     | DebsError::UnknownSet { .. }
+                    | DebsError::Name(_)
             ),
         }
     }

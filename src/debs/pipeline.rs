@@ -46,6 +46,7 @@ pub struct PreparedBundle {
 
 /// Reads the inputs of `spec` (a repository through `net`) and resolves its closure.
 pub fn prepare(spec: &BundleSpec, net: Arc<Net>) -> Result<PreparedBundle, DebsError> {
+    super::bundle::check_name(&spec.name).map_err(DebsError::Name)?;
     let requests = sets::expand(&spec.sets, &spec.packages)?;
     if requests.is_empty() {
         return Err(DebsError::Unsatisfiable(format!(
@@ -93,9 +94,10 @@ impl PreparedBundle {
         // What a killed run left beside the bundle (its staging folder of .debs) goes.
         crate::leftovers::sweep_beside(out).map_err(|e| DebsError::io(out, e))?;
         let work = crate::util::temp_path_beside(out);
-        std::fs::create_dir_all(&work).map_err(|e| DebsError::io(&work, e))?;
-        // Ctrl-C or a SIGTERM removes it too; a SIGKILL leaves it to the next run's sweep.
-        let _staging = crate::leftovers::remove_on_signal(&work);
+        // Ctrl-C or a SIGTERM removes it too, whenever it comes; a SIGKILL leaves it to the
+        // next run's sweep.
+        let _staging =
+            crate::leftovers::create_staging_dir(&work).map_err(|e| DebsError::io(&work, e))?;
         let result = (|| {
             let chosen: Vec<_> = self
                 .closure

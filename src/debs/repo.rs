@@ -325,7 +325,9 @@ impl<'a> Fetcher<'a> {
         sha256: &str,
     ) -> Result<(), DebsError> {
         let result = self.with_body(url, size, &mut |r| {
-            let mut file = std::fs::File::create(dest).map_err(|e| DebsError::io(dest, e))?;
+            // In a staging folder a signal removes: made whole before that, or not at all.
+            let mut file = crate::leftovers::unless_stopping(|| std::fs::File::create(dest))
+                .map_err(|e| DebsError::io(dest, e))?;
             let mut body = crate::hashing::HashingReader::new(r);
             let got = crate::util::copy_split(&mut body, &mut file).map_err(|e| match e {
                 crate::util::CopyError::Read(e) => DebsError::Fetch {
@@ -368,6 +370,38 @@ fn check_sums(what: &str, actual: (u64, &str), size: u64, sha256: &str) -> Resul
         });
     }
     Ok(())
+}
+
+/// True when `rel`, a path an index gives (a `Filename`, an index the Release file lists),
+/// stays inside the repository it is joined to: relative, no `..` segment (nor one spelt
+/// with percent-escapes, which a server decodes), nothing a URL would read as its query or
+/// fragment, no control characters. What apt itself fetches from such a path is the
+/// repository's file; anything else is refused.
+fn inside_repo(rel: &str) -> bool {
+    let lower = rel.to_ascii_lowercase();
+    !rel.is_empty()
+        && !rel.starts_with('/')
+        && !rel.split('/').any(|segment| segment == "..")
+        && !["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
+        && !rel.chars().any(|c| c.is_control() || "\\?#".contains(c))
+}
+
+/// Refuses a path from an index that leads out of the repository at `repo` (exit 2), named
+/// by the index (`source`, `line`) and its `field`.
+fn check_inside(
+    repo: &str,
+    rel: &str,
+    field: &str,
+    (source, line): (&str, usize),
+) -> Result<(), DebsError> {
+    if inside_repo(rel) {
+        return Ok(());
+    }
+    Err(DebsError::Index {
+        source_name: source.to_string(),
+        line,
+        message: format!("{field} {rel:?} leads outside the repository {repo}; refusing it"),
+    })
 }
 
 fn join(base: &str, rel: &str) -> String {
@@ -466,6 +500,12 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
                 line,
                 message: format!("package {} has no Filename field", c.name),
             })?;
+            check_inside(
+                &spec.url,
+                &filename,
+                &format!("package {}: Filename", c.name),
+                (&url, line),
+            )?;
             if c.sha256.len() != 64 || !has_size {
                 return Err(DebsError::Index {
                     source_name: url.clone(),
@@ -545,6 +585,12 @@ fn fetch_index(
         let Some(entry) = listed.iter().find(|f| f.path == path) else {
             continue;
         };
+        check_inside(
+            dist,
+            &entry.path,
+            "the index path",
+            (&join(dist, "Release"), 0),
+        )?;
         let url = join(dist, &path);
         let Some(bytes) = fetcher.get(&url, entry.size)? else {
             continue;
@@ -718,7 +764,7 @@ fn gpgv(url: &str, keyring: &Path, data: &[u8], detached: Option<&[u8]>) -> Resu
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("seedforge-gpgv-{}-{run}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| DebsError::io(&dir, e))?;
+    let _staged = crate::leftovers::create_staging_dir(&dir).map_err(|e| DebsError::io(&dir, e))?;
     let result = (|| {
         let data_path = dir.join("Release");
         std::fs::write(&data_path, data).map_err(|e| DebsError::io(&data_path, e))?;
@@ -872,6 +918,34 @@ mod tests {
         let text = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: x\n- -dash\n-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n";
         assert_eq!(clearsigned_body(text).unwrap(), "Origin: x\n-dash");
         assert!(clearsigned_body("Origin: x\n").is_none());
+    }
+
+    #[test]
+    fn index_paths_stay_inside_the_repository() {
+        for ok in [
+            "pool/main/j/jq/jq_1.6_amd64.deb",
+            "./pool/a.deb",
+            "pool/main/f/foo/foo_1%3a2.0_amd64.deb",
+            "a..b/c..deb",
+            "main/binary-amd64/Packages.xz",
+        ] {
+            assert!(inside_repo(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "pool/main/../../../outside/x.deb",
+            "..",
+            "pool/..",
+            "pool/%2e%2e/%2E%2E/x.deb",
+            "pool%2f..%2fx.deb",
+            "pool\\..\\x.deb",
+            "pool/x.deb?y",
+            "pool/x.deb#y",
+            "pool/x\n.deb",
+        ] {
+            assert!(!inside_repo(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -218,6 +218,7 @@ impl Templates {
     pub fn load(dir: Option<&Path>) -> Result<Templates, RenderError> {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![]);
+        tera.register_filter("sh", shell_word);
         let mut sources = Vec::new();
         for (mode, name, embedded) in EMBEDDED {
             let file = template_file(*mode, name);
@@ -275,6 +276,27 @@ impl Templates {
             }
         })
     }
+}
+
+/// The `sh` filter: a string or number as one shell word ([`crate::shell::quote`]), the
+/// only way a template puts a value into a script. Anything else (a list, a map, null) is
+/// an error, not its JSON text.
+fn shell_word(
+    value: &tera::Value,
+    _args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let text = match value {
+        tera::Value::String(s) => s.clone(),
+        tera::Value::Number(n) => n.to_string(),
+        other => {
+            return Err(tera::Error::msg(format!(
+                "the sh filter takes a string or a number, not {other}"
+            )));
+        }
+    };
+    crate::shell::quote(&text)
+        .map(|q| tera::Value::String(q.into_owned()))
+        .map_err(|e| tera::Error::msg(format!("the sh filter: {e}")))
 }
 
 /// A tera error as `template:line: message`, with tera's chain of causes flattened.
