@@ -18,11 +18,14 @@ macro_rules! out {
 /// status a shell gives a process ended by SIGPIPE.
 pub struct BrokenPipe;
 
-/// Writes to stdout; on a closed pipe unwinds with [`BrokenPipe`], on any other failure
-/// panics as `println!` does.
+/// Writes to stdout through the redaction point (reports name URLs, which may carry a
+/// password); on a closed pipe unwinds with [`BrokenPipe`], on any other failure panics as
+/// `println!` does.
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
-    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+    let text = args.to_string();
+    let text = seedforge::redact::scrub(&text);
+    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::panic::resume_unwind(Box::new(BrokenPipe));
         }
