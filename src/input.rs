@@ -32,6 +32,8 @@ pub enum Kind {
     ImageList,
     /// A file holding a secret (the join token, a registry password).
     Secret,
+    /// Another tool's credential file (Docker's `config.json`, podman's `auth.json`).
+    AuthFile,
     /// A build output's `manifest.json`.
     Manifest,
     /// A build output's `SHA256SUMS`.
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Config => 4 * MIB,
             Kind::ImageList => 16 * MIB,
             Kind::Secret => 64 * 1024,
+            Kind::AuthFile => 4 * MIB,
             Kind::Manifest | Kind::Sums => 64 * MIB,
             Kind::State => 256 * MIB,
             Kind::OciDocument => 4 * MIB,
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Config => "config file",
             Kind::ImageList => "image list",
             Kind::Secret => "secret file",
+            Kind::AuthFile => "credential file",
             Kind::Manifest => "manifest.json",
             Kind::Sums => "SHA256SUMS",
             Kind::State => "build state file",

@@ -46,16 +46,76 @@ pub fn register(value: &str) {
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
-/// `text` with every registered secret replaced by [`MASK`].
+/// What replaces the password of a URL (`user:***@host`).
+pub const URL_MASK: &str = "***";
+
+/// `text` with every registered secret replaced by [`MASK`] and the password of every
+/// `scheme://user:password@` in it by [`URL_MASK`].
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut out = Cow::Borrowed(text);
+    let mut out = url(text);
     for secret in secrets.iter() {
         if out.contains(secret.as_str()) {
             out = Cow::Owned(out.replace(secret.as_str(), MASK));
         }
     }
     out
+}
+
+/// `text` (one URL, or text holding URLs) with the password of each `scheme://user:password@`
+/// replaced by [`URL_MASK`], for showing a URL: `http://me:s3cret@host/x` becomes
+/// `http://me:***@host/x`. The user name stays (it says which account was used), as Go's
+/// `URL.Redacted` keeps it.
+pub fn url(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    // Up to here `text` is in `out` already (or, while `out` is empty, unchanged).
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let start = from + found + 3;
+        from = start;
+        if !has_scheme(&text[..start - 3]) {
+            continue;
+        }
+        // The authority ends where the path, query or fragment starts (`\` ends it for
+        // the WHATWG parser too) or at what cannot be inside a URL as written in a message.
+        let end = text[start..]
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '\\' | '"' | '\'' | '<' | '>' | '`')
+                    || c.is_whitespace()
+                    || c.is_control()
+            })
+            .map_or(text.len(), |i| start + i);
+        // The last `@` ends the user information, as in a URL parser.
+        let Some(at) = text[start..end].rfind('@').map(|i| start + i) else {
+            continue;
+        };
+        let Some(colon) = text[start..at].find(':').map(|i| start + i) else {
+            continue;
+        };
+        out.push_str(&text[copied..=colon]);
+        out.push_str(URL_MASK);
+        copied = at;
+        from = end;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// True when `before` ends in what can be a URL scheme (letters, digits, `+`, `-`, `.`,
+/// at least one letter).
+fn has_scheme(before: &str) -> bool {
+    let scheme_len = before
+        .bytes()
+        .rev()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        .count();
+    before[before.len() - scheme_len..]
+        .bytes()
+        .any(|b| b.is_ascii_alphabetic())
 }
 
 /// A writer that scrubs each write before passing it on (log lines are written whole).
@@ -87,5 +147,36 @@ mod tests {
         assert!(!scrub(&debug).contains("K10tok"), "{}", scrub(&debug));
         // Other tests in this process register their own (short) secrets, so only the
         // replacement of this one is checked.
+    }
+
+    #[test]
+    fn url_passwords_are_masked_wherever_a_url_is() {
+        let cases = [
+            (
+                "http://me:s3cret@h.example/debian",
+                "http://me:***@h.example/debian",
+            ),
+            ("https://me:p@ss@h:8443", "https://me:***@h:8443"),
+            (
+                "error: http://a:b@h/x: 404; then \"https://c:d@i?q\"",
+                "error: http://a:***@h/x: 404; then \"https://c:***@i?q\"",
+            ),
+            ("ftp://me:@h/", "ftp://me:***@h/"),
+            // No password, or no user information at all: unchanged.
+            ("https://token@h.example/", "https://token@h.example/"),
+            (
+                "docker://127.0.0.1:5000/lib/a@sha256:00",
+                "docker://127.0.0.1:5000/lib/a@sha256:00",
+            ),
+            ("http://h/p?a=b:c@d", "http://h/p?a=b:c@d"),
+            ("no url: a:b@c", "no url: a:b@c"),
+            ("://x:y@z", "://x:y@z"),
+            ("µ http://ü:ö@h µ", "µ http://ü:***@h µ"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(url(text), want, "{text}");
+            assert_eq!(scrub(text), want, "{text}");
+        }
+        assert!(matches!(url("http://h/x"), Cow::Borrowed(_)));
     }
 }

@@ -465,7 +465,7 @@ fn origin(b: &BundleConfig) -> String {
     b.sources
         .iter()
         .map(|s| match s {
-            PackageSource::Repo(r) => format!("{} {}", r.url, r.suite),
+            PackageSource::Repo(r) => format!("{} {}", crate::redact::url(&r.url), r.suite),
             PackageSource::Debs(_) => "local .deb files".to_string(),
         })
         .collect::<Vec<_>>()

@@ -12,7 +12,7 @@ use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
 use seedforge::util::human_bytes;
 use seedforge::{Error, ExitCode, Reporter};
 use std::collections::BTreeSet;
-use std::io::BufRead;
+use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ pub struct RegistryArgs {
     /// only one registry is involved. The credentials are sent to that registry only.
     #[arg(long, value_name = "[HOST=]USER", requires = "password_stdin")]
     pub username: Option<String>,
-    /// Read the registry password from the first line of standard input.
+    /// Read the registry password from the first line of standard input (at most 64 KiB).
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
     /// An auth file (Docker config.json or podman auth.json) to take credentials from,
@@ -110,20 +110,35 @@ fn scoped_user(value: &str, scope: &BTreeSet<String>) -> Result<(String, String)
     }
 }
 
-/// The first line of standard input.
+/// The first line of standard input, read no further than a secret file's cap: an endless
+/// stream without a line break (`/dev/zero`) is refused, not kept in memory.
 fn read_password() -> Result<String, Error> {
-    let mut line = String::new();
+    let cap = seedforge::input::Kind::Secret.cap();
+    let mut line = Vec::new();
     std::io::stdin()
         .lock()
-        .read_line(&mut line)
+        .take(cap + 2)
+        .read_until(b'\n', &mut line)
         .map_err(|e| Error::Usage(format!("--password-stdin: cannot read: {e}")))?;
-    let password = line.trim_end_matches(['\n', '\r']);
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    if line.len() as u64 > cap {
+        return Err(Error::Usage(format!(
+            "--password-stdin: the first line of standard input is longer than the {cap}-byte limit for a password"
+        )));
+    }
+    let password = String::from_utf8(line)
+        .map_err(|_| Error::Usage("--password-stdin: the password is not UTF-8".into()))?;
     if password.is_empty() {
         return Err(Error::Usage(
             "--password-stdin: standard input holds no password".into(),
         ));
     }
-    Ok(password.to_string())
+    Ok(password)
 }
 
 /// `seedforge mirror` arguments.

@@ -18,11 +18,16 @@ macro_rules! out {
 /// status a shell gives a process ended by SIGPIPE.
 pub struct BrokenPipe;
 
-/// Writes to stdout; on a closed pipe unwinds with [`BrokenPipe`], on any other failure
-/// panics as `println!` does.
+/// Writes to stdout with the password of every URL masked (reports name repository URLs,
+/// which may carry one); on a closed pipe unwinds with [`BrokenPipe`], on any other
+/// failure panics as `println!` does. Registered secrets are not replaced here as in
+/// messages: a short one would also replace its letters inside digests and paths, and
+/// stdout is read by programs.
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
-    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+    let text = args.to_string();
+    let text = seedforge::redact::url(&text);
+    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::panic::resume_unwind(Box::new(BrokenPipe));
         }

@@ -5,6 +5,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use seedforge::Reporter;
+use seedforge::redact::scrub;
 use std::io::IsTerminal;
 
 /// Draws progress for one command.
@@ -111,7 +112,7 @@ impl Reporter for CliReporter {
                 bar.set_style(style(BAR));
             }
             bar.set_length(total as u64);
-            bar.set_message(item.to_string());
+            bar.set_message(scrub(item).into_owned());
             self.show();
             // Redraws are rate-limited; a step's first item is always drawn, so even a
             // quick step shows that it ran.
@@ -125,7 +126,11 @@ impl Reporter for CliReporter {
         use std::sync::atomic::Ordering;
         let total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{} {item}", seedforge::util::human_bytes(total)));
+            bar.set_message(format!(
+                "{} {}",
+                seedforge::util::human_bytes(total),
+                scrub(item)
+            ));
         }
     }
 
@@ -133,11 +138,12 @@ impl Reporter for CliReporter {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         } else if self.lines && self.step.lock().is_ok_and(|s| *s == "mirror") {
-            eprintln!("  {item}: {detail}");
+            eprintln!("  {}: {}", scrub(item), scrub(detail));
         }
     }
 
     fn warning(&self, message: &str) {
+        let message = scrub(message);
         match &self.bar {
             Some(bar) => bar.println(format!("warning: {message}")),
             None => eprintln!("warning: {message}"),

@@ -23,6 +23,7 @@ pub use pipeline::{BundleSpec, PreparedBundle, prepare};
 pub use repo::{PackageSource, RepoSpec, Universe, Verification};
 pub use resolve::{Base, Closure, Request, resolve};
 
+use crate::redact;
 use std::path::PathBuf;
 
 /// Errors of the package bundle pipeline.
@@ -45,7 +46,7 @@ pub enum DebsError {
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
     /// A repository file could not be fetched.
-    #[error("{url}: {message}")]
+    #[error("{}: {message}", redact::url(url))]
     Fetch {
         /// The URL.
         url: String,
@@ -53,7 +54,10 @@ pub enum DebsError {
         message: String,
     },
     /// A downloaded .deb is another package than the index entry it was fetched for.
-    #[error("{url}: this .deb is {actual}, but its index entry says {expected}; refusing it")]
+    #[error(
+        "{}: this .deb is {actual}, but its index entry says {expected}; refusing it",
+        redact::url(url)
+    )]
     NotTheEntry {
         /// Where it was downloaded from.
         url: String,
@@ -63,7 +67,10 @@ pub enum DebsError {
         actual: String,
     },
     /// Downloaded or local content does not match the hash its index records.
-    #[error("{what}: hash mismatch: expected {expected}, got {actual}; refusing it")]
+    #[error(
+        "{}: hash mismatch: expected {expected}, got {actual}; refusing it",
+        redact::url(what)
+    )]
     HashMismatch {
         /// The file or URL.
         what: String,
@@ -73,7 +80,7 @@ pub enum DebsError {
         actual: String,
     },
     /// The InRelease/Release signature does not verify against the keyring.
-    #[error("{url}: signature check failed: {message}")]
+    #[error("{}: signature check failed: {message}", redact::url(url))]
     Signature {
         /// The Release file's URL.
         url: String,
@@ -114,9 +121,11 @@ pub enum DebsError {
 }
 
 /// `FILE:LINE`, or `FILE` when the line is unknown (0).
+/// `source` (a file or URL, its password masked) and the line, if known.
 fn at(source: &str, line: usize) -> String {
+    let source = redact::url(source);
     if line == 0 {
-        source.to_string()
+        source.into_owned()
     } else {
         format!("{source}:{line}")
     }

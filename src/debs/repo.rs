@@ -284,7 +284,7 @@ impl<'a> Fetcher<'a> {
         let reporter = self.reporter;
         let mut on_retry = |m: &str| {
             if let Some(r) = reporter {
-                r.warning(&format!("{url}: {m}"));
+                r.warning(&format!("{}: {m}", crate::redact::url(url)));
             }
         };
         self.net
@@ -544,7 +544,7 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
         candidates,
         arch: arch.to_string(),
         verification,
-        origin: format!("{} {}", spec.url, spec.suite),
+        origin: format!("{} {}", crate::redact::url(&spec.url), spec.suite),
     })
 }
 

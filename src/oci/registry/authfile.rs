@@ -2,19 +2,24 @@
 //! `credHelpers`, `credsStore`) and the `auth.json` of podman, skopeo and buildah, which
 //! has the same shape.
 //!
-//! A credential helper is run as Docker runs it: `docker-credential-NAME get`, the server
-//! on standard input, a JSON object with `Username` and `Secret` on standard output. A
-//! helper's output is never shown (it holds the secret); a missing helper is a warning and
-//! the host stays anonymous, as with Docker.
+//! The files are read as any input is ([`crate::input`]: a regular file of at most
+//! 4 MiB, so a FIFO or `/dev/zero` in their place is refused rather than read forever), and
+//! no message about them quotes a value from them: a JSON error gives the position only
+//! (serde quotes the value it did not expect, which may be a password).
+//!
+//! A credential helper is run as Docker runs it ([`super::credhelper`], bounded in time and
+//! size): `docker-credential-NAME get`, the server on standard input, a JSON object with
+//! `Username` and `Secret` on standard output. A helper's output is never shown (it holds
+//! the secret); a missing helper is a warning and the host stays anonymous, as with Docker.
 
 use super::RegistryError;
+use super::credhelper;
 use super::settings::{Credentials, Password, normalize_host};
+use crate::input;
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// The user name Docker stores with an identity token instead of a password.
 pub const IDENTITY_TOKEN_USER: &str = "<token>";
@@ -64,10 +69,10 @@ struct HelperAnswer {
 }
 
 impl AuthFile {
-    /// Parses an auth file's text. Errors name the entry, never a value.
+    /// Parses an auth file's text. Errors name the file and the entry or position, never
+    /// a value.
     pub fn parse(path: &Path, text: &str) -> Result<AuthFile, String> {
-        let raw: RawFile =
-            serde_json::from_str(text).map_err(|e| format!("invalid auth file JSON: {e}"))?;
+        let raw: RawFile = serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
         let mut file = AuthFile {
             path: path.to_path_buf(),
             store: raw.creds_store.filter(|s| !s.is_empty()),
@@ -78,7 +83,9 @@ impl AuthFile {
                 .insert(normalize_host(&key), (helper, key.clone()));
         }
         for (key, entry) in raw.auths {
-            if let Some(creds) = inline_credentials(&key, entry)? {
+            let creds =
+                inline_credentials(&key, entry).map_err(|e| format!("{}: {e}", path.display()))?;
+            if let Some(creds) = creds {
                 file.auths.entry(normalize_host(&key)).or_insert(creds);
             }
         }
@@ -87,26 +94,31 @@ impl AuthFile {
 
     /// Reads the auth file at `path`; `Ok(None)` when there is none.
     pub fn read(path: &Path) -> Result<Option<AuthFile>, RegistryError> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match input::read_to_string(path, input::Kind::AuthFile) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(input::InputError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
             Err(e) => {
                 return Err(RegistryError::Settings(format!(
-                    "{}: cannot read auth file: {e}",
-                    path.display()
+                    "{}: cannot read credential file: {}",
+                    path.display(),
+                    e.reason()
                 )));
             }
         };
         AuthFile::parse(path, &text)
             .map(Some)
-            .map_err(|e| RegistryError::Settings(format!("{}: {e}", path.display())))
+            .map_err(RegistryError::Settings)
     }
 
     /// The credentials this file gives for `host` (normalised): its credential helper,
     /// else its inline entry, else its credential store.
     pub fn lookup(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
         if let Some((helper, key)) = self.helpers.get(host) {
-            return self.run_helper(helper, key);
+            return self.run_helper(helper, &format!("credHelpers entry for {key}"), key);
         }
         if let Some(c) = self.auths.get(host) {
             return Ok(Some(c.clone()));
@@ -118,13 +130,26 @@ impl AuthFile {
                 } else {
                     host
                 };
-                self.run_helper(store, key)
+                self.run_helper(store, "credsStore", key)
             }
             None => Ok(None),
         }
     }
 
-    fn run_helper(&self, helper: &str, server: &str) -> Result<Option<Credentials>, RegistryError> {
+    /// Asks `helper` (named by `entry` of this file) for `server`'s credentials.
+    fn run_helper(
+        &self,
+        helper: &str,
+        entry: &str,
+        server: &str,
+    ) -> Result<Option<Credentials>, RegistryError> {
+        if !credhelper::valid_name(helper) {
+            // Not quoted: it came from the file, and is no name anyway.
+            return Err(RegistryError::Settings(format!(
+                "{}: the {entry} is not a credential helper name (letters, digits, `.`, `_` and `-`, for docker-credential-NAME on PATH); refusing to run it",
+                self.path.display()
+            )));
+        }
         let program = format!("docker-credential-{helper}");
         let fail = |message: String| {
             RegistryError::Settings(format!(
@@ -132,42 +157,41 @@ impl AuthFile {
                 self.path.display()
             ))
         };
-        let child = Command::new(&program)
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::warn!(
-                    "{}: credential helper {program} is not on PATH; {server} is reached without credentials",
-                    self.path.display()
-                );
-                return Ok(None);
-            }
-            Err(e) => return Err(fail(format!("cannot run it: {e}"))),
+        let Some(found) = credhelper::find_on_path(&program) else {
+            tracing::warn!(
+                "{}: credential helper {program} is not on PATH; {server} is reached without credentials",
+                self.path.display()
+            );
+            return Ok(None);
         };
-        if let Some(mut stdin) = child.stdin.take() {
-            // A helper that exits without reading is judged by its exit status below.
-            let _ = stdin.write_all(server.as_bytes());
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| fail(format!("cannot run it: {e}")))?;
-        if !out.status.success() {
+        let timeout = credhelper::timeout().map_err(RegistryError::Settings)?;
+        let Some(answer) = credhelper::get(&found, server, timeout).map_err(fail)? else {
             // "credentials not found in native keychain": anonymous, as with Docker.
             tracing::debug!("{program} has no credentials for {server}");
             return Ok(None);
-        }
-        let answer: HelperAnswer = serde_json::from_slice(&out.stdout)
+        };
+        let answer: HelperAnswer = serde_json::from_slice(&answer)
             .map_err(|_| fail("its answer is not the JSON a helper gives".into()))?;
         Ok(Some(Credentials {
             username: answer.username,
             password: Password::new(answer.secret),
         }))
     }
+}
+
+/// A JSON error in a credential file by position only: serde's own message quotes the
+/// value it did not expect, which may be a password (`"password": 12345678`).
+fn json_error(path: &Path, e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Eof => "the JSON ends early",
+        Category::Syntax => "not valid JSON",
+        Category::Data => {
+            "a value of the wrong type (user names, passwords and helper names are strings)"
+        }
+        Category::Io => "cannot be read",
+    };
+    format!("{}:{}:{}: {what}", path.display(), e.line(), e.column())
 }
 
 /// The credentials stored inline in one `auths` entry, if any: an identity token, the
@@ -258,5 +282,36 @@ mod tests {
         );
         assert!(f.lookup("h.example").unwrap().is_none());
         assert!(f.lookup("other.example").unwrap().is_none());
+    }
+
+    #[test]
+    fn json_errors_give_the_position_never_the_value() {
+        for (text, at) in [
+            (
+                r#"{"auths":{"h":{"username":"u","password":31415926535}}}"#,
+                "1:52",
+            ),
+            ("{\n\"auths\": {\"h\": {\"auth\": 2718281828}}}", "2:"),
+            (r#"{"auths":{"h":{"password":"31415926535"#, "1:"),
+            ("{\"credsStore\": 31415926535,}", "1:"),
+        ] {
+            let e = AuthFile::parse(Path::new("dir/config.json"), text).unwrap_err();
+            assert!(e.starts_with(&format!("dir/config.json:{at}")), "{e}");
+            assert!(
+                !e.contains("31415926535") && !e.contains("2718281828"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn helper_names_with_a_path_are_refused_naming_the_file() {
+        let f =
+            parse(r#"{"credHelpers":{"h.example":"x/../../evil.sh"},"credsStore":"../../bin/sh"}"#);
+        for host in ["h.example", "other.example"] {
+            let e = f.lookup(host).unwrap_err().to_string();
+            assert!(e.starts_with("config.json: the cred"), "{e}");
+            assert!(!e.contains("evil") && !e.contains("bin/sh"), "{e}");
+        }
     }
 }

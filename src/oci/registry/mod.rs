@@ -13,7 +13,8 @@
 //!   from `oci-client`, requests that need headers it hides (Range, Retry-After) are sent on
 //!   the same `reqwest` stack. [`registries`] holds one per host; [`manifest`] fetches and
 //!   checks manifests.
-//! - [`authfile`]: Docker's and podman's credential files and helpers.
+//! - [`authfile`]: Docker's and podman's credential files; [`credhelper`] runs the
+//!   credential helpers they name, within a time and size limit.
 //! - [`reader`]: an [`ImageReader`](super::source::ImageReader) for registry images, so
 //!   platform selection and copying are shared with the local sources.
 //! - [`push`]: pushing a layout's images into a registry with their digests unchanged.
@@ -21,6 +22,7 @@
 
 pub mod authfile;
 pub mod client;
+pub mod credhelper;
 pub mod lockfile;
 pub mod manifest;
 pub mod push;

@@ -11,6 +11,9 @@
 //! 5. Docker's config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`): its
 //!    `credHelpers` entry for the host, else its `auths` entry, else its `credsStore`.
 //!
+//! Each source is read within bounds: the files as capped inputs, helpers with a time
+//! and size limit ([`super::authfile`], [`super::credhelper`]).
+//!
 //! CA files are not kept here but in the network's trust ([`RegistryAccess::net_settings`]).
 //! Passwords are held in [`Password`], which never prints its value.
 
