@@ -51,3 +51,4 @@ mod reproducible;
 mod secrets;
 mod seed_iso;
 mod shared_payload;
+mod verify_caps;
