@@ -32,6 +32,7 @@ mod iso_judges;
 mod iso_property;
 mod iso_reproducible;
 mod iso_sparse;
+mod local_sources;
 mod mirror_platforms;
 mod net_credentials;
 mod net_faults;

@@ -175,13 +175,66 @@ impl ImageReader for OciDirReader {
         })?;
         Ok(Box::new(file))
     }
+
+    fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
+        let path = self
+            .dir
+            .join("blobs")
+            .join("sha256")
+            .join(descriptor.digest.hex());
+        let blob = |why: String| {
+            source_error(
+                &self.name,
+                format!("blob {} ({}): {why}", descriptor.digest, path.display()),
+            )
+        };
+        let file = crate::input::open_regular(&path).map_err(|e| match &e {
+            crate::input::InputError::Io { source, .. }
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                blob("missing".into())
+            }
+            _ => blob(e.reason()),
+        })?;
+        let size = file.metadata().map_err(|e| OciError::io(&path, e))?.len();
+        if size != descriptor.size {
+            return Err(blob(format!(
+                "holds {size} bytes, but the image's descriptor says {}",
+                descriptor.size
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Where each regular file of a tar archive keeps its data, so members can be read by seek.
+/// Other entries (links, folders, devices) are recorded by kind, so a blob that is one is
+/// refused by name instead of reported missing.
 #[derive(Debug)]
 pub struct TarIndex {
     path: PathBuf,
-    members: HashMap<String, (u64, u64)>,
+    members: HashMap<String, Member>,
+}
+
+/// One tar entry: a regular file's data (offset, size), or what else it is.
+#[derive(Debug, Clone, Copy)]
+enum Member {
+    File(u64, u64),
+    Other(&'static str),
+}
+
+/// What a non-regular tar entry is, for messages.
+fn entry_kind(kind: tar::EntryType) -> &'static str {
+    match kind {
+        tar::EntryType::Link => "a hard link",
+        tar::EntryType::Symlink => "a symbolic link",
+        tar::EntryType::Directory => "a directory",
+        tar::EntryType::Fifo => "a FIFO",
+        tar::EntryType::Char => "a character device",
+        tar::EntryType::Block => "a block device",
+        tar::EntryType::GNUSparse => "a sparse file",
+        _ => "a special entry",
+    }
 }
 
 impl TarIndex {
@@ -210,12 +263,18 @@ impl TarIndex {
         for entry in archive.entries_with_seek().map_err(bad)? {
             let entry = entry.map_err(bad)?;
             let kind = entry.header().entry_type();
-            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
-                continue;
-            }
+            let member = if kind.is_file() || kind == tar::EntryType::Continuous {
+                Member::File(entry.raw_file_position(), entry.size())
+            } else {
+                Member::Other(entry_kind(kind))
+            };
             let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-            let name = name.trim_start_matches("./").to_string();
-            members.insert(name, (entry.raw_file_position(), entry.size()));
+            let name = name
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string();
+            // A later entry of the same name replaces the earlier one, as on extraction.
+            members.insert(name, member);
         }
         Ok(TarIndex {
             path: path.to_path_buf(),
@@ -223,14 +282,19 @@ impl TarIndex {
         })
     }
 
-    /// Size of a member, if present.
+    /// Size of a member that is a regular file, if there is one.
     pub fn size(&self, member: &str) -> Option<u64> {
-        self.members.get(member).map(|&(_, size)| size)
+        match self.members.get(member)? {
+            Member::File(_, size) => Some(*size),
+            Member::Other(_) => None,
+        }
     }
 
-    /// Streams one member's data.
+    /// Streams one regular member's data.
     pub fn open(&self, member: &str) -> Option<io::Result<io::Take<File>>> {
-        let &(offset, size) = self.members.get(member)?;
+        let Member::File(offset, size) = *self.members.get(member)? else {
+            return None;
+        };
         Some((|| {
             let mut f = File::open(&self.path)?;
             f.seek(SeekFrom::Start(offset))?;
@@ -238,11 +302,37 @@ impl TarIndex {
         })())
     }
 
+    /// The size of `member`, which must be a regular file entry: else why not, worded
+    /// for a message (`is a hard link, not a regular file`, `is missing from the archive`).
+    pub fn regular(&self, member: &str) -> std::result::Result<u64, String> {
+        match self.members.get(member) {
+            Some(Member::File(_, size)) => Ok(*size),
+            Some(Member::Other(kind)) => Err(format!(
+                "{member} is {kind} in the archive, not a regular file"
+            )),
+            None => Err(format!("{member} is missing from the archive")),
+        }
+    }
+
+    /// Checks that `member` is a regular file entry of `size` bytes.
+    fn check(&self, member: &str, size: u64, source_name: &str) -> Result<()> {
+        let actual = self
+            .regular(member)
+            .map_err(|why| source_error(source_name, why))?;
+        if actual != size {
+            return Err(source_error(
+                source_name,
+                format!("{member} holds {actual} bytes, but the image's descriptor says {size}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads a small member whole.
     pub fn read_small(&self, member: &str, source_name: &str) -> Result<Vec<u8>> {
         let size = self
-            .size(member)
-            .ok_or_else(|| source_error(source_name, format!("the archive has no {member}")))?;
+            .regular(member)
+            .map_err(|why| source_error(source_name, why))?;
         if size > MAX_DOCUMENT_SIZE {
             return Err(source_error(
                 source_name,
@@ -298,9 +388,17 @@ impl ImageReader for OciArchiveReader {
             Some(Err(e)) => Err(OciError::io(&self.tar.path, e)),
             None => Err(source_error(
                 &self.name,
-                format!("blob {} is missing from the archive", descriptor.digest),
+                self.tar
+                    .regular(&member)
+                    .err()
+                    .unwrap_or_else(|| format!("{member} cannot be read")),
             )),
         }
+    }
+
+    fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
+        let member = format!("blobs/sha256/{}", descriptor.digest.hex());
+        self.tar.check(&member, descriptor.size, &self.name)
     }
 }
 
@@ -367,9 +465,9 @@ impl DockerArchiveReader {
         members.insert(config_digest.clone(), entry.config.clone());
         let mut layers = Vec::new();
         for (member, diff_id) in entry.layers.iter().zip(&rootfs.rootfs.diff_ids) {
-            let size = tar.size(member).ok_or_else(|| {
-                source_error(&name, format!("layer {member} is missing from the archive"))
-            })?;
+            let size = tar
+                .regular(member)
+                .map_err(|why| source_error(&name, format!("layer {why}")))?;
             let (digest, media_type) = layer_identity(&tar, member, diff_id, &name)?;
             members.insert(digest.clone(), member.clone());
             layers.push(Descriptor::new(media_type, digest, size));
@@ -518,8 +616,25 @@ impl ImageReader for DockerArchiveReader {
             Some(Err(e)) => Err(OciError::io(&self.tar.path, e)),
             None => Err(source_error(
                 &self.name,
-                format!("{member} is missing from the archive"),
+                self.tar
+                    .regular(member)
+                    .err()
+                    .unwrap_or_else(|| format!("{member} cannot be read")),
             )),
         }
+    }
+
+    fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
+        // The manifest is made here, from members already read or sized at open.
+        if descriptor.digest == self.root.digest {
+            return Ok(());
+        }
+        let member = self.members.get(&descriptor.digest).ok_or_else(|| {
+            source_error(
+                &self.name,
+                format!("blob {} is not part of this image", descriptor.digest),
+            )
+        })?;
+        self.tar.check(member, descriptor.size, &self.name)
     }
 }
