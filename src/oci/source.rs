@@ -35,7 +35,7 @@ pub trait ImageReader: Send + Sync {
             return Err(OciError::Source {
                 source_name: self.describe(),
                 message: format!(
-                    "{} claims {} bytes, more than any manifest or config should be",
+                    "{} claims {} bytes, more than the {MAX_DOCUMENT_SIZE}-byte limit for a manifest or config",
                     descriptor.digest, descriptor.size
                 ),
             });
