@@ -19,10 +19,12 @@ use super::{OciError, Result};
 use crate::image::{ImageSource, Reference};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+mod tar_index;
+pub use tar_index::TarIndex;
 
 /// Opens the image a source names; registry images go through a process-wide set of
 /// [`Registries`] with default settings (anonymous, system CAs, HTTPS).
@@ -204,147 +206,6 @@ impl ImageReader for OciDirReader {
             )));
         }
         Ok(())
-    }
-}
-
-/// Where each regular file of a tar archive keeps its data, so members can be read by seek.
-/// Other entries (links, folders, devices) are recorded by kind, so a blob that is one is
-/// refused by name instead of reported missing.
-#[derive(Debug)]
-pub struct TarIndex {
-    path: PathBuf,
-    members: HashMap<String, Member>,
-}
-
-/// One tar entry: a regular file's data (offset, size), or what else it is.
-#[derive(Debug, Clone, Copy)]
-enum Member {
-    File(u64, u64),
-    Other(&'static str),
-}
-
-/// What a non-regular tar entry is, for messages.
-fn entry_kind(kind: tar::EntryType) -> &'static str {
-    match kind {
-        tar::EntryType::Link => "a hard link",
-        tar::EntryType::Symlink => "a symbolic link",
-        tar::EntryType::Directory => "a directory",
-        tar::EntryType::Fifo => "a FIFO",
-        tar::EntryType::Char => "a character device",
-        tar::EntryType::Block => "a block device",
-        tar::EntryType::GNUSparse => "a sparse file",
-        _ => "a special entry",
-    }
-}
-
-impl TarIndex {
-    /// Scans the archive headers (skipping over member data) and records each file's data
-    /// offset and size.
-    pub fn scan(path: &Path, source_name: &str) -> Result<TarIndex> {
-        let mut file = crate::input::open_regular(path).map_err(|e| {
-            source_error(
-                source_name,
-                format!("cannot open {}: {}", path.display(), e.reason()),
-            )
-        })?;
-        let mut magic = [0u8; 2];
-        if file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
-            return Err(source_error(
-                source_name,
-                "the archive is gzip-compressed; decompress it first (gunzip) or use an uncompressed tar",
-            ));
-        }
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| OciError::io(path, e))?;
-        let bad =
-            |e: io::Error| source_error(source_name, format!("not a readable tar archive: {e}"));
-        let mut archive = tar::Archive::new(file);
-        let mut members = HashMap::new();
-        for entry in archive.entries_with_seek().map_err(bad)? {
-            let entry = entry.map_err(bad)?;
-            let kind = entry.header().entry_type();
-            let member = if kind.is_file() || kind == tar::EntryType::Continuous {
-                Member::File(entry.raw_file_position(), entry.size())
-            } else {
-                Member::Other(entry_kind(kind))
-            };
-            let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-            let name = name
-                .trim_start_matches("./")
-                .trim_end_matches('/')
-                .to_string();
-            // A later entry of the same name replaces the earlier one, as on extraction.
-            members.insert(name, member);
-        }
-        Ok(TarIndex {
-            path: path.to_path_buf(),
-            members,
-        })
-    }
-
-    /// Size of a member that is a regular file, if there is one.
-    pub fn size(&self, member: &str) -> Option<u64> {
-        match self.members.get(member)? {
-            Member::File(_, size) => Some(*size),
-            Member::Other(_) => None,
-        }
-    }
-
-    /// Streams one regular member's data.
-    pub fn open(&self, member: &str) -> Option<io::Result<io::Take<File>>> {
-        let Member::File(offset, size) = *self.members.get(member)? else {
-            return None;
-        };
-        Some((|| {
-            let mut f = File::open(&self.path)?;
-            f.seek(SeekFrom::Start(offset))?;
-            Ok(f.take(size))
-        })())
-    }
-
-    /// The size of `member`, which must be a regular file entry: else why not, worded
-    /// for a message (`is a hard link, not a regular file`, `is missing from the archive`).
-    pub fn regular(&self, member: &str) -> std::result::Result<u64, String> {
-        match self.members.get(member) {
-            Some(Member::File(_, size)) => Ok(*size),
-            Some(Member::Other(kind)) => Err(format!(
-                "{member} is {kind} in the archive, not a regular file"
-            )),
-            None => Err(format!("{member} is missing from the archive")),
-        }
-    }
-
-    /// Checks that `member` is a regular file entry of `size` bytes.
-    fn check(&self, member: &str, size: u64, source_name: &str) -> Result<()> {
-        let actual = self
-            .regular(member)
-            .map_err(|why| source_error(source_name, why))?;
-        if actual != size {
-            return Err(source_error(
-                source_name,
-                format!("{member} holds {actual} bytes, but the image's descriptor says {size}"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Reads a small member whole.
-    pub fn read_small(&self, member: &str, source_name: &str) -> Result<Vec<u8>> {
-        let size = self
-            .regular(member)
-            .map_err(|why| source_error(source_name, why))?;
-        if size > MAX_DOCUMENT_SIZE {
-            return Err(source_error(
-                source_name,
-                format!("{member} is implausibly large ({size} bytes)"),
-            ));
-        }
-        let mut bytes = Vec::new();
-        self.open(member)
-            .ok_or_else(|| source_error(source_name, format!("the archive has no {member}")))?
-            .and_then(|mut r| r.read_to_end(&mut bytes))
-            .map_err(|e| OciError::io(&self.path, e))?;
-        Ok(bytes)
     }
 }
 
