@@ -66,20 +66,24 @@ fn sh(dir: &Path, script: &str) {
     Cmd::new("sh").arg("-c").arg(script).cwd(dir).run();
 }
 
-/// Runs `build` (into the lab's absent output folder) and `mirror` (into an absent
-/// layout, then into a layout mirrored before the damage): each must exit 2 naming
-/// `images.txt:LINE` and `what`, and change nothing.
+/// Runs `build` and `plan` (into the lab's absent output folder, and over a good build's
+/// output) and `mirror` (into an absent layout, and into a layout mirrored before the
+/// damage): each must exit 2 naming `images.txt:LINE` and `what`, and change nothing.
 fn assert_refused(lab: &Lab, line: usize, what: &str, damage: &dyn Fn(&Lab)) {
-    // A good layout, mirrored before the damage.
-    let earlier = lab.root().join("earlier");
+    const CONFIG: &str = "fixtures/lab/seedforge.yaml";
+    // A good output and a good layout, made before the damage.
     lab.seedforge()
-        .args(["mirror", "--images", LIST, "--layout"])
-        .arg(&earlier)
+        .args(["build", "--config", CONFIG, "--out", "earlier-out"])
+        .run();
+    lab.seedforge()
+        .args(["mirror", "--images", LIST, "--layout", "earlier"])
         .run();
     damage(lab);
     let at = format!("images.txt:{line}: ");
     let runs = [
-        vec!["build", "--config", "fixtures/lab/seedforge.yaml"],
+        vec!["build", "--config", CONFIG],
+        vec!["plan", "--config", CONFIG],
+        vec!["build", "--config", CONFIG, "--out", "earlier-out"],
         vec!["mirror", "--images", LIST, "--layout", "layout"],
         vec!["mirror", "--images", LIST, "--layout", "earlier"],
     ];
@@ -168,5 +172,46 @@ fn a_symlinked_layer_member_of_a_docker_archive_is_refused_at_its_line() {
              ln -s ../real.tar $l && tar -cf ../busybox.docker.tar *",
         );
         fs::remove_dir_all(&x).unwrap();
+    });
+}
+
+#[test]
+fn a_missing_config_blob_behind_an_index_is_refused_at_its_line() {
+    let lab = Lab::new();
+    let line = line_of(&lab, "oci:../images/oci:mirrored-pause");
+    assert_refused(&lab, line, "missing", &|lab| {
+        let oci = lab.root().join("fixtures/images/oci");
+        let index = read_json(&oci.join("index.json"));
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == "mirrored-pause:3.6")
+            .unwrap()
+            .clone();
+        let manifest = amd64_manifest(&oci, &entry);
+        let digest = manifest["config"]["digest"].as_str().unwrap();
+        fs::remove_file(
+            oci.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_layer_blob_of_another_size_is_refused_at_its_line() {
+    let lab = Lab::new();
+    let line = line_of(&lab, "oci:../images/oci:mirrored-pause");
+    assert_refused(&lab, line, "but the image's descriptor says", &|lab| {
+        let oci = lab.root().join("fixtures/images/oci");
+        let blob = first_layer(&oci, Some("mirrored-pause:3.6"));
+        let len = fs::metadata(&blob).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&blob)
+            .unwrap()
+            .set_len(len - 1)
+            .unwrap();
     });
 }
