@@ -161,3 +161,34 @@ fn a_manifest_over_the_document_cap_fails_verify_of_a_layout() {
         "the manifest and the limit are named\n{stderr}"
     );
 }
+
+#[test]
+fn a_previous_manifest_over_its_cap_fails_the_seal_instead_of_keeping_orphans() {
+    let lab = Lab::new();
+    lab.build();
+    let out = lab.out_dir();
+    assert!(out.join("nodes/lab-agent2/user-data").is_file());
+    // 64 MiB and one byte: the seal cannot tell which earlier files to remove.
+    let manifest = fs::File::create(out.join("manifest.json")).unwrap();
+    manifest.set_len((64 << 20) + 1).unwrap();
+    drop(manifest);
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let without = text.replace(
+        "  - name: lab-agent2\n    role: agent\n    address: 192.168.6.12/24\n",
+        "",
+    );
+    assert_ne!(text, without);
+    fs::write(&config, without).unwrap();
+    let run = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .any_status()
+        .run();
+    assert_ne!(run.code, Some(0), "the seal must fail:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("manifest.json") && run.stderr.contains("67108864-byte limit"),
+        "{}",
+        run.stderr
+    );
+}
