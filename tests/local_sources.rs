@@ -215,3 +215,14 @@ fn a_layer_blob_of_another_size_is_refused_at_its_line() {
             .unwrap();
     });
 }
+
+#[test]
+fn a_fifo_index_of_an_oci_source_is_refused_at_its_line() {
+    let lab = Lab::new();
+    let line = line_of(&lab, "oci:../images/oci:mirrored-pause");
+    assert_refused(&lab, line, "index.json: is a FIFO", &|lab| {
+        let index = lab.root().join("fixtures/images/oci/index.json");
+        fs::remove_file(&index).unwrap();
+        Cmd::new("mkfifo").arg(&index).run();
+    });
+}

@@ -140,7 +140,19 @@ impl OciDirReader {
                 ),
             ));
         }
-        let bytes = read_limited(&dir.join("index.json"), MAX_DOCUMENT_SIZE)?;
+        let index_path = dir.join("index.json");
+        // Refused or missing, index.json is bad input told at the list's line; a failing
+        // read of a good file stays an I/O error.
+        let bytes = read_limited(&index_path, MAX_DOCUMENT_SIZE).map_err(|e| match e {
+            OciError::Input(refused) => source_error(
+                &name,
+                format!("{}: {}", index_path.display(), refused.reason()),
+            ),
+            OciError::Io { path, source } if source.kind() == io::ErrorKind::NotFound => {
+                source_error(&name, format!("{}: {source}", path.display()))
+            }
+            other => other,
+        })?;
         // A source that is not what it claims is bad input (exit 2), not a failure.
         let index = IndexDoc::parse(&bytes).map_err(|e| {
             source_error(&name, format!("{}: {e}", dir.join("index.json").display()))
