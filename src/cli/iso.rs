@@ -187,7 +187,7 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
         };
         if let Some(cap) = cap.filter(|&cap| e.size > cap) {
             check.problems.push(format!(
-                "{}: {} bytes, larger than the {cap}-byte limit for it; not checked",
+                "{}: {} bytes, larger than the {cap}-byte limit of what verify reads, so it cannot be checked",
                 e.path, e.size
             ));
         }
