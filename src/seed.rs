@@ -43,6 +43,14 @@ pub const PAYLOAD_LABEL: &str = crate::render::PAYLOAD_LABEL;
 /// The file of a shared-mode seed that names the payload it expects.
 pub const PAYLOAD_REF: &str = "payload.sha256";
 
+/// The largest `payload/SHA256SUMS` that `verify` reads (bytes): one line of about 100
+/// bytes per payload file, so far beyond any real payload; a larger one fails the check.
+pub const PAYLOAD_SUMS_CAP: u64 = 64 << 20;
+
+/// The largest [`PAYLOAD_REF`] that `verify` reads (bytes); it holds one line of about 90
+/// bytes, and a larger one fails the check.
+pub const PAYLOAD_REF_CAP: u64 = 4096;
+
 /// Where a node's payload travels (`seeds: {payload: ...}`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -666,8 +666,12 @@ pub fn seal_with(
 /// them. The layout (`oci/`, whose unreferenced blobs are `gc`'s business) and the PKI
 /// state (`pki/`) are left alone, and so is anything a manifest does not list.
 fn remove_orphans(output: &Path, artifacts: &[Artifact]) -> Result<(), SealError> {
-    let Ok(previous) = ManifestView::load(output) else {
-        return Ok(());
+    let previous = match ManifestView::load(output) {
+        Ok(previous) => previous,
+        // Past its cap the old manifest is not read, and the files it lists (an old node's
+        // user-data holds the join token) would stay: that is an error, not a skip.
+        Err(e @ SealError::Input(crate::input::InputError::TooLarge { .. })) => return Err(e),
+        Err(_) => return Ok(()),
     };
     let now: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     for old in &previous.artifacts {

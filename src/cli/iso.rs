@@ -178,14 +178,28 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
     let mut hashes = std::collections::BTreeMap::new();
     let mut sums = None;
     for e in rr.iter().filter(|e| !e.is_dir) {
-        // A seed's SHA256SUMS is a few lines; a larger one is not ours to hold in memory.
-        let n = if e.path == PAYLOAD_SUMS && e.size <= 1 << 20 {
+        // A file the check must read whole but that is beyond its cap fails the check:
+        // hashing it as a plain file instead would leave the payload unchecked.
+        let cap = match e.path.as_str() {
+            PAYLOAD_SUMS => Some(seedforge::seed::PAYLOAD_SUMS_CAP),
+            seedforge::seed::PAYLOAD_REF => Some(seedforge::seed::PAYLOAD_REF_CAP),
+            _ => None,
+        };
+        if let Some(cap) = cap.filter(|&cap| e.size > cap) {
+            check.problems.push(format!(
+                "{}: {} bytes, larger than the {cap}-byte limit of what verify reads, so it cannot be checked",
+                e.path, e.size
+            ));
+        }
+        let n = if e.path == PAYLOAD_SUMS && e.size <= seedforge::seed::PAYLOAD_SUMS_CAP {
             let mut text = Vec::new();
             let n = img.copy_to(e, &mut text)?;
             check.carries_payload = Some(seedforge::hashing::sha256_hex(&text));
             sums = Some(text);
             n
-        } else if e.path == seedforge::seed::PAYLOAD_REF && e.size <= 4096 {
+        } else if e.path == seedforge::seed::PAYLOAD_REF
+            && e.size <= seedforge::seed::PAYLOAD_REF_CAP
+        {
             let mut text = Vec::new();
             let n = img.copy_to(e, &mut text)?;
             let text = String::from_utf8_lossy(&text);
@@ -212,8 +226,20 @@ fn check_into(path: &Path, check: &mut IsoCheck) -> Result<(), Error> {
         }
         check.files += 1;
     }
-    if let Some(sums) = sums {
-        check.problems.extend(payload_problems(&sums, &hashes));
+    match sums {
+        Some(sums) => check.problems.extend(payload_problems(&sums, &hashes)),
+        // A payload with no list is one the node's bootstrap cannot check (it refuses it).
+        None if rr.iter().any(|e| e.path == PAYLOAD_SUMS) => {}
+        None if check
+            .label
+            .eq_ignore_ascii_case(seedforge::seed::PAYLOAD_LABEL)
+            || hashes.keys().any(|p| p.starts_with("payload/")) =>
+        {
+            check
+                .problems
+                .push(format!("no {PAYLOAD_SUMS}: the payload cannot be checked"));
+        }
+        None => {}
     }
     if check.label.eq_ignore_ascii_case("cidata") {
         for name in ["user-data", "meta-data"] {

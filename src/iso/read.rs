@@ -212,7 +212,9 @@ impl<R: Read + Seek> IsoImage<R> {
     /// The records of the directory extent at `lba`, `len` bytes.
     fn read_dir(&mut self, lba: u32, len: u32) -> Result<Vec<Record>, IsoError> {
         if len > MAX_DIR_BYTES {
-            return Err(self.malformed(format!("directory at sector {lba} claims {len} bytes")));
+            return Err(self.malformed(format!(
+                "directory at sector {lba} claims {len} bytes, more than the {MAX_DIR_BYTES}-byte limit"
+            )));
         }
         self.charge_metadata(len, &format!("directory at sector {lba}"))?;
         let buf = self.read_at(u64::from(lba) * SECTOR, len as usize)?;
@@ -261,7 +263,9 @@ impl<R: Read + Seek> IsoImage<R> {
                 }
                 out.push(entry);
                 if out.len() > MAX_ENTRIES {
-                    return Err(self.malformed("more than a million entries"));
+                    return Err(
+                        self.malformed(format!("more than the limit of {MAX_ENTRIES} entries"))
+                    );
                 }
             }
             stack.extend(subdirs.into_iter().rev());
@@ -371,11 +375,17 @@ impl<R: Read + Seek> IsoImage<R> {
                     self.charge_metadata(len, &format!("continuation area at sector {lba}"))?;
                     area = self.read_at(u64::from(lba) * SECTOR + u64::from(off), len as usize)?;
                 }
-                Some(_) => return Err(self.malformed("bad SUSP continuation entry")),
+                Some(_) => {
+                    return Err(self.malformed(format!(
+                        "bad SUSP continuation entry (an area is at most {SECTOR} bytes)"
+                    )));
+                }
                 None => return Ok((name, mode)),
             }
         }
-        Err(self.malformed("SUSP continuation chain too long"))
+        Err(self.malformed(format!(
+            "SUSP continuation chain longer than the limit of {MAX_CONTINUATIONS}"
+        )))
     }
 
     /// Writes the data of file `entry` to `out`; returns the bytes written.

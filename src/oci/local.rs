@@ -19,10 +19,12 @@ use super::{OciError, Result};
 use crate::image::{ImageSource, Reference};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+mod tar_index;
+pub use tar_index::TarIndex;
 
 /// Opens the image a source names; registry images go through a process-wide set of
 /// [`Registries`] with default settings (anonymous, system CAs, HTTPS).
@@ -138,7 +140,19 @@ impl OciDirReader {
                 ),
             ));
         }
-        let bytes = read_limited(&dir.join("index.json"), MAX_DOCUMENT_SIZE)?;
+        let index_path = dir.join("index.json");
+        // Refused or missing, index.json is bad input told at the list's line; a failing
+        // read of a good file stays an I/O error.
+        let bytes = read_limited(&index_path, MAX_DOCUMENT_SIZE).map_err(|e| match e {
+            OciError::Input(refused) => source_error(
+                &name,
+                format!("{}: {}", index_path.display(), refused.reason()),
+            ),
+            OciError::Io { path, source } if source.kind() == io::ErrorKind::NotFound => {
+                source_error(&name, format!("{}: {source}", path.display()))
+            }
+            other => other,
+        })?;
         // A source that is not what it claims is bad input (exit 2), not a failure.
         let index = IndexDoc::parse(&bytes).map_err(|e| {
             source_error(&name, format!("{}: {e}", dir.join("index.json").display()))
@@ -175,86 +189,35 @@ impl ImageReader for OciDirReader {
         })?;
         Ok(Box::new(file))
     }
-}
 
-/// Where each regular file of a tar archive keeps its data, so members can be read by seek.
-#[derive(Debug)]
-pub struct TarIndex {
-    path: PathBuf,
-    members: HashMap<String, (u64, u64)>,
-}
-
-impl TarIndex {
-    /// Scans the archive headers (skipping over member data) and records each file's data
-    /// offset and size.
-    pub fn scan(path: &Path, source_name: &str) -> Result<TarIndex> {
-        let mut file = crate::input::open_regular(path).map_err(|e| {
+    fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
+        let path = self
+            .dir
+            .join("blobs")
+            .join("sha256")
+            .join(descriptor.digest.hex());
+        let blob = |why: String| {
             source_error(
-                source_name,
-                format!("cannot open {}: {}", path.display(), e.reason()),
+                &self.name,
+                format!("blob {} ({}): {why}", descriptor.digest, path.display()),
             )
-        })?;
-        let mut magic = [0u8; 2];
-        if file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
-            return Err(source_error(
-                source_name,
-                "the archive is gzip-compressed; decompress it first (gunzip) or use an uncompressed tar",
-            ));
-        }
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| OciError::io(path, e))?;
-        let bad =
-            |e: io::Error| source_error(source_name, format!("not a readable tar archive: {e}"));
-        let mut archive = tar::Archive::new(file);
-        let mut members = HashMap::new();
-        for entry in archive.entries_with_seek().map_err(bad)? {
-            let entry = entry.map_err(bad)?;
-            let kind = entry.header().entry_type();
-            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
-                continue;
+        };
+        let file = crate::input::open_regular(&path).map_err(|e| match &e {
+            crate::input::InputError::Io { source, .. }
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                blob("missing".into())
             }
-            let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-            let name = name.trim_start_matches("./").to_string();
-            members.insert(name, (entry.raw_file_position(), entry.size()));
+            _ => blob(e.reason()),
+        })?;
+        let size = file.metadata().map_err(|e| OciError::io(&path, e))?.len();
+        if size != descriptor.size {
+            return Err(blob(format!(
+                "holds {size} bytes, but the image's descriptor says {}",
+                descriptor.size
+            )));
         }
-        Ok(TarIndex {
-            path: path.to_path_buf(),
-            members,
-        })
-    }
-
-    /// Size of a member, if present.
-    pub fn size(&self, member: &str) -> Option<u64> {
-        self.members.get(member).map(|&(_, size)| size)
-    }
-
-    /// Streams one member's data.
-    pub fn open(&self, member: &str) -> Option<io::Result<io::Take<File>>> {
-        let &(offset, size) = self.members.get(member)?;
-        Some((|| {
-            let mut f = File::open(&self.path)?;
-            f.seek(SeekFrom::Start(offset))?;
-            Ok(f.take(size))
-        })())
-    }
-
-    /// Reads a small member whole.
-    pub fn read_small(&self, member: &str, source_name: &str) -> Result<Vec<u8>> {
-        let size = self
-            .size(member)
-            .ok_or_else(|| source_error(source_name, format!("the archive has no {member}")))?;
-        if size > MAX_DOCUMENT_SIZE {
-            return Err(source_error(
-                source_name,
-                format!("{member} is implausibly large ({size} bytes)"),
-            ));
-        }
-        let mut bytes = Vec::new();
-        self.open(member)
-            .ok_or_else(|| source_error(source_name, format!("the archive has no {member}")))?
-            .and_then(|mut r| r.read_to_end(&mut bytes))
-            .map_err(|e| OciError::io(&self.path, e))?;
-        Ok(bytes)
+        Ok(())
     }
 }
 
@@ -298,9 +261,17 @@ impl ImageReader for OciArchiveReader {
             Some(Err(e)) => Err(OciError::io(&self.tar.path, e)),
             None => Err(source_error(
                 &self.name,
-                format!("blob {} is missing from the archive", descriptor.digest),
+                self.tar
+                    .regular(&member)
+                    .err()
+                    .unwrap_or_else(|| format!("{member} cannot be read")),
             )),
         }
+    }
+
+    fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
+        let member = format!("blobs/sha256/{}", descriptor.digest.hex());
+        self.tar.check(&member, descriptor.size, &self.name)
     }
 }
 
@@ -367,9 +338,9 @@ impl DockerArchiveReader {
         members.insert(config_digest.clone(), entry.config.clone());
         let mut layers = Vec::new();
         for (member, diff_id) in entry.layers.iter().zip(&rootfs.rootfs.diff_ids) {
-            let size = tar.size(member).ok_or_else(|| {
-                source_error(&name, format!("layer {member} is missing from the archive"))
-            })?;
+            let size = tar
+                .regular(member)
+                .map_err(|why| source_error(&name, format!("layer {why}")))?;
             let (digest, media_type) = layer_identity(&tar, member, diff_id, &name)?;
             members.insert(digest.clone(), member.clone());
             layers.push(Descriptor::new(media_type, digest, size));
@@ -518,8 +489,25 @@ impl ImageReader for DockerArchiveReader {
             Some(Err(e)) => Err(OciError::io(&self.tar.path, e)),
             None => Err(source_error(
                 &self.name,
-                format!("{member} is missing from the archive"),
+                self.tar
+                    .regular(member)
+                    .err()
+                    .unwrap_or_else(|| format!("{member} cannot be read")),
             )),
         }
+    }
+
+    fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
+        // The manifest is made here, from members already read or sized at open.
+        if descriptor.digest == self.root.digest {
+            return Ok(());
+        }
+        let member = self.members.get(&descriptor.digest).ok_or_else(|| {
+            source_error(
+                &self.name,
+                format!("blob {} is not part of this image", descriptor.digest),
+            )
+        })?;
+        self.tar.check(member, descriptor.size, &self.name)
     }
 }

@@ -13,7 +13,7 @@
 //! few times before it counts as failed.
 
 use super::copy::{CopyOutcome, Selection, copy_image_blobs, select, selected_children};
-use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
+use super::descriptor::Descriptor;
 use super::digest::Digest;
 use super::layout::Layout;
 use super::platform::Platform;
@@ -24,9 +24,11 @@ use super::{OciError, Result, local};
 use fetch::{FetchQueue, Fetched};
 
 mod fetch;
+mod select;
 use crate::image::{ImageSource, ListEntry};
 use crate::report::Reporter;
 use crate::util::human_bytes;
+use select::{at_line, selected_layers, selected_layers_checked};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -103,6 +105,9 @@ pub struct PreparedImage {
     reader: Box<dyn ImageReader>,
     selection: Selection,
     resolved: Option<ResolvedTag>,
+    /// A local source's layers for the run's platforms, found while every blob the copy
+    /// needs was checked to be in the source (`None` for a registry: fetching tells).
+    layers: Option<Vec<Descriptor>>,
 }
 
 impl PreparedImage {
@@ -171,16 +176,36 @@ fn prepare_one(
     platforms: &[Platform],
     open_override: &OpenOverride<'_>,
 ) -> Result<PreparedImage> {
-    let (reader, resolved) = match open_override(e) {
-        Some(reader) => (reader?, None),
-        None => open(&e.source, &options.registries)?,
+    let (reader, resolved, local) = match open_override(e) {
+        Some(reader) => (reader?, None, false),
+        None => {
+            let (reader, resolved) = open(&e.source, &options.registries)?;
+            (reader, resolved, e.source.is_local())
+        }
     };
     let selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
+    // A local source is checked whole now, with the reader just opened: a blob missing,
+    // not a regular file or of the wrong size is refused before anything is written.
+    let layers = if local {
+        Some(selected_layers_checked(reader.as_ref(), platforms, true)?)
+    } else {
+        None
+    };
     Ok(PreparedImage {
         reader,
         selection,
         resolved,
+        layers,
     })
+}
+
+/// The layers of a prepared image for the run's `platforms`: those found when it was
+/// checked, else read from its manifests.
+fn layers_of(p: &PreparedImage, platforms: &[Platform]) -> Result<Vec<Descriptor>> {
+    match &p.layers {
+        Some(layers) => Ok(layers.clone()),
+        None => selected_layers(p.reader.as_ref(), platforms),
+    }
 }
 
 fn open(
@@ -204,34 +229,11 @@ fn effective_platforms(platforms: &[Platform]) -> Vec<Platform> {
     }
 }
 
-/// Prefixes an input error with the list file and line it came from.
-fn at_line(err: OciError, entry: &ListEntry) -> OciError {
-    let at = format!("{}:{}", entry.path.display(), entry.line);
-    match err {
-        OciError::Source {
-            source_name,
-            message,
-        } => OciError::Source {
-            source_name: format!("{at}: {source_name}"),
-            message,
-        },
-        OciError::Unsupported(msg) => OciError::Unsupported(format!("{at}: {msg}")),
-        OciError::NoMatchingPlatform {
-            image,
-            wanted,
-            available,
-        } => OciError::NoMatchingPlatform {
-            image: format!("{at}: {image}"),
-            wanted,
-            available,
-        },
-        other => other,
-    }
-}
-
 /// Mirrors every entry into the layout at `layout_dir` (created if needed). Returns one
 /// result per entry, in list order.
 ///
+/// Local sources (`oci:`, `oci-archive:`, `docker-archive:`) are opened first, and every
+/// blob they need is checked to be in place, before the layout is created or touched.
 /// Images are opened several at a time, and the layers of each opened image are fetched
 /// while the others are still being opened. If any image cannot be opened, the run fails
 /// with the first such error in list order and names nothing in `index.json`; a layout
@@ -243,14 +245,28 @@ pub fn mirror(
     reporter: &dyn Reporter,
 ) -> Result<MirrorRun> {
     let started = Instant::now();
+    let platforms = effective_platforms(&options.platforms);
+    // Local sources are opened and checked whole before the layout is touched: a list
+    // line naming a broken one is refused with nothing written.
+    let local: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].source.is_local())
+        .collect();
+    let local_entries: Vec<ListEntry> = local.iter().map(|&i| entries[i].clone()).collect();
+    let local_prepared = prepare(&local_entries, options)?
+        .into_iter()
+        .map(|p| Ok((layers_of(&p, &platforms)?, p)))
+        .collect::<Result<Vec<_>>>()?;
     let created = first_missing_ancestor(layout_dir);
     let layout = Layout::create(layout_dir)?;
-    let platforms = effective_platforms(&options.platforms);
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
     let slots: Vec<OnceLock<(PreparedImage, Vec<Descriptor>)>> =
         entries.iter().map(|_| OnceLock::new()).collect();
     let errors = Mutex::new(Vec::new());
     let queue = FetchQueue::default();
+    for (i, (layers, p)) in local.into_iter().zip(local_prepared) {
+        let layers = slots[i].get_or_init(|| (p, layers)).1.clone();
+        queue.add_image(i, &layers, &layout);
+    }
     let fetched = Mutex::new(Fetched::default());
     let next = AtomicUsize::new(0);
     let reader_of = |i: usize| slots.get(i)?.get().map(|(p, _)| p.reader.as_ref());
@@ -274,8 +290,11 @@ pub fn mirror(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(e) = entries.get(i) else { break };
+                        if slots[i].get().is_some() {
+                            continue;
+                        }
                         match prepare_one(e, options, &platforms, &|_| None).and_then(|p| {
-                            let layers = selected_layers(p.reader.as_ref(), &platforms)?;
+                            let layers = layers_of(&p, &platforms)?;
                             Ok((p, layers))
                         }) {
                             Ok(found) => {
@@ -365,7 +384,7 @@ pub fn mirror_prepared(
     let platforms = effective_platforms(&options.platforms);
     let image_layers = prepared
         .iter()
-        .map(|p| selected_layers(p.reader.as_ref(), &platforms))
+        .map(|p| layers_of(p, &platforms))
         .collect::<Result<Vec<_>>>()?;
     let queue = FetchQueue::default();
     for (i, layers) in image_layers.iter().enumerate() {
@@ -513,34 +532,6 @@ fn finish(
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(MirrorRun { images, summary })
-}
-
-/// The layers of the manifests `platforms` selects from an image.
-fn selected_layers(reader: &dyn ImageReader, platforms: &[Platform]) -> Result<Vec<Descriptor>> {
-    let root = reader.root().clone();
-    let parse = |d: &Descriptor, bytes: &[u8]| {
-        ManifestDoc::parse(bytes).map_err(|source| OciError::Json {
-            context: format!("{}: manifest {}", reader.describe(), d.digest),
-            source,
-        })
-    };
-    let doc = parse(&root, &reader.read_document(&root)?)?;
-    let manifests = match doc.kind(Some(&root.media_type)) {
-        Some(ManifestKind::Index) => {
-            let children = doc.manifests.unwrap_or_default();
-            let mut docs = Vec::new();
-            for i in selected_children(&children, platforms) {
-                let child = &children[i];
-                docs.push(parse(child, &reader.read_document(child)?)?);
-            }
-            docs
-        }
-        _ => vec![doc],
-    };
-    Ok(manifests
-        .into_iter()
-        .flat_map(|m| m.layers.unwrap_or_default())
-        .collect())
 }
 
 impl Run<'_> {

@@ -21,13 +21,21 @@ pub trait ImageReader: Send + Sync {
     /// itself). Implementations need not check the digest: the store does while it writes.
     fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>>;
 
+    /// Checks, without reading it, that a blob is there as a regular file of the size its
+    /// descriptor gives, so a local source missing a layer is refused before anything is
+    /// written. Sources that can only tell by fetching (registries) accept every blob here.
+    fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
+        let _ = descriptor;
+        Ok(())
+    }
+
     /// Reads a manifest, index or config whole and checks it against its descriptor.
     fn read_document(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         if descriptor.size > MAX_DOCUMENT_SIZE {
             return Err(OciError::Source {
                 source_name: self.describe(),
                 message: format!(
-                    "{} claims {} bytes, more than any manifest or config should be",
+                    "{} claims {} bytes, more than the {MAX_DOCUMENT_SIZE}-byte limit for a manifest or config",
                     descriptor.digest, descriptor.size
                 ),
             });

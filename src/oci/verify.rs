@@ -121,6 +121,18 @@ impl Graph {
         // checked again with every other blob in the hashing pass.
         let bytes = match layout.read_blob(&d.digest) {
             Ok(b) => b,
+            Err(e @ OciError::Input(crate::input::InputError::TooLarge { .. })) => {
+                // Its bytes may hash right, so the hashing pass would pass it: the cap is a
+                // problem of its own, or what it references would go unchecked.
+                self.unwalked.insert(d.digest.clone());
+                self.problems.push((
+                    d.digest.clone(),
+                    BlobProblem::BadDocument {
+                        error: e.to_string(),
+                    },
+                ));
+                return;
+            }
             Err(_) => {
                 // Reported as missing/unreadable by the hashing pass.
                 self.unwalked.insert(d.digest.clone());

@@ -1,0 +1,99 @@
+//! What preparing an image decides from its manifests: the layers of the selected
+//! platforms, the check that a local source holds every blob the copy needs, and the
+//! list line an error is told at.
+
+use super::super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
+use super::super::platform::Platform;
+use super::super::source::ImageReader;
+use super::super::{OciError, Result};
+use super::selected_children;
+use crate::image::ListEntry;
+
+/// Prefixes an input error with the list file and line it came from.
+pub(super) fn at_line(err: OciError, entry: &ListEntry) -> OciError {
+    let at = format!("{}:{}", entry.path.display(), entry.line);
+    match err {
+        OciError::Source {
+            source_name,
+            message,
+        } => OciError::Source {
+            source_name: format!("{at}: {source_name}"),
+            message,
+        },
+        OciError::Unsupported(msg) => OciError::Unsupported(format!("{at}: {msg}")),
+        OciError::Json { context, source } => OciError::Json {
+            context: format!("{at}: {context}"),
+            source,
+        },
+        OciError::DigestMismatch {
+            context,
+            expected,
+            expected_size,
+            actual_digest,
+            actual_size,
+        } => OciError::DigestMismatch {
+            context: format!("{at}: {context}"),
+            expected,
+            expected_size,
+            actual_digest,
+            actual_size,
+        },
+        OciError::NoMatchingPlatform {
+            image,
+            wanted,
+            available,
+        } => OciError::NoMatchingPlatform {
+            image: format!("{at}: {image}"),
+            wanted,
+            available,
+        },
+        other => other,
+    }
+}
+
+/// The layers of the manifests `platforms` selects from an image.
+pub(super) fn selected_layers(
+    reader: &dyn ImageReader,
+    platforms: &[Platform],
+) -> Result<Vec<Descriptor>> {
+    selected_layers_checked(reader, platforms, false)
+}
+
+/// [`selected_layers`]; with `check`, every config and layer of those manifests must also
+/// pass the source's [`ImageReader::check_blob`] (the manifests themselves are read whole
+/// and checked against their digests on the way).
+pub(super) fn selected_layers_checked(
+    reader: &dyn ImageReader,
+    platforms: &[Platform],
+    check: bool,
+) -> Result<Vec<Descriptor>> {
+    let root = reader.root().clone();
+    let parse = |d: &Descriptor, bytes: &[u8]| {
+        ManifestDoc::parse(bytes).map_err(|source| OciError::Json {
+            context: format!("{}: manifest {}", reader.describe(), d.digest),
+            source,
+        })
+    };
+    let doc = parse(&root, &reader.read_document(&root)?)?;
+    let manifests = match doc.kind(Some(&root.media_type)) {
+        Some(ManifestKind::Index) => {
+            let children = doc.manifests.unwrap_or_default();
+            let mut docs = Vec::new();
+            for i in selected_children(&children, platforms) {
+                let child = &children[i];
+                docs.push(parse(child, &reader.read_document(child)?)?);
+            }
+            docs
+        }
+        _ => vec![doc],
+    };
+    if check {
+        for blob in manifests.iter().flat_map(ManifestDoc::image_blobs) {
+            reader.check_blob(blob)?;
+        }
+    }
+    Ok(manifests
+        .into_iter()
+        .flat_map(|m| m.layers.unwrap_or_default())
+        .collect())
+}
