@@ -82,7 +82,7 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, Error> {
     let prepared = pki::prepare(&settings, &a.out, pki::now())?;
     let report = pki::commit(prepared, &seedforge::NoopReporter)?;
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     if g.json {
         print_json(&report);

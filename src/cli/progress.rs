@@ -133,14 +133,14 @@ impl Reporter for CliReporter {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         } else if self.lines && self.step.lock().is_ok_and(|s| *s == "mirror") {
-            eprintln!("  {item}: {detail}");
+            errln!("  {item}: {detail}");
         }
     }
 
     fn warning(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.println(format!("warning: {message}")),
-            None => eprintln!("warning: {message}"),
+            None => errln!("warning: {message}"),
         }
     }
 }
