@@ -20,6 +20,7 @@ mod autoinstall;
 mod line_endings;
 mod registry;
 mod settings;
+mod strict;
 
 pub use autoinstall::{Autoinstall, SshKey, StorageLayout, Username, check_password_hash};
 pub use registry::{
@@ -428,9 +429,12 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         line_endings::check(text, path)?;
         check_yaml_shape(text, path)?;
-        let raw: RawConfig =
-            serde_saphyr::from_str_with_options(text, crate::input::yaml_options())
-                .map_err(|e| yaml_error(path, &e))?;
+        let raw: RawConfig = serde_saphyr::with_deserializer_from_str_with_options(
+            text,
+            crate::input::yaml_options(),
+            |d| RawConfig::deserialize(strict::Strict(d)),
+        )
+        .map_err(|e| yaml_error(path, &e))?;
         let invalid = |loc: &serde_saphyr::Location, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: loc.line(),
@@ -1036,5 +1040,48 @@ network:
         // The same release without the mirror is fine; the line's first GA release too.
         parse(&GOOD.replace("v1.33.1+k3s1", "v1.30.7+k3s1")).unwrap();
         parse(&text.replace("v1.30.7+k3s1", "v1.30.8+k3s1")).unwrap();
+    }
+
+    #[test]
+    fn quoted_booleans_and_numbers_are_refused_at_their_position() {
+        let text = GOOD.replace("  token:", "  embedded_registry: \"true\"\n  token:");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (5, 22), "{message}");
+        assert_eq!(
+            message,
+            "expected a boolean, found the string \"true\" (remove the quotes)"
+        );
+        let text = GOOD.replace("  port: 5000", "  port: '5000'");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (8, 9), "{message}");
+        assert!(
+            message.contains("expected an integer, found the string \"5000\" (remove the quotes)"),
+            "{message}"
+        );
+        for (key, value) in [
+            ("version", "\"1\""),
+            ("source_date_epoch", "\"1700000000\""),
+        ] {
+            let text = if key == "version" {
+                GOOD.replace("version: 1", &format!("version: {value}"))
+            } else {
+                format!("{GOOD}{key}: {value}\n")
+            };
+            let (_, _, message) = error_at(&text);
+            assert!(message.contains("(remove the quotes)"), "{key}: {message}");
+        }
+        let text = format!("{GOOD}airgap:\n  compression: zstd\n  level: \"3\"\n");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (25, 10), "{message}");
+        assert!(message.contains("expected an integer"), "{message}");
+        let text = GOOD.replace("  platforms:", "  concurrency: \"8\"\n  platforms:");
+        assert!(error_at(&text).2.contains("(remove the quotes)"));
+        let text = GOOD.replace("  port: 5000", "  port: 5000\n  plain_http: 'false'");
+        assert!(error_at(&text).2.contains("found the string \"false\""));
+        // Unquoted, the same values are read.
+        let c = parse(&format!("{GOOD}airgap:\n  compression: zstd\n  level: 3\n")).unwrap();
+        assert_eq!(c.airgap_level, 3);
+        // Strings stay strings when quoted: a name that looks like a number.
+        parse(&GOOD.replace("name: s1", "name: \"s1\"")).unwrap();
     }
 }
