@@ -164,7 +164,8 @@ enum Command {
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
     /// Start a new folder: a commented seedforge.yaml, images.txt with k3s's images and a
-    /// join token; nothing that exists is written over.
+    /// join token; nothing that exists is written over, and nothing through a symbolic
+    /// link (a `templates` link to another folder is refused).
     Init(init::InitArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
     ///
@@ -428,6 +429,7 @@ struct ManArgs {
 /// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command.
 fn man_pages(a: &ManArgs) -> Result<ExitCode, Error> {
     let io = write_error;
+    seedforge::outpath::refuse_non_folder(&a.dir)?;
     std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
     let cmd = <Cli as clap::CommandFactory>::command();
     let mut pages = vec![("seedforge.1".to_string(), cmd.clone())];

@@ -57,9 +57,14 @@ impl Kind {
 }
 
 macro_rules! strict_scalar {
-    ($($method:ident => $kind:expr),* $(,)?) => {$(
+    ($($method:ident => $kind:expr, $ty:ident),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-            self.0.deserialize_any(Expect { kind: $kind, visitor })
+            self.0.deserialize_any(Expect {
+                kind: $kind,
+                ty: stringify!($ty),
+                range: (i128::from($ty::MIN as i64), $ty::MAX as i128),
+                visitor,
+            })
         }
     )*};
 }
@@ -76,19 +81,19 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
     type Error = D::Error;
 
     strict_scalar! {
-        deserialize_bool => Kind::Boolean,
-        deserialize_i8 => Kind::Integer,
-        deserialize_i16 => Kind::Integer,
-        deserialize_i32 => Kind::Integer,
-        deserialize_i64 => Kind::Integer,
-        deserialize_i128 => Kind::Integer,
-        deserialize_u8 => Kind::Integer,
-        deserialize_u16 => Kind::Integer,
-        deserialize_u32 => Kind::Integer,
-        deserialize_u64 => Kind::Integer,
-        deserialize_u128 => Kind::Integer,
-        deserialize_f32 => Kind::Number,
-        deserialize_f64 => Kind::Number,
+        deserialize_bool => Kind::Boolean, u8,
+        deserialize_i8 => Kind::Integer, i8,
+        deserialize_i16 => Kind::Integer, i16,
+        deserialize_i32 => Kind::Integer, i32,
+        deserialize_i64 => Kind::Integer, i64,
+        deserialize_i128 => Kind::Integer, i64,
+        deserialize_u8 => Kind::Integer, u8,
+        deserialize_u16 => Kind::Integer, u16,
+        deserialize_u32 => Kind::Integer, u32,
+        deserialize_u64 => Kind::Integer, u64,
+        deserialize_u128 => Kind::Integer, u64,
+        deserialize_f32 => Kind::Number, f32,
+        deserialize_f64 => Kind::Number, f64,
     }
 
     wrapped! {
@@ -237,9 +242,16 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     nested!();
 }
 
-/// The visitor of a boolean or a number: a string (a quoted scalar) is refused.
+/// The visitor of a boolean or a number: a string (a quoted scalar) is refused, and so is
+/// a value of another kind or out of the type's range. Each refusal is a message of its
+/// own (`custom`), which the YAML reader places at the value; serde's stock errors would be
+/// placed at the key.
 struct Expect<V> {
     kind: Kind,
+    /// The Rust type asked for (`u16`), for messages.
+    ty: &'static str,
+    /// Its range, as integers.
+    range: (i128, i128),
     visitor: V,
 }
 
@@ -247,6 +259,41 @@ impl<V> Expect<V> {
     fn visitor(self) -> V {
         self.visitor
     }
+
+    fn other<E: de::Error>(&self, found: impl fmt::Display) -> E {
+        E::custom(format!("expected {}, found {found}", self.kind.name()))
+    }
+
+    /// An integer of the right kind and in range, passed on as the widest type.
+    fn integer<'de, E: de::Error>(self, v: i128) -> Result<V::Value, E>
+    where
+        V: Visitor<'de>,
+    {
+        match self.kind {
+            Kind::Boolean => Err(self.other(format!("the number {v}"))),
+            Kind::Number => match i64::try_from(v) {
+                Ok(v) => self.visitor.visit_i64(v),
+                Err(_) => Err(self.other(format!("the number {v}"))),
+            },
+            Kind::Integer if v < self.range.0 || v > self.range.1 => Err(E::custom(format!(
+                "{v} is out of range: expected {} ({}..={})",
+                self.ty, self.range.0, self.range.1
+            ))),
+            Kind::Integer => match (u64::try_from(v), i64::try_from(v)) {
+                (Ok(u), _) => self.visitor.visit_u64(u),
+                (_, Ok(i)) => self.visitor.visit_i64(i),
+                _ => Err(self.other(format!("the number {v}"))),
+            },
+        }
+    }
+}
+
+macro_rules! integer {
+    ($($method:ident($ty:ty)),* $(,)?) => {$(
+        fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
+            self.integer(i128::from(v))
+        }
+    )*};
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Expect<V> {
@@ -256,11 +303,38 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Expect<V> {
         f.write_str(self.kind.name())
     }
 
-    pass! {
-        visit_bool(bool), visit_i8(i8), visit_i16(i16), visit_i32(i32), visit_i64(i64),
-        visit_i128(i128), visit_u8(u8), visit_u16(u16), visit_u32(u32), visit_u64(u64),
-        visit_u128(u128), visit_f32(f32), visit_f64(f64), visit_char(char),
-        visit_bytes(&[u8]), visit_byte_buf(Vec<u8>),
+    integer! {
+        visit_i8(i8), visit_i16(i16), visit_i32(i32), visit_i64(i64),
+        visit_u8(u8), visit_u16(u16), visit_u32(u32), visit_u64(u64),
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+        self.integer(v)
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+        match i128::try_from(v) {
+            Ok(v) => self.integer(v),
+            Err(_) => Err(self.other(format!("the number {v}"))),
+        }
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        match self.kind {
+            Kind::Boolean => self.visitor.visit_bool(v),
+            _ => Err(self.other(format!("the boolean {v}"))),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        match self.kind {
+            Kind::Number => self.visitor.visit_f64(v),
+            _ => Err(self.other(format!("the number {v}"))),
+        }
+    }
+
+    fn visit_f32<E: de::Error>(self, v: f32) -> Result<Self::Value, E> {
+        self.visit_f64(f64::from(v))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
@@ -275,7 +349,29 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Expect<V> {
         Err(self.kind.refuse(&v))
     }
 
-    nested!();
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(self.other("no value"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Err(self.other("no value"))
+    }
+
+    fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+        self.visitor().visit_some(Strict(d))
+    }
+
+    fn visit_newtype_struct<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+        self.visitor().visit_newtype_struct(Strict(d))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+        Err(self.other("a list"))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<Self::Value, A::Error> {
+        Err(self.other("a map"))
+    }
 }
 
 /// A sequence, map or enum access whose values are made strict.
