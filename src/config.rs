@@ -563,6 +563,13 @@ impl Config {
             column: at.column,
             message,
         })?;
+        for (i, f) in files.iter().enumerate() {
+            if let crate::files::FileSource::Url(url) = &f.source {
+                let at = format!("files[{i}].source");
+                sources::check_url(url, false)
+                    .map_err(|why| found((positions.at(&at), format!("{at}: {why}"))))?;
+            }
+        }
         let export_dir = match raw.export_dir {
             Some(d) if d.value.is_empty() => {
                 return Err(invalid(&d.referenced, "export_dir is empty".into()));
@@ -1187,5 +1194,20 @@ network:
             message.contains("expected a boolean, found the number 1"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_payload_url_with_port_0_is_refused_at_its_line() {
+        let text = format!(
+            "{GOOD}files:\n  - name: bin/k3s\n    source: http://mirror.example:0/k3s\n    sha256: \"{}\"\n",
+            "0".repeat(64)
+        );
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (25, 13), "{message}");
+        assert!(
+            message.contains("files[0].source: the URL's port \"0\""),
+            "{message}"
+        );
+        parse(&text.replace(":0/", ":8080/")).unwrap();
     }
 }
