@@ -133,10 +133,7 @@ fn finish_stderr(code: i32) -> i32 {
         None => code,
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => BROKEN_PIPE_EXIT,
         Some(e) => {
-            let _ = tell(
-                &format!("error: cannot write to stderr: {e}; messages were lost\n"),
-                true,
-            );
+            let _ = tell(&format!("error: cannot write to stderr: {e}\n"), true);
             if code == 0 { 1 } else { code }
         }
     }
