@@ -47,7 +47,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok, 1 failure, 2 invalid input or usage (nothing written), 3 missing tool.
+Exit codes: 0 ok, 1 failure (a full stdout or stderr too), 2 invalid input or usage
+(nothing written), 3 missing tool, 141 stdout closed by its reader.
 
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml
