@@ -56,6 +56,9 @@ impl Kind {
     }
 }
 
+/// The scalar methods: `$ty` names the type whose range an integer must be in (YAML
+/// integers are read as 64-bit ones, hence `i64`/`u64` for the 128-bit types; booleans and
+/// floats have no range and name any type).
 macro_rules! strict_scalar {
     ($($method:ident => $kind:expr, $ty:ident),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
