@@ -110,7 +110,7 @@ pub fn check_images(g: &Global, images: &[PathBuf]) -> (Vec<IsoCheck>, Result<Ex
     let bad = checks.iter().filter(|c| !c.problems.is_empty()).count();
     for c in &checks {
         for p in &c.problems {
-            eprintln!("BAD  {}: {p}", c.path.display());
+            errln!("BAD  {}: {p}", c.path.display());
         }
         if !g.json && (!g.quiet || !c.problems.is_empty()) {
             outln!(

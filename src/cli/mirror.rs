@@ -201,7 +201,7 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
         }));
     } else if !g.quiet {
         print_images(&reports);
-        eprintln!("{}", summary_line(&run.summary));
+        errln!("{}", summary_line(&run.summary));
     }
     Ok(ExitCode::Ok)
 }
