@@ -136,6 +136,11 @@ impl RegistryClient {
         &self.host
     }
 
+    /// The URL of `path` below `/v2/<repo>/` (no credentials: it is shown in messages).
+    pub fn url(&self, repo: &str, path: &str) -> String {
+        format!("{}/v2/{repo}/{path}", self.base_url)
+    }
+
     /// The retry policy.
     pub fn policy(&self) -> RetryPolicy {
         self.policy
@@ -242,7 +247,7 @@ impl RegistryClient {
         get: &Get<'_>,
         budget: &mut Budget,
     ) -> Result<(reqwest::Response, Watch), RegistryError> {
-        let url = format!("{}/v2/{}/{}", self.base_url, get.repo, get.path);
+        let url = self.url(get.repo, &get.path);
         let mut refreshed = false;
         let mut attempt = 1;
         loop {

@@ -282,8 +282,12 @@ impl BlobStream<'_> {
         io::Error::other(self.reader.client.transfer(
             &self.reader.name,
             format!(
-                "blob {} (at byte {} of {}): {message}",
-                self.digest, self.offset, self.size
+                "GET {} (at byte {} of {}): {message}",
+                self.reader
+                    .client
+                    .url(&self.reader.repo, &format!("blobs/{}", self.digest)),
+                self.offset,
+                self.size
             ),
         ))
     }
