@@ -84,7 +84,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "trickle",
             answer: trickle(),
-            says: &["under 1024 bytes/s for 3 s", "SEEDFORGE_SPEED_LIMIT"],
+            says: &["under 1 KiB/s for 3 s", "SEEDFORGE_SPEED_LIMIT"],
         },
         Case {
             name: "stall before headers",
@@ -125,7 +125,7 @@ fn trickle() -> Answer {
 fn budget_cases() -> [(&'static str, Answer, &'static str); 2] {
     [
         ("silent", Answer::StallBeforeHeaders, "no data for 2 s"),
-        ("trickle", trickle(), "under 1024 bytes/s"),
+        ("trickle", trickle(), "under 1 KiB/s for 3 s"),
     ]
 }
 

@@ -89,8 +89,8 @@ pub async fn next_chunk(
         if Instant::now() >= budget.ends() {
             if !watch.pace.healthy() {
                 let mut p = Problem::fatal(format!(
-                    "the body came slower than {} bytes/s",
-                    watch.limits.speed_limit
+                    "the body came slower than {}",
+                    super::limits::rate(watch.limits.speed_limit)
                 ));
                 p.budget = true;
                 return Err(p);

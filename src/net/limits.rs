@@ -150,6 +150,15 @@ pub fn seconds(d: Duration) -> String {
     format!("{}", d.as_secs_f64())
 }
 
+/// A speed in bytes a second as messages give it: `1 KiB/s`, `1500 bytes/s`.
+pub fn rate(bytes_per_second: u64) -> String {
+    if bytes_per_second >= 1024 && bytes_per_second.is_multiple_of(1024) {
+        format!("{} KiB/s", bytes_per_second / 1024)
+    } else {
+        format!("{bytes_per_second} bytes/s")
+    }
+}
+
 /// The time one request has spent without healthy progress, across its attempts and the
 /// waits between them.
 #[derive(Debug, Clone)]
@@ -283,8 +292,8 @@ impl Pace {
         if self.limit > 0 && now >= start + self.window {
             if self.bytes < self.floor() {
                 return Err(format!(
-                    "under {} bytes/s for {} s: {} bytes in the last window (SEEDFORGE_SPEED_LIMIT, SEEDFORGE_SPEED_TIME)",
-                    self.limit,
+                    "under {} for {} s: {} bytes in the last window (SEEDFORGE_SPEED_LIMIT, SEEDFORGE_SPEED_TIME)",
+                    rate(self.limit),
                     seconds(self.window),
                     self.bytes
                 ));
@@ -481,6 +490,7 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("SEEDFORGE_SPEED_LIMIT"), "{e}");
+        assert_eq!(rate(1024), "1 KiB/s");
 
         let mut pace = Pace::new(&limits);
         pace.record(10).unwrap();
