@@ -348,6 +348,7 @@ fn a_slow_start_and_a_steady_layer_outlast_the_speed_window_and_the_budget() {
     let work = tempfile::tempdir().unwrap();
     mirror(&server, work.path())
         .env("SEEDFORGE_READ_TIMEOUT", "5")
+        .env("SEEDFORGE_DEADLINE", "30")
         .env("SEEDFORGE_SPEED_TIME", "1")
         .env("SEEDFORGE_BUDGET", "3")
         .env("SEEDFORGE_RETRIES", "1")
@@ -515,6 +516,7 @@ fn a_slow_start_and_steady_debs_outlast_the_speed_window_and_the_budget() {
     let work = tempfile::tempdir().unwrap();
     debs(&server, work.path())
         .env("SEEDFORGE_READ_TIMEOUT", "5")
+        .env("SEEDFORGE_DEADLINE", "30")
         .env("SEEDFORGE_SPEED_TIME", "1")
         .env("SEEDFORGE_BUDGET", "3")
         .env("SEEDFORGE_RETRIES", "1")
