@@ -211,7 +211,7 @@ impl Net {
                 .retry(&policy, attempt, retry_after, &problem)
                 .map_err(|message| {
                     FetchError::Net(NetError::Transfer {
-                        url: fetch.url.to_string(),
+                        url: shown(&url),
                         message,
                     })
                 })?;
@@ -235,7 +235,7 @@ impl Net {
         let (handle, limits) = (call.handle, self.limits());
         let fail = |message: String| {
             FetchError::Net(NetError::Transfer {
-                url: fetch.url.to_string(),
+                url: shown(call.url),
                 message,
             })
         };
@@ -262,7 +262,7 @@ impl Net {
                 let p = classify(&e, started, &limits, cut);
                 if p.untrusted {
                     return Err(FetchError::Net(NetError::Untrusted {
-                        url: fetch.url.to_string(),
+                        url: shown(call.url),
                         detail: p.message,
                     }));
                 }
@@ -314,6 +314,13 @@ impl Net {
     }
 }
 
+/// `url` as messages show it: a password it carries is left out.
+fn shown(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// Where one attempt goes.
 struct Call<'a> {
     client: &'a reqwest::Client,
@@ -347,4 +354,19 @@ pub async fn read_bounded(
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_urls_leave_passwords_out() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert_eq!(
+            shown(&url("http://me:s3cret@mirror.example/dists/x")),
+            "http://me@mirror.example/dists/x"
+        );
+        assert_eq!(shown(&url("https://h:8443/a")), "https://h:8443/a");
+    }
 }
