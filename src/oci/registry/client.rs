@@ -5,12 +5,15 @@
 //! same `reqwest` stack because they need what `oci-client` hides: the `Retry-After`
 //! header of a 429, the `Content-Type` of a manifest, and `Range` requests to resume a
 //! blob. Every request goes through [`RegistryClient::get`], which retries transient
-//! failures according to the [`RetryPolicy`].
+//! failures according to the [`RetryPolicy`] within the request's [`Budget`], with the
+//! time limits [`Limits::cut`] decides for its kind of transfer.
 
 use super::RegistryError;
 use super::settings::HostAccess;
+use crate::net::fetch::Watch;
+use crate::net::limits::seconds;
 use crate::net::retry::{RetryPolicy, parse_retry_after, retryable_status};
-use crate::net::{Limits, Net};
+use crate::net::{Budget, Limits, Net, Transfer};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{RegistryOperation, client::ClientConfig, client::ClientProtocol};
@@ -65,6 +68,8 @@ pub struct Get<'a> {
     pub offset: u64,
     /// The image, for messages.
     pub image: &'a str,
+    /// A document (manifest, index) or a bulk body (a blob): decides the deadline.
+    pub kind: Transfer,
 }
 
 impl RegistryClient {
@@ -131,6 +136,11 @@ impl RegistryClient {
         &self.host
     }
 
+    /// The URL of `path` below `/v2/<repo>/` (no credentials: it is shown in messages).
+    pub fn url(&self, repo: &str, path: &str) -> String {
+        format!("{}/v2/{repo}/{path}", self.base_url)
+    }
+
     /// The retry policy.
     pub fn policy(&self) -> RetryPolicy {
         self.policy
@@ -171,6 +181,7 @@ impl RegistryClient {
         push: bool,
         refresh: bool,
         image: &str,
+        budget: &mut Budget,
     ) -> Result<AuthHeader, RegistryError> {
         let key = (repo.to_string(), push);
         let mut tokens = self.tokens.lock().await;
@@ -189,28 +200,32 @@ impl RegistryClient {
         let reference = self.reference(repo, "latest");
         let mut attempt = 1;
         let token = loop {
-            // oci-client has no overall deadline of its own.
+            // oci-client has no overall deadline of its own: a token is a document.
+            budget.attempt();
             let started = Instant::now();
-            let answer = tokio::time::timeout(
-                self.limits.deadline,
-                self.oci.auth(&reference, &self.auth, op),
-            )
-            .await;
-            let Ok(answer) = answer else {
-                return Err(self.deadline(image, "authentication"));
-            };
-            match answer {
-                Ok(t) => break t,
-                Err(e) => {
-                    let failure = self.classify_oci(e, image, started);
-                    if failure.transient && self.policy.should_retry(attempt) {
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(failure.error);
+            let cut = self.limits.cut(Transfer::Document, budget.left());
+            let answer =
+                tokio::time::timeout(cut.after, self.oci.auth(&reference, &self.auth, op)).await;
+            let problem = match answer {
+                Ok(Ok(t)) => break t,
+                Err(_) if !cut.transient() => {
+                    let message = format!("authentication: {}", budget.cut(&cut.describe()));
+                    return Err(self.transfer(image, message));
                 }
+                Err(_) => cut.describe(),
+                Ok(Err(e)) => {
+                    let failure = self.classify_oci(e, image, started, cut);
+                    if !failure.transient {
+                        return Err(failure.error);
+                    }
+                    detail(&failure.error)
+                }
+            };
+            match budget.retry(&self.policy, attempt, None, &problem) {
+                Ok(wait) => tokio::time::sleep(wait).await,
+                Err(m) => return Err(self.transfer(image, format!("authentication: {m}"))),
             }
+            attempt += 1;
         };
         let header = match (token, &self.password) {
             (Some(t), _) => AuthHeader::Bearer(t),
@@ -224,18 +239,23 @@ impl RegistryClient {
         Ok(header)
     }
 
-    /// Sends a GET, retrying transient failures, re-authenticating once on 401. Returns a
-    /// successful response; anything else becomes an error naming the registry and image.
-    pub async fn get(&self, get: &Get<'_>) -> Result<reqwest::Response, RegistryError> {
-        let url = format!("{}/v2/{}/{}", self.base_url, get.repo, get.path);
+    /// Sends a GET, retrying transient failures within `budget`, re-authenticating once on
+    /// 401. Returns a successful response with the watch its body is to be read under;
+    /// anything else becomes an error naming the registry, the image and the URL.
+    pub async fn get(
+        &self,
+        get: &Get<'_>,
+        budget: &mut Budget,
+    ) -> Result<(reqwest::Response, Watch), RegistryError> {
+        let url = self.url(get.repo, &get.path);
         let mut refreshed = false;
         let mut attempt = 1;
         loop {
             let auth = self
-                .authorization(get.repo, false, refreshed, get.image)
+                .authorization(get.repo, false, refreshed, get.image, budget)
                 .await?;
-            let (retry_after, problem) = match self.send_once(&url, get, &auth).await? {
-                Sent::Done(resp) => return Ok(resp),
+            let (retry_after, problem) = match self.send_once(&url, get, &auth, budget).await? {
+                Sent::Done(done) => return Ok(*done),
                 Sent::Refused(_) if !refreshed => {
                     // The token may have expired: authenticate again, once.
                     refreshed = true;
@@ -254,13 +274,9 @@ impl RegistryClient {
                     problem,
                 } => (retry_after, problem),
             };
-            if !self.policy.should_retry(attempt) {
-                return Err(self.transfer(
-                    get.image,
-                    format!("GET {}: {problem} (tried {attempt} times)", get.path),
-                ));
-            }
-            let wait = self.policy.delay(attempt, retry_after);
+            let wait = budget
+                .retry(&self.policy, attempt, retry_after, &problem)
+                .map_err(|m| self.transfer(get.image, format!("GET {url}: {m}")))?;
             tracing::debug!(
                 "{}: GET {}: {problem}; retrying in {wait:?}",
                 self.host,
@@ -278,8 +294,15 @@ impl RegistryClient {
         url: &str,
         get: &Get<'_>,
         auth: &AuthHeader,
+        budget: &mut Budget,
     ) -> Result<Sent, RegistryError> {
-        let mut request = self.http.get(url).header(ACCEPT, get.accept.join(", "));
+        budget.attempt();
+        let cut = self.limits.cut(get.kind, budget.left());
+        let mut request = self
+            .http
+            .get(url)
+            .timeout(cut.after)
+            .header(ACCEPT, get.accept.join(", "));
         if get.offset > 0 {
             request = request.header(RANGE, format!("bytes={}-", get.offset));
         }
@@ -292,22 +315,36 @@ impl RegistryClient {
             AuthHeader::Bearer(t) => request.bearer_auth(t),
         };
         let started = Instant::now();
-        let resp = match request.send().await {
+        // The wait for an answer is held to the budget whatever the kind.
+        let left = budget.left();
+        let Ok(sent) = tokio::time::timeout(left, request.send()).await else {
+            let waited = format!("no answer within {} s", seconds(left));
+            return Err(self.transfer(get.image, format!("GET {url}: {}", budget.cut(&waited))));
+        };
+        let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
-                let failure = self.classify_reqwest(&e, get.image, started);
+                let problem = crate::net::classify(&e, started, &self.limits, cut);
+                if problem.budget {
+                    let message = format!("GET {url}: {}", problem.final_message(budget));
+                    return Err(self.transfer(get.image, message));
+                }
+                let failure = self.classify_reqwest(&e, get.image, started, cut);
                 if !failure.transient {
                     return Err(failure.error);
                 }
                 return Ok(Sent::Transient {
                     retry_after: None,
-                    problem: crate::net::classify(&e, started, self.limits).message,
+                    problem: problem.message,
                 });
             }
         };
         let status = resp.status().as_u16();
         match status {
-            _ if resp.status().is_success() => Ok(Sent::Done(resp)),
+            _ if resp.status().is_success() => Ok(Sent::Done(Box::new((
+                resp,
+                Watch::new(&self.limits, started, cut),
+            )))),
             401 | 403 => Ok(Sent::Refused(status)),
             404 => Err(self.not_found(get)),
             _ if retryable_status(status) => Ok(Sent::Transient {
@@ -367,7 +404,7 @@ impl RegistryClient {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let failure = self.classify_oci(e, image, started);
+                    let failure = self.classify_oci(e, image, started, self.bulk());
                     if !failure.transient {
                         return Err(failure.error);
                     }
@@ -384,18 +421,18 @@ impl RegistryClient {
         }
     }
 
-    /// A request that ran past its deadline.
-    fn deadline(&self, image: &str, what: &str) -> RegistryError {
-        self.transfer(
-            image,
-            format!(
-                "{what}: no complete answer within the {} s deadline (SEEDFORGE_DEADLINE)",
-                self.limits.deadline.as_secs_f64()
-            ),
-        )
+    /// The cut of an `oci-client` push request (bulk: it may carry a layer).
+    fn bulk(&self) -> crate::net::Cut {
+        self.limits.cut(Transfer::Bulk, self.limits.budget)
     }
 
-    fn classify_reqwest(&self, e: &reqwest::Error, image: &str, started: Instant) -> Failure {
+    fn classify_reqwest(
+        &self,
+        e: &reqwest::Error,
+        image: &str,
+        started: Instant,
+        cut: crate::net::Cut,
+    ) -> Failure {
         // oci-client turns some answers into errors with their status (a HEAD of a blob
         // with wrong credentials): judged by the status, as a direct answer would be.
         if let Some(code) = e.status().map(|s| s.as_u16()) {
@@ -404,7 +441,7 @@ impl RegistryClient {
                 error: self.status_error(code, &e.to_string(), image),
             };
         }
-        let problem = crate::net::classify(e, started, self.limits);
+        let problem = crate::net::classify(e, started, &self.limits, cut);
         let error = if problem.untrusted {
             RegistryError::UntrustedCertificate {
                 registry: self.host.clone(),
@@ -426,9 +463,15 @@ impl RegistryClient {
         }
     }
 
-    fn classify_oci(&self, e: OciDistributionError, image: &str, started: Instant) -> Failure {
+    fn classify_oci(
+        &self,
+        e: OciDistributionError,
+        image: &str,
+        started: Instant,
+        cut: crate::net::Cut,
+    ) -> Failure {
         match e {
-            OciDistributionError::RequestError(e) => self.classify_reqwest(&e, image, started),
+            OciDistributionError::RequestError(e) => self.classify_reqwest(&e, image, started, cut),
             OciDistributionError::ServerError { code, message, .. } => Failure {
                 transient: retryable_status(code),
                 error: self.status_error(code, &message, image),
@@ -465,7 +508,7 @@ impl RegistryClient {
 
 /// How one request went.
 enum Sent {
-    Done(reqwest::Response),
+    Done(Box<(reqwest::Response, Watch)>),
     Refused(u16),
     Transient {
         retry_after: Option<Duration>,
