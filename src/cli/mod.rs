@@ -721,7 +721,7 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     if let Some(sealed) = clean::verify_sealed(g, dir)? {
         return verify_sealed_output(g, dir, sealed);
     }
-    let images = iso::images_in(dir);
+    let images = iso::images_in(dir)?;
     if images.is_empty() {
         return verify_layout(g, dir);
     }
@@ -753,7 +753,10 @@ fn verify_sealed_output(
         doc = serde_json::to_value(&report).unwrap_or_default();
         failures.extend(result.err());
     }
-    let images = iso::images_in(dir);
+    let images = iso::images_in(dir).unwrap_or_else(|e| {
+        failures.push(e);
+        Vec::new()
+    });
     if !images.is_empty() {
         let (checks, result) = iso::check_images(g, &images);
         doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
