@@ -16,7 +16,7 @@
 //!   image's repository wins, in both directions.
 //! - `--authfile FILE` and `$REGISTRY_AUTH_FILE` are read alone: credentials in the other
 //!   files are not used.
-//! - A broken `~/.docker/config.json` does not fail a mirror that reaches no registry
+//! - A broken Docker `config.json` does not fail a mirror that reaches no registry
 //!   (it is not read) nor one whose credentials are elsewhere (a warning naming the file,
 //!   no value quoted); a broken `--authfile` is exit 2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
@@ -412,14 +412,14 @@ fn the_most_specific_key_of_a_repository_wins() {
 #[test]
 fn a_chosen_auth_file_is_read_alone() {
     let Some(lab) = Lab::new() else { return };
-    let run = lab.dir("run");
-    let vars: [(&str, &Path); 1] = [("XDG_RUNTIME_DIR", &run)];
+    let (run, docker) = (lab.dir("run"), lab.dir("docker"));
+    let vars: [(&str, &Path); 2] = [("XDG_RUNTIME_DIR", &run), ("DOCKER_CONFIG", &docker)];
     // Valid credentials where podman writes them and in Docker's file.
     lab.login("skopeo", &lab.host(), None, &vars);
     lab.login(
         "skopeo",
         &lab.host(),
-        Some(&lab.home().join(".docker/config.json")),
+        Some(&docker.join("config.json")),
         &vars,
     );
     succeeded(
@@ -439,7 +439,11 @@ fn a_chosen_auth_file_is_read_alone() {
         "--authfile is merged with the default files:\n{}",
         out.stderr
     );
-    let with_env: [(&str, &Path); 2] = [("XDG_RUNTIME_DIR", &run), ("REGISTRY_AUTH_FILE", &chosen)];
+    let with_env: [(&str, &Path); 3] = [
+        ("XDG_RUNTIME_DIR", &run),
+        ("DOCKER_CONFIG", &docker),
+        ("REGISTRY_AUTH_FILE", &chosen),
+    ];
     let out = lab.mirror(&["team/pause:3.6"], &with_env, None);
     assert!(
         out.stderr.contains("refused access") && out.stderr.contains("anonymous"),
@@ -458,12 +462,11 @@ fn a_chosen_auth_file_is_read_alone() {
 #[test]
 fn a_broken_docker_config_is_a_warning_unless_chosen() {
     let Some(lab) = Lab::new() else { return };
-    let run = lab.dir("run");
-    let vars: [(&str, &Path); 1] = [("XDG_RUNTIME_DIR", &run)];
+    let (run, docker_dir) = (lab.dir("run"), lab.dir("docker"));
+    let vars: [(&str, &Path); 2] = [("XDG_RUNTIME_DIR", &run), ("DOCKER_CONFIG", &docker_dir)];
     // Logged in first: skopeo 1.9 itself refuses to log in past a broken config.json.
     lab.login("skopeo", &lab.host(), None, &vars);
-    let docker = lab.home().join(".docker/config.json");
-    fs::create_dir_all(docker.parent().unwrap()).unwrap();
+    let docker = docker_dir.join("config.json");
     let broken = "{\"auths\": {\"h\": {\"password\": 86753091234}}";
     fs::write(&docker, broken).unwrap();
 

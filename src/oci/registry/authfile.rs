@@ -457,16 +457,19 @@ mod tests {
             .iter()
             .map(|p| (p.path.file_name().unwrap().to_str().unwrap(), p.legacy))
             .collect();
-        let home = std::env::var_os("HOME").is_some();
-        let docker = std::env::var_os("DOCKER_CONFIG").is_some();
-        let mut want = vec![("auth.json", false), ("auth.json", false)];
+        let set = |v: &str| std::env::var_os(v).is_some_and(|v| !v.is_empty());
+        let (home, docker) = (set("HOME"), set("DOCKER_CONFIG"));
+        let mut want = vec![("auth.json", false)];
+        if home || set("XDG_CONFIG_HOME") {
+            want.push(("auth.json", false));
+        }
         if home || docker {
             want.push(("config.json", false));
         }
         if home {
             want.push((".dockercfg", true));
         }
-        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        if !set("XDG_RUNTIME_DIR") {
             let uid = rustix::process::getuid().as_raw();
             assert_eq!(
                 paths[0].path,

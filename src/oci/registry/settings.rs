@@ -334,6 +334,38 @@ mod tests {
     }
 
     #[test]
+    fn a_repository_takes_the_credentials_of_its_most_specific_key() {
+        let mut access = RegistryAccess::default();
+        access.auth_files.push(
+            AuthFile::parse(
+                Path::new("auth.json"),
+                r#"{"auths":{"r.example:5000":{"username":"host","password":"h"},"r.example:5000/team":{"username":"team","password":"t"}}}"#,
+            )
+            .unwrap(),
+        );
+        let found = |access: &RegistryAccess, repo: &str| {
+            let (a, scope) = access.for_repository("r.example:5000", repo).unwrap();
+            (a.credentials.unwrap().username, scope)
+        };
+        let pair = |u: &str, s: &str| (u.to_string(), s.to_string());
+        assert_eq!(
+            found(&access, "team/app"),
+            pair("team", "r.example:5000/team")
+        );
+        assert_eq!(found(&access, "other/app"), pair("host", "r.example:5000"));
+        assert_eq!(found(&access, ""), pair("host", "r.example:5000"));
+        // The command line names a host: it wins for every repository there.
+        access.set_command_line(
+            "r.example:5000",
+            Credentials {
+                username: "cli".into(),
+                password: Password::new("c"),
+            },
+        );
+        assert_eq!(found(&access, "team/app"), pair("cli", "r.example:5000"));
+    }
+
+    #[test]
     fn config_entries_resolve_secrets_and_paths_against_the_config() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pw.txt"), "from-file\n").unwrap();
