@@ -169,7 +169,7 @@ impl RegistryClient {
     fn who(&self) -> String {
         match &self.username {
             Some(u) => format!("for user {u:?}; check the username and password"),
-            None => "to anonymous requests; give credentials (--username with --password-stdin, `registries:` in the config, or the Docker config file)".to_string(),
+            None => "to anonymous requests; give credentials (--username with --password-stdin, `registries:` in the config, or an auth file: podman, skopeo or docker login, or --authfile)".to_string(),
         }
     }
 

@@ -58,9 +58,9 @@ impl RegistryReader {
         reference: &Reference,
         name: String,
     ) -> Result<RegistryReader> {
-        let client = registries.client(reference.registry(), &name)?;
-        let handle = registries.runtime()?.handle().clone();
         let repo = reference.repository().to_string();
+        let client = registries.repository_client(reference.registry(), &repo, &name)?;
+        let handle = registries.runtime()?.handle().clone();
         let wanted = reference.tag_or_digest();
         let t0 = std::time::Instant::now();
         let (bytes, media_type, digest) =
