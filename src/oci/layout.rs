@@ -410,6 +410,20 @@ fn stream_error(e: CopyError, tmp: &Path, context: &str) -> OciError {
     }
 }
 
+/// The manifest, index or config with `digest` from the layout at `root`, when it is there
+/// as a regular file (of `size` bytes, if given) whose content hashes to `digest`. Such a
+/// document need not be fetched again; being small, it is re-hashed rather than trusted
+/// by its size alone. Anything else (absent, damaged, too large) is `None`.
+pub fn stored_document(root: &Path, digest: &Digest, size: Option<u64>) -> Option<Vec<u8>> {
+    let path = root.join("blobs").join("sha256").join(digest.hex());
+    let meta = fs::symlink_metadata(&path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_DOCUMENT_SIZE || size.is_some_and(|s| s != meta.len()) {
+        return None;
+    }
+    let bytes = read_limited(&path, MAX_DOCUMENT_SIZE).ok()?;
+    (Digest::of(&bytes) == *digest && size.is_none_or(|s| s == bytes.len() as u64)).then_some(bytes)
+}
+
 /// Reads a file whole, refusing files larger than `limit` bytes.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(crate::input::read_capped(path, limit, "JSON document")?)

@@ -14,6 +14,7 @@ use crate::net::{Limits, Net};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{RegistryOperation, client::ClientConfig, client::ClientProtocol};
+use reqwest::Method;
 use reqwest::header::{ACCEPT, RANGE};
 use std::collections::HashMap;
 use std::fmt;
@@ -234,7 +235,8 @@ impl RegistryClient {
             let auth = self
                 .authorization(get.repo, false, refreshed, get.image)
                 .await?;
-            let (retry_after, problem) = match self.send_once(&url, get, &auth).await? {
+            let sent = self.send_once(Method::GET, &url, get, &auth).await?;
+            let (retry_after, problem) = match sent {
                 Sent::Done(resp) => return Ok(resp),
                 Sent::Refused(_) if !refreshed => {
                     // The token may have expired: authenticate again, once.
@@ -271,15 +273,53 @@ impl RegistryClient {
         }
     }
 
-    /// Sends one GET and sorts the answer: success, refusal, transient failure, or (as an
-    /// error) anything that retrying cannot fix.
+    /// Sends `get` as one HEAD, re-authenticating once on 401: `Some` response on success;
+    /// `None` when the registry answers anything else or not at all, so the caller falls
+    /// back to a GET (which retries and words the failure). Refused credentials are an
+    /// error, as the GET would be refused too.
+    pub async fn head(&self, get: &Get<'_>) -> Result<Option<reqwest::Response>, RegistryError> {
+        let url = format!("{}/v2/{}/{}", self.base_url, get.repo, get.path);
+        let mut refreshed = false;
+        loop {
+            let auth = self
+                .authorization(get.repo, false, refreshed, get.image)
+                .await?;
+            match self.send_once(Method::HEAD, &url, get, &auth).await {
+                Ok(Sent::Done(resp)) => return Ok(Some(resp)),
+                Ok(Sent::Refused(_)) if !refreshed => refreshed = true,
+                Ok(Sent::Refused(status)) => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.host.clone(),
+                        image: get.image.to_string(),
+                        status,
+                        who: self.who(),
+                    });
+                }
+                Ok(Sent::Transient { problem, .. }) => {
+                    tracing::debug!("{}: HEAD {}: {problem}; using GET", self.host, get.path);
+                    return Ok(None);
+                }
+                Err(e) => {
+                    tracing::debug!("{}: HEAD {}: {e}; using GET", self.host, get.path);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Sends one request and sorts the answer: success, refusal, transient failure, or (as
+    /// an error) anything that retrying cannot fix.
     async fn send_once(
         &self,
+        method: Method,
         url: &str,
         get: &Get<'_>,
         auth: &AuthHeader,
     ) -> Result<Sent, RegistryError> {
-        let mut request = self.http.get(url).header(ACCEPT, get.accept.join(", "));
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(ACCEPT, get.accept.join(", "));
         if get.offset > 0 {
             request = request.header(RANGE, format!("bytes={}-", get.offset));
         }
