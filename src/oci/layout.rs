@@ -434,6 +434,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stored_document_is_taken_only_when_it_hashes_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let doc = br#"{"schemaVersion":2}"#;
+        let digest = layout.write_blob_bytes(doc, None, "t").unwrap();
+        let size = doc.len() as u64;
+        assert_eq!(
+            stored_document(dir.path(), &digest, Some(size)).as_deref(),
+            Some(&doc[..])
+        );
+        assert!(stored_document(dir.path(), &digest, None).is_some());
+        assert!(stored_document(dir.path(), &digest, Some(size + 1)).is_none());
+        // Same size, other content under the name: not the document, so not taken.
+        let path = layout.blob_path(&digest);
+        fs::write(&path, br#"{"schemaVersion":3}"#).unwrap();
+        assert!(stored_document(dir.path(), &digest, Some(size)).is_none());
+        // A link in its place is not taken either.
+        fs::remove_file(&path).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, doc).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(stored_document(dir.path(), &digest, Some(size)).is_none());
+        assert!(stored_document(dir.path(), &Digest::of(b"absent"), None).is_none());
+    }
+
+    #[test]
     fn create_writes_marker_and_empty_index() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(&dir.path().join("a/b")).unwrap();

@@ -4,6 +4,9 @@
 //! platforms chosen) before anything is written, so a list naming a missing file, tag or
 //! platform, or a registry refusing access, fails with nothing changed.
 //!
+//! Registry images are opened against the layout: a tag is resolved with a HEAD, and a
+//! manifest, index or config the layout already holds is read from it, not fetched.
+//!
 //! Then the layers of every selected manifest are gathered and deduplicated across the
 //! whole list: a layer shared by twenty images is fetched once, and layers already in the
 //! store are not fetched at all. The unique layers are fetched by a bounded pool of

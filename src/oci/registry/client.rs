@@ -228,6 +228,33 @@ impl RegistryClient {
     /// Sends a GET, retrying transient failures, re-authenticating once on 401. Returns a
     /// successful response; anything else becomes an error naming the registry and image.
     pub async fn get(&self, get: &Get<'_>) -> Result<reqwest::Response, RegistryError> {
+        self.send(Method::GET, get).await
+    }
+
+    /// Sends `get` as a HEAD, retrying and re-authenticating as [`RegistryClient::get`]
+    /// does: `Some` response on success; `None` when the registry answers with a status
+    /// that says no to the HEAD itself (405, 501, a 404 or any other 4xx), so the caller
+    /// falls back to a GET, which words a real failure as it always has.
+    pub async fn head(&self, get: &Get<'_>) -> Result<Option<reqwest::Response>, RegistryError> {
+        let resp = self.send(Method::HEAD, get).await?;
+        if resp.status().is_success() {
+            return Ok(Some(resp));
+        }
+        tracing::debug!(
+            "{}: HEAD {}: HTTP {}; using GET",
+            self.host,
+            get.path,
+            resp.status().as_u16()
+        );
+        Ok(None)
+    }
+
+    /// The retry loop of [`RegistryClient::get`] and [`RegistryClient::head`].
+    async fn send(
+        &self,
+        method: Method,
+        get: &Get<'_>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let url = format!("{}/v2/{}/{}", self.base_url, get.repo, get.path);
         let mut refreshed = false;
         let mut attempt = 1;
@@ -235,7 +262,7 @@ impl RegistryClient {
             let auth = self
                 .authorization(get.repo, false, refreshed, get.image)
                 .await?;
-            let sent = self.send_once(Method::GET, &url, get, &auth).await?;
+            let sent = self.send_once(method.clone(), &url, get, &auth).await?;
             let (retry_after, problem) = match sent {
                 Sent::Done(resp) => return Ok(resp),
                 Sent::Refused(_) if !refreshed => {
@@ -259,51 +286,17 @@ impl RegistryClient {
             if !self.policy.should_retry(attempt) {
                 return Err(self.transfer(
                     get.image,
-                    format!("GET {}: {problem} (tried {attempt} times)", get.path),
+                    format!("{method} {}: {problem} (tried {attempt} times)", get.path),
                 ));
             }
             let wait = self.policy.delay(attempt, retry_after);
             tracing::debug!(
-                "{}: GET {}: {problem}; retrying in {wait:?}",
+                "{}: {method} {}: {problem}; retrying in {wait:?}",
                 self.host,
                 get.path
             );
             tokio::time::sleep(wait).await;
             attempt += 1;
-        }
-    }
-
-    /// Sends `get` as one HEAD, re-authenticating once on 401: `Some` response on success;
-    /// `None` when the registry answers anything else or not at all, so the caller falls
-    /// back to a GET (which retries and words the failure). Refused credentials are an
-    /// error, as the GET would be refused too.
-    pub async fn head(&self, get: &Get<'_>) -> Result<Option<reqwest::Response>, RegistryError> {
-        let url = format!("{}/v2/{}/{}", self.base_url, get.repo, get.path);
-        let mut refreshed = false;
-        loop {
-            let auth = self
-                .authorization(get.repo, false, refreshed, get.image)
-                .await?;
-            match self.send_once(Method::HEAD, &url, get, &auth).await {
-                Ok(Sent::Done(resp)) => return Ok(Some(resp)),
-                Ok(Sent::Refused(_)) if !refreshed => refreshed = true,
-                Ok(Sent::Refused(status)) => {
-                    return Err(RegistryError::Unauthorized {
-                        registry: self.host.clone(),
-                        image: get.image.to_string(),
-                        status,
-                        who: self.who(),
-                    });
-                }
-                Ok(Sent::Transient { problem, .. }) => {
-                    tracing::debug!("{}: HEAD {}: {problem}; using GET", self.host, get.path);
-                    return Ok(None);
-                }
-                Err(e) => {
-                    tracing::debug!("{}: HEAD {}: {e}; using GET", self.host, get.path);
-                    return Ok(None);
-                }
-            }
         }
     }
 
@@ -316,6 +309,7 @@ impl RegistryClient {
         get: &Get<'_>,
         auth: &AuthHeader,
     ) -> Result<Sent, RegistryError> {
+        let head = method == Method::HEAD;
         let mut request = self
             .http
             .request(method, url)
@@ -349,6 +343,9 @@ impl RegistryClient {
         match status {
             _ if resp.status().is_success() => Ok(Sent::Done(resp)),
             401 | 403 => Ok(Sent::Refused(status)),
+            // A registry that does not do HEAD: the caller asks again with a GET.
+            405 | 501 if head => Ok(Sent::Done(resp)),
+            _ if head && !retryable_status(status) => Ok(Sent::Done(resp)),
             404 => Err(self.not_found(get)),
             _ if retryable_status(status) => Ok(Sent::Transient {
                 retry_after: resp

@@ -1,6 +1,8 @@
 //! Registry images as an [`ImageReader`]: the tag is resolved to a digest once, when the
 //! image is opened, and everything after that is fetched by digest, so an image cannot
-//! change under a running mirror.
+//! change under a running mirror. Opened against a layout, the reader takes the manifests,
+//! indexes and configs the layout holds from there (each re-hashed), so a warm mirror asks
+//! the registry for a tag's digest (a HEAD) and for nothing it already has.
 //!
 //! The store is synchronous and threaded; network I/O is async. [`BlobStream`] bridges the
 //! two: it implements `Read` by pulling the response body chunk by chunk on the shared
