@@ -39,6 +39,15 @@ fn registry_with(images: &[(&str, &str)]) -> Option<Registry> {
 }
 
 fn mirror(proxy: &FaultProxy, work: &Path, entries: &[String]) -> serde_json::Value {
+    mirror_for(proxy, work, entries, &["linux/amd64", "linux/arm64"])
+}
+
+fn mirror_for(
+    proxy: &FaultProxy,
+    work: &Path,
+    entries: &[String],
+    platforms: &[&str],
+) -> serde_json::Value {
     let list = work.join("images.txt");
     let text: String = entries
         .iter()
@@ -50,7 +59,7 @@ fn mirror(proxy: &FaultProxy, work: &Path, entries: &[String]) -> serde_json::Va
         .arg(&list)
         .arg("--layout")
         .arg(work.join("oci"))
-        .args(["--platform", "linux/amd64", "--platform", "linux/arm64"])
+        .args(platforms.iter().flat_map(|p| ["--platform", p]))
         .args(["--plain-http", &proxy.host()])
         .run()
         .json()
@@ -187,4 +196,60 @@ fn a_re_pushed_tag_is_fetched_with_its_new_manifest_and_new_blobs_only() {
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == app.as_str())
         .unwrap();
     assert_eq!(entry["digest"], new_digest.as_str());
+}
+
+#[test]
+fn an_index_stored_with_platforms_dropped_is_not_fetched_again() {
+    let Some(registry) = registry_with(&[("mirrored-pause:3.6", "mirrored-pause:3.6")]) else {
+        return;
+    };
+    let proxy = FaultProxy::start(&registry.host(), Vec::new(), None);
+    let work = tempfile::tempdir().unwrap();
+    let entries = ["mirrored-pause:3.6".to_string()];
+    let cold = mirror_for(&proxy, work.path(), &entries, &["linux/amd64"]);
+    let original = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
+    assert_eq!(
+        cold["images"][0]["platforms"],
+        serde_json::json!(["linux/amd64"])
+    );
+    assert_ne!(cold["images"][0]["digest"], original.as_str(), "{cold}");
+    proxy.stats.take_requests();
+    let layout = work.path().join("oci");
+    let index = fs::read(layout.join("index.json")).unwrap();
+    let blobs = blob_names(&layout);
+    mirror_for(&proxy, work.path(), &entries, &["linux/amd64"]);
+    let requests = image_requests(&proxy);
+    assert_eq!(
+        requests,
+        heads_of_tags(&["mirrored-pause:3.6"]),
+        "{requests:#?}"
+    );
+    assert_eq!(fs::read(layout.join("index.json")).unwrap(), index);
+    // The registry's index is kept beside the layout's blobs, not among them.
+    assert_eq!(blob_names(&layout), blobs);
+    // The other platform, asked for later, is fetched: the kept index serves it too.
+    mirror_for(
+        &proxy,
+        work.path(),
+        &entries,
+        &["linux/amd64", "linux/arm64"],
+    );
+    let requests = image_requests(&proxy);
+    let manifest_gets: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/manifests/"))
+        .collect();
+    // Only the arm64 manifest, by digest: neither the tag nor the index again.
+    assert_eq!(manifest_gets.len(), 1, "{requests:#?}");
+    assert!(!manifest_gets[0].contains(&original), "{requests:#?}");
+    assert!(
+        manifest_gets[0].contains("/manifests/sha256:"),
+        "{requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET ") && r.contains("/blobs/")),
+        "{requests:#?}"
+    );
 }

@@ -651,11 +651,40 @@ impl Run<'_> {
             &destination,
             &mut |n| reporter.item_progress(&destination, n),
         );
+        if let Ok(o) = &result {
+            self.keep_source_index(prepared, o, i);
+        }
         match &result {
             Ok(o) => reporter.item_finished(&destination, &summary(o)),
             Err(e) => reporter.item_finished(&destination, &format!("failed: {e}")),
         }
         result
+    }
+}
+
+impl Run<'_> {
+    /// A registry index stored with platforms dropped is kept as the registry sent it too
+    /// (not as a blob), so the next mirror of its tag finds it instead of fetching it. A
+    /// failure to keep it costs that fetch, nothing more.
+    fn keep_source_index(&self, prepared: &PreparedImage, o: &CopyOutcome, i: usize) {
+        let root = prepared.reader.root();
+        if o.kept_original_index || o.entry.digest == root.digest {
+            return;
+        }
+        if !matches!(self.entries[i].source, ImageSource::Registry(_)) {
+            return;
+        }
+        // The reader holds the index it opened with: no request.
+        let kept = prepared
+            .reader
+            .read_document(root)
+            .and_then(|bytes| self.layout.keep_source_index(&root.digest, &bytes));
+        if let Err(e) = kept {
+            tracing::debug!(
+                "{}: source index not kept: {e}",
+                self.entries[i].destination
+            );
+        }
     }
 }
 
