@@ -3,14 +3,15 @@
 //! resolved with HEAD, and no manifest, index, config or layer the layout holds is fetched
 //! again; an image pinned by a digest the layout holds costs no request. A re-pushed tag is
 //! picked up with one GET of its new manifest and GETs of its new blobs only. A registry
-//! that refuses HEAD gets GETs of its tags instead, as containerd and skopeo fall back.
+//! that refuses HEAD gets GETs of its tags instead, as containerd and skopeo fall back. A
+//! second `build` likewise asks only for its tags.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
 
 use common::proxy::FaultProxy;
 use common::registry::{Registry, fixture_layout, skopeo_push, skopeo_raw_digest};
-use common::{Cmd, require_tool};
+use common::{Cmd, Lab, require_tool};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
@@ -250,6 +251,45 @@ fn an_index_stored_with_platforms_dropped_is_not_fetched_again() {
         requests
             .iter()
             .any(|r| r.starts_with("GET ") && r.contains("/blobs/")),
+        "{requests:#?}"
+    );
+}
+
+#[test]
+fn a_second_build_asks_the_registry_only_for_its_tags() {
+    let Some(registry) = registry_with(&[("mirrored-pause:3.6", "mirrored-pause:3.6")]) else {
+        return;
+    };
+    let proxy = FaultProxy::start(&registry.host(), Vec::new(), None);
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let list = dir.join("images.txt");
+    let text = fs::read_to_string(&list).unwrap().replace(
+        "oci:../images/oci:mirrored-pause:3.6 ",
+        &format!("docker://{}/rancher/mirrored-pause:3.6 ", proxy.host()),
+    );
+    fs::write(&list, text).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\nimages:\n",
+        &format!(
+            "\nregistries:\n  - host: \"{}\"\n    insecure: true\n\nimages:\n",
+            proxy.host()
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let cold = image_requests(&proxy);
+    assert!(
+        cold.iter()
+            .any(|r| r.starts_with("GET ") && r.contains("/manifests/")),
+        "{cold:#?}"
+    );
+    lab.build();
+    let requests = image_requests(&proxy);
+    assert_eq!(
+        requests,
+        heads_of_tags(&["mirrored-pause:3.6"]),
         "{requests:#?}"
     );
 }
