@@ -3,8 +3,8 @@
 //! resolved with HEAD, and no manifest, index, config or layer the layout holds is fetched
 //! again; an image pinned by a digest the layout holds costs no request. A re-pushed tag is
 //! picked up with one GET of its new manifest and GETs of its new blobs only. A registry
-//! that refuses HEAD gets GETs of its tags instead, as containerd and skopeo fall back. A
-//! second `build` likewise asks only for its tags.
+//! that refuses HEAD, or leaves `Docker-Content-Digest` out, gets GETs of its tags instead,
+//! as containerd and skopeo fall back. A second `build` likewise asks only for its tags.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -144,6 +144,21 @@ fn a_warm_mirror_asks_only_heads_of_tags_and_nothing_for_pinned_digests() {
         let get = format!("GET /v2/rancher/{repo}/manifests/{tag}");
         assert!(requests.contains(&get), "{get} not in {requests:#?}");
     }
+    assert_eq!(fs::read(layout.join("index.json")).unwrap(), index);
+
+    // A HEAD answered without Docker-Content-Digest: the same, a GET of each tag.
+    proxy.stats.refuse_head.store(false, Ordering::Relaxed);
+    proxy.stats.strip_head_digest.store(true, Ordering::Relaxed);
+    mirror(&proxy, work.path(), &entries);
+    let requests = image_requests(&proxy);
+    let mut want = heads_of_tags(&TAGS);
+    want.extend(
+        heads_of_tags(&TAGS)
+            .iter()
+            .map(|h| h.replacen("HEAD", "GET", 1)),
+    );
+    want.sort();
+    assert_eq!(requests, want, "{requests:#?}");
     assert_eq!(fs::read(layout.join("index.json")).unwrap(), index);
 }
 

@@ -4,7 +4,7 @@
 //! blob body whose size is in a given range arrives with one byte changed. Everything else is
 //! passed through. Every upstream exchange uses its own connection (`Connection: close`).
 //! Every request line is recorded, so a test can count what a run asked for; HEADs can be
-//! refused with 405.
+//! refused with 405, or answered without `Docker-Content-Digest`.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -39,6 +39,8 @@ pub struct ProxyStats {
     pub requests: Mutex<Vec<String>>,
     /// Answer every HEAD with 405 Method Not Allowed (a registry that refuses HEAD).
     pub refuse_head: AtomicBool,
+    /// Drop `Docker-Content-Digest` from the answers to HEADs.
+    pub strip_head_digest: AtomicBool,
 }
 
 impl ProxyStats {
@@ -165,7 +167,13 @@ fn serve(
     }
     let mut up = TcpStream::connect(upstream)?;
     up.write_all(closing(&head).as_bytes())?;
-    let response_head = String::from_utf8_lossy(&read_head(&mut up)?).into_owned();
+    let mut response_head = String::from_utf8_lossy(&read_head(&mut up)?).into_owned();
+    if first.starts_with("HEAD ") && stats.strip_head_digest.load(Ordering::Relaxed) {
+        response_head = response_head
+            .split_inclusive("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("docker-content-digest:"))
+            .collect();
+    }
     let mut body = Vec::new();
     up.read_to_end(&mut body)?;
     client.write_all(closing(&response_head).as_bytes())?;
