@@ -92,7 +92,10 @@ impl RegistryClient {
         let media_type = header(CONTENT_TYPE.as_str())
             .map(|v| v.split(';').next().unwrap_or(&v).trim().to_string())
             .filter(|t| MANIFEST_ACCEPT.contains(&t.as_str()));
-        let size = header(CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
+        // No manifest is empty: a length of 0 says nothing (HEAD answers often carry it).
+        let size = header(CONTENT_LENGTH.as_str())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&n| n > 0);
         Ok(Some(ManifestHead {
             digest,
             media_type,
