@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 
 mod autoinstall;
 mod line_endings;
+mod positions;
 mod registry;
 mod settings;
+mod sources;
+mod strict;
 
 pub use autoinstall::{Autoinstall, SshKey, StorageLayout, Username, check_password_hash};
 pub use registry::{
@@ -390,20 +393,22 @@ impl Config {
                 ));
             }
         }
+        let positions = positions::Positions::of(text);
+        // A folder or a FIFO given as a certificate or key passes `metadata` and fails
+        // only when a step reads it: refused here, at the line that names it.
+        let regular = |path: &Path, key: &str| {
+            crate::input::check_regular(path).map_err(|e| {
+                let (line, column) = positions.at(key);
+                invalid(line, column, format!("{key}: {e}"))
+            })
+        };
         if let Some(import) = self.registry.as_ref().and_then(|r| r.ca.import.as_ref()) {
-            for file in [&import.cert, &import.key] {
-                let full = self.dir.join(file);
-                if let Err(e) = std::fs::metadata(&full) {
-                    let line = text
-                        .lines()
-                        .position(|l| l.trim_start().starts_with("import:"))
-                        .map_or(1, |i| i as u64 + 1);
-                    return Err(invalid(
-                        line,
-                        1,
-                        format!("registry.ca.import: {}: {e}", full.display()),
-                    ));
-                }
+            regular(&self.dir.join(&import.cert), "registry.ca.import.cert")?;
+            regular(&self.dir.join(&import.key), "registry.ca.import.key")?;
+        }
+        for (i, r) in self.registries.iter().enumerate() {
+            if let Some(ca) = &r.ca_file {
+                regular(&self.dir.join(ca), &format!("registries[{i}].ca_file"))?;
             }
         }
         if let Some(dir) = &self.templates
@@ -428,9 +433,12 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         line_endings::check(text, path)?;
         check_yaml_shape(text, path)?;
-        let raw: RawConfig =
-            serde_saphyr::from_str_with_options(text, crate::input::yaml_options())
-                .map_err(|e| yaml_error(path, &e))?;
+        let raw: RawConfig = serde_saphyr::with_deserializer_from_str_with_options(
+            text,
+            crate::input::yaml_options(),
+            |d| RawConfig::deserialize(strict::Strict(d)),
+        )
+        .map_err(|e| yaml_error(path, &e))?;
         let invalid = |loc: &serde_saphyr::Location, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: loc.line(),
@@ -526,9 +534,18 @@ impl Config {
             None => raw.airgap.compression.level_kind().default_level(),
         };
         let packages = raw.packages.map(|p| (p.referenced, p.value));
+        let positions = positions::Positions::of(text);
+        let found = |((line, column), message): sources::Found| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        };
         if let Some((loc, bundles)) = &packages {
             crate::debs::config::check_unique(bundles).map_err(|m| invalid(loc, m))?;
+            sources::check_repo_urls(bundles, &positions).map_err(found)?;
         }
+        sources::check_registries(&raw.registries, &positions).map_err(found)?;
         let files: Vec<crate::files::FileConfig> = raw
             .files
             .into_iter()
@@ -546,6 +563,13 @@ impl Config {
             column: at.column,
             message,
         })?;
+        for (i, f) in files.iter().enumerate() {
+            if let crate::files::FileSource::Url(url) = &f.source {
+                let at = format!("files[{i}].source");
+                sources::check_url(url, false)
+                    .map_err(|why| found((positions.at(&at), format!("{at}: {why}"))))?;
+            }
+        }
         let export_dir = match raw.export_dir {
             Some(d) if d.value.is_empty() => {
                 return Err(invalid(&d.referenced, "export_dir is empty".into()));
@@ -1036,5 +1060,154 @@ network:
         // The same release without the mirror is fine; the line's first GA release too.
         parse(&GOOD.replace("v1.33.1+k3s1", "v1.30.7+k3s1")).unwrap();
         parse(&text.replace("v1.30.7+k3s1", "v1.30.8+k3s1")).unwrap();
+    }
+
+    #[test]
+    fn quoted_booleans_and_numbers_are_refused_at_their_position() {
+        let text = GOOD.replace("  token:", "  embedded_registry: \"true\"\n  token:");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (5, 22), "{message}");
+        assert_eq!(
+            message,
+            "expected a boolean, found the string \"true\" (remove the quotes)"
+        );
+        let text = GOOD.replace("  port: 5000", "  port: '5000'");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (8, 9), "{message}");
+        assert!(
+            message.contains("expected an integer, found the string \"5000\" (remove the quotes)"),
+            "{message}"
+        );
+        for (key, value) in [
+            ("version", "\"1\""),
+            ("source_date_epoch", "\"1700000000\""),
+        ] {
+            let text = if key == "version" {
+                GOOD.replace("version: 1", &format!("version: {value}"))
+            } else {
+                format!("{GOOD}{key}: {value}\n")
+            };
+            let (_, _, message) = error_at(&text);
+            assert!(message.contains("(remove the quotes)"), "{key}: {message}");
+        }
+        let text = format!("{GOOD}airgap:\n  compression: zstd\n  level: \"3\"\n");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (25, 10), "{message}");
+        assert!(message.contains("expected an integer"), "{message}");
+        let text = GOOD.replace("  platforms:", "  concurrency: \"8\"\n  platforms:");
+        assert!(error_at(&text).2.contains("(remove the quotes)"));
+        let text = GOOD.replace("  port: 5000", "  port: 5000\n  plain_http: 'false'");
+        assert!(error_at(&text).2.contains("found the string \"false\""));
+        // Unquoted, the same values are read.
+        let c = parse(&format!("{GOOD}airgap:\n  compression: zstd\n  level: 3\n")).unwrap();
+        assert_eq!(c.airgap_level, 3);
+        // Strings stay strings when quoted: a name that looks like a number.
+        parse(&GOOD.replace("name: s1", "name: \"s1\"")).unwrap();
+    }
+
+    #[test]
+    fn registries_entries_are_checked_at_their_line() {
+        let with = |entries: &str| format!("{GOOD}registries:\n{entries}");
+        // Lines: GOOD is 22 lines, `registries:` the 23rd.
+        let twice = with(
+            "  - host: registry.example:5000\n    insecure: true\n  - host: Registry.example:5000\n",
+        );
+        let (line, column, message) = error_at(&twice);
+        assert_eq!((line, column), (26, 11), "{message}");
+        assert!(
+            message.contains("listed twice (first at line 24)"),
+            "{message}"
+        );
+        let (line, _, message) = error_at(&with(
+            "  - host: registry.example\n    password: {env: PULL}\n",
+        ));
+        assert_eq!(line, 25, "{message}");
+        assert!(message.contains("password without a username"), "{message}");
+        for (host, why) in [
+            ("registry.example:0", "port 0"),
+            ("\"\"", "empty"),
+            ("registry.example/path", "without a path"),
+        ] {
+            let (line, _, message) = error_at(&with(&format!("  - host: {host}\n")));
+            assert_eq!(line, 24, "{host}: {message}");
+            assert!(message.contains(why), "{host}: {message}");
+        }
+        let c = parse(&with(
+            "  - host: a.example:5000\n    username: u\n    password: {env: P}\n  - host: https://b.example/v2/\n",
+        ))
+        .unwrap();
+        assert_eq!(c.registries.len(), 2);
+    }
+
+    #[test]
+    fn package_repository_urls_are_checked_at_their_line() {
+        let with = |repos: &str| {
+            format!(
+                "{GOOD}packages:\n  - name: ops\n    packages: [jq]\n    repo: {{url: http://a/debian, suite: bookworm}}\n    repos:\n{repos}"
+            )
+        };
+        for (url, why) in [
+            ("ftp://a/debian", "only file:, http:// and https://"),
+            ("\"\"", "empty"),
+            ("http://a:0/debian", "port"),
+        ] {
+            let text = with(&format!(
+                "      - {{url: http://b/debian, suite: bookworm}}\n      - url: {url}\n        suite: bookworm\n"
+            ));
+            let (line, column, message) = error_at(&text);
+            assert_eq!((line, column), (29, 14), "{url}: {message}");
+            assert!(
+                message.starts_with("packages[0].repos[1].url: "),
+                "{message}"
+            );
+            assert!(message.contains(why), "{url}: {message}");
+        }
+        let text = with("      - {url: http://b/debian, suite: bookworm}\n")
+            .replace("url: http://a/debian", "url: ftp://a/debian");
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (26, 17), "{message}");
+        assert!(message.starts_with("packages[0].repo.url: "), "{message}");
+        parse(&with(
+            "      - {url: \"file:///srv/mirror\", suite: bookworm}\n",
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn numbers_of_the_wrong_kind_or_range_are_refused_at_the_value() {
+        for (value, want) in [
+            ("70000", "70000 is out of range: expected u16 (0..=65535)"),
+            ("-1", "-1 is out of range"),
+            ("1.5", "expected an integer, found the number 1.5"),
+            ("true", "expected an integer, found the boolean true"),
+            ("[1]", "expected an integer, found a list"),
+            ("five", "expected an integer, found \"five\""),
+        ] {
+            let (line, column, message) =
+                error_at(&GOOD.replace("port: 5000", &format!("port: {value}")));
+            assert_eq!((line, column), (8, 9), "{value}: {message}");
+            assert!(message.contains(want), "{value}: {message}");
+        }
+        let (_, _, message) =
+            error_at(&GOOD.replace("  port: 5000", "  port: 5000\n  plain_http: 1"));
+        assert!(
+            message.contains("expected a boolean, found the number 1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_payload_url_with_port_0_is_refused_at_its_line() {
+        let text = format!(
+            "{GOOD}files:\n  - name: bin/k3s\n    source: http://mirror.example:0/k3s\n    sha256: \"{}\"\n",
+            "0".repeat(64)
+        );
+        let (line, column, message) = error_at(&text);
+        assert_eq!((line, column), (25, 13), "{message}");
+        assert!(
+            message.contains("files[0].source: the URL's port \"0\""),
+            "{message}"
+        );
+        parse(&text.replace(":0/", ":8080/")).unwrap();
     }
 }

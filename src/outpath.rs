@@ -51,6 +51,20 @@ pub enum OutPathError {
         /// The marker a seedforge output has.
         marker: &'static str,
     },
+    /// The output folder (or a folder it would be made in) is a file.
+    #[error(
+        "{}: is {found}, where the output {} needs a folder; move it away or choose another output",
+        path.display(),
+        out.display()
+    )]
+    NotAFolder {
+        /// The output as given.
+        out: PathBuf,
+        /// The output itself or the parent that is not a folder.
+        path: PathBuf,
+        /// What it is (`a regular file`).
+        found: &'static str,
+    },
     /// Looking at the path failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -105,9 +119,10 @@ pub fn is_within(inner: &Path, outer: &Path) -> bool {
     resolve(inner).starts_with(resolve(outer))
 }
 
-/// Refuses `/` and the home folder as an output folder (or an output file's folder, when
-/// `is_file`).
+/// Refuses an output folder that cannot be one ([`refuse_non_folder`]), and `/` and the
+/// home folder.
 pub fn refuse_dangerous(out: &Path) -> Result<(), OutPathError> {
+    refuse_non_folder(out)?;
     let real = resolve(out);
     if real == Path::new("/") {
         return Err(OutPathError::Dangerous {
@@ -122,6 +137,40 @@ pub fn refuse_dangerous(out: &Path) -> Result<(), OutPathError> {
                 path: out.to_path_buf(),
                 what: "the home folder",
             });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an output folder that is a file, or that would be made inside one (`out/x`
+/// where `out` is a file): writing there fails part-way with "Not a directory".
+pub fn refuse_non_folder(out: &Path) -> Result<(), OutPathError> {
+    for at in out.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(m) => {
+                return Err(OutPathError::NotAFolder {
+                    out: out.to_path_buf(),
+                    path: at.to_path_buf(),
+                    found: if m.is_file() {
+                        "a regular file"
+                    } else {
+                        "not a folder"
+                    },
+                });
+            }
+            // Missing (made later), or below a file: the file is one of the ancestors.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) => {}
+            Err(e) => {
+                return Err(OutPathError::Io {
+                    path: at.to_path_buf(),
+                    source: e,
+                });
+            }
         }
     }
     Ok(())
@@ -205,6 +254,27 @@ mod tests {
     fn root_is_refused() {
         assert!(refuse_dangerous(Path::new("/")).is_err());
         assert!(refuse_dangerous(Path::new("/tmp/../")).is_err());
+    }
+
+    #[test]
+    fn a_file_where_the_output_folder_goes_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        std::fs::write(&file, "x").unwrap();
+        for out in [file.clone(), file.join("sub/deeper")] {
+            let err = refuse_dangerous(&out).unwrap_err();
+            assert!(err.is_invalid_input());
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "{}: is a regular file, where the output",
+                    file.display()
+                )),
+                "{text}"
+            );
+        }
+        refuse_non_folder(&dir.path().join("new/sub")).unwrap();
+        refuse_non_folder(dir.path()).unwrap();
     }
 
     #[test]

@@ -384,12 +384,151 @@ const CONFIG_CASES: &[Case] = &[
         // Reported at the bundle's entry, the first appended line.
         &["seedforge.yaml:{first}:", "k3s-opps"],
     ),
+    build(
+        "quoted boolean",
+        &[Sub(
+            CONFIG,
+            "  token: {file: token}",
+            "  token: {file: token}\n  embedded_registry: \"true\"",
+        )],
+        &[
+            "seedforge.yaml:{line}:22: ",
+            "expected a boolean, found the string \"true\" (remove the quotes)",
+        ],
+    ),
+    build(
+        "quoted number",
+        &[Append(
+            CONFIG,
+            "airgap:\n  compression: zstd\n  level: \"3\"\n",
+        )],
+        &[
+            "seedforge.yaml:{line}:10: ",
+            "expected an integer, found the string \"3\" (remove the quotes)",
+        ],
+    ),
+    build(
+        "CA key to import is a folder",
+        &[
+            Sh("mkdir fixtures/lab/ca-key"),
+            Sub(
+                CONFIG,
+                "  port: 5000",
+                "  port: 5000\n  ca:\n    import:\n      cert: token\n      key: ca-key",
+            ),
+        ],
+        &[
+            "seedforge.yaml:{line}:12: ",
+            "registry.ca.import.key: ",
+            "ca-key: is a directory, not a regular file",
+        ],
+    ),
+    build(
+        "CA certificate to import is a folder",
+        &[
+            Sh("mkdir fixtures/lab/ca-cert"),
+            Sub(
+                CONFIG,
+                "  port: 5000",
+                "  port: 5000\n  ca:\n    import:\n      cert: ca-cert\n      key: token",
+            ),
+        ],
+        &[
+            "seedforge.yaml:{line-1}:13: ",
+            "registry.ca.import.cert: ",
+            "ca-cert: is a directory, not a regular file",
+        ],
+    ),
+    build(
+        "package repository with an ftp URL",
+        &[Append(
+            CONFIG,
+            "packages:\n  - name: ops\n    packages: [jq]\n    repo: {url: \"ftp://deb.example/debian\", suite: bookworm}\n",
+        )],
+        &[
+            "seedforge.yaml:{line}:17: ",
+            "packages[0].repo.url: ",
+            "only file:, http:// and https:// URLs are supported",
+        ],
+    ),
+    build(
+        "package repository with an empty URL",
+        &[Append(
+            CONFIG,
+            "packages:\n  - name: ops\n    packages: [jq]\n    repos:\n      - {url: \"\", suite: bookworm}\n",
+        )],
+        &[
+            "seedforge.yaml:{line}:15: ",
+            "packages[0].repos[0].url: the URL is empty",
+        ],
+    ),
+    build(
+        "source registry listed twice",
+        &[Append(
+            CONFIG,
+            "registries:\n  - host: registry.example:5000\n  - host: registry.example:5000\n    insecure: true\n",
+        )],
+        &[
+            "seedforge.yaml:{line-1}:11: ",
+            "host \"registry.example:5000\" is listed twice",
+        ],
+    ),
+    build(
+        "source registry password without a username",
+        &[Append(
+            CONFIG,
+            "registries:\n  - host: registry.example\n    password: {file: token}\n",
+        )],
+        &["seedforge.yaml:{line}:15: ", "password without a username"],
+    ),
+    build(
+        "source registry CA file missing",
+        &[Append(
+            CONFIG,
+            "registries:\n  - host: registry.example\n    ca_file: no-such-ca.pem\n",
+        )],
+        &[
+            "seedforge.yaml:{line}:14: ",
+            "registries[0].ca_file: ",
+            "no-such-ca.pem",
+        ],
+    ),
+    build(
+        "source registry with port 0",
+        &[Append(
+            CONFIG,
+            "registries:\n  - host: registry.example:0\n",
+        )],
+        &[
+            "seedforge.yaml:{line}:11: ",
+            "has port 0, which is out of range",
+        ],
+    ),
 ];
 
 // ------------------------------------------------------------------------------------------
 // Image lists and references
 
 const LIST_CASES: &[Case] = &[
+    build(
+        "destination registry with port 0",
+        &[Append(
+            LIST,
+            "oci:../images/oci:mirrored-pause:3.6 registry.example:0/x/pause:3.6\n",
+        )],
+        &[
+            "images.txt:{line}",
+            "\"registry.example:0\" has port 0, which is out of range (1-65535)",
+        ],
+    ),
+    build(
+        "image source with registry port 0",
+        &[Append(
+            LIST,
+            "registry.example:0/x/pause:3.6 docker.io/x/pause:3.6\n",
+        )],
+        &["images.txt:{line}", "has port 0, which is out of range"],
+    ),
     build(
         "three fields",
         &[Append(LIST, "oci:../images/oci:mirrored-pause:3.6 a b\n")],
@@ -1213,6 +1352,50 @@ const HOSTILE_CASES: &[Case] = &[
         )],
         &["out/nodes/lab-agent1/user-data: is a symbolic link"],
     ),
+    build(
+        "output folder is a regular file",
+        &[Sh(
+            "rm -rf fixtures/lab/out && echo mine > fixtures/lab/out",
+        )],
+        &["fixtures/lab/out: is a regular file, where the output fixtures/lab/out needs a folder"],
+    ),
+    Case {
+        name: "init into a regular file",
+        edits: &[Sh("mkdir -p o && echo mine > o/new")],
+        run: Run::Args(&["init", "o/new"], "o"),
+        expect: &["o/new: is a regular file, where the output o/new needs a folder"],
+    },
+    Case {
+        name: "init --templates through a templates link to another folder",
+        edits: &[Sh(
+            "mkdir -p o/new elsewhere && ln -s ../../elsewhere o/new/templates",
+        )],
+        run: Run::Args(&["init", "o/new", "--templates"], "o"),
+        expect: &["o/new/templates: is a symbolic link"],
+    },
+    Case {
+        name: "man pages into a regular file",
+        edits: &[Sh("mkdir -p o && echo mine > o/man")],
+        run: Run::Args(&["man", "o/man"], "o"),
+        expect: &["o/man: is a regular file, where the output o/man needs a folder"],
+    },
+    Case {
+        name: "pki for a registry on port 0",
+        edits: &[],
+        run: Run::Args(
+            &[
+                "pki",
+                "--host",
+                "192.168.6.1",
+                "--port",
+                "0",
+                "--out",
+                "o/pki",
+            ],
+            "o",
+        ),
+        expect: &["--port", "0 is not in 1..=65535"],
+    },
     Case {
         name: "airgap written over the index.json of the layout it reads",
         edits: &[Sh("mkdir -p o && cp -r {good}/oci o/layout")],

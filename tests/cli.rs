@@ -80,6 +80,78 @@ fn a_closed_stdout_ends_quietly_like_sigpipe() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// `/dev/full` as a command's stdout or stderr: every write fails with "No space left on
+/// device". No command may panic (exit 101) over it: the one whose stream is full fails
+/// (non-zero, the reason on the other stream), one that writes nothing there succeeds.
+#[test]
+fn a_full_stdout_or_stderr_fails_the_command_without_a_panic() {
+    let lab = Lab::new();
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let plan = ["plan", "--config", lab.config_arg()];
+    let failing = ["plan", "--config", "no-such.yaml"];
+    // (arguments, writes to stdout, writes to stderr, exit status with both writable)
+    let commands: [(&[&str], bool, bool, i32); 6] = [
+        (&["--version"], true, false, 0),
+        (&["--help"], true, false, 0),
+        (&["plan", "--help"], true, false, 0),
+        (&plan, true, false, 0),
+        (&failing, false, true, 2),
+        (&["--no-such-flag"], false, true, 2),
+    ];
+    for (args, writes_stdout, writes_stderr, code) in commands {
+        for stream in ["stdout", "stderr"] {
+            let mut cmd = std::process::Command::new(common::seedforge_bin());
+            cmd.args(args).current_dir(lab.root());
+            if stream == "stdout" {
+                cmd.stdout(full());
+            } else {
+                cmd.stderr(full());
+            }
+            let out = cmd.output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let what = format!("{args:?} with a full {stream}");
+            assert_ne!(out.status.code(), Some(101), "{what}: {text}");
+            assert!(!text.contains("panicked"), "{what}: {text}");
+            let writes = if stream == "stdout" {
+                writes_stdout
+            } else {
+                writes_stderr
+            };
+            if writes {
+                assert_ne!(out.status.code(), Some(0), "{what} succeeded: {text}");
+                assert!(
+                    text.contains(&format!("cannot write to {stream}")),
+                    "{what}: {text}"
+                );
+            } else {
+                assert_eq!(out.status.code(), Some(code), "{what}: {text}");
+            }
+        }
+    }
+    // The reason a command failed is not lost with its stderr: it goes to stdout.
+    let out = std::process::Command::new(common::seedforge_bin())
+        .args(failing)
+        .current_dir(lab.root())
+        .stderr(full())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("no-such.yaml: cannot read config"),
+        "{stdout}"
+    );
+}
+
 /// The binary loads no shared library but the C library (and its loader): each other one
 /// is a file to find and read when it starts from a cold page cache. `pow`, the one math
 /// function it uses, is its own (src/main.rs); a new one from libm fails here.

@@ -8,6 +8,7 @@ mod common;
 mod airgap;
 mod architecture;
 mod archive_sources;
+mod auth_files;
 mod bad_input;
 mod build_lock;
 mod build_seal;

@@ -5,8 +5,12 @@
 //! 99999`, a redirect loop) the run ends by itself within its limits with exit 1 and a
 //! message naming what went wrong, the server could send only a bounded number of bytes
 //! (the client stopped reading) and the run stayed within a 512 MiB data segment
-//! (`prlimit --data`: memory stays flat), and nothing is left under a final name. Short limits come from the environment (`SEEDFORGE_READ_TIMEOUT` and friends),
-//! which is how an operator sets them too.
+//! (`prlimit --data`: memory stays flat), and nothing is left under a final name. A silent
+//! or trickling server is given up on once the request's budget is spent, however many
+//! attempts the retry policy allows, with a message naming the URL, what happened and the
+//! setting; a slow start and a steady body outlast the speed window and the budget. Short
+//! limits come from the environment (`SEEDFORGE_READ_TIMEOUT` and friends), which is how
+//! an operator sets them too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
@@ -38,14 +42,27 @@ fn seedforge() -> Cmd {
         .arg(common::seedforge_bin())
 }
 
-/// The short limits every run here gets.
+/// The short limits every run here gets: the defaults scaled down, with the speed window
+/// longer than the idle timeout (a stall is met as a stall) and shorter than the document
+/// deadline (a trickle is met by the speed rule), and a budget that leaves the retry
+/// policy to end these runs.
 fn limited(cmd: Cmd) -> Cmd {
     cmd.env("SEEDFORGE_CONNECT_TIMEOUT", "2")
         .env("SEEDFORGE_READ_TIMEOUT", "2")
         .env("SEEDFORGE_DEADLINE", "6")
+        .env("SEEDFORGE_DOCUMENT_DEADLINE", "5")
+        .env("SEEDFORGE_SPEED_TIME", "3")
+        .env("SEEDFORGE_BUDGET", "30")
         .env("SEEDFORGE_RETRIES", "2")
         .env("SEEDFORGE_RETRY_AFTER_MAX", "1")
         .timeout(RUN_LIMIT)
+}
+
+/// [`limited`], but with attempts to spare: only the budget (`secs`) can end a run.
+fn budgeted(cmd: Cmd, secs: &str) -> Cmd {
+    limited(cmd)
+        .env("SEEDFORGE_RETRIES", "100")
+        .env("SEEDFORGE_BUDGET", secs)
 }
 
 /// One misbehaviour: the answer, and words the error must contain.
@@ -66,11 +83,8 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "trickle",
-            answer: Answer::Trickle {
-                length: 1024,
-                every: Duration::from_millis(500),
-            },
-            says: &["deadline"],
+            answer: trickle(),
+            says: &["under 1 KiB/s for 3 s", "SEEDFORGE_SPEED_LIMIT"],
         },
         Case {
             name: "stall before headers",
@@ -96,6 +110,39 @@ fn cases() -> Vec<Case> {
             says: &["redirect"],
         },
     ]
+}
+
+/// One byte every half second: far under the speed limit, far above the idle timeout.
+fn trickle() -> Answer {
+    Answer::Trickle {
+        length: 1024,
+        every: Duration::from_millis(500),
+    }
+}
+
+/// The servers only the budget ends, and what the message says of each besides the
+/// budget.
+fn budget_cases() -> [(&'static str, Answer, &'static str); 2] {
+    [
+        ("silent", Answer::StallBeforeHeaders, "no data for 2 s"),
+        ("trickle", trickle(), "under 1 KiB/s for 3 s"),
+    ]
+}
+
+/// The budget's message: what happened, that the budget is spent, the setting, the URL.
+fn assert_budget_spent(label: &str, stderr: &str, what: &str, url: &str) {
+    eprintln!("{label}: exit 1: {}", stderr.lines().last().unwrap_or(""));
+    for word in [
+        what,
+        "gave up after",
+        "the request's budget of 4 s is spent (SEEDFORGE_BUDGET)",
+        url,
+    ] {
+        assert!(
+            stderr.contains(word),
+            "{label}: the error does not say {word:?}:\n{stderr}"
+        );
+    }
 }
 
 fn assert_says(case: &Case, stderr: &str) {
@@ -252,6 +299,92 @@ fn a_misbehaving_registry_ends_each_run_within_its_limits() {
 }
 
 #[test]
+fn a_silent_or_trickling_registry_is_given_up_on_once_the_budget_is_spent() {
+    let image = Arc::new(Image::new());
+    for target in ["manifest", "layer"] {
+        for (name, answer, what) in budget_cases() {
+            let label = format!("{target}: {name}");
+            let server = registry(image.clone(), Some((target, answer)));
+            let work = tempfile::tempdir().unwrap();
+            let out = budgeted(mirror(&server, work.path()), "4").expect(1).run();
+            let url = server.url("/v2/lib/app/");
+            assert_budget_spent(&label, &out.stderr, what, &url);
+            nothing_final(&work.path().join("oci"), &image, &label);
+        }
+    }
+}
+
+#[test]
+fn a_trickling_manifest_meets_the_document_deadline() {
+    // Without the speed rule, the short deadline for documents ends each attempt.
+    let image = Arc::new(Image::new());
+    let server = registry(image, Some(("manifest", trickle())));
+    let work = tempfile::tempdir().unwrap();
+    let out = mirror(&server, work.path())
+        .env("SEEDFORGE_SPEED_LIMIT", "0")
+        .expect(1)
+        .run();
+    assert!(
+        out.stderr.contains(
+            "no complete answer within the 5 s deadline for documents (SEEDFORGE_DOCUMENT_DEADLINE)"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_slow_start_and_a_steady_layer_outlast_the_speed_window_and_the_budget() {
+    // The first byte comes after twice the speed window, and the body flows for longer
+    // than the budget: a sound transfer, which one attempt must bring in whole.
+    let image = Arc::new(Image::new());
+    let paced = Answer::Paced {
+        body: image.layer.clone(),
+        delay: Duration::from_secs(2),
+        chunk: 64 << 10,
+        every: Duration::from_millis(250),
+    };
+    let server = registry(image.clone(), Some(("layer", paced)));
+    let work = tempfile::tempdir().unwrap();
+    mirror(&server, work.path())
+        .env("SEEDFORGE_READ_TIMEOUT", "5")
+        .env("SEEDFORGE_DEADLINE", "30")
+        .env("SEEDFORGE_SPEED_TIME", "1")
+        .env("SEEDFORGE_BUDGET", "3")
+        .env("SEEDFORGE_RETRIES", "1")
+        .run();
+    let blob = work
+        .path()
+        .join("oci/blobs/sha256")
+        .join(image.layer_digest());
+    assert_eq!(fs::read(blob).unwrap(), image.layer);
+}
+
+#[test]
+fn a_bad_limit_is_a_usage_error_naming_the_variable() {
+    for (name, value) in [
+        ("SEEDFORGE_BUDGET", "0"),
+        ("SEEDFORGE_SPEED_LIMIT", "-1"),
+        ("SEEDFORGE_SPEED_TIME", "soon"),
+        ("SEEDFORGE_DOCUMENT_DEADLINE", "1e9"),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let list = work.path().join("images.txt");
+        fs::write(&list, "docker://127.0.0.1:9/lib/app:1.0\n").unwrap();
+        let out = Cmd::seedforge()
+            .args(["mirror", "--images"])
+            .arg(&list)
+            .arg("--layout")
+            .arg(work.path().join("oci"))
+            .env(name, value)
+            .expect(2)
+            .run();
+        assert!(out.stderr.contains(name), "{name}: {}", out.stderr);
+        assert!(!work.path().join("oci").exists(), "{name}");
+    }
+}
+
+#[test]
 fn a_manifest_without_end_stops_at_four_mib() {
     let image = Arc::new(Image::new());
     let server = registry(image, Some(("manifest", Answer::Endless)));
@@ -335,6 +468,62 @@ fn a_misbehaving_apt_repository_ends_each_run_within_its_limits() {
     }
 }
 
+#[test]
+fn a_silent_or_trickling_apt_repository_is_given_up_on_once_the_budget_is_spent() {
+    if !common::require_tool("apt-ftparchive") {
+        return;
+    }
+    let repo = tempfile::tempdir().unwrap();
+    common::debs::make_repo(repo.path(), &common::debs::fixture_debs());
+    for (target, suffix) in [
+        ("Release", "/Release"),
+        ("Packages", "/Packages*"),
+        (".deb", ".deb"),
+    ] {
+        for (name, answer, what) in budget_cases() {
+            let label = format!("{target}: {name}");
+            let server = apt_server(repo.path(), suffix, answer);
+            let work = tempfile::tempdir().unwrap();
+            let out = budgeted(debs(&server, work.path()), "4").expect(1).run();
+            assert_budget_spent(&label, &out.stderr, what, &server.url("/"));
+        }
+    }
+}
+
+#[test]
+fn a_slow_start_and_steady_debs_outlast_the_speed_window_and_the_budget() {
+    if !common::require_tool("apt-ftparchive") {
+        return;
+    }
+    let repo = tempfile::tempdir().unwrap();
+    common::debs::make_repo(repo.path(), &common::debs::fixture_debs());
+    let root = repo.path().to_path_buf();
+    let server = Server::start(move |_, path| {
+        let Ok(body) = fs::read(root.join(path.trim_start_matches('/'))) else {
+            return Answer::status(404);
+        };
+        if !path.ends_with(".deb") {
+            return Answer::ok("application/octet-stream", body);
+        }
+        // 64 KiB a second: the largest (183 KiB) flows for about 3 s after a 2 s start.
+        Answer::Paced {
+            body,
+            delay: Duration::from_secs(2),
+            chunk: 16 << 10,
+            every: Duration::from_millis(250),
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    debs(&server, work.path())
+        .env("SEEDFORGE_READ_TIMEOUT", "5")
+        .env("SEEDFORGE_DEADLINE", "30")
+        .env("SEEDFORGE_SPEED_TIME", "1")
+        .env("SEEDFORGE_BUDGET", "3")
+        .env("SEEDFORGE_RETRIES", "1")
+        .run();
+    assert!(work.path().join("ops.tar.gz").is_file());
+}
+
 // --- a files: URL ---------------------------------------------------------------------
 
 #[test]
@@ -374,6 +563,27 @@ fn a_misbehaving_files_url_ends_each_build_within_its_limits() {
             case.name,
             out.stderr.lines().last().unwrap_or("")
         );
+    }
+}
+
+#[test]
+fn a_silent_or_trickling_files_url_is_given_up_on_once_the_budget_is_spent() {
+    for (name, answer, what) in budget_cases() {
+        let server = Server::start(move |_, _| answer.clone());
+        let lab = Lab::new();
+        let path = lab.lab_dir().join("seedforge.yaml");
+        let mut config = fs::read_to_string(&path).unwrap();
+        config.push_str(&format!(
+            "\nfiles:\n  - name: bin/k3s\n    source: {}\n    size: 4096\n    sha256: \"{}\"\n",
+            server.url("k3s"),
+            "0".repeat(64)
+        ));
+        fs::write(&path, config).unwrap();
+        let out = budgeted(seedforge().cwd(lab.root()), "4")
+            .args(["build", "--config", lab.config_arg()])
+            .expect(1)
+            .run();
+        assert_budget_spent(name, &out.stderr, what, &server.url("k3s"));
     }
 }
 

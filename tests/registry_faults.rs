@@ -1,7 +1,8 @@
 //! Mirroring through a fault-injecting proxy in front of a real registry: connections cut
 //! midway through blobs, 500s and 429s with Retry-After still end with correct digests
 //! (the cut downloads resume with Range requests); a proxy that flips one byte of every
-//! blob makes the run fail clearly, with nothing corrupt in the layout.
+//! blob makes the run fail clearly, with nothing corrupt in the layout; a large layer from
+//! a sound registry is mirrored under the default time limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -158,4 +159,37 @@ fn keep_going_copies_the_other_images_and_lists_the_failure() {
         .collect();
     assert_eq!(names.len(), 2, "{index}");
     assert!(names.iter().all(|n| !n.contains("local-path")), "{names:?}");
+}
+
+/// The speed rule, the document deadline and the budget leave a sound transfer alone: a
+/// 64 MiB layer from a real registry on 127.0.0.1 is mirrored under the default limits.
+#[test]
+fn a_large_layer_from_a_sound_registry_is_mirrored_under_the_default_limits() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let registry = Registry::start_plain();
+    let src = tempfile::tempdir().unwrap();
+    let image = common::write_oci_image(src.path(), "big:1", &[64 << 20], 5);
+    let source = format!("oci:{}:big:1", src.path().display());
+    skopeo_push(&source, &registry, "lib/big:1", false);
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("images.txt");
+    fs::write(&list, format!("docker://{}/lib/big:1\n", registry.host())).unwrap();
+    let layout = work.path().join("oci");
+    Cmd::seedforge()
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(&layout)
+        .args(["--plain-http", &registry.host()])
+        .run();
+    // skopeo gzips the tar layer on its way to the registry: the largest blob is that.
+    let largest = fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    assert!(largest >= image.layers[0].size - (1 << 20), "{largest}");
+    Cmd::seedforge().arg("verify").arg(&layout).run();
 }

@@ -147,11 +147,11 @@ pub(crate) fn verify_sealed(g: &Global, dir: &Path) -> Result<Option<Sealed>, Er
             "malformed" => format!("malformed line {:?}", p.actual),
             _ => format!("{}: {}", p.problem, p.actual),
         };
-        eprintln!("BAD  {}: {what}", p.path);
+        errln!("BAD  {}: {what}", p.path);
     }
     if let Some(c) = &cert {
         for p in &c.problems {
-            eprintln!("BAD  {}: {p}", c.certificate.display());
+            errln!("BAD  {}: {p}", c.certificate.display());
         }
     }
     if !g.json && (!g.quiet || !sums.problems.is_empty()) {

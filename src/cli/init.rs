@@ -112,9 +112,16 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
             files.push((Path::new("templates").join(file), text.to_string(), 0o644));
         }
     }
-    // Nothing is written over: every name is checked before the first file is written.
+    // Nothing is written over, and nothing through a symbolic link (`templates` linked
+    // to another folder would receive the files): every name is checked before the first
+    // file is written.
+    seedforge::outpath::refuse_non_folder(&a.dir)?;
     for (name, _, _) in &files {
         let path = a.dir.join(name);
+        seedforge::outpath::refuse_links_under(&a.dir, name)?;
+        if let Some(parent) = path.parent() {
+            seedforge::outpath::refuse_non_folder(parent)?;
+        }
         if path.symlink_metadata().is_ok() {
             return Err(Error::Usage(format!(
                 "{}: already exists; seedforge init writes only files that do not exist",

@@ -3,36 +3,22 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 /// `println!` to stdout, except that a reader gone away (`seedforge plan | head`) ends
-/// the command quietly ([`BrokenPipe`]) instead of with a panic message.
+/// the command quietly and a stdout that cannot be written ends it with a message on
+/// stderr, instead of with a panic ([`stdio`]).
 macro_rules! outln {
-    () => { $crate::cli::write_stdout(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::cli::stdio::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::stdio::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 /// `print!` to stdout, as [`outln!`] without the newline.
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::cli::stdio::write_stdout(format_args!($($arg)*)) };
 }
 
-/// What unwinds a command whose stdout was closed by its reader: `main` ends with the
-/// status a shell gives a process ended by SIGPIPE.
-pub struct BrokenPipe;
-
-/// Writes to stdout with the password of every URL masked (reports name repository URLs,
-/// which may carry one); on a closed pipe unwinds with [`BrokenPipe`], on any other
-/// failure panics as `println!` does. Registered secrets are not replaced here as in
-/// messages: a short one would also replace its letters inside digests and paths, and
-/// stdout is read by programs.
-pub fn write_stdout(args: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
-    let text = args.to_string();
-    let text = seedforge::redact::url(&text);
-    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::panic::resume_unwind(Box::new(BrokenPipe));
-        }
-        panic!("failed printing to stdout: {e}");
-    }
+/// `eprintln!` without its panic: a stderr that cannot be written is recorded and told at
+/// the end ([`stdio::finish`]).
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::stdio::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 mod clean;
@@ -45,6 +31,7 @@ mod pki;
 mod progress;
 mod push;
 mod render;
+pub mod stdio;
 
 use clap::{Args, Parser, Subcommand};
 use seedforge::build::build_lock::BuildLock;
@@ -60,7 +47,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok, 1 failure, 2 invalid input or usage (nothing written), 3 missing tool.
+Exit codes: 0 ok, 1 failure (a full stdout or stderr too), 2 invalid input or usage
+(nothing written), 3 missing tool, 141 stdout closed by its reader.
 
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml
@@ -177,7 +165,8 @@ enum Command {
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
     Gc(DirArg),
     /// Start a new folder: a commented seedforge.yaml, images.txt with k3s's images and a
-    /// join token; nothing that exists is written over.
+    /// join token; nothing that exists is written over, and nothing through a symbolic
+    /// link (a `templates` link to another folder is refused).
     Init(init::InitArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
     ///
@@ -339,12 +328,12 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::InvalidInput as i32
+            let code = if e.use_stderr() {
+                ExitCode::InvalidInput
             } else {
-                ExitCode::Ok as i32
+                ExitCode::Ok
             };
+            return stdio::print_clap(&e, code as i32);
         }
     };
     init_logging(&cli.global);
@@ -352,22 +341,24 @@ pub fn main() -> i32 {
     // seedforge, not from whoever's umask: public files 0644 and folders 0755; files and
     // folders holding secrets are created with their own modes (0600, 0700) explicitly.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-    match run(&cli) {
+    let code = match run(&cli) {
         Ok(code) => code as i32,
         Err(e) => {
             // Every message passes the one redaction point on its way out.
             let scrub = |t: String| seedforge::redact::scrub(&t).into_owned();
-            eprintln!("error: {}", scrub(e.to_string()));
+            let mut report = format!("error: {}\n", scrub(e.to_string()));
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 if !e.to_string().contains(&s.to_string()) {
-                    eprintln!("  caused by: {}", scrub(s.to_string()));
+                    report.push_str(&format!("  caused by: {}\n", scrub(s.to_string())));
                 }
                 source = s.source();
             }
+            stdio::write_error_report(&report);
             e.exit_code() as i32
         }
-    }
+    };
+    stdio::finish(code)
 }
 
 fn init_logging(global: &Global) {
@@ -381,7 +372,9 @@ fn init_logging(global: &Global) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("seedforge={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| seedforge::redact::ScrubbingWriter(std::io::stderr()))
+        .with_writer(|| seedforge::redact::ScrubbingWriter(stdio::Stderr))
+        // Its own report of a failed write would be an `eprintln!`, which panics then.
+        .log_internal_errors(false)
         .with_ansi(colour(global.color))
         .with_target(false)
         .without_time()
@@ -441,6 +434,7 @@ struct ManArgs {
 /// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command.
 fn man_pages(a: &ManArgs) -> Result<ExitCode, Error> {
     let io = write_error;
+    seedforge::outpath::refuse_non_folder(&a.dir)?;
     std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
     let cmd = <Cli as clap::CommandFactory>::command();
     let mut pages = vec![("seedforge.1".to_string(), cmd.clone())];
@@ -466,7 +460,7 @@ fn man_pages(a: &ManArgs) -> Result<ExitCode, Error> {
 pub(crate) fn print_json(value: &impl Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => outln!("{s}"),
-        Err(e) => eprintln!("error: cannot serialise output: {e}"),
+        Err(e) => errln!("error: cannot serialise output: {e}"),
     }
 }
 
@@ -568,7 +562,7 @@ fn print_steps(steps: &[plan::StepRun]) {
 pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
     Ok(BuildLock::acquire(out, wait, &mut |pid| {
         if !g.quiet {
-            eprintln!(
+            errln!(
                 "waiting for another seedforge build on {} ({})…",
                 out.display(),
                 seedforge::build::build_lock::pid_text(pid)
@@ -719,7 +713,7 @@ pub(crate) fn layout_dir(dir: &Path) -> PathBuf {
 
 fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     if iso::is_image(dir) {
         return iso::verify_images(g, &[dir.to_path_buf()]);
@@ -727,7 +721,7 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     if let Some(sealed) = clean::verify_sealed(g, dir)? {
         return verify_sealed_output(g, dir, sealed);
     }
-    let images = iso::images_in(dir);
+    let images = iso::images_in(dir)?;
     if images.is_empty() {
         return verify_layout(g, dir);
     }
@@ -759,7 +753,10 @@ fn verify_sealed_output(
         doc = serde_json::to_value(&report).unwrap_or_default();
         failures.extend(result.err());
     }
-    let images = iso::images_in(dir);
+    let images = iso::images_in(dir).unwrap_or_else(|e| {
+        failures.push(e);
+        Vec::new()
+    });
     if !images.is_empty() {
         let (checks, result) = iso::check_images(g, &images);
         doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
@@ -867,7 +864,7 @@ fn print_verify(report: &VerifyReport) {
                 format!("not a valid manifest: {error}")
             }
         };
-        eprintln!(
+        errln!(
             "BAD  blob {} ({}): {what}; used by {}",
             f.digest,
             f.path.display(),
@@ -875,16 +872,16 @@ fn print_verify(report: &VerifyReport) {
         );
     }
     for s in &report.strays {
-        eprintln!(
+        errln!(
             "stray  {} (not referenced; `seedforge gc` removes it)",
             s.display()
         );
     }
     if let Some(why) = &report.strays_unknown {
-        eprintln!("note  strays not checked: {why}");
+        errln!("note  strays not checked: {why}");
     }
     for s in &report.stale_temp {
-        eprintln!(
+        errln!(
             "stale  {} (left by an interrupted run; `seedforge gc` removes it)",
             s.display()
         );

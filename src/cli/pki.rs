@@ -14,8 +14,8 @@ pub(super) struct PkiArgs {
     /// IP address or DNS name the nodes reach the registry at (CN and first SAN).
     #[arg(long, value_name = "HOST_OR_IP", value_parser = parse_host)]
     host: Host,
-    /// The registry's TCP port.
-    #[arg(long, default_value_t = 5000)]
+    /// The registry's TCP port (1-65535).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
     /// An extra name or address for the certificate; repeat for several.
     #[arg(long = "san", value_name = "NAME_OR_IP", value_parser = parse_host)]
@@ -82,7 +82,7 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, Error> {
     let prepared = pki::prepare(&settings, &a.out, pki::now())?;
     let report = pki::commit(prepared, &seedforge::NoopReporter)?;
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     if g.json {
         print_json(&report);

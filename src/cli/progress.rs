@@ -138,7 +138,7 @@ impl Reporter for CliReporter {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         } else if self.lines && self.step.lock().is_ok_and(|s| *s == "mirror") {
-            eprintln!("  {}: {}", scrub(item), scrub(detail));
+            errln!("  {}: {}", scrub(item), scrub(detail));
         }
     }
 
@@ -146,7 +146,7 @@ impl Reporter for CliReporter {
         let message = scrub(message);
         match &self.bar {
             Some(bar) => bar.println(format!("warning: {message}")),
-            None => eprintln!("warning: {message}"),
+            None => errln!("warning: {message}"),
         }
     }
 }

@@ -52,7 +52,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, Error> {
         for image in &report.images {
             outln!("{}  {}", image.target, image.digest);
         }
-        eprintln!(
+        errln!(
             "pushed {} image(s): {} blob(s) uploaded ({}), {} mounted, {} already there",
             report.images.len(),
             report.blobs_uploaded,

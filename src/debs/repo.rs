@@ -13,7 +13,7 @@ use super::DebsError;
 use super::control::{Paragraph, ParagraphSink, SinkError, parse_paragraphs, release_sha256};
 use super::deb::{DebFile, read_deb};
 use super::version::Version;
-use crate::net::{Fetch, FetchError, Net};
+use crate::net::{Fetch, FetchError, Net, Transfer};
 use crate::report::Reporter;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -263,6 +263,7 @@ impl<'a> Fetcher<'a> {
         &self,
         url: &str,
         max: u64,
+        kind: Transfer,
         consume: &mut dyn FnMut(&mut dyn Read) -> Result<T, DebsError>,
     ) -> Result<Option<T>, DebsError> {
         if let Some(path) = Self::local(url) {
@@ -288,16 +289,17 @@ impl<'a> Fetcher<'a> {
             }
         };
         self.net
-            .fetch(&fetch, &mut |body| consume(body), &mut on_retry)
+            .fetch_as(kind, &fetch, &mut |body| consume(body), &mut on_retry)
             .map_err(|e| match e {
                 FetchError::Net(e) => DebsError::Net(e),
                 FetchError::Consumer(e) => e,
             })
     }
 
-    /// Reads all of `url`, at most `max` bytes; `Ok(None)` when it does not exist.
-    pub fn get(&self, url: &str, max: u64) -> Result<Option<Vec<u8>>, DebsError> {
-        self.with_body(url, max, &mut |r| {
+    /// Reads all of `url`, at most `max` bytes; `Ok(None)` when it does not exist. `kind`
+    /// decides its deadline: `Release` files are documents, indexes by their size.
+    pub fn get(&self, url: &str, max: u64, kind: Transfer) -> Result<Option<Vec<u8>>, DebsError> {
+        self.with_body(url, max, kind, &mut |r| {
             // Room for the expected size at once (untouched room costs no memory), so a
             // large index is not copied as the buffer doubles.
             let mut out = Vec::with_capacity(usize::try_from(max.min(64 << 20)).unwrap_or(0) + 1);
@@ -324,7 +326,7 @@ impl<'a> Fetcher<'a> {
         size: u64,
         sha256: &str,
     ) -> Result<(), DebsError> {
-        let result = self.with_body(url, size, &mut |r| {
+        let result = self.with_body(url, size, Transfer::Bulk, &mut |r| {
             // In a staging folder a signal removes: made whole before that, or not at all.
             let mut file = crate::leftovers::unless_stopping(|| std::fs::File::create(dest))
                 .map_err(|e| DebsError::io(dest, e))?;
@@ -592,7 +594,7 @@ fn fetch_index(
             (&join(dist, "Release"), 0),
         )?;
         let url = join(dist, &path);
-        let Some(bytes) = fetcher.get(&url, entry.size)? else {
+        let Some(bytes) = fetcher.get(&url, entry.size, Transfer::sized(entry.size))? else {
             continue;
         };
         let actual = crate::hashing::sha256_hex(&bytes);
@@ -695,26 +697,31 @@ fn fetch_release(
     keyring: Option<&Path>,
 ) -> Result<(Paragraph, Verification), DebsError> {
     let in_url = join(dist, "InRelease");
-    let (url, text, signature) = if let Some(bytes) = fetcher.get(&in_url, MAX_RELEASE_SIZE)? {
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = clearsigned_body(&text).ok_or_else(|| DebsError::Index {
-            source_name: in_url.clone(),
-            line: 1,
-            message: "not a clearsigned document".into(),
-        })?;
-        (in_url, body, Some((bytes, None)))
-    } else {
-        let url = join(dist, "Release");
-        let bytes = fetcher
-            .get(&url, MAX_RELEASE_SIZE)?
-            .ok_or_else(|| DebsError::Fetch {
-                url: url.clone(),
-                message: "neither InRelease nor Release exists".into(),
+    let (url, text, signature) =
+        if let Some(bytes) = fetcher.get(&in_url, MAX_RELEASE_SIZE, Transfer::Document)? {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let body = clearsigned_body(&text).ok_or_else(|| DebsError::Index {
+                source_name: in_url.clone(),
+                line: 1,
+                message: "not a clearsigned document".into(),
             })?;
-        let sig = fetcher.get(&join(dist, "Release.gpg"), MAX_RELEASE_SIZE)?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        (url, text, sig.map(|s| (bytes, Some(s))))
-    };
+            (in_url, body, Some((bytes, None)))
+        } else {
+            let url = join(dist, "Release");
+            let bytes = fetcher
+                .get(&url, MAX_RELEASE_SIZE, Transfer::Document)?
+                .ok_or_else(|| DebsError::Fetch {
+                    url: url.clone(),
+                    message: "neither InRelease nor Release exists".into(),
+                })?;
+            let sig = fetcher.get(
+                &join(dist, "Release.gpg"),
+                MAX_RELEASE_SIZE,
+                Transfer::Document,
+            )?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            (url, text, sig.map(|s| (bytes, Some(s))))
+        };
     let verification = match keyring {
         None => Verification::Unverified,
         Some(keyring) => {

@@ -242,6 +242,20 @@ fn looks_like_registry(first: &str) -> bool {
     first.contains(['.', ':']) || first == "localhost" || first.starts_with('[')
 }
 
+/// Checks a registry as an image reference names it, `host[:port]` (host a DNS name, an
+/// IPv4 address or `[IPv6]`, port 1-65535), for settings given per registry.
+pub fn check_registry_host(registry: &str) -> Result<(), String> {
+    if registry.is_empty() {
+        return Err("the registry host is empty".into());
+    }
+    if registry.contains('/') {
+        return Err(format!(
+            "{registry:?} is not a registry host: give HOST or HOST:PORT, without a path"
+        ));
+    }
+    validate_registry(registry)
+}
+
 /// Checks `host[:port]`, where host is a DNS name, an IPv4 address or `[IPv6]`.
 fn validate_registry(registry: &str) -> Result<(), String> {
     let port = if let Some(rest) = registry.strip_prefix('[') {
@@ -287,9 +301,10 @@ fn validate_registry(registry: &str) -> Result<(), String> {
                 "registry host {registry:?} has port {port:?}, which is not a number"
             ));
         }
-        if port.parse::<u16>().is_err() {
+        // Port 0 parses as a u16 but is no port anything listens on.
+        if !port.parse::<u16>().is_ok_and(|p| p != 0) {
             return Err(format!(
-                "registry host {registry:?} has port {port}, which is out of range"
+                "registry host {registry:?} has port {port}, which is out of range (1-65535)"
             ));
         }
     }
@@ -844,6 +859,13 @@ mod tests {
         assert!(reason("foo.com:/bar").contains("empty port"));
         assert!(reason("foo.com:abc/bar").contains("not a number"));
         assert!(reason("foo.com:99999/bar").contains("out of range"));
+        assert!(
+            reason("registry.example:0/bar").contains("port 0, which is out of range (1-65535)")
+        );
+        assert!(reason("[::1]:0/bar").contains("out of range"));
+        assert!(reason("localhost:00/bar").contains("out of range"));
+        assert!(Reference::parse("registry.example:1/bar").is_ok());
+        assert!(Reference::parse("registry.example:65535/bar").is_ok());
         assert!(reason("foo_x.com/bar").contains("invalid character '_'"));
         assert!(reason("[::1/foo").contains("closing ']'"));
         assert!(reason("[zz::1]/foo").contains("IPv6"));

@@ -1,9 +1,12 @@
 //! Blocking downloads for the synchronous callers (apt repositories, `files:` URLs): one
-//! GET, retried as the policy says, whose body is read through [`Body`], which enforces
-//! the size bound and records why a transfer broke off so the retry loop can tell a
-//! broken transfer from the caller's own failure (a hash mismatch, a full disk).
+//! GET, retried as the policy says within the request's budget, whose body is read
+//! through [`Body`], which enforces the size bound and the speed rule and records why a
+//! transfer broke off so the retry loop can tell a broken transfer from the caller's own
+//! failure (a hash mismatch, a full disk). [`next_chunk`] is the one body-reading step
+//! every download uses, registry blobs and manifests included.
 
-use super::{Net, NetError, classify, host_key};
+use super::limits::{Budget, Cut, Limits, Pace, Transfer, seconds};
+use super::{Net, NetError, Problem, classify, host_key};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use std::io::{self, Read};
@@ -28,7 +31,76 @@ pub enum FetchError<E> {
     Consumer(E),
 }
 
-/// A response body as a `Read`, bounded in size.
+/// How one attempt's body is watched: the speed rule, and what ends the attempt.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The speed rule's state.
+    pub pace: Pace,
+    /// When the request was sent (a deadline is told from an idle timeout by it).
+    pub started: Instant,
+    /// The run's limits.
+    pub limits: Limits,
+    /// The attempt's cut.
+    pub cut: Cut,
+}
+
+impl Watch {
+    /// The watch of an attempt sent at `started` to end by `cut`.
+    pub fn new(limits: &Limits, started: Instant, cut: Cut) -> Watch {
+        Watch {
+            pace: Pace::new(limits),
+            started,
+            limits: *limits,
+            cut,
+        }
+    }
+}
+
+/// The next chunk of `response`: `Ok(None)` at its end. The wait is held to the speed rule
+/// (a window under the limit is a transient failure) and to the budget (running out of it
+/// while bytes come slower than the limit is final; bytes at the limit or faster restart
+/// it, so a sound large body is never cut by it).
+pub async fn next_chunk(
+    response: &mut reqwest::Response,
+    watch: &mut Watch,
+    budget: &mut Budget,
+) -> Result<Option<Bytes>, Problem> {
+    loop {
+        let due = watch
+            .pace
+            .due()
+            .map_or(budget.ends(), |d| d.min(budget.ends()));
+        let waited = tokio::time::timeout_at(due.into(), response.chunk()).await;
+        let arrived = match waited {
+            Ok(Ok(Some(bytes))) => Some(bytes),
+            Ok(Ok(None)) => return Ok(None),
+            Ok(Err(e)) => return Err(classify(&e, watch.started, &watch.limits, watch.cut)),
+            Err(_) => None,
+        };
+        let n = arrived.as_ref().map_or(0, |b| b.len() as u64);
+        match watch.pace.record(n) {
+            Ok(true) => budget.progress(),
+            Ok(false) => {}
+            Err(message) => return Err(Problem::transient(message)),
+        }
+        if let Some(bytes) = arrived {
+            return Ok(Some(bytes));
+        }
+        if Instant::now() >= budget.ends() {
+            if !watch.pace.healthy() {
+                let mut p = Problem::fatal(format!(
+                    "the body came slower than {}",
+                    super::limits::rate(watch.limits.speed_limit)
+                ));
+                p.budget = true;
+                return Err(p);
+            }
+            budget.progress();
+        }
+    }
+}
+
+/// A response body as a `Read`, bounded in size and held to the speed rule.
 pub struct Body<'a> {
     response: reqwest::Response,
     handle: &'a tokio::runtime::Handle,
@@ -36,8 +108,8 @@ pub struct Body<'a> {
     received: u64,
     chunk: Bytes,
     failure: Option<(bool, String)>,
-    started: Instant,
-    net: &'a Net,
+    watch: Watch,
+    budget: &'a mut Budget,
 }
 
 impl Body<'_> {
@@ -59,7 +131,10 @@ impl Read for Body<'_> {
             return Err(io::Error::other(m.clone()));
         }
         if self.chunk.is_empty() {
-            match self.handle.block_on(self.response.chunk()) {
+            let next =
+                self.handle
+                    .block_on(next_chunk(&mut self.response, &mut self.watch, self.budget));
+            match next {
                 Ok(Some(bytes)) => {
                     self.received += bytes.len() as u64;
                     if let Some(max) = self.max.filter(|m| self.received > *m) {
@@ -71,9 +146,9 @@ impl Read for Body<'_> {
                     self.chunk = bytes;
                 }
                 Ok(None) => return Ok(0),
-                Err(e) => {
-                    let p = classify(&e, self.started, self.net.limits());
-                    return Err(self.fail(p.transient, p.message));
+                Err(p) => {
+                    let message = p.final_message(self.budget);
+                    return Err(self.fail(p.transient, message));
                 }
             }
         }
@@ -90,12 +165,25 @@ enum Attempt<T> {
 }
 
 impl Net {
-    /// GETs `fetch.url` and hands the body to `consume`; `Ok(None)` when the server says
-    /// 404 or 410. Transient failures (connection, idle timeout, 408/429/5xx, a body
-    /// broken off) are retried with the policy, calling `on_retry` with the reason each
-    /// time; `consume` then starts again from the first byte.
+    /// [`Net::fetch_as`] for a bulk body (the long deadline).
     pub fn fetch<T, E>(
         &self,
+        fetch: &Fetch<'_>,
+        consume: &mut dyn FnMut(&mut Body<'_>) -> Result<T, E>,
+        on_retry: &mut dyn FnMut(&str),
+    ) -> Result<Option<T>, FetchError<E>> {
+        self.fetch_as(Transfer::Bulk, fetch, consume, on_retry)
+    }
+
+    /// GETs `fetch.url` (a `kind` of transfer, which decides its deadline) and hands the
+    /// body to `consume`; `Ok(None)` when the server says 404 or 410. Transient failures
+    /// (connection, idle timeout, 408/429/5xx, a body broken off or under the speed limit,
+    /// a document past its deadline) are retried with the policy within the request's
+    /// budget, calling `on_retry` with the reason each time; `consume` then starts again
+    /// from the first byte.
+    pub fn fetch_as<T, E>(
+        &self,
+        kind: Transfer,
         fetch: &Fetch<'_>,
         consume: &mut dyn FnMut(&mut Body<'_>) -> Result<T, E>,
         on_retry: &mut dyn FnMut(&str),
@@ -106,20 +194,27 @@ impl Net {
         let client = self.client(&host_key(&url)).map_err(FetchError::Net)?;
         let handle = self.runtime().map_err(FetchError::Net)?.handle().clone();
         let policy = self.policy();
+        let mut budget = Budget::new(&self.limits());
         let mut attempt = 1;
         loop {
-            let (problem, retry_after) =
-                match self.attempt(&client, &handle, &url, fetch, consume)? {
-                    Attempt::Done(v) => return Ok(v),
-                    Attempt::Retry(p, r) => (p, r),
-                };
-            if !policy.should_retry(attempt) {
-                return Err(FetchError::Net(NetError::Transfer {
-                    url: fetch.url.to_string(),
-                    message: format!("{problem} (tried {attempt} times)"),
-                }));
-            }
-            let wait = policy.delay(attempt, retry_after);
+            let call = Call {
+                client: &client,
+                handle: &handle,
+                url: &url,
+                kind,
+            };
+            let (problem, retry_after) = match self.attempt(&call, &mut budget, fetch, consume)? {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Retry(p, r) => (p, r),
+            };
+            let wait = budget
+                .retry(&policy, attempt, retry_after, &problem)
+                .map_err(|message| {
+                    FetchError::Net(NetError::Transfer {
+                        url: shown(&url),
+                        message,
+                    })
+                })?;
             on_retry(&format!(
                 "{problem}; retrying in {} ms ({attempt}/{})",
                 wait.as_millis(),
@@ -132,40 +227,49 @@ impl Net {
 
     fn attempt<T, E>(
         &self,
-        client: &reqwest::Client,
-        handle: &tokio::runtime::Handle,
-        url: &reqwest::Url,
+        call: &Call<'_>,
+        budget: &mut Budget,
         fetch: &Fetch<'_>,
         consume: &mut dyn FnMut(&mut Body<'_>) -> Result<T, E>,
     ) -> Result<Attempt<T>, FetchError<E>> {
+        let (handle, limits) = (call.handle, self.limits());
         let fail = |message: String| {
             FetchError::Net(NetError::Transfer {
-                url: fetch.url.to_string(),
+                url: shown(call.url),
                 message,
             })
         };
+        budget.attempt();
         let started = Instant::now();
-        let mut request = client.get(url.clone());
+        let cut = limits.cut(call.kind, budget.left());
+        let mut request = call.client.get(call.url.clone()).timeout(cut.after);
         if let Some(value) = fetch.authorization {
             let mut value = HeaderValue::from_str(value)
                 .map_err(|_| fail("credentials that cannot be sent in a header".into()))?;
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
-        let response = match handle.block_on(async move { request.send().await }) {
+        // The wait for an answer is held to the budget whatever the kind.
+        let left = budget.left();
+        let sent = handle.block_on(async move { tokio::time::timeout(left, request.send()).await });
+        let Ok(sent) = sent else {
+            let waited = format!("no answer within {} s", seconds(left));
+            return Err(fail(budget.cut(&waited)));
+        };
+        let response = match sent {
             Ok(r) => r,
             Err(e) => {
-                let p = classify(&e, started, self.limits());
+                let p = classify(&e, started, &limits, cut);
                 if p.untrusted {
                     return Err(FetchError::Net(NetError::Untrusted {
-                        url: fetch.url.to_string(),
+                        url: shown(call.url),
                         detail: p.message,
                     }));
                 }
                 if p.transient {
                     return Ok(Attempt::Retry(p.message, None));
                 }
-                return Err(fail(p.message));
+                return Err(fail(p.final_message(budget)));
             }
         };
         let status = response.status().as_u16();
@@ -196,8 +300,8 @@ impl Net {
             received: 0,
             chunk: Bytes::new(),
             failure: None,
-            started,
-            net: self,
+            watch: Watch::new(&limits, started, cut),
+            budget,
         };
         match consume(&mut body) {
             Ok(v) => Ok(Attempt::Done(Some(v))),
@@ -210,32 +314,38 @@ impl Net {
     }
 }
 
+/// `url` as messages show it: a password it carries is left out.
+fn shown(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// Where one attempt goes.
+struct Call<'a> {
+    client: &'a reqwest::Client,
+    handle: &'a tokio::runtime::Handle,
+    url: &'a reqwest::Url,
+    kind: Transfer,
+}
+
 /// Reads a whole response body of at most `max` bytes; more is an error, and reading
-/// stops there (an endless body costs `max` bytes of memory, not more). `started` is when
-/// the request was sent, to tell a deadline from an idle timeout.
+/// stops there (an endless body costs `max` bytes of memory, not more). Each chunk is
+/// awaited with [`next_chunk`] (the speed rule and the budget).
 pub async fn read_bounded(
     response: &mut reqwest::Response,
     max: u64,
-    started: Instant,
-    limits: super::Limits,
-) -> Result<Vec<u8>, super::Problem> {
-    let too_big = |message: String| super::Problem {
-        transient: false,
-        untrusted: false,
-        not_tls: false,
-        message,
-    };
+    watch: &mut Watch,
+    budget: &mut Budget,
+) -> Result<Vec<u8>, Problem> {
+    let too_big = Problem::fatal;
     if let Some(len) = response.content_length().filter(|l| *l > max) {
         return Err(too_big(format!(
             "the server announces {len} bytes, more than the {max} allowed"
         )));
     }
     let mut out = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| classify(&e, started, limits))?
-    {
+    while let Some(chunk) = next_chunk(response, watch, budget).await? {
         if out.len() as u64 + chunk.len() as u64 > max {
             return Err(too_big(format!(
                 "the server sent more than the {max} bytes allowed"
@@ -244,4 +354,19 @@ pub async fn read_bounded(
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_urls_leave_passwords_out() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert_eq!(
+            shown(&url("http://me:s3cret@mirror.example/dists/x")),
+            "http://me@mirror.example/dists/x"
+        );
+        assert_eq!(shown(&url("https://h:8443/a")), "https://h:8443/a");
+    }
 }

@@ -6,16 +6,20 @@
 //!   host (`--ca-file`) and CA files for one host (`registries[].ca_file`). A client is made
 //!   per host so a host's own CA is trusted for that host only.
 //! - Time: a connect timeout, an idle-read timeout (no byte for that long, headers
-//!   included), and an overall deadline per request, body included.
+//!   included), a deadline per attempt (short for documents, long for bulk bodies), a
+//!   speed rule for bodies and a budget per request across its attempts; [`limits`]
+//!   decides them all.
 //! - Size: callers say how many bytes an answer may have ([`Fetch::max_bytes`]); one byte
 //!   more is an error, and nothing is kept.
 //! - Offline: a [`Net`] made with `offline` cannot open a connection; every attempt is an
 //!   error naming what asked for it.
 
 pub mod fetch;
+pub mod limits;
 pub mod retry;
 
 pub use fetch::{Body, Fetch, FetchError};
+pub use limits::{Budget, Cut, CutBy, Limits, Pace, Transfer};
 pub use retry::RetryPolicy;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,27 +28,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
-
-/// Time limits of every request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Longest wait for a TCP and TLS connection.
-    pub connect: Duration,
-    /// Longest wait for the next byte (headers or body).
-    pub idle: Duration,
-    /// Longest time one request may take, from connecting to the body's last byte.
-    pub deadline: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            connect: Duration::from_secs(15),
-            idle: Duration::from_secs(60),
-            deadline: Duration::from_secs(30 * 60),
-        }
-    }
-}
 
 /// Everything a [`Net`] is made from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -252,6 +235,7 @@ impl Net {
             .tls_certs_merge(certs)
             .connect_timeout(limits.connect)
             .read_timeout(limits.idle)
+            // The bulk deadline; documents set their shorter cut per request.
             .timeout(limits.deadline)
             .user_agent(concat!("seedforge/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -290,13 +274,51 @@ pub struct Problem {
     pub untrusted: bool,
     /// The server answered a TLS handshake with plain HTTP.
     pub not_tls: bool,
+    /// The attempt ran into the end of the request's budget (final, see [`Budget::cut`]).
+    pub budget: bool,
     /// The error with its causes, on one line.
     pub message: String,
 }
 
-/// Sorts a reqwest error. A request that ran into its deadline is not retried: the same
-/// server would take as long again.
-pub fn classify(e: &reqwest::Error, started: std::time::Instant, limits: Limits) -> Problem {
+impl Problem {
+    /// A failure of the body that another attempt may not have (the speed rule).
+    pub fn transient(message: String) -> Problem {
+        Problem {
+            transient: true,
+            untrusted: false,
+            not_tls: false,
+            budget: false,
+            message,
+        }
+    }
+
+    /// A failure no other attempt can fix.
+    pub fn fatal(message: String) -> Problem {
+        Problem {
+            transient: false,
+            ..Problem::transient(message)
+        }
+    }
+
+    /// The message to fail with when this is the request's last failure.
+    pub fn final_message(&self, budget: &Budget) -> String {
+        if self.budget {
+            budget.cut(&self.message)
+        } else {
+            self.message.clone()
+        }
+    }
+}
+
+/// Sorts a reqwest error of an attempt that was to end by `cut`. Running into a bulk
+/// deadline is not retried (the same server would take as long again); running into a
+/// document's deadline is, within the budget ([`Cut::transient`]).
+pub fn classify(
+    e: &reqwest::Error,
+    started: std::time::Instant,
+    limits: &Limits,
+    cut: Cut,
+) -> Problem {
     let mut message = error_chain(e);
     let tls = tls_error(e);
     let untrusted = matches!(
@@ -305,28 +327,29 @@ pub fn classify(e: &reqwest::Error, started: std::time::Instant, limits: Limits)
     );
     // A server that answers the TLS hello with something else (plain HTTP).
     let not_tls = matches!(tls, Some(rustls::Error::InvalidMessage(_)));
-    let deadline =
-        e.is_timeout() && started.elapsed() + Duration::from_millis(50) >= limits.deadline;
+    let deadline = e.is_timeout() && started.elapsed() + Duration::from_millis(50) >= cut.after;
     if deadline {
+        message = cut.describe();
+    } else if e.is_timeout() && e.is_connect() {
         message = format!(
-            "no complete answer within the {} s deadline (SEEDFORGE_DEADLINE)",
-            limits.deadline.as_secs_f64()
+            "{message} (no connection within {} s, SEEDFORGE_CONNECT_TIMEOUT)",
+            limits::seconds(limits.connect)
         );
     } else if e.is_timeout() {
         message = format!(
-            "{message} (no data for {} s, SEEDFORGE_READ_TIMEOUT, or no connection within {} s, SEEDFORGE_CONNECT_TIMEOUT)",
-            limits.idle.as_secs_f64(),
-            limits.connect.as_secs_f64()
+            "{message} (no data for {} s, SEEDFORGE_READ_TIMEOUT)",
+            limits::seconds(limits.idle)
         );
     }
     Problem {
         transient: !untrusted
             && !not_tls
-            && !deadline
+            && (!deadline || cut.transient())
             && !e.is_redirect()
             && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()),
         untrusted,
         not_tls,
+        budget: deadline && cut.by == CutBy::Budget,
         message,
     }
 }

@@ -45,11 +45,16 @@ impl RetryPolicy {
         if let Some(wait) = retry_after {
             return wait.min(self.max_retry_after);
         }
+        self.longest_delay(attempt).mul_f64(0.5 + 0.5 * jitter())
+    }
+
+    /// The computed wait after failed attempt `attempt` before jitter: `base *
+    /// 2^(attempt-1)`, capped at `max`.
+    pub fn longest_delay(&self, attempt: u32) -> Duration {
         let exp = self
             .base
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.max);
-        capped.mul_f64(0.5 + 0.5 * jitter())
+        exp.min(self.max)
     }
 }
 

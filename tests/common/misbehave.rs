@@ -1,7 +1,7 @@
 //! A misbehaving HTTP/1.1 server on 127.0.0.1: each request gets the [`Answer`] a route
 //! function picks for its method and path: a normal answer, a body without end, a trickle,
 //! a stall before the headers or in the middle of the body, a `429 Retry-After`, a redirect
-//! to itself. It counts the body bytes it managed to send, so a test can tell a client that
+//! to itself, or a sound body sent slowly at first and then in paced chunks. It counts the body bytes it managed to send, so a test can tell a client that
 //! stopped reading from one that kept swallowing. Every connection ends by itself
 //! ([`LIMIT`]) and all stop when the server is dropped.
 
@@ -38,6 +38,18 @@ pub enum Answer {
     },
     /// The request is read, then nothing is ever sent.
     StallBeforeHeaders,
+    /// 200 with `body`: the headers at once, the first byte after `delay`, then `chunk`
+    /// bytes every `every` (a slow start, then a steady flow).
+    Paced {
+        /// The body.
+        body: Vec<u8>,
+        /// The pause between the headers and the first byte.
+        delay: Duration,
+        /// Bytes per write.
+        chunk: usize,
+        /// The pause between writes.
+        every: Duration,
+    },
     /// 200 announcing `length` bytes; `sent` of them are sent, then nothing more.
     StallMidBody {
         /// Announced length.
@@ -252,6 +264,28 @@ fn serve(mut stream: TcpStream, route: &Route, seen: &Seen, stop: &AtomicBool) {
         }
         Answer::StallBeforeHeaders => {
             pause(LIMIT, stop, end);
+        }
+        Answer::Paced {
+            body,
+            delay,
+            chunk,
+            every,
+        } => {
+            let h = format!(
+                "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
+                body.len()
+            );
+            if stream.write_all(header(200, "OK", &h).as_bytes()).is_err() {
+                return;
+            }
+            let mut wait = delay;
+            for piece in body.chunks(chunk.max(1)) {
+                if !pause(wait, stop, end) || stream.write_all(piece).is_err() {
+                    break;
+                }
+                count(piece.len());
+                wait = every;
+            }
         }
         Answer::StallMidBody { length, sent } => {
             let h =

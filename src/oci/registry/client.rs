@@ -5,12 +5,15 @@
 //! same `reqwest` stack because they need what `oci-client` hides: the `Retry-After`
 //! header of a 429, the `Content-Type` of a manifest, and `Range` requests to resume a
 //! blob. Every request goes through [`RegistryClient::get`], which retries transient
-//! failures according to the [`RetryPolicy`].
+//! failures according to the [`RetryPolicy`] within the request's [`Budget`], with the
+//! time limits [`Limits::cut`] decides for its kind of transfer.
 
 use super::RegistryError;
 use super::settings::HostAccess;
+use crate::net::fetch::Watch;
+use crate::net::limits::seconds;
 use crate::net::retry::{RetryPolicy, parse_retry_after, retryable_status};
-use crate::net::{Limits, Net};
+use crate::net::{Budget, Limits, Net, Transfer};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{RegistryOperation, client::ClientConfig, client::ClientProtocol};
@@ -66,6 +69,8 @@ pub struct Get<'a> {
     pub offset: u64,
     /// The image, for messages.
     pub image: &'a str,
+    /// A document (manifest, index) or a bulk body (a blob): decides the deadline.
+    pub kind: Transfer,
 }
 
 impl RegistryClient {
@@ -132,6 +137,11 @@ impl RegistryClient {
         &self.host
     }
 
+    /// The URL of `path` below `/v2/<repo>/` (no credentials: it is shown in messages).
+    pub fn url(&self, repo: &str, path: &str) -> String {
+        format!("{}/v2/{repo}/{path}", self.base_url)
+    }
+
     /// The retry policy.
     pub fn policy(&self) -> RetryPolicy {
         self.policy
@@ -160,7 +170,7 @@ impl RegistryClient {
     fn who(&self) -> String {
         match &self.username {
             Some(u) => format!("for user {u:?}; check the username and password"),
-            None => "to anonymous requests; give credentials (--username with --password-stdin, `registries:` in the config, or the Docker config file)".to_string(),
+            None => "to anonymous requests; give credentials (--username with --password-stdin, `registries:` in the config, or an auth file: podman, skopeo or docker login, or --authfile)".to_string(),
         }
     }
 
@@ -172,6 +182,7 @@ impl RegistryClient {
         push: bool,
         refresh: bool,
         image: &str,
+        budget: &mut Budget,
     ) -> Result<AuthHeader, RegistryError> {
         let key = (repo.to_string(), push);
         let mut tokens = self.tokens.lock().await;
@@ -190,28 +201,32 @@ impl RegistryClient {
         let reference = self.reference(repo, "latest");
         let mut attempt = 1;
         let token = loop {
-            // oci-client has no overall deadline of its own.
+            // oci-client has no overall deadline of its own: a token is a document.
+            budget.attempt();
             let started = Instant::now();
-            let answer = tokio::time::timeout(
-                self.limits.deadline,
-                self.oci.auth(&reference, &self.auth, op),
-            )
-            .await;
-            let Ok(answer) = answer else {
-                return Err(self.deadline(image, "authentication"));
-            };
-            match answer {
-                Ok(t) => break t,
-                Err(e) => {
-                    let failure = self.classify_oci(e, image, started);
-                    if failure.transient && self.policy.should_retry(attempt) {
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(failure.error);
+            let cut = self.limits.cut(Transfer::Document, budget.left());
+            let answer =
+                tokio::time::timeout(cut.after, self.oci.auth(&reference, &self.auth, op)).await;
+            let problem = match answer {
+                Ok(Ok(t)) => break t,
+                Err(_) if !cut.transient() => {
+                    let message = format!("authentication: {}", budget.cut(&cut.describe()));
+                    return Err(self.transfer(image, message));
                 }
+                Err(_) => cut.describe(),
+                Ok(Err(e)) => {
+                    let failure = self.classify_oci(e, image, started, cut);
+                    if !failure.transient {
+                        return Err(failure.error);
+                    }
+                    detail(&failure.error)
+                }
+            };
+            match budget.retry(&self.policy, attempt, None, &problem) {
+                Ok(wait) => tokio::time::sleep(wait).await,
+                Err(m) => return Err(self.transfer(image, format!("authentication: {m}"))),
             }
+            attempt += 1;
         };
         let header = match (token, &self.password) {
             (Some(t), _) => AuthHeader::Bearer(t),
@@ -225,18 +240,27 @@ impl RegistryClient {
         Ok(header)
     }
 
-    /// Sends a GET, retrying transient failures, re-authenticating once on 401. Returns a
-    /// successful response; anything else becomes an error naming the registry and image.
-    pub async fn get(&self, get: &Get<'_>) -> Result<reqwest::Response, RegistryError> {
-        self.send(Method::GET, get).await
+    /// Sends a GET, retrying transient failures within `budget`, re-authenticating once on
+    /// 401. Returns a successful response with the watch its body is to be read under;
+    /// anything else becomes an error naming the registry, the image and the URL.
+    pub async fn get(
+        &self,
+        get: &Get<'_>,
+        budget: &mut Budget,
+    ) -> Result<(reqwest::Response, Watch), RegistryError> {
+        self.send(Method::GET, get, budget).await
     }
 
     /// Sends `get` as a HEAD, retrying and re-authenticating as [`RegistryClient::get`]
     /// does: `Some` response on success; `None` when the registry answers with a status
     /// that says no to the HEAD itself (405, 501, a 404 or any other 4xx), so the caller
     /// falls back to a GET, which words a real failure as it always has.
-    pub async fn head(&self, get: &Get<'_>) -> Result<Option<reqwest::Response>, RegistryError> {
-        let resp = self.send(Method::HEAD, get).await?;
+    pub async fn head(
+        &self,
+        get: &Get<'_>,
+        budget: &mut Budget,
+    ) -> Result<Option<reqwest::Response>, RegistryError> {
+        let (resp, _) = self.send(Method::HEAD, get, budget).await?;
         if resp.status().is_success() {
             return Ok(Some(resp));
         }
@@ -254,17 +278,20 @@ impl RegistryClient {
         &self,
         method: Method,
         get: &Get<'_>,
-    ) -> Result<reqwest::Response, RegistryError> {
-        let url = format!("{}/v2/{}/{}", self.base_url, get.repo, get.path);
+        budget: &mut Budget,
+    ) -> Result<(reqwest::Response, Watch), RegistryError> {
+        let url = self.url(get.repo, &get.path);
         let mut refreshed = false;
         let mut attempt = 1;
         loop {
             let auth = self
-                .authorization(get.repo, false, refreshed, get.image)
+                .authorization(get.repo, false, refreshed, get.image, budget)
                 .await?;
-            let sent = self.send_once(method.clone(), &url, get, &auth).await?;
+            let sent = self
+                .send_once(method.clone(), &url, get, &auth, budget)
+                .await?;
             let (retry_after, problem) = match sent {
-                Sent::Done(resp) => return Ok(resp),
+                Sent::Done(done) => return Ok(*done),
                 Sent::Refused(_) if !refreshed => {
                     // The token may have expired: authenticate again, once.
                     refreshed = true;
@@ -283,13 +310,9 @@ impl RegistryClient {
                     problem,
                 } => (retry_after, problem),
             };
-            if !self.policy.should_retry(attempt) {
-                return Err(self.transfer(
-                    get.image,
-                    format!("{method} {}: {problem} (tried {attempt} times)", get.path),
-                ));
-            }
-            let wait = self.policy.delay(attempt, retry_after);
+            let wait = budget
+                .retry(&self.policy, attempt, retry_after, &problem)
+                .map_err(|m| self.transfer(get.image, format!("{method} {url}: {m}")))?;
             tracing::debug!(
                 "{}: {method} {}: {problem}; retrying in {wait:?}",
                 self.host,
@@ -308,11 +331,15 @@ impl RegistryClient {
         url: &str,
         get: &Get<'_>,
         auth: &AuthHeader,
+        budget: &mut Budget,
     ) -> Result<Sent, RegistryError> {
         let head = method == Method::HEAD;
+        budget.attempt();
+        let cut = self.limits.cut(get.kind, budget.left());
         let mut request = self
             .http
-            .request(method, url)
+            .request(method.clone(), url)
+            .timeout(cut.after)
             .header(ACCEPT, get.accept.join(", "));
         if get.offset > 0 {
             request = request.header(RANGE, format!("bytes={}-", get.offset));
@@ -326,26 +353,49 @@ impl RegistryClient {
             AuthHeader::Bearer(t) => request.bearer_auth(t),
         };
         let started = Instant::now();
-        let resp = match request.send().await {
+        // The wait for an answer is held to the budget whatever the kind.
+        let left = budget.left();
+        let Ok(sent) = tokio::time::timeout(left, request.send()).await else {
+            let waited = format!("no answer within {} s", seconds(left));
+            return Err(self.transfer(
+                get.image,
+                format!("{method} {url}: {}", budget.cut(&waited)),
+            ));
+        };
+        let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
-                let failure = self.classify_reqwest(&e, get.image, started);
+                let problem = crate::net::classify(&e, started, &self.limits, cut);
+                if problem.budget {
+                    let message = format!("{method} {url}: {}", problem.final_message(budget));
+                    return Err(self.transfer(get.image, message));
+                }
+                let failure = self.classify_reqwest(&e, get.image, started, cut);
                 if !failure.transient {
                     return Err(failure.error);
                 }
                 return Ok(Sent::Transient {
                     retry_after: None,
-                    problem: crate::net::classify(&e, started, self.limits).message,
+                    problem: problem.message,
                 });
             }
         };
         let status = resp.status().as_u16();
         match status {
-            _ if resp.status().is_success() => Ok(Sent::Done(resp)),
+            _ if resp.status().is_success() => Ok(Sent::Done(Box::new((
+                resp,
+                Watch::new(&self.limits, started, cut),
+            )))),
             401 | 403 => Ok(Sent::Refused(status)),
             // A registry that does not do HEAD: the caller asks again with a GET.
-            405 | 501 if head => Ok(Sent::Done(resp)),
-            _ if head && !retryable_status(status) => Ok(Sent::Done(resp)),
+            405 | 501 if head => Ok(Sent::Done(Box::new((
+                resp,
+                Watch::new(&self.limits, started, cut),
+            )))),
+            _ if head && !retryable_status(status) => Ok(Sent::Done(Box::new((
+                resp,
+                Watch::new(&self.limits, started, cut),
+            )))),
             404 => Err(self.not_found(get)),
             _ if retryable_status(status) => Ok(Sent::Transient {
                 retry_after: resp
@@ -359,7 +409,7 @@ impl RegistryClient {
                 let body = resp.text().await.unwrap_or_default();
                 Err(self.transfer(
                     get.image,
-                    format!("GET {}: HTTP {status}: {}", get.path, excerpt(&body)),
+                    format!("{method} {}: HTTP {status}: {}", get.path, excerpt(&body)),
                 ))
             }
         }
@@ -404,7 +454,7 @@ impl RegistryClient {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let failure = self.classify_oci(e, image, started);
+                    let failure = self.classify_oci(e, image, started, self.bulk());
                     if !failure.transient {
                         return Err(failure.error);
                     }
@@ -421,18 +471,18 @@ impl RegistryClient {
         }
     }
 
-    /// A request that ran past its deadline.
-    fn deadline(&self, image: &str, what: &str) -> RegistryError {
-        self.transfer(
-            image,
-            format!(
-                "{what}: no complete answer within the {} s deadline (SEEDFORGE_DEADLINE)",
-                self.limits.deadline.as_secs_f64()
-            ),
-        )
+    /// The cut of an `oci-client` push request (bulk: it may carry a layer).
+    fn bulk(&self) -> crate::net::Cut {
+        self.limits.cut(Transfer::Bulk, self.limits.budget)
     }
 
-    fn classify_reqwest(&self, e: &reqwest::Error, image: &str, started: Instant) -> Failure {
+    fn classify_reqwest(
+        &self,
+        e: &reqwest::Error,
+        image: &str,
+        started: Instant,
+        cut: crate::net::Cut,
+    ) -> Failure {
         // oci-client turns some answers into errors with their status (a HEAD of a blob
         // with wrong credentials): judged by the status, as a direct answer would be.
         if let Some(code) = e.status().map(|s| s.as_u16()) {
@@ -441,7 +491,7 @@ impl RegistryClient {
                 error: self.status_error(code, &e.to_string(), image),
             };
         }
-        let problem = crate::net::classify(e, started, self.limits);
+        let problem = crate::net::classify(e, started, &self.limits, cut);
         let error = if problem.untrusted {
             RegistryError::UntrustedCertificate {
                 registry: self.host.clone(),
@@ -463,9 +513,15 @@ impl RegistryClient {
         }
     }
 
-    fn classify_oci(&self, e: OciDistributionError, image: &str, started: Instant) -> Failure {
+    fn classify_oci(
+        &self,
+        e: OciDistributionError,
+        image: &str,
+        started: Instant,
+        cut: crate::net::Cut,
+    ) -> Failure {
         match e {
-            OciDistributionError::RequestError(e) => self.classify_reqwest(&e, image, started),
+            OciDistributionError::RequestError(e) => self.classify_reqwest(&e, image, started, cut),
             OciDistributionError::ServerError { code, message, .. } => Failure {
                 transient: retryable_status(code),
                 error: self.status_error(code, &message, image),
@@ -502,7 +558,7 @@ impl RegistryClient {
 
 /// How one request went.
 enum Sent {
-    Done(reqwest::Response),
+    Done(Box<(reqwest::Response, Watch)>),
     Refused(u16),
     Transient {
         retry_after: Option<Duration>,

@@ -5,6 +5,7 @@
 use super::RegistryError;
 use super::client::{Get, RegistryClient};
 use crate::net::fetch::read_bounded;
+use crate::net::{Budget, Transfer};
 use crate::oci::Digest;
 use crate::oci::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -36,10 +37,13 @@ impl RegistryClient {
             accept: &MANIFEST_ACCEPT,
             offset: 0,
             image,
+            kind: Transfer::Document,
         };
+        // One budget for every attempt at this manifest, authentication included.
+        let mut budget = Budget::new(&self.limits());
         let mut attempt = 1;
         loop {
-            let problem = match self.manifest_once(&get).await {
+            let problem = match self.manifest_once(&get, &mut budget).await {
                 Ok(Ok(found)) => match check_manifest_digest(reference, &found) {
                     Ok(()) => return Ok((found.bytes, found.media_type, found.digest)),
                     Err(message) => message,
@@ -47,14 +51,14 @@ impl RegistryClient {
                 Ok(Err(message)) => message,
                 Err(e) => return Err(e),
             };
-            if !self.policy().should_retry(attempt) {
-                return Err(RegistryError::Protocol {
+            let wait = budget
+                .retry(&self.policy(), attempt, None, &problem)
+                .map_err(|m| RegistryError::Protocol {
                     registry: self.host().to_string(),
                     image: image.to_string(),
-                    message: format!("manifest {reference}: {problem} (tried {attempt} times)"),
-                });
-            }
-            tokio::time::sleep(self.policy().delay(attempt, None)).await;
+                    message: format!("manifest {reference}: {m}"),
+                })?;
+            tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }
@@ -75,8 +79,11 @@ impl RegistryClient {
             accept: &MANIFEST_ACCEPT,
             offset: 0,
             image,
+            kind: Transfer::Document,
         };
-        let Some(resp) = self.head(&get).await? else {
+        // A HEAD is a document request with a budget of its own.
+        let mut budget = Budget::new(&self.limits());
+        let Some(resp) = self.head(&get, &mut budget).await? else {
             return Ok(None);
         };
         let header = |name: &str| {
@@ -104,9 +111,12 @@ impl RegistryClient {
     }
 
     /// One manifest fetch; the inner error is a retryable problem with the body.
-    async fn manifest_once(&self, get: &Get<'_>) -> Result<Result<Fetched, String>, RegistryError> {
-        let started = std::time::Instant::now();
-        let mut resp = self.get(get).await?;
+    async fn manifest_once(
+        &self,
+        get: &Get<'_>,
+        budget: &mut Budget,
+    ) -> Result<Result<Fetched, String>, RegistryError> {
+        let (mut resp, mut watch) = self.get(get, budget).await?;
         let header_digest = resp
             .headers()
             .get("docker-content-digest")
@@ -118,13 +128,15 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
         // Bounded as containerd bounds it: an endless body costs 4 MiB, not all memory.
-        let bytes = match read_bounded(&mut resp, MAX_MANIFEST_SIZE, started, self.limits()).await {
+        let read = read_bounded(&mut resp, MAX_MANIFEST_SIZE, &mut watch, budget).await;
+        let bytes = match read {
             Ok(b) => b,
             Err(p) if p.transient => {
                 return Ok(Err(format!("reading the body failed: {}", p.message)));
             }
             Err(p) => {
-                return Err(self.transfer(get.image, format!("{}: {}", get.path, p.message)));
+                let message = format!("{}: {}", resp.url(), p.final_message(budget));
+                return Err(self.transfer(get.image, message));
             }
         };
         let digest = Digest::of(&bytes);

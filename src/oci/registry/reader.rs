@@ -15,6 +15,8 @@ use super::client::{Get, RegistryClient};
 use super::manifest::document_media_type;
 use super::registries::Registries;
 use crate::image::Reference;
+use crate::net::fetch::{Watch, next_chunk};
+use crate::net::{Budget, Transfer};
 use crate::oci::descriptor::{Descriptor, is_manifest_type};
 use crate::oci::digest::Digest;
 use crate::oci::layout::{MAX_DOCUMENT_SIZE, stored_document};
@@ -75,9 +77,9 @@ impl RegistryReader {
         name: String,
         known: Option<&Path>,
     ) -> Result<RegistryReader> {
-        let client = registries.client(reference.registry(), &name)?;
-        let handle = registries.runtime()?.handle().clone();
         let repo = reference.repository().to_string();
+        let client = registries.repository_client(reference.registry(), &repo, &name)?;
+        let handle = registries.runtime()?.handle().clone();
         let t0 = std::time::Instant::now();
         let (bytes, media_type, digest) = match reference.digest() {
             Some(pinned) => {
@@ -160,7 +162,8 @@ impl RegistryReader {
             chunk: Bytes::new(),
             failures: 0,
             failures_since_progress: 0,
-            started: std::time::Instant::now(),
+            watch: None,
+            budget: Budget::new(&self.client.limits()),
         }
     }
 }
@@ -285,8 +288,10 @@ pub struct BlobStream<'a> {
     chunk: Bytes,
     failures: u32,
     failures_since_progress: u32,
-    /// When the open response was asked for (a deadline is told from an idle timeout).
-    started: std::time::Instant,
+    /// How the open response's body is watched (the speed rule, its deadline).
+    watch: Option<Watch>,
+    /// The time this download may go without healthy progress, across its resumes.
+    budget: Budget,
 }
 
 impl BlobStream<'_> {
@@ -296,19 +301,20 @@ impl BlobStream<'_> {
     }
 
     fn open(&mut self) -> io::Result<()> {
-        self.started = std::time::Instant::now();
         let get = Get {
             repo: &self.reader.repo,
             path: format!("blobs/{}", self.digest),
             accept: &["*/*"],
             offset: self.offset,
             image: &self.reader.name,
+            kind: Transfer::Bulk,
         };
-        let resp = self
+        let (resp, watch) = self
             .reader
             .handle
-            .block_on(self.reader.client.get(&get))
+            .block_on(self.reader.client.get(&get, &mut self.budget))
             .map_err(io::Error::other)?;
+        self.watch = Some(watch);
         // 200 to a range request: the registry sent everything; skip what we have.
         self.skip = if resp.status().as_u16() == 206 {
             0
@@ -335,7 +341,10 @@ impl BlobStream<'_> {
                 ),
             )));
         }
-        let wait = policy.delay(self.failures_since_progress, None);
+        let wait = self
+            .budget
+            .retry(&policy, self.failures_since_progress, None, &problem)
+            .map_err(|m| self.spent(&m))?;
         tracing::debug!(
             "{}: blob {} broke off at byte {}: {problem}; resuming in {wait:?}",
             self.reader.name,
@@ -344,6 +353,21 @@ impl BlobStream<'_> {
         );
         std::thread::sleep(wait);
         Ok(())
+    }
+
+    /// The download is given up on: its budget is spent (`message` says how).
+    fn spent(&self, message: &str) -> io::Error {
+        io::Error::other(self.reader.client.transfer(
+            &self.reader.name,
+            format!(
+                "GET {} (at byte {} of {}): {message}",
+                self.reader
+                    .client
+                    .url(&self.reader.repo, &format!("blobs/{}", self.digest)),
+                self.offset,
+                self.size
+            ),
+        ))
     }
 
     /// At the descriptor's size: a body of unknown length must end here. One that goes on
@@ -385,10 +409,11 @@ impl BlobStream<'_> {
                     Err(e) => return Err(e),
                 }
             }
-            let Some(resp) = self.response.as_mut() else {
+            let (Some(resp), Some(watch)) = (self.response.as_mut(), self.watch.as_mut()) else {
+                self.response = None;
                 continue;
             };
-            match self.reader.handle.block_on(resp.chunk()) {
+            match (self.reader.handle).block_on(next_chunk(resp, watch, &mut self.budget)) {
                 Ok(Some(mut bytes)) => {
                     if self.skip > 0 {
                         let n = (self.skip as usize).min(bytes.len());
@@ -414,10 +439,11 @@ impl BlobStream<'_> {
                     "the body ended after {} of {} bytes",
                     self.offset, self.size
                 ))?,
-                Err(e) => {
-                    let limits = self.reader.client.limits();
-                    self.broken(crate::net::classify(&e, self.started, limits).message)?;
+                Err(p) if p.budget => {
+                    let message = p.final_message(&self.budget);
+                    return Err(self.spent(&message));
                 }
+                Err(p) => self.broken(p.message)?,
             }
         }
     }
