@@ -51,6 +51,7 @@ mod registry_harness;
 mod registry_lock;
 mod registry_mirror;
 mod registry_token;
+mod registry_warm;
 mod render;
 mod render_autoinstall;
 mod reproducible;

@@ -188,6 +188,7 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
         concurrency: usize::from(a.concurrency),
         registries: Arc::new(a.registry.registries(&registry_hosts(&images))?),
         keep_going: a.keep_going,
+        known_layout: None,
     };
     let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
     reporter.step_started("mirror");

@@ -3,6 +3,8 @@
 //! a connection cut halfway through the body, a 500, a 429 with `Retry-After`; or every
 //! blob body whose size is in a given range arrives with one byte changed. Everything else is
 //! passed through. Every upstream exchange uses its own connection (`Connection: close`).
+//! Every request line is recorded, so a test can count what a run asked for; HEADs can be
+//! refused with 405, or answered without `Docker-Content-Digest`.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -33,6 +35,19 @@ pub struct ProxyStats {
     pub range_requests: AtomicUsize,
     /// Faults injected.
     pub faults: AtomicUsize,
+    /// Every request seen, as `METHOD /path`, in arrival order.
+    pub requests: Mutex<Vec<String>>,
+    /// Answer every HEAD with 405 Method Not Allowed (a registry that refuses HEAD).
+    pub refuse_head: AtomicBool,
+    /// Drop `Docker-Content-Digest` from the answers to HEADs.
+    pub strip_head_digest: AtomicBool,
+}
+
+impl ProxyStats {
+    /// The requests seen so far (`METHOD /path`), emptying the record.
+    pub fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
 }
 
 /// A running proxy; its accept loop stops when dropped.
@@ -118,6 +133,13 @@ fn serve(
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let head = String::from_utf8_lossy(&read_head(&mut client)?).into_owned();
     let first = head.lines().next().unwrap_or_default().to_string();
+    let method_path: Vec<&str> = first.split(' ').take(2).collect();
+    stats.requests.lock().unwrap().push(method_path.join(" "));
+    if first.starts_with("HEAD ") && stats.refuse_head.load(Ordering::Relaxed) {
+        let refused =
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        return client.write_all(refused.as_bytes());
+    }
     let is_blob = first.starts_with("GET ") && first.contains("/blobs/sha256:");
     let fault = if is_blob {
         stats.blob_requests.fetch_add(1, Ordering::Relaxed);
@@ -145,7 +167,13 @@ fn serve(
     }
     let mut up = TcpStream::connect(upstream)?;
     up.write_all(closing(&head).as_bytes())?;
-    let response_head = String::from_utf8_lossy(&read_head(&mut up)?).into_owned();
+    let mut response_head = String::from_utf8_lossy(&read_head(&mut up)?).into_owned();
+    if first.starts_with("HEAD ") && stats.strip_head_digest.load(Ordering::Relaxed) {
+        response_head = response_head
+            .split_inclusive("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("docker-content-digest:"))
+            .collect();
+    }
     let mut body = Vec::new();
     up.read_to_end(&mut body)?;
     client.write_all(closing(&response_head).as_bytes())?;
