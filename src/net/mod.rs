@@ -23,7 +23,7 @@ pub mod retry;
 
 pub use fetch::{Body, Fetch, FetchError};
 pub use limits::{Budget, Cut, CutBy, Limits, Pace, Transfer};
-pub use proxy::ProxyRules;
+pub use proxy::{FixedProxy, ProxyRules};
 pub use retry::RetryPolicy;
 
 use std::collections::{BTreeMap, HashMap};
@@ -196,6 +196,13 @@ impl Net {
         self.runtime
             .get()
             .ok_or_else(|| NetError::Settings("network runtime vanished".into()))
+    }
+
+    /// The proxy settings for a library's own client that is to reach `url` (and whatever
+    /// else it requests, the same way): see [`FixedProxy`].
+    pub fn fixed_proxy(&self, url: &str) -> FixedProxy {
+        // A URL that does not parse is not requested either: nothing to proxy.
+        reqwest::Url::parse(url).map_or_else(|_| FixedProxy::direct(), |u| self.proxy.fixed_for(&u))
     }
 
     /// The CA files trusted for `host` (`host` or `host:port`), with their contents:

@@ -82,6 +82,38 @@ impl fmt::Debug for ProxyRules {
     }
 }
 
+/// Proxy settings fixed for a whole client, for a library that builds its own reqwest
+/// client and takes only a proxy URL per scheme and a `NO_PROXY` string (`oci-client`,
+/// which reaches a registry's token service and receives pushes): everything it requests
+/// goes the way [`ProxyRules::proxy_for`] sends the one URL it was fixed for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixedProxy {
+    /// The proxy for `http://` URLs.
+    pub http_proxy: Option<String>,
+    /// The proxy for `https://` URLs.
+    pub https_proxy: Option<String>,
+    /// The hosts not proxied.
+    pub no_proxy: Option<String>,
+}
+
+impl FixedProxy {
+    /// Settings under which nothing is proxied.
+    pub fn direct() -> FixedProxy {
+        FixedProxy {
+            http_proxy: Some(UNUSED_PROXY.to_string()),
+            https_proxy: Some(UNUSED_PROXY.to_string()),
+            no_proxy: Some(NOTHING_PROXIED.to_string()),
+        }
+    }
+}
+
+/// A proxy that is set only so that the library does not read the environment itself;
+/// [`NOTHING_PROXIED`] keeps it from ever being used.
+const UNUSED_PROXY: &str = "http://127.0.0.1:9";
+
+/// Every host name (`*`) and every address (reqwest matches addresses by IP entries only).
+const NOTHING_PROXIED: &str = "*, 0.0.0.0/0, ::/0";
+
 /// Why a proxy cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}={url}: only http:// and https:// proxies are supported")]
@@ -135,6 +167,18 @@ impl ProxyRules {
         let port = url.port_or_known_default().unwrap_or_default();
         let host = url.host_str()?;
         self.use_proxy(host, port).then(|| proxy.clone())
+    }
+
+    /// The settings that send every request of a client the way `url` goes.
+    pub fn fixed_for(&self, url: &Url) -> FixedProxy {
+        match self.proxy_for(url) {
+            Some(proxy) => FixedProxy {
+                http_proxy: Some(proxy.to_string()),
+                https_proxy: Some(proxy.to_string()),
+                no_proxy: None,
+            },
+            None => FixedProxy::direct(),
+        }
     }
 
     /// A configured proxy that would be used for `host` (`host` or `host:port`, as
@@ -228,7 +272,7 @@ impl NoProxy {
                 continue;
             }
             let (host, port) = match split_host_port(&entry) {
-                Some((host, _)) if host.is_empty() => continue,
+                Some(("", _)) => continue,
                 Some((host, port)) => (
                     host.strip_prefix('[')
                         .and_then(|h| h.strip_suffix(']'))

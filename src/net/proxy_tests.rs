@@ -397,3 +397,16 @@ fn go_split_host_port() {
     assert_eq!(split_host_port("[::1]x:2"), None);
     assert_eq!(split_host_port("a]:2"), None);
 }
+
+#[test]
+fn fixed_settings_follow_the_one_url() {
+    let rules = ProxyRules::new("http://p:3128", "http://p:3129", "skip.example", false);
+    let fixed = rules.fixed_for(&url("https://registry.example/"));
+    assert_eq!(fixed.https_proxy.as_deref(), Some("http://p:3129/"));
+    assert_eq!(fixed.http_proxy.as_deref(), Some("http://p:3129/"));
+    assert_eq!(fixed.no_proxy, None);
+    for direct in ["https://skip.example/", "http://127.0.0.1:5000/"] {
+        let fixed = rules.fixed_for(&url(direct));
+        assert_eq!(fixed, FixedProxy::direct(), "{direct}");
+    }
+}

@@ -1,0 +1,103 @@
+//! `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` are followed as Go's `httpproxy` follows
+//! them (what containerd, skopeo and podman do), checked with `mirror` against a real
+//! registry behind a logging forward proxy. The proxy takes every request to the registry
+//! whatever host it names, and `registry.test` resolves nowhere, so a mirror of
+//! `registry.test:PORT/…` succeeds only through the proxy and a direct attempt fails at the
+//! name lookup: the outcome and the proxy's log together show which way a request went.
+//!
+//! - A `NO_PROXY` entry `host:port` exempts that host on that port only.
+//! - Loopback (`127.0.0.1`) is never proxied, with no `NO_PROXY` at all.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::proxy::ForwardProxy;
+use common::registry::{Registry, fixture_layout, skopeo_push};
+use common::{Cmd, Output, require_tool};
+use std::fs;
+use std::path::Path;
+
+const IMAGE: &str = "mirrored-pause:3.6";
+
+fn filled_registry() -> Option<Registry> {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return None;
+    }
+    let registry = Registry::start_plain();
+    let source = format!("oci:{}:{IMAGE}", fixture_layout().display());
+    skopeo_push(&source, &registry, &format!("rancher/{IMAGE}"), false);
+    Some(registry)
+}
+
+/// `mirror` of the image from `host` (plain HTTP) with the proxy variables set to `proxy`
+/// and `NO_PROXY` to `no_proxy` (the lower-case names emptied, so the test runner's own
+/// environment plays no part).
+fn mirror(work: &Path, host: &str, proxy: &ForwardProxy, no_proxy: &str) -> Output {
+    let list = work.join("images.txt");
+    fs::write(&list, format!("docker://{host}/rancher/{IMAGE}\n")).unwrap();
+    Cmd::seedforge()
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(work.join("oci"))
+        .args(["--platform", "linux/amd64", "--plain-http", host])
+        .env("HTTP_PROXY", &proxy.url())
+        .env("HTTPS_PROXY", &proxy.url())
+        .env("NO_PROXY", no_proxy)
+        .env("http_proxy", "")
+        .env("https_proxy", "")
+        .env("no_proxy", "")
+        .env("ALL_PROXY", "")
+        .env("all_proxy", "")
+        // A direct attempt at a name that resolves nowhere fails fast.
+        .env("SEEDFORGE_BUDGET", "5")
+        .any_status()
+        .run()
+}
+
+#[test]
+fn no_proxy_host_port_entry_exempts_that_port_only() {
+    let Some(registry) = filled_registry() else {
+        return;
+    };
+    let proxy = ForwardProxy::start(registry.port());
+    let host = format!("registry.test:{}", registry.port());
+    let other = format!("registry.test:{}", registry.port() ^ 1);
+
+    // Another port in NO_PROXY: the request goes through the proxy and succeeds.
+    let work = tempfile::tempdir().unwrap();
+    let out = mirror(work.path(), &host, &proxy, &other);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains(&format!("http://{host}/v2/"))),
+        "{seen:?}"
+    );
+
+    // Its own host:port in NO_PROXY: direct, so the name lookup fails; the proxy sees nothing.
+    let before = proxy.seen().len();
+    let work = tempfile::tempdir().unwrap();
+    let out = mirror(
+        work.path(),
+        &host,
+        &proxy,
+        &format!(" other.example, {host} "),
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stdout);
+    assert!(out.stderr.contains("registry.test"), "{}", out.stderr);
+    assert_eq!(proxy.seen()[before..], [] as [String; 0]);
+}
+
+#[test]
+fn loopback_is_never_proxied() {
+    let Some(registry) = filled_registry() else {
+        return;
+    };
+    let proxy = ForwardProxy::start(registry.port());
+    let work = tempfile::tempdir().unwrap();
+    let out = mirror(work.path(), &registry.host(), &proxy, "");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(proxy.seen(), [] as [String; 0]);
+    assert!(work.path().join("oci/index.json").is_file());
+}
