@@ -7,6 +7,8 @@
 //!
 //! - A `NO_PROXY` entry `host:port` exempts that host on that port only.
 //! - Loopback (`127.0.0.1`) is never proxied, with no `NO_PROXY` at all.
+//! - A proxy scheme the client cannot speak (`socks5://`) is exit 2 naming the variable,
+//!   its password masked, rather than a direct connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -100,4 +102,28 @@ fn loopback_is_never_proxied() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(proxy.seen(), [] as [String; 0]);
     assert!(work.path().join("oci/index.json").is_file());
+}
+
+#[test]
+fn a_proxy_scheme_the_client_cannot_speak_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("images.txt");
+    fs::write(&list, "docker://registry.example:5000/x/y:1\n").unwrap();
+    let out = Cmd::seedforge()
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(work.path().join("oci"))
+        .env("HTTPS_PROXY", "socks5://me:s3cret@127.0.0.1:1")
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("HTTPS_PROXY=socks5://me:***@"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+    assert!(!work.path().join("oci").exists());
 }
