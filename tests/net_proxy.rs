@@ -6,6 +6,7 @@
 //! name lookup: the outcome and the proxy's log together show which way a request went.
 //!
 //! - A `NO_PROXY` entry `host:port` exempts that host on that port only.
+//! - `https://` goes through `HTTPS_PROXY` (a `CONNECT` tunnel), never `HTTP_PROXY`.
 //! - Loopback (`127.0.0.1`) is never proxied, with no `NO_PROXY` at all.
 //! - A proxy scheme the client cannot speak (`socks5://`) is exit 2 naming the variable,
 //!   its password masked, rather than a direct connection.
@@ -14,7 +15,7 @@
 use crate::common;
 
 use common::proxy::ForwardProxy;
-use common::registry::{Registry, fixture_layout, skopeo_push};
+use common::registry::{Registry, RegistryOptions, TestCa, fixture_layout, skopeo_push};
 use common::{Cmd, Output, require_tool};
 use std::fs;
 use std::path::Path;
@@ -31,30 +32,43 @@ fn filled_registry() -> Option<Registry> {
     Some(registry)
 }
 
-/// `mirror` of the image from `host` (plain HTTP) with the proxy variables set to `proxy`
-/// and `NO_PROXY` to `no_proxy` (the lower-case names emptied, so the test runner's own
-/// environment plays no part).
+/// `mirror` of the image from `host` over plain HTTP with the proxy variables set to
+/// `proxy` and `NO_PROXY` to `no_proxy`.
 fn mirror(work: &Path, host: &str, proxy: &ForwardProxy, no_proxy: &str) -> Output {
+    let url = proxy.url();
+    let env = [
+        ("HTTP_PROXY", url.as_str()),
+        ("HTTPS_PROXY", &url),
+        ("NO_PROXY", no_proxy),
+    ];
+    mirror_with(work, host, &env, &["--plain-http", host])
+}
+
+/// `mirror` of the image from `host` with `env` set, every other proxy variable emptied
+/// (so the test runner's own environment plays no part), and `args` added.
+fn mirror_with(work: &Path, host: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
     let list = work.join("images.txt");
     fs::write(&list, format!("docker://{host}/rancher/{IMAGE}\n")).unwrap();
-    Cmd::seedforge()
+    let mut cmd = Cmd::seedforge()
         .args(["mirror", "--images"])
         .arg(&list)
         .arg("--layout")
         .arg(work.join("oci"))
-        .args(["--platform", "linux/amd64", "--plain-http", host])
-        .env("HTTP_PROXY", &proxy.url())
-        .env("HTTPS_PROXY", &proxy.url())
-        .env("NO_PROXY", no_proxy)
-        .env("http_proxy", "")
-        .env("https_proxy", "")
-        .env("no_proxy", "")
-        .env("ALL_PROXY", "")
-        .env("all_proxy", "")
+        .args(["--platform", "linux/amd64"])
+        .args(args)
         // A direct attempt at a name that resolves nowhere fails fast.
         .env("SEEDFORGE_BUDGET", "5")
-        .any_status()
-        .run()
+        .any_status();
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"] {
+        if !env.iter().any(|(k, _)| *k == name) {
+            cmd = cmd.env(name, "");
+        }
+        cmd = cmd.env(&name.to_ascii_lowercase(), "");
+    }
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    cmd.run()
 }
 
 #[test]
@@ -126,4 +140,49 @@ fn a_proxy_scheme_the_client_cannot_speak_is_refused() {
     );
     assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
     assert!(!work.path().join("oci").exists());
+}
+
+#[test]
+fn https_goes_through_https_proxy_only() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") || !require_tool("openssl") {
+        return;
+    }
+    let ca = TestCa::new();
+    let registry = Registry::start(&RegistryOptions {
+        tls: Some((ca.server_cert.clone(), ca.server_key.clone())),
+        ..Default::default()
+    });
+    let source = format!("oci:{}:{IMAGE}", fixture_layout().display());
+    skopeo_push(&source, &registry, &format!("rancher/{IMAGE}"), false);
+    let proxy = ForwardProxy::start(registry.port());
+    let host = format!("registry.test:{}", registry.port());
+    let ca_file = ca.ca_cert.to_str().unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let url = proxy.url();
+    let out = mirror_with(
+        work.path(),
+        &host,
+        &[("HTTPS_PROXY", &url)],
+        &["--ca-file", ca_file],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "nothing went through the proxy");
+    assert!(
+        seen.iter().all(|l| *l == format!("CONNECT {host}")),
+        "{seen:?}"
+    );
+
+    // HTTP_PROXY alone is not for https:// URLs: direct, and the name resolves nowhere.
+    let before = seen.len();
+    let work = tempfile::tempdir().unwrap();
+    let out = mirror_with(
+        work.path(),
+        &host,
+        &[("HTTP_PROXY", &url)],
+        &["--ca-file", ca_file],
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stdout);
+    assert_eq!(proxy.seen()[before..], [] as [String; 0]);
 }
