@@ -40,6 +40,7 @@ mod local_sources;
 mod mirror_platforms;
 mod net_credentials;
 mod net_faults;
+mod net_proxy;
 mod offline;
 mod pki_openssl;
 mod pki_registry;

@@ -89,6 +89,9 @@ impl RegistryClient {
         let http = net.client(host).map_err(settings)?;
         let pems = net.ca_pems(host).map_err(settings)?;
         let limits = net.limits();
+        // oci-client builds its own reqwest client, which would read the proxy variables
+        // by reqwest's rules; it gets the decision of net's (Go's) rules for the registry.
+        let proxy = net.fixed_proxy(&format!("{scheme}://{api_host}/"));
         let oci_config = ClientConfig {
             protocol: if access.plain_http {
                 ClientProtocol::Http
@@ -106,6 +109,9 @@ impl RegistryClient {
             connect_timeout: Some(limits.connect),
             read_timeout: Some(limits.idle),
             platform_resolver: None,
+            http_proxy: proxy.http_proxy,
+            https_proxy: proxy.https_proxy,
+            no_proxy: proxy.no_proxy,
             ..ClientConfig::default()
         };
         let oci = oci_client::Client::try_from(oci_config)
