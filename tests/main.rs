@@ -23,6 +23,7 @@ mod debs_apt;
 mod debs_hostile;
 mod debs_index;
 mod debs_refusals;
+mod debs_security;
 mod debs_signals;
 mod demo_build;
 mod embedded_registry;

@@ -138,8 +138,8 @@ enum Command {
     ///
     /// Candidates come from .deb files (--deb) or an apt repository (--repo, --suite,
     /// --component, --arch); packages are named with --package and --set. What --base
-    /// lists (`dpkg-query -W` of the node image) is left out. The bundle holds pool/*.deb,
-    /// Packages, Packages.gz, Release, install.sh and SHA256SUMS.
+    /// lists (the node image's dpkg status file or `dpkg-query -W`) is left out. The
+    /// bundle holds pool/*.deb, Packages, Packages.gz, Release, install.sh and SHA256SUMS.
     Debs(debs::DebsArgs),
     /// Write a NoCloud seed ISO (ISO 9660 + Joliet + Rock Ridge) from a directory.
     ///
