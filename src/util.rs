@@ -223,6 +223,23 @@ impl FileStat {
     }
 }
 
+/// A duration in seconds (fractions allowed, above 0 and at most a day) from the
+/// environment variable `name`, else `default`; a bad value is an error naming the variable.
+pub fn env_seconds(
+    name: &str,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    let Ok(raw) = std::env::var(name) else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{name}={raw:?}: expected a number of seconds between 0 and 86400"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

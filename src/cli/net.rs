@@ -11,19 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn seconds(name: &str, default: Duration) -> Result<Duration, Error> {
-    let Ok(raw) = std::env::var(name) else {
-        return Ok(default);
-    };
-    raw.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "{name}={raw:?}: expected a number of seconds between 0 and 86400"
-            ))
-        })
+    seedforge::util::env_seconds(name, default).map_err(Error::Usage)
 }
 
 /// A whole number from the environment variable `name`, within `range`.

@@ -41,17 +41,7 @@ pub fn valid_name(name: &str) -> bool {
 /// The helper time limit: [`TIMEOUT_VAR`] in seconds (fractions allowed), else
 /// [`DEFAULT_TIMEOUT`]. A bad value is an error naming the variable.
 pub fn timeout() -> Result<Duration, String> {
-    let Ok(raw) = std::env::var(TIMEOUT_VAR) else {
-        return Ok(DEFAULT_TIMEOUT);
-    };
-    raw.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            format!("{TIMEOUT_VAR}={raw:?}: expected a number of seconds between 0 and 86400")
-        })
+    crate::util::env_seconds(TIMEOUT_VAR, DEFAULT_TIMEOUT)
 }
 
 /// `program` in an absolute folder of `PATH`, if there is an executable file of that name.
