@@ -84,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
         arch: "amd64".into(),
         verification: Verification::LocalFiles,
         origin: "the fuzz repository".into(),
+        suggested: Vec::new(),
     };
     let base = Base::parse("", "/fuzz/base.txt").expect("an empty base parses");
     let _ = resolve(&universe, &requests, &base);
