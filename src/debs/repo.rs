@@ -10,6 +10,7 @@
 //! its `Packages` entry records, the Release file itself by [`MAX_RELEASE_SIZE`].
 
 use super::DebsError;
+use super::cache::DebCache;
 use super::control::{Paragraph, ParagraphSink, SinkError, parse_paragraphs, release_sha256};
 use super::deb::{DebFile, read_deb};
 use super::version::Version;
@@ -113,9 +114,18 @@ impl Universe {
     /// Reads every candidate of `source` for architecture `arch`, a repository through
     /// `net`.
     pub fn load(source: &PackageSource, arch: &str, net: &Net) -> Result<Universe, DebsError> {
+        Universe::load_with(source, arch, &Fetcher::new(net, None))
+    }
+
+    /// [`Universe::load`] through `fetcher` (its network and download cache).
+    fn load_with(
+        source: &PackageSource,
+        arch: &str,
+        fetcher: &Fetcher,
+    ) -> Result<Universe, DebsError> {
         match source {
             PackageSource::Debs(paths) => load_debs(paths, arch),
-            PackageSource::Repo(spec) => load_repo(spec, arch, net),
+            PackageSource::Repo(spec) => load_repo(spec, arch, fetcher),
         }
     }
 
@@ -127,6 +137,18 @@ impl Universe {
         arch: &str,
         net: &Net,
     ) -> Result<Universe, DebsError> {
+        Universe::load_all_cached(sources, arch, net, None)
+    }
+
+    /// [`Universe::load_all`], taking each index the Release file lists from `cache` when
+    /// it holds one with the listed hash (and storing those it downloads).
+    pub fn load_all_cached(
+        sources: &[PackageSource],
+        arch: &str,
+        net: &Net,
+        cache: Option<&DebCache>,
+    ) -> Result<Universe, DebsError> {
+        let fetcher = Fetcher::new(net, None).with_cache(cache);
         let mut all = Universe {
             candidates: Vec::new(),
             arch: arch.to_string(),
@@ -135,7 +157,7 @@ impl Universe {
         };
         let mut origins = Vec::new();
         for source in sources {
-            let u = Universe::load(source, arch, net)?;
+            let u = Universe::load_with(source, arch, &fetcher)?;
             if all.candidates.is_empty() {
                 all.candidates = u.candidates;
             } else {
@@ -234,12 +256,67 @@ pub(crate) fn candidate(p: Paragraph, origin: &str) -> Result<Candidate, DebsErr
 pub struct Fetcher<'a> {
     net: &'a Net,
     reporter: Option<&'a dyn Reporter>,
+    cache: Option<&'a DebCache>,
 }
 
 impl<'a> Fetcher<'a> {
     /// Fetches through `net`, reporting retries to `reporter` if given.
     pub fn new(net: &'a Net, reporter: Option<&'a dyn Reporter>) -> Fetcher<'a> {
-        Fetcher { net, reporter }
+        Fetcher {
+            net,
+            reporter,
+            cache: None,
+        }
+    }
+
+    /// Takes files whose hash is known from `cache` first, and stores what it downloads.
+    pub fn with_cache(mut self, cache: Option<&'a DebCache>) -> Fetcher<'a> {
+        self.cache = cache;
+        self
+    }
+
+    /// Reads `url`, a file the signed chain says is `size` bytes hashing to `sha256`: from
+    /// the cache when it holds it, else downloaded, checked and stored in the cache.
+    /// `Ok(None)` when it does not exist.
+    pub fn get_checked(
+        &self,
+        url: &str,
+        size: u64,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, DebsError> {
+        if let Some(bytes) = self.cache.and_then(|c| c.get_bytes(sha256, size)) {
+            return Ok(Some(bytes));
+        }
+        let Some(bytes) = self.get(url, size, Transfer::sized(size))? else {
+            return Ok(None);
+        };
+        let actual = crate::hashing::sha256_hex(&bytes);
+        check_sums(url, (bytes.len() as u64, &actual), size, sha256)?;
+        if let Some(cache) = self.cache {
+            cache.put_bytes(sha256, &bytes);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// [`Fetcher::download_checked`], from the cache when it holds the file (checked on
+    /// the way), else downloaded and then stored in the cache.
+    pub fn download_cached(
+        &self,
+        url: &str,
+        dest: &Path,
+        size: u64,
+        sha256: &str,
+    ) -> Result<(), DebsError> {
+        let Some(cache) = self.cache else {
+            return self.download_checked(url, dest, size, sha256);
+        };
+        // Made in a staging folder a signal removes: whole before that, or not at all.
+        if crate::leftovers::unless_stopping(|| cache.copy_to(sha256, size, dest)) {
+            return Ok(());
+        }
+        self.download_checked(url, dest, size, sha256)?;
+        cache.put_file(sha256, dest);
+        Ok(())
     }
 
     /// `Some(path)` for a `file:` URL.
@@ -414,15 +491,14 @@ fn join(base: &str, rel: &str) -> String {
     )
 }
 
-fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsError> {
-    let fetcher = Fetcher::new(net, None);
+fn load_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<Universe, DebsError> {
     let flat = spec.suite.ends_with('/');
     let dist = if flat {
         join(&spec.url, &spec.suite)
     } else {
         join(&spec.url, &format!("dists/{}", spec.suite))
     };
-    let (release, verification) = fetch_release(&fetcher, &dist, spec.keyring.as_deref())?;
+    let (release, verification) = fetch_release(fetcher, &dist, spec.keyring.as_deref())?;
     let release_url = join(&dist, "Release");
     let listed = release_sha256(&release).map_err(|message| DebsError::Index {
         source_name: release_url.clone(),
@@ -488,7 +564,7 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
     candidates.reserve(usize::try_from(plain_bytes / 600).unwrap_or(0));
     let mut found_any = false;
     for index in &indices {
-        let Some((url, suffix, bytes)) = fetch_index(&fetcher, &dist, index, &listed)? else {
+        let Some((url, suffix, bytes)) = fetch_index(fetcher, &dist, index, &listed)? else {
             continue;
         };
         found_any = true;
@@ -594,16 +670,9 @@ fn fetch_index(
             (&join(dist, "Release"), 0),
         )?;
         let url = join(dist, &path);
-        let Some(bytes) = fetcher.get(&url, entry.size, Transfer::sized(entry.size))? else {
+        let Some(bytes) = fetcher.get_checked(&url, entry.size, &entry.sha256)? else {
             continue;
         };
-        let actual = crate::hashing::sha256_hex(&bytes);
-        check_sums(
-            &url,
-            (bytes.len() as u64, &actual),
-            entry.size,
-            &entry.sha256,
-        )?;
         return Ok(Some((url, suffix, bytes)));
     }
     Ok(None)
@@ -809,13 +878,14 @@ const PARALLEL_DOWNLOADS: usize = 4;
 /// Brings every candidate to disk (downloading the remote ones into `dir`, several at a
 /// time, each checked against its index entry's size, hash and names) and reads each; the
 /// result is in the order of `candidates`. After the first failure no new download starts.
+/// A .deb `cache` holds with the entry's hash is copied from it instead of downloaded.
 pub fn materialise(
     candidates: &[&Candidate],
     dir: &Path,
-    net: &Net,
+    (net, cache): (&Net, Option<&DebCache>),
     reporter: &dyn Reporter,
 ) -> Result<Vec<DebFile>, DebsError> {
-    let fetcher = Fetcher::new(net, Some(reporter));
+    let fetcher = Fetcher::new(net, Some(reporter)).with_cache(cache);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<DebFile, DebsError>>>> =
@@ -878,7 +948,7 @@ fn materialise_one(
                 c.version.without_epoch(),
                 c.arch
             ));
-            fetcher.download_checked(&url, &dest, c.size, &c.sha256)?;
+            fetcher.download_cached(&url, &dest, c.size, &c.sha256)?;
             dest
         }
     };
