@@ -197,7 +197,11 @@ fn a_damaged_cache_entry_is_fetched_again_and_never_bundled() {
     );
     let first = repo.requests();
     let cached = entries(&cache);
-    assert_eq!(cached.len(), 4, "three .debs and the index: {cached:?}");
+    assert_eq!(
+        cached.len(),
+        5,
+        "three .debs, the index and its text: {cached:?}"
+    );
     // One byte flipped in each entry, in the middle.
     for e in &cached {
         let len = fs::metadata(e).unwrap().len() as usize;

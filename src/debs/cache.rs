@@ -12,9 +12,9 @@
 //! the whole is kept under a size cap by removing the least recently used entries (a hit
 //! refreshes an entry's modification time).
 
-use crate::hashing::{HashingReader, sha256_hex};
+use crate::hashing::{HashingReader, HashingWriter, sha256_hex, sha256_reader};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming the cache folder (`seedforge` under it holds `debs/`).
@@ -28,6 +28,49 @@ pub const DEFAULT_CACHE_MAX: u64 = 10 << 30;
 pub struct DebCache {
     dir: PathBuf,
     max_bytes: u64,
+}
+
+/// A cache entry being written as its bytes stream past ([`DebCache::writer`]): it takes
+/// its name only if they hash to it; dropped unfinished, it leaves nothing.
+pub struct EntryWriter {
+    out: Option<HashingWriter<File>>,
+    tmp: PathBuf,
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+}
+
+impl EntryWriter {
+    /// Writes `buf` to the entry.
+    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.write_all(buf),
+            None => Err(io::Error::other("entry already finished")),
+        }
+    }
+
+    /// Renames the entry into place if what was written hashes to its name and has its
+    /// size; otherwise removes it.
+    pub fn finish(mut self) {
+        let Some(out) = self.out.take() else {
+            return;
+        };
+        let (file, hex, len) = out.finish();
+        drop(file);
+        if len == self.size && hex == self.sha256 && fs::rename(&self.tmp, &self.path).is_ok() {
+            return;
+        }
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+impl Drop for EntryWriter {
+    fn drop(&mut self) {
+        // Abandoned half written (not finished): the temporary file goes.
+        if self.out.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// What emptying or trimming the cache removed.
@@ -176,6 +219,40 @@ impl DebCache {
                 false
             }
         }
+    }
+
+    /// The cached file whose SHA-256 is `sha256` and size `size`, opened and read once to
+    /// check both, positioned at its start; `None` when there is none or it is damaged
+    /// (then it is removed). For a file too large to hold in memory; whoever reads it again
+    /// hashes it again, since the entry may change in between.
+    pub fn open_checked(&self, sha256: &str, size: u64) -> Option<File> {
+        let path = self.entry(sha256)?;
+        let mut file = open_entry(&path).ok()?;
+        let (hex, len) = sha256_reader(&mut (&file).take(size + 1)).ok()?;
+        if len != size || !hex.eq_ignore_ascii_case(sha256) {
+            self.discard(&path);
+            return None;
+        }
+        file.rewind().ok()?;
+        Self::touch(&file);
+        Some(file)
+    }
+
+    /// A writer that stores what passes through it as the entry `sha256`, if its bytes
+    /// turn out to hash to that and number `size` ([`EntryWriter::finish`]).
+    pub fn writer(&self, sha256: &str, size: u64) -> Option<EntryWriter> {
+        let path = self.entry(sha256)?;
+        let tmp = crate::util::temp_path_beside(&path);
+        let file = crate::util::create_new_mode(&tmp, 0o644)
+            .map_err(|e| tracing::debug!("{}: not cached: {e}", path.display()))
+            .ok()?;
+        Some(EntryWriter {
+            out: Some(HashingWriter::new(file)),
+            tmp,
+            path,
+            sha256: sha256.to_ascii_lowercase(),
+            size,
+        })
     }
 
     /// Stores `bytes` (already checked to hash to `sha256`) under their hash. A cache

@@ -643,21 +643,48 @@ const INDEX_FIELDS: &[&str] = &[
     "SHA256",
 ];
 
-/// An index as fetched: its URL, its suffix (`.xz`, `.gz` or none) and its bytes.
-type FetchedIndex = (String, &'static str, Vec<u8>);
+/// An index as fetched: its URL, its suffix (`.xz`, `.gz` or none) and its body.
+type FetchedIndex<'a> = (String, &'static str, IndexBody<'a>);
+
+/// The body of an index: the bytes downloaded (or taken from the cache), or the plain
+/// text the cache holds.
+enum IndexBody<'a> {
+    /// The (compressed) bytes, checked against the Release file; `plain`, when given, is
+    /// where the decompressed text is stored if it hashes to what the Release file lists
+    /// for the plain index.
+    Bytes {
+        bytes: Vec<u8>,
+        plain: Option<(&'a DebCache, super::control::ReleaseFile)>,
+    },
+    /// The plain index from the cache, checked once against the Release file's entry for
+    /// it (which it is read against again as it is parsed).
+    Cached(std::fs::File, super::control::ReleaseFile),
+}
 
 /// The fields a candidate keeps in its paragraph: those the resolver reads.
 const RELATION_FIELDS: &[&str] = &["Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks"];
 
 /// Fetches one `Packages` index, preferring .xz, then .gz, then plain, among the
 /// variants the Release file lists; checks it against the Release hash. Returns its URL,
-/// its suffix and its (compressed) bytes.
-fn fetch_index(
-    fetcher: &Fetcher,
+/// its suffix and its (compressed) bytes. With a cache, the plain text the Release file
+/// lists is taken from it first: decompressing is most of reading an index.
+fn fetch_index<'a>(
+    fetcher: &Fetcher<'a>,
     dist: &str,
     index: &str,
     listed: &[super::control::ReleaseFile],
-) -> Result<Option<FetchedIndex>, DebsError> {
+) -> Result<Option<FetchedIndex<'a>>, DebsError> {
+    let plain = listed.iter().find(|f| f.path == index);
+    if let (Some(cache), Some(entry)) = (fetcher.cache, plain)
+        && let Some(file) = cache.open_checked(&entry.sha256, entry.size)
+    {
+        check_inside(dist, index, "the index path", (&join(dist, "Release"), 0))?;
+        return Ok(Some((
+            join(dist, index),
+            "",
+            IndexBody::Cached(file, entry.clone()),
+        )));
+    }
     for suffix in [".xz", ".gz", ""] {
         let path = format!("{index}{suffix}");
         let Some(entry) = listed.iter().find(|f| f.path == path) else {
@@ -673,27 +700,84 @@ fn fetch_index(
         let Some(bytes) = fetcher.get_checked(&url, entry.size, &entry.sha256)? else {
             continue;
         };
-        return Ok(Some((url, suffix, bytes)));
+        let plain = match (fetcher.cache, plain) {
+            (Some(cache), Some(entry)) if !suffix.is_empty() => Some((cache, entry.clone())),
+            _ => None,
+        };
+        return Ok(Some((url, suffix, IndexBody::Bytes { bytes, plain })));
     }
     Ok(None)
+}
+
+/// Hands what is written to `sink` and, while that goes well, a copy to a cache entry.
+struct Tee<'s, S> {
+    sink: &'s mut S,
+    copy: Option<super::cache::EntryWriter>,
+}
+
+impl<S: Write> Write for Tee<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sink.write_all(buf)?;
+        // A cache that cannot be written is dropped, not an error.
+        if let Some(copy) = &mut self.copy
+            && copy.write_all(buf).is_err()
+        {
+            self.copy = None;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
 }
 
 /// Decompresses an index (`suffix` says how) straight into a paragraph parser that keeps
 /// [`INDEX_FIELDS`] and hands each entry to `each`: the text is never held whole.
 fn stream_index(
-    bytes: &[u8],
+    body: &IndexBody,
     suffix: &str,
     url: &str,
     each: impl FnMut(Paragraph) -> Result<(), DebsError>,
 ) -> Result<(), DebsError> {
     let mut sink = ParagraphSink::new(Some(INDEX_FIELDS), each);
+    let (bytes, plain) = match body {
+        IndexBody::Bytes { bytes, plain } => (bytes.as_slice(), plain),
+        IndexBody::Cached(file, entry) => {
+            let mut hashed = crate::hashing::HashingWriter::new(&mut sink);
+            let written = std::io::copy(&mut file.take(entry.size + 1), &mut hashed);
+            let (_, hex, len) = hashed.finish();
+            if let Some(e) = sink.error.take() {
+                return Err(sink_error(e, url));
+            }
+            written.map_err(|e| DebsError::Fetch {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+            // Checked when opened; changed since, it is refused rather than trusted.
+            check_sums(url, (len, &hex), entry.size, &entry.sha256)?;
+            return sink.finish().map_err(|e| sink_error(e, url));
+        }
+    };
+    let copy = plain
+        .as_ref()
+        .and_then(|(c, e)| c.writer(&e.sha256, e.size));
+    let mut tee = Tee {
+        sink: &mut sink,
+        copy,
+    };
     let written = match suffix {
         ".xz" => {
-            decompress_beside(super::deb::xz_reader(bytes), &mut sink).map_err(super::deb::xz_error)
+            decompress_beside(super::deb::xz_reader(bytes), &mut tee).map_err(super::deb::xz_error)
         }
-        ".gz" => decompress_beside(flate2::read::GzDecoder::new(bytes), &mut sink),
-        _ => sink.write_all(bytes),
+        ".gz" => decompress_beside(flate2::read::GzDecoder::new(bytes), &mut tee),
+        _ => tee.write_all(bytes),
     };
+    if written.is_ok()
+        && let Some(copy) = tee.copy.take()
+    {
+        copy.finish();
+    }
     // What the text itself did wrong comes first: the decompressor only saw it stop.
     if let Some(e) = sink.error.take() {
         return Err(sink_error(e, url));
