@@ -269,3 +269,37 @@ fn gc_cache_empties_the_cache() {
         .run();
     assert!(entries(&cache).is_empty());
 }
+
+#[test]
+fn a_build_takes_its_bundle_from_the_cache_debs_filled() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    bundle(&repo.server.url, &tmp.path().join("b.tar.gz"), Some(&cache));
+    repo.requests();
+    let lab = common::Lab::new();
+    let dir = lab.lab_dir();
+    fs::write(dir.join("base.txt"), "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\nimages:\n",
+        &format!(
+            "\npackages:\n  - name: ops\n    packages: [jq]\n    base: base.txt\n    repo: {{url: \"{}\", suite: bookworm}}\n\nimages:\n",
+            repo.server.url
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .env("SEEDFORGE_NO_CACHE", "0")
+        .env("SEEDFORGE_CACHE_DIR", cache.to_str().unwrap())
+        .run();
+    let build = repo.requests();
+    assert_eq!(count(&build, ".deb"), 0, "{build:?}");
+    assert_eq!(count(&build, "/Packages"), 0, "{build:?}");
+    assert!(count(&build, "Release") >= 1, "{build:?}");
+    assert!(lab.out_dir().join("packages/ops.tar.gz").is_file());
+}
