@@ -745,7 +745,10 @@ fn stream_index(
         IndexBody::Bytes { bytes, plain } => (bytes.as_slice(), plain),
         IndexBody::Cached(file, entry) => {
             let mut hashed = crate::hashing::HashingWriter::new(&mut sink);
-            let written = std::io::copy(&mut file.take(entry.size + 1), &mut hashed);
+            // Large reads: the parser's cost is per call as much as per byte.
+            let mut reader =
+                std::io::BufReader::with_capacity(256 << 10, file.take(entry.size + 1));
+            let written = std::io::copy(&mut reader, &mut hashed);
             let (_, hex, len) = hashed.finish();
             if let Some(e) = sink.error.take() {
                 return Err(sink_error(e, url));
