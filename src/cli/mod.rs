@@ -834,16 +834,22 @@ fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCod
 }
 
 fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, Error> {
-    if a.cache {
-        gc_cache(g)?;
-    }
+    let cache = if a.cache { Some(gc_cache(g)?) } else { None };
     let Some(dir) = &a.dir else {
+        if g.json {
+            print_json(&serde_json::json!({ "cache": cache }));
+        }
         return Ok(ExitCode::Ok);
     };
     let layout = Layout::open(&layout_dir(dir))?;
     let report = gc(&layout)?;
     if g.json {
-        print_json(&report);
+        // One document: the layout's report, with the cache's beside it when emptied too.
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let (Some(cache), Some(map)) = (cache, value.as_object_mut()) {
+            map.insert("cache".into(), serde_json::json!(cache));
+        }
+        print_json(&value);
     } else if !g.quiet {
         outln!(
             "removed {} unreferenced blob(s), {} freed; {} stale temporary dir(s)",
@@ -855,8 +861,9 @@ fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::Ok)
 }
 
-/// `gc --cache`: empties the download cache, if there is one.
-fn gc_cache(g: &Global) -> Result<(), Error> {
+/// `gc --cache`: empties the download cache, if there is one, and says what it freed
+/// (the JSON is the caller's).
+fn gc_cache(g: &Global) -> Result<seedforge::debs::cache::CacheReport, Error> {
     let root = debs::cache_root(None);
     let report = match &root {
         Some(root) if root.join("debs").is_dir() => seedforge::debs::cache::DebCache::open(root, 0)
@@ -867,9 +874,7 @@ fn gc_cache(g: &Global) -> Result<(), Error> {
             ..Default::default()
         },
     };
-    if g.json {
-        print_json(&serde_json::json!({ "cache": report }));
-    } else if !g.quiet {
+    if !g.json && !g.quiet {
         outln!(
             "removed {} cached file(s), {} freed, from {}",
             report.removed,
@@ -877,7 +882,7 @@ fn gc_cache(g: &Global) -> Result<(), Error> {
             report.dir.display()
         );
     }
-    Ok(())
+    Ok(report)
 }
 
 pub(crate) fn print_images(images: &[MirroredImageReport]) {
