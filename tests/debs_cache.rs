@@ -303,3 +303,64 @@ fn a_build_takes_its_bundle_from_the_cache_debs_filled() {
     assert!(count(&build, "Release") >= 1, "{build:?}");
     assert!(lab.out_dir().join("packages/ops.tar.gz").is_file());
 }
+
+#[test]
+fn concurrent_runs_share_one_cache() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    let cold = bundle(&repo.server.url, &tmp.path().join("cold.tar.gz"), None);
+    // Four runs at once on an empty cache: each writes entries the others may be reading.
+    let runs: Vec<_> = (0..4)
+        .map(|i| {
+            let out = tmp.path().join(format!("run{i}.tar.gz"));
+            let base = out.with_extension("base");
+            fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+            let running = Cmd::seedforge()
+                .args(["debs", "--repo", &repo.server.url, "--suite", "bookworm"])
+                .args(["--package", "jq", "--name", "ops", "--base"])
+                .arg(&base)
+                .arg("--out")
+                .arg(&out)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .env("SEEDFORGE_NO_CACHE", "0")
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .spawn();
+            (out, running)
+        })
+        .collect();
+    for (out, running) in runs {
+        running.wait();
+        assert_eq!(common::sha256_file(&out), cold);
+    }
+    // Whole entries only, each its hash, no temporary file left.
+    for e in entries(&cache) {
+        let name = e.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(common::sha256_file(&e), name, "{}", e.display());
+    }
+}
+
+#[test]
+fn a_bad_cache_cap_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Cmd::seedforge()
+        .args([
+            "debs",
+            "--repo",
+            "file:///nonexistent",
+            "--suite",
+            "bookworm",
+        ])
+        .args(["--package", "jq", "--out"])
+        .arg(tmp.path().join("x.tar.gz"))
+        .env("SEEDFORGE_NO_CACHE", "0")
+        .env("SEEDFORGE_CACHE_MAX", "ten gigs")
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("SEEDFORGE_CACHE_MAX"), "{}", out.stderr);
+    assert!(!tmp.path().join("x.tar.gz").exists());
+}
