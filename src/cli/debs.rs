@@ -61,8 +61,9 @@ pub(super) struct DebsArgs {
     source_date_epoch: Option<u64>,
     /// Download cache of .debs and package indexes, shared with `build` [default:
     /// $SEEDFORGE_CACHE_DIR, else $XDG_CACHE_HOME/seedforge, else ~/.cache/seedforge]. An
-    /// entry is used only when it hashes to what the signed index records;
-    /// `seedforge gc --cache` empties it.
+    /// entry is used only when it hashes to what the signed index records. Kept under
+    /// $SEEDFORGE_CACHE_MAX (default 10G), least recently used first; `seedforge gc
+    /// --cache` empties it.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Neither read nor write the download cache: download every index and .deb (also
