@@ -152,40 +152,6 @@ fn a_full_stdout_or_stderr_fails_the_command_without_a_panic() {
     );
 }
 
-/// The binary loads no shared library but the C library (and its loader): each other one
-/// is a file to find and read when it starts from a cold page cache. `pow`, the one math
-/// function it uses, is its own (src/main.rs); a new one from libm fails here.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[test]
-fn the_binary_needs_no_shared_library_but_the_c_library() {
-    let out = std::process::Command::new("readelf")
-        .args(["--dynamic", "--wide"])
-        .arg(common::seedforge_bin())
-        .output()
-        .expect("readelf (binutils, as the linker needs) runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dynamic = String::from_utf8_lossy(&out.stdout);
-    let needed: Vec<&str> = dynamic
-        .lines()
-        .filter(|l| l.contains("(NEEDED)"))
-        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
-        .collect();
-    assert!(needed.contains(&"libc.so.6"), "{dynamic}");
-    let others: Vec<&&str> = needed
-        .iter()
-        .filter(|n| **n != "libc.so.6" && !n.starts_with("ld-linux"))
-        .collect();
-    assert!(
-        others.is_empty(),
-        "the binary needs {others:?} besides the C library (a new libm function? \
-         define it in src/main.rs as `pow` is)"
-    );
-}
-
 #[test]
 fn unknown_subcommand_exits_2() {
     let out = Cmd::seedforge().arg("frobnicate").expect(2).run();

@@ -1,9 +1,10 @@
 //! Credentials are read within bounds, whatever the machine's credential files hold.
 //!
-//! - A FIFO, `/dev/zero` (through a symbolic link) or a 4 GiB sparse file as Docker's
-//!   `config.json`, podman's `auth.json` or `--authfile` is exit 2 naming the file, at
-//!   once, for `mirror` and for the lab's `plan`; the run stays within a 256 MiB data
-//!   segment (`prlimit --data`).
+//! - A FIFO, `/dev/zero` (through a symbolic link) or a 4 GiB sparse file as the auth file
+//!   chosen (`$REGISTRY_AUTH_FILE`, `--authfile`) is exit 2 naming the file, at once; as
+//!   Docker's `config.json`, found by the search, it is a warning naming the file and the
+//!   run goes on, and the lab's `plan`, which reaches no registry, does not read it. The
+//!   run stays within a 256 MiB data segment (`prlimit --data`).
 //! - A numeric password in an auth file is an error at its line and column that does not
 //!   quote it.
 //! - `--password-stdin` from `/dev/zero` (a line without end) is exit 2 naming the limit.
@@ -34,18 +35,14 @@ const BOUND: Duration = Duration::from_secs(60);
 
 /// seedforge under the memory cap, in `cwd`, with no credential file of the machine's user.
 fn seedforge(cwd: &Path) -> Cmd {
-    Cmd::new("prlimit")
+    let cmd = Cmd::new("prlimit")
         .arg(format!("--data={MEMORY}"))
         .arg("--")
         .arg(common::seedforge_bin())
         .cwd(cwd)
         .timeout(BOUND)
-        .env("DOCKER_CONFIG", cwd.join("no-docker").to_str().unwrap())
-        .env(
-            "REGISTRY_AUTH_FILE",
-            cwd.join("no-auth.json").to_str().unwrap(),
-        )
-        .any_status()
+        .any_status();
+    crate::auth_files::without_user_credentials(cmd, cwd)
 }
 
 /// A registry that asks for basic auth on everything.
@@ -112,23 +109,36 @@ fn credential_files_that_are_not_small_regular_files_are_refused() {
     let work = tempfile::tempdir().unwrap();
     let host = "127.0.0.1:9";
     for (file, why) in hostile_files(work.path(), "config.json") {
+        // A searched file: a warning naming it, within the bounds; the run goes on (to
+        // the registry, which is not there).
         let docker = file.parent().unwrap().to_str().unwrap();
         let out = mirror(work.path(), host).env("DOCKER_CONFIG", docker).run();
-        assert_refused(&out, &file, why);
-        assert!(!work.path().join("oci").exists());
-        // A build reads the same files before its first step.
+        assert_eq!(out.code, Some(1), "{}: {}", file.display(), out.stderr);
+        assert!(
+            out.stderr.contains("WARN")
+                && out.stderr.contains(&file.display().to_string())
+                && out.stderr.contains(why),
+            "{}: {}",
+            file.display(),
+            out.stderr
+        );
+        assert!(out.stderr.contains("Connection refused"), "{}", out.stderr);
+        // A plan reaches no registry, and so reads no auth file.
         let lab = Lab::new();
         let out = seedforge(lab.root())
             .args(["plan", "--config", lab.config_arg()])
             .env("DOCKER_CONFIG", docker)
             .run();
-        assert_refused(&out, &file, why);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert!(!out.stderr.contains("config.json"), "{}", out.stderr);
     }
+    // The file chosen by $REGISTRY_AUTH_FILE or --authfile: exit 2 naming it.
     for (file, why) in hostile_files(work.path(), "auth.json") {
         let out = mirror(work.path(), host)
             .env("REGISTRY_AUTH_FILE", file.to_str().unwrap())
             .run();
         assert_refused(&out, &file, why);
+        assert!(!work.path().join("oci").exists());
         let out = mirror(work.path(), host).arg("--authfile").arg(&file).run();
         assert_refused(&out, &file, why);
     }

@@ -476,3 +476,125 @@ fn a_bundle_in_a_folder_with_a_space_installs_offline() {
             .is_file()
     );
 }
+
+/// The node's two-column base (`dpkg-query -W`, no Provides) against a repository with the
+/// node's own perl-base and sysvinit-utils (the real .debs debootstrap installed), the
+/// transitional lsb-base 11.6, a package needing the virtual perlapi perl-base provides and
+/// one needing lsb-base, which sysvinit-utils provides. The bundle is what
+/// `apt-get install --download-only` fetches on the node for the same request: neither
+/// perl-base (the node has it at that version) nor lsb-base.
+#[test]
+fn a_two_column_base_bundles_what_apt_downloads() {
+    if !require_root("running apt in a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("apt-ftparchive")
+        || !common::require_tool("dpkg-deb")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    let base = chroot(&root, &["dpkg-query", "-W"]).run().stdout;
+    fs::write(tmp.path().join("base.txt"), &base).unwrap();
+    let query = |format: &str, package: &str| {
+        chroot(&root, &["dpkg-query", "-W", "-f", format, package])
+            .run()
+            .stdout
+    };
+    let perlapi = query("${Provides}", "perl-base")
+        .split(", ")
+        .find(|p| p.starts_with("perlapi-"))
+        .expect("perl-base provides a perlapi")
+        .to_string();
+    let cached = |package: &str| {
+        let version = query("${Version}", package).replace(':', "%3a");
+        root.join(format!(
+            "var/cache/apt/archives/{package}_{version}_amd64.deb"
+        ))
+    };
+    let made = tmp.path().join("made");
+    fs::create_dir_all(&made).unwrap();
+    let debs = [
+        cached("perl-base"),
+        cached("sysvinit-utils"),
+        crate::debs_security::deb(
+            &made,
+            "lsb-base",
+            "11.6",
+            "all",
+            "Depends: sysvinit-utils (>= 3.05-4~)\n",
+        ),
+        crate::debs_security::deb(
+            &made,
+            "sf-perl-tool",
+            "1.0-1",
+            "amd64",
+            &format!("Depends: {perlapi}\n"),
+        ),
+        crate::debs_security::deb(
+            &made,
+            "sf-init-tool",
+            "1.0-1",
+            "all",
+            "Depends: lsb-base (>= 3.0-6)\n",
+        ),
+    ];
+    let repo = root.join("srv/repo");
+    make_repo(&repo, &debs);
+
+    let bundle = tmp.path().join("tools.tar.gz");
+    let made = Cmd::seedforge()
+        .args(["--json", "debs", "--repo"])
+        .arg(format!("file://{} bookworm main", repo.display()))
+        .args(["--package", "sf-perl-tool", "--package", "sf-init-tool"])
+        .arg("--base")
+        .arg(tmp.path().join("base.txt"))
+        .arg("--out")
+        .arg(&bundle)
+        .run()
+        .json();
+    let mut ours: Vec<String> = made["closure"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    ours.sort();
+
+    fs::write(
+        root.join("etc/apt/sources.list.d/repo.list"),
+        // copy: rather than file:, so that apt fetches the .debs into its cache.
+        "deb [trusted=yes] copy:/srv/repo bookworm main\n",
+    )
+    .unwrap();
+    chroot(&root, &["apt-get", "update"]).run();
+    chroot(&root, &["apt-get", "clean"]).run();
+    chroot(
+        &root,
+        &[
+            "apt-get",
+            "install",
+            "--download-only",
+            "--no-install-recommends",
+            "-y",
+            "sf-perl-tool",
+            "sf-init-tool",
+        ],
+    )
+    .run();
+    let mut apts: Vec<String> = fs::read_dir(root.join("var/cache/apt/archives"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|f| f.strip_suffix(".deb").map(str::to_string))
+        .map(|f| f.split('_').next().unwrap().to_string())
+        .collect();
+    apts.sort();
+    assert_eq!(ours, apts);
+    assert_eq!(ours, ["sf-init-tool", "sf-perl-tool"]);
+
+    // And the bundle installs on the node with no network.
+    fs::remove_file(root.join("etc/apt/sources.list.d/repo.list")).unwrap();
+    unpack(&bundle, &root.join("opt/seedforge/tools"));
+    chroot(&root, &["sh", "/opt/seedforge/tools/install.sh"]).run();
+    chroot(&root, &["dpkg-query", "-W", "sf-perl-tool", "sf-init-tool"]).run();
+}

@@ -210,7 +210,7 @@ fn a_deb_that_does_not_match_packages_is_refused() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn gpg(home: &Path, args: &[&str]) {
+pub(crate) fn gpg(home: &Path, args: &[&str]) {
     fs::create_dir_all(home).unwrap();
     Cmd::new("gpg")
         .env("GNUPGHOME", home.to_str().unwrap())
@@ -227,7 +227,7 @@ fn gpg(home: &Path, args: &[&str]) {
 }
 
 /// Stops the gpg-agent that gpg starts for a home directory, when dropped.
-struct AgentStopper(Vec<PathBuf>);
+pub(crate) struct AgentStopper(pub(crate) Vec<PathBuf>);
 
 impl Drop for AgentStopper {
     fn drop(&mut self) {
@@ -242,7 +242,7 @@ impl Drop for AgentStopper {
 }
 
 /// A fresh signing key in `home`; returns its public keyring.
-fn gen_key(home: &Path) -> PathBuf {
+pub(crate) fn gen_key(home: &Path) -> PathBuf {
     gpg(
         home,
         &[

@@ -67,7 +67,7 @@ fn mirror_both(a: &Server, b: &Server, work: &Path) -> Cmd {
         ),
     )
     .unwrap();
-    Cmd::seedforge()
+    let cmd = Cmd::seedforge()
         .args(["mirror", "--keep-going", "--images"])
         .arg(&list)
         .arg("--layout")
@@ -75,13 +75,9 @@ fn mirror_both(a: &Server, b: &Server, work: &Path) -> Cmd {
         .args(["--platform", "linux/amd64"])
         .args(["--plain-http", &a.host()])
         .args(["--plain-http", &b.host()])
-        // No credentials of the machine's own user take part.
-        .env("DOCKER_CONFIG", work.join("no-docker").to_str().unwrap())
-        .env(
-            "REGISTRY_AUTH_FILE",
-            work.join("no-auth.json").to_str().unwrap(),
-        )
-        .any_status()
+        .any_status();
+    // No credentials of the machine's own user take part.
+    crate::auth_files::without_user_credentials(cmd, work)
 }
 
 fn assert_no_secret(out: &common::Output, secret: &str) {

@@ -182,7 +182,7 @@ fn a_large_layer_from_a_sound_registry_is_mirrored_under_the_default_limits() {
         .arg(&list)
         .arg("--layout")
         .arg(&layout)
-        .args(["--insecure-registry", &registry.host()])
+        .args(["--plain-http", &registry.host()])
         .run();
     // skopeo gzips the tar layer on its way to the registry: the largest blob is that.
     let largest = fs::read_dir(layout.join("blobs/sha256"))

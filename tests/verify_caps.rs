@@ -192,3 +192,23 @@ fn a_previous_manifest_over_its_cap_fails_the_seal_instead_of_keeping_orphans() 
         run.stderr
     );
 }
+
+#[test]
+fn an_iso_folder_that_cannot_be_listed_fails_verify_of_a_layout() {
+    let lab = Lab::new();
+    let out = lab.root().join("out");
+    lab.seedforge()
+        .args(["mirror", "--layout"])
+        .arg(out.join("oci"))
+        .arg("--images")
+        .arg(lab.lab_dir().join("images.txt"))
+        .run();
+    lab.seedforge().arg("verify").arg(&out).run();
+    // `iso` that is not a folder: its images cannot be seen, so they cannot pass.
+    fs::write(out.join("iso"), "not a folder").unwrap();
+    let stderr = verify_fails(&lab, &out);
+    assert!(
+        stderr.contains("iso") && stderr.contains("cannot list"),
+        "the unreadable iso/ is named\n{stderr}"
+    );
+}

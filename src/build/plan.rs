@@ -243,6 +243,8 @@ pub fn plan_with_net(
         concurrency: config.images.concurrency,
         registries: Arc::new(registries),
         keep_going: false,
+        // What an earlier build mirrored is not fetched again to prepare this one.
+        known_layout: Some(output.join("oci")),
     };
     let (prepared, lock) = match &offline {
         Some(o) => (

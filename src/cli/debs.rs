@@ -19,7 +19,8 @@ pub(super) struct DebsArgs {
     debs: Vec<PathBuf>,
     /// apt repository (file://, http://, https://): a URL, whose suite and components are
     /// --suite and --component, or a sources.list line's "URL SUITE [COMPONENT...]";
-    /// repeat for several (bookworm, bookworm-updates, bookworm-security). With --deb too,
+    /// repeat for several (bookworm, bookworm-updates, and
+    /// "http://deb.debian.org/debian-security bookworm-security main"). With --deb too,
     /// the local .debs come first: of two equal versions the earlier source's is taken.
     #[arg(long = "repo", value_name = "URL")]
     repos: Vec<String>,
@@ -46,7 +47,10 @@ pub(super) struct DebsArgs {
     /// Named package set to include (k3s-ops, kubeadm); repeat for several.
     #[arg(long = "set", value_name = "NAME")]
     sets: Vec<String>,
-    /// What the node image already has: `dpkg-query -W` output from the image.
+    /// What the node image already has, never bundled: its dpkg status file
+    /// (/var/lib/dpkg/status) or `dpkg-query -W -f='${Package}\t${Version}\t${Provides}\n'`,
+    /// both exact; plain `dpkg-query -W` (name and version) takes each package's Provides
+    /// from the repository's entry at that version.
     #[arg(long, value_name = "FILE")]
     base: Option<PathBuf>,
     /// The bundle to write (NAME.tar.gz).

@@ -60,17 +60,27 @@ pub fn is_image(path: &Path) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("iso"))
 }
 
-/// The images a build output directory holds (`iso/*.iso`), sorted.
-pub fn images_in(dir: &Path) -> Vec<PathBuf> {
-    let Ok(read) = std::fs::read_dir(dir.join("iso")) else {
-        return Vec::new();
+/// The images a build output directory holds (`iso/*.iso`), sorted. No `iso/` means no
+/// images; an `iso/` that cannot be listed fails, so `verify` never passes images it could
+/// not see.
+pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let iso_dir = dir.join("iso");
+    let unreadable =
+        |e: std::io::Error| Error::VerifyFailed(format!("{}: cannot list: {e}", iso_dir.display()));
+    let read = match std::fs::read_dir(&iso_dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unreadable(e)),
     };
-    let mut out: Vec<PathBuf> = read
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_image(p))
-        .collect();
+    let mut out = Vec::new();
+    for entry in read {
+        let path = entry.map_err(unreadable)?.path();
+        if is_image(&path) {
+            out.push(path);
+        }
+    }
     out.sort();
-    out
+    Ok(out)
 }
 
 /// What `verify` found in one image.

@@ -44,8 +44,10 @@ pub struct RegistryArgs {
     /// Read the registry password from the first line of standard input (at most 64 KiB).
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
-    /// An auth file (Docker config.json or podman auth.json) to take credentials from,
-    /// before podman's and Docker's own.
+    /// The auth file (podman auth.json or Docker config.json) to take credentials from,
+    /// instead of any other: as with podman and skopeo, no other auth file is read. It
+    /// must exist; an error in it is an error. Without it, $REGISTRY_AUTH_FILE alone is
+    /// read if set, else the files podman, skopeo and Docker read (docs/network.md).
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
 }
@@ -186,6 +188,7 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
         concurrency: usize::from(a.concurrency),
         registries: Arc::new(a.registry.registries(&registry_hosts(&images))?),
         keep_going: a.keep_going,
+        known_layout: None,
     };
     let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
     reporter.step_started("mirror");

@@ -138,8 +138,8 @@ enum Command {
     ///
     /// Candidates come from .deb files (--deb) or an apt repository (--repo, --suite,
     /// --component, --arch); packages are named with --package and --set. What --base
-    /// lists (`dpkg-query -W` of the node image) is left out. The bundle holds pool/*.deb,
-    /// Packages, Packages.gz, Release, install.sh and SHA256SUMS.
+    /// lists (the node image's dpkg status file or `dpkg-query -W`) is left out. The
+    /// bundle holds pool/*.deb, Packages, Packages.gz, Release, install.sh and SHA256SUMS.
     Debs(debs::DebsArgs),
     /// Write a NoCloud seed ISO (ISO 9660 + Joliet + Rock Ridge) from a directory.
     ///
@@ -737,7 +737,7 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
     if let Some(sealed) = clean::verify_sealed(g, dir)? {
         return verify_sealed_output(g, dir, sealed);
     }
-    let images = iso::images_in(dir);
+    let images = iso::images_in(dir)?;
     if images.is_empty() {
         return verify_layout(g, dir);
     }
@@ -769,7 +769,10 @@ fn verify_sealed_output(
         doc = serde_json::to_value(&report).unwrap_or_default();
         failures.extend(result.err());
     }
-    let images = iso::images_in(dir);
+    let images = iso::images_in(dir).unwrap_or_else(|e| {
+        failures.push(e);
+        Vec::new()
+    });
     if !images.is_empty() {
         let (checks, result) = iso::check_images(g, &images);
         doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();

@@ -6,7 +6,7 @@
 //!     sets: [k3s-ops]             # named sets (k3s-ops, kubeadm)
 //!     packages: [jq, curl=7.88.1-10+deb12u5]
 //!     arch: amd64                 # default amd64
-//!     base: base-bookworm.txt     # dpkg-query -W of the node image
+//!     base: base-bookworm.txt     # the node image's /var/lib/dpkg/status
 //!     debs: [debs/]               # .deb files or directories, or instead:
 //!     # repo: {url: http://deb.debian.org/debian, suite: bookworm,
 //!     #        components: [main], keyring: /usr/share/keyrings/debian-archive-keyring.gpg}

@@ -8,6 +8,7 @@
 //! cluster profile live in [`sets`]. A package set that misses a dependency fails here, at
 //! build time, instead of on a node that cannot reach a mirror.
 
+pub mod base;
 pub mod bundle;
 pub mod cache;
 pub mod config;

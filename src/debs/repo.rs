@@ -108,6 +108,9 @@ pub struct Universe {
     pub verification: Verification,
     /// The source, for messages.
     pub origin: String,
+    /// Sources apt's conventions would add for newer versions (the security suite of a
+    /// Debian release given without it), as sources.list lines, for messages.
+    pub suggested: Vec<String>,
 }
 
 impl Universe {
@@ -154,6 +157,7 @@ impl Universe {
             arch: arch.to_string(),
             verification: Verification::LocalFiles,
             origin: String::new(),
+            suggested: Vec::new(),
         };
         let mut origins = Vec::new();
         for source in sources {
@@ -164,6 +168,7 @@ impl Universe {
                 all.candidates.extend(u.candidates);
             }
             origins.push(u.origin);
+            all.suggested.extend(u.suggested);
             all.verification = match (all.verification, u.verification) {
                 (Verification::Unverified, _) | (_, Verification::Unverified) => {
                     Verification::Unverified
@@ -173,6 +178,18 @@ impl Universe {
             };
         }
         all.origin = origins.join("; ");
+        // What is already a source is not suggested.
+        all.suggested.retain(|line| {
+            !sources.iter().any(|s| match s {
+                PackageSource::Repo(r) => {
+                    let mut words = line.split_whitespace();
+                    words.next() == Some(r.url.trim_end_matches('/'))
+                        && words.next() == Some(&r.suite)
+                }
+                PackageSource::Debs(_) => false,
+            })
+        });
+        all.suggested.dedup();
         Ok(all)
     }
 }
@@ -213,6 +230,7 @@ fn load_debs(paths: &[PathBuf], arch: &str) -> Result<Universe, DebsError> {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", "),
+        suggested: Vec::new(),
     })
 }
 
@@ -483,6 +501,37 @@ fn check_inside(
     })
 }
 
+/// The components a suite can be asked for, as apt reads a Release file's `Components`:
+/// each as listed, and for one with a prefix (Debian's security archive lists
+/// `updates/main`) also its last segment (`main`), which is what a sources.list line names
+/// and what the index paths use (`main/binary-amd64/Packages`).
+fn supported_components<'a>(listed: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(listed.len() * 2);
+    for c in listed {
+        if let Some((_, last)) = c.rsplit_once('/') {
+            out.push(last);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The security suite apt's sources for a Debian release name beside `spec` (the
+/// `debian-security` archive next to a `debian` one, `SUITE-security` for `SUITE`), as a
+/// sources.list line `URL SUITE COMPONENT...`; `None` for a repository that is not laid
+/// out as Debian's, or a suite that is already an update suite.
+pub fn security_source(spec: &RepoSpec) -> Option<String> {
+    let url = spec.url.trim_end_matches('/');
+    let suite = spec.suite.as_str();
+    if suite.ends_with('/') || suite.contains('-') || !url.ends_with("/debian") {
+        return None;
+    }
+    Some(format!(
+        "{url}-security {suite}-security {}",
+        spec.components.join(" ")
+    ))
+}
+
 fn join(base: &str, rel: &str) -> String {
     format!(
         "{}/{}",
@@ -517,14 +566,21 @@ fn load_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<Universe,
                 continue;
             };
             let have: Vec<&str> = list.split_whitespace().collect();
-            if let Some(missing) = names.iter().find(|n| !have.contains(&n.as_str())) {
+            let (supported, named) = if field == "Components" {
+                // Named as a sources.list line names them (`main` for `updates/main`).
+                let last = have.iter().map(|c| c.rsplit('/').next().unwrap_or(c));
+                (supported_components(&have), last.collect())
+            } else {
+                (have.clone(), have.clone())
+            };
+            if let Some(missing) = names.iter().find(|n| !supported.contains(&n.as_str())) {
                 return Err(DebsError::Index {
                     source_name: release_url,
                     line: 0,
                     message: format!(
                         "suite {} has no {what} {missing:?}; it has: {}",
                         spec.suite,
-                        have.join(", ")
+                        named.join(", ")
                     ),
                 });
             }
@@ -609,11 +665,16 @@ fn load_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<Universe,
         stream_index(&bytes, suffix, &url, each)?;
     }
     if !found_any {
+        // As apt: a component is named by its last segment, its indexes lie under that.
+        let prefixed = spec.components.iter().find_map(|c| c.rsplit_once('/'));
+        let hint = prefixed.map_or(String::new(), |(_, last)| {
+            format!("; name the component as apt does, {last:?}")
+        });
         return Err(DebsError::Index {
             source_name: release_url,
             line: 0,
             message: format!(
-                "the Release file lists no index among {}",
+                "the Release file lists no index among {}{hint}",
                 indices.join(", ")
             ),
         });
@@ -623,6 +684,7 @@ fn load_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<Universe,
         arch: arch.to_string(),
         verification,
         origin: format!("{} {}", crate::redact::url(&spec.url), spec.suite),
+        suggested: security_source(spec).into_iter().collect(),
     })
 }
 
@@ -1109,6 +1171,38 @@ mod tests {
             "pool/x\n.deb",
         ] {
             assert!(!inside_repo(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prefixed_components_are_named_by_their_last_segment_as_apt_names_them() {
+        let listed = ["updates/main", "updates/contrib", "non-free"];
+        let supported = supported_components(&listed);
+        for c in ["main", "updates/main", "contrib", "non-free"] {
+            assert!(supported.contains(&c), "{c}");
+        }
+        assert!(!supported.contains(&"updates"));
+    }
+
+    #[test]
+    fn the_security_suite_of_a_debian_release_is_suggested() {
+        let spec = |url: &str, suite: &str| RepoSpec {
+            url: url.into(),
+            suite: suite.into(),
+            components: vec!["main".into(), "contrib".into()],
+            keyring: None,
+        };
+        assert_eq!(
+            security_source(&spec("http://deb.debian.org/debian/", "bookworm")).as_deref(),
+            Some("http://deb.debian.org/debian-security bookworm-security main contrib")
+        );
+        for (url, suite) in [
+            ("http://deb.debian.org/debian", "bookworm-updates"),
+            ("http://deb.debian.org/debian-security", "bookworm-security"),
+            ("http://mirror/ubuntu", "noble"),
+            ("file:///srv/debian", "./"),
+        ] {
+            assert_eq!(security_source(&spec(url, suite)), None, "{url} {suite}");
         }
     }
 

@@ -11,13 +11,14 @@
 //! who wants what. Packages the base already has at a satisfying version are left out.
 
 use super::DebsError;
+pub use super::base::Base;
+use super::base::provide_meets;
 use super::control::{Dependency, Relation};
 use super::repo::{Candidate, Universe};
 use super::version::{Op, Version};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 /// A requested package: `name` or `name=version`.
@@ -79,109 +80,6 @@ impl fmt::Display for Request {
     }
 }
 
-/// What the node image already has: `dpkg-query -W` output (`name[:arch] version`, with
-/// an optional third column of `Provides`), or dpkg's status file itself
-/// (`/var/lib/dpkg/status`), whose installed packages carry their `Provides`.
-#[derive(Debug, Clone, Default)]
-pub struct Base {
-    installed: BTreeMap<String, (Version, Vec<Dependency>)>,
-}
-
-impl Base {
-    /// Reads a base list file.
-    pub fn load(path: &Path) -> Result<Base, DebsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DebsError::io(path, e))?;
-        Base::parse(&text, &path.display().to_string())
-    }
-
-    /// Parses base list text, or a dpkg status file; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Base, DebsError> {
-        let first = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'));
-        if first.is_some_and(|l| l.starts_with("Package:")) {
-            return Base::parse_status(text, origin);
-        }
-        let mut installed = BTreeMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let bad = |message: String| DebsError::Index {
-                source_name: origin.to_string(),
-                line: i + 1,
-                message,
-            };
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut cols = line.splitn(3, ['\t', ' ']).map(str::trim);
-            let name = cols.next().unwrap_or_default();
-            let name = name.split_once(':').map_or(name, |(n, _)| n);
-            let Some(version) = cols.next().filter(|v| !v.is_empty()) else {
-                continue; // known to dpkg but not installed
-            };
-            let version = Version::parse(version).map_err(|e| bad(format!("{name}: {e}")))?;
-            let provides = provides(cols.next()).map_err(|e| bad(format!("{name}: {e}")))?;
-            installed.insert(name.to_string(), (version, provides));
-        }
-        Ok(Base { installed })
-    }
-
-    /// A dpkg status file: the packages whose `Status` is `install ok installed` (a
-    /// removed package keeps its paragraph with another status), with their `Provides`.
-    fn parse_status(text: &str, origin: &str) -> Result<Base, DebsError> {
-        let bad = |line: usize, message: String| DebsError::Index {
-            source_name: origin.to_string(),
-            line,
-            message,
-        };
-        let paragraphs = super::control::parse_paragraphs(text).map_err(|(l, m)| bad(l, m))?;
-        let mut installed = BTreeMap::new();
-        for p in &paragraphs {
-            let (Some(name), Some(status)) = (p.get("Package"), p.get("Status")) else {
-                return Err(bad(
-                    p.line,
-                    "a status entry needs Package and Status".into(),
-                ));
-            };
-            let words: Vec<&str> = status.split_whitespace().collect();
-            if words.last() != Some(&"installed") {
-                continue;
-            }
-            let Some(version) = p.get("Version") else {
-                return Err(bad(p.line, format!("{name}: installed but no Version")));
-            };
-            let version =
-                Version::parse(version).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
-            let provides =
-                provides(p.get("Provides")).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
-            installed.insert(name.to_string(), (version, provides));
-        }
-        Ok(Base { installed })
-    }
-
-    /// Number of installed packages listed.
-    pub fn len(&self) -> usize {
-        self.installed.len()
-    }
-
-    /// True if nothing is listed.
-    pub fn is_empty(&self) -> bool {
-        self.installed.is_empty()
-    }
-
-    fn satisfies(&self, dep: &Dependency) -> bool {
-        if let Some((v, _)) = self.installed.get(&dep.name)
-            && dep.accepts(v)
-        {
-            return true;
-        }
-        self.installed
-            .values()
-            .any(|(_, provides)| provides.iter().any(|p| provide_meets(p, dep)))
-    }
-}
-
 /// The package names a `Provides` field lists (`a (= 1), b:any` gives a, b), without
 /// parsing versions: enough to index providers by name.
 fn provided_names(text: &str) -> impl Iterator<Item = &str> {
@@ -193,29 +91,6 @@ fn provided_names(text: &str) -> impl Iterator<Item = &str> {
             .unwrap_or_default();
         (!name.is_empty()).then_some(name)
     })
-}
-
-/// A base package's `Provides` list (none when absent or empty).
-fn provides(text: Option<&str>) -> Result<Vec<Dependency>, String> {
-    match text.filter(|t| !t.is_empty()) {
-        Some(t) => Ok(super::control::parse_relations(t)
-            .map_err(|e| format!("provides: {e}"))?
-            .into_iter()
-            .flat_map(|r| r.0)
-            .collect()),
-        None => Ok(Vec::new()),
-    }
-}
-
-/// True if a `Provides` entry meets a dependency: same name, and a versioned dependency
-/// needs a versioned provide that satisfies it.
-fn provide_meets(provide: &Dependency, dep: &Dependency) -> bool {
-    provide.name == dep.name
-        && match (&dep.constraint, &provide.constraint) {
-            (None, _) => true,
-            (Some((op, want)), Some((Op::Eq, have))) => op.holds(have, want),
-            (Some(_), _) => false,
-        }
 }
 
 /// One package of the closure.
@@ -258,7 +133,8 @@ pub fn resolve(
     requests: &[Request],
     base: &Base,
 ) -> Result<Closure, DebsError> {
-    let resolver = Resolver::new(universe, base)?;
+    let base = base.with_provides_from(universe);
+    let resolver = Resolver::new(universe, &base)?;
     resolver.check_virtual_requests(requests)?;
     let mut pins: BTreeMap<String, Vec<(Dependency, String)>> = BTreeMap::new();
     for _ in 0..100 {
@@ -474,17 +350,26 @@ impl<'a> Resolver<'a> {
                 return Err(Failed::Fatal(self.explain(&rel, &by, pins, &selected)));
             };
             let c = self.candidate(i);
-            if let Some((have, _)) = self.base.installed.get(&c.name)
+            if self.base.has_exactly(&c.name, &c.version) {
+                // The node has this very package (met through one of its Provides the
+                // base did not list): apt installs nothing for it.
+                if by == REQUESTED {
+                    already_in_base.push(rel.to_string());
+                }
+                continue;
+            }
+            if let Some(have) = self.base.version_of(&c.name)
                 && c.version < *have
             {
                 // The highest candidate that fits is older than the node's own: apt
                 // refuses to downgrade, so the bundle would fail on the node.
                 return Err(Failed::Fatal(format!(
-                    "{} needs {dep}, but the best candidate is {} {} and the base has {} {have}, which apt will not downgrade; add the source the base's version comes from (e.g. bookworm-security)",
+                    "{} needs {dep}, but the best candidate is {} {} and the base has {} {have}, which apt will not downgrade; {}",
                     self.describe(&by, &selected),
                     c.name,
                     c.version,
-                    c.name
+                    c.name,
+                    self.newer_source_advice()
                 )));
             }
             if selected.contains_key(&c.name) {
@@ -567,6 +452,25 @@ impl<'a> Resolver<'a> {
             }
         }
         Ok(())
+    }
+
+    /// What to add so that the base's newer version is found: the security suite of a
+    /// Debian release source when it is not a source yet, else in general terms.
+    fn newer_source_advice(&self) -> String {
+        let lines: Vec<String> = (self.universe.suggested.iter())
+            .map(|line| match line.split_once(' ') {
+                Some((url, rest)) => format!("\"{} {rest}\"", crate::redact::url(url)),
+                None => format!("\"{line}\""),
+            })
+            .collect();
+        if lines.is_empty() {
+            "add the source the base's version comes from (e.g. bookworm-security)".into()
+        } else {
+            format!(
+                "add the source the base's version comes from: {} (--repo, or repos: in seedforge.yaml)",
+                lines.join(" or ")
+            )
+        }
     }
 
     fn describe(&self, by: &str, selected: &BTreeMap<String, Resolved>) -> String {

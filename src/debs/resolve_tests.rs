@@ -14,6 +14,7 @@ fn universe(text: &str) -> Universe {
         arch: "amd64".into(),
         verification: Verification::LocalFiles,
         origin: "the test repository".into(),
+        suggested: Vec::new(),
     }
 }
 
@@ -465,4 +466,72 @@ Architecture: amd64
             && e.contains("base has perl-base 5.36.0-7+deb12u4"),
         "{e}"
     );
+}
+
+/// As bookworm has them: perl-base provides perlapi-5.36.0, sysvinit-utils provides
+/// lsb-base (= 11.1.0), and lsb-base 11.6 is a transitional package.
+const BOOKWORM_BASE: &str = "\
+Package: perl-base
+Version: 5.36.0-7+deb12u3
+Architecture: amd64
+Provides: libscalar-list-utils-perl (= 1:1.62), perlapi-5.36.0
+
+Package: sysvinit-utils
+Version: 3.06-4
+Architecture: amd64
+Provides: lsb-base (= 11.1.0)
+
+Package: lsb-base
+Version: 11.6
+Architecture: all
+Depends: sysvinit-utils (>= 3.05-4~)
+
+Package: libperl-tool
+Version: 1.0-1
+Architecture: amd64
+Depends: perlapi-5.36.0, libscalar-list-utils-perl (>= 1:1.50)
+
+Package: init-tool
+Version: 1.0-1
+Architecture: all
+Depends: lsb-base (>= 3.0-6)
+";
+
+/// A two-column base (`dpkg-query -W`) says no Provides: those of a package the
+/// repository has at the base's exact version are the repository's, so neither perl-base
+/// (at the node's own version) nor lsb-base (met by sysvinit-utils) is bundled, as apt
+/// leaves them out.
+#[test]
+fn a_two_column_base_takes_provides_from_the_repository_at_the_same_version() {
+    let two = base("perl-base\t5.36.0-7+deb12u3\nsysvinit-utils\t3.06-4\n");
+    let c = resolve(
+        &universe(BOOKWORM_BASE),
+        &req(&["libperl-tool", "init-tool"]),
+        &two,
+    )
+    .unwrap();
+    assert_eq!(names(&c), ["init-tool=1.0-1", "libperl-tool=1.0-1"]);
+    // Blank-aligned columns are columns too.
+    let aligned = base("perl-base      5.36.0-7+deb12u3\nsysvinit-utils 3.06-4\n");
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["init-tool"]), &aligned).unwrap();
+    assert_eq!(names(&c), ["init-tool=1.0-1"]);
+    // Another version of the package says nothing of the node's Provides: lsb-base is
+    // bundled, as apt would need it.
+    let other = base("sysvinit-utils\t3.06-3\n");
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["init-tool"]), &other).unwrap();
+    assert!(names(&c).contains(&"lsb-base=11.6".to_string()), "{c:?}");
+    // A third column is the node's own Provides, taken as given.
+    let three = base("sysvinit-utils\t3.06-3\tlsb-base (= 11.1.0)\n");
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["init-tool"]), &three).unwrap();
+    assert_eq!(names(&c), ["init-tool=1.0-1"]);
+}
+
+/// A package the base has at the very version a dependency would pick is never bundled,
+/// whatever the base says of its Provides.
+#[test]
+fn a_package_the_base_has_at_that_version_is_never_bundled() {
+    let b = base("perl-base\t5.36.0-7+deb12u3\tsomething-else\n");
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["libperl-tool"]), &b).unwrap();
+    assert_eq!(names(&c), ["libperl-tool=1.0-1"]);
+    assert!(install(&c).iter().all(|r| r != "perl-base"), "{c:?}");
 }

@@ -11,21 +11,25 @@
 //!   decides them all.
 //! - Size: callers say how many bytes an answer may have ([`Fetch::max_bytes`]); one byte
 //!   more is an error, and nothing is kept.
+//! - Proxies: `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` by Go's rules ([`proxy`]),
+//!   decided for every URL a client requests.
 //! - Offline: a [`Net`] made with `offline` cannot open a connection; every attempt is an
 //!   error naming what asked for it.
 
 pub mod fetch;
 pub mod limits;
+pub mod proxy;
 pub mod retry;
 
 pub use fetch::{Body, Fetch, FetchError};
 pub use limits::{Budget, Cut, CutBy, Limits, Pace, Transfer};
+pub use proxy::{FixedProxy, ProxyRules};
 pub use retry::RetryPolicy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 
@@ -97,10 +101,11 @@ impl NetError {
     }
 }
 
-/// The network of one run: settings, an async runtime started on first use, and one HTTP
-/// client per host.
+/// The network of one run: settings, the proxy rules of the environment, an async runtime
+/// started on first use, and one HTTP client per host.
 pub struct Net {
     settings: NetSettings,
+    proxy: Arc<ProxyRules>,
     runtime: OnceLock<Runtime>,
     clients: Mutex<HashMap<String, reqwest::Client>>,
 }
@@ -109,6 +114,7 @@ impl fmt::Debug for Net {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Net")
             .field("settings", &self.settings)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -120,11 +126,17 @@ impl Default for Net {
 }
 
 impl Net {
-    /// A network reached with `settings`.
+    /// A network reached with `settings`, through the proxies the environment names.
     pub fn new(settings: NetSettings) -> Net {
+        Net::with_proxy(settings, ProxyRules::from_env())
+    }
+
+    /// A network reached with `settings`, through the proxies `proxy` names.
+    pub fn with_proxy(settings: NetSettings, proxy: ProxyRules) -> Net {
         install_crypto_provider();
         Net {
             settings,
+            proxy: Arc::new(proxy),
             runtime: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
         }
@@ -186,6 +198,13 @@ impl Net {
             .ok_or_else(|| NetError::Settings("network runtime vanished".into()))
     }
 
+    /// The proxy settings for a library's own client that is to reach `url` (and whatever
+    /// else it requests, the same way): see [`FixedProxy`].
+    pub fn fixed_proxy(&self, url: &str) -> FixedProxy {
+        // A URL that does not parse is not requested either: nothing to proxy.
+        reqwest::Url::parse(url).map_or_else(|_| FixedProxy::direct(), |u| self.proxy.fixed_for(&u))
+    }
+
     /// The CA files trusted for `host` (`host` or `host:port`), with their contents:
     /// its own, then those for every host.
     pub fn ca_pems(&self, host: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, NetError> {
@@ -230,8 +249,15 @@ impl Net {
             }
             certs.extend(bundle);
         }
+        if let Some(e) = self.proxy.unsupported_for(host) {
+            return Err(NetError::Settings(format!("{host}: {e}")));
+        }
         let limits = self.settings.limits;
+        // Setting a proxy turns reqwest's own reading of the environment off; ours is
+        // asked for every URL, redirects to other hosts included.
+        let rules = Arc::clone(&self.proxy);
         let client = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::custom(move |url| rules.proxy_for(url)))
             .tls_certs_merge(certs)
             .connect_timeout(limits.connect)
             .read_timeout(limits.idle)

@@ -30,6 +30,10 @@ pub const PRIVATE_DIR: &str = ".seedforge";
 /// Manifests, indexes and configs are read whole; anything this large is not one.
 pub const MAX_DOCUMENT_SIZE: u64 = 16 * 1024 * 1024;
 
+/// The folder (inside the private one) of the registry indexes kept by
+/// [`Layout::keep_source_index`].
+const SOURCE_INDEXES: &str = "source-indexes";
+
 /// Name prefix of a session directory that is still being set up.
 const NEW_SESSION_PREFIX: &str = ".new-";
 
@@ -188,6 +192,21 @@ impl Layout {
         // write_blob hashes while it writes and checks `expected`: one pass, no pre-hash.
         self.write_blob(&mut &bytes[..], expected, context, &mut |_| {})
             .map(|(digest, _)| digest)
+    }
+
+    /// Keeps `bytes`, an index as a registry sent it that the layout stores with some
+    /// platforms dropped (so not under its own digest), in `.seedforge/source-indexes/`:
+    /// a later mirror resolving the tag to the same digest then need not fetch it again.
+    /// It is not a blob: no image references it, and `verify`, `airgap` and `gc` never see
+    /// it; [`stored_document`] re-hashes it before it is used.
+    pub fn keep_source_index(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
+        if Digest::of(bytes) != *digest {
+            return Ok(());
+        }
+        let dir = self.root.join(PRIVATE_DIR).join(SOURCE_INDEXES);
+        fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
+        let path = dir.join(digest.hex());
+        atomic_write(&path, bytes).map_err(|e| OciError::io(&path, e))
     }
 
     /// Opens a stored blob for reading.
@@ -410,6 +429,32 @@ fn stream_error(e: CopyError, tmp: &Path, context: &str) -> OciError {
     }
 }
 
+/// The manifest, index or config with `digest` from the layout at `root`, when it is there
+/// as a regular file (of `size` bytes, if given) whose content hashes to `digest`. Such a
+/// document need not be fetched again; being small, it is re-hashed rather than trusted
+/// by its size alone. Anything else (absent, damaged, too large) is `None`.
+/// A registry's index that the layout stores with platforms dropped is kept as well, by
+/// [`Layout::keep_source_index`], and found here too.
+pub fn stored_document(root: &Path, digest: &Digest, size: Option<u64>) -> Option<Vec<u8>> {
+    let blob = root.join("blobs").join("sha256").join(digest.hex());
+    let kept = root
+        .join(PRIVATE_DIR)
+        .join(SOURCE_INDEXES)
+        .join(digest.hex());
+    [blob, kept].into_iter().find_map(|path| {
+        let meta = fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file()
+            || meta.len() > MAX_DOCUMENT_SIZE
+            || size.is_some_and(|s| s != meta.len())
+        {
+            return None;
+        }
+        let bytes = read_limited(&path, MAX_DOCUMENT_SIZE).ok()?;
+        (Digest::of(&bytes) == *digest && size.is_none_or(|s| s == bytes.len() as u64))
+            .then_some(bytes)
+    })
+}
+
 /// Reads a file whole, refusing files larger than `limit` bytes.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(crate::input::read_capped(path, limit, "JSON document")?)
@@ -418,6 +463,43 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_document_is_taken_only_when_it_hashes_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let doc = br#"{"schemaVersion":2}"#;
+        let digest = layout.write_blob_bytes(doc, None, "t").unwrap();
+        let size = doc.len() as u64;
+        assert_eq!(
+            stored_document(dir.path(), &digest, Some(size)).as_deref(),
+            Some(&doc[..])
+        );
+        assert!(stored_document(dir.path(), &digest, None).is_some());
+        assert!(stored_document(dir.path(), &digest, Some(size + 1)).is_none());
+        // Same size, other content under the name: not the document, so not taken.
+        let path = layout.blob_path(&digest);
+        fs::write(&path, br#"{"schemaVersion":3}"#).unwrap();
+        assert!(stored_document(dir.path(), &digest, Some(size)).is_none());
+        // A link in its place is not taken either.
+        fs::remove_file(&path).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, doc).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(stored_document(dir.path(), &digest, Some(size)).is_none());
+        assert!(stored_document(dir.path(), &Digest::of(b"absent"), None).is_none());
+        // A kept source index is found beside the blobs; bytes that are not it are not kept.
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let index_digest = Digest::of(index);
+        layout.keep_source_index(&digest, index).unwrap();
+        assert!(stored_document(dir.path(), &index_digest, None).is_none());
+        layout.keep_source_index(&index_digest, index).unwrap();
+        assert_eq!(
+            stored_document(dir.path(), &index_digest, Some(index.len() as u64)).as_deref(),
+            Some(&index[..])
+        );
+        assert!(!layout.has_blob(&index_digest, index.len() as u64));
+    }
 
     #[test]
     fn create_writes_marker_and_empty_index() {

@@ -4,6 +4,9 @@
 //! platforms chosen) before anything is written, so a list naming a missing file, tag or
 //! platform, or a registry refusing access, fails with nothing changed.
 //!
+//! Registry images are opened against the layout: a tag is resolved with a HEAD, and a
+//! manifest, index or config the layout already holds is read from it, not fetched.
+//!
 //! Then the layers of every selected manifest are gathered and deduplicated across the
 //! whole list: a layer shared by twenty images is fetched once, and layers already in the
 //! store are not fetched at all. The unique layers are fetched by a bounded pool of
@@ -30,7 +33,7 @@ use crate::report::Reporter;
 use crate::util::human_bytes;
 use select::{at_line, selected_layers, selected_layers_checked};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -49,6 +52,10 @@ pub struct MirrorOptions {
     pub registries: Arc<Registries>,
     /// Copy the other images when one fails (the run still fails, listing the failures).
     pub keep_going: bool,
+    /// A layout (the one the images will be copied into) whose manifests, indexes and
+    /// configs [`prepare`] takes instead of fetching them again. [`mirror`] always uses
+    /// its own layout.
+    pub known_layout: Option<PathBuf>,
 }
 
 impl Default for MirrorOptions {
@@ -58,6 +65,7 @@ impl Default for MirrorOptions {
             concurrency: 4,
             registries: Arc::new(Registries::default()),
             keep_going: false,
+            known_layout: None,
         }
     }
 }
@@ -155,7 +163,8 @@ pub fn prepare_with(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(e) = entries.get(i) else { break };
-                    let result = prepare_one(e, options, &platforms, open_override)
+                    let known = options.known_layout.as_deref();
+                    let result = prepare_one(e, options, &platforms, open_override, known)
                         .map_err(|err| at_line(err, e));
                     if let Ok(mut d) = done.lock() {
                         d.push((i, result));
@@ -175,11 +184,12 @@ fn prepare_one(
     options: &MirrorOptions,
     platforms: &[Platform],
     open_override: &OpenOverride<'_>,
+    known: Option<&Path>,
 ) -> Result<PreparedImage> {
     let (reader, resolved, local) = match open_override(e) {
         Some(reader) => (reader?, None, false),
         None => {
-            let (reader, resolved) = open(&e.source, &options.registries)?;
+            let (reader, resolved) = open(&e.source, &options.registries, known)?;
             (reader, resolved, e.source.is_local())
         }
     };
@@ -208,13 +218,15 @@ fn layers_of(p: &PreparedImage, platforms: &[Platform]) -> Result<Vec<Descriptor
     }
 }
 
+/// Opens a source; a registry image takes what the layout at `known` holds from there.
 fn open(
     source: &ImageSource,
     registries: &Registries,
+    known: Option<&Path>,
 ) -> Result<(Box<dyn ImageReader>, Option<ResolvedTag>)> {
     if let ImageSource::Registry(reference) = source {
-        let reader =
-            super::registry::RegistryReader::open(registries, reference, source.to_string())?;
+        let name = source.to_string();
+        let reader = super::registry::RegistryReader::open_in(registries, reference, name, known)?;
         let resolved = reader.resolved().cloned();
         return Ok((Box::new(reader), resolved));
     }
@@ -293,7 +305,8 @@ pub fn mirror(
                         if slots[i].get().is_some() {
                             continue;
                         }
-                        match prepare_one(e, options, &platforms, &|_| None).and_then(|p| {
+                        let known = Some(layout.root());
+                        match prepare_one(e, options, &platforms, &|_| None, known).and_then(|p| {
                             let layers = layers_of(&p, &platforms)?;
                             Ok((p, layers))
                         }) {
@@ -638,11 +651,40 @@ impl Run<'_> {
             &destination,
             &mut |n| reporter.item_progress(&destination, n),
         );
+        if let Ok(o) = &result {
+            self.keep_source_index(prepared, o, i);
+        }
         match &result {
             Ok(o) => reporter.item_finished(&destination, &summary(o)),
             Err(e) => reporter.item_finished(&destination, &format!("failed: {e}")),
         }
         result
+    }
+}
+
+impl Run<'_> {
+    /// A registry index stored with platforms dropped is kept as the registry sent it too
+    /// (not as a blob), so the next mirror of its tag finds it instead of fetching it. A
+    /// failure to keep it costs that fetch, nothing more.
+    fn keep_source_index(&self, prepared: &PreparedImage, o: &CopyOutcome, i: usize) {
+        let root = prepared.reader.root();
+        if o.kept_original_index || o.entry.digest == root.digest {
+            return;
+        }
+        if !matches!(self.entries[i].source, ImageSource::Registry(_)) {
+            return;
+        }
+        // The reader holds the index it opened with: no request.
+        let kept = prepared
+            .reader
+            .read_document(root)
+            .and_then(|bytes| self.layout.keep_source_index(&root.digest, &bytes));
+        if let Err(e) = kept {
+            tracing::debug!(
+                "{}: source index not kept: {e}",
+                self.entries[i].destination
+            );
+        }
     }
 }
 

@@ -154,11 +154,12 @@ impl Registry {
     }
 }
 
-/// A CA and a server certificate for 127.0.0.1/localhost, made with openssl for the tests.
+/// A CA and a server certificate for 127.0.0.1/localhost/registry.test, made with openssl for the tests.
 pub struct TestCa {
     /// The CA certificate (PEM).
     pub ca_cert: PathBuf,
-    /// The server certificate (PEM), SANs IP:127.0.0.1 and DNS:localhost.
+    /// The server certificate (PEM), SANs IP:127.0.0.1, DNS:localhost and DNS:registry.test
+    /// (a name that resolves nowhere, reached through a proxy: see `proxy::ForwardProxy`).
     pub server_cert: PathBuf,
     /// The server key (PEM).
     pub server_key: PathBuf,
@@ -195,7 +196,7 @@ impl TestCa {
             .run();
         fs::write(
             p("ext.cnf"),
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:registry.test\n",
         )
         .unwrap();
         openssl()

@@ -1,6 +1,12 @@
 //! The credential stores other container tools keep: Docker's `config.json` (`auths`,
-//! `credHelpers`, `credsStore`) and the `auth.json` of podman, skopeo and buildah, which
-//! has the same shape.
+//! `credHelpers`, `credsStore`), the `auth.json` of podman, skopeo and buildah, which has
+//! the same shape, and Docker's legacy `~/.dockercfg` (the `auths` map alone).
+//!
+//! Where they are looked for and how a key matches an image follow containers-auth.json(5)
+//! ([`search_paths`], [`AuthFile::lookup`]): an `auths` key may name a registry
+//! (`host:port`), a namespace or a repository in it (`host:port/team`), and the most specific
+//! key that holds the image's repository wins; Docker's URL keys
+//! (`https://index.docker.io/v1/`) match their host.
 //!
 //! The files are read as any input is ([`crate::input`]: a regular file of at most
 //! 4 MiB, so a FIFO or `/dev/zero` in their place is refused rather than read forever), and
@@ -18,18 +24,40 @@ use super::settings::{Credentials, Password, normalize_host};
 use crate::input;
 use base64::Engine;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The user name Docker stores with an identity token instead of a password.
 pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+/// Where an auth file is, and whether it has the legacy `~/.dockercfg` shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthPath {
+    /// The file.
+    pub path: PathBuf,
+    /// `~/.dockercfg`: the `auths` map is the whole file, its keys name hosts only.
+    pub legacy: bool,
+}
+
+impl AuthPath {
+    /// A file of the current shape (`{"auths": …}`).
+    pub fn new(path: impl Into<PathBuf>) -> AuthPath {
+        AuthPath {
+            path: path.into(),
+            legacy: false,
+        }
+    }
+}
 
 /// One parsed auth file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthFile {
     /// Where it was read from (for messages).
     pub path: PathBuf,
-    /// `auths`, by normalised host: credentials stored inline.
+    /// The legacy `~/.dockercfg` shape: keys are matched by host only.
+    legacy: bool,
+    /// `auths`, by key as written: credentials stored inline.
     auths: BTreeMap<String, Credentials>,
     /// `credHelpers`, by normalised host: the helper name (`pass` for
     /// `docker-credential-pass`), and the key the helper knows the host by.
@@ -73,8 +101,25 @@ impl AuthFile {
     /// a value.
     pub fn parse(path: &Path, text: &str) -> Result<AuthFile, String> {
         let raw: RawFile = serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
+        AuthFile::from_raw(path, false, raw)
+    }
+
+    /// Parses the text of a legacy `~/.dockercfg`: the `auths` map alone.
+    pub fn parse_legacy(path: &Path, text: &str) -> Result<AuthFile, String> {
+        let auths: BTreeMap<String, RawAuth> =
+            serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
+        let raw = RawFile {
+            auths,
+            cred_helpers: BTreeMap::new(),
+            creds_store: None,
+        };
+        AuthFile::from_raw(path, true, raw)
+    }
+
+    fn from_raw(path: &Path, legacy: bool, raw: RawFile) -> Result<AuthFile, String> {
         let mut file = AuthFile {
             path: path.to_path_buf(),
+            legacy,
             store: raw.creds_store.filter(|s| !s.is_empty()),
             ..AuthFile::default()
         };
@@ -86,14 +131,15 @@ impl AuthFile {
             let creds =
                 inline_credentials(&key, entry).map_err(|e| format!("{}: {e}", path.display()))?;
             if let Some(creds) = creds {
-                file.auths.entry(normalize_host(&key)).or_insert(creds);
+                file.auths.insert(key, creds);
             }
         }
         Ok(file)
     }
 
-    /// Reads the auth file at `path`; `Ok(None)` when there is none.
-    pub fn read(path: &Path) -> Result<Option<AuthFile>, RegistryError> {
+    /// Reads the auth file at `at`; `Ok(None)` when there is none.
+    pub fn read(at: &AuthPath) -> Result<Option<AuthFile>, RegistryError> {
+        let path = at.path.as_path();
         let text = match input::read_to_string(path, input::Kind::AuthFile) {
             Ok(t) => t,
             Err(input::InputError::Io { source, .. })
@@ -109,19 +155,43 @@ impl AuthFile {
                 )));
             }
         };
-        AuthFile::parse(path, &text)
-            .map(Some)
-            .map_err(RegistryError::Settings)
+        let parsed = if at.legacy {
+            AuthFile::parse_legacy(path, &text)
+        } else {
+            AuthFile::parse(path, &text)
+        };
+        parsed.map(Some).map_err(RegistryError::Settings)
     }
 
-    /// The credentials this file gives for `host` (normalised): its credential helper,
-    /// else its inline entry, else its credential store.
-    pub fn lookup(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
+    /// The credentials this file gives for `repository` (`host[:port]/path`, the host
+    /// normalised; the host alone asks for the registry), with the key they were found
+    /// under (the credentials' scope): the host's credential helper; else the most
+    /// specific `auths` key among the repository, its parents and the host (the host
+    /// alone in a legacy file); else an `auths` URL key of the host
+    /// (`https://host/v1/`); else the credential store.
+    pub fn lookup(&self, repository: &str) -> Result<Option<(Credentials, String)>, RegistryError> {
+        let host = repository.split('/').next().unwrap_or(repository);
+        let scoped = |c: Option<Credentials>| c.map(|c| (c, host.to_string()));
         if let Some((helper, key)) = self.helpers.get(host) {
-            return self.run_helper(helper, &format!("credHelpers entry for {key}"), key);
+            let found = self.run_helper(helper, &format!("credHelpers entry for {key}"), key)?;
+            return Ok(scoped(found));
         }
-        if let Some(c) = self.auths.get(host) {
-            return Ok(Some(c.clone()));
+        let mut key = if self.legacy { host } else { repository };
+        loop {
+            if let Some(c) = self.auths.get(key) {
+                return Ok(Some((c.clone(), key.to_string())));
+            }
+            match key.rsplit_once('/') {
+                Some((parent, _)) => key = parent,
+                None => break,
+            }
+        }
+        let by_url = self
+            .auths
+            .iter()
+            .find(|(k, _)| normalize_key(k, self.legacy) == host);
+        if let Some((_, c)) = by_url {
+            return Ok(scoped(Some(c.clone())));
         }
         match &self.store {
             Some(store) => {
@@ -130,7 +200,7 @@ impl AuthFile {
                 } else {
                     host
                 };
-                self.run_helper(store, "credsStore", key)
+                Ok(scoped(self.run_helper(store, "credsStore", key)?))
             }
             None => Ok(None),
         }
@@ -158,14 +228,19 @@ impl AuthFile {
             ))
         };
         let Some(found) = credhelper::find_on_path(&program) else {
-            tracing::warn!(
-                "{}: credential helper {program} is not on PATH; {server} is reached without credentials",
-                self.path.display()
-            );
+            // Once per run and helper, not once per image.
+            static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+            let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+            if warned.insert(format!("{program} {server}")) {
+                tracing::warn!(
+                    "{}: credential helper {program} is not on PATH; {server} is reached without credentials",
+                    self.path.display()
+                );
+            }
             return Ok(None);
         };
         let timeout = credhelper::timeout().map_err(RegistryError::Settings)?;
-        let Some(answer) = credhelper::get(&found, server, timeout).map_err(fail)? else {
+        let Some(answer) = credhelper::get_once(&found, server, timeout).map_err(fail)? else {
             // "credentials not found in native keychain": anonymous, as with Docker.
             tracing::debug!("{program} has no credentials for {server}");
             return Ok(None);
@@ -226,22 +301,70 @@ fn inline_credentials(key: &str, entry: RawAuth) -> Result<Option<Credentials>, 
     })
 }
 
-/// Docker's config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
-pub fn docker_config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        return Some(PathBuf::from(dir).join("config.json"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+/// The host an `auths` key names when it is written as a URL (`https://host/v1/`, as
+/// `docker login` wrote them for years) or stands in a legacy file; any other key as it is.
+/// Docker Hub's aliases are one host.
+fn normalize_key(key: &str, legacy: bool) -> String {
+    let stripped = key
+        .strip_prefix("http://")
+        .or_else(|| key.strip_prefix("https://"));
+    let host = match stripped {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
+        None if legacy => key.split('/').next().unwrap_or(key),
+        None => key,
+    };
+    normalize_host(host)
 }
 
-/// podman's and skopeo's auth file: `$REGISTRY_AUTH_FILE`, else
-/// `$XDG_RUNTIME_DIR/containers/auth.json`.
-pub fn containers_auth_path() -> Option<PathBuf> {
-    if let Some(file) = std::env::var_os("REGISTRY_AUTH_FILE") {
-        return Some(PathBuf::from(file));
+/// The file chosen by `$REGISTRY_AUTH_FILE`, if it is set (and not empty): podman and
+/// skopeo take it as the default of `--authfile`, and read it alone.
+pub fn chosen_by_environment() -> Option<PathBuf> {
+    std::env::var_os("REGISTRY_AUTH_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The files searched when none is chosen, in the order of containers-auth.json(5):
+/// 1. `$XDG_RUNTIME_DIR/containers/auth.json`, or `/run/containers/$UID/auth.json` when
+///    the variable is unset (where `podman login` and `skopeo login` write); a variable
+///    naming a folder that does not exist is a warning and the file is skipped;
+/// 2. `$XDG_CONFIG_HOME/containers/auth.json`, else `~/.config/containers/auth.json`;
+/// 3. `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`;
+/// 4. `~/.dockercfg` (legacy shape).
+pub fn search_paths() -> Vec<AuthPath> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let home = var("HOME").map(PathBuf::from);
+    let mut paths = Vec::new();
+    match var("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(dir) if !dir.is_dir() => tracing::warn!(
+            "XDG_RUNTIME_DIR names {}, which is not a folder; its containers/auth.json is not read",
+            dir.display()
+        ),
+        Some(dir) => paths.push(AuthPath::new(dir.join("containers/auth.json"))),
+        None => paths.push(AuthPath::new(format!(
+            "/run/containers/{}/auth.json",
+            rustix::process::getuid().as_raw()
+        ))),
     }
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(|d| PathBuf::from(d).join("containers").join("auth.json"))
+    match var("XDG_CONFIG_HOME").map(PathBuf::from) {
+        Some(dir) => paths.push(AuthPath::new(dir.join("containers/auth.json"))),
+        None => paths.extend(
+            home.iter()
+                .map(|h| AuthPath::new(h.join(".config/containers/auth.json"))),
+        ),
+    }
+    match var("DOCKER_CONFIG").map(PathBuf::from) {
+        Some(dir) => paths.push(AuthPath::new(dir.join("config.json"))),
+        None => paths.extend(
+            home.iter()
+                .map(|h| AuthPath::new(h.join(".docker/config.json"))),
+        ),
+    }
+    paths.extend(home.iter().map(|h| AuthPath {
+        path: h.join(".dockercfg"),
+        legacy: true,
+    }));
+    paths
 }
 
 #[cfg(test)]
@@ -262,10 +385,11 @@ mod tests {
             "helper.example":{}
         }}"#,
         );
-        let user = |h: &str| f.lookup(h).unwrap().map(|c| c.username);
+        let user = |h: &str| f.lookup(h).unwrap().map(|(c, _)| c.username);
         assert_eq!(user("docker.io").as_deref(), Some("user"));
+        assert_eq!(user("docker.io/library/alpine").as_deref(), Some("user"));
         assert_eq!(
-            f.lookup("docker.io").unwrap().unwrap().password.expose(),
+            f.lookup("docker.io").unwrap().unwrap().0.password.expose(),
             "pa:ss"
         );
         assert_eq!(user("127.0.0.1:5000").as_deref(), Some("u2"));
@@ -273,6 +397,86 @@ mod tests {
         assert_eq!(user("helper.example"), None);
         let e = AuthFile::parse(Path::new("c"), r#"{"auths":{"x":{"auth":"!!"}}}"#).unwrap_err();
         assert!(e.contains("auths.x.auth"), "{e}");
+    }
+
+    #[test]
+    fn the_most_specific_key_of_the_repository_wins() {
+        let f = parse(
+            r#"{"auths":{
+            "r.example:5000":{"username":"host","password":"p"},
+            "r.example:5000/team":{"username":"team","password":"p"},
+            "r.example:5000/team/app":{"username":"app","password":"p"},
+            "https://other.example/v1/":{"username":"url","password":"p"},
+            "other.example/ns":{"username":"ns","password":"p"}
+        }}"#,
+        );
+        let found = |r: &str| f.lookup(r).unwrap().map(|(c, scope)| (c.username, scope));
+        let pair = |u: &str, s: &str| Some((u.to_string(), s.to_string()));
+        assert_eq!(
+            found("r.example:5000/team/app"),
+            pair("app", "r.example:5000/team/app")
+        );
+        assert_eq!(
+            found("r.example:5000/team/app2"),
+            pair("team", "r.example:5000/team")
+        );
+        assert_eq!(
+            found("r.example:5000/team/x/y"),
+            pair("team", "r.example:5000/team")
+        );
+        assert_eq!(
+            found("r.example:5000/teams/x"),
+            pair("host", "r.example:5000")
+        );
+        assert_eq!(found("r.example:5000"), pair("host", "r.example:5000"));
+        assert_eq!(found("r.example:5001/team/app"), None);
+        // A URL key names its host; a namespace key only its namespace.
+        assert_eq!(found("other.example/lib/x"), pair("url", "other.example"));
+        assert_eq!(found("other.example/ns/x"), pair("ns", "other.example/ns"));
+    }
+
+    #[test]
+    fn a_legacy_dockercfg_matches_by_host() {
+        let f = AuthFile::parse_legacy(
+            Path::new(".dockercfg"),
+            r#"{"https://r.example/v1/":{"auth":"bGVnYWN5OnB3","email":"a@b"},"r2.example/ns":{"auth":"bGVnYWN5OnB3"}}"#,
+        )
+        .unwrap();
+        let user = |r: &str| f.lookup(r).unwrap().map(|(c, _)| c.username);
+        assert_eq!(user("r.example/lib/x").as_deref(), Some("legacy"));
+        assert_eq!(user("r2.example/ns/x").as_deref(), Some("legacy"));
+        assert_eq!(user("r3.example/x"), None);
+        assert!(AuthFile::parse_legacy(Path::new("c"), r#"{"h":5}"#).is_err());
+    }
+
+    #[test]
+    fn the_search_follows_containers_auth_json() {
+        // The process environment is shared by the unit tests: this one only reads it.
+        let paths = search_paths();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| (p.path.file_name().unwrap().to_str().unwrap(), p.legacy))
+            .collect();
+        let set = |v: &str| std::env::var_os(v).is_some_and(|v| !v.is_empty());
+        let (home, docker) = (set("HOME"), set("DOCKER_CONFIG"));
+        let mut want = vec![("auth.json", false)];
+        if home || set("XDG_CONFIG_HOME") {
+            want.push(("auth.json", false));
+        }
+        if home || docker {
+            want.push(("config.json", false));
+        }
+        if home {
+            want.push((".dockercfg", true));
+        }
+        if !set("XDG_RUNTIME_DIR") {
+            let uid = rustix::process::getuid().as_raw();
+            assert_eq!(
+                paths[0].path,
+                PathBuf::from(format!("/run/containers/{uid}/auth.json"))
+            );
+            assert_eq!(names, want, "{paths:?}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::net::{Budget, Limits, Net, Transfer};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{RegistryOperation, client::ClientConfig, client::ClientProtocol};
+use reqwest::Method;
 use reqwest::header::{ACCEPT, RANGE};
 use std::collections::HashMap;
 use std::fmt;
@@ -88,6 +89,9 @@ impl RegistryClient {
         let http = net.client(host).map_err(settings)?;
         let pems = net.ca_pems(host).map_err(settings)?;
         let limits = net.limits();
+        // oci-client builds its own reqwest client, which would read the proxy variables
+        // by reqwest's rules; it gets the decision of net's (Go's) rules for the registry.
+        let proxy = net.fixed_proxy(&format!("{scheme}://{api_host}/"));
         let oci_config = ClientConfig {
             protocol: if access.plain_http {
                 ClientProtocol::Http
@@ -105,6 +109,9 @@ impl RegistryClient {
             connect_timeout: Some(limits.connect),
             read_timeout: Some(limits.idle),
             platform_resolver: None,
+            http_proxy: proxy.http_proxy,
+            https_proxy: proxy.https_proxy,
+            no_proxy: proxy.no_proxy,
             ..ClientConfig::default()
         };
         let oci = oci_client::Client::try_from(oci_config)
@@ -169,7 +176,7 @@ impl RegistryClient {
     fn who(&self) -> String {
         match &self.username {
             Some(u) => format!("for user {u:?}; check the username and password"),
-            None => "to anonymous requests; give credentials (--username with --password-stdin, `registries:` in the config, or the Docker config file)".to_string(),
+            None => "to anonymous requests; give credentials (--username with --password-stdin, `registries:` in the config, or an auth file: podman, skopeo or docker login, or --authfile)".to_string(),
         }
     }
 
@@ -247,6 +254,38 @@ impl RegistryClient {
         get: &Get<'_>,
         budget: &mut Budget,
     ) -> Result<(reqwest::Response, Watch), RegistryError> {
+        self.send(Method::GET, get, budget).await
+    }
+
+    /// Sends `get` as a HEAD, retrying and re-authenticating as [`RegistryClient::get`]
+    /// does: `Some` response on success; `None` when the registry answers with a status
+    /// that says no to the HEAD itself (405, 501, a 404 or any other 4xx), so the caller
+    /// falls back to a GET, which words a real failure as it always has.
+    pub async fn head(
+        &self,
+        get: &Get<'_>,
+        budget: &mut Budget,
+    ) -> Result<Option<reqwest::Response>, RegistryError> {
+        let (resp, _) = self.send(Method::HEAD, get, budget).await?;
+        if resp.status().is_success() {
+            return Ok(Some(resp));
+        }
+        tracing::debug!(
+            "{}: HEAD {}: HTTP {}; using GET",
+            self.host,
+            get.path,
+            resp.status().as_u16()
+        );
+        Ok(None)
+    }
+
+    /// The retry loop of [`RegistryClient::get`] and [`RegistryClient::head`].
+    async fn send(
+        &self,
+        method: Method,
+        get: &Get<'_>,
+        budget: &mut Budget,
+    ) -> Result<(reqwest::Response, Watch), RegistryError> {
         let url = self.url(get.repo, &get.path);
         let mut refreshed = false;
         let mut attempt = 1;
@@ -254,7 +293,10 @@ impl RegistryClient {
             let auth = self
                 .authorization(get.repo, false, refreshed, get.image, budget)
                 .await?;
-            let (retry_after, problem) = match self.send_once(&url, get, &auth, budget).await? {
+            let sent = self
+                .send_once(method.clone(), &url, get, &auth, budget)
+                .await?;
+            let (retry_after, problem) = match sent {
                 Sent::Done(done) => return Ok(*done),
                 Sent::Refused(_) if !refreshed => {
                     // The token may have expired: authenticate again, once.
@@ -276,9 +318,9 @@ impl RegistryClient {
             };
             let wait = budget
                 .retry(&self.policy, attempt, retry_after, &problem)
-                .map_err(|m| self.transfer(get.image, format!("GET {url}: {m}")))?;
+                .map_err(|m| self.transfer(get.image, format!("{method} {url}: {m}")))?;
             tracing::debug!(
-                "{}: GET {}: {problem}; retrying in {wait:?}",
+                "{}: {method} {}: {problem}; retrying in {wait:?}",
                 self.host,
                 get.path
             );
@@ -287,20 +329,22 @@ impl RegistryClient {
         }
     }
 
-    /// Sends one GET and sorts the answer: success, refusal, transient failure, or (as an
-    /// error) anything that retrying cannot fix.
+    /// Sends one request and sorts the answer: success, refusal, transient failure, or (as
+    /// an error) anything that retrying cannot fix.
     async fn send_once(
         &self,
+        method: Method,
         url: &str,
         get: &Get<'_>,
         auth: &AuthHeader,
         budget: &mut Budget,
     ) -> Result<Sent, RegistryError> {
+        let head = method == Method::HEAD;
         budget.attempt();
         let cut = self.limits.cut(get.kind, budget.left());
         let mut request = self
             .http
-            .get(url)
+            .request(method.clone(), url)
             .timeout(cut.after)
             .header(ACCEPT, get.accept.join(", "));
         if get.offset > 0 {
@@ -319,14 +363,17 @@ impl RegistryClient {
         let left = budget.left();
         let Ok(sent) = tokio::time::timeout(left, request.send()).await else {
             let waited = format!("no answer within {} s", seconds(left));
-            return Err(self.transfer(get.image, format!("GET {url}: {}", budget.cut(&waited))));
+            return Err(self.transfer(
+                get.image,
+                format!("{method} {url}: {}", budget.cut(&waited)),
+            ));
         };
         let resp = match sent {
             Ok(resp) => resp,
             Err(e) => {
                 let problem = crate::net::classify(&e, started, &self.limits, cut);
                 if problem.budget {
-                    let message = format!("GET {url}: {}", problem.final_message(budget));
+                    let message = format!("{method} {url}: {}", problem.final_message(budget));
                     return Err(self.transfer(get.image, message));
                 }
                 let failure = self.classify_reqwest(&e, get.image, started, cut);
@@ -346,6 +393,15 @@ impl RegistryClient {
                 Watch::new(&self.limits, started, cut),
             )))),
             401 | 403 => Ok(Sent::Refused(status)),
+            // A registry that does not do HEAD: the caller asks again with a GET.
+            405 | 501 if head => Ok(Sent::Done(Box::new((
+                resp,
+                Watch::new(&self.limits, started, cut),
+            )))),
+            _ if head && !retryable_status(status) => Ok(Sent::Done(Box::new((
+                resp,
+                Watch::new(&self.limits, started, cut),
+            )))),
             404 => Err(self.not_found(get)),
             _ if retryable_status(status) => Ok(Sent::Transient {
                 retry_after: resp
@@ -359,7 +415,7 @@ impl RegistryClient {
                 let body = resp.text().await.unwrap_or_default();
                 Err(self.transfer(
                     get.image,
-                    format!("GET {}: HTTP {status}: {}", get.path, excerpt(&body)),
+                    format!("{method} {}: HTTP {status}: {}", get.path, excerpt(&body)),
                 ))
             }
         }

@@ -9,12 +9,16 @@
 //! [`TIMEOUT_VAR`] (default [`DEFAULT_TIMEOUT`]) from start to exit and [`MAX_ANSWER`]
 //! bytes of answer; past either it is killed and reaped. Its output holds the secret and
 //! its standard error may too: neither is ever shown.
+//!
+//! A helper is asked once per run for each server ([`get_once`]): every image of a host
+//! needs the same answer, and a slow helper would otherwise cost its time per image.
 
+use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// How long a helper may take, from start to exit, unless [`TIMEOUT_VAR`] says otherwise.
@@ -114,6 +118,26 @@ pub fn get(program: &Path, server: &str, timeout: Duration) -> Result<Option<Vec
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// What [`get`] answered, by program and server, for this run.
+type Answers = HashMap<(PathBuf, String), Result<Option<Vec<u8>>, String>>;
+
+/// [`get`], asked once per run for each program and server: later calls give the first
+/// answer (a failure included) without running the helper again.
+pub fn get_once(
+    program: &Path,
+    server: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>, String> {
+    static ANSWERS: Mutex<Option<Answers>> = Mutex::new(None);
+    // Held while the helper runs, so that two images of one host ask it once.
+    let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
+    answers
+        .get_or_insert_with(HashMap::new)
+        .entry((program.to_path_buf(), server.to_string()))
+        .or_insert_with(|| get(program, server, timeout))
+        .clone()
 }
 
 /// Waits for `child` to exit until `deadline`; `None` if it is still running then.

@@ -8,7 +8,7 @@ use crate::net::fetch::read_bounded;
 use crate::net::{Budget, Transfer};
 use crate::oci::Digest;
 use crate::oci::descriptor::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
 /// The largest manifest or index accepted from a registry (containerd's limit too).
 pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
@@ -61,6 +61,53 @@ impl RegistryClient {
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// Asks, with a HEAD, what `reference` (a tag) stands for: its digest (the registry's
+    /// `Docker-Content-Digest`), media type and size, as containerd resolves tags. `None`
+    /// when the registry does not answer the HEAD or leaves the digest out: the caller
+    /// then GETs the manifest, as before.
+    pub async fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        image: &str,
+    ) -> Result<Option<ManifestHead>, RegistryError> {
+        let get = Get {
+            repo,
+            path: format!("manifests/{reference}"),
+            accept: &MANIFEST_ACCEPT,
+            offset: 0,
+            image,
+            kind: Transfer::Document,
+        };
+        // A HEAD is a document request with a budget of its own.
+        let mut budget = Budget::new(&self.limits());
+        let Some(resp) = self.head(&get, &mut budget).await? else {
+            return Ok(None);
+        };
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let Some(digest) = header("docker-content-digest").and_then(|d| d.parse::<Digest>().ok())
+        else {
+            return Ok(None);
+        };
+        let media_type = header(CONTENT_TYPE.as_str())
+            .map(|v| v.split(';').next().unwrap_or(&v).trim().to_string())
+            .filter(|t| MANIFEST_ACCEPT.contains(&t.as_str()));
+        // No manifest is empty: a length of 0 says nothing (HEAD answers often carry it).
+        let size = header(CONTENT_LENGTH.as_str())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&n| n > 0);
+        Ok(Some(ManifestHead {
+            digest,
+            media_type,
+            size,
+        }))
     }
 
     /// One manifest fetch; the inner error is a retryable problem with the body.
@@ -119,6 +166,17 @@ impl RegistryClient {
     }
 }
 
+/// What a HEAD of a tag told.
+#[derive(Debug, Clone)]
+pub struct ManifestHead {
+    /// The digest the tag points at.
+    pub digest: Digest,
+    /// The media type, when the registry gave a manifest type.
+    pub media_type: Option<String>,
+    /// The size, when the registry gave one.
+    pub size: Option<u64>,
+}
+
 struct Fetched {
     bytes: Vec<u8>,
     media_type: String,
@@ -133,7 +191,7 @@ fn check_manifest_digest(reference: &str, found: &Fetched) -> Result<(), String>
 }
 
 /// The `mediaType` a manifest states about itself.
-fn document_media_type(bytes: &[u8]) -> Option<String> {
+pub fn document_media_type(bytes: &[u8]) -> Option<String> {
     let doc = crate::oci::descriptor::ManifestDoc::parse(bytes).ok()?;
     match doc.kind(None)? {
         crate::oci::descriptor::ManifestKind::Index => {

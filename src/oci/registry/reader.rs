@@ -1,6 +1,8 @@
 //! Registry images as an [`ImageReader`]: the tag is resolved to a digest once, when the
 //! image is opened, and everything after that is fetched by digest, so an image cannot
-//! change under a running mirror.
+//! change under a running mirror. Opened against a layout, the reader takes the manifests,
+//! indexes and configs the layout holds from there (each re-hashed), so a warm mirror asks
+//! the registry for a tag's digest (a HEAD) and for nothing it already has.
 //!
 //! The store is synchronous and threaded; network I/O is async. [`BlobStream`] bridges the
 //! two: it implements `Read` by pulling the response body chunk by chunk on the shared
@@ -10,18 +12,20 @@
 //! The store hashes every byte it receives, so the full sha256 is checked across resumes.
 
 use super::client::{Get, RegistryClient};
+use super::manifest::document_media_type;
 use super::registries::Registries;
 use crate::image::Reference;
 use crate::net::fetch::{Watch, next_chunk};
 use crate::net::{Budget, Transfer};
 use crate::oci::descriptor::{Descriptor, is_manifest_type};
 use crate::oci::digest::Digest;
-use crate::oci::layout::MAX_DOCUMENT_SIZE;
+use crate::oci::layout::{MAX_DOCUMENT_SIZE, stored_document};
 use crate::oci::source::ImageReader;
 use crate::oci::{OciError, Result};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 
@@ -47,6 +51,8 @@ pub struct RegistryReader {
     name: String,
     root: Descriptor,
     resolved: Option<ResolvedTag>,
+    /// A layout whose documents are taken instead of fetched.
+    known: Option<PathBuf>,
     docs: Mutex<HashMap<Digest, Arc<Vec<u8>>>>,
 }
 
@@ -58,13 +64,41 @@ impl RegistryReader {
         reference: &Reference,
         name: String,
     ) -> Result<RegistryReader> {
-        let client = registries.client(reference.registry(), &name)?;
-        let handle = registries.runtime()?.handle().clone();
+        RegistryReader::open_in(registries, reference, name, None)
+    }
+
+    /// [`RegistryReader::open`], taking the manifests, indexes and configs the layout at
+    /// `known` already holds from there instead of the registry (each re-hashed first).
+    /// A tag is resolved with a HEAD and its manifest fetched only when the layout lacks
+    /// it; an image pinned by a digest the layout holds costs no request at all.
+    pub fn open_in(
+        registries: &Registries,
+        reference: &Reference,
+        name: String,
+        known: Option<&Path>,
+    ) -> Result<RegistryReader> {
         let repo = reference.repository().to_string();
-        let wanted = reference.tag_or_digest();
+        let client = registries.repository_client(reference.registry(), &repo, &name)?;
+        let handle = registries.runtime()?.handle().clone();
         let t0 = std::time::Instant::now();
-        let (bytes, media_type, digest) =
-            handle.block_on(client.manifest(&repo, &wanted, &name))?;
+        let (bytes, media_type, digest) = match reference.digest() {
+            Some(pinned) => {
+                let stored = known
+                    .zip(pinned.parse::<Digest>().ok())
+                    .and_then(|(root, d)| stored_root(root, &d, None, None));
+                match stored {
+                    Some(found) => found,
+                    None => handle.block_on(client.manifest(&repo, pinned, &name))?,
+                }
+            }
+            None => handle.block_on(resolve_tag(
+                &client,
+                &repo,
+                &reference.tag_or_digest(),
+                &name,
+                known,
+            ))?,
+        };
         tracing::debug!("{name}: manifest in {:?}", t0.elapsed());
         let root = Descriptor::new(&media_type, digest.clone(), bytes.len() as u64);
         let resolved = match (reference.digest(), reference.tag()) {
@@ -84,6 +118,7 @@ impl RegistryReader {
             name,
             root,
             resolved,
+            known: known.map(Path::to_path_buf),
             docs: Mutex::new(docs),
         })
     }
@@ -166,6 +201,13 @@ impl ImageReader for RegistryReader {
                 ),
             });
         }
+        if let Some(bytes) = self
+            .known
+            .as_deref()
+            .and_then(|root| stored_document(root, &descriptor.digest, Some(descriptor.size)))
+        {
+            return Ok(bytes);
+        }
         let mut attempt = 1;
         let bytes = loop {
             let bytes = self.fetch_document(descriptor)?;
@@ -197,6 +239,42 @@ impl ImageReader for RegistryReader {
         }
         Ok(bytes)
     }
+}
+
+/// The root manifest or index `digest` from the layout at `root`, with its media type:
+/// the one the registry gave, else the one the document states.
+fn stored_root(
+    root: &Path,
+    digest: &Digest,
+    size: Option<u64>,
+    media_type: Option<String>,
+) -> Option<(Vec<u8>, String, Digest)> {
+    let bytes = stored_document(root, digest, size)?;
+    let media_type = media_type.or_else(|| document_media_type(&bytes))?;
+    Some((bytes, media_type, digest.clone()))
+}
+
+/// Resolves a tag: a HEAD for its digest, then the manifest from the layout at `known` if
+/// it holds it, else a GET by that digest. A registry that refuses the HEAD or leaves out
+/// `Docker-Content-Digest` gets a GET of the tag, as containerd and skopeo fall back.
+async fn resolve_tag(
+    client: &RegistryClient,
+    repo: &str,
+    tag: &str,
+    name: &str,
+    known: Option<&Path>,
+) -> Result<(Vec<u8>, String, Digest)> {
+    let Some(head) = client.head_manifest(repo, tag, name).await? else {
+        return Ok(client.manifest(repo, tag, name).await?);
+    };
+    if let Some(found) =
+        known.and_then(|root| stored_root(root, &head.digest, head.size, head.media_type))
+    {
+        return Ok(found);
+    }
+    Ok(client
+        .manifest(repo, &head.digest.to_string(), name)
+        .await?)
 }
 
 /// A blob download as a `Read`, resumed with Range requests after transient failures.

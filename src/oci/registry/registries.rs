@@ -1,5 +1,7 @@
 //! The registries of one run: their settings, the network they are reached through, and
-//! one client per host, created when an image first names it.
+//! one client per host and credential scope, created when an image first names it (a
+//! repository whose credentials come from an auth file key of its own, such as
+//! `host:5000/team`, gets a client of its own, and so does each such key).
 
 use super::RegistryError;
 use super::client::RegistryClient;
@@ -14,7 +16,8 @@ use tokio::runtime::Runtime;
 pub struct Registries {
     access: RegistryAccess,
     net: Arc<Net>,
-    clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
+    /// By host and credential scope.
+    clients: Mutex<HashMap<(String, String), Arc<RegistryClient>>>,
 }
 
 impl fmt::Debug for Registries {
@@ -79,27 +82,36 @@ impl Registries {
             .map_err(|e| RegistryError::Settings(e.to_string()))
     }
 
-    /// The client for `host` (`127.0.0.1:5000`, `docker.io`), created on first use;
-    /// `image` names what it is for in an offline refusal.
+    /// The client for `host` (`127.0.0.1:5000`, `docker.io`) as a whole, created on first
+    /// use; `image` names what it is for in an offline refusal.
     pub fn client(&self, host: &str, image: &str) -> Result<Arc<RegistryClient>, RegistryError> {
+        self.repository_client(host, "", image)
+    }
+
+    /// The client for `repository` (`team/app`) on `host`, with the credentials meant for
+    /// that repository ([`super::RegistryAccess::for_repository`]), created on first use.
+    pub fn repository_client(
+        &self,
+        host: &str,
+        repository: &str,
+        image: &str,
+    ) -> Result<Arc<RegistryClient>, RegistryError> {
         self.refuse(host, image)?;
         let mut clients = self
             .clients
             .lock()
             .map_err(|_| RegistryError::Settings("registry client table poisoned".into()))?;
-        if let Some(c) = clients.get(host) {
+        let (access, scope) = self.access.for_repository(host, repository)?;
+        let key = (host.to_string(), scope);
+        if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
         // reqwest needs a runtime context to build its connection pool.
         let _guard = self.runtime()?.enter();
         let t0 = std::time::Instant::now();
-        let client = Arc::new(RegistryClient::new(
-            host,
-            &self.access.for_host(host)?,
-            &self.net,
-        )?);
-        tracing::debug!("client for {host} ready in {:?}", t0.elapsed());
-        clients.insert(host.to_string(), client.clone());
+        let client = Arc::new(RegistryClient::new(host, &access, &self.net)?);
+        tracing::debug!("client for {host} ({}) ready in {:?}", key.1, t0.elapsed());
+        clients.insert(key, client.clone());
         Ok(client)
     }
 }

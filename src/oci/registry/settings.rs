@@ -1,15 +1,21 @@
 //! How to reach each registry: which CA to trust, whether it speaks plain HTTP, and which
 //! credentials to present.
 //!
-//! Credentials are looked up for one host at a time and are only ever sent to it. The
-//! sources, first match wins:
+//! Credentials are looked up for one image repository at a time and are only ever sent to
+//! its host. The sources, first match wins:
 //! 1. the command line (`--username HOST=USER` with `--password-stdin`);
 //! 2. the config's `registries:` entry for the host;
-//! 3. `--authfile FILE`;
-//! 4. podman's and skopeo's auth file (`$REGISTRY_AUTH_FILE`, else
-//!    `$XDG_RUNTIME_DIR/containers/auth.json`);
-//! 5. Docker's config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`): its
-//!    `credHelpers` entry for the host, else its `auths` entry, else its `credsStore`.
+//! 3. the auth files of other tools, as podman and skopeo read them: `--authfile FILE`
+//!    alone, else `$REGISTRY_AUTH_FILE` alone, else the search of
+//!    [`super::authfile::search_paths`] (podman's and skopeo's `auth.json` files, then
+//!    Docker's `config.json`, then `~/.dockercfg`). In each file the most specific key
+//!    that holds the repository wins ([`AuthFile::lookup`]).
+//!
+//! The auth files are read when a registry is first about to be reached, once per run: a
+//! run that reaches no registry reads none. A searched file that cannot be used (not
+//! JSON, not a regular file, too large) is a warning naming it and is skipped, as Docker
+//! skips a broken `config.json`; the file chosen with `--authfile` or
+//! `$REGISTRY_AUTH_FILE` is an error instead, as it is for podman and skopeo.
 //!
 //! Each source is read within bounds: the files as capped inputs, helpers with a time
 //! and size limit ([`super::authfile`], [`super::credhelper`]).
@@ -18,13 +24,14 @@
 //! Passwords are held in [`Password`], which never prints its value.
 
 use super::RegistryError;
-use super::authfile::{AuthFile, containers_auth_path, docker_config_path};
+use super::authfile::{AuthFile, AuthPath, chosen_by_environment, search_paths};
 use crate::net::NetSettings;
 use crate::vocab::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// One entry of the config's `registries:` list.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -100,8 +107,25 @@ pub struct RegistryAccess {
     pub command_line: BTreeMap<String, Credentials>,
     /// Hosts that speak plain HTTP (`--plain-http`).
     pub plain_http: Vec<String>,
-    /// Auth files of other tools, most important first.
+    /// Auth files of other tools already read, most important first (before those of
+    /// [`RegistryAccess::add_auth_files`]).
     pub auth_files: Vec<AuthFile>,
+    /// Which auth files to read when a registry is first reached.
+    auth_choice: AuthChoice,
+    /// Those files, read once (or why the chosen one cannot be used).
+    auth_read: OnceLock<Result<Vec<AuthFile>, String>>,
+}
+
+/// Which auth files of other tools a run reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum AuthChoice {
+    /// None (a run that was not asked to: offline, or library use).
+    #[default]
+    None,
+    /// This one alone (`--authfile` or `$REGISTRY_AUTH_FILE`): an error in it is an error.
+    Chosen(PathBuf),
+    /// The search of containers-auth.json(5): a file that cannot be used is skipped.
+    Search,
 }
 
 impl RegistryAccess {
@@ -147,24 +171,47 @@ impl RegistryAccess {
         Ok(())
     }
 
-    /// Reads the auth files of other tools: `authfile` (`--authfile`, which must exist),
-    /// then podman's and skopeo's, then Docker's, those two if they exist.
+    /// Takes credentials from the auth files of other tools, as podman and skopeo do:
+    /// `authfile` (`--authfile`, which must exist) alone, else `$REGISTRY_AUTH_FILE` alone,
+    /// else the files of [`search_paths`]. Nothing is read here: the files are read when
+    /// a registry is first about to be reached (see the module docs).
     pub fn add_auth_files(&mut self, authfile: Option<&Path>) -> Result<(), RegistryError> {
-        if let Some(path) = authfile {
-            let file = AuthFile::read(path)?.ok_or_else(|| {
-                RegistryError::Settings(format!("--authfile {}: no such file", path.display()))
-            })?;
-            self.auth_files.push(file);
-        }
-        for path in [containers_auth_path(), docker_config_path()]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(file) = AuthFile::read(&path)? {
-                self.auth_files.push(file);
+        self.auth_choice = match authfile {
+            Some(path) => {
+                // As podman: a file named on the command line must be there.
+                if std::fs::metadata(path).is_err() {
+                    return Err(RegistryError::Settings(format!(
+                        "--authfile {}: no such file",
+                        path.display()
+                    )));
+                }
+                AuthChoice::Chosen(path.to_path_buf())
             }
-        }
+            None => chosen_by_environment().map_or(AuthChoice::Search, AuthChoice::Chosen),
+        };
         Ok(())
+    }
+
+    /// The auth files, read on first use.
+    fn read_auth_files(&self) -> Result<&[AuthFile], RegistryError> {
+        let read = self.auth_read.get_or_init(|| match &self.auth_choice {
+            AuthChoice::None => Ok(Vec::new()),
+            AuthChoice::Chosen(path) => AuthFile::read(&AuthPath::new(path))
+                .map(|f| f.into_iter().collect())
+                .map_err(|e| e.to_string()),
+            AuthChoice::Search => Ok(search_paths()
+                .iter()
+                .filter_map(|at| match AuthFile::read(at) {
+                    Ok(file) => file,
+                    Err(e) => {
+                        tracing::warn!("{e}; its credentials are not used");
+                        None
+                    }
+                })
+                .collect()),
+        });
+        read.as_deref()
+            .map_err(|e| RegistryError::Settings(e.clone()))
     }
 
     /// The network settings these registries need on top of `base`: `--ca-file` for
@@ -182,9 +229,21 @@ impl RegistryAccess {
         base
     }
 
-    /// The settings for `host`: its own entry, the plain-HTTP flag, and the credentials
-    /// of the first source that has some for this host (see the module docs).
+    /// The settings for `host` as a whole (see [`RegistryAccess::for_repository`]).
     pub fn for_host(&self, host: &str) -> Result<HostAccess, RegistryError> {
+        self.for_repository(host, "").map(|(access, _)| access)
+    }
+
+    /// The settings for the repository `repository` (`team/app`; empty for the whole
+    /// host) on `host`: the host's own entry, the plain-HTTP flag, and the credentials of
+    /// the first source that has some for it (see the module docs). With them comes their
+    /// scope: the auth file key they were found under (`host:5000/team`), else the host;
+    /// repositories of one scope can share a client.
+    pub fn for_repository(
+        &self,
+        host: &str,
+        repository: &str,
+    ) -> Result<(HostAccess, String), RegistryError> {
         let key = normalize_host(host);
         let mut access = self.hosts.get(&key).cloned().unwrap_or_default();
         if self.plain_http.iter().any(|h| normalize_host(h) == key) {
@@ -193,15 +252,22 @@ impl RegistryAccess {
         if let Some(c) = self.command_line.get(&key) {
             access.credentials = Some(c.clone());
         }
+        let mut scope = key.clone();
         if access.credentials.is_none() {
-            for file in &self.auth_files {
-                if let Some(c) = file.lookup(&key)? {
+            let wanted = match repository.trim_matches('/') {
+                "" => key.clone(),
+                repo => format!("{key}/{repo}"),
+            };
+            let read = self.read_auth_files()?;
+            for file in self.auth_files.iter().chain(read) {
+                if let Some((c, found)) = file.lookup(&wanted)? {
                     access.credentials = Some(c);
+                    scope = found;
                     break;
                 }
             }
         }
-        Ok(access)
+        Ok((access, scope))
     }
 }
 
@@ -265,6 +331,38 @@ mod tests {
             format!("{:?}", access.for_host("cli.example").unwrap().credentials),
             r#"Some(Credentials { username: "cli", password: Password(<redacted>) })"#
         );
+    }
+
+    #[test]
+    fn a_repository_takes_the_credentials_of_its_most_specific_key() {
+        let mut access = RegistryAccess::default();
+        access.auth_files.push(
+            AuthFile::parse(
+                Path::new("auth.json"),
+                r#"{"auths":{"r.example:5000":{"username":"host","password":"h"},"r.example:5000/team":{"username":"team","password":"t"}}}"#,
+            )
+            .unwrap(),
+        );
+        let found = |access: &RegistryAccess, repo: &str| {
+            let (a, scope) = access.for_repository("r.example:5000", repo).unwrap();
+            (a.credentials.unwrap().username, scope)
+        };
+        let pair = |u: &str, s: &str| (u.to_string(), s.to_string());
+        assert_eq!(
+            found(&access, "team/app"),
+            pair("team", "r.example:5000/team")
+        );
+        assert_eq!(found(&access, "other/app"), pair("host", "r.example:5000"));
+        assert_eq!(found(&access, ""), pair("host", "r.example:5000"));
+        // The command line names a host: it wins for every repository there.
+        access.set_command_line(
+            "r.example:5000",
+            Credentials {
+                username: "cli".into(),
+                password: Password::new("c"),
+            },
+        );
+        assert_eq!(found(&access, "team/app"), pair("cli", "r.example:5000"));
     }
 
     #[test]
