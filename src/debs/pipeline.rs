@@ -71,7 +71,13 @@ pub fn prepare_cached(
         Some(path) => Base::load(path)?,
         None => Base::default(),
     };
-    let universe = Universe::load_all_cached(&spec.sources, &spec.arch, &net, cache.as_deref())?;
+    let universe = Universe::load_reachable(
+        &spec.sources,
+        &spec.arch,
+        (&net, cache.as_deref()),
+        &requests,
+        &base,
+    )?;
     let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
         DebsError::Unsatisfiable(m) => {
             DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))

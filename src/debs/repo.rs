@@ -11,12 +11,12 @@
 
 use super::DebsError;
 use super::cache::DebCache;
-use super::control::{Paragraph, ParagraphSink, SinkError, parse_paragraphs, release_sha256};
+use super::control::{Paragraph, parse_paragraphs, release_sha256};
 use super::deb::{DebFile, read_deb};
 use super::version::Version;
 use crate::net::{Fetch, FetchError, Net, Transfer};
 use crate::report::Reporter;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The largest Release, InRelease or Release.gpg accepted (Debian's own are ~150 KiB).
 pub const MAX_RELEASE_SIZE: u64 = 16 << 20;
+
+#[path = "repo_scan.rs"]
+mod scan;
 
 /// An apt repository to read from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -117,19 +120,7 @@ impl Universe {
     /// Reads every candidate of `source` for architecture `arch`, a repository through
     /// `net`.
     pub fn load(source: &PackageSource, arch: &str, net: &Net) -> Result<Universe, DebsError> {
-        Universe::load_with(source, arch, &Fetcher::new(net, None))
-    }
-
-    /// [`Universe::load`] through `fetcher` (its network and download cache).
-    fn load_with(
-        source: &PackageSource,
-        arch: &str,
-        fetcher: &Fetcher,
-    ) -> Result<Universe, DebsError> {
-        match source {
-            PackageSource::Debs(paths) => load_debs(paths, arch),
-            PackageSource::Repo(spec) => load_repo(spec, arch, fetcher),
-        }
+        Universe::load_all(std::slice::from_ref(source), arch, net)
     }
 
     /// Every candidate of every source, in the order given: the resolver takes the highest
@@ -152,46 +143,155 @@ impl Universe {
         cache: Option<&DebCache>,
     ) -> Result<Universe, DebsError> {
         let fetcher = Fetcher::new(net, None).with_cache(cache);
-        let mut all = Universe {
-            candidates: Vec::new(),
-            arch: arch.to_string(),
-            verification: Verification::LocalFiles,
-            origin: String::new(),
-            suggested: Vec::new(),
-        };
-        let mut origins = Vec::new();
-        for source in sources {
-            let u = Universe::load_with(source, arch, &fetcher)?;
-            if all.candidates.is_empty() {
-                all.candidates = u.candidates;
-            } else {
-                all.candidates.extend(u.candidates);
-            }
-            origins.push(u.origin);
-            all.suggested.extend(u.suggested);
-            all.verification = match (all.verification, u.verification) {
-                (Verification::Unverified, _) | (_, Verification::Unverified) => {
-                    Verification::Unverified
-                }
-                (Verification::LocalFiles, v) | (v, Verification::LocalFiles) => v,
-                (signed, _) => signed,
-            };
-        }
-        all.origin = origins.join("; ");
-        // What is already a source is not suggested.
-        all.suggested.retain(|line| {
-            !sources.iter().any(|s| match s {
-                PackageSource::Repo(r) => {
-                    let mut words = line.split_whitespace();
-                    words.next() == Some(r.url.trim_end_matches('/'))
-                        && words.next() == Some(&r.suite)
-                }
-                PackageSource::Debs(_) => false,
-            })
-        });
-        all.suggested.dedup();
-        Ok(all)
+        load_sources(sources, arch, &fetcher, None)
     }
+
+    /// [`Universe::load_all_cached`] with only the candidates resolving `requests` over
+    /// `base` can reach: the entries of every name a request, a dependency (any
+    /// alternative) or the base names, and of every package providing such a name,
+    /// followed to a fixpoint. Resolving over it gives what resolving over the whole
+    /// archive gives, without reading the thousands of entries no path leads to. Every
+    /// index is still checked whole for its structure (each line, each entry's required
+    /// fields); an unreached entry's version and relations are not parsed.
+    pub fn load_reachable(
+        sources: &[PackageSource],
+        arch: &str,
+        (net, cache): (&Net, Option<&DebCache>),
+        requests: &[super::resolve::Request],
+        base: &super::base::Base,
+    ) -> Result<Universe, DebsError> {
+        let fetcher = Fetcher::new(net, None).with_cache(cache);
+        let roots = scan::Roots {
+            follow: requests.iter().map(|r| r.name.clone()).collect(),
+            include: base.installed.keys().cloned().collect(),
+        };
+        load_sources(sources, arch, &fetcher, Some(roots))
+    }
+}
+
+/// A source's part of a universe, before a repository's entries become candidates.
+enum Part {
+    Local(Universe),
+    Repo(RepoPart),
+}
+
+/// The universe of `sources`: every entry of their indexes, or those `roots` reach.
+fn load_sources(
+    sources: &[PackageSource],
+    arch: &str,
+    fetcher: &Fetcher,
+    roots: Option<scan::Roots>,
+) -> Result<Universe, DebsError> {
+    let mut parts = Vec::new();
+    for source in sources {
+        parts.push(match source {
+            PackageSource::Debs(paths) => Part::Local(load_debs(paths, arch)?),
+            PackageSource::Repo(spec) => Part::Repo(fetch_repo(spec, arch, fetcher)?),
+        });
+    }
+    // Every index of every repository, in order: a name may be met in one and provided
+    // in another.
+    let indexes: Vec<(&RepoPart, &IndexText)> = (parts.iter())
+        .filter_map(|p| match p {
+            Part::Repo(r) => Some(r),
+            Part::Local(_) => None,
+        })
+        .flat_map(|r| r.texts.iter().map(move |t| (r, t)))
+        .collect();
+    let mut parsed: std::collections::HashMap<(usize, usize), Candidate> = Default::default();
+    let keep: Vec<Vec<usize>> = match roots {
+        None => (indexes.iter())
+            .map(|(_, t)| (0..t.stanzas.len()).collect())
+            .collect(),
+        Some(mut roots) => {
+            // Local .debs are all candidates: what they depend on is reached.
+            for p in &parts {
+                if let Part::Local(u) = p {
+                    roots
+                        .follow
+                        .extend(u.candidates.iter().flat_map(depends_names));
+                }
+            }
+            let scanned: Vec<scan::Scanned> = (indexes.iter())
+                .map(|(_, t)| scan::Scanned {
+                    text: &t.text,
+                    stanzas: &t.stanzas,
+                })
+                .collect();
+            scan::reachable(&scanned, &roots, &mut |t, s| {
+                let c = index_candidate(indexes[t].0, indexes[t].1, s)?;
+                let names = depends_names(&c);
+                parsed.insert((t, s), c);
+                Ok(names)
+            })?
+        }
+    };
+    let mut all = Universe {
+        candidates: Vec::new(),
+        arch: arch.to_string(),
+        verification: Verification::LocalFiles,
+        origin: String::new(),
+        suggested: Vec::new(),
+    };
+    let mut origins = Vec::new();
+    let mut t = 0;
+    for part in &parts {
+        let u = match part {
+            Part::Local(u) => u.clone(),
+            Part::Repo(r) => {
+                let mut candidates = Vec::new();
+                // An arch-all package listed in both binary-ARCH and binary-all is one
+                // candidate.
+                let mut seen_all: std::collections::HashSet<(String, String)> = Default::default();
+                for index in &r.texts {
+                    for &s in &keep[t] {
+                        let c = match parsed.remove(&(t, s)) {
+                            Some(c) => c,
+                            None => index_candidate(r, index, s)?,
+                        };
+                        if c.arch == "all"
+                            && r.reads_all
+                            && !seen_all.insert((c.name.clone(), c.version.to_string()))
+                        {
+                            continue;
+                        }
+                        candidates.push(c);
+                    }
+                    t += 1;
+                }
+                Universe {
+                    candidates,
+                    arch: arch.to_string(),
+                    verification: r.verification.clone(),
+                    origin: r.origin.clone(),
+                    suggested: r.suggested.clone(),
+                }
+            }
+        };
+        all.candidates.extend(u.candidates);
+        origins.push(u.origin);
+        all.suggested.extend(u.suggested);
+        all.verification = match (all.verification, u.verification) {
+            (Verification::Unverified, _) | (_, Verification::Unverified) => {
+                Verification::Unverified
+            }
+            (Verification::LocalFiles, v) | (v, Verification::LocalFiles) => v,
+            (signed, _) => signed,
+        };
+    }
+    all.origin = origins.join("; ");
+    // What is already a source is not suggested.
+    all.suggested.retain(|line| {
+        !sources.iter().any(|s| match s {
+            PackageSource::Repo(r) => {
+                let mut words = line.split_whitespace();
+                words.next() == Some(r.url.trim_end_matches('/')) && words.next() == Some(&r.suite)
+            }
+            PackageSource::Debs(_) => false,
+        })
+    });
+    all.suggested.dedup();
+    Ok(all)
 }
 
 /// The .deb files `paths` name: files as given, folders searched (not recursively) for
@@ -540,7 +640,7 @@ fn join(base: &str, rel: &str) -> String {
     )
 }
 
-fn load_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<Universe, DebsError> {
+fn fetch_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<RepoPart, DebsError> {
     let flat = spec.suite.ends_with('/');
     let dist = if flat {
         join(&spec.url, &spec.suite)
@@ -605,66 +705,22 @@ fn load_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<Universe,
             })
             .collect()
     };
-    let mut candidates: Vec<Candidate> = Vec::new();
-    // An arch-all package listed in both binary-ARCH and binary-all is one candidate.
-    let mut seen_all: std::collections::HashSet<(String, String)> = Default::default();
-    let reads_all = indices.iter().any(|i| i.contains("/binary-all/"));
-    let base: std::sync::Arc<str> = spec.url.as_str().into();
-    // Room for every entry at once (the plain index's size over a typical entry's):
-    // untouched room costs no memory, and the list is not copied as it grows.
-    let plain_bytes: u64 = indices
-        .iter()
-        .filter_map(|i| listed.iter().find(|f| &f.path == i))
-        .map(|f| f.size)
-        .sum();
-    candidates.reserve(usize::try_from(plain_bytes / 600).unwrap_or(0));
-    let mut found_any = false;
+    let mut texts = Vec::new();
     for index in &indices {
-        let Some((url, suffix, bytes)) = fetch_index(fetcher, &dist, index, &listed)? else {
+        let Some((url, suffix, body)) = fetch_index(fetcher, &dist, index, &listed)? else {
             continue;
         };
-        found_any = true;
-        let each = |p: Paragraph| -> Result<(), DebsError> {
-            let line = p.line;
-            let filename = p.get("Filename").map(str::to_string);
-            let has_size = p.get("Size").is_some();
-            let mut c = candidate(p, &url)?;
-            let filename = filename.ok_or_else(|| DebsError::Index {
+        let text = index_text(body, suffix, &url)?;
+        let stanzas = scan::scan(&text, INDEX_FIELDS, &REQUIRED).map_err(|(line, message)| {
+            DebsError::Index {
                 source_name: url.clone(),
                 line,
-                message: format!("package {} has no Filename field", c.name),
-            })?;
-            check_inside(
-                &spec.url,
-                &filename,
-                &format!("package {}: Filename", c.name),
-                (&url, line),
-            )?;
-            if c.sha256.len() != 64 || !has_size {
-                return Err(DebsError::Index {
-                    source_name: url.clone(),
-                    line,
-                    message: format!("package {} has no SHA256 or Size field", c.name),
-                });
+                message,
             }
-            if c.arch == "all"
-                && reads_all
-                && !seen_all.insert((c.name.clone(), c.version.to_string()))
-            {
-                return Ok(());
-            }
-            c.location = Location::Remote {
-                base: base.clone(),
-                path: filename,
-            };
-            // What the candidate holds apart (name, version, size, hash, URL) goes.
-            c.fields.retain(RELATION_FIELDS);
-            candidates.push(c);
-            Ok(())
-        };
-        stream_index(&bytes, suffix, &url, each)?;
+        })?;
+        texts.push(IndexText { url, text, stanzas });
     }
-    if !found_any {
+    if texts.is_empty() {
         // As apt: a component is named by its last segment, its indexes lie under that.
         let prefixed = spec.components.iter().find_map(|c| c.rsplit_once('/'));
         let hint = prefixed.map_or(String::new(), |(_, last)| {
@@ -679,13 +735,107 @@ fn load_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<Universe,
             ),
         });
     }
-    Ok(Universe {
-        candidates,
-        arch: arch.to_string(),
+    Ok(RepoPart {
+        url: spec.url.clone(),
+        base: spec.url.as_str().into(),
+        reads_all: indices.iter().any(|i| i.contains("/binary-all/")),
+        texts,
         verification,
         origin: format!("{} {}", crate::redact::url(&spec.url), spec.suite),
         suggested: security_source(spec).into_iter().collect(),
     })
+}
+
+/// A repository's part of a universe before its entries become candidates.
+struct RepoPart {
+    /// The repository's URL.
+    url: String,
+    /// The same, shared by its candidates' locations.
+    base: std::sync::Arc<str>,
+    /// An arch-all package can be listed in both binary-ARCH and binary-all.
+    reads_all: bool,
+    texts: Vec<IndexText>,
+    verification: Verification,
+    origin: String,
+    suggested: Vec<String>,
+}
+
+/// One index's plain text, checked against the Release file and scanned.
+struct IndexText {
+    url: String,
+    text: String,
+    stanzas: Vec<scan::Stanza>,
+}
+
+/// Where `INDEX_FIELDS` has the fields every entry needs (see [`scan::Required`]).
+const REQUIRED: scan::Required = scan::Required {
+    at: [0, 1, 2, 5, 9, 10, 11],
+};
+
+/// The candidate of entry `s` of `index`, a text of the repository `part`.
+fn index_candidate(part: &RepoPart, index: &IndexText, s: usize) -> Result<Candidate, DebsError> {
+    let stanza = &index.stanzas[s];
+    let bad = |(l, message): (usize, String)| DebsError::Index {
+        source_name: index.url.clone(),
+        line: stanza.line + l - 1,
+        message,
+    };
+    let mut builder = super::control::ParagraphBuilder::keeping(INDEX_FIELDS);
+    for line in index.text[stanza.range.clone()].split('\n') {
+        // The scan found no blank line inside the entry: nothing ends here.
+        builder.line(line).map_err(bad)?;
+    }
+    let mut p = builder.finish().unwrap_or_default();
+    p.line = stanza.line;
+    entry_candidate(p, &index.url, (&part.url, &part.base))
+}
+
+/// The candidate an index entry `p` of the index at `url` describes, its .deb under the
+/// repository `repo` (its URL, and the same shared).
+fn entry_candidate(
+    p: Paragraph,
+    url: &str,
+    repo: (&str, &std::sync::Arc<str>),
+) -> Result<Candidate, DebsError> {
+    let line = p.line;
+    let filename = p.get("Filename").map(str::to_string);
+    let has_size = p.get("Size").is_some();
+    let mut c = candidate(p, url)?;
+    let filename = filename.ok_or_else(|| DebsError::Index {
+        source_name: url.to_string(),
+        line,
+        message: format!("package {} has no Filename field", c.name),
+    })?;
+    check_inside(
+        repo.0,
+        &filename,
+        &format!("package {}: Filename", c.name),
+        (url, line),
+    )?;
+    if c.sha256.len() != 64 || !has_size {
+        return Err(DebsError::Index {
+            source_name: url.to_string(),
+            line,
+            message: format!("package {} has no SHA256 or Size field", c.name),
+        });
+    }
+    c.location = Location::Remote {
+        base: repo.1.clone(),
+        path: filename,
+    };
+    // What the candidate holds apart (name, version, size, hash, URL) goes.
+    c.fields.retain(RELATION_FIELDS);
+    Ok(c)
+}
+
+/// The names a candidate's `Pre-Depends` and `Depends` name, every alternative.
+fn depends_names(c: &Candidate) -> Vec<String> {
+    ["Pre-Depends", "Depends"]
+        .iter()
+        .flat_map(|f| c.fields.relations(f).unwrap_or_default())
+        .flat_map(|r| r.0)
+        .map(|d| d.name)
+        .collect()
 }
 
 /// The fields of an index entry that resolving and fetching need: the rest (descriptions,
@@ -771,140 +921,63 @@ fn fetch_index<'a>(
     Ok(None)
 }
 
-/// Hands what is written to `sink` and, while that goes well, a copy to a cache entry.
-struct Tee<'s, S> {
-    sink: &'s mut S,
-    copy: Option<super::cache::EntryWriter>,
-}
-
-impl<S: Write> Write for Tee<'_, S> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.sink.write_all(buf)?;
-        // A cache that cannot be written is dropped, not an error.
-        if let Some(copy) = &mut self.copy
-            && copy.write_all(buf).is_err()
-        {
-            self.copy = None;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.sink.flush()
-    }
-}
-
-/// Decompresses an index (`suffix` says how) straight into a paragraph parser that keeps
-/// [`INDEX_FIELDS`] and hands each entry to `each`: the text is never held whole.
-fn stream_index(
-    body: &IndexBody,
-    suffix: &str,
-    url: &str,
-    each: impl FnMut(Paragraph) -> Result<(), DebsError>,
-) -> Result<(), DebsError> {
-    let mut sink = ParagraphSink::new(Some(INDEX_FIELDS), each);
-    let (bytes, plain) = match body {
-        IndexBody::Bytes { bytes, plain } => (bytes.as_slice(), plain),
+/// The plain text of an index: decompressed (`suffix` says how) from the bytes the
+/// Release file vouched for, storing it in the cache when it hashes to the plain index's
+/// entry, or read from the cache and checked again against that entry.
+fn index_text(body: IndexBody, suffix: &str, url: &str) -> Result<String, DebsError> {
+    let fetch_error = |e: std::io::Error| DebsError::Fetch {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    let bytes = match body {
         IndexBody::Cached(file, entry) => {
-            let mut hashed = crate::hashing::HashingWriter::new(&mut sink);
-            // Large reads: the parser's cost is per call as much as per byte.
-            let mut reader =
-                std::io::BufReader::with_capacity(256 << 10, file.take(entry.size + 1));
-            let written = std::io::copy(&mut reader, &mut hashed);
-            let (_, hex, len) = hashed.finish();
-            if let Some(e) = sink.error.take() {
-                return Err(sink_error(e, url));
-            }
-            written.map_err(|e| DebsError::Fetch {
-                url: url.to_string(),
-                message: e.to_string(),
-            })?;
+            let mut text = Vec::with_capacity(usize::try_from(entry.size).unwrap_or(0) + 1);
+            file.take(entry.size + 1)
+                .read_to_end(&mut text)
+                .map_err(fetch_error)?;
             // Checked when opened; changed since, it is refused rather than trusted.
-            check_sums(url, (len, &hex), entry.size, &entry.sha256)?;
-            return sink.finish().map_err(|e| sink_error(e, url));
+            let hex = crate::hashing::sha256_hex(&text);
+            check_sums(url, (text.len() as u64, &hex), entry.size, &entry.sha256)?;
+            text
         }
-    };
-    let copy = plain
-        .as_ref()
-        .and_then(|(c, e)| c.writer(&e.sha256, e.size));
-    let mut tee = Tee {
-        sink: &mut sink,
-        copy,
-    };
-    let written = match suffix {
-        ".xz" => {
-            decompress_beside(super::deb::xz_reader(bytes), &mut tee).map_err(super::deb::xz_error)
-        }
-        ".gz" => decompress_beside(flate2::read::GzDecoder::new(bytes), &mut tee),
-        _ => tee.write_all(bytes),
-    };
-    if written.is_ok()
-        && let Some(copy) = tee.copy.take()
-    {
-        copy.finish();
-    }
-    // What the text itself did wrong comes first: the decompressor only saw it stop.
-    if let Some(e) = sink.error.take() {
-        return Err(sink_error(e, url));
-    }
-    written.map_err(|e| DebsError::Index {
-        source_name: url.to_string(),
-        line: 0,
-        message: format!("cannot decompress: {e}"),
-    })?;
-    sink.finish().map_err(|e| sink_error(e, url))
-}
-
-/// Copies what `decoder` gives into `sink`, decompressing on a thread of its own so that
-/// decompressing and parsing run at once; a few chunks in flight bound the memory. A
-/// failed write stops the decompression.
-fn decompress_beside(decoder: impl Read + Send, sink: &mut impl Write) -> std::io::Result<()> {
-    // Below the allocator's mmap threshold, so chunks are recycled, not mapped and unmapped.
-    const CHUNK: usize = 64 << 10;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(16);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut decoder = decoder;
-            loop {
-                let mut chunk = vec![0u8; CHUNK];
-                let mut filled = 0;
-                // Whole chunks, so the parser gets few large writes.
-                while filled < CHUNK {
-                    match decoder.read(&mut chunk[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    }
+        IndexBody::Bytes { bytes, plain } => {
+            let room = plain.as_ref().map_or(bytes.len() * 4, |(_, e)| {
+                usize::try_from(e.size).unwrap_or(0)
+            });
+            let mut text = Vec::with_capacity(room + 1);
+            let read = match suffix {
+                ".xz" => super::deb::xz_reader(bytes.as_slice())
+                    .read_to_end(&mut text)
+                    .map_err(super::deb::xz_error),
+                ".gz" => flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut text),
+                _ => {
+                    text.extend_from_slice(&bytes);
+                    Ok(text.len())
                 }
-                if filled == 0 {
-                    return;
-                }
-                chunk.truncate(filled);
-                if tx.send(Ok(chunk)).is_err() {
-                    return; // the parser stopped
-                }
+            };
+            read.map_err(|e| DebsError::Index {
+                source_name: url.to_string(),
+                line: 0,
+                message: format!("cannot decompress: {e}"),
+            })?;
+            // Stored only if it hashes to the plain index the Release file lists.
+            if let Some((cache, entry)) = plain
+                && let Some(mut copy) = cache.writer(&entry.sha256, entry.size)
+                && copy.write_all(&text).is_ok()
+            {
+                copy.finish();
             }
-        });
-        for chunk in rx {
-            sink.write_all(&chunk?)?;
+            text
         }
-        Ok(())
-    })
-}
-
-fn sink_error(e: SinkError<DebsError>, url: &str) -> DebsError {
-    match e {
-        SinkError::Syntax(line, message) => DebsError::Index {
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        DebsError::Index {
             source_name: url.to_string(),
-            line,
-            message,
-        },
-        SinkError::Each(e) => e,
-    }
+            line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+            message: "not UTF-8".into(),
+        }
+    })
 }
 
 /// Fetches InRelease (else Release and Release.gpg) and checks the signature if a keyring
