@@ -189,6 +189,28 @@ fn load_sources(
             PackageSource::Repo(spec) => Part::Repo(fetch_repo(spec, arch, fetcher)?),
         });
     }
+    let mut all = universe_of(&parts, arch, roots)?;
+    // What is already a source is not suggested.
+    all.suggested.retain(|line| {
+        !sources.iter().any(|s| match s {
+            PackageSource::Repo(r) => {
+                let mut words = line.split_whitespace();
+                words.next() == Some(r.url.trim_end_matches('/')) && words.next() == Some(&r.suite)
+            }
+            PackageSource::Debs(_) => false,
+        })
+    });
+    all.suggested.dedup();
+    Ok(all)
+}
+
+/// The universe of `parts`, in order: every entry of their indexes, or those `roots`
+/// reach.
+fn universe_of(
+    parts: &[Part],
+    arch: &str,
+    roots: Option<scan::Roots>,
+) -> Result<Universe, DebsError> {
     // Every index of every repository, in order: a name may be met in one and provided
     // in another.
     let indexes: Vec<(&RepoPart, &IndexText)> = (parts.iter())
@@ -205,7 +227,7 @@ fn load_sources(
             .collect(),
         Some(mut roots) => {
             // Local .debs are all candidates: what they depend on is reached.
-            for p in &parts {
+            for p in parts {
                 if let Part::Local(u) = p {
                     roots
                         .follow
@@ -235,7 +257,7 @@ fn load_sources(
     };
     let mut origins = Vec::new();
     let mut t = 0;
-    for part in &parts {
+    for part in parts {
         let u = match part {
             Part::Local(u) => u.clone(),
             Part::Repo(r) => {
@@ -280,17 +302,6 @@ fn load_sources(
         };
     }
     all.origin = origins.join("; ");
-    // What is already a source is not suggested.
-    all.suggested.retain(|line| {
-        !sources.iter().any(|s| match s {
-            PackageSource::Repo(r) => {
-                let mut words = line.split_whitespace();
-                words.next() == Some(r.url.trim_end_matches('/')) && words.next() == Some(&r.suite)
-            }
-            PackageSource::Debs(_) => false,
-        })
-    });
-    all.suggested.dedup();
     Ok(all)
 }
 
