@@ -12,9 +12,9 @@
 //! the whole is kept under a size cap by removing the least recently used entries (a hit
 //! refreshes an entry's modification time).
 
-use crate::hashing::{HashingReader, HashingWriter, sha256_hex, sha256_reader};
+use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming the cache folder (`seedforge` under it holds `debs/`).
@@ -219,23 +219,6 @@ impl DebCache {
                 false
             }
         }
-    }
-
-    /// The cached file whose SHA-256 is `sha256` and size `size`, opened and read once to
-    /// check both, positioned at its start; `None` when there is none or it is damaged
-    /// (then it is removed). For a file too large to hold in memory; whoever reads it again
-    /// hashes it again, since the entry may change in between.
-    pub fn open_checked(&self, sha256: &str, size: u64) -> Option<File> {
-        let path = self.entry(sha256)?;
-        let mut file = open_entry(&path).ok()?;
-        let (hex, len) = sha256_reader(&mut (&file).take(size + 1)).ok()?;
-        if len != size || !hex.eq_ignore_ascii_case(sha256) {
-            self.discard(&path);
-            return None;
-        }
-        file.rewind().ok()?;
-        Self::touch(&file);
-        Some(file)
     }
 
     /// A writer that stores what passes through it as the entry `sha256`, if its bytes

@@ -879,9 +879,9 @@ enum IndexBody<'a> {
         bytes: Vec<u8>,
         plain: Option<(&'a DebCache, super::control::ReleaseFile)>,
     },
-    /// The plain index from the cache, checked once against the Release file's entry for
-    /// it (which it is read against again as it is parsed).
-    Cached(std::fs::File, super::control::ReleaseFile),
+    /// The plain index from the cache, read once and checked against the Release file's
+    /// entry for it as it was read.
+    Cached(Vec<u8>),
 }
 
 /// The fields a candidate keeps in its paragraph: those the resolver reads.
@@ -899,14 +899,10 @@ fn fetch_index<'a>(
 ) -> Result<Option<FetchedIndex<'a>>, DebsError> {
     let plain = listed.iter().find(|f| f.path == index);
     if let (Some(cache), Some(entry)) = (fetcher.cache, plain)
-        && let Some(file) = cache.open_checked(&entry.sha256, entry.size)
+        && let Some(text) = cache.get_bytes(&entry.sha256, entry.size)
     {
         check_inside(dist, index, "the index path", (&join(dist, "Release"), 0))?;
-        return Ok(Some((
-            join(dist, index),
-            "",
-            IndexBody::Cached(file, entry.clone()),
-        )));
+        return Ok(Some((join(dist, index), "", IndexBody::Cached(text))));
     }
     for suffix in [".xz", ".gz", ""] {
         let path = format!("{index}{suffix}");
@@ -934,23 +930,10 @@ fn fetch_index<'a>(
 
 /// The plain text of an index: decompressed (`suffix` says how) from the bytes the
 /// Release file vouched for, storing it in the cache when it hashes to the plain index's
-/// entry, or read from the cache and checked again against that entry.
+/// entry, or as the cache held it (checked against that entry as it was read).
 fn index_text(body: IndexBody, suffix: &str, url: &str) -> Result<String, DebsError> {
-    let fetch_error = |e: std::io::Error| DebsError::Fetch {
-        url: url.to_string(),
-        message: e.to_string(),
-    };
     let bytes = match body {
-        IndexBody::Cached(file, entry) => {
-            let mut text = Vec::with_capacity(usize::try_from(entry.size).unwrap_or(0) + 1);
-            file.take(entry.size + 1)
-                .read_to_end(&mut text)
-                .map_err(fetch_error)?;
-            // Checked when opened; changed since, it is refused rather than trusted.
-            let hex = crate::hashing::sha256_hex(&text);
-            check_sums(url, (text.len() as u64, &hex), entry.size, &entry.sha256)?;
-            text
-        }
+        IndexBody::Cached(text) => text,
         IndexBody::Bytes { bytes, plain } => {
             let room = plain.as_ref().map_or(bytes.len() * 4, |(_, e)| {
                 usize::try_from(e.size).unwrap_or(0)
