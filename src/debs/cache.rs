@@ -170,6 +170,31 @@ impl DebCache {
         let _ = fs::remove_file(path);
     }
 
+    /// The cached bytes of the file whose SHA-256 is `sha256`, if there is one of `size`
+    /// bytes, NOT yet checked against its hash: for a caller that hashes them while it
+    /// reads them (and calls [`DebCache::discard_entry`] when they do not match).
+    pub fn get_bytes_unchecked(&self, sha256: &str, size: u64) -> Option<Vec<u8>> {
+        let path = self.entry(sha256)?;
+        let mut file = open_entry(&path).ok()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        if (&mut file).take(size + 1).read_to_end(&mut bytes).is_err() {
+            return None;
+        }
+        if bytes.len() as u64 != size {
+            self.discard(&path);
+            return None;
+        }
+        Self::touch(&file);
+        Some(bytes)
+    }
+
+    /// Removes the entry `sha256`, found damaged by whoever read it.
+    pub fn discard_entry(&self, sha256: &str) {
+        if let Some(path) = self.entry(sha256) {
+            self.discard(&path);
+        }
+    }
+
     /// The cached bytes of the file whose SHA-256 is `sha256` and size `size`, checked
     /// against both; `None` when there is none or it is damaged (then it is removed).
     pub fn get_bytes(&self, sha256: &str, size: u64) -> Option<Vec<u8>> {

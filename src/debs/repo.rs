@@ -718,18 +718,7 @@ fn fetch_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<RepoPart
     };
     let mut texts = Vec::new();
     for index in &indices {
-        let Some((url, suffix, body)) = fetch_index(fetcher, &dist, index, &listed)? else {
-            continue;
-        };
-        let text = index_text(body, suffix, &url)?;
-        let stanzas = scan::scan(&text, INDEX_FIELDS, &REQUIRED).map_err(|(line, message)| {
-            DebsError::Index {
-                source_name: url.clone(),
-                line,
-                message,
-            }
-        })?;
-        texts.push(IndexText { url, text, stanzas });
+        texts.extend(load_index(fetcher, &dist, index, &listed)?);
     }
     if texts.is_empty() {
         // As apt: a component is named by its last segment, its indexes lie under that.
@@ -869,28 +858,116 @@ const INDEX_FIELDS: &[&str] = &[
 /// An index as fetched: its URL, its suffix (`.xz`, `.gz` or none) and its body.
 type FetchedIndex<'a> = (String, &'static str, IndexBody<'a>);
 
-/// The body of an index: the bytes downloaded (or taken from the cache), or the plain
-/// text the cache holds.
-enum IndexBody<'a> {
-    /// The (compressed) bytes, checked against the Release file; `plain`, when given, is
-    /// where the decompressed text is stored if it hashes to what the Release file lists
-    /// for the plain index.
-    Bytes {
-        bytes: Vec<u8>,
-        plain: Option<(&'a DebCache, super::control::ReleaseFile)>,
-    },
-    /// The plain index from the cache, read once and checked against the Release file's
-    /// entry for it as it was read.
-    Cached(Vec<u8>),
+/// The body of an index as downloaded (or taken from the cache), checked against the
+/// Release file; `plain`, when given, is where the decompressed text is stored if it
+/// hashes to what the Release file lists for the plain index.
+struct IndexBody<'a> {
+    bytes: Vec<u8>,
+    plain: Option<(&'a DebCache, super::control::ReleaseFile)>,
 }
 
 /// The fields a candidate keeps in its paragraph: those the resolver reads.
 const RELATION_FIELDS: &[&str] = &["Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks"];
 
+/// Reads one `Packages` index as [`fetch_index`] fetches it, or from the cache: its text,
+/// checked against the Release file, and scanned.
+fn load_index(
+    fetcher: &Fetcher,
+    dist: &str,
+    index: &str,
+    listed: &[super::control::ReleaseFile],
+) -> Result<Option<IndexText>, DebsError> {
+    let plain = listed.iter().find(|f| f.path == index);
+    if let (Some(cache), Some(entry)) = (fetcher.cache, plain) {
+        check_inside(dist, index, "the index path", (&join(dist, "Release"), 0))?;
+        if let Some(text) = cached_index(cache, &join(dist, index), entry)? {
+            return Ok(Some(text));
+        }
+    }
+    let Some((url, suffix, body)) = fetch_index(fetcher, dist, index, listed)? else {
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    let text = index_text(body, suffix, &url)?;
+    let stanzas = scan_index(&text, &url)?;
+    tracing::debug!(
+        "{url}: {} entries read in {:?}",
+        stanzas.len(),
+        started.elapsed()
+    );
+    Ok(Some(IndexText { url, text, stanzas }))
+}
+
+/// [`scan::scan`] of the index at `url`.
+fn scan_index(text: &str, url: &str) -> Result<Vec<scan::Stanza>, DebsError> {
+    scan::scan(text, INDEX_FIELDS, &REQUIRED).map_err(|(line, message)| DebsError::Index {
+        source_name: url.to_string(),
+        line,
+        message,
+    })
+}
+
+/// The plain index at `url` as the cache holds it, hashed on a thread of its own while it
+/// is scanned (the scan's result counts only once the hash is the one the Release file
+/// lists); `Ok(None)` when the cache does not hold it or its copy is damaged (then it is
+/// removed).
+fn cached_index(
+    cache: &DebCache,
+    url: &str,
+    entry: &super::control::ReleaseFile,
+) -> Result<Option<IndexText>, DebsError> {
+    let started = std::time::Instant::now();
+    let Some(bytes) = cache.get_bytes_unchecked(&entry.sha256, entry.size) else {
+        return Ok(None);
+    };
+    let matches = |bytes: &[u8]| crate::hashing::sha256_hex(bytes) == entry.sha256;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) if matches(e.as_bytes()) => return Err(not_utf8(e.as_bytes(), url)),
+        Err(_) => {
+            cache.discard_entry(&entry.sha256);
+            return Ok(None);
+        }
+    };
+    let (matched, stanzas) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| matches(text.as_bytes()));
+        let stanzas = scan_index(&text, url);
+        (hashing.join().unwrap_or(false), stanzas)
+    });
+    if !matched {
+        cache.discard_entry(&entry.sha256);
+        return Ok(None);
+    }
+    let stanzas = stanzas?;
+    tracing::debug!(
+        "{url}: {} entries read from the cache in {:?}",
+        stanzas.len(),
+        started.elapsed()
+    );
+    Ok(Some(IndexText {
+        url: url.to_string(),
+        text,
+        stanzas,
+    }))
+}
+
+/// The error for an index at `url` that is not UTF-8 text, naming the line.
+fn not_utf8(bytes: &[u8], url: &str) -> DebsError {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes,
+        Err(e) => &bytes[..e.valid_up_to()],
+    };
+    DebsError::Index {
+        source_name: url.to_string(),
+        line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+        message: "not UTF-8".into(),
+    }
+}
+
 /// Fetches one `Packages` index, preferring .xz, then .gz, then plain, among the
 /// variants the Release file lists; checks it against the Release hash. Returns its URL,
-/// its suffix and its (compressed) bytes. With a cache, the plain text the Release file
-/// lists is taken from it first: decompressing is most of reading an index.
+/// its suffix and its (compressed) bytes, and, with a cache, where to store the plain text
+/// (kept so that a warm run does not decompress it again).
 fn fetch_index<'a>(
     fetcher: &Fetcher<'a>,
     dist: &str,
@@ -898,12 +975,6 @@ fn fetch_index<'a>(
     listed: &[super::control::ReleaseFile],
 ) -> Result<Option<FetchedIndex<'a>>, DebsError> {
     let plain = listed.iter().find(|f| f.path == index);
-    if let (Some(cache), Some(entry)) = (fetcher.cache, plain)
-        && let Some(text) = cache.get_bytes(&entry.sha256, entry.size)
-    {
-        check_inside(dist, index, "the index path", (&join(dist, "Release"), 0))?;
-        return Ok(Some((join(dist, index), "", IndexBody::Cached(text))));
-    }
     for suffix in [".xz", ".gz", ""] {
         let path = format!("{index}{suffix}");
         let Some(entry) = listed.iter().find(|f| f.path == path) else {
@@ -923,7 +994,7 @@ fn fetch_index<'a>(
             (Some(cache), Some(entry)) if !suffix.is_empty() => Some((cache, entry.clone())),
             _ => None,
         };
-        return Ok(Some((url, suffix, IndexBody::Bytes { bytes, plain })));
+        return Ok(Some((url, suffix, IndexBody { bytes, plain })));
     }
     Ok(None)
 }
@@ -932,46 +1003,34 @@ fn fetch_index<'a>(
 /// Release file vouched for, storing it in the cache when it hashes to the plain index's
 /// entry, or as the cache held it (checked against that entry as it was read).
 fn index_text(body: IndexBody, suffix: &str, url: &str) -> Result<String, DebsError> {
-    let bytes = match body {
-        IndexBody::Cached(text) => text,
-        IndexBody::Bytes { bytes, plain } => {
-            let room = plain.as_ref().map_or(bytes.len() * 4, |(_, e)| {
-                usize::try_from(e.size).unwrap_or(0)
-            });
-            let mut text = Vec::with_capacity(room + 1);
-            let read = match suffix {
-                ".xz" => super::deb::xz_reader(bytes.as_slice())
-                    .read_to_end(&mut text)
-                    .map_err(super::deb::xz_error),
-                ".gz" => flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut text),
-                _ => {
-                    text.extend_from_slice(&bytes);
-                    Ok(text.len())
-                }
-            };
-            read.map_err(|e| DebsError::Index {
-                source_name: url.to_string(),
-                line: 0,
-                message: format!("cannot decompress: {e}"),
-            })?;
-            // Stored only if it hashes to the plain index the Release file lists.
-            if let Some((cache, entry)) = plain
-                && let Some(mut copy) = cache.writer(&entry.sha256, entry.size)
-                && copy.write_all(&text).is_ok()
-            {
-                copy.finish();
-            }
-            text
+    let IndexBody { bytes, plain } = body;
+    let room = plain.as_ref().map_or(bytes.len() * 4, |(_, e)| {
+        usize::try_from(e.size).unwrap_or(0)
+    });
+    let mut text = Vec::with_capacity(room + 1);
+    let read = match suffix {
+        ".xz" => super::deb::xz_reader(bytes.as_slice())
+            .read_to_end(&mut text)
+            .map_err(super::deb::xz_error),
+        ".gz" => flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut text),
+        _ => {
+            text.extend_from_slice(&bytes);
+            Ok(text.len())
         }
     };
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        DebsError::Index {
-            source_name: url.to_string(),
-            line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
-            message: "not UTF-8".into(),
-        }
-    })
+    read.map_err(|e| DebsError::Index {
+        source_name: url.to_string(),
+        line: 0,
+        message: format!("cannot decompress: {e}"),
+    })?;
+    // Stored only if it hashes to the plain index the Release file lists.
+    if let Some((cache, entry)) = plain
+        && let Some(mut copy) = cache.writer(&entry.sha256, entry.size)
+        && copy.write_all(&text).is_ok()
+    {
+        copy.finish();
+    }
+    String::from_utf8(text).map_err(|e| not_utf8(e.as_bytes(), url))
 }
 
 /// Fetches InRelease (else Release and Release.gpg) and checks the signature if a keyring

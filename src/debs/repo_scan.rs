@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn text_that_is_not_utf8_is_named_by_its_line() {
-        let body = IndexBody::Bytes {
+        let body = IndexBody {
             bytes: b"Package: a\nVersion: 1\nDescription: \xff\n".to_vec(),
             plain: None,
         };
