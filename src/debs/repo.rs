@@ -240,12 +240,20 @@ fn universe_of(
                     stanzas: &t.stanzas,
                 })
                 .collect();
-            scan::reachable(&scanned, &roots, &mut |t, s| {
+            let started = std::time::Instant::now();
+            let keep = scan::reachable(&scanned, &roots, &mut |t, s| {
                 let c = index_candidate(indexes[t].0, indexes[t].1, s)?;
                 let names = depends_names(&c);
                 parsed.insert((t, s), c);
                 Ok(names)
-            })?
+            })?;
+            tracing::debug!(
+                "{} of {} index entries reachable, found in {:?}",
+                keep.iter().map(Vec::len).sum::<usize>(),
+                scanned.iter().map(|s| s.stanzas.len()).sum::<usize>(),
+                started.elapsed()
+            );
+            keep
         }
     };
     let mut all = Universe {

@@ -194,6 +194,43 @@ pub(super) struct Roots {
     pub include: Vec<String>,
 }
 
+/// Names and the entries under each, as chains through one list.
+struct Chains<'t> {
+    /// The last entry pushed under each name.
+    last: HashMap<&'t str, usize>,
+    /// (entry, the one pushed before it under the same name).
+    links: Vec<(usize, Option<usize>)>,
+}
+
+impl<'t> Chains<'t> {
+    fn with_capacity(n: usize) -> Chains<'t> {
+        Chains {
+            last: HashMap::with_capacity(n),
+            links: Vec::with_capacity(n),
+        }
+    }
+
+    /// Files `entry` under `name` (once, if pushed twice in a row).
+    fn push(&mut self, name: &'t str, entry: usize) {
+        let before = self.last.get(name).copied();
+        if before.is_some_and(|b| self.links[b].0 == entry) {
+            return;
+        }
+        self.links.push((entry, before));
+        self.last.insert(name, self.links.len() - 1);
+    }
+
+    /// The entries under `name`, last pushed first.
+    fn get<'s>(&'s self, name: &str) -> impl Iterator<Item = usize> + 's {
+        let mut at = self.last.get(name).copied();
+        std::iter::from_fn(move || {
+            let (entry, before) = self.links[at?];
+            at = before;
+            Some(entry)
+        })
+    }
+}
+
 /// The entries of `texts` the resolver can reach from `roots`, per text in order:
 /// every entry of a name met, and every entry providing it, followed through the names
 /// `depends` gives for it (its `Pre-Depends` and `Depends`, every alternative).
@@ -202,26 +239,24 @@ pub(super) fn reachable(
     roots: &Roots,
     depends: &mut dyn FnMut(usize, usize) -> Result<Vec<String>, DebsError>,
 ) -> Result<Vec<Vec<usize>>, DebsError> {
-    let mut by_name: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
-    let mut providers: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
-    for (t, scanned) in texts.iter().enumerate() {
-        for (s, st) in scanned.stanzas.iter().enumerate() {
-            by_name
-                .entry(&scanned.text[st.name.clone()])
-                .or_default()
-                .push((t, s));
-            for name in provided_names(&scanned.text[st.provides.clone()]) {
-                let list = providers.entry(name).or_default();
-                if list.last() != Some(&(t, s)) {
-                    list.push((t, s));
-                }
-            }
+    // Each name's entries as a chain through `next`: no list allocated per name (an
+    // archive has tens of thousands).
+    let places: Vec<(usize, usize)> = (texts.iter().enumerate())
+        .flat_map(|(t, scanned)| (0..scanned.stanzas.len()).map(move |s| (t, s)))
+        .collect();
+    let mut by_name = Chains::with_capacity(places.len());
+    let mut providers = Chains::with_capacity(places.len() / 4);
+    for (at, &(t, s)) in places.iter().enumerate() {
+        let (text, st) = (texts[t].text, &texts[t].stanzas[s]);
+        by_name.push(&text[st.name.clone()], at);
+        for name in provided_names(&text[st.provides.clone()]) {
+            providers.push(name, at);
         }
     }
     // 0: not kept, 1: kept, 2: kept and followed.
     let mut state: Vec<Vec<u8>> = texts.iter().map(|t| vec![0; t.stanzas.len()]).collect();
     for name in &roots.include {
-        for &(t, s) in by_name.get(name.as_str()).into_iter().flatten() {
+        for (t, s) in by_name.get(name).map(|at| places[at]) {
             state[t][s] = state[t][s].max(1);
         }
     }
@@ -231,9 +266,9 @@ pub(super) fn reachable(
         if seen.contains(&name) {
             continue;
         }
-        let entries = [by_name.get(name.as_str()), providers.get(name.as_str())];
+        let entries: Vec<usize> = by_name.get(&name).chain(providers.get(&name)).collect();
         seen.insert(name);
-        for &(t, s) in entries.into_iter().flatten().flatten() {
+        for (t, s) in entries.into_iter().map(|at| places[at]) {
             if state[t][s] == 2 {
                 continue;
             }
