@@ -2,9 +2,11 @@
 # Offline package bundles against apt: three package sets resolved and downloaded from a
 # repository on 127.0.0.1 that serves the real bookworm main index (63k packages) and the
 # .debs the sets need, by
-#   - seedforge debs --repo (the base: the chroot's dpkg status file),
+#   - seedforge debs --repo (the base: the chroot's dpkg status file), with an empty
+#     download cache (sf), then the same bundle again with the cache that run left (sf-warm),
 #   - apt in a debootstrap minbase chroot with the same base: `apt-get update` from empty
-#     lists, then `apt-get install --download-only` (apt fetches its index as seedforge does),
+#     lists, then `apt-get install --download-only` (apt fetches its index as seedforge does;
+#     apt), then again with the lists kept and only the archives emptied (apt-warm),
 #   - the seeds' way: `apt-get update`, `apt-cache depends --recurse`, `apt-get download`,
 #     `dpkg-scanpackages` (everything, no base).
 # Runs are alternated, RUNS rounds; prints the median wall time and peak RSS of each and
@@ -154,17 +156,35 @@ timed() {
   tail -n1 "$WORK/time"
 }
 
+# seedforge's download cache for these runs only: emptied before each cold run.
+CACHE_DIR=$WORK/cache
 run_seedforge() {
-  rm -rf "$WORK/out" && mkdir -p "$WORK/out"
+  rm -rf "$WORK/out" "$CACHE_DIR" && mkdir -p "$WORK/out"
+  sync
+  seedforge_bundle "$1" "$WORK/out/$1.tar.gz"
+}
+# The same bundle again, from the cache the cold run left (the Release file is fetched,
+# the index and the .debs are not).
+run_seedforge_warm() {
+  seedforge_bundle "$1" "$WORK/out/$1-warm.tar.gz"
+  cmp -s "$WORK/out/$1.tar.gz" "$WORK/out/$1-warm.tar.gz" || { log "the warm bundle differs"; exit 1; }
+}
+seedforge_bundle() {
   # shellcheck disable=SC2086
-  timed "$BIN" debs -q --repo "$URL" --suite bookworm --base "$BASE" ${SEEDFORGE_ARGS[$1]} \
-    --out "$WORK/out/$1.tar.gz"
+  SEEDFORGE_CACHE_DIR=$CACHE_DIR timed "$BIN" debs -q --repo "$URL" --suite bookworm \
+    --base "$BASE" ${SEEDFORGE_ARGS[$1]} --name "$1" --out "$2"
 }
 run_apt() {
   fresh_apt
   timed chroot "$CHROOT" sh -c "apt-get update -qq && apt-get install --download-only -y -qq --no-install-recommends ${PKGS[$1]}"
   # What apt fetched, to compare with the bundle.
   find "$CHROOT/var/cache/apt/archives" -name '*.deb' -printf '%f\n' | cut -d_ -f1 | sort >"$WORK/apt-$1.list"
+}
+# apt with its lists (and its package cache) already there: only the archives emptied.
+run_apt_warm() {
+  find "$CHROOT/var/cache/apt/archives" -name '*.deb' -delete
+  sync
+  timed chroot "$CHROOT" sh -c "apt-get install --download-only -y -qq --no-install-recommends ${PKGS[$1]}"
 }
 run_seeds() {
   fresh_apt
@@ -178,14 +198,16 @@ median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
 
 printf '%-8s %-10s %10s %12s\n' set tool seconds peak_MiB
 for set in $SETS; do
-  : >"$WORK/sf" ; : >"$WORK/apt"; : >"$WORK/seeds"
+  : >"$WORK/sf" ; : >"$WORK/sf-warm"; : >"$WORK/apt"; : >"$WORK/apt-warm"; : >"$WORK/seeds"
   for _ in $(seq "$RUNS"); do
     run_seedforge "$set" >>"$WORK/sf"
+    run_seedforge_warm "$set" >>"$WORK/sf-warm"
     run_apt "$set" >>"$WORK/apt"
+    run_apt_warm "$set" >>"$WORK/apt-warm"
     run_seeds "$set" >>"$WORK/seeds"
   done
   declare -A T=() M=()
-  for tool in sf apt seeds; do
+  for tool in sf sf-warm apt apt-warm seeds; do
     T[$tool]=$(awk '{print $1}' "$WORK/$tool" | median)
     M[$tool]=$(awk '{printf "%.0f\n", $2/1024}' "$WORK/$tool" | median)
     printf '%-8s %-10s %10s %12s\n' "$set" "$tool" "${T[$tool]}" "${M[$tool]}"
@@ -200,4 +222,6 @@ for set in $SETS; do
   fi
   printf '%-8s seedforge/apt %s, seedforge/seeds %s\n' "$set" \
     "$(echo "scale=2; ${T[sf]} / ${T[apt]}" | bc)" "$(echo "scale=2; ${T[sf]} / ${T[seeds]}" | bc)"
+  printf '%-8s warm: seedforge cold/warm %s, seedforge-warm/apt-warm %s\n' "$set" \
+    "$(echo "scale=2; ${T[sf]} / ${T[sf-warm]}" | bc)" "$(echo "scale=2; ${T[sf-warm]} / ${T[apt-warm]}" | bc)"
 done

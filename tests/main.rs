@@ -20,6 +20,7 @@ mod crash_safety;
 mod credential_bounds;
 mod crlf;
 mod debs_apt;
+mod debs_cache;
 mod debs_hostile;
 mod debs_index;
 mod debs_refusals;

@@ -167,7 +167,7 @@ impl From<&MirroredImage> for MirroredImageReport {
 }
 
 /// How to plan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
     /// Every registry tag must resolve to the digest `seedforge.lock` pins.
     pub locked: bool,
@@ -177,6 +177,9 @@ pub struct PlanOptions {
     /// Ignore what the last build recorded (`OUT/.seedforge/state.json`): every step runs
     /// and every file is hashed again.
     pub force: bool,
+    /// The download cache the packages step takes indexes and .debs from (and stores them
+    /// in); `None` downloads everything.
+    pub deb_cache: Option<Arc<crate::debs::cache::DebCache>>,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -270,7 +273,12 @@ pub fn plan_with_net(
         },
     ];
     steps.extend(airgap_steps(config, &output, &layout, &images, &prepared)?);
-    let bundles = prepare_bundles(config, offline.as_ref(), mirror.registries.net())?;
+    let bundles = prepare_bundles(
+        config,
+        offline.as_ref(),
+        mirror.registries.net(),
+        options.deb_cache.as_ref(),
+    )?;
     for b in &config.packages {
         let (name, out, mtime) = (
             b.name.clone(),
@@ -547,12 +555,20 @@ fn prepare_bundles(
     config: &Config,
     offline: Option<&Offline>,
     net: &Arc<Net>,
+    cache: Option<&Arc<crate::debs::cache::DebCache>>,
 ) -> Result<Vec<PreparedBundle>> {
     config
         .packages
         .iter()
         .filter(|b| offline.is_none_or(|o| o.kept(&b.name).is_none()))
-        .map(|b| Ok(crate::debs::prepare(&b.spec(&config.dir), net.clone())?))
+        .map(|b| {
+            let spec = b.spec(&config.dir);
+            Ok(crate::debs::prepare_cached(
+                &spec,
+                net.clone(),
+                cache.cloned(),
+            )?)
+        })
         .collect()
 }
 

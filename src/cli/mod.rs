@@ -163,7 +163,10 @@ enum Command {
     /// notes) stay. Without a manifest.json it refuses (exit 2) and removes nothing.
     Clean(clean::CleanArgs),
     /// Remove blobs that nothing in index.json references, and leftovers of killed runs.
-    Gc(DirArg),
+    ///
+    /// With --cache, also empty the download cache of .debs and package indexes
+    /// ($SEEDFORGE_CACHE_DIR, else $XDG_CACHE_HOME/seedforge, else ~/.cache/seedforge).
+    Gc(GcArgs),
     /// Start a new folder: a commented seedforge.yaml, images.txt with k3s's images and a
     /// join token; nothing that exists is written over, and nothing through a symbolic
     /// link (a `templates` link to another folder is refused).
@@ -317,6 +320,16 @@ enum CompressionArg {
 }
 
 #[derive(Debug, Args)]
+struct GcArgs {
+    /// The OCI layout or build output to collect (optional with --cache).
+    #[arg(value_name = "DIR", required_unless_present = "cache")]
+    dir: Option<PathBuf>,
+    /// Empty the download cache that `debs` and `build` share.
+    #[arg(long)]
+    cache: bool,
+}
+
+#[derive(Debug, Args)]
 struct DirArg {
     /// The directory.
     #[arg(value_name = "DIR")]
@@ -393,7 +406,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         Command::Iso(a) => iso::iso_cmd(g, a),
         Command::Verify(a) => verify_cmd(g, &a.dir),
         Command::Clean(a) => clean::clean_cmd(g, a),
-        Command::Gc(a) => gc_cmd(g, &a.dir),
+        Command::Gc(a) => gc_cmd(g, a),
         Command::Render(a) => render::run(g, a),
         Command::Pki(a) => pki::pki_cmd(g, a),
         Command::Init(a) => init::init_cmd(g, a),
@@ -472,8 +485,10 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         locked: a.locked,
         offline: a.offline,
         force: a.force,
+        // Shared with `seedforge debs`: SEEDFORGE_CACHE_DIR, SEEDFORGE_NO_CACHE.
+        deb_cache: debs::open_cache(false, None)?,
     };
-    let mut plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
+    let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     // One build per output folder: taken before the first write, held until the end.
     let _lock = {
         let lock = lock_output(g, &plan.output, !a.no_wait)?;
@@ -579,6 +594,7 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         locked: false,
         offline: a.offline,
         force: false,
+        deb_cache: debs::open_cache(false, None)?,
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     if g.json {
@@ -820,11 +836,23 @@ fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCod
     Ok((report, result))
 }
 
-fn gc_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, Error> {
+    let cache = if a.cache { Some(gc_cache(g)?) } else { None };
+    let Some(dir) = &a.dir else {
+        if g.json {
+            print_json(&serde_json::json!({ "cache": cache }));
+        }
+        return Ok(ExitCode::Ok);
+    };
     let layout = Layout::open(&layout_dir(dir))?;
     let report = gc(&layout)?;
     if g.json {
-        print_json(&report);
+        // One document: the layout's report, with the cache's beside it when emptied too.
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let (Some(cache), Some(map)) = (cache, value.as_object_mut()) {
+            map.insert("cache".into(), serde_json::json!(cache));
+        }
+        print_json(&value);
     } else if !g.quiet {
         outln!(
             "removed {} unreferenced blob(s), {} freed; {} stale temporary dir(s)",
@@ -834,6 +862,30 @@ fn gc_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
         );
     }
     Ok(ExitCode::Ok)
+}
+
+/// `gc --cache`: empties the download cache, if there is one, and says what it freed
+/// (the JSON is the caller's).
+fn gc_cache(g: &Global) -> Result<seedforge::debs::cache::CacheReport, Error> {
+    let root = debs::cache_root(None);
+    let report = match &root {
+        Some(root) if root.join("debs").is_dir() => seedforge::debs::cache::DebCache::open(root, 0)
+            .and_then(|c| c.clear())
+            .map_err(|e| write_error(&root.join("debs"), e))?,
+        _ => seedforge::debs::cache::CacheReport {
+            dir: root.map(|r| r.join("debs")).unwrap_or_default(),
+            ..Default::default()
+        },
+    };
+    if !g.json && !g.quiet {
+        outln!(
+            "removed {} cached file(s), {} freed, from {}",
+            report.removed,
+            seedforge::util::human_bytes(report.bytes_freed),
+            report.dir.display()
+        );
+    }
+    Ok(report)
 }
 
 pub(crate) fn print_images(images: &[MirroredImageReport]) {

@@ -10,6 +10,7 @@
 
 pub mod base;
 pub mod bundle;
+pub mod cache;
 pub mod config;
 pub mod control;
 pub mod deb;
@@ -20,7 +21,7 @@ pub mod sets;
 pub mod version;
 
 pub use bundle::{BundleOptions, BundleReport, write_bundle};
-pub use pipeline::{BundleSpec, PreparedBundle, prepare};
+pub use pipeline::{BundleSpec, PreparedBundle, prepare, prepare_cached};
 pub use repo::{PackageSource, RepoSpec, Universe, Verification};
 pub use resolve::{Base, Closure, Request, resolve};
 

@@ -3,6 +3,7 @@
 //! [`PreparedBundle::write`] fetches the .debs and writes the tarball.
 
 use super::bundle::{BundleOptions, BundleReport, write_bundle};
+use super::cache::DebCache;
 use super::repo::{PackageSource, Universe, Verification, materialise};
 use super::resolve::{Base, Closure, Request, resolve};
 use super::{DebsError, sets};
@@ -42,10 +43,22 @@ pub struct PreparedBundle {
     pub closure: Closure,
     /// The network its .debs are fetched through.
     pub net: Arc<Net>,
+    /// The download cache its indexes and .debs are taken from and stored in, if any.
+    pub cache: Option<Arc<DebCache>>,
 }
 
 /// Reads the inputs of `spec` (a repository through `net`) and resolves its closure.
 pub fn prepare(spec: &BundleSpec, net: Arc<Net>) -> Result<PreparedBundle, DebsError> {
+    prepare_cached(spec, net, None)
+}
+
+/// [`prepare`] with a download cache: indexes (here) and .debs (when written) whose hash
+/// it holds are taken from it, and what is downloaded is stored in it.
+pub fn prepare_cached(
+    spec: &BundleSpec,
+    net: Arc<Net>,
+    cache: Option<Arc<DebCache>>,
+) -> Result<PreparedBundle, DebsError> {
     super::bundle::check_name(&spec.name).map_err(DebsError::Name)?;
     let requests = sets::expand(&spec.sets, &spec.packages)?;
     if requests.is_empty() {
@@ -58,7 +71,13 @@ pub fn prepare(spec: &BundleSpec, net: Arc<Net>) -> Result<PreparedBundle, DebsE
         Some(path) => Base::load(path)?,
         None => Base::default(),
     };
-    let universe = Universe::load_all(&spec.sources, &spec.arch, &net)?;
+    let universe = Universe::load_reachable(
+        &spec.sources,
+        &spec.arch,
+        (&net, cache.as_deref()),
+        &requests,
+        &base,
+    )?;
     let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
         DebsError::Unsatisfiable(m) => {
             DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
@@ -71,6 +90,7 @@ pub fn prepare(spec: &BundleSpec, net: Arc<Net>) -> Result<PreparedBundle, DebsE
         universe,
         closure,
         net,
+        cache,
     })
 }
 
@@ -105,7 +125,15 @@ impl PreparedBundle {
                 .iter()
                 .map(|r| &self.universe.candidates[r.candidate])
                 .collect();
-            let debs = materialise(&chosen, &work, &self.net, reporter)?;
+            let cache = self.cache.as_deref();
+            let debs = materialise(&chosen, &work, (&self.net, cache), reporter)?;
+            if let Some(cache) = cache {
+                // Over its cap, the least recently used entries go; a cache that cannot be
+                // trimmed does not fail the bundle.
+                if let Err(e) = cache.trim() {
+                    reporter.warning(&format!("{}: {e}", cache.dir().display()));
+                }
+            }
             let options = BundleOptions {
                 name: self.spec.name.clone(),
                 requested: self.closure.install.clone(),

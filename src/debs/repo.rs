@@ -10,12 +10,13 @@
 //! its `Packages` entry records, the Release file itself by [`MAX_RELEASE_SIZE`].
 
 use super::DebsError;
-use super::control::{Paragraph, ParagraphSink, SinkError, parse_paragraphs, release_sha256};
+use super::cache::DebCache;
+use super::control::{Paragraph, parse_paragraphs, release_sha256};
 use super::deb::{DebFile, read_deb};
 use super::version::Version;
 use crate::net::{Fetch, FetchError, Net, Transfer};
 use crate::report::Reporter;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -23,6 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The largest Release, InRelease or Release.gpg accepted (Debian's own are ~150 KiB).
 pub const MAX_RELEASE_SIZE: u64 = 16 << 20;
+
+#[path = "repo_scan.rs"]
+mod scan;
 
 /// An apt repository to read from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -116,10 +120,7 @@ impl Universe {
     /// Reads every candidate of `source` for architecture `arch`, a repository through
     /// `net`.
     pub fn load(source: &PackageSource, arch: &str, net: &Net) -> Result<Universe, DebsError> {
-        match source {
-            PackageSource::Debs(paths) => load_debs(paths, arch),
-            PackageSource::Repo(spec) => load_repo(spec, arch, net),
-        }
+        Universe::load_all(std::slice::from_ref(source), arch, net)
     }
 
     /// Every candidate of every source, in the order given: the resolver takes the highest
@@ -130,46 +131,186 @@ impl Universe {
         arch: &str,
         net: &Net,
     ) -> Result<Universe, DebsError> {
-        let mut all = Universe {
-            candidates: Vec::new(),
-            arch: arch.to_string(),
-            verification: Verification::LocalFiles,
-            origin: String::new(),
-            suggested: Vec::new(),
-        };
-        let mut origins = Vec::new();
-        for source in sources {
-            let u = Universe::load(source, arch, net)?;
-            if all.candidates.is_empty() {
-                all.candidates = u.candidates;
-            } else {
-                all.candidates.extend(u.candidates);
-            }
-            origins.push(u.origin);
-            all.suggested.extend(u.suggested);
-            all.verification = match (all.verification, u.verification) {
-                (Verification::Unverified, _) | (_, Verification::Unverified) => {
-                    Verification::Unverified
-                }
-                (Verification::LocalFiles, v) | (v, Verification::LocalFiles) => v,
-                (signed, _) => signed,
-            };
-        }
-        all.origin = origins.join("; ");
-        // What is already a source is not suggested.
-        all.suggested.retain(|line| {
-            !sources.iter().any(|s| match s {
-                PackageSource::Repo(r) => {
-                    let mut words = line.split_whitespace();
-                    words.next() == Some(r.url.trim_end_matches('/'))
-                        && words.next() == Some(&r.suite)
-                }
-                PackageSource::Debs(_) => false,
-            })
-        });
-        all.suggested.dedup();
-        Ok(all)
+        Universe::load_all_cached(sources, arch, net, None)
     }
+
+    /// [`Universe::load_all`], taking each index the Release file lists from `cache` when
+    /// it holds one with the listed hash (and storing those it downloads).
+    pub fn load_all_cached(
+        sources: &[PackageSource],
+        arch: &str,
+        net: &Net,
+        cache: Option<&DebCache>,
+    ) -> Result<Universe, DebsError> {
+        let fetcher = Fetcher::new(net, None).with_cache(cache);
+        load_sources(sources, arch, &fetcher, None)
+    }
+
+    /// [`Universe::load_all_cached`] with only the candidates resolving `requests` over
+    /// `base` can reach: the entries of every name a request, a dependency (any
+    /// alternative) or the base names, and of every package providing such a name,
+    /// followed to a fixpoint. Resolving over it gives what resolving over the whole
+    /// archive gives, without reading the thousands of entries no path leads to. Every
+    /// index is still checked whole for its structure (each line, each entry's required
+    /// fields); an unreached entry's version and relations are not parsed.
+    pub fn load_reachable(
+        sources: &[PackageSource],
+        arch: &str,
+        (net, cache): (&Net, Option<&DebCache>),
+        requests: &[super::resolve::Request],
+        base: &super::base::Base,
+    ) -> Result<Universe, DebsError> {
+        let fetcher = Fetcher::new(net, None).with_cache(cache);
+        let roots = scan::Roots {
+            follow: requests.iter().map(|r| r.name.clone()).collect(),
+            include: base.installed.keys().cloned().collect(),
+        };
+        load_sources(sources, arch, &fetcher, Some(roots))
+    }
+}
+
+/// A source's part of a universe, before a repository's entries become candidates.
+enum Part {
+    Local(Universe),
+    Repo(RepoPart),
+}
+
+/// The universe of `sources`: every entry of their indexes, or those `roots` reach.
+fn load_sources(
+    sources: &[PackageSource],
+    arch: &str,
+    fetcher: &Fetcher,
+    roots: Option<scan::Roots>,
+) -> Result<Universe, DebsError> {
+    let mut parts = Vec::new();
+    for source in sources {
+        parts.push(match source {
+            PackageSource::Debs(paths) => Part::Local(load_debs(paths, arch)?),
+            PackageSource::Repo(spec) => Part::Repo(fetch_repo(spec, arch, fetcher)?),
+        });
+    }
+    let mut all = universe_of(&parts, arch, roots)?;
+    // What is already a source is not suggested.
+    all.suggested.retain(|line| {
+        !sources.iter().any(|s| match s {
+            PackageSource::Repo(r) => {
+                let mut words = line.split_whitespace();
+                words.next() == Some(r.url.trim_end_matches('/')) && words.next() == Some(&r.suite)
+            }
+            PackageSource::Debs(_) => false,
+        })
+    });
+    all.suggested.dedup();
+    Ok(all)
+}
+
+/// The universe of `parts`, in order: every entry of their indexes, or those `roots`
+/// reach.
+fn universe_of(
+    parts: &[Part],
+    arch: &str,
+    roots: Option<scan::Roots>,
+) -> Result<Universe, DebsError> {
+    // Every index of every repository, in order: a name may be met in one and provided
+    // in another.
+    let indexes: Vec<(&RepoPart, &IndexText)> = (parts.iter())
+        .filter_map(|p| match p {
+            Part::Repo(r) => Some(r),
+            Part::Local(_) => None,
+        })
+        .flat_map(|r| r.texts.iter().map(move |t| (r, t)))
+        .collect();
+    let mut parsed: std::collections::HashMap<(usize, usize), Candidate> = Default::default();
+    let keep: Vec<Vec<usize>> = match roots {
+        None => (indexes.iter())
+            .map(|(_, t)| (0..t.stanzas.len()).collect())
+            .collect(),
+        Some(mut roots) => {
+            // Local .debs are all candidates: what they depend on is reached.
+            for p in parts {
+                if let Part::Local(u) = p {
+                    roots
+                        .follow
+                        .extend(u.candidates.iter().flat_map(depends_names));
+                }
+            }
+            let scanned: Vec<scan::Scanned> = (indexes.iter())
+                .map(|(_, t)| scan::Scanned {
+                    text: &t.text,
+                    stanzas: &t.stanzas,
+                })
+                .collect();
+            let started = std::time::Instant::now();
+            let keep = scan::reachable(&scanned, &roots, &mut |t, s| {
+                let c = index_candidate(indexes[t].0, indexes[t].1, s)?;
+                let names = depends_names(&c);
+                parsed.insert((t, s), c);
+                Ok(names)
+            })?;
+            tracing::debug!(
+                "{} of {} index entries reachable, found in {:?}",
+                keep.iter().map(Vec::len).sum::<usize>(),
+                scanned.iter().map(|s| s.stanzas.len()).sum::<usize>(),
+                started.elapsed()
+            );
+            keep
+        }
+    };
+    let mut all = Universe {
+        candidates: Vec::new(),
+        arch: arch.to_string(),
+        verification: Verification::LocalFiles,
+        origin: String::new(),
+        suggested: Vec::new(),
+    };
+    let mut origins = Vec::new();
+    let mut t = 0;
+    for part in parts {
+        let u = match part {
+            Part::Local(u) => u.clone(),
+            Part::Repo(r) => {
+                let mut candidates = Vec::new();
+                // An arch-all package listed in both binary-ARCH and binary-all is one
+                // candidate.
+                let mut seen_all: std::collections::HashSet<(String, String)> = Default::default();
+                for index in &r.texts {
+                    for &s in &keep[t] {
+                        let c = match parsed.remove(&(t, s)) {
+                            Some(c) => c,
+                            None => index_candidate(r, index, s)?,
+                        };
+                        if c.arch == "all"
+                            && r.reads_all
+                            && !seen_all.insert((c.name.clone(), c.version.to_string()))
+                        {
+                            continue;
+                        }
+                        candidates.push(c);
+                    }
+                    t += 1;
+                }
+                Universe {
+                    candidates,
+                    arch: arch.to_string(),
+                    verification: r.verification.clone(),
+                    origin: r.origin.clone(),
+                    suggested: r.suggested.clone(),
+                }
+            }
+        };
+        all.candidates.extend(u.candidates);
+        origins.push(u.origin);
+        all.suggested.extend(u.suggested);
+        all.verification = match (all.verification, u.verification) {
+            (Verification::Unverified, _) | (_, Verification::Unverified) => {
+                Verification::Unverified
+            }
+            (Verification::LocalFiles, v) | (v, Verification::LocalFiles) => v,
+            (signed, _) => signed,
+        };
+    }
+    all.origin = origins.join("; ");
+    Ok(all)
 }
 
 /// The .deb files `paths` name: files as given, folders searched (not recursively) for
@@ -252,12 +393,67 @@ pub(crate) fn candidate(p: Paragraph, origin: &str) -> Result<Candidate, DebsErr
 pub struct Fetcher<'a> {
     net: &'a Net,
     reporter: Option<&'a dyn Reporter>,
+    cache: Option<&'a DebCache>,
 }
 
 impl<'a> Fetcher<'a> {
     /// Fetches through `net`, reporting retries to `reporter` if given.
     pub fn new(net: &'a Net, reporter: Option<&'a dyn Reporter>) -> Fetcher<'a> {
-        Fetcher { net, reporter }
+        Fetcher {
+            net,
+            reporter,
+            cache: None,
+        }
+    }
+
+    /// Takes files whose hash is known from `cache` first, and stores what it downloads.
+    pub fn with_cache(mut self, cache: Option<&'a DebCache>) -> Fetcher<'a> {
+        self.cache = cache;
+        self
+    }
+
+    /// Reads `url`, a file the signed chain says is `size` bytes hashing to `sha256`: from
+    /// the cache when it holds it, else downloaded, checked and stored in the cache.
+    /// `Ok(None)` when it does not exist.
+    pub fn get_checked(
+        &self,
+        url: &str,
+        size: u64,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, DebsError> {
+        if let Some(bytes) = self.cache.and_then(|c| c.get_bytes(sha256, size)) {
+            return Ok(Some(bytes));
+        }
+        let Some(bytes) = self.get(url, size, Transfer::sized(size))? else {
+            return Ok(None);
+        };
+        let actual = crate::hashing::sha256_hex(&bytes);
+        check_sums(url, (bytes.len() as u64, &actual), size, sha256)?;
+        if let Some(cache) = self.cache {
+            cache.put_bytes(sha256, &bytes);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// [`Fetcher::download_checked`], from the cache when it holds the file (checked on
+    /// the way), else downloaded and then stored in the cache.
+    pub fn download_cached(
+        &self,
+        url: &str,
+        dest: &Path,
+        size: u64,
+        sha256: &str,
+    ) -> Result<(), DebsError> {
+        let Some(cache) = self.cache else {
+            return self.download_checked(url, dest, size, sha256);
+        };
+        // Made in a staging folder a signal removes: whole before that, or not at all.
+        if crate::leftovers::unless_stopping(|| cache.copy_to(sha256, size, dest)) {
+            return Ok(());
+        }
+        self.download_checked(url, dest, size, sha256)?;
+        cache.put_file(sha256, dest);
+        Ok(())
     }
 
     /// `Some(path)` for a `file:` URL.
@@ -463,15 +659,14 @@ fn join(base: &str, rel: &str) -> String {
     )
 }
 
-fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsError> {
-    let fetcher = Fetcher::new(net, None);
+fn fetch_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<RepoPart, DebsError> {
     let flat = spec.suite.ends_with('/');
     let dist = if flat {
         join(&spec.url, &spec.suite)
     } else {
         join(&spec.url, &format!("dists/{}", spec.suite))
     };
-    let (release, verification) = fetch_release(&fetcher, &dist, spec.keyring.as_deref())?;
+    let (release, verification) = fetch_release(fetcher, &dist, spec.keyring.as_deref())?;
     let release_url = join(&dist, "Release");
     let listed = release_sha256(&release).map_err(|message| DebsError::Index {
         source_name: release_url.clone(),
@@ -529,66 +724,11 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
             })
             .collect()
     };
-    let mut candidates: Vec<Candidate> = Vec::new();
-    // An arch-all package listed in both binary-ARCH and binary-all is one candidate.
-    let mut seen_all: std::collections::HashSet<(String, String)> = Default::default();
-    let reads_all = indices.iter().any(|i| i.contains("/binary-all/"));
-    let base: std::sync::Arc<str> = spec.url.as_str().into();
-    // Room for every entry at once (the plain index's size over a typical entry's):
-    // untouched room costs no memory, and the list is not copied as it grows.
-    let plain_bytes: u64 = indices
-        .iter()
-        .filter_map(|i| listed.iter().find(|f| &f.path == i))
-        .map(|f| f.size)
-        .sum();
-    candidates.reserve(usize::try_from(plain_bytes / 600).unwrap_or(0));
-    let mut found_any = false;
+    let mut texts = Vec::new();
     for index in &indices {
-        let Some((url, suffix, bytes)) = fetch_index(&fetcher, &dist, index, &listed)? else {
-            continue;
-        };
-        found_any = true;
-        let each = |p: Paragraph| -> Result<(), DebsError> {
-            let line = p.line;
-            let filename = p.get("Filename").map(str::to_string);
-            let has_size = p.get("Size").is_some();
-            let mut c = candidate(p, &url)?;
-            let filename = filename.ok_or_else(|| DebsError::Index {
-                source_name: url.clone(),
-                line,
-                message: format!("package {} has no Filename field", c.name),
-            })?;
-            check_inside(
-                &spec.url,
-                &filename,
-                &format!("package {}: Filename", c.name),
-                (&url, line),
-            )?;
-            if c.sha256.len() != 64 || !has_size {
-                return Err(DebsError::Index {
-                    source_name: url.clone(),
-                    line,
-                    message: format!("package {} has no SHA256 or Size field", c.name),
-                });
-            }
-            if c.arch == "all"
-                && reads_all
-                && !seen_all.insert((c.name.clone(), c.version.to_string()))
-            {
-                return Ok(());
-            }
-            c.location = Location::Remote {
-                base: base.clone(),
-                path: filename,
-            };
-            // What the candidate holds apart (name, version, size, hash, URL) goes.
-            c.fields.retain(RELATION_FIELDS);
-            candidates.push(c);
-            Ok(())
-        };
-        stream_index(&bytes, suffix, &url, each)?;
+        texts.extend(load_index(fetcher, &dist, index, &listed)?);
     }
-    if !found_any {
+    if texts.is_empty() {
         // As apt: a component is named by its last segment, its indexes lie under that.
         let prefixed = spec.components.iter().find_map(|c| c.rsplit_once('/'));
         let hint = prefixed.map_or(String::new(), |(_, last)| {
@@ -603,13 +743,107 @@ fn load_repo(spec: &RepoSpec, arch: &str, net: &Net) -> Result<Universe, DebsErr
             ),
         });
     }
-    Ok(Universe {
-        candidates,
-        arch: arch.to_string(),
+    Ok(RepoPart {
+        url: spec.url.clone(),
+        base: spec.url.as_str().into(),
+        reads_all: indices.iter().any(|i| i.contains("/binary-all/")),
+        texts,
         verification,
         origin: format!("{} {}", crate::redact::url(&spec.url), spec.suite),
         suggested: security_source(spec).into_iter().collect(),
     })
+}
+
+/// A repository's part of a universe before its entries become candidates.
+struct RepoPart {
+    /// The repository's URL.
+    url: String,
+    /// The same, shared by its candidates' locations.
+    base: std::sync::Arc<str>,
+    /// An arch-all package can be listed in both binary-ARCH and binary-all.
+    reads_all: bool,
+    texts: Vec<IndexText>,
+    verification: Verification,
+    origin: String,
+    suggested: Vec<String>,
+}
+
+/// One index's plain text, checked against the Release file and scanned.
+struct IndexText {
+    url: String,
+    text: String,
+    stanzas: Vec<scan::Stanza>,
+}
+
+/// Where `INDEX_FIELDS` has the fields every entry needs (see [`scan::Required`]).
+const REQUIRED: scan::Required = scan::Required {
+    at: [0, 1, 2, 5, 9, 10, 11],
+};
+
+/// The candidate of entry `s` of `index`, a text of the repository `part`.
+fn index_candidate(part: &RepoPart, index: &IndexText, s: usize) -> Result<Candidate, DebsError> {
+    let stanza = &index.stanzas[s];
+    let bad = |(l, message): (usize, String)| DebsError::Index {
+        source_name: index.url.clone(),
+        line: stanza.line + l - 1,
+        message,
+    };
+    let mut builder = super::control::ParagraphBuilder::keeping(INDEX_FIELDS);
+    for line in index.text[stanza.range.clone()].split('\n') {
+        // The scan found no blank line inside the entry: nothing ends here.
+        builder.line(line).map_err(bad)?;
+    }
+    let mut p = builder.finish().unwrap_or_default();
+    p.line = stanza.line;
+    entry_candidate(p, &index.url, (&part.url, &part.base))
+}
+
+/// The candidate an index entry `p` of the index at `url` describes, its .deb under the
+/// repository `repo` (its URL, and the same shared).
+fn entry_candidate(
+    p: Paragraph,
+    url: &str,
+    repo: (&str, &std::sync::Arc<str>),
+) -> Result<Candidate, DebsError> {
+    let line = p.line;
+    let filename = p.get("Filename").map(str::to_string);
+    let has_size = p.get("Size").is_some();
+    let mut c = candidate(p, url)?;
+    let filename = filename.ok_or_else(|| DebsError::Index {
+        source_name: url.to_string(),
+        line,
+        message: format!("package {} has no Filename field", c.name),
+    })?;
+    check_inside(
+        repo.0,
+        &filename,
+        &format!("package {}: Filename", c.name),
+        (url, line),
+    )?;
+    if c.sha256.len() != 64 || !has_size {
+        return Err(DebsError::Index {
+            source_name: url.to_string(),
+            line,
+            message: format!("package {} has no SHA256 or Size field", c.name),
+        });
+    }
+    c.location = Location::Remote {
+        base: repo.1.clone(),
+        path: filename,
+    };
+    // What the candidate holds apart (name, version, size, hash, URL) goes.
+    c.fields.retain(RELATION_FIELDS);
+    Ok(c)
+}
+
+/// The names a candidate's `Pre-Depends` and `Depends` name, every alternative.
+fn depends_names(c: &Candidate) -> Vec<String> {
+    ["Pre-Depends", "Depends"]
+        .iter()
+        .flat_map(|f| c.fields.relations(f).unwrap_or_default())
+        .flat_map(|r| r.0)
+        .map(|d| d.name)
+        .collect()
 }
 
 /// The fields of an index entry that resolving and fetching need: the rest (descriptions,
@@ -629,21 +863,126 @@ const INDEX_FIELDS: &[&str] = &[
     "SHA256",
 ];
 
-/// An index as fetched: its URL, its suffix (`.xz`, `.gz` or none) and its bytes.
-type FetchedIndex = (String, &'static str, Vec<u8>);
+/// An index as fetched: its URL, its suffix (`.xz`, `.gz` or none) and its body.
+type FetchedIndex<'a> = (String, &'static str, IndexBody<'a>);
+
+/// The body of an index as downloaded (or taken from the cache), checked against the
+/// Release file; `plain`, when given, is where the decompressed text is stored if it
+/// hashes to what the Release file lists for the plain index.
+struct IndexBody<'a> {
+    bytes: Vec<u8>,
+    plain: Option<(&'a DebCache, super::control::ReleaseFile)>,
+}
 
 /// The fields a candidate keeps in its paragraph: those the resolver reads.
 const RELATION_FIELDS: &[&str] = &["Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks"];
 
-/// Fetches one `Packages` index, preferring .xz, then .gz, then plain, among the
-/// variants the Release file lists; checks it against the Release hash. Returns its URL,
-/// its suffix and its (compressed) bytes.
-fn fetch_index(
+/// Reads one `Packages` index as [`fetch_index`] fetches it, or from the cache: its text,
+/// checked against the Release file, and scanned.
+fn load_index(
     fetcher: &Fetcher,
     dist: &str,
     index: &str,
     listed: &[super::control::ReleaseFile],
-) -> Result<Option<FetchedIndex>, DebsError> {
+) -> Result<Option<IndexText>, DebsError> {
+    let plain = listed.iter().find(|f| f.path == index);
+    if let (Some(cache), Some(entry)) = (fetcher.cache, plain) {
+        check_inside(dist, index, "the index path", (&join(dist, "Release"), 0))?;
+        if let Some(text) = cached_index(cache, &join(dist, index), entry)? {
+            return Ok(Some(text));
+        }
+    }
+    let Some((url, suffix, body)) = fetch_index(fetcher, dist, index, listed)? else {
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    let text = index_text(body, suffix, &url)?;
+    let stanzas = scan_index(&text, &url)?;
+    tracing::debug!(
+        "{url}: {} entries read in {:?}",
+        stanzas.len(),
+        started.elapsed()
+    );
+    Ok(Some(IndexText { url, text, stanzas }))
+}
+
+/// [`scan::scan`] of the index at `url`.
+fn scan_index(text: &str, url: &str) -> Result<Vec<scan::Stanza>, DebsError> {
+    scan::scan(text, INDEX_FIELDS, &REQUIRED).map_err(|(line, message)| DebsError::Index {
+        source_name: url.to_string(),
+        line,
+        message,
+    })
+}
+
+/// The plain index at `url` as the cache holds it, hashed on a thread of its own while it
+/// is scanned (the scan's result counts only once the hash is the one the Release file
+/// lists); `Ok(None)` when the cache does not hold it or its copy is damaged (then it is
+/// removed).
+fn cached_index(
+    cache: &DebCache,
+    url: &str,
+    entry: &super::control::ReleaseFile,
+) -> Result<Option<IndexText>, DebsError> {
+    let started = std::time::Instant::now();
+    let Some(bytes) = cache.get_bytes_unchecked(&entry.sha256, entry.size) else {
+        return Ok(None);
+    };
+    let matches = |bytes: &[u8]| crate::hashing::sha256_hex(bytes) == entry.sha256;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) if matches(e.as_bytes()) => return Err(not_utf8(e.as_bytes(), url)),
+        Err(_) => {
+            cache.discard_entry(&entry.sha256);
+            return Ok(None);
+        }
+    };
+    let (matched, stanzas) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| matches(text.as_bytes()));
+        let stanzas = scan_index(&text, url);
+        (hashing.join().unwrap_or(false), stanzas)
+    });
+    if !matched {
+        cache.discard_entry(&entry.sha256);
+        return Ok(None);
+    }
+    let stanzas = stanzas?;
+    tracing::debug!(
+        "{url}: {} entries read from the cache in {:?}",
+        stanzas.len(),
+        started.elapsed()
+    );
+    Ok(Some(IndexText {
+        url: url.to_string(),
+        text,
+        stanzas,
+    }))
+}
+
+/// The error for an index at `url` that is not UTF-8 text, naming the line.
+fn not_utf8(bytes: &[u8], url: &str) -> DebsError {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes,
+        Err(e) => &bytes[..e.valid_up_to()],
+    };
+    DebsError::Index {
+        source_name: url.to_string(),
+        line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+        message: "not UTF-8".into(),
+    }
+}
+
+/// Fetches one `Packages` index, preferring .xz, then .gz, then plain, among the
+/// variants the Release file lists; checks it against the Release hash. Returns its URL,
+/// its suffix and its (compressed) bytes, and, with a cache, where to store the plain text
+/// (kept so that a warm run does not decompress it again).
+fn fetch_index<'a>(
+    fetcher: &Fetcher<'a>,
+    dist: &str,
+    index: &str,
+    listed: &[super::control::ReleaseFile],
+) -> Result<Option<FetchedIndex<'a>>, DebsError> {
+    let plain = listed.iter().find(|f| f.path == index);
     for suffix in [".xz", ".gz", ""] {
         let path = format!("{index}{suffix}");
         let Some(entry) = listed.iter().find(|f| f.path == path) else {
@@ -656,99 +995,50 @@ fn fetch_index(
             (&join(dist, "Release"), 0),
         )?;
         let url = join(dist, &path);
-        let Some(bytes) = fetcher.get(&url, entry.size, Transfer::sized(entry.size))? else {
+        let Some(bytes) = fetcher.get_checked(&url, entry.size, &entry.sha256)? else {
             continue;
         };
-        let actual = crate::hashing::sha256_hex(&bytes);
-        check_sums(
-            &url,
-            (bytes.len() as u64, &actual),
-            entry.size,
-            &entry.sha256,
-        )?;
-        return Ok(Some((url, suffix, bytes)));
+        let plain = match (fetcher.cache, plain) {
+            (Some(cache), Some(entry)) if !suffix.is_empty() => Some((cache, entry.clone())),
+            _ => None,
+        };
+        return Ok(Some((url, suffix, IndexBody { bytes, plain })));
     }
     Ok(None)
 }
 
-/// Decompresses an index (`suffix` says how) straight into a paragraph parser that keeps
-/// [`INDEX_FIELDS`] and hands each entry to `each`: the text is never held whole.
-fn stream_index(
-    bytes: &[u8],
-    suffix: &str,
-    url: &str,
-    each: impl FnMut(Paragraph) -> Result<(), DebsError>,
-) -> Result<(), DebsError> {
-    let mut sink = ParagraphSink::new(Some(INDEX_FIELDS), each);
-    let written = match suffix {
-        ".xz" => {
-            decompress_beside(super::deb::xz_reader(bytes), &mut sink).map_err(super::deb::xz_error)
+/// The plain text of an index: decompressed (`suffix` says how) from the bytes the
+/// Release file vouched for, storing it in the cache when it hashes to the plain index's
+/// entry, or as the cache held it (checked against that entry as it was read).
+fn index_text(body: IndexBody, suffix: &str, url: &str) -> Result<String, DebsError> {
+    let IndexBody { bytes, plain } = body;
+    let room = plain.as_ref().map_or(bytes.len() * 4, |(_, e)| {
+        usize::try_from(e.size).unwrap_or(0)
+    });
+    let mut text = Vec::with_capacity(room + 1);
+    let read = match suffix {
+        ".xz" => super::deb::xz_reader(bytes.as_slice())
+            .read_to_end(&mut text)
+            .map_err(super::deb::xz_error),
+        ".gz" => flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut text),
+        _ => {
+            text.extend_from_slice(&bytes);
+            Ok(text.len())
         }
-        ".gz" => decompress_beside(flate2::read::GzDecoder::new(bytes), &mut sink),
-        _ => sink.write_all(bytes),
     };
-    // What the text itself did wrong comes first: the decompressor only saw it stop.
-    if let Some(e) = sink.error.take() {
-        return Err(sink_error(e, url));
-    }
-    written.map_err(|e| DebsError::Index {
+    read.map_err(|e| DebsError::Index {
         source_name: url.to_string(),
         line: 0,
         message: format!("cannot decompress: {e}"),
     })?;
-    sink.finish().map_err(|e| sink_error(e, url))
-}
-
-/// Copies what `decoder` gives into `sink`, decompressing on a thread of its own so that
-/// decompressing and parsing run at once; a few chunks in flight bound the memory. A
-/// failed write stops the decompression.
-fn decompress_beside(decoder: impl Read + Send, sink: &mut impl Write) -> std::io::Result<()> {
-    // Below the allocator's mmap threshold, so chunks are recycled, not mapped and unmapped.
-    const CHUNK: usize = 64 << 10;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(16);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut decoder = decoder;
-            loop {
-                let mut chunk = vec![0u8; CHUNK];
-                let mut filled = 0;
-                // Whole chunks, so the parser gets few large writes.
-                while filled < CHUNK {
-                    match decoder.read(&mut chunk[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    }
-                }
-                if filled == 0 {
-                    return;
-                }
-                chunk.truncate(filled);
-                if tx.send(Ok(chunk)).is_err() {
-                    return; // the parser stopped
-                }
-            }
-        });
-        for chunk in rx {
-            sink.write_all(&chunk?)?;
-        }
-        Ok(())
-    })
-}
-
-fn sink_error(e: SinkError<DebsError>, url: &str) -> DebsError {
-    match e {
-        SinkError::Syntax(line, message) => DebsError::Index {
-            source_name: url.to_string(),
-            line,
-            message,
-        },
-        SinkError::Each(e) => e,
+    // Stored only if it hashes to the plain index the Release file lists.
+    if let Some((cache, entry)) = plain
+        && let Some(mut copy) = cache.writer(&entry.sha256, entry.size)
+        && copy.write_all(&text).is_ok()
+    {
+        copy.finish();
     }
+    String::from_utf8(text).map_err(|e| not_utf8(e.as_bytes(), url))
 }
 
 /// Fetches InRelease (else Release and Release.gpg) and checks the signature if a keyring
@@ -871,13 +1161,14 @@ const PARALLEL_DOWNLOADS: usize = 4;
 /// Brings every candidate to disk (downloading the remote ones into `dir`, several at a
 /// time, each checked against its index entry's size, hash and names) and reads each; the
 /// result is in the order of `candidates`. After the first failure no new download starts.
+/// A .deb `cache` holds with the entry's hash is copied from it instead of downloaded.
 pub fn materialise(
     candidates: &[&Candidate],
     dir: &Path,
-    net: &Net,
+    (net, cache): (&Net, Option<&DebCache>),
     reporter: &dyn Reporter,
 ) -> Result<Vec<DebFile>, DebsError> {
-    let fetcher = Fetcher::new(net, Some(reporter));
+    let fetcher = Fetcher::new(net, Some(reporter)).with_cache(cache);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<DebFile, DebsError>>>> =
@@ -940,7 +1231,7 @@ fn materialise_one(
                 c.version.without_epoch(),
                 c.arch
             ));
-            fetcher.download_checked(&url, &dest, c.size, &c.sha256)?;
+            fetcher.download_cached(&url, &dest, c.size, &c.sha256)?;
             dest
         }
     };

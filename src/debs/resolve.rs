@@ -82,7 +82,7 @@ impl fmt::Display for Request {
 
 /// The package names a `Provides` field lists (`a (= 1), b:any` gives a, b), without
 /// parsing versions: enough to index providers by name.
-fn provided_names(text: &str) -> impl Iterator<Item = &str> {
+pub(super) fn provided_names(text: &str) -> impl Iterator<Item = &str> {
     text.split([',', '|']).filter_map(|item| {
         let name = item
             .trim()

@@ -82,6 +82,22 @@ impl HttpServer {
         HttpServer::listening(child, port, "http")
     }
 
+    /// [`HttpServer::start`], with the request log (one `"GET /path HTTP/1.1" 200` line a
+    /// request) written to `log`.
+    pub fn start_logged(dir: &Path, log: &Path) -> HttpServer {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(log).expect("create the request log"))
+            .spawn()
+            .expect("start python3 -m http.server");
+        HttpServer::listening(child, port, "http")
+    }
+
     /// Waits until `child` accepts connections on `port`.
     fn listening(child: std::process::Child, port: u16, scheme: &str) -> HttpServer {
         let mut guard = ChildGuard(Some(child));

@@ -177,6 +177,12 @@ impl Cmd {
         }
         // Never let the environment of the test runner change the logging or colours.
         c.env_remove("SEEDFORGE_LOG").env("NO_COLOR", "1");
+        // Nor the runner's download cache: each run downloads what it needs, as the tests
+        // that count requests or serve damaged files expect; the cache's own tests turn it
+        // on with a folder of their own.
+        c.env("SEEDFORGE_NO_CACHE", "1")
+            .env_remove("SEEDFORGE_CACHE_DIR")
+            .env_remove("SEEDFORGE_CACHE_MAX");
         for (k, v) in &self.env {
             c.env(k, v);
         }

@@ -1,0 +1,446 @@
+//! The download cache of `.deb` files and package indexes, shared by `seedforge debs` and
+//! a build's packages step, as apt keeps `/var/cache/apt/archives`.
+//!
+//! Content-addressed: an entry is named by the SHA-256 the signed chain records for it (a
+//! `Packages` entry's `SHA256` for a .deb, the Release file's for an index), and is only
+//! ever used when its bytes hash to that name again: a damaged entry is removed and the
+//! file downloaded anew, never bundled. The Release files themselves are never cached:
+//! they are the root of that chain, and small.
+//!
+//! Entries are written under a temporary name and renamed into place (so concurrent runs
+//! see whole files or none), created `0644`, opened without following symbolic links, and
+//! the whole is kept under a size cap by removing the least recently used entries (a hit
+//! refreshes an entry's modification time).
+
+use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming the cache folder (`seedforge` under it holds `debs/`).
+pub const CACHE_DIR_ENV: &str = "SEEDFORGE_CACHE_DIR";
+
+/// The cache's size cap when none is given: 10 GiB.
+pub const DEFAULT_CACHE_MAX: u64 = 10 << 30;
+
+/// The download cache under `ROOT/debs/`.
+#[derive(Debug)]
+pub struct DebCache {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// A cache entry being written as its bytes stream past ([`DebCache::writer`]): it takes
+/// its name only if they hash to it; dropped unfinished, it leaves nothing.
+pub struct EntryWriter {
+    out: Option<HashingWriter<File>>,
+    tmp: PathBuf,
+    path: PathBuf,
+    sha256: String,
+    size: u64,
+}
+
+impl EntryWriter {
+    /// Writes `buf` to the entry.
+    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.write_all(buf),
+            None => Err(io::Error::other("entry already finished")),
+        }
+    }
+
+    /// Renames the entry into place if what was written hashes to its name and has its
+    /// size; otherwise removes it.
+    pub fn finish(mut self) {
+        let Some(out) = self.out.take() else {
+            return;
+        };
+        let (file, hex, len) = out.finish();
+        drop(file);
+        if len == self.size && hex == self.sha256 && fs::rename(&self.tmp, &self.path).is_ok() {
+            return;
+        }
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+impl Drop for EntryWriter {
+    fn drop(&mut self) {
+        // Abandoned half written (not finished): the temporary file goes.
+        if self.out.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// What emptying or trimming the cache removed.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CacheReport {
+    /// The cache folder (`ROOT/debs`).
+    pub dir: PathBuf,
+    /// Entries removed.
+    pub removed: usize,
+    /// Their bytes.
+    pub bytes_freed: u64,
+    /// Entries kept.
+    pub kept: usize,
+    /// Their bytes.
+    pub bytes_kept: u64,
+}
+
+/// The cache root when none is given: `$SEEDFORGE_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/seedforge`, else `$HOME/.cache/seedforge`; `None` without a home.
+/// Relative values of the XDG variables are ignored, as the XDG base directory rules say.
+pub fn default_root() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var(CACHE_DIR_ENV) {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(xdg) = var("XDG_CACHE_HOME").map(PathBuf::from)
+        && xdg.is_absolute()
+    {
+        return Some(xdg.join("seedforge"));
+    }
+    var("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute())
+        .map(|h| h.join(".cache/seedforge"))
+}
+
+/// True for a lower-case hex SHA-256, the only names the cache reads or writes.
+fn is_sha256(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Opens `path` for reading, refusing a symbolic link (`O_NOFOLLOW`) and anything but a
+/// regular file.
+fn open_entry(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(f)
+}
+
+impl DebCache {
+    /// Opens (making it if needed) the cache under `root`, capped at `max_bytes`. `ROOT/debs`
+    /// must be a real folder, not a symbolic link to one elsewhere.
+    pub fn open(root: &Path, max_bytes: u64) -> io::Result<DebCache> {
+        let dir = root.join("debs");
+        fs::create_dir_all(root)?;
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        if !fs::symlink_metadata(&dir)?.is_dir() {
+            return Err(io::Error::other(format!(
+                "{}: not a folder (a symbolic link is refused)",
+                dir.display()
+            )));
+        }
+        Ok(DebCache { dir, max_bytes })
+    }
+
+    /// The folder holding the entries (`ROOT/debs`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry(&self, sha256: &str) -> Option<PathBuf> {
+        let name = sha256.to_ascii_lowercase();
+        is_sha256(&name).then(|| self.dir.join(name))
+    }
+
+    /// Marks an entry as just used, for the least-recently-used order.
+    fn touch(file: &File) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+
+    /// Removes an entry whose bytes are not what its name says.
+    fn discard(&self, path: &Path) {
+        tracing::warn!(
+            "{}: cached file is damaged (its hash is not its name); fetching it again",
+            path.display()
+        );
+        let _ = fs::remove_file(path);
+    }
+
+    /// The cached bytes of the file whose SHA-256 is `sha256`, if there is one of `size`
+    /// bytes, NOT yet checked against its hash: for a caller that hashes them while it
+    /// reads them (and calls [`DebCache::discard_entry`] when they do not match).
+    pub fn get_bytes_unchecked(&self, sha256: &str, size: u64) -> Option<Vec<u8>> {
+        let path = self.entry(sha256)?;
+        let mut file = open_entry(&path).ok()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        if (&mut file).take(size + 1).read_to_end(&mut bytes).is_err() {
+            return None;
+        }
+        if bytes.len() as u64 != size {
+            self.discard(&path);
+            return None;
+        }
+        Self::touch(&file);
+        Some(bytes)
+    }
+
+    /// Removes the entry `sha256`, found damaged by whoever read it.
+    pub fn discard_entry(&self, sha256: &str) {
+        if let Some(path) = self.entry(sha256) {
+            self.discard(&path);
+        }
+    }
+
+    /// The cached bytes of the file whose SHA-256 is `sha256` and size `size`, checked
+    /// against both; `None` when there is none or it is damaged (then it is removed).
+    pub fn get_bytes(&self, sha256: &str, size: u64) -> Option<Vec<u8>> {
+        let path = self.entry(sha256)?;
+        let mut file = open_entry(&path).ok()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        if (&mut file).take(size + 1).read_to_end(&mut bytes).is_err() {
+            return None;
+        }
+        if bytes.len() as u64 != size || !sha256_hex(&bytes).eq_ignore_ascii_case(sha256) {
+            self.discard(&path);
+            return None;
+        }
+        Self::touch(&file);
+        Some(bytes)
+    }
+
+    /// Copies the cached file whose SHA-256 is `sha256` and size `size` to `dest` (created
+    /// new), checking both on the way; false when there is none or it is damaged (then the
+    /// entry is removed and nothing is left at `dest`).
+    pub fn copy_to(&self, sha256: &str, size: u64, dest: &Path) -> bool {
+        let Some(path) = self.entry(sha256) else {
+            return false;
+        };
+        let Ok(file) = open_entry(&path) else {
+            return false;
+        };
+        let copied = (|| -> io::Result<bool> {
+            let mut out = File::create_new(dest)?;
+            let mut body = HashingReader::new((&file).take(size + 1));
+            let got = io::copy(&mut body, &mut out)?;
+            Ok(got == size && body.hex().eq_ignore_ascii_case(sha256))
+        })();
+        match copied {
+            Ok(true) => {
+                Self::touch(&file);
+                true
+            }
+            Ok(false) => {
+                self.discard(&path);
+                let _ = fs::remove_file(dest);
+                false
+            }
+            Err(e) => {
+                tracing::debug!("{}: cache not used: {e}", path.display());
+                let _ = fs::remove_file(dest);
+                false
+            }
+        }
+    }
+
+    /// A writer that stores what passes through it as the entry `sha256`, if its bytes
+    /// turn out to hash to that and number `size` ([`EntryWriter::finish`]).
+    pub fn writer(&self, sha256: &str, size: u64) -> Option<EntryWriter> {
+        let path = self.entry(sha256)?;
+        let tmp = crate::util::temp_path_beside(&path);
+        let file = crate::util::create_new_mode(&tmp, 0o644)
+            .map_err(|e| tracing::debug!("{}: not cached: {e}", path.display()))
+            .ok()?;
+        Some(EntryWriter {
+            out: Some(HashingWriter::new(file)),
+            tmp,
+            path,
+            sha256: sha256.to_ascii_lowercase(),
+            size,
+        })
+    }
+
+    /// Stores `bytes` (already checked to hash to `sha256`) under their hash. A cache
+    /// that cannot be written is only a slower next run: the failure is logged, not raised.
+    pub fn put_bytes(&self, sha256: &str, bytes: &[u8]) {
+        self.put_with(sha256, &mut |out| out.write_all(bytes));
+    }
+
+    /// Stores a copy of the file `src` (already checked to hash to `sha256`).
+    pub fn put_file(&self, sha256: &str, src: &Path) {
+        self.put_with(sha256, &mut |out| {
+            io::copy(&mut File::open(src)?, out).map(|_| ())
+        });
+    }
+
+    fn put_with(&self, sha256: &str, fill: &mut dyn FnMut(&mut File) -> io::Result<()>) {
+        let Some(path) = self.entry(sha256) else {
+            return;
+        };
+        let tmp = crate::util::temp_path_beside(&path);
+        let result = (|| {
+            let mut f = crate::util::create_new_mode(&tmp, 0o644)?;
+            fill(&mut f)?;
+            // Not synced: an entry a crash leaves short fails its hash check on the next
+            // read and is fetched again.
+            drop(f);
+            fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            tracing::debug!("{}: not cached: {e}", path.display());
+        }
+    }
+
+    /// Removes the least recently used entries until the cache holds at most its cap, and
+    /// the temporary files of runs that are gone.
+    pub fn trim(&self) -> io::Result<CacheReport> {
+        self.trim_to(self.max_bytes)
+    }
+
+    /// Removes every entry (and leftover temporary file).
+    pub fn clear(&self) -> io::Result<CacheReport> {
+        self.trim_to(0)
+    }
+
+    fn trim_to(&self, max_bytes: u64) -> io::Result<CacheReport> {
+        crate::leftovers::sweep_beside(&self.dir.join("x"))?;
+        let mut entries = Vec::new();
+        for e in fs::read_dir(&self.dir)? {
+            let e = e?;
+            let name = e.file_name();
+            let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
+                continue;
+            };
+            let meta = e.metadata()?;
+            if !meta.is_file() && !meta.is_symlink() {
+                continue;
+            }
+            let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            entries.push((used, name.to_string(), meta.len()));
+        }
+        // Oldest first; the name breaks ties so the order does not depend on the listing.
+        entries.sort();
+        let mut total: u64 = entries.iter().map(|e| e.2).sum();
+        let mut report = CacheReport {
+            dir: self.dir.clone(),
+            ..CacheReport::default()
+        };
+        for (_, name, size) in entries {
+            if total > max_bytes {
+                match fs::remove_file(self.dir.join(&name)) {
+                    Ok(()) => {}
+                    // A concurrent run removed it first.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                total -= size;
+                report.removed += 1;
+                report.bytes_freed += size;
+            } else {
+                report.kept += 1;
+                report.bytes_kept += size;
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(max: u64) -> (tempfile::TempDir, DebCache) {
+        let t = tempfile::tempdir().unwrap();
+        let c = DebCache::open(t.path(), max).unwrap();
+        (t, c)
+    }
+
+    #[test]
+    fn an_entry_is_used_only_when_it_hashes_to_its_name() {
+        let (t, c) = cache(DEFAULT_CACHE_MAX);
+        let bytes = b"Package: jq\n".to_vec();
+        let sha = sha256_hex(&bytes);
+        assert!(c.get_bytes(&sha, bytes.len() as u64).is_none());
+        c.put_bytes(&sha, &bytes);
+        let entry = c.dir().join(&sha);
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            fs::metadata(&entry).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        assert_eq!(c.get_bytes(&sha, bytes.len() as u64).unwrap(), bytes);
+        let dest = t.path().join("copy");
+        assert!(c.copy_to(&sha, bytes.len() as u64, &dest));
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+        // A flipped byte: refused and removed, nothing left at the destination.
+        let mut bad = bytes.clone();
+        bad[0] ^= 1;
+        fs::write(&entry, &bad).unwrap();
+        let dest2 = t.path().join("copy2");
+        assert!(!c.copy_to(&sha, bytes.len() as u64, &dest2));
+        assert!(!dest2.exists() && !entry.exists());
+        fs::write(&entry, &bad).unwrap();
+        assert!(c.get_bytes(&sha, bytes.len() as u64).is_none());
+        assert!(!entry.exists());
+        // A name that is not a hash is never a path.
+        assert!(c.get_bytes("../../etc/passwd", 1).is_none());
+    }
+
+    #[test]
+    fn a_symbolic_link_is_never_followed() {
+        let (t, c) = cache(DEFAULT_CACHE_MAX);
+        let bytes = b"secret".to_vec();
+        let sha = sha256_hex(&bytes);
+        let target = t.path().join("elsewhere");
+        fs::write(&target, &bytes).unwrap();
+        std::os::unix::fs::symlink(&target, c.dir().join(&sha)).unwrap();
+        assert!(c.get_bytes(&sha, bytes.len() as u64).is_none());
+        assert!(!c.copy_to(&sha, bytes.len() as u64, &t.path().join("d")));
+        // Writing replaces the link itself, not what it points to.
+        c.put_bytes(&sha, &bytes);
+        assert!(fs::symlink_metadata(c.dir().join(&sha)).unwrap().is_file());
+        assert_eq!(fs::read(&target).unwrap(), bytes);
+        // A `debs` folder that is a link elsewhere is refused.
+        let other = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink(other.path(), root.join("debs")).unwrap();
+        assert!(DebCache::open(&root, 1).is_err());
+    }
+
+    #[test]
+    fn trimming_removes_the_least_recently_used_first() {
+        let (_t, c) = cache(25);
+        let mut shas = Vec::new();
+        for (i, age) in [(0u8, 300u64), (1, 100), (2, 200)] {
+            let bytes = vec![i; 10];
+            let sha = sha256_hex(&bytes);
+            c.put_bytes(&sha, &bytes);
+            let f = File::options()
+                .write(true)
+                .open(c.dir().join(&sha))
+                .unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            f.set_modified(when).unwrap();
+            shas.push(sha);
+        }
+        // Using the oldest makes it the newest.
+        assert!(c.get_bytes(&shas[0], 10).is_some());
+        let report = c.trim().unwrap();
+        assert_eq!((report.removed, report.kept, report.bytes_kept), (1, 2, 20));
+        assert!(
+            !c.dir().join(&shas[2]).exists(),
+            "the least recently used goes"
+        );
+        assert!(c.dir().join(&shas[0]).exists() && c.dir().join(&shas[1]).exists());
+        let report = c.clear().unwrap();
+        assert_eq!(
+            (report.removed, report.bytes_freed, report.kept),
+            (2, 20, 0)
+        );
+    }
+}

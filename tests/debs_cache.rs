@@ -1,0 +1,366 @@
+//! The download cache of `seedforge debs` and `build`: a warm run downloads no .deb and no
+//! unchanged index (counted in the repository server's request log), a damaged entry is
+//! fetched again and never bundled, `--no-cache` downloads everything, `gc --cache` empties
+//! it, and the bundle is the same bytes with the cache or without.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::Cmd;
+use common::debs::{HttpServer, fixture_debs, make_repo, sh};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A repository of the fixture .debs served over http with a request log.
+struct Repo {
+    root: PathBuf,
+    log: PathBuf,
+    server: HttpServer,
+}
+
+impl Repo {
+    fn start(tmp: &Path) -> Repo {
+        let root = tmp.join("repo");
+        make_repo(&root, &fixture_debs());
+        let log = tmp.join("requests.log");
+        let server = HttpServer::start_logged(&root, &log);
+        Repo { root, log, server }
+    }
+
+    /// The paths requested since the last call (the log is emptied).
+    fn requests(&self) -> Vec<String> {
+        let text = fs::read_to_string(&self.log).unwrap();
+        fs::write(&self.log, "").unwrap();
+        text.lines()
+            .filter_map(|l| l.split_once("\"GET ").map(|(_, r)| r))
+            .filter_map(|r| r.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn count(requests: &[String], what: &str) -> usize {
+    requests.iter().filter(|r| r.contains(what)).count()
+}
+
+/// `seedforge debs` of jq's closure from `repo` into `out`, with the download cache at
+/// `cache` (`None`: `--no-cache`); the bundle's SHA-256.
+fn bundle(repo: &str, out: &Path, cache: Option<&Path>) -> String {
+    let base = out.with_extension("base");
+    fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+    let mut cmd = Cmd::seedforge()
+        .args([
+            "debs",
+            "--repo",
+            repo,
+            "--suite",
+            "bookworm",
+            "--package",
+            "jq",
+        ])
+        .arg("--base")
+        .arg(&base)
+        .arg("--out")
+        .arg(out)
+        // One name whatever the file is called: the name is in the bundle's bytes.
+        .args(["--name", "ops"])
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    cmd = match cache {
+        // The harness turns the cache off; these runs turn it back on.
+        Some(dir) => cmd
+            .env("SEEDFORGE_NO_CACHE", "0")
+            .arg("--cache-dir")
+            .arg(dir),
+        None => cmd.env("SEEDFORGE_NO_CACHE", "0").arg("--no-cache"),
+    };
+    cmd.run();
+    common::sha256_file(out)
+}
+
+/// The cache's entries (`CACHE/debs/<sha256>`).
+fn entries(cache: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(cache.join("debs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn ready() -> bool {
+    common::require_tool("apt-ftparchive") && common::require_tool("python3")
+}
+
+#[test]
+fn a_warm_run_downloads_no_deb_and_no_unchanged_index() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    let cold = bundle(
+        &repo.server.url,
+        &tmp.path().join("cold.tar.gz"),
+        Some(&cache),
+    );
+    let first = repo.requests();
+    assert_eq!(count(&first, ".deb"), 3, "jq, libjq1, libonig5: {first:?}");
+    assert_eq!(count(&first, "/Packages"), 1, "{first:?}");
+    // Every entry is named by its hash and holds those bytes, 0644.
+    for e in entries(&cache) {
+        let name = e.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(common::sha256_file(&e), name, "{}", e.display());
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            fs::metadata(&e).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+
+    let warm = bundle(
+        &repo.server.url,
+        &tmp.path().join("warm.tar.gz"),
+        Some(&cache),
+    );
+    let second = repo.requests();
+    assert_eq!(count(&second, ".deb"), 0, "{second:?}");
+    assert_eq!(count(&second, "/Packages"), 0, "{second:?}");
+    assert!(
+        count(&second, "Release") >= 1,
+        "the Release file is always fetched"
+    );
+    assert_eq!(cold, warm, "the bundle is the same with a warm cache");
+
+    // Without the cache everything is downloaded, and the bytes are the same.
+    let uncached = bundle(&repo.server.url, &tmp.path().join("none.tar.gz"), None);
+    let third = repo.requests();
+    assert_eq!(count(&third, ".deb"), 3, "{third:?}");
+    assert_eq!(count(&third, "/Packages"), 1, "{third:?}");
+    assert_eq!(cold, uncached, "the bundle is the same without the cache");
+
+    // A changed index is downloaded again; the .debs it still lists are not.
+    sh(
+        &repo.root,
+        "cd dists/bookworm/main/binary-amd64
+         printf 'Package: zzz\\nVersion: 1\\nArchitecture: all\\nFilename: pool/main/zzz_1_all.deb\\nSize: 1\\nSHA256: %064d\\n\\n' 0 >> Packages
+         rm -f Packages.gz Packages.xz
+         gzip -9nk Packages
+         xz -k Packages
+         cd ../../../..
+         apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm release dists/bookworm > Release.tmp
+         mv Release.tmp dists/bookworm/Release",
+    );
+    let changed = bundle(
+        &repo.server.url,
+        &tmp.path().join("changed.tar.gz"),
+        Some(&cache),
+    );
+    let fourth = repo.requests();
+    assert_eq!(count(&fourth, "/Packages"), 1, "{fourth:?}");
+    assert_eq!(count(&fourth, ".deb"), 0, "{fourth:?}");
+    assert_eq!(cold, changed);
+}
+
+#[test]
+fn a_file_repository_is_cached_too_and_its_pool_is_not_read_again() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    make_repo(&root, &fixture_debs());
+    let url = format!("file://{}", root.display());
+    let cache = tmp.path().join("cache");
+    let cold = bundle(&url, &tmp.path().join("cold.tar.gz"), Some(&cache));
+    // The .debs and the indexes are gone from the repository: only the cache has them.
+    fs::remove_dir_all(root.join("pool")).unwrap();
+    for f in ["Packages", "Packages.gz", "Packages.xz"] {
+        fs::remove_file(root.join("dists/bookworm/main/binary-amd64").join(f)).unwrap();
+    }
+    let warm = bundle(&url, &tmp.path().join("warm.tar.gz"), Some(&cache));
+    assert_eq!(cold, warm);
+}
+
+#[test]
+fn a_damaged_cache_entry_is_fetched_again_and_never_bundled() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    let cold = bundle(
+        &repo.server.url,
+        &tmp.path().join("cold.tar.gz"),
+        Some(&cache),
+    );
+    let first = repo.requests();
+    let cached = entries(&cache);
+    assert_eq!(
+        cached.len(),
+        5,
+        "three .debs, the index and its text: {cached:?}"
+    );
+    // One byte flipped in each entry, in the middle.
+    for e in &cached {
+        let len = fs::metadata(e).unwrap().len() as usize;
+        common::flip_byte(e, len / 2);
+    }
+    let warm = bundle(
+        &repo.server.url,
+        &tmp.path().join("warm.tar.gz"),
+        Some(&cache),
+    );
+    let second = repo.requests();
+    assert_eq!(count(&second, ".deb"), count(&first, ".deb"), "{second:?}");
+    assert_eq!(count(&second, "/Packages"), 1, "{second:?}");
+    assert_eq!(cold, warm, "the bundle is the cold one's bytes");
+    // The entries were replaced by sound ones.
+    for e in entries(&cache) {
+        let name = e.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(common::sha256_file(&e), name);
+    }
+    // Truncated entries too.
+    for e in entries(&cache) {
+        fs::write(&e, b"short").unwrap();
+    }
+    let again = bundle(
+        &repo.server.url,
+        &tmp.path().join("again.tar.gz"),
+        Some(&cache),
+    );
+    assert_eq!(count(&repo.requests(), ".deb"), count(&first, ".deb"));
+    assert_eq!(cold, again);
+}
+
+#[test]
+fn gc_cache_empties_the_cache() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    bundle(&repo.server.url, &tmp.path().join("b.tar.gz"), Some(&cache));
+    let n = entries(&cache).len();
+    assert!(n > 0);
+    let out = Cmd::seedforge()
+        .args(["gc", "--cache"])
+        .env("SEEDFORGE_CACHE_DIR", cache.to_str().unwrap())
+        .run();
+    assert!(
+        out.stdout.contains(&format!("removed {n} cached file(s)")),
+        "{}",
+        out.stdout
+    );
+    assert!(entries(&cache).is_empty());
+    // A size cap of nothing keeps nothing after a run, and the bundle is still whole.
+    Cmd::seedforge()
+        .args(["debs", "--repo", &repo.server.url, "--suite", "bookworm"])
+        .args(["--package", "jq", "--base"])
+        .arg(tmp.path().join("b.tar.base"))
+        .arg("--out")
+        .arg(tmp.path().join("c.tar.gz"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .env("SEEDFORGE_NO_CACHE", "0")
+        .env("SEEDFORGE_CACHE_MAX", "0")
+        .run();
+    assert!(entries(&cache).is_empty());
+}
+
+#[test]
+fn a_build_takes_its_bundle_from_the_cache_debs_filled() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    bundle(&repo.server.url, &tmp.path().join("b.tar.gz"), Some(&cache));
+    repo.requests();
+    let lab = common::Lab::new();
+    let dir = lab.lab_dir();
+    fs::write(dir.join("base.txt"), "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\nimages:\n",
+        &format!(
+            "\npackages:\n  - name: ops\n    packages: [jq]\n    base: base.txt\n    repo: {{url: \"{}\", suite: bookworm}}\n\nimages:\n",
+            repo.server.url
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .env("SEEDFORGE_NO_CACHE", "0")
+        .env("SEEDFORGE_CACHE_DIR", cache.to_str().unwrap())
+        .run();
+    let build = repo.requests();
+    assert_eq!(count(&build, ".deb"), 0, "{build:?}");
+    assert_eq!(count(&build, "/Packages"), 0, "{build:?}");
+    assert!(count(&build, "Release") >= 1, "{build:?}");
+    assert!(lab.out_dir().join("packages/ops.tar.gz").is_file());
+}
+
+#[test]
+fn concurrent_runs_share_one_cache() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let cache = tmp.path().join("cache");
+    let cold = bundle(&repo.server.url, &tmp.path().join("cold.tar.gz"), None);
+    // Four runs at once on an empty cache: each writes entries the others may be reading.
+    let runs: Vec<_> = (0..4)
+        .map(|i| {
+            let out = tmp.path().join(format!("run{i}.tar.gz"));
+            let base = out.with_extension("base");
+            fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+            let running = Cmd::seedforge()
+                .args(["debs", "--repo", &repo.server.url, "--suite", "bookworm"])
+                .args(["--package", "jq", "--name", "ops", "--base"])
+                .arg(&base)
+                .arg("--out")
+                .arg(&out)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .env("SEEDFORGE_NO_CACHE", "0")
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .spawn();
+            (out, running)
+        })
+        .collect();
+    for (out, running) in runs {
+        running.wait();
+        assert_eq!(common::sha256_file(&out), cold);
+    }
+    // Whole entries only, each its hash, no temporary file left.
+    for e in entries(&cache) {
+        let name = e.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(common::sha256_file(&e), name, "{}", e.display());
+    }
+}
+
+#[test]
+fn a_bad_cache_cap_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Cmd::seedforge()
+        .args([
+            "debs",
+            "--repo",
+            "file:///nonexistent",
+            "--suite",
+            "bookworm",
+        ])
+        .args(["--package", "jq", "--out"])
+        .arg(tmp.path().join("x.tar.gz"))
+        .env("SEEDFORGE_NO_CACHE", "0")
+        .env("SEEDFORGE_CACHE_MAX", "ten gigs")
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("SEEDFORGE_CACHE_MAX"), "{}", out.stderr);
+    assert!(!tmp.path().join("x.tar.gz").exists());
+}
