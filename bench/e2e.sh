@@ -35,6 +35,8 @@
 # KEEP_SET (0), KEEP_OUT (0: delete the build outputs at the end), STEP_TIMEOUT (1800 s per
 # command), WORK_DIR.
 set -euo pipefail
+# Cold builds stay cold: the .deb download cache (on by default) is off while measuring.
+export SEEDFORGE_NO_CACHE=1
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SMALL=${SMALL:-0}

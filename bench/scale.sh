@@ -20,6 +20,8 @@
 # Environment: FS ("ext4 xfs"), MODES ("all-in-one shared"), NODES ("3 12 48"),
 # PAYLOAD_MIB (1024), RUNS (3), WARMUP (1), RESULTS, SEEDFORGE.
 set -euo pipefail
+# Cold builds stay cold: the .deb download cache (on by default) is off while measuring.
+export SEEDFORGE_NO_CACHE=1
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/durable.sh

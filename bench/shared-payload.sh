@@ -11,6 +11,8 @@
 # rebuild with one node's address changed (which ISO steps ran, and their seconds).
 # Modes alternate run by run so drift on a noisy machine hits both alike.
 set -euo pipefail
+# Cold builds stay cold: the .deb download cache (on by default) is off while measuring.
+export SEEDFORGE_NO_CACHE=1
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NODES=${NODES:-20}
