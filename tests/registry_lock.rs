@@ -26,22 +26,8 @@ fn build_writes_the_lock_and_locked_refuses_a_moved_tag() {
     };
     push("mirrored-pause:3.6", "3.6");
     let lab = Lab::new();
+    lab.pull_pause_from(&registry.host());
     let dir = lab.lab_dir();
-    let list = dir.join("images.txt");
-    let text = fs::read_to_string(&list).unwrap().replace(
-        "oci:../images/oci:mirrored-pause:3.6 ",
-        &format!("docker://{}/rancher/mirrored-pause:3.6 ", registry.host()),
-    );
-    fs::write(&list, text).unwrap();
-    let config = dir.join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap().replace(
-        "\nimages:\n",
-        &format!(
-            "\nregistries:\n  - host: \"{}\"\n    insecure: true\n\nimages:\n",
-            registry.host()
-        ),
-    );
-    fs::write(&config, text).unwrap();
 
     lab.build();
     let lock_path = dir.join("seedforge.lock");

@@ -277,22 +277,7 @@ fn a_second_build_asks_the_registry_only_for_its_tags() {
     };
     let proxy = FaultProxy::start(&registry.host(), Vec::new(), None);
     let lab = Lab::new();
-    let dir = lab.lab_dir();
-    let list = dir.join("images.txt");
-    let text = fs::read_to_string(&list).unwrap().replace(
-        "oci:../images/oci:mirrored-pause:3.6 ",
-        &format!("docker://{}/rancher/mirrored-pause:3.6 ", proxy.host()),
-    );
-    fs::write(&list, text).unwrap();
-    let config = dir.join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap().replace(
-        "\nimages:\n",
-        &format!(
-            "\nregistries:\n  - host: \"{}\"\n    insecure: true\n\nimages:\n",
-            proxy.host()
-        ),
-    );
-    fs::write(&config, text).unwrap();
+    lab.pull_pause_from(&proxy.host());
     lab.build();
     let cold = image_requests(&proxy);
     assert!(

@@ -385,6 +385,24 @@ impl Lab {
             .run()
     }
 
+    /// Points the lab's pause image at `docker://HOST/rancher/mirrored-pause:3.6` and
+    /// lists HOST in the config's `registries:` as plain HTTP.
+    pub fn pull_pause_from(&self, host: &str) {
+        let dir = self.lab_dir();
+        let list = dir.join("images.txt");
+        let text = std::fs::read_to_string(&list).unwrap().replace(
+            "oci:../images/oci:mirrored-pause:3.6 ",
+            &format!("docker://{host}/rancher/mirrored-pause:3.6 "),
+        );
+        std::fs::write(&list, text).unwrap();
+        let config = dir.join("seedforge.yaml");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "\nimages:\n",
+            &format!("\nregistries:\n  - host: \"{host}\"\n    insecure: true\n\nimages:\n"),
+        );
+        std::fs::write(&config, text).unwrap();
+    }
+
     /// The destinations listed in the lab's images.txt, in order.
     pub fn lab_destinations(&self) -> Vec<String> {
         list_lines(&self.lab_dir().join("images.txt"))
