@@ -31,14 +31,7 @@ impl RegistryClient {
         reference: &str,
         image: &str,
     ) -> Result<(Vec<u8>, String, Digest), RegistryError> {
-        let get = Get {
-            repo,
-            path: format!("manifests/{reference}"),
-            accept: &MANIFEST_ACCEPT,
-            offset: 0,
-            image,
-            kind: Transfer::Document,
-        };
+        let get = manifest_get(repo, reference, image);
         // One budget for every attempt at this manifest, authentication included.
         let mut budget = Budget::new(&self.limits());
         let mut attempt = 1;
@@ -73,14 +66,7 @@ impl RegistryClient {
         reference: &str,
         image: &str,
     ) -> Result<Option<ManifestHead>, RegistryError> {
-        let get = Get {
-            repo,
-            path: format!("manifests/{reference}"),
-            accept: &MANIFEST_ACCEPT,
-            offset: 0,
-            image,
-            kind: Transfer::Document,
-        };
+        let get = manifest_get(repo, reference, image);
         // A HEAD is a document request with a budget of its own.
         let mut budget = Budget::new(&self.limits());
         let Some(resp) = self.head(&get, &mut budget).await? else {
@@ -163,6 +149,18 @@ impl RegistryClient {
             media_type,
             digest,
         }))
+    }
+}
+
+/// The request for the manifest or index `reference` (a tag or digest) of `repo`.
+fn manifest_get<'a>(repo: &'a str, reference: &str, image: &'a str) -> Get<'a> {
+    Get {
+        repo,
+        path: format!("manifests/{reference}"),
+        accept: &MANIFEST_ACCEPT,
+        offset: 0,
+        image,
+        kind: Transfer::Document,
     }
 }
 
