@@ -314,11 +314,10 @@ impl Net {
     }
 }
 
-/// `url` as messages show it: a password it carries is left out.
+/// `url` as messages show it: a password it carries is masked, as everywhere
+/// ([`crate::redact::url`]).
 fn shown(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_password(None);
-    shown.to_string()
+    crate::redact::url(url.as_str()).into_owned()
 }
 
 /// Where one attempt goes.
@@ -365,7 +364,7 @@ mod tests {
         let url = |s: &str| reqwest::Url::parse(s).unwrap();
         assert_eq!(
             shown(&url("http://me:s3cret@mirror.example/dists/x")),
-            "http://me@mirror.example/dists/x"
+            "http://me:***@mirror.example/dists/x"
         );
         assert_eq!(shown(&url("https://h:8443/a")), "https://h:8443/a");
     }
