@@ -69,22 +69,18 @@ pub struct HttpServer {
 impl HttpServer {
     /// Starts the server and waits until it accepts connections.
     pub fn start(dir: &Path) -> HttpServer {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(dir)
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start python3 -m http.server");
-        HttpServer::listening(child, port, "http")
+        HttpServer::start_with_log(dir, Stdio::null())
     }
 
     /// [`HttpServer::start`], with the request log (one `"GET /path HTTP/1.1" 200` line a
     /// request) written to `log`.
     pub fn start_logged(dir: &Path, log: &Path) -> HttpServer {
+        let log = fs::File::create(log).expect("create the request log");
+        HttpServer::start_with_log(dir, Stdio::from(log))
+    }
+
+    /// The server with its stderr (where http.server logs each request) going to `log`.
+    fn start_with_log(dir: &Path, log: Stdio) -> HttpServer {
         let port = free_port();
         let child = Command::new("python3")
             .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
@@ -92,7 +88,7 @@ impl HttpServer {
             .arg(port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(fs::File::create(log).expect("create the request log"))
+            .stderr(log)
             .spawn()
             .expect("start python3 -m http.server");
         HttpServer::listening(child, port, "http")
