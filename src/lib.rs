@@ -6,14 +6,14 @@
 //! The library never prints. Long work reports progress through [`Reporter`]; the binary's
 //! `cli` module is the only code that knows about terminals.
 //!
-//! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`build`]
+//! Modules follow the pipeline in the design: [`config`] reads `seedforge.yaml`, [`pipeline`]
 //! turns it into ordered steps and runs them, [`image`] parses references and image lists, and [`oci`]
 //! owns the OCI image layout store and the image sources that fill it. [`pki`] issues the
 //! registry's CA and certificate and the registry configs for k3s, containerd and the
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge). ARCHITECTURE.md gives the layers and what may import what.
 
-pub mod build;
+pub mod pipeline;
 
 /// The version, the commit it was built from and that commit's date:
 /// `0.1.0 (0123456789ab 2026-11-22)`.
@@ -85,7 +85,7 @@ pub enum Error {
     Files(#[from] files::FilesError),
     /// Sealing, checking, cleaning or exporting a build output failed.
     #[error(transparent)]
-    Seal(#[from] build::seal::SealError),
+    Seal(#[from] pipeline::seal::SealError),
     /// The command line is inconsistent in a way clap cannot see.
     #[error("{0}")]
     Usage(String),
@@ -94,10 +94,10 @@ pub enum Error {
     VerifyFailed(String),
     /// `--offline`, and the lock or the output folder lacks something.
     #[error(transparent)]
-    Offline(#[from] build::offline::OfflineError),
+    Offline(#[from] pipeline::offline::OfflineError),
     /// Another build holds the output folder (`--no-wait`), or its lock failed.
     #[error(transparent)]
-    BuildLock(#[from] build::build_lock::BuildLockError),
+    BuildLock(#[from] pipeline::build_lock::BuildLockError),
     /// An input file is not a regular file, or too large for its kind.
     #[error(transparent)]
     Input(#[from] input::InputError),

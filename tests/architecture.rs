@@ -15,7 +15,7 @@ use std::path::Path;
 /// The layers, top first, and their top-level modules. `root` is `lib.rs` itself: the
 /// crate's `Error`, which gathers every module's error for the command line.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("build", &["build", "root"]),
+    ("pipeline", &["pipeline", "root"]),
     ("config", &["config"]),
     (
         "capabilities",
@@ -67,7 +67,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         let parts: Vec<&str> = rel.trim_end_matches(".rs").split('/').collect();
         let from = match parts.as_slice() {
             ["lib"] => "root".to_string(),
-            ["build", part, ..] => format!("build::{part}"),
+            ["pipeline", part, ..] => format!("pipeline::{part}"),
             [top, ..] => top.to_string(),
             [] => unreachable!(),
         };
@@ -79,14 +79,14 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             .unwrap_or(&text);
         let mut found = crate_paths(code);
         // `super::NAME` in a part of `build` names another part.
-        if from.starts_with("build::") && parts.len() == 2 {
+        if from.starts_with("pipeline::") && parts.len() == 2 {
             found.extend(
                 code.match_indices("super::")
                     .map(|(i, _)| ident(&code[i + "super::".len()..]))
                     .filter(|n| {
                         !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                     })
-                    .map(|n| format!("build::{n}")),
+                    .map(|n| format!("pipeline::{n}")),
             );
         }
         for to in found {
@@ -105,8 +105,8 @@ fn ident(text: &str) -> String {
         .collect()
 }
 
-/// The module of every `crate::NAME` and `crate::{NAME, …}` in `text` (`build::PART`
-/// for `crate::build::PART`).
+/// The module of every `crate::NAME` and `crate::{NAME, …}` in `text` (`pipeline::PART`
+/// for `crate::pipeline::PART`).
 fn crate_paths(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = text;
@@ -122,14 +122,14 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
             let name = ident(name.trim());
             let module = match name.as_str() {
                 "" | "self" => continue,
-                "build" => match rest.strip_prefix("build::").map(ident) {
+                "pipeline" => match rest.strip_prefix("pipeline::").map(ident) {
                     Some(part)
                         if !part.is_empty()
                             && part.starts_with(|c: char| c.is_ascii_lowercase()) =>
                     {
-                        format!("build::{part}")
+                        format!("pipeline::{part}")
                     }
-                    _ => "build".to_string(),
+                    _ => "pipeline".to_string(),
                 },
                 "Error" | "Result" | "ExitCode" | "VERSION" | "COMMIT" => "root".to_string(),
                 "Reporter" | "NoopReporter" => "report".to_string(),
@@ -155,8 +155,8 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn layer_of(module: &str) -> usize {
-    let module = if module.starts_with("build::") {
-        "build"
+    let module = if module.starts_with("pipeline::") {
+        "pipeline"
     } else {
         module
     };
@@ -244,11 +244,11 @@ fn the_scanner_sees_grouped_and_plain_paths() {
         ["net", "oci", "root", "util"]
     );
     let found = crate_paths(
-        "use crate::build::seal::Known;\n/// [`crate::build`]\nuse crate::build::Step;",
+        "use crate::pipeline::seal::Known;\n/// [`crate::pipeline`]\nuse crate::pipeline::Step;",
     );
     assert_eq!(
         found.into_iter().collect::<Vec<_>>(),
-        ["build", "build::seal"]
+        ["pipeline", "pipeline::seal"]
     );
 }
 
@@ -257,13 +257,16 @@ fn the_parts_of_build_are_modules_of_their_own() {
     let edges = imports();
     assert!(
         edges
-            .get("build::plan")
-            .is_some_and(|t| t.contains("build::seal"))
+            .get("pipeline::plan")
+            .is_some_and(|t| t.contains("pipeline::seal"))
     );
     assert!(
         edges
-            .get("build::seal")
-            .is_some_and(|t| t.contains("build::step"))
+            .get("pipeline::seal")
+            .is_some_and(|t| t.contains("pipeline::step"))
     );
-    assert!(!edges.contains_key("build::step") || !edges["build::step"].contains("build::seal"));
+    assert!(
+        !edges.contains_key("pipeline::step")
+            || !edges["pipeline::step"].contains("pipeline::seal")
+    );
 }

@@ -2,9 +2,9 @@
 
 use super::{Global, print_json};
 use clap::Args;
-use seedforge::build::clean::{CleanOptions, clean};
-use seedforge::build::plan::BuildReport;
-use seedforge::build::seal::{CertCheck, SumsReport};
+use seedforge::pipeline::clean::{CleanOptions, clean};
+use seedforge::pipeline::plan::BuildReport;
+use seedforge::pipeline::seal::{CertCheck, SumsReport};
 use seedforge::util::human_bytes;
 use seedforge::{Error, ExitCode};
 use std::path::{Path, PathBuf};
@@ -29,9 +29,9 @@ pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, Error> {
     // A lock file without a manifest is what a clean killed after its last removal
     // leaves; it is removed like any other time.
     let lock = if !a.dry_run
-        && (a.dir.join(seedforge::build::seal::MANIFEST).is_file()
+        && (a.dir.join(seedforge::pipeline::seal::MANIFEST).is_file()
             || a.dir
-                .join(seedforge::build::build_lock::LOCK_FILE_NAME)
+                .join(seedforge::pipeline::build_lock::LOCK_FILE_NAME)
                 .is_file())
     {
         Some(super::lock_output(g, &a.dir, true)?)
@@ -125,11 +125,11 @@ pub(crate) type Sealed = (SumsReport, Option<CertCheck>, Result<ExitCode, Error>
 pub(crate) fn verify_sealed(g: &Global, dir: &Path) -> Result<Option<Sealed>, Error> {
     // Anything at SHA256SUMS (a FIFO, a folder) makes the output a sealed one whose seal
     // is then refused, rather than an unsealed one that passes.
-    if std::fs::symlink_metadata(dir.join(seedforge::build::seal::SUMS)).is_err() {
+    if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::SUMS)).is_err() {
         return Ok(None);
     }
-    let sums = seedforge::build::seal::verify_sums(dir)?;
-    let cert = match seedforge::build::seal::check_certificate(dir) {
+    let sums = seedforge::pipeline::seal::verify_sums(dir)?;
+    let cert = match seedforge::pipeline::seal::check_certificate(dir) {
         Ok(c) => c,
         Err(e) => Some(CertCheck {
             certificate: dir.join("pki").join("registry.crt"),

@@ -2,13 +2,13 @@
 
 use super::{Global, net, print_images, print_json, progress};
 use clap::Args;
-use seedforge::build::plan::MirroredImageReport;
 use seedforge::image::{ImageList, ImageSource};
 use seedforge::net::Net;
 use seedforge::oci::Platform;
 use seedforge::oci::mirror::{MirrorOptions, MirrorSummary, mirror};
 use seedforge::oci::registry::settings::Password;
 use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
+use seedforge::pipeline::plan::MirroredImageReport;
 use seedforge::util::human_bytes;
 use seedforge::{Error, ExitCode, Reporter};
 use std::collections::BTreeSet;

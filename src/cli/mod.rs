@@ -34,14 +34,14 @@ mod render;
 pub mod stdio;
 
 use clap::{Args, Parser, Subcommand};
-use seedforge::build::build_lock::BuildLock;
-use seedforge::build::plan::{self, MirroredImageReport};
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
 use seedforge::oci::stamps::BlobStamps;
 use seedforge::oci::verify::{VerifyReport, gc};
 use seedforge::oci::{Layout, Platform};
+use seedforge::pipeline::build_lock::BuildLock;
+use seedforge::pipeline::plan::{self, MirroredImageReport};
 use seedforge::{Error, ExitCode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -580,7 +580,7 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
             errln!(
                 "waiting for another seedforge build on {} ({})…",
                 out.display(),
-                seedforge::build::build_lock::pid_text(pid)
+                seedforge::pipeline::build_lock::pid_text(pid)
             );
         }
     })?)

@@ -2,10 +2,8 @@
 //! writing anything; `seedforge build` runs them. Everything that can be checked without
 //! writing (the config, every image list, every local image source) is checked while
 //! planning, so a bad input fails before the output directory is touched. A build skips
-//! the steps whose inputs and outputs are unchanged since the last one ([`crate::build::state`]).
+//! the steps whose inputs and outputs are unchanged since the last one ([`crate::pipeline::state`]).
 
-use crate::build::offline::Offline;
-use crate::build::state::BuildState;
 use crate::config::Config;
 use crate::debs::{BundleReport, PreparedBundle};
 use crate::image::ImageList;
@@ -23,6 +21,8 @@ use crate::oci::mirror::{
 use crate::oci::registry::lockfile::LockFile;
 use crate::oci::registry::{Registries, RegistryAccess};
 use crate::oci::verify::{VerifyReport, verify_with};
+use crate::pipeline::offline::Offline;
+use crate::pipeline::state::BuildState;
 use crate::pki::{self, PkiReport, PkiSettings};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::render::NodeFiles;
@@ -42,7 +42,7 @@ pub mod outdir;
 
 /// The shared payload ISO's file name under `OUT/iso/` (`seeds: {payload: shared}`).
 pub const PAYLOAD_ISO: &str = "payload.iso";
-pub use crate::build::step::Step;
+pub use crate::pipeline::step::Step;
 pub use incremental::StepRun;
 
 /// A checked, ready-to-run build. Image sources are opened and their platforms chosen
@@ -70,7 +70,7 @@ pub struct Plan {
     /// only when it pins something.
     lock: Option<(PathBuf, LockFile)>,
     /// What the seal records about the inputs.
-    seal: crate::build::seal::SealPlan,
+    seal: crate::pipeline::seal::SealPlan,
     /// `--offline`: where registry images are in the layout, and the bundles kept.
     offline: Option<Offline>,
     /// Bundle name → inputs digest, for each bundle from an http(s) repository whose pin
@@ -114,9 +114,9 @@ pub struct BuildReport {
     /// The `files:` payload written.
     pub files: Vec<crate::files::FileReport>,
     /// `SHA256SUMS` and `manifest.json`.
-    pub seal: Option<crate::build::seal::SealReport>,
+    pub seal: Option<crate::pipeline::seal::SealReport>,
     /// The seed ISOs copied into `export_dir`.
-    pub export: Option<crate::build::export::ExportReport>,
+    pub export: Option<crate::pipeline::export::ExportReport>,
 }
 
 impl BuildReport {
@@ -172,7 +172,7 @@ pub struct PlanOptions {
     /// Every registry tag must resolve to the digest `seedforge.lock` pins.
     pub locked: bool,
     /// Never touch the network: registry images and remote bundles come from the output
-    /// folder as the lock records them (see [`crate::build::offline`]).
+    /// folder as the lock records them (see [`crate::pipeline::offline`]).
     pub offline: bool,
     /// Ignore what the last build recorded (`OUT/.seedforge/state.json`): every step runs
     /// and every file is hashed again.
@@ -282,7 +282,7 @@ pub fn plan_with_net(
     for b in &config.packages {
         let (name, out, mtime) = (
             b.name.clone(),
-            crate::build::offline::bundle_path(&output, &b.name),
+            crate::pipeline::offline::bundle_path(&output, &b.name),
             source_date_epoch(config),
         );
         if let Some(k) = offline.as_ref().and_then(|o| o.kept(&b.name)) {
@@ -306,7 +306,9 @@ pub fn plan_with_net(
         }
     }
     let bundle_inputs = match lock {
-        Some(_) => crate::build::offline::remote_bundle_inputs(config, source_date_epoch(config))?,
+        Some(_) => {
+            crate::pipeline::offline::remote_bundle_inputs(config, source_date_epoch(config))?
+        }
         None => BTreeMap::new(),
     };
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
@@ -355,7 +357,7 @@ pub fn plan_with_net(
             shared,
         }));
     }
-    let seal = crate::build::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
+    let seal = crate::pipeline::seal::SealPlan::new(config, &images, &steps, source_date(config))?;
     steps.push(Step::Seal {
         out: output.clone(),
     });
@@ -671,8 +673,8 @@ struct Done {
     seeded: Option<Vec<NodeFiles>>,
     pki: Option<PkiReport>,
     files: Vec<crate::files::FileReport>,
-    seal: Option<crate::build::seal::SealReport>,
-    export: Option<crate::build::export::ExportReport>,
+    seal: Option<crate::pipeline::seal::SealReport>,
+    export: Option<crate::pipeline::export::ExportReport>,
     steps: Vec<StepRun>,
 }
 
@@ -833,7 +835,7 @@ fn write_iso_step(
 const STATE_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs a plan. A step whose inputs and outputs are unchanged since the last build is
-/// skipped (see [`crate::build::state`]); its report comes from the build state.
+/// skipped (see [`crate::pipeline::state`]); its report comes from the build state.
 pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let mut done = Done::default();
     let mut lock = plan.lock.clone();
@@ -949,7 +951,7 @@ fn run_step(
             )?
             .images;
             if let Some((path, lock)) = lock {
-                crate::build::offline::record_stored(
+                crate::pipeline::offline::record_stored(
                     lock,
                     &plan.images.entries,
                     &plan.prepared,
@@ -1026,7 +1028,7 @@ fn run_step(
                 }
                 let report = bundle.write(out, *mtime, reporter)?;
                 if let (Some((path, lock)), Some(inputs)) = (lock, plan.bundle_inputs.get(name)) {
-                    crate::build::offline::pin_bundle(lock, name, inputs, &report);
+                    crate::pipeline::offline::pin_bundle(lock, name, inputs, &report);
                     lock.write(path)?;
                 }
                 done.bundles.push(report);
@@ -1083,11 +1085,11 @@ fn run_step(
                 let digests = results
                     .into_iter()
                     .zip(paths)
-                    .map(|(r, p)| r.map_err(|e| crate::build::seal::SealError::io(p, e)))
+                    .map(|(r, p)| r.map_err(|e| crate::pipeline::seal::SealError::io(p, e)))
                     .collect();
                 (digests, read)
             };
-            done.seal = Some(crate::build::seal::seal_with(
+            done.seal = Some(crate::pipeline::seal::seal_with(
                 &plan.seal,
                 &plan.steps,
                 out,
@@ -1105,12 +1107,12 @@ fn run_step(
                         None => plan
                             .state
                             .sha256(p)
-                            .map_err(|e| crate::build::seal::SealError::io(p, e))?,
+                            .map_err(|e| crate::pipeline::seal::SealError::io(p, e))?,
                     };
                     Ok((p.clone(), sha))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            done.export = Some(crate::build::export::export(&isos, dir)?);
+            done.export = Some(crate::pipeline::export::export(&isos, dir)?);
         }
     }
     Ok(())
@@ -1154,8 +1156,8 @@ fn known_hashes<'a>(
     files: &[crate::files::FileReport],
     payload_sums: impl Iterator<Item = &'a str>,
     verified: Option<&VerifyReport>,
-) -> crate::build::seal::Known {
-    let mut known = crate::build::seal::Known::default();
+) -> crate::pipeline::seal::Known {
+    let mut known = crate::pipeline::seal::Known::default();
     for iso in isos {
         if let Some(sha) = &iso.sha256 {
             known.hashes.insert(iso.path.clone(), sha.clone());

@@ -4,12 +4,12 @@
 //! Field lesson: the seeds' scripts once deleted the Ubuntu installer ISO that sat next to
 //! their outputs. So clean removes only the files the manifest lists as artifacts, the
 //! manifest and `SHA256SUMS` themselves, the build state (`.seedforge/`, see
-//! [`crate::build::state`]) and seedforge's own leftovers of interrupted runs (`oci/.seedforge/`,
+//! [`crate::pipeline::state`]) and seedforge's own leftovers of interrupted runs (`oci/.seedforge/`,
 //! `iso/.stage-*`, hidden `*.seedforge-PID-N.tmp` and `*.PID.iso-tmp` temporary files
 //! beside artifacts); then the directories that became empty. Without a
 //! manifest it refuses and removes nothing. The output directory itself is kept.
 
-use crate::build::seal::{MANIFEST, ManifestView, SUMS, SealError, rel};
+use crate::pipeline::seal::{MANIFEST, ManifestView, SUMS, SealError, rel};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
@@ -79,7 +79,7 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
         .map(|a| a.path.clone())
         .chain([MANIFEST.to_string(), SUMS.to_string()]);
     for rel in listed {
-        let Some(relative) = crate::build::seal::safe_relative(&rel) else {
+        let Some(relative) = crate::pipeline::seal::safe_relative(&rel) else {
             continue;
         };
         let path = out.join(&relative);
@@ -119,7 +119,7 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
     }
     let mut leftovers: Vec<(String, PathBuf)> = Vec::new();
     for fixed in [
-        out.join(crate::build::state::STATE_DIR),
+        out.join(crate::pipeline::state::STATE_DIR),
         out.join("oci").join(".seedforge"),
     ] {
         if fixed.exists() && inside(&root, &fixed) {
@@ -240,7 +240,7 @@ fn finished(out: &Path, keep_pki: bool) -> bool {
     };
     entries.filter_map(|e| e.ok()).all(|e| {
         let name = e.file_name();
-        (keep_pki && name == "pki") || name == crate::build::build_lock::LOCK_FILE_NAME
+        (keep_pki && name == "pki") || name == crate::pipeline::build_lock::LOCK_FILE_NAME
     })
 }
 

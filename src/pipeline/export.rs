@@ -9,8 +9,8 @@
 //! renamed. Failing to set mode 0600 is not an error there (drvfs ignores chmod). An ISO
 //! already there with the same size and sha256 is not rewritten.
 
-use crate::build::seal::SealError;
 use crate::hashing::HashingWriter;
+use crate::pipeline::seal::SealError;
 use crate::util::temp_path_beside;
 use serde::Serialize;
 use std::fs;

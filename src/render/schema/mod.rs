@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 pub const CLOUD_INIT_VERSION: &str = "22.4";
 
 /// cloud-init 22.4's schema of a cloud-config (`#cloud-config` user-data).
-const SCHEMA: &str = include_str!("schema/cloud-config-v1.json");
+const SCHEMA: &str = include_str!("cloud-config-v1.json");
 
 /// The name the schema is compiled under; never loaded from anywhere.
 const SCHEMA_URL: &str = "file:///seedforge/cloud-init/schema-cloud-config-v1.json";

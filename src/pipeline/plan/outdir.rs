@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 /// Every top-level entry of the output folder a build writes or keeps its state in.
 pub const OWNED: &[&str] = &[
-    crate::build::state::STATE_DIR,
-    crate::build::build_lock::LOCK_FILE_NAME,
+    crate::pipeline::state::STATE_DIR,
+    crate::pipeline::build_lock::LOCK_FILE_NAME,
     "oci",
     "pki",
     "registries.yaml",
@@ -45,8 +45,8 @@ pub fn check(config: &Config, output: &Path, images: &ImageList) -> Result<(), O
 /// that holds a file at one of seedforge's paths belongs to someone else.
 fn refuse_foreign(output: &Path) -> Result<(), OutPathError> {
     let ours = [
-        crate::build::state::STATE_DIR,
-        crate::build::build_lock::LOCK_FILE_NAME,
+        crate::pipeline::state::STATE_DIR,
+        crate::pipeline::build_lock::LOCK_FILE_NAME,
     ]
     .iter()
     .any(|m| std::fs::symlink_metadata(output.join(m)).is_ok());
@@ -60,7 +60,7 @@ fn refuse_foreign(output: &Path) -> Result<(), OutPathError> {
         if std::fs::symlink_metadata(&path).is_ok() {
             return Err(OutPathError::Foreign {
                 path,
-                marker: crate::build::state::STATE_DIR,
+                marker: crate::pipeline::state::STATE_DIR,
             });
         }
     }

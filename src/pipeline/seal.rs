@@ -13,9 +13,9 @@
 //! bundles, the payload, `files:`, blobs the verify step has just re-hashed) are reused;
 //! everything else is hashed here, streaming, on a few threads.
 
-use crate::build::step::Step;
 use crate::config::{Config, Host};
 use crate::image::{ImageList, ImageSource};
+use crate::pipeline::step::Step;
 use crate::util::atomic_write;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +23,7 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-pub use crate::build::step::{MANIFEST, SUMS};
+pub use crate::pipeline::step::{MANIFEST, SUMS};
 /// The format version of `manifest.json`.
 pub const MANIFEST_VERSION: u32 = 1;
 
@@ -457,7 +457,7 @@ pub struct SealReport {
     /// Their total size.
     pub bytes: u64,
     /// Artifacts the seal read to hash them (the others' digests came from earlier steps or
-    /// from the stat cache of unchanged files, [`crate::build::state`]).
+    /// from the stat cache of unchanged files, [`crate::pipeline::state`]).
     pub hashed: usize,
     /// sha256 of every artifact by its path in the output (for the export).
     #[serde(skip)]

@@ -1,5 +1,5 @@
 //! Which steps of a build can be skipped, and what a skipped step reports (see
-//! [`crate::build::state`]).
+//! [`crate::pipeline::state`]).
 //!
 //! Each skippable step has a fingerprint of everything its result depends on:
 //!
@@ -221,7 +221,7 @@ pub(super) fn fingerprint(plan: &Plan, step: &Step, done: &mut Done) -> Result<O
         }
         Step::Mirror { .. } | Step::Pki { .. } | Step::Seal { .. } => return Ok(None),
     };
-    Ok(Some(crate::build::state::fingerprint(&doc)))
+    Ok(Some(crate::pipeline::state::fingerprint(&doc)))
 }
 
 /// The image records each payload file's mode (0755 or 0644), which the checksums do not
@@ -269,7 +269,7 @@ pub(super) fn skip(
             };
             // The lock records every bundle from an http(s) repository, built now or not.
             if let (Some((path, lock)), Some(inputs)) = (lock, plan.bundle_inputs.get(name)) {
-                crate::build::offline::pin_bundle(lock, name, inputs, &bundle);
+                crate::pipeline::offline::pin_bundle(lock, name, inputs, &bundle);
                 lock.write(path)?;
             }
             done.bundles.push(bundle);
@@ -301,14 +301,14 @@ pub(super) fn skip(
                 .iter()
                 .filter_map(|iso| {
                     let path = dir.join(iso.file_name()?);
-                    Some(crate::build::export::Exported {
+                    Some(crate::pipeline::export::Exported {
                         size: std::fs::metadata(&path).map_or(0, |m| m.len()),
                         path,
                         outcome: "unchanged",
                     })
                 })
                 .collect();
-            done.export = Some(crate::build::export::ExportReport {
+            done.export = Some(crate::pipeline::export::ExportReport {
                 dir: dir.clone(),
                 files,
             });
