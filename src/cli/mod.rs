@@ -498,7 +498,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         }
         lock
     };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, plan.images.entries.len());
+    let reporter = progress::CliReporter::new(g.quiet || g.json, plan.inputs.images.entries.len());
     let report = plan::run(&plan, &reporter)?;
     reporter.finish();
     if g.json {
@@ -601,13 +601,14 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         #[derive(Serialize)]
         struct PlanJson<'a> {
             output: &'a Path,
-            steps: &'a [plan::Step],
+            steps: &'a [seedforge::pipeline::steps::Step],
             images: Vec<[String; 2]>,
         }
         print_json(&PlanJson {
             output: &plan.output,
             steps: &plan.steps,
             images: plan
+                .inputs
                 .images
                 .entries
                 .iter()
@@ -619,13 +620,13 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
         for (i, step) in plan.steps.iter().enumerate() {
             outln!("{}. {}", i + 1, step.describe());
         }
-        if !plan.images.entries.is_empty() {
+        if !plan.inputs.images.entries.is_empty() {
             outln!(
                 "images ({}, destination <- source):",
-                plan.images.entries.len()
+                plan.inputs.images.entries.len()
             );
         }
-        for e in &plan.images.entries {
+        for e in &plan.inputs.images.entries {
             outln!("   {}  <-  {}", e.destination, e.source);
         }
     }

@@ -1,14 +1,16 @@
-//! The build: the layer between the command line and the capabilities. It turns a loaded
-//! config into ordered steps ([`plan`] of [`step`]s), runs them, skipping those whose inputs and outputs
-//! are unchanged ([`state`]), seals the output ([`seal`]), and owns what surrounds a build:
-//! the output lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`])
-//! and `clean` ([`clean`]).
+//! The build pipeline: the layer between the command line and the capabilities. It turns
+//! a loaded config into ordered steps ([`plan`]; each step in its own file under
+//! [`steps`]), runs them ([`run`]), skipping those whose inputs and outputs are unchanged
+//! ([`state`]), seals the output ([`seal`]), and owns what surrounds a build: the output
+//! lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`]) and
+//! `clean` ([`clean`]).
 
 pub mod build_lock;
 pub mod clean;
 pub mod export;
 pub mod offline;
 pub mod plan;
+pub mod run;
 pub mod seal;
 pub mod state;
-pub mod step;
+pub mod steps;

@@ -15,7 +15,6 @@
 
 use crate::config::{Config, Host};
 use crate::image::{ImageList, ImageSource};
-use crate::pipeline::step::Step;
 use crate::util::atomic_write;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +22,10 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-pub use crate::pipeline::step::{MANIFEST, SUMS};
+/// The checksum file the seal writes (`sha256sum -c` format).
+pub const SUMS: &str = "SHA256SUMS";
+/// The manifest the seal writes.
+pub const MANIFEST: &str = "manifest.json";
 /// The format version of `manifest.json`.
 pub const MANIFEST_VERSION: u32 = 1;
 
@@ -305,7 +307,7 @@ impl SealPlan {
     pub fn new(
         config: &Config,
         images: &ImageList,
-        steps: &[Step],
+        sans: Vec<String>,
         source_date_epoch: Option<u64>,
     ) -> Result<SealPlan, SealError> {
         let input = |path: &Path| -> Result<Input, SealError> {
@@ -332,13 +334,6 @@ impl SealPlan {
             }
         }
         templates.sort_by(|a, b| a.path.cmp(&b.path));
-        let sans = steps
-            .iter()
-            .find_map(|s| match s {
-                Step::Pki { sans, .. } => Some(sans.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
         let registry = config.registry.as_ref().map(|r| RegistryRecord {
             host: r.host.bare(),
             port: r.port,
@@ -464,63 +459,13 @@ pub struct SealReport {
     pub hashes: BTreeMap<PathBuf, String>,
 }
 
-/// Every artifact the steps wrote under `output`, sorted.
-pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<PathBuf>, SealError> {
-    let mut out: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut push_existing = |p: PathBuf| {
-        if p.is_file() {
-            out.insert(p);
-        }
-    };
-    for step in steps {
-        match step {
-            Step::Mirror { layout, .. } => {
-                push_existing(layout.join("oci-layout"));
-                push_existing(layout.join("index.json"));
-                for p in list_dir(&layout.join("blobs").join("sha256"))? {
-                    let hex = p.file_name().and_then(|n| n.to_str()).is_some_and(is_hex64);
-                    if hex {
-                        push_existing(p);
-                    }
-                }
-            }
-            Step::Airgap { out, .. }
-            | Step::Packages { out, .. }
-            | Step::Iso { out, .. }
-            | Step::Payload { out, .. } => {
-                push_existing(out.clone());
-            }
-            Step::Pki { out, .. } => {
-                for name in ["ca.crt", "ca.key", "registry.crt", "registry.key"] {
-                    push_existing(out.join("pki").join(name));
-                }
-                push_existing(out.join("registries.yaml"));
-                push_existing(out.join("registry").join("config.yml"));
-                push_existing(out.join("registry").join("htpasswd"));
-                for dir in list_dir(&out.join("certs.d"))? {
-                    push_existing(dir.join("hosts.toml"));
-                }
-            }
-            Step::Files { out, files } => {
-                for f in files {
-                    push_existing(out.join(&f.name));
-                }
-            }
-            Step::Render { out, nodes } => {
-                for node in nodes {
-                    for name in ["meta-data", "network-config", "user-data"] {
-                        push_existing(out.join(node).join(name));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    // Only what lies inside the output is an artifact of it.
-    Ok(out.into_iter().filter(|p| p.starts_with(output)).collect())
+/// True for 64 lowercase hex digits (a sha256 blob's file name).
+pub(crate) fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, SealError> {
+/// The entries of `dir`, sorted; none when it does not exist.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, SealError> {
     match fs::read_dir(dir) {
         Ok(read) => {
             let mut v = Vec::new();
@@ -535,10 +480,6 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, SealError> {
     }
 }
 
-fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// `path` relative to `output`, `/`-separated.
 /// `path` relative to `output`, `/`-separated (as the manifest and SHA256SUMS name it).
 pub(crate) fn rel(path: &Path, output: &Path) -> String {
@@ -549,14 +490,27 @@ pub(crate) fn rel(path: &Path, output: &Path) -> String {
         .join("/")
 }
 
+/// What the steps of a finished build wrote, as the seal covers it.
+#[derive(Debug, Default)]
+pub struct Contents<'a> {
+    /// Every artifact under the output, sorted.
+    pub paths: Vec<PathBuf>,
+    /// The OCI layout, when the build mirrors images.
+    pub layout: Option<&'a Path>,
+    /// Each package bundle: its name, file and number of .debs.
+    pub packages: Vec<(&'a str, &'a Path, usize)>,
+    /// The `files:` payload.
+    pub files: Vec<&'a crate::files::PlannedFile>,
+}
+
 /// Writes `OUT/manifest.json` and `OUT/SHA256SUMS` for the steps of a finished build.
 pub fn seal(
     plan: &SealPlan,
-    steps: &[Step],
+    contents: &Contents<'_>,
     output: &Path,
     known: &Known,
 ) -> Result<SealReport, SealError> {
-    seal_with(plan, steps, output, known, &|paths| {
+    seal_with(plan, contents, output, known, &|paths| {
         let n = paths.len();
         (hash_many(paths), n)
     })
@@ -571,12 +525,12 @@ pub type HashMany<'a> = dyn Fn(&[PathBuf]) -> (Result<Vec<String>, SealError>, u
 /// holds exactly what it would say is not rewritten.
 pub fn seal_with(
     plan: &SealPlan,
-    steps: &[Step],
+    contents: &Contents<'_>,
     output: &Path,
     known: &Known,
     hash_many: &HashMany<'_>,
 ) -> Result<SealReport, SealError> {
-    let paths = artifact_paths(output, steps)?;
+    let paths = &contents.paths;
     let mut sha: Vec<Option<String>> = paths
         .iter()
         .map(|p| {
@@ -618,9 +572,9 @@ pub fn seal_with(
         cluster: plan.cluster.clone(),
         inputs: plan.inputs.clone(),
         registry: plan.registry.clone(),
-        images: image_records(plan, steps)?,
-        packages: package_records(steps, output, &by_path),
-        files: file_records(steps),
+        images: image_records(plan, contents.layout)?,
+        packages: package_records(&contents.packages, output, &by_path),
+        files: file_records(&contents.files),
         tools: vec![Tool {
             name: "seedforge".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -717,11 +671,8 @@ fn mode_of(meta: &fs::Metadata) -> u32 {
 }
 
 /// Every listed image with the digest its destination names in the layout.
-fn image_records(plan: &SealPlan, steps: &[Step]) -> Result<Vec<ImageRecord>, SealError> {
-    let Some(layout) = steps.iter().find_map(|s| match s {
-        Step::Mirror { layout, .. } => Some(layout),
-        _ => None,
-    }) else {
+fn image_records(plan: &SealPlan, layout: Option<&Path>) -> Result<Vec<ImageRecord>, SealError> {
+    let Some(layout) = layout else {
         return Ok(Vec::new());
     };
     let index_path = layout.join("index.json");
@@ -750,41 +701,32 @@ fn image_records(plan: &SealPlan, steps: &[Step]) -> Result<Vec<ImageRecord>, Se
 }
 
 fn package_records(
-    steps: &[Step],
+    packages: &[(&str, &Path, usize)],
     output: &Path,
     artifacts: &BTreeMap<&str, &Artifact>,
 ) -> Vec<PackageRecord> {
-    let mut records: Vec<PackageRecord> = steps
+    let mut records: Vec<PackageRecord> = packages
         .iter()
-        .filter_map(|s| match s {
-            Step::Packages {
-                name, out, debs, ..
-            } => {
-                let path = rel(out, output);
-                Some(PackageRecord {
-                    name: name.clone(),
-                    sha256: artifacts
-                        .get(path.as_str())
-                        .map(|a| a.sha256.clone())
-                        .unwrap_or_default(),
-                    path,
-                    debs: *debs,
-                })
+        .map(|(name, out, debs)| {
+            let path = rel(out, output);
+            PackageRecord {
+                name: name.to_string(),
+                sha256: artifacts
+                    .get(path.as_str())
+                    .map(|a| a.sha256.clone())
+                    .unwrap_or_default(),
+                path,
+                debs: *debs,
             }
-            _ => None,
         })
         .collect();
     records.sort_by(|a, b| a.name.cmp(&b.name));
     records
 }
 
-fn file_records(steps: &[Step]) -> Vec<FileRecord> {
-    let mut records: Vec<FileRecord> = steps
+fn file_records(files: &[&crate::files::PlannedFile]) -> Vec<FileRecord> {
+    let mut records: Vec<FileRecord> = files
         .iter()
-        .flat_map(|s| match s {
-            Step::Files { files, .. } => files.as_slice(),
-            _ => &[],
-        })
         .map(|f| FileRecord {
             name: f.name.clone(),
             source: f.source.display(),

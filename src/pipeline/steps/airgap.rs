@@ -1,0 +1,214 @@
+//! The airgap step: one k3s airgap image archive per architecture,
+//! `OUT/airgap/k3s-airgap-images-<arch>.tar[.gz|.zst]`, written from the layout. Skipped
+//! while the step, the images and the layout's `index.json` are unchanged.
+
+use super::mirror::join;
+use super::{Cx, Done, Record, StepKind, Work, output_key, payload_file};
+use crate::Result;
+use crate::config::Config;
+use crate::image::ImageList;
+use crate::oci::archive::{
+    ArchiveFormat, ArchiveOptions, ArchiveReport, Compression, choose_compression, write_archive,
+};
+use crate::oci::mirror::PreparedImage;
+use crate::oci::{Layout, OciError, Platform};
+use crate::seed::PayloadFile;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Write one k3s airgap image archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Airgap {
+    /// The layout directory.
+    pub layout: PathBuf,
+    /// The archive file.
+    pub out: PathBuf,
+    /// Platforms in this archive (one architecture).
+    pub platforms: Vec<Platform>,
+    /// Format.
+    pub format: ArchiveFormat,
+    /// Compression.
+    pub compression: Compression,
+    /// With `airgap.compression: auto`, why `compression` was chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto: Option<String>,
+    /// Compression level.
+    pub level: i32,
+    /// Entry mtime.
+    pub mtime: u64,
+}
+
+/// One archive per architecture. With `airgap.compression: auto`, each archive's
+/// compression is decided now, from the layer media types of the manifests the images'
+/// sources offer for its platforms (manifests are small and were read to choose the
+/// platforms; no layer is fetched): the file name must say it, since k3s decompresses by
+/// the extension.
+pub fn plan(
+    config: &Config,
+    output: &Path,
+    layout: &Path,
+    images: &ImageList,
+    prepared: &[PreparedImage],
+    mtime: u64,
+) -> Result<Vec<Airgap>> {
+    let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
+    for p in &config.images.platforms {
+        by_arch.entry(&p.architecture).or_default().push(p.clone());
+    }
+    by_arch
+        .into_iter()
+        .map(|(arch, platforms)| {
+            let (compression, auto) = match config.airgap.compression.fixed() {
+                Some(c) => (c, None),
+                None => {
+                    let mut layers = Vec::new();
+                    for (entry, image) in images.entries.iter().zip(prepared) {
+                        let name = entry.destination.to_string();
+                        for layer in image.selected_layers(&platforms)? {
+                            layers.push((name.clone(), layer.media_type));
+                        }
+                    }
+                    let chosen =
+                        choose_compression(layers.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+                    (chosen.compression, Some(chosen.reason))
+                }
+            };
+            Ok(Airgap {
+                layout: layout.to_path_buf(),
+                out: output
+                    .join("airgap")
+                    .join(format!("k3s-airgap-images-{arch}{}", compression.suffix())),
+                platforms,
+                format: config.airgap.format,
+                compression,
+                auto,
+                level: config.airgap_level,
+                mtime,
+            })
+        })
+        .collect()
+}
+
+impl StepKind for Airgap {
+    type Report = ArchiveReport;
+    type Kept = ArchiveReport;
+    const NAME: &'static str = "airgap";
+
+    fn key(&self) -> String {
+        output_key(Self::NAME, &self.out)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "write {} ({}, {}) with every image for {}{}",
+            self.out.display(),
+            match self.format {
+                ArchiveFormat::Oci => "OCI layout",
+                ArchiveFormat::Docker => "docker save format",
+            },
+            match self.compression {
+                Compression::None => "uncompressed".to_string(),
+                Compression::Gzip => format!("gzip level {}", self.level),
+                Compression::Zstd => format!("zstd level {}", self.level),
+            },
+            join(self.platforms.iter().map(ToString::to_string)),
+            self.auto
+                .as_ref()
+                .map(|why| format!("; {why}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
+        out(self.out.clone());
+        Ok(())
+    }
+
+    fn payload(&self) -> Vec<PayloadFile> {
+        vec![payload_file("images/", &self.out)]
+    }
+
+    fn fingerprint(&self, cx: &mut Cx<'_>) -> Result<Option<serde_json::Value>> {
+        let images: Vec<String> = (cx.inputs.images.entries.iter())
+            .map(|e| e.destination.to_string())
+            .collect();
+        let index = cx.sha256(&self.layout.join("index.json"))?;
+        Ok(Some(serde_json::json!([Self::NAME, self, images, index])))
+    }
+
+    fn restore(
+        &self,
+        _: &mut Cx<'_>,
+        _: &str,
+        kept: ArchiveReport,
+    ) -> Result<Option<ArchiveReport>> {
+        Ok(Some(kept))
+    }
+
+    fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, ArchiveReport>> {
+        if let Some(dir) = self.out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| OciError::io(dir, e))?;
+        }
+        remove_other_compressions(&self.out)?;
+        let options = ArchiveOptions {
+            format: self.format,
+            compression: self.compression,
+            level: self.level,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+            platforms: self.platforms.clone(),
+            images: Some(
+                (cx.inputs.images.entries.iter())
+                    .map(|e| e.destination.to_string())
+                    .collect(),
+            ),
+            mtime: self.mtime,
+            // The verify step has just re-hashed every blob of the layout.
+            verify_blobs: false,
+            digest: true,
+        };
+        let layout = Layout::open(&self.layout)?;
+        Ok(Work::Done(write_archive(
+            &layout,
+            &self.out,
+            &options,
+            cx.reporter,
+            None,
+        )?))
+    }
+
+    fn record(&self, cx: &Cx<'_>, report: &ArchiveReport) -> Result<Option<Record>> {
+        if let Some(sha) = &report.sha256 {
+            cx.inputs.state.learn(&self.out, sha);
+        }
+        Ok(Some(Record::wrote(vec![self.out.clone()], report)))
+    }
+
+    fn deliver(report: ArchiveReport, done: &mut Done) {
+        done.archives.push(report);
+    }
+}
+
+/// Removes the archive of the same architecture under another compression's name, left by
+/// a build whose `airgap.compression` (or `auto`'s choice) differed: a node must not find
+/// two archives of one image set.
+fn remove_other_compressions(out: &Path) -> Result<()> {
+    let Some(name) = out.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let Some(own) = Compression::from_path(out) else {
+        return Ok(());
+    };
+    let stem = name.strip_suffix(own.suffix()).unwrap_or(name);
+    for other in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        if other != own {
+            let path = out.with_file_name(format!("{stem}{}", other.suffix()));
+            match std::fs::remove_file(&path) {
+                Ok(()) => crate::util::sync_parent(&path).map_err(|e| OciError::io(&path, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(OciError::io(&path, e).into()),
+            }
+        }
+    }
+    Ok(())
+}

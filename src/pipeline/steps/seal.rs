@@ -1,0 +1,114 @@
+//! The seal step: `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact the steps
+//! wrote ([`crate::pipeline::seal`]). It always runs: it takes the digests this run's
+//! steps computed, reads the rest from the stat cache, and rewrites neither file when it
+//! is right.
+
+use super::{Cx, Done, Step, StepKind, Work, artifact_paths, payload_files};
+use crate::Result;
+use crate::pipeline::seal::{Contents, Known, MANIFEST, SUMS, SealError, SealReport, seal_with};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Write `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact.
+#[derive(Debug, Clone, Serialize)]
+pub struct Seal {
+    /// The output directory.
+    pub out: PathBuf,
+}
+
+impl StepKind for Seal {
+    type Report = SealReport;
+    type Kept = ();
+    const NAME: &'static str = "seal";
+
+    fn describe(&self) -> String {
+        format!(
+            "write {SUMS} and {MANIFEST} over every artifact in {}",
+            self.out.display()
+        )
+    }
+
+    fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, SealReport>> {
+        let contents = Contents {
+            paths: artifact_paths(&self.out, cx.steps)?,
+            layout: cx.steps.iter().find_map(|s| match s {
+                Step::Mirror(m) => Some(m.layout.as_path()),
+                _ => None,
+            }),
+            packages: (cx.steps.iter())
+                .filter_map(|s| match s {
+                    Step::Packages(p) => Some((p.name.as_str(), p.out.as_path(), p.debs)),
+                    _ => None,
+                })
+                .collect(),
+            files: (cx.steps.iter())
+                .flat_map(|s| match s {
+                    Step::Files(f) => f.files.as_slice(),
+                    _ => &[],
+                })
+                .collect(),
+        };
+        let state = &cx.inputs.state;
+        let hash_many = |paths: &[PathBuf]| {
+            let (results, read) = state.sha256_many(paths);
+            let digests = (results.into_iter().zip(paths))
+                .map(|(r, p)| r.map_err(|e| SealError::io(p, e)))
+                .collect();
+            (digests, read)
+        };
+        let known = known_hashes(cx.steps, &cx.done);
+        Ok(Work::Done(seal_with(
+            &cx.inputs.seal,
+            &contents,
+            &self.out,
+            &known,
+            &hash_many,
+        )?))
+    }
+
+    fn deliver(report: SealReport, done: &mut Done) {
+        done.seal = Some(report);
+    }
+}
+
+/// The digests this run's steps computed, for the seal to reuse: the seed ISOs (their
+/// writer hashes them), the airgap archives, the package bundles, the `files:` payload,
+/// every payload file (from the seeds' `SHA256SUMS`) and the blobs the verify step
+/// re-hashed.
+fn known_hashes(steps: &[Step], done: &Done) -> Known {
+    let mut known = Known::default();
+    let hex = |sha: &str| sha.strip_prefix("sha256:").unwrap_or(sha).to_string();
+    for iso in &done.isos {
+        if let Some(sha) = &iso.sha256 {
+            known.hashes.insert(iso.path.clone(), sha.clone());
+        }
+    }
+    for a in &done.archives {
+        if let Some(sha) = &a.sha256 {
+            known.hashes.insert(a.path.clone(), hex(sha));
+        }
+    }
+    for b in &done.bundles {
+        known.hashes.insert(b.path.clone(), hex(&b.sha256));
+    }
+    for f in &done.files {
+        known.hashes.insert(f.path.clone(), f.sha256.clone());
+    }
+    let payload = payload_files(steps);
+    for (_, sums) in &done.payload_sums {
+        for line in sums.lines() {
+            if let Some((hex, name)) = line.split_once("  ")
+                && let Some(p) = payload.iter().find(|p| p.name == name)
+            {
+                known.hashes.insert(p.source.clone(), hex.to_string());
+            }
+        }
+    }
+    if let Some(report) = &done.verified
+        && report.is_sound()
+        && report.strays_unknown.is_none()
+    {
+        known.blob_strays = Some(report.strays.iter().cloned().collect());
+    }
+    known
+}
