@@ -262,11 +262,11 @@ fn the_parts_of_build_are_modules_of_their_own() {
     );
     assert!(
         edges
-            .get("pipeline::seal")
-            .is_some_and(|t| t.contains("pipeline::step"))
+            .get("pipeline::steps")
+            .is_some_and(|t| t.contains("pipeline::seal"))
     );
     assert!(
-        !edges.contains_key("pipeline::step")
-            || !edges["pipeline::step"].contains("pipeline::seal")
+        !edges.contains_key("pipeline::seal")
+            || !edges["pipeline::seal"].contains("pipeline::steps")
     );
 }

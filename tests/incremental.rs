@@ -522,3 +522,79 @@ fn a_bundle_from_a_repository_stays_pinned_when_its_step_is_skipped() {
         .run();
     assert_eq!(sha256_file(&bundle), pinned["sha256"].as_str().unwrap());
 }
+
+/// The `key` → entry of a report section, with only the fields that say what was built.
+fn built(report: &Value, section: &str, fields: &[&str]) -> BTreeMap<String, Vec<Value>> {
+    let entries = match &report[section] {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    };
+    entries
+        .iter()
+        .map(|e| {
+            let key = e["path"]
+                .as_str()
+                .map_or_else(|| e.to_string(), str::to_string);
+            (key, fields.iter().map(|f| e[*f].clone()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn every_kind_of_step_skipped_gives_the_report_it_gave_when_it_ran() {
+    // A build with every kind of step: files and a bundle, a shared payload ISO, and an
+    // export folder.
+    let (lab, _) = lab_with_payload_and_bundle(4096);
+    let export = lab.lab_dir().join("export");
+    let path = lab.lab_dir().join("seedforge.yaml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "seeds:\n  payload: shared\nexport_dir: {}\n",
+        export.display()
+    ));
+    fs::write(&path, text).unwrap();
+    let first = build(&lab, &[]);
+    let kinds: BTreeSet<String> = first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        set(&[
+            "mirror", "verify", "airgap", "packages", "pki", "files", "render", "payload", "iso",
+            "seal", "export"
+        ]),
+        "the build has one step of every kind"
+    );
+    let second = build(&lab, &[]);
+    assert_eq!(ran(&second), set(&["mirror", "pki", "seal"]));
+    // Each skipped step's report is the one its run gave: the same files with the same
+    // digests.
+    for (section, fields) in [
+        ("airgap", &["sha256", "size"][..]),
+        ("packages", &["sha256", "name"][..]),
+        ("iso", &["sha256", "size"][..]),
+        ("files", &["sha256", "size", "name"][..]),
+        ("nodes", &[][..]),
+    ] {
+        let (a, b) = (
+            built(&first, section, fields),
+            built(&second, section, fields),
+        );
+        assert!(!a.is_empty(), "{section}: the first build reports nothing");
+        assert_eq!(a, b, "{section}: the skipped step reports something else");
+    }
+    assert_eq!(first["verify"]["images"], second["verify"]["images"]);
+    assert_eq!(
+        first["verify"]["blobs_checked"],
+        second["verify"]["blobs_checked"]
+    );
+    assert_eq!(first["verify"]["problems"], second["verify"]["problems"]);
+    let exported = |r: &Value| built(&r["export"], "files", &["size"]);
+    assert_eq!(exported(&first), exported(&second));
+    assert_eq!(exported(&first).len(), 4, "three seeds and the payload ISO");
+    assert_sound(&lab, &lab.out_dir());
+}

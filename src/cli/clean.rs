@@ -3,7 +3,7 @@
 use super::{Global, print_json};
 use clap::Args;
 use seedforge::pipeline::clean::{CleanOptions, clean};
-use seedforge::pipeline::plan::BuildReport;
+use seedforge::pipeline::run::BuildReport;
 use seedforge::pipeline::seal::{CertCheck, SumsReport};
 use seedforge::util::human_bytes;
 use seedforge::{Error, ExitCode};

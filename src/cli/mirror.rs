@@ -8,7 +8,7 @@ use seedforge::oci::Platform;
 use seedforge::oci::mirror::{MirrorOptions, MirrorSummary, mirror};
 use seedforge::oci::registry::settings::Password;
 use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
-use seedforge::pipeline::plan::MirroredImageReport;
+use seedforge::pipeline::run::MirroredImageReport;
 use seedforge::util::human_bytes;
 use seedforge::{Error, ExitCode, Reporter};
 use std::collections::BTreeSet;

@@ -41,7 +41,8 @@ use seedforge::oci::stamps::BlobStamps;
 use seedforge::oci::verify::{VerifyReport, gc};
 use seedforge::oci::{Layout, Platform};
 use seedforge::pipeline::build_lock::BuildLock;
-use seedforge::pipeline::plan::{self, MirroredImageReport};
+use seedforge::pipeline::plan;
+use seedforge::pipeline::run::{self, MirroredImageReport};
 use seedforge::{Error, ExitCode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -499,7 +500,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         lock
     };
     let reporter = progress::CliReporter::new(g.quiet || g.json, plan.inputs.images.entries.len());
-    let report = plan::run(&plan, &reporter)?;
+    let report = run::run(&plan, &reporter)?;
     reporter.finish();
     if g.json {
         print_json(&report);
@@ -546,7 +547,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
 }
 
 /// One line for the steps that ran and one for those skipped as unchanged.
-fn print_steps(steps: &[plan::StepRun]) {
+fn print_steps(steps: &[run::StepRun]) {
     let list = |status: &str| -> Vec<String> {
         steps
             .iter()

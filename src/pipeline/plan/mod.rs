@@ -1,5 +1,5 @@
 //! From a config to an ordered list of steps. `seedforge plan` prints the steps without
-//! writing anything; `seedforge build` runs them ([`crate::pipeline::run`]). Everything
+//! writing anything; `seedforge build` runs them (`pipeline::run`). Everything
 //! that can be checked without writing (the config, every image list, every local image
 //! source) is checked while planning, so a bad input fails before the output directory is
 //! touched. Each step is planned by its own file under [`crate::pipeline::steps`].
@@ -24,7 +24,6 @@ use std::sync::Arc;
 
 pub mod outdir;
 
-pub use crate::pipeline::run::{BuildReport, MirroredImageReport, StepRun, run};
 pub use crate::pipeline::steps::payload::PAYLOAD_ISO;
 
 /// A checked, ready-to-run build. Image sources are opened and their platforms chosen
