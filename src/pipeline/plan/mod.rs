@@ -19,7 +19,7 @@ use crate::pipeline::steps::{self, Inputs, Step, payload_files};
 use crate::preflight::{check_airgap_images, required_images};
 use crate::seed::PayloadMode;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod outdir;
@@ -108,25 +108,7 @@ pub fn plan_with_net(
     } else {
         None
     };
-    // Offline, no secret is resolved and no auth file read: nothing would use them.
-    let mut access = RegistryAccess::default();
-    if offline.is_none() {
-        access.add_config(&config.registries, &config.path)?;
-        access.add_auth_files(None).map_err(OciError::from)?;
-    }
-    let settings = NetSettings {
-        offline: offline.is_some(),
-        ..access.net_settings(net.clone())
-    };
-    let registries = Registries::new(access, Arc::new(Net::new(settings)));
-    let mirror = MirrorOptions {
-        platforms: config.images.platforms.clone(),
-        concurrency: config.images.concurrency,
-        registries: Arc::new(registries),
-        keep_going: false,
-        // What an earlier build mirrored is not fetched again to prepare this one.
-        known_layout: Some(output.join("oci")),
-    };
+    let mirror = mirror_options(config, &output, offline.is_some(), net)?;
     let (prepared, lock) = match &offline {
         Some(o) => (
             prepare_with(&images.entries, &mirror, &|e| o.open(e))?,
@@ -189,40 +171,14 @@ pub fn plan_with_net(
     // Rendered and validated now, so a template mistake fails the plan before anything is
     // written.
     let nodes = crate::render::render_all(&config.render_settings()?)?;
-    if !nodes.is_empty() {
-        let names: Vec<String> = nodes.iter().map(|n| n.node.clone()).collect();
-        steps.push(Step::Render(steps::render::Render {
-            out: output.join("nodes"),
-            nodes: names.clone(),
-        }));
-        let payload = payload_files(&steps);
-        let shared = config.seeds.payload == PayloadMode::Shared;
-        if shared {
-            steps.push(Step::Payload(steps::payload::Payload {
-                out: output.join("iso").join(PAYLOAD_ISO),
-                payload: payload.clone(),
-                mtime,
-            }));
-        }
-        let isos = steps::iso::plan(config, &output, &names, &payload, shared, mtime);
-        steps.extend(isos.into_iter().map(Step::Iso));
-    }
+    let names: Vec<String> = nodes.iter().map(|n| n.node.clone()).collect();
+    seed_steps(config, &output, &names, mtime, &mut steps);
     let seal = crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
     steps.push(Step::Seal(steps::seal::Seal {
         out: output.clone(),
     }));
     if let Some(dir) = &config.export_dir {
-        let isos = (steps.iter())
-            .filter_map(|s| match s {
-                Step::Iso(i) => Some(i.out.clone()),
-                Step::Payload(p) => Some(p.out.clone()),
-                _ => None,
-            })
-            .collect();
-        steps.push(Step::Export(steps::export::Export {
-            dir: dir.clone(),
-            isos,
-        }));
+        steps.push(export_step(dir, &steps));
     }
     Ok(Plan {
         output: output.clone(),
@@ -241,6 +197,73 @@ pub fn plan_with_net(
             bundle_inputs,
             state,
         },
+    })
+}
+
+/// How images are fetched: the config's registries and the auth files (none offline: no
+/// secret is resolved and no auth file read when nothing would use them), on a network
+/// with `net`'s settings.
+fn mirror_options(
+    config: &Config,
+    output: &Path,
+    offline: bool,
+    net: &NetSettings,
+) -> Result<MirrorOptions> {
+    let mut access = RegistryAccess::default();
+    if !offline {
+        access.add_config(&config.registries, &config.path)?;
+        access.add_auth_files(None).map_err(OciError::from)?;
+    }
+    let settings = NetSettings {
+        offline,
+        ..access.net_settings(net.clone())
+    };
+    let registries = Registries::new(access, Arc::new(Net::new(settings)));
+    Ok(MirrorOptions {
+        platforms: config.images.platforms.clone(),
+        concurrency: config.images.concurrency,
+        registries: Arc::new(registries),
+        keep_going: false,
+        // What an earlier build mirrored is not fetched again to prepare this one.
+        known_layout: Some(output.join("oci")),
+    })
+}
+
+/// The nodes' steps: their files, the shared payload ISO (`seeds: {payload: shared}`)
+/// and one seed ISO each, carrying the payload of the `steps` before them.
+fn seed_steps(config: &Config, output: &Path, nodes: &[String], mtime: u64, steps: &mut Vec<Step>) {
+    if nodes.is_empty() {
+        return;
+    }
+    steps.push(Step::Render(steps::render::Render {
+        out: output.join("nodes"),
+        nodes: nodes.to_vec(),
+    }));
+    let payload = payload_files(steps);
+    let shared = config.seeds.payload == PayloadMode::Shared;
+    if shared {
+        steps.push(Step::Payload(steps::payload::Payload {
+            out: output.join("iso").join(PAYLOAD_ISO),
+            payload: payload.clone(),
+            mtime,
+        }));
+    }
+    let isos = steps::iso::plan(config, output, nodes, &payload, shared, mtime);
+    steps.extend(isos.into_iter().map(Step::Iso));
+}
+
+/// The export step: every ISO of the `steps` copied into `dir`.
+fn export_step(dir: &Path, steps: &[Step]) -> Step {
+    let isos = (steps.iter())
+        .filter_map(|s| match s {
+            Step::Iso(i) => Some(i.out.clone()),
+            Step::Payload(p) => Some(p.out.clone()),
+            _ => None,
+        })
+        .collect();
+    Step::Export(steps::export::Export {
+        dir: dir.to_path_buf(),
+        isos,
     })
 }
 
