@@ -71,11 +71,71 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
     let view = ManifestView::load(out)?;
     let root = out.canonicalize().map_err(|e| SealError::io(out, e))?;
     let mut report = CleanReport::empty(out, options.dry_run);
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
-    let mut gone: Vec<PathBuf> = Vec::new();
-    let listed = view
-        .artifacts
-        .iter()
+    let (mut files, gone) = listed_files(out, &root, &view, options, &mut report);
+    // The directories artifacts live in, where interrupted runs leave temporary files.
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    dirs.insert(out.to_path_buf());
+    for path in files.iter().map(|(_, p)| p).chain(&gone) {
+        dirs.extend(folders_between(out, path));
+    }
+    let leftovers = leftovers_in(out, &root, &dirs);
+    let mut candidates: Vec<PathBuf> = dirs.into_iter().filter(|d| d != out).collect();
+    for (_, p) in &leftovers {
+        for dir in folders_between(out, p) {
+            if !candidates.contains(&dir) {
+                candidates.push(dir);
+            }
+        }
+    }
+    candidates.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    let going: BTreeSet<PathBuf> = (files.iter().chain(&leftovers))
+        .map(|(_, p)| p.clone())
+        .collect();
+    let emptied = emptied(&candidates, &going);
+    report.files = files.iter().map(|(r, _)| r.clone()).collect();
+    report.leftovers = leftovers.iter().map(|(r, _)| r.clone()).collect();
+    report.dirs = (candidates.iter())
+        .filter(|d| emptied.contains(*d))
+        .map(|d| rel(d, out))
+        .collect();
+    if options.dry_run {
+        return Ok(report);
+    }
+    // The manifest goes last of all (after the leftovers and the emptied folders), so an
+    // interrupted clean can be run again.
+    let manifest = (files.iter())
+        .position(|(r, _)| r == MANIFEST)
+        .map(|i| files.remove(i));
+    for (_, path) in files.iter().chain(&leftovers) {
+        remove(path)?;
+    }
+    let mut removed_dirs = Vec::new();
+    for dir in &candidates {
+        // Only directories that hold nothing else: remove_dir fails on anything non-empty.
+        if fs::remove_dir(dir).is_ok() {
+            removed_dirs.push(rel(dir, out));
+        }
+    }
+    report.dirs = removed_dirs;
+    if let Some((_, path)) = manifest {
+        remove(&path)?;
+    }
+    Ok(report)
+}
+
+/// The files the manifest lists that a clean removes (relative and full path), and those
+/// already gone; what it keeps (`pki/` with `keep_pki`, folders, anything outside the
+/// output) and the number gone go into `report`.
+fn listed_files(
+    out: &Path,
+    root: &Path,
+    view: &ManifestView,
+    options: CleanOptions,
+    report: &mut CleanReport,
+) -> (Vec<(String, PathBuf)>, Vec<PathBuf>) {
+    let mut files = Vec::new();
+    let mut gone = Vec::new();
+    let listed = (view.artifacts.iter())
         .map(|a| a.path.clone())
         .chain([MANIFEST.to_string(), SUMS.to_string()]);
     for rel in listed {
@@ -93,36 +153,39 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
             gone.push(path);
             continue;
         };
-        if meta.is_dir() {
-            report.kept.push(rel);
-            continue;
-        }
-        if !inside(&root, &path) {
+        if meta.is_dir() || !inside(root, &path) {
             report.kept.push(rel);
             continue;
         }
         report.bytes += meta.len();
         files.push((rel, path));
     }
-    // The directories artifacts live in, where interrupted runs leave temporary files.
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    dirs.insert(out.to_path_buf());
-    for path in files.iter().map(|(_, p)| p).chain(&gone) {
-        let mut p = path.parent();
-        while let Some(dir) = p {
-            if !dir.starts_with(out) || dir == out {
-                break;
-            }
-            dirs.insert(dir.to_path_buf());
-            p = dir.parent();
+    (files, gone)
+}
+
+/// The folders between `out` (excluded) and `path` (excluded), deepest first.
+fn folders_between(out: &Path, path: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let mut p = path.parent();
+    while let Some(dir) = p {
+        if !dir.starts_with(out) || dir == out {
+            break;
         }
+        dirs.push(dir.to_path_buf());
+        p = dir.parent();
     }
+    dirs
+}
+
+/// What killed runs left: the build state, the layout's scratch space, and temporary
+/// files (and ISO staging folders) in the folders artifacts live in.
+fn leftovers_in(out: &Path, root: &Path, dirs: &BTreeSet<PathBuf>) -> Vec<(String, PathBuf)> {
     let mut leftovers: Vec<(String, PathBuf)> = Vec::new();
     for fixed in [
         out.join(crate::pipeline::state::STATE_DIR),
         out.join("oci").join(".seedforge"),
     ] {
-        if fixed.exists() && inside(&root, &fixed) {
+        if fixed.exists() && inside(root, &fixed) {
             leftovers.push((rel(&fixed, out), fixed));
         }
     }
@@ -142,33 +205,19 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
             .collect();
         found.sort();
         for p in found {
-            if inside(&root, &p) && !leftovers.iter().any(|(_, q)| q == &p) {
+            if inside(root, &p) && !leftovers.iter().any(|(_, q)| q == &p) {
                 leftovers.push((rel(&p, out), p));
             }
         }
     }
-    // Which directories become empty: deepest first, a directory whose every entry goes.
-    let going: BTreeSet<PathBuf> = files
-        .iter()
-        .chain(&leftovers)
-        .map(|(_, p)| p.clone())
-        .collect();
-    let mut candidates: Vec<PathBuf> = dirs.into_iter().filter(|d| d != out).collect();
-    for (_, p) in &leftovers {
-        let mut d = p.parent();
-        while let Some(dir) = d {
-            if !dir.starts_with(out) || dir == out {
-                break;
-            }
-            if !candidates.iter().any(|c| c == dir) {
-                candidates.push(dir.to_path_buf());
-            }
-            d = dir.parent();
-        }
-    }
-    candidates.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    leftovers
+}
+
+/// Which of `candidates` (deepest first) become empty when `going` is removed: a folder
+/// whose every entry goes.
+fn emptied(candidates: &[PathBuf], going: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
     let mut emptied: BTreeSet<PathBuf> = BTreeSet::new();
-    for dir in &candidates {
+    for dir in candidates {
         let Ok(read) = fs::read_dir(dir) else {
             continue;
         };
@@ -179,57 +228,21 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
             emptied.insert(dir.clone());
         }
     }
-    report.files = files.iter().map(|(r, _)| r.clone()).collect();
-    report.leftovers = leftovers.iter().map(|(r, _)| r.clone()).collect();
-    report.dirs = candidates
-        .iter()
-        .filter(|d| emptied.contains(*d))
-        .map(|d| rel(d, out))
-        .collect();
-    if options.dry_run {
-        return Ok(report);
+    emptied
+}
+
+/// Removes a file, or a folder with what it holds; one already gone is fine.
+fn remove(path: &Path) -> Result<(), SealError> {
+    let result = if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SealError::io(path, e)),
     }
-    // The manifest goes last of all (after the leftovers and the emptied folders), so an
-    // interrupted clean can be run again.
-    let manifest = files
-        .iter()
-        .position(|(r, _)| r == MANIFEST)
-        .map(|i| files.remove(i));
-    for (_, path) in &files {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(SealError::io(path, e)),
-        }
-    }
-    for (_, path) in &leftovers {
-        let result = if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-            fs::remove_dir_all(path)
-        } else {
-            fs::remove_file(path)
-        };
-        match result {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(SealError::io(path, e)),
-        }
-    }
-    let mut removed_dirs = Vec::new();
-    for dir in &candidates {
-        // Only directories that hold nothing else: remove_dir fails on anything non-empty.
-        if fs::remove_dir(dir).is_ok() {
-            removed_dirs.push(rel(dir, out));
-        }
-    }
-    report.dirs = removed_dirs;
-    if let Some((_, path)) = manifest {
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(SealError::io(&path, e)),
-        }
-    }
-    Ok(report)
 }
 
 /// True if `out` holds nothing a clean would remove: at most `pki/` (when kept) and the
