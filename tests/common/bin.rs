@@ -1,0 +1,361 @@
+//! Running commands from the tests: the `seedforge` binary under test or an external tool,
+//! each with a time limit, captured output and a checked exit status; a child guard that
+//! kills (by PID) whatever a failing test leaves running; pipelines of two commands; and the
+//! check that skips (or, under `CI=true`, fails) a test whose judge is not installed.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any one command may run before the test kills it and fails.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The repository root (where `fixtures/` lives).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The seedforge binary under test.
+pub fn seedforge_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_seedforge"))
+}
+
+/// True if `name` is an executable somewhere on `PATH`.
+fn on_path(name: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        let candidate = dir.join(name);
+        fs::metadata(&candidate).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt as _;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        })
+    })
+}
+
+/// Checks that an external tool is installed. Missing: fails the test when `CI=true`,
+/// otherwise prints a skip note and returns false (the caller returns early).
+pub fn require_tool(name: &str) -> bool {
+    if on_path(name) {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("required tool {name:?} is not installed (CI=true, so this is a failure)");
+    }
+    eprintln!("SKIP: {name} is not installed; skipping the part of this test that needs it");
+    false
+}
+
+/// The result of a finished command.
+#[derive(Debug)]
+pub struct Output {
+    /// What was run, for messages.
+    pub what: String,
+    /// Exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+}
+
+impl Output {
+    /// stdout parsed as one JSON document.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{}: stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.what, self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// A command to run with a time limit, capturing output and checking the exit status.
+#[derive(Debug)]
+pub struct Cmd {
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    cwd: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    expect: Option<i32>,
+    timeout: Duration,
+}
+
+impl Cmd {
+    /// A command running `program`.
+    pub fn new(program: impl Into<PathBuf>) -> Cmd {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            cwd: None,
+            env: Vec::new(),
+            expect: Some(0),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// A command running the seedforge binary under test.
+    pub fn seedforge() -> Cmd {
+        Cmd::new(seedforge_bin())
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(a.as_ref().to_os_string());
+        self
+    }
+
+    /// Adds several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Runs in `dir`.
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, k: &str, v: &str) -> Cmd {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// The exit code the run must end with (default 0).
+    pub fn expect(mut self, code: i32) -> Cmd {
+        self.expect = Some(code);
+        self
+    }
+
+    /// Accept any exit status.
+    pub fn any_status(mut self) -> Cmd {
+        self.expect = None;
+        self
+    }
+
+    /// Changes the time limit.
+    pub fn timeout(mut self, t: Duration) -> Cmd {
+        self.timeout = t;
+        self
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.program.display().to_string();
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(&a.to_string_lossy());
+        }
+        s
+    }
+
+    /// Builds the `std::process::Command` (stdin closed).
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args).stdin(Stdio::null());
+        if let Some(dir) = &self.cwd {
+            c.current_dir(dir);
+        }
+        // Never let the environment of the test runner change the logging or colours.
+        c.env_remove("SEEDFORGE_LOG").env("NO_COLOR", "1");
+        // Nor the runner's download cache: each run downloads what it needs, as the tests
+        // that count requests or serve damaged files expect; the cache's own tests turn it
+        // on with a folder of their own.
+        c.env("SEEDFORGE_NO_CACHE", "1")
+            .env_remove("SEEDFORGE_CACHE_DIR")
+            .env_remove("SEEDFORGE_CACHE_MAX");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Starts the command with captured output, without waiting.
+    pub fn spawn(&self) -> Running {
+        self.start(self.command())
+    }
+
+    /// Starts `command` (this builder's, possibly with stdin set) with stdout and stderr
+    /// drained on threads so a chatty child never blocks on a full pipe.
+    fn start(&self, mut command: Command) -> Running {
+        let what = self.describe();
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let mut out = child.stdout.take().expect("stdout pipe");
+        let mut err = child.stderr.take().expect("stderr pipe");
+        let out_reader = thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        let err_reader = thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        Running {
+            guard: ChildGuard(Some(child)),
+            what,
+            expect: self.expect,
+            timeout: self.timeout,
+            started: Instant::now(),
+            out_reader: Some(out_reader),
+            err_reader: Some(err_reader),
+        }
+    }
+
+    /// Runs to completion (killing it after the time limit) and checks the exit status.
+    pub fn run(self) -> Output {
+        self.spawn().wait()
+    }
+}
+
+/// A child process that is killed (by its PID) if the guard is dropped while it runs, so a
+/// failing test never leaves a process behind.
+#[derive(Debug)]
+pub struct ChildGuard(pub Option<Child>);
+
+impl ChildGuard {
+    /// The child.
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child already reaped")
+    }
+
+    /// Polls for exit until `deadline`; kills the child when it passes.
+    pub fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        loop {
+            if let Some(status) = self.child().try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGKILL and reaps the child.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut()
+            && matches!(child.try_wait(), Ok(None))
+        {
+            self.kill();
+        }
+    }
+}
+
+/// A started command.
+#[derive(Debug)]
+pub struct Running {
+    /// The process.
+    pub guard: ChildGuard,
+    what: String,
+    expect: Option<i32>,
+    timeout: Duration,
+    started: Instant,
+    out_reader: Option<thread::JoinHandle<String>>,
+    err_reader: Option<thread::JoinHandle<String>>,
+}
+
+impl Running {
+    /// Waits (bounded by the time limit) and checks the exit status.
+    pub fn wait(mut self) -> Output {
+        let status = self.guard.wait_until(self.started + self.timeout);
+        let stdout = self.out_reader.take().unwrap().join().unwrap_or_default();
+        let stderr = self.err_reader.take().unwrap().join().unwrap_or_default();
+        let Some(status) = status else {
+            panic!(
+                "{} did not finish within {:?} and was killed\nstdout:\n{stdout}\nstderr:\n{stderr}",
+                self.what, self.timeout
+            );
+        };
+        let out = Output {
+            what: self.what.clone(),
+            code: status.code(),
+            stdout,
+            stderr,
+        };
+        if let Some(want) = self.expect {
+            assert_eq!(
+                out.code,
+                Some(want),
+                "{}: expected exit code {want}, got {:?}\nstdout:\n{}\nstderr:\n{}",
+                out.what,
+                out.code,
+                out.stdout,
+                out.stderr
+            );
+        }
+        out
+    }
+}
+
+impl Cmd {
+    /// Starts the command like [`Cmd::spawn`], but with `stdin` as its standard input
+    /// (e.g. the stdout of another process, for a pipeline).
+    pub fn spawn_with_stdin(&self, stdin: Stdio) -> Running {
+        let mut command = self.command();
+        command.stdin(stdin);
+        self.start(command)
+    }
+}
+
+/// Runs `producer | consumer`: the consumer's exit status is checked as [`Cmd::run`] does,
+/// the producer must exit 0. Both are killed when their time limits pass.
+pub fn run_pipeline(producer: &Cmd, consumer: &Cmd) -> Output {
+    let what = producer.describe();
+    let mut child = producer
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let started = Instant::now();
+    let stdout = child.stdout.take().expect("stdout pipe");
+    let mut err = child.stderr.take().expect("stderr pipe");
+    let mut guard = ChildGuard(Some(child));
+    let err_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let out = consumer.spawn_with_stdin(Stdio::from(stdout)).wait();
+    let status = guard.wait_until(started + producer.timeout);
+    let stderr = err_reader.join().unwrap_or_default();
+    match status {
+        Some(s) if s.success() => out,
+        Some(s) => panic!(
+            "{what} (piped into {}) failed: {s}\nstderr:\n{stderr}",
+            out.what
+        ),
+        None => panic!(
+            "{what} did not finish within {:?} and was killed\nstderr:\n{stderr}",
+            producer.timeout
+        ),
+    }
+}

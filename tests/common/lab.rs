@@ -1,0 +1,116 @@
+//! The lab fixture: a private copy of `fixtures/lab` and `fixtures/images` per test, the
+//! commands that build it, and reading and writing image lists.
+
+use super::{Cmd, Output, copy_tree, repo_root};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A private copy of the fixtures in a temporary directory, laid out as in the repository
+/// (`fixtures/lab`, `fixtures/images`) so relative paths in the lab config keep working and
+/// nothing is written into the repository.
+pub struct Lab {
+    /// Deleted when the lab is dropped.
+    pub tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    /// Copies the fixtures (without any `out/` left in the repository by a manual build).
+    pub fn new() -> Lab {
+        let tmp = tempfile::Builder::new()
+            .prefix("seedforge-test-")
+            .tempdir()
+            .expect("tempdir");
+        let src = repo_root().join("fixtures");
+        for sub in ["lab", "images"] {
+            copy_tree(
+                &src.join(sub),
+                &tmp.path().join("fixtures").join(sub),
+                &|p| sub == "lab" && p.file_name().is_some_and(|n| n == "out"),
+            );
+        }
+        Lab { tmp }
+    }
+
+    /// The temporary root (commands run here).
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `fixtures/lab` inside the copy.
+    pub fn lab_dir(&self) -> PathBuf {
+        self.root().join("fixtures/lab")
+    }
+
+    /// The lab config (relative to [`Lab::root`]).
+    pub fn config_arg(&self) -> &'static str {
+        "fixtures/lab/seedforge.yaml"
+    }
+
+    /// The default build output directory of the lab config.
+    pub fn out_dir(&self) -> PathBuf {
+        self.lab_dir().join("out")
+    }
+
+    /// The layout of the default build output.
+    pub fn out_layout(&self) -> PathBuf {
+        self.out_dir().join("oci")
+    }
+
+    /// `seedforge` with the lab root as working directory.
+    pub fn seedforge(&self) -> Cmd {
+        Cmd::seedforge().cwd(self.root())
+    }
+
+    /// Runs `seedforge build --config fixtures/lab/seedforge.yaml` and checks it succeeds.
+    pub fn build(&self) -> Output {
+        self.seedforge()
+            .args(["build", "--config", self.config_arg()])
+            .run()
+    }
+
+    /// Points the lab's pause image at `docker://HOST/rancher/mirrored-pause:3.6` and
+    /// lists HOST in the config's `registries:` as plain HTTP.
+    pub fn pull_pause_from(&self, host: &str) {
+        let dir = self.lab_dir();
+        let list = dir.join("images.txt");
+        let text = std::fs::read_to_string(&list).unwrap().replace(
+            "oci:../images/oci:mirrored-pause:3.6 ",
+            &format!("docker://{host}/rancher/mirrored-pause:3.6 "),
+        );
+        std::fs::write(&list, text).unwrap();
+        let config = dir.join("seedforge.yaml");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "\nimages:\n",
+            &format!("\nregistries:\n  - host: \"{host}\"\n    insecure: true\n\nimages:\n"),
+        );
+        std::fs::write(&config, text).unwrap();
+    }
+
+    /// The destinations listed in the lab's images.txt, in order.
+    pub fn lab_destinations(&self) -> Vec<String> {
+        list_lines(&self.lab_dir().join("images.txt"))
+            .into_iter()
+            .map(|(_, fields)| fields[1].clone())
+            .collect()
+    }
+}
+
+/// The non-comment lines of an image list: (1-based line number, fields).
+pub fn list_lines(path: &Path) -> Vec<(usize, Vec<String>)> {
+    let text = fs::read_to_string(path).unwrap();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| (i + 1, l.split_whitespace().map(str::to_string).collect()))
+        .collect()
+}
+
+/// Writes an image list file with `lines`.
+pub fn write_list(path: &Path, lines: &[String]) {
+    let mut text = String::from("# written by an integration test\n");
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    fs::write(path, text).unwrap();
+}
