@@ -13,21 +13,6 @@
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge). ARCHITECTURE.md gives the layers and what may import what.
 
-pub mod pipeline;
-
-/// The version, the commit it was built from and that commit's date:
-/// `0.1.0 (0123456789ab 2026-11-22)`.
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("SEEDFORGE_COMMIT"),
-    " ",
-    env!("SEEDFORGE_COMMIT_DATE"),
-    ")"
-);
-
-/// The commit the binary was built from (12 hex digits, or "unknown").
-pub const COMMIT: &str = env!("SEEDFORGE_COMMIT");
 pub mod config;
 pub mod debs;
 pub mod files;
@@ -39,6 +24,7 @@ pub mod leftovers;
 pub mod net;
 pub mod oci;
 pub mod outpath;
+pub mod pipeline;
 pub mod pki;
 pub mod preflight;
 pub mod redact;
@@ -47,9 +33,11 @@ pub mod report;
 pub mod seed;
 pub mod shell;
 pub mod util;
+pub mod version;
 pub mod vocab;
 
 pub use report::{NoopReporter, Reporter};
+pub use version::{COMMIT, VERSION};
 
 use std::fmt;
 
@@ -139,6 +127,17 @@ impl From<seed::SeedError> for Error {
         match e {
             seed::SeedError::Io(e) => Error::Oci(e),
             seed::SeedError::Iso(e) => Error::Iso(e),
+        }
+    }
+}
+
+impl From<pipeline::offline::CheckError> for Error {
+    fn from(e: pipeline::offline::CheckError) -> Error {
+        use pipeline::offline::CheckError;
+        match e {
+            CheckError::Lock(e) => Error::Oci(e),
+            CheckError::Inputs(e) => Error::Debs(e),
+            CheckError::Missing(e) => Error::Offline(e),
         }
     }
 }

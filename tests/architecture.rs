@@ -1,16 +1,23 @@
-//! The layers of ARCHITECTURE.md, checked on the source: which module of the library
-//! imports which (every `crate::…` path in `src/`, doc links included), against the rule
-//! that a layer imports only the layers below it, and that no modules import each other
-//! in a cycle. A module is a top-level one, except under `build`, whose parts (`plan`,
-//! `seal`, `state`, …) count one by one. Unit tests (`mod tests`, `tests.rs`) are not
-//! counted: they may build their fixtures with a higher layer. What still breaks the rule
-//! is listed in [`KNOWN`] (and in ARCHITECTURE.md): a new break fails, and so does a listed
-//! one that is gone, so the list stays the truth.
+//! The layers of ARCHITECTURE.md, checked on the parsed source: `syn` reads the library
+//! from `lib.rs` along its `mod` declarations (`x/mod.rs`, `#[path]` included), and every
+//! path that names a module of the crate counts as an import of it: `crate::…`, `super::…`,
+//! `self::…`, a child module's name (`pipeline::seal::…` in `lib.rs`), a name brought in by
+//! `use`, each branch of a grouped `use`, in items, types, expressions, attributes, macro
+//! arguments and doc links. The rule: a layer imports only itself and the layers below it,
+//! `iso` only the foundation, and no modules import each other in a cycle. A module is a
+//! top-level one, except under `pipeline`, whose parts (`plan`, `seal`, `state`, …) count one
+//! by one; `root` is `lib.rs` itself. The binary (`main.rs`, `cli/`) and unit tests (items
+//! under `#[cfg(test)]`, with the files they include) are not counted: they may build their
+//! fixtures with a higher layer. What still breaks the rule is listed in [`KNOWN`] (and in
+//! ARCHITECTURE.md): a new break fails, and so does a listed one that is gone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+mod imports;
+
+use imports::{Crate, Edges, imports};
+use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The layers, top first, and their top-level modules. `root` is `lib.rs` itself: the
 /// crate's `Error`, which gathers every module's error for the command line.
@@ -43,6 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "report",
             "shell",
             "util",
+            "version",
             "vocab",
         ],
     ),
@@ -51,97 +59,81 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// Imports that break the layering today: (importer, imported). None.
 const KNOWN: &[(&str, &str)] = &[];
 
-/// The modules each module imports (see the file's head for what a module is).
-fn imports() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for entry in walk(&src) {
-        let rel = entry
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        if rel.starts_with("cli/") || rel == "main.rs" || rel.ends_with("/tests.rs") {
-            continue; // the binary may import everything; unit tests may build fixtures
-        }
-        let parts: Vec<&str> = rel.trim_end_matches(".rs").split('/').collect();
-        let from = match parts.as_slice() {
-            ["lib"] => "root".to_string(),
-            ["pipeline", part, ..] => format!("pipeline::{part}"),
-            [top, ..] => top.to_string(),
-            [] => unreachable!(),
-        };
-        let text = fs::read_to_string(&entry).unwrap();
-        // A file's unit tests (its trailing `mod tests`) may build fixtures from above.
-        let code = text
-            .split("#[cfg(test)]\nmod tests")
-            .next()
-            .unwrap_or(&text);
-        let mut found = crate_paths(code);
-        // `super::NAME` in a part of `build` names another part.
-        if from.starts_with("pipeline::") && parts.len() == 2 {
-            found.extend(
-                code.match_indices("super::")
-                    .map(|(i, _)| ident(&code[i + "super::".len()..]))
-                    .filter(|n| {
-                        !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                    })
-                    .map(|n| format!("pipeline::{n}")),
-            );
-        }
-        for to in found {
-            if to != from {
-                edges.entry(from.clone()).or_default().insert(to);
+fn layer_of(module: &str) -> usize {
+    let top = module.split("::").next().unwrap();
+    LAYERS
+        .iter()
+        .position(|(_, mods)| mods.contains(&top))
+        .unwrap_or_else(|| panic!("src/{module}: in no layer of this test or ARCHITECTURE.md"))
+}
+
+/// What breaks the rules in the library under `src`, one line each.
+fn check(src: &Path) -> Vec<String> {
+    let edges = imports(src);
+    let mut problems = Vec::new();
+    let mut breaks = BTreeSet::new();
+    for (from, tos) in &edges {
+        let f = layer_of(from);
+        for (to, at) in tos {
+            let t = layer_of(to);
+            // iso stays a format library: nothing of seedforge but the foundation.
+            let iso = from == "iso" && t != LAYERS.len() - 1;
+            // Same layer is fine (cycles are checked below); a lower index is higher up.
+            if (t < f || iso) && !KNOWN.contains(&(from.as_str(), to.as_str())) {
+                let (fl, tl) = (LAYERS[f].0, LAYERS[t].0);
+                problems.push(format!(
+                    "{at} imports {to} (layer {tl}) from {from} (layer {fl})"
+                ));
             }
+            breaks.insert((from.as_str(), to.as_str()));
         }
     }
-    edges
+    for gone in KNOWN.iter().filter(|k| !breaks.contains(k)) {
+        problems.push(format!(
+            "{gone:?} is fixed: take it out of KNOWN and ARCHITECTURE.md"
+        ));
+    }
+    problems.extend(cycles(&edges));
+    problems
 }
 
-/// The identifier `text` starts with.
-fn ident(text: &str) -> String {
-    text.chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect()
-}
-
-/// The module of every `crate::NAME` and `crate::{NAME, …}` in `text` (`pipeline::PART`
-/// for `crate::pipeline::PART`).
-fn crate_paths(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("crate::") {
-        rest = &rest[i + "crate::".len()..];
-        let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
-            let end = group.find('}').unwrap_or(group.len());
-            group[..end].split(',').collect()
-        } else {
-            vec![rest]
-        };
-        for name in names {
-            let name = ident(name.trim());
-            let module = match name.as_str() {
-                "" | "self" => continue,
-                "pipeline" => match rest.strip_prefix("pipeline::").map(ident) {
-                    Some(part)
-                        if !part.is_empty()
-                            && part.starts_with(|c: char| c.is_ascii_lowercase()) =>
-                    {
-                        format!("pipeline::{part}")
-                    }
-                    _ => "pipeline".to_string(),
-                },
-                "Error" | "Result" | "ExitCode" | "VERSION" | "COMMIT" => "root".to_string(),
-                "Reporter" | "NoopReporter" => "report".to_string(),
-                _ => name,
-            };
-            out.insert(module);
+/// Every import cycle a depth-first search meets, each step with the import that makes it.
+fn cycles(edges: &Edges) -> Vec<String> {
+    fn visit(
+        node: &str,
+        edges: &Edges,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+        out: &mut Vec<String>,
+    ) {
+        if let Some(i) = path.iter().position(|p| p == node) {
+            let cycle = [&path[i..], &[node.to_string()]].concat();
+            let steps: Vec<String> = cycle
+                .windows(2)
+                .map(|w| format!("{} -> {} ({})", w[0], w[1], edges[&w[0]][&w[1]]))
+                .collect();
+            return out.push(format!("import cycle: {}", steps.join(", ")));
         }
+        if done.insert(node.to_string()) {
+            path.push(node.to_string());
+            for next in edges.get(node).into_iter().flat_map(|t| t.keys()) {
+                visit(next, edges, path, done, out);
+            }
+            path.pop();
+        }
+    }
+    let (mut done, mut out) = (BTreeSet::new(), Vec::new());
+    for node in edges.keys() {
+        visit(node, edges, &mut Vec::new(), &mut done, &mut out);
     }
     out
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
@@ -154,119 +146,178 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-fn layer_of(module: &str) -> usize {
-    let module = if module.starts_with("pipeline::") {
-        "pipeline"
-    } else {
-        module
-    };
-    LAYERS
-        .iter()
-        .position(|(_, mods)| mods.contains(&module))
-        .unwrap_or_else(|| panic!("src/{module}: in no layer of this test or ARCHITECTURE.md"))
+#[test]
+fn every_module_imports_only_the_layers_below_it_and_no_cycle() {
+    let problems = check(&src());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
-fn every_module_imports_only_the_layers_below_it() {
-    let edges = imports();
-    let mut breaks = BTreeSet::new();
-    for (from, tos) in &edges {
-        for to in tos {
-            let (f, t) = (layer_of(from), layer_of(to));
-            // Same layer is fine (cycles are checked below); a lower index is higher up.
-            if t < f {
-                breaks.insert((from.clone(), to.clone()));
-            }
-        }
-        // iso stays a format library: nothing of seedforge but the foundation.
-        if from == "iso" {
-            for to in tos {
-                assert_eq!(
-                    layer_of(to),
-                    LAYERS.len() - 1,
-                    "iso imports {to}: it may use only the foundation"
-                );
-            }
-        }
+fn every_file_of_the_library_is_read() {
+    let src = src();
+    let krate = Crate::load(&src);
+    let read: BTreeSet<String> = krate.sources.iter().map(|s| s.rel.clone()).collect();
+    for file in walk(&src) {
+        let rel = format!("src/{}", file.strip_prefix(&src).unwrap().display());
+        let binary = rel == "src/main.rs" || rel.starts_with("src/cli/");
+        assert!(
+            read.contains(&rel) || binary || krate.test_files.contains(&file),
+            "{rel}: no `mod` of the library reaches it"
+        );
     }
-    let known: BTreeSet<(String, String)> = KNOWN
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+    assert!(read.contains("src/debs/repo_scan.rs"), "a #[path] module");
+    assert!(!read.contains("src/pki/tests.rs") && !read.contains("src/debs/resolve_tests.rs"));
+}
+
+/// The checker on a copy of `src/`, which passes, then with `line` added to `file`: it must
+/// fail with a line naming `src/FILE:` and `names`.
+fn planted(file: &str, line: &str, names: &str) {
+    let copy = tempfile::tempdir().unwrap();
+    for f in walk(&src()) {
+        let to = copy.path().join(f.strip_prefix(src()).unwrap());
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&f, &to).unwrap();
+    }
+    assert_eq!(
+        check(copy.path()),
+        Vec::<String>::new(),
+        "the copy as it is"
+    );
+    let target = copy.path().join(file);
+    let text = fs::read_to_string(&target).unwrap();
+    // After the file's `//!` head, where a `use` may stand.
+    let head: usize = text
+        .lines()
+        .take_while(|l| l.starts_with("//!") || l.starts_with("#![") || l.is_empty())
+        .map(|l| l.len() + 1)
+        .sum();
+    let (head, rest) = text.split_at(head);
+    fs::write(&target, format!("{head}{line}\n{rest}")).unwrap();
+    let problems = check(copy.path()).join("\n");
+    let expected = format!("src/{file}:");
+    assert!(
+        problems
+            .lines()
+            .any(|p| p.contains(&expected) && p.contains(names)),
+        "planting `{line}` in src/{file}: {problems:?}"
+    );
+}
+
+#[test]
+fn a_foundation_module_importing_config_through_super_fails() {
+    planted(
+        "hashing.rs",
+        "use super::config::Config;",
+        "`use super::config::Config` imports config (layer config) from hashing (layer foundation)",
+    );
+}
+
+#[test]
+fn iso_importing_a_grouped_branch_fails() {
+    planted(
+        "iso/mod.rs",
+        "use crate::{hashing as _h, config::Config};",
+        "`use crate::config::Config` imports config (layer config) from iso (layer capabilities)",
+    );
+}
+
+#[test]
+fn a_capability_importing_config_through_super_super_fails() {
+    planted(
+        "oci/registry/mod.rs",
+        "use super::super::config::Config;",
+        "`use super::super::config::Config` imports config (layer config) from oci",
+    );
+}
+
+#[test]
+fn a_part_of_pipeline_the_root_error_names_using_crate_result_is_a_cycle() {
+    planted(
+        "pipeline/offline.rs",
+        "use crate::Result;",
+        "pipeline::offline -> root (src/pipeline/offline.rs:",
+    );
+}
+
+#[test]
+fn the_parts_of_pipeline_are_modules_of_their_own() {
+    let edges = imports(&src());
+    assert!(edges["pipeline::plan"].contains_key("pipeline::steps"));
+    assert!(edges["pipeline::run"].contains_key("pipeline::plan"));
+    assert!(edges["pipeline::steps"].contains_key("pipeline::seal"));
+    for (from, to) in [
+        ("pipeline::seal", "pipeline::steps"),
+        ("pipeline::steps", "pipeline::plan"),
+        ("pipeline::plan", "pipeline::run"),
+    ] {
+        assert!(
+            !edges.get(from).is_some_and(|t| t.contains_key(to)),
+            "{from} imports {to}"
+        );
+    }
+}
+
+#[test]
+fn every_kind_of_path_is_an_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "lib.rs",
+            "pub mod config; pub mod hashing; pub mod util; pub mod redact; pub mod pipeline;\n\
+            pub use config::Config;\npub enum Error { Seal(pipeline::seal::SealError) }",
+        ),
+        ("config/mod.rs", "pub mod inner;\npub struct Config;"),
+        (
+            "config/inner.rs",
+            "pub(super) fn f() { super::super::util::g() }",
+        ),
+        (
+            "hashing.rs",
+            "/// Not [`crate::redact`] but its own.\npub struct H(crate::Config);\n\
+            #[path = \"hashing_more.rs\"] mod more;\n#[cfg(test)] #[path = \"hashing_tests.rs\"] mod tests;\n\
+            #[cfg(test)] fn fixture() -> crate::pipeline::seal::SealError { todo!() }",
+        ),
+        (
+            "hashing_more.rs",
+            "fn f() { let _ = format!(\"{}\", crate::util::X); }",
+        ),
+        ("hashing_tests.rs", "use crate::pipeline::step::Step;"),
+        (
+            "util.rs",
+            "#[serde(with = \"crate::redact::secret\")] pub struct S;",
+        ),
+        (
+            "redact.rs",
+            "mod inner { fn f() { use crate::config as c; let _ = c::Config; } }",
+        ),
+        ("pipeline/mod.rs", "pub mod seal; pub mod step;"),
+        (
+            "pipeline/seal.rs",
+            "pub(super) struct SealError(super::step::Step);",
+        ),
+        ("pipeline/step.rs", "pub struct Step;"),
+    ];
+    for (file, text) in files {
+        let path = dir.path().join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    let edges: Vec<String> = imports(dir.path())
+        .into_iter()
+        .flat_map(|(from, tos)| tos.into_keys().map(move |to| format!("{from} -> {to}")))
         .collect();
-    let new: Vec<_> = breaks.difference(&known).collect();
-    assert!(
-        new.is_empty(),
-        "imports against the layering (a capability or the foundation importing a layer above it): {new:?}"
-    );
-    let gone: Vec<_> = known.difference(&breaks).collect();
-    assert!(
-        gone.is_empty(),
-        "fixed, so take them out of KNOWN and ARCHITECTURE.md: {gone:?}"
-    );
-}
-
-#[test]
-fn no_import_cycle() {
-    // The known breaks included: none of them closes a cycle.
-    let edges = imports();
-    // Depth-first search for a back edge.
-    fn visit(
-        node: &str,
-        edges: &BTreeMap<String, BTreeSet<String>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) {
-        if done.contains(node) {
-            return;
-        }
-        if let Some(i) = path.iter().position(|p| p == node) {
-            panic!("import cycle: {} -> {node}", path[i..].join(" -> "));
-        }
-        path.push(node.to_string());
-        for next in edges.get(node).into_iter().flatten() {
-            visit(next, edges, path, done);
-        }
-        path.pop();
-        done.insert(node.to_string());
-    }
-    let mut done = BTreeSet::new();
-    for node in edges.keys() {
-        visit(node, &edges, &mut Vec::new(), &mut done);
-    }
-}
-
-#[test]
-fn the_scanner_sees_grouped_and_plain_paths() {
-    let found =
-        crate_paths("use crate::{oci::Digest, util, Error};\nlet x = crate::net::Net::offline();");
     assert_eq!(
-        found.into_iter().collect::<Vec<_>>(),
-        ["net", "oci", "root", "util"]
-    );
-    let found = crate_paths(
-        "use crate::pipeline::seal::Known;\n/// [`crate::pipeline`]\nuse crate::pipeline::Step;",
-    );
-    assert_eq!(
-        found.into_iter().collect::<Vec<_>>(),
-        ["pipeline", "pipeline::seal"]
-    );
-}
-
-#[test]
-fn the_parts_of_build_are_modules_of_their_own() {
-    let edges = imports();
-    assert!(
-        edges
-            .get("pipeline::plan")
-            .is_some_and(|t| t.contains("pipeline::seal"))
-    );
-    assert!(
-        edges
-            .get("pipeline::steps")
-            .is_some_and(|t| t.contains("pipeline::seal"))
-    );
-    assert!(
-        !edges.contains_key("pipeline::seal")
-            || !edges["pipeline::seal"].contains("pipeline::steps")
+        edges,
+        [
+            "config -> util",
+            "hashing -> config",
+            "hashing -> redact",
+            "hashing -> util",
+            "pipeline::seal -> pipeline::step",
+            "redact -> config",
+            "root -> config",
+            "root -> pipeline::seal",
+            "util -> redact",
+        ]
     );
 }

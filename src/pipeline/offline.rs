@@ -23,9 +23,9 @@
 //! .deb and `files:` download goes through it, so none can open a connection.
 
 use crate::config::Config;
-use crate::debs::BundleReport;
 use crate::debs::config::BundleConfig;
 use crate::debs::repo::PackageSource;
+use crate::debs::{BundleReport, DebsError};
 use crate::image::{ImageSource, ListEntry, Reference};
 use crate::oci::copy::selected_children;
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind, OCI_INDEX, OCI_MANIFEST};
@@ -93,6 +93,21 @@ impl fmt::Display for OfflineError {
     }
 }
 
+/// Why [`Offline::check`] failed. Its own type, not the crate's `Error`: the crate root
+/// gathers this module's errors, so this module does not use the root's.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The lock file could not be read.
+    #[error(transparent)]
+    Lock(#[from] OciError),
+    /// A bundle's inputs (its base list, its local .debs) could not be read.
+    #[error(transparent)]
+    Inputs(#[from] DebsError),
+    /// The lock or the output folder lacks something.
+    #[error(transparent)]
+    Missing(#[from] OfflineError),
+}
+
 /// A bundle kept from an earlier build because its repository cannot be reached.
 #[derive(Debug, Clone)]
 pub struct KeptBundle {
@@ -140,7 +155,7 @@ impl Offline {
         entries: &[ListEntry],
         platforms: &[Platform],
         source_date_epoch: u64,
-    ) -> crate::Result<Offline> {
+    ) -> Result<Offline, CheckError> {
         let lock_path = LockFile::path_for(&config.path);
         let lock = LockFile::load(&lock_path).map_err(OciError::from)?;
         let no_lock = lock.is_none();
@@ -479,11 +494,11 @@ pub fn bundle_path(output: &Path, name: &str) -> PathBuf {
 
 /// A digest of everything that decides what a remote bundle holds, as the lock records
 /// it: paths are not part of it (the folder may move), the base list's content is.
-pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> crate::Result<String> {
+pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<String, DebsError> {
     let base = match &b.base {
         Some(p) => {
             let path = config_dir.join(p);
-            let bytes = std::fs::read(&path).map_err(|e| crate::debs::DebsError::io(&path, e))?;
+            let bytes = std::fs::read(&path).map_err(|e| DebsError::io(&path, e))?;
             Some(Digest::of(&bytes).to_string())
         }
         None => None,
@@ -518,7 +533,7 @@ pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> crate::
                         for f in crate::debs::repo::deb_files(&paths)? {
                             sums.push(
                                 crate::hashing::sha256_file(&f)
-                                    .map_err(|e| crate::debs::DebsError::io(&f, e))?,
+                                    .map_err(|e| DebsError::io(&f, e))?,
                             );
                         }
                         serde_json::json!({ "debs": sums })
@@ -536,7 +551,7 @@ pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> crate::
 pub fn remote_bundle_inputs(
     config: &Config,
     mtime: u64,
-) -> crate::Result<BTreeMap<String, String>> {
+) -> Result<BTreeMap<String, String>, DebsError> {
     config
         .packages
         .iter()
