@@ -131,7 +131,7 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
                     }
                     _ => "pipeline".to_string(),
                 },
-                "Error" | "Result" | "ExitCode" | "VERSION" | "COMMIT" => "root".to_string(),
+                "Error" | "Result" | "VERSION" | "COMMIT" => "root".to_string(),
                 "Reporter" | "NoopReporter" => "report".to_string(),
                 _ => name,
             };

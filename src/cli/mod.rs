@@ -23,6 +23,7 @@ macro_rules! errln {
 
 mod clean;
 mod debs;
+mod exit;
 mod init;
 mod iso;
 mod mirror;
@@ -34,6 +35,7 @@ mod render;
 pub mod stdio;
 
 use clap::{Args, Parser, Subcommand};
+use seedforge::Error;
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
@@ -42,8 +44,9 @@ use seedforge::oci::verify::{VerifyReport, gc};
 use seedforge::oci::{Layout, Platform};
 use seedforge::pipeline::build_lock::BuildLock;
 use seedforge::pipeline::plan::{self, MirroredImageReport};
-use seedforge::{Error, ExitCode};
 use serde::Serialize;
+
+pub(crate) use exit::{CliError, ExitCode};
 use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
@@ -394,7 +397,7 @@ fn init_logging(global: &Global) {
         .try_init();
 }
 
-fn run(cli: &Cli) -> Result<ExitCode, Error> {
+fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     let g = &cli.global;
     match &cli.command {
         Command::Build(a) => build(g, a),
@@ -445,7 +448,7 @@ struct ManArgs {
 }
 
 /// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command.
-fn man_pages(a: &ManArgs) -> Result<ExitCode, Error> {
+fn man_pages(a: &ManArgs) -> Result<ExitCode, CliError> {
     let io = write_error;
     seedforge::outpath::refuse_non_folder(&a.dir)?;
     std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
@@ -477,7 +480,7 @@ pub(crate) fn print_json(value: &impl Serialize) {
     }
 }
 
-fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
+fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
     config.register_secrets();
@@ -586,7 +589,7 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
     })?)
 }
 
-fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
+fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
     config.register_secrets();
@@ -632,7 +635,7 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::Ok)
 }
 
-fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
+fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, CliError> {
     let from_name = Compression::from_path(&a.out);
     let compression = match (a.compression, from_name) {
         (Some(flag), _) => match flag {
@@ -642,14 +645,14 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
         },
         (None, Some(c)) => c,
         (None, None) => {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "{}: cannot tell the compression from the file name; name it .tar, .tar.gz or .tar.zst, or pass --compression",
                 a.out.display()
             )));
         }
     };
     let level = a.level.unwrap_or(compression.default_level());
-    compression.check_level(level).map_err(Error::Usage)?;
+    compression.check_level(level).map_err(CliError::Usage)?;
     let images = if a.images.is_empty() {
         None
     } else {
@@ -727,7 +730,7 @@ pub(crate) fn layout_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
     for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
         errln!("warning: {warning}");
     }
@@ -761,7 +764,7 @@ fn verify_sealed_output(
     g: &Global,
     dir: &Path,
     (sums, cert, sums_result): clean::Sealed,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, CliError> {
     let mut failures = Vec::new();
     let mut doc = serde_json::json!({});
     if layout_dir(dir).exists() {
@@ -770,7 +773,7 @@ fn verify_sealed_output(
         failures.extend(result.err());
     }
     let images = iso::images_in(dir).unwrap_or_else(|e| {
-        failures.push(e);
+        failures.push(e.into());
         Vec::new()
     });
     if !images.is_empty() {
@@ -793,11 +796,12 @@ fn verify_sealed_output(
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; "),
-        )),
+        )
+        .into()),
     }
 }
 
-fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
     let (report, result) = layout_report(g, dir)?;
     if g.json {
         print_json(&report);
@@ -806,7 +810,10 @@ fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
 }
 
 /// Verifies the layout, printing text unless `--json`; the caller prints the JSON.
-fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCode, Error>), Error> {
+fn layout_report(
+    g: &Global,
+    dir: &Path,
+) -> Result<(VerifyReport, Result<ExitCode, CliError>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
     let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
     seedforge::Reporter::step_started(&reporter, "verify");
@@ -831,12 +838,13 @@ fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCod
             "{}: {} blob problem(s)",
             layout.root().display(),
             report.problems.len()
-        )))
+        ))
+        .into())
     };
     Ok((report, result))
 }
 
-fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, Error> {
+fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
     let cache = if a.cache { Some(gc_cache(g)?) } else { None };
     let Some(dir) = &a.dir else {
         if g.json {
