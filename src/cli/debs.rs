@@ -256,7 +256,7 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, CliError> {
     let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
     let cache = open_cache(a.no_cache, a.cache_dir.as_deref())?;
     let prepared = prepare_cached(&spec, net, cache)?;
-    let reporter = progress::CliReporter::new(g.quiet || g.json, prepared.closure.packages.len());
+    let reporter = progress::CliReporter::new(g, prepared.closure.packages.len());
     if prepared.unverified() {
         reporter.warning(&unverified_note(&prepared));
     }

@@ -10,6 +10,7 @@ use seedforge::oci::mirror::{MirrorOptions, MirrorSummary, mirror};
 use seedforge::oci::registry::settings::Password;
 use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
 use seedforge::pipeline::plan::MirroredImageReport;
+use seedforge::redact::Secrets;
 use seedforge::util::human_bytes;
 use seedforge::{Error, Reporter};
 use std::collections::BTreeSet;
@@ -56,18 +57,25 @@ pub struct RegistryArgs {
 impl RegistryArgs {
     /// The registries these flags describe, for a run that talks to the registries in
     /// `scope`: `--username` without a host applies to the one registry there, and is
-    /// refused when there are several.
-    pub fn registries(&self, scope: &BTreeSet<String>) -> Result<Registries, CliError> {
+    /// refused when there are several. Passwords read or found are registered with
+    /// `secrets`, the run's.
+    pub fn registries(
+        &self,
+        scope: &BTreeSet<String>,
+        secrets: &Secrets,
+    ) -> Result<Registries, CliError> {
         let net_settings = net::settings(&self.ca_files)?;
-        let mut access = RegistryAccess::default();
+        let mut access = RegistryAccess::new(secrets.clone());
         access.plain_http = self.insecure.clone();
         if let Some(user) = &self.username {
             let (host, username) = scoped_user(user, scope)?;
+            let password = read_password()?;
+            secrets.register(&password);
             access.set_command_line(
                 &host,
                 Credentials {
                     username,
-                    password: Password::new(read_password()?),
+                    password: Password::new(password),
                 },
             );
         }
@@ -187,11 +195,14 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, CliError> {
     let options = MirrorOptions {
         platforms: a.platforms.clone(),
         concurrency: usize::from(a.concurrency),
-        registries: Arc::new(a.registry.registries(&registry_hosts(&images))?),
+        registries: Arc::new(
+            a.registry
+                .registries(&registry_hosts(&images), &g.secrets)?,
+        ),
         keep_going: a.keep_going,
         known_layout: None,
     };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
+    let reporter = progress::CliReporter::new(g, images.entries.len());
     reporter.step_started("mirror");
     let result = mirror(&images.entries, &a.layout, &options, &reporter);
     reporter.finish();

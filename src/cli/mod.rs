@@ -44,6 +44,7 @@ use seedforge::oci::verify::{VerifyReport, gc};
 use seedforge::oci::{Layout, Platform};
 use seedforge::pipeline::build_lock::BuildLock;
 use seedforge::pipeline::plan::{self, MirroredImageReport};
+use seedforge::redact::Secrets;
 use serde::Serialize;
 
 pub(crate) use exit::{CliError, ExitCode};
@@ -85,6 +86,10 @@ pub(crate) struct Global {
     /// set), always or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = clap::ColorChoice::Auto, global = true)]
     pub(crate) color: clap::ColorChoice,
+    /// This run's secrets: the config's and every password read, registered as they are
+    /// read; every error, warning and log line this process prints is scrubbed with them.
+    #[arg(skip)]
+    pub(crate) secrets: Secrets,
 }
 
 /// Whether log lines on stderr are coloured.
@@ -361,7 +366,8 @@ pub fn main() -> i32 {
         Ok(code) => code as i32,
         Err(e) => {
             // Every message passes the one redaction point on its way out.
-            let scrub = |t: String| seedforge::redact::scrub(&t).into_owned();
+            let secrets = &cli.global.secrets;
+            let scrub = |t: String| secrets.scrub(&t).into_owned();
             let mut report = format!("error: {}\n", scrub(e.to_string()));
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
@@ -378,6 +384,7 @@ pub fn main() -> i32 {
 }
 
 fn init_logging(global: &Global) {
+    let secrets = global.secrets.clone();
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -388,7 +395,9 @@ fn init_logging(global: &Global) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("seedforge={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| seedforge::redact::ScrubbingWriter(stdio::Stderr))
+        .with_writer(move || {
+            seedforge::redact::ScrubbingWriter::new(secrets.clone(), stdio::Stderr)
+        })
         // Its own report of a failed write would be an `eprintln!`, which panics then.
         .log_internal_errors(false)
         .with_ansi(colour(global.color))
@@ -483,13 +492,14 @@ pub(crate) fn print_json(value: &impl Serialize) {
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
-    config.register_secrets();
+    config.register_secrets(&g.secrets);
     let options = plan::PlanOptions {
         locked: a.locked,
         offline: a.offline,
         force: a.force,
         // Shared with `seedforge debs`: SEEDFORGE_CACHE_DIR, SEEDFORGE_NO_CACHE.
         deb_cache: debs::open_cache(false, None)?,
+        secrets: g.secrets.clone(),
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     // One build per output folder: taken before the first write, held until the end.
@@ -501,7 +511,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         }
         lock
     };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, plan.images.entries.len());
+    let reporter = progress::CliReporter::new(g, plan.images.entries.len());
     let report = plan::run(&plan, &reporter)?;
     reporter.finish();
     if g.json {
@@ -592,12 +602,13 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
-    config.register_secrets();
+    config.register_secrets(&g.secrets);
     let options = plan::PlanOptions {
         locked: false,
         offline: a.offline,
         force: false,
         deb_cache: debs::open_cache(false, None)?,
+        secrets: g.secrets.clone(),
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     if g.json {
@@ -690,7 +701,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, CliError> {
     let layout = Layout::open(&layout_path)?;
     // Blobs unchanged since they last hashed right are not read again.
     let stamps = BlobStamps::load(&layout);
-    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    let reporter = progress::CliReporter::new(g, 0);
     seedforge::Reporter::step_started(&reporter, "airgap");
     let report = write_archive(&layout, &a.out, &options, &reporter, Some(&stamps));
     reporter.finish();
@@ -815,7 +826,7 @@ fn layout_report(
     dir: &Path,
 ) -> Result<(VerifyReport, Result<ExitCode, CliError>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
-    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    let reporter = progress::CliReporter::new(g, 0);
     seedforge::Reporter::step_started(&reporter, "verify");
     // Every blob is re-hashed; those found right get fresh stamps for `airgap`.
     let stamps = BlobStamps::recording(&layout);

@@ -37,12 +37,12 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
     let layout = Layout::open(&layout_dir(&a.layout))?;
     let registries = a
         .access
-        .registries(&std::iter::once(a.registry.clone()).collect())?;
+        .registries(&std::iter::once(a.registry.clone()).collect(), &g.secrets)?;
     let options = PushOptions {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),
     };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    let reporter = progress::CliReporter::new(g, 0);
     reporter.step_started("push");
     let report = push_layout(&layout, &registries, &options, &reporter);
     reporter.finish();

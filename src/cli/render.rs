@@ -24,7 +24,7 @@ pub(super) struct RenderArgs {
 pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, CliError> {
     seedforge::outpath::refuse_dangerous(&a.out)?;
     let config = Config::load(&a.config.config)?;
-    config.register_secrets();
+    config.register_secrets(&g.secrets);
     if let Some(name) = &a.node
         && !config.nodes.iter().any(|n| n.name.as_str() == name)
     {

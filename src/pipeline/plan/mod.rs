@@ -180,6 +180,8 @@ pub struct PlanOptions {
     /// The download cache the packages step takes indexes and .debs from (and stores them
     /// in); `None` downloads everything.
     pub deb_cache: Option<Arc<crate::debs::cache::DebCache>>,
+    /// The run's secrets: passwords found in other tools' auth files are registered here.
+    pub secrets: crate::redact::Secrets,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -228,7 +230,7 @@ pub fn plan_with_net(
         None
     };
     // Offline, no secret is resolved and no auth file read: nothing would use them.
-    let mut access = RegistryAccess::default();
+    let mut access = RegistryAccess::new(options.secrets.clone());
     if offline.is_none() {
         access.add_config(&config.registries, &config.path)?;
         access.add_auth_files(None).map_err(OciError::from)?;
