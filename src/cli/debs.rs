@@ -255,7 +255,7 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, CliError> {
     seedforge::outpath::refuse_inputs(&a.out, inputs)?;
     let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
     let cache = open_cache(a.no_cache, a.cache_dir.as_deref())?;
-    let prepared = prepare_cached(&spec, net, cache)?;
+    let prepared = prepare_cached(&spec, net, cache, &g.staging)?;
     let reporter = progress::CliReporter::new(g, prepared.closure.packages.len());
     if prepared.unverified() {
         reporter.warning(&unverified_note(&prepared));

@@ -90,6 +90,9 @@ pub(crate) struct Global {
     /// read; every error, warning and log line this process prints is scrubbed with them.
     #[arg(skip)]
     pub(crate) secrets: Secrets,
+    /// This run's staging paths, removed if a SIGINT or SIGTERM ends it.
+    #[arg(skip)]
+    pub(crate) staging: seedforge::leftovers::Staging,
 }
 
 /// Whether log lines on stderr are coloured.
@@ -500,6 +503,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         // Shared with `seedforge debs`: SEEDFORGE_CACHE_DIR, SEEDFORGE_NO_CACHE.
         deb_cache: debs::open_cache(false, None)?,
         secrets: g.secrets.clone(),
+        staging: g.staging.clone(),
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     // One build per output folder: taken before the first write, held until the end.
@@ -609,6 +613,7 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         force: false,
         deb_cache: debs::open_cache(false, None)?,
         secrets: g.secrets.clone(),
+        staging: g.staging.clone(),
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     if g.json {

@@ -182,6 +182,8 @@ pub struct PlanOptions {
     pub deb_cache: Option<Arc<crate::debs::cache::DebCache>>,
     /// The run's secrets: passwords found in other tools' auth files are registered here.
     pub secrets: crate::redact::Secrets,
+    /// The run's staging paths, removed on SIGINT or SIGTERM (the packages step's).
+    pub staging: crate::leftovers::Staging,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -280,6 +282,7 @@ pub fn plan_with_net(
         offline.as_ref(),
         mirror.registries.net(),
         options.deb_cache.as_ref(),
+        &options.staging,
     )?;
     for b in &config.packages {
         let (name, out, mtime) = (
@@ -560,6 +563,7 @@ fn prepare_bundles(
     offline: Option<&Offline>,
     net: &Arc<Net>,
     cache: Option<&Arc<crate::debs::cache::DebCache>>,
+    staging: &crate::leftovers::Staging,
 ) -> Result<Vec<PreparedBundle>> {
     config
         .packages
@@ -571,6 +575,7 @@ fn prepare_bundles(
                 &spec,
                 net.clone(),
                 cache.cloned(),
+                staging,
             )?)
         })
         .collect()
