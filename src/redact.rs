@@ -34,16 +34,6 @@ impl fmt::Debug for Secrets {
     }
 }
 
-/// Two sets are equal when they mask the same values (a settings struct that holds one
-/// stays comparable).
-impl PartialEq for Secrets {
-    fn eq(&self, other: &Secrets) -> bool {
-        Arc::ptr_eq(&self.forms, &other.forms) || *self.lock() == *other.lock()
-    }
-}
-
-impl Eq for Secrets {}
-
 impl Secrets {
     /// An empty set.
     pub fn new() -> Secrets {

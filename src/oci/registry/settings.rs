@@ -25,6 +25,7 @@
 
 use super::RegistryError;
 use super::authfile::{AuthFile, AuthPath, chosen_by_environment, search_paths};
+use super::credhelper::HelperRuns;
 use crate::net::NetSettings;
 use crate::redact::Secrets;
 use crate::vocab::Secret;
@@ -32,7 +33,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// One entry of the config's `registries:` list.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -100,7 +101,7 @@ pub struct HostAccess {
 }
 
 /// Settings for every registry a run may talk to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RegistryAccess {
     hosts: BTreeMap<String, HostAccess>,
     /// CA files trusted for every host (`--ca-file`).
@@ -119,6 +120,8 @@ pub struct RegistryAccess {
     /// The run's secrets: each password these settings resolve or find (the config's,
     /// an auth file's, a credential helper's answer) is registered here.
     pub secrets: Secrets,
+    /// What the credential helpers answered in this run (each is asked once).
+    helpers: Arc<HelperRuns>,
 }
 
 /// Which auth files of other tools a run reads.
@@ -273,7 +276,7 @@ impl RegistryAccess {
             };
             let read = self.read_auth_files()?;
             for file in self.auth_files.iter().chain(read) {
-                if let Some((c, found)) = file.lookup(&wanted)? {
+                if let Some((c, found)) = file.lookup(&wanted, &self.helpers)? {
                     self.secrets.register(c.password.expose());
                     access.credentials = Some(c);
                     scope = found;
