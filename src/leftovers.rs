@@ -20,6 +20,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// The process id a temporary name carries, if `name` is one of seedforge's temporary
 /// names.
@@ -123,66 +124,100 @@ fn sweep_dir(
     Ok(())
 }
 
-/// Staging paths removed if the process is told to stop while they exist. The watcher
-/// takes this lock when a signal comes and keeps it until the process ends, so whatever
-/// runs under it ([`create_staging_dir`], [`create_staging_file`], [`unless_stopping`])
-/// either finishes before the staging paths are removed or never starts.
-static ON_SIGNAL: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-static WATCHER: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-
-fn registered() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    ON_SIGNAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The staging paths of one run, removed if the process is told to stop (SIGINT,
+/// SIGTERM) while they exist. Whoever runs the work makes one (the command line does, per
+/// run) and hands it to the writers that stage; clones share it.
+///
+/// The signal watcher takes this set's lock when a signal comes and keeps it until the
+/// process ends, so whatever runs under it ([`Staging::create_dir`],
+/// [`Staging::create_file`], [`Staging::unless_stopping`]) either finishes before the
+/// staging paths are removed or never starts.
+#[derive(Debug, Clone, Default)]
+pub struct Staging {
+    paths: Arc<Mutex<Vec<PathBuf>>>,
 }
 
-/// While the returned guard lives, `path` (a staging file or folder) is removed when the
-/// process receives SIGINT or SIGTERM, which then ends it with the status a shell gives
-/// (130, 143). What a signal cannot be caught for (SIGKILL, power loss) is left for
-/// [`sweep`] and [`sweep_beside`]. Register a path before it exists (or make it with
-/// [`create_staging_dir`]): one made before would outlive a signal in between.
-pub fn remove_on_signal(path: &Path) -> SignalGuard {
-    WATCHER.get_or_init(watch_signals);
-    registered().push(path.to_path_buf());
-    SignalGuard(path.to_path_buf())
+/// The one process-wide piece: the OS delivers a signal to the process, not to a run, so
+/// one watcher thread waits for SIGINT and SIGTERM for the whole process. It is started
+/// by the first [`Staging`] that stages anything and holds a clone of that one value
+/// (the command line's: a process runs one command); a path registered with another
+/// `Staging` in the same process is not removed on a signal, and is left for
+/// [`sweep`] and [`sweep_beside`] as after a SIGKILL.
+static WATCHER: OnceLock<Staging> = OnceLock::new();
+
+impl Staging {
+    /// An empty set, not watched until it stages something.
+    pub fn new() -> Staging {
+        Staging::default()
+    }
+
+    fn registered(&self) -> MutexGuard<'_, Vec<PathBuf>> {
+        WATCHER.get_or_init(|| {
+            watch_signals(self.clone());
+            self.clone()
+        });
+        self.paths.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// While the returned guard lives, `path` (a staging file or folder) is removed when
+    /// the process receives SIGINT or SIGTERM, which then ends it with the status a shell
+    /// gives (130, 143). What a signal cannot be caught for (SIGKILL, power loss) is left
+    /// for [`sweep`] and [`sweep_beside`]. Register a path before it exists (or make it
+    /// with [`Staging::create_dir`]): one made before would outlive a signal in between.
+    pub fn remove_on_signal(&self, path: &Path) -> SignalGuard {
+        self.registered().push(path.to_path_buf());
+        self.guard(path)
+    }
+
+    /// Makes the staging folder `path` (and its parents) so that a SIGINT or SIGTERM
+    /// removes it whenever it comes: the folder exists only while it is registered.
+    pub fn create_dir(&self, path: &Path) -> io::Result<SignalGuard> {
+        let mut paths = self.registered();
+        fs::create_dir_all(path)?;
+        paths.push(path.to_path_buf());
+        Ok(self.guard(path))
+    }
+
+    /// Creates (or truncates) the staging file `path`, removed on SIGINT or SIGTERM as
+    /// [`Staging::create_dir`] does for a folder.
+    pub fn create_file(&self, path: &Path) -> io::Result<(fs::File, SignalGuard)> {
+        let mut paths = self.registered();
+        let file = fs::File::create(path)?;
+        paths.push(path.to_path_buf());
+        Ok((file, self.guard(path)))
+    }
+
+    /// Runs `f` unless a SIGINT or SIGTERM is being handled, and keeps one from being
+    /// handled while it runs: the rename that publishes an output from its staging name,
+    /// or a file made inside a staging folder, happens whole or not at all.
+    pub fn unless_stopping<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _paths = self.registered();
+        f()
+    }
+
+    fn guard(&self, path: &Path) -> SignalGuard {
+        SignalGuard {
+            staging: self.clone(),
+            path: path.to_path_buf(),
+        }
+    }
 }
 
-/// Makes the staging folder `path` (and its parents) so that a SIGINT or SIGTERM removes it
-/// whenever it comes: the folder exists only while it is registered.
-pub fn create_staging_dir(path: &Path) -> io::Result<SignalGuard> {
-    WATCHER.get_or_init(watch_signals);
-    let mut paths = registered();
-    fs::create_dir_all(path)?;
-    paths.push(path.to_path_buf());
-    Ok(SignalGuard(path.to_path_buf()))
-}
-
-/// Creates (or truncates) the staging file `path`, removed on SIGINT or SIGTERM as
-/// [`create_staging_dir`] does for a folder.
-pub fn create_staging_file(path: &Path) -> io::Result<(fs::File, SignalGuard)> {
-    WATCHER.get_or_init(watch_signals);
-    let mut paths = registered();
-    let file = fs::File::create(path)?;
-    paths.push(path.to_path_buf());
-    Ok((file, SignalGuard(path.to_path_buf())))
-}
-
-/// Runs `f` unless a SIGINT or SIGTERM is being handled, and keeps one from being handled
-/// while it runs: the rename that publishes an output from its staging name, or a file
-/// made inside a staging folder, happens whole or not at all.
-pub fn unless_stopping<T>(f: impl FnOnce() -> T) -> T {
-    let _paths = registered();
-    f()
-}
-
-/// Ends [`remove_on_signal`] for its path (the path itself is left as it is).
+/// Ends [`Staging::remove_on_signal`] for its path (the path itself is left as it is).
 #[derive(Debug)]
-pub struct SignalGuard(PathBuf);
+pub struct SignalGuard {
+    staging: Staging,
+    path: PathBuf,
+}
 
 impl Drop for SignalGuard {
     fn drop(&mut self) {
-        let mut paths = registered();
-        if let Some(i) = paths.iter().position(|p| p == &self.0) {
+        let mut paths = self
+            .staging
+            .paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = paths.iter().position(|p| p == &self.path) {
             paths.remove(i);
         }
     }
@@ -204,8 +239,9 @@ fn remove_staging(path: &Path) {
     }
 }
 
-/// Starts the thread that waits for SIGINT and SIGTERM; both are caught from here on.
-fn watch_signals() {
+/// Starts the thread that waits for SIGINT and SIGTERM for `staging`; both are caught
+/// from here on.
+fn watch_signals(staging: Staging) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -232,7 +268,7 @@ fn watch_signals() {
             }
         });
         // Held until the process ends: nothing new is staged or published from here on.
-        let paths = registered();
+        let paths = staging.paths.lock().unwrap_or_else(PoisonError::into_inner);
         for p in paths.iter() {
             remove_staging(p);
         }
@@ -243,6 +279,27 @@ fn watch_signals() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_staging_set_holds_its_own_paths_while_their_guards_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (Staging::new(), Staging::new());
+        let folder = dir.path().join(".b.tar.gz.seedforge-1-0.tmp/debs");
+        let guard = one.create_dir(&folder).unwrap();
+        let (_file, file_guard) = two.create_file(&dir.path().join("t")).unwrap();
+        let held = |s: &Staging| s.paths.lock().unwrap().clone();
+        assert_eq!(held(&one), std::slice::from_ref(&folder));
+        assert_eq!(held(&two), [dir.path().join("t")]);
+        // A clone is the same set.
+        let _also = one.clone().remove_on_signal(&dir.path().join("later"));
+        assert_eq!(held(&one).len(), 2);
+        drop(guard);
+        assert_eq!(held(&one), [dir.path().join("later")]);
+        assert!(folder.is_dir(), "dropping the guard leaves the path alone");
+        drop(file_guard);
+        assert!(held(&two).is_empty());
+        assert_eq!(two.unless_stopping(|| 7), 7);
+    }
 
     #[test]
     fn temporary_names_carry_their_writer() {

@@ -39,8 +39,6 @@ pub mod vocab;
 pub use report::{NoopReporter, Reporter};
 pub use version::{COMMIT, VERSION};
 
-use std::fmt;
-
 /// Every failure the library can report, grouped by the module it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -74,9 +72,6 @@ pub enum Error {
     /// Sealing, checking, cleaning or exporting a build output failed.
     #[error(transparent)]
     Seal(#[from] pipeline::seal::SealError),
-    /// The command line is inconsistent in a way clap cannot see.
-    #[error("{0}")]
-    Usage(String),
     /// `verify` found problems; the report has been delivered to the caller already.
     #[error("{0}")]
     VerifyFailed(String),
@@ -96,25 +91,6 @@ pub enum Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Process exit codes, documented in one place (README "Exit codes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    /// Everything worked.
-    Ok = 0,
-    /// The work failed (I/O, a corrupt blob, a failed verification).
-    Failure = 1,
-    /// The command line or an input file is invalid; nothing was written.
-    InvalidInput = 2,
-    /// A required external tool is missing.
-    MissingTool = 3,
-}
-
-impl fmt::Display for ExitCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", *self as i32)
-    }
-}
 
 impl From<vocab::SecretError> for Error {
     fn from(e: vocab::SecretError) -> Error {
@@ -138,37 +114,6 @@ impl From<pipeline::offline::CheckError> for Error {
             CheckError::Lock(e) => Error::Oci(e),
             CheckError::Inputs(e) => Error::Debs(e),
             CheckError::Missing(e) => Error::Offline(e),
-        }
-    }
-}
-
-impl Error {
-    /// The exit code this error maps to.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Config(_)
-            | Error::Image(_)
-            | Error::Usage(_)
-            | Error::Preflight(_)
-            | Error::Render(_)
-            | Error::Offline(_) => ExitCode::InvalidInput,
-            Error::Oci(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Debs(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Debs(e) if e.is_missing_tool() => ExitCode::MissingTool,
-            Error::Debs(_) => ExitCode::Failure,
-            Error::Pki(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Iso(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Files(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Seal(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Input(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::OutPath(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-            Error::Input(_) | Error::OutPath(_) => ExitCode::Failure,
-            Error::Files(_) | Error::Seal(_) => ExitCode::Failure,
-            Error::Oci(_)
-            | Error::Pki(_)
-            | Error::Iso(_)
-            | Error::VerifyFailed(_)
-            | Error::BuildLock(_) => ExitCode::Failure,
         }
     }
 }

@@ -1,14 +1,17 @@
 //! The one place secrets are kept out of what seedforge prints.
 //!
-//! Every secret value is registered here when it is read (the join token, registry
-//! passwords); the binary passes every error message and log line through [`scrub`] before
-//! it reaches the terminal. Types such as `SecretValue` already refuse to print themselves,
-//! but a secret can also reach a message as plain text: a token file given by mistake as
-//! an image list is quoted as a bad line, a template that puts the token where validation
-//! quotes a key shows it as the key. Scrubbing the text itself covers those too.
+//! A run owns one [`Secrets`]: every secret value is registered in it when it is read (the
+//! join token, registry passwords), and the binary passes every error message, warning
+//! and log line through [`Secrets::scrub`] before it reaches the terminal. Types such as
+//! `SecretValue` already refuse to print themselves, but a secret can also reach a message
+//! as plain text: a token file given by mistake as an image list is quoted as a bad line,
+//! a template that puts the token where validation quotes a key shows it as the key.
+//! Scrubbing the text itself covers those too. [`url`] masks the password of a URL and
+//! needs no registry.
 
 use std::borrow::Cow;
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// What replaces a secret in printed text.
 pub const MASK: &str = "<redacted>";
@@ -16,68 +19,92 @@ pub const MASK: &str = "<redacted>";
 /// Secrets shorter than this are not scrubbed piecewise (too likely to be ordinary words).
 const MIN_PIECE: usize = 8;
 
-static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The secret values of one run, and what masks them. Clones share one set (the log
+/// writer, the error report and the library code that reads secrets all hold the run's);
+/// two values made by [`Secrets::new`] know nothing of each other.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// Every form of every registered value, longest first.
+    forms: Arc<Mutex<Vec<String>>>,
+}
 
-/// Registers a secret value: from now on [`scrub`] replaces it, its quoted (escaped) form
-/// and each of its whitespace-separated words of 8 characters or more.
-pub fn register(value: &str) {
-    if value.is_empty() {
-        return;
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({} form(s))", self.lock().len())
     }
-    let escaped = format!("{value:?}");
-    let escaped = escaped[1..escaped.len() - 1].to_string();
-    let mut forms = vec![value.to_string(), escaped];
-    let words: Vec<&str> = value.split_whitespace().collect();
-    if words.len() > 1 {
-        forms.extend(
-            words
-                .into_iter()
-                .filter(|w| w.len() >= MIN_PIECE)
-                .map(str::to_string),
-        );
+}
+
+impl Secrets {
+    /// An empty set.
+    pub fn new() -> Secrets {
+        Secrets::default()
     }
-    let mut secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
-    for form in forms {
-        if !secrets.contains(&form) {
-            secrets.push(form);
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.forms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a secret value: from now on [`Secrets::scrub`] replaces it, its quoted
+    /// (escaped) form and each of its whitespace-separated words of 8 characters or more.
+    pub fn register(&self, value: &str) {
+        if value.is_empty() {
+            return;
         }
+        let escaped = format!("{value:?}");
+        let escaped = escaped[1..escaped.len() - 1].to_string();
+        let mut forms = vec![value.to_string(), escaped];
+        let words: Vec<&str> = value.split_whitespace().collect();
+        if words.len() > 1 {
+            forms.extend(
+                words
+                    .into_iter()
+                    .filter(|w| w.len() >= MIN_PIECE)
+                    .map(str::to_string),
+            );
+        }
+        let mut secrets = self.lock();
+        for form in forms {
+            if !secrets.contains(&form) {
+                secrets.push(form);
+            }
+        }
+        // Longest first, so a secret that contains another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
-    // Longest first, so a secret that contains another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+
+    /// `text` with every registered secret replaced by [`MASK`] and the password of every
+    /// `scheme://user:password@` in it by [`URL_MASK`].
+    ///
+    /// One pass over the text: at each position the longest registered secret that starts
+    /// there is replaced, and the mask itself is never scanned again (replacing secret
+    /// after secret would mask a short secret's letters inside an earlier `<redacted>`).
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let secrets = self.lock();
+        let text = url(text);
+        if !secrets.iter().any(|s| text.contains(s.as_str())) {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest: &str = &text;
+        while let Some(c) = rest.chars().next() {
+            // `secrets` is sorted longest first, so the first match is the longest.
+            match secrets.iter().find(|s| rest.starts_with(s.as_str())) {
+                Some(secret) => {
+                    out.push_str(MASK);
+                    rest = &rest[secret.len()..];
+                }
+                None => {
+                    out.push(c);
+                    rest = &rest[c.len_utf8()..];
+                }
+            }
+        }
+        Cow::Owned(out)
+    }
 }
 
 /// What replaces the password of a URL (`user:***@host`).
 pub const URL_MASK: &str = "***";
-
-/// `text` with every registered secret replaced by [`MASK`] and the password of every
-/// `scheme://user:password@` in it by [`URL_MASK`].
-///
-/// One pass over the text: at each position the longest registered secret that starts
-/// there is replaced, and the mask itself is never scanned again (replacing secret after
-/// secret would mask a short secret's letters inside an earlier `<redacted>`).
-pub fn scrub(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
-    let text = url(text);
-    if !secrets.iter().any(|s| text.contains(s.as_str())) {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest: &str = &text;
-    while let Some(c) = rest.chars().next() {
-        // `secrets` is sorted longest first, so the first match is the longest.
-        match secrets.iter().find(|s| rest.starts_with(s.as_str())) {
-            Some(secret) => {
-                out.push_str(MASK);
-                rest = &rest[secret.len()..];
-            }
-            None => {
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-    }
-    Cow::Owned(out)
-}
 
 /// `text` (one URL, or text holding URLs) with the password of each `scheme://user:password@`
 /// replaced by [`URL_MASK`], for showing a URL: `http://me:s3cret@host/x` becomes
@@ -135,19 +162,30 @@ fn has_scheme(before: &str) -> bool {
         .any(|b| b.is_ascii_alphabetic())
 }
 
-/// A writer that scrubs each write before passing it on (log lines are written whole).
+/// A writer that scrubs each write with a run's [`Secrets`] before passing it on (log
+/// lines are written whole).
 #[derive(Debug)]
-pub struct ScrubbingWriter<W>(pub W);
+pub struct ScrubbingWriter<W> {
+    secrets: Secrets,
+    inner: W,
+}
+
+impl<W> ScrubbingWriter<W> {
+    /// Writes to `inner` what is written to it, scrubbed with `secrets`.
+    pub fn new(secrets: Secrets, inner: W) -> ScrubbingWriter<W> {
+        ScrubbingWriter { secrets, inner }
+    }
+}
 
 impl<W: std::io::Write> std::io::Write for ScrubbingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        self.0.write_all(scrub(&text).as_bytes())?;
+        self.inner.write_all(self.secrets.scrub(&text).as_bytes())?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.inner.flush()
     }
 }
 
@@ -157,13 +195,55 @@ mod tests {
 
     #[test]
     fn registered_values_and_their_quoted_forms_are_replaced() {
-        register("K10tok\"en-with-quote::server:abc");
+        let secrets = Secrets::new();
+        secrets.register("K10tok\"en-with-quote::server:abc");
         let plain = "error: x: invalid source \"K10tok\"en-with-quote::server:abc\"";
-        assert!(!scrub(plain).contains("K10tok"), "{}", scrub(plain));
+        assert_eq!(
+            secrets.scrub(plain),
+            format!("error: x: invalid source \"{MASK}\"")
+        );
         let debug = format!("error: {:?}", "K10tok\"en-with-quote::server:abc");
-        assert!(!scrub(&debug).contains("K10tok"), "{}", scrub(&debug));
-        // Other tests in this process register their own (short) secrets, so only the
-        // replacement of this one is checked.
+        assert!(
+            !secrets.scrub(&debug).contains("K10tok"),
+            "{}",
+            secrets.scrub(&debug)
+        );
+    }
+
+    #[test]
+    fn two_runs_secrets_are_independent() {
+        let one = Secrets::new();
+        let two = Secrets::new();
+        one.register("first-run-token-value");
+        two.register("second-run-token-value");
+        let text = "first-run-token-value second-run-token-value";
+        assert_eq!(one.scrub(text), format!("{MASK} second-run-token-value"));
+        assert_eq!(two.scrub(text), format!("first-run-token-value {MASK}"));
+        // A clone is the same set: what is registered through it is masked by both.
+        let shared = one.clone();
+        shared.register("registered-through-a-clone");
+        assert_eq!(one.scrub("registered-through-a-clone"), MASK);
+        assert_eq!(
+            two.scrub("registered-through-a-clone"),
+            "registered-through-a-clone"
+        );
+        assert_eq!(Secrets::new().scrub(text), text);
+    }
+
+    #[test]
+    fn the_log_writer_scrubs_what_passes_through_it() {
+        use std::io::Write;
+        let secrets = Secrets::new();
+        secrets.register("hunter2-is-the-password");
+        let mut out = Vec::new();
+        let mut w = ScrubbingWriter::new(secrets.clone(), &mut out);
+        w.write_all(b"WARN login with hunter2-is-the-password failed\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("WARN login with {MASK} failed\n")
+        );
+        assert!(!format!("{secrets:?}").contains("hunter2"));
     }
 
     #[test]
@@ -190,26 +270,24 @@ mod tests {
             ("://x:y@z", "://x:y@z"),
             ("µ http://ü:ö@h µ", "µ http://ü:***@h µ"),
         ];
+        let secrets = Secrets::new();
         for (text, want) in cases {
             assert_eq!(url(text), want, "{text}");
-            // Other tests in this process register short secrets of their own, which
-            // `scrub` also masks: only the URL password's absence is checked through it.
-            if want != text {
-                assert!(!scrub(text).contains(":s3cret@"), "{text}");
-            }
+            // Scrubbing masks URL passwords too, with nothing registered.
+            assert_eq!(secrets.scrub(text), want, "{text}");
         }
-        assert!(!scrub("http://me:s3cret@h.example/debian").contains("s3cret"));
         assert!(matches!(url("http://h/x"), Cow::Borrowed(_)));
     }
 
     #[test]
     fn a_short_secret_never_masks_inside_a_mask() {
         // "edac" is inside "<redacted>": masking secret after secret would mask the mask.
-        register("edac");
-        register("zq-longer-secret-value");
-        assert_eq!(scrub("zq-longer-secret-value"), MASK);
+        let secrets = Secrets::new();
+        secrets.register("edac");
+        secrets.register("zq-longer-secret-value");
+        assert_eq!(secrets.scrub("zq-longer-secret-value"), MASK);
         assert_eq!(
-            scrub("zq-longer-secret-value:edac"),
+            secrets.scrub("zq-longer-secret-value:edac"),
             format!("{MASK}:{MASK}")
         );
     }

@@ -266,26 +266,29 @@ impl Secret {
     /// Reads the secret. `what` names it in errors (`cluster.token`); `config` is the
     /// config file, whose directory relative secret files resolve against.
     pub fn resolve(&self, what: &str, config: &Path) -> Result<SecretValue, SecretError> {
+        Secret::judge(self.read_raw(what, config)?, what, config)
+    }
+
+    /// [`Secret::resolve`], registering the value with `secrets` first (even a rejected
+    /// value is somebody's secret).
+    pub fn resolve_registered(
+        &self,
+        what: &str,
+        config: &Path,
+        secrets: &crate::redact::Secrets,
+    ) -> Result<SecretValue, SecretError> {
+        let value = self.read_raw(what, config)?;
+        secrets.register(&value);
+        Secret::judge(value, what, config)
+    }
+
+    /// A value read by [`Secret::read_raw`], refused if no tool could use it.
+    fn judge(value: String, what: &str, config: &Path) -> Result<SecretValue, SecretError> {
         let fail = |message: String| SecretError {
             path: config.to_path_buf(),
             what: what.to_string(),
             message,
         };
-        let value = match self {
-            Secret::Env(name) => std::env::var(name)
-                .map_err(|_| fail(format!("environment variable {name} is not set")))?,
-            Secret::File(file) => {
-                let dir = config.parent().unwrap_or(Path::new("."));
-                let full = dir.join(file);
-                let bytes = crate::input::read(&full, crate::input::Kind::Secret)
-                    .map_err(|e| fail(format!("cannot read {}: {}", full.display(), e.reason())))?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| fail(format!("{} is not UTF-8 text", full.display())))?;
-                text.trim_end_matches(['\n', '\r']).to_string()
-            }
-        };
-        // Registered before it is judged: even a rejected value is somebody's secret.
-        crate::redact::register(&value);
         if value.is_empty() {
             return Err(fail("the secret is empty".into()));
         }
@@ -301,6 +304,29 @@ impl Secret {
             ));
         }
         Ok(SecretValue(value))
+    }
+
+    /// The value as read, before [`Secret::resolve`] judges it (a run registers even a
+    /// rejected value with its [`crate::redact::Secrets`]: it is somebody's secret).
+    pub fn read_raw(&self, what: &str, config: &Path) -> Result<String, SecretError> {
+        let fail = |message: String| SecretError {
+            path: config.to_path_buf(),
+            what: what.to_string(),
+            message,
+        };
+        Ok(match self {
+            Secret::Env(name) => std::env::var(name)
+                .map_err(|_| fail(format!("environment variable {name} is not set")))?,
+            Secret::File(file) => {
+                let dir = config.parent().unwrap_or(Path::new("."));
+                let full = dir.join(file);
+                let bytes = crate::input::read(&full, crate::input::Kind::Secret)
+                    .map_err(|e| fail(format!("cannot read {}: {}", full.display(), e.reason())))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| fail(format!("{} is not UTF-8 text", full.display())))?;
+                text.trim_end_matches(['\n', '\r']).to_string()
+            }
+        })
     }
 }
 

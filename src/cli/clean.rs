@@ -1,12 +1,13 @@
 //! `seedforge clean`, and the seal's parts of `build` and `verify` output.
 
+use super::{CliError, ExitCode};
 use super::{Global, print_json};
 use clap::Args;
+use seedforge::Error;
 use seedforge::pipeline::clean::{CleanOptions, clean};
 use seedforge::pipeline::run::BuildReport;
 use seedforge::pipeline::seal::{CertCheck, SumsReport};
 use seedforge::util::human_bytes;
-use seedforge::{Error, ExitCode};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -23,7 +24,7 @@ pub(crate) struct CleanArgs {
     remove_pki: bool,
 }
 
-pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, Error> {
+pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, CliError> {
     // Never while a build writes there. Without a manifest, clean refuses without
     // touching the folder, so the lock (a file) is taken only when there is one.
     // A lock file without a manifest is what a clean killed after its last removal
@@ -118,7 +119,7 @@ pub(crate) fn print_build(report: &BuildReport) {
 }
 
 /// What [`verify_sealed`] found: the sums, the certificate check and the verdict.
-pub(crate) type Sealed = (SumsReport, Option<CertCheck>, Result<ExitCode, Error>);
+pub(crate) type Sealed = (SumsReport, Option<CertCheck>, Result<ExitCode, CliError>);
 
 /// `verify`'s checks of a sealed output: `SHA256SUMS` re-hashed and the registry
 /// certificate re-checked against `manifest.json`. `None` when `dir` has no SHA256SUMS.
@@ -196,7 +197,7 @@ pub(crate) fn verify_sealed(g: &Global, dir: &Path) -> Result<Option<Sealed>, Er
     let result = if failures.is_empty() {
         Ok(ExitCode::Ok)
     } else {
-        Err(Error::VerifyFailed(failures.join("; ")))
+        Err(Error::VerifyFailed(failures.join("; ")).into())
     };
     Ok(Some((sums, cert, result)))
 }

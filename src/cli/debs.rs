@@ -1,12 +1,13 @@
 //! `seedforge debs`: one offline package bundle from .deb files or an apt repository.
 
+use super::{CliError, ExitCode};
 use super::{Global, print_json, progress};
 use clap::Args;
+use seedforge::Reporter;
 use seedforge::debs::cache::{self, DebCache};
 use seedforge::debs::resolve::Request;
 use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare_cached};
 use seedforge::net::Net;
-use seedforge::{Error, ExitCode, Reporter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -85,7 +86,7 @@ const NO_CACHE_ENV: &str = "SEEDFORGE_NO_CACHE";
 const CACHE_MAX_ENV: &str = "SEEDFORGE_CACHE_MAX";
 
 /// The cache's size cap: `SEEDFORGE_CACHE_MAX`, else [`cache::DEFAULT_CACHE_MAX`].
-fn cache_max() -> Result<u64, Error> {
+fn cache_max() -> Result<u64, CliError> {
     let Ok(raw) = std::env::var(CACHE_MAX_ENV) else {
         return Ok(cache::DEFAULT_CACHE_MAX);
     };
@@ -109,7 +110,7 @@ fn cache_max() -> Result<u64, Error> {
         .filter(|_| shift < 64)
         .and_then(|n| n.checked_mul(1u64 << shift))
         .ok_or_else(|| {
-            Error::Usage(format!(
+            CliError::Usage(format!(
                 "{CACHE_MAX_ENV}={raw:?}: expected a size in bytes, or with a K, M, G or T suffix"
             ))
         })
@@ -127,7 +128,7 @@ pub(super) fn cache_root(dir: Option<&Path>) -> Option<PathBuf> {
 pub(super) fn open_cache(
     no_cache: bool,
     dir: Option<&Path>,
-) -> Result<Option<Arc<DebCache>>, Error> {
+) -> Result<Option<Arc<DebCache>>, CliError> {
     let off = std::env::var(NO_CACHE_ENV).is_ok_and(|v| !matches!(v.trim(), "" | "0"));
     let max = cache_max()?;
     if no_cache || off {
@@ -142,9 +143,10 @@ pub(super) fn open_cache(
     };
     match DebCache::open(&root, max) {
         Ok(c) => Ok(Some(Arc::new(c))),
-        Err(e) if dir.is_some() => {
-            Err(Error::Usage(format!("--cache-dir {}: {e}", root.display())))
-        }
+        Err(e) if dir.is_some() => Err(CliError::Usage(format!(
+            "--cache-dir {}: {e}",
+            root.display()
+        ))),
         Err(e) => {
             tracing::warn!(
                 "{}: download cache not used: {e}",
@@ -157,12 +159,12 @@ pub(super) fn open_cache(
 
 /// One `--repo`: a bare URL takes --suite and --component; "URL SUITE [COMPONENT...]"
 /// carries its own (components default to main).
-fn repo_spec(repo: &str, a: &DebsArgs) -> Result<RepoSpec, Error> {
+fn repo_spec(repo: &str, a: &DebsArgs) -> Result<RepoSpec, CliError> {
     let words: Vec<&str> = repo.split_whitespace().collect();
     let (url, suite, components) = match words.as_slice() {
         [url] => {
             let suite = a.suite.clone().ok_or_else(|| {
-                Error::Usage(format!(
+                CliError::Usage(format!(
                     "--repo {url}: give its suite, with --suite or as \"{url} SUITE [COMPONENT...]\""
                 ))
             })?;
@@ -176,7 +178,7 @@ fn repo_spec(repo: &str, a: &DebsArgs) -> Result<RepoSpec, Error> {
             };
             (url.to_string(), suite.to_string(), components)
         }
-        [] => return Err(Error::Usage("--repo: empty".into())),
+        [] => return Err(CliError::Usage("--repo: empty".into())),
     };
     Ok(RepoSpec {
         url,
@@ -186,7 +188,7 @@ fn repo_spec(repo: &str, a: &DebsArgs) -> Result<RepoSpec, Error> {
     })
 }
 
-pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
+pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, CliError> {
     let mut sources = Vec::new();
     if !a.debs.is_empty() {
         sources.push(PackageSource::Debs(a.debs.clone()));
@@ -200,7 +202,7 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
             let file = a.out.file_name().map(|f| f.to_string_lossy().into_owned());
             let stem = file.as_deref().and_then(|f| f.strip_suffix(".tar.gz"));
             stem.map(str::to_string).ok_or_else(|| {
-                Error::Usage(format!(
+                CliError::Usage(format!(
                     "{}: the bundle must be named NAME.tar.gz (or pass --name)",
                     a.out.display()
                 ))
@@ -208,7 +210,7 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
         }
     };
     seedforge::debs::bundle::check_name(&name).map_err(|m| {
-        Error::Usage(match &a.name {
+        CliError::Usage(match &a.name {
             Some(_) => format!("--name: {m}"),
             None => format!("--out {}: {m} (pass --name)", a.out.display()),
         })
@@ -253,8 +255,8 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
     seedforge::outpath::refuse_inputs(&a.out, inputs)?;
     let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
     let cache = open_cache(a.no_cache, a.cache_dir.as_deref())?;
-    let prepared = prepare_cached(&spec, net, cache)?;
-    let reporter = progress::CliReporter::new(g.quiet || g.json, prepared.closure.packages.len());
+    let prepared = prepare_cached(&spec, net, cache, &g.staging)?;
+    let reporter = progress::CliReporter::new(g, prepared.closure.packages.len());
     if prepared.unverified() {
         reporter.warning(&unverified_note(&prepared));
     }

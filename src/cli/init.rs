@@ -2,8 +2,9 @@
 //! fresh join token, so that a new folder is one edit away from `seedforge build`.
 
 use super::Global;
+use super::{CliError, ExitCode};
 use clap::Args;
-use seedforge::{Error, ExitCode};
+
 use std::path::{Path, PathBuf};
 
 /// Arguments of `seedforge init`.
@@ -83,13 +84,13 @@ network:
 output: out
 "#;
 
-pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
+pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> {
     let version = a
         .k3s_version
         .clone()
         .unwrap_or_else(|| seedforge::preflight::newest_known_release().to_string());
     let Some(list) = seedforge::preflight::release_image_list(&version) else {
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "--k3s-version {version}: this seedforge knows the images of {}; give one of them (or write images.txt yourself)",
             seedforge::preflight::newest_known_release()
         )));
@@ -123,7 +124,7 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
             seedforge::outpath::refuse_non_folder(parent)?;
         }
         if path.symlink_metadata().is_ok() {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "{}: already exists; seedforge init writes only files that do not exist",
                 path.display()
             )));
@@ -145,11 +146,11 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
 }
 
 /// A join token: 32 random bytes as hex.
-fn token() -> Result<String, Error> {
+fn token() -> Result<String, CliError> {
     use ring::rand::SecureRandom as _;
     let mut bytes = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| Error::Usage("no randomness for a join token".into()))?;
+        .map_err(|_| CliError::Usage("no randomness for a join token".into()))?;
     Ok(seedforge::hashing::hex(&bytes))
 }

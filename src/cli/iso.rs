@@ -2,12 +2,13 @@
 //! `seedforge verify` (re-read an image with our own reader and check what cloud-init
 //! needs from it).
 
+use super::{CliError, ExitCode};
 use super::{Global, print_json};
 use clap::Args;
+use seedforge::Error;
 use seedforge::hashing::HashingWriter;
 use seedforge::iso::{IsoImage, IsoOptions, Namespace, write_iso};
 use seedforge::oci::Digest;
-use seedforge::{Error, ExitCode};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub struct IsoArgs {
 }
 
 /// Writes the image.
-pub fn iso_cmd(g: &Global, a: &IsoArgs) -> Result<ExitCode, Error> {
+pub fn iso_cmd(g: &Global, a: &IsoArgs) -> Result<ExitCode, CliError> {
     let opts = IsoOptions {
         label: a.label.clone(),
         source_date_epoch: a.source_date_epoch.unwrap_or(0),
@@ -104,7 +105,7 @@ pub struct IsoCheck {
 }
 
 /// Checks every image; prints the results; fails if any has a problem.
-pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, Error> {
+pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, CliError> {
     let (checks, result) = check_images(g, images);
     if g.json {
         print_json(&checks);
@@ -114,7 +115,7 @@ pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, Error> 
 
 /// Checks every image, printing text (not JSON) as [`verify_images`] does; returns the
 /// checks for a caller that prints one combined JSON document.
-pub fn check_images(g: &Global, images: &[PathBuf]) -> (Vec<IsoCheck>, Result<ExitCode, Error>) {
+pub fn check_images(g: &Global, images: &[PathBuf]) -> (Vec<IsoCheck>, Result<ExitCode, CliError>) {
     let mut checks: Vec<IsoCheck> = images.iter().map(|p| check_image(p)).collect();
     match_payloads(&mut checks);
     let bad = checks.iter().filter(|c| !c.problems.is_empty()).count();
@@ -135,9 +136,7 @@ pub fn check_images(g: &Global, images: &[PathBuf]) -> (Vec<IsoCheck>, Result<Ex
     let result = if bad == 0 {
         Ok(ExitCode::Ok)
     } else {
-        Err(Error::VerifyFailed(format!(
-            "{bad} image(s) failed verification"
-        )))
+        Err(Error::VerifyFailed(format!("{bad} image(s) failed verification")).into())
     };
     (checks, result)
 }

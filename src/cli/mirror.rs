@@ -1,5 +1,6 @@
 //! `seedforge mirror`: image lists into an OCI layout, from registries or local files.
 
+use super::{CliError, ExitCode};
 use super::{Global, net, print_images, print_json, progress};
 use clap::Args;
 use seedforge::image::{ImageList, ImageSource};
@@ -9,8 +10,9 @@ use seedforge::oci::mirror::{MirrorOptions, MirrorSummary, mirror};
 use seedforge::oci::registry::settings::Password;
 use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
 use seedforge::pipeline::run::MirroredImageReport;
+use seedforge::redact::Secrets;
 use seedforge::util::human_bytes;
-use seedforge::{Error, ExitCode, Reporter};
+use seedforge::{Error, Reporter};
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
@@ -55,18 +57,25 @@ pub struct RegistryArgs {
 impl RegistryArgs {
     /// The registries these flags describe, for a run that talks to the registries in
     /// `scope`: `--username` without a host applies to the one registry there, and is
-    /// refused when there are several.
-    pub fn registries(&self, scope: &BTreeSet<String>) -> Result<Registries, Error> {
+    /// refused when there are several. Passwords read or found are registered with
+    /// `secrets`, the run's.
+    pub fn registries(
+        &self,
+        scope: &BTreeSet<String>,
+        secrets: &Secrets,
+    ) -> Result<Registries, CliError> {
         let net_settings = net::settings(&self.ca_files)?;
-        let mut access = RegistryAccess::default();
+        let mut access = RegistryAccess::new(secrets.clone());
         access.plain_http = self.insecure.clone();
         if let Some(user) = &self.username {
             let (host, username) = scoped_user(user, scope)?;
+            let password = read_password()?;
+            secrets.register(&password);
             access.set_command_line(
                 &host,
                 Credentials {
                     username,
-                    password: Password::new(read_password()?),
+                    password: Password::new(password),
                 },
             );
         }
@@ -89,10 +98,10 @@ fn insecure_registry_refused(host: &str) -> Result<String, String> {
 }
 
 /// The host and user of `--username [HOST=]USER`.
-fn scoped_user(value: &str, scope: &BTreeSet<String>) -> Result<(String, String), Error> {
+fn scoped_user(value: &str, scope: &BTreeSet<String>) -> Result<(String, String), CliError> {
     if let Some((host, user)) = value.split_once('=') {
         if host.is_empty() || user.is_empty() || host.contains('/') {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "--username {value:?}: expected HOST=USER (registry.example.com:5000=alice) or USER"
             )));
         }
@@ -101,10 +110,10 @@ fn scoped_user(value: &str, scope: &BTreeSet<String>) -> Result<(String, String)
     let mut hosts = scope.iter();
     match (hosts.next(), hosts.next()) {
         (Some(host), None) => Ok((host.clone(), value.to_string())),
-        (None, _) => Err(Error::Usage(format!(
+        (None, _) => Err(CliError::Usage(format!(
             "--username {value}: no image here comes from a registry; drop --username"
         ))),
-        (Some(_), Some(_)) => Err(Error::Usage(format!(
+        (Some(_), Some(_)) => Err(CliError::Usage(format!(
             "--username {value}: the images come from {} registries ({}); say which one the credentials are for with --username HOST={value}",
             scope.len(),
             scope.iter().cloned().collect::<Vec<_>>().join(", ")
@@ -114,14 +123,14 @@ fn scoped_user(value: &str, scope: &BTreeSet<String>) -> Result<(String, String)
 
 /// The first line of standard input, read no further than a secret file's cap: an endless
 /// stream without a line break (`/dev/zero`) is refused, not kept in memory.
-fn read_password() -> Result<String, Error> {
+fn read_password() -> Result<String, CliError> {
     let cap = seedforge::input::Kind::Secret.cap();
     let mut line = Vec::new();
     std::io::stdin()
         .lock()
         .take(cap + 2)
         .read_until(b'\n', &mut line)
-        .map_err(|e| Error::Usage(format!("--password-stdin: cannot read: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--password-stdin: cannot read: {e}")))?;
     if line.last() == Some(&b'\n') {
         line.pop();
     }
@@ -129,14 +138,14 @@ fn read_password() -> Result<String, Error> {
         line.pop();
     }
     if line.len() as u64 > cap {
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "--password-stdin: the first line of standard input is longer than the {cap}-byte limit for a password"
         )));
     }
     let password = String::from_utf8(line)
-        .map_err(|_| Error::Usage("--password-stdin: the password is not UTF-8".into()))?;
+        .map_err(|_| CliError::Usage("--password-stdin: the password is not UTF-8".into()))?;
     if password.is_empty() {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "--password-stdin: standard input holds no password".into(),
         ));
     }
@@ -174,10 +183,10 @@ pub struct MirrorArgs {
 }
 
 /// Runs `seedforge mirror`.
-pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, CliError> {
     seedforge::outpath::refuse_dangerous(&a.layout)?;
     if a.registry.password_stdin && a.images.iter().any(|p| p.as_os_str() == "-") {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "--images - and --password-stdin both read standard input: give the list as a file"
                 .into(),
         ));
@@ -186,11 +195,14 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, Error> {
     let options = MirrorOptions {
         platforms: a.platforms.clone(),
         concurrency: usize::from(a.concurrency),
-        registries: Arc::new(a.registry.registries(&registry_hosts(&images))?),
+        registries: Arc::new(
+            a.registry
+                .registries(&registry_hosts(&images), &g.secrets)?,
+        ),
         keep_going: a.keep_going,
         known_layout: None,
     };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, images.entries.len());
+    let reporter = progress::CliReporter::new(g, images.entries.len());
     reporter.step_started("mirror");
     let result = mirror(&images.entries, &a.layout, &options, &reporter);
     reporter.finish();

@@ -23,6 +23,7 @@ macro_rules! errln {
 
 mod clean;
 mod debs;
+mod exit;
 mod init;
 mod iso;
 mod mirror;
@@ -34,6 +35,7 @@ mod render;
 pub mod stdio;
 
 use clap::{Args, Parser, Subcommand};
+use seedforge::Error;
 use seedforge::config::Config;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
@@ -43,8 +45,10 @@ use seedforge::oci::{Layout, Platform};
 use seedforge::pipeline::build_lock::BuildLock;
 use seedforge::pipeline::plan;
 use seedforge::pipeline::run::{self, MirroredImageReport};
-use seedforge::{Error, ExitCode};
+use seedforge::redact::Secrets;
 use serde::Serialize;
+
+pub(crate) use exit::{CliError, ExitCode};
 use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
@@ -83,6 +87,13 @@ pub(crate) struct Global {
     /// set), always or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = clap::ColorChoice::Auto, global = true)]
     pub(crate) color: clap::ColorChoice,
+    /// This run's secrets: the config's and every password read, registered as they are
+    /// read; every error, warning and log line this process prints is scrubbed with them.
+    #[arg(skip)]
+    pub(crate) secrets: Secrets,
+    /// This run's staging paths, removed if a SIGINT or SIGTERM ends it.
+    #[arg(skip)]
+    pub(crate) staging: seedforge::leftovers::Staging,
 }
 
 /// Whether log lines on stderr are coloured.
@@ -359,7 +370,8 @@ pub fn main() -> i32 {
         Ok(code) => code as i32,
         Err(e) => {
             // Every message passes the one redaction point on its way out.
-            let scrub = |t: String| seedforge::redact::scrub(&t).into_owned();
+            let secrets = &cli.global.secrets;
+            let scrub = |t: String| secrets.scrub(&t).into_owned();
             let mut report = format!("error: {}\n", scrub(e.to_string()));
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
@@ -376,6 +388,7 @@ pub fn main() -> i32 {
 }
 
 fn init_logging(global: &Global) {
+    let secrets = global.secrets.clone();
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -386,7 +399,9 @@ fn init_logging(global: &Global) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("seedforge={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| seedforge::redact::ScrubbingWriter(stdio::Stderr))
+        .with_writer(move || {
+            seedforge::redact::ScrubbingWriter::new(secrets.clone(), stdio::Stderr)
+        })
         // Its own report of a failed write would be an `eprintln!`, which panics then.
         .log_internal_errors(false)
         .with_ansi(colour(global.color))
@@ -395,7 +410,7 @@ fn init_logging(global: &Global) {
         .try_init();
 }
 
-fn run(cli: &Cli) -> Result<ExitCode, Error> {
+fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     let g = &cli.global;
     match &cli.command {
         Command::Build(a) => build(g, a),
@@ -446,7 +461,7 @@ struct ManArgs {
 }
 
 /// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command.
-fn man_pages(a: &ManArgs) -> Result<ExitCode, Error> {
+fn man_pages(a: &ManArgs) -> Result<ExitCode, CliError> {
     let io = write_error;
     seedforge::outpath::refuse_non_folder(&a.dir)?;
     std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
@@ -478,16 +493,18 @@ pub(crate) fn print_json(value: &impl Serialize) {
     }
 }
 
-fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
+fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
-    config.register_secrets();
+    config.register_secrets(&g.secrets);
     let options = plan::PlanOptions {
         locked: a.locked,
         offline: a.offline,
         force: a.force,
         // Shared with `seedforge debs`: SEEDFORGE_CACHE_DIR, SEEDFORGE_NO_CACHE.
         deb_cache: debs::open_cache(false, None)?,
+        secrets: g.secrets.clone(),
+        staging: g.staging.clone(),
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     // One build per output folder: taken before the first write, held until the end.
@@ -499,7 +516,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, Error> {
         }
         lock
     };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, plan.inputs.images.entries.len());
+    let reporter = progress::CliReporter::new(g, plan.inputs.images.entries.len());
     let report = run::run(&plan, &reporter)?;
     reporter.finish();
     if g.json {
@@ -587,15 +604,17 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
     })?)
 }
 
-fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
+fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
-    config.register_secrets();
+    config.register_secrets(&g.secrets);
     let options = plan::PlanOptions {
         locked: false,
         offline: a.offline,
         force: false,
         deb_cache: debs::open_cache(false, None)?,
+        secrets: g.secrets.clone(),
+        staging: g.staging.clone(),
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     if g.json {
@@ -634,7 +653,7 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::Ok)
 }
 
-fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
+fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, CliError> {
     let from_name = Compression::from_path(&a.out);
     let compression = match (a.compression, from_name) {
         (Some(flag), _) => match flag {
@@ -644,14 +663,14 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
         },
         (None, Some(c)) => c,
         (None, None) => {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "{}: cannot tell the compression from the file name; name it .tar, .tar.gz or .tar.zst, or pass --compression",
                 a.out.display()
             )));
         }
     };
     let level = a.level.unwrap_or(compression.default_level());
-    compression.check_level(level).map_err(Error::Usage)?;
+    compression.check_level(level).map_err(CliError::Usage)?;
     let images = if a.images.is_empty() {
         None
     } else {
@@ -689,7 +708,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, Error> {
     let layout = Layout::open(&layout_path)?;
     // Blobs unchanged since they last hashed right are not read again.
     let stamps = BlobStamps::load(&layout);
-    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    let reporter = progress::CliReporter::new(g, 0);
     seedforge::Reporter::step_started(&reporter, "airgap");
     let report = write_archive(&layout, &a.out, &options, &reporter, Some(&stamps));
     reporter.finish();
@@ -729,7 +748,7 @@ pub(crate) fn layout_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
     for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
         errln!("warning: {warning}");
     }
@@ -763,7 +782,7 @@ fn verify_sealed_output(
     g: &Global,
     dir: &Path,
     (sums, cert, sums_result): clean::Sealed,
-) -> Result<ExitCode, Error> {
+) -> Result<ExitCode, CliError> {
     let mut failures = Vec::new();
     let mut doc = serde_json::json!({});
     if layout_dir(dir).exists() {
@@ -772,7 +791,7 @@ fn verify_sealed_output(
         failures.extend(result.err());
     }
     let images = iso::images_in(dir).unwrap_or_else(|e| {
-        failures.push(e);
+        failures.push(e.into());
         Vec::new()
     });
     if !images.is_empty() {
@@ -795,11 +814,12 @@ fn verify_sealed_output(
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; "),
-        )),
+        )
+        .into()),
     }
 }
 
-fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
+fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
     let (report, result) = layout_report(g, dir)?;
     if g.json {
         print_json(&report);
@@ -808,9 +828,12 @@ fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, Error> {
 }
 
 /// Verifies the layout, printing text unless `--json`; the caller prints the JSON.
-fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCode, Error>), Error> {
+fn layout_report(
+    g: &Global,
+    dir: &Path,
+) -> Result<(VerifyReport, Result<ExitCode, CliError>), Error> {
     let layout = Layout::open(&layout_dir(dir))?;
-    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    let reporter = progress::CliReporter::new(g, 0);
     seedforge::Reporter::step_started(&reporter, "verify");
     // Every blob is re-hashed; those found right get fresh stamps for `airgap`.
     let stamps = BlobStamps::recording(&layout);
@@ -833,12 +856,13 @@ fn layout_report(g: &Global, dir: &Path) -> Result<(VerifyReport, Result<ExitCod
             "{}: {} blob problem(s)",
             layout.root().display(),
             report.problems.len()
-        )))
+        ))
+        .into())
     };
     Ok((report, result))
 }
 
-fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, Error> {
+fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
     let cache = if a.cache { Some(gc_cache(g)?) } else { None };
     let Some(dir) = &a.dir else {
         if g.json {

@@ -5,13 +5,13 @@
 //! (bytes a second, 0 for no speed rule) and `SEEDFORGE_RETRIES` (attempts per request).
 //! A bad value is a usage error naming the variable.
 
-use seedforge::Error;
+use super::CliError;
 use seedforge::net::{Limits, NetSettings, RetryPolicy};
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn seconds(name: &str, default: Duration) -> Result<Duration, Error> {
-    seedforge::util::env_seconds(name, default).map_err(Error::Usage)
+fn seconds(name: &str, default: Duration) -> Result<Duration, CliError> {
+    seedforge::util::env_seconds(name, default).map_err(CliError::Usage)
 }
 
 /// A whole number from the environment variable `name`, within `range`.
@@ -20,7 +20,7 @@ fn number(
     what: &str,
     range: std::ops::RangeInclusive<u64>,
     default: u64,
-) -> Result<u64, Error> {
+) -> Result<u64, CliError> {
     let Ok(raw) = std::env::var(name) else {
         return Ok(default);
     };
@@ -29,7 +29,7 @@ fn number(
         .ok()
         .filter(|n| range.contains(n))
         .ok_or_else(|| {
-            Error::Usage(format!(
+            CliError::Usage(format!(
                 "{name}={raw:?}: expected {what}, {} to {}",
                 range.start(),
                 range.end()
@@ -39,7 +39,7 @@ fn number(
 
 /// The network settings for this run: limits and retries from the environment, CA files
 /// trusted for every host from `ca_files` (`--ca-file`), each checked to exist.
-pub(crate) fn settings(ca_files: &[PathBuf]) -> Result<NetSettings, Error> {
+pub(crate) fn settings(ca_files: &[PathBuf]) -> Result<NetSettings, CliError> {
     let limits = Limits::default();
     let retry = RetryPolicy::default();
     let attempts = number(
@@ -56,7 +56,7 @@ pub(crate) fn settings(ca_files: &[PathBuf]) -> Result<NetSettings, Error> {
     )?;
     for file in ca_files {
         if !file.is_file() {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "--ca-file {}: no such file",
                 file.display()
             )));

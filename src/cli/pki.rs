@@ -1,11 +1,12 @@
 //! `seedforge pki`: the registry PKI and registry configs without a config file.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use super::{CliError, ExitCode};
 use super::{Global, print_json};
 use clap::Args;
 use seedforge::config::{DEFAULT_NODE_CA_PATH, Host};
 use seedforge::pki::{self, Outcome, PkiSettings};
-use seedforge::{Error, ExitCode};
+
 use std::path::PathBuf;
 
 /// Arguments of `seedforge pki`.
@@ -55,9 +56,9 @@ fn parse_host(s: &str) -> Result<Host, String> {
     s.parse()
 }
 
-pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, Error> {
+pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, CliError> {
     if !a.node_ca_path.starts_with('/') {
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "--node-ca-path {:?} must be an absolute path",
             a.node_ca_path
         )));

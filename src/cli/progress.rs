@@ -5,7 +5,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use seedforge::Reporter;
-use seedforge::redact::scrub;
+use seedforge::redact::Secrets;
 use std::io::IsTerminal;
 
 /// Draws progress for one command.
@@ -21,6 +21,8 @@ pub struct CliReporter {
     /// Whether the current step has reported an item: until it does, no bar is drawn
     /// (a step without items would show the last step's count).
     items: std::sync::atomic::AtomicBool,
+    /// The run's secrets: every item and warning shown is scrubbed with them.
+    secrets: Secrets,
 }
 
 /// A step with items: done of all, time, bytes so far and the current item. The message
@@ -38,9 +40,10 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 impl CliReporter {
-    /// `silent` suppresses everything; `items` sizes the bar until a step tells its own
-    /// number of items.
-    pub fn new(silent: bool, items: usize) -> CliReporter {
+    /// `--quiet` or `--json` suppress everything; `items` sizes the bar until a step
+    /// tells its own number of items.
+    pub fn new(g: &super::Global, items: usize) -> CliReporter {
+        let silent = g.quiet || g.json;
         let terminal = std::io::stderr().is_terminal();
         let bar = (!silent && terminal).then(|| {
             let bar =
@@ -55,6 +58,7 @@ impl CliReporter {
             bytes: std::sync::atomic::AtomicU64::new(0),
             shown: std::sync::Once::new(),
             items: std::sync::atomic::AtomicBool::new(items > 0),
+            secrets: g.secrets.clone(),
         }
     }
 
@@ -112,7 +116,7 @@ impl Reporter for CliReporter {
                 bar.set_style(style(BAR));
             }
             bar.set_length(total as u64);
-            bar.set_message(scrub(item).into_owned());
+            bar.set_message(self.secrets.scrub(item).into_owned());
             self.show();
             // Redraws are rate-limited; a step's first item is always drawn, so even a
             // quick step shows that it ran.
@@ -129,7 +133,7 @@ impl Reporter for CliReporter {
             bar.set_message(format!(
                 "{} {}",
                 seedforge::util::human_bytes(total),
-                scrub(item)
+                self.secrets.scrub(item)
             ));
         }
     }
@@ -138,12 +142,16 @@ impl Reporter for CliReporter {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         } else if self.lines && self.step.lock().is_ok_and(|s| *s == "mirror") {
-            errln!("  {}: {}", scrub(item), scrub(detail));
+            errln!(
+                "  {}: {}",
+                self.secrets.scrub(item),
+                self.secrets.scrub(detail)
+            );
         }
     }
 
     fn warning(&self, message: &str) {
-        let message = scrub(message);
+        let message = self.secrets.scrub(message);
         match &self.bar {
             Some(bar) => bar.println(format!("warning: {message}")),
             None => errln!("warning: {message}"),

@@ -1,12 +1,13 @@
 //! `seedforge push`: every image of a layout into a registry, digests unchanged.
 
 use super::mirror::RegistryArgs;
+use super::{CliError, ExitCode};
 use super::{Global, layout_dir, print_json, progress};
 use clap::Args;
+use seedforge::Reporter;
 use seedforge::oci::Layout;
 use seedforge::oci::registry::push::{PushOptions, push_layout};
 use seedforge::util::human_bytes;
-use seedforge::{Error, ExitCode, Reporter};
 use std::path::PathBuf;
 
 /// `seedforge push` arguments.
@@ -26,9 +27,9 @@ pub struct PushArgs {
 }
 
 /// Runs `seedforge push`.
-pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, Error> {
+pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
     if a.registry.contains('/') || a.registry.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "--registry {:?}: expected HOST[:PORT], without a scheme or path",
             a.registry
         )));
@@ -36,12 +37,12 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, Error> {
     let layout = Layout::open(&layout_dir(&a.layout))?;
     let registries = a
         .access
-        .registries(&std::iter::once(a.registry.clone()).collect())?;
+        .registries(&std::iter::once(a.registry.clone()).collect(), &g.secrets)?;
     let options = PushOptions {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),
     };
-    let reporter = progress::CliReporter::new(g.quiet || g.json, 0);
+    let reporter = progress::CliReporter::new(g, 0);
     reporter.step_started("push");
     let report = push_layout(&layout, &registries, &options, &reporter);
     reporter.finish();

@@ -1,9 +1,10 @@
 //! `seedforge render`: a node's NoCloud files from the config and templates.
 
+use super::{CliError, ExitCode};
 use super::{ConfigArg, Global, print_json};
 use seedforge::config::Config;
 use seedforge::render::{self, NodeFiles};
-use seedforge::{Error, ExitCode};
+
 use std::path::PathBuf;
 
 /// Arguments of `seedforge render`.
@@ -20,15 +21,15 @@ pub(super) struct RenderArgs {
     out: PathBuf,
 }
 
-pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, Error> {
+pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, CliError> {
     seedforge::outpath::refuse_dangerous(&a.out)?;
     let config = Config::load(&a.config.config)?;
-    config.register_secrets();
+    config.register_secrets(&g.secrets);
     if let Some(name) = &a.node
         && !config.nodes.iter().any(|n| n.name.as_str() == name)
     {
         let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "{}: no node named {name:?} (nodes: {})",
             config.path.display(),
             known.join(", ")
@@ -46,7 +47,7 @@ pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, Error> {
             None => a.out.join(&files.node),
         };
         render::write_node_files(files, &dir)
-            .map_err(|e| Error::Usage(format!("{}: cannot write: {e}", dir.display())))?;
+            .map_err(|e| CliError::Usage(format!("{}: cannot write: {e}", dir.display())))?;
         written.push(dir);
     }
     if g.json {

@@ -354,12 +354,13 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads every secret the config names and registers its value with
-    /// [`crate::redact`], so that no message printed from here on can show it, whichever
-    /// input it ends up quoted from. Secrets that cannot be read are skipped: the step
-    /// that needs one reports why.
-    pub fn register_secrets(&self) {
-        let secrets = self
+    /// Reads every secret the config names and registers its value in `secrets` (the
+    /// run's), so that no message scrubbed with it from here on can show it, whichever
+    /// input it ends up quoted from. A value is registered before it is judged (even a
+    /// rejected one is somebody's secret); secrets that cannot be read are skipped: the
+    /// step that needs one reports why.
+    pub fn register_secrets(&self, secrets: &crate::redact::Secrets) {
+        let found = self
             .cluster
             .token
             .iter()
@@ -369,9 +370,12 @@ impl Config {
                     .filter_map(|r| r.auth.as_ref())
                     .map(|a| &a.password),
             )
-            .chain(self.registries.iter().filter_map(|r| r.password.as_ref()));
-        for secret in secrets {
-            let _ = secret.resolve("secret", &self.path);
+            .chain(self.registries.iter().filter_map(|r| r.password.as_ref()))
+            .chain(self.autoinstall.password.iter());
+        for secret in found {
+            if let Ok(value) = secret.read_raw("secret", &self.path) {
+                secrets.register(&value);
+            }
         }
     }
 

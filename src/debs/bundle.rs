@@ -12,6 +12,7 @@ use super::control::{Paragraph, index_order};
 use super::deb::DebFile;
 use super::resolve::Request;
 use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
+use crate::leftovers::Staging;
 use crate::report::Reporter;
 use crate::util::{sync_parent, temp_path_beside};
 use serde::Serialize;
@@ -88,12 +89,14 @@ pub fn packages_index(debs: &[(&DebFile, String)]) -> String {
     entries.iter().map(|(_, _, p)| format!("{p}\n")).collect()
 }
 
-/// Writes the bundle for `debs` to `out`, atomically.
+/// Writes the bundle for `debs` to `out`, atomically; a SIGINT or SIGTERM removes the
+/// partial tarball (registered with `staging`, the run's).
 pub fn write_bundle(
     debs: &[DebFile],
     options: &BundleOptions,
     out: &Path,
     reporter: &dyn Reporter,
+    staging: &Staging,
 ) -> Result<BundleReport, DebsError> {
     let named: Vec<(&DebFile, String)> = debs
         .iter()
@@ -128,10 +131,12 @@ pub fn write_bundle(
     let tmp = temp_path_beside(out);
     // A SIGINT or SIGTERM removes the partial tarball, and comes before the rename or after
     // it, never during: the previous bundle stays whole until the new one replaces it.
-    let (file, _staged) =
-        crate::leftovers::create_staging_file(&tmp).map_err(|e| DebsError::io(&tmp, e))?;
+    let (file, _staged) = staging
+        .create_file(&tmp)
+        .map_err(|e| DebsError::io(&tmp, e))?;
     let result = write_tar(file, &tmp, &small, &named, options.mtime, reporter).and_then(|sums| {
-        crate::leftovers::unless_stopping(|| std::fs::rename(&tmp, out))
+        staging
+            .unless_stopping(|| std::fs::rename(&tmp, out))
             .map_err(|e| DebsError::io(out, e))?;
         sync_parent(out).map_err(|e| DebsError::io(out, e))?;
         Ok(sums)

@@ -7,6 +7,7 @@ use super::cache::DebCache;
 use super::repo::{PackageSource, Universe, Verification, materialise};
 use super::resolve::{Base, Closure, Request, resolve};
 use super::{DebsError, sets};
+use crate::leftovers::Staging;
 use crate::net::Net;
 use crate::report::Reporter;
 use serde::Serialize;
@@ -45,11 +46,20 @@ pub struct PreparedBundle {
     pub net: Arc<Net>,
     /// The download cache its indexes and .debs are taken from and stored in, if any.
     pub cache: Option<Arc<DebCache>>,
+    /// The run's staging paths: the signature check's scratch folder, the folder of
+    /// .debs and the partial tarball are registered here, so a SIGINT or SIGTERM removes
+    /// them.
+    pub staging: Staging,
 }
 
-/// Reads the inputs of `spec` (a repository through `net`) and resolves its closure.
-pub fn prepare(spec: &BundleSpec, net: Arc<Net>) -> Result<PreparedBundle, DebsError> {
-    prepare_cached(spec, net, None)
+/// Reads the inputs of `spec` (a repository through `net`) and resolves its closure;
+/// what it stages is registered with `staging`, the run's.
+pub fn prepare(
+    spec: &BundleSpec,
+    net: Arc<Net>,
+    staging: &Staging,
+) -> Result<PreparedBundle, DebsError> {
+    prepare_cached(spec, net, None, staging)
 }
 
 /// [`prepare`] with a download cache: indexes (here) and .debs (when written) whose hash
@@ -58,6 +68,7 @@ pub fn prepare_cached(
     spec: &BundleSpec,
     net: Arc<Net>,
     cache: Option<Arc<DebCache>>,
+    staging: &Staging,
 ) -> Result<PreparedBundle, DebsError> {
     super::bundle::check_name(&spec.name).map_err(DebsError::Name)?;
     let requests = sets::expand(&spec.sets, &spec.packages)?;
@@ -77,6 +88,7 @@ pub fn prepare_cached(
         (&net, cache.as_deref()),
         &requests,
         &base,
+        staging,
     )?;
     let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
         DebsError::Unsatisfiable(m) => {
@@ -91,6 +103,7 @@ pub fn prepare_cached(
         closure,
         net,
         cache,
+        staging: staging.clone(),
     })
 }
 
@@ -116,8 +129,10 @@ impl PreparedBundle {
         let work = crate::util::temp_path_beside(out);
         // Ctrl-C or a SIGTERM removes it too, whenever it comes; a SIGKILL leaves it to the
         // next run's sweep.
-        let _staging =
-            crate::leftovers::create_staging_dir(&work).map_err(|e| DebsError::io(&work, e))?;
+        let _staging = self
+            .staging
+            .create_dir(&work)
+            .map_err(|e| DebsError::io(&work, e))?;
         let result = (|| {
             let chosen: Vec<_> = self
                 .closure
@@ -126,7 +141,7 @@ impl PreparedBundle {
                 .map(|r| &self.universe.candidates[r.candidate])
                 .collect();
             let cache = self.cache.as_deref();
-            let debs = materialise(&chosen, &work, (&self.net, cache), reporter)?;
+            let debs = materialise(&chosen, &work, (&self.net, cache), reporter, &self.staging)?;
             if let Some(cache) = cache {
                 // Over its cap, the least recently used entries go; a cache that cannot be
                 // trimmed does not fail the bundle.
@@ -140,7 +155,7 @@ impl PreparedBundle {
                 arch: self.spec.arch.clone(),
                 mtime,
             };
-            write_bundle(&debs, &options, out, reporter)
+            write_bundle(&debs, &options, out, reporter, &self.staging)
         })();
         let _ = std::fs::remove_dir_all(&work);
         result

@@ -14,6 +14,7 @@ use super::cache::DebCache;
 use super::control::{Paragraph, parse_paragraphs, release_sha256};
 use super::deb::{DebFile, read_deb};
 use super::version::Version;
+use crate::leftovers::Staging;
 use crate::net::{Fetch, FetchError, Net, Transfer};
 use crate::report::Reporter;
 use std::io::Read;
@@ -153,14 +154,19 @@ impl Universe {
     /// archive gives, without reading the thousands of entries no path leads to. Every
     /// index is still checked whole for its structure (each line, each entry's required
     /// fields); an unreached entry's version and relations are not parsed.
+    ///
+    /// The signature check's scratch folder is registered with `staging`, the run's.
     pub fn load_reachable(
         sources: &[PackageSource],
         arch: &str,
         (net, cache): (&Net, Option<&DebCache>),
         requests: &[super::resolve::Request],
         base: &super::base::Base,
+        staging: &Staging,
     ) -> Result<Universe, DebsError> {
-        let fetcher = Fetcher::new(net, None).with_cache(cache);
+        let fetcher = Fetcher::new(net, None)
+            .with_cache(cache)
+            .with_staging(staging);
         let roots = scan::Roots {
             follow: requests.iter().map(|r| r.name.clone()).collect(),
             include: base.installed.keys().cloned().collect(),
@@ -394,6 +400,10 @@ pub struct Fetcher<'a> {
     net: &'a Net,
     reporter: Option<&'a dyn Reporter>,
     cache: Option<&'a DebCache>,
+    /// The run's staging paths, which files made in a staging folder are made under and
+    /// the signature check's scratch folder is registered with; `None` for a caller that
+    /// stages nothing a signal should remove.
+    staging: Option<&'a Staging>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -403,6 +413,21 @@ impl<'a> Fetcher<'a> {
             net,
             reporter,
             cache: None,
+            staging: None,
+        }
+    }
+
+    /// Makes files (and the signature check's scratch folder) under `staging`.
+    pub fn with_staging(mut self, staging: &'a Staging) -> Fetcher<'a> {
+        self.staging = Some(staging);
+        self
+    }
+
+    /// Runs `f` under [`Staging::unless_stopping`] when the fetcher has a staging set.
+    fn unless_stopping<T>(&self, f: impl FnOnce() -> T) -> T {
+        match self.staging {
+            Some(staging) => staging.unless_stopping(f),
+            None => f(),
         }
     }
 
@@ -448,7 +473,7 @@ impl<'a> Fetcher<'a> {
             return self.download_checked(url, dest, size, sha256);
         };
         // Made in a staging folder a signal removes: whole before that, or not at all.
-        if crate::leftovers::unless_stopping(|| cache.copy_to(sha256, size, dest)) {
+        if self.unless_stopping(|| cache.copy_to(sha256, size, dest)) {
             return Ok(());
         }
         self.download_checked(url, dest, size, sha256)?;
@@ -542,7 +567,8 @@ impl<'a> Fetcher<'a> {
     ) -> Result<(), DebsError> {
         let result = self.with_body(url, size, Transfer::Bulk, &mut |r| {
             // In a staging folder a signal removes: made whole before that, or not at all.
-            let mut file = crate::leftovers::unless_stopping(|| std::fs::File::create(dest))
+            let mut file = self
+                .unless_stopping(|| std::fs::File::create(dest))
                 .map_err(|e| DebsError::io(dest, e))?;
             let mut body = crate::hashing::HashingReader::new(r);
             let got = crate::util::copy_split(&mut body, &mut file).map_err(|e| match e {
@@ -1081,7 +1107,7 @@ fn fetch_release(
                 url: url.clone(),
                 message: "the repository has neither InRelease nor Release.gpg".into(),
             })?;
-            gpgv(&url, keyring, &data, detached.as_deref())?;
+            gpgv(&url, keyring, &data, detached.as_deref(), fetcher.staging)?;
             Verification::Signed {
                 keyring: keyring.to_path_buf(),
             }
@@ -1119,11 +1145,24 @@ fn clearsigned_body(text: &str) -> Option<String> {
 }
 
 /// Runs `gpgv --keyring KEYRING` over the signed data in a private temp dir.
-fn gpgv(url: &str, keyring: &Path, data: &[u8], detached: Option<&[u8]>) -> Result<(), DebsError> {
+fn gpgv(
+    url: &str,
+    keyring: &Path,
+    data: &[u8],
+    detached: Option<&[u8]>,
+    staging: Option<&Staging>,
+) -> Result<(), DebsError> {
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("seedforge-gpgv-{}-{run}", std::process::id()));
-    let _staged = crate::leftovers::create_staging_dir(&dir).map_err(|e| DebsError::io(&dir, e))?;
+    let io = |e| DebsError::io(&dir, e);
+    let _staged = match staging {
+        Some(staging) => Some(staging.create_dir(&dir).map_err(io)?),
+        None => {
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            None
+        }
+    };
     let result = (|| {
         let data_path = dir.join("Release");
         std::fs::write(&data_path, data).map_err(|e| DebsError::io(&data_path, e))?;
@@ -1162,13 +1201,18 @@ const PARALLEL_DOWNLOADS: usize = 4;
 /// time, each checked against its index entry's size, hash and names) and reads each; the
 /// result is in the order of `candidates`. After the first failure no new download starts.
 /// A .deb `cache` holds with the entry's hash is copied from it instead of downloaded.
+/// `dir` is a staging folder registered with `staging`: each file is made in it under
+/// that set's lock.
 pub fn materialise(
     candidates: &[&Candidate],
     dir: &Path,
     (net, cache): (&Net, Option<&DebCache>),
     reporter: &dyn Reporter,
+    staging: &Staging,
 ) -> Result<Vec<DebFile>, DebsError> {
-    let fetcher = Fetcher::new(net, Some(reporter)).with_cache(cache);
+    let fetcher = Fetcher::new(net, Some(reporter))
+        .with_cache(cache)
+        .with_staging(staging);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<DebFile, DebsError>>>> =

@@ -392,7 +392,8 @@ mod tests {
     fn pause() -> Box<dyn ImageReader> {
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
         let source = ImageSource::parse("oci:oci:mirrored-pause:3.6", &fixtures).unwrap();
-        local::open(&source).unwrap()
+        // A layout on disk: no registry is reached.
+        local::open(&source, &crate::oci::registry::Registries::offline()).unwrap()
     }
 
     fn copy(platforms: &[&str]) -> (tempfile::TempDir, Result<CopyOutcome>) {

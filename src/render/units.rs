@@ -70,7 +70,9 @@ const NODE_WANTS: &[(&str, &str)] = &[
 ];
 
 /// The digests of the unit sets already verified in this process (every node of a role
-/// writes the same units).
+/// writes the same units). Process-wide on purpose: it memoises a check whose answer
+/// depends only on the units' bytes (the digest is the key) and the node model embedded
+/// here, never on a run's settings, so two runs may share it; only a success is kept.
 static VERIFIED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
 /// Verifies `units` (unit name, file content) as the node would load them, each enabled

@@ -21,20 +21,13 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 mod tar_index;
 pub use tar_index::TarIndex;
 
-/// Opens the image a source names; registry images go through a process-wide set of
-/// [`Registries`] with default settings (anonymous, system CAs, HTTPS).
-pub fn open(source: &ImageSource) -> Result<Box<dyn ImageReader>> {
-    static DEFAULT: OnceLock<Registries> = OnceLock::new();
-    open_with(source, DEFAULT.get_or_init(Registries::default))
-}
-
-/// Opens the image a source names, reaching registries through `registries`.
-pub fn open_with(source: &ImageSource, registries: &Registries) -> Result<Box<dyn ImageReader>> {
+/// Opens the image a source names, reaching registries through `registries` (the
+/// caller's: its credentials, trust and network limits; files are opened directly).
+pub fn open(source: &ImageSource, registries: &Registries) -> Result<Box<dyn ImageReader>> {
     let name = source.to_string();
     match source {
         ImageSource::OciDir { path, reference } => Ok(Box::new(OciDirReader::open(

@@ -230,7 +230,7 @@ fn open(
         let resolved = reader.resolved().cloned();
         return Ok((Box::new(reader), resolved));
     }
-    Ok((local::open_with(source, registries)?, None))
+    Ok((local::open(source, registries)?, None))
 }
 
 fn effective_platforms(platforms: &[Platform]) -> Vec<Platform> {

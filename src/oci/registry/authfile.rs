@@ -19,14 +19,13 @@
 //! the secret); a missing helper is a warning and the host stays anonymous, as with Docker.
 
 use super::RegistryError;
-use super::credhelper;
+use super::credhelper::{self, HelperRuns};
 use super::settings::{Credentials, Password, normalize_host};
 use crate::input;
 use base64::Engine;
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// The user name Docker stores with an identity token instead of a password.
 pub const IDENTITY_TOKEN_USER: &str = "<token>";
@@ -169,11 +168,17 @@ impl AuthFile {
     /// specific `auths` key among the repository, its parents and the host (the host
     /// alone in a legacy file); else an `auths` URL key of the host
     /// (`https://host/v1/`); else the credential store.
-    pub fn lookup(&self, repository: &str) -> Result<Option<(Credentials, String)>, RegistryError> {
+    /// Credential helpers are run through `helpers`, the run's (each asked once).
+    pub fn lookup(
+        &self,
+        repository: &str,
+        helpers: &HelperRuns,
+    ) -> Result<Option<(Credentials, String)>, RegistryError> {
         let host = repository.split('/').next().unwrap_or(repository);
         let scoped = |c: Option<Credentials>| c.map(|c| (c, host.to_string()));
         if let Some((helper, key)) = self.helpers.get(host) {
-            let found = self.run_helper(helper, &format!("credHelpers entry for {key}"), key)?;
+            let entry = format!("credHelpers entry for {key}");
+            let found = self.run_helper(helper, &entry, key, helpers)?;
             return Ok(scoped(found));
         }
         let mut key = if self.legacy { host } else { repository };
@@ -200,7 +205,12 @@ impl AuthFile {
                 } else {
                     host
                 };
-                Ok(scoped(self.run_helper(store, "credsStore", key)?))
+                Ok(scoped(self.run_helper(
+                    store,
+                    "credsStore",
+                    key,
+                    helpers,
+                )?))
             }
             None => Ok(None),
         }
@@ -212,6 +222,7 @@ impl AuthFile {
         helper: &str,
         entry: &str,
         server: &str,
+        helpers: &HelperRuns,
     ) -> Result<Option<Credentials>, RegistryError> {
         if !credhelper::valid_name(helper) {
             // Not quoted: it came from the file, and is no name anyway.
@@ -229,9 +240,7 @@ impl AuthFile {
         };
         let Some(found) = credhelper::find_on_path(&program) else {
             // Once per run and helper, not once per image.
-            static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-            let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-            if warned.insert(format!("{program} {server}")) {
+            if helpers.first_warning(format!("{program} {server}")) {
                 tracing::warn!(
                     "{}: credential helper {program} is not on PATH; {server} is reached without credentials",
                     self.path.display()
@@ -240,7 +249,7 @@ impl AuthFile {
             return Ok(None);
         };
         let timeout = credhelper::timeout().map_err(RegistryError::Settings)?;
-        let Some(answer) = credhelper::get_once(&found, server, timeout).map_err(fail)? else {
+        let Some(answer) = helpers.get_once(&found, server, timeout).map_err(fail)? else {
             // "credentials not found in native keychain": anonymous, as with Docker.
             tracing::debug!("{program} has no credentials for {server}");
             return Ok(None);
@@ -385,11 +394,20 @@ mod tests {
             "helper.example":{}
         }}"#,
         );
-        let user = |h: &str| f.lookup(h).unwrap().map(|(c, _)| c.username);
+        let user = |h: &str| {
+            f.lookup(h, &HelperRuns::default())
+                .unwrap()
+                .map(|(c, _)| c.username)
+        };
         assert_eq!(user("docker.io").as_deref(), Some("user"));
         assert_eq!(user("docker.io/library/alpine").as_deref(), Some("user"));
         assert_eq!(
-            f.lookup("docker.io").unwrap().unwrap().0.password.expose(),
+            f.lookup("docker.io", &HelperRuns::default())
+                .unwrap()
+                .unwrap()
+                .0
+                .password
+                .expose(),
             "pa:ss"
         );
         assert_eq!(user("127.0.0.1:5000").as_deref(), Some("u2"));
@@ -410,7 +428,11 @@ mod tests {
             "other.example/ns":{"username":"ns","password":"p"}
         }}"#,
         );
-        let found = |r: &str| f.lookup(r).unwrap().map(|(c, scope)| (c.username, scope));
+        let found = |r: &str| {
+            f.lookup(r, &HelperRuns::default())
+                .unwrap()
+                .map(|(c, scope)| (c.username, scope))
+        };
         let pair = |u: &str, s: &str| Some((u.to_string(), s.to_string()));
         assert_eq!(
             found("r.example:5000/team/app"),
@@ -442,7 +464,11 @@ mod tests {
             r#"{"https://r.example/v1/":{"auth":"bGVnYWN5OnB3","email":"a@b"},"r2.example/ns":{"auth":"bGVnYWN5OnB3"}}"#,
         )
         .unwrap();
-        let user = |r: &str| f.lookup(r).unwrap().map(|(c, _)| c.username);
+        let user = |r: &str| {
+            f.lookup(r, &HelperRuns::default())
+                .unwrap()
+                .map(|(c, _)| c.username)
+        };
         assert_eq!(user("r.example/lib/x").as_deref(), Some("legacy"));
         assert_eq!(user("r2.example/ns/x").as_deref(), Some("legacy"));
         assert_eq!(user("r3.example/x"), None);
@@ -484,8 +510,16 @@ mod tests {
         let f = parse(
             r#"{"credHelpers":{"h.example":"seedforge-surely-missing"},"credsStore":"seedforge-surely-missing-too"}"#,
         );
-        assert!(f.lookup("h.example").unwrap().is_none());
-        assert!(f.lookup("other.example").unwrap().is_none());
+        assert!(
+            f.lookup("h.example", &HelperRuns::default())
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            f.lookup("other.example", &HelperRuns::default())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -513,7 +547,10 @@ mod tests {
         let f =
             parse(r#"{"credHelpers":{"h.example":"x/../../evil.sh"},"credsStore":"../../bin/sh"}"#);
         for host in ["h.example", "other.example"] {
-            let e = f.lookup(host).unwrap_err().to_string();
+            let e = f
+                .lookup(host, &HelperRuns::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("config.json: the cred"), "{e}");
             assert!(!e.contains("evil") && !e.contains("bin/sh"), "{e}");
         }

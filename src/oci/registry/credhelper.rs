@@ -10,10 +10,11 @@
 //! bytes of answer; past either it is killed and reaped. Its output holds the secret and
 //! its standard error may too: neither is ever shown.
 //!
-//! A helper is asked once per run for each server ([`get_once`]): every image of a host
-//! needs the same answer, and a slow helper would otherwise cost its time per image.
+//! A helper is asked once per run for each server ([`HelperRuns::get_once`], owned by the
+//! run's `RegistryAccess`): every image of a host needs the same answer, and a slow helper
+//! would otherwise cost its time per image.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -110,24 +111,48 @@ pub fn get(program: &Path, server: &str, timeout: Duration) -> Result<Option<Vec
     result
 }
 
-/// What [`get`] answered, by program and server, for this run.
+/// What [`get`] answered, by program and server.
 type Answers = HashMap<(PathBuf, String), Result<Option<Vec<u8>>, String>>;
 
-/// [`get`], asked once per run for each program and server: later calls give the first
-/// answer (a failure included) without running the helper again.
-pub fn get_once(
-    program: &Path,
-    server: &str,
-    timeout: Duration,
-) -> Result<Option<Vec<u8>>, String> {
-    static ANSWERS: Mutex<Option<Answers>> = Mutex::new(None);
-    // Held while the helper runs, so that two images of one host ask it once.
-    let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
-    answers
-        .get_or_insert_with(HashMap::new)
-        .entry((program.to_path_buf(), server.to_string()))
-        .or_insert_with(|| get(program, server, timeout))
-        .clone()
+/// The credential helpers of one run: what each answered for each server, and which
+/// missing helpers the run has warned about. The run's [`super::RegistryAccess`] owns
+/// it, so a second run in the same process asks the helpers again.
+#[derive(Default)]
+pub struct HelperRuns {
+    answers: Mutex<Answers>,
+    warned: Mutex<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for HelperRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The answers hold passwords.
+        f.write_str("HelperRuns")
+    }
+}
+
+impl HelperRuns {
+    /// [`get`], asked once per run for each program and server: later calls give the
+    /// first answer (a failure included) without running the helper again.
+    pub fn get_once(
+        &self,
+        program: &Path,
+        server: &str,
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>, String> {
+        // Held while the helper runs, so that two images of one host ask it once.
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers
+            .entry((program.to_path_buf(), server.to_string()))
+            .or_insert_with(|| get(program, server, timeout))
+            .clone()
+    }
+
+    /// True the first time this run is told about `what` (a missing helper for a
+    /// server): it is warned about once, not once per image.
+    pub fn first_warning(&self, what: String) -> bool {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        warned.insert(what)
+    }
 }
 
 /// Waits for `child` to exit until `deadline`; `None` if it is still running then.
@@ -170,6 +195,36 @@ mod tests {
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
+    }
+
+    #[test]
+    fn a_run_asks_a_helper_once_per_server_and_another_run_asks_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("asked");
+        let counts = script(
+            dir.path(),
+            "counts",
+            &format!(
+                r#"read s; echo "$s" >> '{}'; printf '%s' "$s""#,
+                log.display()
+            ),
+        );
+        let asked = || std::fs::read_to_string(&log).unwrap_or_default();
+        let one = HelperRuns::default();
+        for _ in 0..3 {
+            let answer = one.get_once(&counts, "h.example", DEFAULT_TIMEOUT).unwrap();
+            assert_eq!(answer.as_deref(), Some(&b"h.example"[..]));
+        }
+        one.get_once(&counts, "i.example", DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(asked(), "h.example\ni.example\n");
+        HelperRuns::default()
+            .get_once(&counts, "h.example", DEFAULT_TIMEOUT)
+            .unwrap();
+        assert_eq!(asked(), "h.example\ni.example\nh.example\n");
+        assert!(one.first_warning("pass h.example".into()));
+        assert!(!one.first_warning("pass h.example".into()));
+        assert!(HelperRuns::default().first_warning("pass h.example".into()));
+        assert_eq!(format!("{one:?}"), "HelperRuns");
     }
 
     #[test]

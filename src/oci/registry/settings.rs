@@ -25,13 +25,15 @@
 
 use super::RegistryError;
 use super::authfile::{AuthFile, AuthPath, chosen_by_environment, search_paths};
+use super::credhelper::HelperRuns;
 use crate::net::NetSettings;
+use crate::redact::Secrets;
 use crate::vocab::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// One entry of the config's `registries:` list.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -59,10 +61,11 @@ pub struct Password(String);
 
 impl Password {
     /// Wraps a password.
+    ///
+    /// Whoever reads a password registers it with the run's [`crate::redact::Secrets`]
+    /// ([`RegistryAccess`] does for those it finds).
     pub fn new(value: impl Into<String>) -> Password {
-        let value = value.into();
-        crate::redact::register(&value);
-        Password(value)
+        Password(value.into())
     }
 
     /// The value, for the one place that sends it.
@@ -98,7 +101,7 @@ pub struct HostAccess {
 }
 
 /// Settings for every registry a run may talk to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RegistryAccess {
     hosts: BTreeMap<String, HostAccess>,
     /// CA files trusted for every host (`--ca-file`).
@@ -114,6 +117,11 @@ pub struct RegistryAccess {
     auth_choice: AuthChoice,
     /// Those files, read once (or why the chosen one cannot be used).
     auth_read: OnceLock<Result<Vec<AuthFile>, String>>,
+    /// The run's secrets: each password these settings resolve or find (the config's,
+    /// an auth file's, a credential helper's answer) is registered here.
+    pub secrets: Secrets,
+    /// What the credential helpers answered in this run (each is asked once).
+    helpers: Arc<HelperRuns>,
 }
 
 /// Which auth files of other tools a run reads.
@@ -129,6 +137,14 @@ enum AuthChoice {
 }
 
 impl RegistryAccess {
+    /// No settings yet, for a run whose secrets are `secrets`.
+    pub fn new(secrets: Secrets) -> RegistryAccess {
+        RegistryAccess {
+            secrets,
+            ..RegistryAccess::default()
+        }
+    }
+
     /// Adds (or replaces) the settings of one host.
     pub fn set_host(&mut self, host: &str, access: HostAccess) {
         self.hosts.insert(normalize_host(host), access);
@@ -151,7 +167,7 @@ impl RegistryAccess {
             let credentials = match (&e.username, &e.password) {
                 (Some(user), Some(secret)) => {
                     let what = format!("registries[{i}].password");
-                    let value = secret.resolve(&what, config_path)?;
+                    let value = secret.resolve_registered(&what, config_path, &self.secrets)?;
                     Some(Credentials {
                         username: user.clone(),
                         password: Password::new(value.expose()),
@@ -260,7 +276,8 @@ impl RegistryAccess {
             };
             let read = self.read_auth_files()?;
             for file in self.auth_files.iter().chain(read) {
-                if let Some((c, found)) = file.lookup(&wanted)? {
+                if let Some((c, found)) = file.lookup(&wanted, &self.helpers)? {
+                    self.secrets.register(c.password.expose());
                     access.credentials = Some(c);
                     scope = found;
                     break;

@@ -61,6 +61,10 @@ pub struct PlanOptions {
     /// The download cache the packages step takes indexes and .debs from (and stores them
     /// in); `None` downloads everything.
     pub deb_cache: Option<Arc<crate::debs::cache::DebCache>>,
+    /// The run's secrets: passwords found in other tools' auth files are registered here.
+    pub secrets: crate::redact::Secrets,
+    /// The run's staging paths, removed on SIGINT or SIGTERM (the packages step's).
+    pub staging: crate::leftovers::Staging,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -108,7 +112,7 @@ pub fn plan_with_net(
     } else {
         None
     };
-    let mirror = mirror_options(config, &output, offline.is_some(), net)?;
+    let mirror = mirror_options(config, &output, offline.is_some(), &options.secrets, net)?;
     let (prepared, lock) = match &offline {
         Some(o) => (
             prepare_with(&images.entries, &mirror, &|e| o.open(e))?,
@@ -143,6 +147,7 @@ pub fn plan_with_net(
         offline.as_ref(),
         mirror.registries.net(),
         options.deb_cache.as_ref(),
+        &options.staging,
     )?;
     let packages = steps::packages::plan(config, &output, &bundles, offline.as_ref(), mtime);
     steps.extend(packages.into_iter().map(Step::Packages));
@@ -207,9 +212,10 @@ fn mirror_options(
     config: &Config,
     output: &Path,
     offline: bool,
+    secrets: &crate::redact::Secrets,
     net: &NetSettings,
 ) -> Result<MirrorOptions> {
-    let mut access = RegistryAccess::default();
+    let mut access = RegistryAccess::new(secrets.clone());
     if !offline {
         access.add_config(&config.registries, &config.path)?;
         access.add_auth_files(None).map_err(OciError::from)?;
@@ -341,6 +347,7 @@ fn prepare_bundles(
     offline: Option<&Offline>,
     net: &Arc<Net>,
     cache: Option<&Arc<crate::debs::cache::DebCache>>,
+    staging: &crate::leftovers::Staging,
 ) -> Result<Vec<PreparedBundle>> {
     config
         .packages
@@ -352,6 +359,7 @@ fn prepare_bundles(
                 &spec,
                 net.clone(),
                 cache.cloned(),
+                staging,
             )?)
         })
         .collect()
