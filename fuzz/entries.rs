@@ -1,0 +1,277 @@
+//! The fuzz targets' bodies, one function a target, each taking the fuzzer's input and
+//! panicking on what the target forbids.
+//!
+//! Two callers share them, so what the fuzzer runs and what `cargo test` runs cannot drift
+//! apart: the cargo-fuzz targets in `fuzz_targets/` (this file is the `seedforge-fuzz`
+//! crate's library; each target is one `fuzz_target!` line calling its function) and the
+//! ordinary test `tests/fuzz_corpus.rs`, which includes this file as a module and runs every
+//! committed seed (`fuzz/seeds/<target>/`), every local crash (`fuzz/artifacts/<target>/`)
+//! and the local corpus (`fuzz/corpus/<target>/`) through them. The test is built and
+//! linted with the rest of the tests, so a change in the library that breaks a target
+//! breaks the build there, without cargo-fuzz.
+
+use seedforge::config::Config;
+use seedforge::debs::control::{Paragraph, index_order, parse_paragraphs, release_sha256};
+use seedforge::debs::repo::{Candidate, Location, Verification};
+use seedforge::debs::version::{Op, Version};
+use seedforge::debs::{Base, Request, Universe, resolve};
+use seedforge::image::{ImageList, Reference};
+use seedforge::iso::{IsoImage, Namespace};
+use std::cmp::Ordering;
+use std::io::{Cursor, Write};
+use std::path::Path;
+
+/// Image references: parsing never panics, and a parsed reference prints to a string that
+/// parses back to the same reference.
+pub fn reference(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(r) = Reference::parse(text) {
+        let printed = r.to_string();
+        let again = Reference::parse(&printed).expect("a printed reference parses");
+        assert_eq!(again.to_string(), printed);
+    }
+}
+
+/// Image lists: any text gives a list or an error, never a panic.
+pub fn image_list(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = ImageList::parse(text, Path::new("/fuzz/images.txt"));
+    }
+}
+
+/// seedforge.yaml: any text gives a config or an error with a location, never a panic.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Config::parse(text, Path::new("/fuzz/seedforge.yaml"));
+    }
+}
+
+/// Every relation operator, for checking each against the ordering.
+const OPS: [Op; 5] = [Op::Less, Op::LessEq, Op::Eq, Op::GreaterEq, Op::Greater];
+
+/// Debian versions: parsing never panics, a parsed version prints to text that parses back
+/// to an equal version, and the ordering is a total order (antisymmetric, transitive,
+/// consistent with `==` and with every relation operator) on any three versions, one per
+/// line of the input (lines that do not parse are skipped).
+pub fn deb_version(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let versions: Vec<Version> = text
+        .split('\n')
+        .take(3)
+        .filter_map(|l| Version::parse(l).ok())
+        .collect();
+    for v in &versions {
+        let again = Version::parse(&v.to_string()).expect("a printed version parses");
+        assert_eq!(again.cmp(v), Ordering::Equal, "{v} != its own printout");
+        assert_eq!(v.cmp(v), Ordering::Equal, "{v} is not equal to itself");
+        let _ = v.without_epoch();
+    }
+    for a in &versions {
+        for b in &versions {
+            let ab = a.cmp(b);
+            // Antisymmetry, and == agrees with cmp.
+            assert_eq!(ab, b.cmp(a).reverse(), "{a} vs {b} is not antisymmetric");
+            assert_eq!(
+                a == b,
+                ab == Ordering::Equal,
+                "{a} == {b} disagrees with cmp"
+            );
+            // Every operator says what the ordering says.
+            for op in OPS {
+                let want = match op {
+                    Op::Less => ab == Ordering::Less,
+                    Op::LessEq => ab != Ordering::Greater,
+                    Op::Eq => ab == Ordering::Equal,
+                    Op::GreaterEq => ab != Ordering::Less,
+                    Op::Greater => ab == Ordering::Greater,
+                };
+                assert_eq!(op.holds(a, b), want, "{a} {op} {b}");
+            }
+            for c in &versions {
+                let bc = b.cmp(c);
+                let ac = a.cmp(c);
+                // Transitivity of <= and of ==.
+                if ab != Ordering::Greater && bc != Ordering::Greater {
+                    assert_ne!(ac, Ordering::Greater, "{a} <= {b} <= {c} but {a} > {c}");
+                }
+                if ab == Ordering::Equal && bc == Ordering::Equal {
+                    assert_eq!(ac, Ordering::Equal, "{a} == {b} == {c} but {a} != {c}");
+                }
+                if ab == Ordering::Less && bc == Ordering::Less {
+                    assert_eq!(ac, Ordering::Less, "{a} < {b} < {c} but not {a} < {c}");
+                }
+            }
+        }
+    }
+}
+
+/// The relation fields a package paragraph may carry.
+const RELATIONS: [&str; 6] = [
+    "Depends",
+    "Pre-Depends",
+    "Provides",
+    "Conflicts",
+    "Breaks",
+    "Replaces",
+];
+
+/// A candidate as a repository index would give it, or `None` where the real loader
+/// refuses the paragraph.
+fn candidate(p: &Paragraph) -> Option<Candidate> {
+    let name = p.get("Package")?.to_string();
+    let version = Version::parse(p.get("Version")?).ok()?;
+    for rel in RELATIONS {
+        p.relations(rel).ok()?;
+    }
+    Some(Candidate {
+        fields: p.clone(),
+        arch: p.get("Architecture")?.to_string(),
+        size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+        sha256: p.get("SHA256").unwrap_or_default().to_ascii_lowercase(),
+        location: Location::Remote {
+            base: "".into(),
+            path: String::new(),
+        },
+        name,
+        version,
+    })
+}
+
+/// deb822 `Packages`/`Release` text: parsing never panics; a parsed paragraph prints to
+/// text that parses back to the same fields; relations, versions, the Release hash list,
+/// the index field order and the dependency resolver accept or refuse what was parsed
+/// without panicking.
+pub fn packages(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = Base::parse(text, "/fuzz/base.txt");
+    let Ok(paragraphs) = parse_paragraphs(text) else {
+        return;
+    };
+    for p in &paragraphs {
+        // A comment line is only recognised before a paragraph's first field, so a field
+        // named `#…` cannot come first again; everything else must print and parse back.
+        if !p.fields().first().is_some_and(|(k, _)| k.starts_with('#')) {
+            let printed = p.to_string();
+            let again = parse_paragraphs(&printed).expect("a printed paragraph parses");
+            assert_eq!(
+                again.len(),
+                1,
+                "{printed:?} parses into {} paragraphs",
+                again.len()
+            );
+            assert_eq!(
+                again[0].fields(),
+                p.fields(),
+                "{printed:?} changed on reparse"
+            );
+        }
+        let _ = release_sha256(p);
+        let ordered = index_order(p);
+        assert!(ordered.fields().len() <= p.fields().len());
+        for rel in RELATIONS {
+            if let Ok(relations) = p.relations(rel) {
+                for r in relations {
+                    let _ = r.to_string();
+                }
+            }
+        }
+    }
+    // Resolve the first few packages against the paragraphs that make candidates.
+    let candidates: Vec<Candidate> = paragraphs.iter().filter_map(candidate).take(64).collect();
+    let requests: Vec<Request> = candidates
+        .iter()
+        .take(4)
+        .filter_map(|c| c.name.parse().ok())
+        .collect();
+    if requests.is_empty() {
+        return;
+    }
+    let universe = Universe {
+        candidates,
+        arch: "amd64".into(),
+        verification: Verification::LocalFiles,
+        origin: "the fuzz repository".into(),
+        suggested: Vec::new(),
+    };
+    let base = Base::parse("", "/fuzz/base.txt").expect("an empty base parses");
+    let _ = resolve(&universe, &requests, &base);
+}
+
+/// Counts bytes instead of keeping them.
+struct Sink(u64);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes before the first volume descriptor.
+const SYSTEM_AREA: usize = 16 * 2048;
+
+/// ISO 9660 images: any bytes open as an image or give an error, never a panic; every
+/// entry of every tree (ISO, Rock Ridge, Joliet) lists and reads without a panic, with
+/// memory and time bounded by the image size.
+///
+/// The input is the image from sector 16 on: the 16 sectors of the system area (which no
+/// reader looks at) are put back as zeros, so the fuzzer spends no mutations there and a
+/// real seed ISO fits in a small corpus file (`fuzz/seeds/iso_reader/` holds images made
+/// by `seedforge iso`, genisoimage and xorriso, cut that way).
+pub fn iso_reader(data: &[u8]) {
+    let mut image = vec![0u8; SYSTEM_AREA];
+    image.extend_from_slice(data);
+    let size = image.len() as u64;
+    let Ok(mut img) = IsoImage::from_reader(Cursor::new(image), size, Path::new("/fuzz/seed.iso"))
+    else {
+        return;
+    };
+    for ns in [Namespace::Iso, Namespace::RockRidge, Namespace::Joliet] {
+        let Ok(entries) = img.entries(ns) else {
+            continue;
+        };
+        for e in &entries {
+            assert!(
+                !e.path.is_empty() && !e.path.starts_with('/'),
+                "{:?}",
+                e.path
+            );
+            assert!(
+                !e.path
+                    .split('/')
+                    .any(|c| c == ".." || c == "." || c.is_empty())
+            );
+            if e.is_dir {
+                continue;
+            }
+            let mut sink = Sink(0);
+            if let Ok(n) = img.copy_to(e, &mut sink) {
+                assert_eq!(n, sink.0);
+                assert_eq!(n, e.size, "{}: read {n} of {} bytes", e.path, e.size);
+            }
+        }
+    }
+}
+
+/// .deb files: any bytes give the control paragraph or an error, never a panic, with
+/// memory bounded (the ar reader, the control tarball's decompression and the control
+/// text parser all see hostile input here); an accepted control paragraph has the fields
+/// every later step needs. Seeds in `fuzz/seeds/deb_reader/` are real bookworm .debs cut
+/// to their control part and small crafted archives.
+pub fn deb_reader(data: &[u8]) {
+    let len = data.len() as u64;
+    if let Ok(control) = seedforge::debs::deb::read_control(&mut Cursor::new(data), len) {
+        for field in ["Package", "Version", "Architecture"] {
+            assert!(control.get(field).is_some(), "{field} accepted missing");
+        }
+    }
+}
