@@ -74,6 +74,10 @@ pub(super) struct DebsArgs {
     /// SEEDFORGE_NO_CACHE=1).
     #[arg(long)]
     no_cache: bool,
+    /// Write the bundle even when the one at --out is what this run would write (by
+    /// default it is kept as it is, as recorded in .NAME.tar.gz.seedforge.json beside it).
+    #[arg(long)]
+    force: bool,
 }
 
 /// The environment variable that turns the download cache off (`1`; `0` or empty leaves
@@ -258,22 +262,29 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
     if prepared.unverified() {
         reporter.warning(&unverified_note(&prepared));
     }
-    let report = prepared.write(&a.out, a.source_date_epoch.unwrap_or(0), &reporter)?;
+    let mtime = a.source_date_epoch.unwrap_or(0);
+    let (report, unchanged) = prepared.write_unless_unchanged(&a.out, mtime, a.force, &reporter)?;
     reporter.finish();
     if g.json {
         print_json(&serde_json::json!({
             "bundle": report,
+            "unchanged": unchanged,
             "verification": prepared.universe.verification,
             "closure": prepared.closure,
         }));
     } else if !g.quiet {
         print_closure(&prepared);
         outln!(
-            "{}  {} package(s), {}, sha256:{}",
+            "{}  {} package(s), {}, sha256:{}{}",
             report.path.display(),
             report.debs,
             seedforge::util::human_bytes(report.file_bytes),
-            report.sha256
+            report.sha256,
+            if unchanged {
+                "  (unchanged, kept; --force writes it again)"
+            } else {
+                ""
+            }
         );
     }
     Ok(ExitCode::Ok)

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod repo;
 pub mod resolve;
 pub mod sets;
+pub mod unchanged;
 pub mod version;
 
 pub use bundle::{BundleOptions, BundleReport, write_bundle};

@@ -6,7 +6,7 @@ use super::bundle::{BundleOptions, BundleReport, write_bundle};
 use super::cache::DebCache;
 use super::repo::{PackageSource, Universe, Verification, materialise};
 use super::resolve::{Base, Closure, Request, resolve};
-use super::{DebsError, sets};
+use super::{DebsError, sets, unchanged};
 use crate::net::Net;
 use crate::report::Reporter;
 use serde::Serialize;
@@ -119,12 +119,7 @@ impl PreparedBundle {
         let _staging =
             crate::leftovers::create_staging_dir(&work).map_err(|e| DebsError::io(&work, e))?;
         let result = (|| {
-            let chosen: Vec<_> = self
-                .closure
-                .packages
-                .iter()
-                .map(|r| &self.universe.candidates[r.candidate])
-                .collect();
+            let chosen = self.chosen();
             let cache = self.cache.as_deref();
             let debs = materialise(&chosen, &work, (&self.net, cache), reporter)?;
             if let Some(cache) = cache {
@@ -134,15 +129,45 @@ impl PreparedBundle {
                     reporter.warning(&format!("{}: {e}", cache.dir().display()));
                 }
             }
-            let options = BundleOptions {
-                name: self.spec.name.clone(),
-                requested: self.closure.install.clone(),
-                arch: self.spec.arch.clone(),
-                mtime,
-            };
-            write_bundle(&debs, &options, out, reporter)
+            write_bundle(&debs, &self.options(mtime), out, reporter)
         })();
         let _ = std::fs::remove_dir_all(&work);
         result
+    }
+
+    /// [`PreparedBundle::write`], unless the bundle at `out` is the one this would write
+    /// (see [`unchanged`]): then it is kept as it is, and the second value is true. With
+    /// `force` it is written regardless.
+    pub fn write_unless_unchanged(
+        &self,
+        out: &Path,
+        mtime: u64,
+        force: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<(BundleReport, bool), DebsError> {
+        let fingerprint = unchanged::fingerprint(&self.chosen(), &self.options(mtime));
+        if !force && let Some(report) = unchanged::kept(out, &fingerprint) {
+            return Ok((report, true));
+        }
+        let report = self.write(out, mtime, reporter)?;
+        unchanged::remember(out, &fingerprint, &report);
+        Ok((report, false))
+    }
+
+    /// The closure's candidates, in closure order.
+    fn chosen(&self) -> Vec<&super::repo::Candidate> {
+        (self.closure.packages.iter())
+            .map(|r| &self.universe.candidates[r.candidate])
+            .collect()
+    }
+
+    /// What goes into the bundle besides the .debs.
+    fn options(&self, mtime: u64) -> BundleOptions {
+        BundleOptions {
+            name: self.spec.name.clone(),
+            requested: self.closure.install.clone(),
+            arch: self.spec.arch.clone(),
+            mtime,
+        }
     }
 }
