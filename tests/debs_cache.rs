@@ -417,13 +417,16 @@ fn repo_with_extra(root: &Path, version: &str, text: &str) {
     make_repo(root, &debs);
 }
 
-/// One `seedforge --json debs` run into `out` (the cache at `cache`): `jq` and `packages`
-/// from the file repository at `root`, named `name`, entries stamped `epoch`, with `extra`
-/// arguments; the report.
+/// One `seedforge --json debs` run into `out` (the cache at `cache`, the base in
+/// `out.base`): `jq` from the file repository at `root`, named `name`, entries stamped
+/// `epoch`, with `extra` arguments; the report.
 fn run(root: &Path, out: &Path, cache: &Path, how: (&str, &str, &[&str])) -> serde_json::Value {
     let (name, epoch, extra) = how;
+    // The base stays as a test left it.
     let base = out.with_extension("base");
-    fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+    if !base.exists() {
+        fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+    }
     let url = format!("file://{}", root.display());
     let out = Cmd::seedforge()
         .args(["--json", "debs", "--repo", &url, "--suite", "bookworm"])
@@ -594,4 +597,81 @@ fn a_damaged_bundle_or_record_is_written_again() {
     }
     let before = stamp(&out);
     assert!(kept(&run(&root, &out, &cache, same), before, &out));
+}
+
+/// Removes the repository's indexes and every index the cache holds (its plain `Packages`
+/// texts and compressed copies): a run that still succeeds read none.
+fn remove_indexes(root: &Path, cache: &Path) {
+    for f in ["Packages", "Packages.gz", "Packages.xz"] {
+        let _ = fs::remove_file(root.join("dists/bookworm/main/binary-amd64").join(f));
+    }
+    for e in entries(cache) {
+        let head = fs::read(&e).unwrap();
+        if !head.starts_with(b"!<arch>\n") {
+            fs::remove_file(e).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_second_run_reads_no_index_unless_a_release_file_changed() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    make_repo(&root, &fixture_debs());
+    sh(tmp.path(), "cp -a repo saved");
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("ops.tar.gz");
+    let same = ("ops", "1700000000", &[][..]);
+    let first = run(&root, &out, &cache, same);
+    let cold = common::sha256_file(&out);
+
+    // The same Release file: kept without an index (none is left to read), the closure
+    // reported as the first run resolved it.
+    remove_indexes(&root, &cache);
+    let before = stamp(&out);
+    let second = run(&root, &out, &cache, same);
+    assert!(kept(&second, before, &out));
+    assert_eq!(second["closure"], first["closure"]);
+    assert_eq!(second["verification"], first["verification"]);
+
+    // A Release file that changed (a package the bundle does not reach added): the index
+    // is read and resolved, the closure is the same, the bundle kept; the record takes
+    // the new inputs, so the run after reads no index again.
+    fs::remove_dir_all(&root).unwrap();
+    sh(tmp.path(), "cp -a saved repo");
+    sh(
+        &root,
+        "cd dists/bookworm/main/binary-amd64
+         printf 'Package: zzz\\nVersion: 1\\nArchitecture: all\\nFilename: pool/main/zzz_1_all.deb\\nSize: 1\\nSHA256: %064d\\n\\n' 0 >> Packages
+         rm -f Packages.gz Packages.xz
+         gzip -9nk Packages
+         xz -k Packages
+         cd ../../../..
+         apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm release dists/bookworm > Release.tmp
+         mv Release.tmp dists/bookworm/Release",
+    );
+    let before = stamp(&out);
+    let third = run(&root, &out, &cache, same);
+    assert!(kept(&third, before, &out));
+    assert_eq!(third["closure"], first["closure"]);
+    remove_indexes(&root, &cache);
+    let before = stamp(&out);
+    assert!(kept(&run(&root, &out, &cache, same), before, &out));
+
+    // A base that already has a package of the closure: resolved again, written without it.
+    fs::remove_dir_all(&root).unwrap();
+    sh(tmp.path(), "cp -a saved repo");
+    fs::write(
+        out.with_extension("base"),
+        "libc6:amd64\t2.36-9+deb12u10\nlibonig5:amd64\t6.9.8-1\n",
+    )
+    .unwrap();
+    let before = stamp(&out);
+    let fourth = run(&root, &out, &cache, same);
+    assert!(!kept(&fourth, before, &out));
+    assert!(!pool_names(&out).iter().any(|p| p.contains("libonig5")));
+    assert_ne!(common::sha256_file(&out), cold);
 }

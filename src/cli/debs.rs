@@ -4,7 +4,7 @@ use super::{Global, print_json, progress};
 use clap::Args;
 use seedforge::debs::cache::{self, DebCache};
 use seedforge::debs::resolve::Request;
-use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare_cached};
+use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare_for};
 use seedforge::net::Net;
 use seedforge::{Error, ExitCode, Reporter};
 use std::path::{Path, PathBuf};
@@ -257,12 +257,12 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, Error> {
     seedforge::outpath::refuse_inputs(&a.out, inputs)?;
     let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
     let cache = open_cache(a.no_cache, a.cache_dir.as_deref())?;
-    let prepared = prepare_cached(&spec, net, cache)?;
+    let mtime = a.source_date_epoch.unwrap_or(0);
+    let prepared = prepare_for(&spec, net, cache, (&a.out, mtime, a.force))?;
     let reporter = progress::CliReporter::new(g.quiet || g.json, prepared.closure.packages.len());
     if prepared.unverified() {
         reporter.warning(&unverified_note(&prepared));
     }
-    let mtime = a.source_date_epoch.unwrap_or(0);
     let (report, unchanged) = prepared.write_unless_unchanged(&a.out, mtime, a.force, &reporter)?;
     reporter.finish();
     if g.json {

@@ -22,7 +22,7 @@ pub mod unchanged;
 pub mod version;
 
 pub use bundle::{BundleOptions, BundleReport, write_bundle};
-pub use pipeline::{BundleSpec, PreparedBundle, prepare, prepare_cached};
+pub use pipeline::{BundleSpec, PreparedBundle, prepare, prepare_cached, prepare_for};
 pub use repo::{PackageSource, RepoSpec, Universe, Verification};
 pub use resolve::{Base, Closure, Request, resolve};
 

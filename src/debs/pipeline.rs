@@ -45,6 +45,11 @@ pub struct PreparedBundle {
     pub net: Arc<Net>,
     /// The download cache its indexes and .debs are taken from and stored in, if any.
     pub cache: Option<Arc<DebCache>>,
+    /// The fingerprint of what the closure was resolved from ([`prepare_for`]).
+    inputs: Option<String>,
+    /// The bundle [`prepare_for`] found unchanged: nothing was resolved (the closure is
+    /// the recorded one, and the universe holds no candidate from a repository).
+    pub kept: Option<BundleReport>,
 }
 
 /// Reads the inputs of `spec` (a repository through `net`) and resolves its closure.
@@ -59,6 +64,30 @@ pub fn prepare_cached(
     net: Arc<Net>,
     cache: Option<Arc<DebCache>>,
 ) -> Result<PreparedBundle, DebsError> {
+    prepare_inner(spec, net, cache, None)
+}
+
+/// [`prepare_cached`] for the bundle to be written to `out` with entries stamped `mtime`
+/// by [`PreparedBundle::write_unless_unchanged`]. Unless `force`, when the record beside
+/// `out` says its closure was resolved from these very inputs (the Release files, fetched
+/// and checked as always, among them) and the bundle there is whole, no index is read and
+/// nothing is resolved: the bundle is kept ([`PreparedBundle::kept`]), its closure the
+/// recorded one.
+pub fn prepare_for(
+    spec: &BundleSpec,
+    net: Arc<Net>,
+    cache: Option<Arc<DebCache>>,
+    (out, mtime, force): (&Path, u64, bool),
+) -> Result<PreparedBundle, DebsError> {
+    prepare_inner(spec, net, cache, Some((out, mtime, force)))
+}
+
+fn prepare_inner(
+    spec: &BundleSpec,
+    net: Arc<Net>,
+    cache: Option<Arc<DebCache>>,
+    target: Option<(&Path, u64, bool)>,
+) -> Result<PreparedBundle, DebsError> {
     super::bundle::check_name(&spec.name).map_err(DebsError::Name)?;
     let requests = sets::expand(&spec.sets, &spec.packages)?;
     if requests.is_empty() {
@@ -67,23 +96,56 @@ pub fn prepare_cached(
             spec.name
         )));
     }
-    let base = match &spec.base {
-        Some(path) => Base::load(path)?,
-        None => Base::default(),
+    let (base, base_sha256) = match &spec.base {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| DebsError::io(path, e))?;
+            let base = Base::parse(&text, &path.display().to_string())?;
+            (base, Some(crate::hashing::sha256_hex(text.as_bytes())))
+        }
+        None => (Base::default(), None),
     };
-    let universe = Universe::load_reachable(
+    let spec_json = serde_json::to_value(spec).unwrap_or_default();
+    let request_words: Vec<String> = requests.iter().map(ToString::to_string).collect();
+    // Set by `enough` once the Release files are in: the inputs' fingerprint, and what the
+    // record beside `out` says when it matches them.
+    let inputs = std::cell::RefCell::new(None::<String>);
+    let kept = std::cell::RefCell::new(None);
+    let enough = |pins: &[String]| {
+        let Some((out, mtime, force)) = target else {
+            return false;
+        };
+        let fingerprint = unchanged::inputs(
+            &spec_json,
+            &request_words,
+            base_sha256.as_deref(),
+            mtime,
+            pins,
+        );
+        if !force {
+            *kept.borrow_mut() = unchanged::kept_as_resolved(out, &fingerprint);
+        }
+        *inputs.borrow_mut() = Some(fingerprint);
+        kept.borrow().is_some()
+    };
+    let (universe, _) = Universe::load_reachable_unless(
         &spec.sources,
         &spec.arch,
         (&net, cache.as_deref()),
-        &requests,
-        &base,
+        (&requests, &base),
+        &enough,
     )?;
-    let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
-        DebsError::Unsatisfiable(m) => {
-            DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
+    let (kept, closure) = match kept.into_inner() {
+        Some((report, closure)) => (Some(report), closure),
+        None => {
+            let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
+                DebsError::Unsatisfiable(m) => {
+                    DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
+                }
+                other => other,
+            })?;
+            (None, closure)
         }
-        other => other,
-    })?;
+    };
     Ok(PreparedBundle {
         spec: spec.clone(),
         requests,
@@ -91,6 +153,8 @@ pub fn prepare_cached(
         closure,
         net,
         cache,
+        inputs: inputs.into_inner(),
+        kept,
     })
 }
 
@@ -108,6 +172,13 @@ impl PreparedBundle {
         mtime: u64,
         reporter: &dyn Reporter,
     ) -> Result<BundleReport, DebsError> {
+        if self.kept.is_some() {
+            // Its closure names no candidate this universe holds.
+            return Err(DebsError::Unsatisfiable(format!(
+                "bundle {}: kept unchanged, not resolved; nothing to write",
+                self.spec.name
+            )));
+        }
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| DebsError::io(dir, e))?;
         }
@@ -145,12 +216,16 @@ impl PreparedBundle {
         force: bool,
         reporter: &dyn Reporter,
     ) -> Result<(BundleReport, bool), DebsError> {
+        if let Some(report) = &self.kept {
+            return Ok((report.clone(), true));
+        }
         let fingerprint = unchanged::fingerprint(&self.chosen(), &self.options(mtime));
-        if !force && let Some(report) = unchanged::kept(out, &fingerprint) {
+        let inputs = self.inputs.as_deref().unwrap_or_default();
+        if !force && let Some(report) = unchanged::kept(out, &fingerprint, inputs, &self.closure) {
             return Ok((report, true));
         }
         let report = self.write(out, mtime, reporter)?;
-        unchanged::remember(out, &fingerprint, &report);
+        unchanged::remember(out, &fingerprint, (inputs, &self.closure), &report);
         Ok((report, false))
     }
 

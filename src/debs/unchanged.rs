@@ -13,20 +13,31 @@
 //! hashes to the recorded SHA-256. Anything else (another fingerprint, a missing, damaged or
 //! foreign record, a bundle that changed) writes the bundle again.
 //!
+//! The record also holds a second fingerprint, of what the closure is resolved from (the
+//! spec, the requests, the base file's bytes, the timestamp, the writer, and what pins every
+//! candidate: each repository's Release text by its SHA-256, which lists the SHA-256 of
+//! every index, and each local .deb by its own), with the closure itself. A run whose
+//! Release files (fetched and checked anew every time) and other inputs give that
+//! fingerprint keeps the bundle as soon as the Release files are in, without reading an
+//! index or resolving: the closure is the recorded one. A run where only a Release file
+//! changed (a new package elsewhere in the archive) resolves, and keeps the bundle if the
+//! closure is the same.
+//!
 //! The limit is the stat cache's: a bundle edited in a way that keeps its size, mtime,
 //! ctime, inode and device is not noticed; `debs --force` writes it regardless.
 
 use super::bundle::{self, BundleOptions, BundleReport};
 use super::repo::Candidate;
+use super::resolve::Closure;
 use crate::util::FileStat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Format version of the record; a record of another version is ignored.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
-/// The largest record read: a few hundred bytes in practice.
-const MAX_RECORD: u64 = 64 * 1024;
+/// The largest record read: its closure takes a few hundred bytes a package.
+const MAX_RECORD: u64 = 4 << 20;
 
 /// What the record beside a bundle holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,6 +45,10 @@ struct Record {
     format: u32,
     /// What the bundle was written from ([`fingerprint`]).
     fingerprint: String,
+    /// What its closure was resolved from ([`inputs`]).
+    inputs: String,
+    /// That closure.
+    closure: Closure,
     /// The bundle's SHA-256.
     sha256: String,
     /// Its size.
@@ -72,10 +87,7 @@ pub fn fingerprint(debs: &[&Candidate], options: &BundleOptions) -> String {
     packages.sort();
     let requested: Vec<String> = options.requested.iter().map(ToString::to_string).collect();
     let doc = serde_json::json!({
-        "format": FORMAT,
-        "seedforge": env!("CARGO_PKG_VERSION"),
-        "commit": env!("SEEDFORGE_COMMIT"),
-        "writer": bundle::writer_id(),
+        "writer": writer(),
         "name": options.name,
         "arch": options.arch,
         "mtime": options.mtime,
@@ -85,16 +97,51 @@ pub fn fingerprint(debs: &[&Candidate], options: &BundleOptions) -> String {
     crate::hashing::sha256_hex(doc.to_string().as_bytes())
 }
 
-/// The report of the bundle at `out` if it was written with `fingerprint` and is whole:
-/// its stat is the recorded one, or its bytes hash to the recorded SHA-256 (the record then
-/// takes the new stat). `None` means it must be written.
-pub fn kept(out: &Path, fingerprint: &str) -> Option<BundleReport> {
+/// What writes a bundle, beyond its inputs: this seedforge and its bundle writer.
+fn writer() -> serde_json::Value {
+    serde_json::json!({
+        "format": FORMAT,
+        "seedforge": env!("CARGO_PKG_VERSION"),
+        "commit": env!("SEEDFORGE_COMMIT"),
+        "bundle": bundle::writer_id(),
+    })
+}
+
+/// The fingerprint of what a closure is resolved from and its bundle written with:
+/// `spec` (the bundle's definition, as JSON), `requests` (sets expanded), the base file's
+/// SHA-256, the timestamp, and `pins` (what pins every candidate, from
+/// [`super::Universe::load_reachable_unless`]).
+pub fn inputs(
+    spec: &serde_json::Value,
+    requests: &[String],
+    base_sha256: Option<&str>,
+    mtime: u64,
+    pins: &[String],
+) -> String {
+    let doc = serde_json::json!({
+        "writer": writer(),
+        "spec": spec,
+        "requests": requests,
+        "base": base_sha256,
+        "mtime": mtime,
+        "pins": pins,
+    });
+    crate::hashing::sha256_hex(doc.to_string().as_bytes())
+}
+
+/// The record beside `out`, if it is one of this format.
+fn load(out: &Path) -> Option<Record> {
     let path = record_path(out);
     let bytes = crate::input::read_capped(&path, MAX_RECORD, "bundle record").ok()?;
-    let record: Record = serde_json::from_slice(&bytes).ok()?;
-    if record.format != FORMAT || record.fingerprint != fingerprint {
-        return None;
-    }
+    serde_json::from_slice::<Record>(&bytes)
+        .ok()
+        .filter(|r| r.format == FORMAT)
+}
+
+/// The report of the bundle at `out` if `record` describes it and it is whole: its stat
+/// is the recorded one, or its bytes hash to the recorded SHA-256 (the record then takes
+/// the new stat).
+fn whole(out: &Path, mut record: Record) -> Option<(BundleReport, Closure)> {
     let stat = FileStat::read(out)?;
     if stat != record.stat {
         if stat.size != record.file_bytes {
@@ -106,49 +153,83 @@ pub fn kept(out: &Path, fingerprint: &str) -> Option<BundleReport> {
             tracing::debug!("{}: changed since it was written", out.display());
             return None;
         }
-        save(
-            out,
-            fingerprint,
-            &BundleReport {
-                path: out.to_path_buf(),
-                sha256,
-                file_bytes: record.file_bytes,
-                debs: record.debs,
-            },
-            stat,
-        );
+        record.stat = stat;
+        save(out, &record);
     }
-    Some(BundleReport {
+    let report = BundleReport {
         path: out.to_path_buf(),
         sha256: record.sha256,
         file_bytes: record.file_bytes,
         debs: record.debs,
-    })
+    };
+    Some((report, record.closure))
+}
+
+/// The report and closure of the bundle at `out` if its closure was resolved from
+/// `inputs` ([`inputs`]) and it is whole. `None` means the closure must be resolved.
+pub fn kept_as_resolved(out: &Path, inputs: &str) -> Option<(BundleReport, Closure)> {
+    let record = load(out).filter(|r| r.inputs == inputs)?;
+    whole(out, record)
+}
+
+/// The report of the bundle at `out` if it was written with `fingerprint` and is whole;
+/// the record then names `inputs` and `closure` as what it was resolved from. `None` means
+/// it must be written.
+pub fn kept(
+    out: &Path,
+    fingerprint: &str,
+    inputs: &str,
+    closure: &Closure,
+) -> Option<BundleReport> {
+    let record = load(out).filter(|r| r.fingerprint == fingerprint)?;
+    let recorded = record.inputs.clone();
+    let (report, _) = whole(out, record)?;
+    if recorded != inputs {
+        remember(out, fingerprint, (inputs, closure), &report);
+    }
+    Some(report)
 }
 
 /// Records that the bundle `report` describes (just written, durable) was written with
-/// `fingerprint`. A record that cannot be written only means the next run writes the
-/// bundle again: the failure is logged, not raised.
-pub fn remember(out: &Path, fingerprint: &str, report: &BundleReport) {
+/// `fingerprint`, its closure resolved from `inputs`. A record that cannot be written only
+/// means the next run writes the bundle again: the failure is logged, not raised.
+pub fn remember(
+    out: &Path,
+    fingerprint: &str,
+    (inputs, closure): (&str, &Closure),
+    report: &BundleReport,
+) {
     // A record never vouches for another bundle: one replaced after it was written has
     // another inode (so another stat) and another hash.
     if let Some(stat) = FileStat::read(out) {
-        save(out, fingerprint, report, stat);
+        let record = Record {
+            format: FORMAT,
+            fingerprint: fingerprint.to_string(),
+            inputs: inputs.to_string(),
+            closure: closure.clone(),
+            sha256: report.sha256.clone(),
+            file_bytes: report.file_bytes,
+            debs: report.debs,
+            stat,
+        };
+        save(out, &record);
     }
 }
 
-fn save(out: &Path, fingerprint: &str, report: &BundleReport, stat: FileStat) {
-    let record = Record {
-        format: FORMAT,
-        fingerprint: fingerprint.to_string(),
-        sha256: report.sha256.clone(),
-        file_bytes: report.file_bytes,
-        debs: report.debs,
-        stat,
-    };
+/// Writes `record` beside `out`: under a temporary name removed on SIGINT or SIGTERM, then
+/// renamed. Not synced: a record a crash leaves short is not JSON, and the bundle is then
+/// written again.
+fn save(out: &Path, record: &Record) {
     let path = record_path(out);
-    let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-    if let Err(e) = crate::util::atomic_write(&path, &bytes) {
+    let tmp = crate::util::temp_path_beside(&path);
+    let result = (|| {
+        let (mut file, _staged) = crate::leftovers::create_staging_file(&tmp)?;
+        serde_json::to_writer_pretty(&mut file, record).map_err(std::io::Error::other)?;
+        drop(file);
+        crate::leftovers::unless_stopping(|| std::fs::rename(&tmp, &path))
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
         tracing::debug!("{}: not recorded: {e}", path.display());
     }
 }
