@@ -628,6 +628,23 @@ fn a_second_run_reads_no_index_unless_a_release_file_changed() {
     let first = run(&root, &out, &cache, same);
     let cold = common::sha256_file(&out);
 
+    // A base that already has a package of the closure (the Release file unchanged):
+    // resolved again, written without it; the first base back, the first bytes back.
+    let base = out.with_extension("base");
+    let first_base = fs::read(&base).unwrap();
+    fs::write(
+        &base,
+        "libc6:amd64\t2.36-9+deb12u10\nlibonig5:amd64\t6.9.8-1\n",
+    )
+    .unwrap();
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, same), before, &out));
+    assert!(!pool_names(&out).iter().any(|p| p.contains("libonig5")));
+    fs::write(&base, &first_base).unwrap();
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, same), before, &out));
+    assert_eq!(common::sha256_file(&out), cold);
+
     // The same Release file: kept without an index (none is left to read), the closure
     // reported as the first run resolved it.
     remove_indexes(&root, &cache);
@@ -660,18 +677,5 @@ fn a_second_run_reads_no_index_unless_a_release_file_changed() {
     remove_indexes(&root, &cache);
     let before = stamp(&out);
     assert!(kept(&run(&root, &out, &cache, same), before, &out));
-
-    // A base that already has a package of the closure: resolved again, written without it.
-    fs::remove_dir_all(&root).unwrap();
-    sh(tmp.path(), "cp -a saved repo");
-    fs::write(
-        out.with_extension("base"),
-        "libc6:amd64\t2.36-9+deb12u10\nlibonig5:amd64\t6.9.8-1\n",
-    )
-    .unwrap();
-    let before = stamp(&out);
-    let fourth = run(&root, &out, &cache, same);
-    assert!(!kept(&fourth, before, &out));
-    assert!(!pool_names(&out).iter().any(|p| p.contains("libonig5")));
-    assert_ne!(common::sha256_file(&out), cold);
+    assert_eq!(common::sha256_file(&out), cold);
 }
