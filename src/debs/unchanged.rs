@@ -184,8 +184,11 @@ pub fn kept(
     let record = load(out).filter(|r| r.fingerprint == fingerprint)?;
     let recorded = record.inputs.clone();
     let (report, _) = whole(out, record)?;
-    if recorded != inputs {
-        remember(out, fingerprint, (inputs, closure), &report);
+    // Found whole just now: the record takes what this closure was resolved from.
+    if let (true, Some(mut record)) = (recorded != inputs, load(out)) {
+        record.inputs = inputs.to_string();
+        record.closure = closure.clone();
+        save(out, &record);
     }
     Some(report)
 }
@@ -199,21 +202,28 @@ pub fn remember(
     (inputs, closure): (&str, &Closure),
     report: &BundleReport,
 ) {
-    // A record never vouches for another bundle: one replaced after it was written has
-    // another inode (so another stat) and another hash.
-    if let Some(stat) = FileStat::read(out) {
-        let record = Record {
-            format: FORMAT,
-            fingerprint: fingerprint.to_string(),
-            inputs: inputs.to_string(),
-            closure: closure.clone(),
-            sha256: report.sha256.clone(),
-            file_bytes: report.file_bytes,
-            debs: report.debs,
-            stat,
-        };
-        save(out, &record);
+    // Only what is at `out` now is recorded: another run may have replaced the bundle
+    // since this one renamed it into place. The stat is taken before the file is hashed
+    // and checked after, so a change meanwhile is not recorded either.
+    let Some(stat) = FileStat::read(out) else {
+        return;
+    };
+    let ours = crate::hashing::sha256_file(out).is_ok_and(|h| h == report.sha256);
+    if !ours || FileStat::read(out) != Some(stat) {
+        tracing::debug!("{}: replaced meanwhile; not recorded", out.display());
+        return;
     }
+    let record = Record {
+        format: FORMAT,
+        fingerprint: fingerprint.to_string(),
+        inputs: inputs.to_string(),
+        closure: closure.clone(),
+        sha256: report.sha256.clone(),
+        file_bytes: report.file_bytes,
+        debs: report.debs,
+        stat,
+    };
+    save(out, &record);
 }
 
 /// Writes `record` beside `out`: under a temporary name removed on SIGINT or SIGTERM, then
@@ -247,5 +257,48 @@ mod tests {
         // Never taken for a dead run's temporary file.
         let name = ".ops.tar.gz.seedforge.json";
         assert_eq!(crate::leftovers::temp_owner(name), None);
+    }
+
+    fn report(out: &Path, bytes: &[u8]) -> BundleReport {
+        BundleReport {
+            path: out.to_path_buf(),
+            sha256: crate::hashing::sha256_hex(bytes),
+            file_bytes: bytes.len() as u64,
+            debs: 1,
+        }
+    }
+
+    #[test]
+    fn only_the_bundle_a_run_wrote_is_recorded_and_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("ops.tar.gz");
+        let closure = Closure::default();
+        // Another run replaced the bundle after this one wrote it: nothing is recorded.
+        std::fs::write(&out, b"another run's bundle").unwrap();
+        remember(
+            &out,
+            "fp",
+            ("in", &closure),
+            &report(&out, b"this run's bundle"),
+        );
+        assert!(!record_path(&out).exists());
+        assert!(kept(&out, "fp", "in", &closure).is_none());
+        // Its own bundle is recorded, and kept for the same fingerprints only.
+        std::fs::write(&out, b"this run's bundle").unwrap();
+        remember(
+            &out,
+            "fp",
+            ("in", &closure),
+            &report(&out, b"this run's bundle"),
+        );
+        assert!(kept_as_resolved(&out, "in").is_some());
+        assert!(kept_as_resolved(&out, "other").is_none());
+        assert!(kept(&out, "other", "in", &closure).is_none());
+        assert!(kept(&out, "fp", "new", &closure).is_some());
+        // The record took the new inputs.
+        assert!(kept_as_resolved(&out, "new").is_some());
+        // Rewritten with other bytes of the same size: hashed, refused.
+        std::fs::write(&out, b"this run's bundlE").unwrap();
+        assert!(kept_as_resolved(&out, "new").is_none());
     }
 }
