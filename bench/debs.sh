@@ -3,10 +3,13 @@
 # repository on 127.0.0.1 that serves the real bookworm main index (63k packages) and the
 # .debs the sets need, by
 #   - seedforge debs --repo (the base: the chroot's dpkg status file), with an empty
-#     download cache (sf), then the same bundle again with the cache that run left (sf-warm),
+#     download cache (sf); then the same command again, with the cache that run left and
+#     its bundle in place (sf-warm: the bundle is found unchanged and kept); then the same
+#     bundle to a new file with that cache (sf-cache: everything but the downloads redone),
 #   - apt in a debootstrap minbase chroot with the same base: `apt-get update` from empty
 #     lists, then `apt-get install --download-only` (apt fetches its index as seedforge does;
-#     apt), then again with the lists kept and only the archives emptied (apt-warm),
+#     apt), then again with the lists kept and only the archives emptied (apt-warm), then
+#     again with the lists and the archives kept (apt-hot: nothing to download),
 #   - the seeds' way: `apt-get update`, `apt-cache depends --recurse`, `apt-get download`,
 #     `dpkg-scanpackages` (everything, no base).
 # Runs are alternated, RUNS rounds; prints the median wall time and peak RSS of each and
@@ -145,15 +148,19 @@ fresh_apt() {
   sync
 }
 
-# "seconds KiB" of one run (peak RSS: the largest process of the run); a failed run stops
-# the benchmark.
+# "seconds KiB" of one run (wall time to the millisecond, from the shell's clock: time's
+# %e has 10 ms steps, too coarse for a warm run; peak RSS: the largest process of the run);
+# a failed run stops the benchmark.
 timed() {
-  if ! /usr/bin/time -o "$WORK/time" -f '%e %M' "$@" >/dev/null 2>"$WORK/err"; then
+  local start end
+  start=$EPOCHREALTIME
+  if ! /usr/bin/time -o "$WORK/time" -f '%M' "$@" >/dev/null 2>"$WORK/err"; then
     log "failed: $*"
     tail -n 20 "$WORK/err" >&2
     exit 1
   fi
-  tail -n1 "$WORK/time"
+  end=$EPOCHREALTIME
+  printf '%.3f %s\n' "$(echo "$end - $start" | bc)" "$(tail -n1 "$WORK/time")"
 }
 
 # seedforge's download cache for these runs only: emptied before each cold run.
@@ -163,11 +170,20 @@ run_seedforge() {
   sync
   seedforge_bundle "$1" "$WORK/out/$1.tar.gz"
 }
-# The same bundle again, from the cache the cold run left (the Release file is fetched,
-# the index and the .debs are not).
+# The same command again, with the cache the cold run left and its bundle in place (the
+# Release file is fetched, the index read from the cache; the bundle is found unchanged).
+# It must still be the cold run's bytes (a copy taken outside the timing).
 run_seedforge_warm() {
-  seedforge_bundle "$1" "$WORK/out/$1-warm.tar.gz"
-  cmp -s "$WORK/out/$1.tar.gz" "$WORK/out/$1-warm.tar.gz" || { log "the warm bundle differs"; exit 1; }
+  cp "$WORK/out/$1.tar.gz" "$WORK/out/$1-cold.tar.gz"
+  seedforge_bundle "$1" "$WORK/out/$1.tar.gz"
+  cmp -s "$WORK/out/$1-cold.tar.gz" "$WORK/out/$1.tar.gz" || { log "the warm bundle differs"; exit 1; }
+}
+# The same bundle to a new file, with that cache: every .deb copied from the cache and
+# the bundle compressed again.
+run_seedforge_cache() {
+  rm -f "$WORK/out/$1-cache.tar.gz"
+  seedforge_bundle "$1" "$WORK/out/$1-cache.tar.gz"
+  cmp -s "$WORK/out/$1-cold.tar.gz" "$WORK/out/$1-cache.tar.gz" || { log "the bundle from the cache differs"; exit 1; }
 }
 seedforge_bundle() {
   # shellcheck disable=SC2086
@@ -186,6 +202,10 @@ run_apt_warm() {
   sync
   timed chroot "$CHROOT" sh -c "apt-get install --download-only -y -qq --no-install-recommends ${PKGS[$1]}"
 }
+# apt with its lists and the archives it has just fetched: nothing to download.
+run_apt_hot() {
+  timed chroot "$CHROOT" sh -c "apt-get install --download-only -y -qq --no-install-recommends ${PKGS[$1]}"
+}
 run_seeds() {
   fresh_apt
   timed sh -c "chroot '$CHROOT' sh -c \"apt-get update -qq && cd /tmp/seeds \
@@ -198,16 +218,19 @@ median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
 
 printf '%-8s %-10s %10s %12s\n' set tool seconds peak_MiB
 for set in $SETS; do
-  : >"$WORK/sf" ; : >"$WORK/sf-warm"; : >"$WORK/apt"; : >"$WORK/apt-warm"; : >"$WORK/seeds"
+  tools="sf sf-warm sf-cache apt apt-warm apt-hot seeds"
+  for tool in $tools; do : >"$WORK/$tool"; done
   for _ in $(seq "$RUNS"); do
     run_seedforge "$set" >>"$WORK/sf"
     run_seedforge_warm "$set" >>"$WORK/sf-warm"
+    run_seedforge_cache "$set" >>"$WORK/sf-cache"
     run_apt "$set" >>"$WORK/apt"
     run_apt_warm "$set" >>"$WORK/apt-warm"
+    run_apt_hot "$set" >>"$WORK/apt-hot"
     run_seeds "$set" >>"$WORK/seeds"
   done
   declare -A T=() M=()
-  for tool in sf sf-warm apt apt-warm seeds; do
+  for tool in $tools; do
     T[$tool]=$(awk '{print $1}' "$WORK/$tool" | median)
     M[$tool]=$(awk '{printf "%.0f\n", $2/1024}' "$WORK/$tool" | median)
     printf '%-8s %-10s %10s %12s\n' "$set" "$tool" "${T[$tool]}" "${M[$tool]}"
@@ -222,6 +245,9 @@ for set in $SETS; do
   fi
   printf '%-8s seedforge/apt %s, seedforge/seeds %s\n' "$set" \
     "$(echo "scale=2; ${T[sf]} / ${T[apt]}" | bc)" "$(echo "scale=2; ${T[sf]} / ${T[seeds]}" | bc)"
-  printf '%-8s warm: seedforge cold/warm %s, seedforge-warm/apt-warm %s\n' "$set" \
-    "$(echo "scale=2; ${T[sf]} / ${T[sf-warm]}" | bc)" "$(echo "scale=2; ${T[sf-warm]} / ${T[apt-warm]}" | bc)"
+  printf '%-8s warm: seedforge cold/warm %s, seedforge-warm/apt-warm %s, seedforge-warm/apt-hot %s\n' "$set" \
+    "$(echo "scale=2; ${T[sf]} / ${T[sf-warm]}" | bc)" "$(echo "scale=2; ${T[sf-warm]} / ${T[apt-warm]}" | bc)" \
+    "$(echo "scale=2; ${T[sf-warm]} / ${T[apt-hot]}" | bc)"
+  printf '%-8s cache: seedforge cold/cache %s, seedforge-cache/apt-warm %s\n' "$set" \
+    "$(echo "scale=2; ${T[sf]} / ${T[sf-cache]}" | bc)" "$(echo "scale=2; ${T[sf-cache]} / ${T[apt-warm]}" | bc)"
 done

@@ -1,7 +1,9 @@
 //! The download cache of `seedforge debs` and `build`: a warm run downloads no .deb and no
 //! unchanged index (counted in the repository server's request log), a damaged entry is
 //! fetched again and never bundled, `--no-cache` downloads everything, `gc --cache` empties
-//! it, and the bundle is the same bytes with the cache or without.
+//! it, and the bundle is the same bytes with the cache or without. A second run of the same
+//! bundle keeps it as it is; any change of what goes into it, or a damaged bundle, writes it
+//! again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -363,4 +365,317 @@ fn a_bad_cache_cap_is_exit_2() {
         .run();
     assert!(out.stderr.contains("SEEDFORGE_CACHE_MAX"), "{}", out.stderr);
     assert!(!tmp.path().join("x.tar.gz").exists());
+}
+
+/// A small arch-all package `name` at `version` whose one file says `text`, built by
+/// dpkg-deb into `dir`.
+fn small_deb(dir: &Path, name: &str, version: &str, text: &str) -> PathBuf {
+    let tree = dir.join(format!("{name}-{version}-tree"));
+    let _ = fs::remove_dir_all(&tree);
+    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    fs::create_dir_all(tree.join(format!("usr/share/{name}"))).unwrap();
+    fs::write(tree.join(format!("usr/share/{name}/README")), text).unwrap();
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\nDescription: test package\n"
+        ),
+    )
+    .unwrap();
+    let deb = dir.join(format!("{name}_{version}_all.deb"));
+    Cmd::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&deb)
+        .run();
+    deb
+}
+
+/// The repository at `root` with `zz-extra` at `version` (its file saying `text`) beside
+/// the fixture .debs, its indexes and Release made anew.
+fn repo_with_extra(root: &Path, version: &str, text: &str) {
+    let pool = root.join("pool/main");
+    if pool.is_dir() {
+        for e in fs::read_dir(&pool).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("zz-extra_")
+            {
+                fs::remove_file(p).unwrap();
+            }
+        }
+        for f in ["Packages", "Packages.gz", "Packages.xz"] {
+            let _ = fs::remove_file(root.join("dists/bookworm/main/binary-amd64").join(f));
+        }
+    }
+    let debs_dir = root.with_extension("debs");
+    fs::create_dir_all(&debs_dir).unwrap();
+    let mut debs = fixture_debs();
+    debs.push(small_deb(&debs_dir, "zz-extra", version, text));
+    make_repo(root, &debs);
+}
+
+/// One `seedforge --json debs` run into `out` (the cache at `cache`, the base in
+/// `out.base`): `jq` from the file repository at `root`, named `name`, entries stamped
+/// `epoch`, with `extra` arguments; the report.
+fn run(root: &Path, out: &Path, cache: &Path, how: (&str, &str, &[&str])) -> serde_json::Value {
+    let (name, epoch, extra) = how;
+    // The base stays as a test left it.
+    let base = out.with_extension("base");
+    if !base.exists() {
+        fs::write(&base, "libc6:amd64\t2.36-9+deb12u10\n").unwrap();
+    }
+    let url = format!("file://{}", root.display());
+    let out = Cmd::seedforge()
+        .args(["--json", "debs", "--repo", &url, "--suite", "bookworm"])
+        .args(["--package", "jq", "--name", name, "--base"])
+        .arg(&base)
+        .arg("--out")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(extra)
+        .env("SEEDFORGE_NO_CACHE", "0")
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .run();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The bundle's inode, mtime and ctime: a bundle written again (to a temporary file
+/// renamed over it) has another inode.
+fn stamp(path: &Path) -> (u64, i64, i64, i64, i64) {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = fs::metadata(path).unwrap();
+    (
+        m.ino(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    )
+}
+
+/// Whether the run left the bundle as it was (its report says so, and the file is the
+/// same inode, untouched), or wrote it anew (another inode, and its report says that).
+fn kept(report: &serde_json::Value, before: (u64, i64, i64, i64, i64), out: &Path) -> bool {
+    let unchanged = report["unchanged"].as_bool().unwrap();
+    let now = stamp(out);
+    assert_eq!(unchanged, now == before, "{report} {before:?} {now:?}");
+    assert_eq!(
+        report["bundle"]["sha256"].as_str().unwrap(),
+        common::sha256_file(out)
+    );
+    unchanged
+}
+
+fn pool_names(bundle: &Path) -> Vec<String> {
+    let listing = sh(
+        bundle.parent().unwrap(),
+        &format!("tar -tzf '{}' | grep '^pool/.*deb$'", bundle.display()),
+    );
+    listing.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn a_second_run_keeps_the_bundle_and_any_changed_input_writes_it_again() {
+    if !ready() || !common::require_tool("dpkg-deb") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    repo_with_extra(&root, "1.0-1", "one\n");
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("ops.tar.gz");
+    let same = ("ops", "1700000000", &[][..]);
+    let first = run(&root, &out, &cache, same);
+    assert_eq!(first["unchanged"], false);
+    assert!(tmp.path().join(".ops.tar.gz.seedforge.json").is_file());
+    let cold = common::sha256_file(&out);
+
+    // The same bundle again: kept, not read or written (same inode, mtime and ctime).
+    let before = stamp(&out);
+    assert!(kept(&run(&root, &out, &cache, same), before, &out));
+    assert_eq!(common::sha256_file(&out), cold);
+    // Touched (its stat changed, its bytes did not): hashed, found whole and kept; the
+    // record takes the new stat, so the next run does not hash it again.
+    sh(tmp.path(), "touch -d '2001-01-01 00:00' ops.tar.gz");
+    let before = stamp(&out);
+    assert!(kept(&run(&root, &out, &cache, same), before, &out));
+    assert!(kept(&run(&root, &out, &cache, same), before, &out));
+
+    // Each changed input writes it again: the timestamp, the name, the packages asked
+    // for; and back to the first inputs gives the first bytes.
+    let changes: [(&str, &str, &[&str]); 3] = [
+        ("ops", "1700000001", &[]),
+        ("other", "1700000000", &[]),
+        ("ops", "1700000000", &["--package", "zz-extra"]),
+    ];
+    for how in changes {
+        let before = stamp(&out);
+        assert!(
+            !kept(&run(&root, &out, &cache, how), before, &out),
+            "{how:?}"
+        );
+        assert_ne!(common::sha256_file(&out), cold, "{how:?}");
+        let before = stamp(&out);
+        assert!(
+            !kept(&run(&root, &out, &cache, same), before, &out),
+            "{how:?}"
+        );
+        assert_eq!(common::sha256_file(&out), cold, "{how:?}");
+    }
+    // --force writes it even so, the same bytes.
+    let before = stamp(&out);
+    let forced = run(&root, &out, &cache, ("ops", "1700000000", &["--force"]));
+    assert!(!kept(&forced, before, &out));
+    assert_eq!(common::sha256_file(&out), cold);
+
+    // A package of the closure at another version in the archive, then the same version
+    // with other bytes (another SHA-256 in the index): written again each time.
+    let with_extra = ("ops", "1700000000", &["--package", "zz-extra"][..]);
+    run(&root, &out, &cache, with_extra);
+    assert!(pool_names(&out).contains(&"pool/zz-extra_1.0-1_all.deb".to_string()));
+    let before = stamp(&out);
+    assert!(kept(&run(&root, &out, &cache, with_extra), before, &out));
+    repo_with_extra(&root, "1.0-2", "two\n");
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, with_extra), before, &out));
+    assert!(pool_names(&out).contains(&"pool/zz-extra_1.0-2_all.deb".to_string()));
+    let two = common::sha256_file(&out);
+    repo_with_extra(&root, "1.0-2", "two, rebuilt\n");
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, with_extra), before, &out));
+    assert_ne!(common::sha256_file(&out), two);
+}
+
+#[test]
+fn a_damaged_bundle_or_record_is_written_again() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    make_repo(&root, &fixture_debs());
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("ops.tar.gz");
+    let record = tmp.path().join(".ops.tar.gz.seedforge.json");
+    let same = ("ops", "1700000000", &[][..]);
+    run(&root, &out, &cache, same);
+    let cold = common::sha256_file(&out);
+
+    // One byte flipped in place (same inode, same size): hashed, found damaged, written.
+    let len = fs::metadata(&out).unwrap().len() as usize;
+    common::flip_byte(&out, len / 2);
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, same), before, &out));
+    assert_eq!(common::sha256_file(&out), cold);
+    // Cut short.
+    fs::write(&out, b"short").unwrap();
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, same), before, &out));
+    assert_eq!(common::sha256_file(&out), cold);
+    // Gone: written.
+    fs::remove_file(&out).unwrap();
+    let report = run(&root, &out, &cache, same);
+    assert_eq!(report["unchanged"], false);
+    assert_eq!(common::sha256_file(&out), cold);
+    // A record that is damaged, or written by another format, or missing: written.
+    for text in ["{not json", "{\"format\": 99}", ""] {
+        if text.is_empty() {
+            fs::remove_file(&record).unwrap();
+        } else {
+            fs::write(&record, text).unwrap();
+        }
+        let before = stamp(&out);
+        assert!(
+            !kept(&run(&root, &out, &cache, same), before, &out),
+            "{text}"
+        );
+        assert_eq!(common::sha256_file(&out), cold);
+    }
+    let before = stamp(&out);
+    assert!(kept(&run(&root, &out, &cache, same), before, &out));
+}
+
+/// Removes the repository's indexes and every index the cache holds (its plain `Packages`
+/// texts and compressed copies): a run that still succeeds read none.
+fn remove_indexes(root: &Path, cache: &Path) {
+    for f in ["Packages", "Packages.gz", "Packages.xz"] {
+        let _ = fs::remove_file(root.join("dists/bookworm/main/binary-amd64").join(f));
+    }
+    for e in entries(cache) {
+        let head = fs::read(&e).unwrap();
+        if !head.starts_with(b"!<arch>\n") {
+            fs::remove_file(e).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_second_run_reads_no_index_unless_a_release_file_changed() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    make_repo(&root, &fixture_debs());
+    sh(tmp.path(), "cp -a repo saved");
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("ops.tar.gz");
+    let same = ("ops", "1700000000", &[][..]);
+    let first = run(&root, &out, &cache, same);
+    let cold = common::sha256_file(&out);
+
+    // A base that already has a package of the closure (the Release file unchanged):
+    // resolved again, written without it; the first base back, the first bytes back.
+    let base = out.with_extension("base");
+    let first_base = fs::read(&base).unwrap();
+    fs::write(
+        &base,
+        "libc6:amd64\t2.36-9+deb12u10\nlibonig5:amd64\t6.9.8-1\n",
+    )
+    .unwrap();
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, same), before, &out));
+    assert!(!pool_names(&out).iter().any(|p| p.contains("libonig5")));
+    fs::write(&base, &first_base).unwrap();
+    let before = stamp(&out);
+    assert!(!kept(&run(&root, &out, &cache, same), before, &out));
+    assert_eq!(common::sha256_file(&out), cold);
+
+    // The same Release file: kept without an index (none is left to read), the closure
+    // reported as the first run resolved it.
+    remove_indexes(&root, &cache);
+    let before = stamp(&out);
+    let second = run(&root, &out, &cache, same);
+    assert!(kept(&second, before, &out));
+    assert_eq!(second["closure"], first["closure"]);
+    assert_eq!(second["verification"], first["verification"]);
+
+    // A Release file that changed (a package the bundle does not reach added): the index
+    // is read and resolved, the closure is the same, the bundle kept; the record takes
+    // the new inputs, so the run after reads no index again.
+    fs::remove_dir_all(&root).unwrap();
+    sh(tmp.path(), "cp -a saved repo");
+    sh(
+        &root,
+        "cd dists/bookworm/main/binary-amd64
+         printf 'Package: zzz\\nVersion: 1\\nArchitecture: all\\nFilename: pool/main/zzz_1_all.deb\\nSize: 1\\nSHA256: %064d\\n\\n' 0 >> Packages
+         rm -f Packages.gz Packages.xz
+         gzip -9nk Packages
+         xz -k Packages
+         cd ../../../..
+         apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm release dists/bookworm > Release.tmp
+         mv Release.tmp dists/bookworm/Release",
+    );
+    let before = stamp(&out);
+    let third = run(&root, &out, &cache, same);
+    assert!(kept(&third, before, &out));
+    assert_eq!(third["closure"], first["closure"]);
+    remove_indexes(&root, &cache);
+    let before = stamp(&out);
+    assert!(kept(&run(&root, &out, &cache, same), before, &out));
+    assert_eq!(common::sha256_file(&out), cold);
 }

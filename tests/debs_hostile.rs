@@ -66,7 +66,11 @@ fn a_bundle_name_that_is_not_a_plain_word_exits_2_and_writes_nothing() {
     assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
     // Ordinary names, with the characters the rule allows, still build.
     debs("ops.tar.gz").args(["--name", "Ops_1.2+x-y"]).run();
-    assert_eq!(entries(&out_dir), ["ops.tar.gz"]);
+    // The bundle, and the record of what it was written from.
+    assert_eq!(
+        entries(&out_dir),
+        [".ops.tar.gz.seedforge.json", "ops.tar.gz"]
+    );
 }
 
 /// A repository whose libonig5 entry says `Filename: pool/main/../../../outside/...`,

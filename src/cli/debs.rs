@@ -6,7 +6,7 @@ use clap::Args;
 use seedforge::Reporter;
 use seedforge::debs::cache::{self, DebCache};
 use seedforge::debs::resolve::Request;
-use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare_cached};
+use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare_for};
 use seedforge::net::Net;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,6 +75,10 @@ pub(super) struct DebsArgs {
     /// SEEDFORGE_NO_CACHE=1).
     #[arg(long)]
     no_cache: bool,
+    /// Write the bundle even when the one at --out is what this run would write (by
+    /// default it is kept as it is, as recorded in .NAME.tar.gz.seedforge.json beside it).
+    #[arg(long)]
+    force: bool,
 }
 
 /// The environment variable that turns the download cache off (`1`; `0` or empty leaves
@@ -255,27 +259,34 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, CliError> {
     seedforge::outpath::refuse_inputs(&a.out, inputs)?;
     let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
     let cache = open_cache(a.no_cache, a.cache_dir.as_deref())?;
-    let prepared = prepare_cached(&spec, net, cache, &g.staging)?;
+    let mtime = a.source_date_epoch.unwrap_or(0);
+    let prepared = prepare_for(&spec, net, cache, (&a.out, mtime, a.force), &g.staging)?;
     let reporter = progress::CliReporter::new(g, prepared.closure.packages.len());
     if prepared.unverified() {
         reporter.warning(&unverified_note(&prepared));
     }
-    let report = prepared.write(&a.out, a.source_date_epoch.unwrap_or(0), &reporter)?;
+    let (report, unchanged) = prepared.write_unless_unchanged(&a.out, mtime, a.force, &reporter)?;
     reporter.finish();
     if g.json {
         print_json(&serde_json::json!({
             "bundle": report,
+            "unchanged": unchanged,
             "verification": prepared.universe.verification,
             "closure": prepared.closure,
         }));
     } else if !g.quiet {
         print_closure(&prepared);
         outln!(
-            "{}  {} package(s), {}, sha256:{}",
+            "{}  {} package(s), {}, sha256:{}{}",
             report.path.display(),
             report.debs,
             seedforge::util::human_bytes(report.file_bytes),
-            report.sha256
+            report.sha256,
+            if unchanged {
+                "  (unchanged, kept; --force writes it again)"
+            } else {
+                ""
+            }
         );
     }
     Ok(ExitCode::Ok)

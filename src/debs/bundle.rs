@@ -48,6 +48,21 @@ pub struct BundleReport {
     pub debs: usize,
 }
 
+/// How the bundle is written, beyond its inputs: the install.sh template and the
+/// compression of the tarball and of `Packages.gz`. A bundle recorded with another one is
+/// written again ([`super::unchanged`]).
+pub fn writer_id() -> String {
+    format!(
+        "tar; gzip {}; Packages.gz {}; install.sh {}",
+        TAR_GZ_LEVEL.level(),
+        flate2::Compression::best().level(),
+        sha256_hex(INSTALL_SH.as_bytes())
+    )
+}
+
+/// The tarball's gzip level: the default (6), as `gzip` and `tar -z` use.
+const TAR_GZ_LEVEL: flate2::Compression = flate2::Compression::new(6);
+
 /// The pool file name of a .deb, as `dpkg-name` would give it.
 pub fn pool_name(deb: &DebFile) -> String {
     let c = &deb.control;
@@ -293,7 +308,7 @@ fn write_tar(
     let hashed = HashingWriter::new(BufWriter::new(file));
     let gz = flate2::GzBuilder::new()
         .mtime(0)
-        .write(hashed, flate2::Compression::default());
+        .write(hashed, TAR_GZ_LEVEL);
     let mut tar = tar::Builder::new(gz);
     let err = |e: io::Error| DebsError::io(tmp, e);
     for (name, bytes, mode) in small {

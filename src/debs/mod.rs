@@ -18,10 +18,11 @@ pub mod pipeline;
 pub mod repo;
 pub mod resolve;
 pub mod sets;
+pub mod unchanged;
 pub mod version;
 
 pub use bundle::{BundleOptions, BundleReport, write_bundle};
-pub use pipeline::{BundleSpec, PreparedBundle, prepare, prepare_cached};
+pub use pipeline::{BundleSpec, PreparedBundle, prepare, prepare_cached, prepare_for};
 pub use repo::{PackageSource, RepoSpec, Universe, Verification};
 pub use resolve::{Base, Closure, Request, resolve};
 

@@ -6,7 +6,7 @@ use super::bundle::{BundleOptions, BundleReport, write_bundle};
 use super::cache::DebCache;
 use super::repo::{PackageSource, Universe, Verification, materialise};
 use super::resolve::{Base, Closure, Request, resolve};
-use super::{DebsError, sets};
+use super::{DebsError, sets, unchanged};
 use crate::leftovers::Staging;
 use crate::net::Net;
 use crate::report::Reporter;
@@ -50,6 +50,11 @@ pub struct PreparedBundle {
     /// .debs and the partial tarball are registered here, so a SIGINT or SIGTERM removes
     /// them.
     pub staging: Staging,
+    /// The fingerprint of what the closure was resolved from ([`prepare_for`]).
+    inputs: Option<String>,
+    /// The bundle [`prepare_for`] found unchanged: nothing was resolved (the closure is
+    /// the recorded one, and the universe holds no candidate from a repository).
+    pub kept: Option<BundleReport>,
 }
 
 /// Reads the inputs of `spec` (a repository through `net`) and resolves its closure;
@@ -70,6 +75,32 @@ pub fn prepare_cached(
     cache: Option<Arc<DebCache>>,
     staging: &Staging,
 ) -> Result<PreparedBundle, DebsError> {
+    prepare_inner(spec, net, cache, None, staging)
+}
+
+/// [`prepare_cached`] for the bundle to be written to `out` with entries stamped `mtime`
+/// by [`PreparedBundle::write_unless_unchanged`]. Unless `force`, when the record beside
+/// `out` says its closure was resolved from these very inputs (the Release files, fetched
+/// and checked as always, among them) and the bundle there is whole, no index is read and
+/// nothing is resolved: the bundle is kept ([`PreparedBundle::kept`]), its closure the
+/// recorded one.
+pub fn prepare_for(
+    spec: &BundleSpec,
+    net: Arc<Net>,
+    cache: Option<Arc<DebCache>>,
+    (out, mtime, force): (&Path, u64, bool),
+    staging: &Staging,
+) -> Result<PreparedBundle, DebsError> {
+    prepare_inner(spec, net, cache, Some((out, mtime, force)), staging)
+}
+
+fn prepare_inner(
+    spec: &BundleSpec,
+    net: Arc<Net>,
+    cache: Option<Arc<DebCache>>,
+    target: Option<(&Path, u64, bool)>,
+    staging: &Staging,
+) -> Result<PreparedBundle, DebsError> {
     super::bundle::check_name(&spec.name).map_err(DebsError::Name)?;
     let requests = sets::expand(&spec.sets, &spec.packages)?;
     if requests.is_empty() {
@@ -78,24 +109,57 @@ pub fn prepare_cached(
             spec.name
         )));
     }
-    let base = match &spec.base {
-        Some(path) => Base::load(path)?,
-        None => Base::default(),
+    let (base, base_sha256) = match &spec.base {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| DebsError::io(path, e))?;
+            let base = Base::parse(&text, &path.display().to_string())?;
+            (base, Some(crate::hashing::sha256_hex(text.as_bytes())))
+        }
+        None => (Base::default(), None),
     };
-    let universe = Universe::load_reachable(
+    let spec_json = serde_json::to_value(spec).unwrap_or_default();
+    let request_words: Vec<String> = requests.iter().map(ToString::to_string).collect();
+    // Set by `enough` once the Release files are in: the inputs' fingerprint, and what the
+    // record beside `out` says when it matches them.
+    let inputs = std::cell::RefCell::new(None::<String>);
+    let kept = std::cell::RefCell::new(None);
+    let enough = |pins: &[String]| {
+        let Some((out, mtime, force)) = target else {
+            return false;
+        };
+        let fingerprint = unchanged::inputs(
+            &spec_json,
+            &request_words,
+            base_sha256.as_deref(),
+            mtime,
+            pins,
+        );
+        if !force {
+            *kept.borrow_mut() = unchanged::kept_as_resolved(out, &fingerprint, staging);
+        }
+        *inputs.borrow_mut() = Some(fingerprint);
+        kept.borrow().is_some()
+    };
+    let (universe, _) = Universe::load_reachable_unless(
         &spec.sources,
         &spec.arch,
         (&net, cache.as_deref()),
-        &requests,
-        &base,
+        (&requests, &base),
+        &enough,
         staging,
     )?;
-    let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
-        DebsError::Unsatisfiable(m) => {
-            DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
+    let (kept, closure) = match kept.into_inner() {
+        Some((report, closure)) => (Some(report), closure),
+        None => {
+            let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
+                DebsError::Unsatisfiable(m) => {
+                    DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
+                }
+                other => other,
+            })?;
+            (None, closure)
         }
-        other => other,
-    })?;
+    };
     Ok(PreparedBundle {
         spec: spec.clone(),
         requests,
@@ -104,6 +168,8 @@ pub fn prepare_cached(
         net,
         cache,
         staging: staging.clone(),
+        inputs: inputs.into_inner(),
+        kept,
     })
 }
 
@@ -121,6 +187,13 @@ impl PreparedBundle {
         mtime: u64,
         reporter: &dyn Reporter,
     ) -> Result<BundleReport, DebsError> {
+        if self.kept.is_some() {
+            // Its closure names no candidate this universe holds.
+            return Err(DebsError::Unsatisfiable(format!(
+                "bundle {}: kept unchanged, not resolved; nothing to write",
+                self.spec.name
+            )));
+        }
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| DebsError::io(dir, e))?;
         }
@@ -134,12 +207,7 @@ impl PreparedBundle {
             .create_dir(&work)
             .map_err(|e| DebsError::io(&work, e))?;
         let result = (|| {
-            let chosen: Vec<_> = self
-                .closure
-                .packages
-                .iter()
-                .map(|r| &self.universe.candidates[r.candidate])
-                .collect();
+            let chosen = self.chosen();
             let cache = self.cache.as_deref();
             let debs = materialise(&chosen, &work, (&self.net, cache), reporter, &self.staging)?;
             if let Some(cache) = cache {
@@ -149,15 +217,58 @@ impl PreparedBundle {
                     reporter.warning(&format!("{}: {e}", cache.dir().display()));
                 }
             }
-            let options = BundleOptions {
-                name: self.spec.name.clone(),
-                requested: self.closure.install.clone(),
-                arch: self.spec.arch.clone(),
-                mtime,
-            };
-            write_bundle(&debs, &options, out, reporter, &self.staging)
+            write_bundle(&debs, &self.options(mtime), out, reporter, &self.staging)
         })();
         let _ = std::fs::remove_dir_all(&work);
         result
+    }
+
+    /// [`PreparedBundle::write`], unless the bundle at `out` is the one this would write
+    /// (see [`unchanged`]): then it is kept as it is, and the second value is true. With
+    /// `force` it is written regardless.
+    pub fn write_unless_unchanged(
+        &self,
+        out: &Path,
+        mtime: u64,
+        force: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<(BundleReport, bool), DebsError> {
+        if let Some(report) = &self.kept {
+            return Ok((report.clone(), true));
+        }
+        let fingerprint = unchanged::fingerprint(&self.chosen(), &self.options(mtime));
+        let inputs = self.inputs.as_deref().unwrap_or_default();
+        if !force
+            && let Some(report) =
+                unchanged::kept(out, &fingerprint, inputs, &self.closure, &self.staging)
+        {
+            return Ok((report, true));
+        }
+        let report = self.write(out, mtime, reporter)?;
+        unchanged::remember(
+            out,
+            &fingerprint,
+            (inputs, &self.closure),
+            &report,
+            &self.staging,
+        );
+        Ok((report, false))
+    }
+
+    /// The closure's candidates, in closure order.
+    fn chosen(&self) -> Vec<&super::repo::Candidate> {
+        (self.closure.packages.iter())
+            .map(|r| &self.universe.candidates[r.candidate])
+            .collect()
+    }
+
+    /// What goes into the bundle besides the .debs.
+    fn options(&self, mtime: u64) -> BundleOptions {
+        BundleOptions {
+            name: self.spec.name.clone(),
+            requested: self.closure.install.clone(),
+            arch: self.spec.arch.clone(),
+            mtime,
+        }
     }
 }

@@ -164,6 +164,32 @@ impl Universe {
         base: &super::base::Base,
         staging: &Staging,
     ) -> Result<Universe, DebsError> {
+        let (universe, _) = Universe::load_reachable_unless(
+            sources,
+            arch,
+            (net, cache),
+            (requests, base),
+            &|_| false,
+            staging,
+        )?;
+        Ok(universe)
+    }
+
+    /// [`Universe::load_reachable`], asking `enough` once every Release file is fetched
+    /// and checked and every local .deb read, before any index is read: given what pins
+    /// every candidate (each repository's URL, suite, components and the SHA-256 of its
+    /// Release text; each local .deb's package, version, architecture, size and SHA-256),
+    /// is that enough? If it says so, no index is read: the universe has the local
+    /// candidates only, with the verification and origin of the whole, and the second
+    /// value is true.
+    pub fn load_reachable_unless(
+        sources: &[PackageSource],
+        arch: &str,
+        (net, cache): (&Net, Option<&DebCache>),
+        (requests, base): (&[super::resolve::Request], &super::base::Base),
+        enough: &dyn Fn(&[String]) -> bool,
+        staging: &Staging,
+    ) -> Result<(Universe, bool), DebsError> {
         let fetcher = Fetcher::new(net, None)
             .with_cache(cache)
             .with_staging(staging);
@@ -171,7 +197,7 @@ impl Universe {
             follow: requests.iter().map(|r| r.name.clone()).collect(),
             include: base.installed.keys().cloned().collect(),
         };
-        load_sources(sources, arch, &fetcher, Some(roots))
+        load_sources_unless(sources, arch, &fetcher, Some(roots), enough)
     }
 }
 
@@ -188,13 +214,56 @@ fn load_sources(
     fetcher: &Fetcher,
     roots: Option<scan::Roots>,
 ) -> Result<Universe, DebsError> {
-    let mut parts = Vec::new();
-    for source in sources {
-        parts.push(match source {
-            PackageSource::Debs(paths) => Part::Local(load_debs(paths, arch)?),
-            PackageSource::Repo(spec) => Part::Repo(fetch_repo(spec, arch, fetcher)?),
-        });
+    load_sources_unless(sources, arch, fetcher, roots, &|_| false).map(|(u, _)| u)
+}
+
+/// [`load_sources`], asking `enough` before any index is read (see
+/// [`Universe::load_reachable_unless`]).
+fn load_sources_unless(
+    sources: &[PackageSource],
+    arch: &str,
+    fetcher: &Fetcher,
+    roots: Option<scan::Roots>,
+    enough: &dyn Fn(&[String]) -> bool,
+) -> Result<(Universe, bool), DebsError> {
+    let mut locals = Vec::new();
+    let mut releases = Vec::new();
+    let mut pins = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        match source {
+            PackageSource::Debs(paths) => {
+                let u = load_debs(paths, arch)?;
+                pins.extend(u.candidates.iter().map(|c| {
+                    let v = &c.version;
+                    format!("deb {} {v} {} {} {}", c.name, c.arch, c.size, c.sha256)
+                }));
+                locals.push((i, u));
+            }
+            PackageSource::Repo(spec) => {
+                let release = fetch_repo_release(spec, arch, fetcher)?;
+                pins.push(format!(
+                    "repo {} {} {} {}",
+                    spec.url,
+                    spec.suite,
+                    spec.components.join(","),
+                    release.digest
+                ));
+                releases.push((i, spec, release));
+            }
+        }
     }
+    let done = enough(&pins);
+    let mut parts: Vec<(usize, Part)> = (locals.into_iter())
+        .map(|(i, u)| (i, Part::Local(u)))
+        .collect();
+    for (i, spec, release) in releases {
+        parts.push((
+            i,
+            Part::Repo(fetch_repo_indexes(spec, release, fetcher, !done)?),
+        ));
+    }
+    parts.sort_by_key(|(i, _)| *i);
+    let parts: Vec<Part> = parts.into_iter().map(|(_, p)| p).collect();
     let mut all = universe_of(&parts, arch, roots)?;
     // What is already a source is not suggested.
     all.suggested.retain(|line| {
@@ -207,7 +276,7 @@ fn load_sources(
         })
     });
     all.suggested.dedup();
-    Ok(all)
+    Ok((all, done))
 }
 
 /// The universe of `parts`, in order: every entry of their indexes, or those `roots`
@@ -685,14 +754,29 @@ fn join(base: &str, rel: &str) -> String {
     )
 }
 
-fn fetch_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<RepoPart, DebsError> {
+/// A repository whose Release file is fetched and checked, before any index is read.
+struct RepoRelease {
+    dist: String,
+    release_url: String,
+    listed: Vec<super::control::ReleaseFile>,
+    indices: Vec<String>,
+    verification: Verification,
+    /// The SHA-256 of the Release text: it pins every index, so every candidate.
+    digest: String,
+}
+
+fn fetch_repo_release(
+    spec: &RepoSpec,
+    arch: &str,
+    fetcher: &Fetcher,
+) -> Result<RepoRelease, DebsError> {
     let flat = spec.suite.ends_with('/');
     let dist = if flat {
         join(&spec.url, &spec.suite)
     } else {
         join(&spec.url, &format!("dists/{}", spec.suite))
     };
-    let (release, verification) = fetch_release(fetcher, &dist, spec.keyring.as_deref())?;
+    let (release, verification, digest) = fetch_release(fetcher, &dist, spec.keyring.as_deref())?;
     let release_url = join(&dist, "Release");
     let listed = release_sha256(&release).map_err(|message| DebsError::Index {
         source_name: release_url.clone(),
@@ -750,11 +834,37 @@ fn fetch_repo(spec: &RepoSpec, arch: &str, fetcher: &Fetcher) -> Result<RepoPart
             })
             .collect()
     };
+    Ok(RepoRelease {
+        dist,
+        release_url,
+        listed,
+        indices,
+        verification,
+        digest,
+    })
+}
+
+/// The part of a repository whose Release file is `release`: its indexes read, or none
+/// (`read` false: only the verification and the origin are wanted).
+fn fetch_repo_indexes(
+    spec: &RepoSpec,
+    release: RepoRelease,
+    fetcher: &Fetcher,
+    read: bool,
+) -> Result<RepoPart, DebsError> {
+    let RepoRelease {
+        dist,
+        release_url,
+        listed,
+        indices,
+        verification,
+        ..
+    } = release;
     let mut texts = Vec::new();
-    for index in &indices {
+    for index in indices.iter().filter(|_| read) {
         texts.extend(load_index(fetcher, &dist, index, &listed)?);
     }
-    if texts.is_empty() {
+    if texts.is_empty() && read {
         // As apt: a component is named by its last segment, its indexes lie under that.
         let prefixed = spec.components.iter().find_map(|c| c.rsplit_once('/'));
         let hint = prefixed.map_or(String::new(), |(_, last)| {
@@ -1068,12 +1178,13 @@ fn index_text(body: IndexBody, suffix: &str, url: &str) -> Result<String, DebsEr
 }
 
 /// Fetches InRelease (else Release and Release.gpg) and checks the signature if a keyring
-/// is given.
+/// is given; the third value is the SHA-256 of the Release text (what the signature
+/// covers).
 fn fetch_release(
     fetcher: &Fetcher,
     dist: &str,
     keyring: Option<&Path>,
-) -> Result<(Paragraph, Verification), DebsError> {
+) -> Result<(Paragraph, Verification, String), DebsError> {
     let in_url = join(dist, "InRelease");
     let (url, text, signature) =
         if let Some(bytes) = fetcher.get(&in_url, MAX_RELEASE_SIZE, Transfer::Document)? {
@@ -1125,7 +1236,8 @@ fn fetch_release(
             message: "empty Release file".into(),
         });
     }
-    Ok((paragraphs.remove(0), verification))
+    let digest = crate::hashing::sha256_hex(text.as_bytes());
+    Ok((paragraphs.remove(0), verification, digest))
 }
 
 /// The signed text of a clearsigned document, with dash-escaping removed.

@@ -16,19 +16,31 @@ use super::base::provide_meets;
 use super::control::{Dependency, Relation};
 use super::repo::{Candidate, Universe};
 use super::version::{Op, Version};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 
 /// A requested package: `name` or `name=version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// Package name.
     pub name: String,
     /// Exact version wanted.
-    #[serde(serialize_with = "serialize_opt_version")]
+    #[serde(
+        serialize_with = "serialize_opt_version",
+        deserialize_with = "deserialize_opt_version",
+        default
+    )]
     pub version: Option<Version>,
+}
+
+fn deserialize_opt_version<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Version>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|v| Version::parse(&v).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 fn serialize_opt_version<S: serde::Serializer>(
@@ -94,7 +106,7 @@ pub(super) fn provided_names(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// One package of the closure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Resolved {
     /// Package name.
     pub name: String,
@@ -112,7 +124,7 @@ pub struct Resolved {
 }
 
 /// The resolved closure.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Closure {
     /// Packages to ship, sorted by name.
     pub packages: Vec<Resolved>,
