@@ -142,24 +142,7 @@ fn provider_deb(dir: &Path, name: &str, provides: &str) -> std::path::PathBuf {
 
 /// A small arch-all package `name` at `version` with `extra` control fields.
 fn test_deb(dir: &Path, name: &str, version: &str, extra: &str) -> std::path::PathBuf {
-    let tree = dir.join(format!("{name}-{version}-tree"));
-    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
-    fs::create_dir_all(tree.join(format!("usr/share/{name}"))).unwrap();
-    fs::write(tree.join(format!("usr/share/{name}/README")), "test\n").unwrap();
-    fs::write(
-        tree.join("DEBIAN/control"),
-        format!(
-            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\n{extra}Description: test package\n"
-        ),
-    )
-    .unwrap();
-    let deb = dir.join(format!("{name}_{version}_all.deb"));
-    Cmd::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(&tree)
-        .arg(&deb)
-        .run();
-    deb
+    common::debs::small_deb(dir, name, version, extra, "test\n")
 }
 
 /// Requests mean what apt means, judged by apt in a chroot with no network: `NAME=VERSION`

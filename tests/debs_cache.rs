@@ -367,28 +367,9 @@ fn a_bad_cache_cap_is_exit_2() {
     assert!(!tmp.path().join("x.tar.gz").exists());
 }
 
-/// A small arch-all package `name` at `version` whose one file says `text`, built by
-/// dpkg-deb into `dir`.
+/// A small arch-all package `name` at `version` whose one file says `text`.
 fn small_deb(dir: &Path, name: &str, version: &str, text: &str) -> PathBuf {
-    let tree = dir.join(format!("{name}-{version}-tree"));
-    let _ = fs::remove_dir_all(&tree);
-    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
-    fs::create_dir_all(tree.join(format!("usr/share/{name}"))).unwrap();
-    fs::write(tree.join(format!("usr/share/{name}/README")), text).unwrap();
-    fs::write(
-        tree.join("DEBIAN/control"),
-        format!(
-            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\nDescription: test package\n"
-        ),
-    )
-    .unwrap();
-    let deb = dir.join(format!("{name}_{version}_all.deb"));
-    Cmd::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(&tree)
-        .arg(&deb)
-        .run();
-    deb
+    common::debs::small_deb(dir, name, version, "", text)
 }
 
 /// The repository at `root` with `zz-extra` at `version` (its file saying `text`) beside

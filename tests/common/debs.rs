@@ -238,3 +238,27 @@ pub fn offline_root_copy(into: &Path) -> PathBuf {
     .unwrap();
     root
 }
+
+/// A small arch-all package `name` at `version`, with `extra` control fields and one file
+/// (`usr/share/NAME/README`) saying `text`, built by dpkg-deb into `dir`.
+pub fn small_deb(dir: &Path, name: &str, version: &str, extra: &str, text: &str) -> PathBuf {
+    let tree = dir.join(format!("{name}-{version}-tree"));
+    let _ = fs::remove_dir_all(&tree);
+    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    fs::create_dir_all(tree.join(format!("usr/share/{name}"))).unwrap();
+    fs::write(tree.join(format!("usr/share/{name}/README")), text).unwrap();
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: seedforge tests <t@example.invalid>\n{extra}Description: test package\n"
+        ),
+    )
+    .unwrap();
+    let deb = dir.join(format!("{name}_{version}_all.deb"));
+    crate::common::Cmd::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&deb)
+        .run();
+    deb
+}
