@@ -8,6 +8,7 @@
 
 use super::descriptor::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, OCI_INDEX};
 use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
 
 /// A parsed `index.json`: its manifest list plus every other top-level field.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,17 +78,29 @@ impl IndexDoc {
     }
 
     /// Adds or replaces named entries. An existing entry with the same name (either
-    /// annotation) is replaced; the result is sorted by name, unnamed entries first in
-    /// their original order.
+    /// annotation) is replaced, and so is an earlier one of `entries`: the last of a name
+    /// wins. The result is sorted by name, unnamed entries first in their original order.
+    /// One pass over the index and the entries (a set of the new names), then the sort:
+    /// merging thousands of images costs what sorting them does.
     pub fn merge(&mut self, entries: impl IntoIterator<Item = Descriptor>) {
-        for entry in entries {
-            let name = entry.ref_name().map(str::to_owned);
-            if let Some(name) = name {
-                self.manifests
-                    .retain(|e| !names_of(e).any(|n| n == name.as_str()));
+        let entries: Vec<Descriptor> = entries.into_iter().collect();
+        // An entry goes when a later one's name is one of its names (each entry removes
+        // what came before it under its name, as one merge after another would).
+        let mut later: HashSet<String> = HashSet::new();
+        let mut kept: Vec<Descriptor> = Vec::with_capacity(entries.len());
+        for entry in entries.into_iter().rev() {
+            let replaced = names_of(&entry).any(|n| later.contains(n));
+            if let Some(name) = entry.ref_name() {
+                later.insert(name.to_owned());
             }
-            self.manifests.push(entry);
+            if !replaced {
+                kept.push(entry);
+            }
         }
+        kept.reverse();
+        self.manifests
+            .retain(|e| !names_of(e).any(|n| later.contains(n)));
+        self.manifests.extend(kept);
         // Stable sort: unnamed entries keep their relative order ahead of named ones.
         self.manifests
             .sort_by(|a, b| a.ref_name().cmp(&b.ref_name()));
@@ -98,6 +111,18 @@ impl IndexDoc {
         self.manifests
             .iter()
             .find(|e| names_of(e).any(|n| n == name))
+    }
+
+    /// Every entry by each of its names, for looking up many names at once: the entry
+    /// [`IndexDoc::find`] gives for a name (the first that has it).
+    pub fn by_name(&self) -> HashMap<&str, &Descriptor> {
+        let mut map = HashMap::with_capacity(self.manifests.len());
+        for e in &self.manifests {
+            for n in names_of(e) {
+                map.entry(n).or_insert(e);
+            }
+        }
+        map
     }
 }
 
@@ -199,5 +224,86 @@ mod tests {
             d.annotations[ANNOTATION_CONTAINERD_NAME],
             "docker.io/rancher/mirrored-pause:3.6"
         );
+    }
+
+    /// The merge as one entry at a time: each new entry removes every entry before it
+    /// that has its name, then is appended; then the sort.
+    fn merge_one_by_one(index: &mut IndexDoc, entries: Vec<Descriptor>) {
+        for entry in entries {
+            if let Some(name) = entry.ref_name().map(str::to_owned) {
+                index
+                    .manifests
+                    .retain(|e| !names_of(e).any(|n| n == name.as_str()));
+            }
+            index.manifests.push(entry);
+        }
+        index
+            .manifests
+            .sort_by(|a, b| a.ref_name().cmp(&b.ref_name()));
+    }
+
+    #[test]
+    fn merging_at_once_is_merging_one_by_one_and_by_name_is_find() {
+        // Entries named by both annotations, by one of them, or not at all, with names
+        // from a small set so that they collide, in many pseudo-random mixes.
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self, n: u64) -> u64 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0 % n
+            }
+        }
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let names = ["a", "b", "c", "d"];
+        let make = |rng: &mut Rng, i: usize| {
+            let d = Descriptor::new(OCI_MANIFEST, Digest::of(&i.to_le_bytes()), i as u64);
+            let mut pick = || format!("docker.io/library/{}:1", names[rng.next(4) as usize]);
+            let (r, c) = (pick(), pick());
+            let mut d = d;
+            match i % 4 {
+                0 => {}
+                1 => d = named(d, &r),
+                2 => {
+                    d.annotations.insert(ANNOTATION_CONTAINERD_NAME.into(), c);
+                }
+                _ => {
+                    d.annotations.insert(ANNOTATION_REF_NAME.into(), r);
+                    d.annotations.insert(ANNOTATION_CONTAINERD_NAME.into(), c);
+                }
+            }
+            d
+        };
+        let mut i = 0;
+        for _ in 0..300 {
+            let mut start = IndexDoc::default();
+            let old: Vec<Descriptor> = (0..rng.next(6))
+                .map(|_| {
+                    i += 1;
+                    make(&mut rng, i)
+                })
+                .collect();
+            merge_one_by_one(&mut start, old);
+            let new: Vec<Descriptor> = (0..rng.next(6))
+                .map(|_| {
+                    i += 1;
+                    make(&mut rng, i)
+                })
+                .collect();
+            let (mut fast, mut slow) = (start.clone(), start.clone());
+            fast.merge(new.clone());
+            merge_one_by_one(&mut slow, new);
+            assert_eq!(fast, slow);
+            let by_name = fast.by_name();
+            for n in names {
+                let name = format!("docker.io/library/{n}:1");
+                assert_eq!(
+                    by_name.get(name.as_str()).copied(),
+                    fast.find(&name),
+                    "{name}"
+                );
+            }
+        }
     }
 }

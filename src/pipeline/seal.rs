@@ -682,14 +682,13 @@ fn image_records(plan: &SealPlan, layout: Option<&Path>) -> Result<Vec<ImageReco
             path: index_path.clone(),
             message: e.to_string(),
         })?;
+    let by_name = index.by_name();
     let mut records = Vec::new();
     for (source, destination) in &plan.images {
-        let entry = index
-            .find(destination)
-            .ok_or_else(|| SealError::Incomplete {
-                path: index_path.clone(),
-                message: format!("names no {destination}"),
-            })?;
+        let entry = (by_name.get(destination.as_str())).ok_or_else(|| SealError::Incomplete {
+            path: index_path.clone(),
+            message: format!("names no {destination}"),
+        })?;
         records.push(ImageRecord {
             source: source.clone(),
             destination: destination.clone(),

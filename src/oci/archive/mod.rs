@@ -27,7 +27,7 @@ use super::{OciError, Result};
 use crate::report::Reporter;
 use crate::util::{sync_parent, temp_path_beside};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -266,13 +266,12 @@ pub fn write_archive(
         .check_level(options.level)
         .map_err(OciError::Unsupported)?;
     let index = layout.read_index()?;
-    let names = chosen_names(&index, options.images.as_deref(), layout)?;
+    let by_name = index.by_name();
+    let names = chosen_names(&index, &by_name, options.images.as_deref(), layout)?;
     let mut blobs: BTreeMap<Digest, BlobSource> = BTreeMap::new();
     let mut planned = Vec::new();
     for name in &names {
-        let entry = index
-            .find(name)
-            .cloned()
+        let entry = (by_name.get(name.as_str()).copied().cloned())
             .ok_or_else(|| missing_image(name, layout))?;
         planned.push(plan_image(layout, name, &entry, options, &mut blobs)?);
     }
@@ -334,6 +333,7 @@ fn missing_image(name: &str, layout: &Layout) -> OciError {
 /// must exist).
 fn chosen_names(
     index: &IndexDoc,
+    by_name: &HashMap<&str, &Descriptor>,
     wanted: Option<&[String]>,
     layout: &Layout,
 ) -> Result<Vec<String>> {
@@ -346,7 +346,7 @@ fn chosen_names(
         Some(wanted) => {
             let missing: Vec<&str> = wanted
                 .iter()
-                .filter(|w| index.find(w).is_none())
+                .filter(|w| !by_name.contains_key(w.as_str()))
                 .map(String::as_str)
                 .collect();
             if !missing.is_empty() {
