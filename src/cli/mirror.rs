@@ -201,6 +201,7 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, CliError> {
         ),
         keep_going: a.keep_going,
         known_layout: None,
+        opened: Arc::default(),
     };
     let reporter = progress::CliReporter::new(g, images.entries.len());
     reporter.step_started("mirror");

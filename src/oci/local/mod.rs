@@ -21,6 +21,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 mod tar_index;
 pub use tar_index::TarIndex;
@@ -28,6 +29,59 @@ pub use tar_index::TarIndex;
 /// Opens the image a source names, reaching registries through `registries` (the
 /// caller's: its credentials, trust and network limits; files are opened directly).
 pub fn open(source: &ImageSource, registries: &Registries) -> Result<Box<dyn ImageReader>> {
+    open_in(source, registries, &Opened::default())
+}
+
+/// The archives a run has scanned, each once, whichever of the run's entries names it:
+/// a list of a thousand images from one `oci-archive:` reads its tar headers once, not a
+/// thousand times. What is kept per archive is its member table (name, offset, size of
+/// each member), so it is bounded by the archives the lists name. Only archives that
+/// scanned cleanly are kept; a bad one is reported at each entry that names it.
+#[derive(Debug, Default)]
+pub struct Opened {
+    tars: std::sync::Mutex<HashMap<PathBuf, Arc<TarSlot>>>,
+    scans: std::sync::atomic::AtomicUsize,
+}
+
+/// One archive's member table, once scanned; its lock is held while it is scanned.
+type TarSlot = std::sync::Mutex<Option<Arc<TarIndex>>>;
+
+impl Opened {
+    /// The member table of the archive at `path`, scanned on first use.
+    fn tar(&self, path: &Path, source_name: &str) -> Result<Arc<TarIndex>> {
+        let slot = {
+            let mut tars = self
+                .tars
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tars.entry(path.to_path_buf()).or_default().clone()
+        };
+        // One scan per archive, even when several entries open it at once.
+        let mut slot = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tar) = slot.as_ref() {
+            return Ok(tar.clone());
+        }
+        self.scans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tar = Arc::new(TarIndex::scan(path, source_name)?);
+        *slot = Some(tar.clone());
+        Ok(tar)
+    }
+
+    /// How many archives were scanned.
+    pub fn scans(&self) -> usize {
+        self.scans.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// [`open`], taking archives a run has already scanned from `opened`.
+pub fn open_in(
+    source: &ImageSource,
+    registries: &Registries,
+    opened: &Opened,
+) -> Result<Box<dyn ImageReader>> {
     let name = source.to_string();
     match source {
         ImageSource::OciDir { path, reference } => Ok(Box::new(OciDirReader::open(
@@ -36,12 +90,12 @@ pub fn open(source: &ImageSource, registries: &Registries) -> Result<Box<dyn Ima
             name,
         )?)),
         ImageSource::OciArchive { path, reference } => Ok(Box::new(OciArchiveReader::open(
-            path,
+            opened.tar(path, &name)?,
             reference.as_deref(),
             name,
         )?)),
         ImageSource::DockerArchive { path, reference } => Ok(Box::new(DockerArchiveReader::open(
-            path,
+            opened.tar(path, &name)?,
             reference.as_deref(),
             name,
         )?)),
@@ -216,14 +270,13 @@ impl ImageReader for OciDirReader {
 
 /// An image in an OCI archive (a tar holding an OCI layout).
 pub struct OciArchiveReader {
-    tar: TarIndex,
+    tar: Arc<TarIndex>,
     name: String,
     root: Descriptor,
 }
 
 impl OciArchiveReader {
-    fn open(path: &Path, reference: Option<&str>, name: String) -> Result<OciArchiveReader> {
-        let tar = TarIndex::scan(path, &name)?;
+    fn open(tar: Arc<TarIndex>, reference: Option<&str>, name: String) -> Result<OciArchiveReader> {
         if tar.size("oci-layout").is_none() {
             return Err(source_error(
                 &name,
@@ -292,7 +345,7 @@ struct Rootfs {
 
 /// An image in a docker-archive, presented as an OCI image manifest.
 pub struct DockerArchiveReader {
-    tar: TarIndex,
+    tar: Arc<TarIndex>,
     name: String,
     root: Descriptor,
     manifest: Vec<u8>,
@@ -301,8 +354,11 @@ pub struct DockerArchiveReader {
 }
 
 impl DockerArchiveReader {
-    fn open(path: &Path, reference: Option<&str>, name: String) -> Result<DockerArchiveReader> {
-        let tar = TarIndex::scan(path, &name)?;
+    fn open(
+        tar: Arc<TarIndex>,
+        reference: Option<&str>,
+        name: String,
+    ) -> Result<DockerArchiveReader> {
         let bytes = tar.read_small("manifest.json", &name)?;
         let entries: Vec<DockerManifestEntry> =
             serde_json::from_slice(&bytes).map_err(|source| OciError::Json {
@@ -502,5 +558,46 @@ impl ImageReader for DockerArchiveReader {
             )
         })?;
         self.tar.check(member, descriptor.size, &self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_naming_one_archive_scan_it_once() {
+        let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+        let sources = [
+            ImageSource::OciArchive {
+                path: images.join("traefik.oci.tar"),
+                reference: None,
+            },
+            ImageSource::DockerArchive {
+                path: images.join("busybox.docker.tar"),
+                reference: Some("rancher/mirrored-library-busybox:1.36.1".into()),
+            },
+        ];
+        let (registries, opened) = (Registries::offline(), Opened::default());
+        let mut roots = Vec::new();
+        for _ in 0..3 {
+            for source in &sources {
+                let reader = open_in(source, &registries, &opened).unwrap();
+                roots.push(reader.root().digest.clone());
+            }
+        }
+        assert_eq!(opened.scans(), 2, "each archive is scanned once");
+        // Each entry's image is the one a fresh open gives.
+        for (source, root) in sources.iter().cycle().zip(&roots) {
+            let fresh = open(source, &registries).unwrap();
+            assert_eq!(&fresh.root().digest, root);
+        }
+        // A missing archive is an error at every entry that names it, and is not kept.
+        let missing = ImageSource::OciArchive {
+            path: images.join("missing.oci.tar"),
+            reference: None,
+        };
+        assert!(open_in(&missing, &registries, &opened).is_err());
+        assert!(open_in(&missing, &registries, &opened).is_err());
     }
 }

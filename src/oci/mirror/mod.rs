@@ -56,6 +56,8 @@ pub struct MirrorOptions {
     /// configs [`prepare`] takes instead of fetching them again. [`mirror`] always uses
     /// its own layout.
     pub known_layout: Option<PathBuf>,
+    /// The archives this run has scanned (each once, whatever number of entries name it).
+    pub opened: Arc<local::Opened>,
 }
 
 impl Default for MirrorOptions {
@@ -66,6 +68,7 @@ impl Default for MirrorOptions {
             registries: Arc::new(Registries::default()),
             keep_going: false,
             known_layout: None,
+            opened: Arc::default(),
         }
     }
 }
@@ -189,7 +192,7 @@ fn prepare_one(
     let (reader, resolved, local) = match open_override(e) {
         Some(reader) => (reader?, None, false),
         None => {
-            let (reader, resolved) = open(&e.source, &options.registries, known)?;
+            let (reader, resolved) = open(&e.source, options, known)?;
             (reader, resolved, e.source.is_local())
         }
     };
@@ -221,16 +224,17 @@ fn layers_of(p: &PreparedImage, platforms: &[Platform]) -> Result<Vec<Descriptor
 /// Opens a source; a registry image takes what the layout at `known` holds from there.
 fn open(
     source: &ImageSource,
-    registries: &Registries,
+    options: &MirrorOptions,
     known: Option<&Path>,
 ) -> Result<(Box<dyn ImageReader>, Option<ResolvedTag>)> {
+    let registries = &options.registries;
     if let ImageSource::Registry(reference) = source {
         let name = source.to_string();
         let reader = super::registry::RegistryReader::open_in(registries, reference, name, known)?;
         let resolved = reader.resolved().cloned();
         return Ok((Box::new(reader), resolved));
     }
-    Ok((local::open(source, registries)?, None))
+    Ok((local::open_in(source, registries, &options.opened)?, None))
 }
 
 fn effective_platforms(platforms: &[Platform]) -> Vec<Platform> {

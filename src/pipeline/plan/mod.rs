@@ -232,6 +232,7 @@ fn mirror_options(
         keep_going: false,
         // What an earlier build mirrored is not fetched again to prepare this one.
         known_layout: Some(output.join("oci")),
+        opened: Arc::default(),
     })
 }
 
