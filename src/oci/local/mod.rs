@@ -32,19 +32,23 @@ pub fn open(source: &ImageSource, registries: &Registries) -> Result<Box<dyn Ima
     open_in(source, registries, &Opened::default())
 }
 
-/// The archives a run has scanned, each once, whichever of the run's entries names it:
-/// a list of a thousand images from one `oci-archive:` reads its tar headers once, not a
-/// thousand times. What is kept per archive is its member table (name, offset, size of
-/// each member), so it is bounded by the archives the lists name. Only archives that
+/// The archives a run has scanned and the layouts whose `index.json` it has read, each
+/// once, whichever of the run's entries names it: a list of a thousand images from one
+/// `oci-archive:` reads its tar headers once, not a thousand times. What is kept is each
+/// archive's member table (name, offset, size of each member) and each layout's index
+/// (at most 16 MiB of JSON), so it is bounded by the sources the lists name. Only archives that
 /// scanned cleanly are kept; a bad one is reported at each entry that names it.
 #[derive(Debug, Default)]
 pub struct Opened {
     tars: std::sync::Mutex<HashMap<PathBuf, Arc<TarSlot>>>,
+    dirs: std::sync::Mutex<HashMap<PathBuf, Arc<DirSlot>>>,
     scans: std::sync::atomic::AtomicUsize,
 }
 
 /// One archive's member table, once scanned; its lock is held while it is scanned.
 type TarSlot = std::sync::Mutex<Option<Arc<TarIndex>>>;
+/// One layout's parsed `index.json`, once read; its lock is held while it is read.
+type DirSlot = std::sync::Mutex<Option<Arc<IndexDoc>>>;
 
 impl Opened {
     /// The member table of the archive at `path`, scanned on first use.
@@ -70,7 +74,29 @@ impl Opened {
         Ok(tar)
     }
 
-    /// How many archives were scanned.
+    /// The parsed `index.json` of the OCI layout `dir`, read on first use.
+    fn dir_index(&self, dir: &Path, source_name: &str) -> Result<Arc<IndexDoc>> {
+        let slot = {
+            let mut dirs = self
+                .dirs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            dirs.entry(dir.to_path_buf()).or_default().clone()
+        };
+        let mut slot = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = slot.as_ref() {
+            return Ok(index.clone());
+        }
+        self.scans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let index = Arc::new(read_dir_index(dir, source_name)?);
+        *slot = Some(index.clone());
+        Ok(index)
+    }
+
+    /// How many archives were scanned and layouts' indexes read.
     pub fn scans(&self) -> usize {
         self.scans.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -86,6 +112,7 @@ pub fn open_in(
     match source {
         ImageSource::OciDir { path, reference } => Ok(Box::new(OciDirReader::open(
             path,
+            &*opened.dir_index(path, &name)?,
             reference.as_deref(),
             name,
         )?)),
@@ -176,35 +203,43 @@ pub struct OciDirReader {
     root: Descriptor,
 }
 
-impl OciDirReader {
-    fn open(dir: &Path, reference: Option<&str>, name: String) -> Result<OciDirReader> {
-        if !dir.join("oci-layout").is_file() {
-            return Err(source_error(
-                &name,
-                format!(
-                    "{} is not an OCI image layout (no oci-layout file)",
-                    dir.display()
-                ),
-            ));
-        }
-        let index_path = dir.join("index.json");
-        // Refused or missing, index.json is bad input told at the list's line; a failing
-        // read of a good file stays an I/O error.
-        let bytes = read_limited(&index_path, MAX_DOCUMENT_SIZE).map_err(|e| match e {
-            OciError::Input(refused) => source_error(
-                &name,
-                format!("{}: {}", index_path.display(), refused.reason()),
+/// The parsed `index.json` of the OCI layout `dir` (`name` is the source, for messages).
+fn read_dir_index(dir: &Path, name: &str) -> Result<IndexDoc> {
+    if !dir.join("oci-layout").is_file() {
+        return Err(source_error(
+            name,
+            format!(
+                "{} is not an OCI image layout (no oci-layout file)",
+                dir.display()
             ),
-            OciError::Io { path, source } if source.kind() == io::ErrorKind::NotFound => {
-                source_error(&name, format!("{}: {source}", path.display()))
-            }
-            other => other,
-        })?;
-        // A source that is not what it claims is bad input (exit 2), not a failure.
-        let index = IndexDoc::parse(&bytes).map_err(|e| {
-            source_error(&name, format!("{}: {e}", dir.join("index.json").display()))
-        })?;
-        let root = select_from_index(&index, reference, &name)?;
+        ));
+    }
+    let index_path = dir.join("index.json");
+    // Refused or missing, index.json is bad input told at the list's line; a failing
+    // read of a good file stays an I/O error.
+    let bytes = read_limited(&index_path, MAX_DOCUMENT_SIZE).map_err(|e| match e {
+        OciError::Input(refused) => source_error(
+            name,
+            format!("{}: {}", index_path.display(), refused.reason()),
+        ),
+        OciError::Io { path, source } if source.kind() == io::ErrorKind::NotFound => {
+            source_error(name, format!("{}: {source}", path.display()))
+        }
+        other => other,
+    })?;
+    // A source that is not what it claims is bad input (exit 2), not a failure.
+    IndexDoc::parse(&bytes)
+        .map_err(|e| source_error(name, format!("{}: {e}", dir.join("index.json").display())))
+}
+
+impl OciDirReader {
+    fn open(
+        dir: &Path,
+        index: &IndexDoc,
+        reference: Option<&str>,
+        name: String,
+    ) -> Result<OciDirReader> {
+        let root = select_from_index(index, reference, &name)?;
         Ok(OciDirReader {
             dir: dir.to_path_buf(),
             name,
@@ -587,6 +622,24 @@ mod tests {
             }
         }
         assert_eq!(opened.scans(), 2, "each archive is scanned once");
+        // A layout's index.json is read once for all the entries that name it.
+        let layout = images.join("oci");
+        for reference in [
+            "mirrored-pause:3.6",
+            "klipper-lb:v0.4.13",
+            "mirrored-pause:3.6",
+        ] {
+            let source = ImageSource::OciDir {
+                path: layout.clone(),
+                reference: Some(reference.into()),
+            };
+            let reader = open_in(&source, &registries, &opened).unwrap();
+            assert_eq!(
+                reader.root().digest,
+                open(&source, &registries).unwrap().root().digest
+            );
+        }
+        assert_eq!(opened.scans(), 3);
         // Each entry's image is the one a fresh open gives.
         for (source, root) in sources.iter().cycle().zip(&roots) {
             let fresh = open(source, &registries).unwrap();
