@@ -148,7 +148,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         let _ = inputs.state.save();
         return Err(e);
     }
-    inputs.state.finish().map_err(|e| save_error(plan, e))?;
+    (inputs.state.finish()).map_err(|e| state_error(&inputs.state, e))?;
     let done = runner.cx.done;
     Ok(BuildReport {
         output: inputs.output.clone(),
@@ -170,8 +170,9 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     })
 }
 
-fn save_error(plan: &Plan, e: std::io::Error) -> Error {
-    Error::Oci(crate::oci::OciError::io(plan.inputs.state.path(), e))
+/// A failure to write the build state, naming its file.
+fn state_error(state: &crate::pipeline::state::BuildState, e: std::io::Error) -> Error {
+    Error::Oci(crate::oci::OciError::io(state.path(), e))
 }
 
 /// What finishes a step whose writing ran on a writer thread: recording it, in order.
@@ -272,7 +273,7 @@ impl<'p> Runner<'p> {
             let state = &self.cx.inputs.state;
             state
                 .record(&key, fp, &record.outputs, &record.kept, record.vouched)
-                .map_err(|e| Error::Oci(crate::oci::OciError::io(state.path(), e)))?;
+                .map_err(|e| state_error(state, e))?;
         }
         S::deliver(report, &mut self.cx.done);
         self.finished(S::NAME, key, "ran", started)
@@ -294,9 +295,7 @@ impl<'p> Runner<'p> {
         });
         if self.saved.elapsed() >= STATE_SAVE_EVERY {
             let state = &self.cx.inputs.state;
-            state
-                .save()
-                .map_err(|e| Error::Oci(crate::oci::OciError::io(state.path(), e)))?;
+            state.save().map_err(|e| state_error(state, e))?;
             self.saved = Instant::now();
         }
         Ok(())

@@ -40,60 +40,52 @@ pub fn open(source: &ImageSource, registries: &Registries) -> Result<Box<dyn Ima
 /// scanned cleanly are kept; a bad one is reported at each entry that names it.
 #[derive(Debug, Default)]
 pub struct Opened {
-    tars: std::sync::Mutex<HashMap<PathBuf, Arc<TarSlot>>>,
-    dirs: std::sync::Mutex<HashMap<PathBuf, Arc<DirSlot>>>,
+    tars: std::sync::Mutex<HashMap<PathBuf, Arc<Slot<TarIndex>>>>,
+    dirs: std::sync::Mutex<HashMap<PathBuf, Arc<Slot<IndexDoc>>>>,
     scans: std::sync::atomic::AtomicUsize,
 }
 
-/// One archive's member table, once scanned; its lock is held while it is scanned.
-type TarSlot = std::sync::Mutex<Option<Arc<TarIndex>>>;
-/// One layout's parsed `index.json`, once read; its lock is held while it is read.
-type DirSlot = std::sync::Mutex<Option<Arc<IndexDoc>>>;
+/// What a run keeps of one source (an archive's member table, a layout's index), once
+/// read; its lock is held while it is read.
+type Slot<T> = std::sync::Mutex<Option<Arc<T>>>;
 
 impl Opened {
     /// The member table of the archive at `path`, scanned on first use.
     fn tar(&self, path: &Path, source_name: &str) -> Result<Arc<TarIndex>> {
-        let slot = {
-            let mut tars = self
-                .tars
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            tars.entry(path.to_path_buf()).or_default().clone()
-        };
-        // One scan per archive, even when several entries open it at once.
-        let mut slot = slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(tar) = slot.as_ref() {
-            return Ok(tar.clone());
-        }
-        self.scans
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tar = Arc::new(TarIndex::scan(path, source_name)?);
-        *slot = Some(tar.clone());
-        Ok(tar)
+        self.once(&self.tars, path, || TarIndex::scan(path, source_name))
     }
 
     /// The parsed `index.json` of the OCI layout `dir`, read on first use.
     fn dir_index(&self, dir: &Path, source_name: &str) -> Result<Arc<IndexDoc>> {
+        self.once(&self.dirs, dir, || read_dir_index(dir, source_name))
+    }
+
+    /// What `read` gives for `path`, kept in `slots`: read once per source, even when
+    /// several entries open it at once (the slot's lock is held while it is read); a
+    /// failure is not kept.
+    fn once<T>(
+        &self,
+        slots: &std::sync::Mutex<HashMap<PathBuf, Arc<Slot<T>>>>,
+        path: &Path,
+        read: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
         let slot = {
-            let mut dirs = self
-                .dirs
+            let mut slots = slots
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            dirs.entry(dir.to_path_buf()).or_default().clone()
+            slots.entry(path.to_path_buf()).or_default().clone()
         };
         let mut slot = slot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(index) = slot.as_ref() {
-            return Ok(index.clone());
+        if let Some(kept) = slot.as_ref() {
+            return Ok(kept.clone());
         }
         self.scans
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let index = Arc::new(read_dir_index(dir, source_name)?);
-        *slot = Some(index.clone());
-        Ok(index)
+        let kept = Arc::new(read()?);
+        *slot = Some(kept.clone());
+        Ok(kept)
     }
 
     /// How many archives were scanned and layouts' indexes read.
