@@ -1454,37 +1454,24 @@ const HOSTILE_CASES: &[Case] = &[
 
 /// Every path under `root` with its kind, mode and (for files) sha256.
 fn hashes(root: &Path) -> BTreeMap<PathBuf, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for path in entries {
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let rel = path.strip_prefix(root).unwrap().to_path_buf();
-            let mode = meta.mode();
-            let value = if meta.is_dir() {
-                format!("dir {mode:o}")
-            } else if meta.is_file() {
-                // Unreadable by design in one case: hash what root can read, or note it.
-                match fs::read(&path) {
-                    Ok(bytes) => format!("file {mode:o} {}", sha256_bytes(&bytes)),
-                    Err(e) => format!("file {mode:o} unreadable {e}"),
-                }
-            } else if meta.file_type().is_symlink() {
-                format!("link {}", fs::read_link(&path).unwrap().display())
-            } else {
-                format!("other {mode:o}")
-            };
-            out.insert(rel, value);
-            if meta.is_dir() {
-                walk(root, &path, out);
-            }
-        }
-    }
     let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
+    common::walk(root, root, &mut |rel, meta, path| {
+        let mode = meta.mode();
+        let value = if meta.is_dir() {
+            format!("dir {mode:o}")
+        } else if meta.is_file() {
+            // Unreadable by design in one case: hash what root can read, or note it.
+            match fs::read(path) {
+                Ok(bytes) => format!("file {mode:o} {}", sha256_bytes(&bytes)),
+                Err(e) => format!("file {mode:o} unreadable {e}"),
+            }
+        } else if meta.file_type().is_symlink() {
+            format!("link {}", fs::read_link(path).unwrap().display())
+        } else {
+            format!("other {mode:o}")
+        };
+        out.insert(rel.to_path_buf(), value);
+    });
     out
 }
 

@@ -72,35 +72,25 @@ type Tree = BTreeMap<PathBuf, String>;
 const STATE: &str = ".seedforge/state.json";
 
 fn tree(root: &Path) -> Tree {
-    fn walk(root: &Path, dir: &Path, out: &mut Tree) {
-        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for path in entries {
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let rel = path.strip_prefix(root).unwrap().to_path_buf();
-            let mode = meta.mode() & 0o7777;
-            if meta.is_dir() {
-                out.insert(rel, format!("dir {mode:o}"));
-                walk(root, &path, out);
-            } else if meta.is_file() && rel == Path::new(STATE) {
-                let valid =
-                    serde_json::from_slice::<serde_json::Value>(&fs::read(&path).unwrap()).is_ok();
-                out.insert(rel, format!("state {mode:o} valid JSON: {valid}"));
-            } else if meta.is_file() {
-                let sum = sha256_bytes(&fs::read(&path).unwrap());
-                out.insert(rel, format!("file {mode:o} {sum}"));
-            } else {
-                out.insert(rel, "other".to_string());
-            }
-        }
-    }
     let mut out = Tree::new();
-    if root.exists() {
-        walk(root, root, &mut out);
+    if !root.exists() {
+        return out;
     }
+    common::walk(root, root, &mut |rel, meta, path| {
+        let mode = meta.mode() & 0o7777;
+        let what = if meta.is_dir() {
+            format!("dir {mode:o}")
+        } else if meta.is_file() && rel == Path::new(STATE) {
+            let valid =
+                serde_json::from_slice::<serde_json::Value>(&fs::read(path).unwrap()).is_ok();
+            format!("state {mode:o} valid JSON: {valid}")
+        } else if meta.is_file() {
+            format!("file {mode:o} {}", sha256_bytes(&fs::read(path).unwrap()))
+        } else {
+            "other".to_string()
+        };
+        out.insert(rel.to_path_buf(), what);
+    });
     out
 }
 

@@ -68,7 +68,9 @@ pub fn assert_same_tree(a: &BTreeMap<PathBuf, Entry>, b: &BTreeMap<PathBuf, Entr
     }
 }
 
-fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata, &Path)) {
+/// Calls `f` with every path under `dir` (relative to `root`, sorted, a folder before what
+/// it holds), its `symlink_metadata` and its full path.
+pub fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata, &Path)) {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
