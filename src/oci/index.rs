@@ -106,7 +106,10 @@ impl IndexDoc {
             .sort_by(|a, b| a.ref_name().cmp(&b.ref_name()));
     }
 
-    /// The entry named `name`, matching either naming annotation.
+    /// The entry named `name`, matching either naming annotation: a scan of the index, kept
+    /// as the reference [`IndexDoc::by_name`] is tested against (code looks names up in
+    /// that map, once built, never with a scan per name).
+    #[cfg(test)]
     pub fn find(&self, name: &str) -> Option<&Descriptor> {
         self.manifests
             .iter()

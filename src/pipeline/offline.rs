@@ -30,13 +30,12 @@ use crate::image::{ImageSource, ListEntry, Reference};
 use crate::oci::copy::selected_children;
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::digest::digest_reader;
-use crate::oci::index::IndexDoc;
 use crate::oci::layout::Layout;
 use crate::oci::mirror::{MirroredImage, PreparedImage};
 use crate::oci::registry::lockfile::{BundlePin, LockFile};
 use crate::oci::source::ImageReader;
 use crate::oci::{Digest, OciError, Platform};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -302,7 +301,9 @@ fn pinned_digest(reference: &Reference, source: &str, lock: &LockFile) -> Option
 struct Store {
     dir: PathBuf,
     layout: Result<Layout, String>,
-    index: Option<IndexDoc>,
+    /// The media type `index.json` names each image's root with, by name and digest: one
+    /// look-up per image, whatever the number of images.
+    named: HashMap<(String, Digest), String>,
 }
 
 impl Store {
@@ -313,10 +314,15 @@ impl Store {
             Err(format!("{} does not exist", dir.display()))
         };
         let index = layout.as_ref().ok().and_then(|l| l.read_index().ok());
+        let named = index.as_ref().map_or_else(HashMap::new, |i| {
+            (i.by_name().into_iter())
+                .map(|(n, d)| ((n.to_owned(), d.digest.clone()), d.media_type.clone()))
+                .collect()
+        });
         Store {
             dir: dir.to_path_buf(),
             layout,
-            index,
+            named,
         }
     }
 
@@ -334,12 +340,9 @@ impl Store {
             .document(layout, root)
             .map_err(|what| format!("its manifest {root} {what}"))?;
         // The media type the layout already names it with, else the document's own.
-        let named = self
-            .index
-            .as_ref()
-            .and_then(|i| i.find(destination))
-            .filter(|d| &d.digest == root)
-            .map(|d| d.media_type.clone());
+        let named = (self.named)
+            .get(&(destination.to_owned(), root.clone()))
+            .cloned();
         let kind = doc.kind(named.as_deref());
         let media_type = named
             .or_else(|| doc.media_type.clone())

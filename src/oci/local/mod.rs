@@ -16,14 +16,16 @@ use super::layout::{MAX_DOCUMENT_SIZE, read_limited};
 use super::registry::{Registries, RegistryReader};
 use super::source::ImageReader;
 use super::{OciError, Result};
-use crate::image::{ImageSource, Reference};
+use crate::image::ImageSource;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod catalog;
 mod tar_index;
+use catalog::{DockerCatalog, DockerManifestEntry, OciCatalog};
 pub use tar_index::TarIndex;
 
 /// Opens the image a source names, reaching registries through `registries` (the
@@ -40,24 +42,80 @@ pub fn open(source: &ImageSource, registries: &Registries) -> Result<Box<dyn Ima
 /// scanned cleanly are kept; a bad one is reported at each entry that names it.
 #[derive(Debug, Default)]
 pub struct Opened {
-    tars: std::sync::Mutex<HashMap<PathBuf, Arc<Slot<TarIndex>>>>,
-    dirs: std::sync::Mutex<HashMap<PathBuf, Arc<Slot<IndexDoc>>>>,
+    tars: Slots<TarIndex>,
+    dirs: Slots<OciCatalog>,
+    oci_archives: Slots<OciCatalog>,
+    docker_archives: Slots<DockerCatalog>,
     scans: std::sync::atomic::AtomicUsize,
 }
 
 /// What a run keeps of one source (an archive's member table, a layout's index), once
 /// read; its lock is held while it is read.
 type Slot<T> = std::sync::Mutex<Option<Arc<T>>>;
+type Slots<T> = std::sync::Mutex<HashMap<PathBuf, Arc<Slot<T>>>>;
 
 impl Opened {
     /// The member table of the archive at `path`, scanned on first use.
     fn tar(&self, path: &Path, source_name: &str) -> Result<Arc<TarIndex>> {
-        self.once(&self.tars, path, || TarIndex::scan(path, source_name))
+        self.once(&self.tars, path, || {
+            self.scanned();
+            TarIndex::scan(path, source_name)
+        })
     }
 
-    /// The parsed `index.json` of the OCI layout `dir`, read on first use.
-    fn dir_index(&self, dir: &Path, source_name: &str) -> Result<Arc<IndexDoc>> {
-        self.once(&self.dirs, dir, || read_dir_index(dir, source_name))
+    /// The images of the OCI layout `dir` by name, its `index.json` read on first use.
+    fn dir(&self, dir: &Path, source_name: &str) -> Result<Arc<OciCatalog>> {
+        self.once(&self.dirs, dir, || {
+            self.scanned();
+            read_dir_index(dir, source_name).map(OciCatalog::new)
+        })
+    }
+
+    /// The images of the OCI archive at `path` by name, its `index.json` parsed on first use.
+    fn oci_archive(
+        &self,
+        path: &Path,
+        source_name: &str,
+    ) -> Result<(Arc<TarIndex>, Arc<OciCatalog>)> {
+        let tar = self.tar(path, source_name)?;
+        let catalog = self.once(&self.oci_archives, path, || {
+            if tar.size("oci-layout").is_none() {
+                return Err(source_error(
+                    source_name,
+                    "not an OCI archive (no oci-layout member)",
+                ));
+            }
+            let bytes = tar.read_small("index.json", source_name)?;
+            let index = IndexDoc::parse(&bytes)
+                .map_err(|e| source_error(source_name, format!("index.json: {e}")))?;
+            Ok(OciCatalog::new(index))
+        })?;
+        Ok((tar, catalog))
+    }
+
+    /// The images of the docker-archive at `path` by tag, its `manifest.json` parsed on
+    /// first use.
+    fn docker_archive(
+        &self,
+        path: &Path,
+        source_name: &str,
+    ) -> Result<(Arc<TarIndex>, Arc<DockerCatalog>)> {
+        let tar = self.tar(path, source_name)?;
+        let catalog = self.once(&self.docker_archives, path, || {
+            let bytes = tar.read_small("manifest.json", source_name)?;
+            let entries: Vec<DockerManifestEntry> =
+                serde_json::from_slice(&bytes).map_err(|source| OciError::Json {
+                    context: format!("{source_name}: manifest.json"),
+                    source,
+                })?;
+            Ok(DockerCatalog::new(entries))
+        })?;
+        Ok((tar, catalog))
+    }
+
+    fn scanned(&self) {
+        self.scans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What `read` gives for `path`, kept in `slots`: read once per source, even when
@@ -65,7 +123,7 @@ impl Opened {
     /// failure is not kept.
     fn once<T>(
         &self,
-        slots: &std::sync::Mutex<HashMap<PathBuf, Arc<Slot<T>>>>,
+        slots: &Slots<T>,
         path: &Path,
         read: impl FnOnce() -> Result<T>,
     ) -> Result<Arc<T>> {
@@ -81,8 +139,6 @@ impl Opened {
         if let Some(kept) = slot.as_ref() {
             return Ok(kept.clone());
         }
-        self.scans
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let kept = Arc::new(read()?);
         *slot = Some(kept.clone());
         Ok(kept)
@@ -102,22 +158,26 @@ pub fn open_in(
 ) -> Result<Box<dyn ImageReader>> {
     let name = source.to_string();
     match source {
-        ImageSource::OciDir { path, reference } => Ok(Box::new(OciDirReader::open(
-            path,
-            &*opened.dir_index(path, &name)?,
-            reference.as_deref(),
-            name,
-        )?)),
-        ImageSource::OciArchive { path, reference } => Ok(Box::new(OciArchiveReader::open(
-            opened.tar(path, &name)?,
-            reference.as_deref(),
-            name,
-        )?)),
-        ImageSource::DockerArchive { path, reference } => Ok(Box::new(DockerArchiveReader::open(
-            opened.tar(path, &name)?,
-            reference.as_deref(),
-            name,
-        )?)),
+        ImageSource::OciDir { path, reference } => {
+            let root = opened
+                .dir(path, &name)?
+                .select(reference.as_deref(), &name)?;
+            Ok(Box::new(OciDirReader {
+                dir: path.clone(),
+                name,
+                root,
+            }))
+        }
+        ImageSource::OciArchive { path, reference } => {
+            let (tar, catalog) = opened.oci_archive(path, &name)?;
+            let root = catalog.select(reference.as_deref(), &name)?;
+            Ok(Box::new(OciArchiveReader { tar, name, root }))
+        }
+        ImageSource::DockerArchive { path, reference } => {
+            let (tar, catalog) = opened.docker_archive(path, &name)?;
+            let entry = catalog.select(reference.as_deref(), &name)?;
+            Ok(Box::new(DockerArchiveReader::open(tar, entry, name)?))
+        }
         ImageSource::Registry(reference) => {
             Ok(Box::new(RegistryReader::open(registries, reference, name)?))
         }
@@ -128,63 +188,6 @@ fn source_error(source_name: &str, message: impl Into<String>) -> OciError {
     OciError::Source {
         source_name: source_name.to_string(),
         message: message.into(),
-    }
-}
-
-/// Picks the image `reference` names from an OCI `index.json`.
-///
-/// A name matches an entry if it equals either naming annotation, or if both parse as image
-/// references that normalise to the same thing (`rancher/pause:3.6` finds
-/// `docker.io/rancher/pause:3.6`). Without a name, the index must hold exactly one image.
-pub fn select_from_index(
-    index: &IndexDoc,
-    reference: Option<&str>,
-    source_name: &str,
-) -> Result<Descriptor> {
-    let Some(wanted) = reference else {
-        return match index.manifests.as_slice() {
-            [only] => Ok(only.clone()),
-            [] => Err(source_error(source_name, "the layout holds no images")),
-            many => Err(source_error(
-                source_name,
-                format!(
-                    "the layout holds {} images; name one with :REF (available: {})",
-                    many.len(),
-                    available_names(index)
-                ),
-            )),
-        };
-    };
-    if let Some(found) = index.find(wanted) {
-        return Ok(found.clone());
-    }
-    let normalized = Reference::parse(wanted).ok();
-    let hit = index.manifests.iter().find(|d| {
-        d.ref_name()
-            .and_then(|n| Reference::parse(n).ok())
-            .is_some_and(|r| Some(&r) == normalized.as_ref())
-    });
-    hit.cloned().ok_or_else(|| {
-        source_error(
-            source_name,
-            format!(
-                "no image named {wanted:?} (available: {})",
-                available_names(index)
-            ),
-        )
-    })
-}
-
-fn available_names(index: &IndexDoc) -> String {
-    let names: Vec<&str> = index
-        .manifests
-        .iter()
-        .filter_map(Descriptor::ref_name)
-        .collect();
-    if names.is_empty() {
-        "no named images".to_string()
-    } else {
-        names.join(", ")
     }
 }
 
@@ -222,22 +225,6 @@ fn read_dir_index(dir: &Path, name: &str) -> Result<IndexDoc> {
     // A source that is not what it claims is bad input (exit 2), not a failure.
     IndexDoc::parse(&bytes)
         .map_err(|e| source_error(name, format!("{}: {e}", dir.join("index.json").display())))
-}
-
-impl OciDirReader {
-    fn open(
-        dir: &Path,
-        index: &IndexDoc,
-        reference: Option<&str>,
-        name: String,
-    ) -> Result<OciDirReader> {
-        let root = select_from_index(index, reference, &name)?;
-        Ok(OciDirReader {
-            dir: dir.to_path_buf(),
-            name,
-            root,
-        })
-    }
 }
 
 impl ImageReader for OciDirReader {
@@ -302,22 +289,6 @@ pub struct OciArchiveReader {
     root: Descriptor,
 }
 
-impl OciArchiveReader {
-    fn open(tar: Arc<TarIndex>, reference: Option<&str>, name: String) -> Result<OciArchiveReader> {
-        if tar.size("oci-layout").is_none() {
-            return Err(source_error(
-                &name,
-                "not an OCI archive (no oci-layout member)",
-            ));
-        }
-        let bytes = tar.read_small("index.json", &name)?;
-        let index =
-            IndexDoc::parse(&bytes).map_err(|e| source_error(&name, format!("index.json: {e}")))?;
-        let root = select_from_index(&index, reference, &name)?;
-        Ok(OciArchiveReader { tar, name, root })
-    }
-}
-
 impl ImageReader for OciArchiveReader {
     fn describe(&self) -> String {
         self.name.clone()
@@ -348,17 +319,6 @@ impl ImageReader for OciArchiveReader {
     }
 }
 
-/// One entry of a docker-archive's `manifest.json`.
-#[derive(Debug, Deserialize)]
-struct DockerManifestEntry {
-    #[serde(rename = "Config")]
-    config: String,
-    #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
-    #[serde(rename = "Layers")]
-    layers: Vec<String>,
-}
-
 /// The few fields of an image config needed to name layers.
 #[derive(Debug, Deserialize)]
 struct ConfigRootfs {
@@ -383,16 +343,9 @@ pub struct DockerArchiveReader {
 impl DockerArchiveReader {
     fn open(
         tar: Arc<TarIndex>,
-        reference: Option<&str>,
+        entry: &DockerManifestEntry,
         name: String,
     ) -> Result<DockerArchiveReader> {
-        let bytes = tar.read_small("manifest.json", &name)?;
-        let entries: Vec<DockerManifestEntry> =
-            serde_json::from_slice(&bytes).map_err(|source| OciError::Json {
-                context: format!("{name}: manifest.json"),
-                source,
-            })?;
-        let entry = select_docker_entry(&entries, reference, &name)?;
         let config_bytes = tar.read_small(&entry.config, &name)?;
         let config_digest = Digest::of(&config_bytes);
         let rootfs: ConfigRootfs =
@@ -482,63 +435,6 @@ fn oci_manifest_bytes(config: &Descriptor, layers: &[Descriptor]) -> Vec<u8> {
         layers,
     })
     .unwrap_or_default()
-}
-
-fn select_docker_entry<'a>(
-    entries: &'a [DockerManifestEntry],
-    reference: Option<&str>,
-    name: &str,
-) -> Result<&'a DockerManifestEntry> {
-    let tags = || {
-        let all: Vec<&str> = entries
-            .iter()
-            .flat_map(|e| e.repo_tags.iter().flatten().map(String::as_str))
-            .collect();
-        if all.is_empty() {
-            "untagged images only".to_string()
-        } else {
-            all.join(", ")
-        }
-    };
-    let Some(wanted) = reference else {
-        return match entries {
-            [only] => Ok(only),
-            [] => Err(source_error(name, "manifest.json lists no images")),
-            _ => Err(source_error(
-                name,
-                format!(
-                    "the archive holds {} images; name one with :REF or :@N (available: {})",
-                    entries.len(),
-                    tags()
-                ),
-            )),
-        };
-    };
-    if let Some(n) = wanted.strip_prefix('@') {
-        let i: usize = n
-            .parse()
-            .map_err(|_| source_error(name, format!("{wanted:?} is not an image index like @0")))?;
-        return entries.get(i).ok_or_else(|| {
-            source_error(
-                name,
-                format!("no image @{i}: the archive holds {}", entries.len()),
-            )
-        });
-    }
-    let normalized = Reference::parse(wanted).ok();
-    entries
-        .iter()
-        .find(|e| {
-            e.repo_tags.iter().flatten().any(|t| {
-                t == wanted || (normalized.is_some() && Reference::parse(t).ok() == normalized)
-            })
-        })
-        .ok_or_else(|| {
-            source_error(
-                name,
-                format!("no image tagged {wanted:?} (available: {})", tags()),
-            )
-        })
 }
 
 impl ImageReader for DockerArchiveReader {
