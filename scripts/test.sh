@@ -80,6 +80,7 @@ declare -A TOOLS=(
   [mkfs.vfat]=dosfstools
   [fusefat]=fusefat
   [fusermount]=fuse3
+  [disorderfs]=disorderfs
   [script]=bsdutils
 )
 

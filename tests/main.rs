@@ -30,6 +30,7 @@ mod demo_build;
 mod embedded_registry;
 mod files;
 mod full_disk;
+mod fuse_output;
 mod fuzz_corpus;
 mod gc;
 mod hostile;
