@@ -21,6 +21,7 @@ pub mod image;
 pub mod input;
 pub mod iso;
 pub mod leftovers;
+pub mod modes;
 pub mod net;
 pub mod oci;
 pub mod outpath;

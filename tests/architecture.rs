@@ -46,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "input",
             "outpath",
             "leftovers",
+            "modes",
             "redact",
             "report",
             "shell",

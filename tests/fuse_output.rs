@@ -60,3 +60,68 @@ fn builds_on_disorderfs_leave_no_session_folder_and_no_interrupted_run() {
     assert!(!all.contains("interrupted"), "verify:\n{all}");
     assert!(!all.contains("stale"), "verify:\n{all}");
 }
+
+/// FAT keeps no unix modes (fusefat's `fchmod` is `ENOSYS`): rendering onto it succeeds
+/// with one warning for the file system, whatever the number of files, and one naming the
+/// private files (each node's `user-data` holds the join token).
+#[test]
+fn render_onto_fat_warns_once_instead_of_failing_on_chmod() {
+    if !common::debs::require_root("mounting a FAT image") {
+        return;
+    }
+    let lab = Lab::new();
+    let Some(mount) = FuseMount::fat(&lab.root().join("stick.img"), 64, &lab.root().join("stick"))
+    else {
+        return;
+    };
+    let out = mount.path().join("nodes");
+    let rendered = lab
+        .seedforge()
+        .args(["render", "--config", lab.config_arg(), "--out"])
+        .arg(&out)
+        .run();
+    let warnings: Vec<&str> = rendered
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", rendered.stderr);
+    assert!(
+        warnings[0].contains("fusefat") && warnings[0].contains("keeps no unix modes"),
+        "{}",
+        warnings[0]
+    );
+    for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
+        let user_data = out.join(node).join("user-data");
+        assert!(user_data.is_file(), "{}", user_data.display());
+        assert!(
+            warnings[1].contains(&user_data.display().to_string()),
+            "{}",
+            warnings[1]
+        );
+        assert!(out.join(node).join("meta-data").is_file());
+    }
+    // The same command again: still one warning per kind, and nothing else left beside.
+    let again = lab
+        .seedforge()
+        .args(["render", "--config", lab.config_arg(), "--out"])
+        .arg(&out)
+        .run();
+    assert!(
+        again
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .count()
+            <= 2
+    );
+    let mut names: Vec<String> = fs::read_dir(out.join("lab-server1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+        .collect();
+    names.sort();
+    assert!(
+        names.iter().all(|n| !n.contains("seedforge")),
+        "no temporary files: {names:?}"
+    );
+}

@@ -366,7 +366,11 @@ pub fn main() -> i32 {
     // seedforge, not from whoever's umask: public files 0644 and folders 0755; files and
     // folders holding secrets are created with their own modes (0600, 0700) explicitly.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-    let code = match run(&cli) {
+    let result = run(&cli);
+    if !cli.global.quiet {
+        modes_warnings(&cli.global);
+    }
+    let code = match result {
         Ok(code) => code as i32,
         Err(e) => {
             // Every message passes the one redaction point on its way out.
@@ -385,6 +389,39 @@ pub fn main() -> i32 {
         }
     };
     stdio::finish(code)
+}
+
+/// One warning per file system that refused to set a mode in this run, and one naming the
+/// private files whose mode could not be kept.
+fn modes_warnings(global: &Global) {
+    let refusals = seedforge::modes::take_refusals();
+    let scrub = |t: String| global.secrets.scrub(&t).into_owned();
+    for fs in &refusals.file_systems {
+        errln!(
+            "{}",
+            scrub(format!(
+                "warning: {} keeps no unix modes (chmod: {}); {} file(s) there, such as {}, have the modes it shows instead of seedforge's",
+                fs.file_system,
+                fs.error,
+                fs.files,
+                fs.first.display()
+            ))
+        );
+    }
+    if !refusals.secrets.is_empty() {
+        let names: Vec<String> = refusals
+            .secrets
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        errln!(
+            "{}",
+            scrub(format!(
+                "warning: these private files could not be made readable by their owner only (mode 0600): {}; keep the output on a file system with unix modes (ext4; under WSL a Linux folder, or /mnt/c mounted with the drvfs option metadata) and copy the seeds out with export_dir",
+                names.join(", ")
+            ))
+        );
+    }
 }
 
 fn init_logging(global: &Global) {
