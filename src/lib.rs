@@ -36,6 +36,7 @@ pub mod shell;
 pub mod util;
 pub mod version;
 pub mod vocab;
+pub mod winpath;
 
 pub use report::{NoopReporter, Reporter};
 pub use version::{COMMIT, VERSION};

@@ -53,6 +53,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "util",
             "version",
             "vocab",
+            "winpath",
         ],
     ),
 ];

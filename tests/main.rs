@@ -65,3 +65,4 @@ mod secrets;
 mod seed_iso;
 mod shared_payload;
 mod verify_caps;
+mod windows_paths;
