@@ -240,3 +240,35 @@ fn a_windows_path_given_to_a_path_flag_is_refused_naming_the_flag() {
         .run();
     assert!(!out.stderr.contains("Windows"), "{}", out.stderr);
 }
+
+#[test]
+fn a_windows_path_in_an_image_list_source_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE
+        .replace("{token}", "{file: token}")
+        .replace("{list}", "images.txt")
+        .replace("{extra}", "");
+    fs::write(dir.path().join("seedforge.yaml"), &text).unwrap();
+    fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+    fs::write(
+        dir.path().join("images.txt"),
+        "# local archives\noci-archive:C:\\images\\pause.tar:rancher/mirrored-pause:3.6\n",
+    )
+    .unwrap();
+    let before = snapshot(dir.path());
+    let out = Cmd::seedforge()
+        .cwd(dir.path())
+        .args(["build", "--config", "seedforge.yaml"])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("images.txt:2")
+            && out
+                .stderr
+                .contains("'C:\\images\\pause.tar' is a Windows path")
+            && out.stderr.contains("/mnt/c/images/pause.tar"),
+        "{}",
+        out.stderr
+    );
+    assert_same_tree(&before, &snapshot(dir.path()), "after the refused build");
+}
