@@ -134,22 +134,28 @@ fn record(path: &Path, e: &io::Error) {
 }
 
 /// The name a file written through a temporary one beside it
-/// (`util::temp_path_beside`: `.NAME.seedforge-PID-N.tmp`) will have: the name
-/// a reader of the warning knows.
+/// (`util::temp_path_beside`: `.NAME.seedforge-PID-N.tmp`; the ISO writer's
+/// `.NAME.PID.iso-tmp`) will have: the name a reader of the warning knows.
 fn final_name(path: &Path) -> PathBuf {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return path.to_path_buf();
     };
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if let Some((original, _)) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".iso-tmp"))
+        .and_then(|n| n.rsplit_once('.'))
+        .filter(|(original, pid)| !original.is_empty() && digits(pid))
+    {
+        return path.with_file_name(original);
+    }
     let inner = name
         .strip_prefix('.')
         .and_then(|n| n.strip_suffix(".tmp"))
         .and_then(|n| n.rsplit_once(".seedforge-"))
         .filter(|(_, id)| {
-            id.split_once('-').is_some_and(|(pid, n)| {
-                [pid, n]
-                    .iter()
-                    .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            })
+            id.split_once('-')
+                .is_some_and(|(pid, n)| digits(pid) && digits(n))
         });
     match inner {
         Some((original, _)) if !original.is_empty() => path.with_file_name(original),
@@ -263,6 +269,10 @@ mod tests {
     fn a_temporary_file_is_named_by_its_final_name() {
         let tmp = crate::util::temp_path_beside(Path::new("/o/nodes/a/user-data"));
         assert_eq!(final_name(&tmp), Path::new("/o/nodes/a/user-data"));
+        assert_eq!(
+            final_name(Path::new("/o/iso/.seed-a.iso.4242.iso-tmp")),
+            Path::new("/o/iso/seed-a.iso")
+        );
         for kept in [
             "/o/.x.seedforge-1-.tmp",
             "/o/plain",
