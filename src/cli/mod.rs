@@ -431,7 +431,7 @@ fn modes_warnings(global: &Global) {
         errln!(
             "{}",
             scrub(format!(
-                "warning: these private files could not be made readable by their owner only (mode 0600): {}; keep the output on a file system with unix modes (ext4; under WSL a Linux folder, or /mnt/c mounted with the drvfs option metadata) and copy the seeds out with export_dir",
+                "warning: these private files could not be made readable by their owner only (mode 0600): {}; keep the output on a file system with unix modes (ext4: under WSL a Linux folder such as ~/out, with export_dir for the copies on /mnt/c or a stick), or under WSL set [automount] options = \"metadata\" in /etc/wsl.conf",
                 names.join(", ")
             ))
         );
