@@ -81,6 +81,7 @@ declare -A TOOLS=(
   [fusefat]=fusefat
   [fusermount]=fuse3
   [disorderfs]=disorderfs
+  [bindfs]=bindfs
   [script]=bsdutils
 )
 

@@ -90,6 +90,16 @@ pub fn refused(path: &Path, mode: u32, e: io::Error) -> io::Result<()> {
 /// system.
 pub fn secret_mode_refused(path: &Path, _mode: u32, e: io::Error) -> io::Result<()> {
     record(path, &e);
+    // A seed's stage (`iso/.stage-NODE.PID/`) holds copies of files named already
+    // (`nodes/NODE/user-data`) and is removed once its ISO is written.
+    let staged = path.components().any(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|c| c.starts_with(".stage-"))
+    });
+    if staged {
+        return Ok(());
+    }
     let mut guard = RECORD.lock().unwrap_or_else(PoisonError::into_inner);
     let secrets = &mut guard.get_or_insert_with(Record::default).secrets;
     let path = final_name(path);

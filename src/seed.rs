@@ -232,7 +232,7 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
                     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
                 }
                 if fs::hard_link(&file.source, &to).is_err() {
-                    fs::copy(&file.source, &to).map_err(|e| io_err(&file.source, e))?;
+                    copy_keeping_mode(&file.source, &to).map_err(|e| io_err(&file.source, e))?;
                 }
             }
             let sums_path = stage.join("payload").join("SHA256SUMS");
@@ -262,6 +262,19 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
     })();
     let _ = fs::remove_dir_all(stage);
     result
+}
+
+/// Copies `from` into the new file `to` with `from`'s mode. Unlike `fs::copy`, which fails
+/// when `fchmod` does, a file system that keeps no modes (FAT, where the stage cannot hard
+/// link either) is recorded by `crate::modes`, not a failure. `io::copy` lets the kernel
+/// copy between the two files (`copy_file_range`).
+fn copy_keeping_mode(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut src = fs::File::open(from)?;
+    let mode = src.metadata()?.permissions().mode() & 0o7777;
+    let mut dst = crate::util::create_new_mode(to, mode)?;
+    io::copy(&mut src, &mut dst)?;
+    Ok(())
 }
 
 /// Writes a new file created with exactly `mode`.

@@ -125,3 +125,47 @@ fn render_onto_fat_warns_once_instead_of_failing_on_chmod() {
         "no temporary files: {names:?}"
     );
 }
+
+/// A file system that refuses every chmod with `EPERM` (bindfs `--chmod-deny`; FAT and
+/// exFAT do the same) but is otherwise whole: the demo builds, twice, with one warning for
+/// the file system and one naming the private files, and verifies.
+#[test]
+fn the_demo_builds_where_every_chmod_is_refused() {
+    let lab = Lab::new();
+    let Some(mount) = FuseMount::bindfs(
+        &lab.root().join("backing"),
+        &lab.root().join("nomodes"),
+        &["--chmod-deny"],
+    ) else {
+        return;
+    };
+    let out = mount.path().join("out");
+    set_output(&lab, &out);
+    let first = lab.build();
+    let warnings: Vec<&str> = first
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", first.stderr);
+    assert!(
+        warnings[0].contains(&format!("{} (", mount.path().display()))
+            && warnings[0].contains("keeps no unix modes")
+            && warnings[0].contains("Operation not permitted"),
+        "{}",
+        warnings[0]
+    );
+    for private in [
+        "pki/ca.key",
+        "pki/registry.key",
+        "nodes/lab-server1/user-data",
+    ] {
+        let path = out.join(private).display().to_string();
+        assert!(warnings[1].contains(&path), "{private}: {}", warnings[1]);
+    }
+    assert!(!warnings[1].contains(".stage-"), "{}", warnings[1]);
+    let second = lab.build();
+    let all = format!("{}{}", second.stdout, second.stderr);
+    assert!(!all.contains("interrupted"), "{all}");
+    lab.seedforge().arg("verify").arg(&out).run();
+}

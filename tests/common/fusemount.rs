@@ -1,5 +1,5 @@
-//! A FUSE file system mounted for one test (disorderfs over a folder, fusefat over a FAT
-//! image): the foreign file systems an output lands on from WSL or on a USB stick, run
+//! A FUSE file system mounted for one test (disorderfs or bindfs over a folder, fusefat over
+//! a FAT image): the foreign file systems an output lands on from WSL or on a USB stick, run
 //! in user space so no kernel driver is needed. Unmounted (by `fusermount -u`) however the
 //! test ends.
 
@@ -21,6 +21,23 @@ impl FuseMount {
         }
         fs::create_dir_all(backing).unwrap();
         mount(Cmd::new("disorderfs").arg(backing).arg(point), point)
+    }
+
+    /// bindfs over `backing` at `point` with `options` (`--chmod-deny`: every chmod fails
+    /// with `EPERM`, as on FAT and exFAT, while everything else works). `None` as for
+    /// [`FuseMount::disorderfs`].
+    pub fn bindfs(backing: &Path, point: &Path, options: &[&str]) -> Option<FuseMount> {
+        if !require_tool("bindfs") || !require_tool("fusermount") {
+            return None;
+        }
+        fs::create_dir_all(backing).unwrap();
+        mount(
+            Cmd::new("bindfs")
+                .args(options.iter().copied())
+                .arg(backing)
+                .arg(point),
+            point,
+        )
     }
 
     /// A FAT file system of `mib` MiB in the image file `image`, mounted read-write with
