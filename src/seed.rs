@@ -282,3 +282,26 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     use std::io::Write as _;
     crate::util::create_new_mode(path, mode)?.write_all(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn a_staged_copy_has_the_bytes_and_the_mode_of_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o755, 0o644, 0o600] {
+            let from = dir.path().join(format!("from-{mode:o}"));
+            let to = dir.path().join(format!("to-{mode:o}"));
+            fs::write(&from, b"#!/bin/sh\necho ok\n").unwrap();
+            fs::set_permissions(&from, fs::Permissions::from_mode(mode)).unwrap();
+            copy_keeping_mode(&from, &to).unwrap();
+            assert_eq!(fs::read(&to).unwrap(), fs::read(&from).unwrap());
+            assert_eq!(
+                fs::metadata(&to).unwrap().permissions().mode() & 0o7777,
+                mode
+            );
+        }
+    }
+}
