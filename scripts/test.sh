@@ -80,6 +80,8 @@ declare -A TOOLS=(
   [mkfs.vfat]=dosfstools
   [fusefat]=fusefat
   [fusermount]=fuse3
+  [disorderfs]=disorderfs
+  [bindfs]=bindfs
   [script]=bsdutils
 )
 

@@ -678,7 +678,7 @@ fn write_checked(
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     if fs::metadata(path)?.permissions().mode() & 0o7777 != mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+        crate::modes::set_path(path, mode)?;
     }
     Ok(())
 }

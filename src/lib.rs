@@ -21,6 +21,7 @@ pub mod image;
 pub mod input;
 pub mod iso;
 pub mod leftovers;
+pub mod modes;
 pub mod net;
 pub mod oci;
 pub mod outpath;
@@ -35,6 +36,7 @@ pub mod shell;
 pub mod util;
 pub mod version;
 pub mod vocab;
+pub mod winpath;
 
 pub use report::{NoopReporter, Reporter};
 pub use version::{COMMIT, VERSION};

@@ -232,7 +232,7 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
                     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
                 }
                 if fs::hard_link(&file.source, &to).is_err() {
-                    fs::copy(&file.source, &to).map_err(|e| io_err(&file.source, e))?;
+                    copy_keeping_mode(&file.source, &to).map_err(|e| io_err(&file.source, e))?;
                 }
             }
             let sums_path = stage.join("payload").join("SHA256SUMS");
@@ -264,8 +264,44 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
     result
 }
 
+/// Copies `from` into the new file `to` with `from`'s mode. Unlike `fs::copy`, which fails
+/// when `fchmod` does, a file system that keeps no modes (FAT, where the stage cannot hard
+/// link either) is recorded by `crate::modes`, not a failure. `io::copy` lets the kernel
+/// copy between the two files (`copy_file_range`).
+fn copy_keeping_mode(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut src = fs::File::open(from)?;
+    let mode = src.metadata()?.permissions().mode() & 0o7777;
+    let mut dst = crate::util::create_new_mode(to, mode)?;
+    io::copy(&mut src, &mut dst)?;
+    Ok(())
+}
+
 /// Writes a new file created with exactly `mode`.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     use std::io::Write as _;
     crate::util::create_new_mode(path, mode)?.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn a_staged_copy_has_the_bytes_and_the_mode_of_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o755, 0o644, 0o600] {
+            let from = dir.path().join(format!("from-{mode:o}"));
+            let to = dir.path().join(format!("to-{mode:o}"));
+            fs::write(&from, b"#!/bin/sh\necho ok\n").unwrap();
+            fs::set_permissions(&from, fs::Permissions::from_mode(mode)).unwrap();
+            copy_keeping_mode(&from, &to).unwrap();
+            assert_eq!(fs::read(&to).unwrap(), fs::read(&from).unwrap());
+            assert_eq!(
+                fs::metadata(&to).unwrap().permissions().mode() & 0o7777,
+                mode
+            );
+        }
+    }
 }

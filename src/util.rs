@@ -33,16 +33,17 @@ pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
 }
 
 /// Creates a new file (failing if `path` exists) with exactly `mode`: never readable by
-/// others for a moment, whatever the umask.
+/// others for a moment, whatever the umask. A file system without modes (FAT, exFAT) is
+/// recorded by [`crate::modes`], not an error.
 pub fn create_new_mode(path: &Path, mode: u32) -> io::Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
     let f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)?;
     // The umask may have cleared bits of `mode`; set it exactly.
-    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    crate::modes::set_file(&f, path, mode)?;
     Ok(f)
 }
 

@@ -27,7 +27,9 @@ mod exit;
 mod init;
 mod iso;
 mod mirror;
+mod modes;
 mod net;
+mod paths;
 mod pki;
 mod progress;
 mod push;
@@ -350,23 +352,40 @@ struct DirArg {
 
 /// Parses arguments, runs, and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                ExitCode::InvalidInput
-            } else {
-                ExitCode::Ok
-            };
-            return stdio::print_clap(&e, code as i32);
-        }
+    let clap_exit = |e: clap::Error| {
+        let code = if e.use_stderr() {
+            ExitCode::InvalidInput
+        } else {
+            ExitCode::Ok
+        };
+        stdio::print_clap(&e, code as i32)
     };
+    // Parsed in two steps (as `Cli::try_parse` does) to see every path argument as clap
+    // stored it, whatever subcommand it belongs to.
+    let command = <Cli as clap::CommandFactory>::command();
+    let matches = match command.clone().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_exit(e),
+    };
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(e.format(&mut command.clone())),
+    };
+    if let Err(message) = paths::check(&command, &matches) {
+        let report = format!("error: {message}\n");
+        stdio::write_error_report(&cli.global.secrets.scrub(&report));
+        return stdio::finish(ExitCode::InvalidInput as i32);
+    }
     init_logging(&cli.global);
     // Modes are part of the output (manifest.json records them), so they come from
     // seedforge, not from whoever's umask: public files 0644 and folders 0755; files and
     // folders holding secrets are created with their own modes (0600, 0700) explicitly.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-    let code = match run(&cli) {
+    let result = run(&cli);
+    if !cli.global.quiet {
+        modes::warnings(&cli.global);
+    }
+    let code = match result {
         Ok(code) => code as i32,
         Err(e) => {
             // Every message passes the one redaction point on its way out.

@@ -437,6 +437,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         line_endings::check(text, path)?;
         check_yaml_shape(text, path)?;
+        check_windows_paths(text, path)?;
         let raw: RawConfig = serde_saphyr::with_deserializer_from_str_with_options(
             text,
             crate::input::yaml_options(),
@@ -610,6 +611,71 @@ impl Config {
             autoinstall: raw.autoinstall,
         })
     }
+}
+
+/// The config's path fields, with `[]` for any index: a Windows path in one of them is
+/// refused before anything else is read.
+const PATH_FIELDS: &[&str] = &[
+    "output",
+    "templates",
+    "export_dir",
+    "images.lists[]",
+    "files[].source",
+    "packages[].base",
+    "packages[].debs[]",
+    "packages[].repo.keyring",
+    "packages[].repos[].keyring",
+    "registries[].ca_file",
+    "registries[].password.file",
+    "registry.ca.import.cert",
+    "registry.ca.import.key",
+    "registry.auth.password.file",
+    "cluster.token.file",
+    "autoinstall.password.file",
+];
+
+/// Refuses a Windows path (`C:\...`, `\\server\share`) in any path field, at its line,
+/// naming the field and the Linux path to write (see [`crate::winpath`]).
+fn check_windows_paths(text: &str, path: &Path) -> Result<(), ConfigError> {
+    let positions = positions::Positions::of(text);
+    let first = positions
+        .iter()
+        .filter(|(field, _)| PATH_FIELDS.contains(&any_index(field).as_str()))
+        .filter_map(|(field, place)| {
+            let value = place.scalar.as_deref()?;
+            crate::winpath::refusal(value, None)?;
+            Some(((place.line, place.column), field, value))
+        })
+        .min();
+    let Some((at, field, value)) = first else {
+        return Ok(());
+    };
+    // The advice names the WSL mount only when running under WSL; looked at only now,
+    // since nearly every config has no Windows path.
+    let wsl = crate::winpath::wsl_mount_root();
+    let why = crate::winpath::refusal(value, wsl.as_deref()).unwrap_or_default();
+    Err(invalid_at(path, at, format!("{field}: {why}")))
+}
+
+/// `field` with every index written `[]` (`files[2].source` is `files[].source`).
+fn any_index(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut in_index = false;
+    for c in field.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The line (1-based) and column of `key:` inside the top-level `section:` of `text`, or of

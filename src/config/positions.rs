@@ -94,6 +94,11 @@ impl Positions {
         self.0.get(path)
     }
 
+    /// Every value's path and place, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Place)> {
+        self.0.iter().map(|(path, place)| (path.as_str(), place))
+    }
+
     /// The line and column of the value at `path`, or of the closest enclosing value
     /// written in the file (line 1 when none is).
     pub fn at(&self, path: &str) -> (u64, u64) {

@@ -173,6 +173,27 @@ fn parse_source(input: &str, base_dir: &Path) -> Result<ImageSource, String> {
 /// Parses the `PATH[:REFERENCE]` part of a local transport.
 fn parse_local(kind: LocalKind, rest: &str, base_dir: &Path) -> Result<ImageSource, String> {
     let transport = kind.transport();
+    // A Windows path's drive colon is not the reference separator: the path is named whole
+    // in the refusal.
+    // (A one-letter layout before a reference, `oci:a:app/a:1`, is not a drive: a
+    // reference never starts with a slash.)
+    let bytes = rest.as_bytes();
+    let drive = bytes.len() >= 3
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[1] == b':'
+        && matches!(bytes[2], b'\\' | b'/');
+    let windows = if drive {
+        rest[2..].find(':').map_or(rest, |i| &rest[..i + 2])
+    } else {
+        rest.split_once(':').map_or(rest, |(path, _)| path)
+    };
+    if crate::winpath::refusal(windows, None).is_some() {
+        let wsl = crate::winpath::wsl_mount_root();
+        return Err(format!(
+            "{transport}: {}",
+            crate::winpath::refusal(windows, wsl.as_deref()).unwrap_or_default()
+        ));
+    }
     let (path, reference) = match rest.split_once(':') {
         Some((path, reference)) => (path, Some(reference)),
         None => (rest, None),
@@ -387,6 +408,25 @@ mod tests {
     #[test]
     fn local_transport_errors() {
         assert!(reason("oci:").contains("path after \"oci:\" is empty"));
+        for (source, named) in [
+            (
+                "oci-archive:C:\\images\\pause.tar:app/p:1",
+                "'C:\\images\\pause.tar'",
+            ),
+            ("oci:D:/layouts/a", "'D:/layouts/a'"),
+            (
+                "docker-archive:\\\\srv\\share\\s.tar:@0",
+                "'\\\\srv\\share\\s.tar'",
+            ),
+            ("oci:layouts\\a:app/a:1", "'layouts\\a'"),
+        ] {
+            let why = reason(source);
+            assert!(
+                why.contains(named) && why.contains("Windows"),
+                "{source}: {why}"
+            );
+        }
+        assert!(parse("oci:a:app/a:1").is_local());
         assert!(reason("oci::v1").contains("path after \"oci:\" is empty"));
         assert!(reason("oci-archive:x.tar:").contains("reference after"));
         assert!(reason("docker-archive:").contains("empty"));

@@ -17,7 +17,6 @@ use super::{IsoError, SECTOR};
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// Directory nesting the reader follows before it gives up.
@@ -434,8 +433,7 @@ impl<R: Read + Seek> IsoImage<R> {
             let mut f = File::create(&target).map_err(|e| io(&target, e))?;
             self.copy_to(&entry, &mut f)?;
             let mode = entry.mode.map_or(0o644, |m| m & 0o777);
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode))
-                .map_err(|e| io(&target, e))?;
+            crate::modes::set_path(&target, mode).map_err(|e| io(&target, e))?;
             files += 1;
         }
         Ok(files)

@@ -413,7 +413,7 @@ fn write_atomically(
 
 /// Creates `path` for reading and writing: like `File::create`, or with exactly `mode`.
 fn create(path: &Path, mode: Option<u32>) -> io::Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut options = fs::OpenOptions::new();
     // Read too: the image's digest is read back from it.
     options.read(true).write(true).create(true).truncate(true);
@@ -422,7 +422,7 @@ fn create(path: &Path, mode: Option<u32>) -> io::Result<File> {
     };
     let file = options.mode(mode).open(path)?;
     // The open may have found a leftover of a killed run, or the umask cleared bits.
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    crate::modes::set_file(&file, path, mode)?;
     Ok(file)
 }
 

@@ -53,12 +53,30 @@ pub struct Layout {
 #[derive(Debug)]
 struct Session {
     dir: PathBuf,
-    _lock: File,
+    lock: Option<File>,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        // The lock is closed before its folder is removed: a FUSE file system (ntfs-3g,
+        // exfat-fuse, disorderfs) keeps a removed file that is still open under a hidden
+        // name in the folder, so removing the folder first would fail and leave it behind
+        // as a dead writer's. Closed under its nursery name, which other processes leave
+        // alone while this process lives, the folder is never taken for a dead writer's.
+        let nursery = self.dir.with_file_name(format!(
+            "{NEW_SESSION_PREFIX}{}",
+            self.dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let dir = if fs::rename(&self.dir, &nursery).is_ok() {
+            nursery
+        } else {
+            self.dir.clone()
+        };
+        drop(self.lock.take());
+        let _ = fs::remove_dir_all(&dir);
     }
 }
 
@@ -368,7 +386,10 @@ impl Layout {
         let dir = tmp_root.join(name);
         fs::rename(&nursery, &dir).map_err(|e| OciError::io(&dir, e))?;
         // Another thread may have won the race; its session is as good as ours.
-        let _ = self.session.set(Session { dir, _lock: lock });
+        let _ = self.session.set(Session {
+            dir,
+            lock: Some(lock),
+        });
         self.session
             .get()
             .ok_or_else(|| OciError::io(&tmp_root, io::Error::other("temporary session vanished")))

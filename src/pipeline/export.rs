@@ -89,8 +89,12 @@ fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
         }
         file.sync_all().map_err(|e| SealError::io(&tmp, e))?;
         drop(file);
-        // drvfs and other foreign filesystems ignore or refuse chmod: not an error.
-        let _ = set_private(&tmp);
+        // drvfs and other foreign filesystems ignore or refuse chmod: not an error (an
+        // exported copy's mode on a stick says nothing to its reader); a refusal is
+        // recorded for the run's one warning.
+        if let Err(e) = set_private(&tmp) {
+            crate::modes::copy_mode_refused(dest, e);
+        }
         fs::rename(&tmp, dest).map_err(|e| SealError::io(dest, e))?;
         // Some filesystems cannot fsync a directory; the rename is done either way.
         let _ = crate::util::sync_parent(dest);

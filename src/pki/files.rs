@@ -19,8 +19,7 @@ pub(super) fn write_if_changed(path: &Path, bytes: &[u8], private: bool) -> Resu
         && old == bytes
     {
         if meta.permissions().mode() & 0o777 != want {
-            fs::set_permissions(path, fs::Permissions::from_mode(want))
-                .map_err(|e| PkiError::io(path, e))?;
+            crate::modes::set_path(path, want).map_err(|e| PkiError::io(path, e))?;
         }
         return Ok(false);
     }
@@ -32,8 +31,7 @@ pub(super) fn write_if_changed(path: &Path, bytes: &[u8], private: bool) -> Resu
 pub(super) fn tighten(path: &Path) -> Result<(), PkiError> {
     let meta = fs::metadata(path).map_err(|e| PkiError::io(path, e))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-            .map_err(|e| PkiError::io(path, e))?;
+        crate::modes::set_path(path, 0o600).map_err(|e| PkiError::io(path, e))?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! - `oci`: OCI layouts (digests, blob paths, `index.json`), [`skopeo_inspect`] and the
 //!   large-image generator [`write_oci_image`].
 //! - `containerd`: a private containerd and `ctr images mount` ([`Containerd`]).
+//! - [`fusemount`]: a FUSE file system (disorderfs, bindfs, fusefat) mounted for one test.
 //! - [`registry`], [`token`], [`proxy`], [`misbehave`], [`debs`], [`pki`], [`iso`]: the
 //!   servers and judges of one area each (a real registry on 127.0.0.1 and its token
 //!   service, proxies, misbehaving servers, .deb repositories, certificates, ISO readers).
@@ -33,6 +34,7 @@ mod tree;
 pub use {bin::*, containerd::*, lab::*, oci::*, tree::*};
 
 pub mod debs;
+pub mod fusemount;
 pub mod iso;
 pub mod misbehave;
 pub mod pki;
