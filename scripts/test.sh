@@ -80,6 +80,8 @@ declare -A TOOLS=(
   [mkfs.vfat]=dosfstools
   [fusefat]=fusefat
   [fusermount]=fuse3
+  [mkntfs]=ntfs-3g
+  [ntfs-3g]=ntfs-3g
   [script]=bsdutils
 )
 

@@ -5,9 +5,10 @@
 //! the format `sha256sum -c` reads) plus `manifest.json`. `manifest.json` records what went
 //! in (the config, image lists and templates with their digests, paths relative to the
 //! config's directory), what was resolved (image digests), what came out (every artifact
-//! with size, sha256 and mode) and the seedforge version. It holds no secrets, no absolute
+//! with size, sha256 and the mode of its kind, [`crate::pipeline::modes`], never the file
+//! system's) and the seedforge version. It holds no secrets, no absolute
 //! paths, no host names and no timestamp except the source date, so two builds of the same
-//! inputs into different folders give byte-identical files.
+//! inputs into different folders, on any file system, give byte-identical files.
 //!
 //! Digests the earlier steps already computed in this run (airgap archives, package
 //! bundles, the payload, `files:`, blobs the verify step has just re-hashed) are reused;
