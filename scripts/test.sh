@@ -82,6 +82,8 @@ declare -A TOOLS=(
   [fusermount]=fuse3
   [disorderfs]=disorderfs
   [bindfs]=bindfs
+  [mkntfs]=ntfs-3g
+  [ntfs-3g]=ntfs-3g
   [script]=bsdutils
 )
 

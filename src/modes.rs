@@ -173,6 +173,17 @@ fn final_name(path: &Path) -> PathBuf {
     }
 }
 
+/// Forgets the private files among `paths` recorded so far: the build's seal reads each
+/// secret's mode back and tells what it finds once (`pipeline::modes::secret_modes`), so a
+/// refused chmod of one of them is not told a second time, and a file created 0600 whose
+/// later chmod was refused (its mode right all the same) is not told at all.
+pub fn secrets_told(paths: &[PathBuf]) {
+    let mut record = RECORD.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(record) = record.as_mut() {
+        record.secrets.retain(|s| !paths.contains(s));
+    }
+}
+
 /// Takes (and clears) what the file systems refused since the last call.
 pub fn take_refusals() -> Refusals {
     let record = RECORD

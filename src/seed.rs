@@ -71,13 +71,18 @@ pub fn payload_ref(sums: &str) -> String {
     )
 }
 
-/// One payload file: its path under `payload/` and where it is in the output tree.
+/// One payload file: its path under `payload/`, where it is in the output tree and
+/// whether seedforge means it as executable.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PayloadFile {
     /// Path under `payload/`, `/`-separated (`images/k3s-airgap-images-amd64.tar.zst`).
     pub name: String,
     /// The file in the output tree.
     pub source: PathBuf,
+    /// Mode 0755 in the images (else 0644): what the file is, never what the output's
+    /// file system reports of it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub executable: bool,
 }
 
 /// `payload/SHA256SUMS`: one `sha256  name` line per payload file, in the payload's order.
@@ -245,11 +250,25 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
             Some(_) => files.iter().map(|(name, ..)| PathBuf::from(name)).collect(),
             None => Vec::new(),
         };
+        // The modes are what each file is: the stage is on the output's file system,
+        // whose permission bits may say nothing (NTFS, exFAT).
+        let mut executable: Vec<PathBuf> = (files.iter())
+            .filter(|(_, _, mode)| mode & 0o111 != 0)
+            .map(|(name, ..)| PathBuf::from(name))
+            .collect();
+        if let Some((payload, _)) = payload {
+            executable.extend(
+                (payload.iter())
+                    .filter(|f| f.executable)
+                    .map(|f| Path::new("payload").join(&f.name)),
+            );
+        }
         let options = IsoOptions {
             label: label.to_string(),
             source_date_epoch,
             application_id: "SEEDFORGE".to_string(),
             last,
+            executable: Some(executable),
         };
         // Created 0600: the image is never readable by others, not even while it is written.
         Ok(write_iso_with_mode(
@@ -303,5 +322,89 @@ mod tests {
                 mode
             );
         }
+    }
+
+    use crate::iso::{IsoImage, Namespace};
+
+    /// The modes of every file in `iso`'s Rock Ridge tree, by path.
+    fn modes(iso: &Path) -> Vec<(String, u32)> {
+        let mut image = IsoImage::open(iso).unwrap();
+        let mut v: Vec<(String, u32)> = (image.entries(Namespace::RockRidge).unwrap())
+            .into_iter()
+            .map(|e| (e.path, e.mode.unwrap() & 0o7777))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn node() -> NodeFiles {
+        NodeFiles {
+            node: "n1".into(),
+            install: crate::vocab::InstallMode::CloudInit,
+            user_data: "#cloud-config\n".into(),
+            meta_data: "instance-id: iid-1\n".into(),
+            network_config: "version: 2\n".into(),
+            instance_id: "iid-1".into(),
+        }
+    }
+
+    /// A file system without Unix modes (NTFS: 0777 for everything; exFAT, FAT: 0755)
+    /// changes neither the modes a seed records nor its bytes: they are what each file is.
+    #[test]
+    fn a_seed_records_what_each_file_is_not_its_permission_bits() {
+        let tmp = tempfile::tempdir().unwrap();
+        // `bits`: what the file system reports of every file; `None` keeps what each is.
+        let write = |bits: Option<u32>, name: &str| {
+            let dir = tmp.path().join(name);
+            fs::create_dir_all(&dir).unwrap();
+            let mut payload = Vec::new();
+            for (file, executable) in [("registries.yaml", false), ("bin/k3s", true)] {
+                let source = dir.join(file.replace('/', "-"));
+                fs::write(&source, file).unwrap();
+                let meant = if executable { 0o755 } else { 0o644 };
+                let mode = bits.unwrap_or(meant);
+                fs::set_permissions(&source, fs::Permissions::from_mode(mode)).unwrap();
+                payload.push(PayloadFile {
+                    name: file.into(),
+                    source,
+                    executable,
+                });
+            }
+            let sums = payload_sums(&payload).unwrap();
+            let out = dir.join("seed.iso");
+            let summary = write_seed_iso(
+                &node(),
+                &payload,
+                &sums,
+                &dir.join("stage"),
+                &out,
+                0,
+                &DigestCache::default(),
+            )
+            .unwrap();
+            (out, summary.sha256.unwrap())
+        };
+        let (ext4, ext4_sha) = write(None, "ext4");
+        let (ntfs, ntfs_sha) = write(Some(0o777), "ntfs");
+        let (fat, fat_sha) = write(Some(0o755), "fat");
+        let want: Vec<(String, u32)> = [
+            ("meta-data", 0o644),
+            ("network-config", 0o644),
+            ("payload", 0o755),
+            ("payload/SHA256SUMS", 0o644),
+            ("payload/bin", 0o755),
+            ("payload/bin/k3s", 0o755),
+            ("payload/registries.yaml", 0o644),
+            ("user-data", 0o644),
+        ]
+        .into_iter()
+        .map(|(p, m)| (p.to_string(), m))
+        .collect();
+        assert_eq!(modes(&ext4), want);
+        assert_eq!(modes(&ntfs), want);
+        assert_eq!(modes(&fat), want);
+        assert_eq!(ntfs_sha, ext4_sha);
+        assert_eq!(fat_sha, ext4_sha);
+        assert_eq!(fs::read(&ntfs).unwrap(), fs::read(&ext4).unwrap());
     }
 }

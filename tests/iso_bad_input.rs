@@ -152,6 +152,7 @@ fn good_image(dir: &Path) -> PathBuf {
         source_date_epoch: 0,
         application_id: "T".into(),
         last: Vec::new(),
+        executable: None,
     };
     write_iso(&src, &iso, &opts).unwrap();
     iso

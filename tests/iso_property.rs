@@ -166,6 +166,7 @@ fn round_trip(seed: u64, pycdlib: Option<&Path>) -> (usize, usize, usize) {
         source_date_epoch: seed,
         application_id: "TEST".into(),
         last,
+        executable: None,
     };
     if opts.last.is_empty() {
         write_iso(&src, &out, &opts).unwrap_or_else(|e| panic!("seed {seed}: {e}"));

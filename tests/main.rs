@@ -42,6 +42,7 @@ mod iso_reproducible;
 mod iso_sparse;
 mod local_sources;
 mod mirror_platforms;
+mod modes;
 mod net_credentials;
 mod net_faults;
 mod net_proxy;

@@ -36,6 +36,7 @@ pub fn iso_cmd(g: &Global, a: &IsoArgs) -> Result<ExitCode, CliError> {
         source_date_epoch: a.source_date_epoch.unwrap_or(0),
         application_id: "SEEDFORGE".to_string(),
         last: Vec::new(),
+        executable: None,
     };
     let summary = write_iso(&a.dir, &a.out, &opts)?;
     if g.json {

@@ -132,6 +132,19 @@ impl Tree {
         Ok(marked)
     }
 
+    /// Makes the files at `paths` (relative to the scanned root) executable and every
+    /// other file not, whatever their permission bits said. A path that names no file of
+    /// the tree is a [`IsoError::BadOption`].
+    pub fn set_executable(&mut self, paths: &[PathBuf]) -> Result<(), IsoError> {
+        let marked = self.mark(paths)?;
+        for (node, marked) in self.nodes.iter_mut().zip(marked) {
+            if let NodeKind::File { executable, .. } = &mut node.kind {
+                *executable = marked;
+            }
+        }
+        Ok(())
+    }
+
     /// Scans `root` (a directory) recursively and mangles every name.
     pub fn scan(root: &Path) -> Result<Tree, IsoError> {
         let meta = fs::metadata(root).map_err(|e| {

@@ -37,6 +37,12 @@ pub struct IsoOptions {
     /// directories, so that images differing only in these files' contents begin with the
     /// same bytes ([`super::layout`]); empty for the plain layout.
     pub last: Vec<PathBuf>,
+    /// The files (paths relative to the source directory) the image records as
+    /// executable (mode 0755; every other file 0644), whatever their permission bits say;
+    /// `None` takes it from the bits (any execute bit). A writer that knows what each file
+    /// is says so: a source on a file system without Unix modes (NTFS, exFAT, FAT) reports
+    /// every file executable, or none, and would change the image's bytes.
+    pub executable: Option<Vec<PathBuf>>,
 }
 
 /// Longest label, in UCS-2 units (the Joliet volume id field is 32 bytes).
@@ -89,7 +95,10 @@ fn write_iso_inner(
     let date = DateTime::from_epoch(opts.source_date_epoch)?;
     let (iso_label, joliet_label) = check_label(&opts.label)?;
     refuse_output_inside_source(src, out)?;
-    let tree = Tree::scan(src)?;
+    let mut tree = Tree::scan(src)?;
+    if let Some(executable) = &opts.executable {
+        tree.set_executable(executable)?;
+    }
     let last = tree.mark(&opts.last)?;
     let plan = Plan::new(&tree, date.stamp7(), &last)?;
     let meta = metadata(&tree, &plan, opts, &iso_label, &joliet_label, &date);

@@ -2,12 +2,13 @@
 //! a loaded config into ordered steps ([`plan`]; each step in its own file under
 //! [`steps`]), runs them ([`run`]), skipping those whose inputs and outputs are unchanged
 //! ([`state`]), seals the output ([`seal`]), and owns what surrounds a build: the output
-//! lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`]) and
-//! `clean` ([`clean`]).
+//! lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`]),
+//! `clean` ([`clean`]) and the modes of the output ([`modes`]).
 
 pub mod build_lock;
 pub mod clean;
 pub mod export;
+pub mod modes;
 pub mod offline;
 pub mod plan;
 pub mod run;

@@ -5,9 +5,10 @@
 //! the format `sha256sum -c` reads) plus `manifest.json`. `manifest.json` records what went
 //! in (the config, image lists and templates with their digests, paths relative to the
 //! config's directory), what was resolved (image digests), what came out (every artifact
-//! with size, sha256 and mode) and the seedforge version. It holds no secrets, no absolute
+//! with size, sha256 and the mode of its kind, [`crate::pipeline::modes`], never the file
+//! system's) and the seedforge version. It holds no secrets, no absolute
 //! paths, no host names and no timestamp except the source date, so two builds of the same
-//! inputs into different folders give byte-identical files.
+//! inputs into different folders, on any file system, give byte-identical files.
 //!
 //! Digests the earlier steps already computed in this run (airgap archives, package
 //! bundles, the payload, `files:`, blobs the verify step has just re-hashed) are reused;
@@ -15,6 +16,7 @@
 
 use crate::config::{Config, Host};
 use crate::image::{ImageList, ImageSource};
+use crate::pipeline::modes::Kind;
 use crate::util::atomic_write;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -231,7 +233,8 @@ pub struct Artifact {
     pub size: u64,
     /// sha256 (hex).
     pub sha256: String,
-    /// Permission bits, octal (`0644`).
+    /// Permission bits, octal (`0644`): the artifact's [`Kind`], not what the file system
+    /// reports.
     pub mode: String,
 }
 
@@ -493,8 +496,8 @@ pub(crate) fn rel(path: &Path, output: &Path) -> String {
 /// What the steps of a finished build wrote, as the seal covers it.
 #[derive(Debug, Default)]
 pub struct Contents<'a> {
-    /// Every artifact under the output, sorted.
-    pub paths: Vec<PathBuf>,
+    /// Every artifact under the output, sorted, with what it is.
+    pub artifacts: Vec<(PathBuf, Kind)>,
     /// The OCI layout, when the build mirrors images.
     pub layout: Option<&'a Path>,
     /// Each package bundle: its name, file and number of .debs.
@@ -530,7 +533,7 @@ pub fn seal_with(
     known: &Known,
     hash_many: &HashMany<'_>,
 ) -> Result<SealReport, SealError> {
-    let paths = &contents.paths;
+    let paths: Vec<PathBuf> = contents.artifacts.iter().map(|(p, _)| p.clone()).collect();
     let mut sha: Vec<Option<String>> = paths
         .iter()
         .map(|p| {
@@ -549,7 +552,7 @@ pub fn seal_with(
     }
     let mut artifacts = Vec::with_capacity(paths.len());
     let mut hashes = BTreeMap::new();
-    for (path, sha256) in paths.iter().zip(sha) {
+    for ((path, kind), sha256) in contents.artifacts.iter().zip(sha) {
         let meta = fs::metadata(path).map_err(|e| SealError::io(path, e))?;
         let sha256 = sha256.unwrap_or_default();
         hashes.insert(path.clone(), sha256.clone());
@@ -557,7 +560,7 @@ pub fn seal_with(
             path: rel(path, output),
             size: meta.len(),
             sha256,
-            mode: format!("{:04o}", mode_of(&meta)),
+            mode: format!("{:04o}", kind.mode()),
         });
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
@@ -663,11 +666,6 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
         return Ok(());
     }
     atomic_write(path, bytes).map_err(|e| SealError::io(path, e))
-}
-
-fn mode_of(meta: &fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt as _;
-    meta.permissions().mode() & 0o7777
 }
 
 /// Every listed image with the digest its destination names in the layout.

@@ -12,6 +12,7 @@ use crate::oci::archive::{
 };
 use crate::oci::mirror::PreparedImage;
 use crate::oci::{Layout, OciError, Platform};
+use crate::pipeline::modes::Kind;
 use crate::seed::PayloadFile;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -120,8 +121,8 @@ impl StepKind for Airgap {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
-        out(self.out.clone());
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
+        out(self.out.clone(), Kind::Plain);
         Ok(())
     }
 

@@ -205,14 +205,7 @@ impl Cx<'_> {
 /// Each payload file's mode (executable or not), which the checksums do not cover:
 /// `executable:` turned on must rebuild the image that carries the payload.
 pub(crate) fn payload_modes(payload: &[PayloadFile]) -> Vec<serde_json::Value> {
-    payload
-        .iter()
-        .map(|p| {
-            use std::os::unix::fs::PermissionsExt as _;
-            let exec = std::fs::metadata(&p.source)
-                .ok()
-                .map(|m| m.permissions().mode() & 0o111 != 0);
-            serde_json::json!([p.name, exec])
-        })
+    (payload.iter())
+        .map(|p| serde_json::json!([p.name, p.executable]))
         .collect()
 }

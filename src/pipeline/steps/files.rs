@@ -6,6 +6,7 @@ use super::mirror::join;
 use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
 use crate::files::{FileReport, PlannedFile};
+use crate::pipeline::modes::Kind;
 use crate::seed::PayloadFile;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -33,9 +34,9 @@ impl StepKind for Files {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
         for f in &self.files {
-            out(self.out.join(&f.name));
+            out(self.out.join(&f.name), Kind::of(f.executable));
         }
         Ok(())
     }
@@ -45,6 +46,7 @@ impl StepKind for Files {
             .map(|f| PayloadFile {
                 name: f.name.clone(),
                 source: self.out.join(&f.name),
+                executable: f.executable,
             })
             .collect()
     }

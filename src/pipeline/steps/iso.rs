@@ -9,6 +9,7 @@ use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
 use crate::config::Config;
 use crate::iso::IsoSummary;
+use crate::pipeline::modes::Kind;
 use crate::seed::{PayloadFile, write_seed_iso, write_shared_seed_iso};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -111,8 +112,9 @@ impl StepKind for Iso {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
-        out(self.out.clone());
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
+        // user-data, in the seed, holds the join token.
+        out(self.out.clone(), Kind::Secret);
         Ok(())
     }
 

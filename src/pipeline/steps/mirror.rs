@@ -6,6 +6,7 @@ use super::{Cx, Done, StepKind, Work};
 use crate::Result;
 use crate::oci::Platform;
 use crate::oci::mirror::{MirroredImage, mirror_prepared};
+use crate::pipeline::modes::Kind;
 use crate::pipeline::seal::{is_hex64, list_dir};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -49,13 +50,13 @@ impl StepKind for Mirror {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
-        out(self.layout.join("oci-layout"));
-        out(self.layout.join("index.json"));
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
+        out(self.layout.join("oci-layout"), Kind::Plain);
+        out(self.layout.join("index.json"), Kind::Plain);
         let blobs = self.layout.join("blobs").join("sha256");
         for p in list_dir(&blobs)? {
             if p.file_name().and_then(|n| n.to_str()).is_some_and(is_hex64) {
-                out(p);
+                out(p, Kind::Plain);
             }
         }
         Ok(())

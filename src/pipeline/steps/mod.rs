@@ -26,10 +26,11 @@ pub mod verify;
 pub use context::{Cx, Done, Inputs, Record, Work};
 
 use crate::Result;
+use crate::pipeline::modes::Kind;
 use crate::seed::PayloadFile;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// One step of a build, as `seedforge plan` shows it (`--json`: `{"step": "mirror", …}`)
@@ -132,8 +133,9 @@ pub trait StepKind: Serialize + Sync {
     }
     /// One line describing what the step does (`seedforge plan`).
     fn describe(&self) -> String;
-    /// The files under the output the seal covers (only those that exist count).
-    fn artifacts(&self, _out: &mut dyn FnMut(PathBuf)) -> Result<()> {
+    /// The files under the output the seal covers (only those that exist count), each with
+    /// what it is: its kind, not the file system, decides the mode the manifest records.
+    fn artifacts(&self, _out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
         Ok(())
     }
     /// What the step adds under every seed's `payload/`.
@@ -174,7 +176,7 @@ pub trait AnyStep {
     /// See [`StepKind::describe`].
     fn describe(&self) -> String;
     /// See [`StepKind::artifacts`].
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()>;
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()>;
     /// See [`StepKind::payload`].
     fn payload(&self) -> Vec<PayloadFile>;
     /// See [`StepKind::BATCH`].
@@ -191,7 +193,7 @@ impl<S: StepKind> AnyStep for S {
     fn describe(&self) -> String {
         StepKind::describe(self)
     }
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
         StepKind::artifacts(self, out)
     }
     fn payload(&self) -> Vec<PayloadFile> {
@@ -226,22 +228,26 @@ fn payload_file(dir: &str, path: &Path) -> PayloadFile {
                 .unwrap_or_default()
         ),
         source: path.to_path_buf(),
+        executable: false,
     }
 }
 
-/// Every artifact the steps wrote under `output`, sorted (the files the seal covers).
-pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<PathBuf>> {
-    let mut found: BTreeSet<PathBuf> = BTreeSet::new();
+/// Every artifact the steps wrote under `output`, sorted, with its kind (the files the
+/// seal covers).
+pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<(PathBuf, Kind)>> {
+    let mut found: BTreeMap<PathBuf, Kind> = BTreeMap::new();
     for step in steps {
-        step.get().artifacts(&mut |p| {
+        step.get().artifacts(&mut |p, kind| {
             if p.is_file() {
-                found.insert(p);
+                // Claimed twice, the stricter kind wins (a secret stays one).
+                let at = found.entry(p).or_insert(kind);
+                *at = (*at).max(kind);
             }
         })?;
     }
     // Only what lies inside the output is an artifact of it.
     Ok(found
         .into_iter()
-        .filter(|p| p.starts_with(output))
+        .filter(|(p, _)| p.starts_with(output))
         .collect())
 }

@@ -7,6 +7,7 @@ use super::{Cx, Done, Record, StepKind, Work, output_key, payload_file};
 use crate::Result;
 use crate::config::Config;
 use crate::debs::{BundleReport, PreparedBundle};
+use crate::pipeline::modes::Kind;
 use crate::pipeline::offline::{KeptBundle, Offline, bundle_path, pin_bundle};
 use crate::seed::PayloadFile;
 use serde::Serialize;
@@ -106,8 +107,8 @@ impl StepKind for Packages {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
-        out(self.out.clone());
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
+        out(self.out.clone(), Kind::Plain);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use super::iso::{image_archives, written};
 use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
 use crate::iso::IsoSummary;
+use crate::pipeline::modes::Kind;
 use crate::seed::{PayloadFile, write_payload_iso};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -40,8 +41,9 @@ impl StepKind for Payload {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
-        out(self.out.clone());
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
+        // registries.yaml, in the payload, may hold the registry's password.
+        out(self.out.clone(), Kind::Secret);
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 use super::{Cx, Done, StepKind, Work, payload_file};
 use crate::Result;
 use crate::config::Config;
+use crate::pipeline::modes::Kind;
 use crate::pki::{self, PkiReport, PkiSettings};
 use crate::seed::PayloadFile;
 use serde::Serialize;
@@ -28,6 +29,9 @@ pub struct Pki {
     /// The servers run k3s's embedded registry mirror.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub embedded_registry: bool,
+    /// The registry needs a login: `registries.yaml` holds its password.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth: bool,
 }
 
 /// The step: the registry's PKI and configs with `registries.yaml`, or (no registry) only
@@ -52,6 +56,7 @@ pub fn plan<'a>(
                 .into_iter()
                 .collect(),
             embedded_registry,
+            auth: false,
         });
     };
     pki::prepare(pki, output, pki::now())?;
@@ -65,6 +70,7 @@ pub fn plan<'a>(
         },
         mirrors: pki.mirror_hosts().into_iter().collect(),
         embedded_registry,
+        auth: pki.auth.is_some(),
     })
 }
 
@@ -98,15 +104,21 @@ impl StepKind for Pki {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
-        for name in ["ca.crt", "ca.key", "registry.crt", "registry.key"] {
-            out(self.out.join("pki").join(name));
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
+        for (name, kind) in [
+            ("ca.crt", Kind::Plain),
+            ("ca.key", Kind::Secret),
+            ("registry.crt", Kind::Plain),
+            ("registry.key", Kind::Secret),
+        ] {
+            out(self.out.join("pki").join(name), kind);
         }
-        out(self.out.join("registries.yaml"));
-        out(self.out.join("registry").join("config.yml"));
-        out(self.out.join("registry").join("htpasswd"));
+        // With a login, registries.yaml holds the registry's password.
+        out(self.out.join("registries.yaml"), Kind::of_secret(self.auth));
+        out(self.out.join("registry").join("config.yml"), Kind::Plain);
+        out(self.out.join("registry").join("htpasswd"), Kind::Secret);
         for dir in crate::pipeline::seal::list_dir(&self.out.join("certs.d"))? {
-            out(dir.join("hosts.toml"));
+            out(dir.join("hosts.toml"), Kind::Plain);
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 use super::context::{io_error, sha_of};
 use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
+use crate::pipeline::modes::Kind;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -32,10 +33,15 @@ impl StepKind for Render {
         )
     }
 
-    fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
+    fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
         for node in &self.nodes {
-            for name in ["meta-data", "network-config", "user-data"] {
-                out(self.out.join(node).join(name));
+            for (name, kind) in [
+                ("meta-data", Kind::Plain),
+                ("network-config", Kind::Plain),
+                // It holds the join token.
+                ("user-data", Kind::Secret),
+            ] {
+                out(self.out.join(node).join(name), kind);
             }
         }
         Ok(())

@@ -1,10 +1,12 @@
 //! The seal step: `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact the steps
 //! wrote ([`crate::pipeline::seal`]). It always runs: it takes the digests this run's
 //! steps computed, reads the rest from the stat cache, and rewrites neither file when it
-//! is right.
+//! is right. It also reads back the mode of every secret of the output, and warns once
+//! when the file system did not keep 0600 ([`crate::pipeline::modes::secret_modes`]).
 
 use super::{Cx, Done, Step, StepKind, Work, artifact_paths, payload_files};
 use crate::Result;
+use crate::pipeline::modes::{Kind, secret_modes};
 use crate::pipeline::seal::{Contents, Known, MANIFEST, SUMS, SealError, SealReport, seal_with};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -30,7 +32,7 @@ impl StepKind for Seal {
 
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, SealReport>> {
         let contents = Contents {
-            paths: artifact_paths(&self.out, cx.steps)?,
+            artifacts: artifact_paths(&self.out, cx.steps)?,
             layout: cx.steps.iter().find_map(|s| match s {
                 Step::Mirror(m) => Some(m.layout.as_path()),
                 _ => None,
@@ -57,13 +59,17 @@ impl StepKind for Seal {
             (digests, read)
         };
         let known = known_hashes(cx.steps, &cx.done);
-        Ok(Work::Done(seal_with(
-            &cx.inputs.seal,
-            &contents,
-            &self.out,
-            &known,
-            &hash_many,
-        )?))
+        let report = seal_with(&cx.inputs.seal, &contents, &self.out, &known, &hash_many)?;
+        // Once per build, over every secret of the output, whichever step wrote it.
+        let secrets: Vec<PathBuf> = (contents.artifacts.iter())
+            .filter(|(_, kind)| *kind == Kind::Secret)
+            .map(|(path, _)| path.clone())
+            .collect();
+        if let Some(warning) = secret_modes(&secrets) {
+            cx.reporter.warning(&warning);
+        }
+        crate::modes::secrets_told(&secrets);
+        Ok(Work::Done(report))
     }
 
     fn deliver(report: SealReport, done: &mut Done) {
