@@ -108,12 +108,30 @@ pub(crate) fn print_build(report: &BuildReport) {
     }
     if let Some(e) = &report.export {
         for f in &e.files {
-            outln!(
-                "exported {}  {} ({})",
-                f.path.display(),
-                human_bytes(f.size),
-                f.outcome
-            );
+            if f.parts.is_empty() {
+                outln!(
+                    "exported {}  {} ({})",
+                    f.path.display(),
+                    human_bytes(f.size),
+                    f.outcome
+                );
+            } else {
+                outln!(
+                    "exported {}  {} in {} parts, {} to {} ({}); join.sh joins them",
+                    f.path.display(),
+                    human_bytes(f.size),
+                    f.parts.len(),
+                    f.parts
+                        .first()
+                        .map(|p| p.path.display().to_string())
+                        .unwrap_or_default(),
+                    f.parts
+                        .last()
+                        .map(|p| p.path.display().to_string())
+                        .unwrap_or_default(),
+                    f.outcome
+                );
+            }
         }
     }
 }

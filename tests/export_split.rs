@@ -1,0 +1,346 @@
+//! `export_split:`: ISOs larger than a part size exported as `NAME.part001`, … with
+//! `SHA256SUMS` (checked by `sha256sum -c`), `SHA256SUMS.wholes` and a `join.sh` that dash
+//! runs; `seedforge verify` of the export folder checks parts and wholes, and a damaged
+//! part fails both it and `join.sh`, naming the file. The 5 GiB case uses a sparse source,
+//! and its parts are written sparse.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use crate::common;
+
+use common::{Cmd, Lab, flip_byte, require_tool, sha256_bytes};
+use std::fs::{self, File};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
+
+/// A payload file big enough that every seed ISO is over 2 MiB, so that `2MiB` parts cut
+/// each one in two or more.
+fn lab_with_export(split: &str) -> Lab {
+    let lab = Lab::new();
+    let mut bytes = vec![0u8; 5 << 20];
+    let mut x: u32 = 12345;
+    for b in &mut bytes {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        *b = (x >> 24) as u8;
+    }
+    fs::write(lab.lab_dir().join("blob.bin"), &bytes).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        format!(
+            "{text}\nfiles:\n  - name: blob.bin\n    source: blob.bin\n    sha256: \"{}\"\n\
+             export_dir: export\n{split}",
+            sha256_bytes(&bytes)
+        ),
+    )
+    .unwrap();
+    lab
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn dash(dir: &Path, args: &[&str]) -> Cmd {
+    Cmd::new("dash").arg("join.sh").args(args).cwd(dir)
+}
+
+#[test]
+fn isos_over_the_size_are_exported_in_parts_that_join_and_verify() {
+    if !require_tool("dash") || !require_tool("sha256sum") || !require_tool("shellcheck") {
+        return;
+    }
+    let lab = lab_with_export("export_split: 2MiB\n");
+    let report = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run()
+        .json();
+    let export = lab.lab_dir().join("export");
+    let iso = lab.out_dir().join("iso");
+    let listed = names(&export);
+    for node in NODES {
+        let name = format!("seed-{node}.iso");
+        assert!(
+            !listed.contains(&name),
+            "{name} is there only as parts: {listed:?}"
+        );
+        let size = fs::metadata(iso.join(&name)).unwrap().len();
+        let count = size.div_ceil(2 << 20);
+        assert!(count >= 3, "{name} is {size} bytes");
+        for i in 1..=count {
+            let part = export.join(format!("{name}.part{i:03}"));
+            let len = fs::metadata(&part).unwrap().len();
+            assert!(len <= 2 << 20, "{} is {len} bytes", part.display());
+        }
+        assert!(!export.join(format!("{name}.part{:03}", count + 1)).exists());
+    }
+    let files = report["export"]["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .all(|f| f["parts"].as_array().unwrap().len() >= 3)
+    );
+    // The folder checks as it is, and join.sh is clean POSIX sh.
+    Cmd::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .cwd(&export)
+        .run();
+    Cmd::new("shellcheck")
+        .args(["-s", "sh", "join.sh"])
+        .cwd(&export)
+        .run();
+    assert_eq!(
+        fs::metadata(export.join("join.sh")).unwrap().mode() & 0o777,
+        0o755
+    );
+    lab.seedforge().arg("verify").arg(&export).run();
+
+    // dash rebuilds every ISO byte for byte and removes no part.
+    let joined = dash(&export, &[]).run();
+    for node in NODES {
+        let name = format!("seed-{node}.iso");
+        assert!(
+            joined.stdout.contains(&format!("{name}: OK")),
+            "{}",
+            joined.stdout
+        );
+        assert_eq!(
+            fs::read(export.join(&name)).unwrap(),
+            fs::read(iso.join(&name)).unwrap()
+        );
+        assert!(export.join(format!("{name}.part001")).exists());
+    }
+    Cmd::new("sha256sum")
+        .args(["-c", "SHA256SUMS.wholes"])
+        .cwd(&export)
+        .run();
+    lab.seedforge().arg("verify").arg(&export).run();
+
+    // One flipped byte in a part: join.sh and verify fail, naming the file, and the
+    // file joined before is left as it was.
+    let agent2 = "seed-lab-agent2.iso";
+    let before = fs::read(export.join(agent2)).unwrap();
+    flip_byte(&export.join(format!("{agent2}.part002")), 1000);
+    let failed = dash(&export, &[]).expect(1).run();
+    assert!(
+        failed
+            .stderr
+            .contains(&format!("join.sh: {agent2}: FAILED")),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("their parts were kept"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(fs::read(export.join(agent2)).unwrap(), before);
+    assert!(!names(&export).iter().any(|n| n.contains("join-tmp")));
+    let bad = lab.seedforge().arg("verify").arg(&export).expect(1).run();
+    assert!(
+        bad.stderr.contains(&format!("BAD  {agent2}: its")),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.contains("do not join to their sha256"),
+        "{}",
+        bad.stderr
+    );
+    Cmd::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .cwd(&export)
+        .expect(1)
+        .run();
+    dash(&export, &["--remove-parts"]).expect(1).run();
+    assert!(export.join(format!("{agent2}.part001")).exists());
+    // The other ISOs joined, and --remove-parts removed only their parts.
+    assert!(!export.join("seed-lab-agent1.iso.part001").exists());
+}
+
+#[test]
+fn a_new_part_size_replaces_the_old_parts_and_the_same_inputs_give_the_same_bytes() {
+    let lab = lab_with_export("");
+    let build = |split: &str| {
+        lab.seedforge()
+            .args([
+                "build",
+                "--config",
+                lab.config_arg(),
+                "--export-split",
+                split,
+            ])
+            .run()
+    };
+    build("2MiB");
+    let export = lab.lab_dir().join("export");
+    let first: Vec<(String, Vec<u8>)> = names(&export)
+        .into_iter()
+        .map(|n| (n.clone(), fs::read(export.join(&n)).unwrap()))
+        .collect();
+    assert!(first.iter().any(|(n, _)| n.ends_with(".part003")));
+    // Into another folder, the same bytes under the same names.
+    let other = lab.root().join("other");
+    fs::rename(&export, &other).unwrap();
+    build("2MiB");
+    for (name, bytes) in &first {
+        assert_eq!(&fs::read(export.join(name)).unwrap(), bytes, "{name}");
+    }
+    assert_eq!(names(&export).len(), first.len());
+    // Bigger parts: the old part003 files go, SHA256SUMS says what is there.
+    let text = build("4MiB").stdout;
+    assert!(text.contains("parts"), "{text}");
+    let now = names(&export);
+    assert!(now.iter().all(|n| !n.ends_with(".part003")), "{now:?}");
+    assert!(now.iter().any(|n| n.ends_with(".part002")), "{now:?}");
+    lab.seedforge().arg("verify").arg(&export).run();
+    // Parts bigger than every ISO: the ISOs go whole again and their parts are removed.
+    build("1GiB");
+    let now = names(&export);
+    assert!(now.iter().all(|n| !n.contains(".part")), "{now:?}");
+    assert!(now.contains(&"seed-lab-agent1.iso".to_string()));
+    lab.seedforge().arg("verify").arg(&export).run();
+    let join = fs::read_to_string(export.join("join.sh")).unwrap();
+    assert!(!join.contains("join_one "), "{join}");
+}
+
+#[test]
+fn bad_part_sizes_are_refused_naming_the_line() {
+    let lab = lab_with_export("export_split: 4X\n");
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("seedforge.yaml:"), "{}", out.stderr);
+    assert!(out.stderr.contains("is not a size"), "{}", out.stderr);
+    assert!(!lab.out_dir().exists());
+
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}export_split: fat32\n")).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("export_split needs export_dir"),
+        "{}",
+        out.stderr
+    );
+    let out = Lab::new()
+        .seedforge()
+        .args([
+            "build",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+            "--export-split",
+            "1K",
+        ])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("smallest accepted is 1MiB"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// 5 GiB of holes with a few markers, the last byte included.
+const BIG: u64 = 5 << 30;
+const MARKERS: [(u64, &[u8]); 3] = [
+    (0, b"FIRST-BYTES"),
+    (4_000_000_000 - 5, b"ACROSS-THE-PART-BOUNDARY"),
+    (BIG - 8, b"LASTBYTE"),
+];
+
+#[test]
+fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_join_back() {
+    if !require_tool("dash") || !require_tool("sha256sum") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("payload.iso");
+    let mut f = File::create(&src).unwrap();
+    f.set_len(BIG).unwrap();
+    for (at, bytes) in MARKERS {
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+    drop(f);
+    let sha = seedforge::hashing::sha256_file(&src).unwrap();
+    let dir = tmp.path().join("stick");
+    let part = seedforge::config::size::parse_part_size("4G").unwrap();
+    let report =
+        seedforge::pipeline::export::export(&[(src.clone(), sha.clone())], &dir, Some(part))
+            .unwrap();
+    let parts: Vec<PathBuf> = report.files[0]
+        .parts
+        .iter()
+        .map(|p| p.path.clone())
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            dir.join("payload.iso.part001"),
+            dir.join("payload.iso.part002")
+        ]
+    );
+    for p in &parts {
+        let m = fs::metadata(p).unwrap();
+        assert!(
+            m.len() < 4 << 30,
+            "{} is {} bytes: over FAT32's limit",
+            p.display(),
+            m.len()
+        );
+        // Written sparse: a few blocks around the markers, not gigabytes.
+        assert!(
+            m.blocks() * 512 < 16 << 20,
+            "{} allocates {} blocks",
+            p.display(),
+            m.blocks()
+        );
+    }
+    assert_eq!(fs::metadata(&parts[0]).unwrap().len(), 4_000_000_000);
+    assert_eq!(fs::metadata(&parts[1]).unwrap().len(), BIG - 4_000_000_000);
+    fs::remove_file(&src).unwrap();
+    Cmd::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .cwd(&dir)
+        .run();
+    Cmd::seedforge().arg("verify").arg(&dir).run();
+
+    // dash joins it (5 GiB written for a moment) to the recorded sha256, markers in place.
+    dash(&dir, &[]).run();
+    let joined = dir.join("payload.iso");
+    assert_eq!(fs::metadata(&joined).unwrap().len(), BIG);
+    let mut file = File::open(&joined).unwrap();
+    for (at, bytes) in MARKERS {
+        let mut got = vec![0u8; bytes.len()];
+        file.seek(SeekFrom::Start(at)).unwrap();
+        std::io::Read::read_exact(&mut file, &mut got).unwrap();
+        assert_eq!(got, bytes);
+    }
+    drop(file);
+    Cmd::new("sha256sum")
+        .args(["-c", "SHA256SUMS.wholes"])
+        .cwd(&dir)
+        .run();
+    fs::remove_file(&joined).unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.join("SHA256SUMS.wholes")).unwrap(),
+        format!("{sha}  payload.iso\n")
+    );
+}
