@@ -18,6 +18,11 @@ const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
 /// A payload file big enough that every seed ISO is over 2 MiB, so that `2MiB` parts cut
 /// each one in two or more.
 fn lab_with_export(split: &str) -> Lab {
+    lab_exporting_to("export", split)
+}
+
+/// [`lab_with_export`] with the export folder `export` (relative to the lab config).
+fn lab_exporting_to(export: &str, split: &str) -> Lab {
     let lab = Lab::new();
     let mut bytes = vec![0u8; 5 << 20];
     let mut x: u32 = 12345;
@@ -26,14 +31,19 @@ fn lab_with_export(split: &str) -> Lab {
         *b = (x >> 24) as u8;
     }
     fs::write(lab.lab_dir().join("blob.bin"), &bytes).unwrap();
+    // 3 MiB of zeros: runs of zeros in the ISO, which the parts skip over.
+    let zeros = vec![0u8; 3 << 20];
+    fs::write(lab.lab_dir().join("zeros.bin"), &zeros).unwrap();
     let config = lab.lab_dir().join("seedforge.yaml");
     let text = fs::read_to_string(&config).unwrap();
     fs::write(
         &config,
         format!(
             "{text}\nfiles:\n  - name: blob.bin\n    source: blob.bin\n    sha256: \"{}\"\n\
-             export_dir: export\n{split}",
-            sha256_bytes(&bytes)
+             \x20 - name: zeros.bin\n    source: zeros.bin\n    sha256: \"{}\"\n\
+             export_dir: {export}\n{split}",
+            sha256_bytes(&bytes),
+            sha256_bytes(&zeros)
         ),
     )
     .unwrap();
@@ -196,12 +206,26 @@ fn a_new_part_size_replaces_the_old_parts_and_the_same_inputs_give_the_same_byte
         assert_eq!(&fs::read(export.join(name)).unwrap(), bytes, "{name}");
     }
     assert_eq!(names(&export).len(), first.len());
-    // Bigger parts: the old part003 files go, SHA256SUMS says what is there.
+    // Bigger parts: the old parts beyond the new count go, SHA256SUMS says what is there.
     let text = build("4MiB").stdout;
     assert!(text.contains("parts"), "{text}");
     let now = names(&export);
-    assert!(now.iter().all(|n| !n.ends_with(".part003")), "{now:?}");
-    assert!(now.iter().any(|n| n.ends_with(".part002")), "{now:?}");
+    for node in NODES {
+        let name = format!("seed-{node}.iso");
+        let size = fs::metadata(lab.out_dir().join("iso").join(&name))
+            .unwrap()
+            .len();
+        let want: Vec<String> = (1..=size.div_ceil(4 << 20))
+            .map(|i| format!("{name}.part{i:03}"))
+            .collect();
+        let have: Vec<String> = now
+            .iter()
+            .filter(|n| n.starts_with(&name))
+            .cloned()
+            .collect();
+        assert_eq!(have, want);
+        assert!(want.len() < first.iter().filter(|(n, _)| n.starts_with(&name)).count());
+    }
     lab.seedforge().arg("verify").arg(&export).run();
     // Parts bigger than every ISO: the ISOs go whole again and their parts are removed.
     build("1GiB");
@@ -255,6 +279,66 @@ fn bad_part_sizes_are_refused_naming_the_line() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn parts_on_a_fat_file_system_join_and_verify() {
+    if !common::debs::require_root("mounting a FAT image")
+        || !require_tool("mkfs.vfat")
+        || !require_tool("fusefat")
+        || !require_tool("fusermount")
+        || !require_tool("dash")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("stick.img");
+    File::create(&image).unwrap().set_len(160 << 20).unwrap();
+    Cmd::new("mkfs.vfat").arg(&image).run();
+    let mount = tmp.path().join("stick");
+    fs::create_dir_all(&mount).unwrap();
+    let mounted = Cmd::new("fusefat")
+        .args(["-o", "rw+"])
+        .arg(&image)
+        .arg(&mount)
+        .any_status()
+        .run();
+    if mounted.code != Some(0) {
+        eprintln!("SKIP: fusefat cannot mount here: {}", mounted.stderr.trim());
+        return;
+    }
+    // Unmounted however the test ends.
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("fusermount")
+                .arg("-u")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let export = mount.join("Seeds");
+    let lab = lab_exporting_to(&format!("\"{}\"", export.display()), "export_split: 2MiB\n");
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .run();
+    assert!(export.join("seed-lab-server1.iso.part003").exists());
+    Cmd::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .cwd(&export)
+        .run();
+    lab.seedforge().arg("verify").arg(&export).run();
+    dash(&export, &["--remove-parts"]).run();
+    let iso = lab.out_dir().join("iso");
+    for node in NODES {
+        let name = format!("seed-{node}.iso");
+        assert_eq!(
+            fs::read(export.join(&name)).unwrap(),
+            fs::read(iso.join(&name)).unwrap()
+        );
+        assert!(!export.join(format!("{name}.part001")).exists());
+    }
 }
 
 /// 5 GiB of holes with a few markers, the last byte included.

@@ -164,7 +164,9 @@ enum Command {
     /// itself, or one .iso image. Unreferenced blobs are reported as strays but do not
     /// fail verification. In a build output, every file SHA256SUMS lists is re-hashed
     /// (each missing or changed one is named) and the registry certificate in pki/ is
-    /// checked against the registry host and SANs manifest.json records.
+    /// checked against the registry host and SANs manifest.json records. In an export
+    /// folder with ISOs in parts (export_split), every file its SHA256SUMS lists is
+    /// re-hashed and each ISO of SHA256SUMS.wholes is hashed over its parts in order.
     Verify(DirArg),
     /// Remove what a build wrote into DIR, as its manifest.json lists it; nothing else.
     ///
