@@ -251,6 +251,9 @@ else
   exit 1
 fi
 failed=
+tmp=
+# Interrupted: no half-joined file left behind.
+trap 'if [ -n "$tmp" ]; then rm -f "$tmp"; fi; exit 130' INT TERM HUP
 join_one() {
   name=$1
   want=$2
@@ -277,6 +280,7 @@ join_one() {
     return 0
   fi
   mv -f "$tmp" "$name"
+  tmp=
   echo "$name: OK ($# parts joined)"
   if [ -n "$remove" ]; then
     rm -f "$@"
