@@ -488,6 +488,69 @@ mod tests {
         assert!(script.starts_with("#!/bin/sh\n"));
     }
 
+    /// 3.5 MiB: a pattern, a MiB of zeros, a pattern.
+    fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
+        let mut bytes: Vec<u8> = (0..(3 << 19)).map(|i: u32| (i % 251) as u8).collect();
+        bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
+        bytes.extend((0..(1 << 20)).map(|i: u32| (i % 13) as u8));
+        let path = dir.join("src.iso");
+        fs::write(&path, &bytes).unwrap();
+        (path, bytes)
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn parts_join_to_the_source_and_verify() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, bytes) = source(tmp.path());
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let sha = crate::hashing::sha256_hex(&bytes);
+        let (parts, wrote) = write_parts(&src, &out, "a.iso", 1 << 20, &sha).unwrap();
+        assert!(wrote);
+        assert_eq!(parts.len(), 4);
+        let mut joined = Vec::new();
+        for p in &parts {
+            let part = fs::read(&p.path).unwrap();
+            assert_eq!(crate::hashing::sha256_hex(&part), p.sha256);
+            joined.extend(part);
+        }
+        assert_eq!(joined, bytes);
+        fs::write(out.join(WHOLES), format!("{sha}  a.iso\n")).unwrap();
+        let report = verify_wholes(&out).unwrap().unwrap();
+        assert_eq!(report.failed().count(), 0, "{report:?}");
+        // The same again: nothing rewritten.
+        let (_, wrote) = write_parts(&src, &out, "a.iso", 1 << 20, &sha).unwrap();
+        assert!(!wrote);
+        // A part missing in the middle is named, not hashed as if whole.
+        fs::remove_file(out.join("a.iso.part002")).unwrap();
+        let report = verify_wholes(&out).unwrap().unwrap();
+        let problem = report.wholes[0].problem.clone().unwrap();
+        assert!(problem.contains("not numbered 1 to 3"), "{problem}");
+    }
+
+    #[test]
+    fn a_source_that_does_not_hash_to_its_seal_leaves_no_part() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, _) = source(tmp.path());
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let e = write_parts(&src, &out, "a.iso", 1 << 20, &"0".repeat(64)).unwrap_err();
+        assert!(
+            e.to_string().contains("changed while it was exported"),
+            "{e}"
+        );
+        assert!(listing(&out).is_empty(), "{:?}", listing(&out));
+    }
+
     #[test]
     fn parts_are_found_in_numeric_order() {
         let dir = tempfile::tempdir().unwrap();
