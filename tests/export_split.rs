@@ -112,7 +112,15 @@ fn isos_over_the_size_are_exported_in_parts_that_join_and_verify() {
         fs::metadata(export.join("join.sh")).unwrap().mode() & 0o777,
         0o755
     );
-    lab.seedforge().arg("verify").arg(&export).run();
+    let doc = lab
+        .seedforge()
+        .args(["--json", "verify"])
+        .arg(&export)
+        .run()
+        .json();
+    let wholes = doc["wholes"]["wholes"].as_array().unwrap();
+    assert_eq!(wholes.len(), 3, "{doc}");
+    assert!(wholes.iter().all(|w| w.get("problem").is_none()), "{doc}");
 
     // dash rebuilds every ISO byte for byte and removes no part.
     let joined = dash(&export, &[]).run();

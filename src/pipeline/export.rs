@@ -87,7 +87,7 @@ pub fn export(
             });
             continue;
         }
-        let unchanged = fs::symlink_metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
+        let unchanged = fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
             && crate::hashing::sha256_file(&dest).is_ok_and(|h| &h == sha256);
         if !unchanged {
             copy_into(iso, &dest, sha256)?;
@@ -134,12 +134,11 @@ fn remove_other_forms(
     kept: &[String],
     split: bool,
 ) -> Result<(), SealError> {
-    let mut stale: Vec<PathBuf> = (split::parts_in(dir, name)
-        .map_err(|e| SealError::io(dir, e))?)
-    .into_iter()
-    .filter(|(_, file)| !kept.contains(file))
-    .map(|(_, file)| dir.join(file))
-    .collect();
+    let found = split::parts_in(dir, name).map_err(|e| SealError::io(dir, e))?;
+    let mut stale: Vec<PathBuf> = (found.into_iter())
+        .filter(|(_, file)| !kept.contains(file))
+        .map(|(_, file)| dir.join(file))
+        .collect();
     if split {
         stale.push(dir.join(name));
     }
