@@ -122,6 +122,21 @@ fn isos_over_the_size_are_exported_in_parts_that_join_and_verify() {
     assert_eq!(wholes.len(), 3, "{doc}");
     assert!(wholes.iter().all(|w| w.get("problem").is_none()), "{doc}");
 
+    // Each part is read once: its digest for SHA256SUMS is taken while its whole is hashed.
+    if require_tool("strace") {
+        let trace = lab.root().join("verify.strace");
+        Cmd::new("strace")
+            .args(["-f", "-e", "trace=openat,open", "-o"])
+            .arg(&trace)
+            .arg(common::seedforge_bin())
+            .arg("verify")
+            .arg(&export)
+            .run();
+        let opened = fs::read_to_string(&trace).unwrap();
+        let part = "seed-lab-agent1.iso.part001\"";
+        assert_eq!(opened.matches(part).count(), 1, "{opened}");
+    }
+
     // dash rebuilds every ISO byte for byte and removes no part.
     let joined = dash(&export, &[]).run();
     for node in NODES {
@@ -171,6 +186,12 @@ fn isos_over_the_size_are_exported_in_parts_that_join_and_verify() {
     );
     assert!(
         bad.stderr.contains("do not join to their sha256"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr
+            .contains(&format!("BAD  {agent2}.part002: content differs")),
         "{}",
         bad.stderr
     );

@@ -776,8 +776,18 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
     if iso::is_image(dir) {
         return iso::verify_images(g, &[dir.to_path_buf()]);
     }
-    if let Some(sealed) = clean::verify_sealed(g, dir)? {
-        return verify_sealed_output(g, dir, sealed);
+    // An export folder with ISOs in parts: each whole is hashed over its parts first, and
+    // the parts' own digests, taken on the way, spare SHA256SUMS a second read of them.
+    let wholes = if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::SUMS)).is_ok() {
+        seedforge::pipeline::split::verify_wholes(dir)
+    } else {
+        Ok(None)
+    };
+    let known = |p: &Path| {
+        (wholes.as_ref().ok().and_then(Option::as_ref)).and_then(|w| w.part_sha256.get(p).cloned())
+    };
+    if let Some(sealed) = clean::verify_sealed(g, dir, &known)? {
+        return verify_sealed_output(g, dir, sealed, wholes);
     }
     let images = iso::images_in(dir)?;
     if images.is_empty() {
@@ -803,6 +813,10 @@ fn verify_sealed_output(
     g: &Global,
     dir: &Path,
     (sums, cert, sums_result): clean::Sealed,
+    wholes: Result<
+        Option<seedforge::pipeline::split::WholesReport>,
+        seedforge::pipeline::seal::SealError,
+    >,
 ) -> Result<ExitCode, CliError> {
     let mut failures = Vec::new();
     let mut doc = serde_json::json!({});
@@ -823,8 +837,7 @@ fn verify_sealed_output(
     doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
     doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
     failures.extend(sums_result.err());
-    // An export folder with ISOs in parts: each whole, its parts hashed as one stream.
-    match seedforge::pipeline::split::verify_wholes(dir) {
+    match wholes {
         Ok(Some(wholes)) => {
             doc["wholes"] = serde_json::to_value(&wholes).unwrap_or_default();
             failures.extend(wholes_result(g, &wholes).err());

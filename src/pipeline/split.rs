@@ -21,6 +21,7 @@ use crate::shell::quote;
 use crate::util::temp_path_beside;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read as _};
 use std::os::unix::fs::FileExt as _;
@@ -315,6 +316,10 @@ pub struct WholesReport {
     pub file: PathBuf,
     /// One entry per line.
     pub wholes: Vec<WholeCheck>,
+    /// The sha256 of each part read whole on the way, so that checking `SHA256SUMS`
+    /// need not read it again.
+    #[serde(skip)]
+    pub part_sha256: BTreeMap<PathBuf, String>,
 }
 
 impl WholesReport {
@@ -333,6 +338,7 @@ pub fn verify_wholes(dir: &Path) -> Result<Option<WholesReport>, SealError> {
     }
     let text = crate::input::read_to_string(&file, crate::input::Kind::Sums)?;
     let mut wholes = Vec::new();
+    let mut part_sha256 = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let parsed = line.split_once("  ").filter(|(h, n)| {
             h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) && plain_name(n)
@@ -349,9 +355,13 @@ pub fn verify_wholes(dir: &Path) -> Result<Option<WholesReport>, SealError> {
             });
             continue;
         };
-        wholes.push(check_whole(dir, name, sha));
+        wholes.push(check_whole(dir, name, sha, &mut part_sha256));
     }
-    Ok(Some(WholesReport { file, wholes }))
+    Ok(Some(WholesReport {
+        file,
+        wholes,
+        part_sha256,
+    }))
 }
 
 /// A file name with no folder in it.
@@ -359,7 +369,12 @@ fn plain_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('/') && name != "." && name != ".."
 }
 
-fn check_whole(dir: &Path, name: &str, want: &str) -> WholeCheck {
+fn check_whole(
+    dir: &Path,
+    name: &str,
+    want: &str,
+    part_sha256: &mut BTreeMap<PathBuf, String>,
+) -> WholeCheck {
     let mut check = WholeCheck {
         name: name.to_string(),
         parts: 0,
@@ -403,11 +418,13 @@ fn check_whole(dir: &Path, name: &str, want: &str) -> WholeCheck {
                 return check;
             }
         };
+        let mut own = Sha256::new();
         loop {
             match f.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     hasher.update(&buf[..n]);
+                    own.update(&buf[..n]);
                     check.bytes += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -417,6 +434,7 @@ fn check_whole(dir: &Path, name: &str, want: &str) -> WholeCheck {
                 }
             }
         }
+        part_sha256.insert(path, hex(&own.finalize()));
     }
     let got = hex(&hasher.finalize());
     if got != want {
