@@ -85,6 +85,7 @@ declare -A TOOLS=(
   [mkntfs]=ntfs-3g
   [ntfs-3g]=ntfs-3g
   [script]=bsdutils
+  [dash]=dash
 )
 
 missing_tools() {

@@ -108,12 +108,30 @@ pub(crate) fn print_build(report: &BuildReport) {
     }
     if let Some(e) = &report.export {
         for f in &e.files {
-            outln!(
-                "exported {}  {} ({})",
-                f.path.display(),
-                human_bytes(f.size),
-                f.outcome
-            );
+            if f.parts.is_empty() {
+                outln!(
+                    "exported {}  {} ({})",
+                    f.path.display(),
+                    human_bytes(f.size),
+                    f.outcome
+                );
+            } else {
+                outln!(
+                    "exported {}  {} in {} parts, {} to {} ({}); join.sh joins them",
+                    f.path.display(),
+                    human_bytes(f.size),
+                    f.parts.len(),
+                    f.parts
+                        .first()
+                        .map(|p| p.path.display().to_string())
+                        .unwrap_or_default(),
+                    f.parts
+                        .last()
+                        .map(|p| p.path.display().to_string())
+                        .unwrap_or_default(),
+                    f.outcome
+                );
+            }
         }
     }
 }
@@ -123,13 +141,18 @@ pub(crate) type Sealed = (SumsReport, Option<CertCheck>, Result<ExitCode, CliErr
 
 /// `verify`'s checks of a sealed output: `SHA256SUMS` re-hashed and the registry
 /// certificate re-checked against `manifest.json`. `None` when `dir` has no SHA256SUMS.
-pub(crate) fn verify_sealed(g: &Global, dir: &Path) -> Result<Option<Sealed>, Error> {
+/// A file's sha256 from `known` where it has one is taken rather than computed again.
+pub(crate) fn verify_sealed(
+    g: &Global,
+    dir: &Path,
+    known: &dyn Fn(&Path) -> Option<String>,
+) -> Result<Option<Sealed>, Error> {
     // Anything at SHA256SUMS (a FIFO, a folder) makes the output a sealed one whose seal
     // is then refused, rather than an unsealed one that passes.
     if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::SUMS)).is_err() {
         return Ok(None);
     }
-    let sums = seedforge::pipeline::seal::verify_sums(dir)?;
+    let sums = seedforge::pipeline::seal::verify_sums_with(dir, known)?;
     let cert = match seedforge::pipeline::seal::check_certificate(dir) {
         Ok(c) => c,
         Err(e) => Some(CertCheck {

@@ -166,7 +166,9 @@ enum Command {
     /// itself, or one .iso image. Unreferenced blobs are reported as strays but do not
     /// fail verification. In a build output, every file SHA256SUMS lists is re-hashed
     /// (each missing or changed one is named) and the registry certificate in pki/ is
-    /// checked against the registry host and SANs manifest.json records.
+    /// checked against the registry host and SANs manifest.json records. In an export
+    /// folder with ISOs in parts (export_split), every file its SHA256SUMS lists is
+    /// re-hashed and each ISO of SHA256SUMS.wholes is hashed over its parts in order.
     Verify(DirArg),
     /// Remove what a build wrote into DIR, as its manifest.json lists it; nothing else.
     ///
@@ -251,6 +253,16 @@ struct BuildArgs {
     /// A registry's own CA goes in its `registries:` entry (`ca_file`).
     #[arg(long = "ca-file", value_name = "FILE")]
     ca_files: Vec<PathBuf>,
+    /// Export each ISO larger than SIZE into export_dir as numbered parts
+    /// (NAME.part001, ...), with SHA256SUMS, SHA256SUMS.wholes and join.sh; overrides the
+    /// config's export_split. SIZE: fat32 (4 GiB - 1 byte), dvd (4,700,000,000 bytes),
+    /// bytes, or a number with K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
+    export_split: Option<u64>,
+}
+
+fn parse_part_size(text: &str) -> Result<u64, String> {
+    seedforge::config::size::parse_part_size(text)
 }
 
 #[derive(Debug, Args)]
@@ -514,8 +526,17 @@ pub(crate) fn print_json(value: &impl Serialize) {
 
 fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
-    let config = Config::load(&a.config.config)?;
+    let mut config = Config::load(&a.config.config)?;
     config.register_secrets(&g.secrets);
+    if let Some(split) = a.export_split {
+        if config.export_dir.is_none() {
+            return Err(CliError::Usage(format!(
+                "--export-split: {} names no export_dir to export into",
+                a.config.config.display()
+            )));
+        }
+        config.export_split = Some(split);
+    }
     let options = plan::PlanOptions {
         locked: a.locked,
         offline: a.offline,
@@ -774,8 +795,18 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
     if iso::is_image(dir) {
         return iso::verify_images(g, &[dir.to_path_buf()]);
     }
-    if let Some(sealed) = clean::verify_sealed(g, dir)? {
-        return verify_sealed_output(g, dir, sealed);
+    // An export folder with ISOs in parts: each whole is hashed over its parts first, and
+    // the parts' own digests, taken on the way, spare SHA256SUMS a second read of them.
+    let wholes = if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::SUMS)).is_ok() {
+        seedforge::pipeline::split::verify_wholes(dir)
+    } else {
+        Ok(None)
+    };
+    let known = |p: &Path| {
+        (wholes.as_ref().ok().and_then(Option::as_ref)).and_then(|w| w.part_sha256.get(p).cloned())
+    };
+    if let Some(sealed) = clean::verify_sealed(g, dir, &known)? {
+        return verify_sealed_output(g, dir, sealed, wholes);
     }
     let images = iso::images_in(dir)?;
     if images.is_empty() {
@@ -801,6 +832,10 @@ fn verify_sealed_output(
     g: &Global,
     dir: &Path,
     (sums, cert, sums_result): clean::Sealed,
+    wholes: Result<
+        Option<seedforge::pipeline::split::WholesReport>,
+        seedforge::pipeline::seal::SealError,
+    >,
 ) -> Result<ExitCode, CliError> {
     let mut failures = Vec::new();
     let mut doc = serde_json::json!({});
@@ -821,6 +856,14 @@ fn verify_sealed_output(
     doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
     doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
     failures.extend(sums_result.err());
+    match wholes {
+        Ok(Some(wholes)) => {
+            doc["wholes"] = serde_json::to_value(&wholes).unwrap_or_default();
+            failures.extend(wholes_result(g, &wholes).err());
+        }
+        Ok(None) => {}
+        Err(e) => failures.push(Error::from(e).into()),
+    }
     if g.json {
         print_json(&doc);
     }
@@ -836,6 +879,45 @@ fn verify_sealed_output(
         )
         .into()),
     }
+}
+
+/// Prints what [`seedforge::pipeline::split::verify_wholes`] found; fails naming every
+/// file whose parts do not join to its recorded sha256.
+fn wholes_result(
+    g: &Global,
+    wholes: &seedforge::pipeline::split::WholesReport,
+) -> Result<ExitCode, CliError> {
+    let failed: Vec<_> = wholes.failed().collect();
+    for w in &failed {
+        errln!(
+            "BAD  {}: {}",
+            w.name,
+            w.problem.as_deref().unwrap_or_default()
+        );
+    }
+    if !g.json && (!g.quiet || !failed.is_empty()) {
+        outln!(
+            "verify {}: {} file(s) in parts, {} joined and hashed, {} problem(s)",
+            wholes.file.display(),
+            wholes.wholes.len(),
+            seedforge::util::human_bytes(wholes.wholes.iter().map(|w| w.bytes).sum()),
+            failed.len()
+        );
+    }
+    if failed.is_empty() {
+        return Ok(ExitCode::Ok);
+    }
+    Err(Error::VerifyFailed(format!(
+        "{}: {} file(s) do not join to their sha256: {}",
+        wholes.file.display(),
+        failed.len(),
+        failed
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .into())
 }
 
 fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {

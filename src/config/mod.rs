@@ -21,6 +21,7 @@ mod line_endings;
 mod positions;
 mod registry;
 mod settings;
+pub mod size;
 mod sources;
 mod strict;
 
@@ -127,6 +128,9 @@ pub struct Config {
     pub files: Vec<crate::files::FileConfig>,
     /// Where `build` copies the seed ISOs after sealing (resolved against the config).
     pub export_dir: Option<PathBuf>,
+    /// The largest part an exported file may be (`export_split:`); larger ISOs are cut
+    /// into numbered parts. Only with `export_dir`.
+    pub export_split: Option<u64>,
     /// How the seeds carry the payload (`seeds:`).
     pub seeds: Seeds,
 }
@@ -326,6 +330,8 @@ struct RawConfig {
     files: Vec<Spanned<crate::files::RawFile>>,
     #[serde(default)]
     export_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    export_split: Option<Spanned<size::PartSize>>,
     #[serde(default)]
     seeds: Seeds,
 }
@@ -582,9 +588,19 @@ impl Config {
             Some(d) => Some(dir.join(d.value)),
             None => None,
         };
+        let export_split = match raw.export_split {
+            Some(s) if export_dir.is_none() => {
+                return Err(invalid(
+                    &s.referenced,
+                    "export_split needs export_dir: it says how the exported ISOs are cut".into(),
+                ));
+            }
+            s => s.map(|s| s.value.0),
+        };
         Ok(Config {
             files,
             export_dir,
+            export_split,
             seeds: raw.seeds,
             packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,

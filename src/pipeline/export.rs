@@ -8,9 +8,17 @@
 //! that same folder. A copy whose digest differs from the source's is removed, never
 //! renamed. Failing to set mode 0600 is not an error there (drvfs ignores chmod). An ISO
 //! already there with the same size and sha256 is not rewritten.
+//!
+//! With `export_split:` an ISO larger than the part size is exported as numbered parts
+//! instead, and the folder gets `SHA256SUMS`, `SHA256SUMS.wholes` and `join.sh`
+//! ([`super::split`]). Whichever form an ISO is exported in, the other form of the same
+//! name left by an earlier export (the whole file, or parts) is removed once the new one
+//! is in place, so the folder never holds two versions of one ISO.
 
 use crate::hashing::HashingWriter;
+use crate::pipeline::seal::SUMS;
 use crate::pipeline::seal::SealError;
+use crate::pipeline::split::{self, Part, Whole};
 use crate::util::temp_path_beside;
 use serde::Serialize;
 use std::fs;
@@ -26,6 +34,9 @@ pub struct Exported {
     pub size: u64,
     /// `written` or `unchanged`.
     pub outcome: &'static str,
+    /// With `export_split:`, the parts it was cut into (then `path` itself is not written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
 }
 
 /// What the export did.
@@ -37,26 +48,70 @@ pub struct ExportReport {
     pub files: Vec<Exported>,
 }
 
-/// Copies each `(iso, sha256)` into `dir` (created if missing).
-pub fn export(isos: &[(PathBuf, String)], dir: &Path) -> Result<ExportReport, SealError> {
+/// Copies each `(iso, sha256)` into `dir` (created if missing); with `split`, an ISO larger
+/// than it goes as parts of at most `split` bytes, with the sums files and `join.sh`.
+pub fn export(
+    isos: &[(PathBuf, String)],
+    dir: &Path,
+    split: Option<u64>,
+) -> Result<ExportReport, SealError> {
     fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
     let mut files = Vec::new();
+    let mut sums: Vec<(String, String)> = Vec::new();
+    let mut wholes: Vec<Whole> = Vec::new();
     for (iso, sha256) in isos {
-        let Some(name) = iso.file_name() else {
+        let Some(name) = iso.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
         let dest = dir.join(name);
         let size = fs::metadata(iso).map_err(|e| SealError::io(iso, e))?.len();
+        if let Some(part) = split.filter(|p| size > *p) {
+            let (parts, wrote) = split::write_parts(iso, dir, name, part, sha256)?;
+            let kept: Vec<String> = parts.iter().map(|p| file_name(&p.path)).collect();
+            remove_other_forms(dir, name, &kept, true)?;
+            sums.extend(
+                kept.iter()
+                    .cloned()
+                    .zip(parts.iter().map(|p| p.sha256.clone())),
+            );
+            wholes.push(Whole {
+                name: name.to_string(),
+                sha256: sha256.clone(),
+                parts: kept,
+            });
+            files.push(Exported {
+                path: dest,
+                size,
+                outcome: if wrote { "written" } else { "unchanged" },
+                parts,
+            });
+            continue;
+        }
         let unchanged = fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
             && crate::hashing::sha256_file(&dest).is_ok_and(|h| &h == sha256);
         if !unchanged {
             copy_into(iso, &dest, sha256)?;
         }
+        remove_other_forms(dir, name, &[], false)?;
+        sums.push((name.to_string(), sha256.clone()));
         files.push(Exported {
             path: dest,
             size,
             outcome: if unchanged { "unchanged" } else { "written" },
+            parts: Vec::new(),
         });
+    }
+    if split.is_some() {
+        let script = split::join_script(&wholes).map_err(|e| SealError::Incomplete {
+            path: dir.join(split::JOIN),
+            message: e.to_string(),
+        })?;
+        let wholes: Vec<(String, String)> =
+            (wholes.into_iter()).map(|w| (w.name, w.sha256)).collect();
+        write_small(&dir.join(split::WHOLES), &split::sums_text(&wholes), 0o644)?;
+        write_small(&dir.join(split::JOIN), &script, 0o755)?;
+        // Last: the folder's SHA256SUMS names what is there once everything else is.
+        write_small(&dir.join(SUMS), &split::sums_text(&sums), 0o644)?;
     }
     Ok(ExportReport {
         dir: dir.to_path_buf(),
@@ -64,12 +119,72 @@ pub fn export(isos: &[(PathBuf, String)], dir: &Path) -> Result<ExportReport, Se
     })
 }
 
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Removes what an earlier export left of `name` in the other form, or with other part
+/// numbers: the whole file when it is now in parts (`split`), and every `NAME.partNNN`
+/// not in `kept`. Only regular files of exactly those names are touched.
+fn remove_other_forms(
+    dir: &Path,
+    name: &str,
+    kept: &[String],
+    split: bool,
+) -> Result<(), SealError> {
+    let found = split::parts_in(dir, name).map_err(|e| SealError::io(dir, e))?;
+    let mut stale: Vec<PathBuf> = (found.into_iter())
+        .filter(|(_, file)| !kept.contains(file))
+        .map(|(_, file)| dir.join(file))
+        .collect();
+    if split {
+        stale.push(dir.join(name));
+    }
+    for path in stale {
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            fs::remove_file(&path).map_err(|e| SealError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a small file of the export folder through a temporary name; a chmod the file
+/// system refuses is not an error (drvfs, FAT).
+fn write_small(path: &Path, text: &str, mode: u32) -> Result<(), SealError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if fs::read(path).is_ok_and(|b| b == text.as_bytes()) {
+        return Ok(());
+    }
+    let tmp = temp_path_beside(path);
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(mode));
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(SealError::io(path, e));
+    }
+    let _ = crate::util::sync_parent(path);
+    Ok(())
+}
+
 /// Copies `src` to a temporary file beside `dest`, checks its digest and renames it.
 fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
     let tmp = temp_path_beside(dest);
     let result = (|| {
         let mut from = fs::File::open(src).map_err(|e| SealError::io(src, e))?;
-        let file = create_private(&tmp).map_err(|e| SealError::io(&tmp, e))?;
+        let file = split::create_private(&tmp).map_err(|e| SealError::io(&tmp, e))?;
         let mut to = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
         crate::util::copy_split(&mut from, &mut to).map_err(|e| match e {
             crate::util::CopyError::Read(e) => SealError::io(src, e),
@@ -92,7 +207,7 @@ fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
         // drvfs and other foreign filesystems ignore or refuse chmod: not an error (an
         // exported copy's mode on a stick says nothing to its reader); a refusal is
         // recorded for the run's one warning.
-        if let Err(e) = set_private(&tmp) {
+        if let Err(e) = split::set_private(&tmp) {
             crate::modes::copy_mode_refused(dest, e);
         }
         fs::rename(&tmp, dest).map_err(|e| SealError::io(dest, e))?;
@@ -104,19 +219,4 @@ fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
         let _ = fs::remove_file(&tmp);
     }
     result
-}
-
-/// Creates `path` with mode 0600 where the filesystem honours modes.
-fn create_private(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-fn set_private(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
 }

@@ -13,5 +13,6 @@ pub mod offline;
 pub mod plan;
 pub mod run;
 pub mod seal;
+pub mod split;
 pub mod state;
 pub mod steps;

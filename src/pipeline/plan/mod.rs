@@ -183,7 +183,7 @@ pub fn plan_with_net(
         out: output.clone(),
     }));
     if let Some(dir) = &config.export_dir {
-        steps.push(export_step(dir, &steps));
+        steps.push(export_step(dir, config.export_split, &steps));
     }
     Ok(Plan {
         output: output.clone(),
@@ -259,8 +259,9 @@ fn seed_steps(config: &Config, output: &Path, nodes: &[String], mtime: u64, step
     steps.extend(isos.into_iter().map(Step::Iso));
 }
 
-/// The export step: every ISO of the `steps` copied into `dir`.
-fn export_step(dir: &Path, steps: &[Step]) -> Step {
+/// The export step: every ISO of the `steps` copied into `dir`, those larger than `split`
+/// in parts.
+fn export_step(dir: &Path, split: Option<u64>, steps: &[Step]) -> Step {
     let isos = (steps.iter())
         .filter_map(|s| match s {
             Step::Iso(i) => Some(i.out.clone()),
@@ -271,6 +272,7 @@ fn export_step(dir: &Path, steps: &[Step]) -> Step {
     Step::Export(steps::export::Export {
         dir: dir.to_path_buf(),
         isos,
+        split,
     })
 }
 

@@ -1,11 +1,15 @@
 //! The export step (`export_dir:`): the seed ISOs (and the payload ISO) copied into a
 //! folder of the user's choosing, nothing else there touched
 //! ([`crate::pipeline::export`]). Skipped while the folder and every ISO's sha256 are
-//! unchanged and the copies keep their stat.
+//! unchanged and the copies keep their stat. With `export_split:` an ISO larger than the
+//! part size goes as numbered parts, with `SHA256SUMS`, `SHA256SUMS.wholes` and `join.sh`
+//! ([`crate::pipeline::split`]).
 
 use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
 use crate::pipeline::export::{ExportReport, Exported, export};
+use crate::pipeline::seal::SUMS;
+use crate::pipeline::split::{self, Part};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -16,6 +20,8 @@ pub struct Export {
     pub dir: PathBuf,
     /// The ISOs copied.
     pub isos: Vec<PathBuf>,
+    /// The largest part an ISO is cut into (`export_split:`), if any.
+    pub split: Option<u64>,
 }
 
 impl Export {
@@ -36,30 +42,60 @@ impl Export {
 
 impl StepKind for Export {
     type Report = ExportReport;
-    type Kept = ();
+    /// Each ISO's parts (empty for one exported whole).
+    type Kept = Vec<Vec<Part>>;
     const NAME: &'static str = "export";
 
     fn describe(&self) -> String {
-        format!(
-            "copy {} ISO(s) into {} (nothing else there is touched)",
-            self.isos.len(),
-            self.dir.display()
-        )
+        match self.split {
+            Some(part) => format!(
+                "copy {} ISO(s) into {}, those over {part} bytes in parts, with SHA256SUMS, \
+                 {} and {} (nothing else there is touched)",
+                self.isos.len(),
+                self.dir.display(),
+                split::WHOLES,
+                split::JOIN
+            ),
+            None => format!(
+                "copy {} ISO(s) into {} (nothing else there is touched)",
+                self.isos.len(),
+                self.dir.display()
+            ),
+        }
     }
 
     fn fingerprint(&self, cx: &mut Cx<'_>) -> Result<Option<serde_json::Value>> {
         let shas = self.shas(cx)?;
-        Ok(Some(serde_json::json!([Self::NAME, self.dir, shas])))
+        Ok(Some(serde_json::json!([
+            Self::NAME,
+            self.dir,
+            shas,
+            self.split
+        ])))
     }
 
-    fn restore(&self, _: &mut Cx<'_>, _: &str, (): ()) -> Result<Option<ExportReport>> {
-        let files = (self.isos.iter())
-            .filter_map(|iso| {
+    fn restore(
+        &self,
+        _: &mut Cx<'_>,
+        _: &str,
+        kept: Vec<Vec<Part>>,
+    ) -> Result<Option<ExportReport>> {
+        if kept.len() != self.isos.len() {
+            return Ok(None);
+        }
+        let files = (self.isos.iter().zip(kept))
+            .filter_map(|(iso, parts)| {
                 let path = self.dir.join(iso.file_name()?);
+                let size = if parts.is_empty() {
+                    std::fs::metadata(&path).map_or(0, |m| m.len())
+                } else {
+                    parts.iter().map(|p| p.size).sum()
+                };
                 Some(Exported {
-                    size: std::fs::metadata(&path).map_or(0, |m| m.len()),
+                    size,
                     path,
                     outcome: "unchanged",
+                    parts,
                 })
             })
             .collect();
@@ -70,22 +106,33 @@ impl StepKind for Export {
     }
 
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, ExportReport>> {
-        Ok(Work::Done(export(&self.shas(cx)?, &self.dir)?))
+        Ok(Work::Done(export(&self.shas(cx)?, &self.dir, self.split)?))
     }
 
-    fn record(&self, cx: &Cx<'_>, _: &ExportReport) -> Result<Option<Record>> {
+    fn record(&self, cx: &Cx<'_>, report: &ExportReport) -> Result<Option<Record>> {
         let Some(sealed) = cx.done.seal.as_ref().map(|s| &s.hashes) else {
             return Ok(None);
         };
         let mut paths = Vec::new();
-        for iso in &self.isos {
-            if let (Some(name), Some(sha)) = (iso.file_name(), sealed.get(iso)) {
-                let copy = self.dir.join(name);
-                cx.inputs.state.learn(&copy, sha);
-                paths.push(copy);
+        for (iso, file) in self.isos.iter().zip(&report.files) {
+            if file.parts.is_empty()
+                && let Some(sha) = sealed.get(iso)
+            {
+                cx.inputs.state.learn(&file.path, sha);
+                paths.push(file.path.clone());
+            }
+            for part in &file.parts {
+                cx.inputs.state.learn(&part.path, &part.sha256);
+                paths.push(part.path.clone());
             }
         }
-        Ok(Some(Record::wrote(paths, &())))
+        if self.split.is_some() {
+            for name in [SUMS, split::WHOLES, split::JOIN] {
+                paths.push(self.dir.join(name));
+            }
+        }
+        let kept: Vec<&Vec<Part>> = report.files.iter().map(|f| &f.parts).collect();
+        Ok(Some(Record::wrote(paths, &kept)))
     }
 
     fn deliver(report: ExportReport, done: &mut Done) {
