@@ -13,6 +13,7 @@
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge). ARCHITECTURE.md gives the layers and what may import what.
 
+pub mod charts;
 pub mod config;
 pub mod debs;
 pub mod files;
