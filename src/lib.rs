@@ -70,6 +70,10 @@ pub enum Error {
     /// A `files:` payload file is missing, wrong or could not be fetched.
     #[error(transparent)]
     Files(#[from] files::FilesError),
+    /// A chart could not be fetched, does not match its digest, or its values or a
+    /// manifest are invalid.
+    #[error(transparent)]
+    Charts(#[from] charts::ChartError),
     /// Sealing, checking, cleaning or exporting a build output failed.
     #[error(transparent)]
     Seal(#[from] pipeline::seal::SealError),

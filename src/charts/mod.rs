@@ -6,11 +6,56 @@
 //! A chart's version must be exact: a range or `latest` would make the same config fetch
 //! different charts on different days, and the lock could not say which one a build used.
 
+pub mod fetch;
+
 use crate::input::Location;
 use crate::vocab::DnsLabel;
 use serde::Deserialize;
 use serde::de;
 use std::path::PathBuf;
+
+/// The largest values file read (a values file is a page of settings).
+pub const MAX_VALUES_SIZE: u64 = 4 << 20;
+
+/// What can go wrong with a chart or a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// The chart could not be fetched (network, repository, index, registry).
+    #[error("chart {chart}: {message}")]
+    Fetch {
+        /// The chart's entry name.
+        chart: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The archive does not hash to the digest its repository (or the lock) gives.
+    #[error(
+        "chart {chart}: {origin} hashes to {actual}, but {expected} was expected; nothing was written"
+    )]
+    Tampered {
+        /// The chart's entry name.
+        chart: String,
+        /// Where it came from.
+        origin: String,
+        /// The digest the repository, registry or lock gives.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// `--locked` or `--offline`, and the lock pins another digest, or nothing.
+    #[error("{0}")]
+    Locked(String),
+    /// An input (a values file, a manifest, the chart's content) is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ChartError {
+    /// True for bad input (exit 2): a values key the chart lacks, a bad manifest.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, ChartError::Invalid(_) | ChartError::Locked(_))
+    }
+}
 
 /// Where a chart comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -151,6 +151,14 @@ pub fn plan_with_net(
     )?;
     let packages = steps::packages::plan(config, &output, &bundles, offline.as_ref(), mtime);
     steps.extend(packages.into_iter().map(Step::Packages));
+    let charts = steps::charts::plan(
+        config,
+        &output,
+        &mirror.registries,
+        offline.is_some(),
+        options.locked,
+    )?;
+    steps.extend(charts.into_iter().map(Step::Charts));
     let bundle_inputs = match lock {
         Some(_) => crate::pipeline::offline::remote_bundle_inputs(config, mtime)?,
         None => BTreeMap::new(),

@@ -12,6 +12,7 @@
 mod context;
 
 pub mod airgap;
+pub mod charts;
 pub mod export;
 pub mod files;
 pub mod iso;
@@ -45,6 +46,8 @@ pub enum Step {
     Airgap(airgap::Airgap),
     /// Write one offline package bundle.
     Packages(packages::Packages),
+    /// Write one Helm chart's archive.
+    Charts(charts::Charts),
     /// Keep or issue the registry PKI and write the registry configs.
     Pki(pki::Pki),
     /// Copy (or download) the `files:` payload.
@@ -78,6 +81,7 @@ impl Step {
             Step::Verify(s) => v.visit(s),
             Step::Airgap(s) => v.visit(s),
             Step::Packages(s) => v.visit(s),
+            Step::Charts(s) => v.visit(s),
             Step::Pki(s) => v.visit(s),
             Step::Files(s) => v.visit(s),
             Step::Render(s) => v.visit(s),

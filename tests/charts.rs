@@ -1,0 +1,190 @@
+//! `charts:` in the config: Helm charts fetched from a Helm HTTP repository served on
+//! 127.0.0.1 (its `index.yaml` and a `.tgz` made here) or from the distribution registry
+//! as an OCI artifact, checked against their digests, written to `OUT/charts/` and pinned
+//! in `seedforge.lock`; `--locked` refuses a changed chart, `--offline` reuses the one
+//! written before, and a tampered archive leaves nothing under a final name.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use crate::common;
+
+use common::misbehave::{Answer, Server};
+use common::{Lab, sha256_bytes};
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::sync::{Arc, Mutex};
+
+/// A deterministic chart archive: `NAME/Chart.yaml`, `NAME/values.yaml` and
+/// `NAME/templates/deployment.yaml`, with fixed times and modes.
+pub fn chart_tgz(name: &str, version: &str, values: &str) -> Vec<u8> {
+    let chart = format!(
+        "apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: \"1.0\"\ntype: application\n"
+    );
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: \"{{{{ .Values.image.repository }}}}:{{{{ .Values.image.tag }}}}\"\n"
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in [
+        (format!("{name}/Chart.yaml"), chart),
+        (format!("{name}/values.yaml"), values.to_string()),
+        (format!("{name}/templates/deployment.yaml"), deployment),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, path, body.as_bytes()).unwrap();
+    }
+    let raw = tar.into_inner().unwrap();
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The values of the test chart.
+pub const VALUES: &str = "replicaCount: 1\nimage:\n  repository: registry.example/demo/app\n  tag: \"1.0\"\npersistence:\n  enabled: false\n  storageClass: \"\"\npodAnnotations: {}\n";
+
+/// A Helm HTTP repository on 127.0.0.1: `/index.yaml` lists `demo-app` 1.2.3 at a
+/// relative URL with the digest of the first archive, `/charts/demo-app-1.2.3.tgz`
+/// serves the second; [`Repo::set`] republishes.
+pub struct Repo {
+    pub server: Server,
+    state: Arc<Mutex<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl Repo {
+    pub fn start(listed: &[u8], served: Vec<u8>) -> Repo {
+        let state = Arc::new(Mutex::new((listed.to_vec(), served)));
+        let seen = state.clone();
+        let server = Server::start(move |_, path| {
+            let (listed, served) = seen.lock().unwrap().clone();
+            match path {
+                "/index.yaml" => Answer::ok(
+                    "application/yaml",
+                    format!(
+                        "apiVersion: v1\nentries:\n  demo-app:\n    - apiVersion: v2\n      name: demo-app\n      version: 1.2.3\n      digest: {}\n      urls:\n        - charts/demo-app-1.2.3.tgz\n      created: \"2024-01-01T00:00:00Z\"\ngenerated: \"2024-01-01T00:00:00Z\"\n",
+                        sha256_bytes(&listed)
+                    ),
+                ),
+                "/charts/demo-app-1.2.3.tgz" => Answer::ok("application/gzip", served),
+                _ => Answer::status(404),
+            }
+        });
+        Repo { server, state }
+    }
+
+    /// Lists `tgz` (with its digest) and serves it from now on.
+    pub fn set(&self, tgz: &[u8]) {
+        *self.state.lock().unwrap() = (tgz.to_vec(), tgz.to_vec());
+    }
+}
+
+/// The lab with one chart from `repo` appended to its config.
+fn lab_with_chart(repo: &str, extra: &str) -> Lab {
+    let lab = Lab::new();
+    let path = lab.lab_dir().join("seedforge.yaml");
+    let mut config = fs::read_to_string(&path).unwrap();
+    config.push_str(&format!(
+        "\ncharts:\n  - name: demo\n    repo: {repo}\n    chart: demo-app\n    version: 1.2.3\n    namespace: apps\n{extra}"
+    ));
+    fs::write(&path, config).unwrap();
+    lab
+}
+
+fn lock_text(lab: &Lab) -> String {
+    fs::read_to_string(lab.lab_dir().join("seedforge.lock")).unwrap()
+}
+
+/// Names under `dir`, recursively (temporary files included).
+fn names_under(dir: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names
+}
+
+/// The archive lands byte-identical to the repository's digest and is pinned; an
+/// unchanged chart is not written again; `--locked` refuses a chart that changed upstream
+/// (exit 2); `--offline` builds from the archive written before, without the repository.
+#[test]
+fn a_chart_from_a_helm_repository_is_written_pinned_skipped_and_locked() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    lab.build();
+    let out = lab.out_dir().join("charts/demo-1.2.3.tgz");
+    assert_eq!(fs::read(&out).unwrap(), tgz);
+    let digest = format!("sha256:{}", sha256_bytes(&tgz));
+    let lock = lock_text(&lab);
+    assert!(lock.contains("\"charts\""), "{lock}");
+    assert!(lock.contains(&digest), "{lock}");
+    let sums = fs::read_to_string(lab.out_dir().join("SHA256SUMS")).unwrap();
+    assert!(sums.contains("charts/demo-1.2.3.tgz"), "{sums}");
+
+    // Unchanged: the step is skipped, the archive not rewritten.
+    let ino = fs::metadata(&out).unwrap().ino();
+    lab.build();
+    assert_eq!(fs::metadata(&out).unwrap().ino(), ino, "rewritten");
+
+    // --locked: the same chart passes; one republished under its version is refused,
+    // naming both digests, and nothing changes.
+    lab.seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .run();
+    let republished = chart_tgz("demo-app", "1.2.3", &format!("{VALUES}extra: 1\n"));
+    repo.set(&republished);
+    let refused = lab
+        .seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains(&sha256_bytes(&tgz))
+            && refused.stderr.contains(&sha256_bytes(&republished)),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(fs::read(&out).unwrap(), tgz, "changed by a refused build");
+    assert!(lock_text(&lab).contains(&digest), "the lock moved");
+
+    // --offline: no repository needed; the archive written before is used.
+    drop(repo);
+    lab.seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert_eq!(fs::read(&out).unwrap(), tgz);
+    assert_eq!(fs::metadata(&out).unwrap().ino(), ino, "rewritten offline");
+}
+
+/// An archive that does not hash to the index's digest: exit 1, and nothing under
+/// `OUT/charts` (no final name, no temporary file), nothing else of the build either.
+#[test]
+fn a_tampered_chart_is_refused_and_nothing_is_written() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let mut tampered = tgz.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let repo = Repo::start(&tgz, tampered.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert!(
+        refused.stderr.contains(&sha256_bytes(&tgz))
+            && refused.stderr.contains(&sha256_bytes(&tampered)),
+        "{}",
+        refused.stderr
+    );
+    assert!(names_under(&lab.out_dir().join("charts")).is_empty());
+    assert!(!lab.out_dir().join("oci").exists(), "the build went on");
+    drop(repo);
+}
