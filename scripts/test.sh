@@ -81,6 +81,7 @@ declare -A TOOLS=(
   [fusefat]=fusefat
   [fusermount]=fuse3
   [script]=bsdutils
+  [curl]=curl
 )
 
 missing_tools() {
