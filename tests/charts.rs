@@ -300,3 +300,72 @@ fn a_chart_from_an_oci_registry_is_written_and_pinned() {
         refused.stderr
     );
 }
+
+/// A values key the chart does not have (renamed upstream) is refused before anything is
+/// written: exit 2 naming `values.yaml:LINE:COLUMN`, the key and the chart's closest
+/// keys. Keys the chart has, and keys under a map it leaves empty, pass; a changed values
+/// file reruns the chart's step.
+#[test]
+fn a_values_key_the_chart_lacks_is_refused_at_its_line() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = lab.lab_dir().join("demo-values.yaml");
+    fs::write(
+        &values,
+        "replicaCount: 2\npersistence:\n  enabled: true\n  storageClassName: local-path\n",
+    )
+    .unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains(
+            "demo-values.yaml:4:3: persistence.storageClassName is not a value of chart demo"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("closest the chart has: persistence.storageClass"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!lab.out_dir().exists(), "the refused build wrote something");
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        plan.stderr.contains("demo-values.yaml:4:3"),
+        "{}",
+        plan.stderr
+    );
+
+    fs::write(
+        &values,
+        "replicaCount: 2\npersistence:\n  storageClass: local-path\npodAnnotations:\n  example.com/team: apps\n",
+    )
+    .unwrap();
+    lab.build();
+    let out = lab.out_dir().join("charts/demo-1.2.3.tgz");
+    let ino = fs::metadata(&out).unwrap().ino();
+    lab.build();
+    assert_eq!(
+        fs::metadata(&out).unwrap().ino(),
+        ino,
+        "unchanged, yet rewritten"
+    );
+    fs::write(&values, "replicaCount: 3\n").unwrap();
+    lab.build();
+    assert_ne!(
+        fs::metadata(&out).unwrap().ino(),
+        ino,
+        "changed values, step skipped"
+    );
+}

@@ -139,11 +139,18 @@ pub fn plan(
             }
             fetched
         };
+        // The values file set against the chart's own values: a key the chart does not
+        // have would be silently ignored by Helm.
+        let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
         let values = match &c.values {
             Some(path) => {
                 let bytes =
                     crate::input::read_capped(path, crate::charts::MAX_VALUES_SIZE, "values file")?;
-                Some((path.clone(), Digest::of(&bytes).hex().to_string()))
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    ChartError::Invalid(format!("{}: not UTF-8 text", path.display()))
+                })?;
+                crate::charts::values::check(c.name.as_str(), path, &text, &files)?;
+                Some((path.clone(), Digest::of(text.as_bytes()).hex().to_string()))
             }
             None => None,
         };
