@@ -369,3 +369,89 @@ fn a_values_key_the_chart_lacks_is_refused_at_its_line() {
         "changed values, step skipped"
     );
 }
+
+fn extract(iso: &std::path::Path, to: &std::path::Path) {
+    common::Cmd::new("osirrox")
+        .arg("-indev")
+        .arg(iso)
+        .args(["-extract", "/"])
+        .arg(to)
+        .run();
+}
+
+/// `tests/schemas/helmchart-v1.json` (helm-controller's CRD schema) judges `doc`.
+fn validate_helmchart(doc: &serde_json::Value) -> Result<(), String> {
+    let path = common::repo_root().join("tests/schemas/helmchart-v1.json");
+    let schema: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let mut compiler = boon::Compiler::new();
+    let url = "https://seedforge.invalid/helmchart-v1.json";
+    compiler.add_resource(url, schema).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let root = compiler.compile(url, &mut schemas).unwrap();
+    schemas.validate(doc, root).map_err(|e| format!("{e:#}"))
+}
+
+/// The server's seed carries the chart byte-identical to the repository's digest under
+/// `payload/charts/NAME.tgz` and a HelmChart manifest that helm-controller's CRD schema
+/// accepts, pointing at the static URL with the version, namespace and values; an agent's
+/// seed carries neither.
+#[test]
+fn the_server_seed_carries_the_chart_and_its_helmchart_and_agents_none() {
+    if !common::require_tool("osirrox") {
+        return;
+    }
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = "replicaCount: 2\npodAnnotations:\n  example.com/team: apps\n";
+    fs::write(lab.lab_dir().join("demo-values.yaml"), values).unwrap();
+    lab.build();
+    let server = lab.root().join("server");
+    extract(&lab.out_dir().join("iso/seed-lab-server1.iso"), &server);
+    let carried = fs::read(server.join("payload/charts/demo.tgz")).unwrap();
+    assert_eq!(sha256_bytes(&carried), sha256_bytes(&tgz));
+    assert_eq!(carried, tgz);
+    let sums = fs::read_to_string(server.join("payload/SHA256SUMS")).unwrap();
+    assert!(
+        sums.contains(&format!("{}  charts/demo.tgz", sha256_bytes(&tgz))),
+        "{sums}"
+    );
+    let text = fs::read_to_string(server.join("payload/manifests/demo.yaml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    validate_helmchart(&doc).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(doc["apiVersion"], "helm.cattle.io/v1");
+    assert_eq!(doc["kind"], "HelmChart");
+    assert_eq!(doc["metadata"]["name"], "demo");
+    assert_eq!(
+        doc["spec"]["chart"],
+        "https://%{KUBERNETES_API}%/static/charts/demo.tgz"
+    );
+    assert_eq!(doc["spec"]["version"], "1.2.3");
+    assert_eq!(doc["spec"]["targetNamespace"], "apps");
+    assert_eq!(doc["spec"]["valuesContent"], values);
+    // The schema is a real judge: a misspelt field is refused.
+    let mut bad = doc.clone();
+    bad["spec"]["targetNamespaces"] = serde_json::json!("apps");
+    assert!(validate_helmchart(&bad).is_err());
+
+    let user_data = fs::read_to_string(server.join("user-data")).unwrap();
+    assert!(
+        user_data.contains("/var/lib/rancher/k3s/server/static/charts/"),
+        "the server's bootstrap places charts"
+    );
+    let agent = lab.root().join("agent");
+    extract(&lab.out_dir().join("iso/seed-lab-agent1.iso"), &agent);
+    assert!(
+        !agent.join("payload/charts").exists(),
+        "an agent got charts"
+    );
+    assert!(
+        !agent.join("payload/manifests").exists(),
+        "an agent got manifests"
+    );
+    let user_data = fs::read_to_string(agent.join("user-data")).unwrap();
+    assert!(
+        !user_data.contains("static/charts"),
+        "an agent places charts"
+    );
+}

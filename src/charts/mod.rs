@@ -7,6 +7,7 @@
 //! different charts on different days, and the lock could not say which one a build used.
 
 pub mod fetch;
+pub mod helmchart;
 pub mod values;
 
 use crate::input::Location;

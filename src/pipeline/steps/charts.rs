@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::oci::Digest;
 use crate::oci::registry::Registries;
 use crate::oci::registry::lockfile::{ChartPin, LockFile};
+use crate::seed::PayloadFile;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,9 +37,14 @@ pub struct Charts {
     pub values: Option<(PathBuf, String)>,
     /// `--offline`: the archive is the one the last build wrote.
     pub offline: bool,
+    /// `OUT/charts/NAME.yaml`: the HelmChart manifest the servers get.
+    pub manifest_out: PathBuf,
     /// The archive (`None` offline: it is in place already).
     #[serde(skip)]
     pub bytes: Option<Arc<Vec<u8>>>,
+    /// The HelmChart manifest's text.
+    #[serde(skip)]
+    pub manifest: String,
 }
 
 /// What the step did with one chart.
@@ -142,6 +148,7 @@ pub fn plan(
         // The values file set against the chart's own values: a key the chart does not
         // have would be silently ignored by Helm.
         let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
+        let mut values_text = None;
         let values = match &c.values {
             Some(path) => {
                 let bytes =
@@ -150,7 +157,9 @@ pub fn plan(
                     ChartError::Invalid(format!("{}: not UTF-8 text", path.display()))
                 })?;
                 crate::charts::values::check(c.name.as_str(), path, &text, &files)?;
-                Some((path.clone(), Digest::of(text.as_bytes()).hex().to_string()))
+                let sha = Digest::of(text.as_bytes()).hex().to_string();
+                values_text = Some(text);
+                Some((path.clone(), sha))
             }
             None => None,
         };
@@ -164,6 +173,10 @@ pub fn plan(
             values,
             offline,
             bytes: (!offline).then(|| Arc::new(fetched.bytes)),
+            manifest_out: output
+                .join("charts")
+                .join(format!("{}.yaml", c.name.as_str())),
+            manifest: crate::charts::helmchart::manifest(c, values_text.as_deref()),
         });
     }
     Ok(steps)
@@ -216,7 +229,23 @@ impl StepKind for Charts {
 
     fn artifacts(&self, out: &mut dyn FnMut(PathBuf)) -> Result<()> {
         out(self.out.clone());
+        out(self.manifest_out.clone());
         Ok(())
+    }
+
+    /// The archive under the name the HelmChart's static URL gives, and the manifest;
+    /// the seeds of agents leave both out, and the bootstrap places them on servers only.
+    fn payload(&self) -> Vec<PayloadFile> {
+        vec![
+            PayloadFile {
+                name: format!("charts/{}.tgz", self.name),
+                source: self.out.clone(),
+            },
+            PayloadFile {
+                name: format!("manifests/{}.yaml", self.name),
+                source: self.manifest_out.clone(),
+            },
+        ]
     }
 
     fn fingerprint(&self, _: &mut Cx<'_>) -> Result<Option<serde_json::Value>> {
@@ -243,13 +272,18 @@ impl StepKind for Charts {
             }
             crate::util::atomic_write_mode(&self.out, bytes, 0o644).map_err(io)?;
         }
+        crate::util::atomic_write_mode(&self.manifest_out, self.manifest.as_bytes(), 0o644)
+            .map_err(|e| super::context::io_error(&self.manifest_out, e))?;
         self.pin(cx)?;
         Ok(Work::Done(self.report()))
     }
 
     fn record(&self, cx: &Cx<'_>, report: &ChartReport) -> Result<Option<Record>> {
         cx.inputs.state.learn(&self.out, self.digest.hex());
-        Ok(Some(Record::wrote(vec![self.out.clone()], report)))
+        let manifest = Digest::of(self.manifest.as_bytes());
+        cx.inputs.state.learn(&self.manifest_out, manifest.hex());
+        let outputs = vec![self.out.clone(), self.manifest_out.clone()];
+        Ok(Some(Record::wrote(outputs, report)))
     }
 
     fn deliver(report: ChartReport, done: &mut Done) {
