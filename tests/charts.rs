@@ -455,3 +455,59 @@ fn the_server_seed_carries_the_chart_and_its_helmchart_and_agents_none() {
         "an agent places charts"
     );
 }
+
+/// `manifests:` files reach the servers' seeds under `payload/manifests/`, not the
+/// agents'; a document without `metadata.name` is refused at its line (exit 2) before
+/// anything is written.
+#[test]
+fn manifests_reach_the_servers_and_a_nameless_one_is_refused_at_its_line() {
+    if !common::require_tool("osirrox") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = lab.lab_dir().join("manifests");
+    fs::create_dir(&dir).unwrap();
+    let good = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
+    fs::write(dir.join("apps.yaml"), good).unwrap();
+    fs::write(
+        dir.join("config.yaml"),
+        format!("{good}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: apps\n"),
+    )
+    .unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\nmanifests:\n  - manifests\n")).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused
+            .stderr
+            .contains("manifests/config.yaml:6: the document has no metadata.name"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!lab.out_dir().exists(), "the refused build wrote something");
+
+    fs::write(
+        dir.join("config.yaml"),
+        format!("{good}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: apps\n"),
+    )
+    .unwrap();
+    lab.build();
+    let server = lab.root().join("server");
+    extract(&lab.out_dir().join("iso/seed-lab-server1.iso"), &server);
+    assert_eq!(
+        fs::read_to_string(server.join("payload/manifests/apps.yaml")).unwrap(),
+        good
+    );
+    assert!(server.join("payload/manifests/config.yaml").is_file());
+    let agent = lab.root().join("agent");
+    extract(&lab.out_dir().join("iso/seed-lab-agent1.iso"), &agent);
+    assert!(
+        !agent.join("payload/manifests").exists(),
+        "an agent got manifests"
+    );
+}

@@ -159,6 +159,8 @@ pub fn plan_with_net(
         options.locked,
     )?;
     steps.extend(charts.into_iter().map(Step::Charts));
+    let manifests = steps::manifests::plan(config, &output, &|p| state.sha256(p))?;
+    steps.extend(manifests.map(Step::Manifests));
     let bundle_inputs = match lock {
         Some(_) => crate::pipeline::offline::remote_bundle_inputs(config, mtime)?,
         None => BTreeMap::new(),

@@ -16,6 +16,7 @@ pub mod charts;
 pub mod export;
 pub mod files;
 pub mod iso;
+pub mod manifests;
 pub mod mirror;
 pub mod packages;
 pub mod payload;
@@ -48,6 +49,8 @@ pub enum Step {
     Packages(packages::Packages),
     /// Write one Helm chart's archive.
     Charts(charts::Charts),
+    /// Copy the `manifests:` files.
+    Manifests(manifests::Manifests),
     /// Keep or issue the registry PKI and write the registry configs.
     Pki(pki::Pki),
     /// Copy (or download) the `files:` payload.
@@ -82,6 +85,7 @@ impl Step {
             Step::Airgap(s) => v.visit(s),
             Step::Packages(s) => v.visit(s),
             Step::Charts(s) => v.visit(s),
+            Step::Manifests(s) => v.visit(s),
             Step::Pki(s) => v.visit(s),
             Step::Files(s) => v.visit(s),
             Step::Render(s) => v.visit(s),
