@@ -45,7 +45,7 @@ pub fn chart_tgz(name: &str, version: &str, values: &str) -> Vec<u8> {
 }
 
 /// The values of the test chart.
-pub const VALUES: &str = "replicaCount: 1\nimage:\n  repository: registry.example/demo/app\n  tag: \"1.0\"\npersistence:\n  enabled: false\n  storageClass: \"\"\npodAnnotations: {}\n";
+pub const VALUES: &str = "replicaCount: 1\nimage:\n  repository: rancher/mirrored-pause\n  tag: \"3.6\"\npersistence:\n  enabled: false\n  storageClass: \"\"\npodAnnotations: {}\n";
 
 /// A Helm HTTP repository on 127.0.0.1: `/index.yaml` lists `demo-app` 1.2.3 at a
 /// relative URL with the digest of the first archive, `/charts/demo-app-1.2.3.tgz`
@@ -510,4 +510,35 @@ fn manifests_reach_the_servers_and_a_nameless_one_is_refused_at_its_line() {
         !agent.join("payload/manifests").exists(),
         "an agent got manifests"
     );
+}
+
+/// An image the chart names (with the user's values over the chart's) that no image list
+/// has: `plan` and `build` exit 2 naming the chart, the key and the image, before anything
+/// is written; listed, it passes.
+#[test]
+fn an_image_the_chart_names_must_be_in_an_image_list() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = lab.lab_dir().join("demo-values.yaml");
+    fs::write(&values, "image:\n  tag: \"3.7\"\n").unwrap();
+    for command in ["plan", "build"] {
+        let refused = lab
+            .seedforge()
+            .args([command, "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        assert!(
+            refused.stderr.contains(
+                "chart demo (demo-app): image names docker.io/rancher/mirrored-pause:3.7"
+            ),
+            "{command}: {}",
+            refused.stderr
+        );
+        assert!(!lab.out_dir().exists(), "{command} wrote something");
+    }
+    fs::write(&values, "image:\n  tag: \"3.6\"\n").unwrap();
+    lab.seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
 }

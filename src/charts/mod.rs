@@ -8,6 +8,7 @@
 
 pub mod fetch;
 pub mod helmchart;
+pub mod images;
 pub mod manifests;
 pub mod values;
 

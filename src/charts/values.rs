@@ -33,6 +33,8 @@ pub struct ChartFiles {
     pub schema: Option<String>,
     /// `templates/*` of the chart itself (not of its subcharts): path and text.
     pub templates: Vec<(String, String)>,
+    /// `Chart.yaml`.
+    pub chart_yaml: String,
 }
 
 /// Reads the chart's own files from its `.tgz` (bounded as Helm bounds it).
@@ -61,6 +63,7 @@ pub fn chart_files(name: &str, tgz: &[u8]) -> Result<ChartFiles, ChartError> {
             continue;
         };
         let wanted = inner == "values.yaml"
+            || inner == "Chart.yaml"
             || inner == "values.schema.json"
             || (inner.starts_with("templates/") && !inner.ends_with(".tpl"));
         let size = entry.header().size().unwrap_or(0);
@@ -84,6 +87,7 @@ pub fn chart_files(name: &str, tgz: &[u8]) -> Result<ChartFiles, ChartError> {
         match inner {
             "values.yaml" => files.values = text,
             "values.schema.json" => files.schema = Some(text),
+            "Chart.yaml" => files.chart_yaml = text,
             _ => files.templates.push((inner.to_string(), text)),
         }
     }
@@ -312,6 +316,17 @@ fn closest<'a>(key: &str, known: &'a [String]) -> Vec<&'a str> {
     ranked.into_iter().take(3).map(|(_, k)| k).collect()
 }
 
+/// The chart's own values, as JSON (an empty `values.yaml` is an empty map).
+pub fn chart_values(chart: &str, files: &ChartFiles) -> Result<Value, ChartError> {
+    if files.values.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_saphyr::from_str(&files.values).map_err(|e| ChartError::Fetch {
+        chart: chart.to_string(),
+        message: format!("the chart's values.yaml is not YAML this check can read: {e}"),
+    })
+}
+
 /// Checks the values file `file` (its `text`) against the chart `chart` (the entry's
 /// name) whose own files are `files`: the first key the chart does not know is an error
 /// naming `FILE:LINE:COLUMN`, the key path and the chart's closest keys at that place.
@@ -320,14 +335,7 @@ pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result
     if keys.is_empty() {
         return Ok(());
     }
-    let values: Value = if files.values.trim().is_empty() {
-        Value::Object(serde_json::Map::new())
-    } else {
-        serde_saphyr::from_str(&files.values).map_err(|e| ChartError::Fetch {
-            chart: chart.to_string(),
-            message: format!("the chart's values.yaml is not YAML this check can read: {e}"),
-        })?
-    };
+    let values = chart_values(chart, files)?;
     let schema: Option<Value> = match &files.schema {
         Some(s) => Some(serde_json::from_str(s).map_err(|e| ChartError::Fetch {
             chart: chart.to_string(),
@@ -388,6 +396,7 @@ mod tests {
             values: CHART.into(),
             schema: schema.map(str::to_string),
             templates: Vec::new(),
+            chart_yaml: String::new(),
         }
     }
 

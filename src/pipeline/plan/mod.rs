@@ -157,6 +157,7 @@ pub fn plan_with_net(
         &mirror.registries,
         offline.is_some(),
         options.locked,
+        &images,
     )?;
     steps.extend(charts.into_iter().map(Step::Charts));
     let manifests = steps::manifests::plan(config, &output, &|p| state.sha256(p))?;

@@ -78,6 +78,7 @@ pub fn plan(
     registries: &Registries,
     offline: bool,
     locked: bool,
+    images: &crate::image::ImageList,
 ) -> Result<Vec<Charts>> {
     if config.charts.is_empty() {
         return Ok(Vec::new());
@@ -100,6 +101,12 @@ pub fn plan(
             ))
         })
     };
+    let listed: Vec<crate::image::Reference> = images
+        .entries
+        .iter()
+        .map(|e| e.destination.clone())
+        .collect();
+    let mut missing: Vec<String> = Vec::new();
     let mut steps = Vec::new();
     for c in &config.charts {
         let out = chart_path(output, c);
@@ -163,6 +170,24 @@ pub fn plan(
             }
             None => None,
         };
+        // The images the chart names, with the user's values over the chart's: each must
+        // be mirrored, or the node could not pull it.
+        let mut merged = crate::charts::values::chart_values(c.name.as_str(), &files)?;
+        if let Some(text) = &values_text {
+            let user: serde_json::Value = serde_saphyr::from_str(text).unwrap_or_default();
+            crate::charts::images::merge(&mut merged, &user);
+        }
+        for image in crate::charts::images::images(&files, &merged) {
+            if !crate::charts::images::is_listed(&image.reference, &listed) {
+                missing.push(format!(
+                    "chart {} ({}): {} names {}",
+                    c.name.as_str(),
+                    c.chart,
+                    image.key,
+                    image.reference
+                ));
+            }
+        }
         steps.push(Charts {
             name: c.name.as_str().to_string(),
             source: source_of(c),
@@ -178,6 +203,14 @@ pub fn plan(
                 .join(format!("{}.yaml", c.name.as_str())),
             manifest: crate::charts::helmchart::manifest(c, values_text.as_deref()),
         });
+    }
+    if !missing.is_empty() {
+        return Err(ChartError::Invalid(format!(
+            "{} image(s) the charts name are in no image list; a node could not pull them. Add each to an image list (templates are not rendered: an image the scan cannot see is added the same way):\n  {}",
+            missing.len(),
+            missing.join("\n  ")
+        ))
+        .into());
     }
     Ok(steps)
 }
