@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod helmchart;
 pub mod images;
 pub mod manifests;
+pub mod push;
 pub mod values;
 
 use crate::input::Location;
