@@ -594,3 +594,61 @@ fn push_sends_the_charts_as_oci_artifacts_and_verify_checks_them() {
     let said = format!("{}{}", failed.stdout, failed.stderr);
     assert!(said.contains("charts/demo-1.2.3.tgz"), "{said}");
 }
+
+/// With `seeds: {payload: shared}`, the one payload ISO carries the chart and its
+/// HelmChart (every node attaches it; the bootstrap places them on servers only).
+#[test]
+fn the_shared_payload_carries_the_chart() {
+    if !common::require_tool("osirrox") {
+        return;
+    }
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "seeds:\n  payload: shared\n");
+    lab.build();
+    let payload = lab.root().join("payload");
+    extract(&lab.out_dir().join("iso/payload.iso"), &payload);
+    assert_eq!(
+        fs::read(payload.join("payload/charts/demo.tgz")).unwrap(),
+        tgz
+    );
+    assert!(payload.join("payload/manifests/demo.yaml").is_file());
+}
+
+/// A Helm repository's credentials are found as a registry's: `registries:` for its
+/// host, sent as basic auth with every request to it, never shown.
+#[test]
+fn a_repository_gets_the_credentials_configured_for_its_host() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let host = repo.server.host();
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\nimages:\n",
+        &format!(
+            "\nregistries:\n  - host: \"{host}\"\n    username: deploy\n    password: {{env: CHART_REPO_PASSWORD}}\n\nimages:\n"
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    let built = lab
+        .seedforge()
+        .env("CHART_REPO_PASSWORD", "s3cret-pw")
+        .args(["build", "--config", lab.config_arg()])
+        .run();
+    assert!(!built.stdout.contains("s3cret-pw") && !built.stderr.contains("s3cret-pw"));
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("deploy:s3cret-pw");
+    let heads = repo.server.seen.heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in heads {
+        assert!(
+            head.to_ascii_lowercase().contains(&format!(
+                "authorization: basic {}",
+                basic.to_ascii_lowercase()
+            )),
+            "{head}"
+        );
+    }
+    assert!(!lock_text(&lab).contains("s3cret-pw"));
+}

@@ -136,7 +136,15 @@ fn check_http_url(url: &str) -> Result<(), String> {
         ));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // Credentials come from `registries:` and the auth files, as for images: a URL's
+    // would end up in the lock and the plan.
+    if authority.contains('@') {
+        return Err(
+            "credentials in a repository URL are not taken; give them under registries: for its host"
+                .into(),
+        );
+    }
+    let host_port = authority;
     if host_port.is_empty() {
         return Err("the URL names no host".into());
     }
@@ -381,6 +389,9 @@ mod tests {
             assert!(ChartRepo::parse(bad).is_err(), "{bad:?} accepted");
         }
         let err = ChartRepo::parse("ftp://u:s3cret@x/").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = ChartRepo::parse("https://u:s3cret@charts.example/").unwrap_err();
+        assert!(err.contains("registries:"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }
 }
