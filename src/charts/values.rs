@@ -344,7 +344,9 @@ pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result
         None => None,
     };
     for key in keys {
-        if key.path.iter().any(|k| k == "?") {
+        // `?`: a key that is no string; `<<`: a YAML merge, whose keys come from an
+        // anchor written elsewhere in the file and checked there.
+        if key.path.iter().any(|k| k == "?" || k == "<<") {
             continue;
         }
         if let Err(u) = judge(Some(&values), schema.as_ref(), &key.path) {
@@ -432,6 +434,7 @@ mod tests {
         let text = "controller:\n  admin:\n    password: x\n  resources:\n    limits: {cpu: 1}\npersistence:\n  storageClass: local-path\npodAnnotations:\n  a.b/c: d\ntolerations:\n  - key: x\n    anything: y\nreplicaCount: 3\n";
         run(text, None).unwrap();
         run("", None).unwrap();
+        run("replicaCount: 1\npersistence: &p\n  enabled: true\ncontroller:\n  admin:\n    <<: {password: x}\n", None).unwrap();
         run("# nothing set\n", None).unwrap();
     }
 
