@@ -328,6 +328,12 @@ fn check_lock(
             .into_iter()
             .filter(|(name, _)| config.packages.iter().any(|b| &b.name == name))
             .collect();
+        // Chart pins likewise: the charts steps pin them again when they run.
+        lock.charts = old
+            .charts
+            .into_iter()
+            .filter(|(name, _)| config.charts.iter().any(|c| c.name.as_str() == name))
+            .collect();
     }
     Ok(Some((path, lock)))
 }
