@@ -86,6 +86,7 @@ declare -A TOOLS=(
   [ntfs-3g]=ntfs-3g
   [script]=bsdutils
   [dash]=dash
+  [curl]=curl
 )
 
 missing_tools() {

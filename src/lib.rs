@@ -13,6 +13,7 @@
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge). ARCHITECTURE.md gives the layers and what may import what.
 
+pub mod charts;
 pub mod config;
 pub mod debs;
 pub mod files;
@@ -71,6 +72,10 @@ pub enum Error {
     /// A `files:` payload file is missing, wrong or could not be fetched.
     #[error(transparent)]
     Files(#[from] files::FilesError),
+    /// A chart could not be fetched, does not match its digest, or its values or a
+    /// manifest are invalid.
+    #[error(transparent)]
+    Charts(#[from] charts::ChartError),
     /// Sealing, checking, cleaning or exporting a build output failed.
     #[error(transparent)]
     Seal(#[from] pipeline::seal::SealError),

@@ -34,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "render",
             "iso",
             "files",
+            "charts",
             "seed",
             "preflight",
         ],

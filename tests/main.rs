@@ -12,6 +12,7 @@ mod auth_files;
 mod bad_input;
 mod build_lock;
 mod build_seal;
+mod charts;
 mod cli;
 mod concurrent_writers;
 mod corruption;

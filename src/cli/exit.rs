@@ -58,6 +58,7 @@ from_lib!(
     seedforge::preflight::PreflightError,
     seedforge::render::RenderError,
     seedforge::files::FilesError,
+    seedforge::charts::ChartError,
     seedforge::pipeline::seal::SealError,
     seedforge::pipeline::offline::OfflineError,
     seedforge::pipeline::build_lock::BuildLockError,
@@ -93,11 +94,12 @@ pub(crate) fn exit_code(e: &Error) -> ExitCode {
         Error::Pki(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Iso(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Files(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+        Error::Charts(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Seal(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Input(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::OutPath(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Input(_) | Error::OutPath(_) => ExitCode::Failure,
-        Error::Files(_) | Error::Seal(_) => ExitCode::Failure,
+        Error::Files(_) | Error::Seal(_) | Error::Charts(_) => ExitCode::Failure,
         Error::Oci(_)
         | Error::Pki(_)
         | Error::Iso(_)

@@ -77,6 +77,18 @@ network:
 #     sha256: "<sha256 of the file>"
 #     executable: true
 
+# Helm charts the servers install at first boot (k3s's HelmChart), and manifests k3s
+# applies at start:
+# charts:
+#   - name: demo                       # a DNS label, unique
+#     repo: https://charts.example.com # a Helm repository, or oci://HOST/PATH
+#     chart: demo-app                  # the chart's name there (default: name)
+#     version: 1.2.3                   # exact: no ranges, no latest
+#     namespace: apps                  # default: default
+#     values: demo-values.yaml         # optional, relative to this file
+# manifests:
+#   - manifests/
+
 # The node templates (user-data, the bootstrap script, …) are embedded; to change them,
 # `seedforge init --templates` writes them into templates/ and sets this:
 # templates: templates
@@ -153,4 +165,38 @@ fn token() -> Result<String, CliError> {
         .fill(&mut bytes)
         .map_err(|_| CliError::Usage("no randomness for a join token".into()))?;
     Ok(seedforge::hashing::hex(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commented `charts:` and `manifests:` entries, uncommented, are a config the
+    /// reader accepts: the starter shows what works.
+    #[test]
+    fn the_starter_configs_commented_charts_entry_parses() {
+        let config = CONFIG.replace("@K3S_VERSION@", "v1.33.1+k3s1");
+        let mut inside = false;
+        let text: String = config
+            .lines()
+            .map(|l| {
+                if l == "# charts:" {
+                    inside = true;
+                }
+                let out = match l.strip_prefix("# ") {
+                    Some(rest) if inside => rest.to_string(),
+                    _ => l.to_string(),
+                };
+                if l.is_empty() {
+                    inside = false;
+                }
+                out + "\n"
+            })
+            .collect();
+        assert!(text.contains("\ncharts:\n"), "{text}");
+        let parsed = seedforge::config::Config::parse(&text, Path::new("seedforge.yaml")).unwrap();
+        assert_eq!(parsed.charts.len(), 1);
+        assert_eq!(parsed.charts[0].chart, "demo-app");
+        assert_eq!(parsed.manifests.len(), 1);
+    }
 }

@@ -1,4 +1,5 @@
-//! `seedforge push`: every image of a layout into a registry, digests unchanged.
+//! `seedforge push`: every image of a layout into a registry, digests unchanged, and a
+//! build output's Helm charts as OCI artifacts (`REGISTRY/charts/NAME:VERSION`).
 
 use super::mirror::RegistryArgs;
 use super::{CliError, ExitCode};
@@ -13,7 +14,8 @@ use std::path::PathBuf;
 /// `seedforge push` arguments.
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// The OCI layout (or build output directory) to push.
+    /// The OCI layout (or build output directory) to push; a build output's charts
+    /// (charts/*.tgz) are pushed too, to REGISTRY/charts/NAME:VERSION.
     #[arg(long, value_name = "DIR")]
     layout: PathBuf,
     /// The registry to push into, HOST[:PORT].
@@ -35,6 +37,8 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let layout = Layout::open(&layout_dir(&a.layout))?;
+    // A build output's charts go along, as Helm's OCI artifacts.
+    let charts_dir = a.layout.join("charts");
     let registries = a
         .access
         .registries(&std::iter::once(a.registry.clone()).collect(), &g.secrets)?;
@@ -47,11 +51,17 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
     let report = push_layout(&layout, &registries, &options, &reporter);
     reporter.finish();
     let report = report?;
+    let charts = seedforge::charts::push::push_charts(&charts_dir, &registries, &a.registry)?;
     if g.json {
-        print_json(&report);
+        let mut json = serde_json::to_value(&report).unwrap_or_default();
+        json["charts"] = serde_json::to_value(&charts).unwrap_or_default();
+        print_json(&json);
     } else if !g.quiet {
         for image in &report.images {
             outln!("{}  {}", image.target, image.digest);
+        }
+        for chart in &charts {
+            outln!("{}  {}", chart.target, chart.digest);
         }
         errln!(
             "pushed {} image(s): {} blob(s) uploaded ({}), {} mounted, {} already there",

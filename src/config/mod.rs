@@ -133,6 +133,11 @@ pub struct Config {
     pub export_split: Option<u64>,
     /// How the seeds carry the payload (`seeds:`).
     pub seeds: Seeds,
+    /// Helm charts installed by k3s on the servers (`charts:`).
+    pub charts: Vec<crate::charts::ChartConfig>,
+    /// Manifest files or folders k3s applies at start (`manifests:`), resolved against
+    /// the config, with where each was named.
+    pub manifests: Vec<(PathBuf, Location)>,
 }
 
 /// `seeds:` — how the payload reaches the nodes.
@@ -334,6 +339,10 @@ struct RawConfig {
     export_split: Option<Spanned<size::PartSize>>,
     #[serde(default)]
     seeds: Seeds,
+    #[serde(default)]
+    charts: Vec<Spanned<crate::charts::RawChart>>,
+    #[serde(default)]
+    manifests: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -419,6 +428,20 @@ impl Config {
         for (i, r) in self.registries.iter().enumerate() {
             if let Some(ca) = &r.ca_file {
                 regular(&self.dir.join(ca), &format!("registries[{i}].ca_file"))?;
+            }
+        }
+        for (i, chart) in self.charts.iter().enumerate() {
+            if let Some(values) = &chart.values {
+                regular(values, &format!("charts[{i}].values"))?;
+            }
+        }
+        for (m, loc) in &self.manifests {
+            if let Err(e) = std::fs::metadata(m) {
+                return Err(invalid(
+                    loc.line,
+                    loc.column,
+                    format!("manifests: {}: {e}", m.display()),
+                ));
             }
         }
         if let Some(dir) = &self.templates
@@ -597,7 +620,40 @@ impl Config {
             }
             s => s.map(|s| s.value.0),
         };
+        let charts: Vec<crate::charts::ChartConfig> = raw
+            .charts
+            .into_iter()
+            .map(|c| {
+                let at = Location {
+                    line: c.referenced.line(),
+                    column: c.referenced.column(),
+                };
+                crate::charts::ChartConfig::from_raw(c.value, &dir, at)
+            })
+            .collect();
+        crate::charts::check_unique(&charts).map_err(|(at, message)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: at.line,
+            column: at.column,
+            message,
+        })?;
+        let mut manifests = Vec::new();
+        for m in raw.manifests {
+            if m.value.is_empty() {
+                return Err(invalid(
+                    &m.referenced,
+                    "manifests: an entry is empty".into(),
+                ));
+            }
+            let at = Location {
+                line: m.referenced.line(),
+                column: m.referenced.column(),
+            };
+            manifests.push((dir.join(m.value), at));
+        }
         Ok(Config {
+            charts,
+            manifests,
             files,
             export_dir,
             export_split,
@@ -1295,5 +1351,88 @@ network:
             "{message}"
         );
         parse(&text.replace(":0/", ":8080/")).unwrap();
+    }
+
+    #[test]
+    fn charts_and_manifests_parse_with_defaults_and_bad_ones_name_their_position() {
+        let with = |charts: &str| format!("{GOOD}charts:\n{charts}");
+        // GOOD is 22 lines: `charts:` is line 23, the first entry line 24.
+        let c = parse(&format!(
+            "{}manifests:\n  - manifests/\n  - extra.yaml\n",
+            with("  - name: demo\n    repo: https://charts.example.com/\n    version: 1.2.3\n  - name: cni\n    repo: oci://registry.example:5000/charts\n    chart: cilium\n    version: v1.16.0\n    namespace: kube-system\n    values: cni/values.yaml\n")
+        ))
+        .unwrap();
+        let (demo, cni) = (&c.charts[0], &c.charts[1]);
+        assert_eq!(demo.chart, "demo");
+        assert_eq!(demo.namespace, "default");
+        assert_eq!(demo.values, None);
+        assert_eq!(
+            demo.repo,
+            crate::charts::ChartRepo::Http("https://charts.example.com".into())
+        );
+        assert_eq!(demo.file_name(), "demo-1.2.3.tgz");
+        assert_eq!(cni.chart, "cilium");
+        assert_eq!(cni.namespace, "kube-system");
+        assert_eq!(
+            cni.values.as_deref(),
+            Some(Path::new("conf/cni/values.yaml"))
+        );
+        assert_eq!(c.manifests[0].0, Path::new("conf/manifests/"));
+        assert_eq!(c.manifests[1].1.line, 35);
+        let entry = "  - name: demo\n    repo: https://charts.example.com\n    version: 1.2.3\n";
+        for (from, to, want, why) in [
+            ("version: 1.2.3", "version: ^1.2.0", (26, 14), "is a range"),
+            (
+                "version: 1.2.3",
+                "version: latest",
+                (26, 14),
+                "not a version",
+            ),
+            ("version: 1.2.3", "version: \"\"", (26, 14), "is empty"),
+            ("version: 1.2.3", "version: 1.2.x", (26, 14), "is a range"),
+            ("name: demo", "name: Demo_App", (24, 11), "not a valid name"),
+            (
+                "https://charts.example.com",
+                "ftp://charts",
+                (25, 11),
+                "https://",
+            ),
+        ] {
+            let (line, column, message) = error_at(&with(&entry.replace(from, to)));
+            assert_eq!((line, column), want, "{to}: {message}");
+            assert!(message.contains(why), "{to}: {message}");
+        }
+        let (line, _, message) = error_at(&with(&format!("{entry}{entry}")));
+        assert_eq!(line, 27, "{message}");
+        assert!(
+            message.contains("used twice (first at line 24)"),
+            "{message}"
+        );
+        let (line, _, message) = error_at(&with(
+            &entry.replace("    version:", "    versoin: x\n    version:"),
+        ));
+        assert_eq!(line, 26, "{message}");
+        let (_, _, message) = error_at(&with(entry.strip_suffix("    version: 1.2.3\n").unwrap()));
+        assert!(message.contains("version"), "{message}");
+    }
+
+    #[test]
+    fn missing_chart_values_and_manifests_are_refused_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("images.txt"), "").unwrap();
+        let config = dir.path().join("seedforge.yaml");
+        let base = format!(
+            "{GOOD}charts:\n  - name: demo\n    repo: https://charts.example.com\n    version: 1.2.3\n    values: demo.yaml\nmanifests:\n  - manifests\n"
+        );
+        std::fs::write(&config, &base).unwrap();
+        let err = Config::load(&config).unwrap_err().to_string();
+        assert!(err.contains("seedforge.yaml:27:"), "{err}");
+        assert!(err.contains("charts[0].values"), "{err}");
+        std::fs::write(dir.path().join("demo.yaml"), "replicaCount: 2\n").unwrap();
+        let err = Config::load(&config).unwrap_err().to_string();
+        assert!(err.contains("seedforge.yaml:29:5: manifests: "), "{err}");
+        std::fs::create_dir(dir.path().join("manifests")).unwrap();
+        let c = Config::load(&config).unwrap();
+        assert_eq!(c.charts.len(), 1);
     }
 }

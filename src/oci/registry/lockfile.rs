@@ -8,8 +8,8 @@
 //! It also records what `build --offline` needs to rebuild without the network: the root
 //! the layout holds for an image whose index was rewritten by platform selection
 //! (`stored`), and for each package bundle fetched from an http(s) repository, its inputs
-//! and the sha256 of the tarball that was written (`packages`). Both sections are left out
-//! when empty.
+//! and the sha256 of the tarball that was written (`packages`), and the digest of each Helm
+//! chart's archive (`charts`). These sections are left out when empty.
 
 use super::RegistryError;
 use super::reader::ResolvedTag;
@@ -39,6 +39,20 @@ pub struct LockFile {
     /// Bundle name → what was written for a bundle from an http(s) repository.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub packages: BTreeMap<String, BundlePin>,
+    /// Chart name (`charts[].name`) → where its archive came from and its digest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub charts: BTreeMap<String, ChartPin>,
+}
+
+/// A Helm chart as an online build fetched it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartPin {
+    /// The repository, chart and version it was fetched as (`REPO CHART VERSION`): a pin
+    /// of another source is no pin of this one.
+    pub source: String,
+    /// The SHA-256 of the chart's `.tgz`.
+    pub digest: Digest,
 }
 
 /// A package bundle resolved from a remote repository, as written by an online build.
@@ -78,7 +92,10 @@ impl LockFile {
 
     /// True when the lock pins nothing (such a lock is not written).
     pub fn is_empty(&self) -> bool {
-        self.images.is_empty() && self.stored.is_empty() && self.packages.is_empty()
+        self.images.is_empty()
+            && self.stored.is_empty()
+            && self.packages.is_empty()
+            && self.charts.is_empty()
     }
 
     /// Reads a lock file; `None` if there is none.

@@ -59,6 +59,12 @@ impl Registries {
         self.net.is_offline()
     }
 
+    /// The settings (trust, credentials) these registries are reached with: other
+    /// downloads that take credentials as registries do (Helm repositories) ask them.
+    pub fn access(&self) -> &RegistryAccess {
+        &self.access
+    }
+
     /// The network these registries are reached through.
     pub fn net(&self) -> &Arc<Net> {
         &self.net

@@ -151,6 +151,17 @@ pub fn plan_with_net(
     )?;
     let packages = steps::packages::plan(config, &output, &bundles, offline.as_ref(), mtime);
     steps.extend(packages.into_iter().map(Step::Packages));
+    let charts = steps::charts::plan(
+        config,
+        &output,
+        &mirror.registries,
+        offline.is_some(),
+        options.locked,
+        &images,
+    )?;
+    steps.extend(charts.into_iter().map(Step::Charts));
+    let manifests = steps::manifests::plan(config, &output, &|p| state.sha256(p))?;
+    steps.extend(manifests.map(Step::Manifests));
     let bundle_inputs = match lock {
         Some(_) => crate::pipeline::offline::remote_bundle_inputs(config, mtime)?,
         None => BTreeMap::new(),
@@ -318,6 +329,12 @@ fn check_lock(
             .packages
             .into_iter()
             .filter(|(name, _)| config.packages.iter().any(|b| &b.name == name))
+            .collect();
+        // Chart pins likewise: the charts steps pin them again when they run.
+        lock.charts = old
+            .charts
+            .into_iter()
+            .filter(|(name, _)| config.charts.iter().any(|c| c.name.as_str() == name))
             .collect();
     }
     Ok(Some((path, lock)))

@@ -90,6 +90,8 @@ pub struct Done {
     pub pki: Option<PkiReport>,
     /// The `files:` payload.
     pub files: Vec<crate::files::FileReport>,
+    /// The Helm charts.
+    pub charts: Vec<super::charts::ChartReport>,
     /// `SHA256SUMS` and `manifest.json`.
     pub seal: Option<crate::pipeline::seal::SealReport>,
     /// The ISOs copied into `export_dir`.

@@ -59,13 +59,16 @@ pub fn plan(
 }
 
 /// What `node`'s seed carries of `payload`: everything, but with k3s's embedded registry
-/// mirror only the servers carry the airgap archives (`images/`).
+/// mirror only the servers carry the airgap archives (`images/`), and only servers carry
+/// the charts and manifests (`charts/`, `manifests/`: k3s applies them on servers).
 fn node_payload(config: &Config, node: &str, payload: &[PayloadFile]) -> Vec<PayloadFile> {
     let agent = (config.nodes.iter())
         .any(|n| n.name.as_str() == node && n.role == crate::vocab::Role::Agent);
     let skip_archives = config.cluster.embedded_registry && agent;
+    let server_only = |name: &str| name.starts_with("charts/") || name.starts_with("manifests/");
     (payload.iter())
         .filter(|p| !(skip_archives && p.name.starts_with("images/")))
+        .filter(|p| !(agent && server_only(&p.name)))
         .cloned()
         .collect()
 }

@@ -12,9 +12,11 @@
 mod context;
 
 pub mod airgap;
+pub mod charts;
 pub mod export;
 pub mod files;
 pub mod iso;
+pub mod manifests;
 pub mod mirror;
 pub mod packages;
 pub mod payload;
@@ -46,6 +48,10 @@ pub enum Step {
     Airgap(airgap::Airgap),
     /// Write one offline package bundle.
     Packages(packages::Packages),
+    /// Write one Helm chart's archive.
+    Charts(charts::Charts),
+    /// Copy the `manifests:` files.
+    Manifests(manifests::Manifests),
     /// Keep or issue the registry PKI and write the registry configs.
     Pki(pki::Pki),
     /// Copy (or download) the `files:` payload.
@@ -79,6 +85,8 @@ impl Step {
             Step::Verify(s) => v.visit(s),
             Step::Airgap(s) => v.visit(s),
             Step::Packages(s) => v.visit(s),
+            Step::Charts(s) => v.visit(s),
+            Step::Manifests(s) => v.visit(s),
             Step::Pki(s) => v.visit(s),
             Step::Files(s) => v.visit(s),
             Step::Render(s) => v.visit(s),

@@ -1,0 +1,397 @@
+//! Helm charts and Kubernetes manifests carried across the air gap (`charts:`,
+//! `manifests:`): what an entry may say, checked while the config is read so a bad one is
+//! refused at its line; the fetching, the check of a values file against the chart's own
+//! values and the node-side manifests live in the submodules.
+//!
+//! A chart's version must be exact: a range or `latest` would make the same config fetch
+//! different charts on different days, and the lock could not say which one a build used.
+
+pub mod fetch;
+pub mod helmchart;
+pub mod images;
+pub mod manifests;
+pub mod push;
+pub mod values;
+
+use crate::input::Location;
+use crate::vocab::DnsLabel;
+use serde::Deserialize;
+use serde::de;
+use std::path::PathBuf;
+
+/// The largest values file read (a values file is a page of settings).
+pub const MAX_VALUES_SIZE: u64 = 4 << 20;
+
+/// What can go wrong with a chart or a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// The chart could not be fetched (network, repository, index, registry).
+    #[error("chart {chart}: {message}")]
+    Fetch {
+        /// The chart's entry name.
+        chart: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The archive does not hash to the digest its repository (or the lock) gives.
+    #[error(
+        "chart {chart}: {origin} hashes to {actual}, but {expected} was expected; nothing was written"
+    )]
+    Tampered {
+        /// The chart's entry name.
+        chart: String,
+        /// Where it came from.
+        origin: String,
+        /// The digest the repository, registry or lock gives.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// `--locked` or `--offline`, and the lock pins another digest, or nothing.
+    #[error("{0}")]
+    Locked(String),
+    /// An input (a values file, a manifest, the chart's content) is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ChartError {
+    /// True for bad input (exit 2): a values key the chart lacks, a bad manifest.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, ChartError::Invalid(_) | ChartError::Locked(_))
+    }
+}
+
+/// Where a chart comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartRepo {
+    /// A Helm HTTP repository: its base URL (`index.yaml` lies under it).
+    Http(String),
+    /// An OCI registry: `oci://HOST/PATH`, the chart at `HOST/PATH/CHART:VERSION`.
+    Oci {
+        /// `HOST[:PORT]`.
+        host: String,
+        /// The repository path before the chart's name (may be empty).
+        path: String,
+    },
+}
+
+impl ChartRepo {
+    /// Parses `https://…`, `http://…` or `oci://HOST/PATH`.
+    pub fn parse(s: &str) -> Result<ChartRepo, String> {
+        if let Some(rest) = s.strip_prefix("oci://") {
+            let rest = rest.trim_end_matches('/');
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            crate::image::reference::check_registry_host(host)
+                .map_err(|why| format!("repo {s:?}: {why}"))?;
+            if path
+                .split('/')
+                .any(|p| p.is_empty() && !path.is_empty() || !repository_component(p))
+            {
+                return Err(format!(
+                    "repo {s:?}: the path after the host must be lowercase repository names separated by '/'"
+                ));
+            }
+            return Ok(ChartRepo::Oci {
+                host: host.to_string(),
+                path: path.to_string(),
+            });
+        }
+        check_http_url(s).map_err(|why| format!("repo: {why}"))?;
+        Ok(ChartRepo::Http(s.trim_end_matches('/').to_string()))
+    }
+}
+
+impl std::fmt::Display for ChartRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChartRepo::Http(url) => f.write_str(&crate::redact::url(url)),
+            ChartRepo::Oci { host, path } if path.is_empty() => write!(f, "oci://{host}"),
+            ChartRepo::Oci { host, path } => write!(f, "oci://{host}/{path}"),
+        }
+    }
+}
+
+/// A component of an OCI repository path (empty is allowed: no path).
+fn repository_component(p: &str) -> bool {
+    p.is_empty()
+        || (p
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && p.as_bytes()[0].is_ascii_alphanumeric())
+}
+
+/// An `http://` or `https://` URL with a host and a real port.
+fn check_http_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err("the URL is empty".into());
+    }
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Err(format!(
+            "{:?}: give a Helm repository's https:// (or http://) URL, or oci://HOST/PATH",
+            crate::redact::url(url)
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Credentials come from `registries:` and the auth files, as for images: a URL's
+    // would end up in the lock and the plan.
+    if authority.contains('@') {
+        return Err(
+            "credentials in a repository URL are not taken; give them under registries: for its host"
+                .into(),
+        );
+    }
+    let host_port = authority;
+    if host_port.is_empty() {
+        return Err("the URL names no host".into());
+    }
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':')),
+        None => host_port.split_once(':').map(|(_, p)| p),
+    };
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p != 0)
+    {
+        return Err(format!("the URL's port {port:?} is not a port (1-65535)"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err("a repository URL has no query or fragment".into());
+    }
+    Ok(())
+}
+
+/// An exact chart version: SemVer 2 (`1.2.3`, `1.2.3-rc.1`, `1.2.3+build`), with Helm's
+/// optional leading `v`. Ranges, wildcards, `latest` and the empty string are refused.
+pub fn check_version(s: &str) -> Result<(), String> {
+    let why = |what: &str| {
+        Err(format!(
+            "chart version {s:?} {what}; give the exact version the repository lists (`1.2.3`)"
+        ))
+    };
+    if s.is_empty() {
+        return why("is empty");
+    }
+    if s.eq_ignore_ascii_case("latest") {
+        return why("is not a version");
+    }
+    if s.contains(['^', '~', '>', '<', '=', '*', '|', ' ', ',']) {
+        return why("is a range");
+    }
+    let core = s.strip_prefix('v').unwrap_or(s);
+    let (core, build) = core.split_once('+').unwrap_or((core, ""));
+    let (core, pre) = core.split_once('-').unwrap_or((core, ""));
+    let numbers: Vec<&str> = core.split('.').collect();
+    let number = |n: &&str| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && (n.len() == 1 || !n.starts_with('0'))
+    };
+    if numbers.len() != 3 || !numbers.iter().all(number) {
+        if numbers.iter().any(|n| n.eq_ignore_ascii_case("x")) {
+            return why("is a range");
+        }
+        return why("is not MAJOR.MINOR.PATCH");
+    }
+    let ident =
+        |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let has = |part: &str, seen: bool| !seen || part.split('.').all(ident);
+    if !has(pre, s.contains('-')) || !has(build, s.contains('+')) {
+        return why("has a malformed pre-release or build part");
+    }
+    Ok(())
+}
+
+/// A chart's exact version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartVersion(pub String);
+
+impl<'de> Deserialize<'de> for ChartVersion {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        check_version(&s).map_err(de::Error::custom)?;
+        Ok(ChartVersion(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for ChartRepo {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ChartRepo::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// A chart's name in its repository: what Helm allows in a chart name, so it is safe in a
+/// URL path and a file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartName(pub String);
+
+impl<'de> Deserialize<'de> for ChartName {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let ok = !s.is_empty()
+            && s.len() <= 250
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if ok {
+            Ok(ChartName(s))
+        } else {
+            Err(de::Error::custom(format!(
+                "chart {s:?} is not a chart name: letters, digits, '.', '_' and '-', starting with a letter or digit"
+            )))
+        }
+    }
+}
+
+/// One `charts:` entry as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChart {
+    name: DnsLabel,
+    repo: ChartRepo,
+    #[serde(default)]
+    chart: Option<ChartName>,
+    version: ChartVersion,
+    #[serde(default)]
+    namespace: Option<DnsLabel>,
+    #[serde(default)]
+    values: Option<String>,
+}
+
+/// One `charts:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartConfig {
+    /// The HelmChart's name, unique: also the file names on the node.
+    pub name: DnsLabel,
+    /// Where the chart comes from.
+    pub repo: ChartRepo,
+    /// The chart's name in the repository (the entry's name when not given).
+    pub chart: String,
+    /// The exact version.
+    pub version: String,
+    /// The namespace the chart is installed into (`default` when not given).
+    pub namespace: String,
+    /// The values file, resolved against the config's folder.
+    pub values: Option<PathBuf>,
+    /// Where the entry is in the config.
+    pub location: Location,
+}
+
+impl ChartConfig {
+    /// The entry parsed at `location`; `dir` is the config's folder.
+    pub fn from_raw(raw: RawChart, dir: &std::path::Path, location: Location) -> ChartConfig {
+        ChartConfig {
+            chart: raw
+                .chart
+                .map_or_else(|| raw.name.as_str().to_string(), |c| c.0),
+            name: raw.name,
+            repo: raw.repo,
+            version: raw.version.0,
+            namespace: raw
+                .namespace
+                .map_or_else(|| "default".to_string(), |n| n.as_str().to_string()),
+            values: raw.values.map(|v| dir.join(v)),
+            location,
+        }
+    }
+
+    /// The chart's file name under `OUT/charts/`: `NAME-VERSION.tgz`.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.tgz", self.name.as_str(), self.version)
+    }
+}
+
+/// Each chart's name once: two HelmCharts of one name would overwrite each other's files
+/// on the node.
+pub fn check_unique(charts: &[ChartConfig]) -> Result<(), (Location, String)> {
+    for (i, c) in charts.iter().enumerate() {
+        if let Some(first) = charts[..i].iter().find(|e| e.name == c.name) {
+            return Err((
+                c.location,
+                format!(
+                    "chart name {:?} is used twice (first at line {}); each HelmChart needs its own name",
+                    c.name.as_str(),
+                    first.location.line
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_versions_pass_and_ranges_do_not() {
+        for good in [
+            "1.2.3",
+            "v1.2.3",
+            "0.0.1-rc.1",
+            "10.20.30+build.7",
+            "1.0.0-alpha-1",
+        ] {
+            check_version(good).unwrap();
+        }
+        for (bad, why) in [
+            ("", "is empty"),
+            ("latest", "is not a version"),
+            ("^1.2.3", "is a range"),
+            ("~1.2", "is a range"),
+            (">=1.0.0", "is a range"),
+            ("1.2.x", "is a range"),
+            ("1.2.*", "is a range"),
+            ("1.2", "MAJOR.MINOR.PATCH"),
+            ("1.2.3.4", "MAJOR.MINOR.PATCH"),
+            ("01.2.3", "MAJOR.MINOR.PATCH"),
+            ("1.2.3-", "pre-release"),
+            ("1.2.3 || 2.0.0", "is a range"),
+        ] {
+            let err = check_version(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn repos_are_http_urls_or_oci_references() {
+        assert_eq!(
+            ChartRepo::parse("https://charts.example.com/").unwrap(),
+            ChartRepo::Http("https://charts.example.com".into())
+        );
+        assert_eq!(
+            ChartRepo::parse("oci://registry.example:5000/charts/team").unwrap(),
+            ChartRepo::Oci {
+                host: "registry.example:5000".into(),
+                path: "charts/team".into()
+            }
+        );
+        assert_eq!(
+            ChartRepo::parse("oci://registry.example").unwrap(),
+            ChartRepo::Oci {
+                host: "registry.example".into(),
+                path: String::new()
+            }
+        );
+        for bad in [
+            "",
+            "charts.example.com",
+            "ftp://x/charts",
+            "https://x:0/",
+            "oci://",
+            "oci://Reg istry/x",
+            "oci://registry.example/Charts",
+            "oci://registry.example//x",
+            "https://x/charts?token=1",
+        ] {
+            assert!(ChartRepo::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let err = ChartRepo::parse("ftp://u:s3cret@x/").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = ChartRepo::parse("https://u:s3cret@charts.example/").unwrap_err();
+        assert!(err.contains("registries:"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

@@ -1,0 +1,655 @@
+//! `charts:` in the config: Helm charts fetched from a Helm HTTP repository served on
+//! 127.0.0.1 (its `index.yaml` and a `.tgz` made here) or from the distribution registry
+//! as an OCI artifact, checked against their digests, written to `OUT/charts/` and pinned
+//! in `seedforge.lock`; `--locked` refuses a changed chart, `--offline` reuses the one
+//! written before, and a tampered archive leaves nothing under a final name.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use crate::common;
+
+use common::misbehave::{Answer, Server};
+use common::{Lab, sha256_bytes};
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::sync::{Arc, Mutex};
+
+/// A deterministic chart archive: `NAME/Chart.yaml`, `NAME/values.yaml` and
+/// `NAME/templates/deployment.yaml`, with fixed times and modes.
+pub fn chart_tgz(name: &str, version: &str, values: &str) -> Vec<u8> {
+    let chart = format!(
+        "apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: \"1.0\"\ntype: application\n"
+    );
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: \"{{{{ .Values.image.repository }}}}:{{{{ .Values.image.tag }}}}\"\n"
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in [
+        (format!("{name}/Chart.yaml"), chart),
+        (format!("{name}/values.yaml"), values.to_string()),
+        (format!("{name}/templates/deployment.yaml"), deployment),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, path, body.as_bytes()).unwrap();
+    }
+    let raw = tar.into_inner().unwrap();
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The values of the test chart.
+pub const VALUES: &str = "replicaCount: 1\nimage:\n  repository: rancher/mirrored-pause\n  tag: \"3.6\"\npersistence:\n  enabled: false\n  storageClass: \"\"\npodAnnotations: {}\n";
+
+/// A Helm HTTP repository on 127.0.0.1: `/index.yaml` lists `demo-app` 1.2.3 at a
+/// relative URL with the digest of the first archive, `/charts/demo-app-1.2.3.tgz`
+/// serves the second; [`Repo::set`] republishes.
+pub struct Repo {
+    pub server: Server,
+    state: Arc<Mutex<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl Repo {
+    pub fn start(listed: &[u8], served: Vec<u8>) -> Repo {
+        let state = Arc::new(Mutex::new((listed.to_vec(), served)));
+        let seen = state.clone();
+        let server = Server::start(move |_, path| {
+            let (listed, served) = seen.lock().unwrap().clone();
+            match path {
+                "/index.yaml" => Answer::ok(
+                    "application/yaml",
+                    format!(
+                        "apiVersion: v1\nentries:\n  demo-app:\n    - apiVersion: v2\n      name: demo-app\n      version: 1.2.3\n      digest: {}\n      urls:\n        - charts/demo-app-1.2.3.tgz\n      created: \"2024-01-01T00:00:00Z\"\ngenerated: \"2024-01-01T00:00:00Z\"\n",
+                        sha256_bytes(&listed)
+                    ),
+                ),
+                "/charts/demo-app-1.2.3.tgz" => Answer::ok("application/gzip", served),
+                _ => Answer::status(404),
+            }
+        });
+        Repo { server, state }
+    }
+
+    /// Lists `tgz` (with its digest) and serves it from now on.
+    pub fn set(&self, tgz: &[u8]) {
+        *self.state.lock().unwrap() = (tgz.to_vec(), tgz.to_vec());
+    }
+}
+
+/// The lab with one chart from `repo` appended to its config.
+fn lab_with_chart(repo: &str, extra: &str) -> Lab {
+    let lab = Lab::new();
+    let path = lab.lab_dir().join("seedforge.yaml");
+    let mut config = fs::read_to_string(&path).unwrap();
+    config.push_str(&format!(
+        "\ncharts:\n  - name: demo\n    repo: {repo}\n    chart: demo-app\n    version: 1.2.3\n    namespace: apps\n{extra}"
+    ));
+    fs::write(&path, config).unwrap();
+    lab
+}
+
+fn lock_text(lab: &Lab) -> String {
+    fs::read_to_string(lab.lab_dir().join("seedforge.lock")).unwrap()
+}
+
+/// Names under `dir`, recursively (temporary files included).
+fn names_under(dir: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names
+}
+
+/// The archive lands byte-identical to the repository's digest and is pinned; an
+/// unchanged chart is not written again; `--locked` refuses a chart that changed upstream
+/// (exit 2); `--offline` builds from the archive written before, without the repository.
+#[test]
+fn a_chart_from_a_helm_repository_is_written_pinned_skipped_and_locked() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    lab.build();
+    let out = lab.out_dir().join("charts/demo-1.2.3.tgz");
+    assert_eq!(fs::read(&out).unwrap(), tgz);
+    let digest = format!("sha256:{}", sha256_bytes(&tgz));
+    let lock = lock_text(&lab);
+    assert!(lock.contains("\"charts\""), "{lock}");
+    assert!(lock.contains(&digest), "{lock}");
+    let sums = fs::read_to_string(lab.out_dir().join("SHA256SUMS")).unwrap();
+    assert!(sums.contains("charts/demo-1.2.3.tgz"), "{sums}");
+
+    // Unchanged: the step is skipped, the archive not rewritten.
+    let ino = fs::metadata(&out).unwrap().ino();
+    lab.build();
+    assert_eq!(fs::metadata(&out).unwrap().ino(), ino, "rewritten");
+
+    // --locked: the same chart passes; one republished under its version is refused,
+    // naming both digests, and nothing changes.
+    lab.seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .run();
+    let republished = chart_tgz("demo-app", "1.2.3", &format!("{VALUES}extra: 1\n"));
+    repo.set(&republished);
+    let refused = lab
+        .seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains(&sha256_bytes(&tgz))
+            && refused.stderr.contains(&sha256_bytes(&republished)),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(fs::read(&out).unwrap(), tgz, "changed by a refused build");
+    assert!(lock_text(&lab).contains(&digest), "the lock moved");
+
+    // --offline: no repository needed; the archive written before is used.
+    drop(repo);
+    lab.seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert_eq!(fs::read(&out).unwrap(), tgz);
+    assert_eq!(fs::metadata(&out).unwrap().ino(), ino, "rewritten offline");
+}
+
+/// An archive that does not hash to the index's digest: exit 1, and nothing under
+/// `OUT/charts` (no final name, no temporary file), nothing else of the build either.
+#[test]
+fn a_tampered_chart_is_refused_and_nothing_is_written() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let mut tampered = tgz.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let repo = Repo::start(&tgz, tampered.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert!(
+        refused.stderr.contains(&sha256_bytes(&tgz))
+            && refused.stderr.contains(&sha256_bytes(&tampered)),
+        "{}",
+        refused.stderr
+    );
+    assert!(names_under(&lab.out_dir().join("charts")).is_empty());
+    assert!(!lab.out_dir().join("oci").exists(), "the build went on");
+    drop(repo);
+}
+
+/// Pushes `blob` to `repo` on `registry` with curl (the distribution API by hand): the
+/// upload's POST, then its PUT with the digest.
+fn push_blob(registry: &common::registry::Registry, repo: &str, blob: &[u8]) -> String {
+    let digest = format!("sha256:{}", sha256_bytes(blob));
+    let started = std::process::Command::new("curl")
+        .args(["-sS", "-i", "-X", "POST"])
+        .arg(format!("{}/v2/{repo}/blobs/uploads/", registry.url()))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&started.stdout).to_string();
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no upload location: {head}"));
+    let location = if location.starts_with('/') {
+        format!("{}{location}", registry.url())
+    } else {
+        location
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), blob).unwrap();
+    let put = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-f",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", file.path().display()))
+        .arg(format!("{location}{sep}digest={digest}"))
+        .status()
+        .unwrap();
+    assert!(put.success(), "blob upload failed");
+    digest
+}
+
+/// Pushes `tgz` as Helm pushes a chart: a config blob, the chart layer and an OCI manifest
+/// tagged with the version.
+fn push_chart(registry: &common::registry::Registry, repo: &str, tag: &str, tgz: &[u8]) {
+    let config = br#"{"name":"demo-app","version":"1.2.3","apiVersion":"v2"}"#;
+    let config_digest = push_blob(registry, repo, config);
+    let layer_digest = push_blob(registry, repo, tgz);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.cncf.helm.config.v1+json",
+            "digest": config_digest,
+            "size": config.len()
+        },
+        "layers": [{
+            "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+            "digest": layer_digest,
+            "size": tgz.len()
+        }]
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let put = std::process::Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.manifest.v1+json")
+        .arg("--data-binary")
+        .arg(format!("@{}", file.path().display()))
+        .arg(format!("{}/v2/{repo}/manifests/{tag}", registry.url()))
+        .status()
+        .unwrap();
+    assert!(put.success(), "manifest upload failed");
+}
+
+/// A chart pushed to the distribution registry as an OCI artifact is fetched by its tag,
+/// checked against the layer's digest, written byte-identical and pinned; an artifact
+/// without a chart layer is refused.
+#[test]
+fn a_chart_from_an_oci_registry_is_written_and_pinned() {
+    let registry = common::registry::Registry::start_plain();
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    push_chart(&registry, "charts/demo-app", "1.2.3", &tgz);
+    let host = registry.host();
+    let lab = lab_with_chart(&format!("oci://{host}/charts"), "");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\nimages:\n",
+        &format!("\nregistries:\n  - host: \"{host}\"\n    insecure: true\n\nimages:\n"),
+    );
+    fs::write(&config, &text).unwrap();
+    lab.build();
+    let out = lab.out_dir().join("charts/demo-1.2.3.tgz");
+    assert_eq!(fs::read(&out).unwrap(), tgz);
+    assert!(lock_text(&lab).contains(&sha256_bytes(&tgz)));
+
+    // A version the registry lacks: refused, naming the reference.
+    fs::write(&config, text.replace("version: 1.2.3", "version: 1.2.4")).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert!(
+        refused.stderr.contains("charts/demo-app:1.2.4"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// A values key the chart does not have (renamed upstream) is refused before anything is
+/// written: exit 2 naming `values.yaml:LINE:COLUMN`, the key and the chart's closest
+/// keys. Keys the chart has, and keys under a map it leaves empty, pass; a changed values
+/// file reruns the chart's step.
+#[test]
+fn a_values_key_the_chart_lacks_is_refused_at_its_line() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = lab.lab_dir().join("demo-values.yaml");
+    fs::write(
+        &values,
+        "replicaCount: 2\npersistence:\n  enabled: true\n  storageClassName: local-path\n",
+    )
+    .unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains(
+            "demo-values.yaml:4:3: persistence.storageClassName is not a value of chart demo"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("closest the chart has: persistence.storageClass"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!lab.out_dir().exists(), "the refused build wrote something");
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        plan.stderr.contains("demo-values.yaml:4:3"),
+        "{}",
+        plan.stderr
+    );
+
+    fs::write(
+        &values,
+        "replicaCount: 2\npersistence:\n  storageClass: local-path\npodAnnotations:\n  example.com/team: apps\n",
+    )
+    .unwrap();
+    lab.build();
+    let out = lab.out_dir().join("charts/demo-1.2.3.tgz");
+    let ino = fs::metadata(&out).unwrap().ino();
+    lab.build();
+    assert_eq!(
+        fs::metadata(&out).unwrap().ino(),
+        ino,
+        "unchanged, yet rewritten"
+    );
+    fs::write(&values, "replicaCount: 3\n").unwrap();
+    lab.build();
+    assert_ne!(
+        fs::metadata(&out).unwrap().ino(),
+        ino,
+        "changed values, step skipped"
+    );
+}
+
+fn extract(iso: &std::path::Path, to: &std::path::Path) {
+    common::Cmd::new("osirrox")
+        .arg("-indev")
+        .arg(iso)
+        .args(["-extract", "/"])
+        .arg(to)
+        .run();
+}
+
+/// `tests/schemas/helmchart-v1.json` (helm-controller's CRD schema) judges `doc`.
+fn validate_helmchart(doc: &serde_json::Value) -> Result<(), String> {
+    let path = common::repo_root().join("tests/schemas/helmchart-v1.json");
+    let schema: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let mut compiler = boon::Compiler::new();
+    let url = "https://seedforge.invalid/helmchart-v1.json";
+    compiler.add_resource(url, schema).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let root = compiler.compile(url, &mut schemas).unwrap();
+    schemas.validate(doc, root).map_err(|e| format!("{e:#}"))
+}
+
+/// The server's seed carries the chart byte-identical to the repository's digest under
+/// `payload/charts/NAME.tgz` and a HelmChart manifest that helm-controller's CRD schema
+/// accepts, pointing at the static URL with the version, namespace and values; an agent's
+/// seed carries neither.
+#[test]
+fn the_server_seed_carries_the_chart_and_its_helmchart_and_agents_none() {
+    if !common::require_tool("osirrox") {
+        return;
+    }
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = "replicaCount: 2\npodAnnotations:\n  example.com/team: apps\n";
+    fs::write(lab.lab_dir().join("demo-values.yaml"), values).unwrap();
+    lab.build();
+    let server = lab.root().join("server");
+    extract(&lab.out_dir().join("iso/seed-lab-server1.iso"), &server);
+    let carried = fs::read(server.join("payload/charts/demo.tgz")).unwrap();
+    assert_eq!(sha256_bytes(&carried), sha256_bytes(&tgz));
+    assert_eq!(carried, tgz);
+    let sums = fs::read_to_string(server.join("payload/SHA256SUMS")).unwrap();
+    assert!(
+        sums.contains(&format!("{}  charts/demo.tgz", sha256_bytes(&tgz))),
+        "{sums}"
+    );
+    let text = fs::read_to_string(server.join("payload/manifests/demo.yaml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    validate_helmchart(&doc).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(doc["apiVersion"], "helm.cattle.io/v1");
+    assert_eq!(doc["kind"], "HelmChart");
+    assert_eq!(doc["metadata"]["name"], "demo");
+    assert_eq!(
+        doc["spec"]["chart"],
+        "https://%{KUBERNETES_API}%/static/charts/demo.tgz"
+    );
+    assert_eq!(doc["spec"]["version"], "1.2.3");
+    assert_eq!(doc["spec"]["targetNamespace"], "apps");
+    assert_eq!(doc["spec"]["valuesContent"], values);
+    // The schema is a real judge: a misspelt field is refused.
+    let mut bad = doc.clone();
+    bad["spec"]["targetNamespaces"] = serde_json::json!("apps");
+    assert!(validate_helmchart(&bad).is_err());
+
+    let user_data = fs::read_to_string(server.join("user-data")).unwrap();
+    assert!(
+        user_data.contains("K3S_SERVER=/var/lib/rancher/k3s/server")
+            && user_data.contains("\"$K3S_SERVER/static/charts/$name\""),
+        "the server's bootstrap places charts"
+    );
+    let agent = lab.root().join("agent");
+    extract(&lab.out_dir().join("iso/seed-lab-agent1.iso"), &agent);
+    assert!(
+        !agent.join("payload/charts").exists(),
+        "an agent got charts"
+    );
+    assert!(
+        !agent.join("payload/manifests").exists(),
+        "an agent got manifests"
+    );
+    let user_data = fs::read_to_string(agent.join("user-data")).unwrap();
+    assert!(
+        !user_data.contains("static/charts"),
+        "an agent places charts"
+    );
+}
+
+/// `manifests:` files reach the servers' seeds under `payload/manifests/`, not the
+/// agents'; a document without `metadata.name` is refused at its line (exit 2) before
+/// anything is written.
+#[test]
+fn manifests_reach_the_servers_and_a_nameless_one_is_refused_at_its_line() {
+    if !common::require_tool("osirrox") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = lab.lab_dir().join("manifests");
+    fs::create_dir(&dir).unwrap();
+    let good = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
+    fs::write(dir.join("apps.yaml"), good).unwrap();
+    fs::write(
+        dir.join("config.yaml"),
+        format!("{good}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: apps\n"),
+    )
+    .unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\nmanifests:\n  - manifests\n")).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused
+            .stderr
+            .contains("manifests/config.yaml:6: the document has no metadata.name"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!lab.out_dir().exists(), "the refused build wrote something");
+
+    fs::write(
+        dir.join("config.yaml"),
+        format!("{good}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: apps\n"),
+    )
+    .unwrap();
+    lab.build();
+    let server = lab.root().join("server");
+    extract(&lab.out_dir().join("iso/seed-lab-server1.iso"), &server);
+    assert_eq!(
+        fs::read_to_string(server.join("payload/manifests/apps.yaml")).unwrap(),
+        good
+    );
+    assert!(server.join("payload/manifests/config.yaml").is_file());
+    let agent = lab.root().join("agent");
+    extract(&lab.out_dir().join("iso/seed-lab-agent1.iso"), &agent);
+    assert!(
+        !agent.join("payload/manifests").exists(),
+        "an agent got manifests"
+    );
+}
+
+/// An image the chart names (with the user's values over the chart's) that no image list
+/// has: `plan` and `build` exit 2 naming the chart, the key and the image, before anything
+/// is written; listed, it passes.
+#[test]
+fn an_image_the_chart_names_must_be_in_an_image_list() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = lab.lab_dir().join("demo-values.yaml");
+    fs::write(&values, "image:\n  tag: \"3.7\"\n").unwrap();
+    for command in ["plan", "build"] {
+        let refused = lab
+            .seedforge()
+            .args([command, "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        assert!(
+            refused.stderr.contains(
+                "chart demo (demo-app): image names docker.io/rancher/mirrored-pause:3.7"
+            ),
+            "{command}: {}",
+            refused.stderr
+        );
+        assert!(!lab.out_dir().exists(), "{command} wrote something");
+    }
+    fs::write(&values, "image:\n  tag: \"3.6\"\n").unwrap();
+    lab.seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+}
+
+/// `push` sends the build's charts as Helm OCI artifacts: the registry then serves
+/// `charts/demo-app:1.2.3` whose chart layer is the archive, byte for byte, and seedforge
+/// fetches it back from there as a chart. `verify` checks the charts against their
+/// digests: a flipped byte in the archive is found (exit 1), naming it.
+#[test]
+fn push_sends_the_charts_as_oci_artifacts_and_verify_checks_them() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    lab.build();
+    let registry = common::registry::Registry::start_plain();
+    let host = registry.host();
+    let pushed = lab
+        .seedforge()
+        .args(["push", "--layout"])
+        .arg(lab.out_dir())
+        .args(["--registry", &host, "--plain-http", &host])
+        .run();
+    assert!(
+        pushed
+            .stdout
+            .contains(&format!("{host}/charts/demo-app:1.2.3")),
+        "{}",
+        pushed.stdout
+    );
+    // Fetched back as an OCI chart by a second lab: the same bytes.
+    drop(repo);
+    let back = lab_with_chart(&format!("oci://{host}/charts"), "");
+    let config = back.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\nimages:\n",
+        &format!("\nregistries:\n  - host: \"{host}\"\n    insecure: true\n\nimages:\n"),
+    );
+    fs::write(&config, text).unwrap();
+    back.build();
+    assert_eq!(
+        fs::read(back.out_dir().join("charts/demo-1.2.3.tgz")).unwrap(),
+        tgz
+    );
+
+    lab.seedforge().arg("verify").arg(lab.out_dir()).run();
+    common::flip_byte(&lab.out_dir().join("charts/demo-1.2.3.tgz"), 100);
+    let failed = lab
+        .seedforge()
+        .arg("verify")
+        .arg(lab.out_dir())
+        .expect(1)
+        .run();
+    let said = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(said.contains("charts/demo-1.2.3.tgz"), "{said}");
+}
+
+/// With `seeds: {payload: shared}`, the one payload ISO carries the chart and its
+/// HelmChart (every node attaches it; the bootstrap places them on servers only).
+#[test]
+fn the_shared_payload_carries_the_chart() {
+    if !common::require_tool("osirrox") {
+        return;
+    }
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "seeds:\n  payload: shared\n");
+    lab.build();
+    let payload = lab.root().join("payload");
+    extract(&lab.out_dir().join("iso/payload.iso"), &payload);
+    assert_eq!(
+        fs::read(payload.join("payload/charts/demo.tgz")).unwrap(),
+        tgz
+    );
+    assert!(payload.join("payload/manifests/demo.yaml").is_file());
+}
+
+/// A Helm repository's credentials are found as a registry's: `registries:` for its
+/// host, sent as basic auth with every request to it, never shown.
+#[test]
+fn a_repository_gets_the_credentials_configured_for_its_host() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let host = repo.server.host();
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\nimages:\n",
+        &format!(
+            "\nregistries:\n  - host: \"{host}\"\n    username: deploy\n    password: {{env: CHART_REPO_PASSWORD}}\n\nimages:\n"
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    let built = lab
+        .seedforge()
+        .env("CHART_REPO_PASSWORD", "s3cret-pw")
+        .args(["build", "--config", lab.config_arg()])
+        .run();
+    assert!(!built.stdout.contains("s3cret-pw") && !built.stderr.contains("s3cret-pw"));
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("deploy:s3cret-pw");
+    let heads = repo.server.seen.heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in heads {
+        assert!(
+            head.to_ascii_lowercase().contains(&format!(
+                "authorization: basic {}",
+                basic.to_ascii_lowercase()
+            )),
+            "{head}"
+        );
+    }
+    assert!(!lock_text(&lab).contains("s3cret-pw"));
+}
