@@ -82,6 +82,9 @@ declare -A TOOLS=(
   [fusermount]=fuse3
   [disorderfs]=disorderfs
   [bindfs]=bindfs
+  [mkfs.exfat]=exfatprogs
+  [mount.exfat-fuse]=exfat-fuse
+  [losetup]=mount
   [script]=bsdutils
 )
 

@@ -28,6 +28,7 @@ mod debs_security;
 mod debs_signals;
 mod demo_build;
 mod embedded_registry;
+mod exfat_output;
 mod files;
 mod full_disk;
 mod fuse_output;
