@@ -234,9 +234,80 @@ pub fn refuse_links_under(out: &Path, rel: &Path) -> Result<(), OutPathError> {
     Ok(())
 }
 
+/// The characters Windows (NTFS through drvfs or ntfs-3g) and FAT/exFAT refuse in a name,
+/// besides control characters and `/`; `%` is here too, as the escape itself.
+const NOT_PORTABLE: &[char] = &['%', ':', '*', '?', '"', '<', '>', '|', '\\'];
+
+/// `name` (one path component) as a name every output file system can hold: each
+/// character NTFS, exFAT or FAT refuses (`: * ? " < > | \`, a control character), `%`
+/// itself, and a trailing dot or space (Windows drops them) is written `%XX` (its byte
+/// in upper-case hex). The mapping is reversible ([`from_portable`]) and leaves names
+/// made only of other characters as they are.
+pub fn portable(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let last = name.char_indices().last().map(|(i, _)| i);
+    for (i, c) in name.char_indices() {
+        let trailing = Some(i) == last && (c == '.' || c == ' ');
+        if trailing || c.is_ascii_control() || NOT_PORTABLE.contains(&c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The name [`portable`] was given, or `None` when `stored` is not one it writes (a `%`
+/// not followed by two hex digits of an escaped character).
+pub fn from_portable(stored: &str) -> Option<String> {
+    let mut out = String::with_capacity(stored.len());
+    let mut rest = stored;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = rest.get(at + 1..at + 3)?;
+        let byte = u8::from_str_radix(hex, 16).ok()?;
+        if !byte.is_ascii() || hex.bytes().any(|b| b.is_ascii_lowercase()) {
+            return None;
+        }
+        out.push(char::from(byte));
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    (portable(&out) == stored).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn portable_names_hold_no_character_windows_or_exfat_refuses_and_map_back() {
+        for (name, stored) in [
+            ("docker.io", "docker.io"),
+            ("192.168.6.1_5000_", "192.168.6.1_5000_"),
+            ("[fd00::1]_5000_", "[fd00%3A%3A1]_5000_"),
+            ("a:b*c?d\"e<f>g|h\\i", "a%3Ab%2Ac%3Fd%22e%3Cf%3Eg%7Ch%5Ci"),
+            ("50%", "50%25"),
+            ("end.", "end%2E"),
+            ("end ", "end%20"),
+            ("tab\tx", "tab%09x"),
+            ("", ""),
+        ] {
+            assert_eq!(portable(name), stored, "{name:?}");
+            assert!(
+                !stored.contains([':', '*', '?', '"', '<', '>', '|', '\\'])
+                    && !stored.ends_with(['.', ' '])
+                    && !stored.chars().any(|c| c.is_control()),
+                "{stored:?}"
+            );
+            assert_eq!(from_portable(stored).as_deref(), Some(name), "{stored:?}");
+        }
+        // Two names never share a stored name: `%` is escaped too.
+        assert_ne!(portable("a:b"), portable("a%3Ab"));
+        for bad in ["%", "%3", "%zz", "%3a", "a%41"] {
+            assert_eq!(from_portable(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn resolve_follows_existing_links_and_appends_the_rest() {

@@ -59,7 +59,7 @@ fn sha256sum_checks_every_artifact_the_demo_build_wrote() {
         "registries.yaml",
         "registry/config.yml",
         "certs.d/docker.io/hosts.toml",
-        "certs.d/192.168.6.1:5000/hosts.toml",
+        "certs.d/192.168.6.1_5000_/hosts.toml",
         "airgap/k3s-airgap-images-amd64.tar.zst",
         "nodes/lab-agent1/user-data",
         "nodes/lab-agent1/meta-data",

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 
 /// Points the lab's `output:` at `out` (an absolute path).
-fn set_output(lab: &Lab, out: &Path) {
+pub(crate) fn set_output(lab: &Lab, out: &Path) {
     let config = lab.lab_dir().join("seedforge.yaml");
     let text = fs::read_to_string(&config).unwrap();
     assert!(

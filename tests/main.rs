@@ -29,6 +29,7 @@ mod debs_security;
 mod debs_signals;
 mod demo_build;
 mod embedded_registry;
+mod exfat_output;
 mod export_split;
 mod files;
 mod full_disk;

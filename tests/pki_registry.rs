@@ -221,7 +221,8 @@ fn build_output_serves_itself_with_auth_and_containerd_pulls_through_the_mirror(
 }
 
 /// containerd (Debian's 1.6) pulls through both kinds of `certs.d/*/hosts.toml` that
-/// `seedforge pki` writes: the registry's own `127.0.0.1:PORT` entry, which once had no
+/// `seedforge pki` writes: the registry's own entry (in `127.0.0.1_PORT_`, containerd's
+/// name for `127.0.0.1:PORT`, which holds no `:` for NTFS or exFAT), which once had no
 /// `[host]` table and was refused ("invalid `host` tree"), and an upstream (`docker.io`)
 /// mirrored to it. The image is put there by `seedforge mirror` and `seedforge push`, so
 /// the repository is where the mirror entry expects it (`library/pause` for
@@ -255,9 +256,11 @@ fn containerd_pulls_the_registry_itself_and_a_mirrored_upstream_through_our_host
     });
     pki(registry.port());
     let own = registry.host();
+    let own_dir = format!("{}_", own.replace(':', "_"));
     let certs_d = out.join("certs.d");
-    assert!(certs_d.join(&own).join("hosts.toml").is_file());
-    assert!(!certs_d.join("127.0.0.1:5000").exists());
+    assert!(certs_d.join(&own_dir).join("hosts.toml").is_file());
+    assert!(!certs_d.join("127.0.0.1_5000_").exists());
+    assert!(!certs_d.join(&own).exists());
 
     let list = dir.path().join("images.txt");
     std::fs::write(
@@ -294,7 +297,7 @@ fn containerd_pulls_the_registry_itself_and_a_mirrored_upstream_through_our_host
     };
     let other = TestCa::new();
     let wrong = dir.path().join("wrong-certs.d");
-    for host in [own.as_str(), "docker.io"] {
+    for host in [own_dir.as_str(), "docker.io"] {
         let text = std::fs::read_to_string(certs_d.join(host).join("hosts.toml")).unwrap();
         std::fs::create_dir_all(wrong.join(host)).unwrap();
         let text = text.replace(&ca_arg, &other.ca_cert.display().to_string());

@@ -164,7 +164,7 @@ const LAB_DOCKER_IO_HOSTS: &str = "\
 /// and 1.7 refuse a hosts.toml without one.
 const LAB_OWN_HOSTS: &str = "\
 # containerd registry host configuration written by seedforge.
-# Install as /etc/containerd/certs.d/192.168.6.1:5000/hosts.toml.
+# Install as /etc/containerd/certs.d/192.168.6.1_5000_/hosts.toml (containerd's name for 192.168.6.1:5000).
 server = \"https://192.168.6.1:5000\"
 ca = \"/etc/rancher/k3s/seedforge-registry-ca.crt\"
 
@@ -217,7 +217,7 @@ fn demo_build_writes_the_registry_files_and_a_second_build_changes_none() {
         LAB_DOCKER_IO_HOSTS
     );
     assert_eq!(
-        fs::read_to_string(out.join("certs.d/192.168.6.1:5000/hosts.toml")).unwrap(),
+        fs::read_to_string(out.join("certs.d/192.168.6.1_5000_/hosts.toml")).unwrap(),
         LAB_OWN_HOSTS
     );
     let first = snapshot(&out);
@@ -405,7 +405,7 @@ fn registry_files_are_byte_reproducible_across_fresh_builds() {
         "registries.yaml",
         "registry/config.yml",
         "certs.d/docker.io/hosts.toml",
-        "certs.d/192.168.6.1:5000/hosts.toml",
+        "certs.d/192.168.6.1_5000_/hosts.toml",
     ];
     for f in files {
         assert_eq!(

@@ -3,9 +3,17 @@
 //! registry, sending pulls to the cluster's registry, and one for the registry itself.
 //! containerd has no rewrites and no credentials in this format; the k3s path
 //! (registries.yaml) has both.
+//!
+//! A registry with a port is written under containerd's own name for it, `HOST_PORT_`
+//! (containerd looks for that directory first, then `HOST:PORT`, on every platform), not
+//! `HOST:PORT`: a `:` cannot be held by NTFS, exFAT or FAT, where the output often lands
+//! (WSL's `/mnt/c`, a USB stick). What is left that such a file system cannot hold (the
+//! colons of an IPv6 address) is stored under its [`portable`] name, and the file's first
+//! lines name the directory to install it as.
 
 use super::PkiSettings;
 use super::registries_yaml::quote;
+use crate::outpath::portable;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -13,16 +21,37 @@ use std::path::{Path, PathBuf};
 /// so that a stale one can be removed.
 pub const HEADER: &str = "# containerd registry host configuration written by seedforge.\n";
 
-/// `(directory name under certs.d, hosts.toml text)` for every mirrored registry.
+/// `(directory name under the output's certs.d, hosts.toml text)` for every mirrored
+/// registry: the [`stored_dir`] of each.
 pub fn render_all(settings: &PkiSettings) -> Vec<(String, String)> {
     settings
         .mirror_hosts()
         .into_iter()
         .map(|host| {
             let text = render(settings, &host);
-            (host, text)
+            (stored_dir(&host), text)
         })
         .collect()
+}
+
+/// The directory under a node's `certs.d` for `registry` (`host[:port]`): containerd's
+/// `hostDirectory`, `HOST_PORT_` for a registry with a port (the name containerd tries
+/// first), the host itself without one. Unambiguous: a registry host holds no `_`.
+pub fn node_dir(registry: &str) -> String {
+    let port_at = match registry.rfind(']') {
+        Some(close) => registry[close..].find(':').map(|i| close + i),
+        None => registry.rfind(':'),
+    };
+    match port_at {
+        Some(at) => format!("{}_{}_", &registry[..at], &registry[at + 1..]),
+        None => registry.to_string(),
+    }
+}
+
+/// The directory under the output's `certs.d` for `registry`: its [`node_dir`] as a
+/// [`portable`] name, the same but for the colons of an IPv6 address (`%3A`).
+pub fn stored_dir(registry: &str) -> String {
+    portable(&node_dir(registry))
 }
 
 /// The hosts.toml for pulls of images named under `registry`.
@@ -35,10 +64,12 @@ pub fn render_all(settings: &PkiSettings) -> Vec<(String, String)> {
 pub fn render(settings: &PkiSettings, registry: &str) -> String {
     let endpoint = settings.endpoint();
     let mut out = String::from(HEADER);
-    let _ = writeln!(
-        out,
-        "# Install as /etc/containerd/certs.d/{registry}/hosts.toml."
-    );
+    let dir = node_dir(registry);
+    let _ = write!(out, "# Install as /etc/containerd/certs.d/{dir}/hosts.toml");
+    if dir != registry {
+        let _ = write!(out, " (containerd's name for {registry})");
+    }
+    out.push_str(".\n");
     let ca = (!settings.plain_http).then(|| quote(&settings.node_ca_path));
     if registry == settings.address() {
         let _ = writeln!(out, "server = {}", quote(&endpoint));

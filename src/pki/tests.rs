@@ -83,11 +83,11 @@ fn second_run_keeps_everything_and_a_new_host_reissues_only_the_certificate() {
     assert_eq!(std::fs::read(paths.ca_cert()).unwrap(), ca);
     assert_ne!(std::fs::read(paths.registry_cert()).unwrap(), leaf);
     // The old registry's certs.d entry is gone, the new one is there.
-    assert!(!paths.certs_d().join("192.168.6.1:5000").exists());
+    assert!(!paths.certs_d().join("192.168.6.1_5000_").exists());
     assert!(
         paths
             .certs_d()
-            .join("192.168.6.9:5000/hosts.toml")
+            .join("192.168.6.9_5000_/hosts.toml")
             .is_file()
     );
     let mut longer = settings("192.168.6.9");
@@ -278,6 +278,68 @@ fn without_a_registry_only_registries_yaml_is_written_and_old_registry_configs_g
     assert!(again.written.is_empty() && again.removed.is_empty());
 }
 
+/// A registry's directory under certs.d is containerd's own name for it (`HOST_PORT_`,
+/// which containerd looks for first), so no name under the output holds a `:`; what an
+/// IPv6 address leaves is stored escaped, and maps back to the name the file says.
+#[test]
+fn certs_d_names_are_containerds_and_hold_no_colon() {
+    for (registry, node, stored) in [
+        ("docker.io", "docker.io", "docker.io"),
+        ("192.168.6.1:5000", "192.168.6.1_5000_", "192.168.6.1_5000_"),
+        (
+            "registry.example:443",
+            "registry.example_443_",
+            "registry.example_443_",
+        ),
+        ("[fd00::1]:5000", "[fd00::1]_5000_", "[fd00%3A%3A1]_5000_"),
+        ("[fd00::1]", "[fd00::1]", "[fd00%3A%3A1]"),
+    ] {
+        assert_eq!(hosts_toml::node_dir(registry), node, "{registry}");
+        assert_eq!(hosts_toml::stored_dir(registry), stored, "{registry}");
+        assert_eq!(
+            crate::outpath::from_portable(stored).as_deref(),
+            Some(node),
+            "{registry}"
+        );
+    }
+    let s = settings("192.168.6.1");
+    let names: Vec<String> = hosts_toml::render_all(&s)
+        .into_iter()
+        .map(|(dir, _)| dir)
+        .collect();
+    assert!(
+        names.contains(&"192.168.6.1_5000_".to_string()),
+        "{names:?}"
+    );
+    assert!(names.iter().all(|n| !n.contains(':')), "{names:?}");
+}
+
+/// An output an earlier version wrote holds `certs.d/HOST:PORT/`: the build replaces it by
+/// `certs.d/HOST_PORT_/` (containerd would read both, the new one first).
+#[test]
+fn an_earlier_colon_named_certs_d_directory_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = PkiPaths {
+        out: dir.path().to_path_buf(),
+    };
+    let old = paths.certs_d().join("192.168.6.1:5000");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(
+        old.join("hosts.toml"),
+        format!("{}# Install as ...\n", hosts_toml::HEADER),
+    )
+    .unwrap();
+    let report = run(&settings("192.168.6.1"), dir.path());
+    assert!(report.removed.contains(&old), "{:?}", report.removed);
+    assert!(!old.exists());
+    assert!(
+        paths
+            .certs_d()
+            .join("192.168.6.1_5000_/hosts.toml")
+            .is_file()
+    );
+}
+
 /// containerd 1.6 and 1.7 refuse a hosts.toml without a `[host."..."]` table (the
 /// registry's own file once had only `server` and `ca`); every file has one, with the CA.
 #[test]
@@ -286,7 +348,7 @@ fn hosts_toml_has_a_host_table_for_the_registry_itself_and_for_upstreams() {
     assert_eq!(
         hosts_toml::render(&s, "192.168.6.1:5000"),
         "# containerd registry host configuration written by seedforge.\n\
-         # Install as /etc/containerd/certs.d/192.168.6.1:5000/hosts.toml.\n\
+         # Install as /etc/containerd/certs.d/192.168.6.1_5000_/hosts.toml (containerd's name for 192.168.6.1:5000).\n\
          server = \"https://192.168.6.1:5000\"\n\
          ca = \"/etc/rancher/k3s/ca.crt\"\n\
          \n\

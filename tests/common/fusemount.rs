@@ -1,5 +1,5 @@
 //! A FUSE file system mounted for one test (disorderfs or bindfs over a folder, fusefat over
-//! a FAT image): the foreign file systems an output lands on from WSL or on a USB stick, run
+//! a FAT image, exfat-fuse over an exFAT image): the foreign file systems an output lands on from WSL or on a USB stick, run
 //! in user space so no kernel driver is needed. Unmounted (by `fusermount -u`) however the
 //! test ends.
 
@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// A mounted FUSE file system; unmounted when dropped.
 pub struct FuseMount {
     point: PathBuf,
+    /// The loop device the image is attached to (exfat-fuse run as root mounts only a
+    /// block device), detached after the unmount.
+    loop_device: Option<String>,
 }
 
 impl FuseMount {
@@ -57,6 +60,39 @@ impl FuseMount {
         )
     }
 
+    /// An exFAT file system (a USB stick's) of `mib` MiB in the image file `image`, attached
+    /// to a loop device and mounted with exfat-fuse at `point`; needs root. `None` as for
+    /// [`FuseMount::disorderfs`].
+    pub fn exfat(image: &Path, mib: u64, point: &Path) -> Option<FuseMount> {
+        for tool in ["mkfs.exfat", "mount.exfat-fuse", "losetup", "umount"] {
+            if !require_tool(tool) {
+                return None;
+            }
+        }
+        fs::File::create(image).unwrap().set_len(mib << 20).unwrap();
+        Cmd::new("mkfs.exfat").arg(image).run();
+        let attached = Cmd::new("losetup")
+            .args(["--find", "--show"])
+            .arg(image)
+            .any_status()
+            .run();
+        if attached.code != Some(0) {
+            eprintln!("SKIP: no loop device here: {}", attached.stderr.trim());
+            return None;
+        }
+        let device = attached.stdout.trim().to_string();
+        let mut mounted = mount(Cmd::new("mount.exfat-fuse").arg(&device).arg(point), point);
+        match &mut mounted {
+            Some(m) => m.loop_device = Some(device),
+            None => {
+                let _ = std::process::Command::new("losetup")
+                    .args(["-d", &device])
+                    .status();
+            }
+        }
+        mounted
+    }
+
     /// The mount point.
     pub fn path(&self) -> &Path {
         &self.point
@@ -77,14 +113,25 @@ fn mount(cmd: Cmd, point: &Path) -> Option<FuseMount> {
     }
     Some(FuseMount {
         point: point.to_path_buf(),
+        loop_device: None,
     })
 }
 
 impl Drop for FuseMount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("fusermount")
-            .arg("-u")
+        let Some(device) = &self.loop_device else {
+            let _ = std::process::Command::new("fusermount")
+                .arg("-u")
+                .arg(&self.point)
+                .status();
+            return;
+        };
+        // A `fuseblk` mount is root's: `umount`, then the loop device can go.
+        let _ = std::process::Command::new("umount")
             .arg(&self.point)
+            .status();
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", device])
             .status();
     }
 }
