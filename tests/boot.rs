@@ -339,7 +339,17 @@ struct Lab {
     dir: tempfile::TempDir,
     /// A scenario's changes to the config (`seeds:`, `cluster:` settings).
     edit: fn(String) -> String,
+    /// The Helm repository the config's chart comes from (files served on 127.0.0.1).
+    repo: common::debs::HttpServer,
 }
+
+/// The chart the lab installs on its server, as the repository serves it.
+fn lab_chart() -> Vec<u8> {
+    common::charts::chart_tgz("demo-app", "1.2.3", common::charts::VALUES)
+}
+
+/// A manifest the config's `manifests:` carries to the server.
+const LAB_MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: boot-settings\n  namespace: default\ndata:\n  greeting: hello\n";
 
 impl Lab {
     fn new(machine: &Machine) -> Lab {
@@ -371,7 +381,24 @@ impl Lab {
             machine.image.display()
         );
         fs::write(lab.join("node-status"), status).unwrap();
-        let lab = Lab { dir, edit };
+        // A Helm HTTP repository with one chart, a values file for it, and a manifest.
+        let repo = lab.join("repo");
+        fs::create_dir_all(repo.join("charts")).unwrap();
+        let chart = lab_chart();
+        fs::write(repo.join("charts/demo-app-1.2.3.tgz"), &chart).unwrap();
+        fs::write(
+            repo.join("index.yaml"),
+            format!(
+                "apiVersion: v1\nentries:\n  demo-app:\n    - apiVersion: v2\n      name: demo-app\n      version: 1.2.3\n      digest: {}\n      urls:\n        - charts/demo-app-1.2.3.tgz\n",
+                sha256_bytes(&chart)
+            ),
+        )
+        .unwrap();
+        fs::write(lab.join("values.yaml"), "replicaCount: 2\n").unwrap();
+        fs::create_dir_all(lab.join("manifests")).unwrap();
+        fs::write(lab.join("manifests/boot-settings.yaml"), LAB_MANIFEST).unwrap();
+        let repo = common::debs::HttpServer::start(&repo);
+        let lab = Lab { dir, edit, repo };
         lab.set_standin("");
         lab
     }
@@ -402,11 +429,12 @@ impl Lab {
         fs::write(
             self.path().join("seedforge.yaml"),
             format!(
-                "{}\nfiles:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\npackages:\n{}{}",
+                "{}\nfiles:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n\npackages:\n{}{}\ncharts:\n  - name: demo\n    repo: {}\n    chart: demo-app\n    version: 1.2.3\n    namespace: apps\n    values: values.yaml\n\nmanifests:\n  - manifests/\n",
                 (self.edit)(config),
                 sha256_bytes(standin.as_bytes()),
                 bundle("onig", "libonig5"),
                 bundle("jq", "jq"),
+                self.repo.url,
             ),
         )
         .unwrap();
@@ -552,6 +580,7 @@ fn a_nodes_whole_life_on_booted_machines() {
         "{agents}\n{}",
         diagnostics(&server, &s_console)
     );
+    charts_on_the_server_only(&lab, &server, &s_console, &agent);
 
     // --- life: one disk, boot after boot.
     let good = lab.keep_seed("boot-server", "good.iso");
@@ -862,6 +891,7 @@ fn shared_payload_nodes_join_from_two_cdroms() {
         "{agents}\n{}",
         diagnostics(&server, &s_console)
     );
+    charts_on_the_server_only(&lab, &server, &s_console, &agent);
 
     // A newer build's seed with the old payload ISO: refused, nothing installed, the
     // applied payload stays.
@@ -903,5 +933,41 @@ fn shared_payload_nodes_join_from_two_cdroms() {
     eprintln!(
         "boot time: shared payload, stale payload medium: {:.0} s",
         stale_took.as_secs_f64()
+    );
+}
+
+/// Charts and manifests: on the server, in k3s's folders when the k3s unit started (the
+/// stand-in hashed what it found at start), with the bytes the build wrote, the chart's
+/// those of the repository's digest; the agent has none of them.
+fn charts_on_the_server_only(lab: &Lab, server: &Path, s_console: &Path, agent: &Path) {
+    let server_files = read(server, "/var/lib/k3s-standin/server-files").unwrap_or_default();
+    let out = lab.path().join("out");
+    let helmchart = fs::read(out.join("charts/demo.yaml")).unwrap();
+    for (sha, path) in [
+        (sha256_bytes(&lab_chart()), "static/charts/demo.tgz"),
+        (sha256_bytes(&helmchart), "manifests/demo.yaml"),
+        (
+            sha256_bytes(LAB_MANIFEST.as_bytes()),
+            "manifests/boot-settings.yaml",
+        ),
+    ] {
+        assert!(
+            server_files.contains(&format!("{sha}  {path}\n")),
+            "{path} ({sha}) at k3s's start: {server_files}\n{}",
+            diagnostics(server, s_console)
+        );
+    }
+    let helmchart = String::from_utf8(helmchart).unwrap();
+    assert!(helmchart.contains("kind: HelmChart"), "{helmchart}");
+    for path in [
+        "/var/lib/rancher/k3s/server/static/charts/demo.tgz",
+        "/var/lib/rancher/k3s/server/manifests/demo.yaml",
+        "/var/lib/rancher/k3s/server/manifests/boot-settings.yaml",
+    ] {
+        assert!(!exists(agent, path), "the agent has {path}");
+    }
+    assert!(
+        read(agent, "/var/lib/k3s-standin/server-files").is_none(),
+        "the agent's k3s recorded server files"
     );
 }

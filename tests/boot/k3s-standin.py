@@ -2,8 +2,9 @@
 """A stand-in for the k3s binary on a booted test node (given to seedforge through files:
 as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernetes:
 
-- records how it was started (argv, its config with the token redacted, registries.yaml)
-  under /var/lib/k3s-standin/;
+- records how it was started (argv, its config with the token redacted, registries.yaml,
+  and on a server the sha256 of every chart and manifest k3s would read at start) under
+  /var/lib/k3s-standin/;
 - imports the airgap archives from /var/lib/rancher/k3s/agent/images into containerd
   (namespace k8s.io), as k3s does at start;
 - `k3s server`: listens on 6443, tells systemd it is ready (Type=notify), and records the
@@ -12,6 +13,7 @@ as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernete
 """
 
 import datetime
+import hashlib
 import os
 import socket
 import subprocess
@@ -72,6 +74,30 @@ def record_start(role):
     except OSError:
         write("registries.yaml", "")
     write("role", role + "\n")
+    if role == "server":
+        write("server-files", server_files())
+
+
+SERVER = "/var/lib/rancher/k3s/server"
+
+
+def server_files():
+    """`sha256  PATH` of each file k3s reads at start from its static charts and
+    manifests folders, PATH relative to the server folder, sorted."""
+    lines = []
+    for sub in ("static/charts", "manifests"):
+        folder = os.path.join(SERVER, sub)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+                lines.append(f"{digest}  {sub}/{name}")
+    return "".join(line + "\n" for line in lines)
 
 
 def ctr(*args, stdin=None):

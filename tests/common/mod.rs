@@ -10,6 +10,7 @@
 //!   large-image generator [`write_oci_image`].
 //! - `containerd`: a private containerd and `ctr images mount` ([`Containerd`]).
 //! - [`fusemount`]: a FUSE file system (disorderfs, bindfs, fusefat) mounted for one test.
+//! - [`charts`]: a deterministic Helm chart archive ([`charts::chart_tgz`]).
 //! - [`registry`], [`token`], [`proxy`], [`misbehave`], [`debs`], [`pki`], [`iso`]: the
 //!   servers and judges of one area each (a real registry on 127.0.0.1 and its token
 //!   service, proxies, misbehaving servers, .deb repositories, certificates, ISO readers).
@@ -33,6 +34,7 @@ mod tree;
 #[allow(unused_imports)]
 pub use {bin::*, containerd::*, lab::*, oci::*, tree::*};
 
+pub mod charts;
 pub mod debs;
 pub mod fusemount;
 pub mod iso;
