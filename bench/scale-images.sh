@@ -28,7 +28,8 @@
 # The page cache stays warm (the inputs are re-read from memory, as on a build machine).
 #
 # Environment: REG_SIZES ("100 1000 3000"), DISK_SIZES ("1000 10000 30000"), PARTS
-# ("registry disk"), RUNS (1; medians when more), BOUND (600 s per command), CONCURRENCY
+# ("registry disk"), RUNS (1; medians when more), BOUND (600 s per command; SETUP_BOUND,
+# 1800 s, for generating and pushing the images), CONCURRENCY
 # (4), SKOPEO (1: the skopeo loop at the smallest registry size; 0: none), SEEDFORGE (the
 # binary; default: this checkout's release build, built now), RESULTS (a folder for the raw
 # times, error output and summary.md; default a new one in TMPDIR), TMPDIR.
@@ -40,6 +41,7 @@ DISK_SIZES=${DISK_SIZES:-1000 10000 30000}
 PARTS=${PARTS:-registry disk}
 RUNS=${RUNS:-1}
 BOUND=${BOUND:-600}
+SETUP_BOUND=${SETUP_BOUND:-1800}
 CONCURRENCY=${CONCURRENCY:-4}
 SKOPEO=${SKOPEO:-1}
 TMP=${TMPDIR:-/tmp}
@@ -76,20 +78,28 @@ TSV=$RESULTS/times.tsv
 printf 'group\tsize\top\trun\twall_s\tmax_rss_kib\tuser_s\tsys_s\tstatus\n' >"$TSV"
 declare -A OVER=()
 RUN=0
+# LAST: the status of the last measure; measure NEEDS=STATUS runs only when STATUS is ok
+# (a warm mirror after a cold one that did not finish would be another cold one).
+LAST=ok
 
 # measure GROUP SIZE OP CMD...: runs CMD once, bounded, and adds a row to times.tsv. Its
 # stderr goes to RESULTS/GROUP-SIZE-OP.err.
 measure() {
   local group=$1 size=$2 op=$3 rc=0 status=ok line
   shift 3
-  local key="$group|$op" err
+  local key="$group|$op" err limit=${LIMIT:-$BOUND}
   err=$RESULTS/$group-$size-${op//[^A-Za-z0-9+-]/_}.err
   if [ -n "${OVER[$key]:-}" ]; then
     printf '%s\t%s\t%s\t%s\t\t\t\t\tskipped\n' "$group" "$size" "$op" "$RUN" >>"$TSV"
+    LAST=skipped
+    return 0
+  fi
+  if [ "${NEEDS:-ok}" != ok ]; then
+    printf '%s\t%s\t%s\t%s\t\t\t\t\tnot run (what it needs did not finish)\n' "$group" "$size" "$op" "$RUN" >>"$TSV"
     return 0
   fi
   sync
-  timeout -k 10 "$BOUND" /usr/bin/time -f '%e\t%M\t%U\t%S' -o "$WORK/time.out" "$@" \
+  timeout -k 10 "$limit" /usr/bin/time -f '%e\t%M\t%U\t%S' -o "$WORK/time.out" "$@" \
     >/dev/null 2>"$err" || rc=$?
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     status=over
@@ -100,6 +110,7 @@ measure() {
     line=$(tail -n 1 "$WORK/time.out")
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$size" "$op" "$RUN" "$line" "$status" >>"$TSV"
+  LAST=$status
   printf '   %-34s %6s images: %s\n' "$op" "$size" "${line%%$'\t'*} s, $status" >&2
   [ "$status" = ok ] || [ "$status" = over ] || { echo "   stderr:" >&2; head -c 2000 "$err" >&2; }
 }
@@ -129,7 +140,7 @@ registry_part() {
   # shellcheck disable=SC2086
   smallest_n=$(smallest $REG_SIZES)
   log "generate $((max + 1)) images"
-  timeout "$BOUND" python3 "$GEN" "$set" --images $((max + 1))
+  timeout "$SETUP_BOUND" python3 "$GEN" "$set" --images $((max + 1))
 
   local port host
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -151,7 +162,7 @@ YML
 
   log "push $((max + 1)) images into $host"
   RUN=0
-  measure setup "$((max + 1))" "push (load the registry)" \
+  LIMIT=$SETUP_BOUND measure setup "$((max + 1))" "push (load the registry)" \
     "$SF" -q push --layout "$set" --registry "$host" --plain-http "$host" --concurrency "$CONCURRENCY"
   grep -q $'\tok$' <(tail -n 1 "$TSV") || die "seedforge push failed; see $RESULTS"
 
@@ -165,11 +176,12 @@ YML
       rm -rf "$d/out" "$d/airgap.tar"
       local mirror=("$SF" -q mirror --layout "$d/out" --plain-http "$host" --concurrency "$CONCURRENCY")
       measure registry "$n" "mirror cold" "${mirror[@]}" --images "$d/images.txt"
-      measure registry "$n" "mirror warm" "${mirror[@]}" --images "$d/images.txt"
-      measure registry "$n" "verify" "$SF" -q verify "$d/out"
-      measure registry "$n" "gc" "$SF" -q gc "$d/out"
-      measure registry "$n" "airgap" "$SF" -q airgap --layout "$d/out" --out "$d/airgap.tar"
-      measure registry "$n" "+1 image (warm)" "${mirror[@]}" --images "$d/images+1.txt"
+      local cold=$LAST
+      NEEDS=$cold measure registry "$n" "mirror warm" "${mirror[@]}" --images "$d/images.txt"
+      NEEDS=$cold measure registry "$n" "verify" "$SF" -q verify "$d/out"
+      NEEDS=$cold measure registry "$n" "gc" "$SF" -q gc "$d/out"
+      NEEDS=$cold measure registry "$n" "airgap" "$SF" -q airgap --layout "$d/out" --out "$d/airgap.tar"
+      NEEDS=$cold measure registry "$n" "+1 image (warm)" "${mirror[@]}" --images "$d/images+1.txt"
       if [ "$SKOPEO" != 0 ] && [ "$n" = "$smallest_n" ]; then
         rm -rf "$d/skopeo"
         # shellcheck disable=SC2016 # expanded by the inner bash
@@ -216,9 +228,10 @@ output: out
 source_date_epoch: 1700000000
 YML
       measure registry "$n" "build cold (reference)" "$SF" -q build --config "$b/seedforge.yaml"
-      measure registry "$n" "plan" "$SF" -q plan --config "$b/seedforge.yaml"
-      measure registry "$n" "build no-op" "$SF" -q build --config "$b/seedforge.yaml"
-      measure registry "$n" "build no-op --offline" "$SF" -q build --offline --config "$b/seedforge.yaml"
+      cold=$LAST
+      NEEDS=$cold measure registry "$n" "plan" "$SF" -q plan --config "$b/seedforge.yaml"
+      NEEDS=$cold measure registry "$n" "build no-op" "$SF" -q build --config "$b/seedforge.yaml"
+      NEEDS=$cold measure registry "$n" "build no-op --offline" "$SF" -q build --offline --config "$b/seedforge.yaml"
     done
     rm -rf "$d"
   done
@@ -230,12 +243,12 @@ YML
 
 # ---------------------------------------------------------------- disk
 disk_part() {
-  local n kind d
+  local n kind d oci_cold=ok
   for n in $DISK_SIZES; do
     d=$WORK/disk-$n
     log "disk: generate $n images (layout, oci-archive, docker-archive)"
     RUN=0
-    measure setup "$n" "generate (make-scale-set.py)" \
+    LIMIT=$SETUP_BOUND measure setup "$n" "generate (make-scale-set.py)" \
       python3 "$GEN" "$d/layout" --images "$n" --oci-archive "$d/oci.tar" --docker-archive "$d/docker.tar"
     grep -q $'\tok$' <(tail -n 1 "$TSV") || die "make-scale-set.py failed; see $RESULTS"
     list "$d/oci.txt" "$n" oci "$d/layout"
@@ -246,13 +259,14 @@ disk_part() {
       for kind in oci oci-archive docker-archive; do
         rm -rf "$d/out-$kind"
         measure disk "$n" "mirror cold ($kind:)" "$SF" -q mirror --images "$d/$kind.txt" --layout "$d/out-$kind"
-        measure disk "$n" "mirror warm ($kind:)" "$SF" -q mirror --images "$d/$kind.txt" --layout "$d/out-$kind"
+        [ "$kind" = oci ] && oci_cold=$LAST
+        NEEDS=$LAST measure disk "$n" "mirror warm ($kind:)" "$SF" -q mirror --images "$d/$kind.txt" --layout "$d/out-$kind"
         [ "$kind" = oci ] || rm -rf "$d/out-$kind"
       done
       rm -f "$d/airgap.tar"
-      measure disk "$n" "verify" "$SF" -q verify "$d/out-oci"
-      measure disk "$n" "gc" "$SF" -q gc "$d/out-oci"
-      measure disk "$n" "airgap" "$SF" -q airgap --layout "$d/out-oci" --out "$d/airgap.tar"
+      NEEDS=$oci_cold measure disk "$n" "verify" "$SF" -q verify "$d/out-oci"
+      NEEDS=$oci_cold measure disk "$n" "gc" "$SF" -q gc "$d/out-oci"
+      NEEDS=$oci_cold measure disk "$n" "airgap" "$SF" -q airgap --layout "$d/out-oci" --out "$d/airgap.tar"
     done
     rm -rf "$d"
   done
@@ -328,8 +342,12 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
                 ratio = a["wall"] / b["wall"]
                 verdict = "—" if info else ("met" if ratio <= limit else "**not met**")
                 line += f" {ratio:.2f}x | {verdict} |"
+            elif info:
+                verdict = "—"
+            elif "over" in (a["status"], b["status"]) or "skipped" in (a["status"], b["status"]):
+                verdict = "**not met** (over the bound)"
             else:
-                verdict = "—" if info or a["status"] == "not run" else "**not met**"
+                verdict = "not measured (" + (a if a["status"] != "ok" else b)["status"] + ")"
                 line += f" — | {verdict} |"
             if not info:
                 checks.append((f"{group} {op}: {hi}/{lo} at most {limit:.1f}x", verdict))
