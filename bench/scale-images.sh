@@ -111,7 +111,11 @@ measure() {
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$size" "$op" "$RUN" "$line" "$status" >>"$TSV"
   LAST=$status
-  printf '   %-34s %6s images: %s\n' "$op" "$size" "${line%%$'\t'*} s, $status" >&2
+  if [ "$status" = over ]; then
+    printf '   %-34s %6s images: over the bound (%s s)\n' "$op" "$size" "$limit" >&2
+  else
+    printf '   %-34s %6s images: %s\n' "$op" "$size" "${line%%$'\t'*} s, $status" >&2
+  fi
   [ "$status" = ok ] || [ "$status" = over ] || { echo "   stderr:" >&2; head -c 2000 "$err" >&2; }
 }
 
@@ -347,7 +351,8 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
             elif "over" in (a["status"], b["status"]) or "skipped" in (a["status"], b["status"]):
                 verdict = "**not met** (over the bound)"
             else:
-                verdict = "not measured (" + (a if a["status"] != "ok" else b)["status"] + ")"
+                verdict = "not measured"
+            if not (a["status"] == "ok" and b["status"] == "ok"):
                 line += f" — | {verdict} |"
             if not info:
                 checks.append((f"{group} {op}: {hi}/{lo} at most {limit:.1f}x", verdict))
