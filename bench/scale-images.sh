@@ -63,6 +63,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Stopped (timeout, ^C): the EXIT trap still stops the registry and removes WORK.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 if [ -n "${SEEDFORGE:-}" ]; then
   SF=$SEEDFORGE
@@ -334,9 +337,9 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
     limit = 1.2 * hi / lo if lo else None
     head = "| operation | " + " | ".join(f"{s:,} images" for s in sizes) + " |"
     if lo:
-        head += f" {hi}/{lo} | linear (≤{limit:.1f}x) |"
+        head += f" {hi}/{lo} | CPU {hi}/{lo} | linear (≤{limit:.1f}x) |"
     out.append(head)
-    out.append("|---" * (len(sizes) + 1 + (2 if lo else 0)) + "|")
+    out.append("|---" * (len(sizes) + 1 + (3 if lo else 0)) + "|")
     for op in ops:
         line = f"| {op} | " + " | ".join(fmt(data[(op, s)]) for s in sizes) + " |"
         info = "reference" in op or "peer" in op
@@ -345,7 +348,8 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
             if a["status"] == "ok" and b["status"] == "ok":
                 ratio = a["wall"] / b["wall"]
                 verdict = "—" if info else ("met" if ratio <= limit else "**not met**")
-                line += f" {ratio:.2f}x | {verdict} |"
+                cpu = f"{a['cpu'] / b['cpu']:.2f}x" if b["cpu"] > 0 else "—"
+                line += f" {ratio:.2f}x | {cpu} | {verdict} |"
             elif info:
                 verdict = "—"
             elif "over" in (a["status"], b["status"]) or "skipped" in (a["status"], b["status"]):
@@ -353,7 +357,7 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
             else:
                 verdict = "not measured"
             if not (a["status"] == "ok" and b["status"] == "ok"):
-                line += f" — | {verdict} |"
+                line += f" — | — | {verdict} |"
             if not info:
                 checks.append((f"{group} {op}: {hi}/{lo} at most {limit:.1f}x", verdict))
         out.append(line)
@@ -388,6 +392,8 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
                            f"{1000 * m['wall'] / s:.1f} ms per image ({p['wall'] / m['wall']:.1f}x faster).\n")
 
 print("\n".join(out))
+print("Cells: wall time (user + system CPU, peak RSS). The checks use wall time; the CPU ratio"
+      " is the steadier sign for operations of a fraction of a second.\n")
 if checks:
     print("### Done when\n")
     print("| check | result |\n|---|---|")
