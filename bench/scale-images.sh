@@ -2,7 +2,7 @@
 # How seedforge's image operations grow with the number of images: thousands of small
 # synthetic images in a registry on 127.0.0.1 and in the three local source kinds.
 #
-#   bench/scale-images.sh                                  # full sizes: about an hour or more
+#   bench/scale-images.sh                                  # full sizes: 30-60 min on 2 cores
 #   REG_SIZES="20 60" DISK_SIZES="100 300" bench/scale-images.sh   # smoke run, ~2 minutes
 #   PARTS=disk DISK_SIZES="1000 3000" SEEDFORGE=/path/to/seedforge bench/scale-images.sh
 #
@@ -27,7 +27,8 @@
 # and system CPU). An operation over the bound is recorded so and not run at larger sizes.
 # The page cache stays warm (the inputs are re-read from memory, as on a build machine).
 #
-# Environment: REG_SIZES ("100 1000 3000"), DISK_SIZES ("1000 10000 30000"), PARTS
+# Environment: REG_SIZES ("100 1000 3000"), DISK_SIZES ("1000 3000 10000 30000"; ratios are
+# taken between the last two sizes, 3,000 is there for the peak RSS target), PARTS
 # ("registry disk"), RUNS (1; medians when more), BOUND (600 s per command; SETUP_BOUND,
 # 1800 s, for generating and pushing the images), CONCURRENCY
 # (4), SKOPEO (1: the skopeo loop at the smallest registry size; 0: none), SEEDFORGE (the
@@ -37,7 +38,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REG_SIZES=${REG_SIZES:-100 1000 3000}
-DISK_SIZES=${DISK_SIZES:-1000 10000 30000}
+DISK_SIZES=${DISK_SIZES:-1000 3000 10000 30000}
 PARTS=${PARTS:-registry disk}
 RUNS=${RUNS:-1}
 BOUND=${BOUND:-600}
