@@ -19,8 +19,9 @@
 #             build folder (one server node, the packaged components disabled, the list as
 #             `images.lists` with its first two images named as k3s's pause and helm
 #             controller images, the registry as an `insecure` `registries:` entry): build
-#             cold, plan, no-op build, no-op build --offline; at the smallest size also a skopeo loop (one `skopeo copy` per image
-#             into one oci: layout, then sync) against seedforge's cold mirror
+#             cold, plan, no-op build, no-op build --offline; at the smallest size also a
+#             skopeo loop (one `skopeo copy` per image into one oci: layout, then sync)
+#             against seedforge's cold mirror
 #   disk      mirror cold and warm from oci:, oci-archive: and docker-archive:, then verify,
 #             gc and airgap of the layout mirrored from oci:
 # Each command runs after a `sync` under `timeout BOUND` and GNU time (wall, peak RSS, user
@@ -30,8 +31,7 @@
 # Environment: REG_SIZES ("100 1000 3000"), DISK_SIZES ("1000 3000 10000 30000"; ratios are
 # taken between the last two sizes, 3,000 is there for the peak RSS target), PARTS
 # ("registry disk"), RUNS (1; medians when more), BOUND (600 s per command; SETUP_BOUND,
-# 1800 s, for generating and pushing the images), CONCURRENCY
-# (4), SKOPEO (1: the skopeo loop at the smallest registry size; 0: none), SEEDFORGE (the
+# 1800 s, for generating and pushing the images), CONCURRENCY (4), SKOPEO (1: the skopeo loop at the smallest registry size; 0: none), SEEDFORGE (the
 # binary; default: this checkout's release build, built now), RESULTS (a folder for the raw
 # times, error output and summary.md; default a new one in TMPDIR), TMPDIR.
 set -euo pipefail
