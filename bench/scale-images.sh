@@ -347,7 +347,8 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
         if lo:
             a, b = data[(op, hi)], data[(op, lo)]
             if a["status"] == "ok" and b["status"] == "ok":
-                ratio = a["wall"] / b["wall"]
+                # GNU time counts in hundredths: a 0.00 s run counts as 0.01 s.
+                ratio = max(a["wall"], 0.01) / max(b["wall"], 0.01)
                 verdict = "—" if info else ("met" if ratio <= limit else "**not met**")
                 cpu = f"{a['cpu'] / b['cpu']:.2f}x" if b["cpu"] > 0 else "—"
                 line += f" {ratio:.2f}x | {cpu} | {verdict} |"
@@ -377,7 +378,7 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
     if group == "registry":
         cold, warm = data[("mirror cold", hi)], data[("mirror warm", hi)]
         if cold["status"] == "ok" and warm["status"] == "ok":
-            pct = 100 * warm["wall"] / cold["wall"]
+            pct = 100 * warm["wall"] / max(cold["wall"], 0.01)
             checks.append((f"registry: warm mirror of {hi:,} at most 25% of the cold one ({pct:.0f}%)",
                            "met" if pct <= 25 else "**not met**"))
         for op, lim in [("build no-op", 3.0), ("build no-op --offline", 0.5)]:
@@ -390,7 +391,7 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
             p, m = data[("skopeo loop, cold (peer)", s)], data[("mirror cold", s)]
             if m["status"] == "ok":
                 out.append(f"skopeo loop at {s} images: {1000 * p['wall'] / s:.1f} ms per image, seedforge "
-                           f"{1000 * m['wall'] / s:.1f} ms per image ({p['wall'] / m['wall']:.1f}x faster).\n")
+                           f"{1000 * m['wall'] / s:.1f} ms per image ({p['wall'] / max(m['wall'], 0.01):.1f}x faster).\n")
 
 print("\n".join(out))
 print("Cells: wall time (user + system CPU, peak RSS). The checks use wall time; the CPU ratio"
