@@ -145,18 +145,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
         );
     }
     let host_port = authority;
-    if host_port.is_empty() {
-        return Err("the URL names no host".into());
-    }
-    let port = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':')),
-        None => host_port.split_once(':').map(|(_, p)| p),
-    };
-    if let Some(port) = port
-        && !port.parse::<u16>().is_ok_and(|p| p != 0)
-    {
-        return Err(format!("the URL's port {port:?} is not a port (1-65535)"));
-    }
+    crate::net::check_host_port(host_port)?;
     if rest.contains(['?', '#']) {
         return Err("a repository URL has no query or fragment".into());
     }

@@ -99,19 +99,7 @@ pub(super) fn check_url(url: &str, file: bool) -> Result<(), String> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     // Credentials are never quoted back: they may be a password.
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_port.is_empty() {
-        return Err("the URL names no host".into());
-    }
-    let port = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':')),
-        None => host_port.split_once(':').map(|(_, p)| p),
-    };
-    if let Some(port) = port
-        && !port.parse::<u16>().is_ok_and(|p| p != 0)
-    {
-        return Err(format!("the URL's port {port:?} is not a port (1-65535)"));
-    }
-    Ok(())
+    crate::net::check_host_port(host_port)
 }
 
 #[cfg(test)]

@@ -271,6 +271,24 @@ impl Net {
     }
 }
 
+/// Checks a URL's `HOST[:PORT]` (`[V6]:PORT` too): a host is named, and a port, if given,
+/// is one (1-65535). The reason, for the caller to attach the URL to.
+pub fn check_host_port(host_port: &str) -> Result<(), String> {
+    if host_port.is_empty() {
+        return Err("the URL names no host".into());
+    }
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':')),
+        None => host_port.split_once(':').map(|(_, p)| p),
+    };
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p != 0)
+    {
+        return Err(format!("the URL's port {port:?} is not a port (1-65535)"));
+    }
+    Ok(())
+}
+
 /// The key [`Net::client`] and [`NetSettings::host_ca_files`] use for a URL: its host,
 /// with the port when the URL names one.
 pub fn host_key(url: &reqwest::Url) -> String {
