@@ -18,15 +18,6 @@ fn base_file(dir: &Path) -> std::path::PathBuf {
     base
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn a_bundle_name_that_is_not_a_plain_word_exits_2_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -63,12 +54,16 @@ fn a_bundle_name_that_is_not_a_plain_word_exits_2_and_writes_nothing() {
     let run = debs("q'q.tar.gz").expect(2).run();
     assert!(run.stderr.contains("--out"), "{}", run.stderr);
     assert!(run.stderr.contains("\"q'q\""), "{}", run.stderr);
-    assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
+    assert!(
+        common::names_in(&out_dir).is_empty(),
+        "{:?}",
+        common::names_in(&out_dir)
+    );
     // Ordinary names, with the characters the rule allows, still build.
     debs("ops.tar.gz").args(["--name", "Ops_1.2+x-y"]).run();
     // The bundle, and the record of what it was written from.
     assert_eq!(
-        entries(&out_dir),
+        common::names_in(&out_dir),
         [".ops.tar.gz.seedforge.json", "ops.tar.gz"]
     );
 }
@@ -145,6 +140,6 @@ fn a_filename_leading_out_of_the_repository_is_refused() {
             );
         }
         assert!(!out.exists());
-        assert_eq!(entries(tmp.path()), ["base.txt", "srv"]);
+        assert_eq!(common::names_in(tmp.path()), ["base.txt", "srv"]);
     }
 }

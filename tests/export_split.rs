@@ -50,15 +50,6 @@ fn lab_exporting_to(export: &str, split: &str) -> Lab {
     lab
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn dash(dir: &Path, args: &[&str]) -> Cmd {
     Cmd::new("dash").arg("join.sh").args(args).cwd(dir)
 }
@@ -76,7 +67,7 @@ fn isos_over_the_size_are_exported_in_parts_that_join_and_verify() {
         .json();
     let export = lab.lab_dir().join("export");
     let iso = lab.out_dir().join("iso");
-    let listed = names(&export);
+    let listed = common::names_in(&export);
     for node in NODES {
         let name = format!("seed-{node}.iso");
         assert!(
@@ -177,7 +168,11 @@ fn isos_over_the_size_are_exported_in_parts_that_join_and_verify() {
         failed.stderr
     );
     assert_eq!(fs::read(export.join(agent2)).unwrap(), before);
-    assert!(!names(&export).iter().any(|n| n.contains("join-tmp")));
+    assert!(
+        !common::names_in(&export)
+            .iter()
+            .any(|n| n.contains("join-tmp"))
+    );
     let bad = lab.seedforge().arg("verify").arg(&export).expect(1).run();
     assert!(
         bad.stderr.contains(&format!("BAD  {agent2}: its")),
@@ -222,7 +217,7 @@ fn a_new_part_size_replaces_the_old_parts_and_the_same_inputs_give_the_same_byte
     };
     build("2MiB");
     let export = lab.lab_dir().join("export");
-    let first: Vec<(String, Vec<u8>)> = names(&export)
+    let first: Vec<(String, Vec<u8>)> = common::names_in(&export)
         .into_iter()
         .map(|n| (n.clone(), fs::read(export.join(&n)).unwrap()))
         .collect();
@@ -234,11 +229,11 @@ fn a_new_part_size_replaces_the_old_parts_and_the_same_inputs_give_the_same_byte
     for (name, bytes) in &first {
         assert_eq!(&fs::read(export.join(name)).unwrap(), bytes, "{name}");
     }
-    assert_eq!(names(&export).len(), first.len());
+    assert_eq!(common::names_in(&export).len(), first.len());
     // Bigger parts: the old parts beyond the new count go, SHA256SUMS says what is there.
     let text = build("4MiB").stdout;
     assert!(text.contains("parts"), "{text}");
-    let now = names(&export);
+    let now = common::names_in(&export);
     for node in NODES {
         let name = format!("seed-{node}.iso");
         let size = fs::metadata(lab.out_dir().join("iso").join(&name))
@@ -258,7 +253,7 @@ fn a_new_part_size_replaces_the_old_parts_and_the_same_inputs_give_the_same_byte
     lab.seedforge().arg("verify").arg(&export).run();
     // Parts bigger than every ISO: the ISOs go whole again and their parts are removed.
     build("1GiB");
-    let now = names(&export);
+    let now = common::names_in(&export);
     assert!(now.iter().all(|n| !n.contains(".part")), "{now:?}");
     assert!(now.contains(&"seed-lab-agent1.iso".to_string()));
     lab.seedforge().arg("verify").arg(&export).run();
@@ -404,7 +399,7 @@ fn a_stick_that_fills_up_leaves_no_part_half_written() {
         .run();
     assert!(out.stderr.contains("Seeds"), "{}", out.stderr);
     let iso = lab.out_dir().join("iso");
-    let left = names(&export);
+    let left = common::names_in(&export);
     assert!(
         left.iter().all(|n| n.contains(".part")),
         "no temporary file and no sums written: {left:?}"

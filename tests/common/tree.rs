@@ -86,6 +86,16 @@ pub fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata, &Pa
     }
 }
 
+/// The names in `dir` (one level, temporary files included), sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Every regular file under `root` (absolute paths, sorted).
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
