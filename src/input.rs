@@ -164,6 +164,11 @@ fn describe(ft: std::fs::FileType) -> &'static str {
 /// Opens `path` for reading if it is a regular file (following symbolic links, as a
 /// user's input path may be one). Opening never blocks, even on a FIFO.
 pub fn open_regular(path: &Path) -> Result<File, InputError> {
+    open_regular_with_metadata(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], giving the open file's metadata as well.
+pub fn open_regular_with_metadata(path: &Path) -> Result<(File, std::fs::Metadata), InputError> {
     let io_err = |source| InputError::Io {
         path: path.to_path_buf(),
         source,
@@ -183,7 +188,7 @@ pub fn open_regular(path: &Path) -> Result<File, InputError> {
     }
     // Regular files never block; clear the flag anyway so reads behave as usual.
     rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty()).map_err(|e| io_err(e.into()))?;
-    Ok(file)
+    Ok((file, meta))
 }
 
 fn noctty() -> i32 {

@@ -34,6 +34,7 @@ pub mod render;
 pub mod report;
 pub mod seed;
 pub mod shell;
+pub mod suggest;
 pub mod util;
 pub mod version;
 pub mod vocab;

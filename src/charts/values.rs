@@ -289,33 +289,6 @@ fn simple_match(pattern: &str, key: &str) -> bool {
     }
 }
 
-/// The edit distance between two keys (Levenshtein, on characters).
-pub fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut last = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = last + usize::from(ca != *cb);
-            last = row[j + 1];
-            row[j + 1] = sub.min(row[j] + 1).min(last + 1);
-        }
-    }
-    row[b.len()]
-}
-
-/// Up to three of `known` closest to `key`, nearest first.
-fn closest<'a>(key: &str, known: &'a [String]) -> Vec<&'a str> {
-    let lower = key.to_ascii_lowercase();
-    let mut ranked: Vec<(usize, &str)> = known
-        .iter()
-        .map(|k| (distance(&lower, &k.to_ascii_lowercase()), k.as_str()))
-        .collect();
-    ranked.sort();
-    ranked.into_iter().take(3).map(|(_, k)| k).collect()
-}
-
 /// The chart's own values, as JSON (an empty `values.yaml` is an empty map).
 pub fn chart_values(chart: &str, files: &ChartFiles) -> Result<Value, ChartError> {
     if files.values.trim().is_empty() {
@@ -351,16 +324,17 @@ pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result
         }
         if let Err(u) = judge(Some(&values), schema.as_ref(), &key.path) {
             let at = key.path[..u.depth].join(".");
-            let near: Vec<String> = closest(&key.path[u.depth], &u.known)
-                .into_iter()
-                .map(|k| {
-                    if at.is_empty() {
-                        k.to_string()
-                    } else {
-                        format!("{at}.{k}")
-                    }
-                })
-                .collect();
+            let near: Vec<String> =
+                crate::suggest::closest(&key.path[u.depth], u.known.iter().map(String::as_str), 3)
+                    .into_iter()
+                    .map(|k| {
+                        if at.is_empty() {
+                            k.to_string()
+                        } else {
+                            format!("{at}.{k}")
+                        }
+                    })
+                    .collect();
             let hint = if near.is_empty() {
                 format!(
                     "{} has no keys there",
@@ -464,9 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn edit_distance_and_simple_patterns() {
-        assert_eq!(distance("adminPassword", "admin"), 8);
-        assert_eq!(distance("kitten", "sitting"), 3);
+    fn simple_patterns() {
         assert!(simple_match("^[a-z]+$", "anything"), "not simple: allowed");
         assert!(simple_match("^app\\.", "app.x"));
         assert!(!simple_match("^app\\.", "apps"));

@@ -297,6 +297,23 @@ impl Layout {
         Ok(out)
     }
 
+    /// The files in `blobs/sha256/` whose names are not in `keep` (hex digests), sorted:
+    /// one pass over the directory, a path made only for what is left over.
+    pub fn blobs_not_in(&self, keep: &std::collections::HashSet<&str>) -> Result<Vec<PathBuf>> {
+        let dir = self.root.join("blobs").join("sha256");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| OciError::io(&dir, e))? {
+            let entry = entry.map_err(|e| OciError::io(&dir, e))?;
+            let name = entry.file_name();
+            if name.to_str().is_some_and(|n| keep.contains(n)) {
+                continue;
+            }
+            out.push(entry.path());
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Temporary directories left by writers that are gone.
     pub fn stale_sessions(&self) -> Result<Vec<PathBuf>> {
         let tmp_root = self.root.join(PRIVATE_DIR).join("tmp");

@@ -12,7 +12,7 @@ use super::layout::Layout;
 use super::{OciError, Result};
 use crate::report::Reporter;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -89,11 +89,12 @@ impl VerifyReport {
     }
 }
 
-/// The reachable blob graph: for each digest, its size, whether it is a manifest, and the
-/// images that reach it.
+/// The reachable blob graph: for each digest, its size and the images that reach it.
 #[derive(Default)]
 struct Graph {
-    blobs: BTreeMap<Digest, Node>,
+    /// The images, in `index.json`'s order; nodes refer to them by position.
+    images: Vec<String>,
+    blobs: HashMap<Digest, Node>,
     problems: Vec<(Digest, BlobProblem)>,
     /// Manifests whose children could not be walked (missing, damaged, unparsable): what
     /// they reference is unknown, so nothing may be called unreferenced.
@@ -102,18 +103,25 @@ struct Graph {
 
 struct Node {
     size: u64,
-    images: BTreeSet<String>,
+    /// Positions in [`Graph::images`], ascending: images are walked one after another,
+    /// so a node met again by the image being walked has it last.
+    images: Vec<u32>,
 }
 
 impl Graph {
-    fn visit(&mut self, layout: &Layout, d: &Descriptor, image: &str, check_manifests: bool) {
-        let node = self.blobs.entry(d.digest.clone()).or_insert_with(|| Node {
-            size: d.size,
-            images: BTreeSet::new(),
-        });
-        if !node.images.insert(image.to_string()) {
+    fn visit(&mut self, layout: &Layout, d: &Descriptor, image: u32, check_manifests: bool) {
+        // A shared layer is met once per image: its key is copied only the first time.
+        let node = match self.blobs.get_mut(&d.digest) {
+            Some(node) => node,
+            None => self.blobs.entry(d.digest.clone()).or_insert(Node {
+                size: d.size,
+                images: Vec::new(),
+            }),
+        };
+        if node.images.last() == Some(&image) {
             return;
         }
+        node.images.push(image);
         if !is_manifest_type(&d.media_type) {
             return;
         }
@@ -157,29 +165,29 @@ impl Graph {
                 return;
             }
         };
-        let children: Vec<Descriptor> = match doc.kind(Some(&d.media_type)) {
-            Some(ManifestKind::Index) => doc.manifests.unwrap_or_default(),
-            Some(ManifestKind::Image) => doc.image_blobs().into_iter().cloned().collect(),
+        let children: Vec<&Descriptor> = match doc.kind(Some(&d.media_type)) {
+            Some(ManifestKind::Index) => doc.manifests.iter().flatten().collect(),
+            Some(ManifestKind::Image) => doc.image_blobs(),
             None => Vec::new(),
         };
-        for child in &children {
+        for child in children {
             self.visit(layout, child, image, check_manifests);
         }
     }
 }
 
-fn walk(layout: &Layout, check_manifests: bool) -> Result<(Vec<String>, Graph)> {
+fn walk(layout: &Layout, check_manifests: bool) -> Result<Graph> {
     let index = layout.read_index()?;
     let mut graph = Graph::default();
-    let mut images = Vec::new();
-    for entry in &index.manifests {
+    for (i, entry) in index.manifests.iter().enumerate() {
         let name = entry
             .ref_name()
             .map_or_else(|| format!("(unnamed {})", entry.digest), str::to_string);
-        images.push(name.clone());
-        graph.visit(layout, entry, &name, check_manifests);
+        graph.images.push(name);
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        graph.visit(layout, entry, i, check_manifests);
     }
-    Ok((images, graph))
+    Ok(graph)
 }
 
 /// Digests already known for files, so that a blob whose file is unchanged since it was
@@ -204,7 +212,7 @@ pub fn verify_with(
     reporter: &dyn Reporter,
     known: Option<&dyn KnownDigests>,
 ) -> Result<VerifyReport> {
-    let (images, graph) = walk(layout, true)?;
+    let graph = walk(layout, true)?;
     let blobs: Vec<(&Digest, &Node)> = graph.blobs.iter().collect();
     let total = blobs.len();
     let findings = Mutex::new(Vec::new());
@@ -230,7 +238,7 @@ pub fn verify_with(
                     reporter.item_progress(&label, node.size);
                     reporter.item_finished(&label, if problem.is_some() { "bad" } else { "ok" });
                     if let (Some(problem), Ok(mut f)) = (problem, findings.lock()) {
-                        f.push(finding(layout, digest, node, problem));
+                        f.push(finding(layout, &graph, digest, node, problem));
                     }
                 }
             });
@@ -239,7 +247,7 @@ pub fn verify_with(
     let mut problems = findings.into_inner().unwrap_or_default();
     for (digest, problem) in graph.problems.iter() {
         if let Some(node) = graph.blobs.get(digest) {
-            problems.push(finding(layout, digest, node, problem.clone()));
+            problems.push(finding(layout, &graph, digest, node, problem.clone()));
         }
     }
     problems.sort_by(|a, b| a.digest.cmp(&b.digest));
@@ -251,7 +259,7 @@ pub fn verify_with(
     let stale_temp = layout.stale_sessions()?;
     Ok(VerifyReport {
         layout: layout.root().to_path_buf(),
-        images,
+        images: graph.images,
         blobs_checked: total,
         bytes_checked: bytes_checked.into_inner(),
         problems,
@@ -269,11 +277,23 @@ fn unwalked_reason(graph: &Graph) -> String {
     )
 }
 
-fn finding(layout: &Layout, digest: &Digest, node: &Node, problem: BlobProblem) -> Finding {
+fn finding(
+    layout: &Layout,
+    graph: &Graph,
+    digest: &Digest,
+    node: &Node,
+    problem: BlobProblem,
+) -> Finding {
+    // Sorted and once each, however often a name stands in index.json.
+    let images: BTreeSet<&String> = node
+        .images
+        .iter()
+        .filter_map(|&i| graph.images.get(i as usize))
+        .collect();
     Finding {
         digest: digest.to_string(),
         path: layout.blob_path(digest),
-        images: node.images.iter().cloned().collect(),
+        images: images.into_iter().cloned().collect(),
         problem,
     }
 }
@@ -286,14 +306,28 @@ fn check_blob(
     known: Option<&dyn KnownDigests>,
 ) -> (Option<BlobProblem>, bool) {
     let path = layout.blob_path(digest);
-    let meta = match fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return (Some(BlobProblem::Missing), false);
+    let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    // With nothing to vouch for a file it is opened straight away: its metadata comes from
+    // the open file, one path look-up instead of two.
+    let (opened, meta) = if known.is_some() {
+        match fs::metadata(&path) {
+            Ok(m) => (None, m),
+            Err(e) if missing(&e) => return (Some(BlobProblem::Missing), false),
+            Err(e) => {
+                let error = e.to_string();
+                return (Some(BlobProblem::Unreadable { error }), false);
+            }
         }
-        Err(e) => {
-            let error = e.to_string();
-            return (Some(BlobProblem::Unreadable { error }), false);
+    } else {
+        match crate::input::open_regular_with_metadata(&path) {
+            Ok((f, m)) => (Some(f), m),
+            Err(crate::input::InputError::Io { source, .. }) if missing(&source) => {
+                return (Some(BlobProblem::Missing), false);
+            }
+            Err(e) => {
+                let error = e.reason();
+                return (Some(BlobProblem::Unreadable { error }), false);
+            }
         }
     };
     if meta.len() != size {
@@ -308,7 +342,11 @@ fn check_blob(
     if known.and_then(|k| k.known(&path, &meta)).as_deref() == Some(digest.hex()) {
         return (None, false);
     }
-    let mut file = match crate::input::open_regular(&path) {
+    let opened = match opened {
+        Some(f) => Ok(f),
+        None => crate::input::open_regular(&path),
+    };
+    let mut file = match opened {
         Ok(f) => f,
         Err(e) => {
             let error = e.reason();
@@ -333,12 +371,8 @@ fn check_blob(
 }
 
 fn unreferenced(layout: &Layout, graph: &Graph) -> Result<Vec<PathBuf>> {
-    Ok(layout
-        .list_blobs()?
-        .into_iter()
-        .filter(|(digest, _)| digest.as_ref().is_none_or(|d| !graph.blobs.contains_key(d)))
-        .map(|(_, path)| path)
-        .collect())
+    let reachable: HashSet<&str> = graph.blobs.keys().map(Digest::hex).collect();
+    layout.blobs_not_in(&reachable)
 }
 
 /// What [`gc`] removed.
@@ -364,7 +398,7 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
         )));
     }
     let stale_temp_removed = layout.remove_stale_sessions()?;
-    let (_, graph) = walk(layout, true)?;
+    let graph = walk(layout, true)?;
     if !graph.unwalked.is_empty() {
         return Err(OciError::Unsupported(format!(
             "{}: gc refused: {}; run `seedforge verify` and repair or re-mirror first",

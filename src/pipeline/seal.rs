@@ -19,7 +19,7 @@ use crate::image::{ImageList, ImageSource};
 use crate::pipeline::modes::Kind;
 use crate::util::atomic_write;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -437,10 +437,10 @@ pub fn relative_to(path: &Path, base: &Path) -> String {
 #[derive(Debug, Default)]
 pub struct Known {
     /// sha256 (hex) by file, as the steps named it.
-    pub hashes: BTreeMap<PathBuf, String>,
+    pub hashes: HashMap<PathBuf, String>,
     /// Set when this run's verify step re-hashed the layout: the blobs it did not reach
     /// (strays). Every other blob's name is its verified digest.
-    pub blob_strays: Option<BTreeSet<PathBuf>>,
+    pub blob_strays: Option<HashSet<PathBuf>>,
 }
 
 /// What the seal wrote.
@@ -459,7 +459,7 @@ pub struct SealReport {
     pub hashed: usize,
     /// sha256 of every artifact by its path in the output (for the export).
     #[serde(skip)]
-    pub hashes: BTreeMap<PathBuf, String>,
+    pub hashes: HashMap<PathBuf, String>,
 }
 
 /// True for 64 lowercase hex digits (a sha256 blob's file name).
@@ -551,7 +551,7 @@ pub fn seal_with(
         sha[*i] = Some(h);
     }
     let mut artifacts = Vec::with_capacity(paths.len());
-    let mut hashes = BTreeMap::new();
+    let mut hashes = HashMap::with_capacity(paths.len());
     for ((path, kind), sha256) in contents.artifacts.iter().zip(sha) {
         let meta = fs::metadata(path).map_err(|e| SealError::io(path, e))?;
         let sha256 = sha256.unwrap_or_default();

@@ -28,7 +28,7 @@
 
 use crate::oci::verify::KnownDigests;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,8 @@ struct Cached {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct StepRecord {
     fingerprint: String,
-    outputs: BTreeMap<PathBuf, FileStat>,
+    #[serde(serialize_with = "by_path")]
+    outputs: HashMap<PathBuf, FileStat>,
     #[serde(default)]
     report: serde_json::Value,
 }
@@ -75,18 +76,33 @@ struct Doc {
     format: u32,
     seedforge: String,
     steps: BTreeMap<String, StepRecord>,
-    files: BTreeMap<PathBuf, Cached>,
+    #[serde(serialize_with = "by_path")]
+    files: HashMap<PathBuf, Cached>,
+}
+
+/// A map keyed by paths, written in the order of the paths' bytes: the file reads the
+/// same for the same state. (Kept in hash maps: thousands of blob paths are looked up
+/// per build, and comparing paths component by component is what a tree map would do.)
+fn by_path<V: Serialize, S: serde::Serializer>(
+    map: &HashMap<PathBuf, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut entries: Vec<(&PathBuf, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    serializer.collect_map(entries)
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     doc: Doc,
     /// Files whose cache entry this build used or made.
-    used: BTreeSet<PathBuf>,
+    used: HashSet<PathBuf>,
     /// Steps this build skipped or recorded.
     seen: BTreeSet<String>,
-    /// The bytes last read or written, so an unchanged state is not written again.
-    saved: Option<Vec<u8>>,
+    /// The document differs from the file (or there is no file): a build that changes
+    /// nothing neither serializes nor writes it.
+    dirty: bool,
 }
 
 /// The state of one output folder, loaded while planning and saved while building.
@@ -113,13 +129,16 @@ impl BuildState {
     /// state file, it starts empty.
     pub fn load(output: &Path, fresh: bool) -> BuildState {
         let path = output.join(STATE_DIR).join(STATE_FILE);
-        let mut inner = Inner::default();
+        let mut inner = Inner {
+            dirty: true,
+            ..Inner::default()
+        };
         if !fresh {
             match crate::input::read(&path, crate::input::Kind::State).map_err(|e| e.into_io()) {
                 Ok(bytes) => match serde_json::from_slice::<Doc>(&bytes) {
                     Ok(doc) if doc.format == FORMAT && doc.seedforge == version() => {
                         inner.doc = doc;
-                        inner.saved = Some(bytes);
+                        inner.dirty = false;
                     }
                     Ok(_) => tracing::debug!(
                         "{}: written by another seedforge; every step runs",
@@ -170,13 +189,14 @@ impl BuildState {
     fn remember(&self, path: &Path, stat: FileStat, sha256: &str) {
         let k = key(path);
         let mut inner = self.lock();
-        inner.doc.files.insert(
-            k.clone(),
-            Cached {
-                stat,
-                sha256: sha256.to_string(),
-            },
-        );
+        let fresh = Cached {
+            stat,
+            sha256: sha256.to_string(),
+        };
+        if inner.doc.files.get(&k) != Some(&fresh) {
+            inner.doc.files.insert(k.clone(), fresh);
+            inner.dirty = true;
+        }
         inner.used.insert(k);
     }
 
@@ -274,7 +294,8 @@ impl BuildState {
         Some(report)
     }
 
-    /// The files step `key` wrote when it last ran (empty when there is no record).
+    /// The files step `key` wrote when it last ran (empty when there is no record), in no
+    /// particular order.
     pub fn outputs(&self, key_: &str) -> Vec<PathBuf> {
         self.lock()
             .doc
@@ -300,7 +321,7 @@ impl BuildState {
     ) -> io::Result<()> {
         {
             let mut inner = self.lock();
-            let mut stats = BTreeMap::new();
+            let mut stats = HashMap::new();
             let mut sound = true;
             for p in outputs {
                 let k = key(p);
@@ -311,7 +332,9 @@ impl BuildState {
                         stats.insert(k.clone(), now);
                     }
                     (Some(now), _) if !strict => {
-                        inner.doc.files.remove(&k);
+                        if inner.doc.files.remove(&k).is_some() {
+                            inner.dirty = true;
+                        }
                         stats.insert(k.clone(), now);
                     }
                     _ => sound = false,
@@ -320,16 +343,17 @@ impl BuildState {
             }
             inner.seen.insert(key_.to_string());
             if sound {
-                inner.doc.steps.insert(
-                    key_.to_string(),
-                    StepRecord {
-                        fingerprint: fingerprint.to_string(),
-                        outputs: stats,
-                        report: serde_json::to_value(report).unwrap_or_default(),
-                    },
-                );
-            } else {
-                inner.doc.steps.remove(key_);
+                let record = StepRecord {
+                    fingerprint: fingerprint.to_string(),
+                    outputs: stats,
+                    report: serde_json::to_value(report).unwrap_or_default(),
+                };
+                if inner.doc.steps.get(key_) != Some(&record) {
+                    inner.doc.steps.insert(key_.to_string(), record);
+                    inner.dirty = true;
+                }
+            } else if inner.doc.steps.remove(key_).is_some() {
+                inner.dirty = true;
             }
         }
         self.save()
@@ -340,6 +364,7 @@ impl BuildState {
     /// step records whose stat differs from the file's only by the ctime get the new one.
     pub fn absorb_ctime(&self, paths: &[PathBuf]) {
         let mut inner = self.lock();
+        let mut changed = false;
         for p in paths {
             let Some(now) = FileStat::read(p) else {
                 continue;
@@ -347,34 +372,39 @@ impl BuildState {
             let k = key(p);
             if let Some(c) = inner.doc.files.get_mut(&k)
                 && c.stat.same_but_ctime(&now)
+                && c.stat != now
             {
                 c.stat = now;
+                changed = true;
             }
             for record in inner.doc.steps.values_mut() {
                 if let Some(stat) = record.outputs.get_mut(&k)
                     && stat.same_but_ctime(&now)
+                    && *stat != now
                 {
                     *stat = now;
+                    changed = true;
                 }
             }
         }
+        inner.dirty |= changed;
     }
 
     /// Writes the state if it changed.
     pub fn save(&self) -> io::Result<()> {
         let mut inner = self.lock();
+        if !inner.dirty {
+            return Ok(());
+        }
         inner.doc.format = FORMAT;
         inner.doc.seedforge = version();
         let mut bytes = serde_json::to_vec_pretty(&inner.doc).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        if inner.saved.as_ref() == Some(&bytes) {
-            return Ok(());
-        }
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir)?;
         }
         crate::util::atomic_write(&self.path, &bytes)?;
-        inner.saved = Some(bytes);
+        inner.dirty = false;
         Ok(())
     }
 
@@ -384,10 +414,15 @@ impl BuildState {
         {
             let mut inner = self.lock();
             let Inner {
-                doc, used, seen, ..
+                doc,
+                used,
+                seen,
+                dirty,
             } = &mut *inner;
+            let before = (doc.files.len(), doc.steps.len());
             doc.files.retain(|p, _| used.contains(p));
             doc.steps.retain(|k, _| seen.contains(k));
+            *dirty |= before != (doc.files.len(), doc.steps.len());
         }
         self.save()
     }
@@ -495,6 +530,50 @@ mod tests {
         let stat = FileStat::read(&path).unwrap();
         BuildState::load(&out, false).finish().unwrap();
         assert_eq!(FileStat::read(&path), Some(stat), "rewritten unchanged");
+    }
+
+    #[test]
+    fn a_build_that_changes_nothing_writes_nothing_and_the_file_lists_paths_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        fs::create_dir_all(&out).unwrap();
+        let names = ["b", "a-b", "a", "a/x"];
+        fs::create_dir_all(out.join("a.d")).unwrap();
+        let files: Vec<PathBuf> = names
+            .iter()
+            .map(|n| out.join(n.replace("a/", "a.d/")))
+            .collect();
+        let first = BuildState::load(&out, false);
+        for f in &files {
+            write(f, f.to_string_lossy().as_bytes());
+            first.sha256(f).unwrap();
+        }
+        first.record("s", "fp", &files, &"report", true).unwrap();
+        first.finish().unwrap();
+        let path = out.join(STATE_DIR).join(STATE_FILE);
+        let bytes = fs::read(&path).unwrap();
+        let stat = FileStat::read(&path).unwrap();
+        // The same build again: every digest from the cache, the same record.
+        let again = BuildState::load(&out, false);
+        assert!(again.skippable("s", "fp").is_some());
+        for f in &files {
+            again.sha256(f).unwrap();
+        }
+        again.record("s", "fp", &files, &"report", true).unwrap();
+        again.finish().unwrap();
+        assert_eq!(
+            FileStat::read(&path),
+            Some(stat),
+            "an unchanged state rewritten"
+        );
+        // A changed record is written, and the paths stand in the order of their bytes.
+        let third = BuildState::load(&out, false);
+        third.record("s", "fp2", &files, &"report", true).unwrap();
+        third.finish().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_ne!(text.as_bytes(), bytes.as_slice());
+        let at = |n: &str| text.find(&format!("{}\"", out.join(n).display())).unwrap();
+        assert!(at("a") < at("a-b") && at("a-b") < at("a.d/x") && at("a.d/x") < at("b"));
     }
 
     #[test]

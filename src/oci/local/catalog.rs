@@ -81,7 +81,7 @@ impl OciCatalog {
                     format!(
                         "the layout holds {} images; name one with :REF (available: {})",
                         many.len(),
-                        self.available()
+                        self.available(None)
                     ),
                 )),
             };
@@ -92,20 +92,20 @@ impl OciCatalog {
                 source_name,
                 format!(
                     "no image named {wanted:?} (available: {})",
-                    self.available()
+                    self.available(Some(wanted))
                 ),
             )),
         }
     }
 
-    fn available(&self) -> String {
+    fn available(&self, wanted: Option<&str>) -> String {
         let names: Vec<&str> = (self.index.manifests.iter())
             .filter_map(Descriptor::ref_name)
             .collect();
         if names.is_empty() {
             "no named images".to_string()
         } else {
-            names.join(", ")
+            crate::suggest::listing(&names, wanted)
         }
     }
 }
@@ -157,7 +157,7 @@ impl DockerCatalog {
                     format!(
                         "the archive holds {} images; name one with :REF or :@N (available: {})",
                         entries.len(),
-                        self.tags()
+                        self.tags(None)
                     ),
                 )),
             };
@@ -177,19 +177,22 @@ impl DockerCatalog {
             Some(i) => Ok(&entries[i]),
             None => Err(source_error(
                 name,
-                format!("no image tagged {wanted:?} (available: {})", self.tags()),
+                format!(
+                    "no image tagged {wanted:?} (available: {})",
+                    self.tags(Some(wanted))
+                ),
             )),
         }
     }
 
-    fn tags(&self) -> String {
+    fn tags(&self, wanted: Option<&str>) -> String {
         let all: Vec<&str> = (self.entries.iter())
             .flat_map(|e| e.repo_tags.iter().flatten().map(String::as_str))
             .collect();
         if all.is_empty() {
             "untagged images only".to_string()
         } else {
-            all.join(", ")
+            crate::suggest::listing(&all, wanted)
         }
     }
 }

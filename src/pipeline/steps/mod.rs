@@ -32,7 +32,8 @@ use crate::pipeline::modes::Kind;
 use crate::seed::PayloadFile;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// One step of a build, as `seedforge plan` shows it (`--json`: `{"step": "mirror", …}`)
@@ -240,10 +241,10 @@ fn payload_file(dir: &str, path: &Path) -> PayloadFile {
     }
 }
 
-/// Every artifact the steps wrote under `output`, sorted, with its kind (the files the
+/// Every artifact the steps wrote under `output`, sorted by bytes, with its kind (the files the
 /// seal covers).
 pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<(PathBuf, Kind)>> {
-    let mut found: BTreeMap<PathBuf, Kind> = BTreeMap::new();
+    let mut found: HashMap<PathBuf, Kind> = HashMap::new();
     for step in steps {
         step.get().artifacts(&mut |p, kind| {
             if p.is_file() {
@@ -254,8 +255,11 @@ pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<(PathBuf, Kin
         })?;
     }
     // Only what lies inside the output is an artifact of it.
-    Ok(found
+    let mut inside: Vec<(PathBuf, Kind)> = found
         .into_iter()
         .filter(|(p, _)| p.starts_with(output))
-        .collect())
+        .collect();
+    // In the order of the paths' bytes (thousands of blobs: no component-wise compares).
+    inside.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    Ok(inside)
 }

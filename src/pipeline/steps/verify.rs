@@ -8,7 +8,7 @@ use crate::oci::Layout;
 use crate::oci::verify::{VerifyReport, verify_with};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
 /// Re-hash everything reachable in the layout.
@@ -43,14 +43,17 @@ impl StepKind for Verify {
     }
 
     fn restore(&self, cx: &mut Cx<'_>, key: &str, kept: Verified) -> Result<Option<VerifyReport>> {
-        let reachable: BTreeSet<PathBuf> = cx.inputs.state.outputs(key).into_iter().collect();
         let layout = Layout::open(&self.layout)?;
-        let strays = layout
-            .list_blobs()?
-            .into_iter()
-            .map(|(_, p)| p)
-            .filter(|p| !reachable.contains(&std::path::absolute(p).unwrap_or_else(|_| p.clone())))
+        // The state keeps absolute paths: the vouched blobs are those in this blobs folder.
+        let blobs = layout.root().join("blobs").join("sha256");
+        let blobs = std::path::absolute(&blobs).unwrap_or(blobs);
+        let vouched = cx.inputs.state.outputs(key);
+        let reachable: HashSet<&str> = vouched
+            .iter()
+            .filter(|p| p.parent() == Some(blobs.as_path()))
+            .filter_map(|p| p.file_name()?.to_str())
             .collect();
+        let strays = layout.blobs_not_in(&reachable)?;
         Ok(Some(VerifyReport {
             layout: layout.root().to_path_buf(),
             images: kept.images,
