@@ -151,7 +151,11 @@ pub fn copy_split_with(
     dst: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyError> {
-    let mut buf = vec![0u8; 1 << 20];
+    // Small to begin with (most blobs and documents are a few KiB: a 1 MiB buffer would
+    // be zeroed for each), doubled while reads fill it, up to 1 MiB.
+    const FIRST: usize = 64 << 10;
+    const MOST: usize = 1 << 20;
+    let mut buf = vec![0u8; FIRST];
     let mut total = 0u64;
     loop {
         let n = match src.read(&mut buf) {
@@ -163,6 +167,9 @@ pub fn copy_split_with(
         dst.write_all(&buf[..n]).map_err(CopyError::Write)?;
         total += n as u64;
         progress(total);
+        if n == buf.len() && buf.len() < MOST {
+            buf.resize(buf.len() * 2, 0);
+        }
     }
     dst.flush().map_err(CopyError::Write)?;
     Ok(total)

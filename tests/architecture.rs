@@ -51,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "redact",
             "report",
             "shell",
+            "suggest",
             "util",
             "version",
             "vocab",

@@ -470,10 +470,15 @@ impl Run<'_> {
         let stop = !self.options.keep_going && !failed.is_empty();
         let mut outcomes = self.copy_all(prepared, image_layers, &mut failed, stop);
         tracing::debug!("images copied at {:?}", self.started.elapsed());
+        // Each fetched layer is counted for the first image that has it.
+        let mut first_owner: HashMap<&Digest, usize> = HashMap::new();
+        for (i, layers) in image_layers.iter().enumerate() {
+            for l in layers.iter() {
+                first_owner.entry(&l.digest).or_insert(i);
+            }
+        }
         for (digest, size) in &written {
-            let owner = image_layers
-                .iter()
-                .position(|layers| layers.iter().any(|l| &l.digest == digest));
+            let owner = first_owner.get(digest).copied();
             if let Some(Some(Some(Ok(o)))) = owner.map(|i| outcomes.get_mut(i)) {
                 o.blobs_written += 1;
                 o.bytes_written += size;
