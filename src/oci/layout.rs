@@ -222,8 +222,12 @@ impl Layout {
             return Ok(());
         }
         let dir = self.root.join(PRIVATE_DIR).join(SOURCE_INDEXES);
-        fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
         let path = dir.join(digest.hex());
+        // Kept by an earlier mirror: a warm or no-op run writes (and fsyncs) nothing.
+        if read_limited(&path, MAX_DOCUMENT_SIZE).is_ok_and(|kept| kept == bytes) {
+            return Ok(());
+        }
+        fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
         atomic_write(&path, bytes).map_err(|e| OciError::io(&path, e))
     }
 
@@ -537,6 +541,19 @@ mod tests {
             Some(&index[..])
         );
         assert!(!layout.has_blob(&index_digest, index.len() as u64));
+        // Kept again (a warm mirror): the file is left as it is, not rewritten.
+        let kept = dir
+            .path()
+            .join(PRIVATE_DIR)
+            .join(SOURCE_INDEXES)
+            .join(index_digest.hex());
+        let before = crate::util::FileStat::read(&kept).unwrap();
+        layout.keep_source_index(&index_digest, index).unwrap();
+        assert_eq!(crate::util::FileStat::read(&kept), Some(before));
+        // Damaged in place: written again.
+        fs::write(&kept, b"{}").unwrap();
+        layout.keep_source_index(&index_digest, index).unwrap();
+        assert_eq!(fs::read(&kept).unwrap(), index);
     }
 
     #[test]
