@@ -207,13 +207,22 @@ pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
 
 /// Like [`read`] with an explicit cap.
 pub fn read_capped(path: &Path, cap: u64, what: &'static str) -> Result<Vec<u8>, InputError> {
-    let file = open_regular(path)?;
+    read_capped_with_metadata(path, cap, what).map(|(bytes, _)| bytes)
+}
+
+/// [`read_capped`], giving the metadata the open file had as well.
+pub fn read_capped_with_metadata(
+    path: &Path,
+    cap: u64,
+    what: &'static str,
+) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
+    let (file, meta) = open_regular_with_metadata(path)?;
     let too_large = || InputError::TooLarge {
         path: path.to_path_buf(),
         what,
         cap,
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = meta.len();
     if len > cap {
         return Err(too_large());
     }
@@ -227,7 +236,7 @@ pub fn read_capped(path: &Path, cap: u64, what: &'static str) -> Result<Vec<u8>,
     if bytes.len() as u64 > cap {
         return Err(too_large());
     }
-    Ok(bytes)
+    Ok((bytes, meta))
 }
 
 /// Reads a whole input file of `kind` as UTF-8 text.

@@ -66,6 +66,14 @@ impl Digest {
     }
 }
 
+/// A digest is found in a map of digests by its hex text (its `Hash`, `Eq` and `Ord` are
+/// those of the hex), without making a `Digest` of it.
+impl std::borrow::Borrow<str> for Digest {
+    fn borrow(&self) -> &str {
+        &self.hex
+    }
+}
+
 impl FromStr for Digest {
     type Err = DigestError;
 

@@ -243,6 +243,16 @@ impl Layout {
         read_limited(&path, MAX_DOCUMENT_SIZE)
     }
 
+    /// [`Layout::read_blob`], giving the metadata the open file had as well.
+    pub fn read_blob_with_metadata(&self, digest: &Digest) -> Result<(Vec<u8>, fs::Metadata)> {
+        let path = self.blob_path(digest);
+        Ok(crate::input::read_capped_with_metadata(
+            &path,
+            MAX_DOCUMENT_SIZE,
+            "JSON document",
+        )?)
+    }
+
     /// Reads and parses `index.json`.
     pub fn read_index(&self) -> Result<IndexDoc> {
         let path = self.root.join("index.json");
@@ -301,15 +311,15 @@ impl Layout {
         Ok(out)
     }
 
-    /// The files in `blobs/sha256/` whose names are not in `keep` (hex digests), sorted:
-    /// one pass over the directory, a path made only for what is left over.
-    pub fn blobs_not_in(&self, keep: &std::collections::HashSet<&str>) -> Result<Vec<PathBuf>> {
+    /// The files in `blobs/sha256/` whose names `keep` does not keep, sorted: one pass over
+    /// the directory, a path made only for what is left over.
+    pub fn blobs_not_in(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
         let dir = self.root.join("blobs").join("sha256");
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| OciError::io(&dir, e))? {
             let entry = entry.map_err(|e| OciError::io(&dir, e))?;
             let name = entry.file_name();
-            if name.to_str().is_some_and(|n| keep.contains(n)) {
+            if name.to_str().is_some_and(keep) {
                 continue;
             }
             out.push(entry.path());

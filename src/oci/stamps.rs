@@ -12,7 +12,7 @@ use super::layout::{Layout, PRIVATE_DIR};
 use super::verify::KnownDigests;
 use crate::util::FileStat;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,8 +28,19 @@ const MAX_BYTES: u64 = 64 << 20;
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Doc {
     format: u32,
-    /// Blob digest (hex) to its stat when it last hashed right.
-    blobs: BTreeMap<String, FileStat>,
+    /// Blob digest (hex) to its stat when it last hashed right (written sorted).
+    #[serde(serialize_with = "sorted")]
+    blobs: HashMap<String, FileStat>,
+}
+
+/// The map in the order of its keys: the same stamps give the same file.
+fn sorted<S: serde::Serializer>(
+    map: &HashMap<String, FileStat>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut entries: Vec<(&String, &FileStat)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    serializer.collect_map(entries)
 }
 
 /// The stamps of one layout, loaded, used, and saved when they changed.
@@ -103,6 +114,10 @@ impl KnownDigests for BlobStamps {
         let hex = blob_hex(path)?;
         let guard = self.doc.lock().ok()?;
         (guard.0.blobs.get(hex) == Some(&FileStat::of(meta))).then(|| hex.to_string())
+    }
+
+    fn trusts(&self) -> bool {
+        self.trust
     }
 
     fn learned(&self, path: &Path, meta: &fs::Metadata, sha256: &str) {

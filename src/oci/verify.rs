@@ -6,13 +6,14 @@
 //! `blobs/` that nothing reaches are reported as strays; they do no harm, and `gc`
 //! removes them.
 
-use super::descriptor::{Descriptor, ManifestDoc, ManifestKind, is_manifest_type};
+use super::descriptor::{DOCKER_MANIFEST_LIST, OCI_INDEX, is_manifest_type};
 use super::digest::{Digest, digest_reader};
 use super::layout::Layout;
 use super::{OciError, Result};
 use crate::report::Reporter;
-use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -94,47 +95,134 @@ impl VerifyReport {
 struct Graph {
     /// The images, in `index.json`'s order; nodes refer to them by position.
     images: Vec<String>,
-    blobs: HashMap<Digest, Node>,
+    blobs: HashMap<Key, Node>,
     problems: Vec<(Digest, BlobProblem)>,
     /// Manifests whose children could not be walked (missing, damaged, unparsable): what
     /// they reference is unknown, so nothing may be called unreferenced.
     unwalked: BTreeSet<Digest>,
 }
 
+/// A sha256 digest as its 32 bytes: kept in the map itself, so that looking a blob up
+/// among 100,000 touches the map and not a string somewhere else in memory.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key([u8; 32]);
+
+impl Key {
+    /// The key of 64 lowercase hex digits (what [`Digest::from_hex`] accepts), else `None`.
+    fn from_hex(hex: &str) -> Option<Key> {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let bytes = hex.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            key[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(Key(key))
+    }
+
+    fn digest(&self) -> Digest {
+        let hex = crate::hashing::hex(&self.0);
+        Digest::from_hex(&hex).unwrap_or_else(|_| Digest::of(&self.0))
+    }
+}
+
 struct Node {
     size: u64,
-    /// Positions in [`Graph::images`], ascending: images are walked one after another,
-    /// so a node met again by the image being walked has it last.
-    images: Vec<u32>,
+    /// A manifest or index the walk read whole and found right (its digest and size), with
+    /// the metadata its file had then: the hashing pass need not read it again.
+    walked: Option<Box<fs::Metadata>>,
+    /// The first image that reaches it, and the others in [`Node::more`].
+    first: u32,
+    /// Further images, as positions in [`Graph::images`], ascending: images are walked one
+    /// after another, so a node met again by the image being walked has it last. Most
+    /// blobs belong to one image and this stays empty (no allocation).
+    more: Vec<u32>,
+}
+
+impl Node {
+    fn images(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.first).chain(self.more.iter().copied())
+    }
+
+    fn last_image(&self) -> u32 {
+        self.more.last().copied().unwrap_or(self.first)
+    }
+}
+
+/// What the walk needs of a manifest or index: the descriptors it points at, read
+/// without copying their strings out of the document. A descriptor needs the same three
+/// fields as [`Descriptor`]; everything else (platforms, annotations) is not looked at.
+#[derive(Deserialize)]
+struct WalkDoc<'a> {
+    #[serde(rename = "schemaVersion", default)]
+    _schema_version: Option<u32>,
+    #[serde(default, borrow)]
+    config: Option<WalkRef<'a>>,
+    #[serde(default, borrow)]
+    layers: Option<Vec<WalkRef<'a>>>,
+    #[serde(default, borrow)]
+    manifests: Option<Vec<WalkRef<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct WalkRef<'a> {
+    #[serde(rename = "mediaType", borrow)]
+    media_type: Cow<'a, str>,
+    #[serde(borrow)]
+    digest: Cow<'a, str>,
+    size: u64,
 }
 
 impl Graph {
-    fn visit(&mut self, layout: &Layout, d: &Descriptor, image: u32, check_manifests: bool) {
-        // A shared layer is met once per image: its key is copied only the first time.
-        let node = match self.blobs.get_mut(&d.digest) {
-            Some(node) => node,
-            None => self.blobs.entry(d.digest.clone()).or_insert(Node {
-                size: d.size,
-                images: Vec::new(),
-            }),
+    /// Walks the blob `hex` (a valid sha256 hex digest) of `media_type` and `size` for
+    /// `image`.
+    fn visit(
+        &mut self,
+        layout: &Layout,
+        media_type: &str,
+        hex: &str,
+        size: u64,
+        image: u32,
+        check_manifests: bool,
+    ) {
+        let Some(k) = Key::from_hex(hex) else {
+            return; // checked by the caller
         };
-        if node.images.last() == Some(&image) {
+        match self.blobs.get_mut(&k) {
+            Some(node) if node.last_image() == image => return,
+            Some(node) => node.more.push(image),
+            None => {
+                self.blobs.insert(
+                    k,
+                    Node {
+                        size,
+                        walked: None,
+                        first: image,
+                        more: Vec::new(),
+                    },
+                );
+            }
+        }
+        if !is_manifest_type(media_type) {
             return;
         }
-        node.images.push(image);
-        if !is_manifest_type(&d.media_type) {
-            return;
-        }
-        // Manifests are small: read them to find their children. Their own bytes are
-        // checked again with every other blob in the hashing pass.
-        let bytes = match layout.read_blob(&d.digest) {
-            Ok(b) => b,
+        let key = || k.digest();
+        // Manifests are small: read them to find their children, and check their bytes
+        // here (the hashing pass then leaves them out).
+        let (bytes, meta) = match layout.read_blob_with_metadata(&key()) {
+            Ok(read) => read,
             Err(e @ OciError::Input(crate::input::InputError::TooLarge { .. })) => {
                 // Its bytes may hash right, so the hashing pass would pass it: the cap is a
                 // problem of its own, or what it references would go unchecked.
-                self.unwalked.insert(d.digest.clone());
+                self.unwalked.insert(key());
                 self.problems.push((
-                    d.digest.clone(),
+                    key(),
                     BlobProblem::BadDocument {
                         error: e.to_string(),
                     },
@@ -143,35 +231,60 @@ impl Graph {
             }
             Err(_) => {
                 // Reported as missing/unreadable by the hashing pass.
-                self.unwalked.insert(d.digest.clone());
+                self.unwalked.insert(key());
                 return;
             }
         };
-        if check_manifests && Digest::of(&bytes) != d.digest {
-            // Reported as a digest mismatch; its children cannot be trusted.
-            self.unwalked.insert(d.digest.clone());
-            return;
+        if check_manifests {
+            if Digest::of(&bytes).hex() != hex {
+                // Reported as a digest mismatch; its children cannot be trusted.
+                self.unwalked.insert(key());
+                return;
+            }
+            if bytes.len() as u64 == size
+                && let Some(node) = self.blobs.get_mut(&k)
+            {
+                node.walked = Some(Box::new(meta));
+            }
         }
-        let doc = match ManifestDoc::parse(&bytes) {
+        let bad = |graph: &mut Graph, error: String| {
+            graph.unwalked.insert(key());
+            graph
+                .problems
+                .push((key(), BlobProblem::BadDocument { error }));
+        };
+        let doc: WalkDoc<'_> = match serde_json::from_slice(&bytes) {
             Ok(doc) => doc,
-            Err(e) => {
-                self.unwalked.insert(d.digest.clone());
-                self.problems.push((
-                    d.digest.clone(),
-                    BlobProblem::BadDocument {
-                        error: e.to_string(),
-                    },
-                ));
-                return;
+            Err(e) => return bad(self, e.to_string()),
+        };
+        let children: Vec<&WalkRef<'_>> = match media_type {
+            OCI_INDEX | DOCKER_MANIFEST_LIST => doc.manifests.iter().flatten().collect(),
+            _ => (doc.config.iter())
+                .chain(doc.layers.iter().flatten())
+                .collect(),
+        };
+        // Every child's digest must be one before any is walked, as a parse into
+        // descriptors would require.
+        let mut hexes = Vec::with_capacity(children.len());
+        for child in &children {
+            // `sha256:` and 64 lowercase hex digits: exactly what a `Digest` accepts.
+            match (child.digest.strip_prefix("sha256:")).filter(|h| Key::from_hex(h).is_some()) {
+                Some(h) => hexes.push(h),
+                None => match child.digest.parse::<Digest>() {
+                    Ok(_) => hexes.push(&child.digest["sha256:".len()..]),
+                    Err(e) => return bad(self, e.to_string()),
+                },
             }
-        };
-        let children: Vec<&Descriptor> = match doc.kind(Some(&d.media_type)) {
-            Some(ManifestKind::Index) => doc.manifests.iter().flatten().collect(),
-            Some(ManifestKind::Image) => doc.image_blobs(),
-            None => Vec::new(),
-        };
-        for child in children {
-            self.visit(layout, child, image, check_manifests);
+        }
+        for (child, h) in children.iter().zip(hexes) {
+            self.visit(
+                layout,
+                &child.media_type,
+                h,
+                child.size,
+                image,
+                check_manifests,
+            );
         }
     }
 }
@@ -179,13 +292,24 @@ impl Graph {
 fn walk(layout: &Layout, check_manifests: bool) -> Result<Graph> {
     let index = layout.read_index()?;
     let mut graph = Graph::default();
+    // Room for a few blobs per image from the start: growing a map of 100,000 digests
+    // step by step costs more than its entries.
+    graph.blobs.reserve(index.manifests.len().saturating_mul(4));
+    graph.images.reserve(index.manifests.len());
     for (i, entry) in index.manifests.iter().enumerate() {
         let name = entry
             .ref_name()
             .map_or_else(|| format!("(unnamed {})", entry.digest), str::to_string);
         graph.images.push(name);
         let i = u32::try_from(i).unwrap_or(u32::MAX);
-        graph.visit(layout, entry, i, check_manifests);
+        graph.visit(
+            layout,
+            &entry.media_type,
+            entry.digest.hex(),
+            entry.size,
+            i,
+            check_manifests,
+        );
     }
     Ok(graph)
 }
@@ -197,6 +321,11 @@ pub trait KnownDigests: Sync {
     fn known(&self, path: &Path, meta: &fs::Metadata) -> Option<String>;
     /// `path`, whose metadata was `meta` before it was read, hashes to `sha256` (hex).
     fn learned(&self, path: &Path, meta: &fs::Metadata, sha256: &str);
+    /// Whether [`KnownDigests::known`] may vouch for anything (a full verify only records):
+    /// when it never does, each blob is opened straight away.
+    fn trusts(&self) -> bool {
+        true
+    }
 }
 
 /// Checks every blob reachable from `index.json`.
@@ -213,7 +342,7 @@ pub fn verify_with(
     known: Option<&dyn KnownDigests>,
 ) -> Result<VerifyReport> {
     let graph = walk(layout, true)?;
-    let blobs: Vec<(&Digest, &Node)> = graph.blobs.iter().collect();
+    let blobs: Vec<(Digest, &Node)> = graph.blobs.iter().map(|(k, n)| (k.digest(), n)).collect();
     let total = blobs.len();
     let findings = Mutex::new(Vec::new());
     let bytes_checked = std::sync::atomic::AtomicU64::new(0);
@@ -226,12 +355,21 @@ pub fn verify_with(
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((digest, node)) = blobs.get(i) else {
+                    let Some((digest, node)) = blobs.get(i).map(|(d, n)| (d, *n)) else {
                         break;
                     };
                     let label = digest.to_string();
                     reporter.item_started(&label, i, total);
-                    let (problem, hashed) = check_blob(layout, digest, node.size, known);
+                    let (problem, hashed) = match &node.walked {
+                        Some(meta) => {
+                            // Read and hashed whole by the walk: told, not read again.
+                            if let Some(k) = known {
+                                k.learned(&layout.blob_path(digest), meta, digest.hex());
+                            }
+                            (None, true)
+                        }
+                        None => check_blob(layout, digest, node.size, known),
+                    };
                     if problem.is_none() && hashed {
                         bytes_checked.fetch_add(node.size, Ordering::Relaxed);
                     }
@@ -246,7 +384,7 @@ pub fn verify_with(
     });
     let mut problems = findings.into_inner().unwrap_or_default();
     for (digest, problem) in graph.problems.iter() {
-        if let Some(node) = graph.blobs.get(digest) {
+        if let Some(node) = Key::from_hex(digest.hex()).and_then(|k| graph.blobs.get(&k)) {
             problems.push(finding(layout, &graph, digest, node, problem.clone()));
         }
     }
@@ -286,9 +424,8 @@ fn finding(
 ) -> Finding {
     // Sorted and once each, however often a name stands in index.json.
     let images: BTreeSet<&String> = node
-        .images
-        .iter()
-        .filter_map(|&i| graph.images.get(i as usize))
+        .images()
+        .filter_map(|i| graph.images.get(i as usize))
         .collect();
     Finding {
         digest: digest.to_string(),
@@ -309,7 +446,7 @@ fn check_blob(
     let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     // With nothing to vouch for a file it is opened straight away: its metadata comes from
     // the open file, one path look-up instead of two.
-    let (opened, meta) = if known.is_some() {
+    let (opened, meta) = if known.is_some_and(|k| k.trusts()) {
         match fs::metadata(&path) {
             Ok(m) => (None, m),
             Err(e) if missing(&e) => return (Some(BlobProblem::Missing), false),
@@ -371,8 +508,7 @@ fn check_blob(
 }
 
 fn unreferenced(layout: &Layout, graph: &Graph) -> Result<Vec<PathBuf>> {
-    let reachable: HashSet<&str> = graph.blobs.keys().map(Digest::hex).collect();
-    layout.blobs_not_in(&reachable)
+    layout.blobs_not_in(&|name| Key::from_hex(name).is_some_and(|k| graph.blobs.contains_key(&k)))
 }
 
 /// What [`gc`] removed.
@@ -424,4 +560,25 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
         report.removed.push(path);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_its_digest_in_32_bytes_and_takes_what_a_digest_takes() {
+        let d = Digest::of(b"x");
+        let k = Key::from_hex(d.hex()).unwrap();
+        assert_eq!(k.digest(), d);
+        for bad in [
+            d.hex().to_uppercase(),
+            d.hex()[1..].to_string(),
+            format!("{}g", &d.hex()[1..]),
+            format!("{}0", d.hex()),
+        ] {
+            assert!(Key::from_hex(&bad).is_none(), "{bad}");
+            assert!(Digest::from_hex(&bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -53,7 +53,7 @@ impl StepKind for Verify {
             .filter(|p| p.parent() == Some(blobs.as_path()))
             .filter_map(|p| p.file_name()?.to_str())
             .collect();
-        let strays = layout.blobs_not_in(&reachable)?;
+        let strays = layout.blobs_not_in(&|name| reachable.contains(name))?;
         Ok(Some(VerifyReport {
             layout: layout.root().to_path_buf(),
             images: kept.images,
