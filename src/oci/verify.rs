@@ -127,8 +127,7 @@ impl Key {
     }
 
     fn digest(&self) -> Digest {
-        let hex = crate::hashing::hex(&self.0);
-        Digest::from_hex(&hex).unwrap_or_else(|_| Digest::of(&self.0))
+        Digest::from_hasher(crate::hashing::hex(&self.0))
     }
 }
 
@@ -180,20 +179,17 @@ struct WalkRef<'a> {
 }
 
 impl Graph {
-    /// Walks the blob `hex` (a valid sha256 hex digest) of `media_type` and `size` for
-    /// `image`.
+    /// Walks the blob `k` of `media_type` and `size` for `image`. A shared layer is met
+    /// once per image: its node is made only the first time.
     fn visit(
         &mut self,
         layout: &Layout,
         media_type: &str,
-        hex: &str,
+        k: Key,
         size: u64,
         image: u32,
         check_manifests: bool,
     ) {
-        let Some(k) = Key::from_hex(hex) else {
-            return; // checked by the caller
-        };
         match self.blobs.get_mut(&k) {
             Some(node) if node.last_image() == image => return,
             Some(node) => node.more.push(image),
@@ -236,7 +232,7 @@ impl Graph {
             }
         };
         if check_manifests {
-            if Digest::of(&bytes).hex() != hex {
+            if Key::from_hex(Digest::of(&bytes).hex()) != Some(k) {
                 // Reported as a digest mismatch; its children cannot be trusted.
                 self.unwalked.insert(key());
                 return;
@@ -264,23 +260,25 @@ impl Graph {
                 .collect(),
         };
         // Every child's digest must be one before any is walked, as a parse into
-        // descriptors would require.
-        let mut hexes = Vec::with_capacity(children.len());
+        // descriptors would require: `sha256:` and 64 lowercase hex digits.
+        let mut keys = Vec::with_capacity(children.len());
         for child in &children {
-            // `sha256:` and 64 lowercase hex digits: exactly what a `Digest` accepts.
-            match (child.digest.strip_prefix("sha256:")).filter(|h| Key::from_hex(h).is_some()) {
-                Some(h) => hexes.push(h),
-                None => match child.digest.parse::<Digest>() {
-                    Ok(_) => hexes.push(&child.digest["sha256:".len()..]),
-                    Err(e) => return bad(self, e.to_string()),
-                },
+            match child.digest.strip_prefix("sha256:").and_then(Key::from_hex) {
+                Some(key) => keys.push(key),
+                None => {
+                    let error = match child.digest.parse::<Digest>() {
+                        Err(e) => e.to_string(),
+                        Ok(_) => format!("invalid digest {:?}", child.digest),
+                    };
+                    return bad(self, error);
+                }
             }
         }
-        for (child, h) in children.iter().zip(hexes) {
+        for (child, key) in children.iter().zip(keys) {
             self.visit(
                 layout,
                 &child.media_type,
-                h,
+                key,
                 child.size,
                 image,
                 check_manifests,
@@ -302,14 +300,10 @@ fn walk(layout: &Layout, check_manifests: bool) -> Result<Graph> {
             .map_or_else(|| format!("(unnamed {})", entry.digest), str::to_string);
         graph.images.push(name);
         let i = u32::try_from(i).unwrap_or(u32::MAX);
-        graph.visit(
-            layout,
-            &entry.media_type,
-            entry.digest.hex(),
-            entry.size,
-            i,
-            check_manifests,
-        );
+        // A `Digest` always has a key.
+        if let Some(k) = Key::from_hex(entry.digest.hex()) {
+            graph.visit(layout, &entry.media_type, k, entry.size, i, check_manifests);
+        }
     }
     Ok(graph)
 }
