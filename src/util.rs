@@ -248,6 +248,23 @@ pub fn env_seconds(
         .ok_or_else(|| format!("{name}={raw:?}: expected a number of seconds between 0 and 86400"))
 }
 
+/// Writes a hash map as a map in the order of its keys, so that the same map always reads
+/// the same (`#[serde(serialize_with = "crate::util::serialize_sorted")]`). For maps
+/// looked up often and written rarely: the build state's paths, a layout's blob stamps.
+pub fn serialize_sorted<K, V, S>(
+    map: &std::collections::HashMap<K, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error>
+where
+    K: serde::Serialize + Ord,
+    V: serde::Serialize,
+    S: serde::Serializer,
+{
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    serializer.collect_map(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,18 +29,8 @@ const MAX_BYTES: u64 = 64 << 20;
 struct Doc {
     format: u32,
     /// Blob digest (hex) to its stat when it last hashed right (written sorted).
-    #[serde(serialize_with = "sorted")]
+    #[serde(serialize_with = "crate::util::serialize_sorted")]
     blobs: HashMap<String, FileStat>,
-}
-
-/// The map in the order of its keys: the same stamps give the same file.
-fn sorted<S: serde::Serializer>(
-    map: &HashMap<String, FileStat>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    let mut entries: Vec<(&String, &FileStat)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    serializer.collect_map(entries)
 }
 
 /// The stamps of one layout, loaded, used, and saved when they changed.

@@ -64,7 +64,7 @@ struct Cached {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct StepRecord {
     fingerprint: String,
-    #[serde(serialize_with = "by_path")]
+    #[serde(serialize_with = "crate::util::serialize_sorted")]
     outputs: HashMap<PathBuf, FileStat>,
     #[serde(default)]
     report: serde_json::Value,
@@ -76,21 +76,10 @@ struct Doc {
     format: u32,
     seedforge: String,
     steps: BTreeMap<String, StepRecord>,
-    #[serde(serialize_with = "by_path")]
+    /// Paths are kept in hash maps (thousands of blobs are looked up per build; a tree
+    /// map compares paths component by component) and written sorted.
+    #[serde(serialize_with = "crate::util::serialize_sorted")]
     files: HashMap<PathBuf, Cached>,
-}
-
-/// A map keyed by paths, written in the order of the paths' bytes: the file reads the
-/// same for the same state. (Kept in hash maps: thousands of blob paths are looked up
-/// per build, and comparing paths component by component is what a tree map would do.)
-fn by_path<V: Serialize, S: serde::Serializer>(
-    map: &HashMap<PathBuf, V>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut entries: Vec<(&PathBuf, &V)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
-    serializer.collect_map(entries)
 }
 
 #[derive(Debug, Default)]
