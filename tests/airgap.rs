@@ -342,16 +342,6 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// Names of the files in `dir` (sorted).
-fn dir_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 // ---------------------------------------------------------------------------------------
 // containerd: the k3s import path
 // ---------------------------------------------------------------------------------------
@@ -1084,7 +1074,7 @@ fn images_list_selects_exactly_the_named_images() {
 /// with `previous`, that the file there still has exactly those bytes) and that no
 /// temporary file is left beside it.
 fn assert_fails_cleanly(lab: &Lab, out: &str, extra: &[&str], previous: Option<&[u8]>, why: &str) {
-    let before = dir_names(lab.root());
+    let before = common::names_in(lab.root());
     let output = airgap_fails(lab, out, extra, 2);
     let path = lab.root().join(out);
     match previous {
@@ -1098,7 +1088,11 @@ fn assert_fails_cleanly(lab: &Lab, out: &str, extra: &[&str], previous: Option<&
             "{why}: the earlier {out} was changed"
         ),
     }
-    assert_eq!(dir_names(lab.root()), before, "{why}: files left behind");
+    assert_eq!(
+        common::names_in(lab.root()),
+        before,
+        "{why}: files left behind"
+    );
     assert!(!output.stderr.trim().is_empty(), "{why}: no error message");
 }
 
@@ -1279,7 +1273,7 @@ fn a_failed_run_leaves_the_earlier_archive_byte_identical() {
         "disk full: the earlier archive changed"
     );
     assert_eq!(
-        dir_names(&small),
+        common::names_in(&small),
         vec![out.to_string()],
         "disk full: temporary file left behind\n{}",
         failed.stderr
@@ -1419,7 +1413,7 @@ fn auto_compression_names_the_archive_by_its_layers_and_its_consumers_read_it() 
         );
         lab.build();
         // One archive: the earlier build's under the other name is gone.
-        assert_eq!(dir_names(&airgap_dir), vec![name.to_string()]);
+        assert_eq!(common::names_in(&airgap_dir), vec![name.to_string()]);
         let archive = airgap_dir.join(name);
         let (_, decompressor) = suffix_and_decompressor(compression);
         match decompressor {
