@@ -43,7 +43,13 @@ impl<W: Write> HashingWriter<W> {
 
     /// The inner writer, the hex SHA-256 of what was written and its length.
     pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex(&self.hasher.finalize()), self.bytes)
+        let (inner, sum, bytes) = self.finish_bytes();
+        (inner, hex(&sum), bytes)
+    }
+
+    /// [`HashingWriter::finish`], the SHA-256 as its 32 bytes.
+    pub fn finish_bytes(self) -> (W, [u8; 32], u64) {
+        (self.inner, self.hasher.finalize().into(), self.bytes)
     }
 }
 
@@ -91,10 +97,21 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// Streams `reader` to its end: its hex SHA-256 and length, holding one buffer in memory.
 pub fn sha256_reader(reader: &mut impl Read) -> io::Result<(String, u64)> {
+    let (sum, n) = sha256_reader_bytes(reader)?;
+    Ok((hex(&sum), n))
+}
+
+/// [`sha256_reader`], the SHA-256 as its 32 bytes.
+pub fn sha256_reader_bytes(reader: &mut impl Read) -> io::Result<([u8; 32], u64)> {
     let mut w = HashingWriter::new(io::sink());
     io::copy(reader, &mut w)?;
-    let (_, hex, n) = w.finish();
-    Ok((hex, n))
+    let (_, sum, n) = w.finish_bytes();
+    Ok((sum, n))
+}
+
+/// The SHA-256 of `bytes` as its 32 bytes.
+pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// The hex SHA-256 of a file, streamed.

@@ -169,20 +169,51 @@ pub fn open_regular(path: &Path) -> Result<File, InputError> {
 
 /// [`open_regular`], giving the open file's metadata as well.
 pub fn open_regular_with_metadata(path: &Path) -> Result<(File, std::fs::Metadata), InputError> {
-    let io_err = |source| InputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(i32::try_from(nonblock).unwrap_or(0) | noctty())
         .open(path)
-        .map_err(io_err)?;
+        .map_err(|source| InputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    regular(file, &|| path.to_path_buf())
+}
+
+/// [`open_regular_with_metadata`] of the file `name` in the open directory `dir`: one
+/// name looked up, not every folder of a long path again. `path` gives the file's whole
+/// path, made only for an error.
+pub fn open_regular_at(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    path: &dyn Fn() -> PathBuf,
+) -> Result<(File, std::fs::Metadata), InputError> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, name, flags, rustix::fs::Mode::empty()).map_err(|e| {
+        InputError::Io {
+            path: path(),
+            source: e.into(),
+        }
+    })?;
+    regular(File::from(fd), path)
+}
+
+/// The metadata of a file just opened without blocking, if it is a regular file; the
+/// non-blocking flag cleared.
+fn regular(
+    file: File,
+    path: &dyn Fn() -> PathBuf,
+) -> Result<(File, std::fs::Metadata), InputError> {
+    let io_err = |source| InputError::Io {
+        path: path(),
+        source,
+    };
     let meta = file.metadata().map_err(io_err)?;
     if !meta.file_type().is_file() {
         return Err(InputError::NotAFile {
-            path: path.to_path_buf(),
+            path: path(),
             found: describe(meta.file_type()),
         });
     }
@@ -217,8 +248,32 @@ pub fn read_capped_with_metadata(
     what: &'static str,
 ) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
     let (file, meta) = open_regular_with_metadata(path)?;
+    read_opened(file, meta, cap, what, &|| path.to_path_buf())
+}
+
+/// [`read_capped_with_metadata`] of the file `name` in the open directory `dir` (see
+/// [`open_regular_at`]).
+pub fn read_capped_at(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    path: &dyn Fn() -> PathBuf,
+    cap: u64,
+    what: &'static str,
+) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
+    let (file, meta) = open_regular_at(dir, name, path)?;
+    read_opened(file, meta, cap, what, path)
+}
+
+/// Reads an opened regular file whole, refusing more than `cap` bytes.
+fn read_opened(
+    file: File,
+    meta: std::fs::Metadata,
+    cap: u64,
+    what: &'static str,
+    path: &dyn Fn() -> PathBuf,
+) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
     let too_large = || InputError::TooLarge {
-        path: path.to_path_buf(),
+        path: path(),
         what,
         cap,
     };
@@ -230,7 +285,7 @@ pub fn read_capped_with_metadata(
     file.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|source| InputError::Io {
-            path: path.to_path_buf(),
+            path: path(),
             source,
         })?;
     if bytes.len() as u64 > cap {

@@ -250,3 +250,40 @@ fn verify_of_intact_build_reports_no_problems() {
     assert_eq!(report["problems"].as_array().unwrap().len(), 0);
     assert_eq!(report["images"].as_array().unwrap().len(), 8);
 }
+
+#[test]
+fn verify_of_a_layout_without_its_blob_folder_reports_each_image_missing_by_its_path() {
+    let lab = Lab::new();
+    lab.build();
+    let layout = lab.out_layout();
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let tops: BTreeSet<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect();
+    fs::remove_dir_all(layout.join("blobs/sha256")).unwrap();
+    let report = lab
+        .seedforge()
+        .args(["--json", "verify"])
+        .arg(lab.out_dir())
+        .expect(1)
+        .run()
+        .json();
+    let missing: BTreeSet<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|p| {
+            assert_eq!(p["problem"]["kind"], "missing", "{p}");
+            let hex = p["digest"].as_str().unwrap().trim_start_matches("sha256:");
+            let path = layout.join("blobs/sha256").join(hex);
+            assert_eq!(p["path"].as_str().unwrap(), path.to_str().unwrap(), "{p}");
+        })
+        .map(|p| p["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(missing, tops, "{report}");
+    assert!(report["strays_unknown"].is_string(), "{report}");
+}

@@ -11,7 +11,7 @@
 //! each held open under a lock. A session whose lock can be taken belongs to a process that
 //! is gone (killed mid-copy), and is removed the next time the layout is opened for writing.
 
-use super::digest::Digest;
+use super::digest::{BlobKey, Digest};
 use super::index::IndexDoc;
 use super::{OciError, Result};
 use crate::hashing::HashingWriter;
@@ -39,6 +39,59 @@ const NEW_SESSION_PREFIX: &str = ".new-";
 
 /// A blob's write-back is started behind the download every this many bytes.
 const WRITE_AHEAD_BYTES: u64 = 4 << 20;
+
+/// A layout's `blobs/sha256` held open ([`Layout::blob_dir`]): a blob is opened by its
+/// name inside it, one name looked up by the kernel instead of every folder of the
+/// layout's path again, and no path made unless an error must name it. A folder that
+/// cannot be opened is not held; its blobs are then opened by their whole paths and fail
+/// as they would.
+#[derive(Debug)]
+pub struct BlobDir {
+    fd: Option<std::os::fd::OwnedFd>,
+    path: PathBuf,
+}
+
+impl BlobDir {
+    /// The folder's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of the blob `key`.
+    pub fn path_of(&self, key: &BlobKey) -> PathBuf {
+        self.path.join(key.hex(&mut [0; 64]))
+    }
+
+    /// Opens the blob `key` if it is a regular file, with the open file's metadata.
+    pub fn open(
+        &self,
+        key: &BlobKey,
+    ) -> std::result::Result<(File, fs::Metadata), crate::input::InputError> {
+        let path = || self.path_of(key);
+        match &self.fd {
+            Some(fd) => {
+                use std::os::fd::AsFd as _;
+                crate::input::open_regular_at(fd.as_fd(), key.hex(&mut [0; 64]), &path)
+            }
+            None => crate::input::open_regular_with_metadata(&path()),
+        }
+    }
+
+    /// Reads the small blob `key` (manifest, index) whole, with the open file's metadata.
+    pub fn read_document(&self, key: &BlobKey) -> Result<(Vec<u8>, fs::Metadata)> {
+        let path = || self.path_of(key);
+        const WHAT: &str = "JSON document";
+        Ok(match &self.fd {
+            Some(fd) => {
+                use std::os::fd::AsFd as _;
+                let mut buf = [0; 64];
+                let name = key.hex(&mut buf);
+                crate::input::read_capped_at(fd.as_fd(), name, &path, MAX_DOCUMENT_SIZE, WHAT)?
+            }
+            None => crate::input::read_capped_with_metadata(&path(), MAX_DOCUMENT_SIZE, WHAT)?,
+        })
+    }
+}
 
 /// An OCI image layout directory.
 #[derive(Debug)]
@@ -151,7 +204,22 @@ impl Layout {
 
     /// Where the blob with `digest` lives (whether or not it exists).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs").join("sha256").join(digest.hex())
+        self.blobs_path().join(digest.hex())
+    }
+
+    /// The folder of the blobs, `blobs/sha256`.
+    pub fn blobs_path(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    /// The folder of the blobs held open, for reading many blobs by name.
+    pub fn blob_dir(&self) -> BlobDir {
+        let path = self.blobs_path();
+        let flags = rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::CLOEXEC;
+        let fd = rustix::fs::open(&path, flags, rustix::fs::Mode::empty()).ok();
+        BlobDir { fd, path }
     }
 
     /// True if the blob is present with the expected size. Content is trusted here because

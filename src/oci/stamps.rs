@@ -8,8 +8,9 @@
 //! The limit is that of any stat cache (see the build state's stat cache): a blob rewritten in a way
 //! that keeps all five values is not noticed; `seedforge verify` notices it.
 
+use super::digest::BlobKey;
 use super::layout::{Layout, PRIVATE_DIR};
-use super::verify::KnownDigests;
+use super::verify::{BlobFile, KnownDigests};
 use crate::util::FileStat;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -28,9 +29,9 @@ const MAX_BYTES: u64 = 64 << 20;
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Doc {
     format: u32,
-    /// Blob digest (hex) to its stat when it last hashed right (written sorted).
+    /// Blob digest (hex in the file) to its stat when it last hashed right (written sorted).
     #[serde(serialize_with = "crate::util::serialize_sorted")]
-    blobs: HashMap<String, FileStat>,
+    blobs: HashMap<BlobKey, FileStat>,
 }
 
 /// The stamps of one layout, loaded, used, and saved when they changed.
@@ -91,35 +92,25 @@ fn read_doc(path: &Path) -> Option<Doc> {
         .filter(|d| d.format == FORMAT)
 }
 
-/// The blob a path names: its file name, the digest's hex.
-fn blob_hex(path: &Path) -> Option<&str> {
-    path.file_name()?.to_str()
-}
-
 impl KnownDigests for BlobStamps {
-    fn known(&self, path: &Path, meta: &fs::Metadata) -> Option<String> {
-        if !self.trust || !meta.is_file() {
-            return None;
-        }
-        let hex = blob_hex(path)?;
-        let guard = self.doc.lock().ok()?;
-        (guard.0.blobs.get(hex) == Some(&FileStat::of(meta))).then(|| hex.to_string())
+    fn known(&self, blob: &BlobFile<'_>, stat: &FileStat) -> bool {
+        self.trust
+            && self
+                .doc
+                .lock()
+                .is_ok_and(|guard| guard.0.blobs.get(&blob.key()) == Some(stat))
     }
 
     fn trusts(&self) -> bool {
         self.trust
     }
 
-    fn learned(&self, path: &Path, meta: &fs::Metadata, sha256: &str) {
-        if !meta.is_file() || blob_hex(path) != Some(sha256) {
-            return;
-        }
-        if let Ok(mut guard) = self.doc.lock() {
-            let stat = FileStat::of(meta);
-            if guard.0.blobs.get(sha256) != Some(&stat) {
-                guard.0.blobs.insert(sha256.to_string(), stat);
-                guard.1 = true;
-            }
+    fn learned(&self, blob: &BlobFile<'_>, stat: &FileStat) {
+        if let Ok(mut guard) = self.doc.lock()
+            && guard.0.blobs.get(&blob.key()) != Some(stat)
+        {
+            guard.0.blobs.insert(blob.key(), *stat);
+            guard.1 = true;
         }
     }
 }

@@ -7,10 +7,11 @@
 //! removes them.
 
 use super::descriptor::{DOCKER_MANIFEST_LIST, OCI_INDEX, is_manifest_type};
-use super::digest::{Digest, digest_reader};
-use super::layout::Layout;
+use super::digest::{BlobKey, Digest};
+use super::layout::{BlobDir, Layout};
 use super::{OciError, Result};
 use crate::report::Reporter;
+use crate::util::FileStat;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
@@ -95,47 +96,21 @@ impl VerifyReport {
 struct Graph {
     /// The images, in `index.json`'s order; nodes refer to them by position.
     images: Vec<String>,
-    blobs: HashMap<Key, Node>,
+    blobs: HashMap<BlobKey, Node>,
+    /// The manifests and indexes the walk read whole and found right, with the stat their
+    /// files had then: the hashing pass leaves them out.
+    walked: Vec<(BlobKey, FileStat)>,
     problems: Vec<(Digest, BlobProblem)>,
     /// Manifests whose children could not be walked (missing, damaged, unparsable): what
     /// they reference is unknown, so nothing may be called unreferenced.
     unwalked: BTreeSet<Digest>,
 }
 
-/// A sha256 digest as its 32 bytes: kept in the map itself, so that looking a blob up
-/// among 100,000 touches the map and not a string somewhere else in memory.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Key([u8; 32]);
-
-impl Key {
-    /// The key of 64 lowercase hex digits (what [`Digest::from_hex`] accepts), else `None`.
-    fn from_hex(hex: &str) -> Option<Key> {
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
-        let mut key = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            key[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
-        Some(Key(key))
-    }
-
-    fn digest(&self) -> Digest {
-        Digest::from_hasher(crate::hashing::hex(&self.0))
-    }
-}
-
 struct Node {
     size: u64,
-    /// A manifest or index the walk read whole and found right (its digest and size), with
-    /// the metadata its file had then: the hashing pass need not read it again.
-    walked: Option<Box<fs::Metadata>>,
+    /// A manifest or index the walk read whole and found right (its digest and size): the
+    /// hashing pass need not read it again.
+    walked: bool,
     /// The first image that reaches it, and the others in [`Node::more`].
     first: u32,
     /// Further images, as positions in [`Graph::images`], ascending: images are walked one
@@ -183,9 +158,9 @@ impl Graph {
     /// once per image: its node is made only the first time.
     fn visit(
         &mut self,
-        layout: &Layout,
+        dir: &BlobDir,
         media_type: &str,
-        k: Key,
+        k: BlobKey,
         size: u64,
         image: u32,
         check_manifests: bool,
@@ -198,7 +173,7 @@ impl Graph {
                     k,
                     Node {
                         size,
-                        walked: None,
+                        walked: false,
                         first: image,
                         more: Vec::new(),
                     },
@@ -211,7 +186,7 @@ impl Graph {
         let key = || k.digest();
         // Manifests are small: read them to find their children, and check their bytes
         // here (the hashing pass then leaves them out).
-        let (bytes, meta) = match layout.read_blob_with_metadata(&key()) {
+        let (bytes, meta) = match dir.read_document(&k) {
             Ok(read) => read,
             Err(e @ OciError::Input(crate::input::InputError::TooLarge { .. })) => {
                 // Its bytes may hash right, so the hashing pass would pass it: the cap is a
@@ -232,7 +207,7 @@ impl Graph {
             }
         };
         if check_manifests {
-            if Key::from_hex(Digest::of(&bytes).hex()) != Some(k) {
+            if BlobKey::from_bytes(crate::hashing::sha256_bytes(&bytes)) != k {
                 // Reported as a digest mismatch; its children cannot be trusted.
                 self.unwalked.insert(key());
                 return;
@@ -240,7 +215,8 @@ impl Graph {
             if bytes.len() as u64 == size
                 && let Some(node) = self.blobs.get_mut(&k)
             {
-                node.walked = Some(Box::new(meta));
+                node.walked = true;
+                self.walked.push((k, FileStat::of(&meta)));
             }
         }
         let bad = |graph: &mut Graph, error: String| {
@@ -263,7 +239,11 @@ impl Graph {
         // descriptors would require: `sha256:` and 64 lowercase hex digits.
         let mut keys = Vec::with_capacity(children.len());
         for child in &children {
-            match child.digest.strip_prefix("sha256:").and_then(Key::from_hex) {
+            match child
+                .digest
+                .strip_prefix("sha256:")
+                .and_then(BlobKey::from_hex)
+            {
                 Some(key) => keys.push(key),
                 None => {
                     let error = match child.digest.parse::<Digest>() {
@@ -276,7 +256,7 @@ impl Graph {
         }
         for (child, key) in children.iter().zip(keys) {
             self.visit(
-                layout,
+                dir,
                 &child.media_type,
                 key,
                 child.size,
@@ -289,6 +269,7 @@ impl Graph {
 
 fn walk(layout: &Layout, check_manifests: bool) -> Result<Graph> {
     let index = layout.read_index()?;
+    let dir = layout.blob_dir();
     let mut graph = Graph::default();
     // Room for a few blobs per image from the start: growing a map of 100,000 digests
     // step by step costs more than its entries.
@@ -300,21 +281,45 @@ fn walk(layout: &Layout, check_manifests: bool) -> Result<Graph> {
             .map_or_else(|| format!("(unnamed {})", entry.digest), str::to_string);
         graph.images.push(name);
         let i = u32::try_from(i).unwrap_or(u32::MAX);
-        // A `Digest` always has a key.
-        if let Some(k) = Key::from_hex(entry.digest.hex()) {
-            graph.visit(layout, &entry.media_type, k, entry.size, i, check_manifests);
-        }
+        let k = entry.digest.key();
+        graph.visit(&dir, &entry.media_type, k, entry.size, i, check_manifests);
     }
     Ok(graph)
+}
+
+/// One blob file of a layout, named by its digest: its path is made only when asked for.
+#[derive(Clone, Copy)]
+pub struct BlobFile<'a> {
+    dir: &'a Path,
+    key: BlobKey,
+}
+
+impl<'a> BlobFile<'a> {
+    /// The blob `key` in the blob folder `dir` (a layout's `blobs/sha256`).
+    pub fn new(dir: &'a Path, key: BlobKey) -> BlobFile<'a> {
+        BlobFile { dir, key }
+    }
+
+    /// The blob's digest, which its content must hash to.
+    pub fn key(&self) -> BlobKey {
+        self.key
+    }
+
+    /// The blob's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(self.key.hex(&mut [0; 64]))
+    }
 }
 
 /// Digests already known for files, so that a blob whose file is unchanged since it was
 /// last hashed is not read again (see the build state's stat cache).
 pub trait KnownDigests: Sync {
-    /// The sha256 (hex) the file at `path` is known to have while its metadata is `meta`.
-    fn known(&self, path: &Path, meta: &fs::Metadata) -> Option<String>;
-    /// `path`, whose metadata was `meta` before it was read, hashes to `sha256` (hex).
-    fn learned(&self, path: &Path, meta: &fs::Metadata, sha256: &str);
+    /// Whether the regular file `blob`, while its stat is `stat`, is known to hash to its
+    /// digest.
+    fn known(&self, blob: &BlobFile<'_>, stat: &FileStat) -> bool;
+    /// The regular file `blob`, whose stat was `stat` before it was read, hashed to its
+    /// digest.
+    fn learned(&self, blob: &BlobFile<'_>, stat: &FileStat);
     /// Whether [`KnownDigests::known`] may vouch for anything (a full verify only records):
     /// when it never does, each blob is opened straight away.
     fn trusts(&self) -> bool {
@@ -336,41 +341,51 @@ pub fn verify_with(
     known: Option<&dyn KnownDigests>,
 ) -> Result<VerifyReport> {
     let graph = walk(layout, true)?;
-    let blobs: Vec<(Digest, &Node)> = graph.blobs.iter().map(|(k, n)| (k.digest(), n)).collect();
-    let total = blobs.len();
+    let dir = layout.blob_dir();
+    let total = graph.blobs.len();
+    let mut bytes_walked = 0;
+    // Manifests and indexes, read and hashed whole by the walk: told, not read again.
+    let mut label = String::new();
+    for (i, (k, stat)) in graph.walked.iter().enumerate() {
+        set_label(&mut label, k);
+        reporter.item_started(&label, i, total);
+        if let Some(known) = known {
+            known.learned(&BlobFile::new(dir.path(), *k), stat);
+        }
+        reporter.item_progress(&label, stat.size);
+        reporter.item_finished(&label, "ok");
+        bytes_walked += stat.size;
+    }
+    let blobs: Vec<(BlobKey, &Node)> = (graph.blobs.iter())
+        .filter(|(_, n)| !n.walked)
+        .map(|(k, n)| (*k, n))
+        .collect();
     let findings = Mutex::new(Vec::new());
-    let bytes_checked = std::sync::atomic::AtomicU64::new(0);
+    let bytes_checked = std::sync::atomic::AtomicU64::new(bytes_walked);
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(8);
+    let done = graph.walked.len();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
+                let mut label = String::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((digest, node)) = blobs.get(i).map(|(d, n)| (d, *n)) else {
+                    let Some(&(k, node)) = blobs.get(i) else {
                         break;
                     };
-                    let label = digest.to_string();
-                    reporter.item_started(&label, i, total);
-                    let (problem, hashed) = match &node.walked {
-                        Some(meta) => {
-                            // Read and hashed whole by the walk: told, not read again.
-                            if let Some(k) = known {
-                                k.learned(&layout.blob_path(digest), meta, digest.hex());
-                            }
-                            (None, true)
-                        }
-                        None => check_blob(layout, digest, node.size, known),
-                    };
+                    set_label(&mut label, &k);
+                    reporter.item_started(&label, done + i, total);
+                    let (problem, hashed) = check_blob(&dir, k, node.size, known);
                     if problem.is_none() && hashed {
                         bytes_checked.fetch_add(node.size, Ordering::Relaxed);
                     }
                     reporter.item_progress(&label, node.size);
                     reporter.item_finished(&label, if problem.is_some() { "bad" } else { "ok" });
                     if let (Some(problem), Ok(mut f)) = (problem, findings.lock()) {
-                        f.push(finding(layout, &graph, digest, node, problem));
+                        f.push(finding(&dir, &graph, k, node, problem));
                     }
                 }
             });
@@ -378,8 +393,9 @@ pub fn verify_with(
     });
     let mut problems = findings.into_inner().unwrap_or_default();
     for (digest, problem) in graph.problems.iter() {
-        if let Some(node) = Key::from_hex(digest.hex()).and_then(|k| graph.blobs.get(&k)) {
-            problems.push(finding(layout, &graph, digest, node, problem.clone()));
+        let k = digest.key();
+        if let Some(node) = graph.blobs.get(&k) {
+            problems.push(finding(&dir, &graph, k, node, problem.clone()));
         }
     }
     problems.sort_by(|a, b| a.digest.cmp(&b.digest));
@@ -401,6 +417,13 @@ pub fn verify_with(
     })
 }
 
+/// `label` made the blob's digest, `sha256:<hex>`, in the string's own room.
+fn set_label(label: &mut String, k: &BlobKey) {
+    label.clear();
+    label.push_str("sha256:");
+    label.push_str(k.hex(&mut [0; 64]));
+}
+
 fn unwalked_reason(graph: &Graph) -> String {
     let list: Vec<String> = graph.unwalked.iter().map(ToString::to_string).collect();
     format!(
@@ -409,21 +432,15 @@ fn unwalked_reason(graph: &Graph) -> String {
     )
 }
 
-fn finding(
-    layout: &Layout,
-    graph: &Graph,
-    digest: &Digest,
-    node: &Node,
-    problem: BlobProblem,
-) -> Finding {
+fn finding(dir: &BlobDir, graph: &Graph, k: BlobKey, node: &Node, problem: BlobProblem) -> Finding {
     // Sorted and once each, however often a name stands in index.json.
     let images: BTreeSet<&String> = node
         .images()
         .filter_map(|i| graph.images.get(i as usize))
         .collect();
     Finding {
-        digest: digest.to_string(),
-        path: layout.blob_path(digest),
+        digest: k.digest().to_string(),
+        path: dir.path_of(&k),
         images: images.into_iter().cloned().collect(),
         problem,
     }
@@ -431,17 +448,17 @@ fn finding(
 
 /// What is wrong with a blob, if anything, and whether it was read to find out.
 fn check_blob(
-    layout: &Layout,
-    digest: &Digest,
+    dir: &BlobDir,
+    k: BlobKey,
     size: u64,
     known: Option<&dyn KnownDigests>,
 ) -> (Option<BlobProblem>, bool) {
-    let path = layout.blob_path(digest);
+    let blob = BlobFile::new(dir.path(), k);
     let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     // With nothing to vouch for a file it is opened straight away: its metadata comes from
-    // the open file, one path look-up instead of two.
+    // the open file, one look-up instead of two.
     let (opened, meta) = if known.is_some_and(|k| k.trusts()) {
-        match fs::metadata(&path) {
+        match fs::metadata(blob.path()) {
             Ok(m) => (None, m),
             Err(e) if missing(&e) => return (Some(BlobProblem::Missing), false),
             Err(e) => {
@@ -450,7 +467,7 @@ fn check_blob(
             }
         }
     } else {
-        match crate::input::open_regular_with_metadata(&path) {
+        match dir.open(&k) {
             Ok((f, m)) => (Some(f), m),
             Err(crate::input::InputError::Io { source, .. }) if missing(&source) => {
                 return (Some(BlobProblem::Missing), false);
@@ -470,12 +487,13 @@ fn check_blob(
             false,
         );
     }
-    if known.and_then(|k| k.known(&path, &meta)).as_deref() == Some(digest.hex()) {
+    let stat = FileStat::of(&meta);
+    if meta.is_file() && known.is_some_and(|known| known.known(&blob, &stat)) {
         return (None, false);
     }
     let opened = match opened {
         Some(f) => Ok(f),
-        None => crate::input::open_regular(&path),
+        None => dir.open(&k).map(|(f, _)| f),
     };
     let mut file = match opened {
         Ok(f) => f,
@@ -484,15 +502,15 @@ fn check_blob(
             return (Some(BlobProblem::Unreadable { error }), false);
         }
     };
-    let problem = match digest_reader(&mut file) {
-        Ok((actual, _)) if &actual == digest => {
-            if let Some(k) = known {
-                k.learned(&path, &meta, digest.hex());
+    let problem = match crate::hashing::sha256_reader_bytes(&mut file) {
+        Ok((actual, _)) if BlobKey::from_bytes(actual) == k => {
+            if let Some(known) = known {
+                known.learned(&blob, &stat);
             }
             None
         }
         Ok((actual, _)) => Some(BlobProblem::DigestMismatch {
-            actual: actual.to_string(),
+            actual: BlobKey::from_bytes(actual).digest().to_string(),
         }),
         Err(e) => Some(BlobProblem::Unreadable {
             error: e.to_string(),
@@ -502,7 +520,8 @@ fn check_blob(
 }
 
 fn unreferenced(layout: &Layout, graph: &Graph) -> Result<Vec<PathBuf>> {
-    layout.blobs_not_in(&|name| Key::from_hex(name).is_some_and(|k| graph.blobs.contains_key(&k)))
+    layout
+        .blobs_not_in(&|name| BlobKey::from_hex(name).is_some_and(|k| graph.blobs.contains_key(&k)))
 }
 
 /// What [`gc`] removed.
@@ -554,25 +573,4 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
         report.removed.push(path);
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_key_is_its_digest_in_32_bytes_and_takes_what_a_digest_takes() {
-        let d = Digest::of(b"x");
-        let k = Key::from_hex(d.hex()).unwrap();
-        assert_eq!(k.digest(), d);
-        for bad in [
-            d.hex().to_uppercase(),
-            d.hex()[1..].to_string(),
-            format!("{}g", &d.hex()[1..]),
-            format!("{}0", d.hex()),
-        ] {
-            assert!(Key::from_hex(&bad).is_none(), "{bad}");
-            assert!(Digest::from_hex(&bad).is_err(), "{bad}");
-        }
-    }
 }

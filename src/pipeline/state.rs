@@ -26,7 +26,7 @@
 //! edit, since that sets the ctime. `seedforge verify OUT` re-hashes everything, and
 //! `build --force` rebuilds everything.
 
-use crate::oci::verify::KnownDigests;
+use crate::oci::verify::{BlobFile, KnownDigests};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -418,16 +418,12 @@ impl BuildState {
 }
 
 impl KnownDigests for BuildState {
-    fn known(&self, path: &Path, meta: &fs::Metadata) -> Option<String> {
-        meta.is_file()
-            .then(|| self.cached(path, &FileStat::of(meta)))
-            .flatten()
+    fn known(&self, blob: &BlobFile<'_>, stat: &FileStat) -> bool {
+        self.cached(&blob.path(), stat).as_deref() == Some(blob.key().hex(&mut [0; 64]))
     }
 
-    fn learned(&self, path: &Path, meta: &fs::Metadata, sha256: &str) {
-        if meta.is_file() {
-            self.remember(path, FileStat::of(meta), sha256);
-        }
+    fn learned(&self, blob: &BlobFile<'_>, stat: &FileStat) {
+        self.remember(&blob.path(), *stat, blob.key().hex(&mut [0; 64]));
     }
 }
 

@@ -12,9 +12,10 @@ use crate::hashing::HashingWriter;
 use crate::oci::digest::{Digest, digest_reader};
 use crate::oci::index::IndexDoc;
 use crate::oci::layout::{Layout, OCI_LAYOUT_CONTENT};
-use crate::oci::verify::KnownDigests;
+use crate::oci::verify::{BlobFile, KnownDigests};
 use crate::oci::{OciError, Result};
 use crate::report::Reporter;
+use crate::util::FileStat;
 use crate::util::WriteBehind;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -99,20 +100,21 @@ fn check_blobs(
     blobs: &[(&Digest, u64)],
     known: Option<&dyn KnownDigests>,
 ) -> Result<()> {
+    let dir = layout.blobs_path();
     for &(digest, size) in blobs {
+        let blob = BlobFile::new(&dir, digest.key());
         let path = layout.blob_path(digest);
         // The stat is taken before reading: a change while hashing shows next time.
         let meta = std::fs::metadata(&path).map_err(|e| OciError::io(&path, e))?;
-        if meta.len() == size
-            && known.and_then(|k| k.known(&path, &meta)).as_deref() == Some(digest.hex())
-        {
+        let stat = FileStat::of(&meta);
+        if meta.len() == size && meta.is_file() && known.is_some_and(|k| k.known(&blob, &stat)) {
             continue;
         }
         let mut file = layout.open_blob(digest)?;
         let (actual, read) = digest_reader(&mut file).map_err(|e| OciError::io(&path, e))?;
         if &actual == digest && read == size {
             if let Some(k) = known {
-                k.learned(&path, &meta, digest.hex());
+                k.learned(&blob, &stat);
             }
         } else {
             return Err(OciError::DigestMismatch {
