@@ -311,16 +311,6 @@ impl Layout {
         read_limited(&path, MAX_DOCUMENT_SIZE)
     }
 
-    /// [`Layout::read_blob`], giving the metadata the open file had as well.
-    pub fn read_blob_with_metadata(&self, digest: &Digest) -> Result<(Vec<u8>, fs::Metadata)> {
-        let path = self.blob_path(digest);
-        Ok(crate::input::read_capped_with_metadata(
-            &path,
-            MAX_DOCUMENT_SIZE,
-            "JSON document",
-        )?)
-    }
-
     /// Reads and parses `index.json`.
     pub fn read_index(&self) -> Result<IndexDoc> {
         let path = self.root.join("index.json");
