@@ -10,13 +10,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         out.push(HEX[usize::from(b >> 4)] as char);
         out.push(HEX[usize::from(b & 0xf)] as char);
     }
     out
+}
+
+/// The digits of [`hex`].
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// [`hex`] of a SHA-256, written into `buf` (no allocation).
+pub fn hex_into<'b>(sum: &[u8; 32], buf: &'b mut [u8; 64]) -> &'b str {
+    for (pair, b) in buf.chunks_exact_mut(2).zip(sum) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
+    // Only ASCII hex digits were written.
+    std::str::from_utf8(buf).unwrap_or_default()
 }
 
 /// The hex SHA-256 of `bytes`.

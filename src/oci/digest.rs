@@ -162,13 +162,7 @@ impl BlobKey {
 
     /// The blob's name, its 64 hex digits, written into `buf` (no allocation).
     pub fn hex<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (i, b) in self.0.iter().enumerate() {
-            buf[2 * i] = HEX[usize::from(b >> 4)];
-            buf[2 * i + 1] = HEX[usize::from(b & 0xf)];
-        }
-        // Only ASCII hex digits were written.
-        std::str::from_utf8(buf).unwrap_or_default()
+        crate::hashing::hex_into(&self.0, buf)
     }
 
     /// The digest this key stands for.
