@@ -251,21 +251,9 @@ pub fn read_capped_with_metadata(
     read_opened(file, meta, cap, what, &|| path.to_path_buf())
 }
 
-/// [`read_capped_with_metadata`] of the file `name` in the open directory `dir` (see
-/// [`open_regular_at`]).
-pub fn read_capped_at(
-    dir: std::os::fd::BorrowedFd<'_>,
-    name: &str,
-    path: &dyn Fn() -> PathBuf,
-    cap: u64,
-    what: &'static str,
-) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
-    let (file, meta) = open_regular_at(dir, name, path)?;
-    read_opened(file, meta, cap, what, path)
-}
-
-/// Reads an opened regular file whole, refusing more than `cap` bytes.
-fn read_opened(
+/// Reads a regular file opened with its metadata (see [`open_regular_at`]) whole, refusing
+/// more than `cap` bytes; `path` names it in an error.
+pub fn read_opened(
     file: File,
     meta: std::fs::Metadata,
     cap: u64,

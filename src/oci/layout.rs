@@ -79,17 +79,15 @@ impl BlobDir {
 
     /// Reads the small blob `key` (manifest, index) whole, with the open file's metadata.
     pub fn read_document(&self, key: &BlobKey) -> Result<(Vec<u8>, fs::Metadata)> {
+        let (file, meta) = self.open(key)?;
         let path = || self.path_of(key);
-        const WHAT: &str = "JSON document";
-        Ok(match &self.fd {
-            Some(fd) => {
-                use std::os::fd::AsFd as _;
-                let mut buf = [0; 64];
-                let name = key.hex(&mut buf);
-                crate::input::read_capped_at(fd.as_fd(), name, &path, MAX_DOCUMENT_SIZE, WHAT)?
-            }
-            None => crate::input::read_capped_with_metadata(&path(), MAX_DOCUMENT_SIZE, WHAT)?,
-        })
+        Ok(crate::input::read_opened(
+            file,
+            meta,
+            MAX_DOCUMENT_SIZE,
+            "JSON document",
+            &path,
+        )?)
     }
 }
 

@@ -267,9 +267,8 @@ impl Graph {
     }
 }
 
-fn walk(layout: &Layout, check_manifests: bool) -> Result<Graph> {
+fn walk(layout: &Layout, dir: &BlobDir, check_manifests: bool) -> Result<Graph> {
     let index = layout.read_index()?;
-    let dir = layout.blob_dir();
     let mut graph = Graph::default();
     // Room for a few blobs per image from the start: growing a map of 100,000 digests
     // step by step costs more than its entries.
@@ -282,7 +281,7 @@ fn walk(layout: &Layout, check_manifests: bool) -> Result<Graph> {
         graph.images.push(name);
         let i = u32::try_from(i).unwrap_or(u32::MAX);
         let k = entry.digest.key();
-        graph.visit(&dir, &entry.media_type, k, entry.size, i, check_manifests);
+        graph.visit(dir, &entry.media_type, k, entry.size, i, check_manifests);
     }
     Ok(graph)
 }
@@ -340,8 +339,8 @@ pub fn verify_with(
     reporter: &dyn Reporter,
     known: Option<&dyn KnownDigests>,
 ) -> Result<VerifyReport> {
-    let graph = walk(layout, true)?;
     let dir = layout.blob_dir();
+    let graph = walk(layout, &dir, true)?;
     let total = graph.blobs.len();
     let mut bytes_walked = 0;
     // Manifests and indexes, read and hashed whole by the walk: told, not read again.
@@ -547,7 +546,7 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
         )));
     }
     let stale_temp_removed = layout.remove_stale_sessions()?;
-    let graph = walk(layout, true)?;
+    let graph = walk(layout, &layout.blob_dir(), true)?;
     if !graph.unwalked.is_empty() {
         return Err(OciError::Unsupported(format!(
             "{}: gc refused: {}; run `seedforge verify` and repair or re-mirror first",

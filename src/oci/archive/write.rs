@@ -103,7 +103,7 @@ fn check_blobs(
     let dir = layout.blobs_path();
     for &(digest, size) in blobs {
         let blob = BlobFile::new(&dir, digest.key());
-        let path = layout.blob_path(digest);
+        let path = blob.path();
         // The stat is taken before reading: a change while hashing shows next time.
         let meta = std::fs::metadata(&path).map_err(|e| OciError::io(&path, e))?;
         let stat = FileStat::of(&meta);
@@ -118,11 +118,7 @@ fn check_blobs(
             }
         } else {
             return Err(OciError::DigestMismatch {
-                context: format!(
-                    "{} (archiving {})",
-                    layout.root().display(),
-                    layout.blob_path(digest).display()
-                ),
+                context: format!("{} (archiving {})", layout.root().display(), path.display()),
                 expected: digest.clone(),
                 expected_size: size,
                 actual_digest: actual,
