@@ -31,12 +31,20 @@
 # just written them; without that, a cache trimmed while the machine idles makes a verify
 # of 30,000 images read from disk in one run and from memory in the next.
 #
+# File system: when run as root (and SCRATCH is not `none`), everything the benchmark writes
+# lives on a new, journaled ext4 file system made for this run in a sparse file in TMPDIR
+# and loop-mounted (SCRATCH_SIZE, 60G, sparse). Without it the figures are the host file
+# system's: on an ext4 made without a journal, the kernel skips inodes freed in the last
+# minute one by one on every file it creates (`recently_deleted` in ext4's inode
+# allocator), so a cold mirror run right after the `rm -rf` of the last run's 150,000 files
+# spends seconds of system time that grow with both counts, and from run to run.
 # Environment: REG_SIZES ("100 1000 3000"), DISK_SIZES ("1000 3000 10000 30000"; ratios are
 # taken between the last two sizes, 3,000 is there for the peak RSS target), PARTS
 # ("registry disk"), RUNS (1; medians when more), BOUND (600 s per command; SETUP_BOUND,
 # 1800 s, for generating and pushing the images), CONCURRENCY (4), SKOPEO (1: the skopeo loop at the smallest registry size; 0: none), SEEDFORGE (the
 # binary; default: this checkout's release build, built now), RESULTS (a folder for the raw
-# times, error output and summary.md; default a new one in TMPDIR), TMPDIR.
+# times, error output and summary.md; default a new one in TMPDIR), SCRATCH (ext4: the scratch
+# file system above, when root; none: TMPDIR's own), SCRATCH_SIZE (60G), TMPDIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,15 +66,38 @@ done
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) is required"
 [ "$SKOPEO" = 0 ] || command -v skopeo >/dev/null || die "skopeo is required (or SKOPEO=0)"
 
-WORK=$(mktemp -d "$TMP/seedforge-scale-images.XXXXXX")
 RESULTS=${RESULTS:-$(mktemp -d "$TMP/seedforge-scale-images-results.XXXXXX")}
 mkdir -p "$RESULTS"
+SCRATCH=${SCRATCH:-ext4}
+SCRATCH_SIZE=${SCRATCH_SIZE:-60G}
+SCRATCH_DIR=
+FS_NOTE="the file system of TMPDIR ($TMP)"
 REG_PID=
 cleanup() {
   if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
+  if [ -n "$SCRATCH_DIR" ]; then
+    # The whole file system goes: no need to remove its files one by one.
+    umount "$SCRATCH_DIR/mnt" 2>/dev/null || true
+    rm -rf "$SCRATCH_DIR"
+  else
+    rm -rf "${WORK:-}"
+  fi
 }
 trap cleanup EXIT
+if [ "$SCRATCH" = ext4 ] && [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
+  SCRATCH_DIR=$(mktemp -d "$TMP/seedforge-scale-images-fs.XXXXXX")
+  truncate -s "$SCRATCH_SIZE" "$SCRATCH_DIR/fs.img"
+  mkdir "$SCRATCH_DIR/mnt"
+  if mkfs.ext4 -q -F "$SCRATCH_DIR/fs.img" && mount -o loop "$SCRATCH_DIR/fs.img" "$SCRATCH_DIR/mnt"; then
+    FS_NOTE="a new journaled ext4 ($SCRATCH_SIZE, loop-mounted, made for this run)"
+    WORK=$(mktemp -d "$SCRATCH_DIR/mnt/seedforge-scale-images.XXXXXX")
+  else
+    echo "scale-images.sh: could not make a scratch ext4; using TMPDIR" >&2
+  fi
+elif [ "$SCRATCH" != none ] && [ "$SCRATCH" != ext4 ]; then
+  die "SCRATCH: ext4 or none, not $SCRATCH"
+fi
+WORK=${WORK:-$(mktemp -d "$TMP/seedforge-scale-images.XXXXXX")}
 # Stopped (timeout, ^C): the EXIT trap still stops the registry and removes WORK.
 trap 'exit 143' TERM
 trap 'exit 130' INT
@@ -420,6 +451,7 @@ PY
   echo
   echo "seedforge: $("$SF" --version 2>/dev/null || echo "$SF"); started $START; nproc $(nproc); RUNS=$RUNS BOUND=$BOUND"
   echo "load average: $LOAD_START at the start, $LOAD_END at the end"
+  echo "written to: $FS_NOTE"
 } >>"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"
 echo "raw times and error output: $RESULTS" >&2

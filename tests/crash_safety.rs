@@ -1,6 +1,7 @@
 //! Crash safety: `seedforge mirror` killed with SIGKILL in the middle of a large copy
 //! leaves a layout whose index names only complete images and whose blobs all match their
-//! names; the next run finishes the job and cleans up the killed run's leftovers.
+//! names; the next run finishes the job and cleans up the killed run's leftovers. The blob
+//! folder is fsynced once, between the last blob's rename and `index.json`'s.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
@@ -197,4 +198,65 @@ fn mirror_killed_mid_copy_leaves_consistent_layout_and_rerun_completes_cleanly()
         .collect();
     assert_eq!(have, want);
     drop(tmp);
+}
+
+/// The blob renames are made durable by one fsync of the blob folder, and that fsync comes
+/// after the last blob is renamed into place and before `index.json` is replaced to name
+/// them: read from strace's record of the mirror's own calls (every thread, descriptors
+/// shown as paths).
+#[test]
+fn mirror_fsyncs_the_blob_folder_after_its_renames_and_before_index_json() {
+    if !common::require_tool("strace") {
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("seedforge-durable-")
+        .tempdir()
+        .unwrap();
+    let src = tmp.path().join("src");
+    write_oci_image(&src, "small:1", &[4096, 8192], 1000);
+    let list = tmp.path().join("small.txt");
+    write_list(&list, &[format!("oci:{}:small:1 {IMAGE}", src.display())]);
+    let layout = tmp.path().join("layout");
+    let trace = tmp.path().join("trace.txt");
+    let out = Cmd::new("strace")
+        .args(["-f", "-qq", "-y", "-s", "300", "-o"])
+        .arg(&trace)
+        .arg("--trace=fsync,fdatasync,rename,renameat,renameat2")
+        .arg("--")
+        .arg(common::seedforge_bin())
+        .args(["-q", "mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(&layout)
+        .timeout(Duration::from_secs(120))
+        .any_status()
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let text = fs::read_to_string(&trace).unwrap();
+    let blobs = layout.join("blobs/sha256");
+    let blobs = blobs.to_str().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let renamed_blob = |l: &str| l.contains("rename") && l.contains(&format!("{blobs}/"));
+    let synced_folder = |l: &str| l.contains("fsync(") && l.contains(&format!("<{blobs}>"));
+    let index = layout.join("index.json");
+    let index = format!("\"{}\"", index.display());
+    let replaced_index = |l: &str| l.contains("rename") && l.trim_end().contains(&index);
+    let last_rename = lines.iter().rposition(|l| renamed_blob(l));
+    let renames = lines.iter().filter(|l| renamed_blob(l)).count();
+    let syncs: Vec<usize> = (0..lines.len())
+        .filter(|&i| synced_folder(lines[i]))
+        .collect();
+    let index_at = lines.iter().rposition(|l| replaced_index(l));
+    // Four blobs: two layers, the config and the manifest.
+    assert_eq!(renames, 4, "blob renames in:\n{text}");
+    assert_eq!(syncs.len(), 1, "fsyncs of the blob folder in:\n{text}");
+    let (Some(last_rename), Some(index_at)) = (last_rename, index_at) else {
+        panic!("no blob rename or no index.json rename in:\n{text}");
+    };
+    assert!(
+        last_rename < syncs[0] && syncs[0] < index_at,
+        "order: last blob rename at {last_rename}, folder fsync at {}, index.json at {index_at}:\n{text}",
+        syncs[0]
+    );
 }

@@ -3,7 +3,9 @@
 //! Blobs are streamed into a private temporary directory, hashed and counted on the way,
 //! fsynced, and only then renamed to their content address: a blob under its final name is
 //! always complete and correct. Identical content lands on the same name, so it is stored
-//! once. `index.json` is changed only under an exclusive `flock` on the layout directory
+//! once. The renames are made durable together, by one fsync of the blob folder before
+//! `index.json` is changed to name them ([`Layout::add_to_index`]), not one per blob: a crash
+//! before it can lose a blob that nothing names yet, never one that `index.json` names. `index.json` is changed only under an exclusive `flock` on the layout directory
 //! and replaced atomically, so concurrent writers (threads or processes) never lose an
 //! entry.
 //!
@@ -259,8 +261,8 @@ impl Layout {
             });
         }
         let dest = self.blob_path(&digest);
+        // The folder is fsynced once, before index.json names the blob (add_to_index).
         fs::rename(&tmp, &dest).map_err(|e| OciError::io(&dest, e))?;
-        sync_dir(dest.parent().unwrap_or(&self.root)).map_err(|e| OciError::io(&dest, e))?;
         Ok((digest, size))
     }
 
@@ -327,10 +329,18 @@ impl Layout {
     }
 
     /// Adds (or replaces, by name) entries in `index.json` under the lock. The blobs they
-    /// reference must already be stored.
+    /// reference must already be stored; the blob folder is fsynced first, so that the
+    /// renames that stored them are on disk before `index.json` names them (even when it
+    /// already did: a blob stored again after a crash lost it).
     /// An `index.json` that already says exactly this is left as it is (not rewritten), so
     /// a mirror with nothing new changes no file.
     pub fn add_to_index(&self, entries: Vec<super::Descriptor>) -> Result<()> {
+        let blobs = self.blobs_path();
+        match sync_dir(&blobs) {
+            // No blob folder: no blob was stored in it.
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(OciError::io(&blobs, e)),
+            _ => {}
+        }
         let _lock = self.lock_index()?;
         let path = self.root.join("index.json");
         let old = read_limited(&path, MAX_DOCUMENT_SIZE)?;
