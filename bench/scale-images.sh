@@ -31,20 +31,25 @@
 # just written them; without that, a cache trimmed while the machine idles makes a verify
 # of 30,000 images read from disk in one run and from memory in the next.
 #
-# File system: when run as root (and SCRATCH is not `none`), everything the benchmark writes
-# lives on a new, journaled ext4 file system made for this run in a sparse file in TMPDIR
-# and loop-mounted (SCRATCH_SIZE, 60G, sparse). Without it the figures are the host file
-# system's: on an ext4 made without a journal, the kernel skips inodes freed in the last
-# minute one by one on every file it creates (`recently_deleted` in ext4's inode
-# allocator), so a cold mirror run right after the `rm -rf` of the last run's 150,000 files
-# spends seconds of system time that grow with both counts, and from run to run.
+# Runs: with RUNS above 1, the registry part repeats each size's commands RUNS times; the
+# disk part generates every size first and then, in each run, takes every size in turn, so
+# that the sizes whose ratio is checked meet the machine in the same state.
+#
+# File system: what a run wrote (outputs, archives) is moved aside and removed only at the
+# end of the part. On an ext4 made without a journal (as on some VMs), the kernel skips
+# inodes freed in the last minute one by one on every file it creates (`recently_deleted`
+# in ext4's inode allocator): a cold mirror right after the `rm -rf` of the last run's
+# 150,000 files spent seconds of system time growing with both counts and from run to run.
+# SCRATCH=ext4 (as root) instead puts everything the benchmark writes on a new, journaled
+# ext4 made for this run in a sparse file in TMPDIR and loop-mounted (SCRATCH_SIZE, 60G),
+# to measure a journaled file system's fsync costs.
 # Environment: REG_SIZES ("100 1000 3000"), DISK_SIZES ("1000 3000 10000 30000"; ratios are
 # taken between the last two sizes, 3,000 is there for the peak RSS target), PARTS
 # ("registry disk"), RUNS (1; medians when more), BOUND (600 s per command; SETUP_BOUND,
 # 1800 s, for generating and pushing the images), CONCURRENCY (4), SKOPEO (1: the skopeo loop at the smallest registry size; 0: none), SEEDFORGE (the
 # binary; default: this checkout's release build, built now), RESULTS (a folder for the raw
-# times, error output and summary.md; default a new one in TMPDIR), SCRATCH (ext4: the scratch
-# file system above, when root; none: TMPDIR's own), SCRATCH_SIZE (60G), TMPDIR.
+# times, error output and summary.md; default a new one in TMPDIR), SCRATCH (none: TMPDIR's
+# file system; ext4: the scratch file system above, when root), SCRATCH_SIZE (60G), TMPDIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,7 +73,7 @@ done
 
 RESULTS=${RESULTS:-$(mktemp -d "$TMP/seedforge-scale-images-results.XXXXXX")}
 mkdir -p "$RESULTS"
-SCRATCH=${SCRATCH:-ext4}
+SCRATCH=${SCRATCH:-none}
 SCRATCH_SIZE=${SCRATCH_SIZE:-60G}
 SCRATCH_DIR=
 FS_NOTE="the file system of TMPDIR ($TMP)"
@@ -174,6 +179,21 @@ list() {
   }' >"$1"
 }
 
+# set_aside PATH...: moves what exists of PATH... into WORK/removed, removed at the end of
+# the part: files removed just before a command would make it pay for their removal (see
+# "File system" above).
+ASIDE=0
+set_aside() {
+  local p
+  mkdir -p "$WORK/removed"
+  for p in "$@"; do
+    if [ -e "$p" ]; then
+      ASIDE=$((ASIDE + 1))
+      mv "$p" "$WORK/removed/$ASIDE"
+    fi
+  done
+}
+
 largest() { printf '%s\n' "$@" | sort -n | tail -n 1; }
 smallest() { printf '%s\n' "$@" | sort -n | head -n 1; }
 
@@ -221,7 +241,7 @@ YML
     list "$d/images.txt" "$n" registry "$host"
     list "$d/images+1.txt" "$((n + 1))" registry "$host"
     for ((RUN = 1; RUN <= RUNS; RUN++)); do
-      rm -rf "$d/out" "$d/airgap.tar"
+      set_aside "$d/out" "$d/airgap.tar"
       local mirror=("$SF" -q mirror --layout "$d/out" --plain-http "$host" --concurrency "$CONCURRENCY")
       WARM=$WORK/storage measure registry "$n" "mirror cold" "${mirror[@]}" --images "$d/images.txt"
       local cold=$LAST
@@ -231,7 +251,7 @@ YML
       NEEDS=$cold WARM=$d/out measure registry "$n" "airgap" "$SF" -q airgap --layout "$d/out" --out "$d/airgap.tar"
       NEEDS=$cold measure registry "$n" "+1 image (warm)" "${mirror[@]}" --images "$d/images+1.txt"
       if [ "$SKOPEO" != 0 ] && [ "$n" = "$smallest_n" ]; then
-        rm -rf "$d/skopeo"
+        set_aside "$d/skopeo"
         # shellcheck disable=SC2016 # expanded by the inner bash
         measure registry "$n" "skopeo loop, cold (peer)" bash -c '
           host=$1 n=$2 out=$3
@@ -244,7 +264,7 @@ YML
 
       # build: one server node, the list, the registry over plain HTTP.
       local b=$d/build
-      rm -rf "$b/out" "$b/seedforge.lock"
+      set_aside "$b/out" "$b/seedforge.lock"
       # The first two images stand in for the two k3s images a node always needs (the
       # packaged components are disabled); the build's preflight asks for them.
       sed -e '1s|$| docker.io/rancher/klipper-helm:v0.9.5-build20250306|' \
@@ -281,17 +301,18 @@ YML
       NEEDS=$cold WARM=$b/out measure registry "$n" "build no-op" "$SF" -q build --config "$b/seedforge.yaml"
       NEEDS=$cold WARM=$b/out measure registry "$n" "build no-op --offline" "$SF" -q build --offline --config "$b/seedforge.yaml"
     done
-    rm -rf "$d"
+    set_aside "$d"
   done
   kill "$REG_PID" 2>/dev/null || true
   wait "$REG_PID" 2>/dev/null || true
   REG_PID=
-  rm -rf "$set" "$WORK/storage"
+  rm -rf "$set" "$WORK/storage" "$WORK/removed"
 }
 
 # ---------------------------------------------------------------- disk
 disk_part() {
-  local n kind d src oci_cold=ok
+  local n kind d src
+  declare -A oci_cold=()
   for n in $DISK_SIZES; do
     d=$WORK/disk-$n
     log "disk: generate $n images (layout, oci-archive, docker-archive)"
@@ -302,27 +323,33 @@ disk_part() {
     list "$d/oci.txt" "$n" oci "$d/layout"
     list "$d/oci-archive.txt" "$n" oci-archive "$d/oci.tar"
     list "$d/docker-archive.txt" "$n" docker-archive "$d/docker.tar"
-    log "disk: $n images"
-    for ((RUN = 1; RUN <= RUNS; RUN++)); do
+  done
+  # Each run takes every size in turn, so that all sizes meet the machine in the same state
+  # (page cache, memory, the file system's free space).
+  for ((RUN = 1; RUN <= RUNS; RUN++)); do
+    for n in $DISK_SIZES; do
+      d=$WORK/disk-$n
+      log "disk: $n images, run $RUN of $RUNS"
       for kind in oci oci-archive docker-archive; do
-        rm -rf "$d/out-$kind"
+        set_aside "$d/out-$kind"
         case $kind in
           oci) src=$d/layout ;;
           oci-archive) src=$d/oci.tar ;;
           *) src=$d/docker.tar ;;
         esac
         WARM=$src measure disk "$n" "mirror cold ($kind:)" "$SF" -q mirror --images "$d/$kind.txt" --layout "$d/out-$kind"
-        [ "$kind" = oci ] && oci_cold=$LAST
+        [ "$kind" = oci ] && oci_cold[$n]=$LAST
         NEEDS=$LAST WARM="$src $d/out-$kind" measure disk "$n" "mirror warm ($kind:)" "$SF" -q mirror --images "$d/$kind.txt" --layout "$d/out-$kind"
-        [ "$kind" = oci ] || rm -rf "$d/out-$kind"
+        [ "$kind" = oci ] || set_aside "$d/out-$kind"
       done
-      rm -f "$d/airgap.tar"
-      NEEDS=$oci_cold WARM=$d/out-oci measure disk "$n" "verify" "$SF" -q verify "$d/out-oci"
-      NEEDS=$oci_cold WARM=$d/out-oci measure disk "$n" "gc" "$SF" -q gc "$d/out-oci"
-      NEEDS=$oci_cold WARM=$d/out-oci measure disk "$n" "airgap" "$SF" -q airgap --layout "$d/out-oci" --out "$d/airgap.tar"
+      set_aside "$d/airgap.tar"
+      NEEDS=${oci_cold[$n]} WARM=$d/out-oci measure disk "$n" "verify" "$SF" -q verify "$d/out-oci"
+      NEEDS=${oci_cold[$n]} WARM=$d/out-oci measure disk "$n" "gc" "$SF" -q gc "$d/out-oci"
+      NEEDS=${oci_cold[$n]} WARM=$d/out-oci measure disk "$n" "airgap" "$SF" -q airgap --layout "$d/out-oci" --out "$d/airgap.tar"
     done
-    rm -rf "$d"
   done
+  for n in $DISK_SIZES; do rm -rf "$WORK/disk-$n"; done
+  rm -rf "$WORK/removed"
 }
 
 for part in $PARTS; do
