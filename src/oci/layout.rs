@@ -5,9 +5,9 @@
 //! always complete and correct. Identical content lands on the same name, so it is stored
 //! once. The renames are made durable together, by one fsync of the blob folder before
 //! `index.json` is changed to name them ([`Layout::add_to_index`]), not one per blob: a crash
-//! before it can lose a blob that nothing names yet, never one that `index.json` names. `index.json` is changed only under an exclusive `flock` on the layout directory
-//! and replaced atomically, so concurrent writers (threads or processes) never lose an
-//! entry.
+//! before it can lose a blob that nothing names yet, never one that `index.json` names.
+//! `index.json` is changed only under an exclusive `flock` on the layout directory and
+//! replaced atomically, so concurrent writers (threads or processes) never lose an entry.
 //!
 //! Temporary files live in `.seedforge/tmp/<session>/`, one session directory per process,
 //! each held open under a lock. A session whose lock can be taken belongs to a process that
