@@ -157,6 +157,30 @@ fn offline_rebuild_gives_the_same_bytes_and_names_whatever_is_missing() {
     assert_eq!(fs::read(&lock_path).unwrap(), lock_bytes);
     lab.seedforge().arg("verify").arg(&out).run();
 
+    // Unchanged, offline again: each pinned manifest is read from the layout once (by the
+    // offline check, which keeps it for selection and the mirror step).
+    if require_tool("strace") {
+        let root = lock["images"][source("mirrored-coredns-coredns:1.12.1")]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap()
+            .to_string();
+        let trace = lab.root().join("offline-opens.txt");
+        common::Cmd::new("strace")
+            .args(["-f", "-qq", "-e", "trace=openat,open", "-o"])
+            .arg(&trace)
+            .arg("--")
+            .arg(common::seedforge_bin())
+            .args(["-q", "build", "--offline", "--config", lab.config_arg()])
+            .cwd(lab.root())
+            .run();
+        let text = fs::read_to_string(&trace).unwrap();
+        let opens = text.lines().filter(|l| l.contains(&root)).count();
+        assert_eq!(opens, 1, "opens of the pinned manifest {root}:\n{text}");
+        fs::remove_file(&trace).unwrap();
+    }
+
     // A manifest gone from the layout, an image the lock does not know, and a bundle that
     // is not the one recorded: each is named, with what is missing; nothing changes.
     let coredns = lock["images"][source("mirrored-coredns-coredns:1.12.1")]

@@ -35,11 +35,20 @@ use crate::oci::mirror::{MirroredImage, PreparedImage};
 use crate::oci::registry::lockfile::{BundlePin, LockFile};
 use crate::oci::source::ImageReader;
 use crate::oci::{Digest, OciError, Platform};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The manifests and indexes the offline check read and checked against their digests,
+/// kept for the images' readers: selection and the mirror step then read each from memory
+/// instead of opening it twice more. Bounded: past [`KEPT_DOCUMENT_BYTES`] in all, further
+/// documents are read from the layout as before.
+type KeptDocuments = HashMap<Digest, Arc<[u8]>>;
+const KEPT_DOCUMENT_BYTES: usize = 64 << 20;
 
 /// One input an offline build cannot get, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +152,7 @@ pub struct Offline {
     layout: PathBuf,
     roots: BTreeMap<String, (String, Descriptor)>,
     kept: Vec<KeptBundle>,
+    documents: Arc<KeptDocuments>,
 }
 
 impl Offline {
@@ -260,6 +270,7 @@ impl Offline {
             layout: layout_dir,
             roots,
             kept,
+            documents: Arc::new(store.documents.into_inner().0),
         })
     }
 
@@ -275,6 +286,7 @@ impl Offline {
                 dir: self.layout.clone(),
                 name: source.clone(),
                 root: root.clone(),
+                documents: Arc::clone(&self.documents),
             }) as Box<dyn ImageReader>),
             None => Err(OciError::Source {
                 source_name: entry.source.to_string(),
@@ -304,6 +316,8 @@ struct Store {
     /// The media type `index.json` names each image's root with, by name and digest: one
     /// look-up per image, whatever the number of images.
     named: HashMap<(String, Digest), String>,
+    /// The documents read so far, and their bytes in all.
+    documents: RefCell<(KeptDocuments, usize)>,
 }
 
 impl Store {
@@ -323,6 +337,7 @@ impl Store {
             dir: dir.to_path_buf(),
             layout,
             named,
+            documents: RefCell::new((HashMap::new(), 0)),
         }
     }
 
@@ -419,6 +434,11 @@ impl Store {
             return Err(damaged(format!("its content hashes to {actual}")));
         }
         let doc = ManifestDoc::parse(&bytes).map_err(|e| damaged(e.to_string()))?;
+        let (kept, total) = &mut *self.documents.borrow_mut();
+        if *total + bytes.len() <= KEPT_DOCUMENT_BYTES && !kept.contains_key(digest) {
+            *total += bytes.len();
+            kept.insert(digest.clone(), Arc::from(bytes.as_slice()));
+        }
         Ok((bytes, doc))
     }
 }
@@ -442,6 +462,7 @@ struct PinnedReader {
     dir: PathBuf,
     name: String,
     root: Descriptor,
+    documents: Arc<KeptDocuments>,
 }
 
 impl ImageReader for PinnedReader {
@@ -454,6 +475,10 @@ impl ImageReader for PinnedReader {
     }
 
     fn open_blob(&self, descriptor: &Descriptor) -> crate::oci::Result<Box<dyn Read + Send + '_>> {
+        // Checked against its digest by the offline check, moments ago.
+        if let Some(bytes) = self.documents.get(&descriptor.digest) {
+            return Ok(Box::new(Cursor::new(Arc::clone(bytes))));
+        }
         let path = self
             .dir
             .join("blobs")
