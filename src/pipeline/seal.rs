@@ -496,8 +496,8 @@ pub(crate) fn rel(path: &Path, output: &Path) -> String {
 /// What the steps of a finished build wrote, as the seal covers it.
 #[derive(Debug, Default)]
 pub struct Contents<'a> {
-    /// Every artifact under the output, sorted, with what it is.
-    pub artifacts: Vec<(PathBuf, Kind)>,
+    /// Every artifact under the output, sorted, with what it is and its size.
+    pub artifacts: Vec<(PathBuf, Kind, u64)>,
     /// The OCI layout, when the build mirrors images.
     pub layout: Option<&'a Path>,
     /// Each package bundle: its name, file and number of .debs.
@@ -533,7 +533,7 @@ pub fn seal_with(
     known: &Known,
     hash_many: &HashMany<'_>,
 ) -> Result<SealReport, SealError> {
-    let paths: Vec<PathBuf> = contents.artifacts.iter().map(|(p, _)| p.clone()).collect();
+    let paths: Vec<PathBuf> = contents.artifacts.iter().map(|(p, ..)| p.clone()).collect();
     let mut sha: Vec<Option<String>> = paths
         .iter()
         .map(|p| {
@@ -552,13 +552,12 @@ pub fn seal_with(
     }
     let mut artifacts = Vec::with_capacity(paths.len());
     let mut hashes = HashMap::with_capacity(paths.len());
-    for ((path, kind), sha256) in contents.artifacts.iter().zip(sha) {
-        let meta = fs::metadata(path).map_err(|e| SealError::io(path, e))?;
+    for ((path, kind, size), sha256) in contents.artifacts.iter().zip(sha) {
         let sha256 = sha256.unwrap_or_default();
         hashes.insert(path.clone(), sha256.clone());
         artifacts.push(Artifact {
             path: rel(path, output),
-            size: meta.len(),
+            size: *size,
             sha256,
             mode: format!("{:04o}", kind.mode()),
         });

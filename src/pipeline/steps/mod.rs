@@ -243,21 +243,26 @@ fn payload_file(dir: &str, path: &Path) -> PayloadFile {
 
 /// Every artifact the steps wrote under `output`, sorted by bytes, with its kind (the files the
 /// seal covers).
-pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<(PathBuf, Kind)>> {
-    let mut found: HashMap<PathBuf, Kind> = HashMap::new();
+pub fn artifact_paths(output: &Path, steps: &[Step]) -> Result<Vec<(PathBuf, Kind, u64)>> {
+    // Each path's size, from the one stat that also tells it is a file.
+    let mut found: HashMap<PathBuf, (Kind, u64)> = HashMap::new();
     for step in steps {
         step.get().artifacts(&mut |p, kind| {
-            if p.is_file() {
+            if let Some(at) = found.get_mut(&p) {
                 // Claimed twice, the stricter kind wins (a secret stays one).
-                let at = found.entry(p).or_insert(kind);
-                *at = (*at).max(kind);
+                at.0 = at.0.max(kind);
+            } else if let Ok(meta) = std::fs::metadata(&p)
+                && meta.is_file()
+            {
+                found.insert(p, (kind, meta.len()));
             }
         })?;
     }
     // Only what lies inside the output is an artifact of it.
-    let mut inside: Vec<(PathBuf, Kind)> = found
+    let mut inside: Vec<(PathBuf, Kind, u64)> = found
         .into_iter()
         .filter(|(p, _)| p.starts_with(output))
+        .map(|(p, (kind, size))| (p, kind, size))
         .collect();
     // In the order of the paths' bytes (thousands of blobs: no component-wise compares).
     inside.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));

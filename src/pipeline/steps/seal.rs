@@ -62,8 +62,8 @@ impl StepKind for Seal {
         let report = seal_with(&cx.inputs.seal, &contents, &self.out, &known, &hash_many)?;
         // Once per build, over every secret of the output, whichever step wrote it.
         let secrets: Vec<PathBuf> = (contents.artifacts.iter())
-            .filter(|(_, kind)| *kind == Kind::Secret)
-            .map(|(path, _)| path.clone())
+            .filter(|(_, kind, _)| *kind == Kind::Secret)
+            .map(|(path, ..)| path.clone())
             .collect();
         if let Some(warning) = secret_modes(&secrets) {
             cx.reporter.warning(&warning);
