@@ -79,6 +79,22 @@ impl BlobDir {
         }
     }
 
+    /// True if the blob `key` is a regular file of `size` bytes (as [`Layout::has_blob`]),
+    /// looked up by its name inside the held folder.
+    pub fn has(&self, key: &BlobKey, size: u64) -> bool {
+        match &self.fd {
+            Some(fd) => {
+                let flags = rustix::fs::AtFlags::empty();
+                rustix::fs::statat(fd, key.hex(&mut [0; 64]), flags).is_ok_and(|st| {
+                    rustix::fs::FileType::from_raw_mode(st.st_mode)
+                        == rustix::fs::FileType::RegularFile
+                        && u64::try_from(st.st_size) == Ok(size)
+                })
+            }
+            None => fs::metadata(self.path_of(key)).is_ok_and(|m| m.is_file() && m.len() == size),
+        }
+    }
+
     /// Reads the small blob `key` (manifest, index) whole, with the open file's metadata.
     pub fn read_document(&self, key: &BlobKey) -> Result<(Vec<u8>, fs::Metadata)> {
         let (file, meta) = self.open(key)?;
@@ -663,6 +679,29 @@ mod tests {
             layout.list_blobs().unwrap(),
             vec![(Some(d.clone()), layout.blob_path(&d))]
         );
+    }
+
+    #[test]
+    fn the_held_blob_folder_answers_as_has_blob_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let digest = layout.write_blob_bytes(b"layer", None, "t").unwrap();
+        let absent = Digest::of(b"absent");
+        let held = layout.blob_dir();
+        let unheld = BlobDir {
+            fd: None,
+            path: layout.blobs_path(),
+        };
+        for (d, size) in [(&digest, 5), (&digest, 6), (&absent, 6)] {
+            let want = layout.has_blob(d, size);
+            assert_eq!(held.has(&d.key(), size), want, "{d} {size}");
+            assert_eq!(unheld.has(&d.key(), size), want, "{d} {size}");
+        }
+        assert!(held.has(&digest.key(), 5));
+        // A folder in a blob's place is not the blob.
+        let other = Digest::of(b"x");
+        fs::create_dir(layout.blob_path(&other)).unwrap();
+        assert!(!held.has(&other.key(), 4096) && !layout.has_blob(&other, 4096));
     }
 
     #[test]

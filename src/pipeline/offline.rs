@@ -30,13 +30,13 @@ use crate::image::{ImageSource, ListEntry, Reference};
 use crate::oci::copy::selected_children;
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::digest::digest_reader;
-use crate::oci::layout::Layout;
+use crate::oci::layout::{BlobDir, Layout};
 use crate::oci::mirror::{MirroredImage, PreparedImage};
 use crate::oci::registry::lockfile::{BundlePin, LockFile};
 use crate::oci::source::ImageReader;
 use crate::oci::{Digest, OciError, Platform};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{Cursor, Read};
@@ -316,6 +316,10 @@ struct Store {
     /// The media type `index.json` names each image's root with, by name and digest: one
     /// look-up per image, whatever the number of images.
     named: HashMap<(String, Digest), String>,
+    /// The layout's blob folder, held open: each blob looked up by its name in it.
+    blobs: Option<BlobDir>,
+    /// The blobs found stored so far (the ten images sharing a base ask for it once).
+    present: RefCell<HashSet<(Digest, u64)>>,
     /// The documents read so far, and their bytes in all.
     documents: RefCell<(KeptDocuments, usize)>,
 }
@@ -333,10 +337,13 @@ impl Store {
                 .map(|(n, d)| ((n.to_owned(), d.digest.clone()), d.media_type.clone()))
                 .collect()
         });
+        let blobs = layout.as_ref().ok().map(Layout::blob_dir);
         Store {
             dir: dir.to_path_buf(),
             layout,
             named,
+            blobs,
+            present: RefCell::new(HashSet::new()),
             documents: RefCell::new((HashMap::new(), 0)),
         }
     }
@@ -349,10 +356,14 @@ impl Store {
         destination: &str,
         platforms: &[Platform],
     ) -> Result<Descriptor, String> {
-        let layout = self.layout.as_ref().map_err(Clone::clone)?;
+        let blobs = match (&self.layout, &self.blobs) {
+            (Ok(_), Some(blobs)) => blobs,
+            (Err(e), _) => return Err(e.clone()),
+            (Ok(_), None) => return Err(format!("{} cannot be opened", self.dir.display())),
+        };
         let at = self.dir.display();
         let (bytes, doc) = self
-            .document(layout, root)
+            .document(blobs, root)
             .map_err(|what| format!("its manifest {root} {what}"))?;
         // The media type the layout already names it with, else the document's own.
         let named = (self.named)
@@ -382,13 +393,13 @@ impl Store {
                 }
                 for i in keep {
                     let child = &children[i];
-                    match self.document(layout, &child.digest) {
-                        Ok((_, child_doc)) => image_blobs(layout, &child_doc, &mut lacking),
+                    match self.document(blobs, &child.digest) {
+                        Ok((_, child_doc)) => self.image_blobs(blobs, &child_doc, &mut lacking),
                         Err(what) => return Err(format!("manifest {} {what}", child.digest)),
                     }
                 }
             }
-            Some(ManifestKind::Image) => image_blobs(layout, &doc, &mut lacking),
+            Some(ManifestKind::Image) => self.image_blobs(blobs, &doc, &mut lacking),
             None => {
                 return Err(format!(
                     "{root} in {at} is neither an image manifest nor an index"
@@ -419,16 +430,17 @@ impl Store {
 
     /// A stored manifest or index, read whole and checked against its digest; the error
     /// says what is wrong with it.
-    fn document(&self, layout: &Layout, digest: &Digest) -> Result<(Vec<u8>, ManifestDoc), String> {
+    fn document(&self, blobs: &BlobDir, digest: &Digest) -> Result<(Vec<u8>, ManifestDoc), String> {
         let at = self.dir.display();
-        if !layout.blob_path(digest).exists() {
-            return Err(format!("is not in {at}"));
-        }
         let damaged =
             |why: String| format!("is damaged in {at} ({why}); `seedforge verify` names it");
-        let bytes = layout
-            .read_blob(digest)
-            .map_err(|e| damaged(e.to_string()))?;
+        let bytes = match blobs.read_document(&digest.key()) {
+            Ok((bytes, _)) => bytes,
+            Err(OciError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("is not in {at}"));
+            }
+            Err(e) => return Err(damaged(e.to_string())),
+        };
         let actual = Digest::of(&bytes);
         if &actual != digest {
             return Err(damaged(format!("its content hashes to {actual}")));
@@ -441,18 +453,21 @@ impl Store {
         }
         Ok((bytes, doc))
     }
-}
 
-/// Records the config and layers of an image manifest that the layout lacks.
-fn image_blobs(layout: &Layout, doc: &ManifestDoc, lacking: &mut Vec<String>) {
-    if let Some(c) = &doc.config
-        && !layout.has_blob(&c.digest, c.size)
-    {
-        lacking.push(format!("config {}", c.digest));
-    }
-    for l in doc.layers.iter().flatten() {
-        if !layout.has_blob(&l.digest, l.size) {
-            lacking.push(format!("layer {}", l.digest));
+    /// Records the config and layers of an image manifest that the layout lacks.
+    fn image_blobs(&self, blobs: &BlobDir, doc: &ManifestDoc, lacking: &mut Vec<String>) {
+        let config = doc.config.iter().map(|c| ("config", c));
+        let layers = doc.layers.iter().flatten().map(|l| ("layer", l));
+        for (what, d) in config.chain(layers) {
+            let key = (d.digest.clone(), d.size);
+            if self.present.borrow().contains(&key) {
+                continue;
+            }
+            if blobs.has(&d.digest.key(), d.size) {
+                self.present.borrow_mut().insert(key);
+            } else {
+                lacking.push(format!("{what} {}", d.digest));
+            }
         }
     }
 }
@@ -657,6 +672,56 @@ mod tests {
         assert!(err.contains("127.0.0.1:1"), "{err}");
         assert!(err.contains("--offline"), "{err}");
         assert!(registries.runtime().is_err());
+    }
+
+    /// A manifest stored in `layout` naming `config` and `layers` (digest, size).
+    fn manifest(layout: &Layout, config: (&Digest, u64), layers: &[(&Digest, u64)]) -> Digest {
+        let d = |(digest, size): (&Digest, u64)| serde_json::json!({"mediaType": "application/octet-stream", "digest": digest.to_string(), "size": size});
+        let doc = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": d(config),
+            "layers": layers.iter().copied().map(d).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        layout.write_blob_bytes(&bytes, None, "t").unwrap()
+    }
+
+    #[test]
+    fn the_store_names_each_blob_an_image_lacks_and_asks_for_a_shared_one_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let base = layout.write_blob_bytes(b"shared base", None, "t").unwrap();
+        let config = layout.write_blob_bytes(b"{}", None, "t").unwrap();
+        let gone = Digest::of(b"never stored");
+        let whole = manifest(&layout, (&config, 2), &[(&base, 11)]);
+        let lacking = manifest(&layout, (&config, 2), &[(&base, 11), (&gone, 3)]);
+        let wrong_size = manifest(&layout, (&config, 3), &[(&base, 11)]);
+        let platforms = [Platform::linux_amd64()];
+        let store = Store::open(dir.path());
+        let found = store.find(&whole, "a", &platforms).unwrap();
+        assert_eq!(found.digest, whole);
+        assert_eq!(found.media_type, OCI_MANIFEST);
+        let present = store.present.borrow().clone();
+        assert!(present.contains(&(base.clone(), 11)) && present.contains(&(config.clone(), 2)));
+        let e = store.find(&lacking, "b", &platforms).unwrap_err();
+        assert!(
+            e.contains(&format!("layer {gone}")) && !e.contains(&base.to_string()),
+            "{e}"
+        );
+        let e = store.find(&wrong_size, "c", &platforms).unwrap_err();
+        assert!(e.contains(&format!("config {config}")), "{e}");
+        // Once found, a shared blob is not looked up again: gone now, still counted.
+        std::fs::remove_file(layout.blob_path(&base)).unwrap();
+        assert!(store.find(&whole, "d", &platforms).is_ok());
+        // A manifest not stored, or damaged, is named as such.
+        let e = store.find(&gone, "e", &platforms).unwrap_err();
+        assert!(e.contains("is not in"), "{e}");
+        std::fs::write(layout.blob_path(&lacking), b"{}").unwrap();
+        let e = Store::open(dir.path())
+            .find(&lacking, "f", &platforms)
+            .unwrap_err();
+        assert!(e.contains("is damaged") && e.contains("hashes to"), "{e}");
     }
 
     #[test]
