@@ -24,8 +24,11 @@
 #             against seedforge's cold mirror
 #   disk      mirror cold and warm from oci:, oci-archive: and docker-archive:, then verify,
 #             gc and airgap of the layout mirrored from oci:
-# Each command runs after a `sync` under `timeout BOUND` and GNU time (wall, peak RSS, user
-# and system CPU). An operation over the bound is recorded so and not run at larger sizes.
+# Each command runs after a `sync` under `timeout BOUND` and GNU time (peak RSS, user and
+# system CPU); its wall time is taken to the microsecond around both (bash's EPOCHREALTIME),
+# less what starting them costs alone (measured at the start with `true`), and shown to the
+# millisecond: GNU time's hundredths made a 10 ms gc and a 40 ms one 4x apart or 2x.
+# An operation over the bound is recorded so and not run at larger sizes.
 # The page cache is warm: the files a command reads (its source, the layout, the output
 # folder) are read once just before it (`cat`, not timed), as on a build machine that has
 # just written them; without that, a cache trimmed while the machine idles makes a verify
@@ -148,8 +151,11 @@ measure() {
     find $WARM -type f -exec cat {} + >/dev/null 2>&1 || true
   fi
   sync
+  local t0 t1
+  t0=${EPOCHREALTIME/[.,]/}
   timeout -k 10 "$limit" /usr/bin/time -f '%e\t%M\t%U\t%S' -o "$WORK/time.out" "$@" \
     >/dev/null 2>"$err" || rc=$?
+  t1=${EPOCHREALTIME/[.,]/}
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     status=over
     OVER[$key]=1
@@ -157,6 +163,9 @@ measure() {
   else
     [ "$rc" = 0 ] || status="failed (exit $rc)"
     line=$(tail -n 1 "$WORK/time.out")
+    # Wall time to the millisecond (GNU time's %e counts hundredths, too coarse for a
+    # 10 ms gc), less the cost of starting timeout and time themselves.
+    line=$(wall "$((t1 - t0 - LAUNCH_US))")$'\t'${line#*$'\t'}
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$size" "$op" "$RUN" "$line" "$status" >>"$TSV"
   LAST=$status
@@ -166,6 +175,28 @@ measure() {
     printf '   %-34s %6s images: %s\n' "$op" "$size" "${line%%$'\t'*} s, $status" >&2
   fi
   [ "$status" = ok ] || [ "$status" = over ] || { echo "   stderr:" >&2; head -c 2000 "$err" >&2; }
+}
+
+# wall MICROSECONDS: seconds with three decimals (0 at least).
+wall() {
+  local us=$1
+  [ "$us" -gt 0 ] || us=0
+  printf '%d.%03d' "$((us / 1000000))" "$((us / 1000 % 1000))"
+}
+
+# LAUNCH_US: what starting `timeout` and GNU time around a command costs by itself (the
+# median of five runs of `true`), taken off every wall time, as hyperfine takes off the
+# shell's start.
+LAUNCH_US=0
+calibrate() {
+  local t0 t1 runs=()
+  for _ in 1 2 3 4 5; do
+    t0=${EPOCHREALTIME/[.,]/}
+    timeout -k 10 10 /usr/bin/time -f '%e' -o "$WORK/time.out" true
+    t1=${EPOCHREALTIME/[.,]/}
+    runs+=("$((t1 - t0))")
+  done
+  LAUNCH_US=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 3p)
 }
 
 # list FILE N KIND [PATH]: an image list naming images 1..N.
@@ -199,6 +230,7 @@ smallest() { printf '%s\n' "$@" | sort -n | head -n 1; }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -u +%Y-%m-%dT%H:%MZ)
+calibrate
 
 # ---------------------------------------------------------------- registry
 registry_part() {
@@ -382,7 +414,7 @@ def cell_data(rs):
 
 def fmt(c):
     if c["status"] == "ok":
-        return f"{c['wall']:.2f} s ({c['cpu']:.2f} cpu, {c['rss'] / 1048576:.0f} MiB)"
+        return f"{c['wall']:.3f} s ({c['cpu']:.2f} cpu, {c['rss'] / 1048576:.0f} MiB)"
     if c["status"] in ("over", "skipped"):
         return f"over the bound ({bound:.0f} s)" + (" at a smaller size" if c["status"] == "skipped" else "")
     return c["status"]
@@ -419,8 +451,8 @@ for group, title in [("setup", "setup (not a target)"), ("registry", "registry o
         if lo:
             a, b = data[(op, hi)], data[(op, lo)]
             if a["status"] == "ok" and b["status"] == "ok":
-                # GNU time counts in hundredths: a 0.00 s run counts as 0.01 s.
-                ratio = max(a["wall"], 0.01) / max(b["wall"], 0.01)
+                # Wall times are in milliseconds: a 0.000 s run counts as 0.001 s.
+                ratio = max(a["wall"], 0.001) / max(b["wall"], 0.001)
                 verdict = "—" if info else ("met" if ratio <= limit else "**not met**")
                 cpu = f"{a['cpu'] / b['cpu']:.2f}x" if b["cpu"] > 0 else "—"
                 line += f" {ratio:.2f}x | {cpu} | {verdict} |"
@@ -478,6 +510,7 @@ PY
   echo
   echo "seedforge: $("$SF" --version 2>/dev/null || echo "$SF"); started $START; nproc $(nproc); RUNS=$RUNS BOUND=$BOUND"
   echo "load average: $LOAD_START at the start, $LOAD_END at the end"
+  echo "wall times: to the millisecond, less $(wall "$LAUNCH_US") s for starting timeout and GNU time"
   echo "written to: $FS_NOTE"
 } >>"$RESULTS/summary.md"
 cat "$RESULTS/summary.md"
