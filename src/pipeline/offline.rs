@@ -312,12 +312,12 @@ fn pinned_digest(reference: &Reference, source: &str, lock: &LockFile) -> Option
 /// The output layout, read-only, for the offline checks.
 struct Store {
     dir: PathBuf,
-    layout: Result<Layout, String>,
+    /// The layout's blob folder, held open (each blob looked up by its name in it), or why
+    /// the layout cannot be read.
+    blobs: Result<BlobDir, String>,
     /// The media type `index.json` names each image's root with, by name and digest: one
     /// look-up per image, whatever the number of images.
     named: HashMap<(String, Digest), String>,
-    /// The layout's blob folder, held open: each blob looked up by its name in it.
-    blobs: Option<BlobDir>,
     /// The blobs found stored so far (the ten images sharing a base ask for it once).
     present: RefCell<HashSet<(Digest, u64)>>,
     /// The documents read so far, and their bytes in all.
@@ -337,12 +337,10 @@ impl Store {
                 .map(|(n, d)| ((n.to_owned(), d.digest.clone()), d.media_type.clone()))
                 .collect()
         });
-        let blobs = layout.as_ref().ok().map(Layout::blob_dir);
         Store {
             dir: dir.to_path_buf(),
-            layout,
+            blobs: layout.as_ref().map(Layout::blob_dir).map_err(Clone::clone),
             named,
-            blobs,
             present: RefCell::new(HashSet::new()),
             documents: RefCell::new((HashMap::new(), 0)),
         }
@@ -356,11 +354,7 @@ impl Store {
         destination: &str,
         platforms: &[Platform],
     ) -> Result<Descriptor, String> {
-        let blobs = match (&self.layout, &self.blobs) {
-            (Ok(_), Some(blobs)) => blobs,
-            (Err(e), _) => return Err(e.clone()),
-            (Ok(_), None) => return Err(format!("{} cannot be opened", self.dir.display())),
-        };
+        let blobs = self.blobs.as_ref().map_err(Clone::clone)?;
         let at = self.dir.display();
         let (bytes, doc) = self
             .document(blobs, root)
