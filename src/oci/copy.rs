@@ -12,7 +12,7 @@
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use super::digest::Digest;
 use super::index::named;
-use super::layout::Layout;
+use super::layout::{Layout, Presence};
 use super::platform::{Platform, PlatformSpec};
 use super::source::ImageReader;
 use super::{OciError, Result};
@@ -46,17 +46,36 @@ pub struct Selection {
 
 #[derive(Debug, Clone)]
 enum Selected {
-    /// An index and the positions of the manifests kept.
+    /// An index, the positions of the manifests kept and those manifests, read and parsed
+    /// (in the order of `keep`).
     Index {
         children: Vec<Descriptor>,
         keep: Vec<usize>,
+        manifests: Vec<ManifestDoc>,
     },
     /// A single image manifest whose config matched the selection.
     Image {
         doc: Box<ManifestDoc>,
-        config_bytes: Vec<u8>,
         platform: Option<PlatformSpec>,
     },
+}
+
+impl Selection {
+    /// The image manifests selected: the root itself, or the index's kept children.
+    pub fn manifests(&self) -> &[ManifestDoc] {
+        match &self.kind {
+            Selected::Index { manifests, .. } => manifests,
+            Selected::Image { doc, .. } => std::slice::from_ref(doc),
+        }
+    }
+
+    /// The layers of the selected manifests, base first, manifest after manifest.
+    pub fn layers(&self) -> Vec<Descriptor> {
+        self.manifests()
+            .iter()
+            .flat_map(|m| m.layers.iter().flatten().cloned())
+            .collect()
+    }
 }
 
 fn context(destination: &str, reader: &dyn ImageReader) -> String {
@@ -121,7 +140,15 @@ pub fn select(
                     children.iter().filter_map(|c| c.platform.clone()),
                 ));
             }
-            Selected::Index { children, keep }
+            let manifests = keep
+                .iter()
+                .map(|&i| child_manifest(reader, &children[i], &context))
+                .collect::<Result<Vec<_>>>()?;
+            Selected::Index {
+                children,
+                keep,
+                manifests,
+            }
         }
         Some(ManifestKind::Image) => {
             let config = doc
@@ -137,7 +164,6 @@ pub fn select(
             }
             Selected::Image {
                 doc: Box::new(doc),
-                config_bytes,
                 platform,
             }
         }
@@ -150,6 +176,25 @@ pub fn select(
     })
 }
 
+/// An index's child, read and parsed: an image manifest (a nested index is refused).
+fn child_manifest(
+    reader: &dyn ImageReader,
+    child: &Descriptor,
+    context: &str,
+) -> Result<ManifestDoc> {
+    let bytes = reader.read_document(child)?;
+    let doc = parse_document(child, &bytes, context)?;
+    match doc.kind(Some(&child.media_type)) {
+        Some(ManifestKind::Image) if doc.config.is_some() => Ok(doc),
+        Some(ManifestKind::Image) => Err(unsupported(child, context)),
+        Some(ManifestKind::Index) => Err(OciError::Unsupported(format!(
+            "{context}: nested image indexes are not supported ({})",
+            child.digest
+        ))),
+        None => Err(unsupported(child, context)),
+    }
+}
+
 /// Copies a selected image from `reader` into `layout` and names it `destination` in
 /// `index.json`. `progress` receives byte counts.
 pub fn copy_image(
@@ -159,24 +204,27 @@ pub fn copy_image(
     destination: &str,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CopyOutcome> {
-    let outcome = copy_image_blobs(reader, selection, layout, destination, progress)?;
+    let present = layout.presence();
+    let outcome = copy_image_blobs(reader, selection, layout, &present, destination, progress)?;
     layout.add_to_index(vec![outcome.entry.clone()])?;
     Ok(outcome)
 }
 
 /// [`copy_image`] without the `index.json` step: every blob of the image is stored and
 /// `entry` of the outcome is the named entry to add, so a caller copying many images can
-/// name them all in one `index.json` update.
+/// name them all in one `index.json` update. `present` answers for `layout`'s blobs.
 pub fn copy_image_blobs(
     reader: &dyn ImageReader,
     selection: &Selection,
     layout: &Layout,
+    present: &Presence,
     destination: &str,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CopyOutcome> {
     let mut copier = Copier {
         reader,
         layout,
+        present,
         context: context(destination, reader),
         progress,
         outcome: CopyOutcome {
@@ -190,15 +238,13 @@ pub fn copy_image_blobs(
     };
     let root = &selection.root;
     let stored_root = match &selection.kind {
-        Selected::Index { children, keep } => {
-            copier.copy_index(root, &selection.root_bytes, children, keep)?
-        }
-        Selected::Image {
-            doc,
-            config_bytes,
-            platform,
-        } => {
-            copier.copy_manifest(root, &selection.root_bytes, doc, Some(config_bytes))?;
+        Selected::Index {
+            children,
+            keep,
+            manifests,
+        } => copier.copy_index(root, &selection.root_bytes, children, keep, manifests)?,
+        Selected::Image { doc, platform } => {
+            copier.copy_manifest(root, Some(&selection.root_bytes), doc)?;
             copier
                 .outcome
                 .platforms
@@ -221,6 +267,7 @@ pub fn copy_image_blobs(
 struct Copier<'a> {
     reader: &'a dyn ImageReader,
     layout: &'a Layout,
+    present: &'a Presence,
     context: String,
     progress: &'a mut dyn FnMut(u64),
     outcome: CopyOutcome,
@@ -233,30 +280,18 @@ impl Copier<'_> {
         bytes: &[u8],
         children: &[Descriptor],
         keep: &[usize],
+        manifests: &[ManifestDoc],
     ) -> Result<Descriptor> {
-        for &i in keep {
+        for (&i, doc) in keep.iter().zip(manifests) {
             let child = &children[i];
-            let child_bytes = self.reader.read_document(child)?;
-            let child_doc = parse_document(child, &child_bytes, &self.context)?;
-            match child_doc.kind(Some(&child.media_type)) {
-                Some(ManifestKind::Image) => {
-                    self.copy_manifest(child, &child_bytes, &child_doc, None)?
-                }
-                Some(ManifestKind::Index) => {
-                    return Err(OciError::Unsupported(format!(
-                        "{}: nested image indexes are not supported ({})",
-                        self.context, child.digest
-                    )));
-                }
-                None => return Err(unsupported(child, &self.context)),
-            }
+            self.copy_manifest(child, None, doc)?;
             if let Some(p) = &child.platform {
                 self.outcome.platforms.push(p.to_string());
             }
         }
         if keep.len() == children.len() {
             self.outcome.kept_original_index = true;
-            self.store_document(root, bytes)?;
+            self.store_document(root, Some(bytes))?;
             return Ok(root.clone());
         }
         let filtered = filtered_index(bytes, keep).map_err(|source| OciError::Json {
@@ -268,36 +303,31 @@ impl Copier<'_> {
             Digest::of(&filtered),
             filtered.len() as u64,
         );
-        self.store_document(&descriptor, &filtered)?;
+        self.store_document(&descriptor, Some(&filtered))?;
         Ok(descriptor)
     }
 
-    /// Copies layers, then the config, then the manifest. `config_bytes` is the config when
-    /// it has been read already.
+    /// Copies layers, then the config, then the manifest (`bytes`, when they are at hand).
+    /// A config or manifest the store holds already is not read from the source again.
     fn copy_manifest(
         &mut self,
         descriptor: &Descriptor,
-        bytes: &[u8],
+        bytes: Option<&[u8]>,
         doc: &ManifestDoc,
-        config_bytes: Option<&[u8]>,
     ) -> Result<()> {
         let config = doc
             .config
             .as_ref()
             .ok_or_else(|| unsupported(descriptor, &self.context))?;
-        let config_bytes = match config_bytes {
-            Some(b) => b.to_vec(),
-            None => self.reader.read_document(config)?,
-        };
         for layer in doc.layers.iter().flatten() {
             self.copy_blob(layer)?;
         }
-        self.store_document(config, &config_bytes)?;
+        self.store_document(config, None)?;
         self.store_document(descriptor, bytes)
     }
 
     fn copy_blob(&mut self, descriptor: &Descriptor) -> Result<()> {
-        if self.layout.has_blob(&descriptor.digest, descriptor.size) {
+        if self.present.has(&descriptor.digest, descriptor.size) {
             self.outcome.blobs_present += 1;
             return Ok(());
         }
@@ -313,11 +343,21 @@ impl Copier<'_> {
         Ok(())
     }
 
-    fn store_document(&mut self, descriptor: &Descriptor, bytes: &[u8]) -> Result<()> {
-        if self.layout.has_blob(&descriptor.digest, descriptor.size) {
+    /// Stores a manifest, index or config: `bytes`, or when they are not at hand what the
+    /// source gives (read only when the store lacks it).
+    fn store_document(&mut self, descriptor: &Descriptor, bytes: Option<&[u8]>) -> Result<()> {
+        if self.present.has(&descriptor.digest, descriptor.size) {
             self.outcome.blobs_present += 1;
             return Ok(());
         }
+        let read;
+        let bytes = match bytes {
+            Some(b) => b,
+            None => {
+                read = self.reader.read_document(descriptor)?;
+                &read
+            }
+        };
         self.layout.write_blob_bytes(
             bytes,
             Some((&descriptor.digest, descriptor.size)),

@@ -31,7 +31,11 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// A content descriptor: what a blob is, its digest and size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read by hand rather than derived: a derived `#[serde(flatten)]` buffers every field of
+/// every descriptor before it sorts them, which was most of the cost of reading an
+/// `index.json` of 30,000 entries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Descriptor {
     /// The blob's media type.
     #[serde(rename = "mediaType")]
@@ -70,6 +74,91 @@ impl Descriptor {
             .get(ANNOTATION_REF_NAME)
             .or_else(|| self.annotations.get(ANNOTATION_CONTAINERD_NAME))
             .map(String::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for Descriptor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(DescriptorVisitor)
+    }
+}
+
+/// A descriptor's field name: one of the four it reads, or any other (kept in `extra`).
+enum Field {
+    MediaType,
+    Digest,
+    Size,
+    Platform,
+    Annotations,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl serde::de::Visitor<'_> for FieldVisitor {
+            type Value = Field;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
+                Ok(match v {
+                    "mediaType" => Field::MediaType,
+                    "digest" => Field::Digest,
+                    "size" => Field::Size,
+                    "platform" => Field::Platform,
+                    "annotations" => Field::Annotations,
+                    other => Field::Other(other.to_string()),
+                })
+            }
+        }
+        d.deserialize_identifier(FieldVisitor)
+    }
+}
+
+struct DescriptorVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DescriptorVisitor {
+    type Value = Descriptor;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("struct Descriptor")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Descriptor, A::Error> {
+        use serde::de::Error;
+        fn once<T, E: Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+            match slot.replace(value) {
+                Some(_) => Err(E::duplicate_field(name)),
+                None => Ok(()),
+            }
+        }
+        let mut media_type = None;
+        let mut digest = None;
+        let mut size = None;
+        let mut platform: Option<Option<PlatformSpec>> = None;
+        let mut annotations = None;
+        let mut extra = serde_json::Map::new();
+        while let Some(key) = map.next_key::<Field>()? {
+            match key {
+                Field::MediaType => once(&mut media_type, map.next_value()?, "mediaType")?,
+                Field::Digest => once(&mut digest, map.next_value()?, "digest")?,
+                Field::Size => once(&mut size, map.next_value()?, "size")?,
+                Field::Platform => once(&mut platform, map.next_value()?, "platform")?,
+                Field::Annotations => once(&mut annotations, map.next_value()?, "annotations")?,
+                Field::Other(name) => {
+                    extra.insert(name, map.next_value()?);
+                }
+            }
+        }
+        Ok(Descriptor {
+            media_type: media_type.ok_or_else(|| A::Error::missing_field("mediaType"))?,
+            digest: digest.ok_or_else(|| A::Error::missing_field("digest"))?,
+            size: size.ok_or_else(|| A::Error::missing_field("size"))?,
+            platform: platform.flatten(),
+            annotations: annotations.unwrap_or_default(),
+            extra,
+        })
     }
 }
 
@@ -150,6 +239,57 @@ mod tests {
         let back = serde_json::to_string(&d).unwrap();
         assert!(back.contains(r#""urls":["u"]"#), "{back}");
         assert!(back.contains(r#""variant":"v8""#), "{back}");
+    }
+
+    #[test]
+    fn descriptor_reads_as_the_derived_form_did() {
+        let digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let full = format!(
+            r#"{{"x":1,"size":3,"digest":"{digest}","platform":null,"annotations":{{"a":"b"}},"mediaType":"m","urls":["u"]}}"#
+        );
+        let d: Descriptor = serde_json::from_str(&full).unwrap();
+        assert_eq!(
+            (d.media_type.as_str(), d.size, &d.platform),
+            ("m", 3, &None)
+        );
+        assert_eq!(d.annotations["a"], "b");
+        let extra: Vec<&str> = d.extra.keys().map(String::as_str).collect();
+        assert_eq!(extra, ["x", "urls"], "unknown fields kept in their order");
+        // Through a JSON value too (the path a document already parsed takes).
+        let v: serde_json::Value = serde_json::from_str(&full).unwrap();
+        assert_eq!(serde_json::from_value::<Descriptor>(v).unwrap(), d);
+        for (json, says) in [
+            (
+                format!(r#"{{"digest":"{digest}","size":3}}"#),
+                "missing field `mediaType`",
+            ),
+            (
+                r#"{"mediaType":"m","size":3}"#.to_string(),
+                "missing field `digest`",
+            ),
+            (
+                format!(r#"{{"mediaType":"m","digest":"{digest}"}}"#),
+                "missing field `size`",
+            ),
+            (
+                format!(r#"{{"mediaType":"m","digest":"{digest}","size":3,"size":4}}"#),
+                "duplicate field `size`",
+            ),
+            (
+                format!(r#"{{"mediaType":"m","digest":"{digest}","size":-1}}"#),
+                "invalid value: integer `-1`",
+            ),
+            (
+                r#"{"mediaType":"m","digest":"md5:00","size":1}"#.to_string(),
+                "only sha256 digests are supported",
+            ),
+            (format!(r#"["m","{digest}",3]"#), "invalid type: sequence"),
+        ] {
+            let err = serde_json::from_str::<Descriptor>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{json}: {err}");
+        }
     }
 
     #[test]

@@ -25,8 +25,12 @@ impl IndexDoc {
     /// blob look unreferenced, and `gc` would delete them all.
     pub fn parse(bytes: &[u8]) -> Result<IndexDoc, serde_json::Error> {
         use serde::de::Error as _;
-        let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
-        match map.get("schemaVersion") {
+        let TopLevel {
+            schema_version,
+            manifests,
+            rest,
+        } = serde_json::from_slice(bytes)?;
+        match schema_version {
             Some(v) if v.as_u64() == Some(2) => {}
             Some(v) => {
                 return Err(serde_json::Error::custom(format!(
@@ -39,40 +43,20 @@ impl IndexDoc {
                 ));
             }
         }
-        let manifests = match map.remove("manifests") {
-            Some(v @ Value::Array(_)) => serde_json::from_value(v)?,
-            Some(_) => {
-                return Err(serde_json::Error::custom(
-                    "not an OCI index: manifests is not an array",
-                ));
-            }
-            None => {
-                return Err(serde_json::Error::custom(
-                    "not an OCI index: no manifests array",
-                ));
-            }
-        };
-        map.remove("schemaVersion");
-        map.remove("mediaType");
-        Ok(IndexDoc {
-            manifests,
-            rest: map,
-        })
+        match manifests {
+            Some(Some(manifests)) => Ok(IndexDoc { manifests, rest }),
+            Some(None) => Err(serde_json::Error::custom(
+                "not an OCI index: manifests is not an array",
+            )),
+            None => Err(serde_json::Error::custom(
+                "not an OCI index: no manifests array",
+            )),
+        }
     }
 
     /// Serialises with a fixed field order: `schemaVersion`, `mediaType`, `manifests`, rest.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut map = Map::new();
-        map.insert("schemaVersion".into(), Value::from(2));
-        map.insert("mediaType".into(), Value::from(OCI_INDEX));
-        map.insert(
-            "manifests".into(),
-            serde_json::to_value(&self.manifests).unwrap_or(Value::Array(Vec::new())),
-        );
-        for (k, v) in &self.rest {
-            map.insert(k.clone(), v.clone());
-        }
-        let mut bytes = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+        let mut bytes = serde_json::to_vec(self).unwrap_or_default();
         bytes.push(b'\n');
         bytes
     }
@@ -129,6 +113,123 @@ impl IndexDoc {
     }
 }
 
+impl serde::Serialize for IndexDoc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        const OWN: [&str; 3] = ["schemaVersion", "mediaType", "manifests"];
+        let rest = self.rest.iter().filter(|(k, _)| !OWN.contains(&k.as_str()));
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("schemaVersion", &2)?;
+        map.serialize_entry("mediaType", OCI_INDEX)?;
+        map.serialize_entry("manifests", &self.manifests)?;
+        for (k, v) in rest {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// `index.json` as read in one pass: the descriptors straight into their type, every
+/// other field as a JSON value. `manifests` is `Some(None)` when it is there but not an
+/// array. A field given twice counts once, the last time (as a JSON object map keeps it).
+struct TopLevel {
+    schema_version: Option<Value>,
+    manifests: Option<Option<Vec<Descriptor>>>,
+    rest: Map<String, Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object (an OCI index)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
+        let mut top = TopLevel {
+            schema_version: None,
+            manifests: None,
+            rest: Map::new(),
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "schemaVersion" => top.schema_version = Some(map.next_value()?),
+                "mediaType" => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                "manifests" => top.manifests = Some(map.next_value::<ManifestsArray>()?.0),
+                _ => {
+                    top.rest.insert(key, map.next_value()?);
+                }
+            }
+        }
+        Ok(top)
+    }
+}
+
+/// The `manifests` value: its descriptors when it is an array, `None` when it is anything
+/// else (so the caller can say that an index needs an array there).
+struct ManifestsArray(Option<Vec<Descriptor>>);
+
+impl<'de> serde::Deserialize<'de> for ManifestsArray {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ManifestsArray;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ManifestsArray, A::Error> {
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(d) = seq.next_element()? {
+                    all.push(d);
+                }
+                Ok(ManifestsArray(Some(all)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ManifestsArray, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(ManifestsArray(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ManifestsArray, E> {
+                Ok(ManifestsArray(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ManifestsArray, E> {
+                Ok(ManifestsArray(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ManifestsArray, E> {
+                Ok(ManifestsArray(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ManifestsArray, E> {
+                Ok(ManifestsArray(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ManifestsArray, E> {
+                Ok(ManifestsArray(None))
+            }
+            fn visit_unit<E>(self) -> Result<ManifestsArray, E> {
+                Ok(ManifestsArray(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 fn names_of(d: &Descriptor) -> impl Iterator<Item = &str> {
     [ANNOTATION_REF_NAME, ANNOTATION_CONTAINERD_NAME]
         .into_iter()
@@ -158,6 +259,61 @@ mod tests {
             Some(n) => named(d, n),
             None => d,
         }
+    }
+
+    #[test]
+    fn parse_refuses_what_is_not_an_index() {
+        for (raw, says) in [
+            (r#"{"manifests":[]}"#, "no schemaVersion"),
+            (
+                r#"{"schemaVersion":1,"manifests":[]}"#,
+                "schemaVersion is 1, not 2",
+            ),
+            (r#"{"schemaVersion":2}"#, "no manifests array"),
+            (
+                r#"{"schemaVersion":2,"manifests":{"a":[1]}}"#,
+                "manifests is not an array",
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":"x"}"#,
+                "manifests is not an array",
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":null}"#,
+                "manifests is not an array",
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":[{"size":1}]}"#,
+                "missing field",
+            ),
+            (r#"[2]"#, "invalid type: sequence"),
+        ] {
+            let err = IndexDoc::parse(raw.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(says), "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn written_bytes_are_those_of_the_json_value_form() {
+        let raw = br#"{"z":[1,{"b":2,"a":"\u00e9"}],"schemaVersion":2,"mediaType":"x","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0,"platform":{"architecture":"arm64","os":"linux"},"urls":["u"]}],"annotations":{"k":"v"}}"#;
+        let mut idx = IndexDoc::parse(raw).unwrap();
+        idx.merge([entry(Some("a:1"), b"a")]);
+        let mut map = Map::new();
+        map.insert("schemaVersion".into(), Value::from(2));
+        map.insert("mediaType".into(), Value::from(OCI_INDEX));
+        map.insert(
+            "manifests".into(),
+            serde_json::to_value(&idx.manifests).unwrap(),
+        );
+        for (k, v) in &idx.rest {
+            map.insert(k.clone(), v.clone());
+        }
+        let mut expected = serde_json::to_vec(&Value::Object(map)).unwrap();
+        expected.push(b'\n');
+        assert_eq!(
+            String::from_utf8(idx.to_bytes()).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 
     #[test]

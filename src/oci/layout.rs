@@ -54,6 +54,15 @@ pub struct BlobDir {
 }
 
 impl BlobDir {
+    /// The folder `path` (a layout's `blobs/sha256`), held open if it can be opened.
+    pub fn open_folder(path: PathBuf) -> BlobDir {
+        let flags = rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::CLOEXEC;
+        let fd = rustix::fs::open(&path, flags, rustix::fs::Mode::empty()).ok();
+        BlobDir { fd, path }
+    }
+
     /// The folder's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -109,9 +118,37 @@ impl BlobDir {
     }
 }
 
+/// A layout's blobs as one run that only adds blobs sees them (a mirror): each looked up
+/// by name in the held blob folder, and one found there is not looked up again, so the
+/// base layer a thousand images share costs one system call, not a thousand.
+#[derive(Debug)]
+pub struct Presence {
+    dir: BlobDir,
+    found: std::sync::Mutex<std::collections::HashSet<(BlobKey, u64)>>,
+}
+
+impl Presence {
+    /// True if the blob is in the store with `size` bytes (as [`Layout::has_blob`]).
+    pub fn has(&self, digest: &Digest, size: u64) -> bool {
+        let key = (digest.key(), size);
+        let found = || {
+            self.found
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if found().contains(&key) {
+            return true;
+        }
+        let has = self.dir.has(&key.0, size);
+        if has {
+            found().insert(key);
+        }
+        has
+    }
+}
+
 /// An OCI image layout directory.
 #[derive(Debug)]
-
 pub struct Layout {
     root: PathBuf,
     session: OnceLock<Session>,
@@ -228,14 +265,17 @@ impl Layout {
         self.root.join("blobs").join("sha256")
     }
 
+    /// The store's blobs for a run that only adds to it (see [`Presence`]).
+    pub fn presence(&self) -> Presence {
+        Presence {
+            dir: self.blob_dir(),
+            found: Default::default(),
+        }
+    }
+
     /// The folder of the blobs held open, for reading many blobs by name.
     pub fn blob_dir(&self) -> BlobDir {
-        let path = self.blobs_path();
-        let flags = rustix::fs::OFlags::RDONLY
-            | rustix::fs::OFlags::DIRECTORY
-            | rustix::fs::OFlags::CLOEXEC;
-        let fd = rustix::fs::open(&path, flags, rustix::fs::Mode::empty()).ok();
-        BlobDir { fd, path }
+        BlobDir::open_folder(self.blobs_path())
     }
 
     /// True if the blob is present with the expected size. Content is trusted here because

@@ -10,18 +10,18 @@
 //! data starts, and blobs are then streamed straight out of the file with a seek.
 
 use super::descriptor::{Descriptor, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_MANIFEST};
-use super::digest::Digest;
+use super::digest::{BlobKey, Digest};
 use super::index::IndexDoc;
-use super::layout::{MAX_DOCUMENT_SIZE, read_limited};
+use super::layout::{BlobDir, MAX_DOCUMENT_SIZE, read_limited};
 use super::registry::{Registries, RegistryReader};
 use super::source::ImageReader;
 use super::{OciError, Result};
 use crate::image::ImageSource;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 mod catalog;
 mod tar_index;
@@ -43,7 +43,7 @@ pub fn open(source: &ImageSource, registries: &Registries) -> Result<Box<dyn Ima
 #[derive(Debug, Default)]
 pub struct Opened {
     tars: Slots<TarIndex>,
-    dirs: Slots<OciCatalog>,
+    dirs: Slots<OciDir>,
     oci_archives: Slots<OciCatalog>,
     docker_archives: Slots<DockerCatalog>,
     scans: std::sync::atomic::AtomicUsize,
@@ -64,10 +64,16 @@ impl Opened {
     }
 
     /// The images of the OCI layout `dir` by name, its `index.json` read on first use.
-    fn dir(&self, dir: &Path, source_name: &str) -> Result<Arc<OciCatalog>> {
+    fn dir(&self, dir: &Path, source_name: &str) -> Result<Arc<OciDir>> {
         self.once(&self.dirs, dir, || {
             self.scanned();
-            read_dir_index(dir, source_name).map(OciCatalog::new)
+            let catalog = read_dir_index(dir, source_name).map(OciCatalog::new)?;
+            Ok(OciDir {
+                catalog,
+                path: dir.to_path_buf(),
+                blobs: BlobDir::open_folder(dir.join("blobs").join("sha256")),
+                checked: Mutex::default(),
+            })
         })
     }
 
@@ -159,14 +165,9 @@ pub fn open_in(
     let name = source.to_string();
     match source {
         ImageSource::OciDir { path, reference } => {
-            let root = opened
-                .dir(path, &name)?
-                .select(reference.as_deref(), &name)?;
-            Ok(Box::new(OciDirReader {
-                dir: path.clone(),
-                name,
-                root,
-            }))
+            let dir = opened.dir(path, &name)?;
+            let root = dir.catalog.select(reference.as_deref(), &name)?;
+            Ok(Box::new(OciDirReader { dir, name, root }))
         }
         ImageSource::OciArchive { path, reference } => {
             let (tar, catalog) = opened.oci_archive(path, &name)?;
@@ -193,9 +194,20 @@ fn source_error(source_name: &str, message: impl Into<String>) -> OciError {
 
 /// An image in an OCI layout directory.
 pub struct OciDirReader {
-    dir: PathBuf,
+    dir: Arc<OciDir>,
     name: String,
     root: Descriptor,
+}
+
+/// What a run keeps of one OCI layout directory it reads images from: its images by name,
+/// its blob folder held open (each blob looked up by name in it), and the blobs already
+/// found in place, so a base layer that a thousand images share is checked once.
+#[derive(Debug)]
+struct OciDir {
+    catalog: OciCatalog,
+    path: PathBuf,
+    blobs: BlobDir,
+    checked: Mutex<HashSet<(BlobKey, u64)>>,
 }
 
 /// The parsed `index.json` of the OCI layout `dir` (`name` is the source, for messages).
@@ -237,12 +249,7 @@ impl ImageReader for OciDirReader {
     }
 
     fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {
-        let path = self
-            .dir
-            .join("blobs")
-            .join("sha256")
-            .join(descriptor.digest.hex());
-        let file = crate::input::open_regular(&path).map_err(|e| {
+        let (file, _) = self.dir.blobs.open(&descriptor.digest.key()).map_err(|e| {
             source_error(
                 &self.name,
                 format!("blob {}: {}", descriptor.digest, e.reason()),
@@ -252,34 +259,53 @@ impl ImageReader for OciDirReader {
     }
 
     fn check_blob(&self, descriptor: &Descriptor) -> Result<()> {
-        let path = self
-            .dir
-            .join("blobs")
-            .join("sha256")
-            .join(descriptor.digest.hex());
-        let blob = |why: String| {
-            source_error(
-                &self.name,
-                format!("blob {} ({}): {why}", descriptor.digest, path.display()),
-            )
+        let key = (descriptor.digest.key(), descriptor.size);
+        let checked = || {
+            self.dir
+                .checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        let file = crate::input::open_regular(&path).map_err(|e| match &e {
-            crate::input::InputError::Io { source, .. }
-                if source.kind() == io::ErrorKind::NotFound =>
-            {
-                blob("missing".into())
-            }
-            _ => blob(e.reason()),
-        })?;
-        let size = file.metadata().map_err(|e| OciError::io(&path, e))?.len();
-        if size != descriptor.size {
-            return Err(blob(format!(
-                "holds {size} bytes, but the image's descriptor says {}",
-                descriptor.size
-            )));
+        if checked().contains(&key) {
+            return Ok(());
         }
+        // A blob in place is looked up by name, one system call; anything else is opened
+        // as before, to say exactly what is wrong with it.
+        if !self.dir.blobs.has(&key.0, key.1) {
+            check_blob_at(&self.dir.path, &self.name, descriptor)?;
+        }
+        checked().insert(key);
         Ok(())
     }
+}
+
+/// Why the blob `descriptor` of the layout `dir` cannot be read as the image says, if it
+/// cannot: missing, not a regular file, or of another size.
+fn check_blob_at(dir: &Path, name: &str, descriptor: &Descriptor) -> Result<()> {
+    let path = dir
+        .join("blobs")
+        .join("sha256")
+        .join(descriptor.digest.hex());
+    let blob = |why: String| {
+        source_error(
+            name,
+            format!("blob {} ({}): {why}", descriptor.digest, path.display()),
+        )
+    };
+    let file = crate::input::open_regular(&path).map_err(|e| match &e {
+        crate::input::InputError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            blob("missing".into())
+        }
+        _ => blob(e.reason()),
+    })?;
+    let size = file.metadata().map_err(|e| OciError::io(&path, e))?.len();
+    if size != descriptor.size {
+        return Err(blob(format!(
+            "holds {size} bytes, but the image's descriptor says {}",
+            descriptor.size
+        )));
+    }
+    Ok(())
 }
 
 /// An image in an OCI archive (a tar holding an OCI layout).

@@ -6,7 +6,7 @@
 use super::BLOB_ATTEMPTS;
 use crate::oci::descriptor::Descriptor;
 use crate::oci::digest::Digest;
-use crate::oci::layout::Layout;
+use crate::oci::layout::{Layout, Presence};
 use crate::oci::source::ImageReader;
 use crate::oci::{OciError, Result};
 use crate::report::Reporter;
@@ -70,17 +70,25 @@ pub(super) struct Fetched {
 
 impl FetchQueue {
     /// Queues the layers of image `owner` that are neither queued already nor stored.
-    pub fn add_image(&self, owner: usize, layers: &[Descriptor], layout: &Layout) {
+    pub fn add_image(&self, owner: usize, layers: &[Descriptor], present: &Presence) {
+        // The store is looked at without the lock held, so that images being opened do
+        // not wait for each other's look-ups.
+        let new: Vec<&Descriptor> = {
+            let Ok(mut s) = self.state.lock() else { return };
+            layers
+                .iter()
+                .filter(|layer| {
+                    s.referenced += layer.size;
+                    s.seen.insert(layer.digest.clone())
+                })
+                .collect()
+        };
+        let (stored, wanted): (Vec<&Descriptor>, Vec<&Descriptor>) = new
+            .into_iter()
+            .partition(|layer| present.has(&layer.digest, layer.size));
         let Ok(mut s) = self.state.lock() else { return };
-        for layer in layers {
-            s.referenced += layer.size;
-            if !s.seen.insert(layer.digest.clone()) {
-                continue;
-            }
-            if layout.has_blob(&layer.digest, layer.size) {
-                s.present += 1;
-                continue;
-            }
+        s.present += stored.len();
+        for layer in wanted {
             s.heap.push(Wanted {
                 owner,
                 descriptor: layer.clone(),
@@ -225,11 +233,12 @@ mod tests {
         let layout = Layout::create(dir.path()).unwrap();
         layout.write_blob_bytes(b"stored", None, "t").unwrap();
         let q = FetchQueue::default();
-        q.add_image(0, &[layer(b"base layer"), layer(b"a")], &layout);
+        let present = layout.presence();
+        q.add_image(0, &[layer(b"base layer"), layer(b"a")], &present);
         q.add_image(
             1,
             &[layer(b"base layer"), layer(b"stored"), layer(b"bbb")],
-            &layout,
+            &present,
         );
         q.close();
         let order: Vec<(usize, u64)> = std::iter::from_fn(|| q.next())

@@ -16,9 +16,9 @@
 //! few times before it counts as failed.
 
 use super::copy::{CopyOutcome, Selection, copy_image_blobs, select, selected_children};
-use super::descriptor::Descriptor;
+use super::descriptor::{Descriptor, ManifestDoc};
 use super::digest::Digest;
-use super::layout::Layout;
+use super::layout::{Layout, Presence};
 use super::platform::Platform;
 use super::registry::Registries;
 use super::registry::reader::ResolvedTag;
@@ -31,7 +31,7 @@ mod select;
 use crate::image::{ImageSource, ListEntry};
 use crate::report::Reporter;
 use crate::util::human_bytes;
-use select::{at_line, selected_layers, selected_layers_checked};
+use select::{at_line, selected_layers};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -116,9 +116,6 @@ pub struct PreparedImage {
     reader: Box<dyn ImageReader>,
     selection: Selection,
     resolved: Option<ResolvedTag>,
-    /// A local source's layers for the run's platforms, found while every blob the copy
-    /// needs was checked to be in the source (`None` for a registry: fetching tells).
-    layers: Option<Vec<Descriptor>>,
 }
 
 impl PreparedImage {
@@ -198,27 +195,27 @@ fn prepare_one(
     };
     let selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
     // A local source is checked whole now, with the reader just opened: a blob missing,
-    // not a regular file or of the wrong size is refused before anything is written.
-    let layers = if local {
-        Some(selected_layers_checked(reader.as_ref(), platforms, true)?)
-    } else {
-        None
-    };
+    // not a regular file or of the wrong size is refused before anything is written (the
+    // manifests were read whole and checked against their digests while selecting).
+    if local {
+        for blob in selection
+            .manifests()
+            .iter()
+            .flat_map(ManifestDoc::image_blobs)
+        {
+            reader.check_blob(blob)?;
+        }
+    }
     Ok(PreparedImage {
         reader,
         selection,
         resolved,
-        layers,
     })
 }
 
-/// The layers of a prepared image for the run's `platforms`: those found when it was
-/// checked, else read from its manifests.
-fn layers_of(p: &PreparedImage, platforms: &[Platform]) -> Result<Vec<Descriptor>> {
-    match &p.layers {
-        Some(layers) => Ok(layers.clone()),
-        None => selected_layers(p.reader.as_ref(), platforms),
-    }
+/// The layers of a prepared image for the run's platforms, from the manifests selected.
+fn layers_of(p: &PreparedImage) -> Vec<Descriptor> {
+    p.selection.layers()
 }
 
 /// Opens a source; a registry image takes what the layout at `known` holds from there.
@@ -270,10 +267,11 @@ pub fn mirror(
     let local_entries: Vec<ListEntry> = local.iter().map(|&i| entries[i].clone()).collect();
     let local_prepared = prepare(&local_entries, options)?
         .into_iter()
-        .map(|p| Ok((layers_of(&p, &platforms)?, p)))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|p| (layers_of(&p), p))
+        .collect::<Vec<_>>();
     let created = first_missing_ancestor(layout_dir);
     let layout = Layout::create(layout_dir)?;
+    let present = layout.presence();
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
     let slots: Vec<OnceLock<(PreparedImage, Vec<Descriptor>)>> =
         entries.iter().map(|_| OnceLock::new()).collect();
@@ -281,7 +279,7 @@ pub fn mirror(
     let queue = FetchQueue::default();
     for (i, (layers, p)) in local.into_iter().zip(local_prepared) {
         let layers = slots[i].get_or_init(|| (p, layers)).1.clone();
-        queue.add_image(i, &layers, &layout);
+        queue.add_image(i, &layers, &present);
     }
     let fetched = Mutex::new(Fetched::default());
     let next = AtomicUsize::new(0);
@@ -310,14 +308,14 @@ pub fn mirror(
                             continue;
                         }
                         let known = Some(layout.root());
-                        match prepare_one(e, options, &platforms, &|_| None, known).and_then(|p| {
-                            let layers = layers_of(&p, &platforms)?;
-                            Ok((p, layers))
+                        match prepare_one(e, options, &platforms, &|_| None, known).map(|p| {
+                            let layers = layers_of(&p);
+                            (p, layers)
                         }) {
                             Ok(found) => {
                                 // The reader must be in place before its layers are queued.
                                 let layers = slots[i].get_or_init(|| found).1.clone();
-                                queue.add_image(i, &layers, &layout);
+                                queue.add_image(i, &layers, &present);
                             }
                             Err(err) => {
                                 if let Ok(mut v) = errors.lock() {
@@ -357,6 +355,7 @@ pub fn mirror(
     let run = Run {
         entries,
         layout: &layout,
+        present: &present,
         options,
         reporter,
         started,
@@ -398,14 +397,11 @@ pub fn mirror_prepared(
 ) -> Result<MirrorRun> {
     let started = Instant::now();
     let layout = Layout::create(layout_dir)?;
-    let platforms = effective_platforms(&options.platforms);
-    let image_layers = prepared
-        .iter()
-        .map(|p| layers_of(p, &platforms))
-        .collect::<Result<Vec<_>>>()?;
+    let present = layout.presence();
+    let image_layers: Vec<Vec<Descriptor>> = prepared.iter().map(layers_of).collect();
     let queue = FetchQueue::default();
     for (i, layers) in image_layers.iter().enumerate() {
-        queue.add_image(i, layers, &layout);
+        queue.add_image(i, layers, &present);
     }
     queue.close();
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
@@ -431,6 +427,7 @@ pub fn mirror_prepared(
     let run = Run {
         entries,
         layout: &layout,
+        present: &present,
         options,
         reporter,
         started,
@@ -447,6 +444,7 @@ pub fn mirror_prepared(
 struct Run<'a> {
     entries: &'a [ListEntry],
     layout: &'a Layout,
+    present: &'a Presence,
     options: &'a MirrorOptions,
     reporter: &'a dyn Reporter,
     started: Instant,
@@ -657,6 +655,7 @@ impl Run<'_> {
             prepared.reader.as_ref(),
             &prepared.selection,
             self.layout,
+            self.present,
             &destination,
             &mut |n| reporter.item_progress(&destination, n),
         );

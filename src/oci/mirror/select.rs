@@ -1,6 +1,5 @@
-//! What preparing an image decides from its manifests: the layers of the selected
-//! platforms, the check that a local source holds every blob the copy needs, and the
-//! list line an error is told at.
+//! What preparing an image decides from its manifests: the layers of other platforms than
+//! the run's, and the list line an error is told at.
 
 use super::super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use super::super::platform::Platform;
@@ -51,21 +50,11 @@ pub(super) fn at_line(err: OciError, entry: &ListEntry) -> OciError {
     }
 }
 
-/// The layers of the manifests `platforms` selects from an image.
+/// The layers of the manifests `platforms` selects from an image (the run's own
+/// platforms are in [`super::Selection::layers`]; this reads the manifests again).
 pub(super) fn selected_layers(
     reader: &dyn ImageReader,
     platforms: &[Platform],
-) -> Result<Vec<Descriptor>> {
-    selected_layers_checked(reader, platforms, false)
-}
-
-/// [`selected_layers`]; with `check`, every config and layer of those manifests must also
-/// pass the source's [`ImageReader::check_blob`] (the manifests themselves are read whole
-/// and checked against their digests on the way).
-pub(super) fn selected_layers_checked(
-    reader: &dyn ImageReader,
-    platforms: &[Platform],
-    check: bool,
 ) -> Result<Vec<Descriptor>> {
     let root = reader.root().clone();
     let parse = |d: &Descriptor, bytes: &[u8]| {
@@ -87,11 +76,6 @@ pub(super) fn selected_layers_checked(
         }
         _ => vec![doc],
     };
-    if check {
-        for blob in manifests.iter().flat_map(ManifestDoc::image_blobs) {
-            reader.check_blob(blob)?;
-        }
-    }
     Ok(manifests
         .into_iter()
         .flat_map(|m| m.layers.unwrap_or_default())
