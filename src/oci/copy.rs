@@ -70,11 +70,10 @@ impl Selection {
     }
 
     /// The layers of the selected manifests, base first, manifest after manifest.
-    pub fn layers(&self) -> Vec<Descriptor> {
+    pub fn layers(&self) -> impl Iterator<Item = &Descriptor> {
         self.manifests()
             .iter()
-            .flat_map(|m| m.layers.iter().flatten().cloned())
-            .collect()
+            .flat_map(|m| m.layers.iter().flatten())
     }
 }
 
@@ -137,7 +136,9 @@ pub fn select(
                 return Err(no_platform(
                     &context,
                     platforms,
-                    children.iter().filter_map(|c| c.platform.clone()),
+                    children
+                        .iter()
+                        .filter_map(|c| c.platform.as_deref().cloned()),
                 ));
             }
             let manifests = keep

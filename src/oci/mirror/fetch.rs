@@ -70,13 +70,18 @@ pub(super) struct Fetched {
 
 impl FetchQueue {
     /// Queues the layers of image `owner` that are neither queued already nor stored.
-    pub fn add_image(&self, owner: usize, layers: &[Descriptor], present: &Presence) {
+    pub fn add_image<'a>(
+        &self,
+        owner: usize,
+        layers: impl IntoIterator<Item = &'a Descriptor>,
+        present: &Presence,
+    ) {
         // The store is looked at without the lock held, so that images being opened do
         // not wait for each other's look-ups.
         let new: Vec<&Descriptor> = {
             let Ok(mut s) = self.state.lock() else { return };
             layers
-                .iter()
+                .into_iter()
                 .filter(|layer| {
                     s.referenced += layer.size;
                     s.seen.insert(layer.digest.clone())

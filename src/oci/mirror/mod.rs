@@ -214,8 +214,8 @@ fn prepare_one(
 }
 
 /// The layers of a prepared image for the run's platforms, from the manifests selected.
-fn layers_of(p: &PreparedImage) -> Vec<Descriptor> {
-    p.selection.layers()
+fn layers_of(p: &PreparedImage) -> Vec<&Descriptor> {
+    p.selection.layers().collect()
 }
 
 /// Opens a source; a registry image takes what the layout at `known` holds from there.
@@ -265,25 +265,20 @@ pub fn mirror(
         .filter(|&i| entries[i].source.is_local())
         .collect();
     let local_entries: Vec<ListEntry> = local.iter().map(|&i| entries[i].clone()).collect();
-    let local_prepared = prepare(&local_entries, options)?
-        .into_iter()
-        .map(|p| (layers_of(&p), p))
-        .collect::<Vec<_>>();
+    let local_prepared = prepare(&local_entries, options)?;
     let created = first_missing_ancestor(layout_dir);
     let layout = Layout::create(layout_dir)?;
     let present = layout.presence();
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
-    let slots: Vec<OnceLock<(PreparedImage, Vec<Descriptor>)>> =
-        entries.iter().map(|_| OnceLock::new()).collect();
+    let slots: Vec<OnceLock<PreparedImage>> = entries.iter().map(|_| OnceLock::new()).collect();
     let errors = Mutex::new(Vec::new());
     let queue = FetchQueue::default();
-    for (i, (layers, p)) in local.into_iter().zip(local_prepared) {
-        let layers = slots[i].get_or_init(|| (p, layers)).1.clone();
-        queue.add_image(i, &layers, &present);
+    for (i, p) in local.into_iter().zip(local_prepared) {
+        queue.add_image(i, slots[i].get_or_init(|| p).selection.layers(), &present);
     }
     let fetched = Mutex::new(Fetched::default());
     let next = AtomicUsize::new(0);
-    let reader_of = |i: usize| slots.get(i)?.get().map(|(p, _)| p.reader.as_ref());
+    let reader_of = |i: usize| slots.get(i)?.get().map(|p| p.reader.as_ref());
     std::thread::scope(|scope| {
         for _ in 0..options.concurrency.max(1) {
             scope.spawn(|| {
@@ -308,14 +303,11 @@ pub fn mirror(
                             continue;
                         }
                         let known = Some(layout.root());
-                        match prepare_one(e, options, &platforms, &|_| None, known).map(|p| {
-                            let layers = layers_of(&p);
-                            (p, layers)
-                        }) {
+                        match prepare_one(e, options, &platforms, &|_| None, known) {
                             Ok(found) => {
                                 // The reader must be in place before its layers are queued.
-                                let layers = slots[i].get_or_init(|| found).1.clone();
-                                queue.add_image(i, &layers, &present);
+                                let p = slots[i].get_or_init(|| found);
+                                queue.add_image(i, p.selection.layers(), &present);
                             }
                             Err(err) => {
                                 if let Ok(mut v) = errors.lock() {
@@ -350,8 +342,8 @@ pub fn mirror(
             "an image could not be opened (a worker thread failed)".into(),
         ));
     };
-    let (prepared, image_layers): (Vec<&PreparedImage>, Vec<&[Descriptor]>) =
-        opened.into_iter().map(|(p, l)| (p, l.as_slice())).unzip();
+    let image_layers: Vec<Vec<&Descriptor>> = opened.iter().map(|p| layers_of(p)).collect();
+    let prepared = opened;
     let run = Run {
         entries,
         layout: &layout,
@@ -398,10 +390,10 @@ pub fn mirror_prepared(
     let started = Instant::now();
     let layout = Layout::create(layout_dir)?;
     let present = layout.presence();
-    let image_layers: Vec<Vec<Descriptor>> = prepared.iter().map(layers_of).collect();
+    let image_layers: Vec<Vec<&Descriptor>> = prepared.iter().map(layers_of).collect();
     let queue = FetchQueue::default();
     for (i, layers) in image_layers.iter().enumerate() {
-        queue.add_image(i, layers, &present);
+        queue.add_image(i, layers.iter().copied(), &present);
     }
     queue.close();
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
@@ -423,7 +415,6 @@ pub fn mirror_prepared(
         }
     });
     let prepared: Vec<&PreparedImage> = prepared.iter().collect();
-    let image_layers: Vec<&[Descriptor]> = image_layers.iter().map(Vec::as_slice).collect();
     let run = Run {
         entries,
         layout: &layout,
@@ -456,7 +447,7 @@ impl Run<'_> {
     fn complete(
         &self,
         prepared: &[&PreparedImage],
-        image_layers: &[&[Descriptor]],
+        image_layers: &[Vec<&Descriptor>],
         queue: &FetchQueue,
         fetched: Fetched,
     ) -> Result<MirrorRun> {
@@ -562,7 +553,7 @@ impl Run<'_> {
     fn copy_all(
         &self,
         prepared: &[&PreparedImage],
-        image_layers: &[&[Descriptor]],
+        image_layers: &[Vec<&Descriptor>],
         failed_blobs: &mut HashMap<Digest, OciError>,
         stop: bool,
     ) -> Vec<Option<Result<CopyOutcome>>> {
@@ -622,7 +613,7 @@ impl Run<'_> {
     /// needed it; the other images needing it get an error pointing there.
     fn assign_fetch_failures(
         &self,
-        image_layers: &[&[Descriptor]],
+        image_layers: &[Vec<&Descriptor>],
         failed_blobs: &mut HashMap<Digest, OciError>,
     ) -> Vec<Option<Result<CopyOutcome>>> {
         let failed: Vec<Digest> = failed_blobs.keys().cloned().collect();
