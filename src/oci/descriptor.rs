@@ -8,7 +8,6 @@
 use super::digest::Digest;
 use super::platform::PlatformSpec;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// `application/vnd.oci.image.index.v1+json`
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -47,7 +46,7 @@ pub struct Descriptor {
     /// The platform of a manifest listed in an index.
     pub platform: Option<Box<PlatformSpec>>,
     /// Annotations, sorted by key so that written JSON is reproducible.
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: Annotations,
     /// Any other fields (`urls`, `artifactType`, `data`), kept as received, in their order;
     /// `None` when there are none.
     pub extra: Option<Box<serde_json::Map<String, serde_json::Value>>>,
@@ -61,7 +60,7 @@ impl Descriptor {
             digest,
             size,
             platform: None,
-            annotations: BTreeMap::new(),
+            annotations: Annotations::default(),
             extra: None,
         }
     }
@@ -72,6 +71,83 @@ impl Descriptor {
             .get(ANNOTATION_REF_NAME)
             .or_else(|| self.annotations.get(ANNOTATION_CONTAINERD_NAME))
             .map(String::as_str)
+    }
+}
+
+/// A descriptor's annotations, sorted by key so that written JSON is reproducible: a map
+/// in a vector sized to what it holds (a descriptor has two or three), not a tree node
+/// of eleven slots for each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations(Vec<(String, String)>);
+
+impl Annotations {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets `key` to `value` (replacing what it had); gives the value it had.
+    pub fn insert(&mut self, key: String, value: String) -> Option<String> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every key and value, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+}
+
+impl std::ops::Index<&str> for Annotations {
+    type Output = String;
+    fn index(&self, key: &str) -> &String {
+        self.get(key)
+            .unwrap_or_else(|| panic!("no annotation {key:?}"))
+    }
+}
+
+impl Serialize for Annotations {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Annotations {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Annotations;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Annotations, A::Error> {
+                let mut all = Annotations(Vec::with_capacity(map.size_hint().unwrap_or(2)));
+                // As a map keeps them: a key given twice has its last value.
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    all.insert(k, v);
+                }
+                all.0.shrink_to_fit();
+                Ok(all)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -325,6 +401,27 @@ mod tests {
                 .to_string();
             assert!(err.contains(says), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn annotations_are_a_sorted_map() {
+        let a: Annotations = serde_json::from_str(r#"{"z":"1","a":"2","m":"3","a":"4"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"a":"4","m":"3","z":"1"}"#
+        );
+        let mut b = a.clone();
+        assert_eq!(b.insert("m".into(), "5".into()).as_deref(), Some("3"));
+        assert_eq!(b.insert("b".into(), "6".into()), None);
+        assert_eq!(
+            (b["m"].as_str(), b.get("b").map(String::as_str), b.get("c")),
+            ("5", Some("6"), None)
+        );
+        let keys: Vec<&String> = b.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "m", "z"]);
+        assert!(Annotations::default().is_empty() && !b.is_empty());
+        let err = serde_json::from_str::<Annotations>(r#"{"a":1}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid type: integer"), "{err}");
     }
 
     #[test]
