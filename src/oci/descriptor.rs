@@ -177,7 +177,7 @@ impl<'de> Deserialize<'de> for Descriptor {
     }
 }
 
-/// A descriptor's field name: one of the four it reads, or any other (kept in `extra`).
+/// A descriptor's field name: one of the five it reads, or any other (kept in `extra`).
 enum Field {
     MediaType,
     Digest,
