@@ -213,11 +213,6 @@ fn prepare_one(
     })
 }
 
-/// The layers of a prepared image for the run's platforms, from the manifests selected.
-fn layers_of(p: &PreparedImage) -> Vec<&Descriptor> {
-    p.selection.layers().collect()
-}
-
 /// Opens a source; a registry image takes what the layout at `known` holds from there.
 fn open(
     source: &ImageSource,
@@ -337,13 +332,11 @@ pub fn mirror(
         return Err(errors.swap_remove(0).1);
     }
     let opened: Option<Vec<_>> = slots.iter().map(OnceLock::get).collect();
-    let Some(opened) = opened else {
+    let Some(prepared) = opened else {
         return Err(OciError::Unsupported(
             "an image could not be opened (a worker thread failed)".into(),
         ));
     };
-    let image_layers: Vec<Vec<&Descriptor>> = opened.iter().map(|p| layers_of(p)).collect();
-    let prepared = opened;
     let run = Run {
         entries,
         layout: &layout,
@@ -352,12 +345,7 @@ pub fn mirror(
         reporter,
         started,
     };
-    run.complete(
-        &prepared,
-        &image_layers,
-        &queue,
-        fetched.into_inner().unwrap_or_default(),
-    )
+    run.complete(&prepared, &queue, fetched.into_inner().unwrap_or_default())
 }
 
 /// Threads opening images: round trips cost latency, not bandwidth, so twice the
@@ -390,10 +378,9 @@ pub fn mirror_prepared(
     let started = Instant::now();
     let layout = Layout::create(layout_dir)?;
     let present = layout.presence();
-    let image_layers: Vec<Vec<&Descriptor>> = prepared.iter().map(layers_of).collect();
     let queue = FetchQueue::default();
-    for (i, layers) in image_layers.iter().enumerate() {
-        queue.add_image(i, layers.iter().copied(), &present);
+    for (i, p) in prepared.iter().enumerate() {
+        queue.add_image(i, p.selection.layers(), &present);
     }
     queue.close();
     let destinations: Vec<String> = entries.iter().map(|e| e.destination.to_string()).collect();
@@ -423,12 +410,7 @@ pub fn mirror_prepared(
         reporter,
         started,
     };
-    run.complete(
-        &prepared,
-        &image_layers,
-        &queue,
-        fetched.into_inner().unwrap_or_default(),
-    )
+    run.complete(&prepared, &queue, fetched.into_inner().unwrap_or_default())
 }
 
 /// What every step after fetching needs.
@@ -447,7 +429,6 @@ impl Run<'_> {
     fn complete(
         &self,
         prepared: &[&PreparedImage],
-        image_layers: &[Vec<&Descriptor>],
         queue: &FetchQueue,
         fetched: Fetched,
     ) -> Result<MirrorRun> {
@@ -457,12 +438,12 @@ impl Run<'_> {
             mut failed,
         } = fetched;
         let stop = !self.options.keep_going && !failed.is_empty();
-        let mut outcomes = self.copy_all(prepared, image_layers, &mut failed, stop);
+        let mut outcomes = self.copy_all(prepared, &mut failed, stop);
         tracing::debug!("images copied at {:?}", self.started.elapsed());
         // Each fetched layer is counted for the first image that has it.
         let mut first_owner: HashMap<&Digest, usize> = HashMap::new();
-        for (i, layers) in image_layers.iter().enumerate() {
-            for l in layers.iter() {
+        for (i, p) in prepared.iter().enumerate() {
+            for l in p.selection.layers() {
                 first_owner.entry(&l.digest).or_insert(i);
             }
         }
@@ -553,11 +534,10 @@ impl Run<'_> {
     fn copy_all(
         &self,
         prepared: &[&PreparedImage],
-        image_layers: &[Vec<&Descriptor>],
         failed_blobs: &mut HashMap<Digest, OciError>,
         stop: bool,
     ) -> Vec<Option<Result<CopyOutcome>>> {
-        let mut slots = self.assign_fetch_failures(image_layers, failed_blobs);
+        let mut slots = self.assign_fetch_failures(prepared, failed_blobs);
         if stop {
             return slots;
         }
@@ -613,14 +593,14 @@ impl Run<'_> {
     /// needed it; the other images needing it get an error pointing there.
     fn assign_fetch_failures(
         &self,
-        image_layers: &[Vec<&Descriptor>],
+        prepared: &[&PreparedImage],
         failed_blobs: &mut HashMap<Digest, OciError>,
     ) -> Vec<Option<Result<CopyOutcome>>> {
         let failed: Vec<Digest> = failed_blobs.keys().cloned().collect();
         let mut slots: Vec<Option<Result<CopyOutcome>>> =
             (0..self.entries.len()).map(|_| None).collect();
-        for (i, layers) in image_layers.iter().enumerate() {
-            let Some(layer) = layers.iter().find(|l| failed.contains(&l.digest)) else {
+        for (i, p) in prepared.iter().enumerate() {
+            let Some(layer) = p.selection.layers().find(|l| failed.contains(&l.digest)) else {
                 continue;
             };
             let entry = &self.entries[i];
