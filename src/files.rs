@@ -625,7 +625,8 @@ fn write_one(
     let (size, retries) = match &f.origin {
         Origin::Local(path) => {
             report.outcome = "copied";
-            let mut src = fs::File::open(path).map_err(|e| f.source_error(path, &e))?;
+            let mut src =
+                crate::input::open_regular(path).map_err(|e| f.source_error(path, &e.into_io()))?;
             let size = write_checked(f, dest, &mut src, |e| f.source_error(path, &e))?;
             (size, 0)
         }

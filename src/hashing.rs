@@ -126,9 +126,17 @@ pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// The hex SHA-256 of a file, streamed.
+/// The hex SHA-256 of a file, streamed: a regular file only (a FIFO or a device is
+/// refused without blocking; see [`crate::input::open_regular`]).
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+    let mut f = crate::input::open_regular(path).map_err(crate::input::InputError::into_io)?;
+    Ok(sha256_reader(&mut f)?.0)
+}
+
+/// [`sha256_file`] of a file seedforge finds in a folder it writes: not through a
+/// symbolic link either (see [`crate::input::open_found`]).
+pub fn sha256_found(path: &Path) -> io::Result<String> {
+    let (mut f, _) = crate::input::open_found(path).map_err(crate::input::InputError::into_io)?;
     Ok(sha256_reader(&mut f)?.0)
 }
 

@@ -8,6 +8,14 @@
 //! and read through a limit one byte past the cap (so a file that grows while it is read is
 //! still refused). Large inputs (blobs, payloads, .debs) are streamed from the handle that
 //! [`open_regular`] returns, never read whole.
+//!
+//! The rule holds for the files seedforge finds as much as for those it is given: what an
+//! earlier run left in the output folder, in `export_dir`, in the package cache and in the
+//! build state may have been replaced since. Such a file is opened with [`open_found`] /
+//! [`read_found`], which also refuse a symbolic link in its place (a link there was
+//! planted: seedforge writes none). This module is the only code of the library that opens
+//! a file to read it (`clippy.toml` refuses `std::fs::read`, `File::open` and their kin
+//! elsewhere), so a new reader cannot miss the rule.
 
 use std::fs::File;
 use std::io::{self, Read as _};
@@ -44,6 +52,10 @@ pub enum Kind {
     OciDocument,
     /// A node template or another small text input (certificates, keys, package lists).
     Text,
+    /// `seedforge.lock`, the digests a build pinned.
+    Lock,
+    /// A Helm chart archive (`.tgz`) kept in the output.
+    Chart,
 }
 
 impl Kind {
@@ -59,6 +71,8 @@ impl Kind {
             Kind::State => 256 * MIB,
             Kind::OciDocument => 4 * MIB,
             Kind::Text => 16 * MIB,
+            Kind::Lock => 64 * MIB,
+            Kind::Chart => 20 * MIB,
         }
     }
 
@@ -74,6 +88,8 @@ impl Kind {
             Kind::State => "build state file",
             Kind::OciDocument => "OCI JSON document",
             Kind::Text => "input file",
+            Kind::Lock => "lock file",
+            Kind::Chart => "chart archive",
         }
     }
 }
@@ -170,6 +186,7 @@ pub fn open_regular(path: &Path) -> Result<File, InputError> {
 /// [`open_regular`], giving the open file's metadata as well.
 pub fn open_regular_with_metadata(path: &Path) -> Result<(File, std::fs::Metadata), InputError> {
     let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
+    #[allow(clippy::disallowed_methods)] // the one reader
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(i32::try_from(nonblock).unwrap_or(0) | noctty())
@@ -224,6 +241,70 @@ fn regular(
 
 fn noctty() -> i32 {
     i32::try_from(rustix::fs::OFlags::NOCTTY.bits()).unwrap_or(0)
+}
+
+/// Opens `path`, a file seedforge finds in a folder it writes (the output, `export_dir`,
+/// the package cache, the build state), for reading: a regular file only, and not through
+/// a symbolic link (refused as "a symbolic link": seedforge writes none there, so one was
+/// planted). Opening never blocks.
+pub fn open_found(path: &Path) -> Result<(File, std::fs::Metadata), InputError> {
+    use rustix::fs::OFlags;
+    let flags =
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty()).map_err(|e| {
+        if e == rustix::io::Errno::LOOP {
+            InputError::NotAFile {
+                path: path.to_path_buf(),
+                found: "a symbolic link",
+            }
+        } else {
+            InputError::Io {
+                path: path.to_path_buf(),
+                source: e.into(),
+            }
+        }
+    })?;
+    regular(File::from(fd), &|| path.to_path_buf())
+}
+
+/// Reads a whole file of `kind` that seedforge finds rather than is given (see
+/// [`open_found`]): regular, not a link, at most `kind.cap()` bytes.
+pub fn read_found(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {
+    let (file, meta) = open_found(path)?;
+    read_opened(file, meta, kind.cap(), kind.name(), &|| path.to_path_buf()).map(|(b, _)| b)
+}
+
+/// [`read_found`] as UTF-8 text.
+pub fn read_found_to_string(path: &Path, kind: Kind) -> Result<String, InputError> {
+    utf8(read_found(path, kind)?, path)
+}
+
+/// Whether the file at `path` holds exactly `bytes`: a writer that finds its content
+/// already there leaves the file alone. Anything else in its place (no file, a link, a
+/// FIFO, a device, another size) is "no", found without blocking and without reading more
+/// than `bytes.len()` bytes.
+pub fn holds(path: &Path, bytes: &[u8]) -> bool {
+    let Ok((file, meta)) = open_found(path) else {
+        return false;
+    };
+    if meta.len() != bytes.len() as u64 {
+        return false;
+    }
+    read_opened(file, meta, bytes.len() as u64, "file", &|| {
+        path.to_path_buf()
+    })
+    .is_ok_and(|(old, _)| old == bytes)
+}
+
+/// Opens the folder `path` (to sync it or to lock it): a folder only, never blocking.
+pub fn open_dir(path: &Path) -> io::Result<File> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    Ok(File::from(rustix::fs::open(
+        path,
+        flags,
+        rustix::fs::Mode::empty(),
+    )?))
 }
 
 /// Checks that `path` is a regular file without reading it.
@@ -284,7 +365,10 @@ pub fn read_opened(
 
 /// Reads a whole input file of `kind` as UTF-8 text.
 pub fn read_to_string(path: &Path, kind: Kind) -> Result<String, InputError> {
-    let bytes = read(path, kind)?;
+    utf8(read(path, kind)?, path)
+}
+
+fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String, InputError> {
     String::from_utf8(bytes).map_err(|_| InputError::Io {
         path: path.to_path_buf(),
         source: io::Error::new(
@@ -327,6 +411,40 @@ mod tests {
             assert!(err.to_string().contains(found), "{err}");
             assert!(err.is_invalid_input());
         }
+    }
+
+    #[test]
+    fn a_found_file_is_not_read_through_a_link_and_holds_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::write(&real, b"text").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = read_found(&link, Kind::Text).unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert!(err.is_invalid_input());
+        assert_eq!(
+            read(&link, Kind::Text).unwrap(),
+            b"text",
+            "a given path may be a link"
+        );
+        assert_eq!(read_found(&real, Kind::Text).unwrap(), b"text");
+        assert!(holds(&real, b"text"));
+        assert!(!holds(&real, b"texts") && !holds(&link, b"text"));
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(!holds(&fifo, b""));
+        assert!(read_found(&fifo, Kind::Text).is_err());
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(!holds(&zero, b""));
+        assert!(open_dir(&real).is_err() && open_dir(dir.path()).is_ok());
     }
 
     #[test]

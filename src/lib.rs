@@ -12,6 +12,7 @@
 //! registry's CA and certificate and the registry configs for k3s, containerd and the
 //! registry itself. [`iso`] writes and reads the NoCloud seed ISOs (ISO 9660 with Joliet
 //! and Rock Ridge). ARCHITECTURE.md gives the layers and what may import what.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod charts;
 pub mod config;

@@ -1,4 +1,5 @@
 //! The `seedforge` binary: parse arguments, set up logging, run, map errors to exit codes.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 mod cli;
 

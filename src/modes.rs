@@ -191,7 +191,9 @@ pub fn take_refusals() -> Refusals {
         .unwrap_or_else(PoisonError::into_inner)
         .take()
         .unwrap_or_default();
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts =
+        crate::input::read_to_string(Path::new("/proc/self/mountinfo"), crate::input::Kind::Text)
+            .unwrap_or_default();
     let file_systems = record
         .by_device
         .into_iter()

@@ -289,7 +289,7 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
 /// copy between the two files (`copy_file_range`).
 fn copy_keeping_mode(from: &Path, to: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    let mut src = fs::File::open(from)?;
+    let (mut src, _) = crate::input::open_found(from).map_err(crate::input::InputError::into_io)?;
     let mode = src.metadata()?.permissions().mode() & 0o7777;
     let mut dst = crate::util::create_new_mode(to, mode)?;
     io::copy(&mut src, &mut dst)?;

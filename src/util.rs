@@ -78,7 +78,7 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
 
 /// fsyncs a directory.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    crate::input::open_dir(dir)?.sync_all()
 }
 
 /// Starts writing `file`'s dirty pages in `from..to` back to disk, without waiting for it:

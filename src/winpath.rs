@@ -109,11 +109,14 @@ pub fn wsl_mount_root() -> Option<String> {
     let interop = ["WSLInterop", "WSLInterop-late"]
         .iter()
         .any(|n| Path::new("/proc/sys/fs/binfmt_misc").join(n).exists());
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let read = |path: &str| {
+        crate::input::read_to_string(Path::new(path), crate::input::Kind::Text).unwrap_or_default()
+    };
+    let release = read("/proc/sys/kernel/osrelease");
     if !(interop || is_wsl_release(&release)) {
         return None;
     }
-    let conf = std::fs::read_to_string("/etc/wsl.conf").unwrap_or_default();
+    let conf = read("/etc/wsl.conf");
     Some(automount_root(&conf))
 }
 

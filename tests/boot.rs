@@ -18,7 +18,12 @@
 //! on a machine without them, they fail rather than pass. Results are read from the
 //! powered-off disk with debugfs; each VM powers itself off when its boot has settled
 //! (tests/boot/guest/boot-test-finish) and every run is bounded.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::disallowed_methods
+)]
 
 mod common;
 

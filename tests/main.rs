@@ -1,7 +1,12 @@
 //! The integration tests, one binary: each module is one area, run against the built
 //! `seedforge` binary and the real tools that judge its artifacts (see `common`). The
 //! booted-node tests are a binary of their own (`tests/boot.rs`, `cargo test --test boot`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::disallowed_methods
+)]
 
 mod common;
 
@@ -32,6 +37,7 @@ mod embedded_registry;
 mod exfat_output;
 mod export_split;
 mod files;
+mod found_files;
 mod full_disk;
 mod fuse_output;
 mod fuzz_corpus;

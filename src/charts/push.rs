@@ -54,7 +54,8 @@ fn push_one(
         chart: shown.clone(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let bytes =
+        crate::input::read_found(path, crate::input::Kind::Chart).map_err(|e| fail(e.reason()))?;
     let files = super::values::chart_files(&shown, &bytes)?;
     let meta: serde_json::Value =
         serde_saphyr::from_str(&files.chart_yaml).map_err(|e| fail(format!("Chart.yaml: {e}")))?;

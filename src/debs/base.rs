@@ -29,7 +29,8 @@ pub struct Base {
 impl Base {
     /// Reads a base list file.
     pub fn load(path: &Path) -> Result<Base, DebsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DebsError::io(path, e))?;
+        let text = crate::input::read_to_string(path, crate::input::Kind::Text)
+            .map_err(|e| DebsError::io(path, e.into_io()))?;
         Base::parse(&text, &path.display().to_string())
     }
 

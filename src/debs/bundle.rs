@@ -322,7 +322,8 @@ fn write_tar(
     sorted.sort_by(|a, b| a.1.cmp(&b.1));
     for (i, (deb, name)) in sorted.iter().enumerate() {
         reporter.item_started(name, i, sorted.len());
-        let src = File::open(&deb.path).map_err(|e| DebsError::io(&deb.path, e))?;
+        let src = crate::input::open_regular(&deb.path)
+            .map_err(|e| DebsError::io(&deb.path, e.into_io()))?;
         let mut h = header(0o644, deb.size, mtime, tar::EntryType::Regular);
         // The header fixes the size; a file that changed since it was hashed fails here
         // rather than producing a short entry.

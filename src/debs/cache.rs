@@ -112,18 +112,12 @@ fn is_sha256(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Opens `path` for reading, refusing a symbolic link (`O_NOFOLLOW`) and anything but a
-/// regular file.
+/// Opens `path` for reading, refusing a symbolic link and anything but a regular file,
+/// without blocking (a FIFO planted under an entry's name is refused at once).
 fn open_entry(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    Ok(f)
+    crate::input::open_found(path)
+        .map(|(f, _)| f)
+        .map_err(crate::input::InputError::into_io)
 }
 
 impl DebCache {
@@ -272,7 +266,8 @@ impl DebCache {
     /// Stores a copy of the file `src` (already checked to hash to `sha256`).
     pub fn put_file(&self, sha256: &str, src: &Path) {
         self.put_with(sha256, &mut |out| {
-            io::copy(&mut File::open(src)?, out).map(|_| ())
+            let (mut from, _) = crate::input::open_found(src).map_err(|e| e.into_io())?;
+            io::copy(&mut from, out).map(|_| ())
         });
     }
 

@@ -111,7 +111,8 @@ fn prepare_inner(
     }
     let (base, base_sha256) = match &spec.base {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| DebsError::io(path, e))?;
+            let text = crate::input::read_to_string(path, crate::input::Kind::Text)
+                .map_err(|e| DebsError::io(path, e.into_io()))?;
             let base = Base::parse(&text, &path.display().to_string())?;
             (base, Some(crate::hashing::sha256_hex(text.as_bytes())))
         }

@@ -575,7 +575,9 @@ impl<'a> Fetcher<'a> {
         consume: &mut dyn FnMut(&mut dyn Read) -> Result<T, DebsError>,
     ) -> Result<Option<T>, DebsError> {
         if let Some(path) = Self::local(url) {
-            return match std::fs::File::open(path) {
+            return match crate::input::open_regular(std::path::Path::new(path))
+                .map_err(|e| e.into_io())
+            {
                 Ok(f) => consume(&mut f.take(max + 1)).map(Some),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(DebsError::Fetch {

@@ -213,7 +213,7 @@ fn copy_file(
         path: source.to_path_buf(),
         expected: size,
     };
-    let file = File::open(source).map_err(|e| io_err(source, e))?;
+    let file = crate::input::open_regular(source).map_err(|e| io_err(source, e.into_io()))?;
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
     let mut ahead = ReadAhead {
         file: &file,

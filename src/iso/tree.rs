@@ -242,8 +242,11 @@ impl Tree {
             }
         } else if ft.is_file() {
             // An unreadable file is refused now, before anything is written.
-            if let Err(e) = fs::File::open(path) {
-                return Err(unsupported(path, &format!("cannot be read: {e}")));
+            if let Err(e) = crate::input::open_regular(path) {
+                return Err(unsupported(
+                    path,
+                    &format!("cannot be read: {}", e.reason()),
+                ));
             }
             NodeKind::File {
                 source: path.to_path_buf(),

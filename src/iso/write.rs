@@ -277,7 +277,8 @@ fn prefix_key(tree: &Tree, plan: &Plan, head: &[u8]) -> Result<[u8; 32], IsoErro
         key.update(at.to_le_bytes());
         key.update(size.to_le_bytes());
         if size < SMALL_FILE {
-            let bytes = fs::read(source).map_err(|e| io_err(source, e))?;
+            let bytes = crate::input::read_capped(source, SMALL_FILE, "file")
+                .map_err(|e| io_err(source, e.into_io()))?;
             key.update(b"content");
             key.update(Sha256::digest(&bytes));
         } else {
@@ -307,7 +308,7 @@ fn hash_prefix(
     let mut pos = head.len() as u64;
     for (at, source, size) in shared_files(tree, plan) {
         hash_zeros(&mut h, at - pos);
-        let file = File::open(source).map_err(|e| io_err(source, e))?;
+        let file = crate::input::open_regular(source).map_err(|e| io_err(source, e.into_io()))?;
         let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
         let read = hash_read(&mut &file, size, &mut h).map_err(|e| io_err(source, e))?;
         if read != size {
@@ -410,7 +411,7 @@ fn write_atomically(
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        File::open(dir)
+        crate::input::open_dir(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_err(dir, e))
     })();
@@ -424,7 +425,8 @@ fn write_atomically(
 fn create(path: &Path, mode: Option<u32>) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut options = fs::OpenOptions::new();
-    // Read too: the image's digest is read back from it.
+    // Read too: the image's digest is read back from it (a file this run creates).
+    #[allow(clippy::disallowed_methods)]
     options.read(true).write(true).create(true).truncate(true);
     let Some(mode) = mode else {
         return options.open(path);
@@ -685,7 +687,7 @@ fn copy_sparse(
     out_path: &Path,
     behind: &mut WriteBehind,
 ) -> Result<(), IsoError> {
-    let file = File::open(src).map_err(|e| io_err(src, e))?;
+    let file = crate::input::open_regular(src).map_err(|e| io_err(src, e.into_io()))?;
     // Read ahead as far as the kernel allows: the source is read once, front to back.
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
     let mut pos = 0;

@@ -211,10 +211,14 @@ impl Net {
         let own = self.settings.host_ca_files.get(host).into_iter().flatten();
         own.chain(&self.settings.ca_files)
             .map(|file| {
-                std::fs::read(file)
+                crate::input::read(file, crate::input::Kind::Text)
                     .map(|pem| (file.clone(), pem))
                     .map_err(|e| {
-                        NetError::Settings(format!("{}: cannot read CA file: {e}", file.display()))
+                        NetError::Settings(format!(
+                            "{}: cannot read CA file: {}",
+                            file.display(),
+                            e.reason()
+                        ))
                     })
             })
             .collect()

@@ -200,7 +200,8 @@ impl Layout {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(|e| OciError::io(&blobs, e))?;
         let marker = root.join("oci-layout");
-        match fs::read(&marker) {
+        match crate::input::read(&marker, crate::input::Kind::OciDocument).map_err(|e| e.into_io())
+        {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 atomic_write(&marker, OCI_LAYOUT_CONTENT).map_err(|e| OciError::io(&marker, e))?;
@@ -225,10 +226,13 @@ impl Layout {
     /// Opens an existing layout, checking its `oci-layout` marker.
     pub fn open(root: &Path) -> Result<Layout> {
         let marker = root.join("oci-layout");
-        let content = fs::read(&marker).map_err(|e| OciError::NotALayout {
-            path: root.to_path_buf(),
-            reason: format!("cannot read oci-layout: {e}"),
-        })?;
+        let content =
+            crate::input::read(&marker, crate::input::Kind::OciDocument).map_err(|e| {
+                OciError::NotALayout {
+                    path: root.to_path_buf(),
+                    reason: format!("cannot read oci-layout: {}", e.reason()),
+                }
+            })?;
         let parsed: serde_json::Value =
             serde_json::from_slice(&content).map_err(|e| OciError::NotALayout {
                 path: root.to_path_buf(),
@@ -379,7 +383,7 @@ impl Layout {
 
     /// Takes the exclusive lock that guards `index.json` read-modify-write cycles.
     pub fn lock_index(&self) -> Result<IndexLock> {
-        let dir = File::open(&self.root).map_err(|e| OciError::io(&self.root, e))?;
+        let dir = crate::input::open_dir(&self.root).map_err(|e| OciError::io(&self.root, e))?;
         dir.lock().map_err(|e| OciError::io(&self.root, e))?;
         Ok(IndexLock { _dir: dir })
     }
@@ -478,8 +482,8 @@ impl Layout {
                     .next()
                     .and_then(|pid| pid.parse::<u32>().ok())
                     .is_none_or(|pid| !crate::leftovers::alive(pid)),
-                None => match File::open(&lock) {
-                    Ok(f) => f.try_lock().is_ok(),
+                None => match crate::input::open_found(&lock) {
+                    Ok((f, _)) => f.try_lock().is_ok(),
                     Err(_) => true,
                 },
             };

@@ -14,6 +14,7 @@
 //! the folder may have changed meanwhile.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// The lock file's name inside the output folder.
@@ -43,6 +44,11 @@ pub enum BuildLockError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn nofollow_nonblock() -> i32 {
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    i32::try_from(flags.bits()).unwrap_or(0)
 }
 
 /// `pid N`, or `pid unknown`.
@@ -76,13 +82,23 @@ impl BuildLock {
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut waited = false;
         loop {
+            // Opened to be locked, never read. A FIFO, device or symbolic link planted at
+            // its name is refused without blocking: seedforge makes only a regular file.
             let file = OpenOptions::new()
-                .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(nofollow_nonblock())
                 .open(&path)
-                .map_err(io)?;
+                .map_err(|e| match e.raw_os_error() {
+                    Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => io(
+                        std::io::Error::other("is a symbolic link, not a regular file"),
+                    ),
+                    _ => io(e),
+                })?;
+            if !file.metadata().map_err(io)?.is_file() {
+                return Err(io(std::io::Error::other("is not a regular file")));
+            }
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
@@ -146,7 +162,11 @@ fn same_file(file: &File, path: &Path) -> bool {
 pub fn holder_pid(file: &File) -> Option<u32> {
     use std::os::unix::fs::MetadataExt as _;
     let meta = file.metadata().ok()?;
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let locks = crate::input::read_to_string(
+        std::path::Path::new("/proc/locks"),
+        crate::input::Kind::Text,
+    )
+    .ok()?;
     let dev = meta.dev();
     let (major, minor) = (
         ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),

@@ -88,7 +88,7 @@ pub fn export(
             continue;
         }
         let unchanged = fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
-            && crate::hashing::sha256_file(&dest).is_ok_and(|h| &h == sha256);
+            && crate::hashing::sha256_found(&dest).is_ok_and(|h| &h == sha256);
         if !unchanged {
             copy_into(iso, &dest, sha256)?;
         }
@@ -155,7 +155,7 @@ fn remove_other_forms(
 fn write_small(path: &Path, text: &str, mode: u32) -> Result<(), SealError> {
     use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    if fs::read(path).is_ok_and(|b| b == text.as_bytes()) {
+    if crate::input::holds(path, text.as_bytes()) {
         return Ok(());
     }
     let tmp = temp_path_beside(path);
@@ -183,7 +183,8 @@ fn write_small(path: &Path, text: &str, mode: u32) -> Result<(), SealError> {
 fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
     let tmp = temp_path_beside(dest);
     let result = (|| {
-        let mut from = fs::File::open(src).map_err(|e| SealError::io(src, e))?;
+        let (mut from, _) =
+            crate::input::open_found(src).map_err(|e| SealError::io(src, e.into_io()))?;
         let file = split::create_private(&tmp).map_err(|e| SealError::io(&tmp, e))?;
         let mut to = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
         crate::util::copy_split(&mut from, &mut to).map_err(|e| match e {

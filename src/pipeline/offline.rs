@@ -38,7 +38,6 @@ use crate::oci::{Digest, OciError, Platform};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::fs::File;
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -247,7 +246,7 @@ impl Offline {
                 continue;
             };
             let path = output.join("files").join(&f.name);
-            let reason = match crate::hashing::sha256_file(&path) {
+            let reason = match crate::hashing::sha256_found(&path) {
                 Ok(h) if h == f.sha256 => continue,
                 Ok(h) => format!("{} holds sha256 {h}, not the config's", path.display()),
                 Err(_) => format!("{} is not there yet", path.display()),
@@ -493,12 +492,13 @@ impl ImageReader for PinnedReader {
             .join("blobs")
             .join("sha256")
             .join(descriptor.digest.hex());
-        let file = File::open(&path).map_err(|e| OciError::Source {
+        let file = crate::input::open_regular(&path).map_err(|e| OciError::Source {
             source_name: self.name.clone(),
             message: format!(
-                "blob {} is not in {} ({e}); offline, registry images are read only from there",
+                "blob {} is not in {} ({}); offline, registry images are read only from there",
                 descriptor.digest,
-                self.dir.display()
+                self.dir.display(),
+                e.reason()
             ),
         })?;
         Ok(Box::new(file))
@@ -535,7 +535,8 @@ pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<
     let base = match &b.base {
         Some(p) => {
             let path = config_dir.join(p);
-            let bytes = std::fs::read(&path).map_err(|e| DebsError::io(&path, e))?;
+            let bytes = crate::input::read(&path, crate::input::Kind::Text)
+                .map_err(|e| DebsError::io(&path, e.into_io()))?;
             Some(Digest::of(&bytes).to_string())
         }
         None => None,
@@ -611,12 +612,14 @@ pub fn pin_bundle(lock: &mut LockFile, name: &str, inputs: &str, report: &Bundle
 
 /// Checks that `path` is the tarball with sha256 `want`; returns its size.
 fn tarball(path: &Path, want: &str) -> Result<u64, String> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let mut file = match crate::input::open_found(path) {
+        Ok((f, _)) => f,
+        Err(crate::input::InputError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             return Err(format!("{} is missing", path.display()));
         }
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(e.to_string()),
     };
     let (digest, size) =
         digest_reader(&mut file).map_err(|e| format!("{}: {e}", path.display()))?;

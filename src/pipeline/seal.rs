@@ -253,7 +253,7 @@ impl ManifestView {
     /// Reads `out/manifest.json`; [`SealError::NotSealed`] when there is none.
     pub fn load(out: &Path) -> Result<ManifestView, SealError> {
         let path = out.join(MANIFEST);
-        let bytes = match crate::input::read(&path, crate::input::Kind::Manifest) {
+        let bytes = match crate::input::read_found(&path, crate::input::Kind::Manifest) {
             Ok(b) => b,
             Err(crate::input::InputError::Io { source, .. })
                 if source.kind() == io::ErrorKind::NotFound =>
@@ -661,7 +661,7 @@ fn remove_orphans(output: &Path, artifacts: &[Artifact]) -> Result<(), SealError
 
 /// Writes `bytes` to `path` atomically unless the file holds exactly them already.
 fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
-    if fs::read(path).is_ok_and(|old| old == bytes) {
+    if crate::input::holds(path, bytes) {
         return Ok(());
     }
     atomic_write(path, bytes).map_err(|e| SealError::io(path, e))
@@ -791,7 +791,7 @@ pub fn verify_sums_with(
     known: &dyn Fn(&Path) -> Option<String>,
 ) -> Result<SumsReport, SealError> {
     let file = out.join(SUMS);
-    let text = crate::input::read_to_string(&file, crate::input::Kind::Sums)?;
+    let text = crate::input::read_found_to_string(&file, crate::input::Kind::Sums)?;
     let mut problems = Vec::new();
     let mut listed: Vec<(String, String, PathBuf)> = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -91,8 +91,8 @@ pub fn write_parts(
     part: u64,
     sha256: &str,
 ) -> Result<(Vec<Part>, bool), SealError> {
-    let mut from = crate::input::open_regular(src).map_err(SealError::Input)?;
-    let size = from.metadata().map_err(|e| SealError::io(src, e))?.len();
+    let (mut from, meta) = crate::input::open_found(src).map_err(SealError::Input)?;
+    let size = meta.len();
     let count = part_count(size, part);
     let mut temps: Vec<PathBuf> = Vec::new();
     let result = (|| {
@@ -132,7 +132,7 @@ pub fn write_parts(
         for (tmp, p) in temps.iter().zip(&parts) {
             let same = fs::symlink_metadata(&p.path)
                 .is_ok_and(|m| m.is_file() && m.len() == p.size)
-                && crate::hashing::sha256_file(&p.path).is_ok_and(|h| h == p.sha256);
+                && crate::hashing::sha256_found(&p.path).is_ok_and(|h| h == p.sha256);
             if same {
                 let _ = fs::remove_file(tmp);
             } else {
@@ -339,7 +339,7 @@ pub fn verify_wholes(dir: &Path) -> Result<Option<WholesReport>, SealError> {
     if fs::symlink_metadata(&file).is_err() {
         return Ok(None);
     }
-    let text = crate::input::read_to_string(&file, crate::input::Kind::Sums)?;
+    let text = crate::input::read_found_to_string(&file, crate::input::Kind::Sums)?;
     let mut wholes = Vec::new();
     let mut part_sha256 = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -414,8 +414,8 @@ fn check_whole(
     let mut buf = vec![0u8; CHUNK];
     for (_, file) in &parts {
         let path = dir.join(file);
-        let mut f = match crate::input::open_regular(&path) {
-            Ok(f) => f,
+        let mut f = match crate::input::open_found(&path) {
+            Ok((f, _)) => f,
             Err(e) => {
                 check.problem = Some(e.to_string());
                 return check;

@@ -123,7 +123,9 @@ impl BuildState {
             ..Inner::default()
         };
         if !fresh {
-            match crate::input::read(&path, crate::input::Kind::State).map_err(|e| e.into_io()) {
+            match crate::input::read_found(&path, crate::input::Kind::State)
+                .map_err(|e| e.into_io())
+            {
                 Ok(bytes) => match serde_json::from_slice::<Doc>(&bytes) {
                     Ok(doc) if doc.format == FORMAT && doc.seedforge == version() => {
                         inner.doc = doc;

@@ -15,8 +15,8 @@ fn mode(private: bool) -> u32 {
 /// whether it wrote.
 pub(super) fn write_if_changed(path: &Path, bytes: &[u8], private: bool) -> Result<bool, PkiError> {
     let want = mode(private);
-    if let (Ok(old), Ok(meta)) = (fs::read(path), fs::metadata(path))
-        && old == bytes
+    if crate::input::holds(path, bytes)
+        && let Ok(meta) = fs::symlink_metadata(path)
     {
         if meta.permissions().mode() & 0o777 != want {
             crate::modes::set_path(path, want).map_err(|e| PkiError::io(path, e))?;

@@ -96,12 +96,13 @@ pub fn stale(certs_d: &Path, keep: &[String]) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|dir| {
             let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-            let only_ours = std::fs::read_dir(dir).is_ok_and(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name())
-                    .eq(std::iter::once(std::ffi::OsString::from("hosts.toml")))
-            }) && std::fs::read_to_string(dir.join("hosts.toml"))
-                .is_ok_and(|t| t.starts_with(HEADER));
+            let only_ours =
+                std::fs::read_dir(dir).is_ok_and(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.file_name())
+                        .eq(std::iter::once(std::ffi::OsString::from("hosts.toml")))
+                }) && crate::input::read_found(&dir.join("hosts.toml"), crate::input::Kind::Text)
+                    .is_ok_and(|t| t.starts_with(HEADER.as_bytes()));
             only_ours && !name.is_some_and(|n| keep.contains(&n))
         })
         .collect();

@@ -14,7 +14,8 @@ const COST: u32 = 10;
 /// The htpasswd text for `user`: the existing file at `path` if it holds exactly that
 /// user with that password, else a new entry.
 pub fn entry(path: &Path, user: &str, password: &SecretValue) -> Result<String, PkiError> {
-    if let Ok(text) = std::fs::read_to_string(path)
+    if let Ok(text) = crate::input::read_found(path, crate::input::Kind::Text)
+        && let Ok(text) = String::from_utf8(text)
         && let Some((name, hash)) = text.trim_end_matches('\n').split_once(':')
         && name == user
         && !hash.contains('\n')

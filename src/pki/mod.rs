@@ -486,7 +486,8 @@ pub fn expiry_warnings(out: &Path, now: i64) -> Result<Vec<String>, PkiError> {
         if !path.exists() {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|e| PkiError::io(&path, e))?;
+        let bytes = crate::input::read_found(&path, crate::input::Kind::Text)
+            .map_err(|e| PkiError::io(&path, e.into_io()))?;
         let (_, info) = inspect::parse_pem(&bytes, &path)?;
         warnings.extend(expiry_warning(&path.display().to_string(), &info, now));
     }
@@ -500,7 +501,8 @@ pub fn check_registry_certificate(out: &Path, hosts: &[Host]) -> Result<CertInfo
         out: out.to_path_buf(),
     };
     let read = |path: &Path| -> Result<CertInfo, PkiError> {
-        let bytes = std::fs::read(path).map_err(|e| PkiError::io(path, e))?;
+        let bytes = crate::input::read_found(path, crate::input::Kind::Text)
+            .map_err(|e| PkiError::io(path, e.into_io()))?;
         Ok(inspect::parse_pem(&bytes, path)?.1)
     };
     let ca = read(&paths.ca_cert())?;

@@ -224,10 +224,10 @@ impl Templates {
             let file = template_file(*mode, name);
             let (text, origin) = match dir.map(|d| d.join(&file)) {
                 Some(path) if path.is_file() => {
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+                    let text = crate::input::read_to_string(&path, crate::input::Kind::Text)
+                        .map_err(|e| RenderError::Read {
                             path: path.clone(),
-                            source,
+                            source: e.into_io(),
                         })?;
                     (text, path.display().to_string())
                 }

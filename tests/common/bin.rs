@@ -77,7 +77,7 @@ impl Output {
 }
 
 /// A command to run with a time limit, capturing output and checking the exit status.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cmd {
     program: PathBuf,
     args: Vec<std::ffi::OsString>,
@@ -150,6 +150,23 @@ impl Cmd {
     pub fn timeout(mut self, t: Duration) -> Cmd {
         self.timeout = t;
         self
+    }
+
+    /// This command run through `wrapper` (`strace -f …`, `prlimit …`): `wrapper` with its
+    /// `args`, then this program and its arguments; the folder and environment kept.
+    pub fn under<S: AsRef<OsStr>>(&self, wrapper: &str, args: &[S]) -> Cmd {
+        let mut all: Vec<std::ffi::OsString> =
+            args.iter().map(|a| a.as_ref().to_os_string()).collect();
+        all.push(self.program.clone().into_os_string());
+        all.extend(self.args.iter().cloned());
+        Cmd {
+            program: PathBuf::from(wrapper),
+            args: all,
+            cwd: self.cwd.clone(),
+            env: self.env.clone(),
+            expect: self.expect,
+            timeout: self.timeout,
+        }
     }
 
     fn describe(&self) -> String {

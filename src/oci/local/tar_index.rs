@@ -100,7 +100,7 @@ impl TarIndex {
             return None;
         };
         Some((|| {
-            let mut f = File::open(&self.path)?;
+            let mut f = crate::input::open_regular(&self.path).map_err(|e| e.into_io())?;
             f.seek(SeekFrom::Start(offset))?;
             Ok(f.take(size))
         })())

@@ -100,13 +100,18 @@ impl LockFile {
 
     /// Reads a lock file; `None` if there is none.
     pub fn load(path: &Path) -> Result<Option<LockFile>, RegistryError> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::input::read_to_string(path, crate::input::Kind::Lock) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(crate::input::InputError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
             Err(e) => {
                 return Err(RegistryError::Lock(format!(
-                    "{}: cannot read: {e}",
-                    path.display()
+                    "{}: cannot read: {}",
+                    path.display(),
+                    e.reason()
                 )));
             }
         };
@@ -172,7 +177,7 @@ impl LockFile {
         let bytes = self.to_bytes();
         // A lock that pins what it already pinned is left alone: no new mtime for a file
         // that is usually kept in version control next to the config.
-        if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        if crate::input::read(path, crate::input::Kind::Lock).is_ok_and(|old| old == bytes) {
             return Ok(());
         }
         atomic_write(path, &bytes).map_err(|e| OciError::io(path, e))

@@ -384,9 +384,9 @@ fn file_stream(
             let (path, file) = state?;
             let mut file = match file {
                 Some(f) => f,
-                None => match tokio::fs::File::open(&path).await {
-                    Ok(f) => f,
-                    Err(e) => return Some((Err(e.into()), None)),
+                None => match crate::input::open_regular(&path) {
+                    Ok(f) => tokio::fs::File::from_std(f),
+                    Err(e) => return Some((Err(e.into_io().into()), None)),
                 },
             };
             let mut buf = vec![0u8; 1 << 20];

@@ -23,6 +23,8 @@ pub const OWNED: &[&str] = &[
     "registry",
     "airgap",
     "packages",
+    "charts",
+    "manifests",
     "files",
     "nodes",
     "iso",

@@ -113,11 +113,12 @@ pub fn plan(
         let out = chart_path(output, c);
         let fetched = if offline {
             let want = pin(c)?;
-            let bytes = std::fs::read(&out).map_err(|e| {
+            let bytes = crate::input::read_found(&out, crate::input::Kind::Chart).map_err(|e| {
                 ChartError::Locked(format!(
-                    "chart {}: --offline needs {} from an earlier build: {e}",
+                    "chart {}: --offline needs {} from an earlier build: {}",
                     c.name.as_str(),
-                    out.display()
+                    out.display(),
+                    e.reason()
                 ))
             })?;
             let digest = Digest::of(&bytes);
