@@ -119,6 +119,61 @@ impl ImageList {
     }
 }
 
+impl ImageList {
+    /// Refuses destinations on different registries that the cluster's registry would
+    /// keep at one path: `push` puts every image under the one registry host, and the
+    /// nodes' `registries.yaml` sends every upstream registry there, so
+    /// `docker.io/acme/web:9.9` and `ghcr.io/acme/web:9.9` would both be
+    /// `REGISTRY/acme/web:9.9` — the registry keeps the last one pushed, and the nodes
+    /// get it for both. Every such pair is named, each with its file and line. Two
+    /// destinations pinned to the same digest are one image and do not clash.
+    pub fn check_registry_paths(&self) -> Result<(), ImageError> {
+        let mut seen: HashMap<String, &ListEntry> = HashMap::new();
+        let mut clashes: Vec<(&ListEntry, &ListEntry, String)> = Vec::new();
+        for entry in &self.entries {
+            let Some(tag) = entry.destination.tag() else {
+                continue;
+            };
+            let path = format!("{}:{tag}", entry.destination.repository());
+            match seen.get(&path) {
+                // Pinned to one digest, two registries' copies are one image.
+                Some(first)
+                    if first.destination.digest().is_some()
+                        && first.destination.digest() == entry.destination.digest() => {}
+                Some(first) => clashes.push((entry, first, path)),
+                None => {
+                    seen.insert(path, entry);
+                }
+            }
+        }
+        let Some((entry, _, _)) = clashes.first() else {
+            return Ok(());
+        };
+        let lines: Vec<String> = clashes
+            .iter()
+            .map(|(e, first, path)| {
+                format!(
+                    "{} ({}:{}) and {} ({}:{}) are both REGISTRY/{path}",
+                    e.destination,
+                    e.path.display(),
+                    e.line,
+                    first.destination,
+                    first.path.display(),
+                    first.line
+                )
+            })
+            .collect();
+        Err(ImageError::List {
+            path: entry.path.clone(),
+            line: entry.line,
+            message: format!(
+                "two images would share one path in the cluster's registry, which keeps only the last one pushed (the nodes would get it for both): {}; give one of each pair a DESTINATION of its own (the second column) and name the image by it in the cluster",
+                lines.join("; ")
+            ),
+        })
+    }
+}
+
 /// Standard input as an image list, bounded like a list file.
 fn read_stdin() -> Result<Vec<u8>, ImageError> {
     use std::io::Read as _;
@@ -461,6 +516,27 @@ mod tests {
         let (line, message) = list_error("nginx:1 mirror/nginx:1\nnginx:1 mirror/nginx:1\n");
         assert_eq!(line, 2);
         assert!(message.contains("already used at"), "{message}");
+    }
+
+    #[test]
+    fn destinations_sharing_a_registry_path_are_named_every_pair_at_once() {
+        let list = parse(
+            "docker.io/acme/web:9.9\nghcr.io/acme/web:9.9\nquay.io/acme/web:9.9\n\
+             ghcr.io/acme/api:1\ndocker.io/acme/api:2\n\
+             docker.io/acme/db:1@sha256:0000000000000000000000000000000000000000000000000000000000000000\n\
+             ghcr.io/acme/db:1@sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
+        );
+        let err = list.check_registry_paths().unwrap_err().to_string();
+        assert!(err.starts_with("/lists/images.txt:2: "), "{err}");
+        assert!(err.contains("ghcr.io/acme/web:9.9 (/lists/images.txt:2) and docker.io/acme/web:9.9 (/lists/images.txt:1) are both REGISTRY/acme/web:9.9"), "{err}");
+        assert!(
+            err.contains("quay.io/acme/web:9.9 (/lists/images.txt:3)"),
+            "{err}"
+        );
+        assert!(!err.contains("api") && !err.contains("db"), "{err}");
+        parse("docker.io/acme/web:9.9\nghcr.io/acme/web:9.8\n")
+            .check_registry_paths()
+            .unwrap();
     }
 
     #[test]

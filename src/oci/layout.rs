@@ -415,6 +415,26 @@ impl Layout {
         self.write_index(&index)
     }
 
+    /// Removes from `index.json` (under the lock) every named entry whose name `keep`
+    /// refuses; unnamed entries stay. Returns the names removed, in index order; an
+    /// `index.json` that loses nothing is not rewritten.
+    pub fn retain_named(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        let _lock = self.lock_index()?;
+        let mut index = self.read_index()?;
+        let mut removed = Vec::new();
+        index.manifests.retain(|e| match e.ref_name() {
+            Some(name) if !keep(name) => {
+                removed.push(name.to_string());
+                false
+            }
+            _ => true,
+        });
+        if !removed.is_empty() {
+            self.write_index(&index)?;
+        }
+        Ok(removed)
+    }
+
     /// Replaces `index.json`. Callers hold [`Layout::lock_index`].
     pub fn write_index(&self, index: &IndexDoc) -> Result<()> {
         let path = self.root.join("index.json");

@@ -132,6 +132,18 @@ fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
                 source_name: name.to_string(),
                 message: format!("cannot rebase onto {registry}: {e}"),
             })?;
+        if let Some(other) = plans
+            .iter()
+            .find(|p: &&Plan| p.target == target && p.root.digest != entry.digest)
+        {
+            return Err(OciError::Source {
+                source_name: layout.root().display().to_string(),
+                message: format!(
+                    "{} and {} are different images that would both be {target}: the registry would keep only the last one pushed; nothing was pushed. Give one of them another name in the image list (its DESTINATION) and build again",
+                    other.source, name
+                ),
+            });
+        }
         let root = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
         let (documents, blobs) = walk(layout, &root, name)?;
         plans.push(Plan {

@@ -98,6 +98,11 @@ pub fn plan_with_net(
     // Read only: a build writes it back step by step.
     let state = BuildState::load(&output, options.force);
     let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
+    // Without a registry (the embedded mirror alone), nodes import images by their full
+    // names: nothing shares a path.
+    if config.registry.is_some() {
+        images.check_registry_paths()?;
+    }
     outdir::check(config, &output, &images)?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
@@ -135,6 +140,7 @@ pub fn plan_with_net(
             images: images.entries.len(),
             concurrency: mirror.concurrency,
             offline: offline.is_some(),
+            unlisted: steps::mirror::unlisted(&layout, &images.entries),
         }),
         Step::Verify(steps::verify::Verify {
             layout: layout.clone(),

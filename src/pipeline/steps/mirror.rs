@@ -1,15 +1,22 @@
 //! The mirror step: every listed image into the OCI layout `OUT/oci`. It always runs: it
 //! fetches only the blobs the layout lacks and leaves an unchanged `index.json` alone.
 //! With a lock being written, the registry pins are recorded after mirroring.
+//!
+//! The layout holds exactly the images the config lists: an image an earlier build
+//! mirrored that no list names any more leaves `index.json` (the plan says which), and
+//! the blobs nothing else reaches are removed, so that `push`, the seal and `gc` never
+//! carry it on.
 
 use super::{Cx, Done, StepKind, Work};
 use crate::Result;
-use crate::oci::Platform;
+use crate::image::ListEntry;
 use crate::oci::mirror::{MirroredImage, mirror_prepared};
+use crate::oci::{Layout, Platform};
 use crate::pipeline::modes::Kind;
 use crate::pipeline::seal::{is_hex64, list_dir};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 /// Copy every listed image into the OCI layout.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +34,41 @@ pub struct Mirror {
     /// `--offline`: registry images come from the layout, as `seedforge.lock` pins them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub offline: bool,
+    /// Images the layout holds that no list names any more: they leave it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unlisted: Vec<String>,
+}
+
+/// The destinations `entries` name, as the layout's `index.json` names images.
+fn listed(entries: &[ListEntry]) -> HashSet<String> {
+    entries.iter().map(|e| e.destination.to_string()).collect()
+}
+
+/// Whether the image named `name` in a layout is one of `listed`; a name that is no image
+/// reference is not seedforge's to remove.
+fn is_listed(listed: &HashSet<String>, name: &str) -> bool {
+    crate::image::Reference::parse(name).map_or(true, |r| listed.contains(&r.to_string()))
+}
+
+/// The images the layout at `layout` holds that `entries` no longer name (none when there
+/// is no layout yet, or its `index.json` cannot be read: the mirror step reports that).
+pub fn unlisted(layout: &Path, entries: &[ListEntry]) -> Vec<String> {
+    if !layout.join("index.json").exists() {
+        return Vec::new();
+    }
+    let listed = listed(entries);
+    Layout::open(layout)
+        .and_then(|l| l.read_index())
+        .map(|index| {
+            index
+                .manifests
+                .iter()
+                .filter_map(|e| e.ref_name())
+                .filter(|n| !is_listed(&listed, n))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl StepKind for Mirror {
@@ -47,7 +89,7 @@ impl StepKind for Mirror {
             } else {
                 ""
             }
-        )
+        ) + &self.describe_unlisted()
     }
 
     fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
@@ -72,6 +114,10 @@ impl StepKind for Mirror {
             cx.reporter,
         )?
         .images;
+        // Planning read index.json and found what leaves (the build lock keeps it so).
+        if !self.unlisted.is_empty() {
+            self.drop_unlisted(&inputs.images.entries, cx.reporter)?;
+        }
         if let Some((path, lock)) = &mut cx.lock {
             crate::pipeline::offline::record_stored(
                 lock,
@@ -88,6 +134,43 @@ impl StepKind for Mirror {
 
     fn deliver(report: Self::Report, done: &mut Done) {
         done.mirrored = report;
+    }
+}
+
+impl Mirror {
+    fn describe_unlisted(&self) -> String {
+        if self.unlisted.is_empty() {
+            return String::new();
+        }
+        let names: Vec<&str> = self.unlisted.iter().map(String::as_str).collect();
+        format!(
+            "; {} image(s) no image list names any more leave the layout, with the blobs only they use: {}",
+            names.len(),
+            crate::suggest::listing(&names, None)
+        )
+    }
+
+    /// Removes the images no list names from `index.json`, then the blobs nothing reaches
+    /// any more (as `seedforge gc` does).
+    fn drop_unlisted(&self, entries: &[ListEntry], reporter: &dyn crate::Reporter) -> Result<()> {
+        let layout = Layout::open(&self.layout)?;
+        let listed = listed(entries);
+        let removed = layout.retain_named(&|name| is_listed(&listed, name))?;
+        if removed.is_empty() {
+            return Ok(());
+        }
+        match crate::oci::verify::gc(&layout) {
+            Ok(_) => Ok(()),
+            // The images are gone from index.json either way; their blobs wait for the next
+            // build or `seedforge gc`.
+            Err(e) => {
+                reporter.warning(&format!(
+                    "{}: the blobs of images no longer listed stay for now: {e}",
+                    self.layout.display()
+                ));
+                Ok(())
+            }
+        }
     }
 }
 
