@@ -1185,6 +1185,22 @@ const HOSTILE_CASES: &[Case] = &[
             "seedforge.yaml:",
             "lab-agent2",
             "registry's address 192.168.6.1",
+            "on another machine",
+            "cluster.embedded_registry: true",
+        ],
+    ),
+    build(
+        "registry named by a node's host name",
+        &[Sub(
+            CONFIG,
+            "  host: 192.168.6.1\n",
+            "  host: Lab-Server1.lab.example\n",
+        )],
+        &[
+            "seedforge.yaml:14:",
+            "registry.host lab-server1.lab.example names node \"lab-server1\"",
+            "on another machine",
+            "cluster.embedded_registry: true",
         ],
     ),
     build(

@@ -799,6 +799,9 @@ fn check_registry(
     Ok(())
 }
 
+/// Why a node cannot be the registry, and the ways out.
+const REGISTRY_ELSEWHERE: &str = "a node cannot also be the cluster's registry: the registry must already serve every image when the nodes first boot, and nothing on a node installs or starts one before k3s. Run the registry on another machine the nodes reach (registry.host its address), or leave out registry: and set cluster.embedded_registry: true, so the servers carry the images and the nodes share them";
+
 /// Addresses that each look fine alone but do not fit together: the gateway must be in
 /// every node's subnet and of its family, and no node may have the gateway's or the
 /// registry's address; the registry needs a real port.
@@ -857,10 +860,24 @@ fn check_addresses(
             return Err(at(
                 here,
                 format!(
-                    "node {name:?} has the registry's address {}; the registry runs on another machine",
-                    n.address.ip
+                    "node {name:?} has the registry's address {}; {}",
+                    n.address.ip, REGISTRY_ELSEWHERE
                 ),
             ));
+        }
+        // By name too: the node's host name, or a name under it (`server1.lab.example`).
+        if let Some(Host::Name(host)) = registry.map(|r| &r.host) {
+            let host = host.to_ascii_lowercase();
+            let node = name.to_ascii_lowercase();
+            if host == node || host.starts_with(&format!("{node}.")) {
+                return Err(at(
+                    key_location(text, "registry", "host"),
+                    format!(
+                        "registry.host {host} names node {name:?}; {}",
+                        REGISTRY_ELSEWHERE
+                    ),
+                ));
+            }
         }
     }
     if let Some(gw) = network.gateway
