@@ -99,6 +99,7 @@ pub fn plan_with_net(
     let state = BuildState::load(&output, options.force);
     let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
     outdir::check(config, &output, &images)?;
+    outdir::check_export(config, &output, &images)?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
     let offline = if options.offline {
@@ -193,7 +194,7 @@ pub fn plan_with_net(
     steps.push(Step::Seal(steps::seal::Seal {
         out: output.clone(),
     }));
-    if let Some(dir) = &config.export_dir {
+    if let Some((dir, _)) = &config.export_dir {
         steps.push(export_step(dir, config.export_split, &steps));
     }
     Ok(Plan {
