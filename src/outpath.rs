@@ -215,6 +215,20 @@ fn refuse_non_folder_as(
                     other,
                 });
             }
+            // A symbolic link to nothing: no folder can be made there (mkdir does not
+            // follow it).
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && std::fs::symlink_metadata(at).is_ok_and(|m| m.is_symlink()) =>
+            {
+                return Err(OutPathError::NotAFolder {
+                    out: out.to_path_buf(),
+                    path: at.to_path_buf(),
+                    found: "a symbolic link to nothing",
+                    role,
+                    other,
+                });
+            }
             // Missing (made later), or below a file: the file is one of the ancestors.
             Err(e)
                 if matches!(
@@ -274,21 +288,20 @@ pub fn refuse_copy_folder<'a>(
     out: &Path,
     inputs: impl IntoIterator<Item = (&'a Path, String)>,
 ) -> Result<(), OutPathError> {
-    refuse_non_folder_as(dir, role, "folder")?;
     if overlap(dir, [(out, String::new())], false).is_some() {
         return Err(OutPathError::InsideOutput {
             path: dir.to_path_buf(),
             out: out.to_path_buf(),
         });
     }
-    match overlap(dir, inputs, false) {
-        Some((input, what)) => Err(OutPathError::InsideInput {
+    if let Some((input, what)) = overlap(dir, inputs, false) {
+        return Err(OutPathError::InsideInput {
             path: dir.to_path_buf(),
             input: input.to_path_buf(),
             what,
-        }),
-        None => Ok(()),
+        });
     }
+    refuse_non_folder_as(dir, role, "folder")
 }
 
 /// Refuses any symbolic link at or under `rel` (relative to `out`) without following one:
@@ -450,6 +463,19 @@ mod tests {
         }
         refuse_non_folder(&dir.path().join("new/sub")).unwrap();
         refuse_non_folder(dir.path()).unwrap();
+        // A link to nothing, where no folder can be made.
+        let link = dir.path().join("dangling");
+        std::os::unix::fs::symlink("missing", &link).unwrap();
+        for out in [link.clone(), link.join("sub")] {
+            let err = refuse_non_folder(&out).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "{}: is a symbolic link to nothing, where the output",
+                    link.display()
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]
@@ -495,7 +521,12 @@ mod tests {
         let later = root.join("later-out");
         std::os::unix::fs::symlink("later-out", root.join("to-later")).unwrap();
         let e = refuse_copy_folder(&root.join("to-later/iso"), "export_dir", &later, []);
-        assert!(e.is_err(), "{e:?}");
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("is inside the output folder"), "{e}");
+        // Elsewhere, a link to nothing is no folder.
+        let e = refuse_copy_folder(&root.join("to-later/iso"), "export_dir", &out, []);
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("to-later: is a symbolic link to nothing"), "{e}");
     }
 
     #[test]

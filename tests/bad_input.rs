@@ -1474,6 +1474,26 @@ const HOSTILE_CASES: &[Case] = &[
         ],
     ),
     build(
+        "export_dir is a symbolic link to nothing",
+        &[
+            Sh("ln -s nowhere fixtures/lab/seeds"),
+            Append(CONFIG, "export_dir: seeds\n"),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "seeds: is a symbolic link to nothing, where export_dir ",
+        ],
+    ),
+    build(
+        "output folder is a symbolic link to nothing",
+        &[Sh(
+            "rm -rf fixtures/lab/out && ln -s nowhere fixtures/lab/out",
+        )],
+        &[
+            "fixtures/lab/out: is a symbolic link to nothing, where the output fixtures/lab/out needs a folder",
+        ],
+    ),
+    build(
         "export_dir is /dev/null",
         &[Append(CONFIG, "export_dir: /dev/null\n")],
         &[
