@@ -161,7 +161,7 @@ impl InputError {
 }
 
 /// What a non-regular file is, for messages.
-fn describe(ft: std::fs::FileType) -> &'static str {
+pub fn describe(ft: std::fs::FileType) -> &'static str {
     if ft.is_dir() {
         "a directory"
     } else if ft.is_fifo() {

@@ -53,17 +53,48 @@ pub enum OutPathError {
     },
     /// The output folder (or a folder it would be made in) is a file.
     #[error(
-        "{}: is {found}, where the output {} needs a folder; move it away or choose another output",
+        "{}: is {found}, where {role} {} needs a folder; move it away or choose another {other}",
         path.display(),
         out.display()
     )]
     NotAFolder {
-        /// The output as given.
+        /// The folder as given.
         out: PathBuf,
-        /// The output itself or the parent that is not a folder.
+        /// The folder itself or the parent that is not a folder.
         path: PathBuf,
-        /// What it is (`a regular file`).
+        /// What it is (`a regular file`, `a character device`).
         found: &'static str,
+        /// What the folder is for (`the output`, `export_dir`).
+        role: &'static str,
+        /// What to choose instead (`output`, `folder`).
+        other: &'static str,
+    },
+    /// A folder seedforge copies results into (`export_dir`) is the output folder or lies
+    /// inside it.
+    #[error(
+        "{}: is inside the output folder {}: the copies (the seed ISOs hold the join token) would lie there unsealed, beside what the seal covers; choose a folder outside it",
+        path.display(),
+        out.display()
+    )]
+    InsideOutput {
+        /// The folder as given.
+        path: PathBuf,
+        /// The output folder.
+        out: PathBuf,
+    },
+    /// A folder seedforge copies results into is an input folder or lies inside one.
+    #[error(
+        "{}: is inside an input folder: {} ({what}); the copies would be read as input by the next build; choose a folder outside it",
+        path.display(),
+        input.display()
+    )]
+    InsideInput {
+        /// The folder as given.
+        path: PathBuf,
+        /// The input.
+        input: PathBuf,
+        /// What the input is.
+        what: String,
     },
     /// Looking at the path failed.
     #[error("{}: {source}", path.display())]
@@ -85,8 +116,15 @@ impl OutPathError {
 
 /// `path` made absolute and free of symbolic links as far as it exists, with the rest
 /// (which does not exist yet) appended lexically (`..` in the missing part is resolved
-/// against what came before).
+/// against what came before). A link whose target does not exist yet (`link -> out`
+/// before the first build) is followed too: what is written through it lands there.
 pub fn resolve(path: &Path) -> PathBuf {
+    resolve_within(path, 0)
+}
+
+/// [`resolve`], `depth` dangling links deep (40 at most, as the kernel's limit on links
+/// followed in one lookup).
+fn resolve_within(path: &Path, depth: u32) -> PathBuf {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -107,6 +145,12 @@ pub fn resolve(path: &Path) -> PathBuf {
                 out.push(name);
                 if let Ok(real) = out.canonicalize() {
                     out = real;
+                } else if depth < 40
+                    && let Ok(target) = std::fs::read_link(&out)
+                {
+                    // A link to what does not exist (yet): its target, from its folder.
+                    out.pop();
+                    out = resolve_within(&out.join(target), depth + 1);
                 }
             }
         }
@@ -145,6 +189,16 @@ pub fn refuse_dangerous(out: &Path) -> Result<(), OutPathError> {
 /// Refuses an output folder that is a file, or that would be made inside one (`out/x`
 /// where `out` is a file): writing there fails part-way with "Not a directory".
 pub fn refuse_non_folder(out: &Path) -> Result<(), OutPathError> {
+    refuse_non_folder_as(out, "the output", "output")
+}
+
+/// [`refuse_non_folder`] for a folder that is `role` (`export_dir`), with `other` as what
+/// to choose instead.
+fn refuse_non_folder_as(
+    out: &Path,
+    role: &'static str,
+    other: &'static str,
+) -> Result<(), OutPathError> {
     for at in out.ancestors().filter(|a| !a.as_os_str().is_empty()) {
         match std::fs::metadata(at) {
             Ok(m) if m.is_dir() => return Ok(()),
@@ -155,8 +209,24 @@ pub fn refuse_non_folder(out: &Path) -> Result<(), OutPathError> {
                     found: if m.is_file() {
                         "a regular file"
                     } else {
-                        "not a folder"
+                        crate::input::describe(m.file_type())
                     },
+                    role,
+                    other,
+                });
+            }
+            // A symbolic link to nothing: no folder can be made there (mkdir does not
+            // follow it).
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && std::fs::symlink_metadata(at).is_ok_and(|m| m.is_symlink()) =>
+            {
+                return Err(OutPathError::NotAFolder {
+                    out: out.to_path_buf(),
+                    path: at.to_path_buf(),
+                    found: "a symbolic link to nothing",
+                    role,
+                    other,
                 });
             }
             // Missing (made later), or below a file: the file is one of the ancestors.
@@ -182,18 +252,56 @@ pub fn refuse_inputs<'a>(
     out: &Path,
     inputs: impl IntoIterator<Item = (&'a Path, String)>,
 ) -> Result<(), OutPathError> {
-    let real_out = resolve(out);
-    for (input, what) in inputs {
-        let real_in = resolve(input);
-        if real_in.starts_with(&real_out) || real_out.starts_with(&real_in) {
-            return Err(OutPathError::HoldsInput {
-                out: out.to_path_buf(),
-                input: input.to_path_buf(),
-                what,
-            });
-        }
+    match overlap(out, inputs, true) {
+        Some((input, what)) => Err(OutPathError::HoldsInput {
+            out: out.to_path_buf(),
+            input: input.to_path_buf(),
+            what,
+        }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The first of `inputs` that `path` is or lies inside, or (with `holding`) that lies
+/// inside `path`; both compared resolved ([`resolve`]).
+fn overlap<'a>(
+    path: &Path,
+    inputs: impl IntoIterator<Item = (&'a Path, String)>,
+    holding: bool,
+) -> Option<(&'a Path, String)> {
+    let real = resolve(path);
+    inputs.into_iter().find(|(input, _)| {
+        let real_in = resolve(input);
+        real.starts_with(&real_in) || (holding && real_in.starts_with(&real))
+    })
+}
+
+/// Refuses a folder seedforge copies results into besides the output (`export_dir`, named
+/// `role` in messages): one that is not a folder and cannot be made one (a file, a
+/// device, or a file in its path: [`refuse_non_folder`]); the output folder `out` or a
+/// folder inside it (the copies, which hold the join token, would lie there unsealed);
+/// and one of `inputs` or a folder inside one (the next build would read the copies).
+/// Paths are compared resolved, as for the output ([`refuse_inputs`]).
+pub fn refuse_copy_folder<'a>(
+    dir: &Path,
+    role: &'static str,
+    out: &Path,
+    inputs: impl IntoIterator<Item = (&'a Path, String)>,
+) -> Result<(), OutPathError> {
+    if overlap(dir, [(out, String::new())], false).is_some() {
+        return Err(OutPathError::InsideOutput {
+            path: dir.to_path_buf(),
+            out: out.to_path_buf(),
+        });
+    }
+    if let Some((input, what)) = overlap(dir, inputs, false) {
+        return Err(OutPathError::InsideInput {
+            path: dir.to_path_buf(),
+            input: input.to_path_buf(),
+            what,
+        });
+    }
+    refuse_non_folder_as(dir, role, "folder")
 }
 
 /// Refuses any symbolic link at or under `rel` (relative to `out`) without following one:
@@ -319,6 +427,15 @@ mod tests {
         assert_eq!(resolve(&real.join("link/x/../z")), real.join("a/z"));
         assert!(is_within(&real.join("link/f.tar"), &real.join("a")));
         assert!(!is_within(&real.join("b"), &real.join("a")));
+        // A link to what does not exist yet resolves to its target (relative or not).
+        std::os::unix::fs::symlink("later", real.join("dangling")).unwrap();
+        assert_eq!(resolve(&real.join("dangling/x")), real.join("later/x"));
+        std::os::unix::fs::symlink(real.join("a/later"), real.join("abs")).unwrap();
+        assert_eq!(resolve(&real.join("abs/x/../y")), real.join("a/later/y"));
+        // A loop of links ends.
+        std::os::unix::fs::symlink("loop2", real.join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", real.join("loop2")).unwrap();
+        let _ = resolve(&real.join("loop1/x"));
     }
 
     #[test]
@@ -346,6 +463,70 @@ mod tests {
         }
         refuse_non_folder(&dir.path().join("new/sub")).unwrap();
         refuse_non_folder(dir.path()).unwrap();
+        // A link to nothing, where no folder can be made.
+        let link = dir.path().join("dangling");
+        std::os::unix::fs::symlink("missing", &link).unwrap();
+        for out in [link.clone(), link.join("sub")] {
+            let err = refuse_non_folder(&out).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "{}: is a symbolic link to nothing, where the output",
+                    link.display()
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_copy_folder_outside_the_output_and_the_inputs_is_the_only_one_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let out = root.join("out");
+        let tpl = root.join("tpl");
+        std::fs::create_dir_all(out.join("iso")).unwrap();
+        std::fs::create_dir(&tpl).unwrap();
+        std::fs::write(root.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("out", root.join("to-out")).unwrap();
+        std::os::unix::fs::symlink("tpl", root.join("to-tpl")).unwrap();
+        let check = |d: &str| {
+            let inputs = [(tpl.as_path(), "templates".to_string())];
+            refuse_copy_folder(&root.join(d), "export_dir", &out, inputs)
+        };
+        for taken in ["export", "new/deeper", ".", "out-not"] {
+            check(taken).unwrap();
+        }
+        for (d, says) in [
+            ("out", "is inside the output folder"),
+            ("out/iso", "is inside the output folder"),
+            ("out/new/x", "is inside the output folder"),
+            ("to-out/iso", "is inside the output folder"),
+            ("tpl", "is inside an input folder"),
+            ("tpl/seeds", "is inside an input folder"),
+            ("to-tpl/seeds", "is inside an input folder"),
+            ("file", "is a regular file, where export_dir"),
+            ("file/sub", "is a regular file, where export_dir"),
+        ] {
+            let e = check(d).unwrap_err();
+            assert!(e.is_invalid_input(), "{d}: {e}");
+            assert!(e.to_string().contains(says), "{d}: {e}");
+        }
+        let e = refuse_copy_folder(Path::new("/dev/null"), "export_dir", &out, []).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/dev/null: is a character device, where export_dir"),
+            "{e}"
+        );
+        // The output not made yet, reached through a link made before it.
+        let later = root.join("later-out");
+        std::os::unix::fs::symlink("later-out", root.join("to-later")).unwrap();
+        let e = refuse_copy_folder(&root.join("to-later/iso"), "export_dir", &later, []);
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("is inside the output folder"), "{e}");
+        // Elsewhere, a link to nothing is no folder.
+        let e = refuse_copy_folder(&root.join("to-later/iso"), "export_dir", &out, []);
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("to-later: is a symbolic link to nothing"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //!   image's repository wins, in both directions.
 //! - `--authfile FILE` and `$REGISTRY_AUTH_FILE` are read alone: credentials in the other
 //!   files are not used.
+//! - An auth file that is not a JSON object (an array, a string, a number, `null`, a
+//!   boolean) is refused naming the file: exit 2 when chosen, a warning when found by the
+//!   search, never read as holding no credentials.
 //! - A broken Docker `config.json` does not fail a mirror that reaches no registry
 //!   (it is not read) nor one whose credentials are elsewhere (a warning naming the file,
 //!   no value quoted); a broken `--authfile` is exit 2.
@@ -508,4 +511,77 @@ fn a_broken_docker_config_is_a_warning_unless_chosen() {
         out.stderr
     );
     assert!(!out.stderr.contains("86753091234"), "{}", out.stderr);
+}
+
+#[test]
+fn an_auth_file_that_is_not_a_json_object_is_refused_like_any_wrong_shape() {
+    use common::misbehave::{Answer, Server};
+    // A registry that asks for basic auth: the auth file is read for its credentials.
+    let registry = Server::start(|_, _| Answer::Full {
+        status: 401,
+        headers: vec![("WWW-Authenticate".into(), "Basic realm=\"test\"".into())],
+        body: b"{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}".to_vec(),
+    });
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("images.txt");
+    fs::write(&list, format!("docker://{host}/lib/a:1.0\n")).unwrap();
+    let mirror = |authfile: Option<&Path>, docker: &Path| {
+        let mut cmd = without_user_credentials(
+            Cmd::seedforge()
+                .args(["mirror", "--images"])
+                .arg(&list)
+                .arg("--layout")
+                .arg(work.path().join("oci"))
+                .args(["--plain-http", &host])
+                .any_status(),
+            work.path(),
+        )
+        .env("DOCKER_CONFIG", docker.to_str().unwrap());
+        if let Some(file) = authfile {
+            cmd = cmd.arg("--authfile").arg(file);
+        }
+        cmd.run()
+    };
+    for (text, kind) in [
+        ("[]\n", "an array"),
+        ("[{\"auths\": {}}]\n", "an array"),
+        ("\"x\"\n", "a string"),
+        ("42\n", "a number"),
+        ("null\n", "null"),
+        ("true\n", "a boolean"),
+    ] {
+        let docker = work.path().join("docker");
+        fs::create_dir_all(&docker).unwrap();
+        let file = docker.join("config.json");
+        fs::write(&file, text).unwrap();
+        let why = format!(
+            "{}: the file is {kind}, where an auth file holds a JSON object",
+            file.display()
+        );
+        // Chosen: exit 2 naming it, nothing written.
+        let out = mirror(Some(&file), &work.path().join("no-credentials"));
+        assert_eq!(out.code, Some(2), "{text}: {}", out.stderr);
+        assert!(out.stderr.contains(&why), "{text}: {}", out.stderr);
+        assert!(!work.path().join("oci").exists(), "{text}");
+        // Chosen, the message is the refusal itself; found by the search, it is a warning
+        // naming the file, as for any broken one, and the run goes on to the registry,
+        // which refuses the anonymous pull.
+        assert!(
+            !out.stderr.contains("refused access"),
+            "{text}: {}",
+            out.stderr
+        );
+        let out = mirror(None, &docker);
+        assert!(
+            out.stderr.contains("WARN")
+                && out.stderr.contains(&why)
+                && out
+                    .stderr
+                    .contains("refused access (401) to anonymous requests"),
+            "{text}: {}",
+            out.stderr
+        );
+        let _ = fs::remove_dir_all(work.path().join("oci"));
+    }
 }

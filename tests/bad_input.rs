@@ -1375,6 +1375,147 @@ const HOSTILE_CASES: &[Case] = &[
         )],
         &["fixtures/lab/out: is a regular file, where the output fixtures/lab/out needs a folder"],
     ),
+    build(
+        "export_dir is the output folder",
+        &[Append(CONFIG, "export_dir: out\n")],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "out: is inside the output folder",
+        ],
+    ),
+    build(
+        "export_dir is the output's iso folder",
+        &[Append(CONFIG, "export_dir: out/iso\n")],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "out/iso: is inside the output folder",
+            "unsealed",
+        ],
+    ),
+    build(
+        "export_dir reaches into the output through a symbolic link",
+        &[
+            Sh("ln -s out fixtures/lab/to-out"),
+            Append(CONFIG, "export_dir: to-out/iso\n"),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "to-out/iso: is inside the output folder",
+        ],
+    ),
+    build(
+        "export_dir inside a local image source",
+        &[Append(CONFIG, "export_dir: ../images/oci/seeds\n")],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "is inside an input folder: ",
+            "images/oci (the image source of ",
+        ],
+    ),
+    build(
+        "export_dir is the templates folder",
+        &[
+            Sh("mkdir -p fixtures/lab/tpl"),
+            Append(CONFIG, "templates: tpl\nexport_dir: tpl\n"),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "tpl: is inside an input folder: ",
+            "(templates)",
+        ],
+    ),
+    build(
+        "export_dir inside a manifests folder",
+        &[
+            Sh("mkdir -p fixtures/lab/manifests"),
+            Append(
+                CONFIG,
+                "manifests:\n  - manifests\nexport_dir: manifests/seeds\n",
+            ),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "is inside an input folder: ",
+            "(manifests)",
+        ],
+    ),
+    build(
+        "export_dir inside a folder of local .debs",
+        &[
+            Sh("mkdir -p fixtures/lab/debs && echo libc6 > fixtures/lab/base.txt"),
+            Append(
+                CONFIG,
+                "packages:\n  - name: ops\n    packages: [jq]\n    base: base.txt\n    debs: [debs]\nexport_dir: debs/seeds\n",
+            ),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "is inside an input folder: ",
+            "(packages: ops)",
+        ],
+    ),
+    build(
+        "output inside a manifests folder",
+        &[
+            Sh("mkdir -p fixtures/lab/manifests"),
+            Sub(CONFIG, "output: out", "output: manifests/out"),
+            Append(CONFIG, "manifests:\n  - manifests\n"),
+        ],
+        &[
+            "manifests/out: the output would overwrite or hold an input: ",
+            "(manifests)",
+        ],
+    ),
+    build(
+        "export_dir is a regular file",
+        &[
+            Sh("echo mine > fixtures/lab/seeds"),
+            Append(CONFIG, "export_dir: seeds\n"),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "seeds: is a regular file, where export_dir ",
+            "needs a folder",
+        ],
+    ),
+    build(
+        "export_dir lies under a regular file",
+        &[
+            Sh("echo mine > fixtures/lab/seeds"),
+            Append(CONFIG, "export_dir: seeds/usb\n"),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "seeds: is a regular file, where export_dir ",
+        ],
+    ),
+    build(
+        "export_dir is a symbolic link to nothing",
+        &[
+            Sh("ln -s nowhere fixtures/lab/seeds"),
+            Append(CONFIG, "export_dir: seeds\n"),
+        ],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: ",
+            "seeds: is a symbolic link to nothing, where export_dir ",
+        ],
+    ),
+    build(
+        "output folder is a symbolic link to nothing",
+        &[Sh(
+            "rm -rf fixtures/lab/out && ln -s nowhere fixtures/lab/out",
+        )],
+        &[
+            "fixtures/lab/out: is a symbolic link to nothing, where the output fixtures/lab/out needs a folder",
+        ],
+    ),
+    build(
+        "export_dir is /dev/null",
+        &[Append(CONFIG, "export_dir: /dev/null\n")],
+        &[
+            "seedforge.yaml:{line}:13: export_dir: /dev/null: is a character device, where export_dir",
+        ],
+    ),
     Case {
         name: "init into a regular file",
         edits: &[Sh("mkdir -p o && echo mine > o/new")],

@@ -3,7 +3,8 @@
 //! fetched again and never bundled, `--no-cache` downloads everything, `gc --cache` empties
 //! it, and the bundle is the same bytes with the cache or without. A second run of the same
 //! bundle keeps it as it is; any change of what goes into it, or a damaged bundle, writes it
-//! again.
+//! again. A run that stores nothing (refused with exit 2, or a build without packages)
+//! makes no cache folder.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -659,4 +660,49 @@ fn a_second_run_reads_no_index_unless_a_release_file_changed() {
     let before = stamp(&out);
     assert!(kept(&run(&root, &out, &cache, same), before, &out));
     assert_eq!(common::sha256_file(&out), cold);
+}
+
+#[test]
+fn a_run_that_stores_nothing_makes_no_cache_folder() {
+    let lab = common::Lab::new();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    // The cache on, at its default place: $XDG_CACHE_HOME/seedforge, else
+    // $HOME/.cache/seedforge.
+    let run = |xdg: &str, args: &[&str]| {
+        lab.seedforge()
+            .args(args)
+            .env("HOME", home.to_str().unwrap())
+            .env("XDG_CACHE_HOME", xdg)
+            .env("SEEDFORGE_NO_CACHE", "0")
+    };
+    let xdg = home.join("xdg");
+    fs::create_dir(&xdg).unwrap();
+    let nothing_made = |why: &str| {
+        assert!(!home.join(".cache").exists(), "{why}: $HOME/.cache made");
+        assert!(
+            !xdg.join("seedforge").exists(),
+            "{why}: $XDG_CACHE_HOME/seedforge made"
+        );
+    };
+    for var in ["", xdg.to_str().unwrap()] {
+        // Refused while planning (exit 2): nothing written, the cache folder included.
+        for out in ["/", home.to_str().unwrap()] {
+            let out = run(var, &["build", "--config", lab.config_arg(), "--out", out])
+                .expect(2)
+                .run();
+            assert!(
+                out.stderr.contains("refusing to write into"),
+                "{}",
+                out.stderr
+            );
+            nothing_made(&format!("build --out refused, XDG_CACHE_HOME={var:?}"));
+        }
+        run(var, &["plan", "--config", lab.config_arg()]).run();
+        nothing_made("plan");
+    }
+    // A build without packages fetches none: no cache folder either.
+    run("", &["build", "--config", lab.config_arg()]).run();
+    assert!(lab.out_dir().join("SHA256SUMS").is_file());
+    nothing_made("a build without packages");
 }

@@ -2,7 +2,8 @@
 //! `SHA256SUMS` (checked by `sha256sum -c`), `SHA256SUMS.wholes` and a `join.sh` that dash
 //! runs; `seedforge verify` of the export folder checks parts and wholes, and a damaged
 //! part fails both it and `join.sh`, naming the file. The 5 GiB case uses a sparse source,
-//! and its parts are written sparse.
+//! and its parts are written sparse. `join.sh` never writes through a symbolic link it did
+//! not make, at a temporary name or at a joined file's name, with `mktemp` or without.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
@@ -512,4 +513,94 @@ fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_join_back() {
         fs::read_to_string(dir.join("SHA256SUMS.wholes")).unwrap(),
         format!("{sha}  payload.iso\n")
     );
+}
+
+#[test]
+fn join_sh_never_writes_through_a_link_it_did_not_make() {
+    if !require_tool("dash") || !require_tool("sha256sum") {
+        return;
+    }
+    let lab = lab_with_export("export_split: 2MiB\n");
+    lab.build();
+    let export = lab.lab_dir().join("export");
+    let iso = lab.out_dir().join("iso");
+    let outside = lab.root().join("outside.txt");
+    fs::write(&outside, "keep\n").unwrap();
+    let outside_dir = lab.root().join("outside-dir");
+    fs::create_dir(&outside_dir).unwrap();
+    // A link at each temporary name a join could take by name (the name earlier releases
+    // used), pointing outside the folder.
+    let planted: Vec<PathBuf> = (NODES.iter())
+        .map(|node| export.join(format!(".seed-{node}.iso.join-tmp")))
+        .collect();
+    for link in &planted {
+        std::os::unix::fs::symlink(&outside, link).unwrap();
+    }
+    // And a link at one joined file's own name, to a folder outside: renaming the joined
+    // file there would move it into that folder.
+    let server = "seed-lab-server1.iso";
+    std::os::unix::fs::symlink(&outside_dir, export.join(server)).unwrap();
+    let out = dash(&export, &[]).expect(1).run();
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "keep\n");
+    assert_eq!(fs::read_dir(&outside_dir).unwrap().count(), 0);
+    assert!(
+        out.stderr.contains(&format!(
+            "join.sh: {server}: FAILED: {server} is a symbolic link or a folder"
+        )),
+        "{}",
+        out.stderr
+    );
+    for link in &planted {
+        assert!(fs::symlink_metadata(link).unwrap().is_symlink());
+    }
+    for node in ["lab-agent1", "lab-agent2"] {
+        let name = format!("seed-{node}.iso");
+        assert!(
+            out.stdout.contains(&format!("{name}: OK")),
+            "{}",
+            out.stdout
+        );
+        let joined = export.join(&name);
+        assert!(fs::symlink_metadata(&joined).unwrap().is_file());
+        assert_eq!(
+            fs::read(&joined).unwrap(),
+            fs::read(iso.join(&name)).unwrap()
+        );
+    }
+    let stray = |export: &Path| -> Vec<String> {
+        (common::names_in(export).into_iter())
+            .filter(|n| n.contains("join-tmp."))
+            .collect()
+    };
+    assert_eq!(stray(&export), Vec::<String>::new());
+
+    // Without mktemp on PATH: a name of its own made with noclobber; the join works.
+    fs::remove_file(export.join(server)).unwrap();
+    let bin = lab.root().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let path_of = |tool: &str| {
+        let found = Cmd::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .run();
+        PathBuf::from(found.stdout.trim())
+    };
+    for tool in ["cat", "sha256sum", "cut", "mv", "rm", "dirname"] {
+        std::os::unix::fs::symlink(path_of(tool), bin.join(tool)).unwrap();
+    }
+    let out = Cmd::new(path_of("dash"))
+        .arg("join.sh")
+        .cwd(&export)
+        .env("PATH", bin.to_str().unwrap())
+        .run();
+    assert!(
+        out.stdout.contains(&format!("{server}: OK")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        fs::read(export.join(server)).unwrap(),
+        fs::read(iso.join(server)).unwrap()
+    );
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "keep\n");
+    assert_eq!(stray(&export), Vec::<String>::new());
 }

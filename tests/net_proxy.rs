@@ -8,7 +8,8 @@
 //! - A `NO_PROXY` entry `host:port` exempts that host on that port only.
 //! - `https://` goes through `HTTPS_PROXY` (a `CONNECT` tunnel), never `HTTP_PROXY`.
 //! - Loopback (`127.0.0.1`) is never proxied, with no `NO_PROXY` at all.
-//! - A proxy scheme the client cannot speak (`socks5://`) is exit 2 naming the variable,
+//! - A proxy scheme the client cannot speak (`socks5://`) is exit 2 naming the variable as
+//!   it was set (`https_proxy` or `HTTPS_PROXY`, `http_proxy` or `HTTP_PROXY`),
 //!   its password masked, rather than a direct connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -140,6 +141,79 @@ fn a_proxy_scheme_the_client_cannot_speak_is_refused() {
     );
     assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
     assert!(!work.path().join("oci").exists());
+}
+
+/// Every proxy variable but `only` emptied (the test runner's own are not used).
+fn proxy_env(cmd: Cmd, only: (&str, &str)) -> Cmd {
+    let mut cmd = cmd;
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd = cmd.env(name, if name == only.0 { only.1 } else { "" });
+    }
+    cmd
+}
+
+#[test]
+fn a_refused_proxy_is_named_by_the_variable_set() {
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("images.txt");
+    fs::write(&list, "docker://registry.example:5000/x/y:1\n").unwrap();
+    for name in ["https_proxy", "HTTPS_PROXY"] {
+        let out = proxy_env(
+            Cmd::seedforge()
+                .args(["mirror", "--images"])
+                .arg(&list)
+                .arg("--layout")
+                .arg(work.path().join("oci")),
+            (name, "socks5h://me:s3cret@127.0.0.1:1"),
+        )
+        .expect(2)
+        .run();
+        assert!(
+            out.stderr.contains(&format!("{name}=socks5h://me:***@")),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+        assert!(!work.path().join("oci").exists());
+    }
+    // An http:// repository goes by http_proxy.
+    let bundle = work.path().join("ops.tar.gz");
+    for name in ["http_proxy", "HTTP_PROXY"] {
+        let out = proxy_env(
+            Cmd::seedforge()
+                .args([
+                    "debs",
+                    "--repo",
+                    "http://deb.example/debian",
+                    "--suite",
+                    "bookworm",
+                    "--package",
+                    "jq",
+                    "--no-cache",
+                ])
+                .arg("--out")
+                .arg(&bundle),
+            (name, "socks5h://127.0.0.1:1"),
+        )
+        .expect(2)
+        .run();
+        assert!(
+            out.stderr
+                .contains(&format!("{name}=socks5h://127.0.0.1:1")),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(!bundle.exists());
+    }
 }
 
 #[test]

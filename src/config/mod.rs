@@ -126,8 +126,9 @@ pub struct Config {
     pub autoinstall: Autoinstall,
     /// Payload files every seed carries (`files:`).
     pub files: Vec<crate::files::FileConfig>,
-    /// Where `build` copies the seed ISOs after sealing (resolved against the config).
-    pub export_dir: Option<PathBuf>,
+    /// Where `build` copies the seed ISOs after sealing (resolved against the config),
+    /// with where it was named.
+    pub export_dir: Option<(PathBuf, Location)>,
     /// The largest part an exported file may be (`export_split:`); larger ISOs are cut
     /// into numbered parts. Only with `export_dir`.
     pub export_split: Option<u64>,
@@ -608,7 +609,13 @@ impl Config {
             Some(d) if d.value.is_empty() => {
                 return Err(invalid(&d.referenced, "export_dir is empty".into()));
             }
-            Some(d) => Some(dir.join(d.value)),
+            Some(d) => Some((
+                dir.join(d.value),
+                Location {
+                    line: d.referenced.line(),
+                    column: d.referenced.column(),
+                },
+            )),
             None => None,
         };
         let export_split = match raw.export_split {

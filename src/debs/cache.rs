@@ -107,6 +107,21 @@ pub fn default_root() -> Option<PathBuf> {
         .map(|h| h.join(".cache/seedforge"))
 }
 
+/// Missing, or below a file (which the walk up then finds).
+fn missing(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+fn not_a_folder(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{}: not a folder (a symbolic link is refused)",
+        path.display()
+    ))
+}
+
 /// True for a lower-case hex SHA-256, the only names the cache reads or writes.
 fn is_sha256(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -121,23 +136,46 @@ fn open_entry(path: &Path) -> io::Result<File> {
 }
 
 impl DebCache {
-    /// Opens (making it if needed) the cache under `root`, capped at `max_bytes`. `ROOT/debs`
-    /// must be a real folder, not a symbolic link to one elsewhere.
+    /// Opens the cache under `root`, capped at `max_bytes`, without making anything: the
+    /// folders are made when the first entry is stored ([`DebCache::make_dir`]), so a run
+    /// that stores nothing leaves none. `ROOT/debs` must be a real folder, not a symbolic
+    /// link to one elsewhere, and a missing one must be one that can be made (no file in
+    /// the way).
     pub fn open(root: &Path, max_bytes: u64) -> io::Result<DebCache> {
         let dir = root.join("debs");
-        fs::create_dir_all(root)?;
-        match fs::create_dir(&dir) {
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(not_a_folder(&dir)),
+            Err(e) if missing(&e) => {
+                // The nearest folder that exists is where the rest will be made.
+                for at in root.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+                    match fs::metadata(at) {
+                        Ok(m) if m.is_dir() => break,
+                        Ok(_) => return Err(not_a_folder(at)),
+                        Err(e) if missing(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(DebCache { dir, max_bytes })
+    }
+
+    /// Makes the cache folder if it is missing; fails if it is not a real folder.
+    fn make_dir(&self) -> io::Result<()> {
+        if let Some(root) = self.dir.parent() {
+            fs::create_dir_all(root)?;
+        }
+        match fs::create_dir(&self.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        if !fs::symlink_metadata(&dir)?.is_dir() {
-            return Err(io::Error::other(format!(
-                "{}: not a folder (a symbolic link is refused)",
-                dir.display()
-            )));
+        if !fs::symlink_metadata(&self.dir)?.is_dir() {
+            return Err(not_a_folder(&self.dir));
         }
-        Ok(DebCache { dir, max_bytes })
+        Ok(())
     }
 
     /// The folder holding the entries (`ROOT/debs`).
@@ -245,7 +283,8 @@ impl DebCache {
     pub fn writer(&self, sha256: &str, size: u64) -> Option<EntryWriter> {
         let path = self.entry(sha256)?;
         let tmp = crate::util::temp_path_beside(&path);
-        let file = crate::util::create_new_mode(&tmp, 0o644)
+        let file = (self.make_dir())
+            .and_then(|()| crate::util::create_new_mode(&tmp, 0o644))
             .map_err(|e| tracing::debug!("{}: not cached: {e}", path.display()))
             .ok()?;
         Some(EntryWriter {
@@ -277,6 +316,7 @@ impl DebCache {
         };
         let tmp = crate::util::temp_path_beside(&path);
         let result = (|| {
+            self.make_dir()?;
             let mut f = crate::util::create_new_mode(&tmp, 0o644)?;
             fill(&mut f)?;
             // Not synced: an entry a crash leaves short fails its hash check on the next
@@ -302,9 +342,18 @@ impl DebCache {
     }
 
     fn trim_to(&self, max_bytes: u64) -> io::Result<CacheReport> {
+        let mut report = CacheReport {
+            dir: self.dir.clone(),
+            ..CacheReport::default()
+        };
+        // Nothing stored yet: nothing to trim.
+        let listing = match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+            listing => listing?,
+        };
         crate::leftovers::sweep_beside(&self.dir.join("x"))?;
         let mut entries = Vec::new();
-        for e in fs::read_dir(&self.dir)? {
+        for e in listing {
             let e = e?;
             let name = e.file_name();
             let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
@@ -320,10 +369,6 @@ impl DebCache {
         // Oldest first; the name breaks ties so the order does not depend on the listing.
         entries.sort();
         let mut total: u64 = entries.iter().map(|e| e.2).sum();
-        let mut report = CacheReport {
-            dir: self.dir.clone(),
-            ..CacheReport::default()
-        };
         for (_, name, size) in entries {
             if total > max_bytes {
                 match fs::remove_file(self.dir.join(&name)) {
@@ -386,12 +431,43 @@ mod tests {
     }
 
     #[test]
+    fn the_folder_is_made_only_when_an_entry_is_stored() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("home/.cache/seedforge");
+        let c = DebCache::open(&root, DEFAULT_CACHE_MAX).unwrap();
+        // Looking up, trimming and emptying make nothing.
+        assert!(c.get_bytes(&sha256_hex(b"x"), 1).is_none());
+        assert_eq!(c.trim().unwrap().kept, 0);
+        assert_eq!(c.clear().unwrap().removed, 0);
+        assert!(!t.path().join("home").exists());
+        c.put_bytes(&sha256_hex(b"x"), b"x");
+        assert_eq!(c.get_bytes(&sha256_hex(b"x"), 1).unwrap(), b"x");
+        // Through a writer too.
+        let other = DebCache::open(&t.path().join("w"), DEFAULT_CACHE_MAX).unwrap();
+        assert!(!t.path().join("w").exists());
+        let mut w = other.writer(&sha256_hex(b"y"), 1).unwrap();
+        w.write_all(b"y").unwrap();
+        w.finish();
+        assert_eq!(other.get_bytes(&sha256_hex(b"y"), 1).unwrap(), b"y");
+        // A file where a folder would be made is refused at once.
+        fs::write(t.path().join("file"), "x").unwrap();
+        for root in [t.path().join("file"), t.path().join("file/sub")] {
+            let e = DebCache::open(&root, 1).unwrap_err();
+            assert!(e.to_string().contains("not a folder"), "{e}");
+        }
+        fs::create_dir(t.path().join("r")).unwrap();
+        fs::write(t.path().join("r/debs"), "x").unwrap();
+        assert!(DebCache::open(&t.path().join("r"), 1).is_err());
+    }
+
+    #[test]
     fn a_symbolic_link_is_never_followed() {
         let (t, c) = cache(DEFAULT_CACHE_MAX);
         let bytes = b"secret".to_vec();
         let sha = sha256_hex(&bytes);
         let target = t.path().join("elsewhere");
         fs::write(&target, &bytes).unwrap();
+        fs::create_dir(c.dir()).unwrap();
         std::os::unix::fs::symlink(&target, c.dir().join(&sha)).unwrap();
         assert!(c.get_bytes(&sha, bytes.len() as u64).is_none());
         assert!(!c.copy_to(&sha, bytes.len() as u64, &t.path().join("d")));

@@ -32,6 +32,25 @@ pub struct ProxyRules {
     https: Option<Url>,
     cgi: bool,
     no_proxy: NoProxy,
+    /// The variables the proxies were read from, for messages.
+    names: Names,
+}
+
+/// The variable each proxy was read from, spelled as it was set (`http_proxy` or
+/// `HTTP_PROXY`, …): a message about a value names the variable that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Names {
+    http: &'static str,
+    https: &'static str,
+}
+
+impl Default for Names {
+    fn default() -> Names {
+        Names {
+            http: "HTTP_PROXY",
+            https: "HTTPS_PROXY",
+        }
+    }
 }
 
 /// The parsed `NO_PROXY` list.
@@ -78,6 +97,7 @@ impl fmt::Debug for ProxyRules {
             .field("https", &shown(&self.https))
             .field("cgi", &self.cgi)
             .field("no_proxy", &self.no_proxy)
+            .field("names", &self.names)
             .finish()
     }
 }
@@ -118,7 +138,8 @@ const NOTHING_PROXIED: &str = "*, 0.0.0.0/0, ::/0";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}={url}: only http:// and https:// proxies are supported")]
 pub struct UnsupportedProxy {
-    /// `HTTP_PROXY` or `HTTPS_PROXY`.
+    /// The variable that holds it, as it was set: `HTTP_PROXY`, `http_proxy`,
+    /// `HTTPS_PROXY` or `https_proxy`.
     pub variable: &'static str,
     /// The proxy URL, its password masked.
     pub url: String,
@@ -130,30 +151,41 @@ impl ProxyRules {
         ProxyRules::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// The rules with the variables looked up by `var`.
+    /// The rules with the variables looked up by `var`. Each setting comes from the first
+    /// of its names (upper case first) that is set and not empty, and keeps that name.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> ProxyRules {
-        let any = |names: [&str; 2]| {
+        let any = |names: [&'static str; 2]| {
             names
-                .iter()
-                .filter_map(|n| var(n))
-                .find(|v| !v.is_empty())
-                .unwrap_or_default()
+                .into_iter()
+                .find_map(|n| var(n).filter(|v| !v.is_empty()).map(|v| (n, v)))
+                .unwrap_or((names[0], String::new()))
         };
-        ProxyRules::new(
-            &any(["HTTP_PROXY", "http_proxy"]),
-            &any(["HTTPS_PROXY", "https_proxy"]),
-            &any(["NO_PROXY", "no_proxy"]),
-            var("REQUEST_METHOD").is_some_and(|v| !v.is_empty()),
-        )
+        let (http_name, http) = any(["HTTP_PROXY", "http_proxy"]);
+        let (https_name, https) = any(["HTTPS_PROXY", "https_proxy"]);
+        let (_, no_proxy) = any(["NO_PROXY", "no_proxy"]);
+        ProxyRules {
+            names: Names {
+                http: http_name,
+                https: https_name,
+            },
+            ..ProxyRules::new(
+                &http,
+                &https,
+                &no_proxy,
+                var("REQUEST_METHOD").is_some_and(|v| !v.is_empty()),
+            )
+        }
     }
 
-    /// The rules for these values (empty: not set); `cgi` is a CGI environment.
+    /// The rules for these values (empty: not set); `cgi` is a CGI environment. Messages
+    /// name the upper-case variables.
     pub fn new(http_proxy: &str, https_proxy: &str, no_proxy: &str, cgi: bool) -> ProxyRules {
         ProxyRules {
             http: parse_proxy(http_proxy),
             https: parse_proxy(https_proxy),
             cgi,
             no_proxy: NoProxy::parse(no_proxy),
+            names: Names::default(),
         }
     }
 
@@ -186,8 +218,8 @@ impl ProxyRules {
     /// refuses it rather than connecting directly behind the user's back.
     pub fn unsupported_for(&self, host: &str) -> Option<UnsupportedProxy> {
         let candidates = [
-            ("HTTP_PROXY", "http", &self.http),
-            ("HTTPS_PROXY", "https", &self.https),
+            (self.names.http, "http", &self.http),
+            (self.names.https, "https", &self.https),
         ];
         candidates
             .into_iter()

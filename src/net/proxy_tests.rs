@@ -304,7 +304,13 @@ fn go_environment_names_and_precedence() {
     ]));
     assert_eq!(
         lower,
-        ProxyRules::new("httpproxy", "httpsproxy", "noproxy", false)
+        ProxyRules {
+            names: Names {
+                http: "http_proxy",
+                https: "https_proxy",
+            },
+            ..ProxyRules::new("httpproxy", "httpsproxy", "noproxy", false)
+        }
     );
     // The upper-case name wins when set and not empty; ALL_PROXY is not read.
     let both = ProxyRules::from_lookup(env(&[
@@ -314,7 +320,16 @@ fn go_environment_names_and_precedence() {
         ("http_proxy", "lower:2"),
         ("ALL_PROXY", "all:3"),
     ]));
-    assert_eq!(both, ProxyRules::new("lower:2", "upper:1", "", false));
+    assert_eq!(
+        both,
+        ProxyRules {
+            names: Names {
+                http: "http_proxy",
+                https: "HTTPS_PROXY",
+            },
+            ..ProxyRules::new("lower:2", "upper:1", "", false)
+        }
+    );
     assert_eq!(
         shown(
             &ProxyRules::from_lookup(env(&[("ALL_PROXY", "all:3")])),
@@ -384,6 +399,47 @@ fn unsupported_schemes_are_named_without_password() {
     assert_eq!(http.unsupported_for("registry.example"), None);
     let debug = format!("{:?}", ProxyRules::new("http://u:pw@p", "", "", false));
     assert!(!debug.contains("pw"), "{debug}");
+}
+
+#[test]
+fn an_unsupported_proxy_is_named_by_the_variable_that_holds_it() {
+    let env = |pairs: Vec<(&'static str, &'static str)>| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let socks = "socks5h://p:1080";
+    for (name, host) in [
+        ("http_proxy", "http"),
+        ("HTTP_PROXY", "http"),
+        ("https_proxy", "https"),
+        ("HTTPS_PROXY", "https"),
+    ] {
+        let rules = ProxyRules::from_lookup(env(vec![(name, socks)]));
+        let e = rules.unsupported_for("registry.example").unwrap();
+        assert_eq!(e.variable, name, "{host}");
+        assert!(
+            e.to_string().starts_with(&format!("{name}=socks5h://")),
+            "{e}"
+        );
+    }
+    // An empty upper-case name leaves the lower-case value in use: that one is named.
+    let rules = ProxyRules::from_lookup(env(vec![("HTTPS_PROXY", ""), ("https_proxy", socks)]));
+    let e = rules.unsupported_for("registry.example").unwrap();
+    assert_eq!(e.variable, "https_proxy");
+    // Both set: the upper-case one is used, and named.
+    let rules = ProxyRules::from_lookup(env(vec![
+        ("HTTPS_PROXY", socks),
+        ("https_proxy", "socks5://other:1"),
+    ]));
+    let e = rules.unsupported_for("registry.example").unwrap();
+    assert_eq!(e.variable, "HTTPS_PROXY");
+    // ALL_PROXY is not read: nothing to refuse, the request goes direct.
+    let rules = ProxyRules::from_lookup(env(vec![("ALL_PROXY", socks), ("all_proxy", socks)]));
+    assert_eq!(rules.unsupported_for("registry.example"), None);
 }
 
 #[test]

@@ -209,8 +209,10 @@ pub struct Whole {
     pub parts: Vec<String>,
 }
 
-/// `join.sh`: rebuilds each whole from its parts with `cat` into a temporary name, checks
-/// its sha256 and only then renames it; removes parts only with `--remove-parts`, and only
+/// `join.sh`: rebuilds each whole from its parts with `cat` into a temporary file it makes
+/// new (`mktemp` in the folder, else a name it creates with noclobber), checks its sha256
+/// and only then renames it; a symbolic link or folder at the whole's name is refused,
+/// never written through or into. Removes parts only with `--remove-parts`, and only
 /// those of a whole that joined right. Exit 1 naming every file that did not join.
 pub fn join_script(wholes: &[Whole]) -> Result<String, crate::shell::QuoteError> {
     let mut s = String::from(JOIN_HEAD);
@@ -258,6 +260,21 @@ failed=
 tmp=
 # Interrupted: no half-joined file left behind.
 trap 'if [ -n "$tmp" ]; then rm -f "$tmp"; fi; exit 130' INT TERM HUP
+# Prints the name of a new, empty file for NAME's joined bytes, made here by this run:
+# never a name that already exists, which could be a symbolic link planted to make the
+# join write elsewhere.
+new_tmp() {
+  if command -v mktemp >/dev/null 2>&1; then
+    mktemp "./.$1.join-tmp.XXXXXX"
+  else
+    t="./.$1.join-tmp.$$"
+    if [ -e "$t" ] || [ -L "$t" ]; then
+      echo "join.sh: $1: FAILED: $t already exists; remove it and run again" >&2
+      return 1
+    fi
+    (set -C; : >"$t") && printf '%s\n' "$t"
+  fi
+}
 join_one() {
   name=$1
   want=$2
@@ -269,7 +286,18 @@ join_one() {
       return 0
     fi
   done
-  tmp=".$name.join-tmp"
+  # The joined file is renamed to NAME: a link there would be followed into a folder.
+  if [ -L "$name" ] || [ -d "$name" ]; then
+    echo "join.sh: $name: FAILED: $name is a symbolic link or a folder; move it away and run again" >&2
+    failed="$failed $name"
+    return 0
+  fi
+  if ! tmp=$(new_tmp "$name"); then
+    tmp=
+    echo "join.sh: $name: FAILED: could not make a temporary file" >&2
+    failed="$failed $name"
+    return 0
+  fi
   if ! cat "$@" >"$tmp"; then
     rm -f "$tmp"
     echo "join.sh: $name: FAILED: could not write the joined file" >&2

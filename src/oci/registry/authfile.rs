@@ -69,7 +69,7 @@ pub struct AuthFile {
 #[serde(rename_all = "camelCase")]
 struct RawFile {
     #[serde(default)]
-    auths: BTreeMap<String, RawAuth>,
+    auths: BTreeMap<String, Object<RawAuth>>,
     #[serde(default)]
     cred_helpers: BTreeMap<String, String>,
     #[serde(default)]
@@ -95,18 +95,42 @@ struct HelperAnswer {
     secret: String,
 }
 
+/// `T` read from a JSON object only. serde's derived structs also take an array of their
+/// fields in order (`[]` for a struct whose fields all have defaults), a shape no tool
+/// writes: an auth file, an `auths` entry or a helper's answer of any other shape is
+/// refused, not read as empty.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
 impl AuthFile {
     /// Parses an auth file's text. Errors name the file and the entry or position, never
     /// a value.
     pub fn parse(path: &Path, text: &str) -> Result<AuthFile, String> {
-        let raw: RawFile = serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
+        let Object(raw): Object<RawFile> =
+            serde_json::from_str(text).map_err(|e| json_error(path, text, &e))?;
         AuthFile::from_raw(path, false, raw)
     }
 
     /// Parses the text of a legacy `~/.dockercfg`: the `auths` map alone.
     pub fn parse_legacy(path: &Path, text: &str) -> Result<AuthFile, String> {
-        let auths: BTreeMap<String, RawAuth> =
-            serde_json::from_str(text).map_err(|e| json_error(path, &e))?;
+        let auths: BTreeMap<String, Object<RawAuth>> =
+            serde_json::from_str(text).map_err(|e| json_error(path, text, &e))?;
         let raw = RawFile {
             auths,
             cred_helpers: BTreeMap::new(),
@@ -126,7 +150,7 @@ impl AuthFile {
             file.helpers
                 .insert(normalize_host(&key), (helper, key.clone()));
         }
-        for (key, entry) in raw.auths {
+        for (key, Object(entry)) in raw.auths {
             let creds =
                 inline_credentials(&key, entry).map_err(|e| format!("{}: {e}", path.display()))?;
             if let Some(creds) = creds {
@@ -254,7 +278,7 @@ impl AuthFile {
             tracing::debug!("{program} has no credentials for {server}");
             return Ok(None);
         };
-        let answer: HelperAnswer = serde_json::from_slice(&answer)
+        let Object(answer): Object<HelperAnswer> = serde_json::from_slice(&answer)
             .map_err(|_| fail("its answer is not the JSON a helper gives".into()))?;
         Ok(Some(Credentials {
             username: answer.username,
@@ -264,9 +288,27 @@ impl AuthFile {
 }
 
 /// A JSON error in a credential file by position only: serde's own message quotes the
-/// value it did not expect, which may be a password (`"password": 12345678`).
-fn json_error(path: &Path, e: &serde_json::Error) -> String {
+/// value it did not expect, which may be a password (`"password": 12345678`). A file
+/// whose top level is not an object is said to be so.
+fn json_error(path: &Path, text: &str, e: &serde_json::Error) -> String {
     use serde_json::error::Category;
+    let top = text.trim_start_matches([' ', '\t', '\n', '\r']);
+    let kind = match top.bytes().next() {
+        Some(b'[') => Some("an array"),
+        Some(b'"') => Some("a string"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        _ => None,
+    };
+    if let Some(kind) = kind
+        && e.classify() == Category::Data
+    {
+        return format!(
+            "{}: the file is {kind}, where an auth file holds a JSON object",
+            path.display()
+        );
+    }
     let what = match e.classify() {
         Category::Eof => "the JSON ends early",
         Category::Syntax => "not valid JSON",
@@ -540,6 +582,50 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_file_or_entry_that_is_not_an_object_is_refused_naming_the_file() {
+        for (text, kind) in [
+            ("[]", "an array"),
+            (" \n[{\"auths\": {}}]", "an array"),
+            ("\"s3cret\"", "a string"),
+            ("31415926535", "a number"),
+            ("-1", "a number"),
+            ("null", "null"),
+            ("true", "a boolean"),
+            ("false", "a boolean"),
+        ] {
+            for legacy in [false, true] {
+                let path = Path::new("dir/config.json");
+                let e = if legacy {
+                    AuthFile::parse_legacy(path, text)
+                } else {
+                    AuthFile::parse(path, text)
+                }
+                .unwrap_err();
+                assert_eq!(
+                    e,
+                    format!(
+                        "dir/config.json: the file is {kind}, where an auth file holds a JSON object"
+                    ),
+                    "{text}"
+                );
+            }
+        }
+        // An entry in the shape of an array is refused too, by its position.
+        for text in [
+            r#"{"auths": {"h": []}}"#,
+            r#"{"auths": {"h": ["dXNlcjpwdw=="]}}"#,
+        ] {
+            let e = AuthFile::parse(Path::new("config.json"), text).unwrap_err();
+            assert!(e.starts_with("config.json:1:"), "{e}");
+            assert!(!e.contains("dXNlcjpwdw"), "{e}");
+        }
+        let e = AuthFile::parse_legacy(Path::new(".dockercfg"), r#"{"h": []}"#).unwrap_err();
+        assert!(e.starts_with(".dockercfg:1:"), "{e}");
+        // An object is read as before, whitespace around it or not.
+        assert_eq!(parse(" \n {} ").auths, BTreeMap::new());
     }
 
     #[test]

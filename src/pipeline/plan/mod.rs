@@ -104,6 +104,7 @@ pub fn plan_with_net(
         images.check_registry_paths()?;
     }
     outdir::check(config, &output, &images)?;
+    outdir::check_export(config, &output, &images)?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
     let offline = if options.offline {
@@ -199,7 +200,7 @@ pub fn plan_with_net(
     steps.push(Step::Seal(steps::seal::Seal {
         out: output.clone(),
     }));
-    if let Some(dir) = &config.export_dir {
+    if let Some((dir, _)) = &config.export_dir {
         steps.push(export_step(dir, config.export_split, &steps));
     }
     Ok(Plan {

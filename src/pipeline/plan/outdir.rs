@@ -5,6 +5,9 @@
 //! seedforge writes inside it is a symbolic link (the link's target would receive seed
 //! ISOs and user-data carrying the join token); and a folder no build wrote (no
 //! `.seedforge/` state, no build lock) holds no file at a path seedforge would replace.
+//!
+//! `export_dir` is checked here too, by the same path rules ([`check_export`]): it must be
+//! a folder or one that can be made, outside the output folder and outside every input.
 
 use crate::config::{Config, Secret};
 use crate::debs::PackageSource;
@@ -41,6 +44,29 @@ pub fn check(config: &Config, output: &Path, images: &ImageList) -> Result<(), O
         outpath::refuse_links_under(output, Path::new(name))?;
     }
     refuse_foreign(output)
+}
+
+/// Refuses the config's `export_dir` when it is not a folder (a file, a device, a path
+/// under a file), when it is the output folder or inside it, or when it is an input
+/// folder or inside one ([`outpath::refuse_copy_folder`]): exit 2 naming the config's
+/// line, before anything is written.
+pub fn check_export(config: &Config, output: &Path, images: &ImageList) -> crate::Result<()> {
+    let Some((dir, at)) = &config.export_dir else {
+        return Ok(());
+    };
+    let inputs = inputs(config, images);
+    let inputs = inputs.iter().map(|(p, w)| (p.as_path(), w.clone()));
+    match outpath::refuse_copy_folder(dir, "export_dir", output, inputs) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_invalid_input() => Err(crate::config::ConfigError::Invalid {
+            path: config.path.clone(),
+            line: at.line,
+            column: at.column,
+            message: format!("export_dir: {e}"),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A folder an earlier build wrote has its state folder or its build lock; anything else
@@ -120,6 +146,17 @@ fn inputs(config: &Config, images: &ImageList) -> Vec<(PathBuf, String)> {
         if let FileSource::Local(p) = &f.source {
             out.push((config.dir.join(p), format!("files: {}", f.name)));
         }
+    }
+    for c in &config.charts {
+        if let Some(values) = &c.values {
+            out.push((
+                values.clone(),
+                format!("charts: {} values", c.name.as_str()),
+            ));
+        }
+    }
+    for (m, _) in &config.manifests {
+        out.push((m.clone(), "manifests".to_string()));
     }
     for b in &config.packages {
         for source in &b.spec(&config.dir).sources {
