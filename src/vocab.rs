@@ -71,6 +71,67 @@ impl fmt::Display for Host {
     }
 }
 
+/// Reads a bare IP address, refusing anything else with the value and what is wrong with
+/// it (`"10.20.30.1:53" is not an IP address: a port is not written here`), where serde's
+/// own reader says only "invalid IP address syntax".
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let hint = if let Some((ip, _)) = s.split_once('/')
+        && ip.parse::<IpAddr>().is_ok()
+    {
+        ": give the address without its /prefix"
+    } else if s.rsplit_once(':').is_some_and(|(ip, port)| {
+        port.bytes().all(|b| b.is_ascii_digit())
+            && ip
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok()
+    }) {
+        ": a port is not written here"
+    } else {
+        " (IPv4 like 192.168.6.1 or IPv6 like fd00::1)"
+    };
+    Err(format!("{s:?} is not an IP address{hint}"))
+}
+
+/// `#[serde(deserialize_with)]` readers for IP address fields, through [`parse_ip`].
+pub mod ip_field {
+    use serde::{Deserialize as _, Deserializer, de};
+    use std::net::IpAddr;
+
+    /// One address.
+    pub fn one<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+        super::parse_ip(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+
+    /// An optional address.
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| super::parse_ip(&s).map_err(de::Error::custom))
+            .transpose()
+    }
+
+    /// One element of a list, read (and refused) where it stands.
+    struct Element(IpAddr);
+
+    impl<'de> serde::Deserialize<'de> for Element {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Element, D::Error> {
+            one(d).map(Element)
+        }
+    }
+
+    /// A list of addresses; a bad one is refused at its own place.
+    pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+        Ok(Vec::<Element>::deserialize(d)?
+            .into_iter()
+            .map(|e| e.0)
+            .collect())
+    }
+}
+
 impl<'de> Deserialize<'de> for Host {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?.parse().map_err(de::Error::custom)

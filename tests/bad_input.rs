@@ -302,12 +302,18 @@ const CONFIG_CASES: &[Case] = &[
             "gateway: 192.168.6.1",
             "gateway: 192.168.6.300",
         )],
-        &["seedforge.yaml:{line}:", "invalid IP address"],
+        &[
+            "seedforge.yaml:{line}:",
+            "\"192.168.6.300\" is not an IP address",
+        ],
     ),
     build(
         "nameserver not an IP",
         &[Sub(CONFIG, "    - 192.168.6.1\n", "    - dns.example\n")],
-        &["seedforge.yaml:{line}:", "invalid IP address"],
+        &[
+            "seedforge.yaml:{line}:",
+            "\"dns.example\" is not an IP address",
+        ],
     ),
     build(
         "registry host with a scheme",
@@ -1187,6 +1193,26 @@ const HOSTILE_CASES: &[Case] = &[
             "registry's address 192.168.6.1",
             "on another machine",
             "cluster.embedded_registry: true",
+        ],
+    ),
+    build(
+        "nameserver with a port",
+        &[Sub(CONFIG, "    - 192.168.6.1\n", "    - 10.20.30.1:53\n")],
+        &[
+            "seedforge.yaml:38:7:",
+            "\"10.20.30.1:53\" is not an IP address: a port is not written here",
+        ],
+    ),
+    build(
+        "gateway with a prefix",
+        &[Sub(
+            CONFIG,
+            "gateway: 192.168.6.1",
+            "gateway: 192.168.6.1/24",
+        )],
+        &[
+            "seedforge.yaml:36:",
+            "\"192.168.6.1/24\" is not an IP address: give the address without its /prefix",
         ],
     ),
     build(

@@ -282,10 +282,10 @@ pub struct Node {
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// Default gateway for the nodes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::vocab::ip_field::optional")]
     pub gateway: Option<IpAddr>,
     /// DNS servers for the nodes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::vocab::ip_field::list")]
     pub nameservers: Vec<IpAddr>,
     /// The interface the static address goes on, as a netplan name match (glob allowed).
     #[serde(default = "default_interface")]
