@@ -656,3 +656,47 @@ fn an_interrupted_debs_run_removes_its_staging_folder() {
         assert!(left.is_empty(), "SIG{signal}: left behind: {left:?}");
     }
 }
+
+/// A host whose name does not resolve (`.invalid` never does) is named as that at once, by
+/// every client (registry, apt repository, `files:` URL): looked up once, not retried for
+/// the whole budget, and the message says what to do.
+#[test]
+fn a_name_that_does_not_resolve_fails_at_once_saying_so() {
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("images.txt");
+    fs::write(
+        &list,
+        "docker://registry.invalid/app/web:1\ndocker://registry.invalid/app/api:2\n",
+    )
+    .unwrap();
+    let runs = [
+        Cmd::seedforge()
+            .args(["mirror", "--images"])
+            .arg(&list)
+            .arg("--layout")
+            .arg(work.path().join("layout")),
+        Cmd::seedforge()
+            .args([
+                "debs",
+                "--repo",
+                "http://debs.invalid/debian",
+                "--suite",
+                "bookworm",
+            ])
+            .args(["--package", "jq", "--name", "ops", "--no-cache", "--out"])
+            .arg(work.path().join("ops.tar.gz")),
+    ];
+    for (run, name) in runs.into_iter().zip(["registry.invalid", "debs.invalid"]) {
+        let out = run.timeout(RUN_LIMIT).any_status().run();
+        assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("cannot look up {name}"))
+                && out.stderr.contains("no network or no DNS")
+                && out.stderr.contains("--offline"),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("tried"), "retried: {}", out.stderr);
+        assert!(!out.stderr.contains("authentication"), "{}", out.stderr);
+    }
+}

@@ -192,6 +192,7 @@ impl Net {
             FetchError::Net(NetError::Settings(format!("{}: not a URL: {e}", fetch.url)))
         })?;
         let client = self.client(&host_key(&url)).map_err(FetchError::Net)?;
+        self.check_name(&url).map_err(FetchError::Net)?;
         let handle = self.runtime().map_err(FetchError::Net)?.handle().clone();
         let policy = self.policy();
         let mut budget = Budget::new(&self.limits());

@@ -108,6 +108,46 @@ pub struct Net {
     proxy: Arc<ProxyRules>,
     runtime: OnceLock<Runtime>,
     clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// What looking each `HOST:PORT` up gave (see [`Net::check_name`]).
+    names: Mutex<HashMap<String, Result<(), String>>>,
+}
+
+/// `HOST:PORT` of a URL's host for a lookup; `None` for an address (nothing to look up).
+pub fn name_lookup(host: &str, default_port: u16) -> Option<String> {
+    if host.starts_with('[') {
+        return None;
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if p.parse::<u16>().is_ok() => (n, p.to_string()),
+        _ => (host, default_port.to_string()),
+    };
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    Some(format!("{name}:{port}"))
+}
+
+/// Looks `host_port` up within `within`: `Err` says why it has no address.
+pub async fn look_up(host_port: &str, within: Duration) -> Result<(), String> {
+    match tokio::time::timeout(within, tokio::net::lookup_host(host_port)).await {
+        Ok(Ok(mut addrs)) => match addrs.next() {
+            Some(_) => Ok(()),
+            None => Err("the name has no address".to_string()),
+        },
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "no answer from DNS within {} s",
+            limits::seconds(within)
+        )),
+    }
+}
+
+/// What a failed lookup of `host_port` means and what to do, for a message.
+pub fn lookup_failed(host_port: &str, why: &str) -> String {
+    let name = host_port.rsplit_once(':').map_or(host_port, |(n, _)| n);
+    format!(
+        "cannot look up {name}: {why}. This machine has no network or no DNS for it: reach it through a proxy (HTTPS_PROXY, or HTTP_PROXY for http:// URLs), or build with --offline from an earlier build's output and seedforge.lock"
+    )
 }
 
 impl fmt::Debug for Net {
@@ -139,6 +179,7 @@ impl Net {
             proxy: Arc::new(proxy),
             runtime: OnceLock::new(),
             clients: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
         }
     }
 
@@ -196,6 +237,40 @@ impl Net {
         self.runtime
             .get()
             .ok_or_else(|| NetError::Settings("network runtime vanished".into()))
+    }
+
+    /// Looks `url`'s host up once per run, unless a proxy stands between (the proxy then
+    /// resolves it) or it is an address: a name that does not resolve is not worth
+    /// retrying, and is named as what it is (no network, no DNS) at once.
+    pub fn check_name(&self, url: &reqwest::Url) -> Result<(), NetError> {
+        let default = url.port_or_known_default().unwrap_or(443);
+        let Some(lookup) = name_lookup(&host_key(url), default) else {
+            return Ok(());
+        };
+        if self.is_proxied(url.as_str()) {
+            return Ok(());
+        }
+        let known = self.names.lock().ok().and_then(|n| n.get(&lookup).cloned());
+        let outcome = match known {
+            Some(o) => o,
+            None => {
+                let within = self.limits().connect;
+                let o = self.runtime()?.block_on(look_up(&lookup, within));
+                if let Ok(mut n) = self.names.lock() {
+                    n.insert(lookup.clone(), o.clone());
+                }
+                o
+            }
+        };
+        outcome.map_err(|why| NetError::Transfer {
+            url: crate::redact::url(url.as_str()).into_owned(),
+            message: lookup_failed(&lookup, &why),
+        })
+    }
+
+    /// Whether a request to `url` goes through a proxy (which then resolves its host).
+    pub fn is_proxied(&self, url: &str) -> bool {
+        reqwest::Url::parse(url).is_ok_and(|u| self.proxy.proxy_for(&u).is_some())
     }
 
     /// The proxy settings for a library's own client that is to reach `url` (and whatever

@@ -45,6 +45,11 @@ pub struct RegistryClient {
     tokens: tokio::sync::Mutex<HashMap<(String, bool), AuthHeader>>,
     policy: RetryPolicy,
     limits: Limits,
+    /// `HOST:PORT` to look up before the first request, when no proxy stands between
+    /// (with one, the proxy resolves the name); `None` for an address.
+    lookup: Option<String>,
+    /// The lookup's outcome, once.
+    resolved: tokio::sync::OnceCell<Result<(), String>>,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -92,6 +97,10 @@ impl RegistryClient {
         // oci-client builds its own reqwest client, which would read the proxy variables
         // by reqwest's rules; it gets the decision of net's (Go's) rules for the registry.
         let proxy = net.fixed_proxy(&format!("{scheme}://{api_host}/"));
+        let proxied = net.is_proxied(&format!("{scheme}://{api_host}/"));
+        let lookup = (!proxied)
+            .then(|| crate::net::name_lookup(api_host, if access.plain_http { 80 } else { 443 }))
+            .flatten();
         let oci_config = ClientConfig {
             protocol: if access.plain_http {
                 ClientProtocol::Http
@@ -135,7 +144,26 @@ impl RegistryClient {
             tokens: tokio::sync::Mutex::new(HashMap::new()),
             policy: net.policy(),
             limits,
+            lookup,
+            resolved: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Looks the registry's name up once, before the first request: a name that does not
+    /// resolve fails at once, named as what it is (no network, no DNS), where a request
+    /// would report a connection error and be retried for the whole retry budget.
+    async fn check_name(&self, image: &str) -> Result<(), RegistryError> {
+        let Some(lookup) = &self.lookup else {
+            return Ok(());
+        };
+        let connect = self.limits.connect;
+        let outcome = self
+            .resolved
+            .get_or_init(|| crate::net::look_up(lookup, connect))
+            .await;
+        outcome
+            .clone()
+            .map_err(|why| self.transfer(image, crate::net::lookup_failed(lookup, &why)))
     }
 
     /// The registry host as references name it.
@@ -190,6 +218,7 @@ impl RegistryClient {
         image: &str,
         budget: &mut Budget,
     ) -> Result<AuthHeader, RegistryError> {
+        self.check_name(image).await?;
         let key = (repo.to_string(), push);
         let mut tokens = self.tokens.lock().await;
         if !refresh {
