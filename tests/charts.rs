@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::charts::{VALUES, chart_tgz};
+use common::charts::{VALUES, chart_tgz, tgz_of};
 use common::misbehave::{Answer, Server};
 use common::{Lab, sha256_bytes};
 use std::fs;
@@ -266,6 +266,49 @@ fn a_chart_from_an_oci_registry_is_written_and_pinned() {
         "{}",
         refused.stderr
     );
+}
+
+/// An archive that is not the chart the entry pins (another name or version in its
+/// Chart.yaml, or no Chart.yaml at all) is one Helm refuses on the node: refused while
+/// planning (exit 2), naming the entry at its line and what the archive holds, and
+/// nothing is written.
+#[test]
+fn an_archive_of_another_chart_or_version_or_without_chart_yaml_is_refused() {
+    let other = chart_tgz("other-app", "1.2.3", VALUES);
+    let newer = chart_tgz("demo-app", "9.9.9", VALUES);
+    let bare = tgz_of(&[("demo-app/values.yaml".into(), VALUES.into())]);
+    for (tgz, holds) in [
+        (
+            &other,
+            "holds chart \"other-app\" version \"1.2.3\" (its Chart.yaml)",
+        ),
+        (
+            &newer,
+            "holds chart \"demo-app\" version \"9.9.9\" (its Chart.yaml)",
+        ),
+        (&bare, "has no Chart.yaml"),
+    ] {
+        let repo = Repo::start(tgz, tgz.clone());
+        let lab = lab_with_chart(&repo.server.url(""), "");
+        let config = fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap();
+        let line = config.lines().position(|l| l == "  - name: demo").unwrap() + 1;
+        for command in ["plan", "build"] {
+            let refused = lab
+                .seedforge()
+                .args([command, "--config", lab.config_arg()])
+                .expect(2)
+                .run();
+            assert!(
+                refused.stderr.contains(&format!(
+                    "seedforge.yaml:{line}:5: chart demo pins demo-app 1.2.3, but the archive from "
+                )) && refused.stderr.contains(holds)
+                    && refused.stderr.contains("Helm would refuse it"),
+                "{holds}:\n{}",
+                refused.stderr
+            );
+        }
+        assert!(!lab.out_dir().exists(), "the refused build wrote something");
+    }
 }
 
 /// A values key the chart does not have (renamed upstream) is refused before anything is

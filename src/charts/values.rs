@@ -33,8 +33,8 @@ pub struct ChartFiles {
     pub schema: Option<String>,
     /// `templates/*` of the chart itself (not of its subcharts): path and text.
     pub templates: Vec<(String, String)>,
-    /// `Chart.yaml`.
-    pub chart_yaml: String,
+    /// `Chart.yaml` (`None` when the archive has none: no chart Helm would load).
+    pub chart_yaml: Option<String>,
 }
 
 /// Reads the chart's own files from its `.tgz` (bounded as Helm bounds it).
@@ -87,7 +87,7 @@ pub fn chart_files(name: &str, tgz: &[u8]) -> Result<ChartFiles, ChartError> {
         match inner {
             "values.yaml" => files.values = text,
             "values.schema.json" => files.schema = Some(text),
-            "Chart.yaml" => files.chart_yaml = text,
+            "Chart.yaml" => files.chart_yaml = Some(text),
             _ => files.templates.push((inner.to_string(), text)),
         }
     }
@@ -372,7 +372,7 @@ mod tests {
             values: CHART.into(),
             schema: schema.map(str::to_string),
             templates: Vec::new(),
-            chart_yaml: String::new(),
+            chart_yaml: None,
         }
     }
 

@@ -156,6 +156,8 @@ pub fn plan(
         // The values file set against the chart's own values: a key the chart does not
         // have would be silently ignored by Helm.
         let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
+        // The archive must be the chart the entry pins: Helm refuses any other on the node.
+        crate::charts::check_identity(c, &config.path, &fetched.origin, &files)?;
         let mut values_text = None;
         let values = match &c.values {
             Some(path) => {
