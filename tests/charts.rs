@@ -311,6 +311,39 @@ fn an_archive_of_another_chart_or_version_or_without_chart_yaml_is_refused() {
     }
 }
 
+/// A values file whose top level is a list, a string or a number: Helm fails on it; it
+/// is refused while planning (exit 2), naming the file at its line, nothing written.
+#[test]
+fn a_values_file_that_is_no_map_is_refused_naming_it() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = lab.lab_dir().join("demo-values.yaml");
+    for (text, found) in [
+        ("# replicas\n- replicaCount: 2\n", "a list"),
+        ("replicaCount=2\n", "the string \"replicaCount=2\""),
+        ("42\n", "the string \"42\""),
+    ] {
+        fs::write(&values, text).unwrap();
+        let refused = lab
+            .seedforge()
+            .args(["build", "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        let line = if text.starts_with('#') { 2 } else { 1 };
+        assert!(
+            refused.stderr.contains(&format!(
+                "demo-values.yaml:{line}:1: a values file is a map"
+            )) && refused
+                .stderr
+                .contains(&format!("its top level is {found}")),
+            "{text:?}:\n{}",
+            refused.stderr
+        );
+        assert!(!lab.out_dir().exists(), "the refused build wrote something");
+    }
+}
+
 /// A values key the chart does not have (renamed upstream) is refused before anything is
 /// written: exit 2 naming `values.yaml:LINE:COLUMN`, the key and the chart's closest
 /// keys. Keys the chart has, and keys under a map it leaves empty, pass; a changed values
