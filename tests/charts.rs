@@ -268,6 +268,43 @@ fn a_chart_from_an_oci_registry_is_written_and_pinned() {
     );
 }
 
+/// A repository whose `index.yaml` lists 50,000 versions of the chart (large public
+/// repositories have indexes of tens of MiB): read whole, within the index cap, and the
+/// pinned version is found and built.
+#[test]
+fn an_index_of_fifty_thousand_versions_is_read() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let mut index = String::from("apiVersion: v1\nentries:\n  demo-app:\n");
+    for i in 0..50_000 {
+        let (version, digest) = if i == 43_210 {
+            ("1.2.3".to_string(), sha256_bytes(&tgz))
+        } else {
+            (format!("0.{i}.0"), format!("{i:064x}"))
+        };
+        index.push_str(&format!(
+            "    - apiVersion: v2\n      name: demo-app\n      version: {version}\n      created: \"2024-01-01T00:00:00Z\"\n      urls:\n        - charts/demo-app-{version}.tgz\n      digest: {digest}\n"
+        ));
+    }
+    index.push_str("generated: \"2024-01-01T00:00:00Z\"\n");
+    let served = tgz.clone();
+    let server = Server::start(move |_, path| match path {
+        "/index.yaml" => Answer::ok("application/yaml", index.clone()),
+        "/charts/demo-app-1.2.3.tgz" => Answer::ok("application/gzip", served.clone()),
+        _ => Answer::status(404),
+    });
+    let lab = lab_with_chart(&server.url(""), "");
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    assert!(!plan.stderr.contains("budget"), "{}", plan.stderr);
+    lab.build();
+    assert_eq!(
+        fs::read(lab.out_dir().join("charts/demo-1.2.3.tgz")).unwrap(),
+        tgz
+    );
+}
+
 /// An archive that is not the chart the entry pins (another name or version in its
 /// Chart.yaml, or no Chart.yaml at all) is one Helm refuses on the node: refused while
 /// planning (exit 2), naming the entry at its line and what the archive holds, and
