@@ -648,6 +648,38 @@ fn manifests_reach_the_servers_and_a_nameless_one_is_refused_at_its_line() {
     );
 }
 
+/// A manifest document written on its `---` line (`--- {apiVersion: v1, kind:
+/// ConfigMap}`) is a document like any other: without `metadata.name` it is refused at
+/// that line (exit 2) and nothing is written.
+#[test]
+fn a_manifest_document_on_its_separator_line_is_checked() {
+    let lab = Lab::new();
+    let good = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
+    fs::write(
+        lab.lab_dir().join("inline.yaml"),
+        format!("{good}--- {{apiVersion: v1, kind: ConfigMap}}\n"),
+    )
+    .unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\nmanifests:\n  - inline.yaml\n")).unwrap();
+    for command in ["plan", "build"] {
+        let refused = lab
+            .seedforge()
+            .args([command, "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        assert!(
+            refused
+                .stderr
+                .contains("inline.yaml:5: the document has no metadata.name"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(!lab.out_dir().exists(), "the refused build wrote something");
+}
+
 /// An image the chart names (with the user's values over the chart's) that no image list
 /// has: `plan` and `build` exit 2 naming the chart, the key and the image, before anything
 /// is written; listed, it passes.
