@@ -94,18 +94,26 @@ pub enum ChartRepo {
 
 impl ChartRepo {
     /// Parses `https://…`, `http://…` or `oci://HOST/PATH`.
+    /// Every message shows `s` through [`crate::redact::url`], and a `user:password@` in
+    /// it is refused before any part of it is quoted.
     pub fn parse(s: &str) -> Result<ChartRepo, String> {
         if let Some(rest) = s.strip_prefix("oci://") {
+            let shown = crate::redact::url(s);
             let rest = rest.trim_end_matches('/');
             let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            // As for an HTTP repository: credentials come from `registries:` and the auth
+            // files; a URL's would end up in the lock and the plan.
+            if host.contains('@') {
+                return Err(format!("repo {shown:?}: {CREDENTIALS_IN_URL}"));
+            }
             crate::image::reference::check_registry_host(host)
-                .map_err(|why| format!("repo {s:?}: {why}"))?;
+                .map_err(|why| format!("repo {shown:?}: {}", crate::redact::url(&why)))?;
             if path
                 .split('/')
                 .any(|p| p.is_empty() && !path.is_empty() || !repository_component(p))
             {
                 return Err(format!(
-                    "repo {s:?}: the path after the host must be lowercase repository names separated by '/'"
+                    "repo {shown:?}: the path after the host must be lowercase repository names separated by '/'"
                 ));
             }
             return Ok(ChartRepo::Oci {
@@ -122,11 +130,19 @@ impl std::fmt::Display for ChartRepo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChartRepo::Http(url) => f.write_str(&crate::redact::url(url)),
-            ChartRepo::Oci { host, path } if path.is_empty() => write!(f, "oci://{host}"),
-            ChartRepo::Oci { host, path } => write!(f, "oci://{host}/{path}"),
+            ChartRepo::Oci { host, path } if path.is_empty() => {
+                f.write_str(&crate::redact::url(&format!("oci://{host}")))
+            }
+            ChartRepo::Oci { host, path } => {
+                f.write_str(&crate::redact::url(&format!("oci://{host}/{path}")))
+            }
         }
     }
 }
+
+/// Why a repository URL with a `user:password@` is refused.
+const CREDENTIALS_IN_URL: &str =
+    "credentials in a repository URL are not taken; give them under registries: for its host";
 
 /// A component of an OCI repository path (empty is allowed: no path).
 fn repository_component(p: &str) -> bool {
@@ -155,10 +171,10 @@ fn check_http_url(url: &str) -> Result<(), String> {
     // Credentials come from `registries:` and the auth files, as for images: a URL's
     // would end up in the lock and the plan.
     if authority.contains('@') {
-        return Err(
-            "credentials in a repository URL are not taken; give them under registries: for its host"
-                .into(),
-        );
+        return Err(format!(
+            "{:?}: {CREDENTIALS_IN_URL}",
+            crate::redact::url(url)
+        ));
     }
     let host_port = authority;
     crate::net::check_host_port(host_port)?;
@@ -504,5 +520,27 @@ mod tests {
         let err = ChartRepo::parse("https://u:s3cret@charts.example/").unwrap_err();
         assert!(err.contains("registries:"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+        for url in [
+            "oci://u:s3cret@registry.example/charts",
+            "oci://u:s3cret@registry.example",
+            "oci://u:s3cret@Bad_Host/charts",
+            "oci://u:s3cret@registry.example/Charts",
+        ] {
+            let err = ChartRepo::parse(url).unwrap_err();
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+            assert!(err.contains("registries:"), "{url}: {err}");
+            assert!(
+                err.contains("u:***@registry.example") || err.contains("u:***@Bad_Host"),
+                "{url}: {err}"
+            );
+        }
+        let err = ChartRepo::parse("oci://registry.example/Charts").unwrap_err();
+        assert!(err.contains("lowercase"), "{err}");
+        let shown = ChartRepo::Oci {
+            host: "u:s3cret@registry.example".into(),
+            path: "charts".into(),
+        }
+        .to_string();
+        assert_eq!(shown, "oci://u:***@registry.example/charts");
     }
 }
