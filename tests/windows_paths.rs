@@ -117,6 +117,30 @@ fn a_windows_path_in_any_path_field_of_the_config_is_refused_at_its_line() {
             "images.txt",
             "autoinstall:\n  password: {file: 'C:\\pw'}\n",
         ),
+        (
+            "charts[0].values",
+            "{file: token}",
+            "images.txt",
+            "charts:\n  - name: demo\n    repo: https://charts.example\n    version: 1.2.3\n    values: 'C:\\charts\\demo-values.yaml'\n",
+        ),
+        (
+            "charts[0].values",
+            "{file: token}",
+            "images.txt",
+            "charts:\n  - name: demo\n    repo: https://charts.example\n    version: 1.2.3\n    values: 'values\\demo.yaml'\n",
+        ),
+        (
+            "manifests[1]",
+            "{file: token}",
+            "images.txt",
+            "manifests:\n  - manifests\n  - '\\\\server\\share\\app.yaml'\n",
+        ),
+        (
+            "manifests[0]",
+            "{file: token}",
+            "images.txt",
+            "manifests:\n  - 'D:/k8s/app.yaml'\n",
+        ),
     ];
     for (field, token, list, extra) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -278,7 +278,7 @@ pub struct RawChart {
     #[serde(default)]
     namespace: Option<DnsLabel>,
     #[serde(default)]
-    values: Option<String>,
+    values: Option<crate::winpath::LinuxPath>,
 }
 
 /// One `charts:` entry.
