@@ -266,6 +266,30 @@ fn a_chart_from_an_oci_registry_is_written_and_pinned() {
         "{}",
         refused.stderr
     );
+
+    // A tag whose archive is another version of the chart: refused (exit 2), naming what
+    // the archive holds, and the archive built before stays as it was.
+    push_chart(
+        &registry,
+        "charts/demo-app",
+        "1.2.5",
+        &chart_tgz("demo-app", "9.9.9", VALUES),
+    );
+    fs::write(&config, text.replace("version: 1.2.3", "version: 1.2.5")).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains(&format!(
+            "chart demo pins demo-app 1.2.5, but the archive from {host}/charts/demo-app:1.2.5 holds chart \"demo-app\" version \"9.9.9\""
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(!lab.out_dir().join("charts/demo-1.2.5.tgz").exists());
+    assert_eq!(fs::read(&out).unwrap(), tgz);
 }
 
 /// A repository whose `index.yaml` lists 50,000 versions of the chart (large public
