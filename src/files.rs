@@ -330,7 +330,10 @@ impl<'de> Deserialize<'de> for FileSource {
                 "{scheme}:// sources are not supported; give a local file or an http(s) URL"
             )));
         }
-        Ok(FileSource::Local(PathBuf::from(s)))
+        // A path field: a Windows path is refused like any other's.
+        crate::winpath::LinuxPath::parse(&s)
+            .map(|p| FileSource::Local(p.into()))
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -410,14 +410,22 @@ impl<'de> Deserialize<'de> for Secret {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Secret, A::Error> {
                 let mut found: Option<Secret> = None;
                 while let Some(key) = map.next_key::<String>()? {
-                    let value: String = map.next_value()?;
-                    if value.is_empty() {
-                        return Err(de::Error::custom(format!("{key} must not be empty")));
-                    }
+                    let empty = || de::Error::custom(format!("{key} must not be empty"));
                     let secret = match key.as_str() {
-                        "env" => Secret::Env(value),
-                        "file" => Secret::File(PathBuf::from(value)),
+                        "env" => Secret::Env(
+                            Some(map.next_value::<String>()?)
+                                .filter(|v| !v.is_empty())
+                                .ok_or_else(empty)?,
+                        ),
+                        // A path field: a Windows path is refused like any other's.
+                        "file" => Secret::File(
+                            Some(map.next_value::<crate::winpath::LinuxPath>()?)
+                                .filter(|v| !v.as_os_str().is_empty())
+                                .ok_or_else(empty)?
+                                .into(),
+                        ),
                         other => {
+                            map.next_value::<de::IgnoredAny>()?;
                             return Err(de::Error::custom(format!(
                                 "unknown secret source {other:?}; use env or file"
                             )));

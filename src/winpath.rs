@@ -18,7 +18,73 @@
 //! not refused. A file whose name starts with a letter and a colon is still reachable as
 //! `./c:name`.
 
-use std::path::Path;
+use serde::de;
+use std::path::{Path, PathBuf};
+
+/// A path written in the config, where seedforge expects a Linux path: its deserializing
+/// refuses a Windows path ([`refusal`], with the Linux path to write), so every config
+/// field of this type is checked, and a new path field cannot be added without the check
+/// (a field typed `PathBuf` or `String` would skip it; the config's path fields are all of
+/// this type). The error is the deserializer's, at the value's line and column; the config
+/// reader names the field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinuxPath(PathBuf);
+
+impl LinuxPath {
+    /// `value` as a path, or why it is a Windows path (worded for WSL when running under
+    /// it).
+    pub fn parse(value: &str) -> Result<LinuxPath, String> {
+        if refusal(value, None).is_some() {
+            // Looked at only now: nearly every path is no Windows path.
+            let wsl = wsl_mount_root();
+            return Err(refusal(value, wsl.as_deref()).unwrap_or_default());
+        }
+        Ok(LinuxPath(PathBuf::from(value)))
+    }
+
+    /// The path.
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path, owned.
+    pub fn into_path_buf(self) -> PathBuf {
+        self.0
+    }
+}
+
+impl std::ops::Deref for LinuxPath {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for LinuxPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl From<LinuxPath> for PathBuf {
+    fn from(p: LinuxPath) -> PathBuf {
+        p.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LinuxPath {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        LinuxPath::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+impl serde::Serialize for LinuxPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
 
 /// Why `value`, written where a Linux path is expected, is a Windows path, and what to
 /// write instead; `None` when it is not one. `wsl` is the automount root when running

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::charts::{VALUES, chart_tgz};
+use common::charts::{VALUES, chart_tgz, tgz_of};
 use common::misbehave::{Answer, Server};
 use common::{Lab, sha256_bytes};
 use std::fs;
@@ -266,6 +266,198 @@ fn a_chart_from_an_oci_registry_is_written_and_pinned() {
         "{}",
         refused.stderr
     );
+
+    // A tag whose archive is another version of the chart: refused (exit 2), naming what
+    // the archive holds, and the archive built before stays as it was.
+    push_chart(
+        &registry,
+        "charts/demo-app",
+        "1.2.5",
+        &chart_tgz("demo-app", "9.9.9", VALUES),
+    );
+    fs::write(&config, text.replace("version: 1.2.3", "version: 1.2.5")).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains(&format!(
+            "chart demo pins demo-app 1.2.5, but the archive from {host}/charts/demo-app:1.2.5 holds chart \"demo-app\" version \"9.9.9\""
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(!lab.out_dir().join("charts/demo-1.2.5.tgz").exists());
+    assert_eq!(fs::read(&out).unwrap(), tgz);
+}
+
+/// A repository whose `index.yaml` lists 50,000 versions of the chart (large public
+/// repositories have indexes of tens of MiB): read whole, within the index cap, and the
+/// pinned version is found and built.
+#[test]
+fn an_index_of_fifty_thousand_versions_is_read() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let mut index = String::from("apiVersion: v1\nentries:\n  demo-app:\n");
+    for i in 0..50_000 {
+        let (version, digest) = if i == 43_210 {
+            ("1.2.3".to_string(), sha256_bytes(&tgz))
+        } else {
+            (format!("0.{i}.0"), format!("{i:064x}"))
+        };
+        index.push_str(&format!(
+            "    - apiVersion: v2\n      name: demo-app\n      version: {version}\n      created: \"2024-01-01T00:00:00Z\"\n      urls:\n        - charts/demo-app-{version}.tgz\n      digest: {digest}\n"
+        ));
+    }
+    index.push_str("generated: \"2024-01-01T00:00:00Z\"\n");
+    let served = tgz.clone();
+    let server = Server::start(move |_, path| match path {
+        "/index.yaml" => Answer::ok("application/yaml", index.clone()),
+        "/charts/demo-app-1.2.3.tgz" => Answer::ok("application/gzip", served.clone()),
+        _ => Answer::status(404),
+    });
+    let lab = lab_with_chart(&server.url(""), "");
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    assert!(!plan.stderr.contains("budget"), "{}", plan.stderr);
+    lab.build();
+    assert_eq!(
+        fs::read(lab.out_dir().join("charts/demo-1.2.3.tgz")).unwrap(),
+        tgz
+    );
+}
+
+/// `spec.valuesContent` is the values file's exact text for any YAML reader: NEL, LINE
+/// SEPARATOR and PARAGRAPH SEPARATOR (line breaks to YAML 1.1 readers such as PyYAML and
+/// go-yaml, which fold them inside a quoted string) are escaped, and the manifest read back (PyYAML when it is installed; the YAML reader seedforge uses)
+/// gives the file's bytes.
+#[test]
+fn values_content_reads_back_as_the_values_file_exactly() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = lab.lab_dir().join("demo-values.yaml");
+    let text = "# notes: a \u{85}b  \u{2028} c\u{2029}d\u{feff} é\nreplicaCount: 2\npodAnnotations:\n  note: \"tab\\there\"\n";
+    fs::write(&values, text).unwrap();
+    lab.build();
+    let manifest = lab.out_dir().join("charts/demo.yaml");
+    let written = fs::read_to_string(&manifest).unwrap();
+    for raw in ['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'] {
+        assert!(!written.contains(raw), "{raw:?} raw in:\n{written}");
+    }
+    let doc: serde_json::Value = serde_saphyr::from_str(&written).unwrap();
+    assert_eq!(doc["spec"]["valuesContent"].as_str(), Some(text));
+    if !common::require_tool("python3") {
+        return;
+    }
+    let probe = common::Cmd::new("python3")
+        .args(["-c", "import yaml"])
+        .any_status()
+        .run();
+    if probe.code != Some(0) {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "PyYAML is not installed (CI=true, so this is a failure)"
+        );
+        eprintln!("SKIP: PyYAML is not installed; the manifest is not read back with it");
+        return;
+    }
+    let read = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, yaml\nd = yaml.safe_load(open(sys.argv[1], encoding='utf-8'))\nsys.stdout.buffer.write(d['spec']['valuesContent'].encode('utf-8'))",
+        ])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert_eq!(
+        read.stdout,
+        fs::read(&values).unwrap(),
+        "PyYAML reads another text"
+    );
+}
+
+/// An archive that is not the chart the entry pins (another name or version in its
+/// Chart.yaml, or no Chart.yaml at all) is one Helm refuses on the node: refused while
+/// planning (exit 2), naming the entry at its line and what the archive holds, and
+/// nothing is written.
+#[test]
+fn an_archive_of_another_chart_or_version_or_without_chart_yaml_is_refused() {
+    let other = chart_tgz("other-app", "1.2.3", VALUES);
+    let newer = chart_tgz("demo-app", "9.9.9", VALUES);
+    let bare = tgz_of(&[("demo-app/values.yaml".into(), VALUES.into())]);
+    for (tgz, holds) in [
+        (
+            &other,
+            "holds chart \"other-app\" version \"1.2.3\" (its Chart.yaml)",
+        ),
+        (
+            &newer,
+            "holds chart \"demo-app\" version \"9.9.9\" (its Chart.yaml)",
+        ),
+        (&bare, "has no Chart.yaml"),
+    ] {
+        let repo = Repo::start(tgz, tgz.clone());
+        let lab = lab_with_chart(&repo.server.url(""), "");
+        let config = fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap();
+        let line = config.lines().position(|l| l == "  - name: demo").unwrap() + 1;
+        for command in ["plan", "build"] {
+            let refused = lab
+                .seedforge()
+                .args([command, "--config", lab.config_arg()])
+                .expect(2)
+                .run();
+            assert!(
+                refused.stderr.contains(&format!(
+                    "seedforge.yaml:{line}:5: chart demo pins demo-app 1.2.3, but the archive from "
+                )) && refused.stderr.contains(holds)
+                    && refused.stderr.contains("Helm would refuse it"),
+                "{holds}:\n{}",
+                refused.stderr
+            );
+        }
+        assert!(!lab.out_dir().exists(), "the refused build wrote something");
+    }
+}
+
+/// A values file whose top level is a list, a string or a number: Helm fails on it; it
+/// is refused while planning (exit 2), naming the file at its line, nothing written.
+#[test]
+fn a_values_file_that_is_no_map_is_refused_naming_it() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
+    let values = lab.lab_dir().join("demo-values.yaml");
+    for (text, found) in [
+        ("# replicas\n- replicaCount: 2\n", "a list"),
+        ("replicaCount=2\n", "the string \"replicaCount=2\""),
+        ("42\n", "the string \"42\""),
+    ] {
+        fs::write(&values, text).unwrap();
+        let refused = lab
+            .seedforge()
+            .args(["build", "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        let line = if text.starts_with('#') { 2 } else { 1 };
+        assert!(
+            refused.stderr.contains(&format!(
+                "demo-values.yaml:{line}:1: a values file is a map"
+            )) && refused
+                .stderr
+                .contains(&format!("its top level is {found}")),
+            "{text:?}:\n{}",
+            refused.stderr
+        );
+        assert!(!lab.out_dir().exists(), "the refused build wrote something");
+    }
 }
 
 /// A values key the chart does not have (renamed upstream) is refused before anything is
@@ -478,6 +670,38 @@ fn manifests_reach_the_servers_and_a_nameless_one_is_refused_at_its_line() {
         !agent.join("payload/manifests").exists(),
         "an agent got manifests"
     );
+}
+
+/// A manifest document written on its `---` line (`--- {apiVersion: v1, kind:
+/// ConfigMap}`) is a document like any other: without `metadata.name` it is refused at
+/// that line (exit 2) and nothing is written.
+#[test]
+fn a_manifest_document_on_its_separator_line_is_checked() {
+    let lab = Lab::new();
+    let good = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
+    fs::write(
+        lab.lab_dir().join("inline.yaml"),
+        format!("{good}--- {{apiVersion: v1, kind: ConfigMap}}\n"),
+    )
+    .unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\nmanifests:\n  - inline.yaml\n")).unwrap();
+    for command in ["plan", "build"] {
+        let refused = lab
+            .seedforge()
+            .args([command, "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        assert!(
+            refused
+                .stderr
+                .contains("inline.yaml:5: the document has no metadata.name"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(!lab.out_dir().exists(), "the refused build wrote something");
 }
 
 /// An image the chart names (with the user's values over the chart's) that no image list

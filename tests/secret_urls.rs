@@ -168,3 +168,42 @@ fn an_apt_repository_password_is_masked_at_every_verbosity() {
         }
     }
 }
+
+/// A chart repository written with a `user:password@` (`oci://` or `https://`) is refused
+/// (exit 2, credentials come from `registries:`), and the refusal shows the URL as
+/// `user:***@host`, never the password, at every verbosity.
+#[test]
+fn a_chart_repository_with_a_password_is_refused_without_showing_it() {
+    for repo in [
+        format!("oci://{APT_USER}:{APT_PW}@registry.example:5000/charts"),
+        format!("oci://{APT_USER}:{APT_PW}@registry.example"),
+        format!("https://{APT_USER}:{APT_PW}@charts.example/stable"),
+    ] {
+        let lab = Lab::new();
+        let config = lab.lab_dir().join("seedforge.yaml");
+        let text = fs::read_to_string(&config).unwrap();
+        fs::write(
+            &config,
+            format!("{text}\ncharts:\n  - name: demo\n    repo: {repo}\n    version: 1.2.3\n"),
+        )
+        .unwrap();
+        for (flags, env) in VERBOSITIES {
+            let mut cmd = lab.seedforge().args(flags.iter().copied());
+            if let Some((k, v)) = env {
+                cmd = cmd.env(k, v);
+            }
+            let out = cmd
+                .args(["plan", "--config", lab.config_arg()])
+                .expect(2)
+                .run();
+            assert_hidden_in(&out, &repo);
+            assert!(
+                out.stderr.contains("registries:")
+                    && out.stderr.contains(&format!("{APT_USER}:***@")),
+                "{repo} {flags:?}:\n{}",
+                out.stderr
+            );
+        }
+        assert!(!lab.out_dir().exists(), "the refused plan wrote something");
+    }
+}

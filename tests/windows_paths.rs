@@ -117,6 +117,30 @@ fn a_windows_path_in_any_path_field_of_the_config_is_refused_at_its_line() {
             "images.txt",
             "autoinstall:\n  password: {file: 'C:\\pw'}\n",
         ),
+        (
+            "charts[0].values",
+            "{file: token}",
+            "images.txt",
+            "charts:\n  - name: demo\n    repo: https://charts.example\n    version: 1.2.3\n    values: 'C:\\charts\\demo-values.yaml'\n",
+        ),
+        (
+            "charts[0].values",
+            "{file: token}",
+            "images.txt",
+            "charts:\n  - name: demo\n    repo: https://charts.example\n    version: 1.2.3\n    values: 'values\\demo.yaml'\n",
+        ),
+        (
+            "manifests[1]",
+            "{file: token}",
+            "images.txt",
+            "manifests:\n  - manifests\n  - '\\\\server\\share\\app.yaml'\n",
+        ),
+        (
+            "manifests[0]",
+            "{file: token}",
+            "images.txt",
+            "manifests:\n  - 'D:/k8s/app.yaml'\n",
+        ),
     ];
     for (field, token, list, extra) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -271,4 +295,154 @@ fn a_windows_path_in_an_image_list_source_is_refused_at_its_line() {
         out.stderr
     );
     assert_same_tree(&before, &snapshot(dir.path()), "after the refused build");
+}
+
+/// Every path field of the config is read as `winpath::LinuxPath`, whose deserializing
+/// refuses a Windows path: checked on the parsed source, so a new path field cannot skip
+/// the check by being a `PathBuf`. From `RawConfig`, every type that derives `Deserialize`
+/// and is reachable through its fields (and `#[serde(try_from/from = "...")]`) has no field
+/// of type `PathBuf`, `Path` or `OsString` (a type read through another is judged by that
+/// one's fields). A type that reads itself by hand (its own
+/// `Deserialize`, such as `Secret` and `FileSource`) is a leaf: it reads its paths as
+/// `LinuxPath` in that code.
+#[test]
+fn no_config_type_reads_a_path_past_the_windows_path_check() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use syn::visit::Visit;
+
+    /// The idents of every path segment in a type (`Option<Vec<PathBuf>>`: Option, Vec,
+    /// PathBuf).
+    struct Idents(BTreeSet<String>);
+    impl<'ast> Visit<'ast> for Idents {
+        fn visit_path_segment(&mut self, s: &'ast syn::PathSegment) {
+            self.0.insert(s.ident.to_string());
+            syn::visit::visit_path_segment(self, s);
+        }
+    }
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// A type deriving `Deserialize`: its fields (name, idents of its type) and the types
+    /// it is read through (`try_from`/`from`).
+    #[derive(Default)]
+    struct Read {
+        fields: Vec<(String, BTreeSet<String>)>,
+        via: Vec<String>,
+    }
+
+    /// The tokens of a list attribute (`derive(...)`, `serde(...)`), as text.
+    fn list_text(a: &syn::Attribute) -> String {
+        match &a.meta {
+            syn::Meta::List(l) => l.tokens.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// Every type of a file that derives `Deserialize`, in nested modules too.
+    struct Collect<'t>(&'t mut BTreeMap<String, Vec<Read>>);
+    impl Collect<'_> {
+        fn add<'f>(
+            &mut self,
+            name: String,
+            attrs: &[syn::Attribute],
+            fields: impl Iterator<Item = &'f syn::Field>,
+        ) {
+            let derives = attrs
+                .iter()
+                .any(|a| a.path().is_ident("derive") && list_text(a).contains("Deserialize"));
+            if !derives {
+                return;
+            }
+            let mut read = Read::default();
+            for a in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+                let text = list_text(a);
+                for key in ["try_from", "from"] {
+                    if let Some(rest) = text.split(&format!("{key} = \"")).nth(1) {
+                        read.via.push(rest.split('"').next().unwrap().to_string());
+                    }
+                }
+            }
+            for (i, f) in fields.enumerate() {
+                let skipped = f
+                    .attrs
+                    .iter()
+                    .any(|a| a.path().is_ident("serde") && list_text(a).contains("skip"));
+                if skipped {
+                    continue;
+                }
+                let mut idents = Idents(BTreeSet::new());
+                idents.visit_type(&f.ty);
+                let field = f.ident.as_ref().map_or(i.to_string(), |n| n.to_string());
+                read.fields.push((field, idents.0));
+            }
+            self.0.entry(name).or_default().push(read);
+        }
+    }
+    impl<'ast> Visit<'ast> for Collect<'_> {
+        fn visit_item_struct(&mut self, s: &'ast syn::ItemStruct) {
+            self.add(s.ident.to_string(), &s.attrs, s.fields.iter());
+        }
+        fn visit_item_enum(&mut self, e: &'ast syn::ItemEnum) {
+            let fields = e.variants.iter().flat_map(|v| v.fields.iter());
+            self.add(e.ident.to_string(), &e.attrs, fields);
+        }
+    }
+
+    let mut types: BTreeMap<String, Vec<Read>> = BTreeMap::new();
+    let mut files = Vec::new();
+    rust_files(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    for file in files {
+        let parsed = syn::parse_file(&fs::read_to_string(&file).unwrap()).unwrap();
+        Collect(&mut types).visit_file(&parsed);
+    }
+
+    let mut seen = BTreeSet::new();
+    let mut todo = vec!["RawConfig".to_string()];
+    let mut bad = Vec::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        for read in types.get(&name).into_iter().flatten() {
+            // Read through another type: that type's fields are what is read.
+            if !read.via.is_empty() {
+                todo.extend(
+                    read.via
+                        .iter()
+                        .map(|v| v.rsplit("::").next().unwrap().to_string()),
+                );
+                continue;
+            }
+            for (field, idents) in &read.fields {
+                for ident in idents {
+                    if ["PathBuf", "Path", "OsString"].contains(&ident.as_str()) {
+                        bad.push(format!("{name}.{field}: {ident}"));
+                    }
+                    if types.contains_key(ident) {
+                        todo.push(ident.clone());
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        seen.contains("RawChart") && seen.contains("RawBundle"),
+        "{seen:?}"
+    );
+    assert!(
+        bad.is_empty(),
+        "config fields read as a path without the Windows-path check (make them winpath::LinuxPath): {bad:?}"
+    );
 }

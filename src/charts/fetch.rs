@@ -12,7 +12,6 @@ use crate::oci::registry::Registries;
 use crate::oci::registry::client::Get;
 use crate::report::Reporter;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::io::Read as _;
 
 /// The largest chart archive accepted (Helm refuses charts decompressing past 100 MiB; an
@@ -36,20 +35,175 @@ pub struct FetchedChart {
     pub origin: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct Index {
-    #[serde(default)]
-    entries: BTreeMap<String, Vec<IndexEntry>>,
+/// The entry of one chart version in a repository's `index.yaml`.
+#[derive(Debug, Default)]
+struct IndexEntry {
+    version: String,
+    /// The first URL (the one Helm uses).
+    url: Option<String>,
+    digest: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct IndexEntry {
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    urls: Vec<String>,
-    #[serde(default)]
-    digest: Option<String>,
+/// What an `index.yaml` says of one chart.
+#[derive(Debug, Default)]
+struct IndexScan {
+    /// The index has an `entries` map.
+    entries: bool,
+    /// `entries` has the chart.
+    chart: bool,
+    /// The first versions the chart lists (for a message).
+    listed: Vec<String>,
+    /// The entry of the version looked for.
+    found: Option<IndexEntry>,
+}
+
+/// The role of a collection open in the index, by where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Top,
+    Entries,
+    Versions,
+    Entry,
+    Urls,
+    Other,
+}
+
+/// What comes next in a map of the index.
+enum Next<'a> {
+    Key,
+    KeyNode,
+    Value(std::borrow::Cow<'a, str>),
+}
+
+/// A collection open in the index.
+struct Frame<'a> {
+    role: Role,
+    /// `None` for a list.
+    next: Option<Next<'a>>,
+}
+
+/// Reads what `index.yaml` (`text`) says of `chart` at `version`, walking the YAML
+/// parser's events and keeping only that chart's entries: an index of tens of MiB with
+/// hundreds of thousands of versions is read in one pass, in memory bounded by the one
+/// chart's entries, with no budget of events or nodes to breach (the text itself is
+/// capped at [`MAX_INDEX_SIZE`]). The walk stops once the chart's list of versions ends.
+fn scan_index(text: &str, chart: &str, version: &str) -> Result<IndexScan, String> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    let mut scan = IndexScan::default();
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut entry: Option<IndexEntry> = None;
+    for event in Parser::new_from_str(text) {
+        let (event, _) = event.map_err(|e| {
+            format!(
+                "line {} column {}: {}",
+                e.marker().line(),
+                e.marker().col() + 1,
+                e.info()
+            )
+        })?;
+        // The key a node is the value of, and the role of the collection it is in.
+        let (parent, key) = match stack.last() {
+            None => (None, None),
+            Some(f) => match &f.next {
+                Some(Next::Value(k)) => (Some(f.role), Some(k.as_ref())),
+                _ => (Some(f.role), None),
+            },
+        };
+        let in_key = matches!(
+            stack.last(),
+            Some(Frame {
+                next: Some(Next::Key | Next::KeyNode),
+                ..
+            })
+        );
+        match event {
+            Event::Scalar(value, ..) => {
+                if in_key {
+                    if let Some(f) = stack.last_mut() {
+                        f.next = Some(Next::Value(value));
+                    }
+                    continue;
+                }
+                if let Some(e) = entry.as_mut() {
+                    match (parent, key) {
+                        (Some(Role::Entry), Some("version")) => e.version = value.into_owned(),
+                        (Some(Role::Entry), Some("digest")) => e.digest = Some(value.into_owned()),
+                        (Some(Role::Urls), _) if e.url.is_none() => {
+                            e.url = Some(value.into_owned());
+                        }
+                        _ => {}
+                    }
+                }
+                value_done(&mut stack);
+            }
+            Event::Alias(_) | Event::UnresolvedAlias(_) => {
+                if in_key {
+                    if let Some(f) = stack.last_mut() {
+                        f.next = Some(Next::Value("?".into()));
+                    }
+                } else {
+                    value_done(&mut stack);
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let map = matches!(event, Event::MappingStart(..));
+                let role = match (parent, key, map) {
+                    _ if in_key => Role::Other,
+                    (None, _, true) => Role::Top,
+                    (Some(Role::Top), Some("entries"), true) => Role::Entries,
+                    (Some(Role::Entries), Some(k), false) if k == chart => Role::Versions,
+                    (Some(Role::Versions), _, true) => Role::Entry,
+                    (Some(Role::Entry), Some("urls"), false) => Role::Urls,
+                    _ => Role::Other,
+                };
+                match role {
+                    Role::Entries => scan.entries = true,
+                    Role::Versions => scan.chart = true,
+                    Role::Entry => entry = Some(IndexEntry::default()),
+                    _ => {}
+                }
+                if in_key && let Some(f) = stack.last_mut() {
+                    f.next = Some(Next::KeyNode);
+                }
+                stack.push(Frame {
+                    role,
+                    next: map.then_some(Next::Key),
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let Some(done) = stack.pop() else { continue };
+                match done.role {
+                    Role::Entry => {
+                        if let Some(e) = entry.take() {
+                            if scan.listed.len() < 10 {
+                                scan.listed.push(e.version.clone());
+                            }
+                            if scan.found.is_none() && e.version == version {
+                                scan.found = Some(e);
+                            }
+                        }
+                    }
+                    // The chart's versions are all read: nothing else is needed.
+                    Role::Versions => return Ok(scan),
+                    _ => {}
+                }
+                value_done(&mut stack);
+            }
+            _ => {}
+        }
+    }
+    Ok(scan)
+}
+
+/// A value is complete: its map waits for the next key.
+fn value_done(stack: &mut [Frame<'_>]) {
+    if let Some(f) = stack.last_mut() {
+        f.next = match f.next.take() {
+            None => None,
+            Some(Next::KeyNode) => Some(Next::Value("?".into())),
+            Some(Next::Key | Next::Value(_)) => Some(Next::Key),
+        };
+    }
 }
 
 /// Fetches `chart` through `registries` (their network and credentials).
@@ -161,25 +315,26 @@ fn find_in_index(
         message: format!("{shown}: {message}"),
     };
     let text = std::str::from_utf8(text).map_err(|_| fail("not UTF-8 text".into()))?;
-    let index: Index =
-        serde_saphyr::from_str(text).map_err(|e| fail(format!("not a Helm index: {e}")))?;
-    let Some(versions) = index.entries.get(&chart.chart) else {
+    let scan = scan_index(text, &chart.chart, &chart.version)
+        .map_err(|e| fail(format!("not a Helm index: {e}")))?;
+    if !scan.entries {
+        return Err(fail("not a Helm index: it has no entries".into()));
+    }
+    if !scan.chart {
         return Err(fail(format!(
             "the repository has no chart {:?}",
             chart.chart
         )));
-    };
-    let Some(entry) = versions.iter().find(|e| e.version == chart.version) else {
-        let mut have: Vec<&str> = versions.iter().map(|e| e.version.as_str()).collect();
-        have.truncate(10);
+    }
+    let Some(entry) = scan.found else {
         return Err(fail(format!(
             "chart {:?} has no version {} (it has {})",
             chart.chart,
             chart.version,
-            have.join(", ")
+            scan.listed.join(", ")
         )));
     };
-    let Some(first) = entry.urls.first() else {
+    let Some(first) = entry.url.as_deref() else {
         return Err(fail(format!(
             "chart {:?} {} lists no URL",
             chart.chart, chart.version
@@ -188,7 +343,7 @@ fn find_in_index(
     // Relative URLs resolve against the index's own URL, as Helm resolves them.
     let url = reqwest::Url::parse(index_url)
         .and_then(|u| u.join(first))
-        .map_err(|e| fail(format!("URL {first:?}: {e}")))?;
+        .map_err(|e| fail(format!("URL {:?}: {e}", crate::redact::url(first))))?;
     let digest = match entry.digest.as_deref() {
         None | Some("") => None,
         Some(d) => {
@@ -352,6 +507,44 @@ mod tests {
         other.chart = "nope".into();
         let err = find_in_index(&other, at, INDEX.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("no chart \"nope\""), "{err}");
+    }
+
+    /// An index of 50,000 versions (the YAML reader's default budget stops near 12,500):
+    /// read whole, the version looked for found wherever it is, other charts skipped.
+    #[test]
+    fn an_index_of_many_versions_is_read_within_its_cap() {
+        let mut index = String::from("apiVersion: v1\nentries:\n  aaa-other:\n");
+        for i in 0..20_000 {
+            index.push_str(&format!(
+                "    - {{version: 0.0.{i}, urls: [o-{i}.tgz], digest: {}}}\n",
+                "0".repeat(64)
+            ));
+        }
+        index.push_str("  demo-app:\n");
+        for i in 0..50_000 {
+            index.push_str(&format!(
+                "    - apiVersion: v2\n      name: demo-app\n      version: 1.{i}.0\n      created: \"2024-01-01T00:00:00Z\"\n      description: a chart\n      urls:\n        - charts/demo-app-1.{i}.0.tgz\n        - https://mirror.example/demo-app-1.{i}.0.tgz\n      digest: {:064x}\n",
+                i
+            ));
+        }
+        index.push_str("generated: \"2024-01-01T00:00:00Z\"\n");
+        assert!(index.len() as u64 <= MAX_INDEX_SIZE);
+        let at = "https://charts.example/sub/index.yaml";
+        for i in [12_345, 49_999] {
+            let (url, digest) =
+                find_in_index(&chart(&format!("1.{i}.0")), at, index.as_bytes()).unwrap();
+            assert_eq!(
+                url,
+                format!("https://charts.example/sub/charts/demo-app-1.{i}.0.tgz")
+            );
+            assert_eq!(digest, Some(format!("{i:064x}")));
+        }
+        let err = find_in_index(&chart("9.9.9"), at, index.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("(it has 1.0.0, 1.1.0, "), "{err}");
+        let err = find_in_index(&chart("1.0.0"), at, b"- a\n").unwrap_err();
+        assert!(err.to_string().contains("no entries"), "{err}");
+        let err = find_in_index(&chart("1.0.0"), at, b"entries: {a: [\n").unwrap_err();
+        assert!(err.to_string().contains("not a Helm index: line "), "{err}");
     }
 
     #[test]

@@ -20,9 +20,35 @@ pub fn static_url(chart: &ChartConfig) -> String {
     )
 }
 
-/// A YAML double-quoted scalar (JSON's string syntax is YAML's).
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+/// A YAML double-quoted scalar that every YAML reader reads back as exactly `s`. JSON's
+/// string syntax is YAML's, but JSON leaves characters raw that YAML does not take as
+/// written: NEL (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029) are
+/// line breaks to YAML 1.1 readers (PyYAML, go-yaml), which fold them inside a quoted
+/// scalar; DEL, the C1 controls, U+FEFF, U+FFFE and U+FFFF are not printable YAML
+/// characters, which a reader refuses or drops. Each is written as its `\uXXXX` escape,
+/// which YAML (and JSON) read as the character itself.
+pub fn quoted(s: &str) -> String {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    if !json.chars().any(needs_escape) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{:04X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether JSON leaves `c` raw where a YAML reader would not read it as written.
+fn needs_escape(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7F}'..='\u{9F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'
+    )
 }
 
 /// The manifest for `chart`, with `values` (the values file's text) as `valuesContent`.
@@ -78,5 +104,30 @@ mod tests {
             "replicaCount: 2\nname: \"x\"\n"
         );
         assert!(manifest(&chart, None).find("valuesContent").is_none());
+    }
+
+    #[test]
+    fn line_breaks_of_yaml_1_1_and_unprintable_characters_are_escaped() {
+        let text = "a: 1 # x\u{85}y\u{2028}z\u{2029}w\u{7f}\u{9b}\u{feff}\u{ffff}\né: \"\\\"\t\n";
+        let written = quoted(text);
+        assert!(
+            !written.contains([
+                '\u{85}', '\u{2028}', '\u{2029}', '\u{7f}', '\u{9b}', '\u{feff}'
+            ]),
+            "{written}"
+        );
+        assert!(
+            written.contains(r"\u0085") && written.contains(r"\u2028"),
+            "{written}"
+        );
+        assert!(
+            written.contains('é'),
+            "printable characters stay as written"
+        );
+        let back: String = serde_saphyr::from_str(&written).unwrap();
+        assert_eq!(back, text);
+        let json: String = serde_json::from_str(&written).unwrap();
+        assert_eq!(json, text);
+        assert_eq!(quoted("plain"), "\"plain\"");
     }
 }

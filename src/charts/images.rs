@@ -48,7 +48,7 @@ fn app_version(chart_yaml: &str) -> Option<String> {
 
 /// The images `files` names with `values` (the chart's merged with the user's).
 pub fn images(files: &ChartFiles, values: &Value) -> Vec<ChartImage> {
-    let app = app_version(&files.chart_yaml);
+    let app = files.chart_yaml.as_deref().and_then(app_version);
     let mut found = Vec::new();
     walk(values, &mut Vec::new(), app.as_deref(), &mut found);
     for (path, text) in &files.templates {
@@ -148,7 +148,7 @@ mod tests {
                 "templates/deploy.yaml".into(),
                 "spec:\n  containers:\n    - image: \"{{ .Values.image.repository }}\"\n    - name: side\n      image: busybox:1.36\n".into(),
             )],
-            chart_yaml: "apiVersion: v2\nname: x\nversion: 1.0.0\nappVersion: \"2.1\"\n".into(),
+            chart_yaml: Some("apiVersion: v2\nname: x\nversion: 1.0.0\nappVersion: \"2.1\"\n".into()),
         };
         let values: Value = serde_json::json!({
             "image": {"repository": "demo/app", "tag": ""},

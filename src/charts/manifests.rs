@@ -1,7 +1,8 @@
 //! `manifests:`: Kubernetes manifests k3s applies at start on the servers. Each file (or
 //! each `.yaml`/`.yml` file of a folder, not recursing) is checked while planning: every
-//! document must be a YAML map with `apiVersion`, `kind` and `metadata.name`, since k3s
-//! would otherwise skip it with a line in its log, far from the desk it was written at.
+//! document (as the YAML parser splits them) must be a YAML map with `apiVersion`, `kind`
+//! and `metadata.name`, since k3s would otherwise skip it with a line in its log, far from
+//! the desk it was written at.
 
 use super::ChartError;
 use serde_json::Value;
@@ -65,38 +66,87 @@ pub fn collect(entries: &[PathBuf], taken: &[String]) -> Result<Vec<ManifestFile
     Ok(files)
 }
 
+/// One document of a manifest file: where its text starts and where its content does.
+#[derive(Debug)]
+struct Document {
+    /// The byte offset of the start of the line the document starts on.
+    from: usize,
+    /// That line (1-based).
+    line: usize,
+    /// The line of its first node (`None`: the document is empty, or only `null`).
+    first: Option<usize>,
+}
+
+/// The documents of `text`, as the YAML parser sees them: a document starts at its `---`
+/// marker (with its content on the same line, `--- {kind: …}`, or on the next), or where
+/// the first one's content starts when it has no marker. A syntax error is `(line,
+/// message)`.
+fn documents(text: &str) -> Result<Vec<Document>, (usize, String)> {
+    use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+    let line_start = |offset: usize| {
+        text[..offset.min(text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1)
+    };
+    let mut docs: Vec<Document> = Vec::new();
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        let (event, span) =
+            event.map_err(|e| (e.marker().line(), format!("not YAML: {}", e.info())))?;
+        let offset = span.start.byte_offset().unwrap_or_else(|| {
+            text.char_indices()
+                .nth(span.start.index())
+                .map_or(text.len(), |(i, _)| i)
+        });
+        let node_at = |docs: &mut Vec<Document>| {
+            if let Some(d) = docs.last_mut()
+                && d.first.is_none()
+            {
+                d.first = Some(span.start.line());
+            }
+        };
+        match event {
+            Event::DocumentStart(..) => docs.push(Document {
+                from: line_start(offset),
+                line: span.start.line(),
+                first: None,
+            }),
+            Event::Scalar(v, ScalarStyle::Plain, _, None)
+                if depth == 0 && matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL") => {}
+            Event::Scalar(..) | Event::Alias(_) | Event::UnresolvedAlias(_) if depth == 0 => {
+                node_at(&mut docs);
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if depth == 0 {
+                    node_at(&mut docs);
+                }
+                depth += 1;
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(docs)
+}
+
 /// Every document of `text` is a map with `apiVersion`, `kind` and `metadata.name`.
 pub fn check_documents(path: &Path, text: &str) -> Result<(), ChartError> {
     let at = |line: usize, message: String| {
         ChartError::Invalid(format!("{}:{line}: {message}", path.display()))
     };
-    // Documents are split at `---` lines, each parsed alone, so an error names its line.
-    let mut start = 1;
-    let mut chunk = String::new();
-    let mut documents = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line == "---" || line.starts_with("--- ") {
-            documents.push((start, std::mem::take(&mut chunk)));
-            start = i + 2;
-            continue;
-        }
-        chunk.push_str(line);
-        chunk.push('\n');
-    }
-    documents.push((start, chunk));
+    // The documents are found by the YAML parser itself (not by looking for `---` lines,
+    // which misses a document written on its marker's line), then each is read alone, so
+    // an error names its line.
+    let docs = documents(text).map_err(|(line, message)| at(line, message))?;
     let mut any = false;
-    for (start, doc) in documents {
-        let blank = doc
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
-        if blank {
-            continue;
-        }
+    for (i, doc) in docs.iter().enumerate() {
+        let Some(first) = doc.first else { continue };
         any = true;
-        let value: Value = serde_saphyr::from_str(&doc).map_err(|e| {
+        let end = docs.get(i + 1).map_or(text.len(), |d| d.from);
+        let value: Value = serde_saphyr::from_str(&text[doc.from..end]).map_err(|e| {
             let line = e
                 .location()
-                .map_or(start, |l| start + l.line() as usize - 1);
+                .map_or(doc.line, |l| doc.line + l.line() as usize - 1);
             let message = e.to_string();
             let message = message
                 .rfind(" at line ")
@@ -104,10 +154,6 @@ pub fn check_documents(path: &Path, text: &str) -> Result<(), ChartError> {
                 .to_string();
             at(line, format!("not YAML: {message}"))
         })?;
-        let first = doc
-            .lines()
-            .position(|l| !(l.trim().is_empty() || l.trim_start().starts_with('#')))
-            .map_or(start, |i| start + i);
         let Value::Object(map) = &value else {
             return Err(at(
                 first,
@@ -162,6 +208,29 @@ mod tests {
         assert!(err.starts_with("m/app.yaml:"), "{err}");
         assert!(err.contains("not YAML"), "{err}");
         assert!(check("# nothing\n").unwrap_err().contains("no manifest"));
+    }
+
+    #[test]
+    fn a_document_written_on_its_separator_line_is_checked() {
+        let good = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+        let err = check("--- {apiVersion: v1, kind: ConfigMap}\n").unwrap_err();
+        assert_eq!(err, "m/app.yaml:1: the document has no metadata.name");
+        let err = check(&format!("{good}--- {{apiVersion: v1, kind: ConfigMap}}\n")).unwrap_err();
+        assert_eq!(err, "m/app.yaml:5: the document has no metadata.name");
+        let err = check(&format!("{good}---\n# c\n--- !!map\nkind: X\n")).unwrap_err();
+        assert_eq!(err, "m/app.yaml:8: the document has no apiVersion");
+        let err = check(&format!("{good}--- [a, b]\n")).unwrap_err();
+        assert!(
+            err.starts_with("m/app.yaml:5: a manifest document is a map"),
+            "{err}"
+        );
+        check(&format!(
+            "--- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: a}}}}\n---\n{good}...\n--- # empty\n---\n"
+        ))
+        .unwrap();
+        let err = check(&format!("{good}--- {{apiVersion: v1, kind: [\n")).unwrap_err();
+        assert!(err.starts_with("m/app.yaml:"), "{err}");
+        assert!(err.contains("not YAML"), "{err}");
     }
 
     #[test]

@@ -22,6 +22,22 @@ use std::path::PathBuf;
 /// The largest values file read (a values file is a page of settings).
 pub const MAX_VALUES_SIZE: u64 = 4 << 20;
 
+/// Reads a chart's YAML document (a values file, the chart's `values.yaml` or
+/// `Chart.yaml`) of any size its cap allows. The YAML reader's default budget (a million
+/// events, 250,000 nodes, maps 64 deep) refuses files far below the caps; every input read
+/// here is capped already, so the budget is scaled to the text instead: no YAML text yields
+/// more than a few events and nodes per byte. The depth stays the reader's (64 levels).
+pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    let mut budget = serde_saphyr::Budget::default();
+    let scaled = text.len().saturating_mul(4).saturating_add(1024);
+    budget.max_events = budget.max_events.max(scaled);
+    budget.max_nodes = budget.max_nodes.max(scaled);
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(text.len());
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options(text, options)
+}
+
 /// What can go wrong with a chart or a manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
@@ -78,18 +94,26 @@ pub enum ChartRepo {
 
 impl ChartRepo {
     /// Parses `https://…`, `http://…` or `oci://HOST/PATH`.
+    /// Every message shows `s` through [`crate::redact::url`], and a `user:password@` in
+    /// it is refused before any part of it is quoted.
     pub fn parse(s: &str) -> Result<ChartRepo, String> {
         if let Some(rest) = s.strip_prefix("oci://") {
+            let shown = crate::redact::url(s);
             let rest = rest.trim_end_matches('/');
             let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            // As for an HTTP repository: credentials come from `registries:` and the auth
+            // files; a URL's would end up in the lock and the plan.
+            if host.contains('@') {
+                return Err(format!("repo {shown:?}: {CREDENTIALS_IN_URL}"));
+            }
             crate::image::reference::check_registry_host(host)
-                .map_err(|why| format!("repo {s:?}: {why}"))?;
+                .map_err(|why| format!("repo {shown:?}: {}", crate::redact::url(&why)))?;
             if path
                 .split('/')
                 .any(|p| p.is_empty() && !path.is_empty() || !repository_component(p))
             {
                 return Err(format!(
-                    "repo {s:?}: the path after the host must be lowercase repository names separated by '/'"
+                    "repo {shown:?}: the path after the host must be lowercase repository names separated by '/'"
                 ));
             }
             return Ok(ChartRepo::Oci {
@@ -106,11 +130,19 @@ impl std::fmt::Display for ChartRepo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChartRepo::Http(url) => f.write_str(&crate::redact::url(url)),
-            ChartRepo::Oci { host, path } if path.is_empty() => write!(f, "oci://{host}"),
-            ChartRepo::Oci { host, path } => write!(f, "oci://{host}/{path}"),
+            ChartRepo::Oci { host, path } if path.is_empty() => {
+                f.write_str(&crate::redact::url(&format!("oci://{host}")))
+            }
+            ChartRepo::Oci { host, path } => {
+                f.write_str(&crate::redact::url(&format!("oci://{host}/{path}")))
+            }
         }
     }
 }
+
+/// Why a repository URL with a `user:password@` is refused.
+const CREDENTIALS_IN_URL: &str =
+    "credentials in a repository URL are not taken; give them under registries: for its host";
 
 /// A component of an OCI repository path (empty is allowed: no path).
 fn repository_component(p: &str) -> bool {
@@ -139,10 +171,10 @@ fn check_http_url(url: &str) -> Result<(), String> {
     // Credentials come from `registries:` and the auth files, as for images: a URL's
     // would end up in the lock and the plan.
     if authority.contains('@') {
-        return Err(
-            "credentials in a repository URL are not taken; give them under registries: for its host"
-                .into(),
-        );
+        return Err(format!(
+            "{:?}: {CREDENTIALS_IN_URL}",
+            crate::redact::url(url)
+        ));
     }
     let host_port = authority;
     crate::net::check_host_port(host_port)?;
@@ -246,7 +278,7 @@ pub struct RawChart {
     #[serde(default)]
     namespace: Option<DnsLabel>,
     #[serde(default)]
-    values: Option<String>,
+    values: Option<crate::winpath::LinuxPath>,
 }
 
 /// One `charts:` entry.
@@ -292,6 +324,60 @@ impl ChartConfig {
     }
 }
 
+/// Checks that the archive of `chart` (its files `files`, fetched from `origin`) is the
+/// chart the entry pins: its `Chart.yaml` exists and gives the entry's chart name and
+/// version (a leading `v` aside, as Helm compares versions). Helm refuses any other archive
+/// on the node, far from the desk; here it is refused while planning, naming the entry at
+/// its line in `config` and what the archive holds instead.
+pub fn check_identity(
+    chart: &ChartConfig,
+    config: &std::path::Path,
+    origin: &str,
+    files: &values::ChartFiles,
+) -> Result<(), ChartError> {
+    let refuse = |holds: String| {
+        ChartError::Invalid(format!(
+            "{}:{}:{}: chart {} pins {} {}, but the archive from {origin} {holds}; Helm would refuse it",
+            config.display(),
+            chart.location.line,
+            chart.location.column,
+            chart.name.as_str(),
+            chart.chart,
+            chart.version,
+        ))
+    };
+    let Some(text) = &files.chart_yaml else {
+        return Err(refuse("has no Chart.yaml".into()));
+    };
+    let meta: serde_json::Value = read_yaml(text).map_err(|e| {
+        refuse(format!(
+            "has a Chart.yaml that is not YAML Helm can read: {e}"
+        ))
+    })?;
+    let field = |key: &str| match meta.get(key) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let (name, version) = (field("name"), field("version"));
+    let same_version = |v: &str| {
+        v.strip_prefix('v').unwrap_or(v)
+            == chart.version.strip_prefix('v').unwrap_or(&chart.version)
+    };
+    if name.as_deref() == Some(chart.chart.as_str()) && version.as_deref().is_some_and(same_version)
+    {
+        return Ok(());
+    }
+    let shown = |v: Option<String>, what: &str| {
+        v.map_or_else(|| format!("(no {what})"), |v| format!("{v:?}"))
+    };
+    Err(refuse(format!(
+        "holds chart {} version {} (its Chart.yaml)",
+        shown(name, "name"),
+        shown(version, "version")
+    )))
+}
+
 /// Each chart's name once: two HelmCharts of one name would overwrite each other's files
 /// on the node.
 pub fn check_unique(charts: &[ChartConfig]) -> Result<(), (Location, String)> {
@@ -313,6 +399,7 @@ pub fn check_unique(charts: &[ChartConfig]) -> Result<(), (Location, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn exact_versions_pass_and_ranges_do_not() {
@@ -341,6 +428,57 @@ mod tests {
         ] {
             let err = check_version(bad).unwrap_err();
             assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_archive_must_hold_the_pinned_chart_name_and_version() {
+        let chart = ChartConfig {
+            name: DnsLabel::parse("demo").unwrap(),
+            repo: ChartRepo::Http("https://charts.example".into()),
+            chart: "demo-app".into(),
+            version: "v1.2.3".into(),
+            namespace: "default".into(),
+            values: None,
+            location: Location { line: 7, column: 5 },
+        };
+        let files = |yaml: Option<&str>| values::ChartFiles {
+            chart_yaml: yaml.map(str::to_string),
+            ..values::ChartFiles::default()
+        };
+        let check = |yaml: Option<&str>| {
+            check_identity(
+                &chart,
+                Path::new("conf/seedforge.yaml"),
+                "ORIGIN",
+                &files(yaml),
+            )
+        };
+        check(Some("apiVersion: v2\nname: demo-app\nversion: 1.2.3\n")).unwrap();
+        check(Some("apiVersion: v2\nname: demo-app\nversion: v1.2.3\n")).unwrap();
+        for (yaml, holds) in [
+            (None, "has no Chart.yaml"),
+            (
+                Some("name: other\nversion: 1.2.3\n"),
+                "holds chart \"other\" version \"1.2.3\"",
+            ),
+            (
+                Some("name: demo-app\nversion: 1.2.4\n"),
+                "holds chart \"demo-app\" version \"1.2.4\"",
+            ),
+            (Some("name: demo-app\n"), "version (no version)"),
+            (Some("- a\n"), "holds chart (no name) version (no version)"),
+        ] {
+            let err = check(yaml).unwrap_err();
+            assert!(err.is_invalid_input(), "{err}");
+            let err = err.to_string();
+            assert!(
+                err.starts_with(
+                    "conf/seedforge.yaml:7:5: chart demo pins demo-app v1.2.3, but the archive from ORIGIN "
+                ),
+                "{err}"
+            );
+            assert!(err.contains(holds), "{yaml:?}: {err}");
         }
     }
 
@@ -382,5 +520,27 @@ mod tests {
         let err = ChartRepo::parse("https://u:s3cret@charts.example/").unwrap_err();
         assert!(err.contains("registries:"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+        for url in [
+            "oci://u:s3cret@registry.example/charts",
+            "oci://u:s3cret@registry.example",
+            "oci://u:s3cret@Bad_Host/charts",
+            "oci://u:s3cret@registry.example/Charts",
+        ] {
+            let err = ChartRepo::parse(url).unwrap_err();
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+            assert!(err.contains("registries:"), "{url}: {err}");
+            assert!(
+                err.contains("u:***@registry.example") || err.contains("u:***@Bad_Host"),
+                "{url}: {err}"
+            );
+        }
+        let err = ChartRepo::parse("oci://registry.example/Charts").unwrap_err();
+        assert!(err.contains("lowercase"), "{err}");
+        let shown = ChartRepo::Oci {
+            host: "u:s3cret@registry.example".into(),
+            path: "charts".into(),
+        }
+        .to_string();
+        assert_eq!(shown, "oci://u:***@registry.example/charts");
     }
 }

@@ -57,8 +57,10 @@ fn push_one(
     let bytes =
         crate::input::read_found(path, crate::input::Kind::Chart).map_err(|e| fail(e.reason()))?;
     let files = super::values::chart_files(&shown, &bytes)?;
+    let chart_yaml = (files.chart_yaml.as_deref())
+        .ok_or_else(|| fail("the archive has no Chart.yaml".into()))?;
     let meta: serde_json::Value =
-        serde_saphyr::from_str(&files.chart_yaml).map_err(|e| fail(format!("Chart.yaml: {e}")))?;
+        serde_saphyr::from_str(chart_yaml).map_err(|e| fail(format!("Chart.yaml: {e}")))?;
     let text = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let (Some(name), Some(version)) = (text("name"), text("version")) else {
         return Err(fail("Chart.yaml has no name or version".into()));

@@ -33,8 +33,8 @@ pub struct ChartFiles {
     pub schema: Option<String>,
     /// `templates/*` of the chart itself (not of its subcharts): path and text.
     pub templates: Vec<(String, String)>,
-    /// `Chart.yaml`.
-    pub chart_yaml: String,
+    /// `Chart.yaml` (`None` when the archive has none: no chart Helm would load).
+    pub chart_yaml: Option<String>,
 }
 
 /// Reads the chart's own files from its `.tgz` (bounded as Helm bounds it).
@@ -87,180 +87,124 @@ pub fn chart_files(name: &str, tgz: &[u8]) -> Result<ChartFiles, ChartError> {
         match inner {
             "values.yaml" => files.values = text,
             "values.schema.json" => files.schema = Some(text),
-            "Chart.yaml" => files.chart_yaml = text,
+            "Chart.yaml" => files.chart_yaml = Some(text),
             _ => files.templates.push((inner.to_string(), text)),
         }
     }
     Ok(files)
 }
 
-/// A key the values file sets: its path and where it is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetKey {
-    /// The keys from the top (`["persistence", "storageClass"]`).
-    pub path: Vec<String>,
-    /// 1-based line.
-    pub line: u64,
-    /// 1-based column.
-    pub column: u64,
+/// Where a key of the values file lands in the chart.
+#[derive(Debug, Clone, Copy)]
+enum Place<'v> {
+    /// The top of the values file: the chart's values and schema, read when the first key
+    /// needs them.
+    Top,
+    /// A place the chart describes: its values there and its schema there (either may be
+    /// absent).
+    Known {
+        vals: Option<&'v Value>,
+        schema: Option<&'v Value>,
+    },
+    /// Anything goes: under a value the chart leaves open, inside a list, under a key that
+    /// is no string or a YAML merge (`<<`, whose keys are checked where they are written).
+    Free,
 }
 
-/// Every key path a YAML document sets through maps alone (keys inside lists are not
-/// listed), in document order. A syntax error is reported at its line.
-pub fn set_keys(text: &str, file: &Path) -> Result<Vec<SetKey>, ChartError> {
-    use serde_saphyr::granit_parser::{Event, Parser};
-    enum Frame {
-        Map { key: Option<String> },
-        Seq,
-    }
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut path: Vec<String> = Vec::new();
-    let mut keys = Vec::new();
-    // After a key, its value follows: a scalar ends it, a collection is entered.
-    let in_list = |stack: &[Frame]| stack.iter().any(|f| matches!(f, Frame::Seq));
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| {
-            ChartError::Invalid(format!(
-                "{}:{}:{}: {}",
-                file.display(),
-                e.marker().line(),
-                e.marker().col() + 1,
-                e.info()
-            ))
-        })?;
-        let value_done = |stack: &mut Vec<Frame>, path: &mut Vec<String>| {
-            if let Some(Frame::Map { key }) = stack.last_mut()
-                && key.take().is_some()
-            {
-                path.pop();
+/// The chart's values and schema, as JSON.
+type Chart = (Value, Option<Value>);
+
+/// Where `key`, set in a map at `place`, lands; `Err` when the chart does not know it.
+/// One step of the path: each key is judged once, from its parent's place.
+fn step<'v>(place: Place<'v>, key: &str, chart: &'v Chart) -> Result<Place<'v>, ()> {
+    let (vals, schema) = match place {
+        Place::Free => return Ok(Place::Free),
+        Place::Top => (Some(&chart.0), chart.1.as_ref()),
+        Place::Known { vals, schema } => (vals, schema),
+    };
+    let mut known = false;
+    let mut free = false;
+    let (mut next_vals, mut next_schema) = (None, None);
+    match vals {
+        Some(Value::Object(m)) if m.is_empty() => free = true,
+        Some(Value::Object(m)) => {
+            if let Some(v) = m.get(key) {
+                known = true;
+                next_vals = Some(v);
             }
-        };
-        match event {
-            Event::Scalar(value, ..) => match stack.last_mut() {
-                Some(Frame::Map { key: key @ None }) => {
-                    *key = Some(value.to_string());
-                    path.push(value.to_string());
-                    if !in_list(&stack) {
-                        keys.push(SetKey {
-                            path: path.clone(),
-                            line: span.start.line() as u64,
-                            column: span.start.col() as u64 + 1,
-                        });
-                    }
-                }
-                _ => value_done(&mut stack, &mut path),
-            },
-            Event::Alias(_) | Event::UnresolvedAlias(_) => value_done(&mut stack, &mut path),
-            Event::MappingStart(..) => {
-                if let Some(Frame::Map { key: None }) = stack.last() {
-                    // A map as a key: nothing names it; it is judged by Helm.
-                    path.push("?".into());
-                    if let Some(Frame::Map { key }) = stack.last_mut() {
-                        *key = Some("?".into());
-                    }
-                }
-                stack.push(Frame::Map { key: None });
-            }
-            Event::SequenceStart(..) => {
-                if let Some(Frame::Map { key: None }) = stack.last() {
-                    path.push("?".into());
-                    if let Some(Frame::Map { key }) = stack.last_mut() {
-                        *key = Some("?".into());
-                    }
-                }
-                stack.push(Frame::Seq);
-            }
-            Event::MappingEnd | Event::SequenceEnd => {
-                stack.pop();
-                value_done(&mut stack, &mut path);
-            }
-            _ => {}
         }
+        Some(_) => free = true,
+        None => {}
     }
-    Ok(keys)
-}
-
-/// Why a key is not known: at which depth of its path, and the keys the chart has there.
-#[derive(Debug, PartialEq, Eq)]
-struct Unknown {
-    depth: usize,
-    known: Vec<String>,
-}
-
-/// Judges one key path against the chart's values and schema (see the module docs).
-fn judge(values: Option<&Value>, schema: Option<&Value>, path: &[String]) -> Result<(), Unknown> {
-    let (mut vals, mut schema) = (values, schema);
-    for (depth, key) in path.iter().enumerate() {
-        let mut known = false;
-        let mut free = false;
-        let mut names: Vec<String> = Vec::new();
-        let (mut next_vals, mut next_schema) = (None, None);
-        match vals {
-            Some(Value::Object(m)) if m.is_empty() => free = true,
-            Some(Value::Object(m)) => {
-                names.extend(m.keys().cloned());
-                if let Some(v) = m.get(key) {
-                    known = true;
-                    next_vals = Some(v);
-                }
-            }
-            Some(_) => free = true,
-            None => {}
+    if let Some(Value::Object(s)) = schema {
+        let props = s.get("properties").and_then(Value::as_object);
+        let patterns = s.get("patternProperties").and_then(Value::as_object);
+        let additional = s.get("additionalProperties");
+        if props.is_none() && patterns.is_none() && additional.is_none() {
+            // A schema that names no keys here constrains none.
+            free |= vals.is_none();
         }
-        if let Some(Value::Object(s)) = schema {
-            let props = s.get("properties").and_then(Value::as_object);
-            let patterns = s.get("patternProperties").and_then(Value::as_object);
-            let additional = s.get("additionalProperties");
-            if props.is_none() && patterns.is_none() && additional.is_none() {
-                // A schema that names no keys here constrains none.
-                free |= vals.is_none();
-            }
-            if let Some(p) = props {
-                names.extend(p.keys().cloned());
-                if let Some(sub) = p.get(key) {
-                    known = true;
-                    next_schema = Some(sub);
-                }
-            }
-            if !known
-                && let Some((_, sub)) = patterns
-                    .into_iter()
-                    .flatten()
-                    .find(|(pattern, _)| simple_match(pattern, key))
-            {
+        if let Some(sub) = props.and_then(|p| p.get(key)) {
+            known = true;
+            next_schema = Some(sub);
+        }
+        if !known
+            && let Some((_, sub)) = patterns
+                .into_iter()
+                .flatten()
+                .find(|(pattern, _)| simple_match(pattern, key))
+        {
+            known = true;
+            next_schema = Some(sub);
+        }
+        match additional {
+            Some(Value::Bool(true)) => free = true,
+            Some(sub @ Value::Object(_)) if !known => {
                 known = true;
                 next_schema = Some(sub);
             }
-            match additional {
-                Some(Value::Bool(true)) => free = true,
-                Some(sub @ Value::Object(_)) if !known => {
-                    known = true;
-                    next_schema = Some(sub);
-                }
-                _ => {}
-            }
-        } else if vals.is_none() {
-            // Known through the schema alone, and it says nothing below: free.
-            free = true;
+            _ => {}
         }
-        if free {
-            return Ok(());
-        }
-        if !known {
-            names.sort();
-            names.dedup();
-            return Err(Unknown {
-                depth,
-                known: names,
-            });
-        }
-        vals = next_vals;
-        schema = next_schema;
-        if vals.is_none() && schema.is_none() {
-            return Ok(());
-        }
+    } else if vals.is_none() {
+        // Known through the schema alone, and it says nothing below: free.
+        free = true;
     }
-    Ok(())
+    if free {
+        return Ok(Place::Free);
+    }
+    if !known {
+        return Err(());
+    }
+    if next_vals.is_none() && next_schema.is_none() {
+        return Ok(Place::Free);
+    }
+    Ok(Place::Known {
+        vals: next_vals,
+        schema: next_schema,
+    })
+}
+
+/// The keys the chart has at `place`, sorted: only built for the message of a key it
+/// lacks.
+fn names_at(place: Place<'_>, chart: &Chart) -> Vec<String> {
+    let (vals, schema) = match place {
+        Place::Free => return Vec::new(),
+        Place::Top => (Some(&chart.0), chart.1.as_ref()),
+        Place::Known { vals, schema } => (vals, schema),
+    };
+    let mut names: Vec<String> = Vec::new();
+    if let Some(Value::Object(m)) = vals {
+        names.extend(m.keys().cloned());
+    }
+    if let Some(p) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    {
+        names.extend(p.keys().cloned());
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Whether `key` matches a `patternProperties` pattern this check can read without a
@@ -294,76 +238,250 @@ pub fn chart_values(chart: &str, files: &ChartFiles) -> Result<Value, ChartError
     if files.values.trim().is_empty() {
         return Ok(Value::Object(serde_json::Map::new()));
     }
-    serde_saphyr::from_str(&files.values).map_err(|e| ChartError::Fetch {
+    super::read_yaml(&files.values).map_err(|e| ChartError::Fetch {
         chart: chart.to_string(),
         message: format!("the chart's values.yaml is not YAML this check can read: {e}"),
     })
 }
 
-/// Checks the values file `file` (its `text`) against the chart `chart` (the entry's
-/// name) whose own files are `files`: the first key the chart does not know is an error
-/// naming `FILE:LINE:COLUMN`, the key path and the chart's closest keys at that place.
-pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result<(), ChartError> {
-    let keys = set_keys(text, file)?;
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let values = chart_values(chart, files)?;
-    let schema: Option<Value> = match &files.schema {
-        Some(s) => Some(serde_json::from_str(s).map_err(|e| ChartError::Fetch {
-            chart: chart.to_string(),
-            message: format!("the chart's values.schema.json is not JSON: {e}"),
-        })?),
-        None => None,
-    };
-    for key in keys {
-        // `?`: a key that is no string; `<<`: a YAML merge, whose keys come from an
-        // anchor written elsewhere in the file and checked there.
-        if key.path.iter().any(|k| k == "?" || k == "<<") {
-            continue;
+/// What comes next in a map of the values file.
+#[derive(Debug, Clone, Copy)]
+enum Next<'v> {
+    /// A key.
+    Key,
+    /// A key that is a collection (no string names it), being read.
+    KeyNode,
+    /// The value of the last key, which lands at this place.
+    Value(Place<'v>),
+}
+
+/// A collection open in the values file.
+enum Frame<'v> {
+    /// A map whose keys land under `place`.
+    Map { place: Place<'v>, next: Next<'v> },
+    /// A list (its items have no names to compare: free).
+    Seq,
+}
+
+/// A value is complete: its map waits for the next key.
+fn value_done(stack: &mut [Frame<'_>], path: &mut Vec<String>) {
+    if let Some(Frame::Map { next, .. }) = stack.last_mut() {
+        match next {
+            Next::Key => {}
+            Next::KeyNode => {
+                *next = Next::Value(Place::Free);
+                path.push("?".into());
+            }
+            Next::Value(_) => {
+                *next = Next::Key;
+                path.pop();
+            }
         }
-        if let Err(u) = judge(Some(&values), schema.as_ref(), &key.path) {
-            let at = key.path[..u.depth].join(".");
-            let near: Vec<String> =
-                crate::suggest::closest(&key.path[u.depth], u.known.iter().map(String::as_str), 3)
-                    .into_iter()
-                    .map(|k| {
-                        if at.is_empty() {
-                            k.to_string()
-                        } else {
-                            format!("{at}.{k}")
-                        }
-                    })
-                    .collect();
-            let hint = if near.is_empty() {
-                format!(
-                    "{} has no keys there",
-                    if at.is_empty() { "it" } else { &at }
-                )
-            } else {
-                format!("closest the chart has: {}", near.join(", "))
+    }
+}
+
+/// Whether a plain scalar is YAML's null (a values file of nothing but that is empty).
+fn is_null(value: &str) -> bool {
+    matches!(value, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Checks the values file `file` (its `text`) against the chart `chart` (the entry's
+/// name) whose own files are `files`: its top level must be a map (Helm reads a values
+/// file as one), and the first key the chart does not know is an error naming
+/// `FILE:LINE:COLUMN`, the key path and the chart's closest keys at that place.
+///
+/// One walk over the file's events: each key is judged once, from the place its parent
+/// map landed at, and the path from the top is one stack shared by every key (a string is
+/// built only for a message), so time and memory stay proportional to the file however
+/// deep its maps are. The chart's values are read only when the first key needs them.
+pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result<(), ChartError> {
+    use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+    let at = |line: u64, column: u64, message: String| {
+        ChartError::Invalid(format!("{}:{line}:{column}: {message}", file.display()))
+    };
+    let loaded: std::cell::OnceCell<Chart> = std::cell::OnceCell::new();
+    let load = || -> Result<&Chart, ChartError> {
+        if let Some(c) = loaded.get() {
+            return Ok(c);
+        }
+        let values = chart_values(chart, files)?;
+        let schema: Option<Value> = match &files.schema {
+            Some(s) => Some(serde_json::from_str(s).map_err(|e| ChartError::Fetch {
+                chart: chart.to_string(),
+                message: format!("the chart's values.schema.json is not JSON: {e}"),
+            })?),
+            None => None,
+        };
+        Ok(loaded.get_or_init(|| (values, schema)))
+    };
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    // The keys from the top to the value being read.
+    let mut path: Vec<String> = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| {
+            at(
+                e.marker().line() as u64,
+                e.marker().col() as u64 + 1,
+                e.info().to_string(),
+            )
+        })?;
+        let (line, column) = (span.start.line() as u64, span.start.col() as u64 + 1);
+        if stack.is_empty() {
+            // The top of a document: a map, or nothing at all.
+            let found = match &event {
+                Event::Scalar(v, ScalarStyle::Plain, _, None) if is_null(v) => None,
+                Event::Scalar(v, ..) => Some(format!("the string {:?}", truncated(v))),
+                Event::SequenceStart(..) => Some("a list".to_string()),
+                Event::Alias(_) | Event::UnresolvedAlias(_) => Some("an alias".to_string()),
+                _ => None,
             };
-            return Err(ChartError::Invalid(format!(
-                "{}:{}:{}: {} is not a value of chart {chart} (its values.yaml{} has no {}): Helm would ignore it; {hint}",
-                file.display(),
-                key.line,
-                key.column,
-                key.path.join("."),
-                if schema.is_some() {
-                    " and values.schema.json"
+            if let Some(found) = found {
+                return Err(at(
+                    line,
+                    column,
+                    format!(
+                        "a values file is a map of keys (Helm reads it as one), but its top level is {found}"
+                    ),
+                ));
+            }
+        }
+        match event {
+            Event::Scalar(key, ..) => match stack.last_mut() {
+                Some(Frame::Map {
+                    place,
+                    next: next @ Next::Key,
+                }) => {
+                    let landed = if matches!(place, Place::Free) || key == "<<" || key == "?" {
+                        Place::Free
+                    } else {
+                        let chart_values = load()?;
+                        match step(*place, &key, chart_values) {
+                            Ok(p) => p,
+                            Err(()) => {
+                                let names = names_at(*place, chart_values);
+                                return Err(unknown(
+                                    &at,
+                                    chart,
+                                    &path,
+                                    &key,
+                                    &names,
+                                    loaded.get(),
+                                    line,
+                                    column,
+                                ));
+                            }
+                        }
+                    };
+                    *next = Next::Value(landed);
+                    path.push(key.into_owned());
+                }
+                _ => value_done(&mut stack, &mut path),
+            },
+            Event::Alias(_) | Event::UnresolvedAlias(_) => match stack.last_mut() {
+                Some(Frame::Map {
+                    next: next @ Next::Key,
+                    ..
+                }) => {
+                    *next = Next::Value(Place::Free);
+                    path.push("?".into());
+                }
+                _ => value_done(&mut stack, &mut path),
+            },
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let place = match stack.last_mut() {
+                    None => Place::Top,
+                    Some(Frame::Seq) => Place::Free,
+                    Some(Frame::Map { next, .. }) => match *next {
+                        Next::Value(p) => p,
+                        Next::Key | Next::KeyNode => {
+                            *next = Next::KeyNode;
+                            Place::Free
+                        }
+                    },
+                };
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Map {
+                        place,
+                        next: Next::Key,
+                    }
                 } else {
-                    ""
-                },
-                key.path[..=u.depth].join("."),
-            )));
+                    Frame::Seq
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                value_done(&mut stack, &mut path);
+            }
+            _ => {}
         }
     }
     Ok(())
 }
 
+/// `s`, cut to a length a message can show.
+fn truncated(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The message for `key`, set under `path`, which the chart does not have; `names` are
+/// the keys it has there.
+#[allow(clippy::too_many_arguments)]
+fn unknown(
+    at: &dyn Fn(u64, u64, String) -> ChartError,
+    chart: &str,
+    path: &[String],
+    key: &str,
+    names: &[String],
+    loaded: Option<&Chart>,
+    line: u64,
+    column: u64,
+) -> ChartError {
+    let parent = path.join(".");
+    let full = if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    };
+    let near: Vec<String> = crate::suggest::closest(key, names.iter().map(String::as_str), 3)
+        .into_iter()
+        .map(|k| {
+            if parent.is_empty() {
+                k.to_string()
+            } else {
+                format!("{parent}.{k}")
+            }
+        })
+        .collect();
+    let hint = if near.is_empty() {
+        format!(
+            "{} has no keys there",
+            if parent.is_empty() { "it" } else { &parent }
+        )
+    } else {
+        format!("closest the chart has: {}", near.join(", "))
+    };
+    let schema = loaded.is_some_and(|c| c.1.is_some());
+    at(
+        line,
+        column,
+        format!(
+            "{full} is not a value of chart {chart} (its values.yaml{} has no {full}): Helm would ignore it; {hint}",
+            if schema {
+                " and values.schema.json"
+            } else {
+                ""
+            },
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::charts::MAX_VALUES_SIZE;
 
     const CHART: &str = "controller:\n  admin:\n    password: \"\"\n    username: admin\n  resources: {}\n  image:\n    tag: lts\npersistence:\n  enabled: true\n  storageClass: null\npodAnnotations: {}\ntolerations: []\nreplicaCount: 1\n";
 
@@ -372,7 +490,7 @@ mod tests {
             values: CHART.into(),
             schema: schema.map(str::to_string),
             templates: Vec::new(),
-            chart_yaml: String::new(),
+            chart_yaml: None,
         }
     }
 
@@ -426,15 +544,107 @@ mod tests {
     }
 
     #[test]
-    fn set_keys_follow_maps_and_skip_lists() {
-        let keys = set_keys("a:\n  b: 1\n  c:\n    - d: 2\ne: {f: 3}\n", Path::new("v")).unwrap();
-        let paths: Vec<String> = keys.iter().map(|k| k.path.join(".")).collect();
-        assert_eq!(paths, ["a", "a.b", "a.c", "e", "e.f"]);
-        assert_eq!((keys[1].line, keys[1].column), (2, 3));
-        let err = set_keys("a: [\n", Path::new("v.yaml"))
+    fn keys_are_judged_through_maps_and_not_inside_lists_or_complex_keys() {
+        // Inside a list anything goes; a key that is a map is no name to compare; a
+        // syntax error is reported at its line.
+        run(
+            "tolerations:\n  - key: x\n    nope: y\n? {a: 1}\n: whatever\nreplicaCount: 2\n",
+            None,
+        )
+        .unwrap();
+        let err = run("controller:\n  image:\n    tag: x\n    tga: y\n", None).unwrap_err();
+        assert!(
+            err.starts_with("conf/values.yaml:4:5: controller.image.tga is not a value"),
+            "{err}"
+        );
+        assert!(
+            err.contains("closest the chart has: controller.image.tag"),
+            "{err}"
+        );
+        let err = run("e: {f: 3}\n", None).unwrap_err();
+        assert!(err.starts_with("conf/values.yaml:1:1: e is not"), "{err}");
+        let err = run("replicaCount: [\n", None).unwrap_err();
+        assert!(err.starts_with("conf/values.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn a_values_file_whose_top_level_is_no_map_is_refused_naming_the_file() {
+        for (text, found) in [
+            ("- replicaCount: 2\n", "a list"),
+            ("replicaCount\n", "the string \"replicaCount\""),
+            ("3\n", "the string \"3\""),
+            ("\"\"\n", "the string \"\""),
+            ("# a list\n[a, b]\n", "a list"),
+        ] {
+            let err = run(text, None).unwrap_err();
+            assert!(err.starts_with("conf/values.yaml:"), "{text:?}: {err}");
+            assert!(
+                err.contains(&format!("its top level is {found}")),
+                "{text:?}: {err}"
+            );
+        }
+        let bad = check("jenkins", Path::new("v.yaml"), "- a\n", &files(None)).unwrap_err();
+        assert!(bad.is_invalid_input(), "{bad}");
+        assert!(bad.to_string().starts_with("v.yaml:1:1: "), "{bad}");
+        // Nothing at all, or null, is an empty map to Helm.
+        for empty in ["", "# nothing\n", "~\n", "null\n", "---\n"] {
+            run(empty, None).unwrap();
+        }
+    }
+
+    /// A values file at the size cap with two thirds of a million keys under maps more than fifty
+    /// deep: copying each key's path would take gigabytes (a vector of fifty-odd strings per
+    /// key); judged from a shared path stack, it takes what the file's events take.
+    #[test]
+    fn deep_maps_with_many_keys_are_checked_without_copying_paths() {
+        const DEPTH: usize = 56;
+        let mut chart = String::new();
+        let mut text = String::new();
+        for level in 0..DEPTH {
+            let pad = " ".repeat(level);
+            chart.push_str(&format!("{pad}l{level}:\n"));
+            text.push_str(&format!("{pad}l{level}:\n"));
+        }
+        let pad = " ".repeat(DEPTH);
+        chart.push_str(&format!("{pad}known: 1\n{pad}open: {{}}\n"));
+        text.push_str(&format!("{pad}open: {{"));
+        // Keys without values (`{a, b}`: each is null), named a, b, …, ba, bb, …
+        let mut keys = 0usize;
+        while text.len() < (MAX_VALUES_SIZE as usize) - 64 {
+            let mut n = keys;
+            loop {
+                text.push(char::from(b'a' + (n % 26) as u8));
+                n /= 26;
+                if n == 0 {
+                    break;
+                }
+            }
+            text.push_str(", ");
+            keys += 1;
+        }
+        text.push_str("zzzzzzzz}\n");
+        assert!(text.len() as u64 <= MAX_VALUES_SIZE);
+        assert!(keys > 600_000, "{keys}");
+        let files = ChartFiles {
+            values: chart,
+            ..ChartFiles::default()
+        };
+        check("deep", Path::new("deep.yaml"), &text, &files).unwrap();
+        // The same depth, one key the chart lacks at the bottom: found, its path named.
+        let bad = text.replacen(&format!("{pad}open: {{"), &format!("{pad}nope: {{"), 1);
+        let err = check("deep", Path::new("deep.yaml"), &bad, &files)
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("v.yaml:"), "{err}");
+        assert!(
+            err.starts_with(&format!("deep.yaml:{}:{}: l0.l1.", DEPTH + 1, DEPTH + 1)),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        assert!(
+            err.contains(&format!(".l{}.nope is not a value", DEPTH - 1)),
+            "{}",
+            &err[..300.min(err.len())]
+        );
     }
 
     #[test]

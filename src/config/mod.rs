@@ -261,6 +261,7 @@ pub struct Images {
 pub use crate::input::Location;
 use crate::vocab::unusable_host;
 pub use crate::vocab::{Cidr, DnsLabel, Host, InstallMode, Role, Secret, SecretError, SecretValue};
+use crate::winpath::LinuxPath;
 
 /// `nodes:` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -323,11 +324,11 @@ struct RawConfig {
     #[serde(default)]
     airgap: Airgap,
     #[serde(default)]
-    output: Option<String>,
+    output: Option<LinuxPath>,
     #[serde(default)]
     source_date_epoch: Option<u64>,
     #[serde(default)]
-    templates: Option<String>,
+    templates: Option<LinuxPath>,
     #[serde(default)]
     packages: Option<Spanned<Vec<crate::debs::config::BundleConfig>>>,
     #[serde(default)]
@@ -335,7 +336,7 @@ struct RawConfig {
     #[serde(default)]
     files: Vec<Spanned<crate::files::RawFile>>,
     #[serde(default)]
-    export_dir: Option<Spanned<String>>,
+    export_dir: Option<Spanned<LinuxPath>>,
     #[serde(default)]
     export_split: Option<Spanned<size::PartSize>>,
     #[serde(default)]
@@ -343,13 +344,13 @@ struct RawConfig {
     #[serde(default)]
     charts: Vec<Spanned<crate::charts::RawChart>>,
     #[serde(default)]
-    manifests: Vec<Spanned<String>>,
+    manifests: Vec<Spanned<LinuxPath>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawImages {
-    lists: Spanned<Vec<Spanned<String>>>,
+    lists: Spanned<Vec<Spanned<LinuxPath>>>,
     #[serde(default)]
     platforms: Vec<Platform>,
     #[serde(default)]
@@ -467,13 +468,27 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         line_endings::check(text, path)?;
         check_yaml_shape(text, path)?;
-        check_windows_paths(text, path)?;
+        // Every path field is a `LinuxPath`, whose deserializing refuses a Windows path
+        // (`C:\...`, `\\server\share`); the refusal is named after its field here.
         let raw: RawConfig = serde_saphyr::with_deserializer_from_str_with_options(
             text,
             crate::input::yaml_options(),
             |d| RawConfig::deserialize(strict::Strict(d)),
         )
-        .map_err(|e| yaml_error(path, &e))?;
+        .map_err(|e| {
+            let mut error = yaml_error(path, &e);
+            if let ConfigError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            } = &mut error
+                && let Some(field) = windows_path_field(text, *line, *column)
+            {
+                *message = format!("{field}: {message}");
+            }
+            error
+        })?;
         let invalid = |loc: &serde_saphyr::Location, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: loc.line(),
@@ -606,7 +621,7 @@ impl Config {
             }
         }
         let export_dir = match raw.export_dir {
-            Some(d) if d.value.is_empty() => {
+            Some(d) if d.value.as_os_str().is_empty() => {
                 return Err(invalid(&d.referenced, "export_dir is empty".into()));
             }
             Some(d) => Some((
@@ -646,7 +661,7 @@ impl Config {
         })?;
         let mut manifests = Vec::new();
         for m in raw.manifests {
-            if m.value.is_empty() {
+            if m.value.as_os_str().is_empty() {
                 return Err(invalid(
                     &m.referenced,
                     "manifests: an entry is empty".into(),
@@ -669,7 +684,7 @@ impl Config {
             airgap: raw.airgap,
             airgap_level,
             path: path.to_path_buf(),
-            output: dir.join(raw.output.as_deref().unwrap_or("out")),
+            output: dir.join(raw.output.as_deref().unwrap_or(Path::new("out"))),
             templates: raw.templates.as_deref().map(|t| dir.join(t)),
             dir,
             cluster: raw.cluster,
@@ -692,69 +707,19 @@ impl Config {
     }
 }
 
-/// The config's path fields, with `[]` for any index: a Windows path in one of them is
-/// refused before anything else is read.
-const PATH_FIELDS: &[&str] = &[
-    "output",
-    "templates",
-    "export_dir",
-    "images.lists[]",
-    "files[].source",
-    "packages[].base",
-    "packages[].debs[]",
-    "packages[].repo.keyring",
-    "packages[].repos[].keyring",
-    "registries[].ca_file",
-    "registries[].password.file",
-    "registry.ca.import.cert",
-    "registry.ca.import.key",
-    "registry.auth.password.file",
-    "cluster.token.file",
-    "autoinstall.password.file",
-];
-
-/// Refuses a Windows path (`C:\...`, `\\server\share`) in any path field, at its line,
-/// naming the field and the Linux path to write (see [`crate::winpath`]).
-fn check_windows_paths(text: &str, path: &Path) -> Result<(), ConfigError> {
-    let positions = positions::Positions::of(text);
-    let first = positions
+/// The field whose value at `(line, column)` is a Windows path, for the message of a path
+/// field refusing it ([`LinuxPath`]: the deserializer's error is at the value, and does not
+/// know the field's name).
+fn windows_path_field(text: &str, line: u64, column: u64) -> Option<String> {
+    positions::Positions::of(text)
         .iter()
-        .filter(|(field, _)| PATH_FIELDS.contains(&any_index(field).as_str()))
-        .filter_map(|(field, place)| {
-            let value = place.scalar.as_deref()?;
-            crate::winpath::refusal(value, None)?;
-            Some(((place.line, place.column), field, value))
+        .find(|(_, place)| {
+            place.line == line
+                && place.column == column
+                && (place.scalar.as_deref())
+                    .is_some_and(|v| crate::winpath::refusal(v, None).is_some())
         })
-        .min();
-    let Some((at, field, value)) = first else {
-        return Ok(());
-    };
-    // The advice names the WSL mount only when running under WSL; looked at only now,
-    // since nearly every config has no Windows path.
-    let wsl = crate::winpath::wsl_mount_root();
-    let why = crate::winpath::refusal(value, wsl.as_deref()).unwrap_or_default();
-    Err(invalid_at(path, at, format!("{field}: {why}")))
-}
-
-/// `field` with every index written `[]` (`files[2].source` is `files[].source`).
-fn any_index(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut in_index = false;
-    for c in field.chars() {
-        match c {
-            '[' => {
-                in_index = true;
-                out.push('[');
-            }
-            ']' => {
-                in_index = false;
-                out.push(']');
-            }
-            _ if in_index => {}
-            _ => out.push(c),
-        }
-    }
-    out
+        .map(|(field, _)| field.to_string())
 }
 
 /// The line (1-based) and column of `key:` inside the top-level `section:` of `text`, or of
@@ -1147,7 +1112,10 @@ network:
         assert_eq!(r.sans.len(), 2);
         assert_eq!(r.ca.validity_days, Some(ValidityDays(7300)));
         assert_eq!(r.certificate.validity_days, Some(ValidityDays(400)));
-        assert_eq!(r.ca.import.as_ref().unwrap().key, Path::new("ca.key"));
+        assert_eq!(
+            r.ca.import.as_ref().unwrap().key.as_path(),
+            Path::new("ca.key")
+        );
         assert_eq!(r.node_ca_path.0, "/usr/local/share/ca-certificates/lab.crt");
         assert_eq!(
             r.auth.as_ref().unwrap().password,
@@ -1438,6 +1406,51 @@ network:
         assert_eq!(line, 26, "{message}");
         let (_, _, message) = error_at(&with(entry.strip_suffix("    version: 1.2.3\n").unwrap()));
         assert!(message.contains("version"), "{message}");
+    }
+
+    #[test]
+    fn every_path_field_refuses_a_windows_path_naming_the_field_at_its_value() {
+        let registry = "registry:\n  host: 192.168.6.1\n  port: 5000\n";
+        let chart =
+            "charts:\n  - name: demo\n    repo: https://charts.example\n    version: 1.2.3\n";
+        for (from, to, field, at) in [
+            (
+                registry,
+                "registry:\n  host: 192.168.6.1\n  port: 5000\n  ca:\n    import: {cert: ca.crt, key: 'C:\\ca.key'}\n",
+                "registry.ca.import.key",
+                (10, 33),
+            ),
+            (
+                "  token: {env: LAB_TOKEN}",
+                "  token: {file: 'lab\\token'}",
+                "cluster.token.file",
+                (5, 17),
+            ),
+        ] {
+            let (line, column, message) = error_at(&GOOD.replace(from, to));
+            assert_eq!((line, column), at, "{field}: {message}");
+            assert!(message.starts_with(&format!("{field}: '")), "{message}");
+            assert!(message.contains("Windows"), "{message}");
+        }
+        for (extra, field, at) in [
+            (
+                format!("{chart}    values: 'C:\\demo\\values.yaml'\n"),
+                "charts[0].values",
+                (27, 13),
+            ),
+            (
+                "manifests:\n  - ok.yaml\n  - '\\\\server\\share\\m.yaml'\n".to_string(),
+                "manifests[1]",
+                (25, 5),
+            ),
+            ("output: 'c:out'\n".to_string(), "output", (23, 9)),
+        ] {
+            let (line, column, message) = error_at(&format!("{GOOD}{extra}"));
+            assert_eq!((line, column), at, "{field}: {message}");
+            assert!(message.starts_with(&format!("{field}: '")), "{message}");
+        }
+        // A Linux path with a colon is no Windows path.
+        parse(&format!("{GOOD}{chart}    values: ./c:values.yaml\n")).unwrap();
     }
 
     #[test]

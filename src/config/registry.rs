@@ -4,9 +4,9 @@
 //! bad one is an error at its own line.
 
 use super::{Host, Secret};
+use crate::winpath::LinuxPath;
 use serde::Deserialize;
 use serde::de;
-use std::path::PathBuf;
 
 /// `registry:` — the registry the nodes pull from, and the PKI that secures it.
 #[derive(Debug, Clone, Deserialize)]
@@ -76,9 +76,9 @@ pub struct RegistryCa {
 #[serde(deny_unknown_fields)]
 pub struct CaImport {
     /// The CA certificate (relative to the config's directory).
-    pub cert: PathBuf,
+    pub cert: LinuxPath,
     /// The CA private key (relative to the config's directory).
-    pub key: PathBuf,
+    pub key: LinuxPath,
 }
 
 /// `registry.certificate:`

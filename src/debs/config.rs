@@ -19,6 +19,7 @@ use super::pipeline::BundleSpec;
 use super::repo::{PackageSource, RepoSpec};
 use super::resolve::Request;
 use super::sets;
+use crate::winpath::LinuxPath;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -51,9 +52,9 @@ struct RawBundle {
     #[serde(default)]
     arch: Option<String>,
     #[serde(default)]
-    base: Option<PathBuf>,
+    base: Option<LinuxPath>,
     #[serde(default)]
-    debs: Vec<PathBuf>,
+    debs: Vec<LinuxPath>,
     #[serde(default)]
     repo: Option<RawRepo>,
     #[serde(default)]
@@ -68,7 +69,7 @@ struct RawRepo {
     #[serde(default)]
     components: Vec<String>,
     #[serde(default)]
-    keyring: Option<PathBuf>,
+    keyring: Option<LinuxPath>,
 }
 
 impl TryFrom<RawBundle> for BundleConfig {
@@ -105,7 +106,9 @@ impl TryFrom<RawBundle> for BundleConfig {
         // versions the earlier source's is taken.
         let mut sources = Vec::new();
         if !raw.debs.is_empty() {
-            sources.push(PackageSource::Debs(raw.debs));
+            sources.push(PackageSource::Debs(
+                raw.debs.into_iter().map(PathBuf::from).collect(),
+            ));
         }
         for r in raw.repo.into_iter().chain(raw.repos) {
             sources.push(PackageSource::Repo(RepoSpec {
@@ -116,7 +119,7 @@ impl TryFrom<RawBundle> for BundleConfig {
                 } else {
                     r.components
                 },
-                keyring: r.keyring,
+                keyring: r.keyring.map(PathBuf::from),
             }));
         }
         if sources.is_empty() {
@@ -130,7 +133,7 @@ impl TryFrom<RawBundle> for BundleConfig {
             sets: raw.sets,
             packages,
             arch: raw.arch.unwrap_or_else(|| "amd64".into()),
-            base: raw.base,
+            base: raw.base.map(PathBuf::from),
             sources,
         })
     }

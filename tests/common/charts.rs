@@ -11,12 +11,17 @@ pub fn chart_tgz(name: &str, version: &str, values: &str) -> Vec<u8> {
     let deployment = format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: {name}\n          image: \"{{{{ .Values.image.repository }}}}:{{{{ .Values.image.tag }}}}\"\n"
     );
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, body) in [
+    tgz_of(&[
         (format!("{name}/Chart.yaml"), chart),
         (format!("{name}/values.yaml"), values.to_string()),
         (format!("{name}/templates/deployment.yaml"), deployment),
-    ] {
+    ])
+}
+
+/// A deterministic `.tgz` of `files` (path and text), with fixed times and modes.
+pub fn tgz_of(files: &[(String, String)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in files {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(0o644);

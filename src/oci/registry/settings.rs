@@ -43,7 +43,7 @@ pub struct RegistrySettings {
     pub host: String,
     /// A PEM file with the CA (or CAs) to trust for this host, relative to the config.
     #[serde(default)]
-    pub ca_file: Option<PathBuf>,
+    pub ca_file: Option<crate::winpath::LinuxPath>,
     /// Speak plain HTTP to this host.
     #[serde(default)]
     pub insecure: bool,
@@ -390,7 +390,7 @@ mod tests {
         let entries = [
             RegistrySettings {
                 host: "a.example:5000".into(),
-                ca_file: Some("certs/ca.pem".into()),
+                ca_file: Some(crate::winpath::LinuxPath::parse("certs/ca.pem").unwrap()),
                 insecure: false,
                 username: Some("alice".into()),
                 password: Some(Secret::File("pw.txt".into())),

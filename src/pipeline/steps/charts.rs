@@ -157,6 +157,8 @@ pub fn plan(
         // The values file set against the chart's own values: a key the chart does not
         // have would be silently ignored by Helm.
         let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
+        // The archive must be the chart the entry pins: Helm refuses any other on the node.
+        crate::charts::check_identity(c, &config.path, &fetched.origin, &files)?;
         let mut values_text = None;
         let values = match &c.values {
             Some(path) => {
@@ -175,8 +177,13 @@ pub fn plan(
         // The images the chart names, with the user's values over the chart's: each must
         // be mirrored, or the node could not pull it.
         let mut merged = crate::charts::values::chart_values(c.name.as_str(), &files)?;
-        if let Some(text) = &values_text {
-            let user: serde_json::Value = serde_saphyr::from_str(text).unwrap_or_default();
+        if let (Some(text), Some(path)) = (&values_text, &c.values) {
+            let user: serde_json::Value = crate::charts::read_yaml(text).map_err(|e| {
+                ChartError::Invalid(format!(
+                    "{}: not YAML this check can read: {e}",
+                    path.display()
+                ))
+            })?;
             crate::charts::images::merge(&mut merged, &user);
         }
         for image in crate::charts::images::images(&files, &merged) {
