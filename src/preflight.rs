@@ -1,10 +1,13 @@
 //! Build-time checks for the failures that broke real clusters, run while planning so that
 //! a build that would produce a broken cluster stops before it writes anything.
 //!
-//! Today: the airgap image set. A pause image version missing from it left every pod in
+//! The airgap image set: a pause image version missing from it left every pod in
 //! ContainerCreating ("failed to get sandbox image"), and k3s's packaged components
 //! (coredns, local-path-provisioner, metrics-server, the helm controller, servicelb,
 //! traefik) each need their image on a node with no network.
+//!
+//! The k3s release: k3s releases with a known defect that breaks the cluster's
+//! configuration ([`KNOWN_DEFECTS`], one row per defect) are refused.
 
 use crate::image::{ImageList, ListEntry, Reference};
 use std::path::Path;
@@ -39,6 +42,24 @@ pub enum PreflightError {
         minor: u32,
         /// The first release of that line (or of the first GA line) that is new enough.
         minimum: String,
+    },
+    /// The k3s release has a known defect that breaks this cluster's configuration.
+    #[error(
+        "k3s {version} has a known defect with {}: {} ({}); use k3s {fixed} or newer on the 1.{minor} line{}",
+        .defect.setting.describe(),
+        .defect.why,
+        .defect.source,
+        .defect.setting.workaround()
+    )]
+    KnownDefect {
+        /// The configured release.
+        version: String,
+        /// Its minor version (the line).
+        minor: u32,
+        /// The first release of the line with the fix.
+        fixed: String,
+        /// The defect.
+        defect: &'static KnownDefect,
     },
 }
 
@@ -204,6 +225,96 @@ pub fn check_embedded_registry(version: &str) -> Result<(), PreflightError> {
         minor,
         minimum: format!("v1.{}.{}+k3s1", minimum.0, minimum.1),
     })
+}
+
+/// A cluster configuration a known k3s defect breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// `cluster.embedded_registry` without a `registry:` section: agents import no
+    /// airgap archives and pull every image from the servers through the embedded registry
+    /// mirror (Spegel), with nowhere else to fall back to.
+    EmbeddedRegistryOnly,
+}
+
+impl Setting {
+    /// The configuration, as the config says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Setting::EmbeddedRegistryOnly => {
+                "cluster.embedded_registry without a registry: section (agents import no airgap archives and pull every image from the servers through the embedded registry mirror)"
+            }
+        }
+    }
+
+    /// What else avoids the defect, for the message (starts with `, ` or is empty).
+    fn workaround(self) -> &'static str {
+        match self {
+            Setting::EmbeddedRegistryOnly => {
+                ", or add a registry: section the agents can fall back to"
+            }
+        }
+    }
+}
+
+/// A k3s defect that breaks a cluster of one configuration on the releases it hits.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KnownDefect {
+    /// The configuration it breaks.
+    pub setting: Setting,
+    /// The releases it hits, per line: `(minor, first affected patch, first fixed patch)`;
+    /// a line not listed is not affected.
+    pub lines: &'static [(u32, u32, u32)],
+    /// What goes wrong on the nodes.
+    pub why: &'static str,
+    /// Where the defect and its fix are described upstream.
+    pub source: &'static str,
+}
+
+/// The known k3s defects that break a configuration seedforge builds; a new one is a row.
+///
+/// Spegel v0.4.0 (k3s-io/k3s#12943 on main, backported as "Bump spegel to v0.4.0",
+/// #12951/#12953) stopped sharing images that were imported rather than pulled through
+/// the CRI: images from the airgap archives get no digest and no distribution-source
+/// labels, so a peer resolves the tag and then every layer is "not found"
+/// (k3s-io/k3s#13222, fixed by #13221, backports #13230 for 1.34, #13231 for 1.33 and
+/// #13232 for 1.32). From the k3s release notes: the update shipped in the "Backports
+/// for 2025-10" of v1.34.2+k3s1 (#13057), v1.33.6+k3s1 (#13058) and v1.32.10+k3s1
+/// (#13059), all of November 20 2025; the fix in the December 2025 releases v1.34.3,
+/// v1.33.7 (its notes list "Fix spegel sharing of imported images") and v1.32.11 (#13232
+/// was validated on v1.32.11-rc1); v1.35.0+k3s1 was the first 1.35 release and already
+/// carried the fix (#13221). The 1.31 line's last release, v1.31.14+k3s1 (November 20
+/// 2025), took the same component updates and a 1.31 backport of the fix was opened
+/// (#13233), but no 1.31 release note listing the Spegel update or the fix could be
+/// found, so that line is not listed.
+pub const KNOWN_DEFECTS: &[KnownDefect] = &[KnownDefect {
+    setting: Setting::EmbeddedRegistryOnly,
+    lines: &[(32, 10, 11), (33, 6, 7), (34, 2, 3)],
+    why: "its embedded registry mirror (Spegel) does not share images imported from airgap archives, so every agent's pull of them fails",
+    source: "k3s-io/k3s#13222",
+}];
+
+/// Refuses k3s `version` when a [`KNOWN_DEFECTS`] row breaks one of `settings` on it,
+/// naming the release, the configuration, the defect and the first fixed release of
+/// its line.
+pub fn check_known_defects(version: &str, settings: &[Setting]) -> Result<(), PreflightError> {
+    let (minor, patch) =
+        minor_patch(version).ok_or_else(|| PreflightError::BadVersion(version.into()))?;
+    for defect in KNOWN_DEFECTS {
+        if !settings.contains(&defect.setting) {
+            continue;
+        }
+        for &(line, first, fixed) in defect.lines {
+            if line == minor && (first..fixed).contains(&patch) {
+                return Err(PreflightError::KnownDefect {
+                    version: version.to_string(),
+                    minor,
+                    fixed: format!("v1.{minor}.{fixed}+k3s1"),
+                    defect,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// With the embedded registry mirror and no registry, agents get every image from the
@@ -381,6 +492,52 @@ mod tests {
         }
         assert!(matches!(
             check_embedded_registry("latest"),
+            Err(PreflightError::BadVersion(_))
+        ));
+    }
+
+    #[test]
+    fn releases_whose_mirror_does_not_share_imported_images_are_refused_for_the_mirror_alone() {
+        let only = [Setting::EmbeddedRegistryOnly];
+        for (bad, fixed) in [
+            ("v1.32.10+k3s1", "v1.32.11+k3s1"),
+            ("v1.33.6+k3s1", "v1.33.7+k3s1"),
+            ("v1.34.2+k3s1", "v1.34.3+k3s1"),
+        ] {
+            match check_known_defects(bad, &only) {
+                Err(e @ PreflightError::KnownDefect { .. }) => {
+                    let text = e.to_string();
+                    assert!(
+                        text.contains(&format!("k3s {bad} has a known defect")),
+                        "{text}"
+                    );
+                    assert!(
+                        text.contains(&format!("use k3s {fixed} or newer")),
+                        "{text}"
+                    );
+                    assert!(text.contains("cluster.embedded_registry"), "{text}");
+                    assert!(text.contains("k3s-io/k3s#13222"), "{text}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+            // Another configuration is not hit.
+            check_known_defects(bad, &[]).unwrap();
+        }
+        for ok in [
+            "v1.32.9+k3s1",
+            "v1.32.11+k3s1",
+            "v1.33.1+k3s1",
+            "v1.33.5+k3s1",
+            "v1.33.7+k3s1",
+            "v1.34.1+k3s1",
+            "v1.34.3+k3s1",
+            "v1.35.0+k3s1",
+            "v1.31.14+k3s1",
+        ] {
+            check_known_defects(ok, &only).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        assert!(matches!(
+            check_known_defects("latest", &only),
             Err(PreflightError::BadVersion(_))
         ));
     }

@@ -788,8 +788,16 @@ fn check_registry(
 ) -> Result<(), ConfigError> {
     let at = |location, message| invalid_at(path, location, message);
     if cluster.embedded_registry {
+        let version = || key_location(text, "cluster", "k3s_version");
         crate::preflight::check_embedded_registry(&cluster.k3s_version)
-            .map_err(|e| at(key_location(text, "cluster", "k3s_version"), e.to_string()))?;
+            .map_err(|e| at(version(), e.to_string()))?;
+        if registry.is_none() {
+            crate::preflight::check_known_defects(
+                &cluster.k3s_version,
+                &[crate::preflight::Setting::EmbeddedRegistryOnly],
+            )
+            .map_err(|e| at(version(), e.to_string()))?;
+        }
     } else if registry.is_none() {
         return Err(at(
             (1, 1),
