@@ -124,7 +124,9 @@ pub struct Requirement {
     exact: Option<Reference>,
 }
 
-/// Image lists of the k3s releases this build knows exactly: (release, list text).
+/// Image lists of the k3s releases this build knows exactly: (release, list text), oldest
+/// first. The one table of known releases: `seedforge init --k3s-version`, the exact image
+/// check and the warning for other releases all read it.
 const KNOWN_RELEASES: &[(&str, &str)] = &[
     ("v1.32.5+k3s1", include_str!("../images/k3s-v1.32.txt")),
     ("v1.33.1+k3s1", include_str!("../images/k3s-v1.33.txt")),
@@ -133,6 +135,24 @@ const KNOWN_RELEASES: &[(&str, &str)] = &[
 /// The newest k3s release whose image list this build carries.
 pub fn newest_known_release() -> &'static str {
     KNOWN_RELEASES.last().map_or("", |(v, _)| v)
+}
+
+/// Every k3s release whose image list this build carries, oldest first.
+pub fn known_releases() -> Vec<&'static str> {
+    KNOWN_RELEASES.iter().map(|(v, _)| *v).collect()
+}
+
+/// The warning for a release this build has no image list of, when the config gives none
+/// (`cluster.release_images`): its packaged images are then checked by repository only.
+pub fn unknown_release_warning(version: &str, has_list: bool) -> Option<String> {
+    if has_list || release_image_list(version).is_some() {
+        return None;
+    }
+    Some(format!(
+        "k3s {version} is not a release this seedforge knows the images of (it knows {}; the newest is {}): its packaged component images are checked by repository only, so any tag passes; set cluster.release_images to that release's k3s-images.txt for an exact check",
+        known_releases().join(", "),
+        newest_known_release()
+    ))
 }
 
 /// The image list (`images.txt` form) of a k3s release this build knows, if it knows it.
@@ -348,20 +368,26 @@ pub fn default_pause_image(version: &str) -> Result<Reference, PreflightError> {
 }
 
 /// The images a cluster of `version` needs with the components in `disabled` switched off.
-/// `pause` overrides the release's default pause image.
+/// `pause` overrides the release's default pause image. `release` is the release's own
+/// image list (`cluster.release_images`); without it, the list this build carries for
+/// `version`, if any. Without either, any tag of a component's repository will do.
 pub fn required_images(
     version: &str,
     pause: Option<&Reference>,
     disabled: &[String],
+    release: Option<&ImageList>,
 ) -> Result<Vec<Requirement>, PreflightError> {
     let pause = match pause {
         Some(p) => p.clone(),
         None => default_pause_image(version)?,
     };
-    let known = KNOWN_RELEASES
-        .iter()
-        .find(|(release, _)| *release == version)
-        .and_then(|(release, text)| ImageList::parse(text, Path::new(release)).ok());
+    let known = match release {
+        Some(list) => Some(list.clone()),
+        None => KNOWN_RELEASES
+            .iter()
+            .find(|(release, _)| *release == version)
+            .and_then(|(release, text)| ImageList::parse(text, Path::new(release)).ok()),
+    };
     let mut out = Vec::new();
     for (repository, component, why) in COMPONENTS {
         if component.is_some_and(|c| disabled.iter().any(|d| d == c)) {
@@ -497,6 +523,42 @@ mod tests {
     }
 
     #[test]
+    fn a_release_list_from_the_config_makes_the_check_exact_for_any_release() {
+        let own = V133.replace("coredns-coredns:1.12.1", "coredns-coredns:1.13.1");
+        let list = ImageList::parse(&own, Path::new("k3s-images.txt")).unwrap();
+        let req = required_images("v1.33.5+k3s1", None, &[], Some(&list)).unwrap();
+        let coredns = req.iter().find(|r| r.image.contains("coredns")).unwrap();
+        assert_eq!(
+            coredns.image,
+            "docker.io/rancher/mirrored-coredns-coredns:1.13.1"
+        );
+        check_airgap_images("v1.33.5+k3s1", &req, &refs(&own)).unwrap();
+        // The tag the built-in list of another release has is not enough.
+        let err = check_airgap_images("v1.33.5+k3s1", &req, &refs(V133))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mirrored-coredns-coredns:1.13.1"), "{err}");
+        // It also replaces the built-in list of a known release.
+        let req = required_images("v1.33.1+k3s1", None, &[], Some(&list)).unwrap();
+        assert!(check_airgap_images("v1.33.1+k3s1", &req, &refs(V133)).is_err());
+    }
+
+    #[test]
+    fn an_unknown_release_without_a_list_is_warned_about() {
+        let warning = unknown_release_warning("v1.34.1+k3s1", false).unwrap();
+        assert!(
+            warning.contains("k3s v1.34.1+k3s1 is not a release"),
+            "{warning}"
+        );
+        assert!(warning.contains(newest_known_release()), "{warning}");
+        assert!(warning.contains("cluster.release_images"), "{warning}");
+        assert!(unknown_release_warning("v1.34.1+k3s1", true).is_none());
+        assert!(unknown_release_warning(newest_known_release(), false).is_none());
+        assert_eq!(known_releases().last(), Some(&newest_known_release()));
+        assert!(known_releases().len() >= 2);
+    }
+
+    #[test]
     fn releases_whose_mirror_does_not_share_imported_images_are_refused_for_the_mirror_alone() {
         let only = [Setting::EmbeddedRegistryOnly];
         for (bad, fixed) in [
@@ -563,7 +625,7 @@ mod tests {
 
     #[test]
     fn the_full_release_list_passes() {
-        let req = required_images("v1.33.1+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
         assert_eq!(req.len(), 8);
         check_airgap_images("v1.33.1+k3s1", &req, &refs(V133)).unwrap();
     }
@@ -572,7 +634,7 @@ mod tests {
     fn a_different_pause_version_is_caught() {
         // The field failure: k3s asked for pause:3.6, the set carried only 3.10.
         let list = V133.replace("mirrored-pause:3.6", "mirrored-pause:3.10");
-        let req = required_images("v1.33.1+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
         let err = check_airgap_images("v1.33.1+k3s1", &req, &refs(&list))
             .unwrap_err()
             .to_string();
@@ -583,7 +645,7 @@ mod tests {
         assert!(err.contains("pause"), "{err}");
         // Pinning the pause image the set carries fixes it.
         let pause = Reference::parse("docker.io/rancher/mirrored-pause:3.10").unwrap();
-        let req = required_images("v1.33.1+k3s1", Some(&pause), &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", Some(&pause), &[], None).unwrap();
         check_airgap_images("v1.33.1+k3s1", &req, &refs(&list)).unwrap();
     }
 
@@ -594,7 +656,7 @@ mod tests {
             .filter(|l| !l.contains("traefik") && !l.contains("klipper-lb"))
             .collect::<Vec<_>>()
             .join("\n");
-        let req = required_images("v1.33.1+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
         let err = check_airgap_images("v1.33.1+k3s1", &req, &refs(&list))
             .unwrap_err()
             .to_string();
@@ -603,13 +665,13 @@ mod tests {
             "{err}"
         );
         let disabled = vec!["traefik".to_string(), "servicelb".to_string()];
-        let req = required_images("v1.33.1+k3s1", None, &disabled).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &disabled, None).unwrap();
         check_airgap_images("v1.33.1+k3s1", &req, &refs(&list)).unwrap();
     }
 
     #[test]
     fn unknown_patch_releases_check_repositories() {
-        let req = required_images("v1.33.5+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.5+k3s1", None, &[], None).unwrap();
         let coredns = req.iter().find(|r| r.image.contains("coredns")).unwrap();
         assert!(coredns.image.ends_with(":<any tag>"));
         let list = V133.replace("coredns-coredns:1.12.1", "coredns-coredns:1.12.3");

@@ -138,6 +138,9 @@ pub struct Config {
     /// Manifest files or folders k3s applies at start (`manifests:`), resolved against
     /// the config, with where each was named.
     pub manifests: Vec<(PathBuf, Location)>,
+    /// The k3s release's image list (`cluster.release_images`), resolved against the
+    /// config, with where it was named.
+    pub release_images: Option<(PathBuf, Location)>,
 }
 
 /// `seeds:` — how the payload reaches the nodes.
@@ -172,6 +175,11 @@ pub struct Cluster {
     /// the others.
     #[serde(default)]
     pub embedded_registry: bool,
+    /// The k3s release's own image list (`k3s-images.txt`), as written: the exact image
+    /// check uses it instead of the list this build carries (resolved in
+    /// [`Config::release_images`]).
+    #[serde(default)]
+    pub release_images: Option<Spanned<String>>,
 }
 
 /// A k3s release name, checked while parsing so a bad one is reported at its line.
@@ -412,6 +420,11 @@ impl Config {
                 ));
             }
         }
+        if let Some((list, loc)) = &self.release_images {
+            crate::input::check_regular(list).map_err(|e| {
+                invalid(loc.line, loc.column, format!("cluster.release_images: {e}"))
+            })?;
+        }
         let positions = positions::Positions::of(text);
         // A folder or a FIFO given as a certificate or key passes `metadata` and fails
         // only when a step reads it: refused here, at the line that names it.
@@ -637,6 +650,22 @@ impl Config {
             column: at.column,
             message,
         })?;
+        let release_images = match &raw.cluster.release_images {
+            Some(r) if r.value.is_empty() => {
+                return Err(invalid(
+                    &r.referenced,
+                    "cluster.release_images is empty; give the release's k3s-images.txt".into(),
+                ));
+            }
+            Some(r) => Some((
+                dir.join(&r.value),
+                Location {
+                    line: r.referenced.line(),
+                    column: r.referenced.column(),
+                },
+            )),
+            None => None,
+        };
         let mut manifests = Vec::new();
         for m in raw.manifests {
             if m.value.is_empty() {
@@ -654,6 +683,7 @@ impl Config {
         Ok(Config {
             charts,
             manifests,
+            release_images,
             files,
             export_dir,
             export_split,
@@ -692,6 +722,7 @@ const PATH_FIELDS: &[&str] = &[
     "templates",
     "export_dir",
     "images.lists[]",
+    "cluster.release_images",
     "files[].source",
     "packages[].base",
     "packages[].debs[]",

@@ -35,6 +35,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// What the steps run on.
     pub inputs: Inputs,
+    /// What the build should be told before it runs (a k3s release whose images are only
+    /// checked by repository).
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -124,7 +127,7 @@ pub fn plan_with_net(
             (prepared, lock)
         }
     };
-    preflight_airgap(config, &images)?;
+    let warnings = preflight_airgap(config, &images)?;
     let layout = output.join("oci");
     let mtime = source_date_epoch(config);
     let mut steps = vec![
@@ -199,6 +202,7 @@ pub fn plan_with_net(
     Ok(Plan {
         output: output.clone(),
         steps,
+        warnings,
         inputs: Inputs {
             output,
             images,
@@ -340,12 +344,17 @@ fn check_lock(
     Ok(Some((path, lock)))
 }
 
-/// The seed logs' pause-image and missing-component failures, caught before writing.
-fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
+/// The seed logs' pause-image and missing-component failures, caught before writing;
+/// returns the warning for a release whose images can be checked by repository only.
+fn preflight_airgap(config: &Config, images: &ImageList) -> Result<Vec<String>> {
     let version = &config.cluster.k3s_version;
     let disabled: Vec<String> = config.cluster.disable.iter().map(|c| c.0.clone()).collect();
     let pause = config.cluster.pause_image.as_ref().map(|p| &p.0);
-    let required = required_images(version, pause, &disabled)?;
+    let release = match &config.release_images {
+        Some((path, _)) => Some(ImageList::load(path)?),
+        None => None,
+    };
+    let required = required_images(version, pause, &disabled, release.as_ref())?;
     let available: Vec<_> = images
         .entries
         .iter()
@@ -357,7 +366,11 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
     if config.cluster.embedded_registry && config.registry.is_none() {
         crate::preflight::check_embedded_shareable(&images.entries)?;
     }
-    Ok(())
+    Ok(
+        crate::preflight::unknown_release_warning(version, release.is_some())
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// Resolves every package bundle (but those an offline plan keeps): a missing dependency
