@@ -32,6 +32,10 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+/// The payload name of the k3s binary: the default templates install `payload/bin/k3s` as
+/// `/usr/local/bin/k3s`, so a `files:` entry of this name is the cluster's k3s.
+pub const K3S_BINARY: &str = "bin/k3s";
+
 /// The most bytes a `files:` URL without `size` may send (4 GiB).
 pub const MAX_URL_FILE_SIZE: u64 = 4 << 30;
 

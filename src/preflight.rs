@@ -7,10 +7,14 @@
 //! traefik) each need their image on a node with no network.
 //!
 //! The k3s release: k3s releases with a known defect that breaks the cluster's
-//! configuration ([`KNOWN_DEFECTS`], one row per defect) are refused.
+//! configuration ([`KNOWN_DEFECTS`], one row per defect) are refused, and so is a k3s
+//! binary given through `files:` whose own version is not `cluster.k3s_version`.
 
 use crate::image::{ImageList, ListEntry, Reference};
-use std::path::Path;
+use crate::input::Location;
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 /// A failed preflight check.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,9 @@ pub enum PreflightError {
         /// The first release of that line (or of the first GA line) that is new enough.
         minimum: String,
     },
+    /// The k3s binary given through `files:` is another release than `cluster.k3s_version`.
+    #[error("{0}")]
+    K3sBinaryVersion(Box<K3sBinaryMismatch>),
     /// The k3s release has a known defect that breaks this cluster's configuration.
     #[error(
         "k3s {version} has a known defect with {}: {} ({}); use k3s {fixed} or newer on the 1.{minor} line{}",
@@ -61,6 +68,40 @@ pub enum PreflightError {
         /// The defect.
         defect: &'static KnownDefect,
     },
+}
+
+/// A k3s binary given through `files:` that is another release than the config's.
+#[derive(Debug)]
+pub struct K3sBinaryMismatch {
+    /// The config file.
+    pub config: PathBuf,
+    /// Where the `files:` entry is in it.
+    pub at: Location,
+    /// The entry's name (`bin/k3s`).
+    pub name: String,
+    /// The binary.
+    pub path: PathBuf,
+    /// The releases the binary names.
+    pub found: Vec<String>,
+    /// `cluster.k3s_version`.
+    pub expected: String,
+}
+
+impl std::fmt::Display for K3sBinaryMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: files entry {:?}: {} is k3s {}, but cluster.k3s_version is {}; give the k3s binary of {}, or set cluster.k3s_version to the binary's release",
+            self.config.display(),
+            self.at.line,
+            self.at.column,
+            self.name,
+            self.path.display(),
+            self.found.join(" and "),
+            self.expected,
+            self.expected
+        )
+    }
 }
 
 fn missing_message(version: &str, missing: &[Requirement]) -> String {
@@ -337,6 +378,129 @@ pub fn check_known_defects(version: &str, settings: &[Setting]) -> Result<(), Pr
     Ok(())
 }
 
+/// The most bytes of a k3s binary read for its version (a k3s binary is under 100 MiB).
+pub const K3S_BINARY_SCAN_LIMIT: u64 = 512 << 20;
+
+/// The longest `v1.MINOR.PATCH[-PRE]` read before a `+k3s` suffix.
+const MAX_RELEASE_CORE: usize = 40;
+
+/// The k3s release names (`v1.33.1+k3s1`, `v1.34.0-rc1+k3s1`) in the first `limit` bytes of
+/// `reader`, read block by block (a name across two blocks is found too), so a binary of
+/// any size takes a fixed amount of memory. A k3s binary embeds its own version in this
+/// form; Kubernetes' and containerd's (`v1.33.1-k3s1`, `v2.0.5-k3s1`) are not matched.
+pub fn k3s_versions_in(reader: &mut dyn Read, limit: u64) -> io::Result<BTreeSet<String>> {
+    const BLOCK: usize = 64 << 10;
+    // A name ends at most this far after its `+` (`+k3s` and two digits).
+    const AFTER: usize = "+k3s".len() + 3;
+    const KEEP: usize = MAX_RELEASE_CORE + AFTER;
+    let mut found = BTreeSet::new();
+    let mut buf = vec![0u8; KEEP + BLOCK];
+    // The bytes kept at the front from the round before, and how many of them were
+    // looked at already.
+    let (mut carried, mut scanned) = (0, 0);
+    let mut reader = reader.take(limit);
+    loop {
+        let n = match reader.read(&mut buf[carried..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let end = carried + n;
+        // A `+` this close to the end may start a name the next block completes.
+        let settled = if n == 0 {
+            end
+        } else {
+            end.saturating_sub(AFTER)
+        };
+        let data = &buf[..end];
+        let mut at = scanned;
+        while at < settled {
+            let Some(i) = data[at..settled].iter().position(|&b| b == b'+') else {
+                break;
+            };
+            if let Some(name) = release_name_at(data, at + i) {
+                found.insert(name);
+            }
+            at += i + 1;
+        }
+        if n == 0 {
+            return Ok(found);
+        }
+        let keep = KEEP.min(end);
+        buf.copy_within(end - keep..end, 0);
+        scanned = settled.max(scanned).saturating_sub(end - keep);
+        carried = keep;
+    }
+}
+
+/// The release name whose `+` is at `plus` in `data`, if it is one.
+fn release_name_at(data: &[u8], plus: usize) -> Option<String> {
+    let rest = &data[plus..];
+    let digits = rest
+        .strip_prefix(b"+k3s")?
+        .iter()
+        .take(2)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 {
+        return None;
+    }
+    let start = plus.saturating_sub(MAX_RELEASE_CORE);
+    let before = &data[start..plus];
+    let v = before.windows(3).rposition(|w| w == b"v1.")?;
+    let core = std::str::from_utf8(&before[v..]).ok()?;
+    let (numbers, pre) = match core.split_once('-') {
+        Some((n, p)) => (n, Some(p)),
+        None => (core, None),
+    };
+    let mut parts = numbers.strip_prefix("v1.")?.split('.');
+    let (minor, patch) = (parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || [minor, patch]
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()))
+        || pre.is_some_and(|p| {
+            p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        })
+    {
+        return None;
+    }
+    let suffix = std::str::from_utf8(&rest[..4 + digits]).ok()?;
+    Some(format!("{core}{suffix}"))
+}
+
+/// Refuses the k3s binary at `path` (the `files:` entry `name` at `at` in `config`) when it
+/// names k3s releases and `expected` is not one of them. A binary that names none (not a
+/// k3s binary, or one built without its version) passes, and so does one that cannot be
+/// read: reading it for the payload reports why.
+pub fn check_k3s_binary(
+    expected: &str,
+    path: &Path,
+    config: &Path,
+    at: Location,
+    name: &str,
+) -> Result<(), PreflightError> {
+    let Ok(mut file) = crate::input::open_regular(path) else {
+        return Ok(());
+    };
+    let Ok(found) = k3s_versions_in(&mut file, K3S_BINARY_SCAN_LIMIT) else {
+        return Ok(());
+    };
+    if found.is_empty() || found.contains(expected) {
+        return Ok(());
+    }
+    Err(PreflightError::K3sBinaryVersion(Box::new(
+        K3sBinaryMismatch {
+            config: config.to_path_buf(),
+            at,
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            found: found.into_iter().take(3).collect(),
+            expected: expected.to_string(),
+        },
+    )))
+}
+
 /// With the embedded registry mirror and no registry, agents get every image from the
 /// other nodes, and the mirror never resolves a `latest` tag (k3s's choice: what `latest`
 /// means is the upstream's to say). Refuses every entry whose destination is tagged
@@ -556,6 +720,101 @@ mod tests {
         assert!(unknown_release_warning(newest_known_release(), false).is_none());
         assert_eq!(known_releases().last(), Some(&newest_known_release()));
         assert!(known_releases().len() >= 2);
+    }
+
+    /// A reader that hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn versions(data: &[u8], step: usize, limit: u64) -> Vec<String> {
+        k3s_versions_in(&mut Trickle { data, step }, limit)
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn a_k3s_binarys_own_version_is_found_wherever_it_lies() {
+        // Go packs strings without separators; Kubernetes' and containerd's versions
+        // (`-k3s1`) are not k3s releases.
+        let text = b"\x00go1.24.2v1.33.1-k3s1v2.0.5-k3s1xv1.33.1+k3s1github.com/k3s-io\x7fELF";
+        for step in [1, 3, 7, 1 << 20] {
+            assert_eq!(versions(text, step, u64::MAX), ["v1.33.1+k3s1"], "{step}");
+        }
+        assert_eq!(
+            versions(b"k3s version v1.34.0-rc1+k3s2 (abc)", 5, u64::MAX),
+            ["v1.34.0-rc1+k3s2"]
+        );
+        assert!(versions(b"v1.33.1 +k3s1 v1.x.1+k3s1 v1.33.1+k3sX", 4, u64::MAX).is_empty());
+        // Across the reader's blocks, at every offset around a block's end.
+        let name = b"v1.32.10+k3s1";
+        for shift in 0..40 {
+            let mut data = vec![b'x'; (64 << 10) - 20 + shift];
+            data.extend_from_slice(name);
+            data.extend_from_slice(&[b'y'; 100]);
+            for step in [64 << 10, 1000, 13] {
+                assert_eq!(
+                    versions(&data, step, u64::MAX),
+                    ["v1.32.10+k3s1"],
+                    "{shift} {step}"
+                );
+            }
+            // Nothing past the limit is read.
+            assert!(versions(&data, 4096, (64 << 10) - 21).is_empty(), "{shift}");
+        }
+        // Two releases in one file are both named.
+        let two = b"v1.33.1+k3s1 and v1.33.2+k3s1";
+        assert_eq!(versions(two, 2, u64::MAX), ["v1.33.1+k3s1", "v1.33.2+k3s1"]);
+    }
+
+    #[test]
+    fn a_k3s_binary_of_another_release_is_refused_one_naming_none_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("k3s");
+        let at = Location {
+            line: 40,
+            column: 5,
+        };
+        let check = |expected: &str| {
+            check_k3s_binary(
+                expected,
+                &binary,
+                Path::new("lab/seedforge.yaml"),
+                at,
+                "bin/k3s",
+            )
+        };
+        std::fs::write(&binary, b"\x7fELF...v1.33.0+k3s1...").unwrap();
+        let err = check("v1.33.1+k3s1").unwrap_err().to_string();
+        assert!(
+            err.starts_with("lab/seedforge.yaml:40:5: files entry \"bin/k3s\""),
+            "{err}"
+        );
+        assert!(err.contains("is k3s v1.33.0+k3s1"), "{err}");
+        assert!(err.contains("cluster.k3s_version is v1.33.1+k3s1"), "{err}");
+        check("v1.33.0+k3s1").unwrap();
+        std::fs::write(&binary, b"#!/bin/sh\necho a stand-in\n").unwrap();
+        check("v1.33.1+k3s1").unwrap();
+        // Missing: the payload's own read says so.
+        check_k3s_binary(
+            "v1.33.1+k3s1",
+            &dir.path().join("none"),
+            Path::new("c"),
+            at,
+            "bin/k3s",
+        )
+        .unwrap();
     }
 
     #[test]

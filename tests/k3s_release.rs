@@ -1,6 +1,7 @@
 //! The k3s release a build is planned for: the image list of a release this seedforge does
-//! not carry (`cluster.release_images`) and the warning when there is none. Every refusal
-//! is exit 2 naming the config's file, line and column, with nothing written.
+//! not carry (`cluster.release_images`), the warning when there is none, and the k3s
+//! binary given through `files:`, whose own version must be `cluster.k3s_version`. Every
+//! refusal is exit 2 naming the config's file, line and column, with nothing written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -127,4 +128,55 @@ fn a_missing_or_windows_release_list_is_exit_2_at_its_line() {
         stderr.contains(&format!("k3s-images.txt:{lines}")),
         "{stderr}"
     );
+}
+
+/// The lab with a local k3s binary of `content` in `files:`.
+fn lab_with_binary(content: &[u8]) -> Lab {
+    let sha = {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k3s");
+        fs::write(&f, content).unwrap();
+        let out = std::process::Command::new("sha256sum")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_whitespace().next().unwrap().to_string()
+    };
+    let files = format!(
+        "files:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{sha}\"\n    executable: true\n"
+    );
+    let lab = lab(&|t| format!("{t}{files}"));
+    fs::write(lab.lab_dir().join("k3s"), content).unwrap();
+    lab
+}
+
+#[test]
+fn a_k3s_binary_of_another_release_is_exit_2_naming_both_and_its_files_line() {
+    let mut binary = b"\x7fELF\x02\x01\x01".to_vec();
+    binary.extend(std::iter::repeat_n(0u8, 200_000));
+    binary.extend_from_slice(b"go1.24.2v1.33.0-k3s1v1.33.0+k3s1github.com/k3s-io/k3s");
+    binary.extend(std::iter::repeat_n(0u8, 100_000));
+    let lab = lab_with_binary(&binary);
+    let line = line_of(&lab, "- name: bin/k3s");
+    let (_, stderr) = plan(&lab, 2);
+    assert!(
+        stderr.contains(&format!(
+            "fixtures/lab/seedforge.yaml:{line}:5: files entry \"bin/k3s\""
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is k3s v1.33.0+k3s1"), "{stderr}");
+    assert!(
+        stderr.contains("cluster.k3s_version is v1.33.1+k3s1"),
+        "{stderr}"
+    );
+
+    // The release the config names is planned.
+    let right = String::from_utf8_lossy(&binary).replace("v1.33.0+k3s1", "v1.33.1+k3s1");
+    let lab = lab_with_binary(right.as_bytes());
+    plan(&lab, 0);
+    // A binary naming no release is not refused.
+    let lab = lab_with_binary(b"#!/bin/sh\necho a stand-in for k3s\n");
+    plan(&lab, 0);
 }

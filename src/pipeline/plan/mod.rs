@@ -128,6 +128,7 @@ pub fn plan_with_net(
         }
     };
     let warnings = preflight_airgap(config, &images)?;
+    preflight_k3s_binary(config)?;
     let layout = output.join("oci");
     let mtime = source_date_epoch(config);
     let mut steps = vec![
@@ -371,6 +372,25 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<Vec<String>> 
             .into_iter()
             .collect(),
     )
+}
+
+/// The k3s binary the nodes install (the `files:` entry `bin/k3s`), when it is a local
+/// file, must be the release `cluster.k3s_version` names, if it names one.
+fn preflight_k3s_binary(config: &Config) -> Result<()> {
+    for f in &config.files {
+        if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =
+            (f.name.as_str(), &f.source)
+        {
+            crate::preflight::check_k3s_binary(
+                &config.cluster.k3s_version,
+                &config.dir.join(p),
+                &config.path,
+                f.location,
+                &f.name,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Resolves every package bundle (but those an offline plan keeps): a missing dependency
