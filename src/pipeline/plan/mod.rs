@@ -177,15 +177,21 @@ pub fn plan_with_net(
     steps.push(Step::Pki(pki_step));
     if !config.files.is_empty() {
         let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
+        let mut files =
+            crate::files::plan_with(&config.files, &config.path, &config.dir, &generated, &|p| {
+                state.sha256(p)
+            })?;
+        // A downloaded k3s binary is checked for its release once it is there.
+        for f in &mut files {
+            if f.name == crate::files::K3S_BINARY
+                && matches!(f.origin, crate::files::Origin::Url(_))
+            {
+                f.k3s_version = Some(config.cluster.k3s_version.clone());
+            }
+        }
         steps.push(Step::Files(steps::files::Files {
             out: output.join("files"),
-            files: crate::files::plan_with(
-                &config.files,
-                &config.path,
-                &config.dir,
-                &generated,
-                &|p| state.sha256(p),
-            )?,
+            files,
         }));
     }
     // Rendered and validated now, so a template mistake fails the plan before anything is
