@@ -302,7 +302,7 @@ impl Setting {
     pub fn describe(self) -> &'static str {
         match self {
             Setting::EmbeddedRegistryOnly => {
-                "cluster.embedded_registry without a registry: section (agents import no airgap archives and pull every image from the servers through the embedded registry mirror)"
+                "cluster.embedded_registry without a registry: section (agents pull every image from the servers)"
             }
         }
     }
@@ -350,7 +350,7 @@ pub struct KnownDefect {
 pub const KNOWN_DEFECTS: &[KnownDefect] = &[KnownDefect {
     setting: Setting::EmbeddedRegistryOnly,
     lines: &[(32, 10, 11), (33, 6, 7), (34, 2, 3)],
-    why: "its embedded registry mirror (Spegel) does not share images imported from airgap archives, so every agent's pull of them fails",
+    why: "its embedded registry mirror (Spegel) shares no image imported from the airgap archives, so every agent's pull fails",
     source: "k3s-io/k3s#13222",
 }];
 
