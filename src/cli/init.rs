@@ -37,6 +37,7 @@ cluster:
   # disable: [traefik]           # k3s components to switch off
   # embedded_registry: true      # k3s shares the servers' images between the nodes
                                  # (v1.29.12+); the registry section is then optional
+                                 # (without it not v1.32.10, v1.33.6 or v1.34.2)
 
 # The registry the nodes pull from (its CA and certificate are made by the build).
 registry:
