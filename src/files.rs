@@ -32,6 +32,10 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+/// The payload name of the k3s binary: the default templates install `payload/bin/k3s` as
+/// `/usr/local/bin/k3s`, so a `files:` entry of this name is the cluster's k3s.
+pub const K3S_BINARY: &str = "bin/k3s";
+
 /// The most bytes a `files:` URL without `size` may send (4 GiB).
 pub const MAX_URL_FILE_SIZE: u64 = 4 << 30;
 
@@ -76,6 +80,9 @@ pub enum FilesError {
         /// What it collides with.
         message: String,
     },
+    /// The k3s binary downloaded is another release than `cluster.k3s_version`.
+    #[error("{0}")]
+    K3sRelease(String),
     /// A download failed (after retries where retrying made sense).
     #[error("files entry {name:?}: cannot download {url}: {message}")]
     Download {
@@ -134,7 +141,10 @@ impl FilesError {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            FilesError::Mismatch(_) | FilesError::Source { .. } | FilesError::Conflict { .. }
+            FilesError::Mismatch(_)
+                | FilesError::Source { .. }
+                | FilesError::Conflict { .. }
+                | FilesError::K3sRelease(_)
         )
     }
 
@@ -447,9 +457,16 @@ pub struct PlannedFile {
     /// The config's line, for errors.
     #[serde(skip)]
     pub line: u64,
+    /// The config's column, for errors.
+    #[serde(skip)]
+    pub column: u64,
     /// The config file, for errors.
     #[serde(skip)]
     pub config: PathBuf,
+    /// For the k3s binary from a URL: the release it must be (`cluster.k3s_version`),
+    /// checked once it is downloaded (a local one is checked while planning).
+    #[serde(skip)]
+    pub k3s_version: Option<String>,
 }
 
 impl PlannedFile {
@@ -520,7 +537,9 @@ pub fn plan_with(
             executable: f.executable,
             size: f.size,
             line: f.location.line,
+            column: f.location.column,
             config: config_path.to_path_buf(),
+            k3s_version: None,
         };
         if let Some(g) = generated
             .iter()
@@ -635,7 +654,20 @@ fn write_one(
         }
         Origin::Url(url) => {
             report.outcome = "downloaded";
-            download(net, f, url, dest, reporter)?
+            let got = download(net, f, url, dest, reporter)?;
+            if let Some(expected) = &f.k3s_version {
+                let at = Location {
+                    line: f.line,
+                    column: f.column,
+                };
+                if let Err(e) =
+                    crate::preflight::check_k3s_binary(expected, dest, &f.config, at, &f.name)
+                {
+                    let _ = fs::remove_file(dest);
+                    return Err(FilesError::K3sRelease(e.to_string()));
+                }
+            }
+            got
         }
     };
     report.size = size;

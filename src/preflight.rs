@@ -1,13 +1,20 @@
 //! Build-time checks for the failures that broke real clusters, run while planning so that
 //! a build that would produce a broken cluster stops before it writes anything.
 //!
-//! Today: the airgap image set. A pause image version missing from it left every pod in
+//! The airgap image set: a pause image version missing from it left every pod in
 //! ContainerCreating ("failed to get sandbox image"), and k3s's packaged components
 //! (coredns, local-path-provisioner, metrics-server, the helm controller, servicelb,
 //! traefik) each need their image on a node with no network.
+//!
+//! The k3s release: k3s releases with a known defect that breaks the cluster's
+//! configuration ([`KNOWN_DEFECTS`], one row per defect) are refused, and so is a k3s
+//! binary given through `files:` whose own version is not `cluster.k3s_version`.
 
 use crate::image::{ImageList, ListEntry, Reference};
-use std::path::Path;
+use crate::input::Location;
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 /// A failed preflight check.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +47,61 @@ pub enum PreflightError {
         /// The first release of that line (or of the first GA line) that is new enough.
         minimum: String,
     },
+    /// The k3s binary given through `files:` is another release than `cluster.k3s_version`.
+    #[error("{0}")]
+    K3sBinaryVersion(Box<K3sBinaryMismatch>),
+    /// The k3s release has a known defect that breaks this cluster's configuration.
+    #[error(
+        "k3s {version} has a known defect with {}: {} ({}); use k3s {fixed} or newer on the 1.{minor} line{}",
+        .defect.setting.describe(),
+        .defect.why,
+        .defect.source,
+        .defect.setting.workaround()
+    )]
+    KnownDefect {
+        /// The configured release.
+        version: String,
+        /// Its minor version (the line).
+        minor: u32,
+        /// The first release of the line with the fix.
+        fixed: String,
+        /// The defect.
+        defect: &'static KnownDefect,
+    },
+}
+
+/// A k3s binary given through `files:` that is another release than the config's.
+#[derive(Debug)]
+pub struct K3sBinaryMismatch {
+    /// The config file.
+    pub config: PathBuf,
+    /// Where the `files:` entry is in it.
+    pub at: Location,
+    /// The entry's name (`bin/k3s`).
+    pub name: String,
+    /// The binary.
+    pub path: PathBuf,
+    /// The releases the binary names.
+    pub found: Vec<String>,
+    /// `cluster.k3s_version`.
+    pub expected: String,
+}
+
+impl std::fmt::Display for K3sBinaryMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: files entry {:?}: {} is k3s {}, but cluster.k3s_version is {}; give the k3s binary of {}, or set cluster.k3s_version to the binary's release",
+            self.config.display(),
+            self.at.line,
+            self.at.column,
+            self.name,
+            self.path.display(),
+            self.found.join(" and "),
+            self.expected,
+            self.expected
+        )
+    }
 }
 
 fn missing_message(version: &str, missing: &[Requirement]) -> String {
@@ -103,7 +165,9 @@ pub struct Requirement {
     exact: Option<Reference>,
 }
 
-/// Image lists of the k3s releases this build knows exactly: (release, list text).
+/// Image lists of the k3s releases this build knows exactly: (release, list text), oldest
+/// first. The one table of known releases: `seedforge init --k3s-version`, the exact image
+/// check and the warning for other releases all read it.
 const KNOWN_RELEASES: &[(&str, &str)] = &[
     ("v1.32.5+k3s1", include_str!("../images/k3s-v1.32.txt")),
     ("v1.33.1+k3s1", include_str!("../images/k3s-v1.33.txt")),
@@ -112,6 +176,24 @@ const KNOWN_RELEASES: &[(&str, &str)] = &[
 /// The newest k3s release whose image list this build carries.
 pub fn newest_known_release() -> &'static str {
     KNOWN_RELEASES.last().map_or("", |(v, _)| v)
+}
+
+/// Every k3s release whose image list this build carries, oldest first.
+pub fn known_releases() -> Vec<&'static str> {
+    KNOWN_RELEASES.iter().map(|(v, _)| *v).collect()
+}
+
+/// The warning for a release this build has no image list of, when the config gives none
+/// (`cluster.release_images`): its packaged images are then checked by repository only.
+pub fn unknown_release_warning(version: &str, has_list: bool) -> Option<String> {
+    if has_list || release_image_list(version).is_some() {
+        return None;
+    }
+    Some(format!(
+        "k3s {version} is not a release this seedforge knows the images of (it knows {}; the newest is {}): its packaged component images are checked by repository only, so any tag passes; set cluster.release_images to that release's k3s-images.txt for an exact check",
+        known_releases().join(", "),
+        newest_known_release()
+    ))
 }
 
 /// The image list (`images.txt` form) of a k3s release this build knows, if it knows it.
@@ -206,6 +288,219 @@ pub fn check_embedded_registry(version: &str) -> Result<(), PreflightError> {
     })
 }
 
+/// A cluster configuration a known k3s defect breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// `cluster.embedded_registry` without a `registry:` section: agents import no
+    /// airgap archives and pull every image from the servers through the embedded registry
+    /// mirror (Spegel), with nowhere else to fall back to.
+    EmbeddedRegistryOnly,
+}
+
+impl Setting {
+    /// The configuration, as the config says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Setting::EmbeddedRegistryOnly => {
+                "cluster.embedded_registry without a registry: section (agents pull every image from the servers)"
+            }
+        }
+    }
+
+    /// What else avoids the defect, for the message (starts with `, ` or is empty).
+    fn workaround(self) -> &'static str {
+        match self {
+            Setting::EmbeddedRegistryOnly => {
+                ", or add a registry: section the agents can fall back to"
+            }
+        }
+    }
+}
+
+/// A k3s defect that breaks a cluster of one configuration on the releases it hits.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KnownDefect {
+    /// The configuration it breaks.
+    pub setting: Setting,
+    /// The releases it hits, per line: `(minor, first affected patch, first fixed patch)`;
+    /// a line not listed is not affected.
+    pub lines: &'static [(u32, u32, u32)],
+    /// What goes wrong on the nodes.
+    pub why: &'static str,
+    /// Where the defect and its fix are described upstream.
+    pub source: &'static str,
+}
+
+/// The known k3s defects that break a configuration seedforge builds; a new one is a row.
+///
+/// Spegel v0.4.0 (k3s-io/k3s#12943 on main, backported as "Bump spegel to v0.4.0",
+/// #12951/#12953) stopped sharing images that were imported rather than pulled through
+/// the CRI: images from the airgap archives get no digest and no distribution-source
+/// labels, so a peer resolves the tag and then every layer is "not found"
+/// (k3s-io/k3s#13222, fixed by #13221, backports #13230 for 1.34, #13231 for 1.33 and
+/// #13232 for 1.32). From the k3s release notes: the update shipped in the "Backports
+/// for 2025-10" of v1.34.2+k3s1 (#13057), v1.33.6+k3s1 (#13058) and v1.32.10+k3s1
+/// (#13059), all of November 20 2025; the fix in the December 2025 releases v1.34.3,
+/// v1.33.7 (its notes list "Fix spegel sharing of imported images") and v1.32.11 (#13232
+/// was validated on v1.32.11-rc1); v1.35.0+k3s1 was the first 1.35 release and already
+/// carried the fix (#13221). The 1.31 line's last release, v1.31.14+k3s1 (November 20
+/// 2025), took the same component updates and a 1.31 backport of the fix was opened
+/// (#13233), but no 1.31 release note listing the Spegel update or the fix could be
+/// found, so that line is not listed.
+pub const KNOWN_DEFECTS: &[KnownDefect] = &[KnownDefect {
+    setting: Setting::EmbeddedRegistryOnly,
+    lines: &[(32, 10, 11), (33, 6, 7), (34, 2, 3)],
+    why: "its embedded registry mirror (Spegel) shares no image imported from the airgap archives, so every agent's pull fails",
+    source: "k3s-io/k3s#13222",
+}];
+
+/// Refuses k3s `version` when a [`KNOWN_DEFECTS`] row breaks one of `settings` on it,
+/// naming the release, the configuration, the defect and the first fixed release of
+/// its line.
+pub fn check_known_defects(version: &str, settings: &[Setting]) -> Result<(), PreflightError> {
+    let (minor, patch) =
+        minor_patch(version).ok_or_else(|| PreflightError::BadVersion(version.into()))?;
+    for defect in KNOWN_DEFECTS {
+        if !settings.contains(&defect.setting) {
+            continue;
+        }
+        for &(line, first, fixed) in defect.lines {
+            if line == minor && (first..fixed).contains(&patch) {
+                return Err(PreflightError::KnownDefect {
+                    version: version.to_string(),
+                    minor,
+                    fixed: format!("v1.{minor}.{fixed}+k3s1"),
+                    defect,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most bytes of a k3s binary read for its version (a k3s binary is under 100 MiB).
+pub const K3S_BINARY_SCAN_LIMIT: u64 = 512 << 20;
+
+/// The longest `v1.MINOR.PATCH[-PRE]` read before a `+k3s` suffix.
+const MAX_RELEASE_CORE: usize = 40;
+
+/// The k3s release names (`v1.33.1+k3s1`, `v1.34.0-rc1+k3s1`) in the first `limit` bytes of
+/// `reader`, read block by block (a name across two blocks is found too), so a binary of
+/// any size takes a fixed amount of memory. A k3s binary embeds its own version in this
+/// form; Kubernetes' and containerd's (`v1.33.1-k3s1`, `v2.0.5-k3s1`) are not matched.
+pub fn k3s_versions_in(reader: &mut dyn Read, limit: u64) -> io::Result<BTreeSet<String>> {
+    const BLOCK: usize = 64 << 10;
+    // A name ends at most this far after its `+` (`+k3s` and two digits).
+    const AFTER: usize = "+k3s".len() + 3;
+    const KEEP: usize = MAX_RELEASE_CORE + AFTER;
+    let mut found = BTreeSet::new();
+    let mut buf = vec![0u8; KEEP + BLOCK];
+    // The bytes kept at the front from the round before, and how many of them were
+    // looked at already.
+    let (mut carried, mut scanned) = (0, 0);
+    let mut reader = reader.take(limit);
+    loop {
+        let n = match reader.read(&mut buf[carried..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let end = carried + n;
+        // A `+` this close to the end may start a name the next block completes.
+        let settled = if n == 0 {
+            end
+        } else {
+            end.saturating_sub(AFTER)
+        };
+        let data = &buf[..end];
+        let mut at = scanned;
+        while at < settled {
+            let Some(i) = data[at..settled].iter().position(|&b| b == b'+') else {
+                break;
+            };
+            if let Some(name) = release_name_at(data, at + i) {
+                found.insert(name);
+            }
+            at += i + 1;
+        }
+        if n == 0 {
+            return Ok(found);
+        }
+        let keep = KEEP.min(end);
+        buf.copy_within(end - keep..end, 0);
+        scanned = settled.max(scanned).saturating_sub(end - keep);
+        carried = keep;
+    }
+}
+
+/// The release name whose `+` is at `plus` in `data`, if it is one.
+fn release_name_at(data: &[u8], plus: usize) -> Option<String> {
+    let rest = &data[plus..];
+    let digits = rest
+        .strip_prefix(b"+k3s")?
+        .iter()
+        .take(2)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 {
+        return None;
+    }
+    let start = plus.saturating_sub(MAX_RELEASE_CORE);
+    let before = &data[start..plus];
+    let v = before.windows(3).rposition(|w| w == b"v1.")?;
+    let core = std::str::from_utf8(&before[v..]).ok()?;
+    let (numbers, pre) = match core.split_once('-') {
+        Some((n, p)) => (n, Some(p)),
+        None => (core, None),
+    };
+    let mut parts = numbers.strip_prefix("v1.")?.split('.');
+    let (minor, patch) = (parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || [minor, patch]
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()))
+        || pre.is_some_and(|p| {
+            p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        })
+    {
+        return None;
+    }
+    let suffix = std::str::from_utf8(&rest[..4 + digits]).ok()?;
+    Some(format!("{core}{suffix}"))
+}
+
+/// Refuses the k3s binary at `path` (the `files:` entry `name` at `at` in `config`) when it
+/// names k3s releases and `expected` is not one of them. A binary that names none (not a
+/// k3s binary, or one built without its version) passes, and so does one that cannot be
+/// read: reading it for the payload reports why.
+pub fn check_k3s_binary(
+    expected: &str,
+    path: &Path,
+    config: &Path,
+    at: Location,
+    name: &str,
+) -> Result<(), PreflightError> {
+    let Ok(mut file) = crate::input::open_regular(path) else {
+        return Ok(());
+    };
+    let Ok(found) = k3s_versions_in(&mut file, K3S_BINARY_SCAN_LIMIT) else {
+        return Ok(());
+    };
+    if found.is_empty() || found.contains(expected) {
+        return Ok(());
+    }
+    Err(PreflightError::K3sBinaryVersion(Box::new(
+        K3sBinaryMismatch {
+            config: config.to_path_buf(),
+            at,
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            found: found.into_iter().take(3).collect(),
+            expected: expected.to_string(),
+        },
+    )))
+}
+
 /// With the embedded registry mirror and no registry, agents get every image from the
 /// other nodes, and the mirror never resolves a `latest` tag (k3s's choice: what `latest`
 /// means is the upstream's to say). Refuses every entry whose destination is tagged
@@ -237,20 +532,26 @@ pub fn default_pause_image(version: &str) -> Result<Reference, PreflightError> {
 }
 
 /// The images a cluster of `version` needs with the components in `disabled` switched off.
-/// `pause` overrides the release's default pause image.
+/// `pause` overrides the release's default pause image. `release` is the release's own
+/// image list (`cluster.release_images`); without it, the list this build carries for
+/// `version`, if any. Without either, any tag of a component's repository will do.
 pub fn required_images(
     version: &str,
     pause: Option<&Reference>,
     disabled: &[String],
+    release: Option<&ImageList>,
 ) -> Result<Vec<Requirement>, PreflightError> {
     let pause = match pause {
         Some(p) => p.clone(),
         None => default_pause_image(version)?,
     };
-    let known = KNOWN_RELEASES
-        .iter()
-        .find(|(release, _)| *release == version)
-        .and_then(|(release, text)| ImageList::parse(text, Path::new(release)).ok());
+    let known = match release {
+        Some(list) => Some(list.clone()),
+        None => KNOWN_RELEASES
+            .iter()
+            .find(|(release, _)| *release == version)
+            .and_then(|(release, text)| ImageList::parse(text, Path::new(release)).ok()),
+    };
     let mut out = Vec::new();
     for (repository, component, why) in COMPONENTS {
         if component.is_some_and(|c| disabled.iter().any(|d| d == c)) {
@@ -386,6 +687,183 @@ mod tests {
     }
 
     #[test]
+    fn a_release_list_from_the_config_makes_the_check_exact_for_any_release() {
+        let own = V133.replace("coredns-coredns:1.12.1", "coredns-coredns:1.13.1");
+        let list = ImageList::parse(&own, Path::new("k3s-images.txt")).unwrap();
+        let req = required_images("v1.33.5+k3s1", None, &[], Some(&list)).unwrap();
+        let coredns = req.iter().find(|r| r.image.contains("coredns")).unwrap();
+        assert_eq!(
+            coredns.image,
+            "docker.io/rancher/mirrored-coredns-coredns:1.13.1"
+        );
+        check_airgap_images("v1.33.5+k3s1", &req, &refs(&own)).unwrap();
+        // The tag the built-in list of another release has is not enough.
+        let err = check_airgap_images("v1.33.5+k3s1", &req, &refs(V133))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mirrored-coredns-coredns:1.13.1"), "{err}");
+        // It also replaces the built-in list of a known release.
+        let req = required_images("v1.33.1+k3s1", None, &[], Some(&list)).unwrap();
+        assert!(check_airgap_images("v1.33.1+k3s1", &req, &refs(V133)).is_err());
+    }
+
+    #[test]
+    fn an_unknown_release_without_a_list_is_warned_about() {
+        let warning = unknown_release_warning("v1.34.1+k3s1", false).unwrap();
+        assert!(
+            warning.contains("k3s v1.34.1+k3s1 is not a release"),
+            "{warning}"
+        );
+        assert!(warning.contains(newest_known_release()), "{warning}");
+        assert!(warning.contains("cluster.release_images"), "{warning}");
+        assert!(unknown_release_warning("v1.34.1+k3s1", true).is_none());
+        assert!(unknown_release_warning(newest_known_release(), false).is_none());
+        assert_eq!(known_releases().last(), Some(&newest_known_release()));
+        assert!(known_releases().len() >= 2);
+    }
+
+    /// A reader that hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn versions(data: &[u8], step: usize, limit: u64) -> Vec<String> {
+        k3s_versions_in(&mut Trickle { data, step }, limit)
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn a_k3s_binarys_own_version_is_found_wherever_it_lies() {
+        // Go packs strings without separators; Kubernetes' and containerd's versions
+        // (`-k3s1`) are not k3s releases.
+        let text = b"\x00go1.24.2v1.33.1-k3s1v2.0.5-k3s1xv1.33.1+k3s1github.com/k3s-io\x7fELF";
+        for step in [1, 3, 7, 1 << 20] {
+            assert_eq!(versions(text, step, u64::MAX), ["v1.33.1+k3s1"], "{step}");
+        }
+        assert_eq!(
+            versions(b"k3s version v1.34.0-rc1+k3s2 (abc)", 5, u64::MAX),
+            ["v1.34.0-rc1+k3s2"]
+        );
+        assert!(versions(b"v1.33.1 +k3s1 v1.x.1+k3s1 v1.33.1+k3sX", 4, u64::MAX).is_empty());
+        // Across the reader's blocks, at every offset around a block's end.
+        let name = b"v1.32.10+k3s1";
+        for shift in 0..40 {
+            let mut data = vec![b'x'; (64 << 10) - 20 + shift];
+            data.extend_from_slice(name);
+            data.extend_from_slice(&[b'y'; 100]);
+            for step in [64 << 10, 1000, 13] {
+                assert_eq!(
+                    versions(&data, step, u64::MAX),
+                    ["v1.32.10+k3s1"],
+                    "{shift} {step}"
+                );
+            }
+            // Nothing past the limit is read.
+            assert!(versions(&data, 4096, (64 << 10) - 21).is_empty(), "{shift}");
+        }
+        // Two releases in one file are both named.
+        let two = b"v1.33.1+k3s1 and v1.33.2+k3s1";
+        assert_eq!(versions(two, 2, u64::MAX), ["v1.33.1+k3s1", "v1.33.2+k3s1"]);
+    }
+
+    #[test]
+    fn a_k3s_binary_of_another_release_is_refused_one_naming_none_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("k3s");
+        let at = Location {
+            line: 40,
+            column: 5,
+        };
+        let check = |expected: &str| {
+            check_k3s_binary(
+                expected,
+                &binary,
+                Path::new("lab/seedforge.yaml"),
+                at,
+                "bin/k3s",
+            )
+        };
+        std::fs::write(&binary, b"\x7fELF...v1.33.0+k3s1...").unwrap();
+        let err = check("v1.33.1+k3s1").unwrap_err().to_string();
+        assert!(
+            err.starts_with("lab/seedforge.yaml:40:5: files entry \"bin/k3s\""),
+            "{err}"
+        );
+        assert!(err.contains("is k3s v1.33.0+k3s1"), "{err}");
+        assert!(err.contains("cluster.k3s_version is v1.33.1+k3s1"), "{err}");
+        check("v1.33.0+k3s1").unwrap();
+        std::fs::write(&binary, b"#!/bin/sh\necho a stand-in\n").unwrap();
+        check("v1.33.1+k3s1").unwrap();
+        // Missing: the payload's own read says so.
+        check_k3s_binary(
+            "v1.33.1+k3s1",
+            &dir.path().join("none"),
+            Path::new("c"),
+            at,
+            "bin/k3s",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn releases_whose_mirror_does_not_share_imported_images_are_refused_for_the_mirror_alone() {
+        let only = [Setting::EmbeddedRegistryOnly];
+        for (bad, fixed) in [
+            ("v1.32.10+k3s1", "v1.32.11+k3s1"),
+            ("v1.33.6+k3s1", "v1.33.7+k3s1"),
+            ("v1.34.2+k3s1", "v1.34.3+k3s1"),
+        ] {
+            match check_known_defects(bad, &only) {
+                Err(e @ PreflightError::KnownDefect { .. }) => {
+                    let text = e.to_string();
+                    assert!(
+                        text.contains(&format!("k3s {bad} has a known defect")),
+                        "{text}"
+                    );
+                    assert!(
+                        text.contains(&format!("use k3s {fixed} or newer")),
+                        "{text}"
+                    );
+                    assert!(text.contains("cluster.embedded_registry"), "{text}");
+                    assert!(text.contains("k3s-io/k3s#13222"), "{text}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+            // Another configuration is not hit.
+            check_known_defects(bad, &[]).unwrap();
+        }
+        for ok in [
+            "v1.32.9+k3s1",
+            "v1.32.11+k3s1",
+            "v1.33.1+k3s1",
+            "v1.33.5+k3s1",
+            "v1.33.7+k3s1",
+            "v1.34.1+k3s1",
+            "v1.34.3+k3s1",
+            "v1.35.0+k3s1",
+            "v1.31.14+k3s1",
+        ] {
+            check_known_defects(ok, &only).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        assert!(matches!(
+            check_known_defects("latest", &only),
+            Err(PreflightError::BadVersion(_))
+        ));
+    }
+
+    #[test]
     fn latest_tags_are_refused_for_the_embedded_mirror_alone() {
         let list = ImageList::parse(
             "docker.io/rancher/mirrored-pause:3.6\nbusybox\n# note\nexample.com/app:latest\nexample.com/app:v1\n",
@@ -406,7 +884,7 @@ mod tests {
 
     #[test]
     fn the_full_release_list_passes() {
-        let req = required_images("v1.33.1+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
         assert_eq!(req.len(), 8);
         check_airgap_images("v1.33.1+k3s1", &req, &refs(V133)).unwrap();
     }
@@ -415,7 +893,7 @@ mod tests {
     fn a_different_pause_version_is_caught() {
         // The field failure: k3s asked for pause:3.6, the set carried only 3.10.
         let list = V133.replace("mirrored-pause:3.6", "mirrored-pause:3.10");
-        let req = required_images("v1.33.1+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
         let err = check_airgap_images("v1.33.1+k3s1", &req, &refs(&list))
             .unwrap_err()
             .to_string();
@@ -426,7 +904,7 @@ mod tests {
         assert!(err.contains("pause"), "{err}");
         // Pinning the pause image the set carries fixes it.
         let pause = Reference::parse("docker.io/rancher/mirrored-pause:3.10").unwrap();
-        let req = required_images("v1.33.1+k3s1", Some(&pause), &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", Some(&pause), &[], None).unwrap();
         check_airgap_images("v1.33.1+k3s1", &req, &refs(&list)).unwrap();
     }
 
@@ -437,7 +915,7 @@ mod tests {
             .filter(|l| !l.contains("traefik") && !l.contains("klipper-lb"))
             .collect::<Vec<_>>()
             .join("\n");
-        let req = required_images("v1.33.1+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
         let err = check_airgap_images("v1.33.1+k3s1", &req, &refs(&list))
             .unwrap_err()
             .to_string();
@@ -446,13 +924,13 @@ mod tests {
             "{err}"
         );
         let disabled = vec!["traefik".to_string(), "servicelb".to_string()];
-        let req = required_images("v1.33.1+k3s1", None, &disabled).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &disabled, None).unwrap();
         check_airgap_images("v1.33.1+k3s1", &req, &refs(&list)).unwrap();
     }
 
     #[test]
     fn unknown_patch_releases_check_repositories() {
-        let req = required_images("v1.33.5+k3s1", None, &[]).unwrap();
+        let req = required_images("v1.33.5+k3s1", None, &[], None).unwrap();
         let coredns = req.iter().find(|r| r.image.contains("coredns")).unwrap();
         assert!(coredns.image.ends_with(":<any tag>"));
         let list = V133.replace("coredns-coredns:1.12.1", "coredns-coredns:1.12.3");

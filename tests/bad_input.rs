@@ -379,6 +379,51 @@ const CONFIG_CASES: &[Case] = &[
         &["docker.io/rancher/mirrored-pause:3.10", "pause"],
     ),
     build(
+        "release whose embedded mirror shares no imported images",
+        &[
+            Sub(CONFIG, "registry:\n  host: 192.168.6.1\n  port: 5000\n", ""),
+            Sub(
+                CONFIG,
+                "  k3s_version: v1.33.1+k3s1",
+                "  k3s_version: v1.33.6+k3s1\n  embedded_registry: true",
+            ),
+        ],
+        &[
+            "seedforge.yaml:{line-1}:3: ",
+            "k3s v1.33.6+k3s1 has a known defect",
+            "v1.33.7+k3s1",
+        ],
+    ),
+    build(
+        "missing release image list",
+        &[Sub(
+            CONFIG,
+            "  k3s_version: v1.33.1+k3s1",
+            "  k3s_version: v1.33.1+k3s1\n  release_images: k3s-images.txt",
+        )],
+        &[
+            "seedforge.yaml:{line}:19: ",
+            "cluster.release_images",
+            "k3s-images.txt",
+        ],
+    ),
+    build(
+        "k3s binary of another release",
+        &[
+            Write("fixtures/lab/k3s", b"\x7fELF k3s v1.33.0+k3s1\n"),
+            Append(CONFIG, "files:\n"),
+            Append(
+                CONFIG,
+                "  - name: bin/k3s\n    source: k3s\n    sha256: \"e12d0e343dbdb2aeb01b53de29d9fba9939ee7ee2486da89f646938f385509e1\"\n",
+            ),
+        ],
+        &[
+            "seedforge.yaml:{first}:5: files entry \"bin/k3s\"",
+            "is k3s v1.33.0+k3s1",
+            "cluster.k3s_version is v1.33.1+k3s1",
+        ],
+    ),
+    build(
         "unknown package set",
         &[
             Append(CONFIG, "packages:\n"),

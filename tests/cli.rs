@@ -385,11 +385,21 @@ fn init_starts_a_folder_and_writes_over_nothing() {
         &snapshot(dir.path()),
         "init over an existing folder",
     );
-    Cmd::seedforge()
+    let unknown = Cmd::seedforge()
         .args(["init", "--k3s-version", "v1.20.0+k3s1"])
         .arg(dir.path().join("other"))
         .expect(2)
         .run();
+    // Every release it knows is named, not only the newest.
+    for known in ["v1.32.5+k3s1", "v1.33.1+k3s1"] {
+        assert!(unknown.stderr.contains(known), "{}", unknown.stderr);
+    }
+    assert!(
+        unknown.stderr.contains("cluster.release_images"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(!dir.path().join("other").exists());
 }
 
 /// One line per step: a rebuild shows no verify figures for a verify it skipped and marks

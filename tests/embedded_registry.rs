@@ -4,8 +4,9 @@
 //! Judges: osirrox (extracts each seed) and pycdlib (lists it independently),
 //! `sha256sum -c` on each payload, `cloud-init schema` on each user-data, Debian's
 //! python3 YAML parser on `registries.yaml` and k3s's `config.yaml`, and `seedforge
-//! verify`/`clean` on the sealed output. A k3s release before the mirror's GA, and a
-//! missing registry without the mirror, are exit 2 naming the config's line.
+//! verify`/`clean` on the sealed output. A k3s release before the mirror's GA, one whose
+//! mirror does not share imported images, and a missing registry without the mirror, are
+//! exit 2 naming the config's line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -347,6 +348,40 @@ fn a_k3s_release_before_the_mirrors_ga_is_exit_2_naming_the_line_version_and_min
     lab.seedforge()
         .args(["plan", "--config", lab.config_arg()])
         .run();
+}
+
+#[test]
+fn a_release_whose_mirror_does_not_share_imported_images_is_exit_2_naming_the_fixed_one() {
+    for (version, fixed) in [
+        ("v1.33.6+k3s1", "v1.33.7+k3s1"),
+        ("v1.32.10+k3s1", "v1.32.11+k3s1"),
+        ("v1.34.2+k3s1", "v1.34.3+k3s1"),
+    ] {
+        let lab = lab(false);
+        let err = refused(&lab, &|t| t.replace("v1.33.1+k3s1", version));
+        assert!(
+            err.contains("fixtures/lab/seedforge.yaml:8:3:"),
+            "{version}: {err}"
+        );
+        assert!(
+            err.contains(&format!("k3s {version} has a known defect")),
+            "{version}: {err}"
+        );
+        assert!(
+            err.contains(&format!("use k3s {fixed} or newer")),
+            "{version}: {err}"
+        );
+    }
+    // With a registry, agents fall back to it; the fixed release needs none.
+    for (keep_registry, version) in [(true, "v1.33.6+k3s1"), (false, "v1.33.7+k3s1")] {
+        let lab = lab(keep_registry);
+        let path = lab.lab_dir().join("seedforge.yaml");
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, text.replace("v1.33.1+k3s1", version)).unwrap();
+        lab.seedforge()
+            .args(["plan", "--config", lab.config_arg()])
+            .run();
+    }
 }
 
 #[test]

@@ -237,7 +237,7 @@ fn a_changed_payload_is_a_new_instance_and_verify_checks_the_seeds_payload() {
     let seed = lab.out_dir().join("iso/seed-lab-agent1.iso");
     lab.seedforge().arg("verify").arg(&seed).run();
 
-    let v2 = b"#!/bin/sh\necho 'k3s version v1.33.2+k3s1 (test stand-in)'\n";
+    let v2 = b"#!/bin/sh\necho 'k3s version v1.33.1+k3s1 (test stand-in, rebuilt)'\n";
     fs::write(&source, v2).unwrap();
     fs::write(&config, &original).unwrap();
     append_config(&lab, &files_block("k3s-v1.33.1", &sha256_bytes(v2)));
@@ -377,6 +377,41 @@ fn a_download_with_the_wrong_sha256_is_refused_and_leaves_nothing_in_files() {
     for needle in ["bin/k3s", &sha256_bytes(K3S), &actual, "seedforge.yaml:"] {
         assert!(
             out.stderr.contains(needle),
+            "no {needle:?} in:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        files_dir_contents(&lab).is_empty(),
+        "a refused download was kept: {:?}",
+        files_dir_contents(&lab)
+    );
+    assert!(
+        !lab.out_dir().join("SHA256SUMS").exists(),
+        "sealed after a refusal"
+    );
+}
+
+#[test]
+fn a_downloaded_k3s_binary_of_another_release_is_refused_and_not_kept() {
+    let other = b"#!/bin/sh\necho 'k3s version v1.33.0+k3s1 (test stand-in)'\n";
+    let server = TestServer::start(other.to_vec(), 0);
+    let lab = Lab::new();
+    append_config(&lab, &files_block(&server.url("k3s"), &sha256_bytes(other)));
+    let line = config_line(&lab, "- name: bin/k3s");
+    // Exit 1, as for a wrong digest: it is known only once downloaded.
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    for needle in [
+        format!("seedforge.yaml:{line}:5: files entry \"bin/k3s\""),
+        "is k3s v1.33.0+k3s1".to_string(),
+        "cluster.k3s_version is v1.33.1+k3s1".to_string(),
+    ] {
+        assert!(
+            out.stderr.contains(&needle),
             "no {needle:?} in:\n{}",
             out.stderr
         );

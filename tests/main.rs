@@ -49,6 +49,7 @@ mod iso_judges;
 mod iso_property;
 mod iso_reproducible;
 mod iso_sparse;
+mod k3s_release;
 mod listed_images;
 mod local_sources;
 mod mirror_platforms;

@@ -13,7 +13,8 @@ pub(super) struct InitArgs {
     /// The folder to start in (made if missing).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// The k3s release the cluster runs (its image list is written to images.txt).
+    /// The k3s release the cluster runs (its image list is written to images.txt); one
+    /// of the releases this seedforge knows the images of (the newest by default).
     #[arg(long, value_name = "VERSION")]
     k3s_version: Option<String>,
     /// Also write the node templates (cloud-init and autoinstall) into DIR/templates, to
@@ -36,6 +37,7 @@ cluster:
   # disable: [traefik]           # k3s components to switch off
   # embedded_registry: true      # k3s shares the servers' images between the nodes
                                  # (v1.29.12+); the registry section is then optional
+                                 # (without it not v1.32.10, v1.33.6 or v1.34.2)
 
 # The registry the nodes pull from (its CA and certificate are made by the build).
 registry:
@@ -102,10 +104,7 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> 
         .clone()
         .unwrap_or_else(|| seedforge::preflight::newest_known_release().to_string());
     let Some(list) = seedforge::preflight::release_image_list(&version) else {
-        return Err(CliError::Usage(format!(
-            "--k3s-version {version}: this seedforge knows the images of {}; give one of them (or write images.txt yourself)",
-            seedforge::preflight::newest_known_release()
-        )));
+        return Err(CliError::Usage(unknown_release(&version)));
     };
     let mut config = CONFIG.replace("@K3S_VERSION@", &version);
     if a.templates {
@@ -157,6 +156,15 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> 
     Ok(ExitCode::Ok)
 }
 
+/// Why `--k3s-version VERSION` cannot start a folder: every release this seedforge knows
+/// the images of, and how to use another.
+fn unknown_release(version: &str) -> String {
+    format!(
+        "--k3s-version {version}: this seedforge knows the images of {}; give one of them (or give another release, write its k3s-images.txt yourself and set cluster.release_images to it)",
+        seedforge::preflight::known_releases().join(", ")
+    )
+}
+
 /// A join token: 32 random bytes as hex.
 fn token() -> Result<String, CliError> {
     use ring::rand::SecureRandom as _;
@@ -170,6 +178,16 @@ fn token() -> Result<String, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_release_is_told_every_known_one() {
+        let message = unknown_release("v1.30.0+k3s1");
+        for known in seedforge::preflight::known_releases() {
+            assert!(message.contains(known), "{known}: {message}");
+        }
+        assert!(message.contains("v1.32.5+k3s1, v1.33.1+k3s1"), "{message}");
+        assert!(message.contains("cluster.release_images"), "{message}");
+    }
 
     /// The commented `charts:` and `manifests:` entries, uncommented, are a config the
     /// reader accepts: the starter shows what works.

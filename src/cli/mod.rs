@@ -547,6 +547,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         staging: g.staging.clone(),
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
+    print_plan_warnings(g, &plan.warnings);
     // One build per output folder: taken before the first write, held until the end.
     let _lock = {
         let lock = lock_output(g, &plan.output, !a.no_wait)?;
@@ -631,6 +632,14 @@ fn print_steps(steps: &[run::StepRun]) {
     }
 }
 
+/// What planning found worth saying before a build runs, on stderr (also with `--quiet`
+/// and `--json`: a check that could not be exact is not news to hide).
+fn print_plan_warnings(g: &Global, warnings: &[String]) {
+    for w in warnings {
+        errln!("warning: {}", g.secrets.scrub(w));
+    }
+}
+
 /// Takes the output folder's build lock, saying once on stderr when it has to wait.
 pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
     Ok(BuildLock::acquire(out, wait, &mut |pid| {
@@ -657,16 +666,19 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         staging: g.staging.clone(),
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
+    print_plan_warnings(g, &plan.warnings);
     if g.json {
         #[derive(Serialize)]
         struct PlanJson<'a> {
             output: &'a Path,
             steps: &'a [seedforge::pipeline::steps::Step],
             images: Vec<[String; 2]>,
+            warnings: &'a [String],
         }
         print_json(&PlanJson {
             output: &plan.output,
             steps: &plan.steps,
+            warnings: &plan.warnings,
             images: plan
                 .inputs
                 .images

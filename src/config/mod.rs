@@ -139,6 +139,9 @@ pub struct Config {
     /// Manifest files or folders k3s applies at start (`manifests:`), resolved against
     /// the config, with where each was named.
     pub manifests: Vec<(PathBuf, Location)>,
+    /// The k3s release's image list (`cluster.release_images`), resolved against the
+    /// config, with where it was named.
+    pub release_images: Option<(PathBuf, Location)>,
 }
 
 /// `seeds:` — how the payload reaches the nodes.
@@ -173,6 +176,11 @@ pub struct Cluster {
     /// the others.
     #[serde(default)]
     pub embedded_registry: bool,
+    /// The k3s release's own image list (`k3s-images.txt`), as written: the exact image
+    /// check uses it instead of the list this build carries (resolved in
+    /// [`Config::release_images`]).
+    #[serde(default)]
+    pub release_images: Option<Spanned<LinuxPath>>,
 }
 
 /// A k3s release name, checked while parsing so a bad one is reported at its line.
@@ -413,6 +421,11 @@ impl Config {
                     format!("image list {}: {e}", list.display()),
                 ));
             }
+        }
+        if let Some((list, loc)) = &self.release_images {
+            crate::input::check_regular(list).map_err(|e| {
+                invalid(loc.line, loc.column, format!("cluster.release_images: {e}"))
+            })?;
         }
         let positions = positions::Positions::of(text);
         // A folder or a FIFO given as a certificate or key passes `metadata` and fails
@@ -659,6 +672,22 @@ impl Config {
             column: at.column,
             message,
         })?;
+        let release_images = match &raw.cluster.release_images {
+            Some(r) if r.value.as_os_str().is_empty() => {
+                return Err(invalid(
+                    &r.referenced,
+                    "cluster.release_images is empty; give the release's k3s-images.txt".into(),
+                ));
+            }
+            Some(r) => Some((
+                dir.join(&*r.value),
+                Location {
+                    line: r.referenced.line(),
+                    column: r.referenced.column(),
+                },
+            )),
+            None => None,
+        };
         let mut manifests = Vec::new();
         for m in raw.manifests {
             if m.value.as_os_str().is_empty() {
@@ -676,6 +705,7 @@ impl Config {
         Ok(Config {
             charts,
             manifests,
+            release_images,
             files,
             export_dir,
             export_split,
@@ -760,8 +790,16 @@ fn check_registry(
 ) -> Result<(), ConfigError> {
     let at = |location, message| invalid_at(path, location, message);
     if cluster.embedded_registry {
+        let version = || key_location(text, "cluster", "k3s_version");
         crate::preflight::check_embedded_registry(&cluster.k3s_version)
-            .map_err(|e| at(key_location(text, "cluster", "k3s_version"), e.to_string()))?;
+            .map_err(|e| at(version(), e.to_string()))?;
+        if registry.is_none() {
+            crate::preflight::check_known_defects(
+                &cluster.k3s_version,
+                &[crate::preflight::Setting::EmbeddedRegistryOnly],
+            )
+            .map_err(|e| at(version(), e.to_string()))?;
+        }
     } else if registry.is_none() {
         return Err(at(
             (1, 1),

@@ -35,6 +35,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// What the steps run on.
     pub inputs: Inputs,
+    /// What the build should be told before it runs (a k3s release whose images are only
+    /// checked by repository).
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -130,7 +133,8 @@ pub fn plan_with_net(
             (prepared, lock)
         }
     };
-    preflight_airgap(config, &images)?;
+    let warnings = preflight_airgap(config, &images)?;
+    preflight_k3s_binary(config)?;
     let layout = output.join("oci");
     let mtime = source_date_epoch(config);
     let mut steps = vec![
@@ -180,15 +184,21 @@ pub fn plan_with_net(
     steps.push(Step::Pki(pki_step));
     if !config.files.is_empty() {
         let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
+        let mut files =
+            crate::files::plan_with(&config.files, &config.path, &config.dir, &generated, &|p| {
+                state.sha256(p)
+            })?;
+        // A downloaded k3s binary is checked for its release once it is there.
+        for f in &mut files {
+            if f.name == crate::files::K3S_BINARY
+                && matches!(f.origin, crate::files::Origin::Url(_))
+            {
+                f.k3s_version = Some(config.cluster.k3s_version.clone());
+            }
+        }
         steps.push(Step::Files(steps::files::Files {
             out: output.join("files"),
-            files: crate::files::plan_with(
-                &config.files,
-                &config.path,
-                &config.dir,
-                &generated,
-                &|p| state.sha256(p),
-            )?,
+            files,
         }));
     }
     // Rendered and validated now, so a template mistake fails the plan before anything is
@@ -206,6 +216,7 @@ pub fn plan_with_net(
     Ok(Plan {
         output: output.clone(),
         steps,
+        warnings,
         inputs: Inputs {
             output,
             images,
@@ -347,12 +358,17 @@ fn check_lock(
     Ok(Some((path, lock)))
 }
 
-/// The seed logs' pause-image and missing-component failures, caught before writing.
-fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
+/// The seed logs' pause-image and missing-component failures, caught before writing;
+/// returns the warning for a release whose images can be checked by repository only.
+fn preflight_airgap(config: &Config, images: &ImageList) -> Result<Vec<String>> {
     let version = &config.cluster.k3s_version;
     let disabled: Vec<String> = config.cluster.disable.iter().map(|c| c.0.clone()).collect();
     let pause = config.cluster.pause_image.as_ref().map(|p| &p.0);
-    let required = required_images(version, pause, &disabled)?;
+    let release = match &config.release_images {
+        Some((path, _)) => Some(ImageList::load(path)?),
+        None => None,
+    };
+    let required = required_images(version, pause, &disabled, release.as_ref())?;
     let available: Vec<_> = images
         .entries
         .iter()
@@ -363,6 +379,29 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<()> {
     // embedded registry mirror.
     if config.cluster.embedded_registry && config.registry.is_none() {
         crate::preflight::check_embedded_shareable(&images.entries)?;
+    }
+    Ok(
+        crate::preflight::unknown_release_warning(version, release.is_some())
+            .into_iter()
+            .collect(),
+    )
+}
+
+/// The k3s binary the nodes install (the `files:` entry `bin/k3s`), when it is a local
+/// file, must be the release `cluster.k3s_version` names, if it names one.
+fn preflight_k3s_binary(config: &Config) -> Result<()> {
+    for f in &config.files {
+        if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =
+            (f.name.as_str(), &f.source)
+        {
+            crate::preflight::check_k3s_binary(
+                &config.cluster.k3s_version,
+                &config.dir.join(p),
+                &config.path,
+                f.location,
+                &f.name,
+            )?;
+        }
     }
     Ok(())
 }
