@@ -334,3 +334,45 @@ fn containerd_pulls_the_registry_itself_and_a_mirrored_upstream_through_our_host
         );
     }
 }
+
+/// `push` of a build output trusts the output's own CA for the registry it pushes to, as
+/// the nodes do: the far side needs no `--ca-file` for the registry the build configured.
+/// A layout alone carries no CA: the refusal says what to pass.
+#[test]
+fn push_of_a_build_output_trusts_the_outputs_own_ca() {
+    if !require_tool("docker-registry") {
+        return;
+    }
+    let lab = Lab::new();
+    let p = port();
+    let config = lab_config_for_loopback(&lab, p, "");
+    lab.seedforge().args(["build", "--config", config]).run();
+    let _served = ServedConfig::start(&lab.out_dir(), p);
+    let registry = format!("127.0.0.1:{p}");
+    let refused = lab
+        .seedforge()
+        .args(["push", "--layout"])
+        .arg(lab.out_dir().join("oci"))
+        .args(["--registry", &registry])
+        .any_status()
+        .run();
+    assert_ne!(refused.code, Some(0), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not trusted") && refused.stderr.contains("--ca-file"),
+        "{}",
+        refused.stderr
+    );
+    let pushed = lab
+        .seedforge()
+        .args(["push", "--layout"])
+        .arg(lab.out_dir())
+        .args(["--registry", &registry])
+        .run();
+    assert!(
+        pushed
+            .stdout
+            .contains(&format!("{registry}/rancher/mirrored-pause:3.6")),
+        "{}",
+        pushed.stdout
+    );
+}

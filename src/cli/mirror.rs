@@ -64,7 +64,19 @@ impl RegistryArgs {
         scope: &BTreeSet<String>,
         secrets: &Secrets,
     ) -> Result<Registries, CliError> {
-        let net_settings = net::settings(&self.ca_files)?;
+        self.registries_trusting(scope, secrets, &[])
+    }
+
+    /// [`RegistryArgs::registries`], trusting the CA certificates in `extra` too (a build
+    /// output's own CA, for `push`).
+    pub fn registries_trusting(
+        &self,
+        scope: &BTreeSet<String>,
+        secrets: &Secrets,
+        extra: &[PathBuf],
+    ) -> Result<Registries, CliError> {
+        let ca_files: Vec<PathBuf> = self.ca_files.iter().chain(extra).cloned().collect();
+        let net_settings = net::settings(&ca_files)?;
         let mut access = RegistryAccess::new(secrets.clone());
         access.plain_http = self.insecure.clone();
         if let Some(user) = &self.username {

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// The OCI layout (or build output directory) to push; a build output's charts
-    /// (charts/*.tgz) are pushed too, to REGISTRY/charts/NAME:VERSION.
+    /// (charts/*.tgz) are pushed too, to REGISTRY/charts/NAME:VERSION, and its own CA
+    /// (pki/ca.crt, which signed the registry's certificate) is trusted without --ca-file.
     #[arg(long, value_name = "DIR")]
     layout: PathBuf,
     /// The registry to push into, HOST[:PORT].
@@ -39,9 +40,17 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
     let layout = Layout::open(&layout_dir(&a.layout))?;
     // A build output's charts go along, as Helm's OCI artifacts.
     let charts_dir = a.layout.join("charts");
-    let registries = a
-        .access
-        .registries(&std::iter::once(a.registry.clone()).collect(), &g.secrets)?;
+    // A build output's registry certificate is signed by the output's own CA: trusted
+    // without a flag, as the nodes trust it.
+    let own_ca: Vec<PathBuf> = [a.layout.join("pki").join("ca.crt")]
+        .into_iter()
+        .filter(|ca| a.layout.join("manifest.json").is_file() && ca.is_file())
+        .collect();
+    let registries = a.access.registries_trusting(
+        &std::iter::once(a.registry.clone()).collect(),
+        &g.secrets,
+        &own_ca,
+    )?;
     let options = PushOptions {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),

@@ -444,7 +444,12 @@ impl RegistryClient {
                 let body = resp.text().await.unwrap_or_default();
                 Err(self.transfer(
                     get.image,
-                    format!("{method} {}: HTTP {status}: {}", get.path, excerpt(&body)),
+                    format!(
+                        "{method} {}: HTTP {status}: {}{}",
+                        get.path,
+                        excerpt(&body),
+                        self.status_hint(status)
+                    ),
                 ))
             }
         }
@@ -586,7 +591,24 @@ impl RegistryClient {
                 status: code,
                 who: self.who(),
             },
-            _ => self.transfer(image, format!("HTTP {code}: {}", excerpt(message))),
+            _ => self.transfer(
+                image,
+                format!(
+                    "HTTP {code}: {}{}",
+                    excerpt(message),
+                    self.status_hint(code)
+                ),
+            ),
+        }
+    }
+
+    /// What a status may mean beyond its number: a 400 to plain HTTP is what a server
+    /// speaking HTTPS answers on its port (Go's and nginx's both do).
+    fn status_hint(&self, code: u16) -> &'static str {
+        if code == 400 && self.base_url.starts_with("http://") {
+            "; the registry may speak HTTPS (an HTTPS server answers plain HTTP with 400): leave out --plain-http for it (in a build, registries[].plain_http)"
+        } else {
+            ""
         }
     }
 }

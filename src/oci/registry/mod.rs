@@ -41,7 +41,7 @@ pub use settings::{Credentials, HostAccess, RegistryAccess, RegistrySettings};
 pub enum RegistryError {
     /// The registry's TLS certificate is not trusted.
     #[error(
-        "{image}: the TLS certificate of registry {registry} is not trusted ({detail}); pass --ca-file or set ca_file for it under `registries:`"
+        "{image}: the TLS certificate of registry {registry} is not trusted ({detail}); pass --ca-file FILE with the CA that signed it (`push` of a build output trusts the output's pki/ca.crt by itself), or in a build set ca_file for it under `registries:`"
     )]
     UntrustedCertificate {
         /// The registry host.
