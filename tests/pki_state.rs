@@ -143,7 +143,7 @@ log:
   level: info
 storage:
   filesystem:
-    rootdirectory: \"registry/storage\"
+    rootdirectory: \"/var/lib/docker-registry\"
 http:
   addr: \"192.168.6.1:5000\"
   tls:

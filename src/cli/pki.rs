@@ -47,6 +47,9 @@ pub(super) struct PkiArgs {
     /// Where the CA certificate is installed on the nodes.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_NODE_CA_PATH)]
     node_ca_path: String,
+    /// Where the registry stores images on its host (registry/config.yml's storage).
+    #[arg(long, value_name = "PATH", default_value = pki::DEFAULT_REGISTRY_STORAGE)]
+    storage: String,
     /// Start of validity of new certificates [default: $SOURCE_DATE_EPOCH, else now].
     #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH")]
     source_date_epoch: Option<u64>,
@@ -57,6 +60,12 @@ fn parse_host(s: &str) -> Result<Host, String> {
 }
 
 pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, CliError> {
+    if !a.storage.starts_with('/') {
+        return Err(CliError::Usage(format!(
+            "--storage {:?} must be an absolute path on the registry's host",
+            a.storage
+        )));
+    }
     if !a.node_ca_path.starts_with('/') {
         return Err(CliError::Usage(format!(
             "--node-ca-path {:?} must be an absolute path",
@@ -74,6 +83,7 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, CliError> {
         cert_validity_days: a.validity_days,
         ca_import: a.ca_cert.clone().zip(a.ca_key.clone()),
         node_ca_path: a.node_ca_path.clone(),
+        storage: a.storage.clone(),
         auth: None,
         rewrite: Default::default(),
         mirrors: a.mirrors.iter().cloned().collect(),

@@ -34,6 +34,10 @@ pub struct Registry {
     /// `hosts.toml` point there).
     #[serde(default = "default_node_ca_path")]
     pub node_ca_path: NodePath,
+    /// Where the registry stores images on its own host (`registry/config.yml`'s
+    /// storage), outside the build's output.
+    #[serde(default = "default_storage")]
+    pub storage: NodePath,
     /// Basic auth the nodes use to pull.
     #[serde(default)]
     pub auth: Option<RegistryAuth>,
@@ -44,6 +48,10 @@ pub struct Registry {
 
 fn default_registry_port() -> u16 {
     5000
+}
+
+fn default_storage() -> NodePath {
+    NodePath(crate::pki::DEFAULT_REGISTRY_STORAGE.to_string())
 }
 
 fn default_node_ca_path() -> NodePath {

@@ -48,6 +48,7 @@ impl Config {
                 .as_ref()
                 .map(|i| (config.dir.join(&i.cert), config.dir.join(&i.key))),
             node_ca_path: r.node_ca_path.0.clone(),
+            storage: r.storage.0.clone(),
             auth,
             rewrite: r.rewrite.clone(),
             mirrors: registries.into_iter().map(str::to_string).collect(),

@@ -38,6 +38,10 @@ use std::path::{Path, PathBuf};
 pub const RENEW_BEFORE_DAYS: u32 = 30;
 /// Default validity of a new CA.
 pub const DEFAULT_CA_DAYS: u32 = 3650;
+/// Where the registry stores images on its host unless `registry.storage` says otherwise:
+/// the folder Debian's `docker-registry` package uses, outside the build's output (the
+/// output is sealed; the registry's storage grows with every push).
+pub const DEFAULT_REGISTRY_STORAGE: &str = "/var/lib/docker-registry";
 /// Default validity of the registry certificate.
 pub const DEFAULT_CERT_DAYS: u32 = 1825;
 
@@ -189,6 +193,8 @@ pub struct PkiSettings {
     pub ca_import: Option<(PathBuf, PathBuf)>,
     /// Where the CA certificate is installed on the nodes.
     pub node_ca_path: String,
+    /// Where the registry stores images on its own host (an absolute path).
+    pub storage: String,
     /// Basic auth for pulls: (user, password).
     pub auth: Option<(String, SecretValue)>,
     /// k3s rewrites applied to every upstream mirror.

@@ -1,7 +1,8 @@
 //! `registry/config.yml` for a distribution registry (Debian's `docker-registry`, the
 //! `registry:2` image) that serves the mirrored images to the nodes with the issued
-//! certificate. Paths in it are relative to the build's output directory, so the file
-//! carries no host paths: run `docker-registry serve registry/config.yml` from there.
+//! certificate. Its certificate, key and htpasswd paths are relative to the build's output
+//! directory: run `docker-registry serve registry/config.yml` from there. Its storage is
+//! `registry.storage` on the registry's host, outside the output, which is sealed.
 
 use super::PkiSettings;
 use super::registries_yaml::quote;
@@ -20,9 +21,10 @@ pub fn render(settings: &PkiSettings) -> String {
          # Serve from the output directory: docker-registry serve registry/config.yml\n\
          version: 0.1\n\
          log:\n  level: info\n\
-         storage:\n  filesystem:\n    rootdirectory: \"registry/storage\"\n\
-         http:\n",
+         storage:\n  filesystem:\n",
     );
+    let _ = writeln!(out, "    rootdirectory: {}", quote(&settings.storage));
+    out.push_str("http:\n");
     let _ = writeln!(out, "  addr: {}", quote(&addr));
     if !settings.plain_http {
         out.push_str("  tls:\n");

@@ -19,6 +19,7 @@ fn settings(host: &str) -> PkiSettings {
         cert_validity_days: DEFAULT_CERT_DAYS,
         ca_import: None,
         node_ca_path: "/etc/rancher/k3s/ca.crt".into(),
+        storage: DEFAULT_REGISTRY_STORAGE.into(),
         auth: None,
         rewrite: BTreeMap::new(),
         mirrors: ["docker.io".to_string(), "quay.io".to_string()].into(),

@@ -107,7 +107,10 @@ pub fn lab_config_for_loopback(lab: &super::Lab, port: u16, extra: &str) -> &'st
     let text = fs::read_to_string(&path).unwrap();
     let text = text.replace(
         "registry:\n  host: 192.168.6.1\n  port: 5000\n",
-        &format!("registry:\n  host: 127.0.0.1\n  port: {port}\n{extra}"),
+        &format!(
+            "registry:\n  host: 127.0.0.1\n  port: {port}\n  storage: {}\n{extra}",
+            lab.root().join("registry-storage").display()
+        ),
     );
     assert!(
         text.contains("host: 127.0.0.1"),
