@@ -182,7 +182,30 @@ const CONFIG_CASES: &[Case] = &[
             "token: {file: token}",
             "token: {file: no-such-token}",
         )],
-        &["seedforge.yaml", "cluster.token", "no-such-token"],
+        &[
+            "seedforge.yaml:{line}:",
+            "cluster.token.file",
+            "no-such-token",
+        ],
+    ),
+    build(
+        "local package sources and a payload file missing, all named at their lines",
+        &[Append(
+            CONFIG,
+            "packages:\n  - name: ops\n    packages: [jq]\n    base: no-base.txt\n    debs: [no-debs, also-missing.deb]\nfiles:\n  - name: extra/tool\n    source: no-tool\n    sha256: abababababababababababababababababababababababababababababababab\n",
+        )],
+        &[
+            "seedforge.yaml:",
+            "packages[0].base: ",
+            "no-base.txt",
+            "packages[0].debs[0]: ",
+            "no-debs",
+            "packages[0].debs[1]: ",
+            "also-missing.deb",
+            "carry it with the config",
+            "files: extra/tool: source",
+            "no-tool",
+        ],
     ),
     build(
         "token file empty",
