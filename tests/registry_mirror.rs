@@ -355,3 +355,52 @@ fn tls_and_basic_auth_registries_and_their_failures() {
     assert!(out.stderr.contains(&tls_only.host()), "{}", out.stderr);
     assert_eq!(fs::read(layout.join("index.json")).unwrap(), before);
 }
+
+/// Two tags the registry lacks are both reported, each at its `LIST:LINE`, with the tags
+/// the registry has (the nearest first), before anything is written.
+#[test]
+fn every_wrong_tag_is_named_at_its_line_with_the_tags_the_registry_has() {
+    if !tools() {
+        return;
+    }
+    let registry = Registry::start_plain();
+    let layout = fixture_layout();
+    skopeo_push(
+        &format!("oci:{}:mirrored-pause:3.6", layout.display()),
+        &registry,
+        "rancher/mirrored-pause:3.6",
+        true,
+    );
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let list = write_list(
+        dir.path(),
+        &host,
+        &[
+            "mirrored-pause:3.6",
+            "mirrored-pause:3.7",
+            "mirrored-pause:9.9",
+        ],
+    );
+    let out_layout = dir.path().join("layout");
+    let out = Cmd::seedforge()
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(&out_layout)
+        .args(["--plain-http", &host])
+        .any_status()
+        .run();
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    for needle in [
+        "2 image(s) of the lists cannot be used",
+        "images.txt:2: ",
+        "mirrored-pause:3.7 (unknown tag; the registry has 3.6)",
+        "images.txt:3: ",
+        "mirrored-pause:9.9 (unknown tag; the registry has 3.6)",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}:\n{}", out.stderr);
+    }
+    assert!(!out.stderr.contains("images.txt:1:"), "{}", out.stderr);
+    assert!(!out_layout.join("index.json").exists());
+}

@@ -523,11 +523,12 @@ impl Config {
         for f in &self.files {
             if let crate::files::FileSource::Local(src) = &f.source {
                 let path = self.dir.join(src);
-                if let Err(e) = crate::input::check_regular(&path) {
+                // A stat, not an open: an unchanged payload file is not even opened.
+                if let Err(e) = exists(&path) {
                     problems.push((
                         f.location.line,
                         f.location.column,
-                        format!("files: {}: source {}", f.name, e),
+                        format!("files: {}: source {}: {e}", f.name, path.display()),
                     ));
                 }
             }

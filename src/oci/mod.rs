@@ -112,6 +112,17 @@ pub enum OciError {
     /// A registry could not be reached, refused access, or lacks the image.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+    /// An error of one image list entry, at its `LIST:LINE`.
+    #[error("{at}: {error}")]
+    AtEntry {
+        /// `LIST:LINE`.
+        at: String,
+        /// What went wrong.
+        error: Box<OciError>,
+    },
+    /// Several entries of an image list could not be opened: each, in list order.
+    #[error("{} image(s) of the lists cannot be used:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Entries(Vec<OciError>),
     /// Some images of a list could not be mirrored (`--keep-going`); the others were.
     #[error("{failed} of {total} image(s) failed:\n{}", failures.join("\n"))]
     Incomplete {
@@ -144,6 +155,9 @@ impl OciError {
                 | OciError::NoMatchingPlatform { .. }
                 | OciError::Unsupported(_)
         ) || matches!(self, OciError::Registry(e) if e.is_invalid_input())
+            || matches!(self, OciError::AtEntry { error, .. } if error.is_invalid_input())
+            // Exit 2 only when every one of them is the input's fault.
+            || matches!(self, OciError::Entries(all) if all.iter().all(OciError::is_invalid_input))
     }
 
     /// Wraps an I/O error with the path it happened on.

@@ -154,7 +154,6 @@ pub fn prepare_with(
     open_override: &OpenOverride<'_>,
 ) -> Result<Vec<PreparedImage>> {
     let platforms = effective_platforms(&options.platforms);
-    // The first error in list order is the one reported.
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(entries.len()));
     std::thread::scope(|scope| {
@@ -175,7 +174,30 @@ pub fn prepare_with(
     });
     let mut done = done.into_inner().unwrap_or_default();
     done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
+    // Every entry that cannot be used is named, in list order, not only the first.
+    let mut prepared = Vec::with_capacity(done.len());
+    let mut failed = Vec::new();
+    for (_, r) in done {
+        match r {
+            Ok(p) => prepared.push(p),
+            Err(e) => failed.push(e),
+        }
+    }
+    if failed.is_empty() {
+        Ok(prepared)
+    } else {
+        Err(entries_failed(failed))
+    }
+}
+
+/// The error for the entries that could not be opened (in list order): the one error, or
+/// all of them.
+fn entries_failed(mut failed: Vec<OciError>) -> OciError {
+    if failed.len() == 1 {
+        failed.remove(0)
+    } else {
+        OciError::Entries(failed)
+    }
 }
 
 /// Opens one source and chooses its platforms.
@@ -329,7 +351,7 @@ pub fn mirror(
         if let Some(dir) = created.filter(|_| !others_writing) {
             let _ = std::fs::remove_dir_all(dir);
         }
-        return Err(errors.swap_remove(0).1);
+        return Err(entries_failed(errors.into_iter().map(|(_, e)| e).collect()));
     }
     let opened: Option<Vec<_>> = slots.iter().map(OnceLock::get).collect();
     let Some(prepared) = opened else {

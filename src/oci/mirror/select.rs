@@ -46,7 +46,11 @@ pub(super) fn at_line(err: OciError, entry: &ListEntry) -> OciError {
             wanted,
             available,
         },
-        other => other,
+        already @ (OciError::AtEntry { .. } | OciError::Entries(_)) => already,
+        other => OciError::AtEntry {
+            at,
+            error: Box::new(other),
+        },
     }
 }
 

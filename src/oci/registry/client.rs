@@ -431,7 +431,13 @@ impl RegistryClient {
                 resp,
                 Watch::new(&self.limits, started, cut),
             )))),
-            404 => Err(self.not_found(get)),
+            404 => {
+                let tags = match get.path.strip_prefix("manifests/") {
+                    Some(tag) if !tag.starts_with("sha256:") => self.tags(get.repo, auth).await,
+                    _ => None,
+                };
+                Err(self.not_found(get, tags.as_deref()))
+            }
             _ if retryable_status(status) => Ok(Sent::Transient {
                 retry_after: resp
                     .headers()
@@ -455,10 +461,53 @@ impl RegistryClient {
         }
     }
 
-    fn not_found(&self, get: &Get<'_>) -> RegistryError {
+    /// The tags the registry lists for `repo` (its first page), for a message about a tag
+    /// it lacks; `None` when it does not answer them within a few seconds.
+    async fn tags(&self, repo: &str, auth: &AuthHeader) -> Option<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let url = format!("{}/v2/{repo}/tags/list", self.base_url);
+        let mut request = self.http.get(&url).timeout(Duration::from_secs(10));
+        request = match auth {
+            AuthHeader::None => request,
+            AuthHeader::Basic => request.basic_auth(
+                self.username.clone().unwrap_or_default(),
+                self.password.clone(),
+            ),
+            AuthHeader::Bearer(t) => request.bearer_auth(t),
+        };
+        let mut resp = request.send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.ok()? {
+            body.extend_from_slice(&chunk);
+            if body.len() > 1 << 20 {
+                return None;
+            }
+        }
+        serde_json::from_slice::<Tags>(&body).ok()?.tags
+    }
+
+    fn not_found(&self, get: &Get<'_>, tags: Option<&[String]>) -> RegistryError {
         let what = match get.path.strip_prefix("manifests/") {
             Some(r) if r.starts_with("sha256:") => format!("manifest {r} in {}", get.repo),
-            Some(r) => format!("image {}:{r} (unknown repository or tag)", get.repo),
+            Some(r) => match tags {
+                Some([]) => format!("image {}:{r} (the repository has no tags)", get.repo),
+                Some(tags) => {
+                    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+                    format!(
+                        "image {}:{r} (unknown tag; the registry has {})",
+                        get.repo,
+                        crate::suggest::listing(&names, Some(r))
+                    )
+                }
+                None => format!("image {}:{r} (unknown repository or tag)", get.repo),
+            },
             None => format!("{} in {}", get.path.replace("blobs/", "blob "), get.repo),
         };
         RegistryError::NotFound {
