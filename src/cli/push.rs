@@ -1,5 +1,6 @@
 //! `seedforge push`: every image of a layout into a registry, digests unchanged, and a
-//! build output's Helm charts as OCI artifacts (`REGISTRY/charts/NAME:VERSION`).
+//! build output's Helm charts as OCI artifacts (`REGISTRY/charts/CHART:VERSION`, CHART the
+//! name in the chart's `Chart.yaml`).
 
 use super::mirror::RegistryArgs;
 use super::{CliError, ExitCode};
@@ -15,7 +16,8 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// The OCI layout (or build output directory) to push; a build output's charts
-    /// (charts/*.tgz) are pushed too, to REGISTRY/charts/NAME:VERSION, and its own CA
+    /// (charts/*.tgz) are pushed too, to REGISTRY/charts/CHART:VERSION (CHART: the name in
+    /// the chart's Chart.yaml), and its own CA
     /// (pki/ca.crt, which signed the registry's certificate) is trusted without --ca-file.
     #[arg(long, value_name = "DIR")]
     layout: PathBuf,
