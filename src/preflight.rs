@@ -165,6 +165,17 @@ pub struct Requirement {
     exact: Option<Reference>,
 }
 
+impl Requirement {
+    /// Whether `image` meets this requirement: the exact image, or any tag of the
+    /// repository when the release's list is not known.
+    pub fn is_met_by(&self, image: &Reference) -> bool {
+        match &self.exact {
+            Some(exact) => image == exact,
+            None => image.name() == self.repository,
+        }
+    }
+}
+
 /// Image lists of the k3s releases this build knows exactly: (release, list text), oldest
 /// first. The one table of known releases: `seedforge init --k3s-version`, the exact image
 /// check and the warning for other releases all read it.
@@ -592,10 +603,7 @@ pub fn check_airgap_images(
 ) -> Result<(), PreflightError> {
     let missing: Vec<Requirement> = required
         .iter()
-        .filter(|r| match &r.exact {
-            Some(exact) => !available.iter().any(|a| a == exact),
-            None => !available.iter().any(|a| a.name() == r.repository),
-        })
+        .filter(|r| !available.iter().any(|a| r.is_met_by(a)))
         .cloned()
         .collect();
     if missing.is_empty() {

@@ -1505,3 +1505,61 @@ fn explicit_compression_overrides_auto() {
         out.stderr
     );
 }
+
+/// `airgap.images: system` puts in the archives (and so in every seed) only the images
+/// k3s needs itself; an application image stays in the layout, for the registry. Without
+/// a registry it is refused at its line: the archives would be the nodes' only source.
+#[test]
+fn airgap_images_system_keeps_application_images_for_the_registry_alone() {
+    let lab = Lab::new();
+    let list = lab.lab_dir().join("images.txt");
+    let mut text = fs::read_to_string(&list).unwrap();
+    text.push_str("oci:../images/oci:klipper-lb:v0.4.13  docker.io/acme/app:1.0\n");
+    fs::write(&list, text).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let mut cfg = fs::read_to_string(&config).unwrap();
+    cfg.push_str("\nairgap:\n  images: system\n");
+    fs::write(&config, &cfg).unwrap();
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    assert!(
+        plan.stdout
+            .contains("the 8 image(s) k3s needs itself (airgap.images: system"),
+        "{}",
+        plan.stdout
+    );
+    lab.build();
+    let archive = fs::read_dir(lab.out_dir().join("airgap"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("k3s-airgap-images-amd64"))
+        .unwrap();
+    let archived = check_oci_archive(&archive);
+    assert_eq!(archived.len(), 8, "{:?}", archived.keys());
+    assert!(!archived.contains_key("docker.io/acme/app:1.0"));
+    assert!(archived.contains_key("docker.io/rancher/klipper-lb:v0.4.13"));
+    let index = fs::read_to_string(lab.out_dir().join("oci/index.json")).unwrap();
+    assert!(
+        index.contains("docker.io/acme/app:1.0"),
+        "the layout keeps it for push"
+    );
+
+    // With the embedded mirror and no registry: refused at the key's line.
+    let cfg = cfg
+        .replace("registry:\n  host: 192.168.6.1\n  port: 5000\n", "")
+        .replace("  name: lab\n", "  name: lab\n  embedded_registry: true\n");
+    fs::write(&config, cfg).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("seedforge.yaml:")
+            && out.stderr.contains("airgap.images: system leaves"),
+        "{}",
+        out.stderr
+    );
+}

@@ -235,6 +235,21 @@ pub struct Airgap {
     /// Compression level: zstd 1-19 (default 3), gzip 1-9 (default 6).
     #[serde(default)]
     pub level: Option<Spanned<i32>>,
+    /// Which images the archives (and so every seed) carry.
+    #[serde(default)]
+    pub images: AirgapImages,
+}
+
+/// `airgap.images`: which listed images go into the airgap archives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AirgapImages {
+    /// Every listed image (the default).
+    #[default]
+    All,
+    /// Only the images k3s needs itself (its packaged components and the pause image);
+    /// the others are in the registry alone, pulled by the nodes when a pod needs them.
+    System,
 }
 
 impl Default for Airgap {
@@ -243,6 +258,7 @@ impl Default for Airgap {
             format: default_airgap_format(),
             compression: default_airgap_compression(),
             level: None,
+            images: AirgapImages::All,
         }
     }
 }
@@ -691,6 +707,13 @@ impl Config {
             }
             None => raw.airgap.compression.level_kind().default_level(),
         };
+        if raw.airgap.images == AirgapImages::System && raw.registry.is_none() {
+            return Err(invalid_at(
+                path,
+                key_location(text, "airgap", "images"),
+                "airgap.images: system leaves the other images to the registry, and the config has none: without registry:, the airgap archives are the nodes' only source of images (leave airgap.images out, or configure a registry)".into(),
+            ));
+        }
         let packages = raw.packages.map(|p| (p.referenced, p.value));
         let positions = positions::Positions::of(text);
         let found = |((line, column), message): sources::Found| ConfigError::Invalid {

@@ -133,7 +133,7 @@ pub fn plan_with_net(
             (prepared, lock)
         }
     };
-    let warnings = preflight_airgap(config, &images)?;
+    let (warnings, required) = preflight_airgap(config, &images)?;
     preflight_k3s_binary(config)?;
     let layout = output.join("oci");
     let mtime = source_date_epoch(config);
@@ -151,7 +151,9 @@ pub fn plan_with_net(
             layout: layout.clone(),
         }),
     ];
-    let airgap = steps::airgap::plan(config, &output, &layout, &images, &prepared, mtime)?;
+    let airgap = steps::airgap::plan(
+        config, &output, &layout, &images, &prepared, &required, mtime,
+    )?;
     steps.extend(airgap.into_iter().map(Step::Airgap));
     let bundles = prepare_bundles(
         config,
@@ -360,7 +362,10 @@ fn check_lock(
 
 /// The seed logs' pause-image and missing-component failures, caught before writing;
 /// returns the warning for a release whose images can be checked by repository only.
-fn preflight_airgap(config: &Config, images: &ImageList) -> Result<Vec<String>> {
+fn preflight_airgap(
+    config: &Config,
+    images: &ImageList,
+) -> Result<(Vec<String>, Vec<crate::preflight::Requirement>)> {
     let version = &config.cluster.k3s_version;
     let disabled: Vec<String> = config.cluster.disable.iter().map(|c| c.0.clone()).collect();
     let pause = config.cluster.pause_image.as_ref().map(|p| &p.0);
@@ -380,11 +385,12 @@ fn preflight_airgap(config: &Config, images: &ImageList) -> Result<Vec<String>> 
     if config.cluster.embedded_registry && config.registry.is_none() {
         crate::preflight::check_embedded_shareable(&images.entries)?;
     }
-    Ok(
+    Ok((
         crate::preflight::unknown_release_warning(version, release.is_some())
             .into_iter()
             .collect(),
-    )
+        required,
+    ))
 }
 
 /// The k3s binary the nodes install (the `files:` entry `bin/k3s`), when it is a local

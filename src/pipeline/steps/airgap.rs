@@ -5,7 +5,7 @@
 use super::mirror::join;
 use super::{Cx, Done, Record, StepKind, Work, output_key, payload_file};
 use crate::Result;
-use crate::config::Config;
+use crate::config::{AirgapImages, Config};
 use crate::image::ImageList;
 use crate::oci::archive::{
     ArchiveFormat, ArchiveOptions, ArchiveReport, Compression, choose_compression, write_archive,
@@ -38,6 +38,10 @@ pub struct Airgap {
     pub level: i32,
     /// Entry mtime.
     pub mtime: u64,
+    /// With `airgap.images: system`, the images the archive holds (those k3s needs
+    /// itself); `None`: every listed image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only: Option<Vec<String>>,
 }
 
 /// One archive per architecture. With `airgap.compression: auto`, each archive's
@@ -51,8 +55,27 @@ pub fn plan(
     layout: &Path,
     images: &ImageList,
     prepared: &[PreparedImage],
+    required: &[crate::preflight::Requirement],
     mtime: u64,
 ) -> Result<Vec<Airgap>> {
+    // Which entries go into the archives: all, or those k3s needs itself.
+    let carried: Vec<bool> = images
+        .entries
+        .iter()
+        .map(|e| {
+            config.airgap.images == AirgapImages::All
+                || required.iter().any(|r| r.is_met_by(&e.destination))
+        })
+        .collect();
+    let only = (config.airgap.images == AirgapImages::System).then(|| {
+        images
+            .entries
+            .iter()
+            .zip(&carried)
+            .filter(|(_, c)| **c)
+            .map(|(e, _)| e.destination.to_string())
+            .collect::<Vec<_>>()
+    });
     let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
     for p in &config.images.platforms {
         by_arch.entry(&p.architecture).or_default().push(p.clone());
@@ -64,7 +87,8 @@ pub fn plan(
                 Some(c) => (c, None),
                 None => {
                     let mut layers = Vec::new();
-                    for (entry, image) in images.entries.iter().zip(prepared) {
+                    let kept = images.entries.iter().zip(prepared).zip(&carried);
+                    for ((entry, image), _) in kept.filter(|(_, c)| **c) {
                         let name = entry.destination.to_string();
                         for layer in image.selected_layers(&platforms)? {
                             layers.push((name.clone(), layer.media_type));
@@ -86,6 +110,7 @@ pub fn plan(
                 auto,
                 level: config.airgap_level,
                 mtime,
+                only: only.clone(),
             })
         })
         .collect()
@@ -102,7 +127,7 @@ impl StepKind for Airgap {
 
     fn describe(&self) -> String {
         format!(
-            "write {} ({}, {}) with every image for {}{}",
+            "write {} ({}, {}) with {} for {}{}",
             self.out.display(),
             match self.format {
                 ArchiveFormat::Oci => "OCI layout",
@@ -112,6 +137,13 @@ impl StepKind for Airgap {
                 Compression::None => "uncompressed".to_string(),
                 Compression::Gzip => format!("gzip level {}", self.level),
                 Compression::Zstd => format!("zstd level {}", self.level),
+            },
+            match &self.only {
+                None => "every image".to_string(),
+                Some(only) => format!(
+                    "the {} image(s) k3s needs itself (airgap.images: system; the others are in the registry alone)",
+                    only.len()
+                ),
             },
             join(self.platforms.iter().map(ToString::to_string)),
             self.auto
@@ -158,11 +190,11 @@ impl StepKind for Airgap {
             level: self.level,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
             platforms: self.platforms.clone(),
-            images: Some(
+            images: Some(self.only.clone().unwrap_or_else(|| {
                 (cx.inputs.images.entries.iter())
                     .map(|e| e.destination.to_string())
-                    .collect(),
-            ),
+                    .collect()
+            })),
             mtime: self.mtime,
             // The verify step has just re-hashed every blob of the layout.
             verify_blobs: false,
