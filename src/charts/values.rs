@@ -285,15 +285,20 @@ fn is_null(value: &str) -> bool {
     matches!(value, "" | "~" | "null" | "Null" | "NULL")
 }
 
+/// How many keys the chart lacks are named one by one; the rest are counted.
+const SHOWN_UNKNOWN: usize = 50;
+
 /// Checks the values file `file` (its `text`) against the chart `chart` (the entry's
 /// name) whose own files are `files`: its top level must be a map (Helm reads a values
-/// file as one), and the first key the chart does not know is an error naming
+/// file as one), and a key the chart does not know is an error naming
 /// `FILE:LINE:COLUMN`, the key path and the chart's closest keys at that place.
 ///
 /// One walk over the file's events: each key is judged once, from the place its parent
 /// map landed at, and the path from the top is one stack shared by every key (a string is
 /// built only for a message), so time and memory stay proportional to the file however
 /// deep its maps are. The chart's values are read only when the first key needs them.
+/// Every key the chart lacks is named in the one run (the first [`SHOWN_UNKNOWN`] one by
+/// one, the rest counted); what lies under such a key is not judged.
 pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result<(), ChartError> {
     use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
     let at = |line: u64, column: u64, message: String| {
@@ -317,6 +322,9 @@ pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result
     let mut stack: Vec<Frame<'_>> = Vec::new();
     // The keys from the top to the value being read.
     let mut path: Vec<String> = Vec::new();
+    // Every key the chart lacks, each at its place (what is under one is not judged).
+    let mut unknown_keys: Vec<ChartError> = Vec::new();
+    let mut more_unknown = 0usize;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
             at(
@@ -359,16 +367,21 @@ pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result
                             Ok(p) => p,
                             Err(()) => {
                                 let names = names_at(*place, chart_values);
-                                return Err(unknown(
-                                    &at,
-                                    chart,
-                                    &path,
-                                    &key,
-                                    &names,
-                                    loaded.get(),
-                                    line,
-                                    column,
-                                ));
+                                if unknown_keys.len() == SHOWN_UNKNOWN {
+                                    more_unknown += 1;
+                                } else {
+                                    unknown_keys.push(unknown(
+                                        &at,
+                                        chart,
+                                        &path,
+                                        &key,
+                                        &names,
+                                        loaded.get(),
+                                        line,
+                                        column,
+                                    ));
+                                }
+                                Place::Free
                             }
                         }
                     };
@@ -415,7 +428,24 @@ pub fn check(chart: &str, file: &Path, text: &str, files: &ChartFiles) -> Result
             _ => {}
         }
     }
-    Ok(())
+    match unknown_keys.len() {
+        0 => Ok(()),
+        1 => Err(unknown_keys.remove(0)),
+        n => Err(ChartError::Invalid(format!(
+            "{} keys the chart does not have:\n{}{}",
+            n + more_unknown,
+            unknown_keys
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            if more_unknown > 0 {
+                format!("\n… and {more_unknown} more")
+            } else {
+                String::new()
+            }
+        ))),
+    }
 }
 
 /// `s`, cut to a length a message can show.
@@ -565,6 +595,36 @@ mod tests {
         assert!(err.starts_with("conf/values.yaml:1:1: e is not"), "{err}");
         let err = run("replicaCount: [\n", None).unwrap_err();
         assert!(err.starts_with("conf/values.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn every_key_the_chart_lacks_is_named_in_one_run_and_what_lies_under_one_is_not_judged() {
+        let err = run(
+            "controller:\n  image:\n    tga: y\n    tag: x\nreplicaCont: 2\nwrong:\n  deeper: 1\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("3 keys the chart does not have:\n"),
+            "{err}"
+        );
+        for needle in [
+            "conf/values.yaml:3:5: controller.image.tga is not a value",
+            "conf/values.yaml:5:1: replicaCont is not",
+            "conf/values.yaml:6:1: wrong is not",
+        ] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        assert!(!err.contains("deeper"), "{err}");
+        let many: String = (0..SHOWN_UNKNOWN + 7)
+            .map(|i| format!("k{i}: 1\n"))
+            .collect();
+        let err = run(&many, None).unwrap_err();
+        assert!(
+            err.starts_with(&format!("{} keys", SHOWN_UNKNOWN + 7))
+                && err.ends_with("… and 7 more"),
+            "{err}"
+        );
     }
 
     #[test]
