@@ -106,6 +106,28 @@ impl Secrets {
 /// What replaces the password of a URL (`user:***@host`).
 pub const URL_MASK: &str = "***";
 
+/// An image reference or source as written, for a message: [`url`]'s masking, and a
+/// `user:password@` before the first `/` (`me:s3cret@registry/app:1`) masked too.
+pub fn reference(text: &str) -> Cow<'_, str> {
+    // An image reference has `@` only after its repository path (`name@sha256:…`); an
+    // `@` before the first `/` is a `user:password@host` someone wrote into it.
+    let url_like = url(text);
+    if url_like != text {
+        return url_like;
+    }
+    // A host follows the `@` and a path the host: without a `/`, `name:tag@sha256:…`.
+    let Some(first_slash) = text.find('/') else {
+        return Cow::Borrowed(text);
+    };
+    match text[..first_slash].rfind('@') {
+        Some(at) => match text[..at].find(':') {
+            Some(colon) => Cow::Owned(format!("{}{URL_MASK}{}", &text[..=colon], &text[at..])),
+            None => Cow::Borrowed(text),
+        },
+        None => Cow::Borrowed(text),
+    }
+}
+
 /// `text` (one URL, or text holding URLs) with the password of each `scheme://user:password@`
 /// replaced by [`URL_MASK`], for showing a URL: `http://me:s3cret@host/x` becomes
 /// `http://me:***@host/x`. The user name stays (it says which account was used), as Go's
@@ -192,6 +214,25 @@ impl<W: std::io::Write> std::io::Write for ScrubbingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_written_into_an_image_reference_is_masked() {
+        assert_eq!(
+            reference("me:s3cret@registry.example/x/y:1"),
+            "me:***@registry.example/x/y:1"
+        );
+        assert_eq!(
+            reference("docker://me:s3cret@registry.example/x/y:1"),
+            "docker://me:***@registry.example/x/y:1"
+        );
+        for plain in [
+            "nginx:1.25@sha256:0123",
+            "registry.example:5000/x/y:1@sha256:0123",
+            "oci:dir:ref",
+        ] {
+            assert_eq!(reference(plain), plain);
+        }
+    }
 
     #[test]
     fn registered_values_and_their_quoted_forms_are_replaced() {

@@ -21,7 +21,10 @@ pub use source::ImageSource;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// A string is not a valid Docker image reference.
-    #[error("invalid image reference {input:?}: {reason}")]
+    #[error(
+        "invalid image reference {:?}: {reason}",
+        crate::redact::reference(input)
+    )]
     InvalidReference {
         /// The text as the user wrote it.
         input: String,
@@ -29,7 +32,7 @@ pub enum ImageError {
         reason: String,
     },
     /// A string is not a valid image source (transport plus location).
-    #[error("invalid image source {input:?}: {reason}")]
+    #[error("invalid image source {:?}: {reason}", crate::redact::reference(input))]
     InvalidSource {
         /// The text as the user wrote it.
         input: String,
