@@ -207,3 +207,41 @@ fn a_chart_repository_with_a_password_is_refused_without_showing_it() {
         assert!(!lab.out_dir().exists(), "the refused plan wrote something");
     }
 }
+
+/// A password written into an image reference (`user:password@host/…`, with or without
+/// `docker://`) is refused without showing it, at every verbosity.
+#[test]
+fn a_password_in_an_image_reference_is_refused_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("images.txt");
+    for line in [
+        "me:s3cretpw@registry.example/x/y:1",
+        "docker://me:s3cretpw@registry.example/x/y:1",
+    ] {
+        std::fs::write(&list, format!("{line}\n")).unwrap();
+        for verbosity in [None, Some("-v"), Some("-vv")] {
+            let mut cmd = Cmd::seedforge();
+            if let Some(v) = verbosity {
+                cmd = cmd.arg(v);
+            }
+            let out = cmd
+                .args(["mirror", "--images"])
+                .arg(&list)
+                .arg("--layout")
+                .arg(dir.path().join("layout"))
+                .any_status()
+                .run();
+            assert_eq!(out.code, Some(2), "{line}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("me:***@registry.example"),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                !out.stderr.contains("s3cretpw") && !out.stdout.contains("s3cretpw"),
+                "{line} {verbosity:?}: {}",
+                out.stderr
+            );
+        }
+    }
+}
