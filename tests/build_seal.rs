@@ -674,3 +674,43 @@ fn export_dir_on_a_fat_file_system() {
         .collect();
     assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
 }
+
+/// The seal says which media this build changed: all new at first, none after a build with
+/// nothing changed, and only the one node's seed after that node's address changed.
+#[test]
+fn the_seal_names_the_media_to_carry_again() {
+    let lab = Lab::new();
+    let build = || {
+        lab.seedforge()
+            .args(["--json", "build", "--config", lab.config_arg()])
+            .run()
+            .json()
+    };
+    let changes = |report: &serde_json::Value| -> Vec<(String, String)> {
+        report["seal"]["media"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no seal.media: {report}"))
+            .iter()
+            .map(|m| {
+                (
+                    m["path"].as_str().unwrap().to_string(),
+                    m["change"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let first = changes(&build());
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first.iter().all(|(_, c)| c == "new"), "{first:?}");
+    let again = changes(&build());
+    assert!(again.iter().all(|(_, c)| c == "unchanged"), "{again:?}");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("192.168.6.12/24", "192.168.6.22/24")).unwrap();
+    let changed: Vec<String> = changes(&build())
+        .into_iter()
+        .filter(|(_, c)| c != "unchanged")
+        .map(|(p, c)| format!("{p} {c}"))
+        .collect();
+    assert_eq!(changed, ["iso/seed-lab-agent2.iso changed"]);
+}

@@ -460,6 +460,61 @@ pub struct SealReport {
     /// sha256 of every artifact by its path in the output (for the export).
     #[serde(skip)]
     pub hashes: HashMap<PathBuf, String>,
+    /// Each medium (`iso/*.iso`) and whether this build changed it since the last seal:
+    /// the media to carry to the nodes again.
+    pub media: Vec<Medium>,
+    /// With every seed carrying the whole payload, the bytes `seeds: {payload: shared}`
+    /// would not carry again (the payload once instead of once per node), when that is
+    /// worth saying (at least 256 MiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_payload_would_save: Option<u64>,
+}
+
+/// A medium of the output and what this build did to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Medium {
+    /// Its path in the output (`iso/seed-NODE.iso`, `iso/payload.iso`).
+    pub path: String,
+    /// `new`, `changed` or `unchanged` since the previous seal.
+    pub change: &'static str,
+}
+
+/// What the media of `artifacts` are, against the `previous` seal's.
+fn media(artifacts: &[Artifact], previous: Option<&ManifestView>) -> Vec<Medium> {
+    let before: BTreeMap<&str, &str> = previous
+        .map(|p| {
+            p.artifacts
+                .iter()
+                .map(|a| (a.path.as_str(), a.sha256.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    artifacts
+        .iter()
+        .filter(|a| a.path.starts_with("iso/") && a.path.ends_with(".iso"))
+        .map(|a| Medium {
+            path: a.path.clone(),
+            change: match before.get(a.path.as_str()) {
+                None => "new",
+                Some(old) if *old == a.sha256 => "unchanged",
+                Some(_) => "changed",
+            },
+        })
+        .collect()
+}
+
+/// The smallest seed ISO is about the payload every seed carries: with N seeds and no
+/// shared payload ISO, N - 1 copies of it would not be carried in shared mode.
+fn shared_payload_saving(artifacts: &[Artifact]) -> Option<u64> {
+    const WORTH_SAYING: u64 = 256 << 20;
+    let iso = |a: &&Artifact| a.path.starts_with("iso/") && a.path.ends_with(".iso");
+    if artifacts.iter().any(|a| a.path == "iso/payload.iso") {
+        return None;
+    }
+    let seeds: Vec<u64> = artifacts.iter().filter(iso).map(|a| a.size).collect();
+    let smallest = *seeds.iter().min()?;
+    let saved = smallest.saturating_mul(seeds.len().saturating_sub(1) as u64);
+    (saved >= WORTH_SAYING).then_some(saved)
 }
 
 /// True for 64 lowercase hex digits (a sha256 blob's file name).
@@ -563,7 +618,10 @@ pub fn seal_with(
         });
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    remove_orphans(output, &artifacts)?;
+    let previous = previous_seal(output)?;
+    remove_orphans(output, &artifacts, previous.as_ref())?;
+    let media = media(&artifacts, previous.as_ref());
+    let shared_payload_would_save = shared_payload_saving(&artifacts);
     let by_path: BTreeMap<&str, &Artifact> =
         artifacts.iter().map(|a| (a.path.as_str(), a)).collect();
     let manifest = Manifest {
@@ -613,7 +671,20 @@ pub fn seal_with(
         bytes: manifest.artifacts.iter().map(|a| a.size).sum(),
         hashed: read,
         hashes,
+        media,
+        shared_payload_would_save,
     })
+}
+
+/// The previous seal's manifest, if there is one that can be read. Past its cap it is an
+/// error, not a skip: the files it lists (an old node's user-data holds the join token)
+/// would otherwise stay.
+fn previous_seal(output: &Path) -> Result<Option<ManifestView>, SealError> {
+    match ManifestView::load(output) {
+        Ok(previous) => Ok(Some(previous)),
+        Err(e @ SealError::Input(crate::input::InputError::TooLarge { .. })) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Removes what the previous seal listed and this build no longer writes (a node or a
@@ -621,13 +692,13 @@ pub fn seal_with(
 /// node's user-data and seed ISO hold the join token, and nothing else would ever remove
 /// them. The layout (`oci/`, whose unreferenced blobs are `gc`'s business) and the PKI
 /// state (`pki/`) are left alone, and so is anything a manifest does not list.
-fn remove_orphans(output: &Path, artifacts: &[Artifact]) -> Result<(), SealError> {
-    let previous = match ManifestView::load(output) {
-        Ok(previous) => previous,
-        // Past its cap the old manifest is not read, and the files it lists (an old node's
-        // user-data holds the join token) would stay: that is an error, not a skip.
-        Err(e @ SealError::Input(crate::input::InputError::TooLarge { .. })) => return Err(e),
-        Err(_) => return Ok(()),
+fn remove_orphans(
+    output: &Path,
+    artifacts: &[Artifact],
+    previous: Option<&ManifestView>,
+) -> Result<(), SealError> {
+    let Some(previous) = previous else {
+        return Ok(());
     };
     let now: BTreeSet<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
     for old in &previous.artifacts {
@@ -921,6 +992,35 @@ pub fn check_certificate(out: &Path) -> Result<Option<CertCheck>, SealError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn artifact(path: &str, size: u64) -> Artifact {
+        Artifact {
+            path: path.into(),
+            size,
+            sha256: String::new(),
+            mode: "0644".into(),
+        }
+    }
+
+    #[test]
+    fn shared_payload_is_suggested_when_seeds_repeat_a_large_payload() {
+        let mib = 1 << 20;
+        let seeds = |size: u64| -> Vec<Artifact> {
+            (0..4)
+                .map(|i| artifact(&format!("iso/seed-n{i}.iso"), size + i))
+                .chain([artifact("airgap/a.tar", size)])
+                .collect()
+        };
+        assert_eq!(
+            shared_payload_saving(&seeds(433 * mib)),
+            Some(3 * 433 * mib)
+        );
+        assert_eq!(shared_payload_saving(&seeds(50 * mib)), None);
+        let mut shared = seeds(433 * mib);
+        shared.push(artifact("iso/payload.iso", 433 * mib));
+        assert_eq!(shared_payload_saving(&shared), None);
+        assert_eq!(shared_payload_saving(&seeds(433 * mib)[..1]), None);
+    }
 
     #[test]
     fn relative_paths_are_lexical_and_slash_separated() {
