@@ -713,4 +713,17 @@ fn the_seal_names_the_media_to_carry_again() {
         .map(|(p, c)| format!("{p} {c}"))
         .collect();
     assert_eq!(changed, ["iso/seed-lab-agent2.iso changed"]);
+    // Without --json the build says it in a line.
+    std::fs::write(&config, text.replace("192.168.6.12/24", "192.168.6.32/24")).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .run();
+    assert!(
+        out.stdout.contains(
+            "media to carry to the nodes: iso/seed-lab-agent2.iso (new or changed; 2 unchanged)"
+        ),
+        "{}",
+        out.stdout
+    );
 }

@@ -105,6 +105,23 @@ pub(crate) fn print_build(report: &BuildReport) {
             s.hashed,
             s.manifest.display()
         );
+        let carry: Vec<&str> = (s.media.iter())
+            .filter(|m| m.change != "unchanged")
+            .map(|m| m.path.as_str())
+            .collect();
+        if !carry.is_empty() {
+            outln!(
+                "media to carry to the nodes: {} (new or changed; {} unchanged)",
+                carry.join(", "),
+                s.media.len() - carry.len()
+            );
+        }
+        if let Some(saved) = s.shared_payload_would_save {
+            outln!(
+                "note: every seed carries the same payload; seeds: {{payload: shared}} would carry it once, {} less",
+                human_bytes(saved)
+            );
+        }
     }
     if let Some(e) = &report.export {
         for f in &e.files {
