@@ -1563,3 +1563,55 @@ fn airgap_images_system_keeps_application_images_for_the_registry_alone() {
         out.stderr
     );
 }
+
+/// An artifact that is no runnable image (a cosign signature, a Helm chart), named in an
+/// image list, is carried as it is into the layout, whatever `images.platforms` says, and
+/// kept out of the airgap archives (k3s imports images from them; the registry serves the
+/// artifacts).
+#[test]
+fn artifacts_that_are_not_images_are_carried_as_they_are_and_kept_out_of_the_archives() {
+    let lab = Lab::new();
+    let artifacts = lab.root().join("fixtures/artifacts");
+    let signature = common::write_oci_artifact(
+        &artifacts,
+        "sig",
+        "application/vnd.oci.image.config.v1+json",
+        br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#,
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        br#"{"critical":{"identity":{"docker-reference":"x"},"image":{"docker-manifest-digest":"sha256:00"},"type":"cosign container image signature"},"optional":null}"#,
+    );
+    let chart = common::write_oci_artifact(
+        &artifacts,
+        "chart",
+        "application/vnd.cncf.helm.config.v1+json",
+        br#"{"name":"demo","version":"1.0.0","apiVersion":"v2"}"#,
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+        b"not really a tgz",
+    );
+    let list = lab.lab_dir().join("images.txt");
+    let mut text = fs::read_to_string(&list).unwrap();
+    text.push_str("oci:../artifacts:sig  docker.io/acme/app:sha256-0000.sig\n");
+    text.push_str("oci:../artifacts:chart  docker.io/acme/charts/demo:1.0.0\n");
+    fs::write(&list, text).unwrap();
+    lab.build();
+    let layout = lab.out_layout();
+    let names = common::index_names(&layout);
+    for (name, digest) in [
+        ("docker.io/acme/app:sha256-0000.sig", &signature),
+        ("docker.io/acme/charts/demo:1.0.0", &chart),
+    ] {
+        assert!(names.iter().any(|n| n == name), "{names:?}");
+        assert_eq!(
+            common::index_entry(&layout, name)["digest"],
+            digest.as_str()
+        );
+    }
+    let archive = fs::read_dir(lab.out_dir().join("airgap"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("k3s-airgap-images-amd64"))
+        .unwrap();
+    let archived = check_oci_archive(&archive);
+    assert_eq!(archived.len(), 8, "{:?}", archived.keys());
+    lab.seedforge().arg("verify").arg(lab.out_dir()).run();
+}

@@ -69,6 +69,26 @@ impl Selection {
         }
     }
 
+    /// Whether this is an image a container runtime runs (an index, or a manifest whose
+    /// config is an image config naming a platform), rather than another artifact a list
+    /// names (a signature, an SBOM, a chart), which is carried as it is, for the registry.
+    pub fn is_image(&self) -> bool {
+        const IMAGE_CONFIGS: &[&str] = &[
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.docker.container.image.v1+json",
+        ];
+        match &self.kind {
+            Selected::Index { .. } => true,
+            Selected::Image { doc, platform } => {
+                platform.is_some()
+                    && doc
+                        .config
+                        .as_ref()
+                        .is_some_and(|c| IMAGE_CONFIGS.contains(&c.media_type.as_str()))
+            }
+        }
+    }
+
     /// The layers of the selected manifests, base first, manifest after manifest.
     pub fn layers(&self) -> impl Iterator<Item = &Descriptor> {
         self.manifests()
@@ -392,6 +412,10 @@ pub fn config_platform(config: &[u8]) -> Option<PlatformSpec> {
     let value: Value = serde_json::from_slice(config).ok()?;
     let os = value.get("os")?.as_str()?.to_string();
     let architecture = value.get("architecture")?.as_str()?.to_string();
+    // A signature's or another artifact's config may carry the fields empty: no platform.
+    if os.is_empty() || architecture.is_empty() {
+        return None;
+    }
     Some(PlatformSpec {
         architecture,
         os,
@@ -530,5 +554,7 @@ mod tests {
         let p = config_platform(br#"{"architecture":"arm","os":"linux","variant":"v7"}"#).unwrap();
         assert_eq!(p.to_string(), "linux/arm/v7");
         assert!(config_platform(br#"{"rootfs":{}}"#).is_none());
+        // A cosign signature's config: the fields there, empty.
+        assert!(config_platform(br#"{"architecture":"","os":"","rootfs":{}}"#).is_none());
     }
 }

@@ -265,3 +265,46 @@ pub fn skopeo_inspect(layout: &Path, name: &str, extra: &[&str]) -> serde_json::
         .run();
     out.json()
 }
+
+/// Writes into the OCI layout at `dir` (created) an artifact that is no runnable image,
+/// named `ref_name`: a manifest whose config is `config` of `config_type` and whose one
+/// layer is `payload` of `layer_type` (a cosign signature: an image config with empty
+/// `os`/`architecture` and a `simplesigning` payload; a Helm chart: Helm's config type).
+pub fn write_oci_artifact(
+    dir: &Path,
+    ref_name: &str,
+    config_type: &str,
+    config: &[u8],
+    layer_type: &str,
+    payload: &[u8],
+) -> String {
+    let blobs = dir.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let config = write_small_blob(&blobs, config);
+    let layer = write_small_blob(&blobs, payload);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": config_type, "digest": config.digest, "size": config.size},
+        "layers": [{"mediaType": layer_type, "digest": layer.digest, "size": layer.size}],
+    });
+    let manifest = write_small_blob(&blobs, &serde_json::to_vec(&manifest).unwrap());
+    let index_path = dir.join("index.json");
+    let mut index = if index_path.exists() {
+        read_json(&index_path)
+    } else {
+        serde_json::json!({"schemaVersion": 2, "manifests": []})
+    };
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest.digest,
+            "size": manifest.size,
+            "annotations": {"org.opencontainers.image.ref.name": ref_name},
+        }));
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    manifest.digest
+}

@@ -119,6 +119,12 @@ pub struct PreparedImage {
 }
 
 impl PreparedImage {
+    /// Whether it is an image a container runtime runs, not another artifact (see
+    /// [`Selection::is_image`]).
+    pub fn is_image(&self) -> bool {
+        self.selection.is_image()
+    }
+
     /// The tag → digest resolution, for registry images named by tag.
     pub fn resolved(&self) -> Option<&ResolvedTag> {
         self.resolved.as_ref()

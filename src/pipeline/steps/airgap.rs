@@ -42,6 +42,9 @@ pub struct Airgap {
     /// itself); `None`: every listed image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub only: Option<Vec<String>>,
+    /// `airgap.images: system`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub system: bool,
 }
 
 /// One archive per architecture. With `airgap.compression: auto`, each archive's
@@ -58,16 +61,20 @@ pub fn plan(
     required: &[crate::preflight::Requirement],
     mtime: u64,
 ) -> Result<Vec<Airgap>> {
-    // Which entries go into the archives: all, or those k3s needs itself.
+    // Which entries go into the archives: the images (not the other artifacts a list may
+    // name, which only the registry serves), all or those k3s needs itself.
     let carried: Vec<bool> = images
         .entries
         .iter()
-        .map(|e| {
-            config.airgap.images == AirgapImages::All
-                || required.iter().any(|r| r.is_met_by(&e.destination))
+        .zip(prepared)
+        .map(|(e, p)| {
+            p.is_image()
+                && (config.airgap.images == AirgapImages::All
+                    || required.iter().any(|r| r.is_met_by(&e.destination)))
         })
         .collect();
-    let only = (config.airgap.images == AirgapImages::System).then(|| {
+    let every = carried.iter().all(|c| *c);
+    let only = (!every).then(|| {
         images
             .entries
             .iter()
@@ -111,6 +118,7 @@ pub fn plan(
                 level: config.airgap_level,
                 mtime,
                 only: only.clone(),
+                system: config.airgap.images == AirgapImages::System,
             })
         })
         .collect()
@@ -140,8 +148,12 @@ impl StepKind for Airgap {
             },
             match &self.only {
                 None => "every image".to_string(),
-                Some(only) => format!(
+                Some(only) if self.system => format!(
                     "the {} image(s) k3s needs itself (airgap.images: system; the others are in the registry alone)",
+                    only.len()
+                ),
+                Some(only) => format!(
+                    "the {} image(s) the lists name (the other artifacts they name, signatures or charts, are in the registry alone)",
                     only.len()
                 ),
             },
