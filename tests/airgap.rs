@@ -1506,6 +1506,15 @@ fn explicit_compression_overrides_auto() {
     );
 }
 
+/// The build's amd64 airgap archive, whatever its compression.
+fn amd64_archive(lab: &Lab) -> PathBuf {
+    fs::read_dir(lab.out_dir().join("airgap"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("k3s-airgap-images-amd64"))
+        .unwrap()
+}
+
 /// `airgap.images: system` puts in the archives (and so in every seed) only the images
 /// k3s needs itself; an application image stays in the layout, for the registry. Without
 /// a registry it is refused at its line: the archives would be the nodes' only source.
@@ -1531,12 +1540,7 @@ fn airgap_images_system_keeps_application_images_for_the_registry_alone() {
         plan.stdout
     );
     lab.build();
-    let archive = fs::read_dir(lab.out_dir().join("airgap"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("k3s-airgap-images-amd64"))
-        .unwrap();
-    let archived = check_oci_archive(&archive);
+    let archived = check_oci_archive(&amd64_archive(&lab));
     assert_eq!(archived.len(), 8, "{:?}", archived.keys());
     assert!(!archived.contains_key("docker.io/acme/app:1.0"));
     assert!(archived.contains_key("docker.io/rancher/klipper-lb:v0.4.13"));
@@ -1606,12 +1610,7 @@ fn artifacts_that_are_not_images_are_carried_as_they_are_and_kept_out_of_the_arc
             digest.as_str()
         );
     }
-    let archive = fs::read_dir(lab.out_dir().join("airgap"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("k3s-airgap-images-amd64"))
-        .unwrap();
-    let archived = check_oci_archive(&archive);
+    let archived = check_oci_archive(&amd64_archive(&lab));
     assert_eq!(archived.len(), 8, "{:?}", archived.keys());
     lab.seedforge().arg("verify").arg(lab.out_dir()).run();
 }

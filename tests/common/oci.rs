@@ -187,6 +187,26 @@ fn write_small_blob(blobs_dir: &Path, bytes: &[u8]) -> BlobInfo {
     }
 }
 
+/// Adds `manifest` under `ref_name` to the `index.json` of the layout at `dir`.
+fn name_in_index(dir: &Path, ref_name: &str, manifest: &BlobInfo) {
+    let index_path = dir.join("index.json");
+    let mut index = if index_path.exists() {
+        read_json(&index_path)
+    } else {
+        serde_json::json!({"schemaVersion": 2, "manifests": []})
+    };
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest.digest,
+            "size": manifest.size,
+            "annotations": {"org.opencontainers.image.ref.name": ref_name},
+        }));
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
 /// Writes an OCI image layout at `dir` (created) holding one linux/amd64 image named
 /// `ref_name` whose uncompressed tar layers hold `layer_sizes[i]` pseudo-random bytes each
 /// (generated from `seed + i`). Several calls with different `ref_name`s may share `dir`.
@@ -232,22 +252,7 @@ pub fn write_oci_image(
         })).collect::<Vec<_>>(),
     });
     let manifest = write_small_blob(&blobs, &serde_json::to_vec(&manifest).unwrap());
-    let index_path = dir.join("index.json");
-    let mut index = if index_path.exists() {
-        read_json(&index_path)
-    } else {
-        serde_json::json!({"schemaVersion": 2, "manifests": []})
-    };
-    index["manifests"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest.digest,
-            "size": manifest.size,
-            "annotations": {"org.opencontainers.image.ref.name": ref_name},
-        }));
-    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    name_in_index(dir, ref_name, &manifest);
     GeneratedImage {
         layers,
         config,
@@ -290,21 +295,6 @@ pub fn write_oci_artifact(
         "layers": [{"mediaType": layer_type, "digest": layer.digest, "size": layer.size}],
     });
     let manifest = write_small_blob(&blobs, &serde_json::to_vec(&manifest).unwrap());
-    let index_path = dir.join("index.json");
-    let mut index = if index_path.exists() {
-        read_json(&index_path)
-    } else {
-        serde_json::json!({"schemaVersion": 2, "manifests": []})
-    };
-    index["manifests"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest.digest,
-            "size": manifest.size,
-            "annotations": {"org.opencontainers.image.ref.name": ref_name},
-        }));
-    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    name_in_index(dir, ref_name, &manifest);
     manifest.digest
 }

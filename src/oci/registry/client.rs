@@ -379,14 +379,7 @@ impl RegistryClient {
         if get.offset > 0 {
             request = request.header(RANGE, format!("bytes={}-", get.offset));
         }
-        request = match auth {
-            AuthHeader::None => request,
-            AuthHeader::Basic => request.basic_auth(
-                self.username.clone().unwrap_or_default(),
-                self.password.clone(),
-            ),
-            AuthHeader::Bearer(t) => request.bearer_auth(t),
-        };
+        request = self.authorized(request, auth);
         let started = Instant::now();
         // The wait for an answer is held to the budget whatever the kind.
         let left = budget.left();
@@ -461,6 +454,22 @@ impl RegistryClient {
         }
     }
 
+    /// `request` signed as `auth` says.
+    fn authorized(
+        &self,
+        request: reqwest::RequestBuilder,
+        auth: &AuthHeader,
+    ) -> reqwest::RequestBuilder {
+        match auth {
+            AuthHeader::None => request,
+            AuthHeader::Basic => request.basic_auth(
+                self.username.clone().unwrap_or_default(),
+                self.password.clone(),
+            ),
+            AuthHeader::Bearer(t) => request.bearer_auth(t),
+        }
+    }
+
     /// The tags the registry lists for `repo` (its first page), for a message about a tag
     /// it lacks; `None` when it does not answer them within a few seconds.
     async fn tags(&self, repo: &str, auth: &AuthHeader) -> Option<Vec<String>> {
@@ -470,15 +479,8 @@ impl RegistryClient {
             tags: Option<Vec<String>>,
         }
         let url = format!("{}/v2/{repo}/tags/list", self.base_url);
-        let mut request = self.http.get(&url).timeout(Duration::from_secs(10));
-        request = match auth {
-            AuthHeader::None => request,
-            AuthHeader::Basic => request.basic_auth(
-                self.username.clone().unwrap_or_default(),
-                self.password.clone(),
-            ),
-            AuthHeader::Bearer(t) => request.bearer_auth(t),
-        };
+        let request = self.http.get(&url).timeout(Duration::from_secs(10));
+        let request = self.authorized(request, auth);
         let mut resp = request.send().await.ok()?;
         if !resp.status().is_success() {
             return None;
