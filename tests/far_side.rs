@@ -159,7 +159,7 @@ fn the_registry_host_installs_serves_and_is_filled_from_the_output_alone() {
     };
     text.push_str(&format!(
         "\npackages:\n  - name: registry-host\n    packages: [docker-registry]\n    \
-         base: registry-host-status\n    repo:\n      url: {}\n      suite: bookworm\n{keyring_line}",
+         nodes: false\n    base: registry-host-status\n    repo:\n      url: {}\n      suite: bookworm\n{keyring_line}",
         mirror()
     ));
     fs::write(&config_path, text).unwrap();
@@ -173,6 +173,15 @@ fn the_registry_host_installs_serves_and_is_filled_from_the_output_alone() {
         "{}",
         built.stdout
     );
+    // The registry host's bundle is not for the nodes: no seed carries it.
+    for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
+        let seed = lab.out_dir().join(format!("iso/seed-{node}.iso"));
+        let seed = fs::read(seed).unwrap();
+        assert!(
+            !seed.windows(13).any(|w| w == b"registry-host"),
+            "seed-{node}.iso carries the registry host's bundle"
+        );
+    }
     assert!(
         !fs::read_to_string(lab.out_dir().join("registry/config.yml"))
             .unwrap()
@@ -316,4 +325,63 @@ fn the_registry_host_installs_serves_and_is_filled_from_the_output_alone() {
     registry.kill();
     drop(containerd);
     eprintln!("whole test: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// `packages[].nodes: false` keeps a bundle off the seeds (the registry host's, which the
+/// nodes' bootstrap would otherwise install on every node), while it is still written,
+/// sealed and verified under the output; a bundle without the key is on every seed as
+/// before. Judged by isoinfo's Rock Ridge listing of each seed.
+#[test]
+fn a_bundle_for_the_registry_host_stays_off_the_seeds() {
+    if !require_tool("isoinfo") {
+        return;
+    }
+    let lab = Lab::new();
+    let config_path = lab.lab_dir().join("seedforge.yaml");
+    let debs = common::repo_root().join("fixtures/debs");
+    fs::write(
+        lab.lab_dir().join("base.txt"),
+        "libc6:amd64\t2.36-9+deb12u10\n",
+    )
+    .unwrap();
+    let mut text = fs::read_to_string(&config_path).unwrap();
+    text.push_str(&format!(
+        "\npackages:\n  - name: ops\n    packages: [jq]\n    debs: [{d}]\n    base: base.txt\n  \
+         - name: registry-host\n    packages: [jq]\n    debs: [{d}]\n    base: base.txt\n    \
+         nodes: false\n",
+        d = debs.display()
+    ));
+    fs::write(&config_path, text).unwrap();
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.contains("registry-host.tar.gz") && l.contains("not on the seeds")),
+        "{}",
+        plan.stdout
+    );
+    lab.build();
+    let out = lab.out_dir();
+    for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
+        let paths = common::iso::isoinfo_paths(&out.join(format!("iso/seed-{node}.iso")), &["-R"]);
+        assert!(
+            paths.iter().any(|p| p == "payload/packages/ops.tar.gz"),
+            "{paths:?}"
+        );
+        assert!(
+            !paths.iter().any(|p| p.contains("registry-host")),
+            "{node}: {paths:?}"
+        );
+    }
+    assert!(out.join("packages/registry-host.tar.gz").is_file());
+    let sums = fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.lines()
+            .any(|l| l.ends_with(" packages/registry-host.tar.gz")),
+        "{sums}"
+    );
+    Cmd::seedforge().arg("verify").arg(&out).run();
 }
