@@ -173,6 +173,9 @@ fn the_registry_host_installs_serves_and_is_filled_from_the_output_alone() {
         "{}",
         built.stdout
     );
+    if !keyring_line.is_empty() {
+        assert!(!built.stderr.contains("unverified"), "{}", built.stderr);
+    }
     // The registry host's bundle is not for the nodes: no seed carries it.
     for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
         let seed = lab.out_dir().join(format!("iso/seed-{node}.iso"));
@@ -247,6 +250,20 @@ fn the_registry_host_installs_serves_and_is_filled_from_the_output_alone() {
         pushed.stdout,
         pushed.stderr,
         fs::read_to_string(&log).unwrap_or_default()
+    );
+    // A second push finds every blob there and uploads none.
+    let again = Cmd::seedforge()
+        .args(["push", "--layout"])
+        .arg(&out)
+        .args(["--registry", &registry_name])
+        .timeout(Duration::from_secs(300))
+        .run();
+    assert!(
+        again
+            .stderr
+            .contains("pushed 8 image(s): 0 blob(s) uploaded"),
+        "{}",
+        again.stderr
     );
     let repositories = catalog(&ca, p);
     assert!(
