@@ -401,4 +401,20 @@ fn a_bundle_for_the_registry_host_stays_off_the_seeds() {
         "{sums}"
     );
     Cmd::seedforge().arg("verify").arg(&out).run();
+
+    // The shared payload medium leaves it out too.
+    let mut text = fs::read_to_string(&config_path).unwrap();
+    text.push_str("\nseeds:\n  payload: shared\n");
+    fs::write(&config_path, text).unwrap();
+    lab.build();
+    let paths = common::iso::isoinfo_paths(&out.join("iso/payload.iso"), &["-R"]);
+    assert!(
+        paths.iter().any(|p| p.ends_with("packages/ops.tar.gz")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("registry-host")),
+        "payload.iso: {paths:?}"
+    );
+    Cmd::seedforge().arg("verify").arg(&out).run();
 }
