@@ -36,6 +36,7 @@ mod demo_build;
 mod embedded_registry;
 mod exfat_output;
 mod export_split;
+mod far_side;
 mod files;
 mod found_files;
 mod full_disk;

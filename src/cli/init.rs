@@ -71,6 +71,11 @@ network:
 #   - name: ops
 #     sets: [k3s-ops]
 #     repo: {url: http://deb.debian.org/debian, suite: bookworm}
+#   - name: registry-host              # the registry software, for the registry host only
+#     packages: [docker-registry]
+#     nodes: false                     # not on the seeds (docs/workflow.md, the far side)
+#     base: registry-host-status       # the registry host's /var/lib/dpkg/status
+#     repo: {url: http://deb.debian.org/debian, suite: bookworm}
 
 # Files every node gets under /usr/local/seed/payload (the k3s binary, for one):
 # files:

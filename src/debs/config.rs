@@ -6,6 +6,8 @@
 //!     sets: [k3s-ops]             # named sets (k3s-ops, kubeadm)
 //!     packages: [jq, curl=7.88.1-10+deb12u5]
 //!     arch: amd64                 # default amd64
+//!     nodes: true                 # on every seed, installed by the bootstrap (default);
+//!                                 # false: only out/packages, for a machine that is no node
 //!     base: base-bookworm.txt     # the node image's /var/lib/dpkg/status
 //!     debs: [debs/]               # .deb files or directories, or instead:
 //!     # repo: {url: http://deb.debian.org/debian, suite: bookworm,
@@ -39,6 +41,10 @@ pub struct BundleConfig {
     pub base: Option<PathBuf>,
     /// The source (paths relative to the config's directory).
     pub sources: Vec<PackageSource>,
+    /// Carried on every node's seed and installed by the bootstrap (`true`, the default),
+    /// or only written under the output, for a machine that is not a node (the registry
+    /// host).
+    pub nodes: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +65,8 @@ struct RawBundle {
     repo: Option<RawRepo>,
     #[serde(default)]
     repos: Vec<RawRepo>,
+    #[serde(default)]
+    nodes: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +143,7 @@ impl TryFrom<RawBundle> for BundleConfig {
             arch: raw.arch.unwrap_or_else(|| "amd64".into()),
             base: raw.base.map(PathBuf::from),
             sources,
+            nodes: raw.nodes.unwrap_or(true),
         })
     }
 }
@@ -220,6 +229,10 @@ packages:
         )
         .unwrap();
         assert_eq!(c.packages.len(), 2);
+        assert!(
+            c.packages.iter().all(|b| b.nodes),
+            "on the seeds by default"
+        );
         let spec = c.packages[0].spec(&c.dir);
         assert_eq!(spec.arch, "amd64");
         assert_eq!(spec.base.as_deref(), Some(Path::new("conf/base.txt")));
@@ -262,6 +275,15 @@ packages:
                 "http://s/debian-security bookworm-security main,contrib",
             ]
         );
+    }
+
+    #[test]
+    fn a_bundle_for_another_machine_is_kept_off_the_seeds() {
+        let c = parse("  - name: registry-host\n    packages: [docker-registry]\n    debs: [d]\n    nodes: false\n")
+            .unwrap();
+        assert!(!c.packages[0].nodes);
+        let e = error("  - name: r\n    packages: [jq]\n    debs: [d]\n    nodes: \"false\"\n");
+        assert!(e.starts_with("conf/seedforge.yaml:"), "{e}");
     }
 
     #[test]

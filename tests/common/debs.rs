@@ -160,7 +160,7 @@ pub fn require_root(why: &str) -> bool {
 const CHROOT_VERSION: &str = "bookworm-minbase-v1";
 
 /// The Debian mirror apt on this machine uses (first `URIs:`/`deb` line of its sources).
-fn mirror() -> String {
+pub fn mirror() -> String {
     let mut texts = Vec::new();
     if let Ok(entries) = fs::read_dir("/etc/apt/sources.list.d") {
         let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();

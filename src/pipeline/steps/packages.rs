@@ -28,6 +28,14 @@ pub struct Packages {
     pub debs: usize,
     /// Entry mtime.
     pub mtime: u64,
+    /// Carried on every node's seed (`packages[].nodes`); shown only when not.
+    #[serde(skip_serializing_if = "on_nodes")]
+    pub nodes: bool,
+}
+
+/// True for a bundle the seeds carry (the default, left out of the step's JSON).
+fn on_nodes(nodes: &bool) -> bool {
+    *nodes
 }
 
 /// One step per configured bundle: resolved now (`bundles`), or kept as built before
@@ -50,6 +58,7 @@ pub fn plan(
                 name,
                 out,
                 mtime,
+                nodes: b.nodes,
             });
         } else if let Some(p) = bundles.iter().find(|p| p.spec.name == b.name) {
             steps.push(Packages {
@@ -59,6 +68,7 @@ pub fn plan(
                 name,
                 out,
                 mtime,
+                nodes: b.nodes,
             });
         }
     }
@@ -99,11 +109,16 @@ impl StepKind for Packages {
 
     fn describe(&self) -> String {
         format!(
-            "write {} with {} .deb(s) for {} requested package(s) from {}",
+            "write {} with {} .deb(s) for {} requested package(s) from {}{}",
             self.out.display(),
             self.debs,
             self.requested,
-            self.source
+            self.source,
+            if self.nodes {
+                ""
+            } else {
+                " (not on the seeds: nodes: false)"
+            }
         )
     }
 
@@ -113,6 +128,9 @@ impl StepKind for Packages {
     }
 
     fn payload(&self) -> Vec<PayloadFile> {
+        if !self.nodes {
+            return Vec::new();
+        }
         vec![payload_file("packages/", &self.out)]
     }
 
