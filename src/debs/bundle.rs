@@ -18,7 +18,7 @@ use super::resolve::Request;
 use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
 use crate::leftovers::Staging;
 use crate::report::Reporter;
-use crate::util::{sync_parent, temp_path_beside};
+use crate::util::{FileStat, sync_parent, temp_path_beside};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -120,6 +120,19 @@ pub fn write_bundle(
     reporter: &dyn Reporter,
     staging: &Staging,
 ) -> Result<BundleReport, DebsError> {
+    write_bundle_stat(debs, options, out, reporter, staging).map(|(report, _)| report)
+}
+
+/// [`write_bundle`], with the stat of the file it wrote, taken from the open file once it
+/// is in place: whoever finds that stat at `out` later finds these very bytes (a file
+/// changed or replaced since has another), without hashing them again.
+pub fn write_bundle_stat(
+    debs: &[DebFile],
+    options: &BundleOptions,
+    out: &Path,
+    reporter: &dyn Reporter,
+    staging: &Staging,
+) -> Result<(BundleReport, FileStat), DebsError> {
     let named: Vec<(&DebFile, String)> = debs
         .iter()
         .map(|d| (d, format!("pool/{}", pool_name(d))))
@@ -156,23 +169,28 @@ pub fn write_bundle(
     let (file, _staged) = staging
         .create_file(&tmp)
         .map_err(|e| DebsError::io(&tmp, e))?;
-    let result = write_tar(file, &tmp, &small, &named, options.mtime, reporter).and_then(|sums| {
-        staging
-            .unless_stopping(|| std::fs::rename(&tmp, out))
-            .map_err(|e| DebsError::io(out, e))?;
-        sync_parent(out).map_err(|e| DebsError::io(out, e))?;
-        Ok(sums)
-    });
+    let result = write_tar(file, &tmp, &small, &named, options.mtime, reporter).and_then(
+        |(sha256, bytes, file)| {
+            staging
+                .unless_stopping(|| std::fs::rename(&tmp, out))
+                .map_err(|e| DebsError::io(out, e))?;
+            sync_parent(out).map_err(|e| DebsError::io(out, e))?;
+            // After the rename, which sets the file's ctime.
+            let stat = file.metadata().map_err(|e| DebsError::io(out, e))?;
+            Ok((sha256, bytes, FileStat::of(&stat)))
+        },
+    );
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    let (sha256, file_bytes) = result?;
-    Ok(BundleReport {
+    let (sha256, file_bytes, stat) = result?;
+    let report = BundleReport {
         path: out.to_path_buf(),
         sha256,
         file_bytes,
         debs: debs.len(),
-    })
+    };
+    Ok((report, stat))
 }
 
 /// The longest bundle name: `packages-NAME.installed` and `.NAME.tar.gz.seedforge-PID-N.tmp`
@@ -311,7 +329,7 @@ fn write_tar(
     debs: &[(&DebFile, String)],
     mtime: u64,
     reporter: &dyn Reporter,
-) -> Result<(String, u64), DebsError> {
+) -> Result<(String, u64, File), DebsError> {
     let hashed = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
     let err = |e: io::Error| DebsError::io(tmp, e);
     let gz = GzWriter::new(hashed, TAR_GZ_LEVEL).map_err(err)?;
@@ -370,7 +388,7 @@ fn write_tar(
     let (inner, sha256, bytes) = hashed.finish();
     let file = inner.into_inner().map_err(|e| err(e.into_error()))?;
     file.sync_all().map_err(err)?;
-    Ok((sha256, bytes))
+    Ok((sha256, bytes, file))
 }
 
 #[cfg(test)]
