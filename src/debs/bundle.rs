@@ -54,8 +54,8 @@ pub struct BundleReport {
 
 /// How the bundle is written, beyond its inputs: the install.sh template and the
 /// compression of the tarball (its compressed .debs stored, the rest deflated) and of
-/// `Packages.gz`. A bundle recorded with another one is
-/// written again ([`super::unchanged`]).
+/// `Packages.gz`. A bundle recorded with another one is written again
+/// ([`super::unchanged`]).
 pub fn writer_id() -> String {
     format!(
         "tar; gzip {}, compressed .debs stored; Packages.gz {}; install.sh {}",
@@ -473,12 +473,14 @@ mod tests {
                 seed as u8
             })
             .collect();
-        let packed = deb_file(dir.path(), "packed", "data.tar.xz", &noise);
+        // A name too long for a tar header: a GNU long-name entry comes before it.
+        let long = format!("packed-{}", "x".repeat(120));
+        let packed = deb_file(dir.path(), &long, "data.tar.xz", &noise);
         let plain = deb_file(dir.path(), "plain", "data.tar", &vec![0u8; 200_000]);
         assert!(packed.compressed && !plain.compressed);
         let options = BundleOptions {
             name: "ops".into(),
-            requested: vec!["packed".parse().unwrap(), "plain".parse().unwrap()],
+            requested: vec![long.parse().unwrap(), "plain".parse().unwrap()],
             arch: "amd64".into(),
             mtime: 1_700_000_000,
         };
