@@ -178,8 +178,8 @@ run_seedforge_warm() {
   seedforge_bundle "$1" "$WORK/out/$1.tar.gz"
   cmp -s "$WORK/out/$1-cold.tar.gz" "$WORK/out/$1.tar.gz" || { log "the warm bundle differs"; exit 1; }
 }
-# The same bundle to a new file, with that cache: every .deb copied from the cache and
-# the bundle compressed again.
+# The same bundle to a new file, with that cache: every .deb linked from the cache and
+# hashed once, the bundle written again (its compressed .debs stored, not deflated again).
 run_seedforge_cache() {
   rm -f "$WORK/out/$1-cache.tar.gz"
   seedforge_bundle "$1" "$WORK/out/$1-cache.tar.gz"

@@ -5,16 +5,20 @@
 //! order), so either tool's index can stand in for the other. `Release` always lists the
 //! indices with their hashes: apt rejects an empty Release file. The tarball is
 //! deterministic: sorted entries, uid/gid 0, fixed modes, one timestamp, a gzip header
-//! without name or time.
+//! without name or time. Its gzip stream deflates the small files and the tar headers and
+//! stores the .debs whose data is compressed already ([`super::gz`]): one ordinary gzip
+//! stream (`tar xzf` reads it), about the size a deflated one would be, written at the
+//! speed of a copy.
 
 use super::DebsError;
 use super::control::{Paragraph, index_order};
 use super::deb::DebFile;
+use super::gz::GzWriter;
 use super::resolve::Request;
 use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
 use crate::leftovers::Staging;
 use crate::report::Reporter;
-use crate::util::{sync_parent, temp_path_beside};
+use crate::util::{FileStat, sync_parent, temp_path_beside};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -49,18 +53,21 @@ pub struct BundleReport {
 }
 
 /// How the bundle is written, beyond its inputs: the install.sh template and the
-/// compression of the tarball and of `Packages.gz`. A bundle recorded with another one is
-/// written again ([`super::unchanged`]).
+/// compression of the tarball (its compressed .debs stored, the rest deflated) and of
+/// `Packages.gz`. A bundle recorded with another one is written again
+/// ([`super::unchanged`]).
 pub fn writer_id() -> String {
     format!(
-        "tar; gzip {}; Packages.gz {}; install.sh {}",
+        "tar; gzip {}, compressed .debs stored; Packages.gz {}; install.sh {}",
         TAR_GZ_LEVEL.level(),
         flate2::Compression::best().level(),
         sha256_hex(INSTALL_SH.as_bytes())
     )
 }
 
-/// The tarball's gzip level: the default (6), as `gzip` and `tar -z` use.
+/// The tarball's gzip level for what is deflated (the index files, install.sh, the tar
+/// headers, a .deb whose data is not compressed): the default (6), as `gzip` and `tar -z`
+/// use. A .deb whose data is compressed is stored in the stream as it is.
 const TAR_GZ_LEVEL: flate2::Compression = flate2::Compression::new(6);
 
 /// The pool file name of a .deb, as `dpkg-name` would give it.
@@ -113,6 +120,19 @@ pub fn write_bundle(
     reporter: &dyn Reporter,
     staging: &Staging,
 ) -> Result<BundleReport, DebsError> {
+    write_bundle_stat(debs, options, out, reporter, staging).map(|(report, _)| report)
+}
+
+/// [`write_bundle`], with the stat of the file it wrote, taken from the open file once it
+/// is in place: whoever finds that stat at `out` later finds these very bytes (a file
+/// changed or replaced since has another), without hashing them again.
+pub fn write_bundle_stat(
+    debs: &[DebFile],
+    options: &BundleOptions,
+    out: &Path,
+    reporter: &dyn Reporter,
+    staging: &Staging,
+) -> Result<(BundleReport, FileStat), DebsError> {
     let named: Vec<(&DebFile, String)> = debs
         .iter()
         .map(|d| (d, format!("pool/{}", pool_name(d))))
@@ -149,23 +169,28 @@ pub fn write_bundle(
     let (file, _staged) = staging
         .create_file(&tmp)
         .map_err(|e| DebsError::io(&tmp, e))?;
-    let result = write_tar(file, &tmp, &small, &named, options.mtime, reporter).and_then(|sums| {
-        staging
-            .unless_stopping(|| std::fs::rename(&tmp, out))
-            .map_err(|e| DebsError::io(out, e))?;
-        sync_parent(out).map_err(|e| DebsError::io(out, e))?;
-        Ok(sums)
-    });
+    let result = write_tar(file, &tmp, &small, &named, options.mtime, reporter).and_then(
+        |(sha256, bytes, file)| {
+            staging
+                .unless_stopping(|| std::fs::rename(&tmp, out))
+                .map_err(|e| DebsError::io(out, e))?;
+            sync_parent(out).map_err(|e| DebsError::io(out, e))?;
+            // After the rename, which sets the file's ctime.
+            let stat = file.metadata().map_err(|e| DebsError::io(out, e))?;
+            Ok((sha256, bytes, FileStat::of(&stat)))
+        },
+    );
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    let (sha256, file_bytes) = result?;
-    Ok(BundleReport {
+    let (sha256, file_bytes, stat) = result?;
+    let report = BundleReport {
         path: out.to_path_buf(),
         sha256,
         file_bytes,
         debs: debs.len(),
-    })
+    };
+    Ok((report, stat))
 }
 
 /// The longest bundle name: `packages-NAME.installed` and `.NAME.tar.gz.seedforge-PID-N.tmp`
@@ -304,13 +329,11 @@ fn write_tar(
     debs: &[(&DebFile, String)],
     mtime: u64,
     reporter: &dyn Reporter,
-) -> Result<(String, u64), DebsError> {
-    let hashed = HashingWriter::new(BufWriter::new(file));
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(hashed, TAR_GZ_LEVEL);
-    let mut tar = tar::Builder::new(gz);
+) -> Result<(String, u64, File), DebsError> {
+    let hashed = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
     let err = |e: io::Error| DebsError::io(tmp, e);
+    let gz = GzWriter::new(hashed, TAR_GZ_LEVEL).map_err(err)?;
+    let mut tar = tar::Builder::new(gz);
     for (name, bytes, mode) in small {
         let mut h = header(*mode, bytes.len() as u64, mtime, tar::EntryType::Regular);
         tar.append_data(&mut h, name, bytes.as_slice())
@@ -320,23 +343,44 @@ fn write_tar(
     tar.append_data(&mut h, "pool/", io::empty()).map_err(err)?;
     let mut sorted: Vec<&(&DebFile, String)> = debs.iter().collect();
     sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut buf = vec![0u8; 256 * 1024];
     for (i, (deb, name)) in sorted.iter().enumerate() {
         reporter.item_started(name, i, sorted.len());
         let src = crate::input::open_regular(&deb.path)
             .map_err(|e| DebsError::io(&deb.path, e.into_io()))?;
         let mut h = header(0o644, deb.size, mtime, tar::EntryType::Regular);
-        // The header fixes the size; a file that changed since it was hashed fails here
-        // rather than producing a short entry.
-        let mut sums_reader = HashingReader::new(io::Read::take(src, deb.size));
-        tar.append_data(&mut h, name, &mut sums_reader)
-            .map_err(err)?;
-        if sums_reader.hex() != deb.sha256 {
+        // The entry's header (after a GNU long-name entry when the name needs one): the
+        // header says the size, no data follows it here. The data comes next, stored when
+        // it is compressed already, then the padding to the next 512-byte block.
+        tar.append_data(&mut h, name, io::empty()).map_err(err)?;
+        let gz = tar.get_mut();
+        let mut body = HashingReader::new(io::Read::take(src, deb.size));
+        let mut copied = 0u64;
+        loop {
+            let n = match io::Read::read(&mut body, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DebsError::io(&deb.path, e)),
+            };
+            if deb.compressed {
+                gz.write_stored(&buf[..n]).map_err(err)?;
+            } else {
+                gz.write_all(&buf[..n]).map_err(err)?;
+            }
+            copied += n as u64;
+        }
+        // The header fixes the size: a file that changed since it was hashed fails here
+        // rather than producing a short or different entry.
+        if copied != deb.size || body.hex() != deb.sha256 {
             return Err(DebsError::HashMismatch {
                 what: deb.path.display().to_string(),
                 expected: format!("sha256:{}", deb.sha256),
-                actual: format!("sha256:{}", sums_reader.hex()),
+                actual: format!("sha256:{} ({copied} bytes)", body.hex()),
             });
         }
+        let pad = (512 - deb.size % 512) % 512;
+        gz.write_all(&[0u8; 512][..pad as usize]).map_err(err)?;
         reporter.item_finished(name, "");
     }
     let gz = tar.into_inner().map_err(err)?;
@@ -344,7 +388,7 @@ fn write_tar(
     let (inner, sha256, bytes) = hashed.finish();
     let file = inner.into_inner().map_err(|e| err(e.into_error()))?;
     file.sync_all().map_err(err)?;
-    Ok((sha256, bytes))
+    Ok((sha256, bytes, file))
 }
 
 #[cfg(test)]
@@ -399,6 +443,88 @@ mod tests {
             install_script(&options, "abc"),
             Err(DebsError::Name(_))
         ));
+    }
+
+    /// A .deb of `name` whose data member is `data`, named `data_name`.
+    fn deb_file(dir: &Path, name: &str, data_name: &str, data: &[u8]) -> DebFile {
+        use super::super::deb::tests::{ar, control_tar};
+        let control = format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\n");
+        let tar = control_tar(&control);
+        let members = [
+            ("debian-binary", &b"2.0\n"[..]),
+            ("control.tar", tar.as_slice()),
+            (data_name, data),
+        ];
+        let path = dir.join(format!("{name}.deb"));
+        std::fs::write(&path, ar(&members)).unwrap();
+        super::super::deb::read_deb(&path).unwrap()
+    }
+
+    #[test]
+    fn a_deb_whose_data_is_compressed_is_stored_and_the_rest_deflated() {
+        let dir = tempfile::tempdir().unwrap();
+        // Bytes that do not compress, as an xz member's are; and a plain data.tar.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..300_000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        // A name too long for a tar header: a GNU long-name entry comes before it.
+        let long = format!("packed-{}", "x".repeat(120));
+        let packed = deb_file(dir.path(), &long, "data.tar.xz", &noise);
+        let plain = deb_file(dir.path(), "plain", "data.tar", &vec![0u8; 200_000]);
+        assert!(packed.compressed && !plain.compressed);
+        let options = BundleOptions {
+            name: "ops".into(),
+            requested: vec![long.parse().unwrap(), "plain".parse().unwrap()],
+            arch: "amd64".into(),
+            mtime: 1_700_000_000,
+        };
+        let out = dir.path().join("ops.tar.gz");
+        let debs = [packed.clone(), plain.clone()];
+        let report = write_bundle(
+            &debs,
+            &options,
+            &out,
+            &crate::report::NoopReporter,
+            &Staging::new(),
+        )
+        .unwrap();
+        let gz = std::fs::read(&out).unwrap();
+        assert_eq!(report.file_bytes, gz.len() as u64);
+        // The stored blocks hold the compressed .deb, every byte of it and nothing else;
+        // the plain one, the index files and the tar headers are deflated.
+        let blocks = super::super::gz::block_types(&gz);
+        let stored: u64 = blocks.iter().filter(|b| b.0 == 0).map(|b| b.1 as u64).sum();
+        assert_eq!(stored, packed.size);
+        assert!(blocks.iter().any(|b| b.0 == 2));
+        assert!(
+            (gz.len() as u64) < packed.size + 20_000,
+            "{} bytes for a {}-byte .deb stored and the rest deflated",
+            gz.len(),
+            packed.size
+        );
+        // An ordinary tar.gz: each .deb comes out as it went in.
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
+        let mut found = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            if let Some(deb) = debs
+                .iter()
+                .find(|d| path == format!("pool/{}", pool_name(d)))
+            {
+                assert_eq!(bytes, std::fs::read(&deb.path).unwrap(), "{path}");
+                found.push(path);
+            }
+        }
+        assert_eq!(found.len(), 2);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! the whole is kept under a size cap by removing the least recently used entries (a hit
 //! refreshes an entry's modification time).
 
-use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
+use crate::hashing::{HashingWriter, sha256_hex};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -244,36 +244,67 @@ impl DebCache {
         Some(bytes)
     }
 
-    /// Copies the cached file whose SHA-256 is `sha256` and size `size` to `dest` (created
-    /// new), checking both on the way; false when there is none or it is damaged (then the
-    /// entry is removed and nothing is left at `dest`).
-    pub fn copy_to(&self, sha256: &str, size: u64, dest: &Path) -> bool {
+    /// Puts the cached file whose SHA-256 is `sha256` at `dest` (made new), if there is one
+    /// of `size` bytes: a hard link to the entry (nothing is copied), or, where the entry is
+    /// on another file system, a copy the kernel makes. Its bytes are NOT checked here: for
+    /// a caller that hashes them as it reads them and calls [`DebCache::discard_entry`] when
+    /// they do not match. False when there is none, it has another size (then it is
+    /// removed) or it cannot be put there (nothing is left at `dest`).
+    pub fn link_unchecked(&self, sha256: &str, size: u64, dest: &Path) -> bool {
         let Some(path) = self.entry(sha256) else {
             return false;
         };
-        let Ok(file) = open_entry(&path) else {
+        let Ok((file, meta)) = crate::input::open_found(&path) else {
             return false;
         };
-        let copied = (|| -> io::Result<bool> {
-            let mut out = File::create_new(dest)?;
-            let mut body = HashingReader::new((&file).take(size + 1));
-            let got = io::copy(&mut body, &mut out)?;
-            Ok(got == size && body.hex().eq_ignore_ascii_case(sha256))
-        })();
-        match copied {
-            Ok(true) => {
+        if meta.len() != size {
+            self.discard(&path);
+            return false;
+        }
+        let placed = Self::link_or_copy(&path, &file, &meta, size, dest);
+        match placed {
+            Ok(()) => {
                 Self::touch(&file);
                 true
             }
-            Ok(false) => {
-                self.discard(&path);
-                let _ = fs::remove_file(dest);
-                false
-            }
             Err(e) => {
                 tracing::debug!("{}: cache not used: {e}", path.display());
-                let _ = fs::remove_file(dest);
                 false
+            }
+        }
+    }
+
+    /// A hard link at `dest` to the entry `path`, open as `file`; a copy of `file` when no
+    /// link can be made or the name no longer leads to the file that was opened. On an
+    /// error, what it made at `dest` is gone (and what was there before is left alone).
+    fn link_or_copy(
+        path: &Path,
+        file: &File,
+        meta: &fs::Metadata,
+        size: u64,
+        dest: &Path,
+    ) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        if fs::hard_link(path, dest).is_ok() {
+            match fs::symlink_metadata(dest) {
+                Ok(m) if m.is_file() && (m.dev(), m.ino()) == (meta.dev(), meta.ino()) => {
+                    return Ok(());
+                }
+                _ => fs::remove_file(dest)?,
+            }
+        }
+        let mut out = File::create_new(dest)?;
+        // File to file: the kernel copies (copy_file_range), sharing blocks where the file
+        // system can.
+        let copied = io::copy(&mut file.take(size + 1), &mut out);
+        drop(out);
+        match copied {
+            Ok(got) if got == size => Ok(()),
+            other => {
+                let _ = fs::remove_file(dest);
+                Err(other.err().unwrap_or_else(|| {
+                    io::Error::other("the entry changed size while it was copied")
+                }))
             }
         }
     }
@@ -413,21 +444,52 @@ mod tests {
             0o644
         );
         assert_eq!(c.get_bytes(&sha, bytes.len() as u64).unwrap(), bytes);
-        let dest = t.path().join("copy");
-        assert!(c.copy_to(&sha, bytes.len() as u64, &dest));
-        assert_eq!(fs::read(&dest).unwrap(), bytes);
-        // A flipped byte: refused and removed, nothing left at the destination.
+        // Another size: refused and removed, nothing left at the destination.
+        fs::write(&entry, b"Package: jq\n\n").unwrap();
+        let dest2 = t.path().join("copy2");
+        assert!(!c.link_unchecked(&sha, bytes.len() as u64, &dest2));
+        assert!(!dest2.exists() && !entry.exists());
+        // A flipped byte: refused and removed.
         let mut bad = bytes.clone();
         bad[0] ^= 1;
-        fs::write(&entry, &bad).unwrap();
-        let dest2 = t.path().join("copy2");
-        assert!(!c.copy_to(&sha, bytes.len() as u64, &dest2));
-        assert!(!dest2.exists() && !entry.exists());
         fs::write(&entry, &bad).unwrap();
         assert!(c.get_bytes(&sha, bytes.len() as u64).is_none());
         assert!(!entry.exists());
         // A name that is not a hash is never a path.
         assert!(c.get_bytes("../../etc/passwd", 1).is_none());
+    }
+
+    #[test]
+    fn an_entry_is_put_in_place_as_a_link_to_it_not_a_copy() {
+        use std::os::unix::fs::MetadataExt as _;
+        let (t, c) = cache(DEFAULT_CACHE_MAX);
+        let bytes = vec![7u8; 100_000];
+        let sha = sha256_hex(&bytes);
+        c.put_bytes(&sha, &bytes);
+        let entry = c.dir().join(&sha);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&entry)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let dest = t.path().join("staged.deb");
+        assert!(c.link_unchecked(&sha, bytes.len() as u64, &dest));
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+        let (a, b) = (fs::metadata(&entry).unwrap(), fs::metadata(&dest).unwrap());
+        assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "the same file");
+        // Used: the entry is the most recently used again.
+        assert!(a.modified().unwrap() > old + std::time::Duration::from_secs(60));
+        // The entry's name going (trimmed by another run) leaves the staged file whole.
+        assert_eq!(c.clear().unwrap().removed, 1);
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+        // Something already at the destination: not used, and left alone.
+        c.put_bytes(&sha, &bytes);
+        let taken = t.path().join("taken");
+        fs::write(&taken, b"other").unwrap();
+        assert!(!c.link_unchecked(&sha, bytes.len() as u64, &taken));
+        assert_eq!(fs::read(&taken).unwrap(), b"other");
     }
 
     #[test]
@@ -470,7 +532,8 @@ mod tests {
         fs::create_dir(c.dir()).unwrap();
         std::os::unix::fs::symlink(&target, c.dir().join(&sha)).unwrap();
         assert!(c.get_bytes(&sha, bytes.len() as u64).is_none());
-        assert!(!c.copy_to(&sha, bytes.len() as u64, &t.path().join("d")));
+        assert!(!c.link_unchecked(&sha, bytes.len() as u64, &t.path().join("d")));
+        assert!(!t.path().join("d").exists());
         // Writing replaces the link itself, not what it points to.
         c.put_bytes(&sha, &bytes);
         assert!(fs::symlink_metadata(c.dir().join(&sha)).unwrap().is_file());

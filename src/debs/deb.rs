@@ -36,6 +36,9 @@ pub struct DebFile {
     pub sha1: String,
     /// Hex SHA-256.
     pub sha256: String,
+    /// Its data member is compressed (`data.tar.xz`, `.zst`, `.gz`, …, not a plain
+    /// `data.tar`): deflate gains nothing on the file, so the bundle stores it as it is.
+    pub compressed: bool,
 }
 
 /// Reads a .deb's control paragraph and hashes the whole file, streaming (a .deb can be
@@ -54,7 +57,8 @@ pub fn read_deb(path: &Path) -> Result<DebFile, DebError> {
         .metadata()
         .map_err(|e| fail(format!("cannot read: {e}")))?
         .len();
-    let control = read_control(&mut BufReader::new(file), len).map_err(fail)?;
+    let (control, compressed) =
+        read_control_and_kind(&mut BufReader::new(file), len).map_err(fail)?;
     let sums = FileSums::of(&mut open()?).map_err(|e| fail(format!("cannot read: {e}")))?;
     Ok(DebFile {
         path: path.to_path_buf(),
@@ -63,6 +67,7 @@ pub fn read_deb(path: &Path) -> Result<DebFile, DebError> {
         md5: sums.md5,
         sha1: sums.sha1,
         sha256: sums.sha256,
+        compressed,
     })
 }
 
@@ -70,7 +75,12 @@ pub fn read_deb(path: &Path) -> Result<DebFile, DebError> {
 /// control tarball (decompressed) and its `control` file, which must be one paragraph with
 /// Package, Version and Architecture. Any bytes give a paragraph or an error, never a panic.
 pub fn read_control<R: Read + Seek>(r: &mut R, len: u64) -> Result<Paragraph, String> {
-    let (name, data) = control_member(r, len)?;
+    read_control_and_kind(r, len).map(|(control, _)| control)
+}
+
+/// [`read_control`], and whether the data member is compressed.
+fn read_control_and_kind<R: Read + Seek>(r: &mut R, len: u64) -> Result<(Paragraph, bool), String> {
+    let (name, data, compressed) = control_member(r, len)?;
     let control_text = control_from_member(&name, &data)?;
     let mut paragraphs = parse_paragraphs(&control_text)
         .map_err(|(line, m)| format!("control file line {line}: {m}"))?;
@@ -86,7 +96,7 @@ pub fn read_control<R: Read + Seek>(r: &mut R, len: u64) -> Result<Paragraph, St
             return Err(format!("control file has no {required} field"));
         }
     }
-    Ok(control)
+    Ok((control, compressed))
 }
 
 /// Size and hashes of a stream, computed in one pass.
@@ -128,10 +138,10 @@ impl FileSums {
 }
 
 /// Walks every ar member of a .deb of `len` bytes and returns the control tarball's name
-/// and bytes. Every member must be complete and a `data.tar*` member must be there: a
+/// and bytes, and whether the data member is compressed. Every member must be complete and a `data.tar*` member must be there: a
 /// .deb cut short in its data member still has a readable control member, and would
 /// otherwise go into a bundle that apt refuses on the node.
-fn control_member<R: Read + Seek>(r: &mut R, len: u64) -> Result<(String, Vec<u8>), String> {
+fn control_member<R: Read + Seek>(r: &mut R, len: u64) -> Result<(String, Vec<u8>, bool), String> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)
         .map_err(|_| "not a .deb: no ar archive signature")?;
@@ -140,7 +150,7 @@ fn control_member<R: Read + Seek>(r: &mut R, len: u64) -> Result<(String, Vec<u8
     }
     let mut pos = 8u64;
     let mut control = None;
-    let mut data = false;
+    let mut data = None::<bool>;
     while pos < len {
         let mut header = [0u8; 60];
         r.read_exact(&mut header).map_err(|e| match e.kind() {
@@ -181,7 +191,9 @@ fn control_member<R: Read + Seek>(r: &mut R, len: u64) -> Result<(String, Vec<u8
             }
             control = Some((name, bytes));
         } else {
-            data |= name.starts_with("data.tar");
+            if name.starts_with("data.tar") && data.is_none() {
+                data = Some(name != "data.tar");
+            }
             let skip = i64::try_from(size).map_err(|_| "ar member size is not a number")?;
             r.seek_relative(skip).map_err(|e| e.to_string())?;
         }
@@ -191,11 +203,9 @@ fn control_member<R: Read + Seek>(r: &mut R, len: u64) -> Result<(String, Vec<u8
             r.seek_relative(1).map_err(|e| e.to_string())?;
         }
     }
-    let control = control.ok_or("no control.tar member")?;
-    if !data {
-        return Err("no data.tar member".into());
-    }
-    Ok(control)
+    let (name, bytes) = control.ok_or("no control.tar member")?;
+    let compressed = data.ok_or("no data.tar member")?;
+    Ok((name, bytes, compressed))
 }
 
 fn control_from_member(name: &str, data: &[u8]) -> Result<String, String> {
@@ -260,10 +270,11 @@ pub fn xz_error(e: io::Error) -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    /// An ar archive of `members`, as a .deb is.
+    pub(crate) fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
         let mut out = b"!<arch>\n".to_vec();
         for (name, data) in members {
             let header = format!(
@@ -284,7 +295,8 @@ mod tests {
         out
     }
 
-    fn control_tar(control: &str) -> Vec<u8> {
+    /// A control tarball holding `control`.
+    pub(crate) fn control_tar(control: &str) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(control.len() as u64);
@@ -314,6 +326,8 @@ mod tests {
             let deb = read_deb(&path).unwrap();
             assert_eq!(deb.control.get("Package"), Some("x"));
             assert_eq!(deb.sha256.len(), 64);
+            // A plain data.tar: deflate can shrink it.
+            assert!(!deb.compressed);
         }
     }
 

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod config;
 pub mod control;
 pub mod deb;
+pub mod gz;
 pub mod pipeline;
 pub mod repo;
 pub mod resolve;

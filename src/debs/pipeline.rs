@@ -2,7 +2,7 @@
 //! resolves the closure (so a missing dependency fails before anything is written), and
 //! [`PreparedBundle::write`] fetches the .debs and writes the tarball.
 
-use super::bundle::{BundleOptions, BundleReport, write_bundle};
+use super::bundle::{BundleOptions, BundleReport, write_bundle_stat};
 use super::cache::DebCache;
 use super::repo::{PackageSource, Universe, Verification, materialise};
 use super::resolve::{Base, Closure, Request, resolve};
@@ -10,6 +10,7 @@ use super::{DebsError, sets, unchanged};
 use crate::leftovers::Staging;
 use crate::net::Net;
 use crate::report::Reporter;
+use crate::util::FileStat;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -188,6 +189,18 @@ impl PreparedBundle {
         mtime: u64,
         reporter: &dyn Reporter,
     ) -> Result<BundleReport, DebsError> {
+        self.write_stat(out, mtime, reporter)
+            .map(|(report, _)| report)
+    }
+
+    /// [`PreparedBundle::write`], with the stat of the file written
+    /// ([`super::bundle::write_bundle_stat`]).
+    fn write_stat(
+        &self,
+        out: &Path,
+        mtime: u64,
+        reporter: &dyn Reporter,
+    ) -> Result<(BundleReport, FileStat), DebsError> {
         if self.kept.is_some() {
             // Its closure names no candidate this universe holds.
             return Err(DebsError::Unsatisfiable(format!(
@@ -218,7 +231,7 @@ impl PreparedBundle {
                     reporter.warning(&format!("{}: {e}", cache.dir().display()));
                 }
             }
-            write_bundle(&debs, &self.options(mtime), out, reporter, &self.staging)
+            write_bundle_stat(&debs, &self.options(mtime), out, reporter, &self.staging)
         })();
         let _ = std::fs::remove_dir_all(&work);
         result
@@ -245,12 +258,12 @@ impl PreparedBundle {
         {
             return Ok((report, true));
         }
-        let report = self.write(out, mtime, reporter)?;
+        let (report, written) = self.write_stat(out, mtime, reporter)?;
         unchanged::remember(
             out,
             &fingerprint,
             (inputs, &self.closure),
-            &report,
+            (&report, &written),
             &self.staging,
         );
         Ok((report, false))

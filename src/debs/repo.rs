@@ -529,24 +529,37 @@ impl<'a> Fetcher<'a> {
         Ok(Some(bytes))
     }
 
-    /// [`Fetcher::download_checked`], from the cache when it holds the file (checked on
-    /// the way), else downloaded and then stored in the cache.
-    pub fn download_cached(
+    /// Puts the cached copy of the file whose SHA-256 is `sha256` at `dest` (a link to the
+    /// cache entry: nothing copied), if the cache holds one of `size` bytes. NOT checked:
+    /// the caller hashes it as it reads it and calls [`Fetcher::discard_cached`] when it
+    /// does not match, then [`Fetcher::download_to_cache`].
+    pub fn from_cache_unchecked(&self, dest: &Path, size: u64, sha256: &str) -> bool {
+        let Some(cache) = self.cache else {
+            return false;
+        };
+        // Made in a staging folder a signal removes: whole before that, or not at all.
+        self.unless_stopping(|| cache.link_unchecked(sha256, size, dest))
+    }
+
+    /// Removes the cache entry `sha256`, found damaged by whoever read it.
+    pub fn discard_cached(&self, sha256: &str) {
+        if let Some(cache) = self.cache {
+            cache.discard_entry(sha256);
+        }
+    }
+
+    /// [`Fetcher::download_checked`], then stored in the cache if there is one.
+    pub fn download_to_cache(
         &self,
         url: &str,
         dest: &Path,
         size: u64,
         sha256: &str,
     ) -> Result<(), DebsError> {
-        let Some(cache) = self.cache else {
-            return self.download_checked(url, dest, size, sha256);
-        };
-        // Made in a staging folder a signal removes: whole before that, or not at all.
-        if self.unless_stopping(|| cache.copy_to(sha256, size, dest)) {
-            return Ok(());
-        }
         self.download_checked(url, dest, size, sha256)?;
-        cache.put_file(sha256, dest);
+        if let Some(cache) = self.cache {
+            cache.put_file(sha256, dest);
+        }
         Ok(())
     }
 
@@ -1379,8 +1392,8 @@ fn materialise_one(
 ) -> Result<DebFile, DebsError> {
     let label = format!("{} {}", c.name, c.version);
     reporter.item_started(&label, at.0, at.1);
-    let path = match &c.location {
-        Location::Local(p) => p.clone(),
+    let deb = match &c.location {
+        Location::Local(p) => read_deb(p)?,
         Location::Remote { base, path } => {
             let url = join(base, path);
             let dest = dir.join(format!(
@@ -1389,14 +1402,31 @@ fn materialise_one(
                 c.version.without_epoch(),
                 c.arch
             ));
-            fetcher.download_cached(&url, &dest, c.size, &c.sha256)?;
-            dest
+            // A cache entry is hashed once, by read_deb, as every .deb is: one that does
+            // not hash to its name (or is no .deb) is removed and the file downloaded.
+            let cached = fetcher
+                .from_cache_unchecked(&dest, c.size, &c.sha256)
+                .then(|| read_deb(&dest))
+                .and_then(|read| match read {
+                    Ok(deb) if deb.sha256 == c.sha256 => Some(deb),
+                    _ => {
+                        fetcher.discard_cached(&c.sha256);
+                        let _ = std::fs::remove_file(&dest);
+                        None
+                    }
+                });
+            match cached {
+                Some(deb) => deb,
+                None => {
+                    fetcher.download_to_cache(&url, &dest, c.size, &c.sha256)?;
+                    read_deb(&dest)?
+                }
+            }
         }
     };
-    let deb = read_deb(&path)?;
     if deb.sha256 != c.sha256 {
         return Err(DebsError::HashMismatch {
-            what: path.display().to_string(),
+            what: deb.path.display().to_string(),
             expected: format!("sha256:{}", c.sha256),
             actual: format!("sha256:{}", deb.sha256),
         });

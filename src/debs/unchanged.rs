@@ -199,24 +199,28 @@ pub fn kept(
     Some(report)
 }
 
-/// Records that the bundle `report` describes (just written, durable) was written with
-/// `fingerprint`, its closure resolved from `inputs`. A record that cannot be written only
-/// means the next run writes the bundle again: the failure is logged, not raised.
+/// Records that the bundle `report` describes (just written, durable, with the stat
+/// `written` once in place) was written with `fingerprint`, its closure resolved from
+/// `inputs`. A record that cannot be written only means the next run writes the bundle
+/// again: the failure is logged, not raised.
 pub fn remember(
     out: &Path,
     fingerprint: &str,
     (inputs, closure): (&str, &Closure),
-    report: &BundleReport,
+    (report, written): (&BundleReport, &FileStat),
     staging: &Staging,
 ) {
     // Only what is at `out` now is recorded: another run may have replaced the bundle
-    // since this one renamed it into place. The stat is taken before the file is hashed
-    // and checked after, so a change meanwhile is not recorded either.
+    // since this one renamed it into place. The file this run wrote, unchanged, still has
+    // the stat it had then; any other is hashed, the stat taken before and checked after,
+    // so a change meanwhile is not recorded either.
     let Some(stat) = FileStat::read(out) else {
         return;
     };
-    let ours = crate::hashing::sha256_file(out).is_ok_and(|h| h == report.sha256);
-    if !ours || FileStat::read(out) != Some(stat) {
+    let ours = stat == *written
+        || (crate::hashing::sha256_file(out).is_ok_and(|h| h == report.sha256)
+            && FileStat::read(out) == Some(stat));
+    if !ours {
         tracing::debug!("{}: replaced meanwhile; not recorded", out.display());
         return;
     }
@@ -241,7 +245,9 @@ fn save(out: &Path, record: &Record, staging: &Staging) {
     let tmp = crate::util::temp_path_beside(&path);
     let result = (|| {
         let (mut file, _staged) = staging.create_file(&tmp)?;
-        serde_json::to_writer_pretty(&mut file, record).map_err(std::io::Error::other)?;
+        // Made whole first: one write, not one for each token.
+        let bytes = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
+        std::io::Write::write_all(&mut file, &bytes)?;
         drop(file);
         staging.unless_stopping(|| std::fs::rename(&tmp, &path))
     })();
@@ -281,23 +287,51 @@ mod tests {
         let out = t.path().join("ops.tar.gz");
         let closure = Closure::default();
         // Another run replaced the bundle after this one wrote it: nothing is recorded.
+        let mine = t.path().join("mine");
+        std::fs::write(&mine, b"this run's bundle").unwrap();
+        let written = FileStat::read(&mine).unwrap();
         std::fs::write(&out, b"another run's bundle").unwrap();
+        let this = report(&out, b"this run's bundle");
         remember(
             &out,
             "fp",
             ("in", &closure),
-            &report(&out, b"this run's bundle"),
+            (&this, &written),
             &Staging::new(),
         );
         assert!(!record_path(&out).exists());
         assert!(kept(&out, "fp", "in", &closure, &Staging::new()).is_none());
-        // Its own bundle is recorded, and kept for the same fingerprints only.
+        // Its own bundle, found by its bytes (another stat: a copy) or by the stat it had
+        // when written (not hashed again), is recorded, and kept for the same fingerprints
+        // only.
         std::fs::write(&out, b"this run's bundle").unwrap();
         remember(
             &out,
             "fp",
             ("in", &closure),
-            &report(&out, b"this run's bundle"),
+            (&this, &written),
+            &Staging::new(),
+        );
+        assert!(record_path(&out).exists());
+        std::fs::remove_file(record_path(&out)).unwrap();
+        let written = FileStat::read(&out).unwrap();
+        let unhashed = BundleReport {
+            sha256: "not hashed again".into(),
+            ..this.clone()
+        };
+        remember(
+            &out,
+            "fp",
+            ("in", &closure),
+            (&unhashed, &written),
+            &Staging::new(),
+        );
+        assert!(record_path(&out).exists());
+        remember(
+            &out,
+            "fp",
+            ("in", &closure),
+            (&this, &written),
             &Staging::new(),
         );
         assert!(kept_as_resolved(&out, "in", &Staging::new()).is_some());
