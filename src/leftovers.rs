@@ -139,8 +139,8 @@ pub struct Staging {
 
 /// The one process-wide piece: the OS delivers a signal to the process, not to a run, so
 /// one watcher thread waits for SIGINT and SIGTERM for the whole process. It is started
-/// by the first [`Staging`] that stages anything and holds a clone of that one value
-/// (the command line's: a process runs one command); a path registered with another
+/// by [`Staging::watch`] or by the first [`Staging`] that stages anything, and holds a
+/// clone of that one value (the command line's: a process runs one command); a path registered with another
 /// `Staging` in the same process is not removed on a signal, and is left for
 /// [`sweep`] and [`sweep_beside`] as after a SIGKILL.
 static WATCHER: OnceLock<Staging> = OnceLock::new();

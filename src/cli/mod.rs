@@ -419,7 +419,7 @@ pub fn main() -> i32 {
                 source = s.source();
             }
             stdio::write_error_report(&report);
-            if cli.global.json {
+            if cli.global.json && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
                 print_json(&error_json(secrets, &e));
             }
             e.exit_code() as i32
@@ -484,7 +484,7 @@ fn stopped(code: i32, json: bool) {
         ""
     };
     errln!("{clear}{message}");
-    if json {
+    if json && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
         print_json(&serde_json::json!({
             "error": { "code": code, "kind": what, "message": message }
         }));
@@ -590,7 +590,12 @@ fn man_pages(a: &ManArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::Ok)
 }
 
+/// Whether this command has printed its JSON document: a command that fails after
+/// printing its report (`verify` finding problems) prints no error document after it.
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub(crate) fn print_json(value: &impl Serialize) {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     match serde_json::to_string_pretty(value) {
         Ok(s) => outln!("{s}"),
         Err(e) => errln!("error: cannot serialise output: {e}"),
@@ -1178,5 +1183,40 @@ mod tests {
             steps_lines(&steps, 4.85),
             ["ran 4 step(s) in 4.85 s: mirror, iso n1, iso n2, iso n3"]
         );
+    }
+    #[test]
+    fn the_error_document_names_the_place_and_is_scrubbed_like_stderr() {
+        let secrets = Secrets::new();
+        secrets.register("hunter2-token");
+        let e = CliError::from(seedforge::config::ConfigError::Invalid {
+            path: "lab/seedforge.yaml".into(),
+            line: 7,
+            column: 3,
+            message: "token hunter2-token is not a file; see https://u:pw@example.com/x".into(),
+        });
+        let doc = error_json(&secrets, &e);
+        let e = &doc["error"];
+        assert_eq!(
+            (&e["code"], &e["kind"], &e["file"], &e["line"], &e["column"]),
+            (
+                &2.into(),
+                &"config".into(),
+                &"lab/seedforge.yaml".into(),
+                &7.into(),
+                &3.into()
+            )
+        );
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("lab/seedforge.yaml:7:3: token "),
+            "{message}"
+        );
+        assert!(
+            !message.contains("hunter2") && !message.contains(":pw@"),
+            "{message}"
+        );
+        let usage = error_json(&secrets, &CliError::Usage("--a and --b".into()));
+        assert_eq!(usage["error"]["kind"], "usage");
+        assert!(usage["error"].get("line").is_none());
     }
 }
