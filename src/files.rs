@@ -104,6 +104,21 @@ pub enum FilesError {
     },
 }
 
+impl FilesError {
+    /// The config file and the entry's line the error is at, when it names them.
+    pub fn place(&self) -> Option<crate::input::Place> {
+        use crate::input::Place;
+        match self {
+            FilesError::Mismatch(m) => Some(Place::line(&m.config, m.line)),
+            FilesError::Source { config, line, .. } | FilesError::Conflict { config, line, .. } => {
+                Some(Place::line(config, *line))
+            }
+            FilesError::DuringBuild(e) => e.place(),
+            _ => None,
+        }
+    }
+}
+
 /// A file whose content does not have the sha256 the config gives.
 #[derive(Debug)]
 pub struct Mismatch {

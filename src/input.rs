@@ -31,6 +31,37 @@ pub struct Location {
     pub column: u64,
 }
 
+/// Where in an input file an error is: the file, and its line and column when known
+/// (a config error has both, an image list's line its line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: Option<u64>,
+    /// 1-based column.
+    pub column: Option<u64>,
+}
+
+impl Place {
+    /// The file alone.
+    pub fn file(file: &Path) -> Place {
+        Place {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+        }
+    }
+
+    /// A line of the file.
+    pub fn line(file: &Path, line: u64) -> Place {
+        Place {
+            line: Some(line),
+            ..Place::file(file)
+        }
+    }
+}
+
 /// The kinds of small input files, each with its size cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -139,16 +139,30 @@ pub struct Staging {
 
 /// The one process-wide piece: the OS delivers a signal to the process, not to a run, so
 /// one watcher thread waits for SIGINT and SIGTERM for the whole process. It is started
-/// by the first [`Staging`] that stages anything and holds a clone of that one value
-/// (the command line's: a process runs one command); a path registered with another
+/// by [`Staging::watch`] or by the first [`Staging`] that stages anything, and holds a
+/// clone of that one value (the command line's: a process runs one command); a path registered with another
 /// `Staging` in the same process is not removed on a signal, and is left for
 /// [`sweep`] and [`sweep_beside`] as after a SIGKILL.
 static WATCHER: OnceLock<Staging> = OnceLock::new();
+
+/// What the process says when a signal stops it ([`Staging::watch`]): the command line's,
+/// called with the exit status once the staging paths are removed.
+type OnStop = Box<dyn Fn(i32) + Send + Sync>;
+static ON_STOP: OnceLock<OnStop> = OnceLock::new();
 
 impl Staging {
     /// An empty set, not watched until it stages something.
     pub fn new() -> Staging {
         Staging::default()
+    }
+
+    /// Catches SIGINT and SIGTERM from now on, not only once something is staged, and
+    /// calls `on_stop` with the status the process ends with (130, 143) after the staging
+    /// paths are removed, just before it ends: the command line says there what happened.
+    /// The first call in a process sets `on_stop`.
+    pub fn watch(&self, on_stop: impl Fn(i32) + Send + Sync + 'static) {
+        let _ = ON_STOP.set(Box::new(on_stop));
+        drop(self.registered());
     }
 
     fn registered(&self) -> MutexGuard<'_, Vec<PathBuf>> {
@@ -271,6 +285,9 @@ fn watch_signals(staging: Staging) {
         let paths = staging.paths.lock().unwrap_or_else(PoisonError::into_inner);
         for p in paths.iter() {
             remove_staging(p);
+        }
+        if let Some(on_stop) = ON_STOP.get() {
+            on_stop(code);
         }
         std::process::exit(code);
     });

@@ -101,6 +101,45 @@ pub enum Error {
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// A short name for what failed (`config`, `image`, `oci` …): the module the error
+    /// came from, for the command line's JSON error document.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Image(_) => "image",
+            Error::Iso(_) => "iso",
+            Error::Oci(_) => "oci",
+            Error::Debs(_) => "debs",
+            Error::Pki(_) => "pki",
+            Error::Preflight(_) => "preflight",
+            Error::Render(_) => "render",
+            Error::Files(_) => "files",
+            Error::Charts(_) => "charts",
+            Error::Seal(_) => "seal",
+            Error::VerifyFailed(_) => "verify",
+            Error::Offline(_) => "offline",
+            Error::BuildLock(_) => "build_lock",
+            Error::Input(_) => "input",
+            Error::OutPath(_) => "output_path",
+        }
+    }
+
+    /// The input file, line and column the error is at, when it has a place: a config
+    /// error has all three, an image list's its file and line. Taken from the error's
+    /// fields, never from its message.
+    pub fn place(&self) -> Option<input::Place> {
+        match self {
+            Error::Config(e) => e.place(),
+            Error::Image(e) => e.place(),
+            Error::Files(e) => e.place(),
+            Error::Debs(e) => e.place(),
+            Error::Render(render::RenderError::Secret(e)) => Some(input::Place::file(&e.path)),
+            _ => None,
+        }
+    }
+}
+
 impl From<vocab::SecretError> for Error {
     fn from(e: vocab::SecretError) -> Error {
         Error::Config(e.into())

@@ -16,7 +16,7 @@ const LOCK_FILE: &str = ".seedforge-build.lock";
 const WAITING: &str = "waiting for another seedforge build on";
 
 /// Takes the build lock of `out` the way a build does (flock, exclusive).
-fn hold(out: &Path) -> File {
+pub(crate) fn hold(out: &Path) -> File {
     fs::create_dir_all(out).unwrap();
     let file = OpenOptions::new()
         .read(true)
@@ -31,7 +31,7 @@ fn hold(out: &Path) -> File {
 
 /// True once some process is blocked waiting for the flock on `file` (a `->` line for its
 /// inode in /proc/locks).
-fn has_waiter(file: &File) -> bool {
+pub(crate) fn has_waiter(file: &File) -> bool {
     let ino = format!(":{} ", file.metadata().unwrap().ino());
     fs::read_to_string("/proc/locks")
         .unwrap()

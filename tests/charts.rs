@@ -656,7 +656,20 @@ fn manifests_reach_the_servers_and_a_nameless_one_is_refused_at_its_line() {
         format!("{good}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: apps\n"),
     )
     .unwrap();
-    lab.build();
+    let built = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run()
+        .json();
+    let copied: Vec<&str> = (built["manifests"]["files"].as_array().unwrap().iter())
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(copied, ["apps.yaml", "config.yaml"], "{built}");
+    assert_eq!(
+        built["manifests"]["files"][0]["sha256"],
+        common::sha256_bytes(good.as_bytes()),
+        "{built}"
+    );
     let server = lab.root().join("server");
     extract(&lab.out_dir().join("iso/seed-lab-server1.iso"), &server);
     assert_eq!(
@@ -744,7 +757,20 @@ fn push_sends_the_charts_as_oci_artifacts_and_verify_checks_them() {
     let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
     let repo = Repo::start(&tgz, tgz.clone());
     let lab = lab_with_chart(&repo.server.url(""), "");
-    lab.build();
+    let built = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run()
+        .json();
+    // The build's report names the chart it wrote, with its digest.
+    let charts = built["charts"].as_array().unwrap();
+    assert_eq!(charts.len(), 1, "{built}");
+    assert_eq!(charts[0]["name"], "demo", "{built}");
+    assert_eq!(
+        charts[0]["digest"],
+        format!("sha256:{}", common::sha256_bytes(&tgz)),
+        "{built}"
+    );
     let registry = common::registry::Registry::start_plain();
     let host = registry.host();
     let pushed = lab

@@ -572,3 +572,137 @@ fn log_colour_follows_color_and_no_color() {
     assert!(!plan(&["--color", "never"], None).contains('\u{1b}'));
     assert!(!plan(&[], Some(("NO_COLOR", "1"))).contains('\u{1b}'));
 }
+
+/// The `json` blocks of docs/outputs.md's "JSON output" section: the build's document,
+/// then the error document.
+fn documented_json() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(common::repo_root().join("docs/outputs.md")).unwrap();
+    let section = text
+        .split("### JSON output")
+        .nth(1)
+        .unwrap()
+        .split("\n### ")
+        .next()
+        .unwrap();
+    section
+        .split("```json\n")
+        .skip(1)
+        .map(|b| serde_json::from_str(b.split("```").next().unwrap()).unwrap())
+        .collect()
+}
+
+/// `actual` has every key `documented` has, each with the same JSON type (a list's
+/// entries compared with the documented first entry, when both have one).
+fn assert_shape(documented: &serde_json::Value, actual: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (documented, actual) {
+        (Value::Object(d), Value::Object(a)) => {
+            for (k, v) in d {
+                let got = a
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{at}.{k}: missing in {actual}"));
+                assert_shape(v, got, &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(d), Value::Array(a)) => {
+            if let (Some(d), Some(a)) = (d.first(), a.first()) {
+                assert_shape(d, a, &format!("{at}[0]"));
+            }
+        }
+        // A section the config does not use is null.
+        (_, Value::Null) => {}
+        (Value::Number(_), Value::Number(_))
+        | (Value::String(_), Value::String(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Null, _) => {}
+        _ => panic!("{at}: documented {documented}, got {actual}"),
+    }
+}
+
+#[test]
+fn json_documents_of_a_failed_and_a_successful_build_have_the_documented_shape() {
+    let docs = documented_json();
+    assert_eq!(
+        docs.len(),
+        2,
+        "docs/outputs.md: a build and an error document"
+    );
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    // Line 5, column 1: a key the config does not have.
+    let lines: Vec<&str> = good.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("version:"))
+        .unwrap()
+        + 2;
+    let mut bad: Vec<&str> = lines.clone();
+    bad.insert(at - 1, "bogus: 2");
+    std::fs::write(&config, bad.join("\n") + "\n").unwrap();
+    let failed = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(failed.stderr.contains("unknown field"), "{}", failed.stderr);
+    let error = failed.json();
+    assert_shape(&docs[1], &error, "error document");
+    let e = &error["error"];
+    assert_eq!(e["code"], 2, "{error}");
+    assert_eq!(e["kind"], "config", "{error}");
+    assert_eq!(e["file"], lab.config_arg(), "{error}");
+    assert_eq!(e["line"], at, "{error}");
+    assert_eq!(e["column"], 1, "{error}");
+    assert!(e["message"].as_str().unwrap().contains("bogus"), "{error}");
+    assert!(!lab.out_dir().exists());
+
+    std::fs::write(&config, &good).unwrap();
+    let built = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run()
+        .json();
+    assert_shape(&docs[0], &built, "build");
+    // Every ISO names its node; the run's time is the wall time of the run.
+    let isos = built["iso"].as_array().unwrap();
+    assert_eq!(isos.len(), 3);
+    for iso in isos {
+        let node = iso["node"].as_str().unwrap();
+        assert!(
+            iso["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("seed-{node}.iso")),
+            "{iso}"
+        );
+    }
+    assert!(built["seconds"].as_f64().unwrap() >= 0.0);
+    // One rule for digests: `digest` fields are sha256:<hex>, `sha256` fields bare hex.
+    fn digests(v: &serde_json::Value, found: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if let (true, Some(s)) = (k == "digest" || k == "sha256", v.as_str()) {
+                        found.push((k.clone(), s.to_string()));
+                    }
+                    digests(v, found);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| digests(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    digests(&built, &mut found);
+    assert!(found.iter().any(|(k, _)| k == "digest"));
+    assert!(found.iter().any(|(k, _)| k == "sha256"));
+    let hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    for (k, v) in &found {
+        let ok = match k.as_str() {
+            "digest" => v.strip_prefix("sha256:").is_some_and(hex),
+            _ => hex(v),
+        };
+        assert!(ok, "{k}: {v}");
+    }
+}

@@ -121,3 +121,75 @@ fn long_commands_draw_a_bar_on_a_terminal_and_nothing_elsewhere() {
     }
     assert!(Path::new(archive).is_file());
 }
+
+/// Off a terminal, a build names each image once (in the result list on stdout); the
+/// progress lines on stderr count the images, never past their number.
+#[test]
+fn off_a_terminal_each_image_is_named_once_and_counted_up_to_its_total() {
+    let lab = Lab::new();
+    let built = lab.build();
+    let both = format!("{}{}", built.stdout, built.stderr);
+    for name in lab.lab_destinations() {
+        assert_eq!(
+            both.matches(&format!("{name} ")).count() + both.matches(&format!("{name}:")).count(),
+            1,
+            "{name} not named once:\n{both}"
+        );
+    }
+    let counts: Vec<(usize, usize)> = (built.stderr.lines())
+        .filter_map(|l| l.trim_start().strip_prefix("mirror "))
+        .filter_map(|l| l.split_once(':')?.0.split_once('/'))
+        .map(|(n, total)| (n.parse().unwrap(), total.parse().unwrap()))
+        .collect();
+    assert_eq!(
+        counts.len(),
+        lab.lab_destinations().len(),
+        "{}",
+        built.stderr
+    );
+    for (n, total) in counts {
+        assert!(n <= total, "{n}/{total}:\n{}", built.stderr);
+    }
+}
+
+/// Ctrl-C ends a build with 130 and one line saying what was left and what to do next,
+/// even before anything was staged (here: while it waits for the output's lock).
+#[test]
+fn ctrl_c_says_what_happened_and_what_to_do_next() {
+    if !common::require_tool("kill") {
+        return;
+    }
+    let lab = Lab::new();
+    let held = crate::build_lock::hold(&lab.out_dir());
+    let mut running = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .any_status()
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !crate::build_lock::has_waiter(&held) {
+        assert!(
+            running.guard.child().try_wait().unwrap().is_none(),
+            "the build ended instead of waiting for the lock"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = running.guard.child().id().to_string();
+    Cmd::new("kill").args(["-INT", &pid]).run();
+    let out = running.wait();
+    drop(held);
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    let said: Vec<&str> = (out.stderr.lines())
+        .filter(|l| l.starts_with("interrupted: "))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", out.stderr);
+    assert!(
+        said[0].contains("run the same command again"),
+        "{}",
+        said[0]
+    );
+}

@@ -386,9 +386,16 @@ pub fn main() -> i32 {
     if let Err(message) = paths::check(&command, &matches) {
         let report = format!("error: {message}\n");
         stdio::write_error_report(&cli.global.secrets.scrub(&report));
+        if cli.global.json {
+            let e = CliError::Usage(message);
+            print_json(&error_json(&cli.global.secrets, &e));
+        }
         return stdio::finish(ExitCode::InvalidInput as i32);
     }
     init_logging(&cli.global);
+    // A SIGINT or SIGTERM at any point says what happened and what to do next.
+    let json = cli.global.json;
+    cli.global.staging.watch(move |code| stopped(code, json));
     // Modes are part of the output (manifest.json records them), so they come from
     // seedforge, not from whoever's umask: public files 0644 and folders 0755; files and
     // folders holding secrets are created with their own modes (0600, 0700) explicitly.
@@ -412,10 +419,76 @@ pub fn main() -> i32 {
                 source = s.source();
             }
             stdio::write_error_report(&report);
+            if cli.global.json && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
+                print_json(&error_json(secrets, &e));
+            }
             e.exit_code() as i32
         }
     };
     stdio::finish(code)
+}
+
+/// The JSON document a failed command prints on stdout with `--json` (docs/outputs.md,
+/// "JSON output"): the exit code, what failed, where (file, line, column, when the error
+/// has a place) and the message and its causes, scrubbed as on stderr.
+fn error_json(secrets: &Secrets, e: &CliError) -> serde_json::Value {
+    let scrub = |t: String| secrets.scrub(&t).into_owned();
+    let (kind, place) = match e {
+        CliError::Lib(e) => (e.kind(), e.place()),
+        CliError::Usage(_) => ("usage", None),
+    };
+    let message = e.to_string();
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if !message.contains(&s.to_string()) {
+            causes.push(scrub(s.to_string()));
+        }
+        source = s.source();
+    }
+    let mut doc = serde_json::json!({
+        "code": e.exit_code() as i32,
+        "kind": kind,
+    });
+    if let Some(place) = place {
+        doc["file"] = scrub(place.file.display().to_string()).into();
+        if let Some(line) = place.line {
+            doc["line"] = line.into();
+        }
+        if let Some(column) = place.column {
+            doc["column"] = column.into();
+        }
+    }
+    doc["message"] = scrub(message).into();
+    if !causes.is_empty() {
+        doc["causes"] = causes.into();
+    }
+    serde_json::json!({ "error": doc })
+}
+
+/// What a SIGINT or SIGTERM ends the run with (status 130 or 143), once the staging paths
+/// are removed: one line on stderr, and the JSON error document with `--json`.
+fn stopped(code: i32, json: bool) {
+    let what = if code == 128 + 2 {
+        "interrupted"
+    } else {
+        "terminated"
+    };
+    let message = format!(
+        "{what}: nothing half-written is left under an output's name; run the same command again to finish"
+    );
+    // On a terminal the line replaces a progress bar's.
+    let clear = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        "\r\u{1b}[2K"
+    } else {
+        ""
+    };
+    errln!("{clear}{message}");
+    if json && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
+        print_json(&serde_json::json!({
+            "error": { "code": code, "kind": what, "message": message }
+        }));
+    }
 }
 
 fn init_logging(global: &Global) {
@@ -517,7 +590,12 @@ fn man_pages(a: &ManArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::Ok)
 }
 
+/// Whether this command has printed its JSON document: a command that fails after
+/// printing its report (`verify` finding problems) prints no error document after it.
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub(crate) fn print_json(value: &impl Serialize) {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     match serde_json::to_string_pretty(value) {
         Ok(s) => outln!("{s}"),
         Err(e) => errln!("error: cannot serialise output: {e}"),
@@ -575,12 +653,14 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
             print_verify(&report.verify);
         }
         for a in &report.airgap {
+            let sha256 = (a.sha256.as_deref())
+                .map(|d| format!(", sha256:{d}"))
+                .unwrap_or_default();
             outln!(
-                "{}  {} image(s), {}, {}{}",
+                "{}  {} image(s), {}{sha256}{}",
                 a.path.display(),
                 a.images.len(),
                 seedforge::util::human_bytes(a.file_bytes),
-                a.sha256.as_deref().unwrap_or(""),
                 tag("airgap", &a.path)
             );
         }
@@ -598,14 +678,18 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
             pki::print_summary(p);
         }
         clean::print_build(&report);
-        print_steps(&report.steps);
+        for line in steps_lines(&report.steps, report.seconds) {
+            outln!("{line}");
+        }
         outln!("built {}", report.output.display());
     }
     Ok(ExitCode::Ok)
 }
 
-/// One line for the steps that ran and one for those skipped as unchanged.
-fn print_steps(steps: &[run::StepRun]) {
+/// One line for the steps that ran, with the run's wall time `seconds` (the steps' own
+/// times overlap: seed ISOs are written at the same time), and one for those skipped as
+/// unchanged.
+fn steps_lines(steps: &[run::StepRun], seconds: f64) -> Vec<String> {
     let list = |status: &str| -> Vec<String> {
         steps
             .iter()
@@ -617,19 +701,19 @@ fn print_steps(steps: &[run::StepRun]) {
             .collect()
     };
     let (ran, skipped) = (list("ran"), list("skipped"));
-    let seconds: f64 = steps.iter().map(|s| s.seconds).sum();
-    outln!(
+    let mut lines = vec![format!(
         "ran {} step(s) in {seconds:.2} s: {}",
         ran.len(),
         ran.join(", ")
-    );
+    )];
     if !skipped.is_empty() {
-        outln!(
+        lines.push(format!(
             "skipped {} unchanged step(s): {} (build --force runs every step)",
             skipped.len(),
             skipped.join(", ")
-        );
+        ));
     }
+    lines
 }
 
 /// What planning found worth saying before a build runs, on stderr (also with `--quiet`
@@ -638,19 +722,6 @@ fn print_plan_warnings(g: &Global, warnings: &[String]) {
     for w in warnings {
         errln!("warning: {}", g.secrets.scrub(w));
     }
-}
-
-/// Takes the output folder's build lock, saying once on stderr when it has to wait.
-pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
-    Ok(BuildLock::acquire(out, wait, &mut |pid| {
-        if !g.quiet {
-            errln!(
-                "waiting for another seedforge build on {} ({})…",
-                out.display(),
-                seedforge::pipeline::build_lock::pid_text(pid)
-            );
-        }
-    })?)
 }
 
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
@@ -777,7 +848,7 @@ fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, CliError> {
         let digest = report
             .sha256
             .as_deref()
-            .map(|d| format!(", {d}"))
+            .map(|d| format!(", sha256:{d}"))
             .unwrap_or_default();
         outln!(
             "{}: {} image(s), {} blob(s), {} ({} uncompressed){digest}",
@@ -1086,4 +1157,78 @@ fn print_verify(report: &VerifyReport) {
         report.problems.len(),
         report.strays.len()
     );
+}
+
+/// Takes the output folder's build lock, saying once on stderr when it has to wait.
+pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
+    Ok(BuildLock::acquire(out, wait, &mut |pid| {
+        if !g.quiet {
+            errln!(
+                "waiting for another seedforge build on {} ({})…",
+                out.display(),
+                seedforge::pipeline::build_lock::pid_text(pid)
+            );
+        }
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steps_line_gives_the_runs_wall_time_not_the_sum_of_overlapping_steps() {
+        let step = |step: &'static str, key: &str, seconds: f64| run::StepRun {
+            step,
+            key: key.to_string(),
+            status: "ran",
+            seconds,
+        };
+        // Three seeds written at the same time: 4 s each, 4.85 s in all.
+        let steps = [
+            step("mirror", "mirror", 0.5),
+            step("iso", "iso n1", 4.0),
+            step("iso", "iso n2", 4.0),
+            step("iso", "iso n3", 4.0),
+        ];
+        assert_eq!(
+            steps_lines(&steps, 4.85),
+            ["ran 4 step(s) in 4.85 s: mirror, iso n1, iso n2, iso n3"]
+        );
+    }
+    #[test]
+    fn the_error_document_names_the_place_and_is_scrubbed_like_stderr() {
+        let secrets = Secrets::new();
+        secrets.register("hunter2-token");
+        let e = CliError::from(seedforge::config::ConfigError::Invalid {
+            path: "lab/seedforge.yaml".into(),
+            line: 7,
+            column: 3,
+            message: "token hunter2-token is not a file; see https://u:pw@example.com/x".into(),
+        });
+        let doc = error_json(&secrets, &e);
+        let e = &doc["error"];
+        assert_eq!(
+            (&e["code"], &e["kind"], &e["file"], &e["line"], &e["column"]),
+            (
+                &2.into(),
+                &"config".into(),
+                &"lab/seedforge.yaml".into(),
+                &7.into(),
+                &3.into()
+            )
+        );
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("lab/seedforge.yaml:7:3: token "),
+            "{message}"
+        );
+        assert!(
+            !message.contains("hunter2") && !message.contains(":pw@"),
+            "{message}"
+        );
+        let usage = error_json(&secrets, &CliError::Usage("--a and --b".into()));
+        assert_eq!(usage["error"]["kind"], "usage");
+        assert!(usage["error"].get("line").is_none());
+    }
 }

@@ -1,5 +1,6 @@
 //! The CLI's [`Reporter`]: a progress bar on a terminal (items done of the step's items,
-//! bytes so far, the current item), one line per finished image otherwise, nothing with
+//! bytes so far, the current item), otherwise one line per finished image that counts it
+//! (`mirror 3/8: …`; the images themselves are listed once, in the result), nothing with
 //! `--quiet` or `--json`. Every long command draws through it: `build`, `mirror`, `debs`,
 //! `push`, `airgap` and `verify`.
 
@@ -15,6 +16,9 @@ pub struct CliReporter {
     /// Per-item lines are only worth printing for images, not for every verified blob.
     step: std::sync::Mutex<String>,
     bytes: std::sync::atomic::AtomicU64,
+    /// The current step's items finished, and their number.
+    done: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
     /// The bar is drawn from the first item (or skipped step) on, so that a command whose
     /// number of items is not known yet never shows an empty `0/0` bar.
     shown: std::sync::Once,
@@ -56,6 +60,8 @@ impl CliReporter {
             lines: !silent && !terminal,
             step: std::sync::Mutex::new(String::new()),
             bytes: std::sync::atomic::AtomicU64::new(0),
+            done: std::sync::atomic::AtomicUsize::new(0),
+            total: std::sync::atomic::AtomicUsize::new(items),
             shown: std::sync::Once::new(),
             items: std::sync::atomic::AtomicBool::new(items > 0),
             secrets: g.secrets.clone(),
@@ -85,6 +91,7 @@ impl Reporter for CliReporter {
             *s = step.to_string();
         }
         self.bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.done.store(0, std::sync::atomic::Ordering::Relaxed);
         self.items
             .store(false, std::sync::atomic::Ordering::Relaxed);
         if let Some(bar) = &self.bar {
@@ -110,6 +117,8 @@ impl Reporter for CliReporter {
     }
 
     fn item_started(&self, item: &str, _index: usize, total: usize) {
+        self.total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             let first = !self.items.swap(true, std::sync::atomic::Ordering::Relaxed);
             if first {
@@ -138,13 +147,16 @@ impl Reporter for CliReporter {
         }
     }
 
-    fn item_finished(&self, item: &str, detail: &str) {
+    fn item_finished(&self, _item: &str, detail: &str) {
+        use std::sync::atomic::Ordering;
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(bar) = &self.bar {
             bar.inc(1);
         } else if self.lines && self.step.lock().is_ok_and(|s| *s == "mirror") {
+            // The image is named once, in the result list; this line counts it.
             errln!(
-                "  {}: {}",
-                self.secrets.scrub(item),
+                "  mirror {done}/{}: {}",
+                self.total.load(Ordering::Relaxed),
                 self.secrets.scrub(detail)
             );
         }

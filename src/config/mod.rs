@@ -79,6 +79,22 @@ fn init_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
+impl ConfigError {
+    /// The file, line and column the error is at, as its message names them.
+    pub fn place(&self) -> Option<crate::input::Place> {
+        use crate::input::Place;
+        Some(match self {
+            ConfigError::Read { path, .. } | ConfigError::Secret { path, .. } => Place::file(path),
+            ConfigError::Invalid {
+                path, line, column, ..
+            } => Place {
+                column: Some(*column),
+                ..Place::line(path, *line)
+            },
+        })
+    }
+}
+
 impl From<SecretError> for ConfigError {
     fn from(e: SecretError) -> ConfigError {
         ConfigError::Secret {

@@ -344,8 +344,9 @@ fn write_tar(
     let mut sorted: Vec<&(&DebFile, String)> = debs.iter().collect();
     sorted.sort_by(|a, b| a.1.cmp(&b.1));
     let mut buf = vec![0u8; 256 * 1024];
-    for (i, (deb, name)) in sorted.iter().enumerate() {
-        reporter.item_started(name, i, sorted.len());
+    // The .debs were the step's items when they were fetched (`materialise`): packing
+    // them is told as bytes, or the count would pass its total.
+    for (deb, name) in &sorted {
         let src = crate::input::open_regular(&deb.path)
             .map_err(|e| DebsError::io(&deb.path, e.into_io()))?;
         let mut h = header(0o644, deb.size, mtime, tar::EntryType::Regular);
@@ -381,7 +382,7 @@ fn write_tar(
         }
         let pad = (512 - deb.size % 512) % 512;
         gz.write_all(&[0u8; 512][..pad as usize]).map_err(err)?;
-        reporter.item_finished(name, "");
+        reporter.item_progress(name, deb.size);
     }
     let gz = tar.into_inner().map_err(err)?;
     let hashed = gz.finish().map_err(err)?;
@@ -394,6 +395,38 @@ fn write_tar(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packing_the_fetched_debs_counts_no_item_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut debs = Vec::new();
+        for name in ["a_1_amd64.deb", "b_1_amd64.deb"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            debs.push(DebFile {
+                path,
+                control: Paragraph::default(),
+                size: name.len() as u64,
+                md5: String::new(),
+                sha1: String::new(),
+                sha256: sha256_hex(name.as_bytes()),
+                compressed: false,
+            });
+        }
+        let named: Vec<(&DebFile, String)> = (debs.iter())
+            .map(|d| (d, format!("pool/{}", d.path.file_name().unwrap().display())))
+            .collect();
+        let tally = crate::report::Tally::default();
+        // Fetching made them the step's items.
+        for (i, (_, name)) in named.iter().enumerate() {
+            tally.item_started(name, i, named.len());
+            tally.item_finished(name, "");
+        }
+        let tmp = dir.path().join("bundle.tar.gz");
+        let file = File::create(&tmp).unwrap();
+        write_tar(file, &tmp, &[], &named, 0, &tally).unwrap();
+        tally.assert_counts();
+    }
 
     #[test]
     fn bundle_names_are_plain_words() {

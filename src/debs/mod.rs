@@ -124,6 +124,21 @@ pub enum DebsError {
     },
 }
 
+impl DebsError {
+    /// The index file (or URL) and line the error is at, when it names a line.
+    pub fn place(&self) -> Option<crate::input::Place> {
+        match self {
+            DebsError::Index {
+                source_name, line, ..
+            } if *line > 0 => Some(crate::input::Place::line(
+                std::path::Path::new(source_name),
+                *line as u64,
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// `FILE:LINE`, or `FILE` when the line is unknown (0).
 /// `source` (a file or URL, its password masked) and the line, if known.
 fn at(source: &str, line: usize) -> String {

@@ -59,3 +59,15 @@ pub enum ImageError {
         source: std::io::Error,
     },
 }
+
+impl ImageError {
+    /// The list file and line the error is at, as its message names them.
+    pub fn place(&self) -> Option<crate::input::Place> {
+        use crate::input::Place;
+        match self {
+            ImageError::List { path, line, .. } => Some(Place::line(path, *line as u64)),
+            ImageError::ReadList { path, .. } => Some(Place::file(path)),
+            ImageError::InvalidReference { .. } | ImageError::InvalidSource { .. } => None,
+        }
+    }
+}

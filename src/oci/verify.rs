@@ -212,8 +212,10 @@ impl Graph {
                 self.unwalked.insert(key());
                 return;
             }
+            // A manifest two images share is met once per image, and told once.
             if bytes.len() as u64 == size
                 && let Some(node) = self.blobs.get_mut(&k)
+                && !node.walked
             {
                 node.walked = true;
                 self.walked.push((k, FileStat::of(&meta)));
@@ -572,4 +574,45 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
         report.removed.push(path);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::descriptor::{
+        ANNOTATION_REF_NAME, Descriptor, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST,
+    };
+
+    #[test]
+    fn a_manifest_two_images_share_is_one_item_of_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let config = br#"{"architecture":"amd64","os":"linux"}"#;
+        let layer = b"layer bytes";
+        let config_digest = layout.write_blob_bytes(config, None, "t").unwrap();
+        let layer_digest = layout.write_blob_bytes(layer, None, "t").unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER_TAR}","digest":"{layer_digest}","size":{}}}]}}"#,
+            config.len(),
+            layer.len()
+        );
+        let digest = layout
+            .write_blob_bytes(manifest.as_bytes(), None, "t")
+            .unwrap();
+        let named = |name: &str| {
+            let mut d = Descriptor::new(OCI_MANIFEST, digest.clone(), manifest.len() as u64);
+            d.annotations
+                .insert(ANNOTATION_REF_NAME.to_string(), name.to_string());
+            d
+        };
+        layout
+            .add_to_index(vec![named("example.com/a:1"), named("example.com/b:1")])
+            .unwrap();
+        let tally = crate::report::Tally::default();
+        let report = verify(&layout, &tally).unwrap();
+        assert!(report.is_sound(), "{report:?}");
+        assert_eq!(report.blobs_checked, 3);
+        tally.assert_counts();
+        assert_eq!(tally.finished.lock().unwrap().len(), 3);
+    }
 }

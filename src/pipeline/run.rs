@@ -4,7 +4,7 @@
 //! recorded. Consecutive batchable steps (the seed ISOs) are prepared in order, written
 //! on every core, then recorded in order as if each had run alone.
 
-use crate::iso::{DigestCache, IsoSummary};
+use crate::iso::DigestCache;
 use crate::oci::archive::ArchiveReport;
 use crate::oci::mirror::MirroredImage;
 use crate::oci::verify::VerifyReport;
@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 pub struct BuildReport {
     /// The output directory.
     pub output: PathBuf,
+    /// Wall time of the whole run, in seconds. The steps' own times do not add up to it:
+    /// the seed ISOs are written at the same time.
+    pub seconds: f64,
     /// Every step, in order: whether it ran or was skipped (unchanged), and its time.
     pub steps: Vec<StepRun>,
     /// The images mirrored.
@@ -37,10 +40,14 @@ pub struct BuildReport {
     pub pki: Option<PkiReport>,
     /// The node folders written.
     pub nodes: Vec<PathBuf>,
-    /// The seed ISOs written.
-    pub iso: Vec<IsoSummary>,
+    /// The seed ISOs and the payload ISO, each with its node (none for the payload ISO).
+    pub iso: Vec<crate::pipeline::steps::iso::SeedIso>,
     /// The `files:` payload written.
     pub files: Vec<crate::files::FileReport>,
+    /// The Helm charts written.
+    pub charts: Vec<crate::pipeline::steps::charts::ChartReport>,
+    /// The `manifests:` files copied.
+    pub manifests: Option<crate::pipeline::steps::manifests::ManifestsReport>,
     /// `SHA256SUMS` and `manifest.json`.
     pub seal: Option<crate::pipeline::seal::SealReport>,
     /// The seed ISOs copied into `export_dir`.
@@ -68,7 +75,8 @@ pub struct StepRun {
     pub key: String,
     /// `ran`, or `skipped` when its inputs and outputs were unchanged.
     pub status: &'static str,
-    /// Wall time it took, in seconds.
+    /// Wall time from its start to its end, in seconds. Seed ISOs are written at the same
+    /// time, so their times overlap; [`BuildReport::seconds`] is the run's.
     pub seconds: f64,
 }
 
@@ -111,6 +119,7 @@ const STATE_SAVE_EVERY: Duration = Duration::from_millis(500);
 
 /// Runs a plan (see the module's head).
 pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
+    let started = Instant::now();
     let inputs = &plan.inputs;
     // What runs killed earlier left behind (never under a final name) goes first: in the
     // output tree, beside the lock file and in the export folder.
@@ -152,6 +161,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let done = runner.cx.done;
     Ok(BuildReport {
         output: inputs.output.clone(),
+        seconds: started.elapsed().as_secs_f64(),
         steps: runner.runs,
         images: done
             .mirrored
@@ -165,6 +175,8 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         nodes: done.node_dirs,
         iso: done.isos,
         files: done.files,
+        charts: done.charts,
+        manifests: done.manifests,
         seal: done.seal,
         export: done.export,
     })

@@ -450,10 +450,14 @@ pub fn commit(prepared: Prepared, reporter: &dyn Reporter) -> Result<PkiReport, 
     for key in &prepared.kept_keys {
         files::tighten(key)?;
     }
-    for f in &prepared.files {
+    for (i, f) in prepared.files.iter().enumerate() {
+        let label = f.path.display().to_string();
+        reporter.item_started(&label, i, prepared.files.len());
         if files::write_if_changed(&f.path, &f.bytes, f.private)? {
-            reporter.item_finished(&f.path.display().to_string(), "written");
+            reporter.item_finished(&label, "written");
             report.written.push(f.path.clone());
+        } else {
+            reporter.item_finished(&label, "unchanged");
         }
     }
     for dir in &prepared.stale {

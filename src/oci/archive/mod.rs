@@ -229,7 +229,7 @@ pub struct ArchiveReport {
     pub tar_bytes: u64,
     /// Size of the file written.
     pub file_bytes: u64,
-    /// sha256 of the file written, when asked for.
+    /// sha256 of the file written (hex, as `sha256sum` prints it), when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
@@ -289,7 +289,7 @@ pub fn write_archive(
                 blobs: blobs.len(),
                 tar_bytes,
                 file_bytes,
-                sha256: sha256.map(|d| d.to_string()),
+                sha256: sha256.map(|d| d.hex().to_string()),
             })
         }
         Err(e) => {

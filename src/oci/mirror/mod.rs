@@ -466,23 +466,23 @@ impl Run<'_> {
             mut failed,
         } = fetched;
         let stop = !self.options.keep_going && !failed.is_empty();
-        let mut outcomes = self.copy_all(prepared, &mut failed, stop);
-        tracing::debug!("images copied at {:?}", self.started.elapsed());
-        // Each fetched layer is counted for the first image that has it.
+        // Each fetched layer is counted for the first image that has it, before that
+        // image's copy reports what it wrote (the layers are most of it).
         let mut first_owner: HashMap<&Digest, usize> = HashMap::new();
         for (i, p) in prepared.iter().enumerate() {
             for l in p.selection.layers() {
                 first_owner.entry(&l.digest).or_insert(i);
             }
         }
+        let mut fetched_for = vec![(0usize, 0u64); prepared.len()];
         for (digest, size) in &written {
-            let owner = first_owner.get(digest).copied();
-            if let Some(Some(Some(Ok(o)))) = owner.map(|i| outcomes.get_mut(i)) {
-                o.blobs_written += 1;
-                o.bytes_written += size;
-                o.blobs_present = o.blobs_present.saturating_sub(1);
+            if let Some(credit) = (first_owner.get(digest)).and_then(|&i| fetched_for.get_mut(i)) {
+                credit.0 += 1;
+                credit.1 += size;
             }
         }
+        let outcomes = self.copy_all(prepared, &mut failed, stop, &fetched_for);
+        tracing::debug!("images copied at {:?}", self.started.elapsed());
         let (referenced, present) = queue.totals();
         let fetched_bytes: u64 = written.iter().map(|(_, size)| size).sum();
         let saved = referenced.saturating_sub(fetched_bytes);
@@ -564,6 +564,7 @@ impl Run<'_> {
         prepared: &[&PreparedImage],
         failed_blobs: &mut HashMap<Digest, OciError>,
         stop: bool,
+        fetched_for: &[(usize, u64)],
     ) -> Vec<Option<Result<CopyOutcome>>> {
         let mut slots = self.assign_fetch_failures(prepared, failed_blobs);
         if stop {
@@ -582,7 +583,8 @@ impl Run<'_> {
                         let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
                             break;
                         };
-                        let result = self.copy_one(prepared[i], i);
+                        let fetched = fetched_for.get(i).copied().unwrap_or_default();
+                        let result = self.copy_one(prepared[i], i, fetched);
                         if result.is_err() && !self.options.keep_going {
                             halt.store(true, Ordering::Relaxed);
                         }
@@ -646,7 +648,14 @@ impl Run<'_> {
         slots
     }
 
-    fn copy_one(&self, prepared: &PreparedImage, i: usize) -> Result<CopyOutcome> {
+    /// Copies image `i`; `fetched` are the layers (count, bytes) fetched for it, which its
+    /// outcome and the finished item's summary include.
+    fn copy_one(
+        &self,
+        prepared: &PreparedImage,
+        i: usize,
+        fetched: (usize, u64),
+    ) -> Result<CopyOutcome> {
         let destination = self.entries[i].destination.to_string();
         let reporter = self.reporter;
         reporter.item_started(&destination, i, self.entries.len());
@@ -657,7 +666,13 @@ impl Run<'_> {
             self.present,
             &destination,
             &mut |n| reporter.item_progress(&destination, n),
-        );
+        )
+        .map(|mut o| {
+            o.blobs_written += fetched.0;
+            o.bytes_written += fetched.1;
+            o.blobs_present = o.blobs_present.saturating_sub(fetched.0);
+            o
+        });
         if let Ok(o) = &result {
             self.keep_source_index(prepared, o, i);
         }
@@ -697,10 +712,58 @@ impl Run<'_> {
 
 fn summary(o: &CopyOutcome) -> String {
     format!(
-        "{} ({} new blob(s), {}, {} reused: stored before or shared with another image)",
-        o.entry.digest.short(),
+        "{} new blob(s), {}, {} reused: stored before or shared with another image",
         o.blobs_written,
         human_bytes(o.bytes_written),
         o.blobs_present
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::descriptor::{ANNOTATION_REF_NAME, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+
+    #[test]
+    fn an_images_summary_counts_the_layers_fetched_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Layout::create(&dir.path().join("src")).unwrap();
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let layer = vec![7u8; 300 * 1024];
+        let config_digest = source.write_blob_bytes(config, None, "t").unwrap();
+        let layer_digest = source.write_blob_bytes(&layer, None, "t").unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER_TAR}","digest":"{layer_digest}","size":{}}}]}}"#,
+            config.len(),
+            layer.len()
+        );
+        let digest = source
+            .write_blob_bytes(manifest.as_bytes(), None, "t")
+            .unwrap();
+        let mut entry = Descriptor::new(OCI_MANIFEST, digest, manifest.len() as u64);
+        entry
+            .annotations
+            .insert(ANNOTATION_REF_NAME.to_string(), "app:1".to_string());
+        source.add_to_index(vec![entry]).unwrap();
+        let list = crate::image::ImageList::parse(
+            "oci:src:app:1 example.com/app:1\n",
+            &dir.path().join("images.txt"),
+        )
+        .unwrap();
+        let tally = crate::report::Tally::default();
+        let run = mirror(
+            &list.entries,
+            &dir.path().join("out"),
+            &MirrorOptions::default(),
+            &tally,
+        )
+        .unwrap();
+        let outcome = &run.images[0].outcome;
+        assert!(outcome.bytes_written > layer.len() as u64, "{outcome:?}");
+        tally.assert_counts();
+        let finished = tally.finished.lock().unwrap();
+        assert_eq!(finished.len(), 1);
+        assert_eq!(finished[0].1, summary(outcome), "what the item told");
+    }
 }

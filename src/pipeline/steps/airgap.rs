@@ -186,8 +186,14 @@ impl StepKind for Airgap {
         &self,
         _: &mut Cx<'_>,
         _: &str,
-        kept: ArchiveReport,
+        mut kept: ArchiveReport,
     ) -> Result<Option<ArchiveReport>> {
+        // A state written before the digest rule recorded `sha256:<hex>`.
+        if let Some(sha) = &mut kept.sha256
+            && let Some(hex) = sha.strip_prefix("sha256:")
+        {
+            *sha = hex.to_string();
+        }
         Ok(Some(kept))
     }
 

@@ -5,7 +5,7 @@
 use super::{Step, iso::Iso};
 use crate::debs::{BundleReport, PreparedBundle};
 use crate::image::ImageList;
-use crate::iso::{DigestCache, IsoSummary};
+use crate::iso::DigestCache;
 use crate::oci::archive::ArchiveReport;
 use crate::oci::mirror::{MirrorOptions, MirroredImage, PreparedImage};
 use crate::oci::registry::lockfile::LockFile;
@@ -85,13 +85,15 @@ pub struct Done {
     /// The node folders.
     pub node_dirs: Vec<PathBuf>,
     /// The seed ISOs and the payload ISO.
-    pub isos: Vec<IsoSummary>,
+    pub isos: Vec<super::iso::SeedIso>,
     /// The registry PKI and configs.
     pub pki: Option<PkiReport>,
     /// The `files:` payload.
     pub files: Vec<crate::files::FileReport>,
     /// The Helm charts.
     pub charts: Vec<super::charts::ChartReport>,
+    /// The `manifests:` files copied.
+    pub manifests: Option<super::manifests::ManifestsReport>,
     /// `SHA256SUMS` and `manifest.json`.
     pub seal: Option<crate::pipeline::seal::SealReport>,
     /// The ISOs copied into `export_dir`.

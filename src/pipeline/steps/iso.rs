@@ -11,8 +11,18 @@ use crate::config::Config;
 use crate::iso::IsoSummary;
 use crate::pipeline::modes::Kind;
 use crate::seed::{PayloadFile, write_seed_iso, write_shared_seed_iso};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// A seed or payload ISO the build wrote, with the node it is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedIso {
+    /// The node whose seed it is; `None` for the shared payload ISO (every node's).
+    pub node: Option<String>,
+    /// What was written.
+    #[serde(flatten)]
+    pub iso: IsoSummary,
+}
 
 /// Write a node's seed ISO: its NoCloud files and the payload, with SHA256SUMS (or,
 /// `shared`, only `payload.sha256` naming the payload of the payload ISO).
@@ -86,7 +96,7 @@ pub(super) fn image_archives(payload: &[PayloadFile]) -> String {
 }
 
 impl StepKind for Iso {
-    type Report = Option<IsoSummary>;
+    type Report = Option<SeedIso>;
     type Kept = IsoSummary;
     const NAME: &'static str = "iso";
     const BATCH: bool = true;
@@ -147,7 +157,7 @@ impl StepKind for Iso {
     }
 
     fn restore(&self, _: &mut Cx<'_>, _: &str, kept: IsoSummary) -> Result<Option<Self::Report>> {
-        Ok(Some(Some(kept)))
+        Ok(Some(Some(self.seed(kept))))
     }
 
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, Self::Report>> {
@@ -158,7 +168,7 @@ impl StepKind for Iso {
         let (output, digests) = (&cx.inputs.output, cx.digests);
         Ok(Work::Later(Box::new(move || {
             let stage = output.join(format!("iso/.stage-{}.{}", self.node, std::process::id()));
-            Ok(Some(if self.shared {
+            Ok(Some(self.seed(if self.shared {
                 write_shared_seed_iso(&files, &sums, &stage, &self.out, self.mtime, digests)?
             } else {
                 write_seed_iso(
@@ -170,12 +180,12 @@ impl StepKind for Iso {
                     self.mtime,
                     digests,
                 )?
-            }))
+            })))
         })))
     }
 
     fn record(&self, cx: &Cx<'_>, report: &Self::Report) -> Result<Option<Record>> {
-        let Some(summary) = report else {
+        let Some(SeedIso { iso: summary, .. }) = report else {
             return Ok(None);
         };
         if !self.shared {
@@ -188,6 +198,16 @@ impl StepKind for Iso {
 
     fn deliver(report: Self::Report, done: &mut Done) {
         done.isos.extend(report);
+    }
+}
+
+impl Iso {
+    /// `iso`, as this node's seed.
+    fn seed(&self, iso: IsoSummary) -> SeedIso {
+        SeedIso {
+            node: Some(self.node.clone()),
+            iso,
+        }
     }
 }
 

@@ -9,8 +9,28 @@ use crate::charts::manifests::{ManifestFile, collect};
 use crate::config::Config;
 use crate::pipeline::modes::Kind;
 use crate::seed::PayloadFile;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// What the step copied: `OUT/manifests` and each file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestsReport {
+    /// `OUT/manifests`.
+    pub dir: PathBuf,
+    /// Each file copied.
+    pub files: Vec<ManifestCopy>,
+}
+
+/// One manifest file copied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestCopy {
+    /// Its name (`app.yaml`).
+    pub name: String,
+    /// The copy, `OUT/manifests/NAME`.
+    pub path: PathBuf,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+}
 
 /// Copy the `manifests:` files into `OUT/manifests/`.
 #[derive(Debug, Clone, Serialize)]
@@ -47,8 +67,8 @@ pub fn plan(
 }
 
 impl StepKind for Manifests {
-    type Report = usize;
-    type Kept = usize;
+    type Report = ManifestsReport;
+    type Kept = ManifestsReport;
     const NAME: &'static str = "manifests";
 
     fn describe(&self) -> String {
@@ -85,11 +105,16 @@ impl StepKind for Manifests {
         Ok(Some(serde_json::json!([Self::NAME, self.out, files])))
     }
 
-    fn restore(&self, _: &mut Cx<'_>, _: &str, kept: usize) -> Result<Option<usize>> {
+    fn restore(
+        &self,
+        _: &mut Cx<'_>,
+        _: &str,
+        kept: ManifestsReport,
+    ) -> Result<Option<ManifestsReport>> {
         Ok(Some(kept))
     }
 
-    fn run<'p>(&'p self, _: &mut Cx<'p>) -> Result<Work<'p, usize>> {
+    fn run<'p>(&'p self, _: &mut Cx<'p>) -> Result<Work<'p, ManifestsReport>> {
         let io = super::context::io_error;
         std::fs::create_dir_all(&self.out).map_err(|e| io(&self.out, e))?;
         for (f, sum) in &self.files {
@@ -110,10 +135,10 @@ impl StepKind for Manifests {
             crate::util::atomic_write_mode(&dest, &bytes, Kind::Secret.mode())
                 .map_err(|e| io(&dest, e))?;
         }
-        Ok(Work::Done(self.files.len()))
+        Ok(Work::Done(self.report()))
     }
 
-    fn record(&self, cx: &Cx<'_>, report: &usize) -> Result<Option<Record>> {
+    fn record(&self, cx: &Cx<'_>, report: &ManifestsReport) -> Result<Option<Record>> {
         let mut outputs = Vec::new();
         for (f, sum) in &self.files {
             let dest = self.out.join(&f.name);
@@ -123,5 +148,22 @@ impl StepKind for Manifests {
         Ok(Some(Record::wrote(outputs, report)))
     }
 
-    fn deliver(_: usize, _: &mut Done) {}
+    fn deliver(report: ManifestsReport, done: &mut Done) {
+        done.manifests = Some(report);
+    }
+}
+
+impl Manifests {
+    fn report(&self) -> ManifestsReport {
+        ManifestsReport {
+            dir: self.out.clone(),
+            files: (self.files.iter())
+                .map(|(f, sum)| ManifestCopy {
+                    name: f.name.clone(),
+                    path: self.out.join(&f.name),
+                    sha256: sum.clone(),
+                })
+                .collect(),
+        }
+    }
 }

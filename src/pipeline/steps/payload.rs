@@ -76,6 +76,9 @@ impl StepKind for Payload {
     }
 
     fn deliver(report: IsoSummary, done: &mut Done) {
-        done.isos.push(report);
+        done.isos.push(super::iso::SeedIso {
+            node: None,
+            iso: report,
+        });
     }
 }

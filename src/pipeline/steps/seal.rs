@@ -84,7 +84,7 @@ impl StepKind for Seal {
 fn known_hashes(steps: &[Step], done: &Done) -> Known {
     let mut known = Known::default();
     let hex = |sha: &str| sha.strip_prefix("sha256:").unwrap_or(sha).to_string();
-    for iso in &done.isos {
+    for iso in done.isos.iter().map(|s| &s.iso) {
         if let Some(sha) = &iso.sha256 {
             known.hashes.insert(iso.path.clone(), sha.clone());
         }
