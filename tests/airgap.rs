@@ -1614,3 +1614,70 @@ fn artifacts_that_are_not_images_are_carried_as_they_are_and_kept_out_of_the_arc
     assert_eq!(archived.len(), 8, "{:?}", archived.keys());
     lab.seedforge().arg("verify").arg(lab.out_dir()).run();
 }
+
+/// `airgap.agents: system` gives the agents' seeds an archive of their own with only the
+/// images k3s needs itself; the servers' seeds carry the whole set, and no seed both.
+#[test]
+fn airgap_agents_system_gives_the_agents_a_smaller_archive_of_their_own() {
+    if !common::require_tool("isoinfo") {
+        return;
+    }
+    let lab = Lab::new();
+    let list = lab.lab_dir().join("images.txt");
+    let mut text = fs::read_to_string(&list).unwrap();
+    text.push_str("oci:../images/oci:klipper-lb:v0.4.13  docker.io/acme/app:1.0\n");
+    fs::write(&list, text).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let mut cfg = fs::read_to_string(&config).unwrap();
+    cfg.push_str("\nairgap:\n  agents: system\n");
+    fs::write(&config, &cfg).unwrap();
+    lab.build();
+    let archives: Vec<String> = fs::read_dir(lab.out_dir().join("airgap"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let whole = archives
+        .iter()
+        .find(|n| n.starts_with("k3s-airgap-images-amd64.tar"))
+        .unwrap_or_else(|| panic!("{archives:?}"));
+    let agents = archives
+        .iter()
+        .find(|n| n.starts_with("k3s-airgap-images-amd64-agents.tar"))
+        .unwrap_or_else(|| panic!("{archives:?}"));
+    let airgap = lab.out_dir().join("airgap");
+    assert_eq!(check_oci_archive(&airgap.join(whole)).len(), 9);
+    let small = check_oci_archive(&airgap.join(agents));
+    assert_eq!(small.len(), 8, "{:?}", small.keys());
+    assert!(!small.contains_key("docker.io/acme/app:1.0"));
+    for (node, carries, lacks) in [
+        ("lab-server1", whole, agents),
+        ("lab-agent1", agents, whole),
+        ("lab-agent2", agents, whole),
+    ] {
+        let iso = lab.out_dir().join(format!("iso/seed-{node}.iso"));
+        let paths = common::iso::isoinfo_paths(&iso, &["-R"]).join("\n");
+        assert!(
+            paths.contains(&format!("images/{carries}")),
+            "{node}: {paths}"
+        );
+        assert!(
+            !paths.contains(&format!("images/{lacks}")),
+            "{node}: {paths}"
+        );
+    }
+    // Without a registry the agents would have nowhere to get the rest: refused.
+    let cfg = cfg
+        .replace("registry:\n  host: 192.168.6.1\n  port: 5000\n", "")
+        .replace("  name: lab\n", "  name: lab\n  embedded_registry: true\n");
+    fs::write(&config, cfg).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("airgap.agents: system leaves"),
+        "{}",
+        out.stderr
+    );
+}

@@ -254,6 +254,10 @@ pub struct Airgap {
     /// Which images the archives (and so every seed) carry.
     #[serde(default)]
     pub images: AirgapImages,
+    /// Which images the agents' seeds carry: `system` gives them an archive of their own
+    /// with only what k3s needs itself (the servers keep the whole set).
+    #[serde(default)]
+    pub agents: AirgapImages,
 }
 
 /// `airgap.images`: which listed images go into the airgap archives.
@@ -275,6 +279,7 @@ impl Default for Airgap {
             compression: default_airgap_compression(),
             level: None,
             images: AirgapImages::All,
+            agents: AirgapImages::All,
         }
     }
 }
@@ -723,6 +728,13 @@ impl Config {
             }
             None => raw.airgap.compression.level_kind().default_level(),
         };
+        if raw.airgap.agents == AirgapImages::System && raw.registry.is_none() {
+            return Err(invalid_at(
+                path,
+                key_location(text, "airgap", "agents"),
+                "airgap.agents: system leaves the agents' other images to the registry, and the config has none (with the embedded mirror alone the agents carry no archive anyway): leave airgap.agents out, or configure a registry".into(),
+            ));
+        }
         if raw.airgap.images == AirgapImages::System && raw.registry.is_none() {
             return Err(invalid_at(
                 path,

@@ -61,67 +61,117 @@ pub fn plan(
     required: &[crate::preflight::Requirement],
     mtime: u64,
 ) -> Result<Vec<Airgap>> {
-    // Which entries go into the archives: the images (not the other artifacts a list may
-    // name, which only the registry serves), all or those k3s needs itself.
-    let carried: Vec<bool> = images
-        .entries
-        .iter()
-        .zip(prepared)
-        .map(|(e, p)| {
-            p.is_image()
-                && (config.airgap.images == AirgapImages::All
-                    || required.iter().any(|r| r.is_met_by(&e.destination)))
-        })
-        .collect();
-    let every = carried.iter().all(|c| *c);
-    let only = (!every).then(|| {
-        images
-            .entries
-            .iter()
-            .zip(&carried)
-            .filter(|(_, c)| **c)
-            .map(|(e, _)| e.destination.to_string())
-            .collect::<Vec<_>>()
-    });
+    let system = |e: &crate::image::ListEntry| required.iter().any(|r| r.is_met_by(&e.destination));
     let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
     for p in &config.images.platforms {
         by_arch.entry(&p.architecture).or_default().push(p.clone());
     }
-    by_arch
-        .into_iter()
-        .map(|(arch, platforms)| {
-            let (compression, auto) = match config.airgap.compression.fixed() {
-                Some(c) => (c, None),
-                None => {
-                    let mut layers = Vec::new();
-                    let kept = images.entries.iter().zip(prepared).zip(&carried);
-                    for ((entry, image), _) in kept.filter(|(_, c)| **c) {
-                        let name = entry.destination.to_string();
-                        for layer in image.selected_layers(&platforms)? {
-                            layers.push((name.clone(), layer.media_type));
-                        }
+    let scope = Scope {
+        config,
+        output,
+        layout,
+        images,
+        prepared,
+        mtime,
+    };
+    let mut steps = Vec::new();
+    for (arch, platforms) in by_arch {
+        // The images (not the other artifacts a list may name, which only the registry
+        // serves): all, or those k3s needs itself.
+        let main_system = config.airgap.images == AirgapImages::System;
+        steps.push(scope.archive(arch, &platforms, "", main_system, &|e| {
+            config.airgap.images == AirgapImages::All || system(e)
+        })?);
+        // The agents' own, smaller archive: the servers carry the one above.
+        if config.airgap.agents == AirgapImages::System && config.airgap.images == AirgapImages::All
+        {
+            steps.push(scope.archive(arch, &platforms, AGENTS_SUFFIX, true, &system)?);
+        }
+    }
+    Ok(steps)
+}
+
+/// What the archive of the agents' seeds (`airgap.agents: system`) adds to its name.
+pub const AGENTS_SUFFIX: &str = "-agents";
+
+/// Whether the payload file `name` (`images/…`) is the agents' own archive.
+pub fn is_agents_archive(name: &str) -> bool {
+    name.starts_with("images/") && name.contains(&format!("{AGENTS_SUFFIX}."))
+}
+
+/// What every archive of a build is planned from.
+struct Scope<'a> {
+    config: &'a Config,
+    output: &'a Path,
+    layout: &'a Path,
+    images: &'a ImageList,
+    prepared: &'a [PreparedImage],
+    mtime: u64,
+}
+
+impl Scope<'_> {
+    /// The archive of `arch` holding the images `wanted` keeps (named with `suffix`);
+    /// `system`: it holds only the images k3s needs itself, by `airgap.images` or
+    /// `airgap.agents`.
+    fn archive(
+        &self,
+        arch: &str,
+        platforms: &[Platform],
+        suffix: &str,
+        system: bool,
+        wanted: &dyn Fn(&crate::image::ListEntry) -> bool,
+    ) -> Result<Airgap> {
+        let (images, prepared) = (self.images, self.prepared);
+        let carried: Vec<bool> = (images.entries.iter().zip(prepared))
+            .map(|(e, p)| p.is_image() && wanted(e))
+            .collect();
+        let only = (!carried.iter().all(|c| *c)).then(|| {
+            (images.entries.iter().zip(&carried))
+                .filter(|(_, c)| **c)
+                .map(|(e, _)| e.destination.to_string())
+                .collect::<Vec<_>>()
+        });
+        let (compression, auto) = match self.config.airgap.compression.fixed() {
+            Some(c) => (c, None),
+            None => {
+                let mut layers = Vec::new();
+                let kept = images.entries.iter().zip(prepared).zip(&carried);
+                for ((entry, image), _) in kept.filter(|(_, c)| **c) {
+                    let name = entry.destination.to_string();
+                    for layer in image.selected_layers(platforms)? {
+                        layers.push((name.clone(), layer.media_type));
                     }
-                    let chosen =
-                        choose_compression(layers.iter().map(|(n, t)| (n.as_str(), t.as_str())));
-                    (chosen.compression, Some(chosen.reason))
                 }
-            };
-            Ok(Airgap {
-                layout: layout.to_path_buf(),
-                out: output
-                    .join("airgap")
-                    .join(format!("k3s-airgap-images-{arch}{}", compression.suffix())),
-                platforms,
-                format: config.airgap.format,
-                compression,
-                auto,
-                level: config.airgap_level,
-                mtime,
-                only: only.clone(),
-                system: config.airgap.images == AirgapImages::System,
-            })
+                let chosen =
+                    choose_compression(layers.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+                (chosen.compression, Some(chosen.reason))
+            }
+        };
+        Ok(Airgap {
+            layout: self.layout.to_path_buf(),
+            out: self.output.join("airgap").join(format!(
+                "k3s-airgap-images-{arch}{suffix}{}",
+                compression.suffix()
+            )),
+            platforms: platforms.to_vec(),
+            format: self.config.airgap.format,
+            compression,
+            auto,
+            level: self.config.airgap_level,
+            mtime: self.mtime,
+            only,
+            system,
         })
-        .collect()
+    }
+}
+
+impl Airgap {
+    /// Whether this is the agents' own archive (`airgap.agents: system`).
+    fn is_agents(&self) -> bool {
+        (self.out.file_name())
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| is_agents_archive(&format!("images/{n}")))
+    }
 }
 
 impl StepKind for Airgap {
@@ -148,6 +198,10 @@ impl StepKind for Airgap {
             },
             match &self.only {
                 None => "every image".to_string(),
+                Some(only) if self.system && self.is_agents() => format!(
+                    "the {} image(s) k3s needs itself, for the agents' seeds (airgap.agents: system; the servers' seeds carry the whole set, the registry serves the rest)",
+                    only.len()
+                ),
                 Some(only) if self.system => format!(
                     "the {} image(s) k3s needs itself (airgap.images: system; the others are in the registry alone)",
                     only.len()

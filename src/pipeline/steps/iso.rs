@@ -69,15 +69,24 @@ pub fn plan(
 }
 
 /// What `node`'s seed carries of `payload`: everything, but with k3s's embedded registry
-/// mirror only the servers carry the airgap archives (`images/`), and only servers carry
-/// the charts and manifests (`charts/`, `manifests/`: k3s applies them on servers).
+/// mirror only the servers carry the airgap archives (`images/`), with `airgap.agents:
+/// system` the agents carry their own smaller archive and the servers the whole set, and
+/// only servers carry the charts and manifests (`charts/`, `manifests/`: k3s applies them
+/// on servers).
 fn node_payload(config: &Config, node: &str, payload: &[PayloadFile]) -> Vec<PayloadFile> {
     let agent = (config.nodes.iter())
         .any(|n| n.name.as_str() == node && n.role == crate::vocab::Role::Agent);
     let skip_archives = config.cluster.embedded_registry && agent;
     let server_only = |name: &str| name.starts_with("charts/") || name.starts_with("manifests/");
+    // With `airgap.agents: system` an agent carries its own archive instead of the whole
+    // set, and a server the whole set only.
+    let agents_own = config.airgap.agents == crate::config::AirgapImages::System;
+    let unwanted_archive = |name: &str| {
+        agents_own && name.starts_with("images/") && super::airgap::is_agents_archive(name) != agent
+    };
     (payload.iter())
         .filter(|p| !(skip_archives && p.name.starts_with("images/")))
+        .filter(|p| !unwanted_archive(&p.name))
         .filter(|p| !(agent && server_only(&p.name)))
         .cloned()
         .collect()
