@@ -113,7 +113,7 @@ pub struct Net {
 }
 
 /// `HOST:PORT` of a URL's host for a lookup; `None` for an address (nothing to look up).
-pub fn name_lookup(host: &str, default_port: u16) -> Option<String> {
+fn name_lookup(host: &str, default_port: u16) -> Option<String> {
     if host.starts_with('[') {
         return None;
     }
@@ -243,13 +243,9 @@ impl Net {
     /// resolves it) or it is an address: a name that does not resolve is not worth
     /// retrying, and is named as what it is (no network, no DNS) at once.
     pub fn check_name(&self, url: &reqwest::Url) -> Result<(), NetError> {
-        let default = url.port_or_known_default().unwrap_or(443);
-        let Some(lookup) = name_lookup(&host_key(url), default) else {
+        let Some(lookup) = self.to_look_up(url) else {
             return Ok(());
         };
-        if self.is_proxied(url.as_str()) {
-            return Ok(());
-        }
         let known = self.names.lock().ok().and_then(|n| n.get(&lookup).cloned());
         let outcome = match known {
             Some(o) => o,
@@ -268,9 +264,12 @@ impl Net {
         })
     }
 
-    /// Whether a request to `url` goes through a proxy (which then resolves its host).
-    pub fn is_proxied(&self, url: &str) -> bool {
-        reqwest::Url::parse(url).is_ok_and(|u| self.proxy.proxy_for(&u).is_some())
+    /// The `HOST:PORT` a request to `url` needs looked up first: none for an address, or
+    /// when a proxy stands between (the proxy then resolves the name).
+    pub fn to_look_up(&self, url: &reqwest::Url) -> Option<String> {
+        let default = url.port_or_known_default().unwrap_or(443);
+        let lookup = name_lookup(&host_key(url), default)?;
+        self.proxy.proxy_for(url).is_none().then_some(lookup)
     }
 
     /// The proxy settings for a library's own client that is to reach `url` (and whatever

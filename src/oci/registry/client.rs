@@ -96,11 +96,11 @@ impl RegistryClient {
         let limits = net.limits();
         // oci-client builds its own reqwest client, which would read the proxy variables
         // by reqwest's rules; it gets the decision of net's (Go's) rules for the registry.
-        let proxy = net.fixed_proxy(&format!("{scheme}://{api_host}/"));
-        let proxied = net.is_proxied(&format!("{scheme}://{api_host}/"));
-        let lookup = (!proxied)
-            .then(|| crate::net::name_lookup(api_host, if access.plain_http { 80 } else { 443 }))
-            .flatten();
+        let api_url = format!("{scheme}://{api_host}/");
+        let proxy = net.fixed_proxy(&api_url);
+        let lookup = reqwest::Url::parse(&api_url)
+            .ok()
+            .and_then(|u| net.to_look_up(&u));
         let oci_config = ClientConfig {
             protocol: if access.plain_http {
                 ClientProtocol::Http
