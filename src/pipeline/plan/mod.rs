@@ -107,7 +107,6 @@ pub fn plan_with_net(
         images.check_registry_paths()?;
     }
     outdir::check(config, &output, &images)?;
-    outdir::check_export(config, &output, &images)?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
     let offline = if options.offline {

@@ -35,26 +35,27 @@ pub const OWNED: &[&str] = &[
     "manifest.json",
 ];
 
-/// Runs every check on `output` for a build of `config`.
-pub fn check(config: &Config, output: &Path, images: &ImageList) -> Result<(), OutPathError> {
+/// Runs every check on `output` and on `export_dir` for a build of `config`, against one
+/// list of the build's inputs.
+pub fn check(config: &Config, output: &Path, images: &ImageList) -> crate::Result<()> {
     outpath::refuse_dangerous(output)?;
     let inputs = inputs(config, images);
     outpath::refuse_inputs(output, inputs.iter().map(|(p, w)| (p.as_path(), w.clone())))?;
     for name in OWNED {
         outpath::refuse_links_under(output, Path::new(name))?;
     }
-    refuse_foreign(output)
+    refuse_foreign(output)?;
+    check_export(config, output, &inputs)
 }
 
 /// Refuses the config's `export_dir` when it is not a folder (a file, a device, a path
-/// under a file), when it is the output folder or inside it, or when it is an input
-/// folder or inside one ([`outpath::refuse_copy_folder`]): exit 2 naming the config's
+/// under a file), when it is the output folder or inside it, or when it is one of
+/// `inputs` or inside one ([`outpath::refuse_copy_folder`]): exit 2 naming the config's
 /// line, before anything is written.
-pub fn check_export(config: &Config, output: &Path, images: &ImageList) -> crate::Result<()> {
+fn check_export(config: &Config, output: &Path, inputs: &[(PathBuf, String)]) -> crate::Result<()> {
     let Some((dir, at)) = &config.export_dir else {
         return Ok(());
     };
-    let inputs = inputs(config, images);
     let inputs = inputs.iter().map(|(p, w)| (p.as_path(), w.clone()));
     match outpath::refuse_copy_folder(dir, "export_dir", output, inputs) {
         Ok(()) => Ok(()),
