@@ -497,6 +497,19 @@ pub fn check_k3s_binary(
     let Ok(found) = k3s_versions_in(&mut file, K3S_BINARY_SCAN_LIMIT) else {
         return Ok(());
     };
+    check_k3s_releases(expected, found, path, config, at, name)
+}
+
+/// [`check_k3s_binary`] of the releases `found` in the binary at `path` (read before, or
+/// remembered from a read of the same file).
+pub fn check_k3s_releases(
+    expected: &str,
+    found: BTreeSet<String>,
+    path: &Path,
+    config: &Path,
+    at: Location,
+    name: &str,
+) -> Result<(), PreflightError> {
     if found.is_empty() || found.contains(expected) {
         return Ok(());
     }

@@ -209,6 +209,32 @@ impl BuildState {
         Ok(sha)
     }
 
+    /// What `compute` derives from the file at `path` (`what` names it), remembered like
+    /// a digest: while the file keeps its stat, a later build gets it without reading the
+    /// file. A file that changed while it was read is not remembered.
+    pub fn derived(
+        &self,
+        path: &Path,
+        what: &str,
+        compute: impl FnOnce() -> io::Result<String>,
+    ) -> io::Result<String> {
+        let meta = fs::metadata(path)?;
+        let stat = FileStat::of(&meta);
+        let mut slot = key(path).into_os_string();
+        slot.push(format!("#{what}"));
+        let slot = PathBuf::from(slot);
+        if meta.is_file()
+            && let Some(value) = self.cached(&slot, &stat)
+        {
+            return Ok(value);
+        }
+        let value = compute()?;
+        if meta.is_file() && FileStat::read(path) == Some(stat) {
+            self.remember(&slot, stat, &value);
+        }
+        Ok(value)
+    }
+
     /// [`BuildState::sha256`] of every path, hashing the files not in the cache on a few
     /// threads; one result per path, in order. The second value counts the files hashed.
     pub fn sha256_many(&self, paths: &[PathBuf]) -> (Vec<io::Result<String>>, usize) {
@@ -470,6 +496,41 @@ mod tests {
             state.sha256(&f).unwrap(),
             crate::hashing::sha256_file(&f).unwrap()
         );
+    }
+
+    #[test]
+    fn what_is_derived_from_a_file_is_remembered_while_it_keeps_its_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let f = dir.path().join("k3s");
+        write(&f, b"v1.33.1+k3s1");
+        let state = BuildState::load(&out, false);
+        let calls = std::cell::Cell::new(0);
+        let derive = |value: &str| {
+            calls.set(calls.get() + 1);
+            Ok(value.to_string())
+        };
+        assert_eq!(
+            state.derived(&f, "k3s releases", || derive("a")).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            state.derived(&f, "k3s releases", || derive("b")).unwrap(),
+            "a"
+        );
+        assert_eq!(calls.get(), 1, "not read again while the stat holds");
+        // Its own slot: the file's digest is not it.
+        assert_eq!(
+            state.sha256(&f).unwrap(),
+            crate::hashing::sha256_file(&f).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        write(&f, b"v1.33.5+k3s1 longer");
+        assert_eq!(
+            state.derived(&f, "k3s releases", || derive("c")).unwrap(),
+            "c"
+        );
+        assert_eq!(calls.get(), 2);
     }
 
     #[test]

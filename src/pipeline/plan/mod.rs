@@ -133,7 +133,7 @@ pub fn plan_with_net(
         }
     };
     let (warnings, required) = preflight_airgap(config, &images)?;
-    preflight_k3s_binary(config)?;
+    preflight_k3s_binary(config, &state)?;
     let layout = output.join("oci");
     let mtime = source_date_epoch(config);
     let mut steps = vec![
@@ -393,15 +393,27 @@ fn preflight_airgap(
 }
 
 /// The k3s binary the nodes install (the `files:` entry `bin/k3s`), when it is a local
-/// file, must be the release `cluster.k3s_version` names, if it names one.
-fn preflight_k3s_binary(config: &Config) -> Result<()> {
+/// file, must be the release `cluster.k3s_version` names, if it names one. The releases a
+/// binary names are read once and remembered with its stat: an unchanged binary (tens of
+/// MiB) is not read again by the next build.
+fn preflight_k3s_binary(config: &Config, state: &BuildState) -> Result<()> {
+    use crate::preflight::{K3S_BINARY_SCAN_LIMIT, k3s_versions_in};
     for f in &config.files {
         if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =
             (f.name.as_str(), &f.source)
         {
-            crate::preflight::check_k3s_binary(
+            let path = config.dir.join(p);
+            let found = state.derived(&path, "k3s releases", || {
+                let mut file = crate::input::open_regular(&path).map_err(|e| e.into_io())?;
+                let found = k3s_versions_in(&mut file, K3S_BINARY_SCAN_LIMIT)?;
+                Ok(found.into_iter().collect::<Vec<_>>().join(" "))
+            });
+            // A binary that cannot be read is not refused here: the files step names it.
+            let Ok(found) = found else { continue };
+            crate::preflight::check_k3s_releases(
                 &config.cluster.k3s_version,
-                &config.dir.join(p),
+                found.split_whitespace().map(str::to_string).collect(),
+                &path,
                 &config.path,
                 f.location,
                 &f.name,
