@@ -77,5 +77,6 @@ mod secret_urls;
 mod secrets;
 mod seed_iso;
 mod shared_payload;
+mod signatures;
 mod verify_caps;
 mod windows_paths;

@@ -190,6 +190,11 @@ pub struct MirrorArgs {
     /// Copy the other images when one fails; the run still fails and lists the failures.
     #[arg(long)]
     keep_going: bool,
+    /// Copy the images only: do not look for the signatures, attestations, SBOMs and other
+    /// OCI 1.1 referrers kept beside them (cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags
+    /// and the referrers API or its fallback tag), which are carried by default.
+    #[arg(long)]
+    no_signatures: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -214,6 +219,7 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, CliError> {
         keep_going: a.keep_going,
         known_layout: None,
         opened: Arc::default(),
+        attached: !a.no_signatures,
     };
     let reporter = progress::CliReporter::new(g, images.entries.len());
     reporter.step_started("mirror");

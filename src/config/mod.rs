@@ -301,6 +301,47 @@ pub struct Images {
     pub platforms: Vec<Platform>,
     /// Images copied at the same time.
     pub concurrency: usize,
+    /// Whether the signatures, attestations, SBOMs and referrers kept beside each registry
+    /// image are carried with it (`images.signatures`, default `carry`).
+    pub signatures: Signatures,
+    /// The signature policy (`images.verify`).
+    pub verify: Option<Verify>,
+}
+
+/// `images.signatures:`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signatures {
+    /// Look for them and store them with the image (the default).
+    #[default]
+    Carry,
+    /// Copy the images only.
+    Drop,
+}
+
+/// `images.verify:` which keys an image's signatures are checked against, and when a
+/// signature is required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    /// Public keys (PEM: cosign.pub), relative to the config's directory.
+    pub keys: Vec<Spanned<LinuxPath>>,
+    /// `always`, `if-present` or `never` (the default).
+    #[serde(default)]
+    pub require: Require,
+}
+
+/// When an image must carry a signature verified by one of the keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Require {
+    /// Every image: one without a signature verified by a key is refused.
+    Always,
+    /// An image with signatures: one of them must verify; an image without any passes.
+    IfPresent,
+    /// Signatures are carried, not checked.
+    #[default]
+    Never,
 }
 
 pub use crate::input::Location;
@@ -400,6 +441,10 @@ struct RawImages {
     platforms: Vec<Platform>,
     #[serde(default)]
     concurrency: Option<Spanned<usize>>,
+    #[serde(default)]
+    signatures: Signatures,
+    #[serde(default)]
+    verify: Option<Verify>,
 }
 
 impl Config {
@@ -874,6 +919,8 @@ impl Config {
                     raw.images.platforms
                 },
                 concurrency,
+                signatures: raw.images.signatures,
+                verify: raw.images.verify,
             },
             nodes,
             network: raw.network,

@@ -89,6 +89,19 @@ impl Selection {
         }
     }
 
+    /// The platform manifests kept of an index (none for a single manifest).
+    pub fn kept_children(&self) -> impl Iterator<Item = &Descriptor> {
+        let kept: &[usize] = match &self.kind {
+            Selected::Index { keep, .. } => keep,
+            Selected::Image { .. } => &[],
+        };
+        let children: &[Descriptor] = match &self.kind {
+            Selected::Index { children, .. } => children,
+            Selected::Image { .. } => &[],
+        };
+        kept.iter().filter_map(|&i| children.get(i))
+    }
+
     /// The layers of the selected manifests, base first, manifest after manifest.
     pub fn layers(&self) -> impl Iterator<Item = &Descriptor> {
         self.manifests()

@@ -419,15 +419,25 @@ impl Layout {
     /// refuses; unnamed entries stay. Returns the names removed, in index order; an
     /// `index.json` that loses nothing is not rewritten.
     pub fn retain_named(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        self.retain(&|e| e.ref_name().is_none_or(keep))
+    }
+
+    /// Removes from `index.json` (under the lock) every entry `keep` refuses. Returns the
+    /// names of those removed (their digests when unnamed), in index order; an
+    /// `index.json` that loses nothing is not rewritten.
+    pub fn retain(&self, keep: &dyn Fn(&super::Descriptor) -> bool) -> Result<Vec<String>> {
         let _lock = self.lock_index()?;
         let mut index = self.read_index()?;
         let mut removed = Vec::new();
-        index.manifests.retain(|e| match e.ref_name() {
-            Some(name) if !keep(name) => {
-                removed.push(name.to_string());
-                false
+        index.manifests.retain(|e| {
+            if keep(e) {
+                return true;
             }
-            _ => true,
+            removed.push(
+                e.ref_name()
+                    .map_or_else(|| e.digest.to_string(), str::to_string),
+            );
+            false
         });
         if !removed.is_empty() {
             self.write_index(&index)?;

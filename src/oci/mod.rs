@@ -11,6 +11,7 @@
 //! - [`verify`]: re-hashing everything reachable, reporting strays, and garbage collection.
 
 pub mod archive;
+pub mod attached;
 pub mod copy;
 pub mod descriptor;
 pub mod digest;

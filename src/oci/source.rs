@@ -29,6 +29,15 @@ pub trait ImageReader: Send + Sync {
         Ok(())
     }
 
+    /// The artifacts this source keeps beside the image for each of `subjects` (the
+    /// image's root and the platform manifests kept): cosign's signature, attestation and
+    /// SBOM tags and OCI 1.1 referrers, each opened. Sources that keep none (archives)
+    /// have none.
+    fn attached(&self, subjects: &[Digest]) -> Result<Vec<super::attached::Attached>> {
+        let _ = subjects;
+        Ok(Vec::new())
+    }
+
     /// Reads a manifest, index or config whole and checks it against its descriptor.
     fn read_document(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         if descriptor.size > MAX_DOCUMENT_SIZE {

@@ -150,6 +150,8 @@ impl KeptBundle {
 pub struct Offline {
     layout: PathBuf,
     roots: BTreeMap<String, (String, Descriptor)>,
+    /// The artifacts stored with each image (by destination): its `index.json` entries.
+    attached: Arc<BTreeMap<String, Vec<Descriptor>>>,
     kept: Vec<KeptBundle>,
     documents: Arc<KeptDocuments>,
 }
@@ -268,6 +270,7 @@ impl Offline {
         Ok(Offline {
             layout: layout_dir,
             roots,
+            attached: Arc::new(store.attached),
             kept,
             documents: Arc::new(store.documents.into_inner().0),
         })
@@ -286,6 +289,7 @@ impl Offline {
                 name: source.clone(),
                 root: root.clone(),
                 documents: Arc::clone(&self.documents),
+                attached: self.attached.get(&destination).cloned().unwrap_or_default(),
             }) as Box<dyn ImageReader>),
             None => Err(OciError::Source {
                 source_name: entry.source.to_string(),
@@ -321,6 +325,8 @@ struct Store {
     present: RefCell<HashSet<(Digest, u64)>>,
     /// The documents read so far, and their bytes in all.
     documents: RefCell<(KeptDocuments, usize)>,
+    /// The artifacts stored with each image (by destination).
+    attached: BTreeMap<String, Vec<Descriptor>>,
 }
 
 impl Store {
@@ -336,10 +342,17 @@ impl Store {
                 .map(|(n, d)| ((n.to_owned(), d.digest.clone()), d.media_type.clone()))
                 .collect()
         });
+        let mut attached: BTreeMap<String, Vec<Descriptor>> = BTreeMap::new();
+        for e in index.iter().flat_map(|i| i.manifests.iter()) {
+            if let Some((to, _, _)) = crate::oci::attached::of_entry(e) {
+                attached.entry(to.to_string()).or_default().push(e.clone());
+            }
+        }
         Store {
             dir: dir.to_path_buf(),
             blobs: layout.as_ref().map(Layout::blob_dir).map_err(Clone::clone),
             named,
+            attached,
             present: RefCell::new(HashSet::new()),
             documents: RefCell::new((HashMap::new(), 0)),
         }
@@ -471,6 +484,8 @@ struct PinnedReader {
     name: String,
     root: Descriptor,
     documents: Arc<KeptDocuments>,
+    /// The artifacts the layout stores with it (their `index.json` entries).
+    attached: Vec<Descriptor>,
 }
 
 impl ImageReader for PinnedReader {
@@ -480,6 +495,34 @@ impl ImageReader for PinnedReader {
 
     fn root(&self) -> &Descriptor {
         &self.root
+    }
+
+    /// Offline, the artifacts are those an earlier build stored with the image.
+    fn attached(
+        &self,
+        _subjects: &[crate::oci::Digest],
+    ) -> crate::oci::Result<Vec<crate::oci::attached::Attached>> {
+        let mut out = Vec::new();
+        for e in &self.attached {
+            let Some((_, kind, subject)) = crate::oci::attached::of_entry(e) else {
+                continue;
+            };
+            let descriptor = Descriptor::new(&e.media_type, e.digest.clone(), e.size);
+            out.push(crate::oci::attached::Attached {
+                kind,
+                subject,
+                reader: Box::new(PinnedReader {
+                    dir: self.dir.clone(),
+                    name: format!("{} ({} of {})", self.name, kind.as_str(), e.digest),
+                    root: descriptor.clone(),
+                    documents: Arc::clone(&self.documents),
+                    attached: Vec::new(),
+                }),
+                descriptor,
+                listing: None,
+            });
+        }
+        Ok(out)
     }
 
     fn open_blob(&self, descriptor: &Descriptor) -> crate::oci::Result<Box<dyn Read + Send + '_>> {

@@ -15,6 +15,7 @@
 //! already in place. A layer whose content does not match its digest is fetched again a
 //! few times before it counts as failed.
 
+use super::attached::{self, AttachedKind};
 use super::copy::{CopyOutcome, Selection, copy_image_blobs, select, selected_children};
 use super::descriptor::{Descriptor, ManifestDoc};
 use super::digest::Digest;
@@ -58,6 +59,9 @@ pub struct MirrorOptions {
     pub known_layout: Option<PathBuf>,
     /// The archives this run has scanned (each once, whatever number of entries name it).
     pub opened: Arc<local::Opened>,
+    /// Look for the artifacts kept beside each registry image (cosign's signature,
+    /// attestation and SBOM tags, OCI 1.1 referrers) and store them with it.
+    pub attached: bool,
 }
 
 impl Default for MirrorOptions {
@@ -69,6 +73,7 @@ impl Default for MirrorOptions {
             keep_going: false,
             known_layout: None,
             opened: Arc::default(),
+            attached: true,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct MirroredImage {
     pub source: String,
     /// What the copy did (layers fetched for it included).
     pub outcome: CopyOutcome,
+    /// The artifacts stored with it.
+    pub attached: Vec<StoredAttachment>,
 }
 
 /// Totals of one mirror run.
@@ -116,6 +123,47 @@ pub struct PreparedImage {
     reader: Box<dyn ImageReader>,
     selection: Selection,
     resolved: Option<ResolvedTag>,
+    attached: Vec<PreparedAttachment>,
+}
+
+/// An artifact found beside an image (a signature, an attestation, an SBOM, a referrer:
+/// see [`crate::oci::attached`]), opened, to be stored with it.
+pub struct PreparedAttachment {
+    /// What it is.
+    pub kind: AttachedKind,
+    /// The digest it refers to: the image's root as its source serves it, or one of the
+    /// platform manifests kept.
+    pub subject: Digest,
+    /// The name it is stored under in `index.json`.
+    pub name: String,
+    reader: Box<dyn ImageReader>,
+    selection: Selection,
+    listing: Option<(Digest, Vec<u8>)>,
+}
+
+impl PreparedAttachment {
+    /// The artifact's manifest.
+    pub fn root(&self) -> &Descriptor {
+        self.reader.root()
+    }
+
+    /// The artifact's reader (its manifest, config and layers; small documents are kept).
+    pub fn reader(&self) -> &dyn ImageReader {
+        self.reader.as_ref()
+    }
+}
+
+/// One attached artifact as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredAttachment {
+    /// What it is.
+    pub kind: AttachedKind,
+    /// The digest it refers to.
+    pub subject: String,
+    /// Its name in `index.json`.
+    pub name: String,
+    /// Its manifest's digest.
+    pub digest: String,
 }
 
 impl PreparedImage {
@@ -123,6 +171,11 @@ impl PreparedImage {
     /// [`Selection::is_image`]).
     pub fn is_image(&self) -> bool {
         self.selection.is_image()
+    }
+
+    /// The artifacts found beside the image, stored with it.
+    pub fn attached(&self) -> &[PreparedAttachment] {
+        &self.attached
     }
 
     /// The tag → digest resolution, for registry images named by tag.
@@ -234,11 +287,58 @@ fn prepare_one(
             reader.check_blob(blob)?;
         }
     }
+    let attached = if options.attached {
+        prepare_attached(reader.as_ref(), &selection, e)?
+    } else {
+        Vec::new()
+    };
     Ok(PreparedImage {
         reader,
         selection,
         resolved,
+        attached,
     })
+}
+
+/// The digests signatures and referrers may name for an image: its root as the source
+/// serves it and each platform manifest kept.
+fn subjects_of(root: &Descriptor, selection: &Selection) -> Vec<Digest> {
+    let mut subjects = vec![root.digest.clone()];
+    for child in selection.kept_children() {
+        if !subjects.contains(&child.digest) {
+            subjects.push(child.digest.clone());
+        }
+    }
+    subjects
+}
+
+/// Finds and opens the artifacts kept beside the image in its source.
+fn prepare_attached(
+    reader: &dyn ImageReader,
+    selection: &Selection,
+    e: &ListEntry,
+) -> Result<Vec<PreparedAttachment>> {
+    let subjects = subjects_of(reader.root(), selection);
+    let repository = format!(
+        "{}/{}",
+        e.destination.registry(),
+        e.destination.repository()
+    );
+    let mut out = Vec::new();
+    for a in reader.attached(&subjects)? {
+        let name = attached::stored_name(&repository, a.kind, &a.subject, &a.descriptor.digest);
+        // An artifact is carried whole, whatever platforms the images are kept for.
+        let selection = select(a.reader.as_ref(), &name, &[Platform::all()])?;
+        out.push(PreparedAttachment {
+            kind: a.kind,
+            subject: a.subject,
+            name,
+            reader: a.reader,
+            selection,
+            listing: a.listing,
+        });
+    }
+    Ok(out)
 }
 
 /// Opens a source; a registry image takes what the layout at `known` holds from there.
@@ -481,14 +581,16 @@ impl Run<'_> {
                 credit.1 += size;
             }
         }
-        let outcomes = self.copy_all(prepared, &mut failed, stop, &fetched_for);
+        let mut outcomes = self.copy_all(prepared, &mut failed, stop, &fetched_for);
         tracing::debug!("images copied at {:?}", self.started.elapsed());
+        let attached = self.copy_attached(prepared, &mut outcomes);
         let (referenced, present) = queue.totals();
         let fetched_bytes: u64 = written.iter().map(|(_, size)| size).sum();
         let saved = referenced.saturating_sub(fetched_bytes);
         finish(
             self.entries,
             outcomes,
+            attached,
             saved,
             present,
             self.started,
@@ -500,6 +602,7 @@ impl Run<'_> {
 fn finish(
     entries: &[ListEntry],
     outcomes: Vec<Option<Result<CopyOutcome>>>,
+    mut attached: Vec<Vec<StoredAttachment>>,
     bytes_saved: u64,
     present: usize,
     started: Instant,
@@ -519,6 +622,7 @@ fn finish(
                 destination: entries[i].destination.to_string(),
                 source: entries[i].source.to_string(),
                 outcome,
+                attached: attached.get_mut(i).map(std::mem::take).unwrap_or_default(),
             }),
             Some(Err(e)) => {
                 failures.push(format!("  {}: {e}", entries[i].destination));
@@ -685,6 +789,87 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
+    /// Stores the artifacts found beside each image copied (small documents, a few blobs
+    /// each), `concurrency` at a time, and names them in one `index.json` update. An image
+    /// whose artifact cannot be stored fails with that error. Returns what each image
+    /// (by position) had stored.
+    fn copy_attached(
+        &self,
+        prepared: &[&PreparedImage],
+        outcomes: &mut [Option<Result<CopyOutcome>>],
+    ) -> Vec<Vec<StoredAttachment>> {
+        let todo: Vec<(usize, &PreparedAttachment)> = (0..prepared.len())
+            .filter(|&i| matches!(outcomes.get(i), Some(Some(Ok(_)))))
+            .flat_map(|i| prepared[i].attached.iter().map(move |a| (i, a)))
+            .collect();
+        let mut stored = vec![Vec::new(); prepared.len()];
+        if todo.is_empty() {
+            return stored;
+        }
+        let next = AtomicUsize::new(0);
+        let results = Mutex::new(Vec::with_capacity(todo.len()));
+        std::thread::scope(|scope| {
+            for _ in 0..self.options.concurrency.clamp(1, todo.len()) {
+                scope.spawn(|| {
+                    while let Some(&(i, a)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let to = self.entries[i].destination.to_string();
+                        let copied = copy_image_blobs(
+                            a.reader.as_ref(),
+                            &a.selection,
+                            self.layout,
+                            self.present,
+                            &a.name,
+                            &mut |_| {},
+                        )
+                        .map(|o| attached::annotate(o.entry, &to, a.kind, &a.subject));
+                        // The fallback tag's index, so that a warm run finds it here.
+                        if let Some((digest, bytes)) = &a.listing
+                            && let Err(e) = self.layout.keep_source_index(digest, bytes)
+                        {
+                            tracing::debug!("{}: referrers index not kept: {e}", a.name);
+                        }
+                        if let Ok(mut r) = results.lock() {
+                            r.push((i, a, copied));
+                        }
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_default();
+        results.sort_by(|x, y| (x.0, &x.1.name).cmp(&(y.0, &y.1.name)));
+        let mut named = Vec::new();
+        for (i, a, copied) in results {
+            match copied {
+                Ok(entry) => {
+                    stored[i].push(StoredAttachment {
+                        kind: a.kind,
+                        subject: a.subject.to_string(),
+                        name: a.name.clone(),
+                        digest: entry.digest.to_string(),
+                    });
+                    named.push(entry);
+                }
+                Err(e) => {
+                    if let Some(slot) = outcomes.get_mut(i) {
+                        *slot = Some(Err(e));
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.layout.add_to_index(named) {
+            for (i, s) in stored.iter_mut().enumerate() {
+                if !s.is_empty() {
+                    s.clear();
+                    outcomes[i] = Some(Err(OciError::Unsupported(format!(
+                        "{}: its signatures and other artifacts could not be named in index.json: {e}",
+                        self.entries[i].destination
+                    ))));
+                }
+            }
+        }
+        stored
+    }
+
     /// A registry index stored with platforms dropped is kept as the registry sent it too
     /// (not as a blob), so the next mirror of its tag finds it instead of fetching it. A
     /// failure to keep it costs that fetch, nothing more.

@@ -27,6 +27,7 @@ pub mod lockfile;
 pub mod manifest;
 pub mod push;
 pub mod reader;
+mod referrers;
 pub mod registries;
 pub mod settings;
 

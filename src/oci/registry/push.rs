@@ -12,6 +12,7 @@ use super::RegistryError;
 use super::client::RegistryClient;
 use super::registries::Registries;
 use crate::image::Reference;
+use crate::oci::attached::AttachedKind;
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use crate::oci::{Digest, Layout, OciError, Result};
 use crate::report::Reporter;
@@ -67,6 +68,8 @@ struct Plan {
     source: String,
     target: Reference,
     root: Descriptor,
+    /// For a referrer stored with an image: the digest it refers to.
+    referrer_of: Option<Digest>,
     /// Child manifests (by digest) then the root, with their bytes.
     documents: Documents,
     blobs: Vec<Descriptor>,
@@ -126,8 +129,12 @@ fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
             source_name: layout.root().display().to_string(),
             message: format!("image name {name:?} is not a full reference: {e}"),
         })?;
-        let tag = reference.tag().unwrap_or("latest");
-        let target = Reference::parse(&format!("{registry}/{}:{tag}", reference.repository()))
+        // A referrer stored with an image is named by its digest and pushed by it.
+        let at = match (reference.tag(), reference.digest()) {
+            (None, Some(digest)) => format!("@{digest}"),
+            (tag, _) => format!(":{}", tag.unwrap_or("latest")),
+        };
+        let target = Reference::parse(&format!("{registry}/{}{at}", reference.repository()))
             .map_err(|e| OciError::Source {
                 source_name: name.to_string(),
                 message: format!("cannot rebase onto {registry}: {e}"),
@@ -146,14 +153,27 @@ fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
         }
         let root = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
         let (documents, blobs) = walk(layout, &root, name)?;
+        let referrer_of = crate::oci::attached::of_entry(entry)
+            .filter(|(_, kind, _)| *kind == AttachedKind::Referrer)
+            .map(|(_, _, subject)| subject);
         plans.push(Plan {
             source: name.to_string(),
             target,
             root,
+            referrer_of,
             documents,
             blobs,
         });
     }
+    // Images first, then what is stored with them (a signature tag names an image that
+    // is already there).
+    plans.sort_by_key(|p| {
+        index
+            .manifests
+            .iter()
+            .find(|e| e.digest == p.root.digest && e.ref_name() == Some(p.source.as_str()))
+            .is_some_and(|e| crate::oci::attached::of_entry(e).is_some())
+    });
     Ok(plans)
 }
 
@@ -264,6 +284,15 @@ async fn push_all(
             digest: p.root.digest.to_string(),
         });
     }
+    super::referrers::write_fallback_tags(
+        client,
+        plans.iter().filter_map(|p| {
+            let subject = p.referrer_of.as_ref()?;
+            let (_, bytes) = p.documents.last()?;
+            Some((p.target.repository(), subject, &p.root, bytes.as_slice()))
+        }),
+    )
+    .await?;
     Ok(report)
 }
 
@@ -418,7 +447,7 @@ fn file_stream(
 /// Pushes an image's manifests (children by digest) and then its root under its tag.
 async fn push_documents(client: &RegistryClient, p: &Plan) -> Result<()> {
     let repo = p.target.repository();
-    let tag = p.target.tag().unwrap_or("latest");
+    let tag = p.target.tag();
     let image = p.target.to_string();
     let mut by_digest: HashMap<&Digest, ()> = HashMap::new();
     for (d, bytes) in &p.documents {
@@ -426,7 +455,7 @@ async fn push_documents(client: &RegistryClient, p: &Plan) -> Result<()> {
         if !is_root && by_digest.insert(&d.digest, ()).is_some() {
             continue;
         }
-        let reference = if is_root {
+        let reference = if let (true, Some(tag)) = (is_root, tag) {
             client.reference(repo, tag)
         } else {
             oci_client::Reference::with_digest(

@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 
+mod attached;
+
 /// How many times a manifest or config whose content fails verification is fetched.
 pub const DOCUMENT_ATTEMPTS: u32 = 3;
 
@@ -175,6 +177,10 @@ impl ImageReader for RegistryReader {
 
     fn root(&self) -> &Descriptor {
         &self.root
+    }
+
+    fn attached(&self, subjects: &[Digest]) -> Result<Vec<crate::oci::attached::Attached>> {
+        self.find_attached(subjects)
     }
 
     fn open_blob(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send + '_>> {

@@ -263,6 +263,7 @@ fn mirror_options(
         // What an earlier build mirrored is not fetched again to prepare this one.
         known_layout: Some(output.join("oci")),
         opened: Arc::default(),
+        attached: config.images.signatures == crate::config::Signatures::Carry,
     })
 }
 

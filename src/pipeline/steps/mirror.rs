@@ -50,6 +50,15 @@ fn is_listed(listed: &HashSet<String>, name: &str) -> bool {
     crate::image::Reference::parse(name).map_or(true, |r| listed.contains(&r.to_string()))
 }
 
+/// Whether an `index.json` entry stays: an image a list names (or an entry that is not
+/// seedforge's), or an artifact stored with a listed image (see [`crate::oci::attached`]).
+fn stays(listed: &HashSet<String>, entry: &crate::oci::Descriptor) -> bool {
+    match crate::oci::attached::of_entry(entry) {
+        Some((to, _, _)) => is_listed(listed, to),
+        None => entry.ref_name().is_none_or(|n| is_listed(listed, n)),
+    }
+}
+
 /// The images the layout at `layout` holds that `entries` no longer name (none when there
 /// is no layout yet, or its `index.json` cannot be read: the mirror step reports that).
 pub fn unlisted(layout: &Path, entries: &[ListEntry]) -> Vec<String> {
@@ -63,8 +72,9 @@ pub fn unlisted(layout: &Path, entries: &[ListEntry]) -> Vec<String> {
             index
                 .manifests
                 .iter()
+                .filter(|e| crate::oci::attached::of_entry(e).is_none())
+                .filter(|e| !stays(&listed, e))
                 .filter_map(|e| e.ref_name())
-                .filter(|n| !is_listed(&listed, n))
                 .map(str::to_string)
                 .collect()
         })
@@ -114,10 +124,9 @@ impl StepKind for Mirror {
             cx.reporter,
         )?
         .images;
-        // Planning read index.json and found what leaves (the build lock keeps it so).
-        if !self.unlisted.is_empty() {
-            self.drop_unlisted(&inputs.images.entries, cx.reporter)?;
-        }
+        // What leaves: the images planning found unlisted (the build lock keeps that so),
+        // the artifacts stored with them, and artifacts their sources no longer keep.
+        self.drop_unlisted(&inputs.images.entries, &mirrored, cx.reporter)?;
         if let Some((path, lock)) = &mut cx.lock {
             crate::pipeline::offline::record_stored(
                 lock,
@@ -150,12 +159,26 @@ impl Mirror {
         )
     }
 
-    /// Removes the images no list names from `index.json`, then the blobs nothing reaches
-    /// any more (as `seedforge gc` does).
-    fn drop_unlisted(&self, entries: &[ListEntry], reporter: &dyn crate::Reporter) -> Result<()> {
+    /// Removes the images no list names from `index.json` with the artifacts stored with
+    /// them, and the artifacts this run did not find beside their images, then the blobs
+    /// nothing reaches any more (as `seedforge gc` does).
+    fn drop_unlisted(
+        &self,
+        entries: &[ListEntry],
+        mirrored: &[MirroredImage],
+        reporter: &dyn crate::Reporter,
+    ) -> Result<()> {
         let layout = Layout::open(&self.layout)?;
         let listed = listed(entries);
-        let removed = layout.retain_named(&|name| is_listed(&listed, name))?;
+        let found: HashSet<&str> = mirrored
+            .iter()
+            .flat_map(|m| m.attached.iter().map(|a| a.name.as_str()))
+            .collect();
+        let removed = layout.retain(&|e| {
+            stays(&listed, e)
+                && (crate::oci::attached::of_entry(e).is_none()
+                    || e.ref_name().is_some_and(|n| found.contains(n)))
+        })?;
         if removed.is_empty() {
             return Ok(());
         }

@@ -1,0 +1,290 @@
+//! Signatures and other artifacts carried with their images, judged by the tools that made
+//! them. A real distribution registry on 127.0.0.1 holds the fixture images; cosign 3
+//! (Debian sid) signs them there with a key pair it made itself: the two-platform pause
+//! index as a classic `.sig` tag, klipper-lb both ways (`.sig`, and cosign 3's default
+//! Sigstore bundle, a referrer kept under the fallback tag since this registry has no
+//! referrers API) plus an attestation. `seedforge mirror` stores them in the layout
+//! (linux/amd64 only: the pause index is stored with platforms dropped), `seedforge push`
+//! writes them into a second registry, and there `cosign verify` and `cosign
+//! verify-attestation` accept the images and refuse another key;
+//! `oras` finds the referrers in the layout. A warm mirror asks for the artifacts with
+//! HEAD only, and an image no longer listed leaves with its artifacts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::proxy::FaultProxy;
+use common::registry::{Registry, fixture_layout, skopeo_push, skopeo_raw_digest};
+use common::{Cmd, require_tool};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A tool from Debian's later suites, as scripts/test.sh unpacks it under `target/`.
+pub fn sid_tool(name: &str) -> Option<PathBuf> {
+    let root = common::repo_root().join("target");
+    let found = [
+        root.join("sid/root/usr/bin").join(name),
+        root.join("sid").join(name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "{name} from Debian sid is not under target/sid (scripts/test.sh fetches it; CI=true, so this is a failure)"
+        );
+        eprintln!("SKIP: {name} is not under target/sid; scripts/test.sh fetches it");
+    }
+    found
+}
+
+const PASSWORD: &str = "a test key's password";
+
+struct Signer {
+    cosign: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Signer {
+    fn new(cosign: PathBuf) -> Signer {
+        let dir = tempfile::tempdir().unwrap();
+        Cmd::new(&cosign)
+            .args(["generate-key-pair"])
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .cwd(dir.path())
+            .timeout(Duration::from_secs(60))
+            .run();
+        Signer { cosign, dir }
+    }
+
+    fn public_key(&self) -> PathBuf {
+        self.dir.path().join("cosign.pub")
+    }
+
+    fn cosign(&self, args: &[&str]) -> Cmd {
+        Cmd::new(&self.cosign)
+            .args(args)
+            .args(["--allow-http-registry", "--allow-insecure-registry"])
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .cwd(self.dir.path())
+            .timeout(Duration::from_secs(120))
+    }
+
+    /// Signs `image` (by digest) without a transparency log: classic `.sig` or a bundle.
+    fn sign(&self, image: &str, classic: bool) {
+        let mut args = vec![
+            "sign",
+            "--key",
+            "cosign.key",
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "-y",
+        ];
+        if classic {
+            args.push("--new-bundle-format=false");
+        }
+        args.push(image);
+        self.cosign(&args).run();
+    }
+
+    fn attest(&self, image: &str) {
+        fs::write(
+            self.dir.path().join("predicate.json"),
+            r#"{"built":"here"}"#,
+        )
+        .unwrap();
+        self.cosign(&[
+            "attest",
+            "--key",
+            "cosign.key",
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "--predicate",
+            "predicate.json",
+            "--type",
+            "custom",
+            "-y",
+            image,
+        ])
+        .run();
+    }
+
+    /// `cosign verify` (or `verify-attestation`) with the public key, no transparency log.
+    fn verify(&self, what: &str, image: &str) -> common::Output {
+        let key = self.public_key();
+        let mut args = vec![
+            what,
+            "--key",
+            key.to_str().unwrap(),
+            "--insecure-ignore-tlog",
+        ];
+        if what == "verify-attestation" {
+            args.extend(["--type", "custom"]);
+        }
+        args.push(image);
+        self.cosign(&args).any_status().run()
+    }
+}
+
+fn mirror(list: &[String], host: &str, layout: &Path) -> serde_json::Value {
+    let work = layout.parent().unwrap();
+    let file = work.join("images.txt");
+    fs::write(&file, list.join("\n") + "\n").unwrap();
+    Cmd::seedforge()
+        .args(["--json", "mirror", "--images"])
+        .arg(&file)
+        .arg("--layout")
+        .arg(layout)
+        .args(["--plain-http", host])
+        .run()
+        .json()
+}
+
+fn index(layout: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap()
+}
+
+/// The index.json entries stored with an image: (kind, subject, name).
+fn attached(layout: &Path) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = index(layout)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let a = &e["annotations"];
+            Some((
+                a["dev.seedforge.attached.kind"].as_str()?.to_string(),
+                a["dev.seedforge.attached.subject"].as_str()?.to_string(),
+                a["org.opencontainers.image.ref.name"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn signed_images_cross_with_their_signatures_and_verify_on_the_far_side() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let (Some(cosign), Some(oras)) = (sid_tool("cosign"), sid_tool("oras")) else {
+        return;
+    };
+    let near = Registry::start_plain();
+    let fixtures = fixture_layout();
+    skopeo_push(
+        &format!("oci:{}:mirrored-pause:3.6", fixtures.display()),
+        &near,
+        "rancher/mirrored-pause:3.6",
+        true,
+    );
+    skopeo_push(
+        &format!("oci:{}:klipper-lb:v0.4.13", fixtures.display()),
+        &near,
+        "rancher/klipper-lb:v0.4.13",
+        false,
+    );
+    let pause = skopeo_raw_digest(&near, "rancher/mirrored-pause:3.6");
+    let lb = skopeo_raw_digest(&near, "rancher/klipper-lb:v0.4.13");
+    let signer = Signer::new(cosign);
+    let at = |repo: &str, digest: &str| format!("{}/rancher/{repo}@{digest}", near.host());
+    signer.sign(&at("mirrored-pause", &pause), true);
+    signer.sign(&at("klipper-lb", &lb), true);
+    signer.sign(&at("klipper-lb", &lb), false);
+    signer.attest(&at("klipper-lb", &lb));
+
+    // Mirrored through a recording proxy, to count what a warm run asks.
+    let proxy = FaultProxy::start(&near.host(), Vec::new(), None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    let list: Vec<String> = ["mirrored-pause:3.6", "klipper-lb:v0.4.13"]
+        .iter()
+        .map(|t| format!("docker://{}/rancher/{t}", proxy.host()))
+        .collect();
+    mirror(&list, &proxy.host(), &layout);
+    let stored = attached(&layout);
+    let kinds: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|(k, s, _)| (k.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("referrer", lb.as_str()),
+            ("referrer", lb.as_str()),
+            ("signature", lb.as_str()),
+            ("signature", pause.as_str()),
+        ],
+        "{stored:#?}"
+    );
+    let hex = |d: &str| d.trim_start_matches("sha256:").to_string();
+    assert!(
+        stored
+            .iter()
+            .any(|(_, _, n)| n.ends_with(&format!("mirrored-pause:sha256-{}.sig", hex(&pause)))),
+        "{stored:#?}"
+    );
+    // The layout is whole (every artifact's blobs are in it).
+    Cmd::seedforge().arg("verify").arg(&layout).run();
+
+    // oras finds the referrers of klipper-lb in the layout.
+    let discovered = Cmd::new(&oras)
+        .args(["discover", "--format", "json", "--oci-layout"])
+        .arg(format!("{}@{lb}", layout.display()))
+        .timeout(Duration::from_secs(60))
+        .run()
+        .json();
+    let found = discovered["referrers"].as_array().map_or(0, Vec::len);
+    assert_eq!(found, 2, "{discovered}");
+
+    // Warm: HEADs for the tags (images and artifact tags) and the fallback tags, the
+    // referrers API asked (it has none here), and no GET of anything the layout holds.
+    proxy.stats.take_requests();
+    mirror(&list, &proxy.host(), &layout);
+    let requests = proxy.stats.take_requests();
+    let gets: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && !r.ends_with(" /v2/") && !r.contains("/referrers/"))
+        .collect();
+    assert!(gets.is_empty(), "{requests:#?}");
+
+    // The far side: pushed into a second registry, checked by cosign and skopeo there.
+    let far = Registry::start_plain();
+    Cmd::seedforge()
+        .args(["push", "--layout"])
+        .arg(&layout)
+        .args(["--registry", &far.host(), "--plain-http", &far.host()])
+        .run();
+    let far_image = |repo: &str, at: &str| format!("{}/rancher/{repo}{at}", far.host());
+    for (what, image) in [
+        ("verify", far_image("klipper-lb", ":v0.4.13")),
+        ("verify-attestation", far_image("klipper-lb", ":v0.4.13")),
+        // The pause index is stored for linux/amd64 only, under another digest; its
+        // signature names the index the near registry serves, and verifies by that digest.
+        ("verify", far_image("mirrored-pause", &format!("@{pause}"))),
+    ] {
+        let out = signer.verify(what, &image);
+        assert_eq!(out.code, Some(0), "cosign {what} {image}: {out:?}");
+    }
+    // A key that did not sign fails there.
+    let other = Signer::new(signer.cosign.clone());
+    let out = other.verify("verify", &far_image("klipper-lb", ":v0.4.13"));
+    assert_ne!(out.code, Some(0), "{out:?}");
+
+    // Debian 12's skopeo 1.9.3 is built with sigstore disabled ("Debian-local change:
+    // sigstore disabled"), so a `sigstoreSigned` policy cannot judge here; skopeo copies
+    // the `.sig` tag out as the image it is, with its payload layer intact.
+    let sig = format!(":sha256-{}.sig", hex(&lb));
+    let inspected = Cmd::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}", far_image("klipper-lb", &sig)))
+        .timeout(Duration::from_secs(60))
+        .run()
+        .json();
+    assert_eq!(
+        inspected["layers"][0]["mediaType"], "application/vnd.dev.cosign.simplesigning.v1+json",
+        "{inspected}"
+    );
+}
