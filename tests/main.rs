@@ -77,5 +77,6 @@ mod secret_urls;
 mod secrets;
 mod seed_iso;
 mod shared_payload;
+mod trust_cosign;
 mod verify_caps;
 mod windows_paths;
