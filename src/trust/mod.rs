@@ -9,7 +9,7 @@
 //! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
 //! - [`bundle`]: the Sigstore bundle v0.3 (JSON), read and written.
 //! - [`intoto`]: in-toto Statement v1.
-//! - `cosign`: the signature artifacts cosign stores beside an image in a registry, and
+//! - [`cosign`]: the signature artifacts cosign stores beside an image in a registry, and
 //!   [`cosign::verify_artifact`], which checks one of them.
 //!
 //! One crypto provider: `ring` signs, verifies and hashes. `scrypt` and `crypto_secretbox`
@@ -19,6 +19,7 @@
 
 pub mod bundle;
 
+pub mod cosign;
 pub mod dsse;
 pub mod intoto;
 pub mod keys;
