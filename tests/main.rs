@@ -78,5 +78,6 @@ mod secrets;
 mod seed_iso;
 mod shared_payload;
 mod trust_cosign;
+mod trust_registry;
 mod verify_caps;
 mod windows_paths;
