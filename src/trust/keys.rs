@@ -2,7 +2,7 @@
 //! read from cosign's encrypted key files or plain PEM.
 //!
 //! Public keys: ECDSA P-256 (cosign's default), Ed25519 and RSA (verify only, PKCS#1 v1.5
-//! or PSS with SHA-256). Signing keys: ECDSA P-256 and Ed25519, from
+//! or PSS with SHA-256 and a 32-byte salt). Signing keys: ECDSA P-256 and Ed25519, from
 //!
 //! - cosign's encrypted key file (`ENCRYPTED SIGSTORE PRIVATE KEY`, before cosign 2.3
 //!   `ENCRYPTED COSIGN PRIVATE KEY`): a JSON document naming the scrypt parameters and
@@ -406,8 +406,10 @@ impl SigningKey {
                 let password = password.ok_or_else(|| KeyError::NeedsPassword {
                     what: what.to_owned(),
                 })?;
-                let der = open_cosign_key(block.contents(), password, what)?;
-                return SigningKey::from_pkcs8_der(&der, what);
+                let mut der = open_cosign_key(block.contents(), password, what)?;
+                let key = SigningKey::from_pkcs8_der(&der, what);
+                der.fill(0);
+                return key;
             }
             match tag {
                 "PRIVATE KEY" => return SigningKey::from_pkcs8_der(block.contents(), what),
@@ -726,6 +728,19 @@ mod tests {
         assert!(public.verify(&blob, &out.stdout));
         let other = PublicKey::read(&fixture("cosign.pub")).unwrap();
         assert!(!other.verify(&blob, &out.stdout));
+    }
+
+    #[test]
+    fn rsa_public_keys_verify_pkcs1_and_pss() {
+        // `openssl dgst -sha256 -sign` over blob.txt, PKCS#1 v1.5 and PSS (salt: 32 bytes).
+        let public = PublicKey::read(&fixture("rsa.pub")).unwrap();
+        assert_eq!(public.algorithm(), KeyAlgorithm::Rsa);
+        let blob = std::fs::read(fixture("blob.txt")).unwrap();
+        for sig in ["blob.txt.rsa.sig", "blob.txt.rsa-pss.sig"] {
+            let sig = std::fs::read(fixture(sig)).unwrap();
+            assert!(public.verify(&blob, &sig));
+            assert!(!public.verify(b"other", &sig));
+        }
     }
 
     #[test]

@@ -251,6 +251,19 @@ fn keyless_is_reported_as_keyless() {
             kind: Kind::Signature
         }
     );
+    // A .att envelope of a keyless signer.
+    let mut a = Artifact::load("att");
+    a.layers[0].1.insert(
+        CERTIFICATE_ANNOTATION.to_owned(),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".to_owned(),
+    );
+    a.relist();
+    assert_eq!(
+        a.verify(IMAGE, &[key("p256.pub")]),
+        Verdict::Keyless {
+            kind: Kind::Attestation
+        }
+    );
     // A bundle referrer whose bundle carries a certificate chain.
     let mut a = Artifact::load("sign-bundle");
     let mut bundle = Bundle::from_json(&a.layers[0].2).unwrap();
