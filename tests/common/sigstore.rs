@@ -29,12 +29,21 @@ pub fn recorded_version(tool: &str) -> Option<String> {
 }
 
 /// A `Cmd` for cosign with a private, empty `$HOME` (no cached TUF root, no credentials of
-/// the machine's user) and no network services configured.
+/// the machine's user), and a proxy that refuses every connection for anything but
+/// 127.0.0.1 (Go never proxies a loopback address): what cosign does here, it does offline,
+/// as on the far side of the gap.
 pub fn cosign_cmd(cosign: &std::path::Path, home: &std::path::Path) -> Cmd {
+    const DEAD_PROXY: &str = "http://127.0.0.1:9";
     Cmd::new(cosign)
         .env("HOME", &home.display().to_string())
         .env("COSIGN_YES", "true")
         .env("TUF_ROOT", &home.join("tuf").display().to_string())
+        .env("HTTPS_PROXY", DEAD_PROXY)
+        .env("https_proxy", DEAD_PROXY)
+        .env("HTTP_PROXY", DEAD_PROXY)
+        .env("http_proxy", DEAD_PROXY)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
 }
 
 fn find(name: &str, env: &str) -> Option<PathBuf> {
