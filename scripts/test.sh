@@ -129,6 +129,60 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "test.sh: warning: tests that need ${missing[*]} will be skipped" >&2
 fi
 
+# --- cosign and oras (judges of the image signatures, bundles and attestations) from
+# Debian sid, which has the releases the tests need (cosign 3.x, oras 1.x) where the
+# machine's release may have none. The system's sources and package state stay untouched:
+# a private sources list, lists and cache under target/sid-apt, `apt-get download` of the
+# two .debs, unpacked with dpkg-deb into target/sid/root (the tests find the tools at
+# target/sid/root/usr/bin, tests/common/sigstore.rs). The package versions are recorded in
+# target/sid/versions (cosign built by Debian reports its version as "devel"). Kept while
+# the recorded versions are accepted; one retry; under CI=true a failure fails the run.
+stage "cosign and oras (Debian sid)"
+SID_APT=$PWD/target/sid-apt
+SID_ROOT=$PWD/target/sid/root
+SID_VERSIONS=$PWD/target/sid/versions
+sid_accepted() {
+  # cosign 3.x; oras 1.3 or a later 1.x.
+  [ -x "$SID_ROOT/usr/bin/cosign" ] && [ -x "$SID_ROOT/usr/bin/oras" ] && [ -f "$SID_VERSIONS" ] \
+    && grep -Eq '^cosign 3\.' "$SID_VERSIONS" \
+    && grep -Eq '^oras 1\.([3-9]|[1-9][0-9])\.' "$SID_VERSIONS" \
+    && "$SID_ROOT/usr/bin/cosign" version >/dev/null 2>&1 \
+    && "$SID_ROOT/usr/bin/oras" version >/dev/null 2>&1
+}
+sid_fetch() {
+  local apt_opts deb
+  rm -rf "$SID_APT/debs" "$SID_ROOT" "$SID_VERSIONS"
+  mkdir -p "$SID_APT/lists/partial" "$SID_APT/cache/archives/partial" "$SID_APT/debs" "$SID_ROOT"
+  echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main' \
+    >"$SID_APT/sources.list"
+  apt_opts=(-q -o "Dir::Etc::SourceList=$SID_APT/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$SID_APT/lists" -o "Dir::Cache=$SID_APT/cache"
+    -o "Dir::State::status=$SID_APT/status" -o APT::Sandbox::User=root)
+  : >"$SID_APT/status"
+  apt-get "${apt_opts[@]}" update >/dev/null || return 1
+  (cd "$SID_APT/debs" && apt-get "${apt_opts[@]}" download cosign oras >/dev/null) || return 1
+  for deb in "$SID_APT"/debs/*.deb; do
+    dpkg-deb -x "$deb" "$SID_ROOT" || return 1
+    echo "$(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version)" >>"$SID_VERSIONS"
+  done
+}
+if sid_accepted; then
+  echo "test.sh: cosign and oras already in $SID_ROOT: $(tr '\n' ' ' <"$SID_VERSIONS")" >&2
+else
+  echo "test.sh: fetching cosign and oras from Debian sid into $SID_ROOT" >&2
+  sid_fetch || { sleep 2; sid_fetch; } || true
+  if sid_accepted; then
+    echo "test.sh: cosign and oras from Debian sid: $(tr '\n' ' ' <"$SID_VERSIONS")" >&2
+  elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: cosign 3.x and oras 1.3+ could not be fetched from Debian sid" \
+      "(got: $(tr '\n' ' ' <"$SID_VERSIONS" 2>/dev/null))" >&2
+    exit 1
+  else
+    echo "test.sh: warning: no cosign 3.x / oras 1.3+; the tests that need them will be skipped" >&2
+  fi
+fi
+# --- end cosign and oras ---
+
 # --- pycdlib (an independent ISO 9660/Joliet/Rock Ridge parser, a judge for the ISO tests) ---
 # Installed from PyPI into a venv under target/ so the system python stays untouched; the
 # tests find it at target/pyvenv/bin/python (or $SEEDFORGE_PYCDLIB_PYTHON). One retry;

@@ -36,6 +36,7 @@ pub mod report;
 pub mod seed;
 pub mod shell;
 pub mod suggest;
+pub mod trust;
 pub mod util;
 pub mod version;
 pub mod vocab;

@@ -78,5 +78,7 @@ mod secrets;
 mod seed_iso;
 mod shared_payload;
 mod signatures;
+mod trust_cosign;
+mod trust_registry;
 mod verify_caps;
 mod windows_paths;

@@ -18,26 +18,8 @@ use common::registry::{Registry, fixture_layout, skopeo_push, skopeo_raw_digest}
 use common::{Cmd, require_tool};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// A tool from Debian's later suites, as scripts/test.sh unpacks it under `target/`.
-pub fn sid_tool(name: &str) -> Option<PathBuf> {
-    let root = common::repo_root().join("target");
-    let found = [
-        root.join("sid/root/usr/bin").join(name),
-        root.join("sid").join(name),
-    ]
-    .into_iter()
-    .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "{name} from Debian sid is not under target/sid (scripts/test.sh fetches it; CI=true, so this is a failure)"
-        );
-        eprintln!("SKIP: {name} is not under target/sid; scripts/test.sh fetches it");
-    }
-    found
-}
+use std::time::Duration;
 
 const PASSWORD: &str = "a test key's password";
 
@@ -63,7 +45,7 @@ impl Signer {
     }
 
     fn cosign(&self, args: &[&str]) -> Cmd {
-        Cmd::new(&self.cosign)
+        common::sigstore::cosign_cmd(&self.cosign, &self.dir.path().join("home"))
             .args(args)
             .args(["--allow-http-registry", "--allow-insecure-registry"])
             .env("COSIGN_PASSWORD", PASSWORD)
@@ -169,7 +151,7 @@ fn signed_images_cross_with_their_signatures_and_verify_on_the_far_side() {
     if !require_tool("docker-registry") || !require_tool("skopeo") {
         return;
     }
-    let (Some(cosign), Some(oras)) = (sid_tool("cosign"), sid_tool("oras")) else {
+    let (Some(cosign), Some(oras)) = (common::sigstore::cosign(), common::sigstore::oras()) else {
         return;
     };
     let near = Registry::start_plain();

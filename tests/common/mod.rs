@@ -11,6 +11,8 @@
 //! - `containerd`: a private containerd and `ctr images mount` ([`Containerd`]).
 //! - [`fusemount`]: a FUSE file system (disorderfs, bindfs, fusefat) mounted for one test.
 //! - [`charts`]: a deterministic Helm chart archive ([`charts::chart_tgz`]).
+//! - [`sigstore`]: cosign and oras, the judges of signatures and bundles (fetched from
+//!   Debian sid by scripts/test.sh into `target/sid/root`).
 //! - [`registry`], [`token`], [`proxy`], [`misbehave`], [`debs`], [`pki`], [`iso`]: the
 //!   servers and judges of one area each (a real registry on 127.0.0.1 and its token
 //!   service, proxies, misbehaving servers, .deb repositories, certificates, ISO readers).
@@ -42,4 +44,5 @@ pub mod misbehave;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+pub mod sigstore;
 pub mod token;

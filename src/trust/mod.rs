@@ -1,0 +1,64 @@
+//! Trust across the gap: signatures made on the connected side and checked on the far side
+//! against public keys alone, with no network and no transparency log.
+//!
+//! A format and crypto library: it imports nothing of seedforge but the foundation
+//! (`hashing`, `input`), so the OCI mirror and the output writers can call it.
+//!
+//! - [`keys`]: public keys (ECDSA P-256, Ed25519, RSA to verify) from PEM, signing keys from
+//!   cosign's encrypted key files or plain PKCS#8/SEC1 PEM, and a key's hint.
+//! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
+//! - [`bundle`]: the Sigstore bundle v0.3 (JSON), read and written.
+//! - [`intoto`]: in-toto Statement v1.
+//! - [`cosign`]: the signature artifacts cosign stores beside an image in a registry, and
+//!   [`cosign::verify_artifact`], which checks one of them.
+//!
+//! One crypto provider: `ring` signs, verifies and hashes. `scrypt` and `crypto_secretbox`
+//! only open cosign's encrypted keys (ring has neither).
+//!
+//! Nothing here prints, and no error names a password or shows key material.
+
+pub mod bundle;
+
+pub mod cosign;
+pub mod dsse;
+pub mod intoto;
+pub mod keys;
+
+pub use keys::{KeyAlgorithm, KeyError, PublicKey, SigningKey};
+
+/// Why a signed document could not be read: malformed JSON, base64 or structure. It names
+/// the document and what is wrong with it, never key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct FormatError {
+    /// The document (`DSSE envelope`, `Sigstore bundle`, …).
+    pub what: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl FormatError {
+    pub(crate) fn new(what: &'static str, reason: impl Into<String>) -> FormatError {
+        FormatError {
+            what,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Standard base64 with padding, as Sigstore's JSON documents write bytes.
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes base64 as DSSE and protobuf JSON accept it: standard or URL-safe alphabet,
+/// padded or not.
+pub(crate) fn unb64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let text = text.trim();
+    [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
+}

@@ -1,0 +1,73 @@
+//! The judges of signatures, bundles and attestations: cosign 3.x and oras 1.x. Debian's
+//! release may have neither at those versions, so scripts/test.sh unpacks Debian sid's
+//! packages into `target/sid/root` (the machine's packages untouched) and records their
+//! versions in `target/sid/versions`; a tool on `PATH` is used when that is absent.
+
+use std::path::PathBuf;
+
+use super::{Cmd, repo_root};
+
+/// The cosign binary: `$SEEDFORGE_COSIGN`, `target/sid/root/usr/bin/cosign` (from
+/// scripts/test.sh), or `cosign` on `PATH`. Missing: fails under `CI=true`, otherwise
+/// prints a skip note and returns None.
+pub fn cosign() -> Option<PathBuf> {
+    find("cosign", "SEEDFORGE_COSIGN")
+}
+
+/// The oras binary, found as [`cosign`] is (`$SEEDFORGE_ORAS`).
+pub fn oras() -> Option<PathBuf> {
+    find("oras", "SEEDFORGE_ORAS")
+}
+
+/// The Debian package version scripts/test.sh recorded for `tool` (`3.1.1-2`), if any.
+pub fn recorded_version(tool: &str) -> Option<String> {
+    let versions = std::fs::read_to_string(repo_root().join("target/sid/versions")).ok()?;
+    versions.lines().find_map(|line| {
+        let (name, version) = line.split_once(' ')?;
+        (name == tool).then(|| version.trim().to_owned())
+    })
+}
+
+/// A `Cmd` for cosign with a private, empty `$HOME` (no cached TUF root, no credentials of
+/// the machine's user), and a proxy that refuses every connection for anything but
+/// 127.0.0.1 (Go never proxies a loopback address): what cosign does here, it does offline,
+/// as on the far side of the gap.
+pub fn cosign_cmd(cosign: &std::path::Path, home: &std::path::Path) -> Cmd {
+    const DEAD_PROXY: &str = "http://127.0.0.1:9";
+    Cmd::new(cosign)
+        .env("HOME", &home.display().to_string())
+        .env("COSIGN_YES", "true")
+        .env("TUF_ROOT", &home.join("tuf").display().to_string())
+        .env("HTTPS_PROXY", DEAD_PROXY)
+        .env("https_proxy", DEAD_PROXY)
+        .env("HTTP_PROXY", DEAD_PROXY)
+        .env("http_proxy", DEAD_PROXY)
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
+}
+
+fn find(name: &str, env: &str) -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os(env) {
+        candidates.push(PathBuf::from(p));
+    }
+    candidates.push(repo_root().join("target/sid/root/usr/bin").join(name));
+    candidates.push(PathBuf::from(name));
+    for tool in candidates {
+        let runs = std::process::Command::new(&tool)
+            .arg("version")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if runs {
+            return Some(tool);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{name} is not installed (CI=true, so this is a failure); scripts/test.sh fetches it"
+        );
+    }
+    eprintln!("SKIP: {name} is not installed; scripts/test.sh fetches it into target/sid/root");
+    None
+}
