@@ -270,3 +270,172 @@ fn signed_images_cross_with_their_signatures_and_verify_on_the_far_side() {
         "{inspected}"
     );
 }
+
+fn mirror_checked(
+    list: &[String],
+    host: &str,
+    layout: &Path,
+    key: &Path,
+    require: &str,
+    code: i32,
+) -> common::Output {
+    let work = layout.parent().unwrap();
+    let file = work.join("checked.txt");
+    fs::write(&file, list.join("\n") + "\n").unwrap();
+    Cmd::seedforge()
+        .args(["mirror", "--images"])
+        .arg(&file)
+        .arg("--layout")
+        .arg(layout)
+        .args(["--plain-http", host, "--verify-key"])
+        .arg(key)
+        .args(["--require-signature", require])
+        .expect(code)
+        .run()
+}
+
+/// The names `index.json` of `layout` holds (none when there is no layout).
+fn names(layout: &Path) -> Vec<String> {
+    if !layout.join("index.json").exists() {
+        return Vec::new();
+    }
+    index(layout)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_policy_refuses_an_image_whose_signatures_do_not_verify_and_stores_nothing_of_it() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") || !require_tool("curl") {
+        return;
+    }
+    let Some(cosign) = common::sigstore::cosign() else {
+        return;
+    };
+    let registry = Registry::start_plain();
+    let host = registry.host();
+    let fixtures = fixture_layout();
+    for (fixture, repo) in [
+        ("klipper-lb:v0.4.13", "signed"),
+        ("mirrored-coredns-coredns:1.12.1", "tampered"),
+        ("local-path-provisioner:v0.0.31", "other-digest"),
+        ("mirrored-metrics-server:v0.7.2", "unsigned"),
+        ("klipper-helm:v0.9.5-build20250306", "bundle-only"),
+    ] {
+        skopeo_push(
+            &format!("oci:{}:{fixture}", fixtures.display()),
+            &registry,
+            &format!("lab/{repo}:1"),
+            false,
+        );
+    }
+    let digest = |repo: &str| skopeo_raw_digest(&registry, &format!("lab/{repo}:1"));
+    let signer = Signer::new(cosign);
+    let at = |repo: &str| format!("{host}/lab/{repo}@{}", digest(repo));
+    signer.sign(&at("signed"), true);
+    signer.sign(&at("tampered"), true);
+    signer.sign(&at("bundle-only"), false);
+    // A signature made for "signed", copied to where cosign looks for other-digest's.
+    let hex = |d: String| d.trim_start_matches("sha256:").to_string();
+    Cmd::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!(
+            "docker://{host}/lab/signed:sha256-{}.sig",
+            hex(digest("signed"))
+        ))
+        .arg(format!(
+            "docker://{host}/lab/other-digest:sha256-{}.sig",
+            hex(digest("other-digest"))
+        ))
+        .timeout(Duration::from_secs(60))
+        .run();
+    // One byte of tampered's signature changed: the manifest put back under its tag.
+    let sig_tag = format!("sha256-{}.sig", hex(digest("tampered")));
+    let url = format!("http://{host}/v2/lab/tampered/manifests/{sig_tag}");
+    let manifest = Cmd::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+        ])
+        .arg(&url)
+        .run()
+        .stdout;
+    let mut doc: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let sig = doc["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = if sig.starts_with('M') { "N" } else { "M" };
+    doc["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] =
+        serde_json::Value::String(format!("{flipped}{}", &sig[1..]));
+    let work = tempfile::tempdir().unwrap();
+    let body = work.path().join("tampered.json");
+    fs::write(&body, serde_json::to_vec(&doc).unwrap()).unwrap();
+    Cmd::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(&url)
+        .run();
+
+    let key = signer.public_key();
+    let entry = |repo: &str| format!("docker://{host}/lab/{repo}:1");
+    let layout = work.path().join("oci");
+    // Signed ways the key verifies: a classic signature, a bundle referrer.
+    mirror_checked(
+        &[entry("signed"), entry("bundle-only")],
+        &host,
+        &layout,
+        &key,
+        "always",
+        0,
+    );
+    assert!(names(&layout).iter().any(|n| n.ends_with("lab/signed:1")));
+    for (repo, why) in [
+        ("tampered", "does not verify"),
+        ("other-digest", "the signed payload is for"),
+        ("unsigned", "has no signature"),
+    ] {
+        let out = mirror_checked(&[entry(repo)], &host, &layout, &key, "always", 1);
+        assert!(out.stderr.contains(&format!("lab/{repo}:1")), "{out:?}");
+        assert!(out.stderr.contains(key.to_str().unwrap()), "{out:?}");
+        assert!(out.stderr.to_lowercase().contains(why), "{repo}: {out:?}");
+        assert!(
+            !names(&layout)
+                .iter()
+                .any(|n| n.contains(&format!("lab/{repo}"))),
+            "{repo} left in the layout"
+        );
+    }
+    // Another key verifies nothing.
+    let other = Signer::new(signer.cosign.clone());
+    let out = mirror_checked(
+        &[entry("signed")],
+        &host,
+        &work.path().join("other"),
+        &other.public_key(),
+        "always",
+        1,
+    );
+    assert!(out.stderr.contains("no signature of"), "{out:?}");
+    assert!(names(&work.path().join("other")).is_empty());
+    // if-present: an unsigned image passes, a badly signed one does not.
+    mirror_checked(&[entry("unsigned")], &host, &layout, &key, "if-present", 0);
+    mirror_checked(&[entry("tampered")], &host, &layout, &key, "if-present", 1);
+}

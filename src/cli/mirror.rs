@@ -6,6 +6,7 @@ use clap::Args;
 use seedforge::image::{ImageList, ImageSource};
 use seedforge::net::Net;
 use seedforge::oci::Platform;
+use seedforge::oci::mirror::policy::{PolicyKey, RequireSignature, SignaturePolicy};
 use seedforge::oci::mirror::{MirrorOptions, MirrorSummary, mirror};
 use seedforge::oci::registry::settings::Password;
 use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
@@ -195,8 +196,40 @@ pub struct MirrorArgs {
     /// and the referrers API or its fallback tag), which are carried by default.
     #[arg(long)]
     no_signatures: bool,
+    /// A public key (PEM, cosign.pub) each image's signatures are checked against before it
+    /// is stored, offline (repeat for several keys): a cosign `.sig` signature, a `.att`
+    /// attestation or a Sigstore bundle referrer must verify with one of them.
+    #[arg(long, value_name = "FILE")]
+    verify_key: Vec<PathBuf>,
+    /// With --verify-key: `always` (an image without a verified signature fails; the
+    /// default) or `if-present` (only images that carry signatures must verify).
+    #[arg(long, value_name = "WHEN", default_value = "always", value_parser = ["always", "if-present"])]
+    require_signature: String,
     #[command(flatten)]
     registry: RegistryArgs,
+}
+
+/// The policy of `--verify-key` and `--require-signature`.
+fn signature_policy(a: &MirrorArgs) -> Result<SignaturePolicy, CliError> {
+    let mut keys = Vec::new();
+    for path in &a.verify_key {
+        let key = seedforge::trust::keys::PublicKey::read(path)
+            .map_err(|e| CliError::Usage(format!("--verify-key {}: {e}", path.display())))?;
+        keys.push(PolicyKey {
+            name: path.display().to_string(),
+            key,
+        });
+    }
+    Ok(SignaturePolicy {
+        require: if keys.is_empty() {
+            RequireSignature::Never
+        } else if a.require_signature == "if-present" {
+            RequireSignature::IfPresent
+        } else {
+            RequireSignature::Always
+        },
+        keys: Arc::new(keys),
+    })
 }
 
 /// Runs `seedforge mirror`.
@@ -220,6 +253,7 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, CliError> {
         known_layout: None,
         opened: Arc::default(),
         attached: !a.no_signatures,
+        policy: signature_policy(a)?,
     };
     let reporter = progress::CliReporter::new(g, images.entries.len());
     reporter.step_started("mirror");

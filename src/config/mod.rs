@@ -331,6 +331,43 @@ pub struct Verify {
     pub require: Require,
 }
 
+impl Config {
+    /// The signature policy of `images.verify` with its keys read (each as the config
+    /// names it); the default policy (nothing checked) without one.
+    pub fn signature_policy(
+        &self,
+    ) -> Result<crate::oci::mirror::policy::SignaturePolicy, ConfigError> {
+        use crate::oci::mirror::policy::{PolicyKey, RequireSignature, SignaturePolicy};
+        let Some(v) = &self.images.verify else {
+            return Ok(SignaturePolicy::default());
+        };
+        let mut keys = Vec::new();
+        for k in &v.keys {
+            let key =
+                crate::trust::keys::PublicKey::read(&self.dir.join(&*k.value)).map_err(|e| {
+                    ConfigError::Invalid {
+                        path: self.path.clone(),
+                        line: k.referenced.line(),
+                        column: k.referenced.column(),
+                        message: format!("images.verify.keys: {e}"),
+                    }
+                })?;
+            keys.push(PolicyKey {
+                name: k.value.display().to_string(),
+                key,
+            });
+        }
+        Ok(SignaturePolicy {
+            keys: std::sync::Arc::new(keys),
+            require: match v.require {
+                Require::Always => RequireSignature::Always,
+                Require::IfPresent => RequireSignature::IfPresent,
+                Require::Never => RequireSignature::Never,
+            },
+        })
+    }
+}
+
 /// When an image must carry a signature verified by one of the keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -509,6 +546,16 @@ impl Config {
                     loc.line,
                     loc.column,
                     format!("image list {}: {e}", list.display()),
+                ));
+            }
+        }
+        // The signature policy's keys: each a public key seedforge can read.
+        for key in self.images.verify.iter().flat_map(|v| v.keys.iter()) {
+            if let Err(e) = crate::trust::keys::PublicKey::read(&self.dir.join(&*key.value)) {
+                problems.push((
+                    key.referenced.line(),
+                    key.referenced.column(),
+                    format!("images.verify.keys: {e}"),
                 ));
             }
         }

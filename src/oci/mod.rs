@@ -113,6 +113,14 @@ pub enum OciError {
     /// A registry could not be reached, refused access, or lacks the image.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+    /// An image's signatures do not satisfy the signature policy (`images.verify`).
+    #[error("{image}: {message}")]
+    Untrusted {
+        /// The image (its source as listed).
+        image: String,
+        /// Which keys were tried, what was found and why nothing verified.
+        message: String,
+    },
     /// An error of one image list entry, at its `LIST:LINE`.
     #[error("{at}: {error}")]
     AtEntry {

@@ -28,6 +28,7 @@ use super::{OciError, Result, local};
 use fetch::{FetchQueue, Fetched};
 
 mod fetch;
+pub mod policy;
 mod select;
 use crate::image::{ImageSource, ListEntry};
 use crate::report::Reporter;
@@ -62,6 +63,8 @@ pub struct MirrorOptions {
     /// Look for the artifacts kept beside each registry image (cosign's signature,
     /// attestation and SBOM tags, OCI 1.1 referrers) and store them with it.
     pub attached: bool,
+    /// The signature policy each image is checked against before it is stored.
+    pub policy: policy::SignaturePolicy,
 }
 
 impl Default for MirrorOptions {
@@ -74,6 +77,7 @@ impl Default for MirrorOptions {
             known_layout: None,
             opened: Arc::default(),
             attached: true,
+            policy: policy::SignaturePolicy::default(),
         }
     }
 }
@@ -124,6 +128,7 @@ pub struct PreparedImage {
     selection: Selection,
     resolved: Option<ResolvedTag>,
     attached: Vec<PreparedAttachment>,
+    verified: Vec<policy::VerifiedSignature>,
 }
 
 /// An artifact found beside an image (a signature, an attestation, an SBOM, a referrer:
@@ -176,6 +181,11 @@ impl PreparedImage {
     /// The artifacts found beside the image, stored with it.
     pub fn attached(&self) -> &[PreparedAttachment] {
         &self.attached
+    }
+
+    /// The signatures the policy verified.
+    pub fn verified(&self) -> &[policy::VerifiedSignature] {
+        &self.verified
     }
 
     /// The tag → digest resolution, for registry images named by tag.
@@ -287,16 +297,27 @@ fn prepare_one(
             reader.check_blob(blob)?;
         }
     }
-    let attached = if options.attached {
+    let attached = if options.attached || options.policy.is_active() {
         prepare_attached(reader.as_ref(), &selection, e)?
     } else {
         Vec::new()
     };
+    let children: Vec<Digest> = selection
+        .kept_children()
+        .map(|c| c.digest.clone())
+        .collect();
+    let verified = options.policy.check(
+        &e.source.to_string(),
+        &reader.root().digest,
+        &children,
+        &attached,
+    )?;
     Ok(PreparedImage {
         reader,
         selection,
         resolved,
         attached,
+        verified,
     })
 }
 

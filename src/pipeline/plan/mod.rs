@@ -264,6 +264,7 @@ fn mirror_options(
         known_layout: Some(output.join("oci")),
         opened: Arc::default(),
         attached: config.images.signatures == crate::config::Signatures::Carry,
+        policy: config.signature_policy()?,
     })
 }
 

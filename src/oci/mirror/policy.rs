@@ -1,0 +1,235 @@
+//! The signature policy (`images.verify`), applied to an image while it is opened, before
+//! anything of it is written: the signatures found beside it (cosign's `.sig` and `.att`
+//! tags, Sigstore bundle referrers) are checked against the policy's public keys, offline,
+//! by [`crate::trust::cosign::verify_artifact`]. An image the policy refuses fails with
+//! the keys tried and why each signature did not verify; nothing of it is stored.
+
+use super::PreparedAttachment;
+use crate::oci::descriptor::ManifestDoc;
+use crate::oci::{Descriptor, Digest, OciError, Result};
+use crate::trust::cosign::{Kind, Layer, Verdict, verify_artifact};
+use crate::trust::keys::PublicKey;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// When an image must carry a signature verified by one of the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequireSignature {
+    /// Every image.
+    Always,
+    /// Images that carry signatures: one of them must verify.
+    IfPresent,
+    /// Signatures are carried, not checked.
+    #[default]
+    Never,
+}
+
+/// A public key of the policy, with the name it is known by (its file, as written).
+#[derive(Debug, Clone)]
+pub struct PolicyKey {
+    /// The file, as the config names it.
+    pub name: String,
+    /// The key.
+    pub key: PublicKey,
+}
+
+/// The keys and the requirement.
+#[derive(Debug, Clone, Default)]
+pub struct SignaturePolicy {
+    /// Trusted public keys.
+    pub keys: Arc<Vec<PolicyKey>>,
+    /// When a verified signature is required.
+    pub require: RequireSignature,
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifiedSignature {
+    /// The digest it signs.
+    pub subject: String,
+    /// The artifact's manifest digest.
+    pub artifact: String,
+    /// `signature`, `attestation` or `bundle`.
+    pub kind: &'static str,
+    /// The key (its file, as the config names it).
+    pub key: String,
+    /// The in-toto predicate type of an attestation or bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+}
+
+/// The layer media types that carry signatures: only artifacts made of these are read.
+const SIGNATURE_LAYERS: [&str; 3] = [
+    "application/vnd.dev.cosign.simplesigning.v1+json",
+    "application/vnd.dsse.envelope.v1+json",
+    "application/vnd.dev.sigstore.bundle.v0.3+json",
+];
+
+/// What checking one image's artifacts found.
+#[derive(Debug, Default)]
+struct Findings {
+    verified: Vec<VerifiedSignature>,
+    keyless: usize,
+    failed: Vec<String>,
+}
+
+impl SignaturePolicy {
+    /// Whether the policy checks anything.
+    pub fn is_active(&self) -> bool {
+        self.require != RequireSignature::Never && !self.keys.is_empty()
+    }
+
+    /// Checks the artifacts of an image whose root, as its source serves it, is `root`,
+    /// and whose kept platform manifests are `children`. Returns the signatures that
+    /// verified, or the error refusing the image.
+    pub(super) fn check(
+        &self,
+        image: &str,
+        root: &Digest,
+        children: &[Digest],
+        attached: &[PreparedAttachment],
+    ) -> Result<Vec<VerifiedSignature>> {
+        if !self.is_active() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<PublicKey> = self.keys.iter().map(|k| k.key.clone()).collect();
+        let mut found = Findings::default();
+        for a in attached {
+            self.check_one(a, &keys, &mut found)?;
+        }
+        // The root signed, or every platform manifest kept signed.
+        let signs = |d: &Digest| found.verified.iter().any(|v| v.subject == d.to_string());
+        let satisfied = signs(root) || (!children.is_empty() && children.iter().all(signs));
+        let any_signature =
+            !found.verified.is_empty() || found.keyless > 0 || !found.failed.is_empty();
+        let needed = match self.require {
+            RequireSignature::Always => true,
+            RequireSignature::IfPresent => any_signature,
+            RequireSignature::Never => false,
+        };
+        if satisfied || !needed {
+            return Ok(found.verified);
+        }
+        Err(OciError::Untrusted {
+            image: image.to_string(),
+            message: self.refusal(root, &found),
+        })
+    }
+
+    fn check_one(
+        &self,
+        a: &PreparedAttachment,
+        keys: &[PublicKey],
+        found: &mut Findings,
+    ) -> Result<()> {
+        let reader = a.reader();
+        let manifest = reader.read_document(a.root())?;
+        let Ok(doc) = ManifestDoc::parse(&manifest) else {
+            found
+                .failed
+                .push(format!("{}: not a manifest", a.root().digest));
+            return Ok(());
+        };
+        let layers: Vec<Descriptor> = doc.layers.clone().unwrap_or_default();
+        if layers.is_empty()
+            || !layers
+                .iter()
+                .all(|l| SIGNATURE_LAYERS.contains(&l.media_type.as_str()))
+        {
+            // An SBOM, an index, another artifact: nothing to check, and not read.
+            return Ok(());
+        }
+        let mut blobs = Vec::with_capacity(layers.len());
+        for l in &layers {
+            blobs.push(reader.read_document(l)?);
+        }
+        let annotations: Vec<BTreeMap<String, String>> = layers
+            .iter()
+            .map(|l| {
+                l.annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .collect();
+        let given: Vec<Layer<'_>> = layers
+            .iter()
+            .zip(&blobs)
+            .zip(&annotations)
+            .map(|((l, blob), annotations)| Layer {
+                media_type: &l.media_type,
+                annotations,
+                blob,
+            })
+            .collect();
+        let subject = a.subject.to_string();
+        match verify_artifact(&subject, &manifest, &given, keys) {
+            Verdict::Verified {
+                key,
+                kind,
+                predicate_type,
+            } => found.verified.push(VerifiedSignature {
+                subject,
+                artifact: a.root().digest.to_string(),
+                kind: kind_name(kind),
+                key: self
+                    .keys
+                    .get(key)
+                    .map(|k| k.name.clone())
+                    .unwrap_or_default(),
+                predicate_type,
+            }),
+            Verdict::Keyless { .. } => found.keyless += 1,
+            Verdict::NotSignature => {}
+            Verdict::Failed { why } => found.failed.push(format!(
+                "{} {} for {subject}: {why}",
+                a.kind.as_str(),
+                a.root().digest
+            )),
+        }
+        Ok(())
+    }
+
+    /// Why an image is refused: what was found, the keys tried, and what to do.
+    fn refusal(&self, root: &Digest, found: &Findings) -> String {
+        let keys: Vec<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
+        let mut m = format!(
+            "no signature of {root} verifies with the key(s) {} (images.verify require: {})",
+            keys.join(", "),
+            match self.require {
+                RequireSignature::Always => "always",
+                RequireSignature::IfPresent => "if-present",
+                RequireSignature::Never => "never",
+            }
+        );
+        if found.failed.is_empty() && found.keyless == 0 && found.verified.is_empty() {
+            m.push_str("; the image has no signature (no sha256-<hex>.sig or .att tag, no Sigstore bundle referrer)");
+        }
+        for f in &found.failed {
+            m.push_str(&format!("\n  {f}"));
+        }
+        if found.keyless > 0 {
+            m.push_str(&format!(
+                "\n  {} keyless signature(s) (a certificate, not a key): carried, not verified here; check them on a connected machine with cosign verify --certificate-identity … --certificate-oidc-issuer …",
+                found.keyless
+            ));
+        }
+        for v in &found.verified {
+            m.push_str(&format!(
+                "\n  a {} verified for {} only (not the image's root or all its platforms)",
+                v.kind, v.subject
+            ));
+        }
+        m.push_str("\nnothing of this image was stored");
+        m
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Signature => "signature",
+        Kind::Attestation => "attestation",
+        Kind::Bundle => "bundle",
+    }
+}
