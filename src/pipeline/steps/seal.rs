@@ -8,7 +8,9 @@ use super::{Cx, Done, Step, StepKind, Work, artifact_paths, payload_files};
 use crate::Result;
 use crate::pipeline::modes::{Kind, secret_modes};
 use crate::pipeline::seal::{Contents, Known, MANIFEST, SUMS, SealError, SealReport, seal_with};
+use crate::sbom::provenance::Dependency;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Write `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact.
@@ -49,6 +51,12 @@ impl StepKind for Seal {
                     _ => &[],
                 })
                 .collect(),
+            resolved: cx
+                .done
+                .sbom
+                .as_ref()
+                .map(|s| resolved(&s.inventory))
+                .unwrap_or_default(),
         };
         let state = &cx.inputs.state;
         let hash_many = |paths: &[PathBuf]| {
@@ -75,6 +83,40 @@ impl StepKind for Seal {
     fn deliver(report: SealReport, done: &mut Done) {
         done.seal = Some(report);
     }
+}
+
+/// What the provenance lists besides the images and the `files:` payload: every .deb of
+/// every bundle (its package URL as its URI) and every chart.
+fn resolved(inventory: &crate::sbom::Inventory) -> Vec<Dependency> {
+    let mut out = Vec::new();
+    let sha = |hex: &str| BTreeMap::from([("sha256".to_string(), hex.to_string())]);
+    for b in &inventory.debs {
+        for d in &b.debs {
+            out.push(Dependency {
+                name: format!("{}/{}", b.name, d.filename),
+                uri: Some(crate::sbom::deb_purl(&d.name, &d.version, &d.arch)),
+                digest: sha(&d.sha256),
+                annotations: BTreeMap::from([
+                    ("kind".to_string(), "deb".to_string()),
+                    ("bundle".to_string(), b.name.clone()),
+                ]),
+            });
+        }
+    }
+    for c in &inventory.charts {
+        out.push(Dependency {
+            name: c.name.clone(),
+            uri: crate::sbom::download_url(&c.origin),
+            digest: sha(&c.sha256),
+            annotations: BTreeMap::from([
+                ("kind".to_string(), "chart".to_string()),
+                ("chart".to_string(), c.chart.clone()),
+                ("version".to_string(), c.version.clone()),
+                ("origin".to_string(), c.origin.clone()),
+            ]),
+        });
+    }
+    out
 }
 
 /// The digests this run's steps computed, for the seal to reuse: the seed ISOs (their
