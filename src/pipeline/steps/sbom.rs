@@ -227,17 +227,31 @@ fn images(cx: &Cx<'_>, layout: &Path) -> Result<Vec<Image>> {
         };
         let mut manifests = Vec::new();
         if root.media_type == OCI_INDEX || root.media_type == DOCKER_MANIFEST_LIST {
-            let bytes = layout.read_blob(&root.digest)?;
-            if let Ok(doc) = IndexDoc::parse(&bytes) {
-                for m in doc.manifests {
-                    let platform = m.platform.as_deref();
-                    manifests.push(PlatformManifest {
-                        digest: m.digest.to_string(),
-                        os: platform.map(|p| p.os.clone()),
-                        architecture: platform.map(|p| p.architecture.clone()),
-                        variant: platform.and_then(|p| p.variant.clone()),
-                    });
-                }
+            // A blob never changes under its name: what it lists is remembered with its
+            // stat, so that a build with nothing changed opens no blob.
+            let path = layout.blob_path(&root.digest);
+            let lines = (cx.inputs.state)
+                .derived(&path, "sbom manifests", || {
+                    let bytes = layout
+                        .read_blob(&root.digest)
+                        .map_err(std::io::Error::other)?;
+                    Ok(index_lines(&bytes))
+                })
+                .map_err(|e| super::context::io_error(&path, e))?;
+            let part = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            for l in lines.lines() {
+                let mut f = l.split('\t');
+                let (Some(digest), Some(os), Some(arch), Some(variant)) =
+                    (f.next(), f.next(), f.next(), f.next())
+                else {
+                    continue;
+                };
+                manifests.push(PlatformManifest {
+                    digest: digest.to_string(),
+                    os: part(os),
+                    architecture: part(arch),
+                    variant: part(variant),
+                });
             }
         }
         images.push(Image {
@@ -250,6 +264,28 @@ fn images(cx: &Cx<'_>, layout: &Path) -> Result<Vec<Image>> {
         });
     }
     Ok(images)
+}
+
+/// One line per manifest an index lists: digest, os, architecture and variant,
+/// tab-separated (empty when the index does not say); none for a blob that is no index.
+fn index_lines(bytes: &[u8]) -> String {
+    let Ok(doc) = IndexDoc::parse(bytes) else {
+        return String::new();
+    };
+    let clean = |s: &str| s.replace(['\t', '\n'], " ");
+    (doc.manifests.iter())
+        .map(|m| {
+            let p = m.platform.as_deref();
+            format!(
+                "{}\t{}\t{}\t{}\n",
+                m.digest,
+                p.map(|p| clean(&p.os)).unwrap_or_default(),
+                p.map(|p| clean(&p.architecture)).unwrap_or_default(),
+                p.and_then(|p| p.variant.as_deref().map(clean))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// The .debs of the bundle at `path`, from its `Packages` index (the tarball's first
