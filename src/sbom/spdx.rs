@@ -53,6 +53,25 @@ pub(crate) fn element_id(inv: &Inventory, key: &str) -> Option<String> {
         .map(|c| spdx_id(container_kind(c.kind), key))
 }
 
+/// `url` as a `downloadLocation`, when SPDX's tools take it: their pattern wants a host
+/// name ending in a top-level domain of letters, so a URL naming an IP address (a mirror
+/// on the local network) stays `NOASSERTION` and is given in `sourceInfo` only.
+fn download_location(source: &str) -> Option<String> {
+    let url = download_url(source)?;
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let (_, tld) = host.rsplit_once('.')?;
+    let plain = host
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    (plain && (2..=5).contains(&tld.len()) && tld.bytes().all(|b| b.is_ascii_lowercase()))
+        .then_some(url)
+}
+
 fn container_kind(kind: ContainerKind) -> &'static str {
     match kind {
         ContainerKind::Airgap => "Airgap",
@@ -183,7 +202,7 @@ pub fn document(inv: &Inventory) -> Value {
             "sourceInfo": format!("chart {} from {}", c.chart, c.origin),
             "comment": format!("the Helm chart of charts[].name {}", c.name),
         });
-        if let Some(url) = download_url(&c.origin) {
+        if let Some(url) = download_location(&c.origin) {
             extra["downloadLocation"] = json!(url);
         }
         packages.push(package(&id, &c.chart, "APPLICATION", &c.sha256, extra));
@@ -195,7 +214,7 @@ pub fn document(inv: &Inventory) -> Value {
             "packageFileName": f.path,
             "sourceInfo": format!("from {}", f.source),
         });
-        if let Some(url) = download_url(&f.source) {
+        if let Some(url) = download_location(&f.source) {
             extra["downloadLocation"] = json!(url);
         }
         packages.push(package(&id, &f.name, "FILE", &f.sha256, extra));

@@ -412,6 +412,27 @@ fn the_statement_is_an_in_toto_statement_with_slsa_provenance() {
 }
 
 #[test]
+fn spdx_gives_a_download_location_only_where_its_tools_take_one() {
+    let mut inv = inventory();
+    inv.files[0].source = "http://127.0.0.1:8080/k3s".into();
+    let doc = json(&spdx::spdx(&inv));
+    let file = (doc["packages"].as_array().unwrap().iter())
+        .find(|p| p["name"] == "bin/k3s")
+        .unwrap();
+    assert_eq!(file["downloadLocation"], "NOASSERTION");
+    assert_eq!(file["sourceInfo"], "from http://127.0.0.1:8080/k3s");
+    inv.files[0].source = "https://downloads.example.com:8443/k3s".into();
+    let doc = json(&spdx::spdx(&inv));
+    let file = (doc["packages"].as_array().unwrap().iter())
+        .find(|p| p["name"] == "bin/k3s")
+        .unwrap();
+    assert_eq!(
+        file["downloadLocation"],
+        "https://downloads.example.com:8443/k3s"
+    );
+}
+
+#[test]
 fn dates_and_uuids_are_fixed_functions_of_their_input() {
     assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
