@@ -54,8 +54,9 @@ pub(crate) fn element_id(inv: &Inventory, key: &str) -> Option<String> {
 }
 
 /// `url` as a `downloadLocation`, when SPDX's tools take it: their pattern wants a host
-/// name ending in a top-level domain of letters, so a URL naming an IP address (a mirror
-/// on the local network) stays `NOASSERTION` and is given in `sourceInfo` only.
+/// name with a dot followed by letters (`host.example`), so a URL naming an IP address (a
+/// mirror on the local network) or a single-label host stays `NOASSERTION` and is given
+/// in `sourceInfo` only.
 fn download_location(source: &str) -> Option<String> {
     let url = download_url(source)?;
     let rest = url.split_once("://")?.1;
@@ -64,12 +65,14 @@ fn download_location(source: &str) -> Option<String> {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => authority,
     };
-    let (_, tld) = host.rsplit_once('.')?;
     let plain = host
         .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    (plain && (2..=5).contains(&tld.len()) && tld.bytes().all(|b| b.is_ascii_lowercase()))
-        .then_some(url)
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let lettered = host
+        .split('.')
+        .skip(1)
+        .any(|label| label.len() >= 2 && label.bytes().take(2).all(|b| b.is_ascii_alphabetic()));
+    (plain && lettered).then_some(url)
 }
 
 fn container_kind(kind: ContainerKind) -> &'static str {
