@@ -1,5 +1,6 @@
 //! The build's seal: `OUT/SHA256SUMS` and `OUT/manifest.json`, and checking an output
-//! against them.
+//! against them. Before them it writes `OUT/sbom/provenance.json`, the build's provenance
+//! over every artifact ([`crate::sbom::provenance::statement`]), which they list in turn.
 //!
 //! `SHA256SUMS` lists every artifact the build wrote (paths relative to `OUT`, sorted, in
 //! the format `sha256sum -c` reads) plus `manifest.json`. `manifest.json` records what went

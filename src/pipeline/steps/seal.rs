@@ -1,5 +1,6 @@
 //! The seal step: `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact the steps
-//! wrote ([`crate::pipeline::seal`]). It always runs: it takes the digests this run's
+//! wrote, and the build's provenance `OUT/sbom/provenance.json` before them
+//! ([`crate::pipeline::seal`]). It always runs: it takes the digests this run's
 //! steps computed, reads the rest from the stat cache, and rewrites neither file when it
 //! is right. It also reads back the mode of every secret of the output, and warns once
 //! when the file system did not keep 0600 ([`crate::pipeline::modes::secret_modes`]).
@@ -7,7 +8,9 @@
 use super::{Cx, Done, Step, StepKind, Work, artifact_paths, payload_files};
 use crate::Result;
 use crate::pipeline::modes::{Kind, secret_modes};
-use crate::pipeline::seal::{Contents, Known, MANIFEST, SUMS, SealError, SealReport, seal_with};
+use crate::pipeline::seal::{
+    Contents, Known, MANIFEST, PROVENANCE, SUMS, SealError, SealReport, seal_with,
+};
 use crate::sbom::provenance::Dependency;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -27,7 +30,7 @@ impl StepKind for Seal {
 
     fn describe(&self) -> String {
         format!(
-            "write {SUMS} and {MANIFEST} over every artifact in {}",
+            "write {PROVENANCE}, {SUMS} and {MANIFEST} over every artifact in {}",
             self.out.display()
         )
     }
