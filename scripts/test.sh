@@ -204,6 +204,29 @@ if ! "$PYVENV/bin/python" -c 'import pycdlib' >/dev/null 2>&1; then
 fi
 # --- end pycdlib ---
 
+# --- the SBOM judges: spdx-tools (pyspdxtools, SPDX's own validator) and
+# cyclonedx-python-lib with its JSON schema validator (CycloneDX 1.6, strict), into the same
+# venv; tests/sbom.rs finds them at target/pyvenv/bin (or $SEEDFORGE_SBOM_PYTHON). One
+# retry; under CI=true a failed install fails the run, otherwise the judging is skipped.
+stage "spdx-tools, cyclonedx-python-lib (PyPI)"
+SBOM_CHECK='import spdx_tools.spdx.validation.document_validator, cyclonedx.validation.json, jsonschema, packageurl'
+if ! "$PYVENV/bin/python" -c "$SBOM_CHECK" >/dev/null 2>&1; then
+  echo "test.sh: installing spdx-tools and cyclonedx-python-lib into $PYVENV" >&2
+  SBOM_PKGS=(spdx-tools 'cyclonedx-python-lib[json-validation]')
+  { [ -x "$PYVENV/bin/pip" ] || python3 -m venv "$PYVENV"; } >/dev/null 2>&1 || true
+  "$PYVENV/bin/pip" install -q "${SBOM_PKGS[@]}" >/dev/null 2>&1 \
+    || { sleep 2; "$PYVENV/bin/pip" install -q "${SBOM_PKGS[@]}" >/dev/null 2>&1; } \
+    || true
+  if ! "$PYVENV/bin/python" -c "$SBOM_CHECK" >/dev/null 2>&1; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "test.sh: spdx-tools / cyclonedx-python-lib could not be installed into $PYVENV" >&2
+      exit 1
+    fi
+    echo "test.sh: warning: spdx-tools / cyclonedx-python-lib missing; the SBOMs will not be judged" >&2
+  fi
+fi
+# --- end SBOM judges ---
+
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 

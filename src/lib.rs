@@ -33,6 +33,7 @@ pub mod preflight;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod sbom;
 pub mod seed;
 pub mod shell;
 pub mod suggest;

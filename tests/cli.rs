@@ -56,7 +56,7 @@ fn plan_json_lists_steps_and_images_and_writes_nothing() {
     assert_eq!(
         steps,
         [
-            "mirror", "verify", "airgap", "pki", "render", "iso", "iso", "iso", "seal"
+            "mirror", "verify", "airgap", "pki", "render", "iso", "iso", "iso", "sbom", "seal"
         ]
     );
     assert_eq!(plan["images"].as_array().unwrap().len(), 8);

@@ -578,7 +578,8 @@ fn the_plan_lists_the_files_step_between_pki_and_render() {
     assert_eq!(
         steps,
         [
-            "mirror", "verify", "airgap", "pki", "files", "render", "iso", "iso", "iso", "seal"
+            "mirror", "verify", "airgap", "pki", "files", "render", "iso", "iso", "iso", "sbom",
+            "seal"
         ]
     );
     assert!(!lab.out_dir().exists());

@@ -188,7 +188,7 @@ fn a_second_build_with_nothing_changed_skips_every_step_and_rewrites_no_file() {
         .run();
     assert!(
         text.stdout
-            .contains("skipped 6 unchanged step(s): verify, airgap, render, iso lab-server1"),
+            .contains("skipped 7 unchanged step(s): verify, airgap, render, iso lab-server1"),
         "{}",
         text.stdout
     );
@@ -207,10 +207,11 @@ fn a_changed_node_address_reruns_only_render_that_nodes_iso_and_the_seal() {
     let report = build(&lab, &[]);
     assert_eq!(
         ran(&report),
-        set(&["mirror", "pki", "render", "iso lab-agent2", "seal"]),
+        set(&["mirror", "pki", "render", "iso lab-agent2", "sbom", "seal"]),
         "{report}"
     );
-    // Only that node's files, its seed, the seal and the state were written.
+    // Only that node's files, its seed, the SBOMs and provenance that name the seed's
+    // digest, the seal and the state were written.
     assert_eq!(
         rewritten(&before, &stamps(&out)),
         set(&[
@@ -221,6 +222,9 @@ fn a_changed_node_address_reruns_only_render_that_nodes_iso_and_the_seal() {
             "nodes/lab-agent2/meta-data",
             "nodes/lab-agent2/network-config",
             "nodes/lab-agent2/user-data",
+            "sbom/provenance.json",
+            "sbom/sbom.cdx.json",
+            "sbom/sbom.spdx.json",
         ])
     );
     let network = fs::read_to_string(out.join("nodes/lab-agent2/network-config")).unwrap();
@@ -565,7 +569,7 @@ fn every_kind_of_step_skipped_gives_the_report_it_gave_when_it_ran() {
         kinds,
         set(&[
             "mirror", "verify", "airgap", "packages", "pki", "files", "render", "payload", "iso",
-            "seal", "export"
+            "sbom", "seal", "export"
         ]),
         "the build has one step of every kind"
     );

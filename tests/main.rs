@@ -73,6 +73,7 @@ mod registry_warm;
 mod render;
 mod render_autoinstall;
 mod reproducible;
+mod sbom;
 mod secret_urls;
 mod secrets;
 mod seed_iso;

@@ -1,5 +1,6 @@
 //! The build's seal: `OUT/SHA256SUMS` and `OUT/manifest.json`, and checking an output
-//! against them.
+//! against them. Before them it writes `OUT/sbom/provenance.json`, the build's provenance
+//! over every artifact ([`crate::sbom::provenance::statement`]), which they list in turn.
 //!
 //! `SHA256SUMS` lists every artifact the build wrote (paths relative to `OUT`, sorted, in
 //! the format `sha256sum -c` reads) plus `manifest.json`. `manifest.json` records what went
@@ -30,6 +31,9 @@ pub const SUMS: &str = "SHA256SUMS";
 pub const MANIFEST: &str = "manifest.json";
 /// The format version of `manifest.json`.
 pub const MANIFEST_VERSION: u32 = 1;
+/// The build's provenance (an in-toto statement, [`crate::sbom::provenance`]), a sealed
+/// artifact the seal writes itself.
+pub const PROVENANCE: &str = "sbom/provenance.json";
 
 /// Errors sealing, checking, cleaning or exporting a build output.
 #[derive(Debug, thiserror::Error)]
@@ -384,6 +388,14 @@ impl SealPlan {
     }
 }
 
+impl SealPlan {
+    /// (source as listed, destination) of every image: local paths relative to the
+    /// config's directory.
+    pub fn image_sources(&self) -> &[(String, String)] {
+        &self.images
+    }
+}
+
 /// An image source as listed, with a local path made relative to `base`.
 fn source_text(source: &ImageSource, base: &Path) -> String {
     let (transport, path, reference) = match source {
@@ -559,6 +571,9 @@ pub struct Contents<'a> {
     pub packages: Vec<(&'a str, &'a Path, usize)>,
     /// The `files:` payload.
     pub files: Vec<&'a crate::files::PlannedFile>,
+    /// What else the build resolved, for the provenance (the .debs of the bundles, the
+    /// charts); the images and the `files:` payload are added by the seal.
+    pub resolved: Vec<crate::sbom::provenance::Dependency>,
 }
 
 /// Writes `OUT/manifest.json` and `OUT/SHA256SUMS` for the steps of a finished build.
@@ -618,6 +633,30 @@ pub fn seal_with(
         });
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let images = image_records(plan, contents.layout)?;
+    let files = file_records(&contents.files);
+    // The provenance covers every artifact but itself, and is one of the artifacts
+    // manifest.json lists.
+    let statement = crate::sbom::provenance::statement(&provenance(
+        plan, contents, &artifacts, &images, &files,
+    ));
+    let provenance_path = output.join(PROVENANCE);
+    if !crate::input::holds(&provenance_path, &statement) {
+        if let Some(dir) = provenance_path.parent() {
+            fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
+        }
+        crate::util::atomic_write_mode(&provenance_path, &statement, Kind::Plain.mode())
+            .map_err(|e| SealError::io(&provenance_path, e))?;
+    }
+    let sha256 = crate::hashing::sha256_hex(&statement);
+    hashes.insert(provenance_path, sha256.clone());
+    artifacts.push(Artifact {
+        path: PROVENANCE.to_string(),
+        size: statement.len() as u64,
+        sha256,
+        mode: format!("{:04o}", Kind::Plain.mode()),
+    });
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let previous = previous_seal(output)?;
     remove_orphans(output, &artifacts, previous.as_ref())?;
     let media = media(&artifacts, previous.as_ref());
@@ -632,9 +671,9 @@ pub fn seal_with(
         cluster: plan.cluster.clone(),
         inputs: plan.inputs.clone(),
         registry: plan.registry.clone(),
-        images: image_records(plan, contents.layout)?,
+        images,
         packages: package_records(&contents.packages, output, &by_path),
-        files: file_records(&contents.files),
+        files,
         tools: vec![Tool {
             name: "seedforge".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -684,6 +723,74 @@ fn previous_seal(output: &Path) -> Result<Option<ManifestView>, SealError> {
         Ok(previous) => Ok(Some(previous)),
         Err(e @ SealError::Input(crate::input::InputError::TooLarge { .. })) => Err(e),
         Err(_) => Ok(None),
+    }
+}
+
+/// What the provenance says of a build: its inputs as `manifest.json` records them, what
+/// it resolved (each image with the digest the layout stores, each `files:` entry, and
+/// what `contents` adds: the .debs and charts), and every artifact as its subject.
+fn provenance(
+    plan: &SealPlan,
+    contents: &Contents<'_>,
+    artifacts: &[Artifact],
+    images: &[ImageRecord],
+    files: &[FileRecord],
+) -> crate::sbom::provenance::Provenance {
+    use crate::sbom::provenance::{Dependency, Param, Provenance, Subject};
+    use crate::sbom::without_credentials;
+    let param = |i: &Input| Param {
+        path: i.path.clone(),
+        sha256: i.sha256.clone(),
+    };
+    let sha = |hex: &str| {
+        BTreeMap::from([(
+            "sha256".to_string(),
+            hex.strip_prefix("sha256:").unwrap_or(hex).to_string(),
+        )])
+    };
+    let mut dependencies: Vec<Dependency> = Vec::new();
+    for i in images {
+        let source = without_credentials(&i.source);
+        dependencies.push(Dependency {
+            name: i.destination.clone(),
+            uri: source.starts_with("docker://").then(|| source.clone()),
+            digest: sha(&i.digest),
+            annotations: BTreeMap::from([
+                ("kind".to_string(), "image".to_string()),
+                ("source".to_string(), source),
+            ]),
+        });
+    }
+    for f in files {
+        let source = without_credentials(&f.source);
+        let url = source.starts_with("https://") || source.starts_with("http://");
+        dependencies.push(Dependency {
+            name: f.name.clone(),
+            uri: url.then(|| source.clone()),
+            digest: sha(&f.sha256),
+            annotations: BTreeMap::from([
+                ("kind".to_string(), "file".to_string()),
+                ("source".to_string(), source),
+            ]),
+        });
+    }
+    dependencies.extend(contents.resolved.iter().cloned());
+    Provenance {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit: crate::COMMIT.to_string(),
+        source_date_epoch: plan.source_date_epoch,
+        cluster: (plan.cluster.name.clone(), plan.cluster.k3s_version.clone()),
+        config: param(&plan.inputs.config),
+        image_lists: plan.inputs.image_lists.iter().map(param).collect(),
+        templates: plan.inputs.templates.iter().map(param).collect(),
+        dependencies,
+        subjects: artifacts
+            .iter()
+            .map(|a| Subject {
+                path: a.path.clone(),
+                sha256: a.sha256.clone(),
+            })
+            .collect(),
     }
 }
 

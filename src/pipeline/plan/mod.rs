@@ -207,6 +207,12 @@ pub fn plan_with_net(
     let nodes = crate::render::render_all(&config.render_settings()?)?;
     let names: Vec<String> = nodes.iter().map(|n| n.node.clone()).collect();
     seed_steps(config, &output, &names, mtime, &mut steps);
+    // After every step whose results it lists, before the seal that covers it.
+    steps.push(Step::Sbom(steps::sbom::Sbom {
+        out: output.join(steps::sbom::SBOM_DIR),
+        name: config.cluster.name.as_str().to_string(),
+        created: mtime,
+    }));
     let seal = crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
     steps.push(Step::Seal(steps::seal::Seal {
         out: output.clone(),

@@ -31,6 +31,7 @@ pub const OWNED: &[&str] = &[
     "files",
     "nodes",
     "iso",
+    "sbom",
     "SHA256SUMS",
     "manifest.json",
 ];

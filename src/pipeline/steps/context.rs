@@ -94,6 +94,8 @@ pub struct Done {
     pub charts: Vec<super::charts::ChartReport>,
     /// The `manifests:` files copied.
     pub manifests: Option<super::manifests::ManifestsReport>,
+    /// The SBOMs.
+    pub sbom: Option<super::sbom::SbomReport>,
     /// `SHA256SUMS` and `manifest.json`.
     pub seal: Option<crate::pipeline::seal::SealReport>,
     /// The ISOs copied into `export_dir`.

@@ -22,6 +22,7 @@ pub mod packages;
 pub mod payload;
 pub mod pki;
 pub mod render;
+pub mod sbom;
 pub mod seal;
 pub mod verify;
 
@@ -63,6 +64,8 @@ pub enum Step {
     Payload(payload::Payload),
     /// Write one node's seed ISO.
     Iso(iso::Iso),
+    /// Write the SBOMs (SPDX and CycloneDX) of everything the build wrote.
+    Sbom(sbom::Sbom),
     /// Write `SHA256SUMS` and `manifest.json` over every artifact.
     Seal(seal::Seal),
     /// Copy the ISOs into `export_dir`.
@@ -93,6 +96,7 @@ impl Step {
             Step::Render(s) => v.visit(s),
             Step::Payload(s) => v.visit(s),
             Step::Iso(s) => v.visit(s),
+            Step::Sbom(s) => v.visit(s),
             Step::Seal(s) => v.visit(s),
             Step::Export(s) => v.visit(s),
         }

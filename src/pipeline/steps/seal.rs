@@ -1,5 +1,6 @@
 //! The seal step: `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact the steps
-//! wrote ([`crate::pipeline::seal`]). It always runs: it takes the digests this run's
+//! wrote, and the build's provenance `OUT/sbom/provenance.json` before them
+//! ([`crate::pipeline::seal`]). It always runs: it takes the digests this run's
 //! steps computed, reads the rest from the stat cache, and rewrites neither file when it
 //! is right. It also reads back the mode of every secret of the output, and warns once
 //! when the file system did not keep 0600 ([`crate::pipeline::modes::secret_modes`]).
@@ -7,8 +8,12 @@
 use super::{Cx, Done, Step, StepKind, Work, artifact_paths, payload_files};
 use crate::Result;
 use crate::pipeline::modes::{Kind, secret_modes};
-use crate::pipeline::seal::{Contents, Known, MANIFEST, SUMS, SealError, SealReport, seal_with};
+use crate::pipeline::seal::{
+    Contents, Known, MANIFEST, PROVENANCE, SUMS, SealError, SealReport, seal_with,
+};
+use crate::sbom::provenance::Dependency;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Write `OUT/SHA256SUMS` and `OUT/manifest.json` over every artifact.
@@ -25,7 +30,7 @@ impl StepKind for Seal {
 
     fn describe(&self) -> String {
         format!(
-            "write {SUMS} and {MANIFEST} over every artifact in {}",
+            "write {PROVENANCE}, {SUMS} and {MANIFEST} over every artifact in {}",
             self.out.display()
         )
     }
@@ -49,6 +54,12 @@ impl StepKind for Seal {
                     _ => &[],
                 })
                 .collect(),
+            resolved: cx
+                .done
+                .sbom
+                .as_ref()
+                .map(|s| resolved(&s.inventory))
+                .unwrap_or_default(),
         };
         let state = &cx.inputs.state;
         let hash_many = |paths: &[PathBuf]| {
@@ -75,6 +86,40 @@ impl StepKind for Seal {
     fn deliver(report: SealReport, done: &mut Done) {
         done.seal = Some(report);
     }
+}
+
+/// What the provenance lists besides the images and the `files:` payload: every .deb of
+/// every bundle (its package URL as its URI) and every chart.
+fn resolved(inventory: &crate::sbom::Inventory) -> Vec<Dependency> {
+    let mut out = Vec::new();
+    let sha = |hex: &str| BTreeMap::from([("sha256".to_string(), hex.to_string())]);
+    for b in &inventory.debs {
+        for d in &b.debs {
+            out.push(Dependency {
+                name: format!("{}/{}", b.name, d.filename),
+                uri: Some(crate::sbom::deb_purl(&d.name, &d.version, &d.arch)),
+                digest: sha(&d.sha256),
+                annotations: BTreeMap::from([
+                    ("kind".to_string(), "deb".to_string()),
+                    ("bundle".to_string(), b.name.clone()),
+                ]),
+            });
+        }
+    }
+    for c in &inventory.charts {
+        out.push(Dependency {
+            name: c.name.clone(),
+            uri: crate::sbom::download_url(&c.origin),
+            digest: sha(&c.sha256),
+            annotations: BTreeMap::from([
+                ("kind".to_string(), "chart".to_string()),
+                ("chart".to_string(), c.chart.clone()),
+                ("version".to_string(), c.version.clone()),
+                ("origin".to_string(), c.origin.clone()),
+            ]),
+        });
+    }
+    out
 }
 
 /// The digests this run's steps computed, for the seal to reuse: the seed ISOs (their
