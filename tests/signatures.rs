@@ -23,6 +23,9 @@ use std::time::Duration;
 
 const PASSWORD: &str = "a test key's password";
 
+/// cosign's flags for the tests' plain-HTTP registries.
+const REGISTRY_FLAGS: [&str; 2] = ["--allow-http-registry", "--allow-insecure-registry"];
+
 struct Signer {
     cosign: PathBuf,
     dir: tempfile::TempDir,
@@ -47,7 +50,6 @@ impl Signer {
     fn cosign(&self, args: &[&str]) -> Cmd {
         common::sigstore::cosign_cmd(&self.cosign, &self.dir.path().join("home"))
             .args(args)
-            .args(["--allow-http-registry", "--allow-insecure-registry"])
             .env("COSIGN_PASSWORD", PASSWORD)
             .cwd(self.dir.path())
             .timeout(Duration::from_secs(120))
@@ -66,6 +68,7 @@ impl Signer {
         if classic {
             args.push("--new-bundle-format=false");
         }
+        args.extend(REGISTRY_FLAGS);
         args.push(image);
         self.cosign(&args).run();
     }
@@ -87,6 +90,8 @@ impl Signer {
             "--type",
             "custom",
             "-y",
+            "--allow-http-registry",
+            "--allow-insecure-registry",
             image,
         ])
         .run();
@@ -104,6 +109,7 @@ impl Signer {
         if what == "verify-attestation" {
             args.extend(["--type", "custom"]);
         }
+        args.extend(REGISTRY_FLAGS);
         args.push(image);
         self.cosign(&args).any_status().run()
     }
@@ -438,4 +444,190 @@ fn the_policy_refuses_an_image_whose_signatures_do_not_verify_and_stores_nothing
     // if-present: an unsigned image passes, a badly signed one does not.
     mirror_checked(&[entry("unsigned")], &host, &layout, &key, "if-present", 0);
     mirror_checked(&[entry("tampered")], &host, &layout, &key, "if-present", 1);
+}
+
+/// A lab built with `--signing-key` (cosign's own encrypted key) and with `seal.key` (a
+/// PKCS#8 Ed25519 key made by openssl).
+#[test]
+fn a_signed_output_verifies_with_its_key_and_fails_on_any_changed_byte() {
+    let Some(cosign) = common::sigstore::cosign() else {
+        return;
+    };
+    let signer = Signer::new(cosign);
+    let lab = common::Lab::new();
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg(), "--signing-key"])
+        .arg(signer.dir.path().join("cosign.key"))
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .run();
+    let out = lab.out_dir();
+    let bundle = out.join("manifest.json.sigstore.json");
+    assert!(bundle.is_file());
+    let sums = fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    assert!(sums.contains("  manifest.json.sigstore.json\n"), "{sums}");
+    assert!(sums.contains("  sbom/provenance.sigstore.json\n"), "{sums}");
+    let text = fs::read_to_string(&bundle).unwrap();
+    assert!(!text.contains(PASSWORD));
+
+    // cosign alone, with the public key and no network, accepts the medium's signature
+    // and the provenance's.
+    let out_cosign = signer
+        .cosign(&["verify-blob", "--key"])
+        .arg(signer.public_key())
+        .arg("--bundle")
+        .arg(&bundle)
+        .args(["--insecure-ignore-tlog"])
+        .arg(out.join("manifest.json"))
+        .any_status()
+        .run();
+    assert_eq!(out_cosign.code, Some(0), "{out_cosign:?}");
+    let att = signer
+        .cosign(&["verify-blob-attestation", "--key"])
+        .arg(signer.public_key())
+        .arg("--bundle")
+        .arg(out.join("sbom/provenance.sigstore.json"))
+        .args([
+            "--insecure-ignore-tlog",
+            "--type",
+            "https://slsa.dev/provenance/v1",
+        ])
+        // A file the provenance names as a subject.
+        .arg(out.join("registries.yaml"))
+        .any_status()
+        .run();
+    assert_eq!(att.code, Some(0), "{att:?}");
+
+    // seedforge verify --key: passes; an unchanged rebuild keeps the signature's bytes.
+    let verified = lab
+        .seedforge()
+        .arg("verify")
+        .arg("--key")
+        .arg(signer.public_key())
+        .arg(&out)
+        .run();
+    assert!(verified.stdout.contains("signature"), "{verified:?}");
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg(), "--signing-key"])
+        .arg(signer.dir.path().join("cosign.key"))
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .run();
+    assert_eq!(fs::read_to_string(&bundle).unwrap(), text, "re-signed");
+    // A lone seed ISO checks against the signed manifest beside its folder.
+    let iso = fs::read_dir(out.join("iso"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "iso"))
+        .unwrap();
+    lab.seedforge()
+        .arg("verify")
+        .arg("--key")
+        .arg(signer.public_key())
+        .arg(&iso)
+        .run();
+
+    // Another key fails.
+    let other = Signer::new(signer.cosign.clone());
+    lab.seedforge()
+        .arg("verify")
+        .arg("--key")
+        .arg(other.public_key())
+        .arg(&out)
+        .expect(1)
+        .run();
+    // One flipped byte anywhere fails: in a sealed file (with its SHA256SUMS line made to
+    // match, as whoever swaps a medium would), in manifest.json, in the bundle.
+    let flip = |path: &Path| {
+        let mut bytes = fs::read(path).unwrap();
+        let i = bytes.len() / 2;
+        bytes[i] ^= 1;
+        fs::write(path, bytes).unwrap();
+    };
+    for victim in [
+        "registries.yaml",
+        "manifest.json",
+        "manifest.json.sigstore.json",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("out");
+        Cmd::new("cp").arg("-a").arg(&out).arg(&copy).run();
+        flip(&copy.join(victim));
+        // SHA256SUMS made to agree with the changed file.
+        let sums_path = copy.join("SHA256SUMS");
+        let new_sha = common::sha256_bytes(&fs::read(copy.join(victim)).unwrap());
+        let sums: String = fs::read_to_string(&sums_path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (_, path) = l.split_once("  ").unwrap();
+                if path == victim {
+                    format!("{new_sha}  {path}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        fs::write(&sums_path, sums).unwrap();
+        let failed = lab
+            .seedforge()
+            .arg("verify")
+            .arg("--key")
+            .arg(signer.public_key())
+            .arg(&copy)
+            .any_status()
+            .run();
+        assert_ne!(failed.code, Some(0), "{victim}: {failed:?}");
+    }
+
+    // seal.key in the config, a plain PKCS#8 Ed25519 key: deterministic signatures, so two
+    // outputs of the same inputs are byte-identical, bundles included.
+    if !require_tool("openssl") {
+        return;
+    }
+    let key = lab.lab_dir().join("seal.pem");
+    Cmd::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&key)
+        .run();
+    let public = lab.root().join("seal.pub");
+    Cmd::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .run();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\nseal:\n  key: seal.pem\n")).unwrap();
+    for dir in ["out-a", "out-b"] {
+        // The same inputs: the second output keeps the first one's CA and certificate.
+        if dir == "out-b" {
+            fs::create_dir_all(lab.root().join(dir)).unwrap();
+            Cmd::new("cp")
+                .arg("-a")
+                .arg(lab.root().join("out-a/pki"))
+                .arg(lab.root().join(dir))
+                .run();
+        }
+        lab.seedforge()
+            .args(["build", "--config", lab.config_arg(), "--out"])
+            .arg(lab.root().join(dir))
+            .run();
+    }
+    for f in [
+        "manifest.json.sigstore.json",
+        "sbom/provenance.sigstore.json",
+        "SHA256SUMS",
+    ] {
+        assert_eq!(
+            fs::read(lab.root().join("out-a").join(f)).unwrap(),
+            fs::read(lab.root().join("out-b").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    lab.seedforge()
+        .arg("verify")
+        .arg("--key")
+        .arg(&public)
+        .arg(lab.root().join("out-a"))
+        .run();
 }

@@ -169,7 +169,7 @@ enum Command {
     /// checked against the registry host and SANs manifest.json records. In an export
     /// folder with ISOs in parts (export_split), every file its SHA256SUMS lists is
     /// re-hashed and each ISO of SHA256SUMS.wholes is hashed over its parts in order.
-    Verify(DirArg),
+    Verify(VerifyArgs),
     /// Remove what a build wrote into DIR, as its manifest.json lists it; nothing else.
     ///
     /// Removes the artifacts manifest.json lists, manifest.json and SHA256SUMS, the build
@@ -259,6 +259,13 @@ struct BuildArgs {
     /// bytes, or a number with K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
     #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
     export_split: Option<u64>,
+    /// Sign the output with this private key (cosign's encrypted cosign.key, its password
+    /// from COSIGN_PASSWORD; or a PKCS#8 PEM, ECDSA P-256 or Ed25519), in place of the
+    /// config's `seal.key`: the seal writes manifest.json.sigstore.json (a Sigstore bundle
+    /// over manifest.json, which names every file's SHA-256) and the provenance's signed
+    /// form. Check it with `seedforge verify --key cosign.pub OUT`, or cosign verify-blob.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
 }
 
 fn parse_part_size(text: &str) -> Result<u64, String> {
@@ -360,6 +367,19 @@ struct DirArg {
     /// The directory.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The build output, OCI layout, export folder or .iso image.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// A public key (PEM: cosign.pub) the output's signature must verify with (repeat for
+    /// several): manifest.json.sigstore.json over manifest.json, SHA256SUMS matching the
+    /// signed manifest file for file, the provenance's signature; on an export folder or a
+    /// lone ISO, the manifest.json and bundle beside it and each ISO's SHA-256 in it.
+    #[arg(long, value_name = "FILE")]
+    key: Vec<PathBuf>,
 }
 
 /// Parses arguments, runs, and returns the process exit code.
@@ -524,7 +544,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Airgap(a) => airgap_cmd(g, a),
         Command::Debs(a) => debs::debs_cmd(g, a),
         Command::Iso(a) => iso::iso_cmd(g, a),
-        Command::Verify(a) => verify_cmd(g, &a.dir),
+        Command::Verify(a) => verify_cmd(g, &a.dir, &read_keys(&a.key)?),
         Command::Clean(a) => clean::clean_cmd(g, a),
         Command::Gc(a) => gc_cmd(g, a),
         Command::Render(a) => render::run(g, a),
@@ -623,6 +643,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         deb_cache: debs::open_cache(false, None)?,
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
+        signing_key: a.signing_key.clone(),
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -735,6 +756,7 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         deb_cache: debs::open_cache(false, None)?,
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
+        signing_key: None,
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -871,11 +893,84 @@ pub(crate) fn layout_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
+/// The public keys of `--key`, each with its name as given.
+fn read_keys(
+    paths: &[PathBuf],
+) -> Result<Vec<(String, seedforge::trust::keys::PublicKey)>, CliError> {
+    paths
+        .iter()
+        .map(|p| {
+            seedforge::trust::keys::PublicKey::read(p)
+                .map(|k| (p.display().to_string(), k))
+                .map_err(|e| CliError::Usage(format!("--key {}: {e}", p.display())))
+        })
+        .collect()
+}
+
+/// With `--key`: the signature of the output at `dir` (a sealed output: the bundle beside
+/// manifest.json, SHA256SUMS against the signed manifest), or of the ISOs `isos` (the
+/// manifest.json and bundle beside them, each ISO's SHA-256 in it).
+fn check_signature(
+    g: &Global,
+    dir: &Path,
+    isos: &[PathBuf],
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<(), CliError> {
+    if keys.is_empty() {
+        if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::MANIFEST_BUNDLE)).is_ok()
+            && !g.json
+        {
+            outln!(
+                "note: {} is signed; seedforge verify --key KEY.pub checks the signature",
+                dir.display()
+            );
+        }
+        return Ok(());
+    }
+    let check = if isos.is_empty() {
+        seedforge::pipeline::seal::verify_signature(dir, keys)
+    } else {
+        seedforge::pipeline::seal::verify_signed_isos(dir, isos, keys)
+    }
+    .map_err(Error::from)?;
+    if !g.json && !g.quiet {
+        outln!(
+            "signature {}: verified with {} ({} file(s) bound to it{})",
+            check.bundle.display(),
+            check.key,
+            check.files,
+            if check.provenance {
+                ", provenance signed"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+fn verify_cmd(
+    g: &Global,
+    dir: &Path,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<ExitCode, CliError> {
     for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
         errln!("warning: {warning}");
     }
     if iso::is_image(dir) {
+        if !keys.is_empty() {
+            // The signed manifest.json beside the ISO (an export folder), or in the output
+            // whose iso/ holds it.
+            let beside = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let signed = [beside, beside.parent().unwrap_or(beside)]
+                .into_iter()
+                .find(|d| d.join(seedforge::pipeline::seal::MANIFEST_BUNDLE).exists())
+                .unwrap_or(beside);
+            check_signature(g, signed, &[dir.to_path_buf()], keys)?;
+        }
         return iso::verify_images(g, &[dir.to_path_buf()]);
     }
     // An export folder with ISOs in parts: each whole is hashed over its parts first, and
@@ -889,7 +984,14 @@ fn verify_cmd(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
         (wholes.as_ref().ok().and_then(Option::as_ref)).and_then(|w| w.part_sha256.get(p).cloned())
     };
     if let Some(sealed) = clean::verify_sealed(g, dir, &known)? {
+        check_signature(g, dir, &[], keys)?;
         return verify_sealed_output(g, dir, sealed, wholes);
+    }
+    if !keys.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--key: {} is not a sealed build output (no SHA256SUMS) or an ISO",
+            dir.display()
+        )));
     }
     let images = iso::images_in(dir)?;
     if images.is_empty() {

@@ -34,6 +34,15 @@ pub const MANIFEST_VERSION: u32 = 1;
 /// The build's provenance (an in-toto statement, [`crate::sbom::provenance`]), a sealed
 /// artifact the seal writes itself.
 pub const PROVENANCE: &str = "sbom/provenance.json";
+/// The provenance, signed: a Sigstore bundle of a DSSE envelope over [`PROVENANCE`]'s
+/// statement (written only with a signing key).
+pub const PROVENANCE_BUNDLE: &str = "sbom/provenance.sigstore.json";
+/// The signature of the output: a Sigstore bundle (v0.3) over `manifest.json`'s bytes,
+/// which name every artifact's SHA-256 (written only with a signing key).
+pub const MANIFEST_BUNDLE: &str = "manifest.json.sigstore.json";
+/// Where the public keys of `images.verify` are recorded in the output, so that
+/// `seedforge verify` checks the carried signatures again with them.
+pub const IMAGE_KEYS_DIR: &str = "keys/images";
 
 /// Errors sealing, checking, cleaning or exporting a build output.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +72,22 @@ pub enum SealError {
     #[error("{}: {message}", path.display())]
     BadManifest {
         /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Signing with the seal's key failed.
+    #[error("{}: signing failed: {message}", path.display())]
+    Sign {
+        /// The file being signed.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The output's signature does not verify, or is missing, with the keys given.
+    #[error("{}: {message}", path.display())]
+    BadSignature {
+        /// The bundle (or the file it should sign).
         path: PathBuf,
         /// What is wrong.
         message: String,
@@ -131,8 +156,27 @@ pub struct Manifest {
     pub files: Vec<FileRecord>,
     /// The tools that made the artifacts.
     pub tools: Vec<Tool>,
+    /// The public keys the images' signatures were checked against (`images.verify`), as
+    /// recorded under `keys/images/`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_keys: Vec<KeyRecord>,
+    /// The key that signs this output (its hint: the base64 SHA-256 of its public key), when
+    /// it is signed ([`MANIFEST_BUNDLE`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
     /// Every artifact, sorted by path.
     pub artifacts: Vec<Artifact>,
+}
+
+/// A public key recorded in the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Its path in the output.
+    pub path: String,
+    /// As the config names it.
+    pub name: String,
+    /// The base64 SHA-256 of its DER form (cosign's key hint).
+    pub hint: String,
 }
 
 /// The cluster, as configured.
@@ -306,9 +350,26 @@ pub struct SealPlan {
     registry: Option<RegistryRecord>,
     /// (source as listed, destination) of every image.
     images: Vec<(String, String)>,
+    /// The key that signs `manifest.json` and the provenance.
+    signing: Option<std::sync::Arc<crate::trust::keys::SigningKey>>,
+    /// The public keys of `images.verify` (file name as the config names it, PEM).
+    image_keys: Vec<(String, String)>,
 }
 
 impl SealPlan {
+    /// Signs the seal with `key`.
+    pub fn sign_with(&mut self, key: crate::trust::keys::SigningKey) {
+        self.signing = Some(std::sync::Arc::new(key));
+    }
+
+    /// Records the public keys the images' signatures were checked against.
+    pub fn record_image_keys(&mut self, keys: &[crate::oci::mirror::policy::PolicyKey]) {
+        self.image_keys = keys
+            .iter()
+            .map(|k| (k.name.clone(), k.key.to_pem()))
+            .collect();
+    }
+
     /// Hashes the inputs of `config` (config file, image lists, template overrides) and
     /// records the registry's names from the plan's `Pki` step.
     pub fn new(
@@ -384,6 +445,8 @@ impl SealPlan {
             },
             registry,
             images,
+            signing: None,
+            image_keys: Vec::new(),
         })
     }
 }
@@ -656,6 +719,30 @@ pub fn seal_with(
         sha256,
         mode: format!("{:04o}", Kind::Plain.mode()),
     });
+    let key_records = write_image_keys(plan, output, &mut artifacts, &mut hashes)?;
+    if let Some(key) = &plan.signing {
+        let path = output.join(PROVENANCE_BUNDLE);
+        let bundle = signed_once(
+            &path,
+            key,
+            |k| {
+                crate::trust::bundle::Bundle::sign_dsse(
+                    crate::sbom::provenance::PAYLOAD_TYPE,
+                    &statement,
+                    k,
+                )
+            },
+            |b, keys| b.verify_dsse(keys).map(drop).map_err(|e| e.to_string()),
+        )?;
+        let sha256 = crate::hashing::sha256_hex(&bundle);
+        hashes.insert(path, sha256.clone());
+        artifacts.push(Artifact {
+            path: PROVENANCE_BUNDLE.to_string(),
+            size: bundle.len() as u64,
+            sha256,
+            mode: format!("{:04o}", Kind::Plain.mode()),
+        });
+    }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let previous = previous_seal(output)?;
     remove_orphans(output, &artifacts, previous.as_ref())?;
@@ -678,6 +765,8 @@ pub fn seal_with(
             name: "seedforge".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         }],
+        image_keys: key_records,
+        signed_by: plan.signing.as_ref().map(|k| k.public_key().hint()),
         artifacts,
     };
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| SealError::BadManifest {
@@ -696,6 +785,32 @@ pub fn seal_with(
         MANIFEST.to_string(),
         crate::oci::Digest::of(&json).hex().to_string(),
     ));
+    let bundle_path = output.join(MANIFEST_BUNDLE);
+    match &plan.signing {
+        Some(key) => {
+            let bundle = signed_once(
+                &bundle_path,
+                key,
+                |k| crate::trust::bundle::Bundle::sign_blob(&json, k),
+                |b, keys| {
+                    b.verify_blob(&json, keys)
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                },
+            )?;
+            lines.push((
+                MANIFEST_BUNDLE.to_string(),
+                crate::hashing::sha256_hex(&bundle),
+            ));
+        }
+        // An output no longer signed carries no signature of an earlier manifest.
+        None => match fs::remove_file(&bundle_path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(SealError::io(&bundle_path, e));
+            }
+            _ => {}
+        },
+    }
     lines.sort();
     let sums: String = lines
         .iter()
@@ -713,6 +828,81 @@ pub fn seal_with(
         media,
         shared_payload_would_save,
     })
+}
+
+/// Writes the public keys of `images.verify` under [`IMAGE_KEYS_DIR`] (each once, named
+/// by its hint's hex so two keys with one file name stay apart) and lists them as artifacts.
+fn write_image_keys(
+    plan: &SealPlan,
+    output: &Path,
+    artifacts: &mut Vec<Artifact>,
+    hashes: &mut HashMap<PathBuf, String>,
+) -> Result<Vec<KeyRecord>, SealError> {
+    let mut records = Vec::new();
+    for (name, pem) in &plan.image_keys {
+        let sha256 = crate::hashing::sha256_hex(pem.as_bytes());
+        let rel = format!("{IMAGE_KEYS_DIR}/{}.pub", &sha256[..16]);
+        let path = output.join(&rel);
+        if !crate::input::holds(&path, pem.as_bytes()) {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
+            }
+            crate::util::atomic_write_mode(&path, pem.as_bytes(), Kind::Plain.mode())
+                .map_err(|e| SealError::io(&path, e))?;
+        }
+        let hint = crate::trust::keys::PublicKey::from_pem(pem.as_bytes(), name)
+            .map(|k| k.hint())
+            .unwrap_or_default();
+        hashes.insert(path, sha256.clone());
+        if !artifacts.iter().any(|a| a.path == rel) {
+            artifacts.push(Artifact {
+                path: rel.clone(),
+                size: pem.len() as u64,
+                sha256,
+                mode: format!("{:04o}", Kind::Plain.mode()),
+            });
+        }
+        records.push(KeyRecord {
+            path: rel,
+            name: name.clone(),
+            hint,
+        });
+    }
+    Ok(records)
+}
+
+/// The bundle at `path` that `sign` makes with `key`: the one already there when it still
+/// passes `check` with the key, over the bytes it signs (so an unchanged output keeps its bytes, although
+/// an ECDSA signature differs each time it is made), else a new one, written atomically.
+fn signed_once(
+    path: &Path,
+    key: &crate::trust::keys::SigningKey,
+    sign: impl Fn(
+        &crate::trust::keys::SigningKey,
+    ) -> Result<crate::trust::bundle::Bundle, crate::trust::keys::KeyError>,
+    check: impl Fn(
+        &crate::trust::bundle::Bundle,
+        &[crate::trust::keys::PublicKey],
+    ) -> Result<(), String>,
+) -> Result<Vec<u8>, SealError> {
+    let keys = [key.public_key().clone()];
+    if let Ok(old) = crate::input::read_found(path, crate::input::Kind::Manifest)
+        && let Ok(bundle) = crate::trust::bundle::Bundle::from_json(&old)
+        && check(&bundle, &keys).is_ok()
+    {
+        return Ok(old);
+    }
+    let bundle = sign(key).map_err(|e| SealError::Sign {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let bytes = bundle.to_json();
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
+    }
+    crate::util::atomic_write_mode(path, &bytes, Kind::Plain.mode())
+        .map_err(|e| SealError::io(path, e))?;
+    Ok(bytes)
 }
 
 /// The previous seal's manifest, if there is one that can be read. Past its cap it is an
@@ -1150,4 +1340,201 @@ mod tests {
             assert!(safe_relative(bad).is_none(), "{bad}");
         }
     }
+}
+
+/// What checking an output's signature found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureCheck {
+    /// The bundle checked.
+    pub bundle: PathBuf,
+    /// The key that verified it (as given).
+    pub key: String,
+    /// Whether the provenance's signed form verified too.
+    pub provenance: bool,
+    /// Files `SHA256SUMS` lists, each matched to `manifest.json`'s signed record.
+    pub files: usize,
+}
+
+/// Checks the signature of the sealed output at `out` with `keys` (name as given, key):
+/// the bundle over `manifest.json` verifies with one of them, `SHA256SUMS` says of every
+/// file exactly what the signed `manifest.json` says (so re-hashing against `SHA256SUMS`
+/// authenticates every byte), and the provenance's bundle, when there is one, signs the
+/// provenance statement with the same key.
+pub fn verify_signature(
+    out: &Path,
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<SignatureCheck, SealError> {
+    let bad = |path: &Path, message: String| SealError::BadSignature {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bundle_path = out.join(MANIFEST_BUNDLE);
+    let manifest_path = out.join(MANIFEST);
+    let bundle_bytes = match crate::input::read_found(&bundle_path, crate::input::Kind::Manifest) {
+        Ok(b) => b,
+        Err(e) => {
+            return Err(bad(
+                &bundle_path,
+                format!(
+                    "the output is not signed ({}); a build signs it with seal.key or --signing-key",
+                    e.reason()
+                ),
+            ));
+        }
+    };
+    let manifest = crate::input::read_found(&manifest_path, crate::input::Kind::Manifest)?;
+    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes)
+        .map_err(|e| bad(&bundle_path, format!("not a Sigstore bundle: {e}")))?;
+    let public: Vec<crate::trust::keys::PublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+    let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+    let which = bundle.verify_blob(&manifest, &public).map_err(|e| {
+        bad(
+            &bundle_path,
+            format!(
+                "manifest.json's signature does not verify with {}: {e}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    // SHA256SUMS must say what the signed manifest says, file for file.
+    let view: ManifestView = serde_json::from_slice(&manifest)
+        .map_err(|e| bad(&manifest_path, format!("does not parse: {e}")))?;
+    let sums_path = out.join(SUMS);
+    let sums = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
+    let signed: BTreeMap<&str, &str> = view
+        .artifacts
+        .iter()
+        .map(|a| (a.path.as_str(), a.sha256.as_str()))
+        .collect();
+    let mut listed = 0;
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in sums.lines().filter(|l| !l.trim().is_empty()) {
+        let Some((sha, path)) = line.split_once("  ") else {
+            problems.push(format!("malformed line {line:?}"));
+            continue;
+        };
+        listed += 1;
+        seen.insert(path);
+        let expected = match path {
+            MANIFEST => crate::hashing::sha256_hex(&manifest),
+            MANIFEST_BUNDLE => crate::hashing::sha256_hex(&bundle_bytes),
+            other => match signed.get(other) {
+                Some(s) => (*s).to_string(),
+                None => {
+                    problems.push(format!("{other} is not in the signed manifest.json"));
+                    continue;
+                }
+            },
+        };
+        if expected != sha {
+            problems.push(format!(
+                "{path}: SHA256SUMS says {sha}, the signed manifest.json {expected}"
+            ));
+        }
+    }
+    for path in signed.keys().filter(|p| !seen.contains(*p)) {
+        problems.push(format!("{path} is signed but missing from SHA256SUMS"));
+    }
+    if !problems.is_empty() {
+        return Err(bad(&sums_path, problems.join("; ")));
+    }
+    // The provenance's own signature, when the output carries one.
+    let provenance_bundle = out.join(PROVENANCE_BUNDLE);
+    let provenance = if signed.contains_key(PROVENANCE_BUNDLE) {
+        let b = crate::input::read_found(&provenance_bundle, crate::input::Kind::Manifest)?;
+        let statement =
+            crate::input::read_found(&out.join(PROVENANCE), crate::input::Kind::Manifest)?;
+        let bundle = crate::trust::bundle::Bundle::from_json(&b)
+            .map_err(|e| bad(&provenance_bundle, format!("not a Sigstore bundle: {e}")))?;
+        let (_, envelope) = bundle
+            .verify_dsse(&public)
+            .map_err(|e| bad(&provenance_bundle, format!("does not verify: {e}")))?;
+        if envelope.payload != statement {
+            return Err(bad(
+                &provenance_bundle,
+                format!("signs another statement than {PROVENANCE}"),
+            ));
+        }
+        true
+    } else {
+        false
+    };
+    Ok(SignatureCheck {
+        bundle: bundle_path,
+        key: names.get(which).map(|s| s.to_string()).unwrap_or_default(),
+        provenance,
+        files: listed,
+    })
+}
+
+/// Checks ISOs against a signed manifest: the bundle in `dir` over the `manifest.json`
+/// beside it verifies with one of `keys`, and each of `isos` hashes to what that manifest
+/// records for `iso/<its name>`.
+pub fn verify_signed_isos(
+    dir: &Path,
+    isos: &[PathBuf],
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<SignatureCheck, SealError> {
+    let bad = |path: &Path, message: String| SealError::BadSignature {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bundle_path = dir.join(MANIFEST_BUNDLE);
+    let manifest_path = dir.join(MANIFEST);
+    let bundle_bytes = crate::input::read_found(&bundle_path, crate::input::Kind::Manifest)
+        .map_err(|e| {
+            bad(
+                &bundle_path,
+                format!("no signature to check ({})", e.reason()),
+            )
+        })?;
+    let manifest = crate::input::read_found(&manifest_path, crate::input::Kind::Manifest)?;
+    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes)
+        .map_err(|e| bad(&bundle_path, format!("not a Sigstore bundle: {e}")))?;
+    let public: Vec<crate::trust::keys::PublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+    let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+    let which = bundle.verify_blob(&manifest, &public).map_err(|e| {
+        bad(
+            &bundle_path,
+            format!(
+                "manifest.json's signature does not verify with {}: {e}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    let view: ManifestView = serde_json::from_slice(&manifest)
+        .map_err(|e| bad(&manifest_path, format!("does not parse: {e}")))?;
+    let hashes = hash_many(isos)?;
+    for (iso, sha) in isos.iter().zip(hashes) {
+        let name = iso
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let rel = format!("iso/{name}");
+        match view.artifacts.iter().find(|a| a.path == rel) {
+            Some(a) if a.sha256 == sha => {}
+            Some(a) => {
+                return Err(bad(
+                    iso,
+                    format!(
+                        "sha256 {sha}, the signed manifest.json records {}",
+                        a.sha256
+                    ),
+                ));
+            }
+            None => {
+                return Err(bad(
+                    iso,
+                    format!("{rel} is not in the signed manifest.json"),
+                ));
+            }
+        }
+    }
+    Ok(SignatureCheck {
+        bundle: bundle_path,
+        key: names.get(which).map(|s| s.to_string()).unwrap_or_default(),
+        provenance: false,
+        files: isos.len(),
+    })
 }

@@ -68,6 +68,8 @@ pub struct PlanOptions {
     pub secrets: crate::redact::Secrets,
     /// The run's staging paths, removed on SIGINT or SIGTERM (the packages step's).
     pub staging: crate::leftovers::Staging,
+    /// The key that signs the seal (`--signing-key`), in place of the config's `seal.key`.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -213,7 +215,12 @@ pub fn plan_with_net(
         name: config.cluster.name.as_str().to_string(),
         created: mtime,
     }));
-    let seal = crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
+    let mut seal =
+        crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
+    if let Some((_, key)) = config.signing_key(options.signing_key.as_deref(), &options.secrets)? {
+        seal.sign_with(key);
+    }
+    seal.record_image_keys(&mirror.policy.keys);
     steps.push(Step::Seal(steps::seal::Seal {
         out: output.clone(),
     }));
