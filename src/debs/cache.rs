@@ -11,8 +11,25 @@
 //! see whole files or none), created `0644`, opened without following symbolic links, and
 //! the whole is kept under a size cap by removing the least recently used entries (a hit
 //! refreshes an entry's modification time).
+//!
+//! Beside the entries, two kinds of derived files, each also written whole or not at all
+//! and read as found files (regular, not through a link, capped; anything else is a miss):
+//!
+//! - `facts/<sha256>`: what reading a cached .deb gave (its control paragraph, its MD5 and
+//!   SHA-1, whether its data member is compressed) with the entry's stat once the run that
+//!   read it was done with it. A later run that finds the entry at that stat takes these
+//!   facts instead of reading and hashing the .deb again, as a build's stat cache does; any
+//!   other stat (a write, a `touch`, another file renamed over it) reads it again. The
+//!   bundle writer still hashes every byte it packs and refuses a mismatch. A fact file
+//!   goes with its entry.
+//! - `closures/<key>`: a resolved closure ([`super::closures`]), trimmed with the entries
+//!   in least recently used order.
 
+use super::control::Paragraph;
+use super::deb::DebFile;
 use crate::hashing::{HashingWriter, sha256_hex};
+use crate::util::FileStat;
+use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +39,68 @@ pub const CACHE_DIR_ENV: &str = "SEEDFORGE_CACHE_DIR";
 
 /// The cache's size cap when none is given: 10 GiB.
 pub const DEFAULT_CACHE_MAX: u64 = 10 << 30;
+
+/// The folder under the cache folder holding the facts of cached .debs.
+const FACTS_DIR: &str = "facts";
+
+/// The folder under the cache folder holding resolved closures.
+const CLOSURES_DIR: &str = "closures";
+
+/// Format version of a facts file; one of another version is not read.
+const FACTS_FORMAT: u32 = 1;
+
+/// The largest facts file read: a control paragraph is a few KiB.
+const MAX_FACTS: u64 = 1 << 20;
+
+/// The largest closure file read: a few hundred bytes a package.
+pub const MAX_CLOSURE: u64 = 16 << 20;
+
+/// What reading a cached .deb gave, with the entry's stat then (see the module's doc).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Facts {
+    format: u32,
+    sha256: String,
+    size: u64,
+    md5: String,
+    sha1: String,
+    compressed: bool,
+    /// The control paragraph's fields, in order.
+    control: Vec<(String, String)>,
+    /// The entry's stat when the facts were last found true.
+    stat: FileStat,
+}
+
+impl Facts {
+    fn of(deb: &DebFile, stat: FileStat) -> Facts {
+        Facts {
+            format: FACTS_FORMAT,
+            sha256: deb.sha256.clone(),
+            size: deb.size,
+            md5: deb.md5.clone(),
+            sha1: deb.sha1.clone(),
+            compressed: deb.compressed,
+            control: deb.control.fields().to_vec(),
+            stat,
+        }
+    }
+
+    /// The .deb at `path` these facts describe.
+    fn deb(self, path: &Path) -> DebFile {
+        let mut control = Paragraph::default();
+        for (name, value) in self.control {
+            control.set(&name, value);
+        }
+        DebFile {
+            path: path.to_path_buf(),
+            control,
+            size: self.size,
+            md5: self.md5,
+            sha1: self.sha1,
+            sha256: self.sha256,
+            compressed: self.compressed,
+        }
+    }
+}
 
 /// The download cache under `ROOT/debs/`.
 #[derive(Debug)]
@@ -309,6 +388,93 @@ impl DebCache {
         }
     }
 
+    /// The .deb whose SHA-256 is `sha256`, put at `dest` as [`DebCache::link_unchecked`]
+    /// puts it, if the cache holds it with `size` bytes AND its facts file was written at
+    /// the stat the entry has now: read from the facts, not from the file (see the
+    /// module's doc). `None` (nothing left at `dest`) otherwise: the caller reads it.
+    pub fn link_known(&self, sha256: &str, size: u64, dest: &Path) -> Option<DebFile> {
+        let path = self.entry(sha256)?;
+        let facts = self.facts(sha256)?;
+        let (file, meta) = crate::input::open_found(&path).ok()?;
+        if facts.size != size || FileStat::of(&meta) != facts.stat {
+            return None;
+        }
+        match Self::link_or_copy(&path, &file, &meta, size, dest) {
+            Ok(()) => {
+                Self::touch(&file);
+                Some(facts.deb(dest))
+            }
+            Err(e) => {
+                tracing::debug!("{}: cache not used: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    /// The facts file of the entry `sha256`, if it is whole, of this format and about it.
+    fn facts(&self, sha256: &str) -> Option<Facts> {
+        let name = sha256.to_ascii_lowercase();
+        if !is_sha256(&name) {
+            return None;
+        }
+        let path = self.dir.join(FACTS_DIR).join(&name);
+        let (file, meta) = crate::input::open_found(&path).ok()?;
+        let read =
+            crate::input::read_opened(file, meta, MAX_FACTS, "cached facts", &|| path.clone());
+        let facts: Facts = serde_json::from_slice(&read.ok()?.0).ok()?;
+        (facts.format == FACTS_FORMAT && facts.sha256 == name).then_some(facts)
+    }
+
+    /// Records the facts of `deb`, just read or taken from the cache entry of its SHA-256
+    /// by a run now done with it (its staged links gone), with the entry's stat now. Nothing
+    /// when the cache holds no such entry (trimmed, or never stored), or the facts file
+    /// already says this. A facts file that cannot be written is only a slower next run.
+    pub fn remember_deb(&self, deb: &DebFile) {
+        let Some(path) = self.entry(&deb.sha256) else {
+            return;
+        };
+        let Some(stat) = fs::symlink_metadata(&path)
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .map(|m| FileStat::of(&m))
+            .filter(|s| s.size == deb.size)
+        else {
+            return;
+        };
+        let facts = Facts::of(deb, stat);
+        if self.facts(&facts.sha256).as_ref() == Some(&facts) {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(&facts) else {
+            return;
+        };
+        let dest = self.dir.join(FACTS_DIR).join(&facts.sha256);
+        self.put_at(&dest, &mut |out| out.write_all(&bytes));
+    }
+
+    /// The closure file `key` (a lower-case hex SHA-256) as found: `None` when there is
+    /// none, or it is not a regular file, or larger than [`MAX_CLOSURE`]. Its use refreshes
+    /// it for the least-recently-used order.
+    pub fn closure(&self, key: &str) -> Option<Vec<u8>> {
+        if !is_sha256(key) {
+            return None;
+        }
+        let path = self.dir.join(CLOSURES_DIR).join(key);
+        let (file, meta) = crate::input::open_found(&path).ok()?;
+        Self::touch(&file);
+        crate::input::read_opened(file, meta, MAX_CLOSURE, "cached closure", &|| path.clone())
+            .ok()
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// Stores `bytes` as the closure file `key`.
+    pub fn put_closure(&self, key: &str, bytes: &[u8]) {
+        if is_sha256(key) {
+            let dest = self.dir.join(CLOSURES_DIR).join(key);
+            self.put_at(&dest, &mut |out| out.write_all(bytes));
+        }
+    }
+
     /// A writer that stores what passes through it as the entry `sha256`, if its bytes
     /// turn out to hash to that and number `size` ([`EntryWriter::finish`]).
     pub fn writer(&self, sha256: &str, size: u64) -> Option<EntryWriter> {
@@ -342,18 +508,28 @@ impl DebCache {
     }
 
     fn put_with(&self, sha256: &str, fill: &mut dyn FnMut(&mut File) -> io::Result<()>) {
-        let Some(path) = self.entry(sha256) else {
-            return;
-        };
-        let tmp = crate::util::temp_path_beside(&path);
+        if let Some(path) = self.entry(sha256) {
+            self.put_at(&path, fill);
+        }
+    }
+
+    /// Writes the file `path`, under the cache folder, whole or not at all.
+    fn put_at(&self, path: &Path, fill: &mut dyn FnMut(&mut File) -> io::Result<()>) {
+        let tmp = crate::util::temp_path_beside(path);
         let result = (|| {
             self.make_dir()?;
+            if let Some(dir) = path.parent().filter(|d| *d != self.dir) {
+                match fs::create_dir(dir) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+            }
             let mut f = crate::util::create_new_mode(&tmp, 0o644)?;
             fill(&mut f)?;
             // Not synced: an entry a crash leaves short fails its hash check on the next
             // read and is fetched again.
             drop(f);
-            fs::rename(&tmp, &path)
+            fs::rename(&tmp, path)
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
@@ -382,27 +558,40 @@ impl DebCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
             listing => listing?,
         };
-        crate::leftovers::sweep_beside(&self.dir.join("x"))?;
+        let closures = self.dir.join(CLOSURES_DIR);
+        let facts = self.dir.join(FACTS_DIR);
+        for dir in [&self.dir, &closures, &facts] {
+            crate::leftovers::sweep_beside(&dir.join("x"))?;
+        }
+        // The entries and the closures, in one least-recently-used order.
         let mut entries = Vec::new();
-        for e in listing {
-            let e = e?;
-            let name = e.file_name();
-            let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
-                continue;
-            };
-            let meta = e.metadata()?;
-            if !meta.is_file() && !meta.is_symlink() {
-                continue;
+        let listed = |listing: fs::ReadDir, dir: &Path, entries: &mut Vec<_>| {
+            for e in listing {
+                let e = e?;
+                let name = e.file_name();
+                let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
+                    continue;
+                };
+                let meta = e.metadata()?;
+                if !meta.is_file() && !meta.is_symlink() {
+                    continue;
+                }
+                let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                entries.push((used, dir.join(name), meta.len()));
             }
-            let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-            entries.push((used, name.to_string(), meta.len()));
+            io::Result::Ok(())
+        };
+        listed(listing, &self.dir, &mut entries)?;
+        match fs::read_dir(&closures) {
+            Err(e) if missing(&e) => {}
+            listing => listed(listing?, &closures, &mut entries)?,
         }
         // Oldest first; the name breaks ties so the order does not depend on the listing.
         entries.sort();
         let mut total: u64 = entries.iter().map(|e| e.2).sum();
-        for (_, name, size) in entries {
+        for (_, path, size) in entries {
             if total > max_bytes {
-                match fs::remove_file(self.dir.join(&name)) {
+                match fs::remove_file(&path) {
                     Ok(()) => {}
                     // A concurrent run removed it first.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -414,6 +603,24 @@ impl DebCache {
             } else {
                 report.kept += 1;
                 report.bytes_kept += size;
+            }
+        }
+        // A facts file goes with its entry.
+        let listing = match fs::read_dir(&facts) {
+            Err(e) if missing(&e) => return Ok(report),
+            listing => listing?,
+        };
+        for e in listing {
+            let name = e?.file_name();
+            // Another name is a writer's temporary file (the sweep took the dead ones').
+            let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
+                continue;
+            };
+            if fs::symlink_metadata(self.dir.join(name)).is_err() {
+                match fs::remove_file(facts.join(name)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
             }
         }
         Ok(report)
