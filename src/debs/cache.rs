@@ -753,6 +753,128 @@ mod tests {
         assert!(DebCache::open(&root, 1).is_err());
     }
 
+    /// A .deb's facts as read, for an entry of `bytes`.
+    fn deb_of(bytes: &[u8]) -> DebFile {
+        let mut control = Paragraph::default();
+        control.set("Package", "jq");
+        control.set("Version", "1.6-2.1");
+        control.set("Description", "one\n two");
+        DebFile {
+            path: PathBuf::from("read/from/here.deb"),
+            control,
+            size: bytes.len() as u64,
+            md5: "m".into(),
+            sha1: "s".into(),
+            sha256: sha256_hex(bytes),
+            compressed: true,
+        }
+    }
+
+    #[test]
+    fn a_deb_is_taken_from_its_facts_only_at_the_stat_they_were_recorded_at() {
+        let (t, c) = cache(DEFAULT_CACHE_MAX);
+        let bytes = vec![3u8; 5000];
+        let deb = deb_of(&bytes);
+        let size = deb.size;
+        let dest = t.path().join("staged.deb");
+        // No entry, then an entry without facts: nothing is put at `dest`.
+        c.remember_deb(&deb);
+        assert!(!c.dir().join(FACTS_DIR).exists());
+        c.put_bytes(&deb.sha256, &bytes);
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        assert!(!dest.exists());
+        c.remember_deb(&deb);
+        let known = c.link_known(&deb.sha256, size, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+        assert_eq!(known.path, dest);
+        assert_eq!(known.control, deb.control);
+        assert_eq!(known.control.to_string(), deb.control.to_string());
+        assert_eq!(
+            (
+                known.md5,
+                known.sha1,
+                known.sha256,
+                known.size,
+                known.compressed
+            ),
+            (
+                deb.md5.clone(),
+                deb.sha1.clone(),
+                deb.sha256.clone(),
+                size,
+                true
+            )
+        );
+        // Linking and refreshing changed the entry's stat: until recorded again, it is
+        // read again.
+        fs::remove_file(&dest).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        c.remember_deb(&deb);
+        assert!(c.link_known(&deb.sha256, size, &dest).is_some());
+        fs::remove_file(&dest).unwrap();
+        c.remember_deb(&deb);
+        // Another size asked for, a damaged facts file, facts about another entry: read.
+        assert!(c.link_known(&deb.sha256, size + 1, &dest).is_none());
+        let facts = c.dir().join(FACTS_DIR).join(&deb.sha256);
+        let good = fs::read(&facts).unwrap();
+        for bad in [&b"{not json"[..], b"", &good[..good.len() / 2]] {
+            fs::write(&facts, bad).unwrap();
+            assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        }
+        let other = String::from_utf8(good.clone())
+            .unwrap()
+            .replace(&deb.sha256, &sha256_hex(b"other"));
+        fs::write(&facts, other).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        // A link planted in its place is not followed.
+        let elsewhere = t.path().join("facts.json");
+        fs::write(&elsewhere, &good).unwrap();
+        fs::remove_file(&facts).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &facts).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        assert!(!dest.exists());
+        // The entry going takes its facts with it at the next trim.
+        fs::remove_file(&facts).unwrap();
+        c.remember_deb(&deb);
+        assert!(facts.is_file());
+        fs::remove_file(c.dir().join(&deb.sha256)).unwrap();
+        c.trim().unwrap();
+        assert!(!facts.exists());
+    }
+
+    #[test]
+    fn closures_are_found_files_trimmed_with_the_entries() {
+        let (_t, c) = cache(DEFAULT_CACHE_MAX);
+        let key = sha256_hex(b"inputs");
+        assert!(c.closure(&key).is_none());
+        c.put_closure(&key, b"{}");
+        assert_eq!(c.closure(&key).unwrap(), b"{}");
+        // Only hex names; a FIFO in its place is refused at once, not waited on.
+        assert!(c.closure("../../x").is_none());
+        c.put_closure("../x", b"{}");
+        assert!(!c.dir().join("x").exists() && !c.dir().parent().unwrap().join("x").exists());
+        let path = c.dir().join(CLOSURES_DIR).join(&key);
+        fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.unwrap().success());
+        assert!(c.closure(&key).is_none());
+        fs::remove_file(&path).unwrap();
+        // Counted and trimmed as entries are, the least recently used first.
+        c.put_closure(&key, &[b' '; 10]);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        c.put_bytes(&sha256_hex(&[1u8; 10]), &[1u8; 10]);
+        let report = c.trim_to(15).unwrap();
+        assert_eq!((report.removed, report.kept), (1, 1));
+        assert!(!path.exists());
+        assert_eq!(c.clear().unwrap().removed, 1);
+    }
+
     #[test]
     fn trimming_removes_the_least_recently_used_first() {
         let (_t, c) = cache(25);

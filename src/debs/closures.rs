@@ -193,3 +193,182 @@ impl Stored {
         Some((candidates, closure))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::debs::repo::{RepoSpec, Verification};
+    use crate::debs::resolve::Resolved;
+    use std::path::PathBuf;
+
+    const URL: &str = "http://mirror/debian";
+
+    fn sources() -> Vec<PackageSource> {
+        vec![
+            PackageSource::Repo(RepoSpec {
+                url: URL.into(),
+                suite: "bookworm".into(),
+                components: vec!["main".into()],
+                keyring: None,
+            }),
+            PackageSource::Debs(vec![PathBuf::from("local")]),
+        ]
+    }
+
+    fn candidate(name: &str, sha: u8, location: Location) -> Candidate {
+        let mut fields = Paragraph::default();
+        fields.set("Depends", "libc6 (>= 2.34)");
+        Candidate {
+            fields,
+            name: name.into(),
+            version: Version::parse("1:1.6-2").unwrap(),
+            arch: "amd64".into(),
+            size: 100 + u64::from(sha),
+            sha256: crate::hashing::sha256_hex(&[sha]),
+            location,
+        }
+    }
+
+    fn remote(name: &str, sha: u8) -> Candidate {
+        let path = format!("pool/main/{name}.deb");
+        let base = Arc::from(URL);
+        candidate(name, sha, Location::Remote { base, path })
+    }
+
+    fn local(name: &str, sha: u8) -> Candidate {
+        candidate(name, sha, Location::Local(PathBuf::from("local/x.deb")))
+    }
+
+    fn closure_of(chosen: &[&Candidate]) -> Closure {
+        Closure {
+            packages: (chosen.iter().enumerate())
+                .map(|(i, c)| Resolved {
+                    name: c.name.clone(),
+                    version: c.version.to_string(),
+                    arch: c.arch.clone(),
+                    size: c.size,
+                    pulled_by: vec!["requested".into()],
+                    // Where the resolver found it: anything but its place in `chosen`.
+                    candidate: 40 + i,
+                })
+                .collect(),
+            already_in_base: vec![],
+            install: vec!["jq".parse().unwrap()],
+        }
+    }
+
+    fn universe(candidates: Vec<Candidate>) -> Universe {
+        Universe {
+            candidates,
+            arch: "amd64".into(),
+            verification: Verification::Unverified,
+            origin: String::new(),
+            suggested: vec![],
+        }
+    }
+
+    fn cache() -> (tempfile::TempDir, DebCache) {
+        let t = tempfile::tempdir().unwrap();
+        let c = DebCache::open(t.path(), u64::MAX).unwrap();
+        (t, c)
+    }
+
+    #[test]
+    fn a_filed_closure_comes_back_with_its_candidates_in_its_order() {
+        let (_t, cache) = cache();
+        let (jq, lib, mine) = (remote("jq", 1), remote("libjq1", 2), local("mine", 3));
+        let chosen = [&jq, &lib, &mine];
+        let closure = closure_of(&chosen);
+        let key = key(&serde_json::json!({"base": "b"}), &[], Some("x"), &[]);
+        assert!(load(&cache, &key, &sources()).is_none());
+        save(&cache, &key, &closure, &chosen);
+        // The local .deb is the one read for the pins.
+        let read = universe(vec![local("other", 4), local("mine", 3)]);
+        let stored = load(&cache, &key, &sources()).unwrap();
+        let (candidates, back) = stored.candidates(&read).unwrap();
+        assert_eq!(candidates.len(), 3);
+        for (i, (c, want)) in candidates.iter().zip(chosen).enumerate() {
+            assert_eq!(
+                (&c.name, &c.version, &c.arch, c.size, &c.sha256, &c.location),
+                (
+                    &want.name,
+                    &want.version,
+                    &want.arch,
+                    want.size,
+                    &want.sha256,
+                    &want.location
+                )
+            );
+            assert_eq!(c.fields, want.fields);
+            assert_eq!(back.packages[i].candidate, i);
+        }
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&closure).unwrap()
+        );
+        // A local .deb that is not among those read: none.
+        let stored = load(&cache, &key, &sources()).unwrap();
+        assert!(
+            stored
+                .candidates(&universe(vec![local("other", 4)]))
+                .is_none()
+        );
+        // Without a .deb source, a local candidate is not one these sources give.
+        assert!(load(&cache, &key, &sources()[..1]).is_none());
+        // Filed under another key: not this one.
+        assert!(load(&cache, &"0".repeat(64), &sources()).is_none());
+    }
+
+    #[test]
+    fn a_closure_file_naming_what_the_sources_do_not_have_is_a_miss() {
+        let (_t, cache) = cache();
+        let jq = remote("jq", 1);
+        let key = key(&serde_json::json!({}), &[], None, &[]);
+        save(&cache, &key, &closure_of(&[&jq]), &[&jq]);
+        let good = String::from_utf8(cache.closure(&key).unwrap()).unwrap();
+        assert!(load(&cache, &key, &sources()).is_some());
+        let sha = jq.sha256.as_str();
+        let bad = [
+            good.replace(URL, "http://elsewhere/debian"),
+            good.replace("pool/main/jq.deb", "../../jq.deb"),
+            good.replace("pool/main/jq.deb", "/etc/passwd"),
+            good.replace(sha, &sha.to_uppercase()),
+            good.replace(sha, &sha[1..]),
+            good.replace(&key, &"0".repeat(64)),
+            good.replace("\"format\":1", "\"format\":2"),
+            // The closure's version, not the candidate's.
+            good.replacen("1:1.6-2", "1:1.6-3", 1),
+            good.replace("1:1.6-2", "not a version!"),
+            // One package more in the closure than candidates.
+            good.replace(
+                "\"packages\":[{",
+                "\"packages\":[{\"name\":\"x\",\"version\":\"1\",\"arch\":\"all\",\"size\":1,\"pulled_by\":[]},{",
+            ),
+            good[..good.len() - 1].to_string(),
+            "[]".to_string(),
+        ];
+        for text in bad {
+            assert_ne!(text, good);
+            cache.put_closure(&key, text.as_bytes());
+            assert!(load(&cache, &key, &sources()).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_key_follows_what_the_closure_is_resolved_from() {
+        let spec = serde_json::json!({"name": "ops", "base": "/a/base"});
+        let pins = vec!["repo http://m bookworm main ab".to_string()];
+        let k = key(&spec, &["jq".into()], Some("b1"), &pins);
+        // Where the base file is does not count; what it says, the pins, the requests
+        // and the rest of the definition do.
+        let moved = serde_json::json!({"name": "ops", "base": "/b/base"});
+        assert_eq!(key(&moved, &["jq".into()], Some("b1"), &pins), k);
+        assert_ne!(key(&spec, &["jq".into()], Some("b2"), &pins), k);
+        assert_ne!(key(&spec, &["jq".into()], None, &pins), k);
+        let new_release = vec!["repo http://m bookworm main cd".to_string()];
+        assert_ne!(key(&spec, &["jq".into()], Some("b1"), &new_release), k);
+        assert_ne!(key(&spec, &["curl".into()], Some("b1"), &pins), k);
+        let renamed = serde_json::json!({"name": "dev", "base": "/a/base"});
+        assert_ne!(key(&renamed, &["jq".into()], Some("b1"), &pins), k);
+    }
+}
