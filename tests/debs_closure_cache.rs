@@ -340,3 +340,46 @@ fn a_cached_deb_is_read_again_unless_its_entry_kept_its_stat() {
     }
     assert_eq!(repo.requested(".deb"), 0);
 }
+
+#[test]
+fn a_local_deb_of_the_closure_is_the_one_read_now() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::start(tmp.path());
+    let url = &repo.server.url;
+    let cache = tmp.path().join("cache");
+    let local = tmp.path().join("local");
+    fs::create_dir(&local).unwrap();
+    let deb = common::debs::small_deb(&local, "zz-local", "1.0", "", "one\n");
+    fs::remove_dir_all(local.join("zz-local-1.0-tree")).unwrap();
+    let dir = local.to_str().unwrap();
+    let extra = ["--deb", dir, "--package", "zz-local"];
+    let cold = bundle(
+        url,
+        &tmp.path().join("cold.tar.gz"),
+        Some(&cache),
+        &extra,
+        0,
+    );
+    assert!(packages_of(&tmp.path().join("cold.tar.gz")).contains("Package: zz-local\n"));
+    let hidden = hide_indexes(&repo.root, &cache, &tmp.path().join("hidden"));
+    // Renamed in its folder: the same .deb, read for the pins, taken from there.
+    fs::rename(&deb, local.join("renamed.deb")).unwrap();
+    let out = tmp.path().join("renamed.tar.gz");
+    assert_eq!(bundle(url, &out, Some(&cache), &extra, 0), cold);
+    // Built again with other bytes: another closure, resolved from the index.
+    fs::remove_file(local.join("renamed.deb")).unwrap();
+    common::debs::small_deb(&local, "zz-local", "1.0", "", "two\n");
+    fs::remove_dir_all(local.join("zz-local-1.0-tree")).unwrap();
+    let out = tmp.path().join("rebuilt.tar.gz");
+    let err = bundle(url, &out, Some(&cache), &extra, 2);
+    assert!(err.contains("Packages"), "{err}");
+    for (from, to) in hidden {
+        fs::rename(to, from).unwrap();
+    }
+    let rebuilt = bundle(url, &out, Some(&cache), &extra, 0);
+    assert_ne!(rebuilt, cold);
+    assert_eq!(bundle(url, &out, None, &extra, 0), rebuilt);
+}

@@ -411,13 +411,21 @@ impl DebCache {
         }
     }
 
+    /// The folder `name` under the cache folder, if it is one (not a link to one).
+    fn sub_dir(&self, name: &str) -> Option<PathBuf> {
+        let dir = self.dir.join(name);
+        fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir())
+            .then_some(dir)
+    }
+
     /// The facts file of the entry `sha256`, if it is whole, of this format and about it.
     fn facts(&self, sha256: &str) -> Option<Facts> {
         let name = sha256.to_ascii_lowercase();
         if !is_sha256(&name) {
             return None;
         }
-        let path = self.dir.join(FACTS_DIR).join(&name);
+        let path = self.sub_dir(FACTS_DIR)?.join(&name);
         let (file, meta) = crate::input::open_found(&path).ok()?;
         let read =
             crate::input::read_opened(file, meta, MAX_FACTS, "cached facts", &|| path.clone());
@@ -459,7 +467,7 @@ impl DebCache {
         if !is_sha256(key) {
             return None;
         }
-        let path = self.dir.join(CLOSURES_DIR).join(key);
+        let path = self.sub_dir(CLOSURES_DIR)?.join(key);
         let (file, meta) = crate::input::open_found(&path).ok()?;
         Self::touch(&file);
         crate::input::read_opened(file, meta, MAX_CLOSURE, "cached closure", &|| path.clone())
@@ -522,6 +530,10 @@ impl DebCache {
                 match fs::create_dir(dir) {
                     Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
                     _ => {}
+                }
+                // Never written through a link planted in its place.
+                if !fs::symlink_metadata(dir)?.is_dir() {
+                    return Err(not_a_folder(dir));
                 }
             }
             let mut f = crate::util::create_new_mode(&tmp, 0o644)?;
@@ -833,6 +845,27 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, &facts).unwrap();
         assert!(c.link_known(&deb.sha256, size, &dest).is_none());
         assert!(!dest.exists());
+        // A facts folder that is a link elsewhere is neither read nor written through.
+        let folder = c.dir().join(FACTS_DIR);
+        let moved = t.path().join("facts-elsewhere");
+        fs::remove_file(&facts).unwrap();
+        c.remember_deb(&deb);
+        fs::rename(&folder, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &folder).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        assert!(!dest.exists());
+        let before = fs::read(moved.join(&deb.sha256)).unwrap();
+        // The entry's stat changes: facts about it would be written anew, but not there.
+        fs::File::options()
+            .write(true)
+            .open(c.dir().join(&deb.sha256))
+            .unwrap()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        c.remember_deb(&deb);
+        assert_eq!(fs::read(moved.join(&deb.sha256)).unwrap(), before);
+        fs::remove_file(&folder).unwrap();
+        fs::rename(&moved, &folder).unwrap();
         // The entry going takes its facts with it at the next trim.
         fs::remove_file(&facts).unwrap();
         c.remember_deb(&deb);
