@@ -39,7 +39,8 @@ pub struct PreparedBundle {
     pub spec: BundleSpec,
     /// Every package requested (sets expanded).
     pub requests: Vec<Request>,
-    /// The candidates.
+    /// The candidates: those reachable from the requests, or, for a closure taken from
+    /// the cache ([`closures`]), the closure's own, in its order.
     pub universe: Universe,
     /// The closure.
     pub closure: Closure,
