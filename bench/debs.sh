@@ -5,7 +5,8 @@
 #   - seedforge debs --repo (the base: the chroot's dpkg status file), with an empty
 #     download cache (sf); then the same command again, with the cache that run left and
 #     its bundle in place (sf-warm: the bundle is found unchanged and kept); then the same
-#     bundle to a new file with that cache (sf-cache: everything but the downloads redone),
+#     bundle to a new file with that cache (sf-cache: the closure and the .debs' facts taken
+#     from the cache, the bundle written again),
 #   - apt in a debootstrap minbase chroot with the same base: `apt-get update` from empty
 #     lists, then `apt-get install --download-only` (apt fetches its index as seedforge does;
 #     apt), then again with the lists kept and only the archives emptied (apt-warm), then
@@ -178,8 +179,10 @@ run_seedforge_warm() {
   seedforge_bundle "$1" "$WORK/out/$1.tar.gz"
   cmp -s "$WORK/out/$1-cold.tar.gz" "$WORK/out/$1.tar.gz" || { log "the warm bundle differs"; exit 1; }
 }
-# The same bundle to a new file, with that cache: every .deb linked from the cache and
-# hashed once, the bundle written again (its compressed .debs stored, not deflated again).
+# The same bundle to a new file, with that cache: the closure the cold run filed there is
+# taken as it is (no index read, nothing resolved), every .deb linked from the cache and
+# taken from the facts recorded at its stat (hashed once, by the bundle writer), the bundle
+# written again (its compressed .debs stored, not deflated again).
 run_seedforge_cache() {
   rm -f "$WORK/out/$1-cache.tar.gz"
   seedforge_bundle "$1" "$WORK/out/$1-cache.tar.gz"

@@ -80,11 +80,20 @@ fn bundle(repo: &str, out: &Path, cache: Option<&Path>) -> String {
     common::sha256_file(out)
 }
 
-/// The cache's entries (`CACHE/debs/<sha256>`).
+/// The cache's entries (`CACHE/debs/<sha256>`): every file there (the folders beside
+/// them hold what was found about them, `facts/`, and resolved closures, `closures/`).
 fn entries(cache: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(cache.join("debs"))
-        .unwrap()
+    files(&cache.join("debs"))
+}
+
+/// The files in `dir` (none when it is missing), sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = listing
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.is_dir())
         .collect();
     v.sort();
     v
@@ -210,6 +219,8 @@ fn a_damaged_cache_entry_is_fetched_again_and_never_bundled() {
         let len = fs::metadata(e).unwrap().len() as usize;
         common::flip_byte(e, len / 2);
     }
+    // The closure the first run filed goes too: the index is read, and found damaged.
+    fs::remove_dir_all(cache.join("debs/closures")).unwrap();
     let warm = bundle(
         &repo.server.url,
         &tmp.path().join("warm.tar.gz"),
@@ -246,7 +257,8 @@ fn gc_cache_empties_the_cache() {
     let repo = Repo::start(tmp.path());
     let cache = tmp.path().join("cache");
     bundle(&repo.server.url, &tmp.path().join("b.tar.gz"), Some(&cache));
-    let n = entries(&cache).len();
+    // The entries and the resolved closure.
+    let n = entries(&cache).len() + files(&cache.join("debs/closures")).len();
     assert!(n > 0);
     let out = Cmd::seedforge()
         .args(["gc", "--cache"])
@@ -258,6 +270,8 @@ fn gc_cache_empties_the_cache() {
         out.stdout
     );
     assert!(entries(&cache).is_empty());
+    assert!(files(&cache.join("debs/closures")).is_empty());
+    assert!(files(&cache.join("debs/facts")).is_empty());
     // A size cap of nothing keeps nothing after a run, and the bundle is still whole.
     Cmd::seedforge()
         .args(["debs", "--repo", &repo.server.url, "--suite", "bookworm"])

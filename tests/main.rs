@@ -27,6 +27,7 @@ mod credential_bounds;
 mod crlf;
 mod debs_apt;
 mod debs_cache;
+mod debs_closure_cache;
 mod debs_hostile;
 mod debs_index;
 mod debs_refusals;

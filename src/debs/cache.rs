@@ -11,8 +11,25 @@
 //! see whole files or none), created `0644`, opened without following symbolic links, and
 //! the whole is kept under a size cap by removing the least recently used entries (a hit
 //! refreshes an entry's modification time).
+//!
+//! Beside the entries, two kinds of derived files, each also written whole or not at all
+//! and read as found files (regular, not through a link, capped; anything else is a miss):
+//!
+//! - `facts/<sha256>`: what reading a cached .deb gave (its control paragraph, its MD5 and
+//!   SHA-1, whether its data member is compressed) with the entry's stat once the run that
+//!   read it was done with it. A later run that finds the entry at that stat takes these
+//!   facts instead of reading and hashing the .deb again, as a build's stat cache does; any
+//!   other stat (a write, a `touch`, another file renamed over it) reads it again. The
+//!   bundle writer still hashes every byte it packs and refuses a mismatch. A fact file
+//!   goes with its entry.
+//! - `closures/<key>`: a resolved closure ([`super::closures`]), trimmed with the entries
+//!   in least recently used order.
 
+use super::control::Paragraph;
+use super::deb::DebFile;
 use crate::hashing::{HashingWriter, sha256_hex};
+use crate::util::FileStat;
+use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +39,68 @@ pub const CACHE_DIR_ENV: &str = "SEEDFORGE_CACHE_DIR";
 
 /// The cache's size cap when none is given: 10 GiB.
 pub const DEFAULT_CACHE_MAX: u64 = 10 << 30;
+
+/// The folder under the cache folder holding the facts of cached .debs.
+const FACTS_DIR: &str = "facts";
+
+/// The folder under the cache folder holding resolved closures.
+const CLOSURES_DIR: &str = "closures";
+
+/// Format version of a facts file; one of another version is not read.
+const FACTS_FORMAT: u32 = 1;
+
+/// The largest facts file read: a control paragraph is a few KiB.
+const MAX_FACTS: u64 = 1 << 20;
+
+/// The largest closure file read: a few hundred bytes a package.
+pub const MAX_CLOSURE: u64 = 16 << 20;
+
+/// What reading a cached .deb gave, with the entry's stat then (see the module's doc).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Facts {
+    format: u32,
+    sha256: String,
+    size: u64,
+    md5: String,
+    sha1: String,
+    compressed: bool,
+    /// The control paragraph's fields, in order.
+    control: Vec<(String, String)>,
+    /// The entry's stat when the facts were last found true.
+    stat: FileStat,
+}
+
+impl Facts {
+    fn of(deb: &DebFile, stat: FileStat) -> Facts {
+        Facts {
+            format: FACTS_FORMAT,
+            sha256: deb.sha256.clone(),
+            size: deb.size,
+            md5: deb.md5.clone(),
+            sha1: deb.sha1.clone(),
+            compressed: deb.compressed,
+            control: deb.control.fields().to_vec(),
+            stat,
+        }
+    }
+
+    /// The .deb at `path` these facts describe.
+    fn deb(self, path: &Path) -> DebFile {
+        let mut control = Paragraph::default();
+        for (name, value) in self.control {
+            control.set(&name, value);
+        }
+        DebFile {
+            path: path.to_path_buf(),
+            control,
+            size: self.size,
+            md5: self.md5,
+            sha1: self.sha1,
+            sha256: self.sha256,
+            compressed: self.compressed,
+        }
+    }
+}
 
 /// The download cache under `ROOT/debs/`.
 #[derive(Debug)]
@@ -309,6 +388,101 @@ impl DebCache {
         }
     }
 
+    /// The .deb whose SHA-256 is `sha256`, put at `dest` as [`DebCache::link_unchecked`]
+    /// puts it, if the cache holds it with `size` bytes AND its facts file was written at
+    /// the stat the entry has now: read from the facts, not from the file (see the
+    /// module's doc). `None` (nothing left at `dest`) otherwise: the caller reads it.
+    pub fn link_known(&self, sha256: &str, size: u64, dest: &Path) -> Option<DebFile> {
+        let path = self.entry(sha256)?;
+        let facts = self.facts(sha256)?;
+        let (file, meta) = crate::input::open_found(&path).ok()?;
+        if facts.size != size || FileStat::of(&meta) != facts.stat {
+            return None;
+        }
+        match Self::link_or_copy(&path, &file, &meta, size, dest) {
+            Ok(()) => {
+                Self::touch(&file);
+                Some(facts.deb(dest))
+            }
+            Err(e) => {
+                tracing::debug!("{}: cache not used: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    /// The folder `name` under the cache folder, if it is one (not a link to one).
+    fn sub_dir(&self, name: &str) -> Option<PathBuf> {
+        let dir = self.dir.join(name);
+        fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir())
+            .then_some(dir)
+    }
+
+    /// The facts file of the entry `sha256`, if it is whole, of this format and about it.
+    fn facts(&self, sha256: &str) -> Option<Facts> {
+        let name = sha256.to_ascii_lowercase();
+        if !is_sha256(&name) {
+            return None;
+        }
+        let path = self.sub_dir(FACTS_DIR)?.join(&name);
+        let (file, meta) = crate::input::open_found(&path).ok()?;
+        let read =
+            crate::input::read_opened(file, meta, MAX_FACTS, "cached facts", &|| path.clone());
+        let facts: Facts = serde_json::from_slice(&read.ok()?.0).ok()?;
+        (facts.format == FACTS_FORMAT && facts.sha256 == name).then_some(facts)
+    }
+
+    /// Records the facts of `deb`, just read or taken from the cache entry of its SHA-256
+    /// by a run now done with it (its staged links gone), with the entry's stat now. Nothing
+    /// when the cache holds no such entry (trimmed, or never stored), or the facts file
+    /// already says this. A facts file that cannot be written is only a slower next run.
+    pub fn remember_deb(&self, deb: &DebFile) {
+        let Some(path) = self.entry(&deb.sha256) else {
+            return;
+        };
+        let Some(stat) = fs::symlink_metadata(&path)
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .map(|m| FileStat::of(&m))
+            .filter(|s| s.size == deb.size)
+        else {
+            return;
+        };
+        let facts = Facts::of(deb, stat);
+        if self.facts(&facts.sha256).as_ref() == Some(&facts) {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(&facts) else {
+            return;
+        };
+        let dest = self.dir.join(FACTS_DIR).join(&facts.sha256);
+        self.put_at(&dest, &mut |out| out.write_all(&bytes));
+    }
+
+    /// The closure file `key` (a lower-case hex SHA-256) as found: `None` when there is
+    /// none, or it is not a regular file, or larger than [`MAX_CLOSURE`]. Its use refreshes
+    /// it for the least-recently-used order.
+    pub fn closure(&self, key: &str) -> Option<Vec<u8>> {
+        if !is_sha256(key) {
+            return None;
+        }
+        let path = self.sub_dir(CLOSURES_DIR)?.join(key);
+        let (file, meta) = crate::input::open_found(&path).ok()?;
+        Self::touch(&file);
+        crate::input::read_opened(file, meta, MAX_CLOSURE, "cached closure", &|| path.clone())
+            .ok()
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// Stores `bytes` as the closure file `key`.
+    pub fn put_closure(&self, key: &str, bytes: &[u8]) {
+        if is_sha256(key) {
+            let dest = self.dir.join(CLOSURES_DIR).join(key);
+            self.put_at(&dest, &mut |out| out.write_all(bytes));
+        }
+    }
+
     /// A writer that stores what passes through it as the entry `sha256`, if its bytes
     /// turn out to hash to that and number `size` ([`EntryWriter::finish`]).
     pub fn writer(&self, sha256: &str, size: u64) -> Option<EntryWriter> {
@@ -342,18 +516,32 @@ impl DebCache {
     }
 
     fn put_with(&self, sha256: &str, fill: &mut dyn FnMut(&mut File) -> io::Result<()>) {
-        let Some(path) = self.entry(sha256) else {
-            return;
-        };
-        let tmp = crate::util::temp_path_beside(&path);
+        if let Some(path) = self.entry(sha256) {
+            self.put_at(&path, fill);
+        }
+    }
+
+    /// Writes the file `path`, under the cache folder, whole or not at all.
+    fn put_at(&self, path: &Path, fill: &mut dyn FnMut(&mut File) -> io::Result<()>) {
+        let tmp = crate::util::temp_path_beside(path);
         let result = (|| {
             self.make_dir()?;
+            if let Some(dir) = path.parent().filter(|d| *d != self.dir) {
+                match fs::create_dir(dir) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+                // Never written through a link planted in its place.
+                if !fs::symlink_metadata(dir)?.is_dir() {
+                    return Err(not_a_folder(dir));
+                }
+            }
             let mut f = crate::util::create_new_mode(&tmp, 0o644)?;
             fill(&mut f)?;
             // Not synced: an entry a crash leaves short fails its hash check on the next
             // read and is fetched again.
             drop(f);
-            fs::rename(&tmp, &path)
+            fs::rename(&tmp, path)
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
@@ -382,27 +570,40 @@ impl DebCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
             listing => listing?,
         };
-        crate::leftovers::sweep_beside(&self.dir.join("x"))?;
+        let closures = self.dir.join(CLOSURES_DIR);
+        let facts = self.dir.join(FACTS_DIR);
+        for dir in [&self.dir, &closures, &facts] {
+            crate::leftovers::sweep_beside(&dir.join("x"))?;
+        }
+        // The entries and the closures, in one least-recently-used order.
         let mut entries = Vec::new();
-        for e in listing {
-            let e = e?;
-            let name = e.file_name();
-            let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
-                continue;
-            };
-            let meta = e.metadata()?;
-            if !meta.is_file() && !meta.is_symlink() {
-                continue;
+        let listed = |listing: fs::ReadDir, dir: &Path, entries: &mut Vec<_>| {
+            for e in listing {
+                let e = e?;
+                let name = e.file_name();
+                let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
+                    continue;
+                };
+                let meta = e.metadata()?;
+                if !meta.is_file() && !meta.is_symlink() {
+                    continue;
+                }
+                let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                entries.push((used, dir.join(name), meta.len()));
             }
-            let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-            entries.push((used, name.to_string(), meta.len()));
+            io::Result::Ok(())
+        };
+        listed(listing, &self.dir, &mut entries)?;
+        match fs::read_dir(&closures) {
+            Err(e) if missing(&e) => {}
+            listing => listed(listing?, &closures, &mut entries)?,
         }
         // Oldest first; the name breaks ties so the order does not depend on the listing.
         entries.sort();
         let mut total: u64 = entries.iter().map(|e| e.2).sum();
-        for (_, name, size) in entries {
+        for (_, path, size) in entries {
             if total > max_bytes {
-                match fs::remove_file(self.dir.join(&name)) {
+                match fs::remove_file(&path) {
                     Ok(()) => {}
                     // A concurrent run removed it first.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -414,6 +615,24 @@ impl DebCache {
             } else {
                 report.kept += 1;
                 report.bytes_kept += size;
+            }
+        }
+        // A facts file goes with its entry.
+        let listing = match fs::read_dir(&facts) {
+            Err(e) if missing(&e) => return Ok(report),
+            listing => listing?,
+        };
+        for e in listing {
+            let name = e?.file_name();
+            // Another name is a writer's temporary file (the sweep took the dead ones').
+            let Some(name) = name.to_str().filter(|n| is_sha256(n)) else {
+                continue;
+            };
+            if fs::symlink_metadata(self.dir.join(name)).is_err() {
+                match fs::remove_file(facts.join(name)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
             }
         }
         Ok(report)
@@ -544,6 +763,149 @@ mod tests {
         fs::create_dir(&root).unwrap();
         std::os::unix::fs::symlink(other.path(), root.join("debs")).unwrap();
         assert!(DebCache::open(&root, 1).is_err());
+    }
+
+    /// A .deb's facts as read, for an entry of `bytes`.
+    fn deb_of(bytes: &[u8]) -> DebFile {
+        let mut control = Paragraph::default();
+        control.set("Package", "jq");
+        control.set("Version", "1.6-2.1");
+        control.set("Description", "one\n two");
+        DebFile {
+            path: PathBuf::from("read/from/here.deb"),
+            control,
+            size: bytes.len() as u64,
+            md5: "m".into(),
+            sha1: "s".into(),
+            sha256: sha256_hex(bytes),
+            compressed: true,
+        }
+    }
+
+    #[test]
+    fn a_deb_is_taken_from_its_facts_only_at_the_stat_they_were_recorded_at() {
+        let (t, c) = cache(DEFAULT_CACHE_MAX);
+        let bytes = vec![3u8; 5000];
+        let deb = deb_of(&bytes);
+        let size = deb.size;
+        let dest = t.path().join("staged.deb");
+        // No entry, then an entry without facts: nothing is put at `dest`.
+        c.remember_deb(&deb);
+        assert!(!c.dir().join(FACTS_DIR).exists());
+        c.put_bytes(&deb.sha256, &bytes);
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        assert!(!dest.exists());
+        c.remember_deb(&deb);
+        let known = c.link_known(&deb.sha256, size, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), bytes);
+        assert_eq!(known.path, dest);
+        assert_eq!(known.control, deb.control);
+        assert_eq!(known.control.to_string(), deb.control.to_string());
+        assert_eq!(
+            (
+                known.md5,
+                known.sha1,
+                known.sha256,
+                known.size,
+                known.compressed
+            ),
+            (
+                deb.md5.clone(),
+                deb.sha1.clone(),
+                deb.sha256.clone(),
+                size,
+                true
+            )
+        );
+        // Linking and refreshing changed the entry's stat: until recorded again, it is
+        // read again.
+        fs::remove_file(&dest).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        c.remember_deb(&deb);
+        assert!(c.link_known(&deb.sha256, size, &dest).is_some());
+        fs::remove_file(&dest).unwrap();
+        c.remember_deb(&deb);
+        // Another size asked for, a damaged facts file, facts about another entry: read.
+        assert!(c.link_known(&deb.sha256, size + 1, &dest).is_none());
+        let facts = c.dir().join(FACTS_DIR).join(&deb.sha256);
+        let good = fs::read(&facts).unwrap();
+        for bad in [&b"{not json"[..], b"", &good[..good.len() / 2]] {
+            fs::write(&facts, bad).unwrap();
+            assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        }
+        let other = String::from_utf8(good.clone())
+            .unwrap()
+            .replace(&deb.sha256, &sha256_hex(b"other"));
+        fs::write(&facts, other).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        // A link planted in its place is not followed.
+        let elsewhere = t.path().join("facts.json");
+        fs::write(&elsewhere, &good).unwrap();
+        fs::remove_file(&facts).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &facts).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        assert!(!dest.exists());
+        // A facts folder that is a link elsewhere is neither read nor written through.
+        let folder = c.dir().join(FACTS_DIR);
+        let moved = t.path().join("facts-elsewhere");
+        fs::remove_file(&facts).unwrap();
+        c.remember_deb(&deb);
+        fs::rename(&folder, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &folder).unwrap();
+        assert!(c.link_known(&deb.sha256, size, &dest).is_none());
+        assert!(!dest.exists());
+        let before = fs::read(moved.join(&deb.sha256)).unwrap();
+        // The entry's stat changes: facts about it would be written anew, but not there.
+        fs::File::options()
+            .write(true)
+            .open(c.dir().join(&deb.sha256))
+            .unwrap()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        c.remember_deb(&deb);
+        assert_eq!(fs::read(moved.join(&deb.sha256)).unwrap(), before);
+        fs::remove_file(&folder).unwrap();
+        fs::rename(&moved, &folder).unwrap();
+        // The entry going takes its facts with it at the next trim.
+        fs::remove_file(&facts).unwrap();
+        c.remember_deb(&deb);
+        assert!(facts.is_file());
+        fs::remove_file(c.dir().join(&deb.sha256)).unwrap();
+        c.trim().unwrap();
+        assert!(!facts.exists());
+    }
+
+    #[test]
+    fn closures_are_found_files_trimmed_with_the_entries() {
+        let (_t, c) = cache(DEFAULT_CACHE_MAX);
+        let key = sha256_hex(b"inputs");
+        assert!(c.closure(&key).is_none());
+        c.put_closure(&key, b"{}");
+        assert_eq!(c.closure(&key).unwrap(), b"{}");
+        // Only hex names; a FIFO in its place is refused at once, not waited on.
+        assert!(c.closure("../../x").is_none());
+        c.put_closure("../x", b"{}");
+        assert!(!c.dir().join("x").exists() && !c.dir().parent().unwrap().join("x").exists());
+        let path = c.dir().join(CLOSURES_DIR).join(&key);
+        fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.unwrap().success());
+        assert!(c.closure(&key).is_none());
+        fs::remove_file(&path).unwrap();
+        // Counted and trimmed as entries are, the least recently used first.
+        c.put_closure(&key, &[b' '; 10]);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        c.put_bytes(&sha256_hex(&[1u8; 10]), &[1u8; 10]);
+        let report = c.trim_to(15).unwrap();
+        assert_eq!((report.removed, report.kept), (1, 1));
+        assert!(!path.exists());
+        assert_eq!(c.clear().unwrap().removed, 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod base;
 pub mod bundle;
 pub mod cache;
+pub mod closures;
 pub mod config;
 pub mod control;
 pub mod deb;

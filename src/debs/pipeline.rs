@@ -4,9 +4,9 @@
 
 use super::bundle::{BundleOptions, BundleReport, write_bundle_stat};
 use super::cache::DebCache;
-use super::repo::{PackageSource, Universe, Verification, materialise};
+use super::repo::{Location, PackageSource, Universe, Verification, materialise};
 use super::resolve::{Base, Closure, Request, resolve};
-use super::{DebsError, sets, unchanged};
+use super::{DebsError, closures, sets, unchanged};
 use crate::leftovers::Staging;
 use crate::net::Net;
 use crate::report::Reporter;
@@ -39,7 +39,8 @@ pub struct PreparedBundle {
     pub spec: BundleSpec,
     /// Every package requested (sets expanded).
     pub requests: Vec<Request>,
-    /// The candidates.
+    /// The candidates: those reachable from the requests, or, for a closure taken from
+    /// the cache ([`closures`]), the closure's own, in its order.
     pub universe: Universe,
     /// The closure.
     pub closure: Closure,
@@ -53,6 +54,9 @@ pub struct PreparedBundle {
     pub staging: Staging,
     /// The fingerprint of what the closure was resolved from ([`prepare_for`]).
     inputs: Option<String>,
+    /// The key the closure is filed under in the cache ([`closures::key`]), when it was
+    /// resolved here (not taken from the cache) and there is a cache to file it in.
+    file_as: Option<String>,
     /// The bundle [`prepare_for`] found unchanged: nothing was resolved (the closure is
     /// the recorded one, and the universe holds no candidate from a repository).
     pub kept: Option<BundleReport>,
@@ -69,7 +73,8 @@ pub fn prepare(
 }
 
 /// [`prepare`] with a download cache: indexes (here) and .debs (when written) whose hash
-/// it holds are taken from it, and what is downloaded is stored in it.
+/// it holds are taken from it, and what is downloaded is stored in it. A closure it holds
+/// for these inputs ([`closures`]) is taken as it is: no index is read, nothing resolved.
 pub fn prepare_cached(
     spec: &BundleSpec,
     net: Arc<Net>,
@@ -122,43 +127,78 @@ fn prepare_inner(
     let spec_json = serde_json::to_value(spec).unwrap_or_default();
     let request_words: Vec<String> = requests.iter().map(ToString::to_string).collect();
     // Set by `enough` once the Release files are in: the inputs' fingerprint, and what the
-    // record beside `out` says when it matches them.
+    // record beside `out` says when it matches them; else the key of the closure in the
+    // cache, and the closure the cache holds under it.
     let inputs = std::cell::RefCell::new(None::<String>);
     let kept = std::cell::RefCell::new(None);
+    let key = std::cell::RefCell::new(None::<String>);
+    let stored = std::cell::RefCell::new(None::<closures::Stored>);
+    let use_stored = std::cell::Cell::new(true);
     let enough = |pins: &[String]| {
-        let Some((out, mtime, force)) = target else {
+        if let Some((out, mtime, force)) = target {
+            let fingerprint = unchanged::inputs(
+                &spec_json,
+                &request_words,
+                base_sha256.as_deref(),
+                mtime,
+                pins,
+            );
+            if !force {
+                *kept.borrow_mut() = unchanged::kept_as_resolved(out, &fingerprint, staging);
+            }
+            *inputs.borrow_mut() = Some(fingerprint);
+            if kept.borrow().is_some() {
+                return true;
+            }
+        }
+        let Some(cache) = cache.as_deref() else {
             return false;
         };
-        let fingerprint = unchanged::inputs(
-            &spec_json,
-            &request_words,
-            base_sha256.as_deref(),
-            mtime,
-            pins,
-        );
-        if !force {
-            *kept.borrow_mut() = unchanged::kept_as_resolved(out, &fingerprint, staging);
+        let k = closures::key(&spec_json, &request_words, base_sha256.as_deref(), pins);
+        if use_stored.get() {
+            *stored.borrow_mut() = closures::load(cache, &k, &spec.sources);
         }
-        *inputs.borrow_mut() = Some(fingerprint);
-        kept.borrow().is_some()
+        *key.borrow_mut() = Some(k);
+        stored.borrow().is_some()
     };
-    let (universe, _) = Universe::load_reachable_unless(
-        &spec.sources,
-        &spec.arch,
-        (&net, cache.as_deref()),
-        (&requests, &base),
-        &enough,
-        staging,
-    )?;
-    let (kept, closure) = match kept.into_inner() {
-        Some((report, closure)) => (Some(report), closure),
-        None => {
+    let load = || {
+        Universe::load_reachable_unless(
+            &spec.sources,
+            &spec.arch,
+            (&net, cache.as_deref()),
+            (&requests, &base),
+            &enough,
+            staging,
+        )
+    };
+    let (mut universe, _) = load()?;
+    let from_cache = match stored.take() {
+        Some(stored) => match stored.candidates(&universe) {
+            Some(found) => Some(found),
+            None => {
+                // A local .deb it names is not among those read: read and resolve.
+                use_stored.set(false);
+                universe = load()?.0;
+                None
+            }
+        },
+        None => None,
+    };
+    let mut file_as = None;
+    let (kept, closure) = match (kept.into_inner(), from_cache) {
+        (Some((report, closure)), _) => (Some(report), closure),
+        (None, Some((candidates, closure))) => {
+            universe.candidates = candidates;
+            (None, closure)
+        }
+        (None, None) => {
             let closure = resolve(&universe, &requests, &base).map_err(|e| match e {
                 DebsError::Unsatisfiable(m) => {
                     DebsError::Unsatisfiable(format!("bundle {}: {m}", spec.name))
                 }
                 other => other,
             })?;
+            file_as = key.take();
             (None, closure)
         }
     };
@@ -171,6 +211,7 @@ fn prepare_inner(
         cache,
         staging: staging.clone(),
         inputs: inputs.into_inner(),
+        file_as,
         kept,
     })
 }
@@ -220,21 +261,37 @@ impl PreparedBundle {
             .staging
             .create_dir(&work)
             .map_err(|e| DebsError::io(&work, e))?;
+        let chosen = self.chosen();
+        let cache = self.cache.as_deref();
         let result = (|| {
-            let chosen = self.chosen();
-            let cache = self.cache.as_deref();
             let debs = materialise(&chosen, &work, (&self.net, cache), reporter, &self.staging)?;
             if let Some(cache) = cache {
+                // Every .deb is in: the closure is filed for the next bundle of these inputs.
+                if let Some(key) = &self.file_as {
+                    closures::save(cache, key, &self.closure, &chosen);
+                }
                 // Over its cap, the least recently used entries go; a cache that cannot be
                 // trimmed does not fail the bundle.
                 if let Err(e) = cache.trim() {
                     reporter.warning(&format!("{}: {e}", cache.dir().display()));
                 }
             }
-            write_bundle_stat(&debs, &self.options(mtime), out, reporter, &self.staging)
+            let written =
+                write_bundle_stat(&debs, &self.options(mtime), out, reporter, &self.staging)?;
+            Ok::<_, DebsError>((written, debs))
         })();
         let _ = std::fs::remove_dir_all(&work);
-        result
+        let (written, debs) = result?;
+        if let Some(cache) = cache {
+            // Its links in the staging folder gone, each cached .deb has the stat the next
+            // run finds: what it was read as is recorded with that stat.
+            for (c, deb) in chosen.iter().zip(&debs) {
+                if matches!(c.location, Location::Remote { .. }) {
+                    cache.remember_deb(deb);
+                }
+            }
+        }
+        Ok(written)
     }
 
     /// [`PreparedBundle::write`], unless the bundle at `out` is the one this would write

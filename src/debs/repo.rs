@@ -541,6 +541,15 @@ impl<'a> Fetcher<'a> {
         self.unless_stopping(|| cache.link_unchecked(sha256, size, dest))
     }
 
+    /// The cached .deb whose SHA-256 is `sha256`, put at `dest` and read from the facts the
+    /// cache recorded when its entry last had the stat it has now
+    /// ([`DebCache::link_known`]): not read or hashed here. `None` (nothing at `dest`) when
+    /// the cache has no such entry, or no facts for it at that stat.
+    pub fn from_cache_known(&self, dest: &Path, size: u64, sha256: &str) -> Option<DebFile> {
+        let cache = self.cache?;
+        self.unless_stopping(|| cache.link_known(sha256, size, dest))
+    }
+
     /// Removes the cache entry `sha256`, found damaged by whoever read it.
     pub fn discard_cached(&self, sha256: &str) {
         if let Some(cache) = self.cache {
@@ -703,7 +712,7 @@ fn check_sums(what: &str, actual: (u64, &str), size: u64, sha256: &str) -> Resul
 /// with percent-escapes, which a server decodes), nothing a URL would read as its query or
 /// fragment, no control characters. What apt itself fetches from such a path is the
 /// repository's file; anything else is refused.
-fn inside_repo(rel: &str) -> bool {
+pub(super) fn inside_repo(rel: &str) -> bool {
     let lower = rel.to_ascii_lowercase();
     !rel.is_empty()
         && !rel.starts_with('/')
@@ -1402,19 +1411,22 @@ fn materialise_one(
                 c.version.without_epoch(),
                 c.arch
             ));
-            // A cache entry is hashed once, by read_deb, as every .deb is: one that does
-            // not hash to its name (or is no .deb) is removed and the file downloaded.
-            let cached = fetcher
-                .from_cache_unchecked(&dest, c.size, &c.sha256)
-                .then(|| read_deb(&dest))
-                .and_then(|read| match read {
-                    Ok(deb) if deb.sha256 == c.sha256 => Some(deb),
-                    _ => {
-                        fetcher.discard_cached(&c.sha256);
-                        let _ = std::fs::remove_file(&dest);
-                        None
-                    }
-                });
+            // A cache entry at the stat its facts were recorded at is not read again (the
+            // bundle writer hashes what it packs). Any other is hashed once, by read_deb,
+            // as every .deb is: one that does not hash to its name (or is no .deb) is
+            // removed and the file downloaded.
+            let known = fetcher.from_cache_known(&dest, c.size, &c.sha256);
+            let cached = known.map(Ok).or_else(|| {
+                (fetcher.from_cache_unchecked(&dest, c.size, &c.sha256)).then(|| read_deb(&dest))
+            });
+            let cached = cached.and_then(|read| match read {
+                Ok(deb) if deb.sha256 == c.sha256 => Some(deb),
+                _ => {
+                    fetcher.discard_cached(&c.sha256);
+                    let _ = std::fs::remove_file(&dest);
+                    None
+                }
+            });
             match cached {
                 Some(deb) => deb,
                 None => {

@@ -99,7 +99,7 @@ pub fn fingerprint(debs: &[&Candidate], options: &BundleOptions) -> String {
 }
 
 /// What writes a bundle, beyond its inputs: this seedforge and its bundle writer.
-fn writer() -> serde_json::Value {
+pub(super) fn writer() -> serde_json::Value {
     serde_json::json!({
         "format": FORMAT,
         "seedforge": env!("CARGO_PKG_VERSION"),
