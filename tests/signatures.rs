@@ -631,3 +631,84 @@ fn a_signed_output_verifies_with_its_key_and_fails_on_any_changed_byte() {
         .arg(lab.root().join("out-a"))
         .run();
 }
+
+#[test]
+fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_verify_checks_them() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let Some(cosign) = common::sigstore::cosign() else {
+        return;
+    };
+    let registry = Registry::start_plain();
+    skopeo_push(
+        &format!("oci:{}:mirrored-pause:3.6", fixture_layout().display()),
+        &registry,
+        "rancher/mirrored-pause:3.6",
+        true,
+    );
+    let pause = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
+    let signer = Signer::new(cosign);
+    signer.sign(
+        &format!("{}/rancher/mirrored-pause@{pause}", registry.host()),
+        true,
+    );
+    let lab = common::Lab::new();
+    lab.pull_pause_from(&registry.host());
+    fs::copy(signer.public_key(), lab.lab_dir().join("cosign.pub")).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "  concurrency: 4\n",
+        "  concurrency: 4\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
+    );
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let out = lab.out_dir();
+    let stored = attached(&out.join("oci"));
+    assert_eq!(stored.len(), 1, "{stored:#?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let key_path = manifest["image_keys"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        fs::read_to_string(out.join(&key_path)).unwrap().trim(),
+        fs::read_to_string(signer.public_key()).unwrap().trim()
+    );
+    let verified = lab.seedforge().arg("verify").arg(&out).run();
+    assert!(
+        verified
+            .stdout
+            .contains("1 image(s) with a signature verifying"),
+        "{verified:?}"
+    );
+
+    // Offline, the signature stays in the layout (it comes from there).
+    lab.seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert_eq!(attached(&out.join("oci")), stored);
+
+    // The recorded key swapped for another (SHA256SUMS made to agree): the carried
+    // signature no longer verifies with it.
+    let other = Signer::new(signer.cosign.clone());
+    let pem = fs::read(other.public_key()).unwrap();
+    fs::write(out.join(&key_path), &pem).unwrap();
+    let sums_path = out.join("SHA256SUMS");
+    let sums: String = fs::read_to_string(&sums_path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (_, path) = l.split_once("  ").unwrap();
+            if path == key_path {
+                format!("{}  {path}\n", common::sha256_bytes(&pem))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(&sums_path, sums).unwrap();
+    let failed = lab.seedforge().arg("verify").arg(&out).expect(1).run();
+    assert!(failed.stderr.contains("no longer verify"), "{failed:?}");
+}

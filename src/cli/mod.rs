@@ -1038,6 +1038,41 @@ fn verify_sealed_output(
         doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
         failures.extend(result.err());
     }
+    match seedforge::pipeline::seal::recheck_image_signatures(dir) {
+        Ok(Some(recheck)) => {
+            for (image, why) in &recheck.failed {
+                errln!(
+                    "BAD  {image}: its signatures no longer verify with the recorded keys: {why}"
+                );
+            }
+            if !g.json && !g.quiet {
+                outln!(
+                    "signatures {}: {} image(s) with a signature verifying with the recorded keys, {} problem(s)",
+                    dir.join("oci").display(),
+                    recheck.verified.len(),
+                    recheck.failed.len()
+                );
+            }
+            if !recheck.failed.is_empty() {
+                failures.push(
+                    Error::VerifyFailed(format!(
+                        "{} image(s) whose carried signatures do not verify: {}",
+                        recheck.failed.len(),
+                        recheck
+                            .failed
+                            .iter()
+                            .map(|(i, _)| i.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .into(),
+                );
+            }
+            doc["signatures"] = serde_json::to_value(&recheck).unwrap_or_default();
+        }
+        Ok(None) => {}
+        Err(e) => failures.push(Error::from(e).into()),
+    }
     doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
     doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
     failures.extend(sums_result.err());

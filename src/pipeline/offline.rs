@@ -149,7 +149,9 @@ impl KeptBundle {
 #[derive(Debug)]
 pub struct Offline {
     layout: PathBuf,
-    roots: BTreeMap<String, (String, Descriptor)>,
+    /// By destination: the source as listed, the root the layout stores, and the digest
+    /// the source served (what its signatures name).
+    roots: BTreeMap<String, (String, Descriptor, Digest)>,
     /// The artifacts stored with each image (by destination): its `index.json` entries.
     attached: Arc<BTreeMap<String, Vec<Descriptor>>>,
     kept: Vec<KeptBundle>,
@@ -196,11 +198,13 @@ impl Offline {
                 .ok_or_else(|| pinned_in("not pinned"))
                 .and_then(|pinned| {
                     let root = lock.stored.get(&source).unwrap_or(&pinned);
-                    store.find(root, &destination, &platforms)
+                    store
+                        .find(root, &destination, &platforms)
+                        .map(|r| (r, pinned))
                 });
             match found {
-                Ok(root) => {
-                    roots.insert(destination, (source, root));
+                Ok((root, pinned)) => {
+                    roots.insert(destination, (source, root, pinned));
                 }
                 Err(reason) => missing.push(Missing {
                     what: format!("image {destination} (from {source})"),
@@ -284,10 +288,11 @@ impl Offline {
         };
         let destination = entry.destination.to_string();
         Some(match self.roots.get(&destination) {
-            Some((source, root)) => Ok(Box::new(PinnedReader {
+            Some((source, root, pinned)) => Ok(Box::new(PinnedReader {
                 dir: self.layout.clone(),
                 name: source.clone(),
                 root: root.clone(),
+                served: pinned.clone(),
                 documents: Arc::clone(&self.documents),
                 attached: self.attached.get(&destination).cloned().unwrap_or_default(),
             }) as Box<dyn ImageReader>),
@@ -486,6 +491,9 @@ struct PinnedReader {
     documents: Arc<KeptDocuments>,
     /// The artifacts the layout stores with it (their `index.json` entries).
     attached: Vec<Descriptor>,
+    /// The digest its registry served (the root stored differs when platforms were
+    /// dropped): what its signatures name.
+    served: Digest,
 }
 
 impl ImageReader for PinnedReader {
@@ -495,6 +503,10 @@ impl ImageReader for PinnedReader {
 
     fn root(&self) -> &Descriptor {
         &self.root
+    }
+
+    fn served_digest(&self) -> Digest {
+        self.served.clone()
     }
 
     /// Offline, the artifacts are those an earlier build stored with the image.
@@ -517,6 +529,7 @@ impl ImageReader for PinnedReader {
                     root: descriptor.clone(),
                     documents: Arc::clone(&self.documents),
                     attached: Vec::new(),
+                    served: e.digest.clone(),
                 }),
                 descriptor,
                 listing: None,

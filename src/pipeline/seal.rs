@@ -292,6 +292,9 @@ pub struct Artifact {
 pub struct ManifestView {
     /// The artifacts.
     pub artifacts: Vec<Artifact>,
+    /// The keys the images' signatures were checked against.
+    #[serde(default)]
+    pub image_keys: Vec<KeyRecord>,
     /// The registry.
     #[serde(default)]
     pub registry: Option<RegistryRecord>,
@@ -1340,6 +1343,45 @@ mod tests {
             assert!(safe_relative(bad).is_none(), "{bad}");
         }
     }
+}
+
+/// Checks again the signatures carried in the output's layout against the keys the build
+/// recorded (`keys/images/`, listed in `manifest.json`); `None` when it recorded none.
+pub fn recheck_image_signatures(
+    out: &Path,
+) -> Result<Option<crate::oci::mirror::policy::Recheck>, SealError> {
+    let view = ManifestView::load(out)?;
+    if view.image_keys.is_empty() {
+        return Ok(None);
+    }
+    let mut keys = Vec::new();
+    for k in &view.image_keys {
+        let path =
+            safe_relative(&k.path)
+                .map(|p| out.join(p))
+                .ok_or_else(|| SealError::BadManifest {
+                    path: out.join(MANIFEST),
+                    message: format!("key path {:?} leaves the output", k.path),
+                })?;
+        let pem = crate::input::read_found(&path, crate::input::Kind::Manifest)?;
+        let key = crate::trust::keys::PublicKey::from_pem(&pem, &k.path).map_err(|e| {
+            SealError::BadManifest {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        keys.push(key);
+    }
+    let layout = crate::oci::Layout::open(&out.join("oci")).map_err(|e| SealError::Incomplete {
+        path: out.join("oci"),
+        message: e.to_string(),
+    })?;
+    crate::oci::mirror::policy::recheck(&layout, &keys)
+        .map(Some)
+        .map_err(|e| SealError::Incomplete {
+            path: out.join("oci"),
+            message: e.to_string(),
+        })
 }
 
 /// What checking an output's signature found.

@@ -308,7 +308,7 @@ fn prepare_one(
         .collect();
     let verified = options.policy.check(
         &e.source.to_string(),
-        &reader.root().digest,
+        &reader.served_digest(),
         &children,
         &attached,
     )?;
@@ -339,7 +339,8 @@ fn prepare_attached(
     selection: &Selection,
     e: &ListEntry,
 ) -> Result<Vec<PreparedAttachment>> {
-    let subjects = subjects_of(reader.root(), selection);
+    let mut subjects = subjects_of(reader.root(), selection);
+    subjects[0] = reader.served_digest();
     let repository = format!(
         "{}/{}",
         e.destination.registry(),

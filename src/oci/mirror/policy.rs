@@ -233,3 +233,94 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Bundle => "bundle",
     }
 }
+
+/// What checking the signatures a layout carries found, image by image.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Recheck {
+    /// Images with at least one signature artifact, each with one verifying.
+    pub verified: Vec<String>,
+    /// Images whose signatures carried no longer verify with the keys (image, why).
+    pub failed: Vec<(String, String)>,
+}
+
+/// Checks again the signatures stored with each image of `layout` against `keys` (the
+/// keys the build recorded): every image that carries a signature, attestation or bundle
+/// must have one that verifies over the digest it names. Images without any are left
+/// alone (the policy that let them in decided that).
+pub fn recheck(layout: &crate::oci::Layout, keys: &[PublicKey]) -> Result<Recheck> {
+    use crate::oci::attached::of_entry;
+    let index = layout.read_index()?;
+    let mut by_image: BTreeMap<String, Vec<Verdict>> = BTreeMap::new();
+    for entry in &index.manifests {
+        let Some((to, _, subject)) = of_entry(entry) else {
+            continue;
+        };
+        let manifest = layout.read_blob(&entry.digest)?;
+        let Ok(doc) = ManifestDoc::parse(&manifest) else {
+            by_image
+                .entry(to.to_string())
+                .or_default()
+                .push(Verdict::Failed {
+                    why: format!("{} is not a manifest", entry.digest),
+                });
+            continue;
+        };
+        let layers = doc.layers.clone().unwrap_or_default();
+        if layers.is_empty()
+            || !layers
+                .iter()
+                .all(|l| SIGNATURE_LAYERS.contains(&l.media_type.as_str()))
+        {
+            continue;
+        }
+        let mut blobs = Vec::with_capacity(layers.len());
+        for l in &layers {
+            blobs.push(layout.read_blob(&l.digest)?);
+        }
+        let annotations: Vec<BTreeMap<String, String>> = layers
+            .iter()
+            .map(|l| {
+                l.annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .collect();
+        let given: Vec<Layer<'_>> = layers
+            .iter()
+            .zip(&blobs)
+            .zip(&annotations)
+            .map(|((l, blob), annotations)| Layer {
+                media_type: &l.media_type,
+                annotations,
+                blob,
+            })
+            .collect();
+        let verdict = verify_artifact(&subject.to_string(), &manifest, &given, keys);
+        by_image.entry(to.to_string()).or_default().push(verdict);
+    }
+    let mut out = Recheck::default();
+    for (image, verdicts) in by_image {
+        if verdicts
+            .iter()
+            .any(|v| matches!(v, Verdict::Verified { .. }))
+        {
+            out.verified.push(image);
+        } else if verdicts
+            .iter()
+            .all(|v| matches!(v, Verdict::Keyless { .. }))
+        {
+            // Keyless signatures are carried, never verified here.
+        } else {
+            let why: Vec<String> = verdicts
+                .iter()
+                .filter_map(|v| match v {
+                    Verdict::Failed { why } => Some(why.clone()),
+                    _ => None,
+                })
+                .collect();
+            out.failed.push((image, why.join("; ")));
+        }
+    }
+    Ok(out)
+}
