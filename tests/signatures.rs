@@ -455,6 +455,17 @@ fn a_signed_output_verifies_with_its_key_and_fails_on_any_changed_byte() {
     };
     let signer = Signer::new(cosign);
     let lab = common::Lab::new();
+    // A wrong password: refused before anything is written, naming the key, not the password.
+    let wrong = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg(), "--signing-key"])
+        .arg(signer.dir.path().join("cosign.key"))
+        .env("COSIGN_PASSWORD", "not the password")
+        .expect(2)
+        .run();
+    assert!(wrong.stderr.contains("cosign.key"), "{wrong:?}");
+    assert!(!wrong.stderr.contains("not the password"), "{wrong:?}");
+    assert!(!lab.out_dir().exists());
     lab.seedforge()
         .args(["build", "--config", lab.config_arg(), "--signing-key"])
         .arg(signer.dir.path().join("cosign.key"))

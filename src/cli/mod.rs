@@ -1242,7 +1242,17 @@ pub(crate) fn print_images(images: &[MirroredImageReport]) {
         } else {
             format!(" [{}]", i.platforms.join(", "))
         };
-        outln!("{}  {}{platforms}", i.destination, i.digest);
+        let mut extra = String::new();
+        if !i.attached.is_empty() {
+            extra.push_str(&format!(
+                " +{} signature/attestation/SBOM/referrer artifact(s)",
+                i.attached.len()
+            ));
+        }
+        if let Some(v) = i.verified.first() {
+            extra.push_str(&format!(", signature verified with {}", v.key));
+        }
+        outln!("{}  {}{platforms}{extra}", i.destination, i.digest);
     }
 }
 

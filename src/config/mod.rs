@@ -628,6 +628,22 @@ impl Config {
                 ));
             }
         }
+        if let Some(seal) = &self.seal {
+            for (field, path) in [
+                ("seal.key", Some(&seal.key)),
+                ("seal.password_file", seal.password_file.as_ref()),
+            ] {
+                if let Some(p) = path
+                    && let Err(e) = crate::input::check_regular(&self.dir.join(&*p.value))
+                {
+                    problems.push((
+                        p.referenced.line(),
+                        p.referenced.column(),
+                        format!("{field}: {e}"),
+                    ));
+                }
+            }
+        }
         // The signature policy's keys: each a public key seedforge can read.
         for key in self.images.verify.iter().flat_map(|v| v.keys.iter()) {
             if let Err(e) = crate::trust::keys::PublicKey::read(&self.dir.join(&*key.value)) {

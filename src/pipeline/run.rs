@@ -97,6 +97,12 @@ pub struct MirroredImageReport {
     pub blobs_written: usize,
     /// Bytes written by this run.
     pub bytes_written: u64,
+    /// The signatures, attestations, SBOMs and referrers stored with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attached: Vec<crate::oci::mirror::StoredAttachment>,
+    /// The signatures the policy (`images.verify`) verified, with the key of each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<crate::oci::mirror::policy::VerifiedSignature>,
 }
 
 impl From<&MirroredImage> for MirroredImageReport {
@@ -109,6 +115,8 @@ impl From<&MirroredImage> for MirroredImageReport {
             platforms: m.outcome.platforms.clone(),
             blobs_written: m.outcome.blobs_written,
             bytes_written: m.outcome.bytes_written,
+            attached: m.attached.clone(),
+            verified: m.verified.clone(),
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct MirroredImage {
     pub outcome: CopyOutcome,
     /// The artifacts stored with it.
     pub attached: Vec<StoredAttachment>,
+    /// The signatures the policy verified.
+    pub verified: Vec<policy::VerifiedSignature>,
 }
 
 /// Totals of one mirror run.
@@ -606,6 +608,8 @@ impl Run<'_> {
         let mut outcomes = self.copy_all(prepared, &mut failed, stop, &fetched_for);
         tracing::debug!("images copied at {:?}", self.started.elapsed());
         let attached = self.copy_attached(prepared, &mut outcomes);
+        let verified: Vec<Vec<policy::VerifiedSignature>> =
+            prepared.iter().map(|p| p.verified.clone()).collect();
         let (referenced, present) = queue.totals();
         let fetched_bytes: u64 = written.iter().map(|(_, size)| size).sum();
         let saved = referenced.saturating_sub(fetched_bytes);
@@ -613,6 +617,7 @@ impl Run<'_> {
             self.entries,
             outcomes,
             attached,
+            verified,
             saved,
             present,
             self.started,
@@ -625,6 +630,7 @@ fn finish(
     entries: &[ListEntry],
     outcomes: Vec<Option<Result<CopyOutcome>>>,
     mut attached: Vec<Vec<StoredAttachment>>,
+    mut verified: Vec<Vec<policy::VerifiedSignature>>,
     bytes_saved: u64,
     present: usize,
     started: Instant,
@@ -645,6 +651,7 @@ fn finish(
                 source: entries[i].source.to_string(),
                 outcome,
                 attached: attached.get_mut(i).map(std::mem::take).unwrap_or_default(),
+                verified: verified.get_mut(i).map(std::mem::take).unwrap_or_default(),
             }),
             Some(Err(e)) => {
                 failures.push(format!("  {}: {e}", entries[i].destination));
