@@ -608,16 +608,17 @@ impl Run<'_> {
         let mut outcomes = self.copy_all(prepared, &mut failed, stop, &fetched_for);
         tracing::debug!("images copied at {:?}", self.started.elapsed());
         let attached = self.copy_attached(prepared, &mut outcomes);
-        let verified: Vec<Vec<policy::VerifiedSignature>> =
-            prepared.iter().map(|p| p.verified.clone()).collect();
+        let extras: Vec<Extras> = attached
+            .into_iter()
+            .zip(prepared.iter().map(|p| p.verified.clone()))
+            .collect();
         let (referenced, present) = queue.totals();
         let fetched_bytes: u64 = written.iter().map(|(_, size)| size).sum();
         let saved = referenced.saturating_sub(fetched_bytes);
         finish(
             self.entries,
             outcomes,
-            attached,
-            verified,
+            extras,
             saved,
             present,
             self.started,
@@ -626,11 +627,14 @@ impl Run<'_> {
     }
 }
 
+/// What an image carries besides itself: the artifacts stored with it, the signatures the
+/// policy verified.
+type Extras = (Vec<StoredAttachment>, Vec<policy::VerifiedSignature>);
+
 fn finish(
     entries: &[ListEntry],
     outcomes: Vec<Option<Result<CopyOutcome>>>,
-    mut attached: Vec<Vec<StoredAttachment>>,
-    mut verified: Vec<Vec<policy::VerifiedSignature>>,
+    mut extras: Vec<Extras>,
     bytes_saved: u64,
     present: usize,
     started: Instant,
@@ -650,8 +654,14 @@ fn finish(
                 destination: entries[i].destination.to_string(),
                 source: entries[i].source.to_string(),
                 outcome,
-                attached: attached.get_mut(i).map(std::mem::take).unwrap_or_default(),
-                verified: verified.get_mut(i).map(std::mem::take).unwrap_or_default(),
+                attached: extras
+                    .get_mut(i)
+                    .map(|e| std::mem::take(&mut e.0))
+                    .unwrap_or_default(),
+                verified: extras
+                    .get_mut(i)
+                    .map(|e| std::mem::take(&mut e.1))
+                    .unwrap_or_default(),
             }),
             Some(Err(e)) => {
                 failures.push(format!("  {}: {e}", entries[i].destination));
