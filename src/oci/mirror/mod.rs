@@ -848,7 +848,8 @@ impl Run<'_> {
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::with_capacity(todo.len()));
         std::thread::scope(|scope| {
-            for _ in 0..self.options.concurrency.clamp(1, todo.len()) {
+            // Small documents: round trips cost latency, not bandwidth (as for opening).
+            for _ in 0..opener_count(self.options, todo.len()) {
                 scope.spawn(|| {
                     while let Some(&(i, a)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let to = self.entries[i].destination.to_string();

@@ -50,6 +50,9 @@ pub struct RegistryClient {
     lookup: Option<String>,
     /// The lookup's outcome, once.
     resolved: tokio::sync::OnceCell<Result<(), String>>,
+    /// Whether the registry has the OCI 1.1 referrers API: 0 not known yet, 1 yes, 2 no
+    /// (a registry has it or not; it is asked once, not once an image).
+    referrers_api: std::sync::atomic::AtomicU8,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -146,6 +149,7 @@ impl RegistryClient {
             limits,
             lookup,
             resolved: tokio::sync::OnceCell::new(),
+            referrers_api: std::sync::atomic::AtomicU8::new(0),
         })
     }
 
@@ -273,6 +277,26 @@ impl RegistryClient {
         }
         tokens.insert(key, header.clone());
         Ok(header)
+    }
+
+    /// Whether the registry has the referrers API, once an answer told (`None` before).
+    pub fn has_referrers_api(&self) -> Option<bool> {
+        match self
+            .referrers_api
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Records whether the registry answered the referrers API.
+    pub fn set_referrers_api(&self, has: bool) {
+        self.referrers_api.store(
+            if has { 1 } else { 2 },
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Sends a GET, retrying transient failures within `budget`, re-authenticating once on

@@ -4,7 +4,7 @@
 //! fallback tag's index. Every artifact manifest found is then read as any manifest is: from
 //! the layout when it holds it (a warm run sends no GET for it), else by digest.
 
-use super::{RegistryReader, resolve_tag};
+use super::{RegistryReader, stored_root};
 use crate::net::Transfer;
 use crate::oci::Result;
 use crate::oci::attached::{Attached, AttachedKind, REFERRERS_INDEX, fallback_tag};
@@ -105,24 +105,29 @@ impl RegistryReader {
     /// What `tag` stands for, when the registry has it: its descriptor, the manifest kept
     /// for the copy.
     async fn head_tag(&self, tag: &str) -> Result<Option<Descriptor>> {
-        let head = self
+        let Some(head) = self
             .client
             .head_manifest(&self.repo, tag, &self.name)
-            .await?;
-        if head.is_none() {
+            .await?
+        else {
             // No HEAD answer: a missing tag (the usual case) or a registry without HEAD.
             // Absent tags are the common case; a registry refusing HEAD is not, and asking
             // it with a GET would turn every absent tag into an error to tell apart.
             return Ok(None);
-        }
-        let (bytes, media_type, digest) = resolve_tag(
-            &self.client,
-            &self.repo,
-            tag,
-            &self.name,
-            self.known.as_deref(),
-        )
-        .await?;
+        };
+        // The manifest from the layout when it holds it, else by the digest the HEAD gave.
+        let stored = self
+            .known
+            .as_deref()
+            .and_then(|root| stored_root(root, &head.digest, head.size, head.media_type.clone()));
+        let (bytes, media_type, digest) = match stored {
+            Some(found) => found,
+            None => {
+                self.client
+                    .manifest(&self.repo, &head.digest.to_string(), &self.name)
+                    .await?
+            }
+        };
         let descriptor = Descriptor::new(&media_type, digest.clone(), bytes.len() as u64);
         if let Ok(mut docs) = self.docs.lock() {
             docs.insert(digest, Arc::new(bytes));
@@ -182,6 +187,9 @@ impl RegistryReader {
     /// The referrers API's answer for `subject`; `None` when the registry has no such API
     /// (it answers with an error, as distribution 2.x does with 404).
     async fn referrers_api(&self, subject: &Digest) -> Option<Vec<u8>> {
+        if self.client.has_referrers_api() == Some(false) {
+            return None;
+        }
         let get = Get {
             repo: &self.repo,
             path: format!("referrers/{subject}"),
@@ -195,6 +203,7 @@ impl RegistryReader {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!("{}: no referrers API: {e}", self.name);
+                self.client.set_referrers_api(false);
                 return None;
             }
         };
@@ -207,6 +216,7 @@ impl RegistryReader {
             crate::net::fetch::read_bounded(&mut resp, MAX_MANIFEST_SIZE, &mut watch, &mut budget)
                 .await
                 .ok()?;
+        self.client.set_referrers_api(is_index);
         is_index.then_some(bytes)
     }
 }
