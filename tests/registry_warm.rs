@@ -306,9 +306,12 @@ fn a_second_build_asks_the_registry_only_for_its_tags() {
             .all(|r| r.starts_with("HEAD ") || r.contains("/referrers/")),
         "{artifacts:#?}"
     );
-    assert_eq!(
-        artifacts.len(),
-        2 * 5,
-        "root and one platform: 5 asks each: {artifacts:#?}"
+    // The root and one platform: 3 cosign tags and the fallback tag each; the referrers
+    // API asked until the registry has said it has none (both may ask at once).
+    let heads = artifacts.iter().filter(|r| r.starts_with("HEAD ")).count();
+    assert_eq!(heads, 2 * 4, "{artifacts:#?}");
+    assert!(
+        (1..=2).contains(&(artifacts.len() - heads)),
+        "{artifacts:#?}"
     );
 }
