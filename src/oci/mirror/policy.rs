@@ -125,46 +125,12 @@ impl SignaturePolicy {
     ) -> Result<()> {
         let reader = a.reader();
         let manifest = reader.read_document(a.root())?;
-        let Ok(doc) = ManifestDoc::parse(&manifest) else {
-            found
-                .failed
-                .push(format!("{}: not a manifest", a.root().digest));
-            return Ok(());
-        };
-        let layers: Vec<Descriptor> = doc.layers.clone().unwrap_or_default();
-        if layers.is_empty()
-            || !layers
-                .iter()
-                .all(|l| SIGNATURE_LAYERS.contains(&l.media_type.as_str()))
-        {
+        let subject = a.subject.to_string();
+        let Some(verdict) = judge(&subject, &manifest, &|l| reader.read_document(l), keys)? else {
             // An SBOM, an index, another artifact: nothing to check, and not read.
             return Ok(());
-        }
-        let mut blobs = Vec::with_capacity(layers.len());
-        for l in &layers {
-            blobs.push(reader.read_document(l)?);
-        }
-        let annotations: Vec<BTreeMap<String, String>> = layers
-            .iter()
-            .map(|l| {
-                l.annotations
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .collect();
-        let given: Vec<Layer<'_>> = layers
-            .iter()
-            .zip(&blobs)
-            .zip(&annotations)
-            .map(|((l, blob), annotations)| Layer {
-                media_type: &l.media_type,
-                annotations,
-                blob,
-            })
-            .collect();
-        let subject = a.subject.to_string();
-        match verify_artifact(&subject, &manifest, &given, keys) {
+        };
+        match verdict {
             Verdict::Verified {
                 key,
                 kind,
@@ -234,6 +200,54 @@ fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
+/// Judges one artifact whose manifest is `manifest` for `subject`, its layers read with
+/// `read`: `None` when it is not made of signature layers (an SBOM, an index, another
+/// artifact; its layers are then not read), a failed verdict when it is not a manifest.
+fn judge(
+    subject: &str,
+    manifest: &[u8],
+    read: &dyn Fn(&Descriptor) -> Result<Vec<u8>>,
+    keys: &[PublicKey],
+) -> Result<Option<Verdict>> {
+    let Ok(doc) = ManifestDoc::parse(manifest) else {
+        return Ok(Some(Verdict::Failed {
+            why: "not a manifest".into(),
+        }));
+    };
+    let layers: Vec<Descriptor> = doc.layers.unwrap_or_default();
+    if layers.is_empty()
+        || !layers
+            .iter()
+            .all(|l| SIGNATURE_LAYERS.contains(&l.media_type.as_str()))
+    {
+        return Ok(None);
+    }
+    let mut blobs = Vec::with_capacity(layers.len());
+    for l in &layers {
+        blobs.push(read(l)?);
+    }
+    let annotations: Vec<BTreeMap<String, String>> = layers
+        .iter()
+        .map(|l| {
+            l.annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .collect();
+    let given: Vec<Layer<'_>> = layers
+        .iter()
+        .zip(&blobs)
+        .zip(&annotations)
+        .map(|((l, blob), annotations)| Layer {
+            media_type: &l.media_type,
+            annotations,
+            blob,
+        })
+        .collect();
+    Ok(Some(verify_artifact(subject, manifest, &given, keys)))
+}
+
 /// What checking the signatures a layout carries found, image by image.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Recheck {
@@ -256,47 +270,10 @@ pub fn recheck(layout: &crate::oci::Layout, keys: &[PublicKey]) -> Result<Rechec
             continue;
         };
         let manifest = layout.read_blob(&entry.digest)?;
-        let Ok(doc) = ManifestDoc::parse(&manifest) else {
-            by_image
-                .entry(to.to_string())
-                .or_default()
-                .push(Verdict::Failed {
-                    why: format!("{} is not a manifest", entry.digest),
-                });
+        let read = |l: &Descriptor| layout.read_blob(&l.digest);
+        let Some(verdict) = judge(&subject.to_string(), &manifest, &read, keys)? else {
             continue;
         };
-        let layers = doc.layers.clone().unwrap_or_default();
-        if layers.is_empty()
-            || !layers
-                .iter()
-                .all(|l| SIGNATURE_LAYERS.contains(&l.media_type.as_str()))
-        {
-            continue;
-        }
-        let mut blobs = Vec::with_capacity(layers.len());
-        for l in &layers {
-            blobs.push(layout.read_blob(&l.digest)?);
-        }
-        let annotations: Vec<BTreeMap<String, String>> = layers
-            .iter()
-            .map(|l| {
-                l.annotations
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .collect();
-        let given: Vec<Layer<'_>> = layers
-            .iter()
-            .zip(&blobs)
-            .zip(&annotations)
-            .map(|((l, blob), annotations)| Layer {
-                media_type: &l.media_type,
-                annotations,
-                blob,
-            })
-            .collect();
-        let verdict = verify_artifact(&subject.to_string(), &manifest, &given, keys);
         by_image.entry(to.to_string()).or_default().push(verdict);
     }
     let mut out = Recheck::default();
