@@ -211,6 +211,46 @@ fn signed_images_cross_with_their_signatures_and_verify_on_the_far_side() {
     // The layout is whole (every artifact's blobs are in it).
     Cmd::seedforge().arg("verify").arg(&layout).run();
 
+    // The pause index is stored for linux/amd64 only, under another digest; the index its
+    // signature names is kept as a blob, which the stored index names.
+    let original_blob = layout.join("blobs/sha256").join(hex(&pause));
+    let original = fs::read(&original_blob).unwrap();
+    assert_eq!(format!("sha256:{}", common::sha256_bytes(&original)), pause);
+    let stored_pause = index(&layout)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("/rancher/mirrored-pause:3.6"))
+        })
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(stored_pause, pause);
+    let subset: serde_json::Value = serde_json::from_slice(
+        &fs::read(layout.join("blobs/sha256").join(hex(&stored_pause))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        subset["annotations"]["dev.seedforge.index.original"],
+        pause.as_str(),
+        "{subset}"
+    );
+    let original_doc: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    let kept = subset["manifests"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{subset}");
+    assert_eq!(kept[0]["platform"]["architecture"], "amd64");
+    assert!(
+        original_doc["manifests"]
+            .as_array()
+            .unwrap()
+            .contains(&kept[0]),
+        "{original_doc}"
+    );
+
     // oras finds the referrers of klipper-lb in the layout.
     let discovered = Cmd::new(&oras)
         .args(["discover", "--format", "json", "--oci-layout"])
@@ -254,6 +294,17 @@ fn signed_images_cross_with_their_signatures_and_verify_on_the_far_side() {
     let other = Signer::new(signer.cosign.clone());
     let out = other.verify("verify", &far_image("klipper-lb", ":v0.4.13"));
     assert_ne!(out.code, Some(0), "{out:?}");
+
+    // The original index altered in the layout: verify names it.
+    common::flip_byte(&original_blob, original.len() / 2);
+    let out = Cmd::seedforge().arg("verify").arg(&layout).expect(1).run();
+    assert!(
+        out.stdout.contains(&hex(&pause)) || out.stderr.contains(&hex(&pause)),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    fs::write(&original_blob, &original).unwrap();
 
     // Debian 12's skopeo 1.9.3 is built with sigstore disabled ("Debian-local change:
     // sigstore disabled"), so a `sigstoreSigned` policy cannot judge here; skopeo copies

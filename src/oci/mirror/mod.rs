@@ -284,7 +284,7 @@ fn prepare_one(
             (reader, resolved, e.source.is_local())
         }
     };
-    let selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
+    let mut selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
     // A local source is checked whole now, with the reader just opened: a blob missing,
     // not a regular file or of the wrong size is refused before anything is written (the
     // manifests were read whole and checked against their digests while selecting).
@@ -302,6 +302,11 @@ fn prepare_one(
     } else {
         Vec::new()
     };
+    // A signature over the whole index names bytes the stored subset no longer is: they
+    // are kept beside it, so that it can still be checked (see `copy`).
+    if attached.iter().any(|a| a.subject == reader.root().digest) {
+        selection.keep_original();
+    }
     let children: Vec<Digest> = selection
         .kept_children()
         .map(|c| c.digest.clone())
@@ -896,7 +901,11 @@ impl Run<'_> {
     /// failure to keep it costs that fetch, nothing more.
     fn keep_source_index(&self, prepared: &PreparedImage, o: &CopyOutcome, i: usize) {
         let root = prepared.reader.root();
-        if o.kept_original_index || o.entry.digest == root.digest {
+        if o.kept_original_index
+            || o.entry.digest == root.digest
+            || self.layout.has_blob(&root.digest, root.size)
+        {
+            // Stored whole, or as the blob a subset names: found there next time.
             return;
         }
         if !matches!(self.entries[i].source, ImageSource::Registry(_)) {
