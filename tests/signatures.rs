@@ -490,3 +490,106 @@ fn the_policy_refuses_an_image_whose_signatures_do_not_verify_and_stores_nothing
     mirror_checked(&[entry("unsigned")], &host, &layout, &key, "if-present", 0);
     mirror_checked(&[entry("tampered")], &host, &layout, &key, "if-present", 1);
 }
+
+#[test]
+fn a_build_with_a_policy_pins_the_verified_digest_and_its_keys_in_the_lock() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let Some(cosign) = common::sigstore::cosign() else {
+        return;
+    };
+    let registry = Registry::start_plain();
+    let fixtures = fixture_layout();
+    skopeo_push(
+        &format!("oci:{}:mirrored-pause:3.6", fixtures.display()),
+        &registry,
+        "rancher/mirrored-pause:3.6",
+        true,
+    );
+    let pause = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
+    let signer = Signer::new(cosign);
+    signer.sign(
+        &format!("{}/rancher/mirrored-pause@{pause}", registry.host()),
+        true,
+    );
+    let lab = common::Lab::new();
+    lab.pull_pause_from(&registry.host());
+    let dir = lab.lab_dir();
+    fs::copy(signer.public_key(), dir.join("cosign.pub")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    // The lab's other images are local, unsigned: if-present lets them pass.
+    let with_policy = text.replace(
+        "\n  concurrency: 4\n",
+        "\n  concurrency: 4\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
+    );
+    assert_ne!(with_policy, text);
+    fs::write(&config, with_policy).unwrap();
+
+    lab.build();
+    let lock_path = dir.join("seedforge.lock");
+    let read_lock =
+        || serde_json::from_slice::<serde_json::Value>(&fs::read(&lock_path).unwrap()).unwrap();
+    let lock = read_lock();
+    let source = format!("docker://{}/rancher/mirrored-pause:3.6", registry.host());
+    assert_eq!(lock["images"][&source], pause.as_str(), "{lock:#}");
+    assert_eq!(
+        lock["verified"],
+        serde_json::json!({ &source: { "digest": pause, "keys": ["cosign.pub"] } }),
+        "{lock:#}"
+    );
+    // The lab keeps linux/amd64 of the pause index: the signed index is in the layout.
+    let original = lab
+        .out_layout()
+        .join("blobs/sha256")
+        .join(&pause["sha256:".len()..]);
+    assert!(original.is_file(), "{}", original.display());
+
+    // The same pins: --locked passes and leaves the lock alone.
+    let lock_bytes = fs::read(&lock_path).unwrap();
+    lab.seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .run();
+    assert_eq!(fs::read(&lock_path).unwrap(), lock_bytes);
+
+    // A lock pinning another verified digest, or another key, is refused by --locked.
+    let other = format!("sha256:{}", "0".repeat(64));
+    for (field, value, needle) in [
+        ("digest", serde_json::json!(other), other.as_str()),
+        ("keys", serde_json::json!(["other.pub"]), "other.pub"),
+    ] {
+        let mut edited = read_lock();
+        edited["verified"][&source][field] = value;
+        fs::write(&lock_path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+        let out = lab
+            .seedforge()
+            .args(["build", "--locked", "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        assert!(
+            out.stderr.contains(&source) && out.stderr.contains(needle),
+            "{field}: {}",
+            out.stderr
+        );
+        fs::write(&lock_path, &lock_bytes).unwrap();
+    }
+    // A lock from before the policy (no verified pins) is refused by --locked too: the
+    // build would verify what it does not pin.
+    let mut bare = read_lock();
+    bare.as_object_mut().unwrap().remove("verified");
+    fs::write(&lock_path, serde_json::to_vec_pretty(&bare).unwrap()).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("pins no verification"),
+        "{}",
+        out.stderr
+    );
+    // Without --locked, the build pins it again.
+    lab.build();
+    assert_eq!(fs::read(&lock_path).unwrap(), lock_bytes);
+}
