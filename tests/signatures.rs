@@ -592,4 +592,24 @@ fn a_build_with_a_policy_pins_the_verified_digest_and_its_keys_in_the_lock() {
     // Without --locked, the build pins it again.
     lab.build();
     assert_eq!(fs::read(&lock_path).unwrap(), lock_bytes);
+
+    // Offline, the layout's subset of the pause index is the image: its signature, over
+    // the whole index, verifies against the original kept beside it.
+    lab.seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    // The original altered, the signature has nothing to verify against: refused.
+    let bytes = fs::read(&original).unwrap();
+    common::flip_byte(&original, bytes.len() / 2);
+    let out = lab
+        .seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert!(
+        out.stderr.contains("no signature of") && out.stderr.contains(&source),
+        "{}",
+        out.stderr
+    );
+    fs::write(&original, &bytes).unwrap();
 }

@@ -78,6 +78,25 @@ impl Selection {
         self.keep_original = true;
     }
 
+    /// The index this one names as the one it was cut from ([`INDEX_ORIGINAL`]): an image
+    /// read back from a layout that stores a platform subset.
+    pub fn named_original(&self) -> Option<Digest> {
+        let Selected::Index { .. } = &self.kind else {
+            return None;
+        };
+        let doc: Value = serde_json::from_slice(&self.root_bytes).ok()?;
+        doc.get("annotations")?
+            .get(INDEX_ORIGINAL)?
+            .as_str()?
+            .parse()
+            .ok()
+    }
+
+    /// Whether the root is a subset of the index `original` ([`check_subset`]).
+    pub fn is_cut_from(&self, original: &[u8]) -> bool {
+        check_subset(&self.root_bytes, original).is_ok()
+    }
+
     /// Whether some platforms of an index are left out.
     pub fn drops_platforms(&self) -> bool {
         match &self.kind {

@@ -277,7 +277,9 @@ fn prepare_one(
     open_override: &OpenOverride<'_>,
     known: Option<&Path>,
 ) -> Result<PreparedImage> {
-    let (reader, resolved, local) = match open_override(e) {
+    let overridden = open_override(e);
+    let from_files = overridden.is_some() || e.source.is_local();
+    let (reader, resolved, local) = match overridden {
         Some(reader) => (reader?, None, false),
         None => {
             let (reader, resolved) = open(&e.source, options, known)?;
@@ -311,12 +313,14 @@ fn prepare_one(
         .kept_children()
         .map(|c| c.digest.clone())
         .collect();
-    let verified = options.policy.check(
-        &e.source.to_string(),
-        &reader.root().digest,
-        &children,
-        &attached,
-    )?;
+    // A signature over the index a stored subset was cut from is one over the subset.
+    let mut roots = vec![reader.root().digest.clone()];
+    if from_files && options.policy.is_active() {
+        roots.extend(original_of(reader.as_ref(), &selection));
+    }
+    let verified = options
+        .policy
+        .check(&e.source.to_string(), &roots, &children, &attached)?;
     Ok(PreparedImage {
         reader,
         selection,
@@ -324,6 +328,22 @@ fn prepare_one(
         attached,
         verified,
     })
+}
+
+/// The index the image's root names as the one it was cut from, when the source (a layout
+/// on disk) holds it and the root is a subset of it.
+fn original_of(reader: &dyn ImageReader, selection: &Selection) -> Option<Digest> {
+    use std::io::Read as _;
+    let digest = selection.named_original()?;
+    let descriptor = Descriptor::new(&reader.root().media_type, digest.clone(), 0);
+    let mut bytes = Vec::new();
+    reader
+        .open_blob(&descriptor)
+        .ok()?
+        .take(super::layout::MAX_DOCUMENT_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (Digest::of(&bytes) == digest && selection.is_cut_from(&bytes)).then_some(digest)
 }
 
 /// The digests signatures and referrers may name for an image: its root as the source
