@@ -536,6 +536,24 @@ pub fn subset_index(
     serde_json::to_vec(&Value::Object(map))
 }
 
+/// The index `bytes` without its [`INDEX_ORIGINAL`] annotation (and without its
+/// annotations when that was the only one), as [`filtered_index`] would have written it;
+/// `None` when it names no original. For copies that do not carry the original (airgap
+/// archives), so that they name no blob they lack.
+pub fn without_original(bytes: &[u8]) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
+    let Some(Value::Object(annotations)) = map.get_mut("annotations") else {
+        return Ok(None);
+    };
+    if annotations.shift_remove(INDEX_ORIGINAL).is_none() {
+        return Ok(None);
+    }
+    if annotations.is_empty() {
+        map.shift_remove("annotations");
+    }
+    serde_json::to_vec(&Value::Object(map)).map(Some)
+}
+
 /// Checks that the index `subset` was cut from the index `original` (the blob its
 /// [`INDEX_ORIGINAL`] annotation names): every manifest it lists is listed by the original
 /// with the same descriptor, and it differs from the original in nothing else but that
@@ -722,6 +740,16 @@ mod tests {
         );
         check_subset(&subset, with).unwrap();
         assert!(check_subset(&subset, original).is_err());
+        // Without the annotation: what the filter alone writes.
+        for (bytes, keep) in [(&with[..], &[][..]), (&original[..], &[1][..])] {
+            let named = subset_index(bytes, keep, Some(&digest)).unwrap();
+            assert_eq!(
+                without_original(&named).unwrap(),
+                Some(filtered_index(bytes, keep).unwrap())
+            );
+        }
+        assert_eq!(without_original(original).unwrap(), None);
+        assert_eq!(without_original(with).unwrap(), None);
     }
 
     #[test]
