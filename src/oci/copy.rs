@@ -52,6 +52,7 @@ pub struct Selection {
     root_bytes: Vec<u8>,
     kind: Selected,
     keep_original: bool,
+    carry_named_original: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -84,12 +85,13 @@ impl Selection {
         let Selected::Index { .. } = &self.kind else {
             return None;
         };
-        let doc: Value = serde_json::from_slice(&self.root_bytes).ok()?;
-        doc.get("annotations")?
-            .get(INDEX_ORIGINAL)?
-            .as_str()?
-            .parse()
-            .ok()
+        named_original(&self.root_bytes)
+    }
+
+    /// Copies the index [`Selection::named_original`] names along with the image, when the
+    /// source holds it (a layout or archive on disk, whose blobs are read by digest alone).
+    pub fn carry_named_original(&mut self) {
+        self.carry_named_original = true;
     }
 
     /// Whether the root is a subset of the index `original` ([`check_subset`]).
@@ -252,6 +254,7 @@ pub fn select(
         root_bytes,
         kind,
         keep_original: false,
+        carry_named_original: false,
     })
 }
 
@@ -321,14 +324,25 @@ pub fn copy_image_blobs(
             children,
             keep,
             manifests,
-        } => copier.copy_index(
-            root,
-            &selection.root_bytes,
-            children,
-            keep,
-            manifests,
-            selection.keep_original,
-        )?,
+        } => {
+            // The original the source's index names stays named unless this copy keeps
+            // its own source's index as the original instead.
+            let replaced = selection.keep_original && keep.len() != children.len();
+            if selection.carry_named_original
+                && !replaced
+                && let Some(original) = selection.named_original()
+            {
+                copier.carry_original(&original)?;
+            }
+            copier.copy_index(
+                root,
+                &selection.root_bytes,
+                children,
+                keep,
+                manifests,
+                selection.keep_original,
+            )?
+        }
         Selected::Image { doc, platform } => {
             copier.copy_manifest(root, Some(&selection.root_bytes), doc)?;
             copier
@@ -397,6 +411,49 @@ impl Copier<'_> {
         );
         self.store_document(&descriptor, Some(&filtered))?;
         Ok(descriptor)
+    }
+
+    /// Copies `original`, the index the source's index was cut from, as a plain blob, when
+    /// the source holds it whole; when it does not, the stored index names a blob the
+    /// layout lacks, and `seedforge verify` says so.
+    fn carry_original(&mut self, original: &Digest) -> Result<()> {
+        use std::io::Read as _;
+        if self.layout.blob_path(original).is_file() {
+            self.outcome.blobs_present += 1;
+            return Ok(());
+        }
+        let descriptor = Descriptor::new("application/octet-stream", original.clone(), 0);
+        let mut bytes = Vec::new();
+        let read = self.reader.open_blob(&descriptor).and_then(|r| {
+            r.take(super::layout::MAX_DOCUMENT_SIZE + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|source| OciError::Read {
+                    context: self.context.clone(),
+                    source,
+                })
+        });
+        let why = match read {
+            Err(e) => Some(e.to_string()),
+            Ok(_) if Digest::of(&bytes) != *original => {
+                Some("its content hashes to another digest".to_string())
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            tracing::debug!(
+                "{}: the index {original} it was cut from is not copied: {why}",
+                self.context
+            );
+            return Ok(());
+        }
+        self.layout.write_blob_bytes(
+            &bytes,
+            Some((original, bytes.len() as u64)),
+            &self.context,
+        )?;
+        self.outcome.blobs_written += 1;
+        self.outcome.bytes_written += bytes.len() as u64;
+        Ok(())
     }
 
     /// Copies layers, then the config, then the manifest (`bytes`, when they are at hand).
@@ -534,6 +591,16 @@ pub fn subset_index(
         annotations.insert(INDEX_ORIGINAL.to_string(), original.to_string().into());
     }
     serde_json::to_vec(&Value::Object(map))
+}
+
+/// The digest an index's [`INDEX_ORIGINAL`] annotation names, if it names one.
+pub fn named_original(bytes: &[u8]) -> Option<Digest> {
+    let doc: Value = serde_json::from_slice(bytes).ok()?;
+    doc.get("annotations")?
+        .get(INDEX_ORIGINAL)?
+        .as_str()?
+        .parse()
+        .ok()
 }
 
 /// The index `bytes` without its [`INDEX_ORIGINAL`] annotation (and without its
@@ -697,6 +764,45 @@ mod tests {
         all.keep_original();
         let whole = copy_image(reader.as_ref(), &all, &bare, dest, &mut |_| {}).unwrap();
         assert_eq!(whole.entry.digest, original);
+    }
+
+    #[test]
+    fn an_index_read_back_from_a_layout_brings_its_original_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Layout::create(&dir.path().join("first")).unwrap();
+        let reader = pause();
+        let dest = "docker.io/rancher/mirrored-pause:3.6";
+        let amd64 = [Platform::linux_amd64()];
+        let mut sel = select(reader.as_ref(), dest, &amd64).unwrap();
+        sel.keep_original();
+        let stored = copy_image(reader.as_ref(), &sel, &first, dest, &mut |_| {}).unwrap();
+        let source = ImageSource::parse(&format!("oci:first:{dest}"), dir.path()).unwrap();
+        let registries = crate::oci::registry::Registries::offline();
+        let original: Digest = PAUSE_INDEX.parse().unwrap();
+        for carry in [true, false] {
+            let again = local::open(&source, &registries).unwrap();
+            assert_eq!(again.root().digest, stored.entry.digest);
+            let mut sel = select(again.as_ref(), dest, &amd64).unwrap();
+            assert_eq!(sel.named_original(), Some(original.clone()));
+            if carry {
+                sel.carry_named_original();
+            }
+            let out = tempfile::tempdir().unwrap();
+            let second = Layout::create(out.path()).unwrap();
+            let copied = copy_image(again.as_ref(), &sel, &second, dest, &mut |_| {}).unwrap();
+            assert_eq!(copied.entry.digest, stored.entry.digest);
+            let tally = crate::report::Tally::default();
+            let report = crate::oci::verify::verify(&second, &tally).unwrap();
+            if carry {
+                assert!(report.is_sound(), "{report:?}");
+                assert_eq!(Digest::of(&second.read_blob(&original).unwrap()), original);
+            } else {
+                assert!(
+                    matches!(&report.problems[..], [f] if f.digest == PAUSE_INDEX),
+                    "{report:?}"
+                );
+            }
+        }
     }
 
     #[test]

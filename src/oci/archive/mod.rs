@@ -637,7 +637,11 @@ mod tests {
                         let text = String::from_utf8_lossy(bytes);
                         assert!(!text.contains(crate::oci::copy::INDEX_ORIGINAL), "{text}");
                     }
-                    roots.push((keep_original, planned.root.digest, stored.entry.digest.clone()));
+                    roots.push((
+                        keep_original,
+                        planned.root.digest,
+                        stored.entry.digest.clone(),
+                    ));
                 }
             }
         }

@@ -309,6 +309,10 @@ fn prepare_one(
     if attached.iter().any(|a| a.subject == reader.root().digest) {
         selection.keep_original();
     }
+    // Read back from a layout or an archive, an index cut from another comes with it.
+    if from_files {
+        selection.carry_named_original();
+    }
     let children: Vec<Digest> = selection
         .kept_children()
         .map(|c| c.digest.clone())
