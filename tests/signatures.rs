@@ -217,6 +217,46 @@ fn signed_images_cross_with_their_signatures_and_verify_on_the_far_side() {
     // The layout is whole (every artifact's blobs are in it).
     Cmd::seedforge().arg("verify").arg(&layout).run();
 
+    // The pause index is stored for linux/amd64 only, under another digest; the index its
+    // signature names is kept as a blob, which the stored index names.
+    let original_blob = layout.join("blobs/sha256").join(hex(&pause));
+    let original = fs::read(&original_blob).unwrap();
+    assert_eq!(format!("sha256:{}", common::sha256_bytes(&original)), pause);
+    let stored_pause = index(&layout)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("/rancher/mirrored-pause:3.6"))
+        })
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(stored_pause, pause);
+    let subset: serde_json::Value = serde_json::from_slice(
+        &fs::read(layout.join("blobs/sha256").join(hex(&stored_pause))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        subset["annotations"]["dev.seedforge.index.original"],
+        pause.as_str(),
+        "{subset}"
+    );
+    let original_doc: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    let kept = subset["manifests"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{subset}");
+    assert_eq!(kept[0]["platform"]["architecture"], "amd64");
+    assert!(
+        original_doc["manifests"]
+            .as_array()
+            .unwrap()
+            .contains(&kept[0]),
+        "{original_doc}"
+    );
+
     // oras finds the referrers of klipper-lb in the layout.
     let discovered = Cmd::new(&oras)
         .args(["discover", "--format", "json", "--oci-layout"])
@@ -260,6 +300,17 @@ fn signed_images_cross_with_their_signatures_and_verify_on_the_far_side() {
     let other = Signer::new(signer.cosign.clone());
     let out = other.verify("verify", &far_image("klipper-lb", ":v0.4.13"));
     assert_ne!(out.code, Some(0), "{out:?}");
+
+    // The original index altered in the layout: verify names it.
+    common::flip_byte(&original_blob, original.len() / 2);
+    let out = Cmd::seedforge().arg("verify").arg(&layout).expect(1).run();
+    assert!(
+        out.stdout.contains(&hex(&pause)) || out.stderr.contains(&hex(&pause)),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    fs::write(&original_blob, &original).unwrap();
 
     // Debian 12's skopeo 1.9.3 is built with sigstore disabled ("Debian-local change:
     // sigstore disabled"), so a `sigstoreSigned` policy cannot judge here; skopeo copies
@@ -722,4 +773,129 @@ fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_veri
     fs::write(&sums_path, sums).unwrap();
     let failed = lab.seedforge().arg("verify").arg(&out).expect(1).run();
     assert!(failed.stderr.contains("no longer verify"), "{failed:?}");
+}
+
+#[test]
+fn a_build_with_a_policy_pins_the_verified_digest_and_its_keys_in_the_lock() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let Some(cosign) = common::sigstore::cosign() else {
+        return;
+    };
+    let registry = Registry::start_plain();
+    let fixtures = fixture_layout();
+    skopeo_push(
+        &format!("oci:{}:mirrored-pause:3.6", fixtures.display()),
+        &registry,
+        "rancher/mirrored-pause:3.6",
+        true,
+    );
+    let pause = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
+    let signer = Signer::new(cosign);
+    signer.sign(
+        &format!("{}/rancher/mirrored-pause@{pause}", registry.host()),
+        true,
+    );
+    let lab = common::Lab::new();
+    lab.pull_pause_from(&registry.host());
+    let dir = lab.lab_dir();
+    fs::copy(signer.public_key(), dir.join("cosign.pub")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    // The lab's other images are local, unsigned: if-present lets them pass.
+    let with_policy = text.replace(
+        "\n  concurrency: 4\n",
+        "\n  concurrency: 4\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
+    );
+    assert_ne!(with_policy, text);
+    fs::write(&config, with_policy).unwrap();
+
+    lab.build();
+    let lock_path = dir.join("seedforge.lock");
+    let read_lock =
+        || serde_json::from_slice::<serde_json::Value>(&fs::read(&lock_path).unwrap()).unwrap();
+    let lock = read_lock();
+    let source = format!("docker://{}/rancher/mirrored-pause:3.6", registry.host());
+    assert_eq!(lock["images"][&source], pause.as_str(), "{lock:#}");
+    assert_eq!(
+        lock["verified"],
+        serde_json::json!({ &source: { "digest": pause, "keys": ["cosign.pub"] } }),
+        "{lock:#}"
+    );
+    // The lab keeps linux/amd64 of the pause index: the signed index is in the layout.
+    let original = lab
+        .out_layout()
+        .join("blobs/sha256")
+        .join(&pause["sha256:".len()..]);
+    assert!(original.is_file(), "{}", original.display());
+
+    // The same pins: --locked passes and leaves the lock alone.
+    let lock_bytes = fs::read(&lock_path).unwrap();
+    lab.seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .run();
+    assert_eq!(fs::read(&lock_path).unwrap(), lock_bytes);
+
+    // A lock pinning another verified digest, or another key, is refused by --locked.
+    let other = format!("sha256:{}", "0".repeat(64));
+    for (field, value, needle) in [
+        ("digest", serde_json::json!(other), other.as_str()),
+        ("keys", serde_json::json!(["other.pub"]), "other.pub"),
+    ] {
+        let mut edited = read_lock();
+        edited["verified"][&source][field] = value;
+        fs::write(&lock_path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+        let out = lab
+            .seedforge()
+            .args(["build", "--locked", "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        assert!(
+            out.stderr.contains(&source) && out.stderr.contains(needle),
+            "{field}: {}",
+            out.stderr
+        );
+        fs::write(&lock_path, &lock_bytes).unwrap();
+    }
+    // A lock from before the policy (no verified pins) is refused by --locked too: the
+    // build would verify what it does not pin.
+    let mut bare = read_lock();
+    bare.as_object_mut().unwrap().remove("verified");
+    fs::write(&lock_path, serde_json::to_vec_pretty(&bare).unwrap()).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["build", "--locked", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains("pins no verification"),
+        "{}",
+        out.stderr
+    );
+    // Without --locked, the build pins it again.
+    lab.build();
+    assert_eq!(fs::read(&lock_path).unwrap(), lock_bytes);
+
+    // Offline, the layout's subset of the pause index is the image: its signature, over
+    // the whole index, verifies against the original kept beside it.
+    lab.seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    // The original altered: the build is refused (the signature verifies against the
+    // digest the lock pins; the layout's check after mirroring finds the altered blob).
+    let bytes = fs::read(&original).unwrap();
+    common::flip_byte(&original, bytes.len() / 2);
+    let out = lab
+        .seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert!(
+        (out.stderr.contains("no signature of") && out.stderr.contains(&source))
+            || out.stderr.contains("blob problem"),
+        "{}",
+        out.stderr
+    );
+    fs::write(&original, &bytes).unwrap();
 }

@@ -7,7 +7,12 @@
 //!
 //! When every platform of an index is kept, the index is stored byte for byte as received,
 //! so its digest (and any signature over it) survives. When some are dropped, a new index
-//! is written that differs from the original only in its `manifests` array.
+//! is written that differs from the original only in its `manifests` array. When a
+//! signature or another artifact names the original index ([`Selection::keep_original`]),
+//! the original's bytes are stored too, as a plain blob, and the new index names it in
+//! [`INDEX_ORIGINAL`]: a signature over the whole index can then be checked against bytes
+//! in the layout, and the subset shown to come from it ([`check_subset`]). That blob is
+//! not walked for children (the other platforms' manifests are deliberately absent).
 
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use super::digest::Digest;
@@ -17,6 +22,10 @@ use super::platform::{Platform, PlatformSpec};
 use super::source::ImageReader;
 use super::{OciError, Result};
 use serde_json::{Map, Value};
+
+/// The annotation of an index stored with platforms dropped that names the index it was
+/// cut from (`sha256:<hex>`), itself stored as a plain blob.
+pub const INDEX_ORIGINAL: &str = "dev.seedforge.index.original";
 
 /// What one image copy did.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +51,8 @@ pub struct Selection {
     root: Descriptor,
     root_bytes: Vec<u8>,
     kind: Selected,
+    keep_original: bool,
+    carry_named_original: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +72,41 @@ enum Selected {
 }
 
 impl Selection {
+    /// Keeps the source's index (when platforms are dropped) as a blob that the stored
+    /// index names in [`INDEX_ORIGINAL`]: for an image whose signatures or other artifacts
+    /// name that index.
+    pub fn keep_original(&mut self) {
+        self.keep_original = true;
+    }
+
+    /// The index this one names as the one it was cut from ([`INDEX_ORIGINAL`]): an image
+    /// read back from a layout that stores a platform subset.
+    pub fn named_original(&self) -> Option<Digest> {
+        let Selected::Index { .. } = &self.kind else {
+            return None;
+        };
+        named_original(&self.root_bytes)
+    }
+
+    /// Copies the index [`Selection::named_original`] names along with the image, when the
+    /// source holds it (a layout or archive on disk, whose blobs are read by digest alone).
+    pub fn carry_named_original(&mut self) {
+        self.carry_named_original = true;
+    }
+
+    /// Whether the root is a subset of the index `original` ([`check_subset`]).
+    pub fn is_cut_from(&self, original: &[u8]) -> bool {
+        check_subset(&self.root_bytes, original).is_ok()
+    }
+
+    /// Whether some platforms of an index are left out.
+    pub fn drops_platforms(&self) -> bool {
+        match &self.kind {
+            Selected::Index { children, keep, .. } => keep.len() != children.len(),
+            Selected::Image { .. } => false,
+        }
+    }
+
     /// The image manifests selected: the root itself, or the index's kept children.
     pub fn manifests(&self) -> &[ManifestDoc] {
         match &self.kind {
@@ -207,6 +253,8 @@ pub fn select(
         root,
         root_bytes,
         kind,
+        keep_original: false,
+        carry_named_original: false,
     })
 }
 
@@ -276,7 +324,25 @@ pub fn copy_image_blobs(
             children,
             keep,
             manifests,
-        } => copier.copy_index(root, &selection.root_bytes, children, keep, manifests)?,
+        } => {
+            // The original the source's index names stays named unless this copy keeps
+            // its own source's index as the original instead.
+            let replaced = selection.keep_original && keep.len() != children.len();
+            if selection.carry_named_original
+                && !replaced
+                && let Some(original) = selection.named_original()
+            {
+                copier.carry_original(&original)?;
+            }
+            copier.copy_index(
+                root,
+                &selection.root_bytes,
+                children,
+                keep,
+                manifests,
+                selection.keep_original,
+            )?
+        }
         Selected::Image { doc, platform } => {
             copier.copy_manifest(root, Some(&selection.root_bytes), doc)?;
             copier
@@ -315,6 +381,7 @@ impl Copier<'_> {
         children: &[Descriptor],
         keep: &[usize],
         manifests: &[ManifestDoc],
+        keep_original: bool,
     ) -> Result<Descriptor> {
         for (&i, doc) in keep.iter().zip(manifests) {
             let child = &children[i];
@@ -328,7 +395,12 @@ impl Copier<'_> {
             self.store_document(root, Some(bytes))?;
             return Ok(root.clone());
         }
-        let filtered = filtered_index(bytes, keep).map_err(|source| OciError::Json {
+        // The original first: the index naming it is never stored without it.
+        let original = keep_original.then_some(&root.digest);
+        if keep_original {
+            self.store_document(root, Some(bytes))?;
+        }
+        let filtered = subset_index(bytes, keep, original).map_err(|source| OciError::Json {
             context: format!("{}: index {}", self.context, root.digest),
             source,
         })?;
@@ -339,6 +411,49 @@ impl Copier<'_> {
         );
         self.store_document(&descriptor, Some(&filtered))?;
         Ok(descriptor)
+    }
+
+    /// Copies `original`, the index the source's index was cut from, as a plain blob, when
+    /// the source holds it whole; when it does not, the stored index names a blob the
+    /// layout lacks, and `seedforge verify` says so.
+    fn carry_original(&mut self, original: &Digest) -> Result<()> {
+        use std::io::Read as _;
+        if self.layout.blob_path(original).is_file() {
+            self.outcome.blobs_present += 1;
+            return Ok(());
+        }
+        let descriptor = Descriptor::new("application/octet-stream", original.clone(), 0);
+        let mut bytes = Vec::new();
+        let read = self.reader.open_blob(&descriptor).and_then(|r| {
+            r.take(super::layout::MAX_DOCUMENT_SIZE + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|source| OciError::Read {
+                    context: self.context.clone(),
+                    source,
+                })
+        });
+        let why = match read {
+            Err(e) => Some(e.to_string()),
+            Ok(_) if Digest::of(&bytes) != *original => {
+                Some("its content hashes to another digest".to_string())
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            tracing::debug!(
+                "{}: the index {original} it was cut from is not copied: {why}",
+                self.context
+            );
+            return Ok(());
+        }
+        self.layout.write_blob_bytes(
+            &bytes,
+            Some((original, bytes.len() as u64)),
+            &self.context,
+        )?;
+        self.outcome.blobs_written += 1;
+        self.outcome.bytes_written += bytes.len() as u64;
+        Ok(())
     }
 
     /// Copies layers, then the config, then the manifest (`bytes`, when they are at hand).
@@ -445,6 +560,17 @@ pub fn config_platform(config: &[u8]) -> Option<PlatformSpec> {
 /// The index `bytes` with its `manifests` array reduced to the entries at `keep`; every
 /// other field, and each kept entry, is carried over as received.
 pub fn filtered_index(bytes: &[u8], keep: &[usize]) -> Result<Vec<u8>, serde_json::Error> {
+    subset_index(bytes, keep, None)
+}
+
+/// [`filtered_index`], naming `original` (the digest of `bytes`, stored beside it) in the
+/// index's [`INDEX_ORIGINAL`] annotation when given: added last to its annotations, or as
+/// its last field when it has none.
+pub fn subset_index(
+    bytes: &[u8],
+    keep: &[usize],
+    original: Option<&Digest>,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
     if let Some(Value::Array(entries)) = map.get_mut("manifests") {
         let kept: Vec<Value> = keep
@@ -453,7 +579,89 @@ pub fn filtered_index(bytes: &[u8], keep: &[usize]) -> Result<Vec<u8>, serde_jso
             .collect();
         *entries = kept;
     }
+    if let Some(original) = original {
+        let annotations = map
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(annotations) = annotations else {
+            return Err(serde::de::Error::custom(
+                "its annotations are not an object",
+            ));
+        };
+        annotations.insert(INDEX_ORIGINAL.to_string(), original.to_string().into());
+    }
     serde_json::to_vec(&Value::Object(map))
+}
+
+/// The digest an index's [`INDEX_ORIGINAL`] annotation names, if it names one.
+pub fn named_original(bytes: &[u8]) -> Option<Digest> {
+    let doc: Value = serde_json::from_slice(bytes).ok()?;
+    doc.get("annotations")?
+        .get(INDEX_ORIGINAL)?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// The index `bytes` without its [`INDEX_ORIGINAL`] annotation (and without its
+/// annotations when that was the only one), as [`filtered_index`] would have written it;
+/// `None` when it names no original. For copies that do not carry the original (airgap
+/// archives), so that they name no blob they lack.
+pub fn without_original(bytes: &[u8]) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    let mut map: Map<String, Value> = serde_json::from_slice(bytes)?;
+    let Some(Value::Object(annotations)) = map.get_mut("annotations") else {
+        return Ok(None);
+    };
+    if annotations.shift_remove(INDEX_ORIGINAL).is_none() {
+        return Ok(None);
+    }
+    if annotations.is_empty() {
+        map.shift_remove("annotations");
+    }
+    serde_json::to_vec(&Value::Object(map)).map(Some)
+}
+
+/// Checks that the index `subset` was cut from the index `original` (the blob its
+/// [`INDEX_ORIGINAL`] annotation names): every manifest it lists is listed by the original
+/// with the same descriptor, and it differs from the original in nothing else but that
+/// annotation. The error says what differs.
+pub fn check_subset(subset: &[u8], original: &[u8]) -> std::result::Result<(), String> {
+    let parse = |bytes: &[u8], what: &str| {
+        serde_json::from_slice::<Map<String, Value>>(bytes)
+            .map_err(|e| format!("the {what} index does not parse: {e}"))
+    };
+    let mut subset = parse(subset, "stored")?;
+    let mut original = parse(original, "original")?;
+    let entries = |map: &mut Map<String, Value>, what: &str| match map.remove("manifests") {
+        Some(Value::Array(entries)) => Ok(entries),
+        _ => Err(format!("the {what} index has no manifests array")),
+    };
+    let kept = entries(&mut subset, "stored")?;
+    let all = entries(&mut original, "original")?;
+    for entry in &kept {
+        if !all.contains(entry) {
+            let digest = entry.get("digest").and_then(Value::as_str).unwrap_or("?");
+            return Err(format!(
+                "it lists manifest {digest}, which the original does not list with the same descriptor"
+            ));
+        }
+    }
+    // What the annotation adds aside, the rest is the original's, as received.
+    for map in [&mut subset, &mut original] {
+        if let Some(Value::Object(annotations)) = map.get_mut("annotations") {
+            annotations.remove(INDEX_ORIGINAL);
+            if annotations.is_empty() {
+                map.remove("annotations");
+            }
+        }
+    }
+    if subset != original {
+        return Err(
+            "it differs from the original in more than its manifests and the annotation naming it"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -519,6 +727,135 @@ mod tests {
         let index = ManifestDoc::parse(&pause().read_document(pause().root()).unwrap()).unwrap();
         let amd64 = &index.manifests.unwrap()[0];
         assert!(!layout.has_blob(&amd64.digest, amd64.size));
+    }
+
+    #[test]
+    fn a_subset_kept_with_its_original_names_the_original_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let reader = pause();
+        let dest = "docker.io/rancher/mirrored-pause:3.6";
+        let arm64: [Platform; 1] = ["linux/arm64".parse().unwrap()];
+        let plain = select(reader.as_ref(), dest, &arm64).unwrap();
+        assert!(plain.drops_platforms());
+        let mut sel = plain.clone();
+        sel.keep_original();
+        let outcome = copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}).unwrap();
+        let original: Digest = PAUSE_INDEX.parse().unwrap();
+        let original_bytes = layout.read_blob(&original).unwrap();
+        assert_eq!(Digest::of(&original_bytes), original);
+        let stored = layout.read_blob(&outcome.entry.digest).unwrap();
+        let doc: Value = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(doc["annotations"][INDEX_ORIGINAL], PAUSE_INDEX);
+        assert_eq!(doc["manifests"].as_array().unwrap().len(), 1);
+        check_subset(&stored, &original_bytes).unwrap();
+        // The same subset without the original: no annotation, the digest it always had.
+        let other = tempfile::tempdir().unwrap();
+        let bare = Layout::create(other.path()).unwrap();
+        let without = copy_image(reader.as_ref(), &plain, &bare, dest, &mut |_| {}).unwrap();
+        assert_ne!(without.entry.digest, outcome.entry.digest);
+        assert!(!bare.has_blob(&original, original_bytes.len() as u64));
+        let bare_bytes = bare.read_blob(&without.entry.digest).unwrap();
+        assert!(!String::from_utf8_lossy(&bare_bytes).contains(INDEX_ORIGINAL));
+        assert_eq!(bare_bytes, filtered_index(&original_bytes, &[1]).unwrap());
+        // Every platform kept: the original is the index itself, nothing is added.
+        let mut all = select(reader.as_ref(), dest, &[Platform::all()]).unwrap();
+        assert!(!all.drops_platforms());
+        all.keep_original();
+        let whole = copy_image(reader.as_ref(), &all, &bare, dest, &mut |_| {}).unwrap();
+        assert_eq!(whole.entry.digest, original);
+    }
+
+    #[test]
+    fn an_index_read_back_from_a_layout_brings_its_original_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Layout::create(&dir.path().join("first")).unwrap();
+        let reader = pause();
+        let dest = "docker.io/rancher/mirrored-pause:3.6";
+        let amd64 = [Platform::linux_amd64()];
+        let mut sel = select(reader.as_ref(), dest, &amd64).unwrap();
+        sel.keep_original();
+        let stored = copy_image(reader.as_ref(), &sel, &first, dest, &mut |_| {}).unwrap();
+        let source = ImageSource::parse(&format!("oci:first:{dest}"), dir.path()).unwrap();
+        let registries = crate::oci::registry::Registries::offline();
+        let original: Digest = PAUSE_INDEX.parse().unwrap();
+        for carry in [true, false] {
+            let again = local::open(&source, &registries).unwrap();
+            assert_eq!(again.root().digest, stored.entry.digest);
+            let mut sel = select(again.as_ref(), dest, &amd64).unwrap();
+            assert_eq!(sel.named_original(), Some(original.clone()));
+            if carry {
+                sel.carry_named_original();
+            }
+            let out = tempfile::tempdir().unwrap();
+            let second = Layout::create(out.path()).unwrap();
+            let copied = copy_image(again.as_ref(), &sel, &second, dest, &mut |_| {}).unwrap();
+            assert_eq!(copied.entry.digest, stored.entry.digest);
+            let tally = crate::report::Tally::default();
+            let report = crate::oci::verify::verify(&second, &tally).unwrap();
+            if carry {
+                assert!(report.is_sound(), "{report:?}");
+                assert_eq!(Digest::of(&second.read_blob(&original).unwrap()), original);
+            } else {
+                assert!(
+                    matches!(&report.problems[..], [f] if f.digest == PAUSE_INDEX),
+                    "{report:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_subset_is_checked_against_its_original() {
+        let original = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:aa","size":1,"platform":{"os":"linux","architecture":"amd64"}},{"digest":"sha256:bb","size":2}]}"#;
+        let digest = Digest::of(original);
+        let subset = subset_index(original, &[1], Some(&digest)).unwrap();
+        let text = String::from_utf8(subset.clone()).unwrap();
+        assert!(
+            text.ends_with(&format!(
+                r#""annotations":{{"{INDEX_ORIGINAL}":"{digest}"}}}}"#
+            )),
+            "{text}"
+        );
+        check_subset(&subset, original).unwrap();
+        check_subset(
+            &subset_index(original, &[0, 1], Some(&digest)).unwrap(),
+            original,
+        )
+        .unwrap();
+        // A manifest the original lists otherwise (its size), or not at all.
+        let changed = text.replace(r#""size":2"#, r#""size":3"#);
+        let e = check_subset(changed.as_bytes(), original).unwrap_err();
+        assert!(e.contains("sha256:bb"), "{e}");
+        let foreign = text.replace("sha256:bb", "sha256:cc");
+        assert!(check_subset(foreign.as_bytes(), original).is_err());
+        // Anything else changed: refused too.
+        let other_type = text.replace("image.index.v1", "image.manifest.v1");
+        let e = check_subset(other_type.as_bytes(), original).unwrap_err();
+        assert!(e.contains("more than its manifests"), "{e}");
+        let annotated = text.replace(r#""annotations":{"#, r#""annotations":{"x":"y","#);
+        assert!(check_subset(annotated.as_bytes(), original).is_err());
+        // An original with annotations of its own keeps them, the new one added last.
+        let with = br#"{"manifests":[{"digest":"sha256:aa","size":1}],"annotations":{"x":"y"}}"#;
+        let subset = subset_index(with, &[], Some(&digest)).unwrap();
+        assert_eq!(
+            String::from_utf8(subset.clone()).unwrap(),
+            format!(
+                r#"{{"manifests":[],"annotations":{{"x":"y","{INDEX_ORIGINAL}":"{digest}"}}}}"#
+            )
+        );
+        check_subset(&subset, with).unwrap();
+        assert!(check_subset(&subset, original).is_err());
+        // Without the annotation: what the filter alone writes.
+        for (bytes, keep) in [(&with[..], &[][..]), (&original[..], &[1][..])] {
+            let named = subset_index(bytes, keep, Some(&digest)).unwrap();
+            assert_eq!(
+                without_original(&named).unwrap(),
+                Some(filtered_index(bytes, keep).unwrap())
+            );
+        }
+        assert_eq!(without_original(original).unwrap(), None);
+        assert_eq!(without_original(with).unwrap(), None);
     }
 
     #[test]

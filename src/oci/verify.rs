@@ -5,7 +5,13 @@
 //! on all cores). A problem names the blob and every image that reaches it. Files in
 //! `blobs/` that nothing reaches are reported as strays; they do no harm, and `gc`
 //! removes them.
+//!
+//! An index stored with platforms dropped may name the index it was cut from
+//! ([`INDEX_ORIGINAL`]): that blob is reached too (kept by `gc`, hashed by `verify`), as a
+//! plain blob, not walked for children (the platforms left out are absent on purpose), and
+//! the stored index must be a subset of it ([`check_subset`]).
 
+use super::copy::{INDEX_ORIGINAL, check_subset};
 use super::descriptor::{DOCKER_MANIFEST_LIST, OCI_INDEX, is_manifest_type};
 use super::digest::{BlobKey, Digest};
 use super::layout::{BlobDir, Layout};
@@ -142,6 +148,15 @@ struct WalkDoc<'a> {
     layers: Option<Vec<WalkRef<'a>>>,
     #[serde(default, borrow)]
     manifests: Option<Vec<WalkRef<'a>>>,
+    #[serde(default, borrow)]
+    annotations: Option<WalkAnnotations<'a>>,
+}
+
+/// The one annotation the walk reads: an index's [`INDEX_ORIGINAL`].
+#[derive(Deserialize)]
+struct WalkAnnotations<'a> {
+    #[serde(rename = "dev.seedforge.index.original", default, borrow)]
+    original: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -231,12 +246,26 @@ impl Graph {
             Ok(doc) => doc,
             Err(e) => return bad(self, e.to_string()),
         };
-        let children: Vec<&WalkRef<'_>> = match media_type {
-            OCI_INDEX | DOCKER_MANIFEST_LIST => doc.manifests.iter().flatten().collect(),
-            _ => (doc.config.iter())
+        let is_index = matches!(media_type, OCI_INDEX | DOCKER_MANIFEST_LIST);
+        let children: Vec<&WalkRef<'_>> = if is_index {
+            doc.manifests.iter().flatten().collect()
+        } else {
+            (doc.config.iter())
                 .chain(doc.layers.iter().flatten())
-                .collect(),
+                .collect()
         };
+        let original = doc.annotations.as_ref().and_then(|a| a.original.as_deref());
+        if let (true, Some(original)) = (is_index, original) {
+            match original.strip_prefix("sha256:").and_then(BlobKey::from_hex) {
+                Some(original) => self.visit_original(dir, k, &bytes, original, image),
+                None => {
+                    return bad(
+                        self,
+                        format!("its {INDEX_ORIGINAL} annotation {original:?} is not a digest"),
+                    );
+                }
+            }
+        }
         // Every child's digest must be one before any is walked, as a parse into
         // descriptors would require: `sha256:` and 64 lowercase hex digits.
         let mut keys = Vec::with_capacity(children.len());
@@ -265,6 +294,62 @@ impl Graph {
                 image,
                 check_manifests,
             );
+        }
+    }
+}
+
+impl Graph {
+    /// Reaches `original`, the index the index `subset` (of `image`) was cut from, as a
+    /// plain blob: hashed here (small, and read to compare), never walked for children.
+    /// A subset that is not one of it is a problem of the subset's; an original missing or
+    /// damaged is left to the hashing pass, which names it.
+    fn visit_original(
+        &mut self,
+        dir: &BlobDir,
+        subset_key: BlobKey,
+        subset: &[u8],
+        original: BlobKey,
+        image: u32,
+    ) {
+        let read = dir.read_document(&original).ok().filter(|(bytes, _)| {
+            BlobKey::from_bytes(crate::hashing::sha256_bytes(bytes)) == original
+        });
+        let size = match &read {
+            Some((bytes, _)) => bytes.len() as u64,
+            None => fs::symlink_metadata(dir.path_of(&original)).map_or(0, |m| m.len()),
+        };
+        match self.blobs.get_mut(&original) {
+            Some(node) if node.last_image() == image => {}
+            Some(node) => node.more.push(image),
+            None => {
+                self.blobs.insert(
+                    original,
+                    Node {
+                        size,
+                        walked: false,
+                        first: image,
+                        more: Vec::new(),
+                    },
+                );
+            }
+        }
+        let Some((bytes, meta)) = read else {
+            return;
+        };
+        if let Some(node) = self.blobs.get_mut(&original)
+            && !node.walked
+            && node.size == size
+        {
+            node.walked = true;
+            self.walked.push((original, FileStat::of(&meta)));
+        }
+        if let Err(why) = check_subset(subset, &bytes) {
+            let error = format!(
+                "not a subset of the index it names as its original, {}: {why}",
+                original.digest()
+            );
+            self.problems
+                .push((subset_key.digest(), BlobProblem::BadDocument { error }));
         }
     }
 }
@@ -580,8 +665,138 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
 mod tests {
     use super::*;
     use crate::oci::descriptor::{
-        ANNOTATION_REF_NAME, Descriptor, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST,
+        ANNOTATION_REF_NAME, Descriptor, OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST,
     };
+    use crate::oci::digest::Digest;
+
+    /// A layout holding one platform of a two-platform index, cut with its original kept:
+    /// returns the layout, the stored subset and the original index.
+    fn subset_layout(dir: &Path) -> (Layout, Descriptor, Digest) {
+        let layout = Layout::create(dir).unwrap();
+        let config = br#"{"architecture":"amd64","os":"linux"}"#;
+        let layer = b"layer bytes";
+        let config_digest = layout.write_blob_bytes(config, None, "t").unwrap();
+        let layer_digest = layout.write_blob_bytes(layer, None, "t").unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER_TAR}","digest":"{layer_digest}","size":{}}}]}}"#,
+            config.len(),
+            layer.len()
+        );
+        let amd64 = layout
+            .write_blob_bytes(manifest.as_bytes(), None, "t")
+            .unwrap();
+        // The arm64 manifest is named by the original only, and never stored.
+        let arm64 = Digest::of(b"the arm64 manifest");
+        let original = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{arm64}","size":18,"platform":{{"architecture":"arm64","os":"linux"}}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{amd64}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
+            manifest.len()
+        );
+        let original_digest = layout
+            .write_blob_bytes(original.as_bytes(), None, "t")
+            .unwrap();
+        let subset =
+            crate::oci::copy::subset_index(original.as_bytes(), &[1], Some(&original_digest))
+                .unwrap();
+        let digest = layout.write_blob_bytes(&subset, None, "t").unwrap();
+        let mut entry = Descriptor::new(OCI_INDEX, digest, subset.len() as u64);
+        entry
+            .annotations
+            .insert(ANNOTATION_REF_NAME.to_string(), "example.com/a:1".into());
+        layout.add_to_index(vec![entry.clone()]).unwrap();
+        (layout, entry, original_digest)
+    }
+
+    #[test]
+    fn the_original_a_subset_names_is_reached_hashed_and_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let (layout, entry, original) = subset_layout(dir.path());
+        let report = verify(&layout, &crate::report::Tally::default()).unwrap();
+        assert!(report.is_sound(), "{report:?}");
+        // Subset, original, manifest, config, layer; the arm64 manifest is not looked for.
+        assert_eq!(report.blobs_checked, 5);
+        assert!(report.strays.is_empty(), "{:?}", report.strays);
+        assert!(gc(&layout).unwrap().removed.is_empty());
+        assert!(layout.blob_path(&original).exists());
+        // Altered, the original is named with the image.
+        let path = layout.blob_path(&original);
+        let bytes = std::fs::read(&path).unwrap();
+        let mut altered = bytes.clone();
+        altered[bytes.len() - 2] = b' ';
+        std::fs::write(&path, &altered).unwrap();
+        let report = verify(&layout, &crate::report::Tally::default()).unwrap();
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        assert_eq!(report.problems[0].digest, original.to_string());
+        assert_eq!(report.problems[0].images, ["example.com/a:1"]);
+        assert!(matches!(
+            report.problems[0].problem,
+            BlobProblem::DigestMismatch { .. }
+        ));
+        std::fs::remove_file(&path).unwrap();
+        let report = verify(&layout, &crate::report::Tally::default()).unwrap();
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        assert_eq!(report.problems[0].problem, BlobProblem::Missing);
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(
+            verify(&layout, &crate::report::Tally::default())
+                .unwrap()
+                .is_sound()
+        );
+        // A subset listing what its original does not: a problem of the subset's.
+        let subset = layout.read_blob(&entry.digest).unwrap();
+        let text = String::from_utf8(subset).unwrap();
+        let forged = text.replace(r#""architecture":"amd64""#, r#""architecture":"riscv64""#);
+        assert_ne!(forged, text);
+        let digest = layout
+            .write_blob_bytes(forged.as_bytes(), None, "t")
+            .unwrap();
+        let mut named = Descriptor::new(OCI_INDEX, digest.clone(), forged.len() as u64);
+        named
+            .annotations
+            .insert(ANNOTATION_REF_NAME.to_string(), "example.com/b:1".into());
+        layout.add_to_index(vec![named]).unwrap();
+        let report = verify(&layout, &crate::report::Tally::default()).unwrap();
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        assert_eq!(report.problems[0].digest, digest.to_string());
+        assert_eq!(report.problems[0].images, ["example.com/b:1"]);
+        let BlobProblem::BadDocument { error } = &report.problems[0].problem else {
+            panic!("{report:?}");
+        };
+        assert!(error.contains(&original.to_string()), "{error}");
+    }
+
+    #[test]
+    fn an_index_without_its_original_annotation_leaves_that_blob_a_stray() {
+        let dir = tempfile::tempdir().unwrap();
+        let (layout, entry, original) = subset_layout(dir.path());
+        // The same index with the annotation's value not a digest: refused as a document.
+        let text = String::from_utf8(layout.read_blob(&entry.digest).unwrap()).unwrap();
+        let broken = text.replace(&original.to_string(), "sha256:xyz");
+        let digest = layout
+            .write_blob_bytes(broken.as_bytes(), None, "t")
+            .unwrap();
+        let named = Descriptor::new(OCI_INDEX, digest.clone(), broken.len() as u64);
+        layout.retain(&|_| false).unwrap();
+        layout.add_to_index(vec![named]).unwrap();
+        let report = verify(&layout, &crate::report::Tally::default()).unwrap();
+        assert!(
+            matches!(&report.problems[..], [f] if f.digest == digest.to_string()
+                && matches!(f.problem, BlobProblem::BadDocument { .. })),
+            "{report:?}"
+        );
+        // Without the annotation, the original is nothing's: gc removes it.
+        let plain =
+            crate::oci::copy::filtered_index(&layout.read_blob(&original).unwrap(), &[1]).unwrap();
+        let digest = layout.write_blob_bytes(&plain, None, "t").unwrap();
+        layout.retain(&|_| false).unwrap();
+        layout
+            .add_to_index(vec![Descriptor::new(OCI_INDEX, digest, plain.len() as u64)])
+            .unwrap();
+        let removed = gc(&layout).unwrap().removed;
+        assert!(
+            removed.contains(&layout.blob_path(&original)),
+            "{removed:?}"
+        );
+    }
 
     #[test]
     fn a_manifest_two_images_share_is_one_item_of_the_count() {

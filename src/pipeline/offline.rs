@@ -32,7 +32,7 @@ use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind, OCI_INDEX, O
 use crate::oci::digest::digest_reader;
 use crate::oci::layout::{BlobDir, Layout};
 use crate::oci::mirror::{MirroredImage, PreparedImage};
-use crate::oci::registry::lockfile::{BundlePin, LockFile};
+use crate::oci::registry::lockfile::{BundlePin, LockFile, VerifiedPin};
 use crate::oci::source::ImageReader;
 use crate::oci::{Digest, OciError, Platform};
 use std::cell::RefCell;
@@ -703,6 +703,51 @@ pub fn record_stored(
         {
             lock.stored
                 .insert(e.source.to_string(), m.outcome.entry.digest.clone());
+        }
+    }
+}
+
+/// What the signature policy verified of a prepared image, as the lock pins it: its root
+/// as its source serves it and the keys of the signatures that verified (`None` when none
+/// did).
+pub fn verified_pin(prepared: &PreparedImage) -> Option<VerifiedPin> {
+    let mut keys: Vec<String> = prepared.verified().iter().map(|v| v.key.clone()).collect();
+    if keys.is_empty() {
+        return None;
+    }
+    keys.sort();
+    keys.dedup();
+    Some(VerifiedPin {
+        digest: prepared.source_root().digest.clone(),
+        keys,
+    })
+}
+
+/// What the signature policy verified of each registry image of `entries` (by source),
+/// for [`LockFile::check_verified`].
+pub fn verified_now(
+    entries: &[ListEntry],
+    prepared: &[PreparedImage],
+) -> Vec<(String, Option<VerifiedPin>)> {
+    entries
+        .iter()
+        .zip(prepared)
+        .filter(|(e, _)| matches!(e.source, ImageSource::Registry(_)))
+        .map(|(e, p)| (e.source.to_string(), verified_pin(p)))
+        .collect()
+}
+
+/// After an online mirror, records in `lock` which digest of every registry image the
+/// signature policy verified, and by which keys.
+pub fn record_verified(
+    lock: &mut LockFile,
+    entries: &[ListEntry],
+    prepared: &[PreparedImage],
+    mirrored: &[MirroredImage],
+) {
+    for ((e, p), _) in entries.iter().zip(prepared).zip(mirrored) {
+        if let (ImageSource::Registry(_), Some(pin)) = (&e.source, verified_pin(p)) {
+            lock.verified.insert(e.source.to_string(), pin);
         }
     }
 }

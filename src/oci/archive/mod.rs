@@ -16,7 +16,7 @@
 
 mod write;
 
-use super::copy::{config_platform, filtered_index, selected_children};
+use super::copy::{config_platform, filtered_index, selected_children, without_original};
 use super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use super::digest::Digest;
 use super::index::{IndexDoc, named};
@@ -421,16 +421,21 @@ fn plan_image(
             }
             // A docker-archive names image manifests only; the index stays out.
             let with_index = options.format == ArchiveFormat::Oci;
-            if keep.len() == children.len() {
+            let json = |source| OciError::Json {
+                context: format!("{name}: index {}", entry.digest),
+                source,
+            };
+            // The index the layout's was cut from is not carried: the archive's index does
+            // not name it, and is the one a filter alone would have written.
+            let stripped = without_original(&bytes).map_err(json)?;
+            if keep.len() == children.len() && stripped.is_none() {
                 if with_index {
                     blobs.insert(entry.digest.clone(), BlobSource::Layout(entry.size));
                 }
                 entry.clone()
             } else {
-                let reduced = filtered_index(&bytes, &keep).map_err(|source| OciError::Json {
-                    context: format!("{name}: index {}", entry.digest),
-                    source,
-                })?;
+                let bytes = stripped.unwrap_or(bytes);
+                let reduced = filtered_index(&bytes, &keep).map_err(json)?;
                 let d = Descriptor::new(
                     &entry.media_type,
                     Digest::of(&reduced),
@@ -589,6 +594,63 @@ mod tests {
         assert!(mixed.reason.contains("2 of the 3"), "{}", mixed.reason);
         assert!(mixed.reason.contains("first in b"), "{}", mixed.reason);
         assert_eq!(choose_compression([]).compression, Compression::None);
+    }
+
+    #[test]
+    fn an_index_naming_its_original_goes_in_as_the_filter_alone_wrote_it() {
+        use crate::image::ImageSource;
+        use crate::oci::copy::{copy_image, select};
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+        let source = ImageSource::parse("oci:oci:mirrored-pause:3.6", &fixtures).unwrap();
+        let registries = crate::oci::registry::Registries::offline();
+        let reader = crate::oci::local::open(&source, &registries).unwrap();
+        let name = "docker.io/rancher/mirrored-pause:3.6";
+        let amd64 = [Platform::linux_amd64()];
+        let options = |format| ArchiveOptions {
+            format,
+            compression: Compression::None,
+            level: 0,
+            threads: 1,
+            platforms: amd64.to_vec(),
+            images: None,
+            mtime: 0,
+            verify_blobs: true,
+            digest: false,
+        };
+        // The same image stored with its original kept and without: the same archive.
+        let mut roots = Vec::new();
+        for keep_original in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let layout = Layout::create(dir.path()).unwrap();
+            let mut sel = select(reader.as_ref(), name, &amd64).unwrap();
+            if keep_original {
+                sel.keep_original();
+            }
+            let stored = copy_image(reader.as_ref(), &sel, &layout, name, &mut |_| {}).unwrap();
+            for format in [ArchiveFormat::Oci, ArchiveFormat::Docker] {
+                let mut blobs = BTreeMap::new();
+                let planned =
+                    plan_image(&layout, name, &stored.entry, &options(format), &mut blobs).unwrap();
+                assert!(!blobs.contains_key(&reader.root().digest));
+                if format == ArchiveFormat::Oci {
+                    if let Some(BlobSource::Memory(bytes)) = blobs.get(&planned.root.digest) {
+                        let text = String::from_utf8_lossy(bytes);
+                        assert!(!text.contains(crate::oci::copy::INDEX_ORIGINAL), "{text}");
+                    }
+                    roots.push((
+                        keep_original,
+                        planned.root.digest,
+                        stored.entry.digest.clone(),
+                    ));
+                }
+            }
+        }
+        let [(_, with, stored_with), (_, without, stored_without)] = &roots[..] else {
+            panic!("{roots:?}");
+        };
+        assert_ne!(stored_with, stored_without);
+        assert_eq!(with, without);
+        assert_eq!(without, stored_without);
     }
 
     #[test]

@@ -279,14 +279,16 @@ fn prepare_one(
     open_override: &OpenOverride<'_>,
     known: Option<&Path>,
 ) -> Result<PreparedImage> {
-    let (reader, resolved, local) = match open_override(e) {
+    let overridden = open_override(e);
+    let from_files = overridden.is_some() || e.source.is_local();
+    let (reader, resolved, local) = match overridden {
         Some(reader) => (reader?, None, false),
         None => {
             let (reader, resolved) = open(&e.source, options, known)?;
             (reader, resolved, e.source.is_local())
         }
     };
-    let selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
+    let mut selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
     // A local source is checked whole now, with the reader just opened: a blob missing,
     // not a regular file or of the wrong size is refused before anything is written (the
     // manifests were read whole and checked against their digests while selecting).
@@ -304,16 +306,31 @@ fn prepare_one(
     } else {
         Vec::new()
     };
+    // A signature over the whole index names bytes the stored subset no longer is: they
+    // are kept beside it, so that it can still be checked (see `copy`).
+    if attached.iter().any(|a| a.subject == reader.root().digest) {
+        selection.keep_original();
+    }
+    // Read back from a layout or an archive, an index cut from another comes with it.
+    if from_files {
+        selection.carry_named_original();
+    }
     let children: Vec<Digest> = selection
         .kept_children()
         .map(|c| c.digest.clone())
         .collect();
-    let verified = options.policy.check(
-        &e.source.to_string(),
-        &reader.served_digest(),
-        &children,
-        &attached,
-    )?;
+    // A signature names the digest the source served (a stored copy read back may be a
+    // subset of it); one over the index a stored subset was cut from is one over the subset.
+    let mut roots = vec![reader.served_digest()];
+    if reader.root().digest != roots[0] {
+        roots.push(reader.root().digest.clone());
+    }
+    if from_files && options.policy.is_active() {
+        roots.extend(original_of(reader.as_ref(), &selection));
+    }
+    let verified = options
+        .policy
+        .check(&e.source.to_string(), &roots, &children, &attached)?;
     Ok(PreparedImage {
         reader,
         selection,
@@ -321,6 +338,22 @@ fn prepare_one(
         attached,
         verified,
     })
+}
+
+/// The index the image's root names as the one it was cut from, when the source (a layout
+/// on disk) holds it and the root is a subset of it.
+fn original_of(reader: &dyn ImageReader, selection: &Selection) -> Option<Digest> {
+    use std::io::Read as _;
+    let digest = selection.named_original()?;
+    let descriptor = Descriptor::new(&reader.root().media_type, digest.clone(), 0);
+    let mut bytes = Vec::new();
+    reader
+        .open_blob(&descriptor)
+        .ok()?
+        .take(super::layout::MAX_DOCUMENT_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (Digest::of(&bytes) == digest && selection.is_cut_from(&bytes)).then_some(digest)
 }
 
 /// The digests signatures and referrers may name for an image: its root as the source
@@ -915,7 +948,11 @@ impl Run<'_> {
     /// failure to keep it costs that fetch, nothing more.
     fn keep_source_index(&self, prepared: &PreparedImage, o: &CopyOutcome, i: usize) {
         let root = prepared.reader.root();
-        if o.kept_original_index || o.entry.digest == root.digest {
+        if o.kept_original_index
+            || o.entry.digest == root.digest
+            || self.layout.has_blob(&root.digest, root.size)
+        {
+            // Stored whole, or as the blob a subset names: found there next time.
             return;
         }
         if !matches!(self.entries[i].source, ImageSource::Registry(_)) {

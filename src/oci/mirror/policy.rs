@@ -80,13 +80,14 @@ impl SignaturePolicy {
         self.require != RequireSignature::Never && !self.keys.is_empty()
     }
 
-    /// Checks the artifacts of an image whose root, as its source serves it, is `root`,
-    /// and whose kept platform manifests are `children`. Returns the signatures that
+    /// Checks the artifacts of an image whose root, as its source serves it, is `roots[0]`
+    /// (the others: indexes it was cut from, which a signature may name instead), and
+    /// whose kept platform manifests are `children`. Returns the signatures that
     /// verified, or the error refusing the image.
     pub(super) fn check(
         &self,
         image: &str,
-        root: &Digest,
+        roots: &[Digest],
         children: &[Digest],
         attached: &[PreparedAttachment],
     ) -> Result<Vec<VerifiedSignature>> {
@@ -100,7 +101,8 @@ impl SignaturePolicy {
         }
         // The root signed, or every platform manifest kept signed.
         let signs = |d: &Digest| found.verified.iter().any(|v| v.subject == d.to_string());
-        let satisfied = signs(root) || (!children.is_empty() && children.iter().all(signs));
+        let satisfied =
+            roots.iter().any(signs) || (!children.is_empty() && children.iter().all(signs));
         let any_signature =
             !found.verified.is_empty() || found.keyless > 0 || !found.failed.is_empty();
         let needed = match self.require {
@@ -113,7 +115,7 @@ impl SignaturePolicy {
         }
         Err(OciError::Untrusted {
             image: image.to_string(),
-            message: self.refusal(root, &found),
+            message: self.refusal(roots, &found),
         })
     }
 
@@ -158,10 +160,12 @@ impl SignaturePolicy {
     }
 
     /// Why an image is refused: what was found, the keys tried, and what to do.
-    fn refusal(&self, root: &Digest, found: &Findings) -> String {
+    fn refusal(&self, root: &[Digest], found: &Findings) -> String {
         let keys: Vec<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
+        let root: Vec<String> = root.iter().map(ToString::to_string).collect();
         let mut m = format!(
-            "no signature of {root} verifies with the key(s) {} (images.verify require: {})",
+            "no signature of {} verifies with the key(s) {} (images.verify require: {})",
+            root.join(", "),
             keys.join(", "),
             match self.require {
                 RequireSignature::Always => "always",

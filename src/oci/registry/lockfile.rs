@@ -10,6 +10,12 @@
 //! (`stored`), and for each package bundle fetched from an http(s) repository, its inputs
 //! and the sha256 of the tarball that was written (`packages`), and the digest of each Helm
 //! chart's archive (`charts`). These sections are left out when empty.
+//!
+//! With a signature policy (`images.verify`), it records per image source the digest whose
+//! signatures verified and the keys that verified them (`verified`): `build --locked` then
+//! refuses an image whose verified digest or keys are not the ones pinned. A lock without
+//! the section reads as one with it empty; a seedforge that predates it refuses a lock
+//! that has it, naming the field, as it refuses any field it does not know.
 
 use super::RegistryError;
 use super::reader::ResolvedTag;
@@ -42,6 +48,20 @@ pub struct LockFile {
     /// Chart name (`charts[].name`) → where its archive came from and its digest.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub charts: BTreeMap<String, ChartPin>,
+    /// Image source → the digest the signature policy verified, and by which keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verified: BTreeMap<String, VerifiedPin>,
+}
+
+/// What the signature policy verified of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifiedPin {
+    /// The image's root as its registry serves it (what a tag resolves to).
+    pub digest: Digest,
+    /// The keys (their files, as the config names them) that verified a signature of it,
+    /// sorted, once each.
+    pub keys: Vec<String>,
 }
 
 /// A Helm chart as an online build fetched it.
@@ -96,6 +116,7 @@ impl LockFile {
             && self.stored.is_empty()
             && self.packages.is_empty()
             && self.charts.is_empty()
+            && self.verified.is_empty()
     }
 
     /// Reads a lock file; `None` if there is none.
@@ -161,6 +182,57 @@ impl LockFile {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Checks what the signature policy verified now (`now`: image source → what verified,
+    /// `None` when nothing did) against the `verified` pins (`--locked`): the same digest,
+    /// and one of the keys pinned among those that verified it. An image pinned as verified
+    /// that nothing verifies now, or verified now but not pinned, is refused too. `path`
+    /// names the lock in errors.
+    pub fn check_verified<'a>(
+        &self,
+        now: impl IntoIterator<Item = (&'a str, Option<&'a VerifiedPin>)>,
+        path: &Path,
+    ) -> Result<(), RegistryError> {
+        let lock = path.display();
+        let keys = |pin: &VerifiedPin| pin.keys.join(", ");
+        for (source, now) in now {
+            let refused = match (self.verified.get(source), now) {
+                (None, None) => continue,
+                (Some(pinned), Some(now))
+                    if pinned.digest == now.digest
+                        && pinned.keys.iter().any(|k| now.keys.contains(k)) =>
+                {
+                    continue;
+                }
+                (Some(pinned), Some(now)) if pinned.digest != now.digest => format!(
+                    "{source}: the signatures verified now are of {}, but {lock} pins {} as verified (by {})",
+                    now.digest,
+                    pinned.digest,
+                    keys(pinned)
+                ),
+                (Some(pinned), Some(now)) => format!(
+                    "{source}: {} is verified now by {}, but {lock} pins it as verified by {}",
+                    now.digest,
+                    keys(now),
+                    keys(pinned)
+                ),
+                (Some(pinned), None) => format!(
+                    "{source}: no signature verifies now, but {lock} pins {} as verified (by {})",
+                    pinned.digest,
+                    keys(pinned)
+                ),
+                (None, Some(now)) => format!(
+                    "{source}: {} is verified (by {}) but {lock} pins no verification of it",
+                    now.digest,
+                    keys(now)
+                ),
+            };
+            return Err(RegistryError::Lock(format!(
+                "{refused}; run build without --locked to update the lock"
+            )));
         }
         Ok(())
     }
@@ -274,6 +346,77 @@ mod tests {
         lock.write(&path).unwrap();
         assert_eq!(LockFile::load(&path).unwrap(), Some(lock));
         assert!(LockFile::from_resolved(&[]).is_empty());
+    }
+
+    #[test]
+    fn verified_pins_are_optional_and_checked() {
+        let path = Path::new("cfg/seedforge.lock");
+        let mut lock = LockFile::from_resolved(&[pin("docker://r/a:1", b"a")]);
+        // An older lock, without the section, reads as one with it empty.
+        let old = String::from_utf8(lock.to_bytes()).unwrap();
+        assert!(!old.contains("verified"), "{old}");
+        let read: LockFile = serde_json::from_str(&old).unwrap();
+        assert!(read.verified.is_empty());
+        let a = VerifiedPin {
+            digest: Digest::of(b"a"),
+            keys: vec!["keys/cosign.pub".into()],
+        };
+        lock.verified.insert("docker://r/a:1".into(), a.clone());
+        let text = String::from_utf8(lock.to_bytes()).unwrap();
+        assert!(text.contains(r#""verified": {"#), "{text}");
+        assert!(text.contains(&Digest::of(b"a").to_string()), "{text}");
+        let back: LockFile = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, lock);
+        let only_verified = LockFile {
+            verified: lock.verified.clone(),
+            ..LockFile::default()
+        };
+        assert!(!only_verified.is_empty());
+        // The same digest and key: accepted; an image verified by neither: accepted.
+        let source = "docker://r/a:1";
+        lock.check_verified([(source, Some(&a)), ("docker://r/b:1", None)], path)
+            .unwrap();
+        let another_key = VerifiedPin {
+            keys: vec!["keys/cosign.pub".into(), "keys/other.pub".into()],
+            ..a.clone()
+        };
+        lock.check_verified([(source, Some(&another_key))], path)
+            .unwrap();
+        // Another digest, other keys only, nothing verified, or not pinned: refused.
+        let moved = VerifiedPin {
+            digest: Digest::of(b"moved"),
+            ..a.clone()
+        };
+        let e = lock
+            .check_verified([(source, Some(&moved))], path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(source) && e.contains(&Digest::of(b"moved").to_string()),
+            "{e}"
+        );
+        assert!(
+            e.contains(&Digest::of(b"a").to_string()) && e.contains("--locked"),
+            "{e}"
+        );
+        let other = VerifiedPin {
+            keys: vec!["keys/other.pub".into()],
+            ..a.clone()
+        };
+        let e = lock
+            .check_verified([(source, Some(&other))], path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("keys/other.pub") && e.contains("keys/cosign.pub"),
+            "{e}"
+        );
+        let e = lock.check_verified([(source, None)], path).unwrap_err();
+        assert!(e.to_string().contains("no signature verifies now"), "{e}");
+        let e = lock
+            .check_verified([("docker://r/b:1", Some(&a))], path)
+            .unwrap_err();
+        assert!(e.to_string().contains("pins no verification"), "{e}");
     }
 
     #[test]

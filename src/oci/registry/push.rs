@@ -482,3 +482,36 @@ async fn push_documents(client: &RegistryClient, p: &Plan) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageSource;
+    use crate::oci::Platform;
+    use crate::oci::copy::{copy_image, select};
+
+    #[test]
+    fn the_original_a_subset_names_is_neither_pushed_nor_walked() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+        let source = ImageSource::parse("oci:oci:mirrored-pause:3.6", &fixtures).unwrap();
+        let reader = crate::oci::local::open(&source, &Registries::offline()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let dest = "docker.io/rancher/mirrored-pause:3.6";
+        let mut sel = select(reader.as_ref(), dest, &[Platform::linux_amd64()]).unwrap();
+        sel.keep_original();
+        let outcome = copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}).unwrap();
+        let original = &reader.root().digest;
+        assert!(layout.has_blob(original, reader.root().size));
+        let plans = plan(&layout, "127.0.0.1:5000").unwrap();
+        assert_eq!(plans.len(), 1);
+        let p = &plans[0];
+        assert_eq!(p.root.digest, outcome.entry.digest);
+        // The amd64 manifest by digest, then the stored index: nothing else.
+        let documents: Vec<&Digest> = p.documents.iter().map(|(d, _)| &d.digest).collect();
+        assert_eq!(documents.len(), 2, "{documents:?}");
+        assert_eq!(documents[1], &outcome.entry.digest);
+        assert!(!documents.contains(&original));
+        assert!(p.blobs.iter().all(|b| &b.digest != original));
+    }
+}

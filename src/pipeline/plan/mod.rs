@@ -130,7 +130,7 @@ pub fn plan_with_net(
         ),
         None => {
             let prepared = prepare(&images.entries, &mirror)?;
-            let lock = check_lock(config, &prepared, options.locked)?;
+            let lock = check_lock(config, &images.entries, &prepared, &mirror, options.locked)?;
             (prepared, lock)
         }
     };
@@ -333,7 +333,9 @@ fn source_date(config: &Config) -> Option<u64> {
 /// to write; otherwise returns the lock to write after mirroring.
 fn check_lock(
     config: &Config,
+    entries: &[crate::image::ListEntry],
     prepared: &[PreparedImage],
+    mirror: &MirrorOptions,
     locked: bool,
 ) -> Result<Option<(PathBuf, LockFile)>> {
     let path = LockFile::path_for(&config.path);
@@ -351,6 +353,12 @@ fn check_lock(
                 )))
             })?;
         lock.check(pins, &path).map_err(OciError::from)?;
+        // With a signature policy, what verified must be what the lock pins as verified.
+        if mirror.policy.is_active() {
+            let now = crate::pipeline::offline::verified_now(entries, prepared);
+            let now = now.iter().map(|(s, pin)| (s.as_str(), pin.as_ref()));
+            lock.check_verified(now, &path).map_err(OciError::from)?;
+        }
         return Ok(None);
     }
     let mut lock = LockFile::from_resolved(pins);

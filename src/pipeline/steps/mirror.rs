@@ -1,6 +1,7 @@
 //! The mirror step: every listed image into the OCI layout `OUT/oci`. It always runs: it
 //! fetches only the blobs the layout lacks and leaves an unchanged `index.json` alone.
-//! With a lock being written, the registry pins are recorded after mirroring.
+//! With a lock being written, the registry pins are recorded after mirroring, with what
+//! the signature policy verified of each image.
 //!
 //! The layout holds exactly the images the config lists: an image an earlier build
 //! mirrored that no list names any more leaves `index.json` (the plan says which), and
@@ -129,6 +130,12 @@ impl StepKind for Mirror {
         self.drop_unlisted(&inputs.images.entries, &mirrored, cx.reporter)?;
         if let Some((path, lock)) = &mut cx.lock {
             crate::pipeline::offline::record_stored(
+                lock,
+                &inputs.images.entries,
+                &inputs.prepared,
+                &mirrored,
+            );
+            crate::pipeline::offline::record_verified(
                 lock,
                 &inputs.images.entries,
                 &inputs.prepared,
