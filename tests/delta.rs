@@ -117,6 +117,12 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
         );
     }
 
+    // The far side: the v1 config folder and output as carried the first time.
+    let far = lab.root().join("far");
+    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
+        false
+    });
+
     as_shipped(&lab);
     lab.build();
     let v2_blobs = blob_names(&lab.out_layout());
@@ -185,6 +191,30 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
             .args(["-c", "--strict", "SHA256SUMS"])
             .run();
     }
+    // On the far side, the delta laid over the config folder and the output, then
+    // build --offline: the same output as the near side's, byte for byte.
+    common::copy_tree(&dir.join("config"), &far.join("fixtures/lab"), &|_| false);
+    common::copy_tree(&dir.join("out"), &far.join("fixtures/lab/out"), &|_| false);
+    Cmd::seedforge()
+        .cwd(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    for f in ["manifest.json", "SHA256SUMS"] {
+        assert_eq!(
+            fs::read(far.join("fixtures/lab/out").join(f)).unwrap(),
+            fs::read(lab.out_dir().join(f)).unwrap(),
+            "{f} of the far side's build"
+        );
+    }
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
     // A delta is written into a new or empty folder only.
     let again = lab
         .seedforge()
