@@ -279,6 +279,17 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
         .expect(2)
         .run();
     assert_eq!(out.json()["error"]["kind"], "delta");
+    // Neither is written into the output it is made from.
+    let out = receipt(&lab, "fixtures/lab/out/r.json").expect(2).run();
+    assert!(out.stderr.contains("inside the output"), "{}", out.stderr);
+    let out = lab
+        .seedforge()
+        .args(["delta", "fixtures/lab/out", "--since", "r.json", "-o"])
+        .arg("fixtures/lab/out/d")
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("must be apart"), "{}", out.stderr);
+    assert!(!lab.out_dir().join("d").exists() && !lab.out_dir().join("r.json").exists());
 }
 
 #[test]
@@ -304,6 +315,12 @@ fn an_output_that_does_not_match_its_seal_gets_no_receipt_and_no_delta() {
         .expect(1)
         .run();
     assert!(out.stderr.contains(&blob), "{}", out.stderr);
+    let left: Vec<_> = fs::read_dir(lab.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("d.seedforge") || n == "d")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // A folder that was never sealed is bad input.
     fs::create_dir(lab.root().join("empty")).unwrap();
     let out = lab

@@ -274,26 +274,54 @@ pub fn delta(
     doc.bytes = plan.iter().map(|c| c.size).sum();
 
     // Written: each file hashed on its way, the sums of the delta from those hashes.
+    // Written into a staging folder beside `dir`, renamed into place once whole: a delta
+    // that failed half-way leaves nothing under its name.
+    let target = crate::outpath::resolve(dir);
+    if let Some(parent) = target.parent() {
+        create_dir(parent)?;
+    }
+    let staging = crate::util::temp_path_beside(&target);
+    let written = write_into(&staging, &plan, &doc).and_then(|n| {
+        if target.is_dir() {
+            // Checked empty above.
+            std::fs::remove_dir(&target).map_err(|e| DeltaError::io(&target, e))?;
+        }
+        std::fs::rename(&staging, &target).map_err(|e| DeltaError::io(&target, e))?;
+        crate::util::sync_parent(&target).map_err(|e| DeltaError::io(&target, e))?;
+        Ok(n)
+    });
+    let files = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    Ok(DeltaReport {
+        dir: dir.to_path_buf(),
+        config_dir,
+        files,
+        doc,
+    })
+}
+
+/// Writes the files of `plan`, `delta.json` and `SHA256SUMS` into the new folder `dir`;
+/// the number of files written.
+fn write_into(dir: &Path, plan: &[Carry], doc: &DeltaDoc) -> Result<usize, DeltaError> {
     create_dir(dir)?;
     let mut sums: BTreeMap<String, String> = BTreeMap::new();
-    for c in &plan {
+    for c in plan {
         let hex = copy_checked(c, dir)?;
         sums.insert(c.to.clone(), hex);
     }
-    let mut json = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    let mut json = serde_json::to_vec_pretty(doc).unwrap_or_default();
     json.push(b'\n');
-    let doc_path = dir.join(DELTA_JSON);
-    write_new(&doc_path, &json, 0o644)?;
+    write_new(&dir.join(DELTA_JSON), &json, 0o644)?;
     sums.insert(DELTA_JSON.into(), crate::hashing::sha256_hex(&json));
     let text: String = (sums.iter()).map(|(p, h)| format!("{h}  {p}\n")).collect();
     write_new(&dir.join(seal::SUMS), text.as_bytes(), 0o644)?;
     crate::util::sync_dir(dir).map_err(|e| DeltaError::io(dir, e))?;
-    Ok(DeltaReport {
-        dir: dir.to_path_buf(),
-        config_dir,
-        files: sums.len() + 1,
-        doc,
-    })
+    Ok(sums.len() + 1)
 }
 
 /// `dir` must be new or an empty folder, outside `out` (and `out` outside it).
