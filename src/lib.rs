@@ -17,6 +17,7 @@
 pub mod charts;
 pub mod config;
 pub mod debs;
+pub mod delta;
 pub mod files;
 pub mod hashing;
 pub mod image;
@@ -83,6 +84,9 @@ pub enum Error {
     /// Sealing, checking, cleaning or exporting a build output failed.
     #[error(transparent)]
     Seal(#[from] pipeline::seal::SealError),
+    /// A receipt or a delta (upgrades across the gap) could not be written.
+    #[error(transparent)]
+    Delta(Box<delta::DeltaError>),
     /// `verify` found problems; the report has been delivered to the caller already.
     #[error("{0}")]
     VerifyFailed(String),
@@ -119,6 +123,7 @@ impl Error {
             Error::Files(_) => "files",
             Error::Charts(_) => "charts",
             Error::Seal(_) => "seal",
+            Error::Delta(_) => "delta",
             Error::VerifyFailed(_) => "verify",
             Error::Offline(_) => "offline",
             Error::BuildLock(_) => "build_lock",
@@ -145,6 +150,12 @@ impl Error {
 impl From<vocab::SecretError> for Error {
     fn from(e: vocab::SecretError) -> Error {
         Error::Config(e.into())
+    }
+}
+
+impl From<delta::DeltaError> for Error {
+    fn from(e: delta::DeltaError) -> Error {
+        Error::Delta(Box::new(e))
     }
 }
 

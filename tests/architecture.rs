@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// The layers, top first, and their top-level modules. `root` is `lib.rs` itself: the
 /// crate's `Error`, which gathers every module's error for the command line.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("pipeline", &["pipeline", "root"]),
+    ("pipeline", &["pipeline", "root", "delta"]),
     ("config", &["config"]),
     (
         "capabilities",

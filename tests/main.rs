@@ -33,6 +33,7 @@ mod debs_index;
 mod debs_refusals;
 mod debs_security;
 mod debs_signals;
+mod delta;
 mod demo_build;
 mod embedded_registry;
 mod exfat_output;

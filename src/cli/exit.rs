@@ -60,6 +60,7 @@ from_lib!(
     seedforge::files::FilesError,
     seedforge::charts::ChartError,
     seedforge::pipeline::seal::SealError,
+    seedforge::delta::DeltaError,
     seedforge::pipeline::offline::OfflineError,
     seedforge::pipeline::build_lock::BuildLockError,
     seedforge::input::InputError,
@@ -96,10 +97,11 @@ pub(crate) fn exit_code(e: &Error) -> ExitCode {
         Error::Files(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Charts(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Seal(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+        Error::Delta(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Input(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::OutPath(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Input(_) | Error::OutPath(_) => ExitCode::Failure,
-        Error::Files(_) | Error::Seal(_) | Error::Charts(_) => ExitCode::Failure,
+        Error::Files(_) | Error::Seal(_) | Error::Charts(_) | Error::Delta(_) => ExitCode::Failure,
         Error::Oci(_)
         | Error::Pki(_)
         | Error::Iso(_)

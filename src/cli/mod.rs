@@ -23,6 +23,7 @@ macro_rules! errln {
 
 mod clean;
 mod debs;
+mod delta;
 mod exit;
 mod init;
 mod iso;
@@ -214,6 +215,12 @@ enum Command {
     /// (containerd). An existing CA in OUT/pki is kept; the registry certificate is
     /// reissued only when it no longer matches.
     Pki(pki::PkiArgs),
+    /// Write a receipt of a sealed output: its blobs, sealed files and seal by digest,
+    /// after checking them against its SHA256SUMS; no file's content, no secret.
+    Receipt(delta::ReceiptArgs),
+    /// Write a delta folder: what a build output holds that a receipt's output lacks
+    /// (new blobs, changed bundles, charts, files, pki, config inputs, the new seal).
+    Delta(delta::DeltaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -549,6 +556,8 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Gc(a) => gc_cmd(g, a),
         Command::Render(a) => render::run(g, a),
         Command::Pki(a) => pki::pki_cmd(g, a),
+        Command::Receipt(a) => delta::receipt_cmd(g, a),
+        Command::Delta(a) => delta::delta_cmd(g, a),
         Command::Init(a) => init::init_cmd(g, a),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -373,6 +373,23 @@ fn walk(layout: &Layout, dir: &BlobDir, check_manifests: bool) -> Result<Graph> 
     Ok(graph)
 }
 
+/// Every blob reachable from a layout's `index.json`: its digest (`sha256:<hex>`) and the
+/// size its descriptor gives, sorted by digest; or, when a manifest could not be read
+/// (missing, damaged, not parsable), why what it references is unknown. Manifests are
+/// read, not re-hashed: [`verify`] is the check of the blobs' bytes.
+pub fn reachable(layout: &Layout) -> Result<std::result::Result<Vec<(String, u64)>, String>> {
+    let dir = layout.blob_dir();
+    let graph = walk(layout, &dir, false)?;
+    if !graph.unwalked.is_empty() {
+        return Ok(Err(unwalked_reason(&graph)));
+    }
+    let mut blobs: Vec<(String, u64)> = (graph.blobs.iter())
+        .map(|(k, n)| (k.digest().to_string(), n.size))
+        .collect();
+    blobs.sort();
+    Ok(Ok(blobs))
+}
+
 /// One blob file of a layout, named by its digest: its path is made only when asked for.
 #[derive(Clone, Copy)]
 pub struct BlobFile<'a> {

@@ -1,0 +1,432 @@
+//! The delta folder: what a far side that sent a receipt lacks of a new build.
+//!
+//! ```text
+//! DELTA/delta.json                   what the delta is: the base receipt's digest, the target manifest's sha256, counts and sizes
+//! DELTA/SHA256SUMS                   every other file of DELTA (delta.json included), for `sha256sum -c` run in DELTA
+//! DELTA/out/oci/blobs/sha256/<hex>   each blob the new layout reaches and the receipt does not list
+//! DELTA/out/<path>                   each sealed file the far side cannot derive, new or changed since the receipt:
+//!                                    oci/index.json, oci/oci-layout, packages/*, charts/*, manifests/*, files/*,
+//!                                    pki/*, keys/* (anything sealed that is not derived, below)
+//! DELTA/out/manifest.json, DELTA/out/SHA256SUMS, DELTA/out/manifest.json.sigstore.json (when signed): the new seal
+//! DELTA/config/<path>                each input manifest.json records (config file, image lists, template
+//!                                    overrides), new or changed since the receipt
+//! DELTA/config/seedforge.lock        the new lock, when the config folder holds one and it changed
+//! ```
+//!
+//! Derived files are never carried: `airgap/*`, `iso/*`, `nodes/*`, `sbom/*`,
+//! `registries.yaml`, `registry/*`, `certs.d/*`: the far side's `build --offline` writes
+//! them again from the layout, the config and the carried files. Every file is copied
+//! hashed, against the digest the seal or manifest.json gives it.
+
+use super::receipt::Receipt;
+use super::{BLOBS, DeltaError, check_sealed, config_dir};
+use crate::pipeline::seal;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The `format` of `delta.json`.
+pub const DELTA_FORMAT: &str = "seedforge-delta";
+/// The format version of `delta.json`.
+pub const DELTA_VERSION: u32 = 1;
+/// The delta's description.
+pub const DELTA_JSON: &str = "delta.json";
+
+/// Sealed paths the far side's `build --offline` writes again: never carried.
+pub const DERIVED: &[&str] = &[
+    "airgap/",
+    "iso/",
+    "nodes/",
+    "sbom/",
+    "registries.yaml",
+    "registry/",
+    "certs.d/",
+];
+
+/// Whether the sealed path `rel` is rebuilt by the far side.
+pub fn is_derived(rel: &str) -> bool {
+    DERIVED.iter().any(|d| {
+        if d.ends_with('/') {
+            rel.starts_with(d)
+        } else {
+            rel == *d
+        }
+    })
+}
+
+/// A count of files and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Files.
+    pub count: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, bytes: u64) {
+        self.count += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// `delta.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeltaDoc {
+    /// [`DELTA_FORMAT`].
+    pub format: &'static str,
+    /// [`DELTA_VERSION`].
+    pub delta_version: u32,
+    /// The seedforge that wrote it.
+    pub seedforge_version: String,
+    /// The receipt it is made against (its `digest`).
+    pub base_receipt: String,
+    /// The far side's manifest.json, as the receipt gives it.
+    pub base_manifest_sha256: String,
+    /// The new manifest.json, carried in `out/`.
+    pub target_manifest_sha256: String,
+    /// The new output's source date.
+    pub source_date_epoch: Option<u64>,
+    /// Blobs carried.
+    pub blobs: Tally,
+    /// Sealed files carried (blobs and the seal aside).
+    pub artifacts: Tally,
+    /// The seal: manifest.json, SHA256SUMS and, when signed, its bundle.
+    pub seal: Tally,
+    /// Config folder files carried (seedforge.lock included).
+    pub config: Tally,
+    /// Every file of the delta but `delta.json` and `SHA256SUMS`.
+    pub bytes: u64,
+    /// The whole new output as sealed (every artifact, manifest.json and SHA256SUMS).
+    pub full_output_bytes: u64,
+    /// Sealed files of the new build that are derived and left for the far side to write.
+    pub derived_not_carried: usize,
+}
+
+/// What [`delta`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeltaReport {
+    /// The delta folder.
+    pub dir: PathBuf,
+    /// The config folder the config files came from, when known.
+    pub config_dir: Option<PathBuf>,
+    /// What `delta.json` says.
+    #[serde(flatten)]
+    pub doc: DeltaDoc,
+    /// Files written (delta.json and SHA256SUMS included).
+    pub files: usize,
+}
+
+/// One file to carry: from, to (relative to the delta), its sha256, mode, size.
+struct Carry {
+    from: PathBuf,
+    /// A file of the config folder (given: may be a link), not one found in the output.
+    given: bool,
+    to: String,
+    sha256: Option<String>,
+    mode: u32,
+    size: u64,
+}
+
+/// Writes into `dir` (new, or an empty folder) what the sealed output `out` holds that the
+/// far side of `receipt` lacks, with the config folder of `config` (or the one found
+/// beside `out`).
+pub fn delta(
+    out: &Path,
+    receipt_path: &Path,
+    dir: &Path,
+    config: Option<&Path>,
+) -> Result<DeltaReport, DeltaError> {
+    let receipt = Receipt::load(receipt_path)?;
+    check_target(out, dir)?;
+    let sealed = check_sealed(out)?;
+    let config_dir = config_dir(out, config, &sealed);
+
+    let mut doc = DeltaDoc {
+        format: DELTA_FORMAT,
+        delta_version: DELTA_VERSION,
+        seedforge_version: crate::VERSION.into(),
+        base_receipt: receipt.stated_digest(),
+        base_manifest_sha256: receipt.manifest_sha256.clone(),
+        target_manifest_sha256: sealed.manifest_sha256.clone(),
+        source_date_epoch: sealed.facts.source_date_epoch,
+        blobs: Tally::default(),
+        artifacts: Tally::default(),
+        seal: Tally::default(),
+        config: Tally::default(),
+        bytes: 0,
+        full_output_bytes: 0,
+        derived_not_carried: 0,
+    };
+    let mut plan: Vec<Carry> = Vec::new();
+
+    let had: BTreeSet<&str> = receipt.blobs.iter().map(|b| b.digest.as_str()).collect();
+    for (digest, size) in &sealed.blobs {
+        if had.contains(digest.as_str()) {
+            continue;
+        }
+        let rel = format!("{BLOBS}{}", digest.trim_start_matches("sha256:"));
+        plan.push(Carry {
+            from: out.join(&rel),
+            given: false,
+            to: format!("out/{rel}"),
+            sha256: sealed.sums.get(&rel).cloned(),
+            mode: 0o644,
+            size: *size,
+        });
+        doc.blobs.add(*size);
+    }
+
+    let had: BTreeMap<&str, &str> = (receipt.artifacts.iter())
+        .map(|a| (a.path.as_str(), a.sha256.as_str()))
+        .collect();
+    for a in &sealed.facts.artifacts {
+        doc.full_output_bytes += a.size;
+        if a.path.starts_with(BLOBS) {
+            continue;
+        }
+        if is_derived(&a.path) {
+            doc.derived_not_carried += 1;
+            continue;
+        }
+        if had.get(a.path.as_str()) == Some(&a.sha256.as_str()) {
+            continue;
+        }
+        plan.push(Carry {
+            from: out.join(&a.path),
+            given: false,
+            to: format!("out/{}", a.path),
+            sha256: Some(a.sha256.clone()),
+            mode: u32::from_str_radix(&a.mode, 8).unwrap_or(0o644),
+            size: a.size,
+        });
+        doc.artifacts.add(a.size);
+    }
+
+    for name in [seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE] {
+        let from = out.join(name);
+        let size = match std::fs::symlink_metadata(&from) {
+            Ok(m) => m.len(),
+            Err(_) if name == seal::MANIFEST_BUNDLE => continue,
+            Err(e) => return Err(DeltaError::io(&from, e)),
+        };
+        if name != seal::MANIFEST_BUNDLE {
+            doc.full_output_bytes += size;
+        }
+        plan.push(Carry {
+            from,
+            given: false,
+            to: format!("out/{name}"),
+            sha256: (name == seal::MANIFEST).then(|| sealed.manifest_sha256.clone()),
+            mode: 0o644,
+            size,
+        });
+        doc.seal.add(size);
+    }
+
+    if let Some(cdir) = &config_dir {
+        let had: BTreeMap<&str, &str> = (receipt.inputs.iter())
+            .map(|a| (a.path.as_str(), a.sha256.as_str()))
+            .collect();
+        for input in sealed.inputs() {
+            if had.get(input.path.as_str()) == Some(&input.sha256.as_str()) {
+                continue;
+            }
+            // An input outside the config's folder (`../lists/x.txt`) is not the folder's
+            // to carry.
+            let Some(rel) = seal::safe_relative(&input.path) else {
+                continue;
+            };
+            let from = cdir.join(&rel);
+            let size = std::fs::metadata(&from)
+                .map_err(|e| DeltaError::io(&from, e))?
+                .len();
+            plan.push(Carry {
+                from,
+                given: true,
+                to: format!("config/{}", input.path),
+                sha256: Some(input.sha256.clone()),
+                mode: 0o644,
+                size,
+            });
+            doc.config.add(size);
+        }
+        let lock_name = crate::oci::registry::lockfile::LOCK_FILE_NAME;
+        if let Some(lock) = super::lock_sha256(cdir)?
+            && receipt.lock_sha256.as_deref() != Some(lock.as_str())
+        {
+            let from = cdir.join(lock_name);
+            let size = std::fs::metadata(&from)
+                .map_err(|e| DeltaError::io(&from, e))?
+                .len();
+            plan.push(Carry {
+                from,
+                given: true,
+                to: format!("config/{lock_name}"),
+                sha256: Some(lock),
+                mode: 0o644,
+                size,
+            });
+            doc.config.add(size);
+        }
+    }
+    doc.bytes = plan.iter().map(|c| c.size).sum();
+
+    // Written: each file hashed on its way, the sums of the delta from those hashes.
+    // Written into a staging folder beside `dir`, renamed into place once whole: a delta
+    // that failed half-way leaves nothing under its name.
+    let target = crate::outpath::resolve(dir);
+    if let Some(parent) = target.parent() {
+        create_dir(parent)?;
+    }
+    let staging = crate::util::temp_path_beside(&target);
+    let written = write_into(&staging, &plan, &doc).and_then(|n| {
+        if target.is_dir() {
+            // Checked empty above.
+            std::fs::remove_dir(&target).map_err(|e| DeltaError::io(&target, e))?;
+        }
+        std::fs::rename(&staging, &target).map_err(|e| DeltaError::io(&target, e))?;
+        crate::util::sync_parent(&target).map_err(|e| DeltaError::io(&target, e))?;
+        Ok(n)
+    });
+    let files = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    Ok(DeltaReport {
+        dir: dir.to_path_buf(),
+        config_dir,
+        files,
+        doc,
+    })
+}
+
+/// Writes the files of `plan`, `delta.json` and `SHA256SUMS` into the new folder `dir`;
+/// the number of files written.
+fn write_into(dir: &Path, plan: &[Carry], doc: &DeltaDoc) -> Result<usize, DeltaError> {
+    create_dir(dir)?;
+    let mut sums: BTreeMap<String, String> = BTreeMap::new();
+    for c in plan {
+        let hex = copy_checked(c, dir)?;
+        sums.insert(c.to.clone(), hex);
+    }
+    let mut json = serde_json::to_vec_pretty(doc).unwrap_or_default();
+    json.push(b'\n');
+    write_new(&dir.join(DELTA_JSON), &json, 0o644)?;
+    sums.insert(DELTA_JSON.into(), crate::hashing::sha256_hex(&json));
+    let text: String = (sums.iter()).map(|(p, h)| format!("{h}  {p}\n")).collect();
+    write_new(&dir.join(seal::SUMS), text.as_bytes(), 0o644)?;
+    crate::util::sync_dir(dir).map_err(|e| DeltaError::io(dir, e))?;
+    Ok(sums.len() + 1)
+}
+
+/// `dir` must be new or an empty folder, outside `out` (and `out` outside it).
+fn check_target(out: &Path, dir: &Path) -> Result<(), DeltaError> {
+    crate::outpath::refuse_dangerous(dir)?;
+    let (o, d) = (crate::outpath::resolve(out), crate::outpath::resolve(dir));
+    if crate::outpath::is_within(&d, &o) || crate::outpath::is_within(&o, &d) {
+        return Err(DeltaError::BadTarget {
+            path: dir.to_path_buf(),
+            message: format!(
+                "the delta folder and the output {} must be apart, neither inside the other",
+                out.display()
+            ),
+        });
+    }
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(DeltaError::io(dir, e)),
+        Ok(m) if m.is_dir() => {
+            let mut entries = std::fs::read_dir(dir).map_err(|e| DeltaError::io(dir, e))?;
+            if entries.next().is_some() {
+                return Err(DeltaError::BadTarget {
+                    path: dir.to_path_buf(),
+                    message: "not empty: a delta is written into a new or empty folder".into(),
+                });
+            }
+            Ok(())
+        }
+        Ok(_) => Err(DeltaError::BadTarget {
+            path: dir.to_path_buf(),
+            message: "not a folder".into(),
+        }),
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), DeltaError> {
+    std::fs::create_dir_all(dir).map_err(|e| DeltaError::io(dir, e))
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeltaError> {
+    let mut f = crate::util::create_new_mode(path, mode).map_err(|e| DeltaError::io(path, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| DeltaError::io(path, e))
+}
+
+/// Copies `c` into `dir`, hashing it; fails when it does not hash to its digest.
+fn copy_checked(c: &Carry, dir: &Path) -> Result<String, DeltaError> {
+    let to = dir.join(&c.to);
+    if let Some(parent) = to.parent() {
+        create_dir(parent)?;
+    }
+    let (mut src, _) = if c.given {
+        crate::input::open_regular_with_metadata(&c.from)?
+    } else {
+        crate::input::open_found(&c.from)?
+    };
+    let file = crate::util::create_new_mode(&to, c.mode).map_err(|e| DeltaError::io(&to, e))?;
+    let mut writer = crate::hashing::HashingWriter::new(file);
+    crate::util::copy_split(&mut src, &mut writer).map_err(|e| match e {
+        crate::util::CopyError::Read(e) => DeltaError::io(&c.from, e),
+        crate::util::CopyError::Write(e) => DeltaError::io(&to, e),
+    })?;
+    let (file, hex, _) = writer.finish();
+    file.sync_all().map_err(|e| DeltaError::io(&to, e))?;
+    if let Some(expected) = &c.sha256
+        && &hex != expected
+    {
+        return Err(DeltaError::Changed {
+            path: c.from.clone(),
+            message: format!(
+                "hashes to {hex}, not the {expected} it was sealed with: it changed since the build; build again"
+            ),
+        });
+    }
+    Ok(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_files_are_those_the_far_side_writes_again() {
+        for p in [
+            "airgap/k3s-airgap-images-amd64.tar.zst",
+            "iso/seed-n1.iso",
+            "nodes/n1/user-data",
+            "sbom/sbom.spdx.json",
+            "registries.yaml",
+            "registry/config.yml",
+            "certs.d/docker.io/hosts.toml",
+        ] {
+            assert!(is_derived(p), "{p}");
+        }
+        for p in [
+            "oci/index.json",
+            "packages/tools.tar.gz",
+            "charts/x-1.0.0.tgz",
+            "files/bin/k3s",
+            "pki/ca.crt",
+            "manifests/a.yaml",
+            "registries.yaml.bak",
+        ] {
+            assert!(!is_derived(p), "{p}");
+        }
+    }
+}

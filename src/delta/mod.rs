@@ -1,0 +1,295 @@
+//! Upgrades across the gap. The far side writes a **receipt** of a sealed output
+//! ([`receipt`]): which blobs its layout reaches and which sealed files it holds, by
+//! digest, checked against its `SHA256SUMS` first. The near side, after a new build,
+//! writes a **delta** folder against that receipt ([`carry`]): the blobs the far side
+//! lacks, the sealed files it cannot derive from the layout and the config (bundles,
+//! charts, `files:`, `pki/`, manifests, the layout's `index.json`), the config folder's
+//! changed inputs and `seedforge.lock`, and the new seal, all sealed again by the delta's
+//! own `SHA256SUMS`. What the far side derives (airgap archives, seeds, node files,
+//! SBOMs, registry configs) is rebuilt there by `build --offline`.
+//!
+//! Both read a build output only through its seal: nothing is described or carried from
+//! an output whose files do not match its `SHA256SUMS`.
+
+pub mod carry;
+pub mod receipt;
+
+use crate::input::InputError;
+use crate::oci::OciError;
+use crate::outpath::OutPathError;
+use crate::pipeline::seal::{self, Artifact, Input, SealError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Errors writing a receipt or a delta.
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    /// The output's seal could not be read, or is malformed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The output's layout could not be read.
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    /// A file is not a regular file, or larger than its kind may be.
+    #[error(transparent)]
+    Input(InputError),
+    /// The folder to write is one seedforge must not write into.
+    #[error(transparent)]
+    OutPath(#[from] OutPathError),
+    /// The output does not match its seal: nothing is described or carried from it.
+    #[error("{}: {message}", out.display())]
+    Unsound {
+        /// The output folder.
+        out: PathBuf,
+        /// What does not match.
+        message: String,
+    },
+    /// The receipt given is not one, is damaged, or is of a newer format.
+    #[error("{}: {message}", path.display())]
+    BadReceipt {
+        /// The receipt file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The folder or file to write cannot be written there.
+    #[error("{}: {message}", path.display())]
+    BadTarget {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file changed between the check of the seal and its copy.
+    #[error("{}: {message}", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What changed.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl From<InputError> for DeltaError {
+    fn from(e: InputError) -> DeltaError {
+        match e {
+            InputError::Io { path, source } => DeltaError::Io { path, source },
+            refused => DeltaError::Input(refused),
+        }
+    }
+}
+
+impl DeltaError {
+    /// True if the error is about the input (exit code 2).
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            DeltaError::BadReceipt { .. } | DeltaError::BadTarget { .. } => true,
+            DeltaError::Seal(e) => e.is_invalid_input(),
+            DeltaError::Oci(e) => e.is_invalid_input(),
+            DeltaError::Input(e) => e.is_invalid_input(),
+            DeltaError::OutPath(e) => e.is_invalid_input(),
+            DeltaError::Unsound { .. } | DeltaError::Changed { .. } | DeltaError::Io { .. } => {
+                false
+            }
+        }
+    }
+
+    fn io(path: &Path, source: io::Error) -> DeltaError {
+        DeltaError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What a receipt and a delta read of `manifest.json` (other fields are ignored).
+#[derive(Debug, Deserialize)]
+struct ManifestFacts {
+    #[serde(default)]
+    source_date_epoch: Option<u64>,
+    #[serde(default)]
+    inputs: Option<seal::Inputs>,
+    artifacts: Vec<Artifact>,
+}
+
+/// A sealed output, checked: every file of its `SHA256SUMS` hashed right.
+struct Sealed {
+    /// `SHA256SUMS`: path → hex sha256 (`manifest.json` included).
+    sums: BTreeMap<String, String>,
+    /// manifest.json's sha256.
+    manifest_sha256: String,
+    facts: ManifestFacts,
+    /// The blobs `oci/index.json` reaches (digest, size), sorted; empty without a layout.
+    blobs: Vec<(String, u64)>,
+}
+
+impl Sealed {
+    /// The config folder's inputs manifest.json records: config, image lists, templates.
+    fn inputs(&self) -> Vec<Input> {
+        let Some(i) = &self.facts.inputs else {
+            return Vec::new();
+        };
+        let mut all: Vec<Input> = std::iter::once(&i.config)
+            .chain(&i.image_lists)
+            .chain(&i.templates)
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all.dedup_by(|a, b| a.path == b.path);
+        all
+    }
+}
+
+/// The path of a blob in the output.
+const BLOBS: &str = "oci/blobs/sha256/";
+
+/// Reads and checks the sealed output `out`: `SHA256SUMS` re-hashed (any problem refuses
+/// it), `manifest.json` listed there and every artifact it names agreeing with it, and
+/// every blob the layout reaches sealed.
+fn check_sealed(out: &Path) -> Result<Sealed, DeltaError> {
+    // NotSealed (exit 2) when there is no manifest.json.
+    let manifest_bytes = read_manifest(out)?;
+    let report = seal::verify_sums(out)?;
+    if !report.problems.is_empty() {
+        let names: Vec<String> = (report.problems.iter())
+            .map(|p| format!("{} ({})", p.path, p.problem))
+            .collect();
+        return Err(DeltaError::Unsound {
+            out: out.to_path_buf(),
+            message: format!(
+                "{} file(s) do not match {}: {}; seedforge verify names them, a new build makes the output whole again",
+                names.len(),
+                seal::SUMS,
+                names.join(", ")
+            ),
+        });
+    }
+    let sums_path = out.join(seal::SUMS);
+    let text = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
+    let sums = parse_sums(&text);
+    let unsound = |message: String| DeltaError::Unsound {
+        out: out.to_path_buf(),
+        message,
+    };
+    let manifest_sha256 = crate::hashing::sha256_hex(&manifest_bytes);
+    if sums.get(seal::MANIFEST) != Some(&manifest_sha256) {
+        return Err(unsound(format!(
+            "{} does not list manifest.json as it is",
+            seal::SUMS
+        )));
+    }
+    let facts: ManifestFacts =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| SealError::BadManifest {
+            path: out.join(seal::MANIFEST),
+            message: format!("not a seedforge manifest: {e}"),
+        })?;
+    for a in &facts.artifacts {
+        if seal::safe_relative(&a.path).is_none() || sums.get(&a.path) != Some(&a.sha256) {
+            return Err(unsound(format!(
+                "manifest.json's {} is not what {} lists",
+                a.path,
+                seal::SUMS
+            )));
+        }
+    }
+    let layout = out.join("oci");
+    let blobs = if layout.join("index.json").exists() {
+        let layout = crate::oci::Layout::open(&layout)?;
+        let blobs = crate::oci::verify::reachable(&layout)?
+            .map_err(|why| unsound(format!("its layout: {why}")))?;
+        for (digest, _) in &blobs {
+            let hex = digest.trim_start_matches("sha256:");
+            if !sums.contains_key(&format!("{BLOBS}{hex}")) {
+                return Err(unsound(format!(
+                    "the layout reaches {digest}, which {} does not list",
+                    seal::SUMS
+                )));
+            }
+        }
+        blobs
+    } else {
+        Vec::new()
+    };
+    Ok(Sealed {
+        sums,
+        manifest_sha256,
+        facts,
+        blobs,
+    })
+}
+
+fn read_manifest(out: &Path) -> Result<Vec<u8>, DeltaError> {
+    let path = out.join(seal::MANIFEST);
+    match crate::input::read_found(&path, crate::input::Kind::Manifest) {
+        Ok(b) => Ok(b),
+        Err(InputError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(SealError::NotSealed {
+                dir: out.to_path_buf(),
+            }
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `SHA256SUMS`'s lines as path → hex (a checked file: malformed lines were refused).
+fn parse_sums(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once("  ").or_else(|| l.split_once(" *")))
+        .map(|(h, p)| (p.to_string(), h.to_string()))
+        .collect()
+}
+
+/// The config folder of the output `out`: the folder of `config` when given, else the
+/// output's parent when it holds the config file manifest.json names, with the content
+/// manifest.json records (`lab/out` is the output of `lab/seedforge.yaml`).
+fn config_dir(out: &Path, config: Option<&Path>, sealed: &Sealed) -> Option<PathBuf> {
+    if let Some(config) = config {
+        return Some(match config.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+    }
+    let recorded = &sealed.facts.inputs.as_ref()?.config;
+    let parent = crate::outpath::resolve(out).parent()?.to_path_buf();
+    let file = parent.join(seal::safe_relative(&recorded.path)?);
+    let bytes = crate::input::read_found(&file, crate::input::Kind::Config).ok()?;
+    (crate::hashing::sha256_hex(&bytes) == recorded.sha256).then_some(parent)
+}
+
+/// The sha256 of `dir/seedforge.lock`, if there is one.
+fn lock_sha256(dir: &Path) -> Result<Option<String>, DeltaError> {
+    let path = dir.join(crate::oci::registry::lockfile::LOCK_FILE_NAME);
+    match crate::input::read_found(&path, crate::input::Kind::Lock) {
+        Ok(bytes) => Ok(Some(crate::hashing::sha256_hex(&bytes))),
+        Err(InputError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `value` with every object's keys sorted, at every depth: the canonical form a digest
+/// is taken over (`jq -S` sorts the same way).
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,356 @@
+//! Upgrades across the gap: `seedforge receipt` on the far side's output, `seedforge
+//! delta` on the near side's newer one. The lab is built without traefik (v1), receipted,
+//! built again with it (v2), and the delta since v1's receipt holds exactly the blobs v2's
+//! layout reaches and v1's does not, no derived file, and a SHA256SUMS `sha256sum -c`
+//! accepts. A receipt changed after it was written, or of an output that no longer matches
+//! its seal, is refused; a receipt names no secret.
+
+use crate::common::{self, Cmd, Lab, flip_byte, read_json};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+/// The lab as v1: traefik left out of the list and disabled in the cluster.
+fn without_traefik(lab: &Lab) {
+    let dir = lab.lab_dir();
+    let list = dir.join("images.txt");
+    let text: String = fs::read_to_string(&list)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("traefik"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&list, text).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "  k3s_version: v1.33.1+k3s1\n",
+        "  k3s_version: v1.33.1+k3s1\n  disable: [traefik]\n",
+    );
+    assert!(text.contains("disable: [traefik]"));
+    fs::write(&config, text).unwrap();
+}
+
+/// The lab as the repository has it (v2: traefik in).
+fn as_shipped(lab: &Lab) {
+    for name in ["images.txt", "seedforge.yaml"] {
+        fs::copy(
+            common::repo_root().join("fixtures/lab").join(name),
+            lab.lab_dir().join(name),
+        )
+        .unwrap();
+    }
+}
+
+/// The blob names (hex) under a layout's blobs/sha256.
+fn blob_names(layout: &Path) -> BTreeSet<String> {
+    fs::read_dir(layout.join("blobs/sha256"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn receipt(lab: &Lab, to: &str) -> Cmd {
+    lab.seedforge()
+        .args(["receipt", "fixtures/lab/out", "-o", to])
+}
+
+#[test]
+fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() {
+    let lab = Lab::new();
+    without_traefik(&lab);
+    lab.build();
+    let v1_blobs = blob_names(&lab.out_layout());
+    let out = receipt(&lab, "v1.json").arg("--json").run();
+    let report = out.json();
+    let r = read_json(&lab.root().join("v1.json"));
+    assert_eq!(report["digest"], r["digest"]);
+    assert_eq!(r["format"], "seedforge-receipt");
+    assert_eq!(r["receipt_version"], 1);
+    assert_eq!(r["source_date_epoch"], 1_700_000_000);
+    // The blobs the layout reaches: every blob of the build's layout (it keeps no stray).
+    let listed: BTreeSet<String> = (r["blobs"].as_array().unwrap().iter())
+        .map(|b| {
+            let d = b["digest"].as_str().unwrap();
+            d.strip_prefix("sha256:").unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(listed, v1_blobs);
+    let manifest = fs::read(lab.out_dir().join("manifest.json")).unwrap();
+    assert_eq!(r["manifest_sha256"], common::sha256_bytes(&manifest));
+    // The sealed files but the blobs, each with its sha256 from SHA256SUMS.
+    let arts = r["artifacts"].as_array().unwrap();
+    assert!(arts.iter().any(|a| a["path"] == "oci/index.json"));
+    assert!(
+        arts.iter()
+            .any(|a| a["path"] == "nodes/lab-server1/user-data")
+    );
+    assert!(!arts.iter().any(|a| {
+        let p = a["path"].as_str().unwrap();
+        p.starts_with("oci/blobs/") || p == "manifest.json" || p == "SHA256SUMS"
+    }));
+    // The config folder is found above the output; the demo has no lock (local sources).
+    assert_eq!(r["lock_sha256"], serde_json::Value::Null);
+    let inputs: Vec<&str> = (r["inputs"].as_array().unwrap().iter())
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["images.txt", "seedforge.yaml"]);
+    // Deterministic: a second receipt is the same bytes.
+    receipt(&lab, "again.json").run();
+    assert_eq!(
+        fs::read(lab.root().join("v1.json")).unwrap(),
+        fs::read(lab.root().join("again.json")).unwrap()
+    );
+    // Its digest is over the sorted compact form without it, as jq prints it.
+    if common::require_tool("jq") {
+        let canonical = Cmd::new("jq")
+            .cwd(lab.root())
+            .args(["-cjS", "del(.digest)", "v1.json"])
+            .run();
+        assert_eq!(
+            r["digest"],
+            format!(
+                "sha256:{}",
+                common::sha256_bytes(canonical.stdout.as_bytes())
+            )
+        );
+    }
+
+    // The far side: the v1 config folder and output as carried the first time.
+    let far = lab.root().join("far");
+    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
+        false
+    });
+
+    as_shipped(&lab);
+    lab.build();
+    let v2_blobs = blob_names(&lab.out_layout());
+    let new: BTreeSet<String> = v2_blobs.difference(&v1_blobs).cloned().collect();
+    // traefik's manifest, config and own layer; its base layer is shared with v1's images.
+    assert_eq!(new.len(), 3, "{new:?}");
+
+    let d = lab
+        .seedforge()
+        .args([
+            "delta",
+            "fixtures/lab/out",
+            "--since",
+            "v1.json",
+            "-o",
+            "delta",
+            "--json",
+        ])
+        .run()
+        .json();
+    let dir = lab.root().join("delta");
+    let carried = blob_names(&dir.join("out/oci"));
+    assert_eq!(carried, new);
+    assert_eq!(d["blobs"]["count"], 3);
+    assert_eq!(d["base_receipt"], r["digest"]);
+    assert!(d["bytes"].as_u64().unwrap() < d["full_output_bytes"].as_u64().unwrap() / 10);
+    // No derived file: the far side's build --offline writes those.
+    for derived in ["airgap", "iso", "nodes", "sbom", "registry", "certs.d"] {
+        assert!(!dir.join("out").join(derived).exists(), "{derived}");
+    }
+    assert!(!dir.join("out/registries.yaml").exists());
+    // The new layout's index, the new seal, the changed config folder inputs.
+    assert_eq!(
+        fs::read(dir.join("out/oci/index.json")).unwrap(),
+        fs::read(lab.out_layout().join("index.json")).unwrap()
+    );
+    for f in ["manifest.json", "SHA256SUMS"] {
+        assert_eq!(
+            fs::read(dir.join("out").join(f)).unwrap(),
+            fs::read(lab.out_dir().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    for f in ["images.txt", "seedforge.yaml"] {
+        assert_eq!(
+            fs::read(dir.join("config").join(f)).unwrap(),
+            fs::read(lab.lab_dir().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // pki/ is kept between the builds: unchanged, not carried.
+    assert!(!dir.join("out/pki").exists());
+    let doc = read_json(&dir.join("delta.json"));
+    assert_eq!(doc["format"], "seedforge-delta");
+    assert_eq!(
+        doc["target_manifest_sha256"],
+        common::sha256_bytes(&fs::read(lab.out_dir().join("manifest.json")).unwrap())
+    );
+    // Sealed: coreutils accepts its SHA256SUMS, which lists every other file.
+    let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let files = common::files_under(&dir).len();
+    assert_eq!(sums.lines().count() + 1, files, "{sums}");
+    if common::require_tool("sha256sum") {
+        Cmd::new("sha256sum")
+            .cwd(&dir)
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .run();
+    }
+    // On the far side, the delta laid over the config folder and the output, then
+    // build --offline: the same output as the near side's, byte for byte.
+    common::copy_tree(&dir.join("config"), &far.join("fixtures/lab"), &|_| false);
+    common::copy_tree(&dir.join("out"), &far.join("fixtures/lab/out"), &|_| false);
+    Cmd::seedforge()
+        .cwd(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    for f in ["manifest.json", "SHA256SUMS"] {
+        assert_eq!(
+            fs::read(far.join("fixtures/lab/out").join(f)).unwrap(),
+            fs::read(lab.out_dir().join(f)).unwrap(),
+            "{f} of the far side's build"
+        );
+    }
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+    // A delta is written into a new or empty folder only.
+    let again = lab
+        .seedforge()
+        .args([
+            "delta",
+            "fixtures/lab/out",
+            "--since",
+            "v1.json",
+            "-o",
+            "delta",
+        ])
+        .expect(2)
+        .run();
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+}
+
+#[test]
+fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
+    let lab = Lab::new();
+    lab.build();
+    receipt(&lab, "r.json").run();
+    let path = lab.root().join("r.json");
+    let text = fs::read_to_string(&path).unwrap();
+    let delta = |since: &str| {
+        lab.seedforge()
+            .args(["delta", "fixtures/lab/out", "--since", since, "-o", "d"])
+            .expect(2)
+            .run()
+    };
+    // One blob the far side does not have any more: the digest no longer matches.
+    let first = text.find("\"size\": ").unwrap();
+    let mut tampered = text.clone();
+    tampered.insert(first + "\"size\": ".len(), '9');
+    fs::write(lab.root().join("tampered.json"), &tampered).unwrap();
+    let out = delta("tampered.json");
+    assert!(out.stderr.contains("changed or damaged"), "{}", out.stderr);
+    // Not a receipt: the output's own manifest.
+    let out = delta("fixtures/lab/out/manifest.json");
+    assert!(
+        out.stderr.contains("not a seedforge receipt"),
+        "{}",
+        out.stderr
+    );
+    // A newer format.
+    let newer = text.replace("\"receipt_version\": 1", "\"receipt_version\": 2");
+    fs::write(lab.root().join("newer.json"), newer).unwrap();
+    let out = delta("newer.json");
+    assert!(out.stderr.contains("newer than"), "{}", out.stderr);
+    assert!(!lab.root().join("d").exists());
+    // With --json, the error document says so.
+    let out = lab
+        .seedforge()
+        .args([
+            "delta",
+            "fixtures/lab/out",
+            "--since",
+            "tampered.json",
+            "-o",
+            "d",
+            "--json",
+        ])
+        .expect(2)
+        .run();
+    assert_eq!(out.json()["error"]["kind"], "delta");
+    // Neither is written into the output it is made from.
+    let out = receipt(&lab, "fixtures/lab/out/r.json").expect(2).run();
+    assert!(out.stderr.contains("inside the output"), "{}", out.stderr);
+    let out = lab
+        .seedforge()
+        .args(["delta", "fixtures/lab/out", "--since", "r.json", "-o"])
+        .arg("fixtures/lab/out/d")
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("must be apart"), "{}", out.stderr);
+    assert!(!lab.out_dir().join("d").exists() && !lab.out_dir().join("r.json").exists());
+}
+
+#[test]
+fn an_output_that_does_not_match_its_seal_gets_no_receipt_and_no_delta() {
+    let lab = Lab::new();
+    lab.build();
+    receipt(&lab, "r.json").run();
+    // One byte of a blob changed.
+    let layout = lab.out_layout();
+    let blob = blob_names(&layout).into_iter().next().unwrap();
+    flip_byte(&layout.join("blobs/sha256").join(&blob), 0);
+    let out = receipt(&lab, "bad.json").expect(1).run();
+    assert!(out.stderr.contains(&blob), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("do not match SHA256SUMS"),
+        "{}",
+        out.stderr
+    );
+    assert!(!lab.root().join("bad.json").exists());
+    let out = lab
+        .seedforge()
+        .args(["delta", "fixtures/lab/out", "--since", "r.json", "-o", "d"])
+        .expect(1)
+        .run();
+    assert!(out.stderr.contains(&blob), "{}", out.stderr);
+    let left: Vec<_> = fs::read_dir(lab.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("d.seedforge") || n == "d")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A folder that was never sealed is bad input.
+    fs::create_dir(lab.root().join("empty")).unwrap();
+    let out = lab
+        .seedforge()
+        .args(["receipt", "empty", "-o", "e.json"])
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("no manifest.json"), "{}", out.stderr);
+}
+
+#[test]
+fn a_receipt_of_a_build_with_registry_auth_names_no_secret() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let password = "s3cret-pull-Qz7Wp";
+    fs::write(dir.join("pull-password"), format!("{password}\n")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "  port: 5000\n",
+        "  port: 5000\n  auth:\n    username: puller\n    password: {file: pull-password}\n",
+    );
+    fs::write(&config, text).unwrap();
+    lab.build();
+    receipt(&lab, "r.json").run();
+    let text = fs::read_to_string(lab.root().join("r.json")).unwrap();
+    let token = fs::read_to_string(dir.join("token")).unwrap();
+    for secret in [password, token.trim(), "puller"] {
+        assert!(!text.contains(secret), "the receipt holds {secret:?}");
+    }
+    // Secrets' paths are fine: the node files and the htpasswd are listed by path.
+    assert!(text.contains("nodes/lab-server1/user-data"));
+    assert!(text.contains("registry/htpasswd"));
+}
