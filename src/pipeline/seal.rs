@@ -1390,6 +1390,65 @@ pub fn recheck_image_signatures(
         })
 }
 
+/// A `manifest.json` in `dir` whose bundle verifies with one of `keys`.
+struct SignedManifest {
+    bundle_path: PathBuf,
+    bundle_bytes: Vec<u8>,
+    manifest: Vec<u8>,
+    view: ManifestView,
+    /// The name of the key that verified it, as given.
+    key: String,
+}
+
+fn bad_signature(path: &Path, message: String) -> SealError {
+    SealError::BadSignature {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Reads `manifest.json` and its bundle in `dir` and checks the signature with `keys`.
+fn signed_manifest(
+    dir: &Path,
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<SignedManifest, SealError> {
+    let bundle_path = dir.join(MANIFEST_BUNDLE);
+    let manifest_path = dir.join(MANIFEST);
+    let bundle_bytes = crate::input::read_found(&bundle_path, crate::input::Kind::Manifest)
+        .map_err(|e| {
+            bad_signature(
+                &bundle_path,
+                format!(
+                    "no signature to check: the output is not signed ({}); a build signs it with seal.key or --signing-key",
+                    e.reason()
+                ),
+            )
+        })?;
+    let manifest = crate::input::read_found(&manifest_path, crate::input::Kind::Manifest)?;
+    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes)
+        .map_err(|e| bad_signature(&bundle_path, format!("not a Sigstore bundle: {e}")))?;
+    let public: Vec<crate::trust::keys::PublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+    let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+    let which = bundle.verify_blob(&manifest, &public).map_err(|e| {
+        bad_signature(
+            &bundle_path,
+            format!(
+                "manifest.json's signature does not verify with {}: {e}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    let view: ManifestView = serde_json::from_slice(&manifest)
+        .map_err(|e| bad_signature(&manifest_path, format!("does not parse: {e}")))?;
+    Ok(SignedManifest {
+        bundle_path,
+        bundle_bytes,
+        manifest,
+        view,
+        key: names.get(which).map(|s| s.to_string()).unwrap_or_default(),
+    })
+}
+
 /// What checking an output's signature found.
 #[derive(Debug, Clone, Serialize)]
 pub struct SignatureCheck {
@@ -1412,41 +1471,16 @@ pub fn verify_signature(
     out: &Path,
     keys: &[(String, crate::trust::keys::PublicKey)],
 ) -> Result<SignatureCheck, SealError> {
-    let bad = |path: &Path, message: String| SealError::BadSignature {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bundle_path = out.join(MANIFEST_BUNDLE);
-    let manifest_path = out.join(MANIFEST);
-    let bundle_bytes = match crate::input::read_found(&bundle_path, crate::input::Kind::Manifest) {
-        Ok(b) => b,
-        Err(e) => {
-            return Err(bad(
-                &bundle_path,
-                format!(
-                    "the output is not signed ({}); a build signs it with seal.key or --signing-key",
-                    e.reason()
-                ),
-            ));
-        }
-    };
-    let manifest = crate::input::read_found(&manifest_path, crate::input::Kind::Manifest)?;
-    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes)
-        .map_err(|e| bad(&bundle_path, format!("not a Sigstore bundle: {e}")))?;
+    let bad = bad_signature;
+    let SignedManifest {
+        bundle_path,
+        bundle_bytes,
+        manifest,
+        view,
+        key,
+    } = signed_manifest(out, keys)?;
     let public: Vec<crate::trust::keys::PublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
-    let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
-    let which = bundle.verify_blob(&manifest, &public).map_err(|e| {
-        bad(
-            &bundle_path,
-            format!(
-                "manifest.json's signature does not verify with {}: {e}",
-                names.join(", ")
-            ),
-        )
-    })?;
     // SHA256SUMS must say what the signed manifest says, file for file.
-    let view: ManifestView = serde_json::from_slice(&manifest)
-        .map_err(|e| bad(&manifest_path, format!("does not parse: {e}")))?;
     let sums_path = out.join(SUMS);
     let sums = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
     let signed: BTreeMap<&str, &str> = view
@@ -1510,7 +1544,7 @@ pub fn verify_signature(
     };
     Ok(SignatureCheck {
         bundle: bundle_path,
-        key: names.get(which).map(|s| s.to_string()).unwrap_or_default(),
+        key,
         provenance,
         files: listed,
     })
@@ -1524,35 +1558,9 @@ pub fn verify_signed_isos(
     isos: &[PathBuf],
     keys: &[(String, crate::trust::keys::PublicKey)],
 ) -> Result<SignatureCheck, SealError> {
-    let bad = |path: &Path, message: String| SealError::BadSignature {
-        path: path.to_path_buf(),
-        message,
-    };
-    let bundle_path = dir.join(MANIFEST_BUNDLE);
-    let manifest_path = dir.join(MANIFEST);
-    let bundle_bytes = crate::input::read_found(&bundle_path, crate::input::Kind::Manifest)
-        .map_err(|e| {
-            bad(
-                &bundle_path,
-                format!("no signature to check ({})", e.reason()),
-            )
-        })?;
-    let manifest = crate::input::read_found(&manifest_path, crate::input::Kind::Manifest)?;
-    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes)
-        .map_err(|e| bad(&bundle_path, format!("not a Sigstore bundle: {e}")))?;
-    let public: Vec<crate::trust::keys::PublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
-    let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
-    let which = bundle.verify_blob(&manifest, &public).map_err(|e| {
-        bad(
-            &bundle_path,
-            format!(
-                "manifest.json's signature does not verify with {}: {e}",
-                names.join(", ")
-            ),
-        )
-    })?;
-    let view: ManifestView = serde_json::from_slice(&manifest)
-        .map_err(|e| bad(&manifest_path, format!("does not parse: {e}")))?;
+    let bad = bad_signature;
+    let signed = signed_manifest(dir, keys)?;
+    let view = &signed.view;
     let hashes = hash_many(isos)?;
     for (iso, sha) in isos.iter().zip(hashes) {
         let name = iso
@@ -1580,8 +1588,8 @@ pub fn verify_signed_isos(
         }
     }
     Ok(SignatureCheck {
-        bundle: bundle_path,
-        key: names.get(which).map(|s| s.to_string()).unwrap_or_default(),
+        bundle: signed.bundle_path,
+        key: signed.key,
         provenance: false,
         files: isos.len(),
     })
