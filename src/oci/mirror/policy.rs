@@ -66,6 +66,10 @@ const SIGNATURE_LAYERS: [&str; 3] = [
     "application/vnd.dev.sigstore.bundle.v0.3+json",
 ];
 
+/// The most layers a signature artifact is read with (each is read whole, up to the
+/// document cap, to be checked).
+const MAX_SIGNATURE_LAYERS: usize = 64;
+
 /// What checking one image's artifacts found.
 #[derive(Debug, Default)]
 struct Findings {
@@ -226,6 +230,15 @@ fn judge(
     {
         return Ok(None);
     }
+    // Each layer is read whole to be checked: a signature has one or a few.
+    if layers.len() > MAX_SIGNATURE_LAYERS {
+        return Ok(Some(Verdict::Failed {
+            why: format!(
+                "{} layers, more than the {MAX_SIGNATURE_LAYERS} a signature artifact is read with",
+                layers.len()
+            ),
+        }));
+    }
     let mut blobs = Vec::with_capacity(layers.len());
     for l in &layers {
         blobs.push(read(l)?);
@@ -304,4 +317,33 @@ pub fn recheck(layout: &crate::oci::Layout, keys: &[PublicKey]) -> Result<Rechec
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_artifact_of_too_many_layers_fails_unread() {
+        let layer = format!(
+            r#"{{"mediaType":"{}","digest":"sha256:{}","size":1}}"#,
+            SIGNATURE_LAYERS[0],
+            "a".repeat(64)
+        );
+        let layers = vec![layer; MAX_SIGNATURE_LAYERS + 1].join(",");
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":2}},"layers":[{layers}]}}"#,
+            "b".repeat(64)
+        );
+        let read = |_: &Descriptor| -> Result<Vec<u8>> { panic!("a layer was read") };
+        let subject = format!("sha256:{}", "c".repeat(64));
+        let verdict = judge(&subject, manifest.as_bytes(), &read, &[]).unwrap();
+        assert!(
+            matches!(&verdict, Some(Verdict::Failed { why }) if why.contains("layers")),
+            "{verdict:?}"
+        );
+        // Not made of signature layers (an SBOM): not judged, nothing read.
+        let sbom = manifest.replace(SIGNATURE_LAYERS[0], "application/spdx+json");
+        assert_eq!(judge(&subject, sbom.as_bytes(), &read, &[]).unwrap(), None);
+    }
 }

@@ -16,6 +16,10 @@ use crate::oci::source::ImageReader;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// The most referrers carried for one subject: a listing of more is refused rather than
+/// fetched (each is a manifest and its blobs).
+pub const MAX_REFERRERS: usize = 256;
+
 /// One artifact manifest found for a subject, not read yet.
 struct Found {
     kind: AttachedKind,
@@ -165,9 +169,17 @@ impl RegistryReader {
                 return Ok(Vec::new());
             }
         };
-        Ok(doc
-            .manifests
-            .unwrap_or_default()
+        let listed = doc.manifests.unwrap_or_default();
+        if listed.len() > MAX_REFERRERS {
+            return Err(crate::oci::OciError::Source {
+                source_name: self.name.clone(),
+                message: format!(
+                    "the registry lists {} referrers of {subject}, more than the {MAX_REFERRERS} seedforge carries for one image; leave signatures out with images.signatures: drop (mirror --no-signatures)",
+                    listed.len()
+                ),
+            });
+        }
+        Ok(listed
             .into_iter()
             .map(|mut descriptor| {
                 // The listing's annotations and artifactType describe the referrer; the
