@@ -217,12 +217,17 @@ pub fn plan_with_net(
     }));
     let mut seal =
         crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
-    if let Some((_, key)) = config.signing_key(options.signing_key.as_deref(), &options.secrets)? {
+    let mut signing_key = None;
+    if let Some((path, key)) =
+        config.signing_key(options.signing_key.as_deref(), &options.secrets)?
+    {
+        signing_key = Some(format!("{} ({})", path.display(), key.public_key().hint()));
         seal.sign_with(key);
     }
     seal.record_image_keys(&mirror.policy.keys);
     steps.push(Step::Seal(steps::seal::Seal {
         out: output.clone(),
+        signing_key,
     }));
     if let Some((dir, _)) = &config.export_dir {
         steps.push(export_step(dir, config.export_split, &steps));

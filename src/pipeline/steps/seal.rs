@@ -9,7 +9,7 @@ use super::{Cx, Done, Step, StepKind, Work, artifact_paths, payload_files};
 use crate::Result;
 use crate::pipeline::modes::{Kind, secret_modes};
 use crate::pipeline::seal::{
-    Contents, Known, MANIFEST, PROVENANCE, SUMS, SealError, SealReport, seal_with,
+    Contents, Known, MANIFEST, MANIFEST_BUNDLE, PROVENANCE, SUMS, SealError, SealReport, seal_with,
 };
 use crate::sbom::provenance::Dependency;
 use serde::Serialize;
@@ -21,6 +21,9 @@ use std::path::PathBuf;
 pub struct Seal {
     /// The output directory.
     pub out: PathBuf,
+    /// The key that signs the seal (its file and hint), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 impl StepKind for Seal {
@@ -29,8 +32,14 @@ impl StepKind for Seal {
     const NAME: &'static str = "seal";
 
     fn describe(&self) -> String {
+        let signed = match &self.signing_key {
+            Some(key) => {
+                format!("; sign {MANIFEST} and the provenance with {key} ({MANIFEST_BUNDLE})")
+            }
+            None => String::new(),
+        };
         format!(
-            "write {PROVENANCE}, {SUMS} and {MANIFEST} over every artifact in {}",
+            "write {PROVENANCE}, {SUMS} and {MANIFEST} over every artifact in {}{signed}",
             self.out.display()
         )
     }
