@@ -354,3 +354,237 @@ fn a_receipt_of_a_build_with_registry_auth_names_no_secret() {
     assert!(text.contains("nodes/lab-server1/user-data"));
     assert!(text.contains("registry/htpasswd"));
 }
+
+/// The day-two setup: v1 built and receipted, the far side (a copy of the fixtures with
+/// v1's config folder and output) put aside, v2 built, and its delta since v1's receipt
+/// written into `delta`. Returns the lab and the far side's root.
+fn day_two() -> (Lab, std::path::PathBuf) {
+    let lab = Lab::new();
+    without_traefik(&lab);
+    lab.build();
+    receipt(&lab, "v1.json").run();
+    let far = lab.root().join("far");
+    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
+        false
+    });
+    as_shipped(&lab);
+    lab.build();
+    lab.seedforge()
+        .args([
+            "delta",
+            "fixtures/lab/out",
+            "--since",
+            "v1.json",
+            "-o",
+            "delta",
+        ])
+        .run();
+    (lab, far)
+}
+
+/// `seedforge apply DELTA --to OUT` run in `cwd`.
+fn apply(cwd: &Path, delta: &Path, out: &str) -> Cmd {
+    Cmd::seedforge()
+        .cwd(cwd)
+        .arg("apply")
+        .arg(delta)
+        .args(["--to", out])
+}
+
+/// The names beside `dir` and in its parent that a staging copy or an old output would
+/// leave.
+fn leftovers_beside(dir: &Path) -> Vec<String> {
+    let mut left: Vec<String> = Vec::new();
+    for d in [
+        dir.parent().unwrap(),
+        dir.parent().unwrap().parent().unwrap(),
+    ] {
+        left.extend(
+            fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".seedforge-")),
+        );
+    }
+    left
+}
+
+/// Every file `SHA256SUMS` of `near` lists has the same bytes in `far`, and the two
+/// seals are the same bytes.
+fn assert_same_output(far: &Path, near: &Path) {
+    let sums = fs::read_to_string(near.join("SHA256SUMS")).unwrap();
+    assert_eq!(fs::read_to_string(far.join("SHA256SUMS")).unwrap(), sums);
+    for line in sums.lines() {
+        let (_, path) = line.split_once("  ").unwrap();
+        assert_eq!(
+            fs::read(far.join(path)).unwrap(),
+            fs::read(near.join(path)).unwrap(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothing() {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let out = far.join("fixtures/lab/out");
+    let report = apply(&far, &delta, "fixtures/lab/out")
+        .arg("--json")
+        .run()
+        .json();
+    assert_eq!(report["outcome"], "applied");
+    assert_eq!(report["blobs_added"], 3);
+    assert_eq!(
+        report["config_files"],
+        serde_json::json!(["images.txt", "seedforge.yaml"])
+    );
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+    // The near side's v2, file for file, and the config folder's inputs too.
+    assert_same_output(&out, &lab.out_dir());
+    for f in ["images.txt", "seedforge.yaml"] {
+        assert_eq!(
+            fs::read(far.join("fixtures/lab").join(f)).unwrap(),
+            fs::read(lab.lab_dir().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+    assert!(
+        leftovers_beside(&out).is_empty(),
+        "{:?}",
+        leftovers_beside(&out)
+    );
+    // Applied again: nothing to do, nothing touched.
+    let before = common::snapshot(&far.join("fixtures/lab"));
+    let again = apply(&far, &delta, "fixtures/lab/out").run();
+    assert!(
+        again.stdout.contains("nothing to apply"),
+        "{}",
+        again.stdout
+    );
+    let again = apply(&far, &delta, "fixtures/lab/out")
+        .arg("--json")
+        .run()
+        .json();
+    assert_eq!(again["outcome"], "unchanged");
+    common::assert_same_tree(
+        &before,
+        &common::snapshot(&far.join("fixtures/lab")),
+        "after a second apply",
+    );
+    // A build --offline after it changes nothing sealed either.
+    Cmd::seedforge()
+        .cwd(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_same_output(&out, &lab.out_dir());
+}
+
+#[test]
+fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_was() {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let far_lab = far.join("fixtures/lab");
+    let before = common::snapshot(&far_lab);
+    let unchanged = |what: &str| {
+        common::assert_same_tree(&before, &common::snapshot(&far_lab), what);
+        let left = leftovers_beside(&far_lab.join("out"));
+        assert!(left.is_empty(), "{what}: {left:?}");
+    };
+
+    // One byte of the delta flipped: exit 1 naming the file.
+    let flipped = lab.root().join("flipped");
+    common::copy_tree(&delta, &flipped, &|_| false);
+    flip_byte(&flipped.join("out/oci/index.json"), 10);
+    let out = apply(&far, &flipped, "fixtures/lab/out").expect(1).run();
+    assert!(out.stderr.contains("out/oci/index.json"), "{}", out.stderr);
+    unchanged("a flipped byte");
+
+    // A blob missing: exit 1 naming it.
+    let missing = lab.root().join("missing");
+    common::copy_tree(&delta, &missing, &|_| false);
+    let blob = blob_names(&missing.join("out/oci"))
+        .into_iter()
+        .next()
+        .unwrap();
+    fs::remove_file(missing.join("out/oci/blobs/sha256").join(&blob)).unwrap();
+    let out = apply(&far, &missing, "fixtures/lab/out").expect(1).run();
+    assert!(out.stderr.contains(&blob), "{}", out.stderr);
+    assert!(out.stderr.contains("missing"), "{}", out.stderr);
+    unchanged("a missing blob");
+
+    // The blob and its line gone: delta.json no longer agrees with what is carried.
+    let sums = fs::read_to_string(missing.join("SHA256SUMS")).unwrap();
+    let kept: String = (sums.lines())
+        .filter(|l| !l.contains(&blob))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(missing.join("SHA256SUMS"), kept).unwrap();
+    let out = apply(&far, &missing, "fixtures/lab/out").expect(1).run();
+    assert!(
+        out.stderr.contains("delta.json: says it carries 3 blob(s)"),
+        "{}",
+        out.stderr
+    );
+    unchanged("a blob missing from the delta and its seal");
+
+    // Not a delta at all: exit 2.
+    let out = apply(&far, &far_lab, "fixtures/lab/out").expect(2).run();
+    assert!(
+        out.stderr.contains("not a seedforge delta"),
+        "{}",
+        out.stderr
+    );
+    unchanged("not a delta");
+
+    // A config folder file the delta does not carry differs here (the join token): the
+    // rebuilt output is not the near side's. Exit 1 naming the first file that differs.
+    let token = far_lab.join("token");
+    let kept_token = fs::read(&token).unwrap();
+    fs::write(
+        &token,
+        "K10another-far-side-token::server:0123456789abcdef\n",
+    )
+    .unwrap();
+    let before_token = common::snapshot(&far_lab);
+    let out = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
+    assert!(
+        out.stderr
+            .contains("error: iso/seed-lab-agent1.iso: the offline build wrote"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    common::assert_same_tree(&before_token, &common::snapshot(&far_lab), "another token");
+    fs::write(&token, kept_token).unwrap();
+    unchanged("another token");
+
+    // Another base: v1 built again with another source date. Exit 2, nothing changed.
+    let config = far_lab.join("seedforge.yaml");
+    let v1_config = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        v1_config.replace(
+            "source_date_epoch: 1700000000",
+            "source_date_epoch: 1700000001",
+        ),
+    )
+    .unwrap();
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["build", "--config", "fixtures/lab/seedforge.yaml"])
+        .run();
+    let other = common::snapshot(&far_lab);
+    let out = apply(&far, &delta, "fixtures/lab/out").expect(2).run();
+    assert!(out.stderr.contains("never patched"), "{}", out.stderr);
+    common::assert_same_tree(&other, &common::snapshot(&far_lab), "another base");
+}

@@ -84,8 +84,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             signing_key: None,
         };
         let plan = plan::plan_with_net(&config, Some(staged_out.to_path_buf()), options, &net)?;
-        let reporter =
-            super::progress::CliReporter::new(g, plan.inputs.images.entries.len());
+        let reporter = super::progress::CliReporter::new(g, plan.inputs.images.entries.len());
         run::run(&plan, &reporter)?;
         reporter.finish();
         Ok(())

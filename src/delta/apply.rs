@@ -30,7 +30,7 @@
 //! it leaves the new `OUT` and a leftover old copy under a temporary name, which the next
 //! run removes. SIGINT and SIGTERM remove the staging folders.
 
-use super::carry::{DELTA_FORMAT, DELTA_JSON, DELTA_VERSION};
+use super::carry::{DELTA_FORMAT, DELTA_JSON, DELTA_VERSION, Tally};
 use super::{DeltaError, parse_sums};
 use crate::leftovers::Staging;
 use crate::pipeline::build_lock::BuildLock;
@@ -54,6 +54,10 @@ struct DeltaFacts {
     base_receipt: String,
     base_manifest_sha256: String,
     target_manifest_sha256: String,
+    blobs: Tally,
+    artifacts: Tally,
+    seal: Tally,
+    config: Tally,
 }
 
 /// What [`apply`] did.
@@ -129,10 +133,16 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
     for line in text.lines() {
         let Some((hex, rel)) = line.split_once("  ") else {
-            return Err(not_delta(format!("{}: a malformed line {line:?}", seal::SUMS)));
+            return Err(not_delta(format!(
+                "{}: a malformed line {line:?}",
+                seal::SUMS
+            )));
         };
         if seal::safe_relative(rel).is_none() || hex.len() != 64 {
-            return Err(not_delta(format!("{}: a malformed line {line:?}", seal::SUMS)));
+            return Err(not_delta(format!(
+                "{}: a malformed line {line:?}",
+                seal::SUMS
+            )));
         }
         listed.insert(rel.to_string(), hex.to_string());
     }
@@ -178,8 +188,8 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
             "not a seedforge delta ({DELTA_JSON} has no \"format\": \"{DELTA_FORMAT}\")"
         )));
     }
-    let facts: DeltaFacts = serde_json::from_value(value)
-        .map_err(|e| not_delta(format!("{DELTA_JSON}: {e}")))?;
+    let facts: DeltaFacts =
+        serde_json::from_value(value).map_err(|e| not_delta(format!("{DELTA_JSON}: {e}")))?;
     if facts.format != DELTA_FORMAT {
         return Err(not_delta("not a seedforge delta".into()));
     }
@@ -200,6 +210,43 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
             return Err(not_delta(format!(
                 "{rel}: a delta holds out/, config/ and {DELTA_JSON} only"
             )));
+        }
+    }
+    // What delta.json says is carried, and what is.
+    let (mut blobs, mut artifacts, mut seal_files, mut config) = Default::default();
+    for rel in listed.keys() {
+        let size = fs::metadata(dir.join(rel))
+            .map_err(io_err(&dir.join(rel)))?
+            .len();
+        let tally: &mut Tally = match rel.strip_prefix("out/") {
+            Some(r) if r.starts_with(super::BLOBS) => &mut blobs,
+            Some(r) if [seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&r) => {
+                &mut seal_files
+            }
+            Some(_) => &mut artifacts,
+            None if rel.starts_with("config/") => &mut config,
+            None => continue,
+        };
+        tally.add(size);
+    }
+    for (what, said, found) in [
+        ("blob(s)", facts.blobs, blobs),
+        ("sealed file(s)", facts.artifacts, artifacts),
+        ("seal file(s)", facts.seal, seal_files),
+        ("config file(s)", facts.config, config),
+    ] {
+        if said != found {
+            return Err(DeltaError::Damaged {
+                path: json_path.clone(),
+                message: format!(
+                    "says it carries {} {what} ({} bytes), the folder and its {} hold {} ({} bytes): files are missing or added; carry the whole delta folder again",
+                    said.count,
+                    said.bytes,
+                    seal::SUMS,
+                    found.count,
+                    found.bytes
+                ),
+            });
         }
     }
     // The new seal, and what it says of each carried file.
@@ -476,7 +523,13 @@ fn stage(
     report: &mut ApplyReport,
 ) -> Result<(), DeltaError> {
     let changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
-    mirror(config_dir, stage_cfg, Path::new(""), &changed, &[stage_cfg, stage_out])?;
+    mirror(
+        config_dir,
+        stage_cfg,
+        Path::new(""),
+        &changed,
+        &[stage_cfg, stage_out],
+    )?;
     for rel in delta.config_files.keys() {
         let from = delta_dir.join("config").join(rel);
         let to = stage_cfg.join(rel);
@@ -588,16 +641,24 @@ fn link_tree(src: &Path, dst: &Path, top: bool) -> Result<(), DeltaError> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = fs::symlink_metadata(src).map_err(io_err(src))?;
     fs::create_dir_all(dst).map_err(io_err(dst))?;
-    fs::set_permissions(dst, fs::Permissions::from_mode(meta.permissions().mode() & 0o7777))
-        .map_err(io_err(dst))?;
+    fs::set_permissions(
+        dst,
+        fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
+    )
+    .map_err(io_err(dst))?;
     let in_layout = src.join("oci-layout").is_file();
     for entry in fs::read_dir(src).map_err(io_err(src))? {
         let entry = entry.map_err(io_err(src))?;
         let name = entry.file_name();
         let name_text = name.to_string_lossy();
-        if (top
-            && (name_text == crate::pipeline::state::STATE_DIR
-                || name_text == crate::pipeline::build_lock::LOCK_FILE_NAME))
+        if top && name_text == crate::pipeline::state::STATE_DIR {
+            // The folder marks the output as seedforge's; its state is left behind (the
+            // build runs every step, and the state names OUT's own paths).
+            let target = dst.join(&name);
+            fs::create_dir(&target).map_err(io_err(&target))?;
+            continue;
+        }
+        if (top && name_text == crate::pipeline::build_lock::LOCK_FILE_NAME)
             || (in_layout && name_text == ".seedforge")
             || crate::leftovers::temp_owner(&name_text).is_some()
         {
@@ -637,14 +698,17 @@ fn compare(stage_out: &Path, delta: &CheckedDelta) -> Result<(), DeltaError> {
         return Ok(());
     }
     let built = parse_sums(&text);
-    let first = (built.iter().map(|(p, _)| p))
+    let first = built
+        .keys()
         .chain(delta.target_sums.keys())
         .filter(|p| built.get(*p) != delta.target_sums.get(*p))
         .min()
         .cloned()
         .unwrap_or_else(|| seal::SUMS.to_string());
     let what = match (built.get(&first), delta.target_sums.get(&first)) {
-        (Some(b), Some(t)) => format!("the offline build wrote sha256 {b}, the delta's seal says {t}"),
+        (Some(b), Some(t)) => {
+            format!("the offline build wrote sha256 {b}, the delta's seal says {t}")
+        }
         (Some(_), None) => "the offline build wrote it, the delta's seal does not list it".into(),
         (None, Some(_)) => "the delta's seal lists it, the offline build did not write it".into(),
         (None, None) => "the two seals differ in their form".into(),
@@ -678,8 +742,7 @@ fn commit(
         report.config_files.push(rel.clone());
     }
     // The staging copy's own lock, which becomes the output's: held across the exchange.
-    let _new_lock =
-        BuildLock::acquire(stage_out, false, &mut |_| {}).map_err(DeltaError::from)?;
+    let _new_lock = BuildLock::acquire(stage_out, false, &mut |_| {}).map_err(DeltaError::from)?;
     crate::util::sync_dir(stage_out).map_err(io_err(stage_out))?;
     let swapped = staging.unless_stopping(|| {
         match rustix::fs::renameat_with(
@@ -690,7 +753,11 @@ fn commit(
             rustix::fs::RenameFlags::EXCHANGE,
         ) {
             Ok(()) => Ok(()),
-            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::NOTSUP => {
+            Err(e)
+                if e == rustix::io::Errno::INVAL
+                    || e == rustix::io::Errno::NOSYS
+                    || e == rustix::io::Errno::NOTSUP =>
+            {
                 // No exchange here: two renames, the old one named for the next run.
                 let old = old_path(out);
                 fs::rename(out, &old)?;
