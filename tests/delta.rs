@@ -588,3 +588,119 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
     assert!(out.stderr.contains("never patched"), "{}", out.stderr);
     common::assert_same_tree(&other, &common::snapshot(&far_lab), "another base");
 }
+
+#[test]
+fn an_apply_killed_at_any_point_leaves_the_old_output_or_the_new_and_a_rerun_finishes() {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let near_v1 = far.join("fixtures/lab/out/manifest.json");
+    let v1_manifest = fs::read(&near_v1).unwrap();
+    let v2_manifest = fs::read(lab.out_dir().join("manifest.json")).unwrap();
+    // How long a whole apply takes here, on a copy.
+    let timed = lab.root().join("timed");
+    common::copy_tree(&far, &timed, &|_| false);
+    let started = std::time::Instant::now();
+    apply(&timed, &delta, "fixtures/lab/out").run();
+    let whole = started.elapsed();
+    let mut seen = BTreeSet::new();
+    let fractions = [0.0, 0.1, 0.3, 0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 4.0];
+    for (i, fraction) in fractions.iter().enumerate() {
+        let side = lab.root().join(format!("kill{i}"));
+        common::copy_tree(&far, &side, &|_| false);
+        let out = side.join("fixtures/lab/out");
+        let mut running = apply(&side, &delta, "fixtures/lab/out")
+            .any_status()
+            .spawn();
+        std::thread::sleep(whole.mul_f64(*fraction));
+        running.guard.kill();
+        // The old output or the new one, whole, never a mix.
+        let manifest = fs::read(out.join("manifest.json")).unwrap();
+        assert!(
+            manifest == v1_manifest || manifest == v2_manifest,
+            "killed at {fraction}: a manifest.json of neither"
+        );
+        seen.insert(manifest == v2_manifest);
+        Cmd::seedforge()
+            .cwd(&side)
+            .args(["verify", "fixtures/lab/out"])
+            .run();
+        // Run again: it finishes, and leaves nothing of the killed run.
+        apply(&side, &delta, "fixtures/lab/out").run();
+        assert_same_output(&out, &lab.out_dir());
+        assert!(
+            leftovers_beside(&out).is_empty(),
+            "{:?}",
+            leftovers_beside(&out)
+        );
+        for f in ["images.txt", "seedforge.yaml"] {
+            assert_eq!(
+                fs::read(side.join("fixtures/lab").join(f)).unwrap(),
+                fs::read(lab.lab_dir().join(f)).unwrap(),
+                "killed at {fraction}: {f}"
+            );
+        }
+    }
+    assert!(
+        seen.contains(&false),
+        "no kill came before the output was replaced"
+    );
+
+    // The states a kill leaves between the steps of the commit, made by hand (a kill by
+    // timing rarely lands in a window of a few renames). No process has pid 4194305.
+    let dead = 4_194_305;
+    let state = |name: &str| {
+        let side = lab.root().join(name);
+        common::copy_tree(&far, &side, &|_| false);
+        side
+    };
+    let finishes = |side: &Path, says: &str| {
+        let out = apply(side, &delta, "fixtures/lab/out").run();
+        assert!(out.stdout.contains(says), "{}", out.stdout);
+        let out_dir = side.join("fixtures/lab/out");
+        assert_same_output(&out_dir, &lab.out_dir());
+        assert!(
+            leftovers_beside(&out_dir).is_empty(),
+            "{:?}",
+            leftovers_beside(&out_dir)
+        );
+        Cmd::seedforge()
+            .cwd(side)
+            .args(["verify", "fixtures/lab/out"])
+            .run();
+    };
+    // Killed after the config files were written, before the exchange: the old output,
+    // the new config, the staging copies of a dead process beside them.
+    let side = state("after-config");
+    let lab_dir = side.join("fixtures/lab");
+    common::copy_tree(&delta.join("config"), &lab_dir, &|_| false);
+    common::copy_tree(
+        &lab_dir.join("out"),
+        &lab_dir.join(format!(".out.seedforge-{dead}-1.tmp")),
+        &|_| false,
+    );
+    fs::create_dir(side.join(format!("fixtures/.lab.seedforge-{dead}-0.tmp"))).unwrap();
+    finishes(&side, "applied");
+    // Killed after the exchange: the new output, the old one beside it under the
+    // staging copy's name.
+    let side = state("after-exchange");
+    let lab_dir = side.join("fixtures/lab");
+    fs::rename(
+        lab_dir.join("out"),
+        lab_dir.join(format!(".out.seedforge-{dead}-1.tmp")),
+    )
+    .unwrap();
+    common::copy_tree(&lab.out_dir(), &lab_dir.join("out"), &|_| false);
+    common::copy_tree(&delta.join("config"), &lab_dir, &|_| false);
+    finishes(&side, "nothing to apply");
+    // Killed between the two renames of a file system without the exchange: no output,
+    // the old one moved aside. It is put back, then the delta applied.
+    let side = state("between-renames");
+    let lab_dir = side.join("fixtures/lab");
+    common::copy_tree(&delta.join("config"), &lab_dir, &|_| false);
+    fs::rename(
+        lab_dir.join("out"),
+        lab_dir.join(".out.seedforge-apply-old"),
+    )
+    .unwrap();
+    finishes(&side, "applied");
+}

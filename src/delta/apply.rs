@@ -112,6 +112,8 @@ struct CheckedDelta {
     config_files: BTreeMap<String, String>,
     target_sums: BTreeMap<String, String>,
     target_sums_text: String,
+    /// The config file the new manifest.json records.
+    target_config: Option<seal::Input>,
 }
 
 /// Checks the delta folder `dir`: its seal, `delta.json`, and that what it carries is
@@ -303,12 +305,14 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
             )));
         }
     }
+    let target_config = inputs.map(|i| i.config);
     Ok(CheckedDelta {
         facts,
         out_files,
         config_files,
         target_sums,
         target_sums_text,
+        target_config,
     })
 }
 
@@ -406,7 +410,14 @@ pub fn apply<E>(
 
     // The base: the receipt of OUT now.
     let sealed = super::check_sealed(&out_abs)?;
-    let config_dir = super::config_dir(&out_abs, config, &sealed);
+    // The config folder: given, or above OUT holding the config OUT was built from, or
+    // the delta's (a killed apply wrote the config files, not yet the output).
+    let config_dir = super::config_dir(&out_abs, config, &sealed).or_else(|| {
+        let target = delta.target_config.as_ref()?;
+        let parent = out_abs.parent()?.to_path_buf();
+        let file = parent.join(seal::safe_relative(&target.path)?);
+        (hash_file(&file).ok()? == target.sha256).then_some(parent)
+    });
     let mut report = ApplyReport {
         outcome: "unchanged",
         output: out.to_path_buf(),
@@ -419,6 +430,11 @@ pub fn apply<E>(
         manifest_sha256: sealed.manifest_sha256.clone(),
         seconds: 0.0,
     };
+    // A killed apply's mirror of the config folder, beside it.
+    if let Some(dir) = &config_dir {
+        let dir = crate::outpath::resolve(dir);
+        crate::leftovers::sweep_beside(&dir).map_err(io_err(&dir))?;
+    }
     if sealed.manifest_sha256 == delta.facts.target_manifest_sha256 {
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
@@ -458,7 +474,6 @@ pub fn apply<E>(
         message: "manifest.json names no config file: give it with --config FILE".into(),
     })?;
     let config_abs = crate::outpath::resolve(&config_dir);
-    crate::leftovers::sweep_beside(&config_abs).map_err(io_err(&config_abs))?;
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
