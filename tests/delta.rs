@@ -3,7 +3,10 @@
 //! built again with it (v2), and the delta since v1's receipt holds exactly the blobs v2's
 //! layout reaches and v1's does not, no derived file, and a SHA256SUMS `sha256sum -c`
 //! accepts. A receipt changed after it was written, or of an output that no longer matches
-//! its seal, is refused; a receipt names no secret.
+//! its seal, is refused; a receipt names no secret. `seedforge apply` lays the delta over a
+//! copy of the far side (v1's config folder and output) and rebuilds it offline into the
+//! near side's v2, file for file; a damaged delta, another base or a rebuild off the
+//! delta's seal leaves the far side as it was, and a kill leaves v1 or v2, never a mix.
 
 use crate::common::{self, Cmd, Lab, flip_byte, read_json};
 use std::collections::BTreeSet;
