@@ -505,6 +505,17 @@ pub fn apply<E>(
         cleanup(());
         return Err(e.into());
     }
+    // The staging build's state names the staging copy's paths, which are gone once it is
+    // the output: the next build of OUT starts without it.
+    let state = stage_out
+        .join(crate::pipeline::state::STATE_DIR)
+        .join(crate::pipeline::state::STATE_FILE);
+    if let Err(e) = fs::remove_file(&state)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        cleanup(());
+        return Err(DeltaError::io(&state, e).into());
+    }
 
     // Commit: the config files, then the exchange.
     let committed = commit(
