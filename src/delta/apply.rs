@@ -439,7 +439,7 @@ pub fn apply<E>(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let (receipt, _) = super::receipt::describe(&out_abs, config)?;
+    let (receipt, _) = super::receipt::of_sealed(&out_abs, config, &sealed)?;
     let same_receipt = receipt.compute_digest() == delta.facts.base_receipt;
     if !same_receipt && sealed.manifest_sha256 != delta.facts.base_manifest_sha256 {
         return Err(DeltaError::WrongBase {
