@@ -593,7 +593,8 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
 }
 
 #[test]
-fn an_apply_killed_at_any_point_leaves_the_old_output_or_the_new_and_a_rerun_finishes() {
+fn an_apply_killed_or_terminated_at_any_point_leaves_the_old_output_or_the_new_and_a_rerun_finishes()
+ {
     let (lab, far) = day_two();
     let delta = lab.root().join("delta");
     let near_v1 = far.join("fixtures/lab/out/manifest.json");
@@ -615,7 +616,22 @@ fn an_apply_killed_at_any_point_leaves_the_old_output_or_the_new_and_a_rerun_fin
             .any_status()
             .spawn();
         std::thread::sleep(whole.mul_f64(*fraction));
-        running.guard.kill();
+        if i % 2 == 0 {
+            running.guard.kill();
+        } else {
+            // SIGTERM: the staging copies go before the process ends.
+            let pid = running.guard.child().id().to_string();
+            Cmd::new("kill").args(["-TERM", &pid]).any_status().run();
+            let done = running.wait();
+            assert!(
+                matches!(done.code, Some(0 | 143) | None),
+                "terminated at {fraction}: {:?}\n{}",
+                done.code,
+                done.stderr
+            );
+            let left = leftovers_beside(&out);
+            assert!(left.is_empty(), "terminated at {fraction}: {left:?}");
+        }
         // The old output or the new one, whole, never a mix.
         let manifest = fs::read(out.join("manifest.json")).unwrap();
         assert!(

@@ -763,7 +763,12 @@ fn commit(
         if to.is_file() && hash_file(&to).ok().as_ref() == delta.config_files.get(rel) {
             continue;
         }
-        place(&from, &to, 0o644)?;
+        // A file replaced keeps its mode. A signal waits for the rename: no temporary
+        // file is left in the config folder.
+        let mode = fs::metadata(&to)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+            .unwrap_or(0o644);
+        staging.unless_stopping(|| place(&from, &to, mode))?;
         crate::util::sync_parent(&to).map_err(io_err(&to))?;
         report.config_files.push(rel.clone());
     }
