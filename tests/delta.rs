@@ -571,6 +571,28 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
     fs::write(&token, kept_token).unwrap();
     unchanged("another token");
 
+    // A build holding the output: --no-wait fails at once (exit 1), nothing changed.
+    {
+        let held = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(far_lab.join("out/.seedforge-build.lock"))
+            .unwrap();
+        held.lock().unwrap();
+        let out = apply(&far, &delta, "fixtures/lab/out")
+            .arg("--no-wait")
+            .expect(1)
+            .run();
+        assert!(
+            out.stderr.contains("another seedforge build"),
+            "{}",
+            out.stderr
+        );
+        drop(held);
+        unchanged("a held output");
+    }
+
     // Another base: v1 built again with another source date. Exit 2, nothing changed.
     let config = far_lab.join("seedforge.yaml");
     let v1_config = fs::read_to_string(&config).unwrap();
