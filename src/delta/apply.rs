@@ -15,7 +15,8 @@
 //!    a symbolic link to the original, the delta's config files as real files). The delta's
 //!    `out/` files are laid over the staging copy (each by a rename), then `build
 //!    --offline` runs there (the caller's `build`). Its `SHA256SUMS` must equal the delta's,
-//!    line for line (else exit 1, naming the first file that differs).
+//!    line for line (else exit 1, naming the first file that differs). The staging
+//!    build's state, which names the staging copy's paths, is removed.
 //! 4. **Commit**, holding the build lock of `OUT` (and of the staging copy, which becomes
 //!    `OUT`'s): the changed config files are written into the config folder (each
 //!    atomically), then the staging copy and `OUT` are exchanged by one `renameat2
@@ -26,7 +27,8 @@
 //!
 //! A kill before the exchange leaves `OUT` as it was (the config folder may hold the new
 //! config files already, when the kill came after they were written: a rerun of the same
-//! apply checks `OUT` against the base by its `manifest.json` and finishes). A kill after
+//! apply finds the config folder by the delta's config file, checks `OUT` against the
+//! base by its `manifest.json`, and finishes). A kill after
 //! it leaves the new `OUT` and a leftover old copy under a temporary name, which the next
 //! run removes. SIGINT and SIGTERM remove the staging folders.
 
