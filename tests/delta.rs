@@ -3,7 +3,10 @@
 //! built again with it (v2), and the delta since v1's receipt holds exactly the blobs v2's
 //! layout reaches and v1's does not, no derived file, and a SHA256SUMS `sha256sum -c`
 //! accepts. A receipt changed after it was written, or of an output that no longer matches
-//! its seal, is refused; a receipt names no secret.
+//! its seal, is refused; a receipt names no secret. `seedforge apply` lays the delta over a
+//! copy of the far side (v1's config folder and output) and rebuilds it offline into the
+//! near side's v2, file for file; a damaged delta, another base or a rebuild off the
+//! delta's seal leaves the far side as it was, and a kill leaves v1 or v2, never a mix.
 
 use crate::common::{self, Cmd, Lab, flip_byte, read_json};
 use std::collections::BTreeSet;
@@ -353,4 +356,392 @@ fn a_receipt_of_a_build_with_registry_auth_names_no_secret() {
     // Secrets' paths are fine: the node files and the htpasswd are listed by path.
     assert!(text.contains("nodes/lab-server1/user-data"));
     assert!(text.contains("registry/htpasswd"));
+}
+
+/// The day-two setup: v1 built and receipted, the far side (a copy of the fixtures with
+/// v1's config folder and output) put aside, v2 built, and its delta since v1's receipt
+/// written into `delta`. Returns the lab and the far side's root.
+fn day_two() -> (Lab, std::path::PathBuf) {
+    let lab = Lab::new();
+    without_traefik(&lab);
+    lab.build();
+    receipt(&lab, "v1.json").run();
+    let far = lab.root().join("far");
+    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
+        false
+    });
+    as_shipped(&lab);
+    lab.build();
+    lab.seedforge()
+        .args([
+            "delta",
+            "fixtures/lab/out",
+            "--since",
+            "v1.json",
+            "-o",
+            "delta",
+        ])
+        .run();
+    (lab, far)
+}
+
+/// `seedforge apply DELTA --to OUT` run in `cwd`.
+fn apply(cwd: &Path, delta: &Path, out: &str) -> Cmd {
+    Cmd::seedforge()
+        .cwd(cwd)
+        .arg("apply")
+        .arg(delta)
+        .args(["--to", out])
+}
+
+/// The names beside `dir` and in its parent that a staging copy or an old output would
+/// leave.
+fn leftovers_beside(dir: &Path) -> Vec<String> {
+    let mut left: Vec<String> = Vec::new();
+    for d in [
+        dir.parent().unwrap(),
+        dir.parent().unwrap().parent().unwrap(),
+    ] {
+        left.extend(
+            fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".seedforge-")),
+        );
+    }
+    left
+}
+
+/// Every file `SHA256SUMS` of `near` lists has the same bytes in `far`, and the two
+/// seals are the same bytes.
+fn assert_same_output(far: &Path, near: &Path) {
+    let sums = fs::read_to_string(near.join("SHA256SUMS")).unwrap();
+    assert_eq!(fs::read_to_string(far.join("SHA256SUMS")).unwrap(), sums);
+    for line in sums.lines() {
+        let (_, path) = line.split_once("  ").unwrap();
+        assert_eq!(
+            fs::read(far.join(path)).unwrap(),
+            fs::read(near.join(path)).unwrap(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothing() {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let out = far.join("fixtures/lab/out");
+    let report = apply(&far, &delta, "fixtures/lab/out")
+        .arg("--json")
+        .run()
+        .json();
+    assert_eq!(report["outcome"], "applied");
+    assert_eq!(report["blobs_added"], 3);
+    assert_eq!(
+        report["config_files"],
+        serde_json::json!(["images.txt", "seedforge.yaml"])
+    );
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+    // The near side's v2, file for file, and the config folder's inputs too.
+    assert_same_output(&out, &lab.out_dir());
+    for f in ["images.txt", "seedforge.yaml"] {
+        assert_eq!(
+            fs::read(far.join("fixtures/lab").join(f)).unwrap(),
+            fs::read(lab.lab_dir().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+    assert!(
+        leftovers_beside(&out).is_empty(),
+        "{:?}",
+        leftovers_beside(&out)
+    );
+    // Applied again: nothing to do, nothing touched.
+    let before = common::snapshot(&far.join("fixtures/lab"));
+    let again = apply(&far, &delta, "fixtures/lab/out").run();
+    assert!(
+        again.stdout.contains("nothing to apply"),
+        "{}",
+        again.stdout
+    );
+    let again = apply(&far, &delta, "fixtures/lab/out")
+        .arg("--json")
+        .run()
+        .json();
+    assert_eq!(again["outcome"], "unchanged");
+    common::assert_same_tree(
+        &before,
+        &common::snapshot(&far.join("fixtures/lab")),
+        "after a second apply",
+    );
+    // A build --offline after it changes nothing sealed either.
+    Cmd::seedforge()
+        .cwd(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_same_output(&out, &lab.out_dir());
+}
+
+#[test]
+fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_was() {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let far_lab = far.join("fixtures/lab");
+    let before = common::snapshot(&far_lab);
+    let unchanged = |what: &str| {
+        common::assert_same_tree(&before, &common::snapshot(&far_lab), what);
+        let left = leftovers_beside(&far_lab.join("out"));
+        assert!(left.is_empty(), "{what}: {left:?}");
+    };
+
+    // One byte of the delta flipped: exit 1 naming the file.
+    let flipped = lab.root().join("flipped");
+    common::copy_tree(&delta, &flipped, &|_| false);
+    flip_byte(&flipped.join("out/oci/index.json"), 10);
+    let out = apply(&far, &flipped, "fixtures/lab/out").expect(1).run();
+    assert!(out.stderr.contains("out/oci/index.json"), "{}", out.stderr);
+    unchanged("a flipped byte");
+
+    // A blob missing: exit 1 naming it.
+    let missing = lab.root().join("missing");
+    common::copy_tree(&delta, &missing, &|_| false);
+    let blob = blob_names(&missing.join("out/oci"))
+        .into_iter()
+        .next()
+        .unwrap();
+    fs::remove_file(missing.join("out/oci/blobs/sha256").join(&blob)).unwrap();
+    let out = apply(&far, &missing, "fixtures/lab/out").expect(1).run();
+    assert!(out.stderr.contains(&blob), "{}", out.stderr);
+    assert!(out.stderr.contains("missing"), "{}", out.stderr);
+    unchanged("a missing blob");
+
+    // The blob and its line gone: delta.json no longer agrees with what is carried.
+    let sums = fs::read_to_string(missing.join("SHA256SUMS")).unwrap();
+    let kept: String = (sums.lines())
+        .filter(|l| !l.contains(&blob))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(missing.join("SHA256SUMS"), kept).unwrap();
+    let out = apply(&far, &missing, "fixtures/lab/out").expect(1).run();
+    assert!(
+        out.stderr.contains("delta.json: says it carries 3 blob(s)"),
+        "{}",
+        out.stderr
+    );
+    unchanged("a blob missing from the delta and its seal");
+
+    // Not a delta at all: exit 2.
+    let out = apply(&far, &far_lab, "fixtures/lab/out").expect(2).run();
+    assert!(
+        out.stderr.contains("not a seedforge delta"),
+        "{}",
+        out.stderr
+    );
+    unchanged("not a delta");
+
+    // A config folder file the delta does not carry differs here (the join token): the
+    // rebuilt output is not the near side's. Exit 1 naming the first file that differs.
+    let token = far_lab.join("token");
+    let kept_token = fs::read(&token).unwrap();
+    fs::write(
+        &token,
+        "K10another-far-side-token::server:0123456789abcdef\n",
+    )
+    .unwrap();
+    let before_token = common::snapshot(&far_lab);
+    let out = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
+    assert!(
+        out.stderr
+            .contains("error: iso/seed-lab-agent1.iso: the offline build wrote"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    common::assert_same_tree(&before_token, &common::snapshot(&far_lab), "another token");
+    fs::write(&token, kept_token).unwrap();
+    unchanged("another token");
+
+    // A build holding the output: --no-wait fails at once (exit 1), nothing changed.
+    {
+        let held = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(far_lab.join("out/.seedforge-build.lock"))
+            .unwrap();
+        held.lock().unwrap();
+        let out = apply(&far, &delta, "fixtures/lab/out")
+            .arg("--no-wait")
+            .expect(1)
+            .run();
+        assert!(
+            out.stderr.contains("another seedforge build"),
+            "{}",
+            out.stderr
+        );
+        drop(held);
+        unchanged("a held output");
+    }
+
+    // Another base: v1 built again with another source date. Exit 2, nothing changed.
+    let config = far_lab.join("seedforge.yaml");
+    let v1_config = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        v1_config.replace(
+            "source_date_epoch: 1700000000",
+            "source_date_epoch: 1700000001",
+        ),
+    )
+    .unwrap();
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["build", "--config", "fixtures/lab/seedforge.yaml"])
+        .run();
+    let other = common::snapshot(&far_lab);
+    let out = apply(&far, &delta, "fixtures/lab/out").expect(2).run();
+    assert!(out.stderr.contains("never patched"), "{}", out.stderr);
+    common::assert_same_tree(&other, &common::snapshot(&far_lab), "another base");
+}
+
+#[test]
+fn an_apply_killed_or_terminated_at_any_point_leaves_the_old_output_or_the_new_and_a_rerun_finishes()
+ {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let near_v1 = far.join("fixtures/lab/out/manifest.json");
+    let v1_manifest = fs::read(&near_v1).unwrap();
+    let v2_manifest = fs::read(lab.out_dir().join("manifest.json")).unwrap();
+    // How long a whole apply takes here, on a copy.
+    let timed = lab.root().join("timed");
+    common::copy_tree(&far, &timed, &|_| false);
+    let started = std::time::Instant::now();
+    apply(&timed, &delta, "fixtures/lab/out").run();
+    let whole = started.elapsed();
+    let mut seen = BTreeSet::new();
+    let fractions = [0.0, 0.1, 0.3, 0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 4.0];
+    for (i, fraction) in fractions.iter().enumerate() {
+        let side = lab.root().join(format!("kill{i}"));
+        common::copy_tree(&far, &side, &|_| false);
+        let out = side.join("fixtures/lab/out");
+        let mut running = apply(&side, &delta, "fixtures/lab/out")
+            .any_status()
+            .spawn();
+        std::thread::sleep(whole.mul_f64(*fraction));
+        if i % 2 == 0 {
+            running.guard.kill();
+        } else {
+            // SIGTERM: the staging copies go before the process ends.
+            let pid = running.guard.child().id().to_string();
+            Cmd::new("kill").args(["-TERM", &pid]).any_status().run();
+            let done = running.wait();
+            assert!(
+                matches!(done.code, Some(0 | 143) | None),
+                "terminated at {fraction}: {:?}\n{}",
+                done.code,
+                done.stderr
+            );
+            let left = leftovers_beside(&out);
+            assert!(left.is_empty(), "terminated at {fraction}: {left:?}");
+        }
+        // The old output or the new one, whole, never a mix.
+        let manifest = fs::read(out.join("manifest.json")).unwrap();
+        assert!(
+            manifest == v1_manifest || manifest == v2_manifest,
+            "killed at {fraction}: a manifest.json of neither"
+        );
+        seen.insert(manifest == v2_manifest);
+        Cmd::seedforge()
+            .cwd(&side)
+            .args(["verify", "fixtures/lab/out"])
+            .run();
+        // Run again: it finishes, and leaves nothing of the killed run.
+        apply(&side, &delta, "fixtures/lab/out").run();
+        assert_same_output(&out, &lab.out_dir());
+        assert!(
+            leftovers_beside(&out).is_empty(),
+            "{:?}",
+            leftovers_beside(&out)
+        );
+        for f in ["images.txt", "seedforge.yaml"] {
+            assert_eq!(
+                fs::read(side.join("fixtures/lab").join(f)).unwrap(),
+                fs::read(lab.lab_dir().join(f)).unwrap(),
+                "killed at {fraction}: {f}"
+            );
+        }
+    }
+    assert!(
+        seen.contains(&false),
+        "no kill came before the output was replaced"
+    );
+
+    // The states a kill leaves between the steps of the commit, made by hand (a kill by
+    // timing rarely lands in a window of a few renames). No process has pid 4194305.
+    let dead = 4_194_305;
+    let state = |name: &str| {
+        let side = lab.root().join(name);
+        common::copy_tree(&far, &side, &|_| false);
+        side
+    };
+    let finishes = |side: &Path, says: &str| {
+        let out = apply(side, &delta, "fixtures/lab/out").run();
+        assert!(out.stdout.contains(says), "{}", out.stdout);
+        let out_dir = side.join("fixtures/lab/out");
+        assert_same_output(&out_dir, &lab.out_dir());
+        assert!(
+            leftovers_beside(&out_dir).is_empty(),
+            "{:?}",
+            leftovers_beside(&out_dir)
+        );
+        Cmd::seedforge()
+            .cwd(side)
+            .args(["verify", "fixtures/lab/out"])
+            .run();
+    };
+    // Killed after the config files were written, before the exchange: the old output,
+    // the new config, the staging copies of a dead process beside them.
+    let side = state("after-config");
+    let lab_dir = side.join("fixtures/lab");
+    common::copy_tree(&delta.join("config"), &lab_dir, &|_| false);
+    common::copy_tree(
+        &lab_dir.join("out"),
+        &lab_dir.join(format!(".out.seedforge-{dead}-1.tmp")),
+        &|_| false,
+    );
+    fs::create_dir(side.join(format!("fixtures/.lab.seedforge-{dead}-0.tmp"))).unwrap();
+    finishes(&side, "applied");
+    // Killed after the exchange: the new output, the old one beside it under the
+    // staging copy's name.
+    let side = state("after-exchange");
+    let lab_dir = side.join("fixtures/lab");
+    fs::rename(
+        lab_dir.join("out"),
+        lab_dir.join(format!(".out.seedforge-{dead}-1.tmp")),
+    )
+    .unwrap();
+    common::copy_tree(&lab.out_dir(), &lab_dir.join("out"), &|_| false);
+    common::copy_tree(&delta.join("config"), &lab_dir, &|_| false);
+    finishes(&side, "nothing to apply");
+    // Killed between the two renames of a file system without the exchange: no output,
+    // the old one moved aside. It is put back, then the delta applied.
+    let side = state("between-renames");
+    let lab_dir = side.join("fixtures/lab");
+    common::copy_tree(&delta.join("config"), &lab_dir, &|_| false);
+    fs::rename(
+        lab_dir.join("out"),
+        lab_dir.join(".out.seedforge-apply-old"),
+    )
+    .unwrap();
+    finishes(&side, "applied");
 }

@@ -1,9 +1,9 @@
-//! `seedforge receipt` and `seedforge delta`: upgrades across the gap.
+//! `seedforge receipt`, `seedforge delta` and `seedforge apply`: upgrades across the gap.
 
-use super::{CliError, ExitCode, Global, print_json};
+use super::{CliError, Config, ExitCode, Global, plan, print_json, run};
 use clap::Args;
 use seedforge::util::human_bytes;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub(crate) struct ReceiptArgs {
@@ -34,6 +34,99 @@ pub(crate) struct DeltaArgs {
     /// (default: the folder above DIR when it holds the config manifest.json names).
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The delta folder (`seedforge delta`), checked against its own SHA256SUMS first.
+    #[arg(value_name = "DELTA")]
+    delta: PathBuf,
+    /// The sealed output the delta was made against; replaced whole by the new one once
+    /// the offline build of it matches the delta's seal.
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// The config OUT was built from: its changed inputs and seedforge.lock are written
+    /// into its folder (default: the folder above OUT when it holds the config
+    /// manifest.json names).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Fail at once (exit 1) if a build is writing to OUT, instead of waiting for it.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
+    use seedforge::delta::apply::{ApplyError, apply};
+    let net = super::net::settings(&[])?;
+    let out = a.to.clone();
+    let mut on_wait = |pid: Option<u32>| {
+        if !g.quiet {
+            errln!(
+                "waiting for another seedforge build on {} ({})…",
+                out.display(),
+                seedforge::pipeline::build_lock::pid_text(pid)
+            );
+        }
+    };
+    // `build --offline` of the staged config into the staging copy of OUT, every step
+    // run; export_dir is left for a later build: nothing is written outside OUT's copy.
+    let mut build = |config_file: &Path, staged_out: &Path| -> Result<(), CliError> {
+        let mut config = Config::load(config_file)?;
+        config.register_secrets(&g.secrets);
+        config.export_dir = None;
+        let options = plan::PlanOptions {
+            locked: false,
+            offline: true,
+            force: true,
+            deb_cache: super::debs::open_cache(false, None)?,
+            secrets: g.secrets.clone(),
+            staging: g.staging.clone(),
+            signing_key: None,
+        };
+        let plan = plan::plan_with_net(&config, Some(staged_out.to_path_buf()), options, &net)?;
+        let reporter = super::progress::CliReporter::new(g, plan.inputs.images.entries.len());
+        run::run(&plan, &reporter)?;
+        reporter.finish();
+        Ok(())
+    };
+    let r = match apply(
+        &a.delta,
+        &a.to,
+        a.config.as_deref(),
+        &g.staging,
+        !a.no_wait,
+        &mut on_wait,
+        &mut build,
+    ) {
+        Ok(r) => r,
+        Err(ApplyError::Delta(e)) => return Err(e.into()),
+        Err(ApplyError::Build(e)) => return Err(e),
+    };
+    if g.json {
+        print_json(&r);
+        return Ok(ExitCode::Ok);
+    }
+    if !g.quiet {
+        if r.outcome == "unchanged" {
+            outln!(
+                "{} already is the delta's output (manifest.json sha256 {}): nothing to apply",
+                r.output.display(),
+                r.manifest_sha256
+            );
+        } else {
+            outln!(
+                "applied {} to {}: {} file(s) ({}), {} blob(s) added, {} config file(s) written; rebuilt offline and matching the delta's seal in {:.1}s",
+                r.delta.display(),
+                r.output.display(),
+                r.files_applied,
+                human_bytes(r.bytes),
+                r.blobs_added,
+                r.config_files.len(),
+                r.seconds
+            );
+        }
+    }
+    Ok(ExitCode::Ok)
 }
 
 pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliError> {

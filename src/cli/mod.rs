@@ -221,6 +221,9 @@ enum Command {
     /// Write a delta folder: what a build output holds that a receipt's output lacks
     /// (new blobs, changed bundles, charts, files, pki, config inputs, the new seal).
     Delta(delta::DeltaArgs),
+    /// Apply a delta to the output it was made against: checked, rebuilt offline in a
+    /// staging copy, compared with the delta's seal, then made current in one rename.
+    Apply(delta::ApplyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -558,6 +561,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Pki(a) => pki::pki_cmd(g, a),
         Command::Receipt(a) => delta::receipt_cmd(g, a),
         Command::Delta(a) => delta::delta_cmd(g, a),
+        Command::Apply(a) => delta::apply_cmd(g, a),
         Command::Init(a) => init::init_cmd(g, a),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

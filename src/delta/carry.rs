@@ -56,7 +56,7 @@ pub fn is_derived(rel: &str) -> bool {
 }
 
 /// A count of files and their bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Files.
     pub count: usize,
@@ -65,7 +65,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, bytes: u64) {
+    pub(super) fn add(&mut self, bytes: u64) {
         self.count += 1;
         self.bytes += bytes;
     }

@@ -5,12 +5,14 @@
 //! lacks, the sealed files it cannot derive from the layout and the config (bundles,
 //! charts, `files:`, `pki/`, manifests, the layout's `index.json`), the config folder's
 //! changed inputs and `seedforge.lock`, and the new seal, all sealed again by the delta's
-//! own `SHA256SUMS`. What the far side derives (airgap archives, seeds, node files,
+//! own `SHA256SUMS`. The far side applies it ([`apply`]): checked, rebuilt offline in a
+//! staging copy of its output, compared with the new seal, then made current. What the far side derives (airgap archives, seeds, node files,
 //! SBOMs, registry configs) is rebuilt there by `build --offline`.
 //!
 //! Both read a build output only through its seal: nothing is described or carried from
 //! an output whose files do not match its `SHA256SUMS`.
 
+pub mod apply;
 pub mod carry;
 pub mod receipt;
 
@@ -70,6 +72,41 @@ pub enum DeltaError {
         /// What changed.
         message: String,
     },
+    /// The folder given is not a delta, or one of a newer format.
+    #[error("{}: {message}", path.display())]
+    BadDelta {
+        /// The delta folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file of the delta does not match the delta's own seal.
+    #[error("{}: {message}", path.display())]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What does not match.
+        message: String,
+    },
+    /// The output is not the one the delta was made against.
+    #[error("{}: {message}", out.display())]
+    WrongBase {
+        /// The output folder.
+        out: PathBuf,
+        /// What differs.
+        message: String,
+    },
+    /// The output rebuilt from the delta does not match the delta's seal.
+    #[error("{}: {message}", path.display())]
+    Mismatch {
+        /// The first file that differs.
+        path: PathBuf,
+        /// How.
+        message: String,
+    },
+    /// The output's build lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] crate::pipeline::build_lock::BuildLockError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -94,14 +131,20 @@ impl DeltaError {
     /// True if the error is about the input (exit code 2).
     pub fn is_invalid_input(&self) -> bool {
         match self {
-            DeltaError::BadReceipt { .. } | DeltaError::BadTarget { .. } => true,
+            DeltaError::BadReceipt { .. }
+            | DeltaError::BadTarget { .. }
+            | DeltaError::BadDelta { .. }
+            | DeltaError::WrongBase { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
             DeltaError::OutPath(e) => e.is_invalid_input(),
-            DeltaError::Unsound { .. } | DeltaError::Changed { .. } | DeltaError::Io { .. } => {
-                false
-            }
+            DeltaError::Unsound { .. }
+            | DeltaError::Changed { .. }
+            | DeltaError::Damaged { .. }
+            | DeltaError::Mismatch { .. }
+            | DeltaError::Lock(_)
+            | DeltaError::Io { .. } => false,
         }
     }
 

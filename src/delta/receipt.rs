@@ -190,7 +190,16 @@ pub fn describe(
     config: Option<&Path>,
 ) -> Result<(Receipt, Option<PathBuf>), DeltaError> {
     let sealed = check_sealed(out)?;
-    let dir = config_dir(out, config, &sealed);
+    of_sealed(out, config, &sealed)
+}
+
+/// [`describe`] of an output already checked.
+pub(super) fn of_sealed(
+    out: &Path,
+    config: Option<&Path>,
+    sealed: &super::Sealed,
+) -> Result<(Receipt, Option<PathBuf>), DeltaError> {
+    let dir = config_dir(out, config, sealed);
     let lock = match &dir {
         Some(d) => lock_sha256(d)?,
         None => None,

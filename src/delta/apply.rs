@@ -1,0 +1,806 @@
+//! Applying a delta on the far side: `seedforge apply DELTA --to OUT`.
+//!
+//! 1. **The delta's own seal**: every file of `DELTA/SHA256SUMS` hashes right and every
+//!    file of the folder is listed (a mismatch is exit 1, naming the file); `delta.json`
+//!    must be a delta of a format this seedforge reads (else exit 2); every file under
+//!    `out/` is the one the delta's new `SHA256SUMS` lists, and `config/` holds only the
+//!    inputs the new `manifest.json` records and `seedforge.lock`.
+//! 2. **The base**: the receipt of `OUT` now (its files re-hashed against its
+//!    `SHA256SUMS`) has the digest `delta.json` names, or `OUT`'s `manifest.json` is the
+//!    base's; a different base is never patched (exit 2). An `OUT` that already is the
+//!    delta's target is left alone (outcome `unchanged`).
+//! 3. **Staging**: `OUT` is copied beside itself under a temporary name (hard links: every
+//!    writer of seedforge replaces a file by renaming a new one over it, never writes into
+//!    one), without its build state; the config folder is mirrored beside itself (each entry
+//!    a symbolic link to the original, the delta's config files as real files). The delta's
+//!    `out/` files are laid over the staging copy (each by a rename), then `build
+//!    --offline` runs there (the caller's `build`). Its `SHA256SUMS` must equal the delta's,
+//!    line for line (else exit 1, naming the first file that differs). The staging
+//!    build's state, which names the staging copy's paths, is removed.
+//! 4. **Commit**, holding the build lock of `OUT` (and of the staging copy, which becomes
+//!    `OUT`'s): the changed config files are written into the config folder (each
+//!    atomically), then the staging copy and `OUT` are exchanged by one `renameat2
+//!    (RENAME_EXCHANGE)`, and the old output is removed. On a file system without the
+//!    exchange, `OUT` is renamed to `.OUT.seedforge-apply-old` and the staging copy to
+//!    `OUT`: between those two renames `OUT` is missing, and the next `apply` renames the
+//!    old one back first.
+//!
+//! A kill before the exchange leaves `OUT` as it was (the config folder may hold the new
+//! config files already, when the kill came after they were written: a rerun of the same
+//! apply finds the config folder by the delta's config file, checks `OUT` against the
+//! base by its `manifest.json`, and finishes). A kill after
+//! it leaves the new `OUT` and a leftover old copy under a temporary name, which the next
+//! run removes. SIGINT and SIGTERM remove the staging folders.
+
+use super::carry::{DELTA_FORMAT, DELTA_JSON, DELTA_VERSION, Tally};
+use super::{DeltaError, parse_sums};
+use crate::leftovers::Staging;
+use crate::pipeline::build_lock::BuildLock;
+use crate::pipeline::seal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The suffix of the old output's name while it is moved aside on a file system that
+/// cannot exchange two folders in one rename.
+const OLD_SUFFIX: &str = ".seedforge-apply-old";
+
+/// What `apply` reads of `delta.json` (other fields are ignored).
+#[derive(Debug, Deserialize)]
+struct DeltaFacts {
+    format: String,
+    delta_version: u64,
+    base_receipt: String,
+    base_manifest_sha256: String,
+    target_manifest_sha256: String,
+    blobs: Tally,
+    artifacts: Tally,
+    seal: Tally,
+    config: Tally,
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// `applied`, or `unchanged` (the output already was the delta's target).
+    pub outcome: &'static str,
+    /// The output.
+    pub output: PathBuf,
+    /// The delta folder.
+    pub delta: PathBuf,
+    /// The config folder written into.
+    pub config_dir: Option<PathBuf>,
+    /// Files of the delta laid over the output and the config folder.
+    pub files_applied: usize,
+    /// Blobs added to the layout.
+    pub blobs_added: usize,
+    /// Bytes of the files applied.
+    pub bytes: u64,
+    /// Config folder files written.
+    pub config_files: Vec<String>,
+    /// The output's manifest.json sha256 now.
+    pub manifest_sha256: String,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// A failure of [`apply`]: the delta's, the output's, or the offline build's.
+#[derive(Debug)]
+pub enum ApplyError<E> {
+    /// The delta, the output or the staging.
+    Delta(DeltaError),
+    /// The offline build into the staging copy.
+    Build(E),
+}
+
+impl<E> From<DeltaError> for ApplyError<E> {
+    fn from(e: DeltaError) -> Self {
+        ApplyError::Delta(e)
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DeltaError + '_ {
+    move |e| DeltaError::io(path, e)
+}
+
+/// The delta checked: its facts, the files of `out/` and `config/` (relative paths with
+/// their sha256), the new seal's lines.
+struct CheckedDelta {
+    facts: DeltaFacts,
+    out_files: BTreeMap<String, String>,
+    config_files: BTreeMap<String, String>,
+    target_sums: BTreeMap<String, String>,
+    target_sums_text: String,
+    /// The config file the new manifest.json records.
+    target_config: Option<seal::Input>,
+}
+
+/// Checks the delta folder `dir`: its seal, `delta.json`, and that what it carries is
+/// what its new seal and manifest.json name.
+fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
+    let not_delta = |message: String| DeltaError::BadDelta {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let sums_path = dir.join(seal::SUMS);
+    let json_path = dir.join(DELTA_JSON);
+    if !dir.is_dir() || !sums_path.is_file() || !json_path.is_file() {
+        return Err(not_delta(format!(
+            "not a seedforge delta (no {DELTA_JSON} and {} in a folder); seedforge delta OUT --since RECEIPT -o DIR writes one",
+            seal::SUMS
+        )));
+    }
+    let text = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
+    let mut listed: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        let Some((hex, rel)) = line.split_once("  ") else {
+            return Err(not_delta(format!(
+                "{}: a malformed line {line:?}",
+                seal::SUMS
+            )));
+        };
+        if seal::safe_relative(rel).is_none() || hex.len() != 64 {
+            return Err(not_delta(format!(
+                "{}: a malformed line {line:?}",
+                seal::SUMS
+            )));
+        }
+        listed.insert(rel.to_string(), hex.to_string());
+    }
+    // Every file of the folder listed, every listed file there and hashing right.
+    let mut present: BTreeSet<String> = BTreeSet::new();
+    walk_files(dir, "", &mut present)?;
+    present.remove(seal::SUMS);
+    for rel in &present {
+        if !listed.contains_key(rel) {
+            return Err(DeltaError::Damaged {
+                path: dir.join(rel),
+                message: format!("not listed in the delta's {}", seal::SUMS),
+            });
+        }
+    }
+    for (rel, hex) in &listed {
+        let path = dir.join(rel);
+        if !present.contains(rel) {
+            return Err(DeltaError::Damaged {
+                path,
+                message: format!(
+                    "missing: the delta's {} lists it; carry the whole delta folder again",
+                    seal::SUMS
+                ),
+            });
+        }
+        let got = hash_file(&path)?;
+        if &got != hex {
+            return Err(DeltaError::Damaged {
+                path,
+                message: format!(
+                    "hashes to {got}, not the {hex} the delta's {} lists: damaged on the way; carry it again",
+                    seal::SUMS
+                ),
+            });
+        }
+    }
+    let bytes = crate::input::read_found(&json_path, crate::input::Kind::Manifest)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| not_delta(format!("{DELTA_JSON} is not JSON: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(DELTA_FORMAT) {
+        return Err(not_delta(format!(
+            "not a seedforge delta ({DELTA_JSON} has no \"format\": \"{DELTA_FORMAT}\")"
+        )));
+    }
+    let facts: DeltaFacts =
+        serde_json::from_value(value).map_err(|e| not_delta(format!("{DELTA_JSON}: {e}")))?;
+    if facts.format != DELTA_FORMAT {
+        return Err(not_delta("not a seedforge delta".into()));
+    }
+    if facts.delta_version > u64::from(DELTA_VERSION) {
+        return Err(not_delta(format!(
+            "a delta of format {}, newer than this seedforge reads ({DELTA_VERSION}): use a seedforge at least as new as the one that wrote it",
+            facts.delta_version
+        )));
+    }
+    let mut out_files = BTreeMap::new();
+    let mut config_files = BTreeMap::new();
+    for (rel, hex) in &listed {
+        if let Some(r) = rel.strip_prefix("out/") {
+            out_files.insert(r.to_string(), hex.clone());
+        } else if let Some(r) = rel.strip_prefix("config/") {
+            config_files.insert(r.to_string(), hex.clone());
+        } else if rel != DELTA_JSON {
+            return Err(not_delta(format!(
+                "{rel}: a delta holds out/, config/ and {DELTA_JSON} only"
+            )));
+        }
+    }
+    // What delta.json says is carried, and what is.
+    let (mut blobs, mut artifacts, mut seal_files, mut config) = Default::default();
+    for rel in listed.keys() {
+        let size = fs::metadata(dir.join(rel))
+            .map_err(io_err(&dir.join(rel)))?
+            .len();
+        let tally: &mut Tally = match rel.strip_prefix("out/") {
+            Some(r) if r.starts_with(super::BLOBS) => &mut blobs,
+            Some(r) if [seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&r) => {
+                &mut seal_files
+            }
+            Some(_) => &mut artifacts,
+            None if rel.starts_with("config/") => &mut config,
+            None => continue,
+        };
+        tally.add(size);
+    }
+    for (what, said, found) in [
+        ("blob(s)", facts.blobs, blobs),
+        ("sealed file(s)", facts.artifacts, artifacts),
+        ("seal file(s)", facts.seal, seal_files),
+        ("config file(s)", facts.config, config),
+    ] {
+        if said != found {
+            return Err(DeltaError::Damaged {
+                path: json_path.clone(),
+                message: format!(
+                    "says it carries {} {what} ({} bytes), the folder and its {} hold {} ({} bytes): files are missing or added; carry the whole delta folder again",
+                    said.count,
+                    said.bytes,
+                    seal::SUMS,
+                    found.count,
+                    found.bytes
+                ),
+            });
+        }
+    }
+    // The new seal, and what it says of each carried file.
+    if out_files.get(seal::MANIFEST) != Some(&facts.target_manifest_sha256) {
+        return Err(DeltaError::Damaged {
+            path: dir.join("out").join(seal::MANIFEST),
+            message: format!(
+                "missing or not the manifest.json {DELTA_JSON} names ({})",
+                facts.target_manifest_sha256
+            ),
+        });
+    }
+    let target_sums_text = crate::input::read_found_to_string(
+        &dir.join("out").join(seal::SUMS),
+        crate::input::Kind::Sums,
+    )?;
+    let target_sums = parse_sums(&target_sums_text);
+    for (rel, hex) in &out_files {
+        if rel == seal::SUMS || rel == seal::MANIFEST_BUNDLE {
+            continue;
+        }
+        if target_sums.get(rel) != Some(hex) {
+            return Err(DeltaError::Damaged {
+                path: dir.join("out").join(rel),
+                message: format!("not the file the delta's out/{} lists", seal::SUMS),
+            });
+        }
+    }
+    // Blobs the new layout reaches that the delta does not carry must be the far side's:
+    // checked when the output is (every blob sealed there is re-hashed), and by the
+    // offline build. Config files: only the inputs the new manifest.json records.
+    let manifest = crate::input::read_found(
+        &dir.join("out").join(seal::MANIFEST),
+        crate::input::Kind::Manifest,
+    )?;
+    let inputs: Option<seal::Inputs> = serde_json::from_slice::<serde_json::Value>(&manifest)
+        .ok()
+        .and_then(|v| v.get("inputs").cloned())
+        .and_then(|v| serde_json::from_value(v).ok());
+    let mut allowed: BTreeSet<String> =
+        BTreeSet::from([crate::oci::registry::lockfile::LOCK_FILE_NAME.to_string()]);
+    if let Some(i) = &inputs {
+        for input in std::iter::once(&i.config)
+            .chain(&i.image_lists)
+            .chain(&i.templates)
+        {
+            allowed.insert(input.path.clone());
+        }
+    }
+    for rel in config_files.keys() {
+        if !allowed.contains(rel) {
+            return Err(not_delta(format!(
+                "config/{rel}: not an input the new manifest.json records, nor seedforge.lock"
+            )));
+        }
+    }
+    let target_config = inputs.map(|i| i.config);
+    Ok(CheckedDelta {
+        facts,
+        out_files,
+        config_files,
+        target_sums,
+        target_sums_text,
+        target_config,
+    })
+}
+
+/// The regular files under `dir` (relative, `/`-separated) into `into`; a symbolic link or
+/// anything else is refused.
+fn walk_files(dir: &Path, prefix: &str, into: &mut BTreeSet<String>) -> Result<(), DeltaError> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = format!("{prefix}{name}");
+        let path = entry.path();
+        let ft = entry.file_type().map_err(io_err(&path))?;
+        if ft.is_dir() {
+            walk_files(&path, &format!("{rel}/"), into)?;
+        } else if ft.is_file() {
+            into.insert(rel);
+        } else {
+            return Err(DeltaError::Damaged {
+                path,
+                message: "not a regular file or folder: a delta holds neither links nor devices"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn hash_file(path: &Path) -> Result<String, DeltaError> {
+    let (mut f, _) = crate::input::open_found(path)?;
+    let (hex, _) = crate::hashing::sha256_reader(&mut f).map_err(io_err(path))?;
+    Ok(hex)
+}
+
+/// The old output moved aside by the two-rename commit.
+fn old_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}{OLD_SUFFIX}"))
+}
+
+/// Finishes or rolls back what a killed apply left at `out`: the old output moved aside
+/// with `out` missing is renamed back; moved aside with a new `out` in place, it is
+/// removed; staging folders of dead processes beside `out` are removed.
+fn recover(out: &Path) -> Result<(), DeltaError> {
+    let old = old_path(out);
+    if old.is_dir() {
+        if fs::symlink_metadata(out).is_err() {
+            fs::rename(&old, out).map_err(io_err(out))?;
+            crate::util::sync_parent(out).map_err(io_err(out))?;
+        } else {
+            fs::remove_dir_all(&old).map_err(io_err(&old))?;
+        }
+    }
+    crate::leftovers::sweep_beside(out).map_err(io_err(out))?;
+    Ok(())
+}
+
+/// Applies the delta `delta_dir` to the output `out`, with the config folder of `config`
+/// (or the one found beside `out`, as for a receipt). `build(config_file, output)` runs
+/// `build --offline` of that config into that output; `on_wait` is told once when another
+/// build holds `out` and `apply` waits for it (without `wait`, that fails at once).
+pub fn apply<E>(
+    delta_dir: &Path,
+    out: &Path,
+    config: Option<&Path>,
+    staging: &Staging,
+    wait: bool,
+    on_wait: &mut dyn FnMut(Option<u32>),
+    build: &mut dyn FnMut(&Path, &Path) -> Result<(), E>,
+) -> Result<ApplyReport, ApplyError<E>> {
+    let started = Instant::now();
+    let delta = check_delta(delta_dir)?;
+    let out_abs = crate::outpath::resolve(out);
+    let (d, o) = (crate::outpath::resolve(delta_dir), &out_abs);
+    if crate::outpath::is_within(&d, o) || crate::outpath::is_within(o, &d) {
+        return Err(DeltaError::BadTarget {
+            path: delta_dir.to_path_buf(),
+            message: format!(
+                "the delta folder and the output {} must be apart, neither inside the other",
+                out.display()
+            ),
+        }
+        .into());
+    }
+    recover(&out_abs)?;
+    if !out_abs.is_dir() {
+        return Err(DeltaError::from(seal::SealError::NotSealed {
+            dir: out.to_path_buf(),
+        })
+        .into());
+    }
+    let _lock = BuildLock::acquire(&out_abs, wait, on_wait).map_err(DeltaError::from)?;
+
+    // The base: the receipt of OUT now.
+    let sealed = super::check_sealed(&out_abs)?;
+    // The config folder: given, or above OUT holding the config OUT was built from, or
+    // the delta's (a killed apply wrote the config files, not yet the output).
+    let config_dir = super::config_dir(&out_abs, config, &sealed).or_else(|| {
+        let target = delta.target_config.as_ref()?;
+        let parent = out_abs.parent()?.to_path_buf();
+        let file = parent.join(seal::safe_relative(&target.path)?);
+        (hash_file(&file).ok()? == target.sha256).then_some(parent)
+    });
+    let mut report = ApplyReport {
+        outcome: "unchanged",
+        output: out.to_path_buf(),
+        delta: delta_dir.to_path_buf(),
+        config_dir: config_dir.clone(),
+        files_applied: 0,
+        blobs_added: 0,
+        bytes: 0,
+        config_files: Vec::new(),
+        manifest_sha256: sealed.manifest_sha256.clone(),
+        seconds: 0.0,
+    };
+    // A killed apply's mirror of the config folder, beside it.
+    if let Some(dir) = &config_dir {
+        let dir = crate::outpath::resolve(dir);
+        crate::leftovers::sweep_beside(&dir).map_err(io_err(&dir))?;
+    }
+    if sealed.manifest_sha256 == delta.facts.target_manifest_sha256 {
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let (receipt, _) = super::receipt::of_sealed(&out_abs, config, &sealed)?;
+    let same_receipt = receipt.compute_digest() == delta.facts.base_receipt;
+    if !same_receipt && sealed.manifest_sha256 != delta.facts.base_manifest_sha256 {
+        return Err(DeltaError::WrongBase {
+            out: out.to_path_buf(),
+            message: format!(
+                "not the output the delta was made against: its manifest.json hashes to {}, the delta's base to {} (receipt {}), and the delta's target is {}; a different base is never patched: make a receipt of this output and a delta against it",
+                sealed.manifest_sha256,
+                delta.facts.base_manifest_sha256,
+                delta.facts.base_receipt,
+                delta.facts.target_manifest_sha256
+            ),
+        }
+        .into());
+    }
+    let Some(config_dir) = config_dir else {
+        return Err(DeltaError::BadTarget {
+            path: out.to_path_buf(),
+            message: "no config folder given or found above it: name the config it was built from with --config FILE".into(),
+        }
+        .into());
+    };
+    let config_name = match config {
+        Some(c) => c.file_name().map(PathBuf::from),
+        None => sealed
+            .facts
+            .inputs
+            .as_ref()
+            .map(|i| PathBuf::from(&i.config.path)),
+    }
+    .ok_or_else(|| DeltaError::BadTarget {
+        path: out.to_path_buf(),
+        message: "manifest.json names no config file: give it with --config FILE".into(),
+    })?;
+    let config_abs = crate::outpath::resolve(&config_dir);
+
+    // Staging: the config folder mirrored beside itself, OUT copied beside itself.
+    let stage_cfg = crate::util::temp_path_beside(&config_abs);
+    let stage_out = crate::util::temp_path_beside(&out_abs);
+    let cfg_guard = staging.create_dir(&stage_cfg).map_err(io_err(&stage_cfg))?;
+    let out_guard = staging.create_dir(&stage_out).map_err(io_err(&stage_out))?;
+    let cleanup = |_: ()| {
+        let _ = fs::remove_dir_all(&stage_cfg);
+        let _ = fs::remove_dir_all(&stage_out);
+    };
+    let staged = stage(
+        delta_dir,
+        &delta,
+        &config_abs,
+        &stage_cfg,
+        &out_abs,
+        &stage_out,
+        &mut report,
+    );
+    if let Err(e) = staged {
+        cleanup(());
+        return Err(e.into());
+    }
+    if let Err(e) = build(&stage_cfg.join(&config_name), &stage_out) {
+        cleanup(());
+        return Err(ApplyError::Build(e));
+    }
+    if let Err(e) = compare(&stage_out, &delta) {
+        cleanup(());
+        return Err(e.into());
+    }
+    // The staging build's state names the staging copy's paths, which are gone once it is
+    // the output: the next build of OUT starts without it.
+    let state = stage_out
+        .join(crate::pipeline::state::STATE_DIR)
+        .join(crate::pipeline::state::STATE_FILE);
+    if let Err(e) = fs::remove_file(&state)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        cleanup(());
+        return Err(DeltaError::io(&state, e).into());
+    }
+
+    // Commit: the config files, then the exchange.
+    let committed = commit(
+        delta_dir,
+        &delta,
+        &config_abs,
+        &out_abs,
+        &stage_out,
+        staging,
+        &mut report,
+    );
+    cleanup(());
+    drop(cfg_guard);
+    drop(out_guard);
+    committed?;
+    report.outcome = "applied";
+    report.manifest_sha256 = delta.facts.target_manifest_sha256.clone();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Mirrors the config folder into `stage_cfg` with the delta's config files, copies `out`
+/// into `stage_out` and lays the delta's `out/` files over it.
+fn stage(
+    delta_dir: &Path,
+    delta: &CheckedDelta,
+    config_dir: &Path,
+    stage_cfg: &Path,
+    out: &Path,
+    stage_out: &Path,
+    report: &mut ApplyReport,
+) -> Result<(), DeltaError> {
+    let changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
+    mirror(
+        config_dir,
+        stage_cfg,
+        Path::new(""),
+        &changed,
+        &[stage_cfg, stage_out],
+    )?;
+    for rel in delta.config_files.keys() {
+        let from = delta_dir.join("config").join(rel);
+        let to = stage_cfg.join(rel);
+        place(&from, &to, 0o644)?;
+    }
+    link_tree(out, stage_out, true)?;
+    let modes: BTreeMap<String, u32> = read_modes(&delta_dir.join("out").join(seal::MANIFEST));
+    for rel in delta.out_files.keys() {
+        let from = delta_dir.join("out").join(rel);
+        let to = stage_out.join(rel);
+        let mode = modes.get(rel).copied().unwrap_or(0o644);
+        let size = place(&from, &to, mode)?;
+        report.files_applied += 1;
+        report.bytes += size;
+        if rel.starts_with(super::BLOBS) {
+            report.blobs_added += 1;
+        }
+    }
+    report.files_applied += delta.config_files.len();
+    for rel in delta.config_files.keys() {
+        if let Ok(m) = fs::metadata(delta_dir.join("config").join(rel)) {
+            report.bytes += m.len();
+        }
+    }
+    Ok(())
+}
+
+/// The mode of each artifact manifest.json records.
+fn read_modes(manifest: &Path) -> BTreeMap<String, u32> {
+    let Ok(bytes) = crate::input::read_found(manifest, crate::input::Kind::Manifest) else {
+        return BTreeMap::new();
+    };
+    #[derive(Deserialize)]
+    struct Facts {
+        artifacts: Vec<seal::Artifact>,
+    }
+    serde_json::from_slice::<Facts>(&bytes)
+        .map(|f| {
+            f.artifacts
+                .into_iter()
+                .filter_map(|a| Some((a.path, u32::from_str_radix(&a.mode, 8).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `src` mirrored into the new folder `dst` by symbolic links, but for the paths of
+/// `changed` (relative to the mirror's root) and the folders leading to them, which are
+/// made as real folders; `skip` are left out.
+fn mirror(
+    src: &Path,
+    dst: &Path,
+    prefix: &Path,
+    changed: &BTreeSet<PathBuf>,
+    skip: &[&Path],
+) -> Result<(), DeltaError> {
+    fs::create_dir_all(dst).map_err(io_err(dst))?;
+    for entry in fs::read_dir(src).map_err(io_err(src))? {
+        let entry = entry.map_err(io_err(src))?;
+        let path = entry.path();
+        if skip.iter().any(|s| *s == path) {
+            continue;
+        }
+        let name = entry.file_name();
+        let rel = prefix.join(&name);
+        if changed.contains(&rel) {
+            continue;
+        }
+        let target = dst.join(&name);
+        let leads = changed.iter().any(|c| c.starts_with(&rel));
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if leads && is_dir {
+            mirror(&path, &target, &rel, changed, skip)?;
+        } else {
+            std::os::unix::fs::symlink(&path, &target).map_err(io_err(&target))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies `from` to `to` through a temporary name beside it and a rename (the staging
+/// copy's files may be links of the output's: never written in place); its size.
+fn place(from: &Path, to: &Path, mode: u32) -> Result<u64, DeltaError> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let (mut src, meta) = crate::input::open_found(from)?;
+    let tmp = crate::util::temp_path_beside(to);
+    let result = (|| {
+        let mut file = crate::util::create_new_mode(&tmp, mode).map_err(io_err(&tmp))?;
+        crate::util::copy_split(&mut src, &mut file).map_err(|e| match e {
+            crate::util::CopyError::Read(e) => DeltaError::io(from, e),
+            crate::util::CopyError::Write(e) => DeltaError::io(&tmp, e),
+        })?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        fs::rename(&tmp, to).map_err(io_err(to))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|()| meta.len())
+}
+
+/// Copies the tree `src` into the new folder `dst`: folders made with their modes, files
+/// hard-linked (copied where the file system has no hard links). At the top, the build
+/// state and the build lock are left out; temporary files of other writers and the
+/// layout's private folder everywhere.
+fn link_tree(src: &Path, dst: &Path, top: bool) -> Result<(), DeltaError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = fs::symlink_metadata(src).map_err(io_err(src))?;
+    fs::create_dir_all(dst).map_err(io_err(dst))?;
+    fs::set_permissions(
+        dst,
+        fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
+    )
+    .map_err(io_err(dst))?;
+    let in_layout = src.join("oci-layout").is_file();
+    for entry in fs::read_dir(src).map_err(io_err(src))? {
+        let entry = entry.map_err(io_err(src))?;
+        let name = entry.file_name();
+        let name_text = name.to_string_lossy();
+        if top && name_text == crate::pipeline::state::STATE_DIR {
+            // The folder marks the output as seedforge's; its state is left behind (the
+            // build runs every step, and the state names OUT's own paths).
+            let target = dst.join(&name);
+            fs::create_dir(&target).map_err(io_err(&target))?;
+            continue;
+        }
+        if (top && name_text == crate::pipeline::build_lock::LOCK_FILE_NAME)
+            || (in_layout && name_text == ".seedforge")
+            || crate::leftovers::temp_owner(&name_text).is_some()
+        {
+            continue;
+        }
+        let path = entry.path();
+        let target = dst.join(&name);
+        let ft = entry.file_type().map_err(io_err(&path))?;
+        if ft.is_dir() {
+            link_tree(&path, &target, false)?;
+        } else if ft.is_file() {
+            if fs::hard_link(&path, &target).is_err() {
+                let mode = entry
+                    .metadata()
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o644);
+                place(&path, &target, mode)?;
+            }
+        } else {
+            return Err(DeltaError::Unsound {
+                out: src.to_path_buf(),
+                message: format!(
+                    "{}: not a regular file or folder; an output holds neither links nor devices",
+                    path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The staging build's `SHA256SUMS` against the delta's, line for line.
+fn compare(stage_out: &Path, delta: &CheckedDelta) -> Result<(), DeltaError> {
+    let path = stage_out.join(seal::SUMS);
+    let text = crate::input::read_found_to_string(&path, crate::input::Kind::Sums)?;
+    if text == delta.target_sums_text {
+        return Ok(());
+    }
+    let built = parse_sums(&text);
+    let first = built
+        .keys()
+        .chain(delta.target_sums.keys())
+        .filter(|p| built.get(*p) != delta.target_sums.get(*p))
+        .min()
+        .cloned()
+        .unwrap_or_else(|| seal::SUMS.to_string());
+    let what = match (built.get(&first), delta.target_sums.get(&first)) {
+        (Some(b), Some(t)) => {
+            format!("the offline build wrote sha256 {b}, the delta's seal says {t}")
+        }
+        (Some(_), None) => "the offline build wrote it, the delta's seal does not list it".into(),
+        (None, Some(_)) => "the delta's seal lists it, the offline build did not write it".into(),
+        (None, None) => "the two seals differ in their form".into(),
+    };
+    Err(DeltaError::Mismatch {
+        path: PathBuf::from(first),
+        message: format!(
+            "{what}: the delta does not rebuild the near side's output here (a config input or file the delta does not carry differs?); nothing was changed"
+        ),
+    })
+}
+
+/// Writes the config files, then makes the staging copy the output.
+fn commit(
+    delta_dir: &Path,
+    delta: &CheckedDelta,
+    config_dir: &Path,
+    out: &Path,
+    stage_out: &Path,
+    staging: &Staging,
+    report: &mut ApplyReport,
+) -> Result<(), DeltaError> {
+    for rel in delta.config_files.keys() {
+        let to = config_dir.join(rel);
+        let from = delta_dir.join("config").join(rel);
+        if to.is_file() && hash_file(&to).ok().as_ref() == delta.config_files.get(rel) {
+            continue;
+        }
+        // A file replaced keeps its mode. A signal waits for the rename: no temporary
+        // file is left in the config folder.
+        let mode = fs::metadata(&to)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+            .unwrap_or(0o644);
+        staging.unless_stopping(|| place(&from, &to, mode))?;
+        crate::util::sync_parent(&to).map_err(io_err(&to))?;
+        report.config_files.push(rel.clone());
+    }
+    // The staging copy's own lock, which becomes the output's: held across the exchange.
+    let _new_lock = BuildLock::acquire(stage_out, false, &mut |_| {}).map_err(DeltaError::from)?;
+    crate::util::sync_dir(stage_out).map_err(io_err(stage_out))?;
+    let swapped = staging.unless_stopping(|| {
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            stage_out,
+            rustix::fs::CWD,
+            out,
+            rustix::fs::RenameFlags::EXCHANGE,
+        ) {
+            Ok(()) => Ok(()),
+            Err(e)
+                if e == rustix::io::Errno::INVAL
+                    || e == rustix::io::Errno::NOSYS
+                    || e == rustix::io::Errno::NOTSUP =>
+            {
+                // No exchange here: two renames, the old one named for the next run.
+                let old = old_path(out);
+                fs::rename(out, &old)?;
+                fs::rename(stage_out, out)?;
+                fs::rename(&old, stage_out)
+            }
+            Err(e) => Err(io::Error::from(e)),
+        }
+    });
+    swapped.map_err(io_err(out))?;
+    crate::util::sync_parent(out).map_err(io_err(out))?;
+    Ok(())
+}
