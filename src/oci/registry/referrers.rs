@@ -7,6 +7,8 @@
 
 use super::RegistryError;
 use super::client::{Get, RegistryClient};
+use super::manifest::MAX_MANIFEST_SIZE;
+use crate::net::fetch::read_bounded;
 use crate::net::{Budget, Transfer};
 use crate::oci::attached::{REFERRERS_INDEX, fallback_tag};
 use crate::oci::descriptor::OCI_INDEX;
@@ -30,7 +32,8 @@ pub(super) async fn write_fallback_tags<'a>(
             .push(listing_entry(root, bytes));
     }
     for ((repo, subject), entries) in by_subject {
-        if lists_through_api(client, repo, subject).await {
+        // A registry with the API keeps the list itself.
+        if client.referrers(repo, subject, repo).await.is_some() {
             continue;
         }
         let tag = fallback_tag(subject);
@@ -57,24 +60,42 @@ pub(super) async fn write_fallback_tags<'a>(
     Ok(())
 }
 
-/// Whether the registry answers the referrers API for `subject` (it then keeps the list).
-async fn lists_through_api(client: &RegistryClient, repo: &str, subject: &Digest) -> bool {
-    let get = Get {
-        repo,
-        path: format!("referrers/{subject}"),
-        accept: &[REFERRERS_INDEX],
-        offset: 0,
-        image: repo,
-        kind: Transfer::Document,
-    };
-    let mut budget = Budget::new(&client.limits());
-    match client.get(&get, &mut budget).await {
-        Ok((resp, _)) => resp
+impl RegistryClient {
+    /// The referrers API's answer for `subject` in `repo` (an image index), `None` when the
+    /// registry has no such API: it answers with an error (distribution 2.x: 404) or with
+    /// something else than an index. A registry has the API or not, so once it has said it
+    /// has none, it is not asked again in this run.
+    pub async fn referrers(&self, repo: &str, subject: &Digest, image: &str) -> Option<Vec<u8>> {
+        if self.has_referrers_api() == Some(false) {
+            return None;
+        }
+        let get = Get {
+            repo,
+            path: format!("referrers/{subject}"),
+            accept: &[REFERRERS_INDEX],
+            offset: 0,
+            image,
+            kind: Transfer::Document,
+        };
+        let mut budget = Budget::new(&self.limits());
+        let (mut resp, mut watch) = match self.get(&get, &mut budget).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("{image}: no referrers API: {e}");
+                self.set_referrers_api(false);
+                return None;
+            }
+        };
+        let is_index = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with(REFERRERS_INDEX)),
-        Err(_) => false,
+            .is_some_and(|v| v.starts_with(REFERRERS_INDEX));
+        let bytes = read_bounded(&mut resp, MAX_MANIFEST_SIZE, &mut watch, &mut budget)
+            .await
+            .ok()?;
+        self.set_referrers_api(is_index);
+        is_index.then_some(bytes)
     }
 }
 

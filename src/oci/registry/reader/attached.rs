@@ -5,13 +5,10 @@
 //! the layout when it holds it (a warm run sends no GET for it), else by digest.
 
 use super::{RegistryReader, stored_root};
-use crate::net::Transfer;
 use crate::oci::Result;
-use crate::oci::attached::{Attached, AttachedKind, REFERRERS_INDEX, fallback_tag};
+use crate::oci::attached::{Attached, AttachedKind, fallback_tag};
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use crate::oci::digest::Digest;
-use crate::oci::registry::client::Get;
-use crate::oci::registry::manifest::MAX_MANIFEST_SIZE;
 use crate::oci::source::ImageReader;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -142,7 +139,7 @@ impl RegistryReader {
     /// The referrers of `subject`: the referrers API's index, else the fallback tag's.
     async fn find_referrers(&self, subject: &Digest) -> Result<Vec<Found>> {
         let mut listing = None;
-        let index = match self.referrers_api(subject).await {
+        let index = match self.client.referrers(&self.repo, subject, &self.name).await {
             Some(bytes) => Some(bytes),
             None => match self.head_tag(&fallback_tag(subject)).await? {
                 Some(d) => {
@@ -194,41 +191,5 @@ impl RegistryReader {
                 }
             })
             .collect())
-    }
-
-    /// The referrers API's answer for `subject`; `None` when the registry has no such API
-    /// (it answers with an error, as distribution 2.x does with 404).
-    async fn referrers_api(&self, subject: &Digest) -> Option<Vec<u8>> {
-        if self.client.has_referrers_api() == Some(false) {
-            return None;
-        }
-        let get = Get {
-            repo: &self.repo,
-            path: format!("referrers/{subject}"),
-            accept: &[REFERRERS_INDEX],
-            offset: 0,
-            image: &self.name,
-            kind: Transfer::Document,
-        };
-        let mut budget = crate::net::Budget::new(&self.client.limits());
-        let (mut resp, mut watch) = match self.client.get(&get, &mut budget).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!("{}: no referrers API: {e}", self.name);
-                self.client.set_referrers_api(false);
-                return None;
-            }
-        };
-        let is_index = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with(REFERRERS_INDEX));
-        let bytes =
-            crate::net::fetch::read_bounded(&mut resp, MAX_MANIFEST_SIZE, &mut watch, &mut budget)
-                .await
-                .ok()?;
-        self.client.set_referrers_api(is_index);
-        is_index.then_some(bytes)
     }
 }
