@@ -56,27 +56,6 @@ pub const SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
 /// `critical.type` of a simple-signing payload.
 pub const SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";
 
-/// The tag cosign stores an image's signatures under: `sha256-<hex>.sig`.
-pub fn signature_tag(image_digest: &str) -> Option<String> {
-    tag_base(image_digest).map(|t| format!("{t}.sig"))
-}
-
-/// The tag cosign stores an image's attestations under: `sha256-<hex>.att`.
-pub fn attestation_tag(image_digest: &str) -> Option<String> {
-    tag_base(image_digest).map(|t| format!("{t}.att"))
-}
-
-/// The tag of the referrers index a registry without the referrers API keeps for an
-/// image: `sha256-<hex>` (OCI distribution spec's fallback).
-pub fn referrers_tag(image_digest: &str) -> Option<String> {
-    tag_base(image_digest)
-}
-
-fn tag_base(image_digest: &str) -> Option<String> {
-    let hex = sha256_hex_of(image_digest)?;
-    Some(format!("sha256-{hex}"))
-}
-
 /// The hex of a `sha256:<64 lowercase hex>` digest.
 fn sha256_hex_of(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;

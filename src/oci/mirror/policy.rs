@@ -61,9 +61,9 @@ pub struct VerifiedSignature {
 
 /// The layer media types that carry signatures: only artifacts made of these are read.
 const SIGNATURE_LAYERS: [&str; 3] = [
-    "application/vnd.dev.cosign.simplesigning.v1+json",
-    "application/vnd.dsse.envelope.v1+json",
-    "application/vnd.dev.sigstore.bundle.v0.3+json",
+    crate::trust::cosign::SIMPLE_SIGNING_MEDIA_TYPE,
+    crate::trust::dsse::ENVELOPE_MEDIA_TYPE,
+    crate::trust::bundle::BUNDLE_V03_MEDIA_TYPE,
 ];
 
 /// The most layers a signature artifact is read with (each is read whole, up to the
