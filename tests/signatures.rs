@@ -574,6 +574,25 @@ fn a_signed_output_verifies_with_its_key_and_fails_on_any_changed_byte() {
         .env("COSIGN_PASSWORD", PASSWORD)
         .run();
     assert_eq!(fs::read_to_string(&bundle).unwrap(), text, "re-signed");
+    // A changed input: the manifest and the provenance are signed anew, and verify.
+    let list = lab.lab_dir().join("images.txt");
+    let lines = fs::read_to_string(&list).unwrap();
+    fs::write(
+        &list,
+        format!("{lines}# a comment changes the list's digest\n"),
+    )
+    .unwrap();
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg(), "--signing-key"])
+        .arg(signer.dir.path().join("cosign.key"))
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .run();
+    lab.seedforge()
+        .arg("verify")
+        .arg("--key")
+        .arg(signer.public_key())
+        .arg(&out)
+        .run();
     // A lone seed ISO checks against the signed manifest beside its folder.
     let iso = fs::read_dir(out.join("iso"))
         .unwrap()

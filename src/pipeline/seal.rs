@@ -706,22 +706,8 @@ pub fn seal_with(
     let statement = crate::sbom::provenance::statement(&provenance(
         plan, contents, &artifacts, &images, &files,
     ));
-    let provenance_path = output.join(PROVENANCE);
-    if !crate::input::holds(&provenance_path, &statement) {
-        if let Some(dir) = provenance_path.parent() {
-            fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
-        }
-        crate::util::atomic_write_mode(&provenance_path, &statement, Kind::Plain.mode())
-            .map_err(|e| SealError::io(&provenance_path, e))?;
-    }
-    let sha256 = crate::hashing::sha256_hex(&statement);
-    hashes.insert(provenance_path, sha256.clone());
-    artifacts.push(Artifact {
-        path: PROVENANCE.to_string(),
-        size: statement.len() as u64,
-        sha256,
-        mode: format!("{:04o}", Kind::Plain.mode()),
-    });
+    write_artifact(&output.join(PROVENANCE), &statement)?;
+    record_artifact(output, PROVENANCE, &statement, &mut artifacts, &mut hashes);
     let key_records = write_image_keys(plan, output, &mut artifacts, &mut hashes)?;
     if let Some(key) = &plan.signing {
         let path = output.join(PROVENANCE_BUNDLE);
@@ -735,16 +721,20 @@ pub fn seal_with(
                     k,
                 )
             },
-            |b, keys| b.verify_dsse(keys).map(drop).map_err(|e| e.to_string()),
+            // Kept only while it signs this very statement.
+            |b, keys| match b.verify_dsse(keys) {
+                Ok((_, envelope)) if envelope.payload == statement => Ok(()),
+                Ok(_) => Err("signs an earlier statement".into()),
+                Err(e) => Err(e.to_string()),
+            },
         )?;
-        let sha256 = crate::hashing::sha256_hex(&bundle);
-        hashes.insert(path, sha256.clone());
-        artifacts.push(Artifact {
-            path: PROVENANCE_BUNDLE.to_string(),
-            size: bundle.len() as u64,
-            sha256,
-            mode: format!("{:04o}", Kind::Plain.mode()),
-        });
+        record_artifact(
+            output,
+            PROVENANCE_BUNDLE,
+            &bundle,
+            &mut artifacts,
+            &mut hashes,
+        );
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let previous = previous_seal(output)?;
@@ -846,25 +836,12 @@ fn write_image_keys(
     for (name, pem) in &plan.image_keys {
         let sha256 = crate::hashing::sha256_hex(pem.as_bytes());
         let rel = format!("{IMAGE_KEYS_DIR}/{}.pub", &sha256[..16]);
-        let path = output.join(&rel);
-        if !crate::input::holds(&path, pem.as_bytes()) {
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
-            }
-            crate::util::atomic_write_mode(&path, pem.as_bytes(), Kind::Plain.mode())
-                .map_err(|e| SealError::io(&path, e))?;
-        }
+        write_artifact(&output.join(&rel), pem.as_bytes())?;
         let hint = crate::trust::keys::PublicKey::from_pem(pem.as_bytes(), name)
             .map(|k| k.hint())
             .unwrap_or_default();
-        hashes.insert(path, sha256.clone());
         if !artifacts.iter().any(|a| a.path == rel) {
-            artifacts.push(Artifact {
-                path: rel.clone(),
-                size: pem.len() as u64,
-                sha256,
-                mode: format!("{:04o}", Kind::Plain.mode()),
-            });
+            record_artifact(output, &rel, pem.as_bytes(), artifacts, hashes);
         }
         records.push(KeyRecord {
             path: rel,
@@ -901,12 +878,40 @@ fn signed_once(
         message: e.to_string(),
     })?;
     let bytes = bundle.to_json();
+    write_artifact(path, &bytes)?;
+    Ok(bytes)
+}
+
+/// Writes a small file the seal makes itself (provenance, recorded keys, bundles), in its
+/// folder, atomically and as an ordinary artifact; a file that already holds the bytes is
+/// left as it is.
+fn write_artifact(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    if crate::input::holds(path, bytes) {
+        return Ok(());
+    }
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
     }
-    crate::util::atomic_write_mode(path, &bytes, Kind::Plain.mode())
-        .map_err(|e| SealError::io(path, e))?;
-    Ok(bytes)
+    crate::util::atomic_write_mode(path, bytes, Kind::Plain.mode())
+        .map_err(|e| SealError::io(path, e))
+}
+
+/// Lists `bytes`, the content of `output/rel`, among the sealed artifacts.
+fn record_artifact(
+    output: &Path,
+    rel: &str,
+    bytes: &[u8],
+    artifacts: &mut Vec<Artifact>,
+    hashes: &mut HashMap<PathBuf, String>,
+) {
+    let sha256 = crate::hashing::sha256_hex(bytes);
+    hashes.insert(output.join(rel), sha256.clone());
+    artifacts.push(Artifact {
+        path: rel.to_string(),
+        size: bytes.len() as u64,
+        sha256,
+        mode: format!("{:04o}", Kind::Plain.mode()),
+    });
 }
 
 /// The previous seal's manifest, if there is one that can be read. Past its cap it is an
