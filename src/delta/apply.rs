@@ -136,18 +136,12 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
     let text = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
     for line in text.lines() {
-        let Some((hex, rel)) = line.split_once("  ") else {
+        let Some((hex, rel)) = seal::sums_line(line) else {
             return Err(not_delta(format!(
                 "{}: a malformed line {line:?}",
                 seal::SUMS
             )));
         };
-        if seal::safe_relative(rel).is_none() || hex.len() != 64 {
-            return Err(not_delta(format!(
-                "{}: a malformed line {line:?}",
-                seal::SUMS
-            )));
-        }
         listed.insert(rel.to_string(), hex.to_string());
     }
     // Every file of the folder listed, every listed file there and hashing right.

@@ -289,7 +289,7 @@ fn read_manifest(out: &Path) -> Result<Vec<u8>, DeltaError> {
 /// `SHA256SUMS`'s lines as path → hex (a checked file: malformed lines were refused).
 fn parse_sums(text: &str) -> BTreeMap<String, String> {
     text.lines()
-        .filter_map(|l| l.split_once("  ").or_else(|| l.split_once(" *")))
+        .filter_map(seal::sums_line)
         .map(|(h, p)| (p.to_string(), h.to_string()))
         .collect()
 }

@@ -1156,6 +1156,14 @@ pub struct SumsReport {
     pub problems: Vec<SumProblem>,
 }
 
+/// One line of a `SHA256SUMS` (`HEX  PATH`, or `HEX *PATH` as `sha256sum -b` writes it):
+/// the hex and the path, when the hex is a SHA-256 and the path stays inside the folder.
+pub fn sums_line(line: &str) -> Option<(&str, &str)> {
+    line.split_once("  ")
+        .or_else(|| line.split_once(" *"))
+        .filter(|(h, p)| is_hex64(h) && safe_relative(p).is_some())
+}
+
 /// Re-hashes every entry of `out/SHA256SUMS`.
 pub fn verify_sums(out: &Path) -> Result<SumsReport, SealError> {
     verify_sums_with(out, &|_| None)
@@ -1172,11 +1180,7 @@ pub fn verify_sums_with(
     let mut problems = Vec::new();
     let mut listed: Vec<(String, String, PathBuf)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let parsed = line
-            .split_once("  ")
-            .or_else(|| line.split_once(" *"))
-            .filter(|(h, _)| is_hex64(h))
-            .and_then(|(h, p)| safe_relative(p).map(|rel| (h, p, rel)));
+        let parsed = sums_line(line).and_then(|(h, p)| safe_relative(p).map(|rel| (h, p, rel)));
         match parsed {
             Some((h, p, rel)) => listed.push((p.to_string(), h.to_string(), out.join(rel))),
             None => problems.push(SumProblem {
@@ -1497,7 +1501,7 @@ pub fn verify_signature(
     let mut problems = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for line in sums.lines().filter(|l| !l.trim().is_empty()) {
-        let Some((sha, path)) = line.split_once("  ") else {
+        let Some((sha, path)) = sums_line(line) else {
             problems.push(format!("malformed line {line:?}"));
             continue;
         };
