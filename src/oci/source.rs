@@ -29,12 +29,6 @@ pub trait ImageReader: Send + Sync {
         Ok(())
     }
 
-    /// The digest the image's source serves for it (what its signatures name); the root's,
-    /// but for a reader of a stored copy with platforms dropped.
-    fn served_digest(&self) -> Digest {
-        self.root().digest.clone()
-    }
-
     /// The artifacts this source keeps beside the image for each of `subjects` (the
     /// image's root and the platform manifests kept): cosign's signature, attestation and
     /// SBOM tags and OCI 1.1 referrers, each opened. Sources that keep none (archives)

@@ -149,9 +149,8 @@ impl KeptBundle {
 #[derive(Debug)]
 pub struct Offline {
     layout: PathBuf,
-    /// By destination: the source as listed, the root the layout stores, and the digest
-    /// the source served (what its signatures name).
-    roots: BTreeMap<String, (String, Descriptor, Digest)>,
+    /// By destination: the source as listed and the root the layout stores.
+    roots: BTreeMap<String, (String, Descriptor)>,
     /// The artifacts stored with each image (by destination): its `index.json` entries.
     attached: Arc<BTreeMap<String, Vec<Descriptor>>>,
     kept: Vec<KeptBundle>,
@@ -198,13 +197,11 @@ impl Offline {
                 .ok_or_else(|| pinned_in("not pinned"))
                 .and_then(|pinned| {
                     let root = lock.stored.get(&source).unwrap_or(&pinned);
-                    store
-                        .find(root, &destination, &platforms)
-                        .map(|r| (r, pinned))
+                    store.find(root, &destination, &platforms)
                 });
             match found {
-                Ok((root, pinned)) => {
-                    roots.insert(destination, (source, root, pinned));
+                Ok(root) => {
+                    roots.insert(destination, (source, root));
                 }
                 Err(reason) => missing.push(Missing {
                     what: format!("image {destination} (from {source})"),
@@ -288,11 +285,10 @@ impl Offline {
         };
         let destination = entry.destination.to_string();
         Some(match self.roots.get(&destination) {
-            Some((source, root, pinned)) => Ok(Box::new(PinnedReader {
+            Some((source, root)) => Ok(Box::new(PinnedReader {
                 dir: self.layout.clone(),
                 name: source.clone(),
                 root: root.clone(),
-                served: pinned.clone(),
                 documents: Arc::clone(&self.documents),
                 attached: self.attached.get(&destination).cloned().unwrap_or_default(),
             }) as Box<dyn ImageReader>),
@@ -491,9 +487,6 @@ struct PinnedReader {
     documents: Arc<KeptDocuments>,
     /// The artifacts the layout stores with it (their `index.json` entries).
     attached: Vec<Descriptor>,
-    /// The digest its registry served (the root stored differs when platforms were
-    /// dropped): what its signatures name.
-    served: Digest,
 }
 
 impl ImageReader for PinnedReader {
@@ -503,10 +496,6 @@ impl ImageReader for PinnedReader {
 
     fn root(&self) -> &Descriptor {
         &self.root
-    }
-
-    fn served_digest(&self) -> Digest {
-        self.served.clone()
     }
 
     /// Offline, the artifacts are those an earlier build stored with the image.
@@ -529,7 +518,6 @@ impl ImageReader for PinnedReader {
                     root: descriptor.clone(),
                     documents: Arc::clone(&self.documents),
                     attached: Vec::new(),
-                    served: e.digest.clone(),
                 }),
                 descriptor,
                 listing: None,

@@ -319,12 +319,8 @@ fn prepare_one(
         .kept_children()
         .map(|c| c.digest.clone())
         .collect();
-    // A signature names the digest the source served (a stored copy read back may be a
-    // subset of it); one over the index a stored subset was cut from is one over the subset.
-    let mut roots = vec![reader.served_digest()];
-    if reader.root().digest != roots[0] {
-        roots.push(reader.root().digest.clone());
-    }
+    // A signature over the index a stored subset was cut from is one over the subset.
+    let mut roots = vec![reader.root().digest.clone()];
     if from_files && options.policy.is_active() {
         roots.extend(original_of(reader.as_ref(), &selection));
     }
@@ -374,8 +370,7 @@ fn prepare_attached(
     selection: &Selection,
     e: &ListEntry,
 ) -> Result<Vec<PreparedAttachment>> {
-    let mut subjects = subjects_of(reader.root(), selection);
-    subjects[0] = reader.served_digest();
+    let subjects = subjects_of(reader.root(), selection);
     let repository = format!(
         "{}/{}",
         e.destination.registry(),
