@@ -68,6 +68,9 @@ struct Plan {
     source: String,
     target: Reference,
     root: Descriptor,
+    /// Whether it is stored with an image (a signature, a referrer…): pushed after the
+    /// images.
+    is_attached: bool,
     /// For a referrer stored with an image: the digest it refers to.
     referrer_of: Option<Digest>,
     /// Child manifests (by digest) then the root, with their bytes.
@@ -117,6 +120,8 @@ impl Progress<'_> {
 fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
     let index = layout.read_index()?;
     let mut plans = Vec::new();
+    // The first plan for each target: a second image for it is a collision.
+    let mut first_at: HashMap<String, usize> = HashMap::new();
     for entry in &index.manifests {
         let name = entry.ref_name().ok_or_else(|| OciError::Source {
             source_name: layout.root().display().to_string(),
@@ -139,9 +144,10 @@ fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
                 source_name: name.to_string(),
                 message: format!("cannot rebase onto {registry}: {e}"),
             })?;
+        let first = *first_at.entry(target.to_string()).or_insert(plans.len());
         if let Some(other) = plans
-            .iter()
-            .find(|p: &&Plan| p.target == target && p.root.digest != entry.digest)
+            .get(first)
+            .filter(|p: &&Plan| p.root.digest != entry.digest)
         {
             return Err(OciError::Source {
                 source_name: layout.root().display().to_string(),
@@ -153,13 +159,15 @@ fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
         }
         let root = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
         let (documents, blobs) = walk(layout, &root, name)?;
-        let referrer_of = crate::oci::attached::of_entry(entry)
+        let attached = crate::oci::attached::of_entry(entry);
+        let referrer_of = (attached.as_ref())
             .filter(|(_, kind, _)| *kind == AttachedKind::Referrer)
-            .map(|(_, _, subject)| subject);
+            .map(|(_, _, subject)| subject.clone());
         plans.push(Plan {
             source: name.to_string(),
             target,
             root,
+            is_attached: attached.is_some(),
             referrer_of,
             documents,
             blobs,
@@ -167,13 +175,7 @@ fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
     }
     // Images first, then what is stored with them (a signature tag names an image that
     // is already there).
-    plans.sort_by_key(|p| {
-        index
-            .manifests
-            .iter()
-            .find(|e| e.digest == p.root.digest && e.ref_name() == Some(p.source.as_str()))
-            .is_some_and(|e| crate::oci::attached::of_entry(e).is_some())
-    });
+    plans.sort_by_key(|p| p.is_attached);
     Ok(plans)
 }
 
@@ -513,5 +515,40 @@ mod tests {
         assert_eq!(documents[1], &outcome.entry.digest);
         assert!(!documents.contains(&original));
         assert!(p.blobs.iter().all(|b| &b.digest != original));
+    }
+
+    #[test]
+    fn two_images_on_one_target_are_refused_and_stored_artifacts_go_last() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let copy = |fixture: &str, dest: &str| {
+            let source = ImageSource::parse(&format!("oci:oci:{fixture}"), &fixtures).unwrap();
+            let reader = crate::oci::local::open(&source, &Registries::offline()).unwrap();
+            let sel = select(reader.as_ref(), dest, &[Platform::linux_amd64()]).unwrap();
+            copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}).unwrap()
+        };
+        // A signature-like entry stored with the first image, named before the images.
+        let signed = copy("klipper-lb:v0.4.13", "docker.io/acme/web:1");
+        let sig = copy("mirrored-pause:3.6", "docker.io/acme/a:sha256-aa.sig");
+        let entry = crate::oci::attached::annotate(
+            sig.entry,
+            "docker.io/acme/web:1",
+            crate::oci::attached::AttachedKind::Signature,
+            &signed.entry.digest,
+        );
+        layout.add_to_index(vec![entry]).unwrap();
+        copy("klipper-lb:v0.4.13", "ghcr.io/acme/web:1");
+        let plans = plan(&layout, "127.0.0.1:5000").unwrap();
+        let order: Vec<bool> = plans.iter().map(|p| p.is_attached).collect();
+        assert_eq!(order, vec![false, false, true], "images first");
+        // Another image on the same target: refused, naming both.
+        copy("mirrored-pause:3.6", "quay.io/acme/web:1");
+        let err = plan(&layout, "127.0.0.1:5000").err().unwrap().to_string();
+        assert!(err.contains("quay.io/acme/web:1"), "{err}");
+        assert!(
+            err.contains("would both be 127.0.0.1:5000/acme/web:1"),
+            "{err}"
+        );
     }
 }
