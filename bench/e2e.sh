@@ -397,8 +397,9 @@ check_outputs() {
       isoinfo -d -i "$iso" | grep -qi '^Volume id: cidata' || die "$iso: volume id is not cidata"
       isoinfo -R -f -i "$iso" >"$RES/list.txt"
       for f in $want_files; do grep -qx "$f" "$RES/list.txt" || die "$iso lacks $f"; done
-      # seedforge's airgap.compression: auto names it .tar or .tar.zst by the layers.
-      grep -qE '^/payload/images/k3s-airgap-images-amd64\.tar(\.zst)?$' "$RES/list.txt" \
+      # seedforge's airgap.compression: auto names it .tar or .tar.zst by the layers, and
+      # its payload adds 12 hex digits of the archive's sha256 (the peer's does not).
+      grep -qE '^/payload/images/k3s-airgap-images-amd64(-[0-9a-f]{12})?\.tar(\.zst)?$' "$RES/list.txt" \
         || die "$iso lacks the airgap archive"
     done
     [ "$n" = 3 ] || die "$tool wrote $n seed ISOs, not 3"

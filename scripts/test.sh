@@ -27,8 +27,18 @@ stage() {
   stage_start=$SECONDS
   echo "== $1"
 }
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
 report_times() {
   local rc=$?
+  # A run that ends before the judges' background fetch (below) is waited for stops it,
+  # and everything it started (apt, pip, debootstrap), by PID.
+  if [ -n "${judges_pid:-}" ] && kill -0 "$judges_pid" 2>/dev/null; then
+    kill_tree "$judges_pid"
+  fi
   if [ "$rc" = 0 ]; then end_stage; else end_stage "failed, exit $rc"; fi
   echo "== stage times (total ${SECONDS}s)"
   printf '%s\n' "${stage_times[@]}"
@@ -129,113 +139,194 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "test.sh: warning: tests that need ${missing[*]} will be skipped" >&2
 fi
 
-# --- cosign and oras (judges of the image signatures, bundles and attestations) from
-# Debian sid, which has the releases the tests need (cosign 3.x, oras 1.x) where the
-# machine's release may have none. The system's sources and package state stay untouched:
-# a private sources list, lists and cache under target/sid-apt, `apt-get download` of the
-# two .debs, unpacked with dpkg-deb into target/sid/root (the tests find the tools at
-# target/sid/root/usr/bin, tests/common/sigstore.rs). The package versions are recorded in
-# target/sid/versions (cosign built by Debian reports its version as "devel"). Kept while
-# the recorded versions are accepted; one retry; under CI=true a failure fails the run.
-stage "cosign and oras (Debian sid)"
-SID_APT=$PWD/target/sid-apt
+# debian_fetch SUITE NAME PACKAGE...: downloads the packages from Debian's SUITE with a
+# private sources list, lists and cache under target/NAME-apt (the system's sources and
+# package state untouched), unpacks them into target/NAME/root and records "PACKAGE
+# VERSION" lines in target/NAME/versions.
+debian_fetch() {
+  local suite=$1 name=$2 apt_dir root versions apt_opts deb
+  shift 2
+  apt_dir=$PWD/target/$name-apt
+  root=$PWD/target/$name/root
+  versions=$PWD/target/$name/versions
+  rm -rf "$apt_dir/debs" "$root" "$versions"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs" "$root"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+    >"$apt_dir/sources.list"
+  apt_opts=(-q -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
+    -o "Dir::State::status=$apt_dir/status" -o APT::Sandbox::User=root)
+  : >"$apt_dir/status"
+  apt-get "${apt_opts[@]}" update >/dev/null || return 1
+  (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" download "$@" >/dev/null) || return 1
+  for deb in "$apt_dir"/debs/*.deb; do
+    dpkg-deb -x "$deb" "$root" || return 1
+    echo "$(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version)" >>"$versions"
+  done
+}
+
+# debian_tools SUITE NAME WHAT ACCEPTED PACKAGE...: keeps target/NAME while the function
+# ACCEPTED says its tools are the ones wanted, else fetches them (one retry); under
+# CI=true a failure fails the run, otherwise the tests that need WHAT are skipped.
+debian_tools() {
+  local suite=$1 name=$2 what=$3 accepted=$4 versions
+  shift 4
+  versions=$PWD/target/$name/versions
+  if "$accepted"; then
+    echo "test.sh: $what already in target/$name: $(tr '\n' ' ' <"$versions")" >&2
+    return 0
+  fi
+  echo "test.sh: fetching $what from Debian $suite into target/$name" >&2
+  debian_fetch "$suite" "$name" "$@" || { sleep 2; debian_fetch "$suite" "$name" "$@"; } || true
+  if "$accepted"; then
+    echo "test.sh: $what from Debian $suite: $(tr '\n' ' ' <"$versions")" >&2
+  elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: $what could not be fetched from Debian $suite" \
+      "(got: $(tr '\n' ' ' <"$versions" 2>/dev/null))" >&2
+    exit 1
+  else
+    echo "test.sh: warning: no $what; the tests that need it will be skipped" >&2
+  fi
+}
+
+# What is accepted as already fetched: cosign 3.x and oras 1.3 or a later 1.x from sid,
+# skopeo 1.18 from trixie run through that tree's own loader.
 SID_ROOT=$PWD/target/sid/root
-SID_VERSIONS=$PWD/target/sid/versions
 sid_accepted() {
   # cosign 3.x; oras 1.3 or a later 1.x.
-  [ -x "$SID_ROOT/usr/bin/cosign" ] && [ -x "$SID_ROOT/usr/bin/oras" ] && [ -f "$SID_VERSIONS" ] \
-    && grep -Eq '^cosign 3\.' "$SID_VERSIONS" \
-    && grep -Eq '^oras 1\.([3-9]|[1-9][0-9])\.' "$SID_VERSIONS" \
+  [ -x "$SID_ROOT/usr/bin/cosign" ] && [ -x "$SID_ROOT/usr/bin/oras" ] \
+    && grep -Eq '^cosign 3\.' target/sid/versions 2>/dev/null \
+    && grep -Eq '^oras 1\.([3-9]|[1-9][0-9])\.' target/sid/versions \
     && "$SID_ROOT/usr/bin/cosign" version >/dev/null 2>&1 \
     && "$SID_ROOT/usr/bin/oras" version >/dev/null 2>&1
 }
-sid_fetch() {
-  local apt_opts deb
-  rm -rf "$SID_APT/debs" "$SID_ROOT" "$SID_VERSIONS"
-  mkdir -p "$SID_APT/lists/partial" "$SID_APT/cache/archives/partial" "$SID_APT/debs" "$SID_ROOT"
-  echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main' \
-    >"$SID_APT/sources.list"
-  apt_opts=(-q -o "Dir::Etc::SourceList=$SID_APT/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o "Dir::State::Lists=$SID_APT/lists" -o "Dir::Cache=$SID_APT/cache"
-    -o "Dir::State::status=$SID_APT/status" -o APT::Sandbox::User=root)
-  : >"$SID_APT/status"
-  apt-get "${apt_opts[@]}" update >/dev/null || return 1
-  (cd "$SID_APT/debs" && apt-get "${apt_opts[@]}" download cosign oras >/dev/null) || return 1
-  for deb in "$SID_APT"/debs/*.deb; do
-    dpkg-deb -x "$deb" "$SID_ROOT" || return 1
-    echo "$(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version)" >>"$SID_VERSIONS"
-  done
+TRIXIE_ROOT=$PWD/target/trixie/root
+TRIXIE_LIBS=$TRIXIE_ROOT/usr/lib/x86_64-linux-gnu
+trixie_accepted() {
+  grep -Eq '^skopeo 1\.18\.' target/trixie/versions 2>/dev/null \
+    && "$TRIXIE_LIBS/ld-linux-x86-64.so.2" --library-path "$TRIXIE_LIBS" \
+      "$TRIXIE_ROOT/usr/bin/skopeo" --version >/dev/null 2>&1
 }
-if sid_accepted; then
-  echo "test.sh: cosign and oras already in $SID_ROOT: $(tr '\n' ' ' <"$SID_VERSIONS")" >&2
-else
-  echo "test.sh: fetching cosign and oras from Debian sid into $SID_ROOT" >&2
-  sid_fetch || { sleep 2; sid_fetch; } || true
-  if sid_accepted; then
-    echo "test.sh: cosign and oras from Debian sid: $(tr '\n' ' ' <"$SID_VERSIONS")" >&2
-  elif [ "${CI:-}" = "true" ]; then
-    echo "test.sh: cosign 3.x and oras 1.3+ could not be fetched from Debian sid" \
-      "(got: $(tr '\n' ' ' <"$SID_VERSIONS" 2>/dev/null))" >&2
-    exit 1
-  else
-    echo "test.sh: warning: no cosign 3.x / oras 1.3+; the tests that need them will be skipped" >&2
-  fi
-fi
-# --- end cosign and oras ---
 
-# --- pycdlib (an independent ISO 9660/Joliet/Rock Ridge parser, a judge for the ISO tests) ---
-# Installed from PyPI into a venv under target/ so the system python stays untouched; the
-# tests find it at target/pyvenv/bin/python (or $SEEDFORGE_PYCDLIB_PYTHON). One retry;
-# under CI=true a failed install fails the run, otherwise the pycdlib checks are skipped.
-stage "pycdlib (PyPI)"
+# --- The judges that come from elsewhere (Debian's later suites, PyPI) are fetched, and
+# the booted-node tests' machine is made, in the background while the code is formatted,
+# checked and built: that work is the network's and the disk's, the build's is the
+# processors'. Its log is printed, with its own stage times, once it is waited for before
+# the first stage that needs it (cargo-deny uses the venv); under CI=true its failure
+# fails the run there.
 PYVENV=target/pyvenv
-if ! "$PYVENV/bin/python" -c 'import pycdlib' >/dev/null 2>&1; then
-  echo "test.sh: installing pycdlib into $PYVENV" >&2
-  { python3 -m venv "$PYVENV" && "$PYVENV/bin/pip" install -q pycdlib; } >/dev/null 2>&1 \
-    || { sleep 2; "$PYVENV/bin/pip" install -q pycdlib >/dev/null 2>&1; } \
-    || true
-  if ! "$PYVENV/bin/python" -c 'import pycdlib' >/dev/null 2>&1; then
-    if [ "${CI:-}" = "true" ]; then
-      echo "test.sh: pycdlib could not be installed into $PYVENV" >&2
-      exit 1
-    fi
-    echo "test.sh: warning: pycdlib missing; the pycdlib parts of the ISO tests will be skipped" >&2
-  fi
-fi
-# --- end pycdlib ---
+fetch_judges() {
+  stage_name=""
+  stage_times=()
+  # --- cosign and oras (judges of the image signatures, bundles and attestations) from
+  # Debian sid, which has the releases the tests need (cosign 3.x, oras 1.x) where the
+  # machine's release may have none. The system's sources and package state stay untouched:
+  # a private sources list, lists and cache under target/sid-apt, `apt-get download` of the
+  # two .debs, unpacked with dpkg-deb into target/sid/root (the tests find the tools at
+  # target/sid/root/usr/bin, tests/common/sigstore.rs). The package versions are recorded in
+  # target/sid/versions (cosign built by Debian reports its version as "devel"). Kept while
+  # the recorded versions are accepted; one retry; under CI=true a failure fails the run.
+  stage "cosign and oras (Debian sid)"
+  debian_tools sid sid "cosign 3.x and oras 1.3+" sid_accepted cosign oras
+  # --- end cosign and oras ---
 
-# --- the SBOM judges: spdx-tools (pyspdxtools, SPDX's own validator) and
-# cyclonedx-python-lib with its JSON schema validator (CycloneDX 1.6, strict), into the same
-# venv; tests/sbom.rs finds them at target/pyvenv/bin (or $SEEDFORGE_SBOM_PYTHON). One
-# retry; under CI=true a failed install fails the run, otherwise the judging is skipped.
-stage "spdx-tools, cyclonedx-python-lib (PyPI)"
-SBOM_CHECK='import spdx_tools.spdx.validation.document_validator, cyclonedx.validation.json, jsonschema, packageurl'
-if ! "$PYVENV/bin/python" -c "$SBOM_CHECK" >/dev/null 2>&1; then
-  echo "test.sh: installing spdx-tools and cyclonedx-python-lib into $PYVENV" >&2
-  SBOM_PKGS=(spdx-tools 'cyclonedx-python-lib[json-validation]')
-  { [ -x "$PYVENV/bin/pip" ] || python3 -m venv "$PYVENV"; } >/dev/null 2>&1 || true
-  "$PYVENV/bin/pip" install -q "${SBOM_PKGS[@]}" >/dev/null 2>&1 \
-    || { sleep 2; "$PYVENV/bin/pip" install -q "${SBOM_PKGS[@]}" >/dev/null 2>&1; } \
-    || true
-  if ! "$PYVENV/bin/python" -c "$SBOM_CHECK" >/dev/null 2>&1; then
-    if [ "${CI:-}" = "true" ]; then
-      echo "test.sh: spdx-tools / cyclonedx-python-lib could not be installed into $PYVENV" >&2
-      exit 1
+  # --- skopeo 1.18 from Debian 13 (trixie): a skopeo that checks cosign signatures itself
+  # (Debian 12's 1.9.3 is built with sigstore disabled). It is a dynamically linked Go
+  # program, so the C library and the libraries it links against come from trixie too; all
+  # are unpacked into target/trixie/root and the tests run skopeo through that tree's own
+  # loader (tests/common/sigstore.rs). Private sources list, lists and cache under
+  # target/trixie-apt, as for sid; the versions are recorded in target/trixie/versions.
+  stage "skopeo 1.18 (Debian trixie)"
+  debian_tools trixie trixie "skopeo 1.18" trixie_accepted \
+    skopeo libc6 libgpgme11t64 libassuan9 libgpg-error0 libsqlite3-0
+  # --- end skopeo 1.18 ---
+
+  # --- the Python judges, into one venv under target/ (the system python untouched), in
+  # one pip run: pycdlib (an independent ISO 9660/Joliet/Rock Ridge parser, for the ISO
+  # tests; found at target/pyvenv/bin/python or $SEEDFORGE_PYCDLIB_PYTHON), spdx-tools
+  # (pyspdxtools, SPDX's own validator) and cyclonedx-python-lib with its JSON schema
+  # validator (CycloneDX 1.6, strict; tests/sbom.rs, or $SEEDFORGE_SBOM_PYTHON). One retry;
+  # under CI=true a failed install fails the run, otherwise what needs them is skipped.
+  stage "pycdlib, spdx-tools, cyclonedx-python-lib (PyPI)"
+  PY_CHECK='import pycdlib, spdx_tools.spdx.validation.document_validator, cyclonedx.validation.json, jsonschema, packageurl'
+  PY_PKGS=(pycdlib spdx-tools 'cyclonedx-python-lib[json-validation]')
+  if ! "$PYVENV/bin/python" -c "$PY_CHECK" >/dev/null 2>&1; then
+    echo "test.sh: installing ${PY_PKGS[*]} into $PYVENV" >&2
+    { [ -x "$PYVENV/bin/pip" ] || python3 -m venv "$PYVENV"; } >/dev/null 2>&1 || true
+    "$PYVENV/bin/pip" install -q "${PY_PKGS[@]}" >/dev/null 2>&1 \
+      || { sleep 2; "$PYVENV/bin/pip" install -q "${PY_PKGS[@]}" >/dev/null 2>&1; } \
+      || true
+    if ! "$PYVENV/bin/python" -c "$PY_CHECK" >/dev/null 2>&1; then
+      if [ "${CI:-}" = "true" ]; then
+        echo "test.sh: ${PY_PKGS[*]} could not be installed into $PYVENV" >&2
+        exit 1
+      fi
+      echo "test.sh: warning: ${PY_PKGS[*]} not all there; the ISO tests' pycdlib checks" \
+        "and the SBOM judging will be skipped" >&2
     fi
-    echo "test.sh: warning: spdx-tools / cyclonedx-python-lib missing; the SBOMs will not be judged" >&2
   fi
-fi
-# --- end SBOM judges ---
+  # --- end Python judges ---
+
+  # --- the booted-node tests' machine: a Debian 12 disk image and qemu (tests/boot/image.sh,
+  # 5-8 minutes from nothing, mostly apt and the disk), made here beside the build instead of
+  # at the start of the booted-node stage, which finds it made (kept under target/boot while
+  # its inputs are unchanged). Root only, as those tests are; a failure is reported here and
+  # left to that stage, which runs image.sh again and fails with its message.
+  if [ "$(id -u)" = 0 ]; then
+    stage "booted-node machine (tests/boot/image.sh)"
+    tests/boot/image.sh || echo "test.sh: warning: tests/boot/image.sh failed;" \
+      "the booted-node stage runs it again" >&2
+  fi
+  # --- end booted-node machine ---
+
+  end_stage
+  printf '%s\n' "${stage_times[@]}"
+}
+JUDGES_LOG=target/judges-fetch.log
+mkdir -p target
+fetch_judges >"$JUDGES_LOG" 2>&1 &
+judges_pid=$!
 
 stage "cargo fmt --check"
 cargo fmt --all -- --check
 
-# clippy checks every target the tests build (lib, bin, tests/main.rs, tests/boot.rs, and
-# through tests/fuzz_corpus.rs the fuzz targets' bodies in fuzz/entries.rs). The fuzz crate
-# itself (one `fuzz_target!` line a target, held to that by a test) is built only by
-# cargo-fuzz: checking it here would check the library and every dependency a second time.
-stage "cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+
+stage "fixtures regenerate byte-identically"
+python3 scripts/make-fixtures.py >/dev/null
+if [ -n "$(git status --porcelain -- fixtures/images 2>/dev/null)" ]; then
+  git status --porcelain -- fixtures/images >&2
+  echo "test.sh: scripts/make-fixtures.py no longer reproduces the committed fixtures" >&2
+  exit 1
+fi
+
+# Every test binary, built once, and linted on the way: clippy-driver compiles the
+# workspace's crates (as `cargo clippy` has it do, through RUSTC_WORKSPACE_WRAPPER), so its
+# lints and rustc's, at -D warnings, run in the one compilation that also makes the test
+# binaries; a separate `cargo clippy --all-targets` would type-check every crate of ours
+# and every dependency a second time. The lints are clippy's own, on the same targets (lib,
+# bin, tests/main.rs, tests/boot.rs, and through tests/fuzz_corpus.rs the fuzz targets'
+# bodies in fuzz/entries.rs; the fuzz crate, one `fuzz_target!` line a target, is built
+# only by cargo-fuzz). The wrapper stays set for the rest of the run: the test run, the doc
+# tests and the booted-node tests use the same build and nothing builds again.
+stage "cargo test: build, linted by clippy (-D warnings)"
+CLIPPY_DRIVER="$(rustc --print sysroot)/bin/clippy-driver"
+[ -x "$CLIPPY_DRIVER" ] || CLIPPY_DRIVER=$(command -v clippy-driver || true)
+if [ -n "$CLIPPY_DRIVER" ] && "$CLIPPY_DRIVER" --version >/dev/null 2>&1; then
+  export RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER"
+  export CLIPPY_ARGS='-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__'
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: clippy-driver not found (rustup component add clippy)" >&2
+  exit 1
+else
+  echo "test.sh: warning: clippy-driver not found; the build is not linted" >&2
+fi
+cargo test --locked --all-targets --no-run
+
+stage "judges from Debian sid, trixie and PyPI, and the boot machine (made beside the build)"
+judges_rc=0
+wait "$judges_pid" || judges_rc=$?
+sed 's/^/  | /' "$JUDGES_LOG"
+[ "$judges_rc" = 0 ] || exit "$judges_rc"
 
 # --- cargo-deny: licenses, bans (wildcards, duplicates), sources (crates.io only); see
 # deny.toml. Advisories are left out: they need the RustSec database from the internet.
@@ -277,24 +368,16 @@ else
 fi
 # --- end cargo-deny ---
 
-stage "fixtures regenerate byte-identically"
-python3 scripts/make-fixtures.py >/dev/null
-if [ -n "$(git status --porcelain -- fixtures/images 2>/dev/null)" ]; then
-  git status --porcelain -- fixtures/images >&2
-  echo "test.sh: scripts/make-fixtures.py no longer reproduces the committed fixtures" >&2
-  exit 1
-fi
-
-# Every test binary, built once: the test run, the doc tests and the booted-node tests use
-# the same profile and flags, so nothing builds again after this stage. (clippy's builds of
-# the dependencies are metadata only and cannot serve here.)
-stage "cargo test: build"
-cargo test --locked --all-targets --no-run
-
-# Includes tests/fuzz_corpus.rs: every fuzz seed, local crash and local corpus input through
-# the fuzz targets' own bodies. The booted-node tests are listed as ignored here.
 stage "cargo test"
-cargo test --locked --all-targets
+if cargo nextest --version >/dev/null 2>&1; then
+  nextest_rc=0
+  cargo nextest run --locked --all-targets --no-tests=fail || nextest_rc=$?
+  python3 scripts/slowest-tests.py target/nextest/default/junit.xml 25 || true
+  [ "$nextest_rc" = 0 ] || exit "$nextest_rc"
+else
+  echo "test.sh: cargo-nextest not found; running the tests with cargo test" >&2
+  cargo test --locked --all-targets
+fi
 cargo test --locked --doc
 
 # cargo-fuzz builds every target again, instrumented and optimised (many minutes), so it
@@ -316,9 +399,9 @@ else
 fi
 
 # Debian nodes booting from seeds under qemu: the longest stage (about 18 minutes on two
-# cores). The node image and qemu are made once under target/boot (tests/boot/image.sh)
-# and reused while their inputs are unchanged. The tests are #[ignore]d in every other
-# cargo test run, which lists them as ignored.
+# cores). The node image and qemu are made under target/boot (tests/boot/image.sh) beside
+# the build, above, and reused while their inputs are unchanged. The tests are #[ignore]d
+# in every other cargo test run, which lists them as ignored.
 stage "booted-node tests (tests/boot.rs)"
 if [ "$(id -u)" = 0 ]; then
   cargo test --locked --test boot -- --ignored --nocapture

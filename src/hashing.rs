@@ -115,8 +115,12 @@ pub fn sha256_reader(reader: &mut impl Read) -> io::Result<(String, u64)> {
 
 /// [`sha256_reader`], the SHA-256 as its 32 bytes.
 pub fn sha256_reader_bytes(reader: &mut impl Read) -> io::Result<([u8; 32], u64)> {
+    // The crate's copy loop: its buffer grows to 1 MiB while reads fill it, where
+    // `io::copy` reads a large file 8 KiB at a time.
     let mut w = HashingWriter::new(io::sink());
-    io::copy(reader, &mut w)?;
+    crate::util::copy_split(reader, &mut w).map_err(|e| match e {
+        crate::util::CopyError::Read(e) | crate::util::CopyError::Write(e) => e,
+    })?;
     let (_, sum, n) = w.finish_bytes();
     Ok((sum, n))
 }
@@ -126,18 +130,20 @@ pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// The hex SHA-256 of a file, streamed: a regular file only (a FIFO or a device is
+/// The hex SHA-256 of a file, streamed (its holes not read: [`crate::util::SparseReader`]):
+/// a regular file only (a FIFO or a device is
 /// refused without blocking; see [`crate::input::open_regular`]).
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = crate::input::open_regular(path).map_err(crate::input::InputError::into_io)?;
-    Ok(sha256_reader(&mut f)?.0)
+    let (f, meta) = crate::input::open_regular_with_metadata(path)
+        .map_err(crate::input::InputError::into_io)?;
+    Ok(sha256_reader(&mut crate::util::SparseReader::new(f, meta.len()))?.0)
 }
 
 /// [`sha256_file`] of a file seedforge finds in a folder it writes: not through a
 /// symbolic link either (see [`crate::input::open_found`]).
 pub fn sha256_found(path: &Path) -> io::Result<String> {
-    let (mut f, _) = crate::input::open_found(path).map_err(crate::input::InputError::into_io)?;
-    Ok(sha256_reader(&mut f)?.0)
+    let (f, meta) = crate::input::open_found(path).map_err(crate::input::InputError::into_io)?;
+    Ok(sha256_reader(&mut crate::util::SparseReader::new(f, meta.len()))?.0)
 }
 
 /// [`sha256_file`] of each path on up to four threads: one result per path, in order.

@@ -238,9 +238,28 @@ impl Drop for SignalGuard {
 }
 
 /// Removes `path`, a folder or a file, retrying while another thread still writes into
-/// it (a folder that gains an entry while it is emptied is not empty at the end).
-fn remove_staging(path: &Path) {
-    for _ in 0..50 {
+/// it (a folder that gains an entry while it is emptied is not empty at the end). A
+/// folder is first renamed to another staging name beside it, and an empty file takes its
+/// name: a writer still running (a copy into it, a build inside it) finds its paths gone,
+/// and one that makes folders on its way (`create_dir_all`) fails on that file instead of
+/// making the staging folder anew. Says whether such a file was left at `path`, to be
+/// removed as the process ends; the new names are ones [`sweep_beside`] removes, should
+/// even that fail.
+fn remove_staging(path: &Path) -> bool {
+    let aside = crate::util::temp_path_beside(path);
+    let is_dir = fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+    if !is_dir || fs::rename(path, &aside).is_err() {
+        remove_path(path);
+        return false;
+    }
+    let blocked = fs::File::create_new(path).is_ok();
+    remove_path(&aside);
+    blocked
+}
+
+/// Removes a folder or a file, retrying for about a second while it is still written to.
+fn remove_path(path: &Path) {
+    for _ in 0..200 {
         let gone = match fs::symlink_metadata(path) {
             Err(e) => e.kind() == io::ErrorKind::NotFound,
             Ok(m) if m.is_dir() => fs::remove_dir_all(path).is_ok(),
@@ -249,7 +268,7 @@ fn remove_staging(path: &Path) {
         if gone {
             return;
         }
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -281,13 +300,17 @@ fn watch_signals(staging: Staging) {
                 _ = terminate.recv() => 128 + 15,
             }
         });
-        // Held until the process ends: nothing new is staged or published from here on.
+        // Held until the process ends: nothing new is staged or published from here on,
+        // and the command line does not end the process under another status meanwhile
+        // ([`Staging::unless_stopping`] before it returns).
         let paths = staging.paths.lock().unwrap_or_else(PoisonError::into_inner);
-        for p in paths.iter() {
-            remove_staging(p);
-        }
+        let placeholders: Vec<&PathBuf> = paths.iter().filter(|p| remove_staging(p)).collect();
         if let Some(on_stop) = ON_STOP.get() {
             on_stop(code);
+        }
+        // Last, the files that kept writers from making the staging folders anew.
+        for p in &placeholders {
+            let _ = fs::remove_file(p);
         }
         std::process::exit(code);
     });
@@ -415,5 +438,35 @@ mod tests {
             assert!(f.exists(), "{} was removed", f.display());
         }
         assert!(sweep(&root.join("absent"), &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_staging_folder_taken_away_on_a_signal_cannot_be_made_anew_by_a_late_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = dir
+            .path()
+            .join(format!(".out.seedforge-{}-1.tmp", std::process::id()));
+        fs::create_dir_all(stage.join("oci/blobs")).unwrap();
+        fs::write(stage.join("oci/blobs/a"), "a").unwrap();
+        assert!(remove_staging(&stage));
+        // A writer still running that makes its folders on the way fails, and nothing but
+        // the file that stops it is left.
+        assert!(fs::create_dir_all(stage.join("oci/blobs")).is_err());
+        assert!(fs::write(stage.join("iso"), "x").is_err());
+        let names = |d: &Path| -> Vec<PathBuf> {
+            fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect()
+        };
+        assert_eq!(names(dir.path()), vec![stage.clone()]);
+        assert!(stage.is_file());
+        fs::remove_file(&stage).unwrap();
+        assert!(names(dir.path()).is_empty());
+        // A file is removed as it is, and leaves nothing to remove later.
+        let file = dir.path().join(".f.seedforge-1-2.tmp");
+        fs::write(&file, "f").unwrap();
+        assert!(!remove_staging(&file));
+        assert!(!file.exists());
     }
 }

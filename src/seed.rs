@@ -75,7 +75,8 @@ pub fn payload_ref(sums: &str) -> String {
 /// whether seedforge means it as executable.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PayloadFile {
-    /// Path under `payload/`, `/`-separated (`images/k3s-airgap-images-amd64.tar.zst`).
+    /// Path under `payload/`, `/`-separated (`images/k3s-airgap-images-amd64.tar.zst`);
+    /// with `content_named`, the name before its digest is added (see [`carried_name`]).
     pub name: String,
     /// The file in the output tree.
     pub source: PathBuf,
@@ -83,9 +84,38 @@ pub struct PayloadFile {
     /// file system reports of it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub executable: bool,
+    /// The payload carries it under a name holding the first 12 hex digits of its sha256
+    /// ([`carried_name`]): an airgap archive, so a node never takes a new archive for one
+    /// it has imported already.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub content_named: bool,
 }
 
-/// `payload/SHA256SUMS`: one `sha256  name` line per payload file, in the payload's order.
+/// How many hex digits of its sha256 a content-named payload file carries in its name.
+pub const CONTENT_DIGITS: usize = 12;
+
+/// The name under `payload/` of `file`, whose sha256 is `hex`: its [`PayloadFile::name`],
+/// or for a content-named file that name with `-` and the first [`CONTENT_DIGITS`] hex
+/// digits of its sha256 before the suffixes (`images/k3s-airgap-images-amd64.tar.zst` is
+/// carried as `images/k3s-airgap-images-amd64-0123456789ab.tar.zst`). k3s's import at start
+/// skips an archive whose path, size and modification time it has seen (its
+/// `agent/images/.cache.json`); a new archive under a new name is never skipped, and an
+/// old one left beside it is told apart by its name.
+pub fn carried_name(file: &PayloadFile, hex: &str) -> String {
+    if !file.content_named {
+        return file.name.clone();
+    }
+    let short = hex.get(..CONTENT_DIGITS).unwrap_or(hex);
+    let (dir, base) = match file.name.rfind('/') {
+        Some(at) => file.name.split_at(at + 1),
+        None => ("", file.name.as_str()),
+    };
+    let (stem, suffixes) = base.split_at(base.find('.').unwrap_or(base.len()));
+    format!("{dir}{stem}-{short}{suffixes}")
+}
+
+/// `payload/SHA256SUMS`: one `sha256  name` line per payload file, in the payload's order,
+/// each under its [`carried_name`].
 pub fn payload_sums(payload: &[PayloadFile]) -> Result<String> {
     payload_sums_with(payload, &crate::hashing::sha256_file)
 }
@@ -99,9 +129,25 @@ pub fn payload_sums_with(
     let mut sums = String::new();
     for file in payload {
         let hex = sha256(&file.source).map_err(|e| SeedError::Io(OciError::io(&file.source, e)))?;
-        sums.push_str(&format!("{hex}  {}\n", file.name));
+        sums.push_str(&format!("{hex}  {}\n", carried_name(file, &hex)));
     }
     Ok(sums)
+}
+
+/// Each payload file with the name it is carried under: the names of `sums`, the
+/// payload's [`payload_sums`] (one line per file, in order), so the tree and its
+/// `SHA256SUMS` never disagree.
+fn carried<'a>(payload: &'a [PayloadFile], sums: &'a str) -> Vec<(&'a PayloadFile, &'a str)> {
+    let mut lines = sums.lines();
+    (payload.iter())
+        .map(|file| {
+            let listed = lines
+                .next()
+                .and_then(|l| l.split_once("  "))
+                .map(|(_, n)| n);
+            (file, listed.unwrap_or(file.name.as_str()))
+        })
+        .collect()
 }
 
 /// Writes `out` (the node's seed ISO, mode 0600: user-data holds the join token) from the
@@ -231,8 +277,8 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
         }
         if let Some((payload, sums)) = payload {
             fs::create_dir_all(stage.join("payload")).map_err(|e| io_err(stage, e))?;
-            for file in payload {
-                let to = stage.join("payload").join(&file.name);
+            for (file, name) in carried(payload, sums) {
+                let to = stage.join("payload").join(name);
                 if let Some(dir) = to.parent() {
                     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
                 }
@@ -256,11 +302,11 @@ fn write_staged(image: &Staged<'_>, digests: &DigestCache) -> Result<IsoSummary>
             .filter(|(_, _, mode)| mode & 0o111 != 0)
             .map(|(name, ..)| PathBuf::from(name))
             .collect();
-        if let Some((payload, _)) = payload {
+        if let Some((payload, sums)) = payload {
             executable.extend(
-                (payload.iter())
-                    .filter(|f| f.executable)
-                    .map(|f| Path::new("payload").join(&f.name)),
+                (carried(payload, sums).into_iter())
+                    .filter(|(f, _)| f.executable)
+                    .map(|(_, name)| Path::new("payload").join(name)),
             );
         }
         let options = IsoOptions {
@@ -324,6 +370,77 @@ mod tests {
         }
     }
 
+    fn archive(name: &str) -> PayloadFile {
+        PayloadFile {
+            name: name.into(),
+            source: PathBuf::from("unused"),
+            executable: false,
+            content_named: true,
+        }
+    }
+
+    /// An archive is carried with 12 hex digits of its sha256 before its suffixes, which
+    /// stay what the compression made them; a file not content-named keeps its name.
+    #[test]
+    fn an_archive_is_carried_under_a_name_holding_its_digest() {
+        let hex = "0123456789abcdef".repeat(4);
+        for (name, carried) in [
+            (
+                "images/k3s-airgap-images-amd64.tar.zst",
+                "images/k3s-airgap-images-amd64-0123456789ab.tar.zst",
+            ),
+            (
+                "images/k3s-airgap-images-arm64-agents.tar.gz",
+                "images/k3s-airgap-images-arm64-agents-0123456789ab.tar.gz",
+            ),
+            (
+                "images/k3s-airgap-images-amd64.tar",
+                "images/k3s-airgap-images-amd64-0123456789ab.tar",
+            ),
+            ("archive", "archive-0123456789ab"),
+        ] {
+            assert_eq!(carried_name(&archive(name), &hex), carried, "{name}");
+        }
+        let plain = PayloadFile {
+            content_named: false,
+            ..archive("images/extra.tar")
+        };
+        assert_eq!(carried_name(&plain, &hex), "images/extra.tar");
+    }
+
+    /// The seed's tree has the archive under the name its `SHA256SUMS` lists.
+    #[test]
+    fn a_seed_carries_an_archive_under_the_name_its_sums_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("k3s-airgap-images-amd64.tar.zst");
+        fs::write(&source, b"archive bytes").unwrap();
+        let payload = vec![PayloadFile {
+            source: source.clone(),
+            ..archive("images/k3s-airgap-images-amd64.tar.zst")
+        }];
+        let sums = payload_sums(&payload).unwrap();
+        let hex = crate::hashing::sha256_file(&source).unwrap();
+        let name = format!("images/k3s-airgap-images-amd64-{}.tar.zst", &hex[..12]);
+        assert_eq!(sums, format!("{hex}  {name}\n"));
+        let out = dir.path().join("seed.iso");
+        write_seed_iso(
+            &node(),
+            &payload,
+            &sums,
+            &dir.path().join("stage"),
+            &out,
+            0,
+            &DigestCache::default(),
+        )
+        .unwrap();
+        let paths: Vec<String> = modes(&out).into_iter().map(|(p, _)| p).collect();
+        assert!(paths.contains(&format!("payload/{name}")), "{paths:?}");
+        assert!(
+            !paths.iter().any(|p| p.ends_with("amd64.tar.zst")),
+            "{paths:?}"
+        );
+    }
+
     use crate::iso::{IsoImage, Namespace};
 
     /// The modes of every file in `iso`'s Rock Ridge tree, by path.
@@ -368,6 +485,7 @@ mod tests {
                     name: file.into(),
                     source,
                     executable,
+                    content_named: false,
                 });
             }
             let sums = payload_sums(&payload).unwrap();

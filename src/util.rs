@@ -26,6 +26,23 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_via_temp(path, bytes, |tmp| File::create(tmp))
 }
 
+/// Writes `bytes` to `path` through a temporary file and a rename, with no fsync: for a
+/// cache whose every entry is checked (hashed) before it is used, so that an entry torn by
+/// a crash is only a miss. Never for anything a reader trusts as it is.
+pub fn replace_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = temp_path_beside(path);
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Like [`atomic_write`], with the file created at `mode` (never readable by others for
 /// a moment, whatever the umask) so that files holding secrets can be 0600 from the start.
 pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
@@ -175,6 +192,76 @@ pub fn copy_split_with(
     Ok(total)
 }
 
+/// The next data run of `file` at or after `pos`, clipped to `size`, found with
+/// `SEEK_DATA`/`SEEK_HOLE`: `(size, size)` when only a hole is left, and everything from
+/// `pos` on when the file system cannot tell holes apart.
+pub fn next_data(file: &File, pos: u64, size: u64) -> (u64, u64) {
+    use rustix::fs::{SeekFrom as RSeek, seek};
+    let start = match seek(file, RSeek::Data(pos)) {
+        Ok(s) => s,
+        Err(rustix::io::Errno::NXIO) => return (size, size),
+        Err(_) => return (pos, size),
+    };
+    let end = seek(file, RSeek::Hole(start)).unwrap_or(size);
+    (start.min(size), end.min(size))
+}
+
+/// A file read front to back whose holes are filled with zeros in memory instead of being
+/// read: a sparse ISO of gigabytes hashes at the speed of its data, where reading its holes
+/// costs the kernel as much as reading data. What the file holds is read as it is; past the
+/// length it had when opened it is read for real, so that growth still shows.
+pub struct SparseReader {
+    file: File,
+    pos: u64,
+    size: u64,
+    /// Zeros are given up to here.
+    hole_end: u64,
+    /// The file is read up to here before the next `SEEK_DATA`.
+    data_end: u64,
+}
+
+impl SparseReader {
+    /// Reads `file` from its start; `size` is its length when opened.
+    pub fn new(file: File, size: u64) -> Self {
+        SparseReader {
+            file,
+            pos: 0,
+            size,
+            hole_end: 0,
+            data_end: 0,
+        }
+    }
+}
+
+impl io::Read for SparseReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pos >= self.hole_end && self.pos >= self.data_end {
+            if self.pos < self.size {
+                (self.hole_end, self.data_end) = next_data(&self.file, self.pos, self.size);
+            } else {
+                self.hole_end = self.pos;
+                self.data_end = u64::MAX;
+            }
+        }
+        let n = if self.pos < self.hole_end {
+            let n =
+                usize::try_from(self.hole_end - self.pos).map_or(buf.len(), |n| n.min(buf.len()));
+            buf[..n].fill(0);
+            n
+        } else {
+            let n =
+                usize::try_from(self.data_end - self.pos).map_or(buf.len(), |n| n.min(buf.len()));
+            self.file.read_at(&mut buf[..n], self.pos)?
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Human-readable byte count (`1.5 MiB`).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -268,6 +355,56 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file of holes and data runs reads the same through [`SparseReader`] as through
+    /// `read`, whatever the buffer size; bytes added after it was opened are read too.
+    #[test]
+    fn a_sparse_file_reads_the_same_with_its_holes_skipped() {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sparse");
+        let mut f = File::create(&path).unwrap();
+        f.set_len(40 << 20).unwrap();
+        for (at, byte) in [
+            (0u64, 1u8),
+            (9 << 20, 2),
+            ((9 << 20) + 4095, 3),
+            ((40 << 20) - 1, 4),
+        ] {
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(&[byte; 100][..usize::try_from((40u64 << 20) - at).unwrap().min(100)])
+                .unwrap();
+        }
+        drop(f);
+        let want = fs::read(&path).unwrap();
+        for buf_len in [1usize, 4096, 100_000, 1 << 20, 3 << 20] {
+            let file = File::open(&path).unwrap();
+            let mut r = SparseReader::new(file, want.len() as u64);
+            let mut got = Vec::new();
+            let mut buf = vec![7u8; buf_len];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(got == want, "buffer of {buf_len}");
+        }
+        // Opened at one length, grown before the end is reached: the growth is read.
+        let file = File::open(&path).unwrap();
+        let mut r = SparseReader::new(file, want.len() as u64);
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"more")
+            .unwrap();
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), want.len() + 4);
+        assert!(got.ends_with(b"more"));
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {

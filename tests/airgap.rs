@@ -1649,6 +1649,11 @@ fn airgap_agents_system_gives_the_agents_a_smaller_archive_of_their_own() {
     let small = check_oci_archive(&airgap.join(agents));
     assert_eq!(small.len(), 8, "{:?}", small.keys());
     assert!(!small.contains_key("docker.io/acme/app:1.0"));
+    // The payload carries each under a name holding its digest.
+    let (whole, agents) = (
+        &common::carried_name(&airgap.join(whole)),
+        &common::carried_name(&airgap.join(agents)),
+    );
     for (node, carries, lacks) in [
         ("lab-server1", whole, agents),
         ("lab-agent1", agents, whole),

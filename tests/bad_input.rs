@@ -1703,12 +1703,27 @@ const HOSTILE_CASES: &[Case] = &[
 // ------------------------------------------------------------------------------------------
 // The runner
 
-/// Every path under `root` with its kind, mode and (for files) sha256.
-fn hashes(root: &Path) -> BTreeMap<PathBuf, String> {
+/// Every path under `root` with its kind, mode and (for files) sha256, and for a file the
+/// inode and change time it had when hashed.
+type Hashes = BTreeMap<PathBuf, (String, Option<(u64, i64, i64)>)>;
+
+/// The [`Hashes`] of the tree under `root`. A file whose inode and change time are those
+/// `earlier` recorded for its path keeps the hash recorded there: its bytes and mode are
+/// as they were, since any write, `chmod` or rename moves the ctime, which no program can
+/// set back. Only what changed is read again.
+fn hashes(root: &Path, earlier: Option<&Hashes>) -> Hashes {
     let mut out = BTreeMap::new();
     common::walk(root, root, &mut |rel, meta, path| {
         let mode = meta.mode();
-        let value = if meta.is_dir() {
+        let key = meta
+            .is_file()
+            .then(|| (meta.ino(), meta.ctime(), meta.ctime_nsec()));
+        let kept = earlier
+            .and_then(|e| e.get(rel))
+            .filter(|(_, k)| key.is_some() && *k == key);
+        let value = if let Some((value, _)) = kept {
+            value.clone()
+        } else if meta.is_dir() {
             format!("dir {mode:o}")
         } else if meta.is_file() {
             // Unreadable by design in one case: hash what root can read, or note it.
@@ -1721,17 +1736,19 @@ fn hashes(root: &Path) -> BTreeMap<PathBuf, String> {
         } else {
             format!("other {mode:o}")
         };
-        out.insert(rel.to_path_buf(), value);
+        out.insert(rel.to_path_buf(), (value, key));
     });
     out
 }
 
 /// Names the first difference between two tree hashes.
-fn diff(before: &BTreeMap<PathBuf, String>, after: &BTreeMap<PathBuf, String>) -> Option<String> {
-    for (p, v) in after {
+fn diff(before: &Hashes, after: &Hashes) -> Option<String> {
+    for (p, (v, _)) in after {
         match before.get(p) {
             None => return Some(format!("{} was created ({v})", p.display())),
-            Some(b) if b != v => return Some(format!("{} changed: {b} -> {v}", p.display())),
+            Some((b, _)) if b != v => {
+                return Some(format!("{} changed: {b} -> {v}", p.display()));
+            }
             _ => {}
         }
     }
@@ -1835,7 +1852,7 @@ fn run_variant(case: &Case, with_previous: bool, good: &Path) -> Result<(), Stri
         }
     }
     let line = apply(case.edits, root, good)?;
-    let before = hashes(root);
+    let before = hashes(root, None);
     let expect: Vec<String> = case
         .expect
         .iter()
@@ -1886,7 +1903,7 @@ fn run_variant(case: &Case, with_previous: bool, good: &Path) -> Result<(), Stri
                 return Err(format!("{what}: no {e:?} in stderr:\n{}", out.stderr));
             }
         }
-        if let Some(d) = diff(&before, &hashes(root)) {
+        if let Some(d) = diff(&before, &hashes(root, Some(&before))) {
             return Err(format!("{what}: {d}\nstderr:\n{}", out.stderr));
         }
     }

@@ -286,6 +286,23 @@ fn exists(disk: &Path, path: &str) -> bool {
     debugfs(disk, &format!("stat {path}")).is_some()
 }
 
+/// The names in a folder of the powered-off disk (`.` and `..` left out), sorted; empty
+/// when it does not exist.
+fn list(disk: &Path, dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = debugfs(disk, &format!("ls -l {dir}"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|n| *n != "." && *n != "..")
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Where k3s imports airgap archives from at start.
+const K3S_IMAGES: &str = "/var/lib/rancher/k3s/agent/images";
+
 /// Writes `content` to `dir/name` on the disk, making `dir` (one level) if needed.
 fn put(disk: &Path, dir: &str, name: &str, content: &str, scratch: &Path) {
     let local = scratch.join(name);
@@ -451,6 +468,51 @@ impl Lab {
             .cwd(self.path())
             .timeout(Duration::from_secs(300))
             .run();
+    }
+
+    /// Writes the image list: the lab's, changed by `edit`.
+    fn set_images(&self, edit: &dyn Fn(String) -> String) {
+        let fixtures = common::repo_root().join("fixtures/images");
+        let list = fs::read_to_string(common::repo_root().join("fixtures/lab/images.txt"))
+            .unwrap()
+            .replace("../images", &fixtures.display().to_string());
+        fs::write(self.path().join("images.txt"), edit(list)).unwrap();
+    }
+
+    /// The k3s stand-in saying it is k3s `release` (with `extra` appended), and the config
+    /// naming that release.
+    fn set_release(&self, release: &str, extra: &str) {
+        self.set_standin(&format!("# k3s-standin-version: {release}\n{extra}"));
+        let path = self.path().join("seedforge.yaml");
+        let config = fs::read_to_string(&path).unwrap();
+        let lab = "  k3s_version: v1.33.1+k3s1\n";
+        assert!(config.contains(lab), "{config}");
+        fs::write(
+            &path,
+            config.replace(lab, &format!("  k3s_version: {release}\n")),
+        )
+        .unwrap();
+    }
+
+    /// Appends `text` to the config.
+    fn append_config(&self, text: &str) {
+        let path = self.path().join("seedforge.yaml");
+        let config = fs::read_to_string(&path).unwrap();
+        fs::write(&path, config + text).unwrap();
+    }
+
+    /// The airgap archive the build wrote, by the name its payload carries it under (its
+    /// name with the first 12 hex digits of its sha256).
+    fn carried_archive(&self) -> String {
+        let airgap = self.path().join("out/airgap");
+        let archive = fs::read_dir(&airgap)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                (p.file_name().unwrap().to_string_lossy()).starts_with("k3s-airgap-images-amd64.")
+            })
+            .unwrap_or_else(|| panic!("no amd64 archive in {}", airgap.display()));
+        common::carried_name(&archive)
     }
 
     fn seed(&self, node: &str) -> PathBuf {
@@ -630,7 +692,7 @@ fn a_nodes_whole_life_on_booted_machines() {
         "/usr/local/bin/k3s",
         "/etc/rancher/k3s/registries.yaml",
         "/usr/local/share/ca-certificates/seedforge-registry-ca.crt",
-        "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst",
+        K3S_IMAGES,
         "/usr/bin/jq",
         "/usr/local/seed/payload",
         "/var/lib/iso-copy-complete",
@@ -643,6 +705,13 @@ fn a_nodes_whole_life_on_booted_machines() {
         "no console line\n{}",
         why()
     );
+    // The first seed gives the node SSH host keys of its own, not the image's.
+    let keys = host_keys(&node);
+    let baked = host_keys(&machine.image);
+    assert!(!keys.is_empty() && !baked.is_empty(), "{keys:?} {baked:?}");
+    for (name, key) in &keys {
+        assert_ne!(baked.get(name), Some(key), "{name} is the image's");
+    }
 
     // The same disk with a sound seed: recovers with no manual step.
     times.push(("recovery", machine.boot(&node, &good, &console)));
@@ -666,6 +735,12 @@ fn a_nodes_whole_life_on_booted_machines() {
     );
     let starts = read(&node, "/var/lib/k3s-standin/starts").unwrap();
     assert_eq!(starts.lines().count(), 1, "{starts}");
+    // The archive under its content name; the recovery seed is a new instance to
+    // cloud-init, and the node kept its host keys.
+    let set1 = vec![lab.carried_archive()];
+    assert_eq!(list(&node, K3S_IMAGES), set1, "{}", why());
+    assert_eq!(host_keys(&node), keys, "{}", why());
+    assert_eq!(st["k3s_version"], "v1.33.1+k3s1", "{}", why());
 
     // A second boot with the same seed changes nothing.
     let before = read(&node, "/var/lib/seedforge/status.json").unwrap();
@@ -691,20 +766,39 @@ fn a_nodes_whole_life_on_booted_machines() {
         why()
     );
 
-    // A seed with a changed payload: a new instance, applied, k3s restarted.
-    lab.set_standin("# a newer build\n");
+    // A seed with a newer payload (k3s v1.33.2+k3s1, one image added, one changed): a
+    // new instance, applied in the upgrade's order, k3s restarted; the node keeps its
+    // identity.
+    let identity = Identity::of(&node);
+    assert!(identity.password.is_some(), "{}", why());
+    let set2_list = |list: String| {
+        let kept: String = (list.lines())
+            .filter(|l| !l.contains("busybox"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        kept + &fixture_image("klipper-lb:v0.4.13", BUSYBOX)
+            + &fixture_image("klipper-helm:v0.9.5-build20250306", ADDED_2)
+    };
+    lab.set_images(&set2_list);
+    lab.set_release("v1.33.2+k3s1", "");
+    // A zstd archive, which the bootstrap decompresses on its way to the running k3s (set
+    // 3's, uncompressed, is imported from its file).
+    lab.append_config("\nairgap:\n  compression: zstd\n");
     lab.build();
     let changed_id = instance_id(&lab, "boot-server");
     assert_ne!(changed_id, good_id);
+    let set2 = vec![lab.carried_archive()];
+    assert_ne!(set2, set1);
     let changed = lab.keep_seed("boot-server", "changed.iso");
-    times.push(("changed payload", machine.boot(&node, &changed, &console)));
+    times.push(("upgrade", machine.boot(&node, &changed, &console)));
     let st = status(&node);
     assert_eq!(st["state"], "done", "{}", why());
+    assert_eq!(st["k3s_version"], "v1.33.2+k3s1", "{}", why());
     let new_digest = st["applied"].as_str().unwrap().to_string();
     assert_ne!(new_digest, digest);
     let installed = read(&node, "/usr/local/bin/k3s").unwrap();
     assert!(
-        installed.ends_with("# a newer build\n"),
+        installed.ends_with("# k3s-standin-version: v1.33.2+k3s1\n"),
         "the new k3s was not installed"
     );
     let starts = read(&node, "/var/lib/k3s-standin/starts").unwrap();
@@ -719,10 +813,221 @@ fn a_nodes_whole_life_on_booted_machines() {
         changed_id,
         "cloud-init took the changed seed as a new instance"
     );
+    upgraded_in_order(&node, "v1.33.1+k3s1", "v1.33.2+k3s1", &why);
+    assert_eq!(list(&node, K3S_IMAGES), set2, "set 1 is gone\n{}", why());
+    assert_eq!(Identity::of(&node), identity, "{}", why());
+
+    // A payload with an older k3s (v1.33.1+k3s2 < v1.33.2+k3s1) is refused with nothing
+    // installed; then, on the running node, `seedforge-bootstrap --images-only` with the
+    // same media places and imports its images and changes nothing else.
+    lab.set_images(&|list| {
+        set2_list(list) + &fixture_image("local-path-provisioner:v0.0.31", ADDED_3)
+    });
+    lab.set_release("v1.33.1+k3s2", "");
+    lab.build();
+    let set3 = lab.carried_archive();
+    let older = lab.keep_seed("boot-server", "older.iso");
+    put(
+        &node,
+        "/etc/boot-test",
+        "then",
+        "cp /var/lib/seedforge/status.json /var/log/boot-diag/status-at-boot.json\n\
+         /usr/local/sbin/seedforge-bootstrap --images-only\n",
+        scratch,
+    );
+    times.push((
+        "downgrade, images only",
+        machine.boot(&node, &older, &console),
+    ));
+    refused_then_images_only(&node, &new_digest, &installed, &set2, &set3, &why);
+    assert_eq!(Identity::of(&node), identity, "{}", why());
+    // For the reader of a passing run: what the k3s stand-in saw, in order.
+    for (release, what) in events(&node) {
+        eprintln!("k3s event: {release} {what}");
+    }
 
     for (what, t) in &times {
         eprintln!("boot time: {what}: {:.0} s", t.as_secs_f64());
     }
+}
+
+/// An image list line: the fixture layout's image `name` as `destination`.
+fn fixture_image(name: &str, destination: &str) -> String {
+    let layout = common::repo_root().join("fixtures/images/oci");
+    format!("oci:{}:{name} {destination}\n", layout.display())
+}
+
+/// The image an upgrade changes (another image under its name), and those it adds.
+const BUSYBOX: &str = "docker.io/rancher/mirrored-library-busybox:1.36.1";
+const ADDED_2: &str = "docker.io/library/upgrade-added:2";
+const ADDED_3: &str = "docker.io/library/upgrade-added:3";
+
+/// The public SSH host keys of a disk, by file name.
+fn host_keys(disk: &Path) -> std::collections::BTreeMap<String, String> {
+    list(disk, "/etc/ssh")
+        .into_iter()
+        .filter(|n| n.starts_with("ssh_host_") && n.ends_with("_key.pub"))
+        .map(|n| {
+            let key = read(disk, &format!("/etc/ssh/{n}")).unwrap();
+            (n, key)
+        })
+        .collect()
+}
+
+/// What makes a node itself to its peers and its operators, which a re-seed keeps.
+#[derive(Debug, PartialEq, Eq)]
+struct Identity {
+    host_keys: std::collections::BTreeMap<String, String>,
+    machine_id: String,
+    /// k3s's node password (written by k3s at its first start).
+    password: Option<String>,
+}
+
+impl Identity {
+    fn of(disk: &Path) -> Identity {
+        let machine_id = read(disk, "/etc/machine-id").unwrap_or_default();
+        assert_eq!(machine_id.trim().len(), 32, "machine-id {machine_id:?}");
+        Identity {
+            host_keys: host_keys(disk),
+            machine_id,
+            password: read(disk, "/etc/rancher/node/password"),
+        }
+    }
+}
+
+/// The k3s stand-in's event log: (release, what) per line, in order.
+fn events(disk: &Path) -> Vec<(String, String)> {
+    read(disk, "/var/lib/k3s-standin/events")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.splitn(3, ' ');
+            let (_time, release, what) = (words.next()?, words.next()?, words.next()?);
+            Some((release.to_string(), what.to_string()))
+        })
+        .collect()
+}
+
+/// The upgrade's order on the node, from the stand-in's event log: the k3s of release
+/// `old`, running, imported the new payload's images (the added image, and the changed
+/// one under its new digest) before the k3s of release `new` first started.
+fn upgraded_in_order(disk: &Path, old: &str, new: &str, why: &dyn Fn() -> String) {
+    let events = events(disk);
+    let first_new = events
+        .iter()
+        .position(|(r, what)| r == new && what.starts_with("start "))
+        .unwrap_or_else(|| panic!("k3s {new} never started: {events:?}\n{}", why()));
+    let busybox = format!("{BUSYBOX}@");
+    let digest_of = |what: &str| -> Option<String> {
+        what.split(['=', ','])
+            .find_map(|i| i.strip_prefix(busybox.as_str()).map(str::to_string))
+    };
+    let before: Vec<&(String, String)> = events[..first_new].iter().collect();
+    let first_busybox = before
+        .iter()
+        .find_map(|(r, what)| (r == old).then(|| digest_of(what)).flatten())
+        .unwrap_or_else(|| panic!("k3s {old} never imported busybox: {events:?}"));
+    let imported = before
+        .iter()
+        .find(|(r, what)| {
+            r == old
+                && what.starts_with("ctr ")
+                && what.contains(" images import ")
+                && what.contains(" rc=0 ")
+                && what.contains(&format!("{ADDED_2}@"))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the running k3s {old} did not import the new images before k3s {new} started: {events:?}\n{}",
+                why()
+            )
+        });
+    assert_ne!(
+        digest_of(&imported.1),
+        Some(first_busybox),
+        "the changed image was imported under its new digest: {events:?}"
+    );
+}
+
+/// A payload with an older k3s, seeded: refused at boot with nothing installed (the
+/// status the boot left, saved before the operator's command); then the operator's
+/// `seedforge-bootstrap --images-only` placed and imported its archive (`set3`) beside the
+/// applied payload's (`set2`) with the running k3s, and changed nothing else.
+fn refused_then_images_only(
+    node: &Path,
+    applied: &str,
+    installed: &str,
+    set2: &[String],
+    set3: &str,
+    why: &dyn Fn() -> String,
+) {
+    let at_boot = read(node, "/var/log/boot-diag/status-at-boot.json").expect("saved status");
+    let at_boot: serde_json::Value = serde_json::from_str(&at_boot).unwrap();
+    assert_eq!(at_boot["state"], "refused", "{at_boot}\n{}", why());
+    assert_eq!(at_boot["step"], "version", "{at_boot}");
+    assert_eq!(at_boot["applied"], applied, "{at_boot}");
+    assert_eq!(at_boot["k3s_version"], "v1.33.2+k3s1", "{at_boot}");
+    let reason = at_boot["reason"].as_str().unwrap();
+    for says in [
+        "v1.33.2+k3s1",
+        "v1.33.1+k3s2",
+        "cluster.allow_downgrade: true",
+    ] {
+        assert!(reason.contains(says), "{reason}");
+    }
+    assert!(
+        read(node, "/var/log/k3s-bootstrap.log")
+            .unwrap_or_default()
+            .contains("REFUSED (step version)"),
+        "{}",
+        why()
+    );
+    assert_eq!(read(node, "/usr/local/bin/k3s").unwrap(), installed);
+    let sums = read(node, "/usr/local/seed/payload/SHA256SUMS").unwrap();
+    assert_eq!(
+        sha256_bytes(sums.as_bytes()),
+        applied,
+        "the applied payload stays"
+    );
+    assert_eq!(
+        read(node, "/var/lib/iso-copy-complete").unwrap().trim(),
+        applied
+    );
+    // The operator's images-only pass.
+    let out = read(node, "/var/log/boot-diag/then.out").unwrap_or_default();
+    assert_eq!(
+        read(node, "/var/log/boot-diag/then.rc")
+            .unwrap_or_default()
+            .trim(),
+        "0",
+        "{out}\n{}",
+        why()
+    );
+    let st = status(node);
+    assert_eq!(st["state"], "images-only", "{st}\n{out}\n{}", why());
+    assert_eq!(st["applied"], applied, "{st}");
+    assert_ne!(st["payload"], applied, "{st}");
+    assert_eq!(st["k3s_version"], "v1.33.2+k3s1", "{st}");
+    assert!(out.contains("nothing else was changed"), "{out}");
+    let mut want: Vec<String> = set2.to_vec();
+    want.push(set3.to_string());
+    want.sort();
+    assert_eq!(list(node, K3S_IMAGES), want, "{}", why());
+    let events = events(node);
+    let last_start = events
+        .iter()
+        .rposition(|(_, what)| what.starts_with("start "))
+        .unwrap();
+    assert!(
+        events[last_start..]
+            .iter()
+            .any(|(r, what)| r == "v1.33.2+k3s1"
+                && what.starts_with("ctr ")
+                && what.contains(" rc=0 ")
+                && what.contains(&format!("{ADDED_3}@"))),
+        "the running k3s imported the new images: {events:?}"
+    );
+    assert_eq!(read(node, "/usr/local/bin/k3s").unwrap(), installed);
 }
 
 /// The paths `isoinfo -R -f` lists in an image.
@@ -774,7 +1079,10 @@ fn shared_payload_nodes_join_from_two_cdroms() {
                 && !paths.iter().any(|p| p.starts_with("/payload/")),
             "{node}: {paths:?}"
         );
-        assert!(fs::metadata(lab.seed(node)).unwrap().len() < 80 * 1024);
+        // The node files (user-data with the bootstrap, some 20 KiB) and the image's own
+        // structures, far below the payload (about 900 KiB here), which is not there.
+        let size = fs::metadata(lab.seed(node)).unwrap().len();
+        assert!(size < 128 * 1024, "{node}: {size} bytes");
     }
     let paths = iso_paths(&payload);
     assert!(paths.iter().any(|p| p == "/payload/bin/k3s"), "{paths:?}");
@@ -840,16 +1148,16 @@ fn shared_payload_nodes_join_from_two_cdroms() {
     }
     // The embedded registry mirror: the server imported the archive, the agent none; both
     // k3s see the mirror entries, and the server's config turns the mirror on.
-    let archive = "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst";
+    let archive = format!("{K3S_IMAGES}/{}", lab.carried_archive());
     let server_images = read(&server, "/var/lib/k3s-standin/images").unwrap_or_default();
     assert!(
-        server_images.contains("docker.io/rancher/mirrored-pause:3.6") && exists(&server, archive),
+        server_images.contains("docker.io/rancher/mirrored-pause:3.6") && exists(&server, &archive),
         "{server_images}\n{}",
         diagnostics(&server, &s_console)
     );
     let agent_images = read(&agent, "/var/lib/k3s-standin/images").unwrap_or_default();
     assert!(
-        agent_images.trim().is_empty() && !exists(&agent, archive),
+        agent_images.trim().is_empty() && list(&agent, K3S_IMAGES).is_empty(),
         "the agent imported {agent_images}\n{}",
         diagnostics(&agent, &a_console)
     );

@@ -70,7 +70,8 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     let r = read_json(&lab.root().join("v1.json"));
     assert_eq!(report["digest"], r["digest"]);
     assert_eq!(r["format"], "seedforge-receipt");
-    assert_eq!(r["receipt_version"], 1);
+    assert_eq!(r["receipt_version"], 2);
+    assert_eq!(r["k3s_version"], "v1.33.1+k3s1");
     assert_eq!(r["source_date_epoch"], 1_700_000_000);
     // The blobs the layout reaches: every blob of the build's layout (it keeps no stray).
     let listed: BTreeSet<String> = (r["blobs"].as_array().unwrap().iter())
@@ -262,7 +263,7 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
         out.stderr
     );
     // A newer format.
-    let newer = text.replace("\"receipt_version\": 1", "\"receipt_version\": 2");
+    let newer = text.replace("\"receipt_version\": 2", "\"receipt_version\": 3");
     fs::write(lab.root().join("newer.json"), newer).unwrap();
     let out = delta("newer.json");
     assert!(out.stderr.contains("newer than"), "{}", out.stderr);
@@ -414,7 +415,7 @@ fn leftovers_beside(dir: &Path) -> Vec<String> {
 
 /// Every file `SHA256SUMS` of `near` lists has the same bytes in `far`, and the two
 /// seals are the same bytes.
-fn assert_same_output(far: &Path, near: &Path) {
+pub(crate) fn assert_same_output(far: &Path, near: &Path) {
     let sums = fs::read_to_string(near.join("SHA256SUMS")).unwrap();
     assert_eq!(fs::read_to_string(far.join("SHA256SUMS")).unwrap(), sums);
     for line in sums.lines() {
@@ -490,6 +491,229 @@ fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothi
         ])
         .run();
     assert_same_output(&out, &lab.out_dir());
+}
+
+#[test]
+fn apply_of_an_upgrade_that_drops_an_image_leaves_its_blobs_behind_and_matches_the_near_side() {
+    // v1 with traefik, v2 without: traefik's manifest, config and own layer are in the far
+    // side's layout and in no image of v2.
+    let lab = Lab::new();
+    lab.build();
+    let v1_blobs = blob_names(&lab.out_layout());
+    receipt(&lab, "v1.json").run();
+    let far = lab.root().join("far");
+    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
+        false
+    });
+    without_traefik(&lab);
+    lab.build();
+    let v2_blobs = blob_names(&lab.out_layout());
+    let dropped: BTreeSet<&String> = v1_blobs.difference(&v2_blobs).collect();
+    assert_eq!(dropped.len(), 3, "{dropped:?}");
+    lab.seedforge()
+        .args([
+            "delta",
+            "fixtures/lab/out",
+            "--since",
+            "v1.json",
+            "-o",
+            "delta",
+        ])
+        .run();
+    let report = apply(&far, &lab.root().join("delta"), "fixtures/lab/out")
+        .arg("--json")
+        .run()
+        .json();
+    assert_eq!(report["outcome"], "applied");
+    assert_eq!(report["blobs_added"], 0);
+    let out = far.join("fixtures/lab/out");
+    assert_same_output(&out, &lab.out_dir());
+    assert_eq!(blob_names(&out.join("oci")), v2_blobs);
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+}
+
+#[test]
+fn apply_does_not_read_the_derived_files_it_writes_again_and_a_damaged_one_is_rebuilt() {
+    let (lab, far) = day_two();
+    let out = far.join("fixtures/lab/out");
+    // A seed the far side damaged: receipt and verify name it; apply rebuilds it.
+    flip_byte(&out.join("iso/seed-lab-agent1.iso"), 100);
+    let v = Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .expect(1)
+        .run();
+    assert!(v.stdout.contains("seed-lab-agent1.iso") || v.stderr.contains("seed-lab-agent1.iso"));
+    apply(&far, &lab.root().join("delta"), "fixtures/lab/out").run();
+    assert_same_output(&out, &lab.out_dir());
+    // A kept file (not derived) damaged is still refused: a blob of the layout.
+    let (lab, far) = day_two();
+    let out = far.join("fixtures/lab/out");
+    let blob = blob_names(&out.join("oci")).into_iter().next().unwrap();
+    flip_byte(&out.join("oci/blobs/sha256").join(&blob), 0);
+    let before = common::snapshot(&far.join("fixtures/lab"));
+    let r = apply(&far, &lab.root().join("delta"), "fixtures/lab/out")
+        .expect(1)
+        .run();
+    assert!(r.stderr.contains(&blob), "{}", r.stderr);
+    common::assert_same_tree(
+        &before,
+        &common::snapshot(&far.join("fixtures/lab")),
+        "after a refused apply",
+    );
+}
+
+/// `seedforge plan --upgrade-from RECEIPT` of the lab's config, with `--json`.
+fn plan_upgrade(lab: &Lab, receipt: &str) -> Cmd {
+    lab.seedforge().args([
+        "plan",
+        "--config",
+        "fixtures/lab/seedforge.yaml",
+        "--upgrade-from",
+        receipt,
+    ])
+}
+
+#[test]
+fn plan_upgrade_from_says_what_the_delta_carries_and_the_order_of_the_nodes() {
+    let (lab, _far) = day_two();
+    let json = plan_upgrade(&lab, "v1.json").arg("--json").run().json();
+    let u = &json["upgrade"];
+    // What the delta written from the same receipt says it carries.
+    let written = read_json(&lab.root().join("delta/delta.json"));
+    for key in [
+        "blobs",
+        "artifacts",
+        "seal",
+        "config",
+        "bytes",
+        "full_output_bytes",
+    ] {
+        assert_eq!(u["delta"]["doc"][key], written[key], "{key}");
+    }
+    assert_eq!(u["delta"]["doc"]["blobs"]["count"], 3);
+    assert_eq!(
+        u["delta"]["config_files"],
+        serde_json::json!(["images.txt", "seedforge.yaml"])
+    );
+    assert_eq!(
+        u["delta"]["artifacts"],
+        serde_json::json!(["oci/index.json"])
+    );
+    assert_eq!(u["up_to_date"], false);
+    assert_eq!(u["output_current"], true);
+    assert_eq!(u["k3s"]["from"], "v1.33.1+k3s1");
+    assert_eq!(u["k3s"]["downgrade"], false);
+    // Every node imports the new images first, then the server, then the agents.
+    let on: Vec<&str> = (u["steps"].as_array().unwrap().iter())
+        .map(|s| s["on"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        on,
+        [
+            "near side",
+            "far side",
+            "lab-server1",
+            "lab-agent1",
+            "lab-agent2",
+            "lab-server1",
+            "lab-agent1",
+            "lab-agent2"
+        ]
+    );
+    let steps = u["steps"].as_array().unwrap();
+    assert!(
+        steps[1]["run"]
+            .as_str()
+            .unwrap()
+            .contains("seedforge apply DELTA --to")
+    );
+    for s in &steps[2..5] {
+        assert!(
+            s["run"]
+                .as_str()
+                .unwrap()
+                .contains("seedforge-bootstrap --images-only")
+        );
+    }
+    // The payload a node's status file shows: the digest of the seed's payload/SHA256SUMS.
+    let payload = u["payload"].as_str().unwrap();
+    if common::require_tool("isoinfo") {
+        let sums = std::process::Command::new("isoinfo")
+            .args(["-R", "-x", "/payload/SHA256SUMS", "-i"])
+            .arg(lab.out_dir().join("iso/seed-lab-agent1.iso"))
+            .output()
+            .unwrap();
+        assert!(sums.status.success());
+        assert_eq!(payload, common::sha256_bytes(&sums.stdout));
+    }
+    for s in &steps[5..] {
+        let until = s["until"].as_str().unwrap();
+        assert!(until.contains("/var/lib/seedforge/status.json"), "{until}");
+        assert!(until.contains("\"state\": \"done\""), "{until}");
+        assert!(until.contains(payload), "{until}");
+        assert!(
+            until.contains("\"k3s_version\": \"v1.33.1+k3s1\""),
+            "{until}"
+        );
+    }
+    // The text says the same.
+    let text = plan_upgrade(&lab, "v1.json").run().stdout;
+    assert!(text.contains("the delta: 3 new blob(s)"), "{text}");
+    assert!(text.contains("seedforge-bootstrap --images-only"), "{text}");
+    assert!(
+        text.contains("systemctl restart seedforge-bootstrap"),
+        "{text}"
+    );
+    assert!(text.contains("Upgrading a running cluster"), "{text}");
+    // A receipt of this very output: nothing to carry.
+    receipt(&lab, "v2.json").run();
+    let text = plan_upgrade(&lab, "v2.json").run().stdout;
+    assert!(text.contains("nothing to carry"), "{text}");
+}
+
+#[test]
+fn plan_upgrade_from_a_newer_k3s_says_the_nodes_refuse_a_downgrade_and_a_bad_receipt_is_exit_2() {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let shipped = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        shipped.replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.33.1+k3s2"),
+    )
+    .unwrap();
+    lab.build();
+    receipt(&lab, "newer.json").run();
+    fs::write(&config, &shipped).unwrap();
+    lab.build();
+    let u = plan_upgrade(&lab, "newer.json").arg("--json").run().json();
+    assert_eq!(u["upgrade"]["k3s"]["from"], "v1.33.1+k3s2");
+    assert_eq!(u["upgrade"]["k3s"]["to"], "v1.33.1+k3s1");
+    assert_eq!(u["upgrade"]["k3s"]["downgrade"], true);
+    let text = plan_upgrade(&lab, "newer.json").run().stdout;
+    assert!(text.contains("DOWNGRADE"), "{text}");
+    assert!(text.contains("cluster.allow_downgrade: true"), "{text}");
+    // A receipt that is not one, or was changed: exit 2 naming the file.
+    fs::write(lab.root().join("bad.json"), "not json").unwrap();
+    let out = plan_upgrade(&lab, "bad.json").expect(2).run();
+    assert!(out.stderr.contains("bad.json"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a seedforge receipt"),
+        "{}",
+        out.stderr
+    );
+    let text = fs::read_to_string(lab.root().join("newer.json")).unwrap();
+    fs::write(
+        lab.root().join("changed.json"),
+        text.replace("v1.33.1+k3s2", "v1.33.0+k3s1"),
+    )
+    .unwrap();
+    let out = plan_upgrade(&lab, "changed.json").expect(2).run();
+    assert!(out.stderr.contains("changed.json"), "{}", out.stderr);
+    assert!(out.stderr.contains("changed or damaged"), "{}", out.stderr);
 }
 
 #[test]

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 const SERVER: &str = "lab-server1";
 const AGENTS: [&str; 2] = ["lab-agent1", "lab-agent2"];
-const AIRGAP: &str = "images/k3s-airgap-images-amd64.tar.zst";
 const REGISTRY: &str = "registry:\n  host: 192.168.6.1\n  port: 5000\n";
 
 /// The lab with `embedded_registry: true`, and without its `registry:` section unless
@@ -89,10 +88,7 @@ print(json.dumps(yaml.safe_load(f["content"])))
 
 fn schema_ok(user_data: &Path) {
     if require_tool("cloud-init") {
-        Cmd::new("cloud-init")
-            .args(["schema", "--config-file"])
-            .arg(user_data)
-            .run();
+        common::cloud_init::assert_valid(&[user_data]);
     }
 }
 
@@ -133,13 +129,14 @@ fn check_seeds(lab: &Lab) -> String {
         let server = node == SERVER;
         let dir = extract(lab, node);
         let names = payload_checks(&dir);
+        let archive = lab.carried_archive();
         assert_eq!(
-            names.iter().any(|n| n == AIRGAP),
+            names.contains(&archive),
             server,
             "{node}: payload {names:?}"
         );
         assert_eq!(
-            dir.join("payload").join(AIRGAP).exists(),
+            dir.join("payload").join(&archive).exists(),
             server,
             "{node}: the archive on the seed"
         );

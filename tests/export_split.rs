@@ -432,12 +432,16 @@ const MARKERS: [(u64, &[u8]); 3] = [
     (BIG - 8, b"LASTBYTE"),
 ];
 const SPARSE_SHA256: &str = "e84636be7562c38c62ea911f68c605c875e057281c8d6ed5314debe5edd0569b";
+/// The sha256 of its two parts (bytes 0 to 4,000,000,000, and the rest), as Python's
+/// `hashlib` gives them (an implementation that is not ours; it also gives
+/// [`SPARSE_SHA256`] for the whole).
+const PART_SHA256: [&str; 2] = [
+    "976b32083e8d2ec7f4a494de394ca6acf58a2e855889f8253f589385e7e37157",
+    "09af5d786668b74d01f307fb7867a0c29a67a2b82c7c5b60c45f5162b589f2e9",
+];
 
 #[test]
-fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_join_back() {
-    if !require_tool("dash") || !require_tool("sha256sum") {
-        return;
-    }
+fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("payload.iso");
     let mut f = File::create(&src).unwrap();
@@ -453,7 +457,7 @@ fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_join_back() {
     let dir = tmp.path().join("stick");
     let part = seedforge::config::size::parse_part_size("4G").unwrap();
     let report =
-        seedforge::pipeline::export::export(&[(src.clone(), sha.clone())], &dir, Some(part))
+        seedforge::pipeline::export::export(&[(src.clone(), sha.clone())], &dir, Some(part), None)
             .unwrap();
     let parts: Vec<PathBuf> = report.files[0]
         .parts
@@ -486,29 +490,25 @@ fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_join_back() {
     assert_eq!(fs::metadata(&parts[0]).unwrap().len(), 4_000_000_000);
     assert_eq!(fs::metadata(&parts[1]).unwrap().len(), BIG - 4_000_000_000);
     fs::remove_file(&src).unwrap();
-    Cmd::new("sha256sum")
-        .args(["-c", "--strict", "SHA256SUMS"])
-        .cwd(&dir)
-        .run();
+    // The parts' sums are checked against sums made elsewhere, not by `sha256sum -c`
+    // reading 5 GiB of holes again (minutes on a loaded machine): the file's format is
+    // `sha256sum`'s, which the tests of small parts hold it to.
+    let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    for (sha, name) in PART_SHA256
+        .iter()
+        .zip(["payload.iso.part001", "payload.iso.part002"])
+    {
+        assert!(
+            sums.lines().any(|l| l == format!("{sha}  {name}")),
+            "{name}: {sums}"
+        );
+    }
     Cmd::seedforge().arg("verify").arg(&dir).run();
 
-    // dash joins it (5 GiB written for a moment) to the recorded sha256, markers in place.
-    dash(&dir, &[]).run();
-    let joined = dir.join("payload.iso");
-    assert_eq!(fs::metadata(&joined).unwrap().len(), BIG);
-    let mut file = File::open(&joined).unwrap();
-    for (at, bytes) in MARKERS {
-        let mut got = vec![0u8; bytes.len()];
-        file.seek(SeekFrom::Start(at)).unwrap();
-        std::io::Read::read_exact(&mut file, &mut got).unwrap();
-        assert_eq!(got, bytes);
-    }
-    drop(file);
-    Cmd::new("sha256sum")
-        .args(["-c", "SHA256SUMS.wholes"])
-        .cwd(&dir)
-        .run();
-    fs::remove_file(&joined).unwrap();
+    // The join itself is `cat` of the parts into one file and its sha256: nothing in it
+    // depends on the size, and `isos_over_the_size_are_exported_in_parts_that_join_and_verify`
+    // runs it (writing 5 GiB here would add minutes for nothing more). What the join checks
+    // against is recorded for the whole file, under its name.
     assert_eq!(
         fs::read_to_string(dir.join("SHA256SUMS.wholes")).unwrap(),
         format!("{sha}  payload.iso\n")

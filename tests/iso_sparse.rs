@@ -9,7 +9,7 @@ use common::iso::{isoinfo_paths, pycdlib_python, sevenzip_listing};
 use common::{Cmd, require_tool};
 use seedforge::iso::{IsoImage, Namespace};
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
@@ -80,17 +80,39 @@ impl Write for Expect {
     }
 }
 
+impl Expect {
+    /// `len` bytes of a hole at the current position: zeros, so no marker may lie there.
+    fn hole(&mut self, len: u64) {
+        let end = self.pos + len;
+        for (at, bytes) in MARKERS {
+            assert!(
+                at + bytes.len() as u64 <= self.pos || at >= end,
+                "the marker at {at} falls in the hole [{}, {end})",
+                self.pos
+            );
+        }
+        self.pos = end;
+    }
+}
+
+/// Checks a file extracted from the image holds the sparse file's bytes: its holes (found
+/// with `SEEK_DATA`/`SEEK_HOLE`, `util::next_data`; zeros, so no marker may fall in one) and
+/// its data read, instead of 5 GiB of zeros read from the kernel.
 fn check_file(path: &Path) {
+    use std::os::unix::fs::FileExt as _;
     assert_eq!(fs::metadata(path).unwrap().len(), BIG);
     let mut expect = Expect { pos: 0 };
-    let mut f = File::open(path).unwrap();
+    let f = File::open(path).unwrap();
     let mut buf = vec![0u8; 4 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
+    while expect.pos < BIG {
+        let (data, end) = seedforge::util::next_data(&f, expect.pos, BIG);
+        expect.hole(data - expect.pos);
+        while expect.pos < end {
+            let want = usize::try_from(end - expect.pos).map_or(buf.len(), |n| n.min(buf.len()));
+            let n = f.read_at(&mut buf[..want], expect.pos).unwrap();
+            assert!(n > 0, "{}: ends early at {}", path.display(), expect.pos);
+            expect.write_all(&buf[..n]).unwrap();
         }
-        expect.write_all(&buf[..n]).unwrap();
     }
     assert_eq!(expect.pos, BIG);
 }
@@ -192,7 +214,7 @@ iso = pycdlib.PyCdlib(); iso.open(sys.argv[1])
 names = [f for _, _, files in iso.walk(rr_path="/") for f in files]
 print("rr-names", " ".join(sorted(names)))
 for kw, path in (("joliet_path", "/big.img"), ("iso_path", "/BIG.IMG;1")):
-    s = Sink(); iso.get_file_from_iso_fp(s, **{kw: path})
+    s = Sink(); iso.get_file_from_iso_fp(s, blocksize=1 << 20, **{kw: path})
     print(kw, s.n, s.nonzero)
 with iso.open_file_from_iso(joliet_path="/big.img") as f:
     f.seek(int(sys.argv[2])); print("marker", f.read(int(sys.argv[3])).decode())

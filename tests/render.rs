@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{Cmd, Lab, require_tool, snapshot};
+use common::{Cmd, Lab, cloud_init, require_tool, snapshot};
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -87,17 +87,16 @@ fn cloud_init_accepts_every_nodes_user_data() {
     }
     let lab = lab();
     let out = rendered(&lab);
-    for node in NODES {
-        let o = Cmd::new("cloud-init")
-            .args(["schema", "--config-file"])
-            .arg(out.join(node).join("user-data"))
-            .run();
-        assert!(
-            o.stdout.contains("Valid cloud-config"),
-            "{node}: {}",
-            o.stdout
-        );
-    }
+    let files = user_data_files(&out);
+    cloud_init::assert_valid(&files);
+}
+
+/// Every node's rendered user-data under `out`.
+fn user_data_files(out: &Path) -> Vec<PathBuf> {
+    NODES
+        .iter()
+        .map(|n| out.join(n).join("user-data"))
+        .collect()
 }
 
 /// The scripts the user-data carries, as (path, content).
@@ -360,21 +359,13 @@ fn a_template_with_snap_renders_and_cloud_init_agrees() {
         )
     });
     let out = rendered(&lab);
-    for node in NODES {
-        let user_data = out.join(node).join("user-data");
-        let text = fs::read_to_string(&user_data).unwrap();
+    let files = user_data_files(&out);
+    for user_data in &files {
+        let text = fs::read_to_string(user_data).unwrap();
         assert!(text.contains("snap:\n  commands:\n"), "{text}");
-        if require_tool("cloud-init") {
-            let o = Cmd::new("cloud-init")
-                .args(["schema", "--config-file"])
-                .arg(&user_data)
-                .run();
-            assert!(
-                o.stdout.contains("Valid cloud-config"),
-                "{node}: {}",
-                o.stdout
-            );
-        }
+    }
+    if require_tool("cloud-init") {
+        cloud_init::assert_valid(&files);
     }
 }
 
@@ -462,9 +453,19 @@ fn the_schema_verdicts_match_cloud_init_schema() {
         ("hostnme: n2\n", false, true),
     ];
     let work = tempfile::tempdir().unwrap();
+    let texts: Vec<String> = cases
+        .iter()
+        .map(|(case, _, _)| format!("#cloud-config\nhostname: n1\n{case}"))
+        .collect();
+    let paths: Vec<PathBuf> = (0..cases.len())
+        .map(|i| work.path().join(format!("case-{i}.yaml")))
+        .collect();
+    for (path, text) in paths.iter().zip(&texts) {
+        fs::write(path, text).unwrap();
+    }
+    let verdicts = cloud_init::schema(&paths);
     let mut disagree = Vec::new();
-    for (i, (case, ours_ok, theirs_ok)) in cases.iter().enumerate() {
-        let user_data = format!("#cloud-config\nhostname: n1\n{case}");
+    for (((case, ours_ok, theirs_ok), theirs), user_data) in cases.iter().zip(verdicts).zip(texts) {
         let files = NodeFiles {
             node: "n1".into(),
             install: InstallMode::CloudInit,
@@ -474,14 +475,7 @@ fn the_schema_verdicts_match_cloud_init_schema() {
             instance_id: "iid-1".into(),
         };
         let ours = node_files(&files);
-        let path = work.path().join(format!("case-{i}.yaml"));
-        fs::write(&path, &user_data).unwrap();
-        let theirs = Cmd::new("cloud-init")
-            .args(["schema", "--config-file"])
-            .arg(&path)
-            .any_status()
-            .run();
-        let theirs_valid = theirs.code == Some(0) && theirs.stdout.contains("Valid cloud-config");
+        let theirs_valid = theirs.valid();
         assert_eq!(
             ours.is_ok(),
             *ours_ok,
@@ -490,8 +484,8 @@ fn the_schema_verdicts_match_cloud_init_schema() {
         );
         assert_eq!(
             theirs_valid, *theirs_ok,
-            "cloud-init schema on {case:?}: {}{}",
-            theirs.stdout, theirs.stderr
+            "cloud-init schema on {case:?}: {}",
+            theirs.output
         );
         if ours.is_ok() != theirs_valid {
             disagree.push(*case);
@@ -543,4 +537,58 @@ fn a_hostile_node_ca_path_is_one_shell_word_in_the_bootstrap() {
         .stdout;
     assert_eq!(read, path);
     assert!(!pwned.exists());
+}
+
+/// The bootstrap orders k3s releases as k3s does (patch, then `+k3sN`, a pre-release before
+/// its release) when it decides whether a payload's k3s is older than the node's: its own
+/// `newer` function, run by bash. Anything not a release name is never newer.
+#[test]
+fn the_bootstrap_orders_k3s_releases_for_its_downgrade_check() {
+    let lab = lab();
+    let out = rendered(&lab);
+    let (_, bootstrap) = scripts(&out.join("lab-server1/user-data"))
+        .into_iter()
+        .find(|(p, _)| p.ends_with("seedforge-bootstrap"))
+        .unwrap();
+    let function = |name: &str| -> String {
+        let start = bootstrap
+            .find(&format!("\n{name}() {{\n"))
+            .unwrap_or_else(|| panic!("no {name} in the bootstrap"));
+        let end = start + bootstrap[start..].find("\n}\n").unwrap() + 3;
+        bootstrap[start..end].to_string()
+    };
+    let functions = function("version_key") + &function("newer");
+    let ascending = [
+        "v1.9.9+k3s1",
+        "v1.33.1+k3s1",
+        "v1.33.1+k3s2",
+        "v1.33.1+k3s10",
+        "v1.33.2+k3s1",
+        "v1.33.10+k3s1",
+        "v1.34.0-rc1+k3s1",
+        "v1.34.0-rc2+k3s1",
+        "v1.34.0+k3s1",
+    ];
+    let mut cases = Vec::new();
+    for (i, a) in ascending.iter().enumerate() {
+        for (j, b) in ascending.iter().enumerate() {
+            cases.push((a.to_string(), b.to_string(), i > j));
+        }
+    }
+    for other in ["1.33.1", "v1.33.1", "latest", ""] {
+        cases.push((other.to_string(), "v1.33.1+k3s1".to_string(), false));
+        cases.push(("v1.33.1+k3s1".to_string(), other.to_string(), false));
+    }
+    let mut script = format!("set -euo pipefail\n{functions}\n");
+    for (a, b, _) in &cases {
+        script.push_str(&format!(
+            "if newer '{a}' '{b}'; then echo yes; else echo no; fi\n"
+        ));
+    }
+    let said = Cmd::new("bash").args(["-c", &script]).run().stdout;
+    let said: Vec<&str> = said.lines().collect();
+    assert_eq!(said.len(), cases.len());
+    for ((a, b, newer), said) in cases.iter().zip(said) {
+        assert_eq!(said == "yes", *newer, "newer {a:?} {b:?}");
+    }
 }

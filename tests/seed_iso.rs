@@ -78,7 +78,7 @@ fn the_seed_holds_the_node_files_and_a_payload_that_checks() {
         let payload = dir.join("payload");
         for expected in [
             "SHA256SUMS",
-            "images/k3s-airgap-images-amd64.tar.zst",
+            &lab.carried_archive(),
             "pki/ca.crt",
             "registries.yaml",
         ] {

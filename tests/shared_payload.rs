@@ -219,12 +219,12 @@ fn isoinfo_and_pycdlib_read_both_kinds() {
             );
             let payload_paths = common::iso::isoinfo_paths(&payload, &[flag]);
             for name in [
-                "payload/SHA256SUMS",
-                "payload/images/k3s-airgap-images-amd64.tar.zst",
-                "payload/registries.yaml",
+                "payload/SHA256SUMS".to_string(),
+                format!("payload/{}", lab.carried_archive()),
+                "payload/registries.yaml".to_string(),
             ] {
                 assert!(
-                    payload_paths.iter().any(|p| p == name),
+                    payload_paths.contains(&name),
                     "payload, isoinfo {flag}: {name}\n{payload_paths:?}"
                 );
             }
@@ -252,7 +252,7 @@ fn isoinfo_and_pycdlib_read_both_kinds() {
         files
             .get(&(
                 "rr".to_string(),
-                "payload/images/k3s-airgap-images-amd64.tar.zst".to_string()
+                format!("payload/{}", lab.carried_archive())
             ))
             .map(|(_, sha)| sha.clone()),
         Some(common::sha256_file(&archive)),
@@ -580,13 +580,13 @@ fn with_the_embedded_registry_the_agents_import_nothing_from_the_one_payload() {
             .to_string()
     };
     let server = bootstrap("lab-server1");
-    assert!(server.contains(r#"for archive in "$PAYLOAD"/images/*; do"#));
+    assert!(server.contains(r#"place_images "$PAYLOAD""#));
     assert!(!server.contains("none imported on this node"));
     for agent in ["lab-agent1", "lab-agent2"] {
         let script = bootstrap(agent);
         assert!(
-            !script.contains(r#""$PAYLOAD"/images/*"#),
-            "{agent}: places no archive"
+            !script.contains(r#"place_images "$"#),
+            "{agent}: places no archive, neither applying nor with --images-only"
         );
         assert!(script.contains("none imported on this node"), "{agent}");
     }
@@ -595,7 +595,8 @@ fn with_the_embedded_registry_the_agents_import_nothing_from_the_one_payload() {
         extract(&payload_iso(&lab), &payload);
         assert!(
             payload
-                .join("payload/images/k3s-airgap-images-amd64.tar.zst")
+                .join("payload")
+                .join(lab.carried_archive())
                 .is_file(),
             "the payload ISO carries the archives for the servers"
         );

@@ -34,6 +34,13 @@ pub(crate) struct DeltaArgs {
     /// (default: the folder above DIR when it holds the config manifest.json names).
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Write each file larger than SIZE (a large layer or bundle) as numbered parts
+    /// (NAME.part001, ...) beside where it would be, with SHA256SUMS.wholes and join.sh,
+    /// so that no file is larger than a medium holds; apply takes the parts as they are.
+    /// SIZE: fat32 (4 GiB - 1 byte), dvd (4,700,000,000 bytes), bytes, or a number with
+    /// K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_part_size)]
+    split: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +89,8 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             secrets: g.secrets.clone(),
             staging: g.staging.clone(),
             signing_key: None,
+            carried_bundles: seedforge::delta::carried_bundles(&a.delta),
+            carried_files: seedforge::delta::carried_files(&a.delta),
         };
         let plan = plan::plan_with_net(&config, Some(staged_out.to_path_buf()), options, &net)?;
         let reporter = super::progress::CliReporter::new(g, plan.inputs.images.entries.len());
@@ -154,7 +163,7 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
 }
 
 pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError> {
-    let r = seedforge::delta::carry::delta(&a.dir, &a.since, &a.out, a.config.as_deref())?;
+    let r = seedforge::delta::carry::delta(&a.dir, &a.since, &a.out, a.config.as_deref(), a.split)?;
     if g.json {
         print_json(&r);
         return Ok(ExitCode::Ok);
@@ -181,4 +190,103 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// `plan --upgrade-from RECEIPT`: the upgrade of the receipt's far side to the output of
+/// `plan` (the config's nodes, in the config's order; the payload of its seeds).
+pub(crate) fn plan_upgrade(
+    config: &Config,
+    plan: &plan::Plan,
+    receipt: &Path,
+    config_file: &Path,
+) -> Result<seedforge::delta::upgrade::UpgradePlan, CliError> {
+    use seedforge::delta::upgrade::UpgradeNode;
+    use seedforge::pipeline::steps::Step;
+    let nodes: Vec<UpgradeNode> = (config.nodes.iter())
+        .map(|n| UpgradeNode {
+            name: n.name.as_str().to_string(),
+            role: match n.role {
+                seedforge::vocab::Role::Server => "server".into(),
+                seedforge::vocab::Role::Agent => "agent".into(),
+            },
+        })
+        .collect();
+    let payload = plan.steps.iter().find_map(|s| match s {
+        Step::Payload(p) => Some(p.payload.as_slice()),
+        Step::Iso(i) => Some(i.payload.as_slice()),
+        _ => None,
+    });
+    Ok(seedforge::delta::upgrade::plan_upgrade(
+        &plan.output,
+        receipt,
+        config_file,
+        &nodes,
+        payload,
+    )?)
+}
+
+/// Prints an upgrade plan after `plan`'s own lines.
+pub(crate) fn print_upgrade(u: &seedforge::delta::upgrade::UpgradePlan) {
+    let d = &u.delta.doc;
+    outln!(
+        "upgrade from {} ({}):",
+        u.receipt.display(),
+        u.receipt_digest
+    );
+    if u.up_to_date {
+        outln!(
+            "   the far side already holds this output (manifest.json sha256 {}): nothing to carry",
+            d.target_manifest_sha256
+        );
+        return;
+    }
+    if !u.output_current {
+        outln!(
+            "   note: {} is not the build of the config as it is now: build first; the figures below are of the output as it is",
+            u.output.display()
+        );
+    }
+    outln!(
+        "   the delta: {} new blob(s) ({}), {} sealed file(s) ({}){}, {} config file(s){}, the seal; {} in all, against {} for the whole output ({} derived file(s) rebuilt on the far side)",
+        d.blobs.count,
+        human_bytes(d.blobs.bytes),
+        d.artifacts.count,
+        human_bytes(d.artifacts.bytes),
+        listed(&u.delta.artifacts),
+        d.config.count,
+        listed(&u.delta.config_files),
+        human_bytes(d.bytes),
+        human_bytes(d.full_output_bytes),
+        d.derived_not_carried
+    );
+    match (&u.k3s.from, &u.k3s.to) {
+        (Some(from), Some(to)) if u.k3s.downgrade => outln!(
+            "   k3s {from} -> {to}: a DOWNGRADE; the nodes refuse the payload (k3s does not support downgrades of its datastore) unless the config sets cluster.allow_downgrade: true"
+        ),
+        (Some(from), Some(to)) if from == to => outln!("   k3s {to}, unchanged"),
+        (Some(from), Some(to)) => outln!("   k3s {from} -> {to}"),
+        (None, Some(to)) => outln!(
+            "   k3s -> {to} (the receipt does not record the far side's release: it is of an older seedforge)"
+        ),
+        _ => {}
+    }
+    outln!("   the order (each step once the one before is done):");
+    for (i, s) in u.steps.iter().enumerate() {
+        match &s.until {
+            Some(until) => outln!("   {}. {}: {}; until {}", i + 1, s.on, s.run, until),
+            None => outln!("   {}. {}: {}", i + 1, s.on, s.run),
+        }
+    }
+    outln!(
+        "   the bootstrap removes the old airgap archives once the new k3s runs; see docs/nodes.md, \"Upgrading a running cluster\""
+    );
+}
+
+/// ` (a, b)` or nothing.
+fn listed(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", items.join(", "))
+    }
 }

@@ -66,10 +66,14 @@ pub fn is_image(path: &Path) -> bool {
 /// images; an `iso/` that cannot be listed fails, so `verify` never passes images it could
 /// not see.
 pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let iso_dir = dir.join("iso");
+    images_at(&dir.join("iso"))
+}
+
+/// The ISO images in the folder `iso_dir` itself (an export folder), sorted.
+pub fn images_at(iso_dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let unreadable =
         |e: std::io::Error| Error::VerifyFailed(format!("{}: cannot list: {e}", iso_dir.display()));
-    let read = match std::fs::read_dir(&iso_dir) {
+    let read = match std::fs::read_dir(iso_dir) {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(unreadable(e)),

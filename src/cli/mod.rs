@@ -126,6 +126,10 @@ enum Command {
     /// one waits (or fails with --no-wait) while OUT/.seedforge-build.lock is held.
     Build(BuildArgs),
     /// Print what `build` would do, checking every input; writes nothing.
+    ///
+    /// With --upgrade-from RECEIPT, also the upgrade of a far side that sent that receipt:
+    /// after `seedforge build`, `seedforge plan --upgrade-from receipt.json` prints what a
+    /// delta would carry and the order in which the nodes take the new output.
     Plan(PlanArgs),
     /// Copy images listed in image list files into an OCI image layout.
     ///
@@ -298,6 +302,17 @@ struct PlanArgs {
     /// A registry's own CA goes in its `registries:` entry (`ca_file`).
     #[arg(long = "ca-file", value_name = "FILE")]
     ca_files: Vec<PathBuf>,
+    /// Plan the upgrade of a running far side from its receipt (`seedforge receipt OUT -o
+    /// FILE`, carried back across the gap): what `seedforge delta` of this config's output
+    /// would carry (new blobs, sealed files, config inputs, against the whole output), and
+    /// the order for the nodes: apply the delta, then every node imports the new images
+    /// (`seedforge-bootstrap --images-only`) before any k3s changes, then the servers one
+    /// at a time, then the agents, each until its status file says it runs the new
+    /// payload and k3s version. Reads the output as the last build left it: build first.
+    /// A receipt of a newer k3s than the config's is a downgrade, which the nodes refuse
+    /// unless `cluster.allow_downgrade: true`.
+    #[arg(long, value_name = "RECEIPT")]
+    upgrade_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -455,6 +470,10 @@ pub fn main() -> i32 {
             e.exit_code() as i32
         }
     };
+    // A SIGINT or SIGTERM being handled ends the process itself (130, 143) once its
+    // staging paths are gone: the command does not end it first with its own status (a
+    // write into a staging folder that was just taken away fails the command).
+    cli.global.staging.unless_stopping(|| ());
     stdio::finish(code)
 }
 
@@ -657,6 +676,8 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
         signing_key: a.signing_key.clone(),
+        carried_bundles: Default::default(),
+        carried_files: Default::default(),
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -760,6 +781,10 @@ fn print_plan_warnings(g: &Global, warnings: &[String]) {
 
 fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
+    if let Some(receipt) = &a.upgrade_from {
+        // A bad receipt is refused before anything is planned.
+        seedforge::delta::receipt::Receipt::load(receipt)?;
+    }
     let config = Config::load(&a.config.config)?;
     config.register_secrets(&g.secrets);
     let options = plan::PlanOptions {
@@ -770,9 +795,20 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
         signing_key: None,
+        carried_bundles: Default::default(),
+        carried_files: Default::default(),
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     print_plan_warnings(g, &plan.warnings);
+    let upgrade = match &a.upgrade_from {
+        Some(receipt) => Some(delta::plan_upgrade(
+            &config,
+            &plan,
+            receipt,
+            &a.config.config,
+        )?),
+        None => None,
+    };
     if g.json {
         #[derive(Serialize)]
         struct PlanJson<'a> {
@@ -780,11 +816,14 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
             steps: &'a [seedforge::pipeline::steps::Step],
             images: Vec<[String; 2]>,
             warnings: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            upgrade: Option<&'a seedforge::delta::upgrade::UpgradePlan>,
         }
         print_json(&PlanJson {
             output: &plan.output,
             steps: &plan.steps,
             warnings: &plan.warnings,
+            upgrade: upgrade.as_ref(),
             images: plan
                 .inputs
                 .images
@@ -806,6 +845,9 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         }
         for e in &plan.inputs.images.entries {
             outln!("   {}  <-  {}", e.destination, e.source);
+        }
+        if let Some(u) = &upgrade {
+            delta::print_upgrade(u);
         }
     }
     Ok(ExitCode::Ok)
@@ -940,7 +982,9 @@ fn check_signature(
         }
         return Ok(());
     }
-    let check = if isos.is_empty() {
+    let check = if isos.is_empty() && is_export_folder(dir) {
+        seedforge::pipeline::seal::verify_signed_hashes(dir, &export_isos(dir)?, keys)
+    } else if isos.is_empty() {
         seedforge::pipeline::seal::verify_signature(dir, keys)
     } else {
         seedforge::pipeline::seal::verify_signed_isos(dir, isos, keys)
@@ -960,6 +1004,43 @@ fn check_signature(
         );
     }
     Ok(())
+}
+
+/// An export folder (`export_dir:`) with a signed output's seal: `manifest.json` and its
+/// bundle beside the ISOs, and no `iso/` or `oci/` of a build output.
+fn is_export_folder(dir: &Path) -> bool {
+    use seedforge::pipeline::seal::{MANIFEST, MANIFEST_BUNDLE};
+    dir.join(MANIFEST).is_file()
+        && dir.join(MANIFEST_BUNDLE).is_file()
+        && !dir.join("iso").exists()
+        && !dir.join("oci").exists()
+}
+
+/// The ISOs of an export folder with their SHA-256: each whole `*.iso` hashed, each ISO in
+/// parts as `SHA256SUMS.wholes` records it (its parts are checked against that by
+/// [`seedforge::pipeline::split::verify_wholes`]). At least one, else the folder is not
+/// an export.
+fn export_isos(dir: &Path) -> Result<Vec<(PathBuf, String)>, CliError> {
+    let whole = iso::images_at(dir)?;
+    let hashes = seedforge::pipeline::seal::hash_many(&whole).map_err(Error::from)?;
+    let mut found: Vec<(PathBuf, String)> = whole.into_iter().zip(hashes).collect();
+    let wholes = dir.join(seedforge::pipeline::split::WHOLES);
+    if std::fs::symlink_metadata(&wholes).is_ok() {
+        let text = seedforge::input::read_found_to_string(&wholes, seedforge::input::Kind::Sums)
+            .map_err(|e| Error::from(seedforge::pipeline::seal::SealError::Input(e)))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if let Some((sha, name)) = seedforge::pipeline::seal::sums_line(line) {
+                found.push((dir.join(name), sha.to_string()));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--key: {} holds a signed manifest.json but no ISO (whole or in parts) to check against it",
+            dir.display()
+        )));
+    }
+    Ok(found)
 }
 
 fn verify_cmd(
@@ -999,6 +1080,13 @@ fn verify_cmd(
     if let Some(sealed) = clean::verify_sealed(g, dir, &known)? {
         check_signature(g, dir, &[], keys)?;
         return verify_sealed_output(g, dir, sealed, wholes);
+    }
+    // An export folder of whole ISOs (no SHA256SUMS): each checked against the signed
+    // manifest.json beside them, then read as an ISO.
+    if !keys.is_empty() && is_export_folder(dir) {
+        let isos = iso::images_at(dir)?;
+        check_signature(g, dir, &[], keys)?;
+        return iso::verify_images(g, &isos);
     }
     if !keys.is_empty() {
         return Err(CliError::Usage(format!(

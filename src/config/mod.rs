@@ -194,6 +194,10 @@ pub struct Cluster {
     /// the others.
     #[serde(default)]
     pub embedded_registry: bool,
+    /// A node's bootstrap applies a payload whose k3s is older than the k3s the node runs
+    /// (otherwise it refuses it, with nothing installed).
+    #[serde(default)]
+    pub allow_downgrade: bool,
     /// The k3s release's own image list (`k3s-images.txt`), as written: the exact image
     /// check uses it instead of the list this build carries (resolved in
     /// [`Config::release_images`]).
@@ -1541,6 +1545,21 @@ network:
         let (line, _, message) =
             error_at(&GOOD.replace("  token:", "  embedded_registry: yes\n  token:"));
         assert_eq!(line, 5, "{message}");
+    }
+
+    #[test]
+    fn allow_downgrade_is_off_unless_set_and_strict() {
+        assert!(!parse(GOOD).unwrap().cluster.allow_downgrade);
+        let with = GOOD.replace("  token:", "  allow_downgrade: true\n  token:");
+        assert!(parse(&with).unwrap().cluster.allow_downgrade);
+        let (line, _, message) =
+            error_at(&GOOD.replace("  token:", "  allow_downgrade: \"true\"\n  token:"));
+        assert_eq!(line, 5, "{message}");
+        // A misspelt key stays an error, naming the one meant.
+        let (line, _, message) =
+            error_at(&GOOD.replace("  token:", "  allow_downgrades: true\n  token:"));
+        assert_eq!(line, 5, "{message}");
+        assert!(message.contains("allow_downgrade"), "{message}");
     }
 
     #[test]

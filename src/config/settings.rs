@@ -100,6 +100,7 @@ impl Config {
             pause_image,
             disable: self.cluster.disable.iter().map(|c| c.0.clone()).collect(),
             embedded_registry: self.cluster.embedded_registry,
+            allow_downgrade: self.cluster.allow_downgrade,
             token,
             registry_host: self.registry.as_ref().map(|r| r.host.to_string()),
             registry_port: self.registry.as_ref().map(|r| r.port),

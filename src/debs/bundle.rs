@@ -94,6 +94,29 @@ pub fn index_entry(deb: &DebFile, filename: &str) -> Paragraph {
     index_order(&p)
 }
 
+/// The largest `Packages` index read back from a bundle.
+const MAX_PACKAGES: u64 = 256 << 20;
+
+/// The paragraphs of the `Packages` index a bundle at `path` holds (a bundle's first
+/// entry), read back from the tarball.
+pub fn read_packages(path: &Path) -> io::Result<Vec<Paragraph>> {
+    use std::io::Read as _;
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let (file, _) = crate::input::open_found(path).map_err(|e| e.into_io())?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries()? {
+        let entry = entry?;
+        if entry.path()?.as_os_str() != "Packages" {
+            continue;
+        }
+        let mut text = String::new();
+        entry.take(MAX_PACKAGES).read_to_string(&mut text)?;
+        return super::control::parse_paragraphs(&text)
+            .map_err(|(line, e)| bad(format!("Packages:{line}: {e}")));
+    }
+    Err(bad("no Packages index in the bundle".to_string()))
+}
+
 /// A `Packages` file for `(deb, filename)` pairs, sorted as dpkg-scanpackages sorts.
 pub fn packages_index(debs: &[(&DebFile, String)]) -> String {
     let mut entries: Vec<(String, String, Paragraph)> = debs

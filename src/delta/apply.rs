@@ -6,12 +6,16 @@
 //!    `out/` is the one the delta's new `SHA256SUMS` lists, and `config/` holds only the
 //!    inputs the new `manifest.json` records and `seedforge.lock`.
 //! 2. **The base**: the receipt of `OUT` now (its files re-hashed against its
-//!    `SHA256SUMS`) has the digest `delta.json` names, or `OUT`'s `manifest.json` is the
+//!    `SHA256SUMS`, but for the derived files the offline build writes again and the
+//!    layout's blobs, which its verify step re-hashes, both only checked present: each
+//!    file is read once; when the build fails, `OUT` is re-hashed whole to name a damaged
+//!    file) has the digest `delta.json` names, or `OUT`'s `manifest.json` is the
 //!    base's; a different base is never patched (exit 2). An `OUT` that already is the
 //!    delta's target is left alone (outcome `unchanged`).
 //! 3. **Staging**: `OUT` is copied beside itself under a temporary name (hard links: every
 //!    writer of seedforge replaces a file by renaming a new one over it, never writes into
-//!    one), without its build state; the config folder is mirrored beside itself (each entry
+//!    one), without its build state and without the blobs the delta's new `SHA256SUMS`
+//!    does not list (those of images the new build no longer lists); the config folder is mirrored beside itself (each entry
 //!    a symbolic link to the original, the delta's config files as real files). The delta's
 //!    `out/` files are laid over the staging copy (each by a rename), then `build
 //!    --offline` runs there (the caller's `build`). Its `SHA256SUMS` must equal the delta's,
@@ -116,6 +120,8 @@ struct CheckedDelta {
     target_sums_text: String,
     /// The config file the new manifest.json records.
     target_config: Option<seal::Input>,
+    /// The files of the delta that are there in parts, by path.
+    joined: BTreeMap<String, super::parts::Joined>,
 }
 
 /// Checks the delta folder `dir`: its seal, `delta.json`, and that what it carries is
@@ -148,6 +154,8 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
     let mut present: BTreeSet<String> = BTreeSet::new();
     walk_files(dir, "", &mut present)?;
     present.remove(seal::SUMS);
+    // A delta in parts: each file in parts checked over its parts and listed whole.
+    let joined = super::parts::fold(dir, &mut listed, &mut present)?;
     for rel in &present {
         if !listed.contains_key(rel) {
             return Err(DeltaError::Damaged {
@@ -166,6 +174,9 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
                     seal::SUMS
                 ),
             });
+        }
+        if joined.contains_key(rel) {
+            continue;
         }
         let got = hash_file(&path)?;
         if &got != hex {
@@ -213,9 +224,12 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
     // What delta.json says is carried, and what is.
     let (mut blobs, mut artifacts, mut seal_files, mut config) = Default::default();
     for rel in listed.keys() {
-        let size = fs::metadata(dir.join(rel))
-            .map_err(io_err(&dir.join(rel)))?
-            .len();
+        let size = match joined.get(rel) {
+            Some(j) => j.size,
+            None => fs::metadata(dir.join(rel))
+                .map_err(io_err(&dir.join(rel)))?
+                .len(),
+        };
         let tally: &mut Tally = match rel.strip_prefix("out/") {
             Some(r) if r.starts_with(super::BLOBS) => &mut blobs,
             Some(r) if [seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&r) => {
@@ -309,6 +323,7 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         target_sums,
         target_sums_text,
         target_config,
+        joined,
     })
 }
 
@@ -405,7 +420,14 @@ pub fn apply<E>(
     let _lock = BuildLock::acquire(&out_abs, wait, on_wait).map_err(DeltaError::from)?;
 
     // The base: the receipt of OUT now.
-    let sealed = super::check_sealed(&out_abs)?;
+    // Each file is read once. The files the offline build derives again are not read
+    // here: whatever they hold, the staging build writes them anew and the new seal judges
+    // what it wrote. Nor are the layout's blobs: the staging build's verify step re-hashes
+    // every blob it keeps (links of OUT's), and when it fails, OUT is checked whole to
+    // name the file.
+    let sealed = super::check_sealed_but(&out_abs, &|p| {
+        super::carry::is_derived(p) || p.starts_with(super::BLOBS)
+    })?;
     // The config folder: given, or above OUT holding the config OUT was built from, or
     // the delta's (a killed apply wrote the config files, not yet the output).
     let config_dir = super::config_dir(&out_abs, config, &sealed).or_else(|| {
@@ -495,6 +517,11 @@ pub fn apply<E>(
     }
     if let Err(e) = build(&stage_cfg.join(&config_name), &stage_out) {
         cleanup(());
+        // A blob of OUT that does not hash right fails the staging build: named in OUT,
+        // as the check of the base would name it.
+        if let Err(unsound) = super::check_sealed(&out_abs) {
+            return Err(unsound.into());
+        }
         return Err(ApplyError::Build(e));
     }
     if let Err(e) = compare(&stage_out, &delta) {
@@ -553,14 +580,15 @@ fn stage(
         &[stage_cfg, stage_out],
     )?;
     for rel in delta.config_files.keys() {
-        let from = delta_dir.join("config").join(rel);
+        let from = super::parts::sources(delta_dir, &format!("config/{rel}"), &delta.joined);
         let to = stage_cfg.join(rel);
         place(&from, &to, 0o644)?;
     }
     link_tree(out, stage_out, true)?;
+    drop_unsealed_blobs(stage_out, &delta.target_sums)?;
     let modes: BTreeMap<String, u32> = read_modes(&delta_dir.join("out").join(seal::MANIFEST));
     for rel in delta.out_files.keys() {
-        let from = delta_dir.join("out").join(rel);
+        let from = super::parts::sources(delta_dir, &format!("out/{rel}"), &delta.joined);
         let to = stage_out.join(rel);
         let mode = modes.get(rel).copied().unwrap_or(0o644);
         let size = place(&from, &to, mode)?;
@@ -574,6 +602,33 @@ fn stage(
     for rel in delta.config_files.keys() {
         if let Ok(m) = fs::metadata(delta_dir.join("config").join(rel)) {
             report.bytes += m.len();
+        }
+    }
+    Ok(())
+}
+
+/// Removes from the staging copy's layout every blob the new seal does not list: the
+/// blobs of images the new build no longer lists. The offline build removes unlisted
+/// images' blobs only when it removes their entries from `index.json`, and the delta's
+/// `index.json` has none left to remove: kept, they would be sealed again and the rebuilt
+/// output would not be the near side's. (The staging copy's blobs are links of the
+/// output's: removing one leaves the output as it is.)
+fn drop_unsealed_blobs(
+    stage_out: &Path,
+    target_sums: &BTreeMap<String, String>,
+) -> Result<(), DeltaError> {
+    let dir = stage_out.join(super::BLOBS);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(DeltaError::io(&dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err(&dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !target_sums.contains_key(&format!("{}{name}", super::BLOBS)) {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(io_err(&path))?;
         }
     }
     Ok(())
@@ -632,27 +687,33 @@ fn mirror(
     Ok(())
 }
 
-/// Copies `from` to `to` through a temporary name beside it and a rename (the staging
-/// copy's files may be links of the output's: never written in place); its size.
-fn place(from: &Path, to: &Path, mode: u32) -> Result<u64, DeltaError> {
+/// Copies `from` (one file, or the parts of one in order) to `to` through a temporary
+/// name beside it and a rename (the staging copy's files may be links of the output's:
+/// never written in place); its size.
+fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
-    let (mut src, meta) = crate::input::open_found(from)?;
     let tmp = crate::util::temp_path_beside(to);
     let result = (|| {
         let mut file = crate::util::create_new_mode(&tmp, mode).map_err(io_err(&tmp))?;
-        crate::util::copy_split(&mut src, &mut file).map_err(|e| match e {
-            crate::util::CopyError::Read(e) => DeltaError::io(from, e),
-            crate::util::CopyError::Write(e) => DeltaError::io(&tmp, e),
-        })?;
+        let mut size = 0;
+        for part in from {
+            let (mut src, meta) = crate::input::open_found(part)?;
+            crate::util::copy_split(&mut src, &mut file).map_err(|e| match e {
+                crate::util::CopyError::Read(e) => DeltaError::io(part, e),
+                crate::util::CopyError::Write(e) => DeltaError::io(&tmp, e),
+            })?;
+            size += meta.len();
+        }
         file.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, to).map_err(io_err(to))
+        fs::rename(&tmp, to).map_err(io_err(to))?;
+        Ok(size)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map(|()| meta.len())
+    result
 }
 
 /// Copies the tree `src` into the new folder `dst`: folders made with their modes, files
@@ -697,7 +758,7 @@ fn link_tree(src: &Path, dst: &Path, top: bool) -> Result<(), DeltaError> {
                     .metadata()
                     .map(|m| m.permissions().mode() & 0o7777)
                     .unwrap_or(0o644);
-                place(&path, &target, mode)?;
+                place(std::slice::from_ref(&path), &target, mode)?;
             }
         } else {
             return Err(DeltaError::Unsound {
@@ -755,7 +816,7 @@ fn commit(
 ) -> Result<(), DeltaError> {
     for rel in delta.config_files.keys() {
         let to = config_dir.join(rel);
-        let from = delta_dir.join("config").join(rel);
+        let from = super::parts::sources(delta_dir, &format!("config/{rel}"), &delta.joined);
         if to.is_file() && hash_file(&to).ok().as_ref() == delta.config_files.get(rel) {
             continue;
         }

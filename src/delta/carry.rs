@@ -131,15 +131,118 @@ struct Carry {
 
 /// Writes into `dir` (new, or an empty folder) what the sealed output `out` holds that the
 /// far side of `receipt` lacks, with the config folder of `config` (or the one found
-/// beside `out`).
+/// beside `out`). With `split`, every file larger than that many bytes is written as
+/// numbered parts ([`super::parts`]).
 pub fn delta(
     out: &Path,
     receipt_path: &Path,
     dir: &Path,
     config: Option<&Path>,
+    split: Option<u64>,
 ) -> Result<DeltaReport, DeltaError> {
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
+    let (plan, doc, config_dir, _) = plan_carry(out, &receipt, config)?;
+
+    // Written: each file hashed on its way, the sums of the delta from those hashes.
+    // Written into a staging folder beside `dir`, renamed into place once whole: a delta
+    // that failed half-way leaves nothing under its name.
+    let target = crate::outpath::resolve(dir);
+    if let Some(parent) = target.parent() {
+        create_dir(parent)?;
+    }
+    let staging = crate::util::temp_path_beside(&target);
+    let written = write_into(&staging, &plan, &doc).and_then(|n| {
+        let n = match split {
+            Some(part) => {
+                let wholes = super::parts::split_files(&staging, part)?;
+                let parts: usize = wholes.iter().map(|w| w.parts.len()).sum();
+                // The parts, SHA256SUMS.wholes and join.sh in place of the wholes.
+                n - wholes.len() + parts + usize::from(!wholes.is_empty()) * 2
+            }
+            None => n,
+        };
+        if target.is_dir() {
+            // Checked empty above.
+            std::fs::remove_dir(&target).map_err(|e| DeltaError::io(&target, e))?;
+        }
+        std::fs::rename(&staging, &target).map_err(|e| DeltaError::io(&target, e))?;
+        crate::util::sync_parent(&target).map_err(|e| DeltaError::io(&target, e))?;
+        Ok(n)
+    });
+    let files = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    Ok(DeltaReport {
+        dir: dir.to_path_buf(),
+        config_dir,
+        files,
+        doc,
+    })
+}
+
+/// What a delta of the sealed output `out` since `receipt` would carry, written nowhere:
+/// `delta.json` as [`delta`] would write it, the sealed files and the config folder's
+/// files it would carry (relative paths), and the new output's k3s release.
+#[derive(Debug, Clone, Serialize)]
+pub struct CarryPreview {
+    /// What `delta.json` would say.
+    pub doc: DeltaDoc,
+    /// The sealed files carried, blobs and the seal aside (relative to the output).
+    pub artifacts: Vec<String>,
+    /// The config folder's files carried (relative to it).
+    pub config_files: Vec<String>,
+    /// The config folder, when known.
+    pub config_dir: Option<PathBuf>,
+    /// `cluster.k3s_version` of the new output, as its manifest.json records it.
+    pub k3s_version: Option<String>,
+    /// The config inputs manifest.json records: path, sha256.
+    pub inputs: Vec<(String, String)>,
+}
+
+/// [`CarryPreview`] of `out` since the receipt `receipt` (its output checked against its
+/// seal first, as [`delta`] checks it).
+pub fn preview(
+    out: &Path,
+    receipt: &Receipt,
+    config: Option<&Path>,
+) -> Result<CarryPreview, DeltaError> {
+    let (plan, doc, config_dir, sealed) = plan_carry(out, receipt, config)?;
+    let mut artifacts = Vec::new();
+    let mut config_files = Vec::new();
+    for c in &plan {
+        if let Some(rel) = c.to.strip_prefix("config/") {
+            config_files.push(rel.to_string());
+        } else if let Some(rel) = c.to.strip_prefix("out/")
+            && !rel.starts_with(BLOBS)
+            && ![seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&rel)
+        {
+            artifacts.push(rel.to_string());
+        }
+    }
+    Ok(CarryPreview {
+        doc,
+        artifacts,
+        config_files,
+        config_dir,
+        k3s_version: (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
+        inputs: (sealed.inputs().into_iter())
+            .map(|i| (i.path, i.sha256))
+            .collect(),
+    })
+}
+
+/// The files a delta of `out` since `receipt` carries, what its `delta.json` says, the
+/// config folder they are taken from, and the output as checked.
+fn plan_carry(
+    out: &Path,
+    receipt: &Receipt,
+    config: Option<&Path>,
+) -> Result<(Vec<Carry>, DeltaDoc, Option<PathBuf>, super::Sealed), DeltaError> {
     let sealed = check_sealed(out)?;
     let config_dir = config_dir(out, config, &sealed);
 
@@ -272,37 +375,7 @@ pub fn delta(
         }
     }
     doc.bytes = plan.iter().map(|c| c.size).sum();
-
-    // Written: each file hashed on its way, the sums of the delta from those hashes.
-    // Written into a staging folder beside `dir`, renamed into place once whole: a delta
-    // that failed half-way leaves nothing under its name.
-    let target = crate::outpath::resolve(dir);
-    if let Some(parent) = target.parent() {
-        create_dir(parent)?;
-    }
-    let staging = crate::util::temp_path_beside(&target);
-    let written = write_into(&staging, &plan, &doc).and_then(|n| {
-        if target.is_dir() {
-            // Checked empty above.
-            std::fs::remove_dir(&target).map_err(|e| DeltaError::io(&target, e))?;
-        }
-        std::fs::rename(&staging, &target).map_err(|e| DeltaError::io(&target, e))?;
-        crate::util::sync_parent(&target).map_err(|e| DeltaError::io(&target, e))?;
-        Ok(n)
-    });
-    let files = match written {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    Ok(DeltaReport {
-        dir: dir.to_path_buf(),
-        config_dir,
-        files,
-        doc,
-    })
+    Ok((plan, doc, config_dir, sealed))
 }
 
 /// Writes the files of `plan`, `delta.json` and `SHA256SUMS` into the new folder `dir`;

@@ -14,7 +14,9 @@
 
 pub mod apply;
 pub mod carry;
+mod parts;
 pub mod receipt;
+pub mod upgrade;
 
 use crate::input::InputError;
 use crate::oci::OciError;
@@ -163,6 +165,8 @@ struct ManifestFacts {
     source_date_epoch: Option<u64>,
     #[serde(default)]
     inputs: Option<seal::Inputs>,
+    #[serde(default)]
+    cluster: Option<seal::ClusterRecord>,
     artifacts: Vec<Artifact>,
 }
 
@@ -201,9 +205,24 @@ const BLOBS: &str = "oci/blobs/sha256/";
 /// it), `manifest.json` listed there and every artifact it names agreeing with it, and
 /// every blob the layout reaches sealed.
 fn check_sealed(out: &Path) -> Result<Sealed, DeltaError> {
+    check_sealed_but(out, &|_| false)
+}
+
+/// [`check_sealed`], with the sealed files `unread` names taken as `SHA256SUMS` lists them
+/// (present, not read): the files an apply derives again rather than keeps.
+fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed, DeltaError> {
     // NotSealed (exit 2) when there is no manifest.json.
     let manifest_bytes = read_manifest(out)?;
-    let report = seal::verify_sums(out)?;
+    let listed: BTreeMap<PathBuf, String> = {
+        let text =
+            crate::input::read_found_to_string(&out.join(seal::SUMS), crate::input::Kind::Sums)
+                .unwrap_or_default();
+        (parse_sums(&text).into_iter())
+            .filter(|(p, _)| unread(p))
+            .filter_map(|(p, h)| Some((out.join(seal::safe_relative(&p)?), h)))
+            .collect()
+    };
+    let report = seal::verify_sums_with(out, &|p| listed.get(p).cloned())?;
     if !report.problems.is_empty() {
         let names: Vec<String> = (report.problems.iter())
             .map(|p| format!("{} ({})", p.path, p.problem))
@@ -335,4 +354,36 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
         }
         other => other,
     }
+}
+
+/// The package bundles the delta folder `dir` carries (`out/packages/NAME.tar.gz`), by
+/// bundle name, with the sha256 its `SHA256SUMS` lists: the far side's offline build keeps
+/// them as the near side built them (see `PlanOptions::carried_bundles`). Read after
+/// [`apply`] checked the delta; an unreadable list carries none.
+pub fn carried_bundles(dir: &Path) -> BTreeMap<String, String> {
+    carried(dir, |rel| {
+        let name = rel.strip_prefix("out/packages/")?.strip_suffix(".tar.gz")?;
+        (!name.contains('/')).then(|| name.to_string())
+    })
+}
+
+/// The `files:` entries the delta folder `dir` carries (`out/files/NAME`), by payload
+/// name, with their sha256 (see `PlanOptions::carried_files`).
+pub fn carried_files(dir: &Path) -> BTreeMap<String, String> {
+    carried(dir, |rel| {
+        rel.strip_prefix("out/files/").map(str::to_string)
+    })
+}
+
+/// The files of the delta's `SHA256SUMS` that `name` names, by that name.
+fn carried(dir: &Path, name: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    let Ok(text) =
+        crate::input::read_found_to_string(&dir.join(seal::SUMS), crate::input::Kind::Sums)
+    else {
+        return BTreeMap::new();
+    };
+    text.lines()
+        .filter_map(seal::sums_line)
+        .filter_map(|(hex, rel)| Some((name(rel)?, hex.to_string())))
+        .collect()
 }

@@ -7,6 +7,9 @@
 //!   `seedforge_version`: the seedforge that wrote the receipt;
 //! - `source_date_epoch`: the output's, from manifest.json (the receipt's only time);
 //! - `manifest_sha256`: manifest.json's SHA-256 (bare hex, as `SHA256SUMS` writes it);
+//! - `k3s_version`: `cluster.k3s_version` as manifest.json records it (the release the
+//!   far side's nodes run once the output is applied; absent in a receipt of format 1, and
+//!   when manifest.json records none);
 //! - `lock_sha256`: `seedforge.lock`'s SHA-256 when the config folder is known (given with
 //!   `--config`, or the output's parent holding the config file manifest.json names, with
 //!   the content it records) and holds one; else `null`;
@@ -30,8 +33,9 @@ use std::path::{Path, PathBuf};
 
 /// The `format` of a receipt.
 pub const RECEIPT_FORMAT: &str = "seedforge-receipt";
-/// The format version this seedforge writes and reads.
-pub const RECEIPT_VERSION: u32 = 1;
+/// The format version this seedforge writes; it reads this one and every older one (1:
+/// without `k3s_version`).
+pub const RECEIPT_VERSION: u32 = 2;
 
 /// A sealed file of the output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +74,9 @@ pub struct Receipt {
     pub source_date_epoch: Option<u64>,
     /// manifest.json's SHA-256.
     pub manifest_sha256: String,
+    /// `cluster.k3s_version` of the output (format 2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k3s_version: Option<String>,
     /// seedforge.lock's SHA-256, when the config folder is known and holds one.
     pub lock_sha256: Option<String>,
     /// The config folder's recorded inputs.
@@ -233,6 +240,7 @@ pub(super) fn of_sealed(
         seedforge_version: crate::VERSION.into(),
         source_date_epoch: sealed.facts.source_date_epoch,
         manifest_sha256: sealed.manifest_sha256.clone(),
+        k3s_version: (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
         lock_sha256: lock,
         inputs,
         artifacts,
@@ -284,6 +292,7 @@ mod tests {
             seedforge_version: "0.1.0".into(),
             source_date_epoch: Some(1_700_000_000),
             manifest_sha256: "ab".repeat(32),
+            k3s_version: Some("v1.33.1+k3s1".into()),
             lock_sha256: None,
             inputs: vec![ReceiptFile {
                 path: "seedforge.yaml".into(),
@@ -327,6 +336,18 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_of_format_1_without_k3s_version_still_reads() {
+        let mut r = sample();
+        r.receipt_version = 1;
+        r.k3s_version = None;
+        let bytes = r.to_bytes();
+        assert!(!String::from_utf8_lossy(&bytes).contains("k3s_version"));
+        let back = Receipt::parse(Path::new("r.json"), &bytes).unwrap();
+        assert_eq!(back.k3s_version, None);
+        assert_eq!(back.receipt_version, 1);
+    }
+
+    #[test]
     fn a_changed_receipt_fails_its_digest() {
         let bytes = sample().to_bytes();
         let text = String::from_utf8(bytes)
@@ -344,7 +365,7 @@ mod tests {
             ("[1]".to_string(), "not a seedforge receipt"),
             ("not json".to_string(), "not JSON"),
             (
-                r#"{"format":"seedforge-receipt","receipt_version":2}"#.to_string(),
+                r#"{"format":"seedforge-receipt","receipt_version":3}"#.to_string(),
                 "newer than this seedforge reads",
             ),
             (

@@ -223,7 +223,7 @@ fn copy_file(
     ahead.to(READ_AHEAD);
     let mut pos = 0;
     while pos < size {
-        let (start, end) = super::write::next_data(&file, pos, size);
+        let (start, end) = crate::util::next_data(&file, pos, size);
         if start >= size {
             break;
         }

@@ -692,7 +692,7 @@ fn copy_sparse(
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
     let mut pos = 0;
     while pos < size {
-        let (start, end) = next_data(&file, pos, size);
+        let (start, end) = crate::util::next_data(&file, pos, size);
         if start >= size {
             break;
         }
@@ -726,17 +726,4 @@ fn copy_sparse(
         });
     }
     Ok(())
-}
-
-/// The next data run at or after `pos`, clipped to `size`; all data if the filesystem
-/// cannot tell holes apart.
-pub(super) fn next_data(file: &File, pos: u64, size: u64) -> (u64, u64) {
-    use rustix::fs::{SeekFrom as RSeek, seek};
-    let start = match seek(file, RSeek::Data(pos)) {
-        Ok(s) => s,
-        Err(rustix::io::Errno::NXIO) => return (size, size),
-        Err(_) => return (pos, size),
-    };
-    let end = seek(file, RSeek::Hole(start)).unwrap_or(size);
-    (start.min(size), end.min(size))
 }

@@ -74,7 +74,16 @@ pub async fn next_chunk(
         let arrived = match waited {
             Ok(Ok(Some(bytes))) => Some(bytes),
             Ok(Ok(None)) => return Ok(None),
-            Ok(Err(e)) => return Err(classify(&e, watch.started, &watch.limits, watch.cut)),
+            Ok(Err(e)) => {
+                let problem = classify(&e, watch.started, &watch.limits, watch.cut);
+                // The client's own timer for the budget's end can fire a moment before
+                // ours: the same end, named the same way (a body with no byte yet is one
+                // slower than the limit, as our timer has it).
+                if problem.budget && !watch.pace.healthy() {
+                    return Err(too_slow(watch));
+                }
+                return Err(problem);
+            }
             Err(_) => None,
         };
         let n = arrived.as_ref().map_or(0, |b| b.len() as u64);
@@ -88,16 +97,21 @@ pub async fn next_chunk(
         }
         if Instant::now() >= budget.ends() {
             if !watch.pace.healthy() {
-                let mut p = Problem::fatal(format!(
-                    "the body came slower than {}",
-                    super::limits::rate(watch.limits.speed_limit)
-                ));
-                p.budget = true;
-                return Err(p);
+                return Err(too_slow(watch));
             }
             budget.progress();
         }
     }
+}
+
+/// The end of the budget while the body comes slower than the speed limit: final.
+fn too_slow(watch: &Watch) -> Problem {
+    let mut p = Problem::fatal(format!(
+        "the body came slower than {}",
+        super::limits::rate(watch.limits.speed_limit)
+    ));
+    p.budget = true;
+    p
 }
 
 /// A response body as a `Read`, bounded in size and held to the speed rule.

@@ -65,6 +65,25 @@ impl Descriptor {
         }
     }
 
+    /// The blob's bytes when the descriptor itself gives them, so that nothing need be
+    /// fetched: its `data` field (base64) when that is exactly the blob (size and digest),
+    /// or the OCI empty JSON blob `{}` (an artifact's config), whose digest says its bytes.
+    pub fn inline_data(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        if self.size == EMPTY_JSON.len() as u64 && self.digest.hex() == EMPTY_JSON_SHA256 {
+            return Some(EMPTY_JSON.to_vec());
+        }
+        let data = self.extra.as_ref()?.get("data")?.as_str()?;
+        // Larger than it says is not decoded: base64 is 4 characters for 3 bytes.
+        if data.len() as u64 > self.size.div_ceil(3) * 4 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .ok()?;
+        (bytes.len() as u64 == self.size && Digest::of(&bytes) == self.digest).then_some(bytes)
+    }
+
     /// The name this entry carries in an `index.json`, if any.
     pub fn ref_name(&self) -> Option<&str> {
         self.annotations
@@ -73,6 +92,14 @@ impl Descriptor {
             .map(String::as_str)
     }
 }
+
+/// The OCI empty JSON blob (image-spec `application/vnd.oci.empty.v1+json`): an
+/// artifact's config where it has none.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// The SHA-256 of [`EMPTY_JSON`].
+pub const EMPTY_JSON_SHA256: &str =
+    "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 /// A descriptor's annotations, sorted by key so that written JSON is reproducible: a map
 /// in a vector sized to what it holds (a descriptor has two or three), not a tree node
@@ -324,6 +351,40 @@ pub fn is_manifest_type(media_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_data_is_taken_only_when_it_is_the_blob() {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let with_data = |bytes: &[u8], data: &str| {
+            let mut d = Descriptor::new("x", Digest::of(bytes), bytes.len() as u64);
+            let mut extra = serde_json::Map::new();
+            extra.insert("data".into(), data.into());
+            d.extra = Some(Box::new(extra));
+            d
+        };
+        // The empty JSON blob needs no data field: its digest says it.
+        let empty = Descriptor::new("application/vnd.oci.empty.v1+json", Digest::of(b"{}"), 2);
+        assert_eq!(empty.inline_data().as_deref(), Some(&b"{}"[..]));
+        assert_eq!(Digest::of(EMPTY_JSON).hex(), EMPTY_JSON_SHA256);
+        // The same digest at another size is not it.
+        let mut wrong = empty.clone();
+        wrong.size = 3;
+        assert_eq!(wrong.inline_data(), None);
+        // `data` that is the blob is taken; data of other bytes, a wrong size or bad base64
+        // is not (the blob is then fetched as any other).
+        let d = with_data(b"payload", &b64(b"payload"));
+        assert_eq!(d.inline_data().as_deref(), Some(&b"payload"[..]));
+        assert_eq!(with_data(b"payload", &b64(b"payloaD")).inline_data(), None);
+        assert_eq!(with_data(b"payload", "!!!").inline_data(), None);
+        let mut d = with_data(b"payload", &b64(b"payload"));
+        d.size = 3;
+        assert_eq!(d.inline_data(), None);
+        assert_eq!(
+            Descriptor::new("x", Digest::of(b"p"), 1).inline_data(),
+            None
+        );
+    }
 
     #[test]
     fn descriptor_keeps_unknown_fields() {

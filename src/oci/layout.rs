@@ -356,7 +356,9 @@ impl Layout {
             return Ok(());
         }
         fs::create_dir_all(&dir).map_err(|e| OciError::io(&dir, e))?;
-        atomic_write(&path, bytes).map_err(|e| OciError::io(&path, e))
+        // A cache, re-hashed before each use: a copy torn by a crash is only a miss, so it
+        // is not synced (a mirror of many signed images keeps one per image).
+        crate::util::replace_unsynced(&path, bytes).map_err(|e| OciError::io(&path, e))
     }
 
     /// Opens a stored blob for reading.
@@ -635,6 +637,20 @@ fn stream_error(e: CopyError, tmp: &Path, context: &str) -> OciError {
         },
         CopyError::Write(e) => OciError::io(tmp, e),
     }
+}
+
+/// Whether the layout at `root` has a file where [`stored_document`] would find `digest`
+/// (a blob, or a kept source index), without reading it: for a guess that only chooses
+/// how to ask a registry, never for what is copied.
+pub fn holds_document(root: &Path, digest: &Digest) -> bool {
+    let blob = root.join("blobs").join("sha256").join(digest.hex());
+    let kept = root
+        .join(PRIVATE_DIR)
+        .join(SOURCE_INDEXES)
+        .join(digest.hex());
+    [blob, kept]
+        .iter()
+        .any(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
 }
 
 /// The manifest, index or config with `digest` from the layout at `root`, when it is there

@@ -1,6 +1,7 @@
 //! `export_dir:`: after the seal, the seed ISOs are copied into a folder of the user's
 //! choosing (for example a Windows folder under `/mnt/c` from WSL) and nothing else there
-//! is touched.
+//! is touched but, for a signed output, `manifest.json` and its bundle ([`SIGNED_SEAL`]),
+//! which let the folder be checked with the public key alone.
 //!
 //! Each ISO is copied into a temporary name inside the destination folder with a plain
 //! read/write loop (no `copy_file_range`, no rename across filesystems, both of which fail
@@ -48,16 +49,51 @@ pub struct ExportReport {
     pub files: Vec<Exported>,
 }
 
+/// The files of a signed output's seal that go with its ISOs, so that the export folder
+/// can be checked with the public key alone (`seedforge verify --key`, or `cosign
+/// verify-blob` and `sha256sum`): `manifest.json` and its Sigstore bundle.
+pub const SIGNED_SEAL: [&str; 2] = [
+    crate::pipeline::seal::MANIFEST,
+    crate::pipeline::seal::MANIFEST_BUNDLE,
+];
+
 /// Copies each `(iso, sha256)` into `dir` (created if missing); with `split`, an ISO larger
 /// than it goes as parts of at most `split` bytes, with the sums files and `join.sh`.
+/// `signed`: the output folder when it is signed: its [`SIGNED_SEAL`] files are copied
+/// too (listed in `SHA256SUMS` with the ISOs); when it is not, those an earlier export of
+/// a signed output left are removed (they would name other ISOs).
 pub fn export(
     isos: &[(PathBuf, String)],
     dir: &Path,
     split: Option<u64>,
+    signed: Option<&Path>,
 ) -> Result<ExportReport, SealError> {
     fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
     let mut files = Vec::new();
     let mut sums: Vec<(String, String)> = Vec::new();
+    match signed {
+        Some(out) => {
+            for name in SIGNED_SEAL {
+                let from = out.join(name);
+                let bytes = crate::input::read_found(&from, crate::input::Kind::Manifest)
+                    .map_err(SealError::Input)?;
+                write_bytes(&dir.join(name), &bytes, 0o644)?;
+                sums.push((name.to_string(), crate::hashing::sha256_hex(&bytes)));
+            }
+        }
+        None => {
+            // Only as the pair seedforge writes: a lone manifest.json is someone else's.
+            let bundle = dir.join(SIGNED_SEAL[1]);
+            if fs::symlink_metadata(&bundle).is_ok_and(|m| m.is_file()) {
+                for name in SIGNED_SEAL.iter().rev() {
+                    let path = dir.join(name);
+                    if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                        fs::remove_file(&path).map_err(|e| SealError::io(&path, e))?;
+                    }
+                }
+            }
+        }
+    }
     let mut wholes: Vec<Whole> = Vec::new();
     for (iso, sha256) in isos {
         let Some(name) = iso.file_name().and_then(|n| n.to_str()) else {
@@ -153,9 +189,14 @@ fn remove_other_forms(
 /// Writes a small file of the export folder through a temporary name; a chmod the file
 /// system refuses is not an error (drvfs, FAT).
 fn write_small(path: &Path, text: &str, mode: u32) -> Result<(), SealError> {
+    write_bytes(path, text.as_bytes(), mode)
+}
+
+/// [`write_small`] for bytes.
+fn write_bytes(path: &Path, text: &[u8], mode: u32) -> Result<(), SealError> {
     use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    if crate::input::holds(path, text.as_bytes()) {
+    if crate::input::holds(path, text) {
         return Ok(());
     }
     let tmp = temp_path_beside(path);
@@ -165,7 +206,7 @@ fn write_small(path: &Path, text: &str, mode: u32) -> Result<(), SealError> {
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
+        f.write_all(text)?;
         f.sync_all()?;
         drop(f);
         let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(mode));
@@ -183,8 +224,9 @@ fn write_small(path: &Path, text: &str, mode: u32) -> Result<(), SealError> {
 fn copy_into(src: &Path, dest: &Path, sha256: &str) -> Result<(), SealError> {
     let tmp = temp_path_beside(dest);
     let result = (|| {
-        let (mut from, _) =
+        let (from, meta) =
             crate::input::open_found(src).map_err(|e| SealError::io(src, e.into_io()))?;
+        let mut from = crate::util::SparseReader::new(from, meta.len());
         let file = split::create_private(&tmp).map_err(|e| SealError::io(&tmp, e))?;
         let mut to = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
         crate::util::copy_split(&mut from, &mut to).map_err(|e| match e {

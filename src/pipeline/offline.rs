@@ -166,6 +166,7 @@ impl Offline {
         entries: &[ListEntry],
         platforms: &[Platform],
         source_date_epoch: u64,
+        carried: &BTreeMap<String, String>,
     ) -> Result<Offline, CheckError> {
         let lock_path = LockFile::path_for(&config.path);
         let lock = LockFile::load(&lock_path).map_err(OciError::from)?;
@@ -210,7 +211,34 @@ impl Offline {
             }
         }
         let mut kept = Vec::new();
-        for b in config.packages.iter().filter(|b| is_remote(b)) {
+        // Bundles a delta carried: the near side's, whatever the far side's inputs say.
+        for b in &config.packages {
+            let Some(sha256) = carried.get(&b.name) else {
+                continue;
+            };
+            let out = bundle_path(output, &b.name);
+            let found = tarball(&out, sha256).and_then(|file_bytes| {
+                let debs = count_debs(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+                Ok(KeptBundle {
+                    name: b.name.clone(),
+                    origin: "the delta".to_string(),
+                    requested: crate::debs::sets::expand(&b.sets, &b.packages)
+                        .map_or(0, |r| r.len()),
+                    debs,
+                    sha256: sha256.clone(),
+                    file_bytes,
+                })
+            });
+            match found {
+                Ok(k) => kept.push(k),
+                Err(reason) => missing.push(Missing {
+                    what: format!("bundle {} (carried by the delta)", b.name),
+                    reason,
+                }),
+            }
+        }
+        for b in (config.packages.iter()).filter(|b| is_remote(b) && !carried.contains_key(&b.name))
+        {
             let origin = origin(b);
             let out = bundle_path(output, &b.name);
             let result = match lock.packages.get(&b.name) {
@@ -652,6 +680,11 @@ pub fn pin_bundle(lock: &mut LockFile, name: &str, inputs: &str, report: &Bundle
             debs: report.debs,
         },
     );
+}
+
+/// The .debs a bundle holds: the paragraphs of its `Packages` index.
+fn count_debs(path: &Path) -> std::io::Result<usize> {
+    Ok(crate::debs::bundle::read_packages(path)?.len())
 }
 
 /// Checks that `path` is the tarball with sha256 `want`; returns its size.

@@ -1265,6 +1265,17 @@ pub struct CertCheck {
 /// Re-checks `out/pki/registry.crt` against the registry host and SANs `manifest.json`
 /// records; `None` when there is no manifest or the registry is plain HTTP.
 pub fn check_certificate(out: &Path) -> Result<Option<CertCheck>, SealError> {
+    // Only the certificate the seal lists: an export folder carries a signed output's
+    // manifest.json (naming the registry) beside its ISOs, and no pki/.
+    let sums = crate::input::read_found_to_string(&out.join(SUMS), crate::input::Kind::Sums)
+        .unwrap_or_default();
+    if !sums
+        .lines()
+        .filter_map(sums_line)
+        .any(|(_, path)| path == "pki/registry.crt")
+    {
+        return Ok(None);
+    }
     let view = match ManifestView::load(out) {
         Ok(v) => v,
         Err(SealError::NotSealed { .. }) => return Ok(None),
@@ -1567,11 +1578,23 @@ pub fn verify_signed_isos(
     isos: &[PathBuf],
     keys: &[(String, crate::trust::keys::PublicKey)],
 ) -> Result<SignatureCheck, SealError> {
+    let hashes = hash_many(isos)?;
+    let hashed: Vec<(PathBuf, String)> = isos.iter().cloned().zip(hashes).collect();
+    verify_signed_hashes(dir, &hashed, keys)
+}
+
+/// [`verify_signed_isos`] for ISOs whose SHA-256 is known (an export folder's ISOs in
+/// parts, each hashed over its parts): `(path, sha256)`, named by the path's file name.
+pub fn verify_signed_hashes(
+    dir: &Path,
+    isos: &[(PathBuf, String)],
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<SignatureCheck, SealError> {
     let bad = bad_signature;
     let signed = signed_manifest(dir, keys)?;
     let view = &signed.view;
-    let hashes = hash_many(isos)?;
-    for (iso, sha) in isos.iter().zip(hashes) {
+    for (iso, sha) in isos {
+        let sha = sha.clone();
         let name = iso
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -91,8 +91,9 @@ pub fn write_parts(
     part: u64,
     sha256: &str,
 ) -> Result<(Vec<Part>, bool), SealError> {
-    let (mut from, meta) = crate::input::open_found(src).map_err(SealError::Input)?;
+    let (file, meta) = crate::input::open_found(src).map_err(SealError::Input)?;
     let size = meta.len();
+    let mut from = crate::util::SparseReader::new(file, size);
     let count = part_count(size, part);
     let mut temps: Vec<PathBuf> = Vec::new();
     let result = (|| {
@@ -160,7 +161,7 @@ pub fn write_parts(
 /// `whole` and into the part's own digest, which it returns. All-zero blocks are not
 /// written, except the last one, which sets the part's length.
 fn copy_range(
-    from: &mut File,
+    from: &mut crate::util::SparseReader,
     to: &File,
     len: u64,
     whole: &mut Sha256,
@@ -260,14 +261,18 @@ failed=
 tmp=
 # Interrupted: no half-joined file left behind.
 trap 'if [ -n "$tmp" ]; then rm -f "$tmp"; fi; exit 130' INT TERM HUP
-# Prints the name of a new, empty file for NAME's joined bytes, made here by this run:
+# Prints the name of a new, empty file for NAME's joined bytes (NAME may be in a folder
+# below this one), made beside it by this run:
 # never a name that already exists, which could be a symbolic link planted to make the
 # join write elsewhere.
 new_tmp() {
+  b=${1##*/}
+  d=.
+  case "$1" in */*) d=${1%/*} ;; esac
   if command -v mktemp >/dev/null 2>&1; then
-    mktemp "./.$1.join-tmp.XXXXXX"
+    mktemp "$d/.$b.join-tmp.XXXXXX"
   else
-    t="./.$1.join-tmp.$$"
+    t="$d/.$b.join-tmp.$$"
     if [ -e "$t" ] || [ -L "$t" ]; then
       echo "join.sh: $1: FAILED: $t already exists; remove it and run again" >&2
       return 1
@@ -443,7 +448,7 @@ fn check_whole(
     for (_, file) in &parts {
         let path = dir.join(file);
         let mut f = match crate::input::open_found(&path) {
-            Ok((f, _)) => f,
+            Ok((f, meta)) => crate::util::SparseReader::new(f, meta.len()),
             Err(e) => {
                 check.problem = Some(e.to_string());
                 return check;

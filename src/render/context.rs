@@ -23,6 +23,8 @@ pub struct RenderSettings {
     pub disable: Vec<String>,
     /// The servers run k3s's embedded registry mirror (`embedded-registry: true`).
     pub embedded_registry: bool,
+    /// The nodes' bootstrap applies a payload with an older k3s than the one a node runs.
+    pub allow_downgrade: bool,
     /// The join token.
     pub token: SecretValue,
     /// The registry's host (IP or DNS name); `None` when the cluster has no registry
@@ -147,6 +149,9 @@ struct ClusterContext {
     /// True when the servers run k3s's embedded registry mirror: only the servers' seeds
     /// carry the airgap archives, and agents pull their images from the other nodes.
     embedded_registry: bool,
+    /// True when a node's bootstrap applies a payload whose k3s is older than the one the
+    /// node runs (`cluster.allow_downgrade`); otherwise it refuses it.
+    allow_downgrade: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -224,6 +229,7 @@ impl NodeContext {
                 pause_image: settings.pause_image.clone(),
                 disable: settings.disable.clone(),
                 embedded_registry: settings.embedded_registry,
+                allow_downgrade: settings.allow_downgrade,
             },
             node: NodeInfo {
                 name: node.name.clone(),

@@ -101,6 +101,9 @@ pub fn verify(units: &[(String, String)]) -> Result<(), (String, String)> {
         return Ok(());
     }
     let root = scratch_dir();
+    // The name is this process's (its pid and a counter of its own): a folder there is
+    // one a killed process of the same pid left, never another run's.
+    let _ = fs::remove_dir_all(&root);
     let result = model(&root, units)
         .map_err(|e| {
             let name = units[0].0.clone();
@@ -299,6 +302,36 @@ mod tests {
             return;
         }
         assert_eq!(verify(&unit("cloud-init.target")), Ok(()));
+    }
+
+    #[test]
+    fn a_scratch_folder_a_killed_process_of_the_same_pid_left_is_no_error() {
+        if !have_tool() {
+            return;
+        }
+        // The next scratch name, planted as a killed process would have left it.
+        let next = {
+            let probe = scratch_dir();
+            let (stem, n) = probe
+                .to_string_lossy()
+                .rsplit_once('-')
+                .map(|(a, b)| (a.to_string(), b.parse::<u64>().unwrap()))
+                .unwrap();
+            PathBuf::from(format!("{stem}-{}", n + 1))
+        };
+        let etc = next.join("etc/systemd/system/multi-user.target.wants");
+        fs::create_dir_all(&etc).unwrap();
+        std::os::unix::fs::symlink(
+            "/lib/systemd/system/cloud-init.target",
+            etc.join("cloud-init.target"),
+        )
+        .unwrap();
+        let mut units = unit("cloud-init.target");
+        // Not memoised: other units' bytes.
+        units[0].1.push_str("# stale scratch\n");
+        let result = verify(&units);
+        let _ = fs::remove_dir_all(&next);
+        assert_eq!(result, Ok(()));
     }
 
     #[test]

@@ -9,12 +9,22 @@ as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernete
   (namespace k8s.io), as k3s does at start;
 - `k3s server`: listens on 6443, tells systemd it is ready (Type=notify), and records the
   address of every agent that connects;
-- `k3s agent`: connects to the server URL of its config and records that it did.
+- `k3s agent`: connects to the server URL of its config and records that it did;
+- `k3s --version`: says the release it stands in for: v1.33.1+k3s1, or the last
+  `# k3s-standin-version: RELEASE` line of this file (a test appends one);
+- `k3s ctr ARGS`: the node's own `ctr` with ARGS (a `.tar.zst` to import is decompressed
+  on the way, as k3s's containerd 2 does and Debian's ctr 1.6 cannot);
+- creates k3s's node password (/etc/rancher/node/password) at its first start, as k3s does;
+- keeps an ordered event log (/var/lib/k3s-standin/events), one line per start and per
+  image import, each with the release it stands in for and the images imported
+  (`NAME@DIGEST`), so a test can tell which k3s imported what, and when.
 """
 
 import datetime
 import hashlib
 import os
+import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -24,6 +34,22 @@ STATE = "/var/lib/k3s-standin"
 CONFIG = "/etc/rancher/k3s/config.yaml"
 REGISTRIES = "/etc/rancher/k3s/registries.yaml"
 IMAGES = "/var/lib/rancher/k3s/agent/images"
+NODE_PASSWORD = "/etc/rancher/node/password"
+VERSION_MARK = "# k3s-standin-version: "
+
+
+def version():
+    found = "v1.33.1+k3s1"
+    with open(os.path.abspath(__file__), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith(VERSION_MARK):
+                found = line[len(VERSION_MARK):].strip()
+    return found
+
+
+def event(what):
+    os.makedirs(STATE, exist_ok=True)
+    append("events", f"{now()} {version()} {what}")
 
 
 def now():
@@ -62,6 +88,12 @@ def config_value(key):
 def record_start(role):
     os.makedirs(STATE, exist_ok=True)
     append("starts", f"{now()} {' '.join(sys.argv[1:])}")
+    event(f"start {role}")
+    if not os.path.exists(NODE_PASSWORD):
+        os.makedirs(os.path.dirname(NODE_PASSWORD), exist_ok=True)
+        with open(NODE_PASSWORD, "w", encoding="utf-8") as f:
+            f.write(secrets.token_hex(16) + "\n")
+        os.chmod(NODE_PASSWORD, 0o600)
     write("argv", " ".join(sys.argv) + "\n")
     redacted = [
         "token: <redacted>" if line.startswith("token:") else line for line in config_lines()
@@ -111,6 +143,12 @@ def ctr(*args, stdin=None):
     )
 
 
+def unpacked(output):
+    """`NAME@DIGEST` of each image ctr's import output says it unpacked."""
+    found = re.findall(r"unpacking (\S+) \((sha256:[0-9a-f]+)\)", output)
+    return ",".join(f"{name}@{digest}" for name, digest in found)
+
+
 def import_images():
     """Imports every archive; records one line per archive and the image list."""
     for _ in range(60):
@@ -129,9 +167,30 @@ def import_images():
         else:
             continue
         results.append(f"{name} rc={r.returncode} {r.stderr.strip()}")
+        event(f"import-at-start {name} rc={r.returncode} images={unpacked(r.stdout)}")
     write("imports", "\n".join(results) + "\n")
     listed = ctr("images", "ls", "-q")
     write("images", listed.stdout)
+
+
+def ctr_command(args):
+    """`k3s ctr ARGS`: the node's ctr with ARGS, its output passed on; an image import is
+    recorded as an event."""
+    importing = "images" in args and "import" in args
+    stdin = None
+    unzstd = None
+    if importing and args[-1].endswith(".zst"):
+        unzstd = subprocess.Popen(["zstd", "-dc", args[-1]], stdout=subprocess.PIPE)
+        stdin = unzstd.stdout
+        args = args[:-1] + ["-"]
+    r = subprocess.run(["ctr", *args], stdin=stdin, capture_output=True, text=True, check=False)
+    if unzstd is not None:
+        unzstd.wait()
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    if importing:
+        event(f"ctr {' '.join(args)} rc={r.returncode} images={unpacked(r.stdout)}")
+    return r.returncode
 
 
 def notify_ready():
@@ -184,8 +243,14 @@ def join():
 
 def main():
     role = sys.argv[1] if len(sys.argv) > 1 else ""
+    if role in ("--version", "-v", "version"):
+        print(f"k3s version {version()} (stand-in)")
+        print("go version go1.24 (stand-in)")
+        return 0
+    if role == "ctr":
+        return ctr_command(sys.argv[2:])
     if role not in ("server", "agent"):
-        print("k3s stand-in: usage: k3s server|agent", file=sys.stderr)
+        print("k3s stand-in: usage: k3s server|agent|ctr ...|--version", file=sys.stderr)
         return 2
     record_start(role)
     # Before a server reports ready or an agent joins, as the tests read them then.

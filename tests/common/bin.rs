@@ -24,24 +24,23 @@ pub fn seedforge_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_seedforge"))
 }
 
-/// True if `name` is an executable somewhere on `PATH`.
-fn on_path(name: &str) -> bool {
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
-        let candidate = dir.join(name);
-        fs::metadata(&candidate).is_ok_and(|m| {
-            use std::os::unix::fs::PermissionsExt as _;
-            m.is_file() && m.permissions().mode() & 0o111 != 0
+/// Where `name` is found as an executable on `PATH`, first match.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            fs::metadata(candidate).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt as _;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
         })
-    })
 }
 
 /// Checks that an external tool is installed. Missing: fails the test when `CI=true`,
 /// otherwise prints a skip note and returns false (the caller returns early).
 pub fn require_tool(name: &str) -> bool {
-    if on_path(name) {
+    if which(name).is_some() {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {

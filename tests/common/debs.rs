@@ -187,18 +187,19 @@ pub fn mirror() -> String {
 }
 
 /// A debootstrap `--variant=minbase` bookworm root, made once and cached under the target
-/// directory (about 70 s and 200 MB the first time).
+/// directory (about 70 s and 200 MB the first time). One maker at a time across test
+/// processes (each test is a process of its own under cargo-nextest): the others wait on
+/// an exclusive lock of a file beside the cache, then find it made.
 pub fn cached_bookworm_root() -> PathBuf {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = MAKING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let cache =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("debs-chroot-{CHROOT_VERSION}"));
+    let lock = fs::File::create(cache.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
     if cache.join("usr/bin/apt-get").is_file() {
         return cache;
     }
-    let partial = cache.with_extension(format!("partial-{}", std::process::id()));
+    // The only maker while the lock is held: a partial root here is a killed run's.
+    let partial = cache.with_extension("partial");
     let _ = fs::remove_dir_all(&partial);
     Cmd::new("debootstrap")
         .args(["--variant=minbase", "bookworm"])
@@ -206,14 +207,8 @@ pub fn cached_bookworm_root() -> PathBuf {
         .arg(mirror())
         .timeout(Duration::from_secs(900))
         .run();
-    match fs::rename(&partial, &cache) {
-        Ok(()) => {}
-        // Another test process made it first.
-        Err(_) if cache.join("usr/bin/apt-get").is_file() => {
-            let _ = fs::remove_dir_all(&partial);
-        }
-        Err(e) => panic!("cannot move the bootstrapped root into place: {e}"),
-    }
+    fs::rename(&partial, &cache)
+        .unwrap_or_else(|e| panic!("cannot move the bootstrapped root into place: {e}"));
     cache
 }
 

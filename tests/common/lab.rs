@@ -51,6 +51,15 @@ impl Lab {
         self.lab_dir().join("out")
     }
 
+    /// The default build's amd64 airgap archive as the payload carries it:
+    /// `images/k3s-airgap-images-amd64-<first 12 hex digits of its sha256>.tar.zst`.
+    pub fn carried_archive(&self) -> String {
+        let archive = self
+            .out_dir()
+            .join("airgap/k3s-airgap-images-amd64.tar.zst");
+        format!("images/{}", carried_name(&archive))
+    }
+
     /// The layout of the default build output.
     pub fn out_layout(&self) -> PathBuf {
         self.out_dir().join("oci")
@@ -93,6 +102,16 @@ impl Lab {
             .map(|(_, fields)| fields[1].clone())
             .collect()
     }
+}
+
+/// The name a payload carries the airgap archive at `path` under: its file name with `-`
+/// and the first 12 hex digits of its sha256 before the suffixes
+/// (`k3s-airgap-images-amd64-0123456789ab.tar.zst`).
+pub fn carried_name(path: &Path) -> String {
+    let sha = super::sha256_file(path);
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let (stem, suffixes) = name.split_at(name.find('.').unwrap_or(name.len()));
+    format!("{stem}-{}{suffixes}", &sha[..12])
 }
 
 /// The non-comment lines of an image list: (1-based line number, fields).

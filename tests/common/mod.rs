@@ -37,6 +37,7 @@ mod tree;
 pub use {bin::*, containerd::*, lab::*, oci::*, tree::*};
 
 pub mod charts;
+pub mod cloud_init;
 pub mod debs;
 pub mod fusemount;
 pub mod iso;

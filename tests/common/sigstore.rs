@@ -71,3 +71,42 @@ fn find(name: &str, env: &str) -> Option<PathBuf> {
     eprintln!("SKIP: {name} is not installed; scripts/test.sh fetches it into target/sid/root");
     None
 }
+
+/// A skopeo that checks cosign signatures itself (a `sigstoreSigned` policy rule and
+/// `use-sigstore-attachments`): Debian 12's 1.9.3 is built with sigstore disabled, so
+/// scripts/test.sh unpacks Debian 13's skopeo 1.18 with the libraries it links against
+/// (its C library included) into `target/trixie/root`; it runs through that tree's own
+/// dynamic loader, the machine's libraries untouched. `$SEEDFORGE_SKOPEO_SIGSTORE` names
+/// another such skopeo (run as it is). Missing: fails under `CI=true`, else None.
+pub fn skopeo_sigstore() -> Option<Cmd> {
+    if let Some(p) = std::env::var_os("SEEDFORGE_SKOPEO_SIGSTORE") {
+        return Some(Cmd::new(PathBuf::from(p)));
+    }
+    let root = repo_root().join("target/trixie/root");
+    let libs = root.join("usr/lib/x86_64-linux-gnu");
+    let loader = libs.join("ld-linux-x86-64.so.2");
+    let skopeo = root.join("usr/bin/skopeo");
+    let runs = std::process::Command::new(&loader)
+        .arg("--library-path")
+        .arg(&libs)
+        .arg(&skopeo)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if runs {
+        return Some(
+            Cmd::new(&loader)
+                .arg("--library-path")
+                .arg(&libs)
+                .arg(&skopeo),
+        );
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "skopeo 1.18 (Debian 13) is not in target/trixie/root (CI=true, so this is a failure); scripts/test.sh fetches it"
+        );
+    }
+    eprintln!("SKIP: skopeo 1.18 is not in target/trixie/root; scripts/test.sh fetches it");
+    None
+}

@@ -635,7 +635,8 @@ impl Run<'_> {
         }
         let mut outcomes = self.copy_all(prepared, &mut failed, stop, &fetched_for);
         tracing::debug!("images copied at {:?}", self.started.elapsed());
-        let attached = self.copy_attached(prepared, &mut outcomes);
+        let (mut attached, attached_entries) = self.copy_attached(prepared, &mut outcomes);
+        self.name_copied(&mut outcomes, &mut attached, attached_entries);
         let extras: Vec<Extras> = attached
             .into_iter()
             .zip(prepared.iter().map(|p| p.verified.clone()))
@@ -726,8 +727,8 @@ fn finish(
 }
 
 impl Run<'_> {
-    /// Copies every image (its layers now in place), `concurrency` at a time, and names
-    /// them all in one `index.json` update. An image whose layer failed to fetch fails with
+    /// Copies every image (its layers now in place), `concurrency` at a time; none is
+    /// named yet ([`Run::name_copied`] names them). An image whose layer failed to fetch fails with
     /// that error; with `stop`, nothing is copied. `None` marks an image not copied because
     /// the run stopped after a failure.
     fn copy_all(
@@ -766,25 +767,7 @@ impl Run<'_> {
                 });
             }
         });
-        let mut results = results.into_inner().unwrap_or_default();
-        results.sort_by_key(|(i, _)| *i);
-        let named: Vec<Descriptor> = results
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().map(|o| o.entry.clone()))
-            .collect();
-        if let Err(e) = self.layout.add_to_index(named) {
-            // Nothing was named: the first copied image carries the error, the rest count
-            // as not copied.
-            let mut e = Some(e);
-            for (i, r) in results {
-                slots[i] = match r {
-                    Ok(_) => e.take().map(Err),
-                    Err(err) => Some(Err(err)),
-                };
-            }
-            return slots;
-        }
-        for (i, r) in results {
+        for (i, r) in results.into_inner().unwrap_or_default() {
             slots[i] = Some(r);
         }
         slots
@@ -857,21 +840,21 @@ impl Run<'_> {
 
 impl Run<'_> {
     /// Stores the artifacts found beside each image copied (small documents, a few blobs
-    /// each), `concurrency` at a time, and names them in one `index.json` update. An image
-    /// whose artifact cannot be stored fails with that error. Returns what each image
-    /// (by position) had stored.
+    /// each), `concurrency` at a time. An image whose artifact cannot be stored fails with
+    /// that error. Returns what each image (by position) had stored, and the entries that
+    /// name them ([`Run::name_copied`] names them with their image).
     fn copy_attached(
         &self,
         prepared: &[&PreparedImage],
         outcomes: &mut [Option<Result<CopyOutcome>>],
-    ) -> Vec<Vec<StoredAttachment>> {
+    ) -> (Vec<Vec<StoredAttachment>>, Vec<Vec<Descriptor>>) {
         let todo: Vec<(usize, &PreparedAttachment)> = (0..prepared.len())
             .filter(|&i| matches!(outcomes.get(i), Some(Some(Ok(_)))))
             .flat_map(|i| prepared[i].attached.iter().map(move |a| (i, a)))
             .collect();
         let mut stored = vec![Vec::new(); prepared.len()];
         if todo.is_empty() {
-            return stored;
+            return (stored, vec![Vec::new(); prepared.len()]);
         }
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::with_capacity(todo.len()));
@@ -905,7 +888,7 @@ impl Run<'_> {
         });
         let mut results = results.into_inner().unwrap_or_default();
         results.sort_by(|x, y| (x.0, &x.1.name).cmp(&(y.0, &y.1.name)));
-        let mut named = Vec::new();
+        let mut entries = vec![Vec::new(); prepared.len()];
         for (i, a, copied) in results {
             match copied {
                 Ok(entry) => {
@@ -915,7 +898,7 @@ impl Run<'_> {
                         name: a.name.clone(),
                         digest: entry.digest.to_string(),
                     });
-                    named.push(entry);
+                    entries[i].push(entry);
                 }
                 Err(e) => {
                     if let Some(slot) = outcomes.get_mut(i) {
@@ -924,18 +907,41 @@ impl Run<'_> {
                 }
             }
         }
+        (stored, entries)
+    }
+
+    /// Names in one `index.json` update every image copied whole (itself and every artifact
+    /// it carries), and nothing of an image that failed, its artifacts included: an image
+    /// is named only once all of it is stored. If the update fails, nothing is named: the
+    /// first copied image carries the error, the rest count as not copied.
+    fn name_copied(
+        &self,
+        outcomes: &mut [Option<Result<CopyOutcome>>],
+        stored: &mut [Vec<StoredAttachment>],
+        attached: Vec<Vec<Descriptor>>,
+    ) {
+        let mut named = Vec::new();
+        for ((outcome, stored), entries) in outcomes.iter().zip(stored.iter_mut()).zip(attached) {
+            match outcome {
+                Some(Ok(o)) => {
+                    named.push(o.entry.clone());
+                    named.extend(entries);
+                }
+                _ => stored.clear(),
+            }
+        }
+        if named.is_empty() {
+            return;
+        }
         if let Err(e) = self.layout.add_to_index(named) {
-            for (i, s) in stored.iter_mut().enumerate() {
-                if !s.is_empty() {
-                    s.clear();
-                    outcomes[i] = Some(Err(OciError::Unsupported(format!(
-                        "{}: its signatures and other artifacts could not be named in index.json: {e}",
-                        self.entries[i].destination
-                    ))));
+            let mut e = Some(e);
+            for (outcome, stored) in outcomes.iter_mut().zip(stored.iter_mut()) {
+                stored.clear();
+                if matches!(outcome, Some(Ok(_))) {
+                    *outcome = e.take().map(Err);
                 }
             }
         }
-        stored
     }
 
     /// A registry index stored with platforms dropped is kept as the registry sent it too

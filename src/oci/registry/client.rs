@@ -324,7 +324,7 @@ impl RegistryClient {
             return Ok(Some(resp));
         }
         tracing::debug!(
-            "{}: HEAD {}: HTTP {}; using GET",
+            "{}: HEAD {}: HTTP {}",
             self.host,
             get.path,
             resp.status().as_u16()
@@ -449,8 +449,12 @@ impl RegistryClient {
                 Watch::new(&self.limits, started, cut),
             )))),
             404 => {
+                // A tag named after a digest (cosign's `sha256-<hex>.sig`, the referrers
+                // fallback tag) is looked for, and absent is the usual answer: no listing.
                 let tags = match get.path.strip_prefix("manifests/") {
-                    Some(tag) if !tag.starts_with("sha256:") => self.tags(get.repo, auth).await,
+                    Some(tag) if !tag.starts_with("sha256:") && !tag.starts_with("sha256-") => {
+                        self.tags(get.repo, auth).await
+                    }
                     _ => None,
                 };
                 Err(self.not_found(get, tags.as_deref()))

@@ -117,8 +117,14 @@ impl RegistryClient {
         let read = read_bounded(&mut resp, MAX_MANIFEST_SIZE, &mut watch, budget).await;
         let bytes = match read {
             Ok(b) => b,
+            // Named by its URL either way: a budget spent after this attempt ends the
+            // fetch with this message.
             Err(p) if p.transient => {
-                return Ok(Err(format!("reading the body failed: {}", p.message)));
+                return Ok(Err(format!(
+                    "{}: reading the body failed: {}",
+                    resp.url(),
+                    p.message
+                )));
             }
             Err(p) => {
                 let message = format!("{}: {}", resp.url(), p.final_message(budget));

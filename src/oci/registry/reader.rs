@@ -187,6 +187,9 @@ impl ImageReader for RegistryReader {
         if let Some(doc) = self.cached(&descriptor.digest) {
             return Ok(Box::new(io::Cursor::new(doc.as_ref().clone())));
         }
+        if let Some(bytes) = descriptor.inline_data() {
+            return Ok(Box::new(io::Cursor::new(bytes)));
+        }
         if is_manifest_type(&descriptor.media_type) {
             return Ok(Box::new(io::Cursor::new(self.read_document(descriptor)?)));
         }
@@ -197,6 +200,9 @@ impl ImageReader for RegistryReader {
     fn read_document(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         if let Some(doc) = self.cached(&descriptor.digest) {
             return Ok(doc.as_ref().clone());
+        }
+        if let Some(bytes) = descriptor.inline_data() {
+            return Ok(bytes);
         }
         if descriptor.size > MAX_DOCUMENT_SIZE {
             return Err(OciError::Source {

@@ -70,6 +70,14 @@ pub struct PlanOptions {
     pub staging: crate::leftovers::Staging,
     /// The key that signs the seal (`--signing-key`), in place of the config's `seal.key`.
     pub signing_key: Option<PathBuf>,
+    /// Offline only: package bundles a delta carried into the output folder (name, sha256),
+    /// kept as they are whatever their source, because they are the near side's (`apply`):
+    /// the far side's own inputs of a bundle (a local .deb folder) may be older.
+    pub carried_bundles: std::collections::BTreeMap<String, String>,
+    /// Offline only: `files:` entries a delta carried into `OUT/files` (payload name,
+    /// sha256): one whose local source the far side has in an older version is taken as
+    /// carried when the config names the carried digest (`apply`).
+    pub carried_files: std::collections::BTreeMap<String, String>,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -118,6 +126,7 @@ pub fn plan_with_net(
             &images.entries,
             &config.images.platforms,
             source_date_epoch(config),
+            &options.carried_bundles,
         )?)
     } else {
         None
@@ -187,9 +196,21 @@ pub fn plan_with_net(
     steps.push(Step::Pki(pki_step));
     if !config.files.is_empty() {
         let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
+        // A local source of which a delta carried the config's version into OUT/files:
+        // that copy stands for it (the far side may hold an older source).
+        let carried: BTreeMap<PathBuf, String> = (config.files.iter())
+            .filter(|f| options.carried_files.get(&f.name) == Some(&f.sha256))
+            .filter_map(|f| match &f.source {
+                crate::files::FileSource::Local(p) => Some((config.dir.join(p), f.sha256.clone())),
+                crate::files::FileSource::Url(_) => None,
+            })
+            .collect();
         let mut files =
             crate::files::plan_with(&config.files, &config.path, &config.dir, &generated, &|p| {
-                state.sha256(p)
+                match carried.get(p) {
+                    Some(sha) => Ok(sha.clone()),
+                    None => state.sha256(p),
+                }
             })?;
         // A downloaded k3s binary is checked for its release once it is there.
         for f in &mut files {

@@ -224,8 +224,12 @@ impl StepKind for Airgap {
         Ok(())
     }
 
+    /// The archive, named in the payload by its content ([`crate::seed::carried_name`]).
     fn payload(&self) -> Vec<PayloadFile> {
-        vec![payload_file("images/", &self.out)]
+        vec![PayloadFile {
+            content_named: true,
+            ..payload_file("images/", &self.out)
+        }]
     }
 
     fn fingerprint(&self, cx: &mut Cx<'_>) -> Result<Option<serde_json::Value>> {

@@ -285,11 +285,13 @@ impl StepKind for Charts {
                 name: format!("charts/{}.tgz", self.name),
                 source: self.out.clone(),
                 executable: false,
+                content_named: false,
             },
             PayloadFile {
                 name: format!("manifests/{}.yaml", self.name),
                 source: self.manifest_out.clone(),
                 executable: false,
+                content_named: false,
             },
         ]
     }

@@ -7,7 +7,7 @@
 
 use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
-use crate::pipeline::export::{ExportReport, Exported, export};
+use crate::pipeline::export::{ExportReport, Exported, SIGNED_SEAL, export};
 use crate::pipeline::seal::SUMS;
 use crate::pipeline::split::{self, Part};
 use serde::Serialize;
@@ -40,6 +40,14 @@ impl Export {
     }
 }
 
+/// The output folder, when the seal signed it.
+fn signed(cx: &Cx<'_>) -> Option<PathBuf> {
+    let out = &cx.inputs.output;
+    std::fs::symlink_metadata(out.join(crate::pipeline::seal::MANIFEST_BUNDLE))
+        .is_ok_and(|m| m.is_file())
+        .then(|| out.clone())
+}
+
 impl StepKind for Export {
     type Report = ExportReport;
     /// Each ISO's parts (empty for one exported whole).
@@ -66,11 +74,18 @@ impl StepKind for Export {
 
     fn fingerprint(&self, cx: &mut Cx<'_>) -> Result<Option<serde_json::Value>> {
         let shas = self.shas(cx)?;
+        let mut seal = Vec::new();
+        if let Some(out) = signed(cx) {
+            for name in SIGNED_SEAL {
+                seal.push(cx.sha256(&out.join(name))?);
+            }
+        }
         Ok(Some(serde_json::json!([
             Self::NAME,
             self.dir,
             shas,
-            self.split
+            self.split,
+            seal
         ])))
     }
 
@@ -106,7 +121,13 @@ impl StepKind for Export {
     }
 
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, ExportReport>> {
-        Ok(Work::Done(export(&self.shas(cx)?, &self.dir, self.split)?))
+        let signed = signed(cx);
+        Ok(Work::Done(export(
+            &self.shas(cx)?,
+            &self.dir,
+            self.split,
+            signed.as_deref(),
+        )?))
     }
 
     fn record(&self, cx: &Cx<'_>, report: &ExportReport) -> Result<Option<Record>> {
@@ -125,6 +146,9 @@ impl StepKind for Export {
                 cx.inputs.state.learn(&part.path, &part.sha256);
                 paths.push(part.path.clone());
             }
+        }
+        if signed(cx).is_some() {
+            paths.extend(SIGNED_SEAL.iter().map(|name| self.dir.join(name)));
         }
         if self.split.is_some() {
             for name in [SUMS, split::WHOLES, split::JOIN] {

@@ -47,6 +47,7 @@ impl StepKind for Files {
                 name: f.name.clone(),
                 source: self.out.join(&f.name),
                 executable: f.executable,
+                content_named: false,
             })
             .collect()
     }

@@ -94,6 +94,7 @@ impl StepKind for Manifests {
                 name: format!("manifests/{}", f.name),
                 source: self.out.join(&f.name),
                 executable: false,
+                content_named: false,
             })
             .collect()
     }

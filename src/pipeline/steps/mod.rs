@@ -242,6 +242,7 @@ fn payload_file(dir: &str, path: &Path) -> PayloadFile {
         ),
         source: path.to_path_buf(),
         executable: false,
+        content_named: false,
     }
 }
 

@@ -18,7 +18,6 @@ use crate::sbom::{
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// The folder under the output the SBOMs and the provenance go in.
@@ -27,9 +26,6 @@ pub const SBOM_DIR: &str = "sbom";
 pub const SPDX_FILE: &str = "sbom.spdx.json";
 /// The CycloneDX document's file name.
 pub const CYCLONEDX_FILE: &str = "sbom.cdx.json";
-
-/// The largest `Packages` index read from a bundle.
-const MAX_PACKAGES: u64 = 256 << 20;
 
 /// Write the SBOMs of the build.
 #[derive(Debug, Clone, Serialize)]
@@ -316,33 +312,19 @@ fn bundle_debs(cx: &Cx<'_>, path: &Path) -> Result<Vec<Deb>> {
 /// One line per .deb of the bundle at `path`: name, version, architecture, sha256 and
 /// file name, tab-separated.
 fn read_packages(path: &Path) -> std::io::Result<String> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let (file, _) = crate::input::open_found(path).map_err(|e| e.into_io())?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in archive.entries()? {
-        let entry = entry?;
-        if entry.path()?.as_os_str() != "Packages" {
-            continue;
-        }
-        let mut text = String::new();
-        entry.take(MAX_PACKAGES).read_to_string(&mut text)?;
-        let paragraphs = crate::debs::control::parse_paragraphs(&text)
-            .map_err(|(line, e)| bad(&format!("Packages:{line}: {e}")))?;
-        let mut out = String::new();
-        for p in paragraphs {
-            let field = |n: &str| p.get(n).unwrap_or_default().replace(['\t', '\n'], " ");
-            out.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\n",
-                field("Package"),
-                field("Version"),
-                field("Architecture"),
-                field("SHA256"),
-                field("Filename")
-            ));
-        }
-        return Ok(out);
+    let mut out = String::new();
+    for p in crate::debs::bundle::read_packages(path)? {
+        let field = |n: &str| p.get(n).unwrap_or_default().replace(['\t', '\n'], " ");
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            field("Package"),
+            field("Version"),
+            field("Architecture"),
+            field("SHA256"),
+            field("Filename")
+        ));
     }
-    Err(bad("no Packages index in the bundle"))
+    Ok(out)
 }
 
 impl StepKind for Sbom {

@@ -1,14 +1,18 @@
-//! Finding the artifacts a registry keeps beside an image: cosign's tags, asked for with a
-//! HEAD each (absent is the usual answer, and costs one round trip), and OCI 1.1 referrers,
-//! from the referrers API or, where the registry has none (Debian's distribution), from the
-//! fallback tag's index. Every artifact manifest found is then read as any manifest is: from
-//! the layout when it holds it (a warm run sends no GET for it), else by digest.
+//! Finding the artifacts a registry keeps beside an image: cosign's tags and OCI 1.1
+//! referrers, from the referrers API or, where the registry has none (Debian's
+//! distribution), from the fallback tag's index. Absent is the usual answer, and costs one
+//! round trip. For an image the layout already holds, each tag is asked for with a HEAD and
+//! the manifest it names read from the layout (a warm run sends no GET for what it holds);
+//! for an image new to the layout, whose artifacts are new too, with a GET straight away
+//! (one request for a tag found, where a HEAD and a GET would be two).
 
 use super::{RegistryReader, stored_root};
 use crate::oci::Result;
 use crate::oci::attached::{Attached, AttachedKind, fallback_tag};
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use crate::oci::digest::Digest;
+use crate::oci::layout::holds_document;
+use crate::oci::registry::RegistryError;
 use crate::oci::source::ImageReader;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -60,6 +64,9 @@ impl RegistryReader {
     /// A reader of another manifest of this repository, `bytes` being its content.
     fn sibling(&self, root: Descriptor, bytes: Vec<u8>, name: String) -> RegistryReader {
         let mut docs = HashMap::new();
+        if let Some((digest, config)) = cosign_config(&bytes) {
+            docs.insert(digest, Arc::new(config));
+        }
         docs.insert(root.digest.clone(), Arc::new(bytes));
         RegistryReader {
             client: Arc::clone(&self.client),
@@ -75,10 +82,14 @@ impl RegistryReader {
 
     /// The tags and referrers of one subject.
     async fn find_for(&self, subject: &Digest) -> Result<Vec<Found>> {
-        let tags = AttachedKind::TAGS.map(|kind| self.find_tag(kind, subject));
+        let held = self
+            .known
+            .as_deref()
+            .is_some_and(|root| holds_document(root, subject));
+        let tags = AttachedKind::TAGS.map(|kind| self.find_tag(kind, subject, held));
         let (tags, referrers) = futures_util::future::join(
             futures_util::future::try_join_all(tags),
-            self.find_referrers(subject),
+            self.find_referrers(subject, held),
         )
         .await;
         let mut found: Vec<Found> = tags?.into_iter().flatten().collect();
@@ -86,13 +97,17 @@ impl RegistryReader {
         Ok(found)
     }
 
-    /// cosign's `kind` tag for `subject`, when the registry has it: a HEAD, and the
-    /// manifest from the layout when it holds it.
-    async fn find_tag(&self, kind: AttachedKind, subject: &Digest) -> Result<Option<Found>> {
+    /// cosign's `kind` tag for `subject`, when the registry has it (see [`Self::tagged`]).
+    async fn find_tag(
+        &self,
+        kind: AttachedKind,
+        subject: &Digest,
+        held: bool,
+    ) -> Result<Option<Found>> {
         let Some(tag) = kind.tag_for(subject) else {
             return Ok(None);
         };
-        let Some(descriptor) = self.head_tag(&tag).await? else {
+        let Some(descriptor) = self.tagged(&tag, held).await? else {
             return Ok(None);
         };
         Ok(Some(Found {
@@ -104,8 +119,19 @@ impl RegistryReader {
     }
 
     /// What `tag` stands for, when the registry has it: its descriptor, the manifest kept
-    /// for the copy.
-    async fn head_tag(&self, tag: &str) -> Result<Option<Descriptor>> {
+    /// for the copy. `held`: the layout holds the image the tag is of, so its artifacts
+    /// are likely there too: a HEAD, then the manifest from the layout when it holds it;
+    /// else a GET of the tag (absent: 404, as a HEAD would be).
+    async fn tagged(&self, tag: &str, held: bool) -> Result<Option<Descriptor>> {
+        if !held {
+            let (bytes, media_type, digest) =
+                match self.client.manifest(&self.repo, tag, &self.name).await {
+                    Ok(found) => found,
+                    Err(RegistryError::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+            return Ok(Some(self.keep(bytes, &media_type, digest)));
+        }
         let Some(head) = self
             .client
             .head_manifest(&self.repo, tag, &self.name)
@@ -129,19 +155,24 @@ impl RegistryReader {
                     .await?
             }
         };
-        let descriptor = Descriptor::new(&media_type, digest.clone(), bytes.len() as u64);
+        Ok(Some(self.keep(bytes, &media_type, digest)))
+    }
+
+    /// Keeps an artifact manifest read for the copy; its descriptor.
+    fn keep(&self, bytes: Vec<u8>, media_type: &str, digest: Digest) -> Descriptor {
+        let descriptor = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
         if let Ok(mut docs) = self.docs.lock() {
             docs.insert(digest, Arc::new(bytes));
         }
-        Ok(Some(descriptor))
+        descriptor
     }
 
     /// The referrers of `subject`: the referrers API's index, else the fallback tag's.
-    async fn find_referrers(&self, subject: &Digest) -> Result<Vec<Found>> {
+    async fn find_referrers(&self, subject: &Digest, held: bool) -> Result<Vec<Found>> {
         let mut listing = None;
         let index = match self.client.referrers(&self.repo, subject, &self.name).await {
             Some(bytes) => Some(bytes),
-            None => match self.head_tag(&fallback_tag(subject)).await? {
+            None => match self.tagged(&fallback_tag(subject), held).await? {
                 Some(d) => {
                     let bytes = (self.docs.lock().ok())
                         .and_then(|docs| docs.get(&d.digest).map(|b| b.as_ref().clone()));
@@ -191,5 +222,73 @@ impl RegistryReader {
                 }
             })
             .collect())
+    }
+}
+
+/// The config of a cosign signature manifest (`.sig`), when it is the one cosign writes:
+/// an empty image config whose layers are the signatures, each with one history entry,
+/// each its own diff ID (a simple-signing payload is stored uncompressed). Its bytes
+/// follow from the manifest's layers, so it is not fetched when they hash to the digest
+/// the manifest names (any other config is fetched as usual).
+fn cosign_config(manifest: &[u8]) -> Option<(Digest, Vec<u8>)> {
+    let doc = ManifestDoc::parse(manifest).ok()?;
+    let config = doc.config.as_ref()?;
+    let layers = doc.layers.as_ref()?;
+    if config.media_type != crate::oci::descriptor::OCI_CONFIG
+        || layers.is_empty()
+        || layers
+            .iter()
+            .any(|l| l.media_type != crate::trust::cosign::SIMPLE_SIGNING_MEDIA_TYPE)
+    {
+        return None;
+    }
+    let history = vec![r#"{"created":"0001-01-01T00:00:00Z"}"#; layers.len()].join(",");
+    let diff_ids: Vec<String> = layers.iter().map(|l| format!("\"{}\"", l.digest)).collect();
+    let bytes = format!(
+        r#"{{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{history}],"os":"","rootfs":{{"type":"layers","diff_ids":[{}]}},"config":{{}}}}"#,
+        diff_ids.join(",")
+    )
+    .into_bytes();
+    (bytes.len() as u64 == config.size && Digest::of(&bytes) == config.digest)
+        .then(|| (config.digest.clone(), bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cosign_signature_config_is_derived_from_its_layers_and_checked() {
+        // As cosign 3.1 writes it for one signature (bytes taken from a registry).
+        let layer = "sha256:af8cd0421e6f9a82a71f35a90d23099c9a0b1e015fbd766c1f2f4fd9e5c4eba9";
+        let config = format!(
+            r#"{{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{{"created":"0001-01-01T00:00:00Z"}}],"os":"","rootfs":{{"type":"layers","diff_ids":["{layer}"]}},"config":{{}}}}"#
+        );
+        assert_eq!(
+            Digest::of(config.as_bytes()).to_string(),
+            "sha256:202e5a31917684e3b6a4ba494d5ed2f3c6ae39573c2f78c8d5ea32e3eac8e027"
+        );
+        let manifest = |config_digest: &str, size: usize, layer_type: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","size":{size},"digest":"{config_digest}"}},"layers":[{{"mediaType":"{layer_type}","size":235,"digest":"{layer}"}}]}}"#
+            )
+        };
+        let simple = crate::trust::cosign::SIMPLE_SIGNING_MEDIA_TYPE;
+        let digest = Digest::of(config.as_bytes()).to_string();
+        let (d, bytes) = cosign_config(manifest(&digest, config.len(), simple).as_bytes()).unwrap();
+        assert_eq!(
+            (d.to_string(), bytes),
+            (digest.clone(), config.into_bytes())
+        );
+        // Another config (a digest the derived bytes do not have), or layers of another
+        // kind: fetched as usual.
+        let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        assert!(cosign_config(manifest(other, 233, simple).as_bytes()).is_none());
+        assert!(
+            cosign_config(
+                manifest(&digest, 233, "application/vnd.oci.image.layer.v1.tar").as_bytes()
+            )
+            .is_none()
+        );
     }
 }

@@ -1,0 +1,278 @@
+//! `seedforge plan --upgrade-from RECEIPT`: what a delta of the config's output since a far
+//! side's receipt would carry, and the order in which the far side's nodes take the new
+//! output without a node losing what its pods run on:
+//!
+//! 1. the delta is carried and applied (`seedforge apply DELTA --to OUT`);
+//! 2. every node, its new seed (and payload medium) attached, runs
+//!    `seedforge-bootstrap --images-only`: the new images placed and imported by the k3s it
+//!    runs, nothing else changed, so no node later starts a k3s whose images it lacks;
+//! 3. the servers, one at a time, then 4. the agents, the same way: the new seed attached,
+//!    a reboot or `systemctl restart seedforge-bootstrap`, and the next node only once
+//!    `/var/lib/seedforge/status.json` says `state: done`, the new payload and the new
+//!    k3s version. The bootstrap removes the old archives once the new k3s runs.
+//!
+//! The figures are those of the output as it is: built from the config, sealed. Nothing
+//! is written.
+
+use super::DeltaError;
+use super::carry::{CarryPreview, preview};
+use super::receipt::Receipt;
+use crate::seed::PayloadFile;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The bootstrap's status file on a node.
+pub const NODE_STATUS: &str = "/var/lib/seedforge/status.json";
+
+/// A node of the config.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeNode {
+    /// Its name.
+    pub name: String,
+    /// `server` or `agent`.
+    pub role: String,
+}
+
+/// The k3s releases before and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct K3sChange {
+    /// The far side's, as the receipt records it (`None`: a receipt of format 1).
+    pub from: Option<String>,
+    /// The new output's.
+    pub to: Option<String>,
+    /// True when `from` is newer than `to`: the nodes refuse the payload unless the
+    /// config sets `cluster.allow_downgrade: true`.
+    pub downgrade: bool,
+}
+
+/// One step of the upgrade.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeStep {
+    /// Where: `near side`, `far side`, or a node's name.
+    pub on: String,
+    /// The command or action.
+    pub run: String,
+    /// What to wait for before the next step, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// What `plan --upgrade-from` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradePlan {
+    /// The receipt.
+    pub receipt: PathBuf,
+    /// Its digest.
+    pub receipt_digest: String,
+    /// The output the delta would be made of.
+    pub output: PathBuf,
+    /// True when the far side already holds this output (same manifest.json).
+    pub up_to_date: bool,
+    /// False when the output is not the build of the config's inputs as they are now
+    /// (then the figures are of the output as it is: build first).
+    pub output_current: bool,
+    /// What the delta would carry.
+    pub delta: CarryPreview,
+    /// The k3s releases.
+    pub k3s: K3sChange,
+    /// The digest of the new payload's `SHA256SUMS`, the `payload` a node's status file
+    /// shows once it runs the new output (when the output's seal gives every payload
+    /// file's digest).
+    pub payload: Option<String>,
+    /// The order, one step a line.
+    pub steps: Vec<UpgradeStep>,
+}
+
+/// The upgrade of the far side of the receipt `receipt_path` to the sealed output `out`
+/// (built from the config `config`, whose nodes are `nodes` and whose payload is
+/// `payload`).
+pub fn plan_upgrade(
+    out: &Path,
+    receipt_path: &Path,
+    config: &Path,
+    nodes: &[UpgradeNode],
+    payload: Option<&[PayloadFile]>,
+) -> Result<UpgradePlan, DeltaError> {
+    let receipt = Receipt::load(receipt_path)?;
+    let delta = preview(out, &receipt, Some(config))?;
+    let up_to_date = receipt.manifest_sha256 == delta.doc.target_manifest_sha256;
+    let config_dir = match config.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let output_current = delta.inputs.iter().all(|(path, sha)| {
+        let file = config_dir.join(path);
+        crate::input::read(&file, crate::input::Kind::Config)
+            .is_ok_and(|b| crate::hashing::sha256_hex(&b) == *sha)
+    });
+    let k3s = K3sChange {
+        downgrade: match (&receipt.k3s_version, &delta.k3s_version) {
+            (Some(from), Some(to)) => newer(from, to),
+            _ => false,
+        },
+        from: receipt.k3s_version.clone(),
+        to: delta.k3s_version.clone(),
+    };
+    let payload = payload.and_then(|files| payload_digest(out, files));
+    let steps = order(receipt_path, out, nodes, &k3s, payload.as_deref());
+    Ok(UpgradePlan {
+        receipt: receipt_path.to_path_buf(),
+        receipt_digest: receipt.stated_digest(),
+        output: out.to_path_buf(),
+        up_to_date,
+        output_current,
+        delta,
+        k3s,
+        payload,
+        steps,
+    })
+}
+
+/// The steps, in order.
+fn order(
+    receipt: &Path,
+    out: &Path,
+    nodes: &[UpgradeNode],
+    k3s: &K3sChange,
+    payload: Option<&str>,
+) -> Vec<UpgradeStep> {
+    let step = |on: &str, run: String, until: Option<String>| UpgradeStep {
+        on: on.to_string(),
+        run,
+        until,
+    };
+    let out_name = out.display();
+    let mut steps = vec![
+        step(
+            "near side",
+            format!(
+                "seedforge delta {out_name} --since {} -o DELTA, and carry DELTA across",
+                receipt.display()
+            ),
+            None,
+        ),
+        step(
+            "far side",
+            "seedforge apply DELTA --to OUT (OUT: the far side's output, as the receipt describes it)".into(),
+            Some("it prints `applied` (exit 0): OUT is the new output, its seeds included".into()),
+        ),
+    ];
+    for n in nodes {
+        steps.push(step(
+            &n.name,
+            "attach the new seed (and payload medium), then run `seedforge-bootstrap --images-only`".into(),
+            Some("it exits 0: the new images are imported by the k3s the node runs; nothing else changed".into()),
+        ));
+    }
+    let version = k3s.to.as_deref().unwrap_or("the new version");
+    let payload = payload.unwrap_or("the new payload's digest");
+    for role in ["server", "agent"] {
+        for n in nodes.iter().filter(|n| n.role == role) {
+            steps.push(step(
+                &n.name,
+                "attach the new seed (and payload medium), then reboot or `systemctl restart seedforge-bootstrap`".into(),
+                Some(format!(
+                    "{NODE_STATUS} says \"state\": \"done\", \"payload\": \"{payload}\", \"k3s_version\": \"{version}\""
+                )),
+            ));
+        }
+    }
+    steps
+}
+
+/// True when the k3s release `a` is newer than `b` (`v1.33.2+k3s1` > `v1.33.1+k3s2`); two
+/// releases that do not both read as `v1.MINOR.PATCH+k3sN` are not ordered.
+pub fn newer(a: &str, b: &str) -> bool {
+    match (release(a), release(b)) {
+        (Some(a), Some(b)) => a > b,
+        _ => false,
+    }
+}
+
+fn release(v: &str) -> Option<(u32, u32, u32, u32)> {
+    let v = v.strip_prefix('v')?;
+    let (core, build) = v.split_once('+').unwrap_or((v, "k3s0"));
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?.parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let n = build.strip_prefix("k3s")?.parse().ok()?;
+    Some((major, minor, patch, n))
+}
+
+/// The digest of the payload's `SHA256SUMS` as the bootstrap computes it, from each
+/// payload file's digest in the output's seal (no file read but `SHA256SUMS`).
+fn payload_digest(out: &Path, files: &[PayloadFile]) -> Option<String> {
+    let text = crate::input::read_found_to_string(
+        &out.join(crate::pipeline::seal::SUMS),
+        crate::input::Kind::Sums,
+    )
+    .ok()?;
+    let sealed: BTreeMap<String, String> = super::parse_sums(&text);
+    let out_abs = crate::outpath::resolve(out);
+    let lookup = |p: &Path| -> std::io::Result<String> {
+        let abs = crate::outpath::resolve(p);
+        let rel = abs
+            .strip_prefix(&out_abs)
+            .ok()
+            .map(|r| r.to_string_lossy().replace('\\', "/"));
+        rel.and_then(|r| sealed.get(&r).cloned())
+            .ok_or_else(|| std::io::Error::other("not sealed"))
+    };
+    let sums = crate::seed::payload_sums_with(files, &lookup).ok()?;
+    Some(crate::hashing::sha256_hex(sums.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k3s_releases_are_ordered_by_minor_patch_and_build() {
+        assert!(newer("v1.33.2+k3s1", "v1.33.1+k3s1"));
+        assert!(newer("v1.33.1+k3s2", "v1.33.1+k3s1"));
+        assert!(newer("v1.34.0+k3s1", "v1.33.9+k3s3"));
+        assert!(!newer("v1.33.1+k3s1", "v1.33.1+k3s1"));
+        assert!(!newer("v1.33.1+k3s1", "v1.33.2+k3s1"));
+        assert!(!newer("latest", "v1.33.1+k3s1"));
+    }
+
+    #[test]
+    fn servers_go_one_at_a_time_before_agents_after_every_node_has_the_images() {
+        let nodes =
+            [("a1", "agent"), ("s1", "server"), ("s2", "server")].map(|(n, r)| UpgradeNode {
+                name: n.into(),
+                role: r.into(),
+            });
+        let k3s = K3sChange {
+            from: Some("v1.33.1+k3s1".into()),
+            to: Some("v1.33.2+k3s1".into()),
+            downgrade: false,
+        };
+        let steps = order(
+            Path::new("r.json"),
+            Path::new("out"),
+            &nodes,
+            &k3s,
+            Some("ab"),
+        );
+        let on: Vec<&str> = steps.iter().map(|s| s.on.as_str()).collect();
+        assert_eq!(
+            on,
+            ["near side", "far side", "a1", "s1", "s2", "s1", "s2", "a1"]
+        );
+        assert!(steps[2].run.contains("--images-only"));
+        assert!(
+            steps[5]
+                .run
+                .contains("systemctl restart seedforge-bootstrap")
+        );
+        let until = steps[7].until.as_deref().unwrap();
+        assert!(until.contains("\"payload\": \"ab\""), "{until}");
+        assert!(until.contains("v1.33.2+k3s1"), "{until}");
+    }
+}
