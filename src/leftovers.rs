@@ -165,6 +165,14 @@ impl Staging {
         drop(self.registered());
     }
 
+    /// The set the process's signal watcher removes on SIGINT or SIGTERM (the command
+    /// line's), for a writer that stages outside any run's output (a scratch folder under
+    /// the system's temporary folder); a new set, watched from its first use, when there
+    /// is none yet.
+    pub fn of_process() -> Staging {
+        WATCHER.get().cloned().unwrap_or_default()
+    }
+
     fn registered(&self) -> MutexGuard<'_, Vec<PathBuf>> {
         WATCHER.get_or_init(|| {
             watch_signals(self.clone());

@@ -592,3 +592,57 @@ fn the_bootstrap_orders_k3s_releases_for_its_downgrade_check() {
         assert_eq!(said == "yes", *newer, "newer {a:?} {b:?}");
     }
 }
+
+/// The folder that models a node's boot for `systemd-analyze verify` is made under the
+/// system's temporary folder, outside any output: a SIGTERM while it exists removes it
+/// with the run, and one a SIGKILL left behind is removed by the next run. The signal comes
+/// from a `systemd-analyze` put first on PATH that signals its parent (the render) and
+/// waits: the one moment the folder exists, every time.
+#[test]
+fn the_units_scratch_folder_outlives_neither_a_sigterm_nor_a_sigkill() {
+    if !require_tool("systemd-analyze") {
+        return;
+    }
+    let lab = lab();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let scratch = || -> Vec<String> {
+        fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".seedforge-units-"))
+            .collect()
+    };
+    let signalling = bin.path().join("systemd-analyze");
+    for (signal, code) in [("TERM", Some(143)), ("KILL", None)] {
+        fs::write(
+            &signalling,
+            format!("#!/bin/sh\nkill -{signal} \"$PPID\"\nexec sleep 3\n"),
+        )
+        .unwrap();
+        fs::set_permissions(&signalling, fs::Permissions::from_mode(0o755)).unwrap();
+        let out = render(&lab, &[])
+            .env("PATH", &path)
+            .env("TMPDIR", &tmp.path().display().to_string())
+            .any_status()
+            .run();
+        assert_eq!(out.code, code, "SIG{signal}: {}", out.stderr);
+        let left = scratch();
+        match signal {
+            "TERM" => assert!(left.is_empty(), "SIGTERM left {left:?}"),
+            // Nothing runs after a SIGKILL: the folder is there for the next run.
+            _ => assert_eq!(left.len(), 1, "SIGKILL left {left:?}"),
+        }
+    }
+    // The next run, with the real systemd-analyze, sweeps the killed run's folder.
+    fs::remove_file(&signalling).unwrap();
+    render(&lab, &[])
+        .env("TMPDIR", &tmp.path().display().to_string())
+        .run();
+    assert_eq!(scratch(), Vec::<String>::new());
+}

@@ -100,10 +100,15 @@ pub fn verify(units: &[(String, String)]) -> Result<(), (String, String)> {
     {
         return Ok(());
     }
+    sweep_scratch(&std::env::temp_dir());
     let root = scratch_dir();
     // The name is this process's (its pid and a counter of its own): a folder there is
     // one a killed process of the same pid left, never another run's.
     let _ = fs::remove_dir_all(&root);
+    // Removed if a SIGINT or SIGTERM ends the run while it exists (a SIGKILL's is swept
+    // by the next run, above).
+    let staging = crate::leftovers::Staging::of_process();
+    let _on_signal = staging.remove_on_signal(&root);
     let result = model(&root, units)
         .map_err(|e| {
             let name = units[0].0.clone();
@@ -119,10 +124,36 @@ pub fn verify(units: &[(String, String)]) -> Result<(), (String, String)> {
     result
 }
 
+/// The name of a scratch folder: this prefix, the process id, a dash and a counter.
+const SCRATCH_PREFIX: &str = ".seedforge-units-";
+
 fn scratch_dir() -> PathBuf {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join(format!(".seedforge-units-{}-{n}", std::process::id()))
+    std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}-{n}", std::process::id()))
+}
+
+/// Removes from `tmp` the scratch folders of processes that are gone (killed while they
+/// verified units); those of running processes are left alone.
+fn sweep_scratch(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = (name.to_str())
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(_, n)| n.parse::<u64>().is_ok())
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if let Some(pid) = owner
+            && is_dir
+            && !crate::leftovers::alive(pid)
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Writes the node model and `units` under `root`, with a stub for every executable the
@@ -332,6 +363,34 @@ mod tests {
         let result = verify(&units);
         let _ = fs::remove_dir_all(&next);
         assert_eq!(result, Ok(()));
+    }
+
+    #[test]
+    fn scratch_folders_of_dead_processes_are_swept_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        // No process has an id this large (Linux's pid_max is at most 2^22).
+        let dead = tmp.path().join(format!("{SCRATCH_PREFIX}999999999-3"));
+        fs::create_dir_all(dead.join("etc/systemd/system")).unwrap();
+        let live = tmp
+            .path()
+            .join(format!("{SCRATCH_PREFIX}{}-7", std::process::id()));
+        fs::create_dir_all(&live).unwrap();
+        let others = [
+            format!("{SCRATCH_PREFIX}999999999-x"),
+            format!("{SCRATCH_PREFIX}999999999"),
+            "seedforge-units-999999999-1".to_string(),
+        ];
+        for o in &others {
+            fs::create_dir_all(tmp.path().join(o)).unwrap();
+        }
+        let file = tmp.path().join(format!("{SCRATCH_PREFIX}999999999-4"));
+        fs::write(&file, "a file, not a scratch folder").unwrap();
+        sweep_scratch(tmp.path());
+        assert!(!dead.exists());
+        assert!(live.is_dir() && file.is_file());
+        for o in &others {
+            assert!(tmp.path().join(o).is_dir(), "{o}");
+        }
     }
 
     #[test]
