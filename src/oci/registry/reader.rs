@@ -348,8 +348,11 @@ impl BlobStream<'_> {
             return Err(io::Error::other(self.reader.client.transfer(
                 &self.reader.name,
                 format!(
-                    "blob {}: transfer broke off {} times (at byte {} of {}); last: {problem}",
-                    self.digest, self.failures, self.offset, self.size
+                    "GET {}: transfer broke off {} times (at byte {} of {}); last: {problem}",
+                    self.url(),
+                    self.failures,
+                    self.offset,
+                    self.size
                 ),
             )));
         }
@@ -373,10 +376,25 @@ impl BlobStream<'_> {
             &self.reader.name,
             format!(
                 "GET {} (at byte {} of {}): {message}",
-                self.reader
-                    .client
-                    .url(&self.reader.repo, &format!("blobs/{}", self.digest)),
+                self.url(),
                 self.offset,
+                self.size
+            ),
+        ))
+    }
+
+    /// The blob's URL, which every failure of its download names.
+    fn url(&self) -> String {
+        (self.reader.client).url(&self.reader.repo, &format!("blobs/{}", self.digest))
+    }
+
+    /// The registry sent more than the descriptor's size: not the blob it names.
+    fn too_long(&self) -> io::Error {
+        io::Error::other(self.reader.client.transfer(
+            &self.reader.name,
+            format!(
+                "GET {}: the registry sent more than the {} bytes its descriptor gives",
+                self.url(),
                 self.size
             ),
         ))
@@ -395,15 +413,7 @@ impl BlobStream<'_> {
         loop {
             match self.reader.handle.block_on(resp.chunk()) {
                 Ok(Some(bytes)) if bytes.is_empty() => {}
-                Ok(Some(_)) => {
-                    return Err(io::Error::other(self.reader.client.transfer(
-                        &self.reader.name,
-                        format!(
-                            "blob {}: the registry sent more than the {} bytes its descriptor gives",
-                            self.digest, self.size
-                        ),
-                    )));
-                }
+                Ok(Some(_)) => return Err(self.too_long()),
                 Ok(None) | Err(_) => return Ok(()),
             }
         }
@@ -434,13 +444,7 @@ impl BlobStream<'_> {
                     }
                     if self.offset + bytes.len() as u64 > self.size {
                         // Never more than the descriptor says: an endless body ends here.
-                        return Err(io::Error::other(self.reader.client.transfer(
-                            &self.reader.name,
-                            format!(
-                                "blob {}: the registry sent more than the {} bytes its descriptor gives",
-                                self.digest, self.size
-                            ),
-                        )));
+                        return Err(self.too_long());
                     }
                     if !bytes.is_empty() {
                         self.chunk = bytes;
