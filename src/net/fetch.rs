@@ -104,10 +104,11 @@ pub async fn next_chunk(
     }
 }
 
-/// The end of the budget while the body comes slower than the speed limit: final.
+/// The end of the budget while the body comes slower than the speed limit: final. Worded
+/// as the speed rule's own failure ([`super::limits::Pace::record`]), with its settings.
 fn too_slow(watch: &Watch) -> Problem {
     let mut p = Problem::fatal(format!(
-        "the body came slower than {}",
+        "under {} since the speed window opened (SEEDFORGE_SPEED_LIMIT, SEEDFORGE_SPEED_TIME)",
         super::limits::rate(watch.limits.speed_limit)
     ));
     p.budget = true;
