@@ -1178,6 +1178,18 @@ fn an_image_whose_signature_cannot_be_stored_is_not_named() {
         }
         let out = cmd.expect(1).run();
         assert!(out.stderr.contains("acme/app:1"), "{}", out.stderr);
+        // Each image is counted once as it finishes, and the one whose signature could not
+        // be stored finishes failed, not done.
+        let counted: Vec<&str> = (out.stderr.lines())
+            .filter(|l| l.starts_with("  mirror "))
+            .collect();
+        assert_eq!(counted.len(), 2, "{}", out.stderr);
+        assert_eq!(
+            counted.iter().filter(|l| l.contains(": failed: ")).count(),
+            1,
+            "{}",
+            out.stderr
+        );
         let named = names(&layout);
         assert!(
             !named.iter().any(|n| n.contains("acme/app")),

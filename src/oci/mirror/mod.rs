@@ -830,7 +830,10 @@ impl Run<'_> {
         if let Ok(o) = &result {
             self.keep_source_index(prepared, o, i);
         }
+        // An image that carries artifacts is finished once they are stored too
+        // ([`Run::copy_attached`]): one that cannot be stored fails the image.
         match &result {
+            Ok(_) if !prepared.attached.is_empty() => {}
             Ok(o) => reporter.item_finished(&destination, &summary(o)),
             Err(e) => reporter.item_finished(&destination, &format!("failed: {e}")),
         }
@@ -889,7 +892,11 @@ impl Run<'_> {
         let mut results = results.into_inner().unwrap_or_default();
         results.sort_by(|x, y| (x.0, &x.1.name).cmp(&(y.0, &y.1.name)));
         let mut entries = vec![Vec::new(); prepared.len()];
+        let mut carrying = Vec::new();
         for (i, a, copied) in results {
+            if carrying.last() != Some(&i) {
+                carrying.push(i);
+            }
             match copied {
                 Ok(entry) => {
                     stored[i].push(StoredAttachment {
@@ -905,6 +912,17 @@ impl Run<'_> {
                         *slot = Some(Err(e));
                     }
                 }
+            }
+        }
+        // The images whose finish waited for their artifacts (see `copy_one`).
+        for i in carrying {
+            let destination = self.entries[i].destination.to_string();
+            match outcomes.get(i) {
+                Some(Some(Ok(o))) => self.reporter.item_finished(&destination, &summary(o)),
+                Some(Some(Err(e))) => {
+                    (self.reporter).item_finished(&destination, &format!("failed: {e}"));
+                }
+                _ => {}
             }
         }
         (stored, entries)
