@@ -853,55 +853,6 @@ fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_veri
     assert!(failed.stderr.contains("no longer verify"), "{failed:?}");
 }
 
-/// `images.signatures: drop` with a policy: the signatures are fetched and checked, the
-/// verified digest is pinned, and none of them is stored (drop: the images only).
-#[test]
-fn a_policy_with_signatures_dropped_checks_them_and_stores_none() {
-    if !require_tool("docker-registry") || !require_tool("skopeo") {
-        return;
-    }
-    let Some(cosign) = common::sigstore::cosign() else {
-        return;
-    };
-    let registry = Registry::start_plain();
-    skopeo_push(
-        &format!("oci:{}:mirrored-pause:3.6", fixture_layout().display()),
-        &registry,
-        "rancher/mirrored-pause:3.6",
-        true,
-    );
-    let pause = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
-    let signer = Signer::new(cosign);
-    signer.sign(
-        &format!("{}/rancher/mirrored-pause@{pause}", registry.host()),
-        true,
-    );
-    let lab = common::Lab::new();
-    lab.pull_pause_from(&registry.host());
-    let dir = lab.lab_dir();
-    fs::copy(signer.public_key(), dir.join("cosign.pub")).unwrap();
-    let config = dir.join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap();
-    let dropped = text.replace(
-        "\n  concurrency: 4\n",
-        "\n  concurrency: 4\n  signatures: drop\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
-    );
-    assert_ne!(dropped, text);
-    fs::write(&config, dropped).unwrap();
-    lab.build();
-    let lock: serde_json::Value =
-        serde_json::from_slice(&fs::read(dir.join("seedforge.lock")).unwrap()).unwrap();
-    let source = format!("docker://{}/rancher/mirrored-pause:3.6", registry.host());
-    assert_eq!(
-        lock["verified"][&source]["digest"],
-        pause.as_str(),
-        "{lock:#}"
-    );
-    assert_eq!(attached(&lab.out_layout()), Vec::new());
-    let names = names(&lab.out_layout());
-    assert!(!names.iter().any(|n| n.contains("sha256-")), "{names:?}");
-}
-
 #[test]
 fn a_build_with_a_policy_pins_the_verified_digest_and_its_keys_in_the_lock() {
     if !require_tool("docker-registry") || !require_tool("skopeo") {

@@ -308,7 +308,7 @@ fn prepare_one(
     };
     // A signature over the whole index names bytes the stored subset no longer is: they
     // are kept beside it, so that it can still be checked (see `copy`).
-    if options.attached && attached.iter().any(|a| a.subject == reader.root().digest) {
+    if attached.iter().any(|a| a.subject == reader.root().digest) {
         selection.keep_original();
     }
     // Read back from a layout or an archive, an index cut from another comes with it.
@@ -327,13 +327,6 @@ fn prepare_one(
     let verified = options
         .policy
         .check(&e.source.to_string(), &roots, &children, &attached)?;
-    // Signatures dropped (`images.signatures: drop`, `--no-signatures`) are checked by a
-    // policy above and not stored.
-    let attached = if options.attached {
-        attached
-    } else {
-        Vec::new()
-    };
     Ok(PreparedImage {
         reader,
         selection,
