@@ -853,6 +853,54 @@ fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_veri
     assert!(failed.stderr.contains("no longer verify"), "{failed:?}");
 }
 
+/// `images.signatures: drop` with a policy: the signatures the policy checks are carried all
+/// the same, so that an offline rebuild (the far side's) checks them again and passes.
+#[test]
+fn a_policy_carries_what_it_checks_even_with_signatures_dropped() {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let Some(cosign) = common::sigstore::cosign() else {
+        return;
+    };
+    let registry = Registry::start_plain();
+    skopeo_push(
+        &format!("oci:{}:mirrored-pause:3.6", fixture_layout().display()),
+        &registry,
+        "rancher/mirrored-pause:3.6",
+        true,
+    );
+    let pause = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
+    let signer = Signer::new(cosign);
+    signer.sign(
+        &format!("{}/rancher/mirrored-pause@{pause}", registry.host()),
+        true,
+    );
+    let lab = common::Lab::new();
+    lab.pull_pause_from(&registry.host());
+    let dir = lab.lab_dir();
+    fs::copy(signer.public_key(), dir.join("cosign.pub")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let dropped = text.replace(
+        "\n  concurrency: 4\n",
+        "\n  concurrency: 4\n  signatures: drop\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
+    );
+    assert_ne!(dropped, text);
+    fs::write(&config, dropped).unwrap();
+    lab.build();
+    let carried = attached(&lab.out_layout());
+    assert_eq!(carried.len(), 1, "{carried:?}");
+    assert_eq!(carried[0].1, pause, "{carried:?}");
+    let sums = fs::read(lab.out_dir().join("SHA256SUMS")).unwrap();
+    // Offline, with the registry gone, the policy checks the carried signature again.
+    drop(registry);
+    lab.seedforge()
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert_eq!(fs::read(lab.out_dir().join("SHA256SUMS")).unwrap(), sums);
+}
+
 #[test]
 fn a_build_with_a_policy_pins_the_verified_digest_and_its_keys_in_the_lock() {
     if !require_tool("docker-registry") || !require_tool("skopeo") {
