@@ -772,14 +772,22 @@ fn a_signed_output_verifies_with_its_key_and_fails_on_any_changed_byte() {
         .run();
 }
 
-#[test]
-fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_verify_checks_them() {
+/// A registry serving the demo's pause index, signed (a classic `.sig`) by a key cosign made,
+/// and a copy of the demo that pulls the pause image from it, with the key as `cosign.pub`
+/// and an `images.verify` policy of `require: if-present` (the demo's other images are
+/// local and unsigned), after `extra` (more `images:` lines). `None` without the judges.
+struct SignedPause {
+    registry: Registry,
+    pause: String,
+    lab: common::Lab,
+    signer: Signer,
+}
+
+fn signed_pause_lab(extra: &str) -> Option<SignedPause> {
     if !require_tool("docker-registry") || !require_tool("skopeo") {
-        return;
+        return None;
     }
-    let Some(cosign) = common::sigstore::cosign() else {
-        return;
-    };
+    let cosign = common::sigstore::cosign()?;
     let registry = Registry::start_plain();
     skopeo_push(
         &format!("oci:{}:mirrored-pause:3.6", fixture_layout().display()),
@@ -797,11 +805,34 @@ fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_veri
     lab.pull_pause_from(&registry.host());
     fs::copy(signer.public_key(), lab.lab_dir().join("cosign.pub")).unwrap();
     let config = lab.lab_dir().join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap().replace(
-        "  concurrency: 4\n",
-        "  concurrency: 4\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
+    let text = fs::read_to_string(&config).unwrap();
+    let with_policy = text.replace(
+        "\n  concurrency: 4\n",
+        &format!(
+            "\n  concurrency: 4\n{extra}  verify:\n    keys: [cosign.pub]\n    require: if-present\n"
+        ),
     );
-    fs::write(&config, text).unwrap();
+    assert_ne!(with_policy, text);
+    fs::write(&config, with_policy).unwrap();
+    Some(SignedPause {
+        registry,
+        pause,
+        lab,
+        signer,
+    })
+}
+
+#[test]
+fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_verify_checks_them() {
+    let Some(SignedPause {
+        registry: _registry,
+        lab,
+        signer,
+        ..
+    }) = signed_pause_lab("")
+    else {
+        return;
+    };
     lab.build();
     let out = lab.out_dir();
     let stored = attached(&out.join("oci"));
@@ -857,37 +888,15 @@ fn a_build_with_images_verify_records_its_keys_keeps_signatures_offline_and_veri
 /// the same, so that an offline rebuild (the far side's) checks them again and passes.
 #[test]
 fn a_policy_carries_what_it_checks_even_with_signatures_dropped() {
-    if !require_tool("docker-registry") || !require_tool("skopeo") {
-        return;
-    }
-    let Some(cosign) = common::sigstore::cosign() else {
+    let Some(SignedPause {
+        registry,
+        pause,
+        lab,
+        ..
+    }) = signed_pause_lab("  signatures: drop\n")
+    else {
         return;
     };
-    let registry = Registry::start_plain();
-    skopeo_push(
-        &format!("oci:{}:mirrored-pause:3.6", fixture_layout().display()),
-        &registry,
-        "rancher/mirrored-pause:3.6",
-        true,
-    );
-    let pause = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
-    let signer = Signer::new(cosign);
-    signer.sign(
-        &format!("{}/rancher/mirrored-pause@{pause}", registry.host()),
-        true,
-    );
-    let lab = common::Lab::new();
-    lab.pull_pause_from(&registry.host());
-    let dir = lab.lab_dir();
-    fs::copy(signer.public_key(), dir.join("cosign.pub")).unwrap();
-    let config = dir.join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap();
-    let dropped = text.replace(
-        "\n  concurrency: 4\n",
-        "\n  concurrency: 4\n  signatures: drop\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
-    );
-    assert_ne!(dropped, text);
-    fs::write(&config, dropped).unwrap();
     lab.build();
     let carried = attached(&lab.out_layout());
     assert_eq!(carried.len(), 1, "{carried:?}");
@@ -903,39 +912,16 @@ fn a_policy_carries_what_it_checks_even_with_signatures_dropped() {
 
 #[test]
 fn a_build_with_a_policy_pins_the_verified_digest_and_its_keys_in_the_lock() {
-    if !require_tool("docker-registry") || !require_tool("skopeo") {
-        return;
-    }
-    let Some(cosign) = common::sigstore::cosign() else {
+    let Some(SignedPause {
+        registry,
+        pause,
+        lab,
+        ..
+    }) = signed_pause_lab("")
+    else {
         return;
     };
-    let registry = Registry::start_plain();
-    let fixtures = fixture_layout();
-    skopeo_push(
-        &format!("oci:{}:mirrored-pause:3.6", fixtures.display()),
-        &registry,
-        "rancher/mirrored-pause:3.6",
-        true,
-    );
-    let pause = skopeo_raw_digest(&registry, "rancher/mirrored-pause:3.6");
-    let signer = Signer::new(cosign);
-    signer.sign(
-        &format!("{}/rancher/mirrored-pause@{pause}", registry.host()),
-        true,
-    );
-    let lab = common::Lab::new();
-    lab.pull_pause_from(&registry.host());
     let dir = lab.lab_dir();
-    fs::copy(signer.public_key(), dir.join("cosign.pub")).unwrap();
-    let config = dir.join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap();
-    // The lab's other images are local, unsigned: if-present lets them pass.
-    let with_policy = text.replace(
-        "\n  concurrency: 4\n",
-        "\n  concurrency: 4\n  verify:\n    keys: [cosign.pub]\n    require: if-present\n",
-    );
-    assert_ne!(with_policy, text);
-    fs::write(&config, with_policy).unwrap();
 
     lab.build();
     let lock_path = dir.join("seedforge.lock");
