@@ -162,7 +162,7 @@ pub(crate) type Sealed = (SumsReport, Option<CertCheck>, Result<ExitCode, CliErr
 pub(crate) fn verify_sealed(
     g: &Global,
     dir: &Path,
-    known: &dyn Fn(&Path) -> Option<String>,
+    known: &dyn Fn(&Path, &str) -> Option<String>,
 ) -> Result<Option<Sealed>, Error> {
     // Anything at SHA256SUMS (a FIFO, a folder) makes the output a sealed one whose seal
     // is then refused, rather than an unsealed one that passes.

@@ -1074,7 +1074,7 @@ fn verify_cmd(
     } else {
         Ok(None)
     };
-    let known = |p: &Path| {
+    let known = |p: &Path, _: &str| {
         (wholes.as_ref().ok().and_then(Option::as_ref)).and_then(|w| w.part_sha256.get(p).cloned())
     };
     if let Some(sealed) = clean::verify_sealed(g, dir, &known)? {

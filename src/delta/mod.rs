@@ -213,16 +213,10 @@ fn check_sealed(out: &Path) -> Result<Sealed, DeltaError> {
 fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed, DeltaError> {
     // NotSealed (exit 2) when there is no manifest.json.
     let manifest_bytes = read_manifest(out)?;
-    let listed: BTreeMap<PathBuf, String> = {
-        let text =
-            crate::input::read_found_to_string(&out.join(seal::SUMS), crate::input::Kind::Sums)
-                .unwrap_or_default();
-        (parse_sums(&text).into_iter())
-            .filter(|(p, _)| unread(p))
-            .filter_map(|(p, h)| Some((out.join(seal::safe_relative(&p)?), h)))
-            .collect()
-    };
-    let report = seal::verify_sums_with(out, &|p| listed.get(p).cloned())?;
+    let report = seal::verify_sums_with(out, &|path, listed| {
+        let rel = path.strip_prefix(out).ok()?.to_str()?;
+        unread(rel).then(|| listed.to_string())
+    })?;
     if !report.problems.is_empty() {
         let names: Vec<String> = (report.problems.iter())
             .map(|p| format!("{} ({})", p.path, p.problem))

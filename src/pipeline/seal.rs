@@ -1166,14 +1166,15 @@ pub fn sums_line(line: &str) -> Option<(&str, &str)> {
 
 /// Re-hashes every entry of `out/SHA256SUMS`.
 pub fn verify_sums(out: &Path) -> Result<SumsReport, SealError> {
-    verify_sums_with(out, &|_| None)
+    verify_sums_with(out, &|_, _| None)
 }
 
 /// [`verify_sums`], taking the digest of a file from `known` where it has one (a file the
-/// caller has just hashed, such as a part it streamed through its whole's hash).
+/// caller has just hashed, such as a part it streamed through its whole's hash, or one it
+/// takes as listed: `known` is given the file's path and the sha256 its line lists).
 pub fn verify_sums_with(
     out: &Path,
-    known: &dyn Fn(&Path) -> Option<String>,
+    known: &dyn Fn(&Path, &str) -> Option<String>,
 ) -> Result<SumsReport, SealError> {
     let file = out.join(SUMS);
     let text = crate::input::read_found_to_string(&file, crate::input::Kind::Sums)?;
@@ -1209,7 +1210,9 @@ pub fn verify_sums_with(
             }),
         }
     }
-    let digests: Vec<Option<String>> = present.iter().map(|&i| known(&listed[i].2)).collect();
+    let digests: Vec<Option<String>> = (present.iter())
+        .map(|&i| known(&listed[i].2, &listed[i].1))
+        .collect();
     let paths: Vec<PathBuf> = (present.iter().zip(&digests))
         .filter(|(_, d)| d.is_none())
         .map(|(&i, _)| listed[i].2.clone())
