@@ -134,16 +134,19 @@ pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
 /// a regular file only (a FIFO or a device is
 /// refused without blocking; see [`crate::input::open_regular`]).
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let (f, meta) = crate::input::open_regular_with_metadata(path)
-        .map_err(crate::input::InputError::into_io)?;
-    Ok(sha256_reader(&mut crate::util::SparseReader::new(f, meta.len()))?.0)
+    let opened = crate::input::open_regular_with_metadata(path);
+    sha256_opened(opened.map_err(crate::input::InputError::into_io)?)
 }
 
 /// [`sha256_file`] of a file seedforge finds in a folder it writes: not through a
 /// symbolic link either (see [`crate::input::open_found`]).
 pub fn sha256_found(path: &Path) -> io::Result<String> {
-    let (f, meta) = crate::input::open_found(path).map_err(crate::input::InputError::into_io)?;
-    Ok(sha256_reader(&mut crate::util::SparseReader::new(f, meta.len()))?.0)
+    sha256_opened(crate::input::open_found(path).map_err(crate::input::InputError::into_io)?)
+}
+
+/// The hex SHA-256 of a file just opened, with its metadata then: its holes not read.
+fn sha256_opened((file, meta): (std::fs::File, std::fs::Metadata)) -> io::Result<String> {
+    Ok(sha256_reader(&mut crate::util::SparseReader::new(file, meta.len()))?.0)
 }
 
 /// [`sha256_file`] of each path on up to four threads: one result per path, in order.

@@ -93,17 +93,13 @@ pub(super) fn split_files(dir: &Path, part: u64) -> Result<Vec<Whole>, DeltaErro
         crate::hashing::sha256_hex(script.as_bytes()),
     ));
     // Last: the delta's list of what is there.
-    let tmp = crate::util::temp_path_beside(&sums_path);
-    write_file(&tmp, split::sums_text(&lines).as_bytes(), 0o644)?;
-    fs::rename(&tmp, &sums_path).map_err(|e| DeltaError::io(&sums_path, e))?;
+    write_file(&sums_path, split::sums_text(&lines).as_bytes(), 0o644)?;
     Ok(wholes)
 }
 
+/// Writes a small file of the delta at `mode`, through a temporary name.
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeltaError> {
-    use std::io::Write as _;
-    let mut f = crate::util::create_new_mode(path, mode).map_err(|e| DeltaError::io(path, e))?;
-    f.write_all(bytes).map_err(|e| DeltaError::io(path, e))?;
-    f.sync_all().map_err(|e| DeltaError::io(path, e))
+    crate::util::atomic_write_mode(path, bytes, mode).map_err(|e| DeltaError::io(path, e))
 }
 
 /// Folds the parts of a delta in parts into the files they make: `listed` (the delta's
