@@ -8,7 +8,7 @@
 //! near side's v2, file for file; a damaged delta, another base or a rebuild off the
 //! delta's seal leaves the far side as it was, and a kill leaves v1 or v2, never a mix.
 
-use crate::common::{self, Cmd, Lab, flip_byte, read_json};
+use crate::common::{self, Cmd, Lab, blob_names, flip_byte, read_json};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
@@ -45,15 +45,6 @@ fn as_shipped(lab: &Lab) {
 }
 
 /// The blob names (hex) under a layout's blobs/sha256.
-fn blob_names(layout: &Path) -> BTreeSet<String> {
-    fs::read_dir(layout.join("blobs/sha256"))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn receipt(lab: &Lab, to: &str) -> Cmd {
     lab.seedforge()
         .args(["receipt", "fixtures/lab/out", "-o", to])

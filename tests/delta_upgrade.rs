@@ -8,19 +8,12 @@
 //! one can be made), the far side's output is v2's, every sealed file byte for byte, and
 //! `seedforge verify` passes there.
 
-use crate::common::{self, Cmd, Lab};
+use crate::common::{self, Cmd, Lab, blob_names};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
 /// The blob file names of a layout.
-fn blobs(layout: &Path) -> BTreeSet<String> {
-    fs::read_dir(layout.join("blobs/sha256"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 /// The lab at a version: k3s release, the app image's second layer, the extra image, the
 /// tool package's version. The app images and the .debs live beside the lab config.
 fn set_version(lab: &Lab, base: &str, v2: bool) {
@@ -79,7 +72,7 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
 
     set_version(&lab, &base, false);
     lab.build();
-    let v1_blobs = blobs(&lab.out_layout());
+    let v1_blobs = blob_names(&lab.out_layout());
     lab.seedforge()
         .args(["receipt", "fixtures/lab/out", "-o", "v1.json"])
         .run();
@@ -97,7 +90,7 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
 
     set_version(&lab, &base, true);
     lab.build();
-    let v2_blobs = blobs(&lab.out_layout());
+    let v2_blobs = blob_names(&lab.out_layout());
     let report = lab
         .seedforge()
         .args([
@@ -115,7 +108,7 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
 
     // Exactly the blobs v2 reaches that v1 does not: the new layers (the changed one and
     // the extra image's), their configs and manifests; the shared layer stays behind.
-    let carried = blobs(&delta.join("out/oci"));
+    let carried = blob_names(&delta.join("out/oci"));
     let new: BTreeSet<String> = v2_blobs.difference(&v1_blobs).cloned().collect();
     assert_eq!(carried, new, "{report:#}");
     let hex = |d: &str| d.trim_start_matches("sha256:").to_string();

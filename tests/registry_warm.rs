@@ -11,7 +11,7 @@ use crate::common;
 
 use common::proxy::FaultProxy;
 use common::registry::{Registry, fixture_layout, skopeo_push, skopeo_raw_digest};
-use common::{Cmd, Lab, require_tool};
+use common::{Cmd, Lab, blob_names, require_tool};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
@@ -78,13 +78,6 @@ fn image_requests(proxy: &FaultProxy) -> Vec<String> {
         .collect();
     r.sort();
     r
-}
-
-fn blob_names(layout: &Path) -> BTreeSet<String> {
-    fs::read_dir(layout.join("blobs/sha256"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 fn heads_of_tags(tags: &[&str]) -> Vec<String> {

@@ -43,6 +43,16 @@ pub fn mismatched_blobs(layout: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The names (hex digests) of the blobs in `LAYOUT/blobs/sha256`; none when it is absent.
+pub fn blob_names(layout: &Path) -> std::collections::BTreeSet<String> {
+    fs::read_dir(layout.join("blobs/sha256"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The path of the blob with `digest` (`sha256:…`) in `layout`.
 pub fn blob_path(layout: &Path, digest: &str) -> PathBuf {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
