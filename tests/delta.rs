@@ -44,19 +44,13 @@ fn as_shipped(lab: &Lab) {
     }
 }
 
-/// The blob names (hex) under a layout's blobs/sha256.
-fn receipt(lab: &Lab, to: &str) -> Cmd {
-    lab.seedforge()
-        .args(["receipt", "fixtures/lab/out", "-o", to])
-}
-
 #[test]
 fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() {
     let lab = Lab::new();
     without_traefik(&lab);
     lab.build();
     let v1_blobs = blob_names(&lab.out_layout());
-    let out = receipt(&lab, "v1.json").arg("--json").run();
+    let out = lab.receipt("v1.json").arg("--json").run();
     let report = out.json();
     let r = read_json(&lab.root().join("v1.json"));
     assert_eq!(report["digest"], r["digest"]);
@@ -92,7 +86,7 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
         .collect();
     assert_eq!(inputs, ["images.txt", "seedforge.yaml"]);
     // Deterministic: a second receipt is the same bytes.
-    receipt(&lab, "again.json").run();
+    lab.receipt("again.json").run();
     assert_eq!(
         fs::read(lab.root().join("v1.json")).unwrap(),
         fs::read(lab.root().join("again.json")).unwrap()
@@ -125,19 +119,7 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     // traefik's manifest, config and own layer; its base layer is shared with v1's images.
     assert_eq!(new.len(), 3, "{new:?}");
 
-    let d = lab
-        .seedforge()
-        .args([
-            "delta",
-            "fixtures/lab/out",
-            "--since",
-            "v1.json",
-            "-o",
-            "delta",
-            "--json",
-        ])
-        .run()
-        .json();
+    let d = lab.delta("v1.json", "delta").arg("--json").run().json();
     let dir = lab.root().join("delta");
     let carried = blob_names(&dir.join("out/oci"));
     assert_eq!(carried, new);
@@ -211,18 +193,7 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
         .args(["verify", "fixtures/lab/out"])
         .run();
     // A delta is written into a new or empty folder only.
-    let again = lab
-        .seedforge()
-        .args([
-            "delta",
-            "fixtures/lab/out",
-            "--since",
-            "v1.json",
-            "-o",
-            "delta",
-        ])
-        .expect(2)
-        .run();
+    let again = lab.delta("v1.json", "delta").expect(2).run();
     assert!(again.stderr.contains("not empty"), "{}", again.stderr);
 }
 
@@ -230,7 +201,7 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
 fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
     let lab = Lab::new();
     lab.build();
-    receipt(&lab, "r.json").run();
+    lab.receipt("r.json").run();
     let path = lab.root().join("r.json");
     let text = fs::read_to_string(&path).unwrap();
     let delta = |since: &str| {
@@ -261,21 +232,13 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
     assert!(!lab.root().join("d").exists());
     // With --json, the error document says so.
     let out = lab
-        .seedforge()
-        .args([
-            "delta",
-            "fixtures/lab/out",
-            "--since",
-            "tampered.json",
-            "-o",
-            "d",
-            "--json",
-        ])
+        .delta("tampered.json", "d")
+        .arg("--json")
         .expect(2)
         .run();
     assert_eq!(out.json()["error"]["kind"], "delta");
     // Neither is written into the output it is made from.
-    let out = receipt(&lab, "fixtures/lab/out/r.json").expect(2).run();
+    let out = lab.receipt("fixtures/lab/out/r.json").expect(2).run();
     assert!(out.stderr.contains("inside the output"), "{}", out.stderr);
     let out = lab
         .seedforge()
@@ -291,12 +254,12 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
 fn an_output_that_does_not_match_its_seal_gets_no_receipt_and_no_delta() {
     let lab = Lab::new();
     lab.build();
-    receipt(&lab, "r.json").run();
+    lab.receipt("r.json").run();
     // One byte of a blob changed.
     let layout = lab.out_layout();
     let blob = blob_names(&layout).into_iter().next().unwrap();
     flip_byte(&layout.join("blobs/sha256").join(&blob), 0);
-    let out = receipt(&lab, "bad.json").expect(1).run();
+    let out = lab.receipt("bad.json").expect(1).run();
     assert!(out.stderr.contains(&blob), "{}", out.stderr);
     assert!(
         out.stderr.contains("do not match SHA256SUMS"),
@@ -339,7 +302,7 @@ fn a_receipt_of_a_build_with_registry_auth_names_no_secret() {
     );
     fs::write(&config, text).unwrap();
     lab.build();
-    receipt(&lab, "r.json").run();
+    lab.receipt("r.json").run();
     let text = fs::read_to_string(lab.root().join("r.json")).unwrap();
     let token = fs::read_to_string(dir.join("token")).unwrap();
     for secret in [password, token.trim(), "puller"] {
@@ -357,23 +320,14 @@ fn day_two() -> (Lab, std::path::PathBuf) {
     let lab = Lab::new();
     without_traefik(&lab);
     lab.build();
-    receipt(&lab, "v1.json").run();
+    lab.receipt("v1.json").run();
     let far = lab.root().join("far");
     common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
         false
     });
     as_shipped(&lab);
     lab.build();
-    lab.seedforge()
-        .args([
-            "delta",
-            "fixtures/lab/out",
-            "--since",
-            "v1.json",
-            "-o",
-            "delta",
-        ])
-        .run();
+    lab.delta("v1.json", "delta").run();
     (lab, far)
 }
 
@@ -491,7 +445,7 @@ fn apply_of_an_upgrade_that_drops_an_image_leaves_its_blobs_behind_and_matches_t
     let lab = Lab::new();
     lab.build();
     let v1_blobs = blob_names(&lab.out_layout());
-    receipt(&lab, "v1.json").run();
+    lab.receipt("v1.json").run();
     let far = lab.root().join("far");
     common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
         false
@@ -501,16 +455,7 @@ fn apply_of_an_upgrade_that_drops_an_image_leaves_its_blobs_behind_and_matches_t
     let v2_blobs = blob_names(&lab.out_layout());
     let dropped: BTreeSet<&String> = v1_blobs.difference(&v2_blobs).collect();
     assert_eq!(dropped.len(), 3, "{dropped:?}");
-    lab.seedforge()
-        .args([
-            "delta",
-            "fixtures/lab/out",
-            "--since",
-            "v1.json",
-            "-o",
-            "delta",
-        ])
-        .run();
+    lab.delta("v1.json", "delta").run();
     let report = apply(&far, &lab.root().join("delta"), "fixtures/lab/out")
         .arg("--json")
         .run()
@@ -661,7 +606,7 @@ fn plan_upgrade_from_says_what_the_delta_carries_and_the_order_of_the_nodes() {
     );
     assert!(text.contains("Upgrading a running cluster"), "{text}");
     // A receipt of this very output: nothing to carry.
-    receipt(&lab, "v2.json").run();
+    lab.receipt("v2.json").run();
     let text = plan_upgrade(&lab, "v2.json").run().stdout;
     assert!(text.contains("nothing to carry"), "{text}");
 }
@@ -677,7 +622,7 @@ fn plan_upgrade_from_a_newer_k3s_says_the_nodes_refuse_a_downgrade_and_a_bad_rec
     )
     .unwrap();
     lab.build();
-    receipt(&lab, "newer.json").run();
+    lab.receipt("newer.json").run();
     fs::write(&config, &shipped).unwrap();
     lab.build();
     let u = plan_upgrade(&lab, "newer.json").arg("--json").run().json();

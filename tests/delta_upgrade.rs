@@ -73,9 +73,7 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
     set_version(&lab, &base, false);
     lab.build();
     let v1_blobs = blob_names(&lab.out_layout());
-    lab.seedforge()
-        .args(["receipt", "fixtures/lab/out", "-o", "v1.json"])
-        .run();
+    lab.receipt("v1.json").run();
     // The far side: v1's config folder and output, as they stand there.
     let far = lab.root().join("far");
     common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
@@ -91,19 +89,7 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
     set_version(&lab, &base, true);
     lab.build();
     let v2_blobs = blob_names(&lab.out_layout());
-    let report = lab
-        .seedforge()
-        .args([
-            "--json",
-            "delta",
-            "fixtures/lab/out",
-            "--since",
-            "v1.json",
-            "-o",
-            "delta",
-        ])
-        .run()
-        .json();
+    let report = lab.delta("v1.json", "delta").arg("--json").run().json();
     let delta = lab.root().join("delta");
 
     // Exactly the blobs v2 reaches that v1 does not: the new layers (the changed one and
@@ -170,17 +156,8 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
 
     // The same delta in media-sized parts: no file over 1 MiB, `sha256sum -c` accepts the
     // folder as it is, a part missing is named, and apply takes the parts as they are.
-    lab.seedforge()
-        .args([
-            "delta",
-            "fixtures/lab/out",
-            "--since",
-            "v1.json",
-            "-o",
-            "parts",
-            "--split",
-            "1MiB",
-        ])
+    lab.delta("v1.json", "parts")
+        .args(["--split", "1MiB"])
         .run();
     let parts = lab.root().join("parts");
     let layer = format!("out/oci/blobs/sha256/{}", hex(&v2.layers[1].digest));

@@ -70,6 +70,16 @@ impl Lab {
         Cmd::seedforge().cwd(self.root())
     }
 
+    /// `seedforge receipt` of the default build output, written to `to`.
+    pub fn receipt(&self, to: &str) -> Cmd {
+        (self.seedforge()).args(["receipt", "fixtures/lab/out", "-o", to])
+    }
+
+    /// `seedforge delta` of the default build output since the receipt `since`, into `to`.
+    pub fn delta(&self, since: &str, to: &str) -> Cmd {
+        (self.seedforge()).args(["delta", "fixtures/lab/out", "--since", since, "-o", to])
+    }
+
     /// Runs `seedforge build --config fixtures/lab/seedforge.yaml` and checks it succeeds.
     pub fn build(&self) -> Output {
         self.seedforge()
