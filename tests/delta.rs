@@ -107,10 +107,7 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     }
 
     // The far side: the v1 config folder and output as carried the first time.
-    let far = lab.root().join("far");
-    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
-        false
-    });
+    let far = lab.far_copy("far");
 
     as_shipped(&lab);
     lab.build();
@@ -321,10 +318,7 @@ fn day_two() -> (Lab, std::path::PathBuf) {
     without_traefik(&lab);
     lab.build();
     lab.receipt("v1.json").run();
-    let far = lab.root().join("far");
-    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
-        false
-    });
+    let far = lab.far_copy("far");
     as_shipped(&lab);
     lab.build();
     lab.delta("v1.json", "delta").run();
@@ -446,10 +440,7 @@ fn apply_of_an_upgrade_that_drops_an_image_leaves_its_blobs_behind_and_matches_t
     lab.build();
     let v1_blobs = blob_names(&lab.out_layout());
     lab.receipt("v1.json").run();
-    let far = lab.root().join("far");
-    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
-        false
-    });
+    let far = lab.far_copy("far");
     without_traefik(&lab);
     lab.build();
     let v2_blobs = blob_names(&lab.out_layout());

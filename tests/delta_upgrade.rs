@@ -75,16 +75,8 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
     let v1_blobs = blob_names(&lab.out_layout());
     lab.receipt("v1.json").run();
     // The far side: v1's config folder and output, as they stand there.
-    let far = lab.root().join("far");
-    common::copy_tree(&lab.root().join("fixtures"), &far.join("fixtures"), &|_| {
-        false
-    });
-    let far2 = lab.root().join("far2");
-    common::copy_tree(
-        &lab.root().join("fixtures"),
-        &far2.join("fixtures"),
-        &|_| false,
-    );
+    let far = lab.far_copy("far");
+    let far2 = lab.far_copy("far2");
 
     set_version(&lab, &base, true);
     lab.build();

@@ -70,6 +70,18 @@ impl Lab {
         Cmd::seedforge().cwd(self.root())
     }
 
+    /// A copy of the lab's `fixtures/` (config folder and output as they stand) under
+    /// `ROOT/name/fixtures`, as a far side holds them; returns `ROOT/name`.
+    pub fn far_copy(&self, name: &str) -> PathBuf {
+        let far = self.root().join(name);
+        super::copy_tree(
+            &self.root().join("fixtures"),
+            &far.join("fixtures"),
+            &|_| false,
+        );
+        far
+    }
+
     /// `seedforge receipt` of the default build output, written to `to`.
     pub fn receipt(&self, to: &str) -> Cmd {
         (self.seedforge()).args(["receipt", "fixtures/lab/out", "-o", to])
