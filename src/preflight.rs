@@ -261,14 +261,20 @@ const COMPONENTS: &[(&str, Option<&str>, &str)] = &[
 
 /// `(minor, patch)` of a `v1.MINOR.PATCH+k3sN` version.
 fn minor_patch(version: &str) -> Option<(u32, u32)> {
-    let core = version.strip_prefix('v').unwrap_or(version);
-    let core = core.split(['+', '-']).next()?;
-    let mut parts = core.split('.');
-    let (major, minor, patch) = (parts.next()?, parts.next()?, parts.next()?);
-    if major != "1" || parts.next().is_some() {
-        return None;
+    match version_core(version)? {
+        (1, minor, patch) => Some((minor, patch)),
+        _ => None,
     }
-    Some((minor.parse().ok()?, patch.parse().ok()?))
+}
+
+/// `(major, minor, patch)` of a k3s version's `[v]MAJOR.MINOR.PATCH` core, before any `-`
+/// or `+` part; the one reading of a k3s version's numbers.
+pub fn version_core(version: &str) -> Option<(u32, u32, u32)> {
+    let core = version.strip_prefix('v').unwrap_or(version);
+    let mut parts = core.split(['+', '-']).next()?.split('.');
+    let mut number = || -> Option<u32> { parts.next()?.parse().ok() };
+    let numbers = (number()?, number()?, number()?);
+    parts.next().is_none().then_some(numbers)
 }
 
 /// The first release of each k3s line whose embedded registry mirror (Spegel) is GA, as

@@ -190,16 +190,14 @@ pub fn newer(a: &str, b: &str) -> bool {
     }
 }
 
+/// `(major, minor, patch, N)` of `vMAJOR.MINOR.PATCH[+k3sN]` (no pre-release part).
 fn release(v: &str) -> Option<(u32, u32, u32, u32)> {
-    let v = v.strip_prefix('v')?;
-    let (core, build) = v.split_once('+').unwrap_or((v, "k3s0"));
-    let mut parts = core.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    let patch = parts.next()?.parse().ok()?;
-    if parts.next().is_some() {
+    let rest = v.strip_prefix('v')?;
+    let (core, build) = rest.split_once('+').unwrap_or((rest, "k3s0"));
+    if core.contains('-') {
         return None;
     }
+    let (major, minor, patch) = crate::preflight::version_core(core)?;
     let n = build.strip_prefix("k3s")?.parse().ok()?;
     Some((major, minor, patch, n))
 }
