@@ -133,6 +133,19 @@ pub struct KeptBundle {
 }
 
 impl KeptBundle {
+    /// The bundle `b` of the config, kept as the tarball with `sha256` and `file_bytes`
+    /// that holds `debs` .debs.
+    fn of(b: &BundleConfig, origin: String, debs: usize, sha256: &str, file_bytes: u64) -> Self {
+        KeptBundle {
+            name: b.name.clone(),
+            origin,
+            requested: crate::debs::sets::expand(&b.sets, &b.packages).map_or(0, |r| r.len()),
+            debs,
+            sha256: sha256.to_string(),
+            file_bytes,
+        }
+    }
+
     /// The report of a packages step that kept this bundle.
     pub fn report(&self, out: &Path) -> BundleReport {
         BundleReport {
@@ -219,15 +232,13 @@ impl Offline {
             let out = bundle_path(output, &b.name);
             let found = tarball(&out, sha256).and_then(|file_bytes| {
                 let debs = count_debs(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-                Ok(KeptBundle {
-                    name: b.name.clone(),
-                    origin: "the delta".to_string(),
-                    requested: crate::debs::sets::expand(&b.sets, &b.packages)
-                        .map_or(0, |r| r.len()),
+                Ok(KeptBundle::of(
+                    b,
+                    "the delta".into(),
                     debs,
-                    sha256: sha256.clone(),
+                    sha256,
                     file_bytes,
-                })
+                ))
             });
             match found {
                 Ok(k) => kept.push(k),
@@ -251,14 +262,8 @@ impl Offline {
                             lock_path.display()
                         ))
                     } else {
-                        tarball(&out, &pin.sha256).map(|file_bytes| KeptBundle {
-                            name: b.name.clone(),
-                            origin: origin.clone(),
-                            requested: crate::debs::sets::expand(&b.sets, &b.packages)
-                                .map_or(0, |r| r.len()),
-                            debs: pin.debs,
-                            sha256: pin.sha256.clone(),
-                            file_bytes,
+                        tarball(&out, &pin.sha256).map(|file_bytes| {
+                            KeptBundle::of(b, origin.clone(), pin.debs, &pin.sha256, file_bytes)
                         })
                     }
                 }
