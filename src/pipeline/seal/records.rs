@@ -1,0 +1,219 @@
+//! What the seal records: `manifest.json`'s types, as the seal writes them and as
+//! readers take them back (`ManifestView`).
+
+use super::*;
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    /// Format version ([`MANIFEST_VERSION`]).
+    pub manifest_version: u32,
+    /// The seedforge that wrote it.
+    pub seedforge_version: String,
+    /// The commit that seedforge was built from (12 hex digits, or "unknown").
+    pub seedforge_commit: String,
+    /// The source date every artifact carries, if one was given.
+    pub source_date_epoch: Option<u64>,
+    /// The cluster.
+    pub cluster: ClusterRecord,
+    /// What went in.
+    pub inputs: Inputs,
+    /// The registry the nodes pull from, and the names its certificate must cover; absent
+    /// when the cluster has none (k3s's embedded registry mirror alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryRecord>,
+    /// Every image, with the digest it resolved to.
+    pub images: Vec<ImageRecord>,
+    /// The package bundles.
+    pub packages: Vec<PackageRecord>,
+    /// The `files:` payload.
+    pub files: Vec<FileRecord>,
+    /// The tools that made the artifacts.
+    pub tools: Vec<Tool>,
+    /// The public keys the images' signatures were checked against (`images.verify`), as
+    /// recorded under `keys/images/`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_keys: Vec<KeyRecord>,
+    /// The key that signs this output (its hint: the base64 SHA-256 of its public key), when
+    /// it is signed ([`MANIFEST_BUNDLE`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+    /// Every artifact, sorted by path.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A public key recorded in the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Its path in the output.
+    pub path: String,
+    /// As the config names it.
+    pub name: String,
+    /// The base64 SHA-256 of its DER form (cosign's key hint).
+    pub hint: String,
+}
+
+/// The cluster, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// `cluster.name`.
+    pub name: String,
+    /// `cluster.k3s_version`.
+    pub k3s_version: String,
+    /// `cluster.embedded_registry` (absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded_registry: bool,
+}
+
+/// The inputs of a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// The config file (its name).
+    pub config: Input,
+    /// The image lists.
+    pub image_lists: Vec<Input>,
+    /// Template files overriding the embedded ones.
+    pub templates: Vec<Input>,
+}
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// Path relative to the config's directory, `/`-separated.
+    pub path: String,
+    /// sha256 (hex).
+    pub sha256: String,
+}
+
+/// The registry the nodes pull from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryRecord {
+    /// `registry.host`.
+    pub host: String,
+    /// `registry.port`.
+    pub port: u16,
+    /// `https://HOST:PORT` or `http://`.
+    pub endpoint: String,
+    /// Plain HTTP: no certificate.
+    pub plain_http: bool,
+    /// The names the registry certificate covers (none with plain HTTP).
+    pub sans: Vec<String>,
+}
+
+/// One mirrored image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// The source as listed (local paths relative to the config's directory).
+    pub source: String,
+    /// The destination reference.
+    pub destination: String,
+    /// The digest of the stored manifest or index.
+    pub digest: String,
+}
+
+/// One package bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageRecord {
+    /// Bundle name.
+    pub name: String,
+    /// The tarball, relative to the output.
+    pub path: String,
+    /// Its sha256.
+    pub sha256: String,
+    /// .debs inside.
+    pub debs: usize,
+}
+
+/// One `files:` payload file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Path under `payload/`.
+    pub name: String,
+    /// The source as written, without credentials.
+    pub source: String,
+    /// Its sha256.
+    pub sha256: String,
+    /// Mode 0755.
+    pub executable: bool,
+}
+
+/// A tool that made artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// One artifact of the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Path relative to the output, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 (hex).
+    pub sha256: String,
+    /// Permission bits, octal (`0644`): the artifact's [`Kind`], not what the file system
+    /// reports.
+    pub mode: String,
+}
+
+/// What `clean` and `verify` read back from `manifest.json` (other fields are ignored, so
+/// an older or newer manifest still reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestView {
+    /// The artifacts.
+    pub artifacts: Vec<Artifact>,
+    /// The keys the images' signatures were checked against.
+    #[serde(default)]
+    pub image_keys: Vec<KeyRecord>,
+    /// The registry.
+    #[serde(default)]
+    pub registry: Option<RegistryRecord>,
+}
+
+impl ManifestView {
+    /// Reads `out/manifest.json`; [`SealError::NotSealed`] when there is none.
+    pub fn load(out: &Path) -> Result<ManifestView, SealError> {
+        let path = out.join(MANIFEST);
+        let bytes = match crate::input::read_found(&path, crate::input::Kind::Manifest) {
+            Ok(b) => b,
+            Err(crate::input::InputError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                return Err(SealError::NotSealed {
+                    dir: out.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let view: ManifestView =
+            serde_json::from_slice(&bytes).map_err(|e| SealError::BadManifest {
+                path: path.clone(),
+                message: format!("not a seedforge manifest: {e}"),
+            })?;
+        for a in &view.artifacts {
+            if safe_relative(&a.path).is_none() {
+                return Err(SealError::BadManifest {
+                    path: path.clone(),
+                    message: format!(
+                        "artifact path {:?} is not a plain relative path inside the output",
+                        a.path
+                    ),
+                });
+            }
+        }
+        Ok(view)
+    }
+}
+
+/// `rel` as a path if it is relative and made only of normal components.
+pub fn safe_relative(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(rel);
+    if rel.is_empty() || !path.components().all(|c| matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(path.to_path_buf())
+}
