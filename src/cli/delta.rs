@@ -60,6 +60,19 @@ pub(crate) struct ApplyArgs {
     /// Fail at once (exit 1) if a build is writing to OUT, instead of waiting for it.
     #[arg(long)]
     no_wait: bool,
+    /// The public key (PEM: cosign.pub) the delta's signature must verify with, checked
+    /// before anything else of the delta is read. Default: the key OUT records it was
+    /// signed with (OUT/keys/seal.pub). The private key never crosses: the offline
+    /// rebuild keeps the signatures the delta carries.
+    #[arg(long, value_name = "PUB")]
+    key: Option<PathBuf>,
+    /// Take a delta without a signature over a signed output (it would become unsigned).
+    #[arg(long)]
+    allow_unsigned: bool,
+    /// Take a delta signed by another key than the one that signed OUT (key rotation);
+    /// it must still verify with --key.
+    #[arg(long, requires = "key")]
+    allow_new_key: bool,
 }
 
 pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
@@ -89,6 +102,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             secrets: g.secrets.clone(),
             staging: g.staging.clone(),
             signing_key: None,
+            trusted_key: a.key.clone(),
             carried_bundles: seedforge::delta::carried_bundles(&a.delta),
             carried_files: seedforge::delta::carried_files(&a.delta),
         };
@@ -98,15 +112,15 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         reporter.finish();
         Ok(())
     };
-    let r = match apply(
-        &a.delta,
-        &a.to,
-        a.config.as_deref(),
-        &g.staging,
-        !a.no_wait,
-        &mut on_wait,
-        &mut build,
-    ) {
+    let trust =
+        seedforge::delta::signed::Trust::read(a.key.as_deref(), a.allow_unsigned, a.allow_new_key)?;
+    let options = seedforge::delta::apply::ApplyOptions {
+        config: a.config.as_deref(),
+        staging: &g.staging,
+        trust: &trust,
+        wait: !a.no_wait,
+    };
+    let r = match apply(&a.delta, &a.to, options, &mut on_wait, &mut build) {
         Ok(r) => r,
         Err(ApplyError::Delta(e)) => return Err(e.into()),
         Err(ApplyError::Build(e)) => return Err(e),
@@ -116,6 +130,16 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         return Ok(ExitCode::Ok);
     }
     if !g.quiet {
+        match &r.signature {
+            Some(seedforge::delta::signed::SignedBy {
+                signed: true,
+                key_id: Some(id),
+                key: Some(key),
+                ..
+            }) => outln!("the delta's signature verifies with {key} (key id {id})"),
+            Some(_) => outln!("the delta is not signed"),
+            None => {}
+        }
         if r.outcome == "unchanged" {
             outln!(
                 "{} already is the delta's output (manifest.json sha256 {}): nothing to apply",
@@ -289,4 +313,37 @@ fn listed(items: &[String]) -> String {
     } else {
         format!(" ({})", items.join(", "))
     }
+}
+
+/// `seedforge verify [--key PUB] DELTA`: a delta folder checked as `apply` checks it before
+/// it touches an output: with a key, its signature over the new manifest.json and every
+/// file bound to it; every file against the delta's own SHA256SUMS.
+pub(crate) fn verify_delta(
+    g: &Global,
+    dir: &Path,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<ExitCode, CliError> {
+    let check = seedforge::delta::apply::verify(dir, keys)?;
+    if g.json {
+        print_json(&check);
+        return Ok(ExitCode::Ok);
+    }
+    if !g.quiet {
+        let signed = match &check.signature {
+            Some(s) if s.signed => format!(
+                "signed, verified with {} (key id {})",
+                s.key.as_deref().unwrap_or_default(),
+                s.key_id.as_deref().unwrap_or_default()
+            ),
+            Some(_) => "not signed".into(),
+            None => "signature not checked (no --key)".into(),
+        };
+        outln!(
+            "verify {}: a delta, {} file(s) ({} blob(s)) match its SHA256SUMS and the new seal; {signed}",
+            dir.display(),
+            check.files,
+            check.blobs
+        );
+    }
+    Ok(ExitCode::Ok)
 }

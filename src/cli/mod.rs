@@ -676,6 +676,7 @@ fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
         signing_key: a.signing_key.clone(),
+        trusted_key: None,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
     };
@@ -795,6 +796,7 @@ fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
         signing_key: None,
+        trusted_key: None,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
     };
@@ -1066,6 +1068,9 @@ fn verify_cmd(
             check_signature(g, signed, &[dir.to_path_buf()], keys)?;
         }
         return iso::verify_images(g, &[dir.to_path_buf()]);
+    }
+    if dir.join(seedforge::delta::carry::DELTA_JSON).is_file() {
+        return delta::verify_delta(g, dir, keys);
     }
     // An export folder with ISOs in parts: each whole is hashed over its parts first, and
     // the parts' own digests, taken on the way, spare SHA256SUMS a second read of them.

@@ -20,6 +20,7 @@ mod autoinstall;
 mod line_endings;
 mod positions;
 mod registry;
+mod seal;
 mod settings;
 pub mod size;
 mod sources;
@@ -30,6 +31,7 @@ pub use registry::{
     CaImport, DEFAULT_NODE_CA_PATH, NodePath, Registry, RegistryAuth, RegistryCa,
     RegistryCertificate, SubjectText, ValidityDays,
 };
+pub use seal::{SealConfig, SealSigner};
 
 /// The config format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -314,20 +316,6 @@ pub struct Images {
     pub verify: Option<Verify>,
 }
 
-/// `seal:` the key that signs `manifest.json` (and the provenance).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SealConfig {
-    /// A private key: cosign's encrypted `cosign.key` (its password from `COSIGN_PASSWORD`
-    /// or `password_file`) or a PKCS#8 PEM (ECDSA P-256 or Ed25519). Relative to the
-    /// config's directory.
-    pub key: Spanned<LinuxPath>,
-    /// A file holding the key's password (its first line), when `COSIGN_PASSWORD` is not
-    /// set.
-    #[serde(default)]
-    pub password_file: Option<Spanned<LinuxPath>>,
-}
-
 /// `images.signatures:`
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -385,67 +373,6 @@ impl Config {
                 Require::Never => RequireSignature::Never,
             },
         })
-    }
-}
-
-impl Config {
-    /// The key the seal signs with: `given` (`--signing-key`) or `seal.key`, opened with
-    /// its password from `COSIGN_PASSWORD` or `seal.password_file` (registered in
-    /// `secrets` before it is used). `None` when neither names a key.
-    pub fn signing_key(
-        &self,
-        given: Option<&Path>,
-        secrets: &crate::redact::Secrets,
-    ) -> Result<Option<(PathBuf, crate::trust::keys::SigningKey)>, ConfigError> {
-        let (path, at) = match (given, &self.seal) {
-            (Some(p), _) => (p.to_path_buf(), None),
-            (None, Some(seal)) => (
-                self.dir.join(&*seal.key.value),
-                Some((seal.key.referenced.line(), seal.key.referenced.column())),
-            ),
-            (None, None) => return Ok(None),
-        };
-        let invalid = |at: Option<(u64, u64)>, message: String| match at {
-            Some((line, column)) => ConfigError::Invalid {
-                path: self.path.clone(),
-                line,
-                column,
-                message,
-            },
-            None => ConfigError::Secret {
-                path: path.clone(),
-                what: "--signing-key".into(),
-                message,
-            },
-        };
-        let mut password = std::env::var("COSIGN_PASSWORD").ok();
-        if password.is_none()
-            && let Some(file) = self.seal.as_ref().and_then(|s| s.password_file.as_ref())
-        {
-            let file_path = self.dir.join(&*file.value);
-            let text = crate::input::read_to_string(&file_path, crate::input::Kind::Secret)
-                .map_err(|e| {
-                    invalid(
-                        Some((file.referenced.line(), file.referenced.column())),
-                        format!("seal.password_file: {e}"),
-                    )
-                })?;
-            password = Some(text.lines().next().unwrap_or_default().to_string());
-        }
-        if let Some(p) = &password
-            && !p.is_empty()
-        {
-            secrets.register(p);
-        }
-        let key =
-            crate::trust::keys::SigningKey::read(&path, password.as_deref().map(str::as_bytes))
-                .map_err(|e| {
-                    invalid(
-                        at,
-                        format!("{}{e}", if at.is_some() { "seal.key: " } else { "" }),
-                    )
-                })?;
-        Ok(Some((path, key)))
     }
 }
 
@@ -633,9 +560,13 @@ impl Config {
             }
         }
         if let Some(seal) = &self.seal {
+            // The private key may be absent where the public key keeps the signatures.
+            let key = (seal.public_key.is_none() || self.dir.join(&*seal.key.value).exists())
+                .then_some(&seal.key);
             for (field, path) in [
-                ("seal.key", Some(&seal.key)),
-                ("seal.password_file", seal.password_file.as_ref()),
+                ("seal.key", key),
+                ("seal.password_file", key.and(seal.password_file.as_ref())),
+                ("seal.public_key", seal.public_key.as_ref()),
             ] {
                 if let Some(p) = path
                     && let Err(e) = crate::input::check_regular(&self.dir.join(&*p.value))

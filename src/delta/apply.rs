@@ -87,6 +87,8 @@ pub struct ApplyReport {
     pub config_files: Vec<String>,
     /// The output's manifest.json sha256 now.
     pub manifest_sha256: String,
+    /// Who signed the delta, checked before anything else of it was read.
+    pub signature: Option<super::signed::SignedBy>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -329,7 +331,11 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
 
 /// The regular files under `dir` (relative, `/`-separated) into `into`; a symbolic link or
 /// anything else is refused.
-fn walk_files(dir: &Path, prefix: &str, into: &mut BTreeSet<String>) -> Result<(), DeltaError> {
+pub(super) fn walk_files(
+    dir: &Path,
+    prefix: &str,
+    into: &mut BTreeSet<String>,
+) -> Result<(), DeltaError> {
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -383,6 +389,18 @@ fn recover(out: &Path) -> Result<(), DeltaError> {
     Ok(())
 }
 
+/// How [`apply`] goes about it.
+pub struct ApplyOptions<'a> {
+    /// The config file `out` was built from (else the one found beside `out`).
+    pub config: Option<&'a Path>,
+    /// The run's staging paths.
+    pub staging: &'a Staging,
+    /// The keys the delta's signature is checked against.
+    pub trust: &'a super::signed::Trust,
+    /// Wait for another build of `out` (else fail at once).
+    pub wait: bool,
+}
+
 /// Applies the delta `delta_dir` to the output `out`, with the config folder of `config`
 /// (or the one found beside `out`, as for a receipt). `build(config_file, output)` runs
 /// `build --offline` of that config into that output; `on_wait` is told once when another
@@ -390,15 +408,28 @@ fn recover(out: &Path) -> Result<(), DeltaError> {
 pub fn apply<E>(
     delta_dir: &Path,
     out: &Path,
-    config: Option<&Path>,
-    staging: &Staging,
-    wait: bool,
+    options: ApplyOptions<'_>,
     on_wait: &mut dyn FnMut(Option<u32>),
     build: &mut dyn FnMut(&Path, &Path) -> Result<(), E>,
 ) -> Result<ApplyReport, ApplyError<E>> {
+    let ApplyOptions {
+        config,
+        staging,
+        trust,
+        wait,
+    } = options;
     let started = Instant::now();
-    let delta = check_delta(delta_dir)?;
     let out_abs = crate::outpath::resolve(out);
+    // Who signed the delta, and whether that is the key trusted here, before anything
+    // else of it is read (a folder that is not a delta is refused as one below).
+    let signature = if delta_dir.join(DELTA_JSON).is_file() {
+        let base = out_abs.join(seal::MANIFEST);
+        let base = base.is_file().then_some(out_abs.as_path());
+        Some(super::signed::check(delta_dir, base, trust)?)
+    } else {
+        None
+    };
+    let delta = check_delta(delta_dir)?;
     let (d, o) = (crate::outpath::resolve(delta_dir), &out_abs);
     if crate::outpath::is_within(&d, o) || crate::outpath::is_within(o, &d) {
         return Err(DeltaError::BadTarget {
@@ -446,6 +477,7 @@ pub fn apply<E>(
         bytes: 0,
         config_files: Vec::new(),
         manifest_sha256: sealed.manifest_sha256.clone(),
+        signature,
         seconds: 0.0,
     };
     // A killed apply's mirror of the config folder, beside it.
@@ -858,4 +890,53 @@ fn commit(
     swapped.map_err(io_err(out))?;
     crate::util::sync_parent(out).map_err(io_err(out))?;
     Ok(())
+}
+
+/// What [`verify`] found in a delta folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeltaCheck {
+    /// The delta folder.
+    pub delta: PathBuf,
+    /// Files it holds, each hashed against its `SHA256SUMS` (parts counted as their whole).
+    pub files: usize,
+    /// Blobs it carries.
+    pub blobs: usize,
+    /// Who signed it, when a key was given to check it with.
+    pub signature: Option<super::signed::SignedBy>,
+}
+
+/// Checks the delta folder `dir` as `apply` does before it touches an output: its
+/// signature with `trust` (when a key is given: one of them must verify it) and every file
+/// against its own seal and the new seal's records.
+pub fn verify(
+    dir: &Path,
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<DeltaCheck, DeltaError> {
+    let mut signature = None;
+    let mut last = None;
+    for (name, key) in keys {
+        let trust = super::signed::Trust {
+            key: Some((name.clone(), key.clone())),
+            ..Default::default()
+        };
+        match super::signed::check(dir, None, &trust) {
+            Ok(s) => {
+                signature = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    if let (None, Some(e)) = (&signature, last) {
+        return Err(e);
+    }
+    let delta = check_delta(dir)?;
+    Ok(DeltaCheck {
+        delta: dir.to_path_buf(),
+        files: delta.out_files.len() + delta.config_files.len() + 1,
+        blobs: (delta.out_files.keys())
+            .filter(|p| p.starts_with(super::BLOBS))
+            .count(),
+        signature,
+    })
 }

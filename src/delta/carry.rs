@@ -44,8 +44,13 @@ pub const DERIVED: &[&str] = &[
     "certs.d/",
 ];
 
-/// Whether the sealed path `rel` is rebuilt by the far side.
+/// Whether the sealed path `rel` is rebuilt by the far side. A signature never is, where
+/// it lies (`sbom/provenance.sigstore.json`): only the side that holds the private key
+/// makes one, and the far side's rebuild keeps the one carried to it.
 pub fn is_derived(rel: &str) -> bool {
+    if rel.ends_with(".sigstore.json") {
+        return false;
+    }
     DERIVED.iter().any(|d| {
         if d.ends_with('/') {
             rel.starts_with(d)
@@ -498,6 +503,8 @@ mod tests {
             "pki/ca.crt",
             "manifests/a.yaml",
             "registries.yaml.bak",
+            "sbom/provenance.sigstore.json",
+            "keys/seal.pub",
         ] {
             assert!(!is_derived(p), "{p}");
         }

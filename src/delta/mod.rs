@@ -16,6 +16,7 @@ pub mod apply;
 pub mod carry;
 mod parts;
 pub mod receipt;
+pub mod signed;
 pub mod upgrade;
 
 use crate::input::InputError;
@@ -98,6 +99,14 @@ pub enum DeltaError {
         /// What differs.
         message: String,
     },
+    /// The delta's signature is missing, or not by the key the far side trusts.
+    #[error("{}: {message}", path.display())]
+    Untrusted {
+        /// The delta folder or its signature.
+        path: PathBuf,
+        /// What is wrong, with the key ids.
+        message: String,
+    },
     /// The output rebuilt from the delta does not match the delta's seal.
     #[error("{}: {message}", path.display())]
     Mismatch {
@@ -145,6 +154,7 @@ impl DeltaError {
             | DeltaError::Changed { .. }
             | DeltaError::Damaged { .. }
             | DeltaError::Mismatch { .. }
+            | DeltaError::Untrusted { .. }
             | DeltaError::Lock(_)
             | DeltaError::Io { .. } => false,
         }

@@ -329,6 +329,14 @@ impl Bundle {
         }
     }
 
+    /// The key hint the bundle names (`publicKey.hint`), if any.
+    pub fn key_hint(&self) -> Option<&str> {
+        match &self.material {
+            Material::PublicKey { hint } => hint.as_deref(),
+            _ => None,
+        }
+    }
+
     /// True if the material is a certificate: signed keyless, not verifiable offline here.
     pub fn is_keyless(&self) -> bool {
         matches!(self.material, Material::Certificates(_))

@@ -70,6 +70,9 @@ pub struct PlanOptions {
     pub staging: crate::leftovers::Staging,
     /// The key that signs the seal (`--signing-key`), in place of the config's `seal.key`.
     pub signing_key: Option<PathBuf>,
+    /// The public key that checks the signatures the output holds where the config's
+    /// private key is not (`apply --key`): the build keeps them and signs nothing.
+    pub trusted_key: Option<PathBuf>,
     /// Offline only: package bundles a delta carried into the output folder (name, sha256),
     /// kept as they are whatever their source, because they are the near side's (`apply`):
     /// the far side's own inputs of a bundle (a local .deb folder) may be older.
@@ -239,11 +242,31 @@ pub fn plan_with_net(
     let mut seal =
         crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
     let mut signing_key = None;
-    if let Some((path, key)) =
-        config.signing_key(options.signing_key.as_deref(), &options.secrets)?
-    {
-        signing_key = Some(format!("{} ({})", path.display(), key.public_key().hint()));
-        seal.sign_with(key);
+    // The key the output records it was signed with: the far side keeps the signatures
+    // carried to it with it, when neither the private key nor a public key is named.
+    let recorded_path = output.join(crate::pipeline::seal::SEAL_KEY);
+    let recorded = crate::input::read_found(&recorded_path, crate::input::Kind::Manifest)
+        .ok()
+        .and_then(|pem| crate::trust::keys::PublicKey::from_pem(&pem, "keys/seal.pub").ok())
+        .map(|k| (recorded_path.display().to_string(), k));
+    match config.seal_signer(
+        options.signing_key.as_deref(),
+        options.trusted_key.as_deref(),
+        recorded,
+        &options.secrets,
+    )? {
+        Some(crate::config::SealSigner::Key(path, key)) => {
+            signing_key = Some(format!("{} ({})", path.display(), key.public_key().hint()));
+            seal.sign_with(*key);
+        }
+        Some(crate::config::SealSigner::Check { name, key }) => {
+            signing_key = Some(format!(
+                "no private key: the signatures kept, checked with {name} ({})",
+                key.hint()
+            ));
+            seal.keep_signed_with(key, name);
+        }
+        None => {}
     }
     seal.record_image_keys(&mirror.policy.keys);
     steps.push(Step::Seal(steps::seal::Seal {

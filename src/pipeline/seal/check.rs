@@ -120,15 +120,14 @@ pub struct SignatureCheck {
     pub files: usize,
 }
 
-/// Checks the signature of the sealed output at `out` with `keys` (name as given, key):
-/// the bundle over `manifest.json` verifies with one of them, `SHA256SUMS` says of every
-/// file exactly what the signed `manifest.json` says (so re-hashing against `SHA256SUMS`
-/// authenticates every byte), and the provenance's bundle, when there is one, signs the
-/// provenance statement with the same key.
-pub fn verify_signature(
+/// The seal's own part of [`verify_signature`], for a folder that holds the seal but not
+/// every file it lists (a delta's `out/`): the bundle over `manifest.json` verifies with one
+/// of `keys`, and `SHA256SUMS` says of every file exactly what the signed `manifest.json`
+/// says. Returns the check and the signed record (path to sha256).
+pub fn verify_signature_of(
     out: &Path,
     keys: &[(String, crate::trust::keys::PublicKey)],
-) -> Result<SignatureCheck, SealError> {
+) -> Result<(SignatureCheck, BTreeMap<String, String>), SealError> {
     let bad = bad_signature;
     let SignedManifest {
         bundle_path,
@@ -137,14 +136,13 @@ pub fn verify_signature(
         view,
         key,
     } = signed_manifest(out, keys)?;
-    let public: Vec<crate::trust::keys::PublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
     // SHA256SUMS must say what the signed manifest says, file for file.
     let sums_path = out.join(SUMS);
     let sums = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
-    let signed: BTreeMap<&str, &str> = view
+    let signed: BTreeMap<String, String> = view
         .artifacts
         .iter()
-        .map(|a| (a.path.as_str(), a.sha256.as_str()))
+        .map(|a| (a.path.clone(), a.sha256.clone()))
         .collect();
     let mut listed = 0;
     let mut problems = Vec::new();
@@ -160,7 +158,7 @@ pub fn verify_signature(
             MANIFEST => crate::hashing::sha256_hex(&manifest),
             MANIFEST_BUNDLE => crate::hashing::sha256_hex(&bundle_bytes),
             other => match signed.get(other) {
-                Some(s) => (*s).to_string(),
+                Some(s) => s.clone(),
                 None => {
                     problems.push(format!("{other} is not in the signed manifest.json"));
                     continue;
@@ -173,12 +171,48 @@ pub fn verify_signature(
             ));
         }
     }
-    for path in signed.keys().filter(|p| !seen.contains(*p)) {
+    for path in signed.keys().filter(|p| !seen.contains(p.as_str())) {
         problems.push(format!("{path} is signed but missing from SHA256SUMS"));
     }
     if !problems.is_empty() {
         return Err(bad(&sums_path, problems.join("; ")));
     }
+    Ok((
+        SignatureCheck {
+            bundle: bundle_path,
+            key,
+            provenance: false,
+            files: listed,
+        },
+        signed,
+    ))
+}
+
+/// The key id a Sigstore bundle at `path` names (`publicKey.hint`), if it can be read.
+pub fn bundle_key_hint(path: &Path) -> Option<String> {
+    let bytes = crate::input::read_found(path, crate::input::Kind::Manifest).ok()?;
+    let bundle = crate::trust::bundle::Bundle::from_json(&bytes).ok()?;
+    bundle.key_hint().map(str::to_string)
+}
+
+/// Checks the signature of the sealed output at `out` with `keys` (name as given, key):
+/// the bundle over `manifest.json` verifies with one of them, `SHA256SUMS` says of every
+/// file exactly what the signed `manifest.json` says (so re-hashing against `SHA256SUMS`
+/// authenticates every byte), and the provenance's bundle, when there is one, signs the
+/// provenance statement with the same key.
+pub fn verify_signature(
+    out: &Path,
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<SignatureCheck, SealError> {
+    let bad = bad_signature;
+    let (check, signed) = verify_signature_of(out, keys)?;
+    let public: Vec<crate::trust::keys::PublicKey> = keys.iter().map(|(_, k)| k.clone()).collect();
+    let SignatureCheck {
+        bundle: bundle_path,
+        key,
+        files: listed,
+        ..
+    } = check;
     // The provenance's own signature, when the output carries one.
     let provenance_bundle = out.join(PROVENANCE_BUNDLE);
     let provenance = if signed.contains_key(PROVENANCE_BUNDLE) {

@@ -84,6 +84,15 @@ pub enum SealError {
         /// What failed.
         message: String,
     },
+    /// What the build wrote is not signed by any signature the output holds, and only
+    /// the public key is here to check one (the far side of the gap never signs).
+    #[error("{}: {message}", path.display())]
+    Unsigned {
+        /// The signature that should sign it.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The output's signature does not verify, or is missing, with the keys given.
     #[error("{}: {message}", path.display())]
     BadSignature {
@@ -137,6 +146,7 @@ mod sums;
 pub use check::*;
 pub use records::*;
 use sign::signed_once;
+pub use sign::{SEAL_KEY, Signer};
 pub use sums::*;
 
 /// Everything the seal records about the inputs, gathered while planning.
@@ -148,8 +158,9 @@ pub struct SealPlan {
     registry: Option<RegistryRecord>,
     /// (source as listed, destination) of every image.
     images: Vec<(String, String)>,
-    /// The key that signs `manifest.json` and the provenance.
-    signing: Option<std::sync::Arc<crate::trust::keys::SigningKey>>,
+    /// The key that signs `manifest.json` and the provenance, or the public key that
+    /// checks the signatures kept.
+    signing: Option<Signer>,
     /// The public keys of `images.verify` (file name as the config names it, PEM).
     image_keys: Vec<(String, String)>,
 }
@@ -157,7 +168,13 @@ pub struct SealPlan {
 impl SealPlan {
     /// Signs the seal with `key`.
     pub fn sign_with(&mut self, key: crate::trust::keys::SigningKey) {
-        self.signing = Some(std::sync::Arc::new(key));
+        self.signing = Some(Signer::Key(std::sync::Arc::new(key)));
+    }
+
+    /// Keeps the signatures the output holds, checked with `key` (`name`: where it came
+    /// from): the side that holds only the public key never signs.
+    pub fn keep_signed_with(&mut self, key: crate::trust::keys::PublicKey, name: String) {
+        self.signing = Some(Signer::Check { key, name });
     }
 
     /// Records the public keys the images' signatures were checked against.
@@ -505,6 +522,17 @@ pub fn seal_with(
     record_artifact(output, PROVENANCE, &statement, &mut artifacts, &mut hashes);
     let key_records = write_image_keys(plan, output, &mut artifacts, &mut hashes)?;
     if let Some(key) = &plan.signing {
+        // The signer's public key, recorded so that the far side knows which key the
+        // next delta must be signed with, and can keep the signatures it carries.
+        let pem = key.public_key().to_pem();
+        write_artifact(&output.join(SEAL_KEY), pem.as_bytes())?;
+        record_artifact(
+            output,
+            SEAL_KEY,
+            pem.as_bytes(),
+            &mut artifacts,
+            &mut hashes,
+        );
         let path = output.join(PROVENANCE_BUNDLE);
         let bundle = signed_once(
             &path,

@@ -172,6 +172,12 @@ pub struct ManifestView {
     /// The registry.
     #[serde(default)]
     pub registry: Option<RegistryRecord>,
+    /// The inputs, when recorded.
+    #[serde(default)]
+    pub inputs: Option<Inputs>,
+    /// The key id of the key that signed the output, if any.
+    #[serde(default)]
+    pub signed_by: Option<String>,
 }
 
 impl ManifestView {

@@ -1,0 +1,213 @@
+//! Who signed a delta, and whether the far side trusts it: checked before anything else of
+//! the delta is read. The far side holds public keys only: the key given (`apply --key`,
+//! `verify --key`) or, without one, the key its own output records it was signed with
+//! (`OUT/keys/seal.pub`). Once an output is signed, a delta that is unsigned or signed by
+//! another key is refused unless the operator says so (`--allow-unsigned`,
+//! `--allow-new-key`).
+
+use super::DeltaError;
+use crate::pipeline::seal;
+use crate::trust::keys::PublicKey;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What the far side trusts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// The public key given (`--key`): its name as given, and the key.
+    pub key: Option<(String, PublicKey)>,
+    /// A delta without a signature is taken over a signed output.
+    pub allow_unsigned: bool,
+    /// A delta signed by another key than the one that signed the output is taken (it
+    /// must still verify with the key given).
+    pub allow_new_key: bool,
+}
+
+impl Trust {
+    /// Reads the key at `path` (PEM), if any, into a trust with the two allowances.
+    pub fn read(
+        key: Option<&Path>,
+        allow_unsigned: bool,
+        allow_new_key: bool,
+    ) -> Result<Trust, DeltaError> {
+        let key = match key {
+            Some(p) => Some((
+                p.display().to_string(),
+                PublicKey::read(p).map_err(|e| DeltaError::BadTarget {
+                    path: p.to_path_buf(),
+                    message: format!("--key: {e}"),
+                })?,
+            )),
+            None => None,
+        };
+        Ok(Trust {
+            key,
+            allow_unsigned,
+            allow_new_key,
+        })
+    }
+}
+
+/// What the signature check of a delta found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedBy {
+    /// Whether the delta is signed.
+    pub signed: bool,
+    /// The key id of the key that verified its signature (`null` unsigned).
+    pub key_id: Option<String>,
+    /// Where that key came from (`--key FILE`, `OUT/keys/seal.pub`).
+    pub key: Option<String>,
+    /// The key id the base output was signed with, if it was.
+    pub base_key_id: Option<String>,
+}
+
+/// The key a sealed output records it was signed with, and the key id its manifest names.
+fn base_signer(out: &Path) -> (Option<(String, PublicKey)>, Option<String>) {
+    let path = out.join(seal::SEAL_KEY);
+    let key = crate::input::read_found(&path, crate::input::Kind::Manifest)
+        .ok()
+        .and_then(|pem| PublicKey::from_pem(&pem, seal::SEAL_KEY).ok())
+        .map(|k| (path.display().to_string(), k));
+    let hint = seal::ManifestView::load(out).ok().and_then(|v| v.signed_by);
+    let hint = hint.or_else(|| key.as_ref().map(|(_, k)| k.hint()));
+    (key, hint)
+}
+
+/// Checks the signature of the delta in `dir` against `trust` and, when `base` is given,
+/// the output it is applied to: the bundle over `out/manifest.json` verifies with the
+/// trusted key, and its `out/SHA256SUMS` says of every file exactly what the signed
+/// manifest says, and every config file the delta carries is the one it records; so
+/// every file of the delta is bound to the signature once it hashes to its line.
+pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy, DeltaError> {
+    let out = dir.join("out");
+    let bundle_path = out.join(seal::MANIFEST_BUNDLE);
+    let signed = std::fs::symlink_metadata(&bundle_path).is_ok();
+    let (base_key, base_hint) = match base {
+        Some(b) => base_signer(b),
+        None => (None, None),
+    };
+    let untrusted = |path: &Path, message: String| DeltaError::Untrusted {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !signed {
+        if let Some(hint) = &base_hint
+            && !trust.allow_unsigned
+        {
+            return Err(untrusted(
+                dir,
+                format!(
+                    "the delta is not signed, and the output it would replace is (key id {hint}): a delta of a signed output is signed with the same key; --allow-unsigned takes it all the same"
+                ),
+            ));
+        }
+        if let Some((name, key)) = &trust.key
+            && !trust.allow_unsigned
+        {
+            return Err(untrusted(
+                dir,
+                format!(
+                    "the delta is not signed, and --key {name} (key id {}) was given to check it; --allow-unsigned takes it all the same",
+                    key.hint()
+                ),
+            ));
+        }
+        return Ok(SignedBy {
+            signed: false,
+            key_id: None,
+            key: None,
+            base_key_id: base_hint,
+        });
+    }
+    let Some((name, key)) = trust.key.clone().or(base_key) else {
+        return Err(DeltaError::BadDelta {
+            path: dir.to_path_buf(),
+            message: format!(
+                "the delta is signed, and nothing here says which key to trust{}: give the public key with --key PUB",
+                base.map(|b| format!(" ({} is not signed)", b.display()))
+                    .unwrap_or_default()
+            ),
+        });
+    };
+    let keys = [(name.clone(), key.clone())];
+    seal::verify_signature_of(&out, &keys).map_err(|e| {
+        let found = seal::bundle_key_hint(&bundle_path).unwrap_or_else(|| "none named".into());
+        let why = match e {
+            seal::SealError::BadSignature { path, message } if path == bundle_path => message,
+            e => e.to_string(),
+        };
+        untrusted(
+            &bundle_path,
+            format!(
+                "the delta's signature (key id {found}) is not one of {name} (key id {}): {why}",
+                key.hint()
+            ),
+        )
+    })?;
+    if let Some(hint) = &base_hint
+        && *hint != key.hint()
+        && !trust.allow_new_key
+    {
+        return Err(untrusted(
+            &bundle_path,
+            format!(
+                "the delta is signed by key id {}, the output it would replace by key id {hint}: --allow-new-key takes the new key (the delta must still verify with --key)",
+                key.hint()
+            ),
+        ));
+    }
+    bind_config(dir)?;
+    Ok(SignedBy {
+        signed: true,
+        key_id: Some(key.hint()),
+        key: Some(name),
+        base_key_id: base_hint,
+    })
+}
+
+/// Every config file the delta carries (but `seedforge.lock`, which the rebuild checks
+/// against the image digests the signed manifest records) is the one the new
+/// `manifest.json` records, by sha256.
+fn bind_config(dir: &Path) -> Result<(), DeltaError> {
+    let view = seal::ManifestView::load(&dir.join("out"))?;
+    let recorded: BTreeMap<&str, &str> = (view.inputs.iter())
+        .flat_map(|i| {
+            std::iter::once(&i.config)
+                .chain(&i.image_lists)
+                .chain(&i.templates)
+        })
+        .map(|i| (i.path.as_str(), i.sha256.as_str()))
+        .collect();
+    let config = dir.join("config");
+    let mut files = std::collections::BTreeSet::new();
+    if config.is_dir() {
+        super::apply::walk_files(&config, "", &mut files)?;
+    }
+    for rel in files {
+        if rel == crate::oci::registry::lockfile::LOCK_FILE_NAME {
+            continue;
+        }
+        let path: PathBuf = config.join(&rel);
+        let got = crate::hashing::sha256_file(&path).map_err(|e| DeltaError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        match recorded.get(rel.as_str()) {
+            Some(want) if *want == got => {}
+            Some(want) => {
+                return Err(DeltaError::Untrusted {
+                    path,
+                    message: format!("hashes to {got}; the signed manifest.json records {want}"),
+                });
+            }
+            None => {
+                return Err(DeltaError::Untrusted {
+                    path,
+                    message: "not an input the signed manifest.json records".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
