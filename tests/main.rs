@@ -82,6 +82,7 @@ mod secrets;
 mod seed_iso;
 mod shared_payload;
 mod signatures;
+mod signed_day_two;
 mod trust_cosign;
 mod trust_registry;
 mod verify_caps;

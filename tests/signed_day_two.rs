@@ -1,0 +1,306 @@
+//! Day two with a signed medium, as operators run it: the key made by `cosign
+//! generate-key-pair` (ECDSA P-256, whose signatures differ each time they are made) and an
+//! Ed25519 key; the far side holds the config folder and the public key only, and runs with
+//! no network. Each apply gives the near side's output byte for byte, the far side's own
+//! `build --offline` reproduces it, `verify --key` and cosign's `verify-blob` pass on it, and
+//! a delta that is unsigned or signed by another key is refused.
+
+use crate::common::{self, Cmd, Lab};
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+const PASSWORD: &str = "the medium's key password";
+
+/// A key pair in `dir`: cosign's own (`cosign generate-key-pair`: cosign.key, cosign.pub)
+/// or an Ed25519 PKCS#8 pair made by openssl. Returns (private, public) file names.
+fn key_pair(dir: &Path, cosign: Option<&Path>, name: &str) -> (String, String) {
+    match cosign {
+        Some(cosign) => {
+            let home = dir.join(format!(".home-{name}"));
+            common::sigstore::cosign_cmd(cosign, &home)
+                .args(["generate-key-pair", "--output-key-prefix", name])
+                .env("COSIGN_PASSWORD", PASSWORD)
+                .cwd(dir)
+                .timeout(Duration::from_secs(60))
+                .run();
+            (format!("{name}.key"), format!("{name}.pub"))
+        }
+        None => {
+            let key = format!("{name}.key");
+            let public = format!("{name}.pub");
+            Cmd::new("openssl")
+                .args(["genpkey", "-algorithm", "ed25519", "-out", &key])
+                .cwd(dir)
+                .run();
+            Cmd::new("openssl")
+                .args(["pkey", "-in", &key, "-pubout", "-out", &public])
+                .cwd(dir)
+                .run();
+            (key, public)
+        }
+    }
+}
+
+/// `seedforge` run in `dir` with no network when a namespace can be made (the far side).
+fn far_seedforge(dir: &Path) -> Cmd {
+    let isolated = Cmd::new("unshare")
+        .args(["-n", "true"])
+        .any_status()
+        .run()
+        .code
+        == Some(0);
+    let seedforge = common::seedforge_bin();
+    let cmd = if isolated {
+        Cmd::new("unshare").args(["-n", "--"]).arg(&seedforge)
+    } else {
+        eprintln!("note: no network namespace here; the far side runs with the network");
+        Cmd::new(&seedforge)
+    };
+    cmd.cwd(dir).env("COSIGN_PASSWORD", "")
+}
+
+fn sums(out: &Path) -> String {
+    fs::read_to_string(out.join("SHA256SUMS")).unwrap()
+}
+
+/// Adds a node to the lab's config (a change every output file of which is derived or the
+/// seal: the delta carries the config, the seal and the provenance's signature).
+fn add_node(lab_dir: &Path, name: &str, address: &str) {
+    let config = lab_dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\n  - name: lab-agent2\n",
+        &format!(
+            "\n  - name: {name}\n    role: agent\n    address: {address}/24\n  - name: lab-agent2\n"
+        ),
+    );
+    fs::write(&config, text).unwrap();
+}
+
+fn day_two(cosign_key: bool) {
+    let cosign = common::sigstore::cosign();
+    if cosign_key && cosign.is_none() {
+        return;
+    }
+    let lab = Lab::new();
+    let lab_dir = lab.lab_dir();
+    let (key, public) = key_pair(&lab_dir, cosign.as_deref().filter(|_| cosign_key), "medium");
+    let config = lab_dir.join("seedforge.yaml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\nseal:\n  key: {key}\n  public_key: {public}\n"));
+    fs::write(&config, text).unwrap();
+    let near = || lab.seedforge().env("COSIGN_PASSWORD", PASSWORD);
+    near().args(["build", "--config", lab.config_arg()]).run();
+    assert!(lab.out_dir().join("keys/seal.pub").is_file());
+
+    // The far side: the config folder and the output, the public key, no private key.
+    let far = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+    fs::remove_file(far_lab.join(&key)).unwrap();
+    let far_out = far_lab.join("out");
+    // Its own offline rebuild of the unchanged output keeps every byte, signatures included.
+    far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+
+    let public_path = lab_dir.join(&public);
+    let mut base_receipt = "receipt-1.json".to_string();
+    for (day, (node, address)) in [
+        ("lab-agent3", "192.168.6.13"),
+        ("lab-agent4", "192.168.6.14"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        far_seedforge(&far)
+            .args(["receipt", "fixtures/lab/out", "-o"])
+            .arg(lab.root().join(&base_receipt))
+            .run();
+        add_node(&lab_dir, node, address);
+        near().args(["build", "--config", lab.config_arg()]).run();
+        let delta = format!("delta-{day}");
+        lab.delta(&base_receipt, &delta).run();
+        let delta_dir = lab.root().join(&delta);
+        // The signature is carried; the far side never signs.
+        assert!(
+            delta_dir
+                .join("out/sbom/provenance.sigstore.json")
+                .is_file()
+        );
+        // verify --key checks a delta and binds every file in it.
+        lab.seedforge()
+            .args(["verify", "--key"])
+            .arg(&public_path)
+            .arg(&delta_dir)
+            .run();
+        let out = far_seedforge(&far)
+            .args(["apply"])
+            .arg(&delta_dir)
+            .args(["--to", "fixtures/lab/out", "--key"])
+            .arg(&public_path)
+            .run();
+        assert!(
+            out.stdout.contains("the delta's signature verifies with"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(sums(&far_out), sums(&lab.out_dir()), "day {day}");
+        // Every sealed file byte for byte (SHA256SUMS hashes them all; check them there).
+        far_seedforge(&far)
+            .args(["verify", "--key"])
+            .arg(&public_path)
+            .arg("fixtures/lab/out")
+            .run();
+        // The far side's own build, with the public key only and no network, again.
+        far_seedforge(&far)
+            .args([
+                "build",
+                "--offline",
+                "--config",
+                "fixtures/lab/seedforge.yaml",
+            ])
+            .run();
+        assert_eq!(
+            sums(&far_out),
+            sums(&lab.out_dir()),
+            "day {day}: build --offline"
+        );
+        base_receipt = format!("receipt-{}.json", day + 2);
+    }
+    // cosign checks the carried bundle over manifest.json, offline.
+    if let Some(cosign) = &cosign {
+        common::sigstore::cosign_cmd(cosign, &lab.root().join(".cosign-home"))
+            .args(["verify-blob", "--key"])
+            .arg(&public_path)
+            .arg("--bundle")
+            .arg(far_out.join("manifest.json.sigstore.json"))
+            .arg("--insecure-ignore-tlog")
+            .arg(far_out.join("manifest.json"))
+            .timeout(Duration::from_secs(60))
+            .run();
+    }
+
+    refusals(&lab, &far, &public_path, &base_receipt);
+}
+
+/// An unsigned delta, a delta signed by another key, and a wrong `--key`: each refused with
+/// exit 1 naming the key ids, the far side's output as it was; said explicitly, the other
+/// key is taken.
+fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
+    let far_out = far.join("fixtures/lab/out");
+    far_seedforge(far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join(receipt))
+        .run();
+    let before = sums(&far_out);
+    let lab_dir = lab.lab_dir();
+    let config = lab_dir.join("seedforge.yaml");
+    let signed_config = fs::read_to_string(&config).unwrap();
+    let near = || lab.seedforge().env("COSIGN_PASSWORD", PASSWORD);
+
+    // Unsigned: the near side's config drops `seal:`.
+    let unsigned = signed_config[..signed_config.find("\nseal:\n").unwrap()].to_string() + "\n";
+    fs::write(&config, &unsigned).unwrap();
+    near().args(["build", "--config", lab.config_arg()]).run();
+    lab.delta(receipt, "delta-unsigned").run();
+    let refused = far_seedforge(far)
+        .arg("apply")
+        .arg(lab.root().join("delta-unsigned"))
+        .args(["--to", "fixtures/lab/out"])
+        .expect(1)
+        .run();
+    assert!(refused.stderr.contains("not signed"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("key id"), "{}", refused.stderr);
+    assert_eq!(sums(&far_out), before);
+
+    // Another key.
+    let (other_key, other_pub) = key_pair(&lab_dir, None, "other");
+    let other = signed_config.replace("key: medium.key", &format!("key: {other_key}"));
+    let other = other.replace(
+        "public_key: medium.pub",
+        &format!("public_key: {other_pub}"),
+    );
+    fs::write(&config, &other).unwrap();
+    near().args(["build", "--config", lab.config_arg()]).run();
+    lab.delta(receipt, "delta-other").run();
+    let other_id = hint(&lab_dir.join(&other_pub));
+    let ours = hint(public);
+    for with_key in [false, true] {
+        let mut apply = far_seedforge(far)
+            .arg("apply")
+            .arg(lab.root().join("delta-other"))
+            .args(["--to", "fixtures/lab/out"]);
+        if with_key {
+            apply = apply.arg("--key").arg(public);
+        }
+        let refused = apply.expect(1).run();
+        for id in [&other_id, &ours] {
+            assert!(
+                refused.stderr.contains(id.as_str()),
+                "{id}: {}",
+                refused.stderr
+            );
+        }
+        assert_eq!(sums(&far_out), before);
+    }
+    // The new key given and the change said: taken, and the far side keeps working. The
+    // new public key is carried by hand, as the config names it (seal.public_key).
+    let other_path = far.join("fixtures/lab").join(&other_pub);
+    fs::copy(lab_dir.join(&other_pub), &other_path).unwrap();
+    let refused = far_seedforge(far)
+        .arg("apply")
+        .arg(lab.root().join("delta-other"))
+        .args(["--to", "fixtures/lab/out", "--key"])
+        .arg(&other_path)
+        .expect(1)
+        .run();
+    assert!(
+        refused.stderr.contains("--allow-new-key"),
+        "{}",
+        refused.stderr
+    );
+    far_seedforge(far)
+        .arg("apply")
+        .arg(lab.root().join("delta-other"))
+        .args(["--to", "fixtures/lab/out", "--allow-new-key", "--key"])
+        .arg(&other_path)
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+    far_seedforge(far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+}
+
+/// The key id of a public key, as cosign writes it into a bundle's `publicKey.hint`: the
+/// base64 of the SHA-256 of its DER SubjectPublicKeyInfo, computed by openssl.
+fn hint(public: &Path) -> String {
+    let out = Cmd::new("sh")
+        .arg("-c")
+        .arg("openssl pkey -pubin -outform DER -in \"$1\" | openssl dgst -sha256 -binary | base64 -w0")
+        .arg("sh")
+        .arg(public)
+        .run();
+    out.stdout.trim().to_string()
+}
+
+#[test]
+fn a_medium_signed_with_a_cosign_key_crosses_twice_and_the_far_side_holds_the_public_key_only() {
+    day_two(true);
+}
+
+#[test]
+fn a_medium_signed_with_an_ed25519_key_crosses_twice_and_the_far_side_holds_the_public_key_only() {
+    day_two(false);
+}
