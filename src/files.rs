@@ -306,6 +306,22 @@ impl FileSource {
             FileSource::Url(u) => split_userinfo(u).0,
         }
     }
+
+    /// The source as the output records it (`manifest.json`, the provenance, the SBOMs):
+    /// [`FileSource::display`], but a local file written as an absolute path is named by
+    /// its file name only (`a local file (k3s)`), so no absolute path of the build's
+    /// machine is sealed.
+    pub fn recorded(&self) -> String {
+        match self {
+            FileSource::Local(path) if path.is_absolute() => format!(
+                "a local file ({})",
+                path.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+            s => s.display(),
+        }
+    }
 }
 
 impl fmt::Debug for FileSource {

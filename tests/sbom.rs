@@ -497,3 +497,39 @@ fn two_builds_of_the_same_inputs_into_different_folders_give_identical_sboms_and
         }
     }
 }
+
+/// A `files:` source written as an absolute path is named by its file name only in every
+/// sealed record (manifest.json, the provenance, both SBOMs): no absolute path of the
+/// build's machine is sealed.
+#[test]
+fn an_absolute_files_source_is_sealed_by_its_file_name_only() {
+    let lab = Lab::new();
+    let outside = tempfile::tempdir().unwrap();
+    let tool = outside.path().join("private-place/k3s-tool");
+    fs::create_dir_all(tool.parent().unwrap()).unwrap();
+    fs::write(&tool, b"#!/bin/sh\necho tool\n").unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\nfiles:\n  - name: bin/tool\n    source: {}\n    sha256: \"{}\"\n",
+        tool.display(),
+        sha256_file(&tool)
+    ));
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let out = lab.out_dir();
+    for sealed in [
+        "manifest.json",
+        "sbom/provenance.json",
+        "sbom/sbom.spdx.json",
+        "sbom/sbom.cdx.json",
+    ] {
+        let body = fs::read_to_string(out.join(sealed)).unwrap();
+        assert!(
+            !body.contains("private-place"),
+            "{sealed} holds the absolute path {}",
+            tool.display()
+        );
+        assert!(body.contains("a local file (k3s-tool)"), "{sealed}");
+    }
+}

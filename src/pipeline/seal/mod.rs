@@ -895,7 +895,7 @@ fn file_records(files: &[&crate::files::PlannedFile]) -> Vec<FileRecord> {
         .iter()
         .map(|f| FileRecord {
             name: f.name.clone(),
-            source: f.source.display(),
+            source: f.source.recorded(),
             sha256: f.sha256.clone(),
             executable: f.executable,
         })

@@ -116,17 +116,7 @@ impl Sbom {
                 }
                 Step::Files(f) => {
                     for p in &f.files {
-                        let source = match &p.source {
-                            crate::files::FileSource::Local(path) if path.is_absolute() => {
-                                format!(
-                                    "a local file ({})",
-                                    path.file_name()
-                                        .map(|n| n.to_string_lossy())
-                                        .unwrap_or_default()
-                                )
-                            }
-                            s => s.display(),
-                        };
+                        let source = p.source.recorded();
                         inv.files.push(FileEntry {
                             name: p.name.clone(),
                             path: rel(&f.out.join(&p.name), &output),
