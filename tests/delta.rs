@@ -55,8 +55,17 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     let r = read_json(&lab.root().join("v1.json"));
     assert_eq!(report["digest"], r["digest"]);
     assert_eq!(r["format"], "seedforge-receipt");
-    assert_eq!(r["receipt_version"], 2);
+    assert_eq!(r["receipt_version"], 3);
     assert_eq!(r["k3s_version"], "v1.33.1+k3s1");
+    // Every image by name, with the digest manifest.json records.
+    let recorded = read_json(&lab.out_dir().join("manifest.json"));
+    let images: BTreeSet<(String, String)> = (r["images"].as_array().unwrap().iter())
+        .map(|i| (i["destination"].to_string(), i["digest"].to_string()))
+        .collect();
+    let sealed: BTreeSet<(String, String)> = (recorded["images"].as_array().unwrap().iter())
+        .map(|i| (i["destination"].to_string(), i["digest"].to_string()))
+        .collect();
+    assert_eq!(images, sealed);
     assert_eq!(r["source_date_epoch"], 1_700_000_000);
     // The blobs the layout reaches: every blob of the build's layout (it keeps no stray).
     let listed: BTreeSet<String> = (r["blobs"].as_array().unwrap().iter())
@@ -222,7 +231,7 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
         out.stderr
     );
     // A newer format.
-    let newer = text.replace("\"receipt_version\": 2", "\"receipt_version\": 3");
+    let newer = text.replace("\"receipt_version\": 3", "\"receipt_version\": 4");
     fs::write(lab.root().join("newer.json"), newer).unwrap();
     let out = delta("newer.json");
     assert!(out.stderr.contains("newer than"), "{}", out.stderr);
@@ -895,4 +904,57 @@ fn an_apply_killed_or_terminated_at_any_point_leaves_the_old_output_or_the_new_a
     )
     .unwrap();
     finishes(&side, "applied");
+}
+
+/// What a delta changes is said by name: `delta` and `plan --upgrade-from` print the images
+/// added and removed, `delta.json` records them, and `apply --json` reports them.
+#[test]
+fn delta_plan_and_apply_name_the_images_added_and_removed() {
+    let lab = Lab::new();
+    let list = lab.lab_dir().join("images.txt");
+    let listed = fs::read_to_string(&list).unwrap();
+    let with = |name: &str| {
+        fs::write(
+            &list,
+            format!("{listed}oci:../images/oci:mirrored-pause:3.6 docker.io/acme/{name}:1.0\n"),
+        )
+        .unwrap();
+    };
+    with("cron");
+    lab.build();
+    let far = lab.far_copy("far");
+    lab.receipt("r.json").run();
+    with("api");
+    lab.build();
+    let out = lab.delta("r.json", "d").run();
+    let said = "images: +docker.io/acme/api:1.0, -docker.io/acme/cron:1.0";
+    assert!(out.stdout.contains(said), "{}", out.stdout);
+    let doc = read_json(&lab.root().join("d/delta.json"));
+    assert_eq!(
+        doc["changes"]["images"]["added"][0],
+        "docker.io/acme/api:1.0"
+    );
+    assert_eq!(
+        doc["changes"]["images"]["removed"][0],
+        "docker.io/acme/cron:1.0"
+    );
+    let plan = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            lab.config_arg(),
+            "--upgrade-from",
+            "r.json",
+        ])
+        .run();
+    assert!(plan.stdout.contains(said), "{}", plan.stdout);
+    let applied = Cmd::seedforge()
+        .cwd(&far)
+        .args(["--json", "apply"])
+        .arg(lab.root().join("d"))
+        .args(["--to", "fixtures/lab/out"])
+        .run()
+        .json();
+    assert_eq!(applied["changes"], doc["changes"]);
 }

@@ -157,6 +157,11 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
                 r.config_files.len(),
                 r.seconds
             );
+            if let Some(changes) = &r.changes {
+                for line in changes.lines() {
+                    outln!("   {line}");
+                }
+            }
         }
     }
     Ok(ExitCode::Ok)
@@ -206,6 +211,9 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
             human_bytes(d.full_output_bytes),
             d.derived_not_carried
         );
+        for line in d.changes.lines() {
+            outln!("   {line}");
+        }
         if r.config_dir.is_none() {
             outln!(
                 "note: no config folder given or found beside {}: no config file or seedforge.lock carried (--config FILE)",
@@ -283,6 +291,9 @@ pub(crate) fn print_upgrade(u: &seedforge::delta::upgrade::UpgradePlan) {
         human_bytes(d.full_output_bytes),
         d.derived_not_carried
     );
+    for line in d.changes.lines() {
+        outln!("   {line}");
+    }
     match (&u.k3s.from, &u.k3s.to) {
         (Some(from), Some(to)) if u.k3s.downgrade => outln!(
             "   k3s {from} -> {to}: a DOWNGRADE; the nodes refuse the payload (k3s does not support downgrades of its datastore) unless the config sets cluster.allow_downgrade: true"

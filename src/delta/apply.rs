@@ -55,6 +55,8 @@ const OLD_SUFFIX: &str = ".seedforge-apply-old";
 /// What `apply` reads of `delta.json` (other fields are ignored).
 #[derive(Debug, Deserialize)]
 struct DeltaFacts {
+    #[serde(default)]
+    changes: Option<super::changes::Changes>,
     format: String,
     delta_version: u64,
     base_receipt: String,
@@ -89,6 +91,8 @@ pub struct ApplyReport {
     pub manifest_sha256: String,
     /// Who signed the delta, checked before anything else of it was read.
     pub signature: Option<super::signed::SignedBy>,
+    /// What the delta changes, by name, as its `delta.json` says.
+    pub changes: Option<super::changes::Changes>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -478,6 +482,7 @@ pub fn apply<E>(
         config_files: Vec::new(),
         manifest_sha256: sealed.manifest_sha256.clone(),
         signature,
+        changes: delta.facts.changes.clone(),
         seconds: 0.0,
     };
     // A killed apply's mirror of the config folder, beside it.

@@ -107,6 +107,8 @@ pub struct DeltaDoc {
     pub full_output_bytes: u64,
     /// Sealed files of the new build that are derived and left for the far side to write.
     pub derived_not_carried: usize,
+    /// What changes, by name: images, charts, package bundles, `files:` entries.
+    pub changes: super::changes::Changes,
 }
 
 /// What [`delta`] wrote.
@@ -241,6 +243,30 @@ pub fn preview(
     })
 }
 
+/// What changes from the output `receipt` describes to `sealed`, by name.
+fn changes_since(receipt: &Receipt, sealed: &super::Sealed) -> super::changes::Changes {
+    let images_before = receipt.images.as_ref().map(|images| {
+        (images.iter())
+            .map(|i| (i.destination.clone(), i.digest.clone()))
+            .collect::<BTreeMap<_, _>>()
+    });
+    let images_after = (sealed.facts.images.iter())
+        .map(|i| (i.destination.clone(), i.digest.clone()))
+        .collect();
+    let files_before = (receipt.artifacts.iter())
+        .map(|a| (a.path.clone(), a.sha256.clone()))
+        .collect();
+    let files_after = (sealed.facts.artifacts.iter())
+        .map(|a| (a.path.clone(), a.sha256.clone()))
+        .collect();
+    super::changes::Changes::of(
+        images_before.as_ref(),
+        &images_after,
+        &files_before,
+        &files_after,
+    )
+}
+
 /// The files a delta of `out` since `receipt` carries, what its `delta.json` says, the
 /// config folder they are taken from, and the output as checked.
 fn plan_carry(
@@ -266,6 +292,7 @@ fn plan_carry(
         bytes: 0,
         full_output_bytes: 0,
         derived_not_carried: 0,
+        changes: changes_since(receipt, &sealed),
     };
     let mut plan: Vec<Carry> = Vec::new();
 

@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod carry;
+pub mod changes;
 mod parts;
 pub mod receipt;
 pub mod signed;
@@ -177,6 +178,8 @@ struct ManifestFacts {
     inputs: Option<seal::Inputs>,
     #[serde(default)]
     cluster: Option<seal::ClusterRecord>,
+    #[serde(default)]
+    images: Vec<seal::ImageRecord>,
     artifacts: Vec<Artifact>,
 }
 

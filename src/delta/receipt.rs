@@ -21,6 +21,8 @@
 //! - `blobs`: every blob `oci/index.json` reaches (not strays: a blob nothing reaches is
 //!   not sealed, and what is not sealed is not vouched for): `digest` (`sha256:<hex>`),
 //!   `size`;
+//! - `images` (format 3 on): every image manifest.json records: `destination`, `digest`
+//!   (what a delta changes is then said by name);
 //! - `digest`: `sha256:<hex>` of the receipt's canonical form: the JSON of every other
 //!   field, keys sorted at every depth, no whitespace (what `jq -cjS 'del(.digest)'`
 //!   prints). A receipt whose digest does not match is refused.
@@ -35,7 +37,7 @@ use std::path::{Path, PathBuf};
 pub const RECEIPT_FORMAT: &str = "seedforge-receipt";
 /// The format version this seedforge writes; it reads this one and every older one (1:
 /// without `k3s_version`).
-pub const RECEIPT_VERSION: u32 = 2;
+pub const RECEIPT_VERSION: u32 = 3;
 
 /// A sealed file of the output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +60,16 @@ pub struct ReceiptBlob {
     pub digest: String,
     /// Its size in bytes.
     pub size: u64,
+}
+
+/// An image of the output, as manifest.json records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptImage {
+    /// The destination reference.
+    pub destination: String,
+    /// The digest of its stored manifest or index.
+    pub digest: String,
 }
 
 /// `receipt.json`.
@@ -85,6 +97,9 @@ pub struct Receipt {
     pub artifacts: Vec<ReceiptFile>,
     /// Every blob the layout reaches.
     pub blobs: Vec<ReceiptBlob>,
+    /// The output's images by name (format 3 on): what a delta changes is said by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<ReceiptImage>>,
     /// `sha256:<hex>` of the canonical form without this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
@@ -245,6 +260,14 @@ pub(super) fn of_sealed(
         inputs,
         artifacts,
         blobs,
+        images: Some(
+            (sealed.facts.images.iter())
+                .map(|i| ReceiptImage {
+                    destination: i.destination.clone(),
+                    digest: i.digest.clone(),
+                })
+                .collect(),
+        ),
         digest: None,
     };
     Ok((receipt, dir))
@@ -294,6 +317,7 @@ mod tests {
             manifest_sha256: "ab".repeat(32),
             k3s_version: Some("v1.33.1+k3s1".into()),
             lock_sha256: None,
+            images: None,
             inputs: vec![ReceiptFile {
                 path: "seedforge.yaml".into(),
                 size: None,
@@ -365,7 +389,7 @@ mod tests {
             ("[1]".to_string(), "not a seedforge receipt"),
             ("not json".to_string(), "not JSON"),
             (
-                r#"{"format":"seedforge-receipt","receipt_version":3}"#.to_string(),
+                r#"{"format":"seedforge-receipt","receipt_version":4}"#.to_string(),
                 "newer than this seedforge reads",
             ),
             (
