@@ -9,7 +9,7 @@ use crate::common;
 
 use common::charts::{VALUES, chart_tgz, tgz_of};
 use common::misbehave::{Answer, Server};
-use common::{Lab, sha256_bytes};
+use common::{Cmd, Lab, sha256_bytes};
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::sync::{Arc, Mutex};
@@ -128,6 +128,77 @@ fn a_chart_from_a_helm_repository_is_written_pinned_skipped_and_locked() {
         .run();
     assert_eq!(fs::read(&out).unwrap(), tgz);
     assert_eq!(fs::metadata(&out).unwrap().ino(), ino, "rewritten offline");
+}
+
+/// The SBOMs and the provenance record a chart by its repository, as the lock pins it,
+/// never by the archive's URL (which an index may move while the digest stays): an online
+/// rebuild after the index moved the archive keeps the seal, and so does `build --offline`
+/// of the unchanged output in a copy, with the repository gone. Before, the online build
+/// recorded the archive's URL and the offline one the repository's, so every offline
+/// rebuild of such an output changed `manifest.json`, the SBOMs and the provenance.
+#[test]
+fn a_chart_is_recorded_by_its_repository_so_a_moved_archive_and_offline_keep_the_seal() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (served, at) = (tgz.clone(), moved.clone());
+    let server = Server::start(move |_, path| {
+        let url = if at.load(std::sync::atomic::Ordering::SeqCst) {
+            "../mirror/demo-app-1.2.3.tgz"
+        } else {
+            "charts/demo-app-1.2.3.tgz"
+        };
+        match path {
+            "/repo/index.yaml" => Answer::ok(
+                "application/yaml",
+                format!(
+                    "apiVersion: v1\nentries:\n  demo-app:\n    - version: 1.2.3\n      digest: {}\n      urls:\n        - {url}\n",
+                    sha256_bytes(&served)
+                ),
+            ),
+            "/repo/charts/demo-app-1.2.3.tgz" | "/mirror/demo-app-1.2.3.tgz" => {
+                Answer::ok("application/gzip", served.clone())
+            }
+            _ => Answer::status(404),
+        }
+    });
+    let repo = server.url("repo");
+    let lab = lab_with_chart(&repo, "");
+    lab.build();
+    let out = lab.out_dir();
+    let sbom = fs::read_to_string(out.join("sbom/sbom.spdx.json")).unwrap();
+    assert!(
+        sbom.contains(&format!("\"chart demo-app from {repo}\"")),
+        "{sbom}"
+    );
+    for name in [
+        "sbom/sbom.spdx.json",
+        "sbom/sbom.cdx.json",
+        "sbom/provenance.json",
+    ] {
+        let text = fs::read_to_string(out.join(name)).unwrap();
+        assert!(!text.contains("demo-app-1.2.3.tgz"), "{name}: {text}");
+    }
+    let built = lab.root().join("built");
+    common::copy_tree(&out, &built, &|_| false);
+
+    // The index moves the archive to a mirror: the same chart, the same seal.
+    moved.store(true, std::sync::atomic::Ordering::SeqCst);
+    lab.build();
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("/mirror/demo-app-1.2.3.tgz")),
+        "{requests:?}"
+    );
+    common::assert_same_seal(&built, &out, "an online rebuild from the moved archive");
+    drop(server);
+    let far = lab.far_copy("far");
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    common::assert_same_seal(&built, &far.join("fixtures/lab/out"), "build --offline");
 }
 
 /// An archive that does not hash to the index's digest: exit 1, and nothing under

@@ -124,3 +124,34 @@ pub fn flip_byte(path: &Path, offset: usize) {
     // The blob is read-only for nobody in particular; write it in place.
     fs::write(path, bytes).unwrap();
 }
+
+/// The sealed files of the output `b` are those of `a`, byte for byte: `SHA256SUMS`, every
+/// file it lists, and the signatures beside it (`manifest.json.sigstore.json`,
+/// `sbom/provenance.sigstore.json`) when `a` has them. A difference names the file.
+pub fn assert_same_seal(a: &Path, b: &Path, what: &str) {
+    let sums = fs::read_to_string(a.join("SHA256SUMS")).unwrap();
+    let other = fs::read_to_string(b.join("SHA256SUMS")).unwrap();
+    let mut names: Vec<String> = sums
+        .lines()
+        .filter_map(|l| l.split_once("  ").map(|(_, p)| p.to_string()))
+        .collect();
+    names.extend(
+        [
+            "manifest.json.sigstore.json",
+            "sbom/provenance.sigstore.json",
+        ]
+        .iter()
+        .filter(|n| a.join(n).exists() || b.join(n).exists())
+        .map(|n| n.to_string()),
+    );
+    let differ: Vec<&String> = names
+        .iter()
+        .filter(|n| fs::read(a.join(n)).ok() != fs::read(b.join(n)).ok())
+        .collect();
+    assert!(
+        differ.is_empty() && sums == other,
+        "{what}: these sealed files differ: {differ:?}\n--- {}\n{sums}\n--- {}\n{other}",
+        a.display(),
+        b.display()
+    );
+}
