@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::charts::{VALUES, chart_tgz, tgz_of};
+use common::charts::{VALUES, chart_tgz, push_chart, tgz_of};
 use common::misbehave::{Answer, Server};
 use common::{Cmd, Lab, sha256_bytes};
 use std::fs;
@@ -225,83 +225,6 @@ fn a_tampered_chart_is_refused_and_nothing_is_written() {
     assert!(names_under(&lab.out_dir().join("charts")).is_empty());
     assert!(!lab.out_dir().join("oci").exists(), "the build went on");
     drop(repo);
-}
-
-/// Pushes `blob` to `repo` on `registry` with curl (the distribution API by hand): the
-/// upload's POST, then its PUT with the digest.
-fn push_blob(registry: &common::registry::Registry, repo: &str, blob: &[u8]) -> String {
-    let digest = format!("sha256:{}", sha256_bytes(blob));
-    let started = std::process::Command::new("curl")
-        .args(["-sS", "-i", "-X", "POST"])
-        .arg(format!("{}/v2/{repo}/blobs/uploads/", registry.url()))
-        .output()
-        .unwrap();
-    let head = String::from_utf8_lossy(&started.stdout).to_string();
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no upload location: {head}"));
-    let location = if location.starts_with('/') {
-        format!("{}{location}", registry.url())
-    } else {
-        location
-    };
-    let sep = if location.contains('?') { '&' } else { '?' };
-    let file = tempfile::NamedTempFile::new().unwrap();
-    fs::write(file.path(), blob).unwrap();
-    let put = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-f",
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/octet-stream",
-        ])
-        .arg("--data-binary")
-        .arg(format!("@{}", file.path().display()))
-        .arg(format!("{location}{sep}digest={digest}"))
-        .status()
-        .unwrap();
-    assert!(put.success(), "blob upload failed");
-    digest
-}
-
-/// Pushes `tgz` as Helm pushes a chart: a config blob, the chart layer and an OCI manifest
-/// tagged with the version.
-fn push_chart(registry: &common::registry::Registry, repo: &str, tag: &str, tgz: &[u8]) {
-    let config = br#"{"name":"demo-app","version":"1.2.3","apiVersion":"v2"}"#;
-    let config_digest = push_blob(registry, repo, config);
-    let layer_digest = push_blob(registry, repo, tgz);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.cncf.helm.config.v1+json",
-            "digest": config_digest,
-            "size": config.len()
-        },
-        "layers": [{
-            "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
-            "digest": layer_digest,
-            "size": tgz.len()
-        }]
-    });
-    let file = tempfile::NamedTempFile::new().unwrap();
-    fs::write(file.path(), serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let put = std::process::Command::new("curl")
-        .args(["-sS", "-f", "-X", "PUT", "-H"])
-        .arg("Content-Type: application/vnd.oci.image.manifest.v1+json")
-        .arg("--data-binary")
-        .arg(format!("@{}", file.path().display()))
-        .arg(format!("{}/v2/{repo}/manifests/{tag}", registry.url()))
-        .status()
-        .unwrap();
-    assert!(put.success(), "manifest upload failed");
 }
 
 /// A chart pushed to the distribution registry as an OCI artifact is fetched by its tag,

@@ -62,6 +62,7 @@ mod net_credentials;
 mod net_faults;
 mod net_proxy;
 mod offline;
+mod online_offline;
 mod pki_openssl;
 mod pki_registry;
 mod pki_state;
