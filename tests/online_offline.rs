@@ -7,8 +7,8 @@
 //! (`seal.key`, keys made by openssl), each output is rebuilt online unchanged, then the
 //! servers are stopped and `build --offline` runs in a copy of the config folder and
 //! output, as the far side holds them (with the build state, and without it): every
-//! sealed file, `SHA256SUMS` first and the signatures beside it, must be byte-identical to
-//! the online build's.
+//! sealed file, `SHA256SUMS` first and the signatures beside it, and the export folder
+//! must be byte-identical to the online build's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -16,7 +16,7 @@ use crate::common;
 use common::charts::{VALUES, chart_tgz, push_chart};
 use common::debs::{HttpServer, fixture_debs, make_repo};
 use common::registry::{Registry, fixture_layout, skopeo_push};
-use common::{Cmd, Lab, assert_same_seal, require_tool, sha256_bytes};
+use common::{Cmd, Lab, assert_same_seal, assert_same_tree, require_tool, sha256_bytes, snapshot};
 use std::fs;
 
 /// Fixture images served by the registry (the rest of the lab list stays local).
@@ -107,7 +107,7 @@ fn configure(lab: &Lab, sources: &Sources, key: Option<&str>) {
     let mut text = fs::read_to_string(&config).unwrap().replace(
         "\nimages:\n",
         &format!(
-            "\nregistries:\n  - host: \"{host}\"\n    insecure: true\n\npackages:\n  - name: ops\n    packages: [jq]\n    base: base.txt\n    repo: {{url: \"{web}/apt\", suite: bookworm}}\n  - name: local\n    packages: [jq]\n    base: base.txt\n    debs: [debs]\n\nimages:\n"
+            "\nregistries:\n  - host: \"{host}\"\n    insecure: true\n\npackages:\n  - name: ops\n    packages: [jq]\n    base: base.txt\n    repo: {{url: \"{web}/apt\", suite: bookworm}}\n  - name: local\n    packages: [jq]\n    base: base.txt\n    debs: [debs]\n    nodes: false\n\nimages:\n"
         ),
     );
     text.push_str(&format!(
@@ -115,8 +115,15 @@ fn configure(lab: &Lab, sources: &Sources, key: Option<&str>) {
         sha256_bytes(TOOL),
         sha256_bytes(NOTE)
     ));
+    fs::write(dir.join("web-values.yaml"), "replicaCount: 2\n").unwrap();
+    fs::create_dir_all(dir.join("manifests")).unwrap();
+    fs::write(
+        dir.join("manifests/apps.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
+    )
+    .unwrap();
     text.push_str(&format!(
-        "\ncharts:\n  - name: web\n    repo: {web}/charts\n    chart: demo-app\n    version: 1.2.3\n  - name: oci\n    repo: oci://{host}/charts\n    chart: demo-app\n    version: 2.0.0\n"
+        "\ncharts:\n  - name: web\n    repo: {web}/charts\n    chart: demo-app\n    version: 1.2.3\n    values: web-values.yaml\n  - name: oci\n    repo: oci://{host}/charts\n    chart: demo-app\n    version: 2.0.0\nmanifests:\n  - manifests\nexport_dir: export\n"
     ));
     if let Some(key) = key {
         text.push_str(&format!("\nseal:\n  key: {key}\n"));
@@ -166,6 +173,7 @@ fn every_input_kind_rebuilds_offline_and_online_to_the_same_seal() {
         ("ecdsa", Some("ecdsa.pem")),
     ];
     let out = lab.out_dir();
+    let mut exports = Vec::new();
     for (case, key) in cases {
         fs::write(&config, &original).unwrap();
         fs::write(&list, &original_list).unwrap();
@@ -190,8 +198,10 @@ fn every_input_kind_rebuilds_offline_and_online_to_the_same_seal() {
         }
         let built = lab.root().join(format!("built-{case}"));
         common::copy_tree(&out, &built, &|_| false);
+        let export = snapshot(&lab.lab_dir().join("export"));
         lab.build();
         assert_same_seal(&built, &out, &format!("{case}: an online rebuild"));
+        exports.push(export);
         lab.far_copy(case);
         // The build state stays behind, as it does when an output is carried or staged.
         let bare = lab.far_copy(&format!("{case}-bare"));
@@ -201,7 +211,7 @@ fn every_input_kind_rebuilds_offline_and_online_to_the_same_seal() {
     // Nothing to reach from here on.
     sources.registry.stop();
     sources.web.child.kill();
-    for (case, _) in cases {
+    for ((case, _), export) in cases.iter().zip(&exports) {
         for far in [case.to_string(), format!("{case}-bare")] {
             let far = lab.root().join(far);
             Cmd::seedforge()
@@ -213,6 +223,8 @@ fn every_input_kind_rebuilds_offline_and_online_to_the_same_seal() {
                 &far.join("fixtures/lab/out"),
                 &format!("{}: build --offline in a copy", far.display()),
             );
+            let exported = snapshot(&far.join("fixtures/lab/export"));
+            assert_same_tree(export, &exported, &format!("{}: export_dir", far.display()));
         }
     }
 }
