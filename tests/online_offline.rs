@@ -8,7 +8,9 @@
 //! servers are stopped and `build --offline` runs in a copy of the config folder and
 //! output, as the far side holds them (with the build state, and without it): every
 //! sealed file, `SHA256SUMS` first and the signatures beside it, and the export folder
-//! must be byte-identical to the online build's.
+//! must be byte-identical to the online build's. A chart from a Helm HTTP repository also
+//! crosses by receipt, delta and apply, the far side's offline rebuild giving the near
+//! side's seal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -227,4 +229,60 @@ fn every_input_kind_rebuilds_offline_and_online_to_the_same_seal() {
             assert_same_tree(export, &exported, &format!("{}: export_dir", far.display()));
         }
     }
+}
+
+/// A chart from a Helm HTTP repository crosses the gap on day two: the far side's receipt,
+/// the near side's delta carrying a new version of the chart, and `apply`, whose offline
+/// rebuild must give the near side's seal; the far side's `build --offline` afterwards
+/// gives it again. Before, an offline rebuild recorded such a chart otherwise than the
+/// online build, and every apply failed.
+#[test]
+fn a_chart_from_a_helm_repository_crosses_by_delta_and_apply() {
+    if !require_tool("python3") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let mut index = String::from("apiVersion: v1\nentries:\n  demo-app:\n");
+    for version in ["1.2.3", "1.2.4"] {
+        let tgz = chart_tgz("demo-app", version, VALUES);
+        fs::write(root.path().join(format!("demo-app-{version}.tgz")), &tgz).unwrap();
+        index.push_str(&format!(
+            "    - version: {version}\n      digest: {}\n      urls: [demo-app-{version}.tgz]\n",
+            sha256_bytes(&tgz)
+        ));
+    }
+    fs::write(root.path().join("index.yaml"), index).unwrap();
+    let mut web = HttpServer::start(root.path());
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let with_chart = |version: &str| {
+        format!(
+            "{text}\ncharts:\n  - name: demo\n    repo: {}\n    chart: demo-app\n    version: {version}\n",
+            web.url
+        )
+    };
+    fs::write(&config, with_chart("1.2.3")).unwrap();
+    lab.build();
+    let far = lab.far_copy("far");
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["receipt", "fixtures/lab/out", "-o", "../receipt.json"])
+        .run();
+    fs::write(&config, with_chart("1.2.4")).unwrap();
+    lab.build();
+    web.child.kill();
+    lab.delta("receipt.json", "delta").run();
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["apply", "../delta", "--to", "fixtures/lab/out"])
+        .run();
+    let far_out = far.join("fixtures/lab/out");
+    assert!(far_out.join("charts/demo-1.2.4.tgz").is_file());
+    assert_same_seal(&lab.out_dir(), &far_out, "apply");
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert_same_seal(&lab.out_dir(), &far_out, "the far side's build --offline");
 }
