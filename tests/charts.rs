@@ -7,9 +7,9 @@
 
 use crate::common;
 
-use common::charts::{VALUES, chart_tgz, tgz_of};
+use common::charts::{VALUES, chart_tgz, push_chart, tgz_of};
 use common::misbehave::{Answer, Server};
-use common::{Lab, sha256_bytes};
+use common::{Cmd, Lab, sha256_bytes};
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::sync::{Arc, Mutex};
@@ -130,6 +130,77 @@ fn a_chart_from_a_helm_repository_is_written_pinned_skipped_and_locked() {
     assert_eq!(fs::metadata(&out).unwrap().ino(), ino, "rewritten offline");
 }
 
+/// The SBOMs and the provenance record a chart by its repository, as the lock pins it,
+/// never by the archive's URL (which an index may move while the digest stays): an online
+/// rebuild after the index moved the archive keeps the seal, and so does `build --offline`
+/// of the unchanged output in a copy, with the repository gone. Before, the online build
+/// recorded the archive's URL and the offline one the repository's, so every offline
+/// rebuild of such an output changed `manifest.json`, the SBOMs and the provenance.
+#[test]
+fn a_chart_is_recorded_by_its_repository_so_a_moved_archive_and_offline_keep_the_seal() {
+    let tgz = chart_tgz("demo-app", "1.2.3", VALUES);
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (served, at) = (tgz.clone(), moved.clone());
+    let server = Server::start(move |_, path| {
+        let url = if at.load(std::sync::atomic::Ordering::SeqCst) {
+            "../mirror/demo-app-1.2.3.tgz"
+        } else {
+            "charts/demo-app-1.2.3.tgz"
+        };
+        match path {
+            "/repo/index.yaml" => Answer::ok(
+                "application/yaml",
+                format!(
+                    "apiVersion: v1\nentries:\n  demo-app:\n    - version: 1.2.3\n      digest: {}\n      urls:\n        - {url}\n",
+                    sha256_bytes(&served)
+                ),
+            ),
+            "/repo/charts/demo-app-1.2.3.tgz" | "/mirror/demo-app-1.2.3.tgz" => {
+                Answer::ok("application/gzip", served.clone())
+            }
+            _ => Answer::status(404),
+        }
+    });
+    let repo = server.url("repo");
+    let lab = lab_with_chart(&repo, "");
+    lab.build();
+    let out = lab.out_dir();
+    let sbom = fs::read_to_string(out.join("sbom/sbom.spdx.json")).unwrap();
+    assert!(
+        sbom.contains(&format!("\"chart demo-app from {repo}\"")),
+        "{sbom}"
+    );
+    for name in [
+        "sbom/sbom.spdx.json",
+        "sbom/sbom.cdx.json",
+        "sbom/provenance.json",
+    ] {
+        let text = fs::read_to_string(out.join(name)).unwrap();
+        assert!(!text.contains("demo-app-1.2.3.tgz"), "{name}: {text}");
+    }
+    let built = lab.root().join("built");
+    common::copy_tree(&out, &built, &|_| false);
+
+    // The index moves the archive to a mirror: the same chart, the same seal.
+    moved.store(true, std::sync::atomic::Ordering::SeqCst);
+    lab.build();
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("/mirror/demo-app-1.2.3.tgz")),
+        "{requests:?}"
+    );
+    common::assert_same_seal(&built, &out, "an online rebuild from the moved archive");
+    drop(server);
+    let far = lab.far_copy("far");
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    common::assert_same_seal(&built, &far.join("fixtures/lab/out"), "build --offline");
+}
+
 /// An archive that does not hash to the index's digest: exit 1, and nothing under
 /// `OUT/charts` (no final name, no temporary file), nothing else of the build either.
 #[test]
@@ -154,83 +225,6 @@ fn a_tampered_chart_is_refused_and_nothing_is_written() {
     assert!(names_under(&lab.out_dir().join("charts")).is_empty());
     assert!(!lab.out_dir().join("oci").exists(), "the build went on");
     drop(repo);
-}
-
-/// Pushes `blob` to `repo` on `registry` with curl (the distribution API by hand): the
-/// upload's POST, then its PUT with the digest.
-fn push_blob(registry: &common::registry::Registry, repo: &str, blob: &[u8]) -> String {
-    let digest = format!("sha256:{}", sha256_bytes(blob));
-    let started = std::process::Command::new("curl")
-        .args(["-sS", "-i", "-X", "POST"])
-        .arg(format!("{}/v2/{repo}/blobs/uploads/", registry.url()))
-        .output()
-        .unwrap();
-    let head = String::from_utf8_lossy(&started.stdout).to_string();
-    let location = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no upload location: {head}"));
-    let location = if location.starts_with('/') {
-        format!("{}{location}", registry.url())
-    } else {
-        location
-    };
-    let sep = if location.contains('?') { '&' } else { '?' };
-    let file = tempfile::NamedTempFile::new().unwrap();
-    fs::write(file.path(), blob).unwrap();
-    let put = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-f",
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/octet-stream",
-        ])
-        .arg("--data-binary")
-        .arg(format!("@{}", file.path().display()))
-        .arg(format!("{location}{sep}digest={digest}"))
-        .status()
-        .unwrap();
-    assert!(put.success(), "blob upload failed");
-    digest
-}
-
-/// Pushes `tgz` as Helm pushes a chart: a config blob, the chart layer and an OCI manifest
-/// tagged with the version.
-fn push_chart(registry: &common::registry::Registry, repo: &str, tag: &str, tgz: &[u8]) {
-    let config = br#"{"name":"demo-app","version":"1.2.3","apiVersion":"v2"}"#;
-    let config_digest = push_blob(registry, repo, config);
-    let layer_digest = push_blob(registry, repo, tgz);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.cncf.helm.config.v1+json",
-            "digest": config_digest,
-            "size": config.len()
-        },
-        "layers": [{
-            "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
-            "digest": layer_digest,
-            "size": tgz.len()
-        }]
-    });
-    let file = tempfile::NamedTempFile::new().unwrap();
-    fs::write(file.path(), serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let put = std::process::Command::new("curl")
-        .args(["-sS", "-f", "-X", "PUT", "-H"])
-        .arg("Content-Type: application/vnd.oci.image.manifest.v1+json")
-        .arg("--data-binary")
-        .arg(format!("@{}", file.path().display()))
-        .arg(format!("{}/v2/{repo}/manifests/{tag}", registry.url()))
-        .status()
-        .unwrap();
-    assert!(put.success(), "manifest upload failed");
 }
 
 /// A chart pushed to the distribution registry as an OCI artifact is fetched by its tag,

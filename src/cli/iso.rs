@@ -109,11 +109,26 @@ pub struct IsoCheck {
     carries_payload: Option<String>,
 }
 
-/// Checks every image; prints the results; fails if any has a problem.
+/// An export folder of an unsigned build (`export_dir:`, whole ISOs): ISOs at its top
+/// level, and no `iso/` or `oci/` of a build output.
+pub fn is_unsigned_export(dir: &Path) -> Result<bool, Error> {
+    if dir.join("iso").exists() || dir.join("oci").exists() {
+        return Ok(false);
+    }
+    Ok(!images_at(dir)?.is_empty())
+}
+
+/// Checks every image; prints the results (with `--json`, the list of checks, or when one
+/// fails `{"iso": […], "error": …}`); fails if any has a problem.
 pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, CliError> {
     let (checks, result) = check_images(g, images);
-    if g.json {
-        print_json(&checks);
+    if result.is_ok() {
+        if g.json {
+            print_json(&checks);
+        }
+    } else {
+        let doc = serde_json::json!({ "iso": checks });
+        super::json_report::print_report(g, doc, &result);
     }
     result
 }

@@ -27,6 +27,7 @@ mod delta;
 mod exit;
 mod init;
 mod iso;
+mod json_report;
 mod mirror;
 mod modes;
 mod net;
@@ -1087,8 +1088,8 @@ fn verify_cmd(
         return verify_sealed_output(g, dir, sealed, wholes);
     }
     // An export folder of whole ISOs (no SHA256SUMS): each checked against the signed
-    // manifest.json beside them, then read as an ISO.
-    if !keys.is_empty() && is_export_folder(dir) {
+    // manifest.json beside them (with --key), then read as an ISO.
+    if is_export_folder(dir) || (keys.is_empty() && iso::is_unsigned_export(dir)?) {
         let isos = iso::images_at(dir)?;
         check_signature(g, dir, &[], keys)?;
         return iso::verify_images(g, &isos);
@@ -1109,12 +1110,11 @@ fn verify_cmd(
     // One JSON document: the layout's report with the seed ISOs' checks under "iso".
     let (report, layout) = layout_report(g, dir)?;
     let (checks, isos) = iso::check_images(g, &images);
-    if g.json {
-        let mut doc = serde_json::to_value(&report).unwrap_or_default();
-        doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
-        print_json(&doc);
-    }
-    layout.and(isos)
+    let mut doc = serde_json::to_value(&report).unwrap_or_default();
+    doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
+    let result = layout.and(isos);
+    json_report::print_report(g, doc, &result);
+    result
 }
 
 /// A sealed build output: the layout, the seed ISOs, SHA256SUMS and the registry
@@ -1144,7 +1144,14 @@ fn verify_sealed_output(
         doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
         failures.extend(result.err());
     }
-    match seedforge::pipeline::seal::recheck_image_signatures(dir) {
+    // An export folder holds no layout: its ISOs are bound by the signed manifest.json
+    // beside them, not by the image signatures a layout carries.
+    let recheck = if is_export_folder(dir) {
+        Ok(None)
+    } else {
+        seedforge::pipeline::seal::recheck_image_signatures(dir)
+    };
+    match recheck {
         Ok(Some(recheck)) => {
             for (image, why) in &recheck.failed {
                 errln!(
@@ -1190,10 +1197,7 @@ fn verify_sealed_output(
         Ok(None) => {}
         Err(e) => failures.push(Error::from(e).into()),
     }
-    if g.json {
-        print_json(&doc);
-    }
-    match failures.len() {
+    let result = match failures.len() {
         0 => Ok(ExitCode::Ok),
         1 => Err(failures.remove(0)),
         _ => Err(Error::VerifyFailed(
@@ -1204,7 +1208,9 @@ fn verify_sealed_output(
                 .join("; "),
         )
         .into()),
-    }
+    };
+    json_report::print_report(g, doc, &result);
+    result
 }
 
 /// Prints what [`seedforge::pipeline::split::verify_wholes`] found; fails naming every
@@ -1248,9 +1254,11 @@ fn wholes_result(
 
 fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
     let (report, result) = layout_report(g, dir)?;
-    if g.json {
-        print_json(&report);
-    }
+    json_report::print_report(
+        g,
+        serde_json::to_value(&report).unwrap_or_default(),
+        &result,
+    );
     result
 }
 

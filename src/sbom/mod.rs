@@ -115,7 +115,8 @@ pub struct Chart {
     pub path: String,
     /// Its SHA-256.
     pub sha256: String,
-    /// Where it came from (a URL or `HOST/REPO:TAG`, without credentials).
+    /// The repository it came from, as the config names it (`https://…` or
+    /// `oci://HOST/PATH`, without credentials).
     pub origin: String,
 }
 

@@ -1,5 +1,7 @@
-//! Helm charts for the tests: a deterministic chart archive and the values it ships.
+//! Helm charts for the tests: a deterministic chart archive and the values it ships, and
+//! a chart pushed to the distribution registry as Helm pushes one.
 
+use std::fs;
 use std::io::Write as _;
 
 /// A deterministic chart archive: `NAME/Chart.yaml`, `NAME/values.yaml` and
@@ -39,3 +41,80 @@ pub fn tgz_of(files: &[(String, String)]) -> Vec<u8> {
 
 /// The values of the test chart.
 pub const VALUES: &str = "replicaCount: 1\nimage:\n  repository: rancher/mirrored-pause\n  tag: \"3.6\"\npersistence:\n  enabled: false\n  storageClass: \"\"\npodAnnotations: {}\n";
+
+/// Pushes `blob` to `repo` on `registry` with curl (the distribution API by hand): the
+/// upload's POST, then its PUT with the digest.
+pub fn push_blob(registry: &super::registry::Registry, repo: &str, blob: &[u8]) -> String {
+    let digest = format!("sha256:{}", super::sha256_bytes(blob));
+    let started = std::process::Command::new("curl")
+        .args(["-sS", "-i", "-X", "POST"])
+        .arg(format!("{}/v2/{repo}/blobs/uploads/", registry.url()))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&started.stdout).to_string();
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no upload location: {head}"));
+    let location = if location.starts_with('/') {
+        format!("{}{location}", registry.url())
+    } else {
+        location
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), blob).unwrap();
+    let put = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-f",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", file.path().display()))
+        .arg(format!("{location}{sep}digest={digest}"))
+        .status()
+        .unwrap();
+    assert!(put.success(), "blob upload failed");
+    digest
+}
+
+/// Pushes `tgz` as Helm pushes a chart: a config blob, the chart layer and an OCI manifest
+/// tagged with the version.
+pub fn push_chart(registry: &super::registry::Registry, repo: &str, tag: &str, tgz: &[u8]) {
+    let config = br#"{"name":"demo-app","version":"1.2.3","apiVersion":"v2"}"#;
+    let config_digest = push_blob(registry, repo, config);
+    let layer_digest = push_blob(registry, repo, tgz);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.cncf.helm.config.v1+json",
+            "digest": config_digest,
+            "size": config.len()
+        },
+        "layers": [{
+            "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+            "digest": layer_digest,
+            "size": tgz.len()
+        }]
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let put = std::process::Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.manifest.v1+json")
+        .arg("--data-binary")
+        .arg(format!("@{}", file.path().display()))
+        .arg(format!("{}/v2/{repo}/manifests/{tag}", registry.url()))
+        .status()
+        .unwrap();
+    assert!(put.success(), "manifest upload failed");
+}

@@ -110,3 +110,31 @@ pub fn skopeo_sigstore() -> Option<Cmd> {
     eprintln!("SKIP: skopeo 1.18 is not in target/trixie/root; scripts/test.sh fetches it");
     None
 }
+
+/// A cosign key pair (`cosign.key` encrypted with `password`, `cosign.pub`) made by
+/// `cosign generate-key-pair` in `dir`.
+pub fn generate_key_pair(cosign: &std::path::Path, dir: &std::path::Path, password: &str) {
+    cosign_cmd(cosign, &dir.join("home"))
+        .arg("generate-key-pair")
+        .env("COSIGN_PASSWORD", password)
+        .cwd(dir)
+        .timeout(std::time::Duration::from_secs(60))
+        .run();
+}
+
+/// Signs `image` (`HOST/REPO@sha256:…` on a plain-HTTP registry) with the key pair
+/// [`generate_key_pair`] made in `dir`: a classic `.sig` tag, no transparency log.
+pub fn sign_classic(cosign: &std::path::Path, dir: &std::path::Path, password: &str, image: &str) {
+    cosign_cmd(cosign, &dir.join("home"))
+        .args(["sign", "--key", "cosign.key", "--tlog-upload=false"])
+        .args([
+            "--use-signing-config=false",
+            "--new-bundle-format=false",
+            "-y",
+        ])
+        .args(["--allow-http-registry", "--allow-insecure-registry", image])
+        .env("COSIGN_PASSWORD", password)
+        .cwd(dir)
+        .timeout(std::time::Duration::from_secs(120))
+        .run();
+}

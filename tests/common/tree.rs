@@ -124,3 +124,41 @@ pub fn flip_byte(path: &Path, offset: usize) {
     // The blob is read-only for nobody in particular; write it in place.
     fs::write(path, bytes).unwrap();
 }
+
+/// The sealed files of the output `b` are those of `a`, byte for byte: `SHA256SUMS`, every
+/// file it lists, and the signatures beside it (`manifest.json.sigstore.json`,
+/// `sbom/provenance.sigstore.json`) when `a` has them. A difference names the file.
+pub fn assert_same_seal(a: &Path, b: &Path, what: &str) {
+    let differ = seal_differences(a, b);
+    assert!(
+        differ.is_empty(),
+        "{what}: these sealed files differ: {differ:?}\n--- {}\n{}\n--- {}\n{}",
+        a.display(),
+        fs::read_to_string(a.join("SHA256SUMS")).unwrap_or_default(),
+        b.display(),
+        fs::read_to_string(b.join("SHA256SUMS")).unwrap_or_default(),
+    );
+}
+
+/// The sealed files (as [`assert_same_seal`] compares them) whose bytes differ between
+/// the outputs `a` and `b`, by their paths in the output.
+pub fn seal_differences(a: &Path, b: &Path) -> Vec<String> {
+    let sums = fs::read_to_string(a.join("SHA256SUMS")).unwrap();
+    let mut names = vec!["SHA256SUMS".to_string()];
+    names.extend(
+        sums.lines()
+            .filter_map(|l| l.split_once("  ").map(|(_, p)| p.to_string())),
+    );
+    for n in [
+        "manifest.json.sigstore.json",
+        "sbom/provenance.sigstore.json",
+    ] {
+        if !names.iter().any(|m| m == n) && (a.join(n).exists() || b.join(n).exists()) {
+            names.push(n.to_string());
+        }
+    }
+    names
+        .into_iter()
+        .filter(|n| fs::read(a.join(n)).ok() != fs::read(b.join(n)).ok())
+        .collect()
+}

@@ -26,7 +26,17 @@ pub struct Charts {
     pub name: String,
     /// `REPO CHART VERSION`: what the lock pins it as.
     pub source: String,
-    /// Where the archive came from (a URL or `HOST/REPO:TAG`; offline: the output).
+    /// The repository as the config and the lock name it (`https://…`, `oci://HOST/PATH`,
+    /// without credentials): what the SBOMs and the provenance record, online and offline
+    /// alike. The archive's own URL is not: an index may move it (a mirror, a CDN) while
+    /// the lock's pin, and so the output, stays the same.
+    pub repo: String,
+    /// The chart's name in the repository.
+    pub chart: String,
+    /// Its exact version.
+    pub version: String,
+    /// Where the archive came from (a URL or `HOST/REPO:TAG`; offline: the output), for
+    /// the plan and the build's report.
     pub origin: String,
     /// The archive's SHA-256.
     pub digest: Digest,
@@ -200,6 +210,9 @@ pub fn plan(
         steps.push(Charts {
             name: c.name.as_str().to_string(),
             source: source_of(c),
+            repo: c.repo.to_string(),
+            chart: c.chart.clone(),
+            version: c.version.clone(),
             origin: fetched.origin,
             digest: fetched.digest,
             out,

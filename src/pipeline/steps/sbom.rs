@@ -98,22 +98,14 @@ impl Sbom {
                         debs: bundle_debs(cx, &p.out)?,
                     });
                 }
-                Step::Charts(c) => {
-                    let mut words = c.source.rsplitn(3, ' ');
-                    let version = words.next().unwrap_or_default().to_string();
-                    let chart = words.next().unwrap_or_default().to_string();
-                    let repo = words.next().unwrap_or_default();
-                    // Offline, the origin is the output's own copy: the repository says more.
-                    let origin = if c.offline { repo } else { c.origin.as_str() };
-                    inv.charts.push(Chart {
-                        name: c.name.clone(),
-                        chart,
-                        version,
-                        path: rel(&c.out, &output),
-                        sha256: c.digest.hex().to_string(),
-                        origin: without_credentials(origin),
-                    });
-                }
+                Step::Charts(c) => inv.charts.push(Chart {
+                    name: c.name.clone(),
+                    chart: c.chart.clone(),
+                    version: c.version.clone(),
+                    path: rel(&c.out, &output),
+                    sha256: c.digest.hex().to_string(),
+                    origin: without_credentials(&c.repo),
+                }),
                 Step::Files(f) => {
                     for p in &f.files {
                         let source = p.source.recorded();
