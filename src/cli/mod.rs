@@ -1144,14 +1144,7 @@ fn verify_sealed_output(
         doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
         failures.extend(result.err());
     }
-    // An export folder holds no layout: its ISOs are bound by the signed manifest.json
-    // beside them, not by the image signatures a layout carries.
-    let recheck = if is_export_folder(dir) {
-        Ok(None)
-    } else {
-        seedforge::pipeline::seal::recheck_image_signatures(dir)
-    };
-    match recheck {
+    match seedforge::pipeline::seal::recheck_image_signatures(dir) {
         Ok(Some(recheck)) => {
             for (image, why) in &recheck.failed {
                 errln!(

@@ -11,11 +11,16 @@ pub fn recheck_image_signatures(
 ) -> Result<Option<crate::oci::mirror::policy::Recheck>, SealError> {
     let view = match ManifestView::load(out) {
         Ok(view) => view,
-        // An export folder: its ISOs' sums only.
+        // An unsigned export folder: its ISOs' sums only.
         Err(SealError::NotSealed { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if view.image_keys.is_empty() {
+    // An export folder holds neither the layout nor the recorded keys: its ISOs are bound
+    // by the signed manifest.json beside them, not by the signatures a layout carries.
+    let export_folder = [Path::new("oci"), Path::new(IMAGE_KEYS_DIR)]
+        .iter()
+        .all(|p| fs::symlink_metadata(out.join(p)).is_err());
+    if view.image_keys.is_empty() || export_folder {
         return Ok(None);
     }
     let mut keys = Vec::new();
