@@ -67,6 +67,7 @@ mod pki_openssl;
 mod pki_registry;
 mod pki_state;
 mod progress;
+mod push_prune;
 mod registry_faults;
 mod registry_flags;
 mod registry_harness;

@@ -144,6 +144,8 @@ log:
 storage:
   filesystem:
     rootdirectory: \"/var/lib/docker-registry\"
+  delete:
+    enabled: true
 http:
   addr: \"192.168.6.1:5000\"
   tls:

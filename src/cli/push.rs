@@ -27,6 +27,15 @@ pub struct PushArgs {
     /// Blobs uploaded at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
+    /// Remove from the registry what the last `push --prune` of this output pushed and
+    /// this push does not (images the new output dropped, the old version of an image
+    /// pushed again under its tag, their signatures and other stored artifacts, charts),
+    /// and nothing else; then record what this push pushed (as
+    /// seedforge/push-record:<cluster name>) for the next one. The registry must allow
+    /// deletes (storage.delete.enabled: true, which seedforge's registry/config.yml sets);
+    /// the blobs are freed by the registry's garbage-collect.
+    #[arg(long)]
+    prune: bool,
     #[command(flatten)]
     access: RegistryArgs,
 }
@@ -57,15 +66,50 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),
     };
+    // The record of the last push --prune, read before anything is pushed.
+    let record_tag = seedforge::oci::registry::prune::record_tag(&prune_name(&a.layout));
+    let previous = if a.prune {
+        seedforge::oci::registry::prune::read_record(&registries, &a.registry, &record_tag)
+            .map_err(seedforge::oci::OciError::from)?
+    } else {
+        None
+    };
     let reporter = progress::CliReporter::new(g, 0);
     reporter.step_started("push");
     let report = push_layout(&layout, &registries, &options, &reporter);
     reporter.finish();
     let report = report?;
     let charts = seedforge::charts::push::push_charts(&charts_dir, &registries, &a.registry)?;
+    let pruned = if a.prune {
+        let now = seedforge::oci::registry::prune::record_of(
+            &a.registry,
+            (report.images.iter())
+                .map(|i| (i.target.as_str(), i.digest.clone()))
+                .chain(
+                    charts
+                        .iter()
+                        .map(|c| (c.target.as_str(), c.digest.to_string())),
+                ),
+        );
+        Some(
+            seedforge::oci::registry::prune::prune_and_record(
+                &registries,
+                &a.registry,
+                &record_tag,
+                previous.as_ref(),
+                &now,
+            )
+            .map_err(seedforge::oci::OciError::from)?,
+        )
+    } else {
+        None
+    };
     if g.json {
         let mut json = serde_json::to_value(&report).unwrap_or_default();
         json["charts"] = serde_json::to_value(&charts).unwrap_or_default();
+        if let Some(p) = &pruned {
+            json["pruned"] = serde_json::to_value(p).unwrap_or_default();
+        }
         print_json(&json);
     } else if !g.quiet {
         for image in &report.images {
@@ -82,6 +126,39 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
             report.blobs_mounted,
             report.blobs_present
         );
+        match (&pruned, &previous) {
+            (Some(p), Some(_)) => {
+                for removed in &p.removed {
+                    outln!("removed {}/{removed}", a.registry);
+                }
+                errln!(
+                    "pruned {} manifest(s) the last push --prune pushed and this one does not ({} already gone); the registry's garbage-collect frees their blobs",
+                    p.removed.len(),
+                    p.already_gone.len()
+                );
+            }
+            (Some(_), None) => errln!(
+                "no record of an earlier push --prune of this output in {}: nothing removed; this push is recorded for the next",
+                a.registry
+            ),
+            _ => {}
+        }
     }
     Ok(ExitCode::Ok)
+}
+
+/// The name a push of `dir` is recorded under: the cluster's name its manifest.json
+/// records, else the folder's name.
+fn prune_name(dir: &std::path::Path) -> String {
+    let recorded =
+        seedforge::input::read_found(&dir.join("manifest.json"), seedforge::input::Kind::Manifest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["cluster"]["name"].as_str().map(str::to_string));
+    recorded.unwrap_or_else(|| {
+        seedforge::outpath::resolve(dir)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }

@@ -24,6 +24,8 @@ pub fn render(settings: &PkiSettings) -> String {
          storage:\n  filesystem:\n",
     );
     let _ = writeln!(out, "    rootdirectory: {}", quote(&settings.storage));
+    // `seedforge push --prune` deletes what a new output dropped.
+    out.push_str("  delete:\n    enabled: true\n");
     out.push_str("http:\n");
     let _ = writeln!(out, "  addr: {}", quote(&addr));
     if !settings.plain_http {

@@ -332,6 +332,17 @@ impl RegistryClient {
         Ok(None)
     }
 
+    /// Sends `get` as a DELETE (of a manifest, by digest), with push access, retrying and
+    /// re-authenticating as [`RegistryClient::get`] does; the answer's status is the
+    /// caller's to judge (202: deleted; 404: not there; 405: deletes are not enabled).
+    pub async fn delete(
+        &self,
+        get: &Get<'_>,
+        budget: &mut Budget,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.send(Method::DELETE, get, budget).await.map(|(r, _)| r)
+    }
+
     /// The retry loop of [`RegistryClient::get`] and [`RegistryClient::head`].
     async fn send(
         &self,
@@ -344,7 +355,13 @@ impl RegistryClient {
         let mut attempt = 1;
         loop {
             let auth = self
-                .authorization(get.repo, false, refreshed, get.image, budget)
+                .authorization(
+                    get.repo,
+                    method == Method::DELETE,
+                    refreshed,
+                    get.image,
+                    budget,
+                )
                 .await?;
             let sent = self
                 .send_once(method.clone(), &url, get, &auth, budget)

@@ -25,6 +25,7 @@ pub mod client;
 pub mod credhelper;
 pub mod lockfile;
 pub mod manifest;
+pub mod prune;
 pub mod push;
 pub mod reader;
 mod referrers;
