@@ -313,7 +313,7 @@ fn a_receipt_of_a_build_with_registry_auth_names_no_secret() {
 /// The day-two setup: v1 built and receipted, the far side (a copy of the fixtures with
 /// v1's config folder and output) put aside, v2 built, and its delta since v1's receipt
 /// written into `delta`. Returns the lab and the far side's root.
-fn day_two() -> (Lab, std::path::PathBuf) {
+pub(crate) fn day_two() -> (Lab, std::path::PathBuf) {
     let lab = Lab::new();
     without_traefik(&lab);
     lab.build();
@@ -326,7 +326,7 @@ fn day_two() -> (Lab, std::path::PathBuf) {
 }
 
 /// `seedforge apply DELTA --to OUT` run in `cwd`.
-fn apply(cwd: &Path, delta: &Path, out: &str) -> Cmd {
+pub(crate) fn apply(cwd: &Path, delta: &Path, out: &str) -> Cmd {
     Cmd::seedforge()
         .cwd(cwd)
         .arg("apply")
@@ -336,7 +336,7 @@ fn apply(cwd: &Path, delta: &Path, out: &str) -> Cmd {
 
 /// The names beside `dir` and in its parent that a staging copy or an old output would
 /// leave.
-fn leftovers_beside(dir: &Path) -> Vec<String> {
+pub(crate) fn leftovers_beside(dir: &Path) -> Vec<String> {
     let mut left: Vec<String> = Vec::new();
     for d in [
         dir.parent().unwrap(),

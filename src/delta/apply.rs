@@ -29,6 +29,8 @@
 //!    `OUT`: between those two renames `OUT` is missing, and the next `apply` renames the
 //!    old one back first.
 //!
+//! A refused apply leaves nothing in `OUT`: a build lock file it made there is removed.
+//!
 //! A kill before the exchange leaves `OUT` as it was (the config folder may hold the new
 //! config files already, when the kill came after they were written: a rerun of the same
 //! apply finds the config folder by the delta's config file, checks `OUT` against the
@@ -366,6 +368,44 @@ fn old_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}{OLD_SUFFIX}"))
 }
 
+/// The build lock of the output being applied to. A lock file this apply made (the
+/// output had none) is removed again unless the apply commits: a refused apply leaves
+/// nothing behind.
+struct OutLock {
+    lock: Option<BuildLock>,
+    made: bool,
+    committed: bool,
+}
+
+impl OutLock {
+    fn acquire(
+        out: &Path,
+        wait: bool,
+        on_wait: &mut dyn FnMut(Option<u32>),
+    ) -> Result<OutLock, DeltaError> {
+        let file = out.join(crate::pipeline::build_lock::LOCK_FILE_NAME);
+        let made = fs::symlink_metadata(&file).is_err();
+        let lock = BuildLock::acquire(out, wait, on_wait)?;
+        Ok(OutLock {
+            lock: Some(lock),
+            made,
+            committed: false,
+        })
+    }
+}
+
+impl Drop for OutLock {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take()
+            && self.made
+            && !self.committed
+        {
+            // Removed while held; a build waiting for it locks the file at the path anew.
+            let _ = lock.remove();
+        }
+    }
+}
+
 /// Finishes or rolls back what a killed apply left at `out`: the old output moved aside
 /// with `out` missing is renamed back; moved aside with a new `out` in place, it is
 /// removed; staging folders of dead processes beside `out` are removed.
@@ -411,13 +451,14 @@ pub fn apply<E>(
         .into());
     }
     recover(&out_abs)?;
+    super::output_folder(out)?;
     if !out_abs.is_dir() {
         return Err(DeltaError::from(seal::SealError::NotSealed {
             dir: out.to_path_buf(),
         })
         .into());
     }
-    let _lock = BuildLock::acquire(&out_abs, wait, on_wait).map_err(DeltaError::from)?;
+    let mut lock = OutLock::acquire(&out_abs, wait, on_wait)?;
 
     // The base: the receipt of OUT now.
     // Each file is read once. The files the offline build derives again are not read
@@ -554,6 +595,7 @@ pub fn apply<E>(
     drop(cfg_guard);
     drop(out_guard);
     committed?;
+    lock.committed = true;
     report.outcome = "applied";
     report.manifest_sha256 = delta.facts.target_manifest_sha256.clone();
     report.seconds = started.elapsed().as_secs_f64();

@@ -106,6 +106,17 @@ pub enum DeltaError {
         /// How.
         message: String,
     },
+    /// The output named is a file (or anything but a folder).
+    #[error(
+        "{}: is {found}, not a build output folder; name the folder seedforge build wrote (the one holding manifest.json and SHA256SUMS)",
+        path.display()
+    )]
+    NotAFolder {
+        /// The path as given.
+        path: PathBuf,
+        /// What is there: `a file`, `a symbolic link` ...
+        found: &'static str,
+    },
     /// The output's build lock could not be taken.
     #[error(transparent)]
     Lock(#[from] crate::pipeline::build_lock::BuildLockError),
@@ -136,7 +147,8 @@ impl DeltaError {
             DeltaError::BadReceipt { .. }
             | DeltaError::BadTarget { .. }
             | DeltaError::BadDelta { .. }
-            | DeltaError::WrongBase { .. } => true,
+            | DeltaError::WrongBase { .. }
+            | DeltaError::NotAFolder { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
@@ -286,6 +298,7 @@ fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed,
 }
 
 fn read_manifest(out: &Path) -> Result<Vec<u8>, DeltaError> {
+    output_folder(out)?;
     let path = out.join(seal::MANIFEST);
     match crate::input::read_found(&path, crate::input::Kind::Manifest) {
         Ok(b) => Ok(b),
@@ -297,6 +310,21 @@ fn read_manifest(out: &Path) -> Result<Vec<u8>, DeltaError> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Refuses an output path that is there but is not a folder (a file given for `OUT`):
+/// bad input, as a missing `manifest.json` is. A folder, or nothing there, passes.
+fn output_folder(out: &Path) -> Result<(), DeltaError> {
+    let found = match std::fs::metadata(out) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Err(_) => return Ok(()),
+        Ok(m) if m.is_file() => "a file",
+        Ok(_) => "not a folder",
+    };
+    Err(DeltaError::NotAFolder {
+        path: out.to_path_buf(),
+        found,
+    })
 }
 
 /// `SHA256SUMS`'s lines as path → hex (a checked file: malformed lines were refused).

@@ -1,0 +1,53 @@
+//! What `apply`, `receipt` and `delta` say and leave when they refuse: an apply into a
+//! folder that is not an output leaves nothing there; a file given for the output is exit
+//! 2 for all three.
+
+use crate::common::snapshot;
+use crate::delta::{apply, day_two, leftovers_beside};
+use std::fs;
+
+#[test]
+fn apply_into_an_empty_folder_is_exit_2_and_leaves_it_empty() {
+    let (lab, _far) = day_two();
+    let delta = lab.root().join("delta");
+    let empty = lab.root().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let r = apply(lab.root(), &delta, "empty").expect(2).run();
+    assert!(r.stderr.contains("empty"), "{}", r.stderr);
+    assert!(snapshot(&empty).is_empty(), "{:?}", snapshot(&empty).keys());
+    assert!(
+        leftovers_beside(&empty.join("x")).is_empty(),
+        "{:?}",
+        leftovers_beside(&empty.join("x"))
+    );
+}
+
+#[test]
+fn a_file_given_for_the_output_is_exit_2_for_apply_receipt_and_delta() {
+    // The same exit and words for the three, and nothing written by any of them.
+    let (lab, _far) = day_two();
+    fs::write(lab.root().join("a-file"), "not an output\n").unwrap();
+    let before = snapshot(lab.root());
+    for args in [
+        &["apply", "delta", "--to", "a-file"][..],
+        &["receipt", "a-file", "-o", "r.json"],
+        &["delta", "a-file", "--since", "v1.json", "-o", "d2"],
+    ] {
+        let r = lab.seedforge().args(args).expect(2).run();
+        assert!(
+            r.stderr
+                .contains("a-file: is a file, not a build output folder"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        let j = lab
+            .seedforge()
+            .arg("--json")
+            .args(args)
+            .expect(2)
+            .run()
+            .json();
+        assert_eq!(j["error"]["code"], 2, "{args:?}: {j}");
+    }
+    crate::common::assert_same_tree(&before, &snapshot(lab.root()), "after the refusals");
+}
