@@ -713,7 +713,7 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
     let out = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
     assert!(
         out.stderr
-            .contains("error: iso/seed-lab-agent1.iso: the offline build wrote"),
+            .contains("fixtures/lab/out/iso/seed-lab-agent1.iso: the offline build wrote"),
         "{}",
         out.stderr
     );

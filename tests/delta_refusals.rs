@@ -1,6 +1,7 @@
-//! What `apply`, `receipt` and `delta` say and leave when they refuse: an apply into a
-//! folder that is not an output leaves nothing there; a file given for the output is exit
-//! 2 for all three.
+//! What `apply`, `receipt` and `delta` say and leave when they refuse: an
+//! apply into a folder that is not an output leaves nothing there; a file given for the
+//! output is exit 2 for all three; every message of apply names the operator's folders,
+//! never the staging copies it builds in.
 
 use crate::common::snapshot;
 use crate::delta::{apply, day_two, leftovers_beside};
@@ -50,4 +51,57 @@ fn a_file_given_for_the_output_is_exit_2_for_apply_receipt_and_delta() {
         assert_eq!(j["error"]["code"], 2, "{args:?}: {j}");
     }
     crate::common::assert_same_tree(&before, &snapshot(lab.root()), "after the refusals");
+}
+
+#[test]
+fn apply_names_the_operators_folders_never_its_staging_copies() {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let token = far.join("fixtures/lab/token");
+    let kept = fs::read(&token).unwrap();
+    // The far side's token gone: the offline build in the staging copy fails on the config.
+    fs::remove_file(&token).unwrap();
+    let r = apply(&far, &delta, "fixtures/lab/out").expect(2).run();
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        said.contains("fixtures/lab/seedforge.yaml:") && said.contains("fixtures/lab/token"),
+        "{said}"
+    );
+    assert!(!said.contains(".seedforge-"), "{said}");
+    let j = apply(&far, &delta, "fixtures/lab/out")
+        .arg("--json")
+        .expect(2)
+        .run()
+        .json();
+    let e = &j["error"];
+    assert!(
+        e["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("fixtures/lab/seedforge.yaml"),
+        "{j}"
+    );
+    assert!(!j.to_string().contains(".seedforge-"), "{j}");
+    // Another token: the rebuilt seal differs from the delta's; the file is named in OUT.
+    fs::write(&token, b"another-token-of-the-far-side-0123456789\n").unwrap();
+    let r = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(said.contains("fixtures/lab/out/iso/seed-"), "{said}");
+    assert!(!said.contains(".seedforge-"), "{said}");
+    let j = apply(&far, &delta, "fixtures/lab/out")
+        .arg("--json")
+        .expect(1)
+        .run()
+        .json();
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fixtures/lab/out/iso/seed-"),
+        "{j}"
+    );
+    assert!(!j.to_string().contains(".seedforge-"), "{j}");
+    // With its own token back, the same delta applies.
+    fs::write(&token, kept).unwrap();
+    apply(&far, &delta, "fixtures/lab/out").run();
 }

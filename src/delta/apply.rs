@@ -30,6 +30,8 @@
 //!    old one back first.
 //!
 //! A refused apply leaves nothing in `OUT`: a build lock file it made there is removed.
+//! Every path of the staging copies in a message is shown as the path it stands for
+//! ([`crate::leftovers::as_meant`]).
 //!
 //! A kill before the exchange leaves `OUT` as it was (the config folder may hold the new
 //! config files already, when the kill came after they were written: a rerun of the same
@@ -839,7 +841,8 @@ fn compare(stage_out: &Path, delta: &CheckedDelta) -> Result<(), DeltaError> {
         (None, None) => "the two seals differ in their form".into(),
     };
     Err(DeltaError::Mismatch {
-        path: PathBuf::from(first),
+        // The staging copy's file, shown as the output's it stands for.
+        path: stage_out.join(first),
         message: format!(
             "{what}: the delta does not rebuild the near side's output here (a config input or file the delta does not carry differs?); nothing was changed"
         ),
