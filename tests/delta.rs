@@ -463,7 +463,7 @@ fn apply_of_an_upgrade_that_drops_an_image_leaves_its_blobs_behind_and_matches_t
 }
 
 #[test]
-fn apply_does_not_read_the_derived_files_it_writes_again_and_a_damaged_one_is_rebuilt() {
+fn apply_rebuilds_a_damaged_derived_file_and_refuses_a_damaged_kept_one() {
     let (lab, far) = day_two();
     let out = far.join("fixtures/lab/out");
     // A seed the far side damaged: receipt and verify name it; apply rebuilds it.

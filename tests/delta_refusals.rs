@@ -1,9 +1,10 @@
-//! What `apply`, `receipt` and `delta` say and leave when they refuse: an
+//! What `apply`, `receipt` and `delta` say and leave when they refuse or find damage: an
 //! apply into a folder that is not an output leaves nothing there; a file given for the
 //! output is exit 2 for all three; every message of apply names the operator's folders,
-//! never the staging copies it builds in.
+//! never the staging copies it builds in; damage found in the far side's derived files is
+//! named file by file before they are written anew.
 
-use crate::common::snapshot;
+use crate::common::{Cmd, flip_byte, snapshot};
 use crate::delta::{apply, day_two, leftovers_beside};
 use std::fs;
 
@@ -104,4 +105,54 @@ fn apply_names_the_operators_folders_never_its_staging_copies() {
     // With its own token back, the same delta applies.
     fs::write(&token, kept).unwrap();
     apply(&far, &delta, "fixtures/lab/out").run();
+}
+
+#[test]
+fn apply_names_each_damaged_derived_file_before_it_is_written_anew() {
+    let (lab, far) = day_two();
+    let delta = lab.root().join("delta");
+    let out = far.join("fixtures/lab/out");
+    flip_byte(&out.join("iso/seed-lab-agent1.iso"), 40_000);
+    let registries = out.join("registries.yaml");
+    let mut text = fs::read_to_string(&registries).unwrap();
+    text.push_str("# edited on the far side\n");
+    fs::write(&registries, text).unwrap();
+    let r = apply(&far, &delta, "fixtures/lab/out").arg("--json").run();
+    let j = r.json();
+    assert_eq!(j["outcome"], "applied");
+    assert_eq!(
+        j["rebuilt_damaged"],
+        serde_json::json!(["iso/seed-lab-agent1.iso", "registries.yaml"])
+    );
+    for rel in ["iso/seed-lab-agent1.iso", "registries.yaml"] {
+        assert!(
+            r.stderr
+                .contains(&format!("fixtures/lab/out/{rel}: damaged here")),
+            "{rel}: {}",
+            r.stderr
+        );
+    }
+    crate::delta::assert_same_output(&out, &lab.out_dir());
+    // In the text output too; and an apply that finds no damage names none.
+    let (lab, far) = day_two();
+    let out = far.join("fixtures/lab/out");
+    flip_byte(&out.join("nodes/lab-server1/meta-data"), 3);
+    let r = apply(&far, &lab.root().join("delta"), "fixtures/lab/out").run();
+    assert!(
+        r.stderr
+            .contains("fixtures/lab/out/nodes/lab-server1/meta-data: damaged here"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("applied"), "{}", r.stdout);
+    let (lab, far) = day_two();
+    let j = apply(&far, &lab.root().join("delta"), "fixtures/lab/out")
+        .arg("--json")
+        .run()
+        .json();
+    assert_eq!(j["rebuilt_damaged"], serde_json::json!([]));
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
 }

@@ -11,7 +11,10 @@
 //!    file is read once; when the build fails, `OUT` is re-hashed whole to name a damaged
 //!    file) has the digest `delta.json` names, or `OUT`'s `manifest.json` is the
 //!    base's; a different base is never patched (exit 2). An `OUT` that already is the
-//!    delta's target is left alone (outcome `unchanged`).
+//!    delta's target is left alone (outcome `unchanged`). Then the derived files are
+//!    checked against `OUT`'s `SHA256SUMS` (hashed only when their stat is not the one
+//!    `OUT`'s build state recorded): each that does not match is damage found here,
+//!    named in the report (`rebuilt_damaged`) and written anew by the offline build.
 //! 3. **Staging**: `OUT` is copied beside itself under a temporary name (hard links: every
 //!    writer of seedforge replaces a file by renaming a new one over it, never writes into
 //!    one), without its build state and without the blobs the delta's new `SHA256SUMS`
@@ -89,6 +92,10 @@ pub struct ApplyReport {
     pub bytes: u64,
     /// Config folder files written.
     pub config_files: Vec<String>,
+    /// Derived files of the output (seeds, node files, registry configs, SBOMs, airgap
+    /// archives) that did not match its `SHA256SUMS`: damaged on this side, written anew
+    /// by the offline build.
+    pub rebuilt_damaged: Vec<String>,
     /// The output's manifest.json sha256 now.
     pub manifest_sha256: String,
     /// Wall time.
@@ -464,10 +471,10 @@ pub fn apply<E>(
 
     // The base: the receipt of OUT now.
     // Each file is read once. The files the offline build derives again are not read
-    // here: whatever they hold, the staging build writes them anew and the new seal judges
-    // what it wrote. Nor are the layout's blobs: the staging build's verify step re-hashes
-    // every blob it keeps (links of OUT's), and when it fails, OUT is checked whole to
-    // name the file.
+    // here (only for the damage named before staging): whatever they hold, the staging
+    // build writes them anew and the new seal judges what it wrote. Nor are the layout's
+    // blobs: the staging build's verify step re-hashes every blob it keeps (links of
+    // OUT's), and when it fails, OUT is checked whole to name the file.
     let sealed = super::check_sealed_but(&out_abs, &|p| {
         super::carry::is_derived(p) || p.starts_with(super::BLOBS)
     })?;
@@ -488,6 +495,7 @@ pub fn apply<E>(
         blobs_added: 0,
         bytes: 0,
         config_files: Vec::new(),
+        rebuilt_damaged: Vec::new(),
         manifest_sha256: sealed.manifest_sha256.clone(),
         seconds: 0.0,
     };
@@ -535,6 +543,8 @@ pub fn apply<E>(
         message: "manifest.json names no config file: give it with --config FILE".into(),
     })?;
     let config_abs = crate::outpath::resolve(&config_dir);
+    // Damage found here, named before the offline build writes those files anew.
+    report.rebuilt_damaged = damaged_derived(&out_abs, &sealed.sums);
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
@@ -602,6 +612,32 @@ pub fn apply<E>(
     report.manifest_sha256 = delta.facts.target_manifest_sha256.clone();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The derived files of `out` ([`super::carry::is_derived`]) that its `SHA256SUMS`
+/// (`sums`) lists and that do not hash to what it lists. A file whose stat is the one the
+/// output's build state recorded with the listed sha256 is not read (as a build trusts
+/// it); the others are hashed, on a few threads.
+fn damaged_derived(out: &Path, sums: &BTreeMap<String, String>) -> Vec<String> {
+    let state = crate::pipeline::state::BuildState::load(out, false);
+    let mut damaged = Vec::new();
+    let mut todo: Vec<(&String, &String)> = Vec::new();
+    for (rel, hex) in sums.iter().filter(|(r, _)| super::carry::is_derived(r)) {
+        let path = out.join(rel);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() && state.holds(&path, hex) => {}
+            Ok(m) if m.is_file() => todo.push((rel, hex)),
+            _ => damaged.push(rel.clone()),
+        }
+    }
+    let paths: Vec<PathBuf> = todo.iter().map(|(rel, _)| out.join(rel)).collect();
+    for ((rel, hex), got) in todo.iter().zip(crate::hashing::sha256_files(&paths)) {
+        if got.ok().as_ref() != Some(*hex) {
+            damaged.push((*rel).clone());
+        }
+    }
+    damaged.sort();
+    damaged
 }
 
 /// Mirrors the config folder into `stage_cfg` with the delta's config files, copies `out`
