@@ -86,4 +86,5 @@ mod signatures;
 mod trust_cosign;
 mod trust_registry;
 mod verify_caps;
+mod verify_unsealed;
 mod windows_paths;
