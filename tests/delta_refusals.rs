@@ -117,6 +117,18 @@ fn apply_names_each_damaged_derived_file_before_it_is_written_anew() {
     let mut text = fs::read_to_string(&registries).unwrap();
     text.push_str("# edited on the far side\n");
     fs::write(&registries, text).unwrap();
+    // Named as it is found, before the rebuild: an apply that then fails has said it.
+    let token = far.join("fixtures/lab/token");
+    let kept = fs::read(&token).unwrap();
+    fs::write(&token, b"another-token-of-the-far-side-0123456789\n").unwrap();
+    let r = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
+    assert!(
+        r.stderr
+            .contains("fixtures/lab/out/iso/seed-lab-agent1.iso: damaged here"),
+        "{}",
+        r.stderr
+    );
+    fs::write(&token, kept).unwrap();
     let r = apply(&far, &delta, "fixtures/lab/out").arg("--json").run();
     let j = r.json();
     assert_eq!(j["outcome"], "applied");

@@ -111,12 +111,6 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         Err(ApplyError::Delta(e)) => return Err(e.into()),
         Err(ApplyError::Build(e)) => return Err(e),
     };
-    for rel in &r.rebuilt_damaged {
-        errln!(
-            "warning: {}: damaged here (it did not match SHA256SUMS); written anew by the offline build",
-            r.output.join(rel).display()
-        );
-    }
     if g.json {
         print_json(&r);
         return Ok(ExitCode::Ok);

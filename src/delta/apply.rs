@@ -545,6 +545,12 @@ pub fn apply<E>(
     let config_abs = crate::outpath::resolve(&config_dir);
     // Damage found here, named before the offline build writes those files anew.
     report.rebuilt_damaged = damaged_derived(&out_abs, &sealed.sums);
+    for rel in &report.rebuilt_damaged {
+        tracing::warn!(
+            "{}: damaged here (it does not match SHA256SUMS); the offline build writes it anew",
+            out.join(rel).display()
+        );
+    }
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
