@@ -145,6 +145,18 @@ fn apply_names_each_damaged_derived_file_before_it_is_written_anew() {
         );
     }
     crate::delta::assert_same_output(&out, &lab.out_dir());
+    // Applied again to an output that already is the delta's: nothing is rebuilt, and the
+    // damage is named all the same.
+    flip_byte(&out.join("iso/seed-lab-agent2.iso"), 40_000);
+    let r = apply(&far, &delta, "fixtures/lab/out").run();
+    assert!(r.stdout.contains("nothing to apply"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(
+            "fixtures/lab/out/iso/seed-lab-agent2.iso: damaged here (it does not match SHA256SUMS); not rebuilt"
+        ),
+        "{}",
+        r.stderr
+    );
     // In the text output too; and an apply that finds no damage names none.
     let (lab, far) = day_two();
     let out = far.join("fixtures/lab/out");

@@ -505,6 +505,13 @@ pub fn apply<E>(
         crate::leftovers::sweep_beside(&dir).map_err(io_err(&dir))?;
     }
     if sealed.manifest_sha256 == delta.facts.target_manifest_sha256 {
+        // Nothing to apply, nothing rebuilt: damage found here is still named.
+        for rel in damaged_derived(&out_abs, &sealed.sums) {
+            tracing::warn!(
+                "{}: damaged here (it does not match SHA256SUMS); not rebuilt, the output already is the delta's: seedforge build --offline writes it anew",
+                out.join(rel).display()
+            );
+        }
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
