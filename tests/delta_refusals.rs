@@ -180,3 +180,38 @@ fn apply_names_each_damaged_derived_file_before_it_is_written_anew() {
         .args(["verify", "fixtures/lab/out"])
         .run();
 }
+
+#[test]
+fn receipt_delta_and_apply_refuse_an_output_with_a_link_under_it() {
+    let (lab, far) = day_two();
+    let out = far.join("fixtures/lab/out");
+    let copy = far.join("oci-elsewhere");
+    fs::rename(out.join("oci"), &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, out.join("oci")).unwrap();
+    let before = snapshot(&far);
+    let receipt = Cmd::seedforge()
+        .cwd(&far)
+        .args(["receipt", "fixtures/lab/out", "-o", "r.json"])
+        .expect(1)
+        .run();
+    let applied = apply(&far, &lab.root().join("delta"), "fixtures/lab/out")
+        .expect(1)
+        .run();
+    for r in [&receipt, &applied] {
+        assert!(
+            r.stderr.contains("oci: a symbolic link"),
+            "{}: {}",
+            r.what,
+            r.stderr
+        );
+    }
+    crate::common::assert_same_tree(&before, &snapshot(&far), "after the refusals");
+    // The near side's output the same: no delta from it.
+    let near = lab.out_dir();
+    let copy = lab.root().join("near-oci");
+    fs::rename(near.join("oci"), &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, near.join("oci")).unwrap();
+    let r = lab.delta("v1.json", "delta-2").expect(1).run();
+    assert!(r.stderr.contains("oci: a symbolic link"), "{}", r.stderr);
+    assert!(!lab.root().join("delta-2").exists());
+}

@@ -225,6 +225,7 @@ fn check_sealed(out: &Path) -> Result<Sealed, DeltaError> {
 fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed, DeltaError> {
     // NotSealed (exit 2) when there is no manifest.json.
     let manifest_bytes = read_manifest(out)?;
+    refuse_links(out)?;
     let report = seal::verify_sums_with(out, &|path, listed| {
         let rel = path.strip_prefix(out).ok()?.to_str()?;
         unread(rel).then(|| listed.to_string())
@@ -325,6 +326,22 @@ fn output_folder(out: &Path) -> Result<(), DeltaError> {
         path: out.to_path_buf(),
         found,
     })
+}
+
+/// Refuses an output with a symbolic link under it (an `oci/` pointing at a copy
+/// elsewhere): what would be described or carried is another folder's.
+fn refuse_links(out: &Path) -> Result<(), DeltaError> {
+    let found = crate::pipeline::unsealed::find(out).map_err(|e| DeltaError::io(out, e))?;
+    match found.links.first() {
+        None => Ok(()),
+        Some(link) => Err(DeltaError::Unsound {
+            out: out.to_path_buf(),
+            message: format!(
+                "{}: a symbolic link (to {}); an output holds none: seedforge verify names each",
+                link.path, link.target
+            ),
+        }),
+    }
 }
 
 /// `SHA256SUMS`'s lines as path → hex (a checked file: malformed lines were refused).
