@@ -40,6 +40,46 @@ pub fn temp_owner(name: &str) -> Option<u32> {
     None
 }
 
+/// `text` with every path inside a staging folder of this process
+/// (`DIR/.NAME.seedforge-PID-N.tmp/REST`, [`crate::util::temp_path_beside`] of a folder:
+/// `apply`'s copy of the output and mirror of the config folder, a delta written before
+/// its rename) written as the path it stands for (`DIR/NAME/REST`): what a build run in
+/// the copy says names the operator's folder. Temporary names of files, and staging
+/// folders of other processes, are left as they are.
+pub fn as_meant(text: &str) -> std::borrow::Cow<'_, str> {
+    let marker = format!(".seedforge-{}-", std::process::id());
+    if !text.contains(&marker) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&marker) {
+        let after = &rest[at + marker.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let folder = digits > 0 && after[digits..].starts_with(".tmp/");
+        // The name begins with its hiding `.` after the last `/` before it (or, in a
+        // relative path, after the blank or quote that starts the word).
+        let before = &rest[..at];
+        let hidden = |i: Option<usize>| {
+            let start = i.map_or(0, |i| i + 1);
+            (before[start..].len() > 1 && before[start..].starts_with('.')).then_some(start)
+        };
+        let start = hidden(before.rfind('/'))
+            .or_else(|| hidden(before.rfind(|c: char| c.is_whitespace() || c == '"' || c == '\'')));
+        if let (true, Some(start)) = (folder, start) {
+            let name = &before[start..];
+            out.push_str(&before[..start]);
+            out.push_str(&name[1..]);
+            rest = &after[digits + ".tmp".len()..];
+        } else {
+            out.push_str(&rest[..at + marker.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// The process id a seed ISO's staging folder name (`.stage-NODE.PID`) carries.
 pub fn stage_owner(name: &str) -> Option<u32> {
     let rest = name.strip_prefix(".stage-")?;
@@ -476,5 +516,28 @@ mod tests {
         fs::write(&file, "f").unwrap();
         assert!(!remove_staging(&file));
         assert!(!file.exists());
+    }
+
+    #[test]
+    fn a_path_in_this_process_staging_folder_is_shown_as_the_one_it_stands_for() {
+        let pid = std::process::id();
+        let text = format!(
+            "/srv/.lab.seedforge-{pid}-0.tmp/seedforge.yaml:12:17: cluster.token.file: /srv/.lab.seedforge-{pid}-0.tmp/token: gone; \
+             .out.seedforge-{pid}-3.tmp/iso/seed-a.iso differs; '/x/.lab out.seedforge-{pid}-1.tmp/y'"
+        );
+        assert_eq!(
+            as_meant(&text),
+            "/srv/lab/seedforge.yaml:12:17: cluster.token.file: /srv/lab/token: gone; \
+             out/iso/seed-a.iso differs; '/x/lab out/y'"
+        );
+        // A file's temporary name, another process's folder, and text without any: as they are.
+        let other = pid + 1;
+        for text in [
+            format!("/srv/out/.manifest.json.seedforge-{pid}-2.tmp: no space"),
+            format!("/srv/.lab.seedforge-{other}-0.tmp/token"),
+            "/srv/lab/token".to_string(),
+        ] {
+            assert_eq!(as_meant(&text), text);
+        }
     }
 }

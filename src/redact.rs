@@ -73,14 +73,19 @@ impl Secrets {
     }
 
     /// `text` with every registered secret replaced by [`MASK`] and the password of every
-    /// `scheme://user:password@` in it by [`URL_MASK`].
+    /// `scheme://user:password@` in it by [`URL_MASK`]; a path inside a staging folder of
+    /// this process is written as the path it stands for ([`crate::leftovers::as_meant`]).
     ///
     /// One pass over the text: at each position the longest registered secret that starts
     /// there is replaced, and the mask itself is never scanned again (replacing secret
     /// after secret would mask a short secret's letters inside an earlier `<redacted>`).
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let secrets = self.lock();
-        let text = url(text);
+        // A path in a staging copy is shown as the path it stands for.
+        let text = match crate::leftovers::as_meant(text) {
+            Cow::Borrowed(t) => url(t),
+            Cow::Owned(t) => Cow::Owned(url(&t).into_owned()),
+        };
         if !secrets.iter().any(|s| text.contains(s.as_str())) {
             return text;
         }

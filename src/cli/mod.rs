@@ -37,6 +37,7 @@ mod progress;
 mod push;
 mod render;
 pub mod stdio;
+mod unsealed;
 
 use clap::{Args, Parser, Subcommand};
 use seedforge::Error;
@@ -1182,6 +1183,11 @@ fn verify_sealed_output(
     doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
     doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
     failures.extend(sums_result.err());
+    // A build output (an export in parts holds other files by design): links and
+    // unlisted files.
+    if matches!(wholes, Ok(None)) {
+        failures.extend(unsealed::check(g, dir, &mut doc).err());
+    }
     match wholes {
         Ok(Some(wholes)) => {
             doc["wholes"] = serde_json::to_value(&wholes).unwrap_or_default();

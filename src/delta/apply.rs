@@ -11,7 +11,10 @@
 //!    file is read once; when the build fails, `OUT` is re-hashed whole to name a damaged
 //!    file) has the digest `delta.json` names, or `OUT`'s `manifest.json` is the
 //!    base's; a different base is never patched (exit 2). An `OUT` that already is the
-//!    delta's target is left alone (outcome `unchanged`).
+//!    delta's target is left alone (outcome `unchanged`). Then the derived files are
+//!    checked against `OUT`'s `SHA256SUMS` (hashed only when their stat is not the one
+//!    `OUT`'s build state recorded): each that does not match is damage found here,
+//!    named in the report (`rebuilt_damaged`) and written anew by the offline build.
 //! 3. **Staging**: `OUT` is copied beside itself under a temporary name (hard links: every
 //!    writer of seedforge replaces a file by renaming a new one over it, never writes into
 //!    one), without its build state and without the blobs the delta's new `SHA256SUMS`
@@ -28,6 +31,10 @@
 //!    exchange, `OUT` is renamed to `.OUT.seedforge-apply-old` and the staging copy to
 //!    `OUT`: between those two renames `OUT` is missing, and the next `apply` renames the
 //!    old one back first.
+//!
+//! A refused apply leaves nothing in `OUT`: a build lock file it made there is removed.
+//! Every path of the staging copies in a message is shown as the path it stands for
+//! ([`crate::leftovers::as_meant`]).
 //!
 //! A kill before the exchange leaves `OUT` as it was (the config folder may hold the new
 //! config files already, when the kill came after they were written: a rerun of the same
@@ -87,6 +94,10 @@ pub struct ApplyReport {
     pub bytes: u64,
     /// Config folder files written.
     pub config_files: Vec<String>,
+    /// Derived files of the output (seeds, node files, registry configs, SBOMs, airgap
+    /// archives) that did not match its `SHA256SUMS`: damaged on this side, written anew
+    /// by the offline build.
+    pub rebuilt_damaged: Vec<String>,
     /// The output's manifest.json sha256 now.
     pub manifest_sha256: String,
     /// Who signed the delta, checked before anything else of it was read.
@@ -376,6 +387,44 @@ fn old_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}{OLD_SUFFIX}"))
 }
 
+/// The build lock of the output being applied to. A lock file this apply made (the
+/// output had none) is removed again unless the apply commits: a refused apply leaves
+/// nothing behind.
+struct OutLock {
+    lock: Option<BuildLock>,
+    made: bool,
+    committed: bool,
+}
+
+impl OutLock {
+    fn acquire(
+        out: &Path,
+        wait: bool,
+        on_wait: &mut dyn FnMut(Option<u32>),
+    ) -> Result<OutLock, DeltaError> {
+        let file = out.join(crate::pipeline::build_lock::LOCK_FILE_NAME);
+        let made = fs::symlink_metadata(&file).is_err();
+        let lock = BuildLock::acquire(out, wait, on_wait)?;
+        Ok(OutLock {
+            lock: Some(lock),
+            made,
+            committed: false,
+        })
+    }
+}
+
+impl Drop for OutLock {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take()
+            && self.made
+            && !self.committed
+        {
+            // Removed while held; a build waiting for it locks the file at the path anew.
+            let _ = lock.remove();
+        }
+    }
+}
+
 /// Finishes or rolls back what a killed apply left at `out`: the old output moved aside
 /// with `out` missing is renamed back; moved aside with a new `out` in place, it is
 /// removed; staging folders of dead processes beside `out` are removed.
@@ -446,20 +495,21 @@ pub fn apply<E>(
         .into());
     }
     recover(&out_abs)?;
+    super::output_folder(out)?;
     if !out_abs.is_dir() {
         return Err(DeltaError::from(seal::SealError::NotSealed {
             dir: out.to_path_buf(),
         })
         .into());
     }
-    let _lock = BuildLock::acquire(&out_abs, wait, on_wait).map_err(DeltaError::from)?;
+    let mut lock = OutLock::acquire(&out_abs, wait, on_wait)?;
 
     // The base: the receipt of OUT now.
     // Each file is read once. The files the offline build derives again are not read
-    // here: whatever they hold, the staging build writes them anew and the new seal judges
-    // what it wrote. Nor are the layout's blobs: the staging build's verify step re-hashes
-    // every blob it keeps (links of OUT's), and when it fails, OUT is checked whole to
-    // name the file.
+    // here (only for the damage named before staging): whatever they hold, the staging
+    // build writes them anew and the new seal judges what it wrote. Nor are the layout's
+    // blobs: the staging build's verify step re-hashes every blob it keeps (links of
+    // OUT's), and when it fails, OUT is checked whole to name the file.
     let sealed = super::check_sealed_but(&out_abs, &|p| {
         super::carry::is_derived(p) || p.starts_with(super::BLOBS)
     })?;
@@ -480,6 +530,7 @@ pub fn apply<E>(
         blobs_added: 0,
         bytes: 0,
         config_files: Vec::new(),
+        rebuilt_damaged: Vec::new(),
         manifest_sha256: sealed.manifest_sha256.clone(),
         signature,
         changes: delta.facts.changes.clone(),
@@ -491,6 +542,13 @@ pub fn apply<E>(
         crate::leftovers::sweep_beside(&dir).map_err(io_err(&dir))?;
     }
     if sealed.manifest_sha256 == delta.facts.target_manifest_sha256 {
+        // Nothing to apply, nothing rebuilt: damage found here is still named.
+        for rel in damaged_derived(&out_abs, &sealed.sums) {
+            tracing::warn!(
+                "{}: damaged here (it does not match SHA256SUMS); not rebuilt, the output already is the delta's: seedforge build --offline writes it anew",
+                out.join(rel).display()
+            );
+        }
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
@@ -529,6 +587,14 @@ pub fn apply<E>(
         message: "manifest.json names no config file: give it with --config FILE".into(),
     })?;
     let config_abs = crate::outpath::resolve(&config_dir);
+    // Damage found here, named before the offline build writes those files anew.
+    report.rebuilt_damaged = damaged_derived(&out_abs, &sealed.sums);
+    for rel in &report.rebuilt_damaged {
+        tracing::warn!(
+            "{}: damaged here (it does not match SHA256SUMS); the offline build writes it anew",
+            out.join(rel).display()
+        );
+    }
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
@@ -591,10 +657,37 @@ pub fn apply<E>(
     drop(cfg_guard);
     drop(out_guard);
     committed?;
+    lock.committed = true;
     report.outcome = "applied";
     report.manifest_sha256 = delta.facts.target_manifest_sha256.clone();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The derived files of `out` ([`super::carry::is_derived`]) that its `SHA256SUMS`
+/// (`sums`) lists and that do not hash to what it lists. A file whose stat is the one the
+/// output's build state recorded with the listed sha256 is not read (as a build trusts
+/// it); the others are hashed, on a few threads.
+fn damaged_derived(out: &Path, sums: &BTreeMap<String, String>) -> Vec<String> {
+    let state = crate::pipeline::state::BuildState::load(out, false);
+    let mut damaged = Vec::new();
+    let mut todo: Vec<(&String, &String)> = Vec::new();
+    for (rel, hex) in sums.iter().filter(|(r, _)| super::carry::is_derived(r)) {
+        let path = out.join(rel);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() && state.holds(&path, hex) => {}
+            Ok(m) if m.is_file() => todo.push((rel, hex)),
+            _ => damaged.push(rel.clone()),
+        }
+    }
+    let paths: Vec<PathBuf> = todo.iter().map(|(rel, _)| out.join(rel)).collect();
+    for ((rel, hex), got) in todo.iter().zip(crate::hashing::sha256_files(&paths)) {
+        if got.ok().as_ref() != Some(*hex) {
+            damaged.push((*rel).clone());
+        }
+    }
+    damaged.sort();
+    damaged
 }
 
 /// Mirrors the config folder into `stage_cfg` with the delta's config files, copies `out`
@@ -834,7 +927,8 @@ fn compare(stage_out: &Path, delta: &CheckedDelta) -> Result<(), DeltaError> {
         (None, None) => "the two seals differ in their form".into(),
     };
     Err(DeltaError::Mismatch {
-        path: PathBuf::from(first),
+        // The staging copy's file, shown as the output's it stands for.
+        path: stage_out.join(first),
         message: format!(
             "{what}: the delta does not rebuild the near side's output here (a config input or file the delta does not carry differs?); nothing was changed"
         ),

@@ -116,6 +116,17 @@ pub enum DeltaError {
         /// How.
         message: String,
     },
+    /// The output named is a file (or anything but a folder).
+    #[error(
+        "{}: is {found}, not a build output folder; name the folder seedforge build wrote (the one holding manifest.json and SHA256SUMS)",
+        path.display()
+    )]
+    NotAFolder {
+        /// The path as given.
+        path: PathBuf,
+        /// What is there: `a file`, `a symbolic link` ...
+        found: &'static str,
+    },
     /// The output's build lock could not be taken.
     #[error(transparent)]
     Lock(#[from] crate::pipeline::build_lock::BuildLockError),
@@ -146,7 +157,8 @@ impl DeltaError {
             DeltaError::BadReceipt { .. }
             | DeltaError::BadTarget { .. }
             | DeltaError::BadDelta { .. }
-            | DeltaError::WrongBase { .. } => true,
+            | DeltaError::WrongBase { .. }
+            | DeltaError::NotAFolder { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
@@ -226,6 +238,7 @@ fn check_sealed(out: &Path) -> Result<Sealed, DeltaError> {
 fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed, DeltaError> {
     // NotSealed (exit 2) when there is no manifest.json.
     let manifest_bytes = read_manifest(out)?;
+    refuse_links(out)?;
     let report = seal::verify_sums_with(out, &|path, listed| {
         let rel = path.strip_prefix(out).ok()?.to_str()?;
         unread(rel).then(|| listed.to_string())
@@ -299,6 +312,7 @@ fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed,
 }
 
 fn read_manifest(out: &Path) -> Result<Vec<u8>, DeltaError> {
+    output_folder(out)?;
     let path = out.join(seal::MANIFEST);
     match crate::input::read_found(&path, crate::input::Kind::Manifest) {
         Ok(b) => Ok(b),
@@ -309,6 +323,37 @@ fn read_manifest(out: &Path) -> Result<Vec<u8>, DeltaError> {
             .into())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses an output path that is there but is not a folder (a file given for `OUT`):
+/// bad input, as a missing `manifest.json` is. A folder, or nothing there, passes.
+fn output_folder(out: &Path) -> Result<(), DeltaError> {
+    let found = match std::fs::metadata(out) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Err(_) => return Ok(()),
+        Ok(m) if m.is_file() => "a file",
+        Ok(_) => "not a folder",
+    };
+    Err(DeltaError::NotAFolder {
+        path: out.to_path_buf(),
+        found,
+    })
+}
+
+/// Refuses an output with a symbolic link under it (an `oci/` pointing at a copy
+/// elsewhere): what would be described or carried is another folder's.
+fn refuse_links(out: &Path) -> Result<(), DeltaError> {
+    let found = crate::pipeline::unsealed::find(out).map_err(|e| DeltaError::io(out, e))?;
+    match found.links.first() {
+        None => Ok(()),
+        Some(link) => Err(DeltaError::Unsound {
+            out: out.to_path_buf(),
+            message: format!(
+                "{}: a symbolic link (to {}); an output holds none: seedforge verify names each",
+                link.path, link.target
+            ),
+        }),
     }
 }
 

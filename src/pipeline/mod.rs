@@ -3,7 +3,8 @@
 //! [`steps`]), runs them ([`run`]), skipping those whose inputs and outputs are unchanged
 //! ([`state`]), seals the output ([`seal`]), and owns what surrounds a build: the output
 //! lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`]),
-//! `clean` ([`clean`]) and the modes of the output ([`modes`]).
+//! `clean` ([`clean`]), the modes of the output ([`modes`]) and what a sealed output holds
+//! that its seal does not cover ([`unsealed`]).
 
 pub mod build_lock;
 pub mod clean;
@@ -16,3 +17,4 @@ pub mod seal;
 pub mod split;
 pub mod state;
 pub mod steps;
+pub mod unsealed;
