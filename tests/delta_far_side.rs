@@ -1,0 +1,186 @@
+//! The far side after an apply, as an operator goes on there: its own `build --offline`
+//! (to export media) gives the near side's output again, and the next delta applies. The
+//! far side holds only its config folder (no network: a namespace with nothing but
+//! loopback where one can be made), with its local inputs as the first crossing left
+//! them: a `.deb` folder without the packages the near side added or upgraded since, and
+//! an older `files:` k3s binary. What the delta carried (the bundle, the binary, the lock
+//! pinning the bundle) is what the far side's build takes, and it says so.
+
+use crate::common::{self, Cmd, Lab};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A stand-in k3s binary that names `release` (as the real one does, once) and `salt`.
+fn k3s_binary(release: &str, salt: &str) -> Vec<u8> {
+    let mut b = b"\x7fELF\x02\x01\x01".to_vec();
+    b.extend(std::iter::repeat_n(0u8, 50_000));
+    b.extend_from_slice(format!("go1.24.2{release}github.com/k3s-io/k3s").as_bytes());
+    b.extend(std::iter::repeat_n(0u8, 1_000));
+    b.extend_from_slice(salt.as_bytes());
+    b
+}
+
+/// One version of the lab on the near side: the k3s release and its binary, and the
+/// `.deb`s of the `tools` bundle (`(name, version)`, each requested), in `debs/`.
+fn set_version(lab: &Lab, base: &str, release: &str, debs: &[(&str, &str)]) {
+    let dir = lab.lab_dir();
+    let folder = dir.join("debs");
+    let _ = fs::remove_dir_all(&folder);
+    fs::create_dir_all(&folder).unwrap();
+    let scratch = lab.root().join("deb-trees");
+    fs::create_dir_all(&scratch).unwrap();
+    for (name, version) in debs {
+        let deb = common::debs::small_deb(&scratch, name, version, "", &format!("{name}\n"));
+        fs::copy(&deb, folder.join(deb.file_name().unwrap())).unwrap();
+    }
+    let binary = k3s_binary(release, &format!("{debs:?}"));
+    fs::write(dir.join("k3s"), &binary).unwrap();
+    let names: Vec<&str> = debs.iter().map(|(n, _)| *n).collect();
+    let config = base.replace("v1.33.1+k3s1", release)
+        + &format!(
+            "packages:\n  - name: tools\n    packages: [{}]\n    debs: [debs]\n",
+            names.join(", ")
+        )
+        + &format!(
+            "files:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n",
+            common::sha256_bytes(&binary)
+        );
+    fs::write(dir.join("seedforge.yaml"), config).unwrap();
+}
+
+/// `seedforge` run in `cwd`, with no network where a namespace can be made.
+fn far_seedforge(cwd: &Path) -> Cmd {
+    let isolated = Cmd::new("unshare")
+        .args(["-n", "true"])
+        .any_status()
+        .run()
+        .code
+        == Some(0);
+    if isolated {
+        Cmd::new("unshare")
+            .args(["-n", "--"])
+            .arg(common::seedforge_bin())
+            .cwd(cwd)
+    } else {
+        eprintln!("note: no network namespace here; the far side runs with the network");
+        Cmd::seedforge().cwd(cwd)
+    }
+}
+
+fn sums(out: &Path) -> String {
+    fs::read_to_string(out.join("SHA256SUMS")).unwrap()
+}
+
+#[test]
+fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_builds_offline_and_applies_the_next_delta()
+ {
+    if !common::require_tool("dpkg-deb") {
+        return;
+    }
+    let lab = Lab::new();
+    let base = fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap();
+    set_version(&lab, &base, "v1.33.1+k3s1", &[("zz-tool", "1.0")]);
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far: PathBuf = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+    let far_out = far_lab.join("out");
+    let old_binary = fs::read(far_lab.join("k3s")).unwrap();
+
+    // v2: the bundle grows by a package and upgrades one; the k3s binary is a new release.
+    set_version(
+        &lab,
+        &base,
+        "v1.33.2+k3s1",
+        &[("zz-tool", "1.1"), ("zz-extra", "2.0")],
+    );
+    lab.build();
+    let report = lab.delta("v1.json", "delta").arg("--json").run().json();
+    let delta = lab.root().join("delta");
+    for carried in [
+        "out/packages/tools.tar.gz",
+        "out/files/bin/k3s",
+        "config/seedforge.lock",
+    ] {
+        assert!(delta.join(carried).is_file(), "{carried}: {report:#}");
+    }
+    // The lock pins the local bundle: what the far side keeps it by.
+    let lock = fs::read_to_string(lab.lab_dir().join("seedforge.lock")).unwrap();
+    assert!(lock.contains("\"tools\""), "{lock}");
+
+    far_seedforge(&far)
+        .arg("apply")
+        .arg(&delta)
+        .args(["--to", "fixtures/lab/out"])
+        .run();
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    // The far side's own inputs are as they were: the old .deb, the old binary.
+    let far_debs: Vec<String> = fs::read_dir(far_lab.join("debs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(far_debs, ["zz-tool_1.0_all.deb"]);
+    assert_eq!(fs::read(far_lab.join("k3s")).unwrap(), old_binary);
+
+    // Its plain offline build (the next step, to export media): the same seal, and it
+    // says what it took from the output rather than from its own folder.
+    let built = far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    for said in [
+        "bundle tools: the .debs in",
+        "fixtures/lab/out/packages/tools.tar.gz is kept as pinned",
+        "files entry bin/k3s: its source fixtures/lab/k3s holds sha256",
+        "fixtures/lab/out/files/bin/k3s sealed with the config's sha256",
+    ] {
+        assert!(built.stderr.contains(said), "{said}: {}", built.stderr);
+    }
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+
+    // Day three: the far side's receipt, a delta that upgrades the bundle again, applied.
+    far_seedforge(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("v2.json"))
+        .run();
+    set_version(
+        &lab,
+        &base,
+        "v1.33.2+k3s1",
+        &[("zz-tool", "1.2"), ("zz-extra", "2.0")],
+    );
+    lab.build();
+    lab.delta("v2.json", "delta3").run();
+    far_seedforge(&far)
+        .arg("apply")
+        .arg(lab.root().join("delta3"))
+        .args(["--to", "fixtures/lab/out"])
+        .run();
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+
+    // Where the far side's own .debs are the pinned ones, they make the bundle as before
+    // (nothing to say); online, local .debs are always read again.
+    let near = lab.seedforge();
+    let out = near
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert!(!out.stderr.contains("kept as pinned"), "{}", out.stderr);
+}
