@@ -184,3 +184,166 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
         .run();
     assert!(!out.stderr.contains("kept as pinned"), "{}", out.stderr);
 }
+
+/// `seedforge apply DELTA --to fixtures/lab/out` in `far`.
+fn apply_in(far: &Path, delta: &Path) -> Cmd {
+    far_seedforge(far)
+        .arg("apply")
+        .arg(delta)
+        .args(["--to", "fixtures/lab/out"])
+}
+
+#[test]
+fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_allowed() {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let shipped = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        shipped.replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.33.1+k3s2"),
+    )
+    .unwrap();
+    lab.build();
+    lab.receipt("newer.json").run();
+    let far = lab.far_copy("far");
+    let far2 = lab.far_copy("far2");
+    let far_lab = far.join("fixtures/lab");
+    fs::write(&config, &shipped).unwrap();
+    lab.build();
+
+    // delta: exit 2 naming both, nothing written.
+    let out = lab.delta("newer.json", "delta").expect(2).run();
+    for said in [
+        "k3s v1.33.1+k3s2 (the far side's, as its receipt records) -> v1.33.1+k3s1 (this output's) is a downgrade",
+        "cluster.allow_downgrade: true",
+        "--allow-downgrade",
+    ] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    assert!(!lab.root().join("delta").exists());
+    let json = lab
+        .delta("newer.json", "delta")
+        .arg("--json")
+        .expect(2)
+        .run()
+        .json();
+    assert_eq!(json["error"]["kind"], "delta", "{json:#}");
+    // Asked for: written.
+    lab.delta("newer.json", "delta")
+        .arg("--allow-downgrade")
+        .run();
+    let delta = lab.root().join("delta");
+
+    // apply: exit 2 naming both before anything is staged; the far side as it was.
+    let before = common::snapshot(&far_lab);
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr.contains(
+            "k3s v1.33.1+k3s2 (this output's) -> v1.33.1+k3s1 (the delta's) is a downgrade"
+        ),
+        "{}",
+        out.stderr
+    );
+    common::assert_same_tree(&before, &common::snapshot(&far_lab), "a refused downgrade");
+    apply_in(&far, &delta).arg("--allow-downgrade").run();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+
+    // The config's own allowance is enough, on both sides.
+    fs::write(
+        &config,
+        shipped.replace(
+            "  k3s_version: v1.33.1+k3s1\n",
+            "  k3s_version: v1.33.1+k3s1\n  allow_downgrade: true\n",
+        ),
+    )
+    .unwrap();
+    lab.build();
+    lab.delta("newer.json", "allowed").run();
+    apply_in(&far2, &lab.root().join("allowed")).run();
+    crate::delta::assert_same_output(&far2.join("fixtures/lab/out"), &lab.out_dir());
+}
+
+#[test]
+fn a_delta_of_an_output_older_than_its_config_is_refused_naming_what_changed() {
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("r.json").run();
+    let list = lab.lab_dir().join("images.txt");
+    let mut text = fs::read_to_string(&list).unwrap();
+    text.push_str("# an edit not built yet\n");
+    fs::write(&list, text).unwrap();
+    let out = lab.delta("r.json", "delta").expect(2).run();
+    assert!(out.stderr.contains("build first"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&list.display().to_string()),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("seedforge.yaml"), "{}", out.stderr);
+    assert!(!lab.root().join("delta").exists());
+    // Built: the delta carries the edit.
+    lab.build();
+    lab.delta("r.json", "delta").run();
+    assert!(lab.root().join("delta/config/images.txt").is_file());
+}
+
+#[test]
+fn an_input_edited_on_the_far_side_is_named_before_any_rebuild() {
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+    // v2: another address for one agent.
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("192.168.6.12/24", "192.168.6.13/24")).unwrap();
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    let delta = lab.root().join("delta");
+
+    // The far side's images.txt edited (the delta does not carry it: unchanged there).
+    let list = far_lab.join("images.txt");
+    let kept = fs::read(&list).unwrap();
+    let mut edited = kept.clone();
+    edited.extend_from_slice(b"# edited on the far side\n");
+    fs::write(&list, &edited).unwrap();
+    let before = common::snapshot(&far_lab);
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr.contains(&format!("{} (sha256 ", list.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("edited on this side"), "{}", out.stderr);
+    assert!(!out.stderr.contains("manifest.json:"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("mirror"),
+        "rebuilt first: {}",
+        out.stderr
+    );
+    common::assert_same_tree(&before, &common::snapshot(&far_lab), "an edited list");
+
+    // The config the delta carries, edited here: not overwritten, named.
+    fs::write(&list, &kept).unwrap();
+    let far_config = far_lab.join("seedforge.yaml");
+    let mut cfg = fs::read(&far_config).unwrap();
+    cfg.extend_from_slice(b"# edited on the far side\n");
+    fs::write(&far_config, &cfg).unwrap();
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr.contains(&far_config.display().to_string()),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read(&far_config).unwrap(), cfg);
+
+    // Put back: applies.
+    fs::write(
+        &far_config,
+        &cfg[..cfg.len() - b"# edited on the far side\n".len()],
+    )
+    .unwrap();
+    apply_in(&far, &delta).run();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+}

@@ -41,6 +41,10 @@ pub(crate) struct DeltaArgs {
     /// K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
     #[arg(long, value_name = "SIZE", value_parser = super::parse_part_size)]
     split: Option<u64>,
+    /// Make the delta even though its k3s release is older than the far side's (the
+    /// receipt's); also allowed by the config's cluster.allow_downgrade: true.
+    #[arg(long)]
+    allow_downgrade: bool,
 }
 
 #[derive(Debug, Args)]
@@ -60,10 +64,14 @@ pub(crate) struct ApplyArgs {
     /// Fail at once (exit 1) if a build is writing to OUT, instead of waiting for it.
     #[arg(long)]
     no_wait: bool,
+    /// Apply the delta even though its k3s release is older than OUT's; also allowed by
+    /// the new config's cluster.allow_downgrade: true.
+    #[arg(long)]
+    allow_downgrade: bool,
 }
 
 pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
-    use seedforge::delta::apply::{ApplyError, apply};
+    use seedforge::delta::apply::{ApplyError, ApplyOptions, apply};
     let net = super::net::settings(&[])?;
     let out = a.to.clone();
     let mut on_wait = |pid: Option<u32>| {
@@ -101,9 +109,12 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
     let r = match apply(
         &a.delta,
         &a.to,
-        a.config.as_deref(),
+        ApplyOptions {
+            config: a.config.as_deref(),
+            wait: !a.no_wait,
+            allow_downgrade: a.allow_downgrade,
+        },
         &g.staging,
-        !a.no_wait,
         &mut on_wait,
         &mut build,
     ) {
@@ -163,7 +174,14 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
 }
 
 pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError> {
-    let r = seedforge::delta::carry::delta(&a.dir, &a.since, &a.out, a.config.as_deref(), a.split)?;
+    let r = seedforge::delta::carry::delta(
+        &a.dir,
+        &a.since,
+        &a.out,
+        a.config.as_deref(),
+        a.split,
+        a.allow_downgrade,
+    )?;
     if g.json {
         print_json(&r);
         return Ok(ExitCode::Ok);

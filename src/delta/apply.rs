@@ -120,6 +120,8 @@ struct CheckedDelta {
     target_sums_text: String,
     /// The config file the new manifest.json records.
     target_config: Option<seal::Input>,
+    /// `cluster.k3s_version` the new manifest.json records.
+    target_k3s: Option<String>,
     /// The files of the delta that are there in parts, by path.
     joined: BTreeMap<String, super::parts::Joined>,
 }
@@ -294,10 +296,14 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         &dir.join("out").join(seal::MANIFEST),
         crate::input::Kind::Manifest,
     )?;
-    let inputs: Option<seal::Inputs> = serde_json::from_slice::<serde_json::Value>(&manifest)
-        .ok()
+    let manifest: Option<serde_json::Value> = serde_json::from_slice(&manifest).ok();
+    let inputs: Option<seal::Inputs> = (manifest.as_ref())
         .and_then(|v| v.get("inputs").cloned())
         .and_then(|v| serde_json::from_value(v).ok());
+    let target_k3s = (manifest.as_ref())
+        .and_then(|v| v.pointer("/cluster/k3s_version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let mut allowed: BTreeSet<String> =
         BTreeSet::from([crate::oci::registry::lockfile::LOCK_FILE_NAME.to_string()]);
     if let Some(i) = &inputs {
@@ -323,6 +329,7 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         target_sums,
         target_sums_text,
         target_config,
+        target_k3s,
         joined,
     })
 }
@@ -383,20 +390,36 @@ fn recover(out: &Path) -> Result<(), DeltaError> {
     Ok(())
 }
 
-/// Applies the delta `delta_dir` to the output `out`, with the config folder of `config`
-/// (or the one found beside `out`, as for a receipt). `build(config_file, output)` runs
-/// `build --offline` of that config into that output; `on_wait` is told once when another
-/// build holds `out` and `apply` waits for it (without `wait`, that fails at once).
+/// How [`apply`] applies, besides the delta and the output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions<'a> {
+    /// The config the output was built from (default: the one found beside it).
+    pub config: Option<&'a Path>,
+    /// Wait for a build holding the output (else fail at once).
+    pub wait: bool,
+    /// Apply a delta whose k3s release is older than the output's.
+    pub allow_downgrade: bool,
+}
+
+/// Applies the delta `delta_dir` to the output `out`, with the config folder of
+/// `options.config` (or the one found beside `out`, as for a receipt).
+/// `build(config_file, output)` runs `build --offline` of that config into that output;
+/// `on_wait` is told once when another build holds `out` and `apply` waits for it
+/// (without `options.wait`, that fails at once).
 pub fn apply<E>(
     delta_dir: &Path,
     out: &Path,
-    config: Option<&Path>,
+    options: ApplyOptions<'_>,
     staging: &Staging,
-    wait: bool,
     on_wait: &mut dyn FnMut(Option<u32>),
     build: &mut dyn FnMut(&Path, &Path) -> Result<(), E>,
 ) -> Result<ApplyReport, ApplyError<E>> {
     let started = Instant::now();
+    let ApplyOptions {
+        config,
+        wait,
+        allow_downgrade,
+    } = options;
     let delta = check_delta(delta_dir)?;
     let out_abs = crate::outpath::resolve(out);
     let (d, o) = (crate::outpath::resolve(delta_dir), &out_abs);
@@ -473,6 +496,9 @@ pub fn apply<E>(
         .into());
     }
     let Some(config_dir) = config_dir else {
+        if let Some(edited) = super::far_side::edited_config(out, &out_abs, &sealed) {
+            return Err(edited.into());
+        }
         return Err(DeltaError::BadTarget {
             path: out.to_path_buf(),
             message: "no config folder given or found above it: name the config it was built from with --config FILE".into(),
@@ -492,6 +518,28 @@ pub fn apply<E>(
         message: "manifest.json names no config file: give it with --config FILE".into(),
     })?;
     let config_abs = crate::outpath::resolve(&config_dir);
+    // The far side's own inputs, before anything is staged.
+    if super::far_side::check_inputs(out, &config_dir, &sealed, &delta.config_files)? {
+        super::far_side::check_token(out, &config_dir.join(&config_name), &sealed)?;
+    }
+    // A downgrade is refused before anything is staged: the new config (the delta's, or
+    // the far side's when the delta carries none) may allow it.
+    let new_config = match delta
+        .config_files
+        .get(&config_name.to_string_lossy().into_owned())
+    {
+        Some(_) => delta_dir.join("config").join(&config_name),
+        None => config_dir.join(&config_name),
+    };
+    super::downgrade::check(
+        out,
+        (
+            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
+            "this output's",
+        ),
+        (delta.target_k3s.as_deref(), "the delta's"),
+        allow_downgrade || super::downgrade::config_allows(&new_config),
+    )?;
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);

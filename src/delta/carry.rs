@@ -133,16 +133,58 @@ struct Carry {
 /// far side of `receipt` lacks, with the config folder of `config` (or the one found
 /// beside `out`). With `split`, every file larger than that many bytes is written as
 /// numbered parts ([`super::parts`]).
+/// A k3s downgrade since the receipt is refused unless `allow_downgrade` or the config
+/// sets `cluster.allow_downgrade: true`; an output older than its config's inputs (the
+/// config, image lists, templates manifest.json records) is refused: build first.
 pub fn delta(
     out: &Path,
     receipt_path: &Path,
     dir: &Path,
     config: Option<&Path>,
     split: Option<u64>,
+    allow_downgrade: bool,
 ) -> Result<DeltaReport, DeltaError> {
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
-    let (plan, doc, config_dir, _) = plan_carry(out, &receipt, config)?;
+    let (plan, doc, config_dir, sealed) = plan_carry(out, &receipt, config)?;
+    if let Some(cdir) = &config_dir {
+        let inputs: Vec<(String, String)> = (sealed.inputs().into_iter())
+            .map(|i| (i.path, i.sha256))
+            .collect();
+        let changed = changed_inputs(cdir, &inputs);
+        if !changed.is_empty() {
+            return Err(DeltaError::OutOfDate {
+                out: out.to_path_buf(),
+                message: format!(
+                    "not the build of its config as it is now: {} changed since (manifest.json records other content); build first, then make the delta",
+                    (changed.iter())
+                        .map(|p| cdir.join(p).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    let config_file = config.map(Path::to_path_buf).or_else(|| {
+        let recorded = &sealed.facts.inputs.as_ref()?.config;
+        Some(
+            config_dir
+                .as_ref()?
+                .join(seal::safe_relative(&recorded.path)?),
+        )
+    });
+    super::downgrade::check(
+        out,
+        (
+            receipt.k3s_version.as_deref(),
+            "the far side's, as its receipt records",
+        ),
+        (
+            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
+            "this output's",
+        ),
+        allow_downgrade || config_file.is_some_and(|f| super::downgrade::config_allows(&f)),
+    )?;
 
     // Written: each file hashed on its way, the sums of the delta from those hashes.
     // Written into a staging folder beside `dir`, renamed into place once whole: a delta
@@ -376,6 +418,19 @@ fn plan_carry(
     }
     doc.bytes = plan.iter().map(|c| c.size).sum();
     Ok((plan, doc, config_dir, sealed))
+}
+
+/// The inputs of `inputs` (path relative to `config_dir`, the sha256 manifest.json
+/// records) that are missing from `config_dir` or hold other content, in order.
+pub(crate) fn changed_inputs(config_dir: &Path, inputs: &[(String, String)]) -> Vec<String> {
+    (inputs.iter())
+        .filter(|(path, sha)| {
+            let file = config_dir.join(path);
+            !crate::input::read(&file, crate::input::Kind::Config)
+                .is_ok_and(|b| crate::hashing::sha256_hex(&b) == *sha)
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
 }
 
 /// Writes the files of `plan`, `delta.json` and `SHA256SUMS` into the new folder `dir`;

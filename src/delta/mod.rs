@@ -14,6 +14,8 @@
 
 pub mod apply;
 pub mod carry;
+mod downgrade;
+mod far_side;
 mod parts;
 pub mod receipt;
 pub mod upgrade;
@@ -109,6 +111,22 @@ pub enum DeltaError {
     /// The output's build lock could not be taken.
     #[error(transparent)]
     Lock(#[from] crate::pipeline::build_lock::BuildLockError),
+    /// The output is not the build of its config's inputs as they are now.
+    #[error("{}: {message}", out.display())]
+    OutOfDate {
+        /// The output.
+        out: PathBuf,
+        /// The inputs that changed.
+        message: String,
+    },
+    /// The k3s release would move back, and that was not asked for.
+    #[error("{}: {message}", out.display())]
+    Downgrade {
+        /// The output.
+        out: PathBuf,
+        /// Both releases, and how to allow it.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -136,7 +154,9 @@ impl DeltaError {
             DeltaError::BadReceipt { .. }
             | DeltaError::BadTarget { .. }
             | DeltaError::BadDelta { .. }
-            | DeltaError::WrongBase { .. } => true,
+            | DeltaError::WrongBase { .. }
+            | DeltaError::Downgrade { .. }
+            | DeltaError::OutOfDate { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
@@ -161,6 +181,10 @@ impl DeltaError {
 /// What a receipt and a delta read of `manifest.json` (other fields are ignored).
 #[derive(Debug, Deserialize)]
 struct ManifestFacts {
+    #[serde(default)]
+    seedforge_version: Option<String>,
+    #[serde(default)]
+    seedforge_commit: Option<String>,
     #[serde(default)]
     source_date_epoch: Option<u64>,
     #[serde(default)]
