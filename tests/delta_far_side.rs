@@ -347,3 +347,102 @@ fn an_input_edited_on_the_far_side_is_named_before_any_rebuild() {
     apply_in(&far, &delta).run();
     crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
 }
+
+/// A ConfigMap manifest of `name` at `version`.
+fn config_map(name: &str, version: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  version: \"{version}\"\n"
+    )
+}
+
+#[test]
+fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_folder_is_refused() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let shared = lab.root().join("fixtures/shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
+    fs::write(shared.join("extra.yaml"), config_map("extra", "1")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("manifests:\n  - app.yaml\n  - ../shared/extra.yaml\n");
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let receipt = lab.receipt("v1.json").arg("--json").run();
+    assert!(receipt.stdout.contains("v1.json"), "{}", receipt.stdout);
+    let r = common::read_json(&lab.root().join("v1.json"));
+    let others: Vec<&str> = (r["other_inputs"].as_array().unwrap().iter())
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(others, ["../shared/extra.yaml", "app.yaml"]);
+    let far = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+
+    // v2: the manifest inside the config folder changes: carried, written, rebuilt.
+    fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    lab.build();
+    let out = lab.delta("v1.json", "delta").run();
+    assert!(
+        out.stdout.contains("config files: app.yaml"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("sealed files: manifests/app.yaml"),
+        "{}",
+        out.stdout
+    );
+    let doc = common::read_json(&lab.root().join("delta/delta.json"));
+    assert_eq!(doc["other_inputs"], serde_json::json!(["app.yaml"]));
+    let plan = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            lab.config_arg(),
+            "--upgrade-from",
+            "v1.json",
+        ])
+        .run();
+    assert!(plan.stdout.contains("app.yaml"), "{}", plan.stdout);
+    apply_in(&far, &lab.root().join("delta")).run();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+    assert_eq!(
+        fs::read_to_string(far_lab.join("app.yaml")).unwrap(),
+        config_map("app", "2")
+    );
+    far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_lab.join("out")), sums(&lab.out_dir()));
+
+    // v3: the one outside the config folder changes: delta and plan --upgrade-from
+    // refuse (exit 2), naming it; nothing written.
+    far_seedforge(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("v2.json"))
+        .run();
+    fs::write(shared.join("extra.yaml"), config_map("extra", "2")).unwrap();
+    lab.build();
+    let out = lab.delta("v2.json", "delta3").expect(2).run();
+    assert!(out.stderr.contains("extra.yaml"), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot cross"), "{}", out.stderr);
+    assert!(!lab.root().join("delta3").exists());
+    let plan = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            lab.config_arg(),
+            "--upgrade-from",
+            "v2.json",
+        ])
+        .expect(2)
+        .run();
+    assert!(plan.stderr.contains("extra.yaml"), "{}", plan.stderr);
+}

@@ -200,6 +200,12 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
             human_bytes(d.full_output_bytes),
             d.derived_not_carried
         );
+        if !r.carried_artifacts.is_empty() {
+            outln!("   sealed files: {}", r.carried_artifacts.join(", "));
+        }
+        if !r.carried_config.is_empty() {
+            outln!("   config files: {}", r.carried_config.join(", "));
+        }
         if r.config_dir.is_none() {
             outln!(
                 "note: no config folder given or found beside {}: no config file or seedforge.lock carried (--config FILE)",

@@ -64,6 +64,8 @@ struct DeltaFacts {
     artifacts: Tally,
     seal: Tally,
     config: Tally,
+    #[serde(default)]
+    other_inputs: Vec<String>,
 }
 
 /// What [`apply`] did.
@@ -314,10 +316,17 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
             allowed.insert(input.path.clone());
         }
     }
+    // The other files the config names, that the delta says it carries: inside the
+    // config folder only.
+    allowed.extend(
+        (facts.other_inputs.iter())
+            .filter(|p| seal::safe_relative(p).is_some())
+            .cloned(),
+    );
     for rel in config_files.keys() {
         if !allowed.contains(rel) {
             return Err(not_delta(format!(
-                "config/{rel}: not an input the new manifest.json records, nor seedforge.lock"
+                "config/{rel}: not an input the new manifest.json records, nor one {DELTA_JSON} lists as carried, nor seedforge.lock"
             )));
         }
     }

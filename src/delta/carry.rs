@@ -102,6 +102,11 @@ pub struct DeltaDoc {
     pub full_output_bytes: u64,
     /// Sealed files of the new build that are derived and left for the far side to write.
     pub derived_not_carried: usize,
+    /// The config folder's files carried that manifest.json does not record (chart
+    /// values, `cluster.release_images`, `manifests:` files, base lists): apply writes
+    /// these too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_inputs: Vec<String>,
 }
 
 /// What [`delta`] wrote.
@@ -116,6 +121,10 @@ pub struct DeltaReport {
     pub doc: DeltaDoc,
     /// Files written (delta.json and SHA256SUMS included).
     pub files: usize,
+    /// The sealed files carried, blobs and the seal aside (relative to the output).
+    pub carried_artifacts: Vec<String>,
+    /// The config folder's files carried (relative to it).
+    pub carried_config: Vec<String>,
 }
 
 /// One file to carry: from, to (relative to the delta), its sha256, mode, size.
@@ -147,6 +156,7 @@ pub fn delta(
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
     let (plan, doc, config_dir, sealed) = plan_carry(out, &receipt, config)?;
+    let (carried_artifacts, carried_config) = carried_lists(&plan);
     if let Some(cdir) = &config_dir {
         let inputs: Vec<(String, String)> = (sealed.inputs().into_iter())
             .map(|i| (i.path, i.sha256))
@@ -224,7 +234,27 @@ pub fn delta(
         config_dir,
         files,
         doc,
+        carried_artifacts,
+        carried_config,
     })
+}
+
+/// The sealed files (blobs and the seal aside, relative to the output) and the config
+/// folder's files (relative to it) of `plan`.
+fn carried_lists(plan: &[Carry]) -> (Vec<String>, Vec<String>) {
+    let mut artifacts = Vec::new();
+    let mut config_files = Vec::new();
+    for c in plan {
+        if let Some(rel) = c.to.strip_prefix("config/") {
+            config_files.push(rel.to_string());
+        } else if let Some(rel) = c.to.strip_prefix("out/")
+            && !rel.starts_with(BLOBS)
+            && ![seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&rel)
+        {
+            artifacts.push(rel.to_string());
+        }
+    }
+    (artifacts, config_files)
 }
 
 /// What a delta of the sealed output `out` since `receipt` would carry, written nowhere:
@@ -254,18 +284,7 @@ pub fn preview(
     config: Option<&Path>,
 ) -> Result<CarryPreview, DeltaError> {
     let (plan, doc, config_dir, sealed) = plan_carry(out, receipt, config)?;
-    let mut artifacts = Vec::new();
-    let mut config_files = Vec::new();
-    for c in &plan {
-        if let Some(rel) = c.to.strip_prefix("config/") {
-            config_files.push(rel.to_string());
-        } else if let Some(rel) = c.to.strip_prefix("out/")
-            && !rel.starts_with(BLOBS)
-            && ![seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&rel)
-        {
-            artifacts.push(rel.to_string());
-        }
-    }
+    let (artifacts, config_files) = carried_lists(&plan);
     Ok(CarryPreview {
         doc,
         artifacts,
@@ -303,6 +322,7 @@ fn plan_carry(
         bytes: 0,
         full_output_bytes: 0,
         derived_not_carried: 0,
+        other_inputs: Vec::new(),
     };
     let mut plan: Vec<Carry> = Vec::new();
 
@@ -396,6 +416,55 @@ fn plan_carry(
                 size,
             });
             doc.config.add(size);
+        }
+        // The other files the config names: carried when changed since the receipt (or
+        // all, against a receipt that records none); one outside the folder cannot be.
+        let recorded = sealed.facts.inputs.as_ref().map(|i| &i.config.path);
+        let config_file = match (config, recorded) {
+            (Some(c), _) => Some(c.to_path_buf()),
+            (None, Some(p)) => Some(cdir.join(p)),
+            (None, None) => None,
+        };
+        let had: BTreeMap<&str, &str> = (receipt.other_inputs.iter())
+            .map(|a| (a.path.as_str(), a.sha256.as_str()))
+            .collect();
+        let known = receipt.receipt_version >= 3;
+        let mut outside = Vec::new();
+        let others = config_file.map_or_else(Vec::new, |f| super::inputs::other_inputs(&f));
+        for (rel, from) in others {
+            let sha256 =
+                crate::hashing::sha256_file(&from).map_err(|e| DeltaError::io(&from, e))?;
+            if known && had.get(rel.as_str()) == Some(&sha256.as_str()) {
+                continue;
+            }
+            if seal::safe_relative(&rel).is_none() {
+                if known {
+                    outside.push(from.display().to_string());
+                }
+                continue;
+            }
+            let size = std::fs::metadata(&from)
+                .map_err(|e| DeltaError::io(&from, e))?
+                .len();
+            plan.push(Carry {
+                from,
+                given: true,
+                to: format!("config/{rel}"),
+                sha256: Some(sha256),
+                mode: 0o644,
+                size,
+            });
+            doc.config.add(size);
+            doc.other_inputs.push(rel);
+        }
+        if !outside.is_empty() {
+            return Err(DeltaError::Uncarried {
+                out: out.to_path_buf(),
+                message: format!(
+                    "{} changed since the receipt and cannot cross: outside the config's folder, which is all a delta carries of it; move it into the folder (and name it so in the config), or copy it to the far side by hand before the apply",
+                    outside.join(", ")
+                ),
+            });
         }
         let lock_name = crate::oci::registry::lockfile::LOCK_FILE_NAME;
         if let Some(lock) = super::lock_sha256(cdir)?

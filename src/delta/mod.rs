@@ -16,6 +16,7 @@ pub mod apply;
 pub mod carry;
 mod downgrade;
 mod far_side;
+mod inputs;
 mod parts;
 pub mod receipt;
 pub mod upgrade;
@@ -119,6 +120,14 @@ pub enum DeltaError {
         /// The inputs that changed.
         message: String,
     },
+    /// An input the far side's build reads changed and is not the config folder's to carry.
+    #[error("{}: {message}", out.display())]
+    Uncarried {
+        /// The output.
+        out: PathBuf,
+        /// The files.
+        message: String,
+    },
     /// The k3s release would move back, and that was not asked for.
     #[error("{}: {message}", out.display())]
     Downgrade {
@@ -156,7 +165,8 @@ impl DeltaError {
             | DeltaError::BadDelta { .. }
             | DeltaError::WrongBase { .. }
             | DeltaError::Downgrade { .. }
-            | DeltaError::OutOfDate { .. } => true,
+            | DeltaError::OutOfDate { .. }
+            | DeltaError::Uncarried { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
