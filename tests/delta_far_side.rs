@@ -3,8 +3,9 @@
 //! far side holds only its config folder (no network: a namespace with nothing but
 //! loopback where one can be made), with its local inputs as the first crossing left
 //! them: a `.deb` folder without the packages the near side added or upgraded since, and
-//! an older `files:` k3s binary. What the delta carried (the bundle, the binary, the lock
-//! pinning the bundle) is what the far side's build takes, and it says so.
+//! no `files:` k3s binary (or an older one). What the delta carried (the bundle, the
+//! binary, the lock pinning the bundle) is what the far side's build takes, and it says so;
+//! apply writes the binary at its source's path from the carried copy.
 
 use crate::common::{self, Cmd, Lab};
 use std::fs;
@@ -86,6 +87,8 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
     let far_lab = far.join("fixtures/lab");
     let far_out = far_lab.join("out");
     let old_binary = fs::read(far_lab.join("k3s")).unwrap();
+    // This far side never kept the binary beside its config.
+    fs::remove_file(far_lab.join("k3s")).unwrap();
 
     // v2: the bundle grows by a package and upgrades one; the k3s binary is a new release.
     set_version(
@@ -108,19 +111,36 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
     let lock = fs::read_to_string(lab.lab_dir().join("seedforge.lock")).unwrap();
     assert!(lock.contains("\"tools\""), "{lock}");
 
-    far_seedforge(&far)
+    let applied = far_seedforge(&far)
         .arg("apply")
         .arg(&delta)
-        .args(["--to", "fixtures/lab/out"])
-        .run();
+        .args(["--to", "fixtures/lab/out", "--json"])
+        .run()
+        .json();
     crate::delta::assert_same_output(&far_out, &lab.out_dir());
-    // The far side's own inputs are as they were: the old .deb, the old binary.
+    // The binary is written at its source's path from the carried copy, executable; the
+    // .deb folder is as it was.
+    assert!(
+        applied["config_files"]
+            .as_array()
+            .unwrap()
+            .contains(&"k3s".into()),
+        "{applied:#}"
+    );
+    assert_eq!(
+        fs::read(far_lab.join("k3s")).unwrap(),
+        fs::read(lab.lab_dir().join("k3s")).unwrap()
+    );
+    let mode = fs::metadata(far_lab.join("k3s")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o755
+    );
     let far_debs: Vec<String> = fs::read_dir(far_lab.join("debs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(far_debs, ["zz-tool_1.0_all.deb"]);
-    assert_eq!(fs::read(far_lab.join("k3s")).unwrap(), old_binary);
 
     // Its plain offline build (the next step, to export media): the same seal, and it
     // says what it took from the output rather than from its own folder.
@@ -137,6 +157,22 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
     for said in [
         "bundle tools: the .debs in",
         "fixtures/lab/out/packages/tools.tar.gz is kept as pinned",
+    ] {
+        assert!(built.stderr.contains(said), "{said}: {}", built.stderr);
+    }
+    // An older binary put back at the source's path: offline, the sealed copy is taken
+    // for it, and it says so.
+    fs::write(far_lab.join("k3s"), &old_binary).unwrap();
+    let built = far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+    for said in [
         "files entry bin/k3s: its source fixtures/lab/k3s holds sha256",
         "fixtures/lab/out/files/bin/k3s sealed with the config's sha256",
     ] {

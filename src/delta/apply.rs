@@ -549,6 +549,12 @@ pub fn apply<E>(
         (delta.target_k3s.as_deref(), "the delta's"),
         allow_downgrade || super::downgrade::config_allows(&new_config),
     )?;
+    // `files:` sources this side lacks or holds in another version, whose file the new
+    // output seals with the config's digest: written from that copy.
+    let sources: Vec<_> = super::sources::stale(&new_config, &config_abs, &config_name)
+        .into_iter()
+        .filter(|s| delta.target_sums.get(&s.copy) == Some(&s.sha256))
+        .collect();
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
@@ -562,10 +568,10 @@ pub fn apply<E>(
     let staged = stage(
         delta_dir,
         &delta,
-        &config_abs,
-        &stage_cfg,
+        (&config_abs, &stage_cfg),
         &out_abs,
         &stage_out,
+        &sources,
         &mut report,
     );
     if let Err(e) = staged {
@@ -597,7 +603,14 @@ pub fn apply<E>(
         return Err(DeltaError::io(&state, e).into());
     }
 
-    // Commit: the config files, then the exchange.
+    // Commit: the `files:` sources and the config files, then the exchange.
+    match super::sources::write(&config_abs, &stage_out, &sources, staging) {
+        Ok(written) => report.config_files.extend(written),
+        Err(e) => {
+            cleanup(());
+            return Err(e.into());
+        }
+    }
     let committed = commit(
         delta_dir,
         &delta,
@@ -622,13 +635,14 @@ pub fn apply<E>(
 fn stage(
     delta_dir: &Path,
     delta: &CheckedDelta,
-    config_dir: &Path,
-    stage_cfg: &Path,
+    (config_dir, stage_cfg): (&Path, &Path),
     out: &Path,
     stage_out: &Path,
+    sources: &[super::sources::SourceCopy],
     report: &mut ApplyReport,
 ) -> Result<(), DeltaError> {
-    let changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
+    let mut changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
+    changed.extend(sources.iter().map(|s| s.rel.clone()));
     mirror(
         config_dir,
         stage_cfg,
@@ -654,6 +668,9 @@ fn stage(
         if rel.starts_with(super::BLOBS) {
             report.blobs_added += 1;
         }
+    }
+    for (s, copy) in super::sources::held(stage_out, sources) {
+        place(&[copy], &stage_cfg.join(&s.rel), s.mode())?;
     }
     report.files_applied += delta.config_files.len();
     for rel in delta.config_files.keys() {
@@ -747,7 +764,7 @@ fn mirror(
 /// Copies `from` (one file, or the parts of one in order) to `to` through a temporary
 /// name beside it and a rename (the staging copy's files may be links of the output's:
 /// never written in place); its size.
-fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
+pub(super) fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(io_err(parent))?;
     }

@@ -19,6 +19,7 @@ mod far_side;
 mod inputs;
 mod parts;
 pub mod receipt;
+mod sources;
 pub mod upgrade;
 
 use crate::input::InputError;
