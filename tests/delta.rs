@@ -709,8 +709,8 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
     );
     unchanged("not a delta");
 
-    // A config folder file the delta does not carry differs here (the join token): the
-    // rebuilt output is not the near side's. Exit 1 naming the first file that differs.
+    // The join token differs here: named before anything is staged (every node's
+    // user-data holds it and is sealed), exit 2.
     let token = far_lab.join("token");
     let kept_token = fs::read(&token).unwrap();
     fs::write(
@@ -719,10 +719,27 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
     )
     .unwrap();
     let before_token = common::snapshot(&far_lab);
-    let out = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
+    let out = apply(&far, &delta, "fixtures/lab/out").expect(2).run();
     assert!(
+        out.stderr.contains(&format!(
+            "the join token (cluster.token, {})",
+            far_lab.join("token").display()
+        )),
+        "{}",
         out.stderr
-            .contains("fixtures/lab/out/iso/seed-lab-agent1.iso: the offline build wrote"),
+    );
+    assert!(
+        out.stderr.contains("nodes/lab-server1/user-data"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("mirror"),
+        "rebuilt first: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("K10another-far-side-token"),
         "{}",
         out.stderr
     );
@@ -730,6 +747,20 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
     common::assert_same_tree(&before_token, &common::snapshot(&far_lab), "another token");
     fs::write(&token, kept_token).unwrap();
     unchanged("another token");
+
+    // Another source date in the far side's environment: the rebuilt output is not the
+    // near side's. Exit 1 naming the first file that differs.
+    let out = apply(&far, &delta, "fixtures/lab/out")
+        .env("SOURCE_DATE_EPOCH", "1700000001")
+        .expect(1)
+        .run();
+    assert!(
+        out.stderr.contains("the offline build wrote"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    unchanged("another source date");
 
     // A build holding the output: --no-wait fails at once (exit 1), nothing changed.
     {

@@ -34,6 +34,7 @@ mod debs_refusals;
 mod debs_security;
 mod debs_signals;
 mod delta;
+mod delta_far_side;
 mod delta_refusals;
 mod delta_upgrade;
 mod demo_build;

@@ -41,6 +41,10 @@ pub(crate) struct DeltaArgs {
     /// K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
     #[arg(long, value_name = "SIZE", value_parser = super::parse_part_size)]
     split: Option<u64>,
+    /// Make the delta even though its k3s release is older than the far side's (the
+    /// receipt's); also allowed by the config's cluster.allow_downgrade: true.
+    #[arg(long)]
+    allow_downgrade: bool,
 }
 
 #[derive(Debug, Args)]
@@ -73,10 +77,14 @@ pub(crate) struct ApplyArgs {
     /// it must still verify with --key.
     #[arg(long, requires = "key")]
     allow_new_key: bool,
+    /// Apply the delta even though its k3s release is older than OUT's; also allowed by
+    /// the new config's cluster.allow_downgrade: true.
+    #[arg(long)]
+    allow_downgrade: bool,
 }
 
 pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
-    use seedforge::delta::apply::{ApplyError, apply};
+    use seedforge::delta::apply::{ApplyError, ApplyOptions, apply};
     let net = super::net::settings(&[])?;
     let out = a.to.clone();
     let mut on_wait = |pid: Option<u32>| {
@@ -114,13 +122,20 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
     };
     let trust =
         seedforge::delta::signed::Trust::read(a.key.as_deref(), a.allow_unsigned, a.allow_new_key)?;
-    let options = seedforge::delta::apply::ApplyOptions {
+    let options = ApplyOptions {
         config: a.config.as_deref(),
-        staging: &g.staging,
         trust: &trust,
         wait: !a.no_wait,
+        allow_downgrade: a.allow_downgrade,
     };
-    let r = match apply(&a.delta, &a.to, options, &mut on_wait, &mut build) {
+    let r = match apply(
+        &a.delta,
+        &a.to,
+        options,
+        &g.staging,
+        &mut on_wait,
+        &mut build,
+    ) {
         Ok(r) => r,
         Err(ApplyError::Delta(e)) => return Err(e.into()),
         Err(ApplyError::Build(e)) => return Err(e),
@@ -192,7 +207,14 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
 }
 
 pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError> {
-    let r = seedforge::delta::carry::delta(&a.dir, &a.since, &a.out, a.config.as_deref(), a.split)?;
+    let r = seedforge::delta::carry::delta(
+        &a.dir,
+        &a.since,
+        &a.out,
+        a.config.as_deref(),
+        a.split,
+        a.allow_downgrade,
+    )?;
     if g.json {
         print_json(&r);
         return Ok(ExitCode::Ok);
@@ -211,6 +233,12 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
             human_bytes(d.full_output_bytes),
             d.derived_not_carried
         );
+        if !r.carried_artifacts.is_empty() {
+            outln!("   sealed files: {}", r.carried_artifacts.join(", "));
+        }
+        if !r.carried_config.is_empty() {
+            outln!("   config files: {}", r.carried_config.join(", "));
+        }
         for line in d.changes.lines() {
             outln!("   {line}");
         }

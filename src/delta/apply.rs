@@ -73,6 +73,8 @@ struct DeltaFacts {
     artifacts: Tally,
     seal: Tally,
     config: Tally,
+    #[serde(default)]
+    other_inputs: Vec<String>,
 }
 
 /// What [`apply`] did.
@@ -137,6 +139,8 @@ struct CheckedDelta {
     target_sums_text: String,
     /// The config file the new manifest.json records.
     target_config: Option<seal::Input>,
+    /// `cluster.k3s_version` the new manifest.json records.
+    target_k3s: Option<String>,
     /// The files of the delta that are there in parts, by path.
     joined: BTreeMap<String, super::parts::Joined>,
 }
@@ -311,10 +315,14 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         &dir.join("out").join(seal::MANIFEST),
         crate::input::Kind::Manifest,
     )?;
-    let inputs: Option<seal::Inputs> = serde_json::from_slice::<serde_json::Value>(&manifest)
-        .ok()
+    let manifest: Option<serde_json::Value> = serde_json::from_slice(&manifest).ok();
+    let inputs: Option<seal::Inputs> = (manifest.as_ref())
         .and_then(|v| v.get("inputs").cloned())
         .and_then(|v| serde_json::from_value(v).ok());
+    let target_k3s = (manifest.as_ref())
+        .and_then(|v| v.pointer("/cluster/k3s_version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let mut allowed: BTreeSet<String> =
         BTreeSet::from([crate::oci::registry::lockfile::LOCK_FILE_NAME.to_string()]);
     if let Some(i) = &inputs {
@@ -325,10 +333,17 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
             allowed.insert(input.path.clone());
         }
     }
+    // The other files the config names, that the delta says it carries: inside the
+    // config folder only.
+    allowed.extend(
+        (facts.other_inputs.iter())
+            .filter(|p| seal::safe_relative(p).is_some())
+            .cloned(),
+    );
     for rel in config_files.keys() {
         if !allowed.contains(rel) {
             return Err(not_delta(format!(
-                "config/{rel}: not an input the new manifest.json records, nor seedforge.lock"
+                "config/{rel}: not an input the new manifest.json records, nor one {DELTA_JSON} lists as carried, nor seedforge.lock"
             )));
         }
     }
@@ -340,6 +355,7 @@ fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         target_sums,
         target_sums_text,
         target_config,
+        target_k3s,
         joined,
     })
 }
@@ -442,34 +458,37 @@ fn recover(out: &Path) -> Result<(), DeltaError> {
     Ok(())
 }
 
-/// How [`apply`] goes about it.
+/// How [`apply`] applies, besides the delta and the output.
+#[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions<'a> {
-    /// The config file `out` was built from (else the one found beside `out`).
+    /// The config the output was built from (default: the one found beside it).
     pub config: Option<&'a Path>,
-    /// The run's staging paths.
-    pub staging: &'a Staging,
     /// The keys the delta's signature is checked against.
     pub trust: &'a super::signed::Trust,
-    /// Wait for another build of `out` (else fail at once).
+    /// Wait for a build holding the output (else fail at once).
     pub wait: bool,
+    /// Apply a delta whose k3s release is older than the output's.
+    pub allow_downgrade: bool,
 }
 
-/// Applies the delta `delta_dir` to the output `out`, with the config folder of `config`
-/// (or the one found beside `out`, as for a receipt). `build(config_file, output)` runs
-/// `build --offline` of that config into that output; `on_wait` is told once when another
-/// build holds `out` and `apply` waits for it (without `wait`, that fails at once).
+/// Applies the delta `delta_dir` to the output `out`, with the config folder of
+/// `options.config` (or the one found beside `out`, as for a receipt).
+/// `build(config_file, output)` runs `build --offline` of that config into that output;
+/// `on_wait` is told once when another build holds `out` and `apply` waits for it
+/// (without `options.wait`, that fails at once).
 pub fn apply<E>(
     delta_dir: &Path,
     out: &Path,
     options: ApplyOptions<'_>,
+    staging: &Staging,
     on_wait: &mut dyn FnMut(Option<u32>),
     build: &mut dyn FnMut(&Path, &Path) -> Result<(), E>,
 ) -> Result<ApplyReport, ApplyError<E>> {
     let ApplyOptions {
         config,
-        staging,
         trust,
         wait,
+        allow_downgrade,
     } = options;
     let started = Instant::now();
     let out_abs = crate::outpath::resolve(out);
@@ -568,6 +587,9 @@ pub fn apply<E>(
         .into());
     }
     let Some(config_dir) = config_dir else {
+        if let Some(edited) = super::far_side::edited_config(out, &out_abs, &sealed) {
+            return Err(edited.into());
+        }
         return Err(DeltaError::BadTarget {
             path: out.to_path_buf(),
             message: "no config folder given or found above it: name the config it was built from with --config FILE".into(),
@@ -595,6 +617,34 @@ pub fn apply<E>(
             out.join(rel).display()
         );
     }
+    // The far side's own inputs, before anything is staged.
+    if super::far_side::check_inputs(out, &config_dir, &sealed, &delta.config_files)? {
+        super::far_side::check_token(out, &config_dir.join(&config_name), &sealed)?;
+    }
+    // A downgrade is refused before anything is staged: the new config (the delta's, or
+    // the far side's when the delta carries none) may allow it.
+    let new_config = match delta
+        .config_files
+        .get(&config_name.to_string_lossy().into_owned())
+    {
+        Some(_) => delta_dir.join("config").join(&config_name),
+        None => config_dir.join(&config_name),
+    };
+    super::downgrade::check(
+        out,
+        (
+            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
+            "this output's",
+        ),
+        (delta.target_k3s.as_deref(), "the delta's"),
+        allow_downgrade || super::downgrade::config_allows(&new_config),
+    )?;
+    // `files:` sources this side lacks or holds in another version, whose file the new
+    // output seals with the config's digest: written from that copy.
+    let sources: Vec<_> = super::sources::stale(&new_config, &config_abs, &config_name)
+        .into_iter()
+        .filter(|s| delta.target_sums.get(&s.copy) == Some(&s.sha256))
+        .collect();
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
@@ -608,10 +658,10 @@ pub fn apply<E>(
     let staged = stage(
         delta_dir,
         &delta,
-        &config_abs,
-        &stage_cfg,
+        (&config_abs, &stage_cfg),
         &out_abs,
         &stage_out,
+        &sources,
         &mut report,
     );
     if let Err(e) = staged {
@@ -643,7 +693,14 @@ pub fn apply<E>(
         return Err(DeltaError::io(&state, e).into());
     }
 
-    // Commit: the config files, then the exchange.
+    // Commit: the `files:` sources and the config files, then the exchange.
+    match super::sources::write(&config_abs, &stage_out, &sources, staging) {
+        Ok(written) => report.config_files.extend(written),
+        Err(e) => {
+            cleanup(());
+            return Err(e.into());
+        }
+    }
     let committed = commit(
         delta_dir,
         &delta,
@@ -695,13 +752,14 @@ fn damaged_derived(out: &Path, sums: &BTreeMap<String, String>) -> Vec<String> {
 fn stage(
     delta_dir: &Path,
     delta: &CheckedDelta,
-    config_dir: &Path,
-    stage_cfg: &Path,
+    (config_dir, stage_cfg): (&Path, &Path),
     out: &Path,
     stage_out: &Path,
+    sources: &[super::sources::SourceCopy],
     report: &mut ApplyReport,
 ) -> Result<(), DeltaError> {
-    let changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
+    let mut changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
+    changed.extend(sources.iter().map(|s| s.rel.clone()));
     mirror(
         config_dir,
         stage_cfg,
@@ -727,6 +785,9 @@ fn stage(
         if rel.starts_with(super::BLOBS) {
             report.blobs_added += 1;
         }
+    }
+    for (s, copy) in super::sources::held(stage_out, sources) {
+        place(&[copy], &stage_cfg.join(&s.rel), s.mode())?;
     }
     report.files_applied += delta.config_files.len();
     for rel in delta.config_files.keys() {
@@ -820,7 +881,7 @@ fn mirror(
 /// Copies `from` (one file, or the parts of one in order) to `to` through a temporary
 /// name beside it and a rename (the staging copy's files may be links of the output's:
 /// never written in place); its size.
-fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
+pub(super) fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(io_err(parent))?;
     }

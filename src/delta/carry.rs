@@ -109,6 +109,11 @@ pub struct DeltaDoc {
     pub derived_not_carried: usize,
     /// What changes, by name: images, charts, package bundles, `files:` entries.
     pub changes: super::changes::Changes,
+    /// The config folder's files carried that manifest.json does not record (chart
+    /// values, `cluster.release_images`, `manifests:` files, base lists): apply writes
+    /// these too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_inputs: Vec<String>,
 }
 
 /// What [`delta`] wrote.
@@ -123,6 +128,10 @@ pub struct DeltaReport {
     pub doc: DeltaDoc,
     /// Files written (delta.json and SHA256SUMS included).
     pub files: usize,
+    /// The sealed files carried, blobs and the seal aside (relative to the output).
+    pub carried_artifacts: Vec<String>,
+    /// The config folder's files carried (relative to it).
+    pub carried_config: Vec<String>,
 }
 
 /// One file to carry: from, to (relative to the delta), its sha256, mode, size.
@@ -140,16 +149,59 @@ struct Carry {
 /// far side of `receipt` lacks, with the config folder of `config` (or the one found
 /// beside `out`). With `split`, every file larger than that many bytes is written as
 /// numbered parts ([`super::parts`]).
+/// A k3s downgrade since the receipt is refused unless `allow_downgrade` or the config
+/// sets `cluster.allow_downgrade: true`; an output older than its config's inputs (the
+/// config, image lists, templates manifest.json records) is refused: build first.
 pub fn delta(
     out: &Path,
     receipt_path: &Path,
     dir: &Path,
     config: Option<&Path>,
     split: Option<u64>,
+    allow_downgrade: bool,
 ) -> Result<DeltaReport, DeltaError> {
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
-    let (plan, doc, config_dir, _) = plan_carry(out, &receipt, config)?;
+    let (plan, doc, config_dir, sealed) = plan_carry(out, &receipt, config)?;
+    let (carried_artifacts, carried_config) = carried_lists(&plan);
+    if let Some(cdir) = &config_dir {
+        let inputs: Vec<(String, String)> = (sealed.inputs().into_iter())
+            .map(|i| (i.path, i.sha256))
+            .collect();
+        let changed = changed_inputs(cdir, &inputs);
+        if !changed.is_empty() {
+            return Err(DeltaError::OutOfDate {
+                out: out.to_path_buf(),
+                message: format!(
+                    "not the build of its config as it is now: {} changed since (manifest.json records other content); build first, then make the delta",
+                    (changed.iter())
+                        .map(|p| cdir.join(p).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    let config_file = config.map(Path::to_path_buf).or_else(|| {
+        let recorded = &sealed.facts.inputs.as_ref()?.config;
+        Some(
+            config_dir
+                .as_ref()?
+                .join(seal::safe_relative(&recorded.path)?),
+        )
+    });
+    super::downgrade::check(
+        out,
+        (
+            receipt.k3s_version.as_deref(),
+            "the far side's, as its receipt records",
+        ),
+        (
+            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
+            "this output's",
+        ),
+        allow_downgrade || config_file.is_some_and(|f| super::downgrade::config_allows(&f)),
+    )?;
 
     // Written: each file hashed on its way, the sums of the delta from those hashes.
     // Written into a staging folder beside `dir`, renamed into place once whole: a delta
@@ -189,7 +241,27 @@ pub fn delta(
         config_dir,
         files,
         doc,
+        carried_artifacts,
+        carried_config,
     })
+}
+
+/// The sealed files (blobs and the seal aside, relative to the output) and the config
+/// folder's files (relative to it) of `plan`.
+fn carried_lists(plan: &[Carry]) -> (Vec<String>, Vec<String>) {
+    let mut artifacts = Vec::new();
+    let mut config_files = Vec::new();
+    for c in plan {
+        if let Some(rel) = c.to.strip_prefix("config/") {
+            config_files.push(rel.to_string());
+        } else if let Some(rel) = c.to.strip_prefix("out/")
+            && !rel.starts_with(BLOBS)
+            && ![seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&rel)
+        {
+            artifacts.push(rel.to_string());
+        }
+    }
+    (artifacts, config_files)
 }
 
 /// What a delta of the sealed output `out` since `receipt` would carry, written nowhere:
@@ -219,18 +291,7 @@ pub fn preview(
     config: Option<&Path>,
 ) -> Result<CarryPreview, DeltaError> {
     let (plan, doc, config_dir, sealed) = plan_carry(out, receipt, config)?;
-    let mut artifacts = Vec::new();
-    let mut config_files = Vec::new();
-    for c in &plan {
-        if let Some(rel) = c.to.strip_prefix("config/") {
-            config_files.push(rel.to_string());
-        } else if let Some(rel) = c.to.strip_prefix("out/")
-            && !rel.starts_with(BLOBS)
-            && ![seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&rel)
-        {
-            artifacts.push(rel.to_string());
-        }
-    }
+    let (artifacts, config_files) = carried_lists(&plan);
     Ok(CarryPreview {
         doc,
         artifacts,
@@ -293,6 +354,7 @@ fn plan_carry(
         full_output_bytes: 0,
         derived_not_carried: 0,
         changes: changes_since(receipt, &sealed),
+        other_inputs: Vec::new(),
     };
     let mut plan: Vec<Carry> = Vec::new();
 
@@ -387,6 +449,55 @@ fn plan_carry(
             });
             doc.config.add(size);
         }
+        // The other files the config names: carried when changed since the receipt (or
+        // all, against a receipt that records none); one outside the folder cannot be.
+        let recorded = sealed.facts.inputs.as_ref().map(|i| &i.config.path);
+        let config_file = match (config, recorded) {
+            (Some(c), _) => Some(c.to_path_buf()),
+            (None, Some(p)) => Some(cdir.join(p)),
+            (None, None) => None,
+        };
+        let had: BTreeMap<&str, &str> = (receipt.other_inputs.iter())
+            .map(|a| (a.path.as_str(), a.sha256.as_str()))
+            .collect();
+        let known = receipt.receipt_version >= 3;
+        let mut outside = Vec::new();
+        let others = config_file.map_or_else(Vec::new, |f| super::inputs::other_inputs(&f));
+        for (rel, from) in others {
+            let sha256 =
+                crate::hashing::sha256_file(&from).map_err(|e| DeltaError::io(&from, e))?;
+            if known && had.get(rel.as_str()) == Some(&sha256.as_str()) {
+                continue;
+            }
+            if seal::safe_relative(&rel).is_none() {
+                if known {
+                    outside.push(from.display().to_string());
+                }
+                continue;
+            }
+            let size = std::fs::metadata(&from)
+                .map_err(|e| DeltaError::io(&from, e))?
+                .len();
+            plan.push(Carry {
+                from,
+                given: true,
+                to: format!("config/{rel}"),
+                sha256: Some(sha256),
+                mode: 0o644,
+                size,
+            });
+            doc.config.add(size);
+            doc.other_inputs.push(rel);
+        }
+        if !outside.is_empty() {
+            return Err(DeltaError::Uncarried {
+                out: out.to_path_buf(),
+                message: format!(
+                    "{} changed since the receipt and cannot cross: outside the config's folder, which is all a delta carries of it; move it into the folder (and name it so in the config), or copy it to the far side by hand before the apply",
+                    outside.join(", ")
+                ),
+            });
+        }
         let lock_name = crate::oci::registry::lockfile::LOCK_FILE_NAME;
         if let Some(lock) = super::lock_sha256(cdir)?
             && receipt.lock_sha256.as_deref() != Some(lock.as_str())
@@ -408,6 +519,19 @@ fn plan_carry(
     }
     doc.bytes = plan.iter().map(|c| c.size).sum();
     Ok((plan, doc, config_dir, sealed))
+}
+
+/// The inputs of `inputs` (path relative to `config_dir`, the sha256 manifest.json
+/// records) that are missing from `config_dir` or hold other content, in order.
+pub(crate) fn changed_inputs(config_dir: &Path, inputs: &[(String, String)]) -> Vec<String> {
+    (inputs.iter())
+        .filter(|(path, sha)| {
+            let file = config_dir.join(path);
+            !crate::input::read(&file, crate::input::Kind::Config)
+                .is_ok_and(|b| crate::hashing::sha256_hex(&b) == *sha)
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
 }
 
 /// Writes the files of `plan`, `delta.json` and `SHA256SUMS` into the new folder `dir`;

@@ -15,9 +15,13 @@
 pub mod apply;
 pub mod carry;
 pub mod changes;
+mod downgrade;
+mod far_side;
+mod inputs;
 mod parts;
 pub mod receipt;
 pub mod signed;
+mod sources;
 pub mod upgrade;
 
 use crate::input::InputError;
@@ -130,6 +134,30 @@ pub enum DeltaError {
     /// The output's build lock could not be taken.
     #[error(transparent)]
     Lock(#[from] crate::pipeline::build_lock::BuildLockError),
+    /// The output is not the build of its config's inputs as they are now.
+    #[error("{}: {message}", out.display())]
+    OutOfDate {
+        /// The output.
+        out: PathBuf,
+        /// The inputs that changed.
+        message: String,
+    },
+    /// An input the far side's build reads changed and is not the config folder's to carry.
+    #[error("{}: {message}", out.display())]
+    Uncarried {
+        /// The output.
+        out: PathBuf,
+        /// The files.
+        message: String,
+    },
+    /// The k3s release would move back, and that was not asked for.
+    #[error("{}: {message}", out.display())]
+    Downgrade {
+        /// The output.
+        out: PathBuf,
+        /// Both releases, and how to allow it.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -158,7 +186,10 @@ impl DeltaError {
             | DeltaError::BadTarget { .. }
             | DeltaError::BadDelta { .. }
             | DeltaError::WrongBase { .. }
-            | DeltaError::NotAFolder { .. } => true,
+            | DeltaError::NotAFolder { .. }
+            | DeltaError::Downgrade { .. }
+            | DeltaError::OutOfDate { .. }
+            | DeltaError::Uncarried { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
@@ -184,6 +215,10 @@ impl DeltaError {
 /// What a receipt and a delta read of `manifest.json` (other fields are ignored).
 #[derive(Debug, Deserialize)]
 struct ManifestFacts {
+    #[serde(default)]
+    seedforge_version: Option<String>,
+    #[serde(default)]
+    seedforge_commit: Option<String>,
     #[serde(default)]
     source_date_epoch: Option<u64>,
     #[serde(default)]

@@ -15,6 +15,11 @@
 //!   the content it records) and holds one; else `null`;
 //! - `inputs`: the config folder's files manifest.json records (the config, image lists,
 //!   template overrides): `path` relative to the config's folder, `sha256`;
+//! - `other_inputs` (format 3 on): the other files the config names that a build reads
+//!   (chart values, `cluster.release_images`, `manifests:` files, base lists; see
+//!   `super::inputs`), as the config folder holds them now: `path` as the config names it
+//!   relative to its folder, `sha256`; absent when there are none or the folder is not
+//!   known;
 //! - `artifacts`: every sealed file but the layout's blobs: `path` relative to the output,
 //!   `size`, `sha256` (`manifest.json` and `SHA256SUMS` themselves are not listed: see
 //!   `manifest_sha256`);
@@ -36,7 +41,7 @@ use std::path::{Path, PathBuf};
 /// The `format` of a receipt.
 pub const RECEIPT_FORMAT: &str = "seedforge-receipt";
 /// The format version this seedforge writes; it reads this one and every older one (1:
-/// without `k3s_version`).
+/// without `k3s_version`; 2: without `other_inputs` and `images`).
 pub const RECEIPT_VERSION: u32 = 3;
 
 /// A sealed file of the output.
@@ -93,6 +98,9 @@ pub struct Receipt {
     pub lock_sha256: Option<String>,
     /// The config folder's recorded inputs.
     pub inputs: Vec<ReceiptFile>,
+    /// The other files the config names that a build reads (format 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_inputs: Vec<ReceiptFile>,
     /// Every sealed file but the blobs.
     pub artifacts: Vec<ReceiptFile>,
     /// Every blob the layout reaches.
@@ -243,6 +251,24 @@ pub(super) fn of_sealed(
             sha256: i.sha256,
         })
         .collect();
+    let mut other_inputs = Vec::new();
+    if let (Some(d), Some(recorded)) = (&dir, &sealed.facts.inputs) {
+        let config_file = match config {
+            Some(c) => c.to_path_buf(),
+            None => d.join(&recorded.config.path),
+        };
+        for (path, file) in super::inputs::other_inputs(&config_file) {
+            // One that cannot be read here is left out: the delta then carries it.
+            let Ok(sha256) = crate::hashing::sha256_file(&file) else {
+                continue;
+            };
+            other_inputs.push(ReceiptFile {
+                path,
+                size: None,
+                sha256,
+            });
+        }
+    }
     let blobs = (sealed.blobs.iter())
         .map(|(digest, size)| ReceiptBlob {
             digest: digest.clone(),
@@ -258,6 +284,7 @@ pub(super) fn of_sealed(
         k3s_version: (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
         lock_sha256: lock,
         inputs,
+        other_inputs,
         artifacts,
         blobs,
         images: Some(
@@ -322,6 +349,11 @@ mod tests {
                 path: "seedforge.yaml".into(),
                 size: None,
                 sha256: "cd".repeat(32),
+            }],
+            other_inputs: vec![ReceiptFile {
+                path: "values.yaml".into(),
+                size: None,
+                sha256: "ef".repeat(32),
             }],
             artifacts: vec![ReceiptFile {
                 path: "nodes/n1/user-data".into(),

@@ -101,11 +101,7 @@ pub fn plan_upgrade(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let output_current = delta.inputs.iter().all(|(path, sha)| {
-        let file = config_dir.join(path);
-        crate::input::read(&file, crate::input::Kind::Config)
-            .is_ok_and(|b| crate::hashing::sha256_hex(&b) == *sha)
-    });
+    let output_current = super::carry::changed_inputs(&config_dir, &delta.inputs).is_empty();
     let k3s = K3sChange {
         downgrade: match (&receipt.k3s_version, &delta.k3s_version) {
             (Some(from), Some(to)) => newer(from, to),

@@ -167,6 +167,7 @@ pub struct Offline {
     /// The artifacts stored with each image (by destination): its `index.json` entries.
     attached: Arc<BTreeMap<String, Vec<Descriptor>>>,
     kept: Vec<KeptBundle>,
+    notes: Vec<String>,
     documents: Arc<KeptDocuments>,
 }
 
@@ -248,6 +249,34 @@ impl Offline {
                 }),
             }
         }
+        let mut notes = Vec::new();
+        for b in
+            (config.packages.iter()).filter(|b| !is_remote(b) && !carried.contains_key(&b.name))
+        {
+            // Built again from its .debs, unless they are not the ones the lock pins while
+            // the config and the base list say what the pin says: then the pinned bundle
+            // (the near side's, from a delta) is kept as the output holds it.
+            let Some(pin) = lock.packages.get(&b.name) else {
+                continue;
+            };
+            let out = bundle_path(output, &b.name);
+            let mtime = source_date_epoch;
+            if pin.spec.as_deref() != Some(bundle_spec(b, &config.dir, mtime)?.as_str())
+                || bundle_inputs(b, &config.dir, mtime).ok().as_deref() == Some(&pin.inputs)
+            {
+                continue;
+            }
+            if let Ok(file_bytes) = tarball(&out, &pin.sha256) {
+                notes.push(kept_note(b, &config.dir, &lock_path, &out));
+                kept.push(KeptBundle::of(
+                    b,
+                    origin(b),
+                    pin.debs,
+                    &pin.sha256,
+                    file_bytes,
+                ));
+            }
+        }
         for b in (config.packages.iter()).filter(|b| is_remote(b) && !carried.contains_key(&b.name))
         {
             let origin = origin(b);
@@ -256,7 +285,14 @@ impl Offline {
                 None => Err(pinned_in("not recorded")),
                 Some(pin) => {
                     let inputs = bundle_inputs(b, &config.dir, source_date_epoch)?;
-                    if pin.inputs != inputs {
+                    let spec = bundle_spec(b, &config.dir, source_date_epoch)?;
+                    if pin.inputs != inputs && pin.spec.as_deref() == Some(spec.as_str()) {
+                        // Only its local .debs differ from the pinned ones.
+                        tarball(&out, &pin.sha256).map(|file_bytes| {
+                            notes.push(kept_note(b, &config.dir, &lock_path, &out));
+                            KeptBundle::of(b, origin.clone(), pin.debs, &pin.sha256, file_bytes)
+                        })
+                    } else if pin.inputs != inputs {
                         Err(format!(
                             "its inputs (repository, suite, components, arch, sets, packages, base list or source date) changed since {} recorded it",
                             lock_path.display()
@@ -306,8 +342,14 @@ impl Offline {
             roots,
             attached: Arc::new(store.attached),
             kept,
+            notes,
             documents: Arc::new(store.documents.into_inner().0),
         })
+    }
+
+    /// What the build should be told: bundles kept although their local .debs differ.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Opens a registry entry from the layout (for [`crate::oci::mirror::prepare_with`]);
@@ -601,14 +643,127 @@ fn origin(b: &BundleConfig) -> String {
         .join(", ")
 }
 
+/// The note of a bundle kept offline whose local .debs are not the pinned ones.
+fn kept_note(b: &BundleConfig, config_dir: &Path, lock: &Path, out: &Path) -> String {
+    let folders: Vec<String> = (b.sources.iter())
+        .filter_map(|s| match s {
+            PackageSource::Debs(paths) => Some(paths),
+            PackageSource::Repo(_) => None,
+        })
+        .flatten()
+        .map(|p| config_dir.join(p).display().to_string())
+        .collect();
+    format!(
+        "bundle {}: the .debs in {} are not those {} pins for it; offline, {} is kept as pinned (to make it from these .debs, build without --offline)",
+        b.name,
+        folders.join(", "),
+        lock.display(),
+        out.display()
+    )
+}
+
+/// A `files:` entry with a local source whose copy in `OUT/files` stands for the source.
+#[derive(Debug, Clone)]
+pub struct KeptFile {
+    /// The local source the config names (not read).
+    pub source: PathBuf,
+    /// `OUT/files/<name>`, holding the config's digest.
+    pub copy: PathBuf,
+    /// The config's sha256 of it.
+    pub sha256: String,
+    /// What the build is told: the source is missing or another file.
+    pub note: Option<String>,
+}
+
+/// The `files:` entries of `config` with a local source whose copy in `output/files` is
+/// taken for it, by payload name: those a delta carried (`carried`: name, sha256, when the
+/// config names that digest), and, `offline`, those whose source does not hash to the
+/// config's sha256 (missing, or an older version the far side kept) while the copy sealed
+/// in the output does. The config pins the content, so the copy is the file it names; a
+/// source that hashes right is read as usual. `sha256` hashes a file (a build's stat cache).
+pub fn kept_files(
+    config: &Config,
+    output: &Path,
+    offline: bool,
+    carried: &BTreeMap<String, String>,
+    sha256: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> BTreeMap<String, KeptFile> {
+    let mut kept = BTreeMap::new();
+    for f in &config.files {
+        let crate::files::FileSource::Local(p) = &f.source else {
+            continue;
+        };
+        let source = config.dir.join(p);
+        let copy = output.join("files").join(&f.name);
+        let note = if carried.get(&f.name) == Some(&f.sha256) {
+            None
+        } else if !offline {
+            continue;
+        } else {
+            let found = sha256(&source);
+            if found.as_ref().is_ok_and(|h| *h == f.sha256)
+                || sha256(&copy).ok().as_deref() != Some(f.sha256.as_str())
+            {
+                continue;
+            }
+            let what = match found {
+                Ok(h) => format!("holds sha256 {h}, not the config's"),
+                Err(e) => e.to_string(),
+            };
+            Some(format!(
+                "files entry {}: its source {} {what}; offline, the copy {} sealed with the config's sha256 {} is taken for it",
+                f.name,
+                source.display(),
+                copy.display(),
+                f.sha256
+            ))
+        };
+        kept.insert(
+            f.name.clone(),
+            KeptFile {
+                source,
+                copy,
+                sha256: f.sha256.clone(),
+                note,
+            },
+        );
+    }
+    kept
+}
+
 /// `OUT/packages/<name>.tar.gz`.
 pub fn bundle_path(output: &Path, name: &str) -> PathBuf {
     output.join("packages").join(format!("{name}.tar.gz"))
 }
 
-/// A digest of everything that decides what a remote bundle holds, as the lock records
-/// it: paths are not part of it (the folder may move), the base list's content is.
+/// A bundle's two digests the lock records: [`bundle_inputs`] and [`bundle_spec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleInputs {
+    /// [`bundle_inputs`].
+    pub inputs: String,
+    /// [`bundle_spec`].
+    pub spec: String,
+}
+
+/// A digest of everything that decides what a bundle holds, as the lock records it:
+/// paths are not part of it (the folder may move), the base list's content and the local
+/// .debs' are.
 pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<String, DebsError> {
+    inputs_digest(b, config_dir, mtime, true)
+}
+
+/// [`bundle_inputs`] with the local .debs left out (each folder of them counts as one
+/// source, whatever it holds): what the config and the base list say of the bundle.
+pub fn bundle_spec(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<String, DebsError> {
+    inputs_digest(b, config_dir, mtime, false)
+}
+
+fn inputs_digest(
+    b: &BundleConfig,
+    config_dir: &Path,
+    mtime: u64,
+    local_debs: bool,
+) -> Result<String, DebsError> {
     let base = match &b.base {
         Some(p) => {
             let path = config_dir.join(p);
@@ -640,6 +795,7 @@ pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<
                     PackageSource::Repo(r) => serde_json::json!({
                         "url": r.url, "suite": r.suite, "components": r.components,
                     }),
+                    PackageSource::Debs(_) if !local_debs => serde_json::json!({ "debs": "local" }),
                     // Local .debs by content, not by where they are.
                     PackageSource::Debs(paths) => {
                         let paths: Vec<PathBuf> =
@@ -661,26 +817,33 @@ pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<
     Ok(Digest::of(doc.to_string().as_bytes()).to_string())
 }
 
-/// [`bundle_inputs`] of every bundle of `config` from an http(s) repository, by name: what
-/// the lock records of each once it is written.
-pub fn remote_bundle_inputs(
+/// [`BundleInputs`] of every bundle of `config`, by name: what the lock records of each
+/// once it is written. Local bundles are pinned too: an offline build that cannot make
+/// the pinned bundle from its own .debs keeps it (see [`Offline::check`]).
+pub fn pinned_bundle_inputs(
     config: &Config,
     mtime: u64,
-) -> Result<BTreeMap<String, String>, DebsError> {
+) -> Result<BTreeMap<String, BundleInputs>, DebsError> {
     config
         .packages
         .iter()
-        .filter(|b| is_remote(b))
-        .map(|b| Ok((b.name.clone(), bundle_inputs(b, &config.dir, mtime)?)))
+        .map(|b| {
+            let inputs = BundleInputs {
+                inputs: bundle_inputs(b, &config.dir, mtime)?,
+                spec: bundle_spec(b, &config.dir, mtime)?,
+            };
+            Ok((b.name.clone(), inputs))
+        })
         .collect()
 }
 
 /// Records in `lock` the bundle an online build just wrote.
-pub fn pin_bundle(lock: &mut LockFile, name: &str, inputs: &str, report: &BundleReport) {
+pub fn pin_bundle(lock: &mut LockFile, name: &str, inputs: &BundleInputs, report: &BundleReport) {
     lock.packages.insert(
         name.to_string(),
         BundlePin {
-            inputs: inputs.to_string(),
+            inputs: inputs.inputs.clone(),
+            spec: Some(inputs.spec.clone()),
             sha256: report.sha256.clone(),
             debs: report.debs,
         },

@@ -75,13 +75,19 @@ pub struct ChartPin {
     pub digest: Digest,
 }
 
-/// A package bundle resolved from a remote repository, as written by an online build.
+/// A package bundle as an online build wrote it: from a remote repository, or from local
+/// .deb files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundlePin {
     /// `sha256:` of the bundle's inputs (repository, suite, components, architecture,
-    /// packages, sets, base list content, source date).
+    /// packages, sets, base list content, source date, local .debs by content).
     pub inputs: String,
+    /// `sha256:` of the same inputs with local .debs left out: what the config and its
+    /// base list say. An offline build whose local .debs are not the ones pinned (a far
+    /// side that got the bundle from a delta) keeps the pinned bundle when this matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
     /// The sha256 (hex) of `packages/<name>.tar.gz`.
     pub sha256: String,
     /// How many .debs it holds.
@@ -336,6 +342,7 @@ mod tests {
             "ops".into(),
             BundlePin {
                 inputs: Digest::of(b"inputs").to_string(),
+                spec: Some(Digest::of(b"spec").to_string()),
                 sha256: Digest::of(b"tarball").hex().to_string(),
                 debs: 3,
             },

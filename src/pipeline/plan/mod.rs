@@ -146,8 +146,19 @@ pub fn plan_with_net(
             (prepared, lock)
         }
     };
-    let (warnings, required) = preflight_airgap(config, &images)?;
-    preflight_k3s_binary(config, &state)?;
+    let (mut warnings, required) = preflight_airgap(config, &images)?;
+    // `files:` entries whose copy in OUT/files stands for a local source: one a delta
+    // carried, and offline, one sealed there with the config's digest.
+    let kept_files = crate::pipeline::offline::kept_files(
+        config,
+        &output,
+        options.offline,
+        &options.carried_files,
+        &|p| state.sha256(p),
+    );
+    warnings.extend(kept_files.values().filter_map(|k| k.note.clone()));
+    warnings.extend(offline.iter().flat_map(|o| o.notes().iter().cloned()));
+    preflight_k3s_binary(config, &state, &kept_files)?;
     let layout = output.join("oci");
     let mtime = source_date_epoch(config);
     let mut steps = vec![
@@ -189,7 +200,7 @@ pub fn plan_with_net(
     let manifests = steps::manifests::plan(config, &output, &|p| state.sha256(p))?;
     steps.extend(manifests.map(Step::Manifests));
     let bundle_inputs = match lock {
-        Some(_) => crate::pipeline::offline::remote_bundle_inputs(config, mtime)?,
+        Some(_) => crate::pipeline::offline::pinned_bundle_inputs(config, mtime)?,
         None => BTreeMap::new(),
     };
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
@@ -199,14 +210,10 @@ pub fn plan_with_net(
     steps.push(Step::Pki(pki_step));
     if !config.files.is_empty() {
         let generated: Vec<String> = payload_files(&steps).into_iter().map(|p| p.name).collect();
-        // A local source of which a delta carried the config's version into OUT/files:
-        // that copy stands for it (the far side may hold an older source).
-        let carried: BTreeMap<PathBuf, String> = (config.files.iter())
-            .filter(|f| options.carried_files.get(&f.name) == Some(&f.sha256))
-            .filter_map(|f| match &f.source {
-                crate::files::FileSource::Local(p) => Some((config.dir.join(p), f.sha256.clone())),
-                crate::files::FileSource::Url(_) => None,
-            })
+        // A local source whose copy in OUT/files stands for it is not read: the files
+        // step finds that copy in place.
+        let carried: BTreeMap<PathBuf, String> = (kept_files.values())
+            .map(|k| (k.source.clone(), k.sha256.clone()))
             .collect();
         let mut files =
             crate::files::plan_with(&config.files, &config.path, &config.dir, &generated, &|p| {
@@ -468,13 +475,21 @@ fn preflight_airgap(
 /// file, must be the release `cluster.k3s_version` names, if it names one. The releases a
 /// binary names are read once and remembered with its stat: an unchanged binary (tens of
 /// MiB) is not read again by the next build.
-fn preflight_k3s_binary(config: &Config, state: &BuildState) -> Result<()> {
+fn preflight_k3s_binary(
+    config: &Config,
+    state: &BuildState,
+    kept: &BTreeMap<String, crate::pipeline::offline::KeptFile>,
+) -> Result<()> {
     use crate::preflight::{K3S_BINARY_SCAN_LIMIT, k3s_versions_in};
     for f in &config.files {
         if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =
             (f.name.as_str(), &f.source)
         {
-            let path = config.dir.join(p);
+            // The copy the build takes: the one kept in OUT/files, else the source.
+            let path = match kept.get(&f.name) {
+                Some(k) => k.copy.clone(),
+                None => config.dir.join(p),
+            };
             let found = state.derived(&path, "k3s releases", || {
                 let mut file = crate::input::open_regular(&path).map_err(|e| e.into_io())?;
                 let found = k3s_versions_in(&mut file, K3S_BINARY_SCAN_LIMIT)?;

@@ -46,9 +46,9 @@ pub struct Inputs {
     pub(crate) seal: SealPlan,
     /// `--offline`: where registry images are in the layout, and the bundles kept.
     pub(crate) offline: Option<Offline>,
-    /// Bundle name → inputs digest, for each bundle from an http(s) repository whose pin
-    /// the lock records once it is written.
-    pub(crate) bundle_inputs: BTreeMap<String, String>,
+    /// Bundle name → its inputs' digests, for each bundle whose pin the lock records once
+    /// it is written.
+    pub(crate) bundle_inputs: BTreeMap<String, crate::pipeline::offline::BundleInputs>,
     /// What the last build in the output folder did (empty with `--force`).
     pub(crate) state: BuildState,
 }

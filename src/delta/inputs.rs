@@ -1,0 +1,46 @@
+//! The config folder's files a build reads that `manifest.json` does not record: chart
+//! values files, `cluster.release_images`, the files of `manifests:` and package base
+//! lists. The far side's offline build reads them from its own folder, so a changed one
+//! must cross: the receipt records each by digest, the delta carries each that changed
+//! (or, against an older receipt that records none, each there is), and one outside the
+//! config's folder (`../values.yaml`), which is not the folder's to carry, is refused.
+//! (Local `.deb` folders and `files:` sources need not cross: the bundle and the file
+//! they made are carried, and the far side's build takes them from the output.)
+
+use std::path::{Path, PathBuf};
+
+/// The other inputs of the config file `config_file`: (path relative to its folder, as
+/// the config names it, `../` included; the file), sorted, once each. None when the
+/// config cannot be read (its own check, or the build, says why).
+pub(crate) fn other_inputs(config_file: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(config) = crate::config::Config::load(config_file) else {
+        return Vec::new();
+    };
+    let dir = &config.dir;
+    // Paths as the config holds them: joined to its folder, but for base lists.
+    let mut files: Vec<PathBuf> = Vec::new();
+    files.extend(config.charts.iter().filter_map(|c| c.values.clone()));
+    files.extend(config.release_images.iter().map(|(p, _)| p.clone()));
+    files.extend(
+        config
+            .packages
+            .iter()
+            .filter_map(|b| b.base.as_ref().map(|p| dir.join(p))),
+    );
+    let manifests: Vec<PathBuf> = config.manifests.iter().map(|(p, _)| p.clone()).collect();
+    if let Ok(found) = crate::charts::manifests::collect(&manifests, &[]) {
+        files.extend(found.into_iter().map(|m| m.source));
+    }
+    let mut out: Vec<(String, PathBuf)> = (files.into_iter())
+        .map(|file| {
+            let rel = file.strip_prefix(dir).map_or_else(
+                |_| file.display().to_string(),
+                |r| r.to_string_lossy().into_owned(),
+            );
+            (rel, file)
+        })
+        .collect();
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}

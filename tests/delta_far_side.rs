@@ -1,0 +1,484 @@
+//! The far side after an apply, as an operator goes on there: its own `build --offline`
+//! (to export media) gives the near side's output again, and the next delta applies. The
+//! far side holds only its config folder (no network: a namespace with nothing but
+//! loopback where one can be made), with its local inputs as the first crossing left
+//! them: a `.deb` folder without the packages the near side added or upgraded since, and
+//! no `files:` k3s binary (or an older one). What the delta carried (the bundle, the
+//! binary, the lock pinning the bundle) is what the far side's build takes, and it says so;
+//! apply writes the binary at its source's path from the carried copy.
+
+use crate::common::{self, Cmd, Lab};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A stand-in k3s binary that names `release` (as the real one does, once) and `salt`.
+fn k3s_binary(release: &str, salt: &str) -> Vec<u8> {
+    let mut b = b"\x7fELF\x02\x01\x01".to_vec();
+    b.extend(std::iter::repeat_n(0u8, 50_000));
+    b.extend_from_slice(format!("go1.24.2{release}github.com/k3s-io/k3s").as_bytes());
+    b.extend(std::iter::repeat_n(0u8, 1_000));
+    b.extend_from_slice(salt.as_bytes());
+    b
+}
+
+/// One version of the lab on the near side: the k3s release and its binary, and the
+/// `.deb`s of the `tools` bundle (`(name, version)`, each requested), in `debs/`.
+fn set_version(lab: &Lab, base: &str, release: &str, debs: &[(&str, &str)]) {
+    let dir = lab.lab_dir();
+    let folder = dir.join("debs");
+    let _ = fs::remove_dir_all(&folder);
+    fs::create_dir_all(&folder).unwrap();
+    let scratch = lab.root().join("deb-trees");
+    fs::create_dir_all(&scratch).unwrap();
+    for (name, version) in debs {
+        let deb = common::debs::small_deb(&scratch, name, version, "", &format!("{name}\n"));
+        fs::copy(&deb, folder.join(deb.file_name().unwrap())).unwrap();
+    }
+    let binary = k3s_binary(release, &format!("{debs:?}"));
+    fs::write(dir.join("k3s"), &binary).unwrap();
+    let names: Vec<&str> = debs.iter().map(|(n, _)| *n).collect();
+    let config = base.replace("v1.33.1+k3s1", release)
+        + &format!(
+            "packages:\n  - name: tools\n    packages: [{}]\n    debs: [debs]\n",
+            names.join(", ")
+        )
+        + &format!(
+            "files:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"{}\"\n    executable: true\n",
+            common::sha256_bytes(&binary)
+        );
+    fs::write(dir.join("seedforge.yaml"), config).unwrap();
+}
+
+/// `seedforge` run in `cwd`, with no network where a namespace can be made.
+fn far_seedforge(cwd: &Path) -> Cmd {
+    let isolated = Cmd::new("unshare")
+        .args(["-n", "true"])
+        .any_status()
+        .run()
+        .code
+        == Some(0);
+    if isolated {
+        Cmd::new("unshare")
+            .args(["-n", "--"])
+            .arg(common::seedforge_bin())
+            .cwd(cwd)
+    } else {
+        eprintln!("note: no network namespace here; the far side runs with the network");
+        Cmd::seedforge().cwd(cwd)
+    }
+}
+
+fn sums(out: &Path) -> String {
+    fs::read_to_string(out.join("SHA256SUMS")).unwrap()
+}
+
+#[test]
+fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_builds_offline_and_applies_the_next_delta()
+ {
+    if !common::require_tool("dpkg-deb") {
+        return;
+    }
+    let lab = Lab::new();
+    let base = fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap();
+    set_version(&lab, &base, "v1.33.1+k3s1", &[("zz-tool", "1.0")]);
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far: PathBuf = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+    let far_out = far_lab.join("out");
+    let old_binary = fs::read(far_lab.join("k3s")).unwrap();
+    // This far side never kept the binary beside its config.
+    fs::remove_file(far_lab.join("k3s")).unwrap();
+
+    // v2: the bundle grows by a package and upgrades one; the k3s binary is a new release.
+    set_version(
+        &lab,
+        &base,
+        "v1.33.2+k3s1",
+        &[("zz-tool", "1.1"), ("zz-extra", "2.0")],
+    );
+    lab.build();
+    let report = lab.delta("v1.json", "delta").arg("--json").run().json();
+    let delta = lab.root().join("delta");
+    for carried in [
+        "out/packages/tools.tar.gz",
+        "out/files/bin/k3s",
+        "config/seedforge.lock",
+    ] {
+        assert!(delta.join(carried).is_file(), "{carried}: {report:#}");
+    }
+    // The lock pins the local bundle: what the far side keeps it by.
+    let lock = fs::read_to_string(lab.lab_dir().join("seedforge.lock")).unwrap();
+    assert!(lock.contains("\"tools\""), "{lock}");
+
+    let applied = far_seedforge(&far)
+        .arg("apply")
+        .arg(&delta)
+        .args(["--to", "fixtures/lab/out", "--json"])
+        .run()
+        .json();
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    // The binary is written at its source's path from the carried copy, executable; the
+    // .deb folder is as it was.
+    assert!(
+        applied["config_files"]
+            .as_array()
+            .unwrap()
+            .contains(&"k3s".into()),
+        "{applied:#}"
+    );
+    assert_eq!(
+        fs::read(far_lab.join("k3s")).unwrap(),
+        fs::read(lab.lab_dir().join("k3s")).unwrap()
+    );
+    let mode = fs::metadata(far_lab.join("k3s")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o755
+    );
+    let far_debs: Vec<String> = fs::read_dir(far_lab.join("debs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(far_debs, ["zz-tool_1.0_all.deb"]);
+
+    // Its plain offline build (the next step, to export media): the same seal, and it
+    // says what it took from the output rather than from its own folder.
+    let built = far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    for said in [
+        "bundle tools: the .debs in",
+        "fixtures/lab/out/packages/tools.tar.gz is kept as pinned",
+    ] {
+        assert!(built.stderr.contains(said), "{said}: {}", built.stderr);
+    }
+    // An older binary put back at the source's path: offline, the sealed copy is taken
+    // for it, and it says so.
+    fs::write(far_lab.join("k3s"), &old_binary).unwrap();
+    let built = far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+    for said in [
+        "files entry bin/k3s: its source fixtures/lab/k3s holds sha256",
+        "fixtures/lab/out/files/bin/k3s sealed with the config's sha256",
+    ] {
+        assert!(built.stderr.contains(said), "{said}: {}", built.stderr);
+    }
+    Cmd::seedforge()
+        .cwd(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+
+    // Day three: the far side's receipt, a delta that upgrades the bundle again, applied.
+    far_seedforge(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("v2.json"))
+        .run();
+    set_version(
+        &lab,
+        &base,
+        "v1.33.2+k3s1",
+        &[("zz-tool", "1.2"), ("zz-extra", "2.0")],
+    );
+    lab.build();
+    lab.delta("v2.json", "delta3").run();
+    far_seedforge(&far)
+        .arg("apply")
+        .arg(lab.root().join("delta3"))
+        .args(["--to", "fixtures/lab/out"])
+        .run();
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+
+    // Where the far side's own .debs are the pinned ones, they make the bundle as before
+    // (nothing to say); online, local .debs are always read again.
+    let near = lab.seedforge();
+    let out = near
+        .args(["build", "--offline", "--config", lab.config_arg()])
+        .run();
+    assert!(!out.stderr.contains("kept as pinned"), "{}", out.stderr);
+}
+
+/// `seedforge apply DELTA --to fixtures/lab/out` in `far`.
+fn apply_in(far: &Path, delta: &Path) -> Cmd {
+    far_seedforge(far)
+        .arg("apply")
+        .arg(delta)
+        .args(["--to", "fixtures/lab/out"])
+}
+
+#[test]
+fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_allowed() {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let shipped = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        shipped.replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.33.1+k3s2"),
+    )
+    .unwrap();
+    lab.build();
+    lab.receipt("newer.json").run();
+    let far = lab.far_copy("far");
+    let far2 = lab.far_copy("far2");
+    let far_lab = far.join("fixtures/lab");
+    fs::write(&config, &shipped).unwrap();
+    lab.build();
+
+    // delta: exit 2 naming both, nothing written.
+    let out = lab.delta("newer.json", "delta").expect(2).run();
+    for said in [
+        "k3s v1.33.1+k3s2 (the far side's, as its receipt records) -> v1.33.1+k3s1 (this output's) is a downgrade",
+        "cluster.allow_downgrade: true",
+        "--allow-downgrade",
+    ] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    assert!(!lab.root().join("delta").exists());
+    let json = lab
+        .delta("newer.json", "delta")
+        .arg("--json")
+        .expect(2)
+        .run()
+        .json();
+    assert_eq!(json["error"]["kind"], "delta", "{json:#}");
+    // Asked for: written.
+    lab.delta("newer.json", "delta")
+        .arg("--allow-downgrade")
+        .run();
+    let delta = lab.root().join("delta");
+
+    // apply: exit 2 naming both before anything is staged; the far side as it was.
+    let before = common::snapshot(&far_lab);
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr.contains(
+            "k3s v1.33.1+k3s2 (this output's) -> v1.33.1+k3s1 (the delta's) is a downgrade"
+        ),
+        "{}",
+        out.stderr
+    );
+    common::assert_same_tree(&before, &common::snapshot(&far_lab), "a refused downgrade");
+    apply_in(&far, &delta).arg("--allow-downgrade").run();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+
+    // The config's own allowance is enough, on both sides.
+    fs::write(
+        &config,
+        shipped.replace(
+            "  k3s_version: v1.33.1+k3s1\n",
+            "  k3s_version: v1.33.1+k3s1\n  allow_downgrade: true\n",
+        ),
+    )
+    .unwrap();
+    lab.build();
+    lab.delta("newer.json", "allowed").run();
+    apply_in(&far2, &lab.root().join("allowed")).run();
+    crate::delta::assert_same_output(&far2.join("fixtures/lab/out"), &lab.out_dir());
+}
+
+#[test]
+fn a_delta_of_an_output_older_than_its_config_is_refused_naming_what_changed() {
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("r.json").run();
+    let list = lab.lab_dir().join("images.txt");
+    let mut text = fs::read_to_string(&list).unwrap();
+    text.push_str("# an edit not built yet\n");
+    fs::write(&list, text).unwrap();
+    let out = lab.delta("r.json", "delta").expect(2).run();
+    assert!(out.stderr.contains("build first"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&list.display().to_string()),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("seedforge.yaml"), "{}", out.stderr);
+    assert!(!lab.root().join("delta").exists());
+    // Built: the delta carries the edit.
+    lab.build();
+    lab.delta("r.json", "delta").run();
+    assert!(lab.root().join("delta/config/images.txt").is_file());
+}
+
+#[test]
+fn an_input_edited_on_the_far_side_is_named_before_any_rebuild() {
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+    // v2: another address for one agent.
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("192.168.6.12/24", "192.168.6.13/24")).unwrap();
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    let delta = lab.root().join("delta");
+
+    // The far side's images.txt edited (the delta does not carry it: unchanged there).
+    let list = far_lab.join("images.txt");
+    let kept = fs::read(&list).unwrap();
+    let mut edited = kept.clone();
+    edited.extend_from_slice(b"# edited on the far side\n");
+    fs::write(&list, &edited).unwrap();
+    let before = common::snapshot(&far_lab);
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr.contains(&format!("{} (sha256 ", list.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("edited on this side"), "{}", out.stderr);
+    assert!(!out.stderr.contains("manifest.json:"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("mirror"),
+        "rebuilt first: {}",
+        out.stderr
+    );
+    common::assert_same_tree(&before, &common::snapshot(&far_lab), "an edited list");
+
+    // The config the delta carries, edited here: not overwritten, named.
+    fs::write(&list, &kept).unwrap();
+    let far_config = far_lab.join("seedforge.yaml");
+    let mut cfg = fs::read(&far_config).unwrap();
+    cfg.extend_from_slice(b"# edited on the far side\n");
+    fs::write(&far_config, &cfg).unwrap();
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr.contains(&far_config.display().to_string()),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read(&far_config).unwrap(), cfg);
+
+    // Put back: applies.
+    fs::write(
+        &far_config,
+        &cfg[..cfg.len() - b"# edited on the far side\n".len()],
+    )
+    .unwrap();
+    apply_in(&far, &delta).run();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+}
+
+/// A ConfigMap manifest of `name` at `version`.
+fn config_map(name: &str, version: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  version: \"{version}\"\n"
+    )
+}
+
+#[test]
+fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_folder_is_refused() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let shared = lab.root().join("fixtures/shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
+    fs::write(shared.join("extra.yaml"), config_map("extra", "1")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("manifests:\n  - app.yaml\n  - ../shared/extra.yaml\n");
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let receipt = lab.receipt("v1.json").arg("--json").run();
+    assert!(receipt.stdout.contains("v1.json"), "{}", receipt.stdout);
+    let r = common::read_json(&lab.root().join("v1.json"));
+    let others: Vec<&str> = (r["other_inputs"].as_array().unwrap().iter())
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(others, ["../shared/extra.yaml", "app.yaml"]);
+    let far = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+
+    // v2: the manifest inside the config folder changes: carried, written, rebuilt.
+    fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    lab.build();
+    let out = lab.delta("v1.json", "delta").run();
+    assert!(
+        out.stdout.contains("config files: app.yaml"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("sealed files: manifests/app.yaml"),
+        "{}",
+        out.stdout
+    );
+    let doc = common::read_json(&lab.root().join("delta/delta.json"));
+    assert_eq!(doc["other_inputs"], serde_json::json!(["app.yaml"]));
+    let plan = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            lab.config_arg(),
+            "--upgrade-from",
+            "v1.json",
+        ])
+        .run();
+    assert!(plan.stdout.contains("app.yaml"), "{}", plan.stdout);
+    apply_in(&far, &lab.root().join("delta")).run();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+    assert_eq!(
+        fs::read_to_string(far_lab.join("app.yaml")).unwrap(),
+        config_map("app", "2")
+    );
+    far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_lab.join("out")), sums(&lab.out_dir()));
+
+    // v3: the one outside the config folder changes: delta and plan --upgrade-from
+    // refuse (exit 2), naming it; nothing written.
+    far_seedforge(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("v2.json"))
+        .run();
+    fs::write(shared.join("extra.yaml"), config_map("extra", "2")).unwrap();
+    lab.build();
+    let out = lab.delta("v2.json", "delta3").expect(2).run();
+    assert!(out.stderr.contains("extra.yaml"), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot cross"), "{}", out.stderr);
+    assert!(!lab.root().join("delta3").exists());
+    let plan = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            lab.config_arg(),
+            "--upgrade-from",
+            "v2.json",
+        ])
+        .expect(2)
+        .run();
+    assert!(plan.stderr.contains("extra.yaml"), "{}", plan.stderr);
+}
