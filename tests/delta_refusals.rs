@@ -83,13 +83,20 @@ fn apply_names_the_operators_folders_never_its_staging_copies() {
         "{j}"
     );
     assert!(!j.to_string().contains(".seedforge-"), "{j}");
-    // Another token: the rebuilt seal differs from the delta's; the file is named in OUT.
-    fs::write(&token, b"another-token-of-the-far-side-0123456789\n").unwrap();
-    let r = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
+    // Another source date in the far side's environment (the token is refused before
+    // anything is staged): the rebuilt seal differs from the delta's, and the file is
+    // named in OUT, not in the staging copy.
+    fs::write(&token, &kept).unwrap();
+    let r = apply(&far, &delta, "fixtures/lab/out")
+        .env("SOURCE_DATE_EPOCH", "1700000001")
+        .expect(1)
+        .run();
     let said = format!("{}{}", r.stdout, r.stderr);
-    assert!(said.contains("fixtures/lab/out/iso/seed-"), "{said}");
+    assert!(said.contains("the offline build wrote"), "{said}");
+    assert!(said.contains("fixtures/lab/out/"), "{said}");
     assert!(!said.contains(".seedforge-"), "{said}");
     let j = apply(&far, &delta, "fixtures/lab/out")
+        .env("SOURCE_DATE_EPOCH", "1700000001")
         .arg("--json")
         .expect(1)
         .run()
@@ -98,12 +105,11 @@ fn apply_names_the_operators_folders_never_its_staging_copies() {
         j["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("fixtures/lab/out/iso/seed-"),
+            .contains("fixtures/lab/out/"),
         "{j}"
     );
     assert!(!j.to_string().contains(".seedforge-"), "{j}");
-    // With its own token back, the same delta applies.
-    fs::write(&token, kept).unwrap();
+    // With its own token and environment, the same delta applies.
     apply(&far, &delta, "fixtures/lab/out").run();
 }
 
@@ -121,7 +127,8 @@ fn apply_names_each_damaged_derived_file_before_it_is_written_anew() {
     let token = far.join("fixtures/lab/token");
     let kept = fs::read(&token).unwrap();
     fs::write(&token, b"another-token-of-the-far-side-0123456789\n").unwrap();
-    let r = apply(&far, &delta, "fixtures/lab/out").expect(1).run();
+    // Refused for the token (exit 2, before anything is staged), the damage said first.
+    let r = apply(&far, &delta, "fixtures/lab/out").expect(2).run();
     assert!(
         r.stderr
             .contains("fixtures/lab/out/iso/seed-lab-agent1.iso: damaged here"),
