@@ -36,6 +36,7 @@ mod debs_signals;
 mod delta;
 mod delta_far_side;
 mod delta_refusals;
+mod delta_repair;
 mod delta_upgrade;
 mod demo_build;
 mod embedded_registry;

@@ -17,6 +17,12 @@ pub(crate) struct ReceiptArgs {
     /// (default: the folder above DIR when it holds the config manifest.json names).
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Describe a damaged output instead of refusing it: each sealed file missing or not
+    /// matching SHA256SUMS is recorded as damaged (and left out of what the receipt says
+    /// DIR holds), so that a delta against it carries what cannot be rebuilt, and apply
+    /// makes the output whole, offline.
+    #[arg(long)]
+    record_damage: bool,
 }
 
 #[derive(Debug, Args)]
@@ -177,13 +183,20 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
                     outln!("   {line}");
                 }
             }
+            if !r.repaired.is_empty() {
+                outln!(
+                    "   repaired (recorded damaged by the receipt): {}",
+                    r.repaired.join(", ")
+                );
+            }
         }
     }
     Ok(ExitCode::Ok)
 }
 
 pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliError> {
-    let r = seedforge::delta::receipt::receipt(&a.dir, a.config.as_deref(), &a.out)?;
+    let r =
+        seedforge::delta::receipt::receipt(&a.dir, a.config.as_deref(), &a.out, a.record_damage)?;
     if g.json {
         print_json(&r);
         return Ok(ExitCode::Ok);
@@ -202,6 +215,12 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
                 None => "not found",
             }
         );
+        if !r.damaged.is_empty() {
+            outln!(
+                "   damaged or missing here, recorded for repair: {}; a delta against this receipt carries what cannot be rebuilt, and apply makes the output whole",
+                r.damaged.join(", ")
+            );
+        }
     }
     Ok(ExitCode::Ok)
 }

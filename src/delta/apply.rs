@@ -64,6 +64,8 @@ const OLD_SUFFIX: &str = ".seedforge-apply-old";
 struct DeltaFacts {
     #[serde(default)]
     changes: Option<super::changes::Changes>,
+    #[serde(default)]
+    repairs: Vec<String>,
     format: String,
     delta_version: u64,
     base_receipt: String,
@@ -106,6 +108,8 @@ pub struct ApplyReport {
     pub signature: Option<super::signed::SignedBy>,
     /// What the delta changes, by name, as its `delta.json` says.
     pub changes: Option<super::changes::Changes>,
+    /// The files the receipt recorded missing or damaged here, made whole.
+    pub repaired: Vec<String>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -529,9 +533,13 @@ pub fn apply<E>(
     // build writes them anew and the new seal judges what it wrote. Nor are the layout's
     // blobs: the staging build's verify step re-hashes every blob it keeps (links of
     // OUT's), and when it fails, OUT is checked whole to name the file.
-    let sealed = super::check_sealed_but(&out_abs, &|p| {
-        super::carry::is_derived(p) || p.starts_with(super::BLOBS)
-    })?;
+    // The files the delta repairs (its receipt recorded them damaged here) are replaced.
+    let repairs: BTreeSet<&str> = delta.facts.repairs.iter().map(String::as_str).collect();
+    let sealed = super::check_sealed_with(
+        &out_abs,
+        &|p| super::carry::is_derived(p) || p.starts_with(super::BLOBS),
+        &|p| repairs.contains(p),
+    )?;
     // The config folder: given, or above OUT holding the config OUT was built from, or
     // the delta's (a killed apply wrote the config files, not yet the output).
     let config_dir = super::config_dir(&out_abs, config, &sealed).or_else(|| {
@@ -553,6 +561,7 @@ pub fn apply<E>(
         manifest_sha256: sealed.manifest_sha256.clone(),
         signature,
         changes: delta.facts.changes.clone(),
+        repaired: delta.facts.repairs.clone(),
         seconds: 0.0,
     };
     // A killed apply's mirror of the config folder, beside it.
@@ -560,7 +569,7 @@ pub fn apply<E>(
         let dir = crate::outpath::resolve(dir);
         crate::leftovers::sweep_beside(&dir).map_err(io_err(&dir))?;
     }
-    if sealed.manifest_sha256 == delta.facts.target_manifest_sha256 {
+    if sealed.manifest_sha256 == delta.facts.target_manifest_sha256 && repairs.is_empty() {
         // Nothing to apply, nothing rebuilt: damage found here is still named.
         for rel in damaged_derived(&out_abs, &sealed.sums) {
             tracing::warn!(

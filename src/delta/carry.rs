@@ -109,6 +109,10 @@ pub struct DeltaDoc {
     pub derived_not_carried: usize,
     /// What changes, by name: images, charts, package bundles, `files:` entries.
     pub changes: super::changes::Changes,
+    /// The far side's files its receipt records missing or damaged: the delta carries
+    /// those it cannot derive, and `apply` takes the output with them and makes it whole.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repairs: Vec<String>,
     /// The config folder's files carried that manifest.json does not record (chart
     /// values, `cluster.release_images`, `manifests:` files, base lists): apply writes
     /// these too.
@@ -354,6 +358,7 @@ fn plan_carry(
         full_output_bytes: 0,
         derived_not_carried: 0,
         changes: changes_since(receipt, &sealed),
+        repairs: receipt.damaged.clone(),
         other_inputs: Vec::new(),
     };
     let mut plan: Vec<Carry> = Vec::new();

@@ -29,7 +29,7 @@ use crate::oci::OciError;
 use crate::outpath::OutPathError;
 use crate::pipeline::seal::{self, Artifact, Input, SealError};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -239,6 +239,8 @@ struct Sealed {
     facts: ManifestFacts,
     /// The blobs `oci/index.json` reaches (digest, size), sorted; empty without a layout.
     blobs: Vec<(String, u64)>,
+    /// Sealed files found missing or damaged (only when asked to record them).
+    damaged: BTreeSet<String>,
 }
 
 impl Sealed {
@@ -271,6 +273,17 @@ fn check_sealed(out: &Path) -> Result<Sealed, DeltaError> {
 /// [`check_sealed`], with the sealed files `unread` names taken as `SHA256SUMS` lists them
 /// (present, not read): the files an apply derives again rather than keeps.
 fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed, DeltaError> {
+    check_sealed_with(out, unread, &|_| false)
+}
+
+/// [`check_sealed_but`]; a file that is missing or does not hash as `SHA256SUMS` lists
+/// and that `tolerated` names is recorded in [`Sealed::damaged`] instead of refusing the
+/// output (a receipt of a damaged output, which a delta then repairs; its apply).
+fn check_sealed_with(
+    out: &Path,
+    unread: &dyn Fn(&str) -> bool,
+    tolerated: &dyn Fn(&str) -> bool,
+) -> Result<Sealed, DeltaError> {
     // NotSealed (exit 2) when there is no manifest.json.
     let manifest_bytes = read_manifest(out)?;
     refuse_links(out)?;
@@ -278,7 +291,11 @@ fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed,
         let rel = path.strip_prefix(out).ok()?.to_str()?;
         unread(rel).then(|| listed.to_string())
     })?;
-    if !report.problems.is_empty() {
+    let damaged: BTreeSet<String> = (report.problems.iter())
+        .filter(|p| p.problem != "malformed" && tolerated(&p.path))
+        .map(|p| p.path.clone())
+        .collect();
+    if report.problems.iter().any(|p| !damaged.contains(&p.path)) {
         let names: Vec<String> = (report.problems.iter())
             .map(|p| format!("{} ({})", p.path, p.problem))
             .collect();
@@ -343,6 +360,7 @@ fn check_sealed_but(out: &Path, unread: &dyn Fn(&str) -> bool) -> Result<Sealed,
         manifest_sha256,
         facts,
         blobs,
+        damaged,
     })
 }
 

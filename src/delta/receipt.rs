@@ -108,6 +108,11 @@ pub struct Receipt {
     /// The output's images by name (format 3 on): what a delta changes is said by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<Vec<ReceiptImage>>,
+    /// Sealed files found missing or damaged (`receipt --record-damage`), left out of
+    /// `artifacts` and `blobs` so that a delta carries them, and named so that `apply`
+    /// takes the output with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<String>,
     /// `sha256:<hex>` of the canonical form without this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
@@ -211,6 +216,8 @@ pub struct ReceiptReport {
     pub lock_sha256: Option<String>,
     /// Files of SHA256SUMS re-hashed before the receipt was written.
     pub checked: usize,
+    /// The sealed files found missing or damaged (`--record-damage`).
+    pub damaged: Vec<String>,
 }
 
 /// The receipt of the sealed output `out` (checked against its `SHA256SUMS` first), with
@@ -220,6 +227,17 @@ pub fn describe(
     config: Option<&Path>,
 ) -> Result<(Receipt, Option<PathBuf>), DeltaError> {
     let sealed = check_sealed(out)?;
+    of_sealed(out, config, &sealed)
+}
+
+/// [`describe`] of an output that may be damaged: each sealed file missing or not
+/// hashing as `SHA256SUMS` lists is recorded in the receipt's `damaged` (and left out of
+/// what it holds) instead of refusing the output.
+pub fn describe_damaged(
+    out: &Path,
+    config: Option<&Path>,
+) -> Result<(Receipt, Option<PathBuf>), DeltaError> {
+    let sealed = super::check_sealed_with(out, &|_| false, &|_| true)?;
     of_sealed(out, config, &sealed)
 }
 
@@ -235,8 +253,9 @@ pub(super) fn of_sealed(
         None => None,
     };
     let blob_prefix = super::BLOBS;
+    // A damaged or missing file is left out: a delta against the receipt carries it.
     let mut artifacts: Vec<ReceiptFile> = (sealed.facts.artifacts.iter())
-        .filter(|a| !a.path.starts_with(blob_prefix))
+        .filter(|a| !a.path.starts_with(blob_prefix) && !sealed.damaged.contains(&a.path))
         .map(|a| ReceiptFile {
             path: a.path.clone(),
             size: Some(a.size),
@@ -270,6 +289,10 @@ pub(super) fn of_sealed(
         }
     }
     let blobs = (sealed.blobs.iter())
+        .filter(|(digest, _)| {
+            let rel = format!("{blob_prefix}{}", digest.trim_start_matches("sha256:"));
+            !sealed.damaged.contains(&rel)
+        })
         .map(|(digest, size)| ReceiptBlob {
             digest: digest.clone(),
             size: *size,
@@ -295,13 +318,19 @@ pub(super) fn of_sealed(
                 })
                 .collect(),
         ),
+        damaged: sealed.damaged.iter().cloned().collect(),
         digest: None,
     };
     Ok((receipt, dir))
 }
 
 /// Writes the receipt of `out` to `to` (atomically), as [`describe`] makes it.
-pub fn receipt(out: &Path, config: Option<&Path>, to: &Path) -> Result<ReceiptReport, DeltaError> {
+pub fn receipt(
+    out: &Path,
+    config: Option<&Path>,
+    to: &Path,
+    record_damage: bool,
+) -> Result<ReceiptReport, DeltaError> {
     if crate::outpath::is_within(&crate::outpath::resolve(to), &crate::outpath::resolve(out)) {
         return Err(DeltaError::BadTarget {
             path: to.to_path_buf(),
@@ -314,7 +343,11 @@ pub fn receipt(out: &Path, config: Option<&Path>, to: &Path) -> Result<ReceiptRe
     )
     .map(|t| t.lines().count())
     .unwrap_or(0);
-    let (receipt, dir) = describe(out, config)?;
+    let (receipt, dir) = if record_damage {
+        describe_damaged(out, config)?
+    } else {
+        describe(out, config)?
+    };
     let bytes = receipt.to_bytes();
     crate::util::atomic_write(to, &bytes).map_err(|e| DeltaError::io(to, e))?;
     Ok(ReceiptReport {
@@ -328,6 +361,7 @@ pub fn receipt(out: &Path, config: Option<&Path>, to: &Path) -> Result<ReceiptRe
         manifest_sha256: receipt.manifest_sha256.clone(),
         lock_sha256: receipt.lock_sha256.clone(),
         checked,
+        damaged: receipt.damaged.clone(),
     })
 }
 
@@ -345,6 +379,7 @@ mod tests {
             k3s_version: Some("v1.33.1+k3s1".into()),
             lock_sha256: None,
             images: None,
+            damaged: Vec::new(),
             inputs: vec![ReceiptFile {
                 path: "seedforge.yaml".into(),
                 size: None,
