@@ -16,6 +16,11 @@ fn apply_into_an_empty_folder_is_exit_2_and_leaves_it_empty() {
     fs::create_dir(&empty).unwrap();
     let r = apply(lab.root(), &delta, "empty").expect(2).run();
     assert!(r.stderr.contains("empty"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not a sealed build output"),
+        "{}",
+        r.stderr
+    );
     assert!(snapshot(&empty).is_empty(), "{:?}", snapshot(&empty).keys());
     assert!(
         leftovers_beside(&empty.join("x")).is_empty(),

@@ -519,10 +519,14 @@ pub fn apply<E>(
     }
     recover(&out_abs)?;
     super::output_folder(out)?;
-    if !out_abs.is_dir() {
-        return Err(DeltaError::from(seal::SealError::NotSealed {
-            dir: out.to_path_buf(),
-        })
+    if !out_abs.join(seal::MANIFEST).is_file() {
+        return Err(DeltaError::BadTarget {
+            path: out.to_path_buf(),
+            message: format!(
+                "not a sealed build output (no {}): apply updates the output a receipt was made of; the first output crosses whole (or is built here with build --offline)",
+                seal::MANIFEST
+            ),
+        }
         .into());
     }
     let mut lock = OutLock::acquire(&out_abs, wait, on_wait)?;
