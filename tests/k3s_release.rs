@@ -391,6 +391,14 @@ fn a_k3s_binarys_own_pause_image_is_demanded_over_the_tables() {
         user_data.contains("pause-image: \"docker.io/rancher/mirrored-pause:3.11\""),
         "{user_data}"
     );
+    // `seedforge render` alone says the same.
+    let rendered = lab.lab_dir().join("rendered");
+    lab.seedforge()
+        .args(["render", "--config", lab.config_arg(), "-o"])
+        .arg(&rendered)
+        .run();
+    let alone = fs::read_to_string(rendered.join("lab-server1/user-data")).unwrap();
+    assert_eq!(alone, user_data);
 
     // Without the binary, the same release is configured with the newest pause image the
     // table knows, with a warning saying so.

@@ -125,3 +125,16 @@ pub(super) fn pause_image(config: &Config, binary: Option<&CarriedBinary>) -> Op
         None => binary.and_then(CarriedBinary::pause).cloned(),
     }
 }
+
+/// What rendering the nodes' files needs, as a build renders them: the config's settings
+/// with the pause image the carried k3s binary defaults to (`seedforge render`). A binary
+/// of another release than the config's is refused here too.
+pub fn render_settings(config: &Config) -> Result<crate::render::RenderSettings> {
+    let state = BuildState::load(&config.output, false);
+    let binary = carried_binary(config, &state)?;
+    let mut settings = config.render_settings()?;
+    if let Some(pause) = pause_image(config, binary.as_ref()) {
+        settings.pause_image = pause.to_string();
+    }
+    Ok(settings)
+}

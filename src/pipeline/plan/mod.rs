@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod k3s;
+pub use k3s::render_settings;
 pub mod outdir;
 
 pub use crate::pipeline::steps::payload::PAYLOAD_ISO;
