@@ -369,12 +369,21 @@ fn a_release_whose_mirror_does_not_share_imported_images_is_exit_2_naming_the_fi
             "{version}: {err}"
         );
     }
-    // With a registry, agents fall back to it; the fixed release needs none.
+    // With a registry, agents fall back to it; the fixed release needs none. (The lab's
+    // own images stand for the release's list: these releases' notes name other tags.)
     for (keep_registry, version) in [(true, "v1.33.6+k3s1"), (false, "v1.33.7+k3s1")] {
         let lab = lab(keep_registry);
         let path = lab.lab_dir().join("seedforge.yaml");
         let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replace("v1.33.1+k3s1", version)).unwrap();
+        let release = format!("{version}\n  release_images: k3s-images.txt");
+        fs::write(&path, text.replace("v1.33.1+k3s1", &release)).unwrap();
+        let images = fs::read_to_string(lab.lab_dir().join("images.txt")).unwrap();
+        let list: String = images
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| format!("{}\n", l.split_whitespace().last().unwrap()))
+            .collect();
+        fs::write(lab.lab_dir().join("k3s-images.txt"), list).unwrap();
         lab.seedforge()
             .args(["plan", "--config", lab.config_arg()])
             .run();

@@ -1,12 +1,14 @@
-//! The k3s release a build is planned for: the image list of a release this seedforge does
-//! not carry (`cluster.release_images`), the warning when there is none, and the k3s
-//! binary given through `files:`, whose own version must be `cluster.k3s_version`. Every
-//! refusal is exit 2 naming the config's file, line and column, with nothing written.
+//! The k3s release a build is planned for: the releases this seedforge knows (`init`, the
+//! pause image each release runs), the image list of a release this seedforge does not
+//! carry (`cluster.release_images`), the warning when there is none, and the k3s binary
+//! given through `files:`, whose own version must be `cluster.k3s_version` and whose
+//! default pause image is believed over the tables. Every refusal is exit 2 naming the
+//! config's file, line and column, with nothing written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
 
-use common::Lab;
+use common::{Cmd, Lab};
 use std::fs;
 
 const VERSION_LINE: &str = "  k3s_version: v1.33.1+k3s1\n";
@@ -60,13 +62,14 @@ fn with_release(version: &str, images: &str) -> impl Fn(String) -> String {
 
 #[test]
 fn an_unknown_release_without_its_list_is_planned_with_a_warning_naming_the_key() {
-    let lab = lab(&|t| t.replace("v1.33.1+k3s1", "v1.33.5+k3s1"));
+    // v1.33.8+k3s1 (February 2026): no component table of it was found.
+    let lab = lab(&|t| t.replace("v1.33.1+k3s1", "v1.33.8+k3s1"));
     let (_, stderr) = plan(&lab, 0);
     assert!(
-        stderr.contains("warning: k3s v1.33.5+k3s1 is not a release"),
+        stderr.contains("warning: k3s v1.33.8+k3s1 is not a release"),
         "{stderr}"
     );
-    assert!(stderr.contains("the newest is v1.33.1+k3s1"), "{stderr}");
+    assert!(stderr.contains("the newest is v1.37.1+k3s1"), "{stderr}");
     assert!(stderr.contains("cluster.release_images"), "{stderr}");
     // In JSON too, and not for a release whose list is known.
     let json = lab
@@ -179,4 +182,298 @@ fn a_k3s_binary_of_another_release_is_exit_2_naming_both_and_its_files_line() {
     // A binary naming no release is not refused.
     let lab = lab_with_binary(b"#!/bin/sh\necho a stand-in for k3s\n");
     plan(&lab, 0);
+}
+
+/// `seedforge init` in a new folder with `args`; returns the folder and its images.txt.
+fn init(args: &[&str]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    Cmd::seedforge()
+        .arg("init")
+        .args(args)
+        .cwd(dir.path())
+        .run();
+    let images = fs::read_to_string(dir.path().join("images.txt")).unwrap();
+    (dir, images)
+}
+
+/// The images of an image list, comments and blank lines left out.
+fn listed(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out
+}
+
+/// k3s v1.37.1+k3s1's eight airgap images, as its k3s-images.txt names them (its release
+/// notes in k3s-io/docs agree on Traefik, CoreDNS, metrics-server and local-path; the
+/// pause image moved to 3.10.2 with k3s#14339 in v1.37.0).
+const V1_37_1: &[&str] = &[
+    "docker.io/rancher/klipper-helm:v0.13.3-build20260727",
+    "docker.io/rancher/klipper-lb:v0.4.17",
+    "docker.io/rancher/local-path-provisioner:v0.0.37",
+    "docker.io/rancher/mirrored-coredns-coredns:1.14.7",
+    "docker.io/rancher/mirrored-library-busybox:1.37.0",
+    "docker.io/rancher/mirrored-library-traefik:3.7.13",
+    "docker.io/rancher/mirrored-metrics-server:v0.9.0",
+    "docker.io/rancher/mirrored-pause:3.10.2",
+];
+
+#[test]
+fn init_writes_the_images_of_any_known_release_and_defaults_to_the_newest() {
+    let (dir, images) = init(&["--k3s-version", "v1.37.1+k3s1"]);
+    assert!(images.contains("mirrored-pause:3.10.2"), "{images}");
+    assert_eq!(listed(&images), V1_37_1, "{images}");
+    let config = fs::read_to_string(dir.path().join("seedforge.yaml")).unwrap();
+    assert!(config.contains("k3s_version: v1.37.1+k3s1\n"), "{config}");
+
+    // No version: the newest release whose whole image set is known, the same files.
+    let (newest, images) = init(&[]);
+    assert_eq!(listed(&images), V1_37_1, "{images}");
+    let config = fs::read_to_string(newest.path().join("seedforge.yaml")).unwrap();
+    assert!(config.contains("k3s_version: v1.37.1+k3s1\n"), "{config}");
+    // The nodes are told to use the pause image the list carries.
+    Cmd::seedforge()
+        .args(["render", "-o", "nodes"])
+        .cwd(newest.path())
+        .run();
+    let user_data = fs::read_to_string(newest.path().join("nodes/server1/user-data")).unwrap();
+    assert!(
+        user_data.contains("pause-image: \"docker.io/rancher/mirrored-pause:3.10.2\""),
+        "{user_data}"
+    );
+
+    // An older known release keeps its own pause image: v1.34.5+k3s1 runs 3.6
+    // (hauler's manifest of its images, harvester/tests#2554).
+    let (_, images) = init(&["--k3s-version", "v1.34.5+k3s1"]);
+    let images = listed(&images);
+    assert!(
+        images
+            .iter()
+            .any(|i| i == "docker.io/rancher/mirrored-pause:3.6"),
+        "{images:?}"
+    );
+    assert!(!images.iter().any(|i| i.contains("3.10.2")), "{images:?}");
+    assert!(
+        images
+            .iter()
+            .any(|i| i.ends_with("mirrored-library-traefik:3.6.9")),
+        "{images:?}"
+    );
+
+    // A release known from its notes only is not offered: its whole set is not known.
+    let refused = Cmd::seedforge()
+        .args(["init", "x", "--k3s-version", "v1.36.2+k3s1"])
+        .cwd(dir.path())
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains("v1.37.1+k3s1"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// The lab planned as k3s `version` with the lab's own list as the release's list (so that
+/// only the pause image differs from the release's), its pause image as the lab carries
+/// it: 3.6.
+fn plan_release(version: &str, code: i32) -> String {
+    let lab = lab(&with_release(version, "k3s-images.txt"));
+    release_list(&lab, &|l| l);
+    plan(&lab, code).1
+}
+
+#[test]
+fn the_pause_image_each_release_runs_is_demanded_from_the_patch_release_it_moved_in() {
+    // k3s v1.34.5+k3s1 runs pause 3.6 (hauler's manifest of its images).
+    let stderr = plan_release("v1.34.5+k3s1", 0);
+    assert!(!stderr.contains("mirrored-pause"), "{stderr}");
+    // Its own list, which the lab's set does not carry, is checked exactly, the pause
+    // image included: 3.6 is not demanded as missing.
+    let lab = lab(&|t| t.replace("v1.33.1+k3s1", "v1.34.5+k3s1"));
+    let (_, stderr) = plan(&lab, 2);
+    assert!(
+        stderr.contains("klipper-helm:v0.9.14-build20260210"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("mirrored-pause"), "{stderr}");
+
+    // The first release of each line with 3.10.2 demands it, the one before does not:
+    // - 1.34: k3s#14391 (backport of #14339), validated on release-1.34 after v1.34.9
+    //   (k3s#14384); v1.34.9-rc1 was June's (k3s#14199), v1.34.11 August's (k3s#14543);
+    // - 1.35: k3s#14390, validated on release-1.35 after v1.35.6 (k3s#14384, #14198);
+    // - 1.36: k3s#14389, validated on release-1.36 after v1.36.2 (k3s#14384, #14197);
+    // - 1.37: k3s#14339 in v1.37.0+k3s1 (k3s-io/docs, docs/release-notes/v1.37.X.md).
+    for (last_old, first_new) in [
+        (Some("v1.34.9+k3s1"), "v1.34.10+k3s1"),
+        (Some("v1.35.6+k3s1"), "v1.35.7+k3s1"),
+        (Some("v1.36.2+k3s1"), "v1.36.3+k3s1"),
+        (None, "v1.37.0+k3s1"),
+    ] {
+        let stderr = plan_release(first_new, 2);
+        assert!(
+            stderr.contains(
+                "docker.io/rancher/mirrored-pause:3.10.2 (the pod sandbox (pause) image)"
+            ),
+            "{first_new}: {stderr}"
+        );
+        if let Some(old) = last_old {
+            let stderr = plan_release(old, 0);
+            assert!(!stderr.contains("mirrored-pause"), "{old}: {stderr}");
+        }
+    }
+}
+
+/// A stand-in for a k3s binary: a script that prints its version for `--version`, and
+/// holds its default pause image as the real one does (`strings k3s | grep
+/// mirrored-pause`).
+fn stand_in(version: &str, pause: &str) -> Vec<u8> {
+    format!(
+        "#!/bin/sh\n# --pause-image default: rancher/mirrored-pause:{pause}\necho \"k3s version {version} (0123abcd)\"\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_k3s_binarys_own_pause_image_is_demanded_over_the_tables() {
+    // The stand-in does what a k3s binary does.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("k3s");
+    fs::write(&script, stand_in("v1.38.0+k3s1", "3.11")).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "k3s version v1.38.0+k3s1 (0123abcd)\n"
+    );
+
+    // A release the table does not know, with a pause image of its own: demanded.
+    let version = |t: String| t.replace("v1.33.1+k3s1", "v1.38.0+k3s1");
+    let lab = lab_with_binary(&stand_in("v1.38.0+k3s1", "3.11"));
+    let path = lab.lab_dir().join("seedforge.yaml");
+    fs::write(&path, version(fs::read_to_string(&path).unwrap())).unwrap();
+    let (_, stderr) = plan(&lab, 2);
+    assert!(
+        stderr.contains("docker.io/rancher/mirrored-pause:3.11 (the pod sandbox (pause) image)"),
+        "{stderr}"
+    );
+    // Carried, it passes, with the table's warning for the release's other images only,
+    // and the nodes are told to use it.
+    let list = lab.lab_dir().join("images.txt");
+    let text = fs::read_to_string(&list).unwrap();
+    fs::write(
+        &list,
+        text.replace(
+            "docker.io/rancher/mirrored-pause:3.6",
+            "docker.io/rancher/mirrored-pause:3.11",
+        ),
+    )
+    .unwrap();
+    let (_, stderr) = plan(&lab, 0);
+    assert!(
+        stderr.contains("warning: k3s v1.38.0+k3s1 is not a release"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("default pause image is not known"),
+        "{stderr}"
+    );
+    let built = lab.build();
+    let user_data = fs::read_to_string(lab.out_dir().join("nodes/lab-server1/user-data"))
+        .unwrap_or_else(|e| panic!("{e}: {}", built.stdout));
+    assert!(
+        user_data.contains("pause-image: \"docker.io/rancher/mirrored-pause:3.11\""),
+        "{user_data}"
+    );
+    // `seedforge render` alone says the same.
+    let rendered = lab.lab_dir().join("rendered");
+    lab.seedforge()
+        .args(["render", "--config", lab.config_arg(), "-o"])
+        .arg(&rendered)
+        .run();
+    let alone = fs::read_to_string(rendered.join("lab-server1/user-data")).unwrap();
+    assert_eq!(alone, user_data);
+
+    // Without the binary, the same release is configured with the newest pause image the
+    // table knows, with a warning saying so.
+    let lab = self::lab(&version);
+    let (_, stderr) = plan(&lab, 2);
+    assert!(
+        stderr.contains("docker.io/rancher/mirrored-pause:3.10.2 (the pod sandbox (pause) image)"),
+        "{stderr}"
+    );
+    let list = lab.lab_dir().join("images.txt");
+    let text = fs::read_to_string(&list).unwrap();
+    fs::write(
+        &list,
+        text.replace(
+            "docker.io/rancher/mirrored-pause:3.6",
+            "docker.io/rancher/mirrored-pause:3.10.2",
+        ),
+    )
+    .unwrap();
+    let (_, stderr) = plan(&lab, 0);
+    assert!(
+        stderr.contains("k3s v1.38.0+k3s1's default pause image is not known"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_k3s_binary_that_disagrees_with_the_table_is_believed_with_a_warning_naming_both() {
+    // A v1.34.5+k3s1 binary whose pause image is 3.10.2 (the table has 3.6).
+    let binary = stand_in("v1.34.5+k3s1", "3.10.2");
+    let lab = lab_with_binary(&binary);
+    let path = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace(
+            VERSION_LINE,
+            "  k3s_version: v1.34.5+k3s1\n  release_images: k3s-images.txt\n",
+        ),
+    )
+    .unwrap();
+    release_list(&lab, &|l| l);
+    let (_, stderr) = plan(&lab, 2);
+    assert!(
+        stderr.contains("docker.io/rancher/mirrored-pause:3.10.2 (the pod sandbox (pause) image)"),
+        "{stderr}"
+    );
+    // Carried, it passes, with a warning naming both.
+    let list = lab.lab_dir().join("images.txt");
+    let lab_list = fs::read_to_string(&list).unwrap();
+    fs::write(
+        &list,
+        lab_list.replace(
+            "docker.io/rancher/mirrored-pause:3.6",
+            "docker.io/rancher/mirrored-pause:3.10.2",
+        ),
+    )
+    .unwrap();
+    let (_, stderr) = plan(&lab, 0);
+    assert!(stderr.contains("files entry \"bin/k3s\""), "{stderr}");
+    assert!(
+        stderr.contains("defaults to docker.io/rancher/mirrored-pause:3.10.2, but this seedforge's table has docker.io/rancher/mirrored-pause:3.6 for k3s v1.34.5+k3s1"),
+        "{stderr}"
+    );
+    fs::write(&list, lab_list).unwrap();
+    // The config's own pause image is what the nodes are told to use: no warning.
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace(
+            "  release_images: k3s-images.txt\n",
+            "  release_images: k3s-images.txt\n  pause_image: docker.io/rancher/mirrored-pause:3.6\n",
+        ),
+    )
+    .unwrap();
+    let (_, stderr) = plan(&lab, 0);
+    assert!(!stderr.contains("warning"), "{stderr}");
 }

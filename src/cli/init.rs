@@ -80,7 +80,7 @@ network:
 # Files every node gets under /usr/local/seed/payload (the k3s binary, for one):
 # files:
 #   - name: bin/k3s
-#     source: https://github.com/k3s-io/k3s/releases/download/v1.33.1%2Bk3s1/k3s
+#     source: https://github.com/k3s-io/k3s/releases/download/@K3S_URL_VERSION@/k3s
 #     sha256: "<sha256 of the file>"
 #     executable: true
 
@@ -111,7 +111,9 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> 
     let Some(list) = seedforge::preflight::release_image_list(&version) else {
         return Err(CliError::Usage(unknown_release(&version)));
     };
-    let mut config = CONFIG.replace("@K3S_VERSION@", &version);
+    let mut config = CONFIG
+        .replace("@K3S_VERSION@", &version)
+        .replace("@K3S_URL_VERSION@", &version.replace('+', "%2B"));
     if a.templates {
         config = config.replace("# templates: templates\n", "templates: templates\n");
     }
@@ -198,7 +200,10 @@ mod tests {
     /// reader accepts: the starter shows what works.
     #[test]
     fn the_starter_configs_commented_charts_entry_parses() {
-        let config = CONFIG.replace("@K3S_VERSION@", "v1.33.1+k3s1");
+        let config = CONFIG
+            .replace("@K3S_VERSION@", "v1.33.1+k3s1")
+            .replace("@K3S_URL_VERSION@", "v1.33.1%2Bk3s1");
+        assert!(!config.contains('@'), "{config}");
         let mut inside = false;
         let text: String = config
             .lines()

@@ -36,7 +36,8 @@ pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, CliError> {
         )));
     }
     // Everything is rendered and validated before anything is written.
-    let rendered: Vec<NodeFiles> = render::render_all(&config.render_settings()?)?
+    let settings = seedforge::pipeline::plan::render_settings(&config)?;
+    let rendered: Vec<NodeFiles> = render::render_all(&settings)?
         .into_iter()
         .filter(|f| a.node.as_ref().is_none_or(|n| &f.node == n))
         .collect();

@@ -16,12 +16,13 @@ use crate::oci::registry::{Registries, RegistryAccess};
 use crate::pipeline::offline::Offline;
 use crate::pipeline::state::BuildState;
 use crate::pipeline::steps::{self, Inputs, Step, payload_files};
-use crate::preflight::{check_airgap_images, required_images};
 use crate::seed::PayloadMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod k3s;
+pub use k3s::render_settings;
 pub mod outdir;
 
 pub use crate::pipeline::steps::payload::PAYLOAD_ISO;
@@ -146,7 +147,6 @@ pub fn plan_with_net(
             (prepared, lock)
         }
     };
-    let (mut warnings, required) = preflight_airgap(config, &images)?;
     // `files:` entries whose copy in OUT/files stands for a local source: one a delta
     // carried, and offline, one sealed there with the config's digest.
     let kept_files = crate::pipeline::offline::kept_files(
@@ -156,9 +156,10 @@ pub fn plan_with_net(
         &options.carried_files,
         &|p| state.sha256(p),
     );
+    let binary = k3s::carried_binary(config, &state, &kept_files)?;
+    let (mut warnings, required) = k3s::preflight_airgap(config, &images, binary.as_ref())?;
     warnings.extend(kept_files.values().filter_map(|k| k.note.clone()));
     warnings.extend(offline.iter().flat_map(|o| o.notes().iter().cloned()));
-    preflight_k3s_binary(config, &state, &kept_files)?;
     let layout = output.join("oci");
     let mtime = source_date_epoch(config);
     let mut steps = vec![
@@ -237,7 +238,11 @@ pub fn plan_with_net(
     }
     // Rendered and validated now, so a template mistake fails the plan before anything is
     // written.
-    let nodes = crate::render::render_all(&config.render_settings()?)?;
+    let mut render = config.render_settings()?;
+    if let Some(pause) = k3s::pause_image(config, binary.as_ref()) {
+        render.pause_image = pause.to_string();
+    }
+    let nodes = crate::render::render_all(&render)?;
     let names: Vec<String> = nodes.iter().map(|n| n.node.clone()).collect();
     seed_steps(config, &output, &names, mtime, &mut steps);
     // After every step whose results it lists, before the seal that covers it.
@@ -436,78 +441,6 @@ fn check_lock(
             .collect();
     }
     Ok(Some((path, lock)))
-}
-
-/// The seed logs' pause-image and missing-component failures, caught before writing;
-/// returns the warning for a release whose images can be checked by repository only.
-fn preflight_airgap(
-    config: &Config,
-    images: &ImageList,
-) -> Result<(Vec<String>, Vec<crate::preflight::Requirement>)> {
-    let version = &config.cluster.k3s_version;
-    let disabled: Vec<String> = config.cluster.disable.iter().map(|c| c.0.clone()).collect();
-    let pause = config.cluster.pause_image.as_ref().map(|p| &p.0);
-    let release = match &config.release_images {
-        Some((path, _)) => Some(ImageList::load(path)?),
-        None => None,
-    };
-    let required = required_images(version, pause, &disabled, release.as_ref())?;
-    let available: Vec<_> = images
-        .entries
-        .iter()
-        .map(|e| e.destination.clone())
-        .collect();
-    check_airgap_images(version, &required, &available)?;
-    // Without a registry, agents have the servers' airgap images only, through the
-    // embedded registry mirror.
-    if config.cluster.embedded_registry && config.registry.is_none() {
-        crate::preflight::check_embedded_shareable(&images.entries)?;
-    }
-    Ok((
-        crate::preflight::unknown_release_warning(version, release.is_some())
-            .into_iter()
-            .collect(),
-        required,
-    ))
-}
-
-/// The k3s binary the nodes install (the `files:` entry `bin/k3s`), when it is a local
-/// file, must be the release `cluster.k3s_version` names, if it names one. The releases a
-/// binary names are read once and remembered with its stat: an unchanged binary (tens of
-/// MiB) is not read again by the next build.
-fn preflight_k3s_binary(
-    config: &Config,
-    state: &BuildState,
-    kept: &BTreeMap<String, crate::pipeline::offline::KeptFile>,
-) -> Result<()> {
-    use crate::preflight::{K3S_BINARY_SCAN_LIMIT, k3s_versions_in};
-    for f in &config.files {
-        if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =
-            (f.name.as_str(), &f.source)
-        {
-            // The copy the build takes: the one kept in OUT/files, else the source.
-            let path = match kept.get(&f.name) {
-                Some(k) => k.copy.clone(),
-                None => config.dir.join(p),
-            };
-            let found = state.derived(&path, "k3s releases", || {
-                let mut file = crate::input::open_regular(&path).map_err(|e| e.into_io())?;
-                let found = k3s_versions_in(&mut file, K3S_BINARY_SCAN_LIMIT)?;
-                Ok(found.into_iter().collect::<Vec<_>>().join(" "))
-            });
-            // A binary that cannot be read is not refused here: the files step names it.
-            let Ok(found) = found else { continue };
-            crate::preflight::check_k3s_releases(
-                &config.cluster.k3s_version,
-                found.split_whitespace().map(str::to_string).collect(),
-                &path,
-                &config.path,
-                f.location,
-                &f.name,
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// Resolves every package bundle (but those an offline plan keeps): a missing dependency

@@ -6,15 +6,28 @@
 //! (coredns, local-path-provisioner, metrics-server, the helm controller, servicelb,
 //! traefik) each need their image on a node with no network.
 //!
-//! The k3s release: k3s releases with a known defect that breaks the cluster's
+//! The k3s release: what this build knows of each release ([`RELEASES`], [`PAUSE_LINES`],
+//! each fact with its source); k3s releases with a known defect that breaks the cluster's
 //! configuration ([`KNOWN_DEFECTS`], one row per defect) are refused, and so is a k3s
-//! binary given through `files:` whose own version is not `cluster.k3s_version`.
+//! binary given through `files:` whose own version is not `cluster.k3s_version`. Such a
+//! binary is believed over the tables: the images it defaults to ([`BinaryFacts`]) are
+//! the ones required.
 
 use crate::image::{ImageList, ListEntry, Reference};
 use crate::input::Location;
-use std::collections::BTreeSet;
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+mod binary;
+mod releases;
+
+pub use binary::{
+    BinaryFacts, K3S_BINARY_SCAN_LIMIT, check_k3s_binary, check_k3s_releases, k3s_binary_facts,
+    k3s_versions_in,
+};
+pub use releases::{
+    NEWEST_PAUSE, PAUSE_LINES, PAUSE_REPOSITORY, PauseFact, PauseLine, RELEASES, Release, release,
+    release_pause, whole_releases,
+};
 
 /// A failed preflight check.
 #[derive(Debug, thiserror::Error)]
@@ -176,43 +189,106 @@ impl Requirement {
     }
 }
 
-/// Image lists of the k3s releases this build knows exactly: (release, list text), oldest
-/// first. The one table of known releases: `seedforge init --k3s-version`, the exact image
-/// check and the warning for other releases all read it.
-const KNOWN_RELEASES: &[(&str, &str)] = &[
-    ("v1.32.5+k3s1", include_str!("../images/k3s-v1.32.txt")),
-    ("v1.33.1+k3s1", include_str!("../images/k3s-v1.33.txt")),
-];
-
-/// The newest k3s release whose image list this build carries.
+/// The newest k3s release whose whole image list this build carries (`init`'s default).
 pub fn newest_known_release() -> &'static str {
-    KNOWN_RELEASES.last().map_or("", |(v, _)| v)
+    whole_releases().last().map_or("", |r| r.version)
 }
 
-/// Every k3s release whose image list this build carries, oldest first.
+/// Every k3s release whose whole image list this build carries, oldest first (the
+/// releases `init --k3s-version` takes).
 pub fn known_releases() -> Vec<&'static str> {
-    KNOWN_RELEASES.iter().map(|(v, _)| *v).collect()
+    whole_releases().map(|r| r.version).collect()
 }
 
-/// The warning for a release this build has no image list of, when the config gives none
-/// (`cluster.release_images`): its packaged images are then checked by repository only.
-pub fn unknown_release_warning(version: &str, has_list: bool) -> Option<String> {
-    if has_list || release_image_list(version).is_some() {
-        return None;
-    }
-    Some(format!(
-        "k3s {version} is not a release this seedforge knows the images of (it knows {}; the newest is {}): its packaged component images are checked by repository only, so any tag passes; set cluster.release_images to that release's k3s-images.txt for an exact check",
-        known_releases().join(", "),
-        newest_known_release()
-    ))
-}
-
-/// The image list (`images.txt` form) of a k3s release this build knows, if it knows it.
+/// The whole image list (`images.txt` form) of a k3s release this build carries, if it does.
 pub fn release_image_list(version: &str) -> Option<&'static str> {
-    KNOWN_RELEASES
-        .iter()
-        .find(|(v, _)| *v == version)
-        .map(|(_, list)| *list)
+    release(version).filter(|r| r.whole).map(|r| r.images)
+}
+
+/// The warnings for what this build does not know exactly of k3s `version`: the images of
+/// a release it has no whole list of, when the config gives none (`cluster.release_images`),
+/// are checked by repository only; a release whose default pause image is not known, when
+/// neither the config (`cluster.pause_image`) nor the k3s binary names one, is configured
+/// with the newest pause image.
+pub fn release_warnings(version: &str, has_list: bool, pause_given: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if !has_list {
+        match release(version) {
+            None => out.push(format!(
+                "k3s {version} is not a release this seedforge knows the images of (it knows the whole image sets of {}; the newest is {}): its packaged component images are checked by repository only, so any tag passes; set cluster.release_images to that release's k3s-images.txt for an exact check",
+                known_releases().join(", "),
+                newest_known_release()
+            )),
+            Some(r) if !r.whole => {
+                let known = ImageList::parse(r.images, Path::new(r.version))
+                    .map(|l| l.entries)
+                    .unwrap_or_default();
+                let unknown: Vec<&str> = COMPONENTS
+                    .iter()
+                    .filter(|(repo, _, _)| !repo.ends_with("/mirrored-pause"))
+                    .filter(|(repo, _, _)| !known.iter().any(|e| e.destination.name() == *repo))
+                    .map(|(repo, _, _)| repo.rsplit('/').next().unwrap_or(repo))
+                    .collect();
+                out.push(format!(
+                    "k3s {version}: this seedforge knows the tags of only some of its images (from {}); {} are checked by repository only, so any tag passes; set cluster.release_images to that release's k3s-images.txt for an exact check",
+                    r.source,
+                    unknown.join(", ")
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if !pause_given && matches!(release_pause(version), Ok(PauseFact::Unknown)) {
+        out.push(format!(
+            "k3s {version}'s default pause image is not known to this seedforge: its nodes are configured with pause-image {PAUSE_REPOSITORY}:{NEWEST_PAUSE} (the newest k3s default), which the airgap set must carry; set cluster.pause_image, or carry the release's k3s binary in files:, to choose"
+        ));
+    }
+    out
+}
+
+/// What the k3s binary carried in `files:` defaults to (`bin/k3s` at `path`) that the
+/// table gives `version` otherwise: one warning per image, naming both. The binary's is
+/// the one required, as it is what the nodes run.
+pub fn binary_disagreements(
+    version: &str,
+    defaults: &[Reference],
+    name: &str,
+    path: &Path,
+) -> Vec<String> {
+    let listed =
+        release(version).and_then(|r| ImageList::parse(r.images, Path::new(r.version)).ok());
+    let mut out = Vec::new();
+    for image in defaults {
+        let table = if image.name() == PAUSE_REPOSITORY {
+            match release_pause(version) {
+                Ok(PauseFact::Known { tag, source }) => {
+                    Some((format!("{PAUSE_REPOSITORY}:{tag}"), source))
+                }
+                _ => None,
+            }
+        } else {
+            listed.as_ref().and_then(|l| {
+                l.entries
+                    .iter()
+                    .find(|e| e.destination.name() == image.name())
+                    .map(|e| {
+                        (
+                            e.destination.to_string(),
+                            release(version).map_or("", |r| r.source),
+                        )
+                    })
+            })
+        };
+        if let Some((table, source)) = table
+            && table != image.to_string()
+        {
+            out.push(format!(
+                "files entry {name:?} ({}) defaults to {image}, but this seedforge's table has {table} for k3s {version} ({source}): {image} is required, as the binary is what the nodes run",
+                path.display()
+            ));
+        }
+    }
+    out
 }
 
 /// Which component each packaged repository belongs to; `None` means always needed.
@@ -395,142 +471,6 @@ pub fn check_known_defects(version: &str, settings: &[Setting]) -> Result<(), Pr
     Ok(())
 }
 
-/// The most bytes of a k3s binary read for its version (a k3s binary is under 100 MiB).
-pub const K3S_BINARY_SCAN_LIMIT: u64 = 512 << 20;
-
-/// The longest `v1.MINOR.PATCH[-PRE]` read before a `+k3s` suffix.
-const MAX_RELEASE_CORE: usize = 40;
-
-/// The k3s release names (`v1.33.1+k3s1`, `v1.34.0-rc1+k3s1`) in the first `limit` bytes of
-/// `reader`, read block by block (a name across two blocks is found too), so a binary of
-/// any size takes a fixed amount of memory. A k3s binary embeds its own version in this
-/// form; Kubernetes' and containerd's (`v1.33.1-k3s1`, `v2.0.5-k3s1`) are not matched.
-pub fn k3s_versions_in(reader: &mut dyn Read, limit: u64) -> io::Result<BTreeSet<String>> {
-    const BLOCK: usize = 64 << 10;
-    // A name ends at most this far after its `+` (`+k3s` and two digits).
-    const AFTER: usize = "+k3s".len() + 3;
-    const KEEP: usize = MAX_RELEASE_CORE + AFTER;
-    let mut found = BTreeSet::new();
-    let mut buf = vec![0u8; KEEP + BLOCK];
-    // The bytes kept at the front from the round before, and how many of them were
-    // looked at already.
-    let (mut carried, mut scanned) = (0, 0);
-    let mut reader = reader.take(limit);
-    loop {
-        let n = match reader.read(&mut buf[carried..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let end = carried + n;
-        // A `+` this close to the end may start a name the next block completes.
-        let settled = if n == 0 {
-            end
-        } else {
-            end.saturating_sub(AFTER)
-        };
-        let data = &buf[..end];
-        let mut at = scanned;
-        while at < settled {
-            let Some(i) = data[at..settled].iter().position(|&b| b == b'+') else {
-                break;
-            };
-            if let Some(name) = release_name_at(data, at + i) {
-                found.insert(name);
-            }
-            at += i + 1;
-        }
-        if n == 0 {
-            return Ok(found);
-        }
-        let keep = KEEP.min(end);
-        buf.copy_within(end - keep..end, 0);
-        scanned = settled.max(scanned).saturating_sub(end - keep);
-        carried = keep;
-    }
-}
-
-/// The release name whose `+` is at `plus` in `data`, if it is one.
-fn release_name_at(data: &[u8], plus: usize) -> Option<String> {
-    let rest = &data[plus..];
-    let digits = rest
-        .strip_prefix(b"+k3s")?
-        .iter()
-        .take(2)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if digits == 0 {
-        return None;
-    }
-    let start = plus.saturating_sub(MAX_RELEASE_CORE);
-    let before = &data[start..plus];
-    let v = before.windows(3).rposition(|w| w == b"v1.")?;
-    let core = std::str::from_utf8(&before[v..]).ok()?;
-    let (numbers, pre) = match core.split_once('-') {
-        Some((n, p)) => (n, Some(p)),
-        None => (core, None),
-    };
-    let mut parts = numbers.strip_prefix("v1.")?.split('.');
-    let (minor, patch) = (parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || [minor, patch]
-            .iter()
-            .any(|p| p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()))
-        || pre.is_some_and(|p| {
-            p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
-        })
-    {
-        return None;
-    }
-    let suffix = std::str::from_utf8(&rest[..4 + digits]).ok()?;
-    Some(format!("{core}{suffix}"))
-}
-
-/// Refuses the k3s binary at `path` (the `files:` entry `name` at `at` in `config`) when it
-/// names k3s releases and `expected` is not one of them. A binary that names none (not a
-/// k3s binary, or one built without its version) passes, and so does one that cannot be
-/// read: reading it for the payload reports why.
-pub fn check_k3s_binary(
-    expected: &str,
-    path: &Path,
-    config: &Path,
-    at: Location,
-    name: &str,
-) -> Result<(), PreflightError> {
-    let Ok(mut file) = crate::input::open_regular(path) else {
-        return Ok(());
-    };
-    let Ok(found) = k3s_versions_in(&mut file, K3S_BINARY_SCAN_LIMIT) else {
-        return Ok(());
-    };
-    check_k3s_releases(expected, found, path, config, at, name)
-}
-
-/// [`check_k3s_binary`] of the releases `found` in the binary at `path` (read before, or
-/// remembered from a read of the same file).
-pub fn check_k3s_releases(
-    expected: &str,
-    found: BTreeSet<String>,
-    path: &Path,
-    config: &Path,
-    at: Location,
-    name: &str,
-) -> Result<(), PreflightError> {
-    if found.is_empty() || found.contains(expected) {
-        return Ok(());
-    }
-    Err(PreflightError::K3sBinaryVersion(Box::new(
-        K3sBinaryMismatch {
-            config: config.to_path_buf(),
-            at,
-            name: name.to_string(),
-            path: path.to_path_buf(),
-            found: found.into_iter().take(3).collect(),
-            expected: expected.to_string(),
-        },
-    )))
-}
-
 /// With the embedded registry mirror and no registry, agents get every image from the
 /// other nodes, and the mirror never resolves a `latest` tag (k3s's choice: what `latest`
 /// means is the upstream's to say). Refuses every entry whose destination is tagged
@@ -548,28 +488,30 @@ pub fn check_embedded_shareable(entries: &[ListEntry]) -> Result<(), PreflightEr
     }
 }
 
-/// The pause image k3s uses by default for a release.
+/// The pause image the nodes of k3s `version` are configured with by default: the
+/// release's default when it is known ([`release_pause`]), else the newest one
+/// ([`NEWEST_PAUSE`]; [`release_warnings`] says so).
 pub fn default_pause_image(version: &str) -> Result<Reference, PreflightError> {
-    let (minor, patch) =
-        minor_patch(version).ok_or_else(|| PreflightError::BadVersion(version.into()))?;
-    let tag = if minor < 33 || (minor == 33 && patch < 13) {
-        "3.6"
-    } else {
-        "3.10.2"
+    let tag = match release_pause(version)? {
+        PauseFact::Known { tag, .. } => tag,
+        PauseFact::Unknown => NEWEST_PAUSE,
     };
-    Reference::parse(&format!("docker.io/rancher/mirrored-pause:{tag}"))
+    Reference::parse(&format!("{PAUSE_REPOSITORY}:{tag}"))
         .map_err(|_| PreflightError::BadVersion(version.into()))
 }
 
 /// The images a cluster of `version` needs with the components in `disabled` switched off.
 /// `pause` overrides the release's default pause image. `release` is the release's own
-/// image list (`cluster.release_images`); without it, the list this build carries for
-/// `version`, if any. Without either, any tag of a component's repository will do.
+/// image list (`cluster.release_images`); without it, the images this build knows of
+/// `version`, if any. `embedded` are the images the k3s binary carried in `files:` defaults
+/// to: each is required over any list's. A component whose image no list names may be any
+/// tag of its repository.
 pub fn required_images(
     version: &str,
     pause: Option<&Reference>,
     disabled: &[String],
     release: Option<&ImageList>,
+    embedded: &[Reference],
 ) -> Result<Vec<Requirement>, PreflightError> {
     let pause = match pause {
         Some(p) => p.clone(),
@@ -577,10 +519,8 @@ pub fn required_images(
     };
     let known = match release {
         Some(list) => Some(list.clone()),
-        None => KNOWN_RELEASES
-            .iter()
-            .find(|(release, _)| *release == version)
-            .and_then(|(release, text)| ImageList::parse(text, Path::new(release)).ok()),
+        None => self::release(version)
+            .and_then(|r| ImageList::parse(r.images, Path::new(r.version)).ok()),
     };
     let mut out = Vec::new();
     for (repository, component, why) in COMPONENTS {
@@ -589,6 +529,8 @@ pub fn required_images(
         }
         let exact = if repository.ends_with("/mirrored-pause") {
             Some(pause.clone())
+        } else if let Some(image) = embedded.iter().find(|i| i.name() == *repository) {
+            Some(image.clone())
         } else {
             known.as_ref().and_then(|list| {
                 list.entries
@@ -648,26 +590,33 @@ mod tests {
             .collect()
     }
 
-    const V133: &str = include_str!("../images/k3s-v1.33.txt");
+    const V133: &str = include_str!("../../images/k3s-v1.33.1+k3s1.txt");
 
     #[test]
     fn pause_defaults_follow_the_release() {
-        assert_eq!(
-            default_pause_image("v1.32.5+k3s1").unwrap().tag(),
-            Some("3.6")
+        for (version, tag) in [
+            ("v1.32.5+k3s1", "3.6"),
+            ("v1.33.12+k3s1", "3.6"),
+            ("v1.33.13+k3s1", "3.6"),
+            ("v1.34.0+k3s1", "3.6"),
+            ("v1.34.5+k3s1", "3.6"),
+            ("v1.34.10+k3s1", "3.10.2"),
+            ("v1.37.1+k3s1", "3.10.2"),
+            // Not known: the newest default, with a warning.
+            ("v1.38.0+k3s1", "3.10.2"),
+        ] {
+            assert_eq!(
+                default_pause_image(version).unwrap().tag(),
+                Some(tag),
+                "{version}"
+            );
+        }
+        assert!(
+            release_warnings("v1.38.0+k3s1", true, false)[0]
+                .contains("pause-image docker.io/rancher/mirrored-pause:3.10.2")
         );
-        assert_eq!(
-            default_pause_image("v1.33.12+k3s1").unwrap().tag(),
-            Some("3.6")
-        );
-        assert_eq!(
-            default_pause_image("v1.33.13+k3s1").unwrap().tag(),
-            Some("3.10.2")
-        );
-        assert_eq!(
-            default_pause_image("v1.34.0+k3s1").unwrap().tag(),
-            Some("3.10.2")
-        );
+        assert!(release_warnings("v1.38.0+k3s1", true, true).is_empty());
+        assert!(release_warnings("v1.37.1+k3s1", false, false).is_empty());
         assert!(default_pause_image("latest").is_err());
         assert!(default_pause_image("v2.0.0").is_err());
     }
@@ -717,7 +666,7 @@ mod tests {
     fn a_release_list_from_the_config_makes_the_check_exact_for_any_release() {
         let own = V133.replace("coredns-coredns:1.12.1", "coredns-coredns:1.13.1");
         let list = ImageList::parse(&own, Path::new("k3s-images.txt")).unwrap();
-        let req = required_images("v1.33.5+k3s1", None, &[], Some(&list)).unwrap();
+        let req = required_images("v1.33.5+k3s1", None, &[], Some(&list), &[]).unwrap();
         let coredns = req.iter().find(|r| r.image.contains("coredns")).unwrap();
         assert_eq!(
             coredns.image,
@@ -730,118 +679,79 @@ mod tests {
             .to_string();
         assert!(err.contains("mirrored-coredns-coredns:1.13.1"), "{err}");
         // It also replaces the built-in list of a known release.
-        let req = required_images("v1.33.1+k3s1", None, &[], Some(&list)).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], Some(&list), &[]).unwrap();
         assert!(check_airgap_images("v1.33.1+k3s1", &req, &refs(V133)).is_err());
     }
 
     #[test]
     fn an_unknown_release_without_a_list_is_warned_about() {
-        let warning = unknown_release_warning("v1.34.1+k3s1", false).unwrap();
+        let warnings = release_warnings("v1.34.4+k3s1", false, false);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let warning = &warnings[0];
         assert!(
-            warning.contains("k3s v1.34.1+k3s1 is not a release"),
+            warning.contains("k3s v1.34.4+k3s1 is not a release"),
             "{warning}"
         );
         assert!(warning.contains(newest_known_release()), "{warning}");
         assert!(warning.contains("cluster.release_images"), "{warning}");
-        assert!(unknown_release_warning("v1.34.1+k3s1", true).is_none());
-        assert!(unknown_release_warning(newest_known_release(), false).is_none());
+        assert!(release_warnings("v1.34.4+k3s1", true, false).is_empty());
+        assert!(release_warnings(newest_known_release(), false, false).is_empty());
         assert_eq!(known_releases().last(), Some(&newest_known_release()));
-        assert!(known_releases().len() >= 2);
-    }
-
-    /// A reader that hands out at most `step` bytes per read.
-    struct Trickle<'a> {
-        data: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.step.min(buf.len()).min(self.data.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
-
-    fn versions(data: &[u8], step: usize, limit: u64) -> Vec<String> {
-        k3s_versions_in(&mut Trickle { data, step }, limit)
-            .unwrap()
-            .into_iter()
-            .collect()
-    }
-
-    #[test]
-    fn a_k3s_binarys_own_version_is_found_wherever_it_lies() {
-        // Go packs strings without separators; Kubernetes' and containerd's versions
-        // (`-k3s1`) are not k3s releases.
-        let text = b"\x00go1.24.2v1.33.1-k3s1v2.0.5-k3s1xv1.33.1+k3s1github.com/k3s-io\x7fELF";
-        for step in [1, 3, 7, 1 << 20] {
-            assert_eq!(versions(text, step, u64::MAX), ["v1.33.1+k3s1"], "{step}");
-        }
-        assert_eq!(
-            versions(b"k3s version v1.34.0-rc1+k3s2 (abc)", 5, u64::MAX),
-            ["v1.34.0-rc1+k3s2"]
-        );
-        assert!(versions(b"v1.33.1 +k3s1 v1.x.1+k3s1 v1.33.1+k3sX", 4, u64::MAX).is_empty());
-        // Across the reader's blocks, at every offset around a block's end.
-        let name = b"v1.32.10+k3s1";
-        for shift in 0..40 {
-            let mut data = vec![b'x'; (64 << 10) - 20 + shift];
-            data.extend_from_slice(name);
-            data.extend_from_slice(&[b'y'; 100]);
-            for step in [64 << 10, 1000, 13] {
-                assert_eq!(
-                    versions(&data, step, u64::MAX),
-                    ["v1.32.10+k3s1"],
-                    "{shift} {step}"
-                );
-            }
-            // Nothing past the limit is read.
-            assert!(versions(&data, 4096, (64 << 10) - 21).is_empty(), "{shift}");
-        }
-        // Two releases in one file are both named.
-        let two = b"v1.33.1+k3s1 and v1.33.2+k3s1";
-        assert_eq!(versions(two, 2, u64::MAX), ["v1.33.1+k3s1", "v1.33.2+k3s1"]);
-    }
-
-    #[test]
-    fn a_k3s_binary_of_another_release_is_refused_one_naming_none_is_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let binary = dir.path().join("k3s");
-        let at = Location {
-            line: 40,
-            column: 5,
-        };
-        let check = |expected: &str| {
-            check_k3s_binary(
-                expected,
-                &binary,
-                Path::new("lab/seedforge.yaml"),
-                at,
-                "bin/k3s",
-            )
-        };
-        std::fs::write(&binary, b"\x7fELF...v1.33.0+k3s1...").unwrap();
-        let err = check("v1.33.1+k3s1").unwrap_err().to_string();
+        assert_eq!(newest_known_release(), "v1.37.1+k3s1");
+        // A release known from its notes only: what is not known is named.
+        let partial = &release_warnings("v1.35.2+k3s1", false, false)[0];
+        assert!(partial.contains("klipper-helm, klipper-lb"), "{partial}");
+        assert!(partial.contains("mirrored-library-busybox"), "{partial}");
+        assert!(!partial.contains("traefik"), "{partial}");
         assert!(
-            err.starts_with("lab/seedforge.yaml:40:5: files entry \"bin/k3s\""),
-            "{err}"
+            partial.contains("docs/release-notes/v1.35.X.md"),
+            "{partial}"
         );
-        assert!(err.contains("is k3s v1.33.0+k3s1"), "{err}");
-        assert!(err.contains("cluster.k3s_version is v1.33.1+k3s1"), "{err}");
-        check("v1.33.0+k3s1").unwrap();
-        std::fs::write(&binary, b"#!/bin/sh\necho a stand-in\n").unwrap();
-        check("v1.33.1+k3s1").unwrap();
-        // Missing: the payload's own read says so.
-        check_k3s_binary(
-            "v1.33.1+k3s1",
-            &dir.path().join("none"),
-            Path::new("c"),
-            at,
-            "bin/k3s",
+    }
+
+    #[test]
+    fn a_k3s_binarys_defaults_are_required_over_the_tables() {
+        let pause = Reference::parse("rancher/mirrored-pause:3.10.2").unwrap();
+        let helm = Reference::parse("rancher/klipper-helm:v0.9.99-build20260101").unwrap();
+        let req = required_images(
+            "v1.34.5+k3s1",
+            Some(&pause),
+            &[],
+            None,
+            std::slice::from_ref(&helm),
         )
         .unwrap();
+        let images: Vec<&str> = req.iter().map(|r| r.image.as_str()).collect();
+        assert!(
+            images.contains(&"docker.io/rancher/mirrored-pause:3.10.2"),
+            "{images:?}"
+        );
+        assert!(
+            images.contains(&"docker.io/rancher/klipper-helm:v0.9.99-build20260101"),
+            "{images:?}"
+        );
+        assert!(
+            images.contains(&"docker.io/rancher/klipper-lb:v0.4.14"),
+            "{images:?}"
+        );
+        let warnings = binary_disagreements(
+            "v1.34.5+k3s1",
+            &[pause, helm],
+            "bin/k3s",
+            Path::new("lab/k3s"),
+        );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("defaults to docker.io/rancher/mirrored-pause:3.10.2, but this seedforge's table has docker.io/rancher/mirrored-pause:3.6 for k3s v1.34.5+k3s1"), "{}", warnings[0]);
+        assert!(
+            warnings[1].contains("klipper-helm:v0.9.14-build20260210"),
+            "{}",
+            warnings[1]
+        );
+        // A binary that agrees: nothing to say.
+        let agrees = Reference::parse("rancher/mirrored-pause:3.6").unwrap();
+        assert!(
+            binary_disagreements("v1.34.5+k3s1", &[agrees], "bin/k3s", Path::new("k3s")).is_empty()
+        );
     }
 
     #[test]
@@ -911,7 +821,7 @@ mod tests {
 
     #[test]
     fn the_full_release_list_passes() {
-        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None, &[]).unwrap();
         assert_eq!(req.len(), 8);
         check_airgap_images("v1.33.1+k3s1", &req, &refs(V133)).unwrap();
     }
@@ -920,7 +830,7 @@ mod tests {
     fn a_different_pause_version_is_caught() {
         // The field failure: k3s asked for pause:3.6, the set carried only 3.10.
         let list = V133.replace("mirrored-pause:3.6", "mirrored-pause:3.10");
-        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None, &[]).unwrap();
         let err = check_airgap_images("v1.33.1+k3s1", &req, &refs(&list))
             .unwrap_err()
             .to_string();
@@ -931,7 +841,7 @@ mod tests {
         assert!(err.contains("pause"), "{err}");
         // Pinning the pause image the set carries fixes it.
         let pause = Reference::parse("docker.io/rancher/mirrored-pause:3.10").unwrap();
-        let req = required_images("v1.33.1+k3s1", Some(&pause), &[], None).unwrap();
+        let req = required_images("v1.33.1+k3s1", Some(&pause), &[], None, &[]).unwrap();
         check_airgap_images("v1.33.1+k3s1", &req, &refs(&list)).unwrap();
     }
 
@@ -942,7 +852,7 @@ mod tests {
             .filter(|l| !l.contains("traefik") && !l.contains("klipper-lb"))
             .collect::<Vec<_>>()
             .join("\n");
-        let req = required_images("v1.33.1+k3s1", None, &[], None).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &[], None, &[]).unwrap();
         let err = check_airgap_images("v1.33.1+k3s1", &req, &refs(&list))
             .unwrap_err()
             .to_string();
@@ -951,22 +861,31 @@ mod tests {
             "{err}"
         );
         let disabled = vec!["traefik".to_string(), "servicelb".to_string()];
-        let req = required_images("v1.33.1+k3s1", None, &disabled, None).unwrap();
+        let req = required_images("v1.33.1+k3s1", None, &disabled, None, &[]).unwrap();
         check_airgap_images("v1.33.1+k3s1", &req, &refs(&list)).unwrap();
     }
 
     #[test]
     fn unknown_patch_releases_check_repositories() {
-        let req = required_images("v1.33.5+k3s1", None, &[], None).unwrap();
+        let req = required_images("v1.33.8+k3s1", None, &[], None, &[]).unwrap();
         let coredns = req.iter().find(|r| r.image.contains("coredns")).unwrap();
         assert!(coredns.image.ends_with(":<any tag>"));
         let list = V133.replace("coredns-coredns:1.12.1", "coredns-coredns:1.12.3");
-        check_airgap_images("v1.33.5+k3s1", &req, &refs(&list)).unwrap();
+        check_airgap_images("v1.33.8+k3s1", &req, &refs(&list)).unwrap();
         let without: String = V133
             .lines()
             .filter(|l| !l.contains("coredns"))
             .collect::<Vec<_>>()
             .join("\n");
-        assert!(check_airgap_images("v1.33.5+k3s1", &req, &refs(&without)).is_err());
+        assert!(check_airgap_images("v1.33.8+k3s1", &req, &refs(&without)).is_err());
+        // A release known from its notes: their components exact, the others by repository.
+        let req = required_images("v1.33.5+k3s1", None, &[], None, &[]).unwrap();
+        let coredns = req.iter().find(|r| r.image.contains("coredns")).unwrap();
+        assert_eq!(
+            coredns.image,
+            "docker.io/rancher/mirrored-coredns-coredns:1.12.3"
+        );
+        let lb = req.iter().find(|r| r.image.contains("klipper-lb")).unwrap();
+        assert!(lb.image.ends_with(":<any tag>"));
     }
 }

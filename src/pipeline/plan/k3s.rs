@@ -1,0 +1,148 @@
+//! The k3s release's checks while planning: the airgap set against what the release needs
+//! (the tables of `preflight`, the config's `cluster.release_images`), and the k3s binary
+//! carried in `files:`, which is believed over the tables: its own release must be the
+//! config's, and the images it defaults to (its pause image, its helm job image) are the
+//! ones required and the ones the nodes are configured with.
+
+use crate::Result;
+use crate::config::Config;
+use crate::image::{ImageList, Reference};
+use crate::pipeline::state::BuildState;
+use crate::preflight::{
+    BinaryFacts, K3S_BINARY_SCAN_LIMIT, PAUSE_REPOSITORY, Requirement, binary_disagreements,
+    check_airgap_images, k3s_binary_facts, release_warnings, required_images,
+};
+use std::path::PathBuf;
+
+/// What the k3s binary carried in `files:` (a local `bin/k3s`) says about itself.
+pub(super) struct CarriedBinary {
+    /// The binary.
+    path: PathBuf,
+    /// Its `files:` entry's name.
+    name: String,
+    /// The images it defaults to, one per repository.
+    defaults: Vec<Reference>,
+}
+
+impl CarriedBinary {
+    /// The pause image the binary defaults to, if it names one.
+    pub(super) fn pause(&self) -> Option<&Reference> {
+        self.defaults.iter().find(|r| r.name() == PAUSE_REPOSITORY)
+    }
+}
+
+/// The k3s binary the nodes install (the `files:` entry `bin/k3s`), when it is a local
+/// file, must be the release `cluster.k3s_version` names, if it names one. What a binary
+/// says is read once and remembered with its stat: an unchanged binary (tens of MiB) is not
+/// read again by the next build. A binary that cannot be read is not refused here (the
+/// files step names it) and says nothing.
+pub(super) fn carried_binary(
+    config: &Config,
+    state: &BuildState,
+    kept: &std::collections::BTreeMap<String, crate::pipeline::offline::KeptFile>,
+) -> Result<Option<CarriedBinary>> {
+    for f in &config.files {
+        if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =
+            (f.name.as_str(), &f.source)
+        {
+            // The copy the build takes: the one kept in OUT/files, else the source.
+            let path = match kept.get(&f.name) {
+                Some(k) => k.copy.clone(),
+                None => config.dir.join(p),
+            };
+            let words = state.derived(&path, "k3s binary", || {
+                let mut file = crate::input::open_regular(&path).map_err(|e| e.into_io())?;
+                Ok(k3s_binary_facts(&mut file, K3S_BINARY_SCAN_LIMIT)?.to_words())
+            });
+            let Ok(words) = words else { continue };
+            let facts = BinaryFacts::from_words(&words);
+            crate::preflight::check_k3s_releases(
+                &config.cluster.k3s_version,
+                facts.releases.clone(),
+                &path,
+                &config.path,
+                f.location,
+                &f.name,
+            )?;
+            return Ok(Some(CarriedBinary {
+                defaults: facts.defaults(),
+                path,
+                name: f.name.clone(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The seed logs' pause-image and missing-component failures, caught before writing;
+/// returns the warnings (what is checked by repository only, what the binary says against
+/// the tables) and what is required.
+pub(super) fn preflight_airgap(
+    config: &Config,
+    images: &ImageList,
+    binary: Option<&CarriedBinary>,
+) -> Result<(Vec<String>, Vec<Requirement>)> {
+    let version = &config.cluster.k3s_version;
+    let disabled: Vec<String> = config.cluster.disable.iter().map(|c| c.0.clone()).collect();
+    let pause = pause_image(config, binary);
+    let release = match &config.release_images {
+        Some((path, _)) => Some(ImageList::load(path)?),
+        None => None,
+    };
+    let embedded = binary.map_or(&[][..], |b| &b.defaults[..]);
+    let required = required_images(
+        version,
+        pause.as_ref(),
+        &disabled,
+        release.as_ref(),
+        embedded,
+    )?;
+    let available: Vec<_> = images
+        .entries
+        .iter()
+        .map(|e| e.destination.clone())
+        .collect();
+    check_airgap_images(version, &required, &available)?;
+    // Without a registry, agents have the servers' airgap images only, through the
+    // embedded registry mirror.
+    if config.cluster.embedded_registry && config.registry.is_none() {
+        crate::preflight::check_embedded_shareable(&images.entries)?;
+    }
+    let mut warnings = Vec::new();
+    if let Some(b) = binary {
+        // The config's own pause image is the one the nodes are told to use.
+        let defaults: Vec<Reference> = (b.defaults.iter())
+            .filter(|r| config.cluster.pause_image.is_none() || r.name() != PAUSE_REPOSITORY)
+            .cloned()
+            .collect();
+        warnings.extend(binary_disagreements(version, &defaults, &b.name, &b.path));
+    }
+    warnings.extend(release_warnings(
+        version,
+        release.is_some(),
+        pause.is_some(),
+    ));
+    Ok((warnings, required))
+}
+
+/// The pause image the nodes are told to use when it is not the release's default from the
+/// table: the config's (`cluster.pause_image`), else the carried binary's.
+pub(super) fn pause_image(config: &Config, binary: Option<&CarriedBinary>) -> Option<Reference> {
+    match &config.cluster.pause_image {
+        Some(p) => Some(p.0.clone()),
+        None => binary.and_then(CarriedBinary::pause).cloned(),
+    }
+}
+
+/// What rendering the nodes' files needs, as a build renders them: the config's settings
+/// with the pause image the carried k3s binary defaults to (`seedforge render`). A binary
+/// of another release than the config's is refused here too.
+pub fn render_settings(config: &Config) -> Result<crate::render::RenderSettings> {
+    let state = BuildState::load(&config.output, false);
+    let binary = carried_binary(config, &state, &Default::default())?;
+    let mut settings = config.render_settings()?;
+    if let Some(pause) = pause_image(config, binary.as_ref()) {
+        settings.pause_image = pause.to_string();
+    }
+    Ok(settings)
+}
