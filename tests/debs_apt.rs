@@ -581,3 +581,213 @@ fn a_two_column_base_bundles_what_apt_downloads() {
     chroot(&root, &["sh", "/opt/seedforge/tools/install.sh"]).run();
     chroot(&root, &["dpkg-query", "-W", "sf-perl-tool", "sf-init-tool"]).run();
 }
+
+/// The versions of `packages` dpkg has installed in `root`, as `NAME VERSION` lines sorted
+/// by name.
+fn installed(root: &Path, packages: &[&str]) -> String {
+    let mut args = vec!["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"];
+    args.extend(packages);
+    chroot(root, &args).run().stdout
+}
+
+/// apt's rule for what the node already has, judged by apt in a chroot with no network.
+/// The node (its dpkg status file is the base) has tool 1.0-1, tool-lib 1.0-1 and
+/// tool-helper 1.0-1, as the release had them, and same 1.0-1 and newer 2.0-1; the
+/// repository has the updates tool 1.0-2 (needing tool-lib >= 1.0-2 and tool-helper >=
+/// 1.0) with tool-lib 1.0-2 and tool-helper 1.0-2, besides the release's versions, same
+/// 1.0-1 and newer 1.0-1. Requesting tool, same and newer: the bundle carries tool 1.0-2
+/// and tool-lib 1.0-2 (the base's no longer meets tool's need) and nothing else (the
+/// base's tool-helper still meets it, same and newer are the newest already), which is
+/// what `apt-get install --download-only` fetches on the node for the same request; the
+/// report, its JSON and `plan` say "upgrades tool 1.0-1 -> 1.0-2"; install.sh installs it
+/// offline and dpkg shows the new versions.
+#[test]
+fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("apt-ftparchive")
+        || !common::require_tool("dpkg-deb")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    let made = tmp.path().join("made");
+    fs::create_dir_all(&made).unwrap();
+    let tool_depends = |lib: &str| format!("Depends: tool-lib (>= {lib}), tool-helper (>= 1.0)\n");
+    let release = [
+        test_deb(&made, "tool", "1.0-1", &tool_depends("1.0-1")),
+        test_deb(&made, "tool-lib", "1.0-1", ""),
+        test_deb(&made, "tool-helper", "1.0-1", ""),
+        test_deb(&made, "same", "1.0-1", ""),
+        test_deb(&made, "newer", "1.0-1", ""),
+    ];
+    let updates = [
+        test_deb(&made, "tool", "1.0-2", &tool_depends("1.0-2")),
+        test_deb(&made, "tool-lib", "1.0-2", ""),
+        test_deb(&made, "tool-helper", "1.0-2", ""),
+    ];
+    // The node image: the release's versions, and newer at 2.0-1.
+    let newer_node = test_deb(&made, "newer", "2.0-1", "");
+    let node_debs = tmp.path().join("node-debs");
+    fs::create_dir_all(&node_debs).unwrap();
+    for deb in release
+        .iter()
+        .filter(|d| !d.ends_with("newer_1.0-1_all.deb"))
+    {
+        fs::copy(deb, node_debs.join(deb.file_name().unwrap())).unwrap();
+    }
+    fs::copy(&newer_node, node_debs.join("newer_2.0-1_all.deb")).unwrap();
+    Cmd::new("cp")
+        .arg("-r")
+        .arg(&node_debs)
+        .arg(root.join("tmp/node-debs"))
+        .run();
+    chroot(&root, &["sh", "-c", "dpkg -i /tmp/node-debs/*.deb"]).run();
+    let before = installed(&root, &["tool", "tool-lib", "tool-helper", "same", "newer"]);
+    assert_eq!(
+        before,
+        "newer 2.0-1\nsame 1.0-1\ntool 1.0-1\ntool-helper 1.0-1\ntool-lib 1.0-1\n"
+    );
+    fs::copy(root.join("var/lib/dpkg/status"), tmp.path().join("status")).unwrap();
+    let repo = root.join("srv/repo");
+    let all: Vec<_> = release.iter().chain(&updates).cloned().collect();
+    make_repo(&repo, &all);
+
+    let request = ["tool", "same", "newer"];
+    let bundle = tmp.path().join("tools.tar.gz");
+    let debs = |json: bool| {
+        let mut cmd = Cmd::seedforge();
+        if json {
+            cmd = cmd.arg("--json");
+        }
+        cmd.args(["debs", "--repo"])
+            .arg(format!("file://{} bookworm main", repo.display()))
+            .args(request.iter().flat_map(|p| ["--package", p]))
+            .arg("--base")
+            .arg(tmp.path().join("status"))
+            .arg("--out")
+            .arg(&bundle)
+            .arg("--force")
+    };
+    let text = debs(false).run().stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    for line in [
+        "upgrades tool 1.0-1 -> 1.0-2",
+        "upgrades tool-lib 1.0-1 -> 1.0-2",
+        "same: already in the base, not bundled",
+        "newer: already in the base, not bundled",
+    ] {
+        assert!(lines.contains(&line), "no {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("upgrades tool-helper"), "{text}");
+    let made = debs(true).run().json();
+    let upgrades = &made["closure"]["upgrades"];
+    assert_eq!(
+        upgrades,
+        &serde_json::json!([
+            {"name": "tool", "from": "1.0-1", "to": "1.0-2"},
+            {"name": "tool-lib", "from": "1.0-1", "to": "1.0-2"},
+        ]),
+        "{made}"
+    );
+    let ours: Vec<String> = made["closure"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}_{}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ours, ["tool_1.0-2", "tool-lib_1.0-2"]);
+
+    // apt's own answer for the same request on the node.
+    fs::write(
+        root.join("etc/apt/sources.list.d/repo.list"),
+        "deb [trusted=yes] copy:/srv/repo bookworm main\n",
+    )
+    .unwrap();
+    chroot(&root, &["apt-get", "update"]).run();
+    chroot(&root, &["apt-get", "clean"]).run();
+    let mut args = vec![
+        "apt-get",
+        "install",
+        "--download-only",
+        "--no-install-recommends",
+        "-y",
+    ];
+    args.extend(request);
+    chroot(&root, &args).run();
+    let mut apts: Vec<String> = fs::read_dir(root.join("var/cache/apt/archives"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|f| f.strip_suffix("_all.deb").map(str::to_string))
+        .collect();
+    apts.sort();
+    let mut sorted = ours.clone();
+    sorted.sort();
+    assert_eq!(sorted, apts, "the bundle is not what apt fetches");
+    chroot(&root, &["apt-get", "clean"]).run();
+    fs::remove_file(root.join("etc/apt/sources.list.d/repo.list")).unwrap();
+
+    // The bundle upgrades the node offline.
+    unpack(&bundle, &root.join("opt/seedforge/tools"));
+    let run = chroot(&root, &["sh", "/opt/seedforge/tools/install.sh"]).run();
+    assert!(run.stderr.contains("installed: tool"), "{}", run.stderr);
+    let after = installed(&root, &["tool", "tool-lib", "tool-helper", "same", "newer"]);
+    assert_eq!(
+        after,
+        "newer 2.0-1\nsame 1.0-1\ntool 1.0-2\ntool-helper 1.0-1\ntool-lib 1.0-2\n"
+    );
+    let second = chroot(&root, &["sh", "/opt/seedforge/tools/install.sh"]).run();
+    assert!(
+        second.stderr.contains("already installed"),
+        "{}",
+        second.stderr
+    );
+
+    // plan of a config with the same bundle says it too, in text and JSON.
+    let lab = common::Lab::new();
+    let debs_dir = lab.lab_dir().join("debs");
+    fs::create_dir_all(&debs_dir).unwrap();
+    for deb in &all {
+        fs::copy(deb, debs_dir.join(deb.file_name().unwrap())).unwrap();
+    }
+    fs::copy(tmp.path().join("status"), lab.lab_dir().join("status")).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let mut yaml = fs::read_to_string(&config).unwrap();
+    yaml.push_str(
+        "\npackages:\n  - name: tools\n    packages: [tool, same, newer]\n    base: status\n    debs: [debs]\n",
+    );
+    fs::write(&config, yaml).unwrap();
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run()
+        .stdout;
+    assert!(
+        plan.contains("packages/tools.tar.gz with 2 .deb(s) for 3 requested package(s) from")
+            && plan.contains("; upgrades tool 1.0-1 -> 1.0-2; upgrades tool-lib 1.0-1 -> 1.0-2"),
+        "{plan}"
+    );
+    let plan = lab
+        .seedforge()
+        .args(["--json", "plan", "--config", lab.config_arg()])
+        .run()
+        .json();
+    let step = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.to_string().contains("tools.tar.gz"))
+        .unwrap_or_else(|| panic!("no packages step: {plan}"));
+    assert!(
+        step.to_string()
+            .contains(r#""upgrades":[{"name":"tool","from":"1.0-1","to":"1.0-2"}"#),
+        "{step}"
+    );
+}

@@ -334,6 +334,9 @@ pub(super) fn print_closure(p: &PreparedBundle) {
             w2 = widths[2]
         );
     }
+    for u in &p.closure.upgrades {
+        outln!("upgrades {u}");
+    }
     for r in &p.closure.already_in_base {
         outln!("{r}: already in the base, not bundled");
     }
