@@ -791,3 +791,105 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
         "{step}"
     );
 }
+
+/// An upgrade that would leave a base package broken: the node has tool 1.0-1, which
+/// needs tool-lib (= 1.0-1). Requesting tool-lib alone from a repository with tool-lib
+/// 1.0-2 and no newer tool, apt on the node would remove tool (`apt-get install -s` says
+/// so): seedforge refuses that bundle (exit 2, nothing written) naming tool and telling to
+/// request it. With tool 1.0-2 in the repository and both requested, the bundle carries
+/// both, as apt would upgrade both, and installs offline.
+#[test]
+fn an_upgrade_that_would_break_a_base_package_is_refused_naming_it() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("apt-ftparchive")
+        || !common::require_tool("dpkg-deb")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    let made = tmp.path().join("made");
+    fs::create_dir_all(&made).unwrap();
+    let old = [
+        test_deb(&made, "tool", "1.0-1", "Depends: tool-lib (= 1.0-1)\n"),
+        test_deb(&made, "tool-lib", "1.0-1", ""),
+    ];
+    let lib_new = test_deb(&made, "tool-lib", "1.0-2", "");
+    let tool_new = test_deb(&made, "tool", "1.0-2", "Depends: tool-lib (= 1.0-2)\n");
+    fs::create_dir_all(root.join("tmp/node")).unwrap();
+    for deb in &old {
+        fs::copy(deb, root.join("tmp/node").join(deb.file_name().unwrap())).unwrap();
+    }
+    chroot(&root, &["sh", "-c", "dpkg -i /tmp/node/*.deb"]).run();
+    fs::copy(root.join("var/lib/dpkg/status"), tmp.path().join("status")).unwrap();
+
+    let lib_only = root.join("srv/lib-only");
+    make_repo(
+        &lib_only,
+        &[old[0].clone(), old[1].clone(), lib_new.clone()],
+    );
+    // apt's answer on the node: tool-lib's upgrade removes tool.
+    fs::write(
+        root.join("etc/apt/sources.list.d/repo.list"),
+        "deb [trusted=yes] copy:/srv/lib-only bookworm main\n",
+    )
+    .unwrap();
+    chroot(&root, &["apt-get", "update"]).run();
+    let apt = chroot(&root, &["apt-get", "install", "-s", "-y", "tool-lib"]).run();
+    assert!(
+        apt.stdout.contains("Remv tool [1.0-1]"),
+        "apt no longer removes tool here:\n{}",
+        apt.stdout
+    );
+    let debs = |repo: &Path, packages: &[&str], out: &Path| {
+        Cmd::seedforge()
+            .args(["debs", "--repo"])
+            .arg(format!("file://{} bookworm main", repo.display()))
+            .args(packages.iter().flat_map(|p| ["--package", p]))
+            .arg("--base")
+            .arg(tmp.path().join("status"))
+            .arg("--out")
+            .arg(out)
+    };
+    let refused_out = tmp.path().join("lib.tar.gz");
+    let refused = debs(&lib_only, &["tool-lib"], &refused_out).expect(2).run();
+    assert!(
+        refused.stderr.contains(
+            "the bundle upgrades tool-lib 1.0-1 -> 1.0-2, but the base's tool 1.0-1 depends on tool-lib (= 1.0-1)"
+        ) && refused.stderr.contains("request tool too"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused_out.exists());
+
+    let both = root.join("srv/both");
+    make_repo(&both, &[old[0].clone(), old[1].clone(), lib_new, tool_new]);
+    fs::write(
+        root.join("etc/apt/sources.list.d/repo.list"),
+        "deb [trusted=yes] copy:/srv/both bookworm main\n",
+    )
+    .unwrap();
+    chroot(&root, &["apt-get", "update"]).run();
+    let apt = chroot(&root, &["apt-get", "install", "-s", "-y", "tool-lib"]).run();
+    assert!(
+        apt.stdout.contains("Inst tool [1.0-1] (1.0-2") && !apt.stdout.contains("Remv"),
+        "{}",
+        apt.stdout
+    );
+    fs::remove_file(root.join("etc/apt/sources.list.d/repo.list")).unwrap();
+    let bundle = tmp.path().join("both.tar.gz");
+    let out = debs(&both, &["tool-lib", "tool"], &bundle).run().stdout;
+    for line in [
+        "upgrades tool 1.0-1 -> 1.0-2",
+        "upgrades tool-lib 1.0-1 -> 1.0-2",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+    }
+    unpack(&bundle, &root.join("opt/seedforge/both"));
+    chroot(&root, &["sh", "/opt/seedforge/both/install.sh"]).run();
+    assert_eq!(
+        installed(&root, &["tool", "tool-lib"]),
+        "tool 1.0-2\ntool-lib 1.0-2\n"
+    );
+}

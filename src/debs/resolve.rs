@@ -553,7 +553,7 @@ impl<'a> Resolver<'a> {
                     .map(|u| format!("upgrades {u}"))
                     .collect();
                 return Err(DebsError::Unsatisfiable(format!(
-                    "the bundle {}, but the base's {name} {version} depends on {rel}, which the new version does not meet: request {name} too, so that it is upgraded with it",
+                    "the bundle {}, but the base's {name} {version} depends on {rel}, which the new version does not meet, so apt would upgrade {name} too or remove it: request {name} too, so that the bundle carries its new version",
                     upgrades.join(" and ")
                 )));
             }
