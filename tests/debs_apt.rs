@@ -1,7 +1,8 @@
 //! Real apt judges the bundle: in a debootstrap bookworm root with every network source
 //! disabled, install.sh from a bundle whose closure seedforge resolved from a repository of
-//! real .debs served on 127.0.0.1 installs jq, and `jq --version` runs. Needs root,
-//! debootstrap, apt-ftparchive and python3.
+//! real .debs served on 127.0.0.1 installs jq, and `jq --version` runs; over a node whose
+//! dpkg status holds older versions, the bundle upgrades them as `apt-get install` would.
+//! Needs root, debootstrap, apt-ftparchive and python3.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
@@ -892,4 +893,108 @@ fn an_upgrade_that_would_break_a_base_package_is_refused_naming_it() {
         installed(&root, &["tool", "tool-lib"]),
         "tool 1.0-2\ntool-lib 1.0-2\n"
     );
+}
+
+/// The real jq and libjq1 .debs of `fixtures/debs` rebuilt at `version` (their control
+/// files' versions, and jq's exact dependency on libjq1, changed), into `dir`.
+fn jq_at(dir: &Path, version: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for name in ["jq", "libjq1"] {
+        let real = fixture_debs()
+            .into_iter()
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}_"))
+            })
+            .unwrap();
+        let tree = dir.join(format!("{name}-tree"));
+        Cmd::new("dpkg-deb").arg("-R").arg(&real).arg(&tree).run();
+        let control = tree.join("DEBIAN/control");
+        let text = fs::read_to_string(&control)
+            .unwrap()
+            .replace("1.6-2.1+deb12u3", version);
+        fs::write(&control, text).unwrap();
+        let deb = dir.join(format!("{name}_{version}_amd64.deb"));
+        Cmd::new("dpkg-deb")
+            .args(["--root-owner-group", "-b"])
+            .arg(&tree)
+            .arg(&deb)
+            .run();
+        out.push(deb);
+    }
+    out
+}
+
+/// The node of the report: jq and libjq1 at 1.6-2.1+deb12u1 (the real packages at that
+/// version) installed in the chroot, whose dpkg status is the base; the source offers
+/// bookworm-security's 1.6-2.1+deb12u3. The bundle carries jq and libjq1 at deb12u3 and
+/// says "upgrades jq 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3" (before, it held nothing and said
+/// nothing), and apt installs it offline: dpkg shows deb12u3 and jq runs.
+#[test]
+fn a_node_with_an_older_jq_gets_the_security_update_from_the_bundle() {
+    if !require_root("installing into a chroot")
+        || !common::require_tool("debootstrap")
+        || !common::require_tool("dpkg-deb")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = offline_root_copy(tmp.path());
+    let old = tmp.path().join("old");
+    fs::create_dir_all(&old).unwrap();
+    let node = root.join("tmp/node");
+    fs::create_dir_all(&node).unwrap();
+    let onig = fixture_debs()
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("libonig5_")
+        })
+        .unwrap();
+    for deb in jq_at(&old, "1.6-2.1+deb12u1").iter().chain([&onig]) {
+        fs::copy(deb, node.join(deb.file_name().unwrap())).unwrap();
+    }
+    chroot(&root, &["sh", "-c", "dpkg -i /tmp/node/*.deb"]).run();
+    assert_eq!(
+        installed(&root, &["jq", "libjq1"]),
+        "jq 1.6-2.1+deb12u1\nlibjq1 1.6-2.1+deb12u1\n"
+    );
+    fs::copy(root.join("var/lib/dpkg/status"), tmp.path().join("status")).unwrap();
+
+    let bundle = tmp.path().join("ops.tar.gz");
+    let out = Cmd::seedforge()
+        .args(["debs", "--package", "jq", "--deb"])
+        .args(fixture_debs())
+        .arg("--base")
+        .arg(tmp.path().join("status"))
+        .arg("--out")
+        .arg(&bundle)
+        .run()
+        .stdout;
+    for line in [
+        "upgrades jq 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3",
+        "upgrades libjq1 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+    }
+    assert!(!out.lines().any(|l| l.starts_with("libonig5")), "{out}");
+    let listing = Cmd::new("tar").arg("-tzf").arg(&bundle).run().stdout;
+    assert!(
+        listing.contains("pool/jq_1.6-2.1+deb12u3_amd64.deb")
+            && listing.contains("pool/libjq1_1.6-2.1+deb12u3_amd64.deb")
+            && !listing.contains("libonig5"),
+        "{listing}"
+    );
+    unpack(&bundle, &root.join("opt/seedforge/ops"));
+    chroot(&root, &["sh", "/opt/seedforge/ops/install.sh"]).run();
+    assert_eq!(
+        installed(&root, &["jq", "libjq1"]),
+        "jq 1.6-2.1+deb12u3\nlibjq1 1.6-2.1+deb12u3\n"
+    );
+    let jq = chroot(&root, &["sh", "-c", "echo '[1,2]' | jq -c add"]).run();
+    assert_eq!(jq.stdout.trim(), "3");
 }
