@@ -593,15 +593,17 @@ fn installed(root: &Path, packages: &[&str]) -> String {
 
 /// apt's rule for what the node already has, judged by apt in a chroot with no network.
 /// The node (its dpkg status file is the base) has tool 1.0-1, tool-lib 1.0-1 and
-/// tool-helper 1.0-1, as the release had them, and same 1.0-1 and newer 2.0-1; the
-/// repository has the updates tool 1.0-2 (needing tool-lib >= 1.0-2 and tool-helper >=
-/// 1.0) with tool-lib 1.0-2 and tool-helper 1.0-2, besides the release's versions, same
-/// 1.0-1 and newer 1.0-1. Requesting tool, same and newer: the bundle carries tool 1.0-2
-/// and tool-lib 1.0-2 (the base's no longer meets tool's need) and nothing else (the
-/// base's tool-helper still meets it, same and newer are the newest already), which is
-/// what `apt-get install --download-only` fetches on the node for the same request; the
-/// report, its JSON and `plan` say "upgrades tool 1.0-1 -> 1.0-2"; install.sh installs it
-/// offline and dpkg shows the new versions.
+/// tool-helper 1.0-1, as the release had them, same 1.0-1, newer 2.0-1 and
+/// compat-provider, which provides tool-compat; the repository has the updates tool 1.0-2
+/// (needing tool-lib >= 1.0-2 and tool-helper >= 1.0) with tool-lib 1.0-2 and tool-helper
+/// 1.0-2, besides the release's versions, same 1.0-1, newer 1.0-1 and the real tool-compat
+/// 2.0-1. Requesting tool, same, newer and tool-compat: the bundle carries tool 1.0-2 and
+/// tool-lib 1.0-2 (the base's no longer meets tool's need), tool-compat (a request for a
+/// real package is not met by another's Provides) and nothing else (the base's
+/// tool-helper still meets tool's need, same and newer are the newest already), which is
+/// what `apt-get install --download-only` fetches on the node for the same request. The
+/// report, its JSON and `plan` say "upgrades tool 1.0-1 -> 1.0-2"; install.sh installs
+/// the bundle offline and dpkg shows the new versions.
 #[test]
 fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
     if !require_root("installing into a chroot")
@@ -622,6 +624,8 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
         test_deb(&made, "tool-helper", "1.0-1", ""),
         test_deb(&made, "same", "1.0-1", ""),
         test_deb(&made, "newer", "1.0-1", ""),
+        test_deb(&made, "compat-provider", "1.0-1", "Provides: tool-compat\n"),
+        test_deb(&made, "tool-compat", "2.0-1", ""),
     ];
     let updates = [
         test_deb(&made, "tool", "1.0-2", &tool_depends("1.0-2")),
@@ -632,10 +636,10 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
     let newer_node = test_deb(&made, "newer", "2.0-1", "");
     let node_debs = tmp.path().join("node-debs");
     fs::create_dir_all(&node_debs).unwrap();
-    for deb in release
-        .iter()
-        .filter(|d| !d.ends_with("newer_1.0-1_all.deb"))
-    {
+    let on_node = |d: &&std::path::PathBuf| {
+        !d.ends_with("newer_1.0-1_all.deb") && !d.ends_with("tool-compat_2.0-1_all.deb")
+    };
+    for deb in release.iter().filter(on_node) {
         fs::copy(deb, node_debs.join(deb.file_name().unwrap())).unwrap();
     }
     fs::copy(&newer_node, node_debs.join("newer_2.0-1_all.deb")).unwrap();
@@ -655,7 +659,7 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
     let all: Vec<_> = release.iter().chain(&updates).cloned().collect();
     make_repo(&repo, &all);
 
-    let request = ["tool", "same", "newer"];
+    let request = ["tool", "same", "newer", "tool-compat"];
     let bundle = tmp.path().join("tools.tar.gz");
     let debs = |json: bool| {
         let mut cmd = Cmd::seedforge();
@@ -704,7 +708,7 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
             )
         })
         .collect();
-    assert_eq!(ours, ["tool_1.0-2", "tool-lib_1.0-2"]);
+    assert_eq!(ours, ["tool_1.0-2", "tool-compat_2.0-1", "tool-lib_1.0-2"]);
 
     // apt's own answer for the same request on the node.
     fs::write(
@@ -739,10 +743,20 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
     unpack(&bundle, &root.join("opt/seedforge/tools"));
     let run = chroot(&root, &["sh", "/opt/seedforge/tools/install.sh"]).run();
     assert!(run.stderr.contains("installed: tool"), "{}", run.stderr);
-    let after = installed(&root, &["tool", "tool-lib", "tool-helper", "same", "newer"]);
+    let after = installed(
+        &root,
+        &[
+            "tool",
+            "tool-lib",
+            "tool-helper",
+            "same",
+            "newer",
+            "tool-compat",
+        ],
+    );
     assert_eq!(
         after,
-        "newer 2.0-1\nsame 1.0-1\ntool 1.0-2\ntool-helper 1.0-1\ntool-lib 1.0-2\n"
+        "newer 2.0-1\nsame 1.0-1\ntool 1.0-2\ntool-compat 2.0-1\ntool-helper 1.0-1\ntool-lib 1.0-2\n"
     );
     let second = chroot(&root, &["sh", "/opt/seedforge/tools/install.sh"]).run();
     assert!(
@@ -762,7 +776,7 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
     let config = lab.lab_dir().join("seedforge.yaml");
     let mut yaml = fs::read_to_string(&config).unwrap();
     yaml.push_str(
-        "\npackages:\n  - name: tools\n    packages: [tool, same, newer]\n    base: status\n    debs: [debs]\n",
+        "\npackages:\n  - name: tools\n    packages: [tool, same, newer, tool-compat]\n    base: status\n    debs: [debs]\n",
     );
     fs::write(&config, yaml).unwrap();
     let plan = lab
@@ -771,7 +785,7 @@ fn an_older_package_in_the_base_is_upgraded_as_apt_would() {
         .run()
         .stdout;
     assert!(
-        plan.contains("packages/tools.tar.gz with 2 .deb(s) for 3 requested package(s) from")
+        plan.contains("packages/tools.tar.gz with 3 .deb(s) for 4 requested package(s) from")
             && plan.contains("; upgrades tool 1.0-1 -> 1.0-2; upgrades tool-lib 1.0-1 -> 1.0-2"),
         "{plan}"
     );

@@ -74,7 +74,6 @@ impl Base {
                 base.unknown_provides.remove(name);
             }
             let provides = provides(Some(rest)).map_err(|e| bad(format!("{name}: {e}")))?;
-            base.depends.remove(name);
             base.installed.insert(name.to_string(), (version, provides));
         }
         Ok(base)

@@ -372,8 +372,12 @@ impl<'a> Resolver<'a> {
             .map(|r| (Relation(vec![r.dependency()]), REQUESTED.to_string()))
             .collect();
         while let Some((rel, by)) = queue.pop_front() {
-            let upgrade = by == REQUESTED && self.upgrade_of(&rel, pins);
-            if !upgrade && rel.0.iter().any(|d| self.base.satisfies(d)) {
+            let met = if by == REQUESTED {
+                rel.0.iter().any(|d| self.base_meets_request(d)) && !self.upgrade_of(&rel, pins)
+            } else {
+                rel.0.iter().any(|d| self.base.satisfies(d))
+            };
+            if met {
                 if by == REQUESTED {
                     already_in_base.push(rel.to_string());
                 }
@@ -454,7 +458,7 @@ impl<'a> Resolver<'a> {
             .iter()
             .filter_map(|r| {
                 let dep = r.dependency();
-                if self.base.satisfies(&dep) && !selected.contains_key(&r.name) {
+                if self.base_meets_request(&dep) && !selected.contains_key(&r.name) {
                     return None;
                 }
                 if self.by_name.contains_key(r.name.as_str()) {
@@ -484,6 +488,20 @@ impl<'a> Resolver<'a> {
             install,
             upgrades,
         })
+    }
+
+    /// True if the base meets a request as apt sees it: a real package (one the sources
+    /// have) only by itself, whatever the base's packages provide (`apt-get install
+    /// lsb-base` installs lsb-base even where sysvinit-utils provides it); a virtual name
+    /// by a package or a `Provides`.
+    fn base_meets_request(&self, dep: &Dependency) -> bool {
+        if self.by_name.contains_key(dep.name.as_str()) {
+            self.base
+                .version_of(&dep.name)
+                .is_some_and(|v| dep.accepts(v))
+        } else {
+            self.base.satisfies(dep)
+        }
     }
 
     /// True if `rel`, a request, names a real package the base has at an older version

@@ -736,3 +736,21 @@ Version: 6.9.8-1
     let c = resolve(&universe(JQ_UPDATES), &req(&["libjq1"]), &base(&loose)).unwrap();
     assert_eq!(upgrades(&c), ["libjq1 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3"]);
 }
+
+/// A request for a real package is met only by that package in the base: `apt-get install
+/// lsb-base` installs lsb-base 11.6 on a node whose sysvinit-utils provides lsb-base (as a
+/// dependency, the provide meets it); a virtual request is still met by a provide.
+#[test]
+fn a_requested_real_package_is_not_met_by_a_provide() {
+    let two = base("perl-base\t5.36.0-7+deb12u3\nsysvinit-utils\t3.06-4\n");
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["lsb-base"]), &two).unwrap();
+    assert_eq!(names(&c), ["lsb-base=11.6"]);
+    assert_eq!(install(&c), ["lsb-base"]);
+    assert!(
+        c.already_in_base.is_empty() && c.upgrades.is_empty(),
+        "{c:?}"
+    );
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["perlapi-5.36.0"]), &two).unwrap();
+    assert!(c.packages.is_empty() && c.install.is_empty(), "{c:?}");
+    assert_eq!(c.already_in_base, ["perlapi-5.36.0"]);
+}
