@@ -681,6 +681,29 @@ impl<'a> Resolver<'a> {
         )
     }
 
+    /// For a base package that a bundled one conflicts with or breaks: when the sources
+    /// have a newer version of it that the relation spares, apt would upgrade it too, so
+    /// the way out is to request it.
+    fn upgrade_advice(&self, dep: &Dependency, chosen: &BTreeMap<&str, &Candidate>) -> String {
+        if chosen.contains_key(dep.name.as_str()) {
+            return String::new();
+        }
+        let Some(have) = self.base.version_of(&dep.name) else {
+            return String::new();
+        };
+        let spared = (self.by_name.get(dep.name.as_str()).into_iter().flatten())
+            .map(|&i| self.candidate(i))
+            .any(|c| c.version > *have && !dep.accepts(&c.version));
+        if spared {
+            format!(
+                "; apt would upgrade {0} too: request {0} too, so that the bundle carries its new version",
+                dep.name
+            )
+        } else {
+            String::new()
+        }
+    }
+
     /// Conflicts and Breaks between chosen packages, or with what the base keeps.
     fn check_conflicts(&self, closure: &Closure) -> Result<(), DebsError> {
         let chosen: BTreeMap<&str, &Candidate> = closure
@@ -709,10 +732,11 @@ impl<'a> Resolver<'a> {
                     };
                     if let Some(other) = hit {
                         return Err(DebsError::Unsatisfiable(format!(
-                            "{} {} {} {dep}: {other}",
+                            "{} {} {} {dep}: {other}{}",
                             c.name,
                             c.version,
-                            field.to_lowercase()
+                            field.to_lowercase(),
+                            self.upgrade_advice(dep, &chosen)
                         )));
                     }
                 }

@@ -299,6 +299,24 @@ Breaks: oldtool (<< 2)
         "{e}"
     );
     assert!(resolve(&universe(text), &req(&["c"]), &base("oldtool 2.0\n")).is_ok());
+    assert!(!e.contains("request oldtool"), "{e}");
+    // With a newer oldtool in the sources, apt would upgrade it: the error says to request
+    // it, and requested, it is upgraded with c.
+    let newer = format!("{text}\nPackage: oldtool\nVersion: 2.1\nArchitecture: all\n");
+    let e = resolve(&universe(&newer), &req(&["c"]), &base("oldtool 1.0\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("apt would upgrade oldtool too: request oldtool too"),
+        "{e}"
+    );
+    let c = resolve(
+        &universe(&newer),
+        &req(&["c", "oldtool"]),
+        &base("oldtool 1.0\n"),
+    )
+    .unwrap();
+    assert_eq!(upgrades(&c), ["oldtool 1.0 -> 2.1"]);
 }
 
 #[test]
