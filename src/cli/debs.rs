@@ -48,10 +48,12 @@ pub(super) struct DebsArgs {
     /// Named package set to include (k3s-ops, kubeadm); repeat for several.
     #[arg(long = "set", value_name = "NAME")]
     sets: Vec<String>,
-    /// What the node image already has, never bundled: its dpkg status file
-    /// (/var/lib/dpkg/status) or `dpkg-query -W -f='${Package}\t${Version}\t${Provides}\n'`,
-    /// both exact; plain `dpkg-query -W` (name and version) takes each package's Provides
-    /// from the repository's entry at that version.
+    /// What the node image already has, never bundled at the version it has: its dpkg
+    /// status file (/var/lib/dpkg/status) or
+    /// `dpkg-query -W -f='${Package}\t${Version}\t${Provides}\n'`, both exact; plain
+    /// `dpkg-query -W` (name and version) takes each package's Provides from the
+    /// repository's entry at that version. A requested package it has older than the
+    /// candidate is upgraded, as apt-get install would (`upgrades NAME FROM -> TO`).
     #[arg(long, value_name = "FILE")]
     base: Option<PathBuf>,
     /// The bundle to write (NAME.tar.gz).
