@@ -1,7 +1,8 @@
 //! Real apt judges the bundle: in a debootstrap bookworm root with every network source
 //! disabled, install.sh from a bundle whose closure seedforge resolved from a repository of
-//! real .debs served on 127.0.0.1 installs jq, and `jq --version` runs. Needs root,
-//! debootstrap, apt-ftparchive and python3.
+//! real .debs served on 127.0.0.1 installs jq, and `jq --version` runs; over a node whose
+//! dpkg status holds older versions, the bundle upgrades them as `apt-get install` would
+//! ([`upgrade`]). Needs root, debootstrap, apt-ftparchive and python3.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
@@ -10,6 +11,8 @@ use common::Cmd;
 use common::debs::{HttpServer, fixture_debs, make_repo, offline_root_copy, require_root};
 use std::fs;
 use std::path::Path;
+
+mod upgrade;
 
 /// Unpacks a bundle into `dest` (made if missing) and returns `dest`.
 fn unpack(bundle: &Path, dest: &Path) -> std::path::PathBuf {

@@ -211,12 +211,15 @@ fn a_damaged_planted_or_foreign_closure_file_is_a_miss() {
     assert_ne!(foreign_url, good);
     let out_of_repo = good.replace("\"pool/main/", "\"../pool/main/");
     assert_ne!(out_of_repo, good);
+    // Another format number, whatever this one is (9 put before its digits).
+    let other_format = good.replacen("{\"format\":", "{\"format\":9", 1);
+    assert_ne!(other_format, good);
     let plant: [(&str, Plant); 7] = [
         ("not JSON", Box::new(|p| fs::write(p, "{not json").unwrap())),
         ("empty", Box::new(|p| fs::write(p, "").unwrap())),
         (
             "another format",
-            Box::new(|p| fs::write(p, good.replace("{\"format\":1,", "{\"format\":9,")).unwrap()),
+            Box::new(|p| fs::write(p, &other_format).unwrap()),
         ),
         (
             "another repository",

@@ -48,10 +48,12 @@ pub(super) struct DebsArgs {
     /// Named package set to include (k3s-ops, kubeadm); repeat for several.
     #[arg(long = "set", value_name = "NAME")]
     sets: Vec<String>,
-    /// What the node image already has, never bundled: its dpkg status file
-    /// (/var/lib/dpkg/status) or `dpkg-query -W -f='${Package}\t${Version}\t${Provides}\n'`,
-    /// both exact; plain `dpkg-query -W` (name and version) takes each package's Provides
-    /// from the repository's entry at that version.
+    /// What the node image already has, never bundled at the version it has: its dpkg
+    /// status file (/var/lib/dpkg/status) or
+    /// `dpkg-query -W -f='${Package}\t${Version}\t${Provides}\n'`, both exact; plain
+    /// `dpkg-query -W` (name and version) takes each package's Provides from the
+    /// repository's entry at that version. A requested package it has older than the
+    /// candidate is upgraded, as apt-get install would (`upgrades NAME FROM -> TO`).
     #[arg(long, value_name = "FILE")]
     base: Option<PathBuf>,
     /// The bundle to write (NAME.tar.gz).
@@ -333,6 +335,9 @@ pub(super) fn print_closure(p: &PreparedBundle) {
             w1 = widths[1],
             w2 = widths[2]
         );
+    }
+    for u in &p.closure.upgrades {
+        outln!("upgrades {u}");
     }
     for r in &p.closure.already_in_base {
         outln!("{r}: already in the base, not bundled");

@@ -9,9 +9,12 @@
 //!   version of a package is the same package), as apt on the node knows them.
 //!
 //! Whatever the form, a package the base has at a version is never bundled at that version.
+//! The base's own dependencies (the status file's `Pre-Depends` and `Depends`, else the
+//! repository's entry at the same version) say which of its packages a newer version in
+//! the bundle would leave broken.
 
 use super::DebsError;
-use super::control::Dependency;
+use super::control::{Dependency, Relation};
 use super::repo::Universe;
 use super::version::{Op, Version};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +27,8 @@ pub struct Base {
     pub(super) installed: BTreeMap<String, (Version, Vec<Dependency>)>,
     /// The packages whose `Provides` the base did not say (two-column lines).
     unknown_provides: BTreeSet<String>,
+    /// Each installed package's `Pre-Depends` and `Depends`, where known.
+    depends: BTreeMap<String, Vec<Relation>>,
 }
 
 impl Base {
@@ -83,7 +88,7 @@ impl Base {
             message,
         };
         let paragraphs = super::control::parse_paragraphs(text).map_err(|(l, m)| bad(l, m))?;
-        let mut installed = BTreeMap::new();
+        let (mut installed, mut depends) = (BTreeMap::new(), BTreeMap::new());
         for p in &paragraphs {
             let (Some(name), Some(status)) = (p.get("Package"), p.get("Status")) else {
                 return Err(bad(
@@ -102,26 +107,35 @@ impl Base {
                 Version::parse(version).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
             let provides =
                 provides(p.get("Provides")).map_err(|e| bad(p.line, format!("{name}: {e}")))?;
+            let mut relations = Vec::new();
+            for field in ["Pre-Depends", "Depends"] {
+                if let Some(text) = p.get(field).filter(|t| !t.trim().is_empty()) {
+                    relations.extend(super::control::parse_relations(text).map_err(|e| {
+                        bad(p.line, format!("{name}: {}: {e}", field.to_lowercase()))
+                    })?);
+                }
+            }
             installed.insert(name.to_string(), (version, provides));
+            depends.insert(name.to_string(), relations);
         }
         Ok(Base {
             installed,
             unknown_provides: BTreeSet::new(),
+            depends,
         })
     }
 
-    /// The base with the `Provides` it did not say taken from `universe`: a two-column
-    /// package's are those of the candidate of the same name at the same version (of the
-    /// native architecture or `all`), when the sources have it.
-    pub fn with_provides_from(&self, universe: &Universe) -> Base {
+    /// The base with what it did not say taken from `universe`: a two-column package's
+    /// `Provides`, and a listed package's `Pre-Depends` and `Depends`, are those of the
+    /// candidate of the same name at the same version (of the native architecture or
+    /// `all`), when the sources have it.
+    pub fn with_fields_from(&self, universe: &Universe) -> Base {
         let mut base = self.clone();
-        if base.unknown_provides.is_empty() {
+        if base.unknown_provides.is_empty() && base.depends.len() == base.installed.len() {
             return base;
         }
         for c in &universe.candidates {
-            if !base.unknown_provides.contains(&c.name)
-                || (c.arch != universe.arch && c.arch != "all")
-            {
+            if c.arch != universe.arch && c.arch != "all" {
                 continue;
             }
             let Some((version, list)) = base.installed.get_mut(&c.name) else {
@@ -130,12 +144,26 @@ impl Base {
             if *version != c.version {
                 continue;
             }
-            // Checked when the candidate was read, so it parses.
-            let from_repo = c.fields.relations("Provides").unwrap_or_default();
-            *list = from_repo.into_iter().flat_map(|r| r.0).collect();
-            base.unknown_provides.remove(&c.name);
+            // Checked when the candidate was read, so they parse.
+            if base.unknown_provides.remove(&c.name) {
+                let from_repo = c.fields.relations("Provides").unwrap_or_default();
+                *list = from_repo.into_iter().flat_map(|r| r.0).collect();
+            }
+            if !base.depends.contains_key(&c.name) {
+                let mut relations = c.fields.relations("Pre-Depends").unwrap_or_default();
+                relations.extend(c.fields.relations("Depends").unwrap_or_default());
+                base.depends.insert(c.name.clone(), relations);
+            }
         }
         base
+    }
+
+    /// Each installed package with its `Pre-Depends` and `Depends`, where known.
+    pub(super) fn depends(&self) -> impl Iterator<Item = (&str, &Version, &[Relation])> {
+        self.depends.iter().filter_map(|(name, relations)| {
+            let (version, _) = self.installed.get(name)?;
+            Some((name.as_str(), version, relations.as_slice()))
+        })
     }
 
     /// Number of installed packages listed.

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Format version of a closure file; one of another version is a miss.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// A closure file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -254,6 +254,7 @@ mod tests {
                 .collect(),
             already_in_base: vec![],
             install: vec!["jq".parse().unwrap()],
+            upgrades: vec![],
         }
     }
 
@@ -335,7 +336,7 @@ mod tests {
             good.replace(sha, &sha.to_uppercase()),
             good.replace(sha, &sha[1..]),
             good.replace(&key, &"0".repeat(64)),
-            good.replace("\"format\":1", "\"format\":2"),
+            good.replace("\"format\":2", "\"format\":1"),
             // The closure's version, not the candidate's.
             good.replacen("1:1.6-2", "1:1.6-3", 1),
             good.replace("1:1.6-2", "not a version!"),

@@ -9,6 +9,15 @@
 //! of a third, the stricter constraint is remembered and the search restarts; when no
 //! version satisfies them all, or a chosen package conflicts with another, the error says
 //! who wants what. Packages the base already has at a satisfying version are left out.
+//!
+//! What the base has is judged as `apt-get install` judges it: a requested package the base
+//! has at an older version than the candidate is upgraded (bundled at the candidate's
+//! version, with what that version needs), and a base version equal to or newer than the
+//! candidate stays as it is. A dependency the base meets, even at an older version than the
+//! sources offer, is left alone; one whose base version no longer meets what the bundle
+//! needs is upgraded. Each upgrade is reported (`upgrades jq 1.6-2.1+deb12u1 ->
+//! 1.6-2.1+deb12u3`). A base package an upgrade would leave broken (it depends on the old
+//! version) is refused, naming it: it is to be requested too.
 
 use super::DebsError;
 pub use super::base::Base;
@@ -135,6 +144,28 @@ pub struct Closure {
     /// name becomes the package chosen to provide it (apt has no candidate for a virtual
     /// name, and dpkg never lists one as installed).
     pub install: Vec<Request>,
+    /// The packages of `packages` the base has at an older version: what the bundle
+    /// upgrades on the node, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<Upgrade>,
+}
+
+/// A package the bundle upgrades: the base has `from`, the bundle carries `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upgrade {
+    /// Package name.
+    pub name: String,
+    /// The base's version.
+    pub from: String,
+    /// The bundle's version.
+    pub to: String,
+}
+
+impl fmt::Display for Upgrade {
+    /// `jq 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.name, self.from, self.to)
+    }
 }
 
 const REQUESTED: &str = "requested";
@@ -145,7 +176,7 @@ pub fn resolve(
     requests: &[Request],
     base: &Base,
 ) -> Result<Closure, DebsError> {
-    let base = base.with_provides_from(universe);
+    let base = base.with_fields_from(universe);
     let resolver = Resolver::new(universe, &base)?;
     resolver.check_virtual_requests(requests)?;
     let mut pins: BTreeMap<String, Vec<(Dependency, String)>> = BTreeMap::new();
@@ -153,6 +184,7 @@ pub fn resolve(
         match resolver.attempt(requests, &pins) {
             Ok(closure) => {
                 resolver.check_conflicts(&closure)?;
+                resolver.check_base_kept_whole(&closure)?;
                 return Ok(closure);
             }
             Err(Failed::Fatal(message)) => return Err(DebsError::Unsatisfiable(message)),
@@ -340,7 +372,12 @@ impl<'a> Resolver<'a> {
             .map(|r| (Relation(vec![r.dependency()]), REQUESTED.to_string()))
             .collect();
         while let Some((rel, by)) = queue.pop_front() {
-            if rel.0.iter().any(|d| self.base.satisfies(d)) {
+            let met = if by == REQUESTED {
+                rel.0.iter().any(|d| self.base_meets_request(d)) && !self.upgrade_of(&rel, pins)
+            } else {
+                rel.0.iter().any(|d| self.base.satisfies(d))
+            };
+            if met {
                 if by == REQUESTED {
                     already_in_base.push(rel.to_string());
                 }
@@ -421,7 +458,7 @@ impl<'a> Resolver<'a> {
             .iter()
             .filter_map(|r| {
                 let dep = r.dependency();
-                if self.base.satisfies(&dep) {
+                if self.base_meets_request(&dep) && !selected.contains_key(&r.name) {
                     return None;
                 }
                 if self.by_name.contains_key(r.name.as_str()) {
@@ -434,11 +471,112 @@ impl<'a> Resolver<'a> {
                 })
             })
             .collect();
+        let upgrades = (selected.values())
+            .filter_map(|s| {
+                let have = self.base.version_of(&s.name)?;
+                let to = &self.candidate(s.candidate).version;
+                (have < to).then(|| Upgrade {
+                    name: s.name.clone(),
+                    from: have.to_string(),
+                    to: to.to_string(),
+                })
+            })
+            .collect();
         Ok(Closure {
             packages: selected.into_values().collect(),
             already_in_base,
             install,
+            upgrades,
         })
+    }
+
+    /// True if the base meets a request as apt sees it: a real package (one the sources
+    /// have) only by itself, whatever the base's packages provide (`apt-get install
+    /// lsb-base` installs lsb-base even where sysvinit-utils provides it); a virtual name
+    /// by a package or a `Provides`.
+    fn base_meets_request(&self, dep: &Dependency) -> bool {
+        if self.by_name.contains_key(dep.name.as_str()) {
+            self.base
+                .version_of(&dep.name)
+                .is_some_and(|v| dep.accepts(v))
+        } else {
+            self.base.satisfies(dep)
+        }
+    }
+
+    /// True if `rel`, a request, names a real package the base has at an older version
+    /// than the best candidate: `apt-get install NAME` upgrades it.
+    fn upgrade_of(&self, rel: &Relation, pins: &Pins) -> bool {
+        let [dep] = rel.0.as_slice() else {
+            return false;
+        };
+        let Some(have) = self.base.version_of(&dep.name) else {
+            return false;
+        };
+        self.by_name
+            .get(dep.name.as_str())
+            .into_iter()
+            .flatten()
+            .map(|&i| self.candidate(i))
+            .filter(|c| self.arch_ok(c, dep) && dep.accepts(&c.version))
+            .filter(|c| Self::pinned_ok(pins, c))
+            .map(|c| &c.version)
+            .max()
+            .is_some_and(|best| best > have)
+    }
+
+    /// A base package the bundle does not replace, whose dependency the bundle's upgrades
+    /// no longer meet (it needs the old version), is refused: apt would upgrade it too, or
+    /// remove it, and the bundle carries neither its new version nor that decision.
+    fn check_base_kept_whole(&self, closure: &Closure) -> Result<(), DebsError> {
+        if closure.upgrades.is_empty() {
+            return Ok(());
+        }
+        let bundled: BTreeMap<&str, &Candidate> = (closure.packages.iter())
+            .map(|r| (r.name.as_str(), self.candidate(r.candidate)))
+            .collect();
+        let meets = |dep: &Dependency| {
+            if let Some(c) = bundled.get(dep.name.as_str()) {
+                if dep.accepts(&c.version) {
+                    return true;
+                }
+            } else if self
+                .base
+                .version_of(&dep.name)
+                .is_some_and(|v| dep.accepts(v))
+            {
+                return true;
+            }
+            let by_bundle = (closure.packages.iter())
+                .any(|r| (self.provides(r.candidate).iter()).any(|p| provide_meets(p, dep)));
+            by_bundle
+                || (self.base.installed.iter())
+                    .filter(|(name, _)| !bundled.contains_key(name.as_str()))
+                    .any(|(_, (_, provides))| provides.iter().any(|p| provide_meets(p, dep)))
+        };
+        for (name, version, relations) in self.base.depends() {
+            if bundled.contains_key(name) {
+                continue;
+            }
+            for rel in relations {
+                let touched = rel
+                    .0
+                    .iter()
+                    .any(|d| closure.upgrades.iter().any(|u| u.name == d.name));
+                if !touched || rel.0.iter().any(&meets) {
+                    continue;
+                }
+                let upgrades: Vec<String> = (closure.upgrades.iter())
+                    .filter(|u| rel.0.iter().any(|d| d.name == u.name))
+                    .map(|u| format!("upgrades {u}"))
+                    .collect();
+                return Err(DebsError::Unsatisfiable(format!(
+                    "the bundle {}, but the base's {name} {version} depends on {rel}, which the new version does not meet, so apt would upgrade {name} too or remove it: request {name} too, so that the bundle carries its new version",
+                    upgrades.join(" and ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A requested virtual name (no package has it) that the base does not meet must have
@@ -543,6 +681,29 @@ impl<'a> Resolver<'a> {
         )
     }
 
+    /// For a base package that a bundled one conflicts with or breaks: when the sources
+    /// have a newer version of it that the relation spares, apt would upgrade it too, so
+    /// the way out is to request it.
+    fn upgrade_advice(&self, dep: &Dependency, chosen: &BTreeMap<&str, &Candidate>) -> String {
+        if chosen.contains_key(dep.name.as_str()) {
+            return String::new();
+        }
+        let Some(have) = self.base.version_of(&dep.name) else {
+            return String::new();
+        };
+        let spared = (self.by_name.get(dep.name.as_str()).into_iter().flatten())
+            .map(|&i| self.candidate(i))
+            .any(|c| c.version > *have && !dep.accepts(&c.version));
+        if spared {
+            format!(
+                "; apt would upgrade {0} too: request {0} too, so that the bundle carries its new version",
+                dep.name
+            )
+        } else {
+            String::new()
+        }
+    }
+
     /// Conflicts and Breaks between chosen packages, or with what the base keeps.
     fn check_conflicts(&self, closure: &Closure) -> Result<(), DebsError> {
         let chosen: BTreeMap<&str, &Candidate> = closure
@@ -571,10 +732,11 @@ impl<'a> Resolver<'a> {
                     };
                     if let Some(other) = hit {
                         return Err(DebsError::Unsatisfiable(format!(
-                            "{} {} {} {dep}: {other}",
+                            "{} {} {} {dep}: {other}{}",
                             c.name,
                             c.version,
-                            field.to_lowercase()
+                            field.to_lowercase(),
+                            self.upgrade_advice(dep, &chosen)
                         )));
                     }
                 }

@@ -299,6 +299,24 @@ Breaks: oldtool (<< 2)
         "{e}"
     );
     assert!(resolve(&universe(text), &req(&["c"]), &base("oldtool 2.0\n")).is_ok());
+    assert!(!e.contains("request oldtool"), "{e}");
+    // With a newer oldtool in the sources, apt would upgrade it: the error says to request
+    // it, and requested, it is upgraded with c.
+    let newer = format!("{text}\nPackage: oldtool\nVersion: 2.1\nArchitecture: all\n");
+    let e = resolve(&universe(&newer), &req(&["c"]), &base("oldtool 1.0\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("apt would upgrade oldtool too: request oldtool too"),
+        "{e}"
+    );
+    let c = resolve(
+        &universe(&newer),
+        &req(&["c", "oldtool"]),
+        &base("oldtool 1.0\n"),
+    )
+    .unwrap();
+    assert_eq!(upgrades(&c), ["oldtool 1.0 -> 2.1"]);
 }
 
 #[test]
@@ -534,4 +552,223 @@ fn a_package_the_base_has_at_that_version_is_never_bundled() {
     let c = resolve(&universe(BOOKWORM_BASE), &req(&["libperl-tool"]), &b).unwrap();
     assert_eq!(names(&c), ["libperl-tool=1.0-1"]);
     assert!(install(&c).iter().all(|r| r != "perl-base"), "{c:?}");
+}
+
+/// jq and libjq1 as bookworm-security has them and as bookworm has them (deb12u1), with a
+/// newer libonig5 than the base's.
+const JQ_UPDATES: &str = "\
+Package: jq
+Version: 1.6-2.1+deb12u3
+Architecture: amd64
+Depends: libjq1 (= 1.6-2.1+deb12u3), libc6 (>= 2.34)
+
+Package: jq
+Version: 1.6-2.1+deb12u1
+Architecture: amd64
+Depends: libjq1 (= 1.6-2.1+deb12u1), libc6 (>= 2.34)
+
+Package: libjq1
+Version: 1.6-2.1+deb12u3
+Architecture: amd64
+Depends: libc6 (>= 2.36), libonig5 (>= 6.8.1)
+
+Package: libjq1
+Version: 1.6-2.1+deb12u1
+Architecture: amd64
+Depends: libc6 (>= 2.36), libonig5 (>= 6.8.1)
+
+Package: libonig5
+Version: 6.9.9-1
+Architecture: amd64
+Depends: libc6 (>= 2.14)
+";
+
+fn upgrades(c: &Closure) -> Vec<String> {
+    c.upgrades.iter().map(|u| u.to_string()).collect()
+}
+
+/// The node's jq and libjq1 at deb12u1, libonig5 6.9.8-1.
+const OLD_JQ_BASE: &str = "\
+libc6\t2.36-9+deb12u10
+jq\t1.6-2.1+deb12u1
+libjq1\t1.6-2.1+deb12u1
+libonig5\t6.9.8-1
+";
+
+/// `apt-get install jq` over an older jq upgrades it, and its libjq1 with it (jq's
+/// `Depends: libjq1 (= VERSION)` is no longer met by the base's), but not libonig5: the
+/// base's 6.9.8-1 still meets libjq1's `>= 6.8.1`, and apt leaves a met dependency alone.
+#[test]
+fn a_requested_package_older_in_the_base_is_upgraded_as_apt_would() {
+    let c = resolve(&universe(JQ_UPDATES), &req(&["jq"]), &base(OLD_JQ_BASE)).unwrap();
+    assert_eq!(names(&c), ["jq=1.6-2.1+deb12u3", "libjq1=1.6-2.1+deb12u3"]);
+    assert_eq!(
+        upgrades(&c),
+        [
+            "jq 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3",
+            "libjq1 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3"
+        ]
+    );
+    assert_eq!(c.packages[0].pulled_by, ["requested"]);
+    assert_eq!(c.packages[1].pulled_by, ["jq"]);
+    assert!(c.already_in_base.is_empty(), "{c:?}");
+    assert_eq!(install(&c), ["jq"]);
+    // The same from the node's dpkg status file.
+    let status = "\
+Package: libc6
+Status: install ok installed
+Version: 2.36-9+deb12u10
+
+Package: jq
+Status: install ok installed
+Version: 1.6-2.1+deb12u1
+Depends: libjq1 (= 1.6-2.1+deb12u1), libc6 (>= 2.34)
+
+Package: libjq1
+Status: install ok installed
+Version: 1.6-2.1+deb12u1
+Depends: libc6 (>= 2.36), libonig5 (>= 6.8.1)
+
+Package: libonig5
+Status: install ok installed
+Version: 6.9.8-1
+";
+    let s = resolve(&universe(JQ_UPDATES), &req(&["jq"]), &base(status)).unwrap();
+    assert_eq!(names(&s), names(&c));
+    assert_eq!(upgrades(&s), upgrades(&c));
+}
+
+/// A base version equal to or newer than the candidate stays: nothing is bundled, as
+/// `apt-get install` says "already the newest version".
+#[test]
+fn a_base_version_equal_or_newer_than_the_candidate_stays() {
+    for have in ["1.6-2.1+deb12u3", "1.6-2.1+deb12u4", "1:1.5-1"] {
+        let b = base(&format!("libc6 2.36-9\njq {have}\nlibjq1 {have}\n"));
+        let c = resolve(&universe(JQ_UPDATES), &req(&["jq"]), &b).unwrap();
+        assert!(c.packages.is_empty(), "{have}: {c:?}");
+        assert!(
+            c.upgrades.is_empty() && c.install.is_empty(),
+            "{have}: {c:?}"
+        );
+        assert_eq!(c.already_in_base, ["jq"], "{have}");
+    }
+}
+
+/// A version request between the base's and the newest upgrades to that version; one the
+/// base has is met by the base.
+#[test]
+fn a_version_request_upgrades_to_that_version() {
+    let text = JQ_UPDATES.replace("deb12u1", "deb12u2");
+    let b = base("libc6 2.36-9\njq 1.6-2.1+deb12u1\nlibjq1 1.6-2.1+deb12u1\nlibonig5 6.9.8-1\n");
+    let c = resolve(&universe(&text), &req(&["jq=1.6-2.1+deb12u2"]), &b).unwrap();
+    assert_eq!(
+        upgrades(&c),
+        [
+            "jq 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u2",
+            "libjq1 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u2"
+        ]
+    );
+    assert_eq!(install(&c), ["jq=1.6-2.1+deb12u2"]);
+    let c = resolve(&universe(JQ_UPDATES), &req(&["jq=1.6-2.1+deb12u1"]), &b).unwrap();
+    assert!(c.packages.is_empty() && c.upgrades.is_empty(), "{c:?}");
+}
+
+/// A dependency the base has at a version too old for the upgraded package is upgraded
+/// with it and reported; a request the base lacks altogether is no upgrade.
+#[test]
+fn a_dependency_too_old_for_the_new_version_is_upgraded() {
+    let text = "\
+Package: tool
+Version: 1.0-2
+Architecture: all
+Depends: libtool (>= 1.0-2), helper (>= 1.0)
+
+Package: libtool
+Version: 1.0-2
+Architecture: all
+
+Package: helper
+Version: 1.0-2
+Architecture: all
+
+Package: other
+Version: 1.0-1
+Architecture: all
+Depends: libtool
+";
+    let b = base("tool 1.0-1\nlibtool 1.0-1\nhelper 1.0-1\n");
+    let c = resolve(&universe(text), &req(&["tool", "other"]), &b).unwrap();
+    assert_eq!(names(&c), ["libtool=1.0-2", "other=1.0-1", "tool=1.0-2"]);
+    assert_eq!(
+        upgrades(&c),
+        ["libtool 1.0-1 -> 1.0-2", "tool 1.0-1 -> 1.0-2"]
+    );
+    let libtool = c.packages.iter().find(|p| p.name == "libtool").unwrap();
+    assert_eq!(libtool.pulled_by, ["tool"]);
+    assert_eq!(install(&c), ["tool", "other"]);
+    // Without tool requested, other's plain dependency on libtool is met by the base.
+    let c = resolve(&universe(text), &req(&["other"]), &b).unwrap();
+    assert_eq!(names(&c), ["other=1.0-1"]);
+    assert!(c.upgrades.is_empty());
+}
+
+/// Upgrading libjq1 alone would break the base's jq, which needs the old libjq1 exactly:
+/// refused, naming jq, whether the base says its dependencies (a status file) or the
+/// repository's entry at the base's version does (a list). Requesting jq too resolves.
+#[test]
+fn an_upgrade_that_breaks_a_base_package_is_refused_naming_it() {
+    let status = "\
+Package: libc6
+Status: install ok installed
+Version: 2.36-9+deb12u10
+
+Package: jq
+Status: install ok installed
+Version: 1.6-2.1+deb12u1
+Depends: libjq1 (= 1.6-2.1+deb12u1), libc6 (>= 2.34)
+
+Package: libjq1
+Status: install ok installed
+Version: 1.6-2.1+deb12u1
+Depends: libc6 (>= 2.36), libonig5 (>= 6.8.1)
+
+Package: libonig5
+Status: install ok installed
+Version: 6.9.8-1
+";
+    for b in [base(status), base(OLD_JQ_BASE)] {
+        let e = resolve(&universe(JQ_UPDATES), &req(&["libjq1"]), &b)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("upgrades libjq1 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3")
+                && e.contains("jq 1.6-2.1+deb12u1 depends on libjq1 (= 1.6-2.1+deb12u1)")
+                && e.contains("request jq too"),
+            "{e}"
+        );
+        let c = resolve(&universe(JQ_UPDATES), &req(&["libjq1", "jq"]), &b).unwrap();
+        assert_eq!(c.upgrades.len(), 2, "{c:?}");
+    }
+    // A base package whose dependency the upgrade still meets is no obstacle.
+    let loose = status.replace("libjq1 (= 1.6-2.1+deb12u1)", "libjq1 (>= 1.6)");
+    let c = resolve(&universe(JQ_UPDATES), &req(&["libjq1"]), &base(&loose)).unwrap();
+    assert_eq!(upgrades(&c), ["libjq1 1.6-2.1+deb12u1 -> 1.6-2.1+deb12u3"]);
+}
+
+/// A request for a real package is met only by that package in the base: `apt-get install
+/// lsb-base` installs lsb-base 11.6 on a node whose sysvinit-utils provides lsb-base (as a
+/// dependency, the provide meets it); a virtual request is still met by a provide.
+#[test]
+fn a_requested_real_package_is_not_met_by_a_provide() {
+    let two = base("perl-base\t5.36.0-7+deb12u3\nsysvinit-utils\t3.06-4\n");
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["lsb-base"]), &two).unwrap();
+    assert_eq!(names(&c), ["lsb-base=11.6"]);
+    assert_eq!(install(&c), ["lsb-base"]);
+    assert!(
+        c.already_in_base.is_empty() && c.upgrades.is_empty(),
+        "{c:?}"
+    );
+    let c = resolve(&universe(BOOKWORM_BASE), &req(&["perlapi-5.36.0"]), &two).unwrap();
+    assert!(c.packages.is_empty() && c.install.is_empty(), "{c:?}");
+    assert_eq!(c.already_in_base, ["perlapi-5.36.0"]);
 }

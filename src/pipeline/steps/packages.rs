@@ -6,6 +6,7 @@
 use super::{Cx, Done, Record, StepKind, Work, output_key, payload_file};
 use crate::Result;
 use crate::config::Config;
+use crate::debs::resolve::Upgrade;
 use crate::debs::{BundleReport, PreparedBundle};
 use crate::pipeline::modes::Kind;
 use crate::pipeline::offline::{KeptBundle, Offline, bundle_path, pin_bundle};
@@ -31,6 +32,9 @@ pub struct Packages {
     /// Carried on every node's seed (`packages[].nodes`); shown only when not.
     #[serde(skip_serializing_if = "on_nodes")]
     pub nodes: bool,
+    /// The packages the bundle upgrades over its base (none when kept offline).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<Upgrade>,
 }
 
 /// True for a bundle the seeds carry (the default, left out of the step's JSON).
@@ -59,6 +63,7 @@ pub fn plan(
                 out,
                 mtime,
                 nodes: b.nodes,
+                upgrades: Vec::new(),
             });
         } else if let Some(p) = bundles.iter().find(|p| p.spec.name == b.name) {
             steps.push(Packages {
@@ -69,6 +74,7 @@ pub fn plan(
                 out,
                 mtime,
                 nodes: b.nodes,
+                upgrades: p.closure.upgrades.clone(),
             });
         }
     }
@@ -108,8 +114,11 @@ impl StepKind for Packages {
     }
 
     fn describe(&self) -> String {
+        let upgrades: String = (self.upgrades.iter())
+            .map(|u| format!("; upgrades {u}"))
+            .collect();
         format!(
-            "write {} with {} .deb(s) for {} requested package(s) from {}{}",
+            "write {} with {} .deb(s) for {} requested package(s) from {}{}{upgrades}",
             self.out.display(),
             self.debs,
             self.requested,
