@@ -44,6 +44,7 @@ mod exfat_output;
 mod export_split;
 mod far_side;
 mod files;
+mod five_days;
 mod found_files;
 mod full_disk;
 mod fuse_output;

@@ -402,6 +402,16 @@ pub(crate) fn verify_delta(
             check.files,
             check.blobs
         );
+        if let Some(s) = check
+            .signature
+            .as_ref()
+            .filter(|s| !s.bound_by_rebuild.is_empty())
+        {
+            outln!(
+                "   not recorded in the signed manifest, checked by apply's rebuild (its output must be the signed one): {}",
+                s.bound_by_rebuild.join(", ")
+            );
+        }
     }
     Ok(ExitCode::Ok)
 }

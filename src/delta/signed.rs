@@ -60,6 +60,10 @@ pub struct SignedBy {
     pub key: Option<String>,
     /// The key id the base output was signed with, if it was.
     pub base_key_id: Option<String>,
+    /// Config files the delta carries that the signed manifest does not record (the
+    /// config's other inputs): bound by `apply`'s rebuild, whose output must be the signed
+    /// one, not by the signature itself.
+    pub bound_by_rebuild: Vec<String>,
 }
 
 /// The key a sealed output records it was signed with, and the key id its manifest names.
@@ -118,6 +122,7 @@ pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy,
             key_id: None,
             key: None,
             base_key_id: base_hint,
+            bound_by_rebuild: Vec::new(),
         });
     }
     let Some((name, key)) = trust.key.clone().or(base_key) else {
@@ -157,19 +162,23 @@ pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy,
             ),
         ));
     }
-    bind_config(dir)?;
+    let bound_by_rebuild = bind_config(dir)?;
     Ok(SignedBy {
         signed: true,
         key_id: Some(key.hint()),
         key: Some(name),
         base_key_id: base_hint,
+        bound_by_rebuild,
     })
 }
 
 /// Every config file the delta carries (but `seedforge.lock`, which the rebuild checks
 /// against the image digests the signed manifest records) is the one the new
-/// `manifest.json` records, by sha256.
-fn bind_config(dir: &Path) -> Result<(), DeltaError> {
+/// `manifest.json` records, by sha256. The config's other inputs the delta lists in
+/// `delta.json` (chart values, `manifests:` files, `release_images`, base lists) are not
+/// recorded there: they are bound by `apply`'s rebuild, whose output must be the signed
+/// one; they are returned.
+fn bind_config(dir: &Path) -> Result<Vec<String>, DeltaError> {
     let view = seal::ManifestView::load(&dir.join("out"))?;
     let recorded: BTreeMap<&str, &str> = (view.inputs.iter())
         .flat_map(|i| {
@@ -179,35 +188,49 @@ fn bind_config(dir: &Path) -> Result<(), DeltaError> {
         })
         .map(|i| (i.path.as_str(), i.sha256.as_str()))
         .collect();
+    let others: Vec<String> = crate::input::read_found(
+        &dir.join(super::carry::DELTA_JSON),
+        crate::input::Kind::Manifest,
+    )
+    .ok()
+    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    .and_then(|v| v.get("other_inputs").cloned())
+    .and_then(|v| serde_json::from_value(v).ok())
+    .unwrap_or_default();
     let config = dir.join("config");
     let mut files = std::collections::BTreeSet::new();
     if config.is_dir() {
         super::apply::walk_files(&config, "", &mut files)?;
     }
+    let mut by_rebuild = Vec::new();
     for rel in files {
         if rel == crate::oci::registry::lockfile::LOCK_FILE_NAME {
             continue;
         }
         let path: PathBuf = config.join(&rel);
-        let got = crate::hashing::sha256_file(&path).map_err(|e| DeltaError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
         match recorded.get(rel.as_str()) {
-            Some(want) if *want == got => {}
             Some(want) => {
-                return Err(DeltaError::Untrusted {
-                    path,
-                    message: format!("hashes to {got}; the signed manifest.json records {want}"),
-                });
+                let got = crate::hashing::sha256_file(&path).map_err(|e| DeltaError::Io {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                if *want != got {
+                    return Err(DeltaError::Untrusted {
+                        path,
+                        message: format!(
+                            "hashes to {got}; the signed manifest.json records {want}"
+                        ),
+                    });
+                }
             }
+            None if others.contains(&rel) => by_rebuild.push(rel),
             None => {
                 return Err(DeltaError::Untrusted {
                     path,
-                    message: "not an input the signed manifest.json records".into(),
+                    message: "not an input the signed manifest.json records, nor one of the config's other inputs delta.json lists".into(),
                 });
             }
         }
     }
-    Ok(())
+    Ok(by_rebuild)
 }
