@@ -482,3 +482,44 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         .run();
     assert!(plan.stderr.contains("extra.yaml"), "{}", plan.stderr);
 }
+
+#[test]
+fn a_bundle_new_to_the_far_side_applies_without_its_deb_folder_and_builds_offline_there() {
+    if !common::require_tool("dpkg-deb") {
+        return;
+    }
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+    let base = fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap();
+    set_version(&lab, &base, "v1.33.1+k3s1", &[("zz-tool", "1.0")]);
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    assert!(!far_lab.join("debs").exists());
+    let applied = apply_in(&far, &lab.root().join("delta"))
+        .arg("--json")
+        .run()
+        .json();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+    // The folder the config names is made, empty: the bundle is the carried one.
+    assert!(
+        applied["config_files"]
+            .as_array()
+            .unwrap()
+            .contains(&"debs/".into()),
+        "{applied:#}"
+    );
+    assert_eq!(fs::read_dir(far_lab.join("debs")).unwrap().count(), 0);
+    let built = far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert!(built.stderr.contains("kept as pinned"), "{}", built.stderr);
+    assert_eq!(sums(&far_lab.join("out")), sums(&lab.out_dir()));
+}

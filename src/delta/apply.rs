@@ -555,6 +555,9 @@ pub fn apply<E>(
         .into_iter()
         .filter(|s| delta.target_sums.get(&s.copy) == Some(&s.sha256))
         .collect();
+    let carried = |name: &str| (delta.out_files).contains_key(&format!("packages/{name}.tar.gz"));
+    let deb_folders =
+        super::sources::missing_deb_folders(&new_config, &config_abs, &config_name, &carried);
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
@@ -571,7 +574,7 @@ pub fn apply<E>(
         (&config_abs, &stage_cfg),
         &out_abs,
         &stage_out,
-        &sources,
+        (&sources, &deb_folders),
         &mut report,
     );
     if let Err(e) = staged {
@@ -604,7 +607,12 @@ pub fn apply<E>(
     }
 
     // Commit: the `files:` sources and the config files, then the exchange.
-    match super::sources::write(&config_abs, &stage_out, &sources, staging) {
+    let written =
+        super::sources::write(&config_abs, &stage_out, &sources, staging).and_then(|mut w| {
+            w.extend(super::sources::make_folders(&config_abs, &deb_folders)?);
+            Ok(w)
+        });
+    match written {
         Ok(written) => report.config_files.extend(written),
         Err(e) => {
             cleanup(());
@@ -638,11 +646,12 @@ fn stage(
     (config_dir, stage_cfg): (&Path, &Path),
     out: &Path,
     stage_out: &Path,
-    sources: &[super::sources::SourceCopy],
+    (sources, deb_folders): (&[super::sources::SourceCopy], &[PathBuf]),
     report: &mut ApplyReport,
 ) -> Result<(), DeltaError> {
     let mut changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
     changed.extend(sources.iter().map(|s| s.rel.clone()));
+    changed.extend(deb_folders.iter().cloned());
     mirror(
         config_dir,
         stage_cfg,
@@ -672,6 +681,7 @@ fn stage(
     for (s, copy) in super::sources::held(stage_out, sources) {
         place(&[copy], &stage_cfg.join(&s.rel), s.mode())?;
     }
+    super::sources::make_folders(stage_cfg, deb_folders)?;
     report.files_applied += delta.config_files.len();
     for rel in delta.config_files.keys() {
         if let Ok(m) = fs::metadata(delta_dir.join("config").join(rel)) {
