@@ -399,10 +399,19 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
     fs::create_dir_all(&shared).unwrap();
     fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
     fs::write(shared.join("extra.yaml"), config_map("extra", "1")).unwrap();
+    // The release's image list, as the config's own: the lab's images.
+    let release: Vec<String> = lab.lab_destinations();
+    fs::write(dir.join("k3s-images.txt"), release.join("\n") + "\n").unwrap();
     let config = dir.join("seedforge.yaml");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str("manifests:\n  - app.yaml\n  - ../shared/extra.yaml\n");
-    fs::write(&config, text).unwrap();
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "  k3s_version: v1.33.1+k3s1\n",
+        "  k3s_version: v1.33.1+k3s1\n  release_images: k3s-images.txt\n",
+    );
+    fs::write(
+        &config,
+        text + "manifests:\n  - app.yaml\n  - ../shared/extra.yaml\n",
+    )
+    .unwrap();
     lab.build();
     let receipt = lab.receipt("v1.json").arg("--json").run();
     assert!(receipt.stdout.contains("v1.json"), "{}", receipt.stdout);
@@ -410,16 +419,23 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
     let others: Vec<&str> = (r["other_inputs"].as_array().unwrap().iter())
         .map(|i| i["path"].as_str().unwrap())
         .collect();
-    assert_eq!(others, ["../shared/extra.yaml", "app.yaml"]);
+    assert_eq!(
+        others,
+        ["../shared/extra.yaml", "app.yaml", "k3s-images.txt"]
+    );
     let far = lab.far_copy("far");
     let far_lab = far.join("fixtures/lab");
 
-    // v2: the manifest inside the config folder changes: carried, written, rebuilt.
+    // v2: the manifest and the release list inside the config folder change: carried,
+    // written, rebuilt.
     fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    let release_v2 = format!("# the release's list\n{}\n", release.join("\n"));
+    fs::write(dir.join("k3s-images.txt"), &release_v2).unwrap();
     lab.build();
     let out = lab.delta("v1.json", "delta").run();
     assert!(
-        out.stdout.contains("config files: app.yaml"),
+        out.stdout
+            .contains("config files: app.yaml, k3s-images.txt"),
         "{}",
         out.stdout
     );
@@ -429,7 +445,10 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         out.stdout
     );
     let doc = common::read_json(&lab.root().join("delta/delta.json"));
-    assert_eq!(doc["other_inputs"], serde_json::json!(["app.yaml"]));
+    assert_eq!(
+        doc["other_inputs"],
+        serde_json::json!(["app.yaml", "k3s-images.txt"])
+    );
     let plan = lab
         .seedforge()
         .args([
@@ -446,6 +465,10 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
     assert_eq!(
         fs::read_to_string(far_lab.join("app.yaml")).unwrap(),
         config_map("app", "2")
+    );
+    assert_eq!(
+        fs::read_to_string(far_lab.join("k3s-images.txt")).unwrap(),
+        release_v2
     );
     far_seedforge(&far)
         .args([
