@@ -546,3 +546,52 @@ fn a_bundle_new_to_the_far_side_applies_without_its_deb_folder_and_builds_offlin
     assert!(built.stderr.contains("kept as pinned"), "{}", built.stderr);
     assert_eq!(sums(&far_lab.join("out")), sums(&lab.out_dir()));
 }
+
+#[test]
+fn a_delta_listing_a_config_file_inside_the_output_is_refused() {
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far = lab.far_copy("far");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("192.168.6.12/24", "192.168.6.13/24")).unwrap();
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    let delta = lab.root().join("delta");
+    // A "config file" at out/SHA256SUMS, listed and sealed as the delta's own.
+    let planted = b"0000  planted\n";
+    fs::create_dir_all(delta.join("config/out")).unwrap();
+    fs::write(delta.join("config/out/SHA256SUMS"), planted).unwrap();
+    let mut doc = common::read_json(&delta.join("delta.json"));
+    doc["other_inputs"] = serde_json::json!(["out/SHA256SUMS"]);
+    let count = doc["config"]["count"].as_u64().unwrap();
+    let bytes = doc["config"]["bytes"].as_u64().unwrap();
+    doc["config"]["count"] = (count + 1).into();
+    doc["config"]["bytes"] = (bytes + planted.len() as u64).into();
+    let json = serde_json::to_vec_pretty(&doc).unwrap();
+    fs::write(delta.join("delta.json"), &json).unwrap();
+    let mut sums: Vec<String> = fs::read_to_string(delta.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.ends_with("  delta.json"))
+        .map(str::to_string)
+        .collect();
+    sums.push(format!("{}  delta.json", common::sha256_bytes(&json)));
+    sums.push(format!(
+        "{}  config/out/SHA256SUMS",
+        common::sha256_bytes(planted)
+    ));
+    sums.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    fs::write(delta.join("SHA256SUMS"), sums.join("\n") + "\n").unwrap();
+    let far_lab = far.join("fixtures/lab");
+    let before = common::snapshot(&far_lab);
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr
+            .contains("config/out/SHA256SUMS: a config file inside the output"),
+        "{}",
+        out.stderr
+    );
+    common::assert_same_tree(&before, &common::snapshot(&far_lab), "a planted file");
+}

@@ -527,6 +527,19 @@ pub fn apply<E>(
         message: "manifest.json names no config file: give it with --config FILE".into(),
     })?;
     let config_abs = crate::outpath::resolve(&config_dir);
+    // A config file is written into the config folder, never into the output.
+    if let Some(rel) = (delta.config_files.keys())
+        .find(|rel| crate::outpath::is_within(&config_abs.join(rel), &out_abs))
+    {
+        return Err(DeltaError::BadDelta {
+            path: delta_dir.to_path_buf(),
+            message: format!(
+                "config/{rel}: a config file inside the output {}",
+                out.display()
+            ),
+        }
+        .into());
+    }
     // The far side's own inputs, before anything is staged.
     if super::far_side::check_inputs(out, &config_dir, &sealed, &delta.config_files)? {
         super::far_side::check_token(out, &config_dir.join(&config_name), &sealed)?;
