@@ -424,6 +424,7 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         ["../shared/extra.yaml", "app.yaml", "k3s-images.txt"]
     );
     let far = lab.far_copy("far");
+    let far2 = lab.far_copy("far2");
     let far_lab = far.join("fixtures/lab");
 
     // v2: the manifest and the release list inside the config folder change: carried,
@@ -460,6 +461,16 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         ])
         .run();
     assert!(plan.stdout.contains("app.yaml"), "{}", plan.stdout);
+    // A far side whose file outside the config folder (not carried: unchanged on the
+    // near side) was edited: named before anything is staged.
+    let far2_extra = far2.join("fixtures/shared/extra.yaml");
+    fs::write(&far2_extra, config_map("extra", "edited")).unwrap();
+    let before = common::snapshot(&far2);
+    let out = apply_in(&far2, &lab.root().join("delta")).expect(2).run();
+    assert!(out.stderr.contains("extra.yaml (sha256 "), "{}", out.stderr);
+    assert!(out.stderr.contains("the near side's"), "{}", out.stderr);
+    common::assert_same_tree(&before, &common::snapshot(&far2), "an edited extra.yaml");
+
     apply_in(&far, &lab.root().join("delta")).run();
     crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
     assert_eq!(

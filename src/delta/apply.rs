@@ -66,6 +66,8 @@ struct DeltaFacts {
     config: Tally,
     #[serde(default)]
     other_inputs: Vec<String>,
+    #[serde(default)]
+    other_inputs_sha256: BTreeMap<String, String>,
 }
 
 /// What [`apply`] did.
@@ -541,6 +543,12 @@ pub fn apply<E>(
         .into());
     }
     // The far side's own inputs, before anything is staged.
+    super::far_side::check_other_inputs(
+        out,
+        &config_dir,
+        &delta.facts.other_inputs_sha256,
+        &delta.config_files,
+    )?;
     if super::far_side::check_inputs(out, &config_dir, &sealed, &delta.config_files)? {
         super::far_side::check_token(out, &config_dir.join(&config_name), &sealed)?;
     }
