@@ -127,6 +127,7 @@ pub fn plan_with_net(
             &config.images.platforms,
             source_date_epoch(config),
             &options.carried_bundles,
+            &|p| state.sha256(p),
         )?)
     } else {
         None
@@ -197,7 +198,9 @@ pub fn plan_with_net(
     let manifests = steps::manifests::plan(config, &output, &|p| state.sha256(p))?;
     steps.extend(manifests.map(Step::Manifests));
     let bundle_inputs = match lock {
-        Some(_) => crate::pipeline::offline::pinned_bundle_inputs(config, mtime)?,
+        Some(_) => {
+            crate::pipeline::offline::pinned_bundle_inputs(config, mtime, &|p| state.sha256(p))?
+        }
         None => BTreeMap::new(),
     };
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
