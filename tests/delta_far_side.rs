@@ -5,7 +5,12 @@
 //! them: a `.deb` folder without the packages the near side added or upgraded since, and
 //! no `files:` k3s binary (or an older one). What the delta carried (the bundle, the
 //! binary, the lock pinning the bundle) is what the far side's build takes, and it says so;
-//! apply writes the binary at its source's path from the carried copy.
+//! apply writes the binary at its source's path from the carried copy. The config's other
+//! inputs (a `manifests:` file, `cluster.release_images`) cross with the delta; one outside
+//! the config folder cannot, and is refused. And what an operator must be told, never
+//! silently: a k3s downgrade (`delta` and `apply`, exit 2, unless allowed), a delta of an
+//! output older than its config ("build first"), an input or the join token edited on the
+//! far side (named before anything is staged).
 
 use crate::common::{self, Cmd, Lab};
 use std::fs;
