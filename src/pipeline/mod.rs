@@ -2,7 +2,7 @@
 //! a loaded config into ordered steps ([`plan`]; each step in its own file under
 //! [`steps`]), runs them ([`run`]), skipping those whose inputs and outputs are unchanged
 //! ([`state`]), seals the output ([`seal`]), and owns what surrounds a build: the output
-//! lock ([`build_lock`]), `--offline` ([`offline`]), `export_dir` ([`export`]),
+//! lock ([`build_lock`]), `--offline` ([`offline`], [`offline_files`]), `export_dir` ([`export`]),
 //! `clean` ([`clean`]) and the modes of the output ([`modes`]).
 
 pub mod build_lock;
@@ -10,6 +10,7 @@ pub mod clean;
 pub mod export;
 pub mod modes;
 pub mod offline;
+pub mod offline_files;
 pub mod plan;
 pub mod run;
 pub mod seal;

@@ -147,7 +147,7 @@ pub fn plan_with_net(
     let (mut warnings, required) = preflight_airgap(config, &images)?;
     // `files:` entries whose copy in OUT/files stands for a local source: one a delta
     // carried, and offline, one sealed there with the config's digest.
-    let kept_files = crate::pipeline::offline::kept_files(
+    let kept_files = crate::pipeline::offline_files::kept_files(
         config,
         &output,
         options.offline,
@@ -458,7 +458,7 @@ fn preflight_airgap(
 fn preflight_k3s_binary(
     config: &Config,
     state: &BuildState,
-    kept: &BTreeMap<String, crate::pipeline::offline::KeptFile>,
+    kept: &BTreeMap<String, crate::pipeline::offline_files::KeptFile>,
 ) -> Result<()> {
     use crate::preflight::{K3S_BINARY_SCAN_LIMIT, k3s_versions_in};
     for f in &config.files {
