@@ -5,7 +5,12 @@
 //! them: a `.deb` folder without the packages the near side added or upgraded since, and
 //! no `files:` k3s binary (or an older one). What the delta carried (the bundle, the
 //! binary, the lock pinning the bundle) is what the far side's build takes, and it says so;
-//! apply writes the binary at its source's path from the carried copy.
+//! apply writes the binary at its source's path from the carried copy. The config's other
+//! inputs (a `manifests:` file, `cluster.release_images`) cross with the delta; one outside
+//! the config folder cannot, and is refused. And what an operator must be told, never
+//! silently: a k3s downgrade (`delta` and `apply`, exit 2, unless allowed), a delta of an
+//! output older than its config ("build first"), an input or the join token edited on the
+//! far side (named before anything is staged).
 
 use crate::common::{self, Cmd, Lab};
 use std::fs;
@@ -399,10 +404,19 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
     fs::create_dir_all(&shared).unwrap();
     fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
     fs::write(shared.join("extra.yaml"), config_map("extra", "1")).unwrap();
+    // The release's image list, as the config's own: the lab's images.
+    let release: Vec<String> = lab.lab_destinations();
+    fs::write(dir.join("k3s-images.txt"), release.join("\n") + "\n").unwrap();
     let config = dir.join("seedforge.yaml");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str("manifests:\n  - app.yaml\n  - ../shared/extra.yaml\n");
-    fs::write(&config, text).unwrap();
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "  k3s_version: v1.33.1+k3s1\n",
+        "  k3s_version: v1.33.1+k3s1\n  release_images: k3s-images.txt\n",
+    );
+    fs::write(
+        &config,
+        text + "manifests:\n  - app.yaml\n  - ../shared/extra.yaml\n",
+    )
+    .unwrap();
     lab.build();
     let receipt = lab.receipt("v1.json").arg("--json").run();
     assert!(receipt.stdout.contains("v1.json"), "{}", receipt.stdout);
@@ -410,16 +424,24 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
     let others: Vec<&str> = (r["other_inputs"].as_array().unwrap().iter())
         .map(|i| i["path"].as_str().unwrap())
         .collect();
-    assert_eq!(others, ["../shared/extra.yaml", "app.yaml"]);
+    assert_eq!(
+        others,
+        ["../shared/extra.yaml", "app.yaml", "k3s-images.txt"]
+    );
     let far = lab.far_copy("far");
+    let far2 = lab.far_copy("far2");
     let far_lab = far.join("fixtures/lab");
 
-    // v2: the manifest inside the config folder changes: carried, written, rebuilt.
+    // v2: the manifest and the release list inside the config folder change: carried,
+    // written, rebuilt.
     fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    let release_v2 = format!("# the release's list\n{}\n", release.join("\n"));
+    fs::write(dir.join("k3s-images.txt"), &release_v2).unwrap();
     lab.build();
     let out = lab.delta("v1.json", "delta").run();
     assert!(
-        out.stdout.contains("config files: app.yaml"),
+        out.stdout
+            .contains("config files: app.yaml, k3s-images.txt"),
         "{}",
         out.stdout
     );
@@ -429,7 +451,10 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         out.stdout
     );
     let doc = common::read_json(&lab.root().join("delta/delta.json"));
-    assert_eq!(doc["other_inputs"], serde_json::json!(["app.yaml"]));
+    assert_eq!(
+        doc["other_inputs"],
+        serde_json::json!(["app.yaml", "k3s-images.txt"])
+    );
     let plan = lab
         .seedforge()
         .args([
@@ -441,11 +466,25 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         ])
         .run();
     assert!(plan.stdout.contains("app.yaml"), "{}", plan.stdout);
+    // A far side whose file outside the config folder (not carried: unchanged on the
+    // near side) was edited: named before anything is staged.
+    let far2_extra = far2.join("fixtures/shared/extra.yaml");
+    fs::write(&far2_extra, config_map("extra", "edited")).unwrap();
+    let before = common::snapshot(&far2);
+    let out = apply_in(&far2, &lab.root().join("delta")).expect(2).run();
+    assert!(out.stderr.contains("extra.yaml (sha256 "), "{}", out.stderr);
+    assert!(out.stderr.contains("the near side's"), "{}", out.stderr);
+    common::assert_same_tree(&before, &common::snapshot(&far2), "an edited extra.yaml");
+
     apply_in(&far, &lab.root().join("delta")).run();
     crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
     assert_eq!(
         fs::read_to_string(far_lab.join("app.yaml")).unwrap(),
         config_map("app", "2")
+    );
+    assert_eq!(
+        fs::read_to_string(far_lab.join("k3s-images.txt")).unwrap(),
+        release_v2
     );
     far_seedforge(&far)
         .args([
@@ -481,4 +520,94 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         .expect(2)
         .run();
     assert!(plan.stderr.contains("extra.yaml"), "{}", plan.stderr);
+}
+
+#[test]
+fn a_bundle_new_to_the_far_side_applies_without_its_deb_folder_and_builds_offline_there() {
+    if !common::require_tool("dpkg-deb") {
+        return;
+    }
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far = lab.far_copy("far");
+    let far_lab = far.join("fixtures/lab");
+    let base = fs::read_to_string(lab.lab_dir().join("seedforge.yaml")).unwrap();
+    set_version(&lab, &base, "v1.33.1+k3s1", &[("zz-tool", "1.0")]);
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    assert!(!far_lab.join("debs").exists());
+    let applied = apply_in(&far, &lab.root().join("delta"))
+        .arg("--json")
+        .run()
+        .json();
+    crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
+    // The folder the config names is made, empty: the bundle is the carried one.
+    assert!(
+        applied["config_files"]
+            .as_array()
+            .unwrap()
+            .contains(&"debs/".into()),
+        "{applied:#}"
+    );
+    assert_eq!(fs::read_dir(far_lab.join("debs")).unwrap().count(), 0);
+    let built = far_seedforge(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert!(built.stderr.contains("kept as pinned"), "{}", built.stderr);
+    assert_eq!(sums(&far_lab.join("out")), sums(&lab.out_dir()));
+}
+
+#[test]
+fn a_delta_listing_a_config_file_inside_the_output_is_refused() {
+    let lab = Lab::new();
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far = lab.far_copy("far");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("192.168.6.12/24", "192.168.6.13/24")).unwrap();
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    let delta = lab.root().join("delta");
+    // A "config file" at out/SHA256SUMS, listed and sealed as the delta's own.
+    let planted = b"0000  planted\n";
+    fs::create_dir_all(delta.join("config/out")).unwrap();
+    fs::write(delta.join("config/out/SHA256SUMS"), planted).unwrap();
+    let mut doc = common::read_json(&delta.join("delta.json"));
+    doc["other_inputs"] = serde_json::json!(["out/SHA256SUMS"]);
+    let count = doc["config"]["count"].as_u64().unwrap();
+    let bytes = doc["config"]["bytes"].as_u64().unwrap();
+    doc["config"]["count"] = (count + 1).into();
+    doc["config"]["bytes"] = (bytes + planted.len() as u64).into();
+    let json = serde_json::to_vec_pretty(&doc).unwrap();
+    fs::write(delta.join("delta.json"), &json).unwrap();
+    let mut sums: Vec<String> = fs::read_to_string(delta.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.ends_with("  delta.json"))
+        .map(str::to_string)
+        .collect();
+    sums.push(format!("{}  delta.json", common::sha256_bytes(&json)));
+    sums.push(format!(
+        "{}  config/out/SHA256SUMS",
+        common::sha256_bytes(planted)
+    ));
+    sums.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    fs::write(delta.join("SHA256SUMS"), sums.join("\n") + "\n").unwrap();
+    let far_lab = far.join("fixtures/lab");
+    let before = common::snapshot(&far_lab);
+    let out = apply_in(&far, &delta).expect(2).run();
+    assert!(
+        out.stderr
+            .contains("config/out/SHA256SUMS: a config file inside the output"),
+        "{}",
+        out.stderr
+    );
+    common::assert_same_tree(&before, &common::snapshot(&far_lab), "a planted file");
 }

@@ -77,6 +77,8 @@ struct DeltaFacts {
     config: Tally,
     #[serde(default)]
     other_inputs: Vec<String>,
+    #[serde(default)]
+    other_inputs_sha256: BTreeMap<String, String>,
 }
 
 /// What [`apply`] did.
@@ -622,6 +624,19 @@ pub fn apply<E>(
         message: "manifest.json names no config file: give it with --config FILE".into(),
     })?;
     let config_abs = crate::outpath::resolve(&config_dir);
+    // A config file is written into the config folder, never into the output.
+    if let Some(rel) = (delta.config_files.keys())
+        .find(|rel| crate::outpath::is_within(&config_abs.join(rel), &out_abs))
+    {
+        return Err(DeltaError::BadDelta {
+            path: delta_dir.to_path_buf(),
+            message: format!(
+                "config/{rel}: a config file inside the output {}",
+                out.display()
+            ),
+        }
+        .into());
+    }
     // Damage found here, named before the offline build writes those files anew.
     report.rebuilt_damaged = damaged_derived(&out_abs, &sealed.sums);
     for rel in &report.rebuilt_damaged {
@@ -631,6 +646,12 @@ pub fn apply<E>(
         );
     }
     // The far side's own inputs, before anything is staged.
+    super::far_side::check_other_inputs(
+        out,
+        &config_dir,
+        &delta.facts.other_inputs_sha256,
+        &delta.config_files,
+    )?;
     if super::far_side::check_inputs(out, &config_dir, &sealed, &delta.config_files)? {
         super::far_side::check_token(out, &config_dir.join(&config_name), &sealed)?;
     }
@@ -658,6 +679,9 @@ pub fn apply<E>(
         .into_iter()
         .filter(|s| delta.target_sums.get(&s.copy) == Some(&s.sha256))
         .collect();
+    let carried = |name: &str| (delta.out_files).contains_key(&format!("packages/{name}.tar.gz"));
+    let deb_folders =
+        super::sources::missing_deb_folders(&new_config, &config_abs, &config_name, &carried);
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
@@ -674,7 +698,7 @@ pub fn apply<E>(
         (&config_abs, &stage_cfg),
         &out_abs,
         &stage_out,
-        &sources,
+        (&sources, &deb_folders),
         &mut report,
     );
     if let Err(e) = staged {
@@ -707,7 +731,12 @@ pub fn apply<E>(
     }
 
     // Commit: the `files:` sources and the config files, then the exchange.
-    match super::sources::write(&config_abs, &stage_out, &sources, staging) {
+    let written =
+        super::sources::write(&config_abs, &stage_out, &sources, staging).and_then(|mut w| {
+            w.extend(super::sources::make_folders(&config_abs, &deb_folders)?);
+            Ok(w)
+        });
+    match written {
         Ok(written) => report.config_files.extend(written),
         Err(e) => {
             cleanup(());
@@ -768,11 +797,12 @@ fn stage(
     (config_dir, stage_cfg): (&Path, &Path),
     out: &Path,
     stage_out: &Path,
-    sources: &[super::sources::SourceCopy],
+    (sources, deb_folders): (&[super::sources::SourceCopy], &[PathBuf]),
     report: &mut ApplyReport,
 ) -> Result<(), DeltaError> {
     let mut changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
     changed.extend(sources.iter().map(|s| s.rel.clone()));
+    changed.extend(deb_folders.iter().cloned());
     mirror(
         config_dir,
         stage_cfg,
@@ -802,6 +832,7 @@ fn stage(
     for (s, copy) in super::sources::held(stage_out, sources) {
         place(&[copy], &stage_cfg.join(&s.rel), s.mode())?;
     }
+    super::sources::make_folders(stage_cfg, deb_folders)?;
     report.files_applied += delta.config_files.len();
     for rel in delta.config_files.keys() {
         if let Ok(m) = fs::metadata(delta_dir.join("config").join(rel)) {

@@ -118,6 +118,11 @@ pub struct DeltaDoc {
     /// these too.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub other_inputs: Vec<String>,
+    /// Every such file the new config names, carried or not, with its sha256 here (path
+    /// as the config names it, `../` included): apply names one the far side holds
+    /// otherwise before it rebuilds anything.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_inputs_sha256: BTreeMap<String, String>,
 }
 
 /// What [`delta`] wrote.
@@ -360,6 +365,7 @@ fn plan_carry(
         changes: changes_since(receipt, &sealed),
         repairs: receipt.damaged.clone(),
         other_inputs: Vec::new(),
+        other_inputs_sha256: BTreeMap::new(),
     };
     let mut plan: Vec<Carry> = Vec::new();
 
@@ -471,6 +477,7 @@ fn plan_carry(
         for (rel, from) in others {
             let sha256 =
                 crate::hashing::sha256_file(&from).map_err(|e| DeltaError::io(&from, e))?;
+            doc.other_inputs_sha256.insert(rel.clone(), sha256.clone());
             if known && had.get(rel.as_str()) == Some(&sha256.as_str()) {
                 continue;
             }
@@ -498,7 +505,7 @@ fn plan_carry(
             return Err(DeltaError::Uncarried {
                 out: out.to_path_buf(),
                 message: format!(
-                    "{} changed since the receipt and cannot cross: outside the config's folder, which is all a delta carries of it; move it into the folder (and name it so in the config), or copy it to the far side by hand before the apply",
+                    "{} changed since the receipt and cannot cross: outside the config's folder, which is all a delta carries of it; move it into the folder (and name it so in the config), or copy it to the far side by hand and make a new receipt there",
                     outside.join(", ")
                 ),
             });

@@ -61,6 +61,45 @@ pub(crate) fn check_inputs(
     })
 }
 
+/// Refuses a config folder holding one of the other files the new config names (chart
+/// values, `cluster.release_images`, `manifests:` files, base lists; `near`: path as the
+/// config names it, the near side's sha256) with other content than the near side's,
+/// when the delta does not carry it (`carried`): edited on this side, or outside the
+/// config folder and not brought in step by hand.
+pub(crate) fn check_other_inputs(
+    out: &Path,
+    config_dir: &Path,
+    near: &BTreeMap<String, String>,
+    carried: &BTreeMap<String, String>,
+) -> Result<(), DeltaError> {
+    let mut differ = Vec::new();
+    for (rel, sha) in near {
+        if carried.contains_key(rel) {
+            continue;
+        }
+        let file = config_dir.join(rel);
+        match crate::hashing::sha256_file(&file) {
+            Ok(h) if h == *sha => {}
+            Ok(h) => differ.push(format!(
+                "{} (sha256 {h}; the near side's {sha})",
+                file.display()
+            )),
+            Err(_) => differ.push(format!("{} (missing)", file.display())),
+        }
+    }
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(DeltaError::OutOfDate {
+        out: out.to_path_buf(),
+        message: format!(
+            "the config names {} file(s) this side holds otherwise than the near side, which the delta does not carry: {}; edited on this side, or outside the config folder and not copied across: put each in step with the near side's, then apply again; nothing was changed",
+            differ.len(),
+            differ.join(", ")
+        ),
+    })
+}
+
 /// When the folder above `out` (`out_abs`, resolved) holds the config file `OUT`'s
 /// manifest.json names with other content (which is why it was not found as the config
 /// folder): the error naming it, as [`check_inputs`] names an edited input.
@@ -93,7 +132,12 @@ pub(crate) fn check_token(
     {
         return Ok(());
     }
-    let Ok(config) = crate::config::Config::load(config_file) else {
+    // Parsed, its paths not checked: a `files:` source this side lacks is written by the
+    // apply, and the render reads none of them.
+    let Ok(text) = crate::input::read_to_string(config_file, crate::input::Kind::Config) else {
+        return Ok(());
+    };
+    let Ok(config) = crate::config::Config::parse(&text, config_file) else {
         return Ok(());
     };
     let Ok(nodes) = config

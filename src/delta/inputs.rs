@@ -10,10 +10,14 @@
 use std::path::{Path, PathBuf};
 
 /// The other inputs of the config file `config_file`: (path relative to its folder, as
-/// the config names it, `../` included; the file), sorted, once each. None when the
-/// config cannot be read (its own check, or the build, says why).
+/// the config names it, `../` included; the file), sorted, once each. The config is
+/// parsed, its paths not checked (a far side may lack a `files:` source the output holds);
+/// none when it cannot be read or parsed (the build says why).
 pub(crate) fn other_inputs(config_file: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(config) = crate::config::Config::load(config_file) else {
+    let Ok(text) = crate::input::read_to_string(config_file, crate::input::Kind::Config) else {
+        return Vec::new();
+    };
+    let Ok(config) = crate::config::Config::parse(&text, config_file) else {
         return Vec::new();
     };
     let dir = &config.dir;

@@ -5,6 +5,11 @@
 //! path, in the staging mirror (so the staged config reads as it does on the near side)
 //! and then in the config folder with the config files, so that the far side's own
 //! builds read what the near side's did.
+//!
+//! A local `.deb` folder is not carried either: the bundle made from it is, pinned by the
+//! carried lock, and the far side's offline build keeps that bundle when its own `.deb`s
+//! are not the pinned ones. A folder of a bundle new to the far side, which it has never
+//! had, is made empty, so that the config reads there.
 
 use crate::pipeline::seal;
 use std::path::{Path, PathBuf};
@@ -47,6 +52,61 @@ pub(crate) fn stale(config_file: &Path, config_dir: &Path, name: &Path) -> Vec<S
             })
         })
         .collect()
+}
+
+/// The local `.deb` folders of the config file `config_file` (read as the config folder
+/// `config_dir` would hold it) that `config_dir` lacks, of the bundles for which `carried`
+/// is true (the delta carries `packages/<name>.tar.gz`): relative to the folder, inside it.
+pub(crate) fn missing_deb_folders(
+    config_file: &Path,
+    config_dir: &Path,
+    name: &Path,
+    carried: &dyn Fn(&str) -> bool,
+) -> Vec<PathBuf> {
+    let Ok(text) = crate::input::read_to_string(config_file, crate::input::Kind::Config) else {
+        return Vec::new();
+    };
+    let Ok(config) = crate::config::Config::parse(&text, &config_dir.join(name)) else {
+        return Vec::new();
+    };
+    let mut folders = Vec::new();
+    for b in config.packages.iter().filter(|b| carried(&b.name)) {
+        for source in &b.sources {
+            let crate::debs::PackageSource::Debs(paths) = source else {
+                continue;
+            };
+            for p in paths {
+                let Some(rel) = p.to_str().and_then(seal::safe_relative) else {
+                    continue;
+                };
+                let is_deb = rel.extension().is_some_and(|x| x == "deb");
+                if !is_deb && std::fs::symlink_metadata(config_dir.join(&rel)).is_err() {
+                    folders.push(rel);
+                }
+            }
+        }
+    }
+    folders.sort();
+    folders.dedup();
+    folders
+}
+
+/// Makes each of `folders` under `dir` (with the folders above it); the ones made.
+pub(crate) fn make_folders(
+    dir: &Path,
+    folders: &[PathBuf],
+) -> Result<Vec<String>, super::DeltaError> {
+    let mut made = Vec::new();
+    for rel in folders {
+        let path = dir.join(rel);
+        if path.is_dir() {
+            continue;
+        }
+        std::fs::create_dir_all(&path).map_err(|e| super::DeltaError::io(&path, e))?;
+        crate::util::sync_parent(&path).map_err(|e| super::DeltaError::io(&path, e))?;
+        made.push(format!("{}/", rel.display()));
+    }
+    Ok(made)
 }
 
 /// The copies of `sources` that `out` holds with the config's digest.

@@ -181,6 +181,7 @@ impl Offline {
         platforms: &[Platform],
         source_date_epoch: u64,
         carried: &BTreeMap<String, String>,
+        sha256: &dyn Fn(&Path) -> std::io::Result<String>,
     ) -> Result<Offline, CheckError> {
         let lock_path = LockFile::path_for(&config.path);
         let lock = LockFile::load(&lock_path).map_err(OciError::from)?;
@@ -262,7 +263,10 @@ impl Offline {
             let out = bundle_path(output, &b.name);
             let mtime = source_date_epoch;
             if pin.spec.as_deref() != Some(bundle_spec(b, &config.dir, mtime)?.as_str())
-                || bundle_inputs(b, &config.dir, mtime).ok().as_deref() == Some(&pin.inputs)
+                || inputs_digest(b, &config.dir, mtime, Some(sha256))
+                    .ok()
+                    .as_deref()
+                    == Some(&pin.inputs)
             {
                 continue;
             }
@@ -284,7 +288,7 @@ impl Offline {
             let result = match lock.packages.get(&b.name) {
                 None => Err(pinned_in("not recorded")),
                 Some(pin) => {
-                    let inputs = bundle_inputs(b, &config.dir, source_date_epoch)?;
+                    let inputs = inputs_digest(b, &config.dir, source_date_epoch, Some(sha256))?;
                     let spec = bundle_spec(b, &config.dir, source_date_epoch)?;
                     if pin.inputs != inputs && pin.spec.as_deref() == Some(spec.as_str()) {
                         // Only its local .debs differ from the pinned ones.
@@ -662,75 +666,6 @@ fn kept_note(b: &BundleConfig, config_dir: &Path, lock: &Path, out: &Path) -> St
     )
 }
 
-/// A `files:` entry with a local source whose copy in `OUT/files` stands for the source.
-#[derive(Debug, Clone)]
-pub struct KeptFile {
-    /// The local source the config names (not read).
-    pub source: PathBuf,
-    /// `OUT/files/<name>`, holding the config's digest.
-    pub copy: PathBuf,
-    /// The config's sha256 of it.
-    pub sha256: String,
-    /// What the build is told: the source is missing or another file.
-    pub note: Option<String>,
-}
-
-/// The `files:` entries of `config` with a local source whose copy in `output/files` is
-/// taken for it, by payload name: those a delta carried (`carried`: name, sha256, when the
-/// config names that digest), and, `offline`, those whose source does not hash to the
-/// config's sha256 (missing, or an older version the far side kept) while the copy sealed
-/// in the output does. The config pins the content, so the copy is the file it names; a
-/// source that hashes right is read as usual. `sha256` hashes a file (a build's stat cache).
-pub fn kept_files(
-    config: &Config,
-    output: &Path,
-    offline: bool,
-    carried: &BTreeMap<String, String>,
-    sha256: &dyn Fn(&Path) -> std::io::Result<String>,
-) -> BTreeMap<String, KeptFile> {
-    let mut kept = BTreeMap::new();
-    for f in &config.files {
-        let crate::files::FileSource::Local(p) = &f.source else {
-            continue;
-        };
-        let source = config.dir.join(p);
-        let copy = output.join("files").join(&f.name);
-        let note = if carried.get(&f.name) == Some(&f.sha256) {
-            None
-        } else if !offline {
-            continue;
-        } else {
-            let found = sha256(&source);
-            if found.as_ref().is_ok_and(|h| *h == f.sha256)
-                || sha256(&copy).ok().as_deref() != Some(f.sha256.as_str())
-            {
-                continue;
-            }
-            let what = match found {
-                Ok(h) => format!("holds sha256 {h}, not the config's"),
-                Err(e) => e.to_string(),
-            };
-            Some(format!(
-                "files entry {}: its source {} {what}; offline, the copy {} sealed with the config's sha256 {} is taken for it",
-                f.name,
-                source.display(),
-                copy.display(),
-                f.sha256
-            ))
-        };
-        kept.insert(
-            f.name.clone(),
-            KeptFile {
-                source,
-                copy,
-                sha256: f.sha256.clone(),
-                note,
-            },
-        );
-    }
-    kept
-}
-
 /// `OUT/packages/<name>.tar.gz`.
 pub fn bundle_path(output: &Path, name: &str) -> PathBuf {
     output.join("packages").join(format!("{name}.tar.gz"))
@@ -749,20 +684,25 @@ pub struct BundleInputs {
 /// paths are not part of it (the folder may move), the base list's content and the local
 /// .debs' are.
 pub fn bundle_inputs(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<String, DebsError> {
-    inputs_digest(b, config_dir, mtime, true)
+    inputs_digest(b, config_dir, mtime, Some(&crate::hashing::sha256_file))
 }
 
 /// [`bundle_inputs`] with the local .debs left out (each folder of them counts as one
 /// source, whatever it holds): what the config and the base list say of the bundle.
 pub fn bundle_spec(b: &BundleConfig, config_dir: &Path, mtime: u64) -> Result<String, DebsError> {
-    inputs_digest(b, config_dir, mtime, false)
+    inputs_digest(b, config_dir, mtime, None)
 }
 
+/// Hashes a file (hex sha256): `hashing::sha256_file`, or a build's stat cache.
+type Hasher<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+
+/// The digest of `b`'s inputs, with its local .debs hashed by `local_debs` (a build's stat
+/// cache, say), or left out when `None`.
 fn inputs_digest(
     b: &BundleConfig,
     config_dir: &Path,
     mtime: u64,
-    local_debs: bool,
+    local_debs: Option<Hasher<'_>>,
 ) -> Result<String, DebsError> {
     let base = match &b.base {
         Some(p) => {
@@ -795,17 +735,17 @@ fn inputs_digest(
                     PackageSource::Repo(r) => serde_json::json!({
                         "url": r.url, "suite": r.suite, "components": r.components,
                     }),
-                    PackageSource::Debs(_) if !local_debs => serde_json::json!({ "debs": "local" }),
+                    PackageSource::Debs(_) if local_debs.is_none() => {
+                        serde_json::json!({ "debs": "local" })
+                    }
                     // Local .debs by content, not by where they are.
                     PackageSource::Debs(paths) => {
                         let paths: Vec<PathBuf> =
                             paths.iter().map(|p| config_dir.join(p)).collect();
+                        let hash = local_debs.unwrap_or(&crate::hashing::sha256_file);
                         let mut sums = Vec::new();
                         for f in crate::debs::repo::deb_files(&paths)? {
-                            sums.push(
-                                crate::hashing::sha256_file(&f)
-                                    .map_err(|e| DebsError::io(&f, e))?,
-                            );
+                            sums.push(hash(&f).map_err(|e| DebsError::io(&f, e))?);
                         }
                         serde_json::json!({ "debs": sums })
                     }
@@ -823,13 +763,14 @@ fn inputs_digest(
 pub fn pinned_bundle_inputs(
     config: &Config,
     mtime: u64,
+    sha256: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<BTreeMap<String, BundleInputs>, DebsError> {
     config
         .packages
         .iter()
         .map(|b| {
             let inputs = BundleInputs {
-                inputs: bundle_inputs(b, &config.dir, mtime)?,
+                inputs: inputs_digest(b, &config.dir, mtime, Some(sha256))?,
                 spec: bundle_spec(b, &config.dir, mtime)?,
             };
             Ok((b.name.clone(), inputs))

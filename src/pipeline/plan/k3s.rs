@@ -39,7 +39,7 @@ impl CarriedBinary {
 pub(super) fn carried_binary(
     config: &Config,
     state: &BuildState,
-    kept: &std::collections::BTreeMap<String, crate::pipeline::offline::KeptFile>,
+    kept: &std::collections::BTreeMap<String, crate::pipeline::offline_files::KeptFile>,
 ) -> Result<Option<CarriedBinary>> {
     for f in &config.files {
         if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =

@@ -131,6 +131,7 @@ pub fn plan_with_net(
             &config.images.platforms,
             source_date_epoch(config),
             &options.carried_bundles,
+            &|p| state.sha256(p),
         )?)
     } else {
         None
@@ -149,7 +150,7 @@ pub fn plan_with_net(
     };
     // `files:` entries whose copy in OUT/files stands for a local source: one a delta
     // carried, and offline, one sealed there with the config's digest.
-    let kept_files = crate::pipeline::offline::kept_files(
+    let kept_files = crate::pipeline::offline_files::kept_files(
         config,
         &output,
         options.offline,
@@ -201,7 +202,9 @@ pub fn plan_with_net(
     let manifests = steps::manifests::plan(config, &output, &|p| state.sha256(p))?;
     steps.extend(manifests.map(Step::Manifests));
     let bundle_inputs = match lock {
-        Some(_) => crate::pipeline::offline::pinned_bundle_inputs(config, mtime)?,
+        Some(_) => {
+            crate::pipeline::offline::pinned_bundle_inputs(config, mtime, &|p| state.sha256(p))?
+        }
         None => BTreeMap::new(),
     };
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
