@@ -1,0 +1,341 @@
+//! Checking a delta folder before anything else is done with it: its own seal, what
+//! `delta.json` says it carries, and what its new seal says of each file (`apply`, and
+//! `verify DELTA`).
+
+use super::*;
+
+/// What `apply` reads of `delta.json` (other fields are ignored).
+#[derive(Debug, Deserialize)]
+pub(super) struct DeltaFacts {
+    #[serde(default)]
+    pub(super) changes: Option<crate::delta::changes::Changes>,
+    #[serde(default)]
+    pub(super) repairs: Vec<String>,
+    pub(super) format: String,
+    pub(super) delta_version: u64,
+    pub(super) base_receipt: String,
+    pub(super) base_manifest_sha256: String,
+    pub(super) target_manifest_sha256: String,
+    pub(super) blobs: Tally,
+    pub(super) artifacts: Tally,
+    pub(super) seal: Tally,
+    pub(super) config: Tally,
+    #[serde(default)]
+    pub(super) other_inputs: Vec<String>,
+    #[serde(default)]
+    pub(super) other_inputs_sha256: BTreeMap<String, String>,
+}
+
+/// The delta checked: its facts, the files of `out/` and `config/` (relative paths with
+/// their sha256), the new seal's lines.
+pub(super) struct CheckedDelta {
+    pub(super) facts: DeltaFacts,
+    pub(super) out_files: BTreeMap<String, String>,
+    pub(super) config_files: BTreeMap<String, String>,
+    pub(super) target_sums: BTreeMap<String, String>,
+    pub(super) target_sums_text: String,
+    /// The config file the new manifest.json records.
+    pub(super) target_config: Option<seal::Input>,
+    /// `cluster.k3s_version` the new manifest.json records.
+    pub(super) target_k3s: Option<String>,
+    /// The files of the delta that are there in parts, by path.
+    pub(super) joined: BTreeMap<String, crate::delta::parts::Joined>,
+}
+
+/// Checks the delta folder `dir`: its seal, `delta.json`, and that what it carries is
+/// what its new seal and manifest.json name.
+pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
+    let not_delta = |message: String| DeltaError::BadDelta {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let sums_path = dir.join(seal::SUMS);
+    let json_path = dir.join(DELTA_JSON);
+    if !dir.is_dir() || !sums_path.is_file() || !json_path.is_file() {
+        return Err(not_delta(format!(
+            "not a seedforge delta (no {DELTA_JSON} and {} in a folder); seedforge delta OUT --since RECEIPT -o DIR writes one",
+            seal::SUMS
+        )));
+    }
+    let text = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
+    let mut listed: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        let Some((hex, rel)) = seal::sums_line(line) else {
+            return Err(not_delta(format!(
+                "{}: a malformed line {line:?}",
+                seal::SUMS
+            )));
+        };
+        listed.insert(rel.to_string(), hex.to_string());
+    }
+    // Every file of the folder listed, every listed file there and hashing right.
+    let mut present: BTreeSet<String> = BTreeSet::new();
+    walk_files(dir, "", &mut present)?;
+    present.remove(seal::SUMS);
+    // A delta in parts: each file in parts checked over its parts and listed whole.
+    let joined = crate::delta::parts::fold(dir, &mut listed, &mut present)?;
+    for rel in &present {
+        if !listed.contains_key(rel) {
+            return Err(DeltaError::Damaged {
+                path: dir.join(rel),
+                message: format!("not listed in the delta's {}", seal::SUMS),
+            });
+        }
+    }
+    for (rel, hex) in &listed {
+        let path = dir.join(rel);
+        if !present.contains(rel) {
+            return Err(DeltaError::Damaged {
+                path,
+                message: format!(
+                    "missing: the delta's {} lists it; carry the whole delta folder again",
+                    seal::SUMS
+                ),
+            });
+        }
+        if joined.contains_key(rel) {
+            continue;
+        }
+        let got = hash_file(&path)?;
+        if &got != hex {
+            return Err(DeltaError::Damaged {
+                path,
+                message: format!(
+                    "hashes to {got}, not the {hex} the delta's {} lists: damaged on the way; carry it again",
+                    seal::SUMS
+                ),
+            });
+        }
+    }
+    let bytes = crate::input::read_found(&json_path, crate::input::Kind::Manifest)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| not_delta(format!("{DELTA_JSON} is not JSON: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(DELTA_FORMAT) {
+        return Err(not_delta(format!(
+            "not a seedforge delta ({DELTA_JSON} has no \"format\": \"{DELTA_FORMAT}\")"
+        )));
+    }
+    let facts: DeltaFacts =
+        serde_json::from_value(value).map_err(|e| not_delta(format!("{DELTA_JSON}: {e}")))?;
+    if facts.format != DELTA_FORMAT {
+        return Err(not_delta("not a seedforge delta".into()));
+    }
+    if facts.delta_version > u64::from(DELTA_VERSION) {
+        return Err(not_delta(format!(
+            "a delta of format {}, newer than this seedforge reads ({DELTA_VERSION}): use a seedforge at least as new as the one that wrote it",
+            facts.delta_version
+        )));
+    }
+    let mut out_files = BTreeMap::new();
+    let mut config_files = BTreeMap::new();
+    for (rel, hex) in &listed {
+        if let Some(r) = rel.strip_prefix("out/") {
+            out_files.insert(r.to_string(), hex.clone());
+        } else if let Some(r) = rel.strip_prefix("config/") {
+            config_files.insert(r.to_string(), hex.clone());
+        } else if rel != DELTA_JSON {
+            return Err(not_delta(format!(
+                "{rel}: a delta holds out/, config/ and {DELTA_JSON} only"
+            )));
+        }
+    }
+    // What delta.json says is carried, and what is.
+    let (mut blobs, mut artifacts, mut seal_files, mut config) = Default::default();
+    for rel in listed.keys() {
+        let size = match joined.get(rel) {
+            Some(j) => j.size,
+            None => fs::metadata(dir.join(rel))
+                .map_err(io_err(&dir.join(rel)))?
+                .len(),
+        };
+        let tally: &mut Tally = match rel.strip_prefix("out/") {
+            Some(r) if r.starts_with(crate::delta::BLOBS) => &mut blobs,
+            Some(r) if [seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&r) => {
+                &mut seal_files
+            }
+            Some(_) => &mut artifacts,
+            None if rel.starts_with("config/") => &mut config,
+            None => continue,
+        };
+        tally.add(size);
+    }
+    for (what, said, found) in [
+        ("blob(s)", facts.blobs, blobs),
+        ("sealed file(s)", facts.artifacts, artifacts),
+        ("seal file(s)", facts.seal, seal_files),
+        ("config file(s)", facts.config, config),
+    ] {
+        if said != found {
+            return Err(DeltaError::Damaged {
+                path: json_path.clone(),
+                message: format!(
+                    "says it carries {} {what} ({} bytes), the folder and its {} hold {} ({} bytes): files are missing or added; carry the whole delta folder again",
+                    said.count,
+                    said.bytes,
+                    seal::SUMS,
+                    found.count,
+                    found.bytes
+                ),
+            });
+        }
+    }
+    // The new seal, and what it says of each carried file.
+    if out_files.get(seal::MANIFEST) != Some(&facts.target_manifest_sha256) {
+        return Err(DeltaError::Damaged {
+            path: dir.join("out").join(seal::MANIFEST),
+            message: format!(
+                "missing or not the manifest.json {DELTA_JSON} names ({})",
+                facts.target_manifest_sha256
+            ),
+        });
+    }
+    let target_sums_text = crate::input::read_found_to_string(
+        &dir.join("out").join(seal::SUMS),
+        crate::input::Kind::Sums,
+    )?;
+    let target_sums = parse_sums(&target_sums_text);
+    for (rel, hex) in &out_files {
+        if rel == seal::SUMS || rel == seal::MANIFEST_BUNDLE {
+            continue;
+        }
+        if target_sums.get(rel) != Some(hex) {
+            return Err(DeltaError::Damaged {
+                path: dir.join("out").join(rel),
+                message: format!("not the file the delta's out/{} lists", seal::SUMS),
+            });
+        }
+    }
+    // Blobs the new layout reaches that the delta does not carry must be the far side's:
+    // checked when the output is (every blob sealed there is re-hashed), and by the
+    // offline build. Config files: only the inputs the new manifest.json records.
+    let manifest = crate::input::read_found(
+        &dir.join("out").join(seal::MANIFEST),
+        crate::input::Kind::Manifest,
+    )?;
+    let manifest: Option<serde_json::Value> = serde_json::from_slice(&manifest).ok();
+    let inputs: Option<seal::Inputs> = (manifest.as_ref())
+        .and_then(|v| v.get("inputs").cloned())
+        .and_then(|v| serde_json::from_value(v).ok());
+    let target_k3s = (manifest.as_ref())
+        .and_then(|v| v.pointer("/cluster/k3s_version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let mut allowed: BTreeSet<String> =
+        BTreeSet::from([crate::oci::registry::lockfile::LOCK_FILE_NAME.to_string()]);
+    if let Some(i) = &inputs {
+        for input in std::iter::once(&i.config)
+            .chain(&i.image_lists)
+            .chain(&i.templates)
+        {
+            allowed.insert(input.path.clone());
+        }
+    }
+    // The other files the config names, that the delta says it carries: inside the
+    // config folder only.
+    allowed.extend(
+        (facts.other_inputs.iter())
+            .filter(|p| seal::safe_relative(p).is_some())
+            .cloned(),
+    );
+    for rel in config_files.keys() {
+        if !allowed.contains(rel) {
+            return Err(not_delta(format!(
+                "config/{rel}: not an input the new manifest.json records, nor one {DELTA_JSON} lists as carried, nor seedforge.lock"
+            )));
+        }
+    }
+    let target_config = inputs.map(|i| i.config);
+    Ok(CheckedDelta {
+        facts,
+        out_files,
+        config_files,
+        target_sums,
+        target_sums_text,
+        target_config,
+        target_k3s,
+        joined,
+    })
+}
+
+/// The regular files under `dir` (relative, `/`-separated) into `into`; a symbolic link or
+/// anything else is refused.
+pub(crate) fn walk_files(
+    dir: &Path,
+    prefix: &str,
+    into: &mut BTreeSet<String>,
+) -> Result<(), DeltaError> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = format!("{prefix}{name}");
+        let path = entry.path();
+        let ft = entry.file_type().map_err(io_err(&path))?;
+        if ft.is_dir() {
+            walk_files(&path, &format!("{rel}/"), into)?;
+        } else if ft.is_file() {
+            into.insert(rel);
+        } else {
+            return Err(DeltaError::Damaged {
+                path,
+                message: "not a regular file or folder: a delta holds neither links nor devices"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn hash_file(path: &Path) -> Result<String, DeltaError> {
+    let (mut f, _) = crate::input::open_found(path)?;
+    let (hex, _) = crate::hashing::sha256_reader(&mut f).map_err(io_err(path))?;
+    Ok(hex)
+}
+
+/// What [`verify`] found in a delta folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeltaCheck {
+    /// The delta folder.
+    pub delta: PathBuf,
+    /// Files it holds, each hashed against its `SHA256SUMS` (parts counted as their whole).
+    pub files: usize,
+    /// Blobs it carries.
+    pub blobs: usize,
+    /// Who signed it, when a key was given to check it with.
+    pub signature: Option<crate::delta::signed::SignedBy>,
+}
+
+/// Checks the delta folder `dir` as `apply` does before it touches an output: its
+/// signature with `trust` (when a key is given: one of them must verify it) and every file
+/// against its own seal and the new seal's records.
+pub fn verify(
+    dir: &Path,
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<DeltaCheck, DeltaError> {
+    let mut signature = None;
+    let mut last = None;
+    for (name, key) in keys {
+        let trust = crate::delta::signed::Trust {
+            key: Some((name.clone(), key.clone())),
+            ..Default::default()
+        };
+        match crate::delta::signed::check(dir, None, &trust) {
+            Ok(s) => {
+                signature = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    if let (None, Some(e)) = (&signature, last) {
+        return Err(e);
+    }
+    let delta = check_delta(dir)?;
+    Ok(DeltaCheck {
+        delta: dir.to_path_buf(),
+        files: delta.out_files.len() + delta.config_files.len() + 1,
+        blobs: (delta.out_files.keys())
+            .filter(|p| p.starts_with(crate::delta::BLOBS))
+            .count(),
+        signature,
+    })
+}
