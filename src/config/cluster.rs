@@ -1,0 +1,131 @@
+//! `cluster:` and `airgap:`: the k3s release and its settings, and how its airgap images
+//! are written.
+
+use super::*;
+
+/// `cluster:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Cluster name: a DNS label, used in artifact names.
+    pub name: DnsLabel,
+    /// The k3s release the cluster runs (`v1.33.1+k3s1`).
+    #[serde(deserialize_with = "k3s_release")]
+    pub k3s_version: String,
+    /// The join token nodes share.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// The pause (pod sandbox) image the nodes use; default: the release's own.
+    #[serde(default)]
+    pub pause_image: Option<ImageRef>,
+    /// Packaged components switched off (k3s `--disable`): their images are not required.
+    #[serde(default)]
+    pub disable: Vec<Component>,
+    /// k3s's embedded registry mirror (`embedded-registry: true` on the servers): only the
+    /// servers' seeds carry the airgap archives, and every node pulls what it lacks from
+    /// the others.
+    #[serde(default)]
+    pub embedded_registry: bool,
+    /// A node's bootstrap applies a payload whose k3s is older than the k3s the node runs
+    /// (otherwise it refuses it, with nothing installed).
+    #[serde(default)]
+    pub allow_downgrade: bool,
+    /// The k3s release's own image list (`k3s-images.txt`), as written: the exact image
+    /// check uses it instead of the list this build carries (resolved in
+    /// [`Config::release_images`]).
+    #[serde(default)]
+    pub release_images: Option<Spanned<LinuxPath>>,
+}
+
+/// A k3s release name, checked while parsing so a bad one is reported at its line.
+fn k3s_release<'de, D: de::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::preflight::default_pause_image(&s).map_err(de::Error::custom)?;
+    Ok(s)
+}
+
+/// An image reference in the config, normalised as Docker does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef(pub crate::image::Reference);
+
+impl<'de> Deserialize<'de> for ImageRef {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::image::Reference::parse(&s)
+            .map(ImageRef)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A k3s packaged component that can be disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component(pub String);
+
+impl<'de> Deserialize<'de> for Component {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if crate::preflight::DISABLEABLE.contains(&s.as_str()) {
+            Ok(Component(s))
+        } else {
+            Err(de::Error::custom(format!(
+                "unknown component {s:?}; one of {}",
+                crate::preflight::DISABLEABLE.join(", ")
+            )))
+        }
+    }
+}
+
+/// `airgap:` — the k3s airgap image archives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Airgap {
+    /// `oci` or `docker`.
+    #[serde(default = "default_airgap_format")]
+    pub format: ArchiveFormat,
+    /// `auto` (the default: plain `.tar` when every layer is compressed already, else
+    /// `.tar.zst`), `none`, `gzip` or `zstd`.
+    #[serde(default = "default_airgap_compression")]
+    pub compression: CompressionSetting,
+    /// Compression level: zstd 1-19 (default 3), gzip 1-9 (default 6).
+    #[serde(default)]
+    pub level: Option<Spanned<i32>>,
+    /// Which images the archives (and so every seed) carry.
+    #[serde(default)]
+    pub images: AirgapImages,
+    /// Which images the agents' seeds carry: `system` gives them an archive of their own
+    /// with only what k3s needs itself (the servers keep the whole set).
+    #[serde(default)]
+    pub agents: AirgapImages,
+}
+
+/// `airgap.images`: which listed images go into the airgap archives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AirgapImages {
+    /// Every listed image (the default).
+    #[default]
+    All,
+    /// Only the images k3s needs itself (its packaged components and the pause image);
+    /// the others are in the registry alone, pulled by the nodes when a pod needs them.
+    System,
+}
+
+impl Default for Airgap {
+    fn default() -> Self {
+        Airgap {
+            format: default_airgap_format(),
+            compression: default_airgap_compression(),
+            level: None,
+            images: AirgapImages::All,
+            agents: AirgapImages::All,
+        }
+    }
+}
+
+fn default_airgap_format() -> ArchiveFormat {
+    ArchiveFormat::Oci
+}
+
+fn default_airgap_compression() -> CompressionSetting {
+    CompressionSetting::Auto
+}
