@@ -16,16 +16,6 @@ use crate::common::{self, Cmd, Lab};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// A stand-in k3s binary that names `release` (as the real one does, once) and `salt`.
-fn k3s_binary(release: &str, salt: &str) -> Vec<u8> {
-    let mut b = b"\x7fELF\x02\x01\x01".to_vec();
-    b.extend(std::iter::repeat_n(0u8, 50_000));
-    b.extend_from_slice(format!("go1.24.2{release}github.com/k3s-io/k3s").as_bytes());
-    b.extend(std::iter::repeat_n(0u8, 1_000));
-    b.extend_from_slice(salt.as_bytes());
-    b
-}
-
 /// One version of the lab on the near side: the k3s release and its binary, and the
 /// `.deb`s of the `tools` bundle (`(name, version)`, each requested), in `debs/`.
 fn set_version(lab: &Lab, base: &str, release: &str, debs: &[(&str, &str)]) {
@@ -39,7 +29,7 @@ fn set_version(lab: &Lab, base: &str, release: &str, debs: &[(&str, &str)]) {
         let deb = common::debs::small_deb(&scratch, name, version, "", &format!("{name}\n"));
         fs::copy(&deb, folder.join(deb.file_name().unwrap())).unwrap();
     }
-    let binary = k3s_binary(release, &format!("{debs:?}"));
+    let binary = common::k3s_binary(release, &format!("{debs:?}"));
     fs::write(dir.join("k3s"), &binary).unwrap();
     let names: Vec<&str> = debs.iter().map(|(n, _)| *n).collect();
     let config = base.replace("v1.33.1+k3s1", release)
@@ -52,25 +42,6 @@ fn set_version(lab: &Lab, base: &str, release: &str, debs: &[(&str, &str)]) {
             common::sha256_bytes(&binary)
         );
     fs::write(dir.join("seedforge.yaml"), config).unwrap();
-}
-
-/// `seedforge` run in `cwd`, with no network where a namespace can be made.
-fn far_seedforge(cwd: &Path) -> Cmd {
-    let isolated = Cmd::new("unshare")
-        .args(["-n", "true"])
-        .any_status()
-        .run()
-        .code
-        == Some(0);
-    if isolated {
-        Cmd::new("unshare")
-            .args(["-n", "--"])
-            .arg(common::seedforge_bin())
-            .cwd(cwd)
-    } else {
-        eprintln!("note: no network namespace here; the far side runs with the network");
-        Cmd::seedforge().cwd(cwd)
-    }
 }
 
 fn sums(out: &Path) -> String {
@@ -116,7 +87,7 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
     let lock = fs::read_to_string(lab.lab_dir().join("seedforge.lock")).unwrap();
     assert!(lock.contains("\"tools\""), "{lock}");
 
-    let applied = far_seedforge(&far)
+    let applied = common::far_side(&far)
         .arg("apply")
         .arg(&delta)
         .args(["--to", "fixtures/lab/out", "--json"])
@@ -149,7 +120,7 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
 
     // Its plain offline build (the next step, to export media): the same seal, and it
     // says what it took from the output rather than from its own folder.
-    let built = far_seedforge(&far)
+    let built = common::far_side(&far)
         .args([
             "build",
             "--offline",
@@ -168,7 +139,7 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
     // An older binary put back at the source's path: offline, the sealed copy is taken
     // for it, and it says so.
     fs::write(far_lab.join("k3s"), &old_binary).unwrap();
-    let built = far_seedforge(&far)
+    let built = common::far_side(&far)
         .args([
             "build",
             "--offline",
@@ -189,7 +160,7 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
         .run();
 
     // Day three: the far side's receipt, a delta that upgrades the bundle again, applied.
-    far_seedforge(&far)
+    common::far_side(&far)
         .args(["receipt", "fixtures/lab/out", "-o"])
         .arg(lab.root().join("v2.json"))
         .run();
@@ -201,13 +172,13 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
     );
     lab.build();
     lab.delta("v2.json", "delta3").run();
-    far_seedforge(&far)
+    common::far_side(&far)
         .arg("apply")
         .arg(lab.root().join("delta3"))
         .args(["--to", "fixtures/lab/out"])
         .run();
     crate::delta::assert_same_output(&far_out, &lab.out_dir());
-    far_seedforge(&far)
+    common::far_side(&far)
         .args([
             "build",
             "--offline",
@@ -228,7 +199,7 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
 
 /// `seedforge apply DELTA --to fixtures/lab/out` in `far`.
 fn apply_in(far: &Path, delta: &Path) -> Cmd {
-    far_seedforge(far)
+    common::far_side(far)
         .arg("apply")
         .arg(delta)
         .args(["--to", "fixtures/lab/out"])
@@ -486,7 +457,7 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
         fs::read_to_string(far_lab.join("k3s-images.txt")).unwrap(),
         release_v2
     );
-    far_seedforge(&far)
+    common::far_side(&far)
         .args([
             "build",
             "--offline",
@@ -498,7 +469,7 @@ fn a_changed_manifests_file_crosses_with_the_delta_and_one_outside_the_config_fo
 
     // v3: the one outside the config folder changes: delta and plan --upgrade-from
     // refuse (exit 2), naming it; nothing written.
-    far_seedforge(&far)
+    common::far_side(&far)
         .args(["receipt", "fixtures/lab/out", "-o"])
         .arg(lab.root().join("v2.json"))
         .run();
@@ -551,7 +522,7 @@ fn a_bundle_new_to_the_far_side_applies_without_its_deb_folder_and_builds_offlin
         "{applied:#}"
     );
     assert_eq!(fs::read_dir(far_lab.join("debs")).unwrap().count(), 0);
-    let built = far_seedforge(&far)
+    let built = common::far_side(&far)
         .args([
             "build",
             "--offline",

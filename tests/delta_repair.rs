@@ -56,20 +56,7 @@ fn a_damaged_far_side_is_recorded_by_its_receipt_and_made_whole_by_the_delta() {
     assert!(d.join("out/pki/ca.crt").is_file());
     assert!(!d.join("out/iso").exists());
     // Applied with no network where a namespace can be made: whole again.
-    let isolated = Cmd::new("unshare")
-        .args(["-n", "true"])
-        .any_status()
-        .run()
-        .code
-        == Some(0);
-    let apply = if isolated {
-        Cmd::new("unshare")
-            .args(["-n", "--"])
-            .arg(common::seedforge_bin())
-            .cwd(&far)
-    } else {
-        seedforge()
-    };
+    let apply = common::far_side(&far);
     let applied = apply
         .args(["--json", "apply"])
         .arg(&d)

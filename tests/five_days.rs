@@ -22,35 +22,6 @@ use std::time::Duration;
 
 const PASSWORD: &str = "the cluster's cosign password";
 
-/// `seedforge` on the far side: in `cwd`, with no network where a namespace can be made.
-fn far_side(cwd: &Path) -> Cmd {
-    let isolated = Cmd::new("unshare")
-        .args(["-n", "true"])
-        .any_status()
-        .run()
-        .code
-        == Some(0);
-    let cmd = if isolated {
-        Cmd::new("unshare")
-            .args(["-n", "--"])
-            .arg(common::seedforge_bin())
-    } else {
-        eprintln!("note: no network namespace here; the far side runs with the network");
-        Cmd::new(common::seedforge_bin())
-    };
-    cmd.cwd(cwd).env("COSIGN_PASSWORD", "")
-}
-
-/// A stand-in k3s binary naming `release` once, as the real one does, with `salt`.
-fn k3s_binary(release: &str, salt: &str) -> Vec<u8> {
-    let mut b = b"\x7fELF\x02\x01\x01".to_vec();
-    b.extend(std::iter::repeat_n(0u8, 50_000));
-    b.extend_from_slice(format!("go1.24.2{release}github.com/k3s-io/k3s").as_bytes());
-    b.extend(std::iter::repeat_n(0u8, 1_000));
-    b.extend_from_slice(salt.as_bytes());
-    b
-}
-
 /// What the near side's config says on one day.
 struct Day {
     /// Whether the signed application image is listed.
@@ -114,7 +85,7 @@ fn set_day(lab: &Lab, base: &(String, String), day: &Day, web: &str, registry: &
         let deb = small_deb(&scratch, name, version, "", &format!("{name} {version}\n"));
         fs::copy(&deb, folder.join(deb.file_name().unwrap())).unwrap();
     }
-    let binary = k3s_binary("v1.33.1+k3s1", day.binary);
+    let binary = common::k3s_binary("v1.33.1+k3s1", day.binary);
     fs::write(dir.join("k3s"), &binary).unwrap();
     fs::write(dir.join("web-values.yaml"), day.values).unwrap();
     let names: Vec<&str> = day.debs.iter().map(|(n, _)| *n).collect();
@@ -240,7 +211,8 @@ fn five_days(cosign_medium: bool) {
     // the near side's from day four on.
     let far_out = far_lab.join("out");
     let far_build = || {
-        far_side(&far)
+        common::far_side(&far)
+            .env("COSIGN_PASSWORD", "")
             .args([
                 "build",
                 "--offline",
@@ -259,7 +231,8 @@ fn five_days(cosign_medium: bool) {
     for (n, day) in DAYS.iter().enumerate().skip(1) {
         let what = format!("day {}", n + 1);
         let receipt = lab.root().join(format!("receipt-{n}.json"));
-        far_side(&far)
+        common::far_side(&far)
+            .env("COSIGN_PASSWORD", "")
             .args(["receipt", "fixtures/lab/out", "-o"])
             .arg(&receipt)
             .run();
@@ -277,7 +250,8 @@ fn five_days(cosign_medium: bool) {
             .arg(&public)
             .arg(&delta)
             .run();
-        let applied = far_side(&far)
+        let applied = common::far_side(&far)
+            .env("COSIGN_PASSWORD", "")
             .args(["--json", "apply"])
             .arg(&delta)
             .args(["--to", "fixtures/lab/out", "--key"])
@@ -294,7 +268,8 @@ fn five_days(cosign_medium: bool) {
             "{what}: build --offline"
         );
         for checked in ["fixtures/lab/out", "fixtures/lab/export"] {
-            far_side(&far)
+            common::far_side(&far)
+                .env("COSIGN_PASSWORD", "")
                 .args(["verify", "--key"])
                 .arg(far_lab.join(format!("{seal}.pub")))
                 .arg(checked)
@@ -323,7 +298,8 @@ fn five_days(cosign_medium: bool) {
     // Damage on the far side is named before it is rebuilt; an edited input is refused
     // naming it.
     let receipt = lab.root().join("receipt-last.json");
-    far_side(&far)
+    common::far_side(&far)
+        .env("COSIGN_PASSWORD", "")
         .args(["receipt", "fixtures/lab/out", "-o"])
         .arg(&receipt)
         .run();
@@ -343,7 +319,8 @@ fn five_days(cosign_medium: bool) {
         .arg(&delta)
         .run();
     let apply = || {
-        far_side(&far)
+        common::far_side(&far)
+            .env("COSIGN_PASSWORD", "")
             .arg("apply")
             .arg(&delta)
             .args(["--to", "fixtures/lab/out"])

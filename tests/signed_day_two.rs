@@ -42,24 +42,6 @@ fn key_pair(dir: &Path, cosign: Option<&Path>, name: &str) -> (String, String) {
     }
 }
 
-/// `seedforge` run in `dir` with no network when a namespace can be made (the far side).
-fn far_seedforge(dir: &Path) -> Cmd {
-    let isolated = Cmd::new("unshare")
-        .args(["-n", "true"])
-        .any_status()
-        .run()
-        .code
-        == Some(0);
-    let seedforge = common::seedforge_bin();
-    let cmd = if isolated {
-        Cmd::new("unshare").args(["-n", "--"]).arg(&seedforge)
-    } else {
-        eprintln!("note: no network namespace here; the far side runs with the network");
-        Cmd::new(&seedforge)
-    };
-    cmd.cwd(dir).env("COSIGN_PASSWORD", "")
-}
-
 fn sums(out: &Path) -> String {
     fs::read_to_string(out.join("SHA256SUMS")).unwrap()
 }
@@ -99,7 +81,7 @@ fn day_two(cosign_key: bool) {
     fs::remove_file(far_lab.join(&key)).unwrap();
     let far_out = far_lab.join("out");
     // Its own offline rebuild of the unchanged output keeps every byte, signatures included.
-    far_seedforge(&far)
+    common::far_side(&far)
         .args([
             "build",
             "--offline",
@@ -118,7 +100,7 @@ fn day_two(cosign_key: bool) {
     .into_iter()
     .enumerate()
     {
-        far_seedforge(&far)
+        common::far_side(&far)
             .args(["receipt", "fixtures/lab/out", "-o"])
             .arg(lab.root().join(&base_receipt))
             .run();
@@ -139,7 +121,7 @@ fn day_two(cosign_key: bool) {
             .arg(&public_path)
             .arg(&delta_dir)
             .run();
-        let out = far_seedforge(&far)
+        let out = common::far_side(&far)
             .args(["apply"])
             .arg(&delta_dir)
             .args(["--to", "fixtures/lab/out", "--key"])
@@ -152,13 +134,13 @@ fn day_two(cosign_key: bool) {
         );
         assert_eq!(sums(&far_out), sums(&lab.out_dir()), "day {day}");
         // Every sealed file byte for byte (SHA256SUMS hashes them all; check them there).
-        far_seedforge(&far)
+        common::far_side(&far)
             .args(["verify", "--key"])
             .arg(&public_path)
             .arg("fixtures/lab/out")
             .run();
         // The far side's own build, with the public key only and no network, again.
-        far_seedforge(&far)
+        common::far_side(&far)
             .args([
                 "build",
                 "--offline",
@@ -194,7 +176,7 @@ fn day_two(cosign_key: bool) {
 /// key is taken.
 fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
     let far_out = far.join("fixtures/lab/out");
-    far_seedforge(far)
+    common::far_side(far)
         .args(["receipt", "fixtures/lab/out", "-o"])
         .arg(lab.root().join(receipt))
         .run();
@@ -209,7 +191,7 @@ fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
     fs::write(&config, &unsigned).unwrap();
     near().args(["build", "--config", lab.config_arg()]).run();
     lab.delta(receipt, "delta-unsigned").run();
-    let refused = far_seedforge(far)
+    let refused = common::far_side(far)
         .arg("apply")
         .arg(lab.root().join("delta-unsigned"))
         .args(["--to", "fixtures/lab/out"])
@@ -232,7 +214,7 @@ fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
     let other_id = hint(&lab_dir.join(&other_pub));
     let ours = hint(public);
     for with_key in [false, true] {
-        let mut apply = far_seedforge(far)
+        let mut apply = common::far_side(far)
             .arg("apply")
             .arg(lab.root().join("delta-other"))
             .args(["--to", "fixtures/lab/out"]);
@@ -253,7 +235,7 @@ fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
     // new public key is carried by hand, as the config names it (seal.public_key).
     let other_path = far.join("fixtures/lab").join(&other_pub);
     fs::copy(lab_dir.join(&other_pub), &other_path).unwrap();
-    let refused = far_seedforge(far)
+    let refused = common::far_side(far)
         .arg("apply")
         .arg(lab.root().join("delta-other"))
         .args(["--to", "fixtures/lab/out", "--key"])
@@ -265,14 +247,14 @@ fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
         "{}",
         refused.stderr
     );
-    far_seedforge(far)
+    common::far_side(far)
         .arg("apply")
         .arg(lab.root().join("delta-other"))
         .args(["--to", "fixtures/lab/out", "--allow-new-key", "--key"])
         .arg(&other_path)
         .run();
     assert_eq!(sums(&far_out), sums(&lab.out_dir()));
-    far_seedforge(far)
+    common::far_side(far)
         .args([
             "build",
             "--offline",

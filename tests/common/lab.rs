@@ -155,3 +155,33 @@ pub fn write_list(path: &Path, lines: &[String]) {
     }
     fs::write(path, text).unwrap();
 }
+
+/// `seedforge` run in `cwd` as the far side of the gap runs it: with no network, in a
+/// namespace with nothing but loopback, where one can be made (else with a note).
+pub fn far_side(cwd: &Path) -> Cmd {
+    let isolated = Cmd::new("unshare")
+        .args(["-n", "true"])
+        .any_status()
+        .run()
+        .code
+        == Some(0);
+    if isolated {
+        Cmd::new("unshare")
+            .args(["-n", "--"])
+            .arg(super::seedforge_bin())
+            .cwd(cwd)
+    } else {
+        eprintln!("note: no network namespace here; the far side runs with the network");
+        Cmd::seedforge().cwd(cwd)
+    }
+}
+
+/// A stand-in k3s binary that names `release` once (as the real one does) and `salt`.
+pub fn k3s_binary(release: &str, salt: &str) -> Vec<u8> {
+    let mut b = b"\x7fELF\x02\x01\x01".to_vec();
+    b.extend(std::iter::repeat_n(0u8, 50_000));
+    b.extend_from_slice(format!("go1.24.2{release}github.com/k3s-io/k3s").as_bytes());
+    b.extend(std::iter::repeat_n(0u8, 1_000));
+    b.extend_from_slice(salt.as_bytes());
+    b
+}
