@@ -303,6 +303,38 @@ fn list(disk: &Path, dir: &str) -> Vec<String> {
 /// Where k3s imports airgap archives from at start.
 const K3S_IMAGES: &str = "/var/lib/rancher/k3s/agent/images";
 
+/// The airgap archives in k3s's images folder of the powered-off disk (k3s's own
+/// `.cache.json` left out), sorted.
+fn archives(disk: &Path) -> Vec<String> {
+    list(disk, K3S_IMAGES)
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect()
+}
+
+/// The modification time of a file of the powered-off disk, in seconds since the epoch.
+fn mtime(disk: &Path, path: &str) -> i64 {
+    let stat = debugfs(disk, &format!("stat {path}")).unwrap_or_else(|| panic!("no {path}"));
+    let hex = stat
+        .split("mtime: 0x")
+        .nth(1)
+        .and_then(|rest| rest.get(..8))
+        .unwrap_or_else(|| panic!("no mtime in the stat of {path}: {stat}"));
+    i64::from_str_radix(hex, 16).unwrap()
+}
+
+/// The seconds since the epoch now, on this machine (whose clock the VMs' clocks start
+/// from).
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
 /// Writes `content` to `dir/name` on the disk, making `dir` (one level) if needed.
 fn put(disk: &Path, dir: &str, name: &str, content: &str, scratch: &Path) {
     let local = scratch.join(name);
@@ -738,9 +770,15 @@ fn a_nodes_whole_life_on_booted_machines() {
     // The archive under its content name; the recovery seed is a new instance to
     // cloud-init, and the node kept its host keys.
     let set1 = vec![lab.carried_archive()];
-    assert_eq!(list(&node, K3S_IMAGES), set1, "{}", why());
+    assert_eq!(archives(&node), set1, "{}", why());
     assert_eq!(host_keys(&node), keys, "{}", why());
     assert_eq!(st["k3s_version"], "v1.33.1+k3s1", "{}", why());
+    assert!(st["k3s_installing"].is_null(), "{st}");
+
+    // The operator opts in to k3s's conditional import (an empty `.cache.json` in its
+    // images folder): from the next start on, k3s records the path, size and modification
+    // time of each archive it imports and skips one it has seen unchanged.
+    put(&node, K3S_IMAGES, ".cache.json", "", scratch);
 
     // A second boot with the same seed changes nothing.
     let before = read(&node, "/var/lib/seedforge/status.json").unwrap();
@@ -759,6 +797,9 @@ fn a_nodes_whole_life_on_booted_machines() {
     // k3s started once per boot by systemd, never restarted by the bootstrap.
     let starts = read(&node, "/var/lib/k3s-standin/starts").unwrap();
     assert_eq!(starts.lines().count(), 2, "{starts}");
+    // With the cache empty, that start imported set 1 and recorded it.
+    let cache = read(&node, &format!("{K3S_IMAGES}/.cache.json")).unwrap_or_default();
+    assert!(cache.contains(&set1[0]), "{cache}\n{}", why());
     assert_eq!(
         read(&node, "/var/log/boot-diag/cycles.txt").unwrap().trim(),
         "",
@@ -784,16 +825,27 @@ fn a_nodes_whole_life_on_booted_machines() {
     // A zstd archive, which the bootstrap decompresses on its way to the running k3s (set
     // 3's, uncompressed, is imported from its file).
     lab.append_config("\nairgap:\n  compression: zstd\n");
+    // And a changed manifest, which k3s re-applies only when its modification time is
+    // not pinned to the seed's.
+    let changed_manifest = LAB_MANIFEST.replace("greeting: hello", "greeting: upgraded");
+    fs::write(
+        lab.path().join("manifests/boot-settings.yaml"),
+        &changed_manifest,
+    )
+    .unwrap();
     lab.build();
     let changed_id = instance_id(&lab, "boot-server");
     assert_ne!(changed_id, good_id);
     let set2 = vec![lab.carried_archive()];
     assert_ne!(set2, set1);
     let changed = lab.keep_seed("boot-server", "changed.iso");
+    let upgrade_began = now();
     times.push(("upgrade", machine.boot(&node, &changed, &console)));
+    let upgrade_ended = now();
     let st = status(&node);
     assert_eq!(st["state"], "done", "{}", why());
     assert_eq!(st["k3s_version"], "v1.33.2+k3s1", "{}", why());
+    assert!(st["k3s_installing"].is_null(), "{st}");
     let new_digest = st["applied"].as_str().unwrap().to_string();
     assert_ne!(new_digest, digest);
     let installed = read(&node, "/usr/local/bin/k3s").unwrap();
@@ -813,9 +865,46 @@ fn a_nodes_whole_life_on_booted_machines() {
         changed_id,
         "cloud-init took the changed seed as a new instance"
     );
-    upgraded_in_order(&node, "v1.33.1+k3s1", "v1.33.2+k3s1", &why);
-    assert_eq!(list(&node, K3S_IMAGES), set2, "set 1 is gone\n{}", why());
+    let busybox_2 = upgraded_in_order(&node, "v1.33.1+k3s1", "v1.33.2+k3s1", &set1, &set2, &why);
+    assert_eq!(archives(&node), set2, "set 1 is gone\n{}", why());
+    // The changed image runs under set 2's digest on the node.
+    let digests = read(&node, "/var/lib/k3s-standin/image-digests").unwrap_or_default();
+    assert!(
+        digests
+            .lines()
+            .any(|l| l == format!("{BUSYBOX} {busybox_2}")),
+        "{BUSYBOX} is not {busybox_2} on the node: {digests}\n{}",
+        why()
+    );
     assert_eq!(Identity::of(&node), identity, "{}", why());
+    // The changed manifest was placed with the time of placing, during the upgrade's boot
+    // (the VM's clock starts from this machine's), not with the payload's timestamps (the
+    // seed's source date), which its copy in the payload keeps.
+    let placed = "/var/lib/rancher/k3s/server/manifests/boot-settings.yaml";
+    assert_eq!(read(&node, placed).unwrap(), changed_manifest);
+    let placed_at = mtime(&node, placed);
+    assert!(
+        (upgrade_began - 600..=upgrade_ended + 600).contains(&placed_at),
+        "{placed} has mtime {placed_at}, not within the upgrade's boot ({upgrade_began}..{upgrade_ended})\n{}",
+        why()
+    );
+    let payload_manifests = "/usr/local/seed/payload/manifests";
+    let in_payload = list(&node, payload_manifests)
+        .into_iter()
+        .map(|n| format!("{payload_manifests}/{n}"))
+        .find(|p| read(&node, p).as_deref() == Some(changed_manifest.as_str()))
+        .unwrap_or_else(|| panic!("no changed manifest in {payload_manifests}"));
+    let seed_time = mtime(&node, &in_payload);
+    assert!(
+        seed_time < upgrade_began - 86_400,
+        "{in_payload}: {seed_time} (the seed's timestamp expected)"
+    );
+    // Every manifest k3s reads was placed during this test, none with a seed's timestamp.
+    for name in list(&node, "/var/lib/rancher/k3s/server/manifests") {
+        let path = format!("/var/lib/rancher/k3s/server/manifests/{name}");
+        let at = mtime(&node, &path);
+        assert!(at > seed_time + 86_400, "{path}: mtime {at}");
+    }
 
     // A payload with an older k3s (v1.33.1+k3s2 < v1.33.2+k3s1) is refused with nothing
     // installed; then, on the running node, `seedforge-bootstrap --images-only` with the
@@ -841,6 +930,19 @@ fn a_nodes_whole_life_on_booted_machines() {
     ));
     refused_then_images_only(&node, &new_digest, &installed, &set2, &set3, &why);
     assert_eq!(Identity::of(&node), identity, "{}", why());
+    // That boot's k3s skipped set 2, which its cache had seen at the upgrade's restart.
+    let seen = events(&node);
+    let last_start = seen
+        .iter()
+        .rposition(|(_, what)| what.starts_with("start "))
+        .unwrap();
+    assert!(
+        seen[last_start..]
+            .iter()
+            .any(|(r, what)| r == "v1.33.2+k3s1"
+                && *what == format!("skip-at-start {} cached", set2[0])),
+        "{seen:?}"
+    );
     // For the reader of a passing run: what the k3s stand-in saw, in order.
     for (release, what) in events(&node) {
         eprintln!("k3s event: {release} {what}");
@@ -909,14 +1011,59 @@ fn events(disk: &Path) -> Vec<(String, String)> {
 }
 
 /// The upgrade's order on the node, from the stand-in's event log: the k3s of release
-/// `old`, running, imported the new payload's images (the added image, and the changed
-/// one under its new digest) before the k3s of release `new` first started.
-fn upgraded_in_order(disk: &Path, old: &str, new: &str, why: &dyn Fn() -> String) {
+/// `old` started at boot and skipped `set1` (its import cache had seen it); then, running,
+/// it imported the new payload's images (the added image, and the changed one under its
+/// new digest) before the k3s of release `new` first started, which found `set2` and
+/// nothing else in its images folder (the old archive removed before it started) and
+/// imported it, its new name unseen by the cache. The changed image's new digest.
+fn upgraded_in_order(
+    disk: &Path,
+    old: &str,
+    new: &str,
+    set1: &[String],
+    set2: &[String],
+    why: &dyn Fn() -> String,
+) -> String {
     let events = events(disk);
     let first_new = events
         .iter()
         .position(|(r, what)| r == new && what.starts_with("start "))
         .unwrap_or_else(|| panic!("k3s {new} never started: {events:?}\n{}", why()));
+    let found = events[first_new]
+        .1
+        .split_once(" archives=")
+        .map(|(_, names)| {
+            names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        found,
+        set2,
+        "k3s {new} started with these archives in {K3S_IMAGES}: {events:?}\n{}",
+        why()
+    );
+    assert!(
+        events[first_new..]
+            .iter()
+            .take_while(|(r, what)| r == new && !what.starts_with("ctr "))
+            .any(|(_, what)| what.starts_with(&format!("import-at-start {} rc=0 ", set2[0]))),
+        "k3s {new} did not import {} at its start: {events:?}",
+        set2[0]
+    );
+    let old_start = events[..first_new]
+        .iter()
+        .rposition(|(r, what)| r == old && what.starts_with("start "))
+        .unwrap_or_else(|| panic!("k3s {old} did not start at the upgrade's boot: {events:?}"));
+    assert!(
+        events[old_start..first_new]
+            .iter()
+            .any(|(_, what)| *what == format!("skip-at-start {} cached", set1[0])),
+        "k3s {old} did not skip {} it had seen: {events:?}",
+        set1[0]
+    );
     let busybox = format!("{BUSYBOX}@");
     let digest_of = |what: &str| -> Option<String> {
         what.split(['=', ','])
@@ -942,11 +1089,17 @@ fn upgraded_in_order(disk: &Path, old: &str, new: &str, why: &dyn Fn() -> String
                 why()
             )
         });
+    let changed = digest_of(&imported.1).unwrap_or_else(|| {
+        panic!(
+            "the new images' import names no {BUSYBOX}: {}\n{events:?}",
+            imported.1
+        )
+    });
     assert_ne!(
-        digest_of(&imported.1),
-        Some(first_busybox),
+        changed, first_busybox,
         "the changed image was imported under its new digest: {events:?}"
     );
+    changed
 }
 
 /// A payload with an older k3s, seeded: refused at boot with nothing installed (the
@@ -1012,7 +1165,7 @@ fn refused_then_images_only(
     let mut want: Vec<String> = set2.to_vec();
     want.push(set3.to_string());
     want.sort();
-    assert_eq!(list(node, K3S_IMAGES), want, "{}", why());
+    assert_eq!(archives(node), want, "{}", why());
     let events = events(node);
     let last_start = events
         .iter()

@@ -544,20 +544,7 @@ fn a_hostile_node_ca_path_is_one_shell_word_in_the_bootstrap() {
 /// `newer` function, run by bash. Anything not a release name is never newer.
 #[test]
 fn the_bootstrap_orders_k3s_releases_for_its_downgrade_check() {
-    let lab = lab();
-    let out = rendered(&lab);
-    let (_, bootstrap) = scripts(&out.join("lab-server1/user-data"))
-        .into_iter()
-        .find(|(p, _)| p.ends_with("seedforge-bootstrap"))
-        .unwrap();
-    let function = |name: &str| -> String {
-        let start = bootstrap
-            .find(&format!("\n{name}() {{\n"))
-            .unwrap_or_else(|| panic!("no {name} in the bootstrap"));
-        let end = start + bootstrap[start..].find("\n}\n").unwrap() + 3;
-        bootstrap[start..end].to_string()
-    };
-    let functions = function("version_key") + &function("newer");
+    let functions = bootstrap_functions(&["version_key", "newer"]);
     let ascending = [
         "v1.9.9+k3s1",
         "v1.33.1+k3s1",
@@ -591,6 +578,243 @@ fn the_bootstrap_orders_k3s_releases_for_its_downgrade_check() {
     for ((a, b, newer), said) in cases.iter().zip(said) {
         assert_eq!(said == "yes", *newer, "newer {a:?} {b:?}");
     }
+}
+
+/// The server's rendered bootstrap's shell functions `names`, in order, as bash source.
+fn bootstrap_functions(names: &[&str]) -> String {
+    let lab = lab();
+    let out = rendered(&lab);
+    let (_, bootstrap) = scripts(&out.join("lab-server1/user-data"))
+        .into_iter()
+        .find(|(p, _)| p.ends_with("seedforge-bootstrap"))
+        .unwrap();
+    names
+        .iter()
+        .map(|name| {
+            if let Some(start) = bootstrap.find(&format!("\n{name}() {{\n")) {
+                let end = start + bootstrap[start..].find("\n}\n").unwrap() + 3;
+                return bootstrap[start..end].to_string();
+            }
+            // A function on one line.
+            let start = bootstrap
+                .find(&format!("\n{name}() {{ "))
+                .unwrap_or_else(|| panic!("no {name} in the bootstrap"));
+            let end = start + 1 + bootstrap[start + 1..].find('\n').unwrap() + 1;
+            bootstrap[start..end].to_string()
+        })
+        .collect()
+}
+
+/// `s` as one single-quoted shell word.
+fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A stand-in k3s binary at `path` whose `--version` runs `says` (a shell line).
+fn fake_k3s(path: &Path, says: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, format!("#!/bin/sh\n{says}\n")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The bootstrap's downgrade check (its `check_version`, run by bash with the node's k3s
+/// and a payload's): an older payload k3s is refused, and so is one whose release cannot be
+/// read, the payload's or the installed one's (`--version` silent, not a k3s, or slower than
+/// the bound), unless `cluster.allow_downgrade`, which lets it through saying it was not
+/// checked. A first install and a payload without a k3s are never refused.
+#[test]
+fn the_bootstrap_refuses_a_payload_whose_k3s_release_cannot_be_read() {
+    let functions =
+        bootstrap_functions(&["k3s_version_of", "version_key", "newer", "check_version"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let says = |release: &str| format!("echo 'k3s version {release} (abc)'");
+    // (what, the installed k3s's --version, the payload's, allow_downgrade, the outcome)
+    type Case = (
+        &'static str,
+        Option<String>,
+        Option<String>,
+        bool,
+        &'static str,
+    );
+    let cases: [Case; 10] = [
+        (
+            "newer",
+            Some(says("v1.33.1+k3s1")),
+            Some(says("v1.33.2+k3s1")),
+            false,
+            "OK",
+        ),
+        (
+            "same",
+            Some(says("v1.33.1+k3s1")),
+            Some(says("v1.33.1+k3s1")),
+            false,
+            "OK",
+        ),
+        (
+            "older",
+            Some(says("v1.33.2+k3s1")),
+            Some(says("v1.33.1+k3s1")),
+            false,
+            "REFUSED: this node runs k3s v1.33.2+k3s1 and payload P carries the older k3s v1.33.1+k3s1",
+        ),
+        (
+            "slow payload",
+            Some(says("v1.33.1+k3s1")),
+            Some(format!("sleep 5; {}", says("v1.33.2+k3s1"))),
+            false,
+            "REFUSED: the k3s of payload P (bin/k3s) did not tell its release within 1s (--version)",
+        ),
+        (
+            "silent payload",
+            Some(says("v1.33.1+k3s1")),
+            Some("true".to_string()),
+            false,
+            "REFUSED: the k3s of payload P (bin/k3s) did not tell its release",
+        ),
+        (
+            "slow installed",
+            Some(format!("sleep 5; {}", says("v1.33.2+k3s1"))),
+            Some(says("v1.33.1+k3s1")),
+            false,
+            "REFUSED: the installed k3s (K3S) did not tell its release within 1s (--version)",
+        ),
+        (
+            "unchecked",
+            Some("echo hello".to_string()),
+            Some(says("v1.33.1+k3s1")),
+            true,
+            "OK",
+        ),
+        (
+            "older allowed",
+            Some(says("v1.33.2+k3s1")),
+            Some(says("v1.33.1+k3s1")),
+            true,
+            "OK",
+        ),
+        (
+            "first install",
+            None,
+            Some(says("v1.33.1+k3s1")),
+            false,
+            "OK",
+        ),
+        (
+            "no payload k3s",
+            Some("true".to_string()),
+            None,
+            false,
+            "OK",
+        ),
+    ];
+    for (i, (what, installed, payload, allow, want)) in cases.iter().enumerate() {
+        let dir = tmp.path().join(i.to_string());
+        let k3s = dir.join("usr-local-bin-k3s");
+        if let Some(says) = installed {
+            fake_k3s(&k3s, says);
+        }
+        let payload_dir = dir.join("payload");
+        fs::create_dir_all(&payload_dir).unwrap();
+        if let Some(says) = payload {
+            fake_k3s(&payload_dir.join("bin/k3s"), says);
+        }
+        let script = format!(
+            "set -euo pipefail\n{functions}\nlog() {{ echo \"LOG: $*\"; }}\nrefuse() {{ echo \"REFUSED: $*\"; exit 0; }}\n\
+             K3S={k3s} VERSION_SECONDS=1 ALLOW_DOWNGRADE={allow} digest=P\n\
+             installed_version=$(k3s_version_of \"$K3S\")\ncheck_version {payload}\necho OK\n",
+            k3s = sq(&k3s.to_string_lossy()),
+            allow = if *allow { "yes" } else { "no" },
+            payload = sq(&payload_dir.to_string_lossy()),
+        );
+        let out = Cmd::new("bash").args(["-c", &script]).run().stdout;
+        let out = out.replace(&k3s.display().to_string(), "K3S");
+        let last = out.lines().last().unwrap_or_default();
+        assert!(last.starts_with(want), "{what}: {out}");
+        if *what == "unchecked" {
+            assert!(
+                out.contains(
+                    "replaced by k3s v1.33.1+k3s1 unchecked, allowed by cluster.allow_downgrade"
+                ),
+                "{what}: {out}"
+            );
+        }
+        if last.starts_with("REFUSED") {
+            assert!(
+                last.contains("nothing was installed")
+                    && last.contains("cluster.allow_downgrade: true"),
+                "{what}: {out}"
+            );
+        }
+    }
+}
+
+/// The status across an upgrade whose restart fails (the bootstrap's `k3s_known`,
+/// `k3s_installed`, `k3s_started` and `status`, run by bash): `k3s_version` stays the
+/// release that runs and `k3s_installing` names the binary installed and not yet started,
+/// also in the next run, until the unit has started with it.
+#[test]
+fn the_status_names_the_k3s_that_runs_and_the_one_being_installed() {
+    let functions = bootstrap_functions(&[
+        "json_string",
+        "json_or_null",
+        "status",
+        "k3s_version_of",
+        "k3s_known",
+        "k3s_installed",
+        "k3s_started",
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let k3s = tmp.path().join("k3s");
+    let run = |body: &str| -> serde_json::Value {
+        let script = format!(
+            "set -euo pipefail\n{functions}\nSTATE={state} STATUS={state}/status.json \
+             INSTALLING_MARK={state}/k3s-installing K3S={k3s} VERSION_SECONDS=5 NODE=n1 \
+             digest=D applied=A step=start k3s_version= k3s_installing= installed_version=\n{body}\n\
+             status failed why\ncat \"$STATUS\"\n",
+            state = sq(&state.to_string_lossy()),
+            k3s = sq(&k3s.to_string_lossy()),
+        );
+        let out = Cmd::new("bash").args(["-c", &script]).run().stdout;
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let says = |release: &str| format!("echo 'k3s version {release} (abc)'");
+    // A first install that never started: nothing runs yet.
+    let st = run(&format!(
+        "k3s_known\ncat >\"$K3S\" <<'EOF'\n#!/bin/sh\n{}\nEOF\nchmod 755 \"$K3S\"\nk3s_installed",
+        says("v1.33.1+k3s1")
+    ));
+    assert_eq!(st["k3s_version"], serde_json::Value::Null, "{st}");
+    assert_eq!(st["k3s_installing"], "v1.33.1+k3s1", "{st}");
+    let st = run("k3s_known\nk3s_started");
+    assert_eq!(st["k3s_version"], "v1.33.1+k3s1", "{st}");
+    assert_eq!(st["k3s_installing"], serde_json::Value::Null, "{st}");
+    assert!(!state.join("k3s-installing").exists());
+    // An upgrade whose restart fails: the old release runs, the new one is being installed.
+    let st = run(&format!(
+        "k3s_known\ncat >\"$K3S\" <<'EOF'\n#!/bin/sh\n{}\nEOF\nk3s_installed",
+        says("v1.33.2+k3s1")
+    ));
+    assert_eq!(st["k3s_version"], "v1.33.1+k3s1", "{st}");
+    assert_eq!(st["k3s_installing"], "v1.33.2+k3s1", "{st}");
+    assert_eq!(st["state"], "failed", "{st}");
+    // The next run knows it, until the unit starts with the new binary.
+    let st = run("k3s_known");
+    assert_eq!(st["k3s_version"], "v1.33.1+k3s1", "{st}");
+    assert_eq!(st["k3s_installing"], "v1.33.2+k3s1", "{st}");
+    let st = run("k3s_known\nk3s_started");
+    assert_eq!(st["k3s_version"], "v1.33.2+k3s1", "{st}");
+    assert_eq!(st["k3s_installing"], serde_json::Value::Null, "{st}");
+    // A binary replaced by hand since: the mark is stale and goes.
+    run(&format!(
+        "k3s_known\ncat >\"$K3S\" <<'EOF'\n#!/bin/sh\n{}\nEOF\nk3s_installed",
+        says("v1.33.3+k3s1")
+    ));
+    fs::write(&k3s, format!("#!/bin/sh\n{}\n", says("v1.33.4+k3s1"))).unwrap();
+    let st = run("k3s_known");
+    assert_eq!(st["k3s_version"], "v1.33.4+k3s1", "{st}");
+    assert_eq!(st["k3s_installing"], serde_json::Value::Null, "{st}");
 }
 
 /// The folder that models a node's boot for `systemd-analyze verify` is made under the

@@ -6,7 +6,9 @@ as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernete
   and on a server the sha256 of every chart and manifest k3s would read at start) under
   /var/lib/k3s-standin/;
 - imports the airgap archives from /var/lib/rancher/k3s/agent/images into containerd
-  (namespace k8s.io), as k3s does at start;
+  (namespace k8s.io), as k3s does at start, with k3s's conditional import: when that folder
+  holds `.cache.json` (an operator opts in by creating it), an archive whose path, size and
+  modification time the file records is skipped, and each one imported is recorded;
 - `k3s server`: listens on 6443, tells systemd it is ready (Type=notify), and records the
   address of every agent that connects;
 - `k3s agent`: connects to the server URL of its config and records that it did;
@@ -15,13 +17,17 @@ as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernete
 - `k3s ctr ARGS`: the node's own `ctr` with ARGS (a `.tar.zst` to import is decompressed
   on the way, as k3s's containerd 2 does and Debian's ctr 1.6 cannot);
 - creates k3s's node password (/etc/rancher/node/password) at its first start, as k3s does;
-- keeps an ordered event log (/var/lib/k3s-standin/events), one line per start and per
-  image import, each with the release it stands in for and the images imported
-  (`NAME@DIGEST`), so a test can tell which k3s imported what, and when.
+- keeps an ordered event log (/var/lib/k3s-standin/events), one line per start (with the
+  archives in the images folder then) and per image import or skip, each with the release
+  it stands in for and the images imported (`NAME@DIGEST`), so a test can tell which k3s
+  imported what, and when;
+- after every import, records the node's images with their digests (`NAME DIGEST` per
+  line, /var/lib/k3s-standin/image-digests): what a pod of each name would run.
 """
 
 import datetime
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -34,6 +40,7 @@ STATE = "/var/lib/k3s-standin"
 CONFIG = "/etc/rancher/k3s/config.yaml"
 REGISTRIES = "/etc/rancher/k3s/registries.yaml"
 IMAGES = "/var/lib/rancher/k3s/agent/images"
+IMPORT_CACHE = os.path.join(IMAGES, ".cache.json")
 NODE_PASSWORD = "/etc/rancher/node/password"
 VERSION_MARK = "# k3s-standin-version: "
 
@@ -88,7 +95,7 @@ def config_value(key):
 def record_start(role):
     os.makedirs(STATE, exist_ok=True)
     append("starts", f"{now()} {' '.join(sys.argv[1:])}")
-    event(f"start {role}")
+    event(f"start {role} archives={','.join(archives())}")
     if not os.path.exists(NODE_PASSWORD):
         os.makedirs(os.path.dirname(NODE_PASSWORD), exist_ok=True)
         with open(NODE_PASSWORD, "w", encoding="utf-8") as f:
@@ -149,15 +156,70 @@ def unpacked(output):
     return ",".join(f"{name}@{digest}" for name, digest in found)
 
 
+def archives():
+    """The names in the images folder k3s would import from, sorted."""
+    if not os.path.isdir(IMAGES):
+        return []
+    return [
+        n
+        for n in sorted(os.listdir(IMAGES))
+        if n.endswith((".tar", ".tar.zst")) and os.path.isfile(os.path.join(IMAGES, n))
+    ]
+
+
+def seen(path):
+    """What k3s's conditional import keeps of an archive: its size and modification time."""
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def load_import_cache():
+    """The import cache (path -> size and mtime), or None when k3s was not asked to keep one
+    (no .cache.json); an empty or unreadable file is an empty cache."""
+    try:
+        with open(IMPORT_CACHE, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    try:
+        cache = json.loads(text) if text.strip() else {}
+    except ValueError:
+        cache = {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def save_import_cache(cache):
+    with open(IMPORT_CACHE + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(cache, f, sort_keys=True)
+    os.replace(IMPORT_CACHE + ".tmp", IMPORT_CACHE)
+
+
+def record_digests():
+    """`NAME DIGEST` of every image in containerd's k8s.io namespace."""
+    listed = ctr("images", "ls")
+    lines = []
+    for line in listed.stdout.splitlines()[1:]:
+        words = line.split()
+        if len(words) >= 3:
+            lines.append(f"{words[0]} {words[2]}")
+    write("image-digests", "".join(line + "\n" for line in sorted(lines)))
+
+
 def import_images():
-    """Imports every archive; records one line per archive and the image list."""
+    """Imports every archive (but those the import cache has seen unchanged); records one
+    line per archive and the image list."""
     for _ in range(60):
         if ctr("version").returncode == 0:
             break
         time.sleep(1)
     results = []
-    for name in sorted(os.listdir(IMAGES)) if os.path.isdir(IMAGES) else []:
+    cache = load_import_cache()
+    for name in archives():
         path = os.path.join(IMAGES, name)
+        if cache is not None and cache.get(path) == seen(path):
+            results.append(f"{name} skipped (cached)")
+            event(f"skip-at-start {name} cached")
+            continue
         if name.endswith(".tar.zst"):
             unzstd = subprocess.Popen(["zstd", "-dc", path], stdout=subprocess.PIPE)
             r = ctr("images", "import", "--all-platforms", "-", stdin=unzstd.stdout)
@@ -168,9 +230,14 @@ def import_images():
             continue
         results.append(f"{name} rc={r.returncode} {r.stderr.strip()}")
         event(f"import-at-start {name} rc={r.returncode} images={unpacked(r.stdout)}")
+        if cache is not None and r.returncode == 0:
+            cache[path] = seen(path)
+    if cache is not None:
+        save_import_cache(cache)
     write("imports", "\n".join(results) + "\n")
     listed = ctr("images", "ls", "-q")
     write("images", listed.stdout)
+    record_digests()
 
 
 def ctr_command(args):
@@ -190,6 +257,7 @@ def ctr_command(args):
     sys.stderr.write(r.stderr)
     if importing:
         event(f"ctr {' '.join(args)} rc={r.returncode} images={unpacked(r.stdout)}")
+        record_digests()
     return r.returncode
 
 
