@@ -122,7 +122,9 @@ mkdir -p "$NEAR"
 cp "$ROOT/fixtures/lab/token" "$NEAR/token"
 # config VERSION LIST: the lab's config, pulling from the loopback registry.
 config() {
-  sed -e "s/^  k3s_version: .*/  k3s_version: $1/" "$ROOT/fixtures/lab/seedforge.yaml" |
+  # The set's own list is the release's: its patch release is made up (new tags), so the
+  # release table's images for it do not apply.
+  sed -e "s/^  k3s_version: .*/  k3s_version: $1\n  release_images: images.txt/" "$ROOT/fixtures/lab/seedforge.yaml" |
     sed -e "s/^registry:$/registries:\n  - host: \"$HOST\"\n    insecure: true\n\nregistry:/" >"$NEAR/seedforge.yaml"
   awk -v h="$HOST" '{ print "docker://" h "/" $1 " docker.io/" $1 }' "$2" >"$NEAR/images.txt"
   grep -q "k3s_version: $1" "$NEAR/seedforge.yaml" && grep -q "$HOST" "$NEAR/seedforge.yaml" ||

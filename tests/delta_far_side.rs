@@ -582,3 +582,36 @@ fn a_delta_listing_a_config_file_inside_the_output_is_refused() {
     );
     common::assert_same_tree(&before, &common::snapshot(&far_lab), "a planted file");
 }
+
+/// An image list that is also the release's list (`cluster.release_images`, as an operator
+/// of a release the table does not know gives it): recorded by manifest.json as an image
+/// list, it crosses once when it changes, and the delta applies.
+#[test]
+fn an_image_list_named_as_release_images_too_crosses_once() {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "  k3s_version: v1.33.1+k3s1\n",
+        "  k3s_version: v1.33.1+k3s1\n  release_images: images.txt\n",
+    );
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let far = lab.far_copy("far");
+    lab.receipt("r.json").run();
+    let list = lab.lab_dir().join("images.txt");
+    let listed = fs::read_to_string(&list).unwrap();
+    fs::write(
+        &list,
+        format!("{listed}oci:../images/oci:mirrored-pause:3.6 docker.io/acme/api:1.0\n"),
+    )
+    .unwrap();
+    lab.build();
+    let report = lab.delta("r.json", "d").arg("--json").run().json();
+    assert_eq!(report["config"]["count"], 1, "{report:#}");
+    common::far_side(&far)
+        .arg("apply")
+        .arg(lab.root().join("d"))
+        .args(["--to", "fixtures/lab/out"])
+        .run();
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
+}

@@ -44,6 +44,12 @@ pub(crate) fn other_inputs(config_file: &Path) -> Vec<(String, PathBuf)> {
             (rel, file)
         })
         .collect();
+    // A file manifest.json records (an image list named as release_images too) is carried
+    // and checked as that already.
+    let recorded: Vec<&PathBuf> = std::iter::once(&config.path)
+        .chain(config.images.lists.iter().map(|(p, _)| p))
+        .collect();
+    out.retain(|(_, file)| !recorded.contains(&file));
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);
     out
