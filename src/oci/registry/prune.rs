@@ -15,7 +15,7 @@ use super::RegistryError;
 use super::client::{Get, RegistryClient};
 use crate::net::{Budget, Transfer};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The repository the records live in.
 pub const RECORD_REPOSITORY: &str = "seedforge/push-record";
@@ -296,15 +296,6 @@ pub fn prune_and_record(
         client.write_push_record(tag, now).await?;
         Ok(report)
     })
-}
-
-/// The names of the manifests of a record, by repository (for messages and tests).
-pub fn by_repository(record: &PushRecord) -> BTreeMap<&str, Vec<String>> {
-    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for p in &record.pushed {
-        out.entry(p.repository.as_str()).or_default().push(named(p));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -259,11 +259,7 @@ pub fn plan_with_net(
     let mut signing_key = None;
     // The key the output records it was signed with: the far side keeps the signatures
     // carried to it with it, when neither the private key nor a public key is named.
-    let recorded_path = output.join(crate::pipeline::seal::SEAL_KEY);
-    let recorded = crate::input::read_found(&recorded_path, crate::input::Kind::Manifest)
-        .ok()
-        .and_then(|pem| crate::trust::keys::PublicKey::from_pem(&pem, "keys/seal.pub").ok())
-        .map(|k| (recorded_path.display().to_string(), k));
+    let recorded = crate::pipeline::seal::recorded_key(&output);
     match config.seal_signer(
         options.signing_key.as_deref(),
         options.trusted_key.as_deref(),

@@ -146,7 +146,7 @@ mod sums;
 pub use check::*;
 pub use records::*;
 use sign::signed_once;
-pub use sign::{SEAL_KEY, Signer};
+pub use sign::{SEAL_KEY, Signer, recorded_key};
 pub use sums::*;
 
 /// Everything the seal records about the inputs, gathered while planning.

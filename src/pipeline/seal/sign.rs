@@ -11,6 +11,15 @@ use crate::trust::keys::{PublicKey, SigningKey};
 /// the next delta against it, and keeps the carried signatures with it.
 pub const SEAL_KEY: &str = "keys/seal.pub";
 
+/// The public key the output at `out` records it was signed with ([`SEAL_KEY`]), with the
+/// file's path as a name for messages; `None` when it records none that reads as a key.
+pub fn recorded_key(out: &Path) -> Option<(String, PublicKey)> {
+    let path = out.join(SEAL_KEY);
+    let pem = crate::input::read_found(&path, crate::input::Kind::Manifest).ok()?;
+    let key = PublicKey::from_pem(&pem, SEAL_KEY).ok()?;
+    Some((path.display().to_string(), key))
+}
+
 /// How the seal is signed.
 #[derive(Debug, Clone)]
 pub enum Signer {
