@@ -68,11 +68,7 @@ pub struct SignedBy {
 
 /// The key a sealed output records it was signed with, and the key id its manifest names.
 fn base_signer(out: &Path) -> (Option<(String, PublicKey)>, Option<String>) {
-    let path = out.join(seal::SEAL_KEY);
-    let key = crate::input::read_found(&path, crate::input::Kind::Manifest)
-        .ok()
-        .and_then(|pem| PublicKey::from_pem(&pem, seal::SEAL_KEY).ok())
-        .map(|k| (path.display().to_string(), k));
+    let key = seal::recorded_key(out);
     let hint = seal::ManifestView::load(out).ok().and_then(|v| v.signed_by);
     let hint = hint.or_else(|| key.as_ref().map(|(_, k)| k.hint()));
     (key, hint)
@@ -197,31 +193,45 @@ fn bind_config(dir: &Path) -> Result<Vec<String>, DeltaError> {
     .and_then(|v| v.get("other_inputs").cloned())
     .and_then(|v| serde_json::from_value(v).ok())
     .unwrap_or_default();
-    let config = dir.join("config");
-    let mut files = std::collections::BTreeSet::new();
-    if config.is_dir() {
-        super::apply::walk_files(&config, "", &mut files)?;
+    // Each config file by the sha256 the delta lists for it (whole, or over its parts in
+    // SHA256SUMS.wholes): the check of the delta's own seal, which follows before anything
+    // is used, hashes every file against that line, so each is hashed once.
+    let config_lines = |name: &str| -> BTreeMap<String, String> {
+        crate::input::read_found_to_string(&dir.join(name), crate::input::Kind::Sums)
+            .map(|text| {
+                (text.lines().filter_map(seal::sums_line))
+                    .filter_map(|(hex, path)| {
+                        Some((path.strip_prefix("config/")?.to_string(), hex.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut listed = config_lines(seal::SUMS);
+    // A file in parts is listed by its parts there, and whole in SHA256SUMS.wholes.
+    for (rel, hex) in config_lines(crate::pipeline::split::WHOLES) {
+        let prefix = format!("{rel}.part");
+        listed.retain(|k, _| {
+            k.strip_prefix(&prefix)
+                .is_none_or(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()))
+        });
+        listed.insert(rel, hex);
     }
     let mut by_rebuild = Vec::new();
-    for rel in files {
+    for (rel, got) in listed {
         if rel == crate::oci::registry::lockfile::LOCK_FILE_NAME {
             continue;
         }
-        let path: PathBuf = config.join(&rel);
+        let path: PathBuf = dir.join("config").join(&rel);
         match recorded.get(rel.as_str()) {
+            Some(want) if **want == got => {}
             Some(want) => {
-                let got = crate::hashing::sha256_file(&path).map_err(|e| DeltaError::Io {
-                    path: path.clone(),
-                    source: e,
-                })?;
-                if *want != got {
-                    return Err(DeltaError::Untrusted {
-                        path,
-                        message: format!(
-                            "hashes to {got}; the signed manifest.json records {want}"
-                        ),
-                    });
-                }
+                return Err(DeltaError::Untrusted {
+                    path,
+                    message: format!(
+                        "the delta lists sha256 {got}; the signed manifest.json records {want}"
+                    ),
+                });
             }
             None if others.contains(&rel) => by_rebuild.push(rel),
             None => {

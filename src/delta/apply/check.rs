@@ -259,7 +259,7 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
 
 /// The regular files under `dir` (relative, `/`-separated) into `into`; a symbolic link or
 /// anything else is refused.
-pub(crate) fn walk_files(
+pub(super) fn walk_files(
     dir: &Path,
     prefix: &str,
     into: &mut BTreeSet<String>,

@@ -51,7 +51,6 @@ use super::{DeltaError, parse_sums};
 use crate::leftovers::Staging;
 use crate::pipeline::build_lock::BuildLock;
 use crate::pipeline::seal;
-pub(crate) use check::walk_files;
 use check::{CheckedDelta, check_delta, hash_file};
 pub use check::{DeltaCheck, verify};
 use serde::{Deserialize, Serialize};
