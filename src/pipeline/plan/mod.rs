@@ -267,12 +267,17 @@ pub fn plan_with_net(
         &options.secrets,
     )? {
         Some(crate::config::SealSigner::Key(path, key)) => {
-            signing_key = Some(format!("{} ({})", path.display(), key.public_key().hint()));
+            signing_key = Some(format!(
+                "sign {} and the provenance with {} ({})",
+                crate::pipeline::seal::MANIFEST,
+                path.display(),
+                key.public_key().hint()
+            ));
             seal.sign_with(*key);
         }
         Some(crate::config::SealSigner::Check { name, key }) => {
             signing_key = Some(format!(
-                "no private key: the signatures kept, checked with {name} ({})",
+                "no private key here: keep the signatures the output holds, checked with {name} ({}), and sign nothing",
                 key.hint()
             ));
             seal.keep_signed_with(key, name);

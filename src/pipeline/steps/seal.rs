@@ -21,7 +21,8 @@ use std::path::PathBuf;
 pub struct Seal {
     /// The output directory.
     pub out: PathBuf,
-    /// The key that signs the seal (its file and hint), if any.
+    /// How the seal is signed, in words (the key's file and hint, or the public key the
+    /// signatures kept are checked with), if it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<String>,
 }
@@ -34,7 +35,7 @@ impl StepKind for Seal {
     fn describe(&self) -> String {
         let signed = match &self.signing_key {
             Some(key) => {
-                format!("; sign {MANIFEST} and the provenance with {key} ({MANIFEST_BUNDLE})")
+                format!("; {key} ({MANIFEST_BUNDLE})")
             }
             None => String::new(),
         };
