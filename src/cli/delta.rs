@@ -45,7 +45,7 @@ pub(crate) struct DeltaArgs {
     /// so that no file is larger than a medium holds; apply takes the parts as they are.
     /// SIZE: fat32 (4 GiB - 1 byte), dvd (4,700,000,000 bytes), bytes, or a number with
     /// K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
-    #[arg(long, value_name = "SIZE", value_parser = super::parse_part_size)]
+    #[arg(long, value_name = "SIZE", value_parser = super::build::parse_part_size)]
     split: Option<u64>,
     /// Make the delta even though its k3s release is older than the far side's (the
     /// receipt's); also allowed by the config's cluster.allow_downgrade: true.

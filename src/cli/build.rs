@@ -1,0 +1,319 @@
+//! `seedforge build` and `seedforge plan`.
+
+use super::verify::print_verify;
+use super::{CliError, ExitCode};
+use super::{
+    ConfigArg, Global, clean, debs, delta, lock_output, net, pki, print_images, print_json,
+    progress,
+};
+use clap::Args;
+use seedforge::config::Config;
+use seedforge::pipeline::plan;
+use seedforge::pipeline::run;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Output directory (default: the config's `output`, relative to the config).
+    #[arg(short, long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Fail if a registry tag resolves to another digest than seedforge.lock pins.
+    #[arg(long)]
+    locked: bool,
+    /// Never touch the network. Registry images must be pinned in seedforge.lock and
+    /// already in OUT/oci, bundles from http(s) repositories already in OUT/packages: build
+    /// once online, carry the config folder and OUT across, then build with --offline.
+    /// Whatever is missing is named, and nothing is written (exit 2).
+    #[arg(long)]
+    offline: bool,
+    /// Fail at once (exit 1) if another build is writing to the output folder, instead of
+    /// waiting for it to finish.
+    #[arg(long)]
+    no_wait: bool,
+    /// Run every step and hash every file again, ignoring what the last build recorded in
+    /// OUT/.seedforge/state.json (by default a step whose inputs and outputs are unchanged
+    /// is skipped).
+    #[arg(long)]
+    force: bool,
+    /// A PEM file of CA certificates to trust for every download (registries, package
+    /// repositories, `files:` URLs), besides the system's and `SSL_CERT_FILE`; repeatable.
+    /// A registry's own CA goes in its `registries:` entry (`ca_file`).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    ca_files: Vec<PathBuf>,
+    /// Export each ISO larger than SIZE into export_dir as numbered parts
+    /// (NAME.part001, ...), with SHA256SUMS, SHA256SUMS.wholes and join.sh; overrides the
+    /// config's export_split. SIZE: fat32 (4 GiB - 1 byte), dvd (4,700,000,000 bytes),
+    /// bytes, or a number with K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
+    export_split: Option<u64>,
+    /// Sign the output with this private key (cosign's encrypted cosign.key, its password
+    /// from COSIGN_PASSWORD; or a PKCS#8 PEM, ECDSA P-256 or Ed25519), in place of the
+    /// config's `seal.key`: the seal writes manifest.json.sigstore.json (a Sigstore bundle
+    /// over manifest.json, which names every file's SHA-256) and the provenance's signed
+    /// form. Check it with `seedforge verify --key cosign.pub OUT`, or cosign verify-blob.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+}
+
+pub(crate) fn parse_part_size(text: &str) -> Result<u64, String> {
+    seedforge::config::size::parse_part_size(text)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Output directory to plan for.
+    #[arg(short, long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Plan as `build --offline` would: check that seedforge.lock and the output folder
+    /// hold everything, without touching the network.
+    #[arg(long)]
+    offline: bool,
+    /// A PEM file of CA certificates to trust for every download (registries, package
+    /// repositories, `files:` URLs), besides the system's and `SSL_CERT_FILE`; repeatable.
+    /// A registry's own CA goes in its `registries:` entry (`ca_file`).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    ca_files: Vec<PathBuf>,
+    /// Plan the upgrade of a running far side from its receipt (`seedforge receipt OUT -o
+    /// FILE`, carried back across the gap): what `seedforge delta` of this config's output
+    /// would carry (new blobs, sealed files, config inputs, against the whole output), and
+    /// the order for the nodes: apply the delta, then every node imports the new images
+    /// (`seedforge-bootstrap --images-only`) before any k3s changes, then the servers one
+    /// at a time, then the agents, each until its status file says it runs the new
+    /// payload and k3s version. Reads the output as the last build left it: build first.
+    /// A receipt of a newer k3s than the config's is a downgrade, which the nodes refuse
+    /// unless `cluster.allow_downgrade: true`.
+    #[arg(long, value_name = "RECEIPT")]
+    upgrade_from: Option<PathBuf>,
+}
+
+pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
+    let net = net::settings(&a.ca_files)?;
+    let mut config = Config::load(&a.config.config)?;
+    config.register_secrets(&g.secrets);
+    if let Some(split) = a.export_split {
+        if config.export_dir.is_none() {
+            return Err(CliError::Usage(format!(
+                "--export-split: {} names no export_dir to export into",
+                a.config.config.display()
+            )));
+        }
+        config.export_split = Some(split);
+    }
+    let options = plan::PlanOptions {
+        locked: a.locked,
+        offline: a.offline,
+        force: a.force,
+        // Shared with `seedforge debs`: SEEDFORGE_CACHE_DIR, SEEDFORGE_NO_CACHE.
+        deb_cache: debs::open_cache(false, None)?,
+        secrets: g.secrets.clone(),
+        staging: g.staging.clone(),
+        signing_key: a.signing_key.clone(),
+        trusted_key: None,
+        carried_bundles: Default::default(),
+        carried_files: Default::default(),
+    };
+    let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
+    print_plan_warnings(g, &plan.warnings);
+    // One build per output folder: taken before the first write, held until the end.
+    let _lock = {
+        let lock = lock_output(g, &plan.output, !a.no_wait)?;
+        if lock.waited() {
+            // The other build may have changed the folder the plan was made against.
+            plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
+        }
+        lock
+    };
+    let reporter = progress::CliReporter::new(g, plan.inputs.images.entries.len());
+    let report = run::run(&plan, &reporter)?;
+    reporter.finish();
+    if g.json {
+        print_json(&report);
+    } else if !g.quiet {
+        let tag = |name: &str, out: &Path| {
+            if report.kept(name, Some(out)) {
+                "  (unchanged)"
+            } else {
+                ""
+            }
+        };
+        print_images(&report.images);
+        if !report.kept("verify", None) {
+            print_verify(&report.verify);
+        }
+        for a in &report.airgap {
+            let sha256 = (a.sha256.as_deref())
+                .map(|d| format!(", sha256:{d}"))
+                .unwrap_or_default();
+            outln!(
+                "{}  {} image(s), {}{sha256}{}",
+                a.path.display(),
+                a.images.len(),
+                seedforge::util::human_bytes(a.file_bytes),
+                tag("airgap", &a.path)
+            );
+        }
+        for p in &report.packages {
+            outln!(
+                "{}  {} package(s), {}, sha256:{}{}",
+                p.path.display(),
+                p.debs,
+                seedforge::util::human_bytes(p.file_bytes),
+                p.sha256,
+                tag("packages", &p.path)
+            );
+        }
+        if let Some(p) = &report.pki {
+            pki::print_summary(p);
+        }
+        clean::print_build(&report);
+        for line in steps_lines(&report.steps, report.seconds) {
+            outln!("{line}");
+        }
+        outln!("built {}", report.output.display());
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// One line for the steps that ran, with the run's wall time `seconds` (the steps' own
+/// times overlap: seed ISOs are written at the same time), and one for those skipped as
+/// unchanged.
+pub(crate) fn steps_lines(steps: &[run::StepRun], seconds: f64) -> Vec<String> {
+    let list = |status: &str| -> Vec<String> {
+        steps
+            .iter()
+            .filter(|s| s.status == status)
+            .map(|s| match s.key.split_once(' ') {
+                Some((_, what)) if s.step == "iso" => format!("iso {what}"),
+                _ => s.step.to_string(),
+            })
+            .collect()
+    };
+    let (ran, skipped) = (list("ran"), list("skipped"));
+    let mut lines = vec![format!(
+        "ran {} step(s) in {seconds:.2} s: {}",
+        ran.len(),
+        ran.join(", ")
+    )];
+    if !skipped.is_empty() {
+        lines.push(format!(
+            "skipped {} unchanged step(s): {} (build --force runs every step)",
+            skipped.len(),
+            skipped.join(", ")
+        ));
+    }
+    lines
+}
+
+/// What planning found worth saying before a build runs, on stderr (also with `--quiet`
+/// and `--json`: a check that could not be exact is not news to hide).
+pub(crate) fn print_plan_warnings(g: &Global, warnings: &[String]) {
+    for w in warnings {
+        errln!("warning: {}", g.secrets.scrub(w));
+    }
+}
+
+pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
+    let net = net::settings(&a.ca_files)?;
+    if let Some(receipt) = &a.upgrade_from {
+        // A bad receipt is refused before anything is planned.
+        seedforge::delta::receipt::Receipt::load(receipt)?;
+    }
+    let config = Config::load(&a.config.config)?;
+    config.register_secrets(&g.secrets);
+    let options = plan::PlanOptions {
+        locked: false,
+        offline: a.offline,
+        force: false,
+        deb_cache: debs::open_cache(false, None)?,
+        secrets: g.secrets.clone(),
+        staging: g.staging.clone(),
+        signing_key: None,
+        trusted_key: None,
+        carried_bundles: Default::default(),
+        carried_files: Default::default(),
+    };
+    let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
+    print_plan_warnings(g, &plan.warnings);
+    let upgrade = match &a.upgrade_from {
+        Some(receipt) => Some(delta::plan_upgrade(
+            &config,
+            &plan,
+            receipt,
+            &a.config.config,
+        )?),
+        None => None,
+    };
+    if g.json {
+        #[derive(Serialize)]
+        struct PlanJson<'a> {
+            output: &'a Path,
+            steps: &'a [seedforge::pipeline::steps::Step],
+            images: Vec<[String; 2]>,
+            warnings: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            upgrade: Option<&'a seedforge::delta::upgrade::UpgradePlan>,
+        }
+        print_json(&PlanJson {
+            output: &plan.output,
+            steps: &plan.steps,
+            warnings: &plan.warnings,
+            upgrade: upgrade.as_ref(),
+            images: plan
+                .inputs
+                .images
+                .entries
+                .iter()
+                .map(|e| [e.source.to_string(), e.destination.to_string()])
+                .collect(),
+        });
+    } else {
+        outln!("output: {}", plan.output.display());
+        for (i, step) in plan.steps.iter().enumerate() {
+            outln!("{}. {}", i + 1, step.describe());
+        }
+        if !plan.inputs.images.entries.is_empty() {
+            outln!(
+                "images ({}, destination <- source):",
+                plan.inputs.images.entries.len()
+            );
+        }
+        for e in &plan.inputs.images.entries {
+            outln!("   {}  <-  {}", e.destination, e.source);
+        }
+        if let Some(u) = &upgrade {
+            delta::print_upgrade(u);
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steps_line_gives_the_runs_wall_time_not_the_sum_of_overlapping_steps() {
+        let step = |step: &'static str, key: &str, seconds: f64| run::StepRun {
+            step,
+            key: key.to_string(),
+            status: "ran",
+            seconds,
+        };
+        // Three seeds written at the same time: 4 s each, 4.85 s in all.
+        let steps = [
+            step("mirror", "mirror", 0.5),
+            step("iso", "iso n1", 4.0),
+            step("iso", "iso n2", 4.0),
+            step("iso", "iso n3", 4.0),
+        ];
+        assert_eq!(
+            steps_lines(&steps, 4.85),
+            ["ran 4 step(s) in 4.85 s: mirror, iso n1, iso n2, iso n3"]
+        );
+    }
+}

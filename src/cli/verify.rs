@@ -1,0 +1,419 @@
+//! `seedforge verify`: a build output, layout, export folder, delta or ISO, with its
+//! signature when `--key` is given.
+
+use super::{
+    CliError, ExitCode, Global, clean, delta, iso, json_report, layout_dir, progress, unsealed,
+};
+use clap::Args;
+use seedforge::Error;
+use seedforge::oci::Layout;
+use seedforge::oci::stamps::BlobStamps;
+use seedforge::oci::verify::VerifyReport;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The build output, OCI layout, export folder or .iso image.
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    /// A public key (PEM: cosign.pub) the output's signature must verify with (repeat for
+    /// several): manifest.json.sigstore.json over manifest.json, SHA256SUMS matching the
+    /// signed manifest file for file, the provenance's signature; on an export folder or a
+    /// lone ISO, the manifest.json and bundle beside it and each ISO's SHA-256 in it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Vec<PathBuf>,
+}
+
+/// The public keys of `--key`, each with its name as given.
+pub(crate) fn read_keys(
+    paths: &[PathBuf],
+) -> Result<Vec<(String, seedforge::trust::keys::PublicKey)>, CliError> {
+    paths
+        .iter()
+        .map(|p| {
+            seedforge::trust::keys::PublicKey::read(p)
+                .map(|k| (p.display().to_string(), k))
+                .map_err(|e| CliError::Usage(format!("--key {}: {e}", p.display())))
+        })
+        .collect()
+}
+
+/// With `--key`: the signature of the output at `dir` (a sealed output: the bundle beside
+/// manifest.json, SHA256SUMS against the signed manifest), or of the ISOs `isos` (the
+/// manifest.json and bundle beside them, each ISO's SHA-256 in it).
+pub(crate) fn check_signature(
+    g: &Global,
+    dir: &Path,
+    isos: &[PathBuf],
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<(), CliError> {
+    if keys.is_empty() {
+        if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::MANIFEST_BUNDLE)).is_ok()
+            && !g.json
+        {
+            outln!(
+                "note: {} is signed; seedforge verify --key KEY.pub checks the signature",
+                dir.display()
+            );
+        }
+        return Ok(());
+    }
+    let check = if isos.is_empty() && is_export_folder(dir) {
+        seedforge::pipeline::seal::verify_signed_hashes(dir, &export_isos(dir)?, keys)
+    } else if isos.is_empty() {
+        seedforge::pipeline::seal::verify_signature(dir, keys)
+    } else {
+        seedforge::pipeline::seal::verify_signed_isos(dir, isos, keys)
+    }
+    .map_err(Error::from)?;
+    if !g.json && !g.quiet {
+        outln!(
+            "signature {}: verified with {} ({} file(s) bound to it{})",
+            check.bundle.display(),
+            check.key,
+            check.files,
+            if check.provenance {
+                ", provenance signed"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+/// An export folder (`export_dir:`) with a signed output's seal: `manifest.json` and its
+/// bundle beside the ISOs, and no `iso/` or `oci/` of a build output.
+pub(crate) fn is_export_folder(dir: &Path) -> bool {
+    use seedforge::pipeline::seal::{MANIFEST, MANIFEST_BUNDLE};
+    dir.join(MANIFEST).is_file()
+        && dir.join(MANIFEST_BUNDLE).is_file()
+        && !dir.join("iso").exists()
+        && !dir.join("oci").exists()
+}
+
+/// The ISOs of an export folder with their SHA-256: each whole `*.iso` hashed, each ISO in
+/// parts as `SHA256SUMS.wholes` records it (its parts are checked against that by
+/// [`seedforge::pipeline::split::verify_wholes`]). At least one, else the folder is not
+/// an export.
+pub(crate) fn export_isos(dir: &Path) -> Result<Vec<(PathBuf, String)>, CliError> {
+    let whole = iso::images_at(dir)?;
+    let hashes = seedforge::pipeline::seal::hash_many(&whole).map_err(Error::from)?;
+    let mut found: Vec<(PathBuf, String)> = whole.into_iter().zip(hashes).collect();
+    let wholes = dir.join(seedforge::pipeline::split::WHOLES);
+    if std::fs::symlink_metadata(&wholes).is_ok() {
+        let text = seedforge::input::read_found_to_string(&wholes, seedforge::input::Kind::Sums)
+            .map_err(|e| Error::from(seedforge::pipeline::seal::SealError::Input(e)))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if let Some((sha, name)) = seedforge::pipeline::seal::sums_line(line) {
+                found.push((dir.join(name), sha.to_string()));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--key: {} holds a signed manifest.json but no ISO (whole or in parts) to check against it",
+            dir.display()
+        )));
+    }
+    Ok(found)
+}
+
+pub(crate) fn verify_cmd(
+    g: &Global,
+    dir: &Path,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<ExitCode, CliError> {
+    for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
+        errln!("warning: {warning}");
+    }
+    if iso::is_image(dir) {
+        if !keys.is_empty() {
+            // The signed manifest.json beside the ISO (an export folder), or in the output
+            // whose iso/ holds it.
+            let beside = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let signed = [beside, beside.parent().unwrap_or(beside)]
+                .into_iter()
+                .find(|d| d.join(seedforge::pipeline::seal::MANIFEST_BUNDLE).exists())
+                .unwrap_or(beside);
+            check_signature(g, signed, &[dir.to_path_buf()], keys)?;
+        }
+        return iso::verify_images(g, &[dir.to_path_buf()]);
+    }
+    if dir.join(seedforge::delta::carry::DELTA_JSON).is_file() {
+        return delta::verify_delta(g, dir, keys);
+    }
+    // An export folder with ISOs in parts: each whole is hashed over its parts first, and
+    // the parts' own digests, taken on the way, spare SHA256SUMS a second read of them.
+    let wholes = if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::SUMS)).is_ok() {
+        seedforge::pipeline::split::verify_wholes(dir)
+    } else {
+        Ok(None)
+    };
+    let known = |p: &Path, _: &str| {
+        (wholes.as_ref().ok().and_then(Option::as_ref)).and_then(|w| w.part_sha256.get(p).cloned())
+    };
+    if let Some(sealed) = clean::verify_sealed(g, dir, &known)? {
+        check_signature(g, dir, &[], keys)?;
+        return verify_sealed_output(g, dir, sealed, wholes);
+    }
+    // An export folder of whole ISOs (no SHA256SUMS): each checked against the signed
+    // manifest.json beside them (with --key), then read as an ISO.
+    if is_export_folder(dir) || (keys.is_empty() && iso::is_unsigned_export(dir)?) {
+        let isos = iso::images_at(dir)?;
+        check_signature(g, dir, &[], keys)?;
+        return iso::verify_images(g, &isos);
+    }
+    if !keys.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--key: {} is not a sealed build output (no SHA256SUMS) or an ISO",
+            dir.display()
+        )));
+    }
+    let images = iso::images_in(dir)?;
+    if images.is_empty() {
+        return verify_layout(g, dir);
+    }
+    if !layout_dir(dir).exists() {
+        return iso::verify_images(g, &images);
+    }
+    // One JSON document: the layout's report with the seed ISOs' checks under "iso".
+    let (report, layout) = layout_report(g, dir)?;
+    let (checks, isos) = iso::check_images(g, &images);
+    let mut doc = serde_json::to_value(&report).unwrap_or_default();
+    doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
+    let result = layout.and(isos);
+    json_report::print_report(g, doc, &result);
+    result
+}
+
+/// A sealed build output: the layout, the seed ISOs, SHA256SUMS and the registry
+/// certificate, in one JSON document.
+pub(crate) fn verify_sealed_output(
+    g: &Global,
+    dir: &Path,
+    (sums, cert, sums_result): clean::Sealed,
+    wholes: Result<
+        Option<seedforge::pipeline::split::WholesReport>,
+        seedforge::pipeline::seal::SealError,
+    >,
+) -> Result<ExitCode, CliError> {
+    let mut failures = Vec::new();
+    let mut doc = serde_json::json!({});
+    if layout_dir(dir).exists() {
+        let (report, result) = layout_report(g, dir)?;
+        doc = serde_json::to_value(&report).unwrap_or_default();
+        failures.extend(result.err());
+    }
+    let images = iso::images_in(dir).unwrap_or_else(|e| {
+        failures.push(e.into());
+        Vec::new()
+    });
+    if !images.is_empty() {
+        let (checks, result) = iso::check_images(g, &images);
+        doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
+        failures.extend(result.err());
+    }
+    match seedforge::pipeline::seal::recheck_image_signatures(dir) {
+        Ok(Some(recheck)) => {
+            for (image, why) in &recheck.failed {
+                errln!(
+                    "BAD  {image}: its signatures no longer verify with the recorded keys: {why}"
+                );
+            }
+            if !g.json && !g.quiet {
+                outln!(
+                    "signatures {}: {} image(s) with a signature verifying with the recorded keys, {} problem(s)",
+                    dir.join("oci").display(),
+                    recheck.verified.len(),
+                    recheck.failed.len()
+                );
+            }
+            if !recheck.failed.is_empty() {
+                failures.push(
+                    Error::VerifyFailed(format!(
+                        "{} image(s) whose carried signatures do not verify: {}",
+                        recheck.failed.len(),
+                        recheck
+                            .failed
+                            .iter()
+                            .map(|(i, _)| i.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .into(),
+                );
+            }
+            doc["signatures"] = serde_json::to_value(&recheck).unwrap_or_default();
+        }
+        Ok(None) => {}
+        Err(e) => failures.push(Error::from(e).into()),
+    }
+    doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
+    doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
+    failures.extend(sums_result.err());
+    // A build output (an export in parts holds other files by design): links and
+    // unlisted files.
+    if matches!(wholes, Ok(None)) {
+        failures.extend(unsealed::check(g, dir, &mut doc).err());
+    }
+    match wholes {
+        Ok(Some(wholes)) => {
+            doc["wholes"] = serde_json::to_value(&wholes).unwrap_or_default();
+            failures.extend(wholes_result(g, &wholes).err());
+        }
+        Ok(None) => {}
+        Err(e) => failures.push(Error::from(e).into()),
+    }
+    let result = match failures.len() {
+        0 => Ok(ExitCode::Ok),
+        1 => Err(failures.remove(0)),
+        _ => Err(Error::VerifyFailed(
+            failures
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .into()),
+    };
+    json_report::print_report(g, doc, &result);
+    result
+}
+
+/// Prints what [`seedforge::pipeline::split::verify_wholes`] found; fails naming every
+/// file whose parts do not join to its recorded sha256.
+pub(crate) fn wholes_result(
+    g: &Global,
+    wholes: &seedforge::pipeline::split::WholesReport,
+) -> Result<ExitCode, CliError> {
+    let failed: Vec<_> = wholes.failed().collect();
+    for w in &failed {
+        errln!(
+            "BAD  {}: {}",
+            w.name,
+            w.problem.as_deref().unwrap_or_default()
+        );
+    }
+    if !g.json && (!g.quiet || !failed.is_empty()) {
+        outln!(
+            "verify {}: {} file(s) in parts, {} joined and hashed, {} problem(s)",
+            wholes.file.display(),
+            wholes.wholes.len(),
+            seedforge::util::human_bytes(wholes.wholes.iter().map(|w| w.bytes).sum()),
+            failed.len()
+        );
+    }
+    if failed.is_empty() {
+        return Ok(ExitCode::Ok);
+    }
+    Err(Error::VerifyFailed(format!(
+        "{}: {} file(s) do not join to their sha256: {}",
+        wholes.file.display(),
+        failed.len(),
+        failed
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .into())
+}
+
+pub(crate) fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, CliError> {
+    let (report, result) = layout_report(g, dir)?;
+    json_report::print_report(
+        g,
+        serde_json::to_value(&report).unwrap_or_default(),
+        &result,
+    );
+    result
+}
+
+/// Verifies the layout, printing text unless `--json`; the caller prints the JSON.
+pub(crate) fn layout_report(
+    g: &Global,
+    dir: &Path,
+) -> Result<(VerifyReport, Result<ExitCode, CliError>), Error> {
+    let layout = Layout::open(&layout_dir(dir))?;
+    let reporter = progress::CliReporter::new(g, 0);
+    seedforge::Reporter::step_started(&reporter, "verify");
+    // Every blob is re-hashed; those found right get fresh stamps for `airgap`.
+    let stamps = BlobStamps::recording(&layout);
+    let report = seedforge::oci::verify::verify_with(&layout, &reporter, Some(&stamps));
+    reporter.finish();
+    let report = report?;
+    if let Err(e) = stamps.save() {
+        tracing::warn!(
+            "cannot save the blob stamps of {}: {e}",
+            layout.root().display()
+        );
+    }
+    if !g.json && (!g.quiet || !report.is_sound()) {
+        print_verify(&report);
+    }
+    let result = if report.is_sound() {
+        Ok(ExitCode::Ok)
+    } else {
+        Err(Error::VerifyFailed(format!(
+            "{}: {} blob problem(s)",
+            layout.root().display(),
+            report.problems.len()
+        ))
+        .into())
+    };
+    Ok((report, result))
+}
+
+pub(crate) fn print_verify(report: &VerifyReport) {
+    for f in &report.problems {
+        let what = match &f.problem {
+            seedforge::oci::verify::BlobProblem::Missing => "missing".to_string(),
+            seedforge::oci::verify::BlobProblem::SizeMismatch { expected, actual } => {
+                format!("size {actual}, expected {expected}")
+            }
+            seedforge::oci::verify::BlobProblem::DigestMismatch { actual } => {
+                format!("content hashes to {actual}")
+            }
+            seedforge::oci::verify::BlobProblem::Unreadable { error } => {
+                format!("unreadable: {error}")
+            }
+            seedforge::oci::verify::BlobProblem::BadDocument { error } => {
+                format!("not a valid manifest: {error}")
+            }
+        };
+        errln!(
+            "BAD  blob {} ({}): {what}; used by {}",
+            f.digest,
+            f.path.display(),
+            f.images.join(", ")
+        );
+    }
+    for s in &report.strays {
+        errln!(
+            "stray  {} (not referenced; `seedforge gc` removes it)",
+            s.display()
+        );
+    }
+    if let Some(why) = &report.strays_unknown {
+        errln!("note  strays not checked: {why}");
+    }
+    for s in &report.stale_temp {
+        errln!(
+            "stale  {} (left by an interrupted run; `seedforge gc` removes it)",
+            s.display()
+        );
+    }
+    outln!(
+        "verify {}: {} image(s), {} blob(s), {} checked, {} problem(s), {} stray(s)",
+        report.layout.display(),
+        report.images.len(),
+        report.blobs_checked,
+        seedforge::util::human_bytes(report.bytes_checked),
+        report.problems.len(),
+        report.strays.len()
+    );
+}
