@@ -100,6 +100,8 @@ declare -A TOOLS=(
   [script]=bsdutils
   [dash]=dash
   [curl]=curl
+  # The booted node reaches a registry on this machine through qemu's guestfwd, one socat a connection.
+  [socat]=socat
 )
 
 missing_tools() {

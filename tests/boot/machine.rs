@@ -76,7 +76,13 @@ impl Machine {
         mac: &str,
         console: &Path,
     ) -> common::Running {
-        self.start_with(disk, &[Medium::Virtio(seed)], net, mac, console)
+        self.start_with(
+            disk,
+            &[Medium::Virtio(seed)],
+            &format!("socket,{net}"),
+            mac,
+            console,
+        )
     }
 
     /// Boots a server and an agent on a network of their own, each on a fresh copy of the
@@ -112,7 +118,7 @@ impl Machine {
         let s = self.start_with(
             &server,
             server_media,
-            &format!("listen=127.0.0.1:{port}"),
+            &format!("socket,listen=127.0.0.1:{port}"),
             "52:54:00:00:02:0a",
             &s_console,
         );
@@ -120,7 +126,7 @@ impl Machine {
         let a = self.start_with(
             &agent,
             agent_media,
-            &format!("connect=127.0.0.1:{port}"),
+            &format!("socket,connect=127.0.0.1:{port}"),
             "52:54:00:00:02:0b",
             &a_console,
         );
@@ -135,7 +141,8 @@ impl Machine {
         }
     }
 
-    /// Starts a VM with `disk` and `media` attached, in order.
+    /// Starts a VM with `disk` and `media` attached, in order, its one NIC on the qemu
+    /// netdev `net` (without its id: `socket,listen=127.0.0.1:P`, `user,…`).
     pub(crate) fn start_with(
         &self,
         disk: &Path,
@@ -190,7 +197,7 @@ impl Machine {
             .args(&drives)
             .args(["-device", "virtio-rng-pci"])
             .arg("-netdev")
-            .arg(format!("socket,id=n0,{net}"))
+            .arg(format!("{net},id=n0"))
             .arg("-device")
             .arg(format!("virtio-net-pci,netdev=n0,mac={mac}"))
             .arg("-serial")

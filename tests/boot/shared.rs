@@ -191,7 +191,7 @@ pub(crate) fn shared_payload_nodes_join_from_two_cdroms() {
         .start_with(
             &agent,
             &[Medium::Cdrom(&a_seed), Medium::Cdrom(&old_payload)],
-            &format!("listen=127.0.0.1:{port}"),
+            &format!("socket,listen=127.0.0.1:{port}"),
             "52:54:00:00:02:0b",
             &a_console,
         )
