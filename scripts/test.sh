@@ -191,16 +191,26 @@ debian_tools() {
   fi
 }
 
-# What is accepted as already fetched: cosign 3.x and oras 1.3 or a later 1.x from sid,
-# skopeo 1.18 from trixie run through that tree's own loader.
+# What is accepted as already fetched: cosign 3.x, oras 1.3 or a later 1.x, containerd 2.x
+# and crane 0.20 or later from sid, skopeo 1.18 from trixie run through that tree's own loader.
 SID_ROOT=$PWD/target/sid/root
 sid_accepted() {
-  # cosign 3.x; oras 1.3 or a later 1.x.
+  # cosign 3.x; oras 1.3 or a later 1.x; crane 0.20 or later (Debian's crane cannot tell its
+  # version, "could not determine build information", so the recorded package version
+  # decides; `crane version` still proves it runs); containerd 2.x, the line k3s runs
+  # (sid's says "2.1.9+unknown"), with its own ctr.
   [ -x "$SID_ROOT/usr/bin/cosign" ] && [ -x "$SID_ROOT/usr/bin/oras" ] \
+    && [ -x "$SID_ROOT/usr/bin/crane" ] && [ -x "$SID_ROOT/usr/bin/ctr" ] \
     && grep -Eq '^cosign 3\.' target/sid/versions 2>/dev/null \
     && grep -Eq '^oras 1\.([3-9]|[1-9][0-9])\.' target/sid/versions \
+    && grep -Eq '^crane (0\.(2[0-9]|[3-9][0-9])|[1-9][0-9]*)\.' target/sid/versions \
+    && grep -Eq '^containerd 2\.' target/sid/versions \
     && "$SID_ROOT/usr/bin/cosign" version >/dev/null 2>&1 \
-    && "$SID_ROOT/usr/bin/oras" version >/dev/null 2>&1
+    && "$SID_ROOT/usr/bin/oras" version >/dev/null 2>&1 \
+    && "$SID_ROOT/usr/bin/crane" version >/dev/null 2>&1 \
+    && "$SID_ROOT/usr/bin/containerd" --version 2>/dev/null \
+      | grep -Eq '^containerd [^ ]+ 2\.' \
+    && "$SID_ROOT/usr/bin/ctr" --version >/dev/null 2>&1
 }
 TRIXIE_ROOT=$PWD/target/trixie/root
 TRIXIE_LIBS=$TRIXIE_ROOT/usr/lib/x86_64-linux-gnu
@@ -220,17 +230,22 @@ PYVENV=target/pyvenv
 fetch_judges() {
   stage_name=""
   stage_times=()
-  # --- cosign and oras (judges of the image signatures, bundles and attestations) from
-  # Debian sid, which has the releases the tests need (cosign 3.x, oras 1.x) where the
-  # machine's release may have none. The system's sources and package state stay untouched:
-  # a private sources list, lists and cache under target/sid-apt, `apt-get download` of the
-  # two .debs, unpacked with dpkg-deb into target/sid/root (the tests find the tools at
-  # target/sid/root/usr/bin, tests/common/sigstore.rs). The package versions are recorded in
-  # target/sid/versions (cosign built by Debian reports its version as "devel"). Kept while
-  # the recorded versions are accepted; one retry; under CI=true a failure fails the run.
-  stage "cosign and oras (Debian sid)"
-  debian_tools sid sid "cosign 3.x and oras 1.3+" sid_accepted cosign oras
-  # --- end cosign and oras ---
+  # --- cosign and oras (judges of the image signatures, bundles and attestations),
+  # containerd 2.x (judge of the airgap archives and certs.d/*/hosts.toml: k3s runs the 2.x
+  # line since 2025, Debian 12 has 1.6 only) and crane 0.20+ (a registry client judge) from
+  # Debian sid, which has the releases the tests need where the machine's release may have
+  # none. The system's sources and package state stay untouched: a private sources list,
+  # lists and cache under target/sid-apt, `apt-get download` of the .debs (no dependencies:
+  # these are Go programs needing only the C library; sid's runc is not fetched, nothing
+  # here starts a container), unpacked with dpkg-deb into target/sid/root (the tests find
+  # the tools at target/sid/root/usr/bin, tests/common/sigstore.rs and containerd.rs). The
+  # package versions are recorded in target/sid/versions (cosign built by Debian reports its
+  # version as "devel", crane none). Kept while the recorded versions are accepted; one
+  # retry; under CI=true a failure fails the run.
+  stage "cosign, oras, containerd and crane (Debian sid)"
+  debian_tools sid sid "cosign 3.x, oras 1.3+, containerd 2.x and crane 0.20+" sid_accepted \
+    cosign oras containerd crane
+  # --- end cosign, oras, containerd and crane ---
 
   # --- skopeo 1.18 from Debian 13 (trixie): a skopeo that checks cosign signatures itself
   # (Debian 12's 1.9.3 is built with sigstore disabled). It is a dynamically linked Go

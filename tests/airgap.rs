@@ -7,8 +7,8 @@
 use crate::common;
 
 use common::{
-    Cmd, Containerd, Lab, index_entry, list_lines, read_json, require_tool, run_pipeline,
-    sha256_bytes, write_list, write_oci_image,
+    Cmd, Containerd, Lab, index_entry, list_lines, read_json, require_containerd, require_tool,
+    run_pipeline, sha256_bytes, write_list, write_oci_image,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -351,7 +351,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// ctr does not), and checks names, completeness, digests and file contents.
 fn containerd_judge(format: &str, compression: &str, platforms: &[&str]) {
     let (suffix, decompressor) = suffix_and_decompressor(compression);
-    if !require_tool("containerd") || !require_tool("ctr") {
+    if !require_containerd() {
         return;
     }
     if let Some([tool, _]) = decompressor
@@ -420,29 +420,42 @@ fn containerd_reads(
         }
     }
 
-    let listed = cd.ctr(ns).args(["images", "ls", "-q"]).run();
-    let names = sorted(listed.stdout.lines().map(str::to_string).collect());
-    assert_eq!(
-        names,
-        expected,
-        "ctr images ls -q after importing {}",
-        archive.display()
-    );
-
-    let check = cd.ctr(ns).args(["images", "check"]).run();
-    for reference in &expected {
-        let line = check
-            .stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(reference.as_str()))
-            .unwrap_or_else(|| {
-                panic!(
-                    "ctr images check does not list {reference}:\n{}",
-                    check.stdout
-                )
-            });
-        let status = line.split_whitespace().nth(3);
-        assert_eq!(status, Some("complete"), "ctr images check: {line}");
+    // Every expected image is there under its name, and complete.
+    let imported = |ns: &str, how: &str| {
+        let listed = cd.ctr(ns).args(["images", "ls", "-q"]).run();
+        let names = sorted(listed.stdout.lines().map(str::to_string).collect());
+        assert_eq!(
+            names,
+            expected,
+            "ctr images ls -q after importing {} ({how}, containerd {})",
+            archive.display(),
+            cd.bin.version
+        );
+        let check = cd.ctr(ns).args(["images", "check"]).run();
+        for reference in &expected {
+            let line = check
+                .stdout
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(reference.as_str()))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "ctr images check does not list {reference} ({how}):\n{}",
+                        check.stdout
+                    )
+                });
+            let status = line.split_whitespace().nth(3);
+            assert_eq!(status, Some("complete"), "ctr images check ({how}): {line}");
+        }
+    };
+    imported(ns, "as k3s imports");
+    // containerd 2.x's own import (the transfer service, what `k3s ctr images import` runs
+    // on current nodes) decompresses gzip and zstd itself: the compressed file as it is.
+    if decompressor.is_some() && cd.bin.major >= 2 {
+        cd.ctr("direct")
+            .args(["images", "import", "--all-platforms"])
+            .arg(&archive)
+            .run();
+        imported("direct", "the compressed file, by ctr itself");
     }
 
     if let Some(entries) = &archived_digests {
