@@ -298,6 +298,64 @@ pub fn open_found(path: &Path) -> Result<(File, std::fs::Metadata), InputError> 
     regular(File::from(fd), &|| path.to_path_buf())
 }
 
+/// [`open_found`] of `name`, a relative path, under the open folder `dir`, resolved by the
+/// kernel beneath it: no component may be a symbolic link, `..` or an absolute path that
+/// leaves `dir` (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`; where the kernel
+/// lacks it, such a name is refused outright and the last component is not followed). A
+/// regular file only; opening never blocks. `path` gives the file's whole path, made only
+/// for an error.
+pub fn open_found_beneath(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    path: &dyn Fn() -> PathBuf,
+) -> Result<(File, std::fs::Metadata), InputError> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = open_beneath(dir, name, flags).map_err(|e| found_error(e, path))?;
+    regular(File::from(fd), path)
+}
+
+/// The folder `name` (a relative path) under the open folder `dir`, resolved as
+/// [`open_found_beneath`] resolves a file's name.
+pub fn open_dir_beneath(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    Ok(File::from(open_beneath(dir, name, flags)?))
+}
+
+fn open_beneath(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    flags: rustix::fs::OFlags,
+) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    match rustix::fs::openat2(dir, name, flags, Mode::empty(), resolve) {
+        Err(rustix::io::Errno::NOSYS) => {
+            if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+                return Err(rustix::io::Errno::XDEV);
+            }
+            rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW, Mode::empty())
+        }
+        other => other,
+    }
+}
+
+/// An error of opening a found file: a link met on the way is "a symbolic link".
+fn found_error(e: rustix::io::Errno, path: &dyn Fn() -> PathBuf) -> InputError {
+    if e == rustix::io::Errno::LOOP {
+        InputError::NotAFile {
+            path: path(),
+            found: "a symbolic link",
+        }
+    } else {
+        InputError::Io {
+            path: path(),
+            source: e.into(),
+        }
+    }
+}
+
 /// Reads a whole file of `kind` that seedforge finds rather than is given (see
 /// [`open_found`]): regular, not a link, at most `kind.cap()` bytes.
 pub fn read_found(path: &Path, kind: Kind) -> Result<Vec<u8>, InputError> {

@@ -36,6 +36,7 @@ pub mod render;
 pub mod report;
 pub mod sbom;
 pub mod seed;
+pub mod serve;
 pub mod shell;
 pub mod suggest;
 pub mod trust;
@@ -102,6 +103,9 @@ pub enum Error {
     /// An output path would overwrite an input, a user's file, or write through a link.
     #[error(transparent)]
     OutPath(#[from] outpath::OutPathError),
+    /// `serve` cannot start: the output, its certificate or key, or the address.
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
 }
 
 /// The library's result type.
@@ -129,6 +133,7 @@ impl Error {
             Error::BuildLock(_) => "build_lock",
             Error::Input(_) => "input",
             Error::OutPath(_) => "output_path",
+            Error::Serve(_) => "serve",
         }
     }
 

@@ -39,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "preflight",
             "trust",
             "sbom",
+            "serve",
         ],
     ),
     (

@@ -67,6 +67,7 @@ from_lib!(
     seedforge::outpath::OutPathError,
     seedforge::vocab::SecretError,
     seedforge::seed::SeedError,
+    seedforge::serve::ServeError,
 );
 
 impl CliError {
@@ -100,7 +101,8 @@ pub(crate) fn exit_code(e: &Error) -> ExitCode {
         Error::Delta(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::Input(e) if e.is_invalid_input() => ExitCode::InvalidInput,
         Error::OutPath(e) if e.is_invalid_input() => ExitCode::InvalidInput,
-        Error::Input(_) | Error::OutPath(_) => ExitCode::Failure,
+        Error::Serve(e) if e.is_invalid_input() => ExitCode::InvalidInput,
+        Error::Input(_) | Error::OutPath(_) | Error::Serve(_) => ExitCode::Failure,
         Error::Files(_) | Error::Seal(_) | Error::Charts(_) | Error::Delta(_) => ExitCode::Failure,
         Error::Oci(_)
         | Error::Pki(_)

@@ -39,6 +39,7 @@ mod pki;
 mod progress;
 mod push;
 mod render;
+mod serve;
 pub mod stdio;
 mod unsealed;
 mod verify;
@@ -229,6 +230,9 @@ enum Command {
     /// Apply a delta to the output it was made against: checked, rebuilt offline in a
     /// staging copy, compared with the delta's seal, then made current in one rename.
     Apply(delta::ApplyArgs),
+    /// Serve a build output's images as a read-only registry (TLS from OUT/pki), straight
+    /// from OUT/oci: no registry package, no push, no second copy.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -271,7 +275,10 @@ pub fn main() -> i32 {
     init_logging(&cli.global);
     // A SIGINT or SIGTERM at any point says what happened and what to do next.
     let json = cli.global.json;
-    cli.global.staging.watch(move |code| stopped(code, json));
+    // `serve` stops on them itself (it stages nothing).
+    if !matches!(cli.command, Command::Serve(_)) {
+        cli.global.staging.watch(move |code| stopped(code, json));
+    }
     // Modes are part of the output (manifest.json records them), so they come from
     // seedforge, not from whoever's umask: public files 0644 and folders 0755; files and
     // folders holding secrets are created with their own modes (0600, 0700) explicitly.
@@ -412,6 +419,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Receipt(a) => delta::receipt_cmd(g, a),
         Command::Delta(a) => delta::delta_cmd(g, a),
         Command::Apply(a) => delta::apply_cmd(g, a),
+        Command::Serve(a) => serve::serve_cmd(g, a),
         Command::Init(a) => init::init_cmd(g, a),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

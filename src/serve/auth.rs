@@ -1,0 +1,190 @@
+//! Basic auth as the build's distribution config sets it: when `OUT/registry/config.yml`
+//! has `auth.htpasswd`, every request needs a user and password its htpasswd file (bcrypt
+//! entries, as distribution takes them) accepts. Both files are read through the request's
+//! `OUT` handle and parsed again only when their bytes change. A bcrypt check costs tens
+//! of milliseconds by design, so a user and password that passed are remembered (a digest
+//! of them and the entry, at most [`REMEMBERED`]), and at most two checks run at once: a
+//! client guessing passwords cannot take every core.
+
+use super::catalog::Snapshot;
+use sha2::{Digest as _, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::os::fd::AsFd as _;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How many passing user and password pairs are remembered.
+const REMEMBERED: usize = 1024;
+
+/// The auth a build output asks for.
+#[derive(Debug)]
+pub(super) struct Settings {
+    /// The realm of the challenge.
+    pub realm: String,
+    /// User to bcrypt hash.
+    users: HashMap<String, String>,
+}
+
+/// The server's auth state.
+pub(crate) struct Auth {
+    /// The config and htpasswd bytes last read, and what they said.
+    last: Mutex<Option<(Vec<u8>, Arc<Settings>)>>,
+    /// Digests of (user, password, entry) that passed.
+    passed: Mutex<HashSet<[u8; 32]>>,
+    /// bcrypt checks running at once.
+    checks: tokio::sync::Semaphore,
+}
+
+impl Default for Auth {
+    fn default() -> Auth {
+        Auth {
+            last: Mutex::default(),
+            passed: Mutex::default(),
+            checks: tokio::sync::Semaphore::new(2),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RegistryConfig {
+    #[serde(default)]
+    auth: Option<AuthSection>,
+}
+
+#[derive(serde::Deserialize)]
+struct AuthSection {
+    #[serde(default)]
+    htpasswd: Option<Htpasswd>,
+}
+
+#[derive(serde::Deserialize)]
+struct Htpasswd {
+    #[serde(default)]
+    realm: Option<String>,
+    path: String,
+}
+
+/// Reads `name` under `OUT`: `None` when it does not exist.
+fn read(snapshot: &Snapshot, name: &str) -> Result<Option<Vec<u8>>, String> {
+    let path = || std::path::PathBuf::from(name);
+    match crate::input::open_found_beneath(snapshot.out.as_fd(), name, &path) {
+        Ok((file, meta)) => {
+            let cap = crate::input::Kind::Config.cap();
+            crate::input::read_opened(file, meta, cap, "registry file", &path)
+                .map(|(b, _)| Some(b))
+                .map_err(|e| e.to_string())
+        }
+        Err(crate::input::InputError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Auth {
+    /// The auth `OUT` asks for now: `None` for none; an error when it asks for one that
+    /// cannot be read (every request is then refused).
+    pub fn settings(&self, snapshot: &Snapshot) -> Result<Option<Arc<Settings>>, String> {
+        let Some(config) = read(snapshot, "registry/config.yml")? else {
+            return Ok(None);
+        };
+        let parsed: RegistryConfig = serde_saphyr::from_str(&String::from_utf8_lossy(&config))
+            .map_err(|e| format!("registry/config.yml: {e}"))?;
+        let Some(section) = parsed.auth else {
+            return Ok(None);
+        };
+        let Some(htpasswd) = section.htpasswd else {
+            return Err("registry/config.yml: auth other than htpasswd is not served".into());
+        };
+        if htpasswd.path.starts_with('/') {
+            return Err(format!(
+                "registry/config.yml: htpasswd {} is outside the output; serve reads it relative to OUT",
+                htpasswd.path
+            ));
+        }
+        let Some(users) = read(snapshot, &htpasswd.path)? else {
+            return Err(format!("{}: no such file", htpasswd.path));
+        };
+        let mut key = config;
+        key.push(0);
+        key.extend_from_slice(&users);
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((bytes, settings)) = &*last
+            && *bytes == key
+        {
+            return Ok(Some(settings.clone()));
+        }
+        let settings = Arc::new(Settings {
+            realm: htpasswd.realm.unwrap_or_else(|| "seedforge".into()),
+            users: String::from_utf8_lossy(&users)
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(u, h)| (u.to_string(), h.trim().to_string()))
+                .collect(),
+        });
+        *last = Some((key, settings.clone()));
+        Ok(Some(settings))
+    }
+
+    /// Whether the `Authorization` header `given` holds a user and password `settings`
+    /// accepts.
+    pub async fn check(&self, settings: &Settings, given: Option<&str>) -> bool {
+        let Some((user, password)) = given.and_then(basic) else {
+            return false;
+        };
+        let Some(hash) = settings.users.get(&user) else {
+            return false;
+        };
+        let mut h = Sha256::new();
+        for part in [user.as_bytes(), password.as_bytes(), hash.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if self.remembered(&key) {
+            return true;
+        }
+        let Ok(_permit) = self.checks.acquire().await else {
+            return false;
+        };
+        // Another request may have checked the same pair meanwhile.
+        if self.remembered(&key) {
+            return true;
+        }
+        let hash = hash.clone();
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .is_ok_and(|r| r.unwrap_or(false));
+        if ok {
+            let mut passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
+            if passed.len() >= REMEMBERED {
+                passed.clear();
+            }
+            passed.insert(key);
+        }
+        ok
+    }
+
+    fn remembered(&self, key: &[u8; 32]) -> bool {
+        self.passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(key)
+    }
+}
+
+/// The user and password of a `Basic` authorization header.
+fn basic(header: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let (scheme, value) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}

@@ -1,0 +1,346 @@
+//! Manifests, blobs, tags lists and the catalog, answered from one [`Snapshot`] of `OUT`.
+
+use super::body::Body;
+use super::catalog::{Repo, Snapshot};
+use super::routes::{Route, document, error, parse_digest, query_values, valid_name, valid_tag};
+use crate::oci::Digest;
+use crate::oci::descriptor::{ManifestDoc, ManifestKind, OCI_INDEX, OCI_MANIFEST};
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+/// What a handler needs of the request.
+pub(super) struct Request {
+    /// HEAD: headers only.
+    pub head: bool,
+    /// The query string.
+    pub query: String,
+    /// The media types `Accept` lists.
+    pub accept: Vec<String>,
+    /// The `Range` header.
+    pub range: Option<String>,
+}
+
+impl Request {
+    fn ns(&self) -> Option<String> {
+        query_values(&self.query, "ns").next()
+    }
+}
+
+/// Answers `route` from `snapshot`.
+pub(super) fn answer(snapshot: &Snapshot, route: Route<'_>, request: &Request) -> Response<Body> {
+    let (name, rest) = match route {
+        Route::Base => return document("application/json", b"{}".to_vec(), request.head),
+        Route::Catalog => return catalog(snapshot, request),
+        Route::Manifest(name, r) | Route::Blob(name, r) | Route::Referrers(name, r) => {
+            (name, Some(r))
+        }
+        Route::Tags(name) => (name, None),
+    };
+    if !valid_name(name) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+            "invalid repository name",
+        );
+    }
+    let ns = request.ns();
+    let Some(repo) = snapshot.catalog.repo(name, ns.as_deref()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            &format!("repository {name} is not in this registry"),
+        );
+    };
+    match (route, rest) {
+        (Route::Manifest(..), Some(reference)) => manifest(snapshot, &repo, reference, request),
+        (Route::Blob(..), Some(digest)) => match parse_digest(digest) {
+            Some(digest) => blob(snapshot, &digest, request),
+            None => bad_digest(),
+        },
+        (Route::Referrers(..), Some(digest)) => match parse_digest(digest) {
+            Some(digest) => super::referrers::answer(snapshot, &repo, &digest, request),
+            None => bad_digest(),
+        },
+        _ => tags(name, &repo, request),
+    }
+}
+
+fn bad_digest() -> Response<Body> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+        "a digest here is sha256:<64 lowercase hex digits>",
+    )
+}
+
+fn manifest_unknown(what: &str) -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+        &format!("manifest {what} is not in this repository"),
+    )
+}
+
+/// A manifest or index by tag or digest, with its stored media type.
+fn manifest(
+    snapshot: &Snapshot,
+    repo: &Repo<'_>,
+    reference: &str,
+    request: &Request,
+) -> Response<Body> {
+    let (digest, known_type) = if reference.contains(':') {
+        let Some(digest) = parse_digest(reference) else {
+            return bad_digest();
+        };
+        let known = repo.by_digest(&digest).map(|e| e.media_type.clone());
+        (digest, known)
+    } else if valid_tag(reference) {
+        match repo.tagged(reference) {
+            Some(e) => (e.digest.clone(), Some(e.media_type.clone())),
+            None => return manifest_unknown(reference),
+        }
+    } else {
+        return error(StatusCode::BAD_REQUEST, "TAG_INVALID", "invalid tag");
+    };
+    let bytes = match snapshot.document(&digest) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return manifest_unknown(reference),
+        Err(e) => {
+            tracing::warn!("{e}");
+            return manifest_unknown(reference);
+        }
+    };
+    let media_type = match known_type {
+        Some(t) => t,
+        None => match ManifestDoc::parse(&bytes) {
+            Ok(doc) => match (&doc.media_type, doc.kind(None)) {
+                (Some(t), Some(_)) => t.clone(),
+                (None, Some(ManifestKind::Index)) => OCI_INDEX.to_string(),
+                (None, Some(ManifestKind::Image)) => OCI_MANIFEST.to_string(),
+                (_, None) => return manifest_unknown(reference),
+            },
+            // A blob that is not a manifest is not served as one.
+            Err(_) => return manifest_unknown(reference),
+        },
+    };
+    if !accepts(&request.accept, &media_type) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            &format!(
+                "manifest {reference} is stored as {media_type}, which the request's Accept does not list"
+            ),
+        );
+    }
+    let mut r = document(&media_type, bytes, request.head);
+    with_digest(&mut r, &digest);
+    r
+}
+
+/// Whether an `Accept` list takes `media_type` (no list takes everything).
+fn accepts(accept: &[String], media_type: &str) -> bool {
+    accept.is_empty()
+        || accept
+            .iter()
+            .any(|a| a == media_type || a == "*/*" || a == "application/*")
+}
+
+fn with_digest(r: &mut Response<Body>, digest: &Digest) {
+    if let Ok(v) = HeaderValue::from_str(&digest.to_string()) {
+        r.headers_mut().insert("docker-content-digest", v.clone());
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{digest}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+}
+
+/// A blob, whole or one range of it.
+fn blob(snapshot: &Snapshot, digest: &Digest, request: &Request) -> Response<Body> {
+    let (file, meta) = match snapshot.blob(digest) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "BLOB_UNKNOWN",
+                &format!("blob {digest} is not in this registry"),
+            );
+        }
+        Err(e) => {
+            tracing::warn!("{e}");
+            return error(
+                StatusCode::NOT_FOUND,
+                "BLOB_UNKNOWN",
+                &format!("blob {digest} cannot be read"),
+            );
+        }
+    };
+    let size = meta.len();
+    let (status, start, end) = match request.range.as_deref().map(|r| range(r, size)) {
+        None | Some(Range::Ignore) => (StatusCode::OK, 0, size),
+        Some(Range::Part(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end),
+        Some(Range::Unsatisfiable) => {
+            let mut r = error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UNKNOWN",
+                "the requested range is not within the blob (one range of bytes, as bytes=START-END)",
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
+    };
+    let body = if request.head || start == end {
+        Body::empty()
+    } else {
+        Body::file(file, start, end)
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    with_digest(&mut r, digest);
+    r
+}
+
+/// What a `Range` header asks of a blob of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    /// Not a byte range: the whole blob.
+    Ignore,
+    /// Bytes `start..end`.
+    Part(u64, u64),
+    /// A byte range that cannot be served (out of the blob, several, malformed).
+    Unsatisfiable,
+}
+
+fn range(header: &str, size: u64) -> Range {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Range::Ignore;
+    };
+    if spec.contains(',') {
+        return Range::Unsatisfiable;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Unsatisfiable;
+    };
+    let num = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match (a.is_empty(), num(a), num(b)) {
+        // bytes=-N: the last N bytes.
+        (true, _, Some(n)) if n > 0 && size > 0 => Range::Part(size - n.min(size), size),
+        (false, Some(start), None) if b.is_empty() && start < size => Range::Part(start, size),
+        (false, Some(start), Some(last)) if start <= last && start < size => {
+            Range::Part(start, last.min(size - 1) + 1)
+        }
+        _ => Range::Unsatisfiable,
+    }
+}
+
+/// Bounds a listing with `n` and `last`; the `Link` to the next page when there is one.
+fn page<'a>(items: Vec<&'a str>, query: &str, path: &str) -> (Vec<&'a str>, Option<String>) {
+    let last = query_values(query, "last").next();
+    let n = query_values(query, "n")
+        .next()
+        .and_then(|n| n.parse::<usize>().ok());
+    let after: Vec<&str> = match &last {
+        Some(last) => items.into_iter().filter(|t| *t > last.as_str()).collect(),
+        None => items,
+    };
+    match n {
+        Some(n) if after.len() > n => {
+            let shown = after[..n].to_vec();
+            let link = shown
+                .last()
+                .map(|l| format!("<{path}?n={n}&last={l}>; rel=\"next\""));
+            (shown, link)
+        }
+        _ => (after, None),
+    }
+}
+
+fn listing(
+    key: &str,
+    name: Option<&str>,
+    items: Vec<&str>,
+    link: Option<String>,
+    head: bool,
+) -> Response<Body> {
+    let mut doc = serde_json::Map::new();
+    if let Some(name) = name {
+        doc.insert("name".into(), name.into());
+    }
+    doc.insert(key.into(), items.into());
+    let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+    let mut r = document("application/json", bytes, head);
+    if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert(header::LINK, link);
+    }
+    r
+}
+
+fn tags(name: &str, repo: &Repo<'_>, request: &Request) -> Response<Body> {
+    let path = format!("/v2/{name}/tags/list");
+    let (tags, link) = page(repo.tags(), &request.query, &path);
+    listing("tags", Some(name), tags, link, request.head)
+}
+
+fn catalog(snapshot: &Snapshot, request: &Request) -> Response<Body> {
+    let names = snapshot
+        .catalog
+        .names()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let (names, link) = page(names, &request.query, "/v2/_catalog");
+    listing("repositories", None, names, link, request.head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_one_byte_range_within_the_blob() {
+        assert_eq!(range("bytes=0-9", 100), Range::Part(0, 10));
+        assert_eq!(range("bytes=90-", 100), Range::Part(90, 100));
+        assert_eq!(range("bytes=-10", 100), Range::Part(90, 100));
+        assert_eq!(range("bytes=50-500", 100), Range::Part(50, 100));
+        assert_eq!(range("items=0-1", 100), Range::Ignore);
+        for bad in [
+            "bytes=100-",
+            "bytes=5-2",
+            "bytes=0-1,3-4",
+            "bytes=x-1",
+            "bytes=-0",
+            "bytes=",
+        ] {
+            assert_eq!(range(bad, 100), Range::Unsatisfiable, "{bad}");
+        }
+    }
+
+    #[test]
+    fn pages_follow_last_and_n() {
+        let (items, link) = page(vec!["a", "b", "c"], "n=2", "/v2/x/tags/list");
+        assert_eq!(items, ["a", "b"]);
+        assert_eq!(
+            link.as_deref(),
+            Some("</v2/x/tags/list?n=2&last=b>; rel=\"next\"")
+        );
+        let (items, link) = page(vec!["a", "b", "c"], "n=2&last=b", "/p");
+        assert_eq!((items, link), (vec!["c"], None));
+    }
+}

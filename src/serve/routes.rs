@@ -1,0 +1,379 @@
+//! Requests to answers: the request target checked and split into a route, the method,
+//! the auth, then the handler; every refusal as the distribution spec's error body.
+//!
+//! Nothing a client sends becomes a path: a name must match the spec's grammar (no `..`,
+//! no `%`, nothing decoded), a digest must be `sha256:<64 lowercase hex>`, and files are
+//! opened only as `blobs/sha256/<hex>` beneath the layout ([`super::catalog::Snapshot`]).
+
+use super::State;
+use super::body::Body;
+use super::catalog::Snapshot;
+use crate::oci::Digest;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The API version header every answer carries.
+const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/2.0");
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route<'a> {
+    /// `/v2/`.
+    Base,
+    /// `/v2/_catalog`.
+    Catalog,
+    /// `/v2/NAME/manifests/REFERENCE`.
+    Manifest(&'a str, &'a str),
+    /// `/v2/NAME/blobs/DIGEST`.
+    Blob(&'a str, &'a str),
+    /// `/v2/NAME/tags/list`.
+    Tags(&'a str),
+    /// `/v2/NAME/referrers/DIGEST`.
+    Referrers(&'a str, &'a str),
+}
+
+/// Splits a request path into its route; `None` for anything else.
+pub(super) fn route(path: &str) -> Option<Route<'_>> {
+    if path == "/v2" || path == "/v2/" {
+        return Some(Route::Base);
+    }
+    let rest = path.strip_prefix("/v2/")?;
+    if rest == "_catalog" {
+        return Some(Route::Catalog);
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        return Some(Route::Tags(name));
+    }
+    let (at, marker) = ["/manifests/", "/blobs/", "/referrers/"]
+        .into_iter()
+        .filter_map(|m| rest.rfind(m).map(|at| (at, m)))
+        .max()?;
+    let (name, last) = (&rest[..at], &rest[at + marker.len()..]);
+    if last.is_empty() || last.contains('/') {
+        return None;
+    }
+    Some(match marker {
+        "/manifests/" => Route::Manifest(name, last),
+        "/blobs/" => Route::Blob(name, last),
+        _ => Route::Referrers(name, last),
+    })
+}
+
+/// Whether `name` is a repository name as the distribution spec's grammar has it:
+/// components of `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` separated by `/`, at most 255
+/// bytes. A registry host with a port (`HOST:PORT/…`) is not a name.
+pub(super) fn valid_name(name: &str) -> bool {
+    fn component(c: &str) -> bool {
+        let b = c.as_bytes();
+        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(b[i]) {
+                i += 1;
+                continue;
+            }
+            // A separator: `.`, `_`, `__` or a run of `-`, between alphanumerics.
+            let start = i;
+            match b[i] {
+                b'.' => i += 1,
+                b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
+                b'-' => {
+                    while b.get(i) == Some(&b'-') {
+                        i += 1;
+                    }
+                }
+                _ => return false,
+            }
+            if i == start || !b.get(i).is_some_and(|&x| alnum(x)) {
+                return false;
+            }
+        }
+        true
+    }
+    !name.is_empty() && name.len() <= 255 && name.split('/').all(component)
+}
+
+/// Whether `tag` is a tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub(super) fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    let word = |x: &u8| x.is_ascii_alphanumeric() || *x == b'_';
+    !b.is_empty()
+        && b.len() <= 128
+        && word(&b[0])
+        && b[1..].iter().all(|x| word(x) || *x == b'.' || *x == b'-')
+}
+
+/// A digest as this registry takes it: `sha256:` and 64 lowercase hex digits.
+pub(super) fn parse_digest(s: &str) -> Option<Digest> {
+    let hex = s.strip_prefix("sha256:")?;
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| s.parse().ok())
+    .flatten()
+}
+
+/// The values of `key` in a query string, percent-decoded (`+` is kept: media types hold it).
+pub(super) fn query_values<'a>(query: &'a str, key: &'a str) -> impl Iterator<Item = String> + 'a {
+    query.split('&').filter_map(move |pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An answer with the distribution spec's error body.
+pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "errors": [{ "code": code, "message": message }]
+    });
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut r = Response::new(Body::bytes(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A JSON document answer.
+pub(super) fn document(content_type: &str, bytes: Vec<u8>, head: bool) -> Response<Body> {
+    let len = bytes.len();
+    let mut r = Response::new(if head {
+        Body::empty()
+    } else {
+        Body::bytes(bytes)
+    });
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}
+
+/// Answers one request.
+pub(super) async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let mut response = respond(&state, &req).await;
+    response
+        .headers_mut()
+        .insert(API_VERSION.0, HeaderValue::from_static(API_VERSION.1));
+    tracing::debug!(
+        "{peer} {} {} {}",
+        req.method(),
+        req.uri()
+            .path_and_query()
+            .map_or("", |p| p.as_str())
+            .chars()
+            .take(200)
+            .collect::<String>(),
+        response.status().as_u16()
+    );
+    Ok(response)
+}
+
+async fn respond(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> {
+    let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target_len > state.limits.max_path_bytes {
+        return error(
+            StatusCode::URI_TOO_LONG,
+            "UNSUPPORTED",
+            "request target too long",
+        );
+    }
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => {
+            let mut r = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UNSUPPORTED",
+                "this registry is read-only: it serves a build output as it is; only GET and HEAD",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+    };
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    if route(&path).is_none() {
+        return error(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint");
+    }
+    // OUT as it is now, opened once for this request.
+    let opened = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            let snapshot = Snapshot::open(&state.out, &state.catalog)?;
+            let auth = state.auth.settings(&snapshot);
+            Ok::<_, super::catalog::OpenError>((snapshot, auth))
+        })
+        .await
+    };
+    let (snapshot, auth) = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => {
+            tracing::warn!("{}: {e}", state.out.display());
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the build output cannot be read now",
+            );
+        }
+        Err(_) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "internal error",
+            );
+        }
+    };
+    match auth {
+        Err(message) => {
+            tracing::warn!("{}: {message}", state.out.display());
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "the registry's credentials cannot be read",
+            );
+        }
+        Ok(Some(settings)) => {
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            if !state.auth.check(&settings, given).await {
+                let mut r = error(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHORIZED",
+                    "authentication required",
+                );
+                let challenge = format!("Basic realm=\"{}\"", settings.realm.replace('"', ""));
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                return r;
+            }
+        }
+        Ok(None) => {}
+    }
+    let accept: Vec<String> = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .map(|v| v.to_str().unwrap_or("invalid").to_string());
+    let request = super::content::Request {
+        head,
+        query,
+        accept,
+        range,
+    };
+    let answered = tokio::task::spawn_blocking(move || {
+        let Some(route) = self::route(&path) else {
+            return error(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint");
+        };
+        super::content::answer(&snapshot, route, &request)
+    })
+    .await;
+    answered.unwrap_or_else(|_| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN",
+            "internal error",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_split_at_the_last_marker_and_refuse_the_rest() {
+        assert_eq!(route("/v2/"), Some(Route::Base));
+        assert_eq!(route("/v2/_catalog"), Some(Route::Catalog));
+        assert_eq!(
+            route("/v2/rancher/pause/manifests/3.6"),
+            Some(Route::Manifest("rancher/pause", "3.6"))
+        );
+        assert_eq!(
+            route("/v2/a/blobs/b/blobs/sha256:x"),
+            Some(Route::Blob("a/blobs/b", "sha256:x"))
+        );
+        assert_eq!(route("/v2/a/tags/list"), Some(Route::Tags("a")));
+        assert_eq!(route("/v2/a/blobs/uploads/"), None);
+        assert_eq!(route("/v3/a/blobs/x"), None);
+    }
+
+    #[test]
+    fn names_follow_the_spec_grammar() {
+        for good in [
+            "a",
+            "rancher/mirrored-pause",
+            "a__b/c.d",
+            "x--y",
+            "docker.io/library/nginx",
+        ] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in [
+            "", "..", "a/../b", "/a", "a/", "A", "a%2e%2e", "a:5000/b", "a..b", "-a", "a_", "a___b",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        assert!(valid_tag("v1.2_3-x") && !valid_tag(".x") && !valid_tag("a/b"));
+        assert!(parse_digest(&format!("sha256:{}", "a".repeat(64))).is_some());
+        for bad in [
+            "sha256:..",
+            "sha512:aa",
+            &format!("sha256:{}", "A".repeat(64)),
+        ] {
+            assert!(parse_digest(bad).is_none(), "{bad}");
+        }
+        let q = "artifactType=application%2Fvnd.x%2Bjson&ns=docker.io";
+        assert_eq!(
+            query_values(q, "artifactType").collect::<Vec<_>>(),
+            ["application/vnd.x+json"]
+        );
+    }
+}
