@@ -86,6 +86,7 @@ mod sbom;
 mod secret_urls;
 mod secrets;
 mod seed_iso;
+mod serve;
 mod shared_payload;
 mod signatures;
 mod signed_day_two;

@@ -13,6 +13,7 @@
 //! - [`charts`]: a deterministic Helm chart archive ([`charts::chart_tgz`]).
 //! - [`sigstore`]: cosign and oras, the judges of signatures and bundles (fetched from
 //!   Debian sid by scripts/test.sh into `target/sid/root`).
+//! - [`serve`]: `seedforge serve` started on 127.0.0.1 and a raw HTTP/1.1 client.
 //! - [`registry`], [`token`], [`proxy`], [`misbehave`], [`debs`], [`pki`], [`iso`]: the
 //!   servers and judges of one area each (a real registry on 127.0.0.1 and its token
 //!   service, proxies, misbehaving servers, .deb repositories, certificates, ISO readers).
@@ -45,5 +46,6 @@ pub mod misbehave;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+pub mod serve;
 pub mod sigstore;
 pub mod token;
