@@ -304,3 +304,414 @@ fn real_clients_pull_verify_and_discover_from_serve() {
         common::sigstore::recorded_version("crane").unwrap_or_default(),
     );
 }
+
+#[test]
+fn containerd_pulls_every_demo_image_through_the_builds_hosts_toml_and_refuses_another_ca() {
+    if !require_tool("containerd") || !require_tool("ctr") {
+        return;
+    }
+    let port = common::registry::free_port();
+    let lab = lab_on(port, "");
+    lab.build();
+    let out = lab.out_dir();
+    // The default address: the config's registry (127.0.0.1:PORT).
+    let serve = Serve::start_with(&out, &[]);
+    assert_eq!(serve.addr.port(), port);
+    let containerd = common::Containerd::start();
+    let hosts = out.join("certs.d");
+    for image in lab.lab_destinations() {
+        let pulled = containerd
+            .ctr("k8s.io")
+            .args(["images", "pull", "--platform", "linux/amd64", "--hosts-dir"])
+            .arg(&hosts)
+            .arg(&image)
+            .any_status()
+            .run();
+        assert_eq!(
+            pulled.code,
+            Some(0),
+            "{image}:\n{}\n{}\n{}",
+            pulled.stdout,
+            pulled.stderr,
+            serve.log()
+        );
+    }
+    assert!(serve.log().contains("ns=docker.io"), "{}", serve.log());
+    // The same hosts.toml naming another CA: refused.
+    let other = TestCa::new();
+    let work = tempfile::tempdir().unwrap();
+    let wrong = work.path().join("certs.d");
+    common::copy_tree(&hosts, &wrong, &|_| false);
+    for toml in common::files_under(&wrong) {
+        let path = wrong.join(toml);
+        let text = fs::read_to_string(&path).unwrap().replace(
+            &out.join("pki/ca.crt").display().to_string(),
+            &other.cert_dir().join("ca.crt").display().to_string(),
+        );
+        fs::write(&path, text).unwrap();
+    }
+    let fresh = common::Containerd::start();
+    let refused = fresh
+        .ctr("k8s.io")
+        .args(["images", "pull", "--platform", "linux/amd64", "--hosts-dir"])
+        .arg(&wrong)
+        .arg("docker.io/rancher/mirrored-pause:3.6")
+        .timeout(Duration::from_secs(120))
+        .any_status()
+        .run();
+    assert_ne!(refused.code, Some(0), "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("certificate") || refused.stderr.contains("x509"),
+        "{}",
+        refused.stderr
+    );
+    let version = Cmd::new("containerd").arg("--version").run();
+    eprintln!("judged by {}", version.stdout.trim());
+}
+
+/// A lab output served over plain HTTP with short timeouts, for the raw-socket tests.
+fn plain_lab() -> (Lab, Serve) {
+    let lab = lab_on(common::registry::free_port(), "");
+    lab.build();
+    let serve = Serve::start(
+        &lab.out_dir(),
+        &[
+            "--plain-http",
+            "--write-timeout",
+            "2",
+            "--idle-timeout",
+            "3",
+        ],
+    );
+    (lab, serve)
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn hostile_requests_are_refused_or_bounded_and_change_nothing() {
+    let (lab, mut serve) = plain_lab();
+    let out = lab.out_dir();
+    let before = hashes(&out);
+    let addr = serve.addr;
+    let zeros = "0".repeat(64);
+    // Traversal in names and digests: refused, whatever the encoding.
+    for path in [
+        "/v2/../../etc/passwd/blobs/sha256:".to_string() + &zeros,
+        format!("/v2/%2e%2e/%2e%2e/blobs/sha256:{zeros}"),
+        format!(
+            "/v2/rancher/mirrored-pause/blobs/sha256:..%2f..%2f{}",
+            &zeros[..58]
+        ),
+        "/v2/rancher/mirrored-pause/blobs/..%2F..%2Findex.json".into(),
+        "/v2/rancher/mirrored-pause/blobs/sha256:/etc/passwd".into(),
+        "/v2/rancher/mirrored-pause/manifests/../../index.json".into(),
+        "/v2/rancher/mirrored-pause/blobs/sha512:".to_string() + &zeros,
+        "/v2/rancher/mirrored-pause/blobs/sha256:".to_string() + &zeros.to_uppercase(),
+        "//etc/passwd".into(),
+        "/v2//etc/passwd/manifests/latest".into(),
+        "/v2/rancher/mirrored-pause/manifests/%2e%2e".into(),
+    ] {
+        let (code, text) = raw(addr, &get(&path));
+        assert!([400, 404].contains(&code), "{path}: {code}\n{text}");
+        assert!(!text.contains("root:"), "{path}: {text}");
+    }
+    // A write of every kind: 405 UNSUPPORTED.
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        for path in [
+            "/v2/rancher/mirrored-pause/blobs/uploads/",
+            "/v2/rancher/mirrored-pause/blobs/uploads/abc?digest=sha256:00",
+            "/v2/rancher/mirrored-pause/manifests/3.6",
+            &format!("/v2/rancher/mirrored-pause/blobs/sha256:{zeros}"),
+        ] {
+            let req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            );
+            let (code, text) = raw(addr, req.as_bytes());
+            assert_eq!(code, 405, "{method} {path}\n{text}");
+            assert!(text.contains("UNSUPPORTED"), "{text}");
+        }
+    }
+    // Oversized heads and paths: 431 / 414, or closed.
+    let long_path = format!("/v2/{}/manifests/x", "a/".repeat(4000));
+    let (code, _) = raw(addr, &get(&long_path));
+    assert!([414, 431, 0].contains(&code), "{code}");
+    let huge = format!(
+        "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let (code, _) = raw(addr, huge.as_bytes());
+    assert!([431, 0].contains(&code), "{code}");
+    let many: String = (0..500).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (code, _) = raw(
+        addr,
+        format!("GET /v2/ HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+    );
+    assert!([431, 0].contains(&code), "{code}");
+    // Ranges: 206, and 416 for one that is not within the blob.
+    let manifest = serve
+        .curl(&[], "/v2/rancher/mirrored-library-traefik/manifests/3.3.6")
+        .1;
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let size = manifest["layers"][0]["size"].as_u64().unwrap();
+    let blob = format!("/v2/rancher/mirrored-library-traefik/blobs/{layer}");
+    let ranged = |range: &str| {
+        raw(
+            addr,
+            format!(
+                "GET {blob} HTTP/1.1\r\nHost: x\r\nRange: {range}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+    };
+    let (code, text) = ranged("bytes=0-9");
+    assert_eq!(code, 206, "{text}");
+    assert!(text.contains("content-length: 10\r\n"), "{text}");
+    assert!(
+        text.contains(&format!("content-range: bytes 0-9/{size}\r\n")),
+        "{text}"
+    );
+    let (code, text) = ranged("bytes=-5");
+    assert_eq!(code, 206, "{text}");
+    assert!(
+        text.contains(&format!(
+            "content-range: bytes {}-{}/{size}\r\n",
+            size - 5,
+            size - 1
+        )),
+        "{text}"
+    );
+    for bad in [
+        format!("bytes={size}-"),
+        "bytes=9-2".into(),
+        "bytes=0-1,4-5".into(),
+    ] {
+        let (code, text) = ranged(&bad);
+        assert_eq!(code, 416, "{bad}: {text}");
+        assert!(
+            text.contains(&format!("content-range: bytes */{size}")),
+            "{text}"
+        );
+    }
+    // Unknowns: the spec's codes.
+    assert!(
+        serve
+            .curl(&[], "/v2/nope/tags/list")
+            .1
+            .contains("NAME_UNKNOWN")
+    );
+    assert!(
+        serve
+            .curl(&[], "/v2/rancher/mirrored-pause/manifests/9.9")
+            .1
+            .contains("MANIFEST_UNKNOWN")
+    );
+    let unknown = format!("/v2/rancher/mirrored-pause/blobs/sha256:{zeros}");
+    assert!(serve.curl(&[], &unknown).1.contains("BLOB_UNKNOWN"));
+    serve.assert_answering(&[]);
+    assert_eq!(hashes(&out), before, "the output changed");
+}
+
+#[test]
+fn ten_thousand_idle_connections_leave_the_server_answering_others() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    setrlimit(Resource::Nofile, limit).unwrap();
+    if limit.current.is_some_and(|c| c < 10_300) {
+        eprintln!(
+            "SKIP: the open-file limit ({:?}) is below 10,300",
+            limit.current
+        );
+        return;
+    }
+    let (lab, mut serve) = plain_lab();
+    let mut idle = Vec::new();
+    for _ in 0..10_000 {
+        idle.push(TcpStream::connect(serve.addr).unwrap());
+    }
+    // Another client is answered meanwhile.
+    serve.assert_answering(&[]);
+    let (code, _) = serve.curl(&[], "/v2/rancher/mirrored-pause/tags/list");
+    assert_eq!(code, 200);
+    assert!(serve.rss_kib() < 256 * 1024, "{} KiB", serve.rss_kib());
+    // The idle ones are closed by the server after its idle time (3 s here).
+    let mut first = idle.swap_remove(0);
+    first
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)));
+    drop(idle);
+    serve.assert_answering(&[]);
+    drop(lab);
+}
+
+#[test]
+fn a_slow_reader_of_a_large_blob_is_dropped_and_memory_stays_flat() {
+    let (lab, mut serve) = plain_lab();
+    // A 256 MiB layer added to the served layout.
+    let layout = lab.out_dir().join("oci");
+    let big = common::write_oci_image(&layout, "docker.io/acme/big:1", &[256 << 20], 7);
+    let layer = big.layers[0].digest.clone();
+    let rss_before = serve.rss_kib();
+    let mut s = TcpStream::connect(serve.addr).unwrap();
+    s.write_all(&get(&format!("/v2/acme/big/blobs/{layer}")))
+        .unwrap();
+    // Read a little, then stop reading until the server gives up on us (its write
+    // timeout is 2 s here); then drain what the socket buffers hold.
+    let mut buf = vec![0u8; 4096];
+    let _ = s.read(&mut buf).unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        serve.rss_kib() < rss_before + 64 * 1024,
+        "{} KiB",
+        serve.rss_kib()
+    );
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut total = 0u64;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n as u64,
+        }
+    }
+    assert!(total < 256 << 20, "the whole blob came: {total}");
+    serve.assert_answering(&[]);
+}
+
+#[test]
+fn an_output_replaced_by_a_rename_is_served_from_the_next_request_on() {
+    let (lab, mut serve) = plain_lab();
+    let out = lab.out_dir();
+    let (_, tags) = serve.curl(&[], "/v2/rancher/mirrored-pause/tags/list");
+    assert!(tags.contains("3.6"), "{tags}");
+    // Another build in a folder beside it, with one more image, then one rename.
+    let next = out.with_file_name("out.next");
+    common::copy_tree(&out, &next, &|_| false);
+    common::write_oci_image(&next.join("oci"), "docker.io/acme/new:2", &[1024], 3);
+    let old = out.with_file_name("out.old");
+    fs::rename(&out, &old).unwrap();
+    fs::rename(&next, &out).unwrap();
+    let (code, tags) = serve.curl(&[], "/v2/acme/new/tags/list");
+    assert_eq!((code, tags.contains("\"2\"")), (200, true), "{tags}");
+    // And back: the old content again, without a restart.
+    fs::rename(&out, &next).unwrap();
+    fs::rename(&old, &out).unwrap();
+    let (code, _) = serve.curl(&[], "/v2/acme/new/tags/list");
+    assert_eq!(code, 404);
+    serve.assert_answering(&[]);
+}
+
+#[test]
+fn basic_auth_from_the_configs_htpasswd() {
+    let port = common::registry::free_port();
+    let lab = lab_on(
+        port,
+        "  auth:\n    username: puller\n    password: {env: SERVE_PULL}\n",
+    );
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .env("SERVE_PULL", "s3cret pass")
+        .run();
+    let out = lab.out_dir();
+    let mut serve = Serve::start_with(&out, &[]);
+    let (code, text) = serve.curl(&["-i"], "/v2/");
+    assert_eq!(code, 401, "{text}");
+    assert!(
+        text.to_lowercase()
+            .contains("www-authenticate: basic realm="),
+        "{text}"
+    );
+    let (code, _) = serve.curl(
+        &["-u", "puller:wrong"],
+        "/v2/rancher/mirrored-pause/tags/list",
+    );
+    assert_eq!(code, 401);
+    let (code, _) = serve.curl(&["-u", "other:s3cret pass"], "/v2/");
+    assert_eq!(code, 401);
+    for _ in 0..3 {
+        let (code, body) = serve.curl(
+            &["-u", "puller:s3cret pass"],
+            "/v2/rancher/mirrored-pause/tags/list",
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    if require_tool("skopeo") {
+        let work = tempfile::tempdir().unwrap();
+        let certs = cert_dir(&out.join("pki/ca.crt"), &work.path().join("certs"));
+        let dest = format!("oci:{}:x", work.path().join("copy").display());
+        skopeo(&[
+            "copy",
+            "--quiet",
+            "--src-creds",
+            "puller:s3cret pass",
+            "--src-cert-dir",
+        ])
+        .arg(&certs)
+        .arg(format!(
+            "docker://{}/rancher/mirrored-pause:3.6",
+            serve.host()
+        ))
+        .arg(&dest)
+        .run();
+        let refused = skopeo(&["inspect", "--creds", "puller:nope", "--cert-dir"])
+            .arg(&certs)
+            .arg(format!(
+                "docker://{}/rancher/mirrored-pause:3.6",
+                serve.host()
+            ))
+            .any_status()
+            .run();
+        assert_ne!(refused.code, Some(0));
+    }
+    serve.assert_answering(&["-u", "puller:s3cret pass"]);
+}
+
+#[test]
+fn missing_outputs_certificates_and_keys_are_named_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing");
+    let out = Cmd::seedforge()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(&missing)
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains(&missing.display().to_string()),
+        "{}",
+        out.stderr
+    );
+    let lab = lab_on(common::registry::free_port(), "");
+    lab.build();
+    let key = lab.out_dir().join("pki/registry.key");
+    fs::write(&key, "not a key\n").unwrap();
+    let out = Cmd::seedforge()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(lab.out_dir())
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("registry.key"), "{}", out.stderr);
+    fs::remove_file(lab.out_dir().join("pki/registry.crt")).unwrap();
+    let out = Cmd::seedforge()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(lab.out_dir())
+        .expect(2)
+        .run();
+    assert!(out.stderr.contains("registry.crt"), "{}", out.stderr);
+    let unit = Cmd::seedforge()
+        .args(["serve", "--print-unit", "--listen", "0.0.0.0:5000"])
+        .arg(lab.out_dir())
+        .run();
+    assert!(
+        unit.stdout.contains(" serve ") && unit.stdout.contains("--listen 0.0.0.0:5000"),
+        "{}",
+        unit.stdout
+    );
+}
