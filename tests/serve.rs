@@ -307,7 +307,7 @@ fn real_clients_pull_verify_and_discover_from_serve() {
 
 #[test]
 fn containerd_pulls_every_demo_image_through_the_builds_hosts_toml_and_refuses_another_ca() {
-    if !require_tool("containerd") || !require_tool("ctr") {
+    if !common::require_containerd() {
         return;
     }
     let port = common::registry::free_port();
@@ -365,8 +365,8 @@ fn containerd_pulls_every_demo_image_through_the_builds_hosts_toml_and_refuses_a
         "{}",
         refused.stderr
     );
-    let version = Cmd::new("containerd").arg("--version").run();
-    eprintln!("judged by {}", version.stdout.trim());
+    let bin = common::containerd_bin().unwrap();
+    eprintln!("judged by containerd {}", bin.version);
 }
 
 /// A lab output served over plain HTTP with short timeouts, for the raw-socket tests.
