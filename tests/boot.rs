@@ -6,6 +6,8 @@
 //!   (a qemu socket netdev over 127.0.0.1, 192.0.2.0/24, no route anywhere else): the
 //!   agent waits for the server and starts with its URL and token; airgap images are
 //!   imported; both package bundles install, one after another; no ordering cycle.
+//! - **serve**: a node's containerd pulls every image of the build from `seedforge serve`
+//!   on this machine, through the build's hosts files and CA (tests/boot/serve.rs).
 //! - **life** of one node's disk, boot after boot: a seed with a damaged payload is
 //!   refused with nothing installed and the unit failed; the same disk booted with a sound
 //!   seed recovers with no manual step; a second boot changes nothing; a seed with a
@@ -34,6 +36,8 @@ mod lab;
 mod life;
 #[path = "boot/machine.rs"]
 mod machine;
+#[path = "boot/serve.rs"]
+mod serve;
 #[path = "boot/shared.rs"]
 mod shared;
 
