@@ -10,79 +10,194 @@
 use crate::image::Reference;
 use crate::input::InputError;
 use crate::oci::Digest;
-use crate::oci::attached::{AttachedKind, of_entry};
-use crate::oci::index::IndexDoc;
-use std::collections::HashMap;
+use crate::oci::attached::{ATTACHED_KIND, ATTACHED_SUBJECT, ATTACHED_TO, AttachedKind};
+use crate::oci::digest::BlobKey;
+use serde::Deserialize;
+use serde::de::{SeqAccess, Visitor};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::fd::AsFd as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// One named manifest of the layout.
+/// One named manifest of the layout, in a few dozen bytes: a layout of 30,000 images is
+/// served from a catalog of a few MiB (its registry and media type shared with every entry
+/// that has the same, its digests as their 32 bytes).
 #[derive(Debug)]
 pub(super) struct Entry {
     /// The registry it is named under (`docker.io`).
-    pub registry: String,
+    pub registry: Arc<str>,
     /// Its tag, if it is named by one.
-    pub tag: Option<String>,
+    pub tag: Option<Box<str>>,
     /// The digest of its manifest or index.
-    pub digest: Digest,
+    key: BlobKey,
     /// Its media type as `index.json` gives it.
-    pub media_type: String,
+    pub media_type: Arc<str>,
     /// Its size.
     pub size: u64,
     /// For a referrer stored beside an image: the digest it refers to.
-    pub referrer_of: Option<Digest>,
+    referrer_of: Option<BlobKey>,
     /// Whether it is an image (not a signature or another attached artifact).
     pub image: bool,
+}
+
+impl Entry {
+    /// The digest of its manifest or index.
+    pub fn digest(&self) -> Digest {
+        self.key.digest()
+    }
 }
 
 /// The layout's names, parsed from one `index.json`.
 #[derive(Debug, Default)]
 pub(super) struct Catalog {
     entries: Vec<Entry>,
-    /// Repository name (short and full) to entries, in `index.json` order.
-    repos: HashMap<String, Vec<u32>>,
-    /// The short names, sorted, for `/v2/_catalog`.
-    names: Vec<String>,
+    /// The repository names (without their registry), sorted, each once: `/v2/_catalog`.
+    names: Vec<Box<str>>,
+    /// The entries of `names[r]` are `members[starts[r]..starts[r + 1]]`, in `index.json`
+    /// order.
+    starts: Vec<u32>,
+    members: Vec<u32>,
+}
+
+/// The fields of an `index.json` entry the catalog keeps; the rest is skipped unread.
+#[derive(Deserialize)]
+struct Listed {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    digest: Digest,
+    size: u64,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// The catalog as `index.json`'s `manifests` array is read, one entry at a time: no entry
+/// is held whole beyond its own turn.
+#[derive(Default)]
+struct Builder {
+    entries: Vec<Entry>,
+    repos: HashMap<Box<str>, Vec<u32>>,
+    /// The registries and media types seen, each kept once.
+    shared: Vec<Arc<str>>,
+}
+
+impl Builder {
+    fn shared(&mut self, text: &str) -> Arc<str> {
+        if let Some(s) = self.shared.iter().find(|s| &***s == text) {
+            return s.clone();
+        }
+        let s: Arc<str> = Arc::from(text);
+        self.shared.push(s.clone());
+        s
+    }
+
+    fn add(&mut self, d: Listed) {
+        let annotation = |k: &str| d.annotations.get(k).map(String::as_str);
+        let Some(name) = annotation(crate::oci::descriptor::ANNOTATION_REF_NAME)
+            .or_else(|| annotation(crate::oci::descriptor::ANNOTATION_CONTAINERD_NAME))
+        else {
+            return;
+        };
+        let Ok(reference) = Reference::parse(name) else {
+            tracing::debug!("index.json: {name:?} is not a reference; not served");
+            return;
+        };
+        // An artifact stored beside its image, as `oci::attached::of_entry` reads it.
+        let kind = annotation(ATTACHED_KIND).and_then(AttachedKind::parse);
+        let subject = annotation(ATTACHED_SUBJECT).and_then(|s| s.parse::<Digest>().ok());
+        let attached = match (annotation(ATTACHED_TO), kind, subject) {
+            (Some(_), Some(kind), Some(subject)) => Some((kind, subject.key())),
+            _ => None,
+        };
+        let referrer_of = attached
+            .filter(|(kind, _)| *kind == AttachedKind::Referrer)
+            .map(|(_, subject)| subject);
+        let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        let repository = reference.repository();
+        match self.repos.get_mut(repository) {
+            Some(ids) => ids.push(i),
+            None => {
+                self.repos.insert(repository.into(), vec![i]);
+            }
+        }
+        let entry = Entry {
+            registry: self.shared(reference.registry()),
+            tag: reference.tag().map(Box::from),
+            key: d.digest.key(),
+            media_type: self.shared(&d.media_type),
+            size: d.size,
+            referrer_of,
+            image: attached.is_none(),
+        };
+        self.entries.push(entry);
+    }
+
+    fn finish(self) -> Catalog {
+        let mut repos: Vec<(Box<str>, Vec<u32>)> = self.repos.into_iter().collect();
+        repos.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut catalog = Catalog {
+            entries: self.entries,
+            names: Vec::with_capacity(repos.len()),
+            starts: Vec::with_capacity(repos.len() + 1),
+            members: Vec::new(),
+        };
+        catalog.entries.shrink_to_fit();
+        for (name, ids) in repos {
+            catalog
+                .starts
+                .push(u32::try_from(catalog.members.len()).unwrap_or(u32::MAX));
+            catalog.members.extend(ids);
+            catalog.names.push(name);
+        }
+        catalog
+            .starts
+            .push(u32::try_from(catalog.members.len()).unwrap_or(u32::MAX));
+        catalog
+    }
+}
+
+impl<'de> Deserialize<'de> for Builder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Builder, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Builder;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the manifests array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Builder, A::Error> {
+                let mut builder = Builder::default();
+                while let Some(listed) = seq.next_element::<Listed>()? {
+                    builder.add(listed);
+                }
+                Ok(builder)
+            }
+        }
+        deserializer.deserialize_seq(Entries)
+    }
+}
+
+/// `index.json` as the catalog reads it: an OCI index (`schemaVersion: 2`, a `manifests`
+/// array, as [`crate::oci::index::IndexDoc::parse`] requires), its other fields skipped.
+#[derive(Deserialize)]
+struct Top {
+    #[serde(rename = "schemaVersion")]
+    schema_version: Option<serde_json::Value>,
+    manifests: Option<Builder>,
 }
 
 impl Catalog {
     fn parse(bytes: &[u8]) -> Result<Catalog, String> {
-        let index = IndexDoc::parse(bytes).map_err(|e| e.to_string())?;
-        let mut catalog = Catalog::default();
-        for d in index.manifests {
-            let Some(name) = d.ref_name() else { continue };
-            let Ok(reference) = Reference::parse(name) else {
-                tracing::debug!("index.json: {name:?} is not a reference; not served");
-                continue;
-            };
-            let attached = of_entry(&d);
-            let referrer_of = attached
-                .as_ref()
-                .filter(|(_, kind, _)| *kind == AttachedKind::Referrer)
-                .map(|(_, _, subject)| subject.clone());
-            let i = u32::try_from(catalog.entries.len()).unwrap_or(u32::MAX);
-            let repository = reference.repository().to_string();
-            let full = format!("{}/{repository}", reference.registry());
-            for key in [repository.clone(), full] {
-                catalog.repos.entry(key).or_default().push(i);
-            }
-            catalog.entries.push(Entry {
-                registry: reference.registry().to_string(),
-                tag: reference.tag().map(str::to_string),
-                digest: d.digest.clone(),
-                media_type: d.media_type.clone(),
-                size: d.size,
-                referrer_of,
-                image: attached.is_none(),
-            });
-            catalog.names.push(repository);
+        let top: Top = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        match top.schema_version {
+            Some(v) if v.as_u64() == Some(2) => {}
+            Some(v) => return Err(format!("not an OCI index: schemaVersion is {v}, not 2")),
+            None => return Err("not an OCI index: no schemaVersion".into()),
         }
-        catalog.names.sort();
-        catalog.names.dedup();
-        Ok(catalog)
+        let builder = top
+            .manifests
+            .ok_or_else(|| "not an OCI index: no manifests array".to_string())?;
+        Ok(builder.finish())
     }
 
     /// How many images (attached artifacts not counted).
@@ -90,13 +205,34 @@ impl Catalog {
         self.entries.iter().filter(|e| e.image).count()
     }
 
+    /// The entries of the repository `name` (without its registry), in `index.json` order.
+    fn members(&self, name: &str) -> &[u32] {
+        let Ok(r) = self.names.binary_search_by(|n| (**n).cmp(name)) else {
+            return &[];
+        };
+        let (a, b) = (self.starts[r] as usize, self.starts[r + 1] as usize);
+        &self.members[a..b]
+    }
+
     /// The repository `name` as `ns` sees it: its entries, or `None` when no image has
-    /// that name.
+    /// that name. `name` is a repository (`rancher/mirrored-pause`) or one with its
+    /// registry (`docker.io/rancher/mirrored-pause`).
     pub fn repo(&self, name: &str, ns: Option<&str>) -> Option<Repo<'_>> {
-        let ids = self.repos.get(name)?;
+        let mut ids: Vec<u32> = self.members(name).to_vec();
+        if let Some((registry, rest)) = name.split_once('/') {
+            ids.extend(
+                (self.members(rest).iter())
+                    .filter(|&&i| &*self.entries[i as usize].registry == registry),
+            );
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        if ids.is_empty() {
+            return None;
+        }
         let all: Vec<&Entry> = ids.iter().map(|&i| &self.entries[i as usize]).collect();
         let of_ns: Vec<&Entry> = match ns {
-            Some(ns) => all.iter().copied().filter(|e| e.registry == ns).collect(),
+            Some(ns) => all.iter().copied().filter(|e| &*e.registry == ns).collect(),
             None => Vec::new(),
         };
         Some(Repo {
@@ -104,8 +240,8 @@ impl Catalog {
         })
     }
 
-    /// The short repository names, sorted.
-    pub fn names(&self) -> &[String] {
+    /// The repository names (without their registry), sorted.
+    pub fn names(&self) -> &[Box<str>] {
         &self.names
     }
 }
@@ -126,7 +262,8 @@ impl<'a> Repo<'a> {
 
     /// The entry whose root is `digest`.
     pub fn by_digest(&self, digest: &Digest) -> Option<&'a Entry> {
-        self.entries.iter().copied().find(|e| &e.digest == digest)
+        let key = digest.key();
+        self.entries.iter().copied().find(|e| e.key == key)
     }
 
     /// Its tags, sorted, each once.
@@ -143,10 +280,11 @@ impl<'a> Repo<'a> {
 
     /// The referrers stored for `subject`.
     pub fn referrers(&self, subject: &Digest) -> Vec<&'a Entry> {
+        let key = subject.key();
         self.entries
             .iter()
             .copied()
-            .filter(|e| e.referrer_of.as_ref() == Some(subject))
+            .filter(|e| e.referrer_of == Some(key))
             .collect()
     }
 }
@@ -287,5 +425,95 @@ impl Snapshot {
             return Ok(None);
         }
         Ok(Some(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An image's name, the bytes its digest is of, and its other annotations.
+    type Listing<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+    fn index(entries: &[Listing<'_>]) -> Vec<u8> {
+        let manifests: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(name, content, extra)| {
+                let mut annotations =
+                    serde_json::json!({ crate::oci::descriptor::ANNOTATION_REF_NAME: name });
+                for (k, v) in *extra {
+                    annotations[*k] = (*v).into();
+                }
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": Digest::of(content.as_bytes()).to_string(),
+                    "size": content.len(),
+                    "annotations": annotations,
+                })
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": manifests}))
+            .unwrap()
+    }
+
+    #[test]
+    fn names_are_found_with_and_without_their_registry_and_ns_chooses_between_registries() {
+        let subject = Digest::of(b"a").to_string();
+        let bytes = index(&[
+            ("docker.io/rancher/pause:3.6", "a", &[]),
+            ("ghcr.io/rancher/pause:3.6", "b", &[]),
+            ("docker.io/rancher/pause:3.10", "c", &[]),
+            (
+                "docker.io/rancher/pause:sha256-x",
+                "r",
+                &[
+                    (ATTACHED_TO, "docker.io/rancher/pause:3.6"),
+                    (ATTACHED_KIND, "referrer"),
+                    (ATTACHED_SUBJECT, &subject),
+                ],
+            ),
+        ]);
+        let catalog = Catalog::parse(&bytes).unwrap();
+        assert_eq!(catalog.images(), 3);
+        assert_eq!(catalog.names(), [Box::from("rancher/pause")]);
+        let digest = |e: Option<&Entry>| e.map(Entry::digest);
+        let any = catalog.repo("rancher/pause", None).unwrap();
+        // Without ns, the first in index.json order.
+        assert_eq!(digest(any.tagged("3.6")), Some(Digest::of(b"a")));
+        assert_eq!(any.tags(), ["3.10", "3.6", "sha256-x"]);
+        let ghcr = catalog.repo("rancher/pause", Some("ghcr.io")).unwrap();
+        assert_eq!(digest(ghcr.tagged("3.6")), Some(Digest::of(b"b")));
+        let full = catalog.repo("ghcr.io/rancher/pause", None).unwrap();
+        assert_eq!(full.tags(), ["3.6"]);
+        assert!(catalog.repo("quay.io/rancher/pause", None).is_none());
+        assert!(catalog.repo("rancher/other", None).is_none());
+        assert!(catalog.repo("rancher", None).is_none());
+        let referrers = any.referrers(&Digest::of(b"a"));
+        assert_eq!(referrers.len(), 1);
+        assert_eq!(referrers[0].digest(), Digest::of(b"r"));
+        assert!(!referrers[0].image);
+        assert_eq!(
+            digest(any.by_digest(&Digest::of(b"c"))),
+            Some(Digest::of(b"c"))
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_oci_index_is_refused_as_the_layout_reader_refuses_it() {
+        for (bytes, says) in [
+            (&br#"{"manifests": []}"#[..], "no schemaVersion"),
+            (
+                br#"{"schemaVersion": 1, "manifests": []}"#,
+                "schemaVersion is 1",
+            ),
+            (br#"{"schemaVersion": 2}"#, "no manifests array"),
+            (
+                br#"{"schemaVersion": 2, "manifests": {}}"#,
+                "manifests array",
+            ),
+        ] {
+            let e = Catalog::parse(bytes).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
     }
 }

@@ -92,11 +92,11 @@ fn manifest(
         let Some(digest) = parse_digest(reference) else {
             return bad_digest();
         };
-        let known = repo.by_digest(&digest).map(|e| e.media_type.clone());
+        let known = repo.by_digest(&digest).map(|e| e.media_type.to_string());
         (digest, known)
     } else if valid_tag(reference) {
         match repo.tagged(reference) {
-            Some(e) => (e.digest.clone(), Some(e.media_type.clone())),
+            Some(e) => (e.digest(), Some(e.media_type.to_string())),
             None => return manifest_unknown(reference),
         }
     } else {
@@ -299,12 +299,7 @@ fn tags(name: &str, repo: &Repo<'_>, request: &Request) -> Response<Body> {
 }
 
 fn catalog(snapshot: &Snapshot, request: &Request) -> Response<Body> {
-    let names = snapshot
-        .catalog
-        .names()
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let names = snapshot.catalog.names().iter().map(|n| &**n).collect();
     let (names, link) = page(names, &request.query, "/v2/_catalog");
     listing("repositories", None, names, link, request.head)
 }

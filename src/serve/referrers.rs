@@ -24,7 +24,7 @@ pub(super) fn answer(
     let wanted: Vec<String> = query_values(&request.query, "artifactType").collect();
     let mut manifests = Vec::new();
     for entry in repo.referrers(subject) {
-        let doc: Value = match snapshot.document(&entry.digest) {
+        let doc: Value = match snapshot.document(&entry.digest()) {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             _ => continue,
         };
@@ -38,8 +38,8 @@ pub(super) fn answer(
             continue;
         }
         let mut d = json!({
-            "mediaType": entry.media_type,
-            "digest": entry.digest.to_string(),
+            "mediaType": &*entry.media_type,
+            "digest": entry.digest().to_string(),
             "size": entry.size,
         });
         if !artifact_type.is_empty() {
