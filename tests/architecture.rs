@@ -39,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "preflight",
             "trust",
             "sbom",
+            "par2",
         ],
     ),
     (
@@ -64,7 +65,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 
 /// The capabilities that import only the foundation: `iso` (ISO 9660) and `trust`
 /// (signatures, DSSE, Sigstore bundles), which `oci` and the writers call.
-const FORMAT_LIBRARIES: &[&str] = &["iso", "trust", "sbom"];
+const FORMAT_LIBRARIES: &[&str] = &["iso", "trust", "sbom", "par2"];
 
 /// Imports that break the layering today: (importer, imported). None.
 const KNOWN: &[(&str, &str)] = &[];
