@@ -37,7 +37,7 @@ pub struct Plan {
 /// About this many slices per set: small enough damage costs little, few enough that the
 /// arithmetic (which grows with inputs × recovery slices) stays quick.
 const TARGET_SLICES: u64 = 1024;
-const MIN_SLICE: u64 = 4096;
+const MIN_SLICE: u64 = 64 << 10;
 
 /// The plan for files of `sizes` at `percent` redundancy: the largest file is cut into a
 /// whole number of slices (k slices of ⌈size / k⌉ bytes rounded up to 4, k chosen for
