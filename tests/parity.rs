@@ -244,6 +244,22 @@ fn an_export_in_parts_with_recovery_files_is_repaired_by_par2_and_by_seedforge()
         assert_eq!(snapshot(&work), pristine, "{judge}");
     }
 
+    // join.sh says where par2 is found when a part is missing.
+    let work = tmp.path().join("join");
+    copy_dir(&export, &work);
+    fs::remove_file(work.join(&parts[1])).unwrap();
+    let out = Cmd::new("sh").arg("join.sh").cwd(&work).expect(1).run();
+    assert!(
+        out.stderr.contains("par2 repair export.par2"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("apt-get install par2"),
+        "{}",
+        out.stderr
+    );
+
     // seedforge verify names what is lost and damaged, and that it can be rebuilt.
     let work = tmp.path().join("seedforge");
     copy_dir(&export, &work);
