@@ -36,8 +36,6 @@
 # instead of building --release), PAR2 (par2 by default; sid's 1.x through its loader is
 # added when target/sid-par2 holds it), KEEP=1 keeps the scratch folder.
 set -euo pipefail
-# The `bash -c` scripts below take their arguments at run time.
-# shellcheck disable=SC2016
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-3}
@@ -106,19 +104,25 @@ timed() { # NAME CMD...: prints nothing, records the wall time
   [ "$round" -ge "$WARMUP" ] && record "$name" "$(python3 -c "print($t1-$t0)")"
   return 0
 }
+# in_dir DIR SYNC CMD...: CMD run in DIR, then `sync` of the files matching SYNC there.
+in_dir() {
+  local dir=$1 pattern=$2
+  shift 2
+  (cd "$dir" && "$@" >/dev/null && for f in $pattern; do sync -- "$f"; done)
+}
 run_plain() { rm -rf "$EXPORT"; timed plain build; }
 run_parity() { rm -rf "$EXPORT"; timed parity build --export-parity "$PERCENT"; }
 run_create() {
   local d=$WORK/c
   rm -rf "$d"; cp -a "$WORK/inputs" "$d"
-  timed create bash -c 'cd "$1" && shift && "$@" && sync -- *.par2' _ "$d" \
+  timed create in_dir "$d" '*.par2' \
     "${PAR2[@]}" create -q -q -s"$SLICE" -c"$COUNT" -n2 -u -m2048 set.par2 "${FILES[@]}"
 }
 run_create_sid() {
   [ "${#SID_PAR2[@]}" -gt 0 ] || return 0
   local d=$WORK/c
   rm -rf "$d"; cp -a "$WORK/inputs" "$d"
-  timed create_sid bash -c 'cd "$1" && shift && "$@" && sync -- *.par2' _ "$d" \
+  timed create_sid in_dir "$d" '*.par2' \
     "${SID_PAR2[@]}" create -q -q -s"$SLICE" -c"$COUNT" -n2 -u -m2048 set.par2 "${FILES[@]}"
 }
 run_repair() {
@@ -130,11 +134,10 @@ run_repair() {
 run_p_repair() {
   local d=$WORK/r
   rm -rf "$d"; cp -a "$WORK/pristine" "$d"; rm "$d/$PART"
-  timed p_repair bash -c 'cd "$1" && shift && "$@" >/dev/null && sync -- "$PART"' _ "$d" \
+  timed p_repair in_dir "$d" "$PART" \
     "${PAR2[@]}" repair -q -m2048 export.par2
   [ "$(sha256sum "$d/$PART" | cut -d ' ' -f 1)" = "$PART_SHA" ] || bench_die "par2: $PART not rebuilt"
 }
-export PART
 ORDER=(run_plain run_parity run_create run_create_sid run_repair run_p_repair)
 for ((round = 0; round <= RUNS; round++)); do
   bench_log "round $round (load $(cut -d ' ' -f 1 /proc/loadavg))"

@@ -60,11 +60,15 @@ impl StepKind for Export {
         match self.split {
             Some(part) => format!(
                 "copy {} ISO(s) into {}, those over {part} bytes in parts, with SHA256SUMS, \
-                 {} and {} (nothing else there is touched)",
+                 {} and {}{} (nothing else there is touched)",
                 self.isos.len(),
                 self.dir.display(),
                 split::WHOLES,
-                split::JOIN
+                split::JOIN,
+                match self.parity {
+                    Some(p) => format!(" and PAR 2.0 recovery files ({p}%)"),
+                    None => String::new(),
+                }
             ),
             None => format!(
                 "copy {} ISO(s) into {} (nothing else there is touched)",
