@@ -299,72 +299,108 @@ impl Report {
     }
 }
 
-/// Checks each file of `set` in `dir`; `known_intact(name)` may vouch for a file (its
-/// sha256 already checked by the caller), which is then not read.
+/// Checks each file of `set` in `dir`, a few files at a time on as many threads as there
+/// are processors; `known_intact(name)` may vouch for a file (its sha256 already checked by
+/// the caller), which is then not read.
 pub fn check(
     dir: &Path,
     set: &Loaded,
-    known_intact: &dyn Fn(&str) -> bool,
+    known_intact: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Report, Par2Error> {
     let slice = set.info.slice;
-    let mut files = Vec::new();
-    let mut lost = 0usize;
-    let mut buf = vec![0u8; slice as usize];
-    for f in &set.info.files {
-        let path = dir.join(&f.name);
-        let state = if known_intact(&f.name) {
-            FileState::Intact
-        } else {
-            match fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => FileState::Missing,
-                Err(e) => return Err(Par2Error::io(&path, e)),
-                Ok(m) if !m.is_file() => FileState::Missing,
-                Ok(m) => {
-                    let file = super::open(&path)?;
-                    let mut whole = Md5::new();
-                    let mut bad = Vec::new();
-                    let have = m.len();
-                    for (k, (md5, crc)) in f.slices.iter().enumerate() {
-                        let at = k as u64 * slice;
-                        read_slice(&file, have, at, &mut buf)
-                            .map_err(|e| Par2Error::io(&path, e))?;
-                        let real = f.length.saturating_sub(at).min(slice) as usize;
-                        whole.update(&buf[..real]);
-                        let mut c = super::crc::Crc32::new();
-                        c.update(&buf);
-                        let ok = c.finish() == *crc && <[u8; 16]>::from(Md5::digest(&buf)) == *md5;
-                        if !ok {
-                            bad.push(k as u64);
-                        }
-                    }
-                    let md5: Md5Hash = whole.finalize().into();
-                    if bad.is_empty() && have == f.length && md5 == f.md5 {
-                        FileState::Intact
-                    } else if bad.is_empty() {
-                        // Longer than recorded (or an MD5 collision of slices): its
-                        // slices stand, the length is set again on repair.
-                        FileState::Damaged { slices: Vec::new() }
+    let files = &set.info.files;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = super::threads().clamp(1, files.len().max(1));
+    let mut states: Vec<Option<Result<FileState, Par2Error>>> =
+        (0..files.len()).map(|_| None).collect();
+    let results = std::sync::Mutex::new(&mut states);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut buf = vec![0u8; slice as usize];
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(f) = files.get(i) else { break };
+                    let state = if known_intact(&f.name) {
+                        Ok(FileState::Intact)
                     } else {
-                        FileState::Damaged { slices: bad }
+                        check_file(&dir.join(&f.name), f, slice, &mut buf)
+                    };
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(state);
                     }
                 }
-            }
-        };
+            });
+        }
+    });
+    let mut out = Vec::new();
+    let mut lost = 0usize;
+    for (f, state) in files.iter().zip(states) {
+        let state = state.unwrap_or_else(|| {
+            Err(Par2Error::Invalid {
+                path: dir.join(&f.name),
+                message: "not checked".into(),
+            })
+        })?;
         lost += match &state {
             FileState::Intact => 0,
             FileState::Missing => f.slices.len(),
             FileState::Damaged { slices } => slices.len(),
         };
-        files.push(FileCheck {
+        out.push(FileCheck {
             name: f.name.clone(),
             length: f.length,
             state,
         });
     }
     Ok(Report {
-        files,
+        files: out,
         lost_slices: lost,
         recovery_slices: set.recovery.len(),
         slice,
     })
+}
+
+/// One file: its MD5 over one read when its length is right (intact when it matches),
+/// else each slice against its MD5 and CRC-32.
+fn check_file(
+    path: &Path,
+    f: &FileInfo,
+    slice: u64,
+    buf: &mut [u8],
+) -> Result<FileState, Par2Error> {
+    let m = match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::Missing),
+        Err(e) => return Err(Par2Error::io(path, e)),
+        Ok(m) if !m.is_file() => return Ok(FileState::Missing),
+        Ok(m) => m,
+    };
+    let file = super::open(path)?;
+    let have = m.len();
+    if have == f.length {
+        let mut whole = Md5::new();
+        let mut at = 0u64;
+        while at < have {
+            let n = ((have - at) as usize).min(buf.len());
+            file.read_exact_at(&mut buf[..n], at)
+                .map_err(|e| Par2Error::io(path, e))?;
+            whole.update(&buf[..n]);
+            at += n as u64;
+        }
+        if <[u8; 16]>::from(whole.finalize()) == f.md5 {
+            return Ok(FileState::Intact);
+        }
+    }
+    let mut bad = Vec::new();
+    for (k, (md5, crc)) in f.slices.iter().enumerate() {
+        let at = k as u64 * slice;
+        read_slice(&file, have, at, buf).map_err(|e| Par2Error::io(path, e))?;
+        let mut c = super::crc::Crc32::new();
+        c.update(buf);
+        if c.finish() != *crc || <[u8; 16]>::from(Md5::digest(&*buf)) != *md5 {
+            bad.push(k as u64);
+        }
+    }
+    // Longer than recorded, its slices right: the length is set again on repair.
+    Ok(FileState::Damaged { slices: bad })
 }

@@ -75,6 +75,7 @@ fn a_lost_file_and_a_damaged_one_are_rebuilt() {
     for (name, _) in &wanted[..3] {
         fs::remove_file(dir.join(name)).unwrap();
     }
+    fs::write(dir.join("a.iso.part004"), &damaged).unwrap();
     let set = load(dir, "t").unwrap();
     let report = check(dir, &set, &|_| false).unwrap();
     assert!(!report.repairable());
@@ -86,6 +87,7 @@ fn a_lost_file_and_a_damaged_one_are_rebuilt() {
         .filter(|n| !n.ends_with(".par2"))
         .collect();
     assert_eq!(left, ["a.iso.part004"]);
+    assert_eq!(fs::read(dir.join("a.iso.part004")).unwrap(), damaged);
 }
 
 #[test]
