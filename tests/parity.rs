@@ -303,3 +303,36 @@ fn an_export_in_parts_with_recovery_files_is_repaired_by_par2_and_by_seedforge()
     lab.build();
     assert_eq!(snapshot(&export), pristine);
 }
+
+/// `export_parity` without `export_split`, or not a percentage: refused naming the line,
+/// nothing written.
+#[test]
+fn export_parity_is_a_percentage_of_parts() {
+    for (extra, wanted) in [
+        (
+            "export_dir: export\nexport_parity: 10\n",
+            "export_parity needs export_split",
+        ),
+        (
+            "export_dir: export\nexport_split: 1MiB\nexport_parity: 0\n",
+            "not a percentage from 1 to 100",
+        ),
+        (
+            "export_dir: export\nexport_split: 1MiB\nexport_parity: lots\n",
+            "not a percentage from 1 to 100",
+        ),
+    ] {
+        let lab = Lab::new();
+        let config = lab.lab_dir().join("seedforge.yaml");
+        let text = fs::read_to_string(&config).unwrap();
+        fs::write(&config, format!("{text}\n{extra}")).unwrap();
+        let out = lab
+            .seedforge()
+            .args(["build", "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        assert!(out.stderr.contains(wanted), "{extra}: {}", out.stderr);
+        assert!(out.stderr.contains("seedforge.yaml:"), "{}", out.stderr);
+        assert!(!lab.lab_dir().join("export").exists());
+    }
+}

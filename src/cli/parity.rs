@@ -120,7 +120,7 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
         }
     }
     seedforge::par2::repair::commit(&rebuilt).map_err(|e| failed(e.to_string()))?;
-    if !g.json {
+    if !g.json && !g.quiet {
         for r in &rebuilt {
             outln!(
                 "REPAIRED  {}: rebuilt, its sha256 the one SHA256SUMS lists",

@@ -716,15 +716,8 @@ impl Config {
             }
             s => s.map(|s| s.value.0),
         };
-        let export_parity = match raw.export_parity {
-            Some(p) if export_split.is_none() => {
-                return Err(invalid(
-                    &p.referenced,
-                    "export_parity needs export_split: the recovery data protects the parts".into(),
-                ));
-            }
-            p => p.map(|p| p.value.0),
-        };
+        let export_parity = parity::resolve(raw.export_parity, export_split.is_some())
+            .map_err(|(at, message)| invalid(&at, message))?;
         let charts: Vec<crate::charts::ChartConfig> = raw
             .charts
             .into_iter()

@@ -27,6 +27,21 @@ impl<'de> serde::Deserialize<'de> for Percent {
     }
 }
 
+/// The percentage `export_parity:` gives, refused (where it is written, and why) without
+/// `export_split:`.
+pub(super) fn resolve(
+    raw: Option<serde_saphyr::Spanned<Percent>>,
+    split: bool,
+) -> Result<Option<u32>, (serde_saphyr::Location, String)> {
+    match raw {
+        Some(p) if !split => Err((
+            p.referenced,
+            "export_parity needs export_split: the recovery data protects the parts".into(),
+        )),
+        p => Ok(p.map(|p| p.value.0)),
+    }
+}
+
 /// Parses a percentage from 1 to 100, with or without `%`.
 pub fn parse_percent(text: &str) -> Result<u32, String> {
     let t = text.trim();
