@@ -98,6 +98,7 @@ declare -A TOOLS=(
   [mount.exfat-fuse]=exfat-fuse
   [losetup]=mount
   [script]=bsdutils
+  [par2]=par2
   [dash]=dash
   [curl]=curl
   # The booted node reaches a registry on this machine through qemu's guestfwd, one socat a connection.
@@ -214,6 +215,14 @@ sid_accepted() {
 }
 TRIXIE_ROOT=$PWD/target/trixie/root
 TRIXIE_LIBS=$TRIXIE_ROOT/usr/lib/x86_64-linux-gnu
+# par2cmdline 1.x from sid, run through that tree's own loader (it needs sid's libstdc++).
+SID_PAR2_ROOT=$PWD/target/sid-par2/root
+SID_PAR2_LIBS=$SID_PAR2_ROOT/usr/lib/x86_64-linux-gnu
+sid_par2_accepted() {
+  grep -Eq '^par2 1\.' target/sid-par2/versions 2>/dev/null \
+    && "$SID_PAR2_LIBS/ld-linux-x86-64.so.2" --library-path "$SID_PAR2_LIBS" \
+      "$SID_PAR2_ROOT/usr/bin/par2" --version >/dev/null 2>&1
+}
 trixie_accepted() {
   grep -Eq '^skopeo 1\.18\.' target/trixie/versions 2>/dev/null \
     && "$TRIXIE_LIBS/ld-linux-x86-64.so.2" --library-path "$TRIXIE_LIBS" \
@@ -257,6 +266,14 @@ fetch_judges() {
   debian_tools trixie trixie "skopeo 1.18" trixie_accepted \
     skopeo libc6 libgpgme11t64 libassuan9 libgpg-error0 libsqlite3-0
   # --- end skopeo 1.18 ---
+
+  # --- par2cmdline 1.x from Debian sid (Debian 12 has 0.8.1): the second judge of the PAR
+  # 2.0 recovery files (tests/parity.rs), with sid's C and C++ libraries, unpacked into
+  # target/sid-par2/root and run through that tree's own loader.
+  stage "par2cmdline 1.x (Debian sid)"
+  debian_tools sid sid-par2 "par2cmdline 1.x" sid_par2_accepted \
+    par2 libc6 libstdc++6 libgcc-s1 libgomp1
+  # --- end par2cmdline 1.x ---
 
   # --- the Python judges, into one venv under target/ (the system python untouched), in
   # one pip run: pycdlib (an independent ISO 9660/Joliet/Rock Ridge parser, for the ISO

@@ -28,6 +28,7 @@ pub mod modes;
 pub mod net;
 pub mod oci;
 pub mod outpath;
+pub mod par2;
 pub mod pipeline;
 pub mod pki;
 pub mod preflight;

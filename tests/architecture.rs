@@ -40,6 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "trust",
             "sbom",
             "serve",
+            "par2",
         ],
     ),
     (
@@ -65,7 +66,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 
 /// The capabilities that import only the foundation: `iso` (ISO 9660) and `trust`
 /// (signatures, DSSE, Sigstore bundles), which `oci` and the writers call.
-const FORMAT_LIBRARIES: &[&str] = &["iso", "trust", "sbom"];
+const FORMAT_LIBRARIES: &[&str] = &["iso", "trust", "sbom", "par2"];
 
 /// Imports that break the layering today: (importer, imported). None.
 const KNOWN: &[(&str, &str)] = &[];

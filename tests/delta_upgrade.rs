@@ -77,6 +77,7 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
     // The far side: v1's config folder and output, as they stand there.
     let far = lab.far_copy("far");
     let far2 = lab.far_copy("far2");
+    let far3 = lab.far_copy("far3");
 
     set_version(&lab, &base, true);
     lab.build();
@@ -175,6 +176,37 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
     let out = apply_in(&far2, &parts).expect(1).run();
     assert!(out.stderr.contains("part002"), "{}", out.stderr);
     fs::rename(&kept, &hidden).unwrap();
+    // With recovery files (delta --parity): par2cmdline verifies the set (the names in it
+    // are paths under the delta folder), and apply takes the delta with a part lost,
+    // rebuilt in a staging copy (the delta folder is not written).
+    lab.delta("v1.json", "parity")
+        .args(["--split", "1MiB", "--parity", "10"])
+        .run();
+    let parity = lab.root().join("parity");
+    assert!(parity.join("delta.par2").is_file());
+    for (judge, par2) in crate::parity::judges() {
+        let out = par2.args(["verify", "delta.par2"]).cwd(&parity).run();
+        assert!(
+            out.stdout.contains("All files are correct"),
+            "{judge}: {}",
+            out.stdout
+        );
+    }
+    Cmd::new("sha256sum")
+        .args(["--quiet", "--strict", "-c", "SHA256SUMS"])
+        .cwd(&parity)
+        .run();
+    fs::remove_file(parity.join(format!("{layer}.part002"))).unwrap();
+    let listing = common::names_in(&parity.join("out/oci/blobs/sha256"));
+    apply_in(&far3, &parity).run();
+    assert_eq!(
+        fs::read_to_string(far3.join("fixtures/lab/out/SHA256SUMS")).unwrap(),
+        sums
+    );
+    assert_eq!(
+        common::names_in(&parity.join("out/oci/blobs/sha256")),
+        listing
+    );
     apply_in(&far2, &parts).run();
     let far2_out = far2.join("fixtures/lab/out");
     assert_eq!(

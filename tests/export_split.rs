@@ -456,9 +456,14 @@ fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_verify() {
     let sha = SPARSE_SHA256.to_string();
     let dir = tmp.path().join("stick");
     let part = seedforge::config::size::parse_part_size("4G").unwrap();
-    let report =
-        seedforge::pipeline::export::export(&[(src.clone(), sha.clone())], &dir, Some(part), None)
-            .unwrap();
+    let report = seedforge::pipeline::export::export(
+        &[(src.clone(), sha.clone())],
+        &dir,
+        Some(part),
+        None,
+        None,
+    )
+    .unwrap();
     let parts: Vec<PathBuf> = report.files[0]
         .parts
         .iter()

@@ -67,6 +67,7 @@ mod net_faults;
 mod net_proxy;
 mod offline;
 mod online_offline;
+mod parity;
 mod pki_openssl;
 mod pki_registry;
 mod pki_state;

@@ -49,6 +49,11 @@ pub(crate) struct BuildArgs {
     /// bytes, or a number with K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
     #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
     export_split: Option<u64>,
+    /// PAR 2.0 recovery files beside the exported parts (export.par2,
+    /// export.volXX+YY.par2), PERCENT of their size and never less than one part; overrides
+    /// the config's export_parity (needs export_split, in the config or given).
+    #[arg(long, value_name = "PERCENT", value_parser = seedforge::config::parity::parse_percent)]
+    export_parity: Option<u32>,
     /// Sign the output with this private key (cosign's encrypted cosign.key, its password
     /// from COSIGN_PASSWORD; or a PKCS#8 PEM, ECDSA P-256 or Ed25519), in place of the
     /// config's `seal.key`: the seal writes manifest.json.sigstore.json (a Sigstore bundle
@@ -103,6 +108,15 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
             )));
         }
         config.export_split = Some(split);
+    }
+    if let Some(percent) = a.export_parity {
+        if config.export_split.is_none() {
+            return Err(CliError::Usage(format!(
+                "--export-parity: {} exports no parts (no export_split; --export-split SIZE gives one)",
+                a.config.config.display()
+            )));
+        }
+        config.export_parity = Some(percent);
     }
     let options = plan::PlanOptions {
         locked: a.locked,

@@ -47,6 +47,11 @@ pub(crate) struct DeltaArgs {
     /// K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
     #[arg(long, value_name = "SIZE", value_parser = super::build::parse_part_size)]
     split: Option<u64>,
+    /// With --split: PAR 2.0 recovery files beside the parts (delta.par2,
+    /// delta.volXX+YY.par2), PERCENT of the delta's size and never less than one part, so
+    /// that par2 repair, seedforge verify --repair and apply rebuild a part lost on the way.
+    #[arg(long, value_name = "PERCENT", requires = "split", value_parser = parse_percent)]
+    parity: Option<u32>,
     /// Make the delta even though its k3s release is older than the far side's (the
     /// receipt's); also allowed by the config's cluster.allow_downgrade: true.
     #[arg(long)]
@@ -232,6 +237,7 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
         &a.out,
         a.config.as_deref(),
         a.split,
+        a.parity,
         a.allow_downgrade,
     )?;
     if g.json {
@@ -414,4 +420,8 @@ pub(crate) fn verify_delta(
         }
     }
     Ok(ExitCode::Ok)
+}
+
+fn parse_percent(text: &str) -> Result<u32, String> {
+    seedforge::config::parity::parse_percent(text)
 }

@@ -34,6 +34,7 @@ mod json_report;
 mod mirror;
 mod modes;
 mod net;
+mod parity;
 mod paths;
 mod pki;
 mod progress;
@@ -411,7 +412,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Airgap(a) => airgap::airgap_cmd(g, a),
         Command::Debs(a) => debs::debs_cmd(g, a),
         Command::Iso(a) => iso::iso_cmd(g, a),
-        Command::Verify(a) => verify::verify_cmd(g, &a.dir, &verify::read_keys(&a.key)?),
+        Command::Verify(a) => verify::run(g, a),
         Command::Clean(a) => clean::clean_cmd(g, a),
         Command::Gc(a) => gc::gc_cmd(g, a),
         Command::Render(a) => render::run(g, a),

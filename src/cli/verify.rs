@@ -22,6 +22,26 @@ pub(crate) struct VerifyArgs {
     /// lone ISO, the manifest.json and bundle beside it and each ISO's SHA-256 in it.
     #[arg(long, value_name = "FILE")]
     pub(crate) key: Vec<PathBuf>,
+    /// An export folder or delta with PAR 2.0 recovery files (export.par2, delta.par2):
+    /// rebuild the files found lost or damaged, each checked against SHA256SUMS before it
+    /// takes its name; nothing else is written. A loss beyond the recovery data is exit 1
+    /// with nothing written.
+    #[arg(long)]
+    pub(crate) repair: bool,
+}
+
+/// `seedforge verify [--repair] [--key KEY] DIR`.
+pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
+    let keys = read_keys(&a.key)?;
+    if !iso::is_image(&a.dir) {
+        super::parity::check_or_repair(g, &a.dir, a.repair)?;
+    } else if a.repair {
+        return Err(CliError::Usage(format!(
+            "--repair: {} is an ISO; --repair takes an export folder or delta with recovery files",
+            a.dir.display()
+        )));
+    }
+    verify_cmd(g, &a.dir, &keys)
 }
 
 /// The public keys of `--key`, each with its name as given.

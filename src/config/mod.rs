@@ -24,6 +24,7 @@ mod autoinstall;
 mod cluster;
 mod images;
 mod line_endings;
+pub mod parity;
 mod positions;
 mod registry;
 mod seal;
@@ -160,6 +161,9 @@ pub struct Config {
     /// The largest part an exported file may be (`export_split:`); larger ISOs are cut
     /// into numbered parts. Only with `export_dir`.
     pub export_split: Option<u64>,
+    /// PAR 2.0 recovery data beside the parts, in percent of their size
+    /// (`export_parity:`). Only with `export_split`.
+    pub export_parity: Option<u32>,
     /// How the seeds carry the payload (`seeds:`).
     pub seeds: Seeds,
     /// Helm charts installed by k3s on the servers (`charts:`).
@@ -259,6 +263,8 @@ struct RawConfig {
     export_dir: Option<Spanned<LinuxPath>>,
     #[serde(default)]
     export_split: Option<Spanned<size::PartSize>>,
+    #[serde(default)]
+    export_parity: Option<Spanned<parity::Percent>>,
     #[serde(default)]
     seeds: Seeds,
     #[serde(default)]
@@ -710,6 +716,8 @@ impl Config {
             }
             s => s.map(|s| s.value.0),
         };
+        let export_parity = parity::resolve(raw.export_parity, export_split.is_some())
+            .map_err(|(at, message)| invalid(&at, message))?;
         let charts: Vec<crate::charts::ChartConfig> = raw
             .charts
             .into_iter()
@@ -765,6 +773,7 @@ impl Config {
             export_dir,
             seal: raw.seal,
             export_split,
+            export_parity,
             seeds: raw.seeds,
             packages: packages.map(|(_, b)| b).unwrap_or_default(),
             airgap: raw.airgap,

@@ -167,6 +167,7 @@ pub fn delta(
     dir: &Path,
     config: Option<&Path>,
     split: Option<u64>,
+    parity: Option<u32>,
     allow_downgrade: bool,
 ) -> Result<DeltaReport, DeltaError> {
     let receipt = Receipt::load(receipt_path)?;
@@ -225,8 +226,12 @@ pub fn delta(
             Some(part) => {
                 let wholes = super::parts::split_files(&staging, part)?;
                 let parts: usize = wholes.iter().map(|w| w.parts.len()).sum();
+                let recovery = match parity {
+                    Some(percent) => super::parity::write(&staging, part, percent)?,
+                    None => 0,
+                };
                 // The parts, SHA256SUMS.wholes and join.sh in place of the wholes.
-                n - wholes.len() + parts + usize::from(!wholes.is_empty()) * 2
+                n - wholes.len() + parts + usize::from(!wholes.is_empty()) * 2 + recovery
             }
             None => n,
         };

@@ -18,6 +18,7 @@ pub mod changes;
 mod downgrade;
 mod far_side;
 mod inputs;
+mod parity;
 mod parts;
 pub mod receipt;
 pub mod signed;

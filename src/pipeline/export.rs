@@ -47,6 +47,9 @@ pub struct ExportReport {
     pub dir: PathBuf,
     /// One entry per ISO.
     pub files: Vec<Exported>,
+    /// With `export_parity:`, the PAR 2.0 set's files (`export.par2`, its volumes).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub parity: Vec<PathBuf>,
 }
 
 /// The files of a signed output's seal that go with its ISOs, so that the export folder
@@ -58,7 +61,8 @@ pub const SIGNED_SEAL: [&str; 2] = [
 ];
 
 /// Copies each `(iso, sha256)` into `dir` (created if missing); with `split`, an ISO larger
-/// than it goes as parts of at most `split` bytes, with the sums files and `join.sh`.
+/// than it goes as parts of at most `split` bytes, with the sums files and `join.sh`, and
+/// with `parity` too, PAR 2.0 recovery files of that percentage ([`super::parity`]).
 /// `signed`: the output folder when it is signed: its [`SIGNED_SEAL`] files are copied
 /// too (listed in `SHA256SUMS` with the ISOs); when it is not, those an earlier export of
 /// a signed output left are removed (they would name other ISOs).
@@ -66,6 +70,7 @@ pub fn export(
     isos: &[(PathBuf, String)],
     dir: &Path,
     split: Option<u64>,
+    parity: Option<u32>,
     signed: Option<&Path>,
 ) -> Result<ExportReport, SealError> {
     fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
@@ -146,12 +151,28 @@ pub fn export(
             (wholes.into_iter()).map(|w| (w.name, w.sha256)).collect();
         write_small(&dir.join(split::WHOLES), &split::sums_text(&wholes), 0o644)?;
         write_small(&dir.join(split::JOIN), &script, 0o755)?;
+    }
+    let mut parity_files = Vec::new();
+    match (split, parity) {
+        (Some(part), Some(percent)) => {
+            let mut names: Vec<String> = sums.iter().map(|(n, _)| n.clone()).collect();
+            names.extend([split::WHOLES.to_string(), split::JOIN.to_string()]);
+            names.sort();
+            let set =
+                super::parity::write_set(dir, super::parity::EXPORT_SET, &names, percent, part)?;
+            parity_files.extend(set.iter().map(|(n, _)| dir.join(n)));
+            sums.extend(set);
+        }
+        _ => super::parity::remove_set(dir, super::parity::EXPORT_SET, &[])?,
+    }
+    if split.is_some() {
         // Last: the folder's SHA256SUMS names what is there once everything else is.
         write_small(&dir.join(SUMS), &split::sums_text(&sums), 0o644)?;
     }
     Ok(ExportReport {
         dir: dir.to_path_buf(),
         files,
+        parity: parity_files,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod export;
 pub mod modes;
 pub mod offline;
 pub mod offline_files;
+pub mod parity;
 pub mod plan;
 pub mod run;
 pub mod seal;

@@ -280,6 +280,19 @@ new_tmp() {
     (set -C; : >"$t") && printf '%s\n' "$t"
   fi
 }
+# A part missing or damaged, and recovery files beside it: where par2 is found.
+par2_hint() {
+  for set in export.par2 delta.par2; do
+    if [ -f "$set" ]; then
+      echo "join.sh: recovery files are here: rebuild the missing or damaged part with" \
+        "'par2 repair $set' or 'seedforge verify --repair .', then run join.sh again." \
+        "par2 is par2cmdline: 'apt-get install par2' (Debian, Ubuntu)," \
+        "'dnf install par2cmdline' (Fedora), 'brew install par2' (macOS)," \
+        "MultiPar or par2cmdline's release (github.com/Parchive/par2cmdline) on Windows" >&2
+      return 0
+    fi
+  done
+}
 join_one() {
   name=$1
   want=$2
@@ -287,6 +300,7 @@ join_one() {
   for part in "$@"; do
     if [ ! -f "$part" ]; then
       echo "join.sh: $name: FAILED: part $part is missing" >&2
+      par2_hint
       failed="$failed $name"
       return 0
     fi
@@ -313,6 +327,7 @@ join_one() {
   if [ "$got" != "$want" ]; then
     rm -f "$tmp"
     echo "join.sh: $name: FAILED: the joined parts have sha256 $got, expected $want" >&2
+    par2_hint
     failed="$failed $name"
     return 0
   fi

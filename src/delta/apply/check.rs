@@ -72,6 +72,10 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
     let mut present: BTreeSet<String> = BTreeSet::new();
     walk_files(dir, "", &mut present)?;
     present.remove(seal::SUMS);
+    // The recovery files serve repair only (crate::delta::parity), checked by their own
+    // packets' MD5s when used.
+    present.retain(|rel| !crate::delta::parity::is_set_file(rel));
+    listed.retain(|rel, _| !crate::delta::parity::is_set_file(rel));
     // A delta in parts: each file in parts checked over its parts and listed whole.
     let joined = crate::delta::parts::fold(dir, &mut listed, &mut present)?;
     for rel in &present {

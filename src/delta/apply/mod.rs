@@ -52,6 +52,11 @@ use crate::leftovers::Staging;
 use crate::pipeline::build_lock::BuildLock;
 use crate::pipeline::seal;
 use check::{CheckedDelta, check_delta, hash_file};
+
+/// Whether the delta at `dir` checks as it is (its seal, its files, its parts).
+pub(crate) fn check_delta_sound(dir: &Path) -> bool {
+    check_delta(dir).is_ok()
+}
 pub use check::{DeltaCheck, verify};
 use serde::{Deserialize, Serialize};
 pub(crate) use stage::place;
@@ -218,6 +223,10 @@ pub fn apply<E>(
     } = options;
     let started = Instant::now();
     let out_abs = crate::outpath::resolve(out);
+    // A part lost or damaged on the way, with recovery files: rebuilt in a staging copy
+    // of the delta, which is then what is applied (the delta folder is never written).
+    let repaired = super::parity::repaired_copy(delta_dir, &out_abs, staging)?;
+    let delta_dir = repaired.as_ref().map_or(delta_dir, |r| r.dir.as_path());
     // Who signed the delta, and whether that is the key trusted here, before anything
     // else of it is read (a folder that is not a delta is refused as one below).
     let signature = if delta_dir.join(DELTA_JSON).is_file() {

@@ -290,7 +290,12 @@ pub fn plan_with_net(
         signing_key,
     }));
     if let Some((dir, _)) = &config.export_dir {
-        steps.push(export_step(dir, config.export_split, &steps));
+        steps.push(export_step(
+            dir,
+            config.export_split,
+            config.export_parity,
+            &steps,
+        ));
     }
     Ok(Plan {
         output: output.clone(),
@@ -371,7 +376,7 @@ fn seed_steps(config: &Config, output: &Path, nodes: &[String], mtime: u64, step
 
 /// The export step: every ISO of the `steps` copied into `dir`, those larger than `split`
 /// in parts.
-fn export_step(dir: &Path, split: Option<u64>, steps: &[Step]) -> Step {
+fn export_step(dir: &Path, split: Option<u64>, parity: Option<u32>, steps: &[Step]) -> Step {
     let isos = (steps.iter())
         .filter_map(|s| match s {
             Step::Iso(i) => Some(i.out.clone()),
@@ -383,6 +388,7 @@ fn export_step(dir: &Path, split: Option<u64>, steps: &[Step]) -> Step {
         dir: dir.to_path_buf(),
         isos,
         split,
+        parity,
     })
 }
 

@@ -22,6 +22,8 @@ pub struct Export {
     pub isos: Vec<PathBuf>,
     /// The largest part an ISO is cut into (`export_split:`), if any.
     pub split: Option<u64>,
+    /// PAR 2.0 recovery data beside the parts, in percent (`export_parity:`), if any.
+    pub parity: Option<u32>,
 }
 
 impl Export {
@@ -58,11 +60,15 @@ impl StepKind for Export {
         match self.split {
             Some(part) => format!(
                 "copy {} ISO(s) into {}, those over {part} bytes in parts, with SHA256SUMS, \
-                 {} and {} (nothing else there is touched)",
+                 {} and {}{} (nothing else there is touched)",
                 self.isos.len(),
                 self.dir.display(),
                 split::WHOLES,
-                split::JOIN
+                split::JOIN,
+                match self.parity {
+                    Some(p) => format!(" and PAR 2.0 recovery files ({p}%)"),
+                    None => String::new(),
+                }
             ),
             None => format!(
                 "copy {} ISO(s) into {} (nothing else there is touched)",
@@ -85,7 +91,8 @@ impl StepKind for Export {
             self.dir,
             shas,
             self.split,
-            seal
+            seal,
+            self.parity
         ])))
     }
 
@@ -114,9 +121,17 @@ impl StepKind for Export {
                 })
             })
             .collect();
+        let parity = match self.parity {
+            Some(_) => {
+                crate::par2::check::set_files(&self.dir, crate::pipeline::parity::EXPORT_SET)
+                    .unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
         Ok(Some(ExportReport {
             dir: self.dir.clone(),
             files,
+            parity,
         }))
     }
 
@@ -126,6 +141,7 @@ impl StepKind for Export {
             &self.shas(cx)?,
             &self.dir,
             self.split,
+            self.parity,
             signed.as_deref(),
         )?))
     }
@@ -155,6 +171,7 @@ impl StepKind for Export {
                 paths.push(self.dir.join(name));
             }
         }
+        paths.extend(report.parity.iter().cloned());
         let kept: Vec<&Vec<Part>> = report.files.iter().map(|f| &f.parts).collect();
         Ok(Some(Record::wrote(paths, &kept)))
     }

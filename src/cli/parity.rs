@@ -1,0 +1,132 @@
+//! `seedforge verify [--repair]` of a folder with PAR 2.0 recovery files (an export
+//! folder's `export.par2`, a delta's `delta.par2`): what is lost or damaged, whether the
+//! recovery data can rebuild it, and with `--repair` the rebuilding, each file checked
+//! against the folder's `SHA256SUMS` before it takes its name.
+
+use super::{CliError, Global};
+use seedforge::Error;
+use seedforge::par2::check::{FileState, check, load, set_files};
+use seedforge::pipeline::parity::{BUDGET, DELTA_SET, EXPORT_SET};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn failed(message: String) -> CliError {
+    Error::VerifyFailed(message).into()
+}
+
+/// Checks the recovery set of `dir`, if it has one, and with `repair` rebuilds what is
+/// lost. Fails (exit 1) when `repair` is asked and the loss is beyond the recovery data.
+pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<(), CliError> {
+    let base = [EXPORT_SET, DELTA_SET]
+        .into_iter()
+        .find(|b| set_files(dir, b).is_ok_and(|f| !f.is_empty()));
+    let Some(base) = base else {
+        if repair {
+            return Err(CliError::Usage(format!(
+                "--repair: {} has no PAR 2.0 recovery files ({EXPORT_SET}.par2 or {DELTA_SET}.par2): export_parity or delta --parity writes them",
+                dir.display()
+            )));
+        }
+        return Ok(());
+    };
+    let set = load(dir, base).map_err(|e| failed(e.to_string()))?;
+    let report = check(dir, &set, &|_| false).map_err(|e| failed(e.to_string()))?;
+    let index = dir.join(format!("{base}.par2"));
+    let slice = seedforge::util::human_bytes(report.slice);
+    for f in &report.files {
+        match &f.state {
+            FileState::Intact => {}
+            FileState::Missing => errln!("LOST  {}: missing", f.name),
+            FileState::Damaged { slices } => errln!(
+                "DAMAGED  {}: {} of its {} slice(s) of {slice} do not match",
+                f.name,
+                slices.len(),
+                f.length.div_ceil(report.slice)
+            ),
+        }
+    }
+    if set.damaged_packets > 0 {
+        errln!(
+            "note  {}: {} damaged packet(s) in the recovery files, skipped",
+            index.display(),
+            set.damaged_packets
+        );
+    }
+    let bad = report
+        .files
+        .iter()
+        .filter(|f| f.state != FileState::Intact)
+        .count();
+    let verdict = if report.is_sound() {
+        "nothing to rebuild".to_string()
+    } else if report.repairable() {
+        format!(
+            "repairable: {} of the {} recovery slice(s) rebuild it{}",
+            report.lost_slices,
+            report.recovery_slices,
+            if repair {
+                String::new()
+            } else {
+                format!(" (seedforge verify --repair {})", dir.display())
+            }
+        )
+    } else {
+        format!(
+            "NOT repairable: {} recovery slice(s) for {} lost; carry the lost files again",
+            report.recovery_slices, report.lost_slices
+        )
+    };
+    if !g.json && (!g.quiet || !report.is_sound()) {
+        outln!(
+            "parity {}: {} file(s), {bad} lost or damaged ({} slice(s) of {slice}); {verdict}",
+            index.display(),
+            report.files.len(),
+            report.lost_slices
+        );
+    }
+    if !repair || report.is_sound() {
+        return Ok(());
+    }
+    if !report.repairable() {
+        return Err(failed(format!(
+            "{}: {} slice(s) lost or damaged, {} recovery slice(s): not repairable; nothing was written",
+            index.display(),
+            report.lost_slices,
+            report.recovery_slices
+        )));
+    }
+    let sums_path = dir.join(seedforge::pipeline::seal::SUMS);
+    let text = seedforge::input::read_found_to_string(&sums_path, seedforge::input::Kind::Sums)
+        .map_err(|e| failed(e.to_string()))?;
+    let listed: BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(seedforge::pipeline::seal::sums_line)
+        .map(|(h, n)| (n, h))
+        .collect();
+    let rebuilt = seedforge::par2::repair::repair(dir, &set, &report, BUDGET)
+        .map_err(|e| failed(e.to_string()))?;
+    for r in &rebuilt {
+        let got = seedforge::hashing::sha256_found(&r.temp);
+        let ok = got
+            .as_ref()
+            .is_ok_and(|h| listed.get(r.name.as_str()) == Some(&h.as_str()));
+        if !ok {
+            seedforge::par2::repair::discard(&rebuilt);
+            return Err(failed(format!(
+                "{}: rebuilt from the recovery files, but not to the sha256 {} lists; nothing was written",
+                r.path.display(),
+                sums_path.display()
+            )));
+        }
+    }
+    seedforge::par2::repair::commit(&rebuilt).map_err(|e| failed(e.to_string()))?;
+    if !g.json && !g.quiet {
+        for r in &rebuilt {
+            outln!(
+                "REPAIRED  {}: rebuilt, its sha256 the one SHA256SUMS lists",
+                r.path.display()
+            );
+        }
+    }
+    Ok(())
+}

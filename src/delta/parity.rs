@@ -1,0 +1,135 @@
+//! A delta's PAR 2.0 recovery files (`delta --split SIZE --parity PERCENT`): one set,
+//! `delta.par2` and `delta.volXX+YY.par2`, over every file the delta's `SHA256SUMS` lists
+//! ([`crate::pipeline::parity`]), which then lists the set's files too. They serve repair
+//! only: `apply` checks them no further, and takes a delta with a part lost or damaged by
+//! rebuilding it in a staging copy of the delta (the delta folder itself, perhaps a
+//! read-only medium, is never written), each rebuilt file checked against the delta's
+//! `SHA256SUMS` before the copy is used.
+
+use super::DeltaError;
+use crate::leftovers::{SignalGuard, Staging};
+use crate::par2::check::{check, load, set_files};
+use crate::pipeline::parity::{BUDGET, DELTA_SET, write_set};
+use crate::pipeline::{seal, split};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Writes the set over the files the delta folder `dir`'s `SHA256SUMS` lists (no volume
+/// over `part` bytes) and lists its files there. Returns how many files it wrote.
+pub(super) fn write(dir: &Path, part: u64, percent: u32) -> Result<usize, DeltaError> {
+    let sums_path = dir.join(seal::SUMS);
+    let mut lines = sums(&sums_path)?;
+    let names: Vec<String> = lines.keys().cloned().collect();
+    let set = write_set(dir, DELTA_SET, &names, percent, part)?;
+    let n = set.len();
+    lines.extend(set);
+    let lines: Vec<(String, String)> = lines.into_iter().collect();
+    crate::util::atomic_write_mode(&sums_path, split::sums_text(&lines).as_bytes(), 0o644)
+        .map_err(|e| DeltaError::io(&sums_path, e))?;
+    Ok(n)
+}
+
+/// `SHA256SUMS` as name to sha256.
+fn sums(path: &Path) -> Result<BTreeMap<String, String>, DeltaError> {
+    let text = crate::input::read_found_to_string(path, crate::input::Kind::Sums)?;
+    Ok(text
+        .lines()
+        .filter_map(seal::sums_line)
+        .map(|(h, n)| (n.to_string(), h.to_string()))
+        .collect())
+}
+
+/// Whether `rel` (relative to a delta folder) is a file of its recovery set.
+pub(super) fn is_set_file(rel: &str) -> bool {
+    crate::pipeline::parity::in_set(rel, DELTA_SET)
+}
+
+/// A staging copy of a delta with what was lost rebuilt; removed when dropped.
+pub(super) struct Repaired {
+    /// The copy.
+    pub(super) dir: PathBuf,
+    _guard: SignalGuard,
+}
+
+impl Drop for Repaired {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// When the delta at `delta` has a recovery set and does not check, a copy of it beside
+/// `beside` with the lost and damaged files rebuilt and checked against its `SHA256SUMS`;
+/// `None` when there is no set or nothing is lost (the caller's own check then names
+/// what is wrong). A loss beyond the recovery data fails, naming it.
+pub(super) fn repaired_copy(
+    delta: &Path,
+    beside: &Path,
+    staging: &Staging,
+) -> Result<Option<Repaired>, DeltaError> {
+    if set_files(delta, DELTA_SET).map_or(true, |f| f.is_empty())
+        || super::apply::check_delta_sound(delta)
+    {
+        return Ok(None);
+    }
+    let set = load(delta, DELTA_SET).map_err(par2_err)?;
+    let report = check(delta, &set, &|_| false).map_err(par2_err)?;
+    if report.is_sound() {
+        return Ok(None);
+    }
+    let dir = crate::util::temp_path_beside(beside);
+    let guard = staging
+        .create_dir(&dir)
+        .map_err(|e| DeltaError::io(&dir, e))?;
+    let copy = Repaired { dir, _guard: guard };
+    copy_tree(delta, &copy.dir)?;
+    let set = load(&copy.dir, DELTA_SET).map_err(par2_err)?;
+    let rebuilt =
+        crate::par2::repair::repair(&copy.dir, &set, &report, BUDGET).map_err(par2_err)?;
+    let listed = sums(&copy.dir.join(seal::SUMS))?;
+    for r in &rebuilt {
+        let got = crate::hashing::sha256_found(&r.temp).map_err(|e| DeltaError::io(&r.temp, e))?;
+        if listed.get(&r.name) != Some(&got) {
+            crate::par2::repair::discard(&rebuilt);
+            return Err(DeltaError::Damaged {
+                path: delta.join(&r.name),
+                message: format!(
+                    "rebuilt from the recovery files, it hashes to {got}, not what the delta's {} lists",
+                    seal::SUMS
+                ),
+            });
+        }
+    }
+    crate::par2::repair::commit(&rebuilt).map_err(par2_err)?;
+    Ok(Some(copy))
+}
+
+fn par2_err(e: crate::par2::Par2Error) -> DeltaError {
+    let path = match &e {
+        crate::par2::Par2Error::Io { path, .. } | crate::par2::Par2Error::Invalid { path, .. } => {
+            path.clone()
+        }
+        crate::par2::Par2Error::Unrepairable { path, .. } => path.clone(),
+    };
+    DeltaError::Damaged {
+        path,
+        message: e.to_string(),
+    }
+}
+
+/// Copies the regular files and folders under `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), DeltaError> {
+    for entry in walkdir::WalkDir::new(from).min_depth(1).sort_by_file_name() {
+        let entry = entry.map_err(|e| DeltaError::io(from, e.into()))?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest).map_err(|e| DeltaError::io(&dest, e))?;
+        } else if entry.file_type().is_file() {
+            let (mut src, _) = crate::input::open_found(entry.path())?;
+            let mut out = fs::File::create(&dest).map_err(|e| DeltaError::io(&dest, e))?;
+            std::io::copy(&mut src, &mut out).map_err(|e| DeltaError::io(&dest, e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Writing a set: the slice size and recovery count ([`plan`]), then one read of the
+//! inputs that hashes them (each file's MD5, each slice's MD5 and CRC-32) while the
+//! recovery slices are computed ([`super::coder`]), written into `NAME.volXX+YY.par2`
+//! beside `NAME.par2`. Same inputs, same options: same bytes (no time, no host, files in
+//! the order of their IDs).
+
+use super::coder::{self, Job};
+use super::gf::{Field, input_logs};
+use super::{FileInfo, HEADER, MAX_SLICES, RECOVERY, id_order};
+use super::{Md5Hash, Par2Error, SetInfo, creator_packet, file_id};
+use md5::{Digest as _, Md5};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+
+/// A file to protect: where it is and its name in the set.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The file.
+    pub path: PathBuf,
+    /// Its name in the set, relative to the set's folder (`/` between folders).
+    pub name: String,
+}
+
+/// The slice size and the number of recovery slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Bytes per slice, a multiple of 4.
+    pub slice: u64,
+    /// Recovery slices.
+    pub recovery: u32,
+    /// Input slices.
+    pub inputs: u64,
+}
+
+/// About this many slices per set: small enough damage costs little, few enough that the
+/// arithmetic (which grows with inputs × recovery slices) stays quick.
+const TARGET_SLICES: u64 = 1024;
+const MIN_SLICE: u64 = 64 << 10;
+
+/// The plan for files of `sizes` at `percent` redundancy: the largest file is cut into a
+/// whole number of slices (k slices of ⌈size / k⌉ bytes rounded up to 4, k chosen for
+/// about 1,024 slices in all), and the recovery slices are `percent` of the input slices
+/// rounded up, and never fewer than the largest file's slices, so that any one file lost
+/// whole (a part) can be rebuilt.
+pub fn plan(sizes: &[u64], percent: u32) -> Option<Plan> {
+    let largest = sizes.iter().copied().max().unwrap_or(0).max(1);
+    let total: u64 = sizes.iter().sum::<u64>().max(1);
+    let mut k = (u128::from(TARGET_SLICES) * u128::from(largest) / u128::from(total)) as u64;
+    k = k.clamp(1, TARGET_SLICES);
+    loop {
+        let slice = (largest.div_ceil(k).div_ceil(4) * 4).max(MIN_SLICE);
+        let inputs: u64 = sizes.iter().map(|s| s.div_ceil(slice)).sum();
+        if inputs > MAX_SLICES {
+            if k == 1 {
+                return None;
+            }
+            k = k.div_ceil(2);
+            continue;
+        }
+        let by_percent = (inputs * u64::from(percent)).div_ceil(100);
+        let recovery = by_percent.max(largest.div_ceil(slice)).max(1);
+        if recovery > 65_535 {
+            return None;
+        }
+        return Some(Plan {
+            slice,
+            recovery: recovery as u32,
+            inputs,
+        });
+    }
+}
+
+/// What [`create`] wrote.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// `NAME.par2`, then the volumes in order of exponents.
+    pub files: Vec<PathBuf>,
+    /// The set as written.
+    pub info: SetInfo,
+}
+
+/// How a set is written.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Slice size and recovery count ([`plan`]).
+    pub plan: Plan,
+    /// The largest a volume may be (its recovery slices are spread over as many volumes as
+    /// that takes).
+    pub max_volume: u64,
+    /// The Creator packet's text.
+    pub creator: String,
+    /// Most bytes of recovery data held in memory at once.
+    pub budget: usize,
+}
+
+struct Volume {
+    name: String,
+    first: u32,
+    count: u32,
+}
+
+/// The volumes' names and exponents, as par2cmdline names them: `NAME.volXX+YY.par2`, XX
+/// the first exponent and YY the count, each zero-padded to the widest of its kind.
+fn volumes(base: &str, recovery: u32, per_volume: u32) -> Vec<Volume> {
+    let n = recovery.div_ceil(per_volume.max(1)).max(1);
+    let (each, extra) = (recovery / n, recovery % n);
+    let mut out = Vec::new();
+    let mut first = 0;
+    for v in 0..n {
+        let count = each + u32::from(v < extra);
+        out.push((first, count));
+        first += count;
+    }
+    let low = first.to_string().len();
+    let wide = out.iter().map(|v| v.1).max().unwrap_or(0).to_string().len();
+    out.into_iter()
+        .map(|(first, count)| Volume {
+            name: format!("{base}.vol{first:0low$}+{count:0wide$}.par2"),
+            first,
+            count,
+        })
+        .collect()
+}
+
+/// Writes the set `base` (`BASE.par2`, `BASE.volXX+YY.par2`) for `sources` into `dir`,
+/// every file through a temporary name, renamed once all are complete.
+pub fn create(
+    dir: &Path,
+    base: &str,
+    sources: &[Source],
+    options: &Options,
+) -> Result<Created, Par2Error> {
+    let slice = options.plan.slice;
+    let s = slice as usize;
+    // The file IDs first (they order the files): length and first 16 KiB.
+    let mut files: Vec<(FileInfo, File)> = Vec::new();
+    for src in sources {
+        let file = super::open(&src.path)?;
+        let length = file
+            .metadata()
+            .map_err(|e| Par2Error::io(&src.path, e))?
+            .len();
+        if length == 0 {
+            continue;
+        }
+        let mut head = vec![0u8; length.min(16 << 10) as usize];
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| Par2Error::io(&src.path, e))?;
+        let md5_16k: Md5Hash = Md5::digest(&head).into();
+        let info = FileInfo {
+            id: file_id(&md5_16k, length, &src.name),
+            name: src.name.clone(),
+            length,
+            md5: [0; 16],
+            md5_16k,
+            slices: vec![([0; 16], 0); length.div_ceil(slice) as usize],
+        };
+        files.push((info, file));
+    }
+    files.sort_by(|a, b| id_order(&a.0.id, &b.0.id));
+    let mut index: Vec<(usize, u64)> = Vec::new();
+    for (f, (info, _)) in files.iter().enumerate() {
+        for k in 0..info.slices.len() as u64 {
+            index.push((f, k));
+        }
+    }
+    let infos: Vec<FileInfo> = files.iter().map(|f| f.0.clone()).collect();
+    let set_id = SetInfo::compute_id(slice, &infos);
+    let logs = input_logs(index.len()).ok_or_else(|| Par2Error::Invalid {
+        path: dir.to_path_buf(),
+        message: format!("{} slices: more than PAR 2.0 allows", index.len()),
+    })?;
+    let field = Field::new();
+    let recovery = options.plan.recovery as usize;
+    let coef = |src: usize, out: usize| field.exp2(u64::from(logs[src]) * out as u64);
+    let job = Job {
+        sources: index.len(),
+        outputs: recovery,
+        slice: s,
+        coef: &coef,
+        budget: options.budget,
+        threads: super::threads(),
+    };
+    let passes = s.div_ceil(coder::chunk_len(&job));
+    // Hashes: during the one pass, or in a pass of their own when there are several.
+    let mut hashes = Hashes::new(files.len(), &index);
+    if passes > 1 {
+        let mut buf = vec![0u8; s];
+        for (i, &(f, k)) in index.iter().enumerate() {
+            let (info, file) = &files[f];
+            read_slice(file, info.length, k * slice, &mut buf)
+                .map_err(|e| Par2Error::io(&sources_path(sources, &info.name), e))?;
+            hashes.add(i, f, k, info.length, slice, &buf);
+        }
+    }
+    let critical_len = critical_len(&infos);
+    let creator = creator_packet(&set_id, &options.creator);
+    let packet_len = HEADER + 4 + slice;
+    let room = options
+        .max_volume
+        .saturating_sub(critical_len + creator.len() as u64);
+    let per_volume = (room / packet_len).clamp(1, u64::from(u32::MAX)) as u32;
+    let vols = volumes(base, options.plan.recovery, per_volume);
+    let mut temps: Vec<(PathBuf, PathBuf, File)> = Vec::new();
+    let result = (|| {
+        for v in &vols {
+            let path = dir.join(&v.name);
+            let tmp = crate::util::temp_path_beside(&path);
+            let f = create_new(&tmp)?;
+            temps.push((tmp, path, f));
+        }
+        // Where output o goes: its volume and the offset of its packet there.
+        let place = |o: usize| -> (usize, u64) {
+            let v = vols
+                .iter()
+                .position(|v| (o as u32) < v.first + v.count)
+                .unwrap_or(0);
+            let at = critical_len + u64::from(o as u32 - vols[v].first) * packet_len;
+            (v, at)
+        };
+        let mut packet_md5: Vec<Md5> = (0..recovery)
+            .map(|o| {
+                let mut h = Md5::new();
+                h.update(set_id);
+                h.update(RECOVERY);
+                h.update((o as u32).to_le_bytes());
+                h
+            })
+            .collect();
+        {
+            let files_ref = &files;
+            let index_ref = &index;
+            let hashes_ref = &mut hashes;
+            let temps_ref = &temps;
+            let mut failed_at: Option<PathBuf> = None;
+            let failed_ref = &mut failed_at;
+            let hash_now = passes == 1;
+            let read = move |src: usize, from: usize, buf: &mut [u8]| -> io::Result<()> {
+                let (f, k) = index_ref[src];
+                let (info, file) = &files_ref[f];
+                let n = buf.len().min(s - from);
+                read_slice(file, info.length, k * slice + from as u64, &mut buf[..n])?;
+                if hash_now {
+                    hashes_ref.add(src, f, k, info.length, slice, &buf[..s]);
+                }
+                Ok(())
+            };
+            coder::run(&job, read, |o, from, bytes| {
+                let (v, at) = place(o);
+                let (tmp, _, file) = &temps_ref[v];
+                packet_md5[o].update(bytes);
+                file.write_all_at(bytes, at + HEADER + 4 + from as u64)
+                    .inspect_err(|_| *failed_ref = Some(tmp.clone()))
+            })
+            .map_err(|e| {
+                let path = failed_at.clone().unwrap_or_else(|| dir.to_path_buf());
+                Par2Error::io(&path, e)
+            })?;
+        }
+        let mut info = SetInfo {
+            slice,
+            set_id,
+            files: infos.clone(),
+        };
+        hashes.fill(&mut info);
+        let critical = info.critical_packets();
+        debug_assert_eq!(critical.len() as u64, critical_len);
+        for (o, h) in packet_md5.into_iter().enumerate() {
+            let (v, at) = place(o);
+            let (tmp, _, file) = &temps[v];
+            let md5: Md5Hash = h.finalize().into();
+            let mut head = Vec::with_capacity(68);
+            head.extend_from_slice(super::MAGIC);
+            head.extend_from_slice(&packet_len.to_le_bytes());
+            head.extend_from_slice(&md5);
+            head.extend_from_slice(&set_id);
+            head.extend_from_slice(RECOVERY);
+            head.extend_from_slice(&(o as u32).to_le_bytes());
+            file.write_all_at(&head, at)
+                .map_err(|e| Par2Error::io(tmp, e))?;
+        }
+        for (v, (tmp, _, file)) in vols.iter().zip(&temps) {
+            file.write_all_at(&critical, 0)
+                .map_err(|e| Par2Error::io(tmp, e))?;
+            let end = critical_len + u64::from(v.count) * packet_len;
+            file.write_all_at(&creator, end)
+                .map_err(|e| Par2Error::io(tmp, e))?;
+        }
+        let index_path = dir.join(format!("{base}.par2"));
+        let index_tmp = crate::util::temp_path_beside(&index_path);
+        let f = create_new(&index_tmp)?;
+        temps.push((index_tmp.clone(), index_path.clone(), f));
+        let mut whole = critical.clone();
+        whole.extend_from_slice(&creator);
+        let (_, _, f) = temps
+            .last()
+            .ok_or_else(|| Par2Error::io(dir, io::Error::other("no file")))?;
+        f.write_all_at(&whole, 0)
+            .map_err(|e| Par2Error::io(&index_tmp, e))?;
+        for (tmp, _, f) in &temps {
+            f.sync_all().map_err(|e| Par2Error::io(tmp, e))?;
+        }
+        let mut written = vec![index_path];
+        for (tmp, path, _) in &temps {
+            fs::rename(tmp, path).map_err(|e| Par2Error::io(path, e))?;
+            if !written.contains(path) {
+                written.push(path.clone());
+            }
+        }
+        let _ = crate::util::sync_parent(&dir.join(base));
+        Ok(Created {
+            files: written,
+            info,
+        })
+    })();
+    if result.is_err() {
+        for (tmp, _, _) in &temps {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+    result
+}
+
+fn sources_path(sources: &[Source], name: &str) -> PathBuf {
+    (sources.iter())
+        .find(|s| s.name == name)
+        .map(|s| s.path.clone())
+        .unwrap_or_default()
+}
+
+fn create_new(path: &Path) -> Result<File, Par2Error> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| Par2Error::io(path, e))
+}
+
+/// Fills `buf` from `file` at `at`, zeros past its `length`.
+pub(crate) fn read_slice(file: &File, length: u64, at: u64, buf: &mut [u8]) -> io::Result<()> {
+    let have = length.saturating_sub(at).min(buf.len() as u64) as usize;
+    file.read_exact_at(&mut buf[..have], at)?;
+    buf[have..].fill(0);
+    Ok(())
+}
+
+/// Bytes of the critical packets of a set of these files (their names and slice counts
+/// are what count).
+fn critical_len(files: &[FileInfo]) -> u64 {
+    let mut n = HEADER + 12 + 16 * files.len() as u64;
+    for f in files {
+        n += HEADER + 56 + (f.name.len() as u64).div_ceil(4) * 4;
+        n += HEADER + 16 + 20 * f.slices.len() as u64;
+    }
+    n
+}
+
+/// The hashes taken while the inputs are read, in order.
+struct Hashes {
+    file_md5: Vec<Md5>,
+    slices: Vec<(Md5Hash, u32)>,
+}
+
+impl Hashes {
+    fn new(files: usize, index: &[(usize, u64)]) -> Hashes {
+        Hashes {
+            file_md5: (0..files).map(|_| Md5::new()).collect(),
+            slices: vec![([0; 16], 0); index.len()],
+        }
+    }
+
+    /// Slice `i` (the `k`-th of file `f`), padded to the slice size.
+    fn add(&mut self, i: usize, f: usize, k: u64, length: u64, slice: u64, padded: &[u8]) {
+        let real = length.saturating_sub(k * slice).min(slice) as usize;
+        self.file_md5[f].update(&padded[..real]);
+        let mut crc = super::crc::Crc32::new();
+        crc.update(padded);
+        self.slices[i] = (Md5::digest(padded).into(), crc.finish());
+    }
+
+    fn fill(self, info: &mut SetInfo) {
+        let mut at = 0;
+        for (f, h) in info.files.iter_mut().zip(self.file_md5) {
+            f.md5 = h.finalize().into();
+            let n = f.slices.len();
+            f.slices.copy_from_slice(&self.slices[at..at + n]);
+            at += n;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+use super::check::{FileState, check, load};
+use super::create::{Options, Source, create, plan};
+use super::repair::{commit, repair};
+use std::fs;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    fs::write(dir.join(name), &bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn a_lost_file_and_a_damaged_one_are_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut wanted = Vec::new();
+    for (i, len) in [40_000usize, 40_000, 40_000, 13_001].iter().enumerate() {
+        let name = format!("a.iso.part{:03}", i + 1);
+        wanted.push((name.clone(), write(dir, &name, *len, i as u32 + 1)));
+    }
+    let sizes: Vec<u64> = wanted.iter().map(|w| w.1.len() as u64).collect();
+    let p = plan(&sizes, 60).unwrap();
+    assert!(u64::from(p.recovery) >= 40_000u64.div_ceil(p.slice));
+    let sources: Vec<Source> = wanted
+        .iter()
+        .map(|(n, _)| Source {
+            path: dir.join(n),
+            name: n.clone(),
+        })
+        .collect();
+    let options = Options {
+        plan: p,
+        max_volume: 50_000,
+        creator: "test".into(),
+        budget: 1 << 20,
+    };
+    let created = create(dir, "t", &sources, &options).unwrap();
+    assert!(created.files.len() >= 2, "{:?}", created.files);
+    // The same again: the same bytes.
+    let first: Vec<Vec<u8>> = created.files.iter().map(|f| fs::read(f).unwrap()).collect();
+    let again = create(dir, "t", &sources, &options).unwrap();
+    let second: Vec<Vec<u8>> = again.files.iter().map(|f| fs::read(f).unwrap()).collect();
+    assert_eq!(first, second);
+
+    fs::remove_file(dir.join("a.iso.part002")).unwrap();
+    let mut damaged = wanted[3].1.clone();
+    damaged[5000] ^= 0xff;
+    fs::write(dir.join("a.iso.part004"), &damaged).unwrap();
+    let set = load(dir, "t").unwrap();
+    let report = check(dir, &set, &|_| false).unwrap();
+    assert_eq!(
+        report
+            .files
+            .iter()
+            .filter(|f| f.state == FileState::Missing)
+            .count(),
+        1
+    );
+    assert!(report.repairable(), "{report:?}");
+    let rebuilt = repair(dir, &set, &report, 1 << 20).unwrap();
+    commit(&rebuilt).unwrap();
+    for (name, bytes) in &wanted {
+        assert_eq!(&fs::read(dir.join(name)).unwrap(), bytes, "{name}");
+    }
+    // A loss beyond the recovery slices: refused, nothing written.
+    for (name, _) in &wanted[..3] {
+        fs::remove_file(dir.join(name)).unwrap();
+    }
+    fs::write(dir.join("a.iso.part004"), &damaged).unwrap();
+    let set = load(dir, "t").unwrap();
+    let report = check(dir, &set, &|_| false).unwrap();
+    assert!(!report.repairable());
+    let e = repair(dir, &set, &report, 1 << 20).unwrap_err();
+    assert!(e.to_string().contains("more needed"), "{e}");
+    let left: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".par2"))
+        .collect();
+    assert_eq!(left, ["a.iso.part004"]);
+    assert_eq!(fs::read(dir.join("a.iso.part004")).unwrap(), damaged);
+}
+
+#[test]
+fn the_plan_covers_a_whole_part() {
+    let parts = [64u64 << 20; 16];
+    let p = plan(&parts, 10).unwrap();
+    assert_eq!(p.slice, 1 << 20);
+    assert_eq!(p.inputs, 1024);
+    assert_eq!(p.recovery, 103);
+    // Three parts at 10%: a part is more than 10%; the recovery is one part.
+    let p = plan(&[4 << 20, 4 << 20, 1 << 20], 10).unwrap();
+    let bytes = u64::from(p.recovery) * p.slice;
+    assert!(bytes >= 4 << 20 && bytes < (4 << 20) + p.slice, "{p:?}");
+    // FAT32's odd part size: slices a multiple of 4, a part in whole slices.
+    let p = plan(&[4_294_967_295; 3], 50).unwrap();
+    assert_eq!(p.slice % 4, 0);
+    assert!(u64::from(p.recovery) >= 4_294_967_295u64.div_ceil(p.slice));
+}
