@@ -609,6 +609,65 @@ fn an_output_replaced_by_a_rename_is_served_from_the_next_request_on() {
     serve.assert_answering(&[]);
 }
 
+/// A new registry certificate in `OUT` (a build that issues one, or an `apply` that makes
+/// another output current) is served from the next connection on, without a restart; a
+/// certificate and key that do not go together are not taken, and the pair in use stays.
+#[test]
+fn a_new_certificate_is_served_from_the_next_connection_on() {
+    let port = common::registry::free_port();
+    let lab = lab_on(port, "");
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .run();
+    let out = lab.out_dir();
+    let mut serve = Serve::start_with(&out, &[]);
+    serve.assert_answering(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let old_ca = work.path().join("old-ca.crt");
+    fs::copy(out.join("pki/ca.crt"), &old_ca).unwrap();
+    let with_ca = |ca: &Path| {
+        let ca = ca.display().to_string();
+        serve.curl(&["--cacert", &ca], "/v2/").0
+    };
+    // Another CA and certificate for the same address, made current by one rename.
+    let issued = work.path().join("issued");
+    lab.seedforge()
+        .args([
+            "-q",
+            "pki",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-o",
+        ])
+        .arg(&issued)
+        .run();
+    let next = out.with_file_name("out.next");
+    common::copy_tree(&out, &next, &|_| false);
+    for f in ["ca.crt", "registry.crt", "registry.key"] {
+        fs::copy(issued.join("pki").join(f), next.join("pki").join(f)).unwrap();
+    }
+    fs::rename(&out, out.with_file_name("out.old")).unwrap();
+    fs::rename(&next, &out).unwrap();
+    assert_eq!(with_ca(&out.join("pki/ca.crt")), 200, "{}", serve.log());
+    assert_eq!(with_ca(&old_ca), 0, "the old CA still verifies the server");
+    // A key that is not the certificate's (a build caught between writing the two): the
+    // pair in use stays, with a warning.
+    fs::copy(
+        out.with_file_name("out.old").join("pki/registry.key"),
+        out.join("pki/registry.key"),
+    )
+    .unwrap();
+    assert_eq!(with_ca(&out.join("pki/ca.crt")), 200, "{}", serve.log());
+    assert!(
+        serve.log().contains("the certificate in use is kept"),
+        "{}",
+        serve.log()
+    );
+    serve.assert_answering(&[]);
+}
+
 #[test]
 fn basic_auth_from_the_configs_htpasswd() {
     let port = common::registry::free_port();

@@ -17,7 +17,8 @@ refused (405 UNSUPPORTED): push into a registry of your own with `seedforge push
 Images keep the names the build's registries.yaml and certs.d/*/hosts.toml send the nodes
 for: docker.io/rancher/mirrored-pause:3.6 is HOST:PORT/rancher/mirrored-pause:3.6.
 Each request reads OUT as it is then: a later `seedforge build` or `seedforge apply` on OUT
-is served from its next request on, without a restart.
+is served from its next request on, without a restart, and a new registry certificate from
+its next connection on.
 
 Examples:
   seedforge serve out                               (the config's registry address)

@@ -70,7 +70,7 @@ pub fn raise_fd_limit() -> u64 {
 /// Accepts connections until `stop` turns true, each in a task of its own.
 pub(super) async fn accept_loop(
     listener: tokio::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<super::tls::Certs>>,
     state: Arc<State>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -115,7 +115,7 @@ pub(super) async fn accept_loop(
 async fn connection(
     tcp: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<super::tls::Certs>>,
     state: Arc<State>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -139,7 +139,8 @@ async fn connection(
         .max_headers(100)
         .keep_alive(true);
     match tls {
-        Some(acceptor) => {
+        Some(certs) => {
+            let acceptor = certs.acceptor();
             let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(io));
             let Ok(Ok(stream)) = handshake.await else {
                 tracing::debug!("{peer}: TLS handshake failed or timed out");

@@ -110,7 +110,7 @@ pub(crate) struct State {
 /// A server bound to its address, not yet serving.
 pub struct Server {
     listener: std::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<tls::Certs>>,
     state: Arc<State>,
     images: usize,
 }
@@ -141,7 +141,7 @@ impl Server {
         let tls = if options.plain_http {
             None
         } else {
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls::load(out)?)))
+            Some(Arc::new(tls::Certs::load(out)?))
         };
         let listener =
             std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Listen {
