@@ -13,14 +13,13 @@ use crate::common;
 
 use common::registry::{Registry, TestCa, fixture_layout, skopeo_push, skopeo_raw_digest};
 use common::serve::{Serve, raw};
+use common::sigstore::Signer;
 use common::{Cmd, Lab, require_tool};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const PASSWORD: &str = "a test key's password";
 
 /// The lab with its registry at 127.0.0.1:`port` and the CA the nodes would install at
 /// OUT/pki/ca.crt, so that the build's own certs.d/hosts.toml works on this machine;
@@ -66,46 +65,6 @@ fn skopeo(args: &[&str]) -> Cmd {
     Cmd::new("skopeo")
         .args(args)
         .timeout(Duration::from_secs(120))
-}
-
-/// cosign with a key pair of its own, signing in a plain-HTTP registry.
-struct Signer {
-    cosign: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Signer {
-    fn new(cosign: PathBuf) -> Signer {
-        let dir = tempfile::tempdir().unwrap();
-        common::sigstore::generate_key_pair(&cosign, dir.path(), PASSWORD);
-        Signer { cosign, dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Cmd {
-        common::sigstore::cosign_cmd(&self.cosign, &self.dir.path().join("home"))
-            .args(args)
-            .env("COSIGN_PASSWORD", PASSWORD)
-            .cwd(self.dir.path())
-            .timeout(Duration::from_secs(120))
-    }
-
-    fn sign(&self, image: &str, classic: bool) {
-        let mut args = vec![
-            "sign",
-            "--key",
-            "cosign.key",
-            "--tlog-upload=false",
-            "--use-signing-config=false",
-            "-y",
-            "--allow-http-registry",
-            "--allow-insecure-registry",
-        ];
-        if classic {
-            args.push("--new-bundle-format=false");
-        }
-        args.push(image);
-        self.cmd(&args).run();
-    }
 }
 
 #[test]
@@ -210,7 +169,7 @@ fn real_clients_pull_verify_and_discover_from_serve() {
         }
         args.push(&image);
         let verified = signer
-            .cmd(&args)
+            .cosign(&args)
             .env("SSL_CERT_FILE", &ca)
             .any_status()
             .run();
@@ -226,7 +185,7 @@ fn real_clients_pull_verify_and_discover_from_serve() {
     // And by tag.
     let by_tag = format!("{host}/rancher/klipper-lb:v0.4.13");
     signer
-        .cmd(&["verify", "--key", &key, "--insecure-ignore-tlog", &by_tag])
+        .cosign(&["verify", "--key", &key, "--insecure-ignore-tlog", &by_tag])
         .env("SSL_CERT_FILE", &ca)
         .run();
 

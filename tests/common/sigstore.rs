@@ -138,3 +138,105 @@ pub fn sign_classic(cosign: &std::path::Path, dir: &std::path::Path, password: &
         .timeout(std::time::Duration::from_secs(120))
         .run();
 }
+
+pub const PASSWORD: &str = "a test key's password";
+
+/// cosign's flags for the tests' plain-HTTP registries.
+pub const REGISTRY_FLAGS: [&str; 2] = ["--allow-http-registry", "--allow-insecure-registry"];
+
+/// cosign with a key pair of its own (`cosign generate-key-pair`, [`PASSWORD`]) in a
+/// temporary folder, signing and verifying in the tests' plain-HTTP registries.
+pub struct Signer {
+    /// The cosign binary.
+    pub cosign: PathBuf,
+    /// Its folder: `cosign.key`, `cosign.pub`, its `HOME`.
+    pub dir: tempfile::TempDir,
+}
+
+impl Signer {
+    /// A new key pair for `cosign`.
+    pub fn new(cosign: PathBuf) -> Signer {
+        let dir = tempfile::tempdir().unwrap();
+        Cmd::new(&cosign)
+            .args(["generate-key-pair"])
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .cwd(dir.path())
+            .timeout(std::time::Duration::from_secs(60))
+            .run();
+        Signer { cosign, dir }
+    }
+
+    /// Its `cosign.pub`.
+    pub fn public_key(&self) -> PathBuf {
+        self.dir.path().join("cosign.pub")
+    }
+
+    /// cosign with `args`, in its folder, its password given.
+    pub fn cosign(&self, args: &[&str]) -> Cmd {
+        cosign_cmd(&self.cosign, &self.dir.path().join("home"))
+            .args(args)
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .cwd(self.dir.path())
+            .timeout(std::time::Duration::from_secs(120))
+    }
+
+    /// Signs `image` (by digest) without a transparency log: classic `.sig` or a bundle.
+    pub fn sign(&self, image: &str, classic: bool) {
+        let mut args = vec![
+            "sign",
+            "--key",
+            "cosign.key",
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "-y",
+        ];
+        if classic {
+            args.push("--new-bundle-format=false");
+        }
+        args.extend(REGISTRY_FLAGS);
+        args.push(image);
+        self.cosign(&args).run();
+    }
+
+    /// Attests `image` with a custom predicate, no transparency log.
+    pub fn attest(&self, image: &str) {
+        std::fs::write(
+            self.dir.path().join("predicate.json"),
+            r#"{"built":"here"}"#,
+        )
+        .unwrap();
+        self.cosign(&[
+            "attest",
+            "--key",
+            "cosign.key",
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "--predicate",
+            "predicate.json",
+            "--type",
+            "custom",
+            "-y",
+            "--allow-http-registry",
+            "--allow-insecure-registry",
+            image,
+        ])
+        .run();
+    }
+
+    /// `cosign verify` (or `verify-attestation`) with the public key, no transparency log.
+    pub fn verify(&self, what: &str, image: &str) -> super::Output {
+        let key = self.public_key();
+        let mut args = vec![
+            what,
+            "--key",
+            key.to_str().unwrap(),
+            "--insecure-ignore-tlog",
+        ];
+        if what == "verify-attestation" {
+            args.extend(["--type", "custom"]);
+        }
+        args.extend(REGISTRY_FLAGS);
+        args.push(image);
+        self.cosign(&args).any_status().run()
+    }
+}
