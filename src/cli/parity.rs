@@ -6,8 +6,7 @@
 use super::{CliError, Global};
 use seedforge::Error;
 use seedforge::par2::check::{FileState, check, load, set_files};
-use seedforge::pipeline::parity::{BUDGET, DELTA_SET, EXPORT_SET};
-use std::collections::BTreeMap;
+use seedforge::pipeline::parity::{DELTA_SET, EXPORT_SET};
 use std::path::Path;
 
 fn failed(message: String) -> CliError {
@@ -95,31 +94,17 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
             report.recovery_slices
         )));
     }
-    let sums_path = dir.join(seedforge::pipeline::seal::SUMS);
-    let text = seedforge::input::read_found_to_string(&sums_path, seedforge::input::Kind::Sums)
-        .map_err(|e| failed(e.to_string()))?;
-    let listed: BTreeMap<&str, &str> = text
-        .lines()
-        .filter_map(seedforge::pipeline::seal::sums_line)
-        .map(|(h, n)| (n, h))
-        .collect();
-    let rebuilt = seedforge::par2::repair::repair(dir, &set, &report, BUDGET)
-        .map_err(|e| failed(e.to_string()))?;
-    for r in &rebuilt {
-        let got = seedforge::hashing::sha256_found(&r.temp);
-        let ok = got
-            .as_ref()
-            .is_ok_and(|h| listed.get(r.name.as_str()) == Some(&h.as_str()));
-        if !ok {
-            seedforge::par2::repair::discard(&rebuilt);
-            return Err(failed(format!(
+    let rebuilt = seedforge::pipeline::parity::repair_checked(dir, &set, &report).map_err(|e| {
+        use seedforge::pipeline::parity::RepairError;
+        failed(match e {
+            RepairError::Mismatch { path, .. } => format!(
                 "{}: rebuilt from the recovery files, but not to the sha256 {} lists; nothing was written",
-                r.path.display(),
-                sums_path.display()
-            )));
-        }
-    }
-    seedforge::par2::repair::commit(&rebuilt).map_err(|e| failed(e.to_string()))?;
+                path.display(),
+                dir.join(seedforge::pipeline::seal::SUMS).display()
+            ),
+            e => e.to_string(),
+        })
+    })?;
     if !g.json && !g.quiet {
         for r in &rebuilt {
             outln!(

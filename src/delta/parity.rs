@@ -9,7 +9,7 @@
 use super::DeltaError;
 use crate::leftovers::{SignalGuard, Staging};
 use crate::par2::check::{check, load, set_files};
-use crate::pipeline::parity::{BUDGET, DELTA_SET, write_set};
+use crate::pipeline::parity::{DELTA_SET, write_set};
 use crate::pipeline::{seal, split};
 use std::collections::BTreeMap;
 use std::fs;
@@ -33,11 +33,7 @@ pub(super) fn write(dir: &Path, part: u64, percent: u32) -> Result<usize, DeltaE
 /// `SHA256SUMS` as name to sha256.
 fn sums(path: &Path) -> Result<BTreeMap<String, String>, DeltaError> {
     let text = crate::input::read_found_to_string(path, crate::input::Kind::Sums)?;
-    Ok(text
-        .lines()
-        .filter_map(seal::sums_line)
-        .map(|(h, n)| (n.to_string(), h.to_string()))
-        .collect())
+    Ok(super::parse_sums(&text))
 }
 
 /// Whether `rel` (relative to a delta folder) is a file of its recovery set.
@@ -58,18 +54,16 @@ impl Drop for Repaired {
     }
 }
 
-/// When the delta at `delta` has a recovery set and does not check, a copy of it beside
-/// `beside` with the lost and damaged files rebuilt and checked against its `SHA256SUMS`;
-/// `None` when there is no set or nothing is lost (the caller's own check then names
-/// what is wrong). A loss beyond the recovery data fails, naming it.
+/// When the delta at `delta` (which did not check) has a recovery set that finds files lost
+/// or damaged, a copy of it beside `beside` with them rebuilt and checked against its
+/// `SHA256SUMS`; `None` when there is no set or it finds nothing lost (the caller's own
+/// check then names what is wrong). A loss beyond the recovery data fails, naming it.
 pub(super) fn repaired_copy(
     delta: &Path,
     beside: &Path,
     staging: &Staging,
 ) -> Result<Option<Repaired>, DeltaError> {
-    if set_files(delta, DELTA_SET).map_or(true, |f| f.is_empty())
-        || super::apply::check_delta_sound(delta)
-    {
+    if set_files(delta, DELTA_SET).map_or(true, |f| f.is_empty()) {
         return Ok(None);
     }
     let set = load(delta, DELTA_SET).map_err(par2_err)?;
@@ -84,23 +78,20 @@ pub(super) fn repaired_copy(
     let copy = Repaired { dir, _guard: guard };
     copy_tree(delta, &copy.dir)?;
     let set = load(&copy.dir, DELTA_SET).map_err(par2_err)?;
-    let rebuilt =
-        crate::par2::repair::repair(&copy.dir, &set, &report, BUDGET).map_err(par2_err)?;
-    let listed = sums(&copy.dir.join(seal::SUMS))?;
-    for r in &rebuilt {
-        let got = crate::hashing::sha256_found(&r.temp).map_err(|e| DeltaError::io(&r.temp, e))?;
-        if listed.get(&r.name) != Some(&got) {
-            crate::par2::repair::discard(&rebuilt);
-            return Err(DeltaError::Damaged {
-                path: delta.join(&r.name),
+    crate::pipeline::parity::repair_checked(&copy.dir, &set, &report).map_err(|e| {
+        use crate::pipeline::parity::RepairError;
+        match e {
+            RepairError::Par2(e) => par2_err(e),
+            RepairError::Sums(e) => e.into(),
+            RepairError::Mismatch { path, got } => DeltaError::Damaged {
+                path: delta.join(path.strip_prefix(&copy.dir).unwrap_or(&path)),
                 message: format!(
                     "rebuilt from the recovery files, it hashes to {got}, not what the delta's {} lists",
                     seal::SUMS
                 ),
-            });
+            },
         }
-    }
-    crate::par2::repair::commit(&rebuilt).map_err(par2_err)?;
+    })?;
     Ok(Some(copy))
 }
 

@@ -8,9 +8,11 @@
 //! ([`crate::par2::create::plan`]).
 
 use crate::par2::create::{Options, Source, create, plan};
+use crate::par2::repair::Rebuilt;
 use crate::pipeline::seal::SealError;
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The set's name in an export folder: `export.par2`, `export.vol…`.
 pub const EXPORT_SET: &str = "export";
@@ -99,4 +101,65 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Why [`repair_checked`] rebuilt nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// The set could not be used, or the loss is beyond it.
+    #[error(transparent)]
+    Par2(#[from] crate::par2::Par2Error),
+    /// The folder's `SHA256SUMS` cannot be read.
+    #[error(transparent)]
+    Sums(#[from] crate::input::InputError),
+    /// A file the recovery data rebuilt (its MD5 right) is not the one `SHA256SUMS` lists.
+    #[error(
+        "{}: rebuilt from the recovery files, it hashes to {got}, not what {} lists",
+        path.display(),
+        crate::pipeline::seal::SUMS
+    )]
+    Mismatch {
+        /// Where the file belongs.
+        path: PathBuf,
+        /// What the rebuilt bytes hash to.
+        got: String,
+    },
+}
+
+/// Rebuilds in `dir` what `report` found lost or damaged, each file checked against the
+/// sha256 `dir`'s `SHA256SUMS` lists before it takes its name: when one does not match,
+/// nothing is written. Returns the files rebuilt.
+pub fn repair_checked(
+    dir: &Path,
+    set: &crate::par2::check::Loaded,
+    report: &crate::par2::check::Report,
+) -> Result<Vec<Rebuilt>, RepairError> {
+    let text = crate::input::read_found_to_string(
+        &dir.join(crate::pipeline::seal::SUMS),
+        crate::input::Kind::Sums,
+    )?;
+    let listed: BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(crate::pipeline::seal::sums_line)
+        .map(|(h, n)| (n, h))
+        .collect();
+    let rebuilt = crate::par2::repair::repair(dir, set, report, BUDGET)?;
+    for r in &rebuilt {
+        let got = match crate::hashing::sha256_found(&r.temp) {
+            Ok(got) => got,
+            Err(e) => {
+                crate::par2::repair::discard(&rebuilt);
+                return Err(crate::par2::Par2Error::io(&r.temp, e).into());
+            }
+        };
+        if listed.get(r.name.as_str()) != Some(&got.as_str()) {
+            crate::par2::repair::discard(&rebuilt);
+            return Err(RepairError::Mismatch {
+                path: r.path.clone(),
+                got,
+            });
+        }
+    }
+    crate::par2::repair::commit(&rebuilt)?;
+    Ok(rebuilt)
 }

@@ -53,10 +53,6 @@ use crate::pipeline::build_lock::BuildLock;
 use crate::pipeline::seal;
 use check::{CheckedDelta, check_delta, hash_file};
 
-/// Whether the delta at `dir` checks as it is (its seal, its files, its parts).
-pub(crate) fn check_delta_sound(dir: &Path) -> bool {
-    check_delta(dir).is_ok()
-}
 pub use check::{DeltaCheck, verify};
 use serde::{Deserialize, Serialize};
 pub(crate) use stage::place;
@@ -223,20 +219,32 @@ pub fn apply<E>(
     } = options;
     let started = Instant::now();
     let out_abs = crate::outpath::resolve(out);
-    // A part lost or damaged on the way, with recovery files: rebuilt in a staging copy
-    // of the delta, which is then what is applied (the delta folder is never written).
-    let repaired = super::parity::repaired_copy(delta_dir, &out_abs, staging)?;
-    let delta_dir = repaired.as_ref().map_or(delta_dir, |r| r.dir.as_path());
     // Who signed the delta, and whether that is the key trusted here, before anything
-    // else of it is read (a folder that is not a delta is refused as one below).
-    let signature = if delta_dir.join(DELTA_JSON).is_file() {
-        let base = out_abs.join(seal::MANIFEST);
-        let base = base.is_file().then_some(out_abs.as_path());
-        Some(super::signed::check(delta_dir, base, trust)?)
-    } else {
-        None
+    // else of it is read (a folder that is not a delta is refused as one by its check).
+    let checked = |dir: &Path| -> Result<_, DeltaError> {
+        let signature = if dir.join(DELTA_JSON).is_file() {
+            let base = out_abs.join(seal::MANIFEST);
+            let base = base.is_file().then_some(out_abs.as_path());
+            Some(super::signed::check(dir, base, trust)?)
+        } else {
+            None
+        };
+        Ok((signature, check_delta(dir)?))
     };
-    let delta = check_delta(delta_dir)?;
+    // A part lost or damaged on the way, with recovery files: rebuilt in a staging copy
+    // of the delta, which is then what is checked and applied (the delta folder is never
+    // written). A sound delta is read once.
+    let (repaired, (signature, delta)) = match checked(delta_dir) {
+        Ok(checked) => (None, checked),
+        Err(e) => match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
+            Some(copy) => {
+                let again = checked(&copy.dir)?;
+                (Some(copy), again)
+            }
+            None => return Err(e.into()),
+        },
+    };
+    let delta_dir = repaired.as_ref().map_or(delta_dir, |r| r.dir.as_path());
     let (d, o) = (crate::outpath::resolve(delta_dir), &out_abs);
     if crate::outpath::is_within(&d, o) || crate::outpath::is_within(o, &d) {
         return Err(DeltaError::BadTarget {
