@@ -339,7 +339,7 @@ fn validate_host_name(registry: &str, host: &str) -> Result<(), String> {
 
 /// Checks one repository path segment against
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
-fn validate_path_component(component: &str) -> Result<(), String> {
+pub(crate) fn validate_path_component(component: &str) -> Result<(), String> {
     let is_separator = |c: char| matches!(c, '.' | '_' | '-');
     let mut chars = component.char_indices().peekable();
     while let Some((start, c)) = chars.next() {

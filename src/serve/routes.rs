@@ -67,37 +67,11 @@ pub(super) fn route(path: &str) -> Option<Route<'_>> {
 /// components of `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` separated by `/`, at most 255
 /// bytes. A registry host with a port (`HOST:PORT/…`) is not a name.
 pub(super) fn valid_name(name: &str) -> bool {
-    fn component(c: &str) -> bool {
-        let b = c.as_bytes();
-        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-            return false;
-        }
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(b[i]) {
-                i += 1;
-                continue;
-            }
-            // A separator: `.`, `_`, `__` or a run of `-`, between alphanumerics.
-            let start = i;
-            match b[i] {
-                b'.' => i += 1,
-                b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
-                b'-' => {
-                    while b.get(i) == Some(&b'-') {
-                        i += 1;
-                    }
-                }
-                _ => return false,
-            }
-            if i == start || !b.get(i).is_some_and(|&x| alnum(x)) {
-                return false;
-            }
-        }
-        true
-    }
-    !name.is_empty() && name.len() <= 255 && name.split('/').all(component)
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && crate::image::reference::validate_path_component(c).is_ok())
 }
 
 /// Whether `tag` is a tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -112,13 +86,7 @@ pub(super) fn valid_tag(tag: &str) -> bool {
 
 /// A digest as this registry takes it: `sha256:` and 64 lowercase hex digits.
 pub(super) fn parse_digest(s: &str) -> Option<Digest> {
-    let hex = s.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then(|| s.parse().ok())
-    .flatten()
+    s.parse().ok()
 }
 
 /// The values of `key` in a query string, percent-decoded (`+` is kept: media types hold it).
