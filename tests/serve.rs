@@ -690,6 +690,21 @@ fn basic_auth_from_the_configs_htpasswd() {
         assert_ne!(refused.code, Some(0));
     }
     serve.assert_answering(&["-u", "puller:s3cret pass"]);
+    // The htpasswd file changed (the user removed) is read again: the same user and
+    // password, passed before, are refused from the next request on.
+    let config = fs::read_to_string(out.join("registry/config.yml")).unwrap();
+    let htpasswd = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("path:"))
+        .map(|p| p.trim().trim_matches('"').to_string())
+        .unwrap_or_else(|| panic!("no htpasswd path in {config}"));
+    fs::write(
+        out.join(&htpasswd),
+        "someone:$2y$05$notapasswordhashatall\n",
+    )
+    .unwrap();
+    let (code, _) = serve.curl(&["-u", "puller:s3cret pass"], "/v2/");
+    assert_eq!(code, 401, "{}", serve.log());
 }
 
 #[test]

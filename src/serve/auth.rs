@@ -1,7 +1,8 @@
 //! Basic auth as the build's distribution config sets it: when `OUT/registry/config.yml`
 //! has `auth.htpasswd`, every request needs a user and password its htpasswd file (bcrypt
-//! entries, as distribution takes them) accepts. Both files are read through the request's
-//! `OUT` handle and parsed again only when their bytes change. A bcrypt check costs tens
+//! entries, as distribution takes them) accepts. Both files are looked at through the
+//! request's `OUT` handle, and read and parsed again only when one of them changed (its
+//! inode, size or times): a request costs a `stat` of each, not a read and a YAML parse. A bcrypt check costs tens
 //! of milliseconds by design, so a user and password that passed are remembered (a digest
 //! of them and the entry, at most [`REMEMBERED`]), and at most two checks run at once: a
 //! client guessing passwords cannot take every core.
@@ -15,6 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// How many passing user and password pairs are remembered.
 const REMEMBERED: usize = 1024;
 
+/// The distribution config under `OUT` that says whether auth is on.
+const CONFIG: &str = "registry/config.yml";
+
 /// The auth a build output asks for.
 #[derive(Debug)]
 pub(super) struct Settings {
@@ -24,10 +28,40 @@ pub(super) struct Settings {
     users: HashMap<String, String>,
 }
 
+/// Which file was read: its device, inode, size and modification and change times.
+type Stamp = (u64, u64, i64, i64, u64, i64, u64);
+
+/// The stamp of `name` under the request's `OUT`, `None` when there is none.
+fn stamp(snapshot: &Snapshot, name: &str) -> Option<Stamp> {
+    let st = rustix::fs::statat(
+        snapshot.out.as_fd(),
+        name,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .ok()?;
+    Some((
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime,
+        st.st_mtime_nsec,
+        st.st_ctime,
+        st.st_ctime_nsec,
+    ))
+}
+
+/// What the files said when last read, with their stamps taken before the read.
+struct Cached {
+    config: Option<Stamp>,
+    /// The htpasswd file the config named, and its stamp.
+    users: Option<(String, Option<Stamp>)>,
+    said: Result<Option<Arc<Settings>>, String>,
+}
+
 /// The server's auth state.
 pub(crate) struct Auth {
-    /// The config and htpasswd bytes last read, and what they said.
-    last: Mutex<Option<(Vec<u8>, Arc<Settings>)>>,
+    /// What the config and htpasswd files said when last read.
+    last: Mutex<Option<Cached>>,
     /// Digests of (user, password, entry) that passed.
     passed: Mutex<HashSet<[u8; 32]>>,
     /// bcrypt checks running at once.
@@ -86,45 +120,62 @@ impl Auth {
     /// The auth `OUT` asks for now: `None` for none; an error when it asks for one that
     /// cannot be read (every request is then refused).
     pub fn settings(&self, snapshot: &Snapshot) -> Result<Option<Arc<Settings>>, String> {
-        let Some(config) = read(snapshot, "registry/config.yml")? else {
+        let config = stamp(snapshot, CONFIG);
+        if let Some(c) = &*self.last.lock().unwrap_or_else(PoisonError::into_inner)
+            && c.config == config
+            && c.users
+                .as_ref()
+                .is_none_or(|(path, s)| stamp(snapshot, path) == *s)
+        {
+            return c.said.clone();
+        }
+        let mut users = None;
+        let said = Self::read_settings(snapshot, &mut |path| {
+            users = Some((path.to_string(), stamp(snapshot, path)));
+        });
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
+            config,
+            users,
+            said: said.clone(),
+        });
+        said
+    }
+
+    /// Reads and parses the config and the htpasswd file it names (told to `naming` before
+    /// it is read).
+    fn read_settings(
+        snapshot: &Snapshot,
+        naming: &mut dyn FnMut(&str),
+    ) -> Result<Option<Arc<Settings>>, String> {
+        let Some(config) = read(snapshot, CONFIG)? else {
             return Ok(None);
         };
         let parsed: RegistryConfig = serde_saphyr::from_str(&String::from_utf8_lossy(&config))
-            .map_err(|e| format!("registry/config.yml: {e}"))?;
+            .map_err(|e| format!("{CONFIG}: {e}"))?;
         let Some(section) = parsed.auth else {
             return Ok(None);
         };
         let Some(htpasswd) = section.htpasswd else {
-            return Err("registry/config.yml: auth other than htpasswd is not served".into());
+            return Err(format!("{CONFIG}: auth other than htpasswd is not served"));
         };
         if htpasswd.path.starts_with('/') {
             return Err(format!(
-                "registry/config.yml: htpasswd {} is outside the output; serve reads it relative to OUT",
+                "{CONFIG}: htpasswd {} is outside the output; serve reads it relative to OUT",
                 htpasswd.path
             ));
         }
+        naming(&htpasswd.path);
         let Some(users) = read(snapshot, &htpasswd.path)? else {
             return Err(format!("{}: no such file", htpasswd.path));
         };
-        let mut key = config;
-        key.push(0);
-        key.extend_from_slice(&users);
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((bytes, settings)) = &*last
-            && *bytes == key
-        {
-            return Ok(Some(settings.clone()));
-        }
-        let settings = Arc::new(Settings {
+        Ok(Some(Arc::new(Settings {
             realm: htpasswd.realm.unwrap_or_else(|| "seedforge".into()),
             users: String::from_utf8_lossy(&users)
                 .lines()
                 .filter_map(|l| l.split_once(':'))
                 .map(|(u, h)| (u.to_string(), h.trim().to_string()))
                 .collect(),
-        });
-        *last = Some((key, settings.clone()));
-        Ok(Some(settings))
+        })))
     }
 
     /// Whether the `Authorization` header `given` holds a user and password `settings`
