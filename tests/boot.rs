@@ -51,3 +51,17 @@ use std::time::{Duration, Instant};
 
 /// One scenario at a time: each takes both cores.
 static BOOTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The start of every scenario: root, the machine's cores to itself (held until the guard
+/// is dropped), debootstrap, debugfs and mkfs.ext4 and the other `tools` it needs, and the
+/// node machine.
+fn booting(tools: &[&str]) -> (std::sync::MutexGuard<'static, ()>, Machine) {
+    require_root();
+    let one = BOOTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for tool in ["debootstrap", "debugfs", "mkfs.ext4"].iter().chain(tools) {
+        assert!(common::require_tool(tool), "{tool} is required");
+    }
+    (one, Machine::get())
+}

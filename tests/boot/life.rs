@@ -6,14 +6,7 @@ use crate::shared::charts_on_the_server_only;
 #[test]
 #[ignore = "boots Debian under qemu for minutes, as root: cargo test --test boot -- --ignored"]
 pub(crate) fn a_nodes_whole_life_on_booted_machines() {
-    require_root();
-    let _one = BOOTING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for tool in ["debootstrap", "debugfs", "mkfs.ext4"] {
-        assert!(common::require_tool(tool), "{tool} is required");
-    }
-    let machine = Machine::get();
+    let (_one, machine) = booting(&[]);
     let lab = Lab::new(&machine);
     lab.build();
     let scratch = lab.path();

@@ -54,14 +54,7 @@ fn pull_script(out: &Path, images: &[(String, String)], direct: &str) -> String 
 #[test]
 #[ignore = "boots Debian under qemu for minutes, as root: cargo test --test boot -- --ignored"]
 fn a_node_pulls_every_image_from_seedforge_serve() {
-    require_root();
-    let _one = BOOTING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for tool in ["debootstrap", "debugfs", "mkfs.ext4", "socat"] {
-        assert!(common::require_tool(tool), "{tool} is required");
-    }
-    let machine = Machine::get();
+    let (_one, machine) = booting(&["socat"]);
     let lab = Lab::new(&machine);
     lab.build();
     let scratch = lab.path();

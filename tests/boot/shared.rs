@@ -20,14 +20,7 @@ pub(crate) fn iso_paths(iso: &Path) -> Vec<String> {
 #[test]
 #[ignore = "boots Debian under qemu for minutes, as root: cargo test --test boot -- --ignored"]
 pub(crate) fn shared_payload_nodes_join_from_two_cdroms() {
-    require_root();
-    let _one = BOOTING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for tool in ["debootstrap", "debugfs", "mkfs.ext4", "isoinfo"] {
-        assert!(common::require_tool(tool), "{tool} is required");
-    }
-    let machine = Machine::get();
+    let (_one, machine) = booting(&["isoinfo"]);
     // Shared payload, and k3s's embedded registry mirror with no registry: the agent
     // imports no archive and pulls from the server.
     let lab = Lab::with(&machine, |config| {
