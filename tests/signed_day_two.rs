@@ -3,7 +3,9 @@
 //! Ed25519 key; the far side holds the config folder and the public key only, and runs with
 //! no network. Each apply gives the near side's output byte for byte, the far side's own
 //! `build --offline` reproduces it, `verify --key` and cosign's `verify-blob` pass on it, and
-//! a delta that is unsigned or signed by another key is refused.
+//! a delta that is unsigned or signed by another key is refused. Both ways to sign: the
+//! config's `seal:` section, and a release pipeline's `build --signing-key KEY` with no
+//! `seal:` in the committed config (the output records the key, and stays signed).
 
 use crate::common::{self, Cmd, Lab};
 use std::fs;
@@ -59,7 +61,16 @@ fn add_node(lab_dir: &Path, name: &str, address: &str) {
     fs::write(&config, text).unwrap();
 }
 
-fn day_two(cosign_key: bool) {
+/// How the near side signs.
+#[derive(Clone, Copy, PartialEq)]
+enum Signing {
+    /// `seal: {key, public_key}` in the config.
+    Config,
+    /// `build --signing-key KEY`; the config has no `seal:`.
+    Pipeline,
+}
+
+fn day_two(cosign_key: bool, signing: Signing) {
     let cosign = common::sigstore::cosign();
     if cosign_key && cosign.is_none() {
         return;
@@ -68,12 +79,23 @@ fn day_two(cosign_key: bool) {
     let lab_dir = lab.lab_dir();
     let (key, public) = key_pair(&lab_dir, cosign.as_deref().filter(|_| cosign_key), "medium");
     let config = lab_dir.join("seedforge.yaml");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str(&format!("\nseal:\n  key: {key}\n  public_key: {public}\n"));
-    fs::write(&config, text).unwrap();
+    if signing == Signing::Config {
+        let mut text = fs::read_to_string(&config).unwrap();
+        text.push_str(&format!("\nseal:\n  key: {key}\n  public_key: {public}\n"));
+        fs::write(&config, text).unwrap();
+    }
     let near = || lab.seedforge().env("COSIGN_PASSWORD", PASSWORD);
-    near().args(["build", "--config", lab.config_arg()]).run();
+    let key_path = lab_dir.join(&key);
+    let near_build = || {
+        let build = near().args(["build", "--config", lab.config_arg()]);
+        match signing {
+            Signing::Config => build,
+            Signing::Pipeline => build.arg("--signing-key").arg(&key_path),
+        }
+    };
+    near_build().run();
     assert!(lab.out_dir().join("keys/seal.pub").is_file());
+    provenance_lists_every_sealed_file(&lab.out_dir());
 
     // The far side: the config folder and the output, the public key, no private key.
     let far = lab.far_copy("far");
@@ -105,7 +127,10 @@ fn day_two(cosign_key: bool) {
             .arg(lab.root().join(&base_receipt))
             .run();
         add_node(&lab_dir, node, address);
-        near().args(["build", "--config", lab.config_arg()]).run();
+        if signing == Signing::Pipeline && day == 0 {
+            unsigned_build_refused(&lab);
+        }
+        near_build().run();
         let delta = format!("delta-{day}");
         lab.delta(&base_receipt, &delta).run();
         let delta_dir = lab.root().join(&delta);
@@ -121,12 +146,16 @@ fn day_two(cosign_key: bool) {
             .arg(&public_path)
             .arg(&delta_dir)
             .run();
-        let out = common::far_side(&far)
+        // The key given, or (the second time, for a pipeline's medium) the one the
+        // output records.
+        let mut apply = common::far_side(&far)
             .args(["apply"])
             .arg(&delta_dir)
-            .args(["--to", "fixtures/lab/out", "--key"])
-            .arg(&public_path)
-            .run();
+            .args(["--to", "fixtures/lab/out"]);
+        if signing == Signing::Config || day == 0 {
+            apply = apply.arg("--key").arg(&public_path);
+        }
+        let out = apply.run();
         assert!(
             out.stdout.contains("the delta's signature verifies with"),
             "{}",
@@ -168,7 +197,53 @@ fn day_two(cosign_key: bool) {
             .run();
     }
 
-    refusals(&lab, &far, &public_path, &base_receipt);
+    if signing == Signing::Config {
+        refusals(&lab, &far, &public_path, &base_receipt);
+    }
+}
+
+/// The provenance's subjects are every file `SHA256SUMS` lists but the seal's own
+/// (`manifest.json` and its signature, the provenance and its signature).
+fn provenance_lists_every_sealed_file(out: &Path) {
+    let statement: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("sbom/provenance.json")).unwrap()).unwrap();
+    let subjects: std::collections::BTreeSet<String> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    let own = [
+        "manifest.json",
+        "manifest.json.sigstore.json",
+        "sbom/provenance.json",
+        "sbom/provenance.sigstore.json",
+    ];
+    for line in sums(out).lines() {
+        let path = line.split_once("  ").unwrap().1;
+        if !own.contains(&path) {
+            assert!(subjects.contains(path), "{path} is not a subject");
+        }
+    }
+}
+
+/// A build of a signed output whose config changed, without the private key: refused
+/// before any step, naming the key and the way to stop signing; the output as it was.
+fn unsigned_build_refused(lab: &Lab) {
+    let before = common::snapshot(&lab.out_dir());
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    for said in ["--signing-key", "seedforge.yaml", "keys/seal.pub", "key id"] {
+        assert!(refused.stderr.contains(said), "{said}: {}", refused.stderr);
+    }
+    common::assert_same_tree(
+        &before,
+        &common::snapshot(&lab.out_dir()),
+        "a refused unsigned build",
+    );
 }
 
 /// An unsigned delta, a delta signed by another key, and a wrong `--key`: each refused with
@@ -186,9 +261,20 @@ fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
     let signed_config = fs::read_to_string(&config).unwrap();
     let near = || lab.seedforge().env("COSIGN_PASSWORD", PASSWORD);
 
-    // Unsigned: the near side's config drops `seal:`.
+    // Unsigned: the near side's config drops `seal:`. The output records its key, so the
+    // build refuses to unsign it until that record is removed on purpose.
     let unsigned = signed_config[..signed_config.find("\nseal:\n").unwrap()].to_string() + "\n";
     fs::write(&config, &unsigned).unwrap();
+    let refused = near()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert!(
+        refused.stderr.contains("keys/seal.pub"),
+        "{}",
+        refused.stderr
+    );
+    fs::remove_file(lab.out_dir().join("keys/seal.pub")).unwrap();
     near().args(["build", "--config", lab.config_arg()]).run();
     lab.delta(receipt, "delta-unsigned").run();
     let refused = common::far_side(far)
@@ -279,10 +365,20 @@ fn hint(public: &Path) -> String {
 
 #[test]
 fn a_medium_signed_with_a_cosign_key_crosses_twice_and_the_far_side_holds_the_public_key_only() {
-    day_two(true);
+    day_two(true, Signing::Config);
 }
 
 #[test]
 fn a_medium_signed_with_an_ed25519_key_crosses_twice_and_the_far_side_holds_the_public_key_only() {
-    day_two(false);
+    day_two(false, Signing::Config);
+}
+
+#[test]
+fn a_pipelines_medium_signed_with_signing_key_and_a_cosign_key_crosses_twice() {
+    day_two(true, Signing::Pipeline);
+}
+
+#[test]
+fn a_pipelines_medium_signed_with_signing_key_and_an_ed25519_key_crosses_twice() {
+    day_two(false, Signing::Pipeline);
 }

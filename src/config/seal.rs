@@ -44,9 +44,9 @@ impl Config {
     /// How the seal is signed: with `given` (`--signing-key`) or `seal.key` when it is
     /// there; else, with the public key only, `trusted` (`apply --key`), or `recorded`,
     /// the key the output records it was signed with (`OUT/keys/seal.pub`, with where it
-    /// is: the signer of what the output holds, through a key change too), or
-    /// `seal.public_key` (an output not signed yet). `None`
-    /// when the config asks for no signature.
+    /// is: the signer of what the output holds, through a key change too, with or
+    /// without a `seal:` section), or `seal.public_key` (an output not signed yet).
+    /// `None` when neither the config nor the output asks for a signature.
     pub fn seal_signer(
         &self,
         given: Option<&Path>,
@@ -59,8 +59,16 @@ impl Config {
                 .signing_key(given, secrets)?
                 .map(|(p, k)| SealSigner::Key(p, Box::new(k))));
         }
+        // Where the config names no key (a pipeline signs with `--signing-key` from its
+        // secret store), the output still records the key it was signed with: a signed
+        // output stays signed, its signatures kept (or the build refused) by that key.
         let Some(seal) = &self.seal else {
-            return Ok(None);
+            // An output that records no key is an unsigned one, `--key` or not.
+            return Ok(match (recorded, trusted) {
+                (Some(_), Some(t)) => Some(Self::trusted_key(t)?),
+                (Some((name, key)), None) => Some(SealSigner::Check { name, key }),
+                (None, _) => None,
+            });
         };
         let at = |s: &Spanned<LinuxPath>, message: String| ConfigError::Invalid {
             path: self.path.clone(),
@@ -97,13 +105,7 @@ impl Config {
             return Ok(Some(SealSigner::Key(path, Box::new(key))));
         }
         if let Some(t) = trusted {
-            let key = crate::trust::keys::PublicKey::read(t).map_err(|e| ConfigError::Secret {
-                path: t.to_path_buf(),
-                what: "--key".into(),
-                message: e.to_string(),
-            })?;
-            let name = format!("--key {}", t.display());
-            return Ok(Some(SealSigner::Check { name, key }));
+            return Ok(Some(Self::trusted_key(t)?));
         }
         if let Some((name, key)) = recorded {
             return Ok(Some(SealSigner::Check { name, key }));
@@ -119,6 +121,18 @@ impl Config {
                 private.display()
             ),
         ))
+    }
+
+    /// `apply --key FILE`: the public key the far side trusts, which checks the
+    /// signatures the output holds.
+    fn trusted_key(t: &Path) -> Result<SealSigner, ConfigError> {
+        let key = crate::trust::keys::PublicKey::read(t).map_err(|e| ConfigError::Secret {
+            path: t.to_path_buf(),
+            what: "--key".into(),
+            message: e.to_string(),
+        })?;
+        let name = format!("--key {}", t.display());
+        Ok(SealSigner::Check { name, key })
     }
 
     /// The key the seal signs with: `given` (`--signing-key`) or `seal.key`, opened with

@@ -129,6 +129,9 @@ const STATE_SAVE_EVERY: Duration = Duration::from_millis(500);
 pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let started = Instant::now();
     let inputs = &plan.inputs;
+    // A signed output whose inputs changed, with only its public key here, is refused
+    // before any step writes: its end could not be signed.
+    inputs.seal.check_signable(&inputs.output)?;
     // What runs killed earlier left behind (never under a final name) goes first: in the
     // output tree, beside the lock file and in the export folder.
     let beside: Vec<&Path> = (inputs.lock.as_ref().and_then(|(path, _)| path.parent()))

@@ -49,9 +49,10 @@ impl Signer {
 /// The bundle at `path` that `sign` makes with the signer's key: the one already there
 /// when it still passes `check` with the public key, over the bytes it signs (so an
 /// unchanged output keeps its bytes, although an ECDSA signature differs each time it is
-/// made), else a new one, written atomically. With the public key only, no new one can
-/// be made: the bytes changed since they were signed, and the signature must come from
-/// the side that holds the private key.
+/// made), else a new one. With the public key only, no new one can be made: the bytes
+/// changed since they were signed, and the signature must come from the side that holds
+/// the private key. Nothing is written here: the seal writes once every signature is
+/// known, so a refusal leaves the output as it was.
 pub(super) fn signed_once(
     path: &Path,
     signer: &Signer,
@@ -76,7 +77,7 @@ pub(super) fn signed_once(
             return Err(SealError::Unsigned {
                 path: path.to_path_buf(),
                 message: format!(
-                    "no signature here signs what this build wrote ({why_not}), and only the public key {name} (key id {}) is here: sign on the side that holds the private key and carry its output or a delta; a rebuild of unchanged inputs keeps the signatures it finds",
+                    "no signature here signs what this build wrote ({why_not}), and only the public key {name} (key id {}) is here: sign on the side that holds the private key (build --signing-key KEY, or seal.key) and carry its output or a delta; a rebuild of unchanged inputs keeps the signatures it finds",
                     key.hint()
                 ),
             });
@@ -86,7 +87,5 @@ pub(super) fn signed_once(
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let bytes = bundle.to_json();
-    write_artifact(path, &bytes)?;
-    Ok(bytes)
+    Ok(bundle.to_json())
 }
