@@ -609,6 +609,26 @@ fn plan_upgrade_from_says_what_the_delta_carries_and_the_order_of_the_nodes() {
     lab.receipt("v2.json").run();
     let text = plan_upgrade(&lab, "v2.json").run().stdout;
     assert!(text.contains("nothing to carry"), "{text}");
+    assert!(!text.contains("build first"), "{text}");
+    // The config edited, not built yet: the note to build first, before anything else, for
+    // a new release and for a downgrade alike.
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let shipped = fs::read_to_string(&config).unwrap();
+    for release in ["v1.33.1+k3s2", "v1.33.1+k3s0"] {
+        fs::write(
+            &config,
+            shipped.replace(
+                "k3s_version: v1.33.1+k3s1",
+                &format!("k3s_version: {release}"),
+            ),
+        )
+        .unwrap();
+        let text = plan_upgrade(&lab, "v2.json").run().stdout;
+        let note = text.find("build first").unwrap_or_else(|| panic!("{text}"));
+        let nothing = text.find("nothing to carry until the edited config is built");
+        assert!(nothing.is_some_and(|at| at > note), "{release}: {text}");
+    }
+    fs::write(&config, &shipped).unwrap();
 }
 
 #[test]

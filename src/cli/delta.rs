@@ -318,18 +318,25 @@ pub(crate) fn print_upgrade(u: &seedforge::delta::upgrade::UpgradePlan) {
         u.receipt.display(),
         u.receipt_digest
     );
-    if u.up_to_date {
-        outln!(
-            "   the far side already holds this output (manifest.json sha256 {}): nothing to carry",
-            d.target_manifest_sha256
-        );
-        return;
-    }
+    // An edited config (a new release, a downgrade, another image) is not in the output
+    // until it is built: said first, whatever the output holds.
     if !u.output_current {
         outln!(
-            "   note: {} is not the build of the config as it is now: build first; the figures below are of the output as it is",
+            "   note: {} is not the build of the config as it is now (its inputs changed since): build first, then plan again; what follows is of the output as it is",
             u.output.display()
         );
+    }
+    if u.up_to_date {
+        outln!(
+            "   the far side already holds this output (manifest.json sha256 {}): nothing to carry{}",
+            d.target_manifest_sha256,
+            if u.output_current {
+                ""
+            } else {
+                " until the edited config is built"
+            }
+        );
+        return;
     }
     outln!(
         "   the delta: {} new blob(s) ({}), {} sealed file(s) ({}){}, {} config file(s){}, the seal; {} in all, against {} for the whole output ({} derived file(s) rebuilt on the far side)",

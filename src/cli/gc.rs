@@ -4,7 +4,9 @@ use super::{CliError, ExitCode, Global, debs, layout_dir, print_json, write_erro
 use clap::Args;
 use seedforge::Error;
 use seedforge::oci::Layout;
-use seedforge::oci::verify::gc;
+use seedforge::oci::verify::gc_keeping;
+use std::collections::HashSet;
+use std::path::Path;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -26,7 +28,14 @@ pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::Ok);
     };
     let layout = Layout::open(&layout_dir(dir))?;
-    let report = gc(&layout)?;
+    // A build output's seal vouches for what it lists: such a blob stays (an output sealed
+    // by an older seedforge may list blobs nothing reaches), until a build seals without it.
+    let sealed = sealed_blobs(layout.root());
+    let report = gc_keeping(&layout, &|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| sealed.contains(n))
+    })?;
     if g.json {
         // One document: the layout's report, with the cache's beside it when emptied too.
         let mut value = serde_json::to_value(&report).unwrap_or_default();
@@ -41,8 +50,32 @@ pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
             seedforge::util::human_bytes(report.bytes_freed),
             report.stale_temp_removed
         );
+        if !report.kept.is_empty() {
+            outln!(
+                "kept {} unreferenced blob(s) that the output's SHA256SUMS lists: the next build seals without them, and gc removes them then",
+                report.kept.len()
+            );
+        }
     }
     Ok(ExitCode::Ok)
+}
+
+/// The blob names (hex) that the `SHA256SUMS` of the build output holding `layout` (its
+/// `oci/`) lists; none when the layout is not a build output's.
+fn sealed_blobs(layout: &Path) -> HashSet<String> {
+    use seedforge::pipeline::seal::{SUMS, sums_line};
+    let Some(out) = layout.parent().filter(|_| layout.ends_with("oci")) else {
+        return HashSet::new();
+    };
+    let Ok(text) = seedforge::input::read_found(&out.join(SUMS), seedforge::input::Kind::Manifest)
+    else {
+        return HashSet::new();
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(sums_line)
+        .filter_map(|(_, path)| path.strip_prefix("oci/blobs/sha256/").map(str::to_string))
+        .collect()
 }
 
 /// `gc --cache`: empties the download cache, if there is one, and says what it freed

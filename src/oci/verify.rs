@@ -636,12 +636,21 @@ pub struct GcReport {
     pub bytes_freed: u64,
     /// Temporary directories of killed writers removed.
     pub stale_temp_removed: usize,
+    /// Unreferenced blobs kept because the caller vouches for them (a build output's seal
+    /// lists them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<PathBuf>,
 }
 
 /// Removes blobs that nothing in `index.json` reaches, and leftovers of killed writers.
 /// Refuses while another process is writing to the layout, because that writer's new
 /// blobs are not in `index.json` yet.
 pub fn gc(layout: &Layout) -> Result<GcReport> {
+    gc_keeping(layout, &|_| false)
+}
+
+/// [`gc`], keeping every unreferenced blob for which `keep` is true (its path).
+pub fn gc_keeping(layout: &Layout, keep: &dyn Fn(&Path) -> bool) -> Result<GcReport> {
     let _lock = layout.lock_index()?;
     if layout.has_live_writers()? {
         return Err(OciError::Unsupported(format!(
@@ -669,6 +678,10 @@ pub fn gc(layout: &Layout) -> Result<GcReport> {
             .is_some_and(|n| Digest::from_hex(n).is_ok());
         if !is_blob {
             continue; // not ours to delete: a foreign file is only reported by verify
+        }
+        if keep(&path) {
+            report.kept.push(path);
+            continue;
         }
         let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         fs::remove_file(&path).map_err(|e| OciError::io(&path, e))?;

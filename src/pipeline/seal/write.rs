@@ -212,12 +212,13 @@ pub fn seal_with(
     match &manifest_bundle {
         Some(bytes) => write_artifact(&bundle_path, bytes)?,
         // An output no longer signed carries no signature of an earlier manifest.
-        None => match fs::remove_file(&bundle_path) {
+        None if fs::symlink_metadata(&bundle_path).is_ok() => match fs::remove_file(&bundle_path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 return Err(SealError::io(&bundle_path, e));
             }
             _ => {}
         },
+        None => {}
     }
     lines.sort();
     let sums: String = lines

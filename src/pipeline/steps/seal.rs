@@ -46,12 +46,18 @@ impl StepKind for Seal {
     }
 
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, SealReport>> {
+        let known = known_hashes(cx.steps, &cx.done);
+        let layout = cx.steps.iter().find_map(|s| match s {
+            Step::Mirror(m) => Some(m.layout.as_path()),
+            _ => None,
+        });
+        let mut artifacts = artifact_paths(&self.out, cx.steps)?;
+        if let Some(layout) = layout {
+            leave_out_strays(layout, &mut artifacts)?;
+        }
         let contents = Contents {
-            artifacts: artifact_paths(&self.out, cx.steps)?,
-            layout: cx.steps.iter().find_map(|s| match s {
-                Step::Mirror(m) => Some(m.layout.as_path()),
-                _ => None,
-            }),
+            artifacts,
+            layout,
             packages: (cx.steps.iter())
                 .filter_map(|s| match s {
                     Step::Packages(p) => Some((p.name.as_str(), p.out.as_path(), p.debs)),
@@ -79,7 +85,6 @@ impl StepKind for Seal {
                 .collect();
             (digests, read)
         };
-        let known = known_hashes(cx.steps, &cx.done);
         let report = seal_with(&cx.inputs.seal, &contents, &self.out, &known, &hash_many)?;
         // Once per build, over every secret of the output, whichever step wrote it.
         let secrets: Vec<PathBuf> = (contents.artifacts.iter())
@@ -96,6 +101,33 @@ impl StepKind for Seal {
     fn deliver(report: SealReport, done: &mut Done) {
         done.seal = Some(report);
     }
+}
+
+/// Blobs nothing in `layout`'s `index.json` reaches (an image whose tag now names other
+/// content left them) are never sealed: nothing vouches for them, `gc` removes them, and
+/// neither a receipt nor a delta may count on them. The manifests are walked (not the
+/// blobs hashed) to know; when one cannot be read, every blob stays listed, and the verify
+/// step has already failed the build.
+fn leave_out_strays(
+    layout: &std::path::Path,
+    artifacts: &mut Vec<(PathBuf, Kind, u64)>,
+) -> Result<()> {
+    let Ok(reached) = crate::oci::verify::reachable(&crate::oci::Layout::open(layout)?)? else {
+        return Ok(());
+    };
+    let reached: std::collections::HashSet<&str> = reached
+        .iter()
+        .filter_map(|(digest, _)| digest.strip_prefix("sha256:"))
+        .collect();
+    let blobs = layout.join("blobs").join("sha256");
+    artifacts.retain(|(path, ..)| {
+        path.parent() != Some(blobs.as_path())
+            || path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| reached.contains(n))
+    });
+    Ok(())
 }
 
 /// What the provenance lists besides the images and the `files:` payload: every .deb of
