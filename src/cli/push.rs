@@ -27,11 +27,11 @@ pub struct PushArgs {
     /// Blobs uploaded at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
-    /// Remove from the registry what the last `push --prune` of this output pushed and
-    /// this push does not (images the new output dropped, the old version of an image
-    /// pushed again under its tag, their signatures and other stored artifacts, charts),
-    /// and nothing else; then record what this push pushed (as
-    /// seedforge/push-record:<cluster name>) for the next one. The registry must allow
+    /// Remove from the registry what the last push of this output pushed and this push
+    /// does not (images the new output dropped, the old version of an image pushed again
+    /// under its tag, their signatures and other stored artifacts, charts), and nothing
+    /// else. Every push, with --prune or without, records what it pushed (as
+    /// seedforge/push-record:<cluster name>) for the next --prune. The registry must allow
     /// deletes (storage.delete.enabled: true, which seedforge's registry/config.yml sets);
     /// the blobs are freed by the registry's garbage-collect.
     #[arg(long)]
@@ -66,7 +66,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),
     };
-    // The record of the last push --prune, read before anything is pushed.
+    // The record of the last push of this output, read before anything is pushed.
     let record_tag = seedforge::oci::registry::prune::record_tag(&prune_name(&a.layout));
     let previous = if a.prune {
         seedforge::oci::registry::prune::read_record(&registries, &a.registry, &record_tag)
@@ -80,30 +80,27 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
     reporter.finish();
     let report = report?;
     let charts = seedforge::charts::push::push_charts(&charts_dir, &registries, &a.registry)?;
-    let pruned = if a.prune {
-        let now = seedforge::oci::registry::prune::record_of(
-            &a.registry,
-            (report.images.iter())
-                .map(|i| (i.target.as_str(), i.digest.clone()))
-                .chain(
-                    charts
-                        .iter()
-                        .map(|c| (c.target.as_str(), c.digest.to_string())),
-                ),
-        );
-        Some(
-            seedforge::oci::registry::prune::prune_and_record(
-                &registries,
-                &a.registry,
-                &record_tag,
-                previous.as_ref(),
-                &now,
-            )
-            .map_err(seedforge::oci::OciError::from)?,
-        )
-    } else {
-        None
-    };
+    // Every push records what it pushed, so that the first --prune after plain pushes
+    // removes what they pushed and this one does not; only --prune removes anything.
+    let now = seedforge::oci::registry::prune::record_of(
+        &a.registry,
+        (report.images.iter())
+            .map(|i| (i.target.as_str(), i.digest.clone()))
+            .chain(
+                charts
+                    .iter()
+                    .map(|c| (c.target.as_str(), c.digest.to_string())),
+            ),
+    );
+    let pruned = seedforge::oci::registry::prune::prune_and_record(
+        &registries,
+        &a.registry,
+        &record_tag,
+        previous.as_ref(),
+        &now,
+    )
+    .map_err(seedforge::oci::OciError::from)?;
+    let pruned = a.prune.then_some(pruned);
     if g.json {
         let mut json = serde_json::to_value(&report).unwrap_or_default();
         json["charts"] = serde_json::to_value(&charts).unwrap_or_default();
@@ -138,7 +135,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
                 );
             }
             (Some(_), None) => errln!(
-                "no record of an earlier push --prune of this output in {}: nothing removed; this push is recorded for the next",
+                "no record of an earlier push of this output in {}: nothing removed; this push is recorded for the next",
                 a.registry
             ),
             _ => {}
