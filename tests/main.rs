@@ -60,6 +60,7 @@ mod iso_sparse;
 mod k3s_release;
 mod listed_images;
 mod local_sources;
+mod man_page;
 mod mirror_platforms;
 mod modes;
 mod net_credentials;

@@ -48,7 +48,8 @@ use common::{
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure (a full stdout or stderr too), 2 invalid input or usage
-(nothing written), 3 missing tool, 141 stdout closed by its reader.
+(nothing written), 3 missing tool, 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM
+(nothing half-written left; run the same command again), 141 stdout closed by its reader.
 
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml
@@ -166,10 +167,12 @@ enum Command {
     /// zsh: `seedforge completions zsh > "${fpath[1]}/_seedforge"`;
     /// fish: `seedforge completions fish > ~/.config/fish/completions/seedforge.fish`.
     Completions(CompletionsArgs),
-    /// Write the manual pages (seedforge.1 and one per command) into DIR.
+    /// Write the manual pages (seedforge.1, one per command, and seedforge.yaml.5, the
+    /// config file's, from docs/config.md) into DIR.
     ///
-    /// Read one with `man -l DIR/seedforge-build.1`, or install them under
-    /// /usr/local/share/man/man1.
+    /// Read one with `man -l DIR/seedforge-build.1` or `man -l DIR/seedforge.yaml.5`, or
+    /// install the .1 pages under /usr/local/share/man/man1 and seedforge.yaml.5 under
+    /// /usr/local/share/man/man5 (then `man seedforge.yaml`).
     Man(man::ManArgs),
     /// Render each node's NoCloud files (user-data, meta-data, network-config).
     ///

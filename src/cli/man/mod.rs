@@ -1,4 +1,7 @@
-//! `seedforge man`: the manual pages.
+//! `seedforge man`: the manual pages, one per command (from the command line's own
+//! definition) and `seedforge.yaml(5)` (from docs/config.md: [`config_page`]).
+
+mod config_page;
 
 use super::common::{CliError, ExitCode, write_error};
 use clap::Args;
@@ -11,7 +14,8 @@ pub(crate) struct ManArgs {
     pub(crate) dir: PathBuf,
 }
 
-/// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command of `cmd`.
+/// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command of `cmd`, and
+/// seedforge.yaml.5.
 pub(crate) fn man_pages(cmd: clap::Command, a: &ManArgs) -> Result<ExitCode, CliError> {
     let io = write_error;
     seedforge::outpath::refuse_non_folder(&a.dir)?;
@@ -33,5 +37,9 @@ pub(crate) fn man_pages(cmd: clap::Command, a: &ManArgs) -> Result<ExitCode, Cli
         seedforge::util::atomic_write_mode(&path, &text, 0o644).map_err(|e| io(&path, e))?;
         outln!("wrote {}", path.display());
     }
+    let path = a.dir.join("seedforge.yaml.5");
+    let text = config_page::render(config_page::CONFIG_MD, seedforge::VERSION);
+    seedforge::util::atomic_write_mode(&path, text.as_bytes(), 0o644).map_err(|e| io(&path, e))?;
+    outln!("wrote {}", path.display());
     Ok(ExitCode::Ok)
 }
