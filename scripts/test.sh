@@ -101,6 +101,8 @@ declare -A TOOLS=(
   [par2]=par2
   [dash]=dash
   [curl]=curl
+  # `man -l` renders seedforge.yaml(5), which `seedforge man` writes.
+  [man]=man-db
   # The booted node reaches a registry on this machine through qemu's guestfwd, one socat a connection.
   [socat]=socat
 )
@@ -112,6 +114,31 @@ missing_tools() {
   done | sort
 }
 
+# apt_get ARG...: apt-get, waiting for a lock another apt or dpkg holds instead of failing
+# at once ("Could not get lock"): dpkg's own lock through DPkg::Lock::Timeout, and the
+# lists and archives locks, which apt-get does not wait for, by trying again every 5 s;
+# APT_LOCK_WAIT seconds (default 600) in all. Its stderr is shown once it is done.
+APT_LOCK_WAIT=${APT_LOCK_WAIT:-600}
+apt_get() {
+  local deadline=$((SECONDS + APT_LOCK_WAIT)) err rc said=""
+  err=$(mktemp)
+  while :; do
+    rc=0
+    apt-get -o "DPkg::Lock::Timeout=$APT_LOCK_WAIT" "$@" 2>"$err" || rc=$?
+    if [ "$rc" != 0 ] && grep -q "Could not get lock" "$err" && [ "$SECONDS" -lt "$deadline" ]; then
+      if [ -z "$said" ]; then
+        echo "test.sh: apt-get $*: waiting for another apt's lock ($(grep -m1 "Could not get lock" "$err"))" >&2
+        said=1
+      fi
+      sleep 5
+      continue
+    fi
+    cat "$err" >&2
+    rm -f "$err"
+    return "$rc"
+  done
+}
+
 install_tools() {
   local pkgs=() t
   for t in "$@"; do pkgs+=("${TOOLS[$t]}"); done
@@ -121,10 +148,10 @@ install_tools() {
   fi
   echo "test.sh: installing ${pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null || true
+  apt_get update -qq >/dev/null || true
   # The first multi-package install can fail with "cannot access archive"; once more works.
-  apt-get install -y -qq "${pkgs[@]}" >/dev/null \
-    || { sleep 2; apt-get install -y -qq "${pkgs[@]}" >/dev/null; } \
+  apt_get install -y -qq "${pkgs[@]}" >/dev/null \
+    || { sleep 2; apt_get install -y -qq "${pkgs[@]}" >/dev/null; } \
     || echo "test.sh: apt-get install ${pkgs[*]} failed" >&2
 }
 
@@ -160,8 +187,8 @@ debian_fetch() {
     -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
     -o "Dir::State::status=$apt_dir/status" -o APT::Sandbox::User=root)
   : >"$apt_dir/status"
-  apt-get "${apt_opts[@]}" update >/dev/null || return 1
-  (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" download "$@" >/dev/null) || return 1
+  apt_get "${apt_opts[@]}" update >/dev/null || return 1
+  (cd "$apt_dir/debs" && apt_get "${apt_opts[@]}" download "$@" >/dev/null) || return 1
   for deb in "$apt_dir"/debs/*.deb; do
     dpkg-deb -x "$deb" "$root" || return 1
     echo "$(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version)" >>"$versions"

@@ -4,13 +4,13 @@
 mod cli;
 
 fn main() {
-    // Printing to a stdout that cannot be written is not a bug: `cli::stdio` unwinds with
+    // Printing to a stdout that cannot be written is not a bug: `cli::common::stdio` unwinds with
     // `BrokenPipe` (a closed pipe: we end quietly, like other Unix tools) or
     // `StdoutFailed` (a full disk: we say so on stderr), without the panic hook, so with
     // no panic message.
     let code = match std::panic::catch_unwind(cli::main) {
         Ok(code) => code,
-        Err(payload) => match cli::stdio::unwound(payload) {
+        Err(payload) => match cli::common::stdio::unwound(payload) {
             Ok(code) => code,
             Err(payload) => std::panic::resume_unwind(payload),
         },

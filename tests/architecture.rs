@@ -8,13 +8,15 @@
 //! module is a top-level one, except under `pipeline`, whose parts (`plan`, `seal`, `state`,
 //! …) count one by one; `root` is `lib.rs` itself. The binary (`main.rs`, `cli/`) and unit
 //! tests (items under `#[cfg(test)]`, with the files they include) are not counted: they may
-//! build their fixtures with a higher layer. What still breaks the rule is listed in [`KNOWN`] (and in
+//! build their fixtures with a higher layer. The binary has a rule of its own, checked the
+//! same way from `main.rs`: each part of `cli` (a command, `common`) counts as a module, and
+//! a command imports only `cli::common`, which imports no command. What still breaks the rule is listed in [`KNOWN`] (and in
 //! ARCHITECTURE.md): a new break fails, and so does a listed one that is gone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod imports;
 
-use imports::{Crate, Edges, imports};
+use imports::{Crate, Edges, binary_imports, imports};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -111,6 +113,31 @@ fn check(src: &Path) -> Vec<String> {
     problems
 }
 
+/// What breaks the command line's rule in the binary under `src`, one line each: the
+/// dispatcher (`cli`, `cli/mod.rs`) calls the commands; a command imports `cli::common`
+/// and nothing else of the binary (never another command, never the dispatcher);
+/// `cli::common` imports nothing else of it; and no cycle.
+fn check_cli(src: &Path) -> Vec<String> {
+    let edges = binary_imports(src);
+    let mut problems = Vec::new();
+    for (from, tos) in &edges {
+        for (to, at) in tos {
+            let allowed = match from.as_str() {
+                "root" | "cli" => true,
+                "cli::common" => false,
+                _ => to == "cli::common",
+            };
+            if !allowed {
+                problems.push(format!(
+                    "{at} imports {to} from {from}: a command imports only cli::common, which imports no command"
+                ));
+            }
+        }
+    }
+    problems.extend(cycles(&edges));
+    problems
+}
+
 /// Every import cycle a depth-first search meets, each step with the import that makes it.
 fn cycles(edges: &Edges) -> Vec<String> {
     fn visit(
@@ -167,6 +194,17 @@ fn every_module_imports_only_the_layers_below_it_and_no_cycle() {
 }
 
 #[test]
+fn every_command_imports_only_what_the_commands_share() {
+    let problems = check_cli(&src());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let edges = binary_imports(&src());
+    for command in ["cli::build", "cli::delta", "cli::verify"] {
+        assert!(edges["cli"].contains_key(command), "{edges:?}");
+        assert!(edges[command].contains_key("cli::common"), "{edges:?}");
+    }
+}
+
+#[test]
 fn every_file_of_the_library_is_read() {
     let src = src();
     let krate = Crate::load(&src);
@@ -188,6 +226,11 @@ fn every_file_of_the_library_is_read() {
 /// which `every_module_imports_only_the_layers_below_it_and_no_cycle` checks; parsing the
 /// library is most of this test's time, so it is done once.)
 fn planted(file: &str, line: &str, names: &str) {
+    planted_in(check, file, line, names);
+}
+
+/// [`planted`], checked by `checker`.
+fn planted_in(checker: fn(&Path) -> Vec<String>, file: &str, line: &str, names: &str) {
     let copy = tempfile::tempdir().unwrap();
     for f in walk(&src()) {
         let to = copy.path().join(f.strip_prefix(src()).unwrap());
@@ -204,7 +247,7 @@ fn planted(file: &str, line: &str, names: &str) {
         .sum();
     let (head, rest) = text.split_at(head);
     fs::write(&target, format!("{head}{line}\n{rest}")).unwrap();
-    let problems = check(copy.path()).join("\n");
+    let problems = checker(copy.path()).join("\n");
     let expected = format!("src/{file}:");
     assert!(
         problems
@@ -247,6 +290,36 @@ fn a_part_of_pipeline_the_root_error_names_using_crate_result_is_a_cycle() {
         "pipeline/offline.rs",
         "use crate::Result;",
         "pipeline::offline -> root (src/pipeline/offline.rs:",
+    );
+}
+
+#[test]
+fn a_command_importing_another_fails() {
+    planted_in(
+        check_cli,
+        "cli/build.rs",
+        "use super::verify::print_verify;",
+        "`use super::verify::print_verify` imports cli::verify from cli::build",
+    );
+}
+
+#[test]
+fn a_command_importing_the_dispatcher_fails() {
+    planted_in(
+        check_cli,
+        "cli/verify/iso.rs",
+        "use crate::cli::Command;",
+        "`use crate::cli::Command` imports cli from cli::verify",
+    );
+}
+
+#[test]
+fn what_the_commands_share_importing_a_command_fails() {
+    planted_in(
+        check_cli,
+        "cli/common/print.rs",
+        "use super::super::build::BuildArgs;",
+        "imports cli::build from cli::common",
     );
 }
 

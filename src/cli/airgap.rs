@@ -1,6 +1,6 @@
 //! `seedforge airgap`: one k3s airgap image archive from a layout.
 
-use super::{CliError, ExitCode, Global, layout_dir, print_json, progress};
+use super::common::{CliError, ExitCode, Global, layout_dir, print_json, progress};
 use clap::Args;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};

@@ -1,15 +1,16 @@
 //! `seedforge build` and `seedforge plan`.
 
-use super::verify::print_verify;
-use super::{CliError, ExitCode};
-use super::{
-    ConfigArg, Global, clean, debs, delta, lock_output, net, pki, print_images, print_json,
+use super::common::print::{print_images, print_pki_summary, print_verify};
+use super::common::{
+    CliError, ConfigArg, ExitCode, Global, cache, lock_output, net, parse_part_size, print_json,
     progress,
 };
 use clap::Args;
 use seedforge::config::Config;
 use seedforge::pipeline::plan;
 use seedforge::pipeline::run;
+use seedforge::pipeline::run::BuildReport;
+use seedforge::util::human_bytes;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -61,10 +62,6 @@ pub(crate) struct BuildArgs {
     /// form. Check it with `seedforge verify --key cosign.pub OUT`, or cosign verify-blob.
     #[arg(long, value_name = "FILE")]
     signing_key: Option<PathBuf>,
-}
-
-pub(crate) fn parse_part_size(text: &str) -> Result<u64, String> {
-    seedforge::config::size::parse_part_size(text)
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +120,7 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         offline: a.offline,
         force: a.force,
         // Shared with `seedforge debs`: SEEDFORGE_CACHE_DIR, SEEDFORGE_NO_CACHE.
-        deb_cache: debs::open_cache(false, None)?,
+        deb_cache: cache::open_cache(false, None)?,
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
         signing_key: a.signing_key.clone(),
@@ -182,9 +179,9 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
             );
         }
         if let Some(p) = &report.pki {
-            pki::print_summary(p);
+            print_pki_summary(p);
         }
-        clean::print_build(&report);
+        print_build(&report);
         for line in steps_lines(&report.steps, report.seconds) {
             outln!("{line}");
         }
@@ -243,7 +240,7 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         locked: false,
         offline: a.offline,
         force: false,
-        deb_cache: debs::open_cache(false, None)?,
+        deb_cache: cache::open_cache(false, None)?,
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
         signing_key: None,
@@ -254,12 +251,7 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     print_plan_warnings(g, &plan.warnings);
     let upgrade = match &a.upgrade_from {
-        Some(receipt) => Some(delta::plan_upgrade(
-            &config,
-            &plan,
-            receipt,
-            &a.config.config,
-        )?),
+        Some(receipt) => Some(plan_upgrade(&config, &plan, receipt, &a.config.config)?),
         None => None,
     };
     if g.json {
@@ -300,10 +292,188 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
             outln!("   {}  <-  {}", e.destination, e.source);
         }
         if let Some(u) = &upgrade {
-            delta::print_upgrade(u);
+            print_upgrade(u);
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// The build's closing lines for `files:`, the seal and the export.
+pub(crate) fn print_build(report: &BuildReport) {
+    for f in &report.files {
+        outln!(
+            "{}  {}, sha256:{} ({} from {})",
+            f.path.display(),
+            human_bytes(f.size),
+            f.sha256,
+            f.outcome,
+            f.source
+        );
+    }
+    if let Some(s) = &report.seal {
+        outln!(
+            "sealed {}  {} artifact(s), {} in all ({} hashed now, the rest by earlier steps); {}",
+            s.sums.display(),
+            s.artifacts,
+            human_bytes(s.bytes),
+            s.hashed,
+            s.manifest.display()
+        );
+        let carry: Vec<&str> = (s.media.iter())
+            .filter(|m| m.change != "unchanged")
+            .map(|m| m.path.as_str())
+            .collect();
+        if !carry.is_empty() {
+            outln!(
+                "media to carry to the nodes: {} (new or changed; {} unchanged)",
+                carry.join(", "),
+                s.media.len() - carry.len()
+            );
+        }
+        if let Some(saved) = s.shared_payload_would_save {
+            outln!(
+                "note: every seed carries the same payload; seeds: {{payload: shared}} would carry it once, {} less",
+                human_bytes(saved)
+            );
+        }
+    }
+    if let Some(e) = &report.export {
+        for f in &e.files {
+            if f.parts.is_empty() {
+                outln!(
+                    "exported {}  {} ({})",
+                    f.path.display(),
+                    human_bytes(f.size),
+                    f.outcome
+                );
+            } else {
+                outln!(
+                    "exported {}  {} in {} parts, {} to {} ({}); join.sh joins them",
+                    f.path.display(),
+                    human_bytes(f.size),
+                    f.parts.len(),
+                    f.parts
+                        .first()
+                        .map(|p| p.path.display().to_string())
+                        .unwrap_or_default(),
+                    f.parts
+                        .last()
+                        .map(|p| p.path.display().to_string())
+                        .unwrap_or_default(),
+                    f.outcome
+                );
+            }
+        }
+    }
+}
+
+/// `plan --upgrade-from RECEIPT`: the upgrade of the receipt's far side to the output of
+/// `plan` (the config's nodes, in the config's order; the payload of its seeds).
+pub(crate) fn plan_upgrade(
+    config: &Config,
+    plan: &plan::Plan,
+    receipt: &Path,
+    config_file: &Path,
+) -> Result<seedforge::delta::upgrade::UpgradePlan, CliError> {
+    use seedforge::delta::upgrade::UpgradeNode;
+    use seedforge::pipeline::steps::Step;
+    let nodes: Vec<UpgradeNode> = (config.nodes.iter())
+        .map(|n| UpgradeNode {
+            name: n.name.as_str().to_string(),
+            role: match n.role {
+                seedforge::vocab::Role::Server => "server".into(),
+                seedforge::vocab::Role::Agent => "agent".into(),
+            },
+        })
+        .collect();
+    let payload = plan.steps.iter().find_map(|s| match s {
+        Step::Payload(p) => Some(p.payload.as_slice()),
+        Step::Iso(i) => Some(i.payload.as_slice()),
+        _ => None,
+    });
+    Ok(seedforge::delta::upgrade::plan_upgrade(
+        &plan.output,
+        receipt,
+        config_file,
+        &nodes,
+        payload,
+    )?)
+}
+
+/// Prints an upgrade plan after `plan`'s own lines.
+pub(crate) fn print_upgrade(u: &seedforge::delta::upgrade::UpgradePlan) {
+    let d = &u.delta.doc;
+    outln!(
+        "upgrade from {} ({}):",
+        u.receipt.display(),
+        u.receipt_digest
+    );
+    // An edited config (a new release, a downgrade, another image) is not in the output
+    // until it is built: said first, whatever the output holds.
+    if !u.output_current {
+        outln!(
+            "   note: {} is not the build of the config as it is now (its inputs changed since): build first, then plan again; what follows is of the output as it is",
+            u.output.display()
+        );
+    }
+    if u.up_to_date {
+        outln!(
+            "   the far side already holds this output (manifest.json sha256 {}): nothing to carry{}",
+            d.target_manifest_sha256,
+            if u.output_current {
+                ""
+            } else {
+                " until the edited config is built"
+            }
+        );
+        return;
+    }
+    outln!(
+        "   the delta: {} new blob(s) ({}), {} sealed file(s) ({}){}, {} config file(s){}, the seal; {} in all, against {} for the whole output ({} derived file(s) rebuilt on the far side)",
+        d.blobs.count,
+        human_bytes(d.blobs.bytes),
+        d.artifacts.count,
+        human_bytes(d.artifacts.bytes),
+        listed(&u.delta.artifacts),
+        d.config.count,
+        listed(&u.delta.config_files),
+        human_bytes(d.bytes),
+        human_bytes(d.full_output_bytes),
+        d.derived_not_carried
+    );
+    for line in d.changes.lines() {
+        outln!("   {line}");
+    }
+    match (&u.k3s.from, &u.k3s.to) {
+        (Some(from), Some(to)) if u.k3s.downgrade => outln!(
+            "   k3s {from} -> {to}: a DOWNGRADE; the nodes refuse the payload (k3s does not support downgrades of its datastore) unless the config sets cluster.allow_downgrade: true"
+        ),
+        (Some(from), Some(to)) if from == to => outln!("   k3s {to}, unchanged"),
+        (Some(from), Some(to)) => outln!("   k3s {from} -> {to}"),
+        (None, Some(to)) => outln!(
+            "   k3s -> {to} (the receipt does not record the far side's release: it is of an older seedforge)"
+        ),
+        _ => {}
+    }
+    outln!("   the order (each step once the one before is done):");
+    for (i, s) in u.steps.iter().enumerate() {
+        match &s.until {
+            Some(until) => outln!("   {}. {}: {}; until {}", i + 1, s.on, s.run, until),
+            None => outln!("   {}. {}: {}", i + 1, s.on, s.run),
+        }
+    }
+    outln!(
+        "   the bootstrap removes the old airgap archives once the new k3s runs; see docs/nodes.md, \"Upgrading a running cluster\""
+    );
+}
+
+/// ` (a, b)` or nothing.
+fn listed(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", items.join(", "))
+    }
 }
 
 #[cfg(test)]

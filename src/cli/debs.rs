@@ -1,15 +1,13 @@
 //! `seedforge debs`: one offline package bundle from .deb files or an apt repository.
 
-use super::{CliError, ExitCode};
-use super::{Global, print_json, progress};
+use super::common::cache::open_cache;
+use super::common::{CliError, ExitCode, Global, net, print_json, progress};
 use clap::Args;
 use seedforge::Reporter;
-use seedforge::debs::cache::{self, DebCache};
 use seedforge::debs::resolve::Request;
 use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare_for};
 use seedforge::net::Net;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Arguments of `seedforge debs`.
 #[derive(Debug, Args)]
@@ -81,86 +79,6 @@ pub(super) struct DebsArgs {
     /// default it is kept as it is, as recorded in .NAME.tar.gz.seedforge.json beside it).
     #[arg(long)]
     force: bool,
-}
-
-/// The environment variable that turns the download cache off (`1`; `0` or empty leaves
-/// it on).
-const NO_CACHE_ENV: &str = "SEEDFORGE_NO_CACHE";
-
-/// The environment variable capping the download cache's size (bytes, or with a K, M, G
-/// or T suffix, powers of 1024).
-const CACHE_MAX_ENV: &str = "SEEDFORGE_CACHE_MAX";
-
-/// The cache's size cap: `SEEDFORGE_CACHE_MAX`, else [`cache::DEFAULT_CACHE_MAX`].
-fn cache_max() -> Result<u64, CliError> {
-    let Ok(raw) = std::env::var(CACHE_MAX_ENV) else {
-        return Ok(cache::DEFAULT_CACHE_MAX);
-    };
-    let t = raw.trim();
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => 64,
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .filter(|_| shift < 64)
-        .and_then(|n| n.checked_mul(1u64 << shift))
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "{CACHE_MAX_ENV}={raw:?}: expected a size in bytes, or with a K, M, G or T suffix"
-            ))
-        })
-}
-
-/// The cache root `dir` (`--cache-dir`) or the default one; `None` without a home folder.
-pub(super) fn cache_root(dir: Option<&Path>) -> Option<PathBuf> {
-    dir.map(Path::to_path_buf).or_else(cache::default_root)
-}
-
-/// The download cache for this run: off with `no_cache` (`--no-cache`) or
-/// `SEEDFORGE_NO_CACHE=1`; at `dir` (`--cache-dir`) or the default root. A default cache
-/// that cannot be opened only makes the run download everything (a warning says why); one
-/// named with `--cache-dir` fails the run.
-pub(super) fn open_cache(
-    no_cache: bool,
-    dir: Option<&Path>,
-) -> Result<Option<Arc<DebCache>>, CliError> {
-    let off = std::env::var(NO_CACHE_ENV).is_ok_and(|v| !matches!(v.trim(), "" | "0"));
-    let max = cache_max()?;
-    if no_cache || off {
-        return Ok(None);
-    }
-    let Some(root) = cache_root(dir) else {
-        tracing::debug!(
-            "no home folder and no {}: no download cache",
-            cache::CACHE_DIR_ENV
-        );
-        return Ok(None);
-    };
-    match DebCache::open(&root, max) {
-        Ok(c) => Ok(Some(Arc::new(c))),
-        Err(e) if dir.is_some() => Err(CliError::Usage(format!(
-            "--cache-dir {}: {e}",
-            root.display()
-        ))),
-        Err(e) => {
-            tracing::warn!(
-                "{}: download cache not used: {e}",
-                root.join("debs").display()
-            );
-            Ok(None)
-        }
-    }
 }
 
 /// One `--repo`: a bare URL takes --suite and --component; "URL SUITE [COMPONENT...]"
@@ -259,7 +177,7 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, CliError> {
     inputs.extend(a.base.as_deref().map(|b| (b, "--base".to_string())));
     inputs.extend(a.keyring.as_deref().map(|k| (k, "--keyring".to_string())));
     seedforge::outpath::refuse_inputs(&a.out, inputs)?;
-    let net = std::sync::Arc::new(Net::new(super::net::settings(&a.ca_files)?));
+    let net = std::sync::Arc::new(Net::new(net::settings(&a.ca_files)?));
     let cache = open_cache(a.no_cache, a.cache_dir.as_deref())?;
     let mtime = a.source_date_epoch.unwrap_or(0);
     let prepared = prepare_for(&spec, net, cache, (&a.out, mtime, a.force), &g.staging)?;

@@ -1,7 +1,11 @@
 //! `seedforge receipt`, `seedforge delta` and `seedforge apply`: upgrades across the gap.
 
-use super::{CliError, Config, ExitCode, Global, plan, print_json, run};
+use super::common::{
+    CliError, ExitCode, Global, cache, net, parse_part_size, print_json, progress,
+};
 use clap::Args;
+use seedforge::config::Config;
+use seedforge::pipeline::{plan, run};
 use seedforge::util::human_bytes;
 use std::path::{Path, PathBuf};
 
@@ -45,7 +49,7 @@ pub(crate) struct DeltaArgs {
     /// so that no file is larger than a medium holds; apply takes the parts as they are.
     /// SIZE: fat32 (4 GiB - 1 byte), dvd (4,700,000,000 bytes), bytes, or a number with
     /// K M G T (powers of 1000: 4G fits FAT32) or KiB MiB GiB TiB.
-    #[arg(long, value_name = "SIZE", value_parser = super::build::parse_part_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
     split: Option<u64>,
     /// With --split: PAR 2.0 recovery files beside the parts (delta.par2,
     /// delta.volXX+YY.par2), PERCENT of the delta's size and never less than one part, so
@@ -96,7 +100,7 @@ pub(crate) struct ApplyArgs {
 
 pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
     use seedforge::delta::apply::{ApplyError, ApplyOptions, apply};
-    let net = super::net::settings(&[])?;
+    let net = net::settings(&[])?;
     let out = a.to.clone();
     let mut on_wait = |pid: Option<u32>| {
         if !g.quiet {
@@ -117,7 +121,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             locked: false,
             offline: true,
             force: true,
-            deb_cache: super::debs::open_cache(false, None)?,
+            deb_cache: cache::open_cache(false, None)?,
             secrets: g.secrets.clone(),
             staging: g.staging.clone(),
             signing_key: None,
@@ -126,7 +130,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             carried_files: seedforge::delta::carried_files(&a.delta),
         };
         let plan = plan::plan_with_net(&config, Some(staged_out.to_path_buf()), options, &net)?;
-        let reporter = super::progress::CliReporter::new(g, plan.inputs.images.entries.len());
+        let reporter = progress::CliReporter::new(g, plan.inputs.images.entries.len());
         run::run(&plan, &reporter)?;
         reporter.finish();
         Ok(())
@@ -271,158 +275,6 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
             outln!(
                 "note: no config folder given or found beside {}: no config file or seedforge.lock carried (--config FILE)",
                 a.dir.display()
-            );
-        }
-    }
-    Ok(ExitCode::Ok)
-}
-
-/// `plan --upgrade-from RECEIPT`: the upgrade of the receipt's far side to the output of
-/// `plan` (the config's nodes, in the config's order; the payload of its seeds).
-pub(crate) fn plan_upgrade(
-    config: &Config,
-    plan: &plan::Plan,
-    receipt: &Path,
-    config_file: &Path,
-) -> Result<seedforge::delta::upgrade::UpgradePlan, CliError> {
-    use seedforge::delta::upgrade::UpgradeNode;
-    use seedforge::pipeline::steps::Step;
-    let nodes: Vec<UpgradeNode> = (config.nodes.iter())
-        .map(|n| UpgradeNode {
-            name: n.name.as_str().to_string(),
-            role: match n.role {
-                seedforge::vocab::Role::Server => "server".into(),
-                seedforge::vocab::Role::Agent => "agent".into(),
-            },
-        })
-        .collect();
-    let payload = plan.steps.iter().find_map(|s| match s {
-        Step::Payload(p) => Some(p.payload.as_slice()),
-        Step::Iso(i) => Some(i.payload.as_slice()),
-        _ => None,
-    });
-    Ok(seedforge::delta::upgrade::plan_upgrade(
-        &plan.output,
-        receipt,
-        config_file,
-        &nodes,
-        payload,
-    )?)
-}
-
-/// Prints an upgrade plan after `plan`'s own lines.
-pub(crate) fn print_upgrade(u: &seedforge::delta::upgrade::UpgradePlan) {
-    let d = &u.delta.doc;
-    outln!(
-        "upgrade from {} ({}):",
-        u.receipt.display(),
-        u.receipt_digest
-    );
-    // An edited config (a new release, a downgrade, another image) is not in the output
-    // until it is built: said first, whatever the output holds.
-    if !u.output_current {
-        outln!(
-            "   note: {} is not the build of the config as it is now (its inputs changed since): build first, then plan again; what follows is of the output as it is",
-            u.output.display()
-        );
-    }
-    if u.up_to_date {
-        outln!(
-            "   the far side already holds this output (manifest.json sha256 {}): nothing to carry{}",
-            d.target_manifest_sha256,
-            if u.output_current {
-                ""
-            } else {
-                " until the edited config is built"
-            }
-        );
-        return;
-    }
-    outln!(
-        "   the delta: {} new blob(s) ({}), {} sealed file(s) ({}){}, {} config file(s){}, the seal; {} in all, against {} for the whole output ({} derived file(s) rebuilt on the far side)",
-        d.blobs.count,
-        human_bytes(d.blobs.bytes),
-        d.artifacts.count,
-        human_bytes(d.artifacts.bytes),
-        listed(&u.delta.artifacts),
-        d.config.count,
-        listed(&u.delta.config_files),
-        human_bytes(d.bytes),
-        human_bytes(d.full_output_bytes),
-        d.derived_not_carried
-    );
-    for line in d.changes.lines() {
-        outln!("   {line}");
-    }
-    match (&u.k3s.from, &u.k3s.to) {
-        (Some(from), Some(to)) if u.k3s.downgrade => outln!(
-            "   k3s {from} -> {to}: a DOWNGRADE; the nodes refuse the payload (k3s does not support downgrades of its datastore) unless the config sets cluster.allow_downgrade: true"
-        ),
-        (Some(from), Some(to)) if from == to => outln!("   k3s {to}, unchanged"),
-        (Some(from), Some(to)) => outln!("   k3s {from} -> {to}"),
-        (None, Some(to)) => outln!(
-            "   k3s -> {to} (the receipt does not record the far side's release: it is of an older seedforge)"
-        ),
-        _ => {}
-    }
-    outln!("   the order (each step once the one before is done):");
-    for (i, s) in u.steps.iter().enumerate() {
-        match &s.until {
-            Some(until) => outln!("   {}. {}: {}; until {}", i + 1, s.on, s.run, until),
-            None => outln!("   {}. {}: {}", i + 1, s.on, s.run),
-        }
-    }
-    outln!(
-        "   the bootstrap removes the old airgap archives once the new k3s runs; see docs/nodes.md, \"Upgrading a running cluster\""
-    );
-}
-
-/// ` (a, b)` or nothing.
-fn listed(items: &[String]) -> String {
-    if items.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", items.join(", "))
-    }
-}
-
-/// `seedforge verify [--key PUB] DELTA`: a delta folder checked as `apply` checks it before
-/// it touches an output: with a key, its signature over the new manifest.json and every
-/// file bound to it; every file against the delta's own SHA256SUMS.
-pub(crate) fn verify_delta(
-    g: &Global,
-    dir: &Path,
-    keys: &[(String, seedforge::trust::keys::PublicKey)],
-) -> Result<ExitCode, CliError> {
-    let check = seedforge::delta::apply::verify(dir, keys)?;
-    if g.json {
-        print_json(&check);
-        return Ok(ExitCode::Ok);
-    }
-    if !g.quiet {
-        let signed = match &check.signature {
-            Some(s) if s.signed => format!(
-                "signed, verified with {} (key id {})",
-                s.key.as_deref().unwrap_or_default(),
-                s.key_id.as_deref().unwrap_or_default()
-            ),
-            Some(_) => "not signed".into(),
-            None => "signature not checked (no --key)".into(),
-        };
-        outln!(
-            "verify {}: a delta, {} file(s) ({} blob(s)) match its SHA256SUMS and the new seal; {signed}",
-            dir.display(),
-            check.files,
-            check.blobs
-        );
-        if let Some(s) = check
-            .signature
-            .as_ref()
-            .filter(|s| !s.bound_by_rebuild.is_empty())
-        {
-            outln!(
-                "   not recorded in the signed manifest, checked by apply's rebuild (its output must be the signed one): {}",
-                s.bound_by_rebuild.join(", ")
             );
         }
     }

@@ -1,6 +1,6 @@
 //! `seedforge gc`: unreferenced blobs of a layout, and the download cache.
 
-use super::{CliError, ExitCode, Global, debs, layout_dir, print_json, write_error};
+use super::common::{CliError, ExitCode, Global, cache, layout_dir, print_json, write_error};
 use clap::Args;
 use seedforge::Error;
 use seedforge::oci::Layout;
@@ -81,7 +81,7 @@ fn sealed_blobs(layout: &Path) -> HashSet<String> {
 /// `gc --cache`: empties the download cache, if there is one, and says what it freed
 /// (the JSON is the caller's).
 pub(crate) fn gc_cache(g: &Global) -> Result<seedforge::debs::cache::CacheReport, Error> {
-    let root = debs::cache_root(None);
+    let root = cache::cache_root(None);
     let report = match &root {
         Some(root) if root.join("debs").is_dir() => seedforge::debs::cache::DebCache::open(root, 0)
             .and_then(|c| c.clear())

@@ -1,8 +1,7 @@
 //! `seedforge init`: a commented starter config, the k3s image list of its release and a
 //! fresh join token, so that a new folder is one edit away from `seedforge build`.
 
-use super::Global;
-use super::{CliError, ExitCode};
+use super::common::{CliError, ExitCode, Global, write_error};
 use clap::Args;
 
 use std::path::{Path, PathBuf};
@@ -148,7 +147,7 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> 
             )));
         }
     }
-    let io = super::write_error;
+    let io = write_error;
     for (name, text, mode) in &files {
         let path = a.dir.join(name);
         let parent = path.parent().unwrap_or(&a.dir);

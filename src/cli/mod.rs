@@ -1,65 +1,55 @@
 //! The command line. This is the only code that knows about clap, terminals, progress bars
-//! and stdout; each subcommand is one thin function over the library.
+//! and stdout; each subcommand is one thin function over the library. This file is the
+//! dispatcher (the arguments, the run, its end); each other module here is one command (or
+//! a few close ones) that the dispatcher calls, and imports only [`common`], what they all
+//! share, never another command.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 /// `println!` to stdout, except that a reader gone away (`seedforge plan | head`) ends
 /// the command quietly and a stdout that cannot be written ends it with a message on
-/// stderr, instead of with a panic ([`stdio`]).
+/// stderr, instead of with a panic ([`common::stdio`]).
 macro_rules! outln {
-    () => { $crate::cli::stdio::write_stdout(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::cli::stdio::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::cli::common::stdio::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::common::stdio::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 /// `print!` to stdout, as [`outln!`] without the newline.
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::cli::stdio::write_stdout(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::cli::common::stdio::write_stdout(format_args!($($arg)*)) };
 }
 
 /// `eprintln!` without its panic: a stderr that cannot be written is recorded and told at
-/// the end ([`stdio::finish`]).
+/// the end ([`common::stdio::finish`]).
 macro_rules! errln {
-    ($($arg:tt)*) => { $crate::cli::stdio::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
+    ($($arg:tt)*) => { $crate::cli::common::stdio::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 mod airgap;
 mod build;
 mod clean;
+pub mod common;
 mod debs;
 mod delta;
-mod exit;
 mod gc;
 mod init;
 mod iso;
-mod json_report;
+mod man;
 mod mirror;
-mod modes;
-mod net;
-mod parity;
-mod paths;
 mod pki;
-mod progress;
 mod push;
 mod render;
 mod serve;
-pub mod stdio;
-mod unsealed;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
-use seedforge::Error;
-use seedforge::config::Config;
-use seedforge::pipeline::build_lock::BuildLock;
-use seedforge::pipeline::plan;
-use seedforge::pipeline::run::{self, MirroredImageReport};
-use seedforge::redact::Secrets;
-use serde::Serialize;
-
-pub(crate) use exit::{CliError, ExitCode};
-use std::path::{Path, PathBuf};
+use common::{
+    CliError, ExitCode, Global, JSON_PRINTED, error_json, modes, paths, print_json, stdio,
+};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure (a full stdout or stderr too), 2 invalid input or usage
-(nothing written), 3 missing tool, 141 stdout closed by its reader.
+(nothing written), 3 missing tool, 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM
+(nothing half-written left; run the same command again), 141 stdout closed by its reader.
 
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml
@@ -76,30 +66,6 @@ struct Cli {
     global: Global,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct Global {
-    /// More log output (-v: debug, -vv: trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub(crate) verbose: u8,
-    /// Only errors on stderr; no progress.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub(crate) quiet: bool,
-    /// Print the result as one JSON document on stdout (no progress bars).
-    #[arg(long, global = true)]
-    pub(crate) json: bool,
-    /// Colour in log lines on stderr: auto (when stderr is a terminal and NO_COLOR is not
-    /// set), always or never.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = clap::ColorChoice::Auto, global = true)]
-    pub(crate) color: clap::ColorChoice,
-    /// This run's secrets: the config's and every password read, registered as they are
-    /// read; every error, warning and log line this process prints is scrubbed with them.
-    #[arg(skip)]
-    pub(crate) secrets: Secrets,
-    /// This run's staging paths, removed if a SIGINT or SIGTERM ends it.
-    #[arg(skip)]
-    pub(crate) staging: seedforge::leftovers::Staging,
 }
 
 /// Whether log lines on stderr are coloured.
@@ -201,11 +167,13 @@ enum Command {
     /// zsh: `seedforge completions zsh > "${fpath[1]}/_seedforge"`;
     /// fish: `seedforge completions fish > ~/.config/fish/completions/seedforge.fish`.
     Completions(CompletionsArgs),
-    /// Write the manual pages (seedforge.1 and one per command) into DIR.
+    /// Write the manual pages (seedforge.1, one per command, and seedforge.yaml.5, the
+    /// config file's, from docs/config.md) into DIR.
     ///
-    /// Read one with `man -l DIR/seedforge-build.1`, or install them under
-    /// /usr/local/share/man/man1.
-    Man(ManArgs),
+    /// Read one with `man -l DIR/seedforge-build.1` or `man -l DIR/seedforge.yaml.5`, or
+    /// install the .1 pages under /usr/local/share/man/man1 and seedforge.yaml.5 under
+    /// /usr/local/share/man/man5 (then `man seedforge.yaml`).
+    Man(man::ManArgs),
     /// Render each node's NoCloud files (user-data, meta-data, network-config).
     ///
     /// Templates are embedded (cloud-init mode) or read from the config's `templates`
@@ -234,13 +202,6 @@ enum Command {
     /// Serve a build output's images as a read-only registry (TLS from OUT/pki), straight
     /// from OUT/oci: no registry package, no push, no second copy.
     Serve(serve::ServeArgs),
-}
-
-#[derive(Debug, Args)]
-struct ConfigArg {
-    /// The config file.
-    #[arg(short, long, default_value = "seedforge.yaml", value_name = "FILE")]
-    config: PathBuf,
 }
 
 /// Parses arguments, runs, and returns the process exit code.
@@ -314,44 +275,6 @@ pub fn main() -> i32 {
     // write into a staging folder that was just taken away fails the command).
     cli.global.staging.unless_stopping(|| ());
     stdio::finish(code)
-}
-
-/// The JSON document a failed command prints on stdout with `--json` (docs/outputs.md,
-/// "JSON output"): the exit code, what failed, where (file, line, column, when the error
-/// has a place) and the message and its causes, scrubbed as on stderr.
-fn error_json(secrets: &Secrets, e: &CliError) -> serde_json::Value {
-    let scrub = |t: String| secrets.scrub(&t).into_owned();
-    let (kind, place) = match e {
-        CliError::Lib(e) => (e.kind(), e.place()),
-        CliError::Usage(_) => ("usage", None),
-    };
-    let message = e.to_string();
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if !message.contains(&s.to_string()) {
-            causes.push(scrub(s.to_string()));
-        }
-        source = s.source();
-    }
-    let mut doc = serde_json::json!({
-        "code": e.exit_code() as i32,
-        "kind": kind,
-    });
-    if let Some(place) = place {
-        doc["file"] = scrub(place.file.display().to_string()).into();
-        if let Some(line) = place.line {
-            doc["line"] = line.into();
-        }
-        if let Some(column) = place.column {
-            doc["column"] = column.into();
-        }
-    }
-    doc["message"] = scrub(message).into();
-    if !causes.is_empty() {
-        doc["causes"] = causes.into();
-    }
-    serde_json::json!({ "error": doc })
 }
 
 /// What a SIGINT or SIGTERM ends the run with (status 130 or 143), once the staging paths
@@ -429,16 +352,8 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
             out!("{}", String::from_utf8_lossy(&out));
             Ok(ExitCode::Ok)
         }
-        Command::Man(a) => man_pages(a),
+        Command::Man(a) => man::man_pages(<Cli as clap::CommandFactory>::command(), a),
     }
-}
-
-/// A file the command line writes itself (man pages, `init`) could not be written.
-pub(crate) fn write_error(path: &Path, e: std::io::Error) -> Error {
-    Error::OutPath(seedforge::outpath::OutPathError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })
 }
 
 /// Arguments of `seedforge completions`.
@@ -447,133 +362,4 @@ struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     shell: clap_complete::Shell,
-}
-
-/// Arguments of `seedforge man`.
-#[derive(Debug, Args)]
-struct ManArgs {
-    /// The folder to write the pages into (made if missing).
-    dir: PathBuf,
-}
-
-/// `seedforge man DIR`: seedforge.1 and seedforge-COMMAND.1 for each command.
-fn man_pages(a: &ManArgs) -> Result<ExitCode, CliError> {
-    let io = write_error;
-    seedforge::outpath::refuse_non_folder(&a.dir)?;
-    std::fs::create_dir_all(&a.dir).map_err(|e| io(&a.dir, e))?;
-    let cmd = <Cli as clap::CommandFactory>::command();
-    let mut pages = vec![("seedforge.1".to_string(), cmd.clone())];
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name = format!("seedforge-{}", sub.get_name());
-        pages.push((
-            format!("{name}.1"),
-            sub.clone().name(name).version(seedforge::VERSION),
-        ));
-    }
-    for (file, page) in pages {
-        let path = a.dir.join(&file);
-        let mut text = Vec::new();
-        clap_mangen::Man::new(page)
-            .render(&mut text)
-            .map_err(|e| io(&path, e))?;
-        seedforge::util::atomic_write_mode(&path, &text, 0o644).map_err(|e| io(&path, e))?;
-        outln!("wrote {}", path.display());
-    }
-    Ok(ExitCode::Ok)
-}
-
-/// Whether this command has printed its JSON document: a command that fails after
-/// printing its report (`verify` finding problems) prints no error document after it.
-static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-pub(crate) fn print_json(value: &impl Serialize) {
-    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => outln!("{s}"),
-        Err(e) => errln!("error: cannot serialise output: {e}"),
-    }
-}
-
-/// A build output directory holds the layout in `oci/`; a layout can also be given directly.
-pub(crate) fn layout_dir(dir: &Path) -> PathBuf {
-    if dir.join("oci-layout").is_file() {
-        dir.to_path_buf()
-    } else {
-        dir.join("oci")
-    }
-}
-
-pub(crate) fn print_images(images: &[MirroredImageReport]) {
-    for i in images {
-        let platforms = if i.platforms.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", i.platforms.join(", "))
-        };
-        let mut extra = String::new();
-        if !i.attached.is_empty() {
-            extra.push_str(&format!(
-                " +{} signature/attestation/SBOM/referrer artifact(s)",
-                i.attached.len()
-            ));
-        }
-        if let Some(v) = i.verified.first() {
-            extra.push_str(&format!(", signature verified with {}", v.key));
-        }
-        outln!("{}  {}{platforms}{extra}", i.destination, i.digest);
-    }
-}
-
-/// Takes the output folder's build lock, saying once on stderr when it has to wait.
-pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
-    Ok(BuildLock::acquire(out, wait, &mut |pid| {
-        if !g.quiet {
-            errln!(
-                "waiting for another seedforge build on {} ({})…",
-                out.display(),
-                seedforge::pipeline::build_lock::pid_text(pid)
-            );
-        }
-    })?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_error_document_names_the_place_and_is_scrubbed_like_stderr() {
-        let secrets = Secrets::new();
-        secrets.register("hunter2-token");
-        let e = CliError::from(seedforge::config::ConfigError::Invalid {
-            path: "lab/seedforge.yaml".into(),
-            line: 7,
-            column: 3,
-            message: "token hunter2-token is not a file; see https://u:pw@example.com/x".into(),
-        });
-        let doc = error_json(&secrets, &e);
-        let e = &doc["error"];
-        assert_eq!(
-            (&e["code"], &e["kind"], &e["file"], &e["line"], &e["column"]),
-            (
-                &2.into(),
-                &"config".into(),
-                &"lab/seedforge.yaml".into(),
-                &7.into(),
-                &3.into()
-            )
-        );
-        let message = e["message"].as_str().unwrap();
-        assert!(
-            message.starts_with("lab/seedforge.yaml:7:3: token "),
-            "{message}"
-        );
-        assert!(
-            !message.contains("hunter2") && !message.contains(":pw@"),
-            "{message}"
-        );
-        let usage = error_json(&secrets, &CliError::Usage("--a and --b".into()));
-        assert_eq!(usage["error"]["kind"], "usage");
-        assert!(usage["error"].get("line").is_none());
-    }
 }

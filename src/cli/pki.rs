@@ -1,11 +1,11 @@
 //! `seedforge pki`: the registry PKI and registry configs without a config file.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use super::{CliError, ExitCode};
-use super::{Global, print_json};
+use super::common::print::outcome;
+use super::common::{CliError, ExitCode, Global, print_json};
 use clap::Args;
 use seedforge::config::{DEFAULT_NODE_CA_PATH, Host};
-use seedforge::pki::{self, Outcome, PkiSettings};
+use seedforge::pki::{self, PkiSettings};
 
 use std::path::PathBuf;
 
@@ -101,39 +101,6 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, CliError> {
         print_report(&report);
     }
     Ok(ExitCode::Ok)
-}
-
-fn outcome(o: Option<&Outcome>) -> String {
-    match o {
-        None => "-".into(),
-        Some(Outcome::Kept) => "kept".into(),
-        Some(Outcome::Imported) => "imported".into(),
-        Some(Outcome::Created) => "created".into(),
-        Some(Outcome::Reissued(why)) => format!("reissued: {why}"),
-    }
-}
-
-/// What a build's PKI step did, in one line (`seedforge pki` prints every file).
-pub(super) fn print_summary(report: &pki::PkiReport) {
-    let Some(dir) = &report.dir else { return };
-    let sans = report
-        .registry_cert
-        .as_ref()
-        .map(|info| {
-            let sans: Vec<String> = info.sans.iter().map(ToString::to_string).collect();
-            format!(" (SANs {})", sans.join(", "))
-        })
-        .unwrap_or_default();
-    let mut changed = format!("{} file(s) written", report.written.len());
-    if !report.removed.is_empty() {
-        changed.push_str(&format!(", {} removed", report.removed.len()));
-    }
-    outln!(
-        "{}  CA {}, certificate {}{sans}; {changed}",
-        dir.display(),
-        outcome(report.ca.as_ref()),
-        outcome(report.certificate.as_ref()),
-    );
 }
 
 /// Prints what the PKI step did, file by file.

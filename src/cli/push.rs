@@ -2,9 +2,8 @@
 //! build output's Helm charts as OCI artifacts (`REGISTRY/charts/CHART:VERSION`, CHART the
 //! name in the chart's `Chart.yaml`).
 
-use super::mirror::RegistryArgs;
-use super::{CliError, ExitCode};
-use super::{Global, layout_dir, print_json, progress};
+use super::common::registry::RegistryArgs;
+use super::common::{CliError, ExitCode, Global, layout_dir, print_json, progress};
 use clap::Args;
 use seedforge::Reporter;
 use seedforge::oci::Layout;

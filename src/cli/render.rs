@@ -1,7 +1,6 @@
 //! `seedforge render`: a node's NoCloud files from the config and templates.
 
-use super::{CliError, ExitCode};
-use super::{ConfigArg, Global, print_json};
+use super::common::{CliError, ConfigArg, ExitCode, Global, print_json};
 use seedforge::config::Config;
 use seedforge::render::{self, NodeFiles};
 

@@ -1,6 +1,6 @@
 //! `seedforge serve`: the build output's images as a read-only registry.
 
-use super::{CliError, ExitCode, Global, print_json};
+use super::common::{CliError, ExitCode, Global, print_json};
 use clap::Args;
 use seedforge::pipeline::seal::ManifestView;
 use seedforge::serve::{Limits, Options, Server, Stopped};

@@ -5,7 +5,6 @@
 //! unnoticed would leave every node refusing the new seeds.
 
 use super::DeltaError;
-use super::upgrade::newer;
 use std::path::{Path, PathBuf};
 
 /// True when the config file at `path` sets `cluster.allow_downgrade: true`; a config
@@ -39,9 +38,40 @@ pub(crate) fn check(
     })
 }
 
+/// True when the k3s release `a` is newer than `b` (`v1.33.2+k3s1` > `v1.33.1+k3s2`); two
+/// releases that do not both read as `v1.MINOR.PATCH+k3sN` are not ordered.
+pub fn newer(a: &str, b: &str) -> bool {
+    match (release(a), release(b)) {
+        (Some(a), Some(b)) => a > b,
+        _ => false,
+    }
+}
+
+/// `(major, minor, patch, N)` of `vMAJOR.MINOR.PATCH[+k3sN]` (no pre-release part).
+fn release(v: &str) -> Option<(u32, u32, u32, u32)> {
+    let rest = v.strip_prefix('v')?;
+    let (core, build) = rest.split_once('+').unwrap_or((rest, "k3s0"));
+    if core.contains('-') {
+        return None;
+    }
+    let (major, minor, patch) = crate::preflight::version_core(core)?;
+    let n = build.strip_prefix("k3s")?.parse().ok()?;
+    Some((major, minor, patch, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn k3s_releases_are_ordered_by_minor_patch_and_build() {
+        assert!(newer("v1.33.2+k3s1", "v1.33.1+k3s1"));
+        assert!(newer("v1.33.1+k3s2", "v1.33.1+k3s1"));
+        assert!(newer("v1.34.0+k3s1", "v1.33.9+k3s3"));
+        assert!(!newer("v1.33.1+k3s1", "v1.33.1+k3s1"));
+        assert!(!newer("v1.33.1+k3s1", "v1.33.2+k3s1"));
+        assert!(!newer("latest", "v1.33.1+k3s1"));
+    }
 
     #[test]
     fn only_a_downgrade_not_allowed_is_refused_naming_both_releases() {

@@ -20,6 +20,36 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+/// Copies `from` (one file, or the parts of one in order) to `to` through a temporary
+/// name beside it and a rename (the staging copy's files may be links of the output's:
+/// never written in place); its size.
+pub(crate) fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(|e| DeltaError::io(parent, e))?;
+    }
+    let tmp = crate::util::temp_path_beside(to);
+    let result = (|| {
+        let mut file =
+            crate::util::create_new_mode(&tmp, mode).map_err(|e| DeltaError::io(&tmp, e))?;
+        let mut size = 0;
+        for part in from {
+            let (mut src, meta) = crate::input::open_found(part)?;
+            crate::util::copy_split(&mut src, &mut file).map_err(|e| match e {
+                crate::util::CopyError::Read(e) => DeltaError::io(part, e),
+                crate::util::CopyError::Write(e) => DeltaError::io(&tmp, e),
+            })?;
+            size += meta.len();
+        }
+        file.sync_all().map_err(|e| DeltaError::io(&tmp, e))?;
+        fs::rename(&tmp, to).map_err(|e| DeltaError::io(to, e))?;
+        Ok(size)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// A file of the delta that is there in parts: its parts' paths (relative to the delta
 /// folder, in order) and its size.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@
 
 use super::DeltaError;
 use super::carry::{CarryPreview, preview};
+use super::downgrade::newer;
 use super::receipt::Receipt;
 use crate::seed::PayloadFile;
 use serde::Serialize;
@@ -177,27 +178,6 @@ fn order(
     steps
 }
 
-/// True when the k3s release `a` is newer than `b` (`v1.33.2+k3s1` > `v1.33.1+k3s2`); two
-/// releases that do not both read as `v1.MINOR.PATCH+k3sN` are not ordered.
-pub fn newer(a: &str, b: &str) -> bool {
-    match (release(a), release(b)) {
-        (Some(a), Some(b)) => a > b,
-        _ => false,
-    }
-}
-
-/// `(major, minor, patch, N)` of `vMAJOR.MINOR.PATCH[+k3sN]` (no pre-release part).
-fn release(v: &str) -> Option<(u32, u32, u32, u32)> {
-    let rest = v.strip_prefix('v')?;
-    let (core, build) = rest.split_once('+').unwrap_or((rest, "k3s0"));
-    if core.contains('-') {
-        return None;
-    }
-    let (major, minor, patch) = crate::preflight::version_core(core)?;
-    let n = build.strip_prefix("k3s")?.parse().ok()?;
-    Some((major, minor, patch, n))
-}
-
 /// The digest of the payload's `SHA256SUMS` as the bootstrap computes it, from each
 /// payload file's digest in the output's seal (no file read but `SHA256SUMS`).
 fn payload_digest(out: &Path, files: &[PayloadFile]) -> Option<String> {
@@ -224,16 +204,6 @@ fn payload_digest(out: &Path, files: &[PayloadFile]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn k3s_releases_are_ordered_by_minor_patch_and_build() {
-        assert!(newer("v1.33.2+k3s1", "v1.33.1+k3s1"));
-        assert!(newer("v1.33.1+k3s2", "v1.33.1+k3s1"));
-        assert!(newer("v1.34.0+k3s1", "v1.33.9+k3s3"));
-        assert!(!newer("v1.33.1+k3s1", "v1.33.1+k3s1"));
-        assert!(!newer("v1.33.1+k3s1", "v1.33.2+k3s1"));
-        assert!(!newer("latest", "v1.33.1+k3s1"));
-    }
 
     #[test]
     fn servers_go_one_at_a_time_before_agents_after_every_node_has_the_images() {

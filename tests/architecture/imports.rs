@@ -51,22 +51,31 @@ fn path_attr(attrs: &[syn::Attribute]) -> Option<String> {
     })
 }
 
-/// The library's files from `src/lib.rs` along the `mod` declarations, as the compiler
-/// finds them, with every module path; and the files only unit tests include.
+/// The library's files from `src/lib.rs` (or the binary's from `src/main.rs`) along the
+/// `mod` declarations, as the compiler finds them, with every module path; and the files
+/// only unit tests include.
 pub(super) struct Crate {
     pub(super) sources: Vec<Source>,
     modules: BTreeSet<Vec<String>>,
     pub(super) test_files: BTreeSet<PathBuf>,
+    /// The top-level modules whose parts count one by one (`pipeline`; `cli`).
+    parted: &'static [&'static str],
 }
 
 impl Crate {
     pub(super) fn load(src: &Path) -> Crate {
+        Crate::load_from(src, "lib.rs", &["pipeline"])
+    }
+
+    /// The crate whose root is `src/ROOT`, the parts of each of `parted` counted one by one.
+    fn load_from(src: &Path, root: &str, parted: &'static [&'static str]) -> Crate {
         let mut krate = Crate {
             sources: Vec::new(),
             modules: BTreeSet::from([Vec::new()]),
             test_files: BTreeSet::new(),
+            parted,
         };
-        krate.file(src, &src.join("lib.rs"), Vec::new(), true);
+        krate.file(src, &src.join(root), Vec::new(), true);
         krate
     }
 
@@ -113,7 +122,8 @@ impl Crate {
         }
     }
 
-    /// The unit a module path counts in: `root`, a top-level module, or `pipeline::PART`.
+    /// The unit a module path counts in: `root`, a top-level module, or `pipeline::PART`
+    /// (`cli::PART` in the binary).
     fn unit(&self, path: &[String], root_uses: &BTreeMap<String, Vec<String>>) -> Option<String> {
         let top = path.first()?;
         if !self.modules.contains(&path[..1]) {
@@ -124,8 +134,10 @@ impl Crate {
             };
         }
         match path.get(1) {
-            Some(part) if top == "pipeline" && self.modules.contains(&path[..2]) => {
-                Some(format!("pipeline::{part}"))
+            Some(part)
+                if self.parted.contains(&top.as_str()) && self.modules.contains(&path[..2]) =>
+            {
+                Some(format!("{top}::{part}"))
             }
             _ => Some(top.clone()),
         }
@@ -411,13 +423,22 @@ impl<'ast> Visit<'ast> for Walker<'_> {
     fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
 }
 
-/// The modules each module imports, with where it does first.
+/// The modules each module of the library imports, with where it does first.
 pub(super) fn imports(src: &Path) -> Edges {
-    let krate = Crate::load(src);
+    imports_of(&Crate::load(src))
+}
+
+/// The same of the binary (`main.rs`, `cli/`): each part of `cli` (a command, `common`)
+/// counts as a module of its own, `cli` itself is `cli/mod.rs`, the dispatcher.
+pub(super) fn binary_imports(src: &Path) -> Edges {
+    imports_of(&Crate::load_from(src, "main.rs", &["cli"]))
+}
+
+fn imports_of(krate: &Crate) -> Edges {
     let root = krate.sources.iter().find(|s| s.module.is_empty()).unwrap();
     let mut edges = Edges::new();
     let walker = Walker {
-        krate: &krate,
+        krate,
         root_uses: &BTreeMap::new(),
         rel: &root.rel,
         module: Vec::new(),
@@ -427,7 +448,7 @@ pub(super) fn imports(src: &Path) -> Edges {
     let root_uses = walker.scope(root.ast.items.iter());
     for source in &krate.sources {
         let mut walker = Walker {
-            krate: &krate,
+            krate,
             root_uses: &root_uses,
             rel: &source.rel,
             module: source.module.clone(),

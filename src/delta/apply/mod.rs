@@ -55,7 +55,6 @@ use check::{CheckedDelta, check_delta, hash_file};
 
 pub use check::{DeltaCheck, verify};
 use serde::{Deserialize, Serialize};
-pub(crate) use stage::place;
 use stage::{commit, compare, damaged_derived, stage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

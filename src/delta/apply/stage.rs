@@ -3,6 +3,7 @@
 //! and the copy made current in one rename.
 
 use super::*;
+use crate::delta::parts::place;
 
 /// The derived files of `out` ([`crate::delta::carry::is_derived`]) that its `SHA256SUMS`
 /// (`sums`) lists and that do not hash to what it lists. A file whose stat is the one the
@@ -164,35 +165,6 @@ pub(super) fn mirror(
         }
     }
     Ok(())
-}
-
-/// Copies `from` (one file, or the parts of one in order) to `to` through a temporary
-/// name beside it and a rename (the staging copy's files may be links of the output's:
-/// never written in place); its size.
-pub(crate) fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent).map_err(io_err(parent))?;
-    }
-    let tmp = crate::util::temp_path_beside(to);
-    let result = (|| {
-        let mut file = crate::util::create_new_mode(&tmp, mode).map_err(io_err(&tmp))?;
-        let mut size = 0;
-        for part in from {
-            let (mut src, meta) = crate::input::open_found(part)?;
-            crate::util::copy_split(&mut src, &mut file).map_err(|e| match e {
-                crate::util::CopyError::Read(e) => DeltaError::io(part, e),
-                crate::util::CopyError::Write(e) => DeltaError::io(&tmp, e),
-            })?;
-            size += meta.len();
-        }
-        file.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, to).map_err(io_err(to))?;
-        Ok(size)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Copies the tree `src` into the new folder `dst`: folders made with their modes, files

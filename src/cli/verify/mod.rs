@@ -1,9 +1,13 @@
 //! `seedforge verify`: a build output, layout, export folder, delta or ISO, with its
 //! signature when `--key` is given.
 
-use super::{
-    CliError, ExitCode, Global, clean, delta, iso, json_report, layout_dir, progress, unsealed,
-};
+mod iso;
+mod parity;
+mod sealed;
+mod unsealed;
+
+use super::common::print::print_verify;
+use super::common::{CliError, ExitCode, Global, json_report, layout_dir, print_json, progress};
 use clap::Args;
 use seedforge::Error;
 use seedforge::oci::Layout;
@@ -34,7 +38,7 @@ pub(crate) struct VerifyArgs {
 pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
     let keys = read_keys(&a.key)?;
     if !iso::is_image(&a.dir) {
-        super::parity::check_or_repair(g, &a.dir, a.repair)?;
+        parity::check_or_repair(g, &a.dir, a.repair)?;
     } else if a.repair {
         return Err(CliError::Usage(format!(
             "--repair: {} is an ISO; --repair takes an export folder or delta with recovery files",
@@ -164,7 +168,7 @@ pub(crate) fn verify_cmd(
         return iso::verify_images(g, &[dir.to_path_buf()]);
     }
     if dir.join(seedforge::delta::carry::DELTA_JSON).is_file() {
-        return delta::verify_delta(g, dir, keys);
+        return verify_delta(g, dir, keys);
     }
     // An export folder with ISOs in parts: each whole is hashed over its parts first, and
     // the parts' own digests, taken on the way, spare SHA256SUMS a second read of them.
@@ -176,7 +180,7 @@ pub(crate) fn verify_cmd(
     let known = |p: &Path, _: &str| {
         (wholes.as_ref().ok().and_then(Option::as_ref)).and_then(|w| w.part_sha256.get(p).cloned())
     };
-    if let Some(sealed) = clean::verify_sealed(g, dir, &known)? {
+    if let Some(sealed) = sealed::verify_sealed(g, dir, &known)? {
         check_signature(g, dir, &[], keys)?;
         return verify_sealed_output(g, dir, sealed, wholes);
     }
@@ -215,7 +219,7 @@ pub(crate) fn verify_cmd(
 pub(crate) fn verify_sealed_output(
     g: &Global,
     dir: &Path,
-    (sums, cert, sums_result): clean::Sealed,
+    (sums, cert, sums_result): sealed::Sealed,
     wholes: Result<
         Option<seedforge::pipeline::split::WholesReport>,
         seedforge::pipeline::seal::SealError,
@@ -388,52 +392,45 @@ pub(crate) fn layout_report(
     Ok((report, result))
 }
 
-pub(crate) fn print_verify(report: &VerifyReport) {
-    for f in &report.problems {
-        let what = match &f.problem {
-            seedforge::oci::verify::BlobProblem::Missing => "missing".to_string(),
-            seedforge::oci::verify::BlobProblem::SizeMismatch { expected, actual } => {
-                format!("size {actual}, expected {expected}")
-            }
-            seedforge::oci::verify::BlobProblem::DigestMismatch { actual } => {
-                format!("content hashes to {actual}")
-            }
-            seedforge::oci::verify::BlobProblem::Unreadable { error } => {
-                format!("unreadable: {error}")
-            }
-            seedforge::oci::verify::BlobProblem::BadDocument { error } => {
-                format!("not a valid manifest: {error}")
-            }
+/// `seedforge verify [--key PUB] DELTA`: a delta folder checked as `apply` checks it before
+/// it touches an output: with a key, its signature over the new manifest.json and every
+/// file bound to it; every file against the delta's own SHA256SUMS.
+pub(crate) fn verify_delta(
+    g: &Global,
+    dir: &Path,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<ExitCode, CliError> {
+    let check = seedforge::delta::apply::verify(dir, keys)?;
+    if g.json {
+        print_json(&check);
+        return Ok(ExitCode::Ok);
+    }
+    if !g.quiet {
+        let signed = match &check.signature {
+            Some(s) if s.signed => format!(
+                "signed, verified with {} (key id {})",
+                s.key.as_deref().unwrap_or_default(),
+                s.key_id.as_deref().unwrap_or_default()
+            ),
+            Some(_) => "not signed".into(),
+            None => "signature not checked (no --key)".into(),
         };
-        errln!(
-            "BAD  blob {} ({}): {what}; used by {}",
-            f.digest,
-            f.path.display(),
-            f.images.join(", ")
+        outln!(
+            "verify {}: a delta, {} file(s) ({} blob(s)) match its SHA256SUMS and the new seal; {signed}",
+            dir.display(),
+            check.files,
+            check.blobs
         );
+        if let Some(s) = check
+            .signature
+            .as_ref()
+            .filter(|s| !s.bound_by_rebuild.is_empty())
+        {
+            outln!(
+                "   not recorded in the signed manifest, checked by apply's rebuild (its output must be the signed one): {}",
+                s.bound_by_rebuild.join(", ")
+            );
+        }
     }
-    for s in &report.strays {
-        errln!(
-            "stray  {} (not referenced; `seedforge gc` removes it)",
-            s.display()
-        );
-    }
-    if let Some(why) = &report.strays_unknown {
-        errln!("note  strays not checked: {why}");
-    }
-    for s in &report.stale_temp {
-        errln!(
-            "stale  {} (left by an interrupted run; `seedforge gc` removes it)",
-            s.display()
-        );
-    }
-    outln!(
-        "verify {}: {} image(s), {} blob(s), {} checked, {} problem(s), {} stray(s)",
-        report.layout.display(),
-        report.images.len(),
-        report.blobs_checked,
-        seedforge::util::human_bytes(report.bytes_checked),
-        report.problems.len(),
-        report.strays.len()
-    );
+    Ok(ExitCode::Ok)
 }

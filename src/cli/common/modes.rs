@@ -5,7 +5,7 @@ use super::Global;
 
 /// One warning per file system that refused to set a mode in this run, and one naming the
 /// private files whose mode could not be kept.
-pub(super) fn warnings(global: &Global) {
+pub(crate) fn warnings(global: &Global) {
     let refusals = seedforge::modes::take_refusals();
     let scrub = |t: String| global.secrets.scrub(&t).into_owned();
     for fs in &refusals.file_systems {

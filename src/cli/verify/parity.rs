@@ -3,7 +3,7 @@
 //! recovery data can rebuild it, and with `--repair` the rebuilding, each file checked
 //! against the folder's `SHA256SUMS` before it takes its name.
 
-use super::{CliError, Global};
+use crate::cli::common::{CliError, Global};
 use seedforge::Error;
 use seedforge::par2::check::{FileState, check, load, set_files};
 use seedforge::pipeline::parity::{DELTA_SET, EXPORT_SET};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// The first path argument of `matches` (parsed by `cmd`) that is a Windows path, as
 /// `FLAG: why, and what to write`.
-pub(super) fn check(cmd: &Command, matches: &ArgMatches) -> Result<(), String> {
+pub(crate) fn check(cmd: &Command, matches: &ArgMatches) -> Result<(), String> {
     for arg in cmd.get_arguments() {
         // Only the arguments clap stores as paths; any other type is not a downcast match.
         let Ok(Some(values)) = matches.try_get_many::<PathBuf>(arg.get_id().as_str()) else {

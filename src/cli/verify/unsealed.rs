@@ -1,7 +1,7 @@
 //! `verify`'s look at what a sealed output holds besides what its seal lists
 //! ([`seedforge::pipeline::unsealed`]): symbolic links and files `SHA256SUMS` does not list.
 
-use super::{CliError, Global};
+use crate::cli::common::{CliError, Global};
 use seedforge::Error;
 use std::path::Path;
 

@@ -3,8 +3,7 @@
 //! them, so that a script reading `.error` finds the failure whether the command failed
 //! before its report or after it (docs/outputs.md, "JSON output").
 
-use super::exit::{CliError, ExitCode};
-use super::{Global, error_json, print_json};
+use super::{CliError, ExitCode, Global, error_json, print_json};
 
 /// Prints `doc` (a JSON object) with `--json`, with `result`'s error under `error` when
 /// it failed; nothing without `--json`.
