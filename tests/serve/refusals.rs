@@ -3,8 +3,9 @@
 //! 3.2), manifests and blobs by digest outside their repository (and memory under a
 //! hundred such requests for a 4 MiB layer), `?ns=` naming another registry, a blob whose
 //! bytes no longer match its digest, several ranges, `Accept` in upper case and
-//! `If-None-Match`. skopeo pulls from the same server by tag and by digest, and fails on
-//! the damaged blob.
+//! `If-None-Match`; over TLS (`openssl s_client`) with basic auth, the `Host` refusals and
+//! an unknown user. skopeo and crane pull from the same server by tag and by digest, are
+//! refused another repository's, and skopeo fails on the damaged blob.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -59,7 +60,7 @@ fn blob(oci: &Path, bytes: &[u8]) -> String {
 /// - `docker.io/acme/multi:1`, an index whose one manifest is named nowhere else, with a
 ///   cosign `.sig` tag beside it.
 struct Layout {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     out: std::path::PathBuf,
     big: GeneratedImage,
     other: GeneratedImage,
@@ -124,7 +125,7 @@ impl Layout {
         );
         let sig_payload = format!("sha256:{}", common::sha256_bytes(payload));
         Layout {
-            _dir: dir,
+            dir,
             out,
             big,
             other,
@@ -439,7 +440,7 @@ fn a_blob_that_no_longer_matches_its_digest_is_cut_short_and_logged() {
 }
 
 #[test]
-fn skopeo_pulls_by_tag_and_digest_and_refuses_a_damaged_blob() {
+fn skopeo_and_crane_pull_by_tag_and_digest_and_refuse_other_repositories_and_damage() {
     if !require_tool("skopeo") {
         return;
     }
@@ -479,6 +480,37 @@ fn skopeo_pulls_by_tag_and_digest_and_refuses_a_damaged_blob() {
     let out = copy(&format!("acme/other@{}", layout.big.manifest.digest), 10);
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("manifest unknown"), "{}", out.stderr);
+    // crane (Debian sid's, when fetched): the same pulls and refusals.
+    let crane = common::repo_root().join("target/sid/root/usr/bin/crane");
+    if crane.exists() {
+        let crane = |args: &[&str]| {
+            Cmd::new(&crane)
+                .args(args)
+                .arg("--insecure")
+                .timeout(Duration::from_secs(60))
+                .any_status()
+                .run()
+        };
+        let host = serve.host();
+        let by_digest = format!("{host}/acme/big@{}", layout.big.manifest.digest);
+        let tar = work.path().join("big.tar");
+        let pulled = crane(&["pull", &by_digest, tar.to_str().unwrap()]);
+        assert_eq!(pulled.code, Some(0), "{}", pulled.stderr);
+        let digest = crane(&["digest", &format!("{host}/acme/multi:1")]);
+        assert_eq!(digest.stdout.trim(), layout.index);
+        let elsewhere = crane(&[
+            "manifest",
+            &format!("{host}/acme/other@{}", layout.big.manifest.digest),
+        ]);
+        assert_ne!(elsewhere.code, Some(0), "{}", elsewhere.stdout);
+        let blob = crane(&[
+            "blob",
+            &format!("{host}/acme/other@{}", layout.big.config.digest),
+        ]);
+        assert_ne!(blob.code, Some(0));
+    } else {
+        eprintln!("SKIP: crane is not in target/sid/root/usr/bin; scripts/test.sh fetches it");
+    }
     // A damaged layer: the copy fails.
     let layer = &layout.other.layers[0];
     let path = layout.out.join("oci/blobs/sha256").join(&layer.digest[7..]);
@@ -488,4 +520,102 @@ fn skopeo_pulls_by_tag_and_digest_and_refuses_a_damaged_blob() {
     fs::write(&path, bytes).unwrap();
     let out = copy("acme/other:1", 11);
     assert_ne!(out.code, Some(0), "a damaged blob was copied");
+}
+
+/// `request` sent over TLS with `openssl s_client` (the build's CA verifying the server):
+/// the raw answer.
+fn over_tls(serve: &Serve, ca: &Path, request: &[u8]) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+        .arg(serve.host())
+        .arg("-CAfile")
+        .arg(ca)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::{Read as _, Write as _};
+    child.stdin.take().unwrap().write_all(request).unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    // The server closes after its answer (Connection: close, or the refusal's own).
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    reader.join().unwrap()
+}
+
+/// The same over TLS, with basic auth on: the `Host` refusals come before the credentials
+/// are asked for, and an unknown user is refused as a wrong password is.
+#[test]
+fn over_tls_with_basic_auth_host_fields_and_unknown_users_are_refused() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let layout = Layout::new();
+    let issued = layout.dir.path().join("issued");
+    Cmd::seedforge()
+        .args(["-q", "pki", "--host", "127.0.0.1", "--port", "5000", "-o"])
+        .arg(&issued)
+        .run();
+    fs::create_dir_all(layout.out.join("pki")).unwrap();
+    for f in ["ca.crt", "registry.crt", "registry.key"] {
+        fs::copy(issued.join("pki").join(f), layout.out.join("pki").join(f)).unwrap();
+    }
+    fs::create_dir_all(layout.out.join("registry")).unwrap();
+    fs::write(
+        layout.out.join("registry/config.yml"),
+        "version: 0.1\nauth:\n  htpasswd:\n    realm: r\n    path: registry/htpasswd\n",
+    )
+    .unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    fs::write(
+        layout.out.join("registry/htpasswd"),
+        format!("puller:{hash}\n"),
+    )
+    .unwrap();
+    let mut serve = Serve::start(&layout.out, &[]);
+    assert_eq!(serve.scheme, "https");
+    let ca = layout.out.join("pki/ca.crt");
+    let basic = |user: &str, password: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    };
+    let good = format!("Authorization: Basic {}\r\n", basic("puller", "s3cret"));
+    for (head, want) in [
+        (format!("Host: a\r\n{good}"), "HTTP/1.1 200"),
+        (good.clone(), "HTTP/1.1 400"),
+        (format!("Host: a\r\nHost: b\r\n{good}"), "HTTP/1.1 400"),
+        ("Host: a\r\n".into(), "HTTP/1.1 401"),
+        (
+            format!(
+                "Host: a\r\nAuthorization: Basic {}\r\n",
+                basic("nobody", "s3cret")
+            ),
+            "HTTP/1.1 401",
+        ),
+        (
+            format!(
+                "Host: a\r\nAuthorization: Basic {}\r\n",
+                basic("puller", "wrong")
+            ),
+            "HTTP/1.1 401",
+        ),
+    ] {
+        let request =
+            format!("GET /v2/acme/big/tags/list HTTP/1.1\r\n{head}Connection: close\r\n\r\n");
+        let text = over_tls(&serve, &ca, request.as_bytes());
+        assert!(text.starts_with(want), "{head}\n{text}\n{}", serve.log());
+    }
+    serve.assert_answering(&["-u", "puller:s3cret"]);
 }
