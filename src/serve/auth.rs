@@ -56,7 +56,9 @@ impl Settings {
                 ),
             }
         }
-        let cost = cost.unwrap_or(DEFAULT_COST);
+        // Made once per reading of the file; a cost past 16 (seconds a check) is one no
+        // sound file has, and is not paid here.
+        let cost = cost.unwrap_or(DEFAULT_COST).min(16);
         let dummy = bcrypt::hash_with_salt(b"", cost, *b"seedforge-serve!")
             .map(|h| h.format_for_version(bcrypt::Version::TwoY))
             .unwrap_or_default();
