@@ -391,31 +391,10 @@ fn split_userinfo(url: &str) -> (String, Option<String>) {
         Some(at) => {
             let userinfo = &url[start..start + at];
             let bare = format!("{}{}", &url[..start], &url[start + at + 1..]);
-            (bare, Some(percent_decode(userinfo)))
+            (bare, Some(crate::util::percent_decode(userinfo)))
         }
         None => (url.to_string(), None),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Checks the names of the `files:` entries among themselves (a name used twice, or one

@@ -352,8 +352,47 @@ where
     serializer.collect_map(entries)
 }
 
+/// `%XX` escapes (two hex digits) decoded, everything else kept as it is (`+` too); bytes
+/// that do not make UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(&[hi, lo]) = b.get(i + 1..i + 3)
+            && hi.is_ascii_hexdigit()
+            && lo.is_ascii_hexdigit()
+        {
+            let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(nibble(hi) << 4 | nibble(lo));
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        use super::percent_decode;
+        assert_eq!(
+            percent_decode("application%2Fvnd.x%2bjson"),
+            "application/vnd.x+json"
+        );
+        assert_eq!(percent_decode("a+b%20c"), "a+b c");
+        // Not an escape: kept as it is.
+        for kept in ["%", "%4", "%+1", "%-1", "%zz", "100%"] {
+            assert_eq!(percent_decode(kept), kept);
+        }
+        assert_eq!(percent_decode("%41"), "A");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+    }
+
     use super::*;
 
     /// A file of holes and data runs reads the same through [`SparseReader`] as through

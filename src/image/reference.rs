@@ -386,7 +386,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// Checks a tag against `[\w][\w.-]{0,127}`.
-fn validate_tag(tag: &str) -> Result<(), String> {
+pub(crate) fn validate_tag(tag: &str) -> Result<(), String> {
     let Some(first) = tag.chars().next() else {
         return Err("the tag is empty".to_owned());
     };

@@ -5,12 +5,16 @@
 //! inode, size or times): a request costs a `stat` of each, not a read and a YAML parse. A bcrypt check costs tens
 //! of milliseconds by design, so a user and password that passed are remembered (a digest
 //! of them and the entry, at most [`REMEMBERED`]), and at most two checks run at once: a
-//! client guessing passwords cannot take every core.
+//! client guessing passwords cannot take every core. A user the file does not name (or
+//! names with an entry that is not bcrypt) costs the same check, against a fixed hash of
+//! the entries' cost, as distribution does: how long a refusal takes does not tell which
+//! user names exist.
 
 use super::catalog::Snapshot;
 use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// How many passing user and password pairs are remembered.
@@ -26,6 +30,44 @@ pub(super) struct Settings {
     pub realm: String,
     /// User to bcrypt hash.
     users: HashMap<String, String>,
+    /// A bcrypt hash no password is known for, of the entries' highest cost: what an
+    /// unknown user's password is checked against.
+    dummy: String,
+}
+
+/// The cost of the dummy hash when the file has no bcrypt entry (seedforge writes 10).
+const DEFAULT_COST: u32 = 10;
+
+impl Settings {
+    /// The settings of `realm` and the htpasswd text `text`: its bcrypt entries (any other
+    /// is left out, with a warning, and its user refused as an unknown one).
+    fn new(realm: String, text: &str) -> Settings {
+        let mut users = HashMap::new();
+        let mut cost = None;
+        for (user, hash) in text.lines().filter_map(|l| l.split_once(':')) {
+            let hash = hash.trim();
+            match hash.parse::<bcrypt::HashParts>() {
+                Ok(parts) => {
+                    cost = cost.max(Some(parts.get_cost()));
+                    users.insert(user.to_string(), hash.to_string());
+                }
+                Err(_) => tracing::warn!(
+                    "htpasswd: the entry of {user:?} is not a bcrypt hash; that user is refused"
+                ),
+            }
+        }
+        // Made once per reading of the file; a cost past 16 (seconds a check) is one no
+        // sound file has, and is not paid here.
+        let cost = cost.unwrap_or(DEFAULT_COST).min(16);
+        let dummy = bcrypt::hash_with_salt(b"", cost, *b"seedforge-serve!")
+            .map(|h| h.format_for_version(bcrypt::Version::TwoY))
+            .unwrap_or_default();
+        Settings {
+            realm,
+            users,
+            dummy,
+        }
+    }
 }
 
 /// Which file was read: its device, inode, size and modification and change times.
@@ -66,6 +108,8 @@ pub(crate) struct Auth {
     passed: Mutex<HashSet<[u8; 32]>>,
     /// bcrypt checks running at once.
     checks: tokio::sync::Semaphore,
+    /// bcrypt checks made so far.
+    checked: AtomicU64,
 }
 
 impl Default for Auth {
@@ -74,6 +118,7 @@ impl Default for Auth {
             last: Mutex::default(),
             passed: Mutex::default(),
             checks: tokio::sync::Semaphore::new(2),
+            checked: AtomicU64::new(0),
         }
     }
 }
@@ -168,14 +213,10 @@ impl Auth {
         let Some(users) = read(snapshot, &htpasswd.path)? else {
             return Err(format!("{}: no such file", htpasswd.path));
         };
-        Ok(Some(Arc::new(Settings {
-            realm: htpasswd.realm.unwrap_or_else(|| "seedforge".into()),
-            users: String::from_utf8_lossy(&users)
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(u, h)| (u.to_string(), h.trim().to_string()))
-                .collect(),
-        })))
+        Ok(Some(Arc::new(Settings::new(
+            htpasswd.realm.unwrap_or_else(|| "seedforge".into()),
+            &String::from_utf8_lossy(&users),
+        ))))
     }
 
     /// Whether the `Authorization` header `given` holds a user and password `settings`
@@ -184,8 +225,11 @@ impl Auth {
         let Some((user, password)) = given.and_then(basic) else {
             return false;
         };
-        let Some(hash) = settings.users.get(&user) else {
-            return false;
+        // An unknown user is checked too, against the dummy hash: its refusal takes as
+        // long as a wrong password's.
+        let (hash, known) = match settings.users.get(&user) {
+            Some(hash) => (hash.clone(), true),
+            None => (settings.dummy.clone(), false),
         };
         let mut h = Sha256::new();
         for part in [user.as_bytes(), password.as_bytes(), hash.as_bytes()] {
@@ -193,20 +237,21 @@ impl Auth {
             h.update(part);
         }
         let key: [u8; 32] = h.finalize().into();
-        if self.remembered(&key) {
+        if known && self.remembered(&key) {
             return true;
         }
         let Ok(_permit) = self.checks.acquire().await else {
             return false;
         };
         // Another request may have checked the same pair meanwhile.
-        if self.remembered(&key) {
+        if known && self.remembered(&key) {
             return true;
         }
-        let hash = hash.clone();
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+        self.checked.fetch_add(1, Ordering::Relaxed);
+        let verified = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
             .await
             .is_ok_and(|r| r.unwrap_or(false));
+        let ok = verified && known;
         if ok {
             let mut passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
             if passed.len() >= REMEMBERED {
@@ -238,4 +283,44 @@ fn basic(header: &str) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(user: &str, password: &str) -> String {
+        use base64::Engine as _;
+        let pair = format!("{user}:{password}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    #[test]
+    fn an_unknown_user_costs_a_bcrypt_check_as_a_wrong_password_does() {
+        let hash = bcrypt::hash("right", 4).unwrap();
+        let settings = Settings::new("r".into(), &format!("puller:{hash}\nplain:notbcrypt\n"));
+        assert!(settings.dummy.starts_with("$2y$04$"), "{}", settings.dummy);
+        assert!(!settings.users.contains_key("plain"));
+        let auth = Auth::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let checks = |who: &str, password: &str| {
+            let before = auth.checked.load(Ordering::Relaxed);
+            let ok = runtime.block_on(auth.check(&settings, Some(&header(who, password))));
+            (ok, auth.checked.load(Ordering::Relaxed) - before)
+        };
+        assert_eq!(checks("puller", "wrong"), (false, 1));
+        // Unknown, or an entry that is not bcrypt: refused after the same check.
+        assert_eq!(checks("nobody", "wrong"), (false, 1));
+        assert_eq!(checks("plain", "notbcrypt"), (false, 1));
+        // Whatever the password, the dummy hash lets no unknown user in.
+        assert_eq!(checks("nobody", ""), (false, 1));
+        assert_eq!(checks("puller", "right"), (true, 1));
+        // A pair that passed is remembered.
+        assert_eq!(checks("puller", "right"), (true, 0));
+    }
 }

@@ -1,9 +1,16 @@
 //! Response bodies: a small document in memory, or a range of a blob streamed from its
 //! open file one chunk at a time (read on tokio's blocking threads, the next chunk only
 //! once the connection took the last: memory per download is one chunk).
+//!
+//! A whole blob is hashed as it is read, and its last chunk is given to the connection
+//! only once the hash matches its digest: on a mismatch (a disk error, an edit) the body
+//! fails instead, the connection is dropped short of its `Content-Length`, and no client
+//! takes the bytes as a complete blob.
 
+use crate::oci::Digest;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
@@ -38,16 +45,42 @@ impl Body {
             file: Arc::new(file),
             pos: start,
             end,
+            check: None,
+            reading: None,
+        })
+    }
+
+    /// The whole `file`, `size` bytes, checked against `digest` as it is read.
+    pub fn checked_file(file: File, size: u64, digest: Digest) -> Body {
+        Body::File(FileBody {
+            file: Arc::new(file),
+            pos: 0,
+            end: size,
+            check: Some(Check {
+                digest,
+                hasher: Some(Sha256::new()),
+            }),
             reading: None,
         })
     }
 }
 
+/// The digest a whole blob must hash to, and its hash so far.
+struct Check {
+    digest: Digest,
+    /// With the reading task while a chunk is read.
+    hasher: Option<Sha256>,
+}
+
+/// A chunk read, and the hash with it.
+type Chunk = (Vec<u8>, Option<Sha256>);
+
 pub(crate) struct FileBody {
     file: Arc<File>,
     pos: u64,
     end: u64,
-    reading: Option<JoinHandle<io::Result<Vec<u8>>>>,
+    check: Option<Check>,
+    reading: Option<JoinHandle<io::Result<Chunk>>>,
 }
 
 impl HttpBody for Body {
@@ -90,6 +123,9 @@ impl FileBody {
             }
             let (file, at) = (self.file.clone(), self.pos);
             let len = (self.end - self.pos).min(CHUNK);
+            let last = at + len >= self.end;
+            let mut hasher = self.check.as_mut().and_then(|c| c.hasher.take());
+            let expected = self.check.as_ref().map(|c| c.digest.clone());
             self.reading = Some(tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0; usize::try_from(len).unwrap_or(0)];
                 let mut filled = 0;
@@ -105,7 +141,23 @@ impl FileBody {
                     }
                     filled += n;
                 }
-                Ok(buf)
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf);
+                }
+                if last && let (Some(h), Some(expected)) = (hasher.take(), expected) {
+                    let sum: [u8; 32] = h.finalize().into();
+                    if crate::oci::digest::BlobKey::from_bytes(sum) != expected.key() {
+                        tracing::warn!(
+                            "oci/blobs/sha256/{}: its bytes do not match its digest; the response was cut short",
+                            expected.hex()
+                        );
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "blob does not match its digest",
+                        ));
+                    }
+                }
+                Ok((buf, hasher))
             }));
         }
         let Some(reading) = self.reading.as_mut() else {
@@ -117,7 +169,10 @@ impl FileBody {
         };
         self.reading = None;
         match result {
-            Ok(Ok(buf)) => {
+            Ok(Ok((buf, hasher))) => {
+                if let Some(check) = self.check.as_mut() {
+                    check.hasher = hasher;
+                }
                 self.pos += buf.len() as u64;
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
             }

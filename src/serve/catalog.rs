@@ -7,6 +7,7 @@
 //! containerd's `?ns=REGISTRY` (the registry the image is named under) decides; without
 //! it, the first in `index.json` order wins.
 
+use super::reach::Reach;
 use crate::image::Reference;
 use crate::input::InputError;
 use crate::oci::Digest;
@@ -59,6 +60,9 @@ pub(super) struct Catalog {
     /// order.
     starts: Vec<u32>,
     members: Vec<u32>,
+    /// What each repository (as its entries' positions name it) reaches, walked when first
+    /// asked for.
+    reaches: Mutex<HashMap<Box<[u32]>, Arc<Reach>>>,
 }
 
 /// The fields of an `index.json` entry the catalog keeps; the rest is skipped unread.
@@ -141,6 +145,7 @@ impl Builder {
             names: Vec::with_capacity(repos.len()),
             starts: Vec::with_capacity(repos.len() + 1),
             members: Vec::new(),
+            reaches: Mutex::default(),
         };
         catalog.entries.shrink_to_fit();
         for (name, ids) in repos {
@@ -216,7 +221,9 @@ impl Catalog {
 
     /// The repository `name` as `ns` sees it: its entries, or `None` when no image has
     /// that name. `name` is a repository (`rancher/mirrored-pause`) or one with its
-    /// registry (`docker.io/rancher/mirrored-pause`).
+    /// registry (`docker.io/rancher/mirrored-pause`); `ns`, when given, is the registry the
+    /// client asks for (containerd's `?ns=`): only that registry's images answer, never
+    /// another's of the same path.
     pub fn repo(&self, name: &str, ns: Option<&str>) -> Option<Repo<'_>> {
         let mut ids: Vec<u32> = self.members(name).to_vec();
         if let Some((registry, rest)) = name.split_once('/') {
@@ -227,17 +234,30 @@ impl Catalog {
             ids.sort_unstable();
             ids.dedup();
         }
+        if let Some(ns) = ns {
+            ids.retain(|&i| self.entries[i as usize].registry.eq_ignore_ascii_case(ns));
+        }
         if ids.is_empty() {
             return None;
         }
-        let all: Vec<&Entry> = ids.iter().map(|&i| &self.entries[i as usize]).collect();
-        let of_ns: Vec<&Entry> = match ns {
-            Some(ns) => all.iter().copied().filter(|e| &*e.registry == ns).collect(),
-            None => Vec::new(),
-        };
         Some(Repo {
-            entries: if of_ns.is_empty() { all } else { of_ns },
+            entries: ids.iter().map(|&i| &self.entries[i as usize]).collect(),
+            ids: ids.into_boxed_slice(),
         })
+    }
+
+    /// What `repo` reaches in `snapshot` (walked once per repository, then kept with this
+    /// catalog).
+    pub fn reach(&self, snapshot: &Snapshot, repo: &Repo<'_>) -> Arc<Reach> {
+        let mut reaches = self.reaches.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(reach) = reaches.get(&repo.ids) {
+            return reach.clone();
+        }
+        // Walked under the lock: a hundred requests for a repository not walked yet wait
+        // for one walk instead of making a hundred.
+        let reach = Arc::new(Reach::walk(snapshot, &repo.entries));
+        reaches.insert(repo.ids.clone(), reach.clone());
+        reach
     }
 
     /// The repository names (without their registry), sorted.
@@ -249,6 +269,8 @@ impl Catalog {
 /// The entries of one repository.
 pub(super) struct Repo<'a> {
     pub entries: Vec<&'a Entry>,
+    /// The entries' positions in the catalog.
+    ids: Box<[u32]>,
 }
 
 impl<'a> Repo<'a> {
@@ -258,12 +280,6 @@ impl<'a> Repo<'a> {
             .iter()
             .copied()
             .find(|e| e.tag.as_deref() == Some(tag))
-    }
-
-    /// The entry whose root is `digest`.
-    pub fn by_digest(&self, digest: &Digest) -> Option<&'a Entry> {
-        let key = digest.key();
-        self.entries.iter().copied().find(|e| e.key == key)
     }
 
     /// Its tags, sorted, each once.
@@ -486,16 +502,22 @@ mod tests {
         let full = catalog.repo("ghcr.io/rancher/pause", None).unwrap();
         assert_eq!(full.tags(), ["3.6"]);
         assert!(catalog.repo("quay.io/rancher/pause", None).is_none());
+        // An ns that names no registry of the repository answers nothing, never another
+        // registry's image of the same path.
+        assert!(catalog.repo("rancher/pause", Some("quay.io")).is_none());
+        assert!(
+            catalog
+                .repo("docker.io/rancher/pause", Some("ghcr.io"))
+                .is_none()
+        );
+        let docker = catalog.repo("rancher/pause", Some("docker.io")).unwrap();
+        assert_eq!(docker.tags(), ["3.10", "3.6", "sha256-x"]);
         assert!(catalog.repo("rancher/other", None).is_none());
         assert!(catalog.repo("rancher", None).is_none());
         let referrers = any.referrers(&Digest::of(b"a"));
         assert_eq!(referrers.len(), 1);
         assert_eq!(referrers[0].digest(), Digest::of(b"r"));
         assert!(!referrers[0].image);
-        assert_eq!(
-            digest(any.by_digest(&Digest::of(b"c"))),
-            Some(Digest::of(b"c"))
-        );
     }
 
     #[test]

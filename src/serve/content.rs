@@ -4,7 +4,6 @@ use super::body::Body;
 use super::catalog::{Repo, Snapshot};
 use super::routes::{Route, document, error, parse_digest, query_values, valid_name, valid_tag};
 use crate::oci::Digest;
-use crate::oci::descriptor::{ManifestDoc, ManifestKind, OCI_INDEX, OCI_MANIFEST};
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
@@ -18,6 +17,8 @@ pub(super) struct Request {
     pub accept: Vec<String>,
     /// The `Range` header.
     pub range: Option<String>,
+    /// The entity tags `If-None-Match` lists (`*` for any).
+    pub if_none_match: Vec<String>,
 }
 
 impl Request {
@@ -54,7 +55,7 @@ pub(super) fn answer(snapshot: &Snapshot, route: Route<'_>, request: &Request) -
     match (route, rest) {
         (Route::Manifest(..), Some(reference)) => manifest(snapshot, &repo, reference, request),
         (Route::Blob(..), Some(digest)) => match parse_digest(digest) {
-            Some(digest) => blob(snapshot, &digest, request),
+            Some(digest) => blob(snapshot, &repo, &digest, request),
             None => bad_digest(),
         },
         (Route::Referrers(..), Some(digest)) => match parse_digest(digest) {
@@ -81,47 +82,31 @@ fn manifest_unknown(what: &str) -> Response<Body> {
     )
 }
 
-/// A manifest or index by tag or digest, with its stored media type.
+/// A manifest or index by tag or digest, with its stored media type. By digest, only one
+/// the repository reaches ([`super::reach`]): anything else is refused before its blob is
+/// opened.
 fn manifest(
     snapshot: &Snapshot,
     repo: &Repo<'_>,
     reference: &str,
     request: &Request,
 ) -> Response<Body> {
-    let (digest, known_type) = if reference.contains(':') {
+    let (digest, media_type) = if reference.contains(':') {
         let Some(digest) = parse_digest(reference) else {
             return bad_digest();
         };
-        let known = repo.by_digest(&digest).map(|e| e.media_type.to_string());
-        (digest, known)
+        let reach = snapshot.catalog.reach(snapshot, repo);
+        match reach.get(&digest).and_then(|r| r.manifest.clone()) {
+            Some(media_type) => (digest, media_type.to_string()),
+            None => return manifest_unknown(reference),
+        }
     } else if valid_tag(reference) {
         match repo.tagged(reference) {
-            Some(e) => (e.digest(), Some(e.media_type.to_string())),
+            Some(e) => (e.digest(), e.media_type.to_string()),
             None => return manifest_unknown(reference),
         }
     } else {
         return error(StatusCode::BAD_REQUEST, "TAG_INVALID", "invalid tag");
-    };
-    let bytes = match snapshot.document(&digest) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => return manifest_unknown(reference),
-        Err(e) => {
-            tracing::warn!("{e}");
-            return manifest_unknown(reference);
-        }
-    };
-    let media_type = match known_type {
-        Some(t) => t,
-        None => match ManifestDoc::parse(&bytes) {
-            Ok(doc) => match (&doc.media_type, doc.kind(None)) {
-                (Some(t), Some(_)) => t.clone(),
-                (None, Some(ManifestKind::Index)) => OCI_INDEX.to_string(),
-                (None, Some(ManifestKind::Image)) => OCI_MANIFEST.to_string(),
-                (_, None) => return manifest_unknown(reference),
-            },
-            // A blob that is not a manifest is not served as one.
-            Err(_) => return manifest_unknown(reference),
-        },
     };
     if !accepts(&request.accept, &media_type) {
         return error(
@@ -132,17 +117,46 @@ fn manifest(
             ),
         );
     }
+    if none_match(&request.if_none_match, &digest) {
+        return not_modified(&digest);
+    }
+    let bytes = match snapshot.document(&digest) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return manifest_unknown(reference),
+        Err(e) => {
+            tracing::warn!("{e}");
+            return manifest_unknown(reference);
+        }
+    };
     let mut r = document(&media_type, bytes, request.head);
     with_digest(&mut r, &digest);
     r
 }
 
-/// Whether an `Accept` list takes `media_type` (no list takes everything).
+/// Whether an `Accept` list takes `media_type` (no list takes everything). Media types
+/// are compared without regard to case (RFC 9110, 8.3.1).
 fn accepts(accept: &[String], media_type: &str) -> bool {
     accept.is_empty()
-        || accept
-            .iter()
-            .any(|a| a == media_type || a == "*/*" || a == "application/*")
+        || accept.iter().any(|a| {
+            a.eq_ignore_ascii_case(media_type)
+                || a == "*/*"
+                || a.eq_ignore_ascii_case("application/*")
+        })
+}
+
+/// Whether `If-None-Match` lists the entity tag of `digest` (its digest, quoted, as
+/// distribution gives it; weak or strong alike, as RFC 9110 13.1.2 compares them), or `*`.
+fn none_match(tags: &[String], digest: &Digest) -> bool {
+    let digest = digest.to_string();
+    tags.iter().flat_map(|v| v.split(',')).any(|tag| {
+        let tag = tag.trim();
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        let bare = tag
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(tag);
+        tag == "*" || bare == digest
+    })
 }
 
 fn with_digest(r: &mut Response<Body>, digest: &Digest) {
@@ -154,8 +168,33 @@ fn with_digest(r: &mut Response<Body>, digest: &Digest) {
     }
 }
 
-/// A blob, whole or one range of it.
-fn blob(snapshot: &Snapshot, digest: &Digest, request: &Request) -> Response<Body> {
+/// `304 Not Modified`: the client's copy is this digest.
+fn not_modified(digest: &Digest) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NOT_MODIFIED;
+    with_digest(&mut r, digest);
+    r
+}
+
+/// A blob the repository reaches, whole or one range of it. The whole blob is hashed as it
+/// is sent ([`Body::checked_file`]); a range is not (its client checks the whole it puts
+/// together).
+fn blob(
+    snapshot: &Snapshot,
+    repo: &Repo<'_>,
+    digest: &Digest,
+    request: &Request,
+) -> Response<Body> {
+    if snapshot.catalog.reach(snapshot, repo).get(digest).is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "BLOB_UNKNOWN",
+            &format!("blob {digest} is not in this repository"),
+        );
+    }
+    if none_match(&request.if_none_match, digest) {
+        return not_modified(digest);
+    }
     let (file, meta) = match snapshot.blob(digest) {
         Ok(Some(found)) => found,
         Ok(None) => {
@@ -190,8 +229,21 @@ fn blob(snapshot: &Snapshot, digest: &Digest, request: &Request) -> Response<Bod
             return r;
         }
     };
+    if size == 0 && *digest != Digest::of(b"") {
+        tracing::warn!(
+            "oci/blobs/sha256/{}: empty, which is not its digest; not served",
+            digest.hex()
+        );
+        return error(
+            StatusCode::NOT_FOUND,
+            "BLOB_UNKNOWN",
+            &format!("blob {digest} cannot be read"),
+        );
+    }
     let body = if request.head || start == end {
         Body::empty()
+    } else if status == StatusCode::OK {
+        Body::checked_file(file, size, digest.clone())
     } else {
         Body::file(file, start, end)
     };
@@ -216,11 +268,12 @@ fn blob(snapshot: &Snapshot, digest: &Digest, request: &Request) -> Response<Bod
 /// What a `Range` header asks of a blob of `size` bytes.
 #[derive(Debug, PartialEq, Eq)]
 enum Range {
-    /// Not a byte range: the whole blob.
+    /// Not a byte range, or several (which RFC 9110 14.2 lets a server ignore): the
+    /// whole blob.
     Ignore,
     /// Bytes `start..end`.
     Part(u64, u64),
-    /// A byte range that cannot be served (out of the blob, several, malformed).
+    /// A byte range that cannot be served (out of the blob, malformed).
     Unsatisfiable,
 }
 
@@ -229,7 +282,7 @@ fn range(header: &str, size: u64) -> Range {
         return Range::Ignore;
     };
     if spec.contains(',') {
-        return Range::Unsatisfiable;
+        return Range::Ignore;
     }
     let Some((a, b)) = spec.trim().split_once('-') else {
         return Range::Unsatisfiable;
@@ -315,16 +368,39 @@ mod tests {
         assert_eq!(range("bytes=-10", 100), Range::Part(90, 100));
         assert_eq!(range("bytes=50-500", 100), Range::Part(50, 100));
         assert_eq!(range("items=0-1", 100), Range::Ignore);
-        for bad in [
-            "bytes=100-",
-            "bytes=5-2",
-            "bytes=0-1,3-4",
-            "bytes=x-1",
-            "bytes=-0",
-            "bytes=",
-        ] {
+        // Several ranges: the whole blob (200), not a multipart answer.
+        assert_eq!(range("bytes=0-1,3-4", 100), Range::Ignore);
+        assert_eq!(range("bytes=0-1, 500-600", 100), Range::Ignore);
+        for bad in ["bytes=100-", "bytes=5-2", "bytes=x-1", "bytes=-0", "bytes="] {
             assert_eq!(range(bad, 100), Range::Unsatisfiable, "{bad}");
         }
+    }
+
+    #[test]
+    fn media_types_match_whatever_their_case_and_etags_as_distribution_gives_them() {
+        let accept = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let oci = "application/vnd.oci.image.manifest.v1+json";
+        assert!(accepts(
+            &accept(&["APPLICATION/VND.OCI.IMAGE.MANIFEST.V1+JSON"]),
+            oci
+        ));
+        assert!(accepts(&accept(&["Application/*"]), oci));
+        assert!(!accepts(
+            &accept(&["application/vnd.oci.image.index.v1+json"]),
+            oci
+        ));
+        let d = Digest::of(b"x");
+        for tag in [
+            format!("\"{d}\""),
+            format!("W/\"{d}\""),
+            d.to_string(),
+            format!("\"sha256:{}\", \"{d}\"", "0".repeat(64)),
+            "*".to_string(),
+        ] {
+            assert!(none_match(std::slice::from_ref(&tag), &d), "{tag}");
+        }
+        assert!(!none_match(&[], &d));
+        assert!(!none_match(&[format!("\"{}\"", Digest::of(b"y"))], &d));
     }
 
     #[test]

@@ -3,15 +3,27 @@
 //! package, no push, no second copy of the blobs.
 //!
 //! - **What it answers**: `GET /v2/`; manifests by tag and by digest (`GET`, `HEAD`, the
-//!   stored media type, `Accept` honoured); blobs by digest (`GET`, `HEAD`, one `Range`);
-//!   tags lists; the referrers API with `artifactType` filtering; `/v2/_catalog`. Every write
-//!   is `405` with the spec's `UNSUPPORTED`; everything else the spec's error body
-//!   ([`routes`]).
+//!   stored media type, `Accept` honoured whatever its case); blobs by digest (`GET`,
+//!   `HEAD`, one `Range`; several are answered with the whole blob); `If-None-Match` with
+//!   the digest, the `ETag`, as `304`; tags lists; the referrers API with `artifactType`
+//!   filtering; `/v2/_catalog`. Every write is `405` with the spec's `UNSUPPORTED`; an
+//!   HTTP/1.1 request without one `Host` field `400` (RFC 9112 3.2); everything else the
+//!   spec's error body ([`routes`]).
+//! - **By digest, only what the repository reaches** ([`reach`]): its images, their
+//!   manifests, configs and layers, and the signatures and referrers stored beside them.
+//!   Another repository's manifest or blob, or a layer asked for as a manifest, is `404` at
+//!   once, its blob never opened.
+//! - **No bytes a digest does not vouch for**: a manifest is read whole and checked before
+//!   it is sent; a whole blob is hashed as it is streamed and, on a mismatch, the response
+//!   is cut short of its `Content-Length` (and the blob named in the log), so no client
+//!   takes it as complete ([`body`]). A range is not checked: its client checks the blob
+//!   it puts together.
 //! - **Names** ([`catalog`]): a layout image `docker.io/rancher/pause:3.6` is
 //!   `rancher/pause:3.6` here, as `seedforge push` would have put it and as the build's
 //!   `registries.yaml` and `hosts.toml` make k3s and containerd ask for it; containerd's
-//!   `?ns=docker.io` picks the source registry when two share a repository path, and the full
-//!   name (`docker.io/rancher/pause`) works too.
+//!   `?ns=docker.io` picks the source registry when two share a repository path (an `ns`
+//!   that names none of them finds nothing), and the full name (`docker.io/rancher/pause`)
+//!   works too.
 //! - **What `OUT` holds at each request's time**: each request opens `OUT` once and reads
 //!   everything (the index, the blobs, the auth settings) relative to that handle, so an
 //!   `apply` or `build` that replaces `OUT` by one rename is served from the next request
@@ -21,7 +33,8 @@
 //!   client sends reaches the file system.
 //! - **Bounded** ([`limits`]): request heads, paths, time to send a head, idle and
 //!   stalled-write time, TLS handshakes, connections; a blob is streamed in chunks, never
-//!   held; basic auth checks are cached ([`auth`]).
+//!   held; basic auth checks are cached, and an unknown user costs the same check as a
+//!   known one ([`auth`]).
 //! - **TLS** from `OUT/pki/registry.crt` and `registry.key` ([`tls`]); plain HTTP only when
 //!   asked.
 
@@ -30,6 +43,7 @@ mod body;
 mod catalog;
 mod content;
 mod limits;
+mod reach;
 mod referrers;
 mod routes;
 mod tls;

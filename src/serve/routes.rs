@@ -10,8 +10,8 @@ use super::body::Body;
 use super::catalog::Snapshot;
 use crate::oci::Digest;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,14 +74,10 @@ pub(super) fn valid_name(name: &str) -> bool {
             .all(|c| !c.is_empty() && crate::image::reference::validate_path_component(c).is_ok())
 }
 
-/// Whether `tag` is a tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+/// Whether `tag` is a tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, as image references
+/// have it.
 pub(super) fn valid_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    let word = |x: &u8| x.is_ascii_alphanumeric() || *x == b'_';
-    !b.is_empty()
-        && b.len() <= 128
-        && word(&b[0])
-        && b[1..].iter().all(|x| word(x) || *x == b'.' || *x == b'-')
+    crate::image::reference::validate_tag(tag).is_ok()
 }
 
 /// A digest as this registry takes it: `sha256:` and 64 lowercase hex digits.
@@ -93,28 +89,30 @@ pub(super) fn parse_digest(s: &str) -> Option<Digest> {
 pub(super) fn query_values<'a>(query: &'a str, key: &'a str) -> impl Iterator<Item = String> + 'a {
     query.split('&').filter_map(move |pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == key).then(|| percent_decode(v))
+        (k == key).then(|| crate::util::percent_decode(v))
     })
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
+/// Why a request's `Host` fields are refused (RFC 9112 3.2: a 400 for an HTTP/1.1 request
+/// without one, for any request with two, or with one that is not `host[:port]`), `None`
+/// when they are fine.
+pub(super) fn bad_host(version: Version, headers: &HeaderMap) -> Option<&'static str> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let Some(host) = hosts.next() else {
+        return (version >= Version::HTTP_11).then_some("an HTTP/1.1 request needs a Host field");
+    };
+    if hosts.next().is_some() {
+        return Some("a request has one Host field, not several");
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // Empty is what a client sends for a target without an authority.
+    let valid = host.is_empty()
+        || host.to_str().ok().is_some_and(|h| {
+            let after_ipv6 = h.rsplit_once(']').map_or(h, |(_, rest)| rest);
+            !h.contains('@')
+                && h.parse::<hyper::http::uri::Authority>()
+                    .is_ok_and(|a| !after_ipv6.contains(':') || a.port_u16().is_some())
+        });
+    (!valid).then_some("the Host field is not host[:port]")
 }
 
 /// An answer with the distribution spec's error body.
@@ -173,6 +171,13 @@ pub(super) async fn handle(
 }
 
 async fn respond(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> {
+    if let Some(why) = bad_host(req.version(), req.headers()) {
+        let mut r = error(StatusCode::BAD_REQUEST, "UNSUPPORTED", why);
+        // A client that sends such a request may frame the next one as badly: close.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
     let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > state.limits.max_path_bytes {
         return error(
@@ -270,11 +275,19 @@ async fn respond(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> 
         .headers()
         .get(header::RANGE)
         .map(|v| v.to_str().unwrap_or("invalid").to_string());
+    let if_none_match = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect();
     let request = super::content::Request {
         head,
         query,
         accept,
         range,
+        if_none_match,
     };
     let answered = tokio::task::spawn_blocking(move || {
         let Some(route) = self::route(&path) else {
@@ -311,6 +324,35 @@ mod tests {
         assert_eq!(route("/v2/a/tags/list"), Some(Route::Tags("a")));
         assert_eq!(route("/v2/a/blobs/uploads/"), None);
         assert_eq!(route("/v3/a/blobs/x"), None);
+    }
+
+    #[test]
+    fn one_host_field_is_required_of_http_1_1_and_two_are_refused() {
+        let headers = |hosts: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in hosts {
+                h.append(header::HOST, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        for ok in [&["x"][..], &["127.0.0.1:5000"], &["[::1]:5000"], &[""]] {
+            assert_eq!(bad_host(Version::HTTP_11, &headers(ok)), None, "{ok:?}");
+        }
+        assert_eq!(bad_host(Version::HTTP_10, &headers(&[])), None);
+        for bad in [
+            &[][..],
+            &["a", "a"],
+            &["a", "b"],
+            &["u@h"],
+            &["a b"],
+            &["h:port"],
+        ] {
+            assert!(
+                bad_host(Version::HTTP_11, &headers(bad)).is_some(),
+                "{bad:?}"
+            );
+        }
+        assert!(bad_host(Version::HTTP_10, &headers(&["a", "b"])).is_some());
     }
 
     #[test]

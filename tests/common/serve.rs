@@ -105,6 +105,16 @@ impl Serve {
             .unwrap()
     }
 
+    /// Its peak resident memory so far in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.guard.child().try_wait(), Ok(None))
@@ -179,4 +189,55 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (code, text)
+}
+
+/// An answer as it came on the wire.
+pub struct Exchange {
+    /// The status code (0 when none came).
+    pub code: u16,
+    /// The status line and headers, lower-cased field names as hyper sends them.
+    pub head: String,
+    /// The body bytes that came before the server closed the connection.
+    pub body: Vec<u8>,
+}
+
+impl Exchange {
+    /// The value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Sends `request` (raw bytes, which should ask the server to close) on a new plain
+/// connection and reads until the server closes it, 60 s pass or `max` bytes came.
+pub fn exchange(addr: SocketAddr, request: &[u8], max: usize) -> Exchange {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while buf.len() < max {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let at = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&buf[..at]).into_owned();
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Exchange {
+        code,
+        head,
+        body: buf[at..].to_vec(),
+    }
 }
