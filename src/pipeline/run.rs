@@ -2,7 +2,8 @@
 //! A step whose fingerprint the build state knows, with its outputs unchanged, is
 //! skipped and its report restored ([`crate::pipeline::state`]); a step that ran is
 //! recorded. Consecutive batchable steps (the seed ISOs) are prepared in order, written
-//! on every core, then recorded in order as if each had run alone.
+//! on every core, then recorded in order as if each had run alone. A build over a sealed
+//! output that fails puts every file back as it was ([`crate::pipeline::undo`]).
 
 use crate::iso::DigestCache;
 use crate::oci::archive::ArchiveReport;
@@ -141,8 +142,25 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
             _ => None,
         }))
         .collect();
+    let undo_error =
+        |(path, e): crate::pipeline::undo::Failed| Error::Oci(crate::oci::OciError::io(&path, e));
+    // A killed build's changes are put back first (the output's lock does it too, before
+    // the plan is made again), then its temporary files go.
+    let restored = crate::pipeline::undo::recover(&inputs.output).map_err(undo_error)?;
+    inputs.state.absorb_ctime(&restored);
     crate::leftovers::sweep(&inputs.output, &beside)
         .map_err(|e| crate::oci::OciError::io(&inputs.output, e))?;
+    // What a failure puts back: every file of the sealed output, as it is now.
+    let undo = crate::pipeline::undo::prepare(&inputs.output).map_err(undo_error)?;
+    if let Some(set) = &undo {
+        inputs.state.absorb_ctime(set.files());
+        if set.copied {
+            reporter.warning(&format!(
+                "{}: the file system has no hard links: the files a failed build would put back were copied",
+                inputs.output.display()
+            ));
+        }
+    }
     let digests = DigestCache::default();
     let mut runner = Runner {
         cx: Cx {
@@ -164,9 +182,25 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         runner.flush()
     })();
     if let Err(e) = ran {
-        // What the finished steps recorded is kept for the next build.
+        // Every file the output held is put back: it is the last sealed output again.
+        if let Some(set) = undo {
+            match set.roll_back() {
+                Ok(restored) => inputs.state.absorb_ctime(&restored),
+                Err((path, why)) => reporter.warning(&format!(
+                    "{}: could not put back the output as it was ({why}); the next build puts it back",
+                    path.display()
+                )),
+            }
+        }
+        // What the finished steps recorded is kept: a step whose files were put back
+        // finds them changed and runs again.
         let _ = inputs.state.save();
         return Err(e);
+    }
+    if let Some(set) = undo {
+        let kept = set.files().to_vec();
+        set.commit().map_err(undo_error)?;
+        inputs.state.absorb_ctime(&kept);
     }
     (inputs.state.finish()).map_err(|e| state_error(&inputs.state, e))?;
     let done = runner.cx.done;
