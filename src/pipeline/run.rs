@@ -150,17 +150,9 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     inputs.state.absorb_ctime(&restored);
     crate::leftovers::sweep(&inputs.output, &beside)
         .map_err(|e| crate::oci::OciError::io(&inputs.output, e))?;
-    // What a failure puts back: every file of the sealed output, as it is now.
-    let undo = crate::pipeline::undo::prepare(&inputs.output).map_err(undo_error)?;
-    if let Some(set) = &undo {
-        inputs.state.absorb_ctime(set.files());
-        if set.copied {
-            reporter.warning(&format!(
-                "{}: the file system has no hard links: the files a failed build would put back were copied",
-                inputs.output.display()
-            ));
-        }
-    }
+    // What a failure puts back: every file of the sealed output, as it is now (made before
+    // the first step that writes).
+    let watch = crate::pipeline::undo::watch(&inputs.output).map_err(undo_error)?;
     let digests = DigestCache::default();
     let mut runner = Runner {
         cx: Cx {
@@ -174,6 +166,10 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         pending: Vec::new(),
         runs: Vec::new(),
         saved: Instant::now(),
+        undo: match watch {
+            Some(w) => Undo::Watching(w),
+            None => Undo::Unsealed,
+        },
     };
     let ran = (|| {
         for step in &plan.steps {
@@ -181,6 +177,15 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         }
         runner.flush()
     })();
+    let undo = std::mem::replace(&mut runner.undo, Undo::Unsealed);
+    let undo = match undo {
+        Undo::Made(set) => Some(set),
+        // A step that runs every time may have replaced a file before it failed.
+        Undo::Watching(w) if ran.is_err() && w.changed() => {
+            Some(runner.make_undo(w).map_err(undo_error)?)
+        }
+        _ => None,
+    };
     if let Err(e) = ran {
         // Every file the output held is put back: it is the last sealed output again.
         if let Some(set) = undo {
@@ -240,6 +245,21 @@ type Pending<'p> = (
     Box<dyn FnOnce() -> Result<Finish<'p>> + Send + 'p>,
 );
 
+/// Where a run stands with the undo set of a sealed output ([`crate::pipeline::undo`]).
+enum Undo {
+    /// The output was never sealed: nothing to put back.
+    Unsealed,
+    /// Nothing has been written yet.
+    Watching(crate::pipeline::undo::Watch),
+    /// The undo set is in place.
+    Made(crate::pipeline::undo::UndoSet),
+}
+
+/// The steps that run every time and write only what changed: before them, the undo set
+/// is not made (a build with nothing changed writes nothing into its output), but after
+/// one that changed a file.
+const CHECKING: [&str; 3] = ["mirror", "pki", "seal"];
+
 /// A plan being run.
 struct Runner<'p> {
     cx: Cx<'p>,
@@ -249,6 +269,8 @@ struct Runner<'p> {
     runs: Vec<StepRun>,
     /// When the state was last saved.
     saved: Instant,
+    /// The undo set, or what it will be made from.
+    undo: Undo,
 }
 
 /// Runs one step with its own type.
@@ -262,6 +284,36 @@ impl<'p> Visit<'p> for Exec<'_, 'p> {
 }
 
 impl<'p> Runner<'p> {
+    /// Makes the undo set from what was watched, its links taken in by the state.
+    fn make_undo(
+        &self,
+        watch: crate::pipeline::undo::Watch,
+    ) -> std::result::Result<crate::pipeline::undo::UndoSet, crate::pipeline::undo::Failed> {
+        let set = watch.prepare()?;
+        self.cx.inputs.state.absorb_ctime(set.files());
+        if set.copied {
+            self.cx.reporter.warning(&format!(
+                "{}: the file system has no hard links: the files a failed build would put back were copied",
+                self.cx.inputs.output.display()
+            ));
+        }
+        Ok(set)
+    }
+
+    /// Makes the undo set now (before a step that writes, or after one that wrote), if it
+    /// is not made yet.
+    fn ensure_undo(&mut self) -> Result<()> {
+        if let Undo::Watching(_) = self.undo
+            && let Undo::Watching(w) = std::mem::replace(&mut self.undo, Undo::Unsealed)
+        {
+            let set = self
+                .make_undo(w)
+                .map_err(|(path, e)| Error::Oci(crate::oci::OciError::io(&path, e)))?;
+            self.undo = Undo::Made(set);
+        }
+        Ok(())
+    }
+
     fn step(&mut self, step: &'p Step) -> Result<()> {
         // A step that is not batchable may read what the pending ones write.
         if !step.get().batch() {
@@ -285,10 +337,19 @@ impl<'p> Runner<'p> {
             S::deliver(report, &mut self.cx.done);
             return self.finished(S::NAME, key, "skipped", started);
         }
+        if !CHECKING.contains(&S::NAME) {
+            self.ensure_undo()?;
+        }
         if !S::BATCH {
             self.cx.reporter.step_started(S::NAME);
         }
-        match step.run(&mut self.cx)? {
+        let work = step.run(&mut self.cx)?;
+        if let Undo::Watching(w) = &self.undo
+            && w.changed()
+        {
+            self.ensure_undo()?;
+        }
+        match work {
             Work::Done(report) if S::BATCH => {
                 // Nothing to write (a node without files).
                 self.cx.reporter.step_skipped(S::NAME);

@@ -3,8 +3,8 @@
 //!
 //! Every writer replaces a file by renaming a new one over its name and never writes into
 //! one ([`crate::util::atomic_write`]), so the file a name held before a build lives on as
-//! long as another name links to it. Before its first step, a build over a sealed output
-//! (one with `SHA256SUMS`) makes that other name for every file of the output:
+//! long as another name links to it. Before its first step that writes, a build over a
+//! sealed output (one with `SHA256SUMS`) makes that other name for every file of the output:
 //! `OUT/.seedforge/undo/files/REL`, a hard link to `OUT/REL` (a copy where the file system
 //! has no hard links), with the list of every file and folder the output held
 //! (`before.json`). It is made under a temporary name and renamed into place complete, so
@@ -23,6 +23,13 @@
 //!   The next command that takes the output's lock (`build`, `apply`, `clean`) rolls it
 //!   back before anything else ([`recover`]), and a build that finds one at its start does
 //!   too.
+//!
+//! A build with nothing changed writes nothing into its output, not even this set: it is
+//! made before the first step that runs other than the mirror, the PKI and the seal (which
+//! run every time and write only what changed), or right after one of those changed a
+//! file, which then goes into the set with the bytes it had before the step ([`Watch`]).
+//! A build killed inside such a step, after it replaced a file and before the set was
+//! made, leaves that file replaced, as before the set existed.
 //!
 //! The links change the ctime of the files they point at, which the build state's stat
 //! cache compares: the runner takes in those changes ([`crate::pipeline::state::BuildState::absorb_ctime`]),
@@ -130,16 +137,26 @@ fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
     dst.sync_all()
 }
 
-/// Makes the undo set of the sealed output `out` (see the module's head). An output
-/// without `SHA256SUMS` has nothing sealed to keep: `Ok(None)`.
+/// Makes the undo set of the sealed output `out` at once (see the module's head). An
+/// output without `SHA256SUMS` has nothing sealed to keep: `Ok(None)`.
 pub fn prepare(out: &Path) -> Result<Option<UndoSet>, Failed> {
-    if !out.join(super::seal::SUMS).is_file() {
-        return Ok(None);
+    match watch(out)? {
+        Some(w) => w.prepare().map(Some),
+        None => Ok(None),
     }
+}
+
+/// Makes the undo set of `out`, which held `before`: `keep(rel, to)` writes the file kept
+/// for `rel` at `to` itself and says so, or leaves it to a link (a copy where the file
+/// system has no hard links) to the file there now.
+fn make(
+    out: &Path,
+    before: Before,
+    keep: &dyn Fn(&str, &Path) -> io::Result<bool>,
+) -> Result<UndoSet, Failed> {
     let dir = undo_dir(out);
     let tmp = crate::util::temp_path_beside(&dir);
     let made = (|| {
-        let before = walk(out).map_err(at(out))?;
         let files_dir = tmp.join(FILES);
         fs::create_dir_all(&files_dir).map_err(at(&files_dir))?;
         let mut copied = false;
@@ -151,6 +168,12 @@ pub fn prepare(out: &Path) -> Result<Option<UndoSet>, Failed> {
                 && dirs.insert(parent.to_path_buf())
             {
                 fs::create_dir_all(parent).map_err(at(parent))?;
+            }
+            if keep(rel, &to).map_err(at(&to))? {
+                continue;
+            }
+            if !from.is_file() {
+                continue;
             }
             if fs::hard_link(&from, &to).is_err() {
                 // A file system without hard links (FAT, exFAT, some FUSE ones).
@@ -177,7 +200,94 @@ pub fn prepare(out: &Path) -> Result<Option<UndoSet>, Failed> {
     if made.is_err() {
         let _ = fs::remove_dir_all(&tmp);
     }
-    made.map(Some)
+    made
+}
+
+/// A sealed output watched before its undo set is made. A build with nothing changed
+/// writes nothing into its output, not even links (which change the files' ctime), so the
+/// set is made only before the first step that runs and writes for sure, or as soon as a
+/// step that runs every time and writes only what changed (the mirror, the PKI, the seal)
+/// has changed a file. The files such steps may write are read first (the small ones,
+/// outside the folders of large artifacts) and kept in memory: a file one of them replaced
+/// goes into the set with the bytes it had.
+#[derive(Debug)]
+pub struct Watch {
+    out: PathBuf,
+    before: Before,
+    stats: std::collections::BTreeMap<String, crate::util::FileStat>,
+    /// The bytes and mode of each small file.
+    small: std::collections::BTreeMap<String, (Vec<u8>, u32)>,
+}
+
+/// The folders of large artifacts, which the steps that run every time never write.
+const LARGE: [&str; 5] = ["iso/", "airgap/", "packages/", "files/", "nodes/"];
+/// The largest file [`watch`] keeps in memory.
+const SMALL: u64 = 4 << 20;
+
+/// Starts watching the sealed output `out` (see [`Watch`]); `Ok(None)` for an output
+/// without `SHA256SUMS`, which has nothing sealed to keep.
+pub fn watch(out: &Path) -> Result<Option<Watch>, Failed> {
+    if !out.join(super::seal::SUMS).is_file() {
+        return Ok(None);
+    }
+    let before = walk(out).map_err(at(out))?;
+    let mut stats = std::collections::BTreeMap::new();
+    let mut small = std::collections::BTreeMap::new();
+    for rel in &before.files {
+        let path = out.join(rel);
+        let Some(stat) = crate::util::FileStat::read(&path) else {
+            continue;
+        };
+        if stat.size <= SMALL && !LARGE.iter().any(|l| rel.starts_with(l)) {
+            use std::os::unix::fs::PermissionsExt as _;
+            let bytes = crate::input::read_found(&path, crate::input::Kind::Sums)
+                .map_err(|e| (path.clone(), e.into_io()))?;
+            let mode = fs::metadata(&path).map_err(at(&path))?.permissions().mode();
+            small.insert(rel.clone(), (bytes, mode & 0o7777));
+        }
+        stats.insert(rel.clone(), stat);
+    }
+    Ok(Some(Watch {
+        out: out.to_path_buf(),
+        before,
+        stats,
+        small,
+    }))
+}
+
+impl Watch {
+    /// True when a file of the output is no longer the one watched (replaced, removed).
+    pub fn changed(&self) -> bool {
+        (self.stats.iter()).any(|(rel, stat)| {
+            crate::util::FileStat::read(&self.out.join(rel)).is_none_or(|now| now != *stat)
+        })
+    }
+
+    /// Makes the undo set: a link to each file still the one watched, the kept bytes of
+    /// each one replaced or removed since.
+    pub fn prepare(self) -> Result<UndoSet, Failed> {
+        let Watch {
+            out,
+            before,
+            stats,
+            small,
+        } = self;
+        let unchanged = |rel: &str| {
+            let now = crate::util::FileStat::read(&out.join(rel));
+            stats.get(rel).is_some_and(|s| now == Some(*s))
+        };
+        make(&out, before, &|rel, to| {
+            if unchanged(rel) {
+                return Ok(false);
+            }
+            match small.get(rel) {
+                Some((bytes, mode)) => {
+                    crate::util::atomic_write_mode(to, bytes, *mode).map(|()| true)
+                }
+                None => Ok(false),
+            }
+        })
+    }
 }
 
 impl UndoSet {
@@ -388,6 +498,25 @@ mod tests {
         let mut now = tree(out);
         now.retain(|(p, _)| p != super::super::build_lock::LOCK_FILE_NAME);
         assert_eq!(now, was);
+    }
+
+    #[test]
+    fn a_file_replaced_before_the_set_was_made_goes_into_it_with_the_bytes_it_had() {
+        let dir = sealed_output();
+        let out = dir.path();
+        let was = tree(out);
+        let watch = watch(out).unwrap().unwrap();
+        assert!(!watch.changed());
+        assert!(!undo_dir(out).exists(), "watching writes nothing");
+        crate::util::atomic_write(&out.join("oci/index.json"), b"{\"new\":1}").unwrap();
+        assert!(watch.changed());
+        let set = watch.prepare().unwrap();
+        assert_eq!(
+            fs::read(undo_dir(out).join("files/oci/index.json")).unwrap(),
+            b"{}"
+        );
+        set.roll_back().unwrap();
+        assert_eq!(tree(out), was);
     }
 
     #[test]
