@@ -181,9 +181,16 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let undo = match undo {
         Undo::Made(set) => Some(set),
         // A step that runs every time may have replaced a file before it failed.
-        Undo::Watching(w) if ran.is_err() && w.changed() => {
-            Some(runner.make_undo(w).map_err(undo_error)?)
-        }
+        Undo::Watching(w) if ran.is_err() && w.changed() => match runner.make_undo(w) {
+            Ok(set) => Some(set),
+            Err((path, why)) => {
+                reporter.warning(&format!(
+                    "{}: could not keep the files to put back ({why})",
+                    path.display()
+                ));
+                None
+            }
+        },
         _ => None,
     };
     if let Err(e) = ran {
