@@ -262,11 +262,6 @@ enum Undo {
     Made(crate::pipeline::undo::UndoSet),
 }
 
-/// The steps that run every time and write only what changed: before them, the undo set
-/// is not made (a build with nothing changed writes nothing into its output), but after
-/// one that changed a file.
-const CHECKING: [&str; 3] = ["mirror", "pki", "seal"];
-
 /// A plan being run.
 struct Runner<'p> {
     cx: Cx<'p>,
@@ -344,7 +339,10 @@ impl<'p> Runner<'p> {
             S::deliver(report, &mut self.cx.done);
             return self.finished(S::NAME, key, "skipped", started);
         }
-        if !CHECKING.contains(&S::NAME) {
+        // A step with a fingerprint runs because something it writes changed. One without
+        // (the mirror, the PKI, the seal, a bundle kept as it is) checks and writes only
+        // what changed: the files it replaced, if any, are taken in after it.
+        if fingerprint.is_some() {
             self.ensure_undo()?;
         }
         if !S::BATCH {
