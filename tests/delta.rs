@@ -386,6 +386,8 @@ fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothi
         .run()
         .json();
     assert_eq!(report["outcome"], "applied");
+    // The config folder found beside `--to fixtures/lab/out`, named as that was.
+    assert_eq!(report["config_dir"], "fixtures/lab", "{report:#}");
     assert_eq!(report["blobs_added"], 3);
     assert_eq!(
         report["config_files"],
@@ -423,6 +425,8 @@ fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothi
         .run()
         .json();
     assert_eq!(again["outcome"], "unchanged");
+    // Nothing applied: no changes reported.
+    assert!(again["changes"].is_null(), "{again:#}");
     common::assert_same_tree(
         &before,
         &common::snapshot(&far.join("fixtures/lab")),
@@ -439,6 +443,17 @@ fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothi
         ])
         .run();
     assert_same_output(&out, &lab.out_dir());
+}
+
+/// The near side's day-two commands name the config folder found beside the output as
+/// the output was given, relative when it was.
+#[test]
+fn receipt_and_delta_name_the_config_folder_as_the_output_was_given() {
+    let (lab, _far) = day_two();
+    let receipt = lab.receipt("v2.json").arg("--json").run().json();
+    assert_eq!(receipt["config_dir"], "fixtures/lab", "{receipt:#}");
+    let delta = lab.delta("v1.json", "again").arg("--json").run().json();
+    assert_eq!(delta["config_dir"], "fixtures/lab", "{delta:#}");
 }
 
 #[test]

@@ -336,3 +336,142 @@ fn export_parity_is_a_percentage_of_parts() {
         assert!(!lab.lab_dir().join("export").exists());
     }
 }
+
+/// The ISO of `export` in the most parts, and its parts in order.
+fn largest_in_parts(export: &Path) -> (String, Vec<String>) {
+    let mut by_iso: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in parts_of(export) {
+        let (iso, _) = p.rsplit_once(".part").unwrap();
+        by_iso.entry(iso.to_string()).or_default().push(p.clone());
+    }
+    let (iso, parts) = by_iso.into_iter().max_by_key(|(_, p)| p.len()).unwrap();
+    assert!(parts.len() >= 2, "{parts:?}");
+    (iso, parts)
+}
+
+/// An export in parts with recovery files and a part lost: named with how many of its
+/// parts are there, not as parts that join to the wrong sha256.
+#[test]
+fn verify_counts_the_parts_of_a_whole_with_one_lost() {
+    let lab = lab_with_parity("20%");
+    lab.build();
+    let export = lab.lab_dir().join("export");
+    let (iso, parts) = largest_in_parts(&export);
+    let n = parts.len();
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("lost");
+    copy_dir(&export, &work);
+    fs::remove_file(work.join(&parts[n - 1])).unwrap();
+    let out = Cmd::seedforge().arg("verify").arg(&work).expect(1).run();
+    let said = format!(
+        "BAD  {iso}: found {} of its {n} parts ({} missing), so it cannot be joined",
+        n - 1,
+        parts[n - 1]
+    );
+    assert!(out.stderr.contains(&said), "{said}: {}", out.stderr);
+    assert!(!out.stderr.contains("parts joined"), "{}", out.stderr);
+    assert!(out.stdout.contains("repairable"), "{}", out.stdout);
+}
+
+/// The damaged copy par2cmdline's repair leaves beside a part it rebuilt
+/// (`NAME.part001.1`) is named as a leftover that can be removed, and the folder verifies.
+#[test]
+fn verify_names_the_copies_par2s_repair_leaves_as_leftovers() {
+    let lab = lab_with_parity("20%");
+    lab.build();
+    let export = lab.lab_dir().join("export");
+    let (_, parts) = largest_in_parts(&export);
+    let tmp = tempfile::tempdir().unwrap();
+    for (judge, par2) in judges() {
+        let work = tmp.path().join(judge.replace(' ', "_"));
+        copy_dir(&export, &work);
+        let mut damaged = fs::read(work.join(&parts[0])).unwrap();
+        damaged[1000] ^= 0x01;
+        fs::write(work.join(&parts[0]), &damaged).unwrap();
+        par2.clone()
+            .args(["repair", "export.par2"])
+            .cwd(&work)
+            .run();
+        let left = format!("{}.1", parts[0]);
+        assert!(work.join(&left).is_file(), "{judge}");
+        let out = Cmd::seedforge().arg("verify").arg(&work).run();
+        let said = format!(
+            "note  {}: left by par2's repair beside {} (the copy it replaced); not part of the folder, it can be removed",
+            work.join(&left).display(),
+            parts[0]
+        );
+        assert!(
+            out.stderr.contains(&said),
+            "{judge}: {said}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// A signed delta in parts with recovery files and a part lost: `verify --key` says the
+/// recovery files rebuild it and how (verify --repair, or apply), never that every part
+/// must be carried again; done as it says, the delta verifies with the key.
+#[test]
+fn verify_of_a_delta_with_a_repairable_loss_points_at_the_repair() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    Cmd::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out", "medium.key"])
+        .cwd(&dir)
+        .run();
+    Cmd::new("openssl")
+        .args(["pkey", "-in", "medium.key", "-pubout", "-out", "medium.pub"])
+        .cwd(&dir)
+        .run();
+    let config = dir.join("seedforge.yaml");
+    let base = fs::read_to_string(&config).unwrap()
+        + "\nseal:\n  key: medium.key\n  public_key: medium.pub\n";
+    // A payload file of 2.5 MiB, changed on day two: the delta carries it in parts.
+    let day = |seed: u32| {
+        let bytes = pseudo_random(5 << 19, seed);
+        fs::write(dir.join("blob.bin"), &bytes).unwrap();
+        fs::write(
+            &config,
+            format!(
+                "{base}files:\n  - name: blob.bin\n    source: blob.bin\n    sha256: \"{}\"\n",
+                sha256_bytes(&bytes)
+            ),
+        )
+        .unwrap();
+        lab.build();
+    };
+    day(1);
+    lab.receipt("v1.json").run();
+    day(2);
+    lab.delta("v1.json", "delta")
+        .args(["--split", "1MiB", "--parity", "20"])
+        .run();
+    let delta = lab.root().join("delta");
+    let part = delta.join("out/files/blob.bin.part002");
+    assert!(part.is_file());
+    fs::remove_file(&part).unwrap();
+    let verify = || {
+        lab.seedforge()
+            .args(["verify", "--key", "fixtures/lab/medium.pub"])
+    };
+    let out = verify().arg("delta").expect(1).run();
+    assert!(out.stdout.contains("repairable"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "the delta's recovery files rebuild it: seedforge verify --repair delta rebuilds it in the folder, or seedforge apply rebuilds it in a staging copy"
+        ),
+        "{}",
+        out.stderr
+    );
+    for said in [&out.stdout, &out.stderr] {
+        assert!(!said.contains("carry every part"), "{said}");
+    }
+    let out = verify().arg("--repair").arg("delta").run();
+    assert!(out.stdout.contains("REPAIRED"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("signed, verified with"),
+        "{}",
+        out.stdout
+    );
+    verify().arg("delta").run();
+}

@@ -13,9 +13,21 @@ fn failed(message: String) -> CliError {
     Error::VerifyFailed(message).into()
 }
 
+/// What the recovery set of a folder says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parity {
+    /// No recovery files, or nothing lost or damaged (or rebuilt by `--repair`).
+    Sound,
+    /// Files lost or damaged that the recovery files can rebuild (not asked to).
+    Repairable,
+    /// Files lost or damaged beyond the recovery data.
+    Beyond,
+}
+
 /// Checks the recovery set of `dir`, if it has one, and with `repair` rebuilds what is
 /// lost. Fails (exit 1) when `repair` is asked and the loss is beyond the recovery data.
-pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<(), CliError> {
+/// Names the files par2cmdline's repair leaves beside a file it rebuilt (`NAME.1`).
+pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Parity, CliError> {
     let base = [EXPORT_SET, DELTA_SET]
         .into_iter()
         .find(|b| set_files(dir, b).is_ok_and(|f| !f.is_empty()));
@@ -26,11 +38,18 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
                 dir.display()
             )));
         }
-        return Ok(());
+        return Ok(Parity::Sound);
     };
     let set = load(dir, base).map_err(|e| failed(e.to_string()))?;
     let report = check(dir, &set, &|_| false).map_err(|e| failed(e.to_string()))?;
     let index = dir.join(format!("{base}.par2"));
+    let names: Vec<&str> = report.files.iter().map(|f| f.name.as_str()).collect();
+    for (left, of) in par2_leftovers(dir, &names) {
+        errln!(
+            "note  {}: left by par2's repair beside {of} (the copy it replaced); not part of the folder, it can be removed",
+            left.display()
+        );
+    }
     let slice = seedforge::util::human_bytes(report.slice);
     for f in &report.files {
         match &f.state {
@@ -65,8 +84,13 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
             report.recovery_slices,
             if repair {
                 String::new()
+            } else if base == DELTA_SET {
+                format!(
+                    " (seedforge verify --repair {} rebuilds it in the folder; apply rebuilds it in a staging copy)",
+                    dir.display()
+                )
             } else {
-                format!(" (seedforge verify --repair {})", dir.display())
+                format!(" (seedforge verify --repair {} rebuilds it)", dir.display())
             }
         )
     } else {
@@ -83,8 +107,15 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
             report.lost_slices
         );
     }
-    if !repair || report.is_sound() {
-        return Ok(());
+    if report.is_sound() {
+        return Ok(Parity::Sound);
+    }
+    if !repair {
+        return Ok(if report.repairable() {
+            Parity::Repairable
+        } else {
+            Parity::Beyond
+        });
     }
     if !report.repairable() {
         return Err(failed(format!(
@@ -113,5 +144,46 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
             );
         }
     }
-    Ok(())
+    Ok(Parity::Sound)
+}
+
+/// The files par2cmdline's repair leaves in `dir` beside a file of the set `names` it
+/// rebuilt (the damaged copy, renamed `NAME.1`, `NAME.2`, …), each with the file it was.
+fn par2_leftovers(dir: &Path, names: &[&str]) -> Vec<(std::path::PathBuf, String)> {
+    let mut folders: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for name in names {
+        let (folder, file) = name.rsplit_once('/').unwrap_or(("", name));
+        folders.entry(folder).or_default().push(file);
+    }
+    let mut found = Vec::new();
+    for (folder, files) in folders {
+        let Ok(entries) = std::fs::read_dir(dir.join(folder)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((of, n)) = name.rsplit_once('.') else {
+                continue;
+            };
+            if !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && files.contains(&of)
+                && !names.contains(&rel(folder, name).as_str())
+                && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                found.push((entry.path(), rel(folder, of)));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `folder/name`, or `name` at the top.
+fn rel(folder: &str, name: &str) -> String {
+    match folder {
+        "" => name.to_string(),
+        f => format!("{f}/{name}"),
+    }
 }

@@ -408,6 +408,7 @@ pub fn apply<E>(
         ),
         (delta.target_k3s.as_deref(), "the delta's"),
         allow_downgrade || super::downgrade::config_allows(&new_config),
+        super::downgrade::Side::Far,
     )?;
     // `files:` sources this side lacks or holds in another version, whose file the new
     // output seals with the config's digest: written from that copy.

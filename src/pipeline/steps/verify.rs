@@ -61,6 +61,7 @@ impl StepKind for Verify {
             layout: layout.root().to_path_buf(),
             images: kept.images,
             blobs_checked: kept.blobs_checked,
+            blobs_hashed: 0,
             bytes_checked: 0,
             problems: Vec::new(),
             strays,
