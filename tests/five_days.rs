@@ -488,8 +488,21 @@ fn five_days(medium: Medium) {
             .into_iter()
             .find(|f| f.to_string_lossy().ends_with(".part001"));
         assert_eq!(lost.is_some(), n == 3, "{what}: {lost:?}");
-        if let Some(lost) = lost {
+        if let Some(lost) = &lost {
             fs::remove_file(lost).unwrap();
+            // par2cmdline finds the loss repairable.
+            for (judge, par2) in crate::parity::judges() {
+                let out = par2
+                    .args(["verify", "delta.par2"])
+                    .cwd(&delta)
+                    .expect(1)
+                    .run();
+                assert!(
+                    out.stdout.contains("Repair is possible"),
+                    "{what}: {judge}: {}",
+                    out.stdout
+                );
+            }
         }
         // The key given, or (for a pipeline's medium, after the first time) the one the
         // output records.
@@ -502,6 +515,8 @@ fn five_days(medium: Medium) {
         }
         let applied = apply.run().json();
         assert_eq!(applied["outcome"], "applied", "{what}: {applied}");
+        // The part was rebuilt in a staging copy: the delta folder (a medium) is not written.
+        assert!(lost.is_none_or(|lost| !lost.exists()), "{what}");
         assert_eq!(applied["signature"]["signed"], true, "{what}: {applied}");
         crate::delta::assert_same_output(&far_out, &lab.out_dir());
         far_build();
