@@ -1,21 +1,23 @@
-//! Five days of changes across the gap, in the shapes operators have: a cluster whose
-//! application image is signed by cosign 3 and checked by an `images.verify` policy, and
-//! whose tag is pointed at new, re-signed content on the last day (the old image's blobs
-//! become strays, never sealed: `seedforge gc` on either side keeps `verify` passing); every
-//! image an index of linux/amd64 and linux/arm64 from a local source registry, both kept
-//! (`images.platforms`); a medium signed with a key from `cosign generate-key-pair` (ECDSA
-//! P-256) or an Ed25519 key named by the config's `seal:`, or by a release pipeline's `build
-//! --signing-key` with no `seal:` in the config; a chart from a Helm HTTP repository and
-//! one from an OCI registry; a `.deb` bundle over a node base that grows; a `files:` k3s
-//! binary and a helper from a URL; the export in 1 MiB parts; and every delta in 1 MiB
-//! parts with 20% recovery files, one part lost on the way. The far side holds its config
-//! folder and the public keys only (never a private key), and runs with no network. Each
-//! day: the far side's receipt, the near side's build and delta, `verify --key` of the
-//! delta, and the far side's `apply --key` (for the pipeline's medium, the key the output
-//! records from the second day on), which must give the near side's output byte for byte;
-//! then the far side's own `build --offline` must give it again (its export too), `verify
-//! --key` passes on the output and on the export folder, and cosign checks the carried
-//! signature. Last, damage and an edited input on the far side are named.
+//! Five days of changes across the gap, in the shapes operators have: every image an index
+//! of linux/amd64 and linux/arm64 from a local source registry, both kept
+//! (`images.platforms`); an application image signed by cosign 3 and checked by an
+//! `images.verify` policy; tags pointed at new content (klipper-lb's on day four: the old
+//! image's blobs become strays, never sealed, and `seedforge gc` on either side keeps
+//! `verify` passing; the application's, signed again, on day five); a medium signed with a
+//! key from `cosign generate-key-pair` (ECDSA P-256) or an Ed25519 key named by the config's
+//! `seal:`, or by a release pipeline's `build --signing-key` with no `seal:` in the config; a
+//! chart from a Helm HTTP repository and one from an OCI registry; a `.deb` bundle over a
+//! node base that grows; a `files:` k3s binary and a helper from a URL; the export in 1 MiB
+//! parts; and every delta in 1 MiB parts with 20% recovery files (the helper's new version
+//! crosses in two parts, one lost on the way: par2cmdline finds it repairable, `apply`
+//! rebuilds it). The far side holds its config folder and the public keys only (never a
+//! private key), and runs with no network. Each day: the far side's receipt, the near side's
+//! build and delta, `verify --key` of the delta, and the far side's `apply --key` (for the
+//! pipeline's medium, the key the output records from the third day on), which must give the
+//! near side's output byte for byte; then the far side's own `build --offline` must give it
+//! again (its export too), `verify --key` passes on the output and on the export folder, and
+//! cosign checks the carried signature. Last, damage and an edited input on the far side are
+//! named.
 
 use crate::common;
 
@@ -113,8 +115,8 @@ enum Medium {
     Pipeline,
 }
 
-/// The helper served at `files/helper-SALT`: 1.2 MiB, so that it and the seed ISOs that
-/// carry it cross in parts.
+/// The helper served at `files/helper-SALT`: 1.2 MiB, so that a delta carrying a new one
+/// holds it in two 1 MiB parts (and the seed ISOs that carry it are exported in parts).
 fn helper(salt: &str) -> Vec<u8> {
     let mut bytes: Vec<u8> = (0..1_200_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
