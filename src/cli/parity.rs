@@ -5,8 +5,8 @@
 
 use super::{CliError, Global};
 use seedforge::Error;
-use seedforge::par2::check::{FileState, check, load, set_files};
-use seedforge::pipeline::parity::{DELTA_SET, EXPORT_SET};
+use seedforge::par2::check::{FileState, check, set_files};
+use seedforge::pipeline::parity::{DELTA_SET, EXPORT_SET, load_listed};
 use std::path::Path;
 
 fn failed(message: String) -> CliError {
@@ -14,8 +14,16 @@ fn failed(message: String) -> CliError {
 }
 
 /// Checks the recovery set of `dir`, if it has one, and with `repair` rebuilds what is
-/// lost. Fails (exit 1) when `repair` is asked and the loss is beyond the recovery data.
-pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<(), CliError> {
+/// lost. With `keys`, the signature of the folder (an export's `manifest.json`, a delta's)
+/// is checked before the set is read. Fails (exit 1) when `repair` is asked and the loss
+/// is beyond the recovery data; without `repair`, a loss found is returned, for the caller
+/// to fail with once the rest of the folder is checked.
+pub(crate) fn check_or_repair(
+    g: &Global,
+    dir: &Path,
+    repair: bool,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<Option<String>, CliError> {
     let base = [EXPORT_SET, DELTA_SET]
         .into_iter()
         .find(|b| set_files(dir, b).is_ok_and(|f| !f.is_empty()));
@@ -26,16 +34,25 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
                 dir.display()
             )));
         }
-        return Ok(());
+        return Ok(None);
     };
-    let set = load(dir, base).map_err(|e| failed(e.to_string()))?;
-    let report = check(dir, &set, &|_| false).map_err(|e| failed(e.to_string()))?;
+    if repair && !keys.is_empty() {
+        signature_first(dir, base, keys)?;
+    }
+    let listed = load_listed(dir, base).map_err(|e| failed(e.to_string()))?;
+    let set = &listed.set;
+    let report = check(dir, set, &|_| false).map_err(|e| failed(e.to_string()))?;
     let index = dir.join(format!("{base}.par2"));
     let slice = seedforge::util::human_bytes(report.slice);
     for f in &report.files {
         match &f.state {
             FileState::Intact => {}
             FileState::Missing => errln!("LOST  {}: missing", f.name),
+            FileState::Appended { bytes } => errln!(
+                "DAMAGED  {}: {bytes} byte(s) after its {} recorded ones (cut on repair)",
+                f.name,
+                f.length
+            ),
             FileState::Damaged { slices } => errln!(
                 "DAMAGED  {}: {} of its {} slice(s) of {slice} do not match",
                 f.name,
@@ -51,11 +68,17 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
             set.damaged_packets
         );
     }
-    let bad = report
-        .files
-        .iter()
+    if set.ignored_recovery > 0 {
+        errln!(
+            "note  {}: {} recovery packet(s) not one slice of data or with an exponent past 65,534, not counted",
+            index.display(),
+            set.ignored_recovery
+        );
+    }
+    let bad: Vec<&str> = (report.files.iter())
         .filter(|f| f.state != FileState::Intact)
-        .count();
+        .map(|f| f.name.as_str())
+        .collect();
     let verdict = if report.is_sound() {
         "nothing to rebuild".to_string()
     } else if report.repairable() {
@@ -77,14 +100,23 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
     };
     if !g.json && (!g.quiet || !report.is_sound()) {
         outln!(
-            "parity {}: {} file(s), {bad} lost or damaged ({} slice(s) of {slice}); {verdict}",
+            "parity {}: {} file(s), {} lost or damaged ({} slice(s) of {slice}); {verdict}",
             index.display(),
             report.files.len(),
+            bad.len(),
             report.lost_slices
         );
     }
-    if !repair || report.is_sound() {
-        return Ok(());
+    if report.is_sound() {
+        return Ok(None);
+    }
+    if !repair {
+        return Ok(Some(format!(
+            "{}: {} lost or damaged: {}",
+            index.display(),
+            bad.len(),
+            bad.join(", ")
+        )));
     }
     if !report.repairable() {
         return Err(failed(format!(
@@ -94,24 +126,49 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<()
             report.recovery_slices
         )));
     }
-    let rebuilt = seedforge::pipeline::parity::repair_checked(dir, &set, &report).map_err(|e| {
-        use seedforge::pipeline::parity::RepairError;
-        failed(match e {
-            RepairError::Mismatch { path, .. } => format!(
-                "{}: rebuilt from the recovery files, but not to the sha256 {} lists; nothing was written",
-                path.display(),
-                dir.join(seedforge::pipeline::seal::SUMS).display()
-            ),
-            e => e.to_string(),
-        })
-    })?;
+    let repaired = seedforge::pipeline::parity::repair_checked(dir, &listed, &report)
+        .map_err(|e| failed(e.to_string()))?;
     if !g.json && !g.quiet {
-        for r in &rebuilt {
+        for name in &repaired.rebuilt {
             outln!(
                 "REPAIRED  {}: rebuilt, its sha256 the one SHA256SUMS lists",
-                r.path.display()
+                dir.join(name).display()
             );
         }
     }
+    if !repaired.not_listed.is_empty() {
+        return Err(failed(format!(
+            "{}: not rebuilt: {} SHA256SUMS does not list (nothing vouches for what the recovery files give); the files it lists are rebuilt",
+            dir.display(),
+            repaired.not_listed.join(", ")
+        )));
+    }
+    Ok(None)
+}
+
+/// The folder's signature with `keys`, before its recovery set is read: a delta's
+/// (`out/manifest.json` and its bundle, `out/SHA256SUMS` against it), or an export's
+/// (`manifest.json` and its bundle beside the ISOs, and the sha256 `SHA256SUMS.wholes`
+/// gives each ISO in parts against it, when it is there).
+fn signature_first(
+    dir: &Path,
+    base: &str,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<(), CliError> {
+    if base == DELTA_SET {
+        seedforge::delta::apply::verify_signature(dir, keys)?;
+        return Ok(());
+    }
+    let mut wholes = Vec::new();
+    let path = dir.join(seedforge::pipeline::split::WHOLES);
+    if let Ok(text) = seedforge::input::read_found_to_string(&path, seedforge::input::Kind::Sums) {
+        for (sha, name) in text
+            .lines()
+            .filter_map(seedforge::pipeline::seal::sums_line)
+        {
+            wholes.push((dir.join(name), sha.to_string()));
+        }
+    }
+    seedforge::pipeline::seal::verify_signed_hashes(dir, &wholes, keys).map_err(Error::from)?;
     Ok(())
 }

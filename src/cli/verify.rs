@@ -33,15 +33,22 @@ pub(crate) struct VerifyArgs {
 /// `seedforge verify [--repair] [--key KEY] DIR`.
 pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
     let keys = read_keys(&a.key)?;
+    let mut lost = None;
     if !iso::is_image(&a.dir) {
-        super::parity::check_or_repair(g, &a.dir, a.repair)?;
+        lost = super::parity::check_or_repair(g, &a.dir, a.repair, &keys)?;
     } else if a.repair {
         return Err(CliError::Usage(format!(
             "--repair: {} is an ISO; --repair takes an export folder or delta with recovery files",
             a.dir.display()
         )));
     }
-    verify_cmd(g, &a.dir, &keys)
+    let result = verify_cmd(g, &a.dir, &keys);
+    // A file the recovery set finds lost or damaged fails the verify, though the folder's
+    // other checks pass (a file SHA256SUMS does not list).
+    match (result, lost) {
+        (Ok(_), Some(lost)) => Err(Error::VerifyFailed(lost).into()),
+        (result, _) => result,
+    }
 }
 
 /// The public keys of `--key`, each with its name as given.

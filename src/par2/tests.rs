@@ -67,7 +67,7 @@ fn a_lost_file_and_a_damaged_one_are_rebuilt() {
     );
     assert!(report.repairable(), "{report:?}");
     let rebuilt = repair(dir, &set, &report, 1 << 20).unwrap();
-    commit(&rebuilt).unwrap();
+    commit(rebuilt).unwrap();
     for (name, bytes) in &wanted {
         assert_eq!(&fs::read(dir.join(name)).unwrap(), bytes, "{name}");
     }
