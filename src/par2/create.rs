@@ -7,7 +7,7 @@
 use super::coder::{self, Job};
 use super::gf::{Field, input_logs};
 use super::packet::{HEADER, MAGIC, RECOVERY, creator_packet};
-use super::{FileInfo, MAX_SLICES, MAX_WORK, MIN_SLICE, id_order, repair_work};
+use super::{FileInfo, MAX_SLICE, MAX_SLICES, MAX_WORK, MIN_SLICE, id_order, repair_work};
 use super::{Md5Hash, Par2Error, SetInfo, file_id};
 use md5::{Digest as _, Md5};
 use std::fs::{self, File};
@@ -50,9 +50,12 @@ pub fn plan(sizes: &[u64], percent: u32) -> Option<Plan> {
     let largest = sizes.iter().copied().max().unwrap_or(0).max(1);
     let total: u64 = sizes.iter().fold(0u64, |a, s| a.saturating_add(*s)).max(1);
     let mut k = (u128::from(TARGET_SLICES) * u128::from(largest) / u128::from(total)) as u64;
-    k = k.clamp(1, TARGET_SLICES);
+    k = k.clamp(1, TARGET_SLICES).max(largest.div_ceil(MAX_SLICE));
     loop {
         let slice = (largest.div_ceil(k).div_ceil(4) * 4).max(MIN_SLICE);
+        if slice > MAX_SLICE {
+            return None;
+        }
         let inputs: u64 = sizes.iter().map(|s| s.div_ceil(slice)).sum();
         let by_percent = (inputs * u64::from(percent)).div_ceil(100);
         let recovery = by_percent.max(largest.div_ceil(slice)).max(1);

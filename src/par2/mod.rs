@@ -33,6 +33,9 @@ pub const MAX_SLICES: u64 = 32_768;
 pub const MAX_FILES: u64 = MAX_SLICES;
 /// The longest name of a file in a set read here, in bytes.
 pub const MAX_NAME: usize = 4096;
+/// The largest slice a set read or written here may have (a set of [`MAX_SLICES`] of
+/// them protects 32 TiB).
+pub const MAX_SLICE: u64 = 1 << 30;
 /// The smallest slice seedforge writes; a set's slice may be larger than its largest file
 /// only up to this.
 pub const MIN_SLICE: u64 = 64 << 10;

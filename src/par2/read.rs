@@ -12,7 +12,8 @@
 //! repeat lower ones) and exactly one slice of data.
 
 use super::packet::{CREATOR, FILE_DESC, HEADER, IFSC, MAGIC, MAIN, RECOVERY};
-use super::{FileInfo, MAX_FILES, MAX_NAME, MAX_SLICES, MIN_SLICE, Md5Hash, Par2Error, SetInfo};
+use super::{FileInfo, MAX_FILES, MAX_NAME, MAX_SLICE, MAX_SLICES, MIN_SLICE};
+use super::{Md5Hash, Par2Error, SetInfo};
 use md5::{Digest as _, Md5};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -250,9 +251,9 @@ fn parse_main(main: &[u8]) -> Result<(u64, Vec<Md5Hash>), String> {
     }
     let slice = u64::from_le_bytes(main[..8].try_into().unwrap_or_default());
     let count = u32::from_le_bytes(main[8..12].try_into().unwrap_or_default());
-    if slice == 0 || !slice.is_multiple_of(4) {
+    if slice == 0 || !slice.is_multiple_of(4) || slice > MAX_SLICE {
         return Err(bad(&format!(
-            "a slice size of {slice} bytes (not a positive multiple of 4)"
+            "a slice size of {slice} bytes (not a positive multiple of 4 up to {MAX_SLICE})"
         )));
     }
     if u64::from(count) > MAX_FILES {
