@@ -209,6 +209,7 @@ fn an_export_in_parts_with_recovery_files_is_repaired_by_par2_and_by_seedforge()
     }
     let parts = parts_of(&export);
     assert!(parts.len() >= 6, "{parts:?}");
+    eprintln!("the export folder: {names:?}");
     // SHA256SUMS lists the recovery files too; the folder checks as it is.
     Cmd::new("sha256sum")
         .args(["--quiet", "--strict", "-c", "SHA256SUMS"])
@@ -283,6 +284,38 @@ fn an_export_in_parts_with_recovery_files_is_repaired_by_par2_and_by_seedforge()
     assert!(out.stdout.contains("REPAIRED"), "{}", out.stdout);
     assert_eq!(snapshot(&work), pristine);
     Cmd::seedforge().arg("verify").arg(&work).run();
+
+    // join.sh and SHA256SUMS.wholes, listed in SHA256SUMS like the parts, lost beside a
+    // part: named, and all three rebuilt, each with its mode (a seed ISO's parts are 0600:
+    // they carry the join token) whatever the umask.
+    let sums = fs::read_to_string(work.join("SHA256SUMS")).unwrap();
+    assert!(sums.contains("  join.sh\n"), "{sums}");
+    assert!(sums.contains("  SHA256SUMS.wholes\n"), "{sums}");
+    for name in ["join.sh", "SHA256SUMS.wholes", parts[2].as_str()] {
+        fs::remove_file(work.join(name)).unwrap();
+    }
+    let out = Cmd::seedforge().arg("verify").arg(&work).expect(1).run();
+    for name in ["join.sh", "SHA256SUMS.wholes", parts[2].as_str()] {
+        assert!(
+            out.stderr.contains(&format!("LOST  {name}")),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair"])
+        .arg(&work)
+        .under("sh", &["-c", "umask 022; exec \"$0\" \"$@\""])
+        .run();
+    assert_eq!(out.stdout.matches("REPAIRED").count(), 3, "{}", out.stdout);
+    assert_eq!(snapshot(&work), pristine);
+    let mode = |name: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::metadata(work.join(name)).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&parts[2]), mode(&parts[3]));
+    assert_eq!(mode(&parts[2]), 0o600);
+    assert_eq!(mode("join.sh"), 0o755);
 
     // More lost than the recovery data covers: named, exit 1, nothing written.
     for p in &parts[..4] {
