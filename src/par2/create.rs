@@ -100,15 +100,15 @@ pub struct Options {
     pub budget: usize,
 }
 
-struct Volume {
-    name: String,
+pub(super) struct Volume {
+    pub(super) name: String,
     first: u32,
     count: u32,
 }
 
 /// The volumes' names and exponents, as par2cmdline names them: `NAME.volXX+YY.par2`, XX
 /// the first exponent and YY the count, each zero-padded to the widest of its kind.
-fn volumes(base: &str, recovery: u32, per_volume: u32) -> Vec<Volume> {
+pub(super) fn volumes(base: &str, recovery: u32, per_volume: u32) -> Vec<Volume> {
     let n = recovery.div_ceil(per_volume.max(1)).max(1);
     let (each, extra) = (recovery / n, recovery % n);
     let mut out = Vec::new();

@@ -41,7 +41,7 @@ pub const MAX_SLICE: u64 = 1 << 30;
 pub const MIN_SLICE: u64 = 64 << 10;
 
 /// The most field operations one repair's matrix work may take (its inversion, m³ for m
-/// lost slices, and the constants of every input, inputs × m²): a few seconds. Every set
+/// lost slices, and the constants of every input, inputs × m²). Every set
 /// [`create::plan`] makes can lose as many slices as it has recovery slices within it.
 pub const MAX_WORK: u64 = 1 << 36;
 

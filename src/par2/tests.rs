@@ -106,3 +106,43 @@ fn the_plan_covers_a_whole_part() {
     assert_eq!(p.slice % 4, 0);
     assert!(u64::from(p.recovery) >= 4_294_967_295u64.div_ceil(p.slice));
 }
+
+#[test]
+fn volumes_are_named_as_the_docs_show() {
+    let names = |recovery, per| -> Vec<String> {
+        super::create::volumes("export", recovery, per)
+            .into_iter()
+            .map(|v| v.name)
+            .collect()
+    };
+    assert_eq!(names(8, 8), ["export.vol0+8.par2"]);
+    assert_eq!(names(16, 8), ["export.vol00+8.par2", "export.vol08+8.par2"]);
+    assert_eq!(
+        names(23, 12),
+        ["export.vol00+12.par2", "export.vol12+11.par2"]
+    );
+}
+
+#[test]
+fn every_plan_is_one_seedforge_reads_and_repairs() {
+    use super::{MAX_SLICE, MAX_SLICES, MAX_WORK, repair_work};
+    // Many blobs at full redundancy, many 4 GiB parts, one huge file: each plan's slice
+    // is within the reader's bound and a loss of all its recovery slices within the work.
+    for (sizes, percent) in [
+        (vec![300_000u64; 20_000], 100),
+        (vec![300_000u64; 20_000], 10),
+        (vec![4_294_967_295u64; 2_000], 10),
+        (vec![1u64 << 44], 5),
+    ] {
+        let Some(p) = plan(&sizes, percent) else {
+            continue;
+        };
+        assert!(p.slice <= MAX_SLICE, "{p:?}");
+        assert!(p.inputs <= MAX_SLICES, "{p:?}");
+        assert!(
+            repair_work(p.inputs, u64::from(p.recovery)) <= u128::from(MAX_WORK),
+            "{p:?}"
+        );
+    }
+    assert!(plan(&[4_294_967_295u64; 2_000], 10).is_some());
+}
