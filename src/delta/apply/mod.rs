@@ -239,7 +239,11 @@ pub fn apply<E>(
     // checked whole against the signed seal. A sound delta is read once.
     let (repaired, signature, delta) = match check_delta(delta_dir) {
         Ok(delta) => (None, signature, delta),
-        Err(e @ DeltaError::Damaged { .. }) => {
+        // A file lost or damaged (delta.json among them), of a delta whose signature was
+        // checked: the recovery files may rebuild it.
+        Err(e @ (DeltaError::Damaged { .. } | DeltaError::BadDelta { .. }))
+            if signature.is_some() =>
+        {
             match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
                 Some(copy) => {
                     let signature = signed(&copy.dir)?;
