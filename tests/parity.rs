@@ -5,7 +5,7 @@
 //! byte; `seedforge verify` names the damage and `verify --repair` rebuilds it, checked
 //! against `SHA256SUMS`; a loss beyond the recovery data is refused (exit 1) with nothing
 //! written; two builds write the same recovery files; a delta in parts with one lost
-//! applies.
+//! applies; and seedforge repairs with each judge's own sets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common;
@@ -367,5 +367,52 @@ fn export_parity_is_a_percentage_of_parts() {
         assert!(out.stderr.contains(wanted), "{extra}: {}", out.stderr);
         assert!(out.stderr.contains("seedforge.yaml:"), "{}", out.stderr);
         assert!(!lab.lab_dir().join("export").exists());
+    }
+}
+
+/// A set par2cmdline wrote (each judge's own) is one seedforge repairs: a file deleted,
+/// another damaged, a third with bytes appended, all made right by `seedforge verify
+/// --repair`, each checked against `SHA256SUMS`.
+#[test]
+fn seedforge_repairs_with_a_set_par2cmdline_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (judge, par2) in judges() {
+        let dir = tmp.path().join(judge.replace(' ', "_"));
+        fs::create_dir(&dir).unwrap();
+        let mut sums = String::new();
+        let mut files = Vec::new();
+        for i in 1..=4u32 {
+            let name = format!("seed.iso.part{i:03}");
+            let bytes = pseudo_random(if i == 4 { 70_001 } else { 200_000 }, i);
+            fs::write(dir.join(&name), &bytes).unwrap();
+            sums.push_str(&format!("{}  {name}\n", sha256_bytes(&bytes)));
+            files.push((name, bytes));
+        }
+        fs::write(dir.join("SHA256SUMS"), sums).unwrap();
+        par2.clone()
+            .args(["create", "-s65536", "-r40", "export.par2"])
+            .args(files.iter().map(|f| f.0.as_str()))
+            .cwd(&dir)
+            .run();
+        fs::remove_file(dir.join(&files[0].0)).unwrap();
+        let mut damaged = files[1].1.clone();
+        damaged[100_000] ^= 0x10;
+        fs::write(dir.join(&files[1].0), &damaged).unwrap();
+        let mut grown = files[3].1.clone();
+        grown.extend_from_slice(&[7u8; 5000]);
+        fs::write(dir.join(&files[3].0), &grown).unwrap();
+        let out = Cmd::seedforge()
+            .args(["verify", "--repair"])
+            .arg(&dir)
+            .run();
+        assert_eq!(
+            out.stdout.matches("REPAIRED").count(),
+            3,
+            "{judge}: {}",
+            out.stdout
+        );
+        for (name, bytes) in &files {
+            assert_eq!(&fs::read(dir.join(name)).unwrap(), bytes, "{judge}: {name}");
+        }
     }
 }
