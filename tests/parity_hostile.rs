@@ -418,6 +418,7 @@ fn peak(dir: &Path, code: i32) -> (u64, String) {
         .trim()
         .parse()
         .unwrap();
+    eprintln!("peak RSS of verify --repair {}: {kib} KiB", dir.display());
     (kib << 10, out.stderr)
 }
 

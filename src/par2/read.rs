@@ -28,6 +28,11 @@ const EXPONENTS: u32 = 65_535;
 /// The most bytes of critical packets held while a set is read: more than the Main,
 /// FileDesc and IFSC packets of a set of [`MAX_FILES`] files and [`MAX_SLICES`] slices.
 const MAX_HELD: usize = 192 << 20;
+/// The most recovery packets kept of sets whose Main packet was not read before them (a
+/// set's volumes hold the Main packet before the recovery packets).
+const MAX_UNKNOWN_RECOVERY: usize = 1 << 16;
+/// Bytes counted for each critical packet held besides its body.
+const ENTRY: usize = 64;
 /// The longest Creator packet kept (its text is not used).
 const MAX_CREATOR: u64 = 64 << 10;
 
@@ -82,6 +87,8 @@ struct Found {
     held: usize,
     /// More would have been held than [`MAX_HELD`].
     overflow: bool,
+    /// Recovery packets kept of sets whose Main packet was not known when they were read.
+    unknown_recovery: usize,
 }
 
 /// Where a recovery packet's data is: its file, offset and length.
@@ -178,7 +185,6 @@ pub fn load(dir: &Path, base: &str) -> Result<Loaded, Par2Error> {
             None => ignored += 1,
         }
     }
-    let _ = CREATOR;
     Ok(Loaded {
         info: SetInfo {
             slice,
@@ -196,7 +202,7 @@ pub fn load(dir: &Path, base: &str) -> Result<Loaded, Par2Error> {
 impl Found {
     fn take(&mut self, path: &Path, p: Packet) {
         let id = |b: &[u8]| -> Md5Hash { b[..16].try_into().unwrap_or_default() };
-        if self.held + p.body.len() > MAX_HELD {
+        if self.held + p.body.len() + ENTRY > MAX_HELD {
             self.overflow = true;
             return;
         }
@@ -206,7 +212,7 @@ impl Found {
                 && !self.mains.iter().any(|m| m.0 == p.set)
                 && <Md5Hash>::from(Md5::digest(&p.body)) == p.set =>
             {
-                self.held += p.body.len();
+                self.held += p.body.len() + ENTRY;
                 self.mains.push((p.set, p.body));
             }
             k if k == FILE_DESC && p.body.len() >= 56 => {
@@ -214,7 +220,7 @@ impl Found {
                 if let std::collections::btree_map::Entry::Vacant(e) =
                     self.descs.entry((p.set, id(&p.body)))
                 {
-                    self.held += len;
+                    self.held += len + ENTRY;
                     e.insert(p.body);
                 }
             }
@@ -223,16 +229,21 @@ impl Found {
                 if let std::collections::btree_map::Entry::Vacant(e) =
                     self.ifscs.entry((p.set, id(&p.body)))
                 {
-                    self.held += len;
+                    self.held += len + ENTRY;
                     e.insert(p.body);
                 }
             }
             k if k == RECOVERY && p.len >= 4 => {
                 let exp = u32::from_le_bytes(p.first);
-                if exp < EXPONENTS {
+                // A set whose Main packet is known holds at most a few copies of each of
+                // its exponents; packets of sets not (yet) known are kept up to a bound.
+                let known = self.mains.iter().any(|m| m.0 == p.set);
+                let room = known || self.unknown_recovery < MAX_UNKNOWN_RECOVERY;
+                if exp < EXPONENTS && room {
                     let copies = self.recovery.entry((p.set, exp)).or_default();
                     if copies.len() < 4 {
                         copies.push((path.to_path_buf(), p.at + 4, p.len - 4));
+                        self.unknown_recovery += usize::from(!known);
                     }
                 } else {
                     *self.odd_recovery.entry(p.set).or_default() += 1;
