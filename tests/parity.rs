@@ -416,3 +416,58 @@ fn seedforge_repairs_with_a_set_par2cmdline_wrote() {
         }
     }
 }
+
+/// A signed export with recovery files: `verify --key OTHER --repair` checks the signature
+/// before it reads the recovery files, and with a part lost writes nothing; with the key
+/// that signed it, the part is rebuilt.
+#[test]
+fn verify_key_repair_of_an_export_checks_its_signature_first() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    let lab = lab_with_parity("20%");
+    let pair = |name: &str| {
+        let key = lab.lab_dir().join(format!("{name}.pem"));
+        let public = lab.root().join(format!("{name}.pub"));
+        Cmd::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&key)
+            .run();
+        Cmd::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&public)
+            .run();
+        public
+    };
+    let public = pair("seal");
+    let other = pair("other");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\nseal:\n  key: seal.pem\n")).unwrap();
+    lab.build();
+    let export = lab.lab_dir().join("export");
+    assert!(export.join("manifest.json.sigstore.json").is_file());
+    let pristine = snapshot(&export);
+    let part = parts_of(&export)[1].clone();
+    fs::remove_file(export.join(&part)).unwrap();
+    let before = snapshot(&export);
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair", "--key"])
+        .arg(&other)
+        .arg(&export)
+        .any_status()
+        .run();
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("signature"), "{}", out.stderr);
+    assert!(!out.stdout.contains("REPAIRED"), "{}", out.stdout);
+    assert_eq!(snapshot(&export), before);
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair", "--key"])
+        .arg(&public)
+        .arg(&export)
+        .run();
+    assert!(out.stdout.contains("REPAIRED"), "{}", out.stdout);
+    assert_eq!(snapshot(&export), pristine);
+}
