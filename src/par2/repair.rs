@@ -445,11 +445,7 @@ fn rebuild_slices(
             None => Ok(()),
         }
     })
-    .map_err(|e| Par2Error::io(dir_of(folder), e))
-}
-
-fn dir_of(folder: &Folder) -> &Path {
-    &folder.path
+    .map_err(|e| Par2Error::io(&folder.path, e))
 }
 
 fn md5_of(t: &Rebuilt) -> io::Result<Md5Hash> {

@@ -146,3 +146,46 @@ fn every_plan_is_one_seedforge_reads_and_repairs() {
     }
     assert!(plan(&[4_294_967_295u64; 2_000], 10).is_some());
 }
+
+#[test]
+fn a_folder_at_a_name_refuses_the_commit_before_any_rename() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut names = Vec::new();
+    for i in 0..3u32 {
+        let name = format!("p.part{:03}", i + 1);
+        write(dir, &name, 90_000, i + 7);
+        names.push(name);
+    }
+    let sources: Vec<Source> = (names.iter())
+        .map(|n| Source {
+            path: dir.join(n),
+            name: n.clone(),
+        })
+        .collect();
+    let sizes = vec![90_000u64; 3];
+    let options = Options {
+        plan: plan(&sizes, 100).unwrap(),
+        max_volume: 1 << 30,
+        creator: "test".into(),
+        budget: 1 << 20,
+    };
+    create(dir, "t", &sources, &options).unwrap();
+    fs::remove_file(dir.join(&names[0])).unwrap();
+    fs::remove_file(dir.join(&names[2])).unwrap();
+    let set = load(dir, "t").unwrap();
+    let report = check(dir, &set, &|_| false).unwrap();
+    let rebuilt = repair(dir, &set, &report, 1 << 20).unwrap();
+    assert_eq!(rebuilt.len(), 2);
+    // A folder appears at one name after the repair, before the commit.
+    fs::create_dir(dir.join(&names[2])).unwrap();
+    let e = commit(rebuilt).unwrap_err();
+    assert!(e.to_string().contains("a folder at its name"), "{e}");
+    let mut left: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".par2"))
+        .collect();
+    left.sort();
+    assert_eq!(left, [names[1].clone(), names[2].clone()]);
+}
