@@ -177,7 +177,7 @@ fn verify_key_repair_checks_the_signature_before_it_repairs() {
     if !common::require_tool("openssl") {
         return;
     }
-    let (_lab, _far, d, other, parts) = signed_delta_in_parts();
+    let (lab, _far, d, other, parts) = signed_delta_in_parts();
     // One part lost, another key: the signature fails first, nothing is written.
     fs::remove_file(d.join(&parts[1])).unwrap();
     let before = tree(&d);
@@ -191,6 +191,42 @@ fn verify_key_repair_checks_the_signature_before_it_repairs() {
     assert!(out.stderr.contains("signature"), "{}", out.stderr);
     assert!(!out.stdout.contains("REPAIRED"), "{}", out.stdout);
     assert_eq!(tree(&d), before);
+
+    // With the key that signed it: rebuilt, and the delta verifies.
+    let sums = fs::read_to_string(d.join("SHA256SUMS")).unwrap();
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair", "--key"])
+        .arg(lab.lab_dir().join("seal.pub"))
+        .arg(&d)
+        .run();
+    assert!(out.stdout.contains("REPAIRED"), "{}", out.stdout);
+    assert!(d.join(&parts[1]).is_file());
+
+    // The delta's SHA256SUMS saying another sha256 of a file under out/ than the signed
+    // out/SHA256SUMS: not repaired.
+    let signed = fs::read_to_string(d.join("out/SHA256SUMS")).unwrap();
+    let (_, rel) = signed
+        .lines()
+        .map(|l| l.split_once("  ").unwrap())
+        .find(|(_, p)| sums.contains(&format!("  out/{p}\n")))
+        .unwrap();
+    let changed: String = sums
+        .lines()
+        .map(|l| match l.split_once("  ") {
+            Some((_, p)) if p == format!("out/{rel}") => format!("{}  {p}\n", "0".repeat(64)),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    fs::write(d.join("SHA256SUMS"), changed).unwrap();
+    fs::remove_file(d.join(&parts[1])).unwrap();
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair", "--key"])
+        .arg(lab.lab_dir().join("seal.pub"))
+        .arg(&d)
+        .expect(1)
+        .run();
+    assert!(out.stderr.contains("not repaired"), "{}", out.stderr);
+    assert!(!d.join(&parts[1]).exists());
 }
 
 /// `apply` of a delta with recovery files: a delta signed by a key the output does not

@@ -157,7 +157,7 @@ fn signature_first(
 ) -> Result<(), CliError> {
     if base == DELTA_SET {
         seedforge::delta::apply::verify_signature(dir, keys)?;
-        return Ok(());
+        return signed_lines_agree(dir);
     }
     let mut wholes = Vec::new();
     let path = dir.join(seedforge::pipeline::split::WHOLES);
@@ -170,5 +170,52 @@ fn signature_first(
         }
     }
     seedforge::pipeline::seal::verify_signed_hashes(dir, &wholes, keys).map_err(Error::from)?;
+    Ok(())
+}
+
+/// A delta whose signature checked: what its own `SHA256SUMS` and `SHA256SUMS.wholes` say
+/// of each file under `out/` must be what the signed `out/SHA256SUMS` says, so that a file
+/// the recovery files rebuild (checked against those lines) is one the signature vouches
+/// for.
+fn signed_lines_agree(dir: &Path) -> Result<(), CliError> {
+    let read = |path: &Path| -> Result<Vec<(String, String)>, CliError> {
+        let text = match seedforge::input::read_found_to_string(path, seedforge::input::Kind::Sums)
+        {
+            Ok(text) => text,
+            Err(seedforge::input::InputError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        Ok((text.lines())
+            .filter_map(seedforge::pipeline::seal::sums_line)
+            .map(|(h, n)| (n.to_string(), h.to_string()))
+            .collect())
+    };
+    let signed: std::collections::BTreeMap<String, String> =
+        read(&dir.join("out").join(seedforge::pipeline::seal::SUMS))?
+            .into_iter()
+            .collect();
+    for file in [
+        seedforge::pipeline::seal::SUMS,
+        seedforge::pipeline::split::WHOLES,
+    ] {
+        for (name, sha) in read(&dir.join(file))? {
+            let Some(rel) = name.strip_prefix("out/") else {
+                continue;
+            };
+            if let Some(want) = signed.get(rel)
+                && *want != sha
+            {
+                return Err(failed(format!(
+                    "{}: says {sha} for {name}, the signed out/{} {want}: not repaired",
+                    dir.join(file).display(),
+                    seedforge::pipeline::seal::SUMS
+                )));
+            }
+        }
+    }
     Ok(())
 }
