@@ -1,6 +1,6 @@
 //! Writing a set: the slice size and recovery count ([`plan`]), then one read of the
 //! inputs that hashes them (each file's MD5, each slice's MD5 and CRC-32) while the
-//! recovery slices are computed ([`super::coder`]), written into `NAME.volXX+YY.par2`
+//! recovery slices are computed (`coder.rs`), written into `NAME.volXX+YY.par2`
 //! beside `NAME.par2`. Same inputs, same options: same bytes (no time, no host, files in
 //! the order of their IDs).
 

@@ -7,12 +7,16 @@
 //! file: its name, length, MD5 and the MD5 of its first 16 KiB; one IFSC per file: each
 //! slice's MD5 and CRC-32) and `NAME.volXX+YY.par2` the recovery slices with exponents XX
 //! to XX+YY-1 (and the critical packets again). Recovery slice e is Σ_i c_i^e · slice_i
-//! over GF(2^16) ([`gf`]), with c_i the i-th power of 2 whose exponent is coprime to
+//! over GF(2^16) (`gf.rs`), with c_i the i-th power of 2 whose exponent is coprime to
 //! 65,535; any m lost slices are rebuilt from any m recovery slices.
 //!
-//! [`create::create`] writes a set, [`check::load`] reads one back (packets checked by
-//! their MD5; damaged ones skipped), [`check::check`] finds what is lost or damaged and
-//! [`repair::repair`] rebuilds it. Reed-Solomon itself is [`coder`], bit-sliced.
+//! [`create::create`] writes a set, [`check::load`] reads one back as hostile input
+//! (packets checked by their MD5, damaged ones skipped; names, sizes, counts, IDs and
+//! exponents checked and bounded, `read.rs`), [`check::check`] finds what is lost or
+//! damaged and [`repair::repair`] rebuilds it, every file reached beneath the set's folder
+//! with no link followed (`folder.rs`). Reed-Solomon itself is `coder.rs`, bit-sliced.
+//! Only this set-level API is public; the field, the coder, CRC-32 and the packet
+//! builders are not.
 
 pub mod check;
 mod coder;
@@ -170,7 +174,7 @@ pub(crate) fn open(path: &std::path::Path) -> Result<std::fs::File, Par2Error> {
 }
 
 /// The threads the arithmetic uses.
-pub fn threads() -> usize {
+fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

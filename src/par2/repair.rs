@@ -1,11 +1,11 @@
 //! Rebuilding lost or damaged slices: with m slices lost, m recovery slices give m
 //! equations in them (the Vandermonde rows of their exponents, restricted to the lost
 //! slices' constants); the inverse of that m×m matrix turns one pass over every slice
-//! still there and the m recovery slices into the lost ones ([`super::coder`]).
+//! still there and the m recovery slices into the lost ones (`coder.rs`).
 //!
 //! Each file with a lost slice, or with bytes appended, is rebuilt into a temporary file
 //! (mode 0600) made in its own folder, opened beneath the set's folder
-//! ([`super::folder`]): a damaged file's recorded length is copied (never more), a lost
+//! (`folder.rs`): a damaged file's recorded length is copied (never more), a lost
 //! one starts empty. Each is checked against its recorded MD5 and handed back as a
 //! [`Rebuilt`] for the caller to check further and [`commit`]; one dropped uncommitted
 //! is removed.
