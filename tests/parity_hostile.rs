@@ -7,7 +7,7 @@
 //! exponents that alias, and what a repair writes (modes, a folder at a name, bytes
 //! appended, files `SHA256SUMS` does not list).
 
-use crate::common::{Cmd, sha256_bytes};
+use crate::common::{self, Cmd, sha256_bytes};
 use md5::{Digest as _, Md5};
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -303,6 +303,9 @@ fn written(files: &[Desc], exps: &[u32]) -> (Set, Vec<u8>, Vec<u8>) {
 /// outside the folder (the run is traced: no file is created anywhere but in it).
 #[test]
 fn names_that_leave_the_folder_are_refused() {
+    if !common::require_tool("strace") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");
     fs::create_dir(&outside).unwrap();
@@ -401,23 +404,23 @@ fn a_link_on_the_way_to_a_name_is_not_followed() {
     assert!(tree(&outside).is_empty(), "{:?}", tree(&outside));
 }
 
+/// Runs the rest of its arguments, kills it after 170 s, and prints its peak resident
+/// memory (KiB, `ru_maxrss` of its one child) on its last line of stderr.
+const PEAK: &str = "import resource, subprocess, sys\n\
+try:\n    r = subprocess.run(sys.argv[1:], timeout=170).returncode\n\
+except subprocess.TimeoutExpired:\n    r = 124\n\
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+sys.exit(r)\n";
+
 /// The peak memory (bytes) of `seedforge verify --repair DIR`, which must end with
 /// `code`, and its stderr.
 fn peak(dir: &Path, code: i32) -> (u64, String) {
-    let file = dir.with_extension("rss");
     let out = repair(dir)
-        .under("/usr/bin/time", &["-f", "%M", "-o", file.to_str().unwrap()])
+        .under("python3", &["-c", PEAK])
         .expect(code)
         .run();
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-    let kib: u64 = fs::read_to_string(&file)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let kib: u64 = out.stderr.lines().last().unwrap().trim().parse().unwrap();
     eprintln!("peak RSS of verify --repair {}: {kib} KiB", dir.display());
     (kib << 10, out.stderr)
 }
@@ -551,6 +554,9 @@ fn a_repair_past_the_arithmetic_bound_is_refused() {
 /// appended (the run may write no file larger than 64 MiB).
 #[test]
 fn bytes_appended_to_a_file_are_cut_without_copying_them() {
+    if !common::require_tool("prlimit") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("set");
     let a = pseudo_random(100_000, 1);
