@@ -277,3 +277,31 @@ fn seedforge_verify_unchanged(far: &Path) {
         .args(["verify", "fixtures/lab/out"])
         .run();
 }
+
+/// A delta whose `out/files` is a link to a folder outside, a part lost: `verify --repair`
+/// follows no link, and nothing is written in that folder.
+#[test]
+fn verify_repair_of_a_delta_follows_no_link_out_of_it() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    let (lab, _far, d, _other, parts) = signed_delta_in_parts();
+    let part = parts
+        .iter()
+        .find(|p| p.starts_with("out/files/"))
+        .unwrap()
+        .clone();
+    let outside = lab.root().join("outside");
+    fs::rename(d.join("out/files"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, d.join("out/files")).unwrap();
+    let name = Path::new(&part).file_name().unwrap();
+    fs::remove_file(outside.join(name)).unwrap();
+    let before = tree(&outside);
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair"])
+        .arg(&d)
+        .expect(1)
+        .run();
+    assert_eq!(tree(&outside), before, "{}", out.stdout);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+}
