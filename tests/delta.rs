@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 
 /// The lab as v1: traefik left out of the list and disabled in the cluster.
-fn without_traefik(lab: &Lab) {
+pub(crate) fn without_traefik(lab: &Lab) {
     let dir = lab.lab_dir();
     let list = dir.join("images.txt");
     let text: String = fs::read_to_string(&list)
@@ -34,7 +34,7 @@ fn without_traefik(lab: &Lab) {
 }
 
 /// The lab as the repository has it (v2: traefik in).
-fn as_shipped(lab: &Lab) {
+pub(crate) fn as_shipped(lab: &Lab) {
     for name in ["images.txt", "seedforge.yaml"] {
         fs::copy(
             common::repo_root().join("fixtures/lab").join(name),

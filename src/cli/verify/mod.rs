@@ -39,7 +39,7 @@ pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
     let keys = read_keys(&a.key)?;
     let mut recovery = parity::Parity::Sound;
     if !iso::is_image(&a.dir) {
-        recovery = parity::check_or_repair(g, &a.dir, a.repair)?;
+        recovery = parity::check_or_repair(g, &a.dir, a.repair, &keys)?;
     } else if a.repair {
         return Err(CliError::Usage(format!(
             "--repair: {} is an ISO; --repair takes an export folder or delta with recovery files",
@@ -47,7 +47,7 @@ pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let result = verify_cmd(g, &a.dir, &keys);
-    if recovery == parity::Parity::Repairable
+    if matches!(recovery, parity::Parity::Repairable(_))
         && a.dir.join(seedforge::delta::carry::DELTA_JSON).is_file()
         && let Err(CliError::Lib(Error::Delta(e))) = &result
         && let seedforge::delta::DeltaError::Damaged { path, .. } = &**e
@@ -61,7 +61,14 @@ pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
         ))
         .into());
     }
-    result
+    // A file the recovery set finds lost or damaged fails the verify, though the folder's
+    // other checks pass (a file SHA256SUMS does not list).
+    match (result, recovery) {
+        (Ok(_), parity::Parity::Repairable(lost) | parity::Parity::Beyond(lost)) => {
+            Err(Error::VerifyFailed(lost).into())
+        }
+        (result, _) => result,
+    }
 }
 
 /// The public keys of `--key`, each with its name as given.

@@ -5,8 +5,8 @@
 
 use crate::cli::common::{CliError, Global};
 use seedforge::Error;
-use seedforge::par2::check::{FileState, check, load, set_files};
-use seedforge::pipeline::parity::{DELTA_SET, EXPORT_SET};
+use seedforge::par2::check::{FileState, check, set_files};
+use seedforge::pipeline::parity::{DELTA_SET, EXPORT_SET, load_listed};
 use std::path::Path;
 
 fn failed(message: String) -> CliError {
@@ -14,20 +14,28 @@ fn failed(message: String) -> CliError {
 }
 
 /// What the recovery set of a folder says of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Parity {
     /// No recovery files, or nothing lost or damaged (or rebuilt by `--repair`).
     Sound,
-    /// Files lost or damaged that the recovery files can rebuild (not asked to).
-    Repairable,
-    /// Files lost or damaged beyond the recovery data.
-    Beyond,
+    /// Files lost or damaged that the recovery files can rebuild (not asked to): what.
+    Repairable(String),
+    /// Files lost or damaged beyond the recovery data: what.
+    Beyond(String),
 }
 
 /// Checks the recovery set of `dir`, if it has one, and with `repair` rebuilds what is
-/// lost. Fails (exit 1) when `repair` is asked and the loss is beyond the recovery data.
-/// Names the files par2cmdline's repair leaves beside a file it rebuilt (`NAME.1`).
-pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Parity, CliError> {
+/// lost. With `keys`, the signature of the folder (an export's `manifest.json`, a delta's)
+/// is checked before the set is read. Fails (exit 1) when `repair` is asked and the loss
+/// is beyond the recovery data; without `repair`, a loss found is returned (what is lost),
+/// for the caller to fail with once the rest of the folder is checked. Names the files
+/// par2cmdline's repair leaves beside a file it rebuilt (`NAME.1`).
+pub(crate) fn check_or_repair(
+    g: &Global,
+    dir: &Path,
+    repair: bool,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<Parity, CliError> {
     let base = [EXPORT_SET, DELTA_SET]
         .into_iter()
         .find(|b| set_files(dir, b).is_ok_and(|f| !f.is_empty()));
@@ -40,8 +48,12 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Pa
         }
         return Ok(Parity::Sound);
     };
-    let set = load(dir, base).map_err(|e| failed(e.to_string()))?;
-    let report = check(dir, &set, &|_| false).map_err(|e| failed(e.to_string()))?;
+    if repair && !keys.is_empty() {
+        signature_first(dir, base, keys)?;
+    }
+    let listed = load_listed(dir, base).map_err(|e| failed(e.to_string()))?;
+    let set = &listed.set;
+    let report = check(dir, set, &|_| false).map_err(|e| failed(e.to_string()))?;
     let index = dir.join(format!("{base}.par2"));
     let names: Vec<&str> = report.files.iter().map(|f| f.name.as_str()).collect();
     for (left, of) in par2_leftovers(dir, &names) {
@@ -55,6 +67,11 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Pa
         match &f.state {
             FileState::Intact => {}
             FileState::Missing => errln!("LOST  {}: missing", f.name),
+            FileState::Appended { bytes } => errln!(
+                "DAMAGED  {}: {bytes} byte(s) after its {} recorded ones (cut on repair)",
+                f.name,
+                f.length
+            ),
             FileState::Damaged { slices } => errln!(
                 "DAMAGED  {}: {} of its {} slice(s) of {slice} do not match",
                 f.name,
@@ -70,11 +87,17 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Pa
             set.damaged_packets
         );
     }
-    let bad = report
-        .files
-        .iter()
+    if set.ignored_recovery > 0 {
+        errln!(
+            "note  {}: {} recovery packet(s) not one slice of data or with an exponent past 65,534, not counted",
+            index.display(),
+            set.ignored_recovery
+        );
+    }
+    let bad: Vec<&str> = (report.files.iter())
         .filter(|f| f.state != FileState::Intact)
-        .count();
+        .map(|f| f.name.as_str())
+        .collect();
     let verdict = if report.is_sound() {
         "nothing to rebuild".to_string()
     } else if report.repairable() {
@@ -101,9 +124,10 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Pa
     };
     if !g.json && (!g.quiet || !report.is_sound()) {
         outln!(
-            "parity {}: {} file(s), {bad} lost or damaged ({} slice(s) of {slice}); {verdict}",
+            "parity {}: {} file(s), {} lost or damaged ({} slice(s) of {slice}); {verdict}",
             index.display(),
             report.files.len(),
+            bad.len(),
             report.lost_slices
         );
     }
@@ -111,10 +135,16 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Pa
         return Ok(Parity::Sound);
     }
     if !repair {
+        let lost = format!(
+            "{}: {} lost or damaged: {}",
+            index.display(),
+            bad.len(),
+            bad.join(", ")
+        );
         return Ok(if report.repairable() {
-            Parity::Repairable
+            Parity::Repairable(lost)
         } else {
-            Parity::Beyond
+            Parity::Beyond(lost)
         });
     }
     if !report.repairable() {
@@ -125,26 +155,98 @@ pub(crate) fn check_or_repair(g: &Global, dir: &Path, repair: bool) -> Result<Pa
             report.recovery_slices
         )));
     }
-    let rebuilt = seedforge::pipeline::parity::repair_checked(dir, &set, &report).map_err(|e| {
-        use seedforge::pipeline::parity::RepairError;
-        failed(match e {
-            RepairError::Mismatch { path, .. } => format!(
-                "{}: rebuilt from the recovery files, but not to the sha256 {} lists; nothing was written",
-                path.display(),
-                dir.join(seedforge::pipeline::seal::SUMS).display()
-            ),
-            e => e.to_string(),
-        })
-    })?;
+    let repaired = seedforge::pipeline::parity::repair_checked(dir, &listed, &report)
+        .map_err(|e| failed(e.to_string()))?;
     if !g.json && !g.quiet {
-        for r in &rebuilt {
+        for name in &repaired.rebuilt {
             outln!(
                 "REPAIRED  {}: rebuilt, its sha256 the one SHA256SUMS lists",
-                r.path.display()
+                dir.join(name).display()
             );
         }
     }
+    if !repaired.not_listed.is_empty() {
+        return Err(failed(format!(
+            "{}: not rebuilt: {} SHA256SUMS does not list (nothing vouches for what the recovery files give); the files it lists are rebuilt",
+            dir.display(),
+            repaired.not_listed.join(", ")
+        )));
+    }
     Ok(Parity::Sound)
+}
+
+/// The folder's signature with `keys`, before its recovery set is read: a delta's
+/// (`out/manifest.json` and its bundle, `out/SHA256SUMS` against it), or an export's
+/// (`manifest.json` and its bundle beside the ISOs, and the sha256 `SHA256SUMS.wholes`
+/// gives each ISO in parts against it, when it is there).
+fn signature_first(
+    dir: &Path,
+    base: &str,
+    keys: &[(String, seedforge::trust::keys::PublicKey)],
+) -> Result<(), CliError> {
+    if base == DELTA_SET {
+        seedforge::delta::apply::verify_signature(dir, keys)?;
+        return signed_lines_agree(dir);
+    }
+    let mut wholes = Vec::new();
+    let path = dir.join(seedforge::pipeline::split::WHOLES);
+    if let Ok(text) = seedforge::input::read_found_to_string(&path, seedforge::input::Kind::Sums) {
+        for (sha, name) in text
+            .lines()
+            .filter_map(seedforge::pipeline::seal::sums_line)
+        {
+            wholes.push((dir.join(name), sha.to_string()));
+        }
+    }
+    seedforge::pipeline::seal::verify_signed_hashes(dir, &wholes, keys).map_err(Error::from)?;
+    Ok(())
+}
+
+/// A delta whose signature checked: what its own `SHA256SUMS` and `SHA256SUMS.wholes` say
+/// of each file under `out/` must be what the signed `out/SHA256SUMS` says, so that a file
+/// the recovery files rebuild (checked against those lines) is one the signature vouches
+/// for.
+fn signed_lines_agree(dir: &Path) -> Result<(), CliError> {
+    let read = |path: &Path| -> Result<Vec<(String, String)>, CliError> {
+        let text = match seedforge::input::read_found_to_string(path, seedforge::input::Kind::Sums)
+        {
+            Ok(text) => text,
+            Err(seedforge::input::InputError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        Ok((text.lines())
+            .filter_map(seedforge::pipeline::seal::sums_line)
+            .map(|(h, n)| (n.to_string(), h.to_string()))
+            .collect())
+    };
+    let signed: std::collections::BTreeMap<String, String> =
+        read(&dir.join("out").join(seedforge::pipeline::seal::SUMS))?
+            .into_iter()
+            .collect();
+    for file in [
+        seedforge::pipeline::seal::SUMS,
+        seedforge::pipeline::split::WHOLES,
+    ] {
+        for (name, sha) in read(&dir.join(file))? {
+            let Some(rel) = name.strip_prefix("out/") else {
+                continue;
+            };
+            if let Some(want) = signed.get(rel)
+                && *want != sha
+            {
+                return Err(failed(format!(
+                    "{}: says {sha} for {name}, the signed out/{} {want}: not repaired",
+                    dir.join(file).display(),
+                    seedforge::pipeline::seal::SUMS
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The files par2cmdline's repair leaves in `dir` beside a file of the set `names` it
