@@ -211,6 +211,13 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
                 );
             }
         }
+        if !r.delta_rebuilt.is_empty() {
+            outln!(
+                "   the delta's recovery files rebuilt {} (lost or damaged on the way; {} itself was not written)",
+                r.delta_rebuilt.join(", "),
+                r.delta.display()
+            );
+        }
     }
     Ok(ExitCode::Ok)
 }

@@ -93,7 +93,13 @@ pub(super) fn repaired_copy(
             ),
         });
     }
-    let dir = crate::util::temp_path_beside(beside);
+    // Beside the output (the delta may be on a read-only medium), named after the delta,
+    // so that a message about a file of the copy names the delta, never the output.
+    let name = crate::outpath::resolve(delta)
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "delta".into());
+    let dir = crate::util::temp_path_beside(&beside.with_file_name(name));
     let guard = staging
         .create_dir(&dir)
         .map_err(|e| DeltaError::io(&dir, e))?;

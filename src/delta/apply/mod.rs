@@ -97,6 +97,9 @@ pub struct ApplyReport {
     pub changes: Option<super::changes::Changes>,
     /// The files the receipt recorded missing or damaged here, made whole.
     pub repaired: Vec<String>,
+    /// Files of the delta lost or damaged on the way and rebuilt from its recovery files
+    /// (in a staging copy of it: the delta folder is not written), by their paths in it.
+    pub delta_rebuilt: Vec<String>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -254,6 +257,12 @@ pub fn apply<E>(
         }
         Err(e) => return Err(e.into()),
     };
+    // The delta as the operator named it, for the report, whichever copy is applied.
+    let given = delta_dir;
+    let delta_rebuilt = repaired
+        .as_ref()
+        .map(|r| r.rebuilt.clone())
+        .unwrap_or_default();
     let delta_dir = repaired.as_ref().map_or(delta_dir, |r| r.dir.as_path());
     let (d, o) = (crate::outpath::resolve(delta_dir), &out_abs);
     if crate::outpath::is_within(&d, o) || crate::outpath::is_within(o, &d) {
@@ -304,7 +313,7 @@ pub fn apply<E>(
     let mut report = ApplyReport {
         outcome: "unchanged",
         output: out.to_path_buf(),
-        delta: delta_dir.to_path_buf(),
+        delta: given.to_path_buf(),
         config_dir: config_dir.clone(),
         files_applied: 0,
         blobs_added: 0,
@@ -315,6 +324,7 @@ pub fn apply<E>(
         signature,
         changes: delta.facts.changes.clone(),
         repaired: delta.facts.repairs.clone(),
+        delta_rebuilt,
         seconds: 0.0,
     };
     // A killed apply's mirror of the config folder, beside it.
