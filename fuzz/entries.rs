@@ -275,3 +275,81 @@ pub fn deb_reader(data: &[u8]) {
         }
     }
 }
+
+/// The files the set in `par2_set`'s folder protects: what par2cmdline's seeds were made
+/// over (`fuzz/seeds/par2_set/`).
+pub const PAR2_FILES: [(&str, usize, u8); 3] =
+    [("alpha", 3000, 1), ("beta", 5000, 2), ("c/delta", 700, 3)];
+
+/// The bytes of `PAR2_FILES`' file made from `seed`.
+pub fn par2_file(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u8)
+                .wrapping_mul(31)
+                .wrapping_add(seed)
+                .rotate_left(u32::from(seed) % 8)
+        })
+        .collect()
+}
+
+/// Every name under `dir`, relative, sorted.
+fn names_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// PAR 2.0 recovery sets: any bytes as a set's index (`export.par2`, in a folder with the
+/// files of `PAR2_FILES`, `c/delta` one of them lost) give a set or an error, never a panic; a
+/// set read is within the bounds (a slice a positive multiple of 4 up to 1 GiB, at most
+/// 32,768 slices, names relative paths of plain components, exponents below 65,535); its
+/// check and, when it finds a loss it can rebuild, its repair (to temporary files, not
+/// committed) never panic, and leave the folder and the one above it as they were.
+pub fn par2_set(data: &[u8]) {
+    use seedforge::par2;
+    let scratch = std::env::temp_dir().join(format!("seedforge-fuzz-par2-{}", std::process::id()));
+    let dir = scratch.join("set");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(dir.join("c")).expect("a scratch folder");
+    for (name, len, seed) in PAR2_FILES.iter().take(2) {
+        std::fs::write(dir.join(name), par2_file(*len, *seed)).expect("a file");
+    }
+    std::fs::write(dir.join("export.par2"), data).expect("the set");
+    let before = names_under(&scratch);
+    if let Ok(set) = par2::check::load(&dir, "export") {
+        let slice = set.info.slice;
+        assert!(slice > 0 && slice.is_multiple_of(4) && slice <= par2::MAX_SLICE);
+        assert!(set.info.slice_count() as u64 <= par2::MAX_SLICES);
+        for f in &set.info.files {
+            assert!(par2::valid_name(&f.name), "{:?}", f.name);
+        }
+        assert!(set.recovery.keys().all(|e| *e < 65_535));
+        if let Ok(report) = par2::check::check(&dir, &set, &|_| false)
+            && !report.is_sound()
+            && report.repairable()
+            && let Ok(rebuilt) = par2::repair::repair(&dir, &set, &report, 1 << 20)
+        {
+            par2::repair::discard(rebuilt);
+        }
+    }
+    assert_eq!(
+        names_under(&scratch),
+        before,
+        "written in the folder or beside it"
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -114,6 +114,24 @@ impl OutPathError {
     }
 }
 
+/// The folder holding `path`, as the operator would write it: `path`'s own parent
+/// (`fixtures/lab` for `fixtures/lab/out`, `.` for `out`, `../far` for `../far/out`) when
+/// it is the same folder as the resolved one (no link in between), else the resolved
+/// parent.
+pub fn parent_as_given(path: &Path) -> Option<PathBuf> {
+    let resolved = resolve(path).parent()?.to_path_buf();
+    let given = match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => PathBuf::from("."),
+        Some(p) => p.to_path_buf(),
+        None => return Some(resolved),
+    };
+    Some(if resolve(&given) == resolved {
+        given
+    } else {
+        resolved
+    })
+}
+
 /// `path` made absolute and free of symbolic links as far as it exists, with the rest
 /// (which does not exist yet) appended lexically (`..` in the missing part is resolved
 /// against what came before). A link whose target does not exist yet (`link -> out`
@@ -387,6 +405,28 @@ pub fn from_portable(stored: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parent_of_a_path_is_named_as_the_path_was() {
+        let given = |p: &str| parent_as_given(Path::new(p)).unwrap();
+        assert_eq!(given("fixtures/lab/out"), Path::new("fixtures/lab"));
+        assert_eq!(given("out"), Path::new("."));
+        assert_eq!(given("../far/out"), Path::new("../far"));
+        // `..` at the end: the lexical parent is another folder.
+        assert_eq!(
+            given("a/out/.."),
+            resolve(Path::new("a/out/..")).parent().unwrap()
+        );
+        // An output that is a link lies in its target's folder.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = resolve(tmp.path());
+        let (a, b) = (root.join("a"), root.join("b"));
+        std::fs::create_dir_all(b.join("real")).unwrap();
+        std::fs::create_dir_all(&a).unwrap();
+        std::os::unix::fs::symlink(b.join("real"), a.join("out")).unwrap();
+        assert_eq!(parent_as_given(&a.join("out")).unwrap(), b);
+        assert_eq!(parent_as_given(&b.join("real")).unwrap(), b);
+    }
 
     #[test]
     fn portable_names_hold_no_character_windows_or_exfat_refuses_and_map_back() {

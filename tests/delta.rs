@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 
 /// The lab as v1: traefik left out of the list and disabled in the cluster.
-fn without_traefik(lab: &Lab) {
+pub(crate) fn without_traefik(lab: &Lab) {
     let dir = lab.lab_dir();
     let list = dir.join("images.txt");
     let text: String = fs::read_to_string(&list)
@@ -34,7 +34,7 @@ fn without_traefik(lab: &Lab) {
 }
 
 /// The lab as the repository has it (v2: traefik in).
-fn as_shipped(lab: &Lab) {
+pub(crate) fn as_shipped(lab: &Lab) {
     for name in ["images.txt", "seedforge.yaml"] {
         fs::copy(
             common::repo_root().join("fixtures/lab").join(name),
@@ -386,6 +386,8 @@ fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothi
         .run()
         .json();
     assert_eq!(report["outcome"], "applied");
+    // The config folder found beside `--to fixtures/lab/out`, named as that was.
+    assert_eq!(report["config_dir"], "fixtures/lab", "{report:#}");
     assert_eq!(report["blobs_added"], 3);
     assert_eq!(
         report["config_files"],
@@ -423,6 +425,8 @@ fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothi
         .run()
         .json();
     assert_eq!(again["outcome"], "unchanged");
+    // Nothing applied: no changes reported.
+    assert!(again["changes"].is_null(), "{again:#}");
     common::assert_same_tree(
         &before,
         &common::snapshot(&far.join("fixtures/lab")),
@@ -439,6 +443,17 @@ fn apply_rebuilds_the_near_sides_output_offline_and_a_second_apply_changes_nothi
         ])
         .run();
     assert_same_output(&out, &lab.out_dir());
+}
+
+/// The near side's day-two commands name the config folder found beside the output as
+/// the output was given, relative when it was.
+#[test]
+fn receipt_and_delta_name_the_config_folder_as_the_output_was_given() {
+    let (lab, _far) = day_two();
+    let receipt = lab.receipt("v2.json").arg("--json").run().json();
+    assert_eq!(receipt["config_dir"], "fixtures/lab", "{receipt:#}");
+    let delta = lab.delta("v1.json", "again").arg("--json").run().json();
+    assert_eq!(delta["config_dir"], "fixtures/lab", "{delta:#}");
 }
 
 #[test]

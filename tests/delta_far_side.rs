@@ -256,6 +256,16 @@ fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_all
         "{}",
         out.stderr
     );
+    // What the far side can do, not what only the near side can (build, edit the config
+    // the delta seals).
+    for said in [
+        "ask the near side for a delta of v1.33.1+k3s2 or a newer release",
+        "apply --allow-downgrade applies this one as it is",
+    ] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    assert!(!out.stderr.contains("build v1.33.1+k3s2"), "{}", out.stderr);
+    assert!(!out.stderr.contains("in the config"), "{}", out.stderr);
     common::assert_same_tree(&before, &common::snapshot(&far_lab), "a refused downgrade");
     apply_in(&far, &delta).arg("--allow-downgrade").run();
     crate::delta::assert_same_output(&far_lab.join("out"), &lab.out_dir());
@@ -286,8 +296,14 @@ fn a_delta_of_an_output_older_than_its_config_is_refused_naming_what_changed() {
     fs::write(&list, text).unwrap();
     let out = lab.delta("r.json", "delta").expect(2).run();
     assert!(out.stderr.contains("build first"), "{}", out.stderr);
+    // Named under the config folder as the output was given (fixtures/lab/out).
     assert!(
-        out.stderr.contains(&list.display().to_string()),
+        out.stderr.contains("fixtures/lab/images.txt changed since"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(&lab.root().display().to_string()),
         "{}",
         out.stderr
     );

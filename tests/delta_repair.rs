@@ -4,6 +4,7 @@
 
 use crate::common::{self, Cmd, Lab, flip_byte};
 use std::fs;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn a_damaged_far_side_is_recorded_by_its_receipt_and_made_whole_by_the_delta() {
@@ -218,4 +219,229 @@ fn gc_never_removes_a_sealed_file() {
         gc.stdout
     );
     assert!(out.join("oci/blobs/sha256").join(&hex).is_file());
+}
+
+/// Names under `dir`, recursively, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// An Ed25519 key pair made by openssl in `dir`: (private, public).
+fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub"));
+    Cmd::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&key)
+        .run();
+    Cmd::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .run();
+    (key, public)
+}
+
+/// The lab built twice signed with `seal.pem` (v1 without traefik, then v2 with a file of
+/// a few parts), the far side a copy of v1, and v2's delta in parts with recovery files:
+/// (lab, far side, delta, another key's public key, the delta's parts).
+fn signed_delta_in_parts() -> (Lab, PathBuf, PathBuf, PathBuf, Vec<String>) {
+    let lab = Lab::new();
+    let sign = |lab: &Lab| {
+        let config = lab.lab_dir().join("seedforge.yaml");
+        let text = fs::read_to_string(&config).unwrap();
+        fs::write(&config, format!("{text}\nseal:\n  key: seal.pem\n")).unwrap();
+    };
+    key_pair(&lab.lab_dir(), "seal");
+    crate::delta::without_traefik(&lab);
+    sign(&lab);
+    lab.build();
+    lab.receipt("v1.json").run();
+    let far = lab.far_copy("far");
+    crate::delta::as_shipped(&lab);
+    sign(&lab);
+    // v2 carries a file of a few parts.
+    let mut x = 7u32;
+    let blob: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    fs::write(lab.lab_dir().join("blob.bin"), &blob).unwrap();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        format!(
+            "{text}\nfiles:\n  - name: blob.bin\n    source: blob.bin\n    sha256: \"{}\"\n",
+            common::sha256_bytes(&blob)
+        ),
+    )
+    .unwrap();
+    lab.build();
+    lab.delta("v1.json", "d")
+        .args(["--split", "1MiB", "--parity", "10"])
+        .run();
+    let d = lab.root().join("d");
+    assert!(d.join("delta.par2").is_file());
+    let (_, other) = key_pair(lab.root(), "other");
+    let parts: Vec<String> = tree(&d)
+        .into_iter()
+        .filter(|n| n.contains(".part"))
+        .collect();
+    assert!(parts.len() >= 3, "{parts:?}");
+
+    (lab, far, d, other, parts)
+}
+
+/// `verify --key OTHER --repair DELTA` with a part lost: the signature fails first, and
+/// nothing is read of the recovery files or written.
+#[test]
+fn verify_key_repair_checks_the_signature_before_it_repairs() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    let (lab, _far, d, other, parts) = signed_delta_in_parts();
+    // One part lost, another key: the signature fails first, nothing is written.
+    fs::remove_file(d.join(&parts[1])).unwrap();
+    let before = tree(&d);
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair", "--key"])
+        .arg(&other)
+        .arg(&d)
+        .any_status()
+        .run();
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("signature"), "{}", out.stderr);
+    assert!(!out.stdout.contains("REPAIRED"), "{}", out.stdout);
+    assert_eq!(tree(&d), before);
+
+    // With the key that signed it: rebuilt, and the delta verifies.
+    let sums = fs::read_to_string(d.join("SHA256SUMS")).unwrap();
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair", "--key"])
+        .arg(lab.lab_dir().join("seal.pub"))
+        .arg(&d)
+        .run();
+    assert!(out.stdout.contains("REPAIRED"), "{}", out.stdout);
+    assert!(d.join(&parts[1]).is_file());
+
+    // The delta's SHA256SUMS saying another sha256 of a file under out/ than the signed
+    // out/SHA256SUMS: not repaired.
+    let signed = fs::read_to_string(d.join("out/SHA256SUMS")).unwrap();
+    let (_, rel) = signed
+        .lines()
+        .map(|l| l.split_once("  ").unwrap())
+        .find(|(_, p)| sums.contains(&format!("  out/{p}\n")))
+        .unwrap();
+    let changed: String = sums
+        .lines()
+        .map(|l| match l.split_once("  ") {
+            Some((_, p)) if p == format!("out/{rel}") => format!("{}  {p}\n", "0".repeat(64)),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    fs::write(d.join("SHA256SUMS"), changed).unwrap();
+    fs::remove_file(d.join(&parts[1])).unwrap();
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair", "--key"])
+        .arg(lab.lab_dir().join("seal.pub"))
+        .arg(&d)
+        .expect(1)
+        .run();
+    assert!(out.stderr.contains("not repaired"), "{}", out.stderr);
+    assert!(!d.join(&parts[1]).exists());
+}
+
+/// `apply` of a delta with recovery files: a delta signed by a key the output does not
+/// trust is refused though its recovery files could not rebuild it either (the refusal is
+/// the signature's: the recovery files are not read); a trusted delta whose loss is beyond
+/// its recovery files is refused before anything is copied, naming its own `delta.par2`.
+#[test]
+fn apply_trusts_a_delta_before_it_reads_its_recovery_files() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    let (_lab, far, d, other, parts) = signed_delta_in_parts();
+    // Every part lost (beyond the recovery files), another key: refused as untrusted.
+    for p in &parts {
+        let _ = fs::remove_file(d.join(p));
+    }
+    let out_dir = far.join("fixtures/lab/out");
+    let out = crate::delta::apply(&far, &d, "fixtures/lab/out")
+        .arg("--key")
+        .arg(&other)
+        .any_status()
+        .run();
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("signature"), "{}", out.stderr);
+    assert!(!out.stderr.contains("more needed"), "{}", out.stderr);
+    assert!(crate::delta::leftovers_beside(&out_dir).is_empty());
+
+    // Trusted (the key the output records), the loss beyond repair: named, with the
+    // delta's own delta.par2, before anything is copied.
+    let out = crate::delta::apply(&far, &d, "fixtures/lab/out")
+        .expect(1)
+        .run();
+    assert!(
+        out.stderr
+            .contains(&d.join("delta.par2").display().to_string()),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was copied"), "{}", out.stderr);
+    assert!(crate::delta::leftovers_beside(&out_dir).is_empty());
+    seedforge_verify_unchanged(&far);
+}
+
+/// The far side's output checks as it was.
+fn seedforge_verify_unchanged(far: &Path) {
+    Cmd::seedforge()
+        .cwd(far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+}
+
+/// A delta whose `out/files` is a link to a folder outside, a part lost: `verify --repair`
+/// follows no link, and nothing is written in that folder.
+#[test]
+fn verify_repair_of_a_delta_follows_no_link_out_of_it() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    let (lab, _far, d, _other, parts) = signed_delta_in_parts();
+    let part = parts
+        .iter()
+        .find(|p| p.starts_with("out/files/"))
+        .unwrap()
+        .clone();
+    let outside = lab.root().join("outside");
+    fs::rename(d.join("out/files"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, d.join("out/files")).unwrap();
+    let name = Path::new(&part).file_name().unwrap();
+    fs::remove_file(outside.join(name)).unwrap();
+    let before = tree(&outside);
+    let out = Cmd::seedforge()
+        .args(["verify", "--repair"])
+        .arg(&d)
+        .expect(1)
+        .run();
+    assert_eq!(tree(&outside), before, "{}", out.stdout);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
 }

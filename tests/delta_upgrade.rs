@@ -198,7 +198,14 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
         .run();
     fs::remove_file(parity.join(format!("{layer}.part002"))).unwrap();
     let listing = common::names_in(&parity.join("out/oci/blobs/sha256"));
-    apply_in(&far3, &parity).run();
+    // The report names the delta as it was given and the part the recovery files rebuilt.
+    let report = apply_in(&far3, &parity).arg("--json").run().json();
+    assert_eq!(report["delta"], parity.display().to_string(), "{report}");
+    assert_eq!(
+        report["delta_rebuilt"],
+        serde_json::json!([format!("{layer}.part002")]),
+        "{report}"
+    );
     assert_eq!(
         fs::read_to_string(far3.join("fixtures/lab/out/SHA256SUMS")).unwrap(),
         sums

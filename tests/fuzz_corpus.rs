@@ -19,7 +19,7 @@ use std::path::PathBuf;
 type Body = fn(&[u8]);
 
 /// Each fuzz target (its `[[bin]]` name in `fuzz/Cargo.toml`) and its body.
-const TARGETS: [(&str, Body); 7] = [
+const TARGETS: [(&str, Body); 8] = [
     ("reference", entries::reference),
     ("image_list", entries::image_list),
     ("config", entries::config),
@@ -27,6 +27,7 @@ const TARGETS: [(&str, Body); 7] = [
     ("packages", entries::packages),
     ("iso_reader", entries::iso_reader),
     ("deb_reader", entries::deb_reader),
+    ("par2_set", entries::par2_set),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -108,6 +109,11 @@ fn iso_reader_inputs() {
 #[test]
 fn deb_reader_inputs() {
     run("deb_reader");
+}
+
+#[test]
+fn par2_set_inputs() {
+    run("par2_set");
 }
 
 /// Every cargo-fuzz target is listed here (so its inputs run) and is the one-line wrapper

@@ -602,3 +602,53 @@ fn every_kind_of_step_skipped_gives_the_report_it_gave_when_it_ran() {
     assert_eq!(exported(&first).len(), 4, "three seeds and the payload ISO");
     assert_sound(&lab, &lab.out_dir());
 }
+
+/// A build's verify line says how many of the layout's blobs it re-hashed: all of them
+/// the first time; after an image is dropped, those whose files are unchanged since they
+/// last hashed right are not read, and the line says so rather than reading like a
+/// smaller layout. `seedforge verify` re-hashes them all.
+#[test]
+fn the_verify_line_says_how_many_of_the_blobs_it_re_hashed() {
+    let lab = Lab::new();
+    let verify_line = |out: &common::Output| {
+        (out.stdout.lines())
+            .find(|l| l.starts_with("verify fixtures/lab/out/oci:"))
+            .unwrap_or_else(|| panic!("no verify line: {}", out.stdout))
+            .to_string()
+    };
+    let first = verify_line(&lab.build());
+    assert!(
+        first.contains(" blob(s) re-hashed (") && !first.contains(" of "),
+        "{first}"
+    );
+    let list = lab.lab_dir().join("images.txt");
+    let text: String = (fs::read_to_string(&list).unwrap().lines())
+        .filter(|l| !l.contains("traefik"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&list, text).unwrap();
+    replace_in_config(
+        &lab,
+        "  k3s_version: v1.33.1+k3s1\n",
+        "  k3s_version: v1.33.1+k3s1\n  disable: [traefik]\n",
+    );
+    let second = verify_line(&lab.build());
+    // "N of M blob(s) re-hashed (…), the rest unchanged since they were last hashed"
+    let (hashed, rest) = second
+        .split_once(" image(s), ")
+        .and_then(|(_, r)| r.split_once(" of "))
+        .unwrap_or_else(|| panic!("{second}"));
+    let all: usize = rest.split(' ').next().unwrap().parse().unwrap();
+    let hashed: usize = hashed.parse().unwrap();
+    assert!(0 < hashed && hashed < all, "{second}");
+    assert!(
+        second.contains("the rest unchanged since they were last hashed"),
+        "{second}"
+    );
+    let out = lab.seedforge().args(["verify", "fixtures/lab/out"]).run();
+    let full = verify_line(&out);
+    assert!(
+        full.contains(&format!(" {all} blob(s) re-hashed (")),
+        "{full}"
+    );
+}

@@ -71,6 +71,7 @@ mod net_proxy;
 mod offline;
 mod online_offline;
 mod parity;
+mod parity_hostile;
 mod pki_openssl;
 mod pki_registry;
 mod pki_state;

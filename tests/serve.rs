@@ -587,6 +587,18 @@ fn a_new_certificate_is_served_from_the_next_connection_on() {
         let ca = ca.display().to_string();
         serve.curl(&["--cacert", &ca], "/v2/").0
     };
+    // The same certificate and key in other files (an apply that issued none makes
+    // another output current): served on, not announced as new.
+    let same = out.with_file_name("out.same");
+    common::copy_tree(&out, &same, &|_| false);
+    fs::rename(&out, out.with_file_name("out.before")).unwrap();
+    fs::rename(&same, &out).unwrap();
+    assert_eq!(with_ca(&old_ca), 200, "{}", serve.log());
+    assert!(
+        !serve.log().contains("a new certificate or key"),
+        "{}",
+        serve.log()
+    );
     // Another CA and certificate for the same address, made current by one rename.
     let issued = work.path().join("issued");
     lab.seedforge()
@@ -609,6 +621,11 @@ fn a_new_certificate_is_served_from_the_next_connection_on() {
     fs::rename(&out, out.with_file_name("out.old")).unwrap();
     fs::rename(&next, &out).unwrap();
     assert_eq!(with_ca(&out.join("pki/ca.crt")), 200, "{}", serve.log());
+    assert!(
+        serve.log().contains("a new certificate or key"),
+        "{}",
+        serve.log()
+    );
     assert_eq!(with_ca(&old_ca), 0, "the old CA still verifies the server");
     // A key that is not the certificate's (a build caught between writing the two): the
     // pair in use stays, with a warning.

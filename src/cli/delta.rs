@@ -143,7 +143,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         wait: !a.no_wait,
         allow_downgrade: a.allow_downgrade,
     };
-    let r = match apply(
+    let mut r = match apply(
         &a.delta,
         &a.to,
         options,
@@ -155,6 +155,18 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         Err(ApplyError::Delta(e)) => return Err(e.into()),
         Err(ApplyError::Build(e)) => return Err(e),
     };
+    // The config folder found beside OUT, named as OUT was given (`fixtures/lab` for
+    // `--to fixtures/lab/out`).
+    let beside = seedforge::outpath::resolve(&a.to)
+        .parent()
+        .map(Path::to_path_buf);
+    if a.config.is_none() && r.config_dir.is_some() && r.config_dir == beside {
+        r.config_dir = seedforge::outpath::parent_as_given(&a.to);
+    }
+    // Nothing applied, nothing changed: what the delta would change is not reported.
+    if r.outcome == "unchanged" {
+        r.changes = None;
+    }
     if g.json {
         print_json(&r);
         return Ok(ExitCode::Ok);
@@ -198,6 +210,13 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
                     r.repaired.join(", ")
                 );
             }
+        }
+        if !r.delta_rebuilt.is_empty() {
+            outln!(
+                "   the delta's recovery files rebuilt {} (lost or damaged on the way; {} itself was not written)",
+                r.delta_rebuilt.join(", "),
+                r.delta.display()
+            );
         }
     }
     Ok(ExitCode::Ok)

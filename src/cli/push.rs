@@ -91,15 +91,29 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
                     .map(|c| (c.target.as_str(), c.digest.to_string())),
             ),
     );
-    let pruned = seedforge::oci::registry::prune::prune_and_record(
+    let recorded = seedforge::oci::registry::prune::prune_and_record(
         &registries,
         &a.registry,
         &record_tag,
         previous.as_ref(),
         &now,
     )
-    .map_err(seedforge::oci::OciError::from)?;
-    let pruned = a.prune.then_some(pruned);
+    .map_err(seedforge::oci::OciError::from);
+    let pruned = match recorded {
+        Ok(report) => a.prune.then_some(report),
+        Err(e) if a.prune => return Err(e.into()),
+        // A plain push did its job; a registry that refuses the record (a token scoped to
+        // the images' repositories) only leaves the next --prune without it.
+        Err(e) => {
+            errln!(
+                "warning: {}",
+                g.secrets.scrub(&format!(
+                    "this push is not recorded ({e}): a later push --prune cannot remove what it pushed"
+                ))
+            );
+            None
+        }
+    };
     if g.json {
         let mut json = serde_json::to_value(&report).unwrap_or_default();
         json["charts"] = serde_json::to_value(&charts).unwrap_or_default();

@@ -211,6 +211,7 @@ pub fn delta(
             "this output's",
         ),
         allow_downgrade || config_file.is_some_and(|f| super::downgrade::config_allows(&f)),
+        super::downgrade::Side::Near,
     )?;
 
     // Written: each file hashed on its way, the sums of the delta from those hashes.

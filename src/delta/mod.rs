@@ -430,7 +430,8 @@ fn config_dir(out: &Path, config: Option<&Path>, sealed: &Sealed) -> Option<Path
         });
     }
     let recorded = &sealed.facts.inputs.as_ref()?.config;
-    let parent = crate::outpath::resolve(out).parent()?.to_path_buf();
+    // Named as the output was: `fixtures/lab` for `fixtures/lab/out`.
+    let parent = crate::outpath::parent_as_given(out)?;
     let file = parent.join(seal::safe_relative(&recorded.path)?);
     let bytes = crate::input::read_found(&file, crate::input::Kind::Config).ok()?;
     (crate::hashing::sha256_hex(&bytes) == recorded.sha256).then_some(parent)

@@ -8,8 +8,8 @@
 
 use super::DeltaError;
 use crate::leftovers::{SignalGuard, Staging};
-use crate::par2::check::{check, load, set_files};
-use crate::pipeline::parity::{DELTA_SET, write_set};
+use crate::par2::check::{FileState, check, set_files};
+use crate::pipeline::parity::{DELTA_SET, load_listed, write_set};
 use crate::pipeline::{seal, split};
 use std::collections::BTreeMap;
 use std::fs;
@@ -45,6 +45,8 @@ pub(super) fn is_set_file(rel: &str) -> bool {
 pub(super) struct Repaired {
     /// The copy.
     pub(super) dir: PathBuf,
+    /// The files rebuilt from the recovery files, by path in the delta folder.
+    pub(super) rebuilt: Vec<String>,
     _guard: SignalGuard,
 }
 
@@ -57,7 +59,10 @@ impl Drop for Repaired {
 /// When the delta at `delta` (which did not check) has a recovery set that finds files lost
 /// or damaged, a copy of it beside `beside` with them rebuilt and checked against its
 /// `SHA256SUMS`; `None` when there is no set or it finds nothing lost (the caller's own
-/// check then names what is wrong). A loss beyond the recovery data fails, naming it.
+/// check then names what is wrong). A set that protects a file the delta's `SHA256SUMS`
+/// does not list is refused, and a loss beyond the recovery data fails naming it, both
+/// before anything is copied. The caller has checked the delta's signature already: this
+/// is never reached for a delta that is not trusted.
 pub(super) fn repaired_copy(
     delta: &Path,
     beside: &Path,
@@ -66,46 +71,107 @@ pub(super) fn repaired_copy(
     if set_files(delta, DELTA_SET).map_or(true, |f| f.is_empty()) {
         return Ok(None);
     }
-    let set = load(delta, DELTA_SET).map_err(par2_err)?;
-    let report = check(delta, &set, &|_| false).map_err(par2_err)?;
+    let listed = load_listed(delta, DELTA_SET).map_err(|e| repair_err(delta, delta, e))?;
+    let report = check(delta, &listed.set, &|_| false).map_err(par2_err)?;
     if report.is_sound() {
         return Ok(None);
     }
-    let dir = crate::util::temp_path_beside(beside);
+    if !report.repairable() {
+        let lost: Vec<&str> = (report.files.iter())
+            .filter(|f| f.state != FileState::Intact)
+            .map(|f| f.name.as_str())
+            .collect();
+        return Err(DeltaError::Damaged {
+            path: listed.set.index.clone(),
+            message: format!(
+                "{} slice(s) of {} bytes lost or damaged ({}), {} recovery slice(s) found: {} more needed; nothing was copied or written: carry the lost files again",
+                report.lost_slices,
+                report.slice,
+                lost.join(", "),
+                report.recovery_slices,
+                report.lost_slices - report.recovery_slices
+            ),
+        });
+    }
+    // Beside the output (the delta may be on a read-only medium), named after the delta,
+    // so that a message about a file of the copy names the delta, never the output.
+    let name = crate::outpath::resolve(delta)
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "delta".into());
+    let dir = crate::util::temp_path_beside(&beside.with_file_name(name));
     let guard = staging
         .create_dir(&dir)
         .map_err(|e| DeltaError::io(&dir, e))?;
-    let copy = Repaired { dir, _guard: guard };
+    let mut copy = Repaired {
+        dir,
+        rebuilt: Vec::new(),
+        _guard: guard,
+    };
     copy_tree(delta, &copy.dir)?;
-    let set = load(&copy.dir, DELTA_SET).map_err(par2_err)?;
-    crate::pipeline::parity::repair_checked(&copy.dir, &set, &report).map_err(|e| {
-        use crate::pipeline::parity::RepairError;
-        match e {
-            RepairError::Par2(e) => par2_err(e),
-            RepairError::Sums(e) => e.into(),
-            RepairError::Mismatch { path, got } => DeltaError::Damaged {
-                path: delta.join(path.strip_prefix(&copy.dir).unwrap_or(&path)),
-                message: format!(
-                    "rebuilt from the recovery files, it hashes to {got}, not what the delta's {} lists",
-                    seal::SUMS
-                ),
-            },
-        }
-    })?;
+    let in_copy = load_listed(&copy.dir, DELTA_SET).map_err(|e| repair_err(delta, &copy.dir, e))?;
+    let repaired = crate::pipeline::parity::repair_checked(&copy.dir, &in_copy, &report)
+        .map_err(|e| repair_err(delta, &copy.dir, e))?;
+    if let Some(name) = repaired.not_listed.first() {
+        return Err(DeltaError::Damaged {
+            path: delta.join(name),
+            message: format!(
+                "lost or damaged, and not listed in the delta's {}: not rebuilt",
+                seal::SUMS
+            ),
+        });
+    }
+    copy.rebuilt = repaired.rebuilt;
     Ok(Some(copy))
 }
 
-fn par2_err(e: crate::par2::Par2Error) -> DeltaError {
-    let path = match &e {
-        crate::par2::Par2Error::Io { path, .. } | crate::par2::Par2Error::Invalid { path, .. } => {
-            path.clone()
+/// A failure of a repair in `copy` (or of `delta` itself), its paths named in `delta`.
+fn repair_err(delta: &Path, copy: &Path, e: crate::pipeline::parity::RepairError) -> DeltaError {
+    use crate::pipeline::parity::RepairError;
+    let meant = |path: &Path| delta.join(path.strip_prefix(copy).unwrap_or(path));
+    match e {
+        RepairError::Par2(e) => {
+            let (path, message) = par2_parts(e);
+            DeltaError::Damaged {
+                path: meant(&path),
+                message,
+            }
         }
-        crate::par2::Par2Error::Unrepairable { path, .. } => path.clone(),
-    };
-    DeltaError::Damaged {
-        path,
-        message: e.to_string(),
+        RepairError::Sums(e) => e.into(),
+        RepairError::NotListed { index, name } => DeltaError::Damaged {
+            path: meant(&index),
+            message: format!(
+                "the recovery set protects {name:?}, which the delta's {} does not list: the set is not used",
+                seal::SUMS
+            ),
+        },
+        RepairError::Mismatch { path, got } => DeltaError::Damaged {
+            path: meant(&path),
+            message: format!(
+                "rebuilt from the recovery files, it hashes to {got}, not what the delta's {} lists",
+                seal::SUMS
+            ),
+        },
     }
+}
+
+/// A set's error as the file it names and what is wrong, without the path.
+fn par2_parts(e: crate::par2::Par2Error) -> (PathBuf, String) {
+    use crate::par2::Par2Error;
+    let path = match &e {
+        Par2Error::Io { path, .. }
+        | Par2Error::Invalid { path, .. }
+        | Par2Error::Unrepairable { path, .. } => path.clone(),
+    };
+    let text = e.to_string();
+    let prefix = format!("{}: ", path.display());
+    let message = text.strip_prefix(&prefix).unwrap_or(&text).to_string();
+    (path, message)
+}
+
+fn par2_err(e: crate::par2::Par2Error) -> DeltaError {
+    let (path, message) = par2_parts(e);
+    DeltaError::Damaged { path, message }
 }
 
 /// Copies the regular files and folders under `from` into `to`.

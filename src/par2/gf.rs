@@ -59,16 +59,12 @@ impl Field {
     }
 
     /// base^e.
+    #[cfg(test)]
     pub fn pow(&self, base: u16, e: u64) -> u16 {
         if base == 0 {
             return u16::from(e == 0);
         }
         self.exp2(u64::from(self.log[base as usize]) * (e % ORDER as u64))
-    }
-
-    /// log₂ a (a non-zero).
-    pub fn log(&self, a: u16) -> u16 {
-        self.log[a as usize]
     }
 }
 

@@ -7,39 +7,53 @@
 //! file: its name, length, MD5 and the MD5 of its first 16 KiB; one IFSC per file: each
 //! slice's MD5 and CRC-32) and `NAME.volXX+YY.par2` the recovery slices with exponents XX
 //! to XX+YY-1 (and the critical packets again). Recovery slice e is Σ_i c_i^e · slice_i
-//! over GF(2^16) ([`gf`]), with c_i the i-th power of 2 whose exponent is coprime to
+//! over GF(2^16) (`gf.rs`), with c_i the i-th power of 2 whose exponent is coprime to
 //! 65,535; any m lost slices are rebuilt from any m recovery slices.
 //!
-//! [`create::create`] writes a set, [`check::load`] reads one back (packets checked by
-//! their MD5; damaged ones skipped), [`check::check`] finds what is lost or damaged and
-//! [`repair::repair`] rebuilds it. Reed-Solomon itself is [`coder`], bit-sliced.
+//! [`create::create`] writes a set, [`check::load`] reads one back as hostile input
+//! (packets checked by their MD5, damaged ones skipped; names, sizes, counts, IDs and
+//! exponents checked and bounded, `read.rs`), [`check::check`] finds what is lost or
+//! damaged and [`repair::repair`] rebuilds it, every file reached beneath the set's folder
+//! with no link followed (`folder.rs`). Reed-Solomon itself is `coder.rs`, bit-sliced.
+//! Only this set-level API is public; the field, the coder, CRC-32 and the packet
+//! builders are not.
 
 pub mod check;
-pub mod coder;
-pub mod crc;
+mod coder;
+mod crc;
 pub mod create;
-pub mod gf;
+mod folder;
+mod gf;
+mod packet;
+mod read;
 pub mod repair;
 
 use md5::{Digest as _, Md5};
 use std::path::PathBuf;
 
-/// A packet's first eight bytes.
-pub const MAGIC: &[u8; 8] = b"PAR2\0PKT";
-/// Packet types.
-pub const MAIN: &[u8; 16] = b"PAR 2.0\0Main\0\0\0\0";
-/// File description.
-pub const FILE_DESC: &[u8; 16] = b"PAR 2.0\0FileDesc";
-/// Input file slice checksums.
-pub const IFSC: &[u8; 16] = b"PAR 2.0\0IFSC\0\0\0\0";
-/// Recovery slice.
-pub const RECOVERY: &[u8; 16] = b"PAR 2.0\0RecvSlic";
-/// Creator.
-pub const CREATOR: &[u8; 16] = b"PAR 2.0\0Creator\0";
-/// Bytes of a packet header.
-pub const HEADER: u64 = 64;
 /// The most input slices a set can have (the constants there are).
 pub const MAX_SLICES: u64 = 32_768;
+/// The most files a set read here may name (each non-empty file is a slice at least).
+pub const MAX_FILES: u64 = MAX_SLICES;
+/// The longest name of a file in a set read here, in bytes.
+pub const MAX_NAME: usize = 4096;
+/// The largest slice a set read or written here may have (a set of [`MAX_SLICES`] of
+/// them protects 32 TiB).
+pub const MAX_SLICE: u64 = 1 << 30;
+/// The smallest slice seedforge writes; a set's slice may be larger than its largest file
+/// only up to this.
+pub const MIN_SLICE: u64 = 64 << 10;
+
+/// The most field operations one repair's matrix work may take (its inversion, m³ for m
+/// lost slices, and the constants of every input, inputs × m²). Every set
+/// [`create::plan`] makes can lose as many slices as it has recovery slices within it.
+pub const MAX_WORK: u64 = 1 << 36;
+
+/// The field operations of the matrix work of a repair of `lost` slices among `inputs`.
+pub fn repair_work(inputs: u64, lost: u64) -> u128 {
+    let (n, m) = (u128::from(inputs), u128::from(lost));
+    m * m * m + n * m * m
+}
 
 /// A 16-byte MD5.
 pub type Md5Hash = [u8; 16];
@@ -120,96 +134,35 @@ pub struct SetInfo {
 }
 
 /// A file ID: MD5 of the 16 KiB MD5, the length (little-endian) and the name.
-pub fn file_id(md5_16k: &Md5Hash, length: u64, name: &str) -> Md5Hash {
+fn file_id(md5_16k: &Md5Hash, length: u64, name: &[u8]) -> Md5Hash {
     let mut h = Md5::new();
     h.update(md5_16k);
     h.update(length.to_le_bytes());
-    h.update(name.as_bytes());
+    h.update(name);
     h.finalize().into()
 }
 
 /// par2cmdline's order of IDs: as 128-bit little-endian numbers (last byte first).
-pub fn id_order(a: &Md5Hash, b: &Md5Hash) -> std::cmp::Ordering {
+fn id_order(a: &Md5Hash, b: &Md5Hash) -> std::cmp::Ordering {
     a.iter().rev().cmp(b.iter().rev())
 }
 
-fn pad4(bytes: &mut Vec<u8>) {
-    while !bytes.len().is_multiple_of(4) {
-        bytes.push(0);
-    }
-}
-
-/// The Main packet's body: slice size, file count and the IDs in `files`' order.
-pub fn main_body(slice: u64, ids: &[Md5Hash]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(12 + 16 * ids.len());
-    b.extend_from_slice(&slice.to_le_bytes());
-    b.extend_from_slice(&(ids.len() as u32).to_le_bytes());
-    for id in ids {
-        b.extend_from_slice(id);
-    }
-    b
-}
-
-/// A whole packet: header (magic, length, MD5 of what follows it from the set ID, set ID,
-/// type) and body.
-pub fn packet(set_id: &Md5Hash, kind: &[u8; 16], body: &[u8]) -> Vec<u8> {
-    let mut h = Md5::new();
-    h.update(set_id);
-    h.update(kind);
-    h.update(body);
-    let md5: Md5Hash = h.finalize().into();
-    let mut p = Vec::with_capacity(64 + body.len());
-    p.extend_from_slice(MAGIC);
-    p.extend_from_slice(&(HEADER + body.len() as u64).to_le_bytes());
-    p.extend_from_slice(&md5);
-    p.extend_from_slice(set_id);
-    p.extend_from_slice(kind);
-    p.extend_from_slice(body);
-    p
+/// Whether `name` may name a file of a set: a relative path (`/` between folders) of plain
+/// components, none empty, `.` or `..`, no NUL, at most [`MAX_NAME`] bytes.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.contains('\0')
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 impl SetInfo {
-    /// The set ID of a set with this slice size and these files.
-    pub fn compute_id(slice: u64, files: &[FileInfo]) -> Md5Hash {
-        let ids: Vec<Md5Hash> = files.iter().map(|f| f.id).collect();
-        Md5::digest(main_body(slice, &ids)).into()
-    }
-
-    /// The critical packets: Main, then each file's FileDesc and IFSC.
-    pub fn critical_packets(&self) -> Vec<u8> {
-        let ids: Vec<Md5Hash> = self.files.iter().map(|f| f.id).collect();
-        let mut out = packet(&self.set_id, MAIN, &main_body(self.slice, &ids));
-        for f in &self.files {
-            let mut desc = Vec::new();
-            desc.extend_from_slice(&f.id);
-            desc.extend_from_slice(&f.md5);
-            desc.extend_from_slice(&f.md5_16k);
-            desc.extend_from_slice(&f.length.to_le_bytes());
-            desc.extend_from_slice(f.name.as_bytes());
-            pad4(&mut desc);
-            out.extend(packet(&self.set_id, FILE_DESC, &desc));
-            let mut ifsc = Vec::with_capacity(16 + 20 * f.slices.len());
-            ifsc.extend_from_slice(&f.id);
-            for (md5, crc) in &f.slices {
-                ifsc.extend_from_slice(md5);
-                ifsc.extend_from_slice(&crc.to_le_bytes());
-            }
-            out.extend(packet(&self.set_id, IFSC, &ifsc));
-        }
-        out
-    }
-
     /// The number of input slices.
     pub fn slice_count(&self) -> usize {
         self.files.iter().map(|f| f.slices.len()).sum()
     }
-}
-
-/// The Creator packet.
-pub fn creator_packet(set_id: &Md5Hash, text: &str) -> Vec<u8> {
-    let mut body = text.as_bytes().to_vec();
-    pad4(&mut body);
-    packet(set_id, CREATOR, &body)
 }
 
 /// Opens a file of the set or one it protects to read: a regular file, never through a
@@ -221,7 +174,7 @@ pub(crate) fn open(path: &std::path::Path) -> Result<std::fs::File, Par2Error> {
 }
 
 /// The threads the arithmetic uses.
-pub fn threads() -> usize {
+fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

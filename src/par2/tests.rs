@@ -67,7 +67,7 @@ fn a_lost_file_and_a_damaged_one_are_rebuilt() {
     );
     assert!(report.repairable(), "{report:?}");
     let rebuilt = repair(dir, &set, &report, 1 << 20).unwrap();
-    commit(&rebuilt).unwrap();
+    commit(rebuilt).unwrap();
     for (name, bytes) in &wanted {
         assert_eq!(&fs::read(dir.join(name)).unwrap(), bytes, "{name}");
     }
@@ -105,4 +105,87 @@ fn the_plan_covers_a_whole_part() {
     let p = plan(&[4_294_967_295; 3], 50).unwrap();
     assert_eq!(p.slice % 4, 0);
     assert!(u64::from(p.recovery) >= 4_294_967_295u64.div_ceil(p.slice));
+}
+
+#[test]
+fn volumes_are_named_as_the_docs_show() {
+    let names = |recovery, per| -> Vec<String> {
+        super::create::volumes("export", recovery, per)
+            .into_iter()
+            .map(|v| v.name)
+            .collect()
+    };
+    assert_eq!(names(8, 8), ["export.vol0+8.par2"]);
+    assert_eq!(names(16, 8), ["export.vol00+8.par2", "export.vol08+8.par2"]);
+    assert_eq!(
+        names(23, 12),
+        ["export.vol00+12.par2", "export.vol12+11.par2"]
+    );
+}
+
+#[test]
+fn every_plan_is_one_seedforge_reads_and_repairs() {
+    use super::{MAX_SLICE, MAX_SLICES, MAX_WORK, repair_work};
+    // Many blobs at full redundancy, many 4 GiB parts, one huge file: each plan's slice
+    // is within the reader's bound and a loss of all its recovery slices within the work.
+    for (sizes, percent) in [
+        (vec![300_000u64; 20_000], 100),
+        (vec![300_000u64; 20_000], 10),
+        (vec![4_294_967_295u64; 2_000], 10),
+        (vec![1u64 << 44], 5),
+    ] {
+        let Some(p) = plan(&sizes, percent) else {
+            continue;
+        };
+        assert!(p.slice <= MAX_SLICE, "{p:?}");
+        assert!(p.inputs <= MAX_SLICES, "{p:?}");
+        assert!(
+            repair_work(p.inputs, u64::from(p.recovery)) <= u128::from(MAX_WORK),
+            "{p:?}"
+        );
+    }
+    assert!(plan(&[4_294_967_295u64; 2_000], 10).is_some());
+}
+
+#[test]
+fn a_folder_at_a_name_refuses_the_commit_before_any_rename() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut names = Vec::new();
+    for i in 0..3u32 {
+        let name = format!("p.part{:03}", i + 1);
+        write(dir, &name, 90_000, i + 7);
+        names.push(name);
+    }
+    let sources: Vec<Source> = (names.iter())
+        .map(|n| Source {
+            path: dir.join(n),
+            name: n.clone(),
+        })
+        .collect();
+    let sizes = vec![90_000u64; 3];
+    let options = Options {
+        plan: plan(&sizes, 100).unwrap(),
+        max_volume: 1 << 30,
+        creator: "test".into(),
+        budget: 1 << 20,
+    };
+    create(dir, "t", &sources, &options).unwrap();
+    fs::remove_file(dir.join(&names[0])).unwrap();
+    fs::remove_file(dir.join(&names[2])).unwrap();
+    let set = load(dir, "t").unwrap();
+    let report = check(dir, &set, &|_| false).unwrap();
+    let rebuilt = repair(dir, &set, &report, 1 << 20).unwrap();
+    assert_eq!(rebuilt.len(), 2);
+    // A folder appears at one name after the repair, before the commit.
+    fs::create_dir(dir.join(&names[2])).unwrap();
+    let e = commit(rebuilt).unwrap_err();
+    assert!(e.to_string().contains("a folder at its name"), "{e}");
+    let mut left: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".par2"))
+        .collect();
+    left.sort();
+    assert_eq!(left, [names[1].clone(), names[2].clone()]);
 }

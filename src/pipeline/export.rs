@@ -149,14 +149,24 @@ pub fn export(
         })?;
         let wholes: Vec<(String, String)> =
             (wholes.into_iter()).map(|w| (w.name, w.sha256)).collect();
-        write_small(&dir.join(split::WHOLES), &split::sums_text(&wholes), 0o644)?;
+        let wholes_text = split::sums_text(&wholes);
+        write_small(&dir.join(split::WHOLES), &wholes_text, 0o644)?;
         write_small(&dir.join(split::JOIN), &script, 0o755)?;
+        // Listed like the parts, so that what vouches for them is SHA256SUMS (a repair
+        // from the recovery files rebuilds only what it lists).
+        sums.push((
+            split::WHOLES.to_string(),
+            crate::hashing::sha256_hex(wholes_text.as_bytes()),
+        ));
+        sums.push((
+            split::JOIN.to_string(),
+            crate::hashing::sha256_hex(script.as_bytes()),
+        ));
     }
     let mut parity_files = Vec::new();
     match (split, parity) {
         (Some(part), Some(percent)) => {
             let mut names: Vec<String> = sums.iter().map(|(n, _)| n.clone()).collect();
-            names.extend([split::WHOLES.to_string(), split::JOIN.to_string()]);
             names.sort();
             let set =
                 super::parity::write_set(dir, super::parity::EXPORT_SET, &names, percent, part)?;

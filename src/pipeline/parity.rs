@@ -7,8 +7,8 @@
 //! than the largest file, so any one part lost whole can be rebuilt
 //! ([`crate::par2::create::plan`]).
 
+use crate::par2::check::Loaded;
 use crate::par2::create::{Options, Source, create, plan};
-use crate::par2::repair::Rebuilt;
 use crate::pipeline::seal::SealError;
 use std::collections::BTreeMap;
 use std::fs;
@@ -103,7 +103,7 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Why [`repair_checked`] rebuilt nothing.
+/// Why [`load_listed`] or [`repair_checked`] rebuilt nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum RepairError {
     /// The set could not be used, or the loss is beyond it.
@@ -112,9 +112,21 @@ pub enum RepairError {
     /// The folder's `SHA256SUMS` cannot be read.
     #[error(transparent)]
     Sums(#[from] crate::input::InputError),
+    /// The set protects a file the folder's `SHA256SUMS` does not list.
+    #[error(
+        "{}: the recovery set protects {name:?}, which {} does not list: a set here protects the files the folder lists, and is not used",
+        index.display(),
+        crate::pipeline::seal::SUMS
+    )]
+    NotListed {
+        /// The set's index.
+        index: PathBuf,
+        /// The name in the set.
+        name: String,
+    },
     /// A file the recovery data rebuilt (its MD5 right) is not the one `SHA256SUMS` lists.
     #[error(
-        "{}: rebuilt from the recovery files, it hashes to {got}, not what {} lists",
+        "{}: rebuilt from the recovery files, it hashes to {got}, not what {} lists; nothing was written",
         path.display(),
         crate::pipeline::seal::SUMS
     )]
@@ -126,40 +138,139 @@ pub enum RepairError {
     },
 }
 
-/// Rebuilds in `dir` what `report` found lost or damaged, each file checked against the
-/// sha256 `dir`'s `SHA256SUMS` lists before it takes its name: when one does not match,
-/// nothing is written. Returns the files rebuilt.
-pub fn repair_checked(
-    dir: &Path,
-    set: &crate::par2::check::Loaded,
-    report: &crate::par2::check::Report,
-) -> Result<Vec<Rebuilt>, RepairError> {
+/// A folder's recovery set, read and checked against what its `SHA256SUMS` lists.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The set.
+    pub set: Loaded,
+    /// `SHA256SUMS`: name to sha256.
+    pub sums: BTreeMap<String, String>,
+}
+
+/// Reads set `base` in `dir` and its `SHA256SUMS`: every file the set protects must be one
+/// `SHA256SUMS` lists (or, in an export of an older seedforge, its `SHA256SUMS.wholes` or
+/// `join.sh`, which are checked but never rebuilt), else the set is not used.
+pub fn load_listed(dir: &Path, base: &str) -> Result<Listed, RepairError> {
     let text = crate::input::read_found_to_string(
         &dir.join(crate::pipeline::seal::SUMS),
         crate::input::Kind::Sums,
     )?;
-    let listed: BTreeMap<&str, &str> = text
+    let sums: BTreeMap<String, String> = text
         .lines()
         .filter_map(crate::pipeline::seal::sums_line)
-        .map(|(h, n)| (n, h))
+        .map(|(h, n)| (n.to_string(), h.to_string()))
         .collect();
-    let rebuilt = crate::par2::repair::repair(dir, set, report, BUDGET)?;
-    for r in &rebuilt {
-        let got = match crate::hashing::sha256_found(&r.temp) {
-            Ok(got) => got,
-            Err(e) => {
-                crate::par2::repair::discard(&rebuilt);
-                return Err(crate::par2::Par2Error::io(&r.temp, e).into());
+    let set = crate::par2::check::load(dir, base)?;
+    let unlisted_ok = [crate::pipeline::split::WHOLES, crate::pipeline::split::JOIN];
+    if let Some(f) = (set.info.files.iter())
+        .find(|f| !sums.contains_key(&f.name) && !unlisted_ok.contains(&f.name.as_str()))
+    {
+        return Err(RepairError::NotListed {
+            index: set.index.clone(),
+            name: f.name.clone(),
+        });
+    }
+    Ok(Listed { set, sums })
+}
+
+/// What [`repair_checked`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Repaired {
+    /// The files rebuilt, by name in the folder, each with the sha256 `SHA256SUMS` lists.
+    pub rebuilt: Vec<String>,
+    /// Files lost or damaged that were not rebuilt: `SHA256SUMS` does not list them, so
+    /// nothing vouches for what the recovery data gives.
+    pub not_listed: Vec<String>,
+}
+
+/// Rebuilds in `dir` what `report` found lost, damaged or with bytes appended, each file
+/// checked against the sha256 `SHA256SUMS` lists before it takes its name: when one does
+/// not match, nothing is written. A file `SHA256SUMS` does not list is rebuilt (its slices
+/// are needed for the others) but not kept. Each file takes the mode of the file it
+/// replaces, or of the other parts of its whole, or the one its folder's seal records for
+/// it (seed ISO parts 0600), else 0600 (`join.sh` 0755).
+pub fn repair_checked(
+    dir: &Path,
+    listed: &Listed,
+    report: &crate::par2::check::Report,
+) -> Result<Repaired, RepairError> {
+    let rebuilt = crate::par2::repair::repair(dir, &listed.set, report, BUDGET)?;
+    let mut keep = Vec::new();
+    let mut out = Repaired::default();
+    for r in rebuilt {
+        let got = crate::hashing::sha256_reader(&mut r.reader())
+            .map_err(|e| crate::par2::Par2Error::io(&r.temp, e))?
+            .0;
+        match listed.sums.get(&r.name) {
+            None => out.not_listed.push(r.name.clone()),
+            Some(want) if *want == got => keep.push(r),
+            Some(_) => {
+                return Err(RepairError::Mismatch {
+                    path: r.path.clone(),
+                    got,
+                });
             }
-        };
-        if listed.get(r.name.as_str()) != Some(&got.as_str()) {
-            crate::par2::repair::discard(&rebuilt);
-            return Err(RepairError::Mismatch {
-                path: r.path.clone(),
-                got,
-            });
         }
     }
-    crate::par2::repair::commit(&rebuilt)?;
-    Ok(rebuilt)
+    for r in &keep {
+        let mode = mode_for(dir, &r.name, &listed.set);
+        r.set_mode(mode)
+            .map_err(|e| crate::par2::Par2Error::io(&r.temp, e))?;
+    }
+    out.rebuilt = keep.iter().map(|r| r.name.clone()).collect();
+    crate::par2::repair::commit(keep)?;
+    Ok(out)
+}
+
+/// The mode a rebuilt file takes (see [`repair_checked`]).
+fn mode_for(dir: &Path, name: &str, set: &Loaded) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode_of = |n: &str| {
+        fs::symlink_metadata(dir.join(n))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.permissions().mode() & 0o777)
+    };
+    if let Some(mode) = mode_of(name) {
+        return mode;
+    }
+    let whole = whole_of(name);
+    if let Some(whole) = whole
+        && let Some(mode) = (set.info.files.iter())
+            .filter(|f| f.name != name && whole_of(&f.name) == Some(whole))
+            .find_map(|f| mode_of(&f.name))
+    {
+        return mode;
+    }
+    if name == crate::pipeline::split::JOIN {
+        return 0o755;
+    }
+    recorded_mode(dir, whole.unwrap_or(name)).unwrap_or(0o600)
+}
+
+/// `NAME` of `NAME.partNNN`.
+fn whole_of(name: &str) -> Option<&str> {
+    let (whole, n) = name.rsplit_once(".part")?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(whole)
+}
+
+/// The mode the seal in `dir` (an export folder's `manifest.json`, or a delta's
+/// `out/manifest.json`) records for `name`.
+fn recorded_mode(dir: &Path, name: &str) -> Option<u32> {
+    let (seal_dir, path) = match name.strip_prefix("out/") {
+        Some(rel) => (dir.join("out"), rel.to_string()),
+        None => (dir.to_path_buf(), name.to_string()),
+    };
+    let view = crate::pipeline::seal::ManifestView::load(&seal_dir).ok()?;
+    let artifact = (view.artifacts.iter())
+        .find(|a| a.path == path)
+        .or_else(|| {
+            // An export folder holds the output's ISOs by their file name.
+            (!name.contains('/'))
+                .then(|| (view.artifacts.iter()).find(|a| a.path.rsplit('/').next() == Some(name)))
+                .flatten()
+        })?;
+    u32::from_str_radix(&artifact.mode, 8)
+        .ok()
+        .map(|m| m & 0o777)
 }

@@ -388,6 +388,15 @@ pub fn verify_wholes(dir: &Path) -> Result<Option<WholesReport>, SealError> {
         return Ok(None);
     }
     let text = crate::input::read_found_to_string(&file, crate::input::Kind::Sums)?;
+    // The parts the folder's SHA256SUMS lists, by whole: how many each should have.
+    let sums = dir.join(crate::pipeline::seal::SUMS);
+    let sums = crate::input::read_found_to_string(&sums, crate::input::Kind::Sums)
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| crate::pipeline::seal::sums_line(l).map(|(_, n)| n.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .ok();
     let mut wholes = Vec::new();
     let mut part_sha256 = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -406,7 +415,13 @@ pub fn verify_wholes(dir: &Path) -> Result<Option<WholesReport>, SealError> {
             });
             continue;
         };
-        wholes.push(check_whole(dir, name, sha, &mut part_sha256));
+        let listed = sums.as_ref().map(|names| {
+            (names.iter())
+                .filter(|n| is_part_of(n, name))
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        wholes.push(check_whole(dir, name, sha, listed, &mut part_sha256));
     }
     Ok(Some(WholesReport {
         file,
@@ -420,10 +435,20 @@ fn plain_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('/') && name != "." && name != ".."
 }
 
+/// True when `file` is a part of `name` (`NAME.part` followed by digits).
+fn is_part_of(file: &str, name: &str) -> bool {
+    (file.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix(".part"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Checks the whole `name` over its parts in `dir`; `listed`: the parts the folder's
+/// `SHA256SUMS` lists of it, when there is one (how many there should be).
 fn check_whole(
     dir: &Path,
     name: &str,
     want: &str,
+    listed: Option<Vec<String>>,
     part_sha256: &mut BTreeMap<PathBuf, String>,
 ) -> WholeCheck {
     let mut check = WholeCheck {
@@ -440,11 +465,28 @@ fn check_whole(
         }
     };
     check.parts = parts.len();
-    let count = parts.len() as u64;
-    let numbered = (parts.iter().enumerate())
-        .all(|(i, (n, file))| *n == i as u64 + 1 && *file == part_name(name, *n, count));
+    let found = parts.len() as u64;
+    // The parts SHA256SUMS lists that are not in the folder.
+    let missing: Vec<String> = (listed.iter().flatten())
+        .filter(|l| !parts.iter().any(|(_, f)| f == *l))
+        .cloned()
+        .collect();
+    let count = found + missing.len() as u64;
+    let numbered = if missing.is_empty() {
+        (parts.iter().enumerate())
+            .all(|(i, (n, file))| *n == i as u64 + 1 && *file == part_name(name, *n, count))
+    } else {
+        (parts.iter())
+            .all(|(n, file)| (1..=count).contains(n) && *file == part_name(name, *n, count))
+    };
     if parts.is_empty() {
-        check.problem = Some("no parts (NAME.part001 …) in the folder".into());
+        check.problem = Some(match count {
+            0 => "no parts (NAME.part001 …) in the folder".into(),
+            n => format!(
+                "none of its {n} part(s) in the folder: {}",
+                missing.join(", ")
+            ),
+        });
         return check;
     }
     if !numbered {
@@ -488,9 +530,14 @@ fn check_whole(
         part_sha256.insert(path, hex(&own.finalize()));
     }
     let got = hex(&hasher.finalize());
-    if got != want {
+    if !missing.is_empty() {
         check.problem = Some(format!(
-            "its {count} parts joined have sha256 {got}, {WHOLES} says {want}"
+            "found {found} of its {count} parts ({} missing), so it cannot be joined",
+            missing.join(", ")
+        ));
+    } else if got != want {
+        check.problem = Some(format!(
+            "its {found} part(s) joined have sha256 {got}, {WHOLES} says {want}"
         ));
     }
     check

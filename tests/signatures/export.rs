@@ -125,7 +125,15 @@ fn an_export_folder_of_a_signed_build_verifies_with_the_key_alone() {
         fs::write(p, b).unwrap();
     }
     verify(&signer.public_key(), 0);
-    // Built unsigned: the pair that named the signed ISOs goes.
+    // Built without the key, the output stays signed: the build keeps the signatures it
+    // holds (nothing changed), and the export keeps the pair.
+    lab.seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .run();
+    assert!(export.join("manifest.json.sigstore.json").exists());
+    // Built unsigned on purpose (the recorded key removed first): the pair that named the
+    // signed ISOs goes.
+    fs::remove_file(lab.out_dir().join("keys/seal.pub")).unwrap();
     lab.seedforge()
         .args(["build", "--config", lab.config_arg()])
         .run();

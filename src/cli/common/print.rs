@@ -67,14 +67,29 @@ pub(crate) fn print_verify(report: &VerifyReport) {
         );
     }
     outln!(
-        "verify {}: {} image(s), {} blob(s), {} checked, {} problem(s), {} stray(s)",
+        "verify {}: {} image(s), {}, {} problem(s), {} stray(s)",
         report.layout.display(),
         report.images.len(),
-        report.blobs_checked,
-        seedforge::util::human_bytes(report.bytes_checked),
+        blobs_line(report),
         report.problems.len(),
         report.strays.len()
     );
+}
+
+/// How many blobs a verify checked and how many of them it re-hashed: every blob
+/// reachable is checked, those unchanged since they last hashed right are not read again.
+fn blobs_line(report: &VerifyReport) -> String {
+    let (hashed, all) = (report.blobs_hashed, report.blobs_checked);
+    let bytes = seedforge::util::human_bytes(report.bytes_checked);
+    if hashed >= all {
+        format!("{all} blob(s) re-hashed ({bytes})")
+    } else if hashed == 0 {
+        format!("{all} blob(s), none re-hashed: each unchanged since it was last hashed")
+    } else {
+        format!(
+            "{hashed} of {all} blob(s) re-hashed ({bytes}), the rest unchanged since they were last hashed"
+        )
+    }
 }
 
 /// What a build's PKI step did, in one line (`seedforge pki` prints every file).
@@ -107,5 +122,32 @@ pub(crate) fn outcome(o: Option<&Outcome>) -> String {
         Some(Outcome::Imported) => "imported".into(),
         Some(Outcome::Created) => "created".into(),
         Some(Outcome::Reissued(why)) => format!("reissued: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verify_says_how_many_blobs_it_re_hashed_of_how_many() {
+        let report = |hashed, all, bytes| VerifyReport {
+            blobs_checked: all,
+            blobs_hashed: hashed,
+            bytes_checked: bytes,
+            ..VerifyReport::default()
+        };
+        assert_eq!(
+            blobs_line(&report(39, 120, 407_142)),
+            "39 of 120 blob(s) re-hashed (397.6 KiB), the rest unchanged since they were last hashed"
+        );
+        assert_eq!(
+            blobs_line(&report(120, 120, 407_142)),
+            "120 blob(s) re-hashed (397.6 KiB)"
+        );
+        assert_eq!(
+            blobs_line(&report(0, 120, 0)),
+            "120 blob(s), none re-hashed: each unchanged since it was last hashed"
+        );
     }
 }

@@ -37,15 +37,38 @@ pub(crate) struct VerifyArgs {
 /// `seedforge verify [--repair] [--key KEY] DIR`.
 pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
     let keys = read_keys(&a.key)?;
+    let mut recovery = parity::Parity::Sound;
     if !iso::is_image(&a.dir) {
-        parity::check_or_repair(g, &a.dir, a.repair)?;
+        recovery = parity::check_or_repair(g, &a.dir, a.repair, &keys)?;
     } else if a.repair {
         return Err(CliError::Usage(format!(
             "--repair: {} is an ISO; --repair takes an export folder or delta with recovery files",
             a.dir.display()
         )));
     }
-    verify_cmd(g, &a.dir, &keys)
+    let result = verify_cmd(g, &a.dir, &keys);
+    if matches!(recovery, parity::Parity::Repairable(_))
+        && a.dir.join(seedforge::delta::carry::DELTA_JSON).is_file()
+        && let Err(CliError::Lib(Error::Delta(e))) = &result
+        && let seedforge::delta::DeltaError::Damaged { path, .. } = &**e
+    {
+        // What the delta's own check found is what the recovery files rebuild: the
+        // way on is a repair, not another crossing.
+        return Err(Error::VerifyFailed(format!(
+            "{}: lost or damaged, and the delta's recovery files rebuild it: seedforge verify --repair {} rebuilds it in the folder, or seedforge apply rebuilds it in a staging copy (the delta folder is not written)",
+            path.display(),
+            a.dir.display()
+        ))
+        .into());
+    }
+    // A file the recovery set finds lost or damaged fails the verify, though the folder's
+    // other checks pass (a file SHA256SUMS does not list).
+    match (result, recovery) {
+        (Ok(_), parity::Parity::Repairable(lost) | parity::Parity::Beyond(lost)) => {
+            Err(Error::VerifyFailed(lost).into())
+        }
+        (result, _) => result,
+    }
 }
 
 /// The public keys of `--key`, each with its name as given.

@@ -315,6 +315,25 @@ pub fn verify(
     dir: &Path,
     keys: &[(String, crate::trust::keys::PublicKey)],
 ) -> Result<DeltaCheck, DeltaError> {
+    let signature = verify_signature(dir, keys)?;
+    let delta = check_delta(dir)?;
+    Ok(DeltaCheck {
+        delta: dir.to_path_buf(),
+        files: delta.out_files.len() + delta.config_files.len() + 1,
+        blobs: (delta.out_files.keys())
+            .filter(|p| p.starts_with(crate::delta::BLOBS))
+            .count(),
+        signature,
+    })
+}
+
+/// The signature of the delta folder `dir` with `keys` (one of them must verify it;
+/// `None` without keys), as [`verify`] checks it first: before any other file of the
+/// delta, its recovery files included, is read.
+pub fn verify_signature(
+    dir: &Path,
+    keys: &[(String, crate::trust::keys::PublicKey)],
+) -> Result<Option<crate::delta::signed::SignedBy>, DeltaError> {
     let mut signature = None;
     let mut last = None;
     for (name, key) in keys {
@@ -333,13 +352,5 @@ pub fn verify(
     if let (None, Some(e)) = (&signature, last) {
         return Err(e);
     }
-    let delta = check_delta(dir)?;
-    Ok(DeltaCheck {
-        delta: dir.to_path_buf(),
-        files: delta.out_files.len() + delta.config_files.len() + 1,
-        blobs: (delta.out_files.keys())
-            .filter(|p| p.starts_with(crate::delta::BLOBS))
-            .count(),
-        signature,
-    })
+    Ok(signature)
 }

@@ -53,7 +53,7 @@ use crate::pipeline::build_lock::BuildLock;
 use crate::pipeline::seal;
 use check::{CheckedDelta, check_delta, hash_file};
 
-pub use check::{DeltaCheck, verify};
+pub use check::{DeltaCheck, verify, verify_signature};
 use serde::{Deserialize, Serialize};
 use stage::{commit, compare, damaged_derived, stage};
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,6 +97,9 @@ pub struct ApplyReport {
     pub changes: Option<super::changes::Changes>,
     /// The files the receipt recorded missing or damaged here, made whole.
     pub repaired: Vec<String>,
+    /// Files of the delta lost or damaged on the way and rebuilt from its recovery files
+    /// (in a staging copy of it: the delta folder is not written), by their paths in it.
+    pub delta_rebuilt: Vec<String>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -220,29 +223,46 @@ pub fn apply<E>(
     let out_abs = crate::outpath::resolve(out);
     // Who signed the delta, and whether that is the key trusted here, before anything
     // else of it is read (a folder that is not a delta is refused as one by its check).
-    let checked = |dir: &Path| -> Result<_, DeltaError> {
-        let signature = if dir.join(DELTA_JSON).is_file() {
+    // A signature or trust failure is final: the recovery files of a delta not trusted
+    // are neither read nor used.
+    let signed = |dir: &Path| -> Result<_, DeltaError> {
+        if dir.join(DELTA_JSON).is_file() || dir.join("out").join(seal::MANIFEST).is_file() {
             let base = out_abs.join(seal::MANIFEST);
             let base = base.is_file().then_some(out_abs.as_path());
-            Some(super::signed::check(dir, base, trust)?)
+            Ok(Some(super::signed::check(dir, base, trust)?))
         } else {
-            None
-        };
-        Ok((signature, check_delta(dir)?))
+            Ok(None)
+        }
     };
+    let signature = signed(delta_dir)?;
     // A part lost or damaged on the way, with recovery files: rebuilt in a staging copy
     // of the delta, which is then what is checked and applied (the delta folder is never
-    // written). A sound delta is read once.
-    let (repaired, (signature, delta)) = match checked(delta_dir) {
-        Ok(checked) => (None, checked),
-        Err(e) => match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
-            Some(copy) => {
-                let again = checked(&copy.dir)?;
-                (Some(copy), again)
+    // written). Only files the delta's SHA256SUMS lists are rebuilt, and the copy is then
+    // checked whole against the signed seal. A sound delta is read once.
+    let (repaired, signature, delta) = match check_delta(delta_dir) {
+        Ok(delta) => (None, signature, delta),
+        // A file lost or damaged (delta.json among them), of a delta whose signature was
+        // checked: the recovery files may rebuild it.
+        Err(e @ (DeltaError::Damaged { .. } | DeltaError::BadDelta { .. }))
+            if signature.is_some() =>
+        {
+            match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
+                Some(copy) => {
+                    let signature = signed(&copy.dir)?;
+                    let delta = check_delta(&copy.dir)?;
+                    (Some(copy), signature, delta)
+                }
+                None => return Err(e.into()),
             }
-            None => return Err(e.into()),
-        },
+        }
+        Err(e) => return Err(e.into()),
     };
+    // The delta as the operator named it, for the report, whichever copy is applied.
+    let given = delta_dir;
+    let delta_rebuilt = repaired
+        .as_ref()
+        .map(|r| r.rebuilt.clone())
+        .unwrap_or_default();
     let delta_dir = repaired.as_ref().map_or(delta_dir, |r| r.dir.as_path());
     let (d, o) = (crate::outpath::resolve(delta_dir), &out_abs);
     if crate::outpath::is_within(&d, o) || crate::outpath::is_within(o, &d) {
@@ -293,7 +313,7 @@ pub fn apply<E>(
     let mut report = ApplyReport {
         outcome: "unchanged",
         output: out.to_path_buf(),
-        delta: delta_dir.to_path_buf(),
+        delta: given.to_path_buf(),
         config_dir: config_dir.clone(),
         files_applied: 0,
         blobs_added: 0,
@@ -304,6 +324,7 @@ pub fn apply<E>(
         signature,
         changes: delta.facts.changes.clone(),
         repaired: delta.facts.repairs.clone(),
+        delta_rebuilt,
         seconds: 0.0,
     };
     // A killed apply's mirror of the config folder, beside it.
@@ -408,6 +429,7 @@ pub fn apply<E>(
         ),
         (delta.target_k3s.as_deref(), "the delta's"),
         allow_downgrade || super::downgrade::config_allows(&new_config),
+        super::downgrade::Side::Far,
     )?;
     // `files:` sources this side lacks or holds in another version, whose file the new
     // output seals with the config's digest: written from that copy.

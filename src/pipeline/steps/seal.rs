@@ -52,8 +52,12 @@ impl StepKind for Seal {
             _ => None,
         });
         let mut artifacts = artifact_paths(&self.out, cx.steps)?;
-        if let Some(layout) = layout {
-            leave_out_strays(layout, &mut artifacts)?;
+        match (&known.blob_strays, layout) {
+            // This run's verify step knows them (it ran, or the index is the one it last
+            // vouched for).
+            (Some(strays), _) => artifacts.retain(|(path, ..)| !strays.contains(path)),
+            (None, Some(layout)) => leave_out_strays(layout, &mut artifacts)?,
+            (None, None) => {}
         }
         let contents = Contents {
             artifacts,
@@ -105,9 +109,10 @@ impl StepKind for Seal {
 
 /// Blobs nothing in `layout`'s `index.json` reaches (an image whose tag now names other
 /// content left them) are never sealed: nothing vouches for them, `gc` removes them, and
-/// neither a receipt nor a delta may count on them. The manifests are walked (not the
-/// blobs hashed) to know; when one cannot be read, every blob stays listed, and the verify
-/// step has already failed the build.
+/// neither a receipt nor a delta may count on them. Where this run's verify step did not
+/// say which they are, the manifests are walked (not the blobs hashed) to know; when one
+/// cannot be read, every blob stays listed, and the verify step has already failed the
+/// build.
 fn leave_out_strays(
     layout: &std::path::Path,
     artifacts: &mut Vec<(PathBuf, Kind, u64)>,

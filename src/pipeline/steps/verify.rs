@@ -9,7 +9,7 @@ use crate::oci::verify::{VerifyReport, verify_with};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Re-hash everything reachable in the layout.
 #[derive(Debug, Clone, Serialize)]
@@ -44,13 +44,16 @@ impl StepKind for Verify {
 
     fn restore(&self, cx: &mut Cx<'_>, key: &str, kept: Verified) -> Result<Option<VerifyReport>> {
         let layout = Layout::open(&self.layout)?;
-        // The state keeps absolute paths: the vouched blobs are those in this blobs folder.
-        let blobs = layout.root().join("blobs").join("sha256");
-        let blobs = std::path::absolute(&blobs).unwrap_or(blobs);
+        // The state keeps absolute paths, of wherever the output was when they were
+        // recorded (a far side's copy, an apply's staging copy): the vouched blobs are
+        // known by their names in a `blobs/sha256` folder, the index being unchanged.
         let vouched = cx.inputs.state.outputs(key);
         let reachable: HashSet<&str> = vouched
             .iter()
-            .filter(|p| p.parent() == Some(blobs.as_path()))
+            .filter(|p| {
+                p.parent()
+                    .is_some_and(|d| d.ends_with(Path::new("blobs").join("sha256")))
+            })
             .filter_map(|p| p.file_name()?.to_str())
             .collect();
         let strays = layout.blobs_not_in(&|name| reachable.contains(name))?;
@@ -58,6 +61,7 @@ impl StepKind for Verify {
             layout: layout.root().to_path_buf(),
             images: kept.images,
             blobs_checked: kept.blobs_checked,
+            blobs_hashed: 0,
             bytes_checked: 0,
             problems: Vec::new(),
             strays,
