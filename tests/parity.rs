@@ -51,7 +51,8 @@ pub(crate) fn judges() -> Vec<(&'static str, Cmd)> {
     out
 }
 
-fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
+/// Bytes that do not repeat within a slice, the same for the same seed.
+pub(crate) fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761) | 1;
     (0..len)
         .map(|_| {

@@ -221,19 +221,8 @@ pub(crate) mod writer {
     }
 }
 
+use crate::parity::pseudo_random;
 use writer::{Desc, Set};
-
-fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 /// A folder `dir` holding `files` (name, bytes), its `SHA256SUMS` listing `listed`, and
 /// the set's index `export.par2` (`index`) and one volume (`volume`).

@@ -63,18 +63,18 @@ pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
 /// The blob names (hex) that the `SHA256SUMS` of the build output holding `layout` (its
 /// `oci/`) lists; none when the layout is not a build output's.
 fn sealed_blobs(layout: &Path) -> HashSet<String> {
-    use seedforge::pipeline::seal::{SUMS, sums_line};
+    use seedforge::pipeline::seal::{SUMS, parse_sums};
     let Some(out) = layout.parent().filter(|_| layout.ends_with("oci")) else {
         return HashSet::new();
     };
-    let Ok(text) = seedforge::input::read_found(&out.join(SUMS), seedforge::input::Kind::Manifest)
+    let Ok(text) =
+        seedforge::input::read_found_to_string(&out.join(SUMS), seedforge::input::Kind::Sums)
     else {
         return HashSet::new();
     };
-    String::from_utf8_lossy(&text)
-        .lines()
-        .filter_map(sums_line)
-        .filter_map(|(_, path)| path.strip_prefix("oci/blobs/sha256/").map(str::to_string))
+    parse_sums(&text)
+        .into_keys()
+        .filter_map(|path| path.strip_prefix("oci/blobs/sha256/").map(str::to_string))
         .collect()
 }
 

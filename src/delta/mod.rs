@@ -312,7 +312,7 @@ fn check_sealed_with(
     }
     let sums_path = out.join(seal::SUMS);
     let text = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
-    let sums = parse_sums(&text);
+    let sums = seal::parse_sums(&text);
     let unsound = |message: String| DeltaError::Unsound {
         out: out.to_path_buf(),
         message,
@@ -409,14 +409,6 @@ fn refuse_links(out: &Path) -> Result<(), DeltaError> {
             ),
         }),
     }
-}
-
-/// `SHA256SUMS`'s lines as path → hex (a checked file: malformed lines were refused).
-fn parse_sums(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(seal::sums_line)
-        .map(|(h, p)| (p.to_string(), h.to_string()))
-        .collect()
 }
 
 /// The config folder of the output `out`: the folder of `config` when given, else the

@@ -33,7 +33,7 @@ pub(super) fn write(dir: &Path, part: u64, percent: u32) -> Result<usize, DeltaE
 /// `SHA256SUMS` as name to sha256.
 fn sums(path: &Path) -> Result<BTreeMap<String, String>, DeltaError> {
     let text = crate::input::read_found_to_string(path, crate::input::Kind::Sums)?;
-    Ok(super::parse_sums(&text))
+    Ok(crate::pipeline::seal::parse_sums(&text))
 }
 
 /// Whether `rel` (relative to a delta folder) is a file of its recovery set.

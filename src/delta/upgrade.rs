@@ -186,7 +186,7 @@ fn payload_digest(out: &Path, files: &[PayloadFile]) -> Option<String> {
         crate::input::Kind::Sums,
     )
     .ok()?;
-    let sealed: BTreeMap<String, String> = super::parse_sums(&text);
+    let sealed: BTreeMap<String, String> = crate::pipeline::seal::parse_sums(&text);
     let out_abs = crate::outpath::resolve(out);
     let lookup = |p: &Path| -> std::io::Result<String> {
         let abs = crate::outpath::resolve(p);

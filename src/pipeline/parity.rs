@@ -155,11 +155,7 @@ pub fn load_listed(dir: &Path, base: &str) -> Result<Listed, RepairError> {
         &dir.join(crate::pipeline::seal::SUMS),
         crate::input::Kind::Sums,
     )?;
-    let sums: BTreeMap<String, String> = text
-        .lines()
-        .filter_map(crate::pipeline::seal::sums_line)
-        .map(|(h, n)| (n.to_string(), h.to_string()))
-        .collect();
+    let sums = crate::pipeline::seal::parse_sums(&text);
     let set = crate::par2::check::load(dir, base)?;
     let unlisted_ok = [crate::pipeline::split::WHOLES, crate::pipeline::split::JOIN];
     if let Some(f) = (set.info.files.iter())

@@ -207,26 +207,18 @@ fn signature_first(
 /// the recovery files rebuild (checked against those lines) is one the signature vouches
 /// for.
 fn signed_lines_agree(dir: &Path) -> Result<(), CliError> {
-    let read = |path: &Path| -> Result<Vec<(String, String)>, CliError> {
-        let text = match seedforge::input::read_found_to_string(path, seedforge::input::Kind::Sums)
-        {
-            Ok(text) => text,
+    let read = |path: &Path| -> Result<std::collections::BTreeMap<String, String>, CliError> {
+        match seedforge::input::read_found_to_string(path, seedforge::input::Kind::Sums) {
+            Ok(text) => Ok(seedforge::pipeline::seal::parse_sums(&text)),
             Err(seedforge::input::InputError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
-                return Ok(Vec::new());
+                Ok(Default::default())
             }
-            Err(e) => return Err(failed(e.to_string())),
-        };
-        Ok((text.lines())
-            .filter_map(seedforge::pipeline::seal::sums_line)
-            .map(|(h, n)| (n.to_string(), h.to_string()))
-            .collect())
+            Err(e) => Err(failed(e.to_string())),
+        }
     };
-    let signed: std::collections::BTreeMap<String, String> =
-        read(&dir.join("out").join(seedforge::pipeline::seal::SUMS))?
-            .into_iter()
-            .collect();
+    let signed = read(&dir.join("out").join(seedforge::pipeline::seal::SUMS))?;
     for file in [
         seedforge::pipeline::seal::SUMS,
         seedforge::pipeline::split::WHOLES,

@@ -46,11 +46,12 @@
 mod check;
 mod stage;
 
+use super::DeltaError;
 use super::carry::{DELTA_FORMAT, DELTA_JSON, DELTA_VERSION, Tally};
-use super::{DeltaError, parse_sums};
 use crate::leftovers::Staging;
 use crate::pipeline::build_lock::BuildLock;
 use crate::pipeline::seal;
+use crate::pipeline::seal::parse_sums;
 use check::{CheckedDelta, check_delta, hash_file};
 
 pub use check::{DeltaCheck, verify, verify_signature};

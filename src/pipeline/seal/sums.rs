@@ -56,6 +56,14 @@ pub fn sums_line(line: &str) -> Option<(&str, &str)> {
         .filter(|(h, p)| is_hex64(h) && safe_relative(p).is_some())
 }
 
+/// The lines of a `SHA256SUMS` text that [`sums_line`] takes, as sha256 (hex) by path.
+pub fn parse_sums(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(sums_line)
+        .map(|(hex, path)| (path.to_string(), hex.to_string()))
+        .collect()
+}
+
 /// Re-hashes every entry of `out/SHA256SUMS`.
 pub fn verify_sums(out: &Path) -> Result<SumsReport, SealError> {
     verify_sums_with(out, &|_, _| None)
