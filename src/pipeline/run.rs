@@ -181,13 +181,18 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let undo = match undo {
         Undo::Made(set) => Some(set),
         // A step that runs every time may have replaced a file before it failed.
-        Undo::Watching(w) if ran.is_err() && w.changed() => match runner.make_undo(w) {
+        Undo::Watching(w) if ran.is_err() && w.changed() => match runner.make_undo(&w) {
             Ok(set) => Some(set),
-            Err((path, why)) => {
-                reporter.warning(&format!(
-                    "{}: could not keep the files to put back ({why})",
-                    path.display()
-                ));
+            Err(_) => {
+                // No room for the set (a full disk): what such a step wrote is put back
+                // from what was watched.
+                match w.put_back() {
+                    Ok(restored) => inputs.state.absorb_ctime(&restored),
+                    Err((path, why)) => reporter.warning(&format!(
+                        "{}: could not put back the output as it was ({why})",
+                        path.display()
+                    )),
+                }
                 None
             }
         },
@@ -211,10 +216,28 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     }
     if let Some(set) = undo {
         let kept = set.files().to_vec();
-        set.commit().map_err(undo_error)?;
+        if let Err(failed) = set.commit() {
+            // The set still rolls back: the build fails as a step would have.
+            match crate::pipeline::undo::recover(&inputs.output) {
+                Ok(restored) => inputs.state.absorb_ctime(&restored),
+                Err((path, why)) => reporter.warning(&format!(
+                    "{}: could not put back the output as it was ({why}); the next build puts it back",
+                    path.display()
+                )),
+            }
+            let _ = inputs.state.save();
+            return Err(undo_error(failed));
+        }
         inputs.state.absorb_ctime(&kept);
     }
-    (inputs.state.finish()).map_err(|e| state_error(&inputs.state, e))?;
+    // The output is complete and sealed: the state only saves work next time, so a
+    // failure to write it fails nothing (the next build checks every step again).
+    if let Err(e) = inputs.state.finish() {
+        reporter.warning(&format!(
+            "{}: the build is complete, but its state could not be saved ({e}); the next build checks every step again",
+            inputs.state.path().display()
+        ));
+    }
     let done = runner.cx.done;
     Ok(BuildReport {
         output: inputs.output.clone(),
@@ -289,7 +312,7 @@ impl<'p> Runner<'p> {
     /// Makes the undo set from what was watched, its links taken in by the state.
     fn make_undo(
         &self,
-        watch: crate::pipeline::undo::Watch,
+        watch: &crate::pipeline::undo::Watch,
     ) -> std::result::Result<crate::pipeline::undo::UndoSet, crate::pipeline::undo::Failed> {
         let set = watch.prepare()?;
         self.cx.inputs.state.absorb_ctime(set.files());
@@ -305,9 +328,8 @@ impl<'p> Runner<'p> {
     /// Makes the undo set now (before a step that writes, or after one that wrote), if it
     /// is not made yet.
     fn ensure_undo(&mut self) -> Result<()> {
-        if let Undo::Watching(_) = self.undo
-            && let Undo::Watching(w) = std::mem::replace(&mut self.undo, Undo::Unsealed)
-        {
+        if let Undo::Watching(w) = &self.undo {
+            // On failure the output stays watched: the run's end puts back from it.
             let set = self
                 .make_undo(w)
                 .map_err(|(path, e)| Error::Oci(crate::oci::OciError::io(&path, e)))?;

@@ -153,7 +153,7 @@ pub fn prepare(out: &Path) -> Result<Option<UndoSet>, Failed> {
 /// system has no hard links) to the file there now.
 fn make(
     out: &Path,
-    before: Before,
+    before: &Before,
     keep: &dyn Fn(&str, &Path) -> io::Result<bool>,
 ) -> Result<UndoSet, Failed> {
     let dir = undo_dir(out);
@@ -185,7 +185,7 @@ fn make(
             files.push(from);
         }
         let list = tmp.join(BEFORE);
-        let json = serde_json::to_vec(&before).map_err(|e| at(&list)(io::Error::other(e)))?;
+        let json = serde_json::to_vec(before).map_err(|e| at(&list)(io::Error::other(e)))?;
         crate::util::atomic_write(&list, &json).map_err(at(&list))?;
         // The links are durable before the build replaces anything they keep.
         for d in dirs.iter().rev() {
@@ -267,16 +267,57 @@ impl Watch {
 
     /// Makes the undo set: the kept bytes of each small file (as [`watch`] read it, so one
     /// replaced or removed since goes in as it was), a link to each large one.
-    pub fn prepare(self) -> Result<UndoSet, Failed> {
-        let Watch {
-            out, before, small, ..
-        } = self;
+    pub fn prepare(&self) -> Result<UndoSet, Failed> {
         // A small file goes in as the bytes read: the file itself keeps its ctime, which
         // caches other than the build state's compare (the layout's `index.json`).
-        make(&out, before, &|rel, to| match small.get(rel) {
-            Some((bytes, mode)) => crate::util::atomic_write_mode(to, bytes, *mode).map(|()| true),
-            None => Ok(false),
-        })
+        make(
+            &self.out,
+            &self.before,
+            &|rel, to| match self.small.get(rel) {
+                Some((bytes, mode)) => {
+                    crate::util::atomic_write_mode(to, bytes, *mode).map(|()| true)
+                }
+                None => Ok(false),
+            },
+        )
+    }
+}
+
+impl Watch {
+    /// Puts back what a step that runs every time changed before it failed, from what was
+    /// watched alone, where the undo set could not be made (a full disk): each small file
+    /// replaced or removed is written again with the bytes and mode it had, and each file
+    /// the build added outside the layout's blobs is removed. Such steps write only small
+    /// files. Returns the files put back.
+    pub fn put_back(self) -> Result<Vec<PathBuf>, Failed> {
+        let mut restored = Vec::new();
+        for (rel, (bytes, mode)) in &self.small {
+            let path = self.out.join(rel);
+            let same = (self.stats.get(rel)).is_some_and(|was| {
+                crate::util::FileStat::read(&path).is_some_and(|now| now == *was)
+            });
+            if same {
+                continue;
+            }
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(at(parent))?;
+            }
+            crate::util::atomic_write_mode(&path, bytes, *mode).map_err(at(&path))?;
+            restored.push(path);
+        }
+        let now = walk(&self.out).map_err(at(&self.out))?;
+        for rel in now.files.difference(&self.before.files) {
+            let path = self.out.join(rel);
+            fs::remove_file(&path).map_err(at(&path))?;
+        }
+        let added: Vec<&String> = now.dirs.difference(&self.before.dirs).collect();
+        for rel in added.into_iter().rev() {
+            let path = self.out.join(rel);
+            if path.is_dir() {
+                fs::remove_dir_all(&path).map_err(at(&path))?;
+            }
+        }
+        Ok(restored)
     }
 }
 
@@ -286,9 +327,19 @@ impl UndoSet {
         &self.files
     }
 
-    /// The build succeeded: the undo set is removed.
+    /// The build succeeded: the undo set is removed. Its list goes first, which makes
+    /// it a set nothing rolls back ([`recover`] discards a set without its list): once
+    /// that is done the build's output stands, and a failure to remove the rest (to sync
+    /// a folder, say) is no longer the build's; the next build's sweep removes what is
+    /// left. An error here means the list is still in place: the set can still be
+    /// rolled back, and the build must be.
     pub fn commit(self) -> Result<(), Failed> {
-        discard(&undo_dir(&self.out))
+        let dir = undo_dir(&self.out);
+        let list = dir.join(BEFORE);
+        fs::remove_file(&list).map_err(at(&list))?;
+        let _ = crate::util::sync_dir(&dir);
+        let _ = discard(&dir);
+        Ok(())
     }
 
     /// The build failed: every file is put back (see [`recover`]). Returns the files put
@@ -322,6 +373,12 @@ pub fn recover(out: &Path) -> Result<Vec<PathBuf>, Failed> {
         return Ok(Vec::new());
     }
     let list = dir.join(BEFORE);
+    if fs::symlink_metadata(&list).is_err() {
+        // A set whose list is gone was committed (see [`UndoSet::commit`]), or is being
+        // removed: there is nothing to put back.
+        discard(&dir)?;
+        return Ok(Vec::new());
+    }
     let text = crate::input::read_found(&list, crate::input::Kind::Sums).map_err(|e| {
         let e = e.into_io();
         (list.clone(), e)
@@ -508,6 +565,36 @@ mod tests {
         );
         set.roll_back().unwrap();
         assert_eq!(tree(out), was);
+    }
+
+    #[test]
+    fn a_set_whose_list_is_gone_is_committed_and_never_rolled_back() {
+        let dir = sealed_output();
+        let out = dir.path();
+        let set = prepare(out).unwrap().unwrap();
+        crate::util::atomic_write(&out.join("registries.yaml"), b"new").unwrap();
+        // As if the commit was cut short after it removed the list.
+        fs::remove_file(undo_dir(out).join(BEFORE)).unwrap();
+        std::mem::forget(set);
+        assert!(recover(out).unwrap().is_empty());
+        assert_eq!(fs::read(out.join("registries.yaml")).unwrap(), b"new");
+        assert!(!undo_dir(out).exists());
+    }
+
+    #[test]
+    fn what_was_watched_is_put_back_without_a_set() {
+        let dir = sealed_output();
+        let out = dir.path();
+        let was = tree(out);
+        let watch = watch(out).unwrap().unwrap();
+        crate::util::atomic_write(&out.join("SHA256SUMS"), b"new sums").unwrap();
+        fs::remove_file(out.join("manifest.json")).unwrap();
+        fs::create_dir_all(out.join("sbom")).unwrap();
+        fs::write(out.join("sbom/new.json"), "{}").unwrap();
+        let restored = watch.put_back().unwrap();
+        assert_eq!(restored.len(), 2);
+        assert_eq!(tree(out), was);
+        assert!(!undo_dir(out).exists());
     }
 
     #[test]
