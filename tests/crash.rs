@@ -23,7 +23,9 @@
 //! Temporary files (what a killed run may leave, never under a final name):
 //! `.NAME.seedforge-PID-N.tmp` (atomic writes, archives), `.NAME.PID.iso-tmp` (ISO
 //! images), `.stage-NODE.PID/` (a seed ISO's staging folder) and anything under
-//! `oci/.seedforge/tmp/` (the layout's blob sessions).
+//! `oci/.seedforge/tmp/` (the layout's blob sessions), and the undo set of a build over a
+//! sealed output (`.seedforge/undo/`: links to the files it held, which the next build puts
+//! back before anything else).
 //!
 //! `seedforge clean` is killed the same way at six of its removals; run again, it must
 //! leave what an uninterrupted clean leaves.
@@ -99,7 +101,9 @@ fn tree(root: &Path) -> Tree {
 fn is_temp(rel: &Path) -> bool {
     let under_layout_tmp =
         rel.starts_with("oci/.seedforge/tmp") && rel != Path::new("oci/.seedforge/tmp");
+    // The undo set of a killed build, which the next one rolls back.
     under_layout_tmp
+        || rel.starts_with(".seedforge/undo")
         || rel.components().any(|c| {
             let name = c.as_os_str().to_string_lossy();
             seedforge::leftovers::temp_owner(&name).is_some()

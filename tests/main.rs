@@ -42,6 +42,7 @@ mod demo_build;
 mod embedded_registry;
 mod exfat_output;
 mod export_split;
+mod failed_build;
 mod far_side;
 mod files;
 mod five_days;

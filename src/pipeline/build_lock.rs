@@ -11,7 +11,10 @@
 //! never both hold "the" lock.
 //!
 //! Planning writes nothing and takes no lock; a build that had to wait plans again, since
-//! the folder may have changed meanwhile.
+//! the folder may have changed meanwhile. So does one whose lock found the undo set of a
+//! build that was killed ([`crate::pipeline::undo`]): taking the lock rolls it back first,
+//! before the holder reads or writes anything, so `build`, `apply` and `clean` all start
+//! from the output as it was last sealed.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -39,6 +42,18 @@ pub enum BuildLockError {
     #[error("{}: cannot lock the output folder: {source}", path.display())]
     Io {
         /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Putting back what a killed build changed failed.
+    #[error(
+        "{}: cannot put back the files an interrupted build replaced: {source}",
+        path.display()
+    )]
+    Undo {
+        /// The file or folder that could not be put back or removed.
         path: PathBuf,
         /// The I/O error.
         #[source]
@@ -120,6 +135,10 @@ impl BuildLock {
             // The holder we waited for may have removed the file (`clean`): our lock is
             // then on a file nobody else will open; lock the one at the path instead.
             if same_file(&file, &path) {
+                // What a killed build left changed is put back before anything else.
+                let restored = crate::pipeline::undo::recover(dir)
+                    .map_err(|(path, source)| BuildLockError::Undo { path, source })?;
+                waited |= !restored.is_empty();
                 return Ok(BuildLock {
                     _file: file,
                     path,
@@ -137,7 +156,8 @@ impl BuildLock {
         }
     }
 
-    /// True when another build held the folder and this one waited for it.
+    /// True when the folder may have changed since it was planned: another build held it
+    /// and this one waited for it, or a killed build's changes were rolled back.
     pub fn waited(&self) -> bool {
         self.waited
     }

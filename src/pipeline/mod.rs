@@ -2,7 +2,7 @@
 //! a loaded config into ordered steps ([`plan`]; each step in its own file under
 //! [`steps`]), runs them ([`run`]), skipping those whose inputs and outputs are unchanged
 //! ([`state`]), seals the output ([`seal`]), and owns what surrounds a build: the output
-//! lock ([`build_lock`]), `--offline` ([`offline`], [`offline_files`]), `export_dir`
+//! lock ([`build_lock`]), what a failed build puts back ([`undo`]), `--offline` ([`offline`], [`offline_files`]), `export_dir`
 //! ([`export`]), `clean` ([`clean`]), the modes of the output ([`modes`]) and what a sealed
 //! output holds that its seal does not cover ([`unsealed`]).
 
@@ -19,4 +19,5 @@ pub mod seal;
 pub mod split;
 pub mod state;
 pub mod steps;
+pub mod undo;
 pub mod unsealed;

@@ -2,7 +2,8 @@
 //! A step whose fingerprint the build state knows, with its outputs unchanged, is
 //! skipped and its report restored ([`crate::pipeline::state`]); a step that ran is
 //! recorded. Consecutive batchable steps (the seed ISOs) are prepared in order, written
-//! on every core, then recorded in order as if each had run alone.
+//! on every core, then recorded in order as if each had run alone. A build over a sealed
+//! output that fails puts every file back as it was ([`crate::pipeline::undo`]).
 
 use crate::iso::DigestCache;
 use crate::oci::archive::ArchiveReport;
@@ -141,8 +142,17 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
             _ => None,
         }))
         .collect();
+    let undo_error =
+        |(path, e): crate::pipeline::undo::Failed| Error::Oci(crate::oci::OciError::io(&path, e));
+    // A killed build's changes are put back first (the output's lock does it too, before
+    // the plan is made again), then its temporary files go.
+    let restored = crate::pipeline::undo::recover(&inputs.output).map_err(undo_error)?;
+    inputs.state.absorb_ctime(&restored);
     crate::leftovers::sweep(&inputs.output, &beside)
         .map_err(|e| crate::oci::OciError::io(&inputs.output, e))?;
+    // What a failure puts back: every file of the sealed output, as it is now (made before
+    // the first step that writes).
+    let watch = crate::pipeline::undo::watch(&inputs.output).map_err(undo_error)?;
     let digests = DigestCache::default();
     let mut runner = Runner {
         cx: Cx {
@@ -156,6 +166,10 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         pending: Vec::new(),
         runs: Vec::new(),
         saved: Instant::now(),
+        undo: match watch {
+            Some(w) => Undo::Watching(w),
+            None => Undo::Unsealed,
+        },
     };
     let ran = (|| {
         for step in &plan.steps {
@@ -163,12 +177,67 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         }
         runner.flush()
     })();
+    let undo = std::mem::replace(&mut runner.undo, Undo::Unsealed);
+    let undo = match undo {
+        Undo::Made(set) => Some(set),
+        // A step that runs every time may have replaced a file before it failed.
+        Undo::Watching(w) if ran.is_err() && w.changed() => match runner.make_undo(&w) {
+            Ok(set) => Some(set),
+            Err(_) => {
+                // No room for the set (a full disk): what such a step wrote is put back
+                // from what was watched.
+                match w.put_back() {
+                    Ok(restored) => inputs.state.absorb_ctime(&restored),
+                    Err((path, why)) => reporter.warning(&format!(
+                        "{}: could not put back the output as it was ({why})",
+                        path.display()
+                    )),
+                }
+                None
+            }
+        },
+        _ => None,
+    };
     if let Err(e) = ran {
-        // What the finished steps recorded is kept for the next build.
+        // Every file the output held is put back: it is the last sealed output again.
+        if let Some(set) = undo {
+            match set.roll_back() {
+                Ok(restored) => inputs.state.absorb_ctime(&restored),
+                Err((path, why)) => reporter.warning(&format!(
+                    "{}: could not put back the output as it was ({why}); the next build puts it back",
+                    path.display()
+                )),
+            }
+        }
+        // What the finished steps recorded is kept: a step whose files were put back
+        // finds them changed and runs again.
         let _ = inputs.state.save();
         return Err(e);
     }
-    (inputs.state.finish()).map_err(|e| state_error(&inputs.state, e))?;
+    if let Some(set) = undo {
+        let kept = set.files().to_vec();
+        if let Err(failed) = set.commit() {
+            // The set still rolls back: the build fails as a step would have.
+            match crate::pipeline::undo::recover(&inputs.output) {
+                Ok(restored) => inputs.state.absorb_ctime(&restored),
+                Err((path, why)) => reporter.warning(&format!(
+                    "{}: could not put back the output as it was ({why}); the next build puts it back",
+                    path.display()
+                )),
+            }
+            let _ = inputs.state.save();
+            return Err(undo_error(failed));
+        }
+        inputs.state.absorb_ctime(&kept);
+    }
+    // The output is complete and sealed: the state only saves work next time, so a
+    // failure to write it fails nothing (the next build checks every step again).
+    if let Err(e) = inputs.state.finish() {
+        reporter.warning(&format!(
+            "{}: the build is complete, but its state could not be saved ({e}); the next build checks every step again",
+            inputs.state.path().display()
+        ));
+    }
     let done = runner.cx.done;
     Ok(BuildReport {
         output: inputs.output.clone(),
@@ -206,6 +275,16 @@ type Pending<'p> = (
     Box<dyn FnOnce() -> Result<Finish<'p>> + Send + 'p>,
 );
 
+/// Where a run stands with the undo set of a sealed output ([`crate::pipeline::undo`]).
+enum Undo {
+    /// The output was never sealed: nothing to put back.
+    Unsealed,
+    /// Nothing has been written yet.
+    Watching(crate::pipeline::undo::Watch),
+    /// The undo set is in place.
+    Made(crate::pipeline::undo::UndoSet),
+}
+
 /// A plan being run.
 struct Runner<'p> {
     cx: Cx<'p>,
@@ -215,6 +294,8 @@ struct Runner<'p> {
     runs: Vec<StepRun>,
     /// When the state was last saved.
     saved: Instant,
+    /// The undo set, or what it will be made from.
+    undo: Undo,
 }
 
 /// Runs one step with its own type.
@@ -228,6 +309,35 @@ impl<'p> Visit<'p> for Exec<'_, 'p> {
 }
 
 impl<'p> Runner<'p> {
+    /// Makes the undo set from what was watched, its links taken in by the state.
+    fn make_undo(
+        &self,
+        watch: &crate::pipeline::undo::Watch,
+    ) -> std::result::Result<crate::pipeline::undo::UndoSet, crate::pipeline::undo::Failed> {
+        let set = watch.prepare()?;
+        self.cx.inputs.state.absorb_ctime(set.files());
+        if set.copied {
+            self.cx.reporter.warning(&format!(
+                "{}: the file system has no hard links: the files a failed build would put back were copied",
+                self.cx.inputs.output.display()
+            ));
+        }
+        Ok(set)
+    }
+
+    /// Makes the undo set now (before a step that writes, or after one that wrote), if it
+    /// is not made yet.
+    fn ensure_undo(&mut self) -> Result<()> {
+        if let Undo::Watching(w) = &self.undo {
+            // On failure the output stays watched: the run's end puts back from it.
+            let set = self
+                .make_undo(w)
+                .map_err(|(path, e)| Error::Oci(crate::oci::OciError::io(&path, e)))?;
+            self.undo = Undo::Made(set);
+        }
+        Ok(())
+    }
+
     fn step(&mut self, step: &'p Step) -> Result<()> {
         // A step that is not batchable may read what the pending ones write.
         if !step.get().batch() {
@@ -251,10 +361,22 @@ impl<'p> Runner<'p> {
             S::deliver(report, &mut self.cx.done);
             return self.finished(S::NAME, key, "skipped", started);
         }
+        // A step with a fingerprint runs because something it writes changed. One without
+        // (the mirror, the PKI, the seal, a bundle kept as it is) checks and writes only
+        // what changed: the files it replaced, if any, are taken in after it.
+        if fingerprint.is_some() {
+            self.ensure_undo()?;
+        }
         if !S::BATCH {
             self.cx.reporter.step_started(S::NAME);
         }
-        match step.run(&mut self.cx)? {
+        let work = step.run(&mut self.cx)?;
+        if let Undo::Watching(w) = &self.undo
+            && w.changed()
+        {
+            self.ensure_undo()?;
+        }
+        match work {
             Work::Done(report) if S::BATCH => {
                 // Nothing to write (a node without files).
                 self.cx.reporter.step_skipped(S::NAME);
