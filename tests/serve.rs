@@ -297,7 +297,8 @@ fn containerd_pulls_every_demo_image_through_the_builds_hosts_toml_and_refuses_a
             serve.log()
         );
     }
-    assert!(serve.log().contains("ns=docker.io"), "{}", serve.log());
+    let log = serve.log_with("ns=docker.io");
+    assert!(log.contains("ns=docker.io"), "{log}");
     // The same hosts.toml naming another CA: refused.
     let other = TestCa::new();
     let work = tempfile::tempdir().unwrap();

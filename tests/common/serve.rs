@@ -125,6 +125,19 @@ impl Serve {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The server's log once it holds `line` (a server logs a request as it ends, which
+    /// may be after the client saw the connection close), or as it is after 30 s.
+    pub fn log_with(&self, line: &str) -> String {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.contains(line) || std::time::Instant::now() > until {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// `curl` against it with the build's CA (`-s`, 60 s at most): (status, body).
     pub fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
         let ca = self.out.join("pki/ca.crt");

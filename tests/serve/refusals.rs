@@ -424,14 +424,9 @@ fn a_blob_that_no_longer_matches_its_digest_is_cut_short_and_logged() {
         .any_status()
         .run();
     assert_eq!(curl.code, Some(18), "{}", curl.stderr);
-    let log = serve.log();
-    assert!(
-        log.contains(&format!(
-            "{}: its bytes do not match its digest",
-            &layer.digest[7..]
-        )),
-        "{log}"
-    );
+    let line = format!("{}: its bytes do not match its digest", &layer.digest[7..]);
+    let log = serve.log_with(&line);
+    assert!(log.contains(&line), "{log}");
     // A sound blob of the same image is still served whole.
     let sound = &layout.big.config;
     let got = get(&serve, &format!("/v2/acme/big/blobs/{}", sound.digest), &[]);
