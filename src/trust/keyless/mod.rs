@@ -42,6 +42,10 @@ pub mod verify;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_artifact;
+#[cfg(test)]
+mod tests_private;
 
 pub use classic::ClassicSignature;
 pub use identity::{Identity, IssuerMatch, Match, Pattern};
