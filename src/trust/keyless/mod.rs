@@ -45,6 +45,8 @@ mod tests;
 #[cfg(test)]
 mod tests_artifact;
 #[cfg(test)]
+mod tests_hostile;
+#[cfg(test)]
 mod tests_private;
 
 pub use classic::ClassicSignature;
