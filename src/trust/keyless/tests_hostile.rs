@@ -138,8 +138,7 @@ fn hostile_bundles_are_bounded_errors() {
             v.as_object_mut().unwrap().remove("dsseEnvelope");
         }),
         with(&|v| {
-            v["verificationMaterial"]["tlogEntries"] =
-                json!(vec![
+            v["verificationMaterial"]["tlogEntries"] = json!(vec![
                     v["verificationMaterial"]["tlogEntries"][0].clone();
                     17
                 ])

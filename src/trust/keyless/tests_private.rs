@@ -432,3 +432,25 @@ fn a_leaf_naming_no_issuer_passes_only_an_identity_that_says_so() {
     }];
     assert!(verify_classic(&s, &root, &other).is_err());
 }
+
+#[test]
+fn the_fuzz_seed_made_by_a_private_sigstore_verifies_long_after_its_leaf_expired() {
+    // fuzz/seeds/keyless_bundle/private-root-and-classic-bundle: a trusted root, a NUL byte
+    // and the v0.1 bundle a classic signature of `payload` stands for, logged in 2026. Its
+    // leaf lived ten minutes; the log's time, never the clock, says it was valid.
+    let seed = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds/keyless_bundle/private-root-and-classic-bundle"),
+    )
+    .unwrap();
+    let nul = seed.iter().position(|&b| b == 0).unwrap();
+    let root = TrustedRoot::from_json(&seed[..nul]).unwrap();
+    let signer = verify_bundle(
+        &seed[nul + 1..],
+        Artifact::Bytes(b"payload"),
+        &root,
+        &signer_ids(),
+    )
+    .unwrap();
+    assert_eq!(signer.signed_at, T0 + 60);
+}
