@@ -653,3 +653,24 @@ fn the_2021_classic_signature_passes_only_an_identity_accepting_no_issuer() {
     }
     refused(verify_classic(&s, &staging(), &ids));
 }
+
+#[test]
+fn a_trusted_root_and_identities_are_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<TrustedRoot>();
+    shared::<Identity>();
+    let root = production();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                verify_bundle(
+                    &verify_data(CONDA),
+                    Artifact::Sha256(conda_subject()),
+                    &root,
+                    &conda_identity(),
+                )
+                .unwrap();
+            });
+        }
+    });
+}
