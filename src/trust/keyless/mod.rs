@@ -10,12 +10,17 @@
 //!
 //! What a keyless signature must show to verify ([`verify_bundle`], [`verify_classic`]):
 //!
-//! - **a signing time from the log or a timestamp authority**: the Rekor v1 entry's signed
-//!   entry timestamp (SET, over the canonical JSON `{body, integratedTime, logID,
-//!   logIndex}`) with a log key of the root, or an RFC 6962 inclusion proof up to a
-//!   signed-note checkpoint signed by a log key of the root (Rekor v1 and v2), or an
-//!   RFC 3161 timestamp over the signature bytes by a timestamp authority of the root;
-//!   the log key or the authority valid (`validFor`) at that time;
+//! - **a signing time from the log or a timestamp authority**: the Rekor v1 entry's
+//!   integrated time under its signed entry timestamp (SET, over the canonical JSON
+//!   `{body, integratedTime, logID, logIndex}`) with a log key of the root, or an RFC 3161
+//!   timestamp over the signature bytes by a timestamp authority of the root (Rekor v2
+//!   entries have no integrated time); the log key or the authority valid (`validFor`) at
+//!   that time. An inclusion proof alone is no time: its checkpoint signs the tree, not the
+//!   entry's time (as sigstore-go and cosign take it);
+//! - **the inclusion proof**, when the entry carries one (v0.2 and v0.3 bundles must; the
+//!   classic `.sig` annotation carries only the SET, which is then the log's promise, as
+//!   cosign takes it): the RFC 6962 audit path from the entry's leaf hash up to the root
+//!   hash of a signed-note checkpoint signed by a log key of the root (Rekor v1 and v2);
 //! - **the certificate**: it chains to a certificate authority of the root valid at that
 //!   time, every certificate of the chain is valid at that time, and the leaf has the
 //!   code-signing extended key usage;
