@@ -94,8 +94,7 @@ pub enum Artifact<'a> {
 /// Where the signing time came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeSource {
-    /// The transparency log entry's integrated time (Rekor v1, under its SET or its
-    /// inclusion proof and checkpoint).
+    /// The transparency log entry's integrated time (Rekor v1, under its SET).
     Log,
     /// An RFC 3161 timestamp of a timestamp authority of the root (Rekor v2 bundles).
     TimestampAuthority,
