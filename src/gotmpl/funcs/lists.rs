@@ -68,22 +68,14 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         m.insert(name, |_, a| {
             want(&a, 1, "rest")?;
             let l = list_arg(&a[0], "find rest")?;
-            Ok(if l.is_empty() {
-                Value::Nil
-            } else {
-                Value::from(l[1..].to_vec())
-            })
+            Ok(Value::from(l.get(1..).unwrap_or(&[]).to_vec()))
         });
     }
     for name in ["initial", "mustInitial"] {
         m.insert(name, |_, a| {
             want(&a, 1, "initial")?;
             let l = list_arg(&a[0], "find initial")?;
-            Ok(if l.is_empty() {
-                Value::Nil
-            } else {
-                Value::from(l[..l.len() - 1].to_vec())
-            })
+            Ok(Value::from(l[..l.len().saturating_sub(1)].to_vec()))
         });
     }
     for name in ["append", "push", "mustAppend", "mustPush"] {
@@ -102,6 +94,30 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
             Ok(Value::from(l))
         });
     }
+    for name in ["chunk", "mustChunk"] {
+        m.insert(name, |_, a| {
+            want(&a, 2, "chunk")?;
+            let n = to_i64(&a[0]).max(1) as usize;
+            let l = list_arg(&a[1], "chunk")?;
+            Ok(Value::from(
+                l.chunks(n)
+                    .map(|c| Value::from(c.to_vec()))
+                    .collect::<Vec<_>>(),
+            ))
+        });
+    }
+    m.insert("mustSlice", |_, a| {
+        let Some(first) = a.first() else {
+            return Err("wrong number of args for slice".into());
+        };
+        let l = list_arg(first, "slice")?;
+        let start = a.get(1).map_or(0, to_i64).clamp(0, l.len() as i64) as usize;
+        let end = a
+            .get(2)
+            .map_or(l.len() as i64, to_i64)
+            .clamp(start as i64, l.len() as i64) as usize;
+        Ok(Value::from(l[start..end].to_vec()))
+    });
     m.insert("concat", |_, a| {
         let mut l = Vec::new();
         for x in &a {
@@ -200,7 +216,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
                 }
                 (*s, *e, *st)
             }
-            _ => return Err("wrong number of args for seq".into()),
+            _ => return Ok(Value::from("")),
         };
         let stop = if step > 0 {
             end.saturating_add(1)

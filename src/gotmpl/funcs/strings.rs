@@ -339,6 +339,43 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
             want_str(&a[1])?,
         )))
     });
+    // Go's path package.
+    m.insert("base", |_, a| Ok(Value::from(path_base(&s1(&a, "base")?))));
+    m.insert("dir", |_, a| {
+        let p = s1(&a, "dir")?;
+        let d = match p.rfind('/') {
+            Some(i) => &p[..i + 1],
+            None => "",
+        };
+        Ok(Value::from(path_clean(d)))
+    });
+    m.insert("clean", |_, a| {
+        Ok(Value::from(path_clean(&s1(&a, "clean")?)))
+    });
+    m.insert("ext", |_, a| {
+        let p = s1(&a, "ext")?;
+        let last = p.rsplit('/').next().unwrap_or("");
+        Ok(Value::from(
+            last.rfind('.')
+                .map(|i| last[i..].to_string())
+                .unwrap_or_default(),
+        ))
+    });
+    m.insert("isAbs", |_, a| {
+        Ok(Value::Bool(s1(&a, "isAbs")?.starts_with('/')))
+    });
+    // filepath's on Linux: the same as path's.
+    for (os, plain) in [
+        ("osBase", "base"),
+        ("osDir", "dir"),
+        ("osClean", "clean"),
+        ("osExt", "ext"),
+        ("osIsAbs", "isAbs"),
+    ] {
+        if let Some(f) = m.get(plain).copied() {
+            m.insert(os, f);
+        }
+    }
     // Regular expressions (the regex crate: linear time).
     m.insert("regexMatch", |ex, a| {
         want(&a, 2, "regexMatch")?;
@@ -436,6 +473,46 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     });
 }
 
+/// Go's `path.Base`.
+fn path_base(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/".into();
+    }
+    t.rsplit('/').next().unwrap_or(t).to_string()
+}
+
+/// Go's `path.Clean`.
+fn path_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let j = parts.join("/");
+    match (rooted, j.is_empty()) {
+        (true, _) => format!("/{j}"),
+        (false, true) => ".".into(),
+        (false, false) => j,
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -452,7 +529,8 @@ fn words(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut prev_lower = false;
-    for c in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
         if c == '_' || c == '-' || c.is_whitespace() {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur));
@@ -460,7 +538,13 @@ fn words(s: &str) -> Vec<String> {
             prev_lower = false;
             continue;
         }
-        if c.is_uppercase() && prev_lower && !cur.is_empty() {
+        // A capital after a small letter starts a word; so does the last capital of a run
+        // followed by a small letter ("HTTPServer": "HTTP", "Server").
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+        if c.is_uppercase()
+            && !cur.is_empty()
+            && (prev_lower || next_lower && cur.chars().last().is_some_and(char::is_uppercase))
+        {
             out.push(std::mem::take(&mut cur));
         }
         prev_lower = c.is_lowercase() || c.is_ascii_digit();
