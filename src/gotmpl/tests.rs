@@ -841,3 +841,122 @@ fn sprig_tests() {
         failed.join("\n")
     );
 }
+
+/// Helm's `pkg/engine/funcs_test.go` (helm/helm at e9b85e4de16a, Apache-2.0), `TestFuncs`:
+/// template, expected output, data (JSON; a string case is a JSON string). Not supported:
+/// `fromToml` (not provided: no chart renders images through it; 4 cases), `toYamlPretty`
+/// (indents sequences, not provided as such: 1 case), `mustToDuration` (3 cases: Helm's
+/// duration helpers are not provided), `mustToToml` of a `map[int]string` (no such
+/// map here).
+const HELM_FUNCS: &[(&str, &str, &str)] = &[
+    ("{{ toYaml . }}", "foo: bar", r#"{"foo": "bar"}"#),
+    ("{{ toToml . }}", "foo = \"bar\"\n", r#"{"foo": "bar"}"#),
+    ("{{ toJson . }}", r#"{"foo":"bar"}"#, r#"{"foo": "bar"}"#),
+    ("{{ fromYaml . }}", "map[hello:world]", r#""hello: world""#),
+    (
+        "{{ fromYamlArray . }}",
+        "[one 2 map[name:helm]]",
+        r#""- one\n- 2\n- name: helm\n""#,
+    ),
+    (
+        "{{ fromYamlArray . }}",
+        "[one 2 map[name:helm]]",
+        r#""[\"one\", 2, { \"name\": \"helm\" }]""#,
+    ),
+    (
+        "{{ toToml . }}",
+        "[mast]\n  sail = \"white\"\n",
+        r#"{"mast": {"sail": "white"}}"#,
+    ),
+    (
+        "{{ fromYaml . }}",
+        "map[Error:error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}]",
+        r#""- one\n- two\n""#,
+    ),
+    (
+        "{{ fromJson .}}",
+        "map[hello:world]",
+        r#""{\"hello\":\"world\"}""#,
+    ),
+    (
+        "{{ fromJson . }}",
+        "map[Error:json: cannot unmarshal array into Go value of type map[string]interface {}]",
+        r#""[\"one\", \"two\"]""#,
+    ),
+    (
+        "{{ fromJsonArray . }}",
+        "[one 2 map[name:helm]]",
+        r#""[\"one\", 2, { \"name\": \"helm\" }]""#,
+    ),
+    (
+        "{{ fromJsonArray . }}",
+        "[json: cannot unmarshal object into Go value of type []interface {}]",
+        r#""{\"hello\": \"world\"}""#,
+    ),
+    (
+        "{{ merge .dict (fromYaml .yaml) }}",
+        "map[a:map[b:c]]",
+        r#"{"dict": {"a": {"b": "c"}}, "yaml": "{\"a\":{\"b\":\"d\"}}"}"#,
+    ),
+    (
+        "{{ merge (fromYaml .yaml) .dict }}",
+        "map[a:map[b:d]]",
+        r#"{"dict": {"a": {"b": "c"}}, "yaml": "{\"a\":{\"b\":\"d\"}}"}"#,
+    ),
+    (
+        "{{ fromYaml . }}",
+        "map[Error:error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}]",
+        r#""[\"one\", \"two\"]""#,
+    ),
+    (
+        "{{ fromYamlArray . }}",
+        "[error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}]",
+        r#""hello: world""#,
+    ),
+    (
+        "{{ lookup \"v1\" \"Namespace\" \"\" \"unlikelynamespace99999999\" }}",
+        "map[]",
+        r#""[\"one\", \"two\"]""#,
+    ),
+    ("{{ mustToToml . }}", "foo = \"bar\"\n", r#"{"foo": "bar"}"#),
+];
+
+#[test]
+fn helm_funcs_tests() {
+    let mut failed = Vec::new();
+    for (tpl, want, data) in HELM_FUNCS {
+        let data = Value::from_json(&serde_json::from_str(data).unwrap(), Numbers::IntWhenWhole);
+        let mut s = TemplateSet::new(Limits::default());
+        s.set_missing_key(MissingKey::Invalid);
+        s.set_strip_no_value(false);
+        let got = s.parse("test", tpl).and_then(|_| s.execute("test", &data));
+        if !matches!(&got, Ok(o) if o == want) {
+            failed.push(format!("{tpl}: want {want:?}, got {got:?}"));
+        }
+    }
+    // The mustFuncsTests with a map that holds itself: toYaml and toJson give "", the
+    // must forms fail.
+    let looped = Value::new_map();
+    if let Value::Map(m) = &looped {
+        m.borrow_mut().insert("foo".into(), Value::from("bar"));
+        m.borrow_mut()
+            .insert("loop".into(), Value::from(vec![looped.clone()]));
+    }
+    for (tpl, ok) in [
+        ("{{ mustToYaml . }}", false),
+        ("{{ mustToJson . }}", false),
+        ("{{ toYaml . }}", true),
+        ("{{ toJson . }}", true),
+    ] {
+        let mut s = TemplateSet::new(Limits::default());
+        s.parse("test", tpl).unwrap();
+        let got = s.execute("test", &looped);
+        if ok != matches!(&got, Ok(o) if o.is_empty()) {
+            failed.push(format!("{tpl} of a looped map: got {got:?}"));
+        }
+    }
+    if let Value::Map(m) = &looped {
+        m.borrow_mut().clear();
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
