@@ -960,3 +960,49 @@ fn helm_funcs_tests() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// Cases of Go's parseTests this engine does not support, with why.
+const GO_PARSE_UNSUPPORTED: &[(&str, &str)] = &[];
+
+#[test]
+fn go_parse_tests() {
+    let text = include_str!("../../tests/gotmpl/go_parse_tests.jsonl");
+    let (mut passed, mut listed, mut failed) = (0, 0, Vec::new());
+    for line in text.lines().skip(1) {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = case["name"].as_str().unwrap();
+        let input = case["input"].as_str().unwrap();
+        let want = case["result"].as_str().unwrap();
+        let ok = case["ok"].as_bool().unwrap();
+        let reason = GO_PARSE_UNSUPPORTED.iter().find(|(n, _)| *n == name);
+        // The parser's tests know two functions: printf and contains.
+        let mut s = TemplateSet::new_go(Limits::default());
+        s.builtins.retain(|k, _| *k == "printf");
+        s.add_func(
+            "contains",
+            std::sync::Arc::new(|_: &[Value]| Ok(Value::Nil)),
+        );
+        let got = s
+            .parse_text(name, name, input)
+            .map(|(root, _)| parse::list_string(&root.root));
+        let good = match &got {
+            Ok(tree) => ok && tree == want,
+            Err(_) => !ok,
+        };
+        match (good, reason) {
+            (true, None) => passed += 1,
+            (true, Some(_)) => failed.push(format!("{name}: listed as not supported but passes")),
+            (false, Some(_)) => listed += 1,
+            (false, None) => failed.push(format!(
+                "{name}: {input:?} want {want:?} ok={ok}, got {got:?}"
+            )),
+        }
+    }
+    eprintln!("Go parseTests: {passed} pass, {listed} listed as not supported");
+    assert!(
+        failed.is_empty(),
+        "{} failures:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}

@@ -211,7 +211,7 @@ pub(crate) fn from_yaml(s: &str, max_depth: usize) -> Result<Value, String> {
 }
 
 fn depth(j: &serde_json::Value, d: usize) -> usize {
-    if d > 10_000 {
+    if d > 1_000 {
         return d;
     }
     match j {
