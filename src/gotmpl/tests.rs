@@ -1006,3 +1006,65 @@ fn go_parse_tests() {
         failed.join("\n")
     );
 }
+
+#[test]
+fn hostile_nesting_is_refused() {
+    let small = || Limits {
+        max_output: 1 << 16,
+        max_steps: 100_000,
+        max_range_items: 10_000,
+        ..Limits::default()
+    };
+    let empty = || serde_json::json!({});
+    // Values nested by a loop, and a map that holds itself.
+    let e = helm(
+        &[(
+            "n.yaml",
+            "{{ $l := list }}{{ range until 1000 }}{{ $l = list $l }}{{ end }}",
+        )],
+        "n.yaml",
+        empty(),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("Limits::max_value_depth"), "{e}");
+    let e = helm(
+        &[("c.yaml", "{{ $d := dict }}{{ $_ := set $d \"self\" $d }}")],
+        "c.yaml",
+        empty(),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("Limits::max_value_depth"), "{e}");
+    assert_eq!(
+        helm(
+            &[("a.yaml", "{{ abbrev 5 \"ééééé\" }}")],
+            "a.yaml",
+            empty(),
+            small()
+        )
+        .unwrap(),
+        "é..."
+    );
+    // Nesting in the text: parentheses and blocks.
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(100_000), ")".repeat(100_000));
+    let e = helm(&[("p.yaml", &parens)], "p.yaml", empty(), small()).unwrap_err();
+    assert!(e.message.contains("nests deeper"), "{e}");
+    let blocks = format!(
+        "{}{}",
+        "{{ if 1 }}".repeat(100_000),
+        "{{ end }}".repeat(100_000)
+    );
+    let e = helm(&[("b.yaml", &blocks)], "b.yaml", empty(), small()).unwrap_err();
+    assert!(e.message.contains("nests deeper"), "{e}");
+    // YAML nested deeper than the limit: fromYamlArray gives its error as a list of one message.
+    let deep_yaml = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = helm(
+        &[("d.yaml", "{{ fromYamlArray .Values.y | len }}")],
+        "d.yaml",
+        serde_json::json!({"Values": {"y": deep_yaml}}),
+        small(),
+    )
+    .unwrap();
+    assert_eq!(r, "1");
+}
