@@ -292,3 +292,54 @@ fn hostile_nesting_is_refused() {
     .unwrap();
     assert_eq!(r, "1");
 }
+
+/// The chart `helm create` writes, rendered with its default values: the image and the
+/// names its helpers build.
+#[test]
+fn helm_create_chart_renders() {
+    let c: serde_json::Value =
+        serde_json::from_str(include_str!("../../../tests/gotmpl/helm_create_chart.json")).unwrap();
+    let values: serde_json::Value = serde_saphyr::from_str(c["values"].as_str().unwrap()).unwrap();
+    let mut s = TemplateSet::new(Limits::default());
+    let files = c["files"].as_object().unwrap();
+    for (n, t) in files {
+        s.parse(&format!("mychart/{n}"), t.as_str().unwrap())
+            .unwrap();
+    }
+    let mut out = std::collections::HashMap::new();
+    for n in files.keys().filter(|n| !n.ends_with(".tpl")) {
+        let data = serde_json::json!({
+            "Values": values,
+            "Release": {"Name": "rel", "Namespace": "default", "Service": "Helm", "IsInstall": true},
+            "Chart": {"Name": "mychart", "Version": "0.1.0", "AppVersion": "1.16.0"},
+            "Capabilities": {"KubeVersion": {"Version": "v1.31.4+k3s1", "GitVersion": "v1.31.4+k3s1"}},
+            "Template": {"Name": format!("mychart/{n}"), "BasePath": "mychart/templates"},
+        });
+        out.insert(
+            n.as_str(),
+            s.execute(
+                &format!("mychart/{n}"),
+                &Value::from_json(&data, Numbers::Float64),
+            )
+            .unwrap(),
+        );
+    }
+    let d = &out["templates/deployment.yaml"];
+    assert!(d.contains("\n          image: \"nginx:1.16.0\"\n"), "{d}");
+    assert!(
+        d.contains("\n  name: rel-mychart\n")
+            && d.contains("\n    app.kubernetes.io/version: \"1.16.0\"\n"),
+        "{d}"
+    );
+    assert!(
+        d.contains("\n  replicas: 1\n") && d.contains("\n      serviceAccountName: rel-mychart\n"),
+        "{d}"
+    );
+    assert!(d.contains("          livenessProbe:\n            httpGet:\n              path: /\n              port: http\n"), "{d}");
+    assert!(
+        out["templates/ingress.yaml"].trim().is_empty()
+            && out["templates/hpa.yaml"].trim().is_empty()
+    );
+    assert!(out["templates/tests/test-connection.yaml"].contains("args: ['rel-mychart:80']"));
+    assert!(out.values().all(|o| !o.contains("no value")));
+}
