@@ -343,3 +343,28 @@ fn helm_create_chart_renders() {
     assert!(out["templates/tests/test-connection.yaml"].contains("args: ['rel-mychart:80']"));
     assert!(out.values().all(|o| !o.contains("no value")));
 }
+
+#[test]
+fn generated_secrets_are_placeholders() {
+    let t = r#"{{- $ca := genCA "ca" 365 }}{{ $c := genSignedCert "w" nil (list "w.svc") 365 $ca }}{{ $c.Cert | b64enc | b64dec }}|{{ genPrivateKey "rsa" | contains "PLACEHOLDER" }}|{{ htpasswd "u" "p" }}"#;
+    let a = helm(
+        &[("s.yaml", t)],
+        "s.yaml",
+        serde_json::json!({}),
+        Limits::default(),
+    )
+    .unwrap();
+    let b = helm(
+        &[("s.yaml", t)],
+        "s.yaml",
+        serde_json::json!({}),
+        Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(a, b, "reproducible");
+    assert!(
+        a.starts_with("-----BEGIN CERTIFICATE-----\nPLACEHOLDER certificate ")
+            && a.ends_with("|true|u:PLACEHOLDER"),
+        "{a}"
+    );
+}

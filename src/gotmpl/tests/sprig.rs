@@ -49,10 +49,6 @@ const SPRIG_UNSUPPORTED: &[(&str, &str)] = &[
         "semver_test.go:TestSemver#5",
         "semver gives a map of its parts, not an object with methods (Compare)",
     ),
-    (
-        "url_test.go:TestUrlParse#1",
-        "urlParse and urlJoin are not provided",
-    ),
 ];
 
 #[test]
