@@ -83,6 +83,12 @@ mod yaml;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_go;
+#[cfg(test)]
+mod tests_helm;
+#[cfg(test)]
+mod tests_sprig;
 
 pub use value::{Map, Numbers, Object, Value};
 

@@ -2,10 +2,6 @@
 
 use super::*;
 
-mod go;
-mod helm;
-mod sprig;
-
 fn go(t: &str, data: serde_json::Value) -> Result<String, Error> {
     let mut s = TemplateSet::new_go(Limits::default());
     s.parse("t", t)?;
@@ -298,7 +294,7 @@ fn hostile_nesting_is_refused() {
 #[test]
 fn helm_create_chart_renders() {
     let c: serde_json::Value =
-        serde_json::from_str(include_str!("../../../tests/gotmpl/helm_create_chart.json")).unwrap();
+        serde_json::from_str(include_str!("../../tests/gotmpl/helm_create_chart.json")).unwrap();
     let values: serde_json::Value = serde_saphyr::from_str(c["values"].as_str().unwrap()).unwrap();
     let mut s = TemplateSet::new(Limits::default());
     let files = c["files"].as_object().unwrap();
