@@ -364,3 +364,58 @@ fn generated_secrets_are_placeholders() {
         "{a}"
     );
 }
+
+/// Every template of the judges' tables, cut and spliced at pseudo-random places, parses and
+/// renders or fails with an error: never a panic.
+#[test]
+fn mangled_templates_never_panic() {
+    let mut corpus: Vec<String> = Vec::new();
+    for text in [
+        include_str!("../../tests/gotmpl/go_exec_tests.jsonl"),
+        include_str!("../../tests/gotmpl/sprig_tests.jsonl"),
+        include_str!("../../tests/gotmpl/go_parse_tests.jsonl"),
+    ] {
+        for line in text.lines().skip(1) {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            corpus.push(case["input"].as_str().unwrap().to_string());
+        }
+    }
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let limits = Limits {
+        max_steps: 20_000,
+        max_output: 1 << 14,
+        max_range_items: 1000,
+        ..Limits::default()
+    };
+    let data = Value::from_json(
+        &serde_json::json!({"Values": {"a": [1, "x", {"b": null}], "s": "str", "n": 1.5}}),
+        Numbers::Float64,
+    );
+    for _ in 0..3000 {
+        let a = &corpus[next() as usize % corpus.len()];
+        let b = &corpus[next() as usize % corpus.len()];
+        let cut = |s: &str, k: u64| {
+            let mut i = (k as usize) % (s.len() + 1);
+            while !s.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let (i, j) = (cut(a, next()), cut(b, next()));
+        let t = format!("{}{}", &a[..i], &b[j..]);
+        for mut s in [
+            TemplateSet::new(limits.clone()),
+            TemplateSet::new_go(limits.clone()),
+        ] {
+            if s.parse("m", &t).is_ok() {
+                let _ = s.execute("m", &data);
+            }
+        }
+    }
+}
