@@ -29,16 +29,104 @@ pub enum Signatures {
     Drop,
 }
 
-/// `images.verify:` which keys an image's signatures are checked against, and when a
-/// signature is required.
+/// `images.verify:` which keys and keyless identities an image's signatures are checked
+/// against, and when a signature is required.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
     /// Public keys (PEM: cosign.pub), relative to the config's directory.
+    #[serde(default)]
     pub keys: Vec<Spanned<LinuxPath>>,
+    /// Keyless signers: who a Fulcio certificate must name (checked with `trusted_root`).
+    #[serde(default)]
+    pub identities: Vec<Spanned<IdentityConfig>>,
+    /// A Sigstore `trusted_root.json` (Fulcio CAs, transparency and CT log keys, TSAs),
+    /// relative to the config's directory.
+    #[serde(default)]
+    pub trusted_root: Option<Spanned<LinuxPath>>,
     /// `always`, `if-present` or `never` (the default).
     #[serde(default)]
     pub require: Require,
+}
+
+/// One entry of `images.verify.identities`: the issuer (or a regular expression over it)
+/// and the subject (the certificate's SAN: an email or a URI, or a regular expression),
+/// as cosign's `--certificate-oidc-issuer[-regexp]` and `--certificate-identity[-regexp]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The OIDC issuer, exactly.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// A regular expression the whole issuer must match.
+    #[serde(default)]
+    pub issuer_regexp: Option<String>,
+    /// The subject, exactly.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// A regular expression the whole subject must match.
+    #[serde(default)]
+    pub subject_regexp: Option<String>,
+}
+
+impl IdentityConfig {
+    /// What is wrong with the entry: one of `issuer`/`issuer_regexp` and one of
+    /// `subject`/`subject_regexp`, each non-empty.
+    fn problem(&self) -> Option<String> {
+        let one = |exact: &Option<String>, re: &Option<String>, name: &str| match (exact, re) {
+            (Some(_), Some(_)) => {
+                Some(format!("{name} and {name}_regexp are both given; give one"))
+            }
+            (None, None) => Some(format!("needs {name} or {name}_regexp")),
+            (Some(v), None) | (None, Some(v)) if v.trim().is_empty() => {
+                Some(format!("{name} is empty"))
+            }
+            _ => None,
+        };
+        one(&self.issuer, &self.issuer_regexp, "issuer")
+            .or_else(|| one(&self.subject, &self.subject_regexp, "subject"))
+    }
+}
+
+/// Checks `images.verify` as written: keys or identities (or both), identities only with a
+/// trusted root, each identity whole. The error's place is the line it is about.
+pub(super) fn check_verify(v: &Spanned<Verify>) -> Result<(), (Location, String)> {
+    let at = |loc: &serde_saphyr::Location| Location {
+        line: loc.line(),
+        column: loc.column(),
+    };
+    let verify = &v.value;
+    if verify.keys.is_empty() && verify.identities.is_empty() {
+        return Err((
+            at(&v.referenced),
+            "images.verify needs keys:, identities: or both (what its signatures are checked against)".into(),
+        ));
+    }
+    for id in &verify.identities {
+        if let Some(problem) = id.value.problem() {
+            return Err((
+                at(&id.referenced),
+                format!("images.verify.identities: an entry {problem}"),
+            ));
+        }
+    }
+    if let Some(first) = verify.identities.first()
+        && verify.trusted_root.is_none()
+    {
+        return Err((
+            at(&first.referenced),
+            "images.verify.identities needs images.verify.trusted_root: a Sigstore trusted_root.json (cosign trusted-root create, or a TUF client's cache) to check keyless signatures offline".into(),
+        ));
+    }
+    if let Some(root) = &verify.trusted_root
+        && root.value.as_os_str().is_empty()
+    {
+        return Err((
+            at(&root.referenced),
+            "images.verify.trusted_root is empty".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Config {
