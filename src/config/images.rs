@@ -52,20 +52,20 @@ pub struct Verify {
 /// One entry of `images.verify.identities`: the issuer (or a regular expression over it)
 /// and the subject (the certificate's SAN: an email or a URI, or a regular expression),
 /// as cosign's `--certificate-oidc-issuer[-regexp]` and `--certificate-identity[-regexp]`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// The OIDC issuer, exactly.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    /// A regular expression the whole issuer must match.
-    #[serde(default)]
+    /// A regular expression found in the issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer_regexp: Option<String>,
     /// The subject, exactly.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// A regular expression the whole subject must match.
-    #[serde(default)]
+    /// A regular expression found in the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_regexp: Option<String>,
 }
 
