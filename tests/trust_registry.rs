@@ -17,7 +17,7 @@ use common::registry::{Registry, fixture_layout, skopeo_push, skopeo_raw_digest}
 use common::sigstore::{cosign, cosign_cmd, oras, recorded_version};
 use common::{Cmd, repo_root, require_tool};
 use seedforge::trust::PublicKey;
-use seedforge::trust::cosign::{Kind, Layer, Verdict, verify_artifact};
+use seedforge::trust::cosign::{Kind, Layer, SignedBy, Trust, Verdict, verify_artifact};
 
 const SLSA: &str = "https://slsa.dev/provenance/v1";
 
@@ -39,7 +39,7 @@ impl Fetched {
                 blob,
             })
             .collect();
-        verify_artifact(subject, &self.manifest, &layers, keys)
+        verify_artifact(subject, &self.manifest, &layers, &Trust::keys(keys))
     }
 }
 
@@ -179,11 +179,11 @@ fn the_installed_cosigns_artifacts_verify_after_a_round_trip_through_a_registry(
     for a in &artifacts {
         match a.verify(&digest, &[other.clone(), signer.clone()]) {
             Verdict::Verified {
-                key,
+                by,
                 kind,
                 predicate_type,
             } => {
-                assert_eq!(key, 1, "{}", a.what);
+                assert_eq!(by, SignedBy::Key(1), "{}", a.what);
                 seen.push((kind, predicate_type));
             }
             v => panic!("{}: {v:?}", a.what),

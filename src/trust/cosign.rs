@@ -33,6 +33,7 @@ use serde::Deserialize;
 use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, Content};
 use super::dsse::{ENVELOPE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE};
 use super::intoto::Statement;
+use super::keyless::{self, Identity, KeylessError, Signer, TrustedRoot};
 use super::keys::PublicKey;
 
 /// The media type of a simple-signing payload layer.
@@ -43,7 +44,8 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 /// The annotation holding a keyless signer's certificate chain (PEM).
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
-/// The annotation holding a transparency log entry (not checked here).
+/// The annotation holding a keyless signature's transparency log entry (Rekor v1 and its
+/// SET).
 pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// The artifact type (and layer media type) of cosign 3's bundle referrers.
 pub const BUNDLE_ARTIFACT_TYPE: &str = BUNDLE_V03_MEDIA_TYPE;
@@ -155,21 +157,62 @@ pub enum Kind {
     Bundle,
 }
 
+/// What signatures are trusted: public keys, and keyless signers (a trusted root and the
+/// identities a policy accepts).
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// The trusted public keys.
+    pub keys: &'a [PublicKey],
+    /// Keyless trust, if any; without it a keyless signature is [`Verdict::Keyless`].
+    pub keyless: Option<KeylessTrust<'a>>,
+}
+
+impl<'a> Trust<'a> {
+    /// Keys only.
+    pub fn keys(keys: &'a [PublicKey]) -> Trust<'a> {
+        Trust {
+            keys,
+            keyless: None,
+        }
+    }
+}
+
+/// Keyless trust: signatures whose Fulcio certificate and log entry verify against `root`
+/// and whose signer is one of `identities` ([`keyless`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KeylessTrust<'a> {
+    /// The trusted root.
+    pub root: &'a TrustedRoot,
+    /// The identities accepted.
+    pub identities: &'a [Identity],
+}
+
+/// Who a verified signature was made by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedBy {
+    /// The key at this index of [`Trust::keys`].
+    Key(usize),
+    /// A keyless signer: which identity of [`KeylessTrust::identities`], the certificate's
+    /// subject and issuer, and the signing time.
+    Identity(Signer),
+}
+
 /// The outcome of [`verify_artifact`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A signature verified with `keys[key]`, over a payload naming the image's digest.
+    /// A signature verified with a key or a keyless identity, over a payload naming the
+    /// image's digest.
     Verified {
-        /// The index of the key in the slice given.
-        key: usize,
+        /// The key or identity.
+        by: SignedBy,
         /// The artifact's kind.
         kind: Kind,
         /// The in-toto statement's predicate type, for an attestation or a bundle
         /// (`https://sigstore.dev/cosign/sign/v1` for `cosign sign`'s bundle).
         predicate_type: Option<String>,
     },
-    /// Signed keyless (a certificate, Fulcio): carried, not verified (that needs Fulcio's
-    /// roots and the transparency log).
+    /// Signed keyless (a certificate, Fulcio) and no keyless trust given: carried, not
+    /// verified.
     Keyless {
         /// The artifact's kind.
         kind: Kind,
@@ -216,17 +259,20 @@ struct Descriptor {
 /// image's top digest: its index or manifest): `artifact_manifest` is the artifact's
 /// manifest bytes, `layers` its layers in the manifest's order (each blob's SHA-256, media
 /// type and annotations must be the manifest's, so what was pinned by the manifest's digest
-/// is what is checked), `keys` the trusted public keys.
+/// is what is checked), `trust` the trusted keys and keyless signers.
 ///
-/// Verified when, for one layer, a signature verifies with one of the keys and the signed
-/// payload names `subject_digest` (the simple-signing payload's
+/// Verified when, for one layer, a signature verifies with one of the keys, or keyless
+/// against the trusted root by one of the identities ([`keyless`]), and the signed payload
+/// names `subject_digest` (the simple-signing payload's
 /// `critical.image.docker-manifest-digest`, or a subject of the in-toto statement). A
-/// referrer whose `subject` is another image fails. Never panics on malformed input.
+/// referrer whose `subject` is another image fails. A keyless signature with no keyless
+/// trust given is [`Verdict::Keyless`]; with it, one that does not verify fails, naming why.
+/// Never panics on malformed input.
 pub fn verify_artifact(
     subject_digest: &str,
     artifact_manifest: &[u8],
     layers: &[Layer<'_>],
-    keys: &[PublicKey],
+    trust: &Trust<'_>,
 ) -> Verdict {
     let Some(subject_hex) = sha256_hex_of(subject_digest) else {
         return Verdict::failed(format!(
@@ -306,13 +352,13 @@ pub fn verify_artifact(
     for layer in layers {
         let outcome = match kind {
             Kind::Signature if layer.media_type == SIMPLE_SIGNING_MEDIA_TYPE => {
-                check_simple_signing(subject_digest, layer, keys)
+                check_simple_signing(subject_digest, layer, trust)
             }
             Kind::Attestation if layer.media_type == ENVELOPE_MEDIA_TYPE => {
-                check_attestation(subject_hex, layer, keys)
+                check_attestation(subject_hex, layer, trust)
             }
             Kind::Bundle if layer.media_type == BUNDLE_V03_MEDIA_TYPE => {
-                check_bundle(subject_hex, layer, keys)
+                check_bundle(subject_hex, layer, trust)
             }
             _ => continue,
         };
@@ -322,12 +368,9 @@ pub fn verify_artifact(
     let mut reasons = Vec::new();
     for outcome in outcomes {
         match outcome {
-            Outcome::Verified {
-                key,
-                predicate_type,
-            } => {
+            Outcome::Verified { by, predicate_type } => {
                 return Verdict::Verified {
-                    key,
+                    by,
                     kind,
                     predicate_type,
                 };
@@ -351,7 +394,7 @@ pub fn verify_artifact(
 
 enum Outcome {
     Verified {
-        key: usize,
+        by: SignedBy,
         predicate_type: Option<String>,
     },
     Keyless,
@@ -372,7 +415,8 @@ fn has_certificate(layer: &Layer<'_>) -> bool {
         .is_some_and(|c| !c.trim().is_empty())
 }
 
-fn check_simple_signing(subject_digest: &str, layer: &Layer<'_>, keys: &[PublicKey]) -> Outcome {
+fn check_simple_signing(subject_digest: &str, layer: &Layer<'_>, trust: &Trust<'_>) -> Outcome {
+    let keys = trust.keys;
     let sig = layer
         .annotations
         .get(SIGNATURE_ANNOTATION)
@@ -380,19 +424,54 @@ fn check_simple_signing(subject_digest: &str, layer: &Layer<'_>, keys: &[PublicK
         .unwrap_or_default();
     let Some(sig) = (!sig.is_empty()).then(|| super::unb64(sig)).flatten() else {
         if has_certificate(layer) {
-            return Outcome::Keyless;
+            return keyless_classic(layer, trust, None)
+                .map_or_else(|o| o, |by| check_payload(subject_digest, layer, by));
         }
         return Outcome::Failed(format!(
             "a payload's {SIGNATURE_ANNOTATION} annotation is missing or not base64"
         ));
     };
-    let Some(key) = keys.iter().position(|k| k.verify(layer.blob, &sig)) else {
-        if has_certificate(layer) {
-            return Outcome::Keyless;
-        }
-        return Outcome::Failed(no_key(keys));
+    let by = match keys.iter().position(|k| k.verify(layer.blob, &sig)) {
+        Some(key) => SignedBy::Key(key),
+        None if has_certificate(layer) => match keyless_classic(layer, trust, None) {
+            Ok(by) => by,
+            Err(outcome) => return outcome,
+        },
+        None => return Outcome::Failed(no_key(keys)),
     };
-    // Verified bytes; now what they say.
+    check_payload(subject_digest, layer, by)
+}
+
+/// A classic layer signed keyless: checked with the keyless trust if there is one
+/// (`attestation`: the image's digest a DSSE layer's statement must name).
+fn keyless_classic(
+    layer: &Layer<'_>,
+    trust: &Trust<'_>,
+    attestation: Option<[u8; 32]>,
+) -> Result<SignedBy, Outcome> {
+    let Some(keyless) = trust.keyless else {
+        return Err(Outcome::Keyless);
+    };
+    let get = |name: &str| layer.annotations.get(name).map(String::as_str);
+    let signature = keyless::ClassicSignature {
+        payload: layer.blob,
+        signature: get(SIGNATURE_ANNOTATION).unwrap_or_default(),
+        certificate: get(CERTIFICATE_ANNOTATION).unwrap_or_default(),
+        chain: get(CHAIN_ANNOTATION),
+        rekor_bundle: get(REKOR_BUNDLE_ANNOTATION),
+        attestation,
+    };
+    keyless::verify_classic(&signature, keyless.root, keyless.identities)
+        .map(SignedBy::Identity)
+        .map_err(keyless_failed)
+}
+
+fn keyless_failed(e: KeylessError) -> Outcome {
+    Outcome::Failed(format!("keyless: {e}"))
+}
+
+/// A verified simple-signing payload: what it says.
+fn check_payload(subject_digest: &str, layer: &Layer<'_>, by: SignedBy) -> Outcome {
     let payload = match SimpleSigning::from_json(layer.blob) {
         Ok(p) => p,
         Err(e) => return Outcome::Failed(e.to_string()),
@@ -413,13 +492,13 @@ fn check_simple_signing(subject_digest: &str, layer: &Layer<'_>, keys: &[PublicK
         ));
     }
     Outcome::Verified {
-        key,
+        by,
         predicate_type: None,
     }
 }
 
 /// A verified envelope's statement: its predicate type if it is about the image.
-fn check_statement(subject_hex: &str, env: &Envelope, key: usize) -> Outcome {
+fn check_statement(subject_hex: &str, env: &Envelope, by: SignedBy) -> Outcome {
     if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Outcome::Failed(format!(
             "the envelope's payload type is {:?}, not an in-toto statement",
@@ -446,30 +525,47 @@ fn check_statement(subject_hex: &str, env: &Envelope, key: usize) -> Outcome {
         ));
     }
     Outcome::Verified {
-        key,
+        by,
         predicate_type: Some(statement.predicate_type),
     }
 }
 
-fn check_attestation(subject_hex: &str, layer: &Layer<'_>, keys: &[PublicKey]) -> Outcome {
+/// The 32 bytes of a 64-hex SHA-256.
+fn sha256_bytes_of(hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or_default();
+    }
+    out
+}
+
+fn check_attestation(subject_hex: &str, layer: &Layer<'_>, trust: &Trust<'_>) -> Outcome {
     let env = match Envelope::from_json(layer.blob) {
         Ok(e) => e,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    match env.verify(keys) {
-        Ok(key) => check_statement(subject_hex, &env, key),
-        Err(_) if has_certificate(layer) => Outcome::Keyless,
+    match env.verify(trust.keys) {
+        Ok(key) => check_statement(subject_hex, &env, SignedBy::Key(key)),
+        Err(_) if has_certificate(layer) => {
+            match keyless_classic(layer, trust, Some(sha256_bytes_of(subject_hex))) {
+                Ok(by) => check_statement(subject_hex, &env, by),
+                Err(outcome) => outcome,
+            }
+        }
         Err(e) => Outcome::Failed(e.to_string()),
     }
 }
 
-fn check_bundle(subject_hex: &str, layer: &Layer<'_>, keys: &[PublicKey]) -> Outcome {
+fn check_bundle(subject_hex: &str, layer: &Layer<'_>, trust: &Trust<'_>) -> Outcome {
     let bundle = match Bundle::from_json(layer.blob) {
         Ok(b) => b,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
     if let Content::MessageSignature { .. } = bundle.content {
-        if bundle.is_keyless() {
+        if bundle.is_keyless() && trust.keyless.is_none() {
             return Outcome::Keyless;
         }
         // cosign signs an image's bundle as a DSSE envelope; a bare message signature
@@ -478,9 +574,21 @@ fn check_bundle(subject_hex: &str, layer: &Layer<'_>, keys: &[PublicKey]) -> Out
             "the bundle holds a message signature, not a DSSE envelope about the image".into(),
         );
     }
-    match bundle.verify_dsse(keys) {
-        Ok((key, env)) => check_statement(subject_hex, env, key),
-        Err(BundleError::Keyless) => Outcome::Keyless,
+    match bundle.verify_dsse(trust.keys) {
+        Ok((key, env)) => check_statement(subject_hex, env, SignedBy::Key(key)),
+        Err(BundleError::Keyless) => {
+            let Some(keyless) = trust.keyless else {
+                return Outcome::Keyless;
+            };
+            let subject = keyless::Artifact::Sha256(sha256_bytes_of(subject_hex));
+            match keyless::verify_bundle(layer.blob, subject, keyless.root, keyless.identities) {
+                Ok(signer) => match bundle.envelope() {
+                    Some(env) => check_statement(subject_hex, env, SignedBy::Identity(signer)),
+                    None => Outcome::Failed("the bundle holds no DSSE envelope".into()),
+                },
+                Err(e) => keyless_failed(e),
+            }
+        }
         Err(e) => Outcome::Failed(e.to_string()),
     }
 }

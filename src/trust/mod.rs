@@ -22,6 +22,7 @@ pub mod bundle;
 pub mod cosign;
 pub mod dsse;
 pub mod intoto;
+pub mod keyless;
 pub mod keys;
 
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, SigningKey};

@@ -7,7 +7,7 @@
 use super::PreparedAttachment;
 use crate::oci::descriptor::ManifestDoc;
 use crate::oci::{Descriptor, Digest, OciError, Result};
-use crate::trust::cosign::{Kind, Layer, Verdict, verify_artifact};
+use crate::trust::cosign::{Kind, Layer, SignedBy, Trust, Verdict, verify_artifact};
 use crate::trust::keys::PublicKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -138,18 +138,21 @@ impl SignaturePolicy {
         };
         match verdict {
             Verdict::Verified {
-                key,
+                by,
                 kind,
                 predicate_type,
             } => found.verified.push(VerifiedSignature {
                 subject,
                 artifact: a.root().digest.to_string(),
                 kind: kind_name(kind),
-                key: self
-                    .keys
-                    .get(key)
-                    .map(|k| k.name.clone())
-                    .unwrap_or_default(),
+                key: match by {
+                    SignedBy::Key(key) => self
+                        .keys
+                        .get(key)
+                        .map(|k| k.name.clone())
+                        .unwrap_or_default(),
+                    SignedBy::Identity(signer) => signer.subject,
+                },
                 predicate_type,
             }),
             Verdict::Keyless { .. } => found.keyless += 1,
@@ -262,7 +265,12 @@ fn judge(
             blob,
         })
         .collect();
-    Ok(Some(verify_artifact(subject, manifest, &given, keys)))
+    Ok(Some(verify_artifact(
+        subject,
+        manifest,
+        &given,
+        &Trust::keys(keys),
+    )))
 }
 
 /// What checking the signatures a layout carries found, image by image.

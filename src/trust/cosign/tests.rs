@@ -86,7 +86,7 @@ impl Artifact {
             subject,
             &serde_json::to_vec(&self.manifest).unwrap(),
             &layers,
-            keys,
+            &Trust::keys(keys),
         )
     }
 }
@@ -120,7 +120,7 @@ fn cosigns_four_artifacts_verify() {
         assert_eq!(
             artifact.verify(IMAGE, &keys()),
             Verdict::Verified {
-                key: 1,
+                by: SignedBy::Key(1),
                 kind,
                 predicate_type: predicate.map(str::to_owned)
             },
@@ -195,7 +195,7 @@ fn malformed_artifacts_fail_without_panicking() {
     let k = keys();
     for manifest in [&b""[..], b"{", b"[]", b"null", br#"{"layers":7}"#] {
         assert!(matches!(
-            verify_artifact(IMAGE, manifest, &[], &k),
+            verify_artifact(IMAGE, manifest, &[], &Trust::keys(&k)),
             Verdict::Failed { .. }
         ));
     }
@@ -295,7 +295,7 @@ fn other_artifacts_are_not_signatures() {
     assert_eq!(sbom.verify(IMAGE, &keys()), Verdict::NotSignature);
     let index = std::fs::read(fixture("images/sign-bundle/tag-index.json")).unwrap();
     assert_eq!(
-        verify_artifact(IMAGE, &index, &[], &keys()),
+        verify_artifact(IMAGE, &index, &[], &Trust::keys(&keys())),
         Verdict::NotSignature
     );
 }
@@ -334,7 +334,7 @@ fn payloads_signed_here_verify() {
     assert!(matches!(
         a.verify(IMAGE, &trusted),
         Verdict::Verified {
-            key: 1,
+            by: SignedBy::Key(1),
             kind: Kind::Signature,
             ..
         }

@@ -1,0 +1,256 @@
+//! Who may have signed: the identities of a keyless policy, and what a Fulcio certificate
+//! says of its signer.
+//!
+//! An [`Identity`] is a subject and an issuer, each matched as cosign matches
+//! `--certificate-identity` / `--certificate-identity-regexp` and
+//! `--certificate-oidc-issuer` / `--certificate-oidc-issuer-regexp`:
+//!
+//! - the **subject** is the leaf's subject alternative name: an email address, a URI (a CI
+//!   workflow's, `https://github.com/OWNER/REPO/.github/workflows/F.yml@refs/tags/v1`), or
+//!   an `otherName` UTF-8 string (Fulcio's username identities); [`Match::Exact`] compares
+//!   whole strings, [`Match::Regexp`] finds the pattern anywhere in the value, as Go's
+//!   `regexp.MatchString` does for cosign (anchor it with `^…$` to match the whole value);
+//! - the **issuer** is the OIDC issuer Fulcio wrote into the certificate: the extension
+//!   1.3.6.1.4.1.57264.1.8 (a DER UTF8String), else the older 1.3.6.1.4.1.57264.1.1 (raw
+//!   bytes).
+//!
+//! **A certificate that names no issuer** (Fulcio's certificates of 2021, before either
+//! extension, which carry no SCT either) matches only an identity whose issuer is
+//! [`IssuerMatch::Absent`]: a policy accepts such signatures only when it says so, entry
+//! by entry. Such an identity matches no certificate that names an issuer, and for a
+//! certificate it matches that embeds no SCT, none is required (one that embeds an SCT
+//! still has it checked).
+//!
+//! Regular expressions are the `regex` crate's (RE2 syntax, as Go's; linear time whatever
+//! the pattern), at most [`MAX_PATTERN`] bytes.
+
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::KeylessError;
+
+/// The longest regular expression an identity may give.
+pub const MAX_PATTERN: usize = 4096;
+/// The compiled size limit of a regular expression.
+const COMPILED_LIMIT: usize = 1 << 20;
+
+/// Fulcio's issuer extension (v2, DER UTF8String).
+const ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
+/// Fulcio's first issuer extension (raw bytes).
+const ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
+
+/// A compiled regular expression with its source.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    regex: regex::Regex,
+}
+
+impl Pattern {
+    /// Compiles `source` (`field` names it in an error: `subject_regexp`,
+    /// `issuer_regexp`).
+    pub fn new(field: &'static str, source: &str) -> Result<Pattern, KeylessError> {
+        let fail = |reason: String| KeylessError::Pattern {
+            field,
+            pattern: source.chars().take(200).collect(),
+            reason,
+        };
+        if source.len() > MAX_PATTERN {
+            return Err(fail(format!("longer than {MAX_PATTERN} bytes")));
+        }
+        let regex = regex::RegexBuilder::new(source)
+            .size_limit(COMPILED_LIMIT)
+            .dfa_size_limit(COMPILED_LIMIT)
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Pattern {
+            source: source.to_owned(),
+            regex,
+        })
+    }
+
+    /// The pattern as given.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True if the pattern matches somewhere in `value` (Go's `regexp.MatchString`).
+    pub fn is_match(&self, value: &str) -> bool {
+        self.regex.is_match(value)
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Pattern {}
+
+/// How a subject (or an issuer) is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// The whole value, byte for byte.
+    Exact(String),
+    /// A regular expression found anywhere in the value.
+    Regexp(Pattern),
+}
+
+impl Match {
+    /// True if `value` matches.
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Match::Exact(s) => s == value,
+            Match::Regexp(p) => p.is_match(value),
+        }
+    }
+}
+
+impl std::fmt::Display for Match {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Match::Exact(s) => f.write_str(s),
+            Match::Regexp(p) => write!(f, "/{}/", p.as_str()),
+        }
+    }
+}
+
+/// How an issuer is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerMatch {
+    /// The certificate's issuer, matched so.
+    Is(Match),
+    /// The certificate names no issuer (Fulcio's 2021 certificates): accepted only so,
+    /// explicitly (see the module's documentation).
+    Absent,
+}
+
+/// One identity a policy accepts: a subject and its issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The subject alternative name.
+    pub subject: Match,
+    /// The OIDC issuer.
+    pub issuer: IssuerMatch,
+}
+
+impl Identity {
+    /// An identity matched exactly (`--certificate-identity S --certificate-oidc-issuer I`).
+    pub fn exact(subject: &str, issuer: &str) -> Identity {
+        Identity {
+            subject: Match::Exact(subject.to_owned()),
+            issuer: IssuerMatch::Is(Match::Exact(issuer.to_owned())),
+        }
+    }
+
+    /// True if a certificate of `subject` (any of its names) issued by `issuer` matches.
+    pub fn matches(&self, subjects: &[String], issuer: Option<&str>) -> bool {
+        let issuer_ok = match (&self.issuer, issuer) {
+            (IssuerMatch::Is(m), Some(i)) => m.matches(i),
+            (IssuerMatch::Absent, None) => true,
+            _ => false,
+        };
+        issuer_ok && subjects.iter().any(|s| self.subject.matches(s))
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.issuer {
+            IssuerMatch::Is(i) => write!(f, "{} (issuer {i})", self.subject),
+            IssuerMatch::Absent => write!(f, "{} (no issuer)", self.subject),
+        }
+    }
+}
+
+/// What a leaf certificate says of its signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CertIdentity {
+    /// The subject alternative names (email, URI, otherName UTF-8), in order.
+    pub subjects: Vec<String>,
+    /// The OIDC issuer (1.3.6.1.4.1.57264.1.8, else .1.1).
+    pub issuer: Option<String>,
+    /// True if the certificate embeds an SCT list (1.3.6.1.4.1.11129.2.4.2).
+    pub has_sct: bool,
+}
+
+/// Reads the signer's names and issuer from a DER leaf certificate.
+pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
+    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| {
+        KeylessError::Malformed(format!("the signing certificate is not DER X.509 ({e})"))
+    })?;
+    if !rest.is_empty() {
+        return Err(KeylessError::Malformed(
+            "the signing certificate has bytes after its DER".into(),
+        ));
+    }
+    let mut subjects = Vec::new();
+    let mut issuer_v1 = None;
+    let mut issuer_v2 = None;
+    let mut has_sct = false;
+    for ext in cert.extensions() {
+        let oid = ext.oid.to_id_string();
+        match oid.as_str() {
+            "2.5.29.17" => {
+                if let x509_parser::extensions::ParsedExtension::SubjectAlternativeName(san) =
+                    ext.parsed_extension()
+                {
+                    for name in &san.general_names {
+                        match name {
+                            GeneralName::RFC822Name(s) | GeneralName::URI(s) => {
+                                subjects.push((*s).to_owned())
+                            }
+                            GeneralName::OtherName(_, value) => {
+                                if let Some(s) = utf8_string(value) {
+                                    subjects.push(s);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            ISSUER_V2 => issuer_v2 = utf8_string(ext.value),
+            ISSUER_V1 => issuer_v1 = std::str::from_utf8(ext.value).ok().map(str::to_owned),
+            "1.3.6.1.4.1.11129.2.4.2" => has_sct = true,
+            _ => {}
+        }
+    }
+    Ok(CertIdentity {
+        subjects,
+        issuer: issuer_v2.or(issuer_v1),
+        has_sct,
+    })
+}
+
+/// The string of a DER UTF8String, possibly inside an explicit tag ([0] of an
+/// otherName's value).
+fn utf8_string(mut der: &[u8]) -> Option<String> {
+    for _ in 0..2 {
+        let (&tag, rest) = der.split_first()?;
+        let (len, rest) = der_length(rest)?;
+        let body = rest.get(..len)?;
+        match tag {
+            0x0c => return std::str::from_utf8(body).ok().map(str::to_owned),
+            0xa0 => der = body,
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn der_length(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let (&first, rest) = bytes.split_first()?;
+    if first < 0x80 {
+        return Some((first as usize, rest));
+    }
+    let n = (first & 0x7f) as usize;
+    if n == 0 || n > 4 || rest.len() < n {
+        return None;
+    }
+    let len = rest[..n]
+        .iter()
+        .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+    Some((len, &rest[n..]))
+}

@@ -1,0 +1,1 @@
+//! Tests of the keyless checks with real Sigstore material.

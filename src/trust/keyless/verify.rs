@@ -1,0 +1,175 @@
+//! The verdict on one keyless signature: the sigstore verifier's checks against the
+//! trusted root, then the policy's identities.
+
+use serde_json::Value;
+use sigstore_verify::VerificationPolicy;
+use sigstore_verify::types::{Bundle as SigstoreBundle, Sha256Hash};
+
+use super::identity::cert_identity;
+use super::{Identity, IssuerMatch, KeylessError, TrustedRoot};
+
+/// The largest bundle read (a DSSE attestation of an SBOM can be large; a signature's
+/// bundle is a few KiB).
+pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What was signed, as the caller has it.
+#[derive(Debug, Clone, Copy)]
+pub enum Artifact<'a> {
+    /// The signed bytes themselves (a message signature's blob, a simple-signing payload).
+    Bytes(&'a [u8]),
+    /// The SHA-256 of the artifact (an image's manifest digest, which a DSSE statement's
+    /// subject names).
+    Sha256([u8; 32]),
+}
+
+/// Where the signing time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The transparency log entry's integrated time (Rekor v1, under its SET or its
+    /// inclusion proof and checkpoint).
+    Log,
+    /// An RFC 3161 timestamp of a timestamp authority of the root (Rekor v2 bundles).
+    TimestampAuthority,
+}
+
+/// Who signed, once every check passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// The index of the policy's identity that matched.
+    pub identity: usize,
+    /// The certificate's subject alternative name that matched.
+    pub subject: String,
+    /// The certificate's OIDC issuer (none for a 2021 certificate).
+    pub issuer: Option<String>,
+    /// The signing time, seconds since the Unix epoch.
+    pub signed_at: i64,
+    /// Where the signing time came from.
+    pub time_source: TimeSource,
+}
+
+fn malformed(reason: impl Into<String>) -> KeylessError {
+    KeylessError::Malformed(reason.into())
+}
+
+/// The leaf certificate (DER) of a bundle's JSON: `certificate` (v0.3) or the first of
+/// `x509CertificateChain` (v0.1, v0.2).
+fn leaf_der(value: &Value) -> Result<Vec<u8>, KeylessError> {
+    let raw = value
+        .pointer("/verificationMaterial/certificate/rawBytes")
+        .or_else(|| {
+            value.pointer("/verificationMaterial/x509CertificateChain/certificates/0/rawBytes")
+        })
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            malformed("the bundle holds no certificate (signed with a key, not keyless)")
+        })?;
+    crate::trust::unb64(raw).ok_or_else(|| malformed("the bundle's certificate is not base64"))
+}
+
+/// Checks a Sigstore bundle (v0.1 to v0.3, message signature or DSSE) of `artifact` against
+/// `root`, then `identities`; gives the signer. See [`super`] for every check.
+pub fn verify_bundle(
+    bundle_json: &[u8],
+    artifact: Artifact<'_>,
+    root: &TrustedRoot,
+    identities: &[Identity],
+) -> Result<Signer, KeylessError> {
+    super::provider::install();
+    if bundle_json.len() > MAX_BUNDLE_BYTES {
+        return Err(malformed(format!(
+            "the bundle is {} bytes, more than {MAX_BUNDLE_BYTES}",
+            bundle_json.len()
+        )));
+    }
+    let text =
+        std::str::from_utf8(bundle_json).map_err(|_| malformed("the bundle is not UTF-8"))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| malformed(format!("the bundle is not JSON ({e})")))?;
+    let leaf = leaf_der(&value)?;
+    let bundle = SigstoreBundle::from_json(text)
+        .map_err(|e| malformed(format!("the bundle does not parse ({e})")))?;
+    check(&bundle, &leaf, artifact, root, identities)
+}
+
+/// The checks of one parsed bundle whose leaf is `leaf`.
+pub(super) fn check(
+    bundle: &SigstoreBundle,
+    leaf: &[u8],
+    artifact: Artifact<'_>,
+    root: &TrustedRoot,
+    identities: &[Identity],
+) -> Result<Signer, KeylessError> {
+    let cert = cert_identity(leaf)?;
+    // No SCT required only where an identity that accepts certificates naming no issuer
+    // would take this one, and it embeds none.
+    let legacy = cert.issuer.is_none()
+        && !cert.has_sct
+        && identities
+            .iter()
+            .any(|i| i.issuer == IssuerMatch::Absent && i.matches(&cert.subjects, None));
+    let mut policy = VerificationPolicy::any_identity();
+    if legacy {
+        policy = policy.skip_sct();
+    }
+    let result = match artifact {
+        Artifact::Bytes(bytes) => root.verifier.verify(bytes, bundle, &policy),
+        Artifact::Sha256(digest) => root
+            .verifier
+            .verify(Sha256Hash::new(digest), bundle, &policy),
+    }
+    .map_err(|e| KeylessError::Refused(e.to_string()))?;
+    let (signed_at, time_source) = match (result.integrated_time(), result.verified_timestamps()) {
+        (Some(t), _) => (t.as_second(), TimeSource::Log),
+        (None, [t, ..]) => (t.as_second(), TimeSource::TimestampAuthority),
+        (None, []) => {
+            return Err(KeylessError::Refused(
+                "no signing time: neither a log entry nor a timestamp verified".into(),
+            ));
+        }
+    };
+    for (n, identity) in identities.iter().enumerate() {
+        if identity.matches(&cert.subjects, cert.issuer.as_deref()) {
+            let subject = cert
+                .subjects
+                .iter()
+                .find(|s| identity.subject.matches(s))
+                .cloned()
+                .unwrap_or_default();
+            return Ok(Signer {
+                identity: n,
+                subject,
+                issuer: cert.issuer,
+                signed_at,
+                time_source,
+            });
+        }
+    }
+    Err(KeylessError::Identity {
+        subject: cert
+            .subjects
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "no subject alternative name".into()),
+        issuer: cert.issuer,
+        identities: identities.len(),
+    })
+}
+
+/// Checks a classic cosign layer signed keyless (see [`super::classic`]): a `.sig` layer's
+/// signature over its bytes, or an `.att` layer's DSSE envelope (whose statement must name
+/// [`super::ClassicSignature::attestation`]), with the leaf of its certificate, logged as
+/// its log entry says; gives the signer. The caller checks what a `.sig` payload says (the
+/// image's digest).
+pub fn verify_classic(
+    signature: &super::ClassicSignature<'_>,
+    root: &TrustedRoot,
+    identities: &[Identity],
+) -> Result<Signer, KeylessError> {
+    super::provider::install();
+    let (bundle, leaf) = signature.as_bundle()?;
+    let artifact = match signature.attestation {
+        Some(subject) => Artifact::Sha256(subject),
+        None => Artifact::Bytes(signature.payload),
+    };
+    check(&bundle, &leaf, artifact, root, identities)
+}
