@@ -256,6 +256,12 @@ sid_accepted() {
       | grep -Eq '^containerd [^ ]+ 2\.' \
     && "$SID_ROOT/usr/bin/ctr" --version >/dev/null 2>&1
 }
+# cosign's Go sources from sid, for their test data only (real keyless material the
+# keyless checks are tested with: src/trust/keyless/tests.rs).
+sid_cosign_src_accepted() {
+  [ -f "$PWD/target/sid-cosign-src/root/usr/share/gocode/src/github.com/sigstore/cosign/v3/pkg/cosign/testdata/oci-attestation.sigstore.json" ] \
+    && grep -Eq '^golang-github-sigstore-cosign-v3-dev 3\.' target/sid-cosign-src/versions 2>/dev/null
+}
 TRIXIE_ROOT=$PWD/target/trixie/root
 TRIXIE_LIBS=$TRIXIE_ROOT/usr/lib/x86_64-linux-gnu
 # par2cmdline 1.x from sid, run through that tree's own loader (it needs sid's libstdc++).
@@ -298,6 +304,14 @@ fetch_judges() {
   debian_tools sid sid "cosign 3.x, oras 1.3+, containerd 2.x and crane 0.20+" sid_accepted \
     cosign oras containerd crane
   # --- end cosign, oras, containerd and crane ---
+
+  # --- cosign's test data (Debian sid golang-github-sigstore-cosign-v3-dev, Apache-2.0):
+  # a keyless DSSE attestation on go-containerregistry's empty image and the trusted root
+  # it verifies with, taken by the keyless unit tests from target/sid-cosign-src.
+  stage "cosign test data (Debian sid)"
+  debian_tools sid sid-cosign-src "cosign's test data" sid_cosign_src_accepted \
+    golang-github-sigstore-cosign-v3-dev
+  # --- end cosign test data ---
 
   # --- skopeo 1.18 from Debian 13 (trixie): a skopeo that checks cosign signatures itself
   # (Debian 12's 1.9.3 is built with sigstore disabled). It is a dynamically linked Go

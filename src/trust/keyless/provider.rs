@@ -1,7 +1,11 @@
 //! The sigstore verifier's crypto on ring, the project's one crypto provider: hashing and
-//! signature verification over whole messages. Nothing signs or generates keys, and a
-//! signature over a digest the caller hashed (which ring cannot check) is refused as
-//! unsupported; the checks of [`super`] never ask for one.
+//! signature verification. Nothing signs or generates keys.
+//!
+//! ring verifies over whole messages only, while the verifier checks a message signature
+//! over the message's digest (it hashes the artifact once for every use). So the message
+//! is put in scope for the check ([`with_message`]), and a signature over a digest is
+//! verified by ring over the message in scope whose digest it is, and refused when there is
+//! none: the same check, made over the bytes.
 
 use sigstore_verify::crypto::provider::{CryptoProvider, HashContext, install_default_provider};
 use sigstore_verify::crypto::{Error, Result, SigningScheme};
@@ -22,6 +26,34 @@ pub(super) fn install() {
     ONCE.call_once(|| {
         let _ = install_default_provider(&RING_PROVIDER);
     });
+}
+
+thread_local! {
+    /// The message in scope on this thread, if any (see [`with_message`]).
+    static MESSAGE: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `message` in scope for signatures over its digest.
+pub(super) fn with_message<R>(message: &[u8], f: impl FnOnce() -> R) -> R {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            MESSAGE.with(|m| m.borrow_mut().take());
+        }
+    }
+    MESSAGE.with(|m| *m.borrow_mut() = Some(message.to_vec()));
+    let _clear = Clear;
+    f()
+}
+
+fn digest_of(algorithm: HashAlgorithm, message: &[u8]) -> Option<Vec<u8>> {
+    let algorithm = match algorithm {
+        HashAlgorithm::Sha2256 => &digest::SHA256,
+        HashAlgorithm::Sha2384 => &digest::SHA384,
+        HashAlgorithm::Sha2512 => &digest::SHA512,
+        _ => return None,
+    };
+    Some(digest::digest(algorithm, message).as_ref().to_vec())
 }
 
 struct RingHash(digest::Context);
@@ -82,13 +114,21 @@ impl CryptoProvider for RingProvider {
     fn verify_prehashed(
         &self,
         scheme: SigningScheme,
-        _spki_pubkey_bytes: &[u8],
-        _digest: &[u8],
-        _signature: &[u8],
+        spki_pubkey_bytes: &[u8],
+        digest: &[u8],
+        signature: &[u8],
     ) -> Result<()> {
-        Err(Error::UnsupportedAlgorithm(format!(
-            "{} over a digest hashed beforehand",
-            scheme.name()
-        )))
+        let message = MESSAGE.with(|m| m.borrow().clone());
+        match (message, scheme.hash_algorithm()) {
+            (Some(message), Some(algorithm))
+                if digest_of(algorithm, &message).as_deref() == Some(digest) =>
+            {
+                self.verify_raw(scheme, spki_pubkey_bytes, &message, signature)
+            }
+            _ => Err(Error::UnsupportedAlgorithm(format!(
+                "{} over a digest whose message is not at hand",
+                scheme.name()
+            ))),
+        }
     }
 }

@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 use sigstore_verify::VerificationPolicy;
-use sigstore_verify::types::{Bundle as SigstoreBundle, Sha256Hash};
+use sigstore_verify::types::{
+    ArtifactDigest, Bundle as SigstoreBundle, DigestBytes, HashAlgorithm, Sha256Hash,
+};
 
 use super::identity::cert_identity;
 use super::{Identity, IssuerMatch, KeylessError, TrustedRoot};
@@ -18,8 +20,10 @@ pub enum Artifact<'a> {
     /// The signed bytes themselves (a message signature's blob, a simple-signing payload).
     Bytes(&'a [u8]),
     /// The SHA-256 of the artifact (an image's manifest digest, which a DSSE statement's
-    /// subject names).
+    /// subject names). A message signature is checked over its message: give its bytes.
     Sha256([u8; 32]),
+    /// The SHA-512 of the artifact, as a DSSE statement's subject may name it.
+    Sha512([u8; 64]),
 }
 
 /// Where the signing time came from.
@@ -112,10 +116,18 @@ pub(super) fn check(
         policy = policy.skip_sct();
     }
     let result = match artifact {
-        Artifact::Bytes(bytes) => root.verifier.verify(bytes, bundle, &policy),
+        Artifact::Bytes(bytes) => {
+            super::provider::with_message(bytes, || root.verifier.verify(bytes, bundle, &policy))
+        }
         Artifact::Sha256(digest) => root
             .verifier
             .verify(Sha256Hash::new(digest), bundle, &policy),
+        Artifact::Sha512(digest) => {
+            let digest =
+                ArtifactDigest::new(HashAlgorithm::Sha2512, DigestBytes::new(digest.to_vec()))
+                    .map_err(|e| malformed(format!("the artifact's SHA-512 ({e})")))?;
+            root.verifier.verify(digest, bundle, &policy)
+        }
     }
     .map_err(|e| KeylessError::Refused(e.to_string()))?;
     let (signed_at, time_source) = match (result.integrated_time(), result.verified_timestamps()) {
