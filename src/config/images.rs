@@ -70,6 +70,28 @@ pub struct IdentityConfig {
 }
 
 impl IdentityConfig {
+    /// The identity the entry describes; an error names a regular expression that does not
+    /// compile.
+    pub fn to_identity(
+        &self,
+    ) -> Result<crate::trust::keyless::Identity, crate::trust::keyless::KeylessError> {
+        use crate::trust::keyless::{Identity, IssuerMatch, Match, Pattern};
+        let one = |exact: &Option<String>,
+                   re: &Option<String>,
+                   field: &'static str|
+         -> Result<Match, crate::trust::keyless::KeylessError> {
+            match (exact, re) {
+                (_, Some(re)) => Ok(Match::Regexp(Pattern::new(field, re)?)),
+                (Some(exact), None) => Ok(Match::Exact(exact.clone())),
+                (None, None) => Ok(Match::Exact(String::new())),
+            }
+        };
+        Ok(Identity {
+            subject: one(&self.subject, &self.subject_regexp, "subject_regexp")?,
+            issuer: IssuerMatch::Is(one(&self.issuer, &self.issuer_regexp, "issuer_regexp")?),
+        })
+    }
+
     /// What is wrong with the entry: one of `issuer`/`issuer_regexp` and one of
     /// `subject`/`subject_regexp`, each non-empty.
     fn problem(&self) -> Option<String> {
@@ -135,7 +157,9 @@ impl Config {
     pub fn signature_policy(
         &self,
     ) -> Result<crate::oci::mirror::policy::SignaturePolicy, ConfigError> {
-        use crate::oci::mirror::policy::{PolicyKey, RequireSignature, SignaturePolicy};
+        use crate::oci::mirror::policy::{
+            PolicyIdentity, PolicyKey, PolicyTrustedRoot, RequireSignature, SignaturePolicy,
+        };
         let Some(v) = &self.images.verify else {
             return Ok(SignaturePolicy::default());
         };
@@ -155,8 +179,60 @@ impl Config {
                 key,
             });
         }
+        let invalid = |at: &serde_saphyr::Location, message: String| ConfigError::Invalid {
+            path: self.path.clone(),
+            line: at.line(),
+            column: at.column(),
+            message,
+        };
+        let mut identities = Vec::new();
+        for id in &v.identities {
+            let identity = id
+                .value
+                .to_identity()
+                .map_err(|e| invalid(&id.referenced, format!("images.verify.identities: {e}")))?;
+            identities.push(PolicyIdentity {
+                name: identity.to_string(),
+                identity,
+            });
+        }
+        let trusted_root = match &v.trusted_root {
+            Some(root) => {
+                let path = self.dir.join(&*root.value);
+                let bytes = crate::input::read_capped(
+                    &path,
+                    crate::trust::keyless::root::MAX_BYTES as u64,
+                    "trusted root",
+                )
+                .map_err(|e| {
+                    invalid(
+                        &root.referenced,
+                        format!(
+                            "images.verify.trusted_root: {}: {}",
+                            path.display(),
+                            e.reason()
+                        ),
+                    )
+                })?;
+                let parsed =
+                    crate::trust::keyless::TrustedRoot::from_json(&bytes).map_err(|e| {
+                        invalid(
+                            &root.referenced,
+                            format!("images.verify.trusted_root: {}: {e}", path.display()),
+                        )
+                    })?;
+                Some(std::sync::Arc::new(PolicyTrustedRoot {
+                    name: root.value.display().to_string(),
+                    bytes,
+                    root: parsed,
+                }))
+            }
+            None => None,
+        };
         Ok(SignaturePolicy {
             keys: std::sync::Arc::new(keys),
+            identities: std::sync::Arc::new(identities),
+            trusted_root,
             require: match v.require {
                 Require::Always => RequireSignature::Always,
                 Require::IfPresent => RequireSignature::IfPresent,

@@ -1,0 +1,428 @@
+//! Keyless signatures checked offline: a private Sigstore (`common::keyless`) signs the
+//! demo's own images in a real distribution registry, as cosign's classic `.sig` and as
+//! Sigstore bundle referrers; a build with `images.verify.identities` and `trusted_root`
+//! under `require: always` stores them, and refuses each mutated one by name, as cosign
+//! with `--trusted-root` does; `seedforge verify OUT` checks them again on a far-side copy
+//! with no network, with the trusted root the output carries.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::keyless::{ISSUER, PrivateSigstore, SIGNER, Signing};
+use common::registry::Registry;
+use common::{Cmd, Lab, list_lines, require_tool};
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+/// The demo lab pulling every one of its images from `registry`, where each is signed
+/// keyless (even lines classic `.sig`, odd ones a bundle), with a keyless policy of
+/// `require: always` and the private Sigstore's trusted root.
+struct KeylessLab {
+    registry: Registry,
+    sigstore: PrivateSigstore,
+    lab: Lab,
+    /// (`HOST/REPO@DIGEST`, destination, classic) of every image.
+    images: Vec<(String, String, bool)>,
+}
+
+fn keyless_lab() -> Option<KeylessLab> {
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return None;
+    }
+    let sigstore = PrivateSigstore::new()?;
+    let registry = Registry::start_plain();
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let host = registry.host();
+    let mut images = Vec::new();
+    let mut lines = Vec::new();
+    for (i, (_, fields)) in list_lines(&dir.join("images.txt")).into_iter().enumerate() {
+        let (source, destination) = (&fields[0], &fields[1]);
+        let repo_tag = destination.trim_start_matches("docker.io/");
+        Cmd::new("skopeo")
+            .args(["copy", "--quiet", "--all", "--dest-tls-verify=false"])
+            .arg(source)
+            .arg(format!("docker://{host}/{repo_tag}"))
+            .cwd(&dir)
+            .timeout(Duration::from_secs(120))
+            .run();
+        let digest = common::registry::skopeo_raw_digest(&registry, repo_tag);
+        let repo = repo_tag.rsplit_once(':').unwrap().0;
+        let image = format!("{host}/{repo}@{digest}");
+        let classic = i % 2 == 0;
+        if classic {
+            sigstore.sign_classic(&image, &Signing::default());
+        } else {
+            sigstore.sign_bundle(&image, &Signing::default());
+        }
+        lines.push(format!("docker://{host}/{repo_tag} {destination}"));
+        images.push((image, destination.clone(), classic));
+    }
+    fs::write(dir.join("images.txt"), lines.join("\n") + "\n").unwrap();
+    fs::copy(&sigstore.trusted_root, dir.join("trusted_root.json")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let with_policy = text
+        .replace(
+            "\nimages:\n",
+            &format!("\nregistries:\n  - host: \"{host}\"\n    insecure: true\n\nimages:\n"),
+        )
+        .replace(
+            "\n  concurrency: 4\n",
+            &format!(
+                "\n  concurrency: 4\n  verify:\n    identities:\n      - issuer: {ISSUER}\n        subject: {SIGNER}\n    trusted_root: trusted_root.json\n    require: always\n"
+            ),
+        );
+    fs::write(&config, with_policy).unwrap();
+    Some(KeylessLab {
+        registry,
+        sigstore,
+        lab,
+        images,
+    })
+}
+
+/// cosign's word on each image, under `unshare -n` with nothing but loopback: a registry
+/// started inside the namespace on the same storage (the same config: the port is free
+/// there), then `cosign verify --trusted-root` of each image. Returns each exit code, or
+/// None where no network namespace can be made.
+fn cosign_offline(
+    sigstore: &PrivateSigstore,
+    registry: &Registry,
+    images: &[&str],
+    trusted_root: &Path,
+) -> Option<Vec<i32>> {
+    let isolated = Cmd::new("unshare")
+        .args(["-n", "true"])
+        .any_status()
+        .run()
+        .code
+        == Some(0);
+    if !isolated || !require_tool("ip") {
+        eprintln!("note: no network namespace here; cosign's offline run is skipped");
+        return None;
+    }
+    let config = registry.dir.path().join("config.yml");
+    let host = registry.host();
+    let port = registry.port();
+    let mut script = format!(
+        "set -u\nip link set lo up\ndocker-registry serve {} >/dev/null 2>&1 &\nreg=$!\nfor _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done\n",
+        config.display()
+    );
+    for image in images {
+        assert!(image.starts_with(&host));
+        script.push_str(&format!(
+            "HOME={home} TUF_ROOT={home}/tuf {cosign} verify --trusted-root {root} --certificate-identity {SIGNER} --certificate-oidc-issuer {ISSUER} --allow-http-registry --allow-insecure-registry {image} >/dev/null 2>&1; echo \"rc=$?\"\n",
+            home = sigstore.dir.path().join("home").display(),
+            cosign = sigstore.cosign.display(),
+            root = trusted_root.display(),
+        ));
+    }
+    script.push_str("kill $reg\nwait $reg 2>/dev/null\nexit 0\n");
+    let out = Cmd::new("unshare")
+        .args(["-n", "bash", "-c", &script])
+        .timeout(Duration::from_secs(600))
+        .run();
+    Some(
+        out.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("rc="))
+            .map(|c| c.trim().parse().unwrap())
+            .collect(),
+    )
+}
+
+#[test]
+fn a_keyless_policy_stores_images_signed_both_ways_and_verify_checks_them_again_offline() {
+    let Some(KeylessLab {
+        registry,
+        sigstore,
+        lab,
+        images,
+    }) = keyless_lab()
+    else {
+        return;
+    };
+    // cosign, offline with the trusted root, accepts every image, both forms.
+    for (image, _, classic) in &images {
+        let out = sigstore.verify(image);
+        assert_eq!(out.code, Some(0), "classic {classic}: {out:?}");
+    }
+    let built = lab
+        .seedforge()
+        .args(["--json", "build", "--config", lab.config_arg()])
+        .run();
+    let out = lab.out_dir();
+    // Every image stored, each with its signature carried.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["images"].as_array().unwrap().len(),
+        images.len(),
+        "{built:?}"
+    );
+    let keyless = &manifest["image_keyless"];
+    let root_path = keyless["trusted_root"].as_str().unwrap().to_string();
+    assert!(root_path.starts_with("keys/images/"), "{keyless}");
+    assert_eq!(
+        fs::read(out.join(&root_path)).unwrap(),
+        fs::read(&sigstore.trusted_root).unwrap()
+    );
+    assert_eq!(keyless["identities"][0]["subject"], SIGNER, "{keyless}");
+    // Sealed, and a subject of the provenance.
+    let sums = fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    assert!(sums.contains(&format!("  {root_path}\n")), "{sums}");
+    let provenance = fs::read_to_string(out.join("sbom/provenance.json")).unwrap();
+    assert!(provenance.contains(&root_path), "{provenance}");
+
+    // cosign agrees offline, in a namespace of its own.
+    let all: Vec<&str> = images.iter().map(|i| i.0.as_str()).collect();
+    if let Some(codes) = cosign_offline(&sigstore, &registry, &all, &sigstore.trusted_root) {
+        assert_eq!(codes, vec![0; all.len()], "{all:?}");
+    }
+
+    // The far side: a copy, no network, the registry gone.
+    drop(registry);
+    let far = tempfile::tempdir().unwrap();
+    let copy = far.path().join("out");
+    Cmd::new("cp").arg("-a").arg(&out).arg(&copy).run();
+    let verified = common::far_side(far.path()).arg("verify").arg(&copy).run();
+    assert!(
+        verified.stdout.contains(&format!(
+            "{} image(s) with a signature verifying",
+            images.len()
+        )),
+        "{verified:?}"
+    );
+    assert!(verified.stdout.contains(SIGNER), "{verified:?}");
+    let json = common::far_side(far.path())
+        .args(["--json", "verify"])
+        .arg(&copy)
+        .run()
+        .json();
+    let signed_by = json["signatures"]["identities"].to_string();
+    for (_, destination, _) in &images {
+        assert!(signed_by.contains(destination.as_str()), "{json:#}");
+    }
+
+    // One changed byte of the trusted root (SHA256SUMS made to agree): refused.
+    let root_file = copy.join(&root_path);
+    let bytes = fs::read(&root_file).unwrap();
+    let at = String::from_utf8_lossy(&bytes)
+        .find("rawBytes\":\"")
+        .unwrap()
+        + 20;
+    common::flip_byte(&root_file, at);
+    agree_sums(&copy, &root_path);
+    let failed = common::far_side(far.path())
+        .arg("verify")
+        .arg(&copy)
+        .any_status()
+        .run();
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    fs::write(&root_file, &bytes).unwrap();
+    agree_sums(&copy, &root_path);
+    common::far_side(far.path()).arg("verify").arg(&copy).run();
+
+    // One changed byte of a stored certificate or SET (a classic signature's layer
+    // annotations, or a bundle's JSON): refused.
+    for needles in [
+        ["dev.sigstore.cosign/certificate", "\"rawBytes\""],
+        ["dev.sigstore.cosign/bundle", "\"signedEntryTimestamp\""],
+    ] {
+        let (victim, needle) = needles
+            .iter()
+            .find_map(|n| blob_holding(&copy.join("oci"), n).map(|v| (v, *n)))
+            .unwrap_or_else(|| panic!("no blob holds {needles:?}"));
+        let bytes = fs::read(&victim).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let at = text.find(needle).unwrap() + needle.len() + 40;
+        common::flip_byte(&victim, at);
+        let failed = common::far_side(far.path())
+            .arg("verify")
+            .arg(&copy)
+            .any_status()
+            .run();
+        assert_eq!(failed.code, Some(1), "{needle}: {failed:?}");
+        fs::write(&victim, &bytes).unwrap();
+    }
+}
+
+/// A blob of `layout` (a signature manifest or a bundle) whose text holds `needle`.
+fn blob_holding(layout: &Path, needle: &str) -> Option<std::path::PathBuf> {
+    fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            fs::metadata(p).unwrap().len() < 1 << 20
+                && fs::read(p)
+                    .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                    .unwrap_or(false)
+        })
+}
+
+/// SHA256SUMS of `out` made to agree with `rel`'s bytes, as whoever swaps a medium would.
+fn agree_sums(out: &Path, rel: &str) {
+    let sha = common::sha256_bytes(&fs::read(out.join(rel)).unwrap());
+    let path = out.join("SHA256SUMS");
+    let sums: String = fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (_, p) = l.split_once("  ").unwrap();
+            if p == rel {
+                format!("{sha}  {p}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(path, sums).unwrap();
+}
+
+/// The mutations of one signature, each in both forms where the form has the part: how it
+/// is made, and the words seedforge's refusal must hold.
+fn mutations() -> Vec<(&'static str, Signing, bool)> {
+    let other_digest = format!("sha256:{}", "5".repeat(64));
+    let m = |mutate: &'static str| Signing {
+        mutate: Some(mutate),
+        ..Signing::default()
+    };
+    vec![
+        (
+            "identity",
+            Signing {
+                signer: Some("mallory@seedforge.test".into()),
+                ..Signing::default()
+            },
+            true,
+        ),
+        (
+            "issuer",
+            Signing {
+                issuer: Some("https://other.seedforge.test".into()),
+                ..Signing::default()
+            },
+            true,
+        ),
+        ("set", m("set"), true),
+        ("proof", m("proof"), false),
+        ("checkpoint", m("checkpoint"), false),
+        ("sct", m("sct"), true),
+        ("no-sct", m("no-sct"), true),
+        ("chain", m("chain"), true),
+        ("entry", m("entry"), true),
+        (
+            "digest",
+            Signing {
+                payload_digest: Some(other_digest),
+                ..Signing::default()
+            },
+            true,
+        ),
+    ]
+}
+
+/// Words of seedforge's refusal of each mutation: the check that caught it.
+fn expected(name: &str) -> &'static [&'static str] {
+    match name {
+        "identity" => &["signed by mallory@seedforge.test"],
+        "issuer" => &["(issuer https://other.seedforge.test), which is none of"],
+        "set" => &["SET verification failed"],
+        "proof" => &["inclusion proof verification failed"],
+        "checkpoint" => &["invalid checkpoint"],
+        "sct" => &["SCT signature verification failed"],
+        "no-sct" => &["missing SCT"],
+        "chain" => &["certificate chain"],
+        "entry" => &["log entry", "Rekor entry"],
+        // The classic payload names the other digest; the bundle's statement does.
+        "digest" => &[
+            "is for sha256:5555",
+            "artifact hash does not match any subject",
+        ],
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+#[test]
+fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign() {
+    let Some(KeylessLab {
+        registry,
+        sigstore,
+        lab,
+        ..
+    }) = keyless_lab()
+    else {
+        return;
+    };
+    lab.build();
+    let host = registry.host();
+    let dir = lab.lab_dir();
+    let list = fs::read_to_string(dir.join("images.txt")).unwrap();
+    let mut cases = Vec::new();
+    for (name, how, classic_too) in mutations() {
+        for classic in [true, false] {
+            if classic && !classic_too {
+                continue;
+            }
+            let form = if classic { "classic" } else { "bundle" };
+            let repo_tag = format!("mutant/{name}-{form}:v1");
+            Cmd::new("skopeo")
+                .args(["copy", "--quiet", "--dest-tls-verify=false"])
+                .arg("oci:../images/oci:klipper-lb:v0.4.13")
+                .arg(format!("docker://{host}/{repo_tag}"))
+                .cwd(&dir)
+                .timeout(Duration::from_secs(120))
+                .run();
+            let digest = common::registry::skopeo_raw_digest(&registry, &repo_tag);
+            let image = format!("{host}/mutant/{name}-{form}@{digest}");
+            if classic {
+                sigstore.sign_classic(&image, &how);
+            } else {
+                sigstore.sign_bundle(&image, &how);
+            }
+            cases.push((name, form, repo_tag, image));
+        }
+    }
+    for (name, form, repo_tag, image) in &cases {
+        // cosign refuses it.
+        let judged = sigstore.verify(image);
+        assert_ne!(judged.code, Some(0), "{name} {form}: cosign passed it");
+        // seedforge refuses it, by name, and stores nothing of it.
+        let source = format!("docker://{host}/{repo_tag}");
+        fs::write(
+            dir.join("images.txt"),
+            format!("{list}{source} docker.io/{repo_tag}\n"),
+        )
+        .unwrap();
+        let refused = lab
+            .seedforge()
+            .args(["build", "--config", lab.config_arg()])
+            .any_status()
+            .run();
+        assert_eq!(refused.code, Some(1), "{name} {form}: {refused:?}");
+        assert!(
+            expected(name).iter().any(|e| refused.stderr.contains(e)),
+            "{name} {form}: {}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains(&source) || refused.stderr.contains(repo_tag.as_str()),
+            "{name} {form}: {}",
+            refused.stderr
+        );
+        let index = fs::read_to_string(lab.out_layout().join("index.json")).unwrap();
+        assert!(!index.contains("mutant/"), "{name} {form}: stored");
+    }
+    fs::write(dir.join("images.txt"), &list).unwrap();
+    // cosign agrees offline too, in a namespace of its own: the good images pass, every
+    // mutant fails.
+    let mutants: Vec<&str> = cases.iter().map(|c| c.3.as_str()).collect();
+    if let Some(codes) = cosign_offline(&sigstore, &registry, &mutants, &sigstore.trusted_root) {
+        assert_eq!(codes.len(), mutants.len(), "{codes:?}");
+        for ((name, form, ..), code) in cases.iter().zip(&codes) {
+            assert_ne!(*code, 0, "{name} {form}: cosign passed it offline");
+        }
+    }
+}
