@@ -426,3 +426,211 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
         }
     }
 }
+
+/// go-containerregistry's empty image, which cosign's own test attestation is about.
+const EMPTY_IMAGE: &str = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
+
+/// cosign's test data from Debian sid's golang-github-sigstore-cosign-v3-dev, as
+/// scripts/test.sh unpacks it; None (failing under `CI=true`) without it.
+fn cosign_testdata() -> Option<std::path::PathBuf> {
+    let dir = common::repo_root().join(
+        "target/sid-cosign-src/root/usr/share/gocode/src/github.com/sigstore/cosign/v3/pkg/cosign/testdata",
+    );
+    if dir.join("oci-attestation.sigstore.json").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing (scripts/test.sh fetches it)",
+        dir.display()
+    );
+    eprintln!("SKIP: no {} (scripts/test.sh fetches it)", dir.display());
+    None
+}
+
+/// Rebuilds go-containerregistry's empty image byte for byte (its config, and a docker
+/// schema 2 manifest with no layers) and pushes it to `registry` as `repo:latest` with
+/// curl; returns its digest, which must be [`EMPTY_IMAGE`].
+fn push_empty_image(registry: &Registry, repo: &str) -> String {
+    let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","os":"","rootfs":{"type":"layers","diff_ids":null},"config":{}}"#;
+    let config_digest = format!("sha256:{}", common::sha256_bytes(config));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{config_digest}"}},"layers":[]}}"#,
+        config.len()
+    );
+    let digest = format!("sha256:{}", common::sha256_bytes(manifest.as_bytes()));
+    let work = tempfile::tempdir().unwrap();
+    fs::write(work.path().join("config.json"), config).unwrap();
+    fs::write(work.path().join("manifest.json"), &manifest).unwrap();
+    let base = format!("http://{}/v2/{repo}", registry.host());
+    let started = Cmd::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "-X", "POST"])
+        .arg(format!("{base}/blobs/uploads/"))
+        .timeout(Duration::from_secs(30))
+        .run();
+    let location = started
+        .stdout
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("location")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap();
+    let upload = if location.starts_with("http") {
+        location
+    } else {
+        format!("http://{}{location}", registry.host())
+    };
+    let sep = if upload.contains('?') { '&' } else { '?' };
+    Cmd::new("curl")
+        .args([
+            "-sSf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", work.path().join("config.json").display()))
+        .arg(format!("{upload}{sep}digest={config_digest}"))
+        .timeout(Duration::from_secs(30))
+        .run();
+    Cmd::new("curl")
+        .args([
+            "-sSf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", work.path().join("manifest.json").display()))
+        .arg(format!("{base}/manifests/latest"))
+        .timeout(Duration::from_secs(30))
+        .run();
+    digest
+}
+
+/// One trusted root holding both: the private Sigstore's and another's (each list joined).
+fn merged_roots(a: &Path, b: &Path) -> String {
+    let mut a: serde_json::Value = serde_json::from_slice(&fs::read(a).unwrap()).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&fs::read(b).unwrap()).unwrap();
+    for list in [
+        "certificateAuthorities",
+        "tlogs",
+        "ctlogs",
+        "timestampAuthorities",
+    ] {
+        let mut joined = a[list].as_array().cloned().unwrap_or_default();
+        joined.extend(b[list].as_array().cloned().unwrap_or_default());
+        a[list] = serde_json::Value::Array(joined);
+    }
+    serde_json::to_string_pretty(&a).unwrap()
+}
+
+/// cosign's own keyless attestation on the empty image (a real Fulcio certificate and Rekor
+/// entry of 2024, Debian sid's cosign test data), on the image rebuilt byte-exact in the
+/// local registry beside the demo's images: cosign verify-attestation accepts it offline
+/// with its trusted root, and a build with its signer among the identities and
+/// `require: always` pulls, checks and stores it; another signer is refused.
+#[test]
+fn cosigns_own_attestation_on_the_empty_image_passes_a_keyless_build_end_to_end() {
+    let Some(testdata) = cosign_testdata() else {
+        return;
+    };
+    if !require_tool("curl") {
+        return;
+    }
+    let Some(KeylessLab {
+        registry,
+        sigstore,
+        lab,
+        images,
+    }) = keyless_lab()
+    else {
+        return;
+    };
+    let digest = push_empty_image(&registry, "library/empty");
+    assert_eq!(digest, EMPTY_IMAGE);
+    let image = format!("{}/library/empty@{digest}", registry.host());
+    sigstore.attach_bundle(&image, &testdata.join("oci-attestation.sigstore.json"));
+    let dir = lab.lab_dir();
+    fs::write(
+        dir.join("trusted_root.json"),
+        merged_roots(
+            &sigstore.trusted_root,
+            &testdata.join("trusted_root_pgi.json"),
+        ),
+    )
+    .unwrap();
+    // cosign, offline, with the merged root.
+    let judged = sigstore
+        .cosign()
+        .args(["verify-attestation", "--trusted-root"])
+        .arg(dir.join("trusted_root.json"))
+        .args([
+            "--certificate-identity",
+            "cody@soyland.com",
+            "--certificate-oidc-issuer",
+            "https://github.com/login/oauth",
+            "--type",
+            "https://cosign.sigstore.dev/attestation/v1",
+        ])
+        .args(common::sigstore::REGISTRY_FLAGS)
+        .arg(&image)
+        .any_status()
+        .run();
+    assert_eq!(judged.code, Some(0), "{judged:?}");
+    let list = fs::read_to_string(dir.join("images.txt")).unwrap();
+    fs::write(
+        dir.join("images.txt"),
+        format!(
+            "{list}docker://{}/library/empty:latest docker.io/library/empty:latest\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    // Its signer not among the identities: refused by name.
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    assert!(
+        refused.stderr.contains("library/empty") && refused.stderr.contains("cody@soyland.com"),
+        "{}",
+        refused.stderr
+    );
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        text.replace(
+            "    trusted_root: trusted_root.json\n",
+            "      - issuer: https://github.com/login/oauth\n        subject: cody@soyland.com\n    trusted_root: trusted_root.json\n",
+        ),
+    )
+    .unwrap();
+    lab.build();
+    let out = lab.out_dir();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let stored: Vec<&str> = manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["digest"].as_str())
+        .collect();
+    assert!(stored.contains(&EMPTY_IMAGE), "{manifest:#}");
+    assert_eq!(stored.len(), images.len() + 1);
+    // The far side checks it again and names its signer.
+    drop(registry);
+    let verified = common::far_side(lab.root()).arg("verify").arg(&out).run();
+    assert!(
+        verified
+            .stdout
+            .contains("cody@soyland.com (issuer https://github.com/login/oauth)"),
+        "{verified:?}"
+    );
+}
