@@ -634,3 +634,127 @@ fn cosigns_own_attestation_on_the_empty_image_passes_a_keyless_build_end_to_end(
         "{verified:?}"
     );
 }
+
+/// What a keyless check costs per image against a key check (BENCHMARKS.md, "keyless"):
+/// `KEYLESS_BENCH_IMAGES` (default 40) small images (bench/make-signed-set.py) in a local
+/// registry under two names, one set signed with a cosign key pair, the other keyless by
+/// the private Sigstore, each half classic `.sig`, half bundle; `seedforge mirror` carries
+/// them into two layouts; then the library's re-check of every carried signature
+/// (`policy::recheck`, what `verify OUT` runs and the build's check per image) is timed
+/// over each layout, `KEYLESS_BENCH_ROUNDS` (default 15) rounds alternating, medians
+/// printed. Run: `cargo test --release --test it keyless::bench -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: cargo test --release --test it keyless::bench -- --ignored --nocapture"]
+fn bench_a_keyless_check_per_image_against_a_key_check() {
+    use seedforge::oci::mirror::policy::recheck;
+    use seedforge::trust::cosign::{KeylessTrust, Trust};
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let Some(sigstore) = PrivateSigstore::new() else {
+        return;
+    };
+    let n: usize = std::env::var("KEYLESS_BENCH_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let rounds: usize = std::env::var("KEYLESS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let signer = common::sigstore::Signer::new(sigstore.cosign.clone());
+    let registry = Registry::start_plain();
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let set = work.path().join("set");
+    Cmd::new("python3")
+        .arg(common::repo_root().join("bench/make-signed-set.py"))
+        .arg(&set)
+        .args(["--images", &n.to_string()])
+        .timeout(Duration::from_secs(300))
+        .run();
+    let mut lists = [Vec::new(), Vec::new()];
+    for i in 1..=n {
+        for (k, prefix) in ["key", "keyless"].iter().enumerate() {
+            let repo_tag = format!("{prefix}/img-{i:04}:1");
+            Cmd::new("skopeo")
+                .args(["copy", "--quiet", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:img-{i:04}:1", set.display()))
+                .arg(format!("docker://{host}/{repo_tag}"))
+                .timeout(Duration::from_secs(120))
+                .run();
+            let digest = common::registry::skopeo_raw_digest(&registry, &repo_tag);
+            let image = format!("{host}/{prefix}/img-{i:04}@{digest}");
+            let classic = i % 2 == 0;
+            match (k, classic) {
+                (0, _) => signer.sign(&image, classic),
+                (_, true) => sigstore.sign_classic(&image, &Signing::default()),
+                (_, false) => {
+                    sigstore.sign_bundle(&image, &Signing::default());
+                }
+            }
+            lists[k].push(format!("docker://{host}/{repo_tag}"));
+        }
+    }
+    let layouts: Vec<std::path::PathBuf> = ["key", "keyless"]
+        .iter()
+        .zip(&lists)
+        .map(|(name, list)| {
+            let file = work.path().join(format!("{name}.txt"));
+            fs::write(&file, list.join("\n") + "\n").unwrap();
+            let layout = work.path().join(name);
+            Cmd::seedforge()
+                .args(["-q", "mirror", "--images"])
+                .arg(&file)
+                .arg("--layout")
+                .arg(&layout)
+                .args(["--plain-http", &host])
+                .run();
+            layout
+        })
+        .collect();
+    let key = seedforge::trust::keys::PublicKey::read(&signer.public_key()).unwrap();
+    let keys = [key];
+    let root = seedforge::trust::keyless::TrustedRoot::read(&sigstore.trusted_root).unwrap();
+    let identities = [seedforge::trust::keyless::Identity::exact(SIGNER, ISSUER)];
+    let trusts = [
+        Trust::keys(&keys),
+        Trust {
+            keys: &[],
+            keyless: Some(KeylessTrust {
+                root: &root,
+                identities: &identities,
+            }),
+        },
+    ];
+    let opened: Vec<seedforge::oci::Layout> = layouts
+        .iter()
+        .map(|l| seedforge::oci::Layout::open(l).unwrap())
+        .collect();
+    let mut times = [Vec::new(), Vec::new()];
+    for round in 0..=rounds {
+        for k in [round % 2, 1 - round % 2] {
+            let start = std::time::Instant::now();
+            let checked = recheck(&opened[k], &trusts[k]).unwrap();
+            let took = start.elapsed();
+            assert_eq!(checked.verified.len(), n, "{checked:?}");
+            assert!(checked.failed.is_empty(), "{checked:?}");
+            // Round 0 warms the caches and is not counted.
+            if round > 0 {
+                times[k].push(took.as_secs_f64());
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let key_s = median(&mut times[0]);
+    let keyless_s = median(&mut times[1]);
+    println!(
+        "keyless bench: {n} images, {rounds} rounds: key check {:.0} us/image, keyless check {:.0} us/image, ratio {:.2}x",
+        key_s / n as f64 * 1e6,
+        keyless_s / n as f64 * 1e6,
+        keyless_s / key_s
+    );
+}
