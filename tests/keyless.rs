@@ -758,3 +758,57 @@ fn bench_a_keyless_check_per_image_against_a_key_check() {
         keyless_s / key_s
     );
 }
+
+/// A keyless policy whose trusted root is missing, does not parse, or whose identity's
+/// regular expression does not compile, or identities without a trusted root: refused
+/// before anything is built (exit 2), at the line that names it.
+#[test]
+fn a_keyless_policy_that_cannot_be_used_is_refused_at_its_line() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let line_of =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    fs::write(dir.join("garbage.json"), "{\"mediaType\": 7").unwrap();
+    for (policy, needle, said) in [
+        (
+            "    identities:\n      - issuer: https://issuer.example\n        subject: dev@example.com\n    require: always\n",
+            "- issuer:",
+            "trusted_root",
+        ),
+        (
+            "    identities:\n      - issuer: https://issuer.example\n        subject: dev@example.com\n    trusted_root: missing.json\n    require: always\n",
+            "trusted_root:",
+            "missing.json",
+        ),
+        (
+            "    identities:\n      - issuer: https://issuer.example\n        subject: dev@example.com\n    trusted_root: garbage.json\n    require: always\n",
+            "trusted_root:",
+            "garbage.json",
+        ),
+        (
+            "    identities:\n      - issuer: https://issuer.example\n        subject_regexp: '(unclosed'\n    trusted_root: garbage.json\n    require: always\n",
+            "- issuer:",
+            "subject_regexp",
+        ),
+    ] {
+        let with = text.replace(
+            "\n  concurrency: 4\n",
+            &format!("\n  concurrency: 4\n  verify:\n{policy}"),
+        );
+        fs::write(&config, &with).unwrap();
+        let refused = lab
+            .seedforge()
+            .args(["build", "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        let at = format!("seedforge.yaml:{}:", line_of(&with, needle));
+        assert!(
+            refused.stderr.contains(&at) && refused.stderr.contains(said),
+            "{policy}: {}",
+            refused.stderr
+        );
+        assert!(!lab.out_dir().exists(), "{policy}");
+    }
+}
