@@ -176,6 +176,32 @@ fn a_keyless_policy_stores_images_signed_both_ways_and_verify_checks_them_again_
     let provenance = fs::read_to_string(out.join("sbom/provenance.json")).unwrap();
     assert!(provenance.contains(&root_path), "{provenance}");
 
+    // The lock pins, per image, the digest verified and the identity that verified it.
+    let lock: serde_json::Value =
+        serde_json::from_slice(&fs::read(lab.lab_dir().join("seedforge.lock")).unwrap()).unwrap();
+    let pinned = lock["verified"].as_object().unwrap();
+    assert_eq!(pinned.len(), images.len(), "{lock:#}");
+    for pin in pinned.values() {
+        assert_eq!(
+            pin["keys"],
+            serde_json::json!([format!("{SIGNER} (issuer {ISSUER})")]),
+            "{lock:#}"
+        );
+    }
+    // An offline rebuild (the far side's) checks the carried keyless signatures again and
+    // gives the same seal.
+    let sums_before = fs::read(out.join("SHA256SUMS")).unwrap();
+    lab.seedforge()
+        .args([
+            "build",
+            "--offline",
+            "--locked",
+            "--config",
+            lab.config_arg(),
+        ])
+        .run();
+    assert_eq!(fs::read(out.join("SHA256SUMS")).unwrap(), sums_before);
+
     // cosign agrees offline, in a namespace of its own.
     let all: Vec<&str> = images.iter().map(|i| i.0.as_str()).collect();
     if let Some(codes) = cosign_offline(&sigstore, &registry, &all, &sigstore.trusted_root) {
