@@ -17,6 +17,9 @@ use seedforge::debs::version::{Op, Version};
 use seedforge::debs::{Base, Request, Universe, resolve};
 use seedforge::image::{ImageList, Reference};
 use seedforge::iso::{IsoImage, Namespace};
+use seedforge::trust::keyless::{
+    Artifact, Identity, IssuerMatch, Match, Pattern, TrustedRoot, verify_bundle,
+};
 use std::cmp::Ordering;
 use std::io::{Cursor, Write};
 use std::path::Path;
@@ -352,4 +355,36 @@ pub fn par2_set(data: &[u8]) {
         "written in the folder or beside it"
     );
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// A trusted root with nothing in it, for a bundle given alone.
+const EMPTY_ROOT: &[u8] =
+    br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#;
+
+/// Keyless Sigstore bundles: any input gives a signer or an error, never a panic. The input
+/// is a bundle, or a trusted root, a NUL byte and a bundle (so the checks past the root are
+/// reached); the bundle is checked as signing the bytes `payload` and as a DSSE statement
+/// about the SHA-256 of zeros, by any identity.
+pub fn keyless_bundle(data: &[u8]) {
+    let (root, bundle) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (EMPTY_ROOT, data),
+    };
+    let _ = seedforge::trust::bundle::Bundle::from_json(bundle);
+    let Ok(root) = TrustedRoot::from_json(root) else {
+        return;
+    };
+    let any = |field| Match::Regexp(Pattern::new(field, "").expect("an empty pattern"));
+    let ids = [
+        Identity {
+            subject: any("subject_regexp"),
+            issuer: IssuerMatch::Is(any("issuer_regexp")),
+        },
+        Identity {
+            subject: any("subject_regexp"),
+            issuer: IssuerMatch::Absent,
+        },
+    ];
+    let _ = verify_bundle(bundle, Artifact::Bytes(b"payload"), &root, &ids);
+    let _ = verify_bundle(bundle, Artifact::Sha256([0; 32]), &root, &ids);
 }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 type Body = fn(&[u8]);
 
 /// Each fuzz target (its `[[bin]]` name in `fuzz/Cargo.toml`) and its body.
-const TARGETS: [(&str, Body); 8] = [
+const TARGETS: [(&str, Body); 9] = [
     ("reference", entries::reference),
     ("image_list", entries::image_list),
     ("config", entries::config),
@@ -28,6 +28,7 @@ const TARGETS: [(&str, Body); 8] = [
     ("iso_reader", entries::iso_reader),
     ("deb_reader", entries::deb_reader),
     ("par2_set", entries::par2_set),
+    ("keyless_bundle", entries::keyless_bundle),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -114,6 +115,11 @@ fn deb_reader_inputs() {
 #[test]
 fn par2_set_inputs() {
     run("par2_set");
+}
+
+#[test]
+fn keyless_bundle_inputs() {
+    run("keyless_bundle");
 }
 
 /// Every cargo-fuzz target is listed here (so its inputs run) and is the one-line wrapper

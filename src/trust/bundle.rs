@@ -13,9 +13,9 @@
 //! ```
 //!
 //! Read: v0.1 to v0.3 bundles, either content, either material. A bundle whose material
-//! is a certificate was signed keyless: it is carried, and reported as such, but not
-//! verified (that needs Fulcio's roots and the transparency log, which the far side does
-//! not have). Transparency log entries and timestamps are counted, not checked.
+//! is a certificate was signed keyless: here it is reported as such
+//! ([`BundleError::Keyless`]); [`super::keyless::verify_bundle`] checks it against a trusted
+//! root. Transparency log entries and timestamps are counted here, checked there.
 //!
 //! Written: a key's bundle with no transparency log entry, as `cosign sign-blob --key
 //! --bundle` writes it with no log: `publicKey.hint` is the key's [`PublicKey::hint`].

@@ -25,6 +25,11 @@
 //!   index of them.
 //!
 //! Any other artifact (an SBOM, a Helm provenance file) is [`Verdict::NotSignature`].
+//!
+//! Signed keyless (a certificate in the layer's annotations or the bundle), a signature is
+//! checked with the [`KeylessTrust`] given ([`keyless`]: the classic `.sig` and `.att`
+//! layers through [`keyless::verify_classic`], bundles through [`keyless::verify_bundle`]);
+//! with none, it is [`Verdict::Keyless`]: carried, not verified.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,6 @@
 //! Trust across the gap: signatures made on the connected side and checked on the far side
-//! against public keys alone, with no network and no transparency log.
+//! with no network: against public keys, or keyless (a Fulcio certificate and a
+//! transparency log entry) against a Sigstore trusted root the caller carries.
 //!
 //! A format and crypto library: it imports nothing of seedforge but the foundation
 //! (`hashing`, `input`), so the OCI mirror and the output writers can call it.
@@ -7,13 +8,18 @@
 //! - [`keys`]: public keys (ECDSA P-256, Ed25519, RSA to verify) from PEM, signing keys from
 //!   cosign's encrypted key files or plain PKCS#8/SEC1 PEM, and a key's hint.
 //! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
-//! - [`bundle`]: the Sigstore bundle v0.3 (JSON), read and written.
+//! - [`bundle`]: the Sigstore bundle v0.1-v0.3 (JSON), read and written.
 //! - [`intoto`]: in-toto Statement v1.
 //! - [`cosign`]: the signature artifacts cosign stores beside an image in a registry, and
-//!   [`cosign::verify_artifact`], which checks one of them.
+//!   [`cosign::verify_artifact`], which checks one of them with a [`cosign::Trust`] (keys,
+//!   and keyless trust).
+//! - [`keyless`]: keyless signatures checked offline against a trusted root
+//!   ([`keyless::TrustedRoot`]) and the identities of a policy ([`keyless::Identity`]),
+//!   the signing time taken from the log entry or a timestamp authority, never the clock.
 //!
-//! One crypto provider: `ring` signs, verifies and hashes. `scrypt` and `crypto_secretbox`
-//! only open cosign's encrypted keys (ring has neither).
+//! One crypto provider: `ring` signs, verifies and hashes, also for the sigstore verifier
+//! the keyless checks use (`keyless/provider.rs`). `scrypt` and `crypto_secretbox` only
+//! open cosign's encrypted keys (ring has neither).
 //!
 //! Nothing here prints, and no error names a password or shows key material.
 

@@ -3,7 +3,7 @@
 //!
 //! The protocol checks are the sigstore project's verifier (`sigstore-verify`), built
 //! without its TUF client, network client or TLS stack, its crypto on ring
-//! ([`provider`]). What is ours and small: the trusted root read as hostile input
+//! (`provider.rs`). What is ours and small: the trusted root read as hostile input
 //! ([`root`]), the identities of a policy and how they match ([`identity`]), the classic
 //! cosign `.sig` layer turned into the bundle it stands for ([`classic`]), and the verdict
 //! ([`verify`]).
@@ -33,6 +33,10 @@
 //! - **the identity**: the leaf's subject alternative name and its issuer match one of the
 //!   policy's [`Identity`] entries, as cosign's `--certificate-identity[-regexp]` and
 //!   `--certificate-oidc-issuer[-regexp]` match them.
+//!
+//! Not checked here: a log entry of Rekor's `rekord` kind (the first `cosign sign` of 2021
+//! logged its signatures so; the verifier knows `hashedrekord`, `dsse` and `intoto` only),
+//! which is refused, naming the kind.
 
 pub mod classic;
 pub mod identity;
@@ -42,6 +46,12 @@ pub mod verify;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_artifact;
+#[cfg(test)]
+mod tests_hostile;
+#[cfg(test)]
+mod tests_private;
 
 pub use classic::ClassicSignature;
 pub use identity::{Identity, IssuerMatch, Match, Pattern};

@@ -267,7 +267,7 @@ fn an_intoto_v002_provenance_in_a_v01_bundle_verifies() {
 }
 
 /// cosign's own test data from Debian sid, if scripts/test.sh fetched it.
-fn cosign_testdata() -> Option<PathBuf> {
+pub(super) fn cosign_testdata() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(
         "target/sid-cosign-src/root/usr/share/gocode/src/github.com/sigstore/cosign/v3/pkg/cosign/testdata",
     );

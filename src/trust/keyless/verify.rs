@@ -14,6 +14,71 @@ use super::{Identity, IssuerMatch, KeylessError, TrustedRoot};
 /// bundle is a few KiB).
 pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The most transparency log entries, RFC 3161 timestamps or chain certificates a bundle
+/// may carry.
+pub const MAX_ENTRIES: usize = 16;
+/// The most hashes of an inclusion proof (a tree of 2^64 leaves needs 64).
+pub const MAX_PROOF_HASHES: usize = 64;
+/// The largest checkpoint (a signed note of a few lines and signatures).
+pub const MAX_CHECKPOINT: usize = 64 * 1024;
+
+/// Refuses a bundle whose lists or checkpoint are past the bounds above, before it is
+/// parsed for verification.
+fn bounded(value: &Value) -> Result<(), KeylessError> {
+    let count = |path: &str| {
+        value
+            .pointer(path)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    for (path, what) in [
+        (
+            "/verificationMaterial/tlogEntries",
+            "transparency log entries",
+        ),
+        (
+            "/verificationMaterial/x509CertificateChain/certificates",
+            "chain certificates",
+        ),
+        (
+            "/verificationMaterial/timestampVerificationData/rfc3161Timestamps",
+            "RFC 3161 timestamps",
+        ),
+        ("/dsseEnvelope/signatures", "DSSE signatures"),
+    ] {
+        let n = count(path);
+        if n > MAX_ENTRIES {
+            return Err(malformed(format!(
+                "the bundle carries {n} {what}, more than {MAX_ENTRIES}"
+            )));
+        }
+    }
+    let entries = value
+        .pointer("/verificationMaterial/tlogEntries")
+        .and_then(Value::as_array);
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        let hashes = entry
+            .pointer("/inclusionProof/hashes")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if hashes > MAX_PROOF_HASHES {
+            return Err(malformed(format!(
+                "log entry {i}: the inclusion proof has {hashes} hashes, more than {MAX_PROOF_HASHES}"
+            )));
+        }
+        let checkpoint = entry
+            .pointer("/inclusionProof/checkpoint/envelope")
+            .and_then(Value::as_str)
+            .map_or(0, str::len);
+        if checkpoint > MAX_CHECKPOINT {
+            return Err(malformed(format!(
+                "log entry {i}: the checkpoint is {checkpoint} bytes, more than {MAX_CHECKPOINT}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What was signed, as the caller has it.
 #[derive(Debug, Clone, Copy)]
 pub enum Artifact<'a> {
@@ -89,6 +154,7 @@ pub fn verify_bundle(
         std::str::from_utf8(bundle_json).map_err(|_| malformed("the bundle is not UTF-8"))?;
     let value: Value = serde_json::from_str(text)
         .map_err(|e| malformed(format!("the bundle is not JSON ({e})")))?;
+    bounded(&value)?;
     let leaf = leaf_der(&value)?;
     let bundle = SigstoreBundle::from_json(text)
         .map_err(|e| malformed(format!("the bundle does not parse ({e})")))?;
@@ -178,6 +244,7 @@ pub fn verify_classic(
     identities: &[Identity],
 ) -> Result<Signer, KeylessError> {
     super::provider::install();
+    // Bounded by construction: one log entry, annotations capped, at most 8 certificates.
     let (bundle, leaf) = signature.as_bundle()?;
     let artifact = match signature.attestation {
         Some(subject) => Artifact::Sha256(subject),
