@@ -429,6 +429,44 @@ pub fn recheck(layout: &crate::oci::Layout, trust: &Trust<'_>) -> Result<Recheck
 mod tests {
     use super::*;
 
+    fn empty_root() -> TrustedRoot {
+        TrustedRoot::from_json(
+            br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn identities_make_the_policy_active_only_with_a_trusted_root_and_a_requirement() {
+        let root = empty_root();
+        let identity = PolicyIdentity {
+            name: "dev@example.com (issuer https://issuer.example)".into(),
+            identity: Identity::exact("dev@example.com", "https://issuer.example"),
+        };
+        let mut policy = SignaturePolicy {
+            identities: Arc::new(vec![identity]),
+            require: RequireSignature::Always,
+            ..SignaturePolicy::default()
+        };
+        assert!(!policy.is_active(), "identities without a trusted root");
+        policy.trusted_root = Some(Arc::new(PolicyTrustedRoot {
+            name: "trusted_root.json".into(),
+            bytes: Vec::new(),
+            root,
+        }));
+        assert!(policy.is_active());
+        // The refusal names the identities and the root, not keys it does not have.
+        let refusal = policy.refusal(&[], &Findings::default());
+        assert!(
+            refusal.contains("dev@example.com (issuer https://issuer.example)")
+                && refusal.contains("trusted root trusted_root.json")
+                && !refusal.contains("key(s)"),
+            "{refusal}"
+        );
+        policy.require = RequireSignature::Never;
+        assert!(!policy.is_active());
+    }
+
     #[test]
     fn a_signature_artifact_of_too_many_layers_fails_unread() {
         let layer = format!(
