@@ -44,22 +44,39 @@ pub struct ClassicSignature<'a> {
     pub attestation: Option<[u8; 32]>,
 }
 
+/// A classic signature made ready to check.
+pub(super) enum Prepared {
+    /// The v0.1 bundle it stands for, and its leaf (DER).
+    Bundle(SigstoreBundle, Vec<u8>),
+    /// A 2021 signature logged as a `rekord` entry.
+    Rekord(Rekord),
+}
+
+/// A classic signature logged as a `rekord` entry, decoded.
+pub(super) struct Rekord {
+    /// The leaf, then the chain annotation's (DER).
+    pub certs: Vec<Vec<u8>>,
+    pub signature: Vec<u8>,
+    pub body: Vec<u8>,
+    pub rekor: RekorBundle,
+}
+
 #[derive(Deserialize)]
-struct RekorBundle {
+pub(super) struct RekorBundle {
     #[serde(rename = "SignedEntryTimestamp")]
-    signed_entry_timestamp: String,
+    pub signed_entry_timestamp: String,
     #[serde(rename = "Payload")]
-    payload: RekorPayload,
+    pub payload: RekorPayload,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RekorPayload {
-    body: String,
-    integrated_time: i64,
-    log_index: i64,
+pub(super) struct RekorPayload {
+    pub body: String,
+    pub integrated_time: i64,
+    pub log_index: i64,
     #[serde(rename = "logID")]
-    log_id: String,
+    pub log_id: String,
 }
 
 #[derive(Deserialize)]
@@ -100,7 +117,7 @@ fn pem_certs(what: &str, text: &str) -> Result<Vec<Vec<u8>>, KeylessError> {
         .collect()
 }
 
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
+pub(super) fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || text.len() > 256 {
         return None;
     }
@@ -111,8 +128,9 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 impl ClassicSignature<'_> {
-    /// The Sigstore bundle v0.1 this signature stands for, and its leaf (DER).
-    pub(super) fn as_bundle(&self) -> Result<(SigstoreBundle, Vec<u8>), KeylessError> {
+    /// The Sigstore bundle v0.1 this signature stands for, and its leaf (DER); or, for a
+    /// 2021 `rekord` log entry, what [`super::rekord`] checks.
+    pub(super) fn as_bundle(&self) -> Result<Prepared, KeylessError> {
         let mut certs = pem_certs("certificate", self.certificate)?;
         if certs.len() != 1 {
             return Err(malformed(format!(
@@ -163,6 +181,15 @@ impl ClassicSignature<'_> {
             .ok_or_else(|| malformed("the log entry's body is not base64"))?;
         let kind: BodyKind = serde_json::from_slice(&body)
             .map_err(|e| malformed(format!("the log entry's body is malformed ({e})")))?;
+        if kind.kind == "rekord" && self.attestation.is_none() {
+            let signature = crate::trust::unb64(signature).unwrap_or_default();
+            return Ok(Prepared::Rekord(Rekord {
+                certs,
+                signature,
+                body,
+                rekor,
+            }));
+        }
         let log_id = hex_decode(&rekor.payload.log_id)
             .ok_or_else(|| malformed("the log entry's logID is not hex"))?;
         let b64 = crate::trust::b64;
@@ -185,6 +212,6 @@ impl ClassicSignature<'_> {
         bundle[content.0] = content.1;
         let bundle = SigstoreBundle::from_json(&bundle.to_string())
             .map_err(|e| malformed(format!("the signature does not make a bundle ({e})")))?;
-        Ok((bundle, leaf))
+        Ok(Prepared::Bundle(bundle, leaf))
     }
 }

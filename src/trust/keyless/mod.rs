@@ -10,12 +10,17 @@
 //!
 //! What a keyless signature must show to verify ([`verify_bundle`], [`verify_classic`]):
 //!
-//! - **a signing time from the log or a timestamp authority**: the Rekor v1 entry's signed
-//!   entry timestamp (SET, over the canonical JSON `{body, integratedTime, logID,
-//!   logIndex}`) with a log key of the root, or an RFC 6962 inclusion proof up to a
-//!   signed-note checkpoint signed by a log key of the root (Rekor v1 and v2), or an
-//!   RFC 3161 timestamp over the signature bytes by a timestamp authority of the root;
-//!   the log key or the authority valid (`validFor`) at that time;
+//! - **a signing time from the log or a timestamp authority**: the Rekor v1 entry's
+//!   integrated time under its signed entry timestamp (SET, over the canonical JSON
+//!   `{body, integratedTime, logID, logIndex}`) with a log key of the root, or an RFC 3161
+//!   timestamp over the signature bytes by a timestamp authority of the root (Rekor v2
+//!   entries have no integrated time); the log key or the authority valid (`validFor`) at
+//!   that time. An inclusion proof alone is no time: its checkpoint signs the tree, not the
+//!   entry's time (as sigstore-go and cosign take it);
+//! - **the inclusion proof**, when the entry carries one (v0.2 and v0.3 bundles must; the
+//!   classic `.sig` annotation carries only the SET, which is then the log's promise, as
+//!   cosign takes it): the RFC 6962 audit path from the entry's leaf hash up to the root
+//!   hash of a signed-note checkpoint signed by a log key of the root (Rekor v1 and v2);
 //! - **the certificate**: it chains to a certificate authority of the root valid at that
 //!   time, every certificate of the chain is valid at that time, and the leaf has the
 //!   code-signing extended key usage;
@@ -34,13 +39,14 @@
 //!   policy's [`Identity`] entries, as cosign's `--certificate-identity[-regexp]` and
 //!   `--certificate-oidc-issuer[-regexp]` match them.
 //!
-//! Not checked here: a log entry of Rekor's `rekord` kind (the first `cosign sign` of 2021
-//! logged its signatures so; the verifier knows `hashedrekord`, `dsse` and `intoto` only),
-//! which is refused, naming the kind.
+//! A classic signature of 2021, logged as a Rekor `rekord` entry (which the verifier does
+//! not know), is checked by hand in `rekord.rs`, narrowly: only for a leaf naming no issuer
+//! and embedding no SCT, under an [`IssuerMatch::Absent`] identity.
 
 pub mod classic;
 pub mod identity;
 mod provider;
+mod rekord;
 pub mod root;
 pub mod verify;
 

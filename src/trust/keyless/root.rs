@@ -38,6 +38,7 @@ pub const MEDIA_TYPES: [&str; 2] = [
 
 /// A trusted root, parsed and prepared for verification.
 pub struct TrustedRoot {
+    pub(super) root: SigstoreRoot,
     pub(super) verifier: Verifier,
     summary: RootSummary,
 }
@@ -131,6 +132,7 @@ impl TrustedRoot {
             serde_json::from_value(value).map_err(|e| bad(format!("does not parse ({e})")))?;
         let verifier = Verifier::new(&root).map_err(|e| bad(format!("is not usable ({e})")))?;
         Ok(TrustedRoot {
+            root,
             verifier,
             summary: RootSummary {
                 certificate_authorities: counts[0],

@@ -576,3 +576,101 @@ fn the_issuer_is_read_from_the_v2_extension_else_the_v1() {
         assert!(id.has_sct, "{name}");
     }
 }
+
+/// The 2021 classic signature of sigstore-rs's tests (fixtures/trust/keyless-2021).
+fn classic_2021(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/trust/keyless-2021")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_2021_classic_signature_passes_only_an_identity_accepting_no_issuer() {
+    let payload = classic_2021("payload.json");
+    let (signature, certificate, bundle) = (
+        classic_2021("signature.b64"),
+        classic_2021("certificate.pem"),
+        classic_2021("rekor-bundle.json"),
+    );
+    let s = ClassicSignature {
+        payload: payload.as_bytes(),
+        signature: &signature,
+        certificate: &certificate,
+        chain: None,
+        rekor_bundle: Some(&bundle),
+        attestation: None,
+    };
+    let absent = |subject: &str| Identity {
+        subject: Match::Exact(subject.into()),
+        issuer: IssuerMatch::Absent,
+    };
+    let signer = verify_classic(&s, &production(), &[absent("flavio@castelli.me")]).unwrap();
+    assert_eq!(
+        signer,
+        Signer {
+            identity: 0,
+            subject: "flavio@castelli.me".into(),
+            issuer: None,
+            signed_at: 1634714717,
+            time_source: TimeSource::Log,
+        }
+    );
+    // Any issuer given, another subject: refused.
+    for ids in [
+        vec![regexp("flavio@castelli.me", "")],
+        vec![absent("someone@example.com")],
+    ] {
+        assert!(verify_classic(&s, &production(), &ids).is_err());
+    }
+    // A changed SET, payload, signature or time; another root.
+    let ids = [absent("flavio@castelli.me")];
+    let mut v: Value = serde_json::from_str(&bundle).unwrap();
+    v["Payload"]["integratedTime"] = (1634714717 + 1).into();
+    let later = v.to_string();
+    let other_payload = payload.replace("5f48", "5f49");
+    let mut sig = crate::trust::unb64(&signature).unwrap();
+    sig[8] ^= 1;
+    let sig = crate::trust::b64(&sig);
+    let cases = [
+        ClassicSignature {
+            rekor_bundle: Some(&later),
+            ..s
+        },
+        ClassicSignature {
+            payload: other_payload.as_bytes(),
+            ..s
+        },
+        ClassicSignature {
+            signature: &sig,
+            ..s
+        },
+    ];
+    for case in cases {
+        refused(verify_classic(&case, &production(), &ids));
+    }
+    refused(verify_classic(&s, &staging(), &ids));
+}
+
+#[test]
+fn a_trusted_root_and_identities_are_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<TrustedRoot>();
+    shared::<Identity>();
+    let root = production();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                verify_bundle(
+                    &verify_data(CONDA),
+                    Artifact::Sha256(conda_subject()),
+                    &root,
+                    &conda_identity(),
+                )
+                .unwrap();
+            });
+        }
+    });
+}

@@ -181,3 +181,77 @@ fn a_classic_keyless_signature_verifies_with_an_identity() {
     let why = failed(late.verify(&image, &trust));
     assert!(why.starts_with("keyless: "), "{why}");
 }
+
+#[test]
+fn a_classic_keyless_attestation_verifies_with_an_identity() {
+    use super::tests_private::{hex, sha256, sign};
+    use crate::trust::b64;
+    use crate::trust::dsse::ENVELOPE_MEDIA_TYPE as ENVELOPE;
+    let private = Private::new();
+    let root = TrustedRoot::from_json(&private.trusted_root()).unwrap();
+    let image_hex = "ab".repeat(32);
+    let image = format!("sha256:{image_hex}");
+    let att_manifest = |about: &str, time: i64| {
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "registry.example/app", "digest": {"sha256": about}}],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {},
+        });
+        let payload = serde_json::to_vec(&statement).unwrap();
+        let (der, key) = private.leaf(Leaf::default());
+        let pae = crate::trust::dsse::pae(crate::trust::dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
+        let sig = sign(&key, &pae);
+        let envelope = serde_json::json!({
+            "payloadType": crate::trust::dsse::IN_TOTO_PAYLOAD_TYPE,
+            "payload": b64(&payload),
+            "signatures": [{"keyid": "", "sig": b64(&sig)}],
+        });
+        let envelope = serde_json::to_vec(&envelope).unwrap();
+        let pem = pem::encode(&pem::Pem::new("CERTIFICATE", der));
+        let body = serde_json::json!({
+            "apiVersion": "0.0.1", "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hex(&sha256(&envelope))},
+                "payloadHash": {"algorithm": "sha256", "value": hex(&sha256(&payload))},
+                "signatures": [{"signature": b64(&sig), "verifier": b64(pem.as_bytes())}],
+            },
+        });
+        let annotations = BTreeMap::from([
+            (SIGNATURE_ANNOTATION.to_owned(), String::new()),
+            (CERTIFICATE_ANNOTATION.to_owned(), pem),
+            (
+                REKOR_BUNDLE_ANNOTATION.to_owned(),
+                private.log(&body.to_string(), time),
+            ),
+        ]);
+        manifest(
+            None,
+            None,
+            vec![(ENVELOPE.to_owned(), annotations, envelope)],
+        )
+    };
+    let ids = [Identity::exact(
+        "signer@example.com",
+        "https://issuer.example",
+    )];
+    let trust = Trust {
+        keys: &[],
+        keyless: Some(KeylessTrust {
+            root: &root,
+            identities: &ids,
+        }),
+    };
+    let good = att_manifest(&image_hex, T0 + 60);
+    assert!(matches!(
+        good.verify(&image, &trust),
+        Verdict::Verified {
+            by: SignedBy::Identity(Signer { identity: 0, .. }),
+            kind: Kind::Attestation,
+            ..
+        }
+    ));
+    // A statement about another image; logged after the leaf expired.
+    failed(att_manifest(&"cd".repeat(32), T0 + 60).verify(&image, &trust));
+    failed(att_manifest(&image_hex, T0 + 3600).verify(&image, &trust));
+}

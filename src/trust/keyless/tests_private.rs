@@ -40,11 +40,11 @@ fn at(unix: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(unix).unwrap()
 }
 
-fn sha256(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn sha256(bytes: &[u8]) -> Vec<u8> {
     crate::hashing::sha256_bytes(bytes).to_vec()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -260,6 +260,12 @@ impl Private {
             b64(signature),
             b64(leaf_pem.as_bytes())
         );
+        self.log(&body, time)
+    }
+
+    /// A Rekor v1 entry of `body` logged at `time` with its SET, as cosign's bundle
+    /// annotation.
+    pub fn log(&self, body: &str, time: i64) -> String {
         let log_id = hex(&sha256(&self.log_spki));
         let body = b64(body.as_bytes());
         let canonical = format!(

@@ -94,8 +94,7 @@ pub enum Artifact<'a> {
 /// Where the signing time came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeSource {
-    /// The transparency log entry's integrated time (Rekor v1, under its SET or its
-    /// inclusion proof and checkpoint).
+    /// The transparency log entry's integrated time (Rekor v1, under its SET).
     Log,
     /// An RFC 3161 timestamp of a timestamp authority of the root (Rekor v2 bundles).
     TimestampAuthority,
@@ -245,7 +244,23 @@ pub fn verify_classic(
 ) -> Result<Signer, KeylessError> {
     super::provider::install();
     // Bounded by construction: one log entry, annotations capped, at most 8 certificates.
-    let (bundle, leaf) = signature.as_bundle()?;
+    let (bundle, leaf) = match signature.as_bundle()? {
+        super::classic::Prepared::Bundle(bundle, leaf) => (bundle, leaf),
+        super::classic::Prepared::Rekord(r) => {
+            let entry = super::rekord::Entry {
+                payload: signature.payload,
+                signature: &r.signature,
+                certs: &r.certs,
+                body: &r.body,
+                body_b64: &r.rekor.payload.body,
+                integrated_time: r.rekor.payload.integrated_time,
+                log_index: r.rekor.payload.log_index,
+                log_id: &r.rekor.payload.log_id,
+                set: &r.rekor.signed_entry_timestamp,
+            };
+            return super::rekord::verify(&entry, root, identities);
+        }
+    };
     let artifact = match signature.attestation {
         Some(subject) => Artifact::Sha256(subject),
         None => Artifact::Bytes(signature.payload),
