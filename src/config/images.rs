@@ -67,6 +67,10 @@ pub struct IdentityConfig {
     /// A regular expression found in the subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_regexp: Option<String>,
+    /// `true`: the certificate names no issuer (Fulcio's certificates of 2021, which carry
+    /// no SCT either), instead of `issuer` or `issuer_regexp`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_issuer: bool,
 }
 
 impl IdentityConfig {
@@ -88,7 +92,11 @@ impl IdentityConfig {
         };
         Ok(Identity {
             subject: one(&self.subject, &self.subject_regexp, "subject_regexp")?,
-            issuer: IssuerMatch::Is(one(&self.issuer, &self.issuer_regexp, "issuer_regexp")?),
+            issuer: if self.no_issuer {
+                IssuerMatch::Absent
+            } else {
+                IssuerMatch::Is(one(&self.issuer, &self.issuer_regexp, "issuer_regexp")?)
+            },
         })
     }
 
@@ -105,8 +113,13 @@ impl IdentityConfig {
             }
             _ => None,
         };
-        one(&self.issuer, &self.issuer_regexp, "issuer")
-            .or_else(|| one(&self.subject, &self.subject_regexp, "subject"))
+        let issuer = if self.no_issuer {
+            (self.issuer.is_some() || self.issuer_regexp.is_some())
+                .then(|| "gives no_issuer: true and an issuer; give one".to_string())
+        } else {
+            one(&self.issuer, &self.issuer_regexp, "issuer")
+        };
+        issuer.or_else(|| one(&self.subject, &self.subject_regexp, "subject"))
     }
 }
 

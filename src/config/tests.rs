@@ -604,6 +604,21 @@ fn identities_without_a_trusted_root_or_incomplete_are_errors_at_their_line() {
     ));
     assert_eq!(line, 15, "{message}");
     assert!(message.contains("both"), "{message}");
+    let (line, _, message) = error_at(&with_verify(
+        "    trusted_root: t.json\n    identities:\n      - subject: dev@example.com\n        no_issuer: true\n        issuer: y\n",
+    ));
+    assert_eq!(line, 15, "{message}");
+    assert!(message.contains("no_issuer"), "{message}");
+    // A 2021 certificate's signer, explicitly without an issuer.
+    let c = parse(&with_verify(
+        "    trusted_root: t.json\n    identities:\n      - subject: dev@example.com\n        no_issuer: true\n",
+    ))
+    .unwrap();
+    let id = c.images.verify.unwrap().identities[0]
+        .value
+        .to_identity()
+        .unwrap();
+    assert_eq!(id.issuer, crate::trust::keyless::IssuerMatch::Absent);
     // Neither keys nor identities.
     let (line, _, message) = error_at(&with_verify("    require: always\n"));
     assert_eq!(line, 13, "{message}");
