@@ -169,6 +169,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "test.sh: warning: tests that need ${missing[*]} will be skipped" >&2
 fi
 
+# python3-cryptography: the private Sigstore the keyless tests make (tests/common/keyless.py)
+# runs on the system's python3 with Debian's cryptography.
+if ! /usr/bin/python3 -c 'import cryptography.x509' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing python3-cryptography" >&2
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -qq python3-cryptography >/dev/null || true
+  fi
+  if ! /usr/bin/python3 -c 'import cryptography.x509' >/dev/null 2>&1; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "test.sh: python3-cryptography is missing" >&2
+      exit 1
+    fi
+    echo "test.sh: warning: no python3-cryptography; the keyless tests will be skipped" >&2
+  fi
+fi
+
 # debian_fetch SUITE NAME PACKAGE...: downloads the packages from Debian's SUITE with a
 # private sources list, lists and cache under target/NAME-apt (the system's sources and
 # package state untouched), unpacks them into target/NAME/root and records "PACKAGE

@@ -59,6 +59,7 @@ mod iso_property;
 mod iso_reproducible;
 mod iso_sparse;
 mod k3s_release;
+mod keyless;
 mod lab_stand_in;
 mod listed_images;
 mod local_sources;

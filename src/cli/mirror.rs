@@ -79,6 +79,7 @@ fn signature_policy(a: &MirrorArgs) -> Result<SignaturePolicy, CliError> {
             RequireSignature::Always
         },
         keys: Arc::new(keys),
+        ..SignaturePolicy::default()
     })
 }
 

@@ -285,7 +285,7 @@ struct RawImages {
     #[serde(default)]
     signatures: Signatures,
     #[serde(default)]
-    verify: Option<Verify>,
+    verify: Option<Spanned<Verify>>,
 }
 
 impl Config {
@@ -392,6 +392,14 @@ impl Config {
                 (dir.join(&l.value), loc)
             })
             .collect();
+        if let Some(v) = &raw.images.verify {
+            images::check_verify(v).map_err(|(at, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: at.line,
+                column: at.column,
+                message,
+            })?;
+        }
         let concurrency = match raw.images.concurrency {
             None => 4,
             Some(c) if (1..=64).contains(&c.value) => c.value,
@@ -598,7 +606,7 @@ impl Config {
                 },
                 concurrency,
                 signatures: raw.images.signatures,
-                verify: raw.images.verify,
+                verify: raw.images.verify.map(|v| v.value),
             },
             nodes,
             network: raw.network,

@@ -59,6 +59,21 @@ impl Config {
                 ));
             }
         }
+        // The trusted root of keyless signatures: a regular file (parsed when the policy
+        // is made, where its errors name it too).
+        if let Some(root) = self
+            .images
+            .verify
+            .as_ref()
+            .and_then(|v| v.trusted_root.as_ref())
+            && let Err(e) = crate::input::check_regular(&self.dir.join(&*root.value))
+        {
+            problems.push((
+                root.referenced.line(),
+                root.referenced.column(),
+                format!("images.verify.trusted_root: {e}"),
+            ));
+        }
         if let Some((list, loc)) = &self.release_images
             && let Err(e) = crate::input::check_regular(list)
         {

@@ -558,3 +558,69 @@ fn missing_chart_values_and_manifests_are_refused_at_their_line() {
     let c = Config::load(&config).unwrap();
     assert_eq!(c.charts.len(), 1);
 }
+
+fn with_verify(verify: &str) -> String {
+    GOOD.replace(
+        "  platforms: [linux/amd64, linux/arm64]\n",
+        &format!("  platforms: [linux/amd64, linux/arm64]\n  verify:\n{verify}"),
+    )
+}
+
+#[test]
+fn keyless_identities_parse_with_a_trusted_root() {
+    let c = parse(&with_verify(
+        "    identities:\n      - issuer: https://accounts.google.com\n        subject: krel-trust@k8s-releng-prod.iam.gserviceaccount.com\n      - issuer_regexp: '^https://token\\.actions\\.githubusercontent\\.com$'\n        subject_regexp: '^https://github\\.com/org/'\n    trusted_root: trusted_root.json\n    require: always\n",
+    ))
+    .unwrap();
+    let v = c.images.verify.unwrap();
+    assert!(v.keys.is_empty());
+    assert_eq!(v.identities.len(), 2);
+    assert_eq!(
+        v.identities[0].value.issuer.as_deref(),
+        Some("https://accounts.google.com")
+    );
+    assert!(v.identities[1].value.subject_regexp.is_some());
+    assert_eq!(
+        v.trusted_root.unwrap().value.as_os_str(),
+        "trusted_root.json"
+    );
+}
+
+#[test]
+fn identities_without_a_trusted_root_or_incomplete_are_errors_at_their_line() {
+    // verify: is line 12; the first identity at line 14.
+    let (line, _, message) = error_at(&with_verify(
+        "    identities:\n      - issuer: https://issuer.example\n        subject: dev@example.com\n",
+    ));
+    assert_eq!(line, 14, "{message}");
+    assert!(message.contains("trusted_root"), "{message}");
+    let (line, _, message) = error_at(&with_verify(
+        "    trusted_root: t.json\n    identities:\n      - issuer: https://issuer.example\n      - subject: dev@example.com\n        issuer_regexp: x\n        issuer: y\n",
+    ));
+    assert_eq!(line, 15, "{message}");
+    assert!(message.contains("needs subject"), "{message}");
+    let (line, _, message) = error_at(&with_verify(
+        "    trusted_root: t.json\n    identities:\n      - subject: dev@example.com\n        issuer_regexp: x\n        issuer: y\n",
+    ));
+    assert_eq!(line, 15, "{message}");
+    assert!(message.contains("both"), "{message}");
+    let (line, _, message) = error_at(&with_verify(
+        "    trusted_root: t.json\n    identities:\n      - subject: dev@example.com\n        no_issuer: true\n        issuer: y\n",
+    ));
+    assert_eq!(line, 15, "{message}");
+    assert!(message.contains("no_issuer"), "{message}");
+    // A 2021 certificate's signer, explicitly without an issuer.
+    let c = parse(&with_verify(
+        "    trusted_root: t.json\n    identities:\n      - subject: dev@example.com\n        no_issuer: true\n",
+    ))
+    .unwrap();
+    let id = c.images.verify.unwrap().identities[0]
+        .value
+        .to_identity()
+        .unwrap();
+    assert_eq!(id.issuer, crate::trust::keyless::IssuerMatch::Absent);
+    // Neither keys nor identities.
+    let (line, _, message) = error_at(&with_verify("    require: always\n"));
+    assert_eq!(line, 13, "{message}");
+    assert!(message.contains("keys:, identities:"), "{message}");
+}

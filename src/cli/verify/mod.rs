@@ -268,16 +268,19 @@ pub(crate) fn verify_sealed_output(
         Ok(Some(recheck)) => {
             for (image, why) in &recheck.failed {
                 errln!(
-                    "BAD  {image}: its signatures no longer verify with the recorded keys: {why}"
+                    "BAD  {image}: its signatures no longer verify with the recorded keys or identities: {why}"
                 );
             }
             if !g.json && !g.quiet {
                 outln!(
-                    "signatures {}: {} image(s) with a signature verifying with the recorded keys, {} problem(s)",
+                    "signatures {}: {} image(s) with a signature verifying with the recorded keys or identities, {} problem(s)",
                     dir.join("oci").display(),
                     recheck.verified.len(),
                     recheck.failed.len()
                 );
+                for (image, signers) in &recheck.identities {
+                    outln!("  {image}: signed keyless by {}", signers.join(", "));
+                }
             }
             if !recheck.failed.is_empty() {
                 failures.push(

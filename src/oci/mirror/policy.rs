@@ -1,13 +1,15 @@
 //! The signature policy (`images.verify`), applied to an image while it is opened, before
 //! anything of it is written: the signatures found beside it (cosign's `.sig` and `.att`
-//! tags, Sigstore bundle referrers) are checked against the policy's public keys, offline,
-//! by [`crate::trust::cosign::verify_artifact`]. An image the policy refuses fails with
-//! the keys tried and why each signature did not verify; nothing of it is stored.
+//! tags, Sigstore bundle referrers) are checked against the policy's public keys and its
+//! keyless identities (with its Sigstore trusted root), offline, by
+//! [`crate::trust::cosign::verify_artifact`]. An image the policy refuses fails with the
+//! keys and identities tried and why each signature did not verify; nothing of it is stored.
 
 use super::PreparedAttachment;
 use crate::oci::descriptor::ManifestDoc;
 use crate::oci::{Descriptor, Digest, OciError, Result};
-use crate::trust::cosign::{Kind, Layer, SignedBy, Trust, Verdict, verify_artifact};
+use crate::trust::cosign::{KeylessTrust, Kind, Layer, SignedBy, Trust, Verdict, verify_artifact};
+use crate::trust::keyless::{Identity, Signer, TrustedRoot};
 use crate::trust::keys::PublicKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,11 +36,37 @@ pub struct PolicyKey {
     pub key: PublicKey,
 }
 
-/// The keys and the requirement.
+/// A keyless identity of the policy, with the name it is known by (as the config writes
+/// it: the subject and the issuer).
+#[derive(Debug, Clone)]
+pub struct PolicyIdentity {
+    /// The identity as written, for messages and records.
+    pub name: String,
+    /// The identity.
+    pub identity: Identity,
+}
+
+/// The policy's Sigstore trusted root: its file as the config names it, its bytes as read
+/// (recorded in the output), and what they hold.
+#[derive(Debug)]
+pub struct PolicyTrustedRoot {
+    /// The file, as the config names it.
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// The root.
+    pub root: TrustedRoot,
+}
+
+/// The keys, the keyless identities with their trusted root, and the requirement.
 #[derive(Debug, Clone, Default)]
 pub struct SignaturePolicy {
     /// Trusted public keys.
     pub keys: Arc<Vec<PolicyKey>>,
+    /// Trusted keyless signers (checked with `trusted_root`).
+    pub identities: Arc<Vec<PolicyIdentity>>,
+    /// The Sigstore trusted root of the identities.
+    pub trusted_root: Option<Arc<PolicyTrustedRoot>>,
     /// When a verified signature is required.
     pub require: RequireSignature,
 }
@@ -52,8 +80,11 @@ pub struct VerifiedSignature {
     pub artifact: String,
     /// `signature`, `attestation` or `bundle`.
     pub kind: &'static str,
-    /// The key (its file, as the config names it).
+    /// The key (its file, as the config names it), or the identity of the policy.
     pub key: String,
+    /// A keyless signature's signer: the certificate's subject and issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     /// The in-toto predicate type of an attestation or bundle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,
@@ -81,7 +112,17 @@ struct Findings {
 impl SignaturePolicy {
     /// Whether the policy checks anything.
     pub fn is_active(&self) -> bool {
-        self.require != RequireSignature::Never && !self.keys.is_empty()
+        self.require != RequireSignature::Never && (!self.keys.is_empty() || self.keyless())
+    }
+
+    /// Whether keyless signatures are checked (identities and a trusted root).
+    fn keyless(&self) -> bool {
+        !self.identities.is_empty() && self.trusted_root.is_some()
+    }
+
+    /// The policy's identities, for [`KeylessTrust`].
+    fn identity_list(&self) -> Vec<Identity> {
+        self.identities.iter().map(|i| i.identity.clone()).collect()
     }
 
     /// Checks the artifacts of an image whose root, as its source serves it, is `roots[0]`
@@ -99,9 +140,21 @@ impl SignaturePolicy {
             return Ok(Vec::new());
         }
         let keys: Vec<PublicKey> = self.keys.iter().map(|k| k.key.clone()).collect();
+        let identities = self.identity_list();
+        let trust = Trust {
+            keys: &keys,
+            keyless: self
+                .trusted_root
+                .as_deref()
+                .filter(|_| !identities.is_empty())
+                .map(|r| KeylessTrust {
+                    root: &r.root,
+                    identities: &identities,
+                }),
+        };
         let mut found = Findings::default();
         for a in attached {
-            self.check_one(a, &keys, &mut found)?;
+            self.check_one(a, &trust, &mut found)?;
         }
         // The root signed, or every platform manifest kept signed.
         let signs = |d: &Digest| found.verified.iter().any(|v| v.subject == d.to_string());
@@ -126,13 +179,13 @@ impl SignaturePolicy {
     fn check_one(
         &self,
         a: &PreparedAttachment,
-        keys: &[PublicKey],
+        trust: &Trust<'_>,
         found: &mut Findings,
     ) -> Result<()> {
         let reader = a.reader();
         let manifest = reader.read_document(a.root())?;
         let subject = a.subject.to_string();
-        let Some(verdict) = judge(&subject, &manifest, &|l| reader.read_document(l), keys)? else {
+        let Some(verdict) = judge(&subject, &manifest, &|l| reader.read_document(l), trust)? else {
             // An SBOM, an index, another artifact: nothing to check, and not read.
             return Ok(());
         };
@@ -145,13 +198,21 @@ impl SignaturePolicy {
                 subject,
                 artifact: a.root().digest.to_string(),
                 kind: kind_name(kind),
-                key: match by {
+                key: match &by {
                     SignedBy::Key(key) => self
                         .keys
-                        .get(key)
+                        .get(*key)
                         .map(|k| k.name.clone())
                         .unwrap_or_default(),
-                    SignedBy::Identity(signer) => signer.subject,
+                    SignedBy::Identity(signer) => self
+                        .identities
+                        .get(signer.identity)
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default(),
+                },
+                signer: match &by {
+                    SignedBy::Key(_) => None,
+                    SignedBy::Identity(signer) => Some(signer_name(signer)),
                 },
                 predicate_type,
             }),
@@ -166,14 +227,30 @@ impl SignaturePolicy {
         Ok(())
     }
 
-    /// Why an image is refused: what was found, the keys tried, and what to do.
+    /// Why an image is refused: what was found, the keys and identities tried, and what
+    /// to do.
     fn refusal(&self, root: &[Digest], found: &Findings) -> String {
-        let keys: Vec<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
+        let mut tried = Vec::new();
+        if !self.keys.is_empty() {
+            let keys: Vec<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
+            tried.push(format!("the key(s) {}", keys.join(", ")));
+        }
+        if self.keyless() {
+            let ids: Vec<&str> = self.identities.iter().map(|i| i.name.as_str()).collect();
+            tried.push(format!(
+                "the identit(y/ies) {} (trusted root {})",
+                ids.join(", "),
+                self.trusted_root
+                    .as_ref()
+                    .map(|r| r.name.as_str())
+                    .unwrap_or_default()
+            ));
+        }
         let root: Vec<String> = root.iter().map(ToString::to_string).collect();
         let mut m = format!(
-            "no signature of {} verifies with the key(s) {} (images.verify require: {})",
+            "no signature of {} verifies with {} (images.verify require: {})",
             root.join(", "),
-            keys.join(", "),
+            tried.join(" or "),
             match self.require {
                 RequireSignature::Always => "always",
                 RequireSignature::IfPresent => "if-present",
@@ -188,7 +265,7 @@ impl SignaturePolicy {
         }
         if found.keyless > 0 {
             m.push_str(&format!(
-                "\n  {} keyless signature(s) (a certificate, not a key): carried, not verified here; check them on a connected machine with cosign verify --certificate-identity … --certificate-oidc-issuer …",
+                "\n  {} keyless signature(s) (a certificate, not a key): not checked without images.verify.identities and trusted_root",
                 found.keyless
             ));
         }
@@ -200,6 +277,14 @@ impl SignaturePolicy {
         }
         m.push_str("\nnothing of this image was stored");
         m
+    }
+}
+
+/// A keyless signer as reports name it: the certificate's subject and issuer.
+fn signer_name(signer: &Signer) -> String {
+    match &signer.issuer {
+        Some(issuer) => format!("{} (issuer {issuer})", signer.subject),
+        None => format!("{} (no issuer)", signer.subject),
     }
 }
 
@@ -218,7 +303,7 @@ fn judge(
     subject: &str,
     manifest: &[u8],
     read: &dyn Fn(&Descriptor) -> Result<Vec<u8>>,
-    keys: &[PublicKey],
+    trust: &Trust<'_>,
 ) -> Result<Option<Verdict>> {
     let Ok(doc) = ManifestDoc::parse(manifest) else {
         return Ok(Some(Verdict::Failed {
@@ -265,12 +350,7 @@ fn judge(
             blob,
         })
         .collect();
-    Ok(Some(verify_artifact(
-        subject,
-        manifest,
-        &given,
-        &Trust::keys(keys),
-    )))
+    Ok(Some(verify_artifact(subject, manifest, &given, trust)))
 }
 
 /// What checking the signatures a layout carries found, image by image.
@@ -280,13 +360,16 @@ pub struct Recheck {
     pub verified: Vec<String>,
     /// Images whose signatures carried no longer verify with the keys (image, why).
     pub failed: Vec<(String, String)>,
+    /// Who signed each image keyless, among its verified signatures: the certificate's
+    /// subject and issuer (image to signers).
+    pub identities: BTreeMap<String, Vec<String>>,
 }
 
-/// Checks again the signatures stored with each image of `layout` against `keys` (the
-/// keys the build recorded): every image that carries a signature, attestation or bundle
-/// must have one that verifies over the digest it names. Images without any are left
-/// alone (the policy that let them in decided that).
-pub fn recheck(layout: &crate::oci::Layout, keys: &[PublicKey]) -> Result<Recheck> {
+/// Checks again the signatures stored with each image of `layout` against `trust` (the
+/// keys, trusted root and identities the build recorded): every image that carries a
+/// signature, attestation or bundle must have one that verifies over the digest it names.
+/// Images without any are left alone (the policy that let them in decided that).
+pub fn recheck(layout: &crate::oci::Layout, trust: &Trust<'_>) -> Result<Recheck> {
     use crate::oci::attached::of_entry;
     let index = layout.read_index()?;
     let mut by_image: BTreeMap<String, Vec<Verdict>> = BTreeMap::new();
@@ -296,7 +379,7 @@ pub fn recheck(layout: &crate::oci::Layout, keys: &[PublicKey]) -> Result<Rechec
         };
         let manifest = layout.read_blob(&entry.digest)?;
         let read = |l: &Descriptor| layout.read_blob(&l.digest);
-        let Some(verdict) = judge(&subject.to_string(), &manifest, &read, keys)? else {
+        let Some(verdict) = judge(&subject.to_string(), &manifest, &read, trust)? else {
             continue;
         };
         by_image.entry(to.to_string()).or_default().push(verdict);
@@ -307,6 +390,21 @@ pub fn recheck(layout: &crate::oci::Layout, keys: &[PublicKey]) -> Result<Rechec
             .iter()
             .any(|v| matches!(v, Verdict::Verified { .. }))
         {
+            let mut signers: Vec<String> = verdicts
+                .iter()
+                .filter_map(|v| match v {
+                    Verdict::Verified {
+                        by: SignedBy::Identity(signer),
+                        ..
+                    } => Some(signer_name(signer)),
+                    _ => None,
+                })
+                .collect();
+            signers.sort();
+            signers.dedup();
+            if !signers.is_empty() {
+                out.identities.insert(image.clone(), signers);
+            }
             out.verified.push(image);
         } else if verdicts
             .iter()
@@ -331,6 +429,44 @@ pub fn recheck(layout: &crate::oci::Layout, keys: &[PublicKey]) -> Result<Rechec
 mod tests {
     use super::*;
 
+    fn empty_root() -> TrustedRoot {
+        TrustedRoot::from_json(
+            br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn identities_make_the_policy_active_only_with_a_trusted_root_and_a_requirement() {
+        let root = empty_root();
+        let identity = PolicyIdentity {
+            name: "dev@example.com (issuer https://issuer.example)".into(),
+            identity: Identity::exact("dev@example.com", "https://issuer.example"),
+        };
+        let mut policy = SignaturePolicy {
+            identities: Arc::new(vec![identity]),
+            require: RequireSignature::Always,
+            ..SignaturePolicy::default()
+        };
+        assert!(!policy.is_active(), "identities without a trusted root");
+        policy.trusted_root = Some(Arc::new(PolicyTrustedRoot {
+            name: "trusted_root.json".into(),
+            bytes: Vec::new(),
+            root,
+        }));
+        assert!(policy.is_active());
+        // The refusal names the identities and the root, not keys it does not have.
+        let refusal = policy.refusal(&[], &Findings::default());
+        assert!(
+            refusal.contains("dev@example.com (issuer https://issuer.example)")
+                && refusal.contains("trusted root trusted_root.json")
+                && !refusal.contains("key(s)"),
+            "{refusal}"
+        );
+        policy.require = RequireSignature::Never;
+        assert!(!policy.is_active());
+    }
+
     #[test]
     fn a_signature_artifact_of_too_many_layers_fails_unread() {
         let layer = format!(
@@ -345,13 +481,16 @@ mod tests {
         );
         let read = |_: &Descriptor| -> Result<Vec<u8>> { panic!("a layer was read") };
         let subject = format!("sha256:{}", "c".repeat(64));
-        let verdict = judge(&subject, manifest.as_bytes(), &read, &[]).unwrap();
+        let verdict = judge(&subject, manifest.as_bytes(), &read, &Trust::keys(&[])).unwrap();
         assert!(
             matches!(&verdict, Some(Verdict::Failed { why }) if why.contains("layers")),
             "{verdict:?}"
         );
         // Not made of signature layers (an SBOM): not judged, nothing read.
         let sbom = manifest.replace(SIGNATURE_LAYERS[0], "application/spdx+json");
-        assert_eq!(judge(&subject, sbom.as_bytes(), &read, &[]).unwrap(), None);
+        assert_eq!(
+            judge(&subject, sbom.as_bytes(), &read, &Trust::keys(&[])).unwrap(),
+            None
+        );
     }
 }

@@ -285,6 +285,15 @@ pub fn plan_with_net(
         None => {}
     }
     seal.record_image_keys(&mirror.policy.keys);
+    if let (Some(root), Some(verify)) = (&mirror.policy.trusted_root, &config.images.verify)
+        && !mirror.policy.identities.is_empty()
+    {
+        seal.record_image_keyless(
+            root.name.clone(),
+            root.bytes.clone(),
+            verify.identities.iter().map(|i| i.value.clone()).collect(),
+        );
+    }
     steps.push(Step::Seal(steps::seal::Seal {
         out: output.clone(),
         signing_key,

@@ -4,8 +4,9 @@
 
 use super::*;
 
-/// Checks again the signatures carried in the output's layout against the keys the build
-/// recorded (`keys/images/`, listed in `manifest.json`); `None` when it recorded none.
+/// Checks again the signatures carried in the output's layout against the keys, and the
+/// trusted root and identities, the build recorded (`keys/images/`, listed in
+/// `manifest.json`); `None` when it recorded none.
 pub fn recheck_image_signatures(
     out: &Path,
 ) -> Result<Option<crate::oci::mirror::policy::Recheck>, SealError> {
@@ -20,7 +21,7 @@ pub fn recheck_image_signatures(
     let export_folder = [Path::new("oci"), Path::new(IMAGE_KEYS_DIR)]
         .iter()
         .all(|p| fs::symlink_metadata(out.join(p)).is_err());
-    if view.image_keys.is_empty() || export_folder {
+    if (view.image_keys.is_empty() && view.image_keyless.is_none()) || export_folder {
         return Ok(None);
     }
     let mut keys = Vec::new();
@@ -41,11 +42,58 @@ pub fn recheck_image_signatures(
         })?;
         keys.push(key);
     }
+    let (root, identities) = match &view.image_keyless {
+        Some(record) => {
+            let bad = |path: &Path, message: String| SealError::BadManifest {
+                path: path.to_path_buf(),
+                message,
+            };
+            let path = safe_relative(&record.trusted_root)
+                .map(|p| out.join(p))
+                .ok_or_else(|| {
+                    bad(
+                        &out.join(MANIFEST),
+                        format!(
+                            "trusted root path {:?} leaves the output",
+                            record.trusted_root
+                        ),
+                    )
+                })?;
+            let bytes = crate::input::read_found(&path, crate::input::Kind::Manifest)?;
+            // A carried root that no longer parses fails the check (exit 1), as a changed
+            // key or signature does.
+            let root = crate::trust::keyless::TrustedRoot::from_json(&bytes).map_err(|e| {
+                bad_signature(
+                    &path,
+                    format!("the recorded trusted root no longer reads, so no keyless signature can be checked: {e}"),
+                )
+            })?;
+            let identities = record
+                .identities
+                .iter()
+                .map(|i| {
+                    i.to_identity()
+                        .map_err(|e| bad(&out.join(MANIFEST), e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (Some(root), identities)
+        }
+        None => (None, Vec::new()),
+    };
+    let trust = crate::trust::cosign::Trust {
+        keys: &keys,
+        keyless: root
+            .as_ref()
+            .map(|root| crate::trust::cosign::KeylessTrust {
+                root,
+                identities: &identities,
+            }),
+    };
     let layout = crate::oci::Layout::open(&out.join("oci")).map_err(|e| SealError::Incomplete {
         path: out.join("oci"),
         message: e.to_string(),
     })?;
-    crate::oci::mirror::policy::recheck(&layout, &keys)
+    crate::oci::mirror::policy::recheck(&layout, &trust)
         .map(Some)
         .map_err(|e| SealError::Incomplete {
             path: out.join("oci"),

@@ -162,6 +162,9 @@ pub struct SealPlan {
     signing: Option<Signer>,
     /// The public keys of `images.verify` (file name as the config names it, PEM).
     image_keys: Vec<(String, String)>,
+    /// The trusted root of `images.verify` (file name as the config names it, bytes) and
+    /// its identities.
+    image_keyless: Option<(String, Vec<u8>, Vec<crate::config::IdentityConfig>)>,
 }
 
 impl SealPlan {
@@ -210,6 +213,17 @@ impl SealPlan {
             .iter()
             .map(|k| (k.name.clone(), k.key.to_pem()))
             .collect();
+    }
+
+    /// Records the trusted root (`name` as the config names it, its bytes as read) and the
+    /// identities the images' keyless signatures were checked with.
+    pub fn record_image_keyless(
+        &mut self,
+        name: String,
+        trusted_root: Vec<u8>,
+        identities: Vec<crate::config::IdentityConfig>,
+    ) {
+        self.image_keyless = Some((name, trusted_root, identities));
     }
 
     /// Hashes the inputs of `config` (config file, image lists, template overrides) and
@@ -289,6 +303,7 @@ impl SealPlan {
             images,
             signing: None,
             image_keys: Vec::new(),
+            image_keyless: None,
         })
     }
 }

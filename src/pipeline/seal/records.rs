@@ -34,6 +34,11 @@ pub struct Manifest {
     /// recorded under `keys/images/`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub image_keys: Vec<KeyRecord>,
+    /// The trusted root and identities the images' keyless signatures were checked with
+    /// (`images.verify.trusted_root` and `identities`), the root recorded under
+    /// `keys/images/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_keyless: Option<KeylessRecord>,
     /// The key that signs this output (its hint: the base64 SHA-256 of its public key), when
     /// it is signed ([`MANIFEST_BUNDLE`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,6 +56,17 @@ pub struct KeyRecord {
     pub name: String,
     /// The base64 SHA-256 of its DER form (cosign's key hint).
     pub hint: String,
+}
+
+/// The keyless trust recorded in the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeylessRecord {
+    /// The trusted root's path in the output.
+    pub trusted_root: String,
+    /// The trusted root as the config names it.
+    pub name: String,
+    /// The identities a keyless signature must name, as the config gives them.
+    pub identities: Vec<crate::config::IdentityConfig>,
 }
 
 /// The cluster, as configured.
@@ -169,6 +185,9 @@ pub struct ManifestView {
     /// The keys the images' signatures were checked against.
     #[serde(default)]
     pub image_keys: Vec<KeyRecord>,
+    /// The keyless trust the images' signatures were checked with.
+    #[serde(default)]
+    pub image_keyless: Option<KeylessRecord>,
     /// The registry.
     #[serde(default)]
     pub registry: Option<RegistryRecord>,

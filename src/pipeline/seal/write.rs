@@ -90,6 +90,23 @@ pub fn seal_with(
     // provenance, the recorded keys, the manifest and SHA256SUMS as they were.
     let mut pending = Pending::default();
     let key_records = image_keys(plan, output, &mut pending, &mut artifacts, &mut hashes);
+    let keyless_record = plan
+        .image_keyless
+        .as_ref()
+        .map(|(name, bytes, identities)| {
+            let rel = format!(
+                "{IMAGE_KEYS_DIR}/trusted_root-{}.json",
+                &crate::hashing::sha256_hex(bytes)[..16]
+            );
+            if !artifacts.iter().any(|a| a.path == rel) {
+                pending.add(output, &rel, bytes.clone(), &mut artifacts, &mut hashes);
+            }
+            KeylessRecord {
+                trusted_root: rel,
+                name: name.clone(),
+                identities: identities.clone(),
+            }
+        });
     if let Some(key) = &plan.signing {
         // The signer's public key, recorded so that the far side knows which key the
         // next delta must be signed with, and can keep the signatures it carries.
@@ -164,6 +181,7 @@ pub fn seal_with(
             version: env!("CARGO_PKG_VERSION").into(),
         }],
         image_keys: key_records,
+        image_keyless: keyless_record,
         signed_by: plan.signing.as_ref().map(|k| k.public_key().hint()),
         artifacts,
     };

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Benchmarks a keyless signature check per image against a key check (BENCHMARKS.md,
+# "keyless"): IMAGES small images (bench/make-signed-set.py) in a local docker-registry
+# under two names, one set signed with a cosign key pair (cosign 3 from target/sid), the
+# other keyless by the tests' private Sigstore (tests/common/keyless.py: a Fulcio-like CA,
+# an embedded SCT, a log entry with SET, inclusion proof and checkpoint), each half classic
+# `.sig`, half Sigstore bundle; `seedforge mirror` carries both into layouts, and the
+# library's re-check of every carried signature (what `seedforge verify OUT` and the
+# build's check of each image run) is timed over each, ROUNDS rounds alternating, medians.
+#
+#   bench/keyless.sh                    # IMAGES=40 ROUNDS=15, release build
+#   IMAGES=100 ROUNDS=25 bench/keyless.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export KEYLESS_BENCH_IMAGES=${IMAGES:-40}
+export KEYLESS_BENCH_ROUNDS=${ROUNDS:-15}
+cargo test --release --test it keyless::bench -- --ignored --nocapture 2>&1 \
+  | grep -E '^keyless bench:|test result|panicked'

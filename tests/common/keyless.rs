@@ -1,0 +1,258 @@
+//! A private Sigstore made by the tests (`keyless.py` beside this file, python3 with
+//! python3-cryptography): a Fulcio-like CA, a CT log key, a transparency log key and an RFC
+//! 6962 tree sign images keyless in a local registry, both as cosign's classic `.sig`
+//! (`cosign attach signature --payload --signature --certificate --certificate-chain
+//! --rekor-response`) and as a Sigstore bundle v0.3 referrer (`cosign attach signature
+//! --bundle`); `cosign trusted-root create` makes its `trusted_root.json`, and `cosign
+//! verify --trusted-root` judges what seedforge decides.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::sigstore::{REGISTRY_FLAGS, cosign_cmd};
+use super::{Cmd, Output};
+
+/// The identity the private Sigstore signs as by default.
+pub const SIGNER: &str = "dev@seedforge.test";
+/// The issuer it names by default.
+pub const ISSUER: &str = "https://issuer.seedforge.test";
+
+/// How one signature is made: by whom, and what is made wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Signing {
+    /// The SAN (default [`SIGNER`]).
+    pub signer: Option<String>,
+    /// The issuer (default [`ISSUER`]).
+    pub issuer: Option<String>,
+    /// `keyless.py`'s `MUTATE`: `chain`, `sct`, `no-sct`, `set`, `proof`, `checkpoint`,
+    /// `entry`.
+    pub mutate: Option<&'static str>,
+    /// The digest the signed payload names instead of the image's.
+    pub payload_digest: Option<String>,
+}
+
+/// A python3 that has `cryptography`: `$SEEDFORGE_KEYLESS_PYTHON`, Debian's
+/// `/usr/bin/python3` (python3-cryptography, installed by scripts/test.sh), or `python3`.
+/// Missing: fails under `CI=true`, otherwise a skip note and None.
+pub fn python() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("SEEDFORGE_KEYLESS_PYTHON") {
+        candidates.push(p.into());
+    }
+    candidates.push("/usr/bin/python3".into());
+    candidates.push("python3".into());
+    for python in candidates {
+        let ok = std::process::Command::new(&python)
+            .args(["-c", "import cryptography.x509"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "python3 with cryptography is missing (CI=true); scripts/test.sh installs python3-cryptography"
+        );
+    }
+    eprintln!(
+        "SKIP: python3 with cryptography is missing; scripts/test.sh installs python3-cryptography"
+    );
+    None
+}
+
+/// The private Sigstore: its keys and log in a temporary folder, and its trusted root.
+pub struct PrivateSigstore {
+    /// The python that runs `keyless.py`.
+    pub python: PathBuf,
+    /// The cosign that attaches and judges.
+    pub cosign: PathBuf,
+    /// Keys, certificates, the log, the signatures made, cosign's `HOME`.
+    pub dir: tempfile::TempDir,
+    /// `trusted_root.json`, made by `cosign trusted-root create`.
+    pub trusted_root: PathBuf,
+    count: std::cell::Cell<usize>,
+}
+
+impl PrivateSigstore {
+    /// A new one, or None (with a skip note) without python3-cryptography or cosign.
+    pub fn new() -> Option<PrivateSigstore> {
+        let python = python()?;
+        let cosign = super::sigstore::cosign()?;
+        let dir = tempfile::Builder::new()
+            .prefix("seedforge-sigstore-")
+            .tempdir()
+            .unwrap();
+        let ps = dir.path().join("ps");
+        Cmd::new(&python)
+            .arg(script())
+            .arg("init")
+            .arg(&ps)
+            .timeout(Duration::from_secs(60))
+            .run();
+        let trusted_root = dir.path().join("trusted_root.json");
+        let file = |name: &str| ps.join(name).display().to_string();
+        cosign_cmd(&cosign, &dir.path().join("home"))
+            .args([
+                "trusted-root",
+                "create",
+                "--no-default-fulcio",
+                "--no-default-rekor",
+                "--no-default-ctfe",
+                "--no-default-tsa",
+            ])
+            .arg("--fulcio")
+            .arg(format!(
+                "url=https://fulcio.seedforge.test,certificate-chain={}",
+                file("fulcio-chain.pem")
+            ))
+            .arg("--rekor")
+            .arg(format!(
+                "url=https://log.seedforge.test,public-key={},start-time=2020-01-01T00:00:00Z",
+                file("rekor.pub")
+            ))
+            .arg("--ctfe")
+            .arg(format!(
+                "url=https://ctfe.seedforge.test,public-key={},start-time=2020-01-01T00:00:00Z",
+                file("ctfe.pub")
+            ))
+            .arg("--out")
+            .arg(&trusted_root)
+            .timeout(Duration::from_secs(60))
+            .run();
+        Some(PrivateSigstore {
+            python,
+            cosign,
+            dir,
+            trusted_root,
+            count: std::cell::Cell::new(0),
+        })
+    }
+
+    /// cosign with this Sigstore's private `HOME`, offline.
+    pub fn cosign(&self) -> Cmd {
+        cosign_cmd(&self.cosign, &self.dir.path().join("home")).timeout(Duration::from_secs(120))
+    }
+
+    fn work(&self) -> PathBuf {
+        let n = self.count.get();
+        self.count.set(n + 1);
+        let dir = self.dir.path().join(format!("sig-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn run(&self, how: &Signing, command: &str, file: &Path) {
+        let mut cmd = Cmd::new(&self.python)
+            .arg(script())
+            .arg(command)
+            .arg(self.dir.path().join("ps"))
+            .arg(file)
+            .timeout(Duration::from_secs(60));
+        if let Some(s) = &how.signer {
+            cmd = cmd.env("ID", s);
+        }
+        if let Some(i) = &how.issuer {
+            cmd = cmd.env("ISSUER", i);
+        }
+        if let Some(m) = how.mutate {
+            cmd = cmd.env("MUTATE", m);
+        }
+        cmd.run();
+    }
+
+    /// Signs `HOST/REPO@DIGEST` with a classic `.sig` (a simple-signing payload, its
+    /// certificate and chain, the log entry's SET), attached by cosign.
+    pub fn sign_classic(&self, image: &str, how: &Signing) {
+        let (repo, digest) = image.split_once('@').unwrap();
+        let work = self.work();
+        let payload = work.join("payload.json");
+        let named = how.payload_digest.as_deref().unwrap_or(digest);
+        std::fs::write(
+            &payload,
+            format!(
+                r#"{{"critical":{{"identity":{{"docker-reference":"{repo}"}},"image":{{"docker-manifest-digest":"{named}"}},"type":"cosign container image signature"}},"optional":null}}"#
+            ),
+        )
+        .unwrap();
+        self.run(how, "classic", &payload);
+        let with = |ext: &str| work.join(format!("payload.json{ext}"));
+        self.cosign()
+            .args(["attach", "signature", "--payload"])
+            .arg(&payload)
+            .arg("--signature")
+            .arg(with(".sig"))
+            .arg("--certificate")
+            .arg(with(".cert.pem"))
+            .arg("--certificate-chain")
+            .arg(with(".chain.pem"))
+            .arg("--rekor-response")
+            .arg(with(".rekor.json"))
+            .args(REGISTRY_FLAGS)
+            .arg(image)
+            .run();
+    }
+
+    /// Signs `HOST/REPO@DIGEST` with a Sigstore bundle v0.3 as cosign 3 does (a DSSE
+    /// envelope of an in-toto statement of predicate type
+    /// `https://sigstore.dev/cosign/sign/v1` about the digest, its log entry with SET,
+    /// inclusion proof and checkpoint), attached by cosign as a referrer.
+    pub fn sign_bundle(&self, image: &str, how: &Signing) -> PathBuf {
+        let (repo, digest) = image.split_once('@').unwrap();
+        let work = self.work();
+        let statement = work.join("statement.json");
+        let named = how.payload_digest.as_deref().unwrap_or(digest);
+        let hex = named.trim_start_matches("sha256:");
+        std::fs::write(
+            &statement,
+            format!(
+                r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"{repo}","digest":{{"sha256":"{hex}"}}}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{{}}}}"#
+            ),
+        )
+        .unwrap();
+        self.run(how, "bundle", &statement);
+        let bundle = work.join("statement.json.sigstore.json");
+        self.attach_bundle(image, &bundle);
+        bundle
+    }
+
+    /// `cosign attach signature --bundle BUNDLE IMAGE`.
+    pub fn attach_bundle(&self, image: &str, bundle: &Path) {
+        self.cosign()
+            .args(["attach", "signature", "--bundle"])
+            .arg(bundle)
+            .args(REGISTRY_FLAGS)
+            .arg(image)
+            .run();
+    }
+
+    /// `cosign verify --trusted-root` of `image` for the default identity, any status.
+    pub fn verify(&self, image: &str) -> Output {
+        self.verify_with(image, &self.trusted_root, "verify")
+    }
+
+    /// `cosign VERB` (`verify`, `verify-attestation`) of `image` with `trusted_root` for
+    /// the default identity, any status.
+    pub fn verify_with(&self, image: &str, trusted_root: &Path, verb: &str) -> Output {
+        self.cosign()
+            .arg(verb)
+            .arg("--trusted-root")
+            .arg(trusted_root)
+            .args([
+                "--certificate-identity",
+                SIGNER,
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ])
+            .args(REGISTRY_FLAGS)
+            .arg(image)
+            .any_status()
+            .run()
+    }
+}
+
+/// `tests/common/keyless.py`.
+pub fn script() -> PathBuf {
+    super::repo_root().join("tests/common/keyless.py")
+}
