@@ -6,9 +6,12 @@
 //! A chart's version must be exact: a range or `latest` would make the same config fetch
 //! different charts on different days, and the lock could not say which one a build used.
 
+pub mod coalesce;
 pub mod fetch;
+pub mod found;
 pub mod helmchart;
 pub mod images;
+pub mod load;
 pub mod manifests;
 pub mod push;
 pub mod values;
