@@ -19,6 +19,7 @@ pub mod config;
 pub mod debs;
 pub mod delta;
 pub mod files;
+pub mod gotmpl;
 pub mod hashing;
 pub mod image;
 pub mod input;

@@ -43,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sbom",
             "serve",
             "par2",
+            "gotmpl",
         ],
     ),
     (
@@ -68,7 +69,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 
 /// The capabilities that import only the foundation: `iso` (ISO 9660) and `trust`
 /// (signatures, DSSE, Sigstore bundles), which `oci` and the writers call.
-const FORMAT_LIBRARIES: &[&str] = &["iso", "trust", "sbom", "par2"];
+const FORMAT_LIBRARIES: &[&str] = &["iso", "trust", "sbom", "par2", "gotmpl"];
 
 /// Imports that break the layering today: (importer, imported). None.
 const KNOWN: &[(&str, &str)] = &[];
