@@ -286,6 +286,8 @@ struct RawImages {
     signatures: Signatures,
     #[serde(default)]
     verify: Option<Verify>,
+    #[serde(default)]
+    from_charts: crate::charts::ImagesMode,
 }
 
 impl Config {
@@ -599,6 +601,7 @@ impl Config {
                 concurrency,
                 signatures: raw.images.signatures,
                 verify: raw.images.verify,
+                from_charts: raw.images.from_charts,
             },
             nodes,
             network: raw.network,
