@@ -729,7 +729,7 @@ fn an_image_the_chart_names_must_be_in_an_image_list() {
             .run();
         assert!(
             refused.stderr.contains(
-                "chart demo (demo-app): image names docker.io/rancher/mirrored-pause:3.7"
+                "chart demo (demo-app): demo-app/templates/deployment.yaml:10 (Deployment/demo, container image) pulls docker.io/rancher/mirrored-pause:3.7 (values image.repository, image.tag)"
             ),
             "{command}: {}",
             refused.stderr

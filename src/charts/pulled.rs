@@ -286,6 +286,7 @@ fn values_of(
             break;
         }
     }
+    out.sort();
     out
 }
 
