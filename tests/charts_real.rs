@@ -1,0 +1,73 @@
+//! Real charts, as their vendors publish them at a tag (`fixtures/charts-real/NAME-VERSION/`:
+//! the chart's source, its `SOURCE` and the vendor's own list of the images an install
+//! pulls), rendered with their defaults as `helm template` renders them: the images found
+//! are the vendor's list, no more and no less.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Every file under `dir`, by path relative to it.
+fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            out.insert(rel, std::fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+/// The images the fixture's chart pulls with its defaults, normalised.
+pub fn rendered(fixture: &str, release: &str) -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/charts-real")
+        .join(fixture)
+        .join("chart");
+    let mut chart = seedforge::charts::load::load_files(fixture, files_under(&dir)).unwrap();
+    let settings = seedforge::charts::render::Settings {
+        release: release.into(),
+        namespace: release.into(),
+        k3s_version: "v1.33.1+k3s1".into(),
+    };
+    let found = seedforge::charts::pulled::images_of(
+        fixture,
+        &mut chart,
+        &serde_json::Map::new(),
+        &settings,
+    )
+    .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
+    found.images.iter().map(|p| p.reference.to_string()).collect()
+}
+
+/// The vendor's list (one reference a line), normalised.
+fn vendor_list(fixture: &str, file: &str) -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/charts-real")
+        .join(fixture)
+        .join(file);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| seedforge::image::Reference::parse(l).unwrap().to_string())
+        .collect()
+}
+
+/// Longhorn's chart against its deploy/longhorn-images.txt: the manager's, the UI's and the
+/// driver deployer's containers, and the images the chart hands the manager and the
+/// driver deployer as flags (engine, instance manager, share manager, backing image
+/// manager, support bundle kit, the CSI sidecars).
+#[test]
+fn longhorn_pulls_what_its_image_list_names() {
+    let found = rendered("longhorn-1.12.1", "longhorn");
+    let expected = vendor_list("longhorn-1.12.1", "longhorn-images.txt");
+    let missing: Vec<_> = expected.difference(&found).collect();
+    let extra: Vec<_> = found.difference(&expected).collect();
+    eprintln!("longhorn: found {} of {} expected", expected.len() - missing.len(), expected.len());
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+}
