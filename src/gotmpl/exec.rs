@@ -456,6 +456,8 @@ impl<'a> Exec<'a> {
         };
         let has_args = !args.is_empty() || fin.is_some();
         match &r {
+            // Go's default mode: nil data is an invalid value, whose fields are invalid too.
+            Value::Nil if self.set.missing_key == MissingKey::Invalid => Ok(None),
             Value::Nil => {
                 Err(self.error(pos, format!("nil pointer evaluating interface {{}}.{name}")))
             }

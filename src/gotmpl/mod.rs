@@ -205,6 +205,11 @@ impl TemplateSet {
         self.missing_key = m;
     }
 
+    /// Whether `<no value>` is removed from outputs, as Helm does (true for [`TemplateSet::new`]).
+    pub fn set_strip_no_value(&mut self, strip: bool) {
+        self.helm = strip;
+    }
+
     /// Adds (or replaces) a function templates may call. Texts parsed before cannot name
     /// a function that did not exist then (Go's parser refuses unknown functions).
     pub fn add_func(&mut self, name: &str, f: Func) {

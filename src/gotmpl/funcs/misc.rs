@@ -1,6 +1,431 @@
-//! Sprig's functions.
+//! Sprig's defaults, reflection, semver, JSON, date and random functions. `now` is a fixed
+//! clock and the random functions are seeded from their arguments: output is reproducible.
 
-use super::Builtin;
+use super::{Builtin, FResult, strval, to_i64, want, want_str};
+use crate::gotmpl::exec::Exec;
+use crate::gotmpl::value::{Map, Value};
 use std::collections::HashMap;
 
-pub(super) fn add(_m: &mut HashMap<&'static str, Builtin>) {}
+/// The fixed clock: 2000-01-01T00:00:00Z.
+const EPOCH: i64 = 946_684_800;
+
+fn semver_parse(s: &str) -> Option<(u64, u64, u64, String)> {
+    let s = s.trim().trim_start_matches(['v', 'V']);
+    let s = s.split('+').next()?;
+    let (core, pre) = match s.split_once('-') {
+        Some((c, p)) => (c, p.to_string()),
+        None => (s, String::new()),
+    };
+    let mut it = core.split('.');
+    let ma = it.next()?.parse().ok()?;
+    let mi = it.next().map_or(Some(0), |x| x.parse().ok())?;
+    let pa = it.next().map_or(Some(0), |x| x.parse().ok())?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some((ma, mi, pa, pre))
+}
+
+fn cmp_pre(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        _ => {
+            for (x, y) in a.split('.').zip(b.split('.')) {
+                let o = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(p), Ok(q)) => p.cmp(&q),
+                    (Ok(_), Err(_)) => Less,
+                    (Err(_), Ok(_)) => Greater,
+                    _ => x.cmp(y),
+                };
+                if o != Equal {
+                    return o;
+                }
+            }
+            a.split('.').count().cmp(&b.split('.').count())
+        }
+    }
+}
+
+type Ver = (u64, u64, u64, String);
+
+fn vcmp(a: &Ver, b: &Ver) -> std::cmp::Ordering {
+    (a.0, a.1, a.2)
+        .cmp(&(b.0, b.1, b.2))
+        .then_with(|| cmp_pre(&a.3, &b.3))
+}
+
+/// One constraint of Masterminds/semver (`>=1.19-0`, `^1.2`, `~1.2.3`, `1.2.x`, `!=1.0`).
+fn check_one(c: &str, v: &Ver) -> Result<bool, String> {
+    use std::cmp::Ordering::*;
+    let c = c.trim();
+    let ops = [">=", "<=", "!=", "=>", "=<", ">", "<", "=", "~>", "~", "^"];
+    let (op, rest) = ops
+        .iter()
+        .find_map(|o| c.strip_prefix(o).map(|r| (*o, r.trim())))
+        .unwrap_or(("", c));
+    let parts: Vec<&str> = rest
+        .trim_start_matches(['v', 'V'])
+        .split(['-', '+'])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .collect();
+    let wild = |p: Option<&&str>| p.is_none_or(|x| matches!(*x, "x" | "X" | "*" | ""));
+    let cv_text = rest.replace(['x', 'X', '*'], "0");
+    let cv = semver_parse(&cv_text).ok_or_else(|| format!("improper constraint: {c}"))?;
+    let has_pre = !cv.3.is_empty();
+    if !v.3.is_empty() && !has_pre {
+        return Ok(false);
+    }
+    let (wmi, wpa) = (wild(parts.get(1)), wild(parts.get(2)));
+    let o = vcmp(v, &cv);
+    Ok(match op {
+        "" | "=" => {
+            if wmi {
+                v.0 == cv.0
+            } else if wpa {
+                v.0 == cv.0 && v.1 == cv.1
+            } else {
+                o == Equal
+            }
+        }
+        "!=" => o != Equal,
+        ">" => {
+            if wmi {
+                v.0 > cv.0
+            } else if wpa {
+                (v.0, v.1) > (cv.0, cv.1)
+            } else {
+                o == Greater
+            }
+        }
+        "<" => o == Less,
+        ">=" | "=>" => o != Less,
+        "<=" | "=<" => {
+            if wmi {
+                v.0 <= cv.0
+            } else if wpa {
+                (v.0, v.1) <= (cv.0, cv.1)
+            } else {
+                o != Greater
+            }
+        }
+        "~" | "~>" => o != Less && v.0 == cv.0 && (wmi || v.1 == cv.1),
+        "^" => {
+            o != Less
+                && if cv.0 > 0 || wmi {
+                    v.0 == cv.0
+                } else if cv.1 > 0 || wpa {
+                    v.0 == 0 && v.1 == cv.1
+                } else {
+                    v.0 == 0 && v.1 == 0 && v.2 == cv.2
+                }
+        }
+        _ => false,
+    })
+}
+
+/// Masterminds/semver's constraint check: `||` of `,`/space-joined ANDs, hyphen ranges.
+pub(crate) fn semver_check(constraint: &str, version: &str) -> Result<bool, String> {
+    let v = semver_parse(version).ok_or_else(|| "Invalid Semantic Version".to_string())?;
+    for alt in constraint.split("||") {
+        let alt = alt.trim();
+        let mut ok = true;
+        let toks: Vec<String> = if let Some((lo, hi)) = alt.split_once(" - ") {
+            vec![format!(">={}", lo.trim()), format!("<={}", hi.trim())]
+        } else {
+            alt.split([',', ' '])
+                .filter(|t| !t.is_empty())
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+        };
+        let mut merged: Vec<String> = Vec::new();
+        for t in toks {
+            // "> 1.2" written with a space: glue the operator to its version.
+            if let Some(last) = merged
+                .last_mut()
+                .filter(|l| l.chars().all(|c| "<>=!~^".contains(c)))
+            {
+                last.push_str(&t);
+                continue;
+            }
+            merged.push(t);
+        }
+        for t in &merged {
+            if !check_one(t, &v)? {
+                ok = false;
+                break;
+            }
+        }
+        if ok && !merged.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A deterministic generator seeded from a string (splitmix64).
+struct Rng(u64);
+impl Rng {
+    fn new(seed: &str) -> Rng {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in seed.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        Rng(h)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn rand_string(ex: &Exec<'_>, a: &[Value], name: &str, alphabet: &[u8]) -> FResult {
+    want(a, 1, name)?;
+    let n = to_i64(&a[0]).max(0) as usize;
+    if n > ex.set.limits.max_output {
+        return Err(format!("{n} characters is more than Limits::max_output").into());
+    }
+    let mut r = Rng::new(&format!("{name}/{n}/{}", ex.steps));
+    Ok(Value::from(
+        (0..n)
+            .map(|_| alphabet[(r.next() % alphabet.len() as u64) as usize] as char)
+            .collect::<String>(),
+    ))
+}
+
+fn date_fmt(layout: &str, t: i64) -> String {
+    // Go's reference-time layout, for the fields charts use.
+    let dt =
+        time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let reps: [(&str, String); 12] = [
+        ("2006", format!("{:04}", dt.year())),
+        ("01", format!("{:02}", u8::from(dt.month()))),
+        ("02", format!("{:02}", dt.day())),
+        ("15", format!("{:02}", dt.hour())),
+        ("04", format!("{:02}", dt.minute())),
+        ("05", format!("{:02}", dt.second())),
+        ("Z07:00", "Z".into()),
+        ("-0700", "+0000".into()),
+        ("MST", "UTC".into()),
+        ("Jan", format!("{:.3}", dt.month().to_string())),
+        ("Mon", format!("{:.3}", dt.weekday().to_string())),
+        ("06", format!("{:02}", dt.year() % 100)),
+    ];
+    let mut out = String::new();
+    let mut i = 0;
+    'outer: while i < layout.len() {
+        for (k, v) in &reps {
+            if layout[i..].starts_with(k) {
+                out.push_str(v);
+                i += k.len();
+                continue 'outer;
+            }
+        }
+        let c = layout[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
+    m.insert("default", |_, a| {
+        if a.is_empty() {
+            return Err("wrong number of args for default: want at least 1 got 0".into());
+        }
+        Ok(match a.get(1) {
+            Some(g) if g.truthy() => g.clone(),
+            _ => a[0].clone(),
+        })
+    });
+    m.insert("empty", |_, a| {
+        want(&a, 1, "empty")?;
+        Ok(Value::Bool(!a[0].truthy()))
+    });
+    m.insert("coalesce", |_, a| {
+        Ok(a.iter().find(|x| x.truthy()).cloned().unwrap_or_default())
+    });
+    m.insert("all", |_, a| Ok(Value::Bool(a.iter().all(Value::truthy))));
+    m.insert("any", |_, a| Ok(Value::Bool(a.iter().any(Value::truthy))));
+    m.insert("ternary", |_, a| {
+        want(&a, 3, "ternary")?;
+        let Value::Bool(c) = a[2] else {
+            return Err(format!(
+                "wrong type for value; expected bool; got {}",
+                a[2].type_name()
+            )
+            .into());
+        };
+        Ok(if c { a[0].clone() } else { a[1].clone() })
+    });
+    m.insert("typeOf", |_, a| {
+        want(&a, 1, "typeOf")?;
+        Ok(Value::from(a[0].type_name()))
+    });
+    m.insert("kindOf", |_, a| {
+        want(&a, 1, "kindOf")?;
+        Ok(Value::from(a[0].kind_name()))
+    });
+    m.insert("typeIs", |_, a| {
+        want(&a, 2, "typeIs")?;
+        Ok(Value::Bool(want_str(&a[0])? == a[1].type_name()))
+    });
+    m.insert("typeIsLike", |_, a| {
+        want(&a, 2, "typeIsLike")?;
+        let t = want_str(&a[0])?;
+        let n = a[1].type_name();
+        Ok(Value::Bool(t == n || t == format!("*{n}")))
+    });
+    m.insert("kindIs", |_, a| {
+        want(&a, 2, "kindIs")?;
+        Ok(Value::Bool(want_str(&a[0])? == a[1].kind_name()))
+    });
+    m.insert("deepEqual", |_, a| {
+        want(&a, 2, "deepEqual")?;
+        Ok(Value::Bool(a[0] == a[1]))
+    });
+    m.insert("semverCompare", |_, a| {
+        want(&a, 2, "semverCompare")?;
+        Ok(Value::Bool(semver_check(
+            want_str(&a[0])?,
+            want_str(&a[1])?,
+        )?))
+    });
+    m.insert("semver", |_, a| {
+        want(&a, 1, "semver")?;
+        let s = want_str(&a[0])?;
+        let (ma, mi, pa, pre) = semver_parse(s).ok_or("Invalid Semantic Version")?;
+        let mut o = Map::new();
+        o.insert("Major".into(), Value::Int(ma as i64));
+        o.insert("Minor".into(), Value::Int(mi as i64));
+        o.insert("Patch".into(), Value::Int(pa as i64));
+        o.insert("Prerelease".into(), Value::from(pre));
+        o.insert(
+            "Metadata".into(),
+            Value::from(s.split_once('+').map(|x| x.1).unwrap_or("")),
+        );
+        o.insert("Original".into(), Value::from(s));
+        Ok(Value::from(o))
+    });
+    m.insert("toPrettyJson", |ex, a| {
+        want(&a, 1, "toPrettyJson")?;
+        let j = a[0]
+            .to_json(ex.set.limits.max_value_depth)
+            .ok_or("json: unsupported value")?;
+        Ok(Value::from(
+            serde_json::to_string_pretty(&j).unwrap_or_default(),
+        ))
+    });
+    m.insert("toRawJson", |ex, a| {
+        want(&a, 1, "toRawJson")?;
+        let j = a[0]
+            .to_json(ex.set.limits.max_value_depth)
+            .ok_or("json: unsupported value")?;
+        Ok(Value::from(serde_json::to_string(&j).unwrap_or_default()))
+    });
+    m.insert("b32enc", |_, a| {
+        want(&a, 1, "b32enc")?;
+        Ok(Value::from(base32(want_str(&a[0])?.as_bytes())))
+    });
+    m.insert("uuidv4", |ex, _| {
+        let mut r = Rng::new(&format!("uuid/{}", ex.steps));
+        let (x, y) = (r.next(), r.next());
+        let x = (x & !0xF000) | 0x4000;
+        let y = (y & !(0xC000 << 48)) | (0x8000 << 48);
+        Ok(Value::from(format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            x >> 32,
+            (x >> 16) & 0xFFFF,
+            x & 0xFFFF,
+            y >> 48,
+            y & 0xFFFF_FFFF_FFFF
+        )))
+    });
+    m.insert("randAlpha", |ex, a| {
+        rand_string(
+            ex,
+            &a,
+            "randAlpha",
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        )
+    });
+    m.insert("randAlphaNum", |ex, a| {
+        rand_string(
+            ex,
+            &a,
+            "randAlphaNum",
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        )
+    });
+    m.insert("randNumeric", |ex, a| {
+        rand_string(ex, &a, "randNumeric", b"0123456789")
+    });
+    m.insert("randAscii", |ex, a| rand_string(ex, &a, "randAscii", b"!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"));
+    m.insert("randInt", |ex, a| {
+        want(&a, 2, "randInt")?;
+        let (lo, hi) = (to_i64(&a[0]), to_i64(&a[1]));
+        if hi <= lo {
+            return Err("invalid argument to Intn".into());
+        }
+        let mut r = Rng::new(&format!("randInt/{lo}/{hi}/{}", ex.steps));
+        Ok(Value::Int(lo + (r.next() % (hi - lo) as u64) as i64))
+    });
+    m.insert("now", |_, _| Ok(Value::Int(EPOCH)));
+    m.insert("unixEpoch", |_, a| {
+        want(&a, 1, "unixEpoch")?;
+        Ok(Value::from(to_i64(&a[0]).to_string()))
+    });
+    m.insert("date", |_, a| {
+        want(&a, 2, "date")?;
+        Ok(Value::from(date_fmt(want_str(&a[0])?, to_i64(&a[1]))))
+    });
+    m.insert("dateInZone", |_, a| {
+        want(&a, 3, "dateInZone")?;
+        Ok(Value::from(date_fmt(want_str(&a[0])?, to_i64(&a[1]))))
+    });
+    m.insert("htmlDate", |_, a| {
+        want(&a, 1, "htmlDate")?;
+        Ok(Value::from(date_fmt("2006-01-02", to_i64(&a[0]))))
+    });
+    m.insert("toDate", |_, a| {
+        want(&a, 2, "toDate")?;
+        Ok(Value::Int(EPOCH))
+    });
+    m.insert("ago", |_, _| Ok(Value::from("0s")));
+    m.insert("shuffle", |_, a| {
+        want(&a, 1, "shuffle")?;
+        let s = strval(&a[0]);
+        let mut c: Vec<char> = s.chars().collect();
+        let mut r = Rng::new(&s);
+        for i in (1..c.len()).rev() {
+            c.swap(i, (r.next() % (i as u64 + 1)) as usize);
+        }
+        Ok(Value::from(c.into_iter().collect::<String>()))
+    });
+}
+
+fn base32(b: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    for chunk in b.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let n = u64::from_be_bytes([0, 0, 0, buf[0], buf[1], buf[2], buf[3], buf[4]]);
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(A[((n >> (35 - i * 5)) & 31) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

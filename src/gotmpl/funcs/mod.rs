@@ -146,7 +146,6 @@ pub(crate) fn want_str(v: &Value) -> Result<&str, Fail> {
 }
 
 /// An `int` parameter (Go refuses a float64).
-#[allow(dead_code)]
 pub(crate) fn want_int(v: &Value) -> Result<i64, Fail> {
     match v {
         Value::Int(i) => Ok(*i),
@@ -396,4 +395,35 @@ pub(crate) fn lt(a: &Value, b: &Value) -> Result<bool, Fail> {
         (Value::String(x), Value::String(y)) => x < y,
         _ => return Err("invalid type for comparison".into()),
     })
+}
+
+/// Sprig's `strval`: a string as is, anything else as `fmt.Sprint` writes it.
+pub(crate) fn strval(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        v => v.to_text(),
+    }
+}
+
+/// `cast.ToInt64` as Sprig uses it: numbers truncated, strings parsed, anything else 0.
+pub(crate) fn to_i64(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => *f as i64,
+        Value::Bool(b) => i64::from(*b),
+        Value::String(s) => s.trim().parse::<i64>().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `cast.ToFloat64`.
+pub(crate) fn to_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::String(s) => s.trim().parse::<f64>().unwrap_or(0.0),
+        _ => 0.0,
+    }
 }
