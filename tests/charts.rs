@@ -50,7 +50,7 @@ impl Repo {
 }
 
 /// The lab with one chart from `repo` appended to its config.
-fn lab_with_chart(repo: &str, extra: &str) -> Lab {
+pub fn lab_with_chart(repo: &str, extra: &str) -> Lab {
     let lab = Lab::new();
     let path = lab.lab_dir().join("seedforge.yaml");
     let mut config = fs::read_to_string(&path).unwrap();
