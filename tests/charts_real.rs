@@ -116,3 +116,13 @@ fn longhorn_pulls_what_its_image_list_names() {
         &["longhornio/longhorn-cli:v1.12.1"],
     );
 }
+
+/// cert-manager's chart against the images its release publishes: the controller, the
+/// webhook, the CA injector and the startup API check job as containers, the ACME HTTP-01
+/// solver as the controller's `--acme-http01-solver-image` flag.
+#[test]
+fn cert_manager_pulls_its_five_release_images() {
+    let found = rendered("cert-manager-1.21.1", "cert-manager");
+    let expected = vendor_list("cert-manager-1.21.1", "cert-manager-images.txt");
+    judge("cert-manager 1.21.1", &found, &expected, &[]);
+}
