@@ -21,8 +21,8 @@ pub(crate) enum Tok {
     Var(String),
     /// `.` alone.
     Dot,
-    /// A quoted or raw string, its value.
-    Str(String),
+    /// A quoted or raw string: its value and its text as written.
+    Str(String, String),
     /// A character constant: its value.
     Char(char),
     /// A number as written.
@@ -112,7 +112,8 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
             };
             let mut j = i + 2 + close + 2;
             let mut trim_right = false;
-            if (src[j..].starts_with(" -") || src[j..].starts_with("\t-"))
+            if b.get(j).is_some_and(|c| is_space(*c))
+                && src[j + 1..].starts_with('-')
                 && src[j + 2..].starts_with(right)
             {
                 trim_right = true;
@@ -244,7 +245,7 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
                 '"' => {
                     let (s, n) = lex_quote(&src[i..]).map_err(|m| LexError { pos, message: m })?;
                     out.push(Token {
-                        tok: Tok::Str(s),
+                        tok: Tok::Str(s, src[i..i + n].to_string()),
                         pos,
                     });
                     i += n;
@@ -257,7 +258,10 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
                         });
                     };
                     out.push(Token {
-                        tok: Tok::Str(src[i + 1..i + 1 + close].to_string()),
+                        tok: Tok::Str(
+                            src[i + 1..i + 1 + close].to_string(),
+                            src[i..i + close + 2].to_string(),
+                        ),
                         pos,
                     });
                     i += close + 2;

@@ -320,7 +320,7 @@ impl Parser<'_> {
     fn template_name(&mut self, ctx: &str) -> PResult<(usize, String)> {
         match self.next_non_space() {
             Some(Token {
-                tok: Tok::Str(s),
+                tok: Tok::Str(s, _),
                 pos,
             }) => Ok((pos, s)),
             Some(t) => err(
@@ -586,10 +586,7 @@ impl Parser<'_> {
                 }
                 Arg::Var(pos, vec![v])
             }
-            Tok::Str(s) => {
-                let quoted = quote_go(&s);
-                Arg::Str(pos, s, quoted)
-            }
+            Tok::Str(s, quoted) => Arg::Str(pos, s, quoted),
             Tok::Char(c) => Arg::Num(
                 pos,
                 Number {
@@ -605,7 +602,15 @@ impl Parser<'_> {
                 parse_number(&text).map_err(|m| ParseError { pos, message: m })?,
             ),
             Tok::LParen => {
+                self.depth += 1;
+                if self.depth > self.max_depth {
+                    return err(
+                        pos,
+                        format!("template nests deeper than {} levels", self.max_depth),
+                    );
+                }
                 let pipe = self.pipeline("parenthesized pipeline", false)?;
+                self.depth -= 1;
                 Arg::Pipe(pos, Box::new(pipe))
             }
             other => return err(pos, format!("unexpected {} in operand", describe(&other))),
@@ -634,7 +639,7 @@ fn describe(t: &Tok) -> String {
         Tok::Field(s) => format!("<.{s}>"),
         Tok::Var(s) => format!("<{s}>"),
         Tok::Dot => "<.>".into(),
-        Tok::Str(s) => format!("{s:?}"),
+        Tok::Str(_, q) => q.clone(),
         Tok::Char(c) => format!("{c:?}"),
         Tok::Number(n) => format!("<{n}>"),
         Tok::Pipe => "\"|\"".into(),

@@ -841,3 +841,168 @@ fn sprig_tests() {
         failed.join("\n")
     );
 }
+
+/// Helm's `pkg/engine/funcs_test.go` (helm/helm at e9b85e4de16a, Apache-2.0), `TestFuncs`:
+/// template, expected output, data (JSON; a string case is a JSON string). Not supported:
+/// `fromToml` (not provided: no chart renders images through it; 4 cases), `toYamlPretty`
+/// (indents sequences, not provided as such: 1 case), `mustToDuration` (3 cases: Helm's
+/// duration helpers are not provided), `mustToToml` of a `map[int]string` (no such
+/// map here).
+const HELM_FUNCS: &[(&str, &str, &str)] = &[
+    ("{{ toYaml . }}", "foo: bar", r#"{"foo": "bar"}"#),
+    ("{{ toToml . }}", "foo = \"bar\"\n", r#"{"foo": "bar"}"#),
+    ("{{ toJson . }}", r#"{"foo":"bar"}"#, r#"{"foo": "bar"}"#),
+    ("{{ fromYaml . }}", "map[hello:world]", r#""hello: world""#),
+    (
+        "{{ fromYamlArray . }}",
+        "[one 2 map[name:helm]]",
+        r#""- one\n- 2\n- name: helm\n""#,
+    ),
+    (
+        "{{ fromYamlArray . }}",
+        "[one 2 map[name:helm]]",
+        r#""[\"one\", 2, { \"name\": \"helm\" }]""#,
+    ),
+    (
+        "{{ toToml . }}",
+        "[mast]\n  sail = \"white\"\n",
+        r#"{"mast": {"sail": "white"}}"#,
+    ),
+    (
+        "{{ fromYaml . }}",
+        "map[Error:error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}]",
+        r#""- one\n- two\n""#,
+    ),
+    (
+        "{{ fromJson .}}",
+        "map[hello:world]",
+        r#""{\"hello\":\"world\"}""#,
+    ),
+    (
+        "{{ fromJson . }}",
+        "map[Error:json: cannot unmarshal array into Go value of type map[string]interface {}]",
+        r#""[\"one\", \"two\"]""#,
+    ),
+    (
+        "{{ fromJsonArray . }}",
+        "[one 2 map[name:helm]]",
+        r#""[\"one\", 2, { \"name\": \"helm\" }]""#,
+    ),
+    (
+        "{{ fromJsonArray . }}",
+        "[json: cannot unmarshal object into Go value of type []interface {}]",
+        r#""{\"hello\": \"world\"}""#,
+    ),
+    (
+        "{{ merge .dict (fromYaml .yaml) }}",
+        "map[a:map[b:c]]",
+        r#"{"dict": {"a": {"b": "c"}}, "yaml": "{\"a\":{\"b\":\"d\"}}"}"#,
+    ),
+    (
+        "{{ merge (fromYaml .yaml) .dict }}",
+        "map[a:map[b:d]]",
+        r#"{"dict": {"a": {"b": "c"}}, "yaml": "{\"a\":{\"b\":\"d\"}}"}"#,
+    ),
+    (
+        "{{ fromYaml . }}",
+        "map[Error:error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}]",
+        r#""[\"one\", \"two\"]""#,
+    ),
+    (
+        "{{ fromYamlArray . }}",
+        "[error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}]",
+        r#""hello: world""#,
+    ),
+    (
+        "{{ lookup \"v1\" \"Namespace\" \"\" \"unlikelynamespace99999999\" }}",
+        "map[]",
+        r#""[\"one\", \"two\"]""#,
+    ),
+    ("{{ mustToToml . }}", "foo = \"bar\"\n", r#"{"foo": "bar"}"#),
+];
+
+#[test]
+fn helm_funcs_tests() {
+    let mut failed = Vec::new();
+    for (tpl, want, data) in HELM_FUNCS {
+        let data = Value::from_json(&serde_json::from_str(data).unwrap(), Numbers::IntWhenWhole);
+        let mut s = TemplateSet::new(Limits::default());
+        s.set_missing_key(MissingKey::Invalid);
+        s.set_strip_no_value(false);
+        let got = s.parse("test", tpl).and_then(|_| s.execute("test", &data));
+        if !matches!(&got, Ok(o) if o == want) {
+            failed.push(format!("{tpl}: want {want:?}, got {got:?}"));
+        }
+    }
+    // The mustFuncsTests with a map that holds itself: toYaml and toJson give "", the
+    // must forms fail.
+    let looped = Value::new_map();
+    if let Value::Map(m) = &looped {
+        m.borrow_mut().insert("foo".into(), Value::from("bar"));
+        m.borrow_mut()
+            .insert("loop".into(), Value::from(vec![looped.clone()]));
+    }
+    for (tpl, ok) in [
+        ("{{ mustToYaml . }}", false),
+        ("{{ mustToJson . }}", false),
+        ("{{ toYaml . }}", true),
+        ("{{ toJson . }}", true),
+    ] {
+        let mut s = TemplateSet::new(Limits::default());
+        s.parse("test", tpl).unwrap();
+        let got = s.execute("test", &looped);
+        if ok != matches!(&got, Ok(o) if o.is_empty()) {
+            failed.push(format!("{tpl} of a looped map: got {got:?}"));
+        }
+    }
+    if let Value::Map(m) = &looped {
+        m.borrow_mut().clear();
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// Cases of Go's parseTests this engine does not support, with why.
+const GO_PARSE_UNSUPPORTED: &[(&str, &str)] = &[];
+
+#[test]
+fn go_parse_tests() {
+    let text = include_str!("../../tests/gotmpl/go_parse_tests.jsonl");
+    let (mut passed, mut listed, mut failed) = (0, 0, Vec::new());
+    for line in text.lines().skip(1) {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = case["name"].as_str().unwrap();
+        let input = case["input"].as_str().unwrap();
+        let want = case["result"].as_str().unwrap();
+        let ok = case["ok"].as_bool().unwrap();
+        let reason = GO_PARSE_UNSUPPORTED.iter().find(|(n, _)| *n == name);
+        // The parser's tests know two functions: printf and contains.
+        let mut s = TemplateSet::new_go(Limits::default());
+        s.builtins.retain(|k, _| *k == "printf");
+        s.add_func(
+            "contains",
+            std::sync::Arc::new(|_: &[Value]| Ok(Value::Nil)),
+        );
+        let got = s
+            .parse_text(name, name, input)
+            .map(|(root, _)| parse::list_string(&root.root));
+        let good = match &got {
+            Ok(tree) => ok && tree == want,
+            Err(_) => !ok,
+        };
+        match (good, reason) {
+            (true, None) => passed += 1,
+            (true, Some(_)) => failed.push(format!("{name}: listed as not supported but passes")),
+            (false, Some(_)) => listed += 1,
+            (false, None) => failed.push(format!(
+                "{name}: {input:?} want {want:?} ok={ok}, got {got:?}"
+            )),
+        }
+    }
+    eprintln!("Go parseTests: {passed} pass, {listed} listed as not supported");
+    assert!(
+        failed.is_empty(),
+        "{} failures:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}

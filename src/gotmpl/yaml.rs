@@ -211,7 +211,7 @@ pub(crate) fn from_yaml(s: &str, max_depth: usize) -> Result<Value, String> {
 }
 
 fn depth(j: &serde_json::Value, d: usize) -> usize {
-    if d > 10_000 {
+    if d > 1_000 {
         return d;
     }
     match j {
@@ -252,11 +252,17 @@ fn toml_value(v: &serde_json::Value) -> String {
 }
 
 fn toml_table(out: &mut String, m: &serde_json::Map<String, serde_json::Value>, prefix: &str) {
+    let level = if prefix.is_empty() {
+        0
+    } else {
+        prefix.matches('.').count() + 1
+    };
+    let pad = "  ".repeat(level);
     let mut keys: Vec<&String> = m.keys().collect();
     keys.sort();
     for k in &keys {
         if !m[*k].is_object() {
-            out.push_str(&format!("{k} = {}\n", toml_value(&m[*k])));
+            out.push_str(&format!("{pad}{k} = {}\n", toml_value(&m[*k])));
         }
     }
     for k in &keys {
@@ -266,7 +272,10 @@ fn toml_table(out: &mut String, m: &serde_json::Map<String, serde_json::Value>, 
             } else {
                 format!("{prefix}.{k}")
             };
-            out.push_str(&format!("\n[{name}]\n"));
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("{pad}[{name}]\n"));
             toml_table(out, sub, &name);
         }
     }

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Extracts the execTests table of Go's text/template exec_test.go into JSON lines:
-{"name", "input", "output", "data" (the Go expression, as text), "ok"}.
-Usage: extract_go_exec.py /usr/share/go-1.19/src/text/template/exec_test.go > go_exec_tests.jsonl"""
+{"name", "input", "output", "data" (the Go expression, as text), "ok"}; with --parse, the
+parseTests table of parse/parse_test.go: {"name", "input", "ok", "result"}.
+Usage: extract_go_exec.py /usr/share/go-1.19/src/text/template/exec_test.go > go_exec_tests.jsonl
+       extract_go_exec.py --parse .../parse/parse_test.go > go_parse_tests.jsonl"""
 import json, re, sys
 
-src = open(sys.argv[1]).read()
-start = src.index("var execTests = []execTest{")
-i = src.index("{", start + len("var execTests = []execTest")) + 1
+PARSE = sys.argv[1] == "--parse"
+src = open(sys.argv[-1]).read()
+head = "var parseTests = []parseTest" if PARSE else "var execTests = []execTest"
+start = src.index(head + "{")
+i = src.index("{", start + len(head)) + 1
 
 def skip_ws(i):
     while True:
@@ -67,6 +71,16 @@ while True:
     i = skip_ws(i + 1)
     name, i = string_expr(i); i = skip_ws(i); assert src[i] == ','; i = skip_ws(i + 1)
     inp, i = string_expr(i); i = skip_ws(i); assert src[i] == ','; i = skip_ws(i + 1)
+    if PARSE:
+        m = re.match(r"(noError|hasError)", src[i:]); ok = m.group(1) == "noError"; i = skip_ws(i + len(m.group(1)))
+        assert src[i] == ','; i = skip_ws(i + 1)
+        result, i = string_expr(i); i = skip_ws(i)
+        if src[i] == ',': i = skip_ws(i + 1)
+        assert src[i] == '}', src[i:i+40]
+        i = skip_ws(i + 1)
+        if src[i] == ',': i += 1
+        print(json.dumps({"name": name, "input": inp, "ok": ok, "result": result}))
+        continue
     out, i = string_expr(i); i = skip_ws(i); assert src[i] == ','; i = skip_ws(i + 1)
     # data: balanced expression up to the comma before ok
     depth = 0; j = i

@@ -60,7 +60,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         Ok(match yaml::from_yaml(s, ex.set.limits.max_value_depth) {
             Ok(Value::Map(m)) => Value::Map(m),
             Ok(Value::Nil) => Value::new_map(),
-            Ok(_) => error_map("error unmarshaling JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"),
+            Ok(_) => error_map("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"),
             Err(e) => error_map(&e),
         })
     });
@@ -70,7 +70,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         Ok(match yaml::from_yaml(s, ex.set.limits.max_value_depth) {
             Ok(Value::List(l)) => Value::List(l),
             Ok(Value::Nil) => Value::from(Vec::new()),
-            Ok(_) => Value::from(vec![Value::from("error unmarshaling JSON: json: cannot unmarshal object into Go value of type []interface {}")]),
+            Ok(_) => Value::from(vec![Value::from("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}")]),
             Err(e) => Value::from(vec![Value::from(e)]),
         })
     });
@@ -95,9 +95,10 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         Ok(match serde_json::from_str::<serde_json::Value>(s) {
             Ok(j @ serde_json::Value::Object(_)) => Value::from_json(&j, Numbers::Float64),
             Ok(serde_json::Value::Null) => Value::new_map(),
-            Ok(_) => {
-                error_map("json: cannot unmarshal into Go value of type map[string]interface {}")
-            }
+            Ok(j) => error_map(&format!(
+                "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_kind(&j)
+            )),
             Err(e) => error_map(&e.to_string()),
         })
     });
@@ -107,11 +108,19 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         Ok(match serde_json::from_str::<serde_json::Value>(s) {
             Ok(j @ serde_json::Value::Array(_)) => Value::from_json(&j, Numbers::Float64),
             Ok(serde_json::Value::Null) => Value::from(Vec::new()),
-            Ok(_) => Value::from(vec![Value::from(
-                "json: cannot unmarshal into Go value of type []interface {}",
-            )]),
+            Ok(j) => Value::from(vec![Value::from(format!(
+                "json: cannot unmarshal {} into Go value of type []interface {{}}",
+                json_kind(&j)
+            ))]),
             Err(e) => Value::from(vec![Value::from(e.to_string())]),
         })
+    });
+    m.insert("mustToToml", |ex, a| {
+        want(&a, 1, "mustToToml")?;
+        Ok(Value::from(yaml::to_toml(
+            &a[0],
+            ex.set.limits.max_value_depth,
+        )?))
     });
     m.insert("toToml", |ex, a| {
         want(&a, 1, "toToml")?;
@@ -119,6 +128,18 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
             yaml::to_toml(&a[0], ex.set.limits.max_value_depth).unwrap_or_else(|e| e),
         ))
     });
+}
+
+/// The JSON kind Go's `encoding/json` names in its errors.
+fn json_kind(j: &serde_json::Value) -> &'static str {
+    match j {
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Null => "null",
+    }
 }
 
 /// Helm's failed `fromYaml`/`fromJson`: a map with the error under `Error`.
