@@ -392,4 +392,49 @@ mod tests {
         );
         assert!(err.contains("leaves the chart"), "{err}");
     }
+
+    #[test]
+    fn hostile_templates_are_refused_naming_chart_template_and_line() {
+        for (template, want) in [
+            (
+                &b"{{ define \"loop\" }}{{ include \"loop\" . }}{{ end }}\nkind: X\nx: {{ include \"loop\" . }}\n"[..],
+                "app/templates/x.yaml:",
+            ),
+            (&b"kind: X\nx: {{ repeat 100000000 \"x\" }}\n"[..], "app/templates/x.yaml:2:"),
+            (&b"kind: X\n\nx: {{ required \"set x\" .Values.x }}\n"[..], "app/templates/x.yaml:3:"),
+        ] {
+            let mut chart = crate::charts::load::load_archive(
+                "demo",
+                &tgz(&[
+                    ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+                    ("app/templates/x.yaml", template),
+                ]),
+            )
+            .unwrap();
+            let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
+            let err = render("demo", &chart, &values, &settings())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("chart demo: {want}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_library_chart_only_defines() {
+        let mut chart = crate::charts::load::load_archive(
+            "demo",
+            &tgz(&[
+                ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+                ("app/templates/cm.yaml", b"{{ include \"common.cm\" . }}"),
+                ("app/charts/common/Chart.yaml", b"apiVersion: v2\nname: common\nversion: 1.0.0\ntype: library\n"),
+                ("app/charts/common/templates/_cm.tpl", b"{{ define \"common.cm\" }}kind: ConfigMap\nmetadata: {name: {{ .Chart.Name }}}{{ end }}"),
+                ("app/charts/common/templates/never.yaml", b"{{ fail \"a library renders nothing\" }}"),
+            ]),
+        )
+        .unwrap();
+        let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
+        let out = render("demo", &chart, &values, &settings()).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].output, "kind: ConfigMap\nmetadata: {name: app}");
+    }
 }
