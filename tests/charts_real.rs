@@ -127,3 +127,13 @@ fn cert_manager_pulls_its_five_release_images() {
     let expected = vendor_list("cert-manager-1.21.1", "cert-manager-images.txt");
     judge("cert-manager 1.21.1", &found, &expected, &[]);
 }
+
+/// ingress-nginx's chart against the images of the vendor's install manifest
+/// (`deploy/static/provider/cloud/deploy.yaml`, made from this chart): the controller and
+/// the admission webhook's certificate jobs, pinned by digest.
+#[test]
+fn ingress_nginx_pulls_what_its_install_manifest_does() {
+    let found = rendered("ingress-nginx-4.15.1", "ingress-nginx");
+    let expected = vendor_list("ingress-nginx-4.15.1", "ingress-nginx-images.txt");
+    judge("ingress-nginx 4.15.1", &found, &expected, &[]);
+}
