@@ -582,6 +582,17 @@ impl<'a> Exec<'a> {
                     }
                     self.step(s.len() as u64 / 64)?;
                 }
+                // Lists and maps made by functions: their nesting is bounded (a value nested
+                // a million deep would overflow the stack when dropped), each node a step.
+                if matches!(v, Value::List(_) | Value::Map(_)) {
+                    let mut nodes = 0u64;
+                    let max = self.set.limits.max_value_depth;
+                    let d = nesting(&v, max + 1, &mut nodes);
+                    self.step(nodes)?;
+                    if d > max {
+                        return Err(self.error(pos, format!("{name} makes a value nested deeper than {max} (Limits::max_value_depth)")));
+                    }
+                }
                 Ok(v)
             }
             Err(funcs::Fail::Msg(m)) => Err(self.error(pos, format!("error calling {name}: {m}"))),
@@ -623,5 +634,37 @@ impl<'a> Exec<'a> {
             out = out.replace("<no value>", "");
         }
         Ok(out)
+    }
+}
+
+/// The nesting of a value, counted up to `cap`; `nodes` counts the lists and maps visited.
+fn nesting(v: &Value, cap: usize, nodes: &mut u64) -> usize {
+    if cap == 0 {
+        return 0;
+    }
+    match v {
+        Value::List(l) => {
+            *nodes += 1;
+            1 + l
+                .iter()
+                .map(|x| nesting(x, cap - 1, nodes))
+                .max()
+                .unwrap_or(0)
+        }
+        Value::Map(m) => {
+            *nodes += 1;
+            // A map being changed (borrowed) is counted as deep as allowed.
+            match m.try_borrow() {
+                Ok(m) => {
+                    1 + m
+                        .values()
+                        .map(|x| nesting(x, cap - 1, nodes))
+                        .max()
+                        .unwrap_or(0)
+                }
+                Err(_) => cap,
+            }
+        }
+        _ => 0,
     }
 }

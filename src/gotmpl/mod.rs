@@ -56,7 +56,17 @@
 //! the items of a list or range made at once (`until`, `seq`, `untilStep`, `range N`), the
 //! nesting of values (`toYaml`, `fromYaml`, `deepCopy`...), the size of a compiled regular
 //! expression, the size and nesting of a template's text. Each refusal is an [`Error`] with
-//! the template, line and column.
+//! the template, line and column. Helm refuses an `include` of a name already 1,000 deep;
+//! here every `template`, `include` and `tpl` call counts against one nesting bound
+//! ([`Limits::max_depth`], 100 by default), and any number of calls in a row is fine. The
+//! caller's data is trusted to be bounded (read with the YAML reader's own limits).
+//!
+//! # Judges
+//!
+//! The unit tests run the tables of Go's `text/template` (`exec_test.go`'s execTests,
+//! `parse/parse_test.go`'s parseTests, Go 1.19.8), Sprig 3.2.3's `*_test.go` (the `runt`
+//! cases) and Helm's `pkg/engine` tests of its functions, `include` and `tpl`; the cases this
+//! engine does not support are listed in the tests, each with why.
 
 mod exec;
 mod funcs;

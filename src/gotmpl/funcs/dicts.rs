@@ -94,7 +94,11 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("dict", |_, a| {
         let mut d = Map::new();
         for p in a.chunks(2) {
-            d.insert(strval(&p[0]), p.get(1).cloned().unwrap_or_default());
+            // An odd key's value is "" (Sprig's dict).
+            d.insert(
+                strval(&p[0]),
+                p.get(1).cloned().unwrap_or_else(|| Value::from("")),
+            );
         }
         Ok(Value::from(d))
     });

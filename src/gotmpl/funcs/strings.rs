@@ -208,7 +208,8 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         if w < 4 || s.len() as i64 <= w {
             return Ok(Value::from(s));
         }
-        Ok(Value::from(format!("{}...", &s[..(w as usize - 3)])))
+        let head = String::from_utf8_lossy(&s.as_bytes()[..(w as usize - 3)]).into_owned();
+        Ok(Value::from(format!("{head}...")))
     });
     m.insert("quote", |_, a| {
         let v: Vec<String> = a

@@ -1,0 +1,294 @@
+//! The engine's tests: its own, and the judges' tables (Go's, Sprig's, Helm's).
+
+use super::*;
+
+mod go;
+mod helm;
+mod sprig;
+
+fn go(t: &str, data: serde_json::Value) -> Result<String, Error> {
+    let mut s = TemplateSet::new_go(Limits::default());
+    s.parse("t", t)?;
+    s.execute("t", &Value::from_json(&data, Numbers::IntWhenWhole))
+}
+
+#[test]
+fn basics() {
+    assert_eq!(go("a{{.x}}b", serde_json::json!({"x": 1})).unwrap(), "a1b");
+    assert_eq!(
+        go("{{- 3 -}} x {{- 4 }}", serde_json::json!({})).unwrap(),
+        "3x4"
+    );
+    assert_eq!(
+        go(
+            "{{range $i, $e := .l}}{{$i}}={{$e}};{{end}}",
+            serde_json::json!({"l": ["a", "b"]})
+        )
+        .unwrap(),
+        "0=a;1=b;"
+    );
+    assert_eq!(
+        go("{{.missing}}", serde_json::json!({})).unwrap(),
+        "<no value>"
+    );
+    assert_eq!(
+        go(
+            r#"{{printf "%05.1f|%-4d|%q" 3.14159 7 "x"}}"#,
+            serde_json::json!({})
+        )
+        .unwrap(),
+        "003.1|7   |\"x\""
+    );
+}
+
+pub(super) fn helm(
+    files: &[(&str, &str)],
+    main: &str,
+    data: serde_json::Value,
+    limits: Limits,
+) -> Result<String, Error> {
+    let mut s = TemplateSet::new(limits);
+    for (n, t) in files {
+        s.parse(n, t)?;
+    }
+    s.execute(main, &Value::from_json(&data, Numbers::Float64))
+}
+
+#[test]
+fn helm_semantics() {
+    let l = Limits::default;
+    assert_eq!(
+        helm(
+            &[("a", "x{{ .Values.missing }}y")],
+            "a",
+            serde_json::json!({"Values": {}}),
+            l()
+        )
+        .unwrap(),
+        "xy"
+    );
+    let e = helm(
+        &[("a", "{{ .Values.missing.deeper }}")],
+        "a",
+        serde_json::json!({"Values": {}}),
+        l(),
+    )
+    .unwrap_err();
+    assert!(
+        e.message
+            .contains("nil pointer evaluating interface {}.deeper"),
+        "{e}"
+    );
+    assert_eq!(e.to_string(), format!("a:1:3: {}", e.message));
+    let y = helm(
+        &[("a", "{{ toYaml .Values }}")],
+        "a",
+        serde_json::json!({"Values": {"b": [1, "on", {"c": "x: y"}], "a": 1.5, "m": "l1\nl2"}}),
+        l(),
+    )
+    .unwrap();
+    assert_eq!(y, "a: 1.5\nb:\n- 1\n- 'on'\n- c: 'x: y'\nm: |-\n  l1\n  l2");
+    let t = helm(
+        &[
+            (
+                "_h.tpl",
+                r#"{{- define "img" -}}{{ .r }}/{{ .n }}:{{ .t | default "latest" }}{{- end }}"#,
+            ),
+            (
+                "d",
+                r#"{{ include "img" .Values.i | quote }} {{ tpl "{{ .Values.i.n | upper }}" . }}"#,
+            ),
+        ],
+        "d",
+        serde_json::json!({"Values": {"i": {"r": "q.io", "n": "x"}}}),
+        l(),
+    )
+    .unwrap();
+    assert_eq!(t, r#""q.io/x:latest" X"#);
+    assert!(
+        helm(
+            &[("a", "{{ eq .Values.n 1 }}")],
+            "a",
+            serde_json::json!({"Values": {"n": 1}}),
+            l()
+        )
+        .unwrap_err()
+        .message
+        .contains("incompatible types for comparison")
+    );
+    assert_eq!(
+        helm(
+            &[("a", "{{ semverCompare \">=1.21-0\" \"v1.31.4+k3s1\" }}")],
+            "a",
+            serde_json::json!({}),
+            l()
+        )
+        .unwrap(),
+        "true"
+    );
+    assert_eq!(
+        helm(
+            &[("a", "{{ .Values.n }} {{ 1000000.0 }}")],
+            "a",
+            serde_json::json!({"Values": {"n": 1234567}}),
+            l()
+        )
+        .unwrap(),
+        "1.234567e+06 1e+06"
+    );
+}
+
+#[test]
+fn hostile_templates_are_bounded() {
+    let small = || Limits {
+        max_output: 1 << 16,
+        max_steps: 100_000,
+        max_range_items: 10_000,
+        ..Limits::default()
+    };
+    let e = helm(
+        &[(
+            "loop.yaml",
+            "{{- define \"x\" }}{{ include \"x\" . }}{{ end }}\n{{ include \"x\" . }}",
+        )],
+        "loop.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("Limits::max_depth") && e.template == "loop.yaml",
+        "{e}"
+    );
+    let e = helm(
+        &[("r.yaml", "a\n  {{ repeat 100000000 \"x\" }}")],
+        "r.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("Limits::max_output") && e.line == 2 && e.column == 5,
+        "{e}"
+    );
+    let e = helm(
+        &[("u.yaml", "{{ until 100000000 }}")],
+        "u.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("Limits::max_range_items"), "{e}");
+    let e = helm(
+        &[(
+            "s.yaml",
+            "{{ range until 5000 }}{{ range until 5000 }}{{ end }}{{ end }}",
+        )],
+        "s.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("Limits::max_steps"), "{e}");
+    let e = helm(
+        &[(
+            "o.yaml",
+            "{{ range until 5000 }}{{ printf \"%100s\" \"\" }}{{ end }}",
+        )],
+        "o.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("Limits::max_output"), "{e}");
+    let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+    let e = helm(
+        &[(
+            "y.yaml",
+            &format!("{{{{ fromYamlArray {:?} | toJson }}}}", deep),
+        )],
+        "y.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap();
+    assert!(e.contains("deeper") || e.contains("rror"), "{e}");
+    let e = helm(
+        &[("re.yaml", "{{ regexMatch \"(a{1000}){1000}\" \"a\" }}")],
+        "re.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap();
+    assert_eq!(e, "false");
+    let e = helm(
+        &[("m.yaml", "{{ mustRegexMatch \"(a{1000}){1000}\" \"a\" }}")],
+        "m.yaml",
+        serde_json::json!({}),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("regexp"), "{e}");
+}
+
+#[test]
+fn hostile_nesting_is_refused() {
+    let small = || Limits {
+        max_output: 1 << 16,
+        max_steps: 100_000,
+        max_range_items: 10_000,
+        ..Limits::default()
+    };
+    let empty = || serde_json::json!({});
+    // Values nested by a loop, and a map that holds itself.
+    let e = helm(
+        &[(
+            "n.yaml",
+            "{{ $l := list }}{{ range until 1000 }}{{ $l = list $l }}{{ end }}",
+        )],
+        "n.yaml",
+        empty(),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("Limits::max_value_depth"), "{e}");
+    let e = helm(
+        &[("c.yaml", "{{ $d := dict }}{{ $_ := set $d \"self\" $d }}")],
+        "c.yaml",
+        empty(),
+        small(),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("Limits::max_value_depth"), "{e}");
+    assert_eq!(
+        helm(
+            &[("a.yaml", "{{ abbrev 5 \"ééééé\" }}")],
+            "a.yaml",
+            empty(),
+            small()
+        )
+        .unwrap(),
+        "é..."
+    );
+    // Nesting in the text: parentheses and blocks.
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(100_000), ")".repeat(100_000));
+    let e = helm(&[("p.yaml", &parens)], "p.yaml", empty(), small()).unwrap_err();
+    assert!(e.message.contains("nests deeper"), "{e}");
+    let blocks = format!(
+        "{}{}",
+        "{{ if 1 }}".repeat(100_000),
+        "{{ end }}".repeat(100_000)
+    );
+    let e = helm(&[("b.yaml", &blocks)], "b.yaml", empty(), small()).unwrap_err();
+    assert!(e.message.contains("nests deeper"), "{e}");
+    // YAML nested deeper than the limit: fromYamlArray gives its error as a list of one message.
+    let deep_yaml = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = helm(
+        &[("d.yaml", "{{ fromYamlArray .Values.y | len }}")],
+        "d.yaml",
+        serde_json::json!({"Values": {"y": deep_yaml}}),
+        small(),
+    )
+    .unwrap();
+    assert_eq!(r, "1");
+}
