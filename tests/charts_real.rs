@@ -37,6 +37,7 @@ pub fn rendered(fixture: &str, release: &str) -> BTreeSet<String> {
         namespace: release.into(),
         k3s_version: "v1.33.1+k3s1".into(),
     };
+    let started = std::time::Instant::now();
     let found = seedforge::charts::pulled::images_of(
         fixture,
         &mut chart,
@@ -44,6 +45,11 @@ pub fn rendered(fixture: &str, release: &str) -> BTreeSet<String> {
         &settings,
     )
     .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    // Reported, never asserted (BENCHMARKS.md records the figures).
+    eprintln!(
+        "{fixture}: loaded, rendered and scanned in {:?}",
+        started.elapsed()
+    );
     assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
     found
         .images
