@@ -110,6 +110,18 @@ fn the_lab_chart_images_are_named_with_their_lines_and_added_when_asked() {
         "    values: demo-values.yaml\n    images: add\n",
     );
     fs::write(&config, &text).unwrap();
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    for want in [
+        format!(
+            "it pulls {host}/lab/web:1.0 (demo-app/templates/deployment.yaml:15), {host}/lab/side:2.0 (demo-app/templates/deployment.yaml:17)"
+        ),
+        format!("images: add mirrors 2 no list has: {host}/lab/web:1.0, {host}/lab/side:2.0"),
+    ] {
+        assert!(plan.stdout.contains(&want), "{want}\n{}", plan.stdout);
+    }
     lab.seedforge()
         .args(["build", "--config", lab.config_arg()])
         .run();

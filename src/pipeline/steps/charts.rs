@@ -57,6 +57,17 @@ pub struct Charts {
     /// The HelmChart manifest's text.
     #[serde(skip)]
     pub manifest: String,
+    /// The images the chart pulls, and those it adds.
+    pub images: Box<Pulls>,
+}
+
+/// The images a chart pulls, as the plan shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pulls {
+    /// Each as `REF (TEMPLATE:LINE)`.
+    pub pulls: Vec<String>,
+    /// Those it adds to the images mirrored (`images: add`, those no list has).
+    pub adds: Vec<String>,
 }
 
 /// What the step did with one chart.
@@ -115,6 +126,7 @@ pub fn plan(
     let mut missing: Vec<String> = Vec::new();
     let mut steps = Vec::new();
     for c in &config.charts {
+        let added_before = added.len();
         let Prepared {
             out,
             fetched,
@@ -169,7 +181,16 @@ pub fn plan(
                 }
             }
         }
+        let pulls: Vec<String> = pulled
+            .images
+            .iter()
+            .map(|p| format!("{} ({})", p.reference, p.place()))
+            .collect();
+        let adds: Vec<String> = (added[added_before..].iter())
+            .map(|e| e.destination.to_string())
+            .collect();
         steps.push(Charts {
+            images: Box::new(Pulls { pulls, adds }),
             name: c.name.as_str().to_string(),
             source: source_of(c),
             repo: c.repo.to_string(),
@@ -409,13 +430,25 @@ impl StepKind for Charts {
     }
 
     fn describe(&self) -> String {
-        format!(
+        let mut text = format!(
             "write {} ({}) from {}, namespace {}",
             self.out.display(),
             self.digest,
             self.origin,
             self.namespace
-        )
+        );
+        let Pulls { pulls, adds } = &*self.images;
+        if !pulls.is_empty() {
+            text.push_str(&format!("; it pulls {}", pulls.join(", ")));
+        }
+        if !adds.is_empty() {
+            text.push_str(&format!(
+                "; images: add mirrors {} no list has: {}",
+                adds.len(),
+                adds.join(", ")
+            ));
+        }
+        text
     }
 
     /// The HelmChart manifest carries the values, which often hold passwords (an admin
