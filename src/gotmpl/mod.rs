@@ -36,9 +36,14 @@
 //!   `now` is a fixed clock (2000-01-01T00:00:00Z), and the random functions (`randAlpha`,
 //!   `randAlphaNum`, `randNumeric`, `randAscii`, `randBytes`, `randInt`, `uuidv4`,
 //!   `shuffle`, `genPrivateKey`...) are deterministic: seeded from their arguments, so the
-//!   same template renders the same bytes every time. `lookup` returns an empty map, as
+//!   same template renders the same bytes every time. Keys and certificates (`genCA`,
+//!   `genSelfSignedCert`, `genPrivateKey`...), `htpasswd` and `derivePassword` give
+//!   deterministic placeholder text marked PLACEHOLDER: output is for reading (the images a
+//!   chart names), not for applying. `lookup` returns an empty map, as
 //!   `helm template` has it. Regular expressions use the `regex` crate (linear time, no
 //!   backreferences; Go's RE2 has none either), with a size cap.
+//!
+//! [`TemplateSet`] and [`Value`] are not `Send`: parse and render a chart within one thread.
 //!
 //! # Caller's functions and objects
 //!
@@ -78,6 +83,12 @@ mod yaml;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_go;
+#[cfg(test)]
+mod tests_helm;
+#[cfg(test)]
+mod tests_sprig;
 
 pub use value::{Map, Numbers, Object, Value};
 

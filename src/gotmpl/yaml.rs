@@ -7,6 +7,15 @@ use super::value::{Numbers, Value};
 
 /// `toYaml`: the document with a final newline (Helm trims it).
 pub(crate) fn to_yaml(v: &Value, max_depth: usize) -> Result<String, String> {
+    to_yaml_indent(v, max_depth, 0)
+}
+
+/// `toYamlPretty`: sequences indented under their key (go-yaml v3 with an indent of 2).
+pub(crate) fn to_yaml_pretty(v: &Value, max_depth: usize) -> Result<String, String> {
+    to_yaml_indent(v, max_depth, 2)
+}
+
+fn to_yaml_indent(v: &Value, max_depth: usize, si: usize) -> Result<String, String> {
     let j = v
         .to_json(max_depth)
         .ok_or("json: unsupported value, or nesting deeper than Limits::max_value_depth")?;
@@ -14,7 +23,7 @@ pub(crate) fn to_yaml(v: &Value, max_depth: usize) -> Result<String, String> {
     match &j {
         serde_json::Value::Object(m) if m.is_empty() => out.push_str("{}\n"),
         serde_json::Value::Array(a) if a.is_empty() => out.push_str("[]\n"),
-        serde_json::Value::Object(_) | serde_json::Value::Array(_) => node(&mut out, &j, 0),
+        serde_json::Value::Object(_) | serde_json::Value::Array(_) => node(&mut out, &j, 0, si),
         s => {
             out.push_str(&scalar(s, 0));
             out.push('\n');
@@ -23,7 +32,7 @@ pub(crate) fn to_yaml(v: &Value, max_depth: usize) -> Result<String, String> {
     Ok(out)
 }
 
-fn node(out: &mut String, j: &serde_json::Value, indent: usize) {
+fn node(out: &mut String, j: &serde_json::Value, indent: usize, si: usize) {
     let pad = " ".repeat(indent);
     match j {
         serde_json::Value::Object(m) => {
@@ -35,7 +44,7 @@ fn node(out: &mut String, j: &serde_json::Value, indent: usize) {
                 }
                 out.push_str(&string(k, indent));
                 out.push(':');
-                value_after_key(out, &m[k], indent);
+                value_after_key(out, &m[k], indent, si);
             }
         }
         serde_json::Value::Array(a) => {
@@ -45,8 +54,8 @@ fn node(out: &mut String, j: &serde_json::Value, indent: usize) {
                 }
                 out.push_str("- ");
                 match x {
-                    serde_json::Value::Object(m) if !m.is_empty() => node(out, x, indent + 2),
-                    serde_json::Value::Array(l) if !l.is_empty() => node(out, x, indent + 2),
+                    serde_json::Value::Object(m) if !m.is_empty() => node(out, x, indent + 2, si),
+                    serde_json::Value::Array(l) if !l.is_empty() => node(out, x, indent + 2, si),
                     s => {
                         out.push_str(&scalar_or_empty(s, indent + 2));
                         out.push('\n');
@@ -61,15 +70,15 @@ fn node(out: &mut String, j: &serde_json::Value, indent: usize) {
     }
 }
 
-fn value_after_key(out: &mut String, v: &serde_json::Value, indent: usize) {
+fn value_after_key(out: &mut String, v: &serde_json::Value, indent: usize, si: usize) {
     match v {
         serde_json::Value::Object(m) if !m.is_empty() => {
             out.push('\n');
-            node(out, v, indent + 2);
+            node(out, v, indent + 2, si);
         }
         serde_json::Value::Array(a) if !a.is_empty() => {
             out.push('\n');
-            node(out, v, indent);
+            node(out, v, indent + si, si);
         }
         s => {
             out.push(' ');

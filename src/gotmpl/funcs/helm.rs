@@ -49,7 +49,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("toYamlPretty", |ex, a| {
         want(&a, 1, "toYamlPretty")?;
         Ok(Value::from(
-            yaml::to_yaml(&a[0], ex.set.limits.max_value_depth)
+            yaml::to_yaml_pretty(&a[0], ex.set.limits.max_value_depth)
                 .map(|s| s.trim_end_matches('\n').to_string())
                 .unwrap_or_default(),
         ))

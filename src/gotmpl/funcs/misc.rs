@@ -235,7 +235,104 @@ fn date_fmt(layout: &str, t: i64) -> String {
     out
 }
 
+/// A certificate and key pair as Sprig's `genCA` and friends return it: placeholders, not keys.
+fn cert_pair(kind: &str, seed: &str) -> Value {
+    let tag = Rng::new(seed).next();
+    let mut o = Map::new();
+    o.insert("Cert".into(), Value::from(format!("-----BEGIN CERTIFICATE-----\nPLACEHOLDER {kind} {tag:016x}\n-----END CERTIFICATE-----\n")));
+    o.insert("Key".into(), Value::from(format!("-----BEGIN RSA PRIVATE KEY-----\nPLACEHOLDER {kind} {tag:016x}\n-----END RSA PRIVATE KEY-----\n")));
+    Value::from(o)
+}
+
+/// Sprig's key and certificate generators, `htpasswd`, `derivePassword`, Helm's
+/// `getHostByName`, URL functions and `sha512sum`: placeholders where Sprig makes secrets
+/// (deterministic text marked PLACEHOLDER, so a chart that makes a webhook's certificate still
+/// renders; the output is for reading, not for applying).
+fn add_placeholders(m: &mut HashMap<&'static str, Builtin>) {
+    for name in [
+        "genCA",
+        "genCAWithKey",
+        "genSelfSignedCert",
+        "genSelfSignedCertWithKey",
+        "genSignedCert",
+        "genSignedCertWithKey",
+    ] {
+        m.insert(name, |_, a| {
+            Ok(cert_pair(
+                "certificate",
+                &a.iter().map(strval).collect::<Vec<_>>().join("/"),
+            ))
+        });
+    }
+    m.insert("genPrivateKey", |_, a| {
+        let kind = a.first().map(strval).unwrap_or_default();
+        Ok(Value::from(format!(
+            "-----BEGIN PRIVATE KEY-----\nPLACEHOLDER {kind}\n-----END PRIVATE KEY-----\n"
+        )))
+    });
+    m.insert("buildCustomCert", |_, a| {
+        Ok(cert_pair(
+            "custom",
+            &a.iter().map(strval).collect::<Vec<_>>().join("/"),
+        ))
+    });
+    m.insert("derivePassword", |_, a| {
+        let mut r = Rng::new(&a.iter().map(strval).collect::<Vec<_>>().join("/"));
+        Ok(Value::from(format!("{:016x}", r.next())))
+    });
+    m.insert("htpasswd", |_, a| {
+        want(&a, 2, "htpasswd")?;
+        Ok(Value::from(format!("{}:PLACEHOLDER", strval(&a[0]))))
+    });
+    m.insert(
+        "encryptAES",
+        |_, _| Err("encryptAES is not provided".into()),
+    );
+    m.insert(
+        "decryptAES",
+        |_, _| Err("decryptAES is not provided".into()),
+    );
+    m.insert("getHostByName", |_, _| Ok(Value::from("")));
+    m.insert("sha512sum", |_, a| {
+        use sha2::Digest as _;
+        want(&a, 1, "sha512sum")?;
+        Ok(Value::from(
+            sha2::Sha512::digest(want_str(&a[0])?.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        ))
+    });
+    m.insert("urlParse", |_, a| {
+        want(&a, 1, "urlParse")?;
+        let u = want_str(&a[0])?;
+        let (scheme, rest) = u.split_once("://").unwrap_or(("", u));
+        let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (hostpart, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (userinfo, host) = hostpart.rsplit_once('@').unwrap_or(("", hostpart));
+        let mut o = Map::new();
+        for (k, v) in [
+            ("scheme", scheme),
+            ("host", host),
+            ("hostname", host.rsplit_once(':').map_or(host, |x| x.0)),
+            ("path", path),
+            ("query", query),
+            ("opaque", ""),
+            ("fragment", fragment),
+            ("userinfo", userinfo),
+        ] {
+            o.insert(k.into(), Value::from(v));
+        }
+        Ok(Value::from(o))
+    });
+}
+
 pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
+    add_placeholders(m);
     m.insert("default", |_, a| {
         if a.is_empty() {
             return Err("wrong number of args for default: want at least 1 got 0".into());

@@ -1,7 +1,7 @@
 //! Go's text/template tables: execTests and parseTests (Go 1.19.8, BSD licence), data
 //! files in tests/gotmpl/ extracted by tests/gotmpl/extract_go_exec.py.
 
-use super::super::*;
+use super::*;
 
 /// Go's `tVal` (exec_test.go) as far as this model has it: a struct (an [`Object`], whose
 /// unknown fields are errors as in Go) with its data fields and the simple methods.
@@ -409,7 +409,7 @@ const GO_EXEC_UNSUPPORTED: &[(&str, &str)] = &[
 
 #[test]
 fn go_exec_tests() {
-    let text = include_str!("../../../tests/gotmpl/go_exec_tests.jsonl");
+    let text = include_str!("../../tests/gotmpl/go_exec_tests.jsonl");
     let mut passed = 0;
     let mut failed = Vec::new();
     let mut listed = 0;
@@ -539,7 +539,7 @@ const GO_PARSE_UNSUPPORTED: &[(&str, &str)] = &[];
 
 #[test]
 fn go_parse_tests() {
-    let text = include_str!("../../../tests/gotmpl/go_parse_tests.jsonl");
+    let text = include_str!("../../tests/gotmpl/go_parse_tests.jsonl");
     let (mut passed, mut listed, mut failed) = (0, 0, Vec::new());
     for line in text.lines().skip(1) {
         let case: serde_json::Value = serde_json::from_str(line).unwrap();

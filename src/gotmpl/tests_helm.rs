@@ -1,16 +1,20 @@
 //! Helm's engine and function tests (Apache-2.0), ported by hand.
 
-use super::super::*;
+use super::*;
 use std::collections::HashMap;
 
 /// Helm's `pkg/engine/funcs_test.go` (helm/helm at e9b85e4de16a, Apache-2.0), `TestFuncs`:
 /// template, expected output, data (JSON; a string case is a JSON string). Not supported:
-/// `fromToml` (not provided: no chart renders images through it; 4 cases), `toYamlPretty`
-/// (indents sequences, not provided as such: 1 case), `mustToDuration` (3 cases: Helm's
+/// `fromToml` (not provided: no chart renders images through it; 4 cases), `mustToDuration` (3 cases: Helm's
 /// duration helpers are not provided), `mustToToml` of a `map[int]string` (no such
 /// map here).
 const HELM_FUNCS: &[(&str, &str, &str)] = &[
     ("{{ toYaml . }}", "foo: bar", r#"{"foo": "bar"}"#),
+    (
+        "{{ toYamlPretty . }}",
+        "baz:\n  - 1\n  - 2\n  - 3",
+        r#"{"baz": [1, 2, 3]}"#,
+    ),
     ("{{ toToml . }}", "foo = \"bar\"\n", r#"{"foo": "bar"}"#),
     ("{{ toJson . }}", r#"{"foo":"bar"}"#, r#"{"foo": "bar"}"#),
     ("{{ fromYaml . }}", "map[hello:world]", r#""hello: world""#),
