@@ -50,7 +50,7 @@ impl Repo {
 }
 
 /// The lab with one chart from `repo` appended to its config.
-fn lab_with_chart(repo: &str, extra: &str) -> Lab {
+pub fn lab_with_chart(repo: &str, extra: &str) -> Lab {
     let lab = Lab::new();
     let path = lab.lab_dir().join("seedforge.yaml");
     let mut config = fs::read_to_string(&path).unwrap();
@@ -729,7 +729,7 @@ fn an_image_the_chart_names_must_be_in_an_image_list() {
             .run();
         assert!(
             refused.stderr.contains(
-                "chart demo (demo-app): image names docker.io/rancher/mirrored-pause:3.7"
+                "chart demo (demo-app): demo-app/templates/deployment.yaml:10 (Deployment/demo, container image) pulls docker.io/rancher/mirrored-pause:3.7 (values image.repository, image.tag)"
             ),
             "{command}: {}",
             refused.stderr

@@ -18,6 +18,8 @@ mod bad_input;
 mod build_lock;
 mod build_seal;
 mod charts;
+mod charts_lab;
+mod charts_real;
 mod cli;
 mod concurrent_writers;
 mod corruption;

@@ -482,6 +482,7 @@ mod tests {
             version: version.into(),
             namespace: "default".into(),
             values: None,
+            images: None,
             location: Location { line: 1, column: 1 },
         }
     }

@@ -86,6 +86,7 @@ mod tests {
             version: "1.2.3".into(),
             namespace: "apps".into(),
             values: None,
+            images: None,
             location: Location { line: 1, column: 1 },
         };
         let text = manifest(&chart, Some("replicaCount: 2\nname: \"x\"\n"));

@@ -68,20 +68,20 @@ pub fn collect(entries: &[PathBuf], taken: &[String]) -> Result<Vec<ManifestFile
 
 /// One document of a manifest file: where its text starts and where its content does.
 #[derive(Debug)]
-struct Document {
+pub(crate) struct Document {
     /// The byte offset of the start of the line the document starts on.
-    from: usize,
+    pub(crate) from: usize,
     /// That line (1-based).
-    line: usize,
+    pub(crate) line: usize,
     /// The line of its first node (`None`: the document is empty, or only `null`).
-    first: Option<usize>,
+    pub(crate) first: Option<usize>,
 }
 
 /// The documents of `text`, as the YAML parser sees them: a document starts at its `---`
 /// marker (with its content on the same line, `--- {kind: …}`, or on the next), or where
 /// the first one's content starts when it has no marker. A syntax error is `(line,
 /// message)`.
-fn documents(text: &str) -> Result<Vec<Document>, (usize, String)> {
+pub(crate) fn documents(text: &str) -> Result<Vec<Document>, (usize, String)> {
     use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
     let line_start = |offset: usize| {
         text[..offset.min(text.len())]

@@ -6,11 +6,17 @@
 //! A chart's version must be exact: a range or `latest` would make the same config fetch
 //! different charts on different days, and the lock could not say which one a build used.
 
+pub mod coalesce;
+pub mod context;
 pub mod fetch;
+pub mod found;
 pub mod helmchart;
 pub mod images;
+pub mod load;
 pub mod manifests;
+pub mod pulled;
 pub mod push;
+pub mod render;
 pub mod values;
 
 use crate::input::Location;
@@ -279,6 +285,20 @@ pub struct RawChart {
     namespace: Option<DnsLabel>,
     #[serde(default)]
     values: Option<crate::winpath::LinuxPath>,
+    #[serde(default)]
+    images: Option<ImagesMode>,
+}
+
+/// What the images a chart pulls do: `check` (each must be in an image list, or the
+/// plan is refused) or `add` (each is mirrored, as if an image list named it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImagesMode {
+    /// Each must be in an image list.
+    #[default]
+    Check,
+    /// Each is added to the images mirrored.
+    Add,
 }
 
 /// One `charts:` entry.
@@ -296,6 +316,8 @@ pub struct ChartConfig {
     pub namespace: String,
     /// The values file, resolved against the config's folder.
     pub values: Option<PathBuf>,
+    /// What the images it pulls do (`charts[].images`; `None`: `images.from_charts`).
+    pub images: Option<ImagesMode>,
     /// Where the entry is in the config.
     pub location: Location,
 }
@@ -314,6 +336,7 @@ impl ChartConfig {
                 .namespace
                 .map_or_else(|| "default".to_string(), |n| n.as_str().to_string()),
             values: raw.values.map(|v| dir.join(v)),
+            images: raw.images,
             location,
         }
     }
@@ -440,6 +463,7 @@ mod tests {
             version: "v1.2.3".into(),
             namespace: "default".into(),
             values: None,
+            images: None,
             location: Location { line: 7, column: 5 },
         };
         let files = |yaml: Option<&str>| values::ChartFiles {

@@ -26,6 +26,7 @@ macro_rules! errln {
 
 mod airgap;
 mod build;
+mod chart_images;
 mod clean;
 pub mod common;
 mod debs;
@@ -174,6 +175,15 @@ enum Command {
     /// install the .1 pages under /usr/local/share/man/man1 and seedforge.yaml.5 under
     /// /usr/local/share/man/man5 (then `man seedforge.yaml`).
     Man(man::ManArgs),
+    /// List the images each chart pulls, found by rendering it as Helm does.
+    ///
+    /// Each chart is fetched as `build` fetches it (with --offline, read from the output a
+    /// build wrote), rendered with its values over its own (`helm template` for the
+    /// cluster's k3s release), and every container image and every image named in a
+    /// container's arguments, command or environment or in a ConfigMap is listed with its
+    /// template and line, the resource and the values it came from, and whether an image
+    /// list has it (or `images: add` adds it).
+    ChartImages(chart_images::ChartImagesArgs),
     /// Render each node's NoCloud files (user-data, meta-data, network-config).
     ///
     /// Templates are embedded (cloud-init mode) or read from the config's `templates`
@@ -339,6 +349,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Clean(a) => clean::clean_cmd(g, a),
         Command::Gc(a) => gc::gc_cmd(g, a),
         Command::Render(a) => render::run(g, a),
+        Command::ChartImages(a) => chart_images::run(g, a),
         Command::Pki(a) => pki::pki_cmd(g, a),
         Command::Receipt(a) => delta::receipt_cmd(g, a),
         Command::Delta(a) => delta::delta_cmd(g, a),

@@ -16,6 +16,9 @@ pub struct Images {
     pub signatures: Signatures,
     /// The signature policy (`images.verify`).
     pub verify: Option<Verify>,
+    /// What the images the charts pull do for every chart that does not say
+    /// (`images.from_charts`, default `check`).
+    pub from_charts: crate::charts::ImagesMode,
 }
 
 /// `images.signatures:`

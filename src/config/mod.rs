@@ -286,6 +286,8 @@ struct RawImages {
     signatures: Signatures,
     #[serde(default)]
     verify: Option<Spanned<Verify>>,
+    #[serde(default)]
+    from_charts: crate::charts::ImagesMode,
 }
 
 impl Config {
@@ -607,6 +609,7 @@ impl Config {
                 concurrency,
                 signatures: raw.images.signatures,
                 verify: raw.images.verify.map(|v| v.value),
+                from_charts: raw.images.from_charts,
             },
             nodes,
             network: raw.network,

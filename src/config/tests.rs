@@ -624,3 +624,22 @@ fn identities_without_a_trusted_root_or_incomplete_are_errors_at_their_line() {
     assert_eq!(line, 13, "{message}");
     assert!(message.contains("keys:, identities:"), "{message}");
 }
+
+#[test]
+fn chart_images_are_checked_by_default_and_added_when_asked() {
+    let entry =
+        "charts:\n  - name: demo\n    repo: https://charts.example.com\n    version: 1.2.3\n";
+    let c = parse(&format!("{GOOD}{entry}")).unwrap();
+    assert_eq!(c.images.from_charts, crate::charts::ImagesMode::Check);
+    assert_eq!(c.charts[0].images, None);
+    let c = parse(&format!("{GOOD}{entry}    images: add\n")).unwrap();
+    assert_eq!(c.charts[0].images, Some(crate::charts::ImagesMode::Add));
+    let all = GOOD.replace("images:\n", "images:\n  from_charts: add\n");
+    assert_ne!(all, GOOD);
+    let c = parse(&format!("{all}{entry}")).unwrap();
+    assert_eq!(c.images.from_charts, crate::charts::ImagesMode::Add);
+    let err = parse(&format!("{GOOD}{entry}    images: mirror\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("check") && err.contains("add"), "{err}");
+}

@@ -103,6 +103,13 @@ impl Reference {
     }
 }
 
+/// Serialised as its normalised text (`docker.io/library/nginx:1.27`).
+impl serde::Serialize for Reference {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl FromStr for Reference {
     type Err = ImageError;
 

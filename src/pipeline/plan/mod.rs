@@ -114,13 +114,26 @@ pub fn plan_with_net(
     let output = output.unwrap_or_else(|| config.output.clone());
     // Read only: a build writes it back step by step.
     let state = BuildState::load(&output, options.force);
-    let images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
+    let mut images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
+    outdir::check(config, &output, &images)?;
+    let mirror = mirror_options(config, &output, options.offline, &options.secrets, net)?;
+    // The charts, fetched (offline: the archives the last build wrote) and rendered: the
+    // images they pull are checked against the lists, or added to them (`images: add`)
+    // before anything else reads the lists.
+    let (charts, from_charts) = steps::charts::plan(
+        config,
+        &output,
+        &mirror.registries,
+        options.offline,
+        options.locked,
+        &images,
+    )?;
+    images.entries.extend(from_charts);
     // Without a registry (the embedded mirror alone), nodes import images by their full
     // names: nothing shares a path.
     if config.registry.is_some() {
         images.check_registry_paths()?;
     }
-    outdir::check(config, &output, &images)?;
     // Offline: everything the network would give must already be in the lock and the
     // output folder; whatever is not fails here, all named at once.
     let offline = if options.offline {
@@ -136,7 +149,6 @@ pub fn plan_with_net(
     } else {
         None
     };
-    let mirror = mirror_options(config, &output, offline.is_some(), &options.secrets, net)?;
     let (prepared, lock) = match &offline {
         Some(o) => (
             prepare_with(&images.entries, &mirror, &|e| o.open(e))?,
@@ -190,14 +202,6 @@ pub fn plan_with_net(
     )?;
     let packages = steps::packages::plan(config, &output, &bundles, offline.as_ref(), mtime);
     steps.extend(packages.into_iter().map(Step::Packages));
-    let charts = steps::charts::plan(
-        config,
-        &output,
-        &mirror.registries,
-        offline.is_some(),
-        options.locked,
-        &images,
-    )?;
     steps.extend(charts.into_iter().map(Step::Charts));
     let manifests = steps::manifests::plan(config, &output, &|p| state.sha256(p))?;
     steps.extend(manifests.map(Step::Manifests));
@@ -325,6 +329,21 @@ pub fn plan_with_net(
             state,
         },
     })
+}
+
+/// The images each chart of `config` pulls (`seedforge chart-images`): the charts fetched
+/// as a build fetches them (`offline`: the archives a build wrote into `output`, checked
+/// against the lock), rendered, and their images found, each with where it came from.
+pub fn chart_images(
+    config: &Config,
+    output: Option<PathBuf>,
+    offline: bool,
+    secrets: &crate::redact::Secrets,
+    net: &NetSettings,
+) -> Result<Vec<steps::charts::ChartPulled>> {
+    let output = output.unwrap_or_else(|| config.output.clone());
+    let mirror = mirror_options(config, &output, offline, secrets, net)?;
+    steps::charts::pulled(config, &output, &mirror.registries, offline)
 }
 
 /// How images are fetched: the config's registries and the auth files (none offline: no

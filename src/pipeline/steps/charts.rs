@@ -8,8 +8,9 @@
 use super::{Cx, Done, Record, StepKind, Work, output_key};
 use crate::Result;
 use crate::charts::fetch::{FetchedChart, fetch};
-use crate::charts::{ChartConfig, ChartError};
+use crate::charts::{ChartConfig, ChartError, ImagesMode};
 use crate::config::Config;
+use crate::image::ListEntry;
 use crate::oci::Digest;
 use crate::oci::registry::Registries;
 use crate::oci::registry::lockfile::{ChartPin, LockFile};
@@ -56,6 +57,17 @@ pub struct Charts {
     /// The HelmChart manifest's text.
     #[serde(skip)]
     pub manifest: String,
+    /// The images the chart pulls, and those it adds.
+    pub images: Box<Pulls>,
+}
+
+/// The images a chart pulls, as the plan shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pulls {
+    /// Each as `REF (TEMPLATE:LINE)`.
+    pub pulls: Vec<String>,
+    /// Those it adds to the images mirrored (`images: add`, those no list has).
+    pub adds: Vec<String>,
 }
 
 /// What the step did with one chart.
@@ -83,6 +95,10 @@ fn source_of(chart: &ChartConfig) -> String {
 
 /// One step per chart: fetched and checked now, or (`offline`) the archive in the output
 /// checked against the lock. With `locked`, the digest must be the one the lock pins.
+/// Each chart is rendered and the images it pulls found: with `images: check` each must be
+/// in `images` (else the plan is refused, naming them all); with `images: add` the ones no
+/// list has are returned, as image list entries (the config's path and the chart's line)
+/// under the name the nodes' registries.yaml resolves them to.
 pub fn plan(
     config: &Config,
     output: &Path,
@@ -90,27 +106,17 @@ pub fn plan(
     offline: bool,
     locked: bool,
     images: &crate::image::ImageList,
-) -> Result<Vec<Charts>> {
+) -> Result<(Vec<Charts>, Vec<ListEntry>)> {
     if config.charts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
+    let rewrite = config.registry.as_ref().map(|r| &r.rewrite);
+    let mut added: Vec<ListEntry> = Vec::new();
     let lock_path = LockFile::path_for(&config.path);
     let lock = if offline || locked {
         LockFile::load(&lock_path).map_err(crate::oci::OciError::from)?
     } else {
         None
-    };
-    let pin = |c: &ChartConfig| {
-        let pin = lock.as_ref().and_then(|l| l.charts.get(c.name.as_str()));
-        pin.filter(|p| p.source == source_of(c)).ok_or_else(|| {
-            ChartError::Locked(format!(
-                "chart {}: {} pins no {} ({}); run build online without --locked first",
-                c.name.as_str(),
-                lock_path.display(),
-                source_of(c),
-                if offline { "--offline" } else { "--locked" }
-            ))
-        })
     };
     let listed: Vec<crate::image::Reference> = images
         .entries
@@ -120,94 +126,71 @@ pub fn plan(
     let mut missing: Vec<String> = Vec::new();
     let mut steps = Vec::new();
     for c in &config.charts {
-        let out = chart_path(output, c);
-        let fetched = if offline {
-            let want = pin(c)?;
-            let bytes = crate::input::read_found(&out, crate::input::Kind::Chart).map_err(|e| {
-                ChartError::Locked(format!(
-                    "chart {}: --offline needs {} from an earlier build: {}",
-                    c.name.as_str(),
-                    out.display(),
-                    e.reason()
-                ))
-            })?;
-            let digest = Digest::of(&bytes);
-            if digest != want.digest {
-                return Err(ChartError::Tampered {
-                    chart: c.name.as_str().to_string(),
-                    origin: out.display().to_string(),
-                    expected: want.digest.to_string(),
-                    actual: digest.to_string(),
-                }
-                .into());
+        let added_before = added.len();
+        let Prepared {
+            out,
+            fetched,
+            values,
+            values_text,
+            pulled,
+        } = prepare(
+            config,
+            c,
+            output,
+            registries,
+            offline,
+            locked,
+            lock.as_ref(),
+        )?;
+        let mode = c.images.unwrap_or(config.images.from_charts);
+        for image in &pulled.images {
+            if crate::charts::images::is_listed(&image.reference, &listed) {
+                continue;
             }
-            FetchedChart {
-                bytes,
-                digest,
-                origin: format!("{} (offline: kept as built before)", out.display()),
-            }
-        } else {
-            let fetched = fetch(c, registries, &crate::NoopReporter)?;
-            if locked {
-                let want = pin(c)?;
-                if fetched.digest != want.digest {
-                    return Err(ChartError::Locked(format!(
-                        "chart {}: {} is now {}, but {} pins {}; run build without --locked to accept it",
+            match mode {
+                ImagesMode::Check => {
+                    let line = format!(
+                        "chart {} ({}): {} ({}, {}) pulls {}{}",
                         c.name.as_str(),
-                        fetched.origin,
-                        fetched.digest,
-                        lock_path.display(),
-                        want.digest
-                    ))
-                    .into());
+                        c.chart,
+                        image.place(),
+                        image.resource,
+                        image.how,
+                        image.reference,
+                        shown_values(&image.values)
+                    );
+                    if !missing.contains(&line) {
+                        missing.push(line);
+                    }
+                }
+                ImagesMode::Add => {
+                    let destination = crate::charts::images::destination(&image.reference, rewrite);
+                    if added
+                        .iter()
+                        .any(|e: &ListEntry| e.destination == destination)
+                        || crate::charts::images::is_listed(&destination, &listed)
+                    {
+                        continue;
+                    }
+                    added.push(ListEntry {
+                        source: crate::image::ImageSource::Registry(image.reference.clone()),
+                        destination,
+                        path: config.path.clone(),
+                        line: usize::try_from(c.location.line).unwrap_or(usize::MAX),
+                    });
                 }
             }
-            fetched
-        };
-        // The values file set against the chart's own values: a key the chart does not
-        // have would be silently ignored by Helm.
-        let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
-        // The archive must be the chart the entry pins: Helm refuses any other on the node.
-        crate::charts::check_identity(c, &config.path, &fetched.origin, &files)?;
-        let mut values_text = None;
-        let values = match &c.values {
-            Some(path) => {
-                let bytes =
-                    crate::input::read_capped(path, crate::charts::MAX_VALUES_SIZE, "values file")?;
-                let text = String::from_utf8(bytes).map_err(|_| {
-                    ChartError::Invalid(format!("{}: not UTF-8 text", path.display()))
-                })?;
-                crate::charts::values::check(c.name.as_str(), path, &text, &files)?;
-                let sha = Digest::of(text.as_bytes()).hex().to_string();
-                values_text = Some(text);
-                Some((path.clone(), sha))
-            }
-            None => None,
-        };
-        // The images the chart names, with the user's values over the chart's: each must
-        // be mirrored, or the node could not pull it.
-        let mut merged = crate::charts::values::chart_values(c.name.as_str(), &files)?;
-        if let (Some(text), Some(path)) = (&values_text, &c.values) {
-            let user: serde_json::Value = crate::charts::read_yaml(text).map_err(|e| {
-                ChartError::Invalid(format!(
-                    "{}: not YAML this check can read: {e}",
-                    path.display()
-                ))
-            })?;
-            crate::charts::images::merge(&mut merged, &user);
         }
-        for image in crate::charts::images::images(&files, &merged) {
-            if !crate::charts::images::is_listed(&image.reference, &listed) {
-                missing.push(format!(
-                    "chart {} ({}): {} names {}",
-                    c.name.as_str(),
-                    c.chart,
-                    image.key,
-                    image.reference
-                ));
-            }
-        }
+        let pulls: Vec<String> = pulled
+            .images
+            .iter()
+            .map(|p| format!("{} ({})", p.reference, p.place()))
+            .collect();
+        let adds: Vec<String> = (added[added_before..].iter())
+            .map(|e| e.destination.to_string())
+            .collect();
         steps.push(Charts {
+            images: Box::new(Pulls { pulls, adds }),
             name: c.name.as_str().to_string(),
             source: source_of(c),
             repo: c.repo.to_string(),
@@ -228,13 +211,187 @@ pub fn plan(
     }
     if !missing.is_empty() {
         return Err(ChartError::Invalid(format!(
-            "{} image(s) the charts name are in no image list; a node could not pull them. Add each to an image list (templates are not rendered: an image the scan cannot see is added the same way):\n  {}",
+            "{} image(s) the charts pull are in no image list; a node could not pull them. Add each to an image list, or set images: add on the chart (or images.from_charts: add) to mirror what the charts pull:\n  {}",
             missing.len(),
             missing.join("\n  ")
         ))
         .into());
     }
-    Ok(steps)
+    Ok((steps, added))
+}
+
+/// `: values a, b` when the image came from values.
+fn shown_values(values: &[String]) -> String {
+    if values.is_empty() {
+        String::new()
+    } else {
+        format!(" (values {})", values.join(", "))
+    }
+}
+
+/// One chart fetched (or, offline, read from the output), checked and rendered.
+struct Prepared {
+    out: PathBuf,
+    fetched: FetchedChart,
+    values: Option<(PathBuf, String)>,
+    values_text: Option<String>,
+    pulled: crate::charts::pulled::ChartImages,
+}
+
+fn prepare(
+    config: &Config,
+    c: &ChartConfig,
+    output: &Path,
+    registries: &Registries,
+    offline: bool,
+    locked: bool,
+    lock: Option<&LockFile>,
+) -> Result<Prepared> {
+    let lock_path = LockFile::path_for(&config.path);
+    let pin = |c: &ChartConfig| {
+        let pin = lock.and_then(|l| l.charts.get(c.name.as_str()));
+        pin.filter(|p| p.source == source_of(c)).ok_or_else(|| {
+            ChartError::Locked(format!(
+                "chart {}: {} pins no {} ({}); run build online without --locked first",
+                c.name.as_str(),
+                lock_path.display(),
+                source_of(c),
+                if offline { "--offline" } else { "--locked" }
+            ))
+        })
+    };
+    let out = chart_path(output, c);
+    let fetched = if offline {
+        let want = pin(c)?;
+        let bytes = crate::input::read_found(&out, crate::input::Kind::Chart).map_err(|e| {
+            ChartError::Locked(format!(
+                "chart {}: --offline needs {} from an earlier build: {}",
+                c.name.as_str(),
+                out.display(),
+                e.reason()
+            ))
+        })?;
+        let digest = Digest::of(&bytes);
+        if digest != want.digest {
+            return Err(ChartError::Tampered {
+                chart: c.name.as_str().to_string(),
+                origin: out.display().to_string(),
+                expected: want.digest.to_string(),
+                actual: digest.to_string(),
+            }
+            .into());
+        }
+        FetchedChart {
+            bytes,
+            digest,
+            origin: format!("{} (offline: kept as built before)", out.display()),
+        }
+    } else {
+        let fetched = fetch(c, registries, &crate::NoopReporter)?;
+        if locked {
+            let want = pin(c)?;
+            if fetched.digest != want.digest {
+                return Err(ChartError::Locked(format!(
+                    "chart {}: {} is now {}, but {} pins {}; run build without --locked to accept it",
+                    c.name.as_str(),
+                    fetched.origin,
+                    fetched.digest,
+                    lock_path.display(),
+                    want.digest
+                ))
+                .into());
+            }
+        }
+        fetched
+    };
+    // The values file set against the chart's own values: a key the chart does not
+    // have would be silently ignored by Helm.
+    let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
+    // The archive must be the chart the entry pins: Helm refuses any other on the node.
+    crate::charts::check_identity(c, &config.path, &fetched.origin, &files)?;
+    let mut values_text = None;
+    let values = match &c.values {
+        Some(path) => {
+            let bytes =
+                crate::input::read_capped(path, crate::charts::MAX_VALUES_SIZE, "values file")?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| ChartError::Invalid(format!("{}: not UTF-8 text", path.display())))?;
+            crate::charts::values::check(c.name.as_str(), path, &text, &files)?;
+            let sha = Digest::of(text.as_bytes()).hex().to_string();
+            values_text = Some(text);
+            Some((path.clone(), sha))
+        }
+        None => None,
+    };
+    // The images the chart pulls, rendered with the user's values over the chart's:
+    // each must be mirrored, or the node could not pull it.
+    let user = match (&values_text, &c.values) {
+        (Some(text), Some(path)) => match crate::charts::read_yaml::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => serde_json::Map::new(),
+            Err(e) => {
+                return Err(ChartError::Invalid(format!(
+                    "{}: not YAML this check can read: {e}",
+                    path.display()
+                ))
+                .into());
+            }
+        },
+        _ => serde_json::Map::new(),
+    };
+    let settings = crate::charts::render::Settings {
+        release: c.name.as_str().to_string(),
+        namespace: c.namespace.clone(),
+        k3s_version: config.cluster.k3s_version.clone(),
+    };
+    let pulled =
+        crate::charts::pulled::chart_images(c.name.as_str(), &fetched.bytes, &user, &settings)?;
+    Ok(Prepared {
+        out,
+        fetched,
+        values,
+        values_text,
+        pulled,
+    })
+}
+
+/// What `seedforge chart-images` shows of one chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartPulled {
+    /// The entry's name.
+    pub name: String,
+    /// The chart's name and version.
+    pub chart: String,
+    /// What its images do.
+    pub mode: ImagesMode,
+    /// What it pulls.
+    pub images: crate::charts::pulled::ChartImages,
+}
+
+/// The images each chart of `config` pulls, fetched as `plan` fetches them (offline: the
+/// archives the last build wrote, checked against the lock).
+pub fn pulled(
+    config: &Config,
+    output: &Path,
+    registries: &Registries,
+    offline: bool,
+) -> Result<Vec<ChartPulled>> {
+    let lock = if offline {
+        LockFile::load(&LockFile::path_for(&config.path)).map_err(crate::oci::OciError::from)?
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for c in &config.charts {
+        let p = prepare(config, c, output, registries, offline, false, lock.as_ref())?;
+        out.push(ChartPulled {
+            name: c.name.as_str().to_string(),
+            chart: format!("{} {}", c.chart, c.version),
+            mode: c.images.unwrap_or(config.images.from_charts),
+            images: p.pulled,
+        });
+    }
+    Ok(out)
 }
 
 impl Charts {
@@ -273,13 +430,25 @@ impl StepKind for Charts {
     }
 
     fn describe(&self) -> String {
-        format!(
+        let mut text = format!(
             "write {} ({}) from {}, namespace {}",
             self.out.display(),
             self.digest,
             self.origin,
             self.namespace
-        )
+        );
+        let Pulls { pulls, adds } = &*self.images;
+        if !pulls.is_empty() {
+            text.push_str(&format!("; it pulls {}", pulls.join(", ")));
+        }
+        if !adds.is_empty() {
+            text.push_str(&format!(
+                "; images: add mirrors {} no list has: {}",
+                adds.len(),
+                adds.join(", ")
+            ));
+        }
+        text
     }
 
     /// The HelmChart manifest carries the values, which often hold passwords (an admin

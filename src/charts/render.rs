@@ -1,0 +1,440 @@
+//! A chart rendered as `helm template` renders it, with [`crate::gotmpl`]: every template
+//! of the chart and of its enabled dependencies parsed into one set (deepest first, so a
+//! parent's `define` wins over a subchart's of the same name, as in Helm), then each
+//! template that is not a partial (`_…`), not `NOTES.txt` and not of a library chart
+//! executed with its chart's data: `.Values` (a subchart's: its map in the parent's),
+//! `.Release`, `.Chart`, `.Capabilities`, `.Template`, `.Files`, `.Subcharts`.
+
+use super::ChartError;
+use super::context;
+use super::load::Chart;
+use crate::gotmpl::{Limits, Numbers, Object, TemplateSet, Value};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// The release a chart is rendered for.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `.Release.Name` (the HelmChart's name: k3s installs the release under it).
+    pub release: String,
+    /// `.Release.Namespace`.
+    pub namespace: String,
+    /// The cluster's k3s release (`v1.33.1+k3s1`): `.Capabilities.KubeVersion`.
+    pub k3s_version: String,
+}
+
+/// One template's output.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The chart's path (`top`, `top/charts/sub`).
+    pub chart: String,
+    /// The template's name as Helm gives it (`top/templates/deploy.yaml`).
+    pub name: String,
+    /// Its source text.
+    pub source: String,
+    /// What it rendered.
+    pub output: String,
+}
+
+/// What a template may cost (the engine's defaults, with a smaller output: a manifest is
+/// text a cluster stores in etcd, whose objects are at most 1.5 MiB).
+pub fn limits() -> Limits {
+    Limits {
+        max_output: 8 << 20,
+        ..Limits::default()
+    }
+}
+
+/// `.Files`: the chart's files but its own parts, by exact path.
+struct Files {
+    chart: Rc<Chart>,
+    /// The paths this object holds (all the chart's, or those a `Glob` kept).
+    paths: Rc<Vec<String>>,
+}
+
+impl Files {
+    fn of(chart: Rc<Chart>) -> Files {
+        let paths = Rc::new(chart.files.keys().cloned().collect());
+        Files { chart, paths }
+    }
+}
+
+fn yaml_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+impl Object for Files {
+    fn type_name(&self) -> String {
+        "chart.Files".into()
+    }
+
+    fn method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        let arg = || match args.first().and_then(Value::as_str) {
+            Some(s) if args.len() == 1 => Ok(s.to_string()),
+            _ => Err(format!("Files.{name} takes one string")),
+        };
+        let leaves = |e: context::Leaves| e.to_string();
+        Some(match name {
+            "Get" => arg().and_then(|p| {
+                context::files_get(&self.chart, &p)
+                    .map(|b| Value::from(String::from_utf8_lossy(b).into_owned()))
+                    .map_err(leaves)
+            }),
+            "GetBytes" => arg().and_then(|p| {
+                context::files_get(&self.chart, &p)
+                    .map(|b| Value::Bytes(Rc::new(b.to_vec())))
+                    .map_err(leaves)
+            }),
+            "Lines" => arg().and_then(|p| {
+                context::files_lines(&self.chart, &p)
+                    .map(|l| Value::from(l.into_iter().map(Value::from).collect::<Vec<_>>()))
+                    .map_err(leaves)
+            }),
+            "Glob" => arg().and_then(|p| {
+                let kept = context::files_glob(&self.chart, &p).map_err(leaves)?;
+                let kept: Vec<String> = kept
+                    .into_iter()
+                    .filter(|k| self.paths.contains(k))
+                    .collect();
+                Ok(Value::Object(Rc::new(Files {
+                    chart: self.chart.clone(),
+                    paths: Rc::new(kept),
+                })))
+            }),
+            "AsConfig" | "AsSecrets" => {
+                let map = context::files_as_map(&self.chart, &self.paths, name == "AsSecrets");
+                // YAML of a map of strings, keys sorted, values double-quoted.
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                let text = keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{}: {}",
+                            yaml_quote(k),
+                            yaml_quote(map[*k].as_str().unwrap_or(""))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Ok(Value::from(text))
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// `.Capabilities.APIVersions`.
+struct ApiVersions(Vec<String>);
+
+impl Object for ApiVersions {
+    fn type_name(&self) -> String {
+        "chartutil.VersionSet".into()
+    }
+    fn method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        match name {
+            "Has" => Some(match args.first().and_then(Value::as_str) {
+                Some(v) => Ok(Value::Bool(self.0.iter().any(|x| x == v))),
+                None => Err("APIVersions.Has takes one string".into()),
+            }),
+            _ => None,
+        }
+    }
+    fn to_text(&self) -> String {
+        format!("[{}]", self.0.join(" "))
+    }
+}
+
+/// `.Capabilities.KubeVersion`: fields, and printed as its version.
+struct KubeVersion(Map<String, Json>);
+
+impl Object for KubeVersion {
+    fn type_name(&self) -> String {
+        "chartutil.KubeVersion".into()
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        self.0
+            .get(name)
+            .map(|v| Value::from_json(v, Numbers::Float64))
+    }
+    fn method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+        (name == "String" && args.is_empty()).then(|| Ok(self.field("Version").unwrap_or_default()))
+    }
+    fn to_text(&self) -> String {
+        self.0
+            .get("Version")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+fn capabilities(k3s_version: &str) -> Value {
+    let caps = context::capabilities(k3s_version);
+    let mut m = crate::gotmpl::Map::new();
+    if let Some(Json::Object(kv)) = caps.get("KubeVersion") {
+        m.insert(
+            "KubeVersion".into(),
+            Value::Object(Rc::new(KubeVersion(kv.clone()))),
+        );
+    }
+    m.insert(
+        "APIVersions".into(),
+        Value::Object(Rc::new(ApiVersions(context::api_versions()))),
+    );
+    if let Some(h) = caps.get("HelmVersion") {
+        m.insert("HelmVersion".into(), Value::from_json(h, Numbers::Float64));
+    }
+    Value::from(m)
+}
+
+/// One chart with the data its templates get, and its dependencies'.
+struct Node {
+    chart: Rc<Chart>,
+    data: crate::gotmpl::Map,
+}
+
+/// The data of `chart` and its dependencies (Helm's `recAllTpls`), `values` its `.Values`.
+fn nodes(
+    chart: &Chart,
+    values: &Map<String, Json>,
+    is_root: bool,
+    common: &(Value, Value),
+    out: &mut Vec<Node>,
+) -> Value {
+    let rc = Rc::new(chart.clone());
+    let mut data = crate::gotmpl::Map::new();
+    data.insert(
+        "Chart".into(),
+        Value::from_json(&context::chart(chart, is_root), Numbers::Float64),
+    );
+    data.insert(
+        "Files".into(),
+        Value::Object(Rc::new(Files::of(rc.clone()))),
+    );
+    data.insert("Release".into(), common.0.clone());
+    data.insert("Capabilities".into(), common.1.clone());
+    data.insert(
+        "Values".into(),
+        Value::from_json(&Json::Object(values.clone()), Numbers::Float64),
+    );
+    let mut subcharts = crate::gotmpl::Map::new();
+    for d in &chart.dependencies {
+        let sub = match values.get(&d.name) {
+            Some(Json::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        subcharts.insert(d.name.clone(), nodes(d, &sub, false, common, out));
+    }
+    data.insert("Subcharts".into(), Value::from(subcharts));
+    let v = Value::from(data.clone());
+    out.push(Node { chart: rc, data });
+    v
+}
+
+/// Whether Helm renders the template `path` (under its chart) of a chart on its own: not a
+/// partial, not the notes, not of a library chart.
+fn rendered(chart: &Chart, path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    !chart.is_library()
+        && !base.starts_with('_')
+        && base != "NOTES.txt"
+        && [".yaml", ".yml", ".tpl", ".txt"]
+            .iter()
+            .any(|x| base.ends_with(x))
+}
+
+/// Helm's parse order: the most `/` first, then reverse name order.
+fn helm_order(names: &mut [String]) {
+    names.sort_by(|a, b| {
+        let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
+        cb.cmp(&ca).then_with(|| b.cmp(a))
+    });
+}
+
+/// Renders `chart` (its dependencies chosen, see [`super::coalesce::release_values`]) with
+/// `values` (the release's), `entry` naming it in errors.
+pub fn render(
+    entry: &str,
+    chart: &Chart,
+    values: &Map<String, Json>,
+    settings: &Settings,
+) -> Result<Vec<Rendered>, ChartError> {
+    let common = (
+        Value::from_json(
+            &context::release(&settings.release, &settings.namespace),
+            Numbers::Float64,
+        ),
+        capabilities(&settings.k3s_version),
+    );
+    let mut all = Vec::new();
+    nodes(chart, values, true, &common, &mut all);
+    let mut sources: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for (i, n) in all.iter().enumerate() {
+        for (path, text) in &n.chart.templates {
+            sources.insert(format!("{}/{path}", n.chart.path), (i, text.clone()));
+        }
+    }
+    let mut names: Vec<String> = sources.keys().cloned().collect();
+    helm_order(&mut names);
+    let mut set = TemplateSet::new(limits());
+    let fail = |e: crate::gotmpl::Error| {
+        ChartError::Invalid(format!(
+            "chart {entry}: {}:{}:{}: {}",
+            e.template, e.line, e.column, e.message
+        ))
+    };
+    for name in &names {
+        set.parse(name, &sources[name].1).map_err(fail)?;
+    }
+    let mut out = Vec::new();
+    for name in sources.keys() {
+        let (i, source) = &sources[name];
+        let node = &all[*i];
+        let under = &name[node.chart.path.len() + 1..];
+        if !rendered(&node.chart, under) {
+            continue;
+        }
+        let mut data = node.data.clone();
+        data.insert(
+            "Template".into(),
+            Value::from_json(
+                &context::template(name, &format!("{}/templates", node.chart.path)),
+                Numbers::Float64,
+            ),
+        );
+        let output = set.execute(name, &Value::from(data)).map_err(fail)?;
+        out.push(Rendered {
+            chart: node.chart.path.clone(),
+            name: name.clone(),
+            source: source.clone(),
+            output,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charts::load::tests::tgz;
+
+    fn settings() -> Settings {
+        Settings {
+            release: "demo".into(),
+            namespace: "apps".into(),
+            k3s_version: "v1.33.1+k3s1".into(),
+        }
+    }
+
+    #[test]
+    fn a_chart_renders_with_its_subchart_and_helpers() {
+        let mut chart = crate::charts::load::load_archive(
+            "demo",
+            &tgz(&[
+                ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\nappVersion: \"2.0\"\n"),
+                ("app/values.yaml", b"image:\n  registry: docker.io\n  repository: acme/app\n  tag: \"\"\n"),
+                ("app/templates/_helpers.tpl", b"{{- define \"app.image\" -}}\n{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ with .Values.image.tag }}{{ . }}{{ else }}{{ $.Chart.AppVersion }}{{ end }}\n{{- end }}\n"),
+                ("app/templates/deploy.yaml", b"kind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\nspec:\n  template:\n    spec:\n      containers:\n        - image: {{ include \"app.image\" . }}\n{{- if .Capabilities.APIVersions.Has \"apps/v1/Deployment\" }}\n          args: [\"--conf={{ .Files.Get \"files/a.conf\" }}\"]\n{{- end }}\n"),
+                ("app/templates/NOTES.txt", b"{{ fail \"not rendered\" }}"),
+                ("app/files/a.conf", b"x"),
+                ("app/charts/db/Chart.yaml", b"apiVersion: v2\nname: db\nversion: 1.0.0\n"),
+                ("app/charts/db/values.yaml", b"tag: \"16\"\n"),
+                ("app/charts/db/templates/sts.yaml", b"kind: StatefulSet\nmetadata: {name: {{ .Chart.Name }}}\nspec: {template: {spec: {containers: [{image: \"pg:{{ .Values.tag }}\"}]}}}\n"),
+            ]),
+        )
+        .unwrap();
+        let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
+        let out = render("demo", &chart, &values, &settings()).unwrap();
+        let names: Vec<&str> = out.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "app/charts/db/templates/sts.yaml",
+                "app/templates/deploy.yaml"
+            ]
+        );
+        assert!(
+            out[0].output.contains("image: \"pg:16\""),
+            "{}",
+            out[0].output
+        );
+        let deploy = &out[1].output;
+        assert!(deploy.contains("image: docker.io/acme/app:2.0"), "{deploy}");
+        assert!(deploy.contains("namespace: apps"), "{deploy}");
+        assert!(deploy.contains("--conf=x"), "{deploy}");
+    }
+
+    #[test]
+    fn a_file_path_leaving_the_chart_is_refused_at_its_line() {
+        let mut chart = crate::charts::load::load_archive(
+            "demo",
+            &tgz(&[
+                (
+                    "app/Chart.yaml",
+                    b"apiVersion: v2\nname: app\nversion: 1.2.3\n",
+                ),
+                (
+                    "app/templates/cm.yaml",
+                    b"kind: ConfigMap\ndata:\n  x: {{ .Files.Get \"../../etc/passwd\" }}\n",
+                ),
+            ]),
+        )
+        .unwrap();
+        let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
+        let err = render("demo", &chart, &values, &settings())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("chart demo: app/templates/cm.yaml:3:"),
+            "{err}"
+        );
+        assert!(err.contains("leaves the chart"), "{err}");
+    }
+
+    #[test]
+    fn hostile_templates_are_refused_naming_chart_template_and_line() {
+        for (template, want) in [
+            (
+                &b"{{ define \"loop\" }}{{ include \"loop\" . }}{{ end }}\nkind: X\nx: {{ include \"loop\" . }}\n"[..],
+                "app/templates/x.yaml:",
+            ),
+            (&b"kind: X\nx: {{ repeat 100000000 \"x\" }}\n"[..], "app/templates/x.yaml:2:"),
+            (&b"kind: X\n\nx: {{ required \"set x\" .Values.x }}\n"[..], "app/templates/x.yaml:3:"),
+        ] {
+            let mut chart = crate::charts::load::load_archive(
+                "demo",
+                &tgz(&[
+                    ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+                    ("app/templates/x.yaml", template),
+                ]),
+            )
+            .unwrap();
+            let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
+            let err = render("demo", &chart, &values, &settings())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("chart demo: {want}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_library_chart_only_defines() {
+        let mut chart = crate::charts::load::load_archive(
+            "demo",
+            &tgz(&[
+                ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+                ("app/templates/cm.yaml", b"{{ include \"common.cm\" . }}"),
+                ("app/charts/common/Chart.yaml", b"apiVersion: v2\nname: common\nversion: 1.0.0\ntype: library\n"),
+                ("app/charts/common/templates/_cm.tpl", b"{{ define \"common.cm\" }}kind: ConfigMap\nmetadata: {name: {{ .Chart.Name }}}{{ end }}"),
+                ("app/charts/common/templates/never.yaml", b"{{ fail \"a library renders nothing\" }}"),
+            ]),
+        )
+        .unwrap();
+        let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
+        let out = render("demo", &chart, &values, &settings()).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].output, "kind: ConfigMap\nmetadata: {name: app}");
+    }
+}

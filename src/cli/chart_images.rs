@@ -1,0 +1,110 @@
+//! `seedforge chart-images`: the images each chart of the config pulls, found by rendering
+//! it as Helm does, each with its template (and line), the resource, how it is pulled and
+//! the values it came from; whether an image list has it, or `images: add` adds it.
+
+use super::common::{CliError, ConfigArg, ExitCode, Global, net, print_json};
+use clap::Args;
+use seedforge::config::Config;
+use seedforge::pipeline::plan;
+use std::path::PathBuf;
+
+/// Arguments of `seedforge chart-images`.
+#[derive(Debug, Args)]
+pub(super) struct ChartImagesArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Read the charts a build wrote into OUT (the config's output by default), checked
+    /// against seedforge.lock, instead of fetching them.
+    #[arg(long)]
+    offline: bool,
+    /// The build output `--offline` reads the charts from.
+    #[arg(short, long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust for the chart repositories, besides the
+    /// system's; repeatable.
+    #[arg(long = "ca-file", value_name = "FILE")]
+    ca_files: Vec<PathBuf>,
+}
+
+pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError> {
+    let net = net::settings(&a.ca_files)?;
+    let config = Config::load(&a.config.config)?;
+    config.register_secrets(&g.secrets);
+    let charts = plan::chart_images(&config, a.out.clone(), a.offline, &g.secrets, &net)?;
+    let listed: Vec<seedforge::image::Reference> =
+        seedforge::image::ImageList::load_all(config.images.lists.iter().map(|(p, _)| p))?
+            .entries
+            .into_iter()
+            .map(|e| e.destination)
+            .collect();
+    let is_listed =
+        |r: &seedforge::image::Reference| seedforge::charts::images::is_listed(r, &listed);
+    if g.json {
+        let doc: Vec<serde_json::Value> = charts
+            .iter()
+            .map(|c| {
+                let images: Vec<serde_json::Value> = c
+                    .images
+                    .images
+                    .iter()
+                    .map(|p| {
+                        let mut v = serde_json::to_value(p).unwrap_or_default();
+                        v["listed"] = serde_json::Value::Bool(is_listed(&p.reference));
+                        v
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": c.name,
+                    "chart": c.chart,
+                    "mode": c.mode,
+                    "images": images,
+                    "unreadable": c.images.unreadable,
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({ "charts": doc }));
+        return Ok(ExitCode::Ok);
+    }
+    for c in &charts {
+        outln!(
+            "chart {} ({}): {} image(s), images: {}",
+            c.name,
+            c.chart,
+            c.images.references().len(),
+            match c.mode {
+                seedforge::charts::ImagesMode::Check => "check",
+                seedforge::charts::ImagesMode::Add => "add",
+            }
+        );
+        for p in &c.images.images {
+            let state = if is_listed(&p.reference) {
+                "listed"
+            } else if c.mode == seedforge::charts::ImagesMode::Add {
+                "added"
+            } else {
+                "NOT LISTED"
+            };
+            let values = if p.values.is_empty() {
+                String::new()
+            } else {
+                format!("; values {}", p.values.join(", "))
+            };
+            outln!(
+                "  {}  [{state}]  {} ({}, {}){values}",
+                p.reference,
+                p.place(),
+                p.resource,
+                p.how
+            );
+        }
+        for u in &c.images.unreadable {
+            outln!(
+                "  (no image)  {}: {:?} is no image reference: {}",
+                u.place,
+                u.written,
+                u.reason
+            );
+        }
+    }
+    Ok(ExitCode::Ok)
+}
