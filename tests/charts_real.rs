@@ -127,7 +127,6 @@ fn longhorn_pulls_what_its_image_list_names() {
 /// webhook, the CA injector and the startup API check job as containers, the ACME HTTP-01
 /// solver as the controller's `--acme-http01-solver-image` flag.
 #[test]
-#[ignore = "the template engine errs where Go does not: a field of a parenthesised pipeline whose value is a missing key, `(.Values.cainjector.config.metricsTLSConfig).dynamic` (cainjector-rbac.yaml:105), is empty in Go (the pipeline's nil becomes an invalid value), here `nil pointer evaluating interface {}.dynamic`"]
 fn cert_manager_pulls_its_five_release_images() {
     let found = rendered("cert-manager-1.21.1", "cert-manager");
     let expected = vendor_list("cert-manager-1.21.1", "cert-manager-images.txt");

@@ -78,23 +78,43 @@ pub struct Scan {
     pub unreadable: Vec<Unreadable>,
 }
 
+/// The documents of a rendered text, split as Helm splits a release's manifest (its
+/// `SplitManifests`: the pattern `(?:^|\s*\n)---\s*`), not as a YAML stream: a `---`
+/// at the start of a line, whatever follows it on that line (`---# a comment`, which a
+/// template trimming the lines around it renders), ends a document.
+fn pieces(text: &str) -> Vec<std::ops::Range<usize>> {
+    static SEP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:^|\s*\n)---\s*").unwrap_or_else(|_| unreachable!())
+    });
+    let mut out = Vec::new();
+    let mut from = 0;
+    for m in SEP.find_iter(text) {
+        out.push(from..m.start());
+        from = m.end();
+    }
+    out.push(from..text.len());
+    out
+}
+
 /// The images of every document of `text` (a template's output, or a `crds/` file).
 pub fn scan(text: &str) -> Result<Scan, NotYaml> {
-    let docs =
-        super::manifests::documents(text).map_err(|(line, message)| NotYaml { line, message })?;
     let mut scan = Scan::default();
-    for (i, doc) in docs.iter().enumerate() {
-        if doc.first.is_none() {
+    for piece in pieces(text) {
+        let part = &text[piece.clone()];
+        if part.trim().is_empty() {
             continue;
         }
-        let end = docs.get(i + 1).map_or(text.len(), |d| d.from);
-        let part = &text[doc.from..end];
+        let doc_line = text[..piece.start].matches('\n').count() + 1;
         let value: Value = super::read_yaml(part).map_err(|e| NotYaml {
             line: e
                 .location()
-                .map_or(doc.line, |l| doc.line + l.line() as usize - 1),
+                .map_or(doc_line, |l| doc_line + l.line() as usize - 1),
             message: e.to_string(),
         })?;
+        if value.is_null() {
+            // Only comments.
+            continue;
+        }
         let resource = resource_of(&value);
         let mut raw: Vec<(String, How)> = Vec::new();
         walk(&value, &mut raw, 0);
@@ -118,7 +138,7 @@ pub fn scan(text: &str) -> Result<Scan, NotYaml> {
                 written.as_str()
             };
             let (line, key) = locate(part, needle, &mut cursor);
-            let line = doc.line.saturating_sub(1) + line.max(1);
+            let line = doc_line.saturating_sub(1) + line.max(1);
             match (how, Reference::parse(&written)) {
                 (How::Container, Ok(reference)) => scan.found.push(Found {
                     written,
@@ -324,6 +344,14 @@ pub fn key_name(key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_are_split_as_helm_splits_a_manifest() {
+        let text = "a: 1\n---\n\n---# only a comment\n---# c\nkind: Pod\nspec:\n  containers:\n  - image: x.io/a:1\n";
+        let scan = scan(text).unwrap();
+        assert_eq!(scan.found.len(), 1);
+        assert_eq!(scan.found[0].line, 9);
+    }
 
     fn found(text: &str) -> Vec<(String, How, usize, String)> {
         scan(text)

@@ -345,9 +345,9 @@ impl<'a> Exec<'a> {
                     .unwrap_or_default())
             }
             Arg::Chain(pos, inner, names) => {
-                let v = self.arg(dot, inner)?;
+                let v = self.chain_receiver(dot, inner)?;
                 Ok(self
-                    .field_chain(dot, Some(v), *pos, names, &cmd.args[1..], fin)?
+                    .field_chain(dot, v, *pos, names, &cmd.args[1..], fin)?
                     .unwrap_or_default())
             }
             Arg::Ident(pos, name) => self.call(dot, *pos, name, &cmd.args[1..], fin),
@@ -388,8 +388,8 @@ impl<'a> Exec<'a> {
                 }
             }
             Arg::Chain(pos, inner, names) => {
-                let v = self.arg(dot, inner)?;
-                self.field_chain(dot, Some(v), *pos, names, &[], None)?
+                let v = self.chain_receiver(dot, inner)?;
+                self.field_chain(dot, v, *pos, names, &[], None)?
                     .unwrap_or_default()
             }
             Arg::Ident(pos, name) => self.call(dot, *pos, name, &[], None)?,
@@ -399,6 +399,17 @@ impl<'a> Exec<'a> {
                 self.vars.truncate(mark);
                 v?
             }
+        })
+    }
+
+    /// The receiver of `(pipeline).Field`: a pipeline's nil result is Go's invalid value
+    /// (its `interface{}` is dug into), whose fields are invalid too rather than an error,
+    /// as `(.Values.missing).field` renders empty under Helm.
+    fn chain_receiver(&mut self, dot: &Value, inner: &Arg) -> R<Option<Value>> {
+        let v = self.arg(dot, inner)?;
+        Ok(match (inner, v) {
+            (Arg::Pipe(..), Value::Nil) => None,
+            (_, v) => Some(v),
         })
     }
 

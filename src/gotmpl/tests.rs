@@ -51,6 +51,20 @@ pub(super) fn helm(
 }
 
 #[test]
+fn a_parenthesised_missing_value_has_empty_fields_and_a_bare_one_is_an_error() {
+    let data = || serde_json::json!({"Values": {"a": {}}});
+    let l = Limits::default;
+    let got = helm(&[("t", "x{{ (.Values.a.b).c }}y")], "t", data(), l()).unwrap();
+    assert_eq!(got, "xy");
+    let e = helm(&[("t", "x{{ .Values.a.b.c }}y")], "t", data(), l()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("nil pointer evaluating interface {}.c"),
+        "{e}"
+    );
+}
+
+#[test]
 fn helm_semantics() {
     let l = Limits::default;
     assert_eq!(
