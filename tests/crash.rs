@@ -33,7 +33,7 @@
 
 use crate::common;
 
-use common::{Cmd, Lab, copy_tree, require_tool, sha256_bytes};
+use common::{Cmd, Lab, copy_tree, sha256_bytes, strace_usable};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
@@ -191,28 +191,6 @@ fn differences(after: &Tree, want: &Tree) -> String {
         .map(|(k, _)| k)
         .collect();
     format!("left over {extra:?}, missing {missing:?}, changed {changed:?}")
-}
-
-/// True if strace can trace here (ptrace may be forbidden in a container); skips (or, under
-/// `CI=true`, fails) otherwise.
-fn strace_usable() -> bool {
-    if !require_tool("strace") {
-        return false;
-    }
-    let probe = Cmd::new("strace")
-        .args(["-qq", "-o", "/dev/null", "true"])
-        .any_status()
-        .run();
-    if probe.code == Some(0) {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "strace cannot trace here (ptrace not permitted?): {}",
-        probe.stderr
-    );
-    eprintln!("SKIP: strace cannot trace here: {}", probe.stderr);
-    false
 }
 
 /// `strace -qq [-o TRACE] -e trace=SYSCALLS [extra] seedforge -v build` in the lab.

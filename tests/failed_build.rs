@@ -17,7 +17,7 @@
 
 use crate::common;
 
-use common::{Cmd, Entry, Lab, copy_tree, require_tool, snapshot};
+use common::{Cmd, Entry, Lab, copy_tree, snapshot, strace_usable};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -220,26 +220,6 @@ fn by_step(points: &[Point], steps: &[String]) -> Vec<(String, Vec<Point>)> {
             )
         })
         .collect()
-}
-
-fn strace_usable() -> bool {
-    if !require_tool("strace") || !require_tool("taskset") {
-        return false;
-    }
-    let probe = Cmd::new("strace")
-        .args(["-qq", "-o", "/dev/null", "true"])
-        .any_status()
-        .run();
-    if probe.code == Some(0) {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "strace cannot trace here: {}",
-        probe.stderr
-    );
-    eprintln!("SKIP: strace cannot trace here: {}", probe.stderr);
-    false
 }
 
 /// The lab built, its tree kept in `baseline/`, and the config given a fourth node.

@@ -50,6 +50,28 @@ pub fn require_tool(name: &str) -> bool {
     false
 }
 
+/// True if strace can trace here (ptrace may be forbidden in a container), and taskset is
+/// there to pin it to one CPU; skips (or, under `CI=true`, fails) otherwise.
+pub fn strace_usable() -> bool {
+    if !require_tool("strace") || !require_tool("taskset") {
+        return false;
+    }
+    let probe = Cmd::new("strace")
+        .args(["-qq", "-o", "/dev/null", "true"])
+        .any_status()
+        .run();
+    if probe.code == Some(0) {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "strace cannot trace here (ptrace not permitted?): {}",
+        probe.stderr
+    );
+    eprintln!("SKIP: strace cannot trace here: {}", probe.stderr);
+    false
+}
+
 /// The result of a finished command.
 #[derive(Debug)]
 pub struct Output {
