@@ -180,4 +180,12 @@ fn k3s_traefik_pulls_what_k3s_images_lists() {
     let found = rendered_with(fixture, "traefik", "kube-system", user.as_object().unwrap());
     let expected = vendor_list(fixture, "k3s-images.txt");
     judge("k3s traefik 37.1.1+up37.1.0", &found, &expected, &[]);
+
+    // k3s started with --system-default-registry: the chart prefixes the repository with it.
+    let mut user = user;
+    user["global"]["systemDefaultRegistry"] = "registry.example:5000".into();
+    let found = rendered_with(fixture, "traefik", "kube-system", user.as_object().unwrap());
+    let expected: BTreeSet<String> =
+        ["registry.example:5000/rancher/mirrored-library-traefik:3.5.1".to_string()].into();
+    assert_eq!(found, expected);
 }
