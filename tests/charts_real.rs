@@ -27,6 +27,17 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// The images the fixture's chart pulls with its defaults, normalised.
 pub fn rendered(fixture: &str, release: &str) -> BTreeSet<String> {
+    rendered_with(fixture, release, release, &serde_json::Map::new())
+}
+
+/// The images the fixture's chart pulls with `user` values over its defaults, released as
+/// `release` in `namespace`, normalised.
+fn rendered_with(
+    fixture: &str,
+    release: &str,
+    namespace: &str,
+    user: &serde_json::Map<String, serde_json::Value>,
+) -> BTreeSet<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/charts-real")
         .join(fixture)
@@ -34,17 +45,12 @@ pub fn rendered(fixture: &str, release: &str) -> BTreeSet<String> {
     let mut chart = seedforge::charts::load::load_files(fixture, files_under(&dir)).unwrap();
     let settings = seedforge::charts::render::Settings {
         release: release.into(),
-        namespace: release.into(),
+        namespace: namespace.into(),
         k3s_version: "v1.33.1+k3s1".into(),
     };
     let started = std::time::Instant::now();
-    let found = seedforge::charts::pulled::images_of(
-        fixture,
-        &mut chart,
-        &serde_json::Map::new(),
-        &settings,
-    )
-    .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let found = seedforge::charts::pulled::images_of(fixture, &mut chart, user, &settings)
+        .unwrap_or_else(|e| panic!("{fixture}: {e}"));
     // Reported, never asserted (BENCHMARKS.md records the figures).
     eprintln!(
         "{fixture}: loaded, rendered and scanned in {:?}",
@@ -141,4 +147,45 @@ fn ingress_nginx_pulls_what_its_install_manifest_does() {
     let found = rendered("ingress-nginx-4.15.1", "ingress-nginx");
     let expected = vendor_list("ingress-nginx-4.15.1", "ingress-nginx-images.txt");
     judge("ingress-nginx 4.15.1", &found, &expected, &[]);
+}
+
+/// k3s's packaged traefik chart, with the values k3s gives it (`k3s-traefik.yaml`: the
+/// HelmChart's `valuesContent` and `global.systemDefaultRegistry` left empty), released as
+/// k3s releases it (`traefik` in `kube-system`), against the traefik entry of k3s's airgap
+/// image list at the same releases: the mirrored image, by the tag the values pin.
+#[test]
+fn k3s_traefik_pulls_what_k3s_images_lists() {
+    let fixture = "traefik-37.1.1+up37.1.0";
+    let user = serde_json::json!({
+        "deployment": {
+            "podAnnotations": {
+                "prometheus.io/port": "8082",
+                "prometheus.io/scrape": "true"
+            }
+        },
+        "providers": {"kubernetesIngress": {"publishedService": {"enabled": true}}},
+        "priorityClassName": "system-cluster-critical",
+        "image": {"repository": "rancher/mirrored-library-traefik", "tag": "3.5.1"},
+        "tolerations": [
+            {"key": "CriticalAddonsOnly", "operator": "Exists"},
+            {
+                "key": "node-role.kubernetes.io/control-plane",
+                "operator": "Exists",
+                "effect": "NoSchedule"
+            }
+        ],
+        "service": {"ipFamilyPolicy": "PreferDualStack"},
+        "global": {"systemDefaultRegistry": ""}
+    });
+    let found = rendered_with(fixture, "traefik", "kube-system", user.as_object().unwrap());
+    let expected = vendor_list(fixture, "k3s-images.txt");
+    judge("k3s traefik 37.1.1+up37.1.0", &found, &expected, &[]);
+
+    // k3s started with --system-default-registry: the chart prefixes the repository with it.
+    let mut user = user;
+    user["global"]["systemDefaultRegistry"] = "registry.example:5000".into();
+    let found = rendered_with(fixture, "traefik", "kube-system", user.as_object().unwrap());
+    let expected: BTreeSet<String> =
+        ["registry.example:5000/rancher/mirrored-library-traefik:3.5.1".to_string()].into();
+    assert_eq!(found, expected);
 }

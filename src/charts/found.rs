@@ -353,6 +353,14 @@ mod tests {
         assert_eq!(scan.found[0].line, 9);
     }
 
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_as_helm_reads_a_manifest() {
+        let text = "kind: Pod\nmetadata:\n  annotations:\n    a: \"1\"\n    a: \"2\"\nspec:\n  containers:\n  - image: x.io/a:1\n    image: x.io/b:2\n";
+        let scan = scan(text).unwrap();
+        assert_eq!(scan.found.len(), 1);
+        assert_eq!(scan.found[0].reference.to_string(), "x.io/b:2");
+    }
+
     fn found(text: &str) -> Vec<(String, How, usize, String)> {
         scan(text)
             .unwrap()

@@ -33,6 +33,9 @@ pub const MAX_VALUES_SIZE: u64 = 4 << 20;
 /// events, 250,000 nodes, maps 64 deep) refuses files far below the caps; every input read
 /// here is capped already, so the budget is scaled to the text instead: no YAML text yields
 /// more than a few events and nodes per byte. The depth stays the reader's (64 levels).
+/// A key repeated in a mapping keeps its last value, as Helm reads chart YAML and a
+/// release's manifests (go-yaml v2 through sigs.k8s.io/yaml, not strict): traefik's chart
+/// renders `prometheus.io/scrape` twice in a pod's annotations when the values set it too.
 pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
     let mut budget = serde_saphyr::Budget::default();
     let scaled = text.len().saturating_mul(4).saturating_add(1024);
@@ -41,6 +44,7 @@ pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_
     budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(text.len());
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     serde_saphyr::from_str_with_options(text, options)
 }
 

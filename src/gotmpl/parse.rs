@@ -675,7 +675,7 @@ pub(crate) fn parse_number(text: &str) -> Result<Number, String> {
     let float = match int {
         Some(i) => Some(i as f64),
         None if !is_hex => clean.parse::<f64>().ok().filter(|f| f.is_finite()),
-        None => None,
+        None => parse_hex_float(&clean).filter(|f| f.is_finite()),
     };
     let int = int.or_else(|| {
         float
@@ -692,6 +692,35 @@ pub(crate) fn parse_number(text: &str) -> Result<Number, String> {
         complex: false,
         char: false,
     })
+}
+
+/// A hexadecimal floating-point constant as Go reads it (`0x1p60`, `0x1.8p-2`): hex digits
+/// with an optional point, then a binary exponent `p` that Go requires.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = body.to_ascii_lowercase();
+    let rest = lower.strip_prefix("0x")?;
+    let (mantissa, exp) = rest.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in whole.chars() {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    let v = v * 2f64.powi(exp);
+    Some(if neg { -v } else { v })
 }
 
 fn parse_int(s: &str) -> Option<i64> {

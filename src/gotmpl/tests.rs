@@ -433,3 +433,18 @@ fn mangled_templates_never_panic() {
         }
     }
 }
+
+/// Hexadecimal floating-point constants read as Go reads them (traefik's chart multiplies
+/// by `0x1p60` for an `Ei` memory suffix): a float, printed as Go prints a float64.
+#[test]
+fn hex_float_constants() {
+    let j = serde_json::json!({});
+    assert_eq!(
+        go("{{0x1p60}}", j.clone()).unwrap(),
+        "1.152921504606847e+18"
+    );
+    assert_eq!(go("{{0x1.8p1}}", j.clone()).unwrap(), "3");
+    assert_eq!(go("{{0x1p-2}}", j.clone()).unwrap(), "0.25");
+    assert_eq!(go("{{-0x.8p1}}", j.clone()).unwrap(), "-1");
+    assert!(go("{{0x1.8}}", j).is_err());
+}

@@ -303,16 +303,6 @@ const GO_EXEC_UNSUPPORTED: &[(&str, &str)] = &[
         r#"error method, no error"#,
         "methods of Go structs and non-empty interfaces beyond the few the test's Object gives",
     ),
-    (r#"hex float"#, "hexadecimal float constants: not supported"),
-    (
-        r#"hex float _"#,
-        "hexadecimal float constants: not supported",
-    ),
-    (r#"HEX float"#, "hexadecimal float constants: not supported"),
-    (
-        r#"print multi2"#,
-        "hexadecimal float constants: not supported",
-    ),
     (
         r#"bug1"#,
         "data is a Go value this model has no form for (typed ints, structs, pointers, typed nil slices)",
