@@ -631,3 +631,71 @@ fn an_image_list_named_as_release_images_too_crosses_once() {
         .run();
     crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
 }
+
+/// The signature policy's key and trusted root (`images.verify.keys`, `trusted_root`),
+/// which the far side's build reads from its own folder: the receipt records them, and a
+/// changed one (a new key, a root rewritten by `cosign trusted-root create` again) crosses
+/// with the delta and is written there.
+#[test]
+fn a_changed_verify_key_and_trusted_root_cross_with_the_delta() {
+    let Some(sigstore) = common::keyless::PrivateSigstore::new() else {
+        return;
+    };
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let signer = common::sigstore::Signer::new(sigstore.cosign.clone());
+    fs::copy(signer.public_key(), dir.join("cosign.pub")).unwrap();
+    fs::copy(&sigstore.trusted_root, dir.join("trusted_root.json")).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "\n  concurrency: 4\n",
+        &format!(
+            "\n  concurrency: 4\n  verify:\n    keys: [cosign.pub]\n    identities:\n      - issuer: {}\n        subject: {}\n    trusted_root: trusted_root.json\n",
+            common::keyless::ISSUER,
+            common::keyless::SIGNER
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    lab.build();
+    let far = lab.far_copy("far");
+    lab.receipt("r.json").run();
+    let r = common::read_json(&lab.root().join("r.json"));
+    let others: Vec<&str> = (r["other_inputs"].as_array().unwrap().iter())
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(others, ["cosign.pub", "trusted_root.json"]);
+
+    // A new key pair, and the same root written another way (still a root that parses).
+    let signer2 = common::sigstore::Signer::new(sigstore.cosign.clone());
+    let key2 = fs::read(signer2.public_key()).unwrap();
+    fs::write(dir.join("cosign.pub"), &key2).unwrap();
+    let root: serde_json::Value = common::read_json(&sigstore.trusted_root);
+    let root2 = serde_json::to_string_pretty(&root).unwrap() + "\n\n";
+    assert_ne!(fs::read(&sigstore.trusted_root).unwrap(), root2.as_bytes());
+    fs::write(dir.join("trusted_root.json"), &root2).unwrap();
+    lab.build();
+    let out = lab.delta("r.json", "d").run();
+    assert!(
+        out.stdout
+            .contains("config files: cosign.pub, trusted_root.json"),
+        "{}",
+        out.stdout
+    );
+    let doc = common::read_json(&lab.root().join("d/delta.json"));
+    assert_eq!(
+        doc["other_inputs"],
+        serde_json::json!(["cosign.pub", "trusted_root.json"])
+    );
+    common::far_side(&far)
+        .arg("apply")
+        .arg(lab.root().join("d"))
+        .args(["--to", "fixtures/lab/out"])
+        .run();
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
+    let far_lab = far.join("fixtures/lab");
+    assert_eq!(fs::read(far_lab.join("cosign.pub")).unwrap(), key2);
+    assert_eq!(
+        fs::read_to_string(far_lab.join("trusted_root.json")).unwrap(),
+        root2
+    );
+}

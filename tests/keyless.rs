@@ -838,3 +838,76 @@ fn a_keyless_policy_that_cannot_be_used_is_refused_at_its_line() {
         assert!(!lab.out_dir().exists(), "{policy}");
     }
 }
+
+/// `seedforge mirror` with cosign's flags (`--certificate-identity`,
+/// `--certificate-oidc-issuer`, their `-regexp` forms, `--trusted-root`) checks keyless
+/// signatures as `images.verify` does: the demo's images signed by the private Sigstore are
+/// stored under their signer; under an identity none of them names, each is refused
+/// (exit 1) and nothing is stored.
+#[test]
+fn mirror_checks_keyless_signatures_with_cosigns_flags() {
+    let Some(KeylessLab {
+        registry,
+        sigstore,
+        lab,
+        images,
+    }) = keyless_lab()
+    else {
+        return;
+    };
+    let list = lab.lab_dir().join("images.txt");
+    let mirror = |layout: &str, identity: [&str; 4], code: i32| {
+        Cmd::seedforge()
+            .args(["mirror", "--images"])
+            .arg(&list)
+            .arg("--layout")
+            .arg(lab.root().join(layout))
+            .args(["--plain-http", &registry.host()])
+            .args(identity)
+            .arg("--trusted-root")
+            .arg(&sigstore.trusted_root)
+            .expect(code)
+            .run()
+    };
+    let stored = |layout: &str| -> Vec<String> {
+        let index = lab.root().join(layout).join("index.json");
+        if !index.exists() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(index).unwrap()).unwrap();
+        (v["manifests"].as_array().unwrap().iter())
+            .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+            .map(str::to_string)
+            .collect()
+    };
+    mirror(
+        "signed",
+        [
+            "--certificate-identity",
+            SIGNER,
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ],
+        0,
+    );
+    let names = stored("signed");
+    for (_, destination, _) in &images {
+        assert!(names.contains(destination), "{destination}: {names:?}");
+    }
+    let refused = mirror(
+        "other",
+        [
+            "--certificate-identity-regexp",
+            "^someone-else@",
+            "--certificate-oidc-issuer-regexp",
+            "seedforge\\.test",
+        ],
+        1,
+    );
+    assert!(
+        refused.stderr.contains("someone-else"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(stored("other"), Vec::<String>::new(), "{}", refused.stderr);
+}

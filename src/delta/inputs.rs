@@ -1,6 +1,6 @@
 //! The config folder's files a build reads that `manifest.json` does not record: chart
-//! values files, `cluster.release_images`, the files of `manifests:` and package base
-//! lists. The far side's offline build reads them from its own folder, so a changed one
+//! values files, `cluster.release_images`, the files of `manifests:`, package base
+//! lists, and `images.verify`'s keys and trusted root. The far side's offline build reads them from its own folder, so a changed one
 //! must cross: the receipt records each by digest, the delta carries each that changed
 //! (or, against an older receipt that records none, each there is), and one outside the
 //! config's folder (`../values.yaml`), which is not the folder's to carry, is refused.
@@ -31,6 +31,11 @@ pub(crate) fn other_inputs(config_file: &Path) -> Vec<(String, PathBuf)> {
             .iter()
             .filter_map(|b| b.base.as_ref().map(|p| dir.join(p))),
     );
+    // The signature policy's keys and trusted root: the far side's build reads them too.
+    if let Some(verify) = &config.images.verify {
+        files.extend(verify.keys.iter().map(|k| dir.join(&*k.value)));
+        files.extend(verify.trusted_root.iter().map(|r| dir.join(&*r.value)));
+    }
     let manifests: Vec<PathBuf> = config.manifests.iter().map(|(p, _)| p.clone()).collect();
     if let Ok(found) = crate::charts::manifests::collect(&manifests, &[]) {
         files.extend(found.into_iter().map(|m| m.source));

@@ -559,4 +559,35 @@ mod tests {
             assert!(safe_relative(bad).is_none(), "{bad}");
         }
     }
+
+    #[test]
+    fn a_manifest_identity_with_a_field_this_seedforge_does_not_know_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(MANIFEST),
+            r#"{"artifacts": [], "image_keyless": {"trusted_root": "keys/images/trusted_root-0.json",
+                "name": "root.json", "identities": [{"issuer": "https://token.actions.githubusercontent.com",
+                "subject_regexp": "^https://github.com/acme/", "added_later": {"x": 1}}]}}"#,
+        )
+        .unwrap();
+        let view = ManifestView::load(dir.path()).unwrap();
+        let identities = &view.image_keyless.unwrap().identities;
+        assert_eq!(identities.len(), 1);
+        assert_eq!(
+            identities[0].issuer.as_deref(),
+            Some("https://token.actions.githubusercontent.com")
+        );
+        identities[0].to_identity().unwrap();
+        // The config's own entry stays strict.
+        let strict: Result<crate::config::IdentityConfig, _> =
+            serde_json::from_str(r#"{"issuer": "i", "subject": "s", "added_later": 1}"#);
+        assert!(strict.is_err());
+        // Written as the config's entry is.
+        let config: crate::config::IdentityConfig =
+            serde_json::from_str(r#"{"subject": "s", "no_issuer": true}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&IdentityRecord::from(&config)).unwrap(),
+            serde_json::to_string(&config).unwrap()
+        );
+    }
 }

@@ -66,7 +66,57 @@ pub struct KeylessRecord {
     /// The trusted root as the config names it.
     pub name: String,
     /// The identities a keyless signature must name, as the config gives them.
-    pub identities: Vec<crate::config::IdentityConfig>,
+    pub identities: Vec<IdentityRecord>,
+}
+
+/// One identity of [`KeylessRecord`]: the config's `images.verify.identities` entry
+/// ([`crate::config::IdentityConfig`]), written with the same fields but read leniently:
+/// a field a newer seedforge adds is ignored, so an older one still reads the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRecord {
+    /// The OIDC issuer, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// A regular expression found in the issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_regexp: Option<String>,
+    /// The subject, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A regular expression found in the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_regexp: Option<String>,
+    /// The certificate names no issuer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_issuer: bool,
+}
+
+impl From<&crate::config::IdentityConfig> for IdentityRecord {
+    fn from(c: &crate::config::IdentityConfig) -> IdentityRecord {
+        IdentityRecord {
+            issuer: c.issuer.clone(),
+            issuer_regexp: c.issuer_regexp.clone(),
+            subject: c.subject.clone(),
+            subject_regexp: c.subject_regexp.clone(),
+            no_issuer: c.no_issuer,
+        }
+    }
+}
+
+impl IdentityRecord {
+    /// The identity the entry describes, as the config's entry gives it.
+    pub fn to_identity(
+        &self,
+    ) -> Result<crate::trust::keyless::Identity, crate::trust::keyless::KeylessError> {
+        crate::config::IdentityConfig {
+            issuer: self.issuer.clone(),
+            issuer_regexp: self.issuer_regexp.clone(),
+            subject: self.subject.clone(),
+            subject_regexp: self.subject_regexp.clone(),
+            no_issuer: self.no_issuer,
+        }
+        .to_identity()
+    }
 }
 
 /// The cluster, as configured.

@@ -104,7 +104,7 @@ pub fn seal_with(
             KeylessRecord {
                 trusted_root: rel,
                 name: name.clone(),
-                identities: identities.clone(),
+                identities: identities.iter().map(IdentityRecord::from).collect(),
             }
         });
     if let Some(key) = &plan.signing {
