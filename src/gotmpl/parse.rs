@@ -345,33 +345,30 @@ impl Parser<'_> {
     fn define(&mut self, pos: usize) -> PResult<()> {
         let (_, name) = self.template_name("define")?;
         self.expect_right("define")?;
+        let list = self.template_body(pos, "define")?;
+        self.defines.push((name, list));
+        Ok(())
+    }
+
+    /// The body of a `define` or `block` up to its `{{end}}`: a template of its own, with
+    /// only `$` in scope and outside any `range`.
+    fn template_body(&mut self, pos: usize, what: &str) -> PResult<Vec<Node>> {
         let saved = std::mem::replace(&mut self.vars, vec!["$".into()]);
         let saved_range = std::mem::take(&mut self.range_depth);
         let (list, end) = self.list(false)?;
         self.vars = saved;
         self.range_depth = saved_range;
         match end {
-            End::Close(_) => {}
-            End::Else(p) => return err(p, "unexpected {{else}} in define"),
-            End::Eof => return err(pos, "unexpected EOF in define clause"),
+            End::Close(_) => Ok(list),
+            End::Else(p) => err(p, format!("unexpected {{{{else}}}} in {what}")),
+            End::Eof => err(pos, format!("unexpected EOF in {what} clause")),
         }
-        self.defines.push((name, list));
-        Ok(())
     }
 
     fn block(&mut self, pos: usize) -> PResult<Node> {
         let (_, name) = self.template_name("block")?;
         let pipe = self.pipeline("block", false)?;
-        let saved = std::mem::replace(&mut self.vars, vec!["$".into()]);
-        let saved_range = std::mem::take(&mut self.range_depth);
-        let (list, end) = self.list(false)?;
-        self.vars = saved;
-        self.range_depth = saved_range;
-        match end {
-            End::Close(_) => {}
-            End::Else(p) => return err(p, "unexpected {{else}} in block"),
-            End::Eof => return err(pos, "unexpected EOF in block clause"),
-        }
+        let list = self.template_body(pos, "block")?;
         self.defines.push((name.clone(), list));
         Ok(Node::Template {
             pos,
