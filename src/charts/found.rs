@@ -99,12 +99,15 @@ fn pieces(text: &str) -> Vec<std::ops::Range<usize>> {
 /// The images of every document of `text` (a template's output, or a `crds/` file).
 pub fn scan(text: &str) -> Result<Scan, NotYaml> {
     let mut scan = Scan::default();
+    // The line each piece starts on, counted on from the last piece's start.
+    let (mut counted_to, mut doc_line) = (0, 1);
     for piece in pieces(text) {
+        doc_line += text[counted_to..piece.start].matches('\n').count();
+        counted_to = piece.start;
         let part = &text[piece.clone()];
         if part.trim().is_empty() {
             continue;
         }
-        let doc_line = text[..piece.start].matches('\n').count() + 1;
         let value: Value = super::read_yaml(part).map_err(|e| NotYaml {
             line: e
                 .location()
