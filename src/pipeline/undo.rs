@@ -305,18 +305,7 @@ impl Watch {
             crate::util::atomic_write_mode(&path, bytes, *mode).map_err(at(&path))?;
             restored.push(path);
         }
-        let now = walk(&self.out).map_err(at(&self.out))?;
-        for rel in now.files.difference(&self.before.files) {
-            let path = self.out.join(rel);
-            fs::remove_file(&path).map_err(at(&path))?;
-        }
-        let added: Vec<&String> = now.dirs.difference(&self.before.dirs).collect();
-        for rel in added.into_iter().rev() {
-            let path = self.out.join(rel);
-            if path.is_dir() {
-                fs::remove_dir_all(&path).map_err(at(&path))?;
-            }
-        }
+        remove_added(&self.out, &self.before, &mut BTreeSet::new())?;
         Ok(restored)
     }
 }
@@ -359,6 +348,36 @@ fn discard(dir: &Path) -> Result<(), Failed> {
     // Once aside, it is a temporary folder like any other: what cannot be removed now
     // the next build's sweep removes.
     let _ = fs::remove_dir_all(&aside);
+    Ok(())
+}
+
+/// Removes every file and folder `out` holds that it did not hold `before` (the layout's
+/// blobs, the build state and temporary files aside: see [`walk`]), adding to `touched`
+/// the folders that changed.
+fn remove_added(
+    out: &Path,
+    before: &Before,
+    touched: &mut BTreeSet<PathBuf>,
+) -> Result<(), Failed> {
+    let now = walk(out).map_err(at(out))?;
+    for rel in now.files.difference(&before.files) {
+        let path = out.join(rel);
+        fs::remove_file(&path).map_err(at(&path))?;
+        if let Some(parent) = path.parent() {
+            touched.insert(parent.to_path_buf());
+        }
+    }
+    // Deepest first, so a folder is empty of new files when its turn comes.
+    let added: Vec<&String> = now.dirs.difference(&before.dirs).collect();
+    for rel in added.into_iter().rev() {
+        let path = out.join(rel);
+        if path.is_dir() {
+            fs::remove_dir_all(&path).map_err(at(&path))?;
+        }
+        if let Some(parent) = path.parent() {
+            touched.insert(parent.to_path_buf());
+        }
+    }
     Ok(())
 }
 
@@ -418,25 +437,7 @@ pub fn recover(out: &Path) -> Result<Vec<PathBuf>, Failed> {
         restored.push(path);
     }
     // What the failed build added.
-    let now = walk(out).map_err(at(out))?;
-    for rel in now.files.difference(&before.files) {
-        let path = out.join(rel);
-        fs::remove_file(&path).map_err(at(&path))?;
-        if let Some(parent) = path.parent() {
-            synced.insert(parent.to_path_buf());
-        }
-    }
-    // Deepest first, so a folder is empty of new files when its turn comes.
-    let added: Vec<&String> = now.dirs.difference(&before.dirs).collect();
-    for rel in added.into_iter().rev() {
-        let path = out.join(rel);
-        if path.is_dir() {
-            fs::remove_dir_all(&path).map_err(at(&path))?;
-        }
-        if let Some(parent) = path.parent() {
-            synced.insert(parent.to_path_buf());
-        }
-    }
+    remove_added(out, &before, &mut synced)?;
     for d in &synced {
         if d.is_dir() {
             crate::util::sync_dir(d).map_err(at(d))?;
