@@ -198,34 +198,32 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         },
         _ => None,
     };
-    if let Err(e) = ran {
-        // Every file the output held is put back: it is the last sealed output again.
-        if let Some(set) = undo {
-            match set.roll_back() {
-                Ok(restored) => inputs.state.absorb_ctime(&restored),
-                Err((path, why)) => reporter.warning(&format!(
-                    "{}: could not put back the output as it was ({why}); the next build puts it back",
-                    path.display()
-                )),
-            }
+    // Every file the output held is put back: it is the last sealed output again. What the
+    // finished steps recorded is kept: a step whose files were put back finds them changed
+    // and runs again.
+    let put_back = || {
+        match crate::pipeline::undo::recover(&inputs.output) {
+            Ok(restored) => inputs.state.absorb_ctime(&restored),
+            Err((path, why)) => reporter.warning(&format!(
+                "{}: could not put back the output as it was ({why}); the next build puts it back",
+                path.display()
+            )),
         }
-        // What the finished steps recorded is kept: a step whose files were put back
-        // finds them changed and runs again.
         let _ = inputs.state.save();
+    };
+    if let Err(e) = ran {
+        if undo.is_some() {
+            put_back();
+        } else {
+            let _ = inputs.state.save();
+        }
         return Err(e);
     }
     if let Some(set) = undo {
         let kept = set.files().to_vec();
         if let Err(failed) = set.commit() {
             // The set still rolls back: the build fails as a step would have.
-            match crate::pipeline::undo::recover(&inputs.output) {
-                Ok(restored) => inputs.state.absorb_ctime(&restored),
-                Err((path, why)) => reporter.warning(&format!(
-                    "{}: could not put back the output as it was ({why}); the next build puts it back",
-                    path.display()
-                )),
-            }
-            let _ = inputs.state.save();
+            put_back();
             return Err(undo_error(failed));
         }
         inputs.state.absorb_ctime(&kept);
