@@ -7,7 +7,8 @@
 //!   agent waits for the server and starts with its URL and token; airgap images are
 //!   imported; both package bundles install, one after another; no ordering cycle.
 //! - **serve**: a node's containerd pulls every image of the build from `seedforge serve`
-//!   on this machine, through the build's hosts files and CA (tests/boot/serve.rs).
+//!   on this machine, through the build's hosts files and CA (tests/boot/serve.rs), the
+//!   two the demo lab's chart pulls (added by `images: add`) by their own registry's name.
 //! - **life** of one node's disk, boot after boot: a seed with a damaged payload is
 //!   refused with nothing installed and the unit failed; the same disk booted with a sound
 //!   seed recovers with no manual step; a second boot changes nothing; a seed with a

@@ -6,32 +6,10 @@
 
 use crate::charts::{Repo, lab_with_chart};
 use crate::common;
-use common::charts::tgz_of;
-use common::registry::{Registry, fixture_layout, skopeo_push};
+use common::charts::{lab_chart_tgz, lab_chart_values, push_lab_chart_images};
+use common::registry::Registry;
 use common::require_tool;
 use std::fs;
-
-/// The lab's chart as an archive.
-fn lab_chart() -> Vec<u8> {
-    let dir = common::repo_root().join("fixtures/lab/charts/demo-app");
-    let mut files = Vec::new();
-    for e in walkdir::WalkDir::new(&dir).sort_by_file_name() {
-        let e = e.unwrap();
-        if e.file_type().is_file() {
-            let rel = e
-                .path()
-                .strip_prefix(&dir)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            files.push((
-                format!("demo-app/{rel}"),
-                fs::read_to_string(e.path()).unwrap(),
-            ));
-        }
-    }
-    tgz_of(&files)
-}
 
 #[test]
 fn the_lab_chart_images_are_named_with_their_lines_and_added_when_asked() {
@@ -40,24 +18,8 @@ fn the_lab_chart_images_are_named_with_their_lines_and_added_when_asked() {
     }
     let registry = Registry::start_plain();
     let host = registry.host();
-    let layout = fixture_layout();
-    skopeo_push(
-        &format!("oci:{}:mirrored-pause:3.6", layout.display()),
-        &registry,
-        "lab/web:1.0",
-        false,
-    );
-    let busybox = common::repo_root().join("fixtures/images/busybox.docker.tar");
-    skopeo_push(
-        &format!(
-            "docker-archive:{}:rancher/mirrored-library-busybox:1.36.1",
-            busybox.display()
-        ),
-        &registry,
-        "lab/side:2.0",
-        false,
-    );
-    let tgz = lab_chart();
+    push_lab_chart_images(&registry);
+    let tgz = lab_chart_tgz();
     let repo = Repo::start(&tgz, tgz.clone());
     let lab = lab_with_chart(&repo.server.url(""), "    values: demo-values.yaml\n");
     // The chart's defaults name the lab's own images: the plan passes.
@@ -68,7 +30,7 @@ fn the_lab_chart_images_are_named_with_their_lines_and_added_when_asked() {
     // From the registry on 127.0.0.1: in no list, each named with its template line.
     fs::write(
         lab.lab_dir().join("demo-values.yaml"),
-        format!("global:\n  imageRegistry: \"{host}\"\nimage:\n  repository: lab/web\n  tag: \"1.0\"\nsidecar:\n  registry: \"{host}\"\n  repository: lab/side\n  tag: \"2.0\"\n"),
+        lab_chart_values(&host),
     )
     .unwrap();
     let config = lab.lab_dir().join("seedforge.yaml");

@@ -16,6 +16,21 @@ pub(crate) fn lab_chart() -> Vec<u8> {
     common::charts::chart_tgz("demo-app", "1.2.3", common::charts::VALUES)
 }
 
+/// `tgz` as the Helm HTTP repository in `repo` serves `demo-app` 1.2.3: the archive and
+/// an `index.yaml` with its digest.
+fn publish_chart(repo: &Path, tgz: &[u8]) {
+    fs::create_dir_all(repo.join("charts")).unwrap();
+    fs::write(repo.join("charts/demo-app-1.2.3.tgz"), tgz).unwrap();
+    fs::write(
+        repo.join("index.yaml"),
+        format!(
+            "apiVersion: v1\nentries:\n  demo-app:\n    - apiVersion: v2\n      name: demo-app\n      version: 1.2.3\n      digest: {}\n      urls:\n        - charts/demo-app-1.2.3.tgz\n",
+            sha256_bytes(tgz)
+        ),
+    )
+    .unwrap();
+}
+
 /// A manifest the config's `manifests:` carries to the server.
 pub(crate) const LAB_MANIFEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: boot-settings\n  namespace: default\ndata:\n  greeting: hello\n";
 
@@ -50,22 +65,11 @@ impl Lab {
         );
         fs::write(lab.join("node-status"), status).unwrap();
         // A Helm HTTP repository with one chart, a values file for it, and a manifest.
-        let repo = lab.join("repo");
-        fs::create_dir_all(repo.join("charts")).unwrap();
-        let chart = lab_chart();
-        fs::write(repo.join("charts/demo-app-1.2.3.tgz"), &chart).unwrap();
-        fs::write(
-            repo.join("index.yaml"),
-            format!(
-                "apiVersion: v1\nentries:\n  demo-app:\n    - apiVersion: v2\n      name: demo-app\n      version: 1.2.3\n      digest: {}\n      urls:\n        - charts/demo-app-1.2.3.tgz\n",
-                sha256_bytes(&chart)
-            ),
-        )
-        .unwrap();
+        publish_chart(&lab.join("repo"), &lab_chart());
         fs::write(lab.join("values.yaml"), "replicaCount: 2\n").unwrap();
         fs::create_dir_all(lab.join("manifests")).unwrap();
         fs::write(lab.join("manifests/boot-settings.yaml"), LAB_MANIFEST).unwrap();
-        let repo = common::debs::HttpServer::start(&repo);
+        let repo = common::debs::HttpServer::start(&lab.join("repo"));
         let lab = Lab { dir, edit, repo };
         lab.set_standin("");
         lab
@@ -73,6 +77,19 @@ impl Lab {
 
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The repository's `demo-app` 1.2.3 replaced by `tgz`, given `values`; `extra` lines
+    /// are added to the config's chart entry (`    images: add\n`) until [`Lab::set_standin`]
+    /// writes the config again.
+    pub(crate) fn set_chart(&self, tgz: &[u8], values: &str, extra: &str) {
+        publish_chart(&self.path().join("repo"), tgz);
+        fs::write(self.path().join("values.yaml"), values).unwrap();
+        let path = self.path().join("seedforge.yaml");
+        let config = fs::read_to_string(&path).unwrap();
+        let entry = "    values: values.yaml\n";
+        assert!(config.contains(entry), "{config}");
+        fs::write(&path, config.replace(entry, &format!("{entry}{extra}"))).unwrap();
     }
 
     /// Writes the k3s stand-in with `extra` appended (a changed payload) and the config

@@ -4,6 +4,12 @@
 //! machine's 127.0.0.1, one socat a connection), and the node's own containerd pulling
 //! every image of the build through the build's `certs.d` hosts files and the CA the seed
 //! placed, by the names k3s's mirror configuration uses.
+//!
+//! The build's chart is the demo lab's (`fixtures/lab/charts/demo-app`, its image from a
+//! helper template, its sidecar's passed as a flag) with `images: add`, its values naming
+//! both images in a registry on this machine's 127.0.0.1: the build mirrors them under
+//! that registry's name, and the node pulls them by it, its `certs.d` hosts file for
+//! `127.0.0.1:PORT` sending the pulls to `seedforge serve`.
 
 use super::*;
 
@@ -55,12 +61,59 @@ fn pull_script(out: &Path, images: &[(String, String)], direct: &str) -> String 
 #[ignore = "boots Debian under qemu for minutes, as root: cargo test --test boot -- --ignored"]
 fn a_node_pulls_every_image_from_seedforge_serve() {
     let (_one, machine) = booting(&["socat"]);
+    assert!(
+        common::require_tool("docker-registry") && common::require_tool("skopeo"),
+        "docker-registry and skopeo are required"
+    );
     let lab = Lab::new(&machine);
+    // The chart's two images, in a registry on this machine only while the build runs.
+    let mut registry = common::registry::Registry::start_plain();
+    let chart_host = registry.host();
+    common::charts::push_lab_chart_images(&registry);
+    let chart_images = [
+        format!("{chart_host}/lab/web:1.0"),
+        format!("{chart_host}/lab/side:2.0"),
+    ];
+    let sources: Vec<String> = ["lab/web:1.0", "lab/side:2.0"]
+        .iter()
+        .map(|t| common::registry::skopeo_raw_digest(&registry, t))
+        .collect();
+    lab.set_chart(
+        &common::charts::lab_chart_tgz(),
+        &common::charts::lab_chart_values(&chart_host),
+        "    images: add\n",
+    );
+    lab.append_config(&format!(
+        "\nregistries:\n  - host: \"{chart_host}\"\n    insecure: true\n"
+    ));
     lab.build();
+    registry.stop();
     let scratch = lab.path();
     let out = scratch.join("out");
     let images = layout_images(&out);
-    assert!(images.len() >= 8, "{images:?}");
+    assert!(images.len() >= 10, "{images:?}");
+    // Both chart images mirrored by their own names, at the source registry's digests,
+    // and a hosts file for their registry that sends pulls to the build's registry.
+    for (name, digest) in chart_images.iter().zip(&sources) {
+        assert!(
+            images.contains(&(name.clone(), digest.clone())),
+            "{name} at {digest} is not in the layout: {images:?}"
+        );
+    }
+    let hosts = fs::read_to_string(out.join(format!(
+        "certs.d/{}/hosts.toml",
+        chart_host.replace(':', "_") + "_"
+    )))
+    .unwrap();
+    assert!(
+        hosts.contains("[host.\"https://192.0.2.1:5000\"]"),
+        "{hosts}"
+    );
+    let registries = fs::read_to_string(out.join("registries.yaml")).unwrap();
+    assert!(
+        registries.contains(&format!("\"{chart_host}\":")),
+        "{registries}"
+    );
 
     // The registry of the lab's config (192.0.2.1:5000), served from the output on this
     // machine's loopback; the node reaches it only through qemu's guestfwd.
@@ -122,6 +175,11 @@ fn a_node_pulls_every_image_from_seedforge_serve() {
         why()
     );
     assert!(!then.contains("FAILED"), "{}", why());
+    for name in &chart_images {
+        let pulled = format!("PULLED {name}");
+        assert!(then.lines().any(|l| l == pulled), "{}", why());
+        eprintln!("{pulled}");
+    }
     let listed = then.split("== images").nth(1).unwrap_or_default();
     let mut expected = images.clone();
     let pause = images

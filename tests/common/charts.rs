@@ -1,4 +1,5 @@
-//! Helm charts for the tests: a deterministic chart archive and the values it ships, and
+//! Helm charts for the tests: a deterministic chart archive and the values it ships, the
+//! demo lab's chart (`fixtures/lab/charts/demo-app`) with its two images in a registry, and
 //! a chart pushed to the distribution registry as Helm pushes one.
 
 use std::fs;
@@ -37,6 +38,60 @@ pub fn tgz_of(files: &[(String, String)]) -> Vec<u8> {
         .write(Vec::new(), flate2::Compression::default());
     gz.write_all(&raw).unwrap();
     gz.finish().unwrap()
+}
+
+/// The demo lab's chart (`fixtures/lab/charts/demo-app`) as a deterministic archive: its
+/// image comes from a helper template, its sidecar's image is handed to it as a flag.
+pub fn lab_chart_tgz() -> Vec<u8> {
+    let dir = super::repo_root().join("fixtures/lab/charts/demo-app");
+    let mut files = Vec::new();
+    for e in walkdir::WalkDir::new(&dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e
+                .path()
+                .strip_prefix(&dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            files.push((
+                format!("demo-app/{rel}"),
+                fs::read_to_string(e.path()).unwrap(),
+            ));
+        }
+    }
+    tgz_of(&files)
+}
+
+/// Pushes the lab chart's two images to `registry` as `lab/web:1.0` (the fixture pause
+/// image) and `lab/side:2.0` (the fixture busybox).
+pub fn push_lab_chart_images(registry: &super::registry::Registry) {
+    let layout = super::registry::fixture_layout();
+    super::registry::skopeo_push(
+        &format!("oci:{}:mirrored-pause:3.6", layout.display()),
+        registry,
+        "lab/web:1.0",
+        false,
+    );
+    let busybox = super::repo_root().join("fixtures/images/busybox.docker.tar");
+    super::registry::skopeo_push(
+        &format!(
+            "docker-archive:{}:rancher/mirrored-library-busybox:1.36.1",
+            busybox.display()
+        ),
+        registry,
+        "lab/side:2.0",
+        false,
+    );
+}
+
+/// Values for the lab chart naming its two images in the registry at `host`
+/// ([`push_lab_chart_images`]): the app's through `global.imageRegistry`, the sidecar's
+/// through its own `registry`.
+pub fn lab_chart_values(host: &str) -> String {
+    format!(
+        "global:\n  imageRegistry: \"{host}\"\nimage:\n  repository: lab/web\n  tag: \"1.0\"\nsidecar:\n  registry: \"{host}\"\n  repository: lab/side\n  tag: \"2.0\"\n"
+    )
 }
 
 /// The values of the test chart.
