@@ -562,28 +562,42 @@ fn template_list(v: Option<&Json>) -> Vec<String> {
     }
 }
 
-#[test]
-fn traefik_helm_unittest_image_assertions_pass() {
+/// What a run of suites gave.
+#[derive(Default)]
+struct Summary {
+    passed: usize,
+    asserts: usize,
+    excluded: usize,
+    failures: Vec<String>,
+}
+
+/// The tests `select` keeps of the stored suites `only` names (all when empty), run.
+fn run_suites(only: &[&str], select: &dyn Fn(&Json, &Json) -> bool) -> (usize, Summary) {
     let chart = upstream_chart();
     let dir = unittest_dir().join("tests");
     let mut suites: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with("_test.yaml"))
+        .filter(|p| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|o| p.file_name().unwrap().to_str() == Some(o))
+        })
         .collect();
     suites.sort();
-    let (mut passed, mut asserts, mut excluded) = (0, 0, 0);
-    let mut failures = Vec::new();
+    let mut sum = Summary::default();
     for path in &suites {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let suite = yaml(&std::fs::read_to_string(path).unwrap());
         for test in suite["tests"].as_array().unwrap() {
-            if !selected(&suite, test) {
+            if !select(&suite, test) {
                 continue;
             }
             let name = test["it"].as_str().unwrap();
             if EXCLUDED.iter().any(|(f, n, _)| *f == file && *n == name) {
-                excluded += 1;
+                sum.excluded += 1;
                 continue;
             }
             let mut templates = template_list(test.get("templates"));
@@ -596,26 +610,44 @@ fn traefik_helm_unittest_image_assertions_pass() {
             let outcome = render(&chart, &suite, test, &dir, &templates);
             let mut ok = true;
             for a in test["asserts"].as_array().unwrap() {
-                asserts += 1;
+                sum.asserts += 1;
                 if let Err(e) = check(a.as_object().unwrap(), &outcome, &templates) {
                     ok = false;
-                    failures.push(format!("{file}: {name}: {e}"));
+                    sum.failures.push(format!("{file}: {name}: {e}"));
                 }
             }
             if ok {
-                passed += 1;
+                sum.passed += 1;
             }
         }
     }
+    (suites.len(), sum)
+}
+
+#[test]
+fn traefik_helm_unittest_image_assertions_pass() {
+    let (suites, sum) = run_suites(&[], &selected);
     eprintln!(
-        "traefik helm-unittest: {passed} selected tests pass ({asserts} assertions), {} fail, {excluded} excluded",
-        failures.len()
+        "traefik helm-unittest: {} selected tests pass ({} assertions), {} fail, {} excluded",
+        sum.passed,
+        sum.asserts,
+        sum.failures.len(),
+        sum.excluded
     );
-    assert!(failures.is_empty(), "{failures:#?}");
-    assert_eq!(excluded, EXCLUDED.len());
-    // The selection as SOURCE describes it: the image tests of the 13 suites stored.
-    assert_eq!(suites.len(), 13);
-    assert_eq!(passed + excluded, 81);
+    assert!(sum.failures.is_empty(), "{:#?}", sum.failures);
+    assert_eq!(sum.excluded, EXCLUDED.len());
+    // The selection as SOURCE describes it: the image tests of the suites stored.
+    assert_eq!(suites, 14);
+    assert_eq!(sum.passed + sum.excluded, 81);
+}
+
+/// An IngressRoute the chart's values do not describe (no `annotations`): its template
+/// merges `(default $config.annotations dict)`, a nil, into a map, as Go does.
+#[test]
+fn traefik_helm_unittest_unsupported_ingressroute_renders() {
+    let (_, sum) = run_suites(&["unsupported-ingressroute_test.yaml"], &|_, _| true);
+    assert!(sum.failures.is_empty(), "{:#?}", sum.failures);
+    assert_eq!(sum.passed, 1);
 }
 
 /// The runner's path syntax and selection, on their own.
