@@ -5,10 +5,10 @@
 //! tag) passes, but the few listed in [`EXCLUDED`] with their reason.
 //!
 //! A small runner of helm-unittest's suite format (as helm-unittest 0.8 reads it):
-//! `templates`, `set` (maps and dotted keys), `values` files, `chart` (`version`,
-//! `appVersion`), `capabilities` (`majorVersion`, `minorVersion`), `release`
-//! (`name`, `namespace`), per assertion `template`, `documentIndex` and `not`, and the
-//! assertions `equal`, `notEqual`, `matchRegex`, `notMatchRegex`, `contains`,
+//! `templates` (none: all), `set` (maps and dotted keys), `values` files, `chart`
+//! (`version`, `appVersion`), `capabilities` (`majorVersion`, `minorVersion`), `release`
+//! (`name`, `namespace`), `documentIndex` (a test's or an assertion's), per assertion
+//! `template` and `not`, and the assertions `equal`, `notEqual`, `matchRegex`, `notMatchRegex`, `contains`,
 //! `notContains`, `isSubset`, `isKind`, `isAPIVersion`, `isNull`, `isNotNull`,
 //! `isNullOrEmpty`, `isNotNullOrEmpty`, `isEmpty`, `isNotEmpty`, `exists`, `notExists`,
 //! `hasDocuments`, `containsDocument`, `failedTemplate`, `notFailedTemplate`; `path` in
@@ -235,11 +235,12 @@ fn render(
         }
     }
     // helm-unittest renders the suite's templates and the partials they may include, no other.
+    // A suite that names none renders them all.
     let mut chart = chart.clone();
     chart.templates.retain(|(path, _)| {
         let under = path.strip_prefix("templates/").unwrap_or(path);
         let base = under.rsplit('/').next().unwrap_or(under);
-        base.starts_with('_') || templates.iter().any(|t| t == under)
+        templates.is_empty() || base.starts_with('_') || templates.iter().any(|t| t == under)
     });
     for level in [suite, test] {
         if let Some(Json::Object(c)) = level.get("chart") {
@@ -476,6 +477,7 @@ fn is_document(body: &Json, doc: &Json) -> bool {
 /// One assertion of a test: `Ok` or why it fails.
 fn check(
     assertion: &Map<String, Json>,
+    test: &Json,
     outcome: &Outcome,
     templates: &[String],
 ) -> Result<(), String> {
@@ -518,7 +520,10 @@ fn check(
                 let of = all
                     .get(t)
                     .ok_or_else(|| format!("no template {t} in the chart"))?;
-                match assertion.get("documentIndex").and_then(Json::as_u64) {
+                let index = assertion
+                    .get("documentIndex")
+                    .or_else(|| test.get("documentIndex"));
+                match index.and_then(Json::as_u64) {
                     Some(i) => docs.push(
                         of.get(i as usize)
                             .ok_or_else(|| format!("{t} has no document {i}"))?,
@@ -611,7 +616,7 @@ fn run_suites(only: &[&str], select: &dyn Fn(&Json, &Json) -> bool) -> (usize, S
             let mut ok = true;
             for a in test["asserts"].as_array().unwrap() {
                 sum.asserts += 1;
-                if let Err(e) = check(a.as_object().unwrap(), &outcome, &templates) {
+                if let Err(e) = check(a.as_object().unwrap(), test, &outcome, &templates) {
                     ok = false;
                     sum.failures.push(format!("{file}: {name}: {e}"));
                 }
@@ -690,6 +695,7 @@ fn charts_unittest_runner_reads_paths_as_helm_unittest() {
     assert!(
         check(
             &assert_of(equal("docker.io/traefik:v3.3.0")),
+            &test,
             &outcome,
             &templates
         )
@@ -698,6 +704,7 @@ fn charts_unittest_runner_reads_paths_as_helm_unittest() {
     assert!(
         check(
             &assert_of(equal("docker.io/traefik:v3.3.1")),
+            &test,
             &outcome,
             &templates
         )
@@ -709,12 +716,21 @@ fn charts_unittest_runner_reads_paths_as_helm_unittest() {
     assert!(
         check(
             &failed("ERROR: This version of the Chart only supports Traefik Proxy v3"),
+            &test,
             &outcome,
             &templates
         )
         .is_ok()
     );
-    assert!(check(&failed("ERROR: something else"), &outcome, &templates).is_err());
+    assert!(
+        check(
+            &failed("ERROR: something else"),
+            &test,
+            &outcome,
+            &templates
+        )
+        .is_err()
+    );
     assert_eq!(
         render_error_message(
             "chart traefik: traefik/templates/requirements.yaml:3:4: error calling fail: ERROR: x"
