@@ -20,6 +20,7 @@ mod build_seal;
 mod charts;
 mod charts_lab;
 mod charts_real;
+mod charts_unittest;
 mod cli;
 mod concurrent_writers;
 mod corruption;

@@ -39,6 +39,9 @@ pub(crate) enum Tok {
     Assign,
     /// `,`.
     Comma,
+    /// Any other printable ASCII character (`@`, `#`, `{`): Go's lexer passes it on and
+    /// its parser refuses it where it stands.
+    Punct(char),
 }
 
 /// A token and the byte offset where it starts.
@@ -65,8 +68,18 @@ fn is_alnum(c: char) -> bool {
 
 /// Cuts `src` into tokens with the delimiters `left` and `right`.
 pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexError> {
+    let mut out = Vec::new();
+    lex_into(src, left, right, &mut out).map(|()| out)
+}
+
+/// [`lex`], the tokens in `out`: those before an error stay there.
+pub(crate) fn lex_into(
+    src: &str,
+    left: &str,
+    right: &str,
+    out: &mut Vec<Token>,
+) -> Result<(), LexError> {
     let b = src.as_bytes();
-    let mut out: Vec<Token> = Vec::new();
     let mut i = 0;
     let mut trim_next_text = false;
     while i < b.len() {
@@ -155,9 +168,10 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
                             message: "unclosed left paren".into(),
                         });
                     }
+                    // Go places the delimiter after the marker's dash.
                     out.push(Token {
                         tok: Tok::Right,
-                        pos: i,
+                        pos: i + 1,
                     });
                     i += 1 + right.len();
                     trim_next_text = true;
@@ -230,16 +244,16 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
                 }
                 ')' => {
                     parens -= 1;
-                    if parens < 0 {
-                        return Err(LexError {
-                            pos,
-                            message: "unexpected right paren".into(),
-                        });
-                    }
                     out.push(Token {
                         tok: Tok::RParen,
                         pos,
                     });
+                    if parens < 0 {
+                        return Err(LexError {
+                            pos,
+                            message: format!("unexpected right paren {}", go_rune(')')),
+                        });
+                    }
                     i += 1;
                 }
                 '"' => {
@@ -291,7 +305,8 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
                 '.' => {
                     // A number like .5, a field, or dot.
                     if b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                        let n = scan_number(&src[i..]).map_err(|m| LexError { pos, message: m })?;
+                        let n = scan_number_or_complex(&src[i..])
+                            .map_err(|m| LexError { pos, message: m })?;
                         out.push(Token {
                             tok: Tok::Number(src[i..i + n].to_string()),
                             pos,
@@ -317,7 +332,8 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
                     i = j;
                 }
                 '+' | '-' | '0'..='9' => {
-                    let n = scan_number(&src[i..]).map_err(|m| LexError { pos, message: m })?;
+                    let n = scan_number_or_complex(&src[i..])
+                        .map_err(|m| LexError { pos, message: m })?;
                     out.push(Token {
                         tok: Tok::Number(src[i..i + n].to_string()),
                         pos,
@@ -338,21 +354,55 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Token>, LexE
                     });
                     i = j;
                 }
+                c if c.is_ascii() && !c.is_ascii_control() => {
+                    out.push(Token {
+                        tok: Tok::Punct(c),
+                        pos,
+                    });
+                    i += 1;
+                }
                 c => {
                     return Err(LexError {
                         pos,
-                        message: format!("unrecognized character in action: {c:?}"),
+                        message: format!("unrecognized character in action: {}", go_rune(c)),
                     });
                 }
             }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A rune as Go's `%#U` prints it: `U+0029 ')'`, or `U+0001` when it does not print.
+fn go_rune(c: char) -> String {
+    if c.is_control() || (c.is_whitespace() && c != ' ') {
+        format!("U+{:04X}", c as u32)
+    } else {
+        format!("U+{:04X} '{c}'", c as u32)
+    }
+}
+
+/// A number's or a complex constant's length at the start of `s`: a number followed by a
+/// sign is a complex constant (`1+2i`), the second number ending in `i`, as Go lexes it.
+fn scan_number_or_complex(s: &str) -> Result<usize, String> {
+    let n = scan_number(s)?;
+    if !matches!(s.as_bytes().get(n), Some(b'+' | b'-')) {
+        return Ok(n);
+    }
+    match scan_number(&s[n..]) {
+        Ok(m) if s[..n + m].ends_with('i') => Ok(n + m),
+        _ => {
+            let end = s[n + 1..]
+                .find(|c: char| !(is_alnum(c) || c == '.'))
+                .map_or(s.len(), |k| n + 1 + k);
+            Err(format!("bad number syntax: {:?}", &s[..end]))
+        }
+    }
 }
 
 /// A number's length at the start of `s`, as Go scans it (sign, base prefix, digits with
 /// underscores, fraction, exponent, imaginary suffix); an error for "bad number syntax".
-fn scan_number(s: &str) -> Result<usize, String> {
+pub(crate) fn scan_number(s: &str) -> Result<usize, String> {
     let b = s.as_bytes();
     let mut i = 0;
     if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
@@ -482,24 +532,39 @@ fn unescape<I: Iterator<Item = (usize, char)>>(
     }))
 }
 
-/// A character constant at the start of `s`: its value and length.
+/// A character constant at the start of `s`: its value and length. As Go's lexer, up to
+/// the closing quote (a newline or the end before it: unterminated), then decoded as Go's
+/// parser decodes it (one character or escape, or malformed).
 fn lex_char(s: &str) -> Result<(char, usize), String> {
     let mut it = s.char_indices().skip(1);
-    let (_, c) = it.next().ok_or("unterminated character constant")?;
-    let ch = match c {
-        '\\' => {
-            let (_, e) = it.next().ok_or("unterminated character constant")?;
+    let end = loop {
+        match it.next() {
+            Some((_, '\\')) => match it.next() {
+                Some((_, c)) if c != '\n' => {}
+                _ => return Err("unterminated character constant".into()),
+            },
+            None | Some((_, '\n')) => return Err("unterminated character constant".into()),
+            Some((i, '\'')) => break i + 1,
+            Some(_) => {}
+        }
+    };
+    let text = &s[..end];
+    let malformed = || format!("malformed character constant: {text}");
+    let mut it = text.char_indices().skip(1);
+    let ch = match it.next() {
+        Some((_, '\\')) => {
+            let (_, e) = it.next().ok_or_else(malformed)?;
             match unescape(e, &mut it, '\'')? {
                 Esc::Char(c) => c,
                 Esc::Byte(b) => char::from(b),
             }
         }
-        '\'' | '\n' => return Err("malformed character constant".into()),
-        c => c,
+        Some((_, c)) if c != '\'' => c,
+        _ => return Err(malformed()),
     };
     match it.next() {
-        Some((i, '\'')) => Ok((ch, i + 1)),
-        _ => Err("unterminated character constant".into()),
+        Some((i, '\'')) if i + 1 == end => Ok((ch, end)),
+        _ => Err(malformed()),
     }
 }
 

@@ -88,6 +88,8 @@ mod tests_go;
 #[cfg(test)]
 mod tests_helm;
 #[cfg(test)]
+mod tests_lex;
+#[cfg(test)]
 mod tests_sprig;
 
 pub use value::{Map, Numbers, Object, Value};

@@ -645,6 +645,7 @@ fn describe(t: &Tok) -> String {
         Tok::Declare => "\":=\"".into(),
         Tok::Assign => "\"=\"".into(),
         Tok::Comma => "\",\"".into(),
+        Tok::Punct(c) => format!("{:?}", c.to_string()),
     }
 }
 
@@ -652,7 +653,19 @@ fn describe(t: &Tok) -> String {
 pub(crate) fn parse_number(text: &str) -> Result<Number, String> {
     let bad = || format!("illegal number syntax: {text:?}");
     if let Some(body) = text.strip_suffix('i') {
-        if body.parse::<f64>().is_ok() || parse_int(body).is_some() {
+        // `1+2i`: a real part, then the imaginary one with its sign.
+        let imaginary = body
+            .char_indices()
+            .skip(1)
+            .filter(|(k, c)| {
+                matches!(c, '+' | '-')
+                    && !matches!(body.as_bytes()[k - 1], b'e' | b'E' | b'p' | b'P')
+            })
+            .last()
+            .map_or(body, |(k, _)| &body[k..]);
+        let real = &body[..body.len() - imaginary.len()];
+        let number = |t: &str| t.parse::<f64>().is_ok() || parse_int(t).is_some();
+        if number(imaginary) && (real.is_empty() || number(real)) {
             return Ok(Number {
                 text: text.into(),
                 int: None,

@@ -448,3 +448,42 @@ fn hex_float_constants() {
     assert_eq!(go("{{-0x.8p1}}", j.clone()).unwrap(), "-1");
     assert!(go("{{0x1.8}}", j).is_err());
 }
+
+/// A nil passed for a map is Go's nil map, as `text/template` passes it (traefik's
+/// `merge $annotations (default $config.annotations dict)` for an IngressRoute without
+/// annotations): empty to read, a new map to merge into; only writing to it fails.
+#[test]
+fn nil_for_a_map_is_the_nil_map() {
+    let run = |src: &str| {
+        helm(
+            &[("a", src)],
+            "a",
+            serde_json::json!({"Values": {"none": null}}),
+            Limits::default(),
+        )
+        .map_err(|e| e.message)
+    };
+    let ok = |src: &str| run(src).unwrap();
+    assert_eq!(
+        ok(r#"{{ merge (dict "a" 1) (default .Values.none dict) | toJson }}"#),
+        r#"{"a":1}"#
+    );
+    assert_eq!(
+        ok(r#"{{ merge .Values.none (dict "b" 2) | toJson }}"#),
+        r#"{"b":2}"#
+    );
+    assert_eq!(
+        ok(r#"{{ get .Values.missing "k" }}|{{ hasKey .Values.none "k" }}"#),
+        "|false"
+    );
+    assert_eq!(
+        ok(r#"{{ keys .Values.none | len }}{{ pick .Values.none "k" | len }}"#),
+        "00"
+    );
+    assert_eq!(ok(r#"{{ dig "a" "b" "d" .Values.none }}"#), "d");
+    assert!(
+        run(r#"{{ set .Values.none "k" 1 }}"#)
+            .unwrap_err()
+            .contains("assignment to entry in nil map")
+    );
+}

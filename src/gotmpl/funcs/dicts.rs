@@ -7,10 +7,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// A map argument. Nil is Go's nil map, as `text/template` passes an untyped nil to a map
+/// parameter: empty to read, a new map to `merge` into (Sprig's merge makes one).
 fn dict_arg(v: &Value) -> Result<Rc<RefCell<Map>>, Fail> {
     match v {
         Value::Map(m) => Ok(m.clone()),
-        Value::Nil => Err("invalid value; expected map[string]interface {}".into()),
+        Value::Nil => Ok(Rc::new(RefCell::new(Map::new()))),
         v => Err(format!(
             "wrong type for value; expected map[string]interface {{}}; got {}",
             v.type_name()
@@ -114,6 +116,9 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     });
     m.insert("set", |_, a| {
         want(&a, 3, "set")?;
+        if matches!(a[0], Value::Nil) {
+            return Err("assignment to entry in nil map".into());
+        }
         let d = dict_arg(&a[0])?;
         let k = want_str(&a[1])?.to_string();
         d.try_borrow_mut()
