@@ -358,6 +358,30 @@ fetch_judges() {
   fi
   # --- end Python judges ---
 
+  # --- sigstore-python 4.5.1 (PyPI `sigstore`), the second judge of the Sigstore bundles
+  # (tests/keyless.rs: `sigstore verify identity --offline --trust-config`), in a venv of its
+  # own under target/ (it pins its own cryptography and pydantic; found at
+  # target/sigstore-py/bin/sigstore or $SEEDFORGE_SIGSTORE_PYTHON). One retry; under CI=true
+  # a failed install fails the run, otherwise the keyless tests skip this judge.
+  stage "sigstore-python (PyPI)"
+  SIGSTORE_PY=target/sigstore-py
+  SIGSTORE_PY_PIN='sigstore==4.5.1'
+  if ! "$SIGSTORE_PY/bin/sigstore" --version 2>/dev/null | grep -qx 'sigstore 4\.5\.1'; then
+    echo "test.sh: installing $SIGSTORE_PY_PIN into $SIGSTORE_PY" >&2
+    { [ -x "$SIGSTORE_PY/bin/pip" ] || python3 -m venv "$SIGSTORE_PY"; } >/dev/null 2>&1 || true
+    "$SIGSTORE_PY/bin/pip" install -q "$SIGSTORE_PY_PIN" >/dev/null 2>&1 \
+      || { sleep 2; "$SIGSTORE_PY/bin/pip" install -q "$SIGSTORE_PY_PIN" >/dev/null 2>&1; } \
+      || true
+    if ! "$SIGSTORE_PY/bin/sigstore" --version >/dev/null 2>&1; then
+      if [ "${CI:-}" = "true" ]; then
+        echo "test.sh: $SIGSTORE_PY_PIN could not be installed into $SIGSTORE_PY" >&2
+        exit 1
+      fi
+      echo "test.sh: warning: no sigstore-python; the keyless tests skip its judging" >&2
+    fi
+  fi
+  # --- end sigstore-python ---
+
   # --- the booted-node tests' machine: a Debian 12 disk image and qemu (tests/boot/image.sh,
   # 5-8 minutes from nothing, mostly apt and the disk), made here beside the build instead of
   # at the start of the booted-node stage, which finds it made (kept under target/boot while

@@ -2,13 +2,16 @@
 //! demo's own images in a real distribution registry, as cosign's classic `.sig` and as
 //! Sigstore bundle referrers; a build with `images.verify.identities` and `trusted_root`
 //! under `require: always` stores them, and refuses each mutated one by name, as cosign
-//! with `--trusted-root` does; `seedforge verify OUT` checks them again on a far-side copy
-//! with no network, with the trusted root the output carries.
+//! with `--trusted-root` does, and sigstore-python (`verify identity --offline`) on every
+//! bundle; `seedforge verify OUT` checks them again on a far-side copy with no network, with
+//! the trusted root the output carries.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
 
-use common::keyless::{ISSUER, PrivateSigstore, SIGNER, Signing};
+mod python;
+
+use common::keyless::{Artifact, ISSUER, PrivateSigstore, SIGNER, Signing, SigstorePython};
 use common::registry::Registry;
 use common::{Cmd, Lab, list_lines, require_tool};
 use std::fs;
@@ -24,6 +27,8 @@ struct KeylessLab {
     lab: Lab,
     /// (`HOST/REPO@DIGEST`, destination, classic) of every image.
     images: Vec<(String, String, bool)>,
+    /// (`HOST/REPO@DIGEST`, the bundle attached) of every image signed with a bundle.
+    bundles: Vec<(String, std::path::PathBuf)>,
 }
 
 fn keyless_lab() -> Option<KeylessLab> {
@@ -36,6 +41,7 @@ fn keyless_lab() -> Option<KeylessLab> {
     let dir = lab.lab_dir();
     let host = registry.host();
     let mut images = Vec::new();
+    let mut bundles = Vec::new();
     let mut lines = Vec::new();
     for (i, (_, fields)) in list_lines(&dir.join("images.txt")).into_iter().enumerate() {
         let (source, destination) = (&fields[0], &fields[1]);
@@ -54,7 +60,10 @@ fn keyless_lab() -> Option<KeylessLab> {
         if classic {
             sigstore.sign_classic(&image, &Signing::default());
         } else {
-            sigstore.sign_bundle(&image, &Signing::default());
+            bundles.push((
+                image.clone(),
+                sigstore.sign_bundle(&image, &Signing::default()),
+            ));
         }
         lines.push(format!("docker://{host}/{repo_tag} {destination}"));
         images.push((image, destination.clone(), classic));
@@ -80,6 +89,7 @@ fn keyless_lab() -> Option<KeylessLab> {
         sigstore,
         lab,
         images,
+        bundles,
     })
 }
 
@@ -140,6 +150,7 @@ fn a_keyless_policy_stores_images_signed_both_ways_and_verify_checks_them_again_
         sigstore,
         lab,
         images,
+        bundles,
     }) = keyless_lab()
     else {
         return;
@@ -148,6 +159,17 @@ fn a_keyless_policy_stores_images_signed_both_ways_and_verify_checks_them_again_
     for (image, _, classic) in &images {
         let out = sigstore.verify(image);
         assert_eq!(out.code, Some(0), "classic {classic}: {out:?}");
+    }
+    // sigstore-python, offline with the same trusted root, accepts every bundle: its
+    // statement names the image's digest.
+    assert!(!bundles.is_empty());
+    if let Some(judge) = SigstorePython::new() {
+        let config = judge.trust_config(&sigstore.trusted_root);
+        for (image, bundle) in &bundles {
+            let digest = image.split_once('@').unwrap().1;
+            let out = judge.verify(&config, bundle, SIGNER, ISSUER, Artifact::Digest(digest));
+            assert_eq!(out.code, Some(0), "{image}: {out:?}");
+        }
     }
     let built = lab
         .seedforge()
@@ -371,6 +393,23 @@ fn expected(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// Words of sigstore-python's refusal of each mutated bundle.
+fn sigstore_python_says(name: &str) -> &'static str {
+    match name {
+        "identity" => "SANs do not match",
+        "issuer" => "OIDCIssuer does not match",
+        "set" => "invalid inclusion promise",
+        "proof" => "inclusion proof contains invalid root hash",
+        "checkpoint" => "checkpoint: invalid signature",
+        "sct" => "SCT verify failed",
+        "no-sct" => "does not contain a signed certificate timestamp",
+        "chain" => "certificate chain",
+        "entry" => "log entry signatures do not match bundle",
+        "digest" => "in-toto statement has no subject for digest",
+        other => panic!("no expectation for {other}"),
+    }
+}
+
 #[test]
 fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign() {
     let Some(KeylessLab {
@@ -403,15 +442,16 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
                 .run();
             let digest = common::registry::skopeo_raw_digest(&registry, &repo_tag);
             let image = format!("{host}/mutant/{name}-{form}@{digest}");
-            if classic {
+            let bundle = if classic {
                 sigstore.sign_classic(&image, &how);
+                None
             } else {
-                sigstore.sign_bundle(&image, &how);
-            }
-            cases.push((name, form, repo_tag, image));
+                Some(sigstore.sign_bundle(&image, &how))
+            };
+            cases.push((name, form, repo_tag, image, bundle));
         }
     }
-    for (name, form, repo_tag, image) in &cases {
+    for (name, form, repo_tag, image, _) in &cases {
         // cosign refuses it.
         let judged = sigstore.verify(image);
         assert_ne!(judged.code, Some(0), "{name} {form}: cosign passed it");
@@ -442,6 +482,25 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
         assert!(!index.contains("mutant/"), "{name} {form}: stored");
     }
     fs::write(dir.join("images.txt"), &list).unwrap();
+    // sigstore-python, offline with the same trusted root, refuses every mutated bundle,
+    // each for its own reason (its words). The classic `.sig` mutants are not its to judge:
+    // that form has no bundle, and sigstore-python verifies detached material (a signature
+    // and certificate) only by fetching the log entry online.
+    if let Some(judge) = SigstorePython::new() {
+        let config = judge.trust_config(&sigstore.trusted_root);
+        for (name, _, _, image, bundle) in &cases {
+            let Some(bundle) = bundle else { continue };
+            let digest = image.split_once('@').unwrap().1;
+            let out = judge.verify(&config, bundle, SIGNER, ISSUER, Artifact::Digest(digest));
+            assert_eq!(out.code, Some(1), "{name}: sigstore-python: {out:?}");
+            let said = sigstore_python_says(name);
+            assert!(
+                out.stderr.contains(said),
+                "{name}: not {said:?}: {}",
+                out.stderr
+            );
+        }
+    }
     // cosign agrees offline too, in a namespace of its own: the good images pass, every
     // mutant fails.
     let mutants: Vec<&str> = cases.iter().map(|c| c.3.as_str()).collect();
@@ -573,6 +632,7 @@ fn cosigns_own_attestation_on_the_empty_image_passes_a_keyless_build_end_to_end(
         sigstore,
         lab,
         images,
+        ..
     }) = keyless_lab()
     else {
         return;
@@ -851,6 +911,7 @@ fn mirror_checks_keyless_signatures_with_cosigns_flags() {
         sigstore,
         lab,
         images,
+        ..
     }) = keyless_lab()
     else {
         return;

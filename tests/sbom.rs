@@ -533,3 +533,77 @@ fn an_absolute_files_source_is_sealed_by_its_file_name_only() {
         assert!(body.contains("a local file (k3s-tool)"), "{sealed}");
     }
 }
+
+/// The keys and the trusted root of `images.verify` are recorded in the output
+/// (`keys/images/`) and stand in the provenance as the keys do: each a subject, by its path
+/// in the output and the SHA-256 of the very bytes the config named.
+#[test]
+fn the_image_keys_and_the_trusted_root_are_subjects_of_the_provenance() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let key = Cmd::new("sh")
+        .args([
+            "-c",
+            "openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout 2>/dev/null",
+        ])
+        .run()
+        .stdout;
+    fs::write(dir.join("cosign.pub"), &key).unwrap();
+    // A trusted root that parses: the public good instance's, as the sigstore-trust-root
+    // crate (a dependency, in cargo's registry cache) ships it.
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    let mut roots: Vec<PathBuf> = fs::read_dir(home.join("registry/src"))
+        .unwrap()
+        .flat_map(|index| fs::read_dir(index.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path().join("src/trusted_root.json"))
+        .filter(|p| p.to_string_lossy().contains("/sigstore-trust-root-") && p.is_file())
+        .collect();
+    roots.sort();
+    let root = fs::read(
+        roots
+            .pop()
+            .expect("sigstore-trust-root in cargo's registry"),
+    )
+    .unwrap();
+    fs::write(dir.join("trusted_root.json"), &root).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        text.replace(
+            "\n  concurrency: 4\n",
+            "\n  concurrency: 4\n  verify:\n    keys: [cosign.pub]\n    identities:\n      - issuer: https://accounts.google.com\n        subject: krel-trust@k8s-releng-prod.iam.gserviceaccount.com\n    trusted_root: trusted_root.json\n    require: never\n",
+        ),
+    )
+    .unwrap();
+    lab.build();
+    let out = lab.out_dir();
+    let statement = check_provenance(&out);
+    let subjects: Vec<(String, String)> = (statement["subject"].as_array().unwrap().iter())
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["digest"]["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (what, bytes, name) in [
+        ("the key", key.as_bytes(), ".pub"),
+        ("the trusted root", root.as_slice(), "/trusted_root-"),
+    ] {
+        let sha = sha256_bytes(bytes);
+        let found = subjects
+            .iter()
+            .find(|(_, s)| *s == sha)
+            .unwrap_or_else(|| panic!("{what} is no subject: {subjects:?}"));
+        assert!(
+            found.0.starts_with("keys/images/") && found.0.contains(name),
+            "{what}: {found:?}"
+        );
+    }
+}

@@ -256,3 +256,142 @@ impl PrivateSigstore {
 pub fn script() -> PathBuf {
     super::repo_root().join("tests/common/keyless.py")
 }
+
+/// sigstore-python's `sigstore` command (PyPI `sigstore`, installed by scripts/test.sh into
+/// target/sigstore-py), or `$SEEDFORGE_SIGSTORE_PYTHON`: the second judge of the bundle
+/// form. Missing: fails under `CI=true`, otherwise a skip note and None.
+pub fn sigstore_python() -> Option<PathBuf> {
+    let cli = std::env::var_os("SEEDFORGE_SIGSTORE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| super::repo_root().join("target/sigstore-py/bin/sigstore"));
+    let ok = std::process::Command::new(&cli)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(cli);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "sigstore-python is missing at {} (CI=true); scripts/test.sh installs it",
+        cli.display()
+    );
+    eprintln!(
+        "SKIP: no sigstore-python at {}; scripts/test.sh installs it",
+        cli.display()
+    );
+    None
+}
+
+/// sigstore-python, offline: `sigstore --trust-config` takes a client trust configuration
+/// (a trusted root and a signing configuration), so each trusted root it judges with is
+/// wrapped in one. The signing configuration names services nothing here reaches; it is
+/// never used to verify.
+pub struct SigstorePython {
+    cli: PathBuf,
+    home: tempfile::TempDir,
+    isolated: bool,
+}
+
+/// What sigstore-python is to check a bundle against.
+pub enum Artifact<'a> {
+    /// A file's bytes (a message signature over them, or a statement naming their digest).
+    File(&'a Path),
+    /// A SHA-256 digest, `sha256:HEX`: a DSSE bundle's in-toto statement must name it as a
+    /// subject's digest.
+    Digest(&'a str),
+}
+
+impl SigstorePython {
+    /// The judge, or None (failing under `CI=true`) without it.
+    pub fn new() -> Option<SigstorePython> {
+        let cli = sigstore_python()?;
+        let version = Cmd::new(&cli).arg("--version").run();
+        eprintln!("judge: {}", version.stdout.trim());
+        let isolated = Cmd::new("unshare")
+            .args(["-n", "true"])
+            .any_status()
+            .run()
+            .code
+            == Some(0);
+        if !isolated {
+            eprintln!("note: no network namespace here; sigstore-python runs --offline only");
+        }
+        Some(SigstorePython {
+            cli,
+            home: tempfile::tempdir().unwrap(),
+            isolated,
+        })
+    }
+
+    /// `trusted_root` wrapped in a client trust configuration, written beside the judge's
+    /// private `HOME`; returns its path.
+    pub fn trust_config(&self, trusted_root: &Path) -> PathBuf {
+        let root: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(trusted_root).unwrap()).unwrap();
+        let service = |url: &str| {
+            serde_json::json!({
+                "url": url,
+                "majorApiVersion": 1,
+                "validFor": {"start": "2020-01-01T00:00:00Z"},
+                "operator": "seedforge.test",
+            })
+        };
+        let config = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+            "trustedRoot": root,
+            "signingConfig": {
+                "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+                "caUrls": [service("https://fulcio.seedforge.test")],
+                "oidcUrls": [],
+                "rekorTlogUrls": [service("https://log.seedforge.test")],
+                "tsaUrls": [],
+                "rekorTlogConfig": {"selector": "ANY"},
+                "tsaConfig": {"selector": "ANY"},
+            },
+        });
+        let n = std::fs::read_dir(self.home.path()).unwrap().count();
+        let path = self.home.path().join(format!("trust-config-{n}.json"));
+        std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+        path
+    }
+
+    /// `sigstore --trust-config CONFIG verify identity --offline --bundle BUNDLE
+    /// --cert-identity SUBJECT --cert-oidc-issuer ISSUER ARTIFACT`, under `unshare -n`
+    /// where a network namespace can be made, any status (its reason on stderr, unwrapped).
+    pub fn verify(
+        &self,
+        config: &Path,
+        bundle: &Path,
+        subject: &str,
+        issuer: &str,
+        artifact: Artifact,
+    ) -> Output {
+        let mut cmd = if self.isolated {
+            Cmd::new("unshare").arg("-n").arg(&self.cli)
+        } else {
+            Cmd::new(&self.cli)
+        };
+        cmd = cmd
+            .arg("--trust-config")
+            .arg(config)
+            .args(["verify", "identity", "--offline", "--bundle"])
+            .arg(bundle)
+            .args(["--cert-identity", subject, "--cert-oidc-issuer", issuer]);
+        cmd = match artifact {
+            Artifact::File(file) => cmd.arg(file),
+            Artifact::Digest(digest) => cmd.arg(digest),
+        };
+        let home = self.home.path().display().to_string();
+        cmd.env("HOME", &home)
+            .env("XDG_CACHE_HOME", &format!("{home}/cache"))
+            .env("XDG_DATA_HOME", &format!("{home}/data"))
+            .env("COLUMNS", "1000")
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("https_proxy", "http://127.0.0.1:9")
+            .timeout(Duration::from_secs(120))
+            .any_status()
+            .run()
+    }
+}
