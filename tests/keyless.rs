@@ -760,6 +760,7 @@ fn bench_a_keyless_check_per_image_against_a_key_check() {
         .timeout(Duration::from_secs(300))
         .run();
     let mut lists = [Vec::new(), Vec::new()];
+    let mut refs: [Vec<String>; 2] = [Vec::new(), Vec::new()];
     for i in 1..=n {
         for (k, prefix) in ["key", "keyless"].iter().enumerate() {
             let repo_tag = format!("{prefix}/img-{i:04}:1");
@@ -780,6 +781,7 @@ fn bench_a_keyless_check_per_image_against_a_key_check() {
                 }
             }
             lists[k].push(format!("docker://{host}/{repo_tag}"));
+            refs[k].push(image);
         }
     }
     let layouts: Vec<std::path::PathBuf> = ["key", "keyless"]
@@ -842,6 +844,139 @@ fn bench_a_keyless_check_per_image_against_a_key_check() {
         key_s / n as f64 * 1e6,
         keyless_s / n as f64 * 1e6,
         keyless_s / key_s
+    );
+
+    // What one signature verification costs in the crypto library both checks use: a key
+    // signature is one P-256 verification; a keyless one adds the leaf's, made by a P-384
+    // CA as Fulcio's are, the SCT's, the SET's and the checkpoint's.
+    let per_verify = |signing, verifying| {
+        use ring::signature::{EcdsaKeyPair, KeyPair, UnparsedPublicKey};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref(), &rng).unwrap();
+        let signature = pair.sign(&rng, b"a signed payload").unwrap();
+        let public = UnparsedPublicKey::new(verifying, pair.public_key().as_ref().to_vec());
+        let start = std::time::Instant::now();
+        for _ in 0..200 {
+            public
+                .verify(b"a signed payload", signature.as_ref())
+                .unwrap();
+        }
+        start.elapsed().as_secs_f64() / 200.0 * 1e6
+    };
+    println!(
+        "keyless bench: one ECDSA verification (ring): P-256 {:.0} us, P-384 {:.0} us",
+        per_verify(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &ring::signature::ECDSA_P256_SHA256_ASN1
+        ),
+        per_verify(
+            &ring::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            &ring::signature::ECDSA_P384_SHA384_ASN1
+        ),
+    );
+
+    // The check as a build runs it: `seedforge mirror` of every image from the registry,
+    // unchecked, with the key and keyless under `--require-signature always`; and the
+    // peer, cosign 3 `verify` of every image (one invocation a set, offline), in the same
+    // run. `KEYLESS_BENCH_CLI_ROUNDS` (default 3) rounds, alternating, medians.
+    let cli_rounds: usize = std::env::var("KEYLESS_BENCH_CLI_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let key_file = signer.public_key();
+    let list_file = |k: usize| work.path().join(format!("{}.txt", ["key", "keyless"][k]));
+    let mirror = |k: usize, checked: bool| {
+        let layout = work.path().join("cli-layout");
+        let _ = fs::remove_dir_all(&layout);
+        let mut cmd = Cmd::seedforge()
+            .args(["-q", "mirror", "--images"])
+            .arg(list_file(k))
+            .arg("--layout")
+            .arg(&layout)
+            .args(["--plain-http", &host]);
+        if checked && k == 0 {
+            cmd = cmd.arg("--verify-key").arg(&key_file);
+        } else if checked {
+            cmd = cmd
+                .args(["--certificate-identity", SIGNER])
+                .args(["--certificate-oidc-issuer", ISSUER])
+                .arg("--trusted-root")
+                .arg(&sigstore.trusted_root);
+        }
+        let start = std::time::Instant::now();
+        cmd.run();
+        start.elapsed().as_secs_f64()
+    };
+    // cosign 3 reads bundles unless told `--new-bundle-format=false`: one invocation for
+    // each form of a set, timed together.
+    let cosign = |k: usize| {
+        let mut took = 0.0;
+        for classic in [false, true] {
+            // Image i (from 1) is classic when i is even.
+            let images = refs[k]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i % 2 == 1) == classic)
+                .map(|(_, r)| r.as_str());
+            let mut cmd = if k == 0 {
+                signer
+                    .cosign(&["verify", "--insecure-ignore-tlog"])
+                    .arg("--key")
+                    .arg(&key_file)
+            } else {
+                sigstore
+                    .cosign()
+                    .arg("verify")
+                    .arg("--trusted-root")
+                    .arg(&sigstore.trusted_root)
+                    .args(["--certificate-identity", SIGNER])
+                    .args(["--certificate-oidc-issuer", ISSUER])
+            };
+            if classic {
+                cmd = cmd.arg("--new-bundle-format=false");
+            }
+            let cmd = cmd
+                .args(common::sigstore::REGISTRY_FLAGS)
+                .args(images)
+                .timeout(Duration::from_secs(600));
+            let start = std::time::Instant::now();
+            cmd.run();
+            took += start.elapsed().as_secs_f64();
+        }
+        took
+    };
+    // [plain mirror, mirror with key, mirror keyless, cosign key, cosign keyless]
+    let mut cli: [Vec<f64>; 5] = Default::default();
+    for round in 0..=cli_rounds {
+        let order: [usize; 5] = if round % 2 == 0 {
+            [0, 1, 2, 3, 4]
+        } else {
+            [4, 3, 2, 1, 0]
+        };
+        for which in order {
+            let took = match which {
+                0 => mirror(round % 2, false),
+                1 => mirror(0, true),
+                2 => mirror(1, true),
+                3 => cosign(0),
+                _ => cosign(1),
+            };
+            if round > 0 {
+                cli[which].push(took);
+            }
+        }
+    }
+    let ms = |v: &mut Vec<f64>| median(v) / n as f64 * 1e3;
+    let [plain, with_key, keyless, cosign_key, cosign_keyless] = cli.each_mut().map(ms);
+    println!(
+        "keyless bench: mirror {n} images, {cli_rounds} rounds: unchecked {plain:.2} ms/image, key {with_key:.2} ms/image, keyless {keyless:.2} ms/image, keyless/key {:.2}x",
+        keyless / with_key
+    );
+    println!(
+        "keyless bench: cosign verify {n} images, {cli_rounds} rounds: key {cosign_key:.2} ms/image, keyless {cosign_keyless:.2} ms/image, keyless/key {:.2}x; seedforge mirror keyless against cosign verify keyless {:.2}x",
+        cosign_keyless / cosign_key,
+        keyless / cosign_keyless
     );
 }
 
