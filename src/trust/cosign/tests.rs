@@ -73,6 +73,10 @@ impl Artifact {
     }
 
     fn verify(&self, subject: &str, keys: &[PublicKey]) -> Verdict {
+        self.verify_with(subject, &Trust::keys(keys))
+    }
+
+    fn verify_with(&self, subject: &str, trust: &Trust<'_>) -> Verdict {
         let layers: Vec<Layer<'_>> = self
             .layers
             .iter()
@@ -86,7 +90,7 @@ impl Artifact {
             subject,
             &serde_json::to_vec(&self.manifest).unwrap(),
             &layers,
-            &Trust::keys(keys),
+            trust,
         )
     }
 }
@@ -339,4 +343,39 @@ fn payloads_signed_here_verify() {
             ..
         }
     ));
+}
+
+/// A bundle referrer holding a keyless message signature (cosign's own blob bundle, from
+/// the sigstore-verify crate's test data): with no keyless trust it is carried, not
+/// verified; with one it is refused, since a message signature would be over bytes that
+/// are not the image's (cosign signs an image's bundle as a DSSE statement naming it).
+#[test]
+fn a_keyless_message_signature_bundle_referrer_is_refused_under_a_keyless_policy() {
+    use crate::trust::keyless::{Identity, tests as published};
+    let mut a = Artifact::load("sign-bundle");
+    a.layers[0].2 = published::verify_data("bundles/cosign-v3-blob.sigstore.json");
+    a.relist();
+    assert_eq!(
+        a.verify(IMAGE, &keys()),
+        Verdict::Keyless { kind: Kind::Bundle }
+    );
+    let root = published::production();
+    let identities = [Identity::exact(
+        "dev@example.com",
+        "https://accounts.google.com",
+    )];
+    let trust = Trust {
+        keys: &[],
+        keyless: Some(KeylessTrust {
+            root: &root,
+            identities: &identities,
+        }),
+    };
+    match a.verify_with(IMAGE, &trust) {
+        Verdict::Failed { why } => assert!(
+            why.contains("a message signature, not a DSSE envelope about the image"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

@@ -51,7 +51,7 @@ pub mod root;
 pub mod verify;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_artifact;
 #[cfg(test)]

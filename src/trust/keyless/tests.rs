@@ -33,7 +33,7 @@ pub(super) fn registry_crate(prefix: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no {prefix}* in {}/registry/src", home.display()))
 }
 
-pub(super) fn verify_data(name: &str) -> Vec<u8> {
+pub(crate) fn verify_data(name: &str) -> Vec<u8> {
     std::fs::read(
         registry_crate("sigstore-verify-0.15.")
             .join("test_data")
@@ -51,7 +51,7 @@ pub(super) fn root_json(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-pub(super) fn production() -> TrustedRoot {
+pub(crate) fn production() -> TrustedRoot {
     TrustedRoot::from_json(&root_json("trusted_root.json")).unwrap()
 }
 
