@@ -368,6 +368,9 @@ fetch_judges() {
   SIGSTORE_PY_PIN='sigstore==4.5.1'
   if ! "$SIGSTORE_PY/bin/sigstore" --version 2>/dev/null | grep -qx 'sigstore 4\.5\.1'; then
     echo "test.sh: installing $SIGSTORE_PY_PIN into $SIGSTORE_PY" >&2
+    # A venv needs ensurepip, which Debian ships apart as python3-venv.
+    python3 -c 'import ensurepip' 2>/dev/null \
+      || DEBIAN_FRONTEND=noninteractive apt_get install -y -qq python3-venv >/dev/null 2>&1 || true
     { [ -x "$SIGSTORE_PY/bin/pip" ] || python3 -m venv "$SIGSTORE_PY"; } >/dev/null 2>&1 || true
     "$SIGSTORE_PY/bin/pip" install -q "$SIGSTORE_PY_PIN" >/dev/null 2>&1 \
       || { sleep 2; "$SIGSTORE_PY/bin/pip" install -q "$SIGSTORE_PY_PIN" >/dev/null 2>&1; } \
