@@ -6,7 +6,10 @@
 //! - every image reference in those containers' `args`, `command` and `env[].value`, and
 //!   in a ConfigMap's `data`, when it parses as a full reference with a tag or digest
 //!   (a workload that hands an image to another one, as Longhorn's manager and
-//!   cert-manager's controller do): "named in an argument".
+//!   cert-manager's controller do): "named in an argument";
+//! - every `image` field elsewhere in a custom resource (a resource of an API group of its
+//!   own, not Kubernetes'), when it is a full reference with a tag or digest: the image an
+//!   operator runs for it (a Prometheus, an Alertmanager of the Prometheus operator).
 
 use crate::image::Reference;
 use serde_json::Value;
@@ -19,6 +22,9 @@ pub enum How {
     Container,
     /// Named in a container's argument, command, environment or a ConfigMap's data.
     Argument,
+    /// A custom resource's `image` field, outside its containers: the image the
+    /// resource's operator runs.
+    Resource,
 }
 
 impl std::fmt::Display for How {
@@ -26,6 +32,7 @@ impl std::fmt::Display for How {
         f.write_str(match self {
             How::Container => "container image",
             How::Argument => "named in an argument",
+            How::Resource => "a custom resource's image",
         })
     }
 }
@@ -120,7 +127,7 @@ pub fn scan(text: &str) -> Result<Scan, NotYaml> {
         }
         let resource = resource_of(&value);
         let mut raw: Vec<(String, How)> = Vec::new();
-        walk(&value, &mut raw, 0);
+        walk(&value, &mut raw, custom(&value), 0);
         if value.get("kind").and_then(Value::as_str) == Some("ConfigMap")
             && let Some(Value::Object(data)) = value.get("data")
         {
@@ -156,15 +163,17 @@ pub fn scan(text: &str) -> Result<Scan, NotYaml> {
                     line,
                     reason: e.to_string(),
                 }),
-                (How::Argument, Ok(reference)) if named(&written) => scan.found.push(Found {
-                    written,
-                    reference,
-                    how,
-                    line,
-                    key,
-                    resource: resource.clone(),
-                }),
-                (How::Argument, _) => {}
+                (How::Argument | How::Resource, Ok(reference)) if named(&written) => {
+                    scan.found.push(Found {
+                        written,
+                        reference,
+                        how,
+                        line,
+                        key,
+                        resource: resource.clone(),
+                    })
+                }
+                (How::Argument | How::Resource, _) => {}
             }
         }
     }
@@ -184,8 +193,23 @@ fn resource_of(doc: &Value) -> String {
 
 const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
-/// Every container list under `value`, depth-first in document order.
-fn walk(value: &Value, out: &mut Vec<(String, How)>, depth: usize) {
+/// Whether a document is a custom resource: its `apiVersion`'s group is one of its own,
+/// a dotted name outside Kubernetes' `*.k8s.io` (`monitoring.coreos.com/v1`), not a
+/// built-in group (`v1`, `apps/v1`, `batch/v1`, `networking.k8s.io/v1`).
+fn custom(doc: &Value) -> bool {
+    let Some((group, _)) = doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .and_then(|v| v.split_once('/'))
+    else {
+        return false;
+    };
+    group.contains('.') && !group.ends_with(".k8s.io") && group != "k8s.io"
+}
+
+/// Every container list under `value`, depth-first in document order, and in a custom
+/// resource (`custom`) every other `image` field.
+fn walk(value: &Value, out: &mut Vec<(String, How)>, custom: bool, depth: usize) {
     // The YAML reader stops at 64 levels already; this bounds the walk the same.
     if depth > 128 {
         return;
@@ -202,12 +226,19 @@ fn walk(value: &Value, out: &mut Vec<(String, How)>, depth: usize) {
                     }
                     continue;
                 }
-                walk(v, out, depth + 1);
+                if custom
+                    && k == "image"
+                    && let Value::String(s) = v
+                {
+                    out.push((s.trim().to_string(), How::Resource));
+                    continue;
+                }
+                walk(v, out, custom, depth + 1);
             }
         }
         Value::Array(items) => {
             for v in items {
-                walk(v, out, depth + 1);
+                walk(v, out, custom, depth + 1);
             }
         }
         _ => {}
@@ -430,6 +461,58 @@ spec:
                 ("ghcr.io/example/dbg:1".into(), How::Container, 36, "Thing/custom".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_custom_resource_names_the_image_its_operator_runs() {
+        let text = "\
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k}
+spec:
+  image: \"quay.io/prometheus/prometheus:v3.5.0\"
+  version: v3.5.0
+  thanos:
+    image: prometheus
+  containers:
+    - name: side
+      image: ghcr.io/example/side:1
+---
+apiVersion: example.io/v1
+kind: Machine
+metadata: {name: m}
+spec:
+  image: ubuntu-22.04
+---
+apiVersion: apps/v1
+kind: Thing
+metadata: {name: builtin}
+spec:
+  image: nginx:1.25
+---
+apiVersion: storage.k8s.io/v1
+kind: Other
+metadata: {name: k8s}
+image: nginx:1.25
+";
+        assert_eq!(
+            found(text),
+            [
+                (
+                    "quay.io/prometheus/prometheus:v3.5.0".into(),
+                    How::Resource,
+                    5,
+                    "Prometheus/k".into()
+                ),
+                (
+                    "ghcr.io/example/side:1".into(),
+                    How::Container,
+                    11,
+                    "Prometheus/k".into()
+                ),
+            ]
+        );
+        assert_eq!(How::Resource.to_string(), "a custom resource's image");
     }
 
     #[test]

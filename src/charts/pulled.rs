@@ -19,7 +19,7 @@ pub struct Pulled {
     pub reference: Reference,
     /// As the manifest writes it.
     pub written: String,
-    /// A container's image, or named in an argument.
+    /// A container's image, named in an argument, or a custom resource's image.
     pub how: How,
     /// The chart: `top`, or a dependency's `top/charts/sub`.
     pub chart: String,

@@ -1,0 +1,278 @@
+//! The real charts of `fixtures/charts-real/` (Longhorn, cert-manager, ingress-nginx, k3s's
+//! traefik, kube-prometheus-stack with its subcharts), each loaded from its files (held in
+//! memory, read from disk once), its values coalesced, every template rendered and every
+//! rendered document scanned for images, `ROUNDS` times; against the literal scan that
+//! came before rendering, on the same files: the chart's own `values.yaml` merged with the
+//! user's values (every `image: NAME:TAG` string and `{registry, repository, tag}` map, the
+//! tag defaulting to `appVersion`) and its own templates' literal `image:` lines, as
+//! `src/charts/images.rs` read them up to the commit that brought the rendering (acd3ec1),
+//! copied here as the baseline. Prints the median and fastest round of each and how many
+//! images each finds.
+//!
+//! ```sh
+//! cargo bench --bench charts                    # 20 rounds, every chart, both scans
+//! cargo bench --bench charts -- 50 longhorn     # 50 rounds, the charts whose name holds it
+//! cargo bench --bench charts -- 1 kube render   # one mode only (for /usr/bin/time -v)
+//! ```
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::disallowed_methods
+)]
+
+use seedforge::charts::{load, pulled, render::Settings};
+use seedforge::image::Reference;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Every file under `dir`, by path relative to it.
+fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(dir).unwrap();
+            out.insert(
+                rel.to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            );
+        }
+    }
+    out
+}
+
+/// The fixtures, with the release, namespace and values the tests render them with.
+fn charts() -> Vec<(&'static str, &'static str, &'static str, Map<String, Value>)> {
+    let traefik = serde_json::json!({
+        "deployment": {"podAnnotations": {"prometheus.io/port": "8082", "prometheus.io/scrape": "true"}},
+        "providers": {"kubernetesIngress": {"publishedService": {"enabled": true}}},
+        "priorityClassName": "system-cluster-critical",
+        "image": {"repository": "rancher/mirrored-library-traefik", "tag": "3.5.1"},
+        "tolerations": [
+            {"key": "CriticalAddonsOnly", "operator": "Exists"},
+            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+        ],
+        "service": {"ipFamilyPolicy": "PreferDualStack"},
+        "global": {"systemDefaultRegistry": ""}
+    });
+    vec![
+        ("longhorn-1.12.1", "longhorn", "longhorn", Map::new()),
+        (
+            "cert-manager-1.21.1",
+            "cert-manager",
+            "cert-manager",
+            Map::new(),
+        ),
+        (
+            "ingress-nginx-4.15.1",
+            "ingress-nginx",
+            "ingress-nginx",
+            Map::new(),
+        ),
+        (
+            "traefik-37.1.1+up37.1.0",
+            "traefik",
+            "kube-system",
+            traefik.as_object().unwrap().clone(),
+        ),
+        (
+            "kube-prometheus-stack-88.5.3",
+            "kube-prometheus-stack",
+            "monitoring",
+            Map::new(),
+        ),
+    ]
+}
+
+/// Load, coalesce, render, scan: the distinct images found.
+fn rendered(
+    name: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    user: &Map<String, Value>,
+    settings: &Settings,
+) -> BTreeSet<String> {
+    let mut chart = load::load_files(name, files.clone()).unwrap();
+    let found = pulled::images_of(name, &mut chart, user, settings)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    found
+        .images
+        .iter()
+        .map(|p| p.reference.to_string())
+        .collect()
+}
+
+/// The literal scan: the chart's own values merged with the user's, and its own
+/// templates' literal `image:` lines.
+fn literal(files: &BTreeMap<String, Vec<u8>>, user: &Map<String, Value>) -> BTreeSet<String> {
+    let text = |p: &str| {
+        files
+            .get(p)
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+    };
+    let mut values: Value = match text("values.yaml") {
+        Some(t) if !t.trim().is_empty() => seedforge::charts::read_yaml(&t).unwrap(),
+        _ => Value::Object(Map::new()),
+    };
+    merge(&mut values, &Value::Object(user.clone()));
+    let app = text("Chart.yaml")
+        .and_then(|t| seedforge::charts::read_yaml::<Value>(&t).ok())
+        .and_then(|c| match c.get("appVersion")? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+    let mut found = BTreeSet::new();
+    walk(&values, app.as_deref(), &mut found);
+    for (path, data) in files {
+        if !path.starts_with("templates/") || path.ends_with(".tpl") {
+            continue;
+        }
+        for line in String::from_utf8_lossy(data).lines() {
+            let t = line.trim_start().trim_start_matches("- ");
+            let Some(value) = t.strip_prefix("image:") else {
+                continue;
+            };
+            let value = value.trim().trim_matches(['"', '\'']);
+            if value.is_empty() || value.contains("{{") || value.starts_with('#') {
+                continue;
+            }
+            if let Ok(r) = Reference::parse(value) {
+                found.insert(r.to_string());
+            }
+        }
+    }
+    found
+}
+
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+fn walk(value: &Value, app: Option<&str>, found: &mut BTreeSet<String>) {
+    let Value::Object(map) = value else { return };
+    let text = |k: &str| match map.get(k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    if let Some(repository) = text("repository") {
+        let tag = text("tag").or_else(|| app.map(str::to_string));
+        let name = match text("registry") {
+            Some(r) => format!("{r}/{repository}"),
+            None => repository,
+        };
+        let full = match (text("digest"), tag) {
+            (Some(d), _) => format!("{name}@{d}"),
+            (None, Some(t)) => format!("{name}:{t}"),
+            (None, None) => name,
+        };
+        if let Ok(r) = Reference::parse(&full) {
+            found.insert(r.to_string());
+        }
+    }
+    for (k, v) in map {
+        match v {
+            Value::String(s) if k == "image" => {
+                let last = s.rsplit('/').next().unwrap_or(s);
+                if !s.contains("{{")
+                    && (last.contains(':') || s.contains('@'))
+                    && let Ok(r) = Reference::parse(s)
+                {
+                    found.insert(r.to_string());
+                }
+            }
+            Value::Object(_) => walk(v, app, found),
+            _ => {}
+        }
+    }
+}
+
+/// The median and the fastest of `rounds` runs of `f`.
+fn time<T>(rounds: usize, mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
+    let mut times = Vec::with_capacity(rounds);
+    let mut last = None;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let out = std::hint::black_box(f());
+        times.push(started.elapsed());
+        last = Some(out);
+    }
+    times.sort();
+    (times[times.len() / 2], times[0], last.unwrap())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; the rest: ROUNDS, a name filter, a mode.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let rounds: usize = args.first().map_or(20, |a| a.parse().expect("ROUNDS"));
+    let filter = args.get(1).cloned().unwrap_or_default();
+    let mode = args.get(2).cloned().unwrap_or_else(|| "both".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts-real");
+    println!(
+        "| chart | files | render: median (fastest) | images | literal scan: median (fastest) | images (of the render's) | render / literal |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, release, namespace, user) in charts() {
+        if !name.contains(filter.as_str()) {
+            continue;
+        }
+        let files = files_under(&root.join(name).join("chart"));
+        let bytes: usize = files.values().map(Vec::len).sum();
+        let settings = Settings {
+            release: release.into(),
+            namespace: namespace.into(),
+            k3s_version: "v1.33.1+k3s1".into(),
+        };
+        let (r_med, r_min, r_found) = if mode != "literal" {
+            time(rounds, || rendered(name, &files, &user, &settings))
+        } else {
+            (Duration::ZERO, Duration::ZERO, BTreeSet::new())
+        };
+        let (l_med, l_min, l_found) = if mode != "render" {
+            time(rounds, || literal(&files, &user))
+        } else {
+            (Duration::ZERO, Duration::ZERO, BTreeSet::new())
+        };
+        let ratio = if l_med.is_zero() {
+            "-".to_string()
+        } else {
+            format!("{:.0}x", r_med.as_secs_f64() / l_med.as_secs_f64())
+        };
+        println!(
+            "| {name} | {} ({:.1} MB) | {} ({}) | {} | {} ({}) | {} ({}) | {ratio} |",
+            files.len(),
+            bytes as f64 / 1e6,
+            ms(r_med),
+            ms(r_min),
+            r_found.len(),
+            ms(l_med),
+            ms(l_min),
+            l_found.len(),
+            l_found.intersection(&r_found).count(),
+        );
+    }
+}
