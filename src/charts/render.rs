@@ -69,6 +69,19 @@ impl Object for Files {
         "chart.Files".into()
     }
 
+    /// A `map[string][]byte`: `range $path, $bytes := .Files.Glob "…"`, `len`, `index`.
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        Some(
+            self.paths
+                .iter()
+                .filter_map(|p| {
+                    let bytes = context::files_get(&self.chart, p).ok()?;
+                    Some((p.clone(), Value::Bytes(Rc::new(bytes.to_vec()))))
+                })
+                .collect(),
+        )
+    }
+
     fn method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg = || match args.first().and_then(Value::as_str) {
             Some(s) if args.len() == 1 => Ok(s.to_string()),
@@ -364,6 +377,29 @@ mod tests {
         assert!(deploy.contains("image: docker.io/acme/app:2.0"), "{deploy}");
         assert!(deploy.contains("namespace: apps"), "{deploy}");
         assert!(deploy.contains("--conf=x"), "{deploy}");
+    }
+
+    /// `.Files` and a `Glob` of it are Go maps of path to bytes: ranged in path order,
+    /// measured by `len`, looked up by `index`, as charts build ConfigMaps of a folder.
+    #[test]
+    fn files_and_a_glob_range_as_maps_in_path_order() {
+        let mut chart = crate::charts::load::load_archive(
+            "demo",
+            &tgz(&[
+                ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+                ("app/dashboards/b.json", b"{\"image\": \"acme/b:2\"}"),
+                ("app/dashboards/a.json", b"{}"),
+                ("app/other.txt", b"x"),
+                ("app/templates/cm.yaml", b"kind: ConfigMap\ndata:\n{{- range $path, $bytes := .Files.Glob \"dashboards/*.json\" }}\n  {{ base $path }}: {{ $.Files.Get $path | quote }} # {{ len $bytes }}\n{{- end }}\n  n: \"{{ len (.Files.Glob \"dashboards/*\") }} {{ index (.Files.Glob \"**.json\") \"dashboards/a.json\" | toString }}\"\n{{- range .Files.Glob \"none/*\" }}x{{ else }}\n  empty: \"yes\"{{ end }}\n"),
+            ]),
+        )
+        .unwrap();
+        let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
+        let out = render("demo", &chart, &values, &settings()).unwrap();
+        assert_eq!(
+            out[0].output,
+            "kind: ConfigMap\ndata:\n  a.json: \"{}\" # 2\n  b.json: \"{\\\"image\\\": \\\"acme/b:2\\\"}\" # 21\n  n: \"2 {}\"\n  empty: \"yes\"\n"
+        );
     }
 
     #[test]

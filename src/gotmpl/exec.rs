@@ -228,6 +228,16 @@ impl<'a> Exec<'a> {
                 items.extend((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))));
             }
             Value::Nil => {}
+            Value::Object(o) if o.entries().is_some() => {
+                let mut entries = o.entries().unwrap_or_default();
+                // As Go's range over a map: in key order.
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                items.extend(
+                    entries
+                        .into_iter()
+                        .map(|(k, e)| (Value::from(k.as_str()), e)),
+                );
+            }
             other => {
                 return Err(self.error(
                     b.pos,

@@ -55,6 +55,11 @@ pub trait Object {
     fn method(&self, _name: &str, _args: &[Value]) -> Option<Result<Value, String>> {
         None
     }
+    /// Its entries, key and value, when the Go type is a map (Helm's `chart.Files` is a
+    /// `map[string][]byte`): what `range`, `len` and `index` see; `None` when it is not.
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
     /// How `{{ . }}` prints it (Go's `fmt.Print`).
     fn to_text(&self) -> String {
         format!("{{{}}}", self.type_name())

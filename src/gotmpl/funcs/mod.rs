@@ -58,6 +58,7 @@ pub(crate) fn go_builtins() -> HashMap<&'static str, Builtin> {
             Value::List(l) => l.len(),
             Value::Bytes(b) => b.len(),
             Value::Map(m) => m.try_borrow().map(|m| m.len()).unwrap_or(0),
+            Value::Object(o) if o.entries().is_some() => o.entries().map_or(0, |e| e.len()),
             Value::Nil => return Err("len of nil pointer".into()),
             v => return Err(format!("len of type {}", v.type_name()).into()),
         } as i64))
@@ -240,6 +241,18 @@ fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FResult {
                     .get(&k)
                     .cloned()
                     .unwrap_or(Value::Nil)
+            }
+            Value::Object(o) if o.entries().is_some() => {
+                let Value::String(k) = ix else {
+                    return Err(
+                        format!("value has type {}; should be string", ix.type_name()).into(),
+                    );
+                };
+                o.entries()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|(key, _)| key.as_str() == &**k)
+                    .map_or(Value::Nil, |(_, v)| v)
             }
             Value::Nil => return Err("index of untyped nil".into()),
             v => return Err(format!("can't index item of type {}", v.type_name()).into()),
