@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 /// Helm's `pkg/engine/funcs_test.go` (helm/helm at e9b85e4de16a, Apache-2.0), `TestFuncs`:
 /// template, expected output, data (JSON; a string case is a JSON string). Not supported:
-/// `fromToml` (not provided: no chart renders images through it; 4 cases), `mustToDuration` (3 cases: Helm's
+/// `fromToml`'s error text (1 case: Helm's comes from another TOML parser; the error map is
+/// checked in `from_toml_is_helms`), `mustToDuration` (3 cases: Helm's
 /// duration helpers are not provided), `mustToToml` of a `map[int]string` (no such
 /// map here).
 const HELM_FUNCS: &[(&str, &str, &str)] = &[
@@ -18,6 +19,21 @@ const HELM_FUNCS: &[(&str, &str, &str)] = &[
     ("{{ toToml . }}", "foo = \"bar\"\n", r#"{"foo": "bar"}"#),
     ("{{ toJson . }}", r#"{"foo":"bar"}"#, r#"{"foo": "bar"}"#),
     ("{{ fromYaml . }}", "map[hello:world]", r#""hello: world""#),
+    (
+        "{{ fromToml . }}",
+        "map[hello:world]",
+        r#""hello = \"world\"""#,
+    ),
+    (
+        "{{ fromToml . }}",
+        "map[table:map[keyInTable:valueInTable subtable:map[keyInSubtable:valueInSubTable]]]",
+        r#""\n[table]\nkeyInTable = \"valueInTable\"\n[table.subtable]\nkeyInSubtable = \"valueInSubTable\"\n""#,
+    ),
+    (
+        "{{ fromToml . }}",
+        "map[tableArray:[map[keyInElement0:valueInElement0] map[keyInElement1:valueInElement1]]]",
+        r#""\n[[tableArray]]\nkeyInElement0 = \"valueInElement0\"\n[[tableArray]]\nkeyInElement1 = \"valueInElement1\"\n""#,
+    ),
     (
         "{{ fromYamlArray . }}",
         "[one 2 map[name:helm]]",
@@ -376,4 +392,29 @@ fn helm_engine_tests() {
     );
     let e = render_chart(&files, rel(serde_json::json!({})), true).unwrap_err();
     assert!(e.message.contains("noSuchKey"), "{e}");
+}
+
+/// `fromToml` of text that is no TOML gives a map holding the parser's error under
+/// `Error`, as Helm's; integers stay integers; a nesting past the limit is an error, not a
+/// crash.
+#[test]
+fn from_toml_is_helms() {
+    let run = |data: &str, tpl: &str| {
+        let mut s = TemplateSet::new(Limits::default());
+        s.parse("t", tpl).unwrap();
+        s.execute("t", &Value::from(data))
+    };
+    let out = run("one", "{{ (fromToml .).Error }}").unwrap();
+    assert!(out.starts_with("toml: "), "{out}");
+    assert_eq!(
+        run(
+            "n = 3\nf = 2.5\nd = 1979-05-27",
+            "{{ add1 (fromToml .).n }} {{ (fromToml .).f }} {{ (fromToml .).d }}"
+        )
+        .unwrap(),
+        "4 2.5 1979-05-27"
+    );
+    let deep = format!("a = {}1{}", "[".repeat(200_000), "]".repeat(200_000));
+    let out = run(&deep, "{{ (fromToml .).Error }}");
+    assert!(matches!(&out, Ok(e) if !e.is_empty()), "{out:?}");
 }

@@ -115,6 +115,18 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
             Err(e) => Value::from(vec![Value::from(e.to_string())]),
         })
     });
+    m.insert("fromToml", |ex, a| {
+        want(&a, 1, "fromToml")?;
+        let s = want_str(&a[0])?;
+        Ok(match s.parse::<toml::Table>() {
+            Ok(t) => match toml_json(toml::Value::Table(t), ex.set.limits.max_value_depth) {
+                Ok(j) => Value::from_json(&j, Numbers::IntWhenWhole),
+                Err(e) => error_map(&e),
+            },
+            // Helm's message comes from another TOML parser: the same map, its own words.
+            Err(e) => error_map(&format!("toml: {}", e.message())),
+        })
+    });
     m.insert("mustToToml", |ex, a| {
         want(&a, 1, "mustToToml")?;
         Ok(Value::from(yaml::to_toml(
@@ -128,6 +140,39 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
             yaml::to_toml(&a[0], ex.set.limits.max_value_depth).unwrap_or_else(|e| e),
         ))
     });
+}
+
+/// A TOML value as the JSON whose numbers keep TOML's kinds (an integer `int64`, a float
+/// `float64`); a date or time as its text. Nested no deeper than `depth`.
+fn toml_json(v: toml::Value, depth: usize) -> Result<serde_json::Value, String> {
+    let deeper = || {
+        depth
+            .checked_sub(1)
+            .ok_or("toml: nesting deeper than Limits::max_value_depth")
+    };
+    Ok(match v {
+        toml::Value::String(s) => serde_json::Value::String(s),
+        toml::Value::Integer(i) => serde_json::Value::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(a) => {
+            let depth = deeper()?;
+            a.into_iter()
+                .map(|e| toml_json(e, depth))
+                .collect::<Result<Vec<_>, _>>()?
+                .into()
+        }
+        toml::Value::Table(t) => {
+            let depth = deeper()?;
+            let mut m = serde_json::Map::new();
+            for (k, e) in t {
+                m.insert(k, toml_json(e, depth)?);
+            }
+            serde_json::Value::Object(m)
+        }
+    })
 }
 
 /// The JSON kind Go's `encoding/json` names in its errors.
