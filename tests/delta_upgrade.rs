@@ -114,12 +114,7 @@ fn an_upgrade_delta_carries_only_new_layers_and_the_far_side_rebuilds_v2_offline
     }
 
     // Applied on the far side, with no network where a namespace can be made.
-    let isolated = Cmd::new("unshare")
-        .args(["-n", "true"])
-        .any_status()
-        .run()
-        .code
-        == Some(0);
+    let isolated = common::network_namespace_usable();
     let seedforge = common::seedforge_bin();
     let mut apply = if isolated {
         Cmd::new("unshare").args(["-n", "--"]).arg(&seedforge)

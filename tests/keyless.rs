@@ -104,12 +104,7 @@ fn cosign_offline(
     images: &[&str],
     trusted_root: &Path,
 ) -> Option<Vec<i32>> {
-    let isolated = Cmd::new("unshare")
-        .args(["-n", "true"])
-        .any_status()
-        .run()
-        .code
-        == Some(0);
+    let isolated = common::network_namespace_usable();
     if !isolated || !require_tool("ip") {
         eprintln!("note: no network namespace here; cosign's offline run is skipped");
         return None;

@@ -554,22 +554,9 @@ fn the_image_keys_and_the_trusted_root_are_subjects_of_the_provenance() {
     fs::write(dir.join("cosign.pub"), &key).unwrap();
     // A trusted root that parses: the public good instance's, as the sigstore-trust-root
     // crate (a dependency, in cargo's registry cache) ships it.
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
-    let mut roots: Vec<PathBuf> = fs::read_dir(home.join("registry/src"))
-        .unwrap()
-        .flat_map(|index| fs::read_dir(index.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().path().join("src/trusted_root.json"))
-        .filter(|p| p.to_string_lossy().contains("/sigstore-trust-root-") && p.is_file())
-        .collect();
-    roots.sort();
-    let root = fs::read(
-        roots
-            .pop()
-            .expect("sigstore-trust-root in cargo's registry"),
-    )
-    .unwrap();
+    let root =
+        fs::read(common::registry_crate("sigstore-trust-root-").join("src/trusted_root.json"))
+            .unwrap();
     fs::write(dir.join("trusted_root.json"), &root).unwrap();
     let config = dir.join("seedforge.yaml");
     let text = fs::read_to_string(&config).unwrap();

@@ -149,21 +149,10 @@ pub fn scan(text: &str) -> Result<Scan, NotYaml> {
             };
             let (line, key) = locate(part, needle, &mut cursor);
             let line = doc_line.saturating_sub(1) + line.max(1);
-            match (how, Reference::parse(&written)) {
-                (How::Container, Ok(reference)) => scan.found.push(Found {
-                    written,
-                    reference,
-                    how,
-                    line,
-                    key,
-                    resource: resource.clone(),
-                }),
-                (How::Container, Err(e)) => scan.unreadable.push(Unreadable {
-                    written,
-                    line,
-                    reason: e.to_string(),
-                }),
-                (How::Argument | How::Resource, Ok(reference)) if named(&written) => {
+            // A container's image is one whatever it says; an argument's or a custom
+            // resource's only when it names a registry or tag.
+            match Reference::parse(&written) {
+                Ok(reference) if how == How::Container || named(&written) => {
                     scan.found.push(Found {
                         written,
                         reference,
@@ -171,9 +160,14 @@ pub fn scan(text: &str) -> Result<Scan, NotYaml> {
                         line,
                         key,
                         resource: resource.clone(),
-                    })
+                    });
                 }
-                (How::Argument | How::Resource, _) => {}
+                Err(e) if how == How::Container => scan.unreadable.push(Unreadable {
+                    written,
+                    line,
+                    reason: e.to_string(),
+                }),
+                _ => {}
             }
         }
     }

@@ -397,3 +397,20 @@ pub fn run_pipeline(producer: &Cmd, consumer: &Cmd) -> Output {
         ),
     }
 }
+
+/// A crate's source folder in cargo's registry cache (`name-version`, the newest held).
+pub fn registry_crate(prefix: &str) -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    let mut found: Vec<PathBuf> = fs::read_dir(home.join("registry/src"))
+        .unwrap()
+        .flat_map(|index| fs::read_dir(index.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("no {prefix}* in {}/registry/src", home.display()))
+}

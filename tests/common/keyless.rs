@@ -309,12 +309,7 @@ impl SigstorePython {
         let cli = sigstore_python()?;
         let version = Cmd::new(&cli).arg("--version").run();
         eprintln!("judge: {}", version.stdout.trim());
-        let isolated = Cmd::new("unshare")
-            .args(["-n", "true"])
-            .any_status()
-            .run()
-            .code
-            == Some(0);
+        let isolated = super::network_namespace_usable();
         if !isolated {
             eprintln!("note: no network namespace here; sigstore-python runs --offline only");
         }

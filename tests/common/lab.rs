@@ -156,15 +156,21 @@ pub fn write_list(path: &Path, lines: &[String]) {
     fs::write(path, text).unwrap();
 }
 
-/// `seedforge` run in `cwd` as the far side of the gap runs it: with no network, in a
-/// namespace with nothing but loopback, where one can be made (else with a note).
-pub fn far_side(cwd: &Path) -> Cmd {
-    let isolated = Cmd::new("unshare")
+/// Whether a network namespace with nothing but loopback can be made here (`unshare -n`):
+/// where the far side of the gap, and the judges checking offline, run.
+pub fn network_namespace_usable() -> bool {
+    Cmd::new("unshare")
         .args(["-n", "true"])
         .any_status()
         .run()
         .code
-        == Some(0);
+        == Some(0)
+}
+
+/// `seedforge` run in `cwd` as the far side of the gap runs it: with no network, in a
+/// namespace with nothing but loopback, where one can be made (else with a note).
+pub fn far_side(cwd: &Path) -> Cmd {
+    let isolated = super::network_namespace_usable();
     if isolated {
         Cmd::new("unshare")
             .args(["-n", "--"])

@@ -10,23 +10,6 @@
 use super::*;
 use std::path::PathBuf;
 
-/// A crate's source folder in cargo's registry cache (`name-version`, the newest held).
-fn registry_crate(prefix: &str) -> PathBuf {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
-    let mut found: Vec<PathBuf> = fs::read_dir(home.join("registry/src"))
-        .unwrap()
-        .flat_map(|index| fs::read_dir(index.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .unwrap_or_else(|| panic!("no {prefix}* in {}/registry/src", home.display()))
-}
-
 const CONDA_WORKFLOW: &str =
     "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
 const BEACON: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
@@ -42,8 +25,8 @@ fn sigstore_python_agrees_on_the_published_bundles_seedforge_verifies() {
     let Some(judge) = SigstorePython::new() else {
         return;
     };
-    let data = registry_crate("sigstore-verify-0.15.").join("test_data");
-    let roots = registry_crate("sigstore-trust-root-0.15.").join("src");
+    let data = common::registry_crate("sigstore-verify-0.15.").join("test_data");
+    let roots = common::registry_crate("sigstore-trust-root-0.15.").join("src");
     let production = judge.trust_config(&roots.join("trusted_root.json"));
     let staging = judge.trust_config(&roots.join("trusted_root_staging.json"));
     let work = tempfile::tempdir().unwrap();
