@@ -74,6 +74,7 @@
 //! engine does not support are listed in the tests, each with why.
 
 mod exec;
+mod float;
 mod funcs;
 mod lex;
 mod parse;

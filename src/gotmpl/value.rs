@@ -308,7 +308,7 @@ pub(crate) fn write_text(out: &mut String, v: &Value, depth: usize) {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
-        Value::Float(f) => out.push_str(&super::printf::format_float_g(*f, -1, 'e')),
+        Value::Float(f) => out.push_str(&super::float::format_float_g(*f, -1, 'e')),
         Value::String(s) => out.push_str(s),
         Value::Bytes(b) => {
             out.push('[');

@@ -104,7 +104,7 @@ fn scalar(s: &serde_json::Value, indent: usize) -> String {
             Some(i) => i.to_string(),
             None => {
                 let f = n.as_f64().unwrap_or(0.0);
-                super::printf::format_float_g(f, -1, 'e')
+                super::float::format_float_g(f, -1, 'e')
             }
         },
         serde_json::Value::String(s) => string(s, indent),
