@@ -14,8 +14,7 @@
 //! cache. A file system that refuses `O_DIRECT` (tmpfs before Linux 6.6, some network
 //! file systems) is written the usual way ([`open`] says so).
 
-use super::IsoError;
-use super::write::io_err;
+use super::{IsoError, io_err};
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::FileExt as _;

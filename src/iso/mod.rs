@@ -79,6 +79,14 @@ pub enum IsoError {
     },
 }
 
+/// An I/O failure on `path`.
+pub(super) fn io_err(path: &std::path::Path, source: std::io::Error) -> IsoError {
+    IsoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 impl IsoError {
     /// True if the error is about the caller's input (exit code 2, nothing written).
     pub fn is_invalid_input(&self) -> bool {

@@ -16,7 +16,7 @@ use super::records::{
     self, DateTime, FLAG_DIR, FLAG_MULTI_EXTENT, MAX_EXTENT, TreeLocation, VolumeFields,
 };
 use super::tree::{NodeKind, Tree};
-use super::{IsoError, SECTOR};
+use super::{IsoError, SECTOR, io_err};
 use crate::util::start_writeback;
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
@@ -332,13 +332,6 @@ fn hash_zeros(h: &mut Sha256, mut n: u64) {
         let k = n.min(ZEROS.len() as u64) as usize;
         h.update(&ZEROS[..k]);
         n -= k as u64;
-    }
-}
-
-pub(super) fn io_err(path: &Path, source: io::Error) -> IsoError {
-    IsoError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
