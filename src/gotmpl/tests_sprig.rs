@@ -372,3 +372,20 @@ fn bcrypt_and_rand_bytes_are_reproducible_placeholders() {
     assert!(runtv("{{ randBytes -1 }}", json!({})).is_err());
     assert!(runtv("{{ randBytes 1000000000000 }}", json!({})).is_err());
 }
+
+#[test]
+fn hello_and_must_from_json() {
+    use serde_json::json;
+    assert_eq!(ok("{{ hello }}", json!({})), "Hello!");
+    // Any JSON value, numbers as float64 (Go's json.Unmarshal into an interface{}).
+    assert_eq!(
+        ok(r#"{{ (mustFromJson "{\"a\": [1, \"x\"]}").a }}"#, json!({})),
+        "[1 x]"
+    );
+    assert_eq!(
+        ok(r#"{{ mustFromJson "1.5" | typeOf }}"#, json!({})),
+        "float64"
+    );
+    assert_eq!(ok(r#"{{ mustFromJson "[1,2]" | len }}"#, json!({})), "2");
+    assert!(runtv(r#"{{ mustFromJson "{" }}"#, json!({})).is_err());
+}

@@ -4,7 +4,7 @@
 use super::{Builtin, FResult, Fail, strval, to_i64, want, want_int, want_str};
 use crate::gotmpl::exec::Exec;
 use crate::gotmpl::parse::quote_go;
-use crate::gotmpl::value::{Map, Value};
+use crate::gotmpl::value::{Map, Numbers, Value};
 use std::collections::HashMap;
 
 fn semver_parse(s: &str) -> Option<(u64, u64, u64, String)> {
@@ -581,6 +581,13 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     });
     m.insert("mustToRawJson", |ex, a| {
         to_json_text(ex, &a, "mustToRawJson", false)
+    });
+    m.insert("hello", |_, _| Ok(Value::from("Hello!")));
+    m.insert("mustFromJson", |_, a| {
+        want(&a, 1, "mustFromJson")?;
+        let j: serde_json::Value =
+            serde_json::from_str(want_str(&a[0])?).map_err(|e| e.to_string())?;
+        Ok(Value::from_json(&j, Numbers::Float64))
     });
     m.insert("urlJoin", |_, a| {
         want(&a, 1, "urlJoin")?;
