@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Extracts the template cases of Sprig's *_test.go that need no data: `runt(TPL, EXPECT)`
 with TPL and EXPECT string literals, a `tpl := LIT` before `runt(tpl, LIT)`, and the
-`tests := map[string]string{TPL: EXPECT, ...}` tables run with `runt(tpl, expect)`.
+`tests := map[string]string{TPL: EXPECT, ...}` tables run with `runt(KEY, VALUE)`.
 Prints JSON lines {"name", "input", "output"}.
 Usage: extract_sprig.py DIR > sprig_tests.jsonl"""
 import json, os, re, sys
@@ -71,7 +71,8 @@ def cases(path):
                 if x is None: return None
                 if x[0] == "str": return x[1]
                 if x[0] == "id": return strs.get(x[1])
-            if a == ("id", "tpl") and b == ("id", "expect") and table:
+            # A table run as `for tpl, expect := range tests { runt(tpl, expect) }`, any names.
+            if a[0] == "id" and b is not None and b[0] == "id" and val(a) is None and table:
                 for tpl, exp in table:
                     n += 1
                     yield {"name": f"{os.path.basename(path)}:{func}#{n}", "input": tpl, "output": exp}

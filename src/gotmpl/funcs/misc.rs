@@ -1,13 +1,11 @@
-//! Sprig's defaults, reflection, semver, JSON, date and random functions. `now` is a fixed
-//! clock and the random functions are seeded from their arguments: output is reproducible.
+//! Sprig's defaults, reflection, semver, JSON, URL and random functions (its dates are in
+//! `dates.rs`). The random functions are seeded from their arguments: output is reproducible.
 
-use super::{Builtin, FResult, strval, to_i64, want, want_str};
+use super::{Builtin, FResult, Fail, strval, to_i64, want, want_int, want_str};
 use crate::gotmpl::exec::Exec;
-use crate::gotmpl::value::{Map, Value};
+use crate::gotmpl::parse::quote_go;
+use crate::gotmpl::value::{Map, Numbers, Value};
 use std::collections::HashMap;
-
-/// The fixed clock: 2000-01-01T00:00:00Z.
-const EPOCH: i64 = 946_684_800;
 
 fn semver_parse(s: &str) -> Option<(u64, u64, u64, String)> {
     let s = s.trim().trim_start_matches(['v', 'V']);
@@ -200,39 +198,15 @@ fn rand_string(ex: &Exec<'_>, a: &[Value], name: &str, alphabet: &[u8]) -> FResu
     ))
 }
 
-fn date_fmt(layout: &str, t: i64) -> String {
-    // Go's reference-time layout, for the fields charts use.
-    let dt =
-        time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let reps: [(&str, String); 12] = [
-        ("2006", format!("{:04}", dt.year())),
-        ("01", format!("{:02}", u8::from(dt.month()))),
-        ("02", format!("{:02}", dt.day())),
-        ("15", format!("{:02}", dt.hour())),
-        ("04", format!("{:02}", dt.minute())),
-        ("05", format!("{:02}", dt.second())),
-        ("Z07:00", "Z".into()),
-        ("-0700", "+0000".into()),
-        ("MST", "UTC".into()),
-        ("Jan", format!("{:.3}", dt.month().to_string())),
-        ("Mon", format!("{:.3}", dt.weekday().to_string())),
-        ("06", format!("{:02}", dt.year() % 100)),
-    ];
-    let mut out = String::new();
-    let mut i = 0;
-    'outer: while i < layout.len() {
-        for (k, v) in &reps {
-            if layout[i..].starts_with(k) {
-                out.push_str(v);
-                i += k.len();
-                continue 'outer;
-            }
-        }
-        let c = layout[i..].chars().next().unwrap_or(' ');
-        out.push(c);
-        i += c.len_utf8();
-    }
-    out
+/// A bcrypt hash's shape (`$2a$10$`, 53 characters of its alphabet), marked PLACEHOLDER and
+/// derived from the input: a chart's htpasswd secret renders, with no real hash in it.
+fn bcrypt_placeholder(input: &str) -> String {
+    const A: &[u8] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut r = Rng::new(&format!("bcrypt/{input}"));
+    let tail: String = (0..42)
+        .map(|_| A[(r.next() % A.len() as u64) as usize] as char)
+        .collect();
+    format!("$2a$10$PLACEHOLDER{tail}")
 }
 
 /// A certificate and key pair as Sprig's `genCA` and friends return it: placeholders, not keys.
@@ -279,6 +253,26 @@ fn add_placeholders(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("derivePassword", |_, a| {
         let mut r = Rng::new(&a.iter().map(strval).collect::<Vec<_>>().join("/"));
         Ok(Value::from(format!("{:016x}", r.next())))
+    });
+    m.insert("bcrypt", |_, a| {
+        want(&a, 1, "bcrypt")?;
+        Ok(Value::from(bcrypt_placeholder(want_str(&a[0])?)))
+    });
+    m.insert("randBytes", |ex, a| {
+        use base64::Engine as _;
+        want(&a, 1, "randBytes")?;
+        let n = want_int(&a[0])?;
+        if n < 0 {
+            return Err("runtime error: makeslice: len out of range".into());
+        }
+        if n as usize > ex.set.limits.max_output / 2 {
+            return Err(format!("{n} bytes is more than Limits::max_output").into());
+        }
+        let mut r = Rng::new(&format!("randBytes/{n}/{}", ex.steps));
+        let b: Vec<u8> = (0..n).map(|_| r.next() as u8).collect();
+        Ok(Value::from(
+            base64::engine::general_purpose::STANDARD.encode(b),
+        ))
     });
     m.insert("htpasswd", |_, a| {
         want(&a, 2, "htpasswd")?;
@@ -329,6 +323,171 @@ fn add_placeholders(m: &mut HashMap<&'static str, Builtin>) {
         }
         Ok(Value::from(o))
     });
+}
+
+/// Go's `url.shouldEscape` for the parts `urlJoin` writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Enc {
+    Host,
+    Path,
+    UserPassword,
+    Fragment,
+}
+
+fn should_escape(c: u8, mode: Enc) -> bool {
+    if c.is_ascii_alphanumeric() {
+        return false;
+    }
+    if mode == Enc::Host && b"!$&'()*+,;=:[]<>\"".contains(&c) {
+        return false;
+    }
+    match c {
+        b'-' | b'_' | b'.' | b'~' => return false,
+        b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'?' | b'@' => {
+            return match mode {
+                Enc::Path => c == b'?',
+                Enc::UserPassword => matches!(c, b'@' | b'/' | b'?' | b':'),
+                Enc::Fragment => false,
+                Enc::Host => true,
+            };
+        }
+        _ => {}
+    }
+    !(mode == Enc::Fragment && matches!(c, b'!' | b'(' | b')' | b'*'))
+}
+
+fn url_escape(s: &str, mode: Enc) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if should_escape(b, mode) {
+            o.push_str(&format!("%{b:02X}"));
+        } else {
+            o.push(b as char);
+        }
+    }
+    o
+}
+
+/// Go's `url.PathUnescape`-style decoding of a userinfo part.
+fn url_unescape(s: &str) -> Result<String, Fail> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            let Some(v) = hex else {
+                let end = (i + 3).min(b.len());
+                return Err(format!(
+                    "unable to parse userinfo in dict: parse \"proto://{s}@host\": invalid URL escape {}",
+                    quote_go(&String::from_utf8_lossy(&b[i..end]))
+                )
+                .into());
+            };
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Sprig's `urlJoin`: Go's `url.URL.String` of a dict's scheme, userinfo, host, path, query,
+/// opaque and fragment (each a string when present).
+fn url_join(d: &Value) -> FResult {
+    let Value::Map(m) = d else {
+        return Err(format!(
+            "wrong type for value; expected map[string]interface {{}}; got {}",
+            d.type_name()
+        )
+        .into());
+    };
+    let m = m.try_borrow().map_err(|_| "map is being changed")?;
+    let get = |k: &str| -> Result<String, Fail> {
+        match m.get(k) {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.to_string()),
+            Some(v) => Err(format!(
+                "unable to parse {k} key, must be of type string, but {} found",
+                v.kind_name()
+            )
+            .into()),
+        }
+    };
+    let (scheme, host, path) = (get("scheme")?, get("host")?, get("path")?);
+    let (query, opaque, fragment) = (get("query")?, get("opaque")?, get("fragment")?);
+    let userinfo = get("userinfo")?;
+    let user = if userinfo.is_empty() {
+        None
+    } else {
+        if userinfo.contains(['/', '?', '#']) {
+            return Err(format!(
+                "unable to parse userinfo in dict: parse \"proto://{userinfo}@host\": invalid userinfo"
+            )
+            .into());
+        }
+        Some(match userinfo.split_once(':') {
+            Some((u, p)) => format!(
+                "{}:{}",
+                url_escape(&url_unescape(u)?, Enc::UserPassword),
+                url_escape(&url_unescape(p)?, Enc::UserPassword)
+            ),
+            None => url_escape(&url_unescape(&userinfo)?, Enc::UserPassword),
+        })
+    };
+    let mut out = String::new();
+    if !scheme.is_empty() {
+        out.push_str(&scheme);
+        out.push(':');
+    }
+    if !opaque.is_empty() {
+        out.push_str(&opaque);
+    } else {
+        if !scheme.is_empty() || !host.is_empty() || user.is_some() {
+            if !host.is_empty() || !path.is_empty() || user.is_some() {
+                out.push_str("//");
+            }
+            if let Some(u) = &user {
+                out.push_str(u);
+                out.push('@');
+            }
+            out.push_str(&url_escape(&host, Enc::Host));
+        }
+        let p = url_escape(&path, Enc::Path);
+        if !p.is_empty() && !p.starts_with('/') && !host.is_empty() {
+            out.push('/');
+        }
+        if out.is_empty() && p.split('/').next().is_some_and(|seg| seg.contains(':')) {
+            out.push_str("./");
+        }
+        out.push_str(&p);
+    }
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(&query);
+    }
+    if !fragment.is_empty() {
+        out.push('#');
+        out.push_str(&url_escape(&fragment, Enc::Fragment));
+    }
+    Ok(Value::from(out))
+}
+
+fn to_json_text(ex: &Exec<'_>, a: &[Value], name: &str, pretty: bool) -> FResult {
+    want(a, 1, name)?;
+    let j = a[0]
+        .to_json(ex.set.limits.max_value_depth)
+        .ok_or("json: unsupported value")?;
+    Ok(Value::from(if pretty {
+        serde_json::to_string_pretty(&j).unwrap_or_default()
+    } else {
+        serde_json::to_string(&j).unwrap_or_default()
+    }))
 }
 
 pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
@@ -412,20 +571,27 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         Ok(Value::from(o))
     });
     m.insert("toPrettyJson", |ex, a| {
-        want(&a, 1, "toPrettyJson")?;
-        let j = a[0]
-            .to_json(ex.set.limits.max_value_depth)
-            .ok_or("json: unsupported value")?;
-        Ok(Value::from(
-            serde_json::to_string_pretty(&j).unwrap_or_default(),
-        ))
+        to_json_text(ex, &a, "toPrettyJson", true)
+    });
+    m.insert("mustToPrettyJson", |ex, a| {
+        to_json_text(ex, &a, "mustToPrettyJson", true)
     });
     m.insert("toRawJson", |ex, a| {
-        want(&a, 1, "toRawJson")?;
-        let j = a[0]
-            .to_json(ex.set.limits.max_value_depth)
-            .ok_or("json: unsupported value")?;
-        Ok(Value::from(serde_json::to_string(&j).unwrap_or_default()))
+        to_json_text(ex, &a, "toRawJson", false)
+    });
+    m.insert("mustToRawJson", |ex, a| {
+        to_json_text(ex, &a, "mustToRawJson", false)
+    });
+    m.insert("hello", |_, _| Ok(Value::from("Hello!")));
+    m.insert("mustFromJson", |_, a| {
+        want(&a, 1, "mustFromJson")?;
+        let j: serde_json::Value =
+            serde_json::from_str(want_str(&a[0])?).map_err(|e| e.to_string())?;
+        Ok(Value::from_json(&j, Numbers::Float64))
+    });
+    m.insert("urlJoin", |_, a| {
+        want(&a, 1, "urlJoin")?;
+        url_join(&a[0])
     });
     m.insert("b32enc", |_, a| {
         want(&a, 1, "b32enc")?;
@@ -474,28 +640,6 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         let mut r = Rng::new(&format!("randInt/{lo}/{hi}/{}", ex.steps));
         Ok(Value::Int(lo + (r.next() % (hi - lo) as u64) as i64))
     });
-    m.insert("now", |_, _| Ok(Value::Int(EPOCH)));
-    m.insert("unixEpoch", |_, a| {
-        want(&a, 1, "unixEpoch")?;
-        Ok(Value::from(to_i64(&a[0]).to_string()))
-    });
-    m.insert("date", |_, a| {
-        want(&a, 2, "date")?;
-        Ok(Value::from(date_fmt(want_str(&a[0])?, to_i64(&a[1]))))
-    });
-    m.insert("dateInZone", |_, a| {
-        want(&a, 3, "dateInZone")?;
-        Ok(Value::from(date_fmt(want_str(&a[0])?, to_i64(&a[1]))))
-    });
-    m.insert("htmlDate", |_, a| {
-        want(&a, 1, "htmlDate")?;
-        Ok(Value::from(date_fmt("2006-01-02", to_i64(&a[0]))))
-    });
-    m.insert("toDate", |_, a| {
-        want(&a, 2, "toDate")?;
-        Ok(Value::Int(EPOCH))
-    });
-    m.insert("ago", |_, _| Ok(Value::from("0s")));
     m.insert("shuffle", |_, a| {
         want(&a, 1, "shuffle")?;
         let s = strval(&a[0]);

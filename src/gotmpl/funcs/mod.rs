@@ -1,6 +1,7 @@
 //! The functions templates call: Go's builtins (here), Sprig's (`strings.rs`, `lists.rs`,
-//! `dicts.rs`, `math.rs`, `misc.rs`) and Helm's (`helm.rs`).
+//! `dicts.rs`, `math.rs`, `misc.rs`, `dates.rs`) and Helm's (`helm.rs`).
 
+pub(crate) mod dates;
 mod dicts;
 mod helm;
 mod lists;
@@ -121,6 +122,7 @@ pub(crate) fn all() -> HashMap<&'static str, Builtin> {
     dicts::add(&mut m);
     math::add(&mut m);
     misc::add(&mut m);
+    dates::add(&mut m);
     helm::add(&mut m);
     m
 }

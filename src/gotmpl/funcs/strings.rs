@@ -211,6 +211,20 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         let head = String::from_utf8_lossy(&s.as_bytes()[..(w as usize - 3)]).into_owned();
         Ok(Value::from(format!("{head}...")))
     });
+    m.insert("abbrevboth", |_, a| {
+        want(&a, 3, "abbrevboth")?;
+        let (l, r, s) = (want_int(&a[0])?, want_int(&a[1])?, want_str(&a[2])?);
+        if r < 4 || l > 0 && r < 7 {
+            return Ok(Value::from(s));
+        }
+        Ok(Value::from(abbreviate_full(s, l, r)))
+    });
+    m.insert("b32dec", |_, a| {
+        Ok(Value::from(match base32_decode(&s1(&a, "b32dec")?) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => e,
+        }))
+    });
     m.insert("quote", |_, a| {
         let v: Vec<String> = a
             .iter()
@@ -610,4 +624,65 @@ fn regex_split(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
         r.splitn(s, n as usize).map(Value::from).collect()
     };
     Ok(Value::from(v))
+}
+
+/// goutils' `AbbreviateFull` (Apache Commons' `abbreviate(str, offset, maxWidth)`), for the
+/// widths `abbrevboth` lets through (`max_width` of at least 4, 7 with an offset).
+fn abbreviate_full(s: &str, offset: i64, max_width: i64) -> String {
+    let b = s.as_bytes();
+    let len = b.len() as i64;
+    let text = |x: &[u8]| String::from_utf8_lossy(x).into_owned();
+    if len <= max_width {
+        return s.to_string();
+    }
+    let mut offset = offset.min(len);
+    if len - offset < max_width - 3 {
+        offset = len - (max_width - 3);
+    }
+    if offset <= 4 {
+        return format!("{}...", text(&b[..(max_width - 3) as usize]));
+    }
+    if offset + max_width - 3 < len {
+        // goutils' Abbreviate of the rest to max_width - 3.
+        let rest = &b[offset as usize..];
+        let w = max_width - 3;
+        let inner = if (rest.len() as i64) <= w {
+            text(rest)
+        } else {
+            format!("{}...", text(&rest[..(w - 3) as usize]))
+        };
+        return format!("...{inner}");
+    }
+    format!("...{}", text(&b[(len - (max_width - 3)) as usize..]))
+}
+
+/// Go's `base32.StdEncoding.DecodeString` (padded, as `b32enc` writes), its error as Go words it.
+fn base32_decode(s: &str) -> Result<Vec<u8>, String> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    // Go drops newlines before decoding.
+    let src: Vec<u8> = s.bytes().filter(|c| *c != b'\n' && *c != b'\r').collect();
+    let corrupt = |i: usize| format!("illegal base32 data at input byte {i}");
+    if !src.len().is_multiple_of(8) {
+        return Err(corrupt(src.len() / 8 * 8));
+    }
+    let mut out = Vec::new();
+    for (ci, chunk) in src.chunks(8).enumerate() {
+        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
+        let data = 8 - pad;
+        // Only 0, 1, 3, 4 or 6 padding characters end a group, and only the last one.
+        if !matches!(pad, 0 | 1 | 3 | 4 | 6) || (pad > 0 && (ci + 1) * 8 != src.len()) {
+            return Err(corrupt(ci * 8 + data));
+        }
+        let mut n: u64 = 0;
+        for (j, c) in chunk[..data].iter().enumerate() {
+            let v = A
+                .iter()
+                .position(|x| x == c)
+                .ok_or_else(|| corrupt(ci * 8 + j))?;
+            n |= (v as u64) << (35 - j * 5);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[3..3 + data * 5 / 8]);
+    }
+    Ok(out)
 }
