@@ -223,11 +223,14 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; the rest: ROUNDS, a name filter, a mode.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    // `cargo bench` passes `--bench`; the rest: ROUNDS, a name filter, a mode. Without it
+    // this is a test run (`cargo test --all-targets`, or a runner listing the tests with
+    // `--list`): there is no test here, and nothing is measured.
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if !raw.iter().any(|a| a == "--bench") {
+        return;
+    }
+    let args: Vec<String> = raw.into_iter().filter(|a| !a.starts_with("--")).collect();
     let rounds: usize = args.first().map_or(20, |a| a.parse().expect("ROUNDS"));
     let filter = args.get(1).cloned().unwrap_or_default();
     let mode = args.get(2).cloned().unwrap_or_else(|| "both".into());
