@@ -228,9 +228,9 @@ impl<'a> Exec<'a> {
                 items.extend((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))));
             }
             Value::Nil => {}
-            Value::Object(o) if o.entries().is_some() => {
-                let mut entries = o.entries().unwrap_or_default();
-                // As Go's range over a map: in key order.
+            // An object that is a Go map (Helm's `.Files`): as Go's range over a map, in
+            // key order.
+            Value::Object(o) if let Some(mut entries) = o.entries() => {
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
                 items.extend(
                     entries

@@ -3,7 +3,7 @@
 
 use super::{Builtin, FResult, want, want_str};
 use crate::gotmpl::exec::Exec;
-use crate::gotmpl::value::{Numbers, Value};
+use crate::gotmpl::value::{Map, Numbers, Value};
 use crate::gotmpl::yaml;
 use std::collections::HashMap;
 
@@ -119,10 +119,8 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         want(&a, 1, "fromToml")?;
         let s = want_str(&a[0])?;
         Ok(match s.parse::<toml::Table>() {
-            Ok(t) => match toml_json(toml::Value::Table(t), ex.set.limits.max_value_depth) {
-                Ok(j) => Value::from_json(&j, Numbers::IntWhenWhole),
-                Err(e) => error_map(&e),
-            },
+            Ok(t) => toml_value(toml::Value::Table(t), ex.set.limits.max_value_depth)
+                .unwrap_or_else(|e| error_map(&e)),
             // Helm's message comes from another TOML parser: the same map, its own words.
             Err(e) => error_map(&format!("toml: {}", e.message())),
         })
@@ -142,35 +140,35 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     });
 }
 
-/// A TOML value as the JSON whose numbers keep TOML's kinds (an integer `int64`, a float
-/// `float64`); a date or time as its text. Nested no deeper than `depth`.
-fn toml_json(v: toml::Value, depth: usize) -> Result<serde_json::Value, String> {
+/// A TOML value as a template value: an integer `int64`, a float `float64`, a date or time
+/// its text. Nested no deeper than `depth`.
+fn toml_value(v: toml::Value, depth: usize) -> Result<Value, String> {
     let deeper = || {
         depth
             .checked_sub(1)
             .ok_or("toml: nesting deeper than Limits::max_value_depth")
     };
     Ok(match v {
-        toml::Value::String(s) => serde_json::Value::String(s),
-        toml::Value::Integer(i) => serde_json::Value::from(i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        toml::Value::Boolean(b) => serde_json::Value::Bool(b),
-        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::String(s) => Value::from(s),
+        toml::Value::Integer(i) => Value::Int(i),
+        toml::Value::Float(f) => Value::Float(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::from(d.to_string()),
         toml::Value::Array(a) => {
             let depth = deeper()?;
-            a.into_iter()
-                .map(|e| toml_json(e, depth))
-                .collect::<Result<Vec<_>, _>>()?
-                .into()
+            Value::from(
+                a.into_iter()
+                    .map(|e| toml_value(e, depth))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
         }
         toml::Value::Table(t) => {
             let depth = deeper()?;
-            let mut m = serde_json::Map::new();
+            let mut m = Map::new();
             for (k, e) in t {
-                m.insert(k, toml_json(e, depth)?);
+                m.insert(k, toml_value(e, depth)?);
             }
-            serde_json::Value::Object(m)
+            Value::from(m)
         }
     })
 }
@@ -189,7 +187,7 @@ fn json_kind(j: &serde_json::Value) -> &'static str {
 
 /// Helm's failed `fromYaml`/`fromJson`: a map with the error under `Error`.
 fn error_map(e: &str) -> Value {
-    let mut m = crate::gotmpl::value::Map::new();
+    let mut m = Map::new();
     m.insert("Error".into(), Value::from(e));
     Value::from(m)
 }

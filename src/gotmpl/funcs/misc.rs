@@ -325,13 +325,15 @@ fn add_placeholders(m: &mut HashMap<&'static str, Builtin>) {
     });
 }
 
-/// Go's `url.shouldEscape` for the parts `urlJoin` writes.
+/// Go's `url.shouldEscape` modes: the parts `urlJoin` writes, and a query component
+/// (`url.QueryEscape`, what Go's `urlquery` writes).
 #[derive(Clone, Copy, PartialEq)]
-enum Enc {
+pub(super) enum Enc {
     Host,
     Path,
     UserPassword,
     Fragment,
+    QueryComponent,
 }
 
 fn should_escape(c: u8, mode: Enc) -> bool {
@@ -348,7 +350,7 @@ fn should_escape(c: u8, mode: Enc) -> bool {
                 Enc::Path => c == b'?',
                 Enc::UserPassword => matches!(c, b'@' | b'/' | b'?' | b':'),
                 Enc::Fragment => false,
-                Enc::Host => true,
+                Enc::Host | Enc::QueryComponent => true,
             };
         }
         _ => {}
@@ -356,10 +358,13 @@ fn should_escape(c: u8, mode: Enc) -> bool {
     !(mode == Enc::Fragment && matches!(c, b'!' | b'(' | b')' | b'*'))
 }
 
-fn url_escape(s: &str, mode: Enc) -> String {
+/// Go's `url.escape`: a query component writes a space as `+`.
+pub(super) fn url_escape(s: &str, mode: Enc) -> String {
     let mut o = String::new();
     for b in s.bytes() {
-        if should_escape(b, mode) {
+        if b == b' ' && mode == Enc::QueryComponent {
+            o.push('+');
+        } else if should_escape(b, mode) {
             o.push_str(&format!("%{b:02X}"));
         } else {
             o.push(b as char);
@@ -593,6 +598,13 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         want(&a, 1, "urlJoin")?;
         url_join(&a[0])
     });
+    m.insert("b32dec", |_, a| {
+        want(&a, 1, "b32dec")?;
+        Ok(Value::from(match base32_decode(want_str(&a[0])?) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => e,
+        }))
+    });
     m.insert("b32enc", |_, a| {
         want(&a, 1, "b32enc")?;
         Ok(Value::from(base32(want_str(&a[0])?.as_bytes())))
@@ -652,8 +664,10 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     });
 }
 
+/// Base32's standard alphabet (RFC 4648), as Go's `base32.StdEncoding`.
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
 fn base32(b: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut out = String::new();
     for chunk in b.chunks(5) {
         let mut buf = [0u8; 5];
@@ -662,11 +676,41 @@ fn base32(b: &[u8]) -> String {
         let chars = (chunk.len() * 8).div_ceil(5);
         for i in 0..8 {
             if i < chars {
-                out.push(A[((n >> (35 - i * 5)) & 31) as usize] as char);
+                out.push(BASE32[((n >> (35 - i * 5)) & 31) as usize] as char);
             } else {
                 out.push('=');
             }
         }
     }
     out
+}
+
+/// Go's `base32.StdEncoding.DecodeString` (padded, as `b32enc` writes), its error as Go words it.
+fn base32_decode(s: &str) -> Result<Vec<u8>, String> {
+    // Go drops newlines before decoding.
+    let src: Vec<u8> = s.bytes().filter(|c| *c != b'\n' && *c != b'\r').collect();
+    let corrupt = |i: usize| format!("illegal base32 data at input byte {i}");
+    if !src.len().is_multiple_of(8) {
+        return Err(corrupt(src.len() / 8 * 8));
+    }
+    let mut out = Vec::new();
+    for (ci, chunk) in src.chunks(8).enumerate() {
+        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
+        let data = 8 - pad;
+        // Only 0, 1, 3, 4 or 6 padding characters end a group, and only the last one.
+        if !matches!(pad, 0 | 1 | 3 | 4 | 6) || (pad > 0 && (ci + 1) * 8 != src.len()) {
+            return Err(corrupt(ci * 8 + data));
+        }
+        let mut n: u64 = 0;
+        for (j, c) in chunk[..data].iter().enumerate() {
+            let v = BASE32
+                .iter()
+                .position(|x| x == c)
+                .ok_or_else(|| corrupt(ci * 8 + j))?;
+            n |= (v as u64) << (35 - j * 5);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[3..3 + data * 5 / 8]);
+    }
+    Ok(out)
 }

@@ -59,7 +59,7 @@ pub(crate) fn go_builtins() -> HashMap<&'static str, Builtin> {
             Value::List(l) => l.len(),
             Value::Bytes(b) => b.len(),
             Value::Map(m) => m.try_borrow().map(|m| m.len()).unwrap_or(0),
-            Value::Object(o) if o.entries().is_some() => o.entries().map_or(0, |e| e.len()),
+            Value::Object(o) if let Some(entries) = o.entries() => entries.len(),
             Value::Nil => return Err("len of nil pointer".into()),
             v => return Err(format!("len of type {}", v.type_name()).into()),
         } as i64))
@@ -78,7 +78,10 @@ pub(crate) fn go_builtins() -> HashMap<&'static str, Builtin> {
     m.insert("html", |_, a| Ok(Value::from(html_escape(&eval_args(&a)))));
     m.insert("js", |_, a| Ok(Value::from(js_escape(&eval_args(&a)))));
     m.insert("urlquery", |_, a| {
-        Ok(Value::from(query_escape(&eval_args(&a))))
+        Ok(Value::from(misc::url_escape(
+            &eval_args(&a),
+            misc::Enc::QueryComponent,
+        )))
     });
     m.insert("call", |_, a| match a.first() {
         None => Err("wrong number of args for call: want at least 1 got 0".into()),
@@ -202,20 +205,6 @@ fn js_escape(s: &str) -> String {
     o
 }
 
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                o.push(b as char)
-            }
-            b' ' => o.push('+'),
-            b => o.push_str(&format!("%{b:02X}")),
-        }
-    }
-    o
-}
-
 fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FResult {
     let Some(mut item) = a.first().cloned() else {
         return Err("wrong number of args for index: want at least 1 got 0".into());
@@ -244,14 +233,13 @@ fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FResult {
                     .cloned()
                     .unwrap_or(Value::Nil)
             }
-            Value::Object(o) if o.entries().is_some() => {
+            Value::Object(o) if let Some(entries) = o.entries() => {
                 let Value::String(k) = ix else {
                     return Err(
                         format!("value has type {}; should be string", ix.type_name()).into(),
                     );
                 };
-                o.entries()
-                    .unwrap_or_default()
+                entries
                     .into_iter()
                     .find(|(key, _)| key.as_str() == &**k)
                     .map_or(Value::Nil, |(_, v)| v)

@@ -219,12 +219,6 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         }
         Ok(Value::from(abbreviate_full(s, l, r)))
     });
-    m.insert("b32dec", |_, a| {
-        Ok(Value::from(match base32_decode(&s1(&a, "b32dec")?) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => e,
-        }))
-    });
     m.insert("quote", |_, a| {
         let v: Vec<String> = a
             .iter()
@@ -654,35 +648,4 @@ fn abbreviate_full(s: &str, offset: i64, max_width: i64) -> String {
         return format!("...{inner}");
     }
     format!("...{}", text(&b[(len - (max_width - 3)) as usize..]))
-}
-
-/// Go's `base32.StdEncoding.DecodeString` (padded, as `b32enc` writes), its error as Go words it.
-fn base32_decode(s: &str) -> Result<Vec<u8>, String> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    // Go drops newlines before decoding.
-    let src: Vec<u8> = s.bytes().filter(|c| *c != b'\n' && *c != b'\r').collect();
-    let corrupt = |i: usize| format!("illegal base32 data at input byte {i}");
-    if !src.len().is_multiple_of(8) {
-        return Err(corrupt(src.len() / 8 * 8));
-    }
-    let mut out = Vec::new();
-    for (ci, chunk) in src.chunks(8).enumerate() {
-        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
-        let data = 8 - pad;
-        // Only 0, 1, 3, 4 or 6 padding characters end a group, and only the last one.
-        if !matches!(pad, 0 | 1 | 3 | 4 | 6) || (pad > 0 && (ci + 1) * 8 != src.len()) {
-            return Err(corrupt(ci * 8 + data));
-        }
-        let mut n: u64 = 0;
-        for (j, c) in chunk[..data].iter().enumerate() {
-            let v = A
-                .iter()
-                .position(|x| x == c)
-                .ok_or_else(|| corrupt(ci * 8 + j))?;
-            n |= (v as u64) << (35 - j * 5);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[3..3 + data * 5 / 8]);
-    }
-    Ok(out)
 }
