@@ -6,6 +6,8 @@ Usage: extract_go_exec.py /usr/share/go-1.19/src/text/template/exec_test.go > go
        extract_go_exec.py --parse .../parse/parse_test.go > go_parse_tests.jsonl"""
 import json, re, sys
 
+import golit
+
 PARSE = sys.argv[1] == "--parse"
 src = open(sys.argv[-1]).read()
 head = "var parseTests = []parseTest" if PARSE else "var execTests = []execTest"
@@ -13,55 +15,18 @@ start = src.index(head + "{")
 i = src.index("{", start + len(head)) + 1
 
 def skip_ws(i):
-    while True:
-        while src[i] in " \t\n":
-            i += 1
-        if src.startswith("//", i):
-            i = src.index("\n", i)
-            continue
-        return i
+    return golit.skip_ws(src, i)
 
 def go_string(i):
     m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", src[i:])
     if m:
         # A Go constant (bigInt, ...): kept by name; the test lists such cases as not supported.
         return "${" + m.group(0) + "}", i + len(m.group(0))
-    if src[i] == '`':
-        j = src.index('`', i + 1)
-        return src[i + 1:j], j + 1
-    assert src[i] == '"', src[i:i+40]
-    j = i + 1
-    out = ""
-    while src[j] != '"':
-        if src[j] == '\\':
-            j += 1
-            c = src[j]
-            m = {'n': '\n', 't': '\t', 'r': '\r', '\\': '\\', '"': '"', "'": "'", 'a': '\a', 'b': '\b', 'f': '\f', 'v': '\v'}
-            if c in m:
-                out += m[c]; j += 1
-            elif c == 'x':
-                out += chr(int(src[j+1:j+3], 16)); j += 3
-            elif c == 'u':
-                out += chr(int(src[j+1:j+5], 16)); j += 5
-            elif c in '01234567':
-                out += chr(int(src[j:j+3], 8)); j += 3
-            else:
-                raise ValueError(src[j-5:j+5])
-        else:
-            out += src[j]; j += 1
-    return out, j + 1
+    return golit.literal(src, i)
 
 def string_expr(i):
     # a string literal, or literals joined by +
-    s, i = go_string(i)
-    while True:
-        k = skip_ws(i)
-        if src[k] == '+':
-            k = skip_ws(k + 1)
-            t, i = go_string(k)
-            s += t
-        else:
-            return s, i
+    return golit.string_expr(src, i, go_string)
 
 while True:
     i = skip_ws(i)

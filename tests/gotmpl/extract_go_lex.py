@@ -7,19 +7,15 @@ lexDelimTests ($$ @@), TestDelimsAlphaNumeric's case ({{hub hub}}), lexPosTests.
 Usage: extract_go_lex.py /usr/share/go-1.19/src/text/template/parse/lex_test.go > go_lex_tests.jsonl"""
 import json, re, sys
 
+import golit
+
 src = open(sys.argv[1]).read()
 strings = {}  # Go string variables of the test (raw, rawNL)
 items = {}  # Go item variables of the test (tDot, tLeft, ...)
 
 
 def skip_ws(i):
-    while True:
-        while src[i] in " \t\n":
-            i += 1
-        if src.startswith("//", i):
-            i = src.index("\n", i)
-            continue
-        return i
+    return golit.skip_ws(src, i)
 
 
 def ident(i):
@@ -31,43 +27,12 @@ def go_string(i):
     name, j = ident(i)
     if name:
         return strings[name], j
-    if src[i] == '`':
-        j = src.index('`', i + 1)
-        return src[i + 1:j], j + 1
-    assert src[i] == '"', src[i:i + 40]
-    j = i + 1
-    out = ""
-    while src[j] != '"':
-        if src[j] == '\\':
-            j += 1
-            c = src[j]
-            m = {'n': '\n', 't': '\t', 'r': '\r', '\\': '\\', '"': '"', "'": "'", 'a': '\a',
-                 'b': '\b', 'f': '\f', 'v': '\v'}
-            if c in m:
-                out += m[c]; j += 1
-            elif c == 'x':
-                out += chr(int(src[j + 1:j + 3], 16)); j += 3
-            elif c == 'u':
-                out += chr(int(src[j + 1:j + 5], 16)); j += 5
-            elif c in '01234567':
-                out += chr(int(src[j:j + 3], 8)); j += 3
-            else:
-                raise ValueError(src[j - 5:j + 5])
-        else:
-            out += src[j]; j += 1
-    return out, j + 1
+    return golit.literal(src, i)
 
 
 def string_expr(i):
     # a string literal or variable, or several joined by +
-    s, i = go_string(i)
-    while True:
-        k = skip_ws(i)
-        if src[k] == '+':
-            t, i = go_string(skip_ws(k + 1))
-            s += t
-        else:
-            return s, i
+    return golit.string_expr(src, i, go_string)
 
 
 def expect(i, c):
