@@ -103,6 +103,12 @@ if [ ! -s "$IMAGE" ] && [ ! -f "$ROOT/.complete" ]; then
   chroot "$ROOT" update-ca-certificates --fresh >/dev/null 2>&1
   # NoCloud only: no probing for cloud metadata services on a network that has none.
   printf 'datasource_list: [ NoCloud, None ]\n' >"$ROOT/etc/cloud/cloud.cfg.d/90-boot-test.cfg"
+  # Host keys of one type: RSA 3072 and DSA keys take most of cloud-init's init stage
+  # under software emulation, and a node's identity is checked on whatever keys it has.
+  printf 'ssh_genkeytypes: [ ed25519 ]\n' >>"$ROOT/etc/cloud/cloud.cfg.d/90-boot-test.cfg"
+  # The system locale is the one generated above, as on a Debian cloud image: cloud-init's
+  # locale module finds it set and does not generate it again at every first boot.
+  chroot "$ROOT" update-locale LANG=en_US.UTF-8
   chroot "$ROOT" systemctl enable systemd-networkd.service systemd-resolved.service >/dev/null 2>&1 || true
   # Every boot is a new machine to systemd; the root is the first virtio disk.
   : >"$ROOT/etc/machine-id"
