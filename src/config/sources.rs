@@ -7,7 +7,7 @@ use super::positions::Positions;
 use crate::debs::config::BundleConfig;
 use crate::debs::repo::PackageSource;
 use crate::oci::registry::RegistrySettings;
-use crate::oci::registry::settings::normalize_host;
+use crate::oci::registry::credentials::normalize_host;
 
 /// A problem at a line and column.
 pub(super) type Found = ((u64, u64), String);

@@ -20,7 +20,6 @@
 
 use super::descriptor::Descriptor;
 use super::digest::Digest;
-use super::source::ImageReader;
 
 /// The annotation naming the destination of the image an artifact belongs to.
 pub const ATTACHED_TO: &str = "dev.seedforge.attached.to";
@@ -88,22 +87,6 @@ impl AttachedKind {
 /// cosign's tags: `sha256-<hex>`.
 pub fn fallback_tag(subject: &Digest) -> String {
     format!("sha256-{}", subject.hex())
-}
-
-/// An artifact found beside an image in its source, opened: its own reader (rooted at the
-/// artifact's manifest) and what it is.
-pub struct Attached {
-    /// What it is.
-    pub kind: AttachedKind,
-    /// The digest it refers to.
-    pub subject: Digest,
-    /// The artifact's manifest.
-    pub descriptor: Descriptor,
-    /// Reads the artifact (its manifest, config and layers).
-    pub reader: Box<dyn ImageReader>,
-    /// The referrers fallback tag's index it was listed in (digest and bytes), kept beside
-    /// the layout so that a warm run need not fetch it again.
-    pub listing: Option<(Digest, Vec<u8>)>,
 }
 
 /// The name an attached artifact is stored under in `index.json`, in the repository of the

@@ -1,8 +1,11 @@
 //! The interface between image sources and the store: an opened image exposes its root
 //! descriptor (a manifest or an index) and can stream any blob under it. Local files
 //! (`oci:`, `oci-archive:`, `docker-archive:`) implement it today; a registry client
-//! implements the same trait, so copying and platform selection are written once.
+//! implements the same trait, so copying and platform selection are written once. An
+//! artifact a source keeps beside an image (see [`super::attached`]) comes opened the same
+//! way, as an [`Attached`] with a reader of its own.
 
+use super::attached::AttachedKind;
 use super::descriptor::Descriptor;
 use super::digest::Digest;
 use super::layout::MAX_DOCUMENT_SIZE;
@@ -33,7 +36,7 @@ pub trait ImageReader: Send + Sync {
     /// image's root and the platform manifests kept): cosign's signature, attestation and
     /// SBOM tags and OCI 1.1 referrers, each opened. Sources that keep none (archives)
     /// have none.
-    fn attached(&self, subjects: &[Digest]) -> Result<Vec<super::attached::Attached>> {
+    fn attached(&self, subjects: &[Digest]) -> Result<Vec<Attached>> {
         let _ = subjects;
         Ok(Vec::new())
     }
@@ -69,4 +72,20 @@ pub trait ImageReader: Send + Sync {
         }
         Ok(bytes)
     }
+}
+
+/// An artifact found beside an image in its source, opened: its own reader (rooted at the
+/// artifact's manifest) and what it is.
+pub struct Attached {
+    /// What it is.
+    pub kind: AttachedKind,
+    /// The digest it refers to.
+    pub subject: Digest,
+    /// The artifact's manifest.
+    pub descriptor: Descriptor,
+    /// Reads the artifact (its manifest, config and layers).
+    pub reader: Box<dyn ImageReader>,
+    /// The referrers fallback tag's index it was listed in (digest and bytes), kept beside
+    /// the layout so that a warm run need not fetch it again.
+    pub listing: Option<(Digest, Vec<u8>)>,
 }

@@ -581,14 +581,14 @@ impl ImageReader for PinnedReader {
     fn attached(
         &self,
         _subjects: &[crate::oci::Digest],
-    ) -> crate::oci::Result<Vec<crate::oci::attached::Attached>> {
+    ) -> crate::oci::Result<Vec<crate::oci::source::Attached>> {
         let mut out = Vec::new();
         for e in &self.attached {
             let Some((_, kind, subject)) = crate::oci::attached::of_entry(e) else {
                 continue;
             };
             let descriptor = Descriptor::new(&e.media_type, e.digest.clone(), e.size);
-            out.push(crate::oci::attached::Attached {
+            out.push(crate::oci::source::Attached {
                 kind,
                 subject,
                 reader: Box::new(PinnedReader {

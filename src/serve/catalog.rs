@@ -255,7 +255,8 @@ impl Catalog {
         }
         // Walked under the lock: a hundred requests for a repository not walked yet wait
         // for one walk instead of making a hundred.
-        let reach = Arc::new(Reach::walk(snapshot, &repo.entries));
+        let roots = (repo.entries.iter()).map(|e| (e.digest(), e.media_type.clone()));
+        let reach = Arc::new(Reach::walk(roots, |d| snapshot.document(d)));
         reaches.insert(repo.ids.clone(), reach.clone());
         reach
     }

@@ -7,9 +7,10 @@
 //! opening its blob: a request for a 4 MiB layer as a manifest, or for another repository's
 //! manifest, costs a lookup. The walk reads only the manifests it reaches (each checked
 //! against its digest, at most an OCI document's cap) and is made once per repository and
-//! `index.json` ([`super::catalog::Catalog::reach`]).
+//! `index.json`: the catalog keeps each repository's walk. The walk knows neither the
+//! catalog nor the folder: it is given the roots and a reader of documents.
 
-use super::catalog::{Entry, Snapshot};
+use crate::input::InputError;
 use crate::oci::Digest;
 use crate::oci::descriptor::{ManifestDoc, ManifestKind};
 use crate::oci::digest::BlobKey;
@@ -36,15 +37,20 @@ impl Reach {
         self.items.get(&digest.key())
     }
 
-    /// Walks from `roots` through the manifests `snapshot` holds. A manifest that is
-    /// missing, damaged or not a manifest reaches nothing further (it is refused when asked
-    /// for, as any damaged blob is).
-    pub fn walk(snapshot: &Snapshot, roots: &[&Entry]) -> Reach {
+    /// Walks from `roots` (each a manifest's digest and the media type its entry gives)
+    /// through the manifests `document` reads (a digest's bytes, checked against it;
+    /// `None` when there are none to use). A manifest that is missing, damaged or not a
+    /// manifest reaches nothing further (it is refused when asked for, as any damaged blob
+    /// is).
+    pub fn walk(
+        roots: impl IntoIterator<Item = (Digest, Arc<str>)>,
+        document: impl Fn(&Digest) -> Result<Option<Vec<u8>>, InputError>,
+    ) -> Reach {
         let mut reach = Reach::default();
         let mut queue: Vec<BlobKey> = Vec::new();
-        for entry in roots {
-            let key = entry.digest().key();
-            if reach.add(key, Some(entry.media_type.clone())) {
+        for (digest, media_type) in roots {
+            let key = digest.key();
+            if reach.add(key, Some(media_type)) {
                 queue.push(key);
             }
         }
@@ -60,7 +66,7 @@ impl Reach {
         };
         while let Some(key) = queue.pop() {
             let digest = key.digest();
-            let bytes = match snapshot.document(&digest) {
+            let bytes = match document(&digest) {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => continue,
                 Err(e) => {

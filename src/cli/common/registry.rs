@@ -5,7 +5,7 @@ use super::{CliError, net};
 use clap::Args;
 use seedforge::Error;
 use seedforge::net::Net;
-use seedforge::oci::registry::settings::Password;
+use seedforge::oci::registry::credentials::Password;
 use seedforge::oci::registry::{Credentials, Registries, RegistryAccess};
 use seedforge::redact::Secrets;
 use std::collections::BTreeSet;

@@ -3,7 +3,6 @@
 //! while other images are still being resolved. A layer is queued once however many
 //! images need it, and not at all if the store already has it.
 
-use super::BLOB_ATTEMPTS;
 use crate::oci::descriptor::Descriptor;
 use crate::oci::digest::Digest;
 use crate::oci::layout::{Layout, Presence};
@@ -14,6 +13,9 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
+
+/// How many times a blob whose content fails verification is fetched in all.
+pub const BLOB_ATTEMPTS: u32 = 3;
 
 /// A layer to fetch, with the image that queued it (whose reader fetches it).
 struct Wanted {

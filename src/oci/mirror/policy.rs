@@ -5,7 +5,7 @@
 //! [`crate::trust::cosign::verify_artifact`]. An image the policy refuses fails with the
 //! keys and identities tried and why each signature did not verify; nothing of it is stored.
 
-use super::PreparedAttachment;
+use super::attachments::PreparedAttachment;
 use crate::oci::descriptor::ManifestDoc;
 use crate::oci::{Descriptor, Digest, OciError, Result};
 use crate::trust::cosign::{KeylessTrust, Kind, Layer, SignedBy, Trust, Verdict, verify_artifact};

@@ -5,8 +5,8 @@ use super::super::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use super::super::platform::Platform;
 use super::super::source::ImageReader;
 use super::super::{OciError, Result};
-use super::selected_children;
 use crate::image::ListEntry;
+use crate::oci::copy::selected_children;
 
 /// Prefixes an input error with the list file and line it came from.
 pub(super) fn at_line(err: OciError, entry: &ListEntry) -> OciError {
@@ -55,7 +55,7 @@ pub(super) fn at_line(err: OciError, entry: &ListEntry) -> OciError {
 }
 
 /// The layers of the manifests `platforms` selects from an image (the run's own
-/// platforms are in [`super::Selection::layers`]; this reads the manifests again).
+/// platforms are in [`crate::oci::copy::Selection::layers`]; this reads the manifests again).
 pub(super) fn selected_layers(
     reader: &dyn ImageReader,
     platforms: &[Platform],

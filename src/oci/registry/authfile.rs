@@ -19,8 +19,8 @@
 //! the secret); a missing helper is a warning and the host stays anonymous, as with Docker.
 
 use super::RegistryError;
+use super::credentials::{Credentials, Password, normalize_host};
 use super::credhelper::{self, HelperRuns};
-use super::settings::{Credentials, Password, normalize_host};
 use crate::input;
 use base64::Engine;
 use serde::Deserialize;

@@ -14,7 +14,8 @@
 //!   the same `reqwest` stack. [`registries`] holds one per host; [`manifest`] fetches and
 //!   checks manifests.
 //! - [`authfile`]: Docker's and podman's credential files; [`credhelper`] runs the
-//!   credential helpers they name, within a time and size limit.
+//!   credential helpers they name, within a time and size limit; [`credentials`]: the user
+//!   name and password every source gives, and the host they are for.
 //! - [`reader`]: an [`ImageReader`](super::source::ImageReader) for registry images, so
 //!   platform selection and copying are shared with the local sources.
 //! - [`push`]: pushing a layout's images into a registry with their digests unchanged.
@@ -22,6 +23,7 @@
 
 pub mod authfile;
 pub mod client;
+pub mod credentials;
 pub mod credhelper;
 pub mod lockfile;
 pub mod manifest;
@@ -33,9 +35,10 @@ pub mod registries;
 pub mod settings;
 
 pub use client::RegistryClient;
+pub use credentials::Credentials;
 pub use reader::RegistryReader;
 pub use registries::Registries;
-pub use settings::{Credentials, HostAccess, RegistryAccess, RegistrySettings};
+pub use settings::{HostAccess, RegistryAccess, RegistrySettings};
 
 /// Failures talking to a registry. Each names the registry and, where there is one, the
 /// image, as the user wrote it.

@@ -179,7 +179,7 @@ impl ImageReader for RegistryReader {
         &self.root
     }
 
-    fn attached(&self, subjects: &[Digest]) -> Result<Vec<crate::oci::attached::Attached>> {
+    fn attached(&self, subjects: &[Digest]) -> Result<Vec<crate::oci::source::Attached>> {
         self.find_attached(subjects)
     }
 

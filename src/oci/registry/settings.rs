@@ -25,13 +25,13 @@
 
 use super::RegistryError;
 use super::authfile::{AuthFile, AuthPath, chosen_by_environment, search_paths};
+use super::credentials::{Credentials, Password, normalize_host};
 use super::credhelper::HelperRuns;
 use crate::net::NetSettings;
 use crate::redact::Secrets;
 use crate::vocab::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -53,40 +53,6 @@ pub struct RegistrySettings {
     /// The password, as `{env: NAME}` or `{file: PATH}`.
     #[serde(default)]
     pub password: Option<Secret>,
-}
-
-/// A password that never shows up in `Debug` output or messages.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    /// Wraps a password.
-    ///
-    /// Whoever reads a password registers it with the run's [`crate::redact::Secrets`]
-    /// ([`RegistryAccess`] does for those it finds).
-    pub fn new(value: impl Into<String>) -> Password {
-        Password(value.into())
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
-
-/// A user name and password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The user name (printed in errors).
-    pub username: String,
-    /// The password (never printed).
-    pub password: Password,
 }
 
 /// Everything needed to talk to one registry host.
@@ -285,21 +251,6 @@ impl RegistryAccess {
             }
         }
         Ok((access, scope))
-    }
-}
-
-/// `docker.io` and its historical aliases are one registry.
-pub fn normalize_host(host: &str) -> String {
-    let h = host
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let h = h.strip_suffix("/v1").or(h.strip_suffix("/v2")).unwrap_or(h);
-    match h {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            "docker.io".to_string()
-        }
-        other => other.to_string(),
     }
 }
 

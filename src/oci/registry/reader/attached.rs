@@ -8,12 +8,12 @@
 
 use super::{RegistryReader, stored_root};
 use crate::oci::Result;
-use crate::oci::attached::{Attached, AttachedKind, fallback_tag};
+use crate::oci::attached::{AttachedKind, fallback_tag};
 use crate::oci::descriptor::{Descriptor, ManifestDoc, ManifestKind};
 use crate::oci::digest::Digest;
 use crate::oci::layout::holds_document;
 use crate::oci::registry::RegistryError;
-use crate::oci::source::ImageReader;
+use crate::oci::source::{Attached, ImageReader};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
