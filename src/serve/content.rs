@@ -2,30 +2,12 @@
 
 use super::body::Body;
 use super::catalog::{Repo, Snapshot};
-use super::routes::{Route, document, error, parse_digest, query_values, valid_name, valid_tag};
+use super::routes::{
+    Request, Route, document, error, parse_digest, query_values, valid_name, valid_tag,
+};
 use crate::oci::Digest;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
-
-/// What a handler needs of the request.
-pub(super) struct Request {
-    /// HEAD: headers only.
-    pub head: bool,
-    /// The query string.
-    pub query: String,
-    /// The media types `Accept` lists.
-    pub accept: Vec<String>,
-    /// The `Range` header.
-    pub range: Option<String>,
-    /// The entity tags `If-None-Match` lists (`*` for any).
-    pub if_none_match: Vec<String>,
-}
-
-impl Request {
-    fn ns(&self) -> Option<String> {
-        query_values(&self.query, "ns").next()
-    }
-}
 
 /// Answers `route` from `snapshot`.
 pub(super) fn answer(snapshot: &Snapshot, route: Route<'_>, request: &Request) -> Response<Body> {

@@ -128,7 +128,7 @@ async fn connection(
     let io = Guarded::new(tcp, limits);
     let service_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
-        super::routes::handle(service_state.clone(), req, peer)
+        super::handle::handle(service_state.clone(), req, peer)
     });
     let mut builder = http1::Builder::new();
     builder

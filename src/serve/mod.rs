@@ -42,6 +42,7 @@ mod auth;
 mod body;
 mod catalog;
 mod content;
+mod handle;
 mod limits;
 mod reach;
 mod referrers;

@@ -6,8 +6,7 @@
 
 use super::body::Body;
 use super::catalog::{Repo, Snapshot};
-use super::content::Request;
-use super::routes::{document, query_values};
+use super::routes::{Request, document, query_values};
 use crate::oci::Digest;
 use crate::oci::descriptor::OCI_INDEX;
 use hyper::Response;
