@@ -48,6 +48,7 @@ pub mod identity;
 mod provider;
 mod rekord;
 pub mod root;
+mod signer;
 pub mod verify;
 
 #[cfg(test)]

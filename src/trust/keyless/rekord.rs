@@ -18,7 +18,7 @@ use serde::Deserialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::identity::cert_identity;
-use super::verify::{Signer, TimeSource};
+use super::signer::{Signer, TimeSource};
 use super::{Identity, IssuerMatch, KeylessError, TrustedRoot};
 use crate::trust::unb64;
 

@@ -8,6 +8,7 @@ use sigstore_verify::types::{
 };
 
 use super::identity::cert_identity;
+pub use super::signer::{Signer, TimeSource};
 use super::{Identity, IssuerMatch, KeylessError, TrustedRoot};
 
 /// The largest bundle read (a DSSE attestation of an SBOM can be large; a signature's
@@ -89,30 +90,6 @@ pub enum Artifact<'a> {
     Sha256([u8; 32]),
     /// The SHA-512 of the artifact, as a DSSE statement's subject may name it.
     Sha512([u8; 64]),
-}
-
-/// Where the signing time came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeSource {
-    /// The transparency log entry's integrated time (Rekor v1, under its SET).
-    Log,
-    /// An RFC 3161 timestamp of a timestamp authority of the root (Rekor v2 bundles).
-    TimestampAuthority,
-}
-
-/// Who signed, once every check passed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signer {
-    /// The index of the policy's identity that matched.
-    pub identity: usize,
-    /// The certificate's subject alternative name that matched.
-    pub subject: String,
-    /// The certificate's OIDC issuer (none for a 2021 certificate).
-    pub issuer: Option<String>,
-    /// The signing time, seconds since the Unix epoch.
-    pub signed_at: i64,
-    /// Where the signing time came from.
-    pub time_source: TimeSource,
 }
 
 fn malformed(reason: impl Into<String>) -> KeylessError {
