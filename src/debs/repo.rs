@@ -10,9 +10,14 @@
 //! its `Packages` entry records, the Release file itself by [`MAX_RELEASE_SIZE`].
 
 use super::DebsError;
+use super::base::Base;
 use super::cache::DebCache;
 use super::control::{Paragraph, parse_paragraphs, release_sha256};
 use super::deb::{DebFile, read_deb};
+use super::request::Request;
+use super::universe::{
+    Candidate, Location, RELATION_FIELDS, Universe, Verification, candidate, candidate_from_deb,
+};
 use super::version::Version;
 use crate::leftovers::Staging;
 use crate::net::{Fetch, FetchError, Net, Transfer};
@@ -50,71 +55,6 @@ pub enum PackageSource {
     Debs(Vec<PathBuf>),
     /// An apt repository.
     Repo(RepoSpec),
-}
-
-/// How far a repository's Release file was authenticated.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verification {
-    /// Local .deb files: nothing to verify beyond reading them.
-    LocalFiles,
-    /// The Release signature verified with gpgv against the keyring.
-    Signed {
-        /// The keyring used.
-        keyring: PathBuf,
-    },
-    /// No keyring was given: the index hashes were checked, the signature was not.
-    Unverified,
-}
-
-/// One package a source offers.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    /// The index paragraph (the control fields plus Filename, Size, SHA256 for a repo).
-    pub fields: Paragraph,
-    /// Package name.
-    pub name: String,
-    /// Version.
-    pub version: Version,
-    /// Architecture (`amd64`, `all`).
-    pub arch: String,
-    /// Size of the .deb.
-    pub size: u64,
-    /// SHA-256 of the .deb.
-    pub sha256: String,
-    /// Where the .deb is.
-    pub location: Location,
-}
-
-/// Where a candidate's .deb lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// Already read and hashed on disk.
-    Local(PathBuf),
-    /// To be downloaded from `path` under the repository at `base` (one `base` shared by
-    /// every candidate of a repository).
-    Remote {
-        /// The repository's URL.
-        base: std::sync::Arc<str>,
-        /// The `Filename` of the index entry.
-        path: String,
-    },
-}
-
-/// Every candidate of a source, with how the source was verified.
-#[derive(Debug, Clone)]
-pub struct Universe {
-    /// The candidates.
-    pub candidates: Vec<Candidate>,
-    /// Native architecture.
-    pub arch: String,
-    /// How the index was authenticated.
-    pub verification: Verification,
-    /// The source, for messages.
-    pub origin: String,
-    /// Sources apt's conventions would add for newer versions (the security suite of a
-    /// Debian release given without it), as sources.list lines, for messages.
-    pub suggested: Vec<String>,
 }
 
 impl Universe {
@@ -160,8 +100,8 @@ impl Universe {
         sources: &[PackageSource],
         arch: &str,
         (net, cache): (&Net, Option<&DebCache>),
-        requests: &[super::resolve::Request],
-        base: &super::base::Base,
+        requests: &[Request],
+        base: &Base,
         staging: &Staging,
     ) -> Result<Universe, DebsError> {
         let (universe, _) = Universe::load_reachable_unless(
@@ -186,7 +126,7 @@ impl Universe {
         sources: &[PackageSource],
         arch: &str,
         (net, cache): (&Net, Option<&DebCache>),
-        (requests, base): (&[super::resolve::Request], &super::base::Base),
+        (requests, base): (&[Request], &Base),
         enough: &dyn Fn(&[String]) -> bool,
         staging: &Staging,
     ) -> Result<(Universe, bool), DebsError> {
@@ -425,42 +365,6 @@ fn load_debs(paths: &[PathBuf], arch: &str) -> Result<Universe, DebsError> {
             .collect::<Vec<_>>()
             .join(", "),
         suggested: Vec::new(),
-    })
-}
-
-/// A candidate for a .deb read from disk.
-pub fn candidate_from_deb(deb: &DebFile) -> Result<Candidate, DebsError> {
-    let mut c = candidate(deb.control.clone(), &deb.path.display().to_string())?;
-    c.size = deb.size;
-    c.sha256 = deb.sha256.clone();
-    c.location = Location::Local(deb.path.clone());
-    Ok(c)
-}
-
-/// The candidate a paragraph describes, which it keeps as its fields.
-pub(crate) fn candidate(p: Paragraph, origin: &str) -> Result<Candidate, DebsError> {
-    let bad = |message: String| DebsError::Index {
-        source_name: origin.to_string(),
-        line: p.line,
-        message,
-    };
-    let field = |name: &str| p.get(name).ok_or_else(|| bad(format!("no {name} field")));
-    let name = field("Package")?.to_string();
-    let version =
-        Version::parse(field("Version")?).map_err(|e| bad(format!("package {name}: {e}")))?;
-    for rel in RELATION_FIELDS {
-        p.relations(rel)
-            .map_err(|e| bad(format!("package {name}: {e}")))?;
-    }
-    let arch = field("Architecture")?.to_string();
-    Ok(Candidate {
-        size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
-        sha256: p.get("SHA256").unwrap_or_default().to_ascii_lowercase(),
-        fields: p,
-        arch,
-        location: Location::Local(PathBuf::new()),
-        name,
-        version,
     })
 }
 
@@ -1033,9 +937,6 @@ struct IndexBody<'a> {
     bytes: Vec<u8>,
     plain: Option<(&'a DebCache, super::control::ReleaseFile)>,
 }
-
-/// The fields a candidate keeps in its paragraph: those the resolver reads.
-const RELATION_FIELDS: &[&str] = &["Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks"];
 
 /// Reads one `Packages` index as [`fetch_index`] fetches it, or from the cache: its text,
 /// checked against the Release file, and scanned.

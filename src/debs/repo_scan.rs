@@ -9,7 +9,7 @@
 //! the providers of virtual ones) to a fixpoint: every entry the resolver could look at.
 
 use crate::debs::DebsError;
-use crate::debs::resolve::provided_names;
+use crate::debs::control::provided_names;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -286,7 +286,7 @@ pub(super) fn reachable(
 mod tests {
     use super::super::*;
     use super::{Roots, scan};
-    use crate::debs::resolve::{Base, Request, resolve};
+    use crate::debs::{Base, Request, resolve};
 
     const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
