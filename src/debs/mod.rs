@@ -4,10 +4,10 @@
 //! The pipeline: read candidate packages from .deb files or an apt repository
 //! ([`repo`], [`deb`], [`control`]) into a [`universe`], resolve the dependency closure of
 //! the requested packages ([`request`]) minus what the node image already has ([`base`],
-//! [`resolve`], [`version`]), then write a flat apt repository with an install script
-//! ([`bundle`]). Named package sets per cluster profile live in [`sets`]. A package set
-//! that misses a dependency fails here, at build time, instead of on a node that cannot
-//! reach a mirror.
+//! [`resolve`](mod@resolve), [`version`]), then write a flat apt repository with an
+//! install script ([`bundle`]). Named package sets per cluster profile live in [`sets`].
+//! A package set that misses a dependency fails here, at build time, instead of on a node
+//! that cannot reach a mirror.
 
 pub mod base;
 pub mod bundle;
