@@ -12,7 +12,7 @@
 
 use seedforge::config::Config;
 use seedforge::debs::control::{Paragraph, index_order, parse_paragraphs, release_sha256};
-use seedforge::debs::repo::{Candidate, Location, Verification};
+use seedforge::debs::universe::{Candidate, Location, Verification};
 use seedforge::debs::version::{Op, Version};
 use seedforge::debs::{Base, Request, Universe, resolve};
 use seedforge::image::{ImageList, Reference};

@@ -218,7 +218,10 @@ fn every_file_of_the_library_is_read() {
             "{rel}: no `mod` of the library reaches it"
         );
     }
-    assert!(read.contains("src/debs/repo_scan.rs"), "a #[path] module");
+    assert!(
+        read.contains("src/debs/repo/scan.rs"),
+        "a module of a folder module"
+    );
     assert!(!read.contains("src/pki/tests.rs") && !read.contains("src/debs/resolve_tests.rs"));
 }
 

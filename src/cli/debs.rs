@@ -4,7 +4,7 @@ use super::common::cache::open_cache;
 use super::common::{CliError, ExitCode, Global, net, print_json, progress};
 use clap::Args;
 use seedforge::Reporter;
-use seedforge::debs::resolve::Request;
+use seedforge::debs::Request;
 use seedforge::debs::{BundleSpec, PackageSource, PreparedBundle, RepoSpec, prepare_for};
 use seedforge::net::Net;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@
 
 use super::DebsError;
 use super::control::{Dependency, Relation};
-use super::repo::Universe;
+use super::universe::Universe;
 use super::version::{Op, Version};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -14,7 +14,7 @@ use super::DebsError;
 use super::control::{Paragraph, index_order};
 use super::deb::DebFile;
 use super::gz::GzWriter;
-use super::resolve::Request;
+use super::request::Request;
 use crate::hashing::{HashingReader, HashingWriter, sha256_hex};
 use crate::leftovers::Staging;
 use crate::report::Reporter;

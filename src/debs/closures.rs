@@ -20,8 +20,9 @@
 
 use super::cache::DebCache;
 use super::control::Paragraph;
-use super::repo::{Candidate, Location, PackageSource, Universe, inside_repo};
+use super::repo::{PackageSource, inside_repo};
 use super::resolve::Closure;
+use super::universe::{Candidate, Location, Universe};
 use super::version::Version;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -197,8 +198,9 @@ impl Stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::debs::repo::{RepoSpec, Verification};
+    use crate::debs::repo::RepoSpec;
     use crate::debs::resolve::Resolved;
+    use crate::debs::universe::Verification;
     use std::path::PathBuf;
 
     const URL: &str = "http://mirror/debian";

@@ -19,7 +19,7 @@
 
 use super::pipeline::BundleSpec;
 use super::repo::{PackageSource, RepoSpec};
-use super::resolve::Request;
+use super::request::Request;
 use super::sets;
 use crate::winpath::LinuxPath;
 use serde::Deserialize;

@@ -389,6 +389,19 @@ fn strip_brackets(text: &str, open: char, close: char) -> String {
     out.trim().to_string()
 }
 
+/// The package names a `Provides` field lists (`a (= 1), b:any` gives a, b), without
+/// parsing versions: enough to index providers by name.
+pub(super) fn provided_names(text: &str) -> impl Iterator<Item = &str> {
+    text.split([',', '|']).filter_map(|item| {
+        let name = item
+            .trim()
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ':' || c == '[' || c == '<')
+            .next()
+            .unwrap_or_default();
+        (!name.is_empty()).then_some(name)
+    })
+}
+
 /// One file listed in a Release file's `SHA256` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseFile {

@@ -2,10 +2,13 @@
 //! resolves the closure (so a missing dependency fails before anything is written), and
 //! [`PreparedBundle::write`] fetches the .debs and writes the tarball.
 
+use super::base::Base;
 use super::bundle::{BundleOptions, BundleReport, write_bundle_stat};
 use super::cache::DebCache;
-use super::repo::{Location, PackageSource, Universe, Verification, materialise};
-use super::resolve::{Base, Closure, Request, resolve};
+use super::repo::{PackageSource, materialise};
+use super::request::Request;
+use super::resolve::{Closure, resolve};
+use super::universe::{Candidate, Location, Universe, Verification};
 use super::{DebsError, closures, sets, unchanged};
 use crate::leftovers::Staging;
 use crate::net::Net;
@@ -327,7 +330,7 @@ impl PreparedBundle {
     }
 
     /// The closure's candidates, in closure order.
-    fn chosen(&self) -> Vec<&super::repo::Candidate> {
+    fn chosen(&self) -> Vec<&Candidate> {
         (self.closure.packages.iter())
             .map(|r| &self.universe.candidates[r.candidate])
             .collect()

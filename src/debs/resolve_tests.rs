@@ -1,6 +1,6 @@
 use super::*;
 use crate::debs::control::parse_paragraphs;
-use crate::debs::repo::{Verification, candidate};
+use crate::debs::universe::{Verification, candidate};
 
 /// A universe from Packages-style text; `Size` defaults to 0.
 fn universe(text: &str) -> Universe {

@@ -3,7 +3,7 @@
 //! run without. A config or the command line uses a set by name and may add packages.
 
 use super::DebsError;
-use super::resolve::Request;
+use super::request::Request;
 
 /// One named set.
 #[derive(Debug, Clone, Copy)]

@@ -27,8 +27,8 @@
 //! ctime, inode and device is not noticed; `debs --force` writes it regardless.
 
 use super::bundle::{self, BundleOptions, BundleReport};
-use super::repo::Candidate;
 use super::resolve::Closure;
+use super::universe::Candidate;
 use crate::leftovers::Staging;
 use crate::util::FileStat;
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,7 @@
 //! the providers of virtual ones) to a fixpoint: every entry the resolver could look at.
 
 use crate::debs::DebsError;
-use crate::debs::resolve::provided_names;
+use crate::debs::control::provided_names;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -284,9 +284,11 @@ pub(super) fn reachable(
 
 #[cfg(test)]
 mod tests {
-    use super::super::*;
+    use super::super::index::{INDEX_FIELDS, IndexText, REQUIRED, RepoPart, entry_candidate};
+    use super::super::{Part, universe_of};
     use super::{Roots, scan};
-    use crate::debs::resolve::{Base, Request, resolve};
+    use crate::debs::universe::{Location, Universe, Verification};
+    use crate::debs::{Base, DebsError, Request, resolve};
 
     const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -354,20 +356,6 @@ mod tests {
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(&text[stanzas[1].provides.clone()], "x (= 1),\n y");
         assert_eq!(stanzas[0].line, 3);
-    }
-
-    #[test]
-    fn text_that_is_not_utf8_is_named_by_its_line() {
-        let body = IndexBody {
-            bytes: b"Package: a\nVersion: 1\nDescription: \xff\n".to_vec(),
-            plain: None,
-        };
-        match index_text(body, "", "Packages") {
-            Err(DebsError::Index { line, message, .. }) => {
-                assert_eq!((line, message.as_str()), (3, "not UTF-8"));
-            }
-            other => panic!("{other:?}"),
-        }
     }
 
     /// A generated archive: several versions, architectures, alternatives, virtual names
