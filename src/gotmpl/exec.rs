@@ -3,10 +3,10 @@
 //! and integers, `break` and `continue`, `template` calls), every step counted against the
 //! [`Limits`](super::Limits).
 
-use super::funcs::{self, Builtin};
+use super::call::{Builtin, Caller, Fail};
 use super::parse::{Arg, Branch, Cmd, Node, Number, Pipe};
 use super::value::Value;
-use super::{Error, MissingKey, TemplateSet, Tmpl};
+use super::{Error, Limits, MissingKey, TemplateSet, Tmpl};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -616,13 +616,24 @@ impl<'a> Exec<'a> {
                 }
                 Ok(v)
             }
-            Err(funcs::Fail::Msg(m)) => Err(self.error(pos, format!("error calling {name}: {m}"))),
-            Err(funcs::Fail::Raw(e)) => Err(e),
+            Err(Fail::Msg(m)) => Err(self.error(pos, format!("error calling {name}: {m}"))),
+            Err(Fail::Raw(e)) => Err(e),
         }
     }
+}
 
-    /// Renders template `name` with `dot` into a string (`include`).
-    pub(crate) fn include(&mut self, name: &str, dot: Value) -> R<String> {
+/// What a function may ask of the template running it: the set's limits, the steps so far,
+/// `include` and `tpl`.
+impl Caller for Exec<'_> {
+    fn limits(&self) -> &Limits {
+        &self.set.limits
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn include(&mut self, name: &str, dot: Value) -> R<String> {
         let Some(t) = self.lookup(name) else {
             return Err(self.error(self.at, format!("error calling include: template: no template {name:?} associated with template {:?}", self.cur.name)));
         };
@@ -637,9 +648,7 @@ impl<'a> Exec<'a> {
         Ok(out)
     }
 
-    /// Parses `text` as a template (its `define`s visible to it and what it calls) and
-    /// renders it with `dot` (`tpl`).
-    pub(crate) fn tpl(&mut self, text: &str, dot: Value) -> R<String> {
+    fn tpl(&mut self, text: &str, dot: Value) -> R<String> {
         let file = format!("{} (tpl)", self.cur.file);
         let (root, defines) = self.set.parse_text(&self.cur.name, &file, text)?;
         let mut layer = HashMap::new();

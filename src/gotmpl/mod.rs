@@ -73,6 +73,7 @@
 //! cases) and Helm's `pkg/engine` tests of its functions, `include` and `tpl`; the cases this
 //! engine does not support are listed in the tests, each with why.
 
+mod call;
 mod exec;
 mod float;
 mod funcs;
@@ -190,7 +191,7 @@ pub(crate) struct Tmpl {
 pub struct TemplateSet {
     pub(crate) limits: Limits,
     pub(crate) templates: HashMap<String, Rc<Tmpl>>,
-    pub(crate) builtins: HashMap<&'static str, funcs::Builtin>,
+    pub(crate) builtins: HashMap<&'static str, call::Builtin>,
     pub(crate) funcs: HashMap<String, Func>,
     pub(crate) missing_key: MissingKey,
     /// Helm's behaviour: `<no value>` removed from outputs.

@@ -42,13 +42,13 @@ pub struct BuildReport {
     /// The node folders written.
     pub nodes: Vec<PathBuf>,
     /// The seed ISOs and the payload ISO, each with its node (none for the payload ISO).
-    pub iso: Vec<crate::pipeline::steps::iso::SeedIso>,
+    pub iso: Vec<crate::pipeline::steps::SeedIso>,
     /// The `files:` payload written.
     pub files: Vec<crate::files::FileReport>,
     /// The Helm charts written.
-    pub charts: Vec<crate::pipeline::steps::charts::ChartReport>,
+    pub charts: Vec<crate::pipeline::steps::ChartReport>,
     /// The `manifests:` files copied.
-    pub manifests: Option<crate::pipeline::steps::manifests::ManifestsReport>,
+    pub manifests: Option<crate::pipeline::steps::ManifestsReport>,
     /// `SHA256SUMS` and `manifest.json`.
     pub seal: Option<crate::pipeline::seal::SealReport>,
     /// The seed ISOs copied into `export_dir`.

@@ -2,7 +2,8 @@
 //! (an integer, as `date` takes one), so output is reproducible; durations are Go's
 //! `time.Duration` (nanoseconds), parsed and written as Go's `time` package does.
 
-use super::{Builtin, FResult, Fail, to_i64, want, want_str};
+use super::{to_i64, want, want_str};
+use crate::gotmpl::call::{Builtin, FResult, Fail};
 use crate::gotmpl::parse::quote_go;
 use crate::gotmpl::value::Value;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Sprig's dict functions (dict.go).
 
-use super::{Builtin, FResult, Fail, strval, want, want_str};
-use crate::gotmpl::exec::Exec;
+use super::{strval, want, want_str};
+use crate::gotmpl::call::{Builtin, Caller, FResult, Fail};
 use crate::gotmpl::value::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -76,7 +76,7 @@ fn merge_into(dst: &mut Map, src: &Map, overwrite: bool, depth: usize) -> Result
     Ok(())
 }
 
-fn merge(ex: &mut Exec<'_>, a: Vec<Value>, overwrite: bool) -> FResult {
+fn merge(ex: &mut dyn Caller, a: Vec<Value>, overwrite: bool) -> FResult {
     let Some(first) = a.first() else {
         return Err("wrong number of args for merge: want at least 1 got 0".into());
     };
@@ -87,7 +87,7 @@ fn merge(ex: &mut Exec<'_>, a: Vec<Value>, overwrite: bool) -> FResult {
             continue;
         }
         let mut d = dst.try_borrow_mut().map_err(|_| "map is being changed")?;
-        merge_into(&mut d, &src, overwrite, ex.set.limits.max_value_depth)?;
+        merge_into(&mut d, &src, overwrite, ex.limits().max_value_depth)?;
     }
     Ok(Value::Map(dst))
 }
@@ -234,10 +234,10 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("mustMergeOverwrite", |ex, a| merge(ex, a, true));
     m.insert("deepCopy", |ex, a| {
         want(&a, 1, "deepCopy")?;
-        deep_copy(&a[0], ex.set.limits.max_value_depth)
+        deep_copy(&a[0], ex.limits().max_value_depth)
     });
     m.insert("mustDeepCopy", |ex, a| {
         want(&a, 1, "mustDeepCopy")?;
-        deep_copy(&a[0], ex.set.limits.max_value_depth)
+        deep_copy(&a[0], ex.limits().max_value_depth)
     });
 }

@@ -1,8 +1,8 @@
 //! Helm's own functions: `include`, `tpl`, `required`, `fail`, the YAML, JSON and TOML
 //! conversions, `lookup`.
 
-use super::{Builtin, FResult, want, want_str};
-use crate::gotmpl::exec::Exec;
+use super::{want, want_str};
+use crate::gotmpl::call::{Builtin, Caller, FResult};
 use crate::gotmpl::value::{Map, Numbers, Value};
 use crate::gotmpl::yaml;
 use std::collections::HashMap;
@@ -33,7 +33,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("toYaml", |ex, a| {
         want(&a, 1, "toYaml")?;
         Ok(Value::from(
-            yaml::to_yaml(&a[0], ex.set.limits.max_value_depth)
+            yaml::to_yaml(&a[0], ex.limits().max_value_depth)
                 .map(|s| s.trim_end_matches('\n').to_string())
                 .unwrap_or_default(),
         ))
@@ -41,7 +41,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("mustToYaml", |ex, a| {
         want(&a, 1, "mustToYaml")?;
         Ok(Value::from(
-            yaml::to_yaml(&a[0], ex.set.limits.max_value_depth)?
+            yaml::to_yaml(&a[0], ex.limits().max_value_depth)?
                 .trim_end_matches('\n')
                 .to_string(),
         ))
@@ -49,7 +49,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("toYamlPretty", |ex, a| {
         want(&a, 1, "toYamlPretty")?;
         Ok(Value::from(
-            yaml::to_yaml_pretty(&a[0], ex.set.limits.max_value_depth)
+            yaml::to_yaml_pretty(&a[0], ex.limits().max_value_depth)
                 .map(|s| s.trim_end_matches('\n').to_string())
                 .unwrap_or_default(),
         ))
@@ -57,7 +57,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("fromYaml", |ex, a| {
         want(&a, 1, "fromYaml")?;
         let s = want_str(&a[0])?;
-        Ok(match yaml::from_yaml(s, ex.set.limits.max_value_depth) {
+        Ok(match yaml::from_yaml(s, ex.limits().max_value_depth) {
             Ok(Value::Map(m)) => Value::Map(m),
             Ok(Value::Nil) => Value::new_map(),
             Ok(_) => error_map("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"),
@@ -67,7 +67,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("fromYamlArray", |ex, a| {
         want(&a, 1, "fromYamlArray")?;
         let s = want_str(&a[0])?;
-        Ok(match yaml::from_yaml(s, ex.set.limits.max_value_depth) {
+        Ok(match yaml::from_yaml(s, ex.limits().max_value_depth) {
             Ok(Value::List(l)) => Value::List(l),
             Ok(Value::Nil) => Value::from(Vec::new()),
             Ok(_) => Value::from(vec![Value::from("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal object into Go value of type []interface {}")]),
@@ -77,7 +77,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("toJson", |ex, a| {
         want(&a, 1, "toJson")?;
         Ok(Value::from(
-            a[0].to_json(ex.set.limits.max_value_depth)
+            a[0].to_json(ex.limits().max_value_depth)
                 .map(|j| go_json(&j))
                 .unwrap_or_default(),
         ))
@@ -85,7 +85,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("mustToJson", |ex, a| {
         want(&a, 1, "mustToJson")?;
         let j = a[0]
-            .to_json(ex.set.limits.max_value_depth)
+            .to_json(ex.limits().max_value_depth)
             .ok_or("json: unsupported value")?;
         Ok(Value::from(go_json(&j)))
     });
@@ -119,7 +119,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         want(&a, 1, "fromToml")?;
         let s = want_str(&a[0])?;
         Ok(match s.parse::<toml::Table>() {
-            Ok(t) => toml_value(toml::Value::Table(t), ex.set.limits.max_value_depth)
+            Ok(t) => toml_value(toml::Value::Table(t), ex.limits().max_value_depth)
                 .unwrap_or_else(|e| error_map(&e)),
             // Helm's message comes from another TOML parser: the same map, its own words.
             Err(e) => error_map(&format!("toml: {}", e.message())),
@@ -129,13 +129,13 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         want(&a, 1, "mustToToml")?;
         Ok(Value::from(yaml::to_toml(
             &a[0],
-            ex.set.limits.max_value_depth,
+            ex.limits().max_value_depth,
         )?))
     });
     m.insert("toToml", |ex, a| {
         want(&a, 1, "toToml")?;
         Ok(Value::from(
-            yaml::to_toml(&a[0], ex.set.limits.max_value_depth).unwrap_or_else(|e| e),
+            yaml::to_toml(&a[0], ex.limits().max_value_depth).unwrap_or_else(|e| e),
         ))
     });
 }
@@ -200,13 +200,13 @@ pub(crate) fn go_json(j: &serde_json::Value) -> String {
         .replace('&', "\\u0026")
 }
 
-fn include(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
+fn include(ex: &mut dyn Caller, a: Vec<Value>) -> FResult {
     want(&a, 2, "include")?;
     let name = want_str(&a[0])?.to_string();
     Ok(Value::from(ex.include(&name, a[1].clone())?))
 }
 
-fn tpl(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
+fn tpl(ex: &mut dyn Caller, a: Vec<Value>) -> FResult {
     want(&a, 2, "tpl")?;
     let text = want_str(&a[0])?.to_string();
     Ok(Value::from(ex.tpl(&text, a[1].clone())?))

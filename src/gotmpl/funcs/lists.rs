@@ -1,7 +1,7 @@
 //! Sprig's list functions (list.go, numeric.go's `until`, `untilStep`, `seq`).
 
-use super::{Builtin, FResult, Fail, strval, to_i64, want};
-use crate::gotmpl::exec::Exec;
+use super::{strval, to_i64, want};
+use crate::gotmpl::call::{Builtin, Caller, FResult, Fail};
 use crate::gotmpl::value::Value;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -14,18 +14,18 @@ fn list_arg(v: &Value, name: &str) -> Result<Rc<Vec<Value>>, Fail> {
     }
 }
 
-fn cap(ex: &Exec<'_>, n: i64) -> Result<(), Fail> {
-    if n > ex.set.limits.max_range_items as i64 {
+fn cap(ex: &dyn Caller, n: i64) -> Result<(), Fail> {
+    if n > ex.limits().max_range_items as i64 {
         return Err(format!(
             "would make {n} items, more than {} (Limits::max_range_items)",
-            ex.set.limits.max_range_items
+            ex.limits().max_range_items
         )
         .into());
     }
     Ok(())
 }
 
-fn until_step(ex: &Exec<'_>, start: i64, stop: i64, step: i64) -> FResult {
+fn until_step(ex: &dyn Caller, start: i64, stop: i64, step: i64) -> FResult {
     let mut v = Vec::new();
     if step == 0 || (step > 0 && start >= stop) || (step < 0 && start <= stop) {
         return Ok(Value::from(v));

@@ -1,6 +1,7 @@
 //! Sprig's math and conversion functions (numeric.go).
 
-use super::{Builtin, FResult, strval, to_f64, to_i64, want};
+use super::{strval, to_f64, to_i64, want};
+use crate::gotmpl::call::{Builtin, Caller, FResult, Fail};
 use crate::gotmpl::value::Value;
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ fn foldf(a: &[Value], f: fn(f64, f64) -> f64) -> Value {
     Value::Float(it.fold(first, f))
 }
 
-fn two(a: &[Value], name: &str) -> Result<(i64, i64), super::Fail> {
+fn two(a: &[Value], name: &str) -> Result<(i64, i64), Fail> {
     want(a, 2, name)?;
     Ok((to_i64(&a[0]), to_i64(&a[1])))
 }
@@ -108,7 +109,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     });
 }
 
-fn round(_: &mut crate::gotmpl::exec::Exec<'_>, a: Vec<Value>) -> FResult {
+fn round(_: &mut dyn Caller, a: Vec<Value>) -> FResult {
     if a.len() < 2 || a.len() > 3 {
         return Err(format!(
             "wrong number of args for round: want 2 or 3 got {}",

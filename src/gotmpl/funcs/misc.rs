@@ -1,8 +1,8 @@
 //! Sprig's defaults, reflection, semver, JSON, URL and random functions (its dates are in
 //! `dates.rs`). The random functions are seeded from their arguments: output is reproducible.
 
-use super::{Builtin, FResult, Fail, strval, to_i64, want, want_int, want_str};
-use crate::gotmpl::exec::Exec;
+use super::{strval, to_i64, want, want_int, want_str};
+use crate::gotmpl::call::{Builtin, Caller, FResult, Fail};
 use crate::gotmpl::parse::quote_go;
 use crate::gotmpl::value::{Map, Numbers, Value};
 use std::collections::HashMap;
@@ -184,13 +184,13 @@ impl Rng {
     }
 }
 
-fn rand_string(ex: &Exec<'_>, a: &[Value], name: &str, alphabet: &[u8]) -> FResult {
+fn rand_string(ex: &dyn Caller, a: &[Value], name: &str, alphabet: &[u8]) -> FResult {
     want(a, 1, name)?;
     let n = to_i64(&a[0]).max(0) as usize;
-    if n > ex.set.limits.max_output {
+    if n > ex.limits().max_output {
         return Err(format!("{n} characters is more than Limits::max_output").into());
     }
-    let mut r = Rng::new(&format!("{name}/{n}/{}", ex.steps));
+    let mut r = Rng::new(&format!("{name}/{n}/{}", ex.steps()));
     Ok(Value::from(
         (0..n)
             .map(|_| alphabet[(r.next() % alphabet.len() as u64) as usize] as char)
@@ -265,10 +265,10 @@ fn add_placeholders(m: &mut HashMap<&'static str, Builtin>) {
         if n < 0 {
             return Err("runtime error: makeslice: len out of range".into());
         }
-        if n as usize > ex.set.limits.max_output / 2 {
+        if n as usize > ex.limits().max_output / 2 {
             return Err(format!("{n} bytes is more than Limits::max_output").into());
         }
-        let mut r = Rng::new(&format!("randBytes/{n}/{}", ex.steps));
+        let mut r = Rng::new(&format!("randBytes/{n}/{}", ex.steps()));
         let b: Vec<u8> = (0..n).map(|_| r.next() as u8).collect();
         Ok(Value::from(
             base64::engine::general_purpose::STANDARD.encode(b),
@@ -483,10 +483,10 @@ fn url_join(d: &Value) -> FResult {
     Ok(Value::from(out))
 }
 
-fn to_json_text(ex: &Exec<'_>, a: &[Value], name: &str, pretty: bool) -> FResult {
+fn to_json_text(ex: &dyn Caller, a: &[Value], name: &str, pretty: bool) -> FResult {
     want(a, 1, name)?;
     let j = a[0]
-        .to_json(ex.set.limits.max_value_depth)
+        .to_json(ex.limits().max_value_depth)
         .ok_or("json: unsupported value")?;
     Ok(Value::from(if pretty {
         serde_json::to_string_pretty(&j).unwrap_or_default()
@@ -610,7 +610,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         Ok(Value::from(base32(want_str(&a[0])?.as_bytes())))
     });
     m.insert("uuidv4", |ex, _| {
-        let mut r = Rng::new(&format!("uuid/{}", ex.steps));
+        let mut r = Rng::new(&format!("uuid/{}", ex.steps()));
         let (x, y) = (r.next(), r.next());
         let x = (x & !0xF000) | 0x4000;
         let y = (y & !(0xC000 << 48)) | (0x8000 << 48);
@@ -649,7 +649,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         if hi <= lo {
             return Err("invalid argument to Intn".into());
         }
-        let mut r = Rng::new(&format!("randInt/{lo}/{hi}/{}", ex.steps));
+        let mut r = Rng::new(&format!("randInt/{lo}/{hi}/{}", ex.steps()));
         Ok(Value::Int(lo + (r.next() % (hi - lo) as u64) as i64))
     });
     m.insert("shuffle", |_, a| {

@@ -9,39 +9,11 @@ mod math;
 mod misc;
 mod strings;
 
-use super::Error;
-use super::exec::Exec;
+use super::call::{Builtin, Caller, FResult, Fail};
 use super::printf;
 use super::value::Value;
 use std::cmp::Ordering;
 use std::collections::HashMap;
-
-/// Why a function failed: a message ("error calling NAME: ..." is added), or an error that
-/// already names its place (from a template `include` or `tpl` ran).
-pub(crate) enum Fail {
-    Msg(String),
-    Raw(Error),
-}
-
-impl From<String> for Fail {
-    fn from(s: String) -> Fail {
-        Fail::Msg(s)
-    }
-}
-impl From<&str> for Fail {
-    fn from(s: &str) -> Fail {
-        Fail::Msg(s.to_string())
-    }
-}
-impl From<Error> for Fail {
-    fn from(e: Error) -> Fail {
-        Fail::Raw(e)
-    }
-}
-
-pub(crate) type FResult = Result<Value, Fail>;
-/// A builtin: the execution (limits, templates) and the arguments.
-pub(crate) type Builtin = fn(&mut Exec<'_>, Vec<Value>) -> FResult;
 
 /// Go's builtins only.
 pub(crate) fn go_builtins() -> HashMap<&'static str, Builtin> {
@@ -205,7 +177,7 @@ fn js_escape(s: &str) -> String {
     o
 }
 
-fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FResult {
+fn index(_: &mut dyn Caller, a: Vec<Value>) -> FResult {
     let Some(mut item) = a.first().cloned() else {
         return Err("wrong number of args for index: want at least 1 got 0".into());
     };
@@ -263,7 +235,7 @@ fn index_arg(ix: &Value, len: usize) -> Result<usize, Fail> {
     Ok(i as usize)
 }
 
-fn slice(_: &mut Exec<'_>, a: Vec<Value>) -> FResult {
+fn slice(_: &mut dyn Caller, a: Vec<Value>) -> FResult {
     let Some(item) = a.first() else {
         return Err("wrong number of args for slice: want at least 1 got 0".into());
     };

@@ -1,7 +1,7 @@
 //! Sprig's string functions (strings.go, regex.go, crypto.go's hashes and encodings).
 
-use super::{Builtin, FResult, Fail, strval, want, want_int, want_str};
-use crate::gotmpl::exec::Exec;
+use super::{strval, want, want_int, want_str};
+use crate::gotmpl::call::{Builtin, Caller, FResult, Fail};
 use crate::gotmpl::parse::quote_go;
 use crate::gotmpl::value::{Map, Value};
 use std::collections::HashMap;
@@ -25,10 +25,10 @@ fn title(s: &str) -> String {
     out
 }
 
-fn regex(ex: &Exec<'_>, re: &str) -> Result<regex::Regex, Fail> {
+fn regex(ex: &dyn Caller, re: &str) -> Result<regex::Regex, Fail> {
     regex::RegexBuilder::new(re)
-        .size_limit(ex.set.limits.max_regex_size)
-        .dfa_size_limit(ex.set.limits.max_regex_size)
+        .size_limit(ex.limits().max_regex_size)
+        .dfa_size_limit(ex.limits().max_regex_size)
         .build()
         .map_err(|e| Fail::Msg(format!("error parsing regexp: {e}")))
 }
@@ -55,18 +55,18 @@ pub(crate) fn strslice(v: &Value) -> Vec<String> {
     }
 }
 
-fn size_ok(ex: &Exec<'_>, n: usize) -> Result<(), Fail> {
-    if n > ex.set.limits.max_output {
+fn size_ok(ex: &dyn Caller, n: usize) -> Result<(), Fail> {
+    if n > ex.limits().max_output {
         return Err(format!(
             "would make a string of {n} bytes, more than {} (Limits::max_output)",
-            ex.set.limits.max_output
+            ex.limits().max_output
         )
         .into());
     }
     Ok(())
 }
 
-fn indent(ex: &Exec<'_>, a: &[Value], newline: bool) -> FResult {
+fn indent(ex: &dyn Caller, a: &[Value], newline: bool) -> FResult {
     want(a, 2, if newline { "nindent" } else { "indent" })?;
     let n = want_int(&a[0])?.max(0) as usize;
     let s = want_str(&a[1])?;
@@ -584,7 +584,7 @@ fn wrap(s: &str, width: usize, nl: &str) -> String {
     out
 }
 
-fn regex_find_all(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
+fn regex_find_all(ex: &mut dyn Caller, a: Vec<Value>) -> FResult {
     want(&a, 3, "regexFindAll")?;
     let r = regex(ex, want_str(&a[0])?)?;
     let n = want_int(&a[2])?;
@@ -598,7 +598,7 @@ fn regex_find_all(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
     }))
 }
 
-fn regex_replace(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
+fn regex_replace(ex: &mut dyn Caller, a: Vec<Value>) -> FResult {
     want(&a, 3, "regexReplaceAll")?;
     let r = regex(ex, want_str(&a[0])?)?;
     Ok(Value::from(
@@ -607,7 +607,7 @@ fn regex_replace(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
     ))
 }
 
-fn regex_split(ex: &mut Exec<'_>, a: Vec<Value>) -> FResult {
+fn regex_split(ex: &mut dyn Caller, a: Vec<Value>) -> FResult {
     want(&a, 3, "regexSplit")?;
     let r = regex(ex, want_str(&a[0])?)?;
     let n = want_int(&a[2])?;

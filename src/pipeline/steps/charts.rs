@@ -5,6 +5,7 @@
 //! is written. Skipped while the config entry, the values file and the chart's digest are
 //! unchanged and the archive keeps its stat; every run pins the chart in the lock.
 
+use super::reports::ChartReport;
 use super::{Cx, Done, Record, StepKind, Work, output_key};
 use crate::Result;
 use crate::charts::fetch::{FetchedChart, fetch};
@@ -16,7 +17,7 @@ use crate::oci::registry::Registries;
 use crate::oci::registry::lockfile::{ChartPin, LockFile};
 use crate::pipeline::modes::Kind;
 use crate::seed::PayloadFile;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,19 +69,6 @@ pub struct Pulls {
     pub pulls: Vec<String>,
     /// Those it adds to the images mirrored (`images: add`, those no list has).
     pub adds: Vec<String>,
-}
-
-/// What the step did with one chart.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChartReport {
-    /// The entry's name.
-    pub name: String,
-    /// The archive.
-    pub path: PathBuf,
-    /// Its SHA-256.
-    pub digest: Digest,
-    /// Where it came from.
-    pub origin: String,
 }
 
 /// The archive's path under the output.

@@ -2,7 +2,8 @@
 //! ([`Cx`]), the results so far ([`Done`]), and the few facts several steps derive the
 //! same way (each payload's `SHA256SUMS`, the nodes' files as their seeds carry them).
 
-use super::{Step, iso::Iso};
+use super::Step;
+use super::reports::{ChartReport, ManifestsReport, SbomReport, SeedIso};
 use crate::debs::{BundleReport, PreparedBundle};
 use crate::image::ImageList;
 use crate::iso::DigestCache;
@@ -85,17 +86,17 @@ pub struct Done {
     /// The node folders.
     pub node_dirs: Vec<PathBuf>,
     /// The seed ISOs and the payload ISO.
-    pub isos: Vec<super::iso::SeedIso>,
+    pub isos: Vec<SeedIso>,
     /// The registry PKI and configs.
     pub pki: Option<PkiReport>,
     /// The `files:` payload.
     pub files: Vec<crate::files::FileReport>,
     /// The Helm charts.
-    pub charts: Vec<super::charts::ChartReport>,
+    pub charts: Vec<ChartReport>,
     /// The `manifests:` files copied.
-    pub manifests: Option<super::manifests::ManifestsReport>,
+    pub manifests: Option<ManifestsReport>,
     /// The SBOMs.
-    pub sbom: Option<super::sbom::SbomReport>,
+    pub sbom: Option<SbomReport>,
     /// `SHA256SUMS` and `manifest.json`.
     pub seal: Option<crate::pipeline::seal::SealReport>,
     /// The ISOs copied into `export_dir`.
@@ -177,13 +178,9 @@ impl Cx<'_> {
         }
         let mut seeded = Vec::new();
         for n in &self.inputs.nodes {
-            let payload = self
-                .steps
-                .iter()
-                .find_map(|s| match s {
-                    Step::Iso(Iso { node, payload, .. }) if node == &n.node => {
-                        Some(payload.as_slice())
-                    }
+            let payload = (self.steps.iter())
+                .find_map(|s| match s.get().seed() {
+                    Some((node, payload)) if node == n.node => Some(payload),
                     _ => None,
                 })
                 .unwrap_or_default();

@@ -5,24 +5,15 @@
 //! written on every core (their shared prefix hashed once, [`crate::iso::DigestCache`]).
 
 use super::context::payload_modes;
+use super::reports::SeedIso;
 use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
 use crate::config::Config;
 use crate::iso::IsoSummary;
 use crate::pipeline::modes::Kind;
 use crate::seed::{PayloadFile, write_seed_iso, write_shared_seed_iso};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// A seed or payload ISO the build wrote, with the node it is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeedIso {
-    /// The node whose seed it is; `None` for the shared payload ISO (every node's).
-    pub node: Option<String>,
-    /// What was written.
-    #[serde(flatten)]
-    pub iso: IsoSummary,
-}
 
 /// Write a node's seed ISO: its NoCloud files and the payload, with SHA256SUMS (or,
 /// `shared`, only `payload.sha256` naming the payload of the payload ISO).
@@ -140,6 +131,10 @@ impl StepKind for Iso {
         Ok(())
     }
 
+    fn seed(&self) -> Option<(&str, &[PayloadFile])> {
+        Some((&self.node, &self.payload))
+    }
+
     fn fingerprint(&self, cx: &mut Cx<'_>) -> Result<Option<serde_json::Value>> {
         let Some(n) = cx.seeded_node(&self.node)? else {
             return Ok(None);
@@ -166,7 +161,7 @@ impl StepKind for Iso {
     }
 
     fn restore(&self, _: &mut Cx<'_>, _: &str, kept: IsoSummary) -> Result<Option<Self::Report>> {
-        Ok(Some(Some(self.seed(kept))))
+        Ok(Some(Some(self.report(kept))))
     }
 
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, Self::Report>> {
@@ -177,7 +172,7 @@ impl StepKind for Iso {
         let (output, digests) = (&cx.inputs.output, cx.digests);
         Ok(Work::Later(Box::new(move || {
             let stage = output.join(format!("iso/.stage-{}.{}", self.node, std::process::id()));
-            Ok(Some(self.seed(if self.shared {
+            Ok(Some(self.report(if self.shared {
                 write_shared_seed_iso(&files, &sums, &stage, &self.out, self.mtime, digests)?
             } else {
                 write_seed_iso(
@@ -212,7 +207,7 @@ impl StepKind for Iso {
 
 impl Iso {
     /// `iso`, as this node's seed.
-    fn seed(&self, iso: IsoSummary) -> SeedIso {
+    fn report(&self, iso: IsoSummary) -> SeedIso {
         SeedIso {
             node: Some(self.node.clone()),
             iso,

@@ -3,34 +3,15 @@
 //! carried on the servers' seeds for k3s to apply at start. Skipped while the names and
 //! every file's SHA-256 are unchanged and the copies keep their stat.
 
+use super::reports::{ManifestCopy, ManifestsReport};
 use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
 use crate::charts::manifests::{ManifestFile, collect};
 use crate::config::Config;
 use crate::pipeline::modes::Kind;
 use crate::seed::PayloadFile;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// What the step copied: `OUT/manifests` and each file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestsReport {
-    /// `OUT/manifests`.
-    pub dir: PathBuf,
-    /// Each file copied.
-    pub files: Vec<ManifestCopy>,
-}
-
-/// One manifest file copied.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestCopy {
-    /// Its name (`app.yaml`).
-    pub name: String,
-    /// The copy, `OUT/manifests/NAME`.
-    pub path: PathBuf,
-    /// Its SHA-256 (hex).
-    pub sha256: String,
-}
 
 /// Copy the `manifests:` files into `OUT/manifests/`.
 #[derive(Debug, Clone, Serialize)]

@@ -1,8 +1,9 @@
 //! The steps of a build, one file each. A step file owns its step whole: what the step
 //! reads and writes, how it is planned from the config, its line in `seedforge plan`, its
-//! fingerprint, running it, the report it returns, and restoring that report when the
-//! step is skipped as unchanged. [`StepKind`] is what every step is; [`Step`] lists them,
-//! and its [`Step::visit`] is the one place that names every step.
+//! fingerprint, running it, the report it returns (its type in `reports.rs` when it is the
+//! step's own), and restoring that report when the step is skipped as unchanged.
+//! [`StepKind`] is what every step is; [`Step`] lists them, and its [`Step::visit`] is the
+//! one place that names every step.
 //!
 //! Adding a step: a new file here with a type that implements [`StepKind`], one variant
 //! in [`Step`] and one arm in [`Step::visit`]. The runner (`pipeline::run`) does the
@@ -10,6 +11,7 @@
 //! batchable steps (the seed ISOs) on every core.
 
 mod context;
+mod reports;
 
 pub mod airgap;
 pub mod charts;
@@ -27,6 +29,7 @@ pub mod seal;
 pub mod verify;
 
 pub use context::{Cx, Done, Inputs, Record, Work};
+pub use reports::{ChartReport, ManifestCopy, ManifestsReport, SbomReport, SeedIso};
 
 use crate::Result;
 use crate::pipeline::modes::Kind;
@@ -155,6 +158,11 @@ pub trait StepKind: Serialize + Sync {
     fn payload(&self) -> Vec<PayloadFile> {
         Vec::new()
     }
+    /// The node whose seed the step writes, and the payload that seed carries (the iso
+    /// step); `None` for every other step.
+    fn seed(&self) -> Option<(&str, &[PayloadFile])> {
+        None
+    }
     /// Everything the step's result depends on; `None` when the step always runs.
     fn fingerprint(&self, _cx: &mut Cx<'_>) -> Result<Option<serde_json::Value>> {
         Ok(None)
@@ -192,6 +200,8 @@ pub trait AnyStep {
     fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()>;
     /// See [`StepKind::payload`].
     fn payload(&self) -> Vec<PayloadFile>;
+    /// See [`StepKind::seed`].
+    fn seed(&self) -> Option<(&str, &[PayloadFile])>;
     /// See [`StepKind::BATCH`].
     fn batch(&self) -> bool;
 }
@@ -211,6 +221,9 @@ impl<S: StepKind> AnyStep for S {
     }
     fn payload(&self) -> Vec<PayloadFile> {
         StepKind::payload(self)
+    }
+    fn seed(&self) -> Option<(&str, &[PayloadFile])> {
+        StepKind::seed(self)
     }
     fn batch(&self) -> bool {
         S::BATCH

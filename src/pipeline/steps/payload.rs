@@ -76,7 +76,7 @@ impl StepKind for Payload {
     }
 
     fn deliver(report: IsoSummary, done: &mut Done) {
-        done.isos.push(super::iso::SeedIso {
+        done.isos.push(super::SeedIso {
             node: None,
             iso: report,
         });

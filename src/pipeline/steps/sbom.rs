@@ -6,6 +6,7 @@
 //! carries. No image is scanned. Skipped while that inventory is unchanged and both files
 //! keep their stat.
 
+use super::reports::SbomReport;
 use super::{Cx, Done, Record, Step, StepKind, Work};
 use crate::Result;
 use crate::oci::descriptor::{DOCKER_MANIFEST_LIST, OCI_INDEX};
@@ -36,18 +37,6 @@ pub struct Sbom {
     pub name: String,
     /// The source date the documents carry.
     pub created: u64,
-}
-
-/// What the step wrote.
-#[derive(Debug, Clone, Serialize)]
-pub struct SbomReport {
-    /// `OUT/sbom/sbom.spdx.json`.
-    pub spdx: PathBuf,
-    /// `OUT/sbom/sbom.cdx.json`.
-    pub cyclonedx: PathBuf,
-    /// What they list.
-    #[serde(skip)]
-    pub inventory: Inventory,
 }
 
 impl Sbom {
