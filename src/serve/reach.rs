@@ -122,3 +122,115 @@ impl Reach {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
+    const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+    fn image(config: &Digest, layers: &[&Digest]) -> Vec<u8> {
+        let layers: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|d| {
+                serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": d.to_string(), "size": 1})
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": IMAGE,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config.to_string(), "size": 1},
+            "layers": layers,
+        }))
+        .unwrap()
+    }
+
+    fn index(children: &[&Digest]) -> Vec<u8> {
+        let manifests: Vec<serde_json::Value> = children
+            .iter()
+            .map(|d| serde_json::json!({"mediaType": IMAGE, "digest": d.to_string(), "size": 1}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": INDEX, "manifests": manifests,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_walk_reaches_what_the_roots_name_and_nothing_else() {
+        let (config, layer, other) = (Digest::of(b"c"), Digest::of(b"l"), Digest::of(b"o"));
+        let amd64 = image(&config, &[&layer]);
+        let missing = Digest::of(b"a manifest that is not there");
+        let damaged = Digest::of(b"not json");
+        let (amd64_d, lone) = (Digest::of(&amd64), image(&other, &[]));
+        let lone_d = Digest::of(&lone);
+        let top = index(&[&amd64_d, &missing, &damaged]);
+        let top_d = Digest::of(&top);
+        let docs: HashMap<String, Vec<u8>> = [
+            (top_d.to_string(), top),
+            (amd64_d.to_string(), amd64),
+            (lone_d.to_string(), lone),
+            (damaged.to_string(), b"not json".to_vec()),
+        ]
+        .into_iter()
+        .collect();
+        let reads = std::cell::Cell::new(0);
+        let reach = Reach::walk([(top_d.clone(), Arc::from(INDEX))], |d| {
+            reads.set(reads.get() + 1);
+            Ok(docs.get(&d.to_string()).cloned())
+        });
+        // Every manifest reached is read once; the lone image no root names is not.
+        assert_eq!(reads.get(), 4);
+        assert_eq!(reach.get(&top_d).unwrap().manifest.as_deref(), Some(INDEX));
+        assert_eq!(
+            reach.get(&amd64_d).unwrap().manifest.as_deref(),
+            Some(IMAGE)
+        );
+        // A missing or damaged manifest is reached (refused when asked for), no further.
+        assert!(reach.get(&missing).unwrap().manifest.is_some());
+        assert!(reach.get(&damaged).unwrap().manifest.is_some());
+        assert!(reach.get(&config).unwrap().manifest.is_none());
+        assert!(reach.get(&layer).unwrap().manifest.is_none());
+        assert!(reach.get(&lone_d).is_none());
+        assert!(reach.get(&other).is_none());
+    }
+
+    #[test]
+    fn a_digest_reached_as_a_blob_and_then_as_a_manifest_is_kept_and_walked_as_the_manifest() {
+        let inner = image(&Digest::of(b"c"), &[]);
+        let inner_d = Digest::of(&inner);
+        // One image names the other image manifest as a layer; a second index names it as
+        // a manifest, and is walked after that image (the walk takes the last root first).
+        let outer = image(&Digest::of(b"c2"), &[&inner_d]);
+        let outer_d = Digest::of(&outer);
+        let (first, second) = (index(&[&outer_d]), index(&[&inner_d]));
+        let (first_d, second_d) = (Digest::of(&first), Digest::of(&second));
+        let docs: HashMap<String, Vec<u8>> = [
+            (first_d.to_string(), first),
+            (second_d.to_string(), second),
+            (outer_d.to_string(), outer),
+            (inner_d.to_string(), inner),
+        ]
+        .into_iter()
+        .collect();
+        let order = std::cell::RefCell::new(Vec::new());
+        let reach = Reach::walk(
+            [(second_d, Arc::from(INDEX)), (first_d, Arc::from(INDEX))],
+            |d| {
+                order.borrow_mut().push(d.clone());
+                Ok(docs.get(&d.to_string()).cloned())
+            },
+        );
+        let order = order.into_inner();
+        let at = |d: &Digest| order.iter().position(|x| x == d).unwrap();
+        assert!(at(&outer_d) < at(&inner_d), "{order:?}");
+        assert_eq!(
+            reach.get(&inner_d).unwrap().manifest.as_deref(),
+            Some(IMAGE)
+        );
+        // Walked as a manifest: its config is reached.
+        assert!(reach.get(&Digest::of(b"c")).is_some());
+    }
+}
