@@ -100,8 +100,8 @@ impl IndexDoc {
             .find(|e| names_of(e).any(|n| n == name))
     }
 
-    /// Every entry by each of its names, for looking up many names at once: the entry
-    /// [`IndexDoc::find`] gives for a name (the first that has it).
+    /// Every entry by each of its names, for looking up many names at once: for a name,
+    /// the first entry that has it.
     pub fn by_name(&self) -> HashMap<&str, &Descriptor> {
         let mut map = HashMap::with_capacity(self.manifests.len());
         for e in &self.manifests {

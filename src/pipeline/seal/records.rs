@@ -221,7 +221,7 @@ pub struct Artifact {
     pub size: u64,
     /// sha256 (hex).
     pub sha256: String,
-    /// Permission bits, octal (`0644`): the artifact's [`Kind`], not what the file system
+    /// Permission bits, octal (`0644`): the artifact's [`Kind`](crate::pipeline::modes::Kind), not what the file system
     /// reports.
     pub mode: String,
 }
