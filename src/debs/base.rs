@@ -13,8 +13,8 @@
 //! repository's entry at the same version) say which of its packages a newer version in
 //! the bundle would leave broken.
 
-use super::DebsError;
 use super::control::{Dependency, Relation};
+use super::error::DebsError;
 use super::universe::Universe;
 use super::version::{Op, Version};
 use std::collections::{BTreeMap, BTreeSet};

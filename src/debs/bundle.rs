@@ -10,9 +10,9 @@
 //! stream (`tar xzf` reads it), about the size a deflated one would be, written at the
 //! speed of a copy.
 
-use super::DebsError;
 use super::control::{Paragraph, index_order};
 use super::deb::DebFile;
+use super::error::DebsError;
 use super::gz::GzWriter;
 use super::request::Request;
 use crate::hashing::{HashingReader, HashingWriter, sha256_hex};

@@ -5,11 +5,12 @@
 use super::base::Base;
 use super::bundle::{BundleOptions, BundleReport, write_bundle_stat};
 use super::cache::DebCache;
+use super::error::DebsError;
 use super::repo::{PackageSource, materialise};
 use super::request::Request;
 use super::resolve::{Closure, resolve};
 use super::universe::{Candidate, Location, Universe, Verification};
-use super::{DebsError, closures, sets, unchanged};
+use super::{closures, sets, unchanged};
 use crate::leftovers::Staging;
 use crate::net::Net;
 use crate::report::Reporter;

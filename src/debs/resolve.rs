@@ -19,9 +19,9 @@
 //! 1.6-2.1+deb12u3`). A base package an upgrade would leave broken (it depends on the old
 //! version) is refused, naming it: it is to be requested too.
 
-use super::DebsError;
 use super::base::{Base, provide_meets};
 use super::control::{Dependency, Relation, provided_names};
+use super::error::DebsError;
 use super::request::Request;
 use super::universe::{Candidate, Universe};
 use super::version::Op;

@@ -2,7 +2,7 @@
 //! for on air-gapped k3s nodes and found missing, and what kubeadm's preflight refuses to
 //! run without. A config or the command line uses a set by name and may add packages.
 
-use super::DebsError;
+use super::error::DebsError;
 use super::request::Request;
 
 /// One named set.

@@ -2,9 +2,9 @@
 //! with how far its source was authenticated. The repository reader (`repo`) fills a
 //! [`Universe`]; what the node has (`base`) and the resolver (`resolve`) read it.
 
-use super::DebsError;
 use super::control::Paragraph;
 use super::deb::DebFile;
+use super::error::DebsError;
 use super::version::Version;
 use std::path::PathBuf;
 

@@ -2,9 +2,9 @@
 //! every body bounded and, where the signed chain says what it is, checked against its
 //! size and SHA-256 and taken from (or stored in) the package cache.
 
-use super::super::DebsError;
 use super::super::cache::DebCache;
 use super::super::deb::DebFile;
+use super::super::error::DebsError;
 use crate::leftovers::Staging;
 use crate::net::{Fetch, FetchError, Net, Transfer};
 use crate::report::Reporter;

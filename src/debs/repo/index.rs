@@ -3,9 +3,9 @@
 //! decompressed, scanned, and its entries made candidates whose paths stay inside the
 //! repository.
 
-use super::super::DebsError;
 use super::super::cache::DebCache;
 use super::super::control::{Paragraph, ParagraphBuilder, ReleaseFile};
+use super::super::error::DebsError;
 use super::super::universe::{Candidate, Location, RELATION_FIELDS, Verification, candidate};
 use super::fetch::{Fetcher, join};
 use super::release::{RepoRelease, security_source};

@@ -2,9 +2,9 @@
 //! the package cache), each checked against its index entry's size, hash and names, and
 //! read.
 
-use super::super::DebsError;
 use super::super::cache::DebCache;
 use super::super::deb::{DebFile, read_deb};
+use super::super::error::DebsError;
 use super::super::universe::{Candidate, Location};
 use super::super::version::Version;
 use super::fetch::{Fetcher, join};

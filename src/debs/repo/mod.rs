@@ -17,10 +17,10 @@
 //! can reach; `materialise.rs` brings the chosen candidates' .debs to disk; `source.rs`
 //! says what a source is. This file puts the [`Universe`] of the sources together.
 
-use super::DebsError;
 use super::base::Base;
 use super::cache::DebCache;
 use super::deb::read_deb;
+use super::error::DebsError;
 use super::request::Request;
 use super::universe::{Candidate, Universe, Verification, candidate_from_deb};
 use crate::leftovers::Staging;

@@ -2,8 +2,8 @@
 //! signature checked with `gpgv` against a keyring when one is given, and what it says of
 //! the suite (its architectures, components and the indexes it lists).
 
-use super::super::DebsError;
 use super::super::control::{Paragraph, ReleaseFile, parse_paragraphs, release_sha256};
+use super::super::error::DebsError;
 use super::super::universe::Verification;
 use super::fetch::{Fetcher, join};
 use super::source::RepoSpec;

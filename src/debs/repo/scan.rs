@@ -8,8 +8,8 @@
 //! names and follows `Pre-Depends` and `Depends` (every alternative, real packages and
 //! the providers of virtual ones) to a fixpoint: every entry the resolver could look at.
 
-use crate::debs::DebsError;
 use crate::debs::control::provided_names;
+use crate::debs::error::DebsError;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
