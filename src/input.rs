@@ -421,6 +421,9 @@ pub fn read_capped_with_metadata(
     read_opened(file, meta, cap, what, &|| path.to_path_buf())
 }
 
+/// The first read of a file whose size is given as 0.
+const PSEUDO_FILE_READ: u64 = 64 * 1024;
+
 /// Reads a regular file opened with its metadata (see [`open_regular_at`]) whole, refusing
 /// more than `cap` bytes; `path` names it in an error.
 pub fn read_opened(
@@ -439,7 +442,15 @@ pub fn read_opened(
     if len > cap {
         return Err(too_large());
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // A file that gives its size 0 may be one the kernel makes as it is read (`/proc`):
+    // it is asked for in large reads, not a small probe first, since a table such as
+    // `/proc/locks` is one consistent snapshot only within one read.
+    let start = if len == 0 {
+        PSEUDO_FILE_READ.min(cap + 1)
+    } else {
+        len
+    };
+    let mut bytes = Vec::with_capacity(usize::try_from(start).unwrap_or(0));
     file.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|source| InputError::Io {

@@ -182,9 +182,9 @@ fn same_file(file: &File, path: &Path) -> bool {
 ///
 /// The kernel hands `/proc/locks` out one `read` at a time, and an entry can be skipped when
 /// other processes take or drop locks between two reads (seen in 4% of readings made in
-/// 32-byte-then-doubling pieces while six processes locked and unlocked); so it is read in
-/// large pieces, and a reading that finds no holder is tried again before the holder is
-/// called unknown.
+/// 32-byte-then-doubling pieces while six processes locked and unlocked); the input reader
+/// asks for such a file in large reads, and a reading that finds no holder is tried again
+/// before the holder is called unknown.
 pub fn holder_pid(file: &File) -> Option<u32> {
     use std::os::unix::fs::MetadataExt as _;
     let meta = file.metadata().ok()?;
@@ -199,32 +199,16 @@ pub fn holder_pid(file: &File) -> Option<u32> {
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let locks = read_proc_locks().ok()?;
-        if let Some(pid) = holder_in(&String::from_utf8_lossy(&locks), &same_dev, &ino_suffix) {
+        let locks = crate::input::read_to_string(
+            std::path::Path::new("/proc/locks"),
+            crate::input::Kind::Text,
+        )
+        .ok()?;
+        if let Some(pid) = holder_in(&locks, &same_dev, &ino_suffix) {
             return Some(pid);
         }
     }
     None
-}
-
-/// `/proc/locks`, read in as few pieces as it allows: each `read` asks for up to 1 MiB, so a
-/// table of a few thousand locks comes in one piece and is one consistent snapshot.
-fn read_proc_locks() -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    const PIECE: usize = 1 << 20;
-    const CAP: usize = 16 << 20;
-    let mut file = crate::input::open_regular(std::path::Path::new("/proc/locks"))
-        .map_err(std::io::Error::other)?;
-    let mut bytes = Vec::new();
-    loop {
-        let start = bytes.len();
-        bytes.resize(start + PIECE, 0);
-        let n = file.read(&mut bytes[start..])?;
-        bytes.truncate(start + n);
-        if n == 0 || bytes.len() >= CAP {
-            return Ok(bytes);
-        }
-    }
 }
 
 /// The holder of the lock named `MAJ:MIN:INODE` (`same_dev`), else the first holder of a
