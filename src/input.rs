@@ -421,7 +421,7 @@ pub fn read_capped_with_metadata(
     read_opened(file, meta, cap, what, &|| path.to_path_buf())
 }
 
-/// The first read of a file whose size is given as 0.
+/// The room reserved for a file whose size is given as 0.
 const PSEUDO_FILE_READ: u64 = 64 * 1024;
 
 /// Reads a regular file opened with its metadata (see [`open_regular_at`]) whole, refusing
@@ -442,9 +442,10 @@ pub fn read_opened(
     if len > cap {
         return Err(too_large());
     }
-    // A file that gives its size 0 may be one the kernel makes as it is read (`/proc`):
-    // it is asked for in large reads, not a small probe first, since a table such as
-    // `/proc/locks` is one consistent snapshot only within one read.
+    // A file that gives its size as 0 may be one the kernel makes as it is read (`/proc`):
+    // with room reserved, its first read asks for 8 KiB (the standard reader's first read;
+    // later ones double while they fill), not a 32-byte probe, since a table such as
+    // `/proc/locks` is one consistent snapshot only within one read (seen with strace).
     let start = if len == 0 {
         PSEUDO_FILE_READ.min(cap + 1)
     } else {
