@@ -378,7 +378,10 @@ fn expected(name: &str) -> &'static [&'static str] {
         "checkpoint" => &["invalid checkpoint"],
         "sct" => &["SCT signature verification failed"],
         "no-sct" => &["missing SCT"],
-        "chain" => &["certificate chain"],
+        "chain" => &[
+            "carried by the signature is not in the trusted root",
+            "is no certificate authority of the trusted root",
+        ],
         "entry" => &["log entry", "Rekor entry"],
         // The classic payload names the other digest; the bundle's statement does.
         "digest" => &[

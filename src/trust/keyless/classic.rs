@@ -9,9 +9,11 @@
 //!   `{"SignedEntryTimestamp": base64, "Payload": {"body": base64, "integratedTime": n,
 //!   "logIndex": n, "logID": hex}}`.
 //!
-//! It is checked as the Sigstore bundle v0.1 it stands for (the leaf and chain, the log
-//! entry with its SET as the inclusion promise, a message signature over the layer), so
-//! both forms go through the same checks ([`super::verify`]). Without the log entry there
+//! It is checked as the Sigstore bundle v0.1 it stands for (the leaf, the log entry with
+//! its SET as the inclusion promise, a message signature over the layer), so both forms go
+//! through the same checks ([`super::verify`]). The chain annotation's certificates never
+//! join the certificate path, which is built from the trusted root alone (`chain.rs`); they
+//! are read only to name one in a refusal. Without the log entry there
 //! is no signing time, and the signature is refused.
 
 use serde::Deserialize;
@@ -46,8 +48,9 @@ pub struct ClassicSignature<'a> {
 
 /// A classic signature made ready to check.
 pub(super) enum Prepared {
-    /// The v0.1 bundle it stands for, and its leaf (DER).
-    Bundle(SigstoreBundle, Vec<u8>),
+    /// The v0.1 bundle it stands for (the leaf alone in its chain), its leaf (DER), and
+    /// the chain annotation's certificates (DER), which never join the certificate path.
+    Bundle(SigstoreBundle, Vec<u8>, Vec<Vec<u8>>),
     /// A 2021 signature logged as a `rekord` entry.
     Rekord(Rekord),
 }
@@ -197,7 +200,7 @@ impl ClassicSignature<'_> {
             "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
             "verificationMaterial": {
                 "x509CertificateChain": {
-                    "certificates": certs.iter().map(|c| json!({"rawBytes": b64(c)})).collect::<Vec<_>>(),
+                    "certificates": [{"rawBytes": b64(&leaf)}],
                 },
                 "tlogEntries": [{
                     "logIndex": rekor.payload.log_index.to_string(),
@@ -212,6 +215,6 @@ impl ClassicSignature<'_> {
         bundle[content.0] = content.1;
         let bundle = SigstoreBundle::from_json(&bundle.to_string())
             .map_err(|e| malformed(format!("the signature does not make a bundle ({e})")))?;
-        Ok(Prepared::Bundle(bundle, leaf))
+        Ok(Prepared::Bundle(bundle, leaf, certs.split_off(1)))
     }
 }

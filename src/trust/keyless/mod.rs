@@ -43,6 +43,7 @@
 //! not know), is checked by hand in `rekord.rs`, narrowly: only for a leaf naming no issuer
 //! and embedding no SCT, under an [`IssuerMatch::Absent`] identity.
 
+mod chain;
 pub mod classic;
 pub mod identity;
 mod provider;
@@ -55,6 +56,8 @@ pub mod verify;
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_artifact;
+#[cfg(test)]
+mod tests_chain;
 #[cfg(test)]
 mod tests_hostile;
 #[cfg(test)]

@@ -10,8 +10,9 @@
 //! - the body is this signature's: `spec.data.hash` is the payload's SHA-256,
 //!   `spec.signature.content` the signature, `spec.signature.publicKey.content` the leaf
 //!   (PEM), format `x509`;
-//! - the leaf chains (rustls-webpki, on ring) to a certificate authority of the root valid
-//!   at that time, every certificate valid at that time, with the code-signing EKU;
+//! - the leaf chains to a certificate authority of the root valid at that time, by the one
+//!   path rule of every keyless signature (`chain.rs`: from the trusted root alone, every
+//!   issuer checked as a CA), with the code-signing EKU;
 //! - the signature over the payload verifies with the leaf's key.
 
 use serde::Deserialize;
@@ -21,9 +22,6 @@ use super::identity::cert_identity;
 use super::signer::{Signer, TimeSource};
 use super::{Identity, IssuerMatch, KeylessError, TrustedRoot};
 use crate::trust::unb64;
-
-/// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), DER content.
-const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
 fn refused(reason: impl Into<String>) -> KeylessError {
     KeylessError::Refused(reason.into())
@@ -136,8 +134,9 @@ pub(super) fn verify(
         })?;
     if !within(log.public_key.valid_for.as_ref(), t) {
         return Err(refused(format!(
-            "the log key {} is not valid at the integrated time {t}",
-            e.log_id
+            "the log key {} is not valid at the integrated time {}",
+            e.log_id,
+            super::chain::rfc3339(t)
         )));
     }
     let canonical = serde_json::json!({
@@ -169,54 +168,14 @@ pub(super) fn verify(
             "the log entry is not this signature's (payload digest, signature or certificate)",
         ));
     }
-    // The chain, at that time.
-    let when = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        u64::try_from(t).map_err(|_| refused("the integrated time is negative"))?,
-    ));
-    let end_entity = rustls::pki_types::CertificateDer::from(leaf.as_slice());
-    let end_entity = webpki::EndEntityCert::try_from(&end_entity)
-        .map_err(|err| refused(format!("the signing certificate does not parse ({err})")))?;
-    let mut anchors_der = Vec::new();
-    let mut intermediates: Vec<rustls::pki_types::CertificateDer<'_>> = e.certs[1..]
-        .iter()
-        .map(|c| rustls::pki_types::CertificateDer::from(c.as_slice()))
-        .collect();
-    for ca in &root.root.certificate_authorities {
-        if !within(ca.valid_for.as_ref(), t) {
-            continue;
-        }
-        let chain = &ca.cert_chain.certificates;
-        if let Some((last, rest)) = chain.split_last() {
-            anchors_der.push(rustls::pki_types::CertificateDer::from(
-                last.raw_bytes.as_bytes(),
-            ));
-            intermediates.extend(
-                rest.iter()
-                    .map(|c| rustls::pki_types::CertificateDer::from(c.raw_bytes.as_bytes())),
-            );
-        }
-    }
-    let anchors: Vec<_> = anchors_der
-        .iter()
-        .filter_map(|d| webpki::anchor_from_trusted_cert(d).ok())
-        .collect();
-    let algs = [
-        webpki::ring::ECDSA_P256_SHA256,
-        webpki::ring::ECDSA_P256_SHA384,
-        webpki::ring::ECDSA_P384_SHA256,
-        webpki::ring::ECDSA_P384_SHA384,
-    ];
-    end_entity
-        .verify_for_usage(
-            &algs,
-            &anchors,
-            &intermediates,
-            when,
-            webpki::KeyUsage::required(CODE_SIGNING),
-            None,
-            None,
-        )
-        .map_err(|err| refused(format!("certificate chain is invalid at {t}: {err:?}")))?;
+    // The path from the trusted root alone, at that time.
+    super::chain::verify_path(
+        leaf,
+        &e.certs[1..],
+        &root.root,
+        t,
+        super::chain::TimeFrom::Log,
+    )?;
     // The signature over the payload, with the leaf's key.
     let (_, parsed) = X509Certificate::from_der(leaf)
         .map_err(|err| refused(format!("the signing certificate does not parse ({err})")))?;

@@ -16,7 +16,7 @@ use crate::trust::{b64, unb64};
 /// 2026-01-01T00:00:00Z: the leaves' notBefore; they live ten minutes.
 pub(super) const T0: i64 = 1_767_225_600;
 
-fn key() -> KeyPair {
+pub(super) fn key() -> KeyPair {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
 }
 
@@ -36,7 +36,7 @@ pub(super) fn sign(k: &EcdsaKeyPair, message: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-fn at(unix: i64) -> time::OffsetDateTime {
+pub(super) fn at(unix: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(unix).unwrap()
 }
 
@@ -99,8 +99,8 @@ impl Classic {
 }
 
 pub(super) struct Private {
-    root: Vec<u8>,
-    intermediate: Vec<u8>,
+    pub root: Vec<u8>,
+    pub intermediate: Vec<u8>,
     intermediate_params: CertificateParams,
     intermediate_key: KeyPair,
     ct: EcdsaKeyPair,
@@ -110,7 +110,7 @@ pub(super) struct Private {
     log_spki: Vec<u8>,
 }
 
-fn ca_params(cn: &str) -> CertificateParams {
+pub(super) fn ca_params(cn: &str) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = DistinguishedName::new();
     p.distinguished_name
@@ -155,6 +155,12 @@ impl Private {
 
     /// The trusted root: the CA chain, the log key and the CT log key.
     pub fn trusted_root(&self) -> Vec<u8> {
+        self.trusted_root_of(&[vec![self.intermediate.clone(), self.root.clone()]])
+    }
+
+    /// A trusted root of these CA chains (each leafward first, its root last; valid from
+    /// 2020 on), with the log key and the CT log key.
+    pub fn trusted_root_of(&self, chains: &[Vec<Vec<u8>>]) -> Vec<u8> {
         let key = |spki: &[u8]| {
             serde_json::json!({
                 "baseUrl": "https://log.example",
@@ -167,12 +173,12 @@ impl Private {
         serde_json::to_vec(&serde_json::json!({
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
             "tlogs": [key(&self.log_spki)],
-            "certificateAuthorities": [{
+            "certificateAuthorities": chains.iter().map(|chain| serde_json::json!({
                 "subject": {"organization": "seedforge test", "commonName": "private"},
                 "uri": "https://fulcio.example",
-                "certChain": {"certificates": [{"rawBytes": b64(&self.intermediate)}, {"rawBytes": b64(&self.root)}]},
+                "certChain": {"certificates": chain.iter().map(|c| serde_json::json!({"rawBytes": b64(c)})).collect::<Vec<_>>()},
                 "validFor": {"start": "2020-01-01T00:00:00Z"},
-            }],
+            })).collect::<Vec<_>>(),
             "ctlogs": [key(&self.ct_spki)],
         }))
         .unwrap()
@@ -180,6 +186,16 @@ impl Private {
 
     /// A leaf (DER) and its key.
     pub fn leaf(&self, leaf: Leaf<'_>) -> (Vec<u8>, EcdsaKeyPair) {
+        self.leaf_by(leaf, &self.intermediate_params, &self.intermediate_key)
+    }
+
+    /// A leaf (DER) and its key, issued by the CA of `issuer_params` and `issuer_key`.
+    pub fn leaf_by(
+        &self,
+        leaf: Leaf<'_>,
+        issuer_params: &CertificateParams,
+        issuer_key: &KeyPair,
+    ) -> (Vec<u8>, EcdsaKeyPair) {
         let k = key();
         let mut p = CertificateParams::default();
         p.distinguished_name = DistinguishedName::new();
@@ -197,7 +213,7 @@ impl Private {
                 v,
             ));
         }
-        let issuer = Issuer::from_params(&self.intermediate_params, &self.intermediate_key);
+        let issuer = Issuer::from_params(issuer_params, issuer_key);
         let precert = p.signed_by(&k, &issuer).unwrap();
         if leaf.sct != Sct::Missing {
             let (_, cert) = X509Certificate::from_der(precert.der()).unwrap();
@@ -216,7 +232,7 @@ impl Private {
             let mut signed = vec![0u8, 0u8];
             signed.extend_from_slice(&timestamp.to_be_bytes());
             signed.extend_from_slice(&[0, 1]);
-            signed.extend_from_slice(&sha256(&spki_of(&self.intermediate_key)));
+            signed.extend_from_slice(&sha256(&spki_of(issuer_key)));
             signed.extend_from_slice(&(tbs.len() as u32).to_be_bytes()[1..]);
             signed.extend_from_slice(tbs);
             signed.extend_from_slice(&[0, 0]);
@@ -281,7 +297,12 @@ impl Private {
 
     /// `payload` signed classic, keyless, logged at `time`.
     pub fn classic(&self, payload: &[u8], leaf: Leaf<'_>, time: i64) -> Classic {
-        let (der, k) = self.leaf(leaf);
+        self.classic_by(payload, self.leaf(leaf), time)
+    }
+
+    /// `payload` signed classic by this leaf (DER) and key, logged at `time`.
+    pub fn classic_by(&self, payload: &[u8], leaf: (Vec<u8>, EcdsaKeyPair), time: i64) -> Classic {
+        let (der, k) = leaf;
         let pem = |der: &[u8]| pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()));
         let signature = sign(&k, payload);
         let certificate = pem(&der);
@@ -304,9 +325,10 @@ pub(super) fn payload_for(digest: &str) -> Vec<u8> {
     .to_json()
 }
 
-const IMAGE: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+pub(super) const IMAGE: &str =
+    "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
 
-fn signer_ids() -> Vec<Identity> {
+pub(super) fn signer_ids() -> Vec<Identity> {
     vec![Identity::exact(
         "signer@example.com",
         "https://issuer.example",

@@ -128,19 +128,69 @@ pub fn verify_bundle(
     }
     let text =
         std::str::from_utf8(bundle_json).map_err(|_| malformed("the bundle is not UTF-8"))?;
-    let value: Value = serde_json::from_str(text)
+    let mut value: Value = serde_json::from_str(text)
         .map_err(|e| malformed(format!("the bundle is not JSON ({e})")))?;
     bounded(&value)?;
     let leaf = leaf_der(&value)?;
+    let carried = take_carried(&mut value)?;
+    let stripped;
+    let text = if carried.is_empty() {
+        text
+    } else {
+        stripped = value.to_string();
+        stripped.as_str()
+    };
     let bundle = SigstoreBundle::from_json(text)
         .map_err(|e| malformed(format!("the bundle does not parse ({e})")))?;
-    check(&bundle, &leaf, artifact, root, identities)
+    check(&bundle, &leaf, &carried, artifact, root, identities)
 }
 
-/// The checks of one parsed bundle whose leaf is `leaf`.
+/// Takes the certificates a v0.1 or v0.2 bundle carries after its leaf
+/// (`x509CertificateChain`) out of the bundle, and gives them (DER): they never join the
+/// certificate path (`chain.rs`), and are kept only to name one in a refusal.
+fn take_carried(value: &mut Value) -> Result<Vec<Vec<u8>>, KeylessError> {
+    let Some(certs) = value
+        .pointer_mut("/verificationMaterial/x509CertificateChain/certificates")
+        .and_then(Value::as_array_mut)
+    else {
+        return Ok(Vec::new());
+    };
+    if certs.len() < 2 {
+        return Ok(Vec::new());
+    }
+    certs
+        .drain(1..)
+        .map(|c| {
+            c.get("rawBytes")
+                .and_then(Value::as_str)
+                .and_then(crate::trust::unb64)
+                .ok_or_else(|| malformed("a certificate of the bundle's chain is not base64"))
+        })
+        .collect()
+}
+
+/// True if the verifier refused the certificate path or its time (the refusal the
+/// trusted-root path of `chain.rs` then words).
+fn chain_refusal(e: &sigstore_verify::Error) -> bool {
+    use sigstore_verify::CertificateError as C;
+    matches!(
+        e,
+        sigstore_verify::Error::Certificate(
+            C::ChainInvalid(_)
+                | C::NoValidAuthority { .. }
+                | C::Expired { .. }
+                | C::NotYetValid { .. }
+        )
+    )
+}
+
+/// The checks of one parsed bundle whose leaf is `leaf` and which carried `carried` beside
+/// it (taken out of `bundle`): the verifier's, then the certificate path from the trusted
+/// root alone (`chain.rs`) at every verified signing time.
 pub(super) fn check(
     bundle: &SigstoreBundle,
     leaf: &[u8],
+    carried: &[Vec<u8>],
     artifact: Artifact<'_>,
     root: &TrustedRoot,
     identities: &[Identity],
@@ -157,21 +207,54 @@ pub(super) fn check(
     if legacy {
         policy = policy.skip_sct();
     }
-    let result = match artifact {
-        Artifact::Bytes(bytes) => {
-            super::provider::with_message(bytes, || root.verifier.verify(bytes, bundle, &policy))
+    let run = |policy: &VerificationPolicy| -> Result<_, KeylessError> {
+        match artifact {
+            Artifact::Bytes(bytes) => Ok(super::provider::with_message(bytes, || {
+                root.verifier.verify(bytes, bundle, policy)
+            })),
+            Artifact::Sha256(digest) => {
+                Ok(root
+                    .verifier
+                    .verify(Sha256Hash::new(digest), bundle, policy))
+            }
+            Artifact::Sha512(digest) => {
+                let digest =
+                    ArtifactDigest::new(HashAlgorithm::Sha2512, DigestBytes::new(digest.to_vec()))
+                        .map_err(|e| malformed(format!("the artifact's SHA-512 ({e})")))?;
+                Ok(root.verifier.verify(digest, bundle, policy))
+            }
         }
-        Artifact::Sha256(digest) => root
-            .verifier
-            .verify(Sha256Hash::new(digest), bundle, &policy),
-        Artifact::Sha512(digest) => {
-            let digest =
-                ArtifactDigest::new(HashAlgorithm::Sha2512, DigestBytes::new(digest.to_vec()))
-                    .map_err(|e| malformed(format!("the artifact's SHA-512 ({e})")))?;
-            root.verifier.verify(digest, bundle, &policy)
+    };
+    // The path at every time the verifier verified (the log's, each timestamp's).
+    let path_at = |result: &sigstore_verify::VerificationResult| -> Result<(), KeylessError> {
+        let logged = result.integrated_time().map(|t| t.as_second());
+        for t in result.verified_timestamps() {
+            let t = t.as_second();
+            let from = if Some(t) == logged {
+                super::chain::TimeFrom::Log
+            } else {
+                super::chain::TimeFrom::Timestamp
+            };
+            super::chain::verify_path(leaf, carried, &root.root, t, from)?;
         }
-    }
-    .map_err(|e| KeylessError::Refused(e.to_string()))?;
+        Ok(())
+    };
+    let result = match run(&policy)? {
+        Ok(result) => {
+            path_at(&result)?;
+            result
+        }
+        Err(e) if chain_refusal(&e) => {
+            // The verifier anchors every certificate of the root and so refuses less than
+            // the path does; where it refused the path, the path's own check, at the times
+            // the verifier verifies without it, names the cause.
+            if let Ok(Ok(result)) = run(&policy.clone().skip_certificate_chain()) {
+                path_at(&result)?;
+            }
+            return Err(KeylessError::Refused(e.to_string()));
+        }
+        Err(e) => return Err(KeylessError::Refused(e.to_string())),
+    };
     let (signed_at, time_source) = match (result.integrated_time(), result.verified_timestamps()) {
         (Some(t), _) => (t.as_second(), TimeSource::Log),
         (None, [t, ..]) => (t.as_second(), TimeSource::TimestampAuthority),
@@ -221,8 +304,8 @@ pub fn verify_classic(
 ) -> Result<Signer, KeylessError> {
     super::provider::install();
     // Bounded by construction: one log entry, annotations capped, at most 8 certificates.
-    let (bundle, leaf) = match signature.as_bundle()? {
-        super::classic::Prepared::Bundle(bundle, leaf) => (bundle, leaf),
+    let (bundle, leaf, carried) = match signature.as_bundle()? {
+        super::classic::Prepared::Bundle(bundle, leaf, carried) => (bundle, leaf, carried),
         super::classic::Prepared::Rekord(r) => {
             let entry = super::rekord::Entry {
                 payload: signature.payload,
@@ -242,5 +325,5 @@ pub fn verify_classic(
         Some(subject) => Artifact::Sha256(subject),
         None => Artifact::Bytes(signature.payload),
     };
-    check(&bundle, &leaf, artifact, root, identities)
+    check(&bundle, &leaf, &carried, artifact, root, identities)
 }
