@@ -357,6 +357,14 @@ fn mutations() -> Vec<(&'static str, Signing, bool)> {
         ("no-sct", m("no-sct"), true),
         ("chain", m("chain"), true),
         ("entry", m("entry"), true),
+        // The certificate path, from the trusted root alone (keyless.py's path cases).
+        ("expired-ca", m("expired-ca"), true),
+        ("not-ca", m("not-ca"), true),
+        ("no-certsign", m("no-certsign"), true),
+        ("pathlen0", m("pathlen0"), true),
+        ("carried-sub", m("carried-sub"), true),
+        ("cut", m("cut"), true),
+        ("issuers", m("issuers"), true),
         (
             "digest",
             Signing {
@@ -383,6 +391,20 @@ fn expected(name: &str) -> &'static [&'static str] {
             "is no certificate authority of the trusted root",
         ],
         "entry" => &["log entry", "Rekor entry"],
+        "expired-ca" => &["intermediate CN=expired-inter is not valid at"],
+        "not-ca" => &["intermediate CN=not-ca-inter is not a CA (basicConstraints CA:false)"],
+        "no-certsign" => &["intermediate CN=no-certsign-inter may not sign certificates"],
+        "pathlen0" => &["intermediate CN=fulcio-intermediate allows 0 intermediate(s) below it"],
+        // The classic form carries the sub-CA; a v0.3 bundle carries nothing.
+        "carried-sub" => &[
+            "certificate CN=open-sub carried by the signature is not in the trusted root",
+            "the signing certificate's issuer CN=open-sub is no certificate authority",
+        ],
+        "cut" => &[
+            "certificate CN=cut-inter carried by the signature is not in the trusted root",
+            "the signing certificate's issuer CN=cut-inter is no certificate authority",
+        ],
+        "issuers" => &["issuer extensions disagree"],
         // The classic payload names the other digest; the bundle's statement does.
         "digest" => &[
             "is for sha256:5555",

@@ -24,6 +24,21 @@ forger or a broken signer would:
     checkpoint  one byte of the checkpoint's signature changed (bundle only)
     entry       the log entry is for another signature (the entry's body names it)
 
+and, for the certificate path (init makes these CAs and `cosign trusted-root create` lists
+each chain named below as a CA entry of its own):
+
+    expired-ca  the leaf is issued by an intermediate of the root that expired before the
+                signing time (listed: expired-inter, fulcio-root)
+    not-ca      ... by an intermediate with basicConstraints CA:false (listed)
+    no-certsign ... by an intermediate whose keyUsage lacks keyCertSign (listed)
+    pathlen0    ... by a sub-CA under the pathlen:0 intermediate (listed: sub, intermediate,
+                root)
+    carried-sub ... by a sub-CA of an intermediate with no path limit; the sub-CA is only in
+                the signature's chain (listed: open-inter, open-root)
+    cut         ... by an intermediate whose root is listed alone, the intermediate removed
+                (listed: cut-root), the signature carrying it
+    issuers     the leaf's issuer extensions disagree (.1.8 the issuer, .1.1 another)
+
 The log (DIR/log.json) is a small RFC 6962 Merkle tree: a few other leaves before and after
 each entry, so the inclusion proof is not trivial, and a signed note checkpoint of its root.
 """
@@ -170,12 +185,111 @@ def make_ca(d, prefix):
         f.write(pem(inter) + pem(root))
     with open(f"{d}/{prefix}-inter.pem", "wb") as f:
         f.write(pem(inter))
+    with open(f"{d}/{prefix}-root.pem", "wb") as f:
+        f.write(pem(root))
+
+
+def sub_ca(d, name, parent, key_usage=None, ca=True, path_length=None, expired=False):
+    """An intermediate NAME issued by the CA PARENT (prefix of its .key and .pem)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650)
+    if expired:
+        start, end = now - datetime.timedelta(days=400), now - datetime.timedelta(days=300)
+    parent_key = read_key(f"{d}/{parent}.key")
+    parent_cert = read_cert(f"{d}/{parent}.pem")
+    key = ec.generate_private_key(ec.SECP384R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject(name))
+        .issuer_name(parent_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(key_usage or ca_key_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(parent_key.public_key()), critical=False
+        )
+        .sign(parent_key, hashes.SHA384())
+    )
+    write_key(f"{d}/{name}.key", key)
+    with open(f"{d}/{name}.pem", "wb") as f:
+        f.write(pem(cert))
+
+
+def root_ca(d, name):
+    """A self-signed root NAME with no path length limit."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP384R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject(name))
+        .issuer_name(subject(name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA384())
+    )
+    write_key(f"{d}/{name}.key", key)
+    with open(f"{d}/{name}.pem", "wb") as f:
+        f.write(pem(cert))
+
+
+def cat(d, out, names):
+    with open(f"{d}/{out}", "wb") as f:
+        for name in names:
+            with open(f"{d}/{name}.pem", "rb") as g:
+                f.write(g.read())
+
+
+# The certificate path cases: MUTATE -> (the leaf's issuer, the chain the signature
+# carries); and the chains the trusted root lists beside fulcio's, each a CA entry.
+PATH_CASES = {
+    "expired-ca": ("expired-inter", ["expired-inter", "fulcio-root"]),
+    "not-ca": ("not-ca-inter", ["not-ca-inter", "fulcio-root"]),
+    "no-certsign": ("no-certsign-inter", ["no-certsign-inter", "fulcio-root"]),
+    "pathlen0": ("pathlen0-sub", ["pathlen0-sub", "fulcio-inter", "fulcio-root"]),
+    "carried-sub": ("open-sub", ["open-sub", "open-inter", "open-root"]),
+    "cut": ("cut-inter", ["cut-inter", "cut-root"]),
+}
+LISTED = {
+    "expired-chain.pem": ["expired-inter", "fulcio-root"],
+    "not-ca-chain.pem": ["not-ca-inter", "fulcio-root"],
+    "no-certsign-chain.pem": ["no-certsign-inter", "fulcio-root"],
+    "pathlen0-chain.pem": ["pathlen0-sub", "fulcio-inter", "fulcio-root"],
+    "open-chain.pem": ["open-inter", "open-root"],
+    "cut-chain.pem": ["cut-root"],
+}
+
+
+def path_cas(d):
+    """The CAs of the certificate path cases (see PATH_CASES and LISTED)."""
+    sub_ca(d, "expired-inter", "fulcio-root", expired=True)
+    sub_ca(d, "not-ca-inter", "fulcio-root", ca=False)
+    no_certsign = x509.KeyUsage(True, False, False, False, False, False, True, False, False)
+    sub_ca(d, "no-certsign-inter", "fulcio-root", key_usage=no_certsign)
+    sub_ca(d, "pathlen0-sub", "fulcio-inter")
+    root_ca(d, "open-root")
+    sub_ca(d, "open-inter", "open-root")
+    sub_ca(d, "open-sub", "open-inter")
+    root_ca(d, "cut-root")
+    sub_ca(d, "cut-inter", "cut-root")
+    for out, names in LISTED.items():
+        cat(d, out, names)
 
 
 def init(d):
     os.makedirs(d, exist_ok=True)
     make_ca(d, "fulcio")
     make_ca(d, "foreign")
+    path_cas(d)
     write_key(f"{d}/ctfe.key", ec.generate_private_key(ec.SECP256R1()))
     write_key(f"{d}/foreign-ctfe.key", ec.generate_private_key(ec.SECP256R1()))
     write_key(f"{d}/rekor.key", ec.generate_private_key(ec.SECP256R1()))
@@ -213,9 +327,14 @@ def sct_extension(ct_key, issuer_key, tbs, millis):
 def leaf(d, now):
     """A Fulcio-like leaf: ten minutes of life, the signer as SAN, the issuer in both
     extensions, and (unless mutated) an embedded SCT. Returns (key, cert, chain PEM)."""
-    ca = "foreign" if MUTATE == "chain" else "fulcio"
-    inter_key = read_key(f"{d}/{ca}-inter.key")
-    inter = read_cert(f"{d}/{ca}-inter.pem")
+    if MUTATE in PATH_CASES:
+        name = PATH_CASES[MUTATE][0]
+        inter_key = read_key(f"{d}/{name}.key")
+        inter = read_cert(f"{d}/{name}.pem")
+    else:
+        ca = "foreign" if MUTATE == "chain" else "fulcio"
+        inter_key = read_key(f"{d}/{ca}-inter.key")
+        inter = read_cert(f"{d}/{ca}-inter.pem")
     key = ec.generate_private_key(ec.SECP256R1())
     san = x509.UniformResourceIdentifier(SIGNER) if "://" in SIGNER else x509.RFC822Name(SIGNER)
     issuer = ISSUER.encode()
@@ -236,7 +355,12 @@ def leaf(d, now):
             x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key()), critical=False
         )
         .add_extension(x509.SubjectAlternativeName([san]), critical=True)
-        .add_extension(x509.UnrecognizedExtension(ISSUER_V1_OID, issuer), critical=False)
+        .add_extension(
+            x509.UnrecognizedExtension(
+                ISSUER_V1_OID, b"https://other.seedforge.test" if MUTATE == "issuers" else issuer
+            ),
+            critical=False,
+        )
         .add_extension(
             x509.UnrecognizedExtension(ISSUER_V2_OID, b"\x0c" + bytes([len(issuer)]) + issuer),
             critical=False,
@@ -252,9 +376,7 @@ def leaf(d, now):
     cert = builder.sign(inter_key, hashes.SHA384())
     if MUTATE != "no-sct":
         assert cert.tbs_precertificate_bytes == precert.tbs_certificate_bytes
-    with open(f"{d}/{ca}-chain.pem", "rb") as f:
-        chain = f.read()
-    return key, cert, chain
+    return key, cert, leaf_chain(d)
 
 
 def tree_hash(leaves):
@@ -376,6 +498,13 @@ def classic(d, path):
 
 
 def leaf_chain(d):
+    """The chain the signature carries."""
+    if MUTATE in PATH_CASES:
+        data = b""
+        for name in PATH_CASES[MUTATE][1]:
+            with open(f"{d}/{name}.pem", "rb") as f:
+                data += f.read()
+        return data
     ca = "foreign" if MUTATE == "chain" else "fulcio"
     with open(f"{d}/{ca}-chain.pem", "rb") as f:
         return f.read()

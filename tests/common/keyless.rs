@@ -62,6 +62,20 @@ pub fn python() -> Option<PathBuf> {
     None
 }
 
+/// The CA chains the private Sigstore's trusted root lists, each a CA entry: Fulcio's,
+/// then those of the certificate path cases of `keyless.py` (an expired intermediate, one
+/// that is no CA, one without keyCertSign, a sub-CA under the pathlen:0 intermediate, an
+/// intermediate with no path limit, a root listed without its intermediate).
+const PATH_CHAINS: [&str; 7] = [
+    "fulcio-chain.pem",
+    "expired-chain.pem",
+    "not-ca-chain.pem",
+    "no-certsign-chain.pem",
+    "pathlen0-chain.pem",
+    "open-chain.pem",
+    "cut-chain.pem",
+];
+
 /// The private Sigstore: its keys and log in a temporary folder, and its trusted root.
 pub struct PrivateSigstore {
     /// The python that runs `keyless.py`.
@@ -102,11 +116,15 @@ impl PrivateSigstore {
                 "--no-default-ctfe",
                 "--no-default-tsa",
             ])
-            .arg("--fulcio")
-            .arg(format!(
-                "url=https://fulcio.seedforge.test,certificate-chain={}",
-                file("fulcio-chain.pem")
-            ))
+            .args(PATH_CHAINS.iter().flat_map(|chain| {
+                [
+                    "--fulcio".to_owned(),
+                    format!(
+                        "url=https://fulcio.seedforge.test,certificate-chain={}",
+                        file(chain)
+                    ),
+                ]
+            }))
             .arg("--rekor")
             .arg(format!(
                 "url=https://log.seedforge.test,public-key={},start-time=2020-01-01T00:00:00Z",
