@@ -99,6 +99,7 @@ mod serve;
 mod shared_payload;
 mod signatures;
 mod signed_day_two;
+mod sigstore_conformance;
 mod trust_cosign;
 mod trust_registry;
 mod verify_caps;
