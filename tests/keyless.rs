@@ -503,6 +503,32 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
         assert!(!index.contains("mutant/"), "{name} {form}: stored");
     }
     fs::write(dir.join("images.txt"), &list).unwrap();
+    // `seedforge mirror` with cosign's flags gives the build's verdict on each, by name.
+    for (name, form, repo_tag, ..) in &cases {
+        let one = lab.root().join(format!("mutant-{name}-{form}.txt"));
+        fs::write(
+            &one,
+            format!("docker://{host}/{repo_tag} docker.io/{repo_tag}\n"),
+        )
+        .unwrap();
+        let refused = Cmd::seedforge()
+            .args(["mirror", "--images"])
+            .arg(&one)
+            .arg("--layout")
+            .arg(lab.root().join(format!("mutant-{name}-{form}")))
+            .args(["--plain-http", &host])
+            .args(["--certificate-identity", SIGNER])
+            .args(["--certificate-oidc-issuer", ISSUER])
+            .arg("--trusted-root")
+            .arg(&sigstore.trusted_root)
+            .expect(1)
+            .run();
+        assert!(
+            expected(name).iter().any(|e| refused.stderr.contains(e)),
+            "mirror, {name} {form}: {}",
+            refused.stderr
+        );
+    }
     // sigstore-python, offline with the same trusted root, refuses every mutated bundle,
     // each for its own reason (its words). The classic `.sig` mutants are not its to judge:
     // that form has no bundle, and sigstore-python verifies detached material (a signature
@@ -852,6 +878,27 @@ fn mirror_checks_keyless_signatures_with_cosigns_flags() {
     for (_, destination, _) in &images {
         assert!(names.contains(destination), "{destination}: {names:?}");
     }
+    // RE2's `\Q…\E` (a literal), as cosign's `--certificate-identity-regexp` reads it:
+    // cosign passes the image, and so does seedforge.
+    let quoted = [
+        "--certificate-identity-regexp",
+        "^\\Qdev@seedforge.test\\E$",
+        "--certificate-oidc-issuer-regexp",
+        "^\\Qhttps://issuer.seedforge.test\\E$",
+    ];
+    let (image, ..) = &images[0];
+    let judged = sigstore
+        .cosign()
+        .arg("verify")
+        .arg("--trusted-root")
+        .arg(&sigstore.trusted_root)
+        .args(quoted)
+        .args(common::sigstore::REGISTRY_FLAGS)
+        .arg(image)
+        .any_status()
+        .run();
+    assert_eq!(judged.code, Some(0), "cosign: {judged:?}");
+    mirror("quoted", quoted, 0);
     let refused = mirror(
         "other",
         [

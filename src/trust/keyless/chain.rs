@@ -17,34 +17,16 @@
 //! - `basicConstraints` with `CA:true`;
 //! - a `keyUsage` extension, when present, with `keyCertSign`;
 //! - a path length (`pathlen`) no smaller than the intermediates below it;
-//! - each certificate signed by the one above (rustls-webpki, on ring).
+//! - each certificate signed by the one above it in the entry (verified once, as the root
+//!   is read: [`Authorities::new`]; x509-parser's check, on ring).
 //!
 //! The leaf must be valid at that time and carry the code-signing extended key usage; an
 //! intermediate that names extended key usages must name code signing among them.
 
-use rustls::pki_types::{CertificateDer, UnixTime};
 use sigstore_verify::trust_root::TrustedRoot as SigstoreRoot;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::KeylessError;
-
-/// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), DER content.
-pub(super) const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
-
-/// The signature algorithms of a Fulcio chain.
-const ALGORITHMS: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm] = &[
-    webpki::ring::ECDSA_P256_SHA256,
-    webpki::ring::ECDSA_P256_SHA384,
-    webpki::ring::ECDSA_P384_SHA256,
-    webpki::ring::ECDSA_P384_SHA384,
-    webpki::ring::ED25519,
-    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
-    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
-    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
-    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
-    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
-];
 
 /// Where a signing time came from, as a refusal names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,207 +162,230 @@ fn check_ca(
     Ok(())
 }
 
-/// The reason webpki gave, in words.
-fn webpki_words(err: &webpki::Error, leaf: &X509Certificate<'_>, t: i64) -> String {
-    match err {
-        webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. } => {
-            format!(
-                "a certificate of the path is not valid at {} (the signing certificate: {})",
-                rfc3339(t),
-                window(leaf)
-            )
-        }
-        webpki::Error::UnknownIssuer => format!(
-            "the signing certificate's issuer {} is no certificate of the trusted root",
-            name_words(leaf.issuer())
-        ),
-        webpki::Error::InvalidSignatureForPublicKey => {
-            "a certificate of the path is not signed by the one above it".into()
-        }
-        other => format!("certificate chain is invalid ({other:?})"),
+/// The certificate authorities of a trusted root, prepared once as it is read: each
+/// entry's certificates (DER, its root last), its `validFor`, and for each certificate
+/// but the root the one above it in the entry that signed it (its name the issuer's, its
+/// signature verified here, once), so a path check verifies no signature of the root's
+/// own certificates again.
+pub(super) struct Authorities {
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    certs: Vec<Vec<u8>>,
+    /// The index of the certificate that signed each one, if one of the entry did; the
+    /// root's own is `None`.
+    above: Vec<Option<usize>>,
+    /// `validFor`: start and end, seconds since 1970.
+    valid_for: Option<(i64, Option<i64>)>,
+}
+
+impl Entry {
+    fn valid_at(&self, t: i64) -> bool {
+        self.valid_for
+            .is_none_or(|(start, end)| start <= t && end.is_none_or(|e| t <= e))
     }
 }
 
-/// Checks that `leaf` (DER) chains to a certificate authority of `root` valid at `t`
-/// (seconds since 1970, from `from`), through that authority's own intermediates only;
-/// `carried` are the certificates the signature carries beside its leaf, named in a
-/// refusal, never used.
-pub(super) fn verify_path(
-    leaf: &[u8],
-    carried: &[Vec<u8>],
-    root: &SigstoreRoot,
-    t: i64,
-    from: TimeFrom,
-) -> Result<(), KeylessError> {
-    let leaf_cert = parse(leaf)?;
-    if !valid_at(&leaf_cert, t) {
-        return Err(refused(format!(
-            "the signing certificate is not valid at {} ({}; {})",
-            rfc3339(t),
-            from.words(),
-            window(&leaf_cert)
-        )));
-    }
-    let code_signing = leaf_cert
-        .extended_key_usage()
-        .ok()
-        .flatten()
-        .is_some_and(|e| e.value.code_signing);
-    if !code_signing {
-        return Err(refused(
-            "the signing certificate lacks the code-signing extended key usage",
-        ));
-    }
-    let when = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        u64::try_from(t).map_err(|_| refused("the signing time is before 1970"))?,
-    ));
-    let leaf_der = CertificateDer::from(leaf);
-    let end_entity = webpki::EndEntityCert::try_from(&leaf_der)
-        .map_err(|e| refused(format!("the signing certificate does not parse ({e})")))?;
-    let issuer_raw = leaf_cert.issuer().as_raw();
-    let mut reason = None;
-    let mut any_valid = false;
-    for ca in &root.certificate_authorities {
-        let chain = &ca.cert_chain.certificates;
-        let Some((last, rest)) = chain.split_last() else {
-            continue;
-        };
-        let names_issuer = chain
+impl Authorities {
+    /// The Fulcio authorities of `root`, their links verified.
+    pub(super) fn new(root: &SigstoreRoot) -> Authorities {
+        let entries = root
+            .certificate_authorities
             .iter()
-            .filter_map(|c| parse(c.raw_bytes.as_bytes()).ok())
-            .any(|c| c.subject().as_raw() == issuer_raw);
-        if !ca
-            .valid_for
-            .is_none_or(|r| r.start.as_second() <= t && r.end.is_none_or(|e| t <= e.as_second()))
-        {
-            if names_issuer && reason.is_none() {
-                reason = Some(format!(
-                    "no CA of the trusted root was valid at {} ({}): the authority of {} is \
-                     valid (validFor) from {} to {}",
-                    rfc3339(t),
-                    from.words(),
-                    name_words(leaf_cert.issuer()),
-                    ca.valid_for
-                        .map(|r| rfc3339(r.start.as_second()))
-                        .unwrap_or_default(),
-                    ca.valid_for
-                        .and_then(|r| r.end)
-                        .map_or_else(|| "no end".to_owned(), |e| rfc3339(e.as_second()))
-                ));
-            }
-            continue;
-        }
-        any_valid = true;
-        let anchor_der = CertificateDer::from(last.raw_bytes.as_bytes());
-        let anchor = webpki::anchor_from_trusted_cert(&anchor_der)
-            .map_err(|e| refused(format!("a root of the trusted root does not parse ({e})")))?;
-        let intermediates: Vec<CertificateDer<'_>> = rest
-            .iter()
-            .map(|c| CertificateDer::from(c.raw_bytes.as_bytes()))
-            .collect();
-        let anchors = [anchor];
-        let verdict = end_entity.verify_for_usage(
-            ALGORITHMS,
-            &anchors,
-            &intermediates,
-            when,
-            webpki::KeyUsage::required_if_present(CODE_SIGNING),
-            None,
-            None,
-        );
-        let root_cert = parse(last.raw_bytes.as_bytes())?;
-        let failed = match verdict {
-            Ok(path) => {
-                let mut issuers: Vec<Vec<u8>> = path
-                    .intermediate_certificates()
-                    .map(|c| c.der().to_vec())
+            .map(|ca| {
+                let certs: Vec<Vec<u8>> = ca
+                    .cert_chain
+                    .certificates
+                    .iter()
+                    .map(|c| c.raw_bytes.as_bytes().to_vec())
                     .collect();
-                let count = issuers.len();
-                let mut failed = None;
-                for (below, der) in issuers.drain(..).enumerate() {
-                    let cert = parse(&der)?;
-                    if let Err(e) = check_ca(&cert, "intermediate", below, t, from) {
-                        failed = Some(e);
-                        break;
-                    }
+                let parsed: Vec<Option<X509Certificate<'_>>> =
+                    certs.iter().map(|d| parse(d).ok()).collect();
+                let above = (0..certs.len())
+                    .map(|i| {
+                        let child = parsed[i].as_ref()?;
+                        (i + 1..certs.len()).find(|&j| {
+                            parsed[j].as_ref().is_some_and(|parent| {
+                                parent.subject().as_raw() == child.issuer().as_raw()
+                                    && child.verify_signature(Some(parent.public_key())).is_ok()
+                            })
+                        })
+                    })
+                    .collect();
+                Entry {
+                    certs,
+                    above,
+                    valid_for: ca
+                        .valid_for
+                        .map(|r| (r.start.as_second(), r.end.map(|e| e.as_second()))),
                 }
-                match failed {
-                    Some(e) => e,
-                    None => match check_ca(&root_cert, "root", count, t, from) {
-                        Ok(()) => return Ok(()),
-                        Err(e) => e,
-                    },
+            })
+            .collect();
+        Authorities { entries }
+    }
+
+    /// Checks that `leaf` (DER) chains to a certificate authority of the root valid at
+    /// `t` (seconds since 1970, from `from`), through that authority's own intermediates
+    /// only. `carried` are the certificates the signature carries beside its leaf, named in
+    /// a refusal, never used. `issuer_verified`: the sigstore verifier has already verified
+    /// the leaf's signature by a certificate of a CA entry valid at `t` whose name is the
+    /// leaf's issuer, so when exactly one such certificate exists it is the signer and its
+    /// signature is not verified again.
+    pub(super) fn verify_path(
+        &self,
+        leaf: &[u8],
+        carried: &[Vec<u8>],
+        t: i64,
+        from: TimeFrom,
+        issuer_verified: bool,
+    ) -> Result<(), KeylessError> {
+        let leaf_cert = parse(leaf)?;
+        if !valid_at(&leaf_cert, t) {
+            return Err(refused(format!(
+                "the signing certificate is not valid at {} ({}; {})",
+                rfc3339(t),
+                from.words(),
+                window(&leaf_cert)
+            )));
+        }
+        let code_signing = leaf_cert
+            .extended_key_usage()
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.value.code_signing);
+        if !code_signing {
+            return Err(refused(
+                "the signing certificate lacks the code-signing extended key usage",
+            ));
+        }
+        let issuer = leaf_cert.issuer();
+        let named = |der: &[u8]| parse(der).is_ok_and(|c| c.subject().as_raw() == issuer.as_raw());
+        let valid: Vec<&Entry> = self.entries.iter().filter(|e| e.valid_at(t)).collect();
+        // The certificates of the valid entries that bear the leaf's issuer's name.
+        let mut candidates: Vec<&[u8]> = Vec::new();
+        for entry in &valid {
+            for der in &entry.certs {
+                if named(der) && !candidates.contains(&der.as_slice()) {
+                    candidates.push(der);
                 }
             }
-            Err(err) => {
-                if !names_issuer {
+        }
+        if candidates.is_empty() {
+            return Err(self.no_issuer(&leaf_cert, carried, t, from, valid.is_empty()));
+        }
+        let signers: Vec<&[u8]> = if issuer_verified && candidates.len() == 1 {
+            candidates
+        } else {
+            candidates
+                .into_iter()
+                .filter(|der| {
+                    parse(der)
+                        .is_ok_and(|c| leaf_cert.verify_signature(Some(c.public_key())).is_ok())
+                })
+                .collect()
+        };
+        if signers.is_empty() {
+            return Err(refused(format!(
+                "the signing certificate is not signed by {} of the trusted root",
+                name_words(issuer)
+            )));
+        }
+        let mut first = None;
+        for entry in valid {
+            for (i, der) in entry.certs.iter().enumerate() {
+                if !signers.contains(&der.as_slice()) {
                     continue;
                 }
-                diagnose(chain, &leaf_cert, t, from)
-                    .unwrap_or_else(|| refused(webpki_words(&err, &leaf_cert, t)))
+                match walk(entry, i, t, from) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        first.get_or_insert(e);
+                    }
+                }
             }
-        };
-        if let KeylessError::Refused(r) = failed
-            && (reason.is_none() || names_issuer)
-        {
-            reason = Some(r);
         }
+        Err(first.unwrap_or_else(|| refused("no certificate path to a root of the trusted root")))
     }
-    if let Some(reason) = reason {
-        return Err(refused(reason));
-    }
-    if !any_valid {
-        return Err(refused(format!(
-            "no CA of the trusted root was valid at {} ({})",
-            rfc3339(t),
-            from.words()
-        )));
-    }
-    for der in carried {
-        if let Ok(c) = parse(der)
-            && c.subject().as_raw() == issuer_raw
+
+    /// Why no certificate of a CA entry valid at `t` bears the leaf's issuer's name.
+    fn no_issuer(
+        &self,
+        leaf: &X509Certificate<'_>,
+        carried: &[Vec<u8>],
+        t: i64,
+        from: TimeFrom,
+        none_valid: bool,
+    ) -> KeylessError {
+        let issuer = leaf.issuer();
+        let named = |der: &[u8]| parse(der).is_ok_and(|c| c.subject().as_raw() == issuer.as_raw());
+        if let Some(entry) = self
+            .entries
+            .iter()
+            .find(|e| !e.valid_at(t) && e.certs.iter().any(|c| named(c)))
         {
-            return Err(refused(format!(
+            let (start, end) = entry.valid_for.unwrap_or((0, None));
+            return refused(format!(
+                "no CA of the trusted root was valid at {} ({}): the authority of {} is valid \
+                 (validFor) from {} to {}",
+                rfc3339(t),
+                from.words(),
+                name_words(issuer),
+                rfc3339(start),
+                end.map_or_else(|| "no end".to_owned(), rfc3339)
+            ));
+        }
+        if none_valid {
+            return refused(format!(
+                "no CA of the trusted root was valid at {} ({})",
+                rfc3339(t),
+                from.words()
+            ));
+        }
+        if let Some(c) = carried
+            .iter()
+            .filter_map(|d| parse(d).ok())
+            .find(|c| c.subject().as_raw() == issuer.as_raw())
+        {
+            return refused(format!(
                 "certificate {} carried by the signature is not in the trusted root \
                  (a carried certificate never extends it)",
                 name_of(&c)
-            )));
+            ));
         }
+        refused(format!(
+            "the signing certificate's issuer {} is no certificate authority of the trusted \
+             root valid at {} ({})",
+            name_words(issuer),
+            rfc3339(t),
+            from.words()
+        ))
     }
-    Err(refused(format!(
-        "the signing certificate's issuer {} is no certificate authority of the trusted root \
-         valid at {} ({})",
-        name_words(leaf_cert.issuer()),
-        rfc3339(t),
-        from.words()
-    )))
 }
 
-/// Why the path from `leaf` through `chain` (an authority's certificates, its root last)
-/// fails, when a certificate of the chain fails its checks as a CA: walks up by name from
-/// the leaf's issuer.
-fn diagnose(
-    chain: &[sigstore_verify::trust_root::trusted_root::CertificateEntry],
-    leaf: &X509Certificate<'_>,
-    t: i64,
-    from: TimeFrom,
-) -> Option<KeylessError> {
-    let certs: Vec<X509Certificate<'_>> = chain
-        .iter()
-        .filter_map(|c| parse(c.raw_bytes.as_bytes()).ok())
-        .collect();
-    let mut issuer = leaf.issuer().as_raw();
-    for below in 0..certs.len() {
-        let cert = certs.iter().find(|c| c.subject().as_raw() == issuer)?;
-        let self_signed = cert.subject().as_raw() == cert.issuer().as_raw();
-        let what = if self_signed { "root" } else { "intermediate" };
-        if let Err(e) = check_ca(cert, what, below, t, from) {
-            return Some(e);
+/// The path from the `i`th certificate of `entry` (the leaf's signer) up to the entry's
+/// root, each certificate checked as a CA at `t`.
+fn walk(entry: &Entry, i: usize, t: i64, from: TimeFrom) -> Result<(), KeylessError> {
+    let last = entry.certs.len() - 1;
+    let mut at = i;
+    let mut below = 0;
+    loop {
+        let cert = parse(&entry.certs[at])?;
+        let what = if at == last { "root" } else { "intermediate" };
+        check_ca(&cert, what, below, t, from)?;
+        if at == last {
+            return Ok(());
         }
-        if self_signed {
-            return None;
+        match entry.above[at] {
+            Some(j) => at = j,
+            None => {
+                return Err(refused(format!(
+                    "intermediate {} is signed by no certificate above it in its certChain \
+                     of the trusted root",
+                    name_of(&cert)
+                )));
+            }
         }
-        issuer = cert.issuer().as_raw();
+        below += 1;
     }
-    None
 }

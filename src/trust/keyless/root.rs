@@ -40,6 +40,8 @@ pub const MEDIA_TYPES: [&str; 2] = [
 pub struct TrustedRoot {
     pub(super) root: SigstoreRoot,
     pub(super) verifier: Verifier,
+    /// The Fulcio authorities prepared for the certificate path (`chain.rs`).
+    pub(super) authorities: super::chain::Authorities,
     summary: RootSummary,
 }
 
@@ -132,6 +134,7 @@ impl TrustedRoot {
             serde_json::from_value(value).map_err(|e| bad(format!("does not parse ({e})")))?;
         let verifier = Verifier::new(&root).map_err(|e| bad(format!("is not usable ({e})")))?;
         Ok(TrustedRoot {
+            authorities: super::chain::Authorities::new(&root),
             root,
             verifier,
             summary: RootSummary {

@@ -226,7 +226,9 @@ pub(super) fn check(
         }
     };
     // The path at every time the verifier verified (the log's, each timestamp's).
-    let path_at = |result: &sigstore_verify::VerificationResult| -> Result<(), KeylessError> {
+    let path_at = |result: &sigstore_verify::VerificationResult,
+                   issuer_verified: bool|
+     -> Result<(), KeylessError> {
         let logged = result.integrated_time().map(|t| t.as_second());
         for t in result.verified_timestamps() {
             let t = t.as_second();
@@ -235,13 +237,14 @@ pub(super) fn check(
             } else {
                 super::chain::TimeFrom::Timestamp
             };
-            super::chain::verify_path(leaf, carried, &root.root, t, from)?;
+            root.authorities
+                .verify_path(leaf, carried, t, from, issuer_verified)?;
         }
         Ok(())
     };
     let result = match run(&policy)? {
         Ok(result) => {
-            path_at(&result)?;
+            path_at(&result, true)?;
             result
         }
         Err(e) if chain_refusal(&e) => {
@@ -249,7 +252,7 @@ pub(super) fn check(
             // the path does; where it refused the path, the path's own check, at the times
             // the verifier verifies without it, names the cause.
             if let Ok(Ok(result)) = run(&policy.clone().skip_certificate_chain()) {
-                path_at(&result)?;
+                path_at(&result, false)?;
             }
             return Err(KeylessError::Refused(e.to_string()));
         }
