@@ -471,6 +471,16 @@ fn hostile_requests_are_refused_or_bounded_and_change_nothing() {
             .1
             .contains("MANIFEST_UNKNOWN")
     );
+    // A reference that is neither a tag nor a digest names no manifest: 404, as the
+    // distribution spec's endpoint table and its conformance suite have it (not 400).
+    for reference in ["-starts-with-a-dash", "has!bang", &"t".repeat(129)] {
+        let (code, text) = serve.curl(
+            &[],
+            &format!("/v2/rancher/mirrored-pause/manifests/{reference}"),
+        );
+        assert_eq!(code, 404, "{reference}: {text}");
+        assert!(text.contains("MANIFEST_UNKNOWN"), "{reference}: {text}");
+    }
     let unknown = format!("/v2/rancher/mirrored-pause/blobs/sha256:{zeros}");
     assert!(serve.curl(&[], &unknown).1.contains("BLOB_UNKNOWN"));
     serve.assert_answering(&[]);

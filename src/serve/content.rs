@@ -88,7 +88,16 @@ fn manifest(
             None => return manifest_unknown(reference),
         }
     } else {
-        return error(StatusCode::BAD_REQUEST, "TAG_INVALID", "invalid tag");
+        // Not a tag nor a digest: no manifest has that name. The distribution spec's
+        // endpoint table answers a manifest GET or HEAD with 200 or 404 only, and its
+        // conformance suite asks for 404 here.
+        return error(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            &format!(
+                "manifest {reference:?} is not in this repository: it is not a valid tag or digest"
+            ),
+        );
     };
     if !accepts(&request.accept, &media_type) {
         return error(
