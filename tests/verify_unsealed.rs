@@ -149,3 +149,69 @@ fn verify_fails_on_an_output_whose_oci_iso_or_nodes_is_a_link_to_a_copy() {
     }
     verify(0);
 }
+
+/// An output a first build left before it sealed (killed, or out of space: no
+/// `SHA256SUMS`, no `manifest.json`, a seed not written) fails `verify` (exit 1) naming
+/// what is missing, `"sealed": false` in `--json`, though all that is there checks out: a
+/// job that gates publication on `verify` publishes nothing unsealed. A sealed output says
+/// `"sealed": true`.
+#[test]
+fn verify_fails_an_output_no_seal_covers_naming_what_is_missing() {
+    let lab = Lab::new();
+    lab.build();
+    let out = lab.out_dir();
+    let sealed = lab
+        .seedforge()
+        .args(["--json", "verify"])
+        .arg(&out)
+        .run()
+        .json();
+    assert_eq!(sealed["sealed"], true, "{sealed}");
+    // What a first build killed before its seal leaves: its state, no seal, a seed short.
+    for f in ["SHA256SUMS", "manifest.json", "iso/seed-lab-agent2.iso"] {
+        fs::remove_file(out.join(f)).unwrap();
+    }
+    assert!(out.join(".seedforge/state.json").is_file());
+    let r = lab.seedforge().arg("verify").arg(&out).expect(1).run();
+    assert!(
+        r.stderr
+            .contains("a build output with no seal (SHA256SUMS and manifest.json missing)"),
+        "{}",
+        r.stderr
+    );
+    let doc = lab
+        .seedforge()
+        .args(["--json", "verify"])
+        .arg(&out)
+        .expect(1)
+        .run()
+        .json();
+    assert_eq!(doc["sealed"], false, "{doc}");
+    assert_eq!(
+        doc["missing"],
+        serde_json::json!(["SHA256SUMS", "manifest.json"]),
+        "{doc}"
+    );
+    assert!(
+        doc["error"].is_object() || doc["error"].is_string(),
+        "{doc}"
+    );
+    // The next build finishes it, and it verifies sealed.
+    lab.build();
+    lab.seedforge().arg("verify").arg(&out).run();
+    // Unsealed again: `clean` removes what the build state says the build wrote (the seeds
+    // with the join token among it), and nothing else.
+    for f in ["SHA256SUMS", "manifest.json"] {
+        fs::remove_file(out.join(f)).unwrap();
+    }
+    fs::write(out.join("notes.txt"), "mine\n").unwrap();
+    let seed = out.join("iso/seed-lab-agent1.iso");
+    assert!(seed.is_file());
+    lab.seedforge().arg("clean").arg(&out).run();
+    assert!(!seed.exists(), "the seed stayed");
+    assert!(!out.join(".seedforge").exists(), "the build state stayed");
+    assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine\n");
+    // And the next build starts over and seals.
+    lab.build();
+    lab.seedforge().arg("verify").arg(&out).run();
+}

@@ -6,8 +6,10 @@
 //! manifest and `SHA256SUMS` themselves, the build state (`.seedforge/`, see
 //! [`crate::pipeline::state`]) and seedforge's own leftovers of interrupted runs (`oci/.seedforge/`,
 //! `iso/.stage-*`, hidden `*.seedforge-PID-N.tmp` and `*.PID.iso-tmp` temporary files
-//! beside artifacts); then the directories that became empty. Without a
-//! manifest it refuses and removes nothing. The output directory itself is kept.
+//! beside artifacts); then the directories that became empty. An output a first build
+//! left unsealed (no manifest, its build state there) is cleaned by what the build state
+//! says its steps wrote instead. Without a manifest or such a state it refuses and removes
+//! nothing. The output directory itself is kept.
 
 use crate::pipeline::seal::{MANIFEST, ManifestView, SUMS, SealError, rel};
 use serde::Serialize;
@@ -68,10 +70,16 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
         // A clean interrupted after its last removal: nothing is left to do.
         return Ok(CleanReport::empty(out, options.dry_run));
     }
-    let view = ManifestView::load(out)?;
     let root = out.canonicalize().map_err(|e| SealError::io(out, e))?;
+    let listed = match ManifestView::load(out) {
+        Ok(view) => view.artifacts.iter().map(|a| a.path.clone()).collect(),
+        Err(e) => match unsealed_outputs(out, &root) {
+            Some(listed) => listed,
+            None => return Err(e),
+        },
+    };
     let mut report = CleanReport::empty(out, options.dry_run);
-    let (mut files, gone) = listed_files(out, &root, &view, options, &mut report);
+    let (mut files, gone) = listed_files(out, &root, listed, options, &mut report);
     // The directories artifacts live in, where interrupted runs leave temporary files.
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     dirs.insert(out.to_path_buf());
@@ -129,14 +137,14 @@ pub fn clean(out: &Path, options: CleanOptions) -> Result<CleanReport, SealError
 fn listed_files(
     out: &Path,
     root: &Path,
-    view: &ManifestView,
+    listed: Vec<String>,
     options: CleanOptions,
     report: &mut CleanReport,
 ) -> (Vec<(String, PathBuf)>, Vec<PathBuf>) {
     let mut files = Vec::new();
     let mut gone = Vec::new();
-    let listed = (view.artifacts.iter())
-        .map(|a| a.path.clone())
+    let listed = listed
+        .into_iter()
         .chain([MANIFEST.to_string(), SUMS.to_string()]);
     for rel in listed {
         let Some(relative) = crate::pipeline::seal::safe_relative(&rel) else {
@@ -161,6 +169,56 @@ fn listed_files(
         files.push((rel, path));
     }
     (files, gone)
+}
+
+/// The files an unsealed output's build state says its steps wrote, and its image
+/// layout's files (relative to `out`), when `out` has no manifest but a build state: a first build killed or out of space
+/// before it sealed, whose seeds (and the join token in them) a clean must still be able
+/// to remove. None when there is no such state (or it is another seedforge's).
+fn unsealed_outputs(out: &Path, root: &Path) -> Option<Vec<String>> {
+    use crate::pipeline::plan::outdir::OWNED;
+    use crate::pipeline::state::{BuildState, STATE_DIR, STATE_FILE};
+    if out.join(MANIFEST).exists() || !out.join(STATE_DIR).join(STATE_FILE).is_file() {
+        return None;
+    }
+    let state = BuildState::load(out, false);
+    let base = std::path::absolute(out).ok()?;
+    let mut listed: Vec<String> = state
+        .all_outputs()
+        .into_iter()
+        .filter_map(|p| {
+            let relative = p.strip_prefix(&base).ok()?;
+            // Only what lies under the output, reached without leaving it.
+            let path = out.join(relative);
+            inside(root, &path).then(|| rel(&path, out))
+        })
+        .collect();
+    // What the build was writing at the paths a build owns (the image layout, whose
+    // steps record its state rather than each blob; `registries.yaml`; the PKI, kept with
+    // `keep_pki`): the build state proves this seedforge made the folder, and no build
+    // starts in a folder that held a file at those paths ([`OWNED`]). Regular files only;
+    // a symbolic link is neither followed nor removed.
+    for name in OWNED {
+        if *name == STATE_DIR || *name == crate::pipeline::build_lock::LOCK_FILE_NAME {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(out.join(name))
+            .follow_links(false)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+        {
+            if inside(root, entry.path()) {
+                listed.push(rel(entry.path(), out));
+            }
+        }
+    }
+    if listed.is_empty() {
+        return None;
+    }
+    listed.sort();
+    listed.dedup();
+    Some(listed)
 }
 
 /// The folders between `out` (excluded) and `path` (excluded), deepest first.

@@ -214,6 +214,9 @@ pub(crate) fn verify_cmd(
         check_signature(g, dir, &[], keys)?;
         return iso::verify_images(g, &isos);
     }
+    if let Some(missing) = unsealed_build_output(dir) {
+        return verify_unsealed_output(g, dir, &missing);
+    }
     if !keys.is_empty() {
         return Err(CliError::Usage(format!(
             "--key: {} is not a sealed build output (no SHA256SUMS) or an ISO",
@@ -233,6 +236,57 @@ pub(crate) fn verify_cmd(
     let mut doc = serde_json::to_value(&report).unwrap_or_default();
     doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
     let result = layout.and(isos);
+    json_report::print_report(g, doc, &result);
+    result
+}
+
+/// The seal's files missing from `dir` when it is a seedforge build output (its build
+/// state, `.seedforge/state.json`, is there) that holds no `SHA256SUMS`: a first build
+/// killed or out of space before it sealed. None for anything else.
+fn unsealed_build_output(dir: &Path) -> Option<Vec<&'static str>> {
+    use seedforge::pipeline::{seal, state};
+    let state = dir.join(state::STATE_DIR).join(state::STATE_FILE);
+    if !state.is_file() || std::fs::symlink_metadata(dir.join(seal::SUMS)).is_ok() {
+        return None;
+    }
+    Some(
+        [seal::SUMS, seal::MANIFEST]
+            .into_iter()
+            .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_err())
+            .collect(),
+    )
+}
+
+/// A build output with no seal: what is there is checked as usual (the layout, the seed
+/// ISOs), and the verdict is a failure (exit 1) naming what is missing, `"sealed": false`
+/// in the JSON document: nothing vouches for such an output, and a job gating publication
+/// on `verify` must not publish it.
+fn verify_unsealed_output(g: &Global, dir: &Path, missing: &[&str]) -> Result<ExitCode, CliError> {
+    let mut doc = serde_json::json!({});
+    let mut checked = Ok(ExitCode::Ok);
+    if layout_dir(dir).exists() {
+        let (report, result) = layout_report(g, dir)?;
+        doc = serde_json::to_value(&report).unwrap_or_default();
+        checked = result;
+    }
+    let images = iso::images_in(dir)?;
+    if !images.is_empty() {
+        let (checks, result) = iso::check_images(g, &images);
+        doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
+        checked = checked.and(result);
+    }
+    doc["sealed"] = serde_json::Value::Bool(false);
+    doc["missing"] = serde_json::to_value(missing).unwrap_or_default();
+    let unsealed = Error::VerifyFailed(format!(
+        "{}: a build output with no seal ({} missing): a build that did not finish; \
+         `seedforge build` finishes it, `seedforge clean` removes what it wrote",
+        dir.display(),
+        missing.join(" and ")
+    ));
+    let result = match checked {
+        Ok(_) => Err(unsealed.into()),
+        Err(e) => Err(Error::VerifyFailed(format!("{unsealed}; {e}")).into()),
+    };
     json_report::print_report(g, doc, &result);
     result
 }
@@ -302,6 +356,7 @@ pub(crate) fn verify_sealed_output(
         Ok(None) => {}
         Err(e) => failures.push(Error::from(e).into()),
     }
+    doc["sealed"] = serde_json::Value::Bool(true);
     doc["sums"] = serde_json::to_value(&sums).unwrap_or_default();
     doc["registry_certificate"] = serde_json::to_value(&cert).unwrap_or_default();
     failures.extend(sums_result.err());
