@@ -21,8 +21,9 @@
 //! certificate it matches that embeds no SCT, none is required (one that embeds an SCT
 //! still has it checked).
 //!
-//! Regular expressions are the `regex` crate's (RE2 syntax, as Go's; linear time whatever
-//! the pattern), at most [`MAX_PATTERN`] bytes.
+//! Regular expressions are Go's (RE2 syntax, read as Go's `regexp` reads it: `\d \w \s
+//! \b` ASCII, `\Q…\E` literal, what Go refuses refused; see `re2.rs`), compiled by the
+//! `regex` crate (linear time whatever the pattern), at most [`MAX_PATTERN`] bytes.
 
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -47,8 +48,8 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// Compiles `source` (`field` names it in an error: `subject_regexp`,
-    /// `issuer_regexp`).
+    /// Compiles `source`, an RE2 pattern read as Go reads it (`field` names it in an
+    /// error: `subject_regexp`, `issuer_regexp`).
     pub fn new(field: &'static str, source: &str) -> Result<Pattern, KeylessError> {
         let fail = |reason: String| KeylessError::Pattern {
             field,
@@ -58,11 +59,12 @@ impl Pattern {
         if source.len() > MAX_PATTERN {
             return Err(fail(format!("longer than {MAX_PATTERN} bytes")));
         }
-        let regex = regex::RegexBuilder::new(source)
+        let translated = super::re2::translate(source).map_err(fail)?;
+        let regex = regex::RegexBuilder::new(&translated)
             .size_limit(COMPILED_LIMIT)
             .dfa_size_limit(COMPILED_LIMIT)
             .build()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(regex_reason(&e)))?;
         Ok(Pattern {
             source: source.to_owned(),
             regex,
@@ -77,6 +79,20 @@ impl Pattern {
     /// True if the pattern matches somewhere in `value` (Go's `regexp.MatchString`).
     pub fn is_match(&self, value: &str) -> bool {
         self.regex.is_match(value)
+    }
+}
+
+/// Why the `regex` crate refused a translated pattern, without the translated pattern
+/// (which is not what the user wrote): its size, or the last line of a syntax error.
+fn regex_reason(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or(s)
+            .to_owned(),
+        _ => e.to_string(),
     }
 }
 
@@ -253,4 +269,26 @@ fn der_length(bytes: &[u8]) -> Option<(usize, &[u8])> {
         .iter()
         .fold(0usize, |acc, &b| (acc << 8) | b as usize);
     Some((len, &rest[n..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_is_read_as_go_reads_it_and_keeps_its_source() {
+        let p = Pattern::new("subject_regexp", r"^\d+\Q.\E$").unwrap();
+        assert_eq!(p.as_str(), r"^\d+\Q.\E$");
+        assert!(p.is_match("12."));
+        assert!(!p.is_match("12x"));
+        assert!(!p.is_match("\u{663}."));
+        assert_eq!(
+            Pattern::new("issuer_regexp", r"a\e").unwrap_err(),
+            KeylessError::Pattern {
+                field: "issuer_regexp",
+                pattern: r"a\e".into(),
+                reason: r"invalid escape sequence: `\e`".into(),
+            }
+        );
+    }
 }

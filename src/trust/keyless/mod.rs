@@ -46,6 +46,7 @@
 pub mod classic;
 pub mod identity;
 mod provider;
+mod re2;
 mod rekord;
 pub mod root;
 mod signer;
