@@ -12,7 +12,8 @@
 //!   `regexp.MatchString` does for cosign (anchor it with `^…$` to match the whole value);
 //! - the **issuer** is the OIDC issuer Fulcio wrote into the certificate: the extension
 //!   1.3.6.1.4.1.57264.1.8 (a DER UTF8String), else the older 1.3.6.1.4.1.57264.1.1 (raw
-//!   bytes).
+//!   bytes). A certificate carrying both must name the same issuer in each: one whose
+//!   extensions disagree is refused, as is one whose issuer extension does not read.
 //!
 //! **A certificate that names no issuer** (Fulcio's certificates of 2021, before either
 //! extension, which carry no SCT either) matches only an identity whose issuer is
@@ -21,8 +22,9 @@
 //! certificate it matches that embeds no SCT, none is required (one that embeds an SCT
 //! still has it checked).
 //!
-//! Regular expressions are the `regex` crate's (RE2 syntax, as Go's; linear time whatever
-//! the pattern), at most [`MAX_PATTERN`] bytes.
+//! Regular expressions are Go's (RE2 syntax, read as Go's `regexp` reads it: `\d \w \s
+//! \b` ASCII, `\Q…\E` literal, what Go refuses refused; see `re2.rs`), compiled by the
+//! `regex` crate (linear time whatever the pattern), at most [`MAX_PATTERN`] bytes.
 
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -47,8 +49,8 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// Compiles `source` (`field` names it in an error: `subject_regexp`,
-    /// `issuer_regexp`).
+    /// Compiles `source`, an RE2 pattern read as Go reads it (`field` names it in an
+    /// error: `subject_regexp`, `issuer_regexp`).
     pub fn new(field: &'static str, source: &str) -> Result<Pattern, KeylessError> {
         let fail = |reason: String| KeylessError::Pattern {
             field,
@@ -58,11 +60,12 @@ impl Pattern {
         if source.len() > MAX_PATTERN {
             return Err(fail(format!("longer than {MAX_PATTERN} bytes")));
         }
-        let regex = regex::RegexBuilder::new(source)
+        let translated = super::re2::translate(source).map_err(fail)?;
+        let regex = regex::RegexBuilder::new(&translated)
             .size_limit(COMPILED_LIMIT)
             .dfa_size_limit(COMPILED_LIMIT)
             .build()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(regex_reason(&e)))?;
         Ok(Pattern {
             source: source.to_owned(),
             regex,
@@ -77,6 +80,20 @@ impl Pattern {
     /// True if the pattern matches somewhere in `value` (Go's `regexp.MatchString`).
     pub fn is_match(&self, value: &str) -> bool {
         self.regex.is_match(value)
+    }
+}
+
+/// Why the `regex` crate refused a translated pattern, without the translated pattern
+/// (which is not what the user wrote): its size, or the last line of a syntax error.
+fn regex_reason(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or(s)
+            .to_owned(),
+        _ => e.to_string(),
     }
 }
 
@@ -169,13 +186,15 @@ impl std::fmt::Display for Identity {
 pub(super) struct CertIdentity {
     /// The subject alternative names (email, URI, otherName UTF-8), in order.
     pub subjects: Vec<String>,
-    /// The OIDC issuer (1.3.6.1.4.1.57264.1.8, else .1.1).
+    /// The OIDC issuer (1.3.6.1.4.1.57264.1.8, else .1.1; both must then agree).
     pub issuer: Option<String>,
     /// True if the certificate embeds an SCT list (1.3.6.1.4.1.11129.2.4.2).
     pub has_sct: bool,
 }
 
-/// Reads the signer's names and issuer from a DER leaf certificate.
+/// Reads the signer's names and issuer from a DER leaf certificate. Refused: issuer
+/// extensions that disagree (.1.8 and .1.1 naming different issuers), one that does not
+/// read (.1.8 not a DER UTF8String, .1.1 not UTF-8) or is there twice.
 pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
     let (rest, cert) = X509Certificate::from_der(der).map_err(|e| {
         KeylessError::Malformed(format!("the signing certificate is not DER X.509 ({e})"))
@@ -211,17 +230,60 @@ pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
                     }
                 }
             }
-            ISSUER_V2 => issuer_v2 = utf8_string(ext.value),
-            ISSUER_V1 => issuer_v1 = std::str::from_utf8(ext.value).ok().map(str::to_owned),
+            ISSUER_V2 => {
+                let issuer = der_utf8_string(ext.value).ok_or_else(|| {
+                    KeylessError::Malformed(format!(
+                        "the certificate's issuer extension {ISSUER_V2} is not a DER UTF8String"
+                    ))
+                })?;
+                if issuer_v2.replace(issuer).is_some() {
+                    return Err(twice(ISSUER_V2));
+                }
+            }
+            ISSUER_V1 => {
+                let issuer = std::str::from_utf8(ext.value).map_err(|_| {
+                    KeylessError::Malformed(format!(
+                        "the certificate's issuer extension {ISSUER_V1} is not UTF-8"
+                    ))
+                })?;
+                if issuer_v1.replace(issuer.to_owned()).is_some() {
+                    return Err(twice(ISSUER_V1));
+                }
+            }
             "1.3.6.1.4.1.11129.2.4.2" => has_sct = true,
             _ => {}
         }
     }
+    let issuer = match (issuer_v2, issuer_v1) {
+        (Some(v2), Some(v1)) if v2 != v1 => {
+            return Err(KeylessError::Refused(format!(
+                "the certificate's issuer extensions disagree: {ISSUER_V2} names {v2:?}, \
+                 {ISSUER_V1} names {v1:?}"
+            )));
+        }
+        (v2, v1) => v2.or(v1),
+    };
     Ok(CertIdentity {
         subjects,
-        issuer: issuer_v2.or(issuer_v1),
+        issuer,
         has_sct,
     })
+}
+
+fn twice(oid: &str) -> KeylessError {
+    KeylessError::Malformed(format!(
+        "the certificate carries its issuer extension {oid} twice"
+    ))
+}
+
+/// The string of a value that is one DER UTF8String and nothing else.
+fn der_utf8_string(der: &[u8]) -> Option<String> {
+    let (&tag, rest) = der.split_first()?;
+    let (len, body) = der_length(rest)?;
+    if tag != 0x0c || body.len() != len {
+        return None;
+    }
+    std::str::from_utf8(body).ok().map(str::to_owned)
 }
 
 /// The string of a DER UTF8String, possibly inside an explicit tag ([0] of an
@@ -253,4 +315,131 @@ fn der_length(bytes: &[u8]) -> Option<(usize, &[u8])> {
         .iter()
         .fold(0usize, |acc, &b| (acc << 8) | b as usize);
     Some((len, &rest[n..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, CustomExtension, KeyPair, SanType};
+
+    const V2: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 8];
+    const V1: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 1];
+    const GITHUB: &str = "https://token.actions.githubusercontent.com";
+    const GOOGLE: &str = "https://accounts.google.com";
+
+    /// A DER UTF8String.
+    fn utf8(s: &str) -> Vec<u8> {
+        let mut v = vec![0x0c, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    /// A self-signed leaf of alice@example.com carrying these extensions (OID, content).
+    fn leaf(extensions: &[(&[u64], Vec<u8>)]) -> Vec<u8> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = CertificateParams::default();
+        p.subject_alt_names = vec![SanType::Rfc822Name("alice@example.com".try_into().unwrap())];
+        for (oid, content) in extensions {
+            p.custom_extensions
+                .push(CustomExtension::from_oid_content(oid, content.clone()));
+        }
+        p.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn issuer(extensions: &[(&[u64], Vec<u8>)]) -> Result<Option<String>, KeylessError> {
+        cert_identity(&leaf(extensions)).map(|c| c.issuer)
+    }
+
+    #[test]
+    fn the_issuer_is_either_extension_or_both_when_they_agree() {
+        assert_eq!(issuer(&[]).unwrap(), None);
+        assert_eq!(
+            issuer(&[(V2, utf8(GITHUB))]).unwrap().as_deref(),
+            Some(GITHUB)
+        );
+        assert_eq!(
+            issuer(&[(V1, GITHUB.into())]).unwrap().as_deref(),
+            Some(GITHUB)
+        );
+        let both = [(V2, utf8(GITHUB)), (V1, GITHUB.into())];
+        assert_eq!(issuer(&both).unwrap().as_deref(), Some(GITHUB));
+        let c = cert_identity(&leaf(&both)).unwrap();
+        assert_eq!(c.subjects, ["alice@example.com"]);
+    }
+
+    #[test]
+    fn issuer_extensions_that_disagree_are_refused() {
+        for exts in [
+            [(V2, utf8(GITHUB)), (V1, GOOGLE.into())],
+            [(V1, GOOGLE.into()), (V2, utf8(GITHUB))],
+        ] {
+            assert_eq!(
+                issuer(&exts).unwrap_err(),
+                KeylessError::Refused(format!(
+                    "the certificate's issuer extensions disagree: 1.3.6.1.4.1.57264.1.8 \
+                     names \"{GITHUB}\", 1.3.6.1.4.1.57264.1.1 names \"{GOOGLE}\""
+                ))
+            );
+        }
+        // Differing only in case or a trailing slash is disagreeing.
+        let slash = format!("{GITHUB}/");
+        assert!(matches!(
+            issuer(&[(V2, utf8(GITHUB)), (V1, slash.into())]),
+            Err(KeylessError::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn an_issuer_extension_that_does_not_read_is_refused() {
+        let mut trailing = utf8(GITHUB);
+        trailing.push(0);
+        let mut short = utf8(GITHUB);
+        short.pop();
+        let printable = [&[0x13, GITHUB.len() as u8][..], GITHUB.as_bytes()].concat();
+        for v2 in [
+            GITHUB.as_bytes().to_vec(), // raw bytes where a UTF8String belongs
+            printable,                  // a PrintableString
+            trailing,
+            short,
+            vec![0x0c, 2, 0xc3, 0x28], // not UTF-8
+            vec![],
+        ] {
+            let err = issuer(&[(V2, v2.clone()), (V1, GITHUB.into())]).unwrap_err();
+            assert_eq!(
+                err,
+                KeylessError::Malformed(
+                    "the certificate's issuer extension 1.3.6.1.4.1.57264.1.8 is not a DER \
+                     UTF8String"
+                        .into()
+                ),
+                "{v2:?}"
+            );
+            assert!(issuer(&[(V2, v2)]).is_err());
+        }
+        assert!(matches!(
+            issuer(&[(V1, vec![0xff, 0xfe])]),
+            Err(KeylessError::Malformed(_))
+        ));
+        assert!(matches!(
+            issuer(&[(V2, utf8(GITHUB)), (V2, utf8(GITHUB))]),
+            Err(KeylessError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_pattern_is_read_as_go_reads_it_and_keeps_its_source() {
+        let p = Pattern::new("subject_regexp", r"^\d+\Q.\E$").unwrap();
+        assert_eq!(p.as_str(), r"^\d+\Q.\E$");
+        assert!(p.is_match("12."));
+        assert!(!p.is_match("12x"));
+        assert!(!p.is_match("\u{663}."));
+        assert_eq!(
+            Pattern::new("issuer_regexp", r"a\e").unwrap_err(),
+            KeylessError::Pattern {
+                field: "issuer_regexp",
+                pattern: r"a\e".into(),
+                reason: r"invalid escape sequence: `\e`".into(),
+            }
+        );
+    }
 }

@@ -47,6 +47,7 @@ mod chain;
 pub mod classic;
 pub mod identity;
 mod provider;
+mod re2;
 mod rekord;
 pub mod root;
 mod signer;
