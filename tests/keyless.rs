@@ -427,6 +427,15 @@ fn sigstore_python_says(name: &str) -> &'static str {
         "chain" => "certificate chain",
         "entry" => "log entry signatures do not match bundle",
         "digest" => "in-toto statement has no subject for digest",
+        "expired-ca" => "cert is not valid at validation time",
+        "not-ca" => "basicConstraints.cA must be asserted in a CA certificate",
+        "no-certsign" => "keyUsage.keyCertSign must be asserted in a CA certificate",
+        "carried-sub" | "cut" => "all candidates exhausted",
+        "issuers" => "OIDCIssuer does not match (got 'https://other.seedforge.test'",
+        // sigstore-python 4.5.1 passes a sub-CA the root lists under a pathlen:0
+        // intermediate (it trusts every certificate of a certChain as an anchor), where
+        // cosign and seedforge refuse it.
+        "pathlen0" => "",
         other => panic!("no expectation for {other}"),
     }
 }
@@ -473,9 +482,17 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
         }
     }
     for (name, form, repo_tag, image, _) in &cases {
-        // cosign refuses it.
+        // cosign refuses it, but for one: a leaf whose issuer extensions disagree passes
+        // cosign 3.1.1 in the bundle form (sigstore-go reads the issuer from .1.8 alone)
+        // and is refused by it in the classic form. seedforge refuses both: Fulcio writes
+        // one value into both, and two values are a forgery or a bug.
         let judged = sigstore.verify(image);
-        assert_ne!(judged.code, Some(0), "{name} {form}: cosign passed it");
+        let cosign_passes = (*name, *form) == ("issuers", "bundle");
+        assert_eq!(
+            judged.code == Some(0),
+            cosign_passes,
+            "{name} {form}: cosign: {judged:?}"
+        );
         // seedforge refuses it, by name, and stores nothing of it.
         let source = format!("docker://{host}/{repo_tag}");
         fs::write(
@@ -529,8 +546,8 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
             refused.stderr
         );
     }
-    // sigstore-python, offline with the same trusted root, refuses every mutated bundle,
-    // each for its own reason (its words). The classic `.sig` mutants are not its to judge:
+    // sigstore-python, offline with the same trusted root, refuses every mutated bundle
+    // but one (see `sigstore_python_says`), each for its own reason (its words). The classic `.sig` mutants are not its to judge:
     // that form has no bundle, and sigstore-python verifies detached material (a signature
     // and certificate) only by fetching the log entry online.
     if let Some(judge) = SigstorePython::new() {
@@ -539,8 +556,12 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
             let Some(bundle) = bundle else { continue };
             let digest = image.split_once('@').unwrap().1;
             let out = judge.verify(&config, bundle, SIGNER, ISSUER, Artifact::Digest(digest));
-            assert_eq!(out.code, Some(1), "{name}: sigstore-python: {out:?}");
             let said = sigstore_python_says(name);
+            if said.is_empty() {
+                assert_eq!(out.code, Some(0), "{name}: sigstore-python: {out:?}");
+                continue;
+            }
+            assert_eq!(out.code, Some(1), "{name}: sigstore-python: {out:?}");
             assert!(
                 out.stderr.contains(said),
                 "{name}: not {said:?}: {}",
@@ -554,7 +575,8 @@ fn each_mutated_keyless_signature_is_refused_by_name_by_seedforge_and_by_cosign(
     if let Some(codes) = cosign_offline(&sigstore, &registry, &mutants, &sigstore.trusted_root) {
         assert_eq!(codes.len(), mutants.len(), "{codes:?}");
         for ((name, form, ..), code) in cases.iter().zip(&codes) {
-            assert_ne!(*code, 0, "{name} {form}: cosign passed it offline");
+            let passes = (*name, *form) == ("issuers", "bundle");
+            assert_eq!(*code == 0, passes, "{name} {form}: cosign offline: {code}");
         }
     }
 }
