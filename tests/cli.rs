@@ -741,3 +741,32 @@ fn json_documents_of_a_failed_and_a_successful_build_have_the_documented_shape()
         assert!(ok, "{k}: {v}");
     }
 }
+
+/// A usage error under `--json` (an unknown flag, a missing value, wherever `--json`
+/// stands) is a JSON error document on stdout, exit 2, as every other failure is: a job
+/// reading it with `jq -e` fails instead of reading nothing. `--json` after `--` is an
+/// argument, not the flag.
+#[test]
+fn a_usage_error_under_json_is_a_json_document() {
+    for args in [
+        &["--json", "build", "--no-such-flag"][..],
+        &["build", "--no-such-flag", "--json"],
+        &["--json", "verify"],
+        &["--json", "no-such-command"],
+    ] {
+        let out = Cmd::seedforge().args(args).expect(2).run();
+        let doc = out.json();
+        assert_eq!(doc["error"]["kind"], "usage", "{args:?}: {doc}");
+        assert_eq!(doc["error"]["code"], 2, "{args:?}: {doc}");
+        let message = doc["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.is_empty() && out.stderr.contains(message),
+            "{args:?}: {out:?}"
+        );
+    }
+    let out = Cmd::seedforge()
+        .args(["build", "--no-such-flag"])
+        .expect(2)
+        .run();
+    assert!(out.stdout.is_empty(), "{out:?}");
+}

@@ -222,6 +222,15 @@ pub fn main() -> i32 {
         } else {
             ExitCode::Ok
         };
+        // A usage error under `--json` is a JSON document on stdout too, so a job reading
+        // it (`| jq -e .`) fails on it instead of reading nothing. The arguments did not
+        // parse, so `--json` is looked for as it was typed, before a `--`.
+        if e.use_stderr() && json_asked() {
+            let rendered = e.render().to_string();
+            let message = rendered.lines().next().unwrap_or_default();
+            let usage = CliError::Usage(message.trim_start_matches("error: ").to_owned());
+            print_json(&error_json(&Default::default(), &usage));
+        }
         stdio::print_clap(&e, code as i32)
     };
     // Parsed in two steps (as `Cli::try_parse` does) to see every path argument as clap
@@ -285,6 +294,15 @@ pub fn main() -> i32 {
     // write into a staging folder that was just taken away fails the command).
     cli.global.staging.unless_stopping(|| ());
     stdio::finish(code)
+}
+
+/// True if `--json` was given on the command line (before a `--`), whether or not the
+/// rest parsed.
+fn json_asked() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// What a SIGINT or SIGTERM ends the run with (status 130 or 143), once the staging paths
