@@ -187,7 +187,7 @@ impl Object for KubeVersion {
     }
 }
 
-fn capabilities(k3s_version: &str) -> Value {
+fn capabilities(k3s_version: &str, chart: &Chart) -> Value {
     let caps = context::capabilities(k3s_version);
     let mut m = crate::gotmpl::Map::new();
     if let Some(Json::Object(kv)) = caps.get("KubeVersion") {
@@ -198,7 +198,7 @@ fn capabilities(k3s_version: &str) -> Value {
     }
     m.insert(
         "APIVersions".into(),
-        Value::Object(Rc::new(ApiVersions(context::api_versions()))),
+        Value::Object(Rc::new(ApiVersions(context::release_api_versions(chart)))),
     );
     if let Some(h) = caps.get("HelmVersion") {
         m.insert("HelmVersion".into(), Value::from_json(h, Numbers::Float64));
@@ -300,7 +300,7 @@ pub fn render(
             &context::release(&settings.release, &settings.namespace),
             Numbers::Float64,
         ),
-        capabilities(&settings.k3s_version),
+        capabilities(&settings.k3s_version, chart),
     );
     let mut all = Vec::new();
     let root = Value::from_json(&Json::Object(values.clone()), Numbers::Float64);
@@ -686,6 +686,27 @@ mod tests {
                 "app/templates/autoscale.yaml",
                 "app/templates/NOTES.txt",
             ]
+        );
+    }
+
+    /// The CRDs of the chart's `crds/` (and its subcharts') are served when the templates
+    /// render, as `helm install` creates them first: their group versions and kinds are
+    /// in `.Capabilities.APIVersions`, a version not served is not.
+    #[test]
+    fn the_charts_own_crds_are_in_the_api_versions() {
+        let crd = b"# the widgets\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      subresources: {scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}}\n    - name: v2alpha1\n      served: false\n      storage: false\n";
+        let sub_crd = b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  group: db.example.org\n  names: {kind: Cluster}\n  versions: [{name: v1beta1, served: true, storage: true}]\n";
+        let files: &[(&str, &[u8])] = &[
+            ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+            ("app/crds/widgets.yaml", crd),
+            ("app/templates/cm.yaml", b"kind: ConfigMap\ndata:\n{{- range list \"example.com/v1\" \"example.com/v1/Widget\" \"example.com/v1/Scale\" \"example.com/v2alpha1\" \"db.example.org/v1beta1/Cluster\" \"apps/v1/Deployment\" \"example.com/v1/Gadget\" }}\n  {{ . | quote }}: {{ $.Capabilities.APIVersions.Has . | quote }}\n{{- end }}\n"),
+            ("app/charts/db/Chart.yaml", b"apiVersion: v2\nname: db\nversion: 1.0.0\n"),
+            ("app/charts/db/crds/cluster.yaml", sub_crd),
+        ];
+        let out = render_files(files, Json::Null).unwrap();
+        assert_eq!(
+            out[0].output,
+            "kind: ConfigMap\ndata:\n  \"example.com/v1\": \"true\"\n  \"example.com/v1/Widget\": \"true\"\n  \"example.com/v1/Scale\": \"true\"\n  \"example.com/v2alpha1\": \"false\"\n  \"db.example.org/v1beta1/Cluster\": \"true\"\n  \"apps/v1/Deployment\": \"true\"\n  \"example.com/v1/Gadget\": \"false\"\n"
         );
     }
 }
