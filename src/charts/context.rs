@@ -1,7 +1,8 @@
 //! What a template sees besides `.Values`, as Helm builds it for `helm template` on the
 //! cluster's k3s release: `.Release`, `.Chart` (Chart.yaml's fields under Go's
 //! capitalised names), `.Template`, `.Capabilities` (the k3s release's Kubernetes
-//! version, the API versions a k3s cluster serves, Helm's version) and `.Files` (the
+//! version, the API versions a k3s cluster serves and those the chart's own CRDs add,
+//! Helm's version) and `.Files` (the
 //! chart's files but its own parts, read by exact path: a path that leaves the chart is
 //! refused).
 
@@ -213,6 +214,103 @@ pub fn api_versions() -> Vec<String> {
             out.push(format!("{gv}/{k}"));
         }
     }
+    out
+}
+
+/// `.Capabilities.APIVersions` of the cluster `chart` is installed into: a k3s cluster's
+/// (see [`api_versions`]) and those of the chart's own CRDs (`crds/` of the chart and of
+/// its dependencies). A first `helm install` creates the CRDs of `crds/` and waits for
+/// them before it asks the cluster what it serves and renders, so a template's
+/// `.Capabilities.APIVersions.Has "GROUP/VERSION"` (or `"GROUP/VERSION/Kind"`) is true for
+/// them.
+pub fn release_api_versions(chart: &Chart) -> Vec<String> {
+    let mut out = api_versions();
+    crd_api_versions(chart, &mut out);
+    out
+}
+
+/// The group versions and `GROUP/VERSION/Kind`s the CRDs of `chart` and its dependencies
+/// make the API server serve, added to `out` (each once): every served version of an
+/// `apiextensions.k8s.io/v1` CustomResourceDefinition, with its kind, and `Scale` for a
+/// version with the scale subresource (the API server lists it under the CRD's group
+/// version). A document that is no such CRD, or no YAML, adds nothing (the images step
+/// reads every `crds/` file and refuses one that is not YAML, naming its line).
+fn crd_api_versions(chart: &Chart, out: &mut Vec<String>) {
+    for (_, data) in chart.crds() {
+        let text = String::from_utf8_lossy(data);
+        for doc in yaml_documents(&text) {
+            let Ok(crd) = super::read_yaml::<Value>(doc) else {
+                continue;
+            };
+            for gv in served(&crd) {
+                if !out.contains(&gv) {
+                    out.push(gv);
+                }
+            }
+        }
+    }
+    for d in &chart.dependencies {
+        crd_api_versions(d, out);
+    }
+}
+
+/// What one CRD makes the API server serve: `GROUP/VERSION`, `GROUP/VERSION/Kind`, and
+/// `GROUP/VERSION/Scale` with the scale subresource, for each served version.
+fn served(crd: &Value) -> Vec<String> {
+    let is_crd = crd.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
+        && crd.get("apiVersion").and_then(Value::as_str) == Some("apiextensions.k8s.io/v1");
+    if !is_crd {
+        return Vec::new();
+    }
+    let spec = crd.get("spec");
+    let field = |path: &[&str]| {
+        path.iter()
+            .try_fold(spec?, |v, k| v.get(*k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let (Some(group), Some(kind)) = (field(&["group"]), field(&["names", "kind"])) else {
+        return Vec::new();
+    };
+    let Some(Value::Array(versions)) = spec.and_then(|s| s.get("versions")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for v in versions {
+        let Some(name) = v.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        if v.get("served").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        let gv = format!("{group}/{name}");
+        out.push(gv.clone());
+        out.push(format!("{gv}/{kind}"));
+        if v.get("subresources").and_then(|s| s.get("scale")).is_some() {
+            out.push(format!("{gv}/Scale"));
+        }
+    }
+    out
+}
+
+/// The documents of a multi-document YAML file as Kubernetes' YAML reader splits them: a
+/// line starting with `---` ends one when the rest of the line is blank or a comment.
+fn yaml_documents(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix("---") {
+            let rest = rest.trim();
+            if rest.is_empty() || rest.starts_with('#') {
+                out.push(&text[from..at]);
+                from = at + line.len();
+            }
+        }
+        at += line.len();
+    }
+    out.push(&text[from..]);
+    out.retain(|d| !d.trim().is_empty());
     out
 }
 
@@ -484,6 +582,41 @@ mod tests {
         assert!(all.contains(&"apps/v1/Deployment".to_string()));
         assert!(all.contains(&"policy/v1".to_string()));
         assert!(!all.contains(&"policy/v1beta1".to_string()));
+    }
+
+    /// What a CRD adds: each served version of an `apiextensions.k8s.io/v1` CRD, in every
+    /// document of a `crds/` file (Kubernetes' separators: `---` alone or before a
+    /// comment); a document that is no such CRD, or no YAML, adds nothing.
+    #[test]
+    fn served_crd_versions_are_api_versions() {
+        let mut c = Chart::default();
+        let crd = |group: &str, api: &str| {
+            format!(
+                "apiVersion: {api}\nkind: CustomResourceDefinition\nspec:\n  group: {group}\n  names: {{kind: Thing}}\n  versions: [{{name: v1, served: true}}, {{name: v0, served: false}}]\n"
+            )
+        };
+        let text = format!(
+            "{}--- # next\n{}---\nkind: ConfigMap\n---\n: [ not yaml\n---\n{}",
+            crd("a.example", "apiextensions.k8s.io/v1"),
+            crd("b.example", "apiextensions.k8s.io/v1"),
+            crd("c.example", "apiextensions.k8s.io/v1beta1"),
+        );
+        c.files.insert("crds/all.yaml".into(), text.into_bytes());
+        c.files.insert(
+            "crds/notes.txt".into(),
+            crd("d.example", "apiextensions.k8s.io/v1").into_bytes(),
+        );
+        let all = release_api_versions(&c);
+        let added: Vec<&String> = all.iter().skip(api_versions().len()).collect();
+        assert_eq!(
+            added,
+            [
+                "a.example/v1",
+                "a.example/v1/Thing",
+                "b.example/v1",
+                "b.example/v1/Thing"
+            ]
+        );
     }
 
     #[test]

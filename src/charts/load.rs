@@ -89,7 +89,7 @@ struct Budget {
 pub fn load_archive(entry: &str, tgz: &[u8]) -> Result<Chart, ChartError> {
     let mut budget = Budget { bytes: 0, files: 0 };
     let files = untar(entry, tgz, &mut budget)?;
-    from_files(entry, files, "", 0, &mut budget)
+    from_files(entry, files, "", "", 0, &mut budget)
 }
 
 /// Loads a chart from its files (paths relative to the chart's folder), as a folder of a
@@ -99,7 +99,7 @@ pub fn load_files(entry: &str, files: BTreeMap<String, Vec<u8>>) -> Result<Chart
     for (path, data) in &files {
         spend(entry, &mut budget, path, data.len() as u64)?;
     }
-    build(entry, files, "", 0, &mut budget)
+    build(entry, files, "", "", 0, &mut budget)
 }
 
 fn bad(entry: &str, message: String) -> ChartError {
@@ -167,11 +167,13 @@ fn untar(
 }
 
 /// A chart from an archive's files: all under one top folder (the chart's), as Helm
-/// packages it.
+/// packages it; `at` is where the archive lies in the top chart, for messages (`""` for
+/// the chart's own archive, `top/charts/sub-1.0.0.tgz/` for a dependency's).
 fn from_files(
     entry: &str,
     files: BTreeMap<String, Vec<u8>>,
     parent: &str,
+    at: &str,
     depth: usize,
     budget: &mut Budget,
 ) -> Result<Chart, ChartError> {
@@ -191,7 +193,8 @@ fn from_files(
         }
         inner.insert(rest.to_string(), data);
     }
-    build(entry, inner, parent, depth, budget)
+    let at = format!("{at}{}/", top.unwrap_or_default());
+    build(entry, inner, parent, &at, depth, budget)
 }
 
 /// A path under a chart that Helm's loader would take: relative, no `..`, no empty or
@@ -204,22 +207,27 @@ fn clean(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
+/// A chart from its files (paths under its folder). `parent` is the chart path of the
+/// folder holding it (`top/charts/`, as Helm names templates: by chart names), `at` the
+/// path of its folder in the archive or folder the top chart was read from, which messages
+/// name (`top/charts/sub/`: by folder names).
 fn build(
     entry: &str,
     files: BTreeMap<String, Vec<u8>>,
     parent: &str,
+    at: &str,
     depth: usize,
     budget: &mut Budget,
 ) -> Result<Chart, ChartError> {
     if depth > MAX_CHART_DEPTH {
         return Err(bad(
             entry,
-            format!("dependencies nest more than {MAX_CHART_DEPTH} deep (at {parent})"),
+            format!("dependencies nest more than {MAX_CHART_DEPTH} deep (at {at})"),
         ));
     }
     let text = |path: &str, data: &[u8]| {
         String::from_utf8(data.to_vec())
-            .map_err(|_| bad(entry, format!("{parent}{path} is not UTF-8 text")))
+            .map_err(|_| bad(entry, format!("{at}{path} is not UTF-8 text")))
     };
     let yaml_map = |path: &str, data: &[u8]| -> Result<Map<String, Value>, ChartError> {
         let t = text(path, data)?;
@@ -229,8 +237,8 @@ fn build(
         match super::read_yaml::<Value>(&t) {
             Ok(Value::Object(m)) => Ok(m),
             Ok(Value::Null) => Ok(Map::new()),
-            Ok(_) => Err(bad(entry, format!("{parent}{path} is not a map"))),
-            Err(e) => Err(bad(entry, format!("{parent}{path}: not YAML: {e}"))),
+            Ok(_) => Err(bad(entry, format!("{at}{path} is not a map"))),
+            Err(e) => Err(bad(entry, format!("{at}{path}: not YAML: {e}"))),
         }
     };
     let mut chart = Chart::default();
@@ -242,7 +250,7 @@ fn build(
         if !clean(&path) {
             return Err(bad(
                 entry,
-                format!("{parent}{path}: a path that leaves the chart"),
+                format!("{at}{path}: a path that leaves the chart"),
             ));
         }
         match path.as_str() {
@@ -282,10 +290,10 @@ fn build(
             entry,
             format!(
                 "{}has no Chart.yaml; Helm would not load it",
-                if parent.is_empty() {
+                if depth == 0 {
                     "the archive ".to_string()
                 } else {
-                    format!("{parent} ")
+                    format!("{at} ")
                 }
             ),
         ));
@@ -300,7 +308,7 @@ fn build(
     }
     let name = match metadata.get("name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(bad(entry, format!("{parent}Chart.yaml has no name"))),
+        _ => return Err(bad(entry, format!("{at}Chart.yaml has no name"))),
     };
     chart.name = name.clone();
     chart.metadata = metadata;
@@ -309,16 +317,27 @@ fn build(
     chart.path = own.clone();
     let sub_parent = format!("{own}/charts/");
     for (folder, files) in sub_folders {
-        let _ = folder;
-        chart
-            .dependencies
-            .push(build(entry, files, &sub_parent, depth + 1, budget)?);
+        let sub_at = format!("{at}charts/{folder}/");
+        chart.dependencies.push(build(
+            entry,
+            files,
+            &sub_parent,
+            &sub_at,
+            depth + 1,
+            budget,
+        )?);
     }
     for (file, tgz) in sub_archives {
-        let files = untar(&format!("{entry} ({sub_parent}{file})"), &tgz, budget)?;
-        chart
-            .dependencies
-            .push(from_files(entry, files, &sub_parent, depth + 1, budget)?);
+        let files = untar(&format!("{entry} ({at}charts/{file})"), &tgz, budget)?;
+        let sub_at = format!("{at}charts/{file}/");
+        chart.dependencies.push(from_files(
+            entry,
+            files,
+            &sub_parent,
+            &sub_at,
+            depth + 1,
+            budget,
+        )?);
     }
     chart.dependencies.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(chart)
@@ -458,5 +477,120 @@ pub(crate) mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("larger than"), "{err}");
+    }
+
+    /// A key whose value is only comments, then a long commented-out block (as
+    /// node-feature-discovery's values.yaml has), then more keys.
+    fn commented_out_block() -> String {
+        let mut text =
+            String::from("before: 0\nconfig:\n  # the whole configuration, commented out\n");
+        for i in 0..40 {
+            text.push_str(&format!("  #  option{i}: value {i}\n"));
+        }
+        text.push_str("after:\n  key: 1\n");
+        text
+    }
+
+    /// Read as go-yaml through sigs.k8s.io/yaml reads it (`{"after":{"key":1},
+    /// "before":0,"config":null}`), however many comments the block holds.
+    #[test]
+    fn a_value_of_only_comments_is_null_however_many_lines_follow() {
+        let v: Value = crate::charts::read_yaml(&commented_out_block()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"before": 0, "config": null, "after": {"key": 1}})
+        );
+        let chart = load_archive(
+            "gpu",
+            &tgz(&[
+                (
+                    "gpu-operator/Chart.yaml",
+                    b"apiVersion: v2\nname: gpu-operator\nversion: 1.0.0\n",
+                ),
+                (
+                    "gpu-operator/charts/node-feature-discovery/Chart.yaml",
+                    b"apiVersion: v2\nname: node-feature-discovery\nversion: 0.1.0\n",
+                ),
+                (
+                    "gpu-operator/charts/node-feature-discovery/values.yaml",
+                    commented_out_block().as_bytes(),
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(chart.dependencies[0].values["config"], Value::Null);
+        assert_eq!(chart.dependencies[0].values["after"]["key"], 1);
+    }
+
+    /// A subchart's bad file is named by its path in the chart's archive: its folder (or
+    /// its archive) under `charts/` included.
+    #[test]
+    fn a_subcharts_bad_file_is_named_by_its_real_path() {
+        let bad: &[u8] = b"a: [1, 2\n";
+        let err = load_archive(
+            "gpu",
+            &tgz(&[
+                (
+                    "gpu-operator/Chart.yaml",
+                    b"apiVersion: v2\nname: gpu-operator\nversion: 1.0.0\n",
+                ),
+                (
+                    "gpu-operator/charts/node-feature-discovery/Chart.yaml",
+                    b"apiVersion: v2\nname: nfd\nversion: 0.1.0\n",
+                ),
+                (
+                    "gpu-operator/charts/node-feature-discovery/values.yaml",
+                    bad,
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "chart gpu: gpu-operator/charts/node-feature-discovery/values.yaml: not YAML"
+            ),
+            "{err}"
+        );
+        let sub = tgz(&[
+            (
+                "db/Chart.yaml",
+                b"apiVersion: v2\nname: db\nversion: 1.0.0\n",
+            ),
+            ("db/values.yaml", bad),
+        ]);
+        let err = load_archive(
+            "demo",
+            &tgz(&[
+                (
+                    "app/Chart.yaml",
+                    b"apiVersion: v2\nname: app\nversion: 1.2.3\n",
+                ),
+                ("app/charts/db-1.0.0.tgz", &sub),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("chart demo: app/charts/db-1.0.0.tgz/db/values.yaml: not YAML"),
+            "{err}"
+        );
+        // The top chart's own file, by its path in the archive.
+        let err = load_archive(
+            "demo",
+            &tgz(&[
+                (
+                    "app/Chart.yaml",
+                    b"apiVersion: v2\nname: app\nversion: 1.2.3\n",
+                ),
+                ("app/values.yaml", bad),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("chart demo: app/values.yaml: not YAML"),
+            "{err}"
+        );
     }
 }

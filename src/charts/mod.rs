@@ -36,6 +36,7 @@ pub const MAX_VALUES_SIZE: u64 = 4 << 20;
 /// A key repeated in a mapping keeps its last value, as Helm reads chart YAML and a
 /// release's manifests (go-yaml v2 through sigs.k8s.io/yaml, not strict): traefik's chart
 /// renders `prometheus.io/scrape` twice in a pod's annotations when the values set it too.
+/// Comments are skipped as go-yaml skips them, however many.
 pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
     let mut budget = serde_saphyr::Budget::default();
     let scaled = text.len().saturating_mul(4).saturating_add(1024);
@@ -45,6 +46,11 @@ pub fn read_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    // Comments are skipped, never kept: kept, the reader buffers those it meets while it
+    // looks ahead for a value and refuses more than a few dozen ("too many buffered
+    // comments"), where go-yaml reads any number (a key whose value is only a long
+    // commented-out block is `null`, as node-feature-discovery's values.yaml has it).
+    options.emit_comments = false;
     serde_saphyr::from_str_with_options(text, options)
 }
 

@@ -1,9 +1,13 @@
 //! A chart rendered as `helm template` renders it, with [`crate::gotmpl`]: every template
 //! of the chart and of its enabled dependencies parsed into one set (deepest first, so a
 //! parent's `define` wins over a subchart's of the same name, as in Helm), then each
-//! template that is not a partial (`_…`), not `NOTES.txt` and not of a library chart
-//! executed with its chart's data: `.Values` (a subchart's: its map in the parent's),
-//! `.Release`, `.Chart`, `.Capabilities`, `.Template`, `.Files`, `.Subcharts`.
+//! template that is not a partial (`_…`), in that same order, executed with its chart's
+//! data: `.Values` (a subchart's: its map in the parent's), `.Release`, `.Chart`,
+//! `.Capabilities`, `.Template`, `.Files`, `.Subcharts`. The data of a chart is one map its
+//! templates share, as Helm's are: what one template sets (`set .Values …`, `set $ "Values"
+//! …`) the templates executed after it see. A library chart's templates only define (the
+//! others are not even parsed). `NOTES.txt` is executed as Helm executes it (every chart's:
+//! a `fail` in one fails the install) but is no manifest.
 
 use super::ChartError;
 use super::context;
@@ -183,7 +187,7 @@ impl Object for KubeVersion {
     }
 }
 
-fn capabilities(k3s_version: &str) -> Value {
+fn capabilities(k3s_version: &str, chart: &Chart) -> Value {
     let caps = context::capabilities(k3s_version);
     let mut m = crate::gotmpl::Map::new();
     if let Some(Json::Object(kv)) = caps.get("KubeVersion") {
@@ -194,7 +198,7 @@ fn capabilities(k3s_version: &str) -> Value {
     }
     m.insert(
         "APIVersions".into(),
-        Value::Object(Rc::new(ApiVersions(context::api_versions()))),
+        Value::Object(Rc::new(ApiVersions(context::release_api_versions(chart)))),
     );
     if let Some(h) = caps.get("HelmVersion") {
         m.insert("HelmVersion".into(), Value::from_json(h, Numbers::Float64));
@@ -205,13 +209,19 @@ fn capabilities(k3s_version: &str) -> Value {
 /// One chart with the data its templates get, and its dependencies'.
 struct Node {
     chart: Rc<Chart>,
-    data: crate::gotmpl::Map,
+    /// The one map every template of the chart is executed with (Helm's `next` of
+    /// `recAllTpls`): a template that changes it (`set $ "Values" …`, as istiod's
+    /// `zzz_profile.yaml` does) changes it for the templates executed after it.
+    data: Value,
 }
 
-/// The data of `chart` and its dependencies (Helm's `recAllTpls`), `values` its `.Values`.
+/// The data of `chart` and its dependencies (Helm's `recAllTpls`), `values` its `.Values`:
+/// a dependency's `.Values` is the very map its parent's holds under its name (a template
+/// that sets a value in it sets it for the dependency's templates), or a new empty map
+/// when the parent's holds none.
 fn nodes(
     chart: &Chart,
-    values: &Map<String, Json>,
+    values: Value,
     is_root: bool,
     common: &(Value, Value),
     out: &mut Vec<Node>,
@@ -228,37 +238,47 @@ fn nodes(
     );
     data.insert("Release".into(), common.0.clone());
     data.insert("Capabilities".into(), common.1.clone());
-    data.insert(
-        "Values".into(),
-        Value::from_json(&Json::Object(values.clone()), Numbers::Float64),
-    );
     let mut subcharts = crate::gotmpl::Map::new();
     for d in &chart.dependencies {
-        let sub = match values.get(&d.name) {
-            Some(Json::Object(m)) => m.clone(),
-            _ => Map::new(),
+        let sub = match &values {
+            Value::Map(m) => match m.borrow().get(&d.name) {
+                Some(v @ Value::Map(_)) => Some(v.clone()),
+                _ => None,
+            },
+            _ => None,
         };
-        subcharts.insert(d.name.clone(), nodes(d, &sub, false, common, out));
+        let sub = sub.unwrap_or_else(|| Value::from(crate::gotmpl::Map::new()));
+        subcharts.insert(d.name.clone(), nodes(d, sub, false, common, out));
     }
+    data.insert("Values".into(), values);
     data.insert("Subcharts".into(), Value::from(subcharts));
-    let v = Value::from(data.clone());
-    out.push(Node { chart: rc, data });
+    let v = Value::from(data);
+    out.push(Node {
+        chart: rc,
+        data: v.clone(),
+    });
     v
 }
 
-/// Whether Helm renders the template `path` (under its chart) of a chart on its own: not a
-/// partial, not the notes, not of a library chart.
-fn rendered(chart: &Chart, path: &str) -> bool {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    !chart.is_library()
-        && !base.starts_with('_')
-        && base != "NOTES.txt"
-        && [".yaml", ".yml", ".tpl", ".txt"]
-            .iter()
-            .any(|x| base.ends_with(x))
+/// Whether Helm takes the template `path` (under its chart) into the set at all: a library
+/// chart's only define (`isTemplateValid`: its partials alone).
+fn taken(chart: &Chart, path: &str) -> bool {
+    !chart.is_library() || partial(path)
 }
 
-/// Helm's parse order: the most `/` first, then reverse name order.
+/// A partial (`_helpers.tpl`): parsed, never executed on its own.
+fn partial(path: &str) -> bool {
+    path.rsplit('/').next().unwrap_or(path).starts_with('_')
+}
+
+/// The notes Helm pulls out of the rendered files (any name ending so): executed as every
+/// template (a `fail` in one fails the install, a subchart's too), but no manifest.
+fn notes(name: &str) -> bool {
+    name.ends_with("NOTES.txt")
+}
+
+/// Helm's order (`sortTemplates`), in which it parses and then executes the templates: the
+/// most `/` first, then reverse name order.
 fn helm_order(names: &mut [String]) {
     names.sort_by(|a, b| {
         let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
@@ -267,7 +287,8 @@ fn helm_order(names: &mut [String]) {
 }
 
 /// Renders `chart` (its dependencies chosen, see [`super::coalesce::release_values`]) with
-/// `values` (the release's), `entry` naming it in errors.
+/// `values` (the release's), `entry` naming it in errors. The manifests come in name
+/// order, as Helm sorts the rendered files.
 pub fn render(
     entry: &str,
     chart: &Chart,
@@ -279,14 +300,17 @@ pub fn render(
             &context::release(&settings.release, &settings.namespace),
             Numbers::Float64,
         ),
-        capabilities(&settings.k3s_version),
+        capabilities(&settings.k3s_version, chart),
     );
     let mut all = Vec::new();
-    nodes(chart, values, true, &common, &mut all);
+    let root = Value::from_json(&Json::Object(values.clone()), Numbers::Float64);
+    nodes(chart, root, true, &common, &mut all);
     let mut sources: BTreeMap<String, (usize, String)> = BTreeMap::new();
     for (i, n) in all.iter().enumerate() {
         for (path, text) in &n.chart.templates {
-            sources.insert(format!("{}/{path}", n.chart.path), (i, text.clone()));
+            if taken(&n.chart, path) {
+                sources.insert(format!("{}/{path}", n.chart.path), (i, text.clone()));
+            }
         }
     }
     let mut names: Vec<String> = sources.keys().cloned().collect();
@@ -302,22 +326,36 @@ pub fn render(
         set.parse(name, &sources[name].1).map_err(fail)?;
     }
     let mut out = Vec::new();
-    for name in sources.keys() {
+    for name in &names {
         let (i, source) = &sources[name];
         let node = &all[*i];
-        let under = &name[node.chart.path.len() + 1..];
-        if !rendered(&node.chart, under) {
+        if partial(name) {
             continue;
         }
-        let mut data = node.data.clone();
-        data.insert(
-            "Template".into(),
-            Value::from_json(
-                &context::template(name, &format!("{}/templates", node.chart.path)),
-                Numbers::Float64,
-            ),
-        );
-        let output = set.execute(name, &Value::from(data)).map_err(fail)?;
+        if let Value::Map(m) = &node.data {
+            m.borrow_mut().insert(
+                "Template".into(),
+                Value::from_json(
+                    &context::template(name, &format!("{}/templates", node.chart.path)),
+                    Numbers::Float64,
+                ),
+            );
+        }
+        let output = set.execute(name, &node.data).map_err(|e| {
+            // An error in a helper it includes names the helper's line and the template
+            // executed (a `fail` of Bitnami's `common` chart, included by `NOTES.txt`).
+            if e.template.starts_with(name.as_str()) {
+                fail(e)
+            } else {
+                ChartError::Invalid(format!(
+                    "chart {entry}: {}:{}:{} (executing {name}): {}",
+                    e.template, e.line, e.column, e.message
+                ))
+            }
+        })?;
+        if notes(name) {
+            continue;
+        }
         out.push(Rendered {
             chart: node.chart.path.clone(),
             name: name.clone(),
@@ -325,6 +363,7 @@ pub fn render(
             output,
         });
     }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
@@ -350,7 +389,7 @@ mod tests {
                 ("app/values.yaml", b"image:\n  registry: docker.io\n  repository: acme/app\n  tag: \"\"\n"),
                 ("app/templates/_helpers.tpl", b"{{- define \"app.image\" -}}\n{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ with .Values.image.tag }}{{ . }}{{ else }}{{ $.Chart.AppVersion }}{{ end }}\n{{- end }}\n"),
                 ("app/templates/deploy.yaml", b"kind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\nspec:\n  template:\n    spec:\n      containers:\n        - image: {{ include \"app.image\" . }}\n{{- if .Capabilities.APIVersions.Has \"apps/v1/Deployment\" }}\n          args: [\"--conf={{ .Files.Get \"files/a.conf\" }}\"]\n{{- end }}\n"),
-                ("app/templates/NOTES.txt", b"{{ fail \"not rendered\" }}"),
+                ("app/templates/NOTES.txt", b"image: {{ .Values.image.repository }}\n"),
                 ("app/files/a.conf", b"x"),
                 ("app/charts/db/Chart.yaml", b"apiVersion: v2\nname: db\nversion: 1.0.0\n"),
                 ("app/charts/db/values.yaml", b"tag: \"16\"\n"),
@@ -465,6 +504,8 @@ mod tests {
                 ("app/charts/common/Chart.yaml", b"apiVersion: v2\nname: common\nversion: 1.0.0\ntype: library\n"),
                 ("app/charts/common/templates/_cm.tpl", b"{{ define \"common.cm\" }}kind: ConfigMap\nmetadata: {name: {{ .Chart.Name }}}{{ end }}"),
                 ("app/charts/common/templates/never.yaml", b"{{ fail \"a library renders nothing\" }}"),
+                // Not even parsed: Helm takes a library's partials alone.
+                ("app/charts/common/templates/broken.yaml", b"{{ if }}"),
             ]),
         )
         .unwrap();
@@ -472,5 +513,200 @@ mod tests {
         let out = render("demo", &chart, &values, &settings()).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].output, "kind: ConfigMap\nmetadata: {name: app}");
+    }
+
+    /// A chart of `files` (under `app/`), rendered with `user` values.
+    fn render_files(files: &[(&str, &[u8])], user: Json) -> Result<Vec<Rendered>, ChartError> {
+        let mut chart = crate::charts::load::load_archive("demo", &tgz(files)).unwrap();
+        let user = user.as_object().cloned().unwrap_or_default();
+        let values = crate::charts::coalesce::release_values(&mut chart, &user);
+        render("demo", &chart, &values, &settings())
+    }
+
+    /// Bitnami's guard, as its charts write it: the notes fail when a registry is set
+    /// without the insecure images allowed.
+    const GUARDED_NOTES: &[u8] = b"Thank you for installing {{ .Chart.Name }}.\n\n{{- if and .Values.global.imageRegistry (not .Values.global.security.allowInsecureImages) }}\n{{- fail \"Original containers have been substituted for unrecognized ones. Deploying this chart with non-standard containers is likely to cause degraded security and performance, broken chart features, and missing environment variables.\" }}\n{{- end }}\n";
+
+    /// The top chart's `NOTES.txt` is executed: its `fail` refuses the release at its
+    /// line with its message; notes that render are no manifest.
+    #[test]
+    fn the_notes_are_executed_and_their_fail_refuses_the_release() {
+        let files: &[(&str, &[u8])] = &[
+            (
+                "app/Chart.yaml",
+                b"apiVersion: v2\nname: app\nversion: 1.2.3\n",
+            ),
+            (
+                "app/values.yaml",
+                b"global:\n  imageRegistry: \"\"\n  security:\n    allowInsecureImages: false\n",
+            ),
+            ("app/templates/cm.yaml", b"kind: ConfigMap\n"),
+            ("app/templates/NOTES.txt", GUARDED_NOTES),
+        ];
+        let out = render_files(files, Json::Null).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name, "app/templates/cm.yaml");
+        let err = render_files(
+            files,
+            serde_json::json!({"global": {"imageRegistry": "mirror.lan:5000"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("chart demo: app/templates/NOTES.txt:4:"),
+            "{err}"
+        );
+        assert!(
+            err.contains("Original containers have been substituted"),
+            "{err}"
+        );
+        let ok = serde_json::json!({"global": {"imageRegistry": "mirror.lan:5000", "security": {"allowInsecureImages": true}}});
+        assert_eq!(render_files(files, ok).unwrap().len(), 1);
+    }
+
+    /// A subchart's `NOTES.txt` is executed too (Helm keeps only the top chart's text,
+    /// but renders every chart's): its `fail` refuses the release, as wordpress's
+    /// memcached subchart does.
+    #[test]
+    fn a_subchart_notes_fail_refuses_the_release() {
+        let files: &[(&str, &[u8])] = &[
+            (
+                "app/Chart.yaml",
+                b"apiVersion: v2\nname: app\nversion: 1.2.3\n",
+            ),
+            (
+                "app/values.yaml",
+                b"global:\n  imageRegistry: mirror.lan:5000\n",
+            ),
+            ("app/templates/cm.yaml", b"kind: ConfigMap\n"),
+            ("app/templates/NOTES.txt", b"top notes\n"),
+            (
+                "app/charts/memcached/Chart.yaml",
+                b"apiVersion: v2\nname: memcached\nversion: 1.0.0\n",
+            ),
+            (
+                "app/charts/memcached/values.yaml",
+                b"global:\n  imageRegistry: \"\"\n  security:\n    allowInsecureImages: false\n",
+            ),
+            ("app/charts/memcached/templates/NOTES.txt", GUARDED_NOTES),
+        ];
+        let err = render_files(files, Json::Null).unwrap_err().to_string();
+        assert!(
+            err.starts_with("chart demo: app/charts/memcached/templates/NOTES.txt:4:"),
+            "{err}"
+        );
+        // Failing in a helper the notes include: the helper's line, and the notes named.
+        let mut files = files.to_vec();
+        files[6].1 = b"{{ include \"memcached.guard\" . }}";
+        files.push((
+            "app/charts/memcached/templates/_guard.tpl",
+            b"{{ define \"memcached.guard\" }}\n{{ fail \"substituted\" }}\n{{ end }}",
+        ));
+        let err = render_files(&files, Json::Null).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "chart demo: app/charts/memcached/templates/_guard.tpl:2:3 (executing app/charts/memcached/templates/NOTES.txt): error calling fail: substituted"
+        );
+    }
+
+    /// Every template but the partials is executed and is a manifest, whatever its
+    /// extension, as Helm's engine and its manifest sorter take them.
+    #[test]
+    fn a_template_of_any_extension_is_rendered() {
+        let files: &[(&str, &[u8])] = &[
+            ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+            ("app/templates/pod.json", b"{\"kind\": \"Pod\", \"spec\": {\"containers\": [{\"image\": \"acme/app:{{ .Chart.Version }}\"}]}}\n"),
+            ("app/templates/helpers.tpl", b"{{ define \"x\" }}x{{ end }}"),
+            ("app/templates/_more.json", b"{{ fail \"a partial is not executed\" }}"),
+        ];
+        let out = render_files(files, Json::Null).unwrap();
+        let names: Vec<&str> = out.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["app/templates/helpers.tpl", "app/templates/pod.json"]
+        );
+        assert!(
+            out[1].output.contains("acme/app:1.2.3"),
+            "{}",
+            out[1].output
+        );
+    }
+
+    /// Templates are executed in Helm's order (the most `/` first, then reverse name
+    /// order) with one data map per chart: `zzz_profile.yaml` rewrites `.Values` (by
+    /// `set` on it and by `set $ "Values"`, as istiod's does) before the others read it.
+    #[test]
+    fn templates_run_in_helm_order_and_share_their_values() {
+        let files: &[(&str, &[u8])] = &[
+            ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+            ("app/values.yaml", b"defaults:\n  scope: {resourceScope: all}\nname: x\ndb: {}\n"),
+            ("app/templates/autoscale.yaml", b"kind: ConfigMap\ndata: {scope: {{ .Values.scope.resourceScope }}, tag: {{ .Values.tag }}, name: {{ .Values.name }}}\n"),
+            ("app/templates/zzz_profile.yaml", b"{{- $_ := set .Values \"tag\" \"set-by-zzz\" }}\n{{- $d := .Values.defaults }}\n{{- $_ := unset .Values \"defaults\" }}\n{{- $_ := set $ \"Values\" (mustMergeOverwrite $d .Values) }}\n"),
+            // Deeper than the subchart's template: executed before it, and its `set` on
+            // the subchart's map is what the subchart reads.
+            ("app/templates/a/b/c/set-db.yaml", b"{{- $_ := set .Values.db \"tag\" \"16\" }}\n"),
+            ("app/charts/db/Chart.yaml", b"apiVersion: v2\nname: db\nversion: 1.0.0\n"),
+            ("app/charts/db/templates/sts.yaml", b"kind: StatefulSet\ntag: \"{{ .Values.tag }}\"\n"),
+        ];
+        let out = render_files(files, Json::Null).unwrap();
+        let by_name = |n: &str| out.iter().find(|r| r.name == n).unwrap().output.clone();
+        assert_eq!(
+            by_name("app/templates/autoscale.yaml"),
+            "kind: ConfigMap\ndata: {scope: all, tag: set-by-zzz, name: x}\n"
+        );
+        assert_eq!(
+            by_name("app/charts/db/templates/sts.yaml"),
+            "kind: StatefulSet\ntag: \"16\"\n"
+        );
+        // The manifests still come in name order.
+        let names: Vec<&str> = out.iter().map(|r| r.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn helm_order_is_deepest_first_then_reverse_names() {
+        let mut names: Vec<String> = [
+            "app/templates/autoscale.yaml",
+            "app/templates/zzz_profile.yaml",
+            "app/charts/db/templates/sts.yaml",
+            "app/templates/a/x.yaml",
+            "app/templates/NOTES.txt",
+        ]
+        .map(String::from)
+        .to_vec();
+        helm_order(&mut names);
+        assert_eq!(
+            names,
+            [
+                "app/charts/db/templates/sts.yaml",
+                "app/templates/a/x.yaml",
+                "app/templates/zzz_profile.yaml",
+                "app/templates/autoscale.yaml",
+                "app/templates/NOTES.txt",
+            ]
+        );
+    }
+
+    /// The CRDs of the chart's `crds/` (and its subcharts') are served when the templates
+    /// render, as `helm install` creates them first: their group versions and kinds are
+    /// in `.Capabilities.APIVersions`, a version not served is not.
+    #[test]
+    fn the_charts_own_crds_are_in_the_api_versions() {
+        let crd = b"# the widgets\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      subresources: {scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}}\n    - name: v2alpha1\n      served: false\n      storage: false\n";
+        let sub_crd = b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  group: db.example.org\n  names: {kind: Cluster}\n  versions: [{name: v1beta1, served: true, storage: true}]\n";
+        let files: &[(&str, &[u8])] = &[
+            ("app/Chart.yaml", b"apiVersion: v2\nname: app\nversion: 1.2.3\n"),
+            ("app/crds/widgets.yaml", crd),
+            ("app/templates/cm.yaml", b"kind: ConfigMap\ndata:\n{{- range list \"example.com/v1\" \"example.com/v1/Widget\" \"example.com/v1/Scale\" \"example.com/v2alpha1\" \"db.example.org/v1beta1/Cluster\" \"apps/v1/Deployment\" \"example.com/v1/Gadget\" }}\n  {{ . | quote }}: {{ $.Capabilities.APIVersions.Has . | quote }}\n{{- end }}\n"),
+            ("app/charts/db/Chart.yaml", b"apiVersion: v2\nname: db\nversion: 1.0.0\n"),
+            ("app/charts/db/crds/cluster.yaml", sub_crd),
+        ];
+        let out = render_files(files, Json::Null).unwrap();
+        assert_eq!(
+            out[0].output,
+            "kind: ConfigMap\ndata:\n  \"example.com/v1\": \"true\"\n  \"example.com/v1/Widget\": \"true\"\n  \"example.com/v1/Scale\": \"true\"\n  \"example.com/v2alpha1\": \"false\"\n  \"db.example.org/v1beta1/Cluster\": \"true\"\n  \"apps/v1/Deployment\": \"true\"\n  \"example.com/v1/Gadget\": \"false\"\n"
+        );
     }
 }
