@@ -137,6 +137,20 @@ fn hook(head: &serde_json::Value) -> Option<bool> {
     )
 }
 
+/// The kind of a document that is plainly no hook, without parsing it (a chart's CRDs
+/// run to megabytes): no `helm.sh/hook` in its text and one root `kind:` line, a plain
+/// word. Anything else is parsed (and every document was parsed as YAML already when the
+/// chart's images were found).
+fn quick_head(text: &str) -> Option<String> {
+    if text.contains("helm.sh/hook") {
+        return None;
+    }
+    let mut kinds = text.lines().filter_map(|l| l.strip_prefix("kind:"));
+    let kind = kinds.next()?.trim().trim_matches('"');
+    let plain = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric());
+    (plain && kinds.next().is_none()).then(|| kind.to_string())
+}
+
 /// Lays out what a chart rendered (`rendered`, in template name order), `entry` naming
 /// it in errors.
 pub(super) fn lay_out(entry: &str, rendered: &[Rendered]) -> Result<Laid, String> {
@@ -159,22 +173,30 @@ pub(super) fn lay_out(entry: &str, rendered: &[Rendered]) -> Result<Laid, String
             continue;
         }
         for text in split_documents(&r.output) {
-            let head: serde_json::Value = seedforge::charts::read_yaml(text).map_err(|e| {
-                format!(
-                    "chart {entry}: {} renders a document that is not YAML: {e}",
-                    r.name
-                )
-            })?;
+            let (kind, hook) = match quick_head(text) {
+                Some(kind) => (kind, None),
+                None => {
+                    let head: serde_json::Value =
+                        seedforge::charts::read_yaml(text).map_err(|e| {
+                            format!(
+                                "chart {entry}: {} renders a document that is not YAML: {e}",
+                                r.name
+                            )
+                        })?;
+                    let kind = head
+                        .get("kind")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    (kind, hook(&head))
+                }
+            };
             let doc = Document {
                 template: r.name.clone(),
-                kind: head
-                    .get("kind")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                kind,
                 text: text.to_string(),
             };
-            match hook(&head) {
+            match hook {
                 None => out.resources.push(doc),
                 Some(true) => out.hooks.push(doc),
                 Some(false) => {}
@@ -300,6 +322,23 @@ mod tests {
         );
         assert_eq!(files["NOTES.txt"], "hello");
         assert_eq!(files.len(), 3);
+    }
+
+    #[test]
+    fn a_plain_kind_is_read_without_parsing() {
+        assert_eq!(
+            quick_head("apiVersion: v1\nkind: \"ConfigMap\"\ndata:\n  kind: x\n").as_deref(),
+            Some("ConfigMap")
+        );
+        for parsed in [
+            "kind: Job\nmetadata:\n  annotations: {helm.sh/hook: test}\n",
+            "{kind: Pod}",
+            "kind: Pod\nkind: Job\n",
+            "kind: 'a b'\n",
+            "# only a comment",
+        ] {
+            assert_eq!(quick_head(parsed), None, "{parsed}");
+        }
     }
 
     #[test]
