@@ -503,20 +503,27 @@ fn normalise(fixture: &str, docs: &mut Docs) {
     }
 }
 
-/// The lines of a case's report: what seedforge and Helm disagree on.
+/// The lines of a case's report: what seedforge and Helm disagree on; and how many of
+/// Helm's documents seedforge renders the same, of how many.
 fn compare(
     case: &str,
     fixture: &str,
     helm: &Value,
     seedforge: &Result<PathBuf, String>,
-) -> Vec<String> {
+) -> (Vec<String>, usize, usize) {
     let mut lines = Vec::new();
+    let (mut same, mut all) = (0, 0);
+    let mut helm_texts = vec![helm["manifest"].as_str().unwrap_or_default().to_string()];
+    for h in helm["hooks"].as_array().into_iter().flatten() {
+        helm_texts.push(h["manifest"].as_str().unwrap_or_default().to_string());
+    }
     let dir = match seedforge {
         Err(e) => {
             if helm["ok"] == true {
                 lines.push(format!("seedforge refuses: {e}"));
             }
-            return lines;
+            let all = parse(case, &helm_texts).map_or(0, |h| h.values().map(Vec::len).sum());
+            return (lines, 0, all);
         }
         Ok(dir) => dir,
     };
@@ -525,7 +532,7 @@ fn compare(
             "Helm refuses: {}",
             helm["error"].as_str().unwrap_or_default()
         ));
-        return lines;
+        return (lines, 0, 0);
     }
     // Kinds no CRD of the chart defines, which the judge served from the start so that
     // Helm would install (and its capabilities then hold them).
@@ -533,10 +540,6 @@ fn compare(
         lines.push(format!(
             "Helm needs the kind {k} served, no CRD of the chart defines it"
         ));
-    }
-    let mut helm_texts = vec![helm["manifest"].as_str().unwrap_or_default().to_string()];
-    for h in helm["hooks"].as_array().into_iter().flatten() {
-        helm_texts.push(h["manifest"].as_str().unwrap_or_default().to_string());
     }
     let mut ours = Vec::new();
     let mut notes = None;
@@ -550,12 +553,13 @@ fn compare(
     }
     let (mut h, mut s) = match (parse(case, &helm_texts), parse(case, &ours)) {
         (Ok(h), Ok(s)) => (h, s),
-        (Err(e), _) => return vec![format!("Helm's output unreadable: {e}")],
-        (_, Err(e)) => return vec![format!("seedforge's output unreadable: {e}")],
+        (Err(e), _) => return (vec![format!("Helm's output unreadable: {e}")], 0, 0),
+        (_, Err(e)) => return (vec![format!("seedforge's output unreadable: {e}")], 0, 0),
     };
     normalise(fixture, &mut h);
     normalise(fixture, &mut s);
     for (key, docs) in &h {
+        all += docs.len();
         match s.get(key) {
             None => lines.push(format!("only Helm renders {}", shown(key))),
             Some(ours) if ours.len() != docs.len() => lines.push(format!(
@@ -568,7 +572,9 @@ fn compare(
                 for (a, b) in docs.iter().zip(ours) {
                     let mut d = Vec::new();
                     differences(a, b, "", &mut d);
-                    if !d.is_empty() {
+                    if d.is_empty() {
+                        same += 1;
+                    } else {
                         lines.push(format!("{} differs: {}", shown(key), d.join("; ")));
                     }
                 }
@@ -584,7 +590,7 @@ fn compare(
         Some(n) if n.trim() != helm_notes => lines.push("NOTES.txt differs".into()),
         _ => {}
     }
-    lines
+    (lines, same, all)
 }
 
 /// Renders `case` with `seedforge chart-images --manifests` (the chart served from a Helm
@@ -742,13 +748,16 @@ fn helm_renders_each_chart_as_seedforge_does() {
     let mut unexplained = Vec::new();
     let mut used = vec![false; known_differences.len()];
     let mut agree = 0;
+    let mut documents = (0, 0);
     for (i, case) in cases.iter().enumerate() {
         let h = &helm["cases"][i];
         assert_eq!(h["id"], case.id.as_str());
-        let lines = compare(&case.id, case.chart.fixture, h, &ours[i].0);
+        let (lines, same, all) = compare(&case.id, case.chart.fixture, h, &ours[i].0);
         if lines.is_empty() {
             agree += 1;
         }
+        documents.0 += same;
+        documents.1 += all;
         for line in &lines {
             let known = known_differences
                 .iter()
@@ -764,7 +773,7 @@ fn helm_renders_each_chart_as_seedforge_does() {
             );
         }
         eprintln!(
-            "{}: {} (Helm {}s, seedforge {:.3}s)",
+            "{}: {}; {same} of Helm's {all} documents the same (Helm {}s, seedforge {:.3}s)",
             case.id,
             if lines.is_empty() {
                 "Helm and seedforge agree".to_string()
@@ -776,8 +785,10 @@ fn helm_renders_each_chart_as_seedforge_does() {
         );
     }
     eprintln!(
-        "helm judge: {agree} of {} cases agree; {} known difference(s)",
+        "helm judge: {agree} of {} cases agree; {} of Helm's {} documents the same; {} known difference(s)",
         cases.len(),
+        documents.0,
+        documents.1,
         known_differences.len()
     );
     let stale: Vec<String> = known_differences
