@@ -385,6 +385,42 @@ fetch_judges() {
   fi
   # --- end sigstore-python ---
 
+  # --- Helm's own engine, the judge of seedforge's chart rendering (tests/helm_judge.rs,
+  # tests/helm/judge.py): PyPI's helm-sdkpy wheel ships Helm 4's Go library as a shared
+  # object, which the judge loads with ctypes on the system's python3 (the wheel's own
+  # Python asks for 3.12; the library needs none of it, so the wheel is downloaded, not
+  # installed, checked against its SHA-256 and unpacked into target/helm-sdkpy; found there or
+  # at $SEEDFORGE_HELM_SDKPY).
+  # One retry; under CI=true a failed download fails the run, otherwise the test skips.
+  stage "helm-sdkpy (PyPI): Helm's library"
+  HELM_SDKPY=target/helm-sdkpy
+  HELM_SDKPY_PIN='helm-sdkpy==0.1.32'
+  HELM_SDKPY_SHA256=bcf5bf73cacc373bebedfb9c988969aa12a9eda86a140deba658fbf28eb789c5
+  HELM_SDKPY_LIB=$HELM_SDKPY/helm_sdkpy/_lib/linux-amd64/libhelm_sdkpy.so
+  if ! grep -qx "$HELM_SDKPY_PIN" "$HELM_SDKPY/pinned" 2>/dev/null || [ ! -f "$HELM_SDKPY_LIB" ]; then
+    echo "test.sh: fetching $HELM_SDKPY_PIN into $HELM_SDKPY" >&2
+    fetch_helm_sdkpy() {
+      local pip=(python3 -m pip)
+      [ -x "$PYVENV/bin/pip" ] && pip=("$PYVENV/bin/pip")
+      rm -rf "$HELM_SDKPY" && mkdir -p "$HELM_SDKPY/wheel" \
+        && "${pip[@]}" download -q --no-deps --python-version 3.12 --only-binary=:all: \
+          -d "$HELM_SDKPY/wheel" "$HELM_SDKPY_PIN" >/dev/null 2>&1 \
+        && echo "$HELM_SDKPY_SHA256  $HELM_SDKPY/wheel/helm_sdkpy-0.1.32-py3-none-any.whl" \
+          | sha256sum -c --quiet \
+        && python3 -m zipfile -e "$HELM_SDKPY"/wheel/helm_sdkpy-0.1.32-py3-none-any.whl "$HELM_SDKPY" \
+        && [ -f "$HELM_SDKPY_LIB" ] && echo "$HELM_SDKPY_PIN" >"$HELM_SDKPY/pinned"
+    }
+    fetch_helm_sdkpy || { sleep 2; fetch_helm_sdkpy; } || true
+    if [ ! -f "$HELM_SDKPY_LIB" ]; then
+      if [ "${CI:-}" = "true" ]; then
+        echo "test.sh: $HELM_SDKPY_PIN could not be fetched into $HELM_SDKPY" >&2
+        exit 1
+      fi
+      echo "test.sh: warning: no helm-sdkpy; tests/helm_judge.rs skips Helm's judging" >&2
+    fi
+  fi
+  # --- end helm-sdkpy ---
+
   # --- the booted-node tests' machine: a Debian 12 disk image and qemu (tests/boot/image.sh,
   # 5-8 minutes from nothing, mostly apt and the disk), made here beside the build instead of
   # at the start of the booted-node stage, which finds it made (kept under target/boot while

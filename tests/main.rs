@@ -54,6 +54,7 @@ mod full_disk;
 mod fuse_output;
 mod fuzz_corpus;
 mod gc;
+mod helm_judge;
 mod hostile;
 mod incremental;
 mod iso_bad_input;

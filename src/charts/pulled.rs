@@ -63,6 +63,9 @@ pub struct ChartImages {
     pub images: Vec<Pulled>,
     /// Container images that are no references.
     pub unreadable: Vec<Unreadable>,
+    /// What each template rendered, in template name order (`chart-images --manifests`).
+    #[serde(skip)]
+    pub rendered: Vec<super::render::Rendered>,
 }
 
 impl ChartImages {
@@ -119,6 +122,7 @@ pub fn images_of(
         );
     }
     crds(chart, &mut out, &leaves, &deps, entry)?;
+    out.rendered = rendered;
     Ok(out)
 }
 

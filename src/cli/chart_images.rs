@@ -1,6 +1,10 @@
 //! `seedforge chart-images`: the images each chart of the config pulls, found by rendering
 //! it as Helm does, each with its template (and line), the resource, how it is pulled and
-//! the values it came from; whether an image list has it, or `images: add` adds it.
+//! the values it came from; whether an image list has it, or `images: add` adds it. With
+//! `--manifests DIR`, what each chart rendered too, as `helm template` writes it
+//! (`manifests.rs`).
+
+mod manifests;
 
 use super::common::{CliError, ConfigArg, ExitCode, Global, net, print_json};
 use clap::Args;
@@ -24,13 +28,38 @@ pub(super) struct ChartImagesArgs {
     /// system's; repeatable.
     #[arg(long = "ca-file", value_name = "FILE")]
     ca_files: Vec<PathBuf>,
+    /// Also write what each chart rendered into DIR (a new or empty folder), as `helm
+    /// template NAME CHART --output-dir DIR/NAME` writes it: DIR/NAME/CHART/templates/x.yaml,
+    /// one file a template, each document after `---` and `# Source: TEMPLATE`, resources
+    /// sorted by kind as Helm installs them, then the hooks (tests too); the chart's own
+    /// NOTES.txt, when rendered, as DIR/NAME/NOTES.txt. Byte for byte the same on each run.
+    #[arg(long, value_name = "DIR")]
+    manifests: Option<PathBuf>,
 }
 
 pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
+    if let Some(dir) = &a.manifests {
+        refuse_unempty(dir)?;
+    }
     let config = Config::load(&a.config.config)?;
     config.register_secrets(&g.secrets);
     let charts = plan::chart_images(&config, a.out.clone(), a.offline, &g.secrets, &net)?;
+    // Every chart laid out before anything is written.
+    let mut laid = Vec::new();
+    if a.manifests.is_some() {
+        for c in &charts {
+            laid.push(manifests::lay_out(&c.name, &c.images.rendered).map_err(CliError::Usage)?);
+        }
+    }
+    let mut written: Vec<Option<PathBuf>> = vec![None; charts.len()];
+    if let Some(dir) = &a.manifests {
+        for (i, (c, l)) in charts.iter().zip(&laid).enumerate() {
+            let to = dir.join(&c.name);
+            manifests::write(&to, &manifests::files(l)).map_err(CliError::Usage)?;
+            written[i] = Some(to);
+        }
+    }
     let listed: Vec<seedforge::image::Reference> =
         seedforge::image::ImageList::load_all(config.images.lists.iter().map(|(p, _)| p))?
             .entries
@@ -61,11 +90,18 @@ pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError>
                     "unreadable": c.images.unreadable,
                 })
             })
+            .zip(&written)
+            .map(|(mut v, w)| {
+                if let Some(w) = w {
+                    v["manifests"] = serde_json::Value::String(w.display().to_string());
+                }
+                v
+            })
             .collect();
         print_json(&serde_json::json!({ "charts": doc }));
         return Ok(ExitCode::Ok);
     }
-    for c in &charts {
+    for (c, w) in charts.iter().zip(&written) {
         outln!(
             "chart {} ({}): {} image(s), images: {}",
             c.name,
@@ -105,6 +141,30 @@ pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError>
                 u.reason
             );
         }
+        if let Some(w) = w {
+            outln!("  manifests: {}", w.display());
+        }
     }
     Ok(ExitCode::Ok)
+}
+
+/// `--manifests DIR` takes a new or empty folder: what is written there is only this run's.
+fn refuse_unempty(dir: &std::path::Path) -> Result<(), CliError> {
+    seedforge::outpath::refuse_dangerous(dir)?;
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(CliError::Usage(format!(
+                    "--manifests {}: the folder is not empty; give a new or empty one",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CliError::Usage(format!(
+            "--manifests {}: cannot read: {e}",
+            dir.display()
+        ))),
+    }
 }
