@@ -104,7 +104,7 @@ pub fn images_of(
     let mut out = ChartImages::default();
     let leaves = leaves(&values);
     let deps = dependency_names(chart);
-    for r in &rendered {
+    for r in rendered.iter().filter(|r| !r.is_notes()) {
         let scan = found::scan(&r.output).map_err(|e| {
             ChartError::Invalid(format!(
                 "chart {entry}: {} renders text that is not YAML (line {} of its output): {}",

@@ -41,6 +41,14 @@ pub struct Rendered {
     pub output: String,
 }
 
+impl Rendered {
+    /// True for a chart's notes (`NOTES.txt`): text Helm shows after an install, no
+    /// manifest, so no image is read from it.
+    pub fn is_notes(&self) -> bool {
+        notes(&self.name)
+    }
+}
+
 /// What a template may cost (the engine's defaults, with a smaller output: a manifest is
 /// text a cluster stores in etcd, whose objects are at most 1.5 MiB).
 pub fn limits() -> Limits {
@@ -353,9 +361,8 @@ pub fn render(
                 ))
             }
         })?;
-        if notes(name) {
-            continue;
-        }
+        // Notes are kept (Helm shows the top chart's), never read as a manifest:
+        // [`Rendered::is_notes`].
         out.push(Rendered {
             chart: node.chart.path.clone(),
             name: name.clone(),
@@ -399,7 +406,10 @@ mod tests {
         .unwrap();
         let values = crate::charts::coalesce::release_values(&mut chart, &Map::new());
         let out = render("demo", &chart, &values, &settings()).unwrap();
-        let names: Vec<&str> = out.iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = (out.iter())
+            .filter(|r| !r.is_notes())
+            .map(|r| r.name.as_str())
+            .collect();
         assert_eq!(
             names,
             [
@@ -412,7 +422,7 @@ mod tests {
             "{}",
             out[0].output
         );
-        let deploy = &out[1].output;
+        let deploy = &out[2].output;
         assert!(deploy.contains("image: docker.io/acme/app:2.0"), "{deploy}");
         assert!(deploy.contains("namespace: apps"), "{deploy}");
         assert!(deploy.contains("--conf=x"), "{deploy}");
@@ -544,8 +554,10 @@ mod tests {
             ("app/templates/NOTES.txt", GUARDED_NOTES),
         ];
         let out = render_files(files, Json::Null).unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].name, "app/templates/cm.yaml");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].name, "app/templates/NOTES.txt");
+        assert!(out[0].is_notes() && !out[1].is_notes());
+        assert_eq!(out[1].name, "app/templates/cm.yaml");
         let err = render_files(
             files,
             serde_json::json!({"global": {"imageRegistry": "mirror.lan:5000"}}),
@@ -561,7 +573,7 @@ mod tests {
             "{err}"
         );
         let ok = serde_json::json!({"global": {"imageRegistry": "mirror.lan:5000", "security": {"allowInsecureImages": true}}});
-        assert_eq!(render_files(files, ok).unwrap().len(), 1);
+        assert_eq!(render_files(files, ok).unwrap().len(), 2);
     }
 
     /// A subchart's `NOTES.txt` is executed too (Helm keeps only the top chart's text,
