@@ -279,6 +279,13 @@ fn validate(
     lead: &str,
 ) -> Result<(), ChartError> {
     let values = super::coalesce::release_values(&mut chart, user);
+    if let Some((path, value)) = super::coalesce::type_mismatch(&chart, user) {
+        return Err(ChartError::Invalid(format!(
+            "{lead}{path} is the subchart {path}'s values, a map, but it is set to {}: Helm refuses to install chart {entry} (\"type mismatch on {}\")",
+            serde_json::to_string(&value).unwrap_or_default(),
+            path.rsplit('.').next().unwrap_or(&path),
+        )));
+    }
     let refused = schema::validate(&chart, &values);
     if refused.is_empty() {
         return Ok(());

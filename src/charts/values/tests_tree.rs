@@ -170,6 +170,12 @@ fn a_subcharts_keys_are_judged_by_its_own_values_under_its_name_or_alias() {
         err.contains("closest the chart has: falcosidekick.webui.replicaCount"),
         "{err}"
     );
+    // A subchart's values are a map: Helm refuses anything else (before: passed).
+    let err = run(&files, "falcosidekick: true\n").unwrap_err();
+    assert_eq!(
+        err,
+        "v.yaml: falcosidekick is the subchart falcosidekick's values, a map, but it is set to true: Helm refuses to install chart demo (\"type mismatch on falcosidekick\")"
+    );
     // The parent's keys of the subchart count as well as the subchart's own.
     run(&files, "falcosidekick:\n  fullfqdn: true\n").unwrap();
     let err = run(&files, "cache:\n  prot: 1\n").unwrap_err();
