@@ -523,6 +523,63 @@ fn a_values_key_the_chart_lacks_is_refused_at_its_line() {
     );
 }
 
+/// A chart whose schema its values do not meet (a required value with no default, as
+/// external-dns's `policy`): Helm refuses it on install, with or without a values file;
+/// here it is refused while planning (exit 2), naming the value, and nothing is written.
+#[test]
+fn values_that_do_not_meet_the_charts_schema_are_refused() {
+    let schema = r#"{"type": "object", "required": ["policy"], "properties": {"policy": {"type": "string", "enum": ["sync", "upsert-only"]}}}"#;
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: demo\n          image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n          args: [\"--policy={{ .Values.policy }}\"]\n";
+    let tgz = tgz_of(&[
+        (
+            "demo-app/Chart.yaml".into(),
+            "apiVersion: v2\nname: demo-app\nversion: 1.2.3\n".into(),
+        ),
+        ("demo-app/values.yaml".into(), VALUES.into()),
+        ("demo-app/values.schema.json".into(), schema.into()),
+        (
+            "demo-app/templates/deployment.yaml".into(),
+            deployment.into(),
+        ),
+    ]);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    let refused = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains("chart demo (no values file, the chart's defaults): values don't meet the specifications of the schema(s)")
+            && refused.stderr.contains("- at '': missing properties 'policy'"),
+        "{}",
+        refused.stderr
+    );
+    let path = lab.lab_dir().join("seedforge.yaml");
+    let config = fs::read_to_string(&path).unwrap();
+    fs::write(&path, format!("{config}    values: demo-values.yaml\n")).unwrap();
+    let values = lab.lab_dir().join("demo-values.yaml");
+    fs::write(&values, "policy: delete-all\n").unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused
+            .stderr
+            .contains("demo-values.yaml: values don't meet")
+            && refused
+                .stderr
+                .contains("- at 'policy': value must be one of"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!lab.out_dir().exists(), "the refused build wrote something");
+    fs::write(&values, "policy: sync\n").unwrap();
+    lab.build();
+}
+
 fn extract(iso: &std::path::Path, to: &std::path::Path) {
     common::Cmd::new("osirrox")
         .arg("-indev")

@@ -73,6 +73,29 @@ fn coalesce_deps(chart: &Chart, dest: &mut Map<String, Value>) {
     }
 }
 
+/// Where Helm's coalescing of `user` over `chart` (its dependencies chosen: see
+/// [`release_values`]) fails: a dependency whose values are not a map (Helm: "type mismatch
+/// on NAME"; [`coalesce`] drops them). The dotted path of the first, as Helm meets them
+/// (dependencies in order, depth first), and what it holds.
+pub fn type_mismatch(chart: &Chart, user: &Map<String, Value>) -> Option<(String, Value)> {
+    let mut dest = user.clone();
+    coalesce_values(chart, &mut dest);
+    for sub in &chart.dependencies {
+        match dest.get(&sub.name) {
+            None => {}
+            Some(Value::Object(m)) => {
+                let mut dv = m.clone();
+                coalesce_globals(&mut dv, &dest);
+                if let Some((path, v)) = type_mismatch(sub, &dv) {
+                    return Some((format!("{}.{path}", sub.name), v));
+                }
+            }
+            Some(other) => return Some((sub.name.clone(), other.clone())),
+        }
+    }
+    None
+}
+
 /// `src`'s `global` copied into `dest`'s (`src`'s keys win; maps merged).
 fn coalesce_globals(dest: &mut Map<String, Value>, src: &Map<String, Value>) {
     let mut dg = match dest.get("global") {
@@ -384,6 +407,31 @@ mod tests {
         let v = release_values(&mut top, &Map::new());
         assert_eq!(v["image"], json!({"tag": "2", "repository": "x"}));
         assert_eq!(v["fromChild"], json!({"b": 1}));
+    }
+
+    #[test]
+    fn a_dependencys_values_that_are_no_map_are_a_type_mismatch_as_in_helm() {
+        let inner = chart("leaf", json!({}), json!({"a": 1}), vec![]);
+        let sub = chart("db", json!({}), json!({"port": 1}), vec![inner]);
+        let mut top = chart("app", json!({}), json!({"db": {"port": 2}}), vec![sub]);
+        let user = obj(json!({"db": 3}));
+        // Before: dropped without a word (and the parent's `db.port` with it).
+        let v = release_values(&mut top, &user);
+        assert_eq!(v["db"]["port"], 1);
+        assert_eq!(type_mismatch(&top, &user), Some(("db".into(), json!(3))));
+        let user = obj(json!({"db": {"leaf": "x"}}));
+        assert_eq!(
+            type_mismatch(&top, &user),
+            Some(("db.leaf".into(), json!("x")))
+        );
+        // A null the chart's own values meet removes the key: no mismatch; a null under a
+        // name the chart's values lack stays, and Helm refuses it.
+        assert_eq!(type_mismatch(&top, &obj(json!({"db": null}))), None);
+        assert_eq!(
+            type_mismatch(&top, &obj(json!({"db": {"leaf": null}}))),
+            Some(("db.leaf".into(), Value::Null))
+        );
+        assert_eq!(type_mismatch(&top, &obj(json!({"db": {"port": 5}}))), None);
     }
 
     #[test]

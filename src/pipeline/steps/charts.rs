@@ -309,7 +309,11 @@ fn prepare(
             values_text = Some(text);
             Some((path.clone(), sha))
         }
-        None => None,
+        None => {
+            // No values file: the chart's defaults must meet its schemas all the same.
+            crate::charts::values::check_defaults(c.name.as_str(), &files)?;
+            None
+        }
     };
     // The images the chart pulls, rendered with the user's values over the chart's:
     // each must be mirrored, or the node could not pull it.
