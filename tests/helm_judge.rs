@@ -192,9 +192,6 @@ const RANDOM: &str = "random on both sides";
 /// coalescing drops null values, so `toYaml` of the map leaves the key out; seedforge keeps
 /// it as null.
 const NULLS: &str = "null values kept where Helm's coalescing drops them";
-/// seedforge refuses a values key the chart's values.yaml lacks, `global` too ("Helm would
-/// ignore it"); Helm gives every chart `global`, and istio's profile reads it.
-const GLOBAL: &str = "values check refusing global";
 
 /// The differences seedforge's rendering has today, each with its reason: (case, the start
 /// of the difference's line in the case's report, why). A case is `FIXTURE defaults` or
@@ -270,16 +267,6 @@ fn known_differences() -> Vec<(String, &'static str, &'static str)> {
         "StatefulSet jenkins/jenkins differs: /spec/template/spec/containers/0/livenessProbe/initialDelaySeconds only in seedforge's",
         NULLS,
     );
-    out.push((
-        "istio-base-1.30.3 registry".into(),
-        "seedforge refuses: ./values.yaml:1:1: global is not a value of chart istio-base",
-        GLOBAL,
-    ));
-    out.push((
-        "istiod-1.30.3 registry".into(),
-        "seedforge refuses: ./values.yaml:1:1: global is not a value of chart istiod",
-        GLOBAL,
-    ));
     out
 }
 
