@@ -921,3 +921,63 @@ fn a_repository_gets_the_credentials_configured_for_its_host() {
     }
     assert!(!lock_text(&lab).contains("s3cret-pw"));
 }
+
+/// A chart whose operator pulls what its custom resource names in parts (the GPU
+/// operator's ClusterPolicy): `chart-images` names each with the resource and its field,
+/// the driver whose tag the operator completes on the node apart; `plan` asks for the
+/// former in an image list, never for the latter.
+#[test]
+fn an_operators_images_are_named_with_their_field_and_a_completed_one_apart() {
+    let policy = "apiVersion: nvidia.com/v1\nkind: ClusterPolicy\nmetadata:\n  name: cluster-policy\nspec:\n  driver:\n    repository: nvcr.io/nvidia\n    image: driver\n    version: \"595.58.03\"\n  toolkit:\n    repository: {{ .Values.toolkit.repository }}\n    image: container-toolkit\n    version: v1.20.0\n";
+    let tgz = tgz_of(&[
+        (
+            "demo-app/Chart.yaml".into(),
+            "apiVersion: v2\nname: demo-app\nversion: 1.2.3\n".into(),
+        ),
+        (
+            "demo-app/values.yaml".into(),
+            "toolkit:\n  repository: nvcr.io/nvidia/k8s\n".into(),
+        ),
+        ("demo-app/templates/policy.yaml".into(), policy.into()),
+    ]);
+    let repo = Repo::start(&tgz, tgz.clone());
+    let lab = lab_with_chart(&repo.server.url(""), "");
+    let text = lab
+        .seedforge()
+        .args(["chart-images", "--config", lab.config_arg()])
+        .run();
+    for want in [
+        "nvcr.io/nvidia/k8s/container-toolkit:v1.20.0  [NOT LISTED]  demo-app/templates/policy.yaml:10 (ClusterPolicy/cluster-policy, pulled by the operator, spec.toolkit); values toolkit.repository",
+        "(completed on the node)  nvcr.io/nvidia/driver:595.58.03  demo-app/templates/policy.yaml:6 (ClusterPolicy/cluster-policy, spec.driver): the operator appends the node's OS",
+    ] {
+        assert!(text.stdout.contains(want), "{want}\n{}", text.stdout);
+    }
+    let json = lab
+        .seedforge()
+        .args(["chart-images", "--config", lab.config_arg(), "--json"])
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let chart = &doc["charts"][0];
+    assert_eq!(chart["images"][0]["how"], "operator");
+    assert_eq!(chart["images"][0]["field"], "spec.toolkit");
+    assert_eq!(chart["images"][0]["listed"], false);
+    assert_eq!(
+        chart["completed_on_the_node"][0]["written"],
+        "nvcr.io/nvidia/driver:595.58.03"
+    );
+    let refused = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains("demo-app/templates/policy.yaml:10 (ClusterPolicy/cluster-policy, pulled by the operator) pulls nvcr.io/nvidia/k8s/container-toolkit:v1.20.0 (values toolkit.repository)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("driver:595.58.03"),
+        "{}",
+        refused.stderr
+    );
+}

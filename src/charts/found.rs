@@ -4,15 +4,25 @@
 //!   wherever it lies (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
 //!   and any custom resource with a pod template's shape);
 //! - every image reference in those containers' `args`, `command` and `env[].value`, and
-//!   in a ConfigMap's `data`, when it parses as a full reference with a tag or digest
-//!   (a workload that hands an image to another one, as Longhorn's manager and
-//!   cert-manager's controller do): "named in an argument";
+//!   in a ConfigMap's `data`, when it is a reference a container would take: a registry
+//!   host or a path (`repo/name`) and a tag or digest, never a bare `name:version` word
+//!   (a plugin list's `git:5.10.1`), unless a container's flag or variable names it as an
+//!   image (`--helper-image=busybox:1.36`, `HELPER_IMAGE`). A workload that hands an
+//!   image to another one, as Longhorn's manager and cert-manager's controller do: "named
+//!   in an argument";
 //! - every `image` field elsewhere in a custom resource (a resource of an API group of its
 //!   own, not Kubernetes'), when it is a full reference with a tag or digest: the image an
-//!   operator runs for it (a Prometheus, an Alertmanager of the Prometheus operator).
+//!   operator runs for it (a Prometheus, an Alertmanager of the Prometheus operator);
+//! - the images an operator pulls that a custom resource names in parts, or a ConfigMap's
+//!   pod templates name ([`operator`]): "pulled by the operator".
+//!
+//! Each is found with the field it came from (`spec.template.spec.containers[0].image`,
+//! `spec.driver`, `data.config`).
+
+mod operator;
 
 use crate::image::Reference;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// How an image was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -25,6 +35,9 @@ pub enum How {
     /// A custom resource's `image` field, outside its containers: the image the
     /// resource's operator runs.
     Resource,
+    /// Named in parts by a custom resource, or by a pod template a ConfigMap holds: an
+    /// image the operator pulls for it (a GPU operator's driver, an injected sidecar).
+    Operator,
 }
 
 impl std::fmt::Display for How {
@@ -33,6 +46,7 @@ impl std::fmt::Display for How {
             How::Container => "container image",
             How::Argument => "named in an argument",
             How::Resource => "a custom resource's image",
+            How::Operator => "pulled by the operator",
         })
     }
 }
@@ -40,7 +54,8 @@ impl std::fmt::Display for How {
 /// An image found in one rendered document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
-    /// The text as the manifest writes it.
+    /// The text as the manifest writes it (put together from its parts when it names it
+    /// in parts).
     pub written: String,
     /// The reference, normalised.
     pub reference: Reference,
@@ -48,11 +63,21 @@ pub struct Found {
     pub how: How,
     /// The line of the rendered text it is on (1-based, in the whole text given).
     pub line: usize,
-    /// The text before the value on that line (`image:`, `- --engine-image=`): what
-    /// finds the template's line.
+    /// The text before the value on that line (`image:`, `- --engine-image=`), or the
+    /// key of the map naming it in parts with its indentation (`  toolkit:`): what finds
+    /// the template's line.
     pub key: String,
     /// The resource: `Kind/name`.
     pub resource: String,
+    /// The field it came from: `spec.template.spec.containers[0].image`, `spec.driver`
+    /// (a map naming it in parts), `data.config` (a ConfigMap's data), `data.values:global`
+    /// (a map inside the YAML or JSON of a ConfigMap's data).
+    pub field: String,
+    /// The parts it was put together from, as written (empty when written whole).
+    pub parts: Vec<String>,
+    /// The keys from the document's top to the map naming it in parts (empty when none
+    /// does): what finds the template's line when the key's name is not enough.
+    pub path: Vec<String>,
 }
 
 /// A rendered text that is not YAML: the line and the parser's message.
@@ -76,6 +101,29 @@ pub struct Unreadable {
     pub reason: String,
 }
 
+/// An image a resource names that its operator completes on the node (the GPU operator
+/// appends the node's OS to its driver's tag): not the image pulled, so kept to be
+/// reported, never mirrored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    /// The image as the resource names it (`nvcr.io/nvidia/driver:595.58.03`).
+    pub written: String,
+    /// The parts it was put together from.
+    pub parts: Vec<String>,
+    /// Its line.
+    pub line: usize,
+    /// As [`Found::key`].
+    pub key: String,
+    /// As [`Found::path`].
+    pub path: Vec<String>,
+    /// The resource: `Kind/name`.
+    pub resource: String,
+    /// The field: `spec.driver`.
+    pub field: String,
+    /// What the operator does to it.
+    pub reason: String,
+}
+
 /// What one rendered text holds.
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
@@ -83,6 +131,8 @@ pub struct Scan {
     pub found: Vec<Found>,
     /// Container images that are no references.
     pub unreadable: Vec<Unreadable>,
+    /// Images an operator completes on the node.
+    pub incomplete: Vec<Incomplete>,
 }
 
 /// The documents of a rendered text, split as Helm splits a release's manifest (its
@@ -101,6 +151,29 @@ fn pieces(text: &str) -> Vec<std::ops::Range<usize>> {
     }
     out.push(from..text.len());
     out
+}
+
+/// Where an image found in a document is written.
+#[derive(Debug)]
+enum At {
+    /// Its own text (an empty image: its key).
+    Written,
+    /// A map's key, by its path from the document's top; else the first part's text.
+    Path(Vec<String>),
+    /// The first part's text.
+    Part,
+}
+
+/// An image as the walk finds it, before it is placed.
+#[derive(Debug)]
+struct Raw {
+    written: String,
+    how: How,
+    field: String,
+    parts: Vec<String>,
+    at: At,
+    /// Why the operator completes it on the node, when it does.
+    incomplete: Option<&'static str>,
 }
 
 /// The images of every document of `text` (a template's output, or a `crds/` file).
@@ -126,48 +199,74 @@ pub fn scan(text: &str) -> Result<Scan, NotYaml> {
             continue;
         }
         let resource = resource_of(&value);
-        let mut raw: Vec<(String, How)> = Vec::new();
-        walk(&value, &mut raw, custom(&value), 0);
-        if value.get("kind").and_then(Value::as_str) == Some("ConfigMap")
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let mut walker = Walker {
+            out: Vec::new(),
+            mode: match group(&value) {
+                Some(g) => Mode::Custom { group: g, kind },
+                None => Mode::Workload,
+            },
+            prefix: String::new(),
+            path: Vec::new(),
+        };
+        walker.walk(&value, false, 0);
+        if kind == "ConfigMap"
             && let Some(Value::Object(data)) = value.get("data")
         {
-            for v in data.values() {
-                if let Value::String(s) = v {
-                    for t in tokens(s) {
-                        raw.push((t.to_string(), How::Argument));
-                    }
-                }
-            }
+            walker.config_map(data);
         }
         let mut cursor = 0usize;
-        for (written, how) in raw {
-            // An empty image is found by its key.
-            let needle = if written.is_empty() {
-                "image:"
-            } else {
-                written.as_str()
-            };
-            let (line, key) = locate(part, needle, &mut cursor);
-            let line = doc_line.saturating_sub(1) + line.max(1);
-            // A container's image is one whatever it says; an argument's or a custom
-            // resource's only when it names a registry or tag.
-            match Reference::parse(&written) {
-                Ok(reference) if how == How::Container || named(&written) => {
-                    scan.found.push(Found {
-                        written,
-                        reference,
-                        how,
-                        line,
-                        key,
-                        resource: resource.clone(),
-                    });
+        for raw in walker.out {
+            let first_part = raw.parts.first().map_or("", String::as_str);
+            let (line, key) = match &raw.at {
+                // An empty image is found by its key.
+                At::Written if raw.written.is_empty() => locate(part, "image:", &mut cursor),
+                At::Written => locate(part, &raw.written, &mut cursor),
+                At::Path(keys) => {
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    operator::line_of_path(part, &keys)
+                        .unwrap_or_else(|| locate(part, first_part, &mut cursor))
                 }
-                Err(e) if how == How::Container => scan.unreadable.push(Unreadable {
-                    written,
+                At::Part => locate(part, first_part, &mut cursor),
+            };
+            let line = doc_line.saturating_sub(1) + line.max(1);
+            let path = match raw.at {
+                At::Path(keys) => keys,
+                _ => Vec::new(),
+            };
+            if let Some(reason) = raw.incomplete {
+                scan.incomplete.push(Incomplete {
+                    written: raw.written,
+                    parts: raw.parts,
+                    line,
+                    key,
+                    path,
+                    resource: resource.clone(),
+                    field: raw.field,
+                    reason: reason.to_string(),
+                });
+                continue;
+            }
+            // Whether a word found elsewhere than in a container's image names an image
+            // was judged as it was found; a container's image is one whatever it says.
+            match Reference::parse(&raw.written) {
+                Ok(reference) => scan.found.push(Found {
+                    written: raw.written,
+                    reference,
+                    how: raw.how,
+                    line,
+                    key,
+                    resource: resource.clone(),
+                    field: raw.field,
+                    parts: raw.parts,
+                    path,
+                }),
+                Err(e) if raw.how == How::Container => scan.unreadable.push(Unreadable {
+                    written: raw.written,
                     line,
                     reason: e.to_string(),
                 }),
-                _ => {}
+                Err(_) => {}
             }
         }
     }
@@ -187,96 +286,295 @@ fn resource_of(doc: &Value) -> String {
 
 const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
-/// Whether a document is a custom resource: its `apiVersion`'s group is one of its own,
+/// The API group of a custom resource: its `apiVersion`'s group when it is one of its own,
 /// a dotted name outside Kubernetes' `*.k8s.io` (`monitoring.coreos.com/v1`), not a
 /// built-in group (`v1`, `apps/v1`, `batch/v1`, `networking.k8s.io/v1`).
-fn custom(doc: &Value) -> bool {
-    let Some((group, _)) = doc
+fn group(doc: &Value) -> Option<&str> {
+    let (group, _) = doc
         .get("apiVersion")
-        .and_then(Value::as_str)
-        .and_then(|v| v.split_once('/'))
-    else {
-        return false;
-    };
-    group.contains('.') && !group.ends_with(".k8s.io") && group != "k8s.io"
+        .and_then(Value::as_str)?
+        .split_once('/')?;
+    (group.contains('.') && !group.ends_with(".k8s.io") && group != "k8s.io").then_some(group)
 }
 
-/// Every container list under `value`, depth-first in document order, and in a custom
-/// resource (`custom`) every other `image` field.
-fn walk(value: &Value, out: &mut Vec<(String, How)>, custom: bool, depth: usize) {
-    // The YAML reader stops at 64 levels already; this bounds the walk the same.
-    if depth > 128 {
-        return;
+/// What a walk looks for besides containers.
+#[derive(Debug, Clone, Copy)]
+enum Mode<'a> {
+    /// A resource of Kubernetes' own: containers only.
+    Workload,
+    /// A custom resource: its `image` fields and the images its maps name in parts too.
+    Custom { group: &'a str, kind: &'a str },
+    /// The YAML or JSON of a ConfigMap's data: the images its maps name in parts only.
+    Values,
+}
+
+/// One step of a field's path.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// A walk of one document, gathering what it names in document order.
+struct Walker<'a> {
+    out: Vec<Raw>,
+    mode: Mode<'a>,
+    /// Written before every field (`data.values:`, the data the walk is inside).
+    prefix: String,
+    path: Vec<Step>,
+}
+
+impl Walker<'_> {
+    /// The field at the walk's path (with `last` after it): `spec.containers[0].image`;
+    /// a key that is no plain name is quoted (`data["plugins.txt"]`).
+    fn field(&self, last: Option<&str>) -> String {
+        let mut out = self.prefix.clone();
+        let steps = self
+            .path
+            .iter()
+            .cloned()
+            .chain(last.map(|k| Step::Key(k.into())));
+        for s in steps {
+            match s {
+                Step::Key(k) => {
+                    let first = out.is_empty() || out.ends_with(':');
+                    push_key(&mut out, &k, first);
+                }
+                Step::Index(n) => out.push_str(&format!("[{n}]")),
+            }
+        }
+        out
     }
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                if CONTAINER_LISTS.contains(&k.as_str())
-                    && let Value::Array(items) = v
-                    && items.iter().any(|c| c.get("image").is_some())
-                {
-                    for c in items {
-                        container(c, out);
+
+    fn push(&mut self, written: String, how: How, last: Option<&str>) {
+        let field = self.field(last);
+        self.out.push(Raw {
+            written,
+            how,
+            field,
+            parts: Vec::new(),
+            at: At::Written,
+            incomplete: None,
+        });
+    }
+
+    /// Every container list under `value`, depth-first in document order, and what the
+    /// walk's mode looks for besides.
+    fn walk(&mut self, value: &Value, disabled: bool, depth: usize) {
+        // The YAML reader stops at 64 levels already; this bounds the walk the same.
+        if depth > 128 {
+            return;
+        }
+        match value {
+            Value::Object(map) => self.map(map, disabled, depth),
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.path.push(Step::Index(i));
+                    self.walk(v, disabled, depth + 1);
+                    self.path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn map(&mut self, map: &Map<String, Value>, disabled: bool, depth: usize) {
+        let operated = !matches!(self.mode, Mode::Workload);
+        let disabled = disabled || operated && operator::disabled(map);
+        let mut whole = false;
+        if operated && !disabled {
+            for c in operator::parts(map) {
+                whole |= c.child.is_none();
+                self.composed(c);
+            }
+        }
+        for (k, v) in map {
+            self.path.push(Step::Key(k.clone()));
+            // A ConfigMap's pod templates are read by their lines, whether or not they
+            // are YAML (see `config_map`).
+            if CONTAINER_LISTS.contains(&k.as_str())
+                && !matches!(self.mode, Mode::Values)
+                && let Value::Array(items) = v
+                && items.iter().any(|c| c.get("image").is_some())
+            {
+                for (i, c) in items.iter().enumerate() {
+                    self.path.push(Step::Index(i));
+                    self.container(c);
+                    self.path.pop();
+                }
+            } else if matches!(self.mode, Mode::Custom { .. })
+                && !disabled
+                && !whole
+                && k == "image"
+                && let Value::String(s) = v
+            {
+                if named(s.trim()) {
+                    self.push(s.trim().to_string(), How::Resource, None);
+                }
+            } else {
+                self.walk(v, disabled, depth + 1);
+            }
+            self.path.pop();
+        }
+    }
+
+    /// An image a map names in parts: pulled by the operator, or completed by it on the
+    /// node.
+    fn composed(&mut self, c: operator::Composed) {
+        let field = self.field(c.child.as_deref());
+        let (at, incomplete) = match self.mode {
+            Mode::Custom { group, kind } => {
+                let mut keys: Vec<String> = Vec::new();
+                let mut plain = true;
+                for s in &self.path {
+                    match s {
+                        Step::Key(k) => keys.push(k.clone()),
+                        Step::Index(_) => plain = false,
                     }
-                    continue;
                 }
-                if custom
-                    && k == "image"
-                    && let Value::String(s) = v
-                {
-                    out.push((s.trim().to_string(), How::Resource));
-                    continue;
-                }
-                walk(v, out, custom, depth + 1);
+                keys.extend(c.child.clone());
+                let at = if plain && !keys.is_empty() {
+                    At::Path(keys)
+                } else {
+                    At::Part
+                };
+                (at, operator::completed_on_the_node(group, kind, &field, &c))
             }
-        }
-        Value::Array(items) => {
-            for v in items {
-                walk(v, out, custom, depth + 1);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// One container: its `image`, then what its `command`, `args` and `env` name.
-fn container(c: &Value, out: &mut Vec<(String, How)>) {
-    let Value::Object(map) = c else { return };
-    if let Some(image) = map.get("image") {
-        let text = match image {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
+            _ => (At::Part, None),
         };
-        out.push((text.trim().to_string(), How::Container));
+        self.out.push(Raw {
+            written: c.written,
+            how: How::Operator,
+            field,
+            parts: c.parts,
+            at,
+            incomplete,
+        });
     }
-    for key in ["command", "args"] {
-        if let Some(Value::Array(items)) = map.get(key) {
-            for s in items.iter().filter_map(Value::as_str) {
-                for t in tokens(s) {
-                    out.push((t.to_string(), How::Argument));
+
+    /// One container: its `image`, then what its `command`, `args` and `env` name.
+    fn container(&mut self, c: &Value) {
+        let Value::Object(map) = c else { return };
+        if let Some(image) = map.get("image") {
+            let text = match image {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            self.push(text.trim().to_string(), How::Container, Some("image"));
+        }
+        for key in ["command", "args"] {
+            if let Some(Value::Array(items)) = map.get(key) {
+                self.path.push(Step::Key(key.into()));
+                for (i, s) in items.iter().enumerate() {
+                    let Some(s) = s.as_str() else { continue };
+                    self.path.push(Step::Index(i));
+                    for (flag, word) in tokens(s) {
+                        if free(word) || names_image(flag) && named(word) {
+                            self.push(word.to_string(), How::Argument, None);
+                        }
+                    }
+                    self.path.pop();
+                }
+                self.path.pop();
+            }
+        }
+        if let Some(Value::Array(env)) = map.get("env") {
+            self.path.push(Step::Key("env".into()));
+            for (i, e) in env.iter().enumerate() {
+                let Some(Value::String(s)) = e.get("value") else {
+                    continue;
+                };
+                let var = e.get("name").and_then(Value::as_str).unwrap_or("");
+                self.path.push(Step::Index(i));
+                for (key, word) in tokens(s) {
+                    if free(word) || (names_image(var) || names_image(key)) && named(word) {
+                        self.push(word.to_string(), How::Argument, Some("value"));
+                    }
+                }
+                self.path.pop();
+            }
+            self.path.pop();
+        }
+    }
+
+    /// A ConfigMap's data: the references its text names, the images of the pod templates
+    /// it holds, and, when those are templates, the images its YAML or JSON names in parts.
+    fn config_map(&mut self, data: &Map<String, Value>) {
+        let mut templated = false;
+        for (k, v) in data {
+            let Value::String(s) = v else { continue };
+            self.path = vec![Step::Key("data".into()), Step::Key(k.clone())];
+            let (images, t) = operator::template_images(s);
+            templated |= t;
+            for image in &images {
+                self.push(image.clone(), How::Operator, None);
+            }
+            for (_, word) in tokens(s) {
+                if free(word) && !images.iter().any(|i| i == word) {
+                    self.push(word.to_string(), How::Argument, None);
                 }
             }
         }
-    }
-    if let Some(Value::Array(env)) = map.get("env") {
-        for e in env {
-            if let Some(Value::String(s)) = e.get("value") {
-                for t in tokens(s) {
-                    out.push((t.to_string(), How::Argument));
-                }
-            }
+        if !templated {
+            self.path.clear();
+            return;
         }
+        let mode = std::mem::replace(&mut self.mode, Mode::Values);
+        for (k, v) in data {
+            let Value::String(s) = v else { continue };
+            let Ok(inner @ (Value::Object(_) | Value::Array(_))) = super::read_yaml::<Value>(s)
+            else {
+                continue;
+            };
+            self.path.clear();
+            self.prefix = String::new();
+            push_key(&mut self.prefix, "data", true);
+            push_key(&mut self.prefix, k, false);
+            self.prefix.push(':');
+            self.walk(&inner, false, 0);
+        }
+        self.mode = mode;
+        self.prefix.clear();
+        self.path.clear();
     }
 }
 
-/// The words of an argument or a value that may name an image: split at white space,
-/// quotes, `,` and `;`, and a `--flag=` or `KEY=` prefix dropped.
-fn tokens(s: &str) -> impl Iterator<Item = &str> {
+/// `k` after a field's text: `.k`, or `["k"]` when it is no plain name (`plugins.txt`).
+fn push_key(out: &mut String, k: &str, first: bool) {
+    let plain = !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !plain {
+        out.push_str(&format!("[{k:?}]"));
+    } else {
+        if !first {
+            out.push('.');
+        }
+        out.push_str(k);
+    }
+}
+
+/// Whether a flag or a variable names an image (`--engine-image`, `HELPER_IMAGE`).
+fn names_image(key: &str) -> bool {
+    key.to_ascii_lowercase().contains("image")
+}
+
+/// The words of an argument or a value that may name an image, each with what is written
+/// before its `=` (a `--flag` or a `KEY`; empty when none): split at white space, quotes,
+/// `,` and `;`.
+fn tokens(s: &str) -> impl Iterator<Item = (&str, &str)> {
     s.split(|c: char| c.is_whitespace() || "\"'`,;()[]{}<>|".contains(c))
-        .map(|t| t.rsplit_once('=').map_or(t, |(_, v)| v))
-        .map(|t| t.trim_end_matches(['.', ':']))
-        .filter(|t| t.len() >= 3 && t.len() <= 512 && (t.contains(':') || t.contains('@')))
+        .map(|t| t.rsplit_once('=').unwrap_or(("", t)))
+        .map(|(k, t)| (k, t.trim_end_matches(['.', ':'])))
+        .filter(|(_, t)| t.len() >= 3 && t.len() <= 512 && (t.contains(':') || t.contains('@')))
+}
+
+/// Whether a word of free text (an argument, a value, a ConfigMap's data) names an image:
+/// [`named`], with a registry host or a path, never a bare `name:version` (a plugin
+/// list's `git:5.10.1`).
+pub fn free(word: &str) -> bool {
+    named(word) && word.contains('/')
 }
 
 /// Whether a word found in an argument names an image: a full reference with a tag or
@@ -342,15 +640,32 @@ fn locate(text: &str, needle: &str, cursor: &mut usize) -> (usize, String) {
 
 /// The line of `template` (its source text) an image found after `key` came from: the
 /// `n`-th line of the source holding the key's name when the output has as many, else the
-/// first; `None` when no source line holds it (the key came from a helper elsewhere).
+/// first; `None` when no source line holds it (the key came from a helper elsewhere). A
+/// key with its indentation (a map's, `  toolkit:`) is looked for at the start of a line
+/// first, so that a key of the same name deeper (`    toolkit:`) is not taken for it.
 pub fn source_line(template: &str, key: &str, nth: usize, in_output: usize) -> Option<usize> {
     let name = key_name(key)?;
-    let lines: Vec<usize> = template
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.contains(&name))
-        .map(|(i, _)| i + 1)
-        .collect();
+    let holding = |at_start: bool| -> Vec<usize> {
+        template
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                if at_start {
+                    l.starts_with(&name)
+                } else {
+                    l.contains(name.trim_start())
+                }
+            })
+            .map(|(i, _)| i + 1)
+            .collect()
+    };
+    let mut lines = Vec::new();
+    if name.starts_with(' ') {
+        lines = holding(true);
+    }
+    if lines.is_empty() {
+        lines = holding(false);
+    }
     if lines.len() == in_output {
         lines.get(nth).copied()
     } else {
@@ -358,203 +673,25 @@ pub fn source_line(template: &str, key: &str, nth: usize, in_output: usize) -> O
     }
 }
 
+/// The line of `template` (its source text) the map at `path` (keys from the document's
+/// top) is written on, when the template writes the document in block style: its lines of
+/// template actions alone (`{{- if .Values.x }}`) are passed over.
+pub fn path_line(template: &str, path: &[String]) -> Option<usize> {
+    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+    operator::line_of_path(template, &keys).map(|(line, _)| line)
+}
+
 /// The name in a key as rendered: `image:` → `image:`, `- --engine-image=` →
-/// `--engine-image=`, `value:` → `value:`.
+/// `--engine-image=`, `value:` → `value:`; a key's indentation is kept (`  toolkit:`).
 pub fn key_name(key: &str) -> Option<String> {
+    let indent = &key[..key.len() - key.trim_start().len()];
     let k = key.trim().trim_start_matches("- ").trim();
     if k.is_empty() {
         return None;
     }
     // The last word before the value: `- name: x image:` is not YAML, but a flag is.
-    Some(k.rsplit(' ').next().unwrap_or(k).to_string())
+    Some(format!("{indent}{}", k.rsplit(' ').next().unwrap_or(k)))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn documents_are_split_as_helm_splits_a_manifest() {
-        let text = "a: 1\n---\n\n---# only a comment\n---# c\nkind: Pod\nspec:\n  containers:\n  - image: x.io/a:1\n";
-        let scan = scan(text).unwrap();
-        assert_eq!(scan.found.len(), 1);
-        assert_eq!(scan.found[0].line, 9);
-    }
-
-    #[test]
-    fn a_repeated_key_keeps_its_last_value_as_helm_reads_a_manifest() {
-        let text = "kind: Pod\nmetadata:\n  annotations:\n    a: \"1\"\n    a: \"2\"\nspec:\n  containers:\n  - image: x.io/a:1\n    image: x.io/b:2\n";
-        let scan = scan(text).unwrap();
-        assert_eq!(scan.found.len(), 1);
-        assert_eq!(scan.found[0].reference.to_string(), "x.io/b:2");
-    }
-
-    fn found(text: &str) -> Vec<(String, How, usize, String)> {
-        scan(text)
-            .unwrap()
-            .found
-            .into_iter()
-            .map(|f| (f.reference.to_string(), f.how, f.line, f.resource))
-            .collect()
-    }
-
-    #[test]
-    fn containers_of_every_kind_and_custom_resources_are_found() {
-        let text = "\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  template:
-    spec:
-      initContainers:
-        - name: init
-          image: busybox:1.36
-      containers:
-        - name: web
-          image: \"registry.example:5000/team/web:2.0\"
-          args: [\"--engine-image=longhornio/longhorn-engine:v1.7.0\", \"--listen=0.0.0.0:8080\", \"--name=x\"]
-          env:
-            - {name: SOLVER, value: quay.io/jetstack/cert-manager-acmesolver:v1.15.0}
-            - {name: DB, value: \"postgres.db.svc:5432\"}
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {name: backup}
-spec:
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-            - {name: b, image: \"alpine@sha256:0000000000000000000000000000000000000000000000000000000000000000\"}
----
-apiVersion: example.io/v1
-kind: Thing
-metadata: {name: custom}
-spec:
-  deep:
-    podSpec:
-      ephemeralContainers:
-        - image: ghcr.io/example/dbg:1
-";
-        let f = found(text);
-        assert_eq!(
-            f,
-            [
-                ("docker.io/library/busybox:1.36".into(), How::Container, 9, "Deployment/web".into()),
-                ("registry.example:5000/team/web:2.0".into(), How::Container, 12, "Deployment/web".into()),
-                ("docker.io/longhornio/longhorn-engine:v1.7.0".into(), How::Argument, 13, "Deployment/web".into()),
-                ("quay.io/jetstack/cert-manager-acmesolver:v1.15.0".into(), How::Argument, 15, "Deployment/web".into()),
-                (
-                    "docker.io/library/alpine@sha256:0000000000000000000000000000000000000000000000000000000000000000".into(),
-                    How::Container,
-                    27,
-                    "CronJob/backup".into()
-                ),
-                ("ghcr.io/example/dbg:1".into(), How::Container, 36, "Thing/custom".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_custom_resource_names_the_image_its_operator_runs() {
-        let text = "\
-apiVersion: monitoring.coreos.com/v1
-kind: Prometheus
-metadata: {name: k}
-spec:
-  image: \"quay.io/prometheus/prometheus:v3.5.0\"
-  version: v3.5.0
-  thanos:
-    image: prometheus
-  containers:
-    - name: side
-      image: ghcr.io/example/side:1
----
-apiVersion: example.io/v1
-kind: Machine
-metadata: {name: m}
-spec:
-  image: ubuntu-22.04
----
-apiVersion: apps/v1
-kind: Thing
-metadata: {name: builtin}
-spec:
-  image: nginx:1.25
----
-apiVersion: storage.k8s.io/v1
-kind: Other
-metadata: {name: k8s}
-image: nginx:1.25
-";
-        assert_eq!(
-            found(text),
-            [
-                (
-                    "quay.io/prometheus/prometheus:v3.5.0".into(),
-                    How::Resource,
-                    5,
-                    "Prometheus/k".into()
-                ),
-                (
-                    "ghcr.io/example/side:1".into(),
-                    How::Container,
-                    11,
-                    "Prometheus/k".into()
-                ),
-            ]
-        );
-        assert_eq!(How::Resource.to_string(), "a custom resource's image");
-    }
-
-    #[test]
-    fn config_map_data_and_empty_images_are_reported() {
-        let text = "kind: ConfigMap\nmetadata: {name: c}\ndata:\n  images: |\n    engine=docker.io/x/engine:v1\n    url=http://example.com:80/x\n  mode: \"debug:true\"\n---\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: a\n      image: \"\"\n";
-        let s = scan(text).unwrap();
-        let f: Vec<_> = s
-            .found
-            .iter()
-            .map(|f| (f.reference.to_string(), f.line))
-            .collect();
-        assert_eq!(f, [("docker.io/x/engine:v1".to_string(), 5)]);
-        assert_eq!(s.unreadable.len(), 1);
-        assert_eq!(s.unreadable[0].line, 14);
-    }
-
-    #[test]
-    fn words_that_are_not_images_are_not_named() {
-        for yes in [
-            "nginx:1.25",
-            "nginx:latest",
-            "rancher/klipper-helm:v0.9.3-build20241008",
-            "quay.io/a/b:v1",
-            "localhost:5000/x:1",
-            "x/y:16",
-            "a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-        ] {
-            assert!(named(yes), "{yes}");
-        }
-        for no in [
-            "host:8080",
-            "svc.ns.svc.cluster.local:5432",
-            "level:info",
-            "http://x:80",
-            "/var/lib:x",
-            "quay.io/a/b",
-            "debug:true",
-            "0.0.0.0:8080",
-        ] {
-            assert!(!named(no), "{no}");
-        }
-    }
-
-    #[test]
-    fn a_source_line_is_found_by_its_key() {
-        let src = "spec:\n  containers:\n    - image: {{ include \"x\" . }}\n      args:\n        - --side-image={{ .Values.side }}\n";
-        assert_eq!(source_line(src, "image:", 0, 1), Some(3));
-        assert_eq!(source_line(src, "- --side-image=", 0, 1), Some(5));
-        assert_eq!(source_line(src, "value:", 0, 1), None);
-    }
-}
+mod tests;

@@ -19,7 +19,8 @@ pub struct Pulled {
     pub reference: Reference,
     /// As the manifest writes it.
     pub written: String,
-    /// A container's image, named in an argument, or a custom resource's image.
+    /// A container's image, named in an argument, a custom resource's image, or pulled by
+    /// the operator.
     pub how: How,
     /// The chart: `top`, or a dependency's `top/charts/sub`.
     pub chart: String,
@@ -29,11 +30,26 @@ pub struct Pulled {
     pub line: Option<usize>,
     /// The resource that pulls it: `Kind/name`.
     pub resource: String,
+    /// The resource's field it came from (`spec.template.spec.containers[0].image`,
+    /// `spec.driver`, `data.config`).
+    pub field: String,
     /// The values it came from (dotted paths in the release's values).
     pub values: Vec<String>,
 }
 
 impl Pulled {
+    /// Whether `other` is this image at the same place, whatever its field.
+    fn same_place(&self, other: &Pulled) -> bool {
+        self.reference == other.reference
+            && self.written == other.written
+            && self.how == other.how
+            && self.chart == other.chart
+            && self.template == other.template
+            && self.line == other.line
+            && self.resource == other.resource
+            && self.values == other.values
+    }
+
     /// `top/templates/deploy.yaml:12` (or without a line).
     pub fn place(&self) -> String {
         match self.line {
@@ -56,6 +72,27 @@ pub struct Unreadable {
     pub reason: String,
 }
 
+/// An image a resource names that its operator completes on the node (the GPU operator
+/// appends the node's OS to its driver's tag): not checked against the image lists nor
+/// mirrored, since the image pulled is another.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Completed {
+    /// The image as the resource names it (`nvcr.io/nvidia/driver:595.58.03`).
+    pub written: String,
+    /// The chart.
+    pub chart: String,
+    /// The template, with its line when found.
+    pub place: String,
+    /// The resource: `Kind/name`.
+    pub resource: String,
+    /// Its field: `spec.driver`.
+    pub field: String,
+    /// The values it came from.
+    pub values: Vec<String>,
+    /// What the operator does to it.
+    pub reason: String,
+}
+
 /// Everything a chart pulls.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ChartImages {
@@ -66,6 +103,8 @@ pub struct ChartImages {
     /// What each template rendered, in template name order (`chart-images --manifests`).
     #[serde(skip)]
     pub rendered: Vec<super::render::Rendered>,
+    /// Images an operator completes on the node.
+    pub completed_on_the_node: Vec<Completed>,
 }
 
 impl ChartImages {
@@ -159,29 +198,70 @@ fn push(
     leaves: &[(String, String)],
     deps: &[String],
 ) {
-    let keys: Vec<Option<String>> = scan.found.iter().map(|f| found::key_name(&f.key)).collect();
+    let keys: Vec<Option<String>> = (scan.found.iter().map(|f| &f.key))
+        .chain(scan.incomplete.iter().map(|f| &f.key))
+        .map(|k| found::key_name(k))
+        .collect();
+    // The template's line of the `i`-th image found: its map's by its path when the
+    // template writes it, else the `n`-th of its key's name.
+    let line_of = |i: usize, output_line: usize, path: &[String]| match source {
+        // A CRD file is its own output.
+        None => Some(output_line),
+        Some(src)
+            if !path.is_empty()
+                && let Some(l) = found::path_line(src, path) =>
+        {
+            Some(l)
+        }
+        Some(src) => keys[i].as_ref().and_then(|k| {
+            let nth = keys[..i].iter().filter(|x| x.as_ref() == Some(k)).count();
+            let total = keys.iter().filter(|x| x.as_ref() == Some(k)).count();
+            found::source_line(src, k, nth, total)
+        }),
+    };
+    let values = |written: &str, parts: &[String], field: &str| {
+        if parts.is_empty() {
+            values_of(written, chart, leaves, deps)
+        } else {
+            values_of_parts(parts, field, chart, leaves, deps)
+        }
+    };
+    let count = scan.found.len();
     for (i, f) in scan.found.into_iter().enumerate() {
-        let line = match source {
-            // A CRD file is its own output.
-            None => Some(f.line),
-            Some(src) => keys[i].as_ref().and_then(|k| {
-                let nth = keys[..i].iter().filter(|x| x.as_ref() == Some(k)).count();
-                let total = keys.iter().filter(|x| x.as_ref() == Some(k)).count();
-                found::source_line(src, k, nth, total)
-            }),
-        };
         let pulled = Pulled {
-            values: values_of(&f.written, chart, leaves, deps),
+            values: values(&f.written, &f.parts, &f.field),
             reference: f.reference,
             written: f.written,
             how: f.how,
             chart: chart.to_string(),
             template: name.to_string(),
-            line,
+            line: line_of(i, f.line, &f.path),
             resource: f.resource,
+            field: f.field,
         };
-        if !out.images.contains(&pulled) {
+        // Once per place, as before fields were named: grafana's two sidecars of one image
+        // on one template line are one entry (the first's field).
+        let again = out.images.iter().any(|p| p.same_place(&pulled));
+        if !again {
             out.images.push(pulled);
+        }
+    }
+    for (i, f) in scan.incomplete.into_iter().enumerate() {
+        let place = match line_of(count + i, f.line, &f.path) {
+            Some(l) => format!("{name}:{l}"),
+            None => name.to_string(),
+        };
+        let completed = Completed {
+            values: values(&f.written, &f.parts, &f.field),
+            written: f.written,
+            chart: chart.to_string(),
+            place,
+            resource: f.resource,
+            field: f.field,
+            reason: f.reason,
+        };
+        if !out.completed_on_the_node.contains(&completed) {
+            out.completed_on_the_node.push(completed);
         }
     }
     for u in scan.unreadable {
@@ -256,6 +336,67 @@ fn values_of(
     leaves: &[(String, String)],
     deps: &[String],
 ) -> Vec<String> {
+    let mut out = in_scope(chart, leaves, deps, MAX_VALUES, |text| holds(written, text));
+    out.sort();
+    out
+}
+
+/// The values an image named in parts came from: for each part, the values whose text is
+/// the part, those under a path ending as the field does preferred (the part
+/// `nvcr.io/nvidia` of `spec.toolkit` is `toolkit.repository`, not `devicePlugin.repository`
+/// of the same text), each once.
+fn values_of_parts(
+    parts: &[String],
+    field: &str,
+    chart: &str,
+    leaves: &[(String, String)],
+    deps: &[String],
+) -> Vec<String> {
+    // `spec.driver.manager` → [spec, driver, manager]; `data.values:global.proxy` → [global, proxy].
+    let inner = field.rsplit_once(':').map_or(field, |(_, f)| f);
+    let steps: Vec<&str> = inner
+        .split(['.', '[', ']', '"'])
+        .filter(|s| !s.is_empty() && !s.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for part in parts {
+        let all = in_scope(chart, leaves, deps, 1000, |text| text == part);
+        // The longest end of the field that some of them lie under.
+        let under = (1..=steps.len()).rev().find_map(|n| {
+            let end = steps[steps.len() - n..].join(".");
+            // The value's own map is the field's end: `toolkit.image` for `spec.toolkit`,
+            // not `vfioManager.driverManager.image` for `spec.vfioManager`.
+            let hit: Vec<&String> = all
+                .iter()
+                .filter(|p| {
+                    p.rsplit_once('.')
+                        .is_some_and(|(map, _)| map == end || map.ends_with(&format!(".{end}")))
+                })
+                .collect();
+            (!hit.is_empty()).then_some(hit)
+        });
+        let chosen: Vec<&String> = under.unwrap_or_else(|| all.iter().collect());
+        for p in chosen {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+    }
+    out.truncate(MAX_VALUES);
+    out.sort();
+    out
+}
+
+/// The values of `leaves` in the scope of `chart` (its own values, not its dependencies',
+/// and the globals) whose text `wanted` takes, each once, a dependency's copy of a global
+/// named as the user sets it (`global.x`); the first `most`.
+fn in_scope(
+    chart: &str,
+    leaves: &[(String, String)],
+    deps: &[String],
+    most: usize,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<String> {
     // `top/charts/a/charts/b` → `a.b.`
     let scope: String = chart
         .split("/charts/")
@@ -272,13 +413,9 @@ fn values_of(
             .iter()
             .filter_map(|d| d.strip_prefix(&scope))
             .any(|d| !d.is_empty() && rest.starts_with(&format!("{d}.")));
-        if below {
+        if below || !wanted(text) {
             continue;
         }
-        if !holds(written, text) {
-            continue;
-        }
-        // A dependency's copy of a global is named as the user sets it: `global.x`.
         let named = match rest.strip_prefix("global.") {
             Some(g) => format!("global.{g}"),
             None => path.clone(),
@@ -286,11 +423,10 @@ fn values_of(
         if !out.contains(&named) {
             out.push(named);
         }
-        if out.len() >= MAX_VALUES {
+        if out.len() >= most {
             break;
         }
     }
-    out.sort();
     out
 }
 
@@ -354,6 +490,121 @@ mod tests {
                     vec!["sidecar.image".into(), "sidecar.tag".into()]
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn an_operators_images_carry_their_field_line_and_own_values() {
+        let archive = tgz(&[
+            ("gpu/Chart.yaml", b"apiVersion: v2\nname: gpu\nversion: 1.0.0\nappVersion: v26.7.0\n"),
+            ("gpu/values.yaml", b"validator:\n  repository: nvcr.io/nvidia\n  image: gpu-operator\n  toolkit:\n    env: []\ndriver:\n  repository: nvcr.io/nvidia\n  image: driver\n  version: \"595.58.03\"\ntoolkit:\n  repository: nvcr.io/nvidia/k8s\n  image: container-toolkit\n  version: v1.20.0\ndevicePlugin:\n  repository: nvcr.io/nvidia\n  image: k8s-device-plugin\n  version: v1.20.0\n"),
+            ("gpu/templates/clusterpolicy.yaml", b"apiVersion: nvidia.com/v1\nkind: ClusterPolicy\nmetadata:\n  name: cluster-policy\nspec:\n  validator:\n    repository: {{ .Values.validator.repository }}\n    image: {{ .Values.validator.image }}\n    version: {{ .Values.validator.version | default .Chart.AppVersion | quote }}\n    {{- if .Values.validator.toolkit }}\n    toolkit:\n      env: []\n    {{- end }}\n  driver:\n    {{- with .Values.driver }}\n    repository: {{ .repository }}\n    image: {{ .image }}\n    version: {{ .version | quote }}\n    {{- end }}\n  toolkit:\n    {{- toYaml .Values.toolkit | nindent 4 }}\n  devicePlugin:\n    {{- toYaml .Values.devicePlugin | nindent 4 }}\n"),
+        ]);
+        let settings = Settings {
+            release: "gpu".into(),
+            namespace: "gpu".into(),
+            k3s_version: "v1.33.1+k3s1".into(),
+        };
+        let found = chart_images("gpu", &archive, &Map::new(), &settings).unwrap();
+        let got: Vec<(String, How, String, String, Vec<String>)> = found
+            .images
+            .iter()
+            .map(|p| {
+                let values = p.values.clone();
+                (
+                    p.reference.to_string(),
+                    p.how,
+                    p.place(),
+                    p.field.clone(),
+                    values,
+                )
+            })
+            .collect();
+        let t = "gpu/templates/clusterpolicy.yaml";
+        assert_eq!(
+            got,
+            [
+                (
+                    "nvcr.io/nvidia/gpu-operator:v26.7.0".into(),
+                    How::Operator,
+                    format!("{t}:6"),
+                    "spec.validator".into(),
+                    vec!["validator.image".into(), "validator.repository".into()]
+                ),
+                // Its own line, not the validator's `toolkit:`; its own values, not the
+                // device plugin's of the same text.
+                (
+                    "nvcr.io/nvidia/k8s/container-toolkit:v1.20.0".into(),
+                    How::Operator,
+                    format!("{t}:20"),
+                    "spec.toolkit".into(),
+                    vec![
+                        "toolkit.image".into(),
+                        "toolkit.repository".into(),
+                        "toolkit.version".into()
+                    ]
+                ),
+                (
+                    "nvcr.io/nvidia/k8s-device-plugin:v1.20.0".into(),
+                    How::Operator,
+                    format!("{t}:22"),
+                    "spec.devicePlugin".into(),
+                    vec![
+                        "devicePlugin.image".into(),
+                        "devicePlugin.repository".into(),
+                        "devicePlugin.version".into()
+                    ]
+                ),
+            ]
+        );
+        assert_eq!(
+            found.completed_on_the_node,
+            [Completed {
+                written: "nvcr.io/nvidia/driver:595.58.03".into(),
+                chart: "gpu".into(),
+                place: format!("{t}:14"),
+                resource: "ClusterPolicy/cluster-policy".into(),
+                field: "spec.driver".into(),
+                values: vec![
+                    "driver.image".into(),
+                    "driver.repository".into(),
+                    "driver.version".into()
+                ],
+                reason: found.completed_on_the_node[0].reason.clone(),
+            }]
+        );
+        assert!(found.completed_on_the_node[0].reason.contains("node's OS"));
+        // What chart-images --json prints of them: the field, the new list.
+        let json = serde_json::to_value(&found).unwrap();
+        assert_eq!(json["images"][0]["how"], "operator");
+        assert_eq!(json["images"][0]["field"], "spec.validator");
+        assert_eq!(json["completed_on_the_node"][0]["field"], "spec.driver");
+    }
+
+    #[test]
+    fn one_image_at_one_place_is_one_entry_whatever_its_fields() {
+        // Grafana's two sidecars: one image, one template line, two containers.
+        let archive = tgz(&[
+            ("g/Chart.yaml", b"apiVersion: v2\nname: g\nversion: 1.0.0\n"),
+            ("g/templates/d.yaml", b"kind: Deployment\nmetadata: {name: g}\nspec:\n  template:\n    spec:\n      containers:\n      {{- range list \"dashboards\" \"datasources\" }}\n        - name: {{ . }}\n          image: quay.io/kiwigrid/k8s-sidecar:2.10.1\n      {{- end }}\n"),
+        ]);
+        let settings = Settings {
+            release: "g".into(),
+            namespace: "g".into(),
+            k3s_version: "v1.33.1+k3s1".into(),
+        };
+        let found = chart_images("g", &archive, &Map::new(), &settings).unwrap();
+        let got: Vec<(String, String)> = found
+            .images
+            .iter()
+            .map(|p| (p.place(), p.field.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                "g/templates/d.yaml:9".to_string(),
+                "spec.template.spec.containers[0].image".to_string()
+            )]
         );
     }
 

@@ -88,6 +88,7 @@ pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError>
                     "mode": c.mode,
                     "images": images,
                     "unreadable": c.images.unreadable,
+                    "completed_on_the_node": c.images.completed_on_the_node,
                 })
             })
             .zip(&written)
@@ -125,12 +126,28 @@ pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError>
             } else {
                 format!("; values {}", p.values.join(", "))
             };
+            // An operator's image names the field it came from: no template line says it.
+            let field = if p.how == seedforge::charts::found::How::Operator {
+                format!(", {}", p.field)
+            } else {
+                String::new()
+            };
             outln!(
-                "  {}  [{state}]  {} ({}, {}){values}",
+                "  {}  [{state}]  {} ({}, {}{field}){values}",
                 p.reference,
                 p.place(),
                 p.resource,
                 p.how
+            );
+        }
+        for i in &c.images.completed_on_the_node {
+            outln!(
+                "  (completed on the node)  {}  {} ({}, {}): {}",
+                i.written,
+                i.place,
+                i.resource,
+                i.field,
+                i.reason
             );
         }
         for u in &c.images.unreadable {
