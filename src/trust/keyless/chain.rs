@@ -173,6 +173,9 @@ pub(super) struct Authorities {
 
 struct Entry {
     certs: Vec<Vec<u8>>,
+    /// Each certificate's subject (DER), so a check finds the leaf's issuer by name
+    /// without parsing the entry again (empty for a certificate that does not parse).
+    subjects: Vec<Vec<u8>>,
     /// The index of the certificate that signed each one, if one of the entry did; the
     /// root's own is `None`.
     above: Vec<Option<usize>>,
@@ -213,8 +216,17 @@ impl Authorities {
                         })
                     })
                     .collect();
+                let subjects = parsed
+                    .iter()
+                    .map(|c| {
+                        c.as_ref()
+                            .map(|c| c.subject().as_raw().to_vec())
+                            .unwrap_or_default()
+                    })
+                    .collect();
                 Entry {
                     certs,
+                    subjects,
                     above,
                     valid_for: ca
                         .valid_for
@@ -260,13 +272,12 @@ impl Authorities {
             ));
         }
         let issuer = leaf_cert.issuer();
-        let named = |der: &[u8]| parse(der).is_ok_and(|c| c.subject().as_raw() == issuer.as_raw());
         let valid: Vec<&Entry> = self.entries.iter().filter(|e| e.valid_at(t)).collect();
         // The certificates of the valid entries that bear the leaf's issuer's name.
         let mut candidates: Vec<&[u8]> = Vec::new();
         for entry in &valid {
-            for der in &entry.certs {
-                if named(der) && !candidates.contains(&der.as_slice()) {
+            for (der, subject) in entry.certs.iter().zip(&entry.subjects) {
+                if subject.as_slice() == issuer.as_raw() && !candidates.contains(&der.as_slice()) {
                     candidates.push(der);
                 }
             }
@@ -318,11 +329,10 @@ impl Authorities {
         none_valid: bool,
     ) -> KeylessError {
         let issuer = leaf.issuer();
-        let named = |der: &[u8]| parse(der).is_ok_and(|c| c.subject().as_raw() == issuer.as_raw());
         if let Some(entry) = self
             .entries
             .iter()
-            .find(|e| !e.valid_at(t) && e.certs.iter().any(|c| named(c)))
+            .find(|e| !e.valid_at(t) && e.subjects.iter().any(|s| s.as_slice() == issuer.as_raw()))
         {
             let (start, end) = entry.valid_for.unwrap_or((0, None));
             return refused(format!(
