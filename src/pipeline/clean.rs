@@ -7,8 +7,8 @@
 //! [`crate::pipeline::state`]) and seedforge's own leftovers of interrupted runs (`oci/.seedforge/`,
 //! `iso/.stage-*`, hidden `*.seedforge-PID-N.tmp` and `*.PID.iso-tmp` temporary files
 //! beside artifacts); then the directories that became empty. An output a first build
-//! left unsealed (no manifest, its build state there) is cleaned by what the build state
-//! says its steps wrote instead. Without a manifest or such a state it refuses and removes
+//! left unsealed (no manifest, its build state there) is cleaned by the files under the
+//! paths a build owns instead. Without a manifest or such a state it refuses and removes
 //! nothing. The output directory itself is kept.
 
 use crate::pipeline::seal::{MANIFEST, ManifestView, SUMS, SealError, rel};
@@ -171,39 +171,27 @@ fn listed_files(
     (files, gone)
 }
 
-/// The files an unsealed output's build state says its steps wrote, and its image
-/// layout's files (relative to `out`), when `out` has no manifest but a build state: a first build killed or out of space
-/// before it sealed, whose seeds (and the join token in them) a clean must still be able
-/// to remove. None when there is no such state (or it is another seedforge's).
+/// The files under the paths a build owns ([`OWNED`]: the image layout, `registries.yaml`,
+/// `nodes/`, `iso/`, …; the PKI, kept with `keep_pki`), relative to `out`, when `out` has
+/// no manifest but a build state: a first build killed or out of space before it sealed,
+/// whose seeds (and the join token in them) a clean must still be able to remove. The
+/// build state proves this seedforge made the folder, and no build starts in a folder
+/// that held a file at those paths; every file a step records lies under them. Regular
+/// files only; a symbolic link is neither followed nor removed. None without such a state.
 fn unsealed_outputs(out: &Path, root: &Path) -> Option<Vec<String>> {
     use crate::pipeline::plan::outdir::OWNED;
-    use crate::pipeline::state::{BuildState, STATE_DIR, STATE_FILE};
+    use crate::pipeline::state::{STATE_DIR, STATE_FILE};
     if out.join(MANIFEST).exists() || !out.join(STATE_DIR).join(STATE_FILE).is_file() {
         return None;
     }
-    let state = BuildState::load(out, false);
-    let base = std::path::absolute(out).ok()?;
-    let mut listed: Vec<String> = state
-        .all_outputs()
-        .into_iter()
-        .filter_map(|p| {
-            let relative = p.strip_prefix(&base).ok()?;
-            // Only what lies under the output, reached without leaving it.
-            let path = out.join(relative);
-            inside(root, &path).then(|| rel(&path, out))
-        })
-        .collect();
-    // What the build was writing at the paths a build owns (the image layout, whose
-    // steps record its state rather than each blob; `registries.yaml`; the PKI, kept with
-    // `keep_pki`): the build state proves this seedforge made the folder, and no build
-    // starts in a folder that held a file at those paths ([`OWNED`]). Regular files only;
-    // a symbolic link is neither followed nor removed.
+    let mut listed = Vec::new();
     for name in OWNED {
         if *name == STATE_DIR || *name == crate::pipeline::build_lock::LOCK_FILE_NAME {
             continue;
         }
         for entry in walkdir::WalkDir::new(out.join(name))
             .follow_links(false)
+            .sort_by_file_name()
             .into_iter()
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_file())
@@ -213,12 +201,7 @@ fn unsealed_outputs(out: &Path, root: &Path) -> Option<Vec<String>> {
             }
         }
     }
-    if listed.is_empty() {
-        return None;
-    }
-    listed.sort();
-    listed.dedup();
-    Some(listed)
+    (!listed.is_empty()).then_some(listed)
 }
 
 /// The folders between `out` (excluded) and `path` (excluded), deepest first.

@@ -311,17 +311,6 @@ impl BuildState {
         Some(report)
     }
 
-    /// The files every recorded step wrote when it last ran (absolute), in no particular
-    /// order.
-    pub fn all_outputs(&self) -> Vec<PathBuf> {
-        self.lock()
-            .doc
-            .steps
-            .values()
-            .flat_map(|r| r.outputs.keys().cloned())
-            .collect()
-    }
-
     /// The files step `key` wrote when it last ran (empty when there is no record), in no
     /// particular order.
     pub fn outputs(&self, key_: &str) -> Vec<PathBuf> {

@@ -262,19 +262,7 @@ fn unsealed_build_output(dir: &Path) -> Option<Vec<&'static str>> {
 /// in the JSON document: nothing vouches for such an output, and a job gating publication
 /// on `verify` must not publish it.
 fn verify_unsealed_output(g: &Global, dir: &Path, missing: &[&str]) -> Result<ExitCode, CliError> {
-    let mut doc = serde_json::json!({});
-    let mut checked = Ok(ExitCode::Ok);
-    if layout_dir(dir).exists() {
-        let (report, result) = layout_report(g, dir)?;
-        doc = serde_json::to_value(&report).unwrap_or_default();
-        checked = result;
-    }
-    let images = iso::images_in(dir)?;
-    if !images.is_empty() {
-        let (checks, result) = iso::check_images(g, &images);
-        doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
-        checked = checked.and(result);
-    }
+    let (mut doc, failures) = layout_and_isos(g, dir)?;
     doc["sealed"] = serde_json::Value::Bool(false);
     doc["missing"] = serde_json::to_value(missing).unwrap_or_default();
     let unsealed = Error::VerifyFailed(format!(
@@ -283,25 +271,19 @@ fn verify_unsealed_output(g: &Global, dir: &Path, missing: &[&str]) -> Result<Ex
         dir.display(),
         missing.join(" and ")
     ));
-    let result = match checked {
-        Ok(_) => Err(unsealed.into()),
-        Err(e) => Err(Error::VerifyFailed(format!("{unsealed}; {e}")).into()),
-    };
+    let result = Err(if failures.is_empty() {
+        unsealed.into()
+    } else {
+        let found: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        Error::VerifyFailed(format!("{unsealed}; {}", found.join("; "))).into()
+    });
     json_report::print_report(g, doc, &result);
     result
 }
 
-/// A sealed build output: the layout, the seed ISOs, SHA256SUMS and the registry
-/// certificate, in one JSON document.
-pub(crate) fn verify_sealed_output(
-    g: &Global,
-    dir: &Path,
-    (sums, cert, sums_result): sealed::Sealed,
-    wholes: Result<
-        Option<seedforge::pipeline::split::WholesReport>,
-        seedforge::pipeline::seal::SealError,
-    >,
-) -> Result<ExitCode, CliError> {
+/// What a build output's layout and seed ISOs say, sealed or not: the layout's report as
+/// the document (with the ISOs' checks under `iso`), and the failures found.
+fn layout_and_isos(g: &Global, dir: &Path) -> Result<(serde_json::Value, Vec<CliError>), CliError> {
     let mut failures = Vec::new();
     let mut doc = serde_json::json!({});
     if layout_dir(dir).exists() {
@@ -318,6 +300,21 @@ pub(crate) fn verify_sealed_output(
         doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
         failures.extend(result.err());
     }
+    Ok((doc, failures))
+}
+
+/// A sealed build output: the layout, the seed ISOs, SHA256SUMS and the registry
+/// certificate, in one JSON document.
+pub(crate) fn verify_sealed_output(
+    g: &Global,
+    dir: &Path,
+    (sums, cert, sums_result): sealed::Sealed,
+    wholes: Result<
+        Option<seedforge::pipeline::split::WholesReport>,
+        seedforge::pipeline::seal::SealError,
+    >,
+) -> Result<ExitCode, CliError> {
+    let (mut doc, mut failures) = layout_and_isos(g, dir)?;
     match seedforge::pipeline::seal::recheck_image_signatures(dir) {
         Ok(Some(recheck)) => {
             for (image, why) in &recheck.failed {
