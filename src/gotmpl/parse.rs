@@ -777,11 +777,25 @@ pub(crate) fn quote_go(s: &str) -> String {
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 o.push_str(&format!("\\x{:02x}", c as u32))
             }
-            c => o.push(c),
+            c if c.is_ascii() || go_printable(c) => o.push(c),
+            c if (c as u32) < 0x10000 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push_str(&format!("\\U{:08x}", c as u32)),
         }
     }
     o.push('"');
     o
+}
+
+/// Go's `strconv.IsPrint` beyond ASCII: letters, marks, numbers, punctuation and symbols;
+/// not other spaces (U+00A0, U+2028), formats (U+00AD, U+FEFF), controls, private use or
+/// unassigned code points, which `%q` and `quote` escape.
+fn go_printable(c: char) -> bool {
+    static PRINT: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^[\p{L}\p{M}\p{N}\p{P}\p{S}]$").ok());
+    let mut buf = [0u8; 4];
+    PRINT
+        .as_ref()
+        .is_some_and(|re| re.is_match(c.encode_utf8(&mut buf)))
 }
 
 // Go's String() of a tree, for the parser's own tests.

@@ -97,7 +97,10 @@ fn helm_semantics() {
         l(),
     )
     .unwrap();
-    assert_eq!(y, "a: 1.5\nb:\n- 1\n- 'on'\n- c: 'x: y'\nm: |-\n  l1\n  l2");
+    assert_eq!(
+        y,
+        "a: 1.5\nb:\n- 1\n- \"on\"\n- c: 'x: y'\nm: |-\n  l1\n  l2"
+    );
     let t = helm(
         &[
             (

@@ -34,23 +34,22 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
         want(&a, 1, "toYaml")?;
         Ok(Value::from(
             yaml::to_yaml(&a[0], ex.limits().max_value_depth)
-                .map(|s| s.trim_end_matches('\n').to_string())
+                .map(trim_one_newline)
                 .unwrap_or_default(),
         ))
     });
     m.insert("mustToYaml", |ex, a| {
         want(&a, 1, "mustToYaml")?;
-        Ok(Value::from(
-            yaml::to_yaml(&a[0], ex.limits().max_value_depth)?
-                .trim_end_matches('\n')
-                .to_string(),
-        ))
+        Ok(Value::from(trim_one_newline(yaml::to_yaml(
+            &a[0],
+            ex.limits().max_value_depth,
+        )?)))
     });
     m.insert("toYamlPretty", |ex, a| {
         want(&a, 1, "toYamlPretty")?;
         Ok(Value::from(
             yaml::to_yaml_pretty(&a[0], ex.limits().max_value_depth)
-                .map(|s| s.trim_end_matches('\n').to_string())
+                .map(trim_one_newline)
                 .unwrap_or_default(),
         ))
     });
@@ -210,4 +209,13 @@ fn tpl(ex: &mut dyn Caller, a: Vec<Value>) -> FResult {
     want(&a, 2, "tpl")?;
     let text = want_str(&a[0])?.to_string();
     Ok(Value::from(ex.tpl(&text, a[1].clone())?))
+}
+
+/// Helm's `strings.TrimSuffix(text, "\n")`: one final newline off, not all of them (a
+/// literal block kept with `|+` keeps its own).
+fn trim_one_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    text
 }
