@@ -100,6 +100,7 @@ mod serve;
 mod shared_payload;
 mod signatures;
 mod signed_day_two;
+mod signing_required;
 mod sigstore_conformance;
 mod trust_cosign;
 mod trust_registry;

@@ -62,6 +62,12 @@ pub(crate) struct BuildArgs {
     /// form. Check it with `seedforge verify --key cosign.pub OUT`, or cosign verify-blob.
     #[arg(long, value_name = "FILE")]
     signing_key: Option<PathBuf>,
+    /// Refuse (exit 2, nothing written) to build an output that would not be signed: no
+    /// private key (neither --signing-key nor the config's seal.key is there) and, where
+    /// only the public key is, no signature in the output to keep. The config's
+    /// `seal.require_signature: true` says the same.
+    #[arg(long)]
+    require_signature: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +97,14 @@ pub(crate) struct PlanArgs {
     /// unless `cluster.allow_downgrade: true`.
     #[arg(long, value_name = "RECEIPT")]
     upgrade_from: Option<PathBuf>,
+    /// The private key `build --signing-key` would sign with (checked as build checks it:
+    /// read with its password, a pair with seal.public_key), in place of seal.key.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+    /// Refuse (exit 2) as `build --require-signature` would: the output would not be
+    /// signed. The config's `seal.require_signature: true` says the same.
+    #[arg(long)]
+    require_signature: bool,
 }
 
 pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
@@ -125,6 +139,7 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         staging: g.staging.clone(),
         signing_key: a.signing_key.clone(),
         trusted_key: None,
+        require_signature: a.require_signature,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
     };
@@ -243,8 +258,9 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         deb_cache: cache::open_cache(false, None)?,
         secrets: g.secrets.clone(),
         staging: g.staging.clone(),
-        signing_key: None,
+        signing_key: a.signing_key.clone(),
         trusted_key: None,
+        require_signature: a.require_signature,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
     };
@@ -330,6 +346,7 @@ pub(crate) fn print_build(report: &BuildReport) {
                 s.media.len() - carry.len()
             );
         }
+        outln!("{}", signature_line(&s.signature));
         if let Some(saved) = s.shared_payload_would_save {
             outln!(
                 "note: every seed carries the same payload; seeds: {{payload: shared}} would carry it once, {} less",
@@ -364,6 +381,17 @@ pub(crate) fn print_build(report: &BuildReport) {
                 );
             }
         }
+    }
+}
+
+/// Whether the seal is signed, and with which key id.
+pub(crate) fn signature_line(s: &seedforge::pipeline::seal::SealSignature) -> String {
+    match (&s.key_id, s.signer) {
+        (Some(id), Some("public_key")) => format!(
+            "signature: kept, key id {id} (only the public key is here: the output's signatures sign what it holds)"
+        ),
+        (Some(id), _) => format!("signature: signed, key id {id}"),
+        (None, _) => "signature: not signed (no seal.key, no --signing-key)".into(),
     }
 }
 

@@ -60,6 +60,11 @@ pub(crate) struct DeltaArgs {
     /// receipt's); also allowed by the config's cluster.allow_downgrade: true.
     #[arg(long)]
     allow_downgrade: bool,
+    /// Refuse (exit 2, nothing written) to make a delta of an output that is not signed
+    /// (no manifest.json.sigstore.json verifying with the key it records, keys/seal.pub);
+    /// also said by the config's seal.require_signature: true.
+    #[arg(long)]
+    require_signature: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +131,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             staging: g.staging.clone(),
             signing_key: None,
             trusted_key: a.key.clone(),
+            require_signature: false,
             carried_bundles: seedforge::delta::carried_bundles(&a.delta),
             carried_files: seedforge::delta::carried_files(&a.delta),
         };
@@ -254,15 +260,14 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
 }
 
 pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError> {
-    let r = seedforge::delta::carry::delta(
-        &a.dir,
-        &a.since,
-        &a.out,
-        a.config.as_deref(),
-        a.split,
-        a.parity,
-        a.allow_downgrade,
-    )?;
+    let options = seedforge::delta::carry::DeltaOptions {
+        split: a.split,
+        parity: a.parity,
+        allow_downgrade: a.allow_downgrade,
+        require_signature: a.require_signature,
+    };
+    let r =
+        seedforge::delta::carry::delta(&a.dir, &a.since, &a.out, a.config.as_deref(), &options)?;
     if g.json {
         print_json(&r);
         return Ok(ExitCode::Ok);
@@ -281,6 +286,12 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
             human_bytes(d.full_output_bytes),
             d.derived_not_carried
         );
+        match (&r.signature.key_id, &r.signature.key) {
+            (Some(id), Some(key)) => {
+                outln!("   signature: signed, key id {id} (verified with {key})")
+            }
+            _ => outln!("   signature: not signed"),
+        }
         if !r.carried_artifacts.is_empty() {
             outln!("   sealed files: {}", r.carried_artifacts.join(", "));
         }

@@ -80,6 +80,14 @@ pub enum ConfigError {
         /// What is wrong (never the secret's value).
         message: String,
     },
+    /// The output must be signed (`build --require-signature`), and nothing here signs it.
+    #[error("{}: {message}", path.display())]
+    Unsigned {
+        /// The config path.
+        path: PathBuf,
+        /// What is missing.
+        message: String,
+    },
 }
 
 /// A missing config: how to start one.
@@ -96,7 +104,9 @@ impl ConfigError {
     pub fn place(&self) -> Option<crate::input::Place> {
         use crate::input::Place;
         Some(match self {
-            ConfigError::Read { path, .. } | ConfigError::Secret { path, .. } => Place::file(path),
+            ConfigError::Read { path, .. }
+            | ConfigError::Secret { path, .. }
+            | ConfigError::Unsigned { path, .. } => Place::file(path),
             ConfigError::Invalid {
                 path, line, column, ..
             } => Place {

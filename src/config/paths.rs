@@ -31,8 +31,8 @@ impl Config {
         }
         if let Some(seal) = &self.seal {
             // The private key may be absent where the public key keeps the signatures.
-            let key = (seal.public_key.is_none() || self.dir.join(&*seal.key.value).exists())
-                .then_some(&seal.key);
+            let key = (seal.key.as_ref())
+                .filter(|k| seal.public_key.is_none() || self.dir.join(&*k.value).exists());
             for (field, path) in [
                 ("seal.key", key),
                 ("seal.password_file", key.and(seal.password_file.as_ref())),

@@ -14,7 +14,9 @@ pub struct SealConfig {
     /// or `password_file`) or a PKCS#8 PEM (ECDSA P-256 or Ed25519). Relative to the
     /// config's directory. Where it is absent and `public_key` is given, the build keeps
     /// the signatures the output holds (checked with the public key) and signs nothing.
-    pub key: Spanned<LinuxPath>,
+    /// None: the key is given with `build --signing-key` (a pipeline's secret store).
+    #[serde(default)]
+    pub key: Option<Spanned<LinuxPath>>,
     /// A file holding the key's password (its first line), when `COSIGN_PASSWORD` is not
     /// set.
     #[serde(default)]
@@ -23,6 +25,20 @@ pub struct SealConfig {
     /// private key. Where both are there they must be a pair.
     #[serde(default)]
     pub public_key: Option<Spanned<LinuxPath>>,
+    /// An unsigned output is an error: `plan` and `build` refuse (exit 2, nothing written)
+    /// where nothing signs it, neither a private key (`build --signing-key`, `seal.key`)
+    /// nor, where only the public key is, the signatures the output holds.
+    #[serde(default)]
+    pub require_signature: Option<Spanned<bool>>,
+}
+
+impl SealConfig {
+    /// Whether `seal.require_signature: true`, with its line and column.
+    pub fn required(&self) -> Option<(u64, u64)> {
+        (self.require_signature.as_ref())
+            .filter(|r| r.value)
+            .map(|r| (r.referenced.line(), r.referenced.column()))
+    }
 }
 
 /// How a build signs its seal.
@@ -85,8 +101,10 @@ impl Config {
             }
             None => None,
         };
-        let private = self.dir.join(&*seal.key.value);
-        if std::fs::symlink_metadata(&private).is_ok() {
+        let private = (seal.key.as_ref()).map(|k| (k, self.dir.join(&*k.value)));
+        if let Some((_, path)) = &private
+            && std::fs::symlink_metadata(path).is_ok()
+        {
             let Some((path, key)) = self.signing_key(None, secrets)? else {
                 return Ok(None);
             };
@@ -114,13 +132,29 @@ impl Config {
             let name = format!("seal.public_key {}", p.value.display());
             return Ok(Some(SealSigner::Check { name, key }));
         }
+        // `seal:` without a key (`require_signature` alone): the key comes with
+        // `--signing-key`, and whether one must is the plan's to say.
+        let Some((k, private)) = private else {
+            return Ok(None);
+        };
         Err(at(
-            &seal.key,
+            k,
             format!(
                 "seal.key: {}: no such file; where the private key is not (the far side of the gap), name its public key in seal.public_key, and the build keeps the signatures it finds",
                 private.display()
             ),
         ))
+    }
+
+    /// Where `seal.key` names a private key that is not there: the key's setting (line,
+    /// column) and its path. `None` when it names none, or the file is there.
+    pub fn missing_seal_key(&self) -> Option<((u64, u64), PathBuf)> {
+        let key = self.seal.as_ref()?.key.as_ref()?;
+        let path = self.dir.join(&*key.value);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return None;
+        }
+        Some(((key.referenced.line(), key.referenced.column()), path))
     }
 
     /// `apply --key FILE`: the public key the far side trusts, which checks the
@@ -145,11 +179,11 @@ impl Config {
     ) -> Result<Option<(PathBuf, crate::trust::keys::SigningKey)>, ConfigError> {
         let (path, at) = match (given, &self.seal) {
             (Some(p), _) => (p.to_path_buf(), None),
-            (None, Some(seal)) => (
-                self.dir.join(&*seal.key.value),
-                Some((seal.key.referenced.line(), seal.key.referenced.column())),
+            (None, Some(SealConfig { key: Some(key), .. })) => (
+                self.dir.join(&*key.value),
+                Some((key.referenced.line(), key.referenced.column())),
             ),
-            (None, None) => return Ok(None),
+            (None, _) => return Ok(None),
         };
         let invalid = |at: Option<(u64, u64)>, message: String| match at {
             Some((line, column)) => ConfigError::Invalid {

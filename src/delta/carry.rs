@@ -141,6 +141,23 @@ pub struct DeltaReport {
     pub carried_artifacts: Vec<String>,
     /// The config folder's files carried (relative to it).
     pub carried_config: Vec<String>,
+    /// Whether the delta is signed (the output's signature over its `manifest.json`,
+    /// carried), and with which key.
+    pub signature: super::signed::OutputSignature,
+}
+
+/// How `delta` writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeltaOptions {
+    /// Every file larger than that many bytes as numbered parts.
+    pub split: Option<u64>,
+    /// With `split`: PAR 2.0 recovery files, this percent of the delta's size.
+    pub parity: Option<u32>,
+    /// A k3s downgrade since the receipt is made all the same.
+    pub allow_downgrade: bool,
+    /// An unsigned output is refused (also when its config sets
+    /// `seal.require_signature: true`).
+    pub require_signature: bool,
 }
 
 /// One file to carry: from, to (relative to the delta), its sha256, mode, size.
@@ -166,10 +183,14 @@ pub fn delta(
     receipt_path: &Path,
     dir: &Path,
     config: Option<&Path>,
-    split: Option<u64>,
-    parity: Option<u32>,
-    allow_downgrade: bool,
+    options: &DeltaOptions,
 ) -> Result<DeltaReport, DeltaError> {
+    let DeltaOptions {
+        split,
+        parity,
+        allow_downgrade,
+        require_signature,
+    } = *options;
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
     let (plan, doc, config_dir, sealed) = plan_carry(out, &receipt, config)?;
@@ -210,9 +231,33 @@ pub fn delta(
             (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
             "this output's",
         ),
-        allow_downgrade || config_file.is_some_and(|f| super::downgrade::config_allows(&f)),
+        allow_downgrade
+            || config_file
+                .as_ref()
+                .is_some_and(|f| super::downgrade::config_allows(f)),
         super::downgrade::Side::Near,
     )?;
+    // Signed or not, checked with the key the output records; required, before anything
+    // is written.
+    let signature = super::signed::of_output(out)?;
+    let required = if require_signature {
+        Some("--require-signature".to_string())
+    } else {
+        (config_file.as_ref())
+            .filter(|f| super::signed::config_requires(f))
+            .map(|f| format!("seal.require_signature ({})", f.display()))
+    };
+    if let Some(setting) = required
+        && !signature.signed
+    {
+        return Err(DeltaError::Unsigned {
+            path: out.join(seal::MANIFEST_BUNDLE),
+            message: format!(
+                "{setting}: the delta must be signed, and {} is not signed (no signature over its manifest.json); build it with the private key (seal.key, or build --signing-key FILE), then make the delta; nothing was written",
+                out.display()
+            ),
+        });
+    }
 
     // Written: each file hashed on its way, the sums of the delta from those hashes.
     // Written into a staging folder beside `dir`, renamed into place once whole: a delta
@@ -258,6 +303,7 @@ pub fn delta(
         doc,
         carried_artifacts,
         carried_config,
+        signature,
     })
 }
 

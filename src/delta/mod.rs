@@ -135,6 +135,15 @@ pub enum DeltaError {
     /// The output's build lock could not be taken.
     #[error(transparent)]
     Lock(#[from] crate::pipeline::build_lock::BuildLockError),
+    /// The output must be signed (`delta --require-signature`, the config's
+    /// `seal.require_signature`) and is not.
+    #[error("{}: {message}", path.display())]
+    Unsigned {
+        /// The output's signature file, missing.
+        path: PathBuf,
+        /// The setting, and what is missing.
+        message: String,
+    },
     /// The output is not the build of its config's inputs as they are now.
     #[error("{}: {message}", out.display())]
     OutOfDate {
@@ -190,6 +199,7 @@ impl DeltaError {
             | DeltaError::NotAFolder { .. }
             | DeltaError::Downgrade { .. }
             | DeltaError::OutOfDate { .. }
+            | DeltaError::Unsigned { .. }
             | DeltaError::Uncarried { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),

@@ -66,6 +66,64 @@ pub struct SignedBy {
     pub bound_by_rebuild: Vec<String>,
 }
 
+/// Whether a sealed output (and so a delta of it) is signed, and with which key.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputSignature {
+    /// Its `manifest.json.sigstore.json` signs its `manifest.json`.
+    pub signed: bool,
+    /// The key id of the key that verified it ([`PublicKey::hint`]; `null` unsigned).
+    pub key_id: Option<String>,
+    /// That key: the one the output records it was signed with (`OUT/keys/seal.pub`).
+    pub key: Option<String>,
+}
+
+/// Whether the sealed output `out` is signed: its bundle over `manifest.json` checked
+/// with the key it records it was signed with, and `SHA256SUMS` against the signed
+/// manifest. A signature that does not verify is refused: a delta of it would be.
+pub fn of_output(out: &Path) -> Result<OutputSignature, DeltaError> {
+    let bundle = out.join(seal::MANIFEST_BUNDLE);
+    if std::fs::symlink_metadata(&bundle).is_err() {
+        return Ok(OutputSignature {
+            signed: false,
+            key_id: None,
+            key: None,
+        });
+    }
+    let Some((name, key)) = seal::recorded_key(out) else {
+        return Err(DeltaError::Untrusted {
+            path: out.join(seal::SEAL_KEY),
+            message: format!(
+                "{} is signed, and records no key it was signed with: build it again with the private key",
+                out.display()
+            ),
+        });
+    };
+    seal::verify_signature_of(out, &[(name.clone(), key.clone())]).map_err(|e| {
+        DeltaError::Untrusted {
+            path: bundle.clone(),
+            message: format!(
+                "does not verify with the key the output records ({name}, key id {}): {e}",
+                key.hint()
+            ),
+        }
+    })?;
+    Ok(OutputSignature {
+        signed: true,
+        key_id: Some(key.hint()),
+        key: Some(name),
+    })
+}
+
+/// Whether the config at `path` sets `seal.require_signature: true` (false where it does
+/// not parse: the delta's other checks read it too).
+pub(crate) fn config_requires(path: &Path) -> bool {
+    let Ok(text) = crate::input::read_to_string(path, crate::input::Kind::Config) else {
+        return false;
+    };
+    crate::config::Config::parse(&text, path)
+        .is_ok_and(|c| c.seal.as_ref().is_some_and(|s| s.required().is_some()))
+}
+
 /// The key a sealed output records it was signed with, and the key id its manifest names.
 fn base_signer(out: &Path) -> (Option<(String, PublicKey)>, Option<String>) {
     let key = seal::recorded_key(out);

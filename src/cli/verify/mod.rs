@@ -87,23 +87,37 @@ pub(crate) fn read_keys(
 
 /// With `--key`: the signature of the output at `dir` (a sealed output: the bundle beside
 /// manifest.json, SHA256SUMS against the signed manifest), or of the ISOs `isos` (the
-/// manifest.json and bundle beside them, each ISO's SHA-256 in it).
+/// manifest.json and bundle beside them, each ISO's SHA-256 in it). Returns what the
+/// JSON document says of it (`signature`): verified, with the key and its id; or, without
+/// `--key`, that it was not checked, and whether the output holds a signature.
 pub(crate) fn check_signature(
     g: &Global,
     dir: &Path,
     isos: &[PathBuf],
     keys: &[(String, seedforge::trust::keys::PublicKey)],
-) -> Result<(), CliError> {
+) -> Result<serde_json::Value, CliError> {
     if keys.is_empty() {
-        if std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::MANIFEST_BUNDLE)).is_ok()
-            && !g.json
-        {
-            outln!(
-                "note: {} is signed; seedforge verify --key KEY.pub checks the signature",
-                dir.display()
-            );
+        let signed =
+            std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::MANIFEST_BUNDLE)).is_ok();
+        if !g.json && !g.quiet {
+            if signed {
+                outln!(
+                    "signature: not checked ({} is signed; seedforge verify --key KEY.pub checks the signature)",
+                    dir.display()
+                );
+            } else {
+                outln!(
+                    "signature: not checked (no --key), and {} is not signed",
+                    dir.display()
+                );
+            }
         }
-        return Ok(());
+        return Ok(serde_json::json!({
+            "checked": false,
+            "verified": false,
+            "signed": signed,
+            "key_id": null,
+        }));
     }
     let check = if isos.is_empty() && is_export_folder(dir) {
         seedforge::pipeline::seal::verify_signed_hashes(dir, &export_isos(dir)?, keys)
@@ -115,9 +129,10 @@ pub(crate) fn check_signature(
     .map_err(Error::from)?;
     if !g.json && !g.quiet {
         outln!(
-            "signature {}: verified with {} ({} file(s) bound to it{})",
+            "signature {}: verified with {} (key id {}; {} file(s) bound to it{})",
             check.bundle.display(),
             check.key,
+            check.key_id,
             check.files,
             if check.provenance {
                 ", provenance signed"
@@ -126,7 +141,16 @@ pub(crate) fn check_signature(
             }
         );
     }
-    Ok(())
+    Ok(serde_json::json!({
+        "checked": true,
+        "verified": true,
+        "signed": true,
+        "key_id": check.key_id,
+        "key": check.key,
+        "bundle": check.bundle,
+        "files": check.files,
+        "provenance": check.provenance,
+    }))
 }
 
 /// An export folder (`export_dir:`) with a signed output's seal: `manifest.json` and its
@@ -204,8 +228,8 @@ pub(crate) fn verify_cmd(
         (wholes.as_ref().ok().and_then(Option::as_ref)).and_then(|w| w.part_sha256.get(p).cloned())
     };
     if let Some(sealed) = sealed::verify_sealed(g, dir, &known)? {
-        check_signature(g, dir, &[], keys)?;
-        return verify_sealed_output(g, dir, sealed, wholes);
+        let signature = check_signature(g, dir, &[], keys)?;
+        return verify_sealed_output(g, dir, sealed, wholes, signature);
     }
     // An export folder of whole ISOs (no SHA256SUMS): each checked against the signed
     // manifest.json beside them (with --key), then read as an ISO.
@@ -313,8 +337,10 @@ pub(crate) fn verify_sealed_output(
         Option<seedforge::pipeline::split::WholesReport>,
         seedforge::pipeline::seal::SealError,
     >,
+    signature: serde_json::Value,
 ) -> Result<ExitCode, CliError> {
     let (mut doc, mut failures) = layout_and_isos(g, dir)?;
+    doc["signature"] = signature;
     match seedforge::pipeline::seal::recheck_image_signatures(dir) {
         Ok(Some(recheck)) => {
             for (image, why) in &recheck.failed {
@@ -480,7 +506,27 @@ pub(crate) fn verify_delta(
 ) -> Result<ExitCode, CliError> {
     let check = seedforge::delta::apply::verify(dir, keys)?;
     if g.json {
-        print_json(&check);
+        // Checked (a signature that does not verify is refused before this): verified,
+        // with its key id; without --key, said not checked.
+        let mut doc = serde_json::to_value(&check).unwrap_or_default();
+        doc["signature"] = match &check.signature {
+            Some(s) => {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                v["checked"] = true.into();
+                v["verified"] = s.signed.into();
+                v
+            }
+            None => serde_json::json!({
+                "checked": false,
+                "verified": false,
+                "signed": std::fs::symlink_metadata(
+                    dir.join("out").join(seedforge::pipeline::seal::MANIFEST_BUNDLE)
+                )
+                .is_ok(),
+                "key_id": null,
+            }),
+        };
+        print_json(&doc);
         return Ok(ExitCode::Ok);
     }
     if !g.quiet {

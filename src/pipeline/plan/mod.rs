@@ -24,6 +24,7 @@ use std::sync::Arc;
 mod k3s;
 pub use k3s::render_settings;
 pub mod outdir;
+mod signing;
 
 pub use crate::pipeline::steps::payload::PAYLOAD_ISO;
 
@@ -74,6 +75,9 @@ pub struct PlanOptions {
     /// The public key that checks the signatures the output holds where the config's
     /// private key is not (`apply --key`): the build keeps them and signs nothing.
     pub trusted_key: Option<PathBuf>,
+    /// An unsigned output is an error (`build --require-signature`; the config's
+    /// `seal.require_signature` says so too).
+    pub require_signature: bool,
     /// Offline only: package bundles a delta carried into the output folder (name, sha256),
     /// kept as they are whatever their source, because they are the near side's (`apply`):
     /// the far side's own inputs of a bundle (a local .deb folder) may be older.
@@ -112,6 +116,8 @@ pub fn plan_with_net(
     net: &NetSettings,
 ) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
+    // Who signs the seal, or why nothing can: before the network, before anything else.
+    let signer = signing::signer(config, &output, &options)?;
     // Read only: a build writes it back step by step.
     let state = BuildState::load(&output, options.force);
     let mut images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
@@ -261,15 +267,7 @@ pub fn plan_with_net(
     let mut seal =
         crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
     let mut signing_key = None;
-    // The key the output records it was signed with: the far side keeps the signatures
-    // carried to it with it, when neither the private key nor a public key is named.
-    let recorded = crate::pipeline::seal::recorded_key(&output);
-    match config.seal_signer(
-        options.signing_key.as_deref(),
-        options.trusted_key.as_deref(),
-        recorded,
-        &options.secrets,
-    )? {
+    match signer {
         Some(crate::config::SealSigner::Key(path, key)) => {
             signing_key = Some(format!(
                 "sign {} and the provenance with {} ({})",
@@ -288,6 +286,9 @@ pub fn plan_with_net(
         }
         None => {}
     }
+    // With the public key only, inputs changed since the output was signed: no signature
+    // here could sign the seal.
+    seal.check_signable(&output)?;
     seal.record_image_keys(&mirror.policy.keys);
     if let (Some(root), Some(verify)) = (&mirror.policy.trusted_root, &config.images.verify)
         && !mirror.policy.identities.is_empty()

@@ -109,6 +109,8 @@ struct SignedManifest {
     view: ManifestView,
     /// The name of the key that verified it, as given.
     key: String,
+    /// That key's id ([`crate::trust::keys::PublicKey::hint`]).
+    key_id: String,
 }
 
 fn bad_signature(path: &Path, message: String) -> SealError {
@@ -157,6 +159,7 @@ fn signed_manifest(
         manifest,
         view,
         key: names.get(which).map(|s| s.to_string()).unwrap_or_default(),
+        key_id: public.get(which).map(|k| k.hint()).unwrap_or_default(),
     })
 }
 
@@ -167,6 +170,9 @@ pub struct SignatureCheck {
     pub bundle: PathBuf,
     /// The key that verified it (as given).
     pub key: String,
+    /// That key's id: the standard base64 of the SHA-256 of its DER SubjectPublicKeyInfo
+    /// ([`crate::trust::keys::PublicKey::hint`]).
+    pub key_id: String,
     /// Whether the provenance's signed form verified too.
     pub provenance: bool,
     /// Files `SHA256SUMS` lists, each matched to `manifest.json`'s signed record.
@@ -188,6 +194,7 @@ pub fn verify_signature_of(
         manifest,
         view,
         key,
+        key_id,
     } = signed_manifest(out, keys)?;
     // SHA256SUMS must say what the signed manifest says, file for file.
     let sums_path = out.join(SUMS);
@@ -234,6 +241,7 @@ pub fn verify_signature_of(
         SignatureCheck {
             bundle: bundle_path,
             key,
+            key_id,
             provenance: false,
             files: listed,
         },
@@ -263,6 +271,7 @@ pub fn verify_signature(
     let SignatureCheck {
         bundle: bundle_path,
         key,
+        key_id,
         files: listed,
         ..
     } = check;
@@ -290,6 +299,7 @@ pub fn verify_signature(
     Ok(SignatureCheck {
         bundle: bundle_path,
         key,
+        key_id,
         provenance,
         files: listed,
     })
@@ -347,6 +357,7 @@ pub fn verify_signed_hashes(
     Ok(SignatureCheck {
         bundle: signed.bundle_path,
         key: signed.key,
+        key_id: signed.key_id,
         provenance: false,
         files: isos.len(),
     })

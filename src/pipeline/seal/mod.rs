@@ -425,6 +425,38 @@ pub struct SealReport {
     /// worth saying (at least 256 MiB).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_payload_would_save: Option<u64>,
+    /// Whether the seal is signed, and with which key.
+    pub signature: SealSignature,
+}
+
+/// Whether a seal is signed, and with which key (`build --json`'s `seal.signature`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SealSignature {
+    /// `manifest.json.sigstore.json` signs the seal (made now, or kept).
+    pub signed: bool,
+    /// The key id of the key that signs it: the standard base64 of the SHA-256 of its DER
+    /// SubjectPublicKeyInfo, as cosign writes it into a bundle's `publicKey.hint`
+    /// ([`crate::trust::keys::PublicKey::hint`]; `manifest.json`'s `signed_by`). `null`
+    /// unsigned.
+    pub key_id: Option<String>,
+    /// `private_key`: signed here with the private key (a signature that still signs the
+    /// bytes is kept as it is); `public_key`: only the public key is here, and the
+    /// signatures the output held, checked with it, are kept. `null` unsigned.
+    pub signer: Option<&'static str>,
+}
+
+impl SealSignature {
+    /// What a seal signed by `signer` (none: unsigned) says of its signature.
+    pub fn of(signer: Option<&Signer>) -> SealSignature {
+        SealSignature {
+            signed: signer.is_some(),
+            key_id: signer.map(|s| s.public_key().hint()),
+            signer: signer.map(|s| match s {
+                Signer::Key(_) => "private_key",
+                Signer::Check { .. } => "public_key",
+            }),
+        }
+    }
 }
 
 /// A medium of the output and what this build did to it.

@@ -254,6 +254,7 @@ pub fn seal_with(
         hashes,
         media,
         shared_payload_would_save,
+        signature: SealSignature::of(plan.signing.as_ref()),
     })
 }
 
