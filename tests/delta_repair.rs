@@ -239,7 +239,7 @@ fn tree(dir: &Path) -> Vec<String> {
 }
 
 /// An Ed25519 key pair made by openssl in `dir`: (private, public).
-fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let key = dir.join(format!("{name}.pem"));
     let public = dir.join(format!("{name}.pub"));
     Cmd::new("openssl")

@@ -136,6 +136,11 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             carried_files: seedforge::delta::carried_files(&a.delta),
         };
         let plan = plan::plan_with_net(&config, Some(staged_out.to_path_buf()), options, &net)?;
+        // What planning found worth saying (another SOURCE_DATE_EPOCH here than the
+        // delta's date, which the rebuild keeps), as build says it.
+        for w in &plan.warnings {
+            errln!("warning: {}", g.secrets.scrub(w));
+        }
         let reporter = progress::CliReporter::new(g, plan.inputs.images.entries.len());
         run::run(&plan, &reporter)?;
         reporter.finish();

@@ -91,8 +91,13 @@ pub struct DeltaDoc {
     pub base_manifest_sha256: String,
     /// The new manifest.json, carried in `out/`.
     pub target_manifest_sha256: String,
-    /// The new output's source date.
+    /// The new output's source date: apply's offline rebuild keeps it, whatever
+    /// `SOURCE_DATE_EPOCH` says on the far side.
     pub source_date_epoch: Option<u64>,
+    /// Where it came from (`environment`, `config`, `none`), as the new manifest.json
+    /// records it; absent when an older seedforge built it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_date_from: Option<String>,
     /// Blobs carried.
     pub blobs: Tally,
     /// Sealed files carried (blobs and the seal aside).
@@ -407,6 +412,7 @@ fn plan_carry(
         base_manifest_sha256: receipt.manifest_sha256.clone(),
         target_manifest_sha256: sealed.manifest_sha256.clone(),
         source_date_epoch: sealed.facts.source_date_epoch,
+        source_date_from: sealed.facts.source_date_from.clone(),
         blobs: Tally::default(),
         artifacts: Tally::default(),
         seal: Tally::default(),

@@ -233,6 +233,8 @@ struct ManifestFacts {
     #[serde(default)]
     source_date_epoch: Option<u64>,
     #[serde(default)]
+    source_date_from: Option<String>,
+    #[serde(default)]
     inputs: Option<seal::Inputs>,
     #[serde(default)]
     cluster: Option<seal::ClusterRecord>,

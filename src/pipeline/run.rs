@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 pub struct BuildReport {
     /// The output directory.
     pub output: PathBuf,
+    /// The source date every dated file carries, and where it came from (as
+    /// `manifest.json` records it).
+    #[serde(flatten)]
+    pub source_date: crate::pipeline::seal::SourceDate,
     /// Wall time of the whole run, in seconds. The steps' own times do not add up to it:
     /// the seed ISOs are written at the same time.
     pub seconds: f64,
@@ -239,6 +243,7 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     let done = runner.cx.done;
     Ok(BuildReport {
         output: inputs.output.clone(),
+        source_date: inputs.seal.source_date(),
         seconds: started.elapsed().as_secs_f64(),
         steps: runner.runs,
         images: done

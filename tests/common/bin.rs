@@ -208,6 +208,9 @@ impl Cmd {
         }
         // Never let the environment of the test runner change the logging or colours.
         c.env_remove("SEEDFORGE_LOG").env("NO_COLOR", "1");
+        // Nor its SOURCE_DATE_EPOCH (a CI exports one for reproducible builds): a test
+        // that dates a build sets it.
+        c.env_remove("SOURCE_DATE_EPOCH");
         // Nor the runner's download cache: each run downloads what it needs, as the tests
         // that count requests or serve damaged files expect; the cache's own tests turn it
         // on with a folder of their own.

@@ -24,6 +24,10 @@ pub(super) struct DeltaFacts {
     pub(super) other_inputs: Vec<String>,
     #[serde(default)]
     pub(super) other_inputs_sha256: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) source_date_epoch: Option<u64>,
+    #[serde(default)]
+    pub(super) source_date_from: Option<String>,
 }
 
 /// The delta checked: its facts, the files of `out/` and `config/` (relative paths with

@@ -21,7 +21,9 @@
 //!    does not list (those of images the new build no longer lists); the config folder is mirrored beside itself (each entry
 //!    a symbolic link to the original, the delta's config files as real files). The delta's
 //!    `out/` files are laid over the staging copy (each by a rename), then `build
-//!    --offline` runs there (the caller's `build`). Its `SHA256SUMS` must equal the delta's,
+//!    --offline` runs there (the caller's `build`), dated as the delta's `manifest.json`
+//!    records ([`crate::pipeline::seal::SourceDate`]), whatever `SOURCE_DATE_EPOCH` says
+//!    here. Its `SHA256SUMS` must equal the delta's,
 //!    line for line (else exit 1, naming the first file that differs). The staging
 //!    build's state, which names the staging copy's paths, is removed.
 //! 4. **Commit**, holding the build lock of `OUT` (and of the staging copy, which becomes
@@ -92,6 +94,13 @@ pub struct ApplyReport {
     pub rebuilt_damaged: Vec<String>,
     /// The output's manifest.json sha256 now.
     pub manifest_sha256: String,
+    /// The source date of the delta's output, which the offline rebuild keeps (none: every
+    /// date 0), as its `delta.json` says.
+    pub source_date_epoch: Option<u64>,
+    /// Where it came from (`environment`, `config`, `none`); absent for a delta of an older
+    /// seedforge, whose rebuild is dated as before (`SOURCE_DATE_EPOCH` here first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_date_from: Option<String>,
     /// Who signed the delta, checked before anything else of it was read.
     pub signature: Option<super::signed::SignedBy>,
     /// What the delta changes, by name, as its `delta.json` says.
@@ -322,6 +331,8 @@ pub fn apply<E>(
         config_files: Vec::new(),
         rebuilt_damaged: Vec::new(),
         manifest_sha256: sealed.manifest_sha256.clone(),
+        source_date_epoch: delta.facts.source_date_epoch,
+        source_date_from: delta.facts.source_date_from.clone(),
         signature,
         changes: delta.facts.changes.clone(),
         repaired: delta.facts.repairs.clone(),

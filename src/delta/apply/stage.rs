@@ -247,11 +247,22 @@ pub(super) fn compare(stage_out: &Path, delta: &CheckedDelta) -> Result<(), Delt
         (None, Some(_)) => "the delta's seal lists it, the offline build did not write it".into(),
         (None, None) => "the two seals differ in their form".into(),
     };
+    // Another source date changes every dated file: named by both dates.
+    let built_date = seal::Recorded::load(stage_out).map(|r| r.epoch);
+    let why = match built_date {
+        Some(here) if here != delta.facts.source_date_epoch => format!(
+            "the offline build here dated the output {}, the delta's is {} (a delta of an older seedforge records no source_date_from, and is dated as before, SOURCE_DATE_EPOCH first: apply it with SOURCE_DATE_EPOCH={})",
+            seal::date_text(here),
+            seal::date_text(delta.facts.source_date_epoch),
+            delta.facts.source_date_epoch.unwrap_or(0)
+        ),
+        _ => "a config input or file the delta does not carry differs?".into(),
+    };
     Err(DeltaError::Mismatch {
         // The staging copy's file, shown as the output's it stands for.
         path: stage_out.join(first),
         message: format!(
-            "{what}: the delta does not rebuild the near side's output here (a config input or file the delta does not carry differs?); nothing was changed"
+            "{what}: the delta does not rebuild the near side's output here ({why}); nothing was changed"
         ),
     })
 }

@@ -122,6 +122,16 @@ pub fn plan_with_net(
     let state = BuildState::load(&output, options.force);
     let mut images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
     outdir::check(config, &output, &images)?;
+    // Offline, the date the output records, not the environment's.
+    let (date, date_note) = crate::pipeline::seal::SourceDate::resolve(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        config.source_date_epoch,
+        (options.offline)
+            .then(|| crate::pipeline::seal::Recorded::load(&output))
+            .flatten(),
+        &output,
+    );
+    let mtime = date.source_date_epoch.unwrap_or(0);
     let mirror = mirror_options(config, &output, options.offline, &options.secrets, net)?;
     // The charts, fetched (offline: the archives the last build wrote) and rendered: the
     // images they pull are checked against the lists, or added to them (`images: add`)
@@ -148,7 +158,7 @@ pub fn plan_with_net(
             &output,
             &images.entries,
             &config.images.platforms,
-            source_date_epoch(config),
+            mtime,
             &options.carried_bundles,
             &|p| state.sha256(p),
         )?)
@@ -179,8 +189,8 @@ pub fn plan_with_net(
     let (mut warnings, required) = k3s::preflight_airgap(config, &images, binary.as_ref())?;
     warnings.extend(kept_files.values().filter_map(|k| k.note.clone()));
     warnings.extend(offline.iter().flat_map(|o| o.notes().iter().cloned()));
+    warnings.extend(date_note);
     let layout = output.join("oci");
-    let mtime = source_date_epoch(config);
     let mut steps = vec![
         Step::Mirror(steps::mirror::Mirror {
             lists: config.images.lists.iter().map(|(p, _)| p.clone()).collect(),
@@ -218,7 +228,7 @@ pub fn plan_with_net(
         None => BTreeMap::new(),
     };
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
-    let pki = config.pki_settings(upstreams.clone(), source_date(config))?;
+    let pki = config.pki_settings(upstreams.clone(), date.source_date_epoch)?;
     let pki_step = steps::pki::plan(config, &output, pki.as_ref(), upstreams)?;
     let sans = pki_step.sans.clone();
     steps.push(Step::Pki(pki_step));
@@ -264,8 +274,7 @@ pub fn plan_with_net(
         name: config.cluster.name.as_str().to_string(),
         created: mtime,
     }));
-    let mut seal =
-        crate::pipeline::seal::SealPlan::new(config, &images, sans, source_date(config))?;
+    let mut seal = crate::pipeline::seal::SealPlan::new(config, &images, sans, date)?;
     let mut signing_key = None;
     match signer {
         Some(crate::config::SealSigner::Key(path, key)) => {
@@ -421,14 +430,6 @@ fn export_step(dir: &Path, split: Option<u64>, parity: Option<u32>, steps: &[Ste
     })
 }
 
-/// The build's source date: `SOURCE_DATE_EPOCH`, else the config's.
-fn source_date(config: &Config) -> Option<u64> {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .or(config.source_date_epoch)
-}
-
 /// With `locked`, checks the resolved tags against `seedforge.lock` and returns nothing
 /// to write; otherwise returns the lock to write after mirroring.
 fn check_lock(
@@ -505,9 +506,4 @@ fn prepare_bundles(
             )?)
         })
         .collect()
-}
-
-/// `SOURCE_DATE_EPOCH`, else the config's, else 0.
-fn source_date_epoch(config: &Config) -> u64 {
-    source_date(config).unwrap_or(0)
 }

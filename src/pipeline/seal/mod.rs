@@ -99,6 +99,15 @@ pub enum SealError {
         /// What is wrong.
         message: String,
     },
+    /// The build's source date is not the one a signed output records, and only the
+    /// public key is here: every dated file would change.
+    #[error("{}: {message}", path.display())]
+    SourceDate {
+        /// The output's `manifest.json`.
+        path: PathBuf,
+        /// Both dates.
+        message: String,
+    },
     /// An artifact the seal needs is not where the build put it.
     #[error("{}: {message}", path.display())]
     Incomplete {
@@ -123,7 +132,10 @@ impl SealError {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            SealError::NotSealed { .. } | SealError::BadManifest { .. } | SealError::Input(_)
+            SealError::NotSealed { .. }
+                | SealError::BadManifest { .. }
+                | SealError::SourceDate { .. }
+                | SealError::Input(_)
         )
     }
 
@@ -137,12 +149,14 @@ impl SealError {
 }
 
 mod check;
+mod date;
 mod records;
 mod sign;
 mod sums;
 mod write;
 
 pub use check::*;
+pub use date::{DateFrom, Recorded, SourceDate, date_text};
 pub use records::*;
 pub use sign::{SEAL_KEY, Signer, recorded_key};
 pub use sums::*;
@@ -151,7 +165,7 @@ pub use write::*;
 /// Everything the seal records about the inputs, gathered while planning.
 #[derive(Debug, Clone)]
 pub struct SealPlan {
-    source_date_epoch: Option<u64>,
+    source_date: SourceDate,
     cluster: ClusterRecord,
     inputs: Inputs,
     registry: Option<RegistryRecord>,
@@ -194,7 +208,7 @@ impl SealPlan {
         };
         let changed = changed_inputs(recorded, &self.inputs);
         if changed.is_empty() {
-            return Ok(());
+            return self.source_date.check_signable(output, &key.hint());
         }
         Err(SealError::Unsigned {
             path: output.join(MANIFEST_BUNDLE),
@@ -232,7 +246,7 @@ impl SealPlan {
         config: &Config,
         images: &ImageList,
         sans: Vec<String>,
-        source_date_epoch: Option<u64>,
+        source_date: SourceDate,
     ) -> Result<SealPlan, SealError> {
         let input = |path: &Path| -> Result<Input, SealError> {
             Ok(Input {
@@ -281,7 +295,7 @@ impl SealPlan {
             })
             .collect();
         Ok(SealPlan {
-            source_date_epoch,
+            source_date,
             cluster: ClusterRecord {
                 name: config.cluster.name.as_str().to_string(),
                 k3s_version: config.cluster.k3s_version.clone(),
@@ -309,6 +323,11 @@ impl SealPlan {
 }
 
 impl SealPlan {
+    /// The build's source date.
+    pub fn source_date(&self) -> SourceDate {
+        self.source_date
+    }
+
     /// (source as listed, destination) of every image: local paths relative to the
     /// config's directory.
     pub fn image_sources(&self) -> &[(String, String)] {

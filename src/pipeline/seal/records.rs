@@ -12,8 +12,10 @@ pub struct Manifest {
     pub seedforge_version: String,
     /// The commit that seedforge was built from (12 hex digits, or "unknown").
     pub seedforge_commit: String,
-    /// The source date every artifact carries, if one was given.
-    pub source_date_epoch: Option<u64>,
+    /// The source date every artifact carries, if one was given, and where it came from
+    /// (an offline build keeps it, [`SourceDate`]).
+    #[serde(flatten)]
+    pub source_date: SourceDate,
     /// The cluster.
     pub cluster: ClusterRecord,
     /// What went in.
@@ -247,6 +249,13 @@ pub struct ManifestView {
     /// The key id of the key that signed the output, if any.
     #[serde(default)]
     pub signed_by: Option<String>,
+    /// The source date every artifact carries.
+    #[serde(default)]
+    pub source_date_epoch: Option<u64>,
+    /// Where it came from (`environment`, `config`, `none`); absent in an older
+    /// seedforge's output.
+    #[serde(default)]
+    pub source_date_from: Option<String>,
 }
 
 impl ManifestView {

@@ -169,7 +169,7 @@ pub fn seal_with(
         manifest_version: MANIFEST_VERSION,
         seedforge_version: env!("CARGO_PKG_VERSION").to_string(),
         seedforge_commit: crate::COMMIT.to_string(),
-        source_date_epoch: plan.source_date_epoch,
+        source_date: plan.source_date,
         cluster: plan.cluster.clone(),
         inputs: plan.inputs.clone(),
         registry: plan.registry.clone(),
@@ -404,7 +404,7 @@ fn provenance(
     Provenance {
         version: env!("CARGO_PKG_VERSION").to_string(),
         commit: crate::COMMIT.to_string(),
-        source_date_epoch: plan.source_date_epoch,
+        source_date_epoch: plan.source_date.source_date_epoch,
         cluster: (plan.cluster.name.clone(), plan.cluster.k3s_version.clone()),
         config: param(&plan.inputs.config),
         image_lists: plan.inputs.image_lists.iter().map(param).collect(),
