@@ -296,3 +296,111 @@ fn a_bad_local_chart_is_refused_at_its_line() {
     }
     assert!(!lab.out_dir().exists(), "a refused plan wrote something");
 }
+
+/// What Helm's `package` (its Go library, as `tests/helm/judge.py` loads it) makes of a
+/// chart folder holds the files seedforge packs, byte for byte (`Chart.yaml`, which Helm
+/// writes anew from what it read, read back the same): `.helmignore`'s rules (a name, a
+/// folder), Helm's default rule (dot files under templates/), a byte-order mark dropped, a
+/// subchart's folder, dot files elsewhere kept. Helm loads seedforge's archive too.
+#[test]
+fn helm_packages_a_chart_folder_into_the_files_seedforge_packs() {
+    let Some(lib) = crate::helm_judge::helm_library() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("site");
+    site_chart(&dir);
+    fs::write(dir.join("values.yaml"), format!("\u{feff}{VALUES}")).unwrap();
+    fs::write(dir.join(".hidden"), "kept\n").unwrap();
+    fs::create_dir_all(dir.join("secret")).unwrap();
+    fs::write(dir.join("secret/key"), "left out\n").unwrap();
+    fs::write(dir.join(".helmignore"), "*.bak\nsecret/\n").unwrap();
+    fs::create_dir_all(dir.join("charts/sub/templates")).unwrap();
+    fs::write(
+        dir.join("charts/sub/Chart.yaml"),
+        "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("charts/sub/templates/cm.yaml"),
+        "kind: ConfigMap\n",
+    )
+    .unwrap();
+    fs::create_dir_all(dir.join("files/deep")).unwrap();
+    fs::write(dir.join("files/deep/a.txt"), "a\n").unwrap();
+    let ours = seedforge::charts::local::pack_dir(&dir).unwrap();
+    let ours_path = tmp.path().join("ours.tgz");
+    fs::write(&ours_path, &ours).unwrap();
+    let dist = tmp.path().join("dist");
+    fs::create_dir_all(&dist).unwrap();
+    const SCRIPT: &str = r#"
+import ctypes, sys
+L = ctypes.CDLL(sys.argv[1])
+L.helm_sdkpy_last_error.restype = ctypes.c_void_p
+L.helm_sdkpy_config_create.argtypes = [ctypes.c_char_p] * 4 + [ctypes.POINTER(ctypes.c_ulonglong)]
+L.helm_sdkpy_package.argtypes = [ctypes.c_ulonglong, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+L.helm_sdkpy_show_chart.argtypes = [ctypes.c_ulonglong, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+def fail(what):
+    p = L.helm_sdkpy_last_error()
+    sys.exit(what + ": " + (ctypes.string_at(p).decode() if p else "unknown error"))
+h = ctypes.c_ulonglong(0)
+if L.helm_sdkpy_config_create(b"default", None, None, b"{}", ctypes.byref(h)) != 0:
+    fail("config")
+out = ctypes.c_void_p()
+if L.helm_sdkpy_package(h.value, sys.argv[2].encode(), sys.argv[3].encode(), ctypes.byref(out)) != 0:
+    fail("package")
+print(ctypes.string_at(out.value).decode())
+shown = ctypes.c_void_p()
+if L.helm_sdkpy_show_chart(h.value, sys.argv[4].encode(), ctypes.byref(shown)) != 0:
+    fail("show " + sys.argv[4])
+"#;
+    let home = tmp.path().join("home");
+    let packed = Cmd::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(&lib)
+        .arg(&dir)
+        .arg(&dist)
+        .arg(&ours_path)
+        .env("HOME", &home.display().to_string())
+        .env("HELM_CACHE_HOME", &home.join("cache").display().to_string())
+        .env(
+            "HELM_CONFIG_HOME",
+            &home.join("config").display().to_string(),
+        )
+        .env("HELM_DATA_HOME", &home.join("data").display().to_string())
+        .run();
+    let helms = fs::read(packed.stdout.trim()).unwrap();
+    let files = |tgz: &[u8]| {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+        let mut files = std::collections::BTreeMap::new();
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            files.insert(name, data);
+        }
+        files
+    };
+    let (ours, helms) = (files(&ours), files(&helms));
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        helms.keys().collect::<Vec<_>>()
+    );
+    for (name, data) in &ours {
+        if name.ends_with("/Chart.yaml") {
+            let read = |b: &[u8]| -> serde_json::Value {
+                seedforge::charts::read_yaml(std::str::from_utf8(b).unwrap()).unwrap()
+            };
+            assert_eq!(read(data), read(&helms[name]), "{name}");
+        } else {
+            assert_eq!(data, &helms[name], "{name}");
+        }
+    }
+    assert!(ours.contains_key("site-app/charts/sub/templates/cm.yaml"));
+    assert!(
+        !ours
+            .keys()
+            .any(|n| n.contains("secret/") || n.ends_with(".bak"))
+    );
+}
