@@ -190,7 +190,8 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     };
     let mut files = Vec::new();
     let mut total = 0u64;
-    walk(dir, "", 0, &rules, &mut files, &mut total)?;
+    let mut ancestors = Vec::new();
+    walk(dir, "", &mut ancestors, &rules, &mut files, &mut total)?;
     let mut tar = tar::Builder::new(Vec::new());
     for (rel, data) in &files {
         let mut h = tar::Header::new_gnu();
@@ -219,22 +220,32 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// The files under `dir/rel` Helm's folder loader takes, in name order (symbolic links
-/// followed, as Helm follows them), with their bytes.
+/// followed, as Helm follows them), with their bytes. `ancestors`: the folders walked
+/// into, resolved, so that a link back to one of them is refused, not walked forever.
 fn walk(
     dir: &Path,
     rel: &str,
-    depth: usize,
+    ancestors: &mut Vec<std::path::PathBuf>,
     rules: &Rules,
     files: &mut Vec<(String, Vec<u8>)>,
     total: &mut u64,
 ) -> Result<(), String> {
     let here = dir.join(rel);
-    if depth > MAX_DEPTH {
+    let resolved = std::fs::canonicalize(&here).map_err(|e| format!("{}: {e}", here.display()))?;
+    if ancestors.contains(&resolved) {
         return Err(format!(
-            "{}: folders nest more than {MAX_DEPTH} deep (a symbolic link loop?)",
+            "{} leads back to {} (a symbolic link loop)",
+            here.display(),
+            resolved.display()
+        ));
+    }
+    if ancestors.len() > MAX_DEPTH {
+        return Err(format!(
+            "{}: folders nest more than {MAX_DEPTH} deep",
             here.display()
         ));
     }
+    ancestors.push(resolved);
     let entries = std::fs::read_dir(&here).map_err(|e| format!("{}: {e}", here.display()))?;
     let mut names = Vec::new();
     for e in entries {
@@ -259,7 +270,7 @@ fn walk(
         let meta = std::fs::metadata(&full).map_err(|e| format!("{}: {e}", full.display()))?;
         if meta.is_dir() {
             if !rules.ignore(&path, true) {
-                walk(dir, &path, depth + 1, rules, files, total)?;
+                walk(dir, &path, ancestors, rules, files, total)?;
             }
             continue;
         }
@@ -293,6 +304,7 @@ fn walk(
         }
         files.push((path, data));
     }
+    ancestors.pop();
     Ok(())
 }
 
@@ -390,5 +402,25 @@ mod tests {
         fs::write(tmp.path().join(".helmignore"), "a/**\n").unwrap();
         let err = pack_dir(tmp.path()).unwrap_err();
         assert!(err.contains(".helmignore: line 1"), "{err}");
+        fs::remove_file(tmp.path().join(".helmignore")).unwrap();
+        // A linked file is packed as the file; a link back up is refused, not walked.
+        fs::write(tmp.path().join("real.txt"), "r\n").unwrap();
+        std::os::unix::fs::symlink("real.txt", tmp.path().join("linked.txt")).unwrap();
+        let names: Vec<String> = entries(&pack_dir(tmp.path()).unwrap())
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(names, ["x/Chart.yaml", "x/linked.txt", "x/real.txt"]);
+        fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("..", tmp.path().join("sub/up")).unwrap();
+        let err = pack_dir(tmp.path()).unwrap_err();
+        assert!(err.contains("symbolic link loop"), "{err}");
+        // A FIFO is refused, naming it.
+        let fifo = tmp.path().join("sub/pipe");
+        fs::remove_file(tmp.path().join("sub/up")).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let err = pack_dir(tmp.path()).unwrap_err();
+        assert!(err.contains("sub/pipe is a FIFO"), "{err}");
     }
 }
