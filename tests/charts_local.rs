@@ -239,7 +239,7 @@ fn planned_digest(plan: &str, file: &str) -> String {
 /// Each bad entry stops `plan` (nothing built) with exit 2, naming the config file and
 /// the entry's line: `repo` and `path` together, a missing path, a folder without
 /// `Chart.yaml`, a file that is no chart archive, an archive without `Chart.yaml`, and a
-/// `version` the chart's `Chart.yaml` does not say (both named).
+/// `version` or `chart` the chart's `Chart.yaml` does not say (both named).
 #[test]
 fn a_bad_local_chart_is_refused_at_its_line() {
     let lab = lab_with("");
@@ -277,6 +277,10 @@ fn a_bad_local_chart_is_refused_at_its_line() {
         (
             "  - name: site\n    path: charts/site\n    version: 0.2.0\n",
             "chart site: version: 0.2.0 is given, but charts/site's Chart.yaml says version 0.1.0",
+        ),
+        (
+            "  - name: site\n    path: charts/site\n    chart: other\n",
+            "chart site: chart: other is given, but charts/site's Chart.yaml says name site-app",
         ),
     ] {
         fs::write(&config, format!("{base}{entry}")).unwrap();
