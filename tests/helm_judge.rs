@@ -240,7 +240,7 @@ fn known_differences() -> Vec<(String, &'static str, &'static str)> {
 
 /// The judge's shared object: `$SEEDFORGE_HELM_SDKPY`, or where scripts/test.sh unpacks
 /// the wheel.
-fn helm_library() -> Option<PathBuf> {
+pub(crate) fn helm_library() -> Option<PathBuf> {
     let lib = std::env::var_os("SEEDFORGE_HELM_SDKPY").map_or_else(
         || repo_root().join("target/helm-sdkpy/helm_sdkpy/_lib/linux-amd64/libhelm_sdkpy.so"),
         PathBuf::from,

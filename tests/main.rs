@@ -19,6 +19,7 @@ mod build_lock;
 mod build_seal;
 mod charts;
 mod charts_lab;
+mod charts_local;
 mod charts_real;
 mod charts_unittest;
 mod cli;

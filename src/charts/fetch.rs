@@ -215,6 +215,11 @@ pub fn fetch(
     match &chart.repo {
         ChartRepo::Http(base) => fetch_http(chart, base, registries, reporter),
         ChartRepo::Oci { host, path } => fetch_oci(chart, host, path, registries),
+        // Read, not fetched: `local::read`.
+        ChartRepo::Local { shown, .. } => Err(ChartError::Fetch {
+            chart: chart.name.as_str().to_string(),
+            message: format!("{shown} is kept beside the config: it is read, not fetched"),
+        }),
     }
 }
 

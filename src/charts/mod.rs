@@ -11,8 +11,10 @@ pub mod context;
 pub mod fetch;
 pub mod found;
 pub mod helmchart;
+pub mod helmignore;
 pub mod images;
 pub mod load;
+pub mod local;
 pub mod manifests;
 pub mod pulled;
 pub mod push;
@@ -106,6 +108,15 @@ pub enum ChartRepo {
         /// The repository path before the chart's name (may be empty).
         path: String,
     },
+    /// A chart kept beside the config (`path:`): its folder or its `.tgz`.
+    Local {
+        /// The path, resolved against the config's folder.
+        path: PathBuf,
+        /// The path as the config names it, relative to its folder (`./` and a trailing
+        /// `/` dropped): what the lock, the plan and the SBOMs name the chart's origin by,
+        /// the same on every machine.
+        shown: String,
+    },
 }
 
 impl ChartRepo {
@@ -152,6 +163,7 @@ impl std::fmt::Display for ChartRepo {
             ChartRepo::Oci { host, path } => {
                 f.write_str(&crate::redact::url(&format!("oci://{host}/{path}")))
             }
+            ChartRepo::Local { shown, .. } => f.write_str(shown),
         }
     }
 }
@@ -287,10 +299,14 @@ impl<'de> Deserialize<'de> for ChartName {
 #[serde(deny_unknown_fields)]
 pub struct RawChart {
     name: DnsLabel,
-    repo: ChartRepo,
+    #[serde(default)]
+    repo: Option<ChartRepo>,
+    #[serde(default)]
+    path: Option<crate::winpath::LinuxPath>,
     #[serde(default)]
     chart: Option<ChartName>,
-    version: ChartVersion,
+    #[serde(default)]
+    version: Option<ChartVersion>,
     #[serde(default)]
     namespace: Option<DnsLabel>,
     #[serde(default)]
@@ -318,9 +334,11 @@ pub struct ChartConfig {
     pub name: DnsLabel,
     /// Where the chart comes from.
     pub repo: ChartRepo,
-    /// The chart's name in the repository (the entry's name when not given).
+    /// The chart's name in the repository (the entry's name when not given; for a chart
+    /// kept beside the config, its `Chart.yaml`'s, empty until the chart is read).
     pub chart: String,
-    /// The exact version.
+    /// The exact version (for a chart kept beside the config, its `Chart.yaml`'s when not
+    /// given, empty until the chart is read).
     pub version: String,
     /// The namespace the chart is installed into (`default` when not given).
     pub namespace: String,
@@ -333,28 +351,88 @@ pub struct ChartConfig {
 }
 
 impl ChartConfig {
-    /// The entry parsed at `location`; `dir` is the config's folder.
-    pub fn from_raw(raw: RawChart, dir: &std::path::Path, location: Location) -> ChartConfig {
-        ChartConfig {
-            chart: raw
-                .chart
-                .map_or_else(|| raw.name.as_str().to_string(), |c| c.0),
+    /// The entry parsed at `location`; `dir` is the config's folder. An entry gives
+    /// `repo:` (with `version:`) or `path:`, never both.
+    pub fn from_raw(
+        raw: RawChart,
+        dir: &std::path::Path,
+        location: Location,
+    ) -> Result<ChartConfig, String> {
+        let name = raw.name.as_str();
+        let (repo, chart, version) = match (raw.repo, raw.path) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "chart {name}: give repo: (a chart repository) or path: (a chart beside the config), not both"
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "chart {name}: give repo: (an https:// or oci:// chart repository) or path: (a chart folder or .tgz beside the config)"
+                ));
+            }
+            (Some(repo), None) => {
+                let Some(version) = raw.version else {
+                    return Err(format!(
+                        "chart {name}: version: is needed for a chart from a repository; give the exact version (`1.2.3`)"
+                    ));
+                };
+                let chart = raw.chart.map_or_else(|| name.to_string(), |c| c.0);
+                (repo, chart, version.0)
+            }
+            (None, Some(path)) => {
+                let shown = local_shown(&path).map_err(|why| format!("chart {name}: {why}"))?;
+                let repo = ChartRepo::Local {
+                    path: dir.join(&*path),
+                    shown,
+                };
+                let chart = raw.chart.map(|c| c.0).unwrap_or_default();
+                (repo, chart, raw.version.map(|v| v.0).unwrap_or_default())
+            }
+        };
+        Ok(ChartConfig {
+            chart,
             name: raw.name,
-            repo: raw.repo,
-            version: raw.version.0,
+            repo,
+            version,
             namespace: raw
                 .namespace
                 .map_or_else(|| "default".to_string(), |n| n.as_str().to_string()),
             values: raw.values.map(|v| dir.join(v)),
             images: raw.images,
             location,
-        }
+        })
     }
 
     /// The chart's file name under `OUT/charts/`: `NAME-VERSION.tgz`.
     pub fn file_name(&self) -> String {
         format!("{}-{}.tgz", self.name.as_str(), self.version)
     }
+}
+
+/// A `path:` as the lock and the SBOMs name it: relative to the config's folder, its `./`
+/// parts and a trailing `/` dropped. An absolute path is refused: it would name the chart
+/// otherwise on every machine.
+fn local_shown(path: &std::path::Path) -> Result<String, String> {
+    use std::path::Component;
+    if path.is_absolute() {
+        return Err(format!(
+            "path: {}: give the chart's path relative to the config file, so that the lock and the seal name it the same on every machine",
+            path.display()
+        ));
+    }
+    let mut parts = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::ParentDir => parts.push("..".to_string()),
+            Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    if parts.is_empty() {
+        return Err("path: is empty; give the chart's folder or .tgz".into());
+    }
+    Ok(parts.join("/"))
 }
 
 /// Checks that the archive of `chart` (its files `files`, fetched from `origin`) is the

@@ -550,9 +550,16 @@ impl Config {
                     line: c.referenced.line(),
                     column: c.referenced.column(),
                 };
-                crate::charts::ChartConfig::from_raw(c.value, &dir, at)
+                crate::charts::ChartConfig::from_raw(c.value, &dir, at).map_err(|message| {
+                    ConfigError::Invalid {
+                        path: path.to_path_buf(),
+                        line: at.line,
+                        column: at.column,
+                        message,
+                    }
+                })
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         crate::charts::check_unique(&charts).map_err(|(at, message)| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: at.line,

@@ -559,6 +559,55 @@ fn missing_chart_values_and_manifests_are_refused_at_their_line() {
     assert_eq!(c.charts.len(), 1);
 }
 
+/// `path:` names a chart beside the config: exclusive with `repo:`, `version:` optional,
+/// relative to the config file; each misuse is refused at the entry's line.
+#[test]
+fn a_chart_path_is_exclusive_with_repo_and_relative_at_its_line() {
+    let with = |charts: &str| format!("{GOOD}charts:\n{charts}");
+    let c = parse(&with(
+        "  - name: site\n    path: ./charts/site/\n  - name: packed\n    path: ../shared/packed-1.0.0.tgz\n    version: 1.0.0\n",
+    ))
+    .unwrap();
+    let (site, packed) = (&c.charts[0], &c.charts[1]);
+    assert_eq!(
+        site.repo,
+        crate::charts::ChartRepo::Local {
+            path: Path::new("conf/./charts/site/").to_path_buf(),
+            shown: "charts/site".into()
+        }
+    );
+    assert_eq!((site.chart.as_str(), site.version.as_str()), ("", ""));
+    assert_eq!(packed.repo.to_string(), "../shared/packed-1.0.0.tgz");
+    assert_eq!(packed.version, "1.0.0");
+    // GOOD is 22 lines: the entry is line 24.
+    for (entry, why) in [
+        (
+            "  - name: demo\n    repo: https://charts.example.com\n    path: charts/demo\n    version: 1.2.3\n",
+            "not both",
+        ),
+        ("  - name: demo\n    version: 1.2.3\n", "give repo:"),
+        (
+            "  - name: demo\n    repo: https://charts.example.com\n",
+            "version: is needed",
+        ),
+        (
+            "  - name: demo\n    path: /srv/charts/demo\n",
+            "relative to the config file",
+        ),
+        ("  - name: demo\n    path: ./\n", "path: is empty"),
+    ] {
+        let (line, column, message) = error_at(&with(entry));
+        assert_eq!((line, column), (24, 5), "{entry}: {message}");
+        assert!(message.contains(why), "{entry}: {message}");
+    }
+    // Whether it exists is the chart step's to say (an offline build does not read it).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("images.txt"), "").unwrap();
+    let config = dir.path().join("seedforge.yaml");
+    std::fs::write(&config, with("  - name: site\n    path: charts/site\n")).unwrap();
+    Config::load(&config).unwrap();
+}
+
 fn with_verify(verify: &str) -> String {
     GOOD.replace(
         "  platforms: [linux/amd64, linux/arm64]\n",

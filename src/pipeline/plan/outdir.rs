@@ -150,6 +150,9 @@ fn inputs(config: &Config, images: &ImageList) -> Vec<(PathBuf, String)> {
         }
     }
     for c in &config.charts {
+        if let crate::charts::ChartRepo::Local { path, .. } = &c.repo {
+            out.push((path.clone(), format!("charts: {} path", c.name.as_str())));
+        }
         if let Some(values) = &c.values {
             out.push((
                 values.clone(),

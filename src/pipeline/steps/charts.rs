@@ -2,14 +2,17 @@
 //! The chart is fetched and checked while planning (its digest against its repository's
 //! or registry's, against `seedforge.lock` with `--locked`; with `--offline` the archive
 //! the last build wrote, against the lock), so a bad chart stops the build before anything
-//! is written. Skipped while the config entry, the values file and the chart's digest are
+//! is written. A chart kept beside the config (`path:`) is read (a folder packed) instead
+//! of fetched, and is otherwise the same: pinned, `--locked` to its digest, and offline
+//! taken from the output as the lock pins it (name, version and digest), so a far side
+//! whose copy of the folder is older or missing rebuilds what was carried. Skipped while the config entry, the values file and the chart's digest are
 //! unchanged and the archive keeps its stat; every run pins the chart in the lock.
 
 use super::reports::ChartReport;
 use super::{Cx, Done, Record, StepKind, Work, output_key};
 use crate::Result;
 use crate::charts::fetch::{FetchedChart, fetch};
-use crate::charts::{ChartConfig, ChartError, ImagesMode};
+use crate::charts::{ChartConfig, ChartError, ChartRepo, ImagesMode};
 use crate::config::Config;
 use crate::image::ListEntry;
 use crate::oci::Digest;
@@ -69,6 +72,10 @@ pub struct Pulls {
     pub pulls: Vec<String>,
     /// Those it adds to the images mirrored (`images: add`, those no list has).
     pub adds: Vec<String>,
+    /// The digest `seedforge.lock` pins for the same source when it is another one (the
+    /// chart changed since: republished, or a chart beside the config edited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<Digest>,
 }
 
 /// The archive's path under the output.
@@ -79,6 +86,43 @@ pub fn chart_path(output: &Path, chart: &ChartConfig) -> PathBuf {
 /// What the lock pins a chart as: its repository, name and version.
 fn source_of(chart: &ChartConfig) -> String {
     format!("{} {} {}", chart.repo, chart.chart, chart.version)
+}
+
+/// The entry of a chart beside the config as the lock pins it, for an offline build: the
+/// name and version of the chart pinned for its path (those the entry gives must agree).
+/// The folder itself is not read: the archive comes from the output, as the lock pins it.
+fn from_pin(
+    c: &ChartConfig,
+    shown: &str,
+    lock: Option<&LockFile>,
+    lock_path: &Path,
+) -> std::result::Result<ChartConfig, ChartError> {
+    let pinned = lock
+        .and_then(|l| l.charts.get(c.name.as_str()))
+        .and_then(|p| {
+            let mut parts = p.source.rsplitn(3, ' ');
+            let (version, chart, repo) = (parts.next()?, parts.next()?, parts.next()?);
+            let agrees = repo == shown
+                && (c.chart.is_empty() || c.chart == chart)
+                && (c.version.is_empty() || c.version == version);
+            agrees.then(|| (chart.to_string(), version.to_string()))
+        });
+    let Some((chart, version)) = pinned else {
+        return Err(ChartError::Locked(format!(
+            "chart {}: {} pins no chart from {shown}{} (--offline); run build online without --offline first",
+            c.name.as_str(),
+            lock_path.display(),
+            if c.version.is_empty() {
+                String::new()
+            } else {
+                format!(" version {}", c.version)
+            }
+        )));
+    };
+    let mut c = c.clone();
+    c.chart = chart;
+    c.version = version;
+    Ok(c)
 }
 
 /// One step per chart: fetched and checked now, or (`offline`) the archive in the output
@@ -104,7 +148,9 @@ pub fn plan(
     let lock = if offline || locked {
         LockFile::load(&lock_path).map_err(crate::oci::OciError::from)?
     } else {
-        None
+        // Read only to show what changed since; a bad lock is the next build's to refuse
+        // (this one writes it anew).
+        LockFile::load(&lock_path).ok().flatten()
     };
     let listed: Vec<crate::image::Reference> = images
         .entries
@@ -116,6 +162,7 @@ pub fn plan(
     for c in &config.charts {
         let added_before = added.len();
         let Prepared {
+            chart: c,
             out,
             fetched,
             values,
@@ -130,6 +177,11 @@ pub fn plan(
             locked,
             lock.as_ref(),
         )?;
+        let c = &c;
+        let pinned = (lock.as_ref())
+            .and_then(|l| l.charts.get(c.name.as_str()))
+            .filter(|p| p.source == source_of(c) && p.digest != fetched.digest)
+            .map(|p| p.digest.clone());
         let mode = c.images.unwrap_or(config.images.from_charts);
         for image in &pulled.images {
             if crate::charts::images::is_listed(&image.reference, &listed) {
@@ -178,7 +230,11 @@ pub fn plan(
             .map(|e| e.destination.to_string())
             .collect();
         steps.push(Charts {
-            images: Box::new(Pulls { pulls, adds }),
+            images: Box::new(Pulls {
+                pulls,
+                adds,
+                pinned,
+            }),
             name: c.name.as_str().to_string(),
             source: source_of(c),
             repo: c.repo.to_string(),
@@ -219,6 +275,8 @@ fn shown_values(values: &[String]) -> String {
 
 /// One chart fetched (or, offline, read from the output), checked and rendered.
 struct Prepared {
+    /// The entry, with the name and version of a chart beside the config filled in.
+    chart: ChartConfig,
     out: PathBuf,
     fetched: FetchedChart,
     values: Option<(PathBuf, String)>,
@@ -248,9 +306,13 @@ fn prepare(
             ))
         })
     };
-    let out = chart_path(output, c);
-    let fetched = if offline {
-        let want = pin(c)?;
+    let (chart, fetched) = if offline {
+        let c = match &c.repo {
+            ChartRepo::Local { shown, .. } => from_pin(c, shown, lock, &lock_path)?,
+            _ => c.clone(),
+        };
+        let out = chart_path(output, &c);
+        let want = pin(&c)?;
         let bytes = crate::input::read_found(&out, crate::input::Kind::Chart).map_err(|e| {
             ChartError::Locked(format!(
                 "chart {}: --offline needs {} from an earlier build: {}",
@@ -269,15 +331,24 @@ fn prepare(
             }
             .into());
         }
-        FetchedChart {
+        let fetched = FetchedChart {
             bytes,
             digest,
             origin: format!("{} (offline: kept as built before)", out.display()),
-        }
+        };
+        (c, fetched)
     } else {
-        let fetched = fetch(c, registries, &crate::NoopReporter)?;
+        let (c, fetched) = match &c.repo {
+            ChartRepo::Local { path, shown } => {
+                let fetched = crate::charts::local::read(c, path, shown, &config.path)?;
+                let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
+                let c = crate::charts::local::identify(c, &config.path, shown, &files)?;
+                (c, fetched)
+            }
+            _ => (c.clone(), fetch(c, registries, &crate::NoopReporter)?),
+        };
         if locked {
-            let want = pin(c)?;
+            let want = pin(&c)?;
             if fetched.digest != want.digest {
                 return Err(ChartError::Locked(format!(
                     "chart {}: {} is now {}, but {} pins {}; run build without --locked to accept it",
@@ -290,8 +361,10 @@ fn prepare(
                 .into());
             }
         }
-        fetched
+        (c, fetched)
     };
+    let c = &chart;
+    let out = chart_path(output, c);
     // The values file set against the chart's own values: a key the chart does not
     // have would be silently ignored by Helm.
     let files = crate::charts::values::chart_files(c.name.as_str(), &fetched.bytes)?;
@@ -339,6 +412,7 @@ fn prepare(
     let pulled =
         crate::charts::pulled::chart_images(c.name.as_str(), &fetched.bytes, &user, &settings)?;
     Ok(Prepared {
+        chart: chart.clone(),
         out,
         fetched,
         values,
@@ -378,7 +452,7 @@ pub fn pulled(
         let p = prepare(config, c, output, registries, offline, false, lock.as_ref())?;
         out.push(ChartPulled {
             name: c.name.as_str().to_string(),
-            chart: format!("{} {}", c.chart, c.version),
+            chart: format!("{} {}", p.chart.chart, p.chart.version),
             mode: c.images.unwrap_or(config.images.from_charts),
             images: p.pulled,
         });
@@ -429,7 +503,13 @@ impl StepKind for Charts {
             self.origin,
             self.namespace
         );
-        let Pulls { pulls, adds } = &*self.images;
+        if let Some(pinned) = &self.images.pinned {
+            text.push_str(&format!(
+                "; changed: seedforge.lock pins {} {pinned}",
+                self.source
+            ));
+        }
+        let Pulls { pulls, adds, .. } = &*self.images;
         if !pulls.is_empty() {
             text.push_str(&format!("; it pulls {}", pulls.join(", ")));
         }
