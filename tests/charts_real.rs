@@ -261,3 +261,115 @@ fn kube_prometheus_stack_pulls_what_its_charts_values_name() {
         ]
     );
 }
+
+/// The GPU operator's chart against NVIDIA's own air-gap list (`gpu-operator-images.txt`,
+/// made by the generator NVIDIA keeps in the repository at the tag): the operator's own
+/// deployment and jobs, node-feature-discovery's, and what the operator pulls as named in
+/// parts in its `ClusterPolicy` (toolkit, device plugin and GPU feature discovery, DCGM
+/// exporter, MIG manager, driver manager, vGPU device manager, confidential computing
+/// manager, the KubeVirt and sandbox device plugins, the validator). Not pulled with the
+/// defaults: DCGM, GPUDirect Storage (`nvidia-fs`) and GDRCopy (`gdrdrv`), each
+/// `enabled: false`, and the DRA driver, rendered only with `gpuCluster.deployCR: true`.
+/// The driver is reported apart, completed on the node: the operator appends the node's OS
+/// to its tag.
+#[test]
+fn gpu_operator_pulls_what_nvidias_air_gap_list_names() {
+    let fixture = "gpu-operator-v26.7.0";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/charts-real")
+        .join(fixture)
+        .join("chart");
+    let mut chart = seedforge::charts::load::load_files(fixture, files_under(&dir)).unwrap();
+    let settings = seedforge::charts::render::Settings {
+        release: "gpu-operator".into(),
+        namespace: "gpu-operator".into(),
+        k3s_version: "v1.33.1+k3s1".into(),
+    };
+    let images = seedforge::charts::pulled::images_of(
+        fixture,
+        &mut chart,
+        &serde_json::Map::new(),
+        &settings,
+    )
+    .unwrap();
+    let found: BTreeSet<String> = images.references().iter().map(|r| r.to_string()).collect();
+    let by_operator = images
+        .images
+        .iter()
+        .filter(|p| p.how == seedforge::charts::found::How::Operator)
+        .count();
+    assert!(
+        by_operator >= 10,
+        "{by_operator} images pulled by the operator"
+    );
+    let completed: Vec<String> = images
+        .completed_on_the_node
+        .iter()
+        .map(|c| c.written.clone())
+        .collect();
+    assert_eq!(completed, ["nvcr.io/nvidia/driver:595.91.07"]);
+    judge(
+        "gpu-operator v26.7.0",
+        &found,
+        &vendor_list(fixture, "gpu-operator-images.txt"),
+        &[
+            "nvcr.io/nvidia/cloud-native/dcgm:4.6.0-1-ubuntu24.04",
+            "nvcr.io/nvidia/cloud-native/nvidia-fs:2.29.4",
+            "nvcr.io/nvidia/cloud-native/gdrdrv:v2.6",
+            "nvcr.io/nvidia/dra-driver-nvidia-gpu:v0.5.0",
+            "nvcr.io/nvidia/driver:595.91.07",
+        ],
+    );
+}
+
+/// istiod's chart against the two images Istio publishes for a sidecar install, as the
+/// chart's values name them (`global.hub` `docker.io/istio`, `pilot.image` and
+/// `global.proxy.image`, `global.tag` defaulting to the chart's appVersion): pilot as the
+/// deployment's container, proxyv2 as the image the injector puts in every pod it injects
+/// (its injection templates, pulled by the operator). One more explained: `busybox:1.28`,
+/// the init container of the `grpc-simple` injection template, pulled only for a pod that
+/// asks for that template.
+#[test]
+fn istiod_pulls_pilot_and_injects_proxyv2() {
+    let fixture = "istiod-1.30.3";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/charts-real")
+        .join(fixture)
+        .join("chart");
+    let mut chart = seedforge::charts::load::load_files(fixture, files_under(&dir)).unwrap();
+    let settings = seedforge::charts::render::Settings {
+        release: "istiod".into(),
+        namespace: "istio-system".into(),
+        k3s_version: "v1.33.1+k3s1".into(),
+    };
+    let images = seedforge::charts::pulled::images_of(
+        fixture,
+        &mut chart,
+        &serde_json::Map::new(),
+        &settings,
+    )
+    .unwrap();
+    let found: BTreeSet<String> = images.references().iter().map(|r| r.to_string()).collect();
+    assert!(
+        images
+            .images
+            .iter()
+            .any(|p| p.how == seedforge::charts::found::How::Operator
+                && p.reference.to_string() == "docker.io/istio/proxyv2:1.30.3"),
+        "proxyv2 is pulled by the injector"
+    );
+    let expected = [
+        "docker.io/istio/pilot:1.30.3",
+        "docker.io/istio/proxyv2:1.30.3",
+    ]
+    .iter()
+    .map(|r| r.to_string())
+    .collect();
+    judge_both(
+        "istiod 1.30.3",
+        &found,
+        &expected,
+        &[],
+        &["docker.io/library/busybox:1.28"],
+    );
+}
