@@ -62,6 +62,13 @@ pub(crate) struct BuildArgs {
     /// form. Check it with `seedforge verify --key cosign.pub OUT`, or cosign verify-blob.
     #[arg(long, value_name = "FILE")]
     signing_key: Option<PathBuf>,
+    /// Replace the registry CA on purpose: a new CA (or the one registry.ca.import names)
+    /// signs the registry's certificate, and the seeds carry pki/ca-bundle.crt, the new
+    /// CA and the old one, so the nodes trust both for this output; the next build drops
+    /// the old one. Without it, a build that would make a CA other than the one
+    /// seedforge.lock or the last build recorded refuses (exit 2).
+    #[arg(long)]
+    rotate_ca: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +98,9 @@ pub(crate) struct PlanArgs {
     /// unless `cluster.allow_downgrade: true`.
     #[arg(long, value_name = "RECEIPT")]
     upgrade_from: Option<PathBuf>,
+    /// Plan as `build --rotate-ca` would: the registry CA replaced on purpose.
+    #[arg(long)]
+    rotate_ca: bool,
 }
 
 pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
@@ -105,6 +115,11 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
             )));
         }
         config.export_split = Some(split);
+    }
+    if a.rotate_ca && a.locked {
+        return Err(CliError::Usage(
+            "--rotate-ca changes the CA seedforge.lock records, which --locked forbids: rotate without --locked".into(),
+        ));
     }
     if let Some(percent) = a.export_parity {
         if config.export_split.is_none() {
@@ -127,6 +142,8 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         trusted_key: None,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
+        rotate_ca: a.rotate_ca,
+        keep_ca_bundle: false,
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -247,6 +264,8 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         trusted_key: None,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
+        rotate_ca: a.rotate_ca,
+        keep_ca_bundle: false,
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -397,6 +416,7 @@ pub(crate) fn plan_upgrade(
         config_file,
         &nodes,
         payload,
+        config.registry.as_ref().map(|r| r.node_ca_path.0.as_str()),
     )?)
 }
 

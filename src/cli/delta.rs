@@ -128,6 +128,8 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             trusted_key: a.key.clone(),
             carried_bundles: seedforge::delta::carried_bundles(&a.delta),
             carried_files: seedforge::delta::carried_files(&a.delta),
+            rotate_ca: false,
+            keep_ca_bundle: seedforge::delta::seals_ca_bundle(&a.delta),
         };
         let plan = plan::plan_with_net(&config, Some(staged_out.to_path_buf()), options, &net)?;
         let reporter = progress::CliReporter::new(g, plan.inputs.images.entries.len());
