@@ -214,6 +214,37 @@ fn a_lost_ca_is_refused_and_a_rotation_is_a_planned_change_with_both_cas_trusted
     let d = lab.delta("v1.json", "delta").arg("--json").run().json();
     assert_eq!(d["changes"]["ca"]["old"], old.as_str(), "{d:#}");
     assert_eq!(d["changes"]["ca"]["new"], new.as_str(), "{d:#}");
+    // The same delta without its changes.ca (as a seedforge that did not check the CA
+    // wrote it): apply refuses it, naming both, and the far side is as it was.
+    let silent = lab.root().join("silent");
+    crate::common::copy_tree(&lab.root().join("delta"), &silent, &|_| false);
+    let doc = fs::read_to_string(silent.join("delta.json")).unwrap();
+    let mut value: Value = serde_json::from_str(&doc).unwrap();
+    value["changes"].as_object_mut().unwrap().remove("ca");
+    let edited = serde_json::to_string_pretty(&value).unwrap() + "\n";
+    fs::write(silent.join("delta.json"), &edited).unwrap();
+    let sums = fs::read_to_string(silent.join("SHA256SUMS")).unwrap();
+    let sums: String = sums
+        .lines()
+        .map(|l| match l.strip_suffix("  delta.json") {
+            Some(_) => format!(
+                "{}  delta.json\n",
+                crate::common::sha256_bytes(edited.as_bytes())
+            ),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    fs::write(silent.join("SHA256SUMS"), sums).unwrap();
+    let far_before = snapshot(&far);
+    let r = crate::common::far_side(&far)
+        .arg("apply")
+        .arg(&silent)
+        .args(["--to", "fixtures/lab/out"])
+        .expect(2)
+        .run();
+    assert!(r.stderr.contains("no changes.ca"), "{}", r.stderr);
+    assert!(r.stderr.contains(&receipt_ca), "{}", r.stderr);
+    assert_same_tree(&far_before, &snapshot(&far), "a silent CA change refused");
     let applied = crate::common::far_side(&far)
         .arg("apply")
         .arg(lab.root().join("delta"))
