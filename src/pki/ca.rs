@@ -203,6 +203,8 @@ pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Res
             return create(settings, now);
         }
     };
+    // An import that is no usable CA is named as such first.
+    check_usable(&pair.info, &path, now)?;
     if outcome == Outcome::Imported
         && let Some(record) =
             (settings.continuity.recorded.iter()).find(|r| !r.matches(pair.cert_pem.as_bytes()))
