@@ -88,8 +88,12 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
         let p = a["path"].as_str().unwrap();
         p.starts_with("oci/blobs/") || p == "manifest.json" || p == "SHA256SUMS"
     }));
-    // The config folder is found above the output; the demo has no lock (local sources).
-    assert_eq!(r["lock_sha256"], serde_json::Value::Null);
+    // The config folder is found above the output; the demo's lock records its CA alone
+    // (its images come from local sources).
+    assert_eq!(
+        r["lock_sha256"],
+        common::sha256_file(&lab.lab_dir().join("seedforge.lock"))
+    );
     let inputs: Vec<&str> = (r["inputs"].as_array().unwrap().iter())
         .map(|i| i["path"].as_str().unwrap())
         .collect();

@@ -17,6 +17,7 @@ mod auth_files;
 mod bad_input;
 mod build_lock;
 mod build_seal;
+mod ca_continuity;
 mod charts;
 mod charts_lab;
 mod charts_local;

@@ -68,6 +68,13 @@ pub(crate) struct BuildArgs {
     /// `seal.require_signature: true` says the same.
     #[arg(long)]
     require_signature: bool,
+    /// Replace the registry CA on purpose: a new CA (or the one registry.ca.import names)
+    /// signs the registry's certificate, and the seeds carry pki/ca-bundle.crt, the new
+    /// CA and the old one, so the nodes trust both for this output; the next build drops
+    /// the old one. Without it, a build that would make a CA other than the one
+    /// seedforge.lock or the last build recorded refuses (exit 2).
+    #[arg(long)]
+    rotate_ca: bool,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +112,9 @@ pub(crate) struct PlanArgs {
     /// signed. The config's `seal.require_signature: true` says the same.
     #[arg(long)]
     require_signature: bool,
+    /// Plan as `build --rotate-ca` would: the registry CA replaced on purpose.
+    #[arg(long)]
+    rotate_ca: bool,
 }
 
 pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
@@ -119,6 +129,11 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
             )));
         }
         config.export_split = Some(split);
+    }
+    if a.rotate_ca && a.locked {
+        return Err(CliError::Usage(
+            "--rotate-ca changes the CA seedforge.lock records, which --locked forbids: rotate without --locked".into(),
+        ));
     }
     if let Some(percent) = a.export_parity {
         if config.export_split.is_none() {
@@ -142,6 +157,8 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         require_signature: a.require_signature,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
+        rotate_ca: a.rotate_ca,
+        keep_ca_bundle: false,
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -263,6 +280,8 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         require_signature: a.require_signature,
         carried_bundles: Default::default(),
         carried_files: Default::default(),
+        rotate_ca: a.rotate_ca,
+        keep_ca_bundle: false,
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -425,6 +444,7 @@ pub(crate) fn plan_upgrade(
         config_file,
         &nodes,
         payload,
+        config.registry.as_ref().map(|r| r.node_ca_path.0.as_str()),
     )?)
 }
 

@@ -88,6 +88,7 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, CliError> {
         rewrite: Default::default(),
         mirrors: a.mirrors.iter().cloned().collect(),
         source_date: a.source_date_epoch,
+        continuity: Default::default(),
     };
     seedforge::outpath::refuse_dangerous(&a.out)?;
     let prepared = pki::prepare(&settings, &a.out, pki::now())?;

@@ -53,6 +53,7 @@ impl Config {
             rewrite: r.rewrite.clone(),
             mirrors: registries.into_iter().map(str::to_string).collect(),
             source_date,
+            continuity: Default::default(),
         }))
     }
 }

@@ -420,7 +420,10 @@ fn plan_carry(
         bytes: 0,
         full_output_bytes: 0,
         derived_not_carried: 0,
-        changes: changes_since(receipt, &sealed),
+        changes: super::changes::Changes {
+            ca: super::ca::change(out, receipt, &sealed)?,
+            ..changes_since(receipt, &sealed)
+        },
         repairs: receipt.damaged.clone(),
         other_inputs: Vec::new(),
         other_inputs_sha256: BTreeMap::new(),

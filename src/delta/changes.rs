@@ -1,6 +1,6 @@
 //! What a delta changes, in the operator's words: the images, charts, package bundles and
 //! `files:` entries added, changed and removed between the far side's output (its
-//! receipt) and the new one. `delta.json` records it; `plan --upgrade-from`, `delta` and
+//! receipt) and the new one, and the registry CA when it is rotated on purpose. `delta.json` records it; `plan --upgrade-from`, `delta` and
 //! `apply` print it.
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,10 @@ pub struct Changes {
     pub packages: Diff,
     /// `files:` entries, by their path in the output.
     pub files: Diff,
+    /// The registry CA, rotated on purpose (`build --rotate-ca`): the fingerprint the far
+    /// side's nodes trust and the new one (`None`: the CA is the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<crate::pki::CaChange>,
 }
 
 impl Changes {
@@ -89,6 +93,7 @@ impl Changes {
             charts: kind("charts/"),
             packages: kind("packages/"),
             files: kind("files/"),
+            ca: None,
         }
     }
 
@@ -110,6 +115,12 @@ impl Changes {
             if !d.is_empty() {
                 lines.push(format!("{kind}: {}", d.text()));
             }
+        }
+        if let Some(ca) = &self.ca {
+            lines.push(format!(
+                "registry CA: {} -> {} (rotated on purpose: the nodes trust both until the next delta drops the old one)",
+                ca.old, ca.new
+            ));
         }
         lines
     }

@@ -13,6 +13,7 @@
 //! an output whose files do not match its `SHA256SUMS`.
 
 pub mod apply;
+mod ca;
 pub mod carry;
 pub mod changes;
 mod downgrade;
@@ -160,6 +161,14 @@ pub enum DeltaError {
         /// The files.
         message: String,
     },
+    /// The output's registry CA is not the far side's, and was not rotated on purpose.
+    #[error("{}: {message}", out.display())]
+    CaChanged {
+        /// The output.
+        out: PathBuf,
+        /// Both CAs, and how to go on.
+        message: String,
+    },
     /// The k3s release would move back, and that was not asked for.
     #[error("{}: {message}", out.display())]
     Downgrade {
@@ -198,6 +207,7 @@ impl DeltaError {
             | DeltaError::WrongBase { .. }
             | DeltaError::NotAFolder { .. }
             | DeltaError::Downgrade { .. }
+            | DeltaError::CaChanged { .. }
             | DeltaError::OutOfDate { .. }
             | DeltaError::Unsigned { .. }
             | DeltaError::Uncarried { .. } => true,
@@ -484,6 +494,22 @@ pub fn carried_files(dir: &Path) -> BTreeMap<String, String> {
     carried(dir, |rel| {
         rel.strip_prefix("out/files/").map(str::to_string)
     })
+}
+
+/// True when the seal the delta folder `dir` carries (`out/SHA256SUMS`) lists the node
+/// trust bundle of a build that rotated the registry CA (`pki/ca-bundle.crt`): the far
+/// side's offline build keeps it as it is (see `PlanOptions::keep_ca_bundle`).
+pub fn seals_ca_bundle(dir: &Path) -> bool {
+    let Ok(text) = crate::input::read_found_to_string(
+        &dir.join("out").join(seal::SUMS),
+        crate::input::Kind::Sums,
+    ) else {
+        return false;
+    };
+    let bundle = format!("pki/{}", crate::pki::continuity::BUNDLE);
+    text.lines()
+        .filter_map(seal::sums_line)
+        .any(|(_, rel)| rel == bundle)
 }
 
 /// The files of the delta's `SHA256SUMS` that `name` names, by that name.

@@ -11,6 +11,11 @@
 //!    `/var/lib/seedforge/status.json` says `state: done`, the new payload and the new
 //!    k3s version. The bootstrap removes the old archives once the new k3s runs.
 //!
+//! When the output rotates the registry CA (`build --rotate-ca`: `changes.ca`), every
+//! node first installs the delta's node trust bundle (the new CA and the old one) before
+//! the far side applies it, so no node meets the registry's new certificate without
+//! trusting it; the next delta drops the old CA.
+//!
 //! The figures are those of the output as it is: built from the config, sealed. Nothing
 //! is written.
 
@@ -94,6 +99,7 @@ pub fn plan_upgrade(
     config: &Path,
     nodes: &[UpgradeNode],
     payload: Option<&[PayloadFile]>,
+    node_ca_path: Option<&str>,
 ) -> Result<UpgradePlan, DeltaError> {
     let receipt = Receipt::load(receipt_path)?;
     let delta = preview(out, &receipt, Some(config))?;
@@ -112,7 +118,17 @@ pub fn plan_upgrade(
         to: delta.k3s_version.clone(),
     };
     let payload = payload.and_then(|files| payload_digest(out, files));
-    let steps = order(receipt_path, out, nodes, &k3s, payload.as_deref());
+    let mut steps = order(receipt_path, out, nodes, &k3s, payload.as_deref());
+    if let Some(ca) = &delta.doc.changes.ca {
+        // Before the apply (the second step): the registry presents the new CA's
+        // certificate from then on.
+        let trust = trust_steps(
+            nodes,
+            ca,
+            node_ca_path.unwrap_or("the registry.node_ca_path"),
+        );
+        steps.splice(1..1, trust);
+    }
     Ok(UpgradePlan {
         receipt: receipt_path.to_path_buf(),
         receipt_digest: receipt.stated_digest(),
@@ -176,6 +192,30 @@ fn order(
         }
     }
     steps
+}
+
+/// Each node trusts both CAs before the far side's registry presents the new one's
+/// certificate: the delta's node trust bundle installed where the bootstrap installs the
+/// CA.
+fn trust_steps(
+    nodes: &[UpgradeNode],
+    ca: &crate::pki::CaChange,
+    node_ca_path: &str,
+) -> Vec<UpgradeStep> {
+    let bundle = format!("DELTA/out/pki/{}", crate::pki::continuity::BUNDLE);
+    nodes
+        .iter()
+        .map(|n| UpgradeStep {
+            on: n.name.clone(),
+            run: format!(
+                "before the apply (the registry CA rotates from {} to {}): install {bundle} (both CAs) as {node_ca_path} and as /usr/local/share/ca-certificates/seedforge-registry-ca.crt, then run update-ca-certificates",
+                ca.old, ca.new
+            ),
+            until: Some(format!(
+                "`openssl crl2pkcs7 -nocrl -certfile {node_ca_path} | openssl pkcs7 -print_certs -noout` names two CAs on the node"
+            )),
+        })
+        .collect()
 }
 
 /// The digest of the payload's `SHA256SUMS` as the bootstrap computes it, from each

@@ -2,8 +2,10 @@
 //! every pull until each node gets the new one, so a CA found in the PKI directory is kept
 //! as it is (its subject and validity win over the config, with no rewrite), a CA given by
 //! `registry.ca.import` is copied in only when the directory has none, and a new one is
-//! made only when there is neither.
+//! made only when there is neither, and no record names the CA the nodes trust
+//! ([`super::continuity`]); `build --rotate-ca` replaces it on purpose.
 
+use super::continuity::{CaChange, bundle, fingerprint_der, fingerprint_pem, refusal};
 use super::inspect::{CertInfo, parse_der, parse_pem};
 use super::{DAY, Outcome, PkiError, PkiPaths, PkiSettings, RENEW_BEFORE_DAYS};
 use rcgen::{
@@ -26,6 +28,10 @@ pub(super) struct Ca {
     pub outcome: Outcome,
     /// Differences between a kept CA and the config.
     pub warnings: Vec<String>,
+    /// The rotation this build makes (`build --rotate-ca`).
+    pub change: Option<CaChange>,
+    /// The node trust bundle of a rotating build: the new CA, then the old one.
+    pub bundle: Option<String>,
 }
 
 impl Ca {
@@ -160,7 +166,10 @@ pub(super) fn parse_key(pem: &str, path: &Path) -> Result<KeyPair, PkiError> {
     })
 }
 
-/// The CA to sign with: kept from the PKI directory, imported, or created.
+/// The CA to sign with: kept from the PKI directory, imported, or created; with
+/// `continuity.rotate`, a new one (created, or the import) replacing the one the nodes
+/// trust. Without it, a CA other than a recorded one (see [`super::continuity`]) is
+/// refused.
 pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Result<Ca, PkiError> {
     let existing = load_pair(&paths.ca_cert(), &paths.ca_key())?;
     let import = match &settings.ca_import {
@@ -173,6 +182,9 @@ pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Res
         )),
         None => None,
     };
+    if settings.continuity.rotate {
+        return rotate(settings, existing, import, now);
+    }
     let (pair, outcome, path) = match (existing, import) {
         (Some(e), Some((import_path, i))) if e.der != i.der => {
             let _ = i;
@@ -183,9 +195,39 @@ pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Res
         }
         (Some(e), _) => (e, Outcome::Kept, paths.ca_cert()),
         (None, Some((import_path, i))) => (i, Outcome::Imported, import_path),
-        (None, None) => return create(settings, now),
+        (None, None) => {
+            // A new CA where a record names the one the nodes trust is refused.
+            if let Some(record) = settings.continuity.recorded.first() {
+                return Err(refusal(record, &paths.dir(), "make a new CA"));
+            }
+            return create(settings, now);
+        }
     };
+    // An import that is no usable CA is named as such first.
     check_usable(&pair.info, &path, now)?;
+    if outcome == Outcome::Imported
+        && let Some(record) =
+            (settings.continuity.recorded.iter()).find(|r| !r.matches(pair.cert_pem.as_bytes()))
+    {
+        let what = format!(
+            "import another CA, {} ({})",
+            path.display(),
+            fingerprint_der(&pair.der)
+        );
+        return Err(refusal(record, &paths.dir(), &what));
+    }
+    usable(settings, pair, outcome, &path, now)
+}
+
+/// A kept or imported CA, checked.
+fn usable(
+    settings: &PkiSettings,
+    pair: LoadedPair,
+    outcome: Outcome,
+    path: &Path,
+    now: i64,
+) -> Result<Ca, PkiError> {
+    check_usable(&pair.info, path, now)?;
     let mut warnings = Vec::new();
     if outcome == Outcome::Kept
         && pair.info.common_name.as_deref() != Some(&settings.ca_common_name)
@@ -205,7 +247,56 @@ pub(super) fn resolve(settings: &PkiSettings, paths: &PkiPaths, now: i64) -> Res
         info: pair.info,
         outcome,
         warnings,
+        change: None,
+        bundle: None,
     })
+}
+
+/// `build --rotate-ca`: the import (when it is another CA than the one in use) or a new
+/// CA replaces the CA the nodes trust (the PKI directory's, else the recorded one), which
+/// the node trust bundle keeps beside it when its certificate is known.
+fn rotate(
+    settings: &PkiSettings,
+    existing: Option<LoadedPair>,
+    import: Option<(std::path::PathBuf, LoadedPair)>,
+    now: i64,
+) -> Result<Ca, PkiError> {
+    let (old_pem, old) = match &existing {
+        Some(e) => (Some(e.cert_pem.clone()), Some(fingerprint_der(&e.der))),
+        None => {
+            let recorded = &settings.continuity.recorded;
+            match recorded.iter().find_map(|r| r.certificate.clone()) {
+                Some(pem) => {
+                    let fp = fingerprint_pem(pem.as_bytes());
+                    (Some(pem), fp)
+                }
+                None => (None, recorded.iter().find_map(|r| r.fingerprint.clone())),
+            }
+        }
+    };
+    let mut ca = match import {
+        Some((path, i)) => usable(settings, i, Outcome::Imported, &path, now)?,
+        None => create(settings, now)?,
+    };
+    let new = fingerprint_pem(ca.cert_pem.as_bytes()).unwrap_or_default();
+    match old {
+        Some(old) if old != new => {
+            match &old_pem {
+                Some(pem) => ca.bundle = Some(bundle(&ca.cert_pem, pem)),
+                None => ca.warnings.push(format!(
+                    "--rotate-ca: the certificate of the CA the nodes trust ({old}) is not here (no pki/ca.crt, and no record holds it): the nodes get the new CA alone, so none pulls until it has taken the new seed"
+                )),
+            }
+            ca.change = Some(CaChange { old, new });
+        }
+        Some(_) => ca
+            .warnings
+            .push("--rotate-ca: registry.ca.import names the CA in use; nothing is rotated".into()),
+        None => ca
+            .warnings
+            .push("--rotate-ca: no CA was in use or recorded; the new CA is the first".into()),
+    }
+    Ok(ca)
 }
 
 /// A CA from disk must be a CA, valid now and for a while yet.
@@ -238,7 +329,7 @@ fn check_usable(info: &CertInfo, path: &Path, now: i64) -> Result<(), PkiError> 
             what: path.display().to_string(),
             message: format!(
                 "the CA is valid from {} to {}, which does not leave {RENEW_BEFORE_DAYS} days from now; \
-                 nodes trust it, so it is not replaced automatically: remove ca.crt and ca.key to create a new one",
+                 nodes trust it, so it is not replaced automatically: replace it on purpose with `seedforge build --rotate-ca`",
                 date(info.not_before),
                 date(info.not_after)
             ),
@@ -308,6 +399,8 @@ fn create(settings: &PkiSettings, now: i64) -> Result<Ca, PkiError> {
         info,
         outcome: Outcome::Created,
         warnings: Vec::new(),
+        change: None,
+        bundle: None,
     })
 }
 

@@ -12,13 +12,16 @@
 //! `certs.d`, and the registry configs an earlier build wrote are removed.
 //!
 //! The PKI directory is state kept between builds: nodes trust the CA, so an existing CA
-//! is reused and never replaced behind the user's back; the registry certificate is
+//! is reused and never replaced behind the user's back, a lost one is not made anew where
+//! the lock or the last build recorded it, and a rotation is a planned change
+//! ([`continuity`]); the registry certificate is
 //! reissued only when its SANs, key, issuer or validity no longer match. Everything is
 //! computed in memory first ([`prepare`]), checked, and only then written ([`commit`]), so
 //! an error leaves existing files untouched.
 
 mod ca;
 mod cert;
+pub mod continuity;
 mod files;
 pub mod hosts_toml;
 pub mod htpasswd;
@@ -26,6 +29,7 @@ pub mod inspect;
 pub mod registries_yaml;
 pub mod registry_config;
 
+pub use continuity::{CaChange, CaContinuity, RecordedCa};
 pub use inspect::{CertInfo, San};
 
 use crate::report::Reporter;
@@ -90,8 +94,8 @@ pub enum PkiError {
     },
     /// The PKI directory holds a different CA than the one to import.
     #[error(
-        "{} holds a different CA than registry.ca.import ({}); nodes trust the existing one, so it is not replaced: remove {} and {} to switch",
-        existing.display(), import.display(), existing.display(), existing.with_extension("key").display()
+        "{} holds a different CA than registry.ca.import ({}); nodes trust the existing one, so it is not replaced: rotate to the import on purpose with `seedforge build --rotate-ca`",
+        existing.display(), import.display()
     )]
     ImportConflict {
         /// The CA certificate in the PKI directory.
@@ -121,6 +125,13 @@ pub enum PkiError {
         named_in: String,
         /// The SANs the certificate has.
         sans: Vec<String>,
+    },
+    /// The build would make or import a CA other than the one a record says the nodes
+    /// trust (and the rotation was not asked for).
+    #[error("{message}")]
+    CaWouldChange {
+        /// The record, the fingerprint, and how to go on.
+        message: String,
     },
     /// The registry certificate was not issued by the CA.
     #[error("{}: not issued by the CA {}", cert.display(), ca.display())]
@@ -203,6 +214,8 @@ pub struct PkiSettings {
     pub mirrors: BTreeSet<String>,
     /// The build's source date: start of validity of newly issued certificates.
     pub source_date: Option<u64>,
+    /// The CA's records and whether it is rotated on purpose (see [`continuity`]).
+    pub continuity: CaContinuity,
 }
 
 impl PkiSettings {
@@ -263,6 +276,10 @@ impl PkiPaths {
     pub fn ca_key(&self) -> PathBuf {
         self.dir().join("ca.key")
     }
+    /// `out/pki/ca-bundle.crt`: the node trust bundle of a rotating build.
+    pub fn ca_bundle(&self) -> PathBuf {
+        self.dir().join(continuity::BUNDLE)
+    }
     /// `out/pki/registry.crt`.
     pub fn registry_cert(&self) -> PathBuf {
         self.dir().join("registry.crt")
@@ -321,6 +338,24 @@ pub struct PkiReport {
     pub removed: Vec<PathBuf>,
     /// Things the user should know (a kept CA that differs from the config).
     pub warnings: Vec<String>,
+    /// What this build changes on purpose: `ca`, the CA rotated (`build --rotate-ca`).
+    #[serde(skip_serializing_if = "PkiChanges::is_empty")]
+    pub changes: PkiChanges,
+}
+
+/// The planned changes of the PKI step.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PkiChanges {
+    /// The CA rotated: the old fingerprint and the new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CaChange>,
+}
+
+impl PkiChanges {
+    /// True when nothing changes on purpose.
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none()
+    }
 }
 
 /// One file to write.
@@ -341,6 +376,9 @@ pub struct Prepared {
     stale: Vec<PathBuf>,
     /// Registry configs of a registry no longer configured, removed on commit.
     stale_files: Vec<PathBuf>,
+    /// The nodes take `pki/ca-bundle.crt` as their `pki/ca.crt` (a rotating build's
+    /// output, or one `apply` rebuilds).
+    pub node_bundle: bool,
     /// The report (its `written` is filled by [`commit`]).
     pub report: PkiReport,
 }
@@ -360,6 +398,8 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
     }];
     let mut report = PkiReport::default();
     let mut kept_keys = Vec::new();
+    let mut stale_files = Vec::new();
+    let mut node_bundle = false;
     if !settings.plain_http {
         let ca = ca::resolve(settings, &paths, now)?;
         let leaf = cert::resolve(settings, &paths, &ca, now)?;
@@ -378,6 +418,17 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
         }
         if ca.outcome == Outcome::Kept {
             kept_keys.push(paths.ca_key());
+        }
+        report.changes.ca = ca.change.clone();
+        if let Some(bundle) = &ca.bundle {
+            files.push(PlannedFile {
+                path: paths.ca_bundle(),
+                bytes: bundle.clone().into_bytes(),
+                private: false,
+            });
+            node_bundle = true;
+        } else if settings.continuity.keep_bundle && paths.ca_bundle().is_file() {
+            node_bundle = true;
         }
         if leaf.outcome == Outcome::Kept {
             kept_keys.push(paths.registry_key());
@@ -405,11 +456,17 @@ pub fn prepare(settings: &PkiSettings, out: &Path, now: i64) -> Result<Prepared,
             private: false,
         });
     }
+    // The bundle of the last build, which rotated the CA: the nodes trust the new CA
+    // alone from this build on.
+    if !node_bundle && paths.ca_bundle().is_file() {
+        stale_files.push(paths.ca_bundle());
+    }
     Ok(Prepared {
         files,
         kept_keys,
         stale,
-        stale_files: Vec::new(),
+        stale_files,
+        node_bundle,
         report,
     })
 }
@@ -435,6 +492,7 @@ pub fn prepare_embedded(mirrors: &BTreeSet<String>, out: &Path) -> Prepared {
             .into_iter()
             .filter(|p| p.is_file())
             .collect(),
+        node_bundle: false,
         report: PkiReport::default(),
     }
 }

@@ -24,6 +24,7 @@ fn settings(host: &str) -> PkiSettings {
         rewrite: BTreeMap::new(),
         mirrors: ["docker.io".to_string(), "quay.io".to_string()].into(),
         source_date: Some(SDE),
+        continuity: Default::default(),
     }
 }
 
@@ -375,4 +376,57 @@ fn hosts_toml_has_a_host_table_for_the_registry_itself_and_for_upstreams() {
         );
         assert!(!text.contains("ca ="), "{host}: {text}");
     }
+}
+
+#[test]
+fn a_recorded_ca_is_kept_and_never_made_anew_unless_rotated_on_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    run(&settings("192.168.6.1"), out);
+    let ca = std::fs::read(out.join("pki/ca.crt")).unwrap();
+    let fp = continuity::fingerprint_pem(&ca).unwrap();
+    let mut s = settings("192.168.6.1");
+    s.continuity.recorded.push(RecordedCa {
+        recorded_in: "cfg/seedforge.lock".into(),
+        fingerprint: Some(fp.clone()),
+        file_sha256: None,
+        certificate: Some(String::from_utf8(ca.clone()).unwrap()),
+    });
+    // Kept: the record is the CA in the folder.
+    assert_eq!(run(&s, out).ca, Some(Outcome::Kept));
+    // Lost: refused, naming the fingerprint and the record; nothing written.
+    std::fs::remove_file(out.join("pki/ca.crt")).unwrap();
+    std::fs::remove_file(out.join("pki/ca.key")).unwrap();
+    let e = prepare(&s, out, NOW).unwrap_err();
+    assert!(matches!(e, PkiError::CaWouldChange { .. }), "{e}");
+    assert!(e.is_invalid_input());
+    let text = e.to_string();
+    for part in [
+        fp.as_str(),
+        "cfg/seedforge.lock",
+        "--rotate-ca",
+        "Restore the CA",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    // Rotated: the old certificate comes from the record, and the bundle holds both.
+    s.continuity.rotate = true;
+    let report = run(&s, out);
+    let change = report.changes.ca.unwrap();
+    assert_eq!(change.old, fp);
+    let new = std::fs::read(out.join("pki/ca.crt")).unwrap();
+    assert_eq!(change.new, continuity::fingerprint_pem(&new).unwrap());
+    let bundle = std::fs::read(out.join("pki/ca-bundle.crt")).unwrap();
+    assert_eq!(continuity::bundle_previous(&bundle, &new), Some(&ca[..]));
+    // The next build drops the bundle; one that rebuilds the rotating output keeps it.
+    s.continuity.rotate = false;
+    s.continuity.keep_bundle = true;
+    let p = prepare(&s, out, NOW).unwrap();
+    assert!(p.node_bundle);
+    s.continuity.keep_bundle = false;
+    let p = prepare(&s, out, NOW).unwrap();
+    assert!(!p.node_bundle);
+    let report = commit(p, &crate::NoopReporter).unwrap();
+    assert!(report.removed.contains(&out.join("pki/ca-bundle.crt")));
+    assert!(!out.join("pki/ca-bundle.crt").exists());
 }

@@ -113,6 +113,13 @@ pub(crate) fn print_pki_summary(report: &pki::PkiReport) {
         outcome(report.ca.as_ref()),
         outcome(report.certificate.as_ref()),
     );
+    if let Some(ca) = &report.changes.ca {
+        outln!(
+            "registry CA rotated: {} -> {}; the seeds carry pki/ca-bundle.crt (both CAs) until the next build drops the old one",
+            ca.old,
+            ca.new
+        );
+    }
 }
 
 pub(crate) fn outcome(o: Option<&Outcome>) -> String {

@@ -370,6 +370,22 @@ pub fn apply<E>(
         }
         .into());
     }
+    // A delta that replaces the registry CA the nodes trust without naming the rotation
+    // (one of a seedforge that did not check it) is refused: applied, the registry would
+    // present a certificate no running node trusts.
+    let ca = "pki/ca.crt";
+    if let (Some(here), Some(there)) = (sealed.sums.get(ca), delta.target_sums.get(ca))
+        && here != there
+        && (delta.facts.changes.as_ref()).is_none_or(|c| c.ca.is_none())
+    {
+        return Err(DeltaError::CaChanged {
+            out: out.to_path_buf(),
+            message: format!(
+                "the delta replaces its registry CA (pki/ca.crt sha256 {here} here, {there} in the delta) without a rotation on purpose (its delta.json names no changes.ca): no running node would trust the registry's new certificate. Make the delta again with this seedforge, from an output that keeps this CA or rotates from it (seedforge build --rotate-ca)"
+            ),
+        }
+        .into());
+    }
     let Some(config_dir) = config_dir else {
         if let Some(edited) = super::far_side::edited_config(out, &out_abs, &sealed) {
             return Err(edited.into());

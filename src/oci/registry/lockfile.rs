@@ -16,6 +16,11 @@
 //! refuses an image whose verified digest or keys are not the ones pinned. A lock without
 //! the section reads as one with it empty; a seedforge that predates it refuses a lock
 //! that has it, naming the field, as it refuses any field it does not know.
+//!
+//! It records the registry CA of the config's output (`registry_ca`: its fingerprint,
+//! `sha256:<hex>` of the certificate's DER, and the certificate itself, which is public):
+//! a clean checkout of the config folder with its lock knows the CA the nodes trust, and a
+//! build that would make another refuses (see `crate::pki::continuity`).
 
 use super::RegistryError;
 use super::reader::ResolvedTag;
@@ -51,6 +56,20 @@ pub struct LockFile {
     /// Image source → the digest the signature policy verified, and by which keys.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub verified: BTreeMap<String, VerifiedPin>,
+    /// The registry CA the nodes of the config's output trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_ca: Option<CaPin>,
+}
+
+/// The registry CA of the config's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaPin {
+    /// `sha256:<hex>` of the CA certificate's DER.
+    pub fingerprint: String,
+    /// The CA certificate (PEM), byte for byte `OUT/pki/ca.crt`: what a rotation keeps in
+    /// the node trust bundle when the PKI folder is lost.
+    pub certificate: String,
 }
 
 /// What the signature policy verified of an image.
@@ -123,6 +142,7 @@ impl LockFile {
             && self.packages.is_empty()
             && self.charts.is_empty()
             && self.verified.is_empty()
+            && self.registry_ca.is_none()
     }
 
     /// Reads a lock file; `None` if there is none.

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod ca;
 mod k3s;
 pub use k3s::render_settings;
 pub mod outdir;
@@ -86,6 +87,12 @@ pub struct PlanOptions {
     /// sha256): one whose local source the far side has in an older version is taken as
     /// carried when the config names the carried digest (`apply`).
     pub carried_files: std::collections::BTreeMap<String, String>,
+    /// Make a new registry CA on purpose (`build --rotate-ca`): the node trust bundle
+    /// keeps the old one beside it for this output (see [`crate::pki::continuity`]).
+    pub rotate_ca: bool,
+    /// Keep `OUT/pki/ca-bundle.crt` as it is: `apply` rebuilding the output of a rotating
+    /// build, whose seal lists it.
+    pub keep_ca_bundle: bool,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -228,8 +235,12 @@ pub fn plan_with_net(
         None => BTreeMap::new(),
     };
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
-    let pki = config.pki_settings(upstreams.clone(), date.source_date_epoch)?;
-    let pki_step = steps::pki::plan(config, &output, pki.as_ref(), upstreams)?;
+    let mut pki = config.pki_settings(upstreams.clone(), date.source_date_epoch)?;
+    let in_lock = ca::recorded_in_lock(config, &output);
+    if let Some(settings) = &mut pki {
+        settings.continuity = ca::continuity(config, &output, in_lock, &options)?;
+    }
+    let pki_step = steps::pki::plan(config, &output, pki.as_ref(), upstreams, in_lock)?;
     let sans = pki_step.sans.clone();
     steps.push(Step::Pki(pki_step));
     if !config.files.is_empty() {
@@ -473,6 +484,9 @@ fn check_lock(
             .into_iter()
             .filter(|(name, _)| config.packages.iter().any(|b| &b.name == name))
             .collect();
+        // The CA's record: the PKI step records it again when it builds the config's
+        // output; a build into another folder leaves it as it is.
+        lock.registry_ca = old.registry_ca;
         // Chart pins likewise: the charts steps pin them again when they run.
         lock.charts = old
             .charts
