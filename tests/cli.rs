@@ -402,6 +402,30 @@ fn init_starts_a_folder_and_writes_over_nothing() {
     assert_eq!(mode & 0o777, 0o600);
     let images = std::fs::read_to_string(dir.path().join("images.txt")).unwrap();
     assert!(images.contains("rancher/mirrored-pause"), "{images}");
+    // git itself keeps the token and the output out of a commit, and takes the rest.
+    std::fs::create_dir_all(dir.path().join("out/pki")).unwrap();
+    std::fs::write(dir.path().join("out/pki/ca.key"), "key").unwrap();
+    std::fs::write(dir.path().join("seedforge.lock"), "lock").unwrap();
+    Cmd::new("git").args(["init", "-q"]).cwd(dir.path()).run();
+    Cmd::new("git").args(["add", "-A"]).cwd(dir.path()).run();
+    let staged = Cmd::new("git")
+        .args(["diff", "--cached", "--name-only"])
+        .cwd(dir.path())
+        .run();
+    assert_eq!(
+        staged.stdout.lines().collect::<Vec<_>>(),
+        [
+            ".gitignore",
+            "images.txt",
+            "seedforge.lock",
+            "seedforge.yaml"
+        ],
+        "{}",
+        staged.stdout
+    );
+    std::fs::remove_dir_all(dir.path().join(".git")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    std::fs::remove_file(dir.path().join("seedforge.lock")).unwrap();
     Cmd::seedforge()
         .args(["render", "-o", "nodes"])
         .cwd(dir.path())

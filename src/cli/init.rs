@@ -31,7 +31,8 @@ version: 1
 cluster:
   name: lab                      # a DNS label: letters, digits, '-'
   k3s_version: @K3S_VERSION@
-  # The join token is read from a file (or {env: NAME}); `seedforge init` made one.
+  # The join token is read from a file (or {env: NAME}); `seedforge init` made one,
+  # kept out of git by .gitignore. In CI, give it from the secret store: {env: NAME}.
   token: {file: token}
   # disable: [traefik]           # k3s components to switch off
   # embedded_registry: true      # k3s shares the servers' images between the nodes
@@ -102,6 +103,18 @@ network:
 output: out
 "#;
 
+/// What a folder `init` starts keeps out of git: the join token (a secret) and the build
+/// output (state a pipeline keeps between runs: `out/pki` holds the registry CA's key).
+const GITIGNORE: &str =
+    "# Written by seedforge init. Commit seedforge.yaml, images.txt, seedforge.lock and
+# templates/; keep these out of git:
+# the join token, a secret (in CI, give it as cluster.token: {env: NAME})
+/token
+# the build output: keep it between runs (out/pki holds the registry CA and its key,
+# which the nodes trust), never in git
+/out/
+";
+
 pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> {
     let version = a
         .k3s_version
@@ -124,6 +137,7 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> 
             0o644,
         ),
         (PathBuf::from("token"), format!("{}\n", token()?), 0o600),
+        (PathBuf::from(".gitignore"), GITIGNORE.to_string(), 0o644),
     ];
     if a.templates {
         for (file, text) in seedforge::render::embedded_templates() {

@@ -158,8 +158,9 @@ enum Command {
     /// With --cache, also empty the download cache of .debs and package indexes
     /// ($SEEDFORGE_CACHE_DIR, else $XDG_CACHE_HOME/seedforge, else ~/.cache/seedforge).
     Gc(gc::GcArgs),
-    /// Start a new folder: a commented seedforge.yaml, images.txt with k3s's images and a
-    /// join token; nothing that exists is written over, and nothing through a symbolic
+    /// Start a new folder: a commented seedforge.yaml, images.txt with k3s's images, a
+    /// join token and a .gitignore that keeps the token and out/ out of git; nothing that
+    /// exists is written over, and nothing through a symbolic
     /// link (a `templates` link to another folder is refused).
     Init(init::InitArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
