@@ -393,3 +393,51 @@ fn a_build_killed_in_any_step_is_rolled_back_by_the_next_one() {
         );
     }
 }
+
+/// The pins a build makes reach `seedforge.lock` only once its output is sealed: a build
+/// killed after its PKI step made a new CA (`--rotate-ca`, which the lock records) leaves
+/// the lock as it was, as it leaves the output; the next build finishes from there.
+#[test]
+fn a_build_killed_after_it_pinned_something_leaves_seedforge_lock_as_it_was() {
+    use std::io::BufRead as _;
+    let lab = Lab::new();
+    lab.build();
+    let lock = lab.lab_dir().join("seedforge.lock");
+    let before = fs::read(&lock).unwrap();
+    let mut guard = common::ChildGuard(Some(
+        std::process::Command::new(common::seedforge_bin())
+            .args(["-v", "build", "--rotate-ca", "--config", lab.config_arg()])
+            .current_dir(lab.root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let stderr = std::io::BufReader::new(guard.child().stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let mut killed = false;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let step = started_step(&line).map(str::to_string);
+        seen.push(line);
+        // The first step started after the PKI step: the CA is made, and pinned.
+        if let Some(step) = step
+            && step != "pki"
+            && seen.iter().any(|l| started_step(l) == Some("pki"))
+        {
+            guard.kill();
+            killed = true;
+            break;
+        }
+    }
+    drop(guard);
+    assert!(killed, "no step after pki started:\n{}", seen.join("\n"));
+    assert!(
+        fs::read(&lock).unwrap() == before,
+        "seedforge.lock changed by a killed build:\n{}",
+        seen.join("\n")
+    );
+    // The next build puts the output back and builds it as before the kill.
+    lab.build();
+    assert!(fs::read(&lock).unwrap() == before);
+}

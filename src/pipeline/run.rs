@@ -232,6 +232,14 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
         }
         inputs.state.absorb_ctime(&kept);
     }
+    // The pins the steps made are written once the output they describe is sealed: a
+    // build that fails leaves seedforge.lock as it was, as it leaves the output.
+    if let (Some((path, lock)), Some((_, before))) = (&runner.cx.lock, &inputs.lock)
+        && lock != before
+        && !lock.is_empty()
+    {
+        lock.write(path)?;
+    }
     // The output is complete and sealed: the state only saves work next time, so a
     // failure to write it fails nothing (the next build checks every step again).
     if let Err(e) = inputs.state.finish() {

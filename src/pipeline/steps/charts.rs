@@ -463,7 +463,7 @@ pub fn pulled(
 impl Charts {
     /// Pins the chart in the lock being written (none with `--locked` or `--offline`).
     fn pin(&self, cx: &mut Cx<'_>) -> Result<()> {
-        if let Some((path, lock)) = &mut cx.lock {
+        if let Some((_, lock)) = &mut cx.lock {
             lock.charts.insert(
                 self.name.clone(),
                 ChartPin {
@@ -471,7 +471,6 @@ impl Charts {
                     digest: self.digest.clone(),
                 },
             );
-            lock.write(path)?;
         }
         Ok(())
     }

@@ -40,7 +40,8 @@ pub struct Inputs {
     pub(crate) pki: Option<PkiSettings>,
     /// Every node's rendered, validated files.
     pub(crate) nodes: Vec<NodeFiles>,
-    /// `seedforge.lock` and the pins to write there after mirroring (`None` with
+    /// `seedforge.lock` and the pins the steps make, written there once the output is
+    /// sealed (`None` with
     /// `--locked`, which only checks, and `--offline`, which only reads it).
     pub(crate) lock: Option<(PathBuf, LockFile)>,
     /// What the seal records about the inputs.

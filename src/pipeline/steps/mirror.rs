@@ -128,7 +128,7 @@ impl StepKind for Mirror {
         // What leaves: the images planning found unlisted (the build lock keeps that so),
         // the artifacts stored with them, and artifacts their sources no longer keep.
         self.drop_unlisted(&inputs.images.entries, &mirrored, cx.reporter)?;
-        if let Some((path, lock)) = &mut cx.lock {
+        if let Some((_, lock)) = &mut cx.lock {
             crate::pipeline::offline::record_stored(
                 lock,
                 &inputs.images.entries,
@@ -141,9 +141,6 @@ impl StepKind for Mirror {
                 &inputs.prepared,
                 &mirrored,
             );
-            if !lock.is_empty() {
-                lock.write(path)?;
-            }
         }
         Ok(Work::Done(mirrored))
     }

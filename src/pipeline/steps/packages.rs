@@ -94,11 +94,10 @@ impl Packages {
 
     /// Pins the bundle in the lock being written, for a bundle from an http(s) repository.
     fn pin(&self, cx: &mut Cx<'_>, report: &BundleReport) -> Result<()> {
-        if let (Some((path, lock)), Some(inputs)) =
+        if let (Some((_, lock)), Some(inputs)) =
             (&mut cx.lock, cx.inputs.bundle_inputs.get(&self.name))
         {
             pin_bundle(lock, &self.name, inputs, report);
-            lock.write(path)?;
         }
         Ok(())
     }

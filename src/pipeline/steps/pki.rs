@@ -230,12 +230,9 @@ impl StepKind for Pki {
         };
         let report = pki::commit(prepared, cx.reporter)?;
         if self.record_in_lock
-            && let Some((path, lock)) = &mut cx.lock
+            && let Some((_, lock)) = &mut cx.lock
         {
             lock.registry_ca = self.ca_pin()?;
-            if !lock.is_empty() {
-                lock.write(path)?;
-            }
         }
         Ok(Work::Done(report))
     }
