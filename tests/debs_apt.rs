@@ -225,14 +225,19 @@ fn version_and_virtual_requests_install_on_the_node() {
 /// local .debs, an http repository and a file:// one. Each package is taken at its highest
 /// version wherever it is (sf-probe 2.0-1 from the http repository over the local 1.0-1),
 /// of equal versions from the source listed first (local sf-same over the unreachable
-/// repository copy), and apt installs the whole in a chroot with no network.
+/// repository copy), and apt installs the whole in a chroot with no network. The bundle is
+/// unpacked in a folder whose name has a space (and a `%`, which the percent-encoding of
+/// apt's source line must itself encode) and its install.sh run from elsewhere by a
+/// relative path: apt reads the folder, not a source cut at the space. The install.sh it
+/// runs passes shellcheck.
 #[test]
-fn a_bundle_from_several_sources_installs_on_the_node() {
+fn a_bundle_from_several_sources_installs_offline_from_a_folder_with_a_space() {
     if !require_root("installing into a chroot")
         || !common::require_tool("debootstrap")
         || !common::require_tool("apt-ftparchive")
         || !common::require_tool("dpkg-deb")
         || !common::require_tool("python3")
+        || !common::require_tool("shellcheck")
     {
         return;
     }
@@ -311,8 +316,18 @@ fn a_bundle_from_several_sources_installs_on_the_node() {
     }
     drop(server);
 
-    unpack(&bundle, &root.join("opt/seedforge/mixed"));
-    let first = chroot(&root, &["sh", "/opt/seedforge/mixed/install.sh"]).run();
+    let dir = unpack(&bundle, &root.join("opt/my bundle 100%"));
+    Cmd::new("shellcheck")
+        .args(["--shell=sh", "--severity=style"])
+        .arg(dir.join("install.sh"))
+        .run();
+    chroot(&root, &["sh", "-c", "! command -v jq"]).run();
+    // Run from elsewhere, by a relative path with the space in it.
+    let first = chroot(
+        &root,
+        &["sh", "-c", "cd /opt && sh 'my bundle 100%/install.sh'"],
+    )
+    .run();
     assert!(
         first.stderr.contains("installed: jq sf-probe"),
         "{}",
@@ -324,6 +339,14 @@ fn a_bundle_from_several_sources_installs_on_the_node() {
     assert_eq!(probe.trim(), "sf-probe\t2.0-1");
     let jq = chroot(&root, &["sh", "-c", "echo '[1,2]' | jq -c add"]).run();
     assert_eq!(jq.stdout.trim(), "3");
+    let version = chroot(&root, &["jq", "--version"]).run().stdout;
+    assert_eq!(version.trim(), "jq-1.6");
+    let log = fs::read_to_string(root.join("var/log/seedforge-packages.log")).unwrap();
+    assert!(log.contains("my bundle 100%"), "{log}");
+    assert!(
+        root.join("var/lib/seedforge/packages-mixed.installed")
+            .is_file()
+    );
 }
 
 /// A node newer than the bundle's source (bookworm-security's perl-base against a bookworm
@@ -414,53 +437,6 @@ fn a_node_newer_than_one_source_is_met_by_adding_the_newer_source() {
         .run()
         .stdout;
     assert_eq!(got.trim(), "sf-app\t1.0-2\nsf-base\t2.0-1");
-}
-
-/// A bundle unpacked in a folder whose name has a space (and a `%`, which the
-/// percent-encoding of apt's source line must itself encode) installs offline: apt reads
-/// the folder, not a source cut at the space. The install.sh it runs passes shellcheck.
-#[test]
-fn a_bundle_in_a_folder_with_a_space_installs_offline() {
-    if !require_root("installing into a chroot")
-        || !common::require_tool("debootstrap")
-        || !common::require_tool("shellcheck")
-    {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = offline_root_copy(tmp.path());
-    let base = chroot(&root, &["dpkg-query", "-W"]).run().stdout;
-    fs::write(tmp.path().join("base.txt"), &base).unwrap();
-    let bundle = tmp.path().join("ops.tar.gz");
-    Cmd::seedforge()
-        .args(["debs", "--package", "jq", "--deb"])
-        .args(fixture_debs())
-        .arg("--base")
-        .arg(tmp.path().join("base.txt"))
-        .arg("--out")
-        .arg(&bundle)
-        .run();
-    let dir = unpack(&bundle, &root.join("opt/my bundle 100%"));
-    Cmd::new("shellcheck")
-        .args(["--shell=sh", "--severity=style"])
-        .arg(dir.join("install.sh"))
-        .run();
-    chroot(&root, &["sh", "-c", "! command -v jq"]).run();
-    // Run from elsewhere, by a relative path with the space in it.
-    let first = chroot(
-        &root,
-        &["sh", "-c", "cd /opt && sh 'my bundle 100%/install.sh'"],
-    )
-    .run();
-    assert!(first.stderr.contains("installed: jq"), "{}", first.stderr);
-    let version = chroot(&root, &["jq", "--version"]).run().stdout;
-    assert_eq!(version.trim(), "jq-1.6");
-    let log = fs::read_to_string(root.join("var/log/seedforge-packages.log")).unwrap();
-    assert!(log.contains("my bundle 100%"), "{log}");
-    assert!(
-        root.join("var/lib/seedforge/packages-ops.installed")
-            .is_file()
-    );
 }
 
 /// The node's two-column base (`dpkg-query -W`, no Provides) against a repository with the

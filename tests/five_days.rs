@@ -3,21 +3,24 @@
 //! (`images.platforms`); an application image signed by cosign 3 and checked by an
 //! `images.verify` policy; tags pointed at new content (klipper-lb's on day four: the old
 //! image's blobs become strays, never sealed, and `seedforge gc` on either side keeps
-//! `verify` passing; the application's, signed again, on day five); a medium signed with a
-//! key from `cosign generate-key-pair` (ECDSA P-256) or an Ed25519 key named by the config's
-//! `seal:`, or by a release pipeline's `build --signing-key` with no `seal:` in the config; a
-//! chart from a Helm HTTP repository and one from an OCI registry; a `.deb` bundle over a
-//! node base that grows; a `files:` k3s binary and a helper from a URL; the export in 1 MiB
-//! parts; and every delta in 1 MiB parts with 20% recovery files (the helper's new version
-//! crosses in two parts, one lost on the way: par2cmdline finds it repairable, `apply`
-//! rebuilds it). The far side holds its config folder and the public keys only (never a
-//! private key), and runs with no network. Each day: the far side's receipt, the near side's
-//! build and delta, `verify --key` of the delta, and the far side's `apply --key` (for the
-//! pipeline's medium, the key the output records from the third day on), which must give the
-//! near side's output byte for byte; then the far side's own `build --offline` must give it
-//! again (its export too), `verify --key` passes on the output and on the export folder, and
-//! cosign checks the carried signature. Last, damage and an edited input on the far side are
-//! named.
+//! `verify` passing; the application's, signed again, on day five); a medium signed by a
+//! release pipeline's `build --signing-key` with the key from `cosign generate-key-pair`
+//! (ECDSA P-256) and no `seal:` in the config; a chart from a Helm HTTP repository and one
+//! from an OCI registry; a `.deb` bundle over a node base that grows; a `files:` k3s binary
+//! and a helper from a URL; the export in 1 MiB parts; and every delta in 1 MiB parts with
+//! 20% recovery files (the helper's new version crosses in two parts, one lost on the way:
+//! par2cmdline finds it repairable, `apply` rebuilds it). The far side holds its config
+//! folder and the public key only (never a private key), and runs with no network. Each
+//! day: the far side's receipt, the near side's build and delta, `verify --key` of the
+//! delta, and the far side's `apply` (`--key` the first time, then the key the output
+//! records), which must give the near side's output byte for byte; then the far side's own
+//! `build --offline` must give it again (its export too), `verify --key` passes on the
+//! output and on the export folder, and cosign checks the carried signature. Last, damage
+//! and an edited input on the far side are named.
+//!
+//! The scenario runs once: how the medium is signed does not change what crosses. The other
+//! key type (Ed25519) and the other way to sign (the config's `seal:`) cross in
+//! `signed_day_two`.
 
 use crate::common;
 
@@ -103,17 +106,6 @@ const DAYS: [Day; 5] = [
         helper: "two",
     },
 ];
-
-/// How the near side signs the medium.
-#[derive(Clone, Copy, PartialEq)]
-enum Medium {
-    /// The config's `seal:` names cosign's key pair (the one that signs the image too).
-    CosignSeal,
-    /// The config's `seal:` names an Ed25519 key pair made by openssl.
-    Ed25519Seal,
-    /// A release pipeline's `build --signing-key cosign.key`; the config names no key.
-    Pipeline,
-}
 
 /// The helper served at `files/helper-SALT`: 1.2 MiB, so that a delta carrying a new one
 /// holds it in two 1 MiB parts (and the seed ISOs that carry it are exported in parts).
@@ -201,16 +193,9 @@ fn two_platform_list(crane: &Path, lab: &Lab, registry: &Registry, content: u8) 
     list
 }
 
-/// The near side's config, list, bundle folder and binary for `day`; `seal` names the key
-/// pair the config's `seal:` gives, if it gives one.
-fn set_day(
-    lab: &Lab,
-    base: &(String, String),
-    day: &Day,
-    web: &str,
-    registry: &str,
-    seal: Option<&str>,
-) {
+/// The near side's config, list, bundle folder and binary for `day`; the config names no
+/// key (the medium is signed with `build --signing-key`).
+fn set_day(lab: &Lab, base: &(String, String), day: &Day, web: &str, registry: &str) {
     let dir = lab.lab_dir();
     let folder = dir.join("debs");
     let _ = fs::remove_dir_all(&folder);
@@ -267,11 +252,6 @@ fn set_day(
             "  - name: api\n    repo: oci://{registry}/charts\n    chart: api\n    version: {}\n",
             day.oci_chart
         );
-    if let Some(seal) = seal {
-        config.push_str(&format!(
-            "seal:\n  key: {seal}.key\n  public_key: {seal}.pub\n"
-        ));
-    }
     config.push_str("export_dir: export\nexport_split: 1MiB\n");
     fs::write(dir.join("seedforge.yaml"), config).unwrap();
 }
@@ -298,7 +278,8 @@ fn gc(cmd: Cmd, out: &str) -> usize {
     rest.split_whitespace().next().unwrap().parse().unwrap()
 }
 
-fn five_days(medium: Medium) {
+#[test]
+fn five_days_with_a_medium_signed_by_a_release_pipeline() {
     for tool in [
         "docker-registry",
         "skopeo",
@@ -354,7 +335,7 @@ fn five_days(medium: Medium) {
     }
     let mut web = HttpServer::start(web_root.path());
 
-    // cosign's key signs the image (and, but for the Ed25519 medium, the medium).
+    // cosign's key signs the image and, given to `build --signing-key`, the medium.
     common::sigstore::generate_key_pair(&cosign, &dir, PASSWORD);
     let push_app = |content: u8| {
         push_two_platform(
@@ -374,35 +355,19 @@ fn five_days(medium: Medium) {
         );
     };
     push_app(1);
-    let seal = if medium == Medium::Ed25519Seal {
-        Cmd::new("openssl")
-            .args(["genpkey", "-algorithm", "ed25519", "-out", "medium.key"])
-            .cwd(&dir)
-            .run();
-        Cmd::new("openssl")
-            .args(["pkey", "-in", "medium.key", "-pubout", "-out", "medium.pub"])
-            .cwd(&dir)
-            .run();
-        "medium"
-    } else {
-        "cosign"
-    };
-    let public = dir.join(format!("{seal}.pub"));
+    let public = dir.join("cosign.pub");
     let base = (
         fs::read_to_string(dir.join("seedforge.yaml")).unwrap(),
         lab_list,
     );
     let near = || lab.seedforge().env("COSIGN_PASSWORD", PASSWORD);
     let near_build = || {
-        let build = near().args(["build", "--config", lab.config_arg()]);
-        if medium == Medium::Pipeline {
-            build.arg("--signing-key").arg(dir.join("cosign.key"))
-        } else {
-            build
-        }
+        near()
+            .args(["build", "--config", lab.config_arg()])
+            .arg("--signing-key")
+            .arg(dir.join("cosign.key"))
     };
-    let config_seal = (medium != Medium::Pipeline).then_some(seal);
-    let set = |day: &Day| set_day(&lab, &base, day, &web.url, &registry.host(), config_seal);
+    let set = |day: &Day| set_day(&lab, &base, day, &web.url, &registry.host());
 
     // Day one: built on the near side, carried whole, without a private key.
     set(&DAYS[0]);
@@ -414,9 +379,7 @@ fn five_days(medium: Medium) {
     );
     let far = lab.far_copy("far");
     let far_lab = far.join("fixtures/lab");
-    for private in ["cosign.key", "medium.key"] {
-        let _ = fs::remove_file(far_lab.join(private));
-    }
+    fs::remove_file(far_lab.join("cosign.key")).unwrap();
     // Its .deb folder and k3s binary stay as the first crossing left them: older than
     // the near side's from day four on.
     let far_out = far_lab.join("out");
@@ -506,14 +469,13 @@ fn five_days(medium: Medium) {
                 );
             }
         }
-        // The key given, or (for a pipeline's medium, after the first time) the one the
-        // output records.
+        // The key given the first time; then the one the output records.
         let mut apply = far_side()
             .args(["--json", "apply"])
             .arg(&delta)
             .args(["--to", "fixtures/lab/out"]);
-        if medium != Medium::Pipeline || n == 1 {
-            apply = apply.arg("--key").arg(far_lab.join(format!("{seal}.pub")));
+        if n == 1 {
+            apply = apply.arg("--key").arg(far_lab.join("cosign.pub"));
         }
         let applied = apply.run().json();
         assert_eq!(applied["outcome"], "applied", "{what}: {applied}");
@@ -531,7 +493,7 @@ fn five_days(medium: Medium) {
         for checked in ["fixtures/lab/out", "fixtures/lab/export"] {
             far_side()
                 .args(["verify", "--key"])
-                .arg(far_lab.join(format!("{seal}.pub")))
+                .arg(far_lab.join("cosign.pub"))
                 .arg(checked)
                 .run();
         }
@@ -616,19 +578,4 @@ fn five_days(medium: Medium) {
     );
     crate::delta::assert_same_output(&far_out, &lab.out_dir());
     web.child.kill();
-}
-
-#[test]
-fn five_days_with_a_medium_signed_by_a_cosign_key() {
-    five_days(Medium::CosignSeal);
-}
-
-#[test]
-fn five_days_with_a_medium_signed_by_an_ed25519_key() {
-    five_days(Medium::Ed25519Seal);
-}
-
-#[test]
-fn five_days_with_a_medium_signed_by_a_release_pipeline() {
-    five_days(Medium::Pipeline);
 }

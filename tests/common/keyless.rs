@@ -313,6 +313,7 @@ pub struct SigstorePython {
 }
 
 /// What sigstore-python is to check a bundle against.
+#[derive(Clone, Copy)]
 pub enum Artifact<'a> {
     /// A file's bytes (a message signature over them, or a statement naming their digest).
     File(&'a Path),
@@ -371,8 +372,8 @@ impl SigstorePython {
     }
 
     /// `sigstore --trust-config CONFIG verify identity --offline --bundle BUNDLE
-    /// --cert-identity SUBJECT --cert-oidc-issuer ISSUER ARTIFACT`, under `unshare -n`
-    /// where a network namespace can be made, any status (its reason on stderr, unwrapped).
+    /// --cert-identity SUBJECT --cert-oidc-issuer ISSUER ARTIFACT`, any status (its reason
+    /// on stderr, unwrapped); see [`SigstorePython::verify_all`].
     pub fn verify(
         &self,
         config: &Path,
@@ -381,30 +382,106 @@ impl SigstorePython {
         issuer: &str,
         artifact: Artifact,
     ) -> Output {
-        let mut cmd = if self.isolated {
-            Cmd::new("unshare").arg("-n").arg(&self.cli)
-        } else {
-            Cmd::new(&self.cli)
+        let check = Check {
+            config,
+            bundle,
+            subject,
+            issuer,
+            artifact,
         };
-        cmd = cmd
-            .arg("--trust-config")
-            .arg(config)
-            .args(["verify", "identity", "--offline", "--bundle"])
-            .arg(bundle)
-            .args(["--cert-identity", subject, "--cert-oidc-issuer", issuer]);
-        cmd = match artifact {
-            Artifact::File(file) => cmd.arg(file),
-            Artifact::Digest(digest) => cmd.arg(digest),
+        self.verify_all(&[check]).remove(0)
+    }
+
+    /// Each check as `sigstore --trust-config CONFIG verify identity --offline --bundle
+    /// BUNDLE --cert-identity SUBJECT --cert-oidc-issuer ISSUER ARTIFACT` would make it, in
+    /// one interpreter: `sigstore_batch.py` beside this file runs sigstore-python's command
+    /// line once for each (starting Python and importing sigstore is most of a run), under
+    /// `unshare -n` where a network namespace can be made. Each output in order, any
+    /// status.
+    pub fn verify_all(&self, checks: &[Check]) -> Vec<Output> {
+        let jobs: Vec<Vec<String>> = checks
+            .iter()
+            .map(|c| {
+                let artifact = match c.artifact {
+                    Artifact::File(file) => file.display().to_string(),
+                    Artifact::Digest(digest) => digest.to_string(),
+                };
+                vec![
+                    "--trust-config".into(),
+                    c.config.display().to_string(),
+                    "verify".into(),
+                    "identity".into(),
+                    "--offline".into(),
+                    "--bundle".into(),
+                    c.bundle.display().to_string(),
+                    "--cert-identity".into(),
+                    c.subject.into(),
+                    "--cert-oidc-issuer".into(),
+                    c.issuer.into(),
+                    artifact,
+                ]
+            })
+            .collect();
+        let jobs_file = self.home.path().join("jobs.json");
+        std::fs::write(&jobs_file, serde_json::to_vec(&jobs).unwrap()).unwrap();
+        let python = interpreter(&self.cli);
+        let driver = super::repo_root().join("tests/common/sigstore_batch.py");
+        let cmd = if self.isolated {
+            Cmd::new("unshare").arg("-n").arg(&python)
+        } else {
+            Cmd::new(&python)
         };
         let home = self.home.path().display().to_string();
-        cmd.env("HOME", &home)
+        let out = cmd
+            .arg(&driver)
+            .arg(&jobs_file)
+            .env("HOME", &home)
             .env("XDG_CACHE_HOME", &format!("{home}/cache"))
             .env("XDG_DATA_HOME", &format!("{home}/data"))
             .env("COLUMNS", "1000")
             .env("HTTPS_PROXY", "http://127.0.0.1:9")
             .env("https_proxy", "http://127.0.0.1:9")
-            .timeout(Duration::from_secs(120))
-            .any_status()
-            .run()
+            .timeout(Duration::from_secs(120 + 30 * checks.len() as u64))
+            .run();
+        let results: Vec<serde_json::Value> = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("sigstore_batch.py: {e}: {out:?}"));
+        assert_eq!(results.len(), checks.len(), "{out:?}");
+        checks
+            .iter()
+            .zip(results)
+            .map(|(c, r)| Output {
+                what: format!("sigstore verify identity --bundle {}", c.bundle.display()),
+                code: r["code"].as_i64().map(|c| c as i32),
+                stdout: r["stdout"].as_str().unwrap_or_default().to_string(),
+                stderr: r["stderr"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
     }
+}
+
+/// One `sigstore verify identity --offline` of [`SigstorePython::verify_all`].
+pub struct Check<'a> {
+    /// The client trust configuration ([`SigstorePython::trust_config`]).
+    pub config: &'a Path,
+    /// The Sigstore bundle.
+    pub bundle: &'a Path,
+    /// The certificate identity (SAN) required.
+    pub subject: &'a str,
+    /// The OIDC issuer required.
+    pub issuer: &'a str,
+    /// What the bundle is over.
+    pub artifact: Artifact<'a>,
+}
+
+/// The Python that runs `cli` (a console script): the interpreter its `#!` line names, or
+/// the `python3` beside it.
+fn interpreter(cli: &Path) -> PathBuf {
+    std::fs::read_to_string(cli)
+        .ok()
+        .and_then(|text| {
+            let first = text.lines().next()?.strip_prefix("#!")?.trim().to_string();
+            let path = PathBuf::from(first.split_whitespace().next()?);
+            path.is_file().then_some(path)
+        })
+        .unwrap_or_else(|| cli.with_file_name("python3"))
 }
