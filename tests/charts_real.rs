@@ -38,6 +38,22 @@ fn rendered_with(
     namespace: &str,
     user: &serde_json::Map<String, serde_json::Value>,
 ) -> BTreeSet<String> {
+    let found = images_of(fixture, release, namespace, user);
+    assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
+    found
+        .images
+        .iter()
+        .map(|p| p.reference.to_string())
+        .collect()
+}
+
+/// What the fixture's chart pulls, released as `release` in `namespace` with `user`'s values.
+fn images_of(
+    fixture: &str,
+    release: &str,
+    namespace: &str,
+    user: &serde_json::Map<String, serde_json::Value>,
+) -> seedforge::charts::pulled::ChartImages {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/charts-real")
         .join(fixture)
@@ -56,12 +72,7 @@ fn rendered_with(
         "{fixture}: loaded, rendered and scanned in {:?}",
         started.elapsed()
     );
-    assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
     found
-        .images
-        .iter()
-        .map(|p| p.reference.to_string())
-        .collect()
 }
 
 /// The vendor's list (one reference a line, `#` starting a comment), normalised.
@@ -275,23 +286,12 @@ fn kube_prometheus_stack_pulls_what_its_charts_values_name() {
 #[test]
 fn gpu_operator_pulls_what_nvidias_air_gap_list_names() {
     let fixture = "gpu-operator-v26.7.0";
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/charts-real")
-        .join(fixture)
-        .join("chart");
-    let mut chart = seedforge::charts::load::load_files(fixture, files_under(&dir)).unwrap();
-    let settings = seedforge::charts::render::Settings {
-        release: "gpu-operator".into(),
-        namespace: "gpu-operator".into(),
-        k3s_version: "v1.33.1+k3s1".into(),
-    };
-    let images = seedforge::charts::pulled::images_of(
+    let images = images_of(
         fixture,
-        &mut chart,
+        "gpu-operator",
+        "gpu-operator",
         &serde_json::Map::new(),
-        &settings,
-    )
-    .unwrap();
+    );
     let found: BTreeSet<String> = images.references().iter().map(|r| r.to_string()).collect();
     let by_operator = images
         .images
@@ -332,23 +332,7 @@ fn gpu_operator_pulls_what_nvidias_air_gap_list_names() {
 #[test]
 fn istiod_pulls_pilot_and_injects_proxyv2() {
     let fixture = "istiod-1.30.3";
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/charts-real")
-        .join(fixture)
-        .join("chart");
-    let mut chart = seedforge::charts::load::load_files(fixture, files_under(&dir)).unwrap();
-    let settings = seedforge::charts::render::Settings {
-        release: "istiod".into(),
-        namespace: "istio-system".into(),
-        k3s_version: "v1.33.1+k3s1".into(),
-    };
-    let images = seedforge::charts::pulled::images_of(
-        fixture,
-        &mut chart,
-        &serde_json::Map::new(),
-        &settings,
-    )
-    .unwrap();
+    let images = images_of(fixture, "istiod", "istio-system", &serde_json::Map::new());
     let found: BTreeSet<String> = images.references().iter().map(|r| r.to_string()).collect();
     assert!(
         images
