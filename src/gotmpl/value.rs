@@ -199,6 +199,13 @@ impl Value {
     /// The JSON form (Go's `encoding/json` of the value): `None` when the value holds an
     /// object with no JSON form, a float that is not finite, or nests deeper than `max_depth`.
     pub fn to_json(&self, max_depth: usize) -> Option<serde_json::Value> {
+        self.to_json_as(max_depth, false)
+    }
+
+    /// [`Value::to_json`], but with `floats` a float stays a JSON float even when it is
+    /// integral (`toYamlPretty` hands Go's value to go-yaml v3 with no JSON between, so
+    /// `1e6` is written `1e+06`, not `1000000`).
+    pub(crate) fn to_json_as(&self, max_depth: usize, floats: bool) -> Option<serde_json::Value> {
         if max_depth == 0 {
             return None;
         }
@@ -207,7 +214,7 @@ impl Value {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
             Value::Float(f) => {
-                if f.fract() == 0.0 && f.abs() < 1e15 {
+                if !floats && f.fract() == 0.0 && f.abs() < 1e15 {
                     serde_json::Value::from(*f as i64)
                 } else {
                     serde_json::Value::from(serde_json::Number::from_f64(*f)?)
@@ -220,14 +227,14 @@ impl Value {
             }
             Value::List(l) => serde_json::Value::Array(
                 l.iter()
-                    .map(|v| v.to_json(max_depth - 1))
+                    .map(|v| v.to_json_as(max_depth - 1, floats))
                     .collect::<Option<Vec<_>>>()?,
             ),
             Value::Map(m) => {
                 let m = m.try_borrow().ok()?;
                 let mut o = serde_json::Map::new();
                 for (k, v) in m.iter() {
-                    o.insert(k.clone(), v.to_json(max_depth - 1)?);
+                    o.insert(k.clone(), v.to_json_as(max_depth - 1, floats)?);
                 }
                 serde_json::Value::Object(o)
             }

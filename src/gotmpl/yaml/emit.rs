@@ -207,26 +207,33 @@ impl Emitter {
         self.increase_indent(true, false);
         let breaks_allowed = !self.simple_key;
         match style {
-            Style::Plain => self.plain(&s.text, breaks_allowed),
-            Style::Single => self.single_quoted(&s.text, breaks_allowed),
+            Style::Plain => self.plain_or_single(&s.text, false, breaks_allowed),
+            Style::Single => self.plain_or_single(&s.text, true, breaks_allowed),
             Style::Double => self.double_quoted(&s.text, breaks_allowed),
             Style::Literal => self.literal(&s.text),
         }
         self.pop_indent();
     }
 
-    fn plain(&mut self, text: &str, breaks_allowed: bool) {
-        if !self.whitespace {
+    /// A plain or single-quoted scalar (`quoted`): the two are written alike, folded at a
+    /// single space inside the text once past the width (a plain scalar has no space at
+    /// either end), a single quote doubled.
+    fn plain_or_single(&mut self, text: &str, quoted: bool, breaks_allowed: bool) {
+        if quoted {
+            self.write_indicator("'", true, false, false);
+        } else if !self.whitespace {
             self.put(' ');
         }
-        let chars: Vec<char> = text.chars().collect();
         let (mut spaces, mut breaks) = (false, false);
-        for (i, &c) in chars.iter().enumerate() {
+        let mut chars = text.chars().peekable();
+        let mut first = true;
+        while let Some(c) = chars.next() {
             if c == ' ' {
                 if breaks_allowed
                     && !spaces
                     && self.column > self.dialect.width
-                    && chars.get(i + 1) != Some(&' ')
+                    && !first
+                    && chars.peek().is_some_and(|&n| n != ' ')
                 {
                     self.write_indent();
                 } else {
@@ -244,46 +251,7 @@ impl Emitter {
                 if breaks {
                     self.write_indent();
                 }
-                self.put(c);
-                self.indention = false;
-                spaces = false;
-                breaks = false;
-            }
-        }
-        self.whitespace = false;
-        self.indention = false;
-    }
-
-    fn single_quoted(&mut self, text: &str, breaks_allowed: bool) {
-        self.write_indicator("'", true, false, false);
-        let chars: Vec<char> = text.chars().collect();
-        let (mut spaces, mut breaks) = (false, false);
-        for (i, &c) in chars.iter().enumerate() {
-            if c == ' ' {
-                if breaks_allowed
-                    && !spaces
-                    && self.column > self.dialect.width
-                    && i > 0
-                    && i + 1 < chars.len()
-                    && chars[i + 1] != ' '
-                {
-                    self.write_indent();
-                } else {
-                    self.put(c);
-                }
-                spaces = true;
-            } else if is_break(c) {
-                if !breaks && c == '\n' {
-                    self.put_break();
-                }
-                self.write_break(c);
-                self.indention = true;
-                breaks = true;
-            } else {
-                if breaks {
-                    self.write_indent();
-                }
-                if c == '\'' {
+                if quoted && c == '\'' {
                     self.put('\'');
                 }
                 self.put(c);
@@ -291,8 +259,11 @@ impl Emitter {
                 spaces = false;
                 breaks = false;
             }
+            first = false;
         }
-        self.write_indicator("'", false, false, false);
+        if quoted {
+            self.write_indicator("'", false, false, false);
+        }
         self.whitespace = false;
         self.indention = false;
     }
@@ -451,7 +422,6 @@ impl Scalar {
                 block_allowed: false,
             };
         }
-        let chars: Vec<char> = text.chars().collect();
         let mut block_indicators = text.starts_with("---") || text.starts_with("...");
         let (mut line_breaks, mut special) = (false, false);
         let (mut leading_space, mut leading_break) = (false, false);
@@ -459,9 +429,11 @@ impl Scalar {
         let (mut break_space, mut space_break) = (false, false);
         let (mut previous_space, mut previous_break) = (false, false);
         let mut preceded_by_whitespace = true;
-        for (i, &c) in chars.iter().enumerate() {
-            let followed_by_whitespace = chars.get(i + 1).is_none_or(|&n| n == ' ' || n == '\t');
-            let last = i + 1 == chars.len();
+        let mut chars = text.chars().enumerate().peekable();
+        while let Some((i, c)) = chars.next() {
+            let next = chars.peek().map(|&(_, n)| n);
+            let followed_by_whitespace = next.is_none_or(|n| n == ' ' || n == '\t');
+            let last = next.is_none();
             if i == 0 {
                 match c {
                     '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\''

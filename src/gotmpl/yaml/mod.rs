@@ -27,7 +27,7 @@ fn to_yaml_indent(v: &Value, max_depth: usize, si: usize) -> Result<String, Stri
         through_json(&mut j)?;
         Ok(emit::document(&j, emit::V2))
     } else {
-        let j = with_floats(v, max_depth).ok_or(UNSUPPORTED)?;
+        let j = v.to_json_as(max_depth, true).ok_or(UNSUPPORTED)?;
         Ok(emit::document(&j, emit::V3_INDENT_2))
     }
 }
@@ -99,31 +99,6 @@ fn through_json(j: &mut serde_json::Value) -> Result<(), String> {
         _ => {}
     }
     Ok(())
-}
-
-/// The value as `toYamlPretty` hands it to go-yaml v3, without JSON between: a float
-/// stays a float (`1e+06`), as Go's `strconv.FormatFloat` writes it.
-fn with_floats(v: &Value, max_depth: usize) -> Option<serde_json::Value> {
-    if max_depth == 0 {
-        return None;
-    }
-    Some(match v {
-        Value::Float(f) => serde_json::Value::from(serde_json::Number::from_f64(*f)?),
-        Value::List(l) => serde_json::Value::Array(
-            l.iter()
-                .map(|x| with_floats(x, max_depth - 1))
-                .collect::<Option<Vec<_>>>()?,
-        ),
-        Value::Map(m) => {
-            let m = m.try_borrow().ok()?;
-            let mut o = serde_json::Map::new();
-            for (k, x) in m.iter() {
-                o.insert(k.clone(), with_floats(x, max_depth - 1)?);
-            }
-            serde_json::Value::Object(o)
-        }
-        other => other.to_json(max_depth)?,
-    })
 }
 
 /// `fromYaml`: one document; numbers as `float64`, as Helm reads them through JSON.
