@@ -29,15 +29,7 @@ pub fn read(
     shown: &str,
     config: &Path,
 ) -> Result<FetchedChart, ChartError> {
-    let refuse = |why: String| {
-        ChartError::Invalid(format!(
-            "{}:{}:{}: chart {}: path {shown}: {why}",
-            config.display(),
-            chart.location.line,
-            chart.location.column,
-            chart.name.as_str(),
-        ))
-    };
+    let refuse = |why: String| chart.refusal(config, &format!(": path {shown}: {why}"));
     let meta = std::fs::metadata(path).map_err(|e| refuse(format!("{}: {e}", path.display())))?;
     let entry = chart.name.as_str();
     let (bytes, origin) = if meta.is_dir() {
@@ -86,15 +78,7 @@ pub fn identify(
     shown: &str,
     files: &super::values::ChartFiles,
 ) -> Result<ChartConfig, ChartError> {
-    let refuse = |why: String| {
-        ChartError::Invalid(format!(
-            "{}:{}:{}: chart {}: {why}",
-            config.display(),
-            chart.location.line,
-            chart.location.column,
-            chart.name.as_str(),
-        ))
-    };
+    let refuse = |why: String| chart.refusal(config, &format!(": {why}"));
     let meta: serde_json::Value = files
         .chart_yaml
         .as_deref()

@@ -351,6 +351,18 @@ pub struct ChartConfig {
 }
 
 impl ChartConfig {
+    /// A refusal of this entry, at its line in the config file `config` (exit 2):
+    /// `FILE:LINE:COLUMN: chart NAME{what}`.
+    pub fn refusal(&self, config: &std::path::Path, what: &str) -> ChartError {
+        ChartError::Invalid(format!(
+            "{}:{}:{}: chart {}{what}",
+            config.display(),
+            self.location.line,
+            self.location.column,
+            self.name.as_str(),
+        ))
+    }
+
     /// The entry parsed at `location`; `dir` is the config's folder. An entry gives
     /// `repo:` (with `version:`) or `path:`, never both.
     pub fn from_raw(
@@ -447,15 +459,13 @@ pub fn check_identity(
     files: &values::ChartFiles,
 ) -> Result<(), ChartError> {
     let refuse = |holds: String| {
-        ChartError::Invalid(format!(
-            "{}:{}:{}: chart {} pins {} {}, but the archive from {origin} {holds}; Helm would refuse it",
-            config.display(),
-            chart.location.line,
-            chart.location.column,
-            chart.name.as_str(),
-            chart.chart,
-            chart.version,
-        ))
+        chart.refusal(
+            config,
+            &format!(
+                " pins {} {}, but the archive from {origin} {holds}; Helm would refuse it",
+                chart.chart, chart.version,
+            ),
+        )
     };
     let Some(text) = &files.chart_yaml else {
         return Err(refuse("has no Chart.yaml".into()));
