@@ -101,6 +101,8 @@ declare -A TOOLS=(
   [par2]=par2
   [dash]=dash
   [curl]=curl
+  # docs/pipeline.md's job reads every JSON document with jq (tests/pipeline_job.rs).
+  [jq]=jq
   # `man -l` renders seedforge.yaml(5), which `seedforge man` writes.
   [man]=man-db
   # The booted node reaches a registry on this machine through qemu's guestfwd, one socat a connection.

@@ -21,6 +21,10 @@ pub struct ListEntry {
     pub path: PathBuf,
     /// The 1-based line number in `path`.
     pub line: usize,
+    /// The source is a local path written absolute (`oci:/srv/images`): recorded as
+    /// written, not relative to the config's folder, so that an output built from a
+    /// checkout anywhere records the same text.
+    pub absolute_path: bool,
 }
 
 /// The entries of one or more image list files, in file order, with unique destinations.
@@ -61,6 +65,7 @@ impl ImageList {
                     message,
                 })?;
             entries.push(ListEntry {
+                absolute_path: written_absolute(content),
                 source,
                 destination,
                 path: path.to_path_buf(),
@@ -194,6 +199,14 @@ fn read_stdin() -> Result<Vec<u8>, ImageError> {
         ))));
     }
     Ok(bytes)
+}
+
+/// Whether the line's source is a local path written absolute (`oci:/srv/layout:tag`).
+fn written_absolute(content: &str) -> bool {
+    let source = content.split_whitespace().next().unwrap_or("");
+    ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|t| source.strip_prefix(t).is_some_and(|p| p.starts_with('/')))
 }
 
 /// Cuts a `#` comment. A '#' only starts a comment at the start of the line or after
@@ -489,6 +502,10 @@ mod tests {
                 reference: None
             }
         );
+        // Only the path written absolute is said to be: the seal records it as written.
+        assert!(!list.entries[0].absolute_path && list.entries[1].absolute_path);
+        let list = parse("docker://quay.io/a/b:1\ndocker-archive:/x.tar:a/b:2 app/c:2\n");
+        assert!(!list.entries[0].absolute_path && list.entries[1].absolute_path);
     }
 
     #[test]

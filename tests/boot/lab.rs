@@ -126,8 +126,14 @@ impl Lab {
     }
 
     pub(crate) fn build(&self) {
+        self.build_with(&[]);
+    }
+
+    /// `seedforge build` with `args` after the config (`--rotate-ca`).
+    pub(crate) fn build_with(&self, args: &[&str]) {
         Cmd::new(common::seedforge_bin())
             .args(["build", "--config", "seedforge.yaml"])
+            .args(args)
             .cwd(self.path())
             .timeout(Duration::from_secs(300))
             .run();

@@ -261,7 +261,32 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
         &changed_manifest,
     )
     .unwrap();
-    lab.build();
+    // The same build rotates the registry CA on purpose: the seed carries both CAs, and
+    // the node must trust a registry certificate of either (checked on the node, below).
+    let old_registry = fs::read_to_string(lab.path().join("out/pki/registry.crt")).unwrap();
+    lab.build_with(&["--rotate-ca"]);
+    let new_registry = fs::read_to_string(lab.path().join("out/pki/registry.crt")).unwrap();
+    let new_ca = fs::read_to_string(lab.path().join("out/pki/ca.crt")).unwrap();
+    assert_ne!(
+        old_registry, new_registry,
+        "--rotate-ca signed no new certificate"
+    );
+    put(
+        &node,
+        "/etc/boot-test",
+        "old-registry.crt",
+        &old_registry,
+        scratch,
+    );
+    put(
+        &node,
+        "/etc/boot-test",
+        "new-registry.crt",
+        &new_registry,
+        scratch,
+    );
+    put(&node, "/etc/boot-test", "new-ca.crt", &new_ca, scratch);
+    put(&node, "/etc/boot-test", "then", ROTATION_CHECK, scratch);
     let changed_id = instance_id(&lab, "boot-server");
     assert_ne!(changed_id, good_id);
     let set2 = vec![lab.carried_archive()];
@@ -293,6 +318,28 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
         changed_id,
         "cloud-init took the changed seed as a new instance"
     );
+    // Both registry certificates verify against the node's system store and against the
+    // file k3s's registries.yaml names; the old one not against the new CA alone (the
+    // check can fail).
+    assert_eq!(
+        read(&node, "/var/log/boot-diag/then.rc")
+            .unwrap_or_default()
+            .trim(),
+        "0",
+        "{}\n{}",
+        read(&node, "/var/log/boot-diag/then.out").unwrap_or_default(),
+        why()
+    );
+    let checked = read(&node, "/var/log/boot-diag/then.out").unwrap_or_default();
+    for line in [
+        "system old: OK",
+        "system new: OK",
+        "k3s old: OK",
+        "k3s new: OK",
+        "new CA alone old: refused",
+    ] {
+        assert!(checked.contains(line), "no {line:?} in:\n{checked}");
+    }
     let busybox_2 = upgraded_in_order(&node, "v1.33.1+k3s1", "v1.33.2+k3s1", &set1, &set2, &why);
     assert_eq!(archives(&node), set2, "set 1 is gone\n{}", why());
     // The changed image runs under set 2's digest on the node.
@@ -380,6 +427,24 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
         eprintln!("boot time: {what}: {:.0} s", t.as_secs_f64());
     }
 }
+
+/// Run on the node after the rotating upgrade's boot: each registry certificate (the
+/// CA's before and after `--rotate-ca`) against the system's store, which
+/// update-ca-certificates made, and against the CA file registries.yaml gives k3s.
+const ROTATION_CHECK: &str = r#"set -u
+k3s_ca=$(sed -n 's/^ *ca_file: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' /etc/rancher/k3s/registries.yaml | head -n1)
+echo "k3s CA file: $k3s_ca"
+for which in old new; do
+  cert=/etc/boot-test/$which-registry.crt
+  openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt "$cert" && echo "system $which: OK"
+  openssl verify -CAfile "$k3s_ca" "$cert" && echo "k3s $which: OK"
+done
+if openssl verify -CAfile /etc/boot-test/new-ca.crt /etc/boot-test/old-registry.crt; then
+  echo "new CA alone old: accepted"
+else
+  echo "new CA alone old: refused"
+fi
+"#;
 
 /// An image list line: the fixture layout's image `name` as `destination`.
 pub(crate) fn fixture_image(name: &str, destination: &str) -> String {

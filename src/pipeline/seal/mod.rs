@@ -91,6 +91,15 @@ pub enum SealError {
         /// What is wrong.
         message: String,
     },
+    /// With only the public key here, the build would change what the output's signature
+    /// signs: refused before any step (nothing written).
+    #[error("{}: {message}", path.display())]
+    NotSignable {
+        /// The signature that would no longer sign the output.
+        path: PathBuf,
+        /// What changed, and the ways on.
+        message: String,
+    },
     /// The output's signature does not verify, or is missing, with the keys given.
     #[error("{}: {message}", path.display())]
     BadSignature {
@@ -135,6 +144,7 @@ impl SealError {
             SealError::NotSealed { .. }
                 | SealError::BadManifest { .. }
                 | SealError::SourceDate { .. }
+                | SealError::NotSignable { .. }
                 | SealError::Input(_)
         )
     }
@@ -210,7 +220,7 @@ impl SealPlan {
         if changed.is_empty() {
             return self.source_date.check_signable(output, &key.hint());
         }
-        Err(SealError::Unsigned {
+        Err(SealError::NotSignable {
             path: output.join(MANIFEST_BUNDLE),
             message: format!(
                 "the output is signed (key id {}) and {} changed since it was signed, but only the public key {name} is here: nothing was built. Sign on the side that holds the private key (build --signing-key KEY, or seal.key) and carry its output or a delta; to stop signing this output, remove {} first",
@@ -289,7 +299,7 @@ impl SealPlan {
             .iter()
             .map(|e| {
                 (
-                    source_text(&e.source, &config.dir),
+                    source_text(&e.source, (!e.absolute_path).then_some(&*config.dir)),
                     e.destination.to_string(),
                 )
             })
@@ -360,15 +370,20 @@ fn changed_inputs(recorded: &Inputs, now: &Inputs) -> Vec<String> {
     changed
 }
 
-/// An image source as listed, with a local path made relative to `base`.
-fn source_text(source: &ImageSource, base: &Path) -> String {
+/// An image source as listed, with a local path made relative to `base` (none: a path
+/// written absolute, kept as it is).
+fn source_text(source: &ImageSource, base: Option<&Path>) -> String {
     let (transport, path, reference) = match source {
         ImageSource::Registry(r) => return format!("docker://{r}"),
         ImageSource::OciDir { path, reference } => ("oci", path, reference),
         ImageSource::OciArchive { path, reference } => ("oci-archive", path, reference),
         ImageSource::DockerArchive { path, reference } => ("docker-archive", path, reference),
     };
-    let mut s = format!("{transport}:{}", relative_to(path, base));
+    let path = match base {
+        Some(base) => relative_to(path, base),
+        None => path.to_string_lossy().into_owned(),
+    };
+    let mut s = format!("{transport}:{path}");
     if let Some(r) = reference {
         s.push(':');
         s.push_str(r);
@@ -587,6 +602,22 @@ mod tests {
         shared.push(artifact("iso/payload.iso", 433 * mib));
         assert_eq!(shared_payload_saving(&shared), None);
         assert_eq!(shared_payload_saving(&seeds(433 * mib)[..1]), None);
+    }
+
+    #[test]
+    fn a_local_source_written_absolute_is_recorded_as_written_wherever_the_config_is() {
+        let source = ImageSource::OciDir {
+            path: PathBuf::from("/srv/images/oci"),
+            reference: Some("pause:3.6".into()),
+        };
+        // Made relative, the same path reads differently from each checkout.
+        let relative = |base: &str| source_text(&source, Some(Path::new(base)));
+        assert_eq!(
+            relative("/home/ci/runs/3"),
+            "oci:../../../../srv/images/oci:pause:3.6"
+        );
+        assert_eq!(relative("/srv/far"), "oci:../images/oci:pause:3.6");
+        assert_eq!(source_text(&source, None), "oci:/srv/images/oci:pause:3.6");
     }
 
     #[test]

@@ -217,6 +217,7 @@ pub fn plan(
                         destination,
                         path: config.path.clone(),
                         line: usize::try_from(c.location.line).unwrap_or(usize::MAX),
+                        absolute_path: false,
                     });
                 }
             }
