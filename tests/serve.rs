@@ -483,6 +483,33 @@ fn hostile_requests_are_refused_or_bounded_and_change_nothing() {
     }
     let unknown = format!("/v2/rancher/mirrored-pause/blobs/sha256:{zeros}");
     assert!(serve.curl(&[], &unknown).1.contains("BLOB_UNKNOWN"));
+    // A well-formed digest of another algorithm (the image spec's sha512, or one it does
+    // not register) names nothing stored here: a manifest or blob by it is 404, and as a
+    // subject it has no referrers (200, an empty index: the referrers API answers 400 only
+    // for a digest of invalid syntax).
+    let repo = "/v2/rancher/mirrored-pause";
+    for digest in [
+        format!("sha512:{}", "0f".repeat(64)),
+        "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8".into(),
+    ] {
+        for (kind, code) in [("manifests", "MANIFEST_UNKNOWN"), ("blobs", "BLOB_UNKNOWN")] {
+            let (status, text) = raw(addr, &get(&format!("{repo}/{kind}/{digest}")));
+            assert_eq!(status, 404, "{kind}/{digest}: {text}");
+            assert!(text.contains(code), "{kind}/{digest}: {text}");
+        }
+        let (status, text) = raw(addr, &get(&format!("{repo}/referrers/{digest}")));
+        assert_eq!(status, 200, "{digest}: {text}");
+        assert!(
+            text.contains("content-type: application/vnd.oci.image.index.v1+json\r\n")
+                && text.contains("\"manifests\":[]"),
+            "{digest}: {text}"
+        );
+    }
+    for digest in ["sha256:totallywrong".to_string(), format!("sha512:{zeros}")] {
+        let (status, text) = raw(addr, &get(&format!("{repo}/referrers/{digest}")));
+        assert_eq!(status, 400, "{digest}: {text}");
+        assert!(text.contains("DIGEST_INVALID"), "{digest}: {text}");
+    }
     serve.assert_answering(&[]);
     assert_eq!(hashes(&out), before, "the output changed");
 }

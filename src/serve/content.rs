@@ -3,7 +3,7 @@
 use super::body::Body;
 use super::catalog::{Repo, Snapshot};
 use super::routes::{
-    Request, Route, document, error, parse_digest, query_values, valid_name, valid_tag,
+    DigestRef, Request, Route, digest_ref, document, error, query_values, valid_name, valid_tag,
 };
 use crate::oci::Digest;
 use hyper::header::{self, HeaderValue};
@@ -36,13 +36,19 @@ pub(super) fn answer(snapshot: &Snapshot, route: Route<'_>, request: &Request) -
     };
     match (route, rest) {
         (Route::Manifest(..), Some(reference)) => manifest(snapshot, &repo, reference, request),
-        (Route::Blob(..), Some(digest)) => match parse_digest(digest) {
-            Some(digest) => blob(snapshot, &repo, &digest, request),
-            None => bad_digest(),
+        (Route::Blob(..), Some(digest)) => match digest_ref(digest) {
+            DigestRef::Sha256(digest) => blob(snapshot, &repo, &digest, request),
+            DigestRef::Other => blob_unknown(digest),
+            DigestRef::Invalid => bad_digest(),
         },
-        (Route::Referrers(..), Some(digest)) => match parse_digest(digest) {
-            Some(digest) => super::referrers::answer(snapshot, &repo, &digest, request),
-            None => bad_digest(),
+        // The spec's referrers API never answers 404, and 400 only for a digest of invalid
+        // syntax: a subject of another algorithm has an empty list.
+        (Route::Referrers(..), Some(digest)) => match digest_ref(digest) {
+            DigestRef::Sha256(digest) => {
+                super::referrers::answer(snapshot, &repo, Some(&digest), request)
+            }
+            DigestRef::Other => super::referrers::answer(snapshot, &repo, None, request),
+            DigestRef::Invalid => bad_digest(),
         },
         _ => tags(name, &repo, request),
     }
@@ -53,6 +59,14 @@ fn bad_digest() -> Response<Body> {
         StatusCode::BAD_REQUEST,
         "DIGEST_INVALID",
         "a digest here is sha256:<64 lowercase hex digits>",
+    )
+}
+
+fn blob_unknown(what: &str) -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        "BLOB_UNKNOWN",
+        &format!("blob {what} is not in this repository"),
     )
 }
 
@@ -74,8 +88,12 @@ fn manifest(
     request: &Request,
 ) -> Response<Body> {
     let (digest, media_type) = if reference.contains(':') {
-        let Some(digest) = parse_digest(reference) else {
-            return bad_digest();
+        // A well-formed digest of another algorithm names nothing stored here: 404, as the
+        // spec has it for a manifest not in the repository.
+        let digest = match digest_ref(reference) {
+            DigestRef::Sha256(digest) => digest,
+            DigestRef::Other => return manifest_unknown(reference),
+            DigestRef::Invalid => return bad_digest(),
         };
         let reach = snapshot.catalog.reach(snapshot, repo);
         match reach.get(&digest).and_then(|r| r.manifest.clone()) {
@@ -177,11 +195,7 @@ fn blob(
     request: &Request,
 ) -> Response<Body> {
     if snapshot.catalog.reach(snapshot, repo).get(digest).is_none() {
-        return error(
-            StatusCode::NOT_FOUND,
-            "BLOB_UNKNOWN",
-            &format!("blob {digest} is not in this repository"),
-        );
+        return blob_unknown(&digest.to_string());
     }
     if none_match(&request.if_none_match, digest) {
         return not_modified(digest);

@@ -2,7 +2,8 @@
 //! artifacts the layout stores as referrers of `DIGEST` (Sigstore bundles, attestations,
 //! SBOMs), each described by its manifest's `artifactType` (else its config's media type)
 //! and annotations, filtered by `?artifactType=` when asked. An unknown subject has an
-//! empty list, as the spec says.
+//! empty list, as the spec says, and so has a subject digest of an algorithm other than
+//! sha256 (`None`), under which the layout stores nothing.
 
 use super::body::Body;
 use super::catalog::{Repo, Snapshot};
@@ -17,12 +18,12 @@ use serde_json::{Value, json};
 pub(super) fn answer(
     snapshot: &Snapshot,
     repo: &Repo<'_>,
-    subject: &Digest,
+    subject: Option<&Digest>,
     request: &Request,
 ) -> Response<Body> {
     let wanted: Vec<String> = query_values(&request.query, "artifactType").collect();
     let mut manifests = Vec::new();
-    for entry in repo.referrers(subject) {
+    for entry in subject.into_iter().flat_map(|s| repo.referrers(s)) {
         let doc: Value = match snapshot.document(&entry.digest()) {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             _ => continue,

@@ -98,6 +98,54 @@ pub(super) fn parse_digest(s: &str) -> Option<Digest> {
     s.parse().ok()
 }
 
+/// What a `<digest>` in a request path is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum DigestRef {
+    /// `sha256:<64 lowercase hex>`: what the layout stores its content under.
+    Sha256(Digest),
+    /// A well-formed digest of another algorithm (the image spec's grammar: `sha512:` and
+    /// 128 lowercase hex digits, or an algorithm it does not register). The layout stores
+    /// nothing under it: a manifest or blob by it is not found (404) and a subject by it
+    /// has no referrers.
+    Other,
+    /// Not a digest: outside the grammar, or a `sha256`/`sha512` encoding of the wrong
+    /// form.
+    Invalid,
+}
+
+/// Reads `s` as a digest, as the image spec's grammar has it (`algorithm ":" encoded`:
+/// components of `[a-z0-9]+` joined by one of `+._-`, then `[a-zA-Z0-9=_-]+`), with the
+/// encodings it fixes for the algorithms it registers (`sha256`, `sha512`: lowercase hex
+/// of 64 and 128 digits).
+pub(super) fn digest_ref(s: &str) -> DigestRef {
+    if let Some(digest) = parse_digest(s) {
+        return DigestRef::Sha256(digest);
+    }
+    let Some((algorithm, encoded)) = s.split_once(':') else {
+        return DigestRef::Invalid;
+    };
+    let well_formed = algorithm.split(['+', '.', '_', '-']).all(|c| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    }) && !encoded.is_empty()
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
+    let lower_hex = |len: usize| {
+        encoded.len() == len
+            && encoded
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    match algorithm {
+        _ if !well_formed => DigestRef::Invalid,
+        "sha256" => DigestRef::Invalid,
+        "sha512" if !lower_hex(128) => DigestRef::Invalid,
+        _ => DigestRef::Other,
+    }
+}
+
 /// The values of `key` in a query string, percent-decoded (`+` is kept: media types hold it).
 pub(super) fn query_values<'a>(query: &'a str, key: &'a str) -> impl Iterator<Item = String> + 'a {
     query.split('&').filter_map(move |pair| {
@@ -233,6 +281,37 @@ mod tests {
             &format!("sha256:{}", "A".repeat(64)),
         ] {
             assert!(parse_digest(bad).is_none(), "{bad}");
+        }
+        // Other algorithms, well formed, are digests the layout stores nothing under.
+        let sha256 = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            digest_ref(&sha256),
+            DigestRef::Sha256(parse_digest(&sha256).unwrap())
+        );
+        for other in [
+            format!("sha512:{}", "0f".repeat(64)),
+            "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8".into(),
+            "x.y_z-1:A=b_c-D".into(),
+        ] {
+            assert_eq!(digest_ref(&other), DigestRef::Other, "{other}");
+        }
+        for bad in [
+            "sha256:totallywrong".to_string(),
+            format!("sha256:{}", "A".repeat(64)),
+            format!("sha512:{}", "0".repeat(64)),
+            format!("sha512:{}", "F".repeat(128)),
+            "Sha1:abc".into(),
+            "a..b:abc".into(),
+            "+a:abc".into(),
+            ":abc".into(),
+            "sha1:".into(),
+            "sha1:a/b".into(),
+            "sha1:a.b".into(),
+            "sha1:a:b".into(),
+            "sha1:%2e".into(),
+            "nocolon".into(),
+        ] {
+            assert_eq!(digest_ref(&bad), DigestRef::Invalid, "{bad}");
         }
         let q = "artifactType=application%2Fvnd.x%2Bjson&ns=docker.io";
         assert_eq!(
