@@ -402,7 +402,6 @@ fn plan_carry(
     config: Option<&Path>,
 ) -> Result<(Vec<Carry>, DeltaDoc, Option<PathBuf>, super::Sealed), DeltaError> {
     let sealed = check_sealed(out)?;
-    let config_dir = carried_config_dir(out, config, &sealed)?;
 
     let mut doc = DeltaDoc {
         format: DELTA_FORMAT,
@@ -428,6 +427,8 @@ fn plan_carry(
         other_inputs: Vec::new(),
         other_inputs_sha256: BTreeMap::new(),
     };
+    // After the CA's check: an output the far side's nodes cannot trust is refused first.
+    let config_dir = carried_config_dir(out, config, &sealed)?;
     let mut plan: Vec<Carry> = Vec::new();
 
     let had: BTreeSet<&str> = receipt.blobs.iter().map(|b| b.digest.as_str()).collect();
