@@ -120,6 +120,22 @@ fn a_chart_from_a_helm_repository_is_written_pinned_skipped_and_locked() {
     );
     assert_eq!(fs::read(&out).unwrap(), tgz, "changed by a refused build");
     assert!(lock_text(&lab).contains(&digest), "the lock moved");
+    // `lock --check` names the chart's pin as stale, with the republished archive's digest
+    // (exit 1), and writes nothing.
+    let stale = (lab.seedforge())
+        .args(["lock", "--check", "--json", "--config", lab.config_arg()])
+        .expect(1)
+        .run()
+        .json();
+    assert_eq!(stale["updated"][0]["section"], "charts", "{stale}");
+    assert_eq!(stale["updated"][0]["key"], "demo", "{stale}");
+    let now = format!("sha256:{}", sha256_bytes(&republished));
+    assert_eq!(
+        stale["updated"][0]["after"]["digest"],
+        now.as_str(),
+        "{stale}"
+    );
+    assert!(lock_text(&lab).contains(&digest), "the lock moved");
 
     // --offline: no repository needed; the archive written before is used.
     drop(repo);

@@ -129,6 +129,28 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     // traefik's manifest, config and own layer; its base layer is shared with v1's images.
     assert_eq!(new.len(), 3, "{new:?}");
 
+    // Without --config, a config edited since the build (or gone from beside the output)
+    // is refused, naming it: the delta would carry none of the config folder's files.
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let built = fs::read(&config).unwrap();
+    fs::write(
+        &config,
+        [&built[..], b"# edited after the build\n"].concat(),
+    )
+    .unwrap();
+    let edited = lab.delta("v1.json", "edited").expect(2).run();
+    for said in ["seedforge.yaml changed since", "--config", "seedforge.lock"] {
+        assert!(edited.stderr.contains(said), "{said}: {}", edited.stderr);
+    }
+    fs::rename(&config, lab.root().join("aside.yaml")).unwrap();
+    let gone = lab.delta("v1.json", "edited").expect(2).run();
+    assert!(
+        gone.stderr.contains("is not beside it") && gone.stderr.contains("--config"),
+        "{}",
+        gone.stderr
+    );
+    assert!(!lab.root().join("edited").exists());
+    fs::write(&config, &built).unwrap();
     let d = lab.delta("v1.json", "delta").arg("--json").run().json();
     let dir = lab.root().join("delta");
     let carried = blob_names(&dir.join("out/oci"));

@@ -120,6 +120,43 @@ fn offline_rebuild_gives_the_same_bytes_and_names_whatever_is_missing() {
     );
     let online = artifacts(&out);
     assert!(online.keys().any(|p| p.starts_with("iso")), "{online:?}");
+    // `seedforge lock` pins the bundle a build writes: with its pin damaged, --check names
+    // it (exit 1) with the digest of the tarball, taken from the build state, or, the state
+    // gone, from the bundle made once in a scratch folder (removed after); the output is
+    // untouched.
+    let real = lock["packages"]["ops"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let damaged = String::from_utf8(lock_bytes.clone()).unwrap();
+    fs::write(&lock_path, damaged.replace(&real, &"0".repeat(64))).unwrap();
+    let tmp = lab.root().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let check = || {
+        let stale = (lab.seedforge())
+            .args(["lock", "--check", "--json", "--config", lab.config_arg()])
+            .env("TMPDIR", tmp.to_str().unwrap())
+            .expect(1)
+            .run()
+            .json();
+        assert_eq!(stale["updated"].as_array().unwrap().len(), 1, "{stale}");
+        assert_eq!(stale["updated"][0]["key"], "ops", "{stale}");
+        assert_eq!(
+            stale["updated"][0]["after"]["sha256"],
+            real.as_str(),
+            "{stale}"
+        );
+    };
+    check();
+    let state = out.join(".seedforge/state.json");
+    let state_aside = lab.root().join("state.json");
+    fs::rename(&state, &state_aside).unwrap();
+    let before = snapshot(&out);
+    check();
+    assert_same_tree(&before, &snapshot(&out), "the output");
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+    fs::rename(&state_aside, &state).unwrap();
+    fs::write(&lock_path, &lock_bytes).unwrap();
 
     // A build that fails after the mirror wrote the lock, before the packages step ran,
     // keeps the bundle's pin: the lock is byte-identical, so offline still works.

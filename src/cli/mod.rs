@@ -34,6 +34,7 @@ mod delta;
 mod gc;
 mod init;
 mod iso;
+mod lock;
 mod man;
 mod mirror;
 mod pki;
@@ -95,6 +96,21 @@ enum Command {
     /// with nothing changed writes nothing. One build at a time per output folder: a second
     /// one waits (or fails with --no-wait) while OUT/.seedforge-build.lock is held.
     Build(build::BuildArgs),
+    /// Refresh seedforge.lock without a build: resolve online what a build pins, write
+    /// the lock beside the config, and no output.
+    ///
+    /// The config is planned as `build` plans it: every registry tag resolved to its
+    /// digest, every chart fetched from its repository (its archive's digest pinned), every
+    /// package bundle's closure resolved (its tarball's digest taken from the last build
+    /// of the same closure, or the bundle made once in a scratch folder). The lock is the
+    /// one a build would write now, byte for byte: `seedforge lock` then `seedforge build
+    /// --locked` passes and leaves it as it is. What only a build makes is kept as the
+    /// lock records it (the registry CA, `registry_ca`). The lock is replaced in one
+    /// rename; a failure leaves it byte for byte, and an unchanged lock is not touched.
+    /// Prints each pin added (+), updated (~) and removed (-); --json prints them as a
+    /// document. With --check, writes nothing and exits 1 when the lock is stale (as
+    /// `cargo update --locked` or `npm ci` refuse a lock that no longer fits).
+    Lock(lock::LockArgs),
     /// Print what `build` would do, checking every input; writes nothing.
     ///
     /// With --upgrade-from RECEIPT, also the upgrade of a far side that sent that receipt:
@@ -359,6 +375,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Build(a) => build::build(g, a),
         Command::Plan(a) => build::plan_cmd(g, a),
+        Command::Lock(a) => lock::lock_cmd(g, a),
         Command::Mirror(a) => mirror::run(g, a),
         Command::Push(a) => push::run(g, a),
         Command::Airgap(a) => airgap::airgap_cmd(g, a),

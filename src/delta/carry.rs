@@ -402,7 +402,6 @@ fn plan_carry(
     config: Option<&Path>,
 ) -> Result<(Vec<Carry>, DeltaDoc, Option<PathBuf>, super::Sealed), DeltaError> {
     let sealed = check_sealed(out)?;
-    let config_dir = config_dir(out, config, &sealed);
 
     let mut doc = DeltaDoc {
         format: DELTA_FORMAT,
@@ -428,6 +427,8 @@ fn plan_carry(
         other_inputs: Vec::new(),
         other_inputs_sha256: BTreeMap::new(),
     };
+    // After the CA's check: an output the far side's nodes cannot trust is refused first.
+    let config_dir = carried_config_dir(out, config, &sealed)?;
     let mut plan: Vec<Carry> = Vec::new();
 
     let had: BTreeSet<&str> = receipt.blobs.iter().map(|b| b.digest.as_str()).collect();
@@ -592,6 +593,58 @@ fn plan_carry(
     }
     doc.bytes = plan.iter().map(|c| c.size).sum();
     Ok((plan, doc, config_dir, sealed))
+}
+
+/// The config folder a delta carries the changed inputs and `seedforge.lock` of: the
+/// folder of `config`, else the one beside `out` holding the config manifest.json records,
+/// with the content it records. Without `config`, an output that records its config and
+/// does not find it so beside itself (edited since the build, moved, or never there) is
+/// refused: the delta would carry none of the folder's files, and the far side's rebuild
+/// would lack them.
+fn carried_config_dir(
+    out: &Path,
+    config: Option<&Path>,
+    sealed: &super::Sealed,
+) -> Result<Option<PathBuf>, DeltaError> {
+    if let Some(dir) = config_dir(out, config, sealed) {
+        return Ok(Some(dir));
+    }
+    // An output that records no config inputs (made before they were recorded).
+    let Some(recorded) = sealed.facts.inputs.as_ref().map(|i| &i.config) else {
+        return Ok(None);
+    };
+    let beside = crate::outpath::parent_as_given(out)
+        .zip(seal::safe_relative(&recorded.path))
+        .map(|(dir, rel)| dir.join(rel));
+    let how = "build again from the config as it is now, then make the delta; or pass --config FILE naming the config";
+    match beside {
+        Some(file) => match crate::input::read_found(&file, crate::input::Kind::Config) {
+            Ok(bytes) => Err(DeltaError::OutOfDate {
+                out: out.to_path_buf(),
+                message: format!(
+                    "{} changed since this output was built (sha256 {}, manifest.json records {}): without --config, the delta would carry none of the config folder's changed inputs nor seedforge.lock; {how} it was built from",
+                    file.display(),
+                    crate::hashing::sha256_hex(&bytes),
+                    recorded.sha256
+                ),
+            }),
+            Err(e) => Err(DeltaError::Uncarried {
+                out: out.to_path_buf(),
+                message: format!(
+                    "its config {} is not beside it ({}): without --config, the delta would carry none of the config folder's changed inputs nor seedforge.lock; pass --config FILE naming the config it was built from",
+                    file.display(),
+                    e.reason()
+                ),
+            }),
+        },
+        None => Err(DeltaError::Uncarried {
+            out: out.to_path_buf(),
+            message: format!(
+                "manifest.json records its config as {}, which is not a path inside a folder beside the output: pass --config FILE naming the config it was built from",
+                recorded.path
+            ),
+        }),
+    }
 }
 
 /// The inputs of `inputs` (path relative to `config_dir`, the sha256 manifest.json

@@ -148,6 +148,31 @@ impl Selection {
         kept.iter().filter_map(|&i| children.get(i))
     }
 
+    /// The root the layout stores for this selection, as [`copy_image_blobs`] names it:
+    /// the source's own, or, when platforms are dropped, the index cut to those kept
+    /// (naming the source's index when [`Selection::keep_original`] was asked). Computed
+    /// without writing: what `seedforge lock` pins as `stored`.
+    pub fn stored_root(&self) -> Result<Descriptor> {
+        match &self.kind {
+            Selected::Index { children, keep, .. } if keep.len() != children.len() => {
+                let original = self.keep_original.then_some(&self.root.digest);
+                let filtered =
+                    subset_index(&self.root_bytes, keep, original).map_err(|source| {
+                        OciError::Json {
+                            context: format!("index {}", self.root.digest),
+                            source,
+                        }
+                    })?;
+                Ok(Descriptor::new(
+                    &self.root.media_type,
+                    Digest::of(&filtered),
+                    filtered.len() as u64,
+                ))
+            }
+            _ => Ok(self.root.clone()),
+        }
+    }
+
     /// The layers of the selected manifests, base first, manifest after manifest.
     pub fn layers(&self) -> impl Iterator<Item = &Descriptor> {
         self.manifests()
@@ -742,6 +767,8 @@ mod tests {
         sel.keep_original();
         let outcome = copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}).unwrap();
         let original: Digest = PAUSE_INDEX.parse().unwrap();
+        // What the copy stores is known before it: `seedforge lock` pins it so.
+        assert_eq!(sel.stored_root().unwrap().digest, outcome.entry.digest);
         let original_bytes = layout.read_blob(&original).unwrap();
         assert_eq!(Digest::of(&original_bytes), original);
         let stored = layout.read_blob(&outcome.entry.digest).unwrap();
@@ -754,6 +781,7 @@ mod tests {
         let bare = Layout::create(other.path()).unwrap();
         let without = copy_image(reader.as_ref(), &plain, &bare, dest, &mut |_| {}).unwrap();
         assert_ne!(without.entry.digest, outcome.entry.digest);
+        assert_eq!(plain.stored_root().unwrap().digest, without.entry.digest);
         assert!(!bare.has_blob(&original, original_bytes.len() as u64));
         let bare_bytes = bare.read_blob(&without.entry.digest).unwrap();
         assert!(!String::from_utf8_lossy(&bare_bytes).contains(INDEX_ORIGINAL));
@@ -764,6 +792,7 @@ mod tests {
         all.keep_original();
         let whole = copy_image(reader.as_ref(), &all, &bare, dest, &mut |_| {}).unwrap();
         assert_eq!(whole.entry.digest, original);
+        assert_eq!(all.stored_root().unwrap().digest, whole.entry.digest);
     }
 
     #[test]

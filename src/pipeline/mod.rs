@@ -2,13 +2,14 @@
 //! a loaded config into ordered steps ([`plan`]; each step in its own file under
 //! [`steps`]), runs them ([`run`]), skipping those whose inputs and outputs are unchanged
 //! ([`state`]), seals the output ([`seal`]), and owns what surrounds a build: the output
-//! lock ([`build_lock`]), what a failed build puts back ([`undo`]), `--offline` ([`offline`], [`offline_files`]), `export_dir`
+//! lock ([`build_lock`]), `seedforge.lock` refreshed without a build ([`lock`]), what a failed build puts back ([`undo`]), `--offline` ([`offline`], [`offline_files`]), `export_dir`
 //! ([`export`]), `clean` ([`clean`]), the modes of the output ([`modes`]) and what a sealed
 //! output holds that its seal does not cover ([`unsealed`]).
 
 pub mod build_lock;
 pub mod clean;
 pub mod export;
+pub mod lock;
 pub mod modes;
 pub mod offline;
 pub mod offline_files;

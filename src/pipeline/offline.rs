@@ -837,6 +837,29 @@ pub fn record_stored(
     }
 }
 
+/// Records in `lock` what an online mirror of the prepared images would
+/// ([`record_stored`], [`record_verified`]), without mirroring: the root each registry image
+/// is stored as is known once its platforms are chosen (`seedforge lock`).
+pub fn record_planned(
+    lock: &mut LockFile,
+    entries: &[ListEntry],
+    prepared: &[PreparedImage],
+) -> Result<(), crate::oci::OciError> {
+    for (e, p) in entries.iter().zip(prepared) {
+        if !matches!(e.source, ImageSource::Registry(_)) {
+            continue;
+        }
+        let stored = p.stored_root()?.digest;
+        if stored != p.source_root().digest {
+            lock.stored.insert(e.source.to_string(), stored);
+        }
+        if let Some(pin) = verified_pin(p) {
+            lock.verified.insert(e.source.to_string(), pin);
+        }
+    }
+    Ok(())
+}
+
 /// What the signature policy verified of a prepared image, as the lock pins it: its root
 /// as its source serves it and the keys of the signatures that verified (`None` when none
 /// did).

@@ -234,8 +234,8 @@ pub fn run(plan: &Plan, reporter: &dyn Reporter) -> Result<BuildReport> {
     }
     // The pins the steps made are written once the output they describe is sealed: a
     // build that fails leaves seedforge.lock as it was, as it leaves the output.
-    if let (Some((path, lock)), Some((_, before))) = (&runner.cx.lock, &inputs.lock)
-        && lock != before
+    // (A lock that pins what the file holds is left alone by `write`.)
+    if let Some((path, lock)) = &runner.cx.lock
         && !lock.is_empty()
     {
         lock.write(path)?;

@@ -311,6 +311,15 @@ impl BuildState {
         Some(report)
     }
 
+    /// The report recorded for step `key` when its fingerprint is `fingerprint`, whatever
+    /// became of the files it wrote since: a step that runs again with the same fingerprint
+    /// gives the same result (`seedforge lock` takes a bundle's digest from here).
+    pub fn recorded(&self, key_: &str, fingerprint: &str) -> Option<serde_json::Value> {
+        let inner = self.lock();
+        let record = inner.doc.steps.get(key_)?;
+        (record.fingerprint == fingerprint).then(|| record.report.clone())
+    }
+
     /// The files step `key` wrote when it last ran (empty when there is no record), in no
     /// particular order.
     pub fn outputs(&self, key_: &str) -> Vec<PathBuf> {

@@ -54,6 +54,11 @@ impl PreparedImage {
         self.reader.root()
     }
 
+    /// The root the layout stores for it once copied (see [`Selection::stored_root`]).
+    pub fn stored_root(&self) -> Result<Descriptor> {
+        self.selection.stored_root()
+    }
+
     /// The layers of the manifests `platforms` selects, read from the source's manifests
     /// (small documents, kept for the copy); no layer is fetched.
     pub fn selected_layers(&self, platforms: &[Platform]) -> Result<Vec<Descriptor>> {

@@ -566,6 +566,11 @@ impl StepKind for Charts {
         Ok(Some(kept))
     }
 
+    fn pin_planned(&self, cx: &mut Cx<'_>) -> Result<()> {
+        // The archive was fetched while planning: its digest is what a run pins.
+        self.pin(cx)
+    }
+
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, ChartReport>> {
         if let Some(bytes) = &self.bytes {
             let io = |e| super::context::io_error(&self.out, e);

@@ -145,6 +145,18 @@ impl StepKind for Mirror {
         Ok(Work::Done(mirrored))
     }
 
+    fn pin_planned(&self, cx: &mut Cx<'_>) -> Result<()> {
+        let inputs = cx.inputs;
+        if let Some((_, lock)) = &mut cx.lock {
+            crate::pipeline::offline::record_planned(
+                lock,
+                &inputs.images.entries,
+                &inputs.prepared,
+            )?;
+        }
+        Ok(())
+    }
+
     fn deliver(report: Self::Report, done: &mut Done) {
         done.mirrored = report;
     }

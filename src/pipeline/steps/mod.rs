@@ -179,6 +179,11 @@ pub trait StepKind: Serialize + Sync {
     /// Runs the step, or (a [`Self::BATCH`] step) prepares the part that may run on
     /// another thread.
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, Self::Report>>;
+    /// Records in the lock being written (`cx.lock`) what running the step would pin,
+    /// without running it or writing the output (`seedforge lock`); most steps pin nothing.
+    fn pin_planned(&self, _cx: &mut Cx<'_>) -> Result<()> {
+        Ok(())
+    }
     /// What the build state records of a run that has just finished (learning the
     /// digests the step computed); `None` records nothing.
     fn record(&self, _cx: &Cx<'_>, _report: &Self::Report) -> Result<Option<Record>> {

@@ -3,6 +3,7 @@
 //! closure and every .deb's sha256 are unchanged. An offline build keeps the bundle built
 //! before. A bundle from an http(s) repository is pinned in the lock, built now or not.
 
+use super::context::io_error;
 use super::{Cx, Done, Record, StepKind, Work, output_key, payload_file};
 use crate::Result;
 use crate::config::Config;
@@ -103,6 +104,26 @@ impl Packages {
     }
 }
 
+/// The bundle `bundle` written as a build would write it to `out`, into a scratch folder
+/// of the system's temporary folder (removed after, or by a SIGINT or SIGTERM): its digest
+/// and count, for the lock, with no output written.
+fn scratch_bundle(
+    bundle: &PreparedBundle,
+    out: &Path,
+    mtime: u64,
+    cx: &Cx<'_>,
+) -> Result<BundleReport> {
+    let name = out
+        .file_name()
+        .unwrap_or(std::ffi::OsStr::new("bundle.tar.gz"));
+    let dir = crate::util::temp_path_beside(&std::env::temp_dir().join(name));
+    let staged = (bundle.staging.create_dir(&dir)).map_err(|e| io_error(&dir, e))?;
+    let written = bundle.write(&dir.join(name), mtime, cx.reporter);
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(staged);
+    Ok(written?)
+}
+
 impl StepKind for Packages {
     type Report = Option<BundleReport>;
     type Kept = BundleReport;
@@ -172,6 +193,26 @@ impl StepKind for Packages {
         // The lock records every bundle from an http(s) repository, built now or not.
         self.pin(cx, &kept)?;
         Ok(Some(Some(kept)))
+    }
+
+    fn pin_planned(&self, cx: &mut Cx<'_>) -> Result<()> {
+        if cx.lock.is_none() || !cx.inputs.bundle_inputs.contains_key(&self.name) {
+            return Ok(());
+        }
+        let Some(doc) = self.fingerprint(cx)? else {
+            return Ok(());
+        };
+        // The bundle a build with this fingerprint skips, as the state recorded it; else
+        // written once where no output is, for its digest.
+        let fingerprint = crate::pipeline::state::fingerprint(&doc);
+        let recorded = (cx.inputs.state.recorded(&self.key(), &fingerprint))
+            .and_then(|kept| serde_json::from_value::<BundleReport>(kept).ok());
+        let report = match (recorded, self.prepared(cx)) {
+            (Some(report), _) => report,
+            (None, Some(bundle)) => scratch_bundle(bundle, &self.out, self.mtime, cx)?,
+            (None, None) => return Ok(()),
+        };
+        self.pin(cx, &report)
     }
 
     fn run<'p>(&'p self, cx: &mut Cx<'p>) -> Result<Work<'p, Self::Report>> {
