@@ -436,7 +436,7 @@ fn run(root: &Path, out: &Path, cache: &Path, how: (&str, &str, &[&str])) -> ser
         .env("SEEDFORGE_NO_CACHE", "0")
         .env("SOURCE_DATE_EPOCH", epoch)
         .run();
-    serde_json::from_str(&out.stdout).unwrap()
+    out.json()
 }
 
 /// The bundle's inode, mtime and ctime: a bundle written again (to a temporary file
