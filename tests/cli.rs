@@ -346,7 +346,20 @@ fn dash_o_names_the_output_of_every_writing_command() {
 fn init_templates_writes_the_embedded_templates_to_edit() {
     let plain = tempfile::tempdir().unwrap();
     let with = tempfile::tempdir().unwrap();
-    Cmd::seedforge().arg("init").cwd(plain.path()).run();
+    let started = Cmd::seedforge()
+        .args(["--json", "init"])
+        .cwd(plain.path())
+        .run()
+        .json();
+    assert_eq!(started["schema"], "seedforge.init/v1", "{started}");
+    assert!(
+        started["written"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with("seedforge.yaml")),
+        "{started}"
+    );
     let out = Cmd::seedforge()
         .args(["init", "--templates"])
         .cwd(with.path())

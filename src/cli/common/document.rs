@@ -78,6 +78,8 @@ kinds! {
     Gc => "gc" v 1,
     /// `chart-images`.
     ChartImages => "chart-images" v 1,
+    /// `init`.
+    Init => "init" v 1,
     /// `serve` (printed once it listens).
     Serve => "serve" v 1,
     /// A command that failed before its own document, a usage error, a signal.
