@@ -338,7 +338,8 @@ fetch_judges() {
   # one pip run: pycdlib (an independent ISO 9660/Joliet/Rock Ridge parser, for the ISO
   # tests; found at target/pyvenv/bin/python or $SEEDFORGE_PYCDLIB_PYTHON), spdx-tools
   # (pyspdxtools, SPDX's own validator) and cyclonedx-python-lib with its JSON schema
-  # validator (CycloneDX 1.6, strict; tests/sbom.rs, or $SEEDFORGE_SBOM_PYTHON). One retry;
+  # validator (CycloneDX 1.6, strict; tests/sbom.rs, or $SEEDFORGE_SBOM_PYTHON), whose
+  # jsonschema also judges every --json document (docs/schemas/, tests/common/json_schema.rs). One retry;
   # under CI=true a failed install fails the run, otherwise what needs them is skipped.
   stage "pycdlib, spdx-tools, cyclonedx-python-lib (PyPI)"
   PY_CHECK='import pycdlib, spdx_tools.spdx.validation.document_validator, cyclonedx.validation.json, jsonschema, packageurl'

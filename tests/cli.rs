@@ -303,18 +303,35 @@ fn dash_o_names_the_output_of_every_writing_command() {
     std::fs::create_dir_all(&tree).unwrap();
     std::fs::write(tree.join("meta-data"), "instance-id: x\n").unwrap();
     let iso = dir.path().join("seed.iso");
-    Cmd::seedforge()
-        .arg("iso")
-        .arg("-o")
+    // Each with its JSON document, checked against its schema (common::json_schema).
+    let written = Cmd::seedforge()
+        .args(["--json", "iso", "-o"])
         .arg(&iso)
         .arg(&tree)
-        .run();
+        .run()
+        .json();
+    assert_eq!(written["schema"], "seedforge.iso/v1", "{written}");
     assert!(iso.is_file());
+    // A lone ISO's verify document is an object like every other verify document: the
+    // checks under `iso`, what was (not) checked of a signature, and (this tree has no
+    // user-data, so it fails) the error.
+    let verified = Cmd::seedforge()
+        .args(["--json", "verify"])
+        .arg(&iso)
+        .expect(1)
+        .run()
+        .json();
+    assert_eq!(verified["schema"], "seedforge.verify/v1", "{verified}");
+    assert_eq!(verified["iso"].as_array().unwrap().len(), 1, "{verified}");
+    assert_eq!(verified["signature"]["checked"], false, "{verified}");
+    assert_eq!(verified["error"]["code"], 1, "{verified}");
     let pki = dir.path().join("pki");
-    Cmd::seedforge()
-        .args(["pki", "--host", "10.0.0.5", "-o"])
+    let issued = Cmd::seedforge()
+        .args(["--json", "pki", "--host", "10.0.0.5", "-o"])
         .arg(&pki)
-        .run();
+        .run()
+        .json();
+    assert_eq!(issued["schema"], "seedforge.pki/v1", "{issued}");
     assert!(pki.join("ca.crt").is_file() || pki.read_dir().unwrap().next().is_some());
     for sub in ["airgap", "debs", "iso", "pki", "build", "render", "mirror"] {
         let help = Cmd::seedforge().args([sub, "--help"]).run().stdout;
@@ -329,7 +346,20 @@ fn dash_o_names_the_output_of_every_writing_command() {
 fn init_templates_writes_the_embedded_templates_to_edit() {
     let plain = tempfile::tempdir().unwrap();
     let with = tempfile::tempdir().unwrap();
-    Cmd::seedforge().arg("init").cwd(plain.path()).run();
+    let started = Cmd::seedforge()
+        .args(["--json", "init"])
+        .cwd(plain.path())
+        .run()
+        .json();
+    assert_eq!(started["schema"], "seedforge.init/v1", "{started}");
+    assert!(
+        started["written"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().ends_with("seedforge.yaml")),
+        "{started}"
+    );
     let out = Cmd::seedforge()
         .args(["init", "--templates"])
         .cwd(with.path())
@@ -350,10 +380,12 @@ fn init_templates_writes_the_embedded_templates_to_edit() {
     // Same token, same files.
     std::fs::copy(plain.path().join("token"), with.path().join("token")).unwrap();
     for dir in [plain.path(), with.path()] {
-        Cmd::seedforge()
-            .args(["render", "-o", "nodes"])
+        let rendered = Cmd::seedforge()
+            .args(["--json", "render", "-o", "nodes"])
             .cwd(dir)
-            .run();
+            .run()
+            .json();
+        assert_eq!(rendered["schema"], "seedforge.render/v1", "{rendered}");
     }
     assert_same_tree(
         &snapshot(&plain.path().join("nodes")),
@@ -572,7 +604,10 @@ fn the_readme_is_short_and_every_documentation_link_resolves() {
         root.join("BENCHMARKS.md"),
     ];
     for e in std::fs::read_dir(root.join("docs")).unwrap() {
-        files.push(e.unwrap().path());
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "md") {
+            files.push(path);
+        }
     }
     let anchors = |path: &std::path::Path| -> Vec<String> {
         std::fs::read_to_string(path)

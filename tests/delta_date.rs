@@ -174,7 +174,12 @@ fn an_older_seedforges_delta_or_output_is_dated_as_before_and_says_so_naming_bot
     let (lab, far) = day_two();
     let delta = lab.root().join("delta");
     as_from_an_older_seedforge(&delta);
-    Cmd::seedforge().args(["verify"]).arg(&delta).run();
+    let checked = Cmd::seedforge()
+        .args(["--json", "verify"])
+        .arg(&delta)
+        .run()
+        .json();
+    assert_eq!(checked["schema"], "seedforge.verify-delta/v1", "{checked}");
     let r = apply(&far, &delta, "fixtures/lab/out")
         .env("SOURCE_DATE_EPOCH", "1700000001")
         .expect(1)

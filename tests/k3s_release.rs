@@ -76,7 +76,18 @@ fn an_unknown_release_without_its_list_is_planned_with_a_warning_naming_the_key(
         .seedforge()
         .args(["--json", "plan", "--config", lab.config_arg()])
         .run();
-    assert!(json.stdout.contains("\"warnings\""), "{}", json.stdout);
+    // The document's warnings are the ones said on stderr.
+    let said = common::json_schema::stderr_warnings(&json.stderr);
+    assert!(
+        said.iter().any(|w| w.contains("is not a release")),
+        "{said:?}"
+    );
+    assert_eq!(
+        json.json()["warnings"],
+        serde_json::json!(said),
+        "{}",
+        json.stdout
+    );
     let known = self::lab(&|t| t);
     let (_, stderr) = plan(&known, 0);
     assert!(!stderr.contains("warning"), "{stderr}");

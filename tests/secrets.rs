@@ -490,8 +490,11 @@ fn readme_says_seed_isos_carry_the_join_token() {
     // The README and the documentation it links to (docs/).
     let mut readme = fs::read_to_string(repo_root().join("README.md")).unwrap();
     for entry in fs::read_dir(repo_root().join("docs")).unwrap() {
-        readme.push_str("\n\n");
-        readme.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap());
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            readme.push_str("\n\n");
+            readme.push_str(&fs::read_to_string(path).unwrap());
+        }
     }
     let said = readme.split("\n\n").any(|paragraph| {
         let p = paragraph.replace('\n', " ");

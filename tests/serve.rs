@@ -616,7 +616,8 @@ fn a_new_certificate_is_served_from_the_next_connection_on() {
         .args(["build", "--config", lab.config_arg()])
         .run();
     let out = lab.out_dir();
-    let mut serve = Serve::start_with(&out, &[]);
+    // Started with its JSON document (its address, checked against the schema).
+    let mut serve = Serve::start_with(&out, &["--json"]);
     serve.assert_answering(&[]);
     let work = tempfile::tempdir().unwrap();
     let old_ca = work.path().join("old-ca.crt");

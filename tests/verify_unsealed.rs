@@ -71,6 +71,16 @@ fn verify_key_fails_on_a_seed_planted_beside_the_sealed_ones_and_names_other_unl
             r.stderr
         );
     }
+    // The JSON document carries the same warnings.
+    let r = verify(0, true);
+    let said = common::json_schema::stderr_warnings(&r.stderr);
+    assert_eq!(said.len(), 2, "{}", r.stderr);
+    assert_eq!(
+        r.json()["warnings"],
+        serde_json::json!(said),
+        "{}",
+        r.stdout
+    );
     // A seed planted beside the sealed ones (a copy of one, under another node's name):
     // the signature does not cover it, verify --key fails naming it.
     let planted = out.join("iso/seed-lab-agent9.iso");

@@ -1,6 +1,6 @@
 //! `seedforge airgap`: one k3s airgap image archive from a layout.
 
-use super::common::{CliError, ExitCode, Global, layout_dir, print_json, progress};
+use super::common::{CliError, ExitCode, Global, Kind, layout_dir, print_json, progress};
 use clap::Args;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
@@ -137,7 +137,7 @@ pub(crate) fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, CliErro
         );
     }
     if g.json {
-        print_json(&report);
+        print_json(g, Kind::Airgap, &report);
     } else if !g.quiet {
         let digest = report
             .sha256

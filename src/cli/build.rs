@@ -2,8 +2,8 @@
 
 use super::common::print::{print_images, print_pki_summary, print_verify};
 use super::common::{
-    CliError, ConfigArg, ExitCode, Global, cache, lock_output, net, parse_part_size, print_json,
-    progress,
+    CliError, ConfigArg, ExitCode, Global, Kind, cache, document, lock_output, net,
+    parse_part_size, print_json, progress,
 };
 use clap::Args;
 use seedforge::config::Config;
@@ -175,7 +175,7 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let report = run::run(&plan, &reporter)?;
     reporter.finish();
     if g.json {
-        print_json(&report);
+        print_json(g, Kind::Build, &report);
     } else if !g.quiet {
         let tag = |name: &str, out: &Path| {
             if report.kept(name, Some(out)) {
@@ -256,7 +256,7 @@ pub(crate) fn steps_lines(steps: &[run::StepRun], seconds: f64) -> Vec<String> {
 /// and `--json`: a check that could not be exact is not news to hide).
 pub(crate) fn print_plan_warnings(g: &Global, warnings: &[String]) {
     for w in warnings {
-        errln!("warning: {}", g.secrets.scrub(w));
+        document::warn(g, w);
     }
 }
 
@@ -299,19 +299,23 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
             #[serde(skip_serializing_if = "Option::is_none")]
             upgrade: Option<&'a seedforge::delta::upgrade::UpgradePlan>,
         }
-        print_json(&PlanJson {
-            output: &plan.output,
-            steps: &plan.steps,
-            warnings: &plan.warnings,
-            upgrade: upgrade.as_ref(),
-            images: plan
-                .inputs
-                .images
-                .entries
-                .iter()
-                .map(|e| [e.source.to_string(), e.destination.to_string()])
-                .collect(),
-        });
+        print_json(
+            g,
+            Kind::Plan,
+            &PlanJson {
+                output: &plan.output,
+                steps: &plan.steps,
+                warnings: &plan.warnings,
+                upgrade: upgrade.as_ref(),
+                images: plan
+                    .inputs
+                    .images
+                    .entries
+                    .iter()
+                    .map(|e| [e.source.to_string(), e.destination.to_string()])
+                    .collect(),
+            },
+        );
     } else {
         outln!("output: {}", plan.output.display());
         for (i, step) in plan.steps.iter().enumerate() {

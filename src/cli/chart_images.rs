@@ -6,7 +6,7 @@
 
 mod manifests;
 
-use super::common::{CliError, ConfigArg, ExitCode, Global, net, print_json};
+use super::common::{CliError, ConfigArg, ExitCode, Global, Kind, net, print_json};
 use clap::Args;
 use seedforge::config::Config;
 use seedforge::pipeline::plan;
@@ -99,7 +99,7 @@ pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError>
                 v
             })
             .collect();
-        print_json(&serde_json::json!({ "charts": doc }));
+        print_json(g, Kind::ChartImages, &serde_json::json!({ "charts": doc }));
         return Ok(ExitCode::Ok);
     }
     for (c, w) in charts.iter().zip(&written) {

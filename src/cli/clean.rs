@@ -1,6 +1,6 @@
 //! `seedforge clean`.
 
-use super::common::{CliError, ExitCode, Global, lock_output, print_json};
+use super::common::{CliError, ExitCode, Global, Kind, lock_output, print_json};
 use clap::Args;
 use seedforge::Error;
 use seedforge::pipeline::clean::{CleanOptions, clean};
@@ -50,7 +50,7 @@ pub(crate) fn clean_cmd(g: &Global, a: &CleanArgs) -> Result<ExitCode, CliError>
             .map_err(|e| Error::Oci(seedforge::oci::OciError::io(&path, e)))?;
     }
     if g.json {
-        print_json(&report);
+        print_json(g, Kind::Clean, &report);
         return Ok(ExitCode::Ok);
     }
     if g.quiet {

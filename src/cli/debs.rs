@@ -1,7 +1,7 @@
 //! `seedforge debs`: one offline package bundle from .deb files or an apt repository.
 
 use super::common::cache::open_cache;
-use super::common::{CliError, ExitCode, Global, net, print_json, progress};
+use super::common::{CliError, ExitCode, Global, Kind, net, print_json, progress};
 use clap::Args;
 use seedforge::Reporter;
 use seedforge::debs::Request;
@@ -188,12 +188,16 @@ pub(super) fn debs_cmd(g: &Global, a: &DebsArgs) -> Result<ExitCode, CliError> {
     let (report, unchanged) = prepared.write_unless_unchanged(&a.out, mtime, a.force, &reporter)?;
     reporter.finish();
     if g.json {
-        print_json(&serde_json::json!({
-            "bundle": report,
-            "unchanged": unchanged,
-            "verification": prepared.universe.verification,
-            "closure": prepared.closure,
-        }));
+        print_json(
+            g,
+            Kind::Debs,
+            &serde_json::json!({
+                "bundle": report,
+                "unchanged": unchanged,
+                "verification": prepared.universe.verification,
+                "closure": prepared.closure,
+            }),
+        );
     } else if !g.quiet {
         print_closure(&prepared);
         outln!(

@@ -1,7 +1,7 @@
 //! `seedforge receipt`, `seedforge delta` and `seedforge apply`: upgrades across the gap.
 
 use super::common::{
-    CliError, ExitCode, Global, cache, net, parse_part_size, print_json, progress,
+    CliError, ExitCode, Global, Kind, cache, document, net, parse_part_size, print_json, progress,
 };
 use clap::Args;
 use seedforge::config::Config;
@@ -141,7 +141,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         // What planning found worth saying (another SOURCE_DATE_EPOCH here than the
         // delta's date, which the rebuild keeps), as build says it.
         for w in &plan.warnings {
-            errln!("warning: {}", g.secrets.scrub(w));
+            document::warn(g, w);
         }
         let reporter = progress::CliReporter::new(g, plan.inputs.images.entries.len());
         run::run(&plan, &reporter)?;
@@ -181,7 +181,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         r.changes = None;
     }
     if g.json {
-        print_json(&r);
+        print_json(g, Kind::Apply, &r);
         return Ok(ExitCode::Ok);
     }
     if !g.quiet {
@@ -239,7 +239,7 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
     let r =
         seedforge::delta::receipt::receipt(&a.dir, a.config.as_deref(), &a.out, a.record_damage)?;
     if g.json {
-        print_json(&r);
+        print_json(g, Kind::Receipt, &r);
         return Ok(ExitCode::Ok);
     }
     if !g.quiet {
@@ -276,7 +276,7 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
     let r =
         seedforge::delta::carry::delta(&a.dir, &a.since, &a.out, a.config.as_deref(), &options)?;
     if g.json {
-        print_json(&r);
+        print_json(g, Kind::Delta, &r);
         return Ok(ExitCode::Ok);
     }
     if !g.quiet {

@@ -1,6 +1,6 @@
 //! `seedforge gc`: unreferenced blobs of a layout, and the download cache.
 
-use super::common::{CliError, ExitCode, Global, cache, layout_dir, print_json, write_error};
+use super::common::{CliError, ExitCode, Global, Kind, cache, layout_dir, print_json, write_error};
 use clap::Args;
 use seedforge::Error;
 use seedforge::oci::Layout;
@@ -23,7 +23,7 @@ pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
     let cache = if a.cache { Some(gc_cache(g)?) } else { None };
     let Some(dir) = &a.dir else {
         if g.json {
-            print_json(&serde_json::json!({ "cache": cache }));
+            print_json(g, Kind::Gc, &serde_json::json!({ "cache": cache }));
         }
         return Ok(ExitCode::Ok);
     };
@@ -42,7 +42,7 @@ pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
         if let (Some(cache), Some(map)) = (cache, value.as_object_mut()) {
             map.insert("cache".into(), serde_json::json!(cache));
         }
-        print_json(&value);
+        print_json(g, Kind::Gc, &value);
     } else if !g.quiet {
         outln!(
             "removed {} unreferenced blob(s), {} freed; {} stale temporary dir(s)",

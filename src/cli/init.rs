@@ -1,7 +1,7 @@
 //! `seedforge init`: a commented starter config, the k3s image list of its release and a
 //! fresh join token, so that a new folder is one edit away from `seedforge build`.
 
-use super::common::{CliError, ExitCode, Global, write_error};
+use super::common::{CliError, ExitCode, Global, Kind, print_json, write_error};
 use clap::Args;
 
 use std::path::{Path, PathBuf};
@@ -115,7 +115,7 @@ const GITIGNORE: &str =
 /out/
 ";
 
-pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> {
+pub(super) fn init_cmd(g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> {
     let version = a
         .k3s_version
         .clone()
@@ -162,13 +162,25 @@ pub(super) fn init_cmd(_g: &Global, a: &InitArgs) -> Result<ExitCode, CliError> 
         }
     }
     let io = write_error;
+    let mut written = Vec::new();
     for (name, text, mode) in &files {
         let path = a.dir.join(name);
         let parent = path.parent().unwrap_or(&a.dir);
         std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         seedforge::util::atomic_write_mode(&path, text.as_bytes(), *mode)
             .map_err(|e| io(&path, e))?;
-        outln!("wrote {}", path.display());
+        if !g.json {
+            outln!("wrote {}", path.display());
+        }
+        written.push(path);
+    }
+    if g.json {
+        print_json(
+            g,
+            Kind::Init,
+            &serde_json::json!({ "dir": a.dir, "k3s_version": version, "written": written }),
+        );
+        return Ok(ExitCode::Ok);
     }
     outln!(
         "next: set the registry, node addresses and network in seedforge.yaml, then run\n  seedforge plan   (checks everything, writes nothing)\n  seedforge build"

@@ -1,7 +1,7 @@
 //! `seedforge iso`: write a NoCloud seed image from a directory (`verify` re-reads one:
 //! `verify/iso.rs`).
 
-use super::common::{CliError, ExitCode, Global, print_json};
+use super::common::{CliError, ExitCode, Global, Kind, print_json};
 use clap::Args;
 use seedforge::iso::{IsoOptions, write_iso};
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ pub fn iso_cmd(g: &Global, a: &IsoArgs) -> Result<ExitCode, CliError> {
     };
     let summary = write_iso(&a.dir, &a.out, &opts)?;
     if g.json {
-        print_json(&summary);
+        print_json(g, Kind::Iso, &summary);
     } else if !g.quiet {
         outln!(
             "{}: {} file(s), {} dir(s), {} payload, {} image",

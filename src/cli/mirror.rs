@@ -2,7 +2,7 @@
 
 use super::common::print::print_images;
 use super::common::registry::RegistryArgs;
-use super::common::{CliError, ExitCode, Global, print_json, progress};
+use super::common::{CliError, ExitCode, Global, Kind, print_json, progress};
 use clap::Args;
 use seedforge::Reporter;
 use seedforge::config::IdentityConfig;
@@ -227,11 +227,15 @@ pub fn run(g: &Global, a: &MirrorArgs) -> Result<ExitCode, CliError> {
     let run = result?;
     let reports: Vec<MirroredImageReport> = run.images.iter().map(Into::into).collect();
     if g.json {
-        print_json(&serde_json::json!({
-            "layout": a.layout,
-            "images": reports,
-            "summary": run.summary,
-        }));
+        print_json(
+            g,
+            Kind::Mirror,
+            &serde_json::json!({
+                "layout": a.layout,
+                "images": reports,
+                "summary": run.summary,
+            }),
+        );
     } else if !g.quiet {
         print_images(&reports);
         errln!("{}", summary_line(&run.summary));

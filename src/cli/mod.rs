@@ -45,7 +45,8 @@ mod verify;
 
 use clap::{Args, Parser, Subcommand};
 use common::{
-    CliError, ExitCode, Global, JSON_PRINTED, error_json, modes, paths, print_json, stdio,
+    CliError, ExitCode, Global, JSON_PRINTED, Kind, document, error_json, modes, paths, print_json,
+    stdio,
 };
 
 const AFTER_HELP: &str = "\
@@ -246,7 +247,7 @@ pub fn main() -> i32 {
             let rendered = e.render().to_string();
             let message = rendered.lines().next().unwrap_or_default();
             let usage = CliError::Usage(message.trim_start_matches("error: ").to_owned());
-            print_json(&error_json(&Default::default(), &usage));
+            document::emit(Kind::Error, &error_json(&Default::default(), &usage));
         }
         stdio::print_clap(&e, code as i32)
     };
@@ -266,7 +267,11 @@ pub fn main() -> i32 {
         stdio::write_error_report(&cli.global.secrets.scrub(&report));
         if cli.global.json {
             let e = CliError::Usage(message);
-            print_json(&error_json(&cli.global.secrets, &e));
+            print_json(
+                &cli.global,
+                Kind::Error,
+                &error_json(&cli.global.secrets, &e),
+            );
         }
         return stdio::finish(ExitCode::InvalidInput as i32);
     }
@@ -282,9 +287,7 @@ pub fn main() -> i32 {
     // folders holding secrets are created with their own modes (0600, 0700) explicitly.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let result = run(&cli);
-    if !cli.global.quiet {
-        modes::warnings(&cli.global);
-    }
+    modes::warnings(&cli.global);
     let code = match result {
         Ok(code) => code as i32,
         Err(e) => {
@@ -301,7 +304,7 @@ pub fn main() -> i32 {
             }
             stdio::write_error_report(&report);
             if cli.global.json && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
-                print_json(&error_json(secrets, &e));
+                print_json(&cli.global, Kind::Error, &error_json(secrets, &e));
             }
             e.exit_code() as i32
         }
@@ -341,9 +344,12 @@ fn stopped(code: i32, json: bool) {
     };
     errln!("{clear}{message}");
     if json && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
-        print_json(&serde_json::json!({
-            "error": { "code": code, "kind": what, "message": message }
-        }));
+        document::emit(
+            Kind::Error,
+            &serde_json::json!({
+                "error": { "code": code, "kind": what, "message": message }
+            }),
+        );
     }
 }
 
@@ -357,8 +363,10 @@ fn init_logging(global: &Global) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEEDFORGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("seedforge={level}")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(move || {
             seedforge::redact::ScrubbingWriter::new(secrets.clone(), stdio::Stderr)
         })
@@ -367,6 +375,14 @@ fn init_logging(global: &Global) {
         .with_ansi(colour(global.color))
         .with_target(false)
         .without_time()
+        .with_filter(filter);
+    // The warnings go into the JSON document whatever the level lets through to stderr.
+    let warnings = document::WarningLayer(global.secrets.clone()).with_filter(
+        tracing_subscriber::filter::Targets::new().with_target("seedforge", tracing::Level::WARN),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(warnings)
         .try_init();
 }
 

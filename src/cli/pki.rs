@@ -2,7 +2,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use super::common::print::outcome;
-use super::common::{CliError, ExitCode, Global, print_json};
+use super::common::{CliError, ExitCode, Global, Kind, document, print_json};
 use clap::Args;
 use seedforge::config::{DEFAULT_NODE_CA_PATH, Host};
 use seedforge::pki::{self, PkiSettings};
@@ -94,10 +94,10 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, CliError> {
     let prepared = pki::prepare(&settings, &a.out, pki::now())?;
     let report = pki::commit(prepared, &seedforge::NoopReporter)?;
     for w in &report.warnings {
-        errln!("warning: {w}");
+        document::warn(g, w);
     }
     if g.json {
-        print_json(&report);
+        print_json(g, Kind::Pki, &report);
     } else if !g.quiet {
         print_report(&report);
     }

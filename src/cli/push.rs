@@ -3,7 +3,7 @@
 //! name in the chart's `Chart.yaml`).
 
 use super::common::registry::RegistryArgs;
-use super::common::{CliError, ExitCode, Global, layout_dir, print_json, progress};
+use super::common::{CliError, ExitCode, Global, Kind, document, layout_dir, print_json, progress};
 use clap::Args;
 use seedforge::Reporter;
 use seedforge::oci::Layout;
@@ -105,11 +105,11 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
         // A plain push did its job; a registry that refuses the record (a token scoped to
         // the images' repositories) only leaves the next --prune without it.
         Err(e) => {
-            errln!(
-                "warning: {}",
-                g.secrets.scrub(&format!(
+            document::warn(
+                g,
+                &format!(
                     "this push is not recorded ({e}): a later push --prune cannot remove what it pushed"
-                ))
+                ),
             );
             None
         }
@@ -120,7 +120,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
         if let Some(p) = &pruned {
             json["pruned"] = serde_json::to_value(p).unwrap_or_default();
         }
-        print_json(&json);
+        print_json(g, Kind::Push, &json);
     } else if !g.quiet {
         for image in &report.images {
             outln!("{}  {}", image.target, image.digest);

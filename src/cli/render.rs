@@ -1,6 +1,6 @@
 //! `seedforge render`: a node's NoCloud files from the config and templates.
 
-use super::common::{CliError, ConfigArg, ExitCode, Global, print_json};
+use super::common::{CliError, ConfigArg, ExitCode, Global, Kind, print_json};
 use seedforge::config::Config;
 use seedforge::render::{self, NodeFiles};
 
@@ -51,7 +51,7 @@ pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, CliError> {
         written.push(dir);
     }
     if g.json {
-        print_json(&serde_json::json!({ "nodes": written }));
+        print_json(g, Kind::Render, &serde_json::json!({ "nodes": written }));
     } else if !g.quiet {
         for dir in &written {
             outln!("{}  user-data meta-data network-config", dir.display());

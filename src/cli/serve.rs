@@ -1,6 +1,6 @@
 //! `seedforge serve`: the build output's images as a read-only registry.
 
-use super::common::{CliError, ExitCode, Global, print_json};
+use super::common::{CliError, ExitCode, Global, Kind, print_json};
 use clap::Args;
 use seedforge::pipeline::seal::ManifestView;
 use seedforge::serve::{Limits, Options, Server, Stopped};
@@ -102,11 +102,15 @@ pub(crate) fn serve_cmd(g: &Global, a: &ServeArgs) -> Result<ExitCode, CliError>
         })?;
     let scheme = if a.plain_http { "http" } else { "https" };
     if g.json {
-        print_json(&serde_json::json!({
-            "listen": format!("{scheme}://{addr}"),
-            "images": server.images(),
-            "out": a.out,
-        }));
+        print_json(
+            g,
+            Kind::Serve,
+            &serde_json::json!({
+                "listen": format!("{scheme}://{addr}"),
+                "images": server.images(),
+                "out": a.out,
+            }),
+        );
     } else if !g.quiet {
         outln!(
             "serving {} image(s) from {} on {scheme}://{addr} (read-only; {} connections at most)",

@@ -86,14 +86,21 @@ pub struct Output {
 }
 
 impl Output {
-    /// stdout parsed as one JSON document.
+    /// stdout parsed as one JSON document; a `seedforge … --json` document is checked
+    /// against its JSON Schema too ([`super::json_schema::check`]).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+        let doc = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "{}: stdout is not JSON ({e}):\n{}\nstderr:\n{}",
                 self.what, self.stdout, self.stderr
             )
-        })
+        });
+        let seedforge = seedforge_bin().display().to_string();
+        let mut words = self.what.split(' ');
+        if words.next() == Some(seedforge.as_str()) && words.any(|w| w == "--json") {
+            super::json_schema::check(&doc);
+        }
+        doc
     }
 }
 

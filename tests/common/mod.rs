@@ -42,6 +42,7 @@ pub mod cloud_init;
 pub mod debs;
 pub mod fusemount;
 pub mod iso;
+pub mod json_schema;
 pub mod keyless;
 pub mod misbehave;
 pub mod pki;

@@ -59,9 +59,16 @@ impl Serve {
         });
         let mut guard = ChildGuard(Some(child));
         let mut first = String::new();
-        // The start line ends when the server listens (or the process ends: EOF).
+        // The start line ends when the server listens (or the process ends: EOF); with
+        // `--json`, the document, whose `listen` is the URL (checked against its schema).
         let mut reader = BufReader::new(stdout);
         reader.read_line(&mut first).unwrap();
+        if args.contains(&"--json") && first.trim_end() == "{" {
+            while !first.ends_with("}\n") && reader.read_line(&mut first).unwrap_or(0) > 0 {}
+            let doc: serde_json::Value = serde_json::from_str(&first).unwrap();
+            super::json_schema::check_kind("serve", &doc);
+            first = doc["listen"].as_str().unwrap_or_default().to_owned();
+        }
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let Some(url) = first.split_whitespace().find(|w| w.contains("://")) else {
             guard.kill();

@@ -1,14 +1,15 @@
 //! A command's JSON report when the command fails after making it (`verify` finding a
 //! problem): one document, the report's fields and the error document's `error` beside
 //! them, so that a script reading `.error` finds the failure whether the command failed
-//! before its report or after it (docs/outputs.md, "JSON output").
+//! before its report or after it (docs/json.md).
 
-use super::{CliError, ExitCode, Global, error_json, print_json};
+use super::{CliError, ExitCode, Global, Kind, error_json, print_json};
 
-/// Prints `doc` (a JSON object) with `--json`, with `result`'s error under `error` when
+/// Prints `doc` (a JSON object, the document of `kind`) with `--json`, with `result`'s error under `error` when
 /// it failed; nothing without `--json`.
 pub(crate) fn print_report(
     g: &Global,
+    kind: Kind,
     mut doc: serde_json::Value,
     result: &Result<ExitCode, CliError>,
 ) {
@@ -19,5 +20,5 @@ pub(crate) fn print_report(
         let error = error_json(&g.secrets, e);
         map.insert("error".into(), error["error"].clone());
     }
-    print_json(&doc);
+    print_json(g, kind, &doc);
 }

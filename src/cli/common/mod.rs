@@ -4,6 +4,7 @@
 //! lines more than one command prints. No command imports another; each imports this.
 
 pub(crate) mod cache;
+pub(crate) mod document;
 pub(crate) mod exit;
 pub(crate) mod json_report;
 pub(crate) mod modes;
@@ -15,11 +16,11 @@ pub(crate) mod registry;
 pub mod stdio;
 
 use clap::Args;
+pub(crate) use document::{Kind, print_json};
 pub(crate) use exit::{CliError, ExitCode};
 use seedforge::Error;
 use seedforge::pipeline::build_lock::BuildLock;
 use seedforge::redact::Secrets;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -53,8 +54,8 @@ pub(crate) struct ConfigArg {
     pub(crate) config: PathBuf,
 }
 
-/// The JSON document a failed command prints on stdout with `--json` (docs/outputs.md,
-/// "JSON output"): the exit code, what failed, where (file, line, column, when the error
+/// The JSON document a failed command prints on stdout with `--json` (docs/json.md,
+/// `error`): the exit code, what failed, where (file, line, column, when the error
 /// has a place) and the message and its causes, scrubbed as on stderr.
 pub(crate) fn error_json(secrets: &Secrets, e: &CliError) -> serde_json::Value {
     let scrub = |t: String| secrets.scrub(&t).into_owned();
@@ -103,14 +104,6 @@ pub(crate) fn write_error(path: &Path, e: std::io::Error) -> Error {
 /// printing its report (`verify` finding problems) prints no error document after it.
 pub(crate) static JSON_PRINTED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
-
-pub(crate) fn print_json(value: &impl Serialize) {
-    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => outln!("{s}"),
-        Err(e) => errln!("error: cannot serialise output: {e}"),
-    }
-}
 
 /// A build output directory holds the layout in `oci/`; a layout can also be given directly.
 pub(crate) fn layout_dir(dir: &Path) -> PathBuf {

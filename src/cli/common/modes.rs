@@ -4,21 +4,25 @@
 use super::Global;
 
 /// One warning per file system that refused to set a mode in this run, and one naming the
-/// private files whose mode could not be kept.
+/// private files whose mode could not be kept: on stderr (unless `--quiet`), and recorded
+/// for the JSON document. Said when the document is printed and at the end of the run.
 pub(crate) fn warnings(global: &Global) {
     let refusals = seedforge::modes::take_refusals();
     let scrub = |t: String| global.secrets.scrub(&t).into_owned();
+    let say = |message: String| {
+        if !global.quiet {
+            errln!("warning: {message}");
+        }
+        super::document::record(&message);
+    };
     for fs in &refusals.file_systems {
-        errln!(
-            "{}",
-            scrub(format!(
-                "warning: {} keeps no unix modes (chmod: {}); {} file(s) there, such as {}, have the modes it shows instead of seedforge's",
-                fs.file_system,
-                fs.error,
-                fs.files,
-                fs.first.display()
-            ))
-        );
+        say(scrub(format!(
+            "{} keeps no unix modes (chmod: {}); {} file(s) there, such as {}, have the modes it shows instead of seedforge's",
+            fs.file_system,
+            fs.error,
+            fs.files,
+            fs.first.display()
+        )));
     }
     if !refusals.secrets.is_empty() {
         let names: Vec<String> = refusals
@@ -26,12 +30,9 @@ pub(crate) fn warnings(global: &Global) {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        errln!(
-            "{}",
-            scrub(format!(
-                "warning: these private files could not be made readable by their owner only (mode 0600): {}; keep the output on a file system with unix modes (ext4: under WSL a Linux folder such as ~/out, with export_dir for the copies on /mnt/c or a stick), or under WSL set [automount] options = \"metadata\" in /etc/wsl.conf",
-                names.join(", ")
-            ))
-        );
+        say(scrub(format!(
+            "these private files could not be made readable by their owner only (mode 0600): {}; keep the output on a file system with unix modes (ext4: under WSL a Linux folder such as ~/out, with export_dir for the copies on /mnt/c or a stick), or under WSL set [automount] options = \"metadata\" in /etc/wsl.conf",
+            names.join(", ")
+        )));
     }
 }

@@ -1,7 +1,7 @@
 //! The ISO half of `seedforge verify`: re-read an image with our own reader and check what
 //! cloud-init needs from it.
 
-use crate::cli::common::{CliError, ExitCode, Global, json_report, print_json};
+use crate::cli::common::{CliError, ExitCode, Global, Kind, json_report};
 use seedforge::Error;
 use seedforge::hashing::HashingWriter;
 use seedforge::iso::{IsoImage, Namespace};
@@ -73,18 +73,17 @@ pub fn is_unsigned_export(dir: &Path) -> Result<bool, Error> {
     Ok(!images_at(dir)?.is_empty())
 }
 
-/// Checks every image; prints the results (with `--json`, the list of checks, or when one
-/// fails `{"iso": […], "error": …}`); fails if any has a problem.
-pub fn verify_images(g: &Global, images: &[PathBuf]) -> Result<ExitCode, CliError> {
+/// Checks every image; prints the results (with `--json`, `{"iso": […], "signature": …}`,
+/// with `error` when one fails; `signature` is what `verify` says of the signature,
+/// [`super::check_signature`]); fails if any has a problem.
+pub fn verify_images(
+    g: &Global,
+    images: &[PathBuf],
+    signature: serde_json::Value,
+) -> Result<ExitCode, CliError> {
     let (checks, result) = check_images(g, images);
-    if result.is_ok() {
-        if g.json {
-            print_json(&checks);
-        }
-    } else {
-        let doc = serde_json::json!({ "iso": checks });
-        json_report::print_report(g, doc, &result);
-    }
+    let doc = serde_json::json!({ "iso": checks, "signature": signature });
+    json_report::print_report(g, Kind::Verify, doc, &result);
     result
 }
 

@@ -7,7 +7,9 @@ mod sealed;
 mod unsealed;
 
 use super::common::print::print_verify;
-use super::common::{CliError, ExitCode, Global, json_report, layout_dir, print_json, progress};
+use super::common::{
+    CliError, ExitCode, Global, Kind, document, json_report, layout_dir, print_json, progress,
+};
 use clap::Args;
 use seedforge::Error;
 use seedforge::oci::Layout;
@@ -97,8 +99,7 @@ pub(crate) fn check_signature(
     keys: &[(String, seedforge::trust::keys::PublicKey)],
 ) -> Result<serde_json::Value, CliError> {
     if keys.is_empty() {
-        let signed =
-            std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::MANIFEST_BUNDLE)).is_ok();
+        let (doc, signed) = unchecked_signature(dir);
         if !g.json && !g.quiet {
             if signed {
                 outln!(
@@ -112,12 +113,7 @@ pub(crate) fn check_signature(
                 );
             }
         }
-        return Ok(serde_json::json!({
-            "checked": false,
-            "verified": false,
-            "signed": signed,
-            "key_id": null,
-        }));
+        return Ok(doc);
     }
     let check = if isos.is_empty() && is_export_folder(dir) {
         seedforge::pipeline::seal::verify_signed_hashes(dir, &export_isos(dir)?, keys)
@@ -151,6 +147,20 @@ pub(crate) fn check_signature(
         "files": check.files,
         "provenance": check.provenance,
     }))
+}
+
+/// What the JSON document says of a signature not checked (no `--key`): whether `dir`
+/// holds one (the bundle beside manifest.json); printed by nobody here.
+pub(crate) fn unchecked_signature(dir: &Path) -> (serde_json::Value, bool) {
+    let signed =
+        std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::MANIFEST_BUNDLE)).is_ok();
+    let doc = serde_json::json!({
+        "checked": false,
+        "verified": false,
+        "signed": signed,
+        "key_id": null,
+    });
+    (doc, signed)
 }
 
 /// An export folder (`export_dir:`) with a signed output's seal: `manifest.json` and its
@@ -196,23 +206,25 @@ pub(crate) fn verify_cmd(
     keys: &[(String, seedforge::trust::keys::PublicKey)],
 ) -> Result<ExitCode, CliError> {
     for warning in seedforge::pki::expiry_warnings(dir, seedforge::pki::now())? {
-        errln!("warning: {warning}");
+        document::warn(g, &warning);
     }
     if iso::is_image(dir) {
-        if !keys.is_empty() {
-            // The signed manifest.json beside the ISO (an export folder), or in the output
-            // whose iso/ holds it.
-            let beside = dir
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let signed = [beside, beside.parent().unwrap_or(beside)]
-                .into_iter()
-                .find(|d| d.join(seedforge::pipeline::seal::MANIFEST_BUNDLE).exists())
-                .unwrap_or(beside);
-            check_signature(g, signed, &[dir.to_path_buf()], keys)?;
-        }
-        return iso::verify_images(g, &[dir.to_path_buf()]);
+        // The signed manifest.json beside the ISO (an export folder), or in the output
+        // whose iso/ holds it.
+        let beside = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let signed = [beside, beside.parent().unwrap_or(beside)]
+            .into_iter()
+            .find(|d| d.join(seedforge::pipeline::seal::MANIFEST_BUNDLE).exists())
+            .unwrap_or(beside);
+        let signature = if keys.is_empty() {
+            unchecked_signature(signed).0
+        } else {
+            check_signature(g, signed, &[dir.to_path_buf()], keys)?
+        };
+        return iso::verify_images(g, &[dir.to_path_buf()], signature);
     }
     if dir.join(seedforge::delta::carry::DELTA_JSON).is_file() {
         return verify_delta(g, dir, keys);
@@ -235,8 +247,8 @@ pub(crate) fn verify_cmd(
     // manifest.json beside them (with --key), then read as an ISO.
     if is_export_folder(dir) || (keys.is_empty() && iso::is_unsigned_export(dir)?) {
         let isos = iso::images_at(dir)?;
-        check_signature(g, dir, &[], keys)?;
-        return iso::verify_images(g, &isos);
+        let signature = check_signature(g, dir, &[], keys)?;
+        return iso::verify_images(g, &isos, signature);
     }
     if let Some(missing) = unsealed_build_output(dir) {
         return verify_unsealed_output(g, dir, &missing);
@@ -252,7 +264,7 @@ pub(crate) fn verify_cmd(
         return verify_layout(g, dir);
     }
     if !layout_dir(dir).exists() {
-        return iso::verify_images(g, &images);
+        return iso::verify_images(g, &images, unchecked_signature(dir).0);
     }
     // One JSON document: the layout's report with the seed ISOs' checks under "iso".
     let (report, layout) = layout_report(g, dir)?;
@@ -260,7 +272,7 @@ pub(crate) fn verify_cmd(
     let mut doc = serde_json::to_value(&report).unwrap_or_default();
     doc["iso"] = serde_json::to_value(&checks).unwrap_or_default();
     let result = layout.and(isos);
-    json_report::print_report(g, doc, &result);
+    json_report::print_report(g, Kind::Verify, doc, &result);
     result
 }
 
@@ -301,7 +313,7 @@ fn verify_unsealed_output(g: &Global, dir: &Path, missing: &[&str]) -> Result<Ex
         let found: Vec<String> = failures.iter().map(ToString::to_string).collect();
         Error::VerifyFailed(format!("{unsealed}; {}", found.join("; "))).into()
     });
-    json_report::print_report(g, doc, &result);
+    json_report::print_report(g, Kind::Verify, doc, &result);
     result
 }
 
@@ -408,7 +420,7 @@ pub(crate) fn verify_sealed_output(
         )
         .into()),
     };
-    json_report::print_report(g, doc, &result);
+    json_report::print_report(g, Kind::Verify, doc, &result);
     result
 }
 
@@ -455,6 +467,7 @@ pub(crate) fn verify_layout(g: &Global, dir: &Path) -> Result<ExitCode, CliError
     let (report, result) = layout_report(g, dir)?;
     json_report::print_report(
         g,
+        Kind::Verify,
         serde_json::to_value(&report).unwrap_or_default(),
         &result,
     );
@@ -526,7 +539,7 @@ pub(crate) fn verify_delta(
                 "key_id": null,
             }),
         };
-        print_json(&doc);
+        print_json(g, Kind::VerifyDelta, &doc);
         return Ok(ExitCode::Ok);
     }
     if !g.quiet {

@@ -1,7 +1,7 @@
 //! `verify`'s look at what a sealed output holds besides what its seal lists
 //! ([`seedforge::pipeline::unsealed`]): symbolic links and files `SHA256SUMS` does not list.
 
-use crate::cli::common::{CliError, Global};
+use crate::cli::common::{CliError, Global, document};
 use seedforge::Error;
 use std::path::Path;
 
@@ -25,9 +25,12 @@ pub(crate) fn check(g: &Global, dir: &Path, doc: &mut serde_json::Value) -> Resu
                 u.path
             );
         } else {
-            errln!(
-                "warning: {}: not listed in SHA256SUMS: not sealed, nothing vouches for it",
-                u.path
+            document::warn(
+                g,
+                &format!(
+                    "{}: not listed in SHA256SUMS: not sealed, nothing vouches for it",
+                    u.path
+                ),
             );
         }
     }
