@@ -1,6 +1,8 @@
 //! `seedforge lock`: `seedforge.lock` refreshed without a build.
 
-use super::common::{CliError, ConfigArg, ExitCode, Global, cache, net, print_json, progress};
+use super::common::{
+    CliError, ConfigArg, ExitCode, Global, Kind, cache, net, print_json, progress,
+};
 use clap::Args;
 use seedforge::config::Config;
 use seedforge::pipeline::lock::{Pin, Refreshed, refresh};
@@ -70,7 +72,7 @@ pub(crate) fn lock_cmd(g: &Global, a: &LockArgs) -> Result<ExitCode, CliError> {
     let stale = a.check && !refreshed.current;
     if g.json {
         let c = &refreshed.changes;
-        print_json(&LockJson {
+        print_json(g, Kind::Lock, &LockJson {
             lock: &refreshed.path,
             current: refreshed.current,
             written,

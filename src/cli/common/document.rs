@@ -80,6 +80,8 @@ kinds! {
     ChartImages => "chart-images" v 1,
     /// `init`.
     Init => "init" v 1,
+    /// `lock`.
+    Lock => "lock" v 1,
     /// `serve` (printed once it listens).
     Serve => "serve" v 1,
     /// A command that failed before its own document, a usage error, a signal.
