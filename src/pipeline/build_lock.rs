@@ -10,6 +10,11 @@
 //! replaced) notices by comparing inodes and locks the new one instead, so two processes
 //! never both hold "the" lock.
 //!
+//! The commands that only read an output (`verify`, `receipt`, `delta`) take the same lock
+//! shared ([`BuildLock::acquire_shared`]): they wait for a running build (or, with
+//! `--no-wait`, fail at once) instead of reading a half-written output, and a build waits
+//! for them; readers do not wait for each other.
+//!
 //! Planning writes nothing and takes no lock; a build that had to wait plans again, since
 //! the folder may have changed meanwhile. So does one whose lock found the undo set of a
 //! build that was killed ([`crate::pipeline::undo`]): taking the lock rolls it back first,
@@ -17,6 +22,7 @@
 //! from the output as it was last sealed.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -59,6 +65,13 @@ pub enum BuildLockError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl BuildLockError {
+    /// True when another build holds the folder: another run later may succeed (exit 75).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BuildLockError::Busy { .. })
+    }
 }
 
 fn nofollow_nonblock() -> i32 {
@@ -145,6 +158,79 @@ impl BuildLock {
                     waited,
                 });
             }
+        }
+    }
+
+    /// Locks `dir` shared, for a command that only reads it (`verify`, `receipt`,
+    /// `delta`): readers do not wait for each other, and a build waits for them as they
+    /// wait for a build (with `wait`, calling `on_wait` once; without, failing with
+    /// [`BuildLockError::Busy`]). Nothing is created: a folder without the lock file
+    /// (never built into, an export or delta folder), or whose lock file this user cannot
+    /// open, is read unlocked (`None`). A killed build's undo set found under the lock is
+    /// rolled back first, as [`BuildLock::acquire`] does, under the exclusive lock.
+    pub fn acquire_shared(
+        dir: &Path,
+        wait: bool,
+        on_wait: &mut dyn FnMut(Option<u32>),
+    ) -> Result<Option<BuildLock>, BuildLockError> {
+        let path = dir.join(LOCK_FILE_NAME);
+        let io = |source| BuildLockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut waited = false;
+        let mut said = false;
+        let mut once = |pid| {
+            if !std::mem::replace(&mut said, true) {
+                on_wait(pid);
+            }
+        };
+        loop {
+            // Read-only: a reader writes nothing, and a medium mounted read-only is read.
+            // A FIFO, device or symbolic link at its name is refused without blocking.
+            let file = match crate::input::open_found(&path) {
+                Ok((file, _)) => file,
+                Err(crate::input::InputError::Io { source, .. })
+                    if matches!(
+                        source.kind(),
+                        ErrorKind::NotFound | ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(crate::input::InputError::Io { source, .. }) => return Err(io(source)),
+                Err(refused) => return Err(io(std::io::Error::other(refused.reason()))),
+            };
+            match file.try_lock_shared() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    let pid = holder_pid(&file);
+                    if !wait {
+                        return Err(BuildLockError::Busy {
+                            dir: dir.to_path_buf(),
+                            pid,
+                        });
+                    }
+                    once(pid);
+                    file.lock_shared().map_err(io)?;
+                    waited = true;
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+            }
+            if !same_file(&file, &path) {
+                continue;
+            }
+            if !crate::pipeline::undo::undo_dir(dir).is_dir() {
+                return Ok(Some(BuildLock {
+                    _file: file,
+                    path,
+                    waited,
+                }));
+            }
+            // A killed build's undo set: rolled back under the exclusive lock, then read.
+            drop(file);
+            let exclusive = BuildLock::acquire(dir, wait, &mut once)?;
+            waited |= exclusive.waited();
         }
     }
 
@@ -258,6 +344,61 @@ mod tests {
         drop(held);
         let again = BuildLock::acquire(&out, false, &mut |_| panic!("no wait")).unwrap();
         assert_eq!(again.path(), out.join(LOCK_FILE_NAME));
+    }
+
+    #[test]
+    fn readers_share_the_lock_and_wait_for_a_build_and_a_build_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        // No lock file: nothing to lock, nothing created.
+        assert!(
+            BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(!out.exists());
+        let build = BuildLock::acquire(&out, false, &mut |_| panic!("no wait")).unwrap();
+        let busy = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait"));
+        assert!(
+            busy.as_ref().is_err_and(BuildLockError::is_transient),
+            "{busy:?}"
+        );
+        drop(build);
+        let one = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait")).unwrap();
+        let two = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait")).unwrap();
+        assert!(one.is_some() && two.is_some());
+        assert!(matches!(
+            BuildLock::acquire(&out, false, &mut |_| {}),
+            Err(BuildLockError::Busy { .. })
+        ));
+        drop((one, two));
+        // A reader that waits gets the lock once the build is done.
+        let build = BuildLock::acquire(&out, false, &mut |_| {}).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                BuildLock::acquire_shared(&out, true, &mut |_| {
+                    let _ = tx.send(());
+                })
+                .unwrap()
+                .map(|l| l.waited())
+            });
+            rx.recv().unwrap();
+            drop(build);
+            assert_eq!(reader.join().unwrap(), Some(true));
+        });
+    }
+
+    #[test]
+    fn a_reader_rolls_a_killed_builds_undo_set_back_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        drop(BuildLock::acquire(out, false, &mut |_| {}).unwrap());
+        let undo = crate::pipeline::undo::undo_dir(out);
+        std::fs::create_dir_all(&undo).unwrap();
+        let lock = BuildLock::acquire_shared(out, false, &mut |_| {}).unwrap();
+        assert!(lock.is_some());
+        assert!(!undo.exists(), "the undo set is still there");
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub(crate) struct ConfigArg {
 pub(crate) fn error_json(secrets: &Secrets, e: &CliError) -> serde_json::Value {
     let scrub = |t: String| secrets.scrub(&t).into_owned();
     let (kind, place) = match e {
-        CliError::Lib(e) => (e.kind(), e.place()),
+        CliError::Lib(e) => (e.try_again().map_or(e.kind(), |t| t.kind()), e.place()),
         CliError::Usage(_) => ("usage", None),
     };
     let message = e.to_string();
@@ -124,6 +124,25 @@ pub(crate) fn layout_dir(dir: &Path) -> PathBuf {
 /// Takes the output folder's build lock, saying once on stderr when it has to wait.
 pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLock, Error> {
     Ok(BuildLock::acquire(out, wait, &mut |pid| {
+        if !g.quiet {
+            errln!(
+                "waiting for another seedforge build on {} ({})…",
+                out.display(),
+                seedforge::pipeline::build_lock::pid_text(pid)
+            );
+        }
+    })?)
+}
+
+/// Takes the output folder's build lock shared for a command that only reads it, saying
+/// once on stderr when it has to wait for a build; `None` when the folder has no lock file
+/// (it is no build output, or was never built into).
+pub(crate) fn read_lock_output(
+    g: &Global,
+    out: &Path,
+    wait: bool,
+) -> Result<Option<BuildLock>, Error> {
+    Ok(BuildLock::acquire_shared(out, wait, &mut |pid| {
         if !g.quiet {
             errln!(
                 "waiting for another seedforge build on {} ({})…",
