@@ -2,8 +2,8 @@
 //! waits for the first (saying so once, with the holder's pid), or with `--no-wait` fails
 //! at once (exit 75: try again later) naming the folder and the pid. The lock is an
 //! exclusive flock on `OUT/.seedforge-build.lock`; the tests take it themselves where they
-//! need it held. `verify` (like `receipt` and `delta`, the commands that only read an
-//! output) takes it shared: it waits for a build instead of reading a half-written output,
+//! need it held. `verify` (like `receipt`, `delta`, `push` and `airgap`, the commands that
+//! only read an output) takes it shared: it waits for a build instead of reading a half-written output,
 //! or with `--no-wait` fails at once with 75.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -188,6 +188,34 @@ fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
         .expect(75)
         .run();
     assert!(!receipt.exists());
+    // The output's layout is read under the output's lock too, by verify, push and airgap.
+    let archive = lab.root().join("images.tar");
+    for args in [
+        vec!["verify", "--no-wait", "fixtures/lab/out/oci"],
+        vec!["push", "--no-wait", "--layout", "fixtures/lab/out"],
+        vec![
+            "airgap",
+            "--no-wait",
+            "--layout",
+            "fixtures/lab/out/oci",
+            "--out",
+        ],
+    ] {
+        let mut cmd = lab.seedforge().args(&args);
+        if args[0] == "push" {
+            cmd = cmd.args(["--registry", "127.0.0.1:9"]);
+        }
+        if args[0] == "airgap" {
+            cmd = cmd.arg(&archive);
+        }
+        let busy = cmd.expect(75).run();
+        assert!(
+            busy.stderr.contains("another seedforge build"),
+            "{args:?}: {}",
+            busy.stderr
+        );
+    }
+    assert!(!archive.exists());
     // Without it, verify waits for the build (bounded), then checks the output it left.
     let mut waiting = lab.seedforge().arg("verify").arg(&out).spawn();
     let deadline = Instant::now() + Duration::from_secs(60);

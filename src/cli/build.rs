@@ -31,7 +31,7 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     offline: bool,
     /// Fail at once (exit 75) if another build is writing to the output folder (or a
-    /// command reading it: verify, receipt, delta), instead of waiting for it to finish.
+    /// command reading it: verify, receipt, delta, push, airgap), instead of waiting for it to finish.
     #[arg(long)]
     no_wait: bool,
     /// Run every step and hash every file again, ignoring what the last build recorded in

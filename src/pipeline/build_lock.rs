@@ -10,8 +10,8 @@
 //! replaced) notices by comparing inodes and locks the new one instead, so two processes
 //! never both hold "the" lock.
 //!
-//! The commands that only read an output (`verify`, `receipt`, `delta`) take the same lock
-//! shared ([`BuildLock::acquire_shared`]): they wait for a running build (or, with
+//! The commands that only read an output (`verify`, `receipt`, `delta`, `push`, `airgap`)
+//! take the same lock shared ([`BuildLock::acquire_shared`]): they wait for a running build (or, with
 //! `--no-wait`, fail at once) instead of reading a half-written output, and a build waits
 //! for them; readers do not wait for each other.
 //!
