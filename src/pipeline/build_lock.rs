@@ -32,17 +32,22 @@ pub const LOCK_FILE_NAME: &str = ".seedforge-build.lock";
 /// The output folder could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildLockError {
-    /// Another build holds the folder and waiting was not allowed.
+    /// Another build holds the folder (or, for a build, a command reading it) and waiting
+    /// was not allowed.
     #[error(
-        "{}: another seedforge build ({}) is writing to this folder; run again when it is done, or without --no-wait to wait for it",
+        "{}: another seedforge {} ({}) is {} this folder; run again when it is done, or without --no-wait to wait for it",
         dir.display(),
-        pid_text(*pid)
+        if *reading { "command" } else { "build" },
+        pid_text(*pid),
+        if *reading { "reading" } else { "writing to" }
     )]
     Busy {
         /// The output folder.
         dir: PathBuf,
         /// The holder's pid, when the kernel says.
         pid: Option<u32>,
+        /// The holder reads the folder (a shared lock: `verify`, `receipt`, …).
+        reading: bool,
     },
     /// Creating or locking the lock file failed.
     #[error("{}: cannot lock the output folder: {source}", path.display())]
@@ -130,11 +135,13 @@ impl BuildLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    let pid = holder_pid(&file);
+                    let holder = holder(&file);
+                    let pid = holder.map(|(pid, _)| pid);
                     if !wait {
                         return Err(BuildLockError::Busy {
                             dir: dir.to_path_buf(),
                             pid,
+                            reading: holder.is_some_and(|(_, reading)| reading),
                         });
                     }
                     if !waited {
@@ -209,6 +216,7 @@ impl BuildLock {
                         return Err(BuildLockError::Busy {
                             dir: dir.to_path_buf(),
                             pid,
+                            reading: false,
                         });
                     }
                     once(pid);
@@ -272,6 +280,11 @@ fn same_file(file: &File, path: &Path) -> bool {
 /// asks for such a file in large reads, and a reading that finds no holder is tried again
 /// before the holder is called unknown.
 pub fn holder_pid(file: &File) -> Option<u32> {
+    holder(file).map(|(pid, _)| pid)
+}
+
+/// [`holder_pid`], and whether that holder's lock is shared (a command reading the folder).
+fn holder(file: &File) -> Option<(u32, bool)> {
     use std::os::unix::fs::MetadataExt as _;
     let meta = file.metadata().ok()?;
     let dev = meta.dev();
@@ -298,13 +311,14 @@ pub fn holder_pid(file: &File) -> Option<u32> {
 }
 
 /// The holder of the lock named `MAJ:MIN:INODE` (`same_dev`), else the first holder of a
-/// lock on that inode on any device, in one reading of `/proc/locks`.
-fn holder_in(locks: &str, same_dev: &str, ino_suffix: &str) -> Option<u32> {
+/// lock on that inode on any device, in one reading of `/proc/locks`, and whether its lock
+/// is shared (`READ`).
+fn holder_in(locks: &str, same_dev: &str, ino_suffix: &str) -> Option<(u32, bool)> {
     let mut by_inode = None;
     for line in locks.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         // `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`; waiters have `->` second.
-        let [_, kind, _, _, pid, id, ..] = fields.as_slice() else {
+        let [_, kind, _, access, pid, id, ..] = fields.as_slice() else {
             continue;
         };
         if *kind != "FLOCK" {
@@ -313,11 +327,12 @@ fn holder_in(locks: &str, same_dev: &str, ino_suffix: &str) -> Option<u32> {
         let Ok(pid) = pid.parse::<u32>() else {
             continue;
         };
+        let holder = (pid, *access == "READ");
         if *id == same_dev {
-            return Some(pid);
+            return Some(holder);
         }
         if id.ends_with(ino_suffix) {
-            by_inode.get_or_insert(pid);
+            by_inode.get_or_insert(holder);
         }
     }
     by_inode
@@ -367,10 +382,12 @@ mod tests {
         let one = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait")).unwrap();
         let two = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait")).unwrap();
         assert!(one.is_some() && two.is_some());
-        assert!(matches!(
-            BuildLock::acquire(&out, false, &mut |_| {}),
-            Err(BuildLockError::Busy { .. })
-        ));
+        let build = BuildLock::acquire(&out, false, &mut |_| {}).unwrap_err();
+        let text = build.to_string();
+        assert!(
+            text.contains("another seedforge command (pid ") && text.contains("is reading"),
+            "{text}"
+        );
         drop((one, two));
         // A reader that waits gets the lock once the build is done.
         let build = BuildLock::acquire(&out, false, &mut |_| {}).unwrap();
@@ -406,10 +423,12 @@ mod tests {
         let locks = "1: POSIX  ADVISORY  WRITE 10 00:2a:77 0 EOF\n\
                      2: FLOCK  ADVISORY  WRITE 11 08:01:77 0 EOF\n\
                      2: -> FLOCK  ADVISORY  WRITE 12 00:2a:77 0 EOF\n\
-                     3: FLOCK  ADVISORY  WRITE 13 00:2a:77 0 EOF\n";
-        assert_eq!(holder_in(locks, "00:2a:77", ":77"), Some(13));
-        assert_eq!(holder_in(locks, "00:2b:77", ":77"), Some(11));
+                     3: FLOCK  ADVISORY  WRITE 13 00:2a:77 0 EOF\n\
+                     4: FLOCK  ADVISORY  READ 14 00:2a:79 0 EOF\n";
+        assert_eq!(holder_in(locks, "00:2a:77", ":77"), Some((13, false)));
+        assert_eq!(holder_in(locks, "00:2b:77", ":77"), Some((11, false)));
         assert_eq!(holder_in(locks, "00:2a:78", ":78"), None);
+        assert_eq!(holder_in(locks, "00:2a:79", ":79"), Some((14, true)));
     }
 
     #[test]

@@ -150,6 +150,7 @@ mod tests {
         let busy = || BuildLockError::Busy {
             dir: "out".into(),
             pid: Some(7),
+            reading: false,
         };
         let net = |transient| NetError::Transfer {
             url: "http://127.0.0.1:9/x".into(),
