@@ -92,6 +92,9 @@ pub enum FilesError {
         url: String,
         /// What went wrong.
         message: String,
+        /// The server was busy or out of reach after the retries (another run may
+        /// succeed).
+        transient: bool,
     },
     /// Writing under `OUT/files` failed.
     #[error("{}: {source}", path.display())]
@@ -161,6 +164,16 @@ impl FilesError {
                 | FilesError::Conflict { .. }
                 | FilesError::K3sRelease(_)
         )
+    }
+
+    /// True when a download's server was busy or out of reach after the retries: another
+    /// run later may succeed (exit 75).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FilesError::Download { transient, .. } => *transient,
+            FilesError::DuringBuild(e) => e.is_transient(),
+            _ => false,
+        }
     }
 
     fn io(path: &Path, source: io::Error) -> FilesError {
@@ -740,11 +753,13 @@ fn download(
     reporter: &dyn Reporter,
 ) -> Result<(u64, u32), FilesError> {
     let (bare, userinfo) = split_userinfo(url);
-    let fail = |message: String| FilesError::Download {
+    let fail_as = |message: String, transient: bool| FilesError::Download {
         name: f.name.clone(),
         url: bare.clone(),
         message,
+        transient,
     };
+    let fail = |message: String| fail_as(message, false);
     let authorization = userinfo.map(|u| {
         use base64::Engine as _;
         format!(
@@ -770,7 +785,7 @@ fn download(
     match found {
         Ok(Some(size)) => Ok((size, retries)),
         Ok(None) => Err(fail("HTTP status 404".into())),
-        Err(FetchError::Net(e)) => Err(fail(e.detail())),
+        Err(FetchError::Net(e)) => Err(fail_as(e.detail(), e.is_transient())),
         Err(FetchError::Consumer(e)) => Err(e),
     }
 }

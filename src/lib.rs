@@ -113,6 +113,25 @@ pub enum Error {
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why a failed run may succeed when tried again ([`Error::try_again`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryAgain {
+    /// Another seedforge build holds the output folder.
+    Busy,
+    /// A server could not be reached, or kept answering 429 or 5xx, after the retries.
+    Unreachable,
+}
+
+impl TryAgain {
+    /// Its name in the JSON error document's `kind`: `busy` or `unreachable`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            TryAgain::Busy => "busy",
+            TryAgain::Unreachable => "unreachable",
+        }
+    }
+}
+
 impl Error {
     /// A short name for what failed (`config`, `image`, `oci` …): the module the error
     /// came from, for the command line's JSON error document.
@@ -137,6 +156,22 @@ impl Error {
             Error::OutPath(_) => "output_path",
             Error::Serve(_) => "serve",
         }
+    }
+
+    /// Whether another run later may succeed, and why: another build holds the output
+    /// folder, or a server (registry, repository, `files:` URL, chart) was out of reach or
+    /// kept failing after the retries. `None` for a failure another run would meet again.
+    pub fn try_again(&self) -> Option<TryAgain> {
+        let unreachable = match self {
+            Error::BuildLock(e) if e.is_transient() => return Some(TryAgain::Busy),
+            Error::Delta(e) if e.is_transient() => return Some(TryAgain::Busy),
+            Error::Oci(e) => e.is_transient(),
+            Error::Debs(e) => e.is_transient(),
+            Error::Files(e) => e.is_transient(),
+            Error::Charts(e) => e.is_transient(),
+            _ => false,
+        };
+        unreachable.then_some(TryAgain::Unreachable)
     }
 
     /// The input file, line and column the error is at, when it has a place: a config

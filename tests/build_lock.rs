@@ -1,7 +1,10 @@
 //! One build at a time per output folder: a second `seedforge build` on the same folder
 //! waits for the first (saying so once, with the holder's pid), or with `--no-wait` fails
-//! at once naming the folder and the pid. The lock is an exclusive flock on
-//! `OUT/.seedforge-build.lock`; the tests take it themselves where they need it held.
+//! at once (exit 75: try again later) naming the folder and the pid. The lock is an
+//! exclusive flock on `OUT/.seedforge-build.lock`; the tests take it themselves where they
+//! need it held. `verify` (like `receipt`, `delta`, `push` and `airgap`, the commands that
+//! only read an output) takes it shared: it waits for a build instead of reading a half-written output,
+//! or with `--no-wait` fails at once with 75.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -138,7 +141,7 @@ fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
     let failed = lab
         .seedforge()
         .args(["build", "--no-wait", "--config", lab.config_arg()])
-        .expect(1)
+        .expect(75)
         .run();
     assert_same_tree(
         &before,
@@ -161,4 +164,70 @@ fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
     lab.seedforge()
         .args(["build", "--no-wait", "--config", lab.config_arg()])
         .run();
+
+    // The readers of an output: with --no-wait, 75 at once while a build holds it, the
+    // JSON error document saying so.
+    let held = hold(&out);
+    let busy = lab
+        .seedforge()
+        .args(["--json", "verify", "--no-wait"])
+        .arg(&out)
+        .expect(75)
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&busy.stdout).unwrap();
+    assert_eq!(
+        (&doc["error"]["code"], &doc["error"]["kind"]),
+        (&75.into(), &"busy".into()),
+        "{doc}"
+    );
+    let receipt = lab.root().join("receipt.json");
+    lab.seedforge()
+        .args(["receipt", "--no-wait", "--out"])
+        .arg(&receipt)
+        .arg(&out)
+        .expect(75)
+        .run();
+    assert!(!receipt.exists());
+    // The output's layout is read under the output's lock too, by verify, push and airgap.
+    let archive = lab.root().join("images.tar");
+    for args in [
+        vec!["verify", "--no-wait", "fixtures/lab/out/oci"],
+        vec!["push", "--no-wait", "--layout", "fixtures/lab/out"],
+        vec![
+            "airgap",
+            "--no-wait",
+            "--layout",
+            "fixtures/lab/out/oci",
+            "--out",
+        ],
+    ] {
+        let mut cmd = lab.seedforge().args(&args);
+        if args[0] == "push" {
+            cmd = cmd.args(["--registry", "127.0.0.1:9"]);
+        }
+        if args[0] == "airgap" {
+            cmd = cmd.arg(&archive);
+        }
+        let busy = cmd.expect(75).run();
+        assert!(
+            busy.stderr.contains("another seedforge build"),
+            "{args:?}: {}",
+            busy.stderr
+        );
+    }
+    assert!(!archive.exists());
+    // Without it, verify waits for the build (bounded), then checks the output it left.
+    let mut waiting = lab.seedforge().arg("verify").arg(&out).spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has_waiter(&held) {
+        assert!(
+            waiting.guard.child().try_wait().unwrap().is_none(),
+            "verify ended instead of waiting for the lock"
+        );
+        assert!(Instant::now() < deadline, "verify never waited on the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(held);
+    let done = waiting.wait();
+    assert_eq!(done.stderr.matches(WAITING).count(), 1, "{}", done.stderr);
 }

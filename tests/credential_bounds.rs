@@ -110,10 +110,10 @@ fn credential_files_that_are_not_small_regular_files_are_refused() {
     let host = "127.0.0.1:9";
     for (file, why) in hostile_files(work.path(), "config.json") {
         // A searched file: a warning naming it, within the bounds; the run goes on (to
-        // the registry, which is not there).
+        // the registry, which is not there: exit 75, try again later).
         let docker = file.parent().unwrap().to_str().unwrap();
         let out = mirror(work.path(), host).env("DOCKER_CONFIG", docker).run();
-        assert_eq!(out.code, Some(1), "{}: {}", file.display(), out.stderr);
+        assert_eq!(out.code, Some(75), "{}: {}", file.display(), out.stderr);
         assert!(
             out.stderr.contains("WARN")
                 && out.stderr.contains(&file.display().to_string())

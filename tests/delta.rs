@@ -812,7 +812,7 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
     // Another source date in the far side's environment is no refusal: the delta's date
     // is kept (tests/delta_date.rs).
 
-    // A build holding the output: --no-wait fails at once (exit 1), nothing changed.
+    // A build holding the output: --no-wait fails at once (exit 75), nothing changed.
     {
         let held = fs::OpenOptions::new()
             .write(true)
@@ -823,7 +823,7 @@ fn apply_refuses_another_base_and_a_damaged_delta_and_leaves_the_output_as_it_wa
         held.lock().unwrap();
         let out = apply(&far, &delta, "fixtures/lab/out")
             .arg("--no-wait")
-            .expect(1)
+            .expect(75)
             .run();
         assert!(
             out.stderr.contains("another seedforge build"),

@@ -2,8 +2,11 @@
 //! (`mirror`), an apt repository (`debs --repo`) and a `files:` URL (`build`). For each
 //! misbehaviour (a body without end, a trickle, a stall before the headers, a stall in the
 //! middle of the body, more bytes than the descriptor or index says, `429 Retry-After:
-//! 99999`, a redirect loop) the run ends by itself within its limits with exit 1 and a
-//! message naming what went wrong, the server could send only a bounded number of bytes
+//! 99999`, a redirect loop) the run ends by itself within its limits with exit 75 when
+//! another run later may succeed (the server stalled, trickled or kept answering 429: busy
+//! or out of reach, as a refused connection or a name that does not resolve) or exit 1
+//! when it would not (a body past its bound, a redirect loop), and a message naming what
+//! went wrong, the server could send only a bounded number of bytes
 //! (the client stopped reading) and the run stayed within a 512 MiB data segment
 //! (`prlimit --data`: memory stays flat), and nothing is left under a final name. A silent
 //! or trickling server is given up on once the request's budget is spent, however many
@@ -70,6 +73,8 @@ struct Case {
     name: &'static str,
     answer: Answer,
     says: &'static [&'static str],
+    /// The exit code: 75 (try again later) or 1.
+    code: i32,
 }
 
 /// The misbehaviours every kind of download meets. Announced lengths (1 KiB) stay within
@@ -80,16 +85,19 @@ fn cases() -> Vec<Case> {
             name: "endless body",
             answer: Answer::Endless,
             says: &["more than"],
+            code: 1,
         },
         Case {
             name: "trickle",
             answer: trickle(),
             says: &["under 1 KiB/s for 3 s", "SEEDFORGE_SPEED_LIMIT"],
+            code: 75,
         },
         Case {
             name: "stall before headers",
             answer: Answer::StallBeforeHeaders,
             says: &["no data for 2 s"],
+            code: 75,
         },
         Case {
             name: "stall mid-body",
@@ -98,16 +106,19 @@ fn cases() -> Vec<Case> {
                 sent: 100,
             },
             says: &["no data for 2 s"],
+            code: 75,
         },
         Case {
             name: "429 Retry-After: 99999",
             answer: Answer::RetryAfter(99_999),
             says: &["429"],
+            code: 75,
         },
         Case {
             name: "redirect loop",
             answer: Answer::RedirectLoop,
             says: &["redirect"],
+            code: 1,
         },
     ]
 }
@@ -141,7 +152,7 @@ fn budget_cases() -> [(&'static str, Answer, &'static [&'static str]); 2] {
 
 /// The budget's message: what happened, that the budget is spent, the setting, the URL.
 fn assert_budget_spent(label: &str, stderr: &str, what: &[&str], url: &str) {
-    eprintln!("{label}: exit 1: {}", stderr.lines().last().unwrap_or(""));
+    eprintln!("{label}: exit 75: {}", stderr.lines().last().unwrap_or(""));
     let budget = [
         "gave up after",
         "the request's budget of 4 s is spent (SEEDFORGE_BUDGET)",
@@ -292,7 +303,7 @@ fn a_misbehaving_registry_ends_each_run_within_its_limits() {
             let label = format!("{target}: {}", case.name);
             let server = registry(image.clone(), Some((target, case.answer.clone())));
             let work = tempfile::tempdir().unwrap();
-            let out = mirror(&server, work.path()).expect(1).run();
+            let out = mirror(&server, work.path()).expect(case.code).run();
             assert_says(&case, &out.stderr);
             // The failure names the URL of what failed, a body given up on after its
             // attempts (the trickle, the stall mid-body) or one that went on past its size
@@ -316,7 +327,8 @@ fn a_misbehaving_registry_ends_each_run_within_its_limits() {
             );
             nothing_final(&work.path().join("oci"), &image, &label);
             eprintln!(
-                "{label}: exit 1: {}",
+                "{label}: exit {}: {}",
+                case.code,
                 out.stderr.lines().last().unwrap_or("")
             );
         }
@@ -331,7 +343,7 @@ fn a_silent_or_trickling_registry_is_given_up_on_once_the_budget_is_spent() {
             let label = format!("{target}: {name}");
             let server = registry(image.clone(), Some((target, answer)));
             let work = tempfile::tempdir().unwrap();
-            let out = budgeted(mirror(&server, work.path()), "4").expect(1).run();
+            let out = budgeted(mirror(&server, work.path()), "4").expect(75).run();
             let url = server.url("/v2/lib/app/");
             assert_budget_spent(&label, &out.stderr, what, &url);
             nothing_final(&work.path().join("oci"), &image, &label);
@@ -347,7 +359,7 @@ fn a_trickling_manifest_meets_the_document_deadline() {
     let work = tempfile::tempdir().unwrap();
     let out = mirror(&server, work.path())
         .env("SEEDFORGE_SPEED_LIMIT", "0")
-        .expect(1)
+        .expect(75)
         .run();
     assert!(
         out.stderr.contains(
@@ -474,7 +486,7 @@ fn a_misbehaving_apt_repository_ends_each_run_within_its_limits() {
             let label = format!("{target}: {}", case.name);
             let server = apt_server(repo.path(), suffix, case.answer.clone());
             let work = tempfile::tempdir().unwrap();
-            let out = debs(&server, work.path()).expect(1).run();
+            let out = debs(&server, work.path()).expect(case.code).run();
             assert_says(&case, &out.stderr);
             assert!(
                 server.body_bytes() < FLAT,
@@ -488,7 +500,8 @@ fn a_misbehaving_apt_repository_ends_each_run_within_its_limits() {
                 .collect();
             assert!(left.is_empty(), "{label}: left behind: {left:?}");
             eprintln!(
-                "{label}: exit 1: {}",
+                "{label}: exit {}: {}",
+                case.code,
                 out.stderr.lines().last().unwrap_or("")
             );
         }
@@ -511,7 +524,7 @@ fn a_silent_or_trickling_apt_repository_is_given_up_on_once_the_budget_is_spent(
             let label = format!("{target}: {name}");
             let server = apt_server(repo.path(), suffix, answer);
             let work = tempfile::tempdir().unwrap();
-            let out = budgeted(debs(&server, work.path()), "4").expect(1).run();
+            let out = budgeted(debs(&server, work.path()), "4").expect(75).run();
             assert_budget_spent(&label, &out.stderr, what, &server.url("/"));
         }
     }
@@ -574,7 +587,7 @@ fn a_misbehaving_files_url_ends_each_build_within_its_limits() {
         fs::write(&path, config).unwrap();
         let out = limited(seedforge().cwd(lab.root()))
             .args(["build", "--config", lab.config_arg()])
-            .expect(1)
+            .expect(case.code)
             .run();
         assert_says(&case, &out.stderr);
         assert!(
@@ -587,8 +600,9 @@ fn a_misbehaving_files_url_ends_each_build_within_its_limits() {
         let kept: Vec<_> = walk(&files);
         assert!(kept.is_empty(), "{}: left behind: {kept:?}", case.name);
         eprintln!(
-            "{}: exit 1: {}",
+            "{}: exit {}: {}",
             case.name,
+            case.code,
             out.stderr.lines().last().unwrap_or("")
         );
     }
@@ -609,7 +623,7 @@ fn a_silent_or_trickling_files_url_is_given_up_on_once_the_budget_is_spent() {
         fs::write(&path, config).unwrap();
         let out = budgeted(seedforge().cwd(lab.root()), "4")
             .args(["build", "--config", lab.config_arg()])
-            .expect(1)
+            .expect(75)
             .run();
         assert_budget_spent(name, &out.stderr, what, &server.url("k3s"));
     }
@@ -687,7 +701,9 @@ fn an_interrupted_debs_run_removes_its_staging_folder() {
 
 /// A host whose name does not resolve (`.invalid` never does) is named as that at once, by
 /// every client (registry, apt repository, `files:` URL): looked up once, not retried for
-/// the whole budget, and the message says what to do.
+/// the whole budget, and the message says what to do. No DNS answer, like a refused
+/// connection (a closed port on 127.0.0.1), is exit 75: another run later may succeed; the
+/// `--json` error document says so (`code` 75, `kind` "unreachable").
 #[test]
 fn a_name_that_does_not_resolve_fails_at_once_saying_so() {
     let work = tempfile::tempdir().unwrap();
@@ -722,7 +738,7 @@ fn a_name_that_does_not_resolve_fails_at_once_saying_so() {
             .timeout(RUN_LIMIT)
             .any_status()
             .run();
-        assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
+        assert_eq!(out.code, Some(75), "{name}: {}", out.stderr);
         assert!(
             out.stderr.contains(&format!("cannot look up {name}"))
                 && out.stderr.contains("no network or no DNS")
@@ -732,5 +748,38 @@ fn a_name_that_does_not_resolve_fails_at_once_saying_so() {
         );
         assert!(!out.stderr.contains("tried"), "retried: {}", out.stderr);
         assert!(!out.stderr.contains("authentication"), "{}", out.stderr);
+    }
+    // A closed port: the connection is refused, retried, given up on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    fs::write(&list, format!("docker://{host}/app/web:1\n")).unwrap();
+    let runs = [
+        Cmd::seedforge()
+            .args(["--json", "mirror", "--images"])
+            .arg(&list)
+            .arg("--layout")
+            .arg(work.path().join("layout"))
+            .args(["--plain-http", &host]),
+        Cmd::seedforge()
+            .args(["--json", "debs", "--repo", &format!("http://{host}/debian")])
+            .args(["--suite", "bookworm", "--package", "jq", "--name", "ops"])
+            .args(["--no-cache", "--out"])
+            .arg(work.path().join("ops.tar.gz")),
+    ];
+    for (run, name) in runs.into_iter().zip(["mirror", "debs"]) {
+        let out = run
+            .env("SEEDFORGE_RETRIES", "2")
+            .timeout(RUN_LIMIT)
+            .expect(75)
+            .run();
+        assert!(
+            out.stderr.contains("Connection refused"),
+            "{name}: {}",
+            out.stderr
+        );
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(doc["error"]["code"], 75, "{name}: {doc}");
+        assert_eq!(doc["error"]["kind"], "unreachable", "{name}: {doc}");
     }
 }

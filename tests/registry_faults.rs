@@ -1,8 +1,9 @@
 //! Mirroring through a fault-injecting proxy in front of a real registry: connections cut
 //! midway through blobs, 500s and 429s with Retry-After still end with correct digests
 //! (the cut downloads resume with Range requests); a proxy that flips one byte of every
-//! blob makes the run fail clearly, with nothing corrupt in the layout; a large layer from
-//! a sound registry is mirrored under the default time limits.
+//! blob makes the run fail clearly, with nothing corrupt in the layout (exit 1, and an
+//! image the registry lacks exit 2: neither is the 75 of a registry out of reach); a large
+//! layer from a sound registry is mirrored under the default time limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -159,6 +160,29 @@ fn keep_going_copies_the_other_images_and_lists_the_failure() {
         .collect();
     assert_eq!(names.len(), 2, "{index}");
     assert!(names.iter().all(|n| !n.contains("local-path")), "{names:?}");
+    // An image the registry does not have is no failure to try again (75): the registry
+    // answered, and will answer the same. It stays what it was, bad input (2).
+    let list = work.path().join("absent.txt");
+    fs::write(
+        &list,
+        format!("docker://{}/rancher/absent:1\n", registry.host()),
+    )
+    .unwrap();
+    let out = Cmd::seedforge()
+        .args(["--json", "mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(work.path().join("oci"))
+        .args(["--plain-http", &registry.host()])
+        .expect(2)
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], 2, "{doc}");
+    assert!(
+        out.stderr.contains("has no image rancher/absent:1"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// The speed rule, the document deadline and the budget leave a sound transfer alone: a

@@ -275,6 +275,10 @@ fn get(
     match found {
         Ok(Some(bytes)) => Ok(bytes),
         Ok(None) => Err(fail("HTTP status 404".into())),
+        Err(FetchError::Net(e)) if e.is_transient() => Err(ChartError::Unreachable {
+            chart: chart.name.as_str().to_string(),
+            message: format!("{}: {}", crate::redact::url(url), e.detail()),
+        }),
         Err(FetchError::Net(e)) => Err(fail(e.detail())),
         Err(FetchError::Consumer(e)) => Err(fail(e.to_string())),
     }
@@ -412,7 +416,15 @@ fn fetch_oci(
         chart: chart.name.as_str().to_string(),
         message: format!("{origin}: {message}"),
     };
-    let registry = |e: crate::oci::registry::RegistryError| fail(e.to_string());
+    let registry = |e: crate::oci::registry::RegistryError| {
+        if e.is_transient() {
+            return ChartError::Unreachable {
+                chart: chart.name.as_str().to_string(),
+                message: format!("{origin}: {e}"),
+            };
+        }
+        fail(e.to_string())
+    };
     let client = registries
         .repository_client(host, &repo, &origin)
         .map_err(registry)?;
@@ -455,7 +467,7 @@ fn fetch_oci(
             let (mut resp, mut watch) = client.get(&get, &mut budget).await?;
             read_bounded(&mut resp, layer.size, &mut watch, &mut budget)
                 .await
-                .map_err(|p| client.transfer(&origin, p.final_message(&budget)))
+                .map_err(|p| client.transfer_as(&origin, p.final_message(&budget), p.budget))
         })
         .map_err(registry)?;
     let digest = Digest::of(&bytes);

@@ -67,6 +67,15 @@ pub enum ChartError {
         /// What went wrong.
         message: String,
     },
+    /// The chart's repository or registry was busy or out of reach after the retries
+    /// (another run later may succeed).
+    #[error("chart {chart}: {message}")]
+    Unreachable {
+        /// The chart's entry name.
+        chart: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The archive does not hash to the digest its repository (or the lock) gives.
     #[error(
         "chart {chart}: {origin} hashes to {actual}, but {expected} was expected; nothing was written"
@@ -93,6 +102,11 @@ impl ChartError {
     /// True for bad input (exit 2): a values key the chart lacks, a bad manifest.
     pub fn is_invalid_input(&self) -> bool {
         matches!(self, ChartError::Invalid(_) | ChartError::Locked(_))
+    }
+
+    /// True when the chart's server was busy or out of reach (exit 75).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ChartError::Unreachable { .. })
     }
 }
 

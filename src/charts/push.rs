@@ -77,7 +77,15 @@ fn push_one(
         "layers": [{"mediaType": HELM_CHART_LAYER, "digest": chart_digest, "size": bytes.len()}],
     });
     let manifest = serde_json::to_vec(&manifest).map_err(|e| fail(e.to_string()))?;
-    let registry_error = |e: crate::oci::registry::RegistryError| fail(e.to_string());
+    let registry_error = |e: crate::oci::registry::RegistryError| {
+        if e.is_transient() {
+            return ChartError::Unreachable {
+                chart: shown.clone(),
+                message: e.to_string(),
+            };
+        }
+        fail(e.to_string())
+    };
     let client = registries
         .repository_client(registry, &repo, &target)
         .map_err(registry_error)?;

@@ -1,6 +1,8 @@
 //! `seedforge airgap`: one k3s airgap image archive from a layout.
 
-use super::common::{CliError, ExitCode, Global, Kind, layout_dir, print_json, progress};
+use super::common::{
+    CliError, ExitCode, Global, Kind, layout_dir, print_json, progress, read_lock_output,
+};
 use clap::Args;
 use seedforge::image::ImageList;
 use seedforge::oci::archive::{ArchiveFormat, ArchiveOptions, Compression, write_archive};
@@ -50,6 +52,11 @@ pub(crate) struct AirgapArgs {
     /// copied by the kernel without passing through seedforge.
     #[arg(long)]
     sha256: bool,
+    /// Fail at once (exit 75) if a build is writing to the output DIR belongs to, instead
+    /// of waiting for it (DIR is read under its build lock, shared: other readers do not
+    /// wait).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -114,6 +121,7 @@ pub(crate) fn airgap_cmd(g: &Global, a: &AirgapArgs) -> Result<ExitCode, CliErro
         verify_blobs: true,
         digest: a.sha256,
     };
+    let _lock = read_lock_output(g, &a.layout, !a.no_wait)?;
     let layout_path = layout_dir(&a.layout);
     // Written into the layout it reads, the archive would replace a blob or index.json.
     let inputs = std::iter::once((layout_path.as_path(), "the layout it reads".to_string())).chain(

@@ -30,8 +30,8 @@ pub(crate) struct BuildArgs {
     /// Whatever is missing is named, and nothing is written (exit 2).
     #[arg(long)]
     offline: bool,
-    /// Fail at once (exit 1) if another build is writing to the output folder, instead of
-    /// waiting for it to finish.
+    /// Fail at once (exit 75) if another build is writing to the output folder (or a
+    /// command reading it: verify, receipt, delta, push, airgap), instead of waiting for it to finish.
     #[arg(long)]
     no_wait: bool,
     /// Run every step and hash every file again, ignoring what the last build recorded in

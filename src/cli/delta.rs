@@ -2,6 +2,7 @@
 
 use super::common::{
     CliError, ExitCode, Global, Kind, cache, document, net, parse_part_size, print_json, progress,
+    read_lock_output,
 };
 use clap::Args;
 use seedforge::config::Config;
@@ -27,6 +28,10 @@ pub(crate) struct ReceiptArgs {
     /// makes the output whole, offline.
     #[arg(long)]
     record_damage: bool,
+    /// Fail at once (exit 75) if a build is writing to DIR, instead of waiting for it
+    /// (DIR is read under its build lock, shared: other readers do not wait).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +70,10 @@ pub(crate) struct DeltaArgs {
     /// also said by the config's seal.require_signature: true.
     #[arg(long)]
     require_signature: bool,
+    /// Fail at once (exit 75) if a build is writing to DIR, instead of waiting for it
+    /// (DIR is read under its build lock, shared: other readers do not wait).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -81,7 +90,7 @@ pub(crate) struct ApplyArgs {
     /// manifest.json names).
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Fail at once (exit 1) if a build is writing to OUT, instead of waiting for it.
+    /// Fail at once (exit 75) if a build is writing to OUT, instead of waiting for it.
     #[arg(long)]
     no_wait: bool,
     /// The public key (PEM: cosign.pub) the delta's signature must verify with, checked
@@ -236,6 +245,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
 }
 
 pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliError> {
+    let _lock = read_lock_output(g, &a.dir, !a.no_wait)?;
     let r =
         seedforge::delta::receipt::receipt(&a.dir, a.config.as_deref(), &a.out, a.record_damage)?;
     if g.json {
@@ -273,6 +283,7 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
         allow_downgrade: a.allow_downgrade,
         require_signature: a.require_signature,
     };
+    let _lock = read_lock_output(g, &a.dir, !a.no_wait)?;
     let r =
         seedforge::delta::carry::delta(&a.dir, &a.since, &a.out, a.config.as_deref(), &options)?;
     if g.json {

@@ -72,15 +72,19 @@ pub(crate) fn lock_cmd(g: &Global, a: &LockArgs) -> Result<ExitCode, CliError> {
     let stale = a.check && !refreshed.current;
     if g.json {
         let c = &refreshed.changes;
-        print_json(g, Kind::Lock, &LockJson {
-            lock: &refreshed.path,
-            current: refreshed.current,
-            written,
-            check: a.check,
-            added: &c.added,
-            updated: &c.updated,
-            removed: &c.removed,
-        });
+        print_json(
+            g,
+            Kind::Lock,
+            &LockJson {
+                lock: &refreshed.path,
+                current: refreshed.current,
+                written,
+                check: a.check,
+                added: &c.added,
+                updated: &c.updated,
+                removed: &c.removed,
+            },
+        );
     } else if !g.quiet || stale {
         print_changes(&refreshed, written, a.check);
     }

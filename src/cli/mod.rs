@@ -51,8 +51,10 @@ use common::{
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 failure (a full stdout or stderr too), 2 invalid input or usage
-(nothing written), 3 missing tool, 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM
-(nothing half-written left; run the same command again), 141 stdout closed by its reader.
+(nothing written), 3 missing tool, 75 busy or unreachable: another build holds the output,
+or a registry or server could not be reached or kept failing after the retries (run again
+later), 130 stopped by SIGINT (Ctrl-C) and 143 by SIGTERM (nothing half-written left; run
+the same command again), 141 stdout closed by its reader.
 
 Examples:
   seedforge build --config fixtures/lab/seedforge.yaml

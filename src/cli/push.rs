@@ -3,7 +3,9 @@
 //! name in the chart's `Chart.yaml`).
 
 use super::common::registry::RegistryArgs;
-use super::common::{CliError, ExitCode, Global, Kind, document, layout_dir, print_json, progress};
+use super::common::{
+    CliError, ExitCode, Global, Kind, document, layout_dir, print_json, progress, read_lock_output,
+};
 use clap::Args;
 use seedforge::Reporter;
 use seedforge::oci::Layout;
@@ -35,6 +37,11 @@ pub struct PushArgs {
     /// the blobs are freed by the registry's garbage-collect.
     #[arg(long)]
     prune: bool,
+    /// Fail at once (exit 75) if a build is writing to the output DIR belongs to, instead
+    /// of waiting for it (DIR is read under its build lock, shared: other readers do not
+    /// wait).
+    #[arg(long)]
+    no_wait: bool,
     #[command(flatten)]
     access: RegistryArgs,
 }
@@ -47,6 +54,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
             a.registry
         )));
     }
+    let _lock = read_lock_output(g, &a.layout, !a.no_wait)?;
     let layout = Layout::open(&layout_dir(&a.layout))?;
     // A build output's charts go along, as Helm's OCI artifacts.
     let charts_dir = a.layout.join("charts");

@@ -150,6 +150,12 @@ impl DebsError {
         }
     }
 
+    /// True when a repository was busy or out of reach after the retries: another run
+    /// later may succeed (exit 75).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DebsError::Net(e) if e.is_transient())
+    }
+
     /// True when a required external tool is missing (exit code 3).
     pub fn is_missing_tool(&self) -> bool {
         matches!(self, DebsError::MissingTool { .. })

@@ -225,6 +225,11 @@ impl DeltaError {
         }
     }
 
+    /// True when another build holds the output (exit 75).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DeltaError::Lock(e) if e.is_transient())
+    }
+
     fn io(path: &Path, source: io::Error) -> DeltaError {
         DeltaError::Io {
             path: path.to_path_buf(),

@@ -122,7 +122,7 @@ pub struct Body<'a> {
     max: Option<u64>,
     received: u64,
     chunk: Bytes,
-    failure: Option<(bool, String)>,
+    failure: Option<Problem>,
     watch: Watch,
     budget: &'a mut Budget,
 }
@@ -133,17 +133,17 @@ impl Body<'_> {
         self.received
     }
 
-    fn fail(&mut self, transient: bool, message: String) -> io::Error {
-        let e = io::Error::other(message.clone());
-        self.failure = Some((transient, message));
+    fn fail(&mut self, problem: Problem) -> io::Error {
+        let e = io::Error::other(problem.message.clone());
+        self.failure = Some(problem);
         e
     }
 }
 
 impl Read for Body<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some((_, m)) = &self.failure {
-            return Err(io::Error::other(m.clone()));
+        if let Some(p) = &self.failure {
+            return Err(io::Error::other(p.message.clone()));
         }
         if self.chunk.is_empty() {
             let next =
@@ -153,17 +153,16 @@ impl Read for Body<'_> {
                 Ok(Some(bytes)) => {
                     self.received += bytes.len() as u64;
                     if let Some(max) = self.max.filter(|m| self.received > *m) {
-                        return Err(self.fail(
-                            false,
-                            format!("the server sent more than the {max} bytes expected"),
-                        ));
+                        return Err(self.fail(Problem::fatal(format!(
+                            "the server sent more than the {max} bytes expected"
+                        ))));
                     }
                     self.chunk = bytes;
                 }
                 Ok(None) => return Ok(0),
                 Err(p) => {
                     let message = p.final_message(self.budget);
-                    return Err(self.fail(p.transient, message));
+                    return Err(self.fail(Problem { message, ..p }));
                 }
             }
         }
@@ -229,6 +228,7 @@ impl Net {
                     FetchError::Net(NetError::Transfer {
                         url: shown(&url),
                         message,
+                        transient: true,
                     })
                 })?;
             on_retry(&format!(
@@ -249,12 +249,16 @@ impl Net {
         consume: &mut dyn FnMut(&mut Body<'_>) -> Result<T, E>,
     ) -> Result<Attempt<T>, FetchError<E>> {
         let (handle, limits) = (call.handle, self.limits());
-        let fail = |message: String| {
+        // Final failures: `transient` when another run later may succeed (the budget
+        // spent waiting), not for an answer that will not change.
+        let fail_as = |message: String, transient: bool| {
             FetchError::Net(NetError::Transfer {
                 url: shown(call.url),
                 message,
+                transient,
             })
         };
+        let fail = |message: String| fail_as(message, false);
         budget.attempt();
         let started = Instant::now();
         let cut = limits.cut(call.kind, budget.left());
@@ -270,7 +274,7 @@ impl Net {
         let sent = handle.block_on(async move { tokio::time::timeout(left, request.send()).await });
         let Ok(sent) = sent else {
             let waited = format!("no answer within {} s", seconds(left));
-            return Err(fail(budget.cut(&waited)));
+            return Err(fail_as(budget.cut(&waited), true));
         };
         let response = match sent {
             Ok(r) => r,
@@ -285,7 +289,7 @@ impl Net {
                 if p.transient {
                     return Ok(Attempt::Retry(p.message, None));
                 }
-                return Err(fail(p.final_message(budget)));
+                return Err(fail_as(p.final_message(budget), p.budget));
             }
         };
         let status = response.status().as_u16();
@@ -322,8 +326,8 @@ impl Net {
         match consume(&mut body) {
             Ok(v) => Ok(Attempt::Done(Some(v))),
             Err(e) => match body.failure.take() {
-                Some((true, message)) => Ok(Attempt::Retry(message, None)),
-                Some((false, message)) => Err(fail(message)),
+                Some(p) if p.transient => Ok(Attempt::Retry(p.message, None)),
+                Some(p) => Err(fail_as(p.message, p.budget)),
                 None => Err(FetchError::Consumer(e)),
             },
         }

@@ -75,6 +75,10 @@ pub enum NetError {
         url: String,
         /// What went wrong.
         message: String,
+        /// Another run later may succeed: the server could not be reached (refused, reset,
+        /// no DNS answer, no answer in time) or kept answering 429 or 5xx after the
+        /// retries. False for an answer that will not change.
+        transient: bool,
     },
 }
 
@@ -98,6 +102,18 @@ impl NetError {
     /// True when the user must change an input (CA file, `--offline`, trust).
     pub fn is_invalid_input(&self) -> bool {
         !matches!(self, NetError::Transfer { .. })
+    }
+
+    /// True when the server was busy or out of reach after the retries: another run
+    /// later may succeed (exit 75).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            NetError::Transfer {
+                transient: true,
+                ..
+            }
+        )
     }
 }
 
@@ -261,6 +277,7 @@ impl Net {
         outcome.map_err(|why| NetError::Transfer {
             url: crate::redact::url(url.as_str()).into_owned(),
             message: lookup_failed(&lookup, &why),
+            transient: true,
         })
     }
 

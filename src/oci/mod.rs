@@ -141,6 +141,8 @@ pub enum OciError {
         total: usize,
         /// One line per failed image: its destination and the error.
         failures: Vec<String>,
+        /// Every failure was a registry busy or out of reach ([`OciError::is_transient`]).
+        transient: bool,
     },
 }
 
@@ -167,6 +169,22 @@ impl OciError {
             || matches!(self, OciError::AtEntry { error, .. } if error.is_invalid_input())
             // Exit 2 only when every one of them is the input's fault.
             || matches!(self, OciError::Entries(all) if all.iter().all(OciError::is_invalid_input))
+    }
+
+    /// True when a registry was busy or out of reach after the retries (another run later
+    /// may succeed: exit 75), also when that failure broke a read off part-way.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            OciError::Registry(e) => e.is_transient(),
+            OciError::Read { source, .. } | OciError::Io { source, .. } => source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<registry::RegistryError>())
+                .is_some_and(registry::RegistryError::is_transient),
+            OciError::AtEntry { error, .. } => error.is_transient(),
+            OciError::Entries(all) => !all.is_empty() && all.iter().all(OciError::is_transient),
+            OciError::Incomplete { transient, .. } => *transient,
+            _ => false,
+        }
     }
 
     /// Wraps an I/O error with the path it happened on.

@@ -10,6 +10,11 @@
 //! replaced) notices by comparing inodes and locks the new one instead, so two processes
 //! never both hold "the" lock.
 //!
+//! The commands that only read an output (`verify`, `receipt`, `delta`, `push`, `airgap`)
+//! take the same lock shared ([`BuildLock::acquire_shared`]): they wait for a running build (or, with
+//! `--no-wait`, fail at once) instead of reading a half-written output, and a build waits
+//! for them; readers do not wait for each other.
+//!
 //! Planning writes nothing and takes no lock; a build that had to wait plans again, since
 //! the folder may have changed meanwhile. So does one whose lock found the undo set of a
 //! build that was killed ([`crate::pipeline::undo`]): taking the lock rolls it back first,
@@ -17,6 +22,7 @@
 //! from the output as it was last sealed.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -26,17 +32,22 @@ pub const LOCK_FILE_NAME: &str = ".seedforge-build.lock";
 /// The output folder could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildLockError {
-    /// Another build holds the folder and waiting was not allowed.
+    /// Another build holds the folder (or, for a build, a command reading it) and waiting
+    /// was not allowed.
     #[error(
-        "{}: another seedforge build ({}) is writing to this folder; run again when it is done, or without --no-wait to wait for it",
+        "{}: another seedforge {} ({}) is {} this folder; run again when it is done, or without --no-wait to wait for it",
         dir.display(),
-        pid_text(*pid)
+        if *reading { "command" } else { "build" },
+        pid_text(*pid),
+        if *reading { "reading" } else { "writing to" }
     )]
     Busy {
         /// The output folder.
         dir: PathBuf,
         /// The holder's pid, when the kernel says.
         pid: Option<u32>,
+        /// The holder reads the folder (a shared lock: `verify`, `receipt`, …).
+        reading: bool,
     },
     /// Creating or locking the lock file failed.
     #[error("{}: cannot lock the output folder: {source}", path.display())]
@@ -59,6 +70,13 @@ pub enum BuildLockError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl BuildLockError {
+    /// True when another build holds the folder: another run later may succeed (exit 75).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BuildLockError::Busy { .. })
+    }
 }
 
 fn nofollow_nonblock() -> i32 {
@@ -117,11 +135,13 @@ impl BuildLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    let pid = holder_pid(&file);
+                    let holder = holder(&file);
+                    let pid = holder.map(|(pid, _)| pid);
                     if !wait {
                         return Err(BuildLockError::Busy {
                             dir: dir.to_path_buf(),
                             pid,
+                            reading: holder.is_some_and(|(_, reading)| reading),
                         });
                     }
                     if !waited {
@@ -145,6 +165,80 @@ impl BuildLock {
                     waited,
                 });
             }
+        }
+    }
+
+    /// Locks `dir` shared, for a command that only reads it (`verify`, `receipt`,
+    /// `delta`): readers do not wait for each other, and a build waits for them as they
+    /// wait for a build (with `wait`, calling `on_wait` once; without, failing with
+    /// [`BuildLockError::Busy`]). Nothing is created: a folder without the lock file
+    /// (never built into, an export or delta folder), or whose lock file this user cannot
+    /// open, is read unlocked (`None`). A killed build's undo set found under the lock is
+    /// rolled back first, as [`BuildLock::acquire`] does, under the exclusive lock.
+    pub fn acquire_shared(
+        dir: &Path,
+        wait: bool,
+        on_wait: &mut dyn FnMut(Option<u32>),
+    ) -> Result<Option<BuildLock>, BuildLockError> {
+        let path = dir.join(LOCK_FILE_NAME);
+        let io = |source| BuildLockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut waited = false;
+        let mut said = false;
+        let mut once = |pid| {
+            if !std::mem::replace(&mut said, true) {
+                on_wait(pid);
+            }
+        };
+        loop {
+            // Read-only: a reader writes nothing, and a medium mounted read-only is read.
+            // A FIFO, device or symbolic link at its name is refused without blocking.
+            let file = match crate::input::open_found(&path) {
+                Ok((file, _)) => file,
+                Err(crate::input::InputError::Io { source, .. })
+                    if matches!(
+                        source.kind(),
+                        ErrorKind::NotFound | ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(crate::input::InputError::Io { source, .. }) => return Err(io(source)),
+                Err(refused) => return Err(io(std::io::Error::other(refused.reason()))),
+            };
+            match file.try_lock_shared() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    let pid = holder_pid(&file);
+                    if !wait {
+                        return Err(BuildLockError::Busy {
+                            dir: dir.to_path_buf(),
+                            pid,
+                            reading: false,
+                        });
+                    }
+                    once(pid);
+                    file.lock_shared().map_err(io)?;
+                    waited = true;
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+            }
+            if !same_file(&file, &path) {
+                continue;
+            }
+            if !crate::pipeline::undo::undo_dir(dir).is_dir() {
+                return Ok(Some(BuildLock {
+                    _file: file,
+                    path,
+                    waited,
+                }));
+            }
+            // A killed build's undo set: rolled back under the exclusive lock, then read.
+            drop(file);
+            let exclusive = BuildLock::acquire(dir, wait, &mut once)?;
+            waited |= exclusive.waited();
         }
     }
 
@@ -186,6 +280,11 @@ fn same_file(file: &File, path: &Path) -> bool {
 /// asks for such a file in large reads, and a reading that finds no holder is tried again
 /// before the holder is called unknown.
 pub fn holder_pid(file: &File) -> Option<u32> {
+    holder(file).map(|(pid, _)| pid)
+}
+
+/// [`holder_pid`], and whether that holder's lock is shared (a command reading the folder).
+fn holder(file: &File) -> Option<(u32, bool)> {
     use std::os::unix::fs::MetadataExt as _;
     let meta = file.metadata().ok()?;
     let dev = meta.dev();
@@ -212,13 +311,14 @@ pub fn holder_pid(file: &File) -> Option<u32> {
 }
 
 /// The holder of the lock named `MAJ:MIN:INODE` (`same_dev`), else the first holder of a
-/// lock on that inode on any device, in one reading of `/proc/locks`.
-fn holder_in(locks: &str, same_dev: &str, ino_suffix: &str) -> Option<u32> {
+/// lock on that inode on any device, in one reading of `/proc/locks`, and whether its lock
+/// is shared (`READ`).
+fn holder_in(locks: &str, same_dev: &str, ino_suffix: &str) -> Option<(u32, bool)> {
     let mut by_inode = None;
     for line in locks.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         // `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`; waiters have `->` second.
-        let [_, kind, _, _, pid, id, ..] = fields.as_slice() else {
+        let [_, kind, _, access, pid, id, ..] = fields.as_slice() else {
             continue;
         };
         if *kind != "FLOCK" {
@@ -227,11 +327,12 @@ fn holder_in(locks: &str, same_dev: &str, ino_suffix: &str) -> Option<u32> {
         let Ok(pid) = pid.parse::<u32>() else {
             continue;
         };
+        let holder = (pid, *access == "READ");
         if *id == same_dev {
-            return Some(pid);
+            return Some(holder);
         }
         if id.ends_with(ino_suffix) {
-            by_inode.get_or_insert(pid);
+            by_inode.get_or_insert(holder);
         }
     }
     by_inode
@@ -261,14 +362,73 @@ mod tests {
     }
 
     #[test]
+    fn readers_share_the_lock_and_wait_for_a_build_and_a_build_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        // No lock file: nothing to lock, nothing created.
+        assert!(
+            BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(!out.exists());
+        let build = BuildLock::acquire(&out, false, &mut |_| panic!("no wait")).unwrap();
+        let busy = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait"));
+        assert!(
+            busy.as_ref().is_err_and(BuildLockError::is_transient),
+            "{busy:?}"
+        );
+        drop(build);
+        let one = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait")).unwrap();
+        let two = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait")).unwrap();
+        assert!(one.is_some() && two.is_some());
+        let build = BuildLock::acquire(&out, false, &mut |_| {}).unwrap_err();
+        let text = build.to_string();
+        assert!(
+            text.contains("another seedforge command (pid ") && text.contains("is reading"),
+            "{text}"
+        );
+        drop((one, two));
+        // A reader that waits gets the lock once the build is done.
+        let build = BuildLock::acquire(&out, false, &mut |_| {}).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                BuildLock::acquire_shared(&out, true, &mut |_| {
+                    let _ = tx.send(());
+                })
+                .unwrap()
+                .map(|l| l.waited())
+            });
+            rx.recv().unwrap();
+            drop(build);
+            assert_eq!(reader.join().unwrap(), Some(true));
+        });
+    }
+
+    #[test]
+    fn a_reader_rolls_a_killed_builds_undo_set_back_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        drop(BuildLock::acquire(out, false, &mut |_| {}).unwrap());
+        let undo = crate::pipeline::undo::undo_dir(out);
+        std::fs::create_dir_all(&undo).unwrap();
+        let lock = BuildLock::acquire_shared(out, false, &mut |_| {}).unwrap();
+        assert!(lock.is_some());
+        assert!(!undo.exists(), "the undo set is still there");
+    }
+
+    #[test]
     fn the_holder_is_read_from_proc_locks_preferring_its_own_device() {
         let locks = "1: POSIX  ADVISORY  WRITE 10 00:2a:77 0 EOF\n\
                      2: FLOCK  ADVISORY  WRITE 11 08:01:77 0 EOF\n\
                      2: -> FLOCK  ADVISORY  WRITE 12 00:2a:77 0 EOF\n\
-                     3: FLOCK  ADVISORY  WRITE 13 00:2a:77 0 EOF\n";
-        assert_eq!(holder_in(locks, "00:2a:77", ":77"), Some(13));
-        assert_eq!(holder_in(locks, "00:2b:77", ":77"), Some(11));
+                     3: FLOCK  ADVISORY  WRITE 13 00:2a:77 0 EOF\n\
+                     4: FLOCK  ADVISORY  READ 14 00:2a:79 0 EOF\n";
+        assert_eq!(holder_in(locks, "00:2a:77", ":77"), Some((13, false)));
+        assert_eq!(holder_in(locks, "00:2b:77", ":77"), Some((11, false)));
         assert_eq!(holder_in(locks, "00:2a:78", ":78"), None);
+        assert_eq!(holder_in(locks, "00:2a:79", ":79"), Some((14, true)));
     }
 
     #[test]

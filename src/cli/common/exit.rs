@@ -16,6 +16,10 @@ pub(crate) enum ExitCode {
     InvalidInput = 2,
     /// A required external tool is missing.
     MissingTool = 3,
+    /// Busy or out of reach: another build holds the output folder, or a server could
+    /// not be reached or kept failing after the retries; run again later (EX_TEMPFAIL,
+    /// sysexits.h).
+    TryAgain = 75,
 }
 
 impl fmt::Display for ExitCode {
@@ -80,9 +84,12 @@ impl CliError {
     }
 }
 
-/// The exit code a library error maps to: 2 for bad input (nothing was written), 3 for a
-/// missing tool, 1 for everything else.
+/// The exit code a library error maps to: 75 for busy or out of reach (try again), 2 for
+/// bad input (nothing was written), 3 for a missing tool, 1 for everything else.
 pub(crate) fn exit_code(e: &Error) -> ExitCode {
+    if e.try_again().is_some() {
+        return ExitCode::TryAgain;
+    }
     match e {
         Error::Config(_)
         | Error::Image(_)
@@ -125,5 +132,128 @@ mod tests {
         let verify = CliError::from(Error::VerifyFailed("1 blob problem(s)".into()));
         assert_eq!(verify.exit_code(), ExitCode::Failure);
         assert_eq!(ExitCode::MissingTool.to_string(), "3");
+    }
+
+    #[test]
+    fn busy_or_unreachable_is_75_and_a_missing_image_or_a_refusal_is_not() {
+        use seedforge::delta::DeltaError;
+        use seedforge::net::NetError;
+        use seedforge::oci::OciError;
+        use seedforge::oci::registry::RegistryError;
+        use seedforge::pipeline::build_lock::BuildLockError;
+        let transfer = |transient| RegistryError::Transfer {
+            registry: "127.0.0.1:9".into(),
+            image: "lib/app:1.0".into(),
+            message: "connection refused (tried 2 times)".into(),
+            transient,
+        };
+        let busy = || BuildLockError::Busy {
+            dir: "out".into(),
+            pid: Some(7),
+            reading: false,
+        };
+        let net = |transient| NetError::Transfer {
+            url: "http://127.0.0.1:9/x".into(),
+            message: "HTTP status 503".into(),
+            transient,
+        };
+        let read_off = |e: RegistryError| OciError::Read {
+            context: "lib/app:1.0".into(),
+            source: std::io::Error::other(e),
+        };
+        let code = |e: Error| CliError::from(e).exit_code();
+        let cases: Vec<(Error, ExitCode)> = vec![
+            (
+                OciError::Registry(transfer(true)).into(),
+                ExitCode::TryAgain,
+            ),
+            (
+                OciError::Registry(transfer(false)).into(),
+                ExitCode::Failure,
+            ),
+            (read_off(transfer(true)).into(), ExitCode::TryAgain),
+            (read_off(transfer(false)).into(), ExitCode::Failure),
+            (
+                OciError::AtEntry {
+                    at: "images.txt:1".into(),
+                    error: Box::new(OciError::Registry(transfer(true))),
+                }
+                .into(),
+                ExitCode::TryAgain,
+            ),
+            (
+                OciError::Registry(RegistryError::NotFound {
+                    registry: "r".into(),
+                    image: "i".into(),
+                    what: "image lib/app:1.0".into(),
+                })
+                .into(),
+                ExitCode::InvalidInput,
+            ),
+            (
+                OciError::Registry(RegistryError::Unauthorized {
+                    registry: "r".into(),
+                    image: "i".into(),
+                    status: 401,
+                    who: String::new(),
+                })
+                .into(),
+                ExitCode::InvalidInput,
+            ),
+            (busy().into(), ExitCode::TryAgain),
+            (
+                BuildLockError::Io {
+                    path: "out/.seedforge-build.lock".into(),
+                    source: std::io::Error::other("denied"),
+                }
+                .into(),
+                ExitCode::Failure,
+            ),
+            (DeltaError::Lock(busy()).into(), ExitCode::TryAgain),
+            (
+                seedforge::debs::DebsError::Net(net(true)).into(),
+                ExitCode::TryAgain,
+            ),
+            (
+                seedforge::debs::DebsError::Net(net(false)).into(),
+                ExitCode::Failure,
+            ),
+            (
+                seedforge::files::FilesError::Download {
+                    name: "bin/k3s".into(),
+                    url: "http://127.0.0.1:9/k3s".into(),
+                    message: "connection refused".into(),
+                    transient: true,
+                }
+                .into(),
+                ExitCode::TryAgain,
+            ),
+            (
+                seedforge::charts::ChartError::Unreachable {
+                    chart: "traefik".into(),
+                    message: "connection refused".into(),
+                }
+                .into(),
+                ExitCode::TryAgain,
+            ),
+            (
+                Error::VerifyFailed("1 blob problem(s)".into()),
+                ExitCode::Failure,
+            ),
+        ];
+        for (e, want) in cases {
+            let text = e.to_string();
+            assert_eq!(code(e), want, "{text}");
+        }
+        assert_eq!(ExitCode::TryAgain.to_string(), "75");
+        let secrets = seedforge::redact::Secrets::new();
+        for (e, kind) in [
+            (CliError::from(busy()), "busy"),
+            (OciError::Registry(transfer(true)).into(), "unreachable"),
+        ] {
+            let doc = super::super::error_json(&secrets, &e);
+            assert_eq!(doc["error"]["code"], 75, "{doc}");
+            assert_eq!(doc["error"]["kind"], kind, "{doc}");
+        }
     }
 }

@@ -60,7 +60,7 @@ pub(crate) struct ConfigArg {
 pub(crate) fn error_json(secrets: &Secrets, e: &CliError) -> serde_json::Value {
     let scrub = |t: String| secrets.scrub(&t).into_owned();
     let (kind, place) = match e {
-        CliError::Lib(e) => (e.kind(), e.place()),
+        CliError::Lib(e) => (e.try_again().map_or(e.kind(), |t| t.kind()), e.place()),
         CliError::Usage(_) => ("usage", None),
     };
     let message = e.to_string();
@@ -125,6 +125,41 @@ pub(crate) fn lock_output(g: &Global, out: &Path, wait: bool) -> Result<BuildLoc
             );
         }
     })?)
+}
+
+/// Takes the build lock of the output `dir` is (or whose layout it is: `OUT/oci`) shared,
+/// for a command that only reads it, saying once on stderr when it has to wait for a
+/// build; `None` when there is no lock file (no build output, or never built into).
+pub(crate) fn read_lock_output(
+    g: &Global,
+    dir: &Path,
+    wait: bool,
+) -> Result<Option<BuildLock>, Error> {
+    let mut candidates = vec![dir];
+    if dir.file_name().is_some_and(|n| n == "oci")
+        && let Some(out) = dir.parent()
+    {
+        candidates.push(if out.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            out
+        });
+    }
+    for out in candidates {
+        let lock = BuildLock::acquire_shared(out, wait, &mut |pid| {
+            if !g.quiet {
+                errln!(
+                    "waiting for another seedforge build on {} ({})…",
+                    out.display(),
+                    seedforge::pipeline::build_lock::pid_text(pid)
+                );
+            }
+        })?;
+        if lock.is_some() {
+            return Ok(lock);
+        }
+    }
+    Ok(None)
 }
 
 pub(crate) fn parse_part_size(text: &str) -> Result<u64, String> {

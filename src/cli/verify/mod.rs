@@ -9,6 +9,7 @@ mod unsealed;
 use super::common::print::print_verify;
 use super::common::{
     CliError, ExitCode, Global, Kind, document, json_report, layout_dir, print_json, progress,
+    read_lock_output,
 };
 use clap::Args;
 use seedforge::Error;
@@ -34,11 +35,21 @@ pub(crate) struct VerifyArgs {
     /// with nothing written.
     #[arg(long)]
     pub(crate) repair: bool,
+    /// Fail at once (exit 75) if a build is writing to DIR, instead of waiting for it
+    /// (DIR is read under its build lock, shared: other readers do not wait).
+    #[arg(long)]
+    pub(crate) no_wait: bool,
 }
 
 /// `seedforge verify [--repair] [--key KEY] DIR`.
 pub(crate) fn run(g: &Global, a: &VerifyArgs) -> Result<ExitCode, CliError> {
     let keys = read_keys(&a.key)?;
+    // A build output is read as a build left it, never while one writes it.
+    let _lock = if a.dir.is_dir() {
+        read_lock_output(g, &a.dir, !a.no_wait)?
+    } else {
+        None
+    };
     let mut recovery = parity::Parity::Sound;
     if !iso::is_image(&a.dir) {
         recovery = parity::check_or_repair(g, &a.dir, a.repair, &keys)?;

@@ -70,6 +70,7 @@ pub(super) fn finish(
     let mut images = Vec::with_capacity(total);
     let mut failures = Vec::new();
     let mut first_error = None;
+    let mut transient = true;
     for (i, result) in outcomes.into_iter().enumerate() {
         match result {
             None => failures.push(format!(
@@ -91,6 +92,7 @@ pub(super) fn finish(
             }),
             Some(Err(e)) => {
                 failures.push(format!("  {}: {e}", entries[i].destination));
+                transient &= e.is_transient();
                 first_error.get_or_insert(e);
             }
         }
@@ -101,6 +103,7 @@ pub(super) fn finish(
                 failed: failures.len(),
                 total,
                 failures,
+                transient,
             });
         }
         return Err(e);
@@ -110,6 +113,7 @@ pub(super) fn finish(
             failed: failures.len(),
             total,
             failures,
+            transient: false,
         });
     }
     let summary = MirrorSummary {

@@ -167,7 +167,7 @@ impl RegistryClient {
             .await;
         outcome
             .clone()
-            .map_err(|why| self.transfer(image, crate::net::lookup_failed(lookup, &why)))
+            .map_err(|why| self.gave_up(image, crate::net::lookup_failed(lookup, &why)))
     }
 
     /// The registry host as references name it.
@@ -250,7 +250,7 @@ impl RegistryClient {
                 Ok(Ok(t)) => break t,
                 Err(_) if !cut.transient() => {
                     let message = format!("authentication: {}", budget.cut(&cut.describe()));
-                    return Err(self.transfer(image, message));
+                    return Err(self.gave_up(image, message));
                 }
                 Err(_) => cut.describe(),
                 Ok(Err(e)) => {
@@ -263,7 +263,7 @@ impl RegistryClient {
             };
             match budget.retry(&self.policy, attempt, None, &problem) {
                 Ok(wait) => tokio::time::sleep(wait).await,
-                Err(m) => return Err(self.transfer(image, format!("authentication: {m}"))),
+                Err(m) => return Err(self.gave_up(image, format!("authentication: {m}"))),
             }
             attempt += 1;
         };
@@ -388,7 +388,7 @@ impl RegistryClient {
             };
             let wait = budget
                 .retry(&self.policy, attempt, retry_after, &problem)
-                .map_err(|m| self.transfer(get.image, format!("{method} {url}: {m}")))?;
+                .map_err(|m| self.gave_up(get.image, format!("{method} {url}: {m}")))?;
             tracing::debug!(
                 "{}: {method} {}: {problem}; retrying in {wait:?}",
                 self.host,
@@ -426,7 +426,7 @@ impl RegistryClient {
         let left = budget.left();
         let Ok(sent) = tokio::time::timeout(left, request.send()).await else {
             let waited = format!("no answer within {} s", seconds(left));
-            return Err(self.transfer(
+            return Err(self.gave_up(
                 get.image,
                 format!("{method} {url}: {}", budget.cut(&waited)),
             ));
@@ -437,7 +437,7 @@ impl RegistryClient {
                 let problem = crate::net::classify(&e, started, &self.limits, cut);
                 if problem.budget {
                     let message = format!("{method} {url}: {}", problem.final_message(budget));
-                    return Err(self.transfer(get.image, message));
+                    return Err(self.gave_up(get.image, message));
                 }
                 let failure = self.classify_reqwest(&e, get.image, started, cut);
                 if !failure.transient {
@@ -564,12 +564,25 @@ impl RegistryClient {
         }
     }
 
-    /// A transfer failure on this registry.
+    /// A transfer failure on this registry that another run would meet again (an answer
+    /// that is no retryable status, a body larger than announced).
     pub fn transfer(&self, image: &str, message: String) -> RegistryError {
+        self.transfer_as(image, message, false)
+    }
+
+    /// A transfer given up on when the registry could not be reached or kept failing
+    /// after the retries (the budget spent, no DNS answer): another run later may succeed.
+    pub fn gave_up(&self, image: &str, message: String) -> RegistryError {
+        self.transfer_as(image, message, true)
+    }
+
+    /// A transfer failure, `transient` or not ([`RegistryError::is_transient`]).
+    pub fn transfer_as(&self, image: &str, message: String, transient: bool) -> RegistryError {
         RegistryError::Transfer {
             registry: self.host.clone(),
             image: image.to_string(),
             message,
+            transient,
         }
     }
 
@@ -595,7 +608,7 @@ impl RegistryClient {
                         return Err(failure.error);
                     }
                     if !self.policy.should_retry(attempt) {
-                        return Err(self.transfer(
+                        return Err(self.gave_up(
                             image,
                             format!("{what}: {} (tried {attempt} times)", detail(&failure.error)),
                         ));
@@ -641,7 +654,7 @@ impl RegistryClient {
                 detail: problem.message,
             }
         } else {
-            self.transfer(image, problem.message)
+            self.transfer_as(image, problem.message, problem.transient)
         };
         Failure {
             transient: problem.transient,
@@ -687,13 +700,14 @@ impl RegistryClient {
                 status: code,
                 who: self.who(),
             },
-            _ => self.transfer(
+            _ => self.transfer_as(
                 image,
                 format!(
                     "HTTP {code}: {}{}",
                     excerpt(message),
                     self.status_hint(code)
                 ),
+                retryable_status(code),
             ),
         }
     }

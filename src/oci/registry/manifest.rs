@@ -36,20 +36,28 @@ impl RegistryClient {
         let mut budget = Budget::new(&self.limits());
         let mut attempt = 1;
         loop {
-            let problem = match self.manifest_once(&get, &mut budget).await {
+            // A body broken off or too slow is worth another run later; a manifest that
+            // is not the one asked for is not.
+            let (problem, broken) = match self.manifest_once(&get, &mut budget).await {
                 Ok(Ok(found)) => match check_manifest_digest(reference, &found) {
                     Ok(()) => return Ok((found.bytes, found.media_type, found.digest)),
-                    Err(message) => message,
+                    Err(message) => (message, false),
                 },
-                Ok(Err(message)) => message,
+                Ok(Err(problem)) => problem,
                 Err(e) => return Err(e),
             };
             let wait = budget
                 .retry(&self.policy(), attempt, None, &problem)
-                .map_err(|m| RegistryError::Protocol {
-                    registry: self.host().to_string(),
-                    image: image.to_string(),
-                    message: format!("manifest {reference}: {m}"),
+                .map_err(|m| {
+                    let message = format!("manifest {reference}: {m}");
+                    if broken {
+                        return self.gave_up(image, message);
+                    }
+                    RegistryError::Protocol {
+                        registry: self.host().to_string(),
+                        image: image.to_string(),
+                        message,
+                    }
                 })?;
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -96,12 +104,13 @@ impl RegistryClient {
         }))
     }
 
-    /// One manifest fetch; the inner error is a retryable problem with the body.
+    /// One manifest fetch; the inner error is a retryable problem with the body, and
+    /// whether the body broke off or came too slowly (not: it is another manifest).
     async fn manifest_once(
         &self,
         get: &Get<'_>,
         budget: &mut Budget,
-    ) -> Result<Result<Fetched, String>, RegistryError> {
+    ) -> Result<Result<Fetched, (String, bool)>, RegistryError> {
         let (mut resp, mut watch) = self.get(get, budget).await?;
         let header_digest = resp
             .headers()
@@ -120,24 +129,22 @@ impl RegistryClient {
             // Named by its URL either way: a budget spent after this attempt ends the
             // fetch with this message.
             Err(p) if p.transient => {
-                return Ok(Err(format!(
-                    "{}: reading the body failed: {}",
-                    resp.url(),
-                    p.message
-                )));
+                let message = format!("{}: reading the body failed: {}", resp.url(), p.message);
+                return Ok(Err((message, true)));
             }
             Err(p) => {
                 let message = format!("{}: {}", resp.url(), p.final_message(budget));
-                return Err(self.transfer(get.image, message));
+                // The budget spent on a slow body is worth another run; a body past its
+                // bound is not.
+                return Err(self.transfer_as(get.image, message, p.budget));
             }
         };
         let digest = Digest::of(&bytes);
         if let Some(h) = header_digest
             && h != digest.to_string()
         {
-            return Ok(Err(format!(
-                "content hashes to {digest}, the registry says {h}"
-            )));
+            let message = format!("content hashes to {digest}, the registry says {h}");
+            return Ok(Err((message, false)));
         }
         let media_type = content_type
             .filter(|t| MANIFEST_ACCEPT.contains(&t.as_str()))

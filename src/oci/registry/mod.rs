@@ -99,6 +99,10 @@ pub enum RegistryError {
         image: String,
         /// What went wrong, including how often it was tried.
         message: String,
+        /// Another run later may succeed: the registry could not be reached (refused,
+        /// reset, no DNS answer, no answer in time) or kept answering 429 or 5xx after
+        /// the retries. False for an answer that will not change (another 4xx).
+        transient: bool,
     },
     /// The registry sent something that breaks the distribution protocol (a manifest whose
     /// digest is not the one asked for, an unusable content type).
@@ -151,6 +155,18 @@ impl RegistryError {
         !matches!(
             self,
             RegistryError::Transfer { .. } | RegistryError::Protocol { .. }
+        )
+    }
+
+    /// True when the registry was busy or out of reach after the retries: another run
+    /// later may succeed (exit 75). A missing image or a refusal is not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Transfer {
+                transient: true,
+                ..
+            }
         )
     }
 }

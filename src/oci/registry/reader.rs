@@ -345,7 +345,7 @@ impl BlobStream<'_> {
         let policy = self.reader.client.policy();
         if self.failures_since_progress >= policy.attempts || self.failures >= self.failure_budget()
         {
-            return Err(io::Error::other(self.reader.client.transfer(
+            return Err(io::Error::other(self.reader.client.gave_up(
                 &self.reader.name,
                 format!(
                     "GET {}: transfer broke off {} times (at byte {} of {}); last: {problem}",
@@ -372,7 +372,7 @@ impl BlobStream<'_> {
 
     /// The download is given up on: its budget is spent (`message` says how).
     fn spent(&self, message: &str) -> io::Error {
-        io::Error::other(self.reader.client.transfer(
+        io::Error::other(self.reader.client.gave_up(
             &self.reader.name,
             format!(
                 "GET {} (at byte {} of {}): {message}",
