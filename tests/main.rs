@@ -80,6 +80,7 @@ mod offline;
 mod online_offline;
 mod parity;
 mod parity_hostile;
+mod pipeline_job;
 mod pki_openssl;
 mod pki_registry;
 mod pki_state;

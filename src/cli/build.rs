@@ -159,6 +159,7 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         carried_files: Default::default(),
         rotate_ca: a.rotate_ca,
         keep_ca_bundle: false,
+        pins_only: false,
     };
     let mut plan = plan::plan_with_net(&config, a.out.clone(), options.clone(), &net)?;
     print_plan_warnings(g, &plan.warnings);
@@ -282,6 +283,7 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         carried_files: Default::default(),
         rotate_ca: a.rotate_ca,
         keep_ca_bundle: false,
+        pins_only: false,
     };
     let plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
     print_plan_warnings(g, &plan.warnings);

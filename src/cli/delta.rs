@@ -145,6 +145,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
             carried_files: seedforge::delta::carried_files(&a.delta),
             rotate_ca: false,
             keep_ca_bundle: seedforge::delta::seals_ca_bundle(&a.delta),
+            pins_only: false,
         };
         let plan = plan::plan_with_net(&config, Some(staged_out.to_path_buf()), options, &net)?;
         // What planning found worth saying (another SOURCE_DATE_EPOCH here than the

@@ -63,6 +63,7 @@ pub(crate) fn lock_cmd(g: &Global, a: &LockArgs) -> Result<ExitCode, CliError> {
         carried_files: Default::default(),
         rotate_ca: false,
         keep_ca_bundle: false,
+        pins_only: true,
     };
     let plan = plan::plan_with_net(&config, None, options, &net)?;
     let reporter = progress::CliReporter::new(g, 0);

@@ -93,6 +93,9 @@ pub struct PlanOptions {
     /// Keep `OUT/pki/ca-bundle.crt` as it is: `apply` rebuilding the output of a rotating
     /// build, whose seal lists it.
     pub keep_ca_bundle: bool,
+    /// Planned only for the pins it makes (`seedforge lock`): nothing is sealed, so who
+    /// signs is neither asked nor required.
+    pub pins_only: bool,
 }
 
 /// Plans a build of `config` into `output` (the config's `output` when `None`). With
@@ -124,7 +127,11 @@ pub fn plan_with_net(
 ) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
     // Who signs the seal, or why nothing can: before the network, before anything else.
-    let signer = signing::signer(config, &output, &options)?;
+    let signer = if options.pins_only {
+        None
+    } else {
+        signing::signer(config, &output, &options)?
+    };
     // Read only: a build writes it back step by step.
     let state = BuildState::load(&output, options.force);
     let mut images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
@@ -237,7 +244,9 @@ pub fn plan_with_net(
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
     let mut pki = config.pki_settings(upstreams.clone(), date.source_date_epoch)?;
     let in_lock = ca::recorded_in_lock(config, &output);
-    if let Some(settings) = &mut pki {
+    // `seedforge lock` keeps the lock's CA record as it is and builds no PKI: the CA's
+    // continuity is a build's question.
+    if let Some(settings) = pki.as_mut().filter(|_| !options.pins_only) {
         settings.continuity = ca::continuity(config, &output, in_lock, &options)?;
     }
     let pki_step = steps::pki::plan(config, &output, pki.as_ref(), upstreams, in_lock)?;
