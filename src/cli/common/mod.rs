@@ -145,7 +145,8 @@ pub(crate) fn read_lock_output(
             out
         });
     }
-    for out in candidates {
+    // A file or a missing path given for the folder is the command's own refusal to make.
+    for out in candidates.into_iter().filter(|c| c.is_dir()) {
         let lock = BuildLock::acquire_shared(out, wait, &mut |pid| {
             if !g.quiet {
                 errln!(
