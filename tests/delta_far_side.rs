@@ -8,7 +8,8 @@
 //! apply writes the binary at its source's path from the carried copy. The config's other
 //! inputs (a `manifests:` file, `cluster.release_images`) cross with the delta; one outside
 //! the config folder cannot, and is refused. And what an operator must be told, never
-//! silently: a k3s downgrade (`delta` and `apply`, exit 2, unless allowed), a delta of an
+//! silently: a k3s downgrade (`delta` and `apply`, exit 2, unless allowed), an upgrade
+//! skipping a k3s minor (`plan --upgrade-from` and `delta`, exit 2), a delta of an
 //! output older than its config ("build first"), an input or the join token edited on the
 //! far side (named before anything is staged).
 
@@ -206,13 +207,14 @@ fn apply_in(far: &Path, delta: &Path) -> Cmd {
 }
 
 #[test]
-fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_allowed() {
+fn a_k3s_downgrade_is_refused_unless_allowed_and_an_upgrade_skipping_a_minor_always() {
     let lab = Lab::new();
     let config = lab.lab_dir().join("seedforge.yaml");
     let shipped = fs::read_to_string(&config).unwrap();
+    // The far side runs 1.35, two minors past the shipped 1.33.
     fs::write(
         &config,
-        shipped.replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.33.1+k3s2"),
+        shipped.replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.35.5+k3s1"),
     )
     .unwrap();
     lab.build();
@@ -223,15 +225,16 @@ fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_all
     fs::write(&config, &shipped).unwrap();
     lab.build();
 
-    // delta: exit 2 naming both, nothing written.
+    // delta: exit 2 naming both, nothing written; a downgrade, not a skipped minor.
     let out = lab.delta("newer.json", "delta").expect(2).run();
     for said in [
-        "k3s v1.33.1+k3s2 (the far side's, as its receipt records) -> v1.33.1+k3s1 (this output's) is a downgrade",
+        "k3s v1.35.5+k3s1 (the far side's, as its receipt records) -> v1.33.1+k3s1 (this output's) is a downgrade",
         "cluster.allow_downgrade: true",
         "--allow-downgrade",
     ] {
         assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
     }
+    assert!(!out.stderr.contains("skips"), "{}", out.stderr);
     assert!(!lab.root().join("delta").exists());
     let json = lab
         .delta("newer.json", "delta")
@@ -240,6 +243,53 @@ fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_all
         .run()
         .json();
     assert_eq!(json["error"]["kind"], "delta", "{json:#}");
+
+    // The other way, 1.33 -> 1.35 (the far copy's output and config, against a receipt of
+    // this 1.33 build): `plan --upgrade-from` and `delta` refuse it whatever is allowed,
+    // at the config's cluster.k3s_version line, naming 1.34 and its newest known release;
+    // nothing written.
+    lab.receipt("older.json").run();
+    let before = common::snapshot(&far2);
+    let far2_config = "far2/fixtures/lab/seedforge.yaml";
+    let skipped = [
+        "k3s v1.33.1+k3s1 (the far side's, as its receipt records) -> v1.35.5+k3s1",
+        "skips the minor 1.34 (newest release known here: v1.34.5+k3s1)",
+        "one minor at a time",
+        "first with cluster.k3s_version: v1.34.5+k3s1",
+    ];
+    let plan = (lab.seedforge())
+        .args([
+            "plan",
+            "--config",
+            far2_config,
+            "--upgrade-from",
+            "older.json",
+        ])
+        .expect(2)
+        .run();
+    let at = format!("{far2_config}:8:3: cluster.k3s_version: k3s");
+    assert!(plan.stderr.contains(&at), "{at}: {}", plan.stderr);
+    for said in skipped {
+        assert!(plan.stderr.contains(said), "{said}: {}", plan.stderr);
+    }
+    let out = lab
+        .seedforge()
+        .args(["delta", "far2/fixtures/lab/out", "--since", "older.json"])
+        .args(["-o", "skipped", "--allow-downgrade"])
+        .expect(2)
+        .run();
+    assert!(
+        out.stderr.contains(": cluster.k3s_version: k3s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("seedforge.yaml:8:3"), "{}", out.stderr);
+    for said in skipped {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    assert!(!lab.root().join("skipped").exists());
+    common::assert_same_tree(&before, &common::snapshot(&far2), "a refused skip");
+
     // Asked for: written.
     lab.delta("newer.json", "delta")
         .arg("--allow-downgrade")
@@ -251,7 +301,7 @@ fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_all
     let out = apply_in(&far, &delta).expect(2).run();
     assert!(
         out.stderr.contains(
-            "k3s v1.33.1+k3s2 (this output's) -> v1.33.1+k3s1 (the delta's) is a downgrade"
+            "k3s v1.35.5+k3s1 (this output's) -> v1.33.1+k3s1 (the delta's) is a downgrade"
         ),
         "{}",
         out.stderr
@@ -259,12 +309,12 @@ fn a_k3s_downgrade_is_refused_by_delta_and_apply_naming_both_releases_unless_all
     // What the far side can do, not what only the near side can (build, edit the config
     // the delta seals).
     for said in [
-        "ask the near side for a delta of v1.33.1+k3s2 or a newer release",
+        "ask the near side for a delta of v1.35.5+k3s1 or a newer release",
         "apply --allow-downgrade applies this one as it is",
     ] {
         assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
     }
-    assert!(!out.stderr.contains("build v1.33.1+k3s2"), "{}", out.stderr);
+    assert!(!out.stderr.contains("build v1.35.5+k3s1"), "{}", out.stderr);
     assert!(!out.stderr.contains("in the config"), "{}", out.stderr);
     common::assert_same_tree(&before, &common::snapshot(&far_lab), "a refused downgrade");
     apply_in(&far, &delta).arg("--allow-downgrade").run();

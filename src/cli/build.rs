@@ -101,7 +101,8 @@ pub(crate) struct PlanArgs {
     /// at a time, then the agents, each until its status file says it runs the new
     /// payload and k3s version. Reads the output as the last build left it: build first.
     /// A receipt of a newer k3s than the config's is a downgrade, which the nodes refuse
-    /// unless `cluster.allow_downgrade: true`.
+    /// unless `cluster.allow_downgrade: true`; a config more than one minor ahead of the
+    /// receipt's k3s is refused (exit 2): the nodes upgrade one minor at a time.
     #[arg(long, value_name = "RECEIPT")]
     upgrade_from: Option<PathBuf>,
     /// The private key `build --signing-key` would sign with (checked as build checks it:
@@ -269,6 +270,10 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
     }
     let config = Config::load(&a.config.config)?;
     config.register_secrets(&g.secrets);
+    if let Some(receipt) = &a.upgrade_from {
+        // An upgrade the nodes cannot take in one step is refused before anything is planned.
+        seedforge::delta::upgrade::check_minors(receipt, &a.config.config)?;
+    }
     let options = plan::PlanOptions {
         locked: false,
         offline: a.offline,

@@ -35,6 +35,71 @@ pub struct Cluster {
     /// [`Config::release_images`]).
     #[serde(default)]
     pub release_images: Option<Spanned<LinuxPath>>,
+    /// The k3s release the far side's nodes run now, for `build` and `plan` without a
+    /// receipt: a `k3s_version` more than one minor ahead of it is refused.
+    #[serde(default, deserialize_with = "k3s_release_some")]
+    pub upgrade_from: Option<String>,
+}
+
+/// A release the nodes run, written in full as they report it: `vX.Y.Z+k3sN`.
+fn k3s_release_some<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    let full = (s.strip_prefix('v'))
+        .and_then(|rest| rest.split_once("+k3s"))
+        .is_some_and(|(core, n)| {
+            !core.contains('-')
+                && crate::preflight::version_core(core).is_some_and(|(major, ..)| major == 1)
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+    if !full {
+        return Err(de::Error::custom(format!(
+            "cluster.upgrade_from {s:?} is not a k3s release like v1.33.1+k3s1 (the release the far side's nodes run, as `k3s --version` names it)"
+        )));
+    }
+    crate::preflight::default_pause_image(&s).map_err(de::Error::custom)?;
+    Ok(Some(s))
+}
+
+/// The line, column and text of `cluster.k3s_version` in the config file at `path`, when
+/// it can be read and says one.
+pub fn k3s_version_at(path: &Path) -> Option<(u64, u64, String)> {
+    let text = crate::input::read_to_string(path, crate::input::Kind::Config).ok()?;
+    let value = (positions::Positions::of(&text)
+        .get("cluster.k3s_version")?
+        .scalar)
+        .clone()?;
+    let (line, column) = key_location(&text, "cluster", "k3s_version");
+    Some((line, column, value))
+}
+
+/// Refuses `cluster.k3s_version` (at its line in `text`) when it is more than one minor
+/// ahead of `cluster.upgrade_from`: the nodes upgrade one minor at a time.
+pub(super) fn check_upgrade_from(
+    cluster: &Cluster,
+    text: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let Some(from) = &cluster.upgrade_from else {
+        return Ok(());
+    };
+    let to = cluster.k3s_version.as_str();
+    let Some((what, skipped)) = crate::preflight::skipped_minors_message(
+        (from, "cluster.upgrade_from, the far side's"),
+        (to, "cluster.k3s_version"),
+    ) else {
+        return Ok(());
+    };
+    let (line, column) = key_location(text, "cluster", "k3s_version");
+    Err(ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: format!(
+            "cluster.k3s_version: {what}; upgrade one minor at a time: build and carry a medium per minor, first with cluster.k3s_version: {} (then cluster.upgrade_from: that release once every node runs it), up to {to}",
+            crate::preflight::first_hop(&skipped)
+        ),
+    })
 }
 
 /// A k3s release name, checked while parsing so a bad one is reported at its line.

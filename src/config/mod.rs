@@ -446,6 +446,7 @@ impl Config {
             nodes.push(node.value.clone());
         }
         check_registry(&raw.cluster, raw.registry.as_ref(), text, path)?;
+        cluster::check_upgrade_from(&raw.cluster, text, path)?;
         check_addresses(raw.registry.as_ref(), &raw.network, &raw.nodes, text, path)?;
         autoinstall::check_logins(&raw.nodes, &raw.autoinstall).map_err(|(l, m)| invalid(&l, m))?;
         if !nodes.is_empty() && !nodes.iter().any(|n| n.role == Role::Server) {

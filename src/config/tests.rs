@@ -258,6 +258,49 @@ fn allow_downgrade_is_off_unless_set_and_strict() {
 }
 
 #[test]
+fn upgrade_from_is_a_strict_k3s_release_and_refuses_a_skipped_minor_at_k3s_version() {
+    assert_eq!(parse(GOOD).unwrap().cluster.upgrade_from, None);
+    // One minor ahead, a patch, the same release, a downgrade (checked elsewhere): read.
+    for from in [
+        "v1.32.10+k3s1",
+        "v1.33.0+k3s1",
+        "v1.33.1+k3s1",
+        "v1.35.1+k3s1",
+    ] {
+        let with = GOOD.replace("  token:", &format!("  upgrade_from: {from}\n  token:"));
+        let config = parse(&with).unwrap();
+        assert_eq!(config.cluster.upgrade_from.as_deref(), Some(from));
+    }
+    for bad in [
+        "1.33.1",
+        "v1.33.1",
+        "v1.33.1+k3s",
+        "v1.33.1-rc1+k3s1",
+        "v2.0.0+k3s1",
+        "latest",
+        "true",
+        "\"\"",
+    ] {
+        let with = GOOD.replace("  token:", &format!("  upgrade_from: {bad}\n  token:"));
+        let (line, _, message) = error_at(&with);
+        assert_eq!(line, 5, "{bad}: {message}");
+        if bad != "true" {
+            assert!(message.contains("upgrade_from"), "{bad}: {message}");
+        }
+    }
+    // Two minors behind: refused at cluster.k3s_version's line, naming the minor between.
+    let with = GOOD.replace("  token:", "  upgrade_from: v1.31.4+k3s1\n  token:");
+    let (line, column, message) = error_at(&with);
+    assert_eq!((line, column), (4, 3), "{message}");
+    for said in [
+        "cluster.k3s_version: k3s v1.31.4+k3s1 (cluster.upgrade_from, the far side's) -> v1.33.1+k3s1 (cluster.k3s_version) skips the minor 1.32 (newest release known here: v1.32.10+k3s1)",
+        "first with cluster.k3s_version: v1.32.10+k3s1",
+    ] {
+        assert!(message.contains(said), "{said}: {message}");
+    }
+}
+
+#[test]
 fn without_embedded_registry_the_registry_section_is_required() {
     let (line, _, message) = error_at(&without_registry(GOOD));
     assert_eq!(line, 1, "{message}");

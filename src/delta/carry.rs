@@ -242,6 +242,19 @@ pub fn delta(
                 .is_some_and(|f| super::downgrade::config_allows(f)),
         super::downgrade::Side::Near,
     )?;
+    super::skew::check(
+        out,
+        (
+            receipt.k3s_version.as_deref(),
+            "the far side's, as its receipt records",
+        ),
+        (
+            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
+            "this output's",
+        ),
+        config_file.as_deref(),
+        super::downgrade::Side::Near,
+    )?;
     // Signed or not, checked with the key the output records; required, before anything
     // is written.
     let signature = super::signed::of_output(out)?;

@@ -23,6 +23,7 @@ mod parity;
 mod parts;
 pub mod receipt;
 pub mod signed;
+mod skew;
 mod sources;
 pub mod upgrade;
 
@@ -177,6 +178,14 @@ pub enum DeltaError {
         /// Both releases, and how to allow it.
         message: String,
     },
+    /// The k3s release would skip a minor: more than one minor ahead of the far side's.
+    #[error("{at}: {message}")]
+    SkipsMinors {
+        /// The config line that says the release (`FILE:LINE:COLUMN`), else the output.
+        at: String,
+        /// Both releases, the minors skipped and how to upgrade one minor at a time.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -207,6 +216,7 @@ impl DeltaError {
             | DeltaError::WrongBase { .. }
             | DeltaError::NotAFolder { .. }
             | DeltaError::Downgrade { .. }
+            | DeltaError::SkipsMinors { .. }
             | DeltaError::CaChanged { .. }
             | DeltaError::OutOfDate { .. }
             | DeltaError::Unsigned { .. }

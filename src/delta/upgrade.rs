@@ -90,6 +90,25 @@ pub struct UpgradePlan {
     pub steps: Vec<UpgradeStep>,
 }
 
+/// Refuses the upgrade of the far side of the receipt `receipt_path` to the release the
+/// config `config` says (`cluster.k3s_version`, named at its line) when it skips a minor;
+/// checked before anything is planned. (An output not built from the config as it is now
+/// is the config's to follow: the plan says so.)
+pub fn check_minors(receipt_path: &Path, config: &Path) -> Result<(), DeltaError> {
+    let receipt = Receipt::load(receipt_path)?;
+    let to = crate::config::k3s_version_at(config).map(|(_, _, v)| v);
+    super::skew::check(
+        config,
+        (
+            receipt.k3s_version.as_deref(),
+            "the far side's, as its receipt records",
+        ),
+        (to.as_deref(), "the config's"),
+        Some(config),
+        super::downgrade::Side::Near,
+    )
+}
+
 /// The upgrade of the far side of the receipt `receipt_path` to the sealed output `out`
 /// (built from the config `config`, whose nodes are `nodes` and whose payload is
 /// `payload`).
@@ -101,6 +120,7 @@ pub fn plan_upgrade(
     payload: Option<&[PayloadFile]>,
     node_ca_path: Option<&str>,
 ) -> Result<UpgradePlan, DeltaError> {
+    check_minors(receipt_path, config)?;
     let receipt = Receipt::load(receipt_path)?;
     let delta = preview(out, &receipt, Some(config))?;
     let up_to_date = receipt.manifest_sha256 == delta.doc.target_manifest_sha256;

@@ -25,8 +25,9 @@ pub use binary::{
     k3s_versions_in,
 };
 pub use releases::{
-    NEWEST_PAUSE, PAUSE_LINES, PAUSE_REPOSITORY, PauseFact, PauseLine, RELEASES, Release, release,
-    release_pause, whole_releases,
+    NEWEST_PAUSE, PAUSE_LINES, PAUSE_REPOSITORY, PauseFact, PauseLine, RELEASES, Release,
+    SkippedMinor, first_hop, release, release_pause, skipped_minors, skipped_minors_message,
+    whole_releases,
 };
 
 /// A failed preflight check.

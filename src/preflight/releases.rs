@@ -457,6 +457,80 @@ pub fn release(version: &str) -> Option<&'static Release> {
     RELEASES.iter().find(|r| r.version == version)
 }
 
+/// A k3s minor an upgrade would skip, with the newest release of it [`RELEASES`] knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedMinor {
+    /// The minor (`34` of 1.34).
+    pub minor: u32,
+    /// Its newest release this build knows, if it knows one.
+    pub newest_known: Option<&'static str>,
+}
+
+/// The k3s minors an upgrade from `from` (the release the nodes run) to `to` skips, oldest
+/// first: every minor between the two when `to` is more than one minor ahead. k3s upgrades
+/// one minor at a time (Kubernetes' version skew policy), so a non-empty answer is an
+/// upgrade the nodes cannot take in one step. Empty for one minor ahead, a patch upgrade,
+/// the same release, a downgrade, or a release that does not read as `v1.MINOR.PATCH`.
+pub fn skipped_minors(from: &str, to: &str) -> Vec<SkippedMinor> {
+    let (Some((from, _)), Some((to, _))) = (super::minor_patch(from), super::minor_patch(to))
+    else {
+        return Vec::new();
+    };
+    (from.saturating_add(1)..to)
+        .map(|minor| SkippedMinor {
+            minor,
+            // RELEASES is oldest first: the last row of the minor is its newest.
+            newest_known: (RELEASES.iter().rev())
+                .find(|r| super::minor_patch(r.version).is_some_and(|(m, _)| m == minor))
+                .map(|r| r.version),
+        })
+        .collect()
+}
+
+/// What an upgrade from `from` (`from_what`: whose it is) to `to` (`to_what`) skips, for a
+/// refusal: both releases, every skipped minor and its newest known release, and why; the
+/// caller adds the fix. `None` when it skips no minor ([`skipped_minors`]).
+pub fn skipped_minors_message(
+    (from, from_what): (&str, &str),
+    (to, to_what): (&str, &str),
+) -> Option<(String, Vec<SkippedMinor>)> {
+    let skipped = skipped_minors(from, to);
+    if skipped.is_empty() {
+        return None;
+    }
+    let minors = (skipped.iter())
+        .map(|s| match s.newest_known {
+            Some(v) => format!("1.{} (newest release known here: {v})", s.minor),
+            None => format!("1.{} (no release of it known here)", s.minor),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some((
+        format!(
+            "k3s {from} ({from_what}) -> {to} ({to_what}) skips {} {minors}: k3s nodes take one minor per upgrade (the Kubernetes version skew policy), so they cannot take {to} in one step",
+            if skipped.len() == 1 {
+                "the minor"
+            } else {
+                "the minors"
+            }
+        ),
+        skipped,
+    ))
+}
+
+/// The first release of an upgrade one minor at a time past `skipped`: the newest release
+/// of its first minor this build knows, or that minor's name.
+pub fn first_hop(skipped: &[SkippedMinor]) -> String {
+    match skipped.first() {
+        Some(SkippedMinor {
+            newest_known: Some(v),
+            ..
+        }) => (*v).to_string(),
+        Some(s) => format!("a 1.{} release (v1.{}.N+k3sM)", s.minor, s.minor),
+        None => String::new(),
+    }
+}
+
 /// The releases whose whole airgap set this build carries, oldest first.
 pub fn whole_releases() -> impl Iterator<Item = &'static Release> {
     RELEASES.iter().filter(|r| r.whole)
@@ -523,6 +597,57 @@ mod tests {
             assert!(line.source.contains("k3s#"), "1.{}", line.minor);
         }
         assert!(RELEASES.last().unwrap().whole);
+    }
+
+    #[test]
+    fn an_upgrade_skipping_a_minor_names_each_with_its_newest_known_release() {
+        let minors = |from, to| -> Vec<(u32, Option<&str>)> {
+            (skipped_minors(from, to).into_iter())
+                .map(|s| (s.minor, s.newest_known))
+                .collect()
+        };
+        // One minor ahead, a patch, the same release, a downgrade, unreadable: nothing.
+        for (from, to) in [
+            ("v1.33.1+k3s1", "v1.34.5+k3s1"),
+            ("v1.33.1+k3s1", "v1.33.7+k3s1"),
+            ("v1.33.1+k3s1", "v1.33.1+k3s2"),
+            ("v1.33.1+k3s1", "v1.33.1+k3s1"),
+            ("v1.35.1+k3s1", "v1.33.1+k3s1"),
+            ("latest", "v1.35.1+k3s1"),
+        ] {
+            assert_eq!(minors(from, to), [], "{from} -> {to}");
+            assert!(skipped_minors_message((from, "a"), (to, "b")).is_none());
+        }
+        assert_eq!(
+            minors("v1.33.1+k3s1", "v1.35.1+k3s1"),
+            [(34, Some("v1.34.5+k3s1"))]
+        );
+        assert_eq!(
+            minors("v1.32.10+k3s1", "v1.36.0+k3s1"),
+            [
+                (33, Some("v1.33.7+k3s1")),
+                (34, Some("v1.34.5+k3s1")),
+                (35, Some("v1.35.4+k3s1"))
+            ]
+        );
+        // A minor the table does not know.
+        assert_eq!(minors("v1.30.7+k3s1", "v1.32.0+k3s1"), [(31, None)]);
+        let (text, skipped) =
+            skipped_minors_message(("v1.30.7+k3s1", "a"), ("v1.32.0+k3s1", "b")).unwrap();
+        assert!(
+            text.contains("1.31 (no release of it known here)"),
+            "{text}"
+        );
+        assert_eq!(first_hop(&skipped), "a 1.31 release (v1.31.N+k3sM)");
+        let (text, skipped) =
+            skipped_minors_message(("v1.33.1+k3s1", "theirs"), ("v1.35.1+k3s1", "ours")).unwrap();
+        for said in [
+            "k3s v1.33.1+k3s1 (theirs) -> v1.35.1+k3s1 (ours) skips the minor 1.34 (newest release known here: v1.34.5+k3s1)",
+            "one minor per upgrade (the Kubernetes version skew policy)",
+        ] {
+            assert!(text.contains(said), "{said}: {text}");
+        }
+        assert_eq!(first_hop(&skipped), "v1.34.5+k3s1");
     }
 
     /// The move from 3.6 to 3.10.2 came in patch releases: the last release of each line

@@ -459,6 +459,16 @@ pub fn apply<E>(
         allow_downgrade || super::downgrade::config_allows(&new_config),
         super::downgrade::Side::Far,
     )?;
+    super::skew::check(
+        out,
+        (
+            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
+            "this output's",
+        ),
+        (delta.target_k3s.as_deref(), "the delta's"),
+        Some(&new_config),
+        super::downgrade::Side::Far,
+    )?;
     // `files:` sources this side lacks or holds in another version, whose file the new
     // output seals with the config's digest: written from that copy.
     let sources: Vec<_> = super::sources::stale(&new_config, &config_abs, &config_name)
