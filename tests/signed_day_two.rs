@@ -233,13 +233,14 @@ fn provenance_lists_every_sealed_file(out: &Path) {
 }
 
 /// A build of a signed output whose config changed, without the private key: refused
-/// before any step, naming the key and the way to stop signing; the output as it was.
+/// before any step (exit 2), naming the key and the way to stop signing; the output as it
+/// was.
 fn unsigned_build_refused(lab: &Lab) {
     let before = common::snapshot(&lab.out_dir());
     let refused = lab
         .seedforge()
         .args(["build", "--config", lab.config_arg()])
-        .expect(1)
+        .expect(2)
         .run();
     for said in ["--signing-key", "seedforge.yaml", "keys/seal.pub", "key id"] {
         assert!(refused.stderr.contains(said), "{said}: {}", refused.stderr);
@@ -272,7 +273,7 @@ fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
     fs::write(&config, &unsigned).unwrap();
     let refused = near()
         .args(["build", "--config", lab.config_arg()])
-        .expect(1)
+        .expect(2)
         .run();
     assert!(
         refused.stderr.contains("keys/seal.pub"),

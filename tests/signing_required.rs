@@ -171,7 +171,9 @@ fn a_required_signature_refuses_before_anything_is_written_and_every_document_sa
             &none,
         );
     }
-    // A delta of the unsigned output is refused when required, and says it is not signed.
+    // A delta of the unsigned output (its config as it was built) is refused when
+    // required, and says it is not signed.
+    fs::write(&config, &text).unwrap();
     let delta = lab.root().join("d-refused");
     refused(
         &lab,

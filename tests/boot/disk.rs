@@ -89,14 +89,18 @@ pub(crate) fn now() -> i64 {
     .unwrap()
 }
 
-/// Writes `content` to `dir/name` on the disk, making `dir` (one level) if needed.
+/// Writes `content` to `dir/name` on the disk, making `dir` (one level) if needed and
+/// replacing a file already there (debugfs's `write` refuses an existing name).
 pub(crate) fn put(disk: &Path, dir: &str, name: &str, content: &str, scratch: &Path) {
     let local = scratch.join(name);
     fs::write(&local, content).unwrap();
     let script = scratch.join("debugfs.cmd");
     fs::write(
         &script,
-        format!("mkdir {dir}\ncd {dir}\nwrite {} {name}\n", local.display()),
+        format!(
+            "mkdir {dir}\ncd {dir}\nrm {name}\nwrite {} {name}\n",
+            local.display()
+        ),
     )
     .unwrap();
     Cmd::new("debugfs")
