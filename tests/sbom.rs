@@ -9,7 +9,7 @@
 use crate::common;
 
 use common::misbehave::{Answer, Server};
-use common::{Cmd, Lab, copy_tree, read_json, repo_root, sha256_bytes, sha256_file};
+use common::{Cmd, Lab, copy_tree, read_json, sha256_bytes, sha256_file};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,30 +24,11 @@ const SBOM_FILES: [&str; 3] = [
 /// venv scripts/test.sh fills in target/pyvenv, or python3). Missing: fails under
 /// `CI=true`, otherwise the judges' part of a test is skipped.
 fn judges() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(p) = std::env::var_os("SEEDFORGE_SBOM_PYTHON") {
-        candidates.push(PathBuf::from(p));
-    }
-    candidates.push(repo_root().join("target/pyvenv/bin/python"));
-    candidates.push(PathBuf::from("python3"));
-    for python in candidates {
-        let ok = std::process::Command::new(&python)
-            .args([
-                "-c",
-                "import spdx_tools.spdx.validation.document_validator, cyclonedx.validation.json, jsonschema, packageurl",
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(python);
-        }
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "spdx-tools and cyclonedx-python-lib[json-validation] are missing (scripts/test.sh installs them into target/pyvenv)"
-    );
-    eprintln!("SKIP: spdx-tools / cyclonedx-python-lib missing; the SBOMs are not judged");
-    None
+    common::json_schema::judges_python(
+        "import spdx_tools.spdx.validation.document_validator, cyclonedx.validation.json, jsonschema, packageurl",
+        "spdx-tools and cyclonedx-python-lib[json-validation]",
+        "the SBOMs are not judged",
+    )
 }
 
 /// CycloneDX's strict validator for schema 1.6, then every `purl` read and written back

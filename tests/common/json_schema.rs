@@ -42,6 +42,17 @@ struct Server {
 }
 
 fn python() -> Option<PathBuf> {
+    judges_python(
+        "from jsonschema import Draft202012Validator",
+        "python's jsonschema (draft 2020-12)",
+        "the --json documents are not judged",
+    )
+}
+
+/// The python of the Python judges that can run `import` (`$SEEDFORGE_SBOM_PYTHON`, the
+/// venv scripts/test.sh fills in target/pyvenv, or python3). Missing: fails under
+/// `CI=true` naming `what`, otherwise says what is `skipped` and returns None.
+pub fn judges_python(import: &str, what: &str, skipped: &str) -> Option<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(p) = std::env::var_os("SEEDFORGE_SBOM_PYTHON") {
         candidates.push(PathBuf::from(p));
@@ -50,7 +61,7 @@ fn python() -> Option<PathBuf> {
     candidates.push(PathBuf::from("python3"));
     for python in candidates {
         let ok = Command::new(&python)
-            .args(["-c", "from jsonschema import Draft202012Validator"])
+            .args(["-c", import])
             .output()
             .is_ok_and(|o| o.status.success());
         if ok {
@@ -59,9 +70,9 @@ fn python() -> Option<PathBuf> {
     }
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "python's jsonschema (draft 2020-12) is missing (scripts/test.sh installs it into target/pyvenv)"
+        "{what} is missing (scripts/test.sh installs it into target/pyvenv)"
     );
-    eprintln!("SKIP: python's jsonschema is missing; the --json documents are not judged");
+    eprintln!("SKIP: {what} is missing; {skipped}");
     None
 }
 
