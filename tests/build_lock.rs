@@ -230,4 +230,25 @@ fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
     drop(held);
     let done = waiting.wait();
     assert_eq!(done.stderr.matches(WAITING).count(), 1, "{}", done.stderr);
+    // `seedforge lock` waits the same way: a build writes seedforge.lock once it is sealed.
+    let held = hold(&out);
+    let mut locking = lab
+        .seedforge()
+        .args(["lock", "--config", lab.config_arg()])
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has_waiter(&held) {
+        assert!(
+            locking.guard.child().try_wait().unwrap().is_none(),
+            "lock ended instead of waiting for the build's lock"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "lock never waited on the build's lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(held);
+    let done = locking.wait();
+    assert_eq!(done.stderr.matches(WAITING).count(), 1, "{}", done.stderr);
 }

@@ -1,7 +1,7 @@
 //! `seedforge lock`: `seedforge.lock` refreshed without a build.
 
 use super::common::{
-    CliError, ConfigArg, ExitCode, Global, Kind, cache, net, print_json, progress,
+    CliError, ConfigArg, ExitCode, Global, Kind, cache, net, print_json, progress, read_lock_output,
 };
 use clap::Args;
 use seedforge::config::Config;
@@ -48,6 +48,9 @@ pub(crate) fn lock_cmd(g: &Global, a: &LockArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
     let config = Config::load(&a.config.config)?;
     config.register_secrets(&g.secrets);
+    // A build of the config's output writes the lock once it is sealed: wait for one that
+    // is running (a shared hold, as the readers take, creates nothing in the output).
+    let _reading = read_lock_output(g, &config.output, true)?;
     // Planned as `build` plans, online and not --locked: the pins are the ones it makes.
     let options = plan::PlanOptions {
         locked: false,
