@@ -42,6 +42,20 @@ pub(crate) fn has_waiter(file: &File) -> bool {
         .any(|l| l.contains("->") && l.contains("FLOCK") && l.contains(&ino))
 }
 
+/// Waits (at most `limit`) until `running` blocks on the lock `held` holds; fails if it
+/// ends first or never does. `what` names it in the failure.
+fn until_it_waits(held: &File, running: &mut common::Running, limit: Duration, what: &str) {
+    let deadline = Instant::now() + limit;
+    while !has_waiter(held) {
+        assert!(
+            running.guard.child().try_wait().unwrap().is_none(),
+            "{what} ended instead of waiting for the lock"
+        );
+        assert!(Instant::now() < deadline, "{what} never waited on the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Files and directories a run leaves only while it runs (temporary names).
 fn leftovers(out: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = Vec::new();
@@ -106,19 +120,8 @@ fn a_build_waits_for_the_holder_and_says_so_once() {
         .args(["build", "--config", lab.config_arg()])
         .spawn();
     // Bounded: the build plans (no lock needed), then blocks on the flock.
-    let deadline = Instant::now() + Duration::from_secs(120);
     let mut running = running;
-    while !has_waiter(&held) {
-        assert!(
-            running.guard.child().try_wait().unwrap().is_none(),
-            "the build ended instead of waiting for the lock"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the build never waited on the lock"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_it_waits(&held, &mut running, Duration::from_secs(120), "the build");
     drop(held);
     let done = running.wait();
     let expected = format!("{WAITING} fixtures/lab/out (pid {})…", std::process::id());
@@ -218,15 +221,7 @@ fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
     assert!(!archive.exists());
     // Without it, verify waits for the build (bounded), then checks the output it left.
     let mut waiting = lab.seedforge().arg("verify").arg(&out).spawn();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !has_waiter(&held) {
-        assert!(
-            waiting.guard.child().try_wait().unwrap().is_none(),
-            "verify ended instead of waiting for the lock"
-        );
-        assert!(Instant::now() < deadline, "verify never waited on the lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_it_waits(&held, &mut waiting, Duration::from_secs(60), "verify");
     drop(held);
     let done = waiting.wait();
     assert_eq!(done.stderr.matches(WAITING).count(), 1, "{}", done.stderr);
@@ -236,18 +231,7 @@ fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
         .seedforge()
         .args(["lock", "--config", lab.config_arg()])
         .spawn();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !has_waiter(&held) {
-        assert!(
-            locking.guard.child().try_wait().unwrap().is_none(),
-            "lock ended instead of waiting for the build's lock"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "lock never waited on the build's lock"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_it_waits(&held, &mut locking, Duration::from_secs(60), "lock");
     drop(held);
     let done = locking.wait();
     assert_eq!(done.stderr.matches(WAITING).count(), 1, "{}", done.stderr);

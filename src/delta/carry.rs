@@ -226,7 +226,7 @@ pub fn delta(
                 .join(seal::safe_relative(&recorded.path)?),
         )
     });
-    super::downgrade::check(
+    super::skew::check_step(
         out,
         (
             receipt.k3s_version.as_deref(),
@@ -236,22 +236,7 @@ pub fn delta(
             (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
             "this output's",
         ),
-        allow_downgrade
-            || config_file
-                .as_ref()
-                .is_some_and(|f| super::downgrade::config_allows(f)),
-        super::downgrade::Side::Near,
-    )?;
-    super::skew::check(
-        out,
-        (
-            receipt.k3s_version.as_deref(),
-            "the far side's, as its receipt records",
-        ),
-        (
-            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
-            "this output's",
-        ),
+        allow_downgrade,
         config_file.as_deref(),
         super::downgrade::Side::Near,
     )?;

@@ -51,6 +51,22 @@ pub(crate) fn check(
     })
 }
 
+/// The far side's move from the release `from` to `to`, both checks a delta and `apply`
+/// make of it: a downgrade, refused unless `allow_downgrade` or `config` allows it
+/// ([`super::downgrade`]), and a skipped minor ([`check`]), named at `config`'s line.
+pub(crate) fn check_step(
+    out: &Path,
+    from: (Option<&str>, &str),
+    to: (Option<&str>, &str),
+    allow_downgrade: bool,
+    config: Option<&Path>,
+    side: Side,
+) -> Result<(), DeltaError> {
+    let allowed = allow_downgrade || config.is_some_and(super::downgrade::config_allows);
+    super::downgrade::check(out, from, to, allowed, side)?;
+    check(out, from, to, config, side)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

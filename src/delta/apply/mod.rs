@@ -449,23 +449,14 @@ pub fn apply<E>(
         Some(_) => delta_dir.join("config").join(&config_name),
         None => config_dir.join(&config_name),
     };
-    super::downgrade::check(
+    super::skew::check_step(
         out,
         (
             (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
             "this output's",
         ),
         (delta.target_k3s.as_deref(), "the delta's"),
-        allow_downgrade || super::downgrade::config_allows(&new_config),
-        super::downgrade::Side::Far,
-    )?;
-    super::skew::check(
-        out,
-        (
-            (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
-            "this output's",
-        ),
-        (delta.target_k3s.as_deref(), "the delta's"),
+        allow_downgrade,
         Some(&new_config),
         super::downgrade::Side::Far,
     )?;
