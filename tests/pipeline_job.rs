@@ -100,8 +100,6 @@ struct Run {
 /// PATH with `seedforge`, `jq`, `git` and `cosign`, and the secret store.
 struct Ci {
     root: PathBuf,
-    /// This CI's cache store.
-    cache: PathBuf,
     origin: PathBuf,
     bin: PathBuf,
     secrets: BTreeMap<&'static str, String>,
@@ -109,6 +107,11 @@ struct Ci {
 }
 
 impl Ci {
+    /// This CI's cache store.
+    fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
     fn workspace(&mut self) -> PathBuf {
         self.runs += 1;
         let ws = self.root.join(format!("runs/{}", self.runs));
@@ -202,13 +205,13 @@ impl Ci {
                 Some("actions/checkout") => {} // the workspace is a fresh clone
                 Some("actions/cache/restore") => {
                     restore(
-                        &self.cache,
+                        &self.cache(),
                         &ws,
                         &with("path"),
                         &[with("key"), with("restore-keys")],
                     );
                 }
-                Some("actions/cache/save") => save(&self.cache, &ws, &with("path"), &with("key")),
+                Some("actions/cache/save") => save(&self.cache(), &ws, &with("path"), &with("key")),
                 Some("actions/upload-artifact") => {
                     published = Some(publish(&self.root, &ws, &with("path"), &run_id));
                 }
@@ -247,7 +250,7 @@ impl Ci {
             .map(|p| p.as_str().unwrap().trim_end_matches('/').to_string())
             .collect();
         for p in &paths {
-            restore(&self.cache, &ws, p, std::slice::from_ref(&key));
+            restore(&self.cache(), &ws, p, std::slice::from_ref(&key));
         }
         let script: Vec<&str> = (job["script"].as_array().unwrap().iter())
             .map(|l| l.as_str().unwrap())
@@ -257,7 +260,7 @@ impl Ci {
         if passed {
             assert_eq!(job["cache"]["when"], "on_success");
             for p in &paths {
-                save(&self.cache, &ws, p, &key);
+                save(&self.cache(), &ws, p, &key);
             }
             for p in job["artifacts"]["paths"].as_array().unwrap() {
                 published = Some(publish(
@@ -493,7 +496,6 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
     ]);
     let mut github = Ci {
         root: root.join("github"),
-        cache: root.join("github/cache"),
         origin: origin.clone(),
         bin: bin.clone(),
         secrets: secrets.clone(),
@@ -543,7 +545,10 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
     // is carried back and committed.
     let far = root.join("far");
     git(&root, &["clone", "-q", &at(&origin), &at(&far)]);
-    copy_tree(&github.cache.join("seedforge-out-1/out"), &far.join("out"));
+    copy_tree(
+        &github.cache().join("seedforge-out-1/out"),
+        &far.join("out"),
+    );
     let receipt = |what: &str| {
         common::far_side(&far)
             .args(["receipt", "out", "-o", "receipt.json"])
@@ -561,7 +566,7 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
     // --- week 2: an image added, and the cache lost.
     fs::write(work.join("images.txt"), with_image(&images, "week-two")).unwrap();
     commit(&work, "week 2: one more image");
-    fs::remove_dir_all(&github.cache).unwrap();
+    fs::remove_dir_all(github.cache()).unwrap();
     let refused = github.github(&page, &[]);
     never_logged(&refused);
     assert!(
@@ -575,7 +580,7 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
         "{}",
         refused.log
     );
-    assert!(!github.cache.exists(), "a refused run saved its out/");
+    assert!(!github.cache().exists(), "a refused run saved its out/");
     let rotated = github.github(&page, &[("rotate_ca", "true")]);
     never_logged(&rotated);
     assert!(rotated.passed, "week 2, rotating:\n{}", rotated.log);
@@ -592,7 +597,7 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
     );
     fs::remove_dir_all(far.join("delta")).unwrap();
     let near = github
-        .cache
+        .cache()
         .join(format!("seedforge-out-{}/out", github.runs));
     assert_eq!(sums(&far.join("out")), sums(&near), "week 2: the far side");
     receipt("the far side's receipt, week 2");
@@ -607,13 +612,12 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
     commit(&work, "week 3: one more image");
     let mut gitlab = Ci {
         root: root.join("gitlab"),
-        cache: root.join("gitlab/cache"),
         origin: origin.clone(),
         bin,
         secrets: BTreeMap::from([("CLUSTER_TOKEN", secrets["CLUSTER_TOKEN"].clone())]),
         runs: 0,
     };
-    copy_tree(&near, &gitlab.cache.join("seedforge-out/out"));
+    copy_tree(&near, &gitlab.cache().join("seedforge-out/out"));
     let before = sums(&near);
     let missing = gitlab.gitlab(&page, "schedule");
     never_logged(&missing);
@@ -630,7 +634,7 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
         "{}",
         missing.log
     );
-    assert_eq!(sums(&gitlab.cache.join("seedforge-out/out")), before);
+    assert_eq!(sums(&gitlab.cache().join("seedforge-out/out")), before);
     gitlab.secrets = secrets.clone();
     let on_gitlab = gitlab.gitlab(&page, "schedule");
     never_logged(&on_gitlab);
@@ -651,7 +655,7 @@ fn the_weekly_job_of_docs_pipeline_md_runs_as_written_for_three_weeks() {
     copy_tree(&gh, &far.join("delta"));
     far_side(&page, &far, &[token]);
     let near = github
-        .cache
+        .cache()
         .join(format!("seedforge-out-{}/out", github.runs));
     assert_eq!(sums(&far.join("out")), sums(&near), "week 3: the far side");
 }
