@@ -25,6 +25,11 @@ pub struct RenderSettings {
     pub embedded_registry: bool,
     /// The nodes' bootstrap applies a payload with an older k3s than the one a node runs.
     pub allow_downgrade: bool,
+    /// The releases a running node steps through before `k3s_version`, oldest first
+    /// (`cluster.upgrade_path`); empty when the nodes go straight to `k3s_version`. Each
+    /// hop's binary is `payload/hops/<release>/k3s`, its airgap archives
+    /// `payload/hops/<release>/images/`.
+    pub hops: Vec<String>,
     /// The join token.
     pub token: SecretValue,
     /// The registry's host (IP or DNS name); `None` when the cluster has no registry
@@ -207,6 +212,11 @@ struct K3sInfo {
     unit: &'static str,
     join_attempts: u32,
     start_seconds: u32,
+    /// The releases a running node steps through before `cluster.k3s_version`, oldest
+    /// first (`cluster.upgrade_path`); empty for a direct upgrade.
+    hops: Vec<String>,
+    /// The servers' node names, in config order: the order they take each hop in.
+    servers: Vec<String>,
 }
 
 impl NodeContext {
@@ -269,6 +279,11 @@ impl NodeContext {
                 },
                 join_attempts: JOIN_ATTEMPTS,
                 start_seconds: START_SECONDS,
+                hops: settings.hops.clone(),
+                servers: (settings.nodes.iter())
+                    .filter(|n| n.role == Role::Server)
+                    .map(|n| n.name.clone())
+                    .collect(),
             },
             install: InstallInfo {
                 mode: node.install.as_str(),
