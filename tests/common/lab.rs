@@ -191,3 +191,41 @@ pub fn k3s_binary(release: &str, salt: &str) -> Vec<u8> {
     b.extend_from_slice(salt.as_bytes());
     b
 }
+
+/// The hop of [`hop_upgrade`]: a release whose table row names its components only.
+pub const HOP: &str = "v1.32.10+k3s1";
+
+/// The images [`HOP`] needs that the lab's list does not hold (its components' tags), as
+/// `SOURCE DESTINATION` lines: the lab's fixtures under the hop's names.
+pub const HOP_IMAGES: [&str; 4] = [
+    "oci:../images/oci:mirrored-coredns-coredns:1.12.1 docker.io/rancher/mirrored-coredns-coredns:1.13.1",
+    "oci-archive:../images/traefik.oci.tar docker.io/rancher/mirrored-library-traefik:3.5.1",
+    "oci:../images/oci:mirrored-metrics-server:v0.7.2 docker.io/rancher/mirrored-metrics-server:v0.8.0",
+    "oci:../images/oci:local-path-provisioner:v0.0.31 docker.io/rancher/local-path-provisioner:v0.0.32",
+];
+
+/// The lab as an upgrade from v1.31.4+k3s1 through [`HOP`] (`cluster.upgrade_path`): the
+/// hop's images added to the list and its k3s binary (`binary_release` its own) a `files:`
+/// entry `hops/<HOP>/k3s`.
+pub fn hop_upgrade(lab: &Lab, binary_release: &str) {
+    let dir = lab.lab_dir();
+    let config = fs::read_to_string(dir.join("seedforge.yaml")).unwrap();
+    let binary = k3s_binary(binary_release, "hop");
+    fs::write(dir.join("k3s-hop"), &binary).unwrap();
+    let config = config.replace(
+        "  token: {file: token}\n",
+        &format!(
+            "  upgrade_from: v1.31.4+k3s1\n  upgrade_path: [{HOP}]\n  token: {{file: token}}\n"
+        ),
+    ) + &format!(
+        "files:\n  - name: hops/{HOP}/k3s\n    source: k3s-hop\n    sha256: \"{}\"\n    executable: true\n",
+        super::sha256_bytes(&binary)
+    );
+    fs::write(dir.join("seedforge.yaml"), config).unwrap();
+    let mut list = fs::read_to_string(dir.join("images.txt")).unwrap();
+    for line in HOP_IMAGES {
+        list.push_str(line);
+        list.push('\n');
+    }
+    fs::write(dir.join("images.txt"), list).unwrap();
+}
