@@ -503,6 +503,34 @@ fn a_hops_images_and_binary_are_checked_while_planning() {
         "{stdout}"
     );
     assert!(stdout.contains(&format!("k3s {hop} needs")), "{stdout}");
+    // The nodes' order through the hop: each node at the hop, Ready, before any takes
+    // the target; servers before agents at each.
+    assert!(
+        stdout.contains(&format!(
+            "upgrade path: k3s v1.31.4+k3s1 -> {hop} -> v1.33.1+k3s1"
+        )),
+        "{stdout}"
+    );
+    let json = hops
+        .seedforge()
+        .args(["plan", "--json", "--config", hops.config_arg()])
+        .run()
+        .json();
+    let steps = json["upgrade_path"]["steps"].as_array().unwrap();
+    let order: Vec<(&str, &str)> = (steps.iter())
+        .map(|s| (s["on"].as_str().unwrap(), s["until"].as_str().unwrap()))
+        .collect();
+    let mut expected = Vec::new();
+    for release in [hop, "v1.33.1+k3s1"] {
+        for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
+            expected.push(node);
+            let (on, until) = order[expected.len() - 1];
+            assert_eq!(on, node);
+            let watch = format!("`k3s kubectl get nodes` shows {node} at {release}, Ready");
+            assert!(until.contains(&watch), "{until}");
+        }
+    }
+    assert_eq!(order.len(), expected.len());
 
     // A hop image missing from the lists: named with the hop.
     let list = hops.lab_dir().join("images.txt");
