@@ -208,22 +208,38 @@ pub const HOP_IMAGES: [&str; 4] = [
 /// hop's images added to the list and its k3s binary (`binary_release` its own) a `files:`
 /// entry `hops/<HOP>/k3s`.
 pub fn hop_upgrade(lab: &Lab, binary_release: &str) {
-    let dir = lab.lab_dir();
+    hop_upgrade_in(
+        &lab.lab_dir(),
+        ("v1.31.4+k3s1", HOP, binary_release),
+        &HOP_IMAGES,
+    );
+}
+
+/// The lab config in `dir` as an upgrade from `from` through `hop` (its binary naming
+/// `binary_release`), with the hop's `images` (`SOURCE DESTINATION` lines) added to its list.
+pub fn hop_upgrade_in(
+    dir: &Path,
+    (from, hop, binary_release): (&str, &str, &str),
+    images: &[&str],
+) {
     let config = fs::read_to_string(dir.join("seedforge.yaml")).unwrap();
     let binary = k3s_binary(binary_release, "hop");
     fs::write(dir.join("k3s-hop"), &binary).unwrap();
-    let config = config.replace(
-        "  token: {file: token}\n",
-        &format!(
-            "  upgrade_from: v1.31.4+k3s1\n  upgrade_path: [{HOP}]\n  token: {{file: token}}\n"
-        ),
-    ) + &format!(
-        "files:\n  - name: hops/{HOP}/k3s\n    source: k3s-hop\n    sha256: \"{}\"\n    executable: true\n",
+    let entry = format!(
+        "  - name: hops/{hop}/k3s\n    source: k3s-hop\n    sha256: \"{}\"\n    executable: true\n",
         super::sha256_bytes(&binary)
     );
+    let config = config.replace(
+        "  token: {file: token}\n",
+        &format!("  upgrade_from: {from}\n  upgrade_path: [{hop}]\n  token: {{file: token}}\n"),
+    );
+    let config = match config.contains("\nfiles:\n") {
+        true => config.replace("\nfiles:\n", &format!("\nfiles:\n{entry}")),
+        false => config + "files:\n" + &entry,
+    };
     fs::write(dir.join("seedforge.yaml"), config).unwrap();
     let mut list = fs::read_to_string(dir.join("images.txt")).unwrap();
-    for line in HOP_IMAGES {
+    for line in images {
         list.push_str(line);
         list.push('\n');
     }
