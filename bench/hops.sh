@@ -98,17 +98,22 @@ config() {
   cp "$WORK/bin/k3s-$release" "$dir/k3s"
   local cluster="  k3s_version: $release"
   local lists=("$WORK/set/names-$release.txt")
-  local files="files:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"$(sha256sum "$dir/k3s" | cut -d' ' -f1)\"\n    executable: true\n"
+  local files sum
+  sum=$(sha256sum "$dir/k3s" | cut -d' ' -f1)
+  files="files:\n  - name: bin/k3s\n    source: k3s\n    sha256: \"$sum\"\n    executable: true\n"
   if [ ${#hops[@]} -gt 0 ]; then
-    cluster="$cluster\n  upgrade_from: $FROM\n  upgrade_path: [$(IFS=,; echo "${hops[*]}" | sed 's/,/, /g')]"
+    local path
+    path=$(IFS=,; echo "${hops[*]}")
+    cluster="$cluster\n  upgrade_from: $FROM\n  upgrade_path: [${path//,/, }]"
     for h in "${hops[@]}"; do
       cp "$WORK/bin/k3s-$h" "$dir/k3s-$h"
-      files="$files  - name: hops/$h/k3s\n    source: k3s-$h\n    sha256: \"$(sha256sum "$dir/k3s-$h" | cut -d' ' -f1)\"\n    executable: true\n"
+      sum=$(sha256sum "$dir/k3s-$h" | cut -d' ' -f1)
+      files="$files  - name: hops/$h/k3s\n    source: k3s-$h\n    sha256: \"$sum\"\n    executable: true\n"
       lists+=("$WORK/set/names-$h.txt")
     done
   fi
   sed -e "s/^  k3s_version: .*/$cluster/" "$ROOT/fixtures/lab/seedforge.yaml" >"$dir/seedforge.yaml"
-  printf "$files" >>"$dir/seedforge.yaml"
+  printf '%b' "$files" >>"$dir/seedforge.yaml"
   sort -u "${lists[@]}" | awk -v s="$WORK/set" '{ print "oci:" s ":" $1 " docker.io/" $1 }' >"$dir/images.txt"
 }
 
@@ -214,5 +219,5 @@ H=$(size "$WORK/delta-hops")
 printf '| **three one-minor deltas** | **%s** | %s |\n' "$SUM" "$(python3 -c "print(f'{$SUM/$FLOOR:.3f}x')")"
 printf '| **one medium through the hops** | **%s** | %s |\n' "$H" "$(python3 -c "print(f'{$H/$FLOOR:.3f}x')")"
 printf '| floor: the new bytes | %s | 1.000x |\n' "$FLOOR"
-printf '| whole hops output (`du -sb`) | %s | |\n' "$(size "$HOPS/out")"
+printf '| whole hops output (du -sb) | %s | |\n' "$(size "$HOPS/out")"
 printf '\nhops / three deltas: %s\n' "$(python3 -c "print(f'{$H/$SUM:.3f}x')")"
