@@ -425,6 +425,32 @@ fn a_downloaded_k3s_binary_of_another_release_is_refused_and_not_kept() {
         !lab.out_dir().join("SHA256SUMS").exists(),
         "sealed after a refusal"
     );
+    // A hop's binary (`hops/<RELEASE>/k3s`) downloaded: it must be the hop's release.
+    let lab = Lab::new();
+    common::hop_upgrade(&lab, common::HOP);
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let local = fs::read(lab.lab_dir().join("k3s-hop")).unwrap();
+    let text = text.replace(
+        &format!("source: k3s-hop\n    sha256: \"{}\"", sha256_bytes(&local)),
+        &format!(
+            "source: {}\n    sha256: \"{}\"",
+            server.url("k3s"),
+            sha256_bytes(other)
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    let name = format!("hops/{}/k3s", common::HOP);
+    let line = config_line(&lab, &format!("- name: {name}"));
+    let out = lab
+        .seedforge()
+        .args(["build", "--config", lab.config_arg()])
+        .expect(1)
+        .run();
+    let said = format!(
+        "seedforge.yaml:{line}:5: files entry \"{name}\" is k3s v1.33.0+k3s1, not the hop's release"
+    );
+    assert!(out.stderr.contains(&said), "{said}: {}", out.stderr);
 }
 
 #[test]

@@ -275,12 +275,16 @@ pub fn plan_with_net(
                     None => state.sha256(p),
                 }
             })?;
-        // A downloaded k3s binary is checked for its release once it is there.
+        // A downloaded k3s binary is checked for its release once it is there: the
+        // target's, or a hop's (`hops/<RELEASE>/k3s`).
         for f in &mut files {
-            if f.name == crate::files::K3S_BINARY
-                && matches!(f.origin, crate::files::Origin::Url(_))
-            {
+            if !matches!(f.origin, crate::files::Origin::Url(_)) {
+                continue;
+            }
+            if f.name == crate::files::K3S_BINARY {
                 f.k3s_version = Some(config.cluster.k3s_version.clone());
+            } else if let Some(hop) = crate::config::hop_of_binary(&f.name) {
+                f.k3s_version = Some(hop.to_string());
             }
         }
         steps.push(Step::Files(steps::files::Files {
