@@ -20,7 +20,8 @@
 # HTTP: HTTP/1.1 for every server, and nginx also over HTTP/2 (curl offers h2 by ALPN, as
 # containerd's Go client does over TLS); `seedforge serve` answers HTTP/1.1 (its ALPN).
 #
-# Environment: LOADS ("4 64 256"), RUNS (5; the 256 load takes RUNS_256, 3), IMAGES (8),
+# Environment: LOADS ("4 64 256"), RUNS (5; the 256 load takes RUNS_256, 3), SERVERS (all
+# four: "seedforge-serve nginx nginx-h2 docker-registry"), IMAGES (8),
 # BASE_MIB (16), OWN_MIB (4), KEEP_SET=1 keeps the generated layout in
 # $SEEDFORGE_BENCH_CACHE (default ${TMPDIR:-/tmp}/seedforge-bench-cache), SEEDFORGE (a built
 # binary; default: a release build of this tree).
@@ -221,7 +222,7 @@ load=$1 host=$2 version=$3 work=$4 ca=$5 want=$6
 sed "s/HOST/$host/" "$work/client.cfg" >"$work/client-$host.cfg"
 rm -f "$work"/got.*
 for ((k = 0; k < load; k++)); do
-  curl -sS "$version" --cacert "$ca" -K "$work/client-$host.cfg" -w '%{size_download}\n' \
+  curl -sS "$version" --cacert "$ca" -K "$work/client-$host.cfg" -w '%{size_download} %{http_code} %{url_effective}\n' \
     >"$work/got.$k" 2>>"$work/curl-errors" &
 done
 fail=0
@@ -231,13 +232,17 @@ for ((k = 0; k < load; k++)); do
   got=$(awk '{s += $1} END {print s + 0}' "$work/got.$k")
   [ "$got" = "$want" ] || short=$((short + 1))
 done
-[ "$fail" = 0 ] && [ "$short" = 0 ] || { echo "round: $short of $load clients short, curl failed: $fail" >&2; exit 1; }
+[ "$fail" = 0 ] && [ "$short" = 0 ] || {
+  echo "round: $short of $load clients short, curl failed: $fail; answers other than 200:" >&2
+  cat "$work"/got.* | awk '$2 != 200' | sort | uniq -c | head >&2
+  exit 1
+}
 ROUND
 chmod +x "$WORK/round.sh"
 
 declare -A HOST=([seedforge-serve]="127.0.0.1:$SFP" [nginx]=$NGX [nginx-h2]=$NGX2 [docker-registry]=$REG)
 declare -A VERSION=([seedforge-serve]=--http1.1 [nginx]=--http1.1 [nginx-h2]=--http2 [docker-registry]=--http1.1)
-ORDER=(seedforge-serve nginx nginx-h2 docker-registry)
+read -ra ORDER <<<"${SERVERS:-seedforge-serve nginx nginx-h2 docker-registry}"
 echo -e "load\tserver\tround\twall_s" >"$WORK/times.tsv"
 echo -e "load\tserver\trss_kib" >"$WORK/rss.tsv"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -258,7 +263,10 @@ for load in $LOADS; do
       server=${ORDER[$(((round + k) % ${#ORDER[@]}))]}
       /usr/bin/time -f "$load\t$server\t$round\t%e" -a -o "$WORK/times.tsv" \
         "$WORK/round.sh" "$load" "${HOST[$server]}" "${VERSION[$server]}" "$WORK" \
-        "$WORK/out/pki/ca.crt" "$CLIENT_BYTES" || die "load $load: the pull from $server failed (see $WORK/curl-errors)"
+        "$WORK/out/pki/ca.crt" "$CLIENT_BYTES" || {
+          tail -5 "$WORK/curl-errors" "$WORK/serve.log" "$WORK/nginx/logs/error.log" >&2 || true
+          die "load $load: the pull from $server failed"
+        }
     done
   done
   for server in seedforge-serve docker-registry; do
@@ -279,6 +287,8 @@ for load in sorted({r["load"] for r in rows}, key=int):
     med = {}
     for server in ["seedforge-serve", "nginx", "nginx-h2", "docker-registry"]:
         walls = [float(r["wall_s"]) for r in rows if r["load"] == load and r["server"] == server]
+        if not walls:
+            continue
         med[server] = (st.median(walls), min(walls), max(walls))
     ours = med["seedforge-serve"][0]
     for server, (m, lo, hi) in med.items():
