@@ -581,7 +581,7 @@ fn the_bootstrap_orders_k3s_releases_for_its_downgrade_check() {
 }
 
 /// The server's rendered bootstrap's shell functions `names`, in order, as bash source.
-fn bootstrap_functions(names: &[&str]) -> String {
+pub(crate) fn bootstrap_functions(names: &[&str]) -> String {
     let lab = lab();
     let out = rendered(&lab);
     let (_, bootstrap) = scripts(&out.join("lab-server1/user-data"))
@@ -606,7 +606,7 @@ fn bootstrap_functions(names: &[&str]) -> String {
 }
 
 /// `s` as one single-quoted shell word.
-fn sq(s: &str) -> String {
+pub(crate) fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -758,6 +758,7 @@ fn the_status_names_the_k3s_that_runs_and_the_one_being_installed() {
     let functions = bootstrap_functions(&[
         "json_string",
         "json_or_null",
+        "json_list",
         "status",
         "k3s_version_of",
         "k3s_known",
@@ -771,7 +772,7 @@ fn the_status_names_the_k3s_that_runs_and_the_one_being_installed() {
         let script = format!(
             "set -euo pipefail\n{functions}\nSTATE={state} STATUS={state}/status.json \
              INSTALLING_MARK={state}/k3s-installing K3S={k3s} VERSION_SECONDS=5 NODE=n1 \
-             digest=D applied=A step=start k3s_version= k3s_installing= installed_version=\n{body}\n\
+             digest=D applied=A step=start k3s_version= k3s_installing= installed_version= hop=\n{body}\n\
              status failed why\ncat \"$STATUS\"\n",
             state = sq(&state.to_string_lossy()),
             k3s = sq(&k3s.to_string_lossy()),
