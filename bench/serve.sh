@@ -3,6 +3,8 @@
 #
 #   bench/serve.sh                  # ~3 min on 2 cores; results in BENCHMARKS.md
 #   RUNS=9 CLIENTS=4 bench/serve.sh
+#   bench/serve.sh --fleet          # the fleet rounds: 4, 64 and 256 nodes at once over TLS,
+#                                   # against nginx and docker-registry (bench/serve-fleet.sh)
 #
 # Data: bench/make-mirror-set.py's 20 images (a shared 100 MiB base layer and an own 20 MiB
 # layer each: 501 MiB of unique blobs), the set bench/mirror.sh uses. seedforge serves the
@@ -33,6 +35,7 @@
 # build of this tree).
 set -euo pipefail
 
+if [ "${1:-}" = --fleet ]; then exec "$(dirname "$0")/serve-fleet.sh"; fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-7}
 CLIENTS=${CLIENTS:-4}

@@ -484,11 +484,15 @@ fn export_dir_gets_the_seed_isos_and_nothing_else_changes_there() {
     );
 }
 
+/// The two builds are of an upgrade through a hop (`cluster.upgrade_path`), so its
+/// archive and binary are held to the same bytes, sealed and verified as any artifact.
 #[test]
 fn two_builds_into_different_folders_give_identical_artifacts_sums_and_manifest() {
     // Two copies of the fixtures, so even the absolute input paths differ.
     let one = Lab::new();
     let two = Lab::new();
+    common::hop_upgrade(&one, common::HOP);
+    common::hop_upgrade(&two, common::HOP);
     let out_one = one.root().join("first/out");
     let out_two = two.root().join("second folder/elsewhere");
     let build = |lab: &Lab, out: &Path| {
@@ -521,6 +525,58 @@ fn two_builds_into_different_folders_give_identical_artifacts_sums_and_manifest(
             "{path} differs"
         );
     }
+    hops_are_carried(&one, &out_one, &a);
+}
+
+/// The hop's archive holds what the hop needs (the images only it needs are in no other
+/// archive), is sealed, verified and in the SBOM, and every seed carries it under its
+/// content name beside the hop's binary.
+fn hops_are_carried(lab: &Lab, out: &Path, sealed: &[(String, String)]) {
+    let hop = common::HOP;
+    let archive = format!("airgap/hops/{hop}/k3s-airgap-images-amd64.tar.zst");
+    let (_, sha) = sealed.iter().find(|(p, _)| *p == archive).expect("sealed");
+    verify(lab, out).run();
+    let sbom = fs::read_to_string(out.join("sbom/sbom.spdx.json")).unwrap();
+    assert!(sbom.contains(&archive), "{archive} not in the SBOM");
+    // What each archive holds, by the build's report of its run.
+    let report = lab
+        .seedforge()
+        .args(["build", "--json", "--config", lab.config_arg(), "--out"])
+        .arg(out)
+        .run()
+        .json();
+    let holds = |name: &str| -> Vec<String> {
+        let archives = report["airgap"].as_array().expect("airgap");
+        let a = archives
+            .iter()
+            .find(|a| a["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name}: {report}"));
+        serde_json::from_value(a["images"].clone()).unwrap()
+    };
+    let target = holds("airgap/k3s-airgap-images-amd64.tar.zst");
+    let hop_images = holds(&archive);
+    for line in common::HOP_IMAGES {
+        let image = line.split_whitespace().last().unwrap().to_string();
+        assert!(hop_images.contains(&image), "{image}: {hop_images:?}");
+        assert!(!target.contains(&image), "{image}: {target:?}");
+    }
+    assert!(target.contains(&"docker.io/rancher/mirrored-coredns-coredns:1.12.1".to_string()));
+    if !require_tool("isoinfo") {
+        return;
+    }
+    let sums = std::process::Command::new("isoinfo")
+        .args(["-R", "-x", "/payload/SHA256SUMS", "-i"])
+        .arg(out.join("iso/seed-lab-agent1.iso"))
+        .output()
+        .unwrap();
+    assert!(sums.status.success());
+    let sums = String::from_utf8(sums.stdout).unwrap();
+    let carried = format!(
+        "{sha}  hops/{hop}/images/k3s-airgap-images-amd64-{}.tar.zst",
+        &sha[..12]
+    );
+    assert!(sums.contains(&carried), "{carried}: {sums}");
+    assert!(sums.contains(&format!("  hops/{hop}/k3s\n")), "{sums}");
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! inputs (a `manifests:` file, `cluster.release_images`) cross with the delta; one outside
 //! the config folder cannot, and is refused. And what an operator must be told, never
 //! silently: a k3s downgrade (`delta` and `apply`, exit 2, unless allowed), an upgrade
-//! skipping a k3s minor (`plan --upgrade-from` and `delta`, exit 2), a delta of an
+//! skipping a k3s minor (`plan --upgrade-from` and `delta`, exit 2; carried through a hop
+//! of `cluster.upgrade_path` instead, written and applied), a delta of an
 //! output older than its config ("build first"), an input or the join token edited on the
 //! far side (named before anything is staged).
 
@@ -198,6 +199,15 @@ fn after_an_apply_that_carries_a_grown_bundle_and_a_new_k3s_binary_the_far_side_
     assert!(!out.stderr.contains("kept as pinned"), "{}", out.stderr);
 }
 
+/// The images k3s v1.34.2+k3s1 needs that the lab's list lacks (its components' tags,
+/// known from its release notes): the lab's fixtures under those names.
+const HOP_1_34: [&str; 4] = [
+    "oci:../images/oci:mirrored-coredns-coredns:1.12.1 docker.io/rancher/mirrored-coredns-coredns:1.13.1",
+    "oci-archive:../images/traefik.oci.tar docker.io/rancher/mirrored-library-traefik:3.5.1",
+    "oci:../images/oci:mirrored-metrics-server:v0.7.2 docker.io/rancher/mirrored-metrics-server:v0.8.0",
+    "oci:../images/oci:local-path-provisioner:v0.0.31 docker.io/rancher/local-path-provisioner:v0.0.32",
+];
+
 /// `seedforge apply DELTA --to fixtures/lab/out` in `far`.
 fn apply_in(far: &Path, delta: &Path) -> Cmd {
     common::far_side(far)
@@ -289,6 +299,62 @@ fn a_k3s_downgrade_is_refused_unless_allowed_and_an_upgrade_skipping_a_minor_alw
     }
     assert!(!lab.root().join("skipped").exists());
     common::assert_same_tree(&before, &common::snapshot(&far2), "a refused skip");
+
+    // Carried through a hop instead (a copy of far2, its config an upgrade from 1.33 through
+    // v1.34.2+k3s1, built): `plan --upgrade-from` gives the order hop by hop; the delta
+    // since the 1.33 receipt is written, carries the hop's binary and no blob the far side
+    // has (the hop's images share the fixtures' blobs); the far side's apply ends at that
+    // output byte for byte.
+    let far3 = lab.far_copy("far3");
+    let near = lab.root().join("near");
+    common::copy_tree(&far2.join("fixtures"), &near.join("fixtures"), &|_| false);
+    let near_config = "near/fixtures/lab/seedforge.yaml";
+    let hop = "v1.34.2+k3s1";
+    common::hop_upgrade_in(
+        &near.join("fixtures/lab"),
+        ("v1.33.1+k3s1", hop, hop),
+        &HOP_1_34,
+    );
+    (lab.seedforge())
+        .args(["build", "--config", near_config])
+        .run();
+    let plan = (lab.seedforge())
+        .args([
+            "plan",
+            "--config",
+            near_config,
+            "--upgrade-from",
+            "older.json",
+        ])
+        .run();
+    assert!(
+        plan.stdout.contains(&format!("through the hops {hop}")),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("shows lab-agent2 at {hop}, Ready")),
+        "{}",
+        plan.stdout
+    );
+    let report = lab
+        .seedforge()
+        .args(["delta", "near/fixtures/lab/out", "--since", "older.json"])
+        .args(["-o", "hops", "--json"])
+        .run()
+        .json();
+    let hops_delta = lab.root().join("hops");
+    assert!(
+        (hops_delta.join(format!("out/files/hops/{hop}/k3s"))).is_file(),
+        "{report:#}"
+    );
+    assert_eq!(report["blobs"]["count"], 0, "{report:#}");
+    apply_in(&far3, &hops_delta).run();
+    crate::delta::assert_same_output(
+        &far3.join("fixtures/lab/out"),
+        &near.join("fixtures/lab/out"),
+    );
 
     // Asked for: written.
     lab.delta("newer.json", "delta")

@@ -488,3 +488,85 @@ fn a_k3s_binary_that_disagrees_with_the_table_is_believed_with_a_warning_naming_
     let (_, stderr) = plan(&lab, 0);
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+/// An upgrade across a minor (`cluster.upgrade_path`): planned with the hop's images and
+/// binary, its archive in the plan; a missing image of the hop, a hop binary of another
+/// release, or no path at all: exit 2 naming what to fix, nothing written.
+#[test]
+fn a_hops_images_and_binary_are_checked_while_planning() {
+    let hop = common::HOP;
+    let hops = Lab::new();
+    common::hop_upgrade(&hops, hop);
+    let (stdout, _) = plan(&hops, 0);
+    assert!(
+        stdout.contains(&format!("airgap/hops/{hop}/k3s-airgap-images-amd64")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("k3s {hop} needs")), "{stdout}");
+    // The nodes' order through the hop: each node at the hop, Ready, before any takes
+    // the target; servers before agents at each.
+    assert!(
+        stdout.contains(&format!(
+            "upgrade path: k3s v1.31.4+k3s1 -> {hop} -> v1.33.1+k3s1"
+        )),
+        "{stdout}"
+    );
+    let json = hops
+        .seedforge()
+        .args(["plan", "--json", "--config", hops.config_arg()])
+        .run()
+        .json();
+    let steps = json["upgrade_path"]["steps"].as_array().unwrap();
+    let order: Vec<(&str, &str)> = (steps.iter())
+        .map(|s| (s["on"].as_str().unwrap(), s["until"].as_str().unwrap()))
+        .collect();
+    let mut expected = Vec::new();
+    for release in [hop, "v1.33.1+k3s1"] {
+        for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
+            expected.push(node);
+            let (on, until) = order[expected.len() - 1];
+            assert_eq!(on, node);
+            let watch = format!("`k3s kubectl get nodes` shows {node} at {release}, Ready");
+            assert!(until.contains(&watch), "{until}");
+        }
+    }
+    assert_eq!(order.len(), expected.len());
+
+    // A hop image missing from the lists: named with the hop.
+    let list = hops.lab_dir().join("images.txt");
+    let text = fs::read_to_string(&list).unwrap();
+    fs::write(&list, text.replace(common::HOP_IMAGES[0], "")).unwrap();
+    let (_, stderr) = plan(&hops, 2);
+    assert!(
+        stderr.contains(&format!("k3s {hop} (a hop of cluster.upgrade_path)")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("docker.io/rancher/mirrored-coredns-coredns:1.13.1"),
+        "{stderr}"
+    );
+
+    // The hop's binary is another release.
+    let other = Lab::new();
+    common::hop_upgrade(&other, "v1.33.1+k3s1");
+    let line = line_of(&other, &format!("- name: hops/{hop}/k3s"));
+    let (_, stderr) = plan(&other, 2);
+    assert!(
+        stderr.contains(&format!(
+            "fixtures/lab/seedforge.yaml:{line}:5: files entry \"hops/{hop}/k3s\" is k3s v1.33.1+k3s1, not the hop's release"
+        )),
+        "{stderr}"
+    );
+
+    // No path: refused at k3s_version, naming the fix.
+    let direct = lab(&|t| t.replace("  token:", "  upgrade_from: v1.31.4+k3s1\n  token:"));
+    let (_, stderr) = plan(&direct, 2);
+    assert!(
+        stderr.contains("fixtures/lab/seedforge.yaml:8:3: cluster.k3s_version: k3s v1.31.4+k3s1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("cluster.upgrade_path: auto (the hops {hop})")),
+        "{stderr}"
+    );
+}

@@ -272,7 +272,7 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
     config.register_secrets(&g.secrets);
     if let Some(receipt) = &a.upgrade_from {
         // An upgrade the nodes cannot take in one step is refused before anything is planned.
-        seedforge::delta::upgrade::check_minors(receipt, &a.config.config)?;
+        seedforge::delta::upgrade::check_minors(receipt, &a.config.config, &config.cluster.hops)?;
     }
     let options = plan::PlanOptions {
         locked: false,
@@ -296,6 +296,8 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         Some(receipt) => Some(plan_upgrade(&config, &plan, receipt, &a.config.config)?),
         None => None,
     };
+    // Without a receipt, the order of the config's own path.
+    let path = upgrade.is_none().then(|| path_order(&config)).flatten();
     if g.json {
         #[derive(Serialize)]
         struct PlanJson<'a> {
@@ -305,6 +307,8 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
             warnings: &'a [String],
             #[serde(skip_serializing_if = "Option::is_none")]
             upgrade: Option<&'a seedforge::delta::upgrade::UpgradePlan>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            upgrade_path: Option<&'a seedforge::delta::upgrade::PathOrder>,
         }
         print_json(
             g,
@@ -314,6 +318,7 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
                 steps: &plan.steps,
                 warnings: &plan.warnings,
                 upgrade: upgrade.as_ref(),
+                upgrade_path: path.as_ref(),
                 images: plan
                     .inputs
                     .images
@@ -339,6 +344,9 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         }
         if let Some(u) = &upgrade {
             print_upgrade(u);
+        }
+        if let Some(p) = &path {
+            print_path_order(p);
         }
     }
     Ok(ExitCode::Ok)
@@ -425,6 +433,56 @@ pub(crate) fn signature_line(s: &seedforge::pipeline::seal::SealSignature) -> St
     }
 }
 
+/// The config's nodes, in its order, as the upgrade's order names them.
+fn upgrade_nodes(config: &Config) -> Vec<seedforge::delta::upgrade::UpgradeNode> {
+    (config.nodes.iter())
+        .map(|n| seedforge::delta::upgrade::UpgradeNode {
+            name: n.name.as_str().to_string(),
+            role: match n.role {
+                seedforge::vocab::Role::Server => "server".into(),
+                seedforge::vocab::Role::Agent => "agent".into(),
+            },
+        })
+        .collect()
+}
+
+/// `plan` of a config upgraded through hops (`cluster.upgrade_from` and
+/// `cluster.upgrade_path`), without a receipt: the nodes' order.
+fn path_order(config: &Config) -> Option<seedforge::delta::upgrade::PathOrder> {
+    let from = config.cluster.upgrade_from.as_deref()?;
+    if config.cluster.hops.is_empty() {
+        return None;
+    }
+    Some(seedforge::delta::upgrade::path_order(
+        from,
+        &config.cluster.hops,
+        &config.cluster.k3s_version,
+        &upgrade_nodes(config),
+    ))
+}
+
+/// Prints the nodes' order through the hops.
+fn print_path_order(p: &seedforge::delta::upgrade::PathOrder) {
+    outln!(
+        "upgrade path: k3s {} -> {} -> {} (cluster.upgrade_path)",
+        p.from,
+        p.hops.join(" -> "),
+        p.to
+    );
+    print_order(&p.steps);
+}
+
+/// The order's lines, numbered.
+fn print_order(steps: &[seedforge::delta::upgrade::UpgradeStep]) {
+    outln!("   the order (each step once the one before is done):");
+    for (i, s) in steps.iter().enumerate() {
+        match &s.until {
+            Some(until) => outln!("   {}. {}: {}; until {}", i + 1, s.on, s.run, until),
+            None => outln!("   {}. {}: {}", i + 1, s.on, s.run),
+        }
+    }
+}
+
 /// `plan --upgrade-from RECEIPT`: the upgrade of the receipt's far side to the output of
 /// `plan` (the config's nodes, in the config's order; the payload of its seeds).
 pub(crate) fn plan_upgrade(
@@ -433,17 +491,8 @@ pub(crate) fn plan_upgrade(
     receipt: &Path,
     config_file: &Path,
 ) -> Result<seedforge::delta::upgrade::UpgradePlan, CliError> {
-    use seedforge::delta::upgrade::UpgradeNode;
     use seedforge::pipeline::steps::Step;
-    let nodes: Vec<UpgradeNode> = (config.nodes.iter())
-        .map(|n| UpgradeNode {
-            name: n.name.as_str().to_string(),
-            role: match n.role {
-                seedforge::vocab::Role::Server => "server".into(),
-                seedforge::vocab::Role::Agent => "agent".into(),
-            },
-        })
-        .collect();
+    let nodes = upgrade_nodes(config);
     let payload = plan.steps.iter().find_map(|s| match s {
         Step::Payload(p) => Some(p.payload.as_slice()),
         Step::Iso(i) => Some(i.payload.as_slice()),
@@ -452,7 +501,7 @@ pub(crate) fn plan_upgrade(
     Ok(seedforge::delta::upgrade::plan_upgrade(
         &plan.output,
         receipt,
-        config_file,
+        (config_file, &config.cluster.hops),
         &nodes,
         payload,
         config.registry.as_ref().map(|r| r.node_ca_path.0.as_str()),
@@ -514,13 +563,13 @@ pub(crate) fn print_upgrade(u: &seedforge::delta::upgrade::UpgradePlan) {
         ),
         _ => {}
     }
-    outln!("   the order (each step once the one before is done):");
-    for (i, s) in u.steps.iter().enumerate() {
-        match &s.until {
-            Some(until) => outln!("   {}. {}: {}; until {}", i + 1, s.on, s.run, until),
-            None => outln!("   {}. {}: {}", i + 1, s.on, s.run),
-        }
+    if !u.k3s.hops.is_empty() {
+        outln!(
+            "   through the hops {} (cluster.upgrade_path): every node at each before any takes the next",
+            u.k3s.hops.join(", ")
+        );
     }
+    print_order(&u.steps);
     outln!(
         "   the bootstrap removes the old airgap archives once the new k3s runs; see docs/nodes.md, \"Upgrading a running cluster\""
     );

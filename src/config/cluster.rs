@@ -39,11 +39,48 @@ pub struct Cluster {
     /// receipt: a `k3s_version` more than one minor ahead of it is refused.
     #[serde(default, deserialize_with = "k3s_release_some")]
     pub upgrade_from: Option<String>,
+    /// The releases the nodes step through from `upgrade_from` to `k3s_version`, oldest
+    /// first (`auto`: the newest known release of each skipped minor).
+    #[serde(default, deserialize_with = "upgrade_path_some")]
+    pub upgrade_path: Option<crate::preflight::UpgradePath>,
+    /// The hops resolved from `upgrade_path` while parsing (empty without one).
+    #[serde(skip)]
+    pub hops: Vec<String>,
 }
 
-/// A release the nodes run, written in full as they report it: `vX.Y.Z+k3sN`.
-fn k3s_release_some<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let s = String::deserialize(d)?;
+/// `cluster.upgrade_path`: `auto`, or a list of strict releases.
+fn upgrade_path_some<'de, D: de::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::preflight::UpgradePath>, D::Error> {
+    struct PathVisitor;
+    impl<'de> de::Visitor<'de> for PathVisitor {
+        type Value = crate::preflight::UpgradePath;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("`auto` or a list of k3s releases like [v1.34.2+k3s1, v1.35.1+k3s1]")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v == "auto" {
+                Ok(crate::preflight::UpgradePath::Auto)
+            } else {
+                Err(E::custom(format!(
+                    "cluster.upgrade_path {v:?} is neither `auto` nor a list of k3s releases like [v1.34.2+k3s1, v1.35.1+k3s1]"
+                )))
+            }
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut hops = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                strict_release(&s, "cluster.upgrade_path: a hop").map_err(de::Error::custom)?;
+                hops.push(s);
+            }
+            Ok(crate::preflight::UpgradePath::Releases(hops))
+        }
+    }
+    d.deserialize_any(PathVisitor).map(Some)
+}
+
+/// Refuses `s` unless it is a release written in full as the nodes report it.
+fn strict_release(s: &str, what: &str) -> Result<(), String> {
     let full = (s.strip_prefix('v'))
         .and_then(|rest| rest.split_once("+k3s"))
         .is_some_and(|(core, n)| {
@@ -53,11 +90,27 @@ fn k3s_release_some<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<String
                 && n.bytes().all(|b| b.is_ascii_digit())
         });
     if !full {
-        return Err(de::Error::custom(format!(
-            "cluster.upgrade_from {s:?} is not a k3s release like v1.33.1+k3s1 (the release the far side's nodes run, as `k3s --version` names it)"
-        )));
+        return Err(format!(
+            "{what} {s:?} is not a k3s release like v1.33.1+k3s1 (as `k3s --version` names it)"
+        ));
     }
-    crate::preflight::default_pause_image(&s).map_err(de::Error::custom)?;
+    crate::preflight::default_pause_image(s)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A release the nodes run, written in full as they report it: `vX.Y.Z+k3sN`.
+fn k3s_release_some<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    strict_release(&s, "cluster.upgrade_from").map_err(|e| {
+        de::Error::custom(if e.contains("is not a k3s release like") {
+            format!(
+                "cluster.upgrade_from {s:?} is not a k3s release like v1.33.1+k3s1 (the release the far side's nodes run, as `k3s --version` names it)"
+            )
+        } else {
+            e
+        })
+    })?;
     Ok(Some(s))
 }
 
@@ -73,33 +126,99 @@ pub fn k3s_version_at(path: &Path) -> Option<(u64, u64, String)> {
     Some((line, column, value))
 }
 
-/// Refuses `cluster.k3s_version` (at its line in `text`) when it is more than one minor
-/// ahead of `cluster.upgrade_from`: the nodes upgrade one minor at a time.
+/// The hops of the upgrade from `cluster.upgrade_from` to `cluster.k3s_version`
+/// ([`crate::preflight::resolve_hops`]): a `k3s_version` more than one minor ahead of
+/// `upgrade_from` without `cluster.upgrade_path` is refused at `k3s_version`'s line (the
+/// nodes upgrade one minor at a time), a path that is not one at `upgrade_path`'s; an
+/// `upgrade_path` without `upgrade_from` is refused at its line.
 pub(super) fn check_upgrade_from(
     cluster: &Cluster,
     text: &str,
     path: &Path,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<String>, ConfigError> {
+    let at = |key: &str, message: String| {
+        let (line, column) = key_location(text, "cluster", key);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: format!("cluster.{key}: {message}"),
+        }
+    };
     let Some(from) = &cluster.upgrade_from else {
-        return Ok(());
+        return match cluster.upgrade_path {
+            Some(_) => Err(at(
+                "upgrade_path",
+                "needs cluster.upgrade_from, the release the far side's nodes run now: the path goes from it to cluster.k3s_version".into(),
+            )),
+            None => Ok(Vec::new()),
+        };
     };
-    let to = cluster.k3s_version.as_str();
-    let Some((what, skipped)) = crate::preflight::skipped_minors_message(
-        (from, "cluster.upgrade_from, the far side's"),
-        (to, "cluster.k3s_version"),
-    ) else {
-        return Ok(());
-    };
-    let (line, column) = key_location(text, "cluster", "k3s_version");
-    Err(ConfigError::Invalid {
+    crate::preflight::resolve_hops(from, &cluster.k3s_version, cluster.upgrade_path.as_ref())
+        .map_err(|refusal| match refusal.at_path {
+            true => at("upgrade_path", refusal.message),
+            false => at("k3s_version", refusal.message),
+        })
+}
+
+pub use crate::preflight::{hop_binary_name, hop_of_binary};
+
+/// Every hop has its k3s binary in `files:` (`hops/<RELEASE>/k3s`, else refused at
+/// `cluster.upgrade_path`), and every `files:` entry under `hops/` is the binary of a hop
+/// (else refused at the entry).
+pub(super) fn check_hop_files(
+    hops: &[String],
+    files: &[crate::files::FileConfig],
+    text: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let invalid = |(line, column): (u64, u64), message: String| ConfigError::Invalid {
         path: path.to_path_buf(),
         line,
         column,
-        message: format!(
-            "cluster.k3s_version: {what}; upgrade one minor at a time: build and carry a medium per minor, first with cluster.k3s_version: {} (then cluster.upgrade_from: that release once every node runs it), up to {to}",
-            crate::preflight::first_hop(&skipped)
-        ),
-    })
+        message,
+    };
+    let listed = if hops.is_empty() {
+        "the config has no cluster.upgrade_path".to_string()
+    } else {
+        format!("cluster.upgrade_path's hops are {}", hops.join(", "))
+    };
+    for f in files.iter().filter(|f| f.name.starts_with("hops/")) {
+        let at = (f.location.line, f.location.column);
+        match hop_of_binary(&f.name) {
+            Some(release) if hops.iter().any(|h| h == release) => {}
+            Some(release) => {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "files entry {:?} is the k3s binary of {release}, which is not a hop of the upgrade ({listed}); remove it or add the release to cluster.upgrade_path",
+                        f.name
+                    ),
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "files entry {:?}: the entries under hops/ are the hops' k3s binaries, each named hops/<RELEASE>/k3s ({listed})",
+                        f.name
+                    ),
+                ));
+            }
+        }
+    }
+    for hop in hops {
+        let name = hop_binary_name(hop);
+        if !files.iter().any(|f| f.name == name) {
+            return Err(invalid(
+                key_location(text, "cluster", "upgrade_path"),
+                format!(
+                    "cluster.upgrade_path: the hop {hop} needs its k3s binary: add a files entry named {name:?} (source: the k3s binary of {hop}, executable: true)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A k3s release name, checked while parsing so a bad one is reported at its line.

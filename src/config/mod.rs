@@ -446,7 +446,7 @@ impl Config {
             nodes.push(node.value.clone());
         }
         check_registry(&raw.cluster, raw.registry.as_ref(), text, path)?;
-        cluster::check_upgrade_from(&raw.cluster, text, path)?;
+        let hops = cluster::check_upgrade_from(&raw.cluster, text, path)?;
         check_addresses(raw.registry.as_ref(), &raw.network, &raw.nodes, text, path)?;
         autoinstall::check_logins(&raw.nodes, &raw.autoinstall).map_err(|(l, m)| invalid(&l, m))?;
         if !nodes.is_empty() && !nodes.iter().any(|n| n.role == Role::Server) {
@@ -512,6 +512,7 @@ impl Config {
             column: at.column,
             message,
         })?;
+        cluster::check_hop_files(&hops, &files, text, path)?;
         for (i, f) in files.iter().enumerate() {
             if let crate::files::FileSource::Url(url) = &f.source {
                 let at = format!("files[{i}].source");
@@ -614,7 +615,10 @@ impl Config {
             output: dir.join(raw.output.as_deref().unwrap_or(Path::new("out"))),
             templates: raw.templates.as_deref().map(|t| dir.join(t)),
             dir,
-            cluster: raw.cluster,
+            cluster: Cluster {
+                hops,
+                ..raw.cluster
+            },
             registry: raw.registry,
             registries: raw.registries,
             images: Images {

@@ -102,7 +102,7 @@ impl Config {
             disable: self.cluster.disable.iter().map(|c| c.0.clone()).collect(),
             embedded_registry: self.cluster.embedded_registry,
             allow_downgrade: self.cluster.allow_downgrade,
-            hops: Vec::new(),
+            hops: self.cluster.hops.clone(),
             token,
             registry_host: self.registry.as_ref().map(|r| r.host.to_string()),
             registry_port: self.registry.as_ref().map(|r| r.port),

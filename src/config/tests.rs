@@ -735,3 +735,84 @@ fn chart_images_are_checked_by_default_and_added_when_asked() {
         .to_string();
     assert!(err.contains("check") && err.contains("add"), "{err}");
 }
+
+/// GOOD upgraded from v1.33.1 to v1.36.2 through `path`, with `files` (name, line each).
+fn upgrade(path: &str, files: &[&str]) -> String {
+    let mut text = GOOD
+        .replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.36.2+k3s1")
+        .replace(
+            "  token:",
+            &format!("  upgrade_from: v1.33.1+k3s1\n{path}  token:"),
+        );
+    if !files.is_empty() {
+        text.push_str("files:\n");
+        for name in files {
+            text.push_str(&format!(
+                "  - name: {name}\n    source: k3s\n    sha256: \"{}\"\n",
+                "0".repeat(64)
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn upgrade_path_resolves_the_hops_and_each_needs_its_binary() {
+    const HOPS: [&str; 2] = ["hops/v1.34.2+k3s1/k3s", "hops/v1.35.1+k3s1/k3s"];
+    let listed = "  upgrade_path: [v1.34.2+k3s1, v1.35.1+k3s1]\n";
+    let config = parse(&upgrade(listed, &HOPS)).unwrap();
+    assert_eq!(config.cluster.hops, ["v1.34.2+k3s1", "v1.35.1+k3s1"]);
+    let auto = ["hops/v1.34.5+k3s1/k3s", "hops/v1.35.4+k3s1/k3s"];
+    let config = parse(&upgrade("  upgrade_path: auto\n", &auto)).unwrap();
+    assert_eq!(config.cluster.hops, ["v1.34.5+k3s1", "v1.35.4+k3s1"]);
+    // Without a path: refused at k3s_version, naming the fix.
+    let (line, column, message) = error_at(&upgrade("", &[]));
+    assert_eq!((line, column), (4, 3), "{message}");
+    for said in [
+        "skips the minors 1.34",
+        "cluster.upgrade_path: auto (the hops v1.34.5+k3s1, v1.35.4+k3s1)",
+        "cluster.upgrade_path: [v1.34.5+k3s1, v1.35.4+k3s1]",
+    ] {
+        assert!(message.contains(said), "{said}: {message}");
+    }
+    // A bad path: refused at upgrade_path's line.
+    for (path, said) in [
+        (
+            "[v1.34.3+k3s1, v1.35.1+k3s1]",
+            "nearest known: v1.34.2+k3s1, v1.34.5+k3s1",
+        ),
+        ("[v1.35.1+k3s1, v1.34.2+k3s1]", "is not newer than"),
+        (
+            "[v1.34.2+k3s1]",
+            "skips the minor 1.35 (newest release known here: v1.35.4+k3s1)",
+        ),
+    ] {
+        let (line, column, message) =
+            error_at(&upgrade(&format!("  upgrade_path: {path}\n"), &HOPS));
+        assert_eq!((line, column), (6, 3), "{path}: {message}");
+        assert!(message.starts_with("cluster.upgrade_path: "), "{message}");
+        assert!(message.contains(said), "{said}: {message}");
+    }
+    for bad in ["latest", "[v1.34.2]", "[1.34.2+k3s1]"] {
+        let (line, _, message) = error_at(&upgrade(&format!("  upgrade_path: {bad}\n"), &HOPS));
+        assert_eq!(line, 6, "{bad}: {message}");
+        assert!(message.contains("upgrade_path"), "{bad}: {message}");
+    }
+    // No upgrade_from: refused at the path.
+    let text = GOOD.replace("  token:", "  upgrade_path: auto\n  token:");
+    let (line, _, message) = error_at(&text);
+    assert_eq!(line, 5, "{message}");
+    assert!(message.contains("needs cluster.upgrade_from"), "{message}");
+    // A hop without its binary; an entry under hops/ of no hop, or not a binary.
+    let (line, _, message) = error_at(&upgrade(listed, &HOPS[..1]));
+    assert_eq!(line, 6, "{message}");
+    assert!(
+        message.contains("the hop v1.35.1+k3s1 needs its k3s binary: add a files entry named \"hops/v1.35.1+k3s1/k3s\""),
+        "{message}"
+    );
+    for extra in ["hops/v1.35.4+k3s1/k3s", "hops/v1.34.2+k3s1/other"] {
+        let (line, _, message) = error_at(&upgrade(listed, &[HOPS[0], HOPS[1], extra]));
+        assert_eq!(line, 32, "{extra}: {message}");
+        assert!(message.contains(extra), "{message}");
+    }
+}

@@ -236,6 +236,7 @@ pub fn delta(
             (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.as_str()),
             "this output's",
         ),
+        &super::skew::carried_hops(sealed.sums.keys()),
         allow_downgrade,
         config_file.as_deref(),
         super::downgrade::Side::Near,

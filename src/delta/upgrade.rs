@@ -50,6 +50,9 @@ pub struct K3sChange {
     /// True when `from` is newer than `to`: the nodes refuse the payload unless the
     /// config sets `cluster.allow_downgrade: true`.
     pub downgrade: bool,
+    /// The releases the nodes step through before `to` (`cluster.upgrade_path`'s hops
+    /// newer than `from`), oldest first.
+    pub hops: Vec<String>,
 }
 
 /// One step of the upgrade.
@@ -90,11 +93,35 @@ pub struct UpgradePlan {
     pub steps: Vec<UpgradeStep>,
 }
 
+/// `plan` of a config with `cluster.upgrade_from` and hops: the nodes' order from the
+/// release they run through the hops to the config's.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathOrder {
+    /// `cluster.upgrade_from`.
+    pub from: String,
+    /// The hops, oldest first.
+    pub hops: Vec<String>,
+    /// `cluster.k3s_version`.
+    pub to: String,
+    /// The order, one step a line.
+    pub steps: Vec<UpgradeStep>,
+}
+
+/// The [`PathOrder`] of nodes `nodes` from `from` through `hops` to `to`.
+pub fn path_order(from: &str, hops: &[String], to: &str, nodes: &[UpgradeNode]) -> PathOrder {
+    PathOrder {
+        from: from.to_string(),
+        hops: hops.to_vec(),
+        to: to.to_string(),
+        steps: node_order(nodes, hops, to, None),
+    }
+}
+
 /// Refuses the upgrade of the far side of the receipt `receipt_path` to the release the
 /// config `config` says (`cluster.k3s_version`, named at its line) when it skips a minor;
 /// checked before anything is planned. (An output not built from the config as it is now
 /// is the config's to follow: the plan says so.)
-pub fn check_minors(receipt_path: &Path, config: &Path) -> Result<(), DeltaError> {
+pub fn check_minors(receipt_path: &Path, config: &Path, hops: &[String]) -> Result<(), DeltaError> {
     let receipt = Receipt::load(receipt_path)?;
     let to = crate::config::k3s_version_at(config).map(|(_, _, v)| v);
     super::skew::check(
@@ -104,23 +131,24 @@ pub fn check_minors(receipt_path: &Path, config: &Path) -> Result<(), DeltaError
             "the far side's, as its receipt records",
         ),
         (to.as_deref(), "the config's"),
+        hops,
         Some(config),
         super::downgrade::Side::Near,
     )
 }
 
 /// The upgrade of the far side of the receipt `receipt_path` to the sealed output `out`
-/// (built from the config `config`, whose nodes are `nodes` and whose payload is
-/// `payload`).
+/// (built from the config `config`, whose nodes are `nodes`, whose hops are `hops` and
+/// whose payload is `payload`).
 pub fn plan_upgrade(
     out: &Path,
     receipt_path: &Path,
-    config: &Path,
+    (config, hops): (&Path, &[String]),
     nodes: &[UpgradeNode],
     payload: Option<&[PayloadFile]>,
     node_ca_path: Option<&str>,
 ) -> Result<UpgradePlan, DeltaError> {
-    check_minors(receipt_path, config)?;
+    check_minors(receipt_path, config, hops)?;
     let receipt = Receipt::load(receipt_path)?;
     let delta = preview(out, &receipt, Some(config))?;
     let up_to_date = receipt.manifest_sha256 == delta.doc.target_manifest_sha256;
@@ -134,6 +162,7 @@ pub fn plan_upgrade(
             (Some(from), Some(to)) => newer(from, to),
             _ => false,
         },
+        hops: taken_hops(receipt.k3s_version.as_deref(), hops),
         from: receipt.k3s_version.clone(),
         to: delta.k3s_version.clone(),
     };
@@ -200,15 +229,78 @@ fn order(
     }
     let version = k3s.to.as_deref().unwrap_or("the new version");
     let payload = payload.unwrap_or("the new payload's digest");
-    for role in ["server", "agent"] {
-        for n in nodes.iter().filter(|n| n.role == role) {
-            steps.push(step(
-                &n.name,
-                "attach the new seed (and payload medium), then reboot or `systemctl restart seedforge-bootstrap`".into(),
-                Some(format!(
-                    "{NODE_STATUS} says \"state\": \"done\", \"payload\": \"{payload}\", \"k3s_version\": \"{version}\""
-                )),
-            ));
+    steps.extend(node_order(nodes, &k3s.hops, version, Some(payload)));
+    steps
+}
+
+/// The hops of `hops` the nodes of a far side at `from` take: those newer than `from`
+/// (every one when `from` is not known).
+pub fn taken_hops(from: Option<&str>, hops: &[String]) -> Vec<String> {
+    let at = from.and_then(crate::preflight::release_order);
+    (hops.iter())
+        .filter(|h| at.is_none() || crate::preflight::release_order(h) > at)
+        .cloned()
+        .collect()
+}
+
+/// The nodes' order through `hops` to `version`: at each release, the servers one at a
+/// time, then the agents, every node at a release before any takes the next. The new seed
+/// is attached and the bootstrap restarted once; it takes each release in turn. Before
+/// each next step: the node at that release and Ready (`k3s kubectl get nodes`), and at the
+/// target its status file done (with `payload`, the new payload's digest, when known).
+pub fn node_order(
+    nodes: &[UpgradeNode],
+    hops: &[String],
+    version: &str,
+    payload: Option<&str>,
+) -> Vec<UpgradeStep> {
+    let mut steps = Vec::new();
+    let releases = hops.len() + 1;
+    let watch = |node: &str, release: &str| {
+        format!("`k3s kubectl get nodes` shows {node} at {release}, Ready")
+    };
+    for (i, release) in hops.iter().map(String::as_str).chain([version]).enumerate() {
+        let last = i + 1 == releases;
+        for role in ["server", "agent"] {
+            for n in nodes.iter().filter(|n| n.role == role) {
+                let run = match (i, hops.is_empty()) {
+                    (_, true) => "attach the new seed (and payload medium), then reboot or `systemctl restart seedforge-bootstrap`".to_string(),
+                    (0, false) => format!(
+                        "attach the new seed (and payload medium), then reboot or `systemctl restart seedforge-bootstrap`: the bootstrap takes k3s {release} first (hop 1 of {}: its images imported, its binary in place, k3s restarted), then each next release in its turn",
+                        hops.len()
+                    ),
+                    (_, false) if last => format!(
+                        "the bootstrap takes k3s {release}, the target, in its turn (nothing to do on the node)"
+                    ),
+                    (_, false) => format!(
+                        "the bootstrap takes k3s {release} (hop {} of {}) in its turn (nothing to do on the node)",
+                        i + 1,
+                        hops.len()
+                    ),
+                };
+                let until = if !last {
+                    watch(&n.name, release)
+                } else {
+                    let status = match payload {
+                        Some(payload) => format!(
+                            "{NODE_STATUS} says \"state\": \"done\", \"payload\": \"{payload}\", \"k3s_version\": \"{version}\""
+                        ),
+                        None => format!(
+                            "{NODE_STATUS} says \"state\": \"done\", \"k3s_version\": \"{version}\""
+                        ),
+                    };
+                    if hops.is_empty() {
+                        status
+                    } else {
+                        format!("{status}, and {}", watch(&n.name, release))
+                    }
+                };
+                steps.push(UpgradeStep {
+                    on: n.name.clone(),
+                    run,
+                    until: Some(until),
+                });
+            }
         }
     }
     steps
@@ -276,6 +368,7 @@ mod tests {
             from: Some("v1.33.1+k3s1".into()),
             to: Some("v1.33.2+k3s1".into()),
             downgrade: false,
+            hops: Vec::new(),
         };
         let steps = order(
             Path::new("r.json"),
@@ -298,5 +391,58 @@ mod tests {
         let until = steps[7].until.as_deref().unwrap();
         assert!(until.contains("\"payload\": \"ab\""), "{until}");
         assert!(until.contains("v1.33.2+k3s1"), "{until}");
+    }
+
+    /// Through hops: every node at a release (servers one at a time, then agents) before
+    /// any node takes the next, each step watched until the node is at it and Ready.
+    #[test]
+    fn through_hops_every_node_takes_a_release_before_any_takes_the_next() {
+        let nodes =
+            [("a1", "agent"), ("s1", "server"), ("s2", "server")].map(|(n, r)| UpgradeNode {
+                name: n.into(),
+                role: r.into(),
+            });
+        let hops = taken_hops(
+            Some("v1.34.1+k3s1"),
+            &["v1.34.2+k3s1".to_string(), "v1.35.1+k3s1".to_string()],
+        );
+        assert_eq!(hops, ["v1.34.2+k3s1", "v1.35.1+k3s1"]);
+        assert_eq!(
+            taken_hops(Some("v1.34.5+k3s1"), &hops),
+            ["v1.35.1+k3s1"],
+            "a hop the far side is past is not taken"
+        );
+        let steps = node_order(&nodes, &hops, "v1.36.2+k3s1", Some("ab"));
+        let on: Vec<(&str, &str)> = (steps.iter())
+            .map(|s| (s.on.as_str(), s.until.as_deref().unwrap()))
+            .map(|(on, until)| {
+                let at = ["v1.34.2+k3s1", "v1.35.1+k3s1", "v1.36.2+k3s1"]
+                    .into_iter()
+                    .find(|r| until.contains(&format!("{on} at {r}, Ready")))
+                    .unwrap_or_else(|| panic!("{until}"));
+                (on, at)
+            })
+            .collect();
+        let mut expected = Vec::new();
+        for r in ["v1.34.2+k3s1", "v1.35.1+k3s1", "v1.36.2+k3s1"] {
+            for n in ["s1", "s2", "a1"] {
+                expected.push((n, r));
+            }
+        }
+        assert_eq!(on, expected);
+        assert!(
+            steps[0]
+                .run
+                .contains("systemctl restart seedforge-bootstrap")
+        );
+        assert!(steps[0].run.contains("hop 1 of 2"), "{}", steps[0].run);
+        assert!(steps[3].run.contains("nothing to do"), "{}", steps[3].run);
+        assert!(
+            steps[8]
+                .until
+                .as_deref()
+                .unwrap()
+                .contains("\"payload\": \"ab\"")
+        );
     }
 }

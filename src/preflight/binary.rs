@@ -301,6 +301,7 @@ pub fn check_k3s_releases(
             path: path.to_path_buf(),
             found: found.into_iter().take(3).collect(),
             expected: expected.to_string(),
+            hop: super::hop_of_binary(name).is_some(),
         },
     )))
 }

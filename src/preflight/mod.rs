@@ -18,11 +18,16 @@ use crate::input::Location;
 use std::path::{Path, PathBuf};
 
 mod binary;
+mod path;
 mod releases;
 
 pub use binary::{
     BinaryFacts, K3S_BINARY_SCAN_LIMIT, check_k3s_binary, check_k3s_releases, k3s_binary_facts,
     k3s_versions_in,
+};
+pub use path::{
+    HopNeeds, PathRefusal, UpgradePath, hop_binary_name, hop_of_binary, nearest_known,
+    release_order, resolve_hops,
 };
 pub use releases::{
     NEWEST_PAUSE, PAUSE_LINES, PAUSE_REPOSITORY, PauseFact, PauseLine, RELEASES, Release,
@@ -97,12 +102,27 @@ pub struct K3sBinaryMismatch {
     pub path: PathBuf,
     /// The releases the binary names.
     pub found: Vec<String>,
-    /// `cluster.k3s_version`.
+    /// `cluster.k3s_version`, or the hop's release.
     pub expected: String,
+    /// The binary is a hop's (`hops/<RELEASE>/k3s`), not the target's.
+    pub hop: bool,
 }
 
 impl std::fmt::Display for K3sBinaryMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.hop {
+            return write!(
+                f,
+                "{}:{}:{}: files entry {:?} is k3s {}, not the hop's release ({}); give the k3s binary of {}",
+                self.config.display(),
+                self.at.line,
+                self.at.column,
+                self.name,
+                self.found.join(" and "),
+                self.path.display(),
+                self.expected
+            );
+        }
         write!(
             f,
             "{}:{}:{}: files entry {:?}: {} is k3s {}, but cluster.k3s_version is {}; give the k3s binary of {}, or set cluster.k3s_version to the binary's release",

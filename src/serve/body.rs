@@ -5,8 +5,10 @@
 //! A whole blob is hashed as it is read, and its last chunk is given to the connection
 //! only once the hash matches its digest: on a mismatch (a disk error, an edit) the body
 //! fails instead, the connection is dropped short of its `Content-Length`, and no client
-//! takes the bytes as a complete blob.
+//! takes the bytes as a complete blob. A blob whose hash matched is remembered with its
+//! file's identity ([`super::verified`]), and sent unhashed while the file keeps it.
 
+use super::verified::{Identity, Verified};
 use crate::oci::Digest;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
@@ -50,8 +52,16 @@ impl Body {
         })
     }
 
-    /// The whole `file`, `size` bytes, checked against `digest` as it is read.
-    pub fn checked_file(file: File, size: u64, digest: Digest) -> Body {
+    /// The whole `file`, `size` bytes, checked against `digest` as it is read; once it
+    /// matched, `verified` remembers it with the file's `identity` (taken when it was
+    /// opened), unless the file changed while it was read.
+    pub fn checked_file(
+        file: File,
+        size: u64,
+        digest: Digest,
+        verified: Arc<Verified>,
+        identity: Identity,
+    ) -> Body {
         Body::File(FileBody {
             file: Arc::new(file),
             pos: 0,
@@ -59,17 +69,20 @@ impl Body {
             check: Some(Check {
                 digest,
                 hasher: Some(Sha256::new()),
+                remember: Some((verified, identity)),
             }),
             reading: None,
         })
     }
 }
 
-/// The digest a whole blob must hash to, and its hash so far.
+/// The digest a whole blob must hash to, its hash so far, and where a match is remembered.
 struct Check {
     digest: Digest,
     /// With the reading task while a chunk is read.
     hasher: Option<Sha256>,
+    /// Taken by the task that reads the last chunk.
+    remember: Option<(Arc<Verified>, Identity)>,
 }
 
 /// A chunk read, and the hash with it.
@@ -126,6 +139,11 @@ impl FileBody {
             let last = at + len >= self.end;
             let mut hasher = self.check.as_mut().and_then(|c| c.hasher.take());
             let expected = self.check.as_ref().map(|c| c.digest.clone());
+            let remember = if last {
+                self.check.as_mut().and_then(|c| c.remember.take())
+            } else {
+                None
+            };
             self.reading = Some(tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0; usize::try_from(len).unwrap_or(0)];
                 let mut filled = 0;
@@ -155,6 +173,13 @@ impl FileBody {
                             io::ErrorKind::InvalidData,
                             "blob does not match its digest",
                         ));
+                    }
+                    // The bytes matched: remembered while the file is the one opened, as
+                    // it was then (a write during the read moved its change time).
+                    if let Some((verified, identity)) = remember
+                        && file.metadata().is_ok_and(|m| Identity::of(&m) == identity)
+                    {
+                        verified.remember(expected.key(), identity);
                     }
                 }
                 Ok((buf, hasher))

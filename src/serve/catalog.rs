@@ -8,6 +8,7 @@
 //! it, the first in `index.json` order wins.
 
 use super::reach::Reach;
+use super::verified::{Identity, Verified};
 use crate::image::Reference;
 use crate::input::InputError;
 use crate::oci::Digest;
@@ -18,7 +19,6 @@ use serde::de::{SeqAccess, Visitor};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::fd::AsFd as _;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -306,32 +306,12 @@ impl<'a> Repo<'a> {
     }
 }
 
-/// Which `index.json` a catalog was parsed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Identity {
-    fn of(meta: &std::fs::Metadata) -> Identity {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
 /// The last catalog parsed, by the identity of its `index.json`.
 #[derive(Default)]
 pub(crate) struct Cache {
     last: Mutex<Option<(Identity, Arc<Catalog>)>>,
+    /// The blobs checked whole, kept across snapshots (a blob's identity is its file's).
+    verified: Arc<Verified>,
 }
 
 /// Why a request cannot see `OUT`.
@@ -378,6 +358,8 @@ pub(super) struct Snapshot {
     pub oci: File,
     /// Its names.
     pub catalog: Arc<Catalog>,
+    /// The blobs checked whole.
+    pub verified: Arc<Verified>,
 }
 
 impl Snapshot {
@@ -397,6 +379,7 @@ impl Snapshot {
                 out: out_dir,
                 oci,
                 catalog: catalog.clone(),
+                verified: cache.verified.clone(),
             });
         }
         let cap = crate::input::Kind::Manifest.cap();
@@ -409,6 +392,7 @@ impl Snapshot {
             out: out_dir,
             oci,
             catalog,
+            verified: cache.verified.clone(),
         })
     }
 

@@ -5,6 +5,7 @@ use super::catalog::{Repo, Snapshot};
 use super::routes::{
     DigestRef, Request, Route, digest_ref, document, error, query_values, valid_name, valid_tag,
 };
+use super::verified::Identity;
 use crate::oci::Digest;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -186,8 +187,9 @@ fn not_modified(digest: &Digest) -> Response<Body> {
 }
 
 /// A blob the repository reaches, whole or one range of it. The whole blob is hashed as it
-/// is sent ([`Body::checked_file`]); a range is not (its client checks the whole it puts
-/// together).
+/// is sent ([`Body::checked_file`]) unless it was checked whole before and its file is
+/// still the same ([`super::verified`]); a range is not (its client checks the whole it
+/// puts together).
 fn blob(
     snapshot: &Snapshot,
     repo: &Repo<'_>,
@@ -219,6 +221,7 @@ fn blob(
         }
     };
     let size = meta.len();
+    let identity = Identity::of(&meta);
     let (status, start, end) = match request.range.as_deref().map(|r| range(r, size)) {
         None | Some(Range::Ignore) => (StatusCode::OK, 0, size),
         Some(Range::Part(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end),
@@ -247,10 +250,13 @@ fn blob(
     }
     let body = if request.head || start == end {
         Body::empty()
-    } else if status == StatusCode::OK {
-        Body::checked_file(file, size, digest.clone())
-    } else {
+    } else if status != StatusCode::OK {
         Body::file(file, start, end)
+    } else if snapshot.verified.holds(digest.key(), &identity) {
+        Body::file(file, 0, size)
+    } else {
+        let verified = snapshot.verified.clone();
+        Body::checked_file(file, size, digest.clone(), verified, identity)
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;

@@ -16,7 +16,8 @@
 //! - **No bytes a digest does not vouch for**: a manifest is read whole and checked before
 //!   it is sent; a whole blob is hashed as it is streamed and, on a mismatch, the response
 //!   is cut short of its `Content-Length` (and the blob named in the log), so no client
-//!   takes it as complete ([`body`]). A range is not checked: its client checks the blob
+//!   takes it as complete ([`body`]); once matched, it is sent unhashed while its file
+//!   keeps its identity ([`verified`]). A range is not checked: its client checks the blob
 //!   it puts together.
 //! - **Names** ([`catalog`]): a layout image `docker.io/rancher/pause:3.6` is
 //!   `rancher/pause:3.6` here, as `seedforge push` would have put it and as the build's
@@ -49,6 +50,7 @@ mod referrers;
 mod routes;
 mod tls;
 mod unit;
+mod verified;
 
 pub use limits::{Limits, raise_fd_limit};
 pub use unit::unit;

@@ -191,3 +191,57 @@ pub fn k3s_binary(release: &str, salt: &str) -> Vec<u8> {
     b.extend_from_slice(salt.as_bytes());
     b
 }
+
+/// The hop of [`hop_upgrade`]: a release whose table row names its components only.
+pub const HOP: &str = "v1.32.10+k3s1";
+
+/// The images [`HOP`] needs that the lab's list does not hold (its components' tags), as
+/// `SOURCE DESTINATION` lines: the lab's fixtures under the hop's names.
+pub const HOP_IMAGES: [&str; 4] = [
+    "oci:../images/oci:mirrored-coredns-coredns:1.12.1 docker.io/rancher/mirrored-coredns-coredns:1.13.1",
+    "oci-archive:../images/traefik.oci.tar docker.io/rancher/mirrored-library-traefik:3.5.1",
+    "oci:../images/oci:mirrored-metrics-server:v0.7.2 docker.io/rancher/mirrored-metrics-server:v0.8.0",
+    "oci:../images/oci:local-path-provisioner:v0.0.31 docker.io/rancher/local-path-provisioner:v0.0.32",
+];
+
+/// The lab as an upgrade from v1.31.4+k3s1 through [`HOP`] (`cluster.upgrade_path`): the
+/// hop's images added to the list and its k3s binary (`binary_release` its own) a `files:`
+/// entry `hops/<HOP>/k3s`.
+pub fn hop_upgrade(lab: &Lab, binary_release: &str) {
+    hop_upgrade_in(
+        &lab.lab_dir(),
+        ("v1.31.4+k3s1", HOP, binary_release),
+        &HOP_IMAGES,
+    );
+}
+
+/// The lab config in `dir` as an upgrade from `from` through `hop` (its binary naming
+/// `binary_release`), with the hop's `images` (`SOURCE DESTINATION` lines) added to its list.
+pub fn hop_upgrade_in(
+    dir: &Path,
+    (from, hop, binary_release): (&str, &str, &str),
+    images: &[&str],
+) {
+    let config = fs::read_to_string(dir.join("seedforge.yaml")).unwrap();
+    let binary = k3s_binary(binary_release, "hop");
+    fs::write(dir.join("k3s-hop"), &binary).unwrap();
+    let entry = format!(
+        "  - name: hops/{hop}/k3s\n    source: k3s-hop\n    sha256: \"{}\"\n    executable: true\n",
+        super::sha256_bytes(&binary)
+    );
+    let config = config.replace(
+        "  token: {file: token}\n",
+        &format!("  upgrade_from: {from}\n  upgrade_path: [{hop}]\n  token: {{file: token}}\n"),
+    );
+    let config = match config.contains("\nfiles:\n") {
+        true => config.replace("\nfiles:\n", &format!("\nfiles:\n{entry}")),
+        false => config + "files:\n" + &entry,
+    };
+    fs::write(dir.join("seedforge.yaml"), config).unwrap();
+    let mut list = fs::read_to_string(dir.join("images.txt")).unwrap();
+    for line in images {
+        list.push_str(line);
+        list.push('\n');
+    }
+    fs::write(dir.join("images.txt"), list).unwrap();
+}

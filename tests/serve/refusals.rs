@@ -385,18 +385,53 @@ fn a_blob_that_no_longer_matches_its_digest_is_cut_short_and_logged() {
     let layout = Layout::new();
     let mut serve = layout.serve();
     let blobs = layout.out.join("oci/blobs/sha256");
-    // One byte changed in the 4 MiB layer (deep in it: many chunks go out first) and in
-    // the small image's config (one chunk).
-    let damage = |digest: &str, at: usize| {
-        let path = blobs.join(&digest[7..]);
-        let mut bytes = fs::read(&path).unwrap();
-        bytes[at] ^= 1;
-        fs::write(&path, bytes).unwrap();
-    };
     let layer = &layout.big.layers[0];
-    damage(&layer.digest, usize::try_from(BIG).unwrap() - 100);
     let config = &layout.other.config;
-    damage(&config.digest, 1);
+    // Both served whole first: each was hashed and is remembered as checked, so what
+    // follows is served unhashed unless its file is seen to have changed.
+    for (repo, blob) in [("acme/big", layer), ("acme/other", config)] {
+        let url = format!("/v2/{repo}/blobs/{}", blob.digest);
+        for _ in 0..2 {
+            let got = get(&serve, &url, &[]);
+            assert_eq!(common::sha256_bytes(&got.body), blob.digest[7..], "{repo}");
+        }
+    }
+    // One byte changed in the 4 MiB layer (deep in it: many chunks go out first) in place,
+    // the file's size and modification time as they were (its change time moves, which no
+    // program can set back); the small image's config (one chunk) replaced by a damaged
+    // copy renamed over it (another inode), its times those of the original.
+    let path = blobs.join(&layer.digest[7..]);
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    {
+        use std::io::{Seek as _, SeekFrom, Write as _};
+        let at = layer.size - 100;
+        let mut byte = [0u8];
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        std::io::Read::read_exact(&mut f, &mut byte).unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&[byte[0] ^ 1]).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    assert_eq!(fs::metadata(&path).unwrap().len(), layer.size);
+    let path = blobs.join(&config.digest[7..]);
+    let original = fs::read(&path).unwrap();
+    let mut bytes = original.clone();
+    bytes[1] ^= 1;
+    let new = blobs.join("replacement");
+    fs::write(&new, bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&new)
+        .unwrap()
+        .set_modified(fs::metadata(&path).unwrap().modified().unwrap())
+        .unwrap();
+    fs::rename(&new, &path).unwrap();
     for (repo, blob) in [("acme/big", layer), ("acme/other", config)] {
         let got = get(&serve, &format!("/v2/{repo}/blobs/{}", blob.digest), &[]);
         // The head promised the whole blob; fewer bytes came before the connection ended.
@@ -431,6 +466,15 @@ fn a_blob_that_no_longer_matches_its_digest_is_cut_short_and_logged() {
     let sound = &layout.big.config;
     let got = get(&serve, &format!("/v2/acme/big/blobs/{}", sound.digest), &[]);
     assert_eq!(common::sha256_bytes(&got.body), sound.digest[7..]);
+    // The config put right by another rename: checked again, and whole.
+    fs::write(&new, &original).unwrap();
+    fs::rename(&new, blobs.join(&config.digest[7..])).unwrap();
+    let got = get(
+        &serve,
+        &format!("/v2/acme/other/blobs/{}", config.digest),
+        &[],
+    );
+    assert_eq!(common::sha256_bytes(&got.body), config.digest[7..]);
     serve.assert_answering(&[]);
 }
 

@@ -456,6 +456,7 @@ pub fn apply<E>(
             "this output's",
         ),
         (delta.target_k3s.as_deref(), "the delta's"),
+        &super::skew::carried_hops(delta.target_sums.keys()),
         allow_downgrade,
         Some(&new_config),
         super::downgrade::Side::Far,

@@ -9,8 +9,8 @@ use crate::config::Config;
 use crate::image::{ImageList, Reference};
 use crate::pipeline::state::BuildState;
 use crate::preflight::{
-    BinaryFacts, K3S_BINARY_SCAN_LIMIT, PAUSE_REPOSITORY, Requirement, binary_disagreements,
-    check_airgap_images, k3s_binary_facts, release_warnings, required_images,
+    BinaryFacts, HopNeeds, K3S_BINARY_SCAN_LIMIT, PAUSE_REPOSITORY, Requirement,
+    binary_disagreements, check_airgap_images, k3s_binary_facts, release_warnings, required_images,
 };
 use std::path::PathBuf;
 
@@ -41,10 +41,42 @@ pub(super) fn carried_binary(
     state: &BuildState,
     kept: &std::collections::BTreeMap<String, crate::pipeline::offline_files::KeptFile>,
 ) -> Result<Option<CarriedBinary>> {
-    for f in &config.files {
-        if let (crate::files::K3S_BINARY, crate::files::FileSource::Local(p)) =
-            (f.name.as_str(), &f.source)
-        {
+    read_binary(
+        config,
+        state,
+        kept,
+        crate::files::K3S_BINARY,
+        &config.cluster.k3s_version,
+    )
+}
+
+/// Each hop of `cluster.upgrade_path` (oldest first) with its k3s binary
+/// (`hops/<RELEASE>/k3s`) read as [`carried_binary`] reads the target's: a local binary of
+/// another release than the hop's is refused.
+pub(super) fn hop_binaries(
+    config: &Config,
+    state: &BuildState,
+    kept: &std::collections::BTreeMap<String, crate::pipeline::offline_files::KeptFile>,
+) -> Result<Vec<(String, Option<CarriedBinary>)>> {
+    (config.cluster.hops.iter())
+        .map(|hop| {
+            let name = crate::config::hop_binary_name(hop);
+            Ok((hop.clone(), read_binary(config, state, kept, &name, hop)?))
+        })
+        .collect()
+}
+
+/// The local `files:` entry `name`, read for what it says and refused unless it is the
+/// release `expected` (when it names one).
+fn read_binary(
+    config: &Config,
+    state: &BuildState,
+    kept: &std::collections::BTreeMap<String, crate::pipeline::offline_files::KeptFile>,
+    name: &str,
+    expected: &str,
+) -> Result<Option<CarriedBinary>> {
+    for f in config.files.iter().filter(|f| f.name == name) {
+        if let crate::files::FileSource::Local(p) = &f.source {
             // The copy the build takes: the one kept in OUT/files, else the source.
             let path = match kept.get(&f.name) {
                 Some(k) => k.copy.clone(),
@@ -57,7 +89,7 @@ pub(super) fn carried_binary(
             let Ok(words) = words else { continue };
             let facts = BinaryFacts::from_words(&words);
             crate::preflight::check_k3s_releases(
-                &config.cluster.k3s_version,
+                expected,
                 facts.releases.clone(),
                 &path,
                 &config.path,
@@ -72,6 +104,41 @@ pub(super) fn carried_binary(
         }
     }
     Ok(None)
+}
+
+/// What each hop needs of the airgap set, as [`preflight_airgap`] checks the target's:
+/// its pause image (the config's, else its binary's, else the release's default) and its
+/// packaged components (its binary's defaults over the table); a missing one is refused,
+/// naming the hop. Returns the warnings and each hop's requirements, oldest first.
+pub(super) fn preflight_hops(
+    config: &Config,
+    images: &ImageList,
+    hops: &[(String, Option<CarriedBinary>)],
+) -> Result<(Vec<String>, Vec<HopNeeds>)> {
+    let disabled: Vec<String> = config.cluster.disable.iter().map(|c| c.0.clone()).collect();
+    let available: Vec<_> = (images.entries.iter())
+        .map(|e| e.destination.clone())
+        .collect();
+    let mut warnings = Vec::new();
+    let mut out = Vec::new();
+    for (hop, binary) in hops {
+        let pause = pause_image(config, binary.as_ref());
+        let embedded = binary.as_ref().map_or(&[][..], |b| &b.defaults[..]);
+        let required = required_images(hop, pause.as_ref(), &disabled, None, embedded)?;
+        check_airgap_images(
+            &format!("{hop} (a hop of cluster.upgrade_path)"),
+            &required,
+            &available,
+        )?;
+        if let Some(b) = binary {
+            warnings.extend(binary_disagreements(hop, &b.defaults, &b.name, &b.path));
+        }
+        out.push(HopNeeds {
+            release: hop.clone(),
+            required,
+        });
+    }
+    Ok((warnings, out))
 }
 
 /// The seed logs' pause-image and missing-component failures, caught before writing;

@@ -201,6 +201,9 @@ pub fn plan_with_net(
     );
     let binary = k3s::carried_binary(config, &state, &kept_files)?;
     let (mut warnings, required) = k3s::preflight_airgap(config, &images, binary.as_ref())?;
+    let hop_binaries = k3s::hop_binaries(config, &state, &kept_files)?;
+    let (hop_warnings, hops) = k3s::preflight_hops(config, &images, &hop_binaries)?;
+    warnings.extend(hop_warnings);
     warnings.extend(kept_files.values().filter_map(|k| k.note.clone()));
     warnings.extend(offline.iter().flat_map(|o| o.notes().iter().cloned()));
     warnings.extend(date_note);
@@ -220,7 +223,13 @@ pub fn plan_with_net(
         }),
     ];
     let airgap = steps::airgap::plan(
-        config, &output, &layout, &images, &prepared, &required, mtime,
+        config,
+        &output,
+        &layout,
+        &images,
+        &prepared,
+        (&required, &hops),
+        mtime,
     )?;
     steps.extend(airgap.into_iter().map(Step::Airgap));
     let bundles = prepare_bundles(

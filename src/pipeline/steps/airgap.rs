@@ -45,6 +45,10 @@ pub struct Airgap {
     /// `airgap.images: system`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub system: bool,
+    /// The hop of `cluster.upgrade_path` whose images the archive holds (those not in an
+    /// earlier hop's archive); `None`: the target's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop: Option<String>,
 }
 
 /// One archive per architecture. With `airgap.compression: auto`, each archive's
@@ -58,10 +62,19 @@ pub fn plan(
     layout: &Path,
     images: &ImageList,
     prepared: &[PreparedImage],
-    required: &[crate::preflight::Requirement],
+    (required, hops): (
+        &[crate::preflight::Requirement],
+        &[crate::preflight::HopNeeds],
+    ),
     mtime: u64,
 ) -> Result<Vec<Airgap>> {
-    let system = |e: &crate::image::ListEntry| required.iter().any(|r| r.is_met_by(&e.destination));
+    let meets = |e: &crate::image::ListEntry, required: &[crate::preflight::Requirement]| {
+        required.iter().any(|r| r.is_met_by(&e.destination))
+    };
+    let system = |e: &crate::image::ListEntry| meets(e, required);
+    // An image only a hop needs is in that hop's archive, not the target's.
+    let only_hops =
+        |e: &crate::image::ListEntry| !system(e) && hops.iter().any(|h| meets(e, &h.required));
     let mut by_arch: BTreeMap<&str, Vec<Platform>> = BTreeMap::new();
     for p in &config.images.platforms {
         by_arch.entry(&p.architecture).or_default().push(p.clone());
@@ -79,13 +92,28 @@ pub fn plan(
         // The images (not the other artifacts a list may name, which only the registry
         // serves): all, or those k3s needs itself.
         let main_system = config.airgap.images == AirgapImages::System;
-        steps.push(scope.archive(arch, &platforms, "", main_system, &|e| {
-            config.airgap.images == AirgapImages::All || system(e)
-        })?);
+        steps.push(
+            scope.archive(arch, &platforms, "", main_system, None, &|e| {
+                (config.airgap.images == AirgapImages::All || system(e)) && !only_hops(e)
+            })?,
+        );
         // The agents' own, smaller archive: the servers carry the one above.
         if config.airgap.agents == AirgapImages::System && config.airgap.images == AirgapImages::All
         {
-            steps.push(scope.archive(arch, &platforms, AGENTS_SUFFIX, true, &system)?);
+            steps.push(scope.archive(arch, &platforms, AGENTS_SUFFIX, true, None, &system)?);
+        }
+        // Each hop's: what it needs that no earlier hop's archive holds (none when
+        // nothing is new).
+        let mut earlier = std::collections::BTreeSet::new();
+        for hop in hops {
+            let new = |e: &crate::image::ListEntry| {
+                meets(e, &hop.required) && !earlier.contains(&e.destination.to_string())
+            };
+            let archive = scope.archive(arch, &platforms, "", true, Some(&hop.release), &new)?;
+            earlier.extend(archive.only.iter().flatten().cloned());
+            if archive.only.as_ref().is_some_and(|o| !o.is_empty()) {
+                steps.push(archive);
+            }
         }
     }
     Ok(steps)
@@ -93,6 +121,15 @@ pub fn plan(
 
 /// What the archive of the agents' seeds (`airgap.agents: system`) adds to its name.
 pub const AGENTS_SUFFIX: &str = "-agents";
+
+/// Whether the payload file `name` is an airgap archive: the target's (`images/…`) or a
+/// hop's (`hops/<RELEASE>/images/…`).
+pub fn is_image_archive(name: &str) -> bool {
+    name.starts_with("images/")
+        || (name.strip_prefix("hops/"))
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(_, rest)| rest.starts_with("images/"))
+}
 
 /// Whether the payload file `name` (`images/…`) is the agents' own archive.
 pub fn is_agents_archive(name: &str) -> bool {
@@ -119,13 +156,15 @@ impl Scope<'_> {
         platforms: &[Platform],
         suffix: &str,
         system: bool,
+        hop: Option<&String>,
         wanted: &dyn Fn(&crate::image::ListEntry) -> bool,
     ) -> Result<Airgap> {
         let (images, prepared) = (self.images, self.prepared);
         let carried: Vec<bool> = (images.entries.iter().zip(prepared))
             .map(|(e, p)| p.is_image() && wanted(e))
             .collect();
-        let only = (!carried.iter().all(|c| *c)).then(|| {
+        // A hop's archive always names its images (a hop needs some of the lists' only).
+        let only = (hop.is_some() || !carried.iter().all(|c| *c)).then(|| {
             (images.entries.iter().zip(&carried))
                 .filter(|(_, c)| **c)
                 .map(|(e, _)| e.destination.to_string())
@@ -149,10 +188,15 @@ impl Scope<'_> {
         };
         Ok(Airgap {
             layout: self.layout.to_path_buf(),
-            out: self.output.join("airgap").join(format!(
-                "k3s-airgap-images-{arch}{suffix}{}",
-                compression.suffix()
-            )),
+            out: hop
+                .map_or_else(
+                    || self.output.join("airgap"),
+                    |hop| self.output.join("airgap").join("hops").join(hop),
+                )
+                .join(format!(
+                    "k3s-airgap-images-{arch}{suffix}{}",
+                    compression.suffix()
+                )),
             platforms: platforms.to_vec(),
             format: self.config.airgap.format,
             compression,
@@ -161,6 +205,7 @@ impl Scope<'_> {
             mtime: self.mtime,
             only,
             system,
+            hop: hop.cloned(),
         })
     }
 }
@@ -197,6 +242,11 @@ impl StepKind for Airgap {
                 Compression::Zstd => format!("zstd level {}", self.level),
             },
             match &self.only {
+                Some(only) if self.hop.is_some() => format!(
+                    "the {} image(s) k3s {} needs that no earlier hop's archive holds (a hop of cluster.upgrade_path)",
+                    only.len(),
+                    self.hop.as_deref().unwrap_or_default()
+                ),
                 None => "every image".to_string(),
                 Some(only) if self.system && self.is_agents() => format!(
                     "the {} image(s) k3s needs itself, for the agents' seeds (airgap.agents: system; the servers' seeds carry the whole set, the registry serves the rest)",
@@ -228,7 +278,13 @@ impl StepKind for Airgap {
     fn payload(&self) -> Vec<PayloadFile> {
         vec![PayloadFile {
             content_named: true,
-            ..payload_file("images/", &self.out)
+            ..payload_file(
+                &match &self.hop {
+                    Some(hop) => format!("hops/{hop}/images/"),
+                    None => "images/".to_string(),
+                },
+                &self.out,
+            )
         }]
     }
 

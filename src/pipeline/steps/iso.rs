@@ -60,7 +60,7 @@ pub fn plan(
 }
 
 /// What `node`'s seed carries of `payload`: everything, but with k3s's embedded registry
-/// mirror only the servers carry the airgap archives (`images/`), with `airgap.agents:
+/// mirror only the servers carry the airgap archives (`images/`, `hops/<RELEASE>/images/`), with `airgap.agents:
 /// system` the agents carry their own smaller archive and the servers the whole set, and
 /// only servers carry the charts and manifests (`charts/`, `manifests/`: k3s applies them
 /// on servers).
@@ -76,7 +76,7 @@ fn node_payload(config: &Config, node: &str, payload: &[PayloadFile]) -> Vec<Pay
         agents_own && name.starts_with("images/") && super::airgap::is_agents_archive(name) != agent
     };
     (payload.iter())
-        .filter(|p| !(skip_archives && p.name.starts_with("images/")))
+        .filter(|p| !(skip_archives && super::airgap::is_image_archive(&p.name)))
         .filter(|p| !unwanted_archive(&p.name))
         .filter(|p| !(agent && server_only(&p.name)))
         .cloned()
@@ -87,7 +87,7 @@ fn node_payload(config: &Config, node: &str, payload: &[PayloadFile]) -> Vec<Pay
 pub(super) fn image_archives(payload: &[PayloadFile]) -> String {
     match payload
         .iter()
-        .filter(|p| p.name.starts_with("images/"))
+        .filter(|p| super::airgap::is_image_archive(&p.name))
         .count()
     {
         0 => "no image archive".to_string(),
