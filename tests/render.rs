@@ -14,7 +14,7 @@ const TOKEN: &str = "K10-test-token-do-not-print";
 const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
 
 /// A copy of the demo whose token file holds [`TOKEN`].
-fn lab() -> Lab {
+pub(crate) fn lab() -> Lab {
     let lab = Lab::new();
     fs::write(lab.lab_dir().join("token"), format!("{TOKEN}\n")).unwrap();
     lab
@@ -26,7 +26,7 @@ fn render(lab: &Lab, extra: &[&str]) -> Cmd {
         .args(extra)
 }
 
-fn rendered(lab: &Lab) -> PathBuf {
+pub(crate) fn rendered(lab: &Lab) -> PathBuf {
     render(lab, &[]).run();
     lab.root().join("nodes")
 }
@@ -100,7 +100,7 @@ fn user_data_files(out: &Path) -> Vec<PathBuf> {
 }
 
 /// The scripts the user-data carries, as (path, content).
-fn scripts(user_data: &Path) -> Vec<(String, String)> {
+pub(crate) fn scripts(user_data: &Path) -> Vec<(String, String)> {
     let text = fs::read_to_string(user_data).unwrap();
     let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     doc["write_files"]

@@ -5,8 +5,8 @@
 //! that runs out, and what `status.json` says of the hops taken, also after a power cut.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::Cmd;
-use crate::render::{bootstrap_functions, sq};
+use crate::common::{self, Cmd, require_tool};
+use crate::render::{bootstrap_functions, lab, rendered, scripts, sq};
 use std::fs;
 
 /// The functions that decide a node's turn and readiness, and their helpers.
@@ -251,4 +251,43 @@ fn the_status_names_the_hops_taken_and_the_one_in_progress() {
         "",
         "only this payload's hops are kept"
     );
+}
+
+/// A config with `cluster.upgrade_path` bakes its hops into every node's bootstrap, with the
+/// servers in config order and the kubeconfig each role reads the nodes with; shellcheck
+/// finds nothing in it.
+#[test]
+fn the_hops_of_the_config_are_baked_into_each_bootstrap() {
+    let lab = lab();
+    common::hop_upgrade(&lab, common::HOP);
+    let out = rendered(&lab);
+    for (node, kubeconfig) in [
+        ("lab-server1", "/etc/rancher/k3s/k3s.yaml"),
+        (
+            "lab-agent1",
+            "/var/lib/rancher/k3s/agent/kubelet.kubeconfig",
+        ),
+    ] {
+        let (_, bootstrap) = scripts(&out.join(node).join("user-data"))
+            .into_iter()
+            .find(|(p, _)| p.ends_with("seedforge-bootstrap"))
+            .unwrap();
+        for line in [
+            format!("HOPS=({})", common::HOP),
+            "SERVERS=(lab-server1)".to_string(),
+            format!("KUBECONFIG_FILE={kubeconfig}"),
+        ] {
+            assert!(bootstrap.lines().any(|l| l == line), "{node}: no {line:?}");
+        }
+        if require_tool("shellcheck") {
+            let file = lab.root().join(format!("{node}.sh"));
+            fs::write(&file, &bootstrap).unwrap();
+            let o = Cmd::new("shellcheck")
+                .args(["-s", "bash"])
+                .arg(&file)
+                .any_status()
+                .run();
+            assert_eq!(o.code, Some(0), "{node}:\n{}", o.stdout);
+        }
+    }
 }
