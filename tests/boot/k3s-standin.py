@@ -24,7 +24,9 @@ as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernete
   (Ready when its last hello is recent). When a server answers an agent its own line Ready
   at release R, it writes /var/lib/k3s-standin/answered-NAME-R (a test may wait for it);
 - `k3s --version`: says the release it stands in for: v1.33.1+k3s1, or the last
-  `# k3s-standin-version: RELEASE` line of this file (a test appends one);
+  `# k3s-standin-version: RELEASE` line of this file (a test appends one), as it was
+  when the process started (so a running server or agent tells the release it runs, not
+  the one installed over it since);
 - `k3s ctr ARGS`: the node's own `ctr` with ARGS (a `.tar.zst` to import is decompressed
   on the way, as k3s's containerd 2 does and Debian's ctr 1.6 cannot);
 - creates k3s's node password (/etc/rancher/node/password) at its first start, as k3s does;
@@ -56,13 +58,22 @@ NODE_PASSWORD = "/etc/rancher/node/password"
 VERSION_MARK = "# k3s-standin-version: "
 
 
-def version():
+def read_version():
     found = "v1.33.1+k3s1"
     with open(os.path.abspath(__file__), encoding="utf-8") as f:
         for line in f:
             if line.startswith(VERSION_MARK):
                 found = line[len(VERSION_MARK):].strip()
     return found
+
+
+# The release of this process, read once at its start: a binary installed over this file
+# while it runs (an upgrade) is a release only once it is started.
+VERSION = read_version()
+
+
+def version():
+    return VERSION
 
 
 def event(what):
