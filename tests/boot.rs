@@ -12,7 +12,10 @@
 //! - **life** of one node's disk, boot after boot: a seed with a damaged payload is
 //!   refused with nothing installed and the unit failed; the same disk booted with a sound
 //!   seed recovers with no manual step; a second boot changes nothing; a seed with a
-//!   changed payload is a new instance and is applied.
+//!   changed payload three k3s minors ahead is a new instance and is applied, the node (a
+//!   server) and the join's agent booted together stepping through each release in k3s's
+//!   order, the agent's power cut in its second hop and the agent resumed at the next
+//!   boot; a seed with an older k3s is refused.
 //!
 //! Slow (minutes a boot, both cores busy), so they are `#[ignore]`d: `cargo test` reports
 //! them as ignored, and `scripts/test.sh` runs them after the other tests with

@@ -95,6 +95,7 @@ mod registry_token;
 mod registry_warm;
 mod render;
 mod render_autoinstall;
+mod render_hops;
 mod reproducible;
 mod sbom;
 mod secret_urls;

@@ -14,7 +14,7 @@ const TOKEN: &str = "K10-test-token-do-not-print";
 const NODES: [&str; 3] = ["lab-agent1", "lab-agent2", "lab-server1"];
 
 /// A copy of the demo whose token file holds [`TOKEN`].
-fn lab() -> Lab {
+pub(crate) fn lab() -> Lab {
     let lab = Lab::new();
     fs::write(lab.lab_dir().join("token"), format!("{TOKEN}\n")).unwrap();
     lab
@@ -26,7 +26,7 @@ fn render(lab: &Lab, extra: &[&str]) -> Cmd {
         .args(extra)
 }
 
-fn rendered(lab: &Lab) -> PathBuf {
+pub(crate) fn rendered(lab: &Lab) -> PathBuf {
     render(lab, &[]).run();
     lab.root().join("nodes")
 }
@@ -100,7 +100,7 @@ fn user_data_files(out: &Path) -> Vec<PathBuf> {
 }
 
 /// The scripts the user-data carries, as (path, content).
-fn scripts(user_data: &Path) -> Vec<(String, String)> {
+pub(crate) fn scripts(user_data: &Path) -> Vec<(String, String)> {
     let text = fs::read_to_string(user_data).unwrap();
     let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     doc["write_files"]
@@ -581,7 +581,7 @@ fn the_bootstrap_orders_k3s_releases_for_its_downgrade_check() {
 }
 
 /// The server's rendered bootstrap's shell functions `names`, in order, as bash source.
-fn bootstrap_functions(names: &[&str]) -> String {
+pub(crate) fn bootstrap_functions(names: &[&str]) -> String {
     let lab = lab();
     let out = rendered(&lab);
     let (_, bootstrap) = scripts(&out.join("lab-server1/user-data"))
@@ -606,7 +606,7 @@ fn bootstrap_functions(names: &[&str]) -> String {
 }
 
 /// `s` as one single-quoted shell word.
-fn sq(s: &str) -> String {
+pub(crate) fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -758,6 +758,7 @@ fn the_status_names_the_k3s_that_runs_and_the_one_being_installed() {
     let functions = bootstrap_functions(&[
         "json_string",
         "json_or_null",
+        "json_list",
         "status",
         "k3s_version_of",
         "k3s_known",
@@ -771,7 +772,7 @@ fn the_status_names_the_k3s_that_runs_and_the_one_being_installed() {
         let script = format!(
             "set -euo pipefail\n{functions}\nSTATE={state} STATUS={state}/status.json \
              INSTALLING_MARK={state}/k3s-installing K3S={k3s} VERSION_SECONDS=5 NODE=n1 \
-             digest=D applied=A step=start k3s_version= k3s_installing= installed_version=\n{body}\n\
+             digest=D applied=A step=start k3s_version= k3s_installing= installed_version= hop=\n{body}\n\
              status failed why\ncat \"$STATUS\"\n",
             state = sq(&state.to_string_lossy()),
             k3s = sq(&k3s.to_string_lossy()),

@@ -10,10 +10,23 @@ as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernete
   holds `.cache.json` (an operator opts in by creating it), an archive whose path, size and
   modification time the file records is skipped, and each one imported is recorded;
 - `k3s server`: listens on 6443, tells systemd it is ready (Type=notify), and records the
-  address of every agent that connects;
-- `k3s agent`: connects to the server URL of its config and records that it did;
+  address of every agent that connects; it keeps each agent's last hello (its name,
+  address, release and time, /var/lib/k3s-standin/nodes.json, so a restarted server still
+  knows them) and logs each hello that tells something new (the agent's release, or the
+  first since this server started) as an event `hello NAME RELEASE`, the event's own
+  release being the server's at that moment;
+- `k3s agent`: connects to the server URL of its config, says hello with its name and
+  release and records that it did, then says hello again every few seconds while it runs
+  (a node whose hellos stop goes NotReady);
+- `k3s kubectl ... get nodes ...`: asks the server (this node's, or the one of the agent's
+  config) over 6443 and prints its answer, `NAME VERSION READY` a node (the custom-columns
+  output, no header): the server itself (Ready while it answers) and each agent known
+  (Ready when its last hello is recent). When a server answers an agent its own line Ready
+  at release R, it writes /var/lib/k3s-standin/answered-NAME-R (a test may wait for it);
 - `k3s --version`: says the release it stands in for: v1.33.1+k3s1, or the last
-  `# k3s-standin-version: RELEASE` line of this file (a test appends one);
+  `# k3s-standin-version: RELEASE` line of this file (a test appends one), as it was
+  when the process started (so a running server or agent tells the release it runs, not
+  the one installed over it since);
 - `k3s ctr ARGS`: the node's own `ctr` with ARGS (a `.tar.zst` to import is decompressed
   on the way, as k3s's containerd 2 does and Debian's ctr 1.6 cannot);
 - creates k3s's node password (/etc/rancher/node/password) at its first start, as k3s does;
@@ -45,13 +58,22 @@ NODE_PASSWORD = "/etc/rancher/node/password"
 VERSION_MARK = "# k3s-standin-version: "
 
 
-def version():
+def read_version():
     found = "v1.33.1+k3s1"
     with open(os.path.abspath(__file__), encoding="utf-8") as f:
         for line in f:
             if line.startswith(VERSION_MARK):
                 found = line[len(VERSION_MARK):].strip()
     return found
+
+
+# The release of this process, read once at its start: a binary installed over this file
+# while it runs (an upgrade) is a release only once it is started.
+VERSION = read_version()
+
+
+def version():
+    return VERSION
 
 
 def event(what):
@@ -272,41 +294,121 @@ def notify_ready():
         s.sendall(b"READY=1")
 
 
+# How recent an agent's last hello must be for it to be Ready, and how often it says one.
+READY_SECONDS = 30
+HELLO_SECONDS = 5
+
+
+def load_nodes():
+    """The agents a server knows: name -> {host, release, time}."""
+    try:
+        with open(os.path.join(STATE, "nodes.json"), encoding="utf-8") as f:
+            known = json.load(f)
+        return known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def nodes_answer(known):
+    """What `kubectl get nodes --no-headers -o custom-columns=NAME,VERSION,READY` prints."""
+    rows = [(config_value("node-name") or "?", version(), "True")]
+    for name in sorted(known):
+        agent = known[name]
+        ready = "True" if time.time() - agent.get("time", 0) < READY_SECONDS else "False"
+        rows.append((name, agent.get("release", "?"), ready))
+    return "".join(f"{n:<24}{v:<24}{r}\n" for n, v, r in rows)
+
+
 def serve():
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("0.0.0.0", 6443))
     listener.listen(16)
     notify_ready()
+    known = load_nodes()
+    logged = {}
     while True:
         conn, (host, _) = listener.accept()
-        append("connections", f"{now()} {host}")
-        # The agents' bootstrap probes the port without a word; an agent says hello.
+        # The agents' bootstrap probes the port without a word; an agent says hello
+        # (`agent NAME RELEASE`); `k3s kubectl get nodes` asks for the nodes.
         conn.settimeout(5)
         try:
-            hello = conn.recv(64).decode("utf-8", "replace").strip()
+            said = conn.recv(256).decode("utf-8", "replace").strip()
         except OSError:
-            hello = ""
-        if hello.startswith("agent "):
-            append("agents", f"{now()} {host} {hello}")
-            conn.sendall(b"welcome\n")
+            said = ""
+        try:
+            if said.startswith("agent "):
+                words = said.split()
+                name = words[1] if len(words) > 1 else "?"
+                release = words[2] if len(words) > 2 else "?"
+                before = known.get(name, {})
+                if before.get("release") != release or before.get("host") != host:
+                    append("agents", f"{now()} {host} agent {name} {release}")
+                known[name] = {"host": host, "release": release, "time": time.time()}
+                write("nodes.json", json.dumps(known, sort_keys=True))
+                if logged.get(name) != release:
+                    event(f"hello {name} {release}")
+                    logged[name] = release
+                conn.sendall(b"welcome\n")
+            elif said == "nodes":
+                answer = nodes_answer(known)
+                for name, agent in known.items():
+                    line = [w for w in answer.splitlines() if w.split()[:1] == [name]]
+                    if agent.get("host") == host and line and line[0].split()[2] == "True":
+                        write(f"answered-{name}-{agent.get('release')}", now() + "\n")
+                conn.sendall(answer.encode())
+            else:
+                append("connections", f"{now()} {host}")
+        except OSError:
+            pass
         conn.close()
+
+
+def server_host():
+    """The server this node talks to: the one of its config (an agent), or itself."""
+    url = config_value("server")
+    if not url:
+        return "127.0.0.1"
+    return url.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+
+
+def kubectl(args):
+    """`k3s kubectl ... get nodes ...`: the server's answer, as kubectl prints it."""
+    if "get" not in args or "nodes" not in args:
+        print("k3s stand-in: kubectl: only `get nodes` is known", file=sys.stderr)
+        return 1
+    try:
+        with socket.create_connection((server_host(), 6443), timeout=10) as s:
+            s.settimeout(10)
+            s.sendall(b"nodes\n")
+            chunks = []
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except OSError as e:
+        print(f"The connection to the server was refused: {e}", file=sys.stderr)
+        return 1
+    sys.stdout.write(b"".join(chunks).decode("utf-8", "replace"))
+    return 0
 
 
 def join():
     url = config_value("server") or ""
-    host = url.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    host = server_host()
     name = config_value("node-name") or "?"
-    for _ in range(600):
+    joined = False
+    while True:
         try:
             with socket.create_connection((host, 6443), timeout=5) as s:
-                s.sendall(f"agent {name}\n".encode())
-                if s.recv(64).startswith(b"welcome"):
+                s.sendall(f"agent {name} {version()}\n".encode())
+                if s.recv(64).startswith(b"welcome") and not joined:
                     append("joined", f"{now()} {url}")
-                    return
+                    joined = True
         except OSError:
             pass
-        time.sleep(2)
+        time.sleep(HELLO_SECONDS if joined else 2)
 
 
 def main():
@@ -317,8 +419,10 @@ def main():
         return 0
     if role == "ctr":
         return ctr_command(sys.argv[2:])
+    if role == "kubectl":
+        return kubectl(sys.argv[2:])
     if role not in ("server", "agent"):
-        print("k3s stand-in: usage: k3s server|agent|ctr ...|--version", file=sys.stderr)
+        print("k3s stand-in: usage: k3s server|agent|ctr ...|kubectl ...|--version", file=sys.stderr)
         return 2
     record_start(role)
     # Before a server reports ready or an agent joins, as the tests read them then.
@@ -327,8 +431,6 @@ def main():
         serve()
     else:
         join()
-        while True:
-            time.sleep(3600)
     return 0
 
 

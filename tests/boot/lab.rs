@@ -163,6 +163,48 @@ impl Lab {
         .unwrap();
     }
 
+    /// An upgrade across several minors: the k3s stand-in saying it is k3s `target`, and
+    /// the config naming it, the far side's release `from` (`cluster.upgrade_from`) and the
+    /// hops (`cluster.upgrade_path`), each hop's stand-in (saying it is that release) given
+    /// as `hops/<release>/k3s`.
+    pub(crate) fn set_upgrade(&self, from: &str, hops: &[&str], target: &str) {
+        self.set_release(target, "");
+        let standin =
+            fs::read_to_string(common::repo_root().join("tests/boot/k3s-standin.py")).unwrap();
+        let mut entries = String::new();
+        for (i, hop) in hops.iter().enumerate() {
+            let text = format!("{standin}# k3s-standin-version: {hop}\n");
+            let name = format!("k3s-hop{}", i + 1);
+            fs::write(self.path().join(&name), &text).unwrap();
+            entries.push_str(&format!(
+                "  - name: hops/{hop}/k3s\n    source: {name}\n    sha256: \"{}\"\n    executable: true\n",
+                sha256_bytes(text.as_bytes())
+            ));
+        }
+        let path = self.path().join("seedforge.yaml");
+        let config = fs::read_to_string(&path).unwrap();
+        let files_end = "    executable: true\n\npackages:\n";
+        let version = format!("  k3s_version: {target}\n");
+        assert!(
+            config.contains(files_end) && config.contains(&version),
+            "{config}"
+        );
+        let config = config
+            .replacen(
+                files_end,
+                &format!("    executable: true\n{entries}\npackages:\n"),
+                1,
+            )
+            .replace(
+                &version,
+                &format!(
+                    "{version}  upgrade_from: {from}\n  upgrade_path: [{}]\n",
+                    hops.join(", ")
+                ),
+            );
+        fs::write(&path, config).unwrap();
+    }
+
     /// Appends `text` to the config.
     pub(crate) fn append_config(&self, text: &str) {
         let path = self.path().join("seedforge.yaml");

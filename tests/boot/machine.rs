@@ -141,6 +141,61 @@ impl Machine {
         }
     }
 
+    /// Boots a server's disk and an agent's (each booted before: they keep what they
+    /// have) on a network of their own, each with its media and console. With `cut`, the
+    /// agent's power is cut (its qemu killed) as soon as its console shows that text.
+    /// Waits (bounded) until the server has powered off, and the agent too unless its
+    /// power was cut; how long it took.
+    pub(crate) fn pair(&self, server: Booting, agent: Booting, cut: Option<&str>) -> Duration {
+        let port = common::debs::free_port();
+        let started = Instant::now();
+        let s = self.start_with(
+            server.disk,
+            server.media,
+            &format!("socket,listen=127.0.0.1:{port}"),
+            "52:54:00:00:02:0a",
+            server.console,
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        let mut a = self.start_with(
+            agent.disk,
+            agent.media,
+            &format!("socket,connect=127.0.0.1:{port}"),
+            "52:54:00:00:02:0b",
+            agent.console,
+        );
+        match cut {
+            None => {
+                a.wait();
+            }
+            Some(text) => loop {
+                let seen = fs::read_to_string(agent.console).unwrap_or_default();
+                if seen.contains(text) {
+                    a.guard.kill();
+                    break;
+                }
+                let tail = || -> String {
+                    let lines: Vec<&str> = seen.lines().rev().take(40).collect();
+                    lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+                };
+                if let Some(status) = a.guard.child().try_wait().unwrap() {
+                    panic!(
+                        "the agent stopped ({status}) before its console showed {text:?}:\n{}",
+                        tail()
+                    );
+                }
+                assert!(
+                    started.elapsed() < BOOT_LIMIT,
+                    "the agent's console did not show {text:?} within {BOOT_LIMIT:?}:\n{}",
+                    tail()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            },
+        }
+        s.wait();
+        started.elapsed()
+    }
+
     /// Starts a VM with `disk` and `media` attached, in order, its one NIC on the qemu
     /// netdev `net` (without its id: `socket,listen=127.0.0.1:P`, `user,…`).
     pub(crate) fn start_with(
@@ -228,6 +283,13 @@ pub(crate) enum Medium<'a> {
     Virtio(&'a Path),
     /// An ISO in a CD-ROM drive on the IDE bus.
     Cdrom(&'a Path),
+}
+
+/// One machine of a [`Machine::pair`]: its disk, media and console file.
+pub(crate) struct Booting<'a> {
+    pub(crate) disk: &'a Path,
+    pub(crate) media: &'a [Medium<'a>],
+    pub(crate) console: &'a Path,
 }
 
 /// Two machines that joined: their disks and consoles, and how long it took.
