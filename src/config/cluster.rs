@@ -70,7 +70,12 @@ fn upgrade_path_some<'de, D: de::Deserializer<'de>>(
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut hops = Vec::new();
             while let Some(s) = seq.next_element::<String>()? {
-                strict_release(&s, "cluster.upgrade_path: a hop").map_err(de::Error::custom)?;
+                strict_release(
+                    &s,
+                    "cluster.upgrade_path: a hop",
+                    "as `k3s --version` names it",
+                )
+                .map_err(de::Error::custom)?;
                 hops.push(s);
             }
             Ok(crate::preflight::UpgradePath::Releases(hops))
@@ -79,8 +84,9 @@ fn upgrade_path_some<'de, D: de::Deserializer<'de>>(
     d.deserialize_any(PathVisitor).map(Some)
 }
 
-/// Refuses `s` unless it is a release written in full as the nodes report it.
-fn strict_release(s: &str, what: &str) -> Result<(), String> {
+/// Refuses `s` (`what`, the key; `hint`, what the release is) unless it is a release
+/// written in full as the nodes report it.
+fn strict_release(s: &str, what: &str, hint: &str) -> Result<(), String> {
     let full = (s.strip_prefix('v'))
         .and_then(|rest| rest.split_once("+k3s"))
         .is_some_and(|(core, n)| {
@@ -91,7 +97,7 @@ fn strict_release(s: &str, what: &str) -> Result<(), String> {
         });
     if !full {
         return Err(format!(
-            "{what} {s:?} is not a k3s release like v1.33.1+k3s1 (as `k3s --version` names it)"
+            "{what} {s:?} is not a k3s release like v1.33.1+k3s1 ({hint})"
         ));
     }
     crate::preflight::default_pause_image(s)
@@ -102,15 +108,12 @@ fn strict_release(s: &str, what: &str) -> Result<(), String> {
 /// A release the nodes run, written in full as they report it: `vX.Y.Z+k3sN`.
 fn k3s_release_some<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
-    strict_release(&s, "cluster.upgrade_from").map_err(|e| {
-        de::Error::custom(if e.contains("is not a k3s release like") {
-            format!(
-                "cluster.upgrade_from {s:?} is not a k3s release like v1.33.1+k3s1 (the release the far side's nodes run, as `k3s --version` names it)"
-            )
-        } else {
-            e
-        })
-    })?;
+    strict_release(
+        &s,
+        "cluster.upgrade_from",
+        "the release the far side's nodes run, as `k3s --version` names it",
+    )
+    .map_err(de::Error::custom)?;
     Ok(Some(s))
 }
 
