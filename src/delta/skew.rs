@@ -28,6 +28,16 @@ pub(crate) fn carried_hops<'a>(sealed: impl IntoIterator<Item = &'a String>) -> 
     hops
 }
 
+/// The hops of `hops` the nodes of a far side at `from` take: those newer than `from`
+/// (every one when `from` is not known).
+pub fn taken_hops(from: Option<&str>, hops: &[String]) -> Vec<String> {
+    let at = from.and_then(crate::preflight::release_order);
+    (hops.iter())
+        .filter(|h| at.is_none() || crate::preflight::release_order(h) > at)
+        .cloned()
+        .collect()
+}
+
 /// Refuses the move from the k3s release `from` (`from_what`: whose it is) to `to`
 /// (`to_what`) through the `hops` newer than `from` when a step skips a minor, advising
 /// what `side` can do. When `config` says `cluster.k3s_version: TO`, the refusal names
@@ -43,13 +53,8 @@ pub(crate) fn check(
     let (Some(from), Some(to)) = (from, to) else {
         return Ok(());
     };
-    let from_order = crate::preflight::release_order(from);
-    // The hops the far side's nodes take: those newer than the release they run.
-    let taken: Vec<&str> = (hops.iter())
-        .map(String::as_str)
-        .filter(|h| from_order.is_none() || crate::preflight::release_order(h) > from_order)
-        .collect();
-    let next = taken.first().copied().unwrap_or(to);
+    let taken = taken_hops(Some(from), hops);
+    let next = taken.first().map_or(to, String::as_str);
     let next_what = if taken.is_empty() {
         to_what.to_string()
     } else {

@@ -233,15 +233,7 @@ fn order(
     steps
 }
 
-/// The hops of `hops` the nodes of a far side at `from` take: those newer than `from`
-/// (every one when `from` is not known).
-pub fn taken_hops(from: Option<&str>, hops: &[String]) -> Vec<String> {
-    let at = from.and_then(crate::preflight::release_order);
-    (hops.iter())
-        .filter(|h| at.is_none() || crate::preflight::release_order(h) > at)
-        .cloned()
-        .collect()
-}
+pub use super::skew::taken_hops;
 
 /// The nodes' order through `hops` to `version`: at each release, the servers one at a
 /// time, then the agents, every node at a release before any takes the next. The new seed
