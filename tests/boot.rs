@@ -2,20 +2,23 @@
 //! systemd, cloud-init, netplan and containerd, booted from the seed ISOs seedforge
 //! builds, with a k3s stand-in (tests/boot/k3s-standin.py) given through `files:`.
 //!
-//! - **join**: a server and an agent booted together on a network that joins only the two
-//!   (a qemu socket netdev over 127.0.0.1, 192.0.2.0/24, no route anywhere else): the
-//!   agent waits for the server and starts with its URL and token; airgap images are
-//!   imported; both package bundles install, one after another; no ordering cycle.
 //! - **serve**: a node's containerd pulls every image of the build from `seedforge serve`
 //!   on this machine, through the build's hosts files and CA (tests/boot/serve.rs), the
 //!   two the demo lab's chart pulls (added by `images: add`) by their own registry's name.
 //! - **life** of one node's disk, boot after boot: a seed with a damaged payload is
 //!   refused with nothing installed and the unit failed; the same disk booted with a sound
-//!   seed recovers with no manual step; a second boot changes nothing; a seed with a
-//!   changed payload three k3s minors ahead is a new instance and is applied, the node (a
-//!   server) and the join's agent booted together stepping through each release in k3s's
-//!   order, the agent's power cut in its second hop and the agent resumed at the next
-//!   boot; a seed with an older k3s is refused.
+//!   seed recovers with no manual step, as the server of a **join**: an agent booted with
+//!   it on a network that joins only the two (a qemu socket netdev over 127.0.0.1,
+//!   192.0.2.0/24, no route anywhere else) waits for the server and starts with its URL
+//!   and token; airgap images are imported; both package bundles install, one after
+//!   another; no ordering cycle. A second boot changes nothing; a seed with a changed
+//!   payload three k3s minors ahead is a new instance and is applied, the node (a server)
+//!   and the join's agent booted together stepping through each release in k3s's order,
+//!   the agent's power cut in its second hop and the agent resumed at the next boot; a seed
+//!   with an older k3s is refused.
+//!
+//! Each boot leaves `systemd-analyze`'s account of where its time went in
+//! /var/log/boot-diag/analyze.txt on its disk (SEEDFORGE_BOOT_KEEP=1 keeps the disks).
 //!
 //! Slow (minutes a boot, both cores busy), so they are `#[ignore]`d: `cargo test` reports
 //! them as ignored, and `scripts/test.sh` runs them after the other tests with

@@ -41,10 +41,17 @@ impl Lab {
 
     /// The lab with its config changed by `edit`.
     pub(crate) fn with(machine: &Machine, edit: fn(String) -> String) -> Lab {
+        // SEEDFORGE_BOOT_KEEP=1 keeps the lab, its disks and consoles after the test, to
+        // read a boot's journal (/var/log/boot-diag on each disk) with debugfs.
+        let keep = std::env::var_os("SEEDFORGE_BOOT_KEEP").is_some_and(|v| v == "1");
         let dir = tempfile::Builder::new()
             .prefix("seedforge-boot-")
+            .disable_cleanup(keep)
             .tempdir()
             .unwrap();
+        if keep {
+            eprintln!("boot lab kept: {}", dir.path().display());
+        }
         let lab = dir.path();
         let src = common::repo_root().join("tests/boot/lab");
         for f in ["seedforge.yaml", "token"] {

@@ -11,22 +11,109 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
     lab.build();
     let scratch = lab.path();
     let mut times = Vec::new();
+    // The join's seeds, kept: the damaged build below replaces the lab's.
+    let good = lab.keep_seed("boot-server", "good.iso");
+    let a_seed = lab.keep_seed("boot-agent", "good-agent.iso");
+    let good_id = instance_id(&lab, "boot-server");
+    let set1 = vec![lab.carried_archive()];
+    let damaged = scratch.join("damaged.iso");
+    {
+        // A different payload (another stand-in), one byte of it flipped in the image.
+        lab.set_standin("# damaged on the way\n");
+        lab.build();
+        let mut bytes = fs::read(lab.seed("boot-server")).unwrap();
+        let standin = fs::read(lab.path().join("k3s")).unwrap();
+        let at = bytes
+            .windows(standin.len())
+            .position(|w| w == standin.as_slice())
+            .expect("the stand-in is stored whole in the seed");
+        bytes[at + 100] ^= 0x20;
+        fs::write(&damaged, bytes).unwrap();
+        Cmd::new(common::seedforge_bin())
+            .arg("verify")
+            .arg(&damaged)
+            .expect(1)
+            .run();
+    }
+    // The server's disk: its first seed is damaged, its second sound (the join).
+    let node = machine.disk(&scratch.join("node.img"));
+    let console = scratch.join("node.console");
 
-    // --- join: a server and an agent on their own network.
-    let (s_seed, a_seed) = (lab.seed("boot-server"), lab.seed("boot-agent"));
-    let Join {
-        server,
-        agent,
-        s_console,
-        a_console,
-        took,
-    } = machine.join(
-        scratch,
-        &[Medium::Virtio(&s_seed)],
-        &[Medium::Virtio(&a_seed)],
+    // A damaged payload: refused, nothing installed, the unit failed and says why.
+    times.push(("damaged seed", machine.boot(&node, &damaged, &console)));
+    let why = || diagnostics(&node, &console);
+    let st = status(&node);
+    assert_eq!(st["state"], "failed", "{}", why());
+    assert_eq!(st["step"], "verify", "{}", why());
+    assert!(st["applied"].is_null(), "{}", why());
+    assert!(
+        read(&node, "/var/log/boot-diag/failed.txt")
+            .unwrap()
+            .contains("seedforge-bootstrap.service"),
+        "{}",
+        why()
     );
-    times.push(("join (server + agent)", took));
-    for (disk, console) in [(&server, &s_console), (&agent, &a_console)] {
+    for nothing in [
+        "/usr/local/bin/k3s",
+        "/etc/rancher/k3s/registries.yaml",
+        "/usr/local/share/ca-certificates/seedforge-registry-ca.crt",
+        K3S_IMAGES,
+        "/usr/bin/jq",
+        "/usr/local/seed/payload",
+        "/var/lib/iso-copy-complete",
+    ] {
+        assert!(!exists(&node, nothing), "{nothing} exists\n{}", why());
+    }
+    let console_text = fs::read_to_string(&console).unwrap_or_default();
+    assert!(
+        console_text.contains("seedforge-bootstrap: FAILED (step verify)"),
+        "no console line\n{}",
+        why()
+    );
+    // The first seed gives the node SSH host keys of its own, not the image's.
+    let keys = host_keys(&node);
+    let baked = host_keys(&machine.image);
+    assert!(!keys.is_empty() && !baked.is_empty(), "{keys:?} {baked:?}");
+    for (name, key) in &keys {
+        assert_ne!(baked.get(name), Some(key), "{name} is the image's");
+    }
+
+    // --- join: the same disk with a sound seed, as the server, and an agent on a fresh
+    // disk, on a network that joins only the two. The server recovers with no manual step.
+    let agent = machine.disk(&scratch.join("agent.img"));
+    let a_console = scratch.join("agent.console");
+    // Each stays up (bounded) until the join is seen from its side.
+    put(
+        &node,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/agents 900\n",
+        scratch,
+    );
+    put(
+        &agent,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/joined 900\n",
+        scratch,
+    );
+    times.push((
+        "join (the server recovering + an agent)",
+        machine.pair(
+            Booting {
+                disk: &node,
+                media: &[Medium::Virtio(&good)],
+                console: &console,
+            },
+            Booting {
+                disk: &agent,
+                media: &[Medium::Virtio(&a_seed)],
+                console: &a_console,
+            },
+            None,
+        ),
+    ));
+    for (disk, console) in [(&node, &console), (&agent, &a_console)] {
         let why = || diagnostics(disk, console);
         let st = status(disk);
         assert_eq!(st["state"], "done", "{}", why());
@@ -101,103 +188,26 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
         !log.contains("K10boot-test-join-token"),
         "the token reached the log"
     );
-    let agents = read(&server, "/var/lib/k3s-standin/agents").unwrap_or_default();
+    let agents = read(&node, "/var/lib/k3s-standin/agents").unwrap_or_default();
     assert!(
         agents.contains("192.0.2.11 agent boot-agent"),
         "{agents}\n{}",
-        diagnostics(&server, &s_console)
-    );
-    charts_on_the_server_only(&lab, &server, &s_console, &agent);
-
-    // --- life: one disk, boot after boot.
-    let good = lab.keep_seed("boot-server", "good.iso");
-    let good_id = instance_id(&lab, "boot-server");
-    let damaged = scratch.join("damaged.iso");
-    {
-        // A different payload (another stand-in), one byte of it flipped in the image.
-        lab.set_standin("# damaged on the way\n");
-        lab.build();
-        let mut bytes = fs::read(lab.seed("boot-server")).unwrap();
-        let standin = fs::read(lab.path().join("k3s")).unwrap();
-        let at = bytes
-            .windows(standin.len())
-            .position(|w| w == standin.as_slice())
-            .expect("the stand-in is stored whole in the seed");
-        bytes[at + 100] ^= 0x20;
-        fs::write(&damaged, bytes).unwrap();
-        Cmd::new(common::seedforge_bin())
-            .arg("verify")
-            .arg(&damaged)
-            .expect(1)
-            .run();
-    }
-    let node = machine.disk(&scratch.join("node.img"));
-    let console = scratch.join("node.console");
-
-    // A damaged payload: refused, nothing installed, the unit failed and says why.
-    times.push(("damaged seed", machine.boot(&node, &damaged, &console)));
-    let why = || diagnostics(&node, &console);
-    let st = status(&node);
-    assert_eq!(st["state"], "failed", "{}", why());
-    assert_eq!(st["step"], "verify", "{}", why());
-    assert!(st["applied"].is_null(), "{}", why());
-    assert!(
-        read(&node, "/var/log/boot-diag/failed.txt")
-            .unwrap()
-            .contains("seedforge-bootstrap.service"),
-        "{}",
         why()
     );
-    for nothing in [
-        "/usr/local/bin/k3s",
-        "/etc/rancher/k3s/registries.yaml",
-        "/usr/local/share/ca-certificates/seedforge-registry-ca.crt",
-        K3S_IMAGES,
-        "/usr/bin/jq",
-        "/usr/local/seed/payload",
-        "/var/lib/iso-copy-complete",
-    ] {
-        assert!(!exists(&node, nothing), "{nothing} exists\n{}", why());
-    }
-    let console_text = fs::read_to_string(&console).unwrap_or_default();
-    assert!(
-        console_text.contains("seedforge-bootstrap: FAILED (step verify)"),
-        "no console line\n{}",
-        why()
-    );
-    // The first seed gives the node SSH host keys of its own, not the image's.
-    let keys = host_keys(&node);
-    let baked = host_keys(&machine.image);
-    assert!(!keys.is_empty() && !baked.is_empty(), "{keys:?} {baked:?}");
-    for (name, key) in &keys {
-        assert_ne!(baked.get(name), Some(key), "{name} is the image's");
-    }
+    charts_on_the_server_only(&lab, &node, &console, &agent);
 
-    // The same disk with a sound seed: recovers with no manual step.
-    times.push(("recovery", machine.boot(&node, &good, &console)));
+    // The server recovered from its damaged seed.
     let st = status(&node);
-    assert_eq!(st["state"], "done", "{}", why());
     let digest = st["applied"].as_str().unwrap().to_string();
     assert_eq!(
         read(&node, "/var/lib/iso-copy-complete").unwrap().trim(),
         digest
     );
-    assert!(
-        exists(&node, "/usr/local/bin/k3s") && exists(&node, "/usr/bin/jq"),
-        "{}",
-        why()
-    );
-    assert_eq!(
-        read(&node, "/var/log/boot-diag/failed.txt").unwrap().trim(),
-        "",
-        "{}",
-        why()
-    );
+    assert!(exists(&node, "/usr/local/bin/k3s"), "{}", why());
     let starts = read(&node, "/var/lib/k3s-standin/starts").unwrap();
     assert_eq!(starts.lines().count(), 1, "{starts}");
-    // The archive under its content name; the recovery seed is a new instance to
+    // The archive under its content name; the sound seed is a new instance to
     // cloud-init, and the node kept its host keys.
-    let set1 = vec![lab.carried_archive()];
     assert_eq!(archives(&node), set1, "{}", why());
     assert_eq!(host_keys(&node), keys, "{}", why());
     assert_eq!(st["k3s_version"], "v1.33.1+k3s1", "{}", why());
