@@ -543,7 +543,15 @@ fn ten_thousand_idle_connections_leave_the_server_answering_others() {
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let mut buf = [0u8; 1];
-    assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)));
+    // Closed by the server, not given up on here (a read timing out is an error too).
+    let closed = first.read(&mut buf);
+    assert!(
+        matches!(&closed, Ok(0))
+            || closed
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{closed:?}"
+    );
     drop(idle);
     serve.assert_answering(&[]);
     drop(lab);

@@ -141,6 +141,31 @@ pub enum Stopped {
     Terminate,
 }
 
+/// A listening socket on `addr`, non-blocking, its queue of connections not yet accepted
+/// as long as the system allows (`net.core.somaxconn`, as Go's servers and docker-registry
+/// have it), not the 128 of `std::net::TcpListener::bind`: a fleet connecting at once
+/// overflows 128, and each connection past it waits a second for its SYN to be sent again.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    // As std's bind: a restarted server binds its port again at once.
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    rustix::net::bind(&fd, &addr)?;
+    // The kernel takes the lesser of this and net.core.somaxconn.
+    rustix::net::listen(&fd, i32::MAX)?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
 impl Server {
     /// Checks `OUT` (its layout's `index.json` read once), loads the certificate and key
     /// unless plain HTTP, and binds the address.
@@ -160,17 +185,10 @@ impl Server {
         } else {
             Some(Arc::new(tls::Certs::load(out)?))
         };
-        let listener =
-            std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Listen {
-                addr: options.listen,
-                source,
-            })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| ServeError::Listen {
-                addr: options.listen,
-                source,
-            })?;
+        let listener = listen(options.listen).map_err(|source| ServeError::Listen {
+            addr: options.listen,
+            source,
+        })?;
         Ok(Server {
             listener,
             tls,
