@@ -1,6 +1,12 @@
 //! Response bodies: a small document in memory, or a range of a blob streamed from its
-//! open file one chunk at a time (read on tokio's blocking threads, the next chunk only
-//! once the connection took the last: memory per download is one chunk).
+//! open file one chunk at a time (the next chunk only once the connection took the last:
+//! memory per download is about one chunk).
+//!
+//! A chunk whose bytes are in the page cache (a blob many nodes pull at once, after the
+//! first) is read on the connection's own thread with `RWF_NOWAIT`, which reads only what
+//! needs no disk; the rest, and every chunk that is hashed, is read on tokio's blocking
+//! threads, so a slow disk never holds up other connections. Each download reads into one
+//! buffer of its own, taken back once the connection has sent the chunk before.
 //!
 //! A whole blob is hashed as it is read, and its last chunk is given to the connection
 //! only once the hash matches its digest: on a mismatch (a disk error, an edit) the body
@@ -10,7 +16,7 @@
 
 use super::verified::{Identity, Verified};
 use crate::oci::Digest;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
@@ -49,6 +55,8 @@ impl Body {
             end,
             check: None,
             reading: None,
+            buffer: BytesMut::new(),
+            nowait: true,
         })
     }
 
@@ -72,6 +80,8 @@ impl Body {
                 remember: Some((verified, identity)),
             }),
             reading: None,
+            buffer: BytesMut::new(),
+            nowait: true,
         })
     }
 }
@@ -85,8 +95,8 @@ struct Check {
     remember: Option<(Arc<Verified>, Identity)>,
 }
 
-/// A chunk read, and the hash with it.
-type Chunk = (Vec<u8>, Option<Sha256>);
+/// A chunk read (the buffer, filled), and the hash with it.
+type Chunk = (BytesMut, Option<Sha256>);
 
 pub(crate) struct FileBody {
     file: Arc<File>,
@@ -94,6 +104,12 @@ pub(crate) struct FileBody {
     end: u64,
     check: Option<Check>,
     reading: Option<JoinHandle<io::Result<Chunk>>>,
+    /// What chunks are read into: after the first chunk, the one allocation whose front
+    /// was handed to the connection, taken back when the connection has let go of it.
+    buffer: BytesMut,
+    /// Whether a read may try the page cache on this thread first (it stops trying where
+    /// the file system does not support `RWF_NOWAIT`).
+    nowait: bool,
 }
 
 impl HttpBody for Body {
@@ -134,19 +150,30 @@ impl FileBody {
             if self.pos >= self.end {
                 return Poll::Ready(None);
             }
-            let (file, at) = (self.file.clone(), self.pos);
-            let len = (self.end - self.pos).min(CHUNK);
-            let last = at + len >= self.end;
+            let at = self.pos;
+            let len = usize::try_from((self.end - at).min(CHUNK)).unwrap_or(0);
+            let mut buf = std::mem::take(&mut self.buffer);
+            // Takes the allocation back when the last chunk is gone; else a new one.
+            buf.clear();
+            buf.reserve(len);
+            buf.resize(len, 0);
+            let mut filled = 0;
+            if self.check.is_none() && self.nowait {
+                filled = self.read_cached(&mut buf, at);
+                if filled == len {
+                    return Poll::Ready(Some(Ok(self.give(buf))));
+                }
+            }
+            let file = self.file.clone();
             let mut hasher = self.check.as_mut().and_then(|c| c.hasher.take());
             let expected = self.check.as_ref().map(|c| c.digest.clone());
+            let last = at + len as u64 >= self.end;
             let remember = if last {
                 self.check.as_mut().and_then(|c| c.remember.take())
             } else {
                 None
             };
             self.reading = Some(tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0; usize::try_from(len).unwrap_or(0)];
-                let mut filled = 0;
                 while filled < buf.len() {
                     let n = file.read_at(&mut buf[filled..], at + filled as u64)?;
                     if n == 0 {
@@ -198,8 +225,7 @@ impl FileBody {
                 if let Some(check) = self.check.as_mut() {
                     check.hasher = hasher;
                 }
-                self.pos += buf.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
+                Poll::Ready(Some(Ok(self.give(buf))))
             }
             Ok(Err(e)) => {
                 self.pos = self.end;
@@ -210,6 +236,41 @@ impl FileBody {
                 Poll::Ready(Some(Err(io::Error::other(e))))
             }
         }
+    }
+
+    /// Reads into `buf` from `at` what the page cache holds, on this thread, without
+    /// waiting for the disk; how many bytes it read (the rest is read on a blocking
+    /// thread). A file system that cannot read so is not asked again by this download.
+    fn read_cached(&mut self, buf: &mut [u8], at: u64) -> usize {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let slice = &mut [io::IoSliceMut::new(&mut buf[filled..])];
+            match rustix::io::preadv2(
+                &*self.file,
+                slice,
+                at + filled as u64,
+                rustix::io::ReadWriteFlags::NOWAIT,
+            ) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(rustix::io::Errno::AGAIN) => break,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => {
+                    self.nowait = false;
+                    break;
+                }
+            }
+        }
+        filled
+    }
+
+    /// The chunk read into `buf`, as the frame the connection sends; the buffer's
+    /// allocation is kept for the next chunk.
+    fn give(&mut self, mut buf: BytesMut) -> Frame<Bytes> {
+        let chunk = buf.split().freeze();
+        self.pos += chunk.len() as u64;
+        self.buffer = buf;
+        Frame::data(chunk)
     }
 }
 
