@@ -34,8 +34,8 @@ const CHUNK: u64 = 256 * 1024;
 pub(crate) enum Body {
     /// Nothing (HEAD, 304) or a document.
     Bytes(Option<Bytes>),
-    /// Part of a file.
-    File(FileBody),
+    /// Part of a file (boxed: its hash state is some 200 bytes).
+    File(Box<FileBody>),
 }
 
 impl Body {
@@ -49,7 +49,7 @@ impl Body {
 
     /// Bytes `start..end` of `file`.
     pub fn file(file: File, start: u64, end: u64) -> Body {
-        Body::File(FileBody {
+        Body::File(Box::new(FileBody {
             file: Arc::new(file),
             pos: start,
             end,
@@ -57,7 +57,7 @@ impl Body {
             reading: None,
             buffer: BytesMut::new(),
             nowait: true,
-        })
+        }))
     }
 
     /// The whole `file`, `size` bytes, checked against `digest` as it is read; once it
@@ -70,7 +70,7 @@ impl Body {
         verified: Arc<Verified>,
         identity: Identity,
     ) -> Body {
-        Body::File(FileBody {
+        Body::File(Box::new(FileBody {
             file: Arc::new(file),
             pos: 0,
             end: size,
@@ -82,7 +82,7 @@ impl Body {
             reading: None,
             buffer: BytesMut::new(),
             nowait: true,
-        })
+        }))
     }
 }
 
