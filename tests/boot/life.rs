@@ -82,21 +82,7 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
     // disk, on a network that joins only the two. The server recovers with no manual step.
     let agent = machine.disk(&scratch.join("agent.img"));
     let a_console = scratch.join("agent.console");
-    // Each stays up (bounded) until the join is seen from its side.
-    put(
-        &node,
-        "/etc/boot-test",
-        "wait-for",
-        "/var/lib/k3s-standin/agents 900\n",
-        scratch,
-    );
-    put(
-        &agent,
-        "/etc/boot-test",
-        "wait-for",
-        "/var/lib/k3s-standin/joined 900\n",
-        scratch,
-    );
+    stay_until_joined(&node, &agent, scratch);
     times.push((
         "join (the server recovering + an agent)",
         machine.pair(

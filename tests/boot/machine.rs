@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// vCPUs of a VM booting alone, and of each of two booting together on this machine's two
+/// cores: four vCPU threads on two cores made each boot of a pair slower (the
+/// shared-payload join took 139 s with two vCPUs each, 123 s with one), where a VM alone
+/// boots faster with two (63 s against 85 s).
+const ALONE: u32 = 2;
+const PAIRED: u32 = 1;
+
 /// The longest one boot may take before the VM is killed and the test fails.
 pub(crate) const BOOT_LIMIT: Duration = Duration::from_secs(20 * 60);
 
@@ -96,39 +103,27 @@ impl Machine {
     ) -> Join {
         let server = self.disk(&scratch.join("server.img"));
         let agent = self.disk(&scratch.join("agent.img"));
-        // Each stays up (bounded) until the join is seen from its side.
-        put(
-            &server,
-            "/etc/boot-test",
-            "wait-for",
-            "/var/lib/k3s-standin/agents 900\n",
-            scratch,
-        );
-        put(
-            &agent,
-            "/etc/boot-test",
-            "wait-for",
-            "/var/lib/k3s-standin/joined 900\n",
-            scratch,
-        );
+        stay_until_joined(&server, &agent, scratch);
         let port = common::debs::free_port();
         let started = Instant::now();
         let s_console = scratch.join("server.console");
         let a_console = scratch.join("agent.console");
-        let s = self.start_sharing(
+        let s = self.start_vm(
             &server,
             server_media,
             &format!("socket,listen=127.0.0.1:{port}"),
             "52:54:00:00:02:0a",
             &s_console,
+            PAIRED,
         );
         std::thread::sleep(Duration::from_secs(2));
-        let a = self.start_sharing(
+        let a = self.start_vm(
             &agent,
             agent_media,
             &format!("socket,connect=127.0.0.1:{port}"),
             "52:54:00:00:02:0b",
             &a_console,
+            PAIRED,
         );
         a.wait();
         s.wait();
@@ -149,20 +144,22 @@ impl Machine {
     pub(crate) fn pair(&self, server: Booting, agent: Booting, cut: Option<&str>) -> Duration {
         let port = common::debs::free_port();
         let started = Instant::now();
-        let s = self.start_sharing(
+        let s = self.start_vm(
             server.disk,
             server.media,
             &format!("socket,listen=127.0.0.1:{port}"),
             "52:54:00:00:02:0a",
             server.console,
+            PAIRED,
         );
         std::thread::sleep(Duration::from_secs(2));
-        let mut a = self.start_sharing(
+        let mut a = self.start_vm(
             agent.disk,
             agent.media,
             &format!("socket,connect=127.0.0.1:{port}"),
             "52:54:00:00:02:0b",
             agent.console,
+            PAIRED,
         );
         match cut {
             None => {
@@ -197,8 +194,8 @@ impl Machine {
     }
 
     /// Starts a VM with `disk` and `media` attached, in order, its one NIC on the qemu
-    /// netdev `net` (without its id: `socket,listen=127.0.0.1:P`, `user,…`), with two
-    /// vCPUs: a VM booting alone has this machine's two cores.
+    /// netdev `net` (without its id: `socket,listen=127.0.0.1:P`, `user,…`), alone on
+    /// this machine.
     pub(crate) fn start_with(
         &self,
         disk: &Path,
@@ -207,22 +204,7 @@ impl Machine {
         mac: &str,
         console: &Path,
     ) -> common::Running {
-        self.start_vm(disk, media, net, mac, console, 2)
-    }
-
-    /// As [`Machine::start_with`], with one vCPU: for two VMs booting together on two
-    /// cores. Four vCPU threads on two cores made each boot of a pair slower (the
-    /// shared-payload join took 139 s with two vCPUs each, 123 s with one), where a VM
-    /// alone boots faster with two (63 s against 85 s).
-    fn start_sharing(
-        &self,
-        disk: &Path,
-        media: &[Medium],
-        net: &str,
-        mac: &str,
-        console: &Path,
-    ) -> common::Running {
-        self.start_vm(disk, media, net, mac, console, 1)
+        self.start_vm(disk, media, net, mac, console, ALONE)
     }
 
     fn start_vm(
@@ -303,6 +285,25 @@ impl Machine {
         .wait();
         started.elapsed()
     }
+}
+
+/// Keeps a server's and an agent's disk booting (bounded) until each has seen the join
+/// from its side: the agent in the server's list, the server's answer on the agent.
+pub(crate) fn stay_until_joined(server: &Path, agent: &Path, scratch: &Path) {
+    put(
+        server,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/agents 900\n",
+        scratch,
+    );
+    put(
+        agent,
+        "/etc/boot-test",
+        "wait-for",
+        "/var/lib/k3s-standin/joined 900\n",
+        scratch,
+    );
 }
 
 /// A medium attached to a VM.
