@@ -152,10 +152,9 @@ impl FileBody {
             }
             let at = self.pos;
             let len = usize::try_from((self.end - at).min(CHUNK)).unwrap_or(0);
+            // The buffer is empty (its last chunk went to the connection): growing it takes
+            // the allocation back when that chunk is gone; else it allocates anew.
             let mut buf = std::mem::take(&mut self.buffer);
-            // Takes the allocation back when the last chunk is gone; else a new one.
-            buf.clear();
-            buf.reserve(len);
             buf.resize(len, 0);
             let mut filled = 0;
             if self.check.is_none() && self.nowait {
