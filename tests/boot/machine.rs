@@ -104,35 +104,27 @@ impl Machine {
         let server = self.disk(&scratch.join("server.img"));
         let agent = self.disk(&scratch.join("agent.img"));
         stay_until_joined(&server, &agent, scratch);
-        let port = common::debs::free_port();
-        let started = Instant::now();
         let s_console = scratch.join("server.console");
         let a_console = scratch.join("agent.console");
-        let s = self.start_vm(
-            &server,
-            server_media,
-            &format!("socket,listen=127.0.0.1:{port}"),
-            "52:54:00:00:02:0a",
-            &s_console,
-            PAIRED,
+        let took = self.pair(
+            Booting {
+                disk: &server,
+                media: server_media,
+                console: &s_console,
+            },
+            Booting {
+                disk: &agent,
+                media: agent_media,
+                console: &a_console,
+            },
+            None,
         );
-        std::thread::sleep(Duration::from_secs(2));
-        let a = self.start_vm(
-            &agent,
-            agent_media,
-            &format!("socket,connect=127.0.0.1:{port}"),
-            "52:54:00:00:02:0b",
-            &a_console,
-            PAIRED,
-        );
-        a.wait();
-        s.wait();
         Join {
             server,
             agent,
             s_console,
             a_console,
-            took: started.elapsed(),
+            took,
         }
     }
 
