@@ -8,6 +8,7 @@
 use crate::common;
 
 use common::charts::{VALUES, chart_tgz, push_chart, tgz_of};
+use common::helmchart::validate_helmchart;
 use common::misbehave::{Answer, Server};
 use common::{Cmd, Lab, sha256_bytes};
 use std::fs;
@@ -605,21 +606,9 @@ fn extract(iso: &std::path::Path, to: &std::path::Path) {
         .run();
 }
 
-/// `tests/schemas/helmchart-v1.json` (helm-controller's CRD schema) judges `doc`.
-fn validate_helmchart(doc: &serde_json::Value) -> Result<(), String> {
-    let path = common::repo_root().join("tests/schemas/helmchart-v1.json");
-    let schema: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let mut compiler = boon::Compiler::new();
-    let url = "https://seedforge.invalid/helmchart-v1.json";
-    compiler.add_resource(url, schema).unwrap();
-    let mut schemas = boon::Schemas::new();
-    let root = compiler.compile(url, &mut schemas).unwrap();
-    schemas.validate(doc, root).map_err(|e| format!("{e:#}"))
-}
-
 /// The server's seed carries the chart byte-identical to the repository's digest under
 /// `payload/charts/NAME.tgz` and a HelmChart manifest that helm-controller's CRD schema
-/// accepts, pointing at the static URL with the version, namespace and values; an agent's
+/// accepts (its fields as `tests/common/helmchart.rs` lists them), pointing at the static URL with the version, namespace and values; an agent's
 /// seed carries neither.
 #[test]
 fn the_server_seed_carries_the_chart_and_its_helmchart_and_agents_none() {

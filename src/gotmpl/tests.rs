@@ -306,55 +306,124 @@ fn hostile_nesting_is_refused() {
     assert_eq!(r, "1");
 }
 
-/// The chart `helm create` writes, rendered with its default values: the image and the
-/// names its helpers build.
+/// A chart of the usual shape, written here: name helpers that truncate and trim, a full
+/// name that drops the chart's name when the release already holds it, labels included and
+/// indented, an image whose tag defaults to the chart's appVersion, a probe block written by
+/// `toYaml`, and a disabled template that renders nothing.
+const USUAL_CHART: &[(&str, &str)] = &[
+    (
+        "templates/_helpers.tpl",
+        r#"{{- define "usual.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "usual.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- define "usual.labels" -}}
+chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app: {{ include "usual.name" . }}
+{{- if .Chart.AppVersion }}
+version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+{{- end }}
+"#,
+    ),
+    (
+        "templates/deployment.yaml",
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "usual.fullname" . }}
+  labels:
+    {{- include "usual.labels" . | nindent 4 }}
+spec:
+  {{- if not .Values.autoscaling }}
+  replicas: {{ .Values.replicaCount }}
+  {{- end }}
+  template:
+    spec:
+      serviceAccountName: {{ default (include "usual.fullname" .) .Values.serviceAccount }}
+      containers:
+        - name: {{ .Chart.Name }}
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+          {{- with .Values.probe }}
+          livenessProbe:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+"#,
+    ),
+    (
+        "templates/ingress.yaml",
+        "{{- if .Values.ingress.enabled -}}\napiVersion: networking.k8s.io/v1\nkind: Ingress\n{{- end }}\n",
+    ),
+];
+
+/// The usual chart, rendered with its values: the image and the names its helpers build.
 #[test]
-fn helm_create_chart_renders() {
-    let c: serde_json::Value =
-        serde_json::from_str(include_str!("../../tests/gotmpl/helm_create_chart.json")).unwrap();
-    let values: serde_json::Value = serde_saphyr::from_str(c["values"].as_str().unwrap()).unwrap();
+fn a_chart_of_the_usual_shape_renders() {
+    let values = serde_json::json!({
+        "replicaCount": 1,
+        "image": {"repository": "nginx", "tag": ""},
+        "nameOverride": "",
+        "fullnameOverride": "",
+        "serviceAccount": "",
+        "autoscaling": false,
+        "ingress": {"enabled": false},
+        "probe": {"httpGet": {"path": "/", "port": "http"}},
+    });
     let mut s = TemplateSet::new(Limits::default());
-    let files = c["files"].as_object().unwrap();
-    for (n, t) in files {
-        s.parse(&format!("mychart/{n}"), t.as_str().unwrap())
-            .unwrap();
+    for (n, t) in USUAL_CHART {
+        s.parse(&format!("usual/{n}"), t).unwrap();
     }
-    let mut out = std::collections::HashMap::new();
-    for n in files.keys().filter(|n| !n.ends_with(".tpl")) {
-        let data = serde_json::json!({
-            "Values": values,
-            "Release": {"Name": "rel", "Namespace": "default", "Service": "Helm", "IsInstall": true},
-            "Chart": {"Name": "mychart", "Version": "0.1.0", "AppVersion": "1.16.0"},
-            "Capabilities": {"KubeVersion": {"Version": "v1.31.4+k3s1", "GitVersion": "v1.31.4+k3s1"}},
-            "Template": {"Name": format!("mychart/{n}"), "BasePath": "mychart/templates"},
-        });
-        out.insert(
-            n.as_str(),
-            s.execute(
-                &format!("mychart/{n}"),
-                &Value::from_json(&data, Numbers::Float64),
-            )
-            .unwrap(),
-        );
-    }
+    let render = |release: &str| {
+        let mut out = std::collections::HashMap::new();
+        for (n, _) in USUAL_CHART.iter().filter(|(n, _)| !n.ends_with(".tpl")) {
+            let data = serde_json::json!({
+                "Values": values,
+                "Release": {"Name": release, "Namespace": "default", "Service": "Helm", "IsInstall": true},
+                "Chart": {"Name": "usual", "Version": "0.1.0+build.7", "AppVersion": "1.16.0"},
+                "Capabilities": {"KubeVersion": {"Version": "v1.31.4+k3s1", "GitVersion": "v1.31.4+k3s1"}},
+                "Template": {"Name": format!("usual/{n}"), "BasePath": "usual/templates"},
+            });
+            out.insert(
+                *n,
+                s.execute(
+                    &format!("usual/{n}"),
+                    &Value::from_json(&data, Numbers::Float64),
+                )
+                .unwrap(),
+            );
+        }
+        out
+    };
+    let out = render("rel");
     let d = &out["templates/deployment.yaml"];
-    assert!(d.contains("\n          image: \"nginx:1.16.0\"\n"), "{d}");
-    assert!(
-        d.contains("\n  name: rel-mychart\n")
-            && d.contains("\n    app.kubernetes.io/version: \"1.16.0\"\n"),
-        "{d}"
+    assert_eq!(
+        d.as_str(),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: rel-usual\n  labels:\n    \
+         chart: usual-0.1.0_build.7\n    app: usual\n    version: \"1.16.0\"\nspec:\n  replicas: 1\n  \
+         template:\n    spec:\n      serviceAccountName: rel-usual\n      containers:\n        \
+         - name: usual\n          image: \"nginx:1.16.0\"\n          livenessProbe:\n            \
+         httpGet:\n              path: /\n              port: http\n"
     );
+    assert!(out["templates/ingress.yaml"].trim().is_empty());
+    // A release whose name holds the chart's is the full name itself, cut at 63 and trimmed.
+    let long = format!("{}-usual-", "x".repeat(56));
+    let out = render(&long);
     assert!(
-        d.contains("\n  replicas: 1\n") && d.contains("\n      serviceAccountName: rel-mychart\n"),
-        "{d}"
+        out["templates/deployment.yaml"].contains(&format!("\n  name: {}\n", &long[..62])),
+        "{}",
+        out["templates/deployment.yaml"]
     );
-    assert!(d.contains("          livenessProbe:\n            httpGet:\n              path: /\n              port: http\n"), "{d}");
-    assert!(
-        out["templates/ingress.yaml"].trim().is_empty()
-            && out["templates/hpa.yaml"].trim().is_empty()
-    );
-    assert!(out["templates/tests/test-connection.yaml"].contains("args: ['rel-mychart:80']"));
-    assert!(out.values().all(|o| !o.contains("no value")));
 }
 
 #[test]

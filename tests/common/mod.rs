@@ -41,6 +41,7 @@ pub mod charts;
 pub mod cloud_init;
 pub mod debs;
 pub mod fusemount;
+pub mod helmchart;
 pub mod iso;
 pub mod json_schema;
 pub mod keyless;
