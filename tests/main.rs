@@ -67,6 +67,8 @@ mod iso_reproducible;
 mod iso_sparse;
 mod k3s_release;
 mod keyless;
+mod keyless_forgery;
+mod keyless_path;
 mod lab_stand_in;
 mod listed_images;
 mod local_sources;

@@ -171,8 +171,11 @@ fn bad(reason: impl Into<String>) -> FormatError {
 impl Bundle {
     /// Parses a bundle's JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Bundle, FormatError> {
+        let value =
+            super::strict_json::parse(bytes).map_err(|e| bad(format!("not its JSON ({e})")))?;
+        super::strict_json::check_bundle(&value).map_err(bad)?;
         let raw: RawBundle =
-            serde_json::from_slice(bytes).map_err(|e| bad(format!("not its JSON ({e})")))?;
+            serde_json::from_value(value).map_err(|e| bad(format!("not its JSON ({e})")))?;
         if raw.media_type != BUNDLE_V03_MEDIA_TYPE
             && !OLDER_MEDIA_TYPES.contains(&raw.media_type.as_str())
         {
@@ -184,9 +187,10 @@ impl Bundle {
         let vm = raw.verification_material;
         let cert =
             |c: RawCert| unb64(&c.raw_bytes).ok_or_else(|| bad("a certificate is not base64"));
+        // check_bundle has refused a material that sets more than one of the three.
         let material = match (vm.public_key, vm.certificate, vm.x509_certificate_chain) {
-            (_, Some(c), _) => Material::Certificates(vec![cert(c)?]),
-            (_, None, Some(chain)) => Material::Certificates(
+            (None, Some(c), None) => Material::Certificates(vec![cert(c)?]),
+            (None, None, Some(chain)) => Material::Certificates(
                 chain
                     .certificates
                     .into_iter()
@@ -199,6 +203,12 @@ impl Bundle {
             (None, None, None) => {
                 return Err(bad(
                     "verificationMaterial has no publicKey, certificate or x509CertificateChain",
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "verificationMaterial sets more than one of publicKey, certificate and \
+                     x509CertificateChain",
                 ));
             }
         };

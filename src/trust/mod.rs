@@ -9,6 +9,8 @@
 //!   cosign's encrypted key files or plain PKCS#8/SEC1 PEM, and a key's hint.
 //! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
 //! - [`bundle`]: the Sigstore bundle v0.1-v0.3 (JSON), read and written.
+//! - `strict_json`: signed JSON read once and strictly (no key given twice; a bundle's
+//!   fields as protobuf JSON knows them, each `oneof` set once), by every reader here.
 //! - [`intoto`]: in-toto Statement v1.
 //! - [`cosign`]: the signature artifacts cosign stores beside an image in a registry, and
 //!   [`cosign::verify_artifact`], which checks one of them with a [`cosign::Trust`] (keys,
@@ -30,6 +32,7 @@ pub mod dsse;
 pub mod intoto;
 pub mod keyless;
 pub mod keys;
+pub(crate) mod strict_json;
 
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, SigningKey};
 

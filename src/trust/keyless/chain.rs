@@ -240,17 +240,14 @@ impl Authorities {
     /// Checks that `leaf` (DER) chains to a certificate authority of the root valid at
     /// `t` (seconds since 1970, from `from`), through that authority's own intermediates
     /// only. `carried` are the certificates the signature carries beside its leaf, named in
-    /// a refusal, never used. `issuer_verified`: the sigstore verifier has already verified
-    /// the leaf's signature by a certificate of a CA entry valid at `t` whose name is the
-    /// leaf's issuer, so when exactly one such certificate exists it is the signer and its
-    /// signature is not verified again.
+    /// a refusal, never used. The leaf's signature is verified here by each candidate
+    /// issuer, whatever another component verified: nothing is taken on trust from it.
     pub(super) fn verify_path(
         &self,
         leaf: &[u8],
         carried: &[Vec<u8>],
         t: i64,
         from: TimeFrom,
-        issuer_verified: bool,
     ) -> Result<(), KeylessError> {
         let leaf_cert = parse(leaf)?;
         if !valid_at(&leaf_cert, t) {
@@ -285,17 +282,12 @@ impl Authorities {
         if candidates.is_empty() {
             return Err(self.no_issuer(&leaf_cert, carried, t, from, valid.is_empty()));
         }
-        let signers: Vec<&[u8]> = if issuer_verified && candidates.len() == 1 {
-            candidates
-        } else {
-            candidates
-                .into_iter()
-                .filter(|der| {
-                    parse(der)
-                        .is_ok_and(|c| leaf_cert.verify_signature(Some(c.public_key())).is_ok())
-                })
-                .collect()
-        };
+        let signers: Vec<&[u8]> = candidates
+            .into_iter()
+            .filter(|der| {
+                parse(der).is_ok_and(|c| leaf_cert.verify_signature(Some(c.public_key())).is_ok())
+            })
+            .collect();
         if signers.is_empty() {
             return Err(refused(format!(
                 "the signing certificate is not signed by {} of the trusted root",

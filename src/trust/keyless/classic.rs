@@ -48,9 +48,10 @@ pub struct ClassicSignature<'a> {
 
 /// A classic signature made ready to check.
 pub(super) enum Prepared {
-    /// The v0.1 bundle it stands for (the leaf alone in its chain), its leaf (DER), and
-    /// the chain annotation's certificates (DER), which never join the certificate path.
-    Bundle(SigstoreBundle, Vec<u8>, Vec<Vec<u8>>),
+    /// The v0.1 bundle it stands for (the leaf alone in its chain, where the checks take
+    /// it from), and the chain annotation's certificates (DER), which never join the
+    /// certificate path.
+    Bundle(SigstoreBundle, Vec<Vec<u8>>),
     /// A 2021 signature logged as a `rekord` entry.
     Rekord(Rekord),
 }
@@ -150,7 +151,7 @@ impl ClassicSignature<'_> {
         let leaf = certs[0].clone();
         let signature = self.signature.trim();
         let content = if self.attestation.is_some() {
-            let envelope: serde_json::Value = serde_json::from_slice(self.payload)
+            let envelope = crate::trust::strict_json::parse(self.payload)
                 .map_err(|e| malformed(format!("the attestation is not a DSSE envelope ({e})")))?;
             ("dsseEnvelope", envelope)
         } else {
@@ -215,6 +216,6 @@ impl ClassicSignature<'_> {
         bundle[content.0] = content.1;
         let bundle = SigstoreBundle::from_json(&bundle.to_string())
             .map_err(|e| malformed(format!("the signature does not make a bundle ({e})")))?;
-        Ok(Prepared::Bundle(bundle, leaf, certs.split_off(1)))
+        Ok(Prepared::Bundle(bundle, certs.split_off(1)))
     }
 }

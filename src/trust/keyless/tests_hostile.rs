@@ -286,3 +286,60 @@ fn hostile_identity_patterns_are_refused() {
     let p = Pattern::new("subject_regexp", "^(a+)+$").unwrap();
     assert!(!p.is_match(&format!("{}b", "a".repeat(10_000))));
 }
+
+/// A genuine bundle (v0.3, `certificate`) made ambiguous: its leaf given again as a v0.1
+/// chain beside it, in either order; the `certificate` key given twice (first a stranger's
+/// bytes, then the leaf: a reader that keeps the last would verify the leaf); an unknown
+/// field; the proto name beside the JSON name. Each is refused by name before anything is
+/// checked, as cosign's protobuf JSON reader refuses it, and the genuine one still passes.
+#[test]
+fn a_bundle_that_two_readers_could_read_as_two_is_refused_before_any_check() {
+    let text = String::from_utf8(verify_data(CONDA)).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    let leaf = value["verificationMaterial"]["certificate"]["rawBytes"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verify = |bundle: &str| {
+        verify_bundle(
+            bundle.as_bytes(),
+            Artifact::Sha256(conda_subject()),
+            &production(),
+            &conda_identity(),
+        )
+    };
+    verify(&text).unwrap();
+    let cert = format!(r#""certificate":{{"rawBytes":"{leaf}"}}"#);
+    let cert_at = text.find(r#""certificate":"#).unwrap();
+    let cert_text = &text[cert_at..cert_at + text[cert_at..].find('}').unwrap() + 1];
+    assert_eq!(
+        serde_json::from_str::<Value>(&format!("{{{cert_text}}}")).unwrap()["certificate"]["rawBytes"],
+        leaf.as_str()
+    );
+    let chain = format!(r#""x509CertificateChain":{{"certificates":[{{"rawBytes":"{leaf}"}}]}}"#);
+    let stranger = r#""certificate":{"rawBytes":"MIIBstrangerAAAA"}"#;
+    let cases = [
+        (format!("{chain},{cert}"), "one choice (a oneof)"),
+        (format!("{cert},{chain}"), "one choice (a oneof)"),
+        (format!("{stranger},{cert}"), "is given twice"),
+        (
+            format!(r#"{cert},"extra":{{"rawBytes":"{leaf}"}}"#),
+            "does not have",
+        ),
+        (
+            format!(r#"{cert},"x509_certificate_chain":{{"certificates":[]}}"#),
+            "does not have",
+        ),
+    ];
+    for (material, why) in cases {
+        let bundle = text.replacen(cert_text, &material, 1);
+        assert_ne!(bundle, text);
+        match verify(&bundle) {
+            Err(KeylessError::Malformed(e)) => assert!(e.contains(why), "{material}: {e}"),
+            other => panic!("{material}: {other:?}"),
+        }
+        // The format's reader refuses it as well, for the same cause.
+        let read = crate::trust::bundle::Bundle::from_json(bundle.as_bytes()).unwrap_err();
+        assert!(read.reason.contains(why), "{material}: {read}");
+    }
+}

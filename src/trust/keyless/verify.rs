@@ -5,11 +5,13 @@ use serde_json::Value;
 use sigstore_verify::VerificationPolicy;
 use sigstore_verify::types::{
     ArtifactDigest, Bundle as SigstoreBundle, DigestBytes, HashAlgorithm, Sha256Hash,
+    VerificationMaterialContent,
 };
 
 use super::identity::cert_identity;
 pub use super::signer::{Signer, TimeSource};
 use super::{Identity, IssuerMatch, KeylessError, TrustedRoot};
+use crate::trust::strict_json;
 
 /// The largest bundle read (a DSSE attestation of an SBOM can be large; a signature's
 /// bundle is a few KiB).
@@ -96,23 +98,29 @@ fn malformed(reason: impl Into<String>) -> KeylessError {
     KeylessError::Malformed(reason.into())
 }
 
-/// The leaf certificate (DER) of a bundle's JSON: `certificate` (v0.3) or the first of
-/// `x509CertificateChain` (v0.1, v0.2).
-fn leaf_der(value: &Value) -> Result<Vec<u8>, KeylessError> {
-    let raw = value
-        .pointer("/verificationMaterial/certificate/rawBytes")
-        .or_else(|| {
-            value.pointer("/verificationMaterial/x509CertificateChain/certificates/0/rawBytes")
-        })
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            malformed("the bundle holds no certificate (signed with a key, not keyless)")
-        })?;
-    crate::trust::unb64(raw).ok_or_else(|| malformed("the bundle's certificate is not base64"))
+/// The leaf certificate (DER) of a parsed bundle: `certificate` (v0.3) or the first of
+/// `x509CertificateChain` (v0.1, v0.2). The verifier checks the signature, the SCT and the
+/// log entry on this same parsed value, so the leaf whose identity is matched is the leaf
+/// they verified.
+pub(super) fn leaf_of(bundle: &SigstoreBundle) -> Result<&[u8], KeylessError> {
+    match &bundle.verification_material.content {
+        VerificationMaterialContent::Certificate(c) => Ok(c.raw_bytes.as_bytes()),
+        VerificationMaterialContent::X509CertificateChain { certificates } => certificates
+            .first()
+            .map(|c| c.raw_bytes.as_bytes())
+            .ok_or_else(|| malformed("the bundle's certificate chain is empty")),
+        _ => Err(malformed(
+            "the bundle holds no certificate (signed with a key, not keyless)",
+        )),
+    }
 }
 
 /// Checks a Sigstore bundle (v0.1 to v0.3, message signature or DSSE) of `artifact` against
 /// `root`, then `identities`; gives the signer. See [`super`] for every check.
+///
+/// The bundle is read once, strictly (`trust::strict_json`): a key given twice, a field
+/// protobuf JSON does not know, or a `oneof` set twice (`certificate` beside
+/// `x509CertificateChain`) is refused by name before anything is checked.
 pub fn verify_bundle(
     bundle_json: &[u8],
     artifact: Artifact<'_>,
@@ -128,45 +136,32 @@ pub fn verify_bundle(
     }
     let text =
         std::str::from_utf8(bundle_json).map_err(|_| malformed("the bundle is not UTF-8"))?;
-    let mut value: Value = serde_json::from_str(text)
-        .map_err(|e| malformed(format!("the bundle is not JSON ({e})")))?;
+    let value = strict_json::parse(bundle_json)
+        .map_err(|e| malformed(format!("the bundle is not JSON as protobuf reads it ({e})")))?;
     bounded(&value)?;
-    let leaf = leaf_der(&value)?;
-    let carried = take_carried(&mut value)?;
-    let stripped;
-    let text = if carried.is_empty() {
-        text
-    } else {
-        stripped = value.to_string();
-        stripped.as_str()
-    };
-    let bundle = SigstoreBundle::from_json(text)
+    strict_json::check_bundle(&value).map_err(|e| malformed(format!("the bundle: {e}")))?;
+    let mut bundle = SigstoreBundle::from_json(text)
         .map_err(|e| malformed(format!("the bundle does not parse ({e})")))?;
-    check(&bundle, &leaf, &carried, artifact, root, identities)
+    let carried = take_carried(&mut bundle)?;
+    check(&bundle, &carried, artifact, root, identities)
 }
 
 /// Takes the certificates a v0.1 or v0.2 bundle carries after its leaf
-/// (`x509CertificateChain`) out of the bundle, and gives them (DER): they never join the
-/// certificate path (`chain.rs`), and are kept only to name one in a refusal.
-fn take_carried(value: &mut Value) -> Result<Vec<Vec<u8>>, KeylessError> {
-    let Some(certs) = value
-        .pointer_mut("/verificationMaterial/x509CertificateChain/certificates")
-        .and_then(Value::as_array_mut)
-    else {
-        return Ok(Vec::new());
-    };
-    if certs.len() < 2 {
-        return Ok(Vec::new());
+/// (`x509CertificateChain`) out of the parsed bundle, and gives them (DER): they never join
+/// the certificate path (`chain.rs`), and are kept only to name one in a refusal.
+fn take_carried(bundle: &mut SigstoreBundle) -> Result<Vec<Vec<u8>>, KeylessError> {
+    match &mut bundle.verification_material.content {
+        VerificationMaterialContent::X509CertificateChain { certificates } => {
+            if certificates.is_empty() {
+                return Err(malformed("the bundle's certificate chain is empty"));
+            }
+            Ok(certificates
+                .drain(1..)
+                .map(|c| c.raw_bytes.as_bytes().to_vec())
+                .collect())
+        }
+        _ => Ok(Vec::new()),
     }
-    certs
-        .drain(1..)
-        .map(|c| {
-            c.get("rawBytes")
-                .and_then(Value::as_str)
-                .and_then(crate::trust::unb64)
-                .ok_or_else(|| malformed("a certificate of the bundle's chain is not base64"))
-        })
-        .collect()
 }
 
 /// True if the verifier refused the certificate path or its time (the refusal the
@@ -184,17 +179,18 @@ fn chain_refusal(e: &sigstore_verify::Error) -> bool {
     )
 }
 
-/// The checks of one parsed bundle whose leaf is `leaf` and which carried `carried` beside
-/// it (taken out of `bundle`): the verifier's, then the certificate path from the trusted
-/// root alone (`chain.rs`) at every verified signing time.
+/// The checks of one parsed bundle, which carried `carried` beside its leaf (taken out of
+/// `bundle`): the verifier's, then the certificate path from the trusted root alone
+/// (`chain.rs`) at every verified signing time, then the identity: each of the leaf
+/// [`leaf_of`] gives, which is the one the verifier checked.
 pub(super) fn check(
     bundle: &SigstoreBundle,
-    leaf: &[u8],
     carried: &[Vec<u8>],
     artifact: Artifact<'_>,
     root: &TrustedRoot,
     identities: &[Identity],
 ) -> Result<Signer, KeylessError> {
+    let leaf = leaf_of(bundle)?;
     let cert = cert_identity(leaf)?;
     // No SCT required only where an identity that accepts certificates naming no issuer
     // would take this one, and it embeds none.
@@ -226,9 +222,7 @@ pub(super) fn check(
         }
     };
     // The path at every time the verifier verified (the log's, each timestamp's).
-    let path_at = |result: &sigstore_verify::VerificationResult,
-                   issuer_verified: bool|
-     -> Result<(), KeylessError> {
+    let path_at = |result: &sigstore_verify::VerificationResult| -> Result<(), KeylessError> {
         let logged = result.integrated_time().map(|t| t.as_second());
         for t in result.verified_timestamps() {
             let t = t.as_second();
@@ -237,14 +231,13 @@ pub(super) fn check(
             } else {
                 super::chain::TimeFrom::Timestamp
             };
-            root.authorities
-                .verify_path(leaf, carried, t, from, issuer_verified)?;
+            root.authorities.verify_path(leaf, carried, t, from)?;
         }
         Ok(())
     };
     let result = match run(&policy)? {
         Ok(result) => {
-            path_at(&result, true)?;
+            path_at(&result)?;
             result
         }
         Err(e) if chain_refusal(&e) => {
@@ -252,7 +245,7 @@ pub(super) fn check(
             // the path does; where it refused the path, the path's own check, at the times
             // the verifier verifies without it, names the cause.
             if let Ok(Ok(result)) = run(&policy.clone().skip_certificate_chain()) {
-                path_at(&result, false)?;
+                path_at(&result)?;
             }
             return Err(KeylessError::Refused(e.to_string()));
         }
@@ -307,8 +300,8 @@ pub fn verify_classic(
 ) -> Result<Signer, KeylessError> {
     super::provider::install();
     // Bounded by construction: one log entry, annotations capped, at most 8 certificates.
-    let (bundle, leaf, carried) = match signature.as_bundle()? {
-        super::classic::Prepared::Bundle(bundle, leaf, carried) => (bundle, leaf, carried),
+    let (bundle, carried) = match signature.as_bundle()? {
+        super::classic::Prepared::Bundle(bundle, carried) => (bundle, carried),
         super::classic::Prepared::Rekord(r) => {
             let entry = super::rekord::Entry {
                 payload: signature.payload,
@@ -328,5 +321,5 @@ pub fn verify_classic(
         Some(subject) => Artifact::Sha256(subject),
         None => Artifact::Bytes(signature.payload),
     };
-    check(&bundle, &leaf, &carried, artifact, root, identities)
+    check(&bundle, &carried, artifact, root, identities)
 }

@@ -1,0 +1,1 @@
+//! The certificate path, logs and identity of a keyless signature judged by cosign (in progress).
