@@ -1,18 +1,18 @@
-//! The real charts of `fixtures/charts-real/` (Longhorn, cert-manager, ingress-nginx, k3s's
-//! traefik, kube-prometheus-stack with its subcharts), each loaded from its files (held in
-//! memory, read from disk once), its values coalesced, every template rendered and every
-//! rendered document scanned for images, `ROUNDS` times; against the literal scan that
-//! came before rendering, on the same files: the chart's own `values.yaml` merged with the
-//! user's values (every `image: NAME:TAG` string and `{registry, repository, tag}` map, the
-//! tag defaulting to `appVersion`) and its own templates' literal `image:` lines, as
-//! `src/charts/images.rs` read them up to the commit that brought the rendering (acd3ec1),
-//! copied here as the baseline. Prints the median and fastest round of each and how many
-//! images each finds.
+//! seedforge's own charts of `fixtures/charts-own/` (a chart on a library chart, an umbrella
+//! of aliased subcharts, a mesh merging its defaults before render, an operator's custom
+//! resource, go-yaml's quoting cases), each loaded from its files (held in memory, read from
+//! disk once), its values coalesced, every template rendered and every rendered document
+//! scanned for images, `ROUNDS` times; against the literal scan that came before rendering,
+//! on the same files: the chart's own `values.yaml` merged with the user's values (every
+//! `image: NAME:TAG` string and `{registry, repository, tag}` map, the tag defaulting to
+//! `appVersion`) and its own templates' literal `image:` lines, as `src/charts/images.rs`
+//! read them up to the commit that brought the rendering (acd3ec1), copied here as the
+//! baseline. Prints the median and fastest round of each and how many images each finds.
 //!
 //! ```sh
 //! cargo bench --bench charts                    # 20 rounds, every chart, both scans
-//! cargo bench --bench charts -- 50 longhorn     # 50 rounds, the charts whose name holds it
-//! cargo bench --bench charts -- 1 kube render   # one mode only (for /usr/bin/time -v)
+//! cargo bench --bench charts -- 50 platform     # 50 rounds, the charts whose name holds it
+//! cargo bench --bench charts -- 1 mesh render   # one mode only (for /usr/bin/time -v)
 //! ```
 #![allow(
     missing_docs,
@@ -48,44 +48,18 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// The fixtures, with the release, namespace and values the tests render them with.
 fn charts() -> Vec<(&'static str, &'static str, &'static str, Map<String, Value>)> {
-    let traefik = serde_json::json!({
-        "deployment": {"podAnnotations": {"prometheus.io/port": "8082", "prometheus.io/scrape": "true"}},
-        "providers": {"kubernetesIngress": {"publishedService": {"enabled": true}}},
-        "priorityClassName": "system-cluster-critical",
-        "image": {"repository": "rancher/mirrored-library-traefik", "tag": "3.5.1"},
-        "tolerations": [
-            {"key": "CriticalAddonsOnly", "operator": "Exists"},
-            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
-        ],
-        "service": {"ipFamilyPolicy": "PreferDualStack"},
-        "global": {"systemDefaultRegistry": ""}
-    });
+    let platform = serde_json::json!({"export": {"enabled": true}});
     vec![
-        ("longhorn-1.12.1", "longhorn", "longhorn", Map::new()),
+        ("webapp-1.2.0", "webapp", "web", Map::new()),
         (
-            "cert-manager-1.21.1",
-            "cert-manager",
-            "cert-manager",
-            Map::new(),
+            "platform-3.0.0",
+            "platform",
+            "platform",
+            platform.as_object().unwrap().clone(),
         ),
-        (
-            "ingress-nginx-4.15.1",
-            "ingress-nginx",
-            "ingress-nginx",
-            Map::new(),
-        ),
-        (
-            "traefik-37.1.1+up37.1.0",
-            "traefik",
-            "kube-system",
-            traefik.as_object().unwrap().clone(),
-        ),
-        (
-            "kube-prometheus-stack-88.5.3",
-            "kube-prometheus-stack",
-            "monitoring",
-            Map::new(),
-        ),
+        ("mesh-1.5.0", "mesh", "mesh-system", Map::new()),
+        ("accel-operator-2.0.0", "accel", "accel", Map::new()),
+        ("yaml-quoting-2.0.0", "quoting", "default", Map::new()),
     ]
 }
 
@@ -234,7 +208,7 @@ fn main() {
     let rounds: usize = args.first().map_or(20, |a| a.parse().expect("ROUNDS"));
     let filter = args.get(1).cloned().unwrap_or_default();
     let mode = args.get(2).cloned().unwrap_or_else(|| "both".into());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts-real");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts-own");
     println!(
         "| chart | files | render: median (fastest) | images | literal scan: median (fastest) | images (of the render's) | render / literal |"
     );

@@ -1,8 +1,8 @@
-//! The traefik chart's own helm-unittest suites (`fixtures/charts-real/traefik-…/unittest/`,
-//! see its `SOURCE`), run against what the engine renders: every test whose assertions or
-//! values concern images (the proxy's, Hub's, the Azure and OCI marketplace images, their
-//! registry, repository, tag and `versionOverride`, and the version checks made on the
-//! tag) passes, but the few listed in [`EXCLUDED`] with their reason.
+//! A helm-unittest suite of seedforge's own for its webapp chart
+//! (`fixtures/charts-own/webapp-1.2.0/unittest/`), run against what the engine renders:
+//! every test concerns an image (the server's from its registry, repository, tag and
+//! digest, `global.imageRegistry`, the images named in arguments, variables and the
+//! ConfigMap, pull secrets, a refused image), and each passes.
 //!
 //! A small runner of helm-unittest's suite format (as helm-unittest 0.8 reads it):
 //! `templates` (none: all), `set` (maps and dotted keys), `values` files, `chart`
@@ -20,58 +20,26 @@ use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const FIXTURE: &str = "traefik-37.1.1+up37.1.0";
+const FIXTURE: &str = "webapp-1.2.0";
 
-/// Tests of the selected ones left out, by suite file and name, with why.
-const EXCLUDED: &[(&str, &str, &str)] = &[
-    (
-        "notes_test.yaml",
-        "should use tag version in release notes output if set",
-        NOTES,
-    ),
-    (
-        "notes_test.yaml",
-        "should display warning when hub namespaces doesn't match providers ones",
-        NOTES,
-    ),
-    (
-        "notes_test.yaml",
-        "should display warning when hub namespaces doesn't match kubernetesGateway namespaces",
-        NOTES,
-    ),
-    (
-        "notes_test.yaml",
-        "should not display any warning when hub watch all namespaces",
-        NOTES,
-    ),
-];
+/// The chart's name, as its templates are named in the render (`webapp/templates/…`).
+const NAME: &str = "webapp";
 
-const NOTES: &str = "asserts on NOTES.txt, which the chart renderer leaves out as Helm's install does (no image is pulled from notes)";
+/// Tests of the selected ones left out, by suite file and name, with why: none.
+const EXCLUDED: &[(&str, &str, &str)] = &[];
 
+/// The folder of the suites, beside the chart (never in its archive).
 fn unittest_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/charts-real")
+        .join("fixtures/charts-own")
         .join(FIXTURE)
         .join("unittest")
 }
 
-/// The upstream chart the suites were written for: k3s's packaged chart with the upstream
-/// files k3s changed put back (`unittest/upstream/`) and k3s's own template dropped.
-fn upstream_chart() -> seedforge::charts::load::Chart {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/charts-real")
-        .join(FIXTURE)
-        .join("chart");
-    let mut files = crate::charts_real::files_under(&base);
-    assert!(
-        files
-            .remove("templates/validate-install-crd.yaml")
-            .is_some()
-    );
-    for (path, data) in crate::charts_real::files_under(&unittest_dir().join("upstream")) {
-        assert!(files.insert(path, data).is_some());
-    }
-    seedforge::charts::load::load_files("traefik", files).unwrap()
+/// The chart the suites were written for.
+fn own_chart() -> seedforge::charts::load::Chart {
+    let files = crate::charts_own::files_under(&crate::charts_own::chart_dir(FIXTURE));
+    seedforge::charts::load::load_files(NAME, files).unwrap()
 }
 
 fn yaml(text: &str) -> Json {
@@ -282,13 +250,16 @@ fn render(
         k3s_version: format!("v{major}.{minor}.0"),
     };
     let values = seedforge::charts::coalesce::release_values(&mut chart, &user);
-    match seedforge::charts::render::render("traefik", &chart, &values, &settings) {
+    match seedforge::charts::render::render(NAME, &chart, &values, &settings) {
         Err(e) => Outcome::Failed(render_error_message(&e.to_string())),
         Ok(rendered) => Outcome::Docs(
             rendered
                 .into_iter()
                 .filter_map(|r| {
-                    let t = r.name.strip_prefix("traefik/templates/")?.to_string();
+                    let t = r
+                        .name
+                        .strip_prefix(&format!("{NAME}/templates/"))?
+                        .to_string();
                     Some((t, documents(&r.output)))
                 })
                 .collect(),
@@ -578,8 +549,8 @@ struct Summary {
 
 /// The tests `select` keeps of the stored suites `only` names (all when empty), run.
 fn run_suites(only: &[&str], select: &dyn Fn(&Json, &Json) -> bool) -> (usize, Summary) {
-    let chart = upstream_chart();
-    let dir = unittest_dir().join("tests");
+    let chart = own_chart();
+    let dir = unittest_dir();
     let mut suites: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -630,10 +601,11 @@ fn run_suites(only: &[&str], select: &dyn Fn(&Json, &Json) -> bool) -> (usize, S
 }
 
 #[test]
-fn traefik_helm_unittest_image_assertions_pass() {
+fn webapp_helm_unittest_image_assertions_pass() {
     let (suites, sum) = run_suites(&[], &selected);
+    let (_, all) = run_suites(&[], &|_, _| true);
     eprintln!(
-        "traefik helm-unittest: {} selected tests pass ({} assertions), {} fail, {} excluded",
+        "webapp helm-unittest: {} selected tests pass ({} assertions), {} fail, {} excluded",
         sum.passed,
         sum.asserts,
         sum.failures.len(),
@@ -641,18 +613,10 @@ fn traefik_helm_unittest_image_assertions_pass() {
     );
     assert!(sum.failures.is_empty(), "{:#?}", sum.failures);
     assert_eq!(sum.excluded, EXCLUDED.len());
-    // The selection as SOURCE describes it: the image tests of the suites stored.
-    assert_eq!(suites, 14);
-    assert_eq!(sum.passed + sum.excluded, 81);
-}
-
-/// An IngressRoute the chart's values do not describe (no `annotations`): its template
-/// merges `(default $config.annotations dict)`, a nil, into a map, as Go does.
-#[test]
-fn traefik_helm_unittest_unsupported_ingressroute_renders() {
-    let (_, sum) = run_suites(&["unsupported-ingressroute_test.yaml"], &|_, _| true);
-    assert!(sum.failures.is_empty(), "{:#?}", sum.failures);
-    assert_eq!(sum.passed, 1);
+    // Every test of the suite concerns an image, and is selected.
+    assert_eq!(suites, 1);
+    assert_eq!(sum.passed, 9);
+    assert_eq!(all.passed, sum.passed);
 }
 
 /// The runner's path syntax and selection, on their own.
@@ -681,10 +645,10 @@ fn charts_unittest_runner_reads_paths_as_helm_unittest() {
         serde_json::json!({"image": {"tag": "v1", "registry": "r"}})
     );
     // Against the chart: a right image passes, a wrong one and a wrong failure do not.
-    let chart = upstream_chart();
-    let suite = serde_json::json!({"templates": ["deployment.yaml", "requirements.yaml"]});
+    let chart = own_chart();
+    let suite = serde_json::json!({"templates": ["deployment.yaml", "configmap.yaml"]});
     let templates = template_list(suite.get("templates"));
-    let dir = unittest_dir().join("tests");
+    let dir = unittest_dir();
     let test = serde_json::json!({"set": {"image.tag": "v3.3.0"}});
     let outcome = render(&chart, &suite, &test, &dir, &templates);
     let equal = |image: &str| {
@@ -694,7 +658,7 @@ fn charts_unittest_runner_reads_paths_as_helm_unittest() {
     let assert_of = |v: Json| v.as_object().unwrap().clone();
     assert!(
         check(
-            &assert_of(equal("docker.io/traefik:v3.3.0")),
+            &assert_of(equal("docker.io/webapp/server:v3.3.0")),
             &test,
             &outcome,
             &templates
@@ -703,19 +667,19 @@ fn charts_unittest_runner_reads_paths_as_helm_unittest() {
     );
     assert!(
         check(
-            &assert_of(equal("docker.io/traefik:v3.3.1")),
+            &assert_of(equal("docker.io/webapp/server:v3.3.1")),
             &test,
             &outcome,
             &templates
         )
         .is_err()
     );
-    let test = serde_json::json!({"set": {"image": {"tag": "v2.11.0"}}});
+    let test = serde_json::json!({"set": {"image": {"repository": ""}}});
     let outcome = render(&chart, &suite, &test, &dir, &templates);
     let failed = |m: &str| assert_of(serde_json::json!({"failedTemplate": {"errorMessage": m}}));
     assert!(
         check(
-            &failed("ERROR: This version of the Chart only supports Traefik Proxy v3"),
+            &failed("an image needs its repository"),
             &test,
             &outcome,
             &templates
@@ -733,7 +697,7 @@ fn charts_unittest_runner_reads_paths_as_helm_unittest() {
     );
     assert_eq!(
         render_error_message(
-            "chart traefik: traefik/templates/requirements.yaml:3:4: error calling fail: ERROR: x"
+            "chart webapp: webapp/templates/deployment.yaml:3:4: error calling fail: ERROR: x"
         ),
         "ERROR: x"
     );

@@ -21,7 +21,7 @@ mod ca_continuity;
 mod charts;
 mod charts_lab;
 mod charts_local;
-mod charts_real;
+mod charts_own;
 mod charts_unittest;
 mod cli;
 mod concurrent_writers;

@@ -21,8 +21,8 @@ fn run(files: &ChartFiles, text: &str) -> Result<(), String> {
     check("demo", Path::new("v.yaml"), text, files).map_err(|e| e.to_string())
 }
 
-/// A real chart of `fixtures/charts-real/` as the archive Helm packages.
-fn real(fixture: &str, name: &str) -> ChartFiles {
+/// One of seedforge's own charts (`fixtures/charts-own/`) as the archive Helm packages.
+fn own(fixture: &str, name: &str) -> ChartFiles {
     fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<u8>)>) {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -40,7 +40,7 @@ fn real(fixture: &str, name: &str) -> ChartFiles {
         }
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/charts-real")
+        .join("fixtures/charts-own")
         .join(fixture)
         .join("chart");
     let mut files = Vec::new();
@@ -186,22 +186,25 @@ fn a_subcharts_keys_are_judged_by_its_own_values_under_its_name_or_alias() {
 }
 
 #[test]
-fn kube_prometheus_stack_keys_of_its_grafana_subchart_are_grafanas() {
-    let files = real("kube-prometheus-stack-88.5.3", "kube-prometheus-stack");
+fn platform_keys_of_its_aliased_subcharts_are_the_workers() {
+    let files = own("platform-3.0.0", "platform");
     let started = std::time::Instant::now();
-    // The parent's grafana block has no `persistence`; grafana's own values do.
+    // The parent's ingest block has no `service`; the worker's own values do.
     run(
         &files,
-        "global:\n  imageRegistry: mirror.example:5000\ngrafana:\n  persistence:\n    enabled: true\n  adminPassword: x\nprometheus-node-exporter:\n  hostNetwork: false\n",
+        "global:\n  imageRegistry: mirror.example:5000\ningest:\n  service:\n    port: 9100\nexport:\n  enabled: true\nstore:\n  persistence:\n    size: 2Gi\n",
     )
     .unwrap();
-    eprintln!("kube-prometheus-stack checked in {:?}", started.elapsed());
-    let err = run(&files, "grafana:\n  persistance:\n    enabled: true\n").unwrap_err();
+    eprintln!("platform checked in {:?}", started.elapsed());
+    let err = run(&files, "ingest:\n  servce:\n    port: 1\n").unwrap_err();
     assert!(
-        err.contains("grafana.persistance is not a value of chart demo's subchart grafana"),
+        err.contains("ingest.servce is not a value of chart demo's subchart ingest"),
         "{err}"
     );
-    assert!(err.contains("grafana.persistence"), "{err}");
+    assert!(err.contains("ingest.service"), "{err}");
+    // Under its chart name, an aliased dependency is no key.
+    let err = run(&files, "worker:\n  replicas: 2\n").unwrap_err();
+    assert!(err.contains("worker is not a value of chart demo"), "{err}");
 }
 
 /// istio-style: the defaults hide under `_internal_defaults_do_not_set`; the templates read
@@ -396,51 +399,53 @@ fn a_schema_referring_outside_the_chart_is_refused_naming_what_it_fetches() {
 }
 
 #[test]
-fn the_real_charts_defaults_meet_their_schemas_and_cert_managers_keys_follow_its_refs() {
+fn the_own_charts_defaults_meet_their_schemas_and_webapps_keys_follow_its_refs() {
     for (fixture, name) in [
-        ("cert-manager-1.21.1", "cert-manager"),
-        ("kube-prometheus-stack-88.5.3", "kube-prometheus-stack"),
-        ("ingress-nginx-4.15.1", "ingress-nginx"),
-        ("longhorn-1.12.1", "longhorn"),
-        ("traefik-37.1.1+up37.1.0", "traefik"),
+        ("webapp-1.2.0", "webapp"),
+        ("platform-3.0.0", "platform"),
+        ("mesh-1.5.0", "mesh"),
+        ("accel-operator-2.0.0", "accel-operator"),
+        ("yaml-quoting-2.0.0", "yaml-quoting"),
     ] {
-        let files = real(fixture, name);
+        let files = own(fixture, name);
         let started = std::time::Instant::now();
         check_defaults(name, &files).unwrap_or_else(|e| panic!("{fixture}: {e}"));
         eprintln!("{fixture}: defaults checked in {:?}", started.elapsed());
     }
-    let files = real("cert-manager-1.21.1", "cert-manager");
+    let files = own("webapp-1.2.0", "webapp");
     run(
         &files,
-        "crds:\n  enabled: true\nglobal:\n  leaderElection:\n    namespace: kube-system\n",
+        "global:\n  imageRegistry: mirror.example:5000\nhelper:\n  image:\n    tag: \"2.1\"\n",
     )
     .unwrap();
-    // The schema's root is a `$ref` to its definitions: followed, its keys are known.
-    let err = run(&files, "crd:\n  enabled: true\n").unwrap_err();
-    assert!(err.contains("crd is not a value of chart demo"), "{err}");
-    assert!(err.contains("closest the chart has: crds"), "{err}");
-    let err = run(&files, "replicaCount: many\n").unwrap_err();
+    // The schema's properties are `$ref`s to its definitions, one of them a `$ref` again
+    // (`pullPolicy`): followed, their constraints hold.
+    let err = run(&files, "helper:\n  image:\n    digest: md5:0f\n").unwrap_err();
     assert!(
-        err.contains("\ncert-manager:\n- at 'replicaCount': want number, but got string"),
+        err.contains("\nwebapp:\n- at 'helper.image.digest': 'md5:0f' does not match pattern"),
         "{err}"
     );
+    let err = run(&files, "image:\n  pullPolicy: Sometimes\n").unwrap_err();
+    assert!(
+        err.contains("\nwebapp:\n- at 'image.pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"),
+        "{err}"
+    );
+    let err = run(&files, "replicaCount: many\n").unwrap_err();
+    assert!(
+        err.contains("\nwebapp:\n- at 'replicaCount': want integer, but got string"),
+        "{err}"
+    );
+    let err = run(&files, "replicaCont: 3\n").unwrap_err();
+    assert!(err.contains("closest the chart has: replicaCount"), "{err}");
 }
 
 #[test]
-fn k3s_traefik_values_pass() {
-    let files = real("traefik-37.1.1+up37.1.0", "traefik");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/charts-real/traefik-37.1.1+up37.1.0/k3s-traefik.yaml"),
+fn mesh_values_under_its_merged_defaults_pass() {
+    let files = own("mesh-1.5.0", "mesh");
+    // The keys live under `_defaults` in values.yaml; the templates read them at the top.
+    run(
+        &files,
+        "profile: minimal\nglobal:\n  hub: mirror.example:5000/meshproj\n  proxy:\n    image: proxy\npilot:\n  replicas: 2\n",
     )
     .unwrap();
-    // The HelmChart's valuesContent (the second document's), as the node hands it to Helm.
-    let (_, after) = text.split_once("valuesContent: |-\n").unwrap();
-    let content: String = after
-        .lines()
-        .take_while(|l| l.starts_with("    ") || l.is_empty())
-        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
-        .collect();
-    assert!(content.contains("priorityClassName"), "{content}");
-    run(&files, &content).unwrap();
 }

@@ -1,0 +1,334 @@
+//! seedforge's own charts (`fixtures/charts-own/NAME-VERSION/chart/`, each with a `SOURCE`
+//! naming the constructs it reproduces), rendered as `helm template` renders them: the
+//! images found, each with how it was found, are the facts written down here, no more and
+//! no less. The charts' documents themselves are judged by Helm's engine
+//! (`tests/helm_judge.rs`); these tests judge what seedforge reads out of them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Every file under `dir`, by path relative to it.
+pub fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.insert(rel, std::fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+/// The folder of an own chart.
+pub fn chart_dir(fixture: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/charts-own")
+        .join(fixture)
+        .join("chart")
+}
+
+/// What the fixture's chart pulls, released as `release` in `namespace` with `user`'s values.
+fn images_of(
+    fixture: &str,
+    release: &str,
+    namespace: &str,
+    user: &Value,
+) -> seedforge::charts::pulled::ChartImages {
+    let mut chart =
+        seedforge::charts::load::load_files(fixture, files_under(&chart_dir(fixture))).unwrap();
+    let settings = seedforge::charts::render::Settings {
+        release: release.into(),
+        namespace: namespace.into(),
+        k3s_version: "v1.33.1+k3s1".into(),
+    };
+    let user: &Map<String, Value> = user.as_object().unwrap();
+    let started = std::time::Instant::now();
+    let found = seedforge::charts::pulled::images_of(fixture, &mut chart, user, &settings)
+        .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    // Reported, never asserted (BENCHMARKS.md records the figures).
+    eprintln!(
+        "{fixture}: loaded, rendered and scanned in {:?}",
+        started.elapsed()
+    );
+    assert!(found.unreadable.is_empty(), "{:?}", found.unreadable);
+    found
+}
+
+/// Each image found as `how: reference` (the reference normalised), once.
+fn facts(found: &seedforge::charts::pulled::ChartImages) -> BTreeSet<String> {
+    found
+        .images
+        .iter()
+        .map(|p| format!("{}: {}", p.how, p.reference))
+        .collect()
+}
+
+/// `expected` (`how: reference`, references as written) against what was found.
+fn judge(name: &str, found: &seedforge::charts::pulled::ChartImages, expected: &[&str]) {
+    let expected: BTreeSet<String> = expected
+        .iter()
+        .map(|e| {
+            let (how, r) = e.split_once(": ").unwrap();
+            let r = seedforge::image::Reference::parse(r).unwrap();
+            format!("{how}: {r}")
+        })
+        .collect();
+    let found = facts(found);
+    let missing: Vec<_> = expected.difference(&found).collect();
+    let extra: Vec<_> = found.difference(&expected).collect();
+    eprintln!("{name}: {} images found", found.len());
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{name}: missing {missing:?}, extra {extra:?}"
+    );
+}
+
+/// webapp on its library chart: the server's image from its parts (the tag the
+/// appVersion), the helper's as an argument, the metrics sidecar's in a variable of
+/// `extraEnv` (a template of YAML in the values), the backup's and its uploader's in a
+/// CronJob, and the ConfigMap's sandbox images (its plugin list names none).
+/// `global.imageRegistry` moves every image the library's helper puts together, and only
+/// those; a digest pins the server's image without its tag.
+#[test]
+fn webapp_pulls_what_its_library_helper_puts_together() {
+    let fixture = "webapp-1.2.0";
+    let found = images_of(fixture, "webapp", "web", &json!({}));
+    judge(
+        "webapp defaults",
+        &found,
+        &[
+            "container image: docker.io/webapp/server:4.7.1",
+            "named in an argument: quay.io/webapp/helper:2.0.3",
+            "named in an argument: docker.io/webapp/metrics:3.1.4",
+            "container image: docker.io/webapp/backup:1.9",
+            "named in an argument: ghcr.io/webapp/uploader:0.8.0",
+            "named in an argument: docker.io/library/python:3.12-slim",
+            "named in an argument: docker.io/library/node:22-alpine",
+        ],
+    );
+    let found = images_of(
+        fixture,
+        "webapp",
+        "web",
+        &json!({"global": {"imageRegistry": "registry.example:5000"}}),
+    );
+    judge(
+        "webapp registry",
+        &found,
+        &[
+            "container image: registry.example:5000/webapp/server:4.7.1",
+            "named in an argument: registry.example:5000/webapp/helper:2.0.3",
+            "named in an argument: registry.example:5000/webapp/metrics:3.1.4",
+            "container image: registry.example:5000/webapp/backup:1.9",
+            "named in an argument: registry.example:5000/webapp/uploader:0.8.0",
+            "named in an argument: docker.io/library/python:3.12-slim",
+            "named in an argument: docker.io/library/node:22-alpine",
+        ],
+    );
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let found = images_of(
+        fixture,
+        "webapp",
+        "web",
+        &json!({"image": {"digest": digest, "tag": "ignored"}, "backup": {"enabled": false}}),
+    );
+    judge(
+        "webapp digest",
+        &found,
+        &[
+            &format!("container image: docker.io/webapp/server@{digest}"),
+            "named in an argument: quay.io/webapp/helper:2.0.3",
+            "named in an argument: docker.io/webapp/metrics:3.1.4",
+            "named in an argument: docker.io/library/python:3.12-slim",
+            "named in an argument: docker.io/library/node:22-alpine",
+        ],
+    );
+}
+
+/// platform: `ingest` (worker under an alias, its tag the worker's appVersion) and the
+/// store with its init container; `export` (the same worker under another alias) only when
+/// its condition holds, the store not when its tag is off; `global.imageRegistry` from the
+/// parent reaching both subcharts and the library helper of one.
+#[test]
+fn platform_pulls_what_its_enabled_subcharts_do() {
+    let fixture = "platform-3.0.0";
+    let found = images_of(fixture, "platform", "platform", &json!({}));
+    judge(
+        "platform defaults",
+        &found,
+        &[
+            "container image: docker.io/platform/ingest:1.0.4",
+            "container image: docker.io/library/busybox:1.36",
+            "container image: docker.io/platform/store:7.2.5",
+        ],
+    );
+    let found = images_of(
+        fixture,
+        "platform",
+        "platform",
+        &json!({"export": {"enabled": true}, "tags": {"persistence": false}}),
+    );
+    judge(
+        "platform export, no store",
+        &found,
+        &[
+            "container image: docker.io/platform/ingest:1.0.4",
+            "container image: docker.io/platform/export:3.0.1",
+        ],
+    );
+    let found = images_of(
+        fixture,
+        "platform",
+        "platform",
+        &json!({"global": {"imageRegistry": "registry.example:5000"}}),
+    );
+    judge(
+        "platform registry",
+        &found,
+        &[
+            "container image: registry.example:5000/platform/ingest:1.0.4",
+            "container image: registry.example:5000/library/busybox:1.36",
+            "container image: registry.example:5000/platform/store:7.2.5",
+        ],
+    );
+}
+
+/// mesh: the control plane's container, and the proxy its injector puts into every pod it
+/// injects, put together from the injector's values (`global.hub`, `global.tag`,
+/// `global.proxy.image`) once the chart has merged its defaults, its profile and the
+/// user's values. The `probe` injection template (profile `minimal`) names its image
+/// whole; the `debug` profile's variant goes onto both tags.
+#[test]
+fn mesh_pulls_its_control_plane_and_injects_its_proxy() {
+    let fixture = "mesh-1.5.0";
+    let found = images_of(fixture, "mesh", "mesh-system", &json!({}));
+    judge(
+        "mesh defaults",
+        &found,
+        &[
+            "container image: docker.io/meshproj/control:1.5.0",
+            "pulled by the operator: docker.io/meshproj/proxy:1.5.0",
+        ],
+    );
+    let found = images_of(
+        fixture,
+        "mesh",
+        "mesh-system",
+        &json!({"profile": "minimal", "global": {"hub": "registry.example:5000/meshproj", "tag": "1.5.1"}}),
+    );
+    judge(
+        "mesh minimal",
+        &found,
+        &[
+            "container image: registry.example:5000/meshproj/control:1.5.1",
+            "pulled by the operator: registry.example:5000/meshproj/proxy:1.5.1",
+            "pulled by the operator: docker.io/library/busybox:1.36",
+        ],
+    );
+    let found = images_of(fixture, "mesh", "mesh-system", &json!({"profile": "debug"}));
+    judge(
+        "mesh debug",
+        &found,
+        &[
+            "container image: docker.io/meshproj/control:1.5.0-debug",
+            "pulled by the operator: docker.io/meshproj/proxy:1.5.0-debug",
+        ],
+    );
+}
+
+/// accel-operator: the operator's container and the images it is told (an argument, a
+/// variable), and what its `ClusterPolicy` names in parts, pulled by the operator: the
+/// validator (its version the appVersion), the driver manager, the toolkit, the device
+/// plugin by digest. The driver is completed on the node; the exporter (`enabled: false`)
+/// is pulled by nothing until enabled. Both render only because the chart's CRD serves
+/// the resource's API.
+#[test]
+fn accel_operator_pulls_what_its_cluster_policy_names_in_parts() {
+    let fixture = "accel-operator-2.0.0";
+    let plugin = "ghcr.io/accelproj/device-plugin@sha256:9f2a8c1b7e3d4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c";
+    let found = images_of(fixture, "accel", "accel", &json!({}));
+    let completed: Vec<&str> = found
+        .completed_on_the_node
+        .iter()
+        .map(|c| c.written.as_str())
+        .collect();
+    assert_eq!(completed, ["docker.io/accelproj/driver:560.35.03"]);
+    let by_operator = [
+        "pulled by the operator: docker.io/accelproj/validator:v2.0.0",
+        "pulled by the operator: docker.io/accelproj/driver-manager:0.7.0",
+        "pulled by the operator: docker.io/accelproj/container-toolkit:1.17.4",
+    ];
+    let mut expected = vec![
+        "container image: docker.io/accelproj/operator:v2.0.0",
+        "named in an argument: docker.io/accelproj/cleanup:1.2",
+        "named in an argument: docker.io/accelproj/driver-manager:0.7.0",
+        "container image: docker.io/accelproj/kubectl:1.31",
+    ];
+    expected.extend(by_operator);
+    let plugin_fact = format!("pulled by the operator: {plugin}");
+    expected.push(&plugin_fact);
+    judge("accel-operator defaults", &found, &expected);
+    let found = images_of(
+        fixture,
+        "accel",
+        "accel",
+        &json!({"exporter": {"enabled": true}}),
+    );
+    expected.push("pulled by the operator: docker.io/accelproj/exporter:3.3.9");
+    judge("accel-operator exporter", &found, &expected);
+}
+
+/// yaml-quoting: the one container, whatever its arguments hold (strings that look like
+/// references, URLs, paths), names no other image.
+#[test]
+fn yaml_quoting_pulls_its_one_image() {
+    let found = images_of("yaml-quoting-2.0.0", "quoting", "default", &json!({}));
+    judge(
+        "yaml-quoting",
+        &found,
+        &["container image: docker.io/library/busybox:1.36"],
+    );
+}
+
+/// A value the mesh chart no longer reads fails its NOTES.txt, and so the render, as
+/// Helm's install fails; a profile the chart has no file for fails its merge.
+#[test]
+fn mesh_refuses_removed_values_in_its_notes() {
+    let fixture = "mesh-1.5.0";
+    let mut chart =
+        seedforge::charts::load::load_files(fixture, files_under(&chart_dir(fixture))).unwrap();
+    let settings = seedforge::charts::render::Settings {
+        release: "mesh".into(),
+        namespace: "mesh-system".into(),
+        k3s_version: "v1.33.1+k3s1".into(),
+    };
+    for (user, message) in [
+        (
+            json!({"telemetry": {"exporter": "zipkin"}}),
+            "telemetry.exporter is no longer read by mesh 1.5.0: set meshConfig.extensionProviders instead",
+        ),
+        (
+            json!({"profile": "tiny"}),
+            "no profile \"tiny\" (files/profile-tiny.yaml)",
+        ),
+    ] {
+        let err = seedforge::charts::pulled::images_of(
+            fixture,
+            &mut chart,
+            user.as_object().unwrap(),
+            &settings,
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(message), "{err}");
+    }
+}
