@@ -286,6 +286,22 @@ fn accel_operator_pulls_what_its_cluster_policy_names_in_parts() {
     judge("accel-operator exporter", &found, &expected);
 }
 
+/// comments: the values read past their runs of comments (the image's parts between them,
+/// the sidecars' list items after them).
+#[test]
+fn comments_pulls_what_its_values_name_between_their_comments() {
+    let found = images_of("comments-1.0.0", "comments", "default", &json!({}));
+    judge(
+        "comments",
+        &found,
+        &[
+            "container image: docker.io/library/nginx:1.27",
+            "container image: docker.io/library/busybox:1.36",
+            "container image: quay.io/prometheus/statsd-exporter:v0.27.1",
+        ],
+    );
+}
+
 /// yaml-quoting: the one container, whatever its arguments hold (strings that look like
 /// references, URLs, paths), names no other image.
 #[test]

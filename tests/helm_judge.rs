@@ -136,6 +136,16 @@ const CHARTS: &[Chart] = &[
         )],
     },
     Chart {
+        fixture: "comments-1.0.0",
+        release: "comments",
+        namespace: "default",
+        registry: "image: {registry: registry.example:5000}",
+        more: &[set(
+            "sidecars",
+            "sidecars: [{name: only, image: registry.example:5000/only:1}]\nsettings: {after: 0}",
+        )],
+    },
+    Chart {
         fixture: "yaml-text-1.0.0",
         release: "text",
         namespace: "default",
