@@ -1,1 +1,146 @@
-//! The certificate path, logs and identity of a keyless signature judged by cosign (in progress).
+//! The certificate path, the logs and the identity of a keyless signature, judged by cosign
+//! 3.1.1: a private Sigstore (`common::keyless`) signs a blob for each case, cosign
+//! `verify-blob --trusted-root` gives its verdict on the Sigstore bundle, and seedforge's
+//! (`verify_bundle`, the check every keyless path runs) must be the same, its refusal
+//! naming the cause. The cases: issuers Go's `x509.Verify` refuses (an unknown critical
+//! extension, an extended key usage without code signing, a version 1 intermediate, a
+//! root's name constraints), a leaf's unknown critical extension, Fulcio's username
+//! `otherName` and another type's, a malformed GitHub workflow extension, a leaf with two
+//! SCTs (one of a log no trusted root lists), and a checkpoint signed by another log's
+//! key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+use common::keyless::{ISSUER, PrivateSigstore, SIGNER, Signing};
+use seedforge::trust::keyless::{Artifact, Identity, TrustedRoot, verify_bundle};
+
+/// One case: how it is signed, the identity asked for, and the verdict: `None` passes,
+/// `Some(words)` is refused by both, seedforge's refusal holding one of `words`.
+struct Case {
+    name: &'static str,
+    how: Signing,
+    subject: &'static str,
+    refused: Option<&'static [&'static str]>,
+}
+
+fn case(name: &'static str, refused: Option<&'static [&'static str]>) -> Case {
+    Case {
+        name,
+        how: Signing {
+            mutate: Some(name),
+            ..Signing::default()
+        },
+        subject: SIGNER,
+        refused,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let as_signer = |name: &'static str, id: &str, refused| Case {
+        name,
+        how: Signing {
+            signer: Some(id.into()),
+            ..Signing::default()
+        },
+        subject: SIGNER,
+        refused,
+    };
+    vec![
+        // The certificate path, as Go's x509.Verify checks it.
+        case(
+            "critical-ca",
+            Some(&[
+                "intermediate CN=critical-inter carries the critical extension 1.3.6.1.4.1.99999.1",
+            ]),
+        ),
+        case(
+            "eku-server",
+            Some(&["intermediate CN=eku-server-inter may not issue code-signing certificates"]),
+        ),
+        case(
+            "v1-ca",
+            Some(&[
+                "intermediate CN=v1-inter is not a CA (a version 1 certificate, without basicConstraints)",
+            ]),
+        ),
+        case(
+            "nc-email",
+            Some(&[
+                "root CN=nc-email-root does not permit the email address \"dev@seedforge.test\"",
+            ]),
+        ),
+        case("nc-ok", None),
+        case(
+            "nc-dirname",
+            Some(&[
+                "root CN=nc-dirname-root constrains names of a kind that cannot be evaluated (directoryName)",
+            ]),
+        ),
+        case(
+            "critical-leaf",
+            Some(&[
+                "the signing certificate carries the critical extension 1.3.6.1.4.1.99999.1",
+                "UnsupportedCriticalExtension",
+            ]),
+        ),
+        // The identity.
+        as_signer("othername", &format!("othername:{SIGNER}"), None),
+        as_signer(
+            "othername-foreign",
+            &format!("othername-foreign:{SIGNER}"),
+            Some(&["signed by no subject alternative name"]),
+        ),
+        case(
+            "bad-ext",
+            Some(&[
+                "extension 1.3.6.1.4.1.57264.1.12 (source repository URI) is not a DER UTF8String",
+            ]),
+        ),
+        case("good-ext", None),
+    ]
+}
+
+#[test]
+fn seedforge_judges_the_path_logs_and_identity_as_cosign_does() {
+    let Some(sigstore) = PrivateSigstore::new() else {
+        return;
+    };
+    let root = TrustedRoot::read(&sigstore.trusted_root).unwrap();
+    let mut wrong = Vec::new();
+    for c in cases() {
+        let content = format!("a blob for {}\n", c.name);
+        let (file, bundle) = sigstore.sign_blob(content.as_bytes(), &c.how);
+        let judged = sigstore.verify_blob(&file, &bundle, c.subject);
+        let cosign_passes = judged.code == Some(0);
+        let ours = verify_bundle(
+            &std::fs::read(&bundle).unwrap(),
+            Artifact::Bytes(content.as_bytes()),
+            &root,
+            &[Identity::exact(c.subject, ISSUER)],
+        );
+        let expected_pass = c.refused.is_none();
+        if cosign_passes != expected_pass {
+            wrong.push(format!(
+                "{}: cosign {}: {}",
+                c.name,
+                if cosign_passes { "passes" } else { "refuses" },
+                judged.stderr.trim()
+            ));
+        }
+        match (&ours, c.refused) {
+            (Ok(_), None) => {}
+            (Err(e), Some(words)) if words.iter().any(|w| e.to_string().contains(w)) => {}
+            _ => wrong.push(format!("{}: seedforge: {ours:?}", c.name)),
+        }
+        eprintln!(
+            "{}: cosign {}, seedforge {}",
+            c.name,
+            if cosign_passes { "passes" } else { "refuses" },
+            match &ours {
+                Ok(_) => "passes".to_string(),
+                Err(e) => format!("refuses: {e}"),
+            }
+        );
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

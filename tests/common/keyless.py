@@ -38,6 +38,37 @@ each chain named below as a CA entry of its own):
     cut         ... by an intermediate whose root is listed alone, the intermediate removed
                 (listed: cut-root), the signature carrying it
     issuers     the leaf's issuer extensions disagree (.1.8 the issuer, .1.1 another)
+    critical-ca ... by an intermediate carrying an unknown critical extension (listed)
+    eku-server  ... by an intermediate whose extended key usage is serverAuth only (listed)
+    v1-ca       ... by a version 1 intermediate (no extensions, so no basicConstraints;
+                listed)
+    nc-email    ... by the intermediate of a root whose name constraints permit only
+                emails of example.org (listed: nc-email-inter, nc-email-root)
+    nc-ok       ... of a root permitting emails of seedforge.test (listed): passes
+    nc-dirname  ... of a root constraining directory names, critical (listed)
+
+and, for the leaf, the logs and the identity:
+
+    critical-leaf  the leaf carries an unknown critical extension
+    bad-ext        the leaf's GitHub workflow extension 1.3.6.1.4.1.57264.1.12 is raw bytes,
+                   not the DER UTF8String Fulcio writes
+    good-ext       the leaf carries well-formed workflow extensions (.1.5 raw, .1.12 DER)
+    two-scts       the leaf embeds two SCTs: one by the second CT key (which no trusted root
+                   lists), then the good one
+    checkpoint-key the checkpoint is signed by the second log key (which the trusted root
+                   lists as another log), not by this entry's log's
+    ed25519        the leaf's key is Ed25519, the hashedrekord digest SHA-512 (blob only)
+    ed25519-sha256 the same with a SHA-256 hashedrekord digest (blob only)
+
+$ID may be "othername:NAME" (the SAN is Fulcio's username otherName,
+1.3.6.1.4.1.57264.1.7, holding NAME) or "othername-foreign:NAME" (an otherName of
+another type, 1.3.6.1.4.1.99999.7).
+
+    keyless.py blob DIR FILE            a message signature over FILE, its hashedrekord log
+                                        entry: FILE.sigstore.json (a bundle v0.3 with the
+                                        inclusion proof and checkpoint), and the classic
+                                        form: FILE.sig, FILE.cert.pem, FILE.chain.pem,
+                                        FILE.rekor.json
 
 The log (DIR/log.json) is a small RFC 6962 Merkle tree: a few other leaves before and after
 each entry, so the inclusion proof is not trivial, and a signed note checkpoint of its root.
@@ -52,7 +83,7 @@ import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 SIGNER = os.environ.get("ID", "dev@seedforge.test")
@@ -189,8 +220,11 @@ def make_ca(d, prefix):
         f.write(pem(root))
 
 
-def sub_ca(d, name, parent, key_usage=None, ca=True, path_length=None, expired=False):
-    """An intermediate NAME issued by the CA PARENT (prefix of its .key and .pem)."""
+def sub_ca(d, name, parent, key_usage=None, ca=True, path_length=None, expired=False,
+           eku=None, extra=(), version1=False):
+    """An intermediate NAME issued by the CA PARENT (prefix of its .key and .pem): EXTRA
+    more (extension, critical) pairs, EKU its extended key usages (code signing), VERSION1
+    made again as a version 1 certificate (no extensions)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650)
     if expired:
@@ -208,20 +242,71 @@ def sub_ca(d, name, parent, key_usage=None, ca=True, path_length=None, expired=F
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .add_extension(key_usage or ca_key_usage(), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(eku or [ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(parent_key.public_key()), critical=False
         )
-        .sign(parent_key, hashes.SHA384())
     )
+    for ext, critical in extra:
+        cert = cert.add_extension(ext, critical=critical)
+    cert = cert.sign(parent_key, hashes.SHA384())
+    if version1:
+        cert = as_version_1(cert, parent_key)
     write_key(f"{d}/{name}.key", key)
     with open(f"{d}/{name}.pem", "wb") as f:
         f.write(pem(cert))
 
 
-def root_ca(d, name):
-    """A self-signed root NAME with no path length limit."""
+def tlv(tag, content):
+    """A DER element."""
+    n = len(content)
+    if n < 0x80:
+        head = bytes([tag, n])
+    elif n < 0x100:
+        head = bytes([tag, 0x81, n])
+    else:
+        head = bytes([tag, 0x82, n >> 8, n & 0xFF])
+    return head + content
+
+
+def elements(der):
+    """The DER elements (whole) of a DER element's content."""
+    out = []
+    while der:
+        n, head = der[1], 2
+        if n & 0x80:
+            k = n & 0x7F
+            n, head = int.from_bytes(der[2 : 2 + k], "big"), 2 + k
+        out.append(der[: head + n])
+        der = der[head + n :]
+    return out
+
+
+def content(der):
+    n = der[1]
+    return der[2 + (n & 0x7F if n & 0x80 else 0) :]
+
+
+def as_version_1(cert, parent_key):
+    """CERT made again as a version 1 certificate: no version field, no extensions, signed
+    by PARENT_KEY."""
+    parts = elements(content(cert.public_bytes(serialization.Encoding.DER)))
+    tbs = tlv(0x30, b"".join(e for e in elements(content(parts[0])) if e[0] not in (0xA0, 0xA3)))
+    signature = parent_key.sign(tbs, ec.ECDSA(hashes.SHA384()))
+    der = tlv(0x30, tbs + parts[1] + tlv(0x03, b"\x00" + signature))
+    return x509.load_der_x509_certificate(der)
+
+
+def unknown_critical():
+    return x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
+
+
+def root_ca(d, name, extra=()):
+    """A self-signed root NAME with no path length limit, EXTRA more (extension, critical)
+    pairs."""
     now = datetime.datetime.now(datetime.timezone.utc)
     key = ec.generate_private_key(ec.SECP384R1())
     cert = (
@@ -235,8 +320,10 @@ def root_ca(d, name):
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA384())
     )
+    for ext, critical in extra:
+        cert = cert.add_extension(ext, critical=critical)
+    cert = cert.sign(key, hashes.SHA384())
     write_key(f"{d}/{name}.key", key)
     with open(f"{d}/{name}.pem", "wb") as f:
         f.write(pem(cert))
@@ -258,6 +345,12 @@ PATH_CASES = {
     "pathlen0": ("pathlen0-sub", ["pathlen0-sub", "fulcio-inter", "fulcio-root"]),
     "carried-sub": ("open-sub", ["open-sub", "open-inter", "open-root"]),
     "cut": ("cut-inter", ["cut-inter", "cut-root"]),
+    "critical-ca": ("critical-inter", ["critical-inter", "fulcio-root"]),
+    "eku-server": ("eku-server-inter", ["eku-server-inter", "fulcio-root"]),
+    "v1-ca": ("v1-inter", ["v1-inter", "fulcio-root"]),
+    "nc-email": ("nc-email-inter", ["nc-email-inter", "nc-email-root"]),
+    "nc-ok": ("nc-ok-inter", ["nc-ok-inter", "nc-ok-root"]),
+    "nc-dirname": ("nc-dirname-inter", ["nc-dirname-inter", "nc-dirname-root"]),
 }
 LISTED = {
     "expired-chain.pem": ["expired-inter", "fulcio-root"],
@@ -266,6 +359,12 @@ LISTED = {
     "pathlen0-chain.pem": ["pathlen0-sub", "fulcio-inter", "fulcio-root"],
     "open-chain.pem": ["open-inter", "open-root"],
     "cut-chain.pem": ["cut-root"],
+    "critical-chain.pem": ["critical-inter", "fulcio-root"],
+    "eku-server-chain.pem": ["eku-server-inter", "fulcio-root"],
+    "v1-chain.pem": ["v1-inter", "fulcio-root"],
+    "nc-email-chain.pem": ["nc-email-inter", "nc-email-root"],
+    "nc-ok-chain.pem": ["nc-ok-inter", "nc-ok-root"],
+    "nc-dirname-chain.pem": ["nc-dirname-inter", "nc-dirname-root"],
 }
 
 
@@ -281,6 +380,17 @@ def path_cas(d):
     sub_ca(d, "open-sub", "open-inter")
     root_ca(d, "cut-root")
     sub_ca(d, "cut-inter", "cut-root")
+    sub_ca(d, "critical-inter", "fulcio-root", extra=[(unknown_critical(), True)])
+    sub_ca(d, "eku-server-inter", "fulcio-root", eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    sub_ca(d, "v1-inter", "fulcio-root", version1=True)
+    email = lambda domain: x509.NameConstraints([x509.RFC822Name(domain)], None)
+    root_ca(d, "nc-email-root", extra=[(email("example.org"), True)])
+    sub_ca(d, "nc-email-inter", "nc-email-root")
+    root_ca(d, "nc-ok-root", extra=[(email("seedforge.test"), True)])
+    sub_ca(d, "nc-ok-inter", "nc-ok-root")
+    directory = x509.NameConstraints([x509.DirectoryName(subject("nobody"))], None)
+    root_ca(d, "nc-dirname-root", extra=[(directory, True)])
+    sub_ca(d, "nc-dirname-inter", "nc-dirname-root")
     for out, names in LISTED.items():
         cat(d, out, names)
 
@@ -293,13 +403,13 @@ def init(d):
     write_key(f"{d}/ctfe.key", ec.generate_private_key(ec.SECP256R1()))
     write_key(f"{d}/foreign-ctfe.key", ec.generate_private_key(ec.SECP256R1()))
     write_key(f"{d}/rekor.key", ec.generate_private_key(ec.SECP256R1()))
+    write_key(f"{d}/rekor2.key", ec.generate_private_key(ec.SECP256R1()))
     with open(f"{d}/log.json", "w") as f:
         json.dump({"leaves": []}, f)
 
 
-def sct_extension(ct_key, issuer_key, tbs, millis):
-    """RFC 6962 SignedCertificateTimestampList (v1, precert entry) as the extension's
-    value: an OCTET STRING holding the TLS-encoded list."""
+def one_sct(ct_key, issuer_key, tbs, millis):
+    """An RFC 6962 SCT (v1, precert entry), TLS-encoded."""
     issuer_key_hash = hashlib.sha256(issuer_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).digest()
     signed = (
@@ -310,7 +420,7 @@ def sct_extension(ct_key, issuer_key, tbs, millis):
         + b"\x00\x00"
     )
     signature = ecdsa(ct_key, signed)
-    sct = (
+    return (
         b"\x00"
         + hashlib.sha256(der_spki(ct_key)).digest()
         + struct.pack(">QH", millis, 0)
@@ -318,10 +428,54 @@ def sct_extension(ct_key, issuer_key, tbs, millis):
         + struct.pack(">H", len(signature))
         + signature
     )
-    sct_list = struct.pack(">H", len(sct) + 2) + struct.pack(">H", len(sct)) + sct
-    n = len(sct_list)
-    length = bytes([n]) if n < 128 else b"\x81" + bytes([n])
-    return b"\x04" + length + sct_list
+
+
+def sct_extension(ct_keys, issuer_key, tbs, millis):
+    """RFC 6962 SignedCertificateTimestampList (an SCT by each of CT_KEYS) as the
+    extension's value: an OCTET STRING holding the TLS-encoded list."""
+    scts = [one_sct(k, issuer_key, tbs, millis) for k in ct_keys]
+    body = b"".join(struct.pack(">H", len(x)) + x for x in scts)
+    return tlv(0x04, struct.pack(">H", len(body)) + body)
+
+
+def leaf_key():
+    if MUTATE.startswith("ed25519"):
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def sign(key, data):
+    """KEY's signature over DATA: ECDSA with SHA-256, or Ed25519."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    return ecdsa(key, data)
+
+
+def san():
+    """The leaf's subject alternative name, from $ID."""
+    kind, _, name = SIGNER.partition(":")
+    if kind in ("othername", "othername-foreign") and name:
+        oid = "1.3.6.1.4.1.57264.1.7" if kind == "othername" else "1.3.6.1.4.1.99999.7"
+        return x509.OtherName(ObjectIdentifier(oid), tlv(0x0C, name.encode()))
+    if "://" in SIGNER:
+        return x509.UniformResourceIdentifier(SIGNER)
+    return x509.RFC822Name(SIGNER)
+
+
+def leaf_extensions():
+    """(extension, critical) pairs the leaf carries besides Fulcio's usual ones."""
+    raw = lambda oid, value: x509.UnrecognizedExtension(ObjectIdentifier(oid), value)
+    repo = b"https://github.com/seedforge/seedforge"
+    if MUTATE == "critical-leaf":
+        return [(unknown_critical(), True)]
+    if MUTATE == "bad-ext":
+        return [(raw("1.3.6.1.4.1.57264.1.12", repo), False)]
+    if MUTATE == "good-ext":
+        return [
+            (raw("1.3.6.1.4.1.57264.1.5", b"seedforge/seedforge"), False),
+            (raw("1.3.6.1.4.1.57264.1.12", tlv(0x0C, repo)), False),
+        ]
+    return []
 
 
 def leaf(d, now):
@@ -335,8 +489,7 @@ def leaf(d, now):
         ca = "foreign" if MUTATE == "chain" else "fulcio"
         inter_key = read_key(f"{d}/{ca}-inter.key")
         inter = read_cert(f"{d}/{ca}-inter.pem")
-    key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.UniformResourceIdentifier(SIGNER) if "://" in SIGNER else x509.RFC822Name(SIGNER)
+    key = leaf_key()
     issuer = ISSUER.encode()
     builder = (
         x509.CertificateBuilder()
@@ -354,7 +507,7 @@ def leaf(d, now):
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key()), critical=False
         )
-        .add_extension(x509.SubjectAlternativeName([san]), critical=True)
+        .add_extension(x509.SubjectAlternativeName([san()]), critical=True)
         .add_extension(
             x509.UnrecognizedExtension(
                 ISSUER_V1_OID, b"https://other.seedforge.test" if MUTATE == "issuers" else issuer
@@ -366,11 +519,15 @@ def leaf(d, now):
             critical=False,
         )
     )
+    for ext, critical in leaf_extensions():
+        builder = builder.add_extension(ext, critical=critical)
     if MUTATE != "no-sct":
         precert = builder.sign(inter_key, hashes.SHA384())
-        ct_key = read_key(f"{d}/{'foreign-ctfe' if MUTATE == 'sct' else 'ctfe'}.key")
+        ct_keys = [read_key(f"{d}/{'foreign-ctfe' if MUTATE == 'sct' else 'ctfe'}.key")]
+        if MUTATE == "two-scts":
+            ct_keys.insert(0, read_key(f"{d}/foreign-ctfe.key"))
         ext = sct_extension(
-            ct_key, inter.public_key(), precert.tbs_certificate_bytes, int(now.timestamp() * 1000)
+            ct_keys, inter.public_key(), precert.tbs_certificate_bytes, int(now.timestamp() * 1000)
         )
         builder = builder.add_extension(x509.UnrecognizedExtension(SCT_OID, ext), critical=False)
     cert = builder.sign(inter_key, hashes.SHA384())
@@ -426,10 +583,12 @@ def append(d, body, now):
     if MUTATE == "set":
         promise = flip(promise, 10)
     note = f"{LOG_ORIGIN} - {LOG_TREE_ID}\n{len(leaves)}\n{b64(root)}\n"
-    note_signature = ecdsa(log_key, note.encode())
+    note_key = read_key(f"{d}/rekor2.key") if MUTATE == "checkpoint-key" else log_key
+    note_signature = ecdsa(note_key, note.encode())
     if MUTATE == "checkpoint":
         note_signature = flip(note_signature, 12)
-    checkpoint = note + "\n" + f"\u2014 {LOG_ORIGIN} {b64(log_id[:4] + note_signature)}\n"
+    hint = hashlib.sha256(der_spki(note_key)).digest()[:4]
+    checkpoint = note + "\n" + f"\u2014 {LOG_ORIGIN} {b64(hint + note_signature)}\n"
     proof = audit_path(index, leaves)
     if MUTATE == "proof":
         proof[0] = flip(proof[0], 3)
@@ -470,7 +629,7 @@ def classic(d, path):
     key, cert, _ = leaf(d, now)
     with open(path, "rb") as f:
         payload = f.read()
-    signature = ecdsa(key, payload)
+    signature = sign(key, payload)
     body = canonical(
         {
             "apiVersion": "0.0.1",
@@ -516,7 +675,7 @@ def bundle(d, path, payload_type="application/vnd.in-toto+json"):
     with open(path, "rb") as f:
         payload = f.read()
     pae = b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type.encode(), len(payload), payload)
-    signature = ecdsa(key, pae)
+    signature = sign(key, pae)
     envelope = {"payload": b64(payload), "payloadType": payload_type, "signatures": [{"sig": b64(signature)}]}
     logged = dict(envelope, signatures=[{"sig": b64(logged_signature(signature))}])
     body = canonical(
@@ -545,6 +704,53 @@ def bundle(d, path, payload_type="application/vnd.in-toto+json"):
         json.dump(out, f, indent=1)
 
 
+def blob(d, path):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key, cert, _ = leaf(d, now)
+    with open(path, "rb") as f:
+        payload = f.read()
+    signature = sign(key, payload)
+    sha512 = MUTATE == "ed25519"
+    digest = (hashlib.sha512 if sha512 else hashlib.sha256)(payload)
+    body = canonical(
+        {
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha512" if sha512 else "sha256", "value": digest.hexdigest()}},
+                "signature": {
+                    "content": b64(logged_signature(signature)),
+                    "publicKey": {"content": b64(pem(cert))},
+                },
+            },
+        }
+    )
+    entry, rekor_bundle = append(d, body, now)
+    out = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "certificate": {"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))},
+            "tlogEntries": [entry],
+        },
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_512" if sha512 else "SHA2_256", "digest": b64(digest.digest())},
+            "signature": b64(signature),
+        },
+    }
+    with open(path + ".sigstore.json", "w") as f:
+        json.dump(out, f, indent=1)
+    with open(path + ".sig", "w") as f:
+        f.write(b64(signature))
+    with open(path + ".cert.pem", "wb") as f:
+        f.write(pem(cert))
+    with open(path + ".chain.pem", "wb") as f:
+        f.write(leaf_chain(d))
+    with open(path + ".rekor.json", "w") as f:
+        json.dump(
+            {"base64Signature": b64(signature), "cert": b64(pem(cert)), "rekorBundle": rekor_bundle}, f
+        )
+
+
 if __name__ == "__main__":
     command, folder = sys.argv[1], sys.argv[2]
     if command == "init":
@@ -553,5 +759,7 @@ if __name__ == "__main__":
         classic(folder, sys.argv[3])
     elif command == "bundle":
         bundle(folder, sys.argv[3])
+    elif command == "blob":
+        blob(folder, sys.argv[3])
     else:
         sys.exit(f"keyless.py: unknown command {command}")

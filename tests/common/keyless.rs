@@ -25,7 +25,7 @@ pub struct Signing {
     /// The issuer (default [`ISSUER`]).
     pub issuer: Option<String>,
     /// `keyless.py`'s `MUTATE`: `chain`, `sct`, `no-sct`, `set`, `proof`, `checkpoint`,
-    /// `entry`.
+    /// `entry`, the certificate path cases and the leaf's (see `keyless.py`).
     pub mutate: Option<&'static str>,
     /// The digest the signed payload names instead of the image's.
     pub payload_digest: Option<String>,
@@ -65,8 +65,10 @@ pub fn python() -> Option<PathBuf> {
 /// The CA chains the private Sigstore's trusted root lists, each a CA entry: Fulcio's,
 /// then those of the certificate path cases of `keyless.py` (an expired intermediate, one
 /// that is no CA, one without keyCertSign, a sub-CA under the pathlen:0 intermediate, an
-/// intermediate with no path limit, a root listed without its intermediate).
-const PATH_CHAINS: [&str; 7] = [
+/// intermediate with no path limit, a root listed without its intermediate, one with an
+/// unknown critical extension, one for serverAuth only, a version 1 one, and three roots
+/// with name constraints, each with its intermediate).
+const PATH_CHAINS: [&str; 13] = [
     "fulcio-chain.pem",
     "expired-chain.pem",
     "not-ca-chain.pem",
@@ -74,6 +76,12 @@ const PATH_CHAINS: [&str; 7] = [
     "pathlen0-chain.pem",
     "open-chain.pem",
     "cut-chain.pem",
+    "critical-chain.pem",
+    "eku-server-chain.pem",
+    "v1-chain.pem",
+    "nc-email-chain.pem",
+    "nc-ok-chain.pem",
+    "nc-dirname-chain.pem",
 ];
 
 /// The private Sigstore: its keys and log in a temporary folder, and its trusted root.
@@ -129,6 +137,12 @@ impl PrivateSigstore {
             .arg(format!(
                 "url=https://log.seedforge.test,public-key={},start-time=2020-01-01T00:00:00Z",
                 file("rekor.pub")
+            ))
+            // A second log, whose key must not vouch for the first one's entries.
+            .arg("--rekor")
+            .arg(format!(
+                "url=https://log2.seedforge.test,public-key={},start-time=2020-01-01T00:00:00Z",
+                file("rekor2.pub")
             ))
             .arg("--ctfe")
             .arg(format!(
@@ -233,6 +247,32 @@ impl PrivateSigstore {
         let bundle = work.join("statement.json.sigstore.json");
         self.attach_bundle(image, &bundle);
         bundle
+    }
+
+    /// Signs the bytes `content` (a message signature; `keyless.py blob`): returns the
+    /// file signed and its Sigstore bundle v0.3 (the classic form's files beside it).
+    pub fn sign_blob(&self, content: &[u8], how: &Signing) -> (PathBuf, PathBuf) {
+        let work = self.work();
+        let file = work.join("blob");
+        std::fs::write(&file, content).unwrap();
+        self.run(how, "blob", &file);
+        (file, work.join("blob.sigstore.json"))
+    }
+
+    /// `cosign verify-blob --bundle BUNDLE --trusted-root` of `file` for `subject` and the
+    /// default issuer, offline, any status.
+    pub fn verify_blob(&self, file: &Path, bundle: &Path, subject: &str) -> Output {
+        self.cosign()
+            .arg("verify-blob")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--trusted-root")
+            .arg(&self.trusted_root)
+            .args(["--certificate-identity", subject])
+            .args(["--certificate-oidc-issuer", ISSUER])
+            .arg(file)
+            .any_status()
+            .run()
     }
 
     /// `cosign attach signature --bundle BUNDLE IMAGE`.

@@ -8,22 +8,40 @@
 //! `x509CertificateChain`) never join the path: they are read only to name them in a
 //! refusal. This is the rule cosign's verifier (sigstore-go, Go's `x509.Verify` with the
 //! root as the only root and the authority's intermediates as the only intermediates)
-//! applies.
+//! applies. The sigstore verifier, which anchors every certificate of a `certChain`, never
+//! decides the path: this check does, after it, at every verified signing time.
 //!
-//! Every issuer of the path, root included, is checked as a certificate authority at the
-//! signing time, as Go's verifier checks it:
+//! Every certificate of the path is checked as Go's `x509.Verify` checks it for cosign:
 //!
-//! - valid (notBefore, notAfter) at that time;
-//! - `basicConstraints` with `CA:true`;
-//! - a `keyUsage` extension, when present, with `keyCertSign`;
+//! - valid (notBefore, notAfter) at the signing time;
+//! - **no critical extension Go does not handle** ([`HANDLED`]: subjectKeyIdentifier,
+//!   keyUsage, subjectAltName, basicConstraints, nameConstraints, cRLDistributionPoints,
+//!   certificatePolicies, authorityKeyIdentifier, extKeyUsage, authorityInfoAccess). A
+//!   critical subjectAltName of an issuer must name a DNS name, email, IP or URI (Go's
+//!   rule); the leaf's may hold only Fulcio's `otherName`, as sigstore-go and cosign allow.
+//!   Go also evaluates certificate policies (policyMappings, policyConstraints,
+//!   inhibitAnyPolicy); seedforge does not, and refuses them critical: no Sigstore CA
+//!   carries them;
+//! - **extended key usages chained**: the leaf must name code signing; every issuer that
+//!   has an extKeyUsage extension must name code signing or anyExtendedKeyUsage in it.
+//!
+//! and every issuer, root included, as a certificate authority at that time:
+//!
+//! - `basicConstraints` with `CA:true`, whatever the certificate's version (a version 1
+//!   certificate has no extensions, so no v1 certificate is a CA);
+//! - a `keyUsage` extension, when present, with `keyCertSign` (Go ignores key usages; the
+//!   Sigstore clients in Python and Rust check it, and Fulcio's CAs have it);
 //! - a path length (`pathlen`) no smaller than the intermediates below it;
 //! - each certificate signed by the one above it in the entry (verified once, as the root
-//!   is read: [`Authorities::new`]; x509-parser's check, on ring).
-//!
-//! The leaf must be valid at that time and carry the code-signing extended key usage; an
-//! intermediate that names extended key usages must name code signing among them.
-
+//!   is read: [`Authorities::new`]; x509-parser's check, on ring);
+//! - **name constraints**, from the root down: each CA's permitted and excluded subtrees
+//!   apply to the subject alternative names of every certificate below it, for the kinds
+//!   Go enforces (DNS name, email address, URI host, IP address), matched as Go matches
+//!   them. A constraint of another kind (a directory name, an `otherName`, …) refuses the
+//!   CA: seedforge cannot evaluate it (Go refuses it too when the extension is critical,
+//!   as RFC 5280 requires it to be).
 use sigstore_verify::trust_root::TrustedRoot as SigstoreRoot;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::KeylessError;
@@ -103,6 +121,67 @@ fn window(cert: &X509Certificate<'_>) -> String {
     )
 }
 
+/// The extensions Go's `x509` handles (crypto/x509's parser): a critical extension of any
+/// other OID refuses its certificate, as `x509.Verify` refuses it.
+pub(super) const HANDLED: [&str; 10] = [
+    "2.5.29.14",         // subjectKeyIdentifier
+    "2.5.29.15",         // keyUsage
+    "2.5.29.17",         // subjectAltName
+    "2.5.29.19",         // basicConstraints
+    "2.5.29.30",         // nameConstraints
+    "2.5.29.31",         // cRLDistributionPoints
+    "2.5.29.32",         // certificatePolicies
+    "2.5.29.35",         // authorityKeyIdentifier
+    "2.5.29.37",         // extKeyUsage
+    "1.3.6.1.5.5.7.1.1", // authorityInfoAccess
+];
+
+/// The OID of a critical extension of `cert` that Go's verifier does not handle, if any.
+/// A critical subjectAltName is handled when it names a DNS name, email, IP or URI (Go's
+/// rule), and always on the leaf (`leaf`), whose `otherName` Fulcio writes and sigstore-go
+/// and cosign read themselves.
+fn unhandled_critical(cert: &X509Certificate<'_>, leaf: bool) -> Option<String> {
+    for ext in cert.extensions().iter().filter(|e| e.critical) {
+        let oid = ext.oid.to_id_string();
+        if !HANDLED.contains(&oid.as_str()) {
+            return Some(oid);
+        }
+        if oid == "2.5.29.17" && !leaf {
+            let named = match ext.parsed_extension() {
+                ParsedExtension::SubjectAlternativeName(san) => san.general_names.iter().any(|g| {
+                    matches!(
+                        g,
+                        GeneralName::DNSName(_)
+                            | GeneralName::RFC822Name(_)
+                            | GeneralName::URI(_)
+                            | GeneralName::IPAddress(_)
+                    )
+                }),
+                _ => false,
+            };
+            if !named {
+                return Some(oid);
+            }
+        }
+    }
+    None
+}
+
+/// Refuses `cert` (named `who`) if it carries a critical extension Go does not handle.
+pub(super) fn check_critical(
+    cert: &X509Certificate<'_>,
+    who: &str,
+    leaf: bool,
+) -> Result<(), KeylessError> {
+    match unhandled_critical(cert, leaf) {
+        Some(oid) => Err(refused(format!(
+            "{who} carries the critical extension {oid}, which is not handled (a critical \
+             extension a verifier does not know refuses the certificate)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The checks of one issuer of a path: `what` names its place ("intermediate", "root"),
 /// `below` counts the intermediates between it and the leaf.
 fn check_ca(
@@ -121,13 +200,21 @@ fn check_ca(
             window(cert)
         )));
     }
+    check_critical(cert, &format!("{what} {name}"), false)?;
     let constraints = cert.basic_constraints().map_err(|e| {
         refused(format!(
             "{what} {name}: basicConstraints do not parse ({e})"
         ))
     })?;
     match constraints.map(|c| c.value) {
-        None if cert.version().0 >= 2 => {
+        None if cert.version().0 < 2 => {
+            return Err(refused(format!(
+                "{what} {name} is not a CA (a version {} certificate, without \
+                 basicConstraints)",
+                cert.version().0 + 1
+            )));
+        }
+        None => {
             return Err(refused(format!(
                 "{what} {name} is not a CA (no basicConstraints)"
             )));
@@ -147,7 +234,6 @@ fn check_ca(
                 )));
             }
         }
-        None => {}
     }
     let usage = cert
         .key_usage()
@@ -157,6 +243,18 @@ fn check_ca(
     {
         return Err(refused(format!(
             "{what} {name} may not sign certificates (keyUsage without keyCertSign)"
+        )));
+    }
+    let eku = cert
+        .extended_key_usage()
+        .map_err(|e| refused(format!("{what} {name}: extKeyUsage does not parse ({e})")))?;
+    if let Some(eku) = eku
+        && !eku.value.code_signing
+        && !eku.value.any
+    {
+        return Err(refused(format!(
+            "{what} {name} may not issue code-signing certificates (its extKeyUsage names \
+             neither code signing nor anyExtendedKeyUsage)"
         )));
     }
     Ok(())
@@ -268,6 +366,7 @@ impl Authorities {
                 "the signing certificate lacks the code-signing extended key usage",
             ));
         }
+        check_critical(&leaf_cert, "the signing certificate", true)?;
         let issuer = leaf_cert.issuer();
         let valid: Vec<&Entry> = self.entries.iter().filter(|e| e.valid_at(t)).collect();
         // The certificates of the valid entries that bear the leaf's issuer's name.
@@ -300,7 +399,7 @@ impl Authorities {
                 if !signers.contains(&der.as_slice()) {
                     continue;
                 }
-                match walk(entry, i, t, from) {
+                match walk(entry, i, &leaf_cert, t, from) {
                     Ok(()) => return Ok(()),
                     Err(e) => {
                         first.get_or_insert(e);
@@ -366,17 +465,25 @@ impl Authorities {
 }
 
 /// The path from the `i`th certificate of `entry` (the leaf's signer) up to the entry's
-/// root, each certificate checked as a CA at `t`.
-fn walk(entry: &Entry, i: usize, t: i64, from: TimeFrom) -> Result<(), KeylessError> {
+/// root, each certificate checked as a CA at `t`, then the name constraints of each from
+/// the root down over the names of the certificates below it (`leaf` first).
+fn walk(
+    entry: &Entry,
+    i: usize,
+    leaf: &X509Certificate<'_>,
+    t: i64,
+    from: TimeFrom,
+) -> Result<(), KeylessError> {
     let last = entry.certs.len() - 1;
     let mut at = i;
-    let mut below = 0;
+    let mut path = vec![];
     loop {
         let cert = parse(&entry.certs[at])?;
         let what = if at == last { "root" } else { "intermediate" };
-        check_ca(&cert, what, below, t, from)?;
+        check_ca(&cert, what, path.len(), t, from)?;
+        path.push((cert, what));
         if at == last {
-            return Ok(());
+            break;
         }
         match entry.above[at] {
             Some(j) => at = j,
@@ -384,10 +491,272 @@ fn walk(entry: &Entry, i: usize, t: i64, from: TimeFrom) -> Result<(), KeylessEr
                 return Err(refused(format!(
                     "intermediate {} is signed by no certificate above it in its certChain \
                      of the trusted root",
-                    name_of(&cert)
+                    name_of(&path[path.len() - 1].0)
                 )));
             }
         }
-        below += 1;
+    }
+    for k in (0..path.len()).rev() {
+        let (ca, what) = &path[k];
+        let below = std::iter::once(leaf).chain(path[..k].iter().map(|(c, _)| c));
+        names::check(ca, &format!("{what} {}", name_of(ca)), below)?;
+    }
+    Ok(())
+}
+
+/// Name constraints (RFC 5280 4.2.1.10) as Go's `x509.Verify` applies them.
+mod names {
+    use x509_parser::extensions::{GeneralName, GeneralSubtree, ParsedExtension};
+    use x509_parser::prelude::X509Certificate;
+
+    use super::{KeylessError, refused};
+
+    /// The kinds of name Go constrains.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        Email,
+        Dns,
+        Uri,
+        Ip,
+    }
+
+    impl Kind {
+        fn words(self) -> &'static str {
+            match self {
+                Kind::Email => "email address",
+                Kind::Dns => "DNS name",
+                Kind::Uri => "URI",
+                Kind::Ip => "IP address",
+            }
+        }
+    }
+
+    fn kind_of(name: &GeneralName<'_>) -> Option<Kind> {
+        match name {
+            GeneralName::RFC822Name(_) => Some(Kind::Email),
+            GeneralName::DNSName(_) => Some(Kind::Dns),
+            GeneralName::URI(_) => Some(Kind::Uri),
+            GeneralName::IPAddress(_) => Some(Kind::Ip),
+            _ => None,
+        }
+    }
+
+    /// A general name's kind as a refusal names it.
+    fn kind_words(name: &GeneralName<'_>) -> &'static str {
+        match name {
+            GeneralName::OtherName(..) => "otherName",
+            GeneralName::X400Address(_) => "x400Address",
+            GeneralName::DirectoryName(_) => "directoryName",
+            GeneralName::EDIPartyName(_) => "ediPartyName",
+            GeneralName::RegisteredID(_) => "registeredID",
+            GeneralName::Invalid(..) => "unreadable name",
+            other => kind_of(other).map_or("name", Kind::words),
+        }
+    }
+
+    /// Checks the names of `below` (subject alternative names of the kinds Go constrains)
+    /// against the name constraints of `ca` (named `who`), if it has any.
+    pub(super) fn check<'a, 'b: 'a>(
+        ca: &X509Certificate<'_>,
+        who: &str,
+        below: impl Iterator<Item = &'a X509Certificate<'b>>,
+    ) -> Result<(), KeylessError> {
+        let constraints = ca
+            .name_constraints()
+            .map_err(|e| refused(format!("{who}: nameConstraints do not parse ({e})")))?;
+        let Some(constraints) = constraints else {
+            return Ok(());
+        };
+        let permitted = constraints
+            .value
+            .permitted_subtrees
+            .as_deref()
+            .unwrap_or(&[]);
+        let excluded = constraints
+            .value
+            .excluded_subtrees
+            .as_deref()
+            .unwrap_or(&[]);
+        for subtree in permitted.iter().chain(excluded) {
+            if kind_of(&subtree.base).is_none() {
+                return Err(refused(format!(
+                    "{who} constrains names of a kind that cannot be evaluated ({}): a \
+                     name constraint that is not a DNS name, email address, URI or IP \
+                     address refuses its CA",
+                    kind_words(&subtree.base)
+                )));
+            }
+        }
+        for cert in below {
+            for ext in cert.extensions() {
+                let ParsedExtension::SubjectAlternativeName(san) = ext.parsed_extension() else {
+                    continue;
+                };
+                for name in &san.general_names {
+                    let Some(kind) = kind_of(name) else {
+                        continue;
+                    };
+                    judge(who, kind, name, permitted, excluded)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn shown(name: &GeneralName<'_>) -> String {
+        match name {
+            GeneralName::RFC822Name(s) | GeneralName::DNSName(s) | GeneralName::URI(s) => {
+                format!("{s:?}")
+            }
+            GeneralName::IPAddress(b) => ip_words(b),
+            _ => String::new(),
+        }
+    }
+
+    fn ip_words(b: &[u8]) -> String {
+        match b.len() {
+            4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string(),
+            16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string(),
+            8 | 32 => format!(
+                "{}/{}",
+                ip_words(&b[..b.len() / 2]),
+                ip_words(&b[b.len() / 2..])
+            ),
+            _ => format!("{b:02x?}"),
+        }
+    }
+
+    fn judge<'a, 'b>(
+        who: &str,
+        kind: Kind,
+        name: &GeneralName<'_>,
+        permitted: &'a [GeneralSubtree<'b>],
+        excluded: &'a [GeneralSubtree<'b>],
+    ) -> Result<(), KeylessError> {
+        let of_kind = |list: &'a [GeneralSubtree<'b>]| -> Vec<&'a GeneralName<'b>> {
+            list.iter()
+                .filter(|s| kind_of(&s.base) == Some(kind))
+                .map(|s| &s.base)
+                .collect()
+        };
+        let (permitted, excluded) = (of_kind(permitted), of_kind(excluded));
+        let unreadable = |why: &str| {
+            refused(format!(
+                "{who} has name constraints, and the {} {} {why}",
+                kind.words(),
+                shown(name)
+            ))
+        };
+        for &constraint in &excluded {
+            if matches(name, constraint).map_err(|why| unreadable(&why))? {
+                return Err(refused(format!(
+                    "{who} excludes the {} {} (name constraint {})",
+                    kind.words(),
+                    shown(name),
+                    shown(constraint)
+                )));
+            }
+        }
+        if permitted.is_empty() {
+            return Ok(());
+        }
+        for &constraint in &permitted {
+            if matches(name, constraint).map_err(|why| unreadable(&why))? {
+                return Ok(());
+            }
+        }
+        Err(refused(format!(
+            "{who} does not permit the {} {}: no name constraint of its permits it",
+            kind.words(),
+            shown(name)
+        )))
+    }
+
+    /// True if `name` falls under `constraint` (of its kind), as Go matches them; an error
+    /// where Go cannot read the name.
+    fn matches(name: &GeneralName<'_>, constraint: &GeneralName<'_>) -> Result<bool, String> {
+        match (name, constraint) {
+            (GeneralName::RFC822Name(n), GeneralName::RFC822Name(c)) => {
+                let (local, domain) = mailbox(n).ok_or("is not a mailbox")?;
+                if c.contains('@') {
+                    let (c_local, c_domain) =
+                        mailbox(c).ok_or("meets a constraint that is not a mailbox")?;
+                    return Ok(local == c_local && domain.eq_ignore_ascii_case(c_domain));
+                }
+                domain_matches(domain, c)
+            }
+            (GeneralName::DNSName(n), GeneralName::DNSName(c)) => domain_matches(n, c),
+            (GeneralName::URI(n), GeneralName::URI(c)) => {
+                let host = uri_host(n).ok_or("has no host")?;
+                if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+                    return Err("names an IP address as its host".into());
+                }
+                domain_matches(host, c)
+            }
+            (GeneralName::IPAddress(n), GeneralName::IPAddress(c)) => {
+                if c.len() != 2 * n.len() {
+                    return Ok(false);
+                }
+                let (ip, mask) = c.split_at(n.len());
+                Ok(n.iter()
+                    .zip(ip.iter().zip(mask))
+                    .all(|(a, (b, m))| a & m == b & m))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The local part and domain of an email address (split at its last `@`).
+    fn mailbox(s: &str) -> Option<(&str, &str)> {
+        let (local, domain) = s.rsplit_once('@')?;
+        (!local.is_empty() && labels(domain).is_some()).then_some((local, domain))
+    }
+
+    /// The labels of a domain, last first, as Go reads them: no empty label, no absolute
+    /// (trailing dot) name, printable ASCII only.
+    fn labels(domain: &str) -> Option<Vec<&str>> {
+        if domain.is_empty() {
+            return Some(vec![]);
+        }
+        let labels: Vec<&str> = domain.rsplit('.').collect();
+        labels
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| (33..=126).contains(&b)))
+            .then_some(labels)
+    }
+
+    /// Go's `matchDomainConstraint`: an empty constraint matches all; `.example.com` only
+    /// names below it; `example.com` it and the names below it; labels compared without
+    /// regard to ASCII case.
+    fn domain_matches(domain: &str, constraint: &str) -> Result<bool, String> {
+        if constraint.is_empty() {
+            return Ok(true);
+        }
+        let domain = labels(domain).ok_or("is not a domain name")?;
+        let (subdomains, constraint) = match constraint.strip_prefix('.') {
+            Some(rest) => (true, rest),
+            None => (false, constraint),
+        };
+        let constraint = labels(constraint).ok_or("meets a constraint that is not a domain")?;
+        if domain.len() < constraint.len() || (subdomains && domain.len() == constraint.len()) {
+            return Ok(false);
+        }
+        Ok(constraint
+            .iter()
+            .zip(&domain)
+            .all(|(c, d)| c.eq_ignore_ascii_case(d)))
+    }
+
+    /// The host of a URI (`scheme://[userinfo@]host[:port]/…`), without its port.
+    fn uri_host(uri: &str) -> Option<&str> {
+        let (_, rest) = uri.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = if host_port.ends_with(']') {
+            host_port
+        } else {
+            host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+        };
+        (!host.is_empty()).then_some(host)
     }
 }

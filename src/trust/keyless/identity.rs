@@ -5,15 +5,29 @@
 //! `--certificate-identity` / `--certificate-identity-regexp` and
 //! `--certificate-oidc-issuer` / `--certificate-oidc-issuer-regexp`:
 //!
-//! - the **subject** is the leaf's subject alternative name: an email address, a URI (a CI
-//!   workflow's, `https://github.com/OWNER/REPO/.github/workflows/F.yml@refs/tags/v1`), or
-//!   an `otherName` UTF-8 string (Fulcio's username identities); [`Match::Exact`] compares
-//!   whole strings, [`Match::Regexp`] finds the pattern anywhere in the value, as Go's
-//!   `regexp.MatchString` does for cosign (anchor it with `^…$` to match the whole value);
+//! - the **subject** is the leaf's subject alternative name, one of them, chosen as
+//!   sigstore-go (cosign's bundle verifier) chooses it: the first URI (a CI workflow's,
+//!   `https://github.com/OWNER/REPO/.github/workflows/F.yml@refs/tags/v1`), else the first
+//!   email address, else Fulcio's username: an `otherName` of type
+//!   1.3.6.1.4.1.57264.1.7 holding a UTF8String (the first `otherName`, as cosign reads
+//!   it; one of another type is no identity). DNS names and IP addresses are none (cosign's
+//!   classic path also matches them, and any of several SANs; Fulcio writes one SAN, a
+//!   URI, an email or a username, so on its certificates the two rules agree, and the
+//!   one-name rule never accepts what either of cosign's paths refuses).
+//!   [`Match::Exact`] compares whole strings, [`Match::Regexp`] finds the pattern anywhere
+//!   in the value, as Go's `regexp.MatchString` does for cosign (anchor it with `^…$` to
+//!   match the whole value);
 //! - the **issuer** is the OIDC issuer Fulcio wrote into the certificate: the extension
 //!   1.3.6.1.4.1.57264.1.8 (a DER UTF8String), else the older 1.3.6.1.4.1.57264.1.1 (raw
 //!   bytes). A certificate carrying both must name the same issuer in each: one whose
 //!   extensions disagree is refused, as is one whose issuer extension does not read.
+//!
+//! Fulcio's other extensions are read as strictly as cosign reads them (sigstore-go
+//! parses every one while summarizing the certificate, and refuses the certificate when
+//! one does not parse): the GitHub workflow extensions 1.3.6.1.4.1.57264.1.2 to .1.6 are
+//! raw bytes (UTF-8 here; Go takes any bytes), 1.3.6.1.4.1.57264.1.9 to .1.22 are DER
+//! UTF8Strings (as Fulcio writes them; Go also takes its other string types). One that
+//! does not read refuses the certificate.
 //!
 //! **A certificate that names no issuer** (Fulcio's certificates of 2021, before either
 //! extension, which carry no SCT either) matches only an identity whose issuer is
@@ -40,6 +54,63 @@ const COMPILED_LIMIT: usize = 1 << 20;
 const ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
 /// Fulcio's first issuer extension (raw bytes).
 const ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
+/// Fulcio's username `otherName` type.
+const USERNAME: &str = "1.3.6.1.4.1.57264.1.7";
+/// The arc of Fulcio's extensions.
+const FULCIO_ARC: &str = "1.3.6.1.4.1.57264.1.";
+
+/// How a Fulcio extension (1.3.6.1.4.1.57264.1.N, by N) is read, and what it is: the
+/// GitHub workflow extensions .2 to .6 are raw bytes, .9 to .22 DER UTF8Strings (the
+/// issuers, .1 and .8, are read apart).
+fn fulcio_extension(n: u32) -> Option<(bool, &'static str)> {
+    let der = n >= 9;
+    let name = match n {
+        2 => "GitHub workflow trigger",
+        3 => "GitHub workflow SHA",
+        4 => "GitHub workflow name",
+        5 => "GitHub workflow repository",
+        6 => "GitHub workflow ref",
+        9 => "build signer URI",
+        10 => "build signer digest",
+        11 => "runner environment",
+        12 => "source repository URI",
+        13 => "source repository digest",
+        14 => "source repository ref",
+        15 => "source repository identifier",
+        16 => "source repository owner URI",
+        17 => "source repository owner identifier",
+        18 => "build config URI",
+        19 => "build config digest",
+        20 => "build trigger",
+        21 => "run invocation URI",
+        22 => "source repository visibility at signing",
+        _ => return None,
+    };
+    Some((der, name))
+}
+
+/// Refuses a Fulcio extension (`oid`, its content `value`) that does not read as cosign
+/// reads it.
+fn check_fulcio_extension(oid: &str, value: &[u8]) -> Result<(), KeylessError> {
+    let Some(n) = oid.strip_prefix(FULCIO_ARC).and_then(|n| n.parse().ok()) else {
+        return Ok(());
+    };
+    let Some((der, name)) = fulcio_extension(n) else {
+        return Ok(());
+    };
+    let reads = if der {
+        der_utf8_string(value).is_some()
+    } else {
+        std::str::from_utf8(value).is_ok()
+    };
+    if reads {
+        return Ok(());
+    }
+    Err(KeylessError::Malformed(format!(
+        "the certificate's extension {oid} ({name}) is not {}",
+        if der { "a DER UTF8String" } else { "UTF-8" }
+    )))
+}
 
 /// A compiled regular expression with its source.
 #[derive(Debug, Clone)]
@@ -184,7 +255,8 @@ impl std::fmt::Display for Identity {
 /// What a leaf certificate says of its signer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CertIdentity {
-    /// The subject alternative names (email, URI, otherName UTF-8), in order.
+    /// The subject alternative name matched (none, or one: the first URI, else the first
+    /// email, else Fulcio's username `otherName`).
     pub subjects: Vec<String>,
     /// The OIDC issuer (1.3.6.1.4.1.57264.1.8, else .1.1; both must then agree).
     pub issuer: Option<String>,
@@ -204,7 +276,9 @@ pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
             "the signing certificate has bytes after its DER".into(),
         ));
     }
-    let mut subjects = Vec::new();
+    let mut uri = None;
+    let mut email = None;
+    let mut other_name = None;
     let mut issuer_v1 = None;
     let mut issuer_v2 = None;
     let mut has_sct = false;
@@ -217,13 +291,19 @@ pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
                 {
                     for name in &san.general_names {
                         match name {
-                            GeneralName::RFC822Name(s) | GeneralName::URI(s) => {
-                                subjects.push((*s).to_owned())
+                            GeneralName::URI(s) => {
+                                uri.get_or_insert(*s);
                             }
-                            GeneralName::OtherName(_, value) => {
-                                if let Some(s) = utf8_string(value) {
-                                    subjects.push(s);
-                                }
+                            GeneralName::RFC822Name(s) => {
+                                email.get_or_insert(*s);
+                            }
+                            // The first otherName only, and only of Fulcio's type.
+                            GeneralName::OtherName(oid, value) => {
+                                other_name.get_or_insert_with(|| {
+                                    (oid.to_id_string() == USERNAME)
+                                        .then(|| utf8_string(value))
+                                        .flatten()
+                                });
                             }
                             _ => {}
                         }
@@ -251,9 +331,16 @@ pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
                 }
             }
             "1.3.6.1.4.1.11129.2.4.2" => has_sct = true,
-            _ => {}
+            other => check_fulcio_extension(other, ext.value)?,
         }
     }
+    // One name, as sigstore-go chooses it.
+    let subjects: Vec<String> = uri
+        .or(email)
+        .map(str::to_owned)
+        .or(other_name.flatten())
+        .into_iter()
+        .collect();
     let issuer = match (issuer_v2, issuer_v1) {
         (Some(v2), Some(v1)) if v2 != v1 => {
             return Err(KeylessError::Refused(format!(
@@ -286,20 +373,15 @@ fn der_utf8_string(der: &[u8]) -> Option<String> {
     std::str::from_utf8(body).ok().map(str::to_owned)
 }
 
-/// The string of a DER UTF8String, possibly inside an explicit tag ([0] of an
-/// otherName's value).
-fn utf8_string(mut der: &[u8]) -> Option<String> {
-    for _ in 0..2 {
-        let (&tag, rest) = der.split_first()?;
-        let (len, rest) = der_length(rest)?;
-        let body = rest.get(..len)?;
-        match tag {
-            0x0c => return std::str::from_utf8(body).ok().map(str::to_owned),
-            0xa0 => der = body,
-            _ => return None,
-        }
+/// The string of an `otherName`'s value (after its type): `[0]` EXPLICIT holding one
+/// DER UTF8String and nothing else, as cosign reads Fulcio's username.
+fn utf8_string(der: &[u8]) -> Option<String> {
+    let (&tag, rest) = der.split_first()?;
+    let (len, body) = der_length(rest)?;
+    if tag != 0xa0 || body.len() != len {
+        return None;
     }
-    None
+    der_utf8_string(body)
 }
 
 fn der_length(bytes: &[u8]) -> Option<(usize, &[u8])> {
@@ -424,6 +506,110 @@ mod tests {
             issuer(&[(V2, utf8(GITHUB)), (V2, utf8(GITHUB))]),
             Err(KeylessError::Malformed(_))
         ));
+    }
+
+    /// A self-signed leaf with these subject alternative names and extensions.
+    fn leaf_with(names: Vec<SanType>, extensions: &[(&[u64], Vec<u8>)]) -> Vec<u8> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = CertificateParams::default();
+        p.subject_alt_names = names;
+        for (oid, content) in extensions {
+            p.custom_extensions
+                .push(CustomExtension::from_oid_content(oid, content.clone()));
+        }
+        p.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn subjects(names: Vec<SanType>) -> Vec<String> {
+        cert_identity(&leaf_with(names, &[])).unwrap().subjects
+    }
+
+    #[test]
+    fn the_subject_is_one_name_chosen_as_cosign_chooses_it() {
+        let uri = || {
+            SanType::URI(
+                "https://github.com/o/r/.github/workflows/w.yml@refs/heads/main"
+                    .try_into()
+                    .unwrap(),
+            )
+        };
+        let email = |e: &str| SanType::Rfc822Name(e.try_into().unwrap());
+        let username = |u: &str| {
+            SanType::OtherName((
+                vec![1, 3, 6, 1, 4, 1, 57264, 1, 7],
+                rcgen::OtherNameValue::Utf8String(u.into()),
+            ))
+        };
+        let foreign = |u: &str| {
+            SanType::OtherName((
+                vec![1, 3, 6, 1, 4, 1, 99999, 7],
+                rcgen::OtherNameValue::Utf8String(u.into()),
+            ))
+        };
+        // The first URI, whatever comes before it; else the first email.
+        assert_eq!(
+            subjects(vec![email("a@example.com"), uri(), email("b@example.com")]),
+            ["https://github.com/o/r/.github/workflows/w.yml@refs/heads/main"]
+        );
+        assert_eq!(
+            subjects(vec![email("a@example.com"), email("b@example.com")]),
+            ["a@example.com"]
+        );
+        // Fulcio's username, only of its type, only the first otherName, only when no URI
+        // or email is there.
+        assert_eq!(subjects(vec![username("alice")]), ["alice"]);
+        assert_eq!(
+            subjects(vec![email("a@example.com"), username("alice")]),
+            ["a@example.com"]
+        );
+        assert!(subjects(vec![foreign("alice")]).is_empty());
+        assert!(subjects(vec![foreign("mallory"), username("alice")]).is_empty());
+        // DNS names and IP addresses are no identity.
+        assert!(
+            subjects(vec![
+                SanType::DnsName("build.example.com".try_into().unwrap()),
+                SanType::IpAddress("10.0.0.1".parse().unwrap()),
+            ])
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_fulcio_extension_that_does_not_read_as_cosign_reads_it_refuses_the_certificate() {
+        const REPO_URI: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 12];
+        const WORKFLOW_REPO: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 5];
+        let read = |exts: &[(&[u64], Vec<u8>)]| {
+            cert_identity(&leaf_with(
+                vec![SanType::Rfc822Name("alice@example.com".try_into().unwrap())],
+                exts,
+            ))
+        };
+        read(&[
+            (REPO_URI, utf8("https://github.com/o/r")),
+            (WORKFLOW_REPO, b"o/r".to_vec()),
+        ])
+        .unwrap();
+        // An extension past the known ones is not read.
+        read(&[(&[1, 3, 6, 1, 4, 1, 57264, 1, 99], b"anything".to_vec())]).unwrap();
+        assert_eq!(
+            read(&[(REPO_URI, b"https://github.com/o/r".to_vec())]).unwrap_err(),
+            KeylessError::Malformed(
+                "the certificate's extension 1.3.6.1.4.1.57264.1.12 (source repository URI) is \
+                 not a DER UTF8String"
+                    .into()
+            )
+        );
+        let mut trailing = utf8("https://github.com/o/r");
+        trailing.push(0);
+        assert!(read(&[(REPO_URI, trailing)]).is_err());
+        assert_eq!(
+            read(&[(WORKFLOW_REPO, vec![0xff, 0xfe])]).unwrap_err(),
+            KeylessError::Malformed(
+                "the certificate's extension 1.3.6.1.4.1.57264.1.5 (GitHub workflow \
+                 repository) is not UTF-8"
+                    .into()
+            )
+        );
     }
 
     #[test]

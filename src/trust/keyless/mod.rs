@@ -62,6 +62,8 @@ mod tests_chain;
 #[cfg(test)]
 mod tests_hostile;
 #[cfg(test)]
+mod tests_path;
+#[cfg(test)]
 mod tests_private;
 
 pub use classic::ClassicSignature;

@@ -18,16 +18,16 @@ use rcgen::{
 };
 
 /// The signing time of every case: a minute into the leaf's ten.
-const SIGNED: i64 = T0 + 60;
+pub(super) const SIGNED: i64 = T0 + 60;
 
 /// A CA made here.
-struct Ca {
-    der: Vec<u8>,
-    params: CertificateParams,
-    key: KeyPair,
+pub(super) struct Ca {
+    pub der: Vec<u8>,
+    pub params: CertificateParams,
+    pub key: KeyPair,
 }
 
-fn root_ca(cn: &str) -> Ca {
+pub(super) fn root_ca(cn: &str) -> Ca {
     let params = ca_params(cn);
     let key = key();
     let der = params.self_signed(&key).unwrap().der().to_vec();
@@ -35,7 +35,7 @@ fn root_ca(cn: &str) -> Ca {
 }
 
 /// A CA issued by `parent` (EKU code signing, as Fulcio's), changed by `edit`.
-fn sub_ca(cn: &str, parent: &Ca, edit: impl FnOnce(&mut CertificateParams)) -> Ca {
+pub(super) fn sub_ca(cn: &str, parent: &Ca, edit: impl FnOnce(&mut CertificateParams)) -> Ca {
     let mut params = ca_params(cn);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
     edit(&mut params);
@@ -53,7 +53,7 @@ fn pem(ders: &[&[u8]]) -> String {
 
 /// The classic signature of the demo payload by a leaf of `issuer`, carrying `carried` in
 /// its chain annotation.
-fn classic(private: &Private, issuer: &Ca, carried: &[&[u8]]) -> Classic {
+pub(super) fn classic(private: &Private, issuer: &Ca, carried: &[&[u8]]) -> Classic {
     let leaf = private.leaf_by(Leaf::default(), &issuer.params, &issuer.key);
     let mut c = private.classic_by(&payload_for(IMAGE), leaf, SIGNED);
     c.chain = pem(carried);
@@ -61,7 +61,7 @@ fn classic(private: &Private, issuer: &Ca, carried: &[&[u8]]) -> Classic {
 }
 
 /// The v0.1 bundle of the same signature, its chain the leaf and `carried`.
-fn v01(c: &Classic, carried: &[&[u8]]) -> Vec<u8> {
+pub(super) fn v01(c: &Classic, carried: &[&[u8]]) -> Vec<u8> {
     let rekor: serde_json::Value = serde_json::from_str(&c.rekor_bundle).unwrap();
     let leaf = pem::parse(&c.certificate).unwrap().into_contents();
     let mut chain = vec![serde_json::json!({"rawBytes": b64(&leaf)})];
@@ -95,7 +95,7 @@ fn v01(c: &Classic, carried: &[&[u8]]) -> Vec<u8> {
 }
 
 /// seedforge's verdict on the classic form and on the v0.1 bundle: both must agree.
-fn verdicts(root: &TrustedRoot, c: &Classic, carried: &[&[u8]]) -> Result<(), String> {
+pub(super) fn verdicts(root: &TrustedRoot, c: &Classic, carried: &[&[u8]]) -> Result<(), String> {
     let payload = payload_for(IMAGE);
     let classic = verify_classic(&c.as_signature(&payload), root, &signer_ids());
     let bundle = verify_bundle(
@@ -118,7 +118,7 @@ fn verdicts(root: &TrustedRoot, c: &Classic, carried: &[&[u8]]) -> Result<(), St
     }
 }
 
-fn root_of(private: &Private, chains: &[&[&Ca]]) -> TrustedRoot {
+pub(super) fn root_of(private: &Private, chains: &[&[&Ca]]) -> TrustedRoot {
     let chains: Vec<Vec<Vec<u8>>> = chains
         .iter()
         .map(|chain| chain.iter().map(|ca| ca.der.clone()).collect())
@@ -126,7 +126,7 @@ fn root_of(private: &Private, chains: &[&[&Ca]]) -> TrustedRoot {
     TrustedRoot::from_json(&private.trusted_root_of(&chains)).unwrap()
 }
 
-fn refused_with(r: Result<(), String>, words: &str) {
+pub(super) fn refused_with(r: Result<(), String>, words: &str) {
     let why = r.expect_err("passed");
     assert!(why.contains(words), "not {words:?}: {why}");
 }

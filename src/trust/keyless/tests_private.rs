@@ -65,6 +65,10 @@ pub(super) struct Leaf<'a> {
     pub email: &'a str,
     pub issuer: Option<&'a str>,
     pub sct: Sct,
+    /// Subject alternative names besides the email.
+    pub also: &'a [&'a str],
+    /// Extensions of the leaf besides Fulcio's: (OID, DER content, critical).
+    pub extensions: &'a [(&'a [u64], &'a [u8], bool)],
 }
 
 impl Default for Leaf<'_> {
@@ -73,6 +77,8 @@ impl Default for Leaf<'_> {
             email: "signer@example.com",
             issuer: Some("https://issuer.example"),
             sct: Sct::Good,
+            also: &[],
+            extensions: &[],
         }
     }
 }
@@ -205,6 +211,18 @@ impl Private {
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
         p.subject_alt_names = vec![SanType::Rfc822Name(leaf.email.try_into().unwrap())];
+        for name in leaf.also {
+            p.subject_alt_names.push(if name.contains("://") {
+                SanType::URI((*name).try_into().unwrap())
+            } else {
+                SanType::DnsName((*name).try_into().unwrap())
+            });
+        }
+        for (oid, content, critical) in leaf.extensions {
+            let mut e = CustomExtension::from_oid_content(oid, content.to_vec());
+            e.set_criticality(*critical);
+            p.custom_extensions.push(e);
+        }
         if let Some(issuer) = leaf.issuer {
             let mut v = vec![0x0c, issuer.len() as u8];
             v.extend_from_slice(issuer.as_bytes());

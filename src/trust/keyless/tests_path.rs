@@ -1,0 +1,406 @@
+//! The certificate path checked as Go's `x509.Verify` checks it for cosign, on hierarchies
+//! made here: unhandled critical extensions (an intermediate's, a root's, the leaf's),
+//! extended key usages that do not chain to code signing, a version 1 intermediate (no
+//! basicConstraints), and a root's name constraints over the leaf's names through its
+//! intermediate. The sigstore verifier alone passes each refused case (it anchors every
+//! certificate of the root's `certChain`): each test shows it, so these fail if its
+//! anchoring decides trust again.
+
+use super::tests_chain::{
+    Ca, SIGNED, classic, refused_with, root_ca, root_of, sub_ca, v01, verdicts,
+};
+use super::tests_private::{Classic, IMAGE, Leaf, Private, ca_params, key, payload_for};
+use super::*;
+use rcgen::{
+    CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, GeneralSubtree,
+    NameConstraints, SigningKey,
+};
+
+/// True if the sigstore verifier alone (its own chain step, every certificate of a
+/// `certChain` an anchor) passes `c` in its v0.1 bundle form.
+fn crate_alone_passes(root: &TrustedRoot, c: &Classic) -> bool {
+    let payload = payload_for(IMAGE);
+    let bundle =
+        sigstore_verify::types::Bundle::from_json(std::str::from_utf8(&v01(c, &[])).unwrap())
+            .unwrap();
+    let policy = sigstore_verify::VerificationPolicy::any_identity();
+    super::provider::install();
+    super::provider::with_message(&payload, || {
+        root.verifier.verify(payload.as_slice(), &bundle, &policy)
+    })
+    .is_ok()
+}
+
+/// A DER element of `tag` holding `content`.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else if n < 0x100 {
+        out.extend([0x81, n as u8]);
+    } else {
+        out.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The DER elements (whole) of a DER element's content.
+fn elements(mut der: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while !der.is_empty() {
+        let (len, head) = match der[1] {
+            n if n < 0x80 => (n as usize, 2),
+            0x81 => (der[2] as usize, 3),
+            0x82 => (((der[2] as usize) << 8) | der[3] as usize, 4),
+            other => panic!("length form {other:#x}"),
+        };
+        out.push(&der[..head + len]);
+        der = &der[head + len..];
+    }
+    out
+}
+
+/// The content of one DER element.
+fn content(der: &[u8]) -> &[u8] {
+    let head = match der[1] {
+        n if n < 0x80 => 2,
+        0x81 => 3,
+        _ => 4,
+    };
+    &der[head..]
+}
+
+/// `ca` made again as a version 1 certificate (no version field, no extensions), signed
+/// by `parent`: the same name and key, so what it issued chains to it.
+fn version_1(ca: &Ca, parent: &Ca) -> Vec<u8> {
+    let cert = elements(content(&ca.der));
+    let tbs: Vec<u8> = elements(content(cert[0]))
+        .into_iter()
+        .filter(|e| e[0] != 0xa0 && e[0] != 0xa3)
+        .flatten()
+        .copied()
+        .collect();
+    let tbs = tlv(0x30, &tbs);
+    let signature = parent.key.sign(&tbs).unwrap();
+    let mut bits = vec![0];
+    bits.extend(signature);
+    tlv(0x30, &[tbs, cert[1].to_vec(), tlv(0x03, &bits)].concat())
+}
+
+/// A critical extension of an OID no verifier knows (content: NULL).
+fn unknown(critical: bool) -> CustomExtension {
+    let mut e = CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![5, 0]);
+    e.set_criticality(critical);
+    e
+}
+
+/// The classic signature of the demo payload by a leaf made so, of `issuer`.
+fn classic_leaf(private: &Private, issuer: &Ca, leaf: Leaf<'_>) -> Classic {
+    let leaf = private.leaf_by(leaf, &issuer.params, &issuer.key);
+    private.classic_by(&payload_for(IMAGE), leaf, SIGNED)
+}
+
+#[test]
+fn an_unhandled_critical_extension_refuses_an_intermediate_a_root_or_the_leaf() {
+    let private = Private::new();
+    let root = root_ca("chain root");
+    let inter = sub_ca("critical intermediate", &root, |p| {
+        p.custom_extensions.push(unknown(true));
+    });
+    let trusted = root_of(&private, &[&[&inter, &root]]);
+    let c = classic(&private, &inter, &[]);
+    assert!(crate_alone_passes(&trusted, &c));
+    refused_with(
+        verdicts(&trusted, &c, &[]),
+        "intermediate CN=critical intermediate carries the critical extension \
+         1.3.6.1.4.1.99999.1, which is not handled",
+    );
+    // Not critical, it is no matter.
+    let plain = sub_ca("plain intermediate", &root, |p| {
+        p.custom_extensions.push(unknown(false));
+    });
+    let trusted = root_of(&private, &[&[&plain, &root]]);
+    verdicts(&trusted, &classic(&private, &plain, &[]), &[]).unwrap();
+    // A root's own.
+    let mut params = ca_params("critical root");
+    params.custom_extensions.push(unknown(true));
+    let k = key();
+    let der = params.self_signed(&k).unwrap().der().to_vec();
+    let bad_root = Ca {
+        der,
+        params,
+        key: k,
+    };
+    let inter = sub_ca("under a critical root", &bad_root, |_| {});
+    let trusted = root_of(&private, &[&[&inter, &bad_root]]);
+    let c = classic(&private, &inter, &[]);
+    assert!(crate_alone_passes(&trusted, &c));
+    refused_with(
+        verdicts(&trusted, &c, &[]),
+        "root CN=critical root carries the critical extension 1.3.6.1.4.1.99999.1",
+    );
+    // The leaf's: an unknown one, or one of Fulcio's marked critical.
+    let trusted = root_of(&private, &[&[&plain, &root]]);
+    let repo = tlv(0x0c, b"https://github.com/o/r");
+    for (oid, value) in [
+        (&[1, 3, 6, 1, 4, 1, 99999, 1][..], &[5, 0][..]),
+        (&[1, 3, 6, 1, 4, 1, 57264, 1, 12][..], repo.as_slice()),
+    ] {
+        let leaf = Leaf {
+            extensions: &[(oid, value, true)],
+            ..Leaf::default()
+        };
+        // (The verifier's own chain step, webpki's, refuses the leaf's too.)
+        let c = classic_leaf(&private, &plain, leaf);
+        let why = verdicts(&trusted, &c, &[]).unwrap_err();
+        assert!(
+            why.contains("the signing certificate carries the critical extension 1.3.6.1.4.1.")
+                || why.contains("UnsupportedCriticalExtension"),
+            "{why}"
+        );
+        // The same, not critical, passes.
+        let leaf = Leaf {
+            extensions: &[(oid, value, false)],
+            ..Leaf::default()
+        };
+        verdicts(&trusted, &classic_leaf(&private, &plain, leaf), &[]).unwrap();
+    }
+    // Extensions Go handles may be critical: an intermediate's certificatePolicies
+    // (anyPolicy). (A leaf's is refused by the verifier's own step, webpki's, which
+    // knows fewer extensions than Go: stricter than cosign there.)
+    let policies = tlv(0x30, &tlv(0x30, &tlv(0x06, &[0x55, 0x1d, 0x20, 0x00])));
+    let with_policies = sub_ca("policies intermediate", &root, |p| {
+        let mut e = CustomExtension::from_oid_content(&[2, 5, 29, 32], policies);
+        e.set_criticality(true);
+        p.custom_extensions.push(e);
+    });
+    let trusted = root_of(&private, &[&[&with_policies, &root]]);
+    verdicts(&trusted, &classic(&private, &with_policies, &[]), &[]).unwrap();
+}
+
+#[test]
+fn an_issuer_whose_extended_key_usages_exclude_code_signing_issues_no_signing_leaf() {
+    let private = Private::new();
+    let root = root_ca("chain root");
+    let server = sub_ca("server auth only", &root, |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    });
+    let trusted = root_of(&private, &[&[&server, &root]]);
+    let c = classic(&private, &server, &[]);
+    assert!(crate_alone_passes(&trusted, &c));
+    refused_with(
+        verdicts(&trusted, &c, &[]),
+        "intermediate CN=server auth only may not issue code-signing certificates (its \
+         extKeyUsage names neither code signing nor anyExtendedKeyUsage)",
+    );
+    // A root's usages chain too.
+    let mut params = ca_params("server root");
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let k = key();
+    let der = params.self_signed(&k).unwrap().der().to_vec();
+    let server_root = Ca {
+        der,
+        params,
+        key: k,
+    };
+    let inter = sub_ca("under a server root", &server_root, |_| {});
+    let trusted = root_of(&private, &[&[&inter, &server_root]]);
+    let c = classic(&private, &inter, &[]);
+    assert!(crate_alone_passes(&trusted, &c));
+    refused_with(
+        verdicts(&trusted, &c, &[]),
+        "root CN=server root may not issue code-signing certificates",
+    );
+    // anyExtendedKeyUsage, or no extKeyUsage at all, allows every usage.
+    for (cn, usages) in [
+        ("any usage", vec![ExtendedKeyUsagePurpose::Any]),
+        ("no usage", vec![]),
+        (
+            "code signing among others",
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::CodeSigning,
+            ],
+        ),
+    ] {
+        let inter = sub_ca(cn, &root, |p| p.extended_key_usages = usages);
+        let trusted = root_of(&private, &[&[&inter, &root]]);
+        verdicts(&trusted, &classic(&private, &inter, &[]), &[])
+            .unwrap_or_else(|e| panic!("{cn}: {e}"));
+    }
+}
+
+#[test]
+fn a_version_1_intermediate_is_no_ca() {
+    let private = Private::new();
+    let root = root_ca("chain root");
+    let v3 = sub_ca("version 1 intermediate", &root, |_| {});
+    let v1 = Ca {
+        der: version_1(&v3, &root),
+        params: v3.params,
+        key: v3.key,
+    };
+    use x509_parser::prelude::FromDer as _;
+    let (_, parsed) = x509_parser::prelude::X509Certificate::from_der(&v1.der).unwrap();
+    assert_eq!(parsed.version().0, 0);
+    assert!(parsed.extensions().is_empty());
+    let trusted = root_of(&private, &[&[&v1, &root]]);
+    let c = classic(&private, &v1, &[]);
+    assert!(crate_alone_passes(&trusted, &c));
+    refused_with(
+        verdicts(&trusted, &c, &[]),
+        "intermediate CN=version 1 intermediate is not a CA (a version 1 certificate, \
+         without basicConstraints)",
+    );
+}
+
+/// A root constraining names so, and an intermediate of it (which constrains none).
+fn constrained(cn: &str, constraints: NameConstraints) -> (Ca, Ca) {
+    let mut params = ca_params(cn);
+    params.name_constraints = Some(constraints);
+    let k = key();
+    let der = params.self_signed(&k).unwrap().der().to_vec();
+    let root = Ca {
+        der,
+        params,
+        key: k,
+    };
+    let inter = sub_ca(&format!("{cn} intermediate"), &root, |_| {});
+    (root, inter)
+}
+
+fn permitted(subtrees: Vec<GeneralSubtree>) -> NameConstraints {
+    NameConstraints {
+        permitted_subtrees: subtrees,
+        excluded_subtrees: vec![],
+    }
+}
+
+/// The verdict on a leaf of the intermediate of a root constrained so (the leaf's email
+/// is signer@example.com, its other names `also`).
+fn under(private: &Private, constraints: NameConstraints, also: &[&str]) -> Result<(), String> {
+    let (root, inter) = constrained("constrained root", constraints);
+    let trusted = root_of(private, &[&[&inter, &root]]);
+    let leaf = Leaf {
+        also,
+        ..Leaf::default()
+    };
+    let c = classic_leaf(private, &inter, leaf);
+    let verdict = verdicts(&trusted, &c, &[]);
+    if verdict.is_err() {
+        assert!(crate_alone_passes(&trusted, &c), "{verdict:?}");
+    }
+    verdict
+}
+
+/// Name constraints of a root written by hand (kinds rcgen does not write): `[0]`
+/// permitted subtrees holding each general name (DER, context-tagged) given.
+fn by_hand(names: &[Vec<u8>]) -> CustomExtension {
+    let subtrees: Vec<u8> = names.iter().flat_map(|n| tlv(0x30, n)).collect();
+    let mut e =
+        CustomExtension::from_oid_content(&[2, 5, 29, 30], tlv(0x30, &tlv(0xa0, &subtrees)));
+    e.set_criticality(true);
+    e
+}
+
+#[test]
+fn a_roots_name_constraints_reach_the_leaf_through_its_intermediate() {
+    let private = Private::new();
+    let email = |s: &str| permitted(vec![GeneralSubtree::Rfc822Name(s.into())]);
+    // The email's domain, a mailbox, or a domain above it.
+    for ok in ["example.com", "signer@example.com", "EXAMPLE.com", ""] {
+        under(&private, email(ok), &[]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    refused_with(
+        under(&private, email("example.org"), &[]),
+        "root CN=constrained root does not permit the email address \"signer@example.com\": \
+         no name constraint of its permits it",
+    );
+    // A leading dot asks for a name below the domain.
+    refused_with(
+        under(&private, email(".example.com"), &[]),
+        "does not permit the email address \"signer@example.com\"",
+    );
+    refused_with(
+        under(&private, email("other@example.com"), &[]),
+        "does not permit the email address",
+    );
+    // Excluded.
+    let excluded = NameConstraints {
+        permitted_subtrees: vec![],
+        excluded_subtrees: vec![GeneralSubtree::Rfc822Name("example.com".into())],
+    };
+    refused_with(
+        under(&private, excluded, &[]),
+        "root CN=constrained root excludes the email address \"signer@example.com\" (name \
+         constraint \"example.com\")",
+    );
+    // DNS names: constrained only where the leaf has one.
+    let dns = || permitted(vec![GeneralSubtree::DnsName("example.com".into())]);
+    under(&private, dns(), &[]).unwrap();
+    under(&private, dns(), &["build.example.com"]).unwrap();
+    refused_with(
+        under(&private, dns(), &["build.example.net"]),
+        "does not permit the DNS name \"build.example.net\"",
+    );
+    // URIs, by their host.
+    let uri = |host: &str| by_hand(&[tlv(0x86, host.as_bytes())]);
+    let with_uri = |e: CustomExtension, also: &[&str]| {
+        let (mut root, _) = constrained("uri root", permitted(vec![]));
+        root.params.name_constraints = None;
+        root.params.custom_extensions.push(e);
+        root.der = root.params.self_signed(&root.key).unwrap().der().to_vec();
+        let inter = sub_ca("uri root intermediate", &root, |_| {});
+        let trusted = root_of(&private, &[&[&inter, &root]]);
+        let leaf = Leaf {
+            also,
+            ..Leaf::default()
+        };
+        verdicts(&trusted, &classic_leaf(&private, &inter, leaf), &[])
+    };
+    // (The path passes; the identity is then the URI, the SAN cosign's rule picks first.)
+    refused_with(
+        with_uri(
+            uri("github.com"),
+            &["https://github.com/o/r/.github/workflows/w.yml@refs/heads/main"],
+        ),
+        "signed by https://github.com/o/r/.github/workflows/w.yml@refs/heads/main (issuer \
+         https://issuer.example), which is none of the 1 identit(y/ies) of the policy",
+    );
+    refused_with(
+        with_uri(
+            uri("github.com"),
+            &["https://gitlab.com/o/r//.gitlab-ci.yml@refs/heads/main"],
+        ),
+        "root CN=uri root does not permit the URI \"https://gitlab.com/o/r//.gitlab-ci.yml@refs/heads/main\"",
+    );
+    // A kind that cannot be evaluated refuses the CA, whatever the leaf's names.
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "seedforge test");
+    refused_with(
+        under(
+            &private,
+            permitted(vec![GeneralSubtree::DirectoryName(dn)]),
+            &[],
+        ),
+        "root CN=constrained root constrains names of a kind that cannot be evaluated \
+         (directoryName)",
+    );
+    let other_name = tlv(
+        0xa0,
+        &[
+            tlv(0x06, &[0x2b, 6, 1, 4, 1, 0x83, 0xbf, 0x30, 1, 7]),
+            tlv(0xa0, &tlv(0x0c, b"x")),
+        ]
+        .concat(),
+    );
+    refused_with(
+        with_uri(by_hand(&[other_name]), &[]),
+        "constrains names of a kind that cannot be evaluated (otherName)",
+    );
+}
