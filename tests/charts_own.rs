@@ -302,6 +302,33 @@ fn comments_pulls_what_its_values_name_between_their_comments() {
     );
 }
 
+/// engine: the agent's tag chosen by the cluster's Kubernetes version (`semverCompare` on
+/// `.Capabilities.KubeVersion`): the current one on k3s 1.33, the legacy one on 1.29.
+#[test]
+fn engine_pulls_the_tag_its_cluster_version_chooses() {
+    let fixture = "engine-1.0.0";
+    let found = images_of(fixture, "engine", "default", &json!({}));
+    judge(
+        "engine on 1.33",
+        &found,
+        &["container image: docker.io/engineproj/agent:0.9.0"],
+    );
+    let mut chart =
+        seedforge::charts::load::load_files(fixture, files_under(&chart_dir(fixture))).unwrap();
+    let settings = seedforge::charts::render::Settings {
+        release: "engine".into(),
+        namespace: "default".into(),
+        k3s_version: "v1.29.4+k3s1".into(),
+    };
+    let found =
+        seedforge::charts::pulled::images_of(fixture, &mut chart, &Map::new(), &settings).unwrap();
+    judge(
+        "engine on 1.29",
+        &found,
+        &["container image: docker.io/engineproj/agent:0.8.7"],
+    );
+}
+
 /// yaml-quoting: the one container, whatever its arguments hold (strings that look like
 /// references, URLs, paths), names no other image.
 #[test]

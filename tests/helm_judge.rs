@@ -146,6 +146,16 @@ const CHARTS: &[Chart] = &[
         )],
     },
     Chart {
+        fixture: "engine-1.0.0",
+        release: "engine",
+        namespace: "default",
+        registry: "image: {repository: registry.example:5000/engineproj/agent}",
+        more: &[set(
+            "numbers",
+            "numbers: {million: 2000000, big: 98765432109876, half: 0.25, extra: 1e-7, int: 7}",
+        )],
+    },
+    Chart {
         fixture: "yaml-text-1.0.0",
         release: "text",
         namespace: "default",
