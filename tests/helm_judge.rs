@@ -96,6 +96,7 @@ const CHARTS: &[Chart] = &[
                 "export",
                 "export: {enabled: true}\ntags: {persistence: false}\ningest: {service: {port: 9100}}",
             ),
+            refused("subchart-schema", "ingest: {replicas: 30}", "replicas"),
             set(
                 "global-condition",
                 "global: {exportEnabled: true, labels: {platform.example/tier: front, extra: x}}\nexport: {enabled: null}\nstore: {enabled: false}",
