@@ -570,3 +570,162 @@ fn a_hops_images_and_binary_are_checked_while_planning() {
         "{stderr}"
     );
 }
+
+/// The packaged components' tags (Traefik, CoreDNS, metrics-server,
+/// local-path-provisioner) of the releases of an upgrade from the lab's v1.33 to v1.36, as
+/// the preflight's table names them (the pause image stays 3.6).
+const COMPONENTS_1_34_TO_1_36: [(&str, [&str; 4]); 3] = [
+    ("v1.34.2+k3s1", ["3.5.1", "1.13.1", "v0.8.0", "v0.0.32"]),
+    ("v1.35.1+k3s1", ["3.6.7", "1.14.1", "v0.8.1", "v0.0.34"]),
+    ("v1.36.2+k3s1", ["3.7.4", "1.14.4", "v0.8.1", "v0.0.36"]),
+];
+
+/// Image-list lines of the lab's fixtures standing for the components of `releases`
+/// (of [`COMPONENTS_1_34_TO_1_36`]), under each release's names.
+fn components_of(releases: &[&str]) -> String {
+    let mut lines = std::collections::BTreeSet::new();
+    for (release, [traefik, coredns, metrics, lpp]) in COMPONENTS_1_34_TO_1_36 {
+        if !releases.contains(&release) {
+            continue;
+        }
+        lines.insert(format!(
+            "oci-archive:../images/traefik.oci.tar docker.io/rancher/mirrored-library-traefik:{traefik}\n"
+        ));
+        lines.insert(format!("oci:../images/oci:mirrored-coredns-coredns:1.12.1 docker.io/rancher/mirrored-coredns-coredns:{coredns}\n"));
+        lines.insert(format!("oci:../images/oci:mirrored-metrics-server:v0.7.2 docker.io/rancher/mirrored-metrics-server:{metrics}\n"));
+        lines.insert(format!("oci:../images/oci:local-path-provisioner:v0.0.31 docker.io/rancher/local-path-provisioner:{lpp}\n"));
+    }
+    lines.into_iter().collect()
+}
+
+/// `build` alone, with no `cluster.upgrade_from`, starts from the release the output was
+/// last sealed with: an output built at v1.33.1 whose config moves to v1.36.2 is refused by
+/// `plan` and `build` (exit 2 at `cluster.k3s_version`'s line, naming both releases, the
+/// minors 1.34 and 1.35 and the fix; the output as it was), and built once the config
+/// carries the hops (`cluster.upgrade_from` and `cluster.upgrade_path`). The whole media
+/// (every seed's payload) and the delta since the v1.33 output's receipt carry the same
+/// hops' binaries.
+#[test]
+fn a_build_alone_never_skips_a_minor_from_the_outputs_last_release() {
+    let lab = lab(&|t| t);
+    lab.build();
+    lab.receipt("v1_33.json").run();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let shipped = fs::read_to_string(&config).unwrap();
+    let line = line_of(&lab, "k3s_version:");
+    fs::write(
+        &config,
+        shipped.replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.36.2+k3s1"),
+    )
+    .unwrap();
+    let list = lab.lab_dir().join("images.txt");
+    let images = fs::read_to_string(&list).unwrap();
+    fs::write(&list, images.clone() + &components_of(&["v1.36.2+k3s1"])).unwrap();
+    let before = common::snapshot(&lab.out_dir());
+    for command in ["plan", "build"] {
+        let out = (lab.seedforge())
+            .args([command, "--config", lab.config_arg()])
+            .expect(2)
+            .run();
+        for said in [
+            format!(
+                "fixtures/lab/seedforge.yaml:{line}:3: cluster.k3s_version: k3s v1.33.1+k3s1 ("
+            ),
+            "-> v1.36.2+k3s1 (cluster.k3s_version) skips the minors 1.34 (newest release known here: v1.34.5+k3s1), 1.35 (newest release known here: v1.35.4+k3s1)".to_string(),
+            "the config has no cluster.upgrade_from".to_string(),
+            "set cluster.upgrade_from: v1.33.1+k3s1".to_string(),
+            "cluster.upgrade_path: auto (the hops v1.34.5+k3s1, v1.35.4+k3s1)".to_string(),
+            "first with cluster.k3s_version: v1.34.5+k3s1".to_string(),
+            "nothing was written".to_string(),
+        ] {
+            assert!(out.stderr.contains(&said), "{command}: {said}: {}", out.stderr);
+        }
+        common::assert_same_tree(&before, &common::snapshot(&lab.out_dir()), "a refused skip");
+    }
+    // One minor from the output's release: built as before (a build into a fresh folder
+    // has no release to start from).
+    (lab.seedforge())
+        .args(["plan", "--config", lab.config_arg(), "--out"])
+        .arg(lab.root().join("fresh"))
+        .run();
+
+    // The hops configured: built, every seed and the delta carrying both hops' binaries.
+    let hops = ["v1.34.2+k3s1", "v1.35.1+k3s1"];
+    let mut files = String::from("files:\n");
+    for hop in hops {
+        let binary = common::k3s_binary(hop, "hop");
+        let name = format!("k3s-{hop}");
+        fs::write(lab.lab_dir().join(&name), &binary).unwrap();
+        files.push_str(&format!(
+            "  - name: hops/{hop}/k3s\n    source: {name}\n    sha256: \"{}\"\n    executable: true\n",
+            common::sha256_bytes(&binary)
+        ));
+    }
+    let with_hops = shipped
+        .replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.36.2+k3s1")
+        .replace(
+            "  token: {file: token}\n",
+            &format!(
+                "  upgrade_from: v1.33.1+k3s1\n  upgrade_path: [{}]\n  token: {{file: token}}\n",
+                hops.join(", ")
+            ),
+        )
+        + &files;
+    fs::write(&config, with_hops).unwrap();
+    fs::write(
+        &list,
+        images + &components_of(&["v1.34.2+k3s1", "v1.35.1+k3s1", "v1.36.2+k3s1"]),
+    )
+    .unwrap();
+    lab.build();
+    let sums = fs::read_to_string(lab.out_dir().join("SHA256SUMS")).unwrap();
+    for hop in hops {
+        for path in [
+            format!("  files/hops/{hop}/k3s\n"),
+            format!("  airgap/hops/{hop}/k3s-airgap-images-amd64"),
+        ] {
+            assert!(sums.contains(&path), "{path}: {sums}");
+        }
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(lab.out_dir().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["cluster"]["k3s_version"], "v1.36.2+k3s1");
+    let delta = lab.root().join("delta");
+    lab.delta("v1_33.json", "delta").run();
+    for hop in hops {
+        let carried = delta.join(format!("out/files/hops/{hop}/k3s"));
+        assert!(carried.is_file(), "{}", carried.display());
+    }
+    if common::require_tool("isoinfo") {
+        for node in ["lab-server1", "lab-agent1", "lab-agent2"] {
+            let payload = Cmd::new("isoinfo")
+                .args(["-R", "-x", "/payload/SHA256SUMS", "-i"])
+                .arg(lab.out_dir().join(format!("iso/seed-{node}.iso")))
+                .run()
+                .stdout;
+            for hop in hops {
+                assert!(
+                    payload.contains(&format!("  hops/{hop}/k3s\n")),
+                    "{node}: {payload}"
+                );
+                assert!(
+                    payload.contains(&format!("  hops/{hop}/images/k3s-airgap-images-amd64-")),
+                    "{node}: {payload}"
+                );
+            }
+        }
+    }
+    // From there on the output's release is v1.36.2: a config without the path that stays
+    // within a minor of it builds; one back at the far side's old release is a downgrade,
+    // not a skip (the nodes refuse it unless allowed).
+    fs::write(
+        &config,
+        shipped.replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.37.1+k3s1"),
+    )
+    .unwrap();
+    let out = (lab.seedforge())
+        .args(["plan", "--config", lab.config_arg()])
+        .any_status()
+        .run();
+    assert!(!out.stderr.contains("skips the minor"), "{}", out.stderr);
+}

@@ -27,7 +27,7 @@ pub use binary::{
 };
 pub use path::{
     HopNeeds, PathRefusal, UpgradePath, hop_binary_name, hop_of_binary, nearest_known,
-    release_order, resolve_hops,
+    release_order, resolve_hops, skip_fix,
 };
 pub use releases::{
     NEWEST_PAUSE, PAUSE_LINES, PAUSE_REPOSITORY, PauseFact, PauseLine, RELEASES, Release,

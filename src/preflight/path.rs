@@ -82,21 +82,9 @@ pub fn resolve_hops(
             ) else {
                 return Ok(Vec::new());
             };
-            let newest: Option<Vec<&str>> = skipped.iter().map(|s| s.newest_known).collect();
-            let fix = match newest {
-                Some(hops) => format!(
-                    "set cluster.upgrade_path: auto (the hops {}) or list the releases to step through (cluster.upgrade_path: [{}]), each hop's k3s binary a files entry hops/<RELEASE>/k3s",
-                    hops.join(", "),
-                    hops.join(", ")
-                ),
-                None => "list the releases to step through (cluster.upgrade_path: [RELEASE, …], one per skipped minor), each hop's k3s binary a files entry hops/<RELEASE>/k3s".to_string(),
-            };
             return Err(PathRefusal {
                 at_path: false,
-                message: format!(
-                    "{what}; carry the releases between in one medium: {fix}; or upgrade one minor at a time: build and carry a medium per minor, first with cluster.k3s_version: {} (then cluster.upgrade_from: that release once every node runs it), up to {to}",
-                    first_hop(&skipped)
-                ),
+                message: format!("{what}; {}", skip_fix(None, to, &skipped)),
             });
         }
         Some(UpgradePath::Auto) => {
@@ -161,6 +149,30 @@ pub fn resolve_hops(
         }
     }
     Ok(hops)
+}
+
+/// What to do about an upgrade to `to` that skips the minors `skipped`: carry the releases
+/// between in one medium (`cluster.upgrade_path`, with `cluster.upgrade_from: FROM` when
+/// `from` is given: the config does not say it yet) or build a medium per minor.
+pub fn skip_fix(from: Option<&str>, to: &str, skipped: &[super::SkippedMinor]) -> String {
+    let newest: Option<Vec<&str>> = skipped.iter().map(|s| s.newest_known).collect();
+    let from = from.map_or(String::new(), |f| {
+        format!("set cluster.upgrade_from: {f} (the release the far side's nodes run) and ")
+    });
+    let fix = match newest {
+        Some(hops) => format!(
+            "{from}set cluster.upgrade_path: auto (the hops {}) or list the releases to step through (cluster.upgrade_path: [{}]), each hop's k3s binary a files entry hops/<RELEASE>/k3s",
+            hops.join(", "),
+            hops.join(", ")
+        ),
+        None => format!(
+            "{from}list the releases to step through (cluster.upgrade_path: [RELEASE, …], one per skipped minor), each hop's k3s binary a files entry hops/<RELEASE>/k3s"
+        ),
+    };
+    format!(
+        "carry the releases between in one medium: {fix}; or upgrade one minor at a time: build and carry a medium per minor, first with cluster.k3s_version: {} (then cluster.upgrade_from: that release once every node runs it), up to {to}",
+        first_hop(skipped)
+    )
 }
 
 /// The payload name of a hop's k3s binary: `hops/<RELEASE>/k3s`.

@@ -106,6 +106,52 @@ fn read_binary(
     Ok(None)
 }
 
+/// The k3s release the output at `output` was last sealed with (its manifest.json's
+/// `cluster.k3s_version`), if it holds a readable one.
+pub(super) fn sealed_release(output: &std::path::Path) -> Option<String> {
+    let path = output.join(crate::pipeline::seal::MANIFEST);
+    let bytes = crate::input::read_found(&path, crate::input::Kind::Manifest).ok()?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(manifest["cluster"]["k3s_version"].as_str()?.to_string())
+}
+
+/// Without `cluster.upgrade_from`, the far side's nodes run the release the output was last
+/// sealed with ([`sealed_release`]) once its media are carried: a `cluster.k3s_version` more
+/// than one minor ahead of it is refused at its line (exit 2, nothing written), naming
+/// both releases, every minor skipped and the fix (the config's `cluster.upgrade_from` with
+/// `cluster.upgrade_path`, or a medium per minor). With `upgrade_from` the config says where
+/// the nodes start, and its path was checked while reading it.
+pub(super) fn check_sealed_step(config: &Config, output: &std::path::Path) -> Result<()> {
+    if config.cluster.upgrade_from.is_some() {
+        return Ok(());
+    }
+    let Some(from) = sealed_release(output) else {
+        return Ok(());
+    };
+    let to = &config.cluster.k3s_version;
+    let from_what = format!(
+        "{} was last built with it, as its manifest.json records, and the config has no cluster.upgrade_from: the far side's nodes run it once that output's media are carried",
+        output.display()
+    );
+    let Some((what, skipped)) =
+        crate::preflight::skipped_minors_message((&from, &from_what), (to, "cluster.k3s_version"))
+    else {
+        return Ok(());
+    };
+    let (line, column) = crate::config::k3s_version_at(&config.path)
+        .map_or((1, 1), |(line, column, _)| (line, column));
+    Err(crate::config::ConfigError::Invalid {
+        path: config.path.clone(),
+        line,
+        column,
+        message: format!(
+            "cluster.k3s_version: {what}; {}; nothing was written",
+            crate::preflight::skip_fix(Some(&from), to, &skipped),
+        ),
+    }
+    .into())
+}
+
 /// What each hop needs of the airgap set, as [`preflight_airgap`] checks the target's:
 /// its pause image (the config's, else its binary's, else the release's default) and its
 /// packaged components (its binary's defaults over the table); a missing one is refused,

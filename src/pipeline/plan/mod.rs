@@ -136,6 +136,10 @@ pub fn plan_with_net(
     let state = BuildState::load(&output, options.force);
     let mut images = ImageList::load_all(config.images.lists.iter().map(|(path, _)| path))?;
     outdir::check(config, &output, &images)?;
+    // The nodes never skip a minor: from the release the output was last built with.
+    if !options.pins_only {
+        k3s::check_sealed_step(config, &output)?;
+    }
     // Offline, the date the output records, not the environment's.
     let (date, date_note) = crate::pipeline::seal::SourceDate::resolve(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
