@@ -15,6 +15,7 @@ mod architecture;
 mod archive_sources;
 mod auth_files;
 mod bad_input;
+mod bootstrap_steps;
 mod build_lock;
 mod build_seal;
 mod ca_continuity;

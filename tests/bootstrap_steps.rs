@@ -1,0 +1,378 @@
+//! The bootstrap's upgrade as a node runs it: the real rendered script's functions
+//! (`check_version`, `check_steps`, `take_hops`, `target_turn`, `install_target`,
+//! `start_k3s` and everything they call), driven by bash in the order the script calls them,
+//! in a scratch root with stand-ins of k3s (one small script per release, answering
+//! `--version`, `ctr` and `kubectl get nodes`) and of `systemctl`. A power cut (the script
+//! killed) at every point of a hop (before the binary's copy, after its rename, after the
+//! restart, before Ready, during an image import), then a boot (systemd starts the k3s
+//! installed) and the next run; and every skew of the node's own release against the
+//! payload's steps (behind by two, at a hop, ahead of the hops, unreadable with
+//! `cluster.allow_downgrade`, stopped while a server is behind). What is checked: the state
+//! file, the hops recorded and the order of the releases k3s started at.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::Cmd;
+use crate::render::{bootstrap_functions, sq};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// The release the node runs before the upgrade, the hops and the target.
+const R0: &str = "v1.33.1+k3s1";
+const H1: &str = "v1.34.2+k3s1";
+const H2: &str = "v1.35.1+k3s1";
+const T: &str = "v1.36.2+k3s1";
+
+/// The bootstrap's functions the upgrade runs, and their helpers.
+const FUNCTIONS: &[&str] = &[
+    "log",
+    "json_string",
+    "json_or_null",
+    "json_list",
+    "status",
+    "stop",
+    "fail",
+    "refuse",
+    "k3s_version_of",
+    "k3s_known",
+    "install_binary",
+    "mark_installing",
+    "k3s_installed",
+    "k3s_started",
+    "version_key",
+    "newer",
+    "k3s_running",
+    "import_archive",
+    "containerd_answers",
+    "check_version",
+    "at_least",
+    "skips_minor",
+    "next_step",
+    "skip_refusal",
+    "check_steps",
+    "nodes",
+    "node_in",
+    "node_said",
+    "turn_pending",
+    "own_pending",
+    "wait_until",
+    "hop_say",
+    "hops_known",
+    "hop_was_taken",
+    "hop_done",
+    "hop_wait_ready",
+    "hop_turn",
+    "take_hops",
+    "target_turn",
+    "install_target",
+    "start_k3s",
+];
+
+/// A stand-in k3s of `release` at `path`: `--version` names it (nothing once `ROOT/unreadable`
+/// exists), `ctr` answers and records imports, `kubectl get nodes` lists `ROOT/others` and
+/// this node (n1) at the release its unit started, Ready.
+fn standin(root: &Path, path: &Path, release: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let root = sq(&root.to_string_lossy());
+    fs::write(
+        path,
+        format!(
+            "#!/bin/bash\nR={release}\nROOT={root}\ncase \"$1\" in\n\
+             --version) [ -e \"$ROOT/unreadable\" ] || echo \"k3s version $R (abc)\" ;;\n\
+             ctr) case \"$*\" in *import*) echo \"$R import ${{@: -1}}\" >>\"$ROOT/events\" ;; esac ;;\n\
+             kubectl) cat \"$ROOT/others\" 2>/dev/null || true\n  \
+             if [ -f \"$ROOT/running\" ]; then echo \"n1 $(cat \"$ROOT/running\") True\"; fi ;;\n\
+             esac\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A node's scratch root: k3s `installed` at `usr/local/bin/k3s` (started by systemd at boot
+/// unless `stopped`), a payload of the `hops` (each with an archive) and the target `T`,
+/// and a `systemctl` stand-in on `bin/` that starts the k3s installed.
+struct Node {
+    root: tempfile::TempDir,
+}
+
+impl Node {
+    fn new(installed: &str, hops: &[&str], stopped: bool) -> Node {
+        let node = Node {
+            root: tempfile::tempdir().unwrap(),
+        };
+        let root = node.root.path();
+        standin(root, &root.join("usr/local/bin/k3s"), installed);
+        standin(root, &root.join("payload/bin/k3s"), T);
+        for hop in hops {
+            let dir = root.join(format!("payload/hops/{hop}"));
+            standin(root, &dir.join("k3s"), hop);
+            fs::create_dir_all(dir.join("images")).unwrap();
+            fs::write(dir.join(format!("images/{hop}.tar")), hop).unwrap();
+        }
+        let bin = root.join("bin/systemctl");
+        fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        fs::write(
+            &bin,
+            format!(
+                "#!/bin/bash\nROOT={}\ncase \"$1\" in\n\
+                 show) if [ -f \"$ROOT/running\" ]; then echo active; else echo inactive; fi ;;\n\
+                 start|restart) r=$(sed -n 's/^R=//p' \"$ROOT/usr/local/bin/k3s\")\n  \
+                 echo \"$r\" >\"$ROOT/running\"; echo \"start $r\" >>\"$ROOT/events\" ;;\n\
+                 esac\n",
+                sq(&root.to_string_lossy())
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        if !stopped {
+            node.boot();
+        }
+        node
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// A boot: systemd starts the k3s installed.
+    fn boot(&self) {
+        let installed = fs::read_to_string(self.path("usr/local/bin/k3s")).unwrap();
+        let release = installed
+            .lines()
+            .find_map(|l| l.strip_prefix("R="))
+            .unwrap()
+            .to_string();
+        fs::write(self.path("running"), format!("{release}\n")).unwrap();
+        let mut events = fs::read_to_string(self.path("events")).unwrap_or_default();
+        events.push_str(&format!("start {release}\n"));
+        fs::write(self.path("events"), events).unwrap();
+    }
+
+    /// The release the installed binary is.
+    fn installed(&self) -> String {
+        let text = fs::read_to_string(self.path("usr/local/bin/k3s")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("R="))
+            .unwrap()
+            .to_string()
+    }
+
+    /// The releases k3s started at, each run of the same release once.
+    fn started(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in fs::read_to_string(self.path("events"))
+            .unwrap_or_default()
+            .lines()
+        {
+            if let Some(r) = l.strip_prefix("start ")
+                && out.last().map(String::as_str) != Some(r)
+            {
+                out.push(r.to_string());
+            }
+        }
+        out
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(self.path("state/status.json")).unwrap()).unwrap()
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.path("log")).unwrap_or_default()
+    }
+
+    /// One run of the bootstrap's upgrade as the script runs it (`settings`: shell lines
+    /// before it, such as `CUT=… CUT_HOP=…`): its exit code, `None` when cut.
+    fn run(&self, functions: &str, hops: &[&str], settings: &str) -> Option<i32> {
+        let root = sq(&self.root.path().to_string_lossy());
+        let console = self.path("console");
+        let functions = functions.replace("/dev/console", &console.to_string_lossy());
+        let script = format!(
+            "set -euo pipefail\n{functions}\n\
+             ROOT={root}\nK3S=\"$ROOT/usr/local/bin/k3s\" STATE=\"$ROOT/state\" STATUS=\"$ROOT/state/status.json\"\n\
+             INSTALLING_MARK=\"$ROOT/state/k3s-installing\" HOPS_TAKEN=\"$ROOT/state/hops\" PAYLOAD=\"$ROOT/payload\" LOG=\"$ROOT/log\"\n\
+             NODE=n1 ROLE=server SERVERS=(n1) UNIT=k3s.service START_SECONDS=10 VERSION_SECONDS=5\n\
+             HOP_SECONDS=2 HOP_POLL=0 CONTAINERD_SECONDS=10 KUBECONFIG_FILE=kubeconfig ALLOW_DOWNGRADE=no\n\
+             HOPS=({hops}) digest=D applied=A step=version hop= hop_number=0 hop_total=$(( {n} + 1 )) taken=() target=\n\
+             k3s_version= k3s_installing= installed_version=\n\
+             PATH=\"$ROOT/bin:$PATH\"\nexec 3>>\"$ROOT/journal\" >>\"$LOG\" 2>&1\nmkdir -p \"$STATE\"\n\
+             cut() {{ if [ \"${{CUT:-}}\" = \"$1\" ] && [ \"$hop\" = \"${{CUT_HOP:-}}\" ] && [ ! -e \"$ROOT/cut-done\" ]; then : >\"$ROOT/cut-done\"; echo \"CUT $1 $hop\"; kill -KILL $$; fi; }}\n\
+             {wrap}\n{settings}\n\
+             k3s_known\nhops_known\nstatus running\n\
+             check_version \"$PAYLOAD\"\ncheck_steps \"$PAYLOAD\"\n\
+             take_hops\ntarget_turn\ninstall_target\nstart_k3s\nstep=done\nstatus done\n",
+            hops = hops.join(" "),
+            n = hops.len(),
+            wrap = WRAP,
+        );
+        Cmd::new("bash")
+            .args(["-c", &script])
+            .any_status()
+            .run()
+            .code
+    }
+}
+
+/// The cut points, each a wrapper around the real function (renamed `real_NAME`).
+const WRAP: &str = r#"eval "$(declare -f install_binary | sed '1s/^install_binary/real_install_binary/')"
+install_binary() { local rc=0; cut before-copy; real_install_binary "$@" || rc=$?; cut after-rename; return "$rc"; }
+eval "$(declare -f hop_wait_ready | sed '1s/^hop_wait_ready/real_hop_wait_ready/')"
+hop_wait_ready() { cut after-restart; real_hop_wait_ready; }
+eval "$(declare -f own_pending | sed '1s/^own_pending/real_own_pending/')"
+own_pending() { cut before-ready; real_own_pending "$@"; }
+eval "$(declare -f import_archive | sed '1s/^import_archive/real_import_archive/')"
+import_archive() { cut during-import; real_import_archive "$@"; }"#;
+
+/// A node at R0 taking the hops H1, H2 and the target T, cut once at every point of every
+/// step, booted and run again: it ends at T having started k3s at each release in turn
+/// (never skipping one), every hop recorded once and waited Ready for, the state `done`.
+#[test]
+fn a_power_cut_anywhere_in_a_hop_resumes_that_hop_and_skips_none() {
+    let functions = bootstrap_functions(FUNCTIONS);
+    // Uncut first: the order itself.
+    let node = Node::new(R0, &[H1, H2], false);
+    assert_eq!(
+        node.run(&functions, &[H1, H2], ""),
+        Some(0),
+        "{}",
+        node.log()
+    );
+    let st = node.status();
+    assert_eq!(st["state"], "done", "{st}\n{}", node.log());
+    assert_eq!(st["hops"], serde_json::json!([H1, H2, T]), "{st}");
+    assert_eq!(node.started(), [R0, H1, H2, T], "{}", node.log());
+    assert_eq!(node.installed(), T);
+    let imports = fs::read_to_string(node.path("events")).unwrap();
+    for (by, hop) in [(R0, H1), (H1, H2)] {
+        assert!(
+            imports.contains(&format!("{by} import ")) && imports.contains(&format!("/{hop}.tar")),
+            "{hop}'s archive imported by the running {by}: {imports}"
+        );
+    }
+    for point in [
+        "during-import",
+        "before-copy",
+        "after-rename",
+        "after-restart",
+        "before-ready",
+    ] {
+        for at in [H1, H2, T] {
+            if point == "during-import" && at == T {
+                // The target's archives are placed before the hops, not imported at it.
+                continue;
+            }
+            let node = Node::new(R0, &[H1, H2], false);
+            let cut = format!("CUT={point} CUT_HOP={at}");
+            let code = node.run(&functions, &[H1, H2], &cut);
+            assert_eq!(code, None, "{cut}: not cut\n{}", node.log());
+            assert!(node.path("cut-done").exists(), "{cut}");
+            node.boot();
+            let code = node.run(&functions, &[H1, H2], "");
+            let why = format!("{cut}\n{}", node.log());
+            assert_eq!(code, Some(0), "{why}");
+            let st = node.status();
+            assert_eq!(st["state"], "done", "{st}\n{why}");
+            assert_eq!(st["hops"], serde_json::json!([H1, H2, T]), "{st}\n{why}");
+            assert_eq!(st["k3s_version"], T, "{st}");
+            assert!(st["k3s_installing"].is_null(), "{st}");
+            assert_eq!(node.started(), [R0, H1, H2, T], "{why}");
+            assert_eq!(node.installed(), T);
+            // A cut once the binary was replaced resumes that hop, waiting until the node
+            // is Ready at it.
+            if ["after-rename", "after-restart", "before-ready"].contains(&point) {
+                assert!(
+                    node.log()
+                        .contains(&format!("{at}: resumed: k3s {at} is installed")),
+                    "{why}"
+                );
+            }
+        }
+    }
+}
+
+/// The node's own release against the payload's steps: behind the first hop by more than a
+/// minor, refused with nothing installed and a reason naming both and the medium it needs;
+/// at a hop or past the hops, it takes only the steps newer than it; a release it cannot
+/// read is refused even with `cluster.allow_downgrade`, never a skip to the target; a
+/// stopped k3s is started to wait for its turn, which a server still behind holds.
+#[test]
+fn each_node_checks_its_own_release_against_the_next_step() {
+    let functions = bootstrap_functions(FUNCTIONS);
+    // Behind by two (1.32 against a first hop of 1.34).
+    let behind = "v1.32.10+k3s1";
+    let node = Node::new(behind, &[H1, H2], false);
+    assert_eq!(node.run(&functions, &[H1, H2], ""), Some(1));
+    let st = node.status();
+    assert_eq!(st["state"], "refused", "{st}");
+    assert_eq!(st["step"], "version", "{st}");
+    let reason = st["reason"].as_str().unwrap();
+    for said in [
+        format!("this node runs k3s {behind}"),
+        format!("the next step of payload D is k3s {H1}"),
+        "skips a minor".to_string(),
+        format!("cluster.upgrade_from: {behind}"),
+        "nothing of it was installed".to_string(),
+    ] {
+        assert!(reason.contains(&said), "{said}: {reason}");
+    }
+    assert_eq!(node.installed(), behind);
+    assert_eq!(node.started(), [behind]);
+    assert!(!node.path("state/k3s-installing").exists());
+
+    // At the first hop, and past both: only the newer steps.
+    for (at, hops) in [(H1, vec![H2, T]), (H2, vec![T]), ("v1.35.4+k3s1", vec![T])] {
+        let node = Node::new(at, &[H1, H2], false);
+        assert_eq!(
+            node.run(&functions, &[H1, H2], ""),
+            Some(0),
+            "{}",
+            node.log()
+        );
+        let st = node.status();
+        assert_eq!(st["state"], "done", "{at}: {st}");
+        assert_eq!(st["hops"], serde_json::json!(hops), "{at}: {st}");
+        let mut started = vec![at.to_string()];
+        started.extend(hops.iter().map(|h| h.to_string()));
+        assert_eq!(node.started(), started, "{at}");
+    }
+
+    // The installed k3s says no release: refused, also with cluster.allow_downgrade;
+    // nothing installed, no hop skipped.
+    for allow in ["no", "yes"] {
+        let node = Node::new(R0, &[H1, H2], false);
+        fs::write(node.path("unreadable"), "").unwrap();
+        let code = node.run(&functions, &[H1, H2], &format!("ALLOW_DOWNGRADE={allow}"));
+        assert_eq!(code, Some(1), "{allow}: {}", node.log());
+        let st = node.status();
+        assert_eq!(st["state"], "refused", "{allow}: {st}");
+        assert!(
+            st["reason"]
+                .as_str()
+                .unwrap()
+                .contains("did not tell its release"),
+            "{st}"
+        );
+        assert_eq!(node.installed(), R0, "{allow}");
+        assert_eq!(node.started(), [R0], "{allow}");
+    }
+
+    // A payload one minor ahead, no hops, on an agent whose k3s is stopped while its server
+    // still runs R0: k3s is started to wait for the turn, and the wait runs out with the
+    // binary as it was (the target is never installed ahead of the server).
+    let node = Node::new(R0, &[], true);
+    standin(node.root.path(), &node.path("payload/bin/k3s"), H1);
+    fs::write(node.path("others"), format!("s0 {R0} True\n")).unwrap();
+    let code = node.run(&functions, &[], "ROLE=agent SERVERS=(s0) HOP_SECONDS=1");
+    assert_eq!(code, Some(1), "{}", node.log());
+    let st = node.status();
+    assert_eq!(st["state"], "failed", "{st}");
+    assert_eq!(st["step"], format!("hop {H1}"), "{st}");
+    let reason = st["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("server s0 to run {H1} and be Ready (it runs {R0}")),
+        "{reason}"
+    );
+    assert_eq!(node.installed(), R0);
+    assert_eq!(node.started(), [R0]);
+}
