@@ -42,6 +42,7 @@ mod debs_signals;
 mod delta;
 mod delta_date;
 mod delta_far_side;
+mod delta_mistakes;
 mod delta_refusals;
 mod delta_repair;
 mod delta_upgrade;

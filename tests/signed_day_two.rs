@@ -282,7 +282,16 @@ fn refusals(lab: &Lab, far: &Path, public: &Path, receipt: &str) {
     );
     fs::remove_file(lab.out_dir().join("keys/seal.pub")).unwrap();
     near().args(["build", "--config", lab.config_arg()]).run();
-    lab.delta(receipt, "delta-unsigned").run();
+    // The receipt says the far side is signed: refused before it crosses, unless said.
+    let refused = lab.delta(receipt, "delta-unsigned").expect(2).run();
+    assert!(
+        refused.stderr.contains("--allow-unsigned"),
+        "{}",
+        refused.stderr
+    );
+    lab.delta(receipt, "delta-unsigned")
+        .arg("--allow-unsigned")
+        .run();
     let refused = common::far_side(far)
         .arg("apply")
         .arg(lab.root().join("delta-unsigned"))

@@ -70,6 +70,11 @@ pub(crate) struct DeltaArgs {
     /// also said by the config's seal.require_signature: true.
     #[arg(long)]
     require_signature: bool,
+    /// Make an unsigned delta although the far side's output is signed (its receipt's
+    /// signed_by): refused otherwise (exit 2, nothing written), as the far side's apply
+    /// refuses it (apply --allow-unsigned takes it there).
+    #[arg(long)]
+    allow_unsigned: bool,
     /// Fail at once (exit 75) if a build is writing to DIR, instead of waiting for it
     /// (DIR is read under its build lock, shared: other readers do not wait).
     #[arg(long)]
@@ -283,6 +288,7 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
         parity: a.parity,
         allow_downgrade: a.allow_downgrade,
         require_signature: a.require_signature,
+        allow_unsigned: a.allow_unsigned,
     };
     let _lock = read_lock_output(g, &a.dir, !a.no_wait)?;
     let r =

@@ -163,6 +163,9 @@ pub struct DeltaOptions {
     /// An unsigned output is refused (also when its config sets
     /// `seal.require_signature: true`).
     pub require_signature: bool,
+    /// An unsigned output is made into a delta for a far side whose output is signed (its
+    /// receipt's `signed_by`); its apply then needs `--allow-unsigned` too.
+    pub allow_unsigned: bool,
 }
 
 /// One file to carry: from, to (relative to the delta), its sha256, mode, size.
@@ -195,6 +198,7 @@ pub fn delta(
         parity,
         allow_downgrade,
         require_signature,
+        allow_unsigned,
     } = *options;
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
@@ -226,6 +230,24 @@ pub fn delta(
                 .join(seal::safe_relative(&recorded.path)?),
         )
     });
+    // The other files the build read (values, `manifests:`, base lists, release images),
+    // as manifest.json records them: one edited since would cross beside the old seal.
+    if let (Some(cdir), Some(file), Some(recorded)) = (
+        &config_dir,
+        &config_file,
+        (sealed.facts.inputs.as_ref()).and_then(|i| i.other.as_ref()),
+    ) {
+        let changed = super::inputs::changed_since_build(file, cdir, recorded);
+        if !changed.is_empty() {
+            return Err(DeltaError::OutOfDate {
+                out: out.to_path_buf(),
+                message: format!(
+                    "not the build of its config's inputs as they are now: {}; the delta would carry them beside a seal of what the build read, and the far side's apply would fail; build first, then make the delta",
+                    changed.join("; ")
+                ),
+            });
+        }
+    }
     super::skew::check_step(
         out,
         (
@@ -251,6 +273,21 @@ pub fn delta(
             .filter(|f| super::signed::config_requires(f))
             .map(|f| format!("seal.require_signature ({})", f.display()))
     };
+    // The far side's output is signed: its apply refuses an unsigned delta, so it is
+    // refused here, before it crosses.
+    if let Some(far) = &receipt.signed_by
+        && !signature.signed
+        && !allow_unsigned
+    {
+        return Err(DeltaError::Unsigned {
+            path: out.join(seal::MANIFEST_BUNDLE),
+            message: format!(
+                "the far side's output is signed (key id {far}, as its receipt {} records), and {} is not (no signature over its manifest.json): its apply would refuse the delta. Build it with the private key (seal.key, or build --signing-key FILE), then make the delta; or pass --allow-unsigned to make it all the same (apply then needs --allow-unsigned too); nothing was written",
+                receipt_path.display(),
+                out.display()
+            ),
+        });
+    }
     if let Some(setting) = required
         && !signature.signed
     {

@@ -20,6 +20,12 @@ pub(crate) fn other_inputs(config_file: &Path) -> Vec<(String, PathBuf)> {
     let Ok(config) = crate::config::Config::parse(&text, config_file) else {
         return Vec::new();
     };
+    of_config(&config)
+}
+
+/// [`other_inputs`] of the config `config`, parsed: what its build reads (and records in
+/// `manifest.json`'s `inputs.other`).
+pub(crate) fn of_config(config: &crate::config::Config) -> Vec<(String, PathBuf)> {
     let dir = &config.dir;
     // Paths as the config holds them: joined to its folder, but for base lists.
     let mut files: Vec<PathBuf> = Vec::new();
@@ -58,4 +64,48 @@ pub(crate) fn other_inputs(config_file: &Path) -> Vec<(String, PathBuf)> {
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);
     out
+}
+
+/// What the build read of the config's folder that the folder holds otherwise now: each of
+/// the other inputs `manifest.json` records (`recorded`, path relative to `config_dir`,
+/// sha256) that is missing or holds other content, and each the config `config_file` names
+/// now that the build did not read (a file added to a `manifests:` folder), said with both
+/// digests: what the build read, what the folder holds. In the config's order.
+pub(crate) fn changed_since_build(
+    config_file: &Path,
+    config_dir: &Path,
+    recorded: &[crate::pipeline::seal::Input],
+) -> Vec<String> {
+    let mut said = Vec::new();
+    let now: Vec<(String, PathBuf)> = (other_inputs(config_file).into_iter())
+        .filter(|(rel, _)| !Path::new(rel).is_absolute())
+        .collect();
+    for input in recorded {
+        let file = config_dir.join(&input.path);
+        match crate::hashing::sha256_file(&file) {
+            Ok(sha256) if sha256 == input.sha256 => {}
+            Ok(sha256) => said.push(format!(
+                "{}: the build read sha256 {}, the folder holds sha256 {sha256} now",
+                file.display(),
+                input.sha256
+            )),
+            Err(e) => said.push(format!(
+                "{}: the build read sha256 {}, the folder holds none now ({e})",
+                file.display(),
+                input.sha256
+            )),
+        }
+    }
+    for (rel, file) in now {
+        if recorded.iter().any(|i| i.path == rel) {
+            continue;
+        }
+        let holds = crate::hashing::sha256_file(&file)
+            .map_or_else(|e| format!("none ({e})"), |h| format!("sha256 {h}"));
+        said.push(format!(
+            "{}: the build read none, the folder holds {holds} now",
+            file.display()
+        ));
+    }
+    said
 }

@@ -18,7 +18,7 @@ pub mod carry;
 pub mod changes;
 mod downgrade;
 mod far_side;
-mod inputs;
+pub(crate) mod inputs;
 mod parity;
 mod parts;
 pub mod receipt;
@@ -265,6 +265,9 @@ struct ManifestFacts {
     cluster: Option<seal::ClusterRecord>,
     #[serde(default)]
     images: Vec<seal::ImageRecord>,
+    /// The key id that signs the output, when it is signed.
+    #[serde(default)]
+    signed_by: Option<String>,
     artifacts: Vec<Artifact>,
 }
 

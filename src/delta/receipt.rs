@@ -10,6 +10,9 @@
 //! - `k3s_version`: `cluster.k3s_version` as manifest.json records it (the release the
 //!   far side's nodes run once the output is applied; absent in a receipt of format 1, and
 //!   when manifest.json records none);
+//! - `signed_by`: the key id the output is signed with (manifest.json's `signed_by`, its
+//!   signature sealed); absent when it is not signed: `delta` refuses to make an unsigned
+//!   delta for it unless `--allow-unsigned` says so;
 //! - `lock_sha256`: `seedforge.lock`'s SHA-256 when the config folder is known (given with
 //!   `--config`, or the output's parent holding the config file manifest.json names, with
 //!   the content it records) and holds one; else `null`;
@@ -94,6 +97,10 @@ pub struct Receipt {
     /// `cluster.k3s_version` of the output (format 2 on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k3s_version: Option<String>,
+    /// The key id the output is signed with (manifest.json's `signed_by`, its signature
+    /// sealed), absent when it is not signed: a delta for it must be signed too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
     /// seedforge.lock's SHA-256, when the config folder is known and holds one.
     pub lock_sha256: Option<String>,
     /// The config folder's recorded inputs.
@@ -298,6 +305,10 @@ pub(super) fn of_sealed(
             size: *size,
         })
         .collect();
+    // Signed: its signature over manifest.json is sealed with it.
+    let signed = sealed
+        .sums
+        .contains_key(crate::pipeline::seal::MANIFEST_BUNDLE);
     let receipt = Receipt {
         format: RECEIPT_FORMAT.into(),
         receipt_version: RECEIPT_VERSION,
@@ -305,6 +316,7 @@ pub(super) fn of_sealed(
         source_date_epoch: sealed.facts.source_date_epoch,
         manifest_sha256: sealed.manifest_sha256.clone(),
         k3s_version: (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
+        signed_by: sealed.facts.signed_by.clone().filter(|_| signed),
         lock_sha256: lock,
         inputs,
         other_inputs,
@@ -377,6 +389,7 @@ mod tests {
             source_date_epoch: Some(1_700_000_000),
             manifest_sha256: "ab".repeat(32),
             k3s_version: Some("v1.33.1+k3s1".into()),
+            signed_by: None,
             lock_sha256: None,
             images: None,
             damaged: Vec::new(),

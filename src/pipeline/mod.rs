@@ -13,6 +13,7 @@ pub mod lock;
 pub mod modes;
 pub mod offline;
 pub mod offline_files;
+mod offline_images;
 pub mod parity;
 pub mod plan;
 pub mod run;

@@ -319,7 +319,11 @@ pub fn verify(
     dir: &Path,
     keys: &[(String, crate::trust::keys::PublicKey)],
 ) -> Result<DeltaCheck, DeltaError> {
-    let signature = verify_signature(dir, keys)?;
+    // Damage to the delta's seal is named as such, not as a signature that fails over it.
+    let signature = verify_signature(dir, keys).map_err(|e| match e {
+        DeltaError::Untrusted { .. } => seal_damage(dir).unwrap_or(e),
+        e => e,
+    })?;
     let delta = check_delta(dir)?;
     Ok(DeltaCheck {
         delta: dir.to_path_buf(),
@@ -357,4 +361,62 @@ pub fn verify_signature(
         return Err(e);
     }
     Ok(signature)
+}
+
+/// The first file of the delta's seal (`delta.json`, `out/manifest.json`, its signature,
+/// `out/SHA256SUMS`) that does not hash to what the delta's own `SHA256SUMS` lists, named as
+/// damage: told before a signature that cannot verify over it, or a config file that the
+/// `delta.json` it lies beside cannot name (a truncated `delta.json` is not the values
+/// file's fault). `None` when each hashes right, is not listed, or is there in parts.
+pub(super) fn seal_damage(dir: &Path) -> Option<DeltaError> {
+    let text =
+        crate::input::read_found_to_string(&dir.join(seal::SUMS), crate::input::Kind::Sums).ok()?;
+    let listed: BTreeMap<&str, &str> = (text.lines().filter_map(seal::sums_line))
+        .map(|(hex, rel)| (rel, hex))
+        .collect();
+    let seal_files = [
+        DELTA_JSON.to_string(),
+        format!("out/{}", seal::MANIFEST),
+        format!("out/{}", seal::MANIFEST_BUNDLE),
+        format!("out/{}", seal::SUMS),
+    ];
+    for rel in &seal_files {
+        let Some(want) = listed.get(rel.as_str()) else {
+            continue;
+        };
+        let path = dir.join(rel);
+        let Ok(got) = hash_file(&path) else {
+            continue;
+        };
+        if got == *want {
+            continue;
+        }
+        let how = if rel == DELTA_JSON {
+            match crate::input::read_found(&path, crate::input::Kind::Manifest)
+                .ok()
+                .map(|b| serde_json::from_slice::<serde_json::Value>(&b))
+            {
+                Some(Err(e)) if e.is_eof() => {
+                    format!(
+                        " (truncated: its JSON ends at line {}, unfinished)",
+                        e.line()
+                    )
+                }
+                Some(Err(e)) => format!(" (not JSON: {e})"),
+                _ => String::new(),
+            }
+        } else if rel.ends_with(seal::MANIFEST) {
+            " (the delta's signature cannot verify over it)".to_string()
+        } else {
+            String::new()
+        };
+        return Some(DeltaError::Damaged {
+            path,
+            message: format!(
+                "hashes to {got}, not the {want} the delta's {} lists: damaged on the way{how}; carry it again",
+                seal::SUMS
+            ),
+        });
+    }
+    None
 }

@@ -244,7 +244,12 @@ pub fn apply<E>(
             Ok(None)
         }
     };
-    let signature = signed(delta_dir)?;
+    // Damage on the way to the delta's seal (a truncated delta.json, a changed
+    // manifest.json) is named as such, not as the signature failure it leads to.
+    let signature = signed(delta_dir).map_err(|e| match e {
+        DeltaError::Untrusted { .. } => check::seal_damage(delta_dir).unwrap_or(e),
+        e => e,
+    })?;
     // A part lost or damaged on the way, with recovery files: rebuilt in a staging copy
     // of the delta, which is then what is checked and applied (the delta folder is never
     // written). Only files the delta's SHA256SUMS lists are rebuilt, and the copy is then

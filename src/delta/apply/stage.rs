@@ -61,6 +61,7 @@ pub(super) fn stage(
         place(&from, &to, 0o644)?;
     }
     link_tree(out, stage_out, true)?;
+    drop_unlisted(stage_out, &delta.target_sums)?;
     drop_unsealed_blobs(stage_out, &delta.target_sums)?;
     let modes: BTreeMap<String, u32> = read_modes(&delta_dir.join("out").join(seal::MANIFEST));
     for rel in delta.out_files.keys() {
@@ -82,6 +83,48 @@ pub(super) fn stage(
     for rel in delta.config_files.keys() {
         if let Ok(m) = fs::metadata(delta_dir.join("config").join(rel)) {
             report.bytes += m.len();
+        }
+    }
+    Ok(())
+}
+
+/// Removes from the staging copy every file the output's seal lists and the new seal does
+/// not (a node taken out of the config: its `user-data` and seed ISO hold the join token),
+/// and the folders that leaves empty. The near side's build removed them as it sealed (what
+/// its previous seal listed and it no longer wrote); the staging build cannot, since the
+/// delta's `manifest.json` laid over the copy is its previous seal. The layout (blobs: see
+/// [`drop_unsealed_blobs`]) and `pki/` are left, as the near side's build leaves them.
+/// (The staging copy's files are links of the output's: removing one leaves the output as
+/// it is.)
+pub(super) fn drop_unlisted(
+    stage_out: &Path,
+    target_sums: &BTreeMap<String, String>,
+) -> Result<(), DeltaError> {
+    let sums = stage_out.join(seal::SUMS);
+    let text = crate::input::read_found_to_string(&sums, crate::input::Kind::Sums)?;
+    // Token-bearing files first: the nodes' and their seeds.
+    let mut gone: Vec<String> = (text.lines().filter_map(seal::sums_line))
+        .map(|(_, rel)| rel.to_string())
+        .filter(|rel| {
+            !target_sums.contains_key(rel)
+                && !rel.starts_with("oci/")
+                && !rel.starts_with("pki/")
+                && seal::safe_relative(rel).is_some()
+        })
+        .collect();
+    gone.sort_by_key(|rel| !(rel.starts_with("nodes/") || rel.starts_with("iso/")));
+    for rel in gone {
+        let path = stage_out.join(&rel);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => fs::remove_file(&path).map_err(io_err(&path))?,
+            _ => continue,
+        }
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == stage_out || !d.starts_with(stage_out) || fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
         }
     }
     Ok(())

@@ -282,6 +282,17 @@ impl SealPlan {
             }
         }
         templates.sort_by(|a, b| a.path.cmp(&b.path));
+        // What else the build reads of the config's folder, as it reads it now (paths
+        // relative to the folder only: no absolute path is recorded).
+        let other: Vec<Input> = (crate::delta::inputs::of_config(config).into_iter())
+            .filter(|(rel, _)| !Path::new(rel).is_absolute())
+            .filter_map(|(path, file)| {
+                Some(Input {
+                    path,
+                    sha256: hash(&file).ok()?,
+                })
+            })
+            .collect();
         let registry = config.registry.as_ref().map(|r| RegistryRecord {
             host: r.host.bare(),
             port: r.port,
@@ -322,6 +333,7 @@ impl SealPlan {
                 },
                 image_lists,
                 templates,
+                other: (!other.is_empty()).then_some(other),
             },
             registry,
             images,

@@ -142,6 +142,14 @@ pub struct Inputs {
     pub image_lists: Vec<Input>,
     /// Template files overriding the embedded ones.
     pub templates: Vec<Input>,
+    /// The other files of the config's folder the build reads (chart values,
+    /// `cluster.release_images`, `manifests:` files, package base lists, `images.verify`'s
+    /// keys and trusted root): path as the config names it, relative to its folder (`../`
+    /// included), and the sha256 the build read; absent when there are none, and in the
+    /// manifest of an older seedforge. `delta` refuses an output whose folder holds
+    /// another version of one now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<Vec<Input>>,
 }
 
 /// One input file.

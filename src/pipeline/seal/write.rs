@@ -150,7 +150,8 @@ pub fn seal_with(
                 Ok(_) => Err("signs an earlier statement".into()),
                 Err(e) => Err(e.to_string()),
             },
-        )?;
+        )
+        .map_err(|e| first_difference(output, &artifacts, e))?;
         pending.add(
             output,
             PROVENANCE_BUNDLE,
@@ -212,7 +213,8 @@ pub fn seal_with(
                         .map(drop)
                         .map_err(|e| e.to_string())
                 },
-            )?;
+            )
+            .map_err(|e| first_difference(output, &manifest.artifacts, e))?;
             lines.push((
                 MANIFEST_BUNDLE.to_string(),
                 crate::hashing::sha256_hex(&bundle),
@@ -339,6 +341,50 @@ fn record_artifact(
         sha256,
         mode: format!("{:04o}", Kind::Plain.mode()),
     });
+}
+
+/// A build refused for bytes no signature here signs (the public key only: [`signed_once`])
+/// is named by the first file that differs from what the output's `manifest.json` (the
+/// one its signature signs) records, before anything is said of signatures: an input here
+/// differs from the signing side's (a local image source, say). The provenance and the
+/// signatures, which differ whenever anything else does, are named only when nothing else
+/// differs.
+fn first_difference(output: &Path, artifacts: &[Artifact], e: SealError) -> SealError {
+    let SealError::Unsigned { message, .. } = &e else {
+        return e;
+    };
+    let Ok(previous) = ManifestView::load(output) else {
+        return e;
+    };
+    let before: BTreeMap<&str, &str> = (previous.artifacts.iter())
+        .map(|a| (a.path.as_str(), a.sha256.as_str()))
+        .collect();
+    let now: BTreeMap<&str, &str> = (artifacts.iter())
+        .map(|a| (a.path.as_str(), a.sha256.as_str()))
+        .collect();
+    let all: BTreeSet<&str> = before.keys().chain(now.keys()).copied().collect();
+    let differs = |p: &&str| before.get(p) != now.get(p);
+    let last = |p: &&str| [PROVENANCE, PROVENANCE_BUNDLE, MANIFEST_BUNDLE].contains(p);
+    let first = (all.iter().filter(|p| !last(p)).find(|p| differs(p)))
+        .or_else(|| all.iter().find(|p| differs(p)));
+    let Some(first) = first else {
+        return e;
+    };
+    let what = match (now.get(first), before.get(first)) {
+        (Some(n), Some(b)) => format!(
+            "this build wrote sha256 {n}, the output's signed manifest.json records sha256 {b}"
+        ),
+        (Some(_), None) => {
+            "this build wrote it, the output's signed manifest.json does not list it".into()
+        }
+        _ => "the output's signed manifest.json lists it, this build did not write it".into(),
+    };
+    SealError::Unsigned {
+        path: output.join(first),
+        message: format!(
+            "{what}: the first file that differs from what was signed (an input here is not the signing side's: a local image source, a file the config names); so {message}"
+        ),
+    }
 }
 
 /// The previous seal's manifest, if there is one that can be read. Past its cap it is an

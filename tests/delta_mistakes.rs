@@ -1,0 +1,480 @@
+//! The mistakes an operator makes a year later, each ended by `delta` before the medium
+//! leaves or by `apply` on arrival, never with exit 0 and a wrong far side: a node taken
+//! out of the config leaves none of its token-bearing files on the far side; an input
+//! edited after the build is refused by `delta` (exit 2, naming the file and both digests);
+//! an unsigned delta for a signed far side is refused by `delta` (exit 2) unless
+//! `--allow-unsigned` says so; a truncated `delta.json` or a damaged `manifest.json` is
+//! named as such, not as a values file or a signature; a rebuild that differs on the far
+//! side names the first file that differs before anything is said of signatures. Each runs
+//! a near side that builds, a far side (a copy, with no network where a namespace can be
+//! made) that writes the receipt, `delta`, and `apply` offline.
+
+use crate::common::{self, Cmd, Lab};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn sums(out: &Path) -> String {
+    fs::read_to_string(out.join("SHA256SUMS")).unwrap()
+}
+
+/// `seedforge apply DELTA --to fixtures/lab/out` on the far side `far`, offline.
+fn apply_far(far: &Path, delta: &Path) -> Cmd {
+    common::far_side(far)
+        .arg("apply")
+        .arg(delta)
+        .args(["--to", "fixtures/lab/out"])
+}
+
+/// The far side's receipt of its output, written on the near side as `to`.
+fn far_receipt(lab: &Lab, far: &Path, to: &str) {
+    common::far_side(far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join(to))
+        .run();
+}
+
+/// The lab's config with `edit` applied to its text.
+fn edit_config(lab: &Lab, edit: impl Fn(String) -> String) {
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changes the config");
+    fs::write(&config, edited).unwrap();
+}
+
+/// Signs the lab's output with an Ed25519 key pair made by openssl (`seal:` in the config);
+/// returns the public key's path.
+fn sign_lab(lab: &Lab) -> PathBuf {
+    let dir = lab.lab_dir();
+    Cmd::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out", "medium.key"])
+        .cwd(&dir)
+        .run();
+    Cmd::new("openssl")
+        .args(["pkey", "-in", "medium.key", "-pubout", "-out", "medium.pub"])
+        .cwd(&dir)
+        .run();
+    edit_config(lab, |t| {
+        t + "\nseal:\n  key: medium.key\n  public_key: medium.pub\n"
+    });
+    dir.join("medium.pub")
+}
+
+/// The far side of a signed lab: a copy without the private key.
+fn signed_far_copy(lab: &Lab) -> PathBuf {
+    let far = lab.far_copy("far");
+    fs::remove_file(far.join("fixtures/lab/medium.key")).unwrap();
+    far
+}
+
+/// A ConfigMap manifest of `name` at `version`.
+fn config_map(name: &str, version: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  version: \"{version}\"\n"
+    )
+}
+
+#[test]
+fn a_delta_that_drops_a_node_leaves_none_of_its_token_bearing_files_on_the_far_side() {
+    let lab = Lab::new();
+    lab.build();
+    let far = lab.far_copy("far");
+    let far_out = far.join("fixtures/lab/out");
+    far_receipt(&lab, &far, "v1.json");
+    let gone = [
+        "nodes/lab-agent2/user-data",
+        "nodes/lab-agent2/meta-data",
+        "iso/seed-lab-agent2.iso",
+    ];
+    for rel in gone {
+        assert!(far_out.join(rel).is_file(), "{rel}");
+    }
+    // v2: lab-agent2 taken out of the config. The near side's build removes its files.
+    edit_config(&lab, |t| {
+        t.replace(
+            "  - name: lab-agent2\n    role: agent\n    address: 192.168.6.12/24\n",
+            "",
+        )
+    });
+    lab.build();
+    assert!(!lab.out_dir().join("nodes/lab-agent2").exists());
+    lab.delta("v1.json", "delta").run();
+    let applied = apply_far(&far, &lab.root().join("delta")).run();
+    assert!(applied.stdout.contains("applied"), "{}", applied.stdout);
+    // None of the node's files is left, its folder neither; the far side is the near
+    // side's output file for file, and nothing in it is unsealed.
+    for rel in gone {
+        assert!(!far_out.join(rel).exists(), "{rel} left after the apply");
+    }
+    assert!(!far_out.join("nodes/lab-agent2").exists());
+    let unsealed: Vec<String> = common::files_under(&far_out)
+        .into_iter()
+        .filter_map(|p| {
+            let rel = p
+                .strip_prefix(&far_out)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (!rel.starts_with(".seedforge")).then_some(rel)
+        })
+        .filter(|rel| !sums(&far_out).contains(&format!("  {rel}\n")) && rel != "SHA256SUMS")
+        .collect();
+    assert!(
+        unsealed.is_empty(),
+        "unsealed after the apply: {unsealed:?}"
+    );
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    let verified = common::far_side(&far)
+        .args(["verify", "fixtures/lab/out"])
+        .run();
+    assert_eq!(verified.code, Some(0));
+    // The far side's own offline build gives the same output, and clean finds nothing of
+    // the node to name.
+    common::far_side(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+    assert!(!far_out.join("nodes/lab-agent2").exists());
+    let cleaned = common::far_side(&far)
+        .args(["clean", "fixtures/lab/out", "--dry-run"])
+        .any_status()
+        .run();
+    assert!(
+        !format!("{}{}", cleaned.stdout, cleaned.stderr).contains("lab-agent2"),
+        "{}{}",
+        cleaned.stdout,
+        cleaned.stderr
+    );
+}
+
+#[test]
+fn an_input_edited_after_the_build_is_refused_by_delta_naming_it_and_both_digests() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
+    edit_config(&lab, |t| t + "manifests:\n  - app.yaml\n");
+    lab.build();
+    let far = lab.far_copy("far");
+    far_receipt(&lab, &far, "v1.json");
+    // v2 built, then the manifest edited again without a build: the delta would carry the
+    // edit beside a seal of what the build read.
+    fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    lab.build();
+    let built = common::sha256_bytes(config_map("app", "2").as_bytes());
+    fs::write(dir.join("app.yaml"), config_map("app", "3")).unwrap();
+    let now = common::sha256_bytes(config_map("app", "3").as_bytes());
+    let refused = lab.delta("v1.json", "delta").expect(2).run();
+    for said in [
+        "fixtures/lab/app.yaml",
+        &format!("the build read sha256 {built}"),
+        &format!("the folder holds sha256 {now} now"),
+        "build first",
+    ] {
+        assert!(refused.stderr.contains(said), "{said}: {}", refused.stderr);
+    }
+    assert!(!lab.root().join("delta").exists());
+    let j = lab
+        .delta("v1.json", "delta")
+        .arg("--json")
+        .expect(2)
+        .run()
+        .json();
+    assert_eq!(j["error"]["code"], 2, "{j}");
+    // As the build read it, the delta is made.
+    fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    lab.delta("v1.json", "probe").run();
+    fs::remove_dir_all(lab.root().join("probe")).unwrap();
+    // Built again: the delta is made and the far side applies it offline.
+    fs::write(dir.join("app.yaml"), config_map("app", "3")).unwrap();
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    apply_far(&far, &lab.root().join("delta")).run();
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
+    assert_eq!(
+        fs::read_to_string(far.join("fixtures/lab/app.yaml")).unwrap(),
+        config_map("app", "3")
+    );
+    // What the build read of it is sealed in its manifest.json.
+    let manifest = common::read_json(&lab.out_dir().join("manifest.json"));
+    let read = common::sha256_bytes(config_map("app", "3").as_bytes());
+    assert_eq!(
+        manifest["inputs"]["other"],
+        serde_json::json!([{"path": "app.yaml", "sha256": read}]),
+        "{manifest:#}"
+    );
+}
+
+#[test]
+fn an_unsigned_delta_for_a_signed_far_side_is_refused_by_delta_unless_asked_for() {
+    let lab = Lab::new();
+    sign_lab(&lab);
+    lab.build();
+    let far = signed_far_copy(&lab);
+    let far_out = far.join("fixtures/lab/out");
+    far_receipt(&lab, &far, "v1.json");
+    let key_id = common::read_json(&lab.out_dir().join("manifest.json"))["signed_by"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // v2: the near side unsigned (its seal: dropped, the recorded key removed on purpose).
+    edit_config(&lab, |t| {
+        t[..t.find("\nseal:\n").unwrap()].to_string() + "\n"
+    });
+    fs::remove_file(lab.out_dir().join("keys/seal.pub")).unwrap();
+    lab.build();
+    assert!(!lab.out_dir().join("manifest.json.sigstore.json").exists());
+    let refused = lab.delta("v1.json", "delta").expect(2).run();
+    for said in [
+        "fixtures/lab/out/manifest.json.sigstore.json",
+        "the far side's output is signed",
+        &format!("key id {key_id}"),
+        "v1.json",
+        "--allow-unsigned",
+        "nothing was written",
+    ] {
+        assert!(refused.stderr.contains(said), "{said}: {}", refused.stderr);
+    }
+    assert!(!lab.root().join("delta").exists());
+    // The receipt says so.
+    let receipt = common::read_json(&lab.root().join("v1.json"));
+    assert_eq!(receipt["signed_by"], key_id.as_str(), "{receipt:#}");
+    // Asked for: made, and the far side takes it only when asked too.
+    lab.delta("v1.json", "delta").arg("--allow-unsigned").run();
+    let before = sums(&far_out);
+    let refused = apply_far(&far, &lab.root().join("delta")).expect(1).run();
+    assert!(refused.stderr.contains("not signed"), "{}", refused.stderr);
+    assert_eq!(sums(&far_out), before);
+    apply_far(&far, &lab.root().join("delta"))
+        .arg("--allow-unsigned")
+        .run();
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    // A receipt of an unsigned far side asks nothing of the next delta.
+    far_receipt(&lab, &far, "v2.json");
+    assert!(
+        common::read_json(&lab.root().join("v2.json"))
+            .get("signed_by")
+            .is_none()
+    );
+    edit_config(&lab, |t| t.replace("192.168.6.12/24", "192.168.6.22/24"));
+    lab.build();
+    lab.delta("v2.json", "delta-2").run();
+}
+
+/// A signed lab whose v2 carries a changed `manifests:` file (a config file the signed
+/// manifest does not record), its far side, and the delta: (lab, far, delta, public key).
+fn signed_delta_with_a_config_file() -> (Lab, PathBuf, PathBuf, PathBuf) {
+    let lab = Lab::new();
+    let public = sign_lab(&lab);
+    let dir = lab.lab_dir();
+    fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
+    edit_config(&lab, |t| t + "manifests:\n  - app.yaml\n");
+    lab.build();
+    let far = signed_far_copy(&lab);
+    far_receipt(&lab, &far, "v1.json");
+    fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    let delta = lab.root().join("delta");
+    assert!(delta.join("config/app.yaml").is_file());
+    (lab, far, delta, public)
+}
+
+#[test]
+fn a_truncated_delta_json_and_a_damaged_manifest_json_are_named_as_such() {
+    let (lab, far, delta, public) = signed_delta_with_a_config_file();
+    let far_out = far.join("fixtures/lab/out");
+    let before = common::snapshot(&far_out);
+    // delta.json cut short on the way: named, not the values file beside it.
+    let json = delta.join("delta.json");
+    let whole = fs::read(&json).unwrap();
+    fs::write(&json, &whole[..whole.len() / 2]).unwrap();
+    for verify in [false, true] {
+        let cmd = if verify {
+            lab.seedforge()
+                .args(["verify", "--key"])
+                .arg(&public)
+                .arg(&delta)
+        } else {
+            apply_far(&far, &delta).arg("--key").arg(&public)
+        };
+        let r = cmd.expect(1).run();
+        for said in ["delta/delta.json: hashes to", "truncated", "carry it again"] {
+            assert!(r.stderr.contains(said), "{said}: {}", r.stderr);
+        }
+        assert!(!r.stderr.contains("app.yaml"), "{}", r.stderr);
+    }
+    fs::write(&json, &whole).unwrap();
+    common::assert_same_tree(
+        &before,
+        &common::snapshot(&far_out),
+        "a truncated delta.json",
+    );
+    // The carried manifest.json damaged on the way: named, before its signature.
+    let manifest = delta.join("out/manifest.json");
+    let whole = fs::read(&manifest).unwrap();
+    common::flip_byte(&manifest, 100);
+    for verify in [false, true] {
+        let cmd = if verify {
+            lab.seedforge()
+                .args(["verify", "--key"])
+                .arg(&public)
+                .arg(&delta)
+        } else {
+            apply_far(&far, &delta).arg("--key").arg(&public)
+        };
+        let r = cmd.expect(1).run();
+        for said in ["delta/out/manifest.json: hashes to", "damaged on the way"] {
+            assert!(r.stderr.contains(said), "{said}: {}", r.stderr);
+        }
+    }
+    fs::write(&manifest, &whole).unwrap();
+    common::assert_same_tree(
+        &before,
+        &common::snapshot(&far_out),
+        "a damaged manifest.json",
+    );
+    // Whole again, it applies.
+    apply_far(&far, &delta).arg("--key").arg(&public).run();
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+}
+
+#[test]
+fn a_signed_rebuild_that_differs_on_the_far_side_names_the_first_file_before_signatures() {
+    let lab = Lab::new();
+    let public = sign_lab(&lab);
+    lab.build();
+    let far = signed_far_copy(&lab);
+    let far_out = far.join("fixtures/lab/out");
+    far_receipt(&lab, &far, "v1.json");
+    edit_config(&lab, |t| t.replace("192.168.6.12/24", "192.168.6.22/24"));
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    // The far side's local image source is not the near side's: its pause image is
+    // another one of the layout.
+    let index = far.join("fixtures/images/oci/index.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&index).unwrap()).unwrap();
+    let manifests = doc["manifests"].as_array_mut().unwrap();
+    let name = |m: &serde_json::Value| {
+        m["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let other = manifests
+        .iter()
+        .find(|m| name(m) == "klipper-lb:v0.4.13")
+        .unwrap()
+        .clone();
+    for m in manifests.iter_mut() {
+        if name(m) == "mirrored-pause:3.6" {
+            for field in ["digest", "size", "mediaType"] {
+                m[field] = other[field].clone();
+            }
+        }
+    }
+    fs::write(&index, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let before = common::snapshot(&far_out);
+    let r = apply_far(&far, &lab.root().join("delta"))
+        .arg("--key")
+        .arg(&public)
+        .any_status()
+        .run();
+    assert_ne!(r.code, Some(0), "{}", r.stderr);
+    let said = &r.stderr;
+    // The first file that differs, with both digests, named before any word of signatures.
+    let at = said
+        .find("this build wrote")
+        .unwrap_or_else(|| panic!("no file named: {said}"));
+    let file = said[..at].rsplit_once("fixtures/lab/out/").map(|(_, f)| f);
+    assert!(
+        file.is_some_and(|f| f.trim_end_matches(": ").len() > 2),
+        "{said}"
+    );
+    assert!(
+        said.find("signature").is_none_or(|s| s > at),
+        "signatures said first: {said}"
+    );
+    assert!(said.contains("the first file that differs"), "{said}");
+    assert!(!said.contains(".seedforge-"), "{said}");
+    common::assert_same_tree(
+        &before,
+        &common::snapshot(&far_out),
+        "a rebuild that differs",
+    );
+}
+
+#[test]
+fn an_image_whose_local_source_folder_is_new_to_the_far_side_is_rebuilt_from_the_carried_blobs() {
+    let lab = Lab::new();
+    crate::delta::without_traefik(&lab);
+    lab.build();
+    let far = lab.far_copy("far");
+    let far_out = far.join("fixtures/lab/out");
+    far_receipt(&lab, &far, "v1.json");
+    // v2: traefik, from a source folder only the near side has.
+    crate::delta::as_shipped(&lab);
+    let new_folder = lab.root().join("fixtures/images-new");
+    fs::create_dir_all(&new_folder).unwrap();
+    fs::copy(
+        lab.root().join("fixtures/images/traefik.oci.tar"),
+        new_folder.join("traefik.oci.tar"),
+    )
+    .unwrap();
+    let list = lab.lab_dir().join("images.txt");
+    let text = fs::read_to_string(&list).unwrap().replace(
+        "oci-archive:../images/traefik.oci.tar ",
+        "oci-archive:../images-new/traefik.oci.tar ",
+    );
+    assert!(text.contains("images-new"));
+    fs::write(&list, text).unwrap();
+    lab.build();
+    let made = lab.delta("v1.json", "delta").arg("--json").run().json();
+    assert_eq!(made["blobs"]["count"], 3, "{made:#}");
+    assert!(!far.join("fixtures/images-new").exists());
+    // One medium: the far side's rebuild takes traefik from the blobs the delta carried,
+    // as its signed manifest.json records it, and says so.
+    let applied = apply_far(&far, &lab.root().join("delta")).run();
+    assert!(applied.stdout.contains("applied"), "{}", applied.stdout);
+    assert!(
+        applied.stderr.contains("images-new/traefik.oci.tar")
+            && applied.stderr.contains("is not here"),
+        "{}",
+        applied.stderr
+    );
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+    // Its own offline build after the apply, the folder still missing: the same output.
+    common::far_side(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .run();
+    assert_eq!(sums(&far_out), sums(&lab.out_dir()));
+    // An image neither here nor in the output: the error names its source.
+    let list = far.join("fixtures/lab/images.txt");
+    let text = fs::read_to_string(&list).unwrap()
+        + "oci-archive:../images-new/other.oci.tar docker.io/acme/other:1.0\n";
+    fs::write(&list, text).unwrap();
+    let refused = common::far_side(&far)
+        .args([
+            "build",
+            "--offline",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+        ])
+        .any_status()
+        .run();
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        refused.stderr.contains("images-new/other.oci.tar"),
+        "{}",
+        refused.stderr
+    );
+}
