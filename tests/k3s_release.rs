@@ -715,6 +715,25 @@ fn a_build_alone_never_skips_a_minor_from_the_outputs_last_release() {
             }
         }
     }
+    // The path dropped once every node runs v1.36.2 (upgrade_from that release's minor
+    // before): the hops' archives and binaries leave the output with the seal, their
+    // folders too.
+    fs::write(
+        &config,
+        shipped
+            .replace("k3s_version: v1.33.1+k3s1", "k3s_version: v1.36.2+k3s1")
+            .replace(
+                "  token: {file: token}\n",
+                "  upgrade_from: v1.35.1+k3s1\n  token: {file: token}\n",
+            ),
+    )
+    .unwrap();
+    lab.build();
+    for stale in ["airgap/hops", "files/hops"] {
+        assert!(!lab.out_dir().join(stale).exists(), "{stale} stayed");
+    }
+    let sums = fs::read_to_string(lab.out_dir().join("SHA256SUMS")).unwrap();
+    assert!(!sums.contains("hops/"), "{sums}");
     // From there on the output's release is v1.36.2: a config without the path that stays
     // within a minor of it builds; one back at the far side's old release is a downgrade,
     // not a skip (the nodes refuse it unless allowed).
