@@ -107,6 +107,10 @@ declare -A TOOLS=(
   [man]=man-db
   # The booted node reaches a registry on this machine through qemu's guestfwd, one socat a connection.
   [socat]=socat
+  # A delta's review.html rendered by a real browser, headless, to a screenshot and a PDF
+  # whose text is read back (tests/delta_crossing.rs).
+  [chromium]=chromium
+  [pdftotext]=poppler-utils
 )
 
 missing_tools() {

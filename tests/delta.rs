@@ -55,8 +55,9 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     let r = read_json(&lab.root().join("v1.json"));
     assert_eq!(report["digest"], r["digest"]);
     assert_eq!(r["format"], "seedforge-receipt");
-    assert_eq!(r["receipt_version"], 3);
+    assert_eq!(r["receipt_version"], 4);
     assert_eq!(r["k3s_version"], "v1.33.1+k3s1");
+    assert_eq!(r["cluster"], "lab");
     // Every image by name, with the digest manifest.json records.
     let recorded = read_json(&lab.out_dir().join("manifest.json"));
     let images: BTreeSet<(String, String)> = (r["images"].as_array().unwrap().iter())
@@ -257,7 +258,7 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
         out.stderr
     );
     // A newer format.
-    let newer = text.replace("\"receipt_version\": 3", "\"receipt_version\": 4");
+    let newer = text.replace("\"receipt_version\": 4", "\"receipt_version\": 5");
     fs::write(lab.root().join("newer.json"), newer).unwrap();
     let out = delta("newer.json");
     assert!(out.stderr.contains("newer than"), "{}", out.stderr);

@@ -40,6 +40,7 @@ mod debs_refusals;
 mod debs_security;
 mod debs_signals;
 mod delta;
+mod delta_crossing;
 mod delta_date;
 mod delta_far_side;
 mod delta_mistakes;

@@ -70,6 +70,20 @@ pub(crate) struct DeltaArgs {
     /// also said by the config's seal.require_signature: true.
     #[arg(long)]
     require_signature: bool,
+    /// Why the delta is made, in the operator's words: recorded in delta.json (signed with
+    /// it) and shown on the delta's review.html and by verify.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// The private key that signed DIR (default: the config's seal.key, password from
+    /// COSIGN_PASSWORD or seal.password_file): delta.json, what the delta is for and what
+    /// it changes, is signed with it (delta.json.sigstore.json), so that verify --key and
+    /// apply check it. Without it, a signed DIR gives a delta whose delta.json is unsigned.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+    /// Make the delta even though the receipt is of another cluster's far side (its
+    /// cluster.name) than DIR's: the far side is renamed to DIR's cluster on apply.
+    #[arg(long)]
+    allow_other_cluster: bool,
     /// Make an unsigned delta although the far side's output is signed (its receipt's
     /// signed_by): refused otherwise (exit 2, nothing written), as the far side's apply
     /// refuses it (apply --allow-unsigned takes it there).
@@ -115,6 +129,11 @@ pub(crate) struct ApplyArgs {
     /// the new config's cluster.allow_downgrade: true.
     #[arg(long)]
     allow_downgrade: bool,
+    /// Apply the delta even though it is for another cluster (its signed manifest.json's
+    /// cluster.name) than OUT's: OUT becomes that cluster's output. What the delta
+    /// changes is checked against its content all the same.
+    #[arg(long)]
+    allow_other_cluster: bool,
 }
 
 pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
@@ -170,6 +189,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         trust: &trust,
         wait: !a.no_wait,
         allow_downgrade: a.allow_downgrade,
+        allow_other_cluster: a.allow_other_cluster,
     };
     let mut r = match apply(
         &a.delta,
@@ -282,13 +302,50 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
     Ok(ExitCode::Ok)
 }
 
+/// The key `delta` signs `delta.json` with: `--signing-key`, else the config's `seal.key`
+/// when that file is there (a config that names one this side does not hold signs nothing).
+fn record_signer(
+    g: &Global,
+    a: &DeltaArgs,
+) -> Result<Option<seedforge::trust::keys::SigningKey>, CliError> {
+    let config = seedforge::delta::config_file_of(&a.dir, a.config.as_deref())
+        .filter(|c| c.is_file())
+        .map(|c| Config::load(&c))
+        .transpose();
+    match (config, &a.signing_key) {
+        (Ok(Some(config)), given) => {
+            match config.signing_key(given.as_deref(), &g.secrets) {
+                Ok(key) => Ok(key.map(|(_, k)| k)),
+                // seal.key names a file this side does not hold: nothing to sign with.
+                Err(_) if given.is_none() => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        (_, Some(path)) => {
+            let password = std::env::var("COSIGN_PASSWORD").ok();
+            if let Some(p) = password.as_deref().filter(|p| !p.is_empty()) {
+                g.secrets.register(p);
+            }
+            seedforge::trust::keys::SigningKey::read(path, password.as_deref().map(str::as_bytes))
+                .map(Some)
+                .map_err(|e| CliError::Usage(format!("--signing-key {}: {e}", path.display())))
+        }
+        (Err(e), None) => Err(e.into()),
+        (Ok(None), None) => Ok(None),
+    }
+}
+
 pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError> {
+    let signer = record_signer(g, a)?;
     let options = seedforge::delta::carry::DeltaOptions {
         split: a.split,
         parity: a.parity,
         allow_downgrade: a.allow_downgrade,
         require_signature: a.require_signature,
+        allow_other_cluster: a.allow_other_cluster,
         allow_unsigned: a.allow_unsigned,
+        signer: signer.as_ref(),
+        reason: a.reason.as_deref(),
     };
     let _lock = read_lock_output(g, &a.dir, !a.no_wait)?;
     let r =

@@ -91,6 +91,16 @@ pub struct DeltaDoc {
     pub base_manifest_sha256: String,
     /// The new manifest.json, carried in `out/`.
     pub target_manifest_sha256: String,
+    /// The cluster the delta is for: `cluster.name` of the new output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The cluster whose far side the receipt is of (absent for a receipt of format 3 or
+    /// older, which does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_cluster: Option<String>,
+    /// Why the delta is made, as the operator gave it (`delta --reason`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The new output's source date: apply's offline rebuild keeps it, whatever
     /// `SOURCE_DATE_EPOCH` says on the far side.
     pub source_date_epoch: Option<u64>,
@@ -149,11 +159,13 @@ pub struct DeltaReport {
     /// Whether the delta is signed (the output's signature over its `manifest.json`,
     /// carried), and with which key.
     pub signature: super::signed::OutputSignature,
+    /// Whether `delta.json` is signed with that key too ([`super::signed::RECORD_BUNDLE`]).
+    pub record_signed: bool,
 }
 
 /// How `delta` writes.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DeltaOptions {
+pub struct DeltaOptions<'a> {
     /// Every file larger than that many bytes as numbered parts.
     pub split: Option<u64>,
     /// With `split`: PAR 2.0 recovery files, this percent of the delta's size.
@@ -163,9 +175,16 @@ pub struct DeltaOptions {
     /// An unsigned output is refused (also when its config sets
     /// `seal.require_signature: true`).
     pub require_signature: bool,
+    /// A receipt of another cluster's far side is taken (the far side is renamed).
+    pub allow_other_cluster: bool,
     /// An unsigned output is made into a delta for a far side whose output is signed (its
     /// receipt's `signed_by`); its apply then needs `--allow-unsigned` too.
     pub allow_unsigned: bool,
+    /// The private key that signed the output: `delta.json` (what the delta is for and
+    /// what it changes) is signed with it too ([`super::signed::RECORD_BUNDLE`]).
+    pub signer: Option<&'a crate::trust::keys::SigningKey>,
+    /// Why the delta is made (`delta --reason`), recorded in `delta.json`.
+    pub reason: Option<&'a str>,
 }
 
 /// One file to carry: from, to (relative to the delta), its sha256, mode, size.
@@ -191,18 +210,34 @@ pub fn delta(
     receipt_path: &Path,
     dir: &Path,
     config: Option<&Path>,
-    options: &DeltaOptions,
+    options: &DeltaOptions<'_>,
 ) -> Result<DeltaReport, DeltaError> {
     let DeltaOptions {
         split,
         parity,
         allow_downgrade,
         require_signature,
+        allow_other_cluster,
         allow_unsigned,
+        signer,
+        reason,
     } = *options;
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
-    let (plan, doc, config_dir, sealed) = plan_carry(out, &receipt, config)?;
+    let (plan, mut doc, config_dir, sealed) = plan_carry(out, &receipt, config)?;
+    doc.reason = reason.map(str::to_string);
+    if let (Some(far), Some(near)) = (&doc.base_cluster, &doc.cluster)
+        && far != near
+        && !allow_other_cluster
+    {
+        return Err(DeltaError::OtherCluster {
+            path: receipt_path.to_path_buf(),
+            message: format!(
+                "the receipt is of cluster {far:?}'s far side, and {} is cluster {near:?}'s output: a delta applies to the far side of the cluster it is made for. Make the delta of cluster {far:?}'s output, or against a receipt of cluster {near:?}'s far side; --allow-other-cluster makes it all the same (the far side becomes cluster {near:?}); nothing was written",
+                out.display()
+            ),
+        });
+    }
     let (carried_artifacts, carried_config) = carried_lists(&plan);
     if let Some(cdir) = &config_dir {
         let inputs: Vec<(String, String)> = (sealed.inputs().into_iter())
@@ -266,6 +301,25 @@ pub fn delta(
     // Signed or not, checked with the key the output records; required, before anything
     // is written.
     let signature = super::signed::of_output(out)?;
+    // The record is signed with the key that signed the output, or not at all.
+    let signer = signer.filter(|_| signature.signed);
+    if let Some(key) = signer
+        && signature.key_id.as_deref() != Some(key.public_key().hint().as_str())
+    {
+        return Err(DeltaError::Untrusted {
+            path: out.join(seal::MANIFEST_BUNDLE),
+            message: format!(
+                "the private key given to sign {DELTA_JSON} is key id {}, and the output is signed by key id {}: the delta's record is signed with the key that signed the output; nothing was written",
+                key.public_key().hint(),
+                signature.key_id.as_deref().unwrap_or("none")
+            ),
+        });
+    }
+    if signature.signed && signer.is_none() {
+        tracing::warn!(
+            "{DELTA_JSON} (the cluster and base the delta is for, what it changes) is not signed: no private key here (seal.key, or delta --signing-key FILE); apply checks what it says against the delta's content all the same"
+        );
+    }
     let required = if require_signature {
         Some("--require-signature".to_string())
     } else {
@@ -308,7 +362,19 @@ pub fn delta(
         create_dir(parent)?;
     }
     let staging = crate::util::temp_path_beside(&target);
-    let written = write_into(&staging, &plan, &doc).and_then(|n| {
+    let k3s_to = (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone());
+    let hops = super::skew::taken_hops(
+        receipt.k3s_version.as_deref(),
+        &super::skew::carried_hops(sealed.sums.keys()),
+    );
+    let page = super::page::PageFacts {
+        signed_by: signature.key_id.as_deref().filter(|_| signature.signed),
+        record_signed: signer.is_some(),
+        k3s_from: receipt.k3s_version.as_deref(),
+        k3s_to: k3s_to.as_deref(),
+        hops: &hops,
+    };
+    let written = write_into(&staging, &plan, &doc, signer, &page).and_then(|n| {
         let n = match split {
             Some(part) => {
                 let wholes = super::parts::split_files(&staging, part)?;
@@ -345,6 +411,7 @@ pub fn delta(
         carried_artifacts,
         carried_config,
         signature,
+        record_signed: signer.is_some(),
     })
 }
 
@@ -446,6 +513,9 @@ fn plan_carry(
         base_receipt: receipt.stated_digest(),
         base_manifest_sha256: receipt.manifest_sha256.clone(),
         target_manifest_sha256: sealed.manifest_sha256.clone(),
+        cluster: (sealed.facts.cluster.as_ref()).map(|c| c.name.clone()),
+        base_cluster: receipt.cluster.clone(),
+        reason: None,
         source_date_epoch: sealed.facts.source_date_epoch,
         source_date_from: sealed.facts.source_date_from.clone(),
         blobs: Tally::default(),
@@ -698,7 +768,13 @@ pub(crate) fn changed_inputs(config_dir: &Path, inputs: &[(String, String)]) -> 
 
 /// Writes the files of `plan`, `delta.json` and `SHA256SUMS` into the new folder `dir`;
 /// the number of files written.
-fn write_into(dir: &Path, plan: &[Carry], doc: &DeltaDoc) -> Result<usize, DeltaError> {
+fn write_into(
+    dir: &Path,
+    plan: &[Carry],
+    doc: &DeltaDoc,
+    signer: Option<&crate::trust::keys::SigningKey>,
+    page: &super::page::PageFacts<'_>,
+) -> Result<usize, DeltaError> {
     create_dir(dir)?;
     let mut sums: BTreeMap<String, String> = BTreeMap::new();
     for c in plan {
@@ -709,6 +785,26 @@ fn write_into(dir: &Path, plan: &[Carry], doc: &DeltaDoc) -> Result<usize, Delta
     json.push(b'\n');
     write_new(&dir.join(DELTA_JSON), &json, 0o644)?;
     sums.insert(DELTA_JSON.into(), crate::hashing::sha256_hex(&json));
+    if let Some(key) = signer {
+        let bundle = super::signed::sign_record(&json, key)?;
+        let name = super::signed::RECORD_BUNDLE;
+        write_new(&dir.join(name), &bundle, 0o644)?;
+        sums.insert(name.into(), crate::hashing::sha256_hex(&bundle));
+    }
+    // The page a reviewer reads: every file above, with its size.
+    let mut files = BTreeMap::new();
+    for (rel, hex) in &sums {
+        let size = std::fs::metadata(dir.join(rel))
+            .map_err(|e| DeltaError::io(&dir.join(rel), e))?
+            .len();
+        files.insert(rel.clone(), (hex.clone(), size));
+    }
+    let html = super::page::render(doc, page, &files);
+    write_new(&dir.join(super::page::REVIEW_PAGE), &html, 0o644)?;
+    sums.insert(
+        super::page::REVIEW_PAGE.into(),
+        crate::hashing::sha256_hex(&html),
+    );
     let text: String = (sums.iter()).map(|(p, h)| format!("{h}  {p}\n")).collect();
     write_new(&dir.join(seal::SUMS), text.as_bytes(), 0o644)?;
     crate::util::sync_dir(dir).map_err(|e| DeltaError::io(dir, e))?;

@@ -19,6 +19,7 @@ pub mod changes;
 mod downgrade;
 mod far_side;
 pub(crate) mod inputs;
+pub mod page;
 mod parity;
 mod parts;
 pub mod receipt;
@@ -162,6 +163,23 @@ pub enum DeltaError {
         /// The files.
         message: String,
     },
+    /// The delta is for another cluster than the far side it would be applied to (or the
+    /// receipt is of another cluster's far side than the output's).
+    #[error("{}: {message}", path.display())]
+    OtherCluster {
+        /// The receipt, or the output.
+        path: PathBuf,
+        /// Both clusters, and what to do.
+        message: String,
+    },
+    /// What `delta.json` says the delta changes is not what its signed content changes.
+    #[error("{}: {message}", path.display())]
+    ChangesDisagree {
+        /// `delta.json`.
+        path: PathBuf,
+        /// What it says, and what the content changes.
+        message: String,
+    },
     /// The output's registry CA is not the far side's, and was not rotated on purpose.
     #[error("{}: {message}", out.display())]
     CaChanged {
@@ -220,7 +238,8 @@ impl DeltaError {
             | DeltaError::CaChanged { .. }
             | DeltaError::OutOfDate { .. }
             | DeltaError::Unsigned { .. }
-            | DeltaError::Uncarried { .. } => true,
+            | DeltaError::Uncarried { .. }
+            | DeltaError::OtherCluster { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
@@ -229,6 +248,7 @@ impl DeltaError {
             | DeltaError::Changed { .. }
             | DeltaError::Damaged { .. }
             | DeltaError::Mismatch { .. }
+            | DeltaError::ChangesDisagree { .. }
             | DeltaError::Untrusted { .. }
             | DeltaError::Lock(_)
             | DeltaError::Io { .. } => false,
@@ -541,4 +561,16 @@ fn carried(dir: &Path, name: impl Fn(&str) -> Option<String>) -> BTreeMap<String
         .filter_map(seal::sums_line)
         .filter_map(|(hex, rel)| Some((name(rel)?, hex.to_string())))
         .collect()
+}
+
+/// The config file the sealed output `out` was built from: `config` when given, else the
+/// one its `manifest.json` names, in the folder above `out` (as `delta` and `receipt`
+/// find it); `None` when neither names one.
+pub fn config_file_of(out: &Path, config: Option<&Path>) -> Option<PathBuf> {
+    if let Some(c) = config {
+        return Some(c.to_path_buf());
+    }
+    let recorded = seal::ManifestView::load(out).ok()?.inputs?.config;
+    let parent = crate::outpath::parent_as_given(out)?;
+    Some(parent.join(seal::safe_relative(&recorded.path)?))
 }

@@ -10,9 +10,11 @@
 //! - `k3s_version`: `cluster.k3s_version` as manifest.json records it (the release the
 //!   far side's nodes run once the output is applied; absent in a receipt of format 1, and
 //!   when manifest.json records none);
-//! - `signed_by`: the key id the output is signed with (manifest.json's `signed_by`, its
-//!   signature sealed); absent when it is not signed: `delta` refuses to make an unsigned
-//!   delta for it unless `--allow-unsigned` says so;
+//! - `cluster` (format 4 on): `cluster.name` as manifest.json records it: the far side
+//!   the receipt is of, which a delta made against it must be for;
+//! - `signed_by` (format 4 on): the key id the output is signed with (manifest.json's
+//!   `signed_by`, its signature sealed); absent when it is not signed: `delta` refuses to
+//!   make an unsigned delta for it unless `--allow-unsigned` says so;
 //! - `lock_sha256`: `seedforge.lock`'s SHA-256 when the config folder is known (given with
 //!   `--config`, or the output's parent holding the config file manifest.json names, with
 //!   the content it records) and holds one; else `null`;
@@ -44,8 +46,8 @@ use std::path::{Path, PathBuf};
 /// The `format` of a receipt.
 pub const RECEIPT_FORMAT: &str = "seedforge-receipt";
 /// The format version this seedforge writes; it reads this one and every older one (1:
-/// without `k3s_version`; 2: without `other_inputs` and `images`).
-pub const RECEIPT_VERSION: u32 = 3;
+/// without `k3s_version`; 2: without `other_inputs` and `images`; 3: without `cluster`).
+pub const RECEIPT_VERSION: u32 = 4;
 
 /// A sealed file of the output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +99,9 @@ pub struct Receipt {
     /// `cluster.k3s_version` of the output (format 2 on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k3s_version: Option<String>,
+    /// `cluster.name` of the output (format 4 on): the cluster whose far side this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The key id the output is signed with (manifest.json's `signed_by`, its signature
     /// sealed), absent when it is not signed: a delta for it must be signed too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,6 +321,7 @@ pub(super) fn of_sealed(
         source_date_epoch: sealed.facts.source_date_epoch,
         manifest_sha256: sealed.manifest_sha256.clone(),
         k3s_version: (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
+        cluster: (sealed.facts.cluster.as_ref()).map(|c| c.name.clone()),
         signed_by: sealed.facts.signed_by.clone().filter(|_| signed),
         lock_sha256: lock,
         inputs,
@@ -389,6 +395,7 @@ mod tests {
             source_date_epoch: Some(1_700_000_000),
             manifest_sha256: "ab".repeat(32),
             k3s_version: Some("v1.33.1+k3s1".into()),
+            cluster: Some("lab".into()),
             signed_by: None,
             lock_sha256: None,
             images: None,
@@ -469,7 +476,7 @@ mod tests {
             ("[1]".to_string(), "not a seedforge receipt"),
             ("not json".to_string(), "not JSON"),
             (
-                r#"{"format":"seedforge-receipt","receipt_version":4}"#.to_string(),
+                r#"{"format":"seedforge-receipt","receipt_version":5}"#.to_string(),
                 "newer than this seedforge reads",
             ),
             (

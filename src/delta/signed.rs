@@ -64,6 +64,9 @@ pub struct SignedBy {
     /// config's other inputs): bound by `apply`'s rebuild, whose output must be the signed
     /// one, not by the signature itself.
     pub bound_by_rebuild: Vec<String>,
+    /// `delta.json` (the cluster and base the delta is for, what it changes) is signed
+    /// with the same key ([`RECORD_BUNDLE`]) and verifies.
+    pub record_signed: bool,
 }
 
 /// Whether a sealed output (and so a delta of it) is signed, and with which key.
@@ -177,6 +180,7 @@ pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy,
             key: None,
             base_key_id: base_hint,
             bound_by_rebuild: Vec::new(),
+            record_signed: false,
         });
     }
     let Some((name, key)) = trust.key.clone().or(base_key) else {
@@ -217,12 +221,14 @@ pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy,
         ));
     }
     let bound_by_rebuild = bind_config(dir)?;
+    let record_signed = check_record(dir, &name, &key)?;
     Ok(SignedBy {
         signed: true,
         key_id: Some(key.hint()),
         key: Some(name),
         base_key_id: base_hint,
         bound_by_rebuild,
+        record_signed,
     })
 }
 
@@ -301,4 +307,54 @@ fn bind_config(dir: &Path) -> Result<Vec<String>, DeltaError> {
         }
     }
     Ok(by_rebuild)
+}
+
+/// The signature over a delta's `delta.json` (what the delta is for and what it changes),
+/// made by `delta` with the key that signed the output, beside `delta.json`.
+pub const RECORD_BUNDLE: &str = "delta.json.sigstore.json";
+
+/// The bundle (JSON) of `key`'s signature over `json`, the bytes of a `delta.json`.
+pub(crate) fn sign_record(
+    json: &[u8],
+    key: &crate::trust::keys::SigningKey,
+) -> Result<Vec<u8>, DeltaError> {
+    crate::trust::bundle::Bundle::sign_blob(json, key)
+        .map(|b| b.to_json())
+        .map_err(|e| DeltaError::BadTarget {
+            path: PathBuf::from(RECORD_BUNDLE),
+            message: format!("cannot sign {}: {e}", super::carry::DELTA_JSON),
+        })
+}
+
+/// Checks the signature over the delta's `delta.json` in `dir` with `key` (named `name`):
+/// `Ok(false)` when there is none, `Ok(true)` when it verifies; refused when it does not.
+pub(crate) fn check_record(dir: &Path, name: &str, key: &PublicKey) -> Result<bool, DeltaError> {
+    let path = dir.join(RECORD_BUNDLE);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(false);
+    }
+    let untrusted = |message: String| DeltaError::Untrusted {
+        path: path.clone(),
+        message,
+    };
+    let bundle_bytes = crate::input::read_found(&path, crate::input::Kind::Manifest)?;
+    let json = crate::input::read_found(
+        &dir.join(super::carry::DELTA_JSON),
+        crate::input::Kind::Manifest,
+    )?;
+    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes).map_err(|e| {
+        untrusted(format!(
+            "not a signature of {}: {e}",
+            super::carry::DELTA_JSON
+        ))
+    })?;
+    bundle.verify_blob(&json, std::slice::from_ref(key)).map_err(|e| {
+        untrusted(format!(
+            "the signature over {} (what the delta is for and what it changes) does not verify with {name} (key id {}): {e}; {} was changed since it was signed",
+            super::carry::DELTA_JSON,
+            key.hint(),
+            super::carry::DELTA_JSON
+        ))
+    })?;
+    Ok(true)
 }

@@ -569,6 +569,35 @@ pub(crate) fn verify_delta(
             check.files,
             check.blobs
         );
+        // What the delta is for and changes, as its delta.json says: signed with the
+        // output's key, or not (apply computes the changes itself either way).
+        let r = &check.record;
+        let trust = match &check.signature {
+            Some(s) if s.record_signed => "delta.json signed with the same key",
+            Some(s) if s.signed => {
+                "delta.json NOT signed (made without the private key): apply checks its changes against the content"
+            }
+            _ => "delta.json not checked against a key",
+        };
+        outln!(
+            "   for cluster {} (the far side's receipt: cluster {}, {}), k3s {}; {trust}",
+            r.cluster.as_deref().unwrap_or("unnamed"),
+            r.base_cluster.as_deref().unwrap_or("not named"),
+            r.base_receipt,
+            r.k3s_version.as_deref().unwrap_or("not recorded"),
+        );
+        if let Some(why) = &r.reason {
+            outln!("   why: {why}");
+        }
+        match &r.changes {
+            Some(c) if !c.lines().is_empty() => {
+                for line in c.lines() {
+                    outln!("   changes {line}");
+                }
+            }
+            Some(_) => outln!("   changes nothing by name"),
+            None => outln!("   changes: not recorded"),
+        }
         if let Some(s) = check
             .signature
             .as_ref()

@@ -42,6 +42,12 @@ pub(super) struct CheckedDelta {
     pub(super) target_config: Option<seal::Input>,
     /// `cluster.k3s_version` the new manifest.json records.
     pub(super) target_k3s: Option<String>,
+    /// `cluster.name` the new manifest.json records: the cluster the delta is for.
+    pub(super) target_cluster: Option<String>,
+    /// The images the new manifest.json records (destination, digest), and its
+    /// artifacts (path, sha256): what the delta changes is computed from these.
+    pub(super) target_images: BTreeMap<String, String>,
+    pub(super) target_artifacts: BTreeMap<String, String>,
     /// The files of the delta that are there in parts, by path.
     pub(super) joined: BTreeMap<String, crate::delta::parts::Joined>,
 }
@@ -141,9 +147,16 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
             out_files.insert(r.to_string(), hex.clone());
         } else if let Some(r) = rel.strip_prefix("config/") {
             config_files.insert(r.to_string(), hex.clone());
-        } else if rel != DELTA_JSON {
+        } else if ![
+            DELTA_JSON,
+            crate::delta::signed::RECORD_BUNDLE,
+            crate::delta::page::REVIEW_PAGE,
+        ]
+        .contains(&rel.as_str())
+        {
             return Err(not_delta(format!(
-                "{rel}: a delta holds out/, config/ and {DELTA_JSON} only"
+                "{rel}: a delta holds out/, config/, {DELTA_JSON}, its signature and {} only",
+                crate::delta::page::REVIEW_PAGE
             )));
         }
     }
@@ -228,6 +241,26 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         .and_then(|v| v.pointer("/cluster/k3s_version"))
         .and_then(|v| v.as_str())
         .map(str::to_string);
+    let target_cluster = (manifest.as_ref())
+        .and_then(|v| v.pointer("/cluster/name"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let pairs = |list: &str, key: &str, value: &str| -> BTreeMap<String, String> {
+        (manifest.as_ref())
+            .and_then(|v| v.get(list))
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some((
+                    e.get(key)?.as_str()?.to_string(),
+                    e.get(value)?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    };
+    let target_images = pairs("images", "destination", "digest");
+    let target_artifacts = pairs("artifacts", "path", "sha256");
     let mut allowed: BTreeSet<String> =
         BTreeSet::from([crate::oci::registry::lockfile::LOCK_FILE_NAME.to_string()]);
     if let Some(i) = &inputs {
@@ -261,6 +294,9 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         target_sums_text,
         target_config,
         target_k3s,
+        target_cluster,
+        target_images,
+        target_artifacts,
         joined,
     })
 }
@@ -310,6 +346,32 @@ pub struct DeltaCheck {
     pub blobs: usize,
     /// Who signed it, when a key was given to check it with.
     pub signature: Option<crate::delta::signed::SignedBy>,
+    /// What `delta.json` says the delta is for and changes: the cluster its signed
+    /// `manifest.json` names, the far side's (as its receipt said), the base receipt, the
+    /// k3s release it brings, and the changes. Signed with the output's key when
+    /// `signature.record_signed`; apply computes the changes itself all the same.
+    pub record: Record,
+}
+
+/// What a delta is for and what it changes, as its `delta.json` says (the cluster and the
+/// k3s release as its signed `manifest.json` names them).
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    /// `cluster.name` of the new output: the cluster the delta is for.
+    pub cluster: Option<String>,
+    /// The cluster whose far side the receipt was of (absent: a receipt of format 3 or
+    /// older).
+    pub base_cluster: Option<String>,
+    /// The receipt the delta was made against (its digest).
+    pub base_receipt: String,
+    /// The far side's `manifest.json` (sha256).
+    pub base_manifest_sha256: String,
+    /// `cluster.k3s_version` of the new output.
+    pub k3s_version: Option<String>,
+    /// What it changes, by name.
+    pub changes: Option<crate::delta::changes::Changes>,
+    /// Why it was made, as the operator gave it (`delta --reason`).
+    pub reason: Option<String>,
 }
 
 /// Checks the delta folder `dir` as `apply` does before it touches an output: its
@@ -325,7 +387,26 @@ pub fn verify(
         e => e,
     })?;
     let delta = check_delta(dir)?;
+    let doc = crate::input::read_found(&dir.join(DELTA_JSON), crate::input::Kind::Manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let text_of = |key: &str| {
+        (doc.as_ref())
+            .and_then(|v| v.get(key)?.as_str())
+            .map(str::to_string)
+    };
+    let base_cluster = text_of("base_cluster");
+    let record = Record {
+        cluster: delta.target_cluster.clone(),
+        base_cluster,
+        base_receipt: delta.facts.base_receipt.clone(),
+        base_manifest_sha256: delta.facts.base_manifest_sha256.clone(),
+        k3s_version: delta.target_k3s.clone(),
+        changes: delta.facts.changes.clone(),
+        reason: text_of("reason"),
+    };
     Ok(DeltaCheck {
+        record,
         delta: dir.to_path_buf(),
         files: delta.out_files.len() + delta.config_files.len() + 1,
         blobs: (delta.out_files.keys())
@@ -361,6 +442,62 @@ pub fn verify_signature(
         return Err(e);
     }
     Ok(signature)
+}
+
+/// What the delta changes on the output `sealed`, computed from that output and the
+/// delta's signed content (its `manifest.json`'s images and artifacts), the far side's
+/// files the delta repairs counted as absent, as its receipt listed them. `delta.json`'s
+/// `changes` must say the same (a delta made against a receipt of format 2 or older names
+/// no images: those are taken as computed here); else the delta is refused, naming both.
+pub(super) fn changes_here(
+    dir: &Path,
+    delta: &CheckedDelta,
+    sealed: &crate::delta::Sealed,
+) -> Result<crate::delta::changes::Changes, DeltaError> {
+    use crate::delta::changes::Changes;
+    let repairs: BTreeSet<&str> = delta.facts.repairs.iter().map(String::as_str).collect();
+    let images_before: BTreeMap<String, String> = (sealed.facts.images.iter())
+        .map(|i| (i.destination.clone(), i.digest.clone()))
+        .collect();
+    let files_before: BTreeMap<String, String> = (sealed.facts.artifacts.iter())
+        .filter(|a| !repairs.contains(a.path.as_str()))
+        .map(|a| (a.path.clone(), a.sha256.clone()))
+        .collect();
+    let computed = Changes {
+        ca: (delta.facts.changes.as_ref()).and_then(|c| c.ca.clone()),
+        ..Changes::of(
+            Some(&images_before),
+            &delta.target_images,
+            &files_before,
+            &delta.target_artifacts,
+        )
+    };
+    let Some(said) = &delta.facts.changes else {
+        return Ok(computed);
+    };
+    let as_said = Changes {
+        images: said.images.clone().or_else(|| computed.images.clone()),
+        ..said.clone()
+    };
+    if as_said != computed {
+        let words = |c: &Changes| {
+            let lines = c.lines();
+            if lines.is_empty() {
+                "nothing".to_string()
+            } else {
+                lines.join("; ")
+            }
+        };
+        return Err(DeltaError::ChangesDisagree {
+            path: dir.join(DELTA_JSON),
+            message: format!(
+                "says the delta changes {}; its signed content changes this output's {}: {DELTA_JSON} was edited, or made against another output; nothing was changed",
+                words(said),
+                words(&computed)
+            ),
+        });
+    }
+    Ok(computed)
 }
 
 /// The first file of the delta's seal (`delta.json`, `out/manifest.json`, its signature,

@@ -103,7 +103,9 @@ pub struct ApplyReport {
     pub source_date_from: Option<String>,
     /// Who signed the delta, checked before anything else of it was read.
     pub signature: Option<super::signed::SignedBy>,
-    /// What the delta changes, by name, as its `delta.json` says.
+    /// What the delta changes, by name: computed from this output and the delta's signed
+    /// content (a `delta.json` that says otherwise is refused); as `delta.json` says
+    /// where the output already was the delta's.
     pub changes: Option<super::changes::Changes>,
     /// The files the receipt recorded missing or damaged here, made whole.
     pub repaired: Vec<String>,
@@ -208,6 +210,8 @@ pub struct ApplyOptions<'a> {
     pub wait: bool,
     /// Apply a delta whose k3s release is older than the output's.
     pub allow_downgrade: bool,
+    /// Apply a delta made for another cluster than the output's.
+    pub allow_other_cluster: bool,
 }
 
 /// Applies the delta `delta_dir` to the output `out`, with the config folder of
@@ -228,6 +232,7 @@ pub fn apply<E>(
         trust,
         wait,
         allow_downgrade,
+        allow_other_cluster,
     } = options;
     let started = Instant::now();
     let out_abs = crate::outpath::resolve(out);
@@ -375,6 +380,24 @@ pub fn apply<E>(
         }
         .into());
     }
+    // The cluster the delta is for, as its signed manifest.json names it, before anything
+    // else of it is judged: a medium made for another cluster is refused by name.
+    let here_cluster = (sealed.facts.cluster.as_ref()).map(|c| c.name.as_str());
+    if let (Some(here), Some(there)) = (here_cluster, delta.target_cluster.as_deref())
+        && here != there
+        && !allow_other_cluster
+    {
+        return Err(DeltaError::OtherCluster {
+            path: out.to_path_buf(),
+            message: format!(
+                "the delta is for cluster {there:?} (its signed manifest.json), and this is cluster {here:?}'s output: a medium applies to the far side of the cluster it was made for. Carry cluster {here:?}'s delta here; --allow-other-cluster applies it all the same (this far side becomes cluster {there:?}); nothing was changed"
+            ),
+        }
+        .into());
+    }
+    // What the delta changes, computed here from this output and the delta's signed
+    // content, never taken from delta.json: a delta.json that says otherwise is refused.
+    report.changes = Some(check::changes_here(delta_dir, &delta, &sealed)?);
     // A delta that replaces the registry CA the nodes trust without naming the rotation
     // (one of a seedforge that did not check it) is refused: applied, the registry would
     // present a certificate no running node trusts.
