@@ -97,6 +97,12 @@ fn cases() -> Vec<Case> {
             ]),
         ),
         case("good-ext", None),
+        // The logs.
+        case("two-scts", None),
+        case(
+            "checkpoint-key",
+            Some(&["the checkpoint is not signed by the key of the entry's log"]),
+        ),
     ]
 }
 

@@ -410,6 +410,29 @@ impl Authorities {
         Err(first.unwrap_or_else(|| refused("no certificate path to a root of the trusted root")))
     }
 
+    /// The SubjectPublicKeyInfo (DER) of each certificate of the root that signed `leaf`
+    /// (DER): bears its issuer's name, and its key verifies the leaf's signature.
+    pub(super) fn issuer_keys(&self, leaf: &[u8]) -> Vec<Vec<u8>> {
+        let Ok(leaf) = parse(leaf) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for entry in &self.entries {
+            for (der, subject) in entry.certs.iter().zip(&entry.subjects) {
+                if subject.as_slice() != leaf.issuer().as_raw() {
+                    continue;
+                }
+                if let Ok(c) = parse(der)
+                    && leaf.verify_signature(Some(c.public_key())).is_ok()
+                    && !keys.iter().any(|k| k.as_slice() == c.public_key().raw)
+                {
+                    keys.push(c.public_key().raw.to_vec());
+                }
+            }
+        }
+        keys
+    }
+
     /// Why no certificate of a CA entry valid at `t` bears the leaf's issuer's name.
     fn no_issuer(
         &self,

@@ -46,6 +46,7 @@
 mod chain;
 pub mod classic;
 pub mod identity;
+mod logs;
 mod provider;
 mod re2;
 mod rekord;

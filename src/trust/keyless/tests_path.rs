@@ -9,20 +9,27 @@
 use super::tests_chain::{
     Ca, SIGNED, classic, refused_with, root_ca, root_of, sub_ca, v01, verdicts,
 };
-use super::tests_private::{Classic, IMAGE, Leaf, Private, ca_params, key, payload_for};
+use super::tests_private::{
+    Classic, IMAGE, Leaf, Private, Sct, ca_params, hex, key, payload_for, sha256, signer_ids,
+};
 use super::*;
+use crate::trust::{b64, unb64};
 use rcgen::{
-    CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, GeneralSubtree,
-    NameConstraints, SigningKey,
+    CertificateParams, CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    GeneralSubtree, Issuer, KeyPair, KeyUsagePurpose, NameConstraints, SanType, SigningKey,
 };
 
 /// True if the sigstore verifier alone (its own chain step, every certificate of a
 /// `certChain` an anchor) passes `c` in its v0.1 bundle form.
 fn crate_alone_passes(root: &TrustedRoot, c: &Classic) -> bool {
+    crate_alone_passes_bundle(root, &v01(c, &[]))
+}
+
+/// True if the sigstore verifier alone passes this bundle of the demo payload.
+fn crate_alone_passes_bundle(root: &TrustedRoot, bundle: &[u8]) -> bool {
     let payload = payload_for(IMAGE);
     let bundle =
-        sigstore_verify::types::Bundle::from_json(std::str::from_utf8(&v01(c, &[])).unwrap())
-            .unwrap();
+        sigstore_verify::types::Bundle::from_json(std::str::from_utf8(bundle).unwrap()).unwrap();
     let policy = sigstore_verify::VerificationPolicy::any_identity();
     super::provider::install();
     super::provider::with_message(&payload, || {
@@ -402,5 +409,151 @@ fn a_roots_name_constraints_reach_the_leaf_through_its_intermediate() {
     refused_with(
         with_uri(by_hand(&[other_name]), &[]),
         "constrains names of a kind that cannot be evaluated (otherName)",
+    );
+}
+
+/// The v0.1 bundle of `c` with an inclusion proof (a tree of its entry alone), its
+/// checkpoint signed by the root's log, or by its second log when `second`.
+fn with_proof(private: &Private, c: &Classic, second: bool) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&v01(c, &[])).unwrap();
+    let entry = &mut v["verificationMaterial"]["tlogEntries"][0];
+    let body = unb64(entry["canonicalizedBody"].as_str().unwrap()).unwrap();
+    entry["inclusionProof"] = private.inclusion_proof(&body, second);
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn a_checkpoint_verifies_only_with_the_key_of_the_entrys_own_log() {
+    let private = Private::new();
+    let root = TrustedRoot::from_json(&private.trusted_root()).unwrap();
+    let payload = payload_for(IMAGE);
+    let c = private.classic(&payload, Leaf::default(), SIGNED);
+    let own = with_proof(&private, &c, false);
+    verify_bundle(&own, Artifact::Bytes(&payload), &root, &signer_ids()).unwrap();
+    // Signed by the root's other log: the verifier alone takes it (a key of the root that
+    // the signature line's hint names), seedforge does not.
+    let other = with_proof(&private, &c, true);
+    assert!(crate_alone_passes_bundle(&root, &other));
+    let why = verify_bundle(&other, Artifact::Bytes(&payload), &root, &signer_ids())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        why.contains(
+            "log entry 0: the checkpoint is not signed by the key of the entry's log (log ID "
+        ),
+        "{why}"
+    );
+    // The entry's log key must be valid at the signing time.
+    let mut json: serde_json::Value = serde_json::from_slice(&private.trusted_root()).unwrap();
+    json["tlogs"][0]["publicKey"]["validFor"] =
+        serde_json::json!({"start": "2020-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z"});
+    let ended = TrustedRoot::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    assert!(verify_bundle(&own, Artifact::Bytes(&payload), &ended, &signer_ids()).is_err());
+}
+
+#[test]
+fn one_verified_sct_of_a_listed_log_suffices_and_others_are_skipped() {
+    let private = Private::new();
+    let root = TrustedRoot::from_json(&private.trusted_root()).unwrap();
+    let payload = payload_for(IMAGE);
+    let verdict = |sct| {
+        let c = private.classic(
+            &payload,
+            Leaf {
+                sct,
+                ..Leaf::default()
+            },
+            SIGNED,
+        );
+        verify_classic(&c.as_signature(&payload), &root, &signer_ids()).map_err(|e| e.to_string())
+    };
+    // An SCT of a log the root does not list, then one of its CT log: passes, as cosign.
+    verdict(Sct::Both).unwrap();
+    verdict(Sct::Good).unwrap();
+    let why = verdict(Sct::Foreign).unwrap_err();
+    assert!(
+        why.contains(
+            "SCT signature verification failed: none of the 1 SCT(s) the signing certificate \
+             embeds verifies with a CT log key of the trusted root (0 of a listed log valid at \
+             its time)"
+        ),
+        "{why}"
+    );
+    assert!(verdict(Sct::Missing).unwrap_err().contains("missing SCT"));
+    // The CT log's key must be valid at the SCT's time.
+    let mut json: serde_json::Value = serde_json::from_slice(&private.trusted_root()).unwrap();
+    json["ctlogs"][0]["publicKey"]["validFor"] =
+        serde_json::json!({"start": "2026-06-01T00:00:00Z"});
+    let later = TrustedRoot::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    let c = private.classic(&payload, Leaf::default(), SIGNED);
+    let why = verify_classic(&c.as_signature(&payload), &later, &signer_ids())
+        .unwrap_err()
+        .to_string();
+    assert!(why.contains("SCT signature verification failed"), "{why}");
+}
+
+/// A 2021-style leaf (no issuer, no SCT) of `issuer` with an Ed25519 key: its DER and key.
+fn ed25519_leaf(issuer: &Ca) -> (Vec<u8>, KeyPair) {
+    let k = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name = DistinguishedName::new();
+    p.not_before = super::tests_private::at(super::tests_private::T0);
+    p.not_after = super::tests_private::at(super::tests_private::T0 + 600);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    p.subject_alt_names = vec![SanType::Rfc822Name(
+        "signer@example.com".try_into().unwrap(),
+    )];
+    let der = p
+        .signed_by(&k, &Issuer::from_params(&issuer.params, &issuer.key))
+        .unwrap()
+        .der()
+        .to_vec();
+    (der, k)
+}
+
+#[test]
+fn an_ed25519_keys_hashedrekord_entry_must_name_a_sha512_digest() {
+    let private = Private::new();
+    let root = root_ca("chain root");
+    let inter = sub_ca("ed25519 intermediate", &root, |_| {});
+    let trusted = root_of(&private, &[&[&inter, &root]]);
+    let (der, k) = ed25519_leaf(&inter);
+    let payload = payload_for(IMAGE);
+    let signature = k.sign(&payload).unwrap();
+    let certificate = pem::encode(&pem::Pem::new("CERTIFICATE", der));
+    let ids = [Identity {
+        subject: Match::Exact("signer@example.com".into()),
+        issuer: IssuerMatch::Absent,
+    }];
+    let logged = |algorithm: &str, digest: &[u8]| {
+        let body = serde_json::json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": algorithm, "value": hex(digest)}},
+                "signature": {
+                    "content": b64(&signature),
+                    "publicKey": {"content": b64(certificate.as_bytes())},
+                },
+            },
+        });
+        Classic {
+            rekor_bundle: private.log(&body.to_string(), SIGNED),
+            signature: b64(&signature),
+            certificate: certificate.clone(),
+            chain: String::new(),
+        }
+    };
+    let sha256_entry = logged("sha256", &sha256(&payload));
+    let why = verify_classic(&sha256_entry.as_signature(&payload), &trusted, &ids)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        why.contains(
+            "log entry 0: a hashedrekord entry of an Ed25519 key names a sha256 digest, not in \
+             [SHA-512]"
+        ),
+        "{why}"
     );
 }

@@ -57,6 +57,8 @@ pub(super) enum Sct {
     Good,
     /// Signed by a CT log key the root does not hold.
     Foreign,
+    /// Two: the foreign one, then the good one.
+    Both,
 }
 
 /// What a leaf is made with.
@@ -114,6 +116,9 @@ pub(super) struct Private {
     foreign_ct: EcdsaKeyPair,
     log: EcdsaKeyPair,
     log_spki: Vec<u8>,
+    /// A second log of the root, whose key must vouch for no entry of the first.
+    log2: EcdsaKeyPair,
+    log2_spki: Vec<u8>,
 }
 
 pub(super) fn ca_params(cn: &str) -> CertificateParams {
@@ -146,6 +151,7 @@ impl Private {
         let intermediate = ip.signed_by(&intermediate_key, &issuer).unwrap();
         let ct = key();
         let log = key();
+        let log2 = key();
         Private {
             root: root.der().to_vec(),
             intermediate: intermediate.der().to_vec(),
@@ -156,6 +162,8 @@ impl Private {
             foreign_ct: ring_key(&key()),
             log_spki: spki_of(&log),
             log: ring_key(&log),
+            log2_spki: spki_of(&log2),
+            log2: ring_key(&log2),
         }
     }
 
@@ -178,7 +186,7 @@ impl Private {
         };
         serde_json::to_vec(&serde_json::json!({
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [key(&self.log_spki)],
+            "tlogs": [key(&self.log_spki), key(&self.log2_spki)],
             "certificateAuthorities": chains.iter().map(|chain| serde_json::json!({
                 "subject": {"organization": "seedforge test", "commonName": "private"},
                 "uri": "https://fulcio.example",
@@ -236,34 +244,38 @@ impl Private {
         if leaf.sct != Sct::Missing {
             let (_, cert) = X509Certificate::from_der(precert.der()).unwrap();
             let tbs = cert.tbs_certificate.as_ref();
-            let ct = if leaf.sct == Sct::Good {
-                &self.ct
-            } else {
-                &self.foreign_ct
-            };
-            let log_id = if leaf.sct == Sct::Good {
-                sha256(&self.ct_spki)
-            } else {
-                vec![7u8; 32]
-            };
             let timestamp = ((T0 + 1) * 1000) as u64;
-            let mut signed = vec![0u8, 0u8];
-            signed.extend_from_slice(&timestamp.to_be_bytes());
-            signed.extend_from_slice(&[0, 1]);
-            signed.extend_from_slice(&sha256(&spki_of(issuer_key)));
-            signed.extend_from_slice(&(tbs.len() as u32).to_be_bytes()[1..]);
-            signed.extend_from_slice(tbs);
-            signed.extend_from_slice(&[0, 0]);
-            let sig = sign(ct, &signed);
-            let mut sct = vec![0u8];
-            sct.extend_from_slice(&log_id);
-            sct.extend_from_slice(&timestamp.to_be_bytes());
-            sct.extend_from_slice(&[0, 0, 4, 3]);
-            sct.extend_from_slice(&(sig.len() as u16).to_be_bytes());
-            sct.extend_from_slice(&sig);
-            let mut list = ((sct.len() + 2) as u16).to_be_bytes().to_vec();
-            list.extend_from_slice(&(sct.len() as u16).to_be_bytes());
-            list.extend_from_slice(&sct);
+            let one = |good: bool| {
+                let (ct, log_id) = if good {
+                    (&self.ct, sha256(&self.ct_spki))
+                } else {
+                    (&self.foreign_ct, vec![7u8; 32])
+                };
+                let mut signed = vec![0u8, 0u8];
+                signed.extend_from_slice(&timestamp.to_be_bytes());
+                signed.extend_from_slice(&[0, 1]);
+                signed.extend_from_slice(&sha256(&spki_of(issuer_key)));
+                signed.extend_from_slice(&(tbs.len() as u32).to_be_bytes()[1..]);
+                signed.extend_from_slice(tbs);
+                signed.extend_from_slice(&[0, 0]);
+                let sig = sign(ct, &signed);
+                let mut sct = vec![0u8];
+                sct.extend_from_slice(&log_id);
+                sct.extend_from_slice(&timestamp.to_be_bytes());
+                sct.extend_from_slice(&[0, 0, 4, 3]);
+                sct.extend_from_slice(&(sig.len() as u16).to_be_bytes());
+                sct.extend_from_slice(&sig);
+                let mut entry = (sct.len() as u16).to_be_bytes().to_vec();
+                entry.extend(sct);
+                entry
+            };
+            let scts: Vec<u8> = match leaf.sct {
+                Sct::Good => one(true),
+                Sct::Foreign => one(false),
+                _ => [one(false), one(true)].concat(),
+            };
+            let mut list = (scts.len() as u16).to_be_bytes().to_vec();
+            list.extend_from_slice(&scts);
             let mut octets = if list.len() < 128 {
                 vec![0x04, list.len() as u8]
             } else {
@@ -311,6 +323,30 @@ impl Private {
             "Payload": {"body": body, "integratedTime": time, "logIndex": 7, "logID": log_id},
         })
         .to_string()
+    }
+
+    /// The inclusion proof of `body` (raw) as the only leaf of a tree, its checkpoint
+    /// signed by this root's log, or by its second log when `second` (as a bundle's
+    /// `inclusionProof`).
+    pub fn inclusion_proof(&self, body: &[u8], second: bool) -> serde_json::Value {
+        let mut leaf = vec![0u8];
+        leaf.extend_from_slice(body);
+        let root = sha256(&leaf);
+        let note = format!("log.example - 1\n1\n{}\n", b64(&root));
+        let (k, spki) = if second {
+            (&self.log2, &self.log2_spki)
+        } else {
+            (&self.log, &self.log_spki)
+        };
+        let mut signature = sha256(spki)[..4].to_vec();
+        signature.extend(sign(k, note.as_bytes()));
+        serde_json::json!({
+            "logIndex": "0",
+            "rootHash": b64(&root),
+            "treeSize": "1",
+            "hashes": [],
+            "checkpoint": {"envelope": format!("{note}\n\u{2014} log.example {}\n", b64(&signature))},
+        })
     }
 
     /// `payload` signed classic, keyless, logged at `time`.

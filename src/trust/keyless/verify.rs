@@ -199,10 +199,11 @@ pub(super) fn check(
         && identities
             .iter()
             .any(|i| i.issuer == IssuerMatch::Absent && i.matches(&cert.subjects, None));
-    let mut policy = VerificationPolicy::any_identity();
-    if legacy {
-        policy = policy.skip_sct();
+    // The SCTs are checked in logs.rs (one verified SCT of a listed log suffices).
+    if !legacy {
+        super::logs::check_leaf_scts(leaf, root)?;
     }
+    let policy = VerificationPolicy::any_identity().skip_sct();
     let run = |policy: &VerificationPolicy| -> Result<_, KeylessError> {
         match artifact {
             Artifact::Bytes(bytes) => Ok(super::provider::with_message(bytes, || {
@@ -260,6 +261,7 @@ pub(super) fn check(
             ));
         }
     };
+    super::logs::check(bundle, leaf, root, signed_at)?;
     for (n, identity) in identities.iter().enumerate() {
         if identity.matches(&cert.subjects, cert.issuer.as_deref()) {
             let subject = cert
