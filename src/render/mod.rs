@@ -51,6 +51,11 @@ const EMBEDDED: &[(InstallMode, &str, &str)] = &[
         include_str!("../../templates/cloud-init/k3s-bootstrap.sh.tera"),
     ),
     (
+        InstallMode::CloudInit,
+        "k3s-bootstrap-upgrade.sh",
+        include_str!("../../templates/cloud-init/k3s-bootstrap-upgrade.sh.tera"),
+    ),
+    (
         InstallMode::Autoinstall,
         "user-data",
         include_str!("../../templates/autoinstall/user-data.tera"),
