@@ -12,7 +12,10 @@
 //! only once the hash matches its digest: on a mismatch (a disk error, an edit) the body
 //! fails instead, the connection is dropped short of its `Content-Length`, and no client
 //! takes the bytes as a complete blob. A blob whose hash matched is remembered with its
-//! file's identity ([`super::verified`]), and sent unhashed while the file keeps it.
+//! file's identity ([`super::verified`]), and sent unhashed while the file keeps it: such a
+//! download checks once its last chunk is read (one `fstat`) that the file still has that
+//! identity, and fails short of its length otherwise, so a write into the file while it
+//! was sent is never taken as a whole blob either.
 
 use super::verified::{Identity, Verified};
 use crate::oci::Digest;
@@ -54,6 +57,23 @@ impl Body {
             pos: start,
             end,
             check: None,
+            same: None,
+            reading: None,
+            buffer: BytesMut::new(),
+            nowait: true,
+        }))
+    }
+
+    /// The whole `file`, `size` bytes, sent unhashed (its bytes were checked in a file of
+    /// this `identity`): after its last chunk is read, the file must still have that
+    /// identity, or the body fails short of its length (a write during the download).
+    pub fn remembered_file(file: File, size: u64, digest: Digest, identity: Identity) -> Body {
+        Body::File(Box::new(FileBody {
+            file: Arc::new(file),
+            pos: 0,
+            end: size,
+            check: None,
+            same: Some((identity, digest)),
             reading: None,
             buffer: BytesMut::new(),
             nowait: true,
@@ -79,6 +99,7 @@ impl Body {
                 hasher: Some(Sha256::new()),
                 remember: Some((verified, identity)),
             }),
+            same: None,
             reading: None,
             buffer: BytesMut::new(),
             nowait: true,
@@ -103,6 +124,9 @@ pub(crate) struct FileBody {
     pos: u64,
     end: u64,
     check: Option<Check>,
+    /// A remembered blob sent unhashed: the identity its file must still have once its
+    /// last chunk is read.
+    same: Option<(Identity, Digest)>,
     reading: Option<JoinHandle<io::Result<Chunk>>>,
     /// What chunks are read into: after the first chunk, the one allocation whose front
     /// was handed to the connection, taken back when the connection has let go of it.
@@ -157,16 +181,24 @@ impl FileBody {
             let mut buf = std::mem::take(&mut self.buffer);
             buf.resize(len, 0);
             let mut filled = 0;
+            let last = at + len as u64 >= self.end;
+            // Checked once the last chunk is read: every byte sent was read by then.
+            let same = if last { self.same.take() } else { None };
             if self.check.is_none() && self.nowait {
                 filled = self.read_cached(&mut buf, at);
                 if filled == len {
+                    if let Some((identity, digest)) = same
+                        && let Err(e) = still(&self.file, &identity, &digest)
+                    {
+                        self.pos = self.end;
+                        return Poll::Ready(Some(Err(e)));
+                    }
                     return Poll::Ready(Some(Ok(self.give(buf))));
                 }
             }
             let file = self.file.clone();
             let mut hasher = self.check.as_mut().and_then(|c| c.hasher.take());
             let expected = self.check.as_ref().map(|c| c.digest.clone());
-            let last = at + len as u64 >= self.end;
             let remember = if last {
                 self.check.as_mut().and_then(|c| c.remember.take())
             } else {
@@ -184,6 +216,9 @@ impl FileBody {
                         ));
                     }
                     filled += n;
+                }
+                if let Some((identity, digest)) = same {
+                    still(&file, &identity, &digest)?;
                 }
                 if let Some(h) = hasher.as_mut() {
                     h.update(&buf);
@@ -271,6 +306,23 @@ impl FileBody {
         self.buffer = buf;
         Frame::data(chunk)
     }
+}
+
+/// Fails unless the open `file` still has `identity` (one `fstat`): a write to it, in
+/// place or by truncation, since its bytes were checked moved its change time or size.
+fn still(file: &File, identity: &Identity, digest: &Digest) -> io::Result<()> {
+    let now = file.metadata()?;
+    if Identity::of(&now) == *identity {
+        return Ok(());
+    }
+    tracing::warn!(
+        "oci/blobs/sha256/{}: its file changed while it was sent; the response was cut short",
+        digest.hex()
+    );
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "blob's file changed while it was sent",
+    ))
 }
 
 use std::future::Future as _;

@@ -253,7 +253,7 @@ fn blob(
     } else if status != StatusCode::OK {
         Body::file(file, start, end)
     } else if snapshot.verified.holds(digest.key(), &identity) {
-        Body::file(file, 0, size)
+        Body::remembered_file(file, size, digest.clone(), identity)
     } else {
         let verified = snapshot.verified.clone();
         Body::checked_file(file, size, digest.clone(), verified, identity)

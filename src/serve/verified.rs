@@ -3,7 +3,9 @@
 //! inode, size, modification and change times), and sent unhashed while its file still
 //! has that identity. Every write to a file moves its change time (which no program can
 //! set back), a replaced file has another inode, a truncated one another size: each is
-//! hashed again at its next whole download.
+//! hashed again at its next whole download. A download sent unhashed looks at its file's
+//! identity again once its last chunk is read ([`super::body`]) and is cut short if it
+//! moved: a write during the download is caught too.
 //!
 //! What it cannot see: bytes changed beneath the file system (a failing disk, a write to
 //! the block device) leave the identity as it was; such a blob is served as checked until

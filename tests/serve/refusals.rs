@@ -478,6 +478,76 @@ fn a_blob_that_no_longer_matches_its_digest_is_cut_short_and_logged() {
     serve.assert_answering(&[]);
 }
 
+/// A remembered blob is sent unhashed; a write into its file in place while curl
+/// downloads it (after the first bytes went out, before the last were read) cuts the
+/// download short, as a blob that no longer matches its digest is: curl never ends with
+/// the changed bytes as a whole blob.
+#[test]
+fn a_write_into_a_remembered_blob_during_its_download_cuts_it_short() {
+    if !require_tool("curl") {
+        return;
+    }
+    let layout = Layout::new();
+    let serve = layout.serve();
+    // 64 MiB: more than the socket buffers and curl hold, so the server is still reading
+    // the file when the test writes into it.
+    let size: u64 = 64 << 20;
+    let huge =
+        common::write_oci_image(&layout.out.join("oci"), "docker.io/acme/huge:1", &[size], 9);
+    let layer = &huge.layers[0];
+    let url = serve.url(&format!("/v2/acme/huge/blobs/{}", layer.digest));
+    let curl = |out: &str| {
+        std::process::Command::new("curl")
+            .args(["-s", "-S", "-o", out, &url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Sent whole once: hashed, matching, remembered; the next download is unhashed.
+    let first = curl("/dev/null").wait_with_output().unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let mut child = curl("-");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = vec![0u8; 1 << 20];
+    std::io::Read::read_exact(&mut stdout, &mut head).unwrap();
+    // One byte near the end changed in place: same inode, size and modification time.
+    let path = layout.out.join("oci/blobs/sha256").join(&layer.digest[7..]);
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    {
+        use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut byte = [0u8];
+        f.seek(SeekFrom::Start(layer.size - 100)).unwrap();
+        f.read_exact(&mut byte).unwrap();
+        f.seek(SeekFrom::Start(layer.size - 100)).unwrap();
+        f.write_all(&[byte[0] ^ 1]).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+    let done = child.wait_with_output().unwrap();
+    let got = head.len() + rest.len();
+    // curl 18: the transfer ended short of its Content-Length.
+    assert_eq!(
+        done.status.code(),
+        Some(18),
+        "{got} of {size} bytes; {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!((got as u64) < layer.size, "all {got} bytes came");
+    let line = format!("{}: its file changed while it was sent", &layer.digest[7..]);
+    let log = serve.log_with(&line);
+    assert!(log.contains(&line), "{log}");
+    // The next download hashes it again and is cut short too (the bytes do not match).
+    let again = curl("/dev/null").wait_with_output().unwrap();
+    assert_eq!(again.status.code(), Some(18), "{again:?}");
+}
+
 #[test]
 fn skopeo_and_crane_pull_by_tag_and_digest_and_refuse_other_repositories_and_damage() {
     if !require_tool("skopeo") {
