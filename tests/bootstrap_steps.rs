@@ -294,8 +294,8 @@ fn a_power_cut_anywhere_in_a_hop_resumes_that_hop_and_skips_none() {
 /// The node's own release against the payload's steps: behind the first hop by more than a
 /// minor, refused with nothing installed and a reason naming both and the medium it needs;
 /// at a hop or past the hops, it takes only the steps newer than it; a release it cannot
-/// read is refused even with `cluster.allow_downgrade`, never a skip to the target; a
-/// stopped k3s is started to wait for its turn, which a server still behind holds.
+/// read is refused even with `cluster.allow_downgrade`, never a skip to the target; a node
+/// more than one minor ahead is refused even with `cluster.allow_downgrade`; a stopped k3s is started to wait for its turn, which a server still behind holds.
 #[test]
 fn each_node_checks_its_own_release_against_the_next_step() {
     let functions = bootstrap_functions(FUNCTIONS);
@@ -355,6 +355,26 @@ fn each_node_checks_its_own_release_against_the_next_step() {
         );
         assert_eq!(node.installed(), R0, "{allow}");
         assert_eq!(node.started(), [R0], "{allow}");
+    }
+
+    // A node ahead of the payload's k3s: one minor, a downgrade cluster.allow_downgrade
+    // allows; two minors, refused whatever is allowed, nothing installed.
+    for (at, code, state) in [
+        ("v1.37.1+k3s1", Some(0), "done"),
+        ("v1.38.0+k3s1", Some(1), "refused"),
+    ] {
+        let node = Node::new(at, &[], false);
+        let ran = node.run(&functions, &[], "ALLOW_DOWNGRADE=yes");
+        assert_eq!(ran, code, "{at}: {}", node.log());
+        let st = node.status();
+        assert_eq!(st["state"], state, "{at}: {st}");
+        if state == "refused" {
+            let reason = st["reason"].as_str().unwrap();
+            assert!(reason.contains("more than one minor older"), "{reason}");
+            assert_eq!(node.installed(), at);
+        } else {
+            assert_eq!(node.installed(), T);
+        }
     }
 
     // A payload one minor ahead, no hops, on an agent whose k3s is stopped while its server

@@ -624,8 +624,13 @@ fn fake_k3s(path: &Path, says: &str) {
 /// install and a payload without a k3s are never refused.
 #[test]
 fn the_bootstrap_refuses_a_payload_whose_k3s_release_cannot_be_read() {
-    let functions =
-        bootstrap_functions(&["k3s_version_of", "version_key", "newer", "check_version"]);
+    let functions = bootstrap_functions(&[
+        "k3s_version_of",
+        "version_key",
+        "newer",
+        "skips_minor",
+        "check_version",
+    ]);
     let tmp = tempfile::tempdir().unwrap();
     let says = |release: &str| format!("echo 'k3s version {release} (abc)'");
     // (what, the installed k3s's --version, the payload's, allow_downgrade, the outcome)
