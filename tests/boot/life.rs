@@ -877,7 +877,8 @@ pub(crate) fn refused_then_images_only(
     assert_eq!(at_boot["applied"], applied, "{at_boot}");
     assert_eq!(at_boot["k3s_version"], running, "{at_boot}");
     let reason = at_boot["reason"].as_str().unwrap();
-    for says in [running, "v1.33.1+k3s2", "cluster.allow_downgrade: true"] {
+    // Three minors older: refused whatever cluster.allow_downgrade says.
+    for says in [running, "v1.33.1+k3s2", "more than one minor older"] {
         assert!(reason.contains(says), "{reason}");
     }
     assert!(
