@@ -59,6 +59,8 @@ and, for the leaf, the logs and the identity:
                    lists as another log), not by this entry's log's
     ed25519        the leaf's key is Ed25519, the hashedrekord digest SHA-512 (blob only)
     ed25519-sha256 the same with a SHA-256 hashedrekord digest (blob only)
+    p521           the leaf's key is on P-521
+    sha512-sig     the leaf is signed with ecdsa-with-SHA512
 
 $ID may be "othername:NAME" (the SAN is Fulcio's username otherName,
 1.3.6.1.4.1.57264.1.7, holding NAME) or "othername-foreign:NAME" (an otherName of
@@ -441,6 +443,8 @@ def sct_extension(ct_keys, issuer_key, tbs, millis):
 def leaf_key():
     if MUTATE.startswith("ed25519"):
         return ed25519.Ed25519PrivateKey.generate()
+    if MUTATE == "p521":
+        return ec.generate_private_key(ec.SECP521R1())
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -476,6 +480,11 @@ def leaf_extensions():
             (raw("1.3.6.1.4.1.57264.1.12", tlv(0x0C, repo)), False),
         ]
     return []
+
+
+def leaf_hash():
+    """The hash the intermediate signs the leaf with."""
+    return hashes.SHA512() if MUTATE == "sha512-sig" else hashes.SHA384()
 
 
 def leaf(d, now):
@@ -522,7 +531,7 @@ def leaf(d, now):
     for ext, critical in leaf_extensions():
         builder = builder.add_extension(ext, critical=critical)
     if MUTATE != "no-sct":
-        precert = builder.sign(inter_key, hashes.SHA384())
+        precert = builder.sign(inter_key, leaf_hash())
         ct_keys = [read_key(f"{d}/{'foreign-ctfe' if MUTATE == 'sct' else 'ctfe'}.key")]
         if MUTATE == "two-scts":
             ct_keys.insert(0, read_key(f"{d}/foreign-ctfe.key"))
@@ -530,7 +539,7 @@ def leaf(d, now):
             ct_keys, inter.public_key(), precert.tbs_certificate_bytes, int(now.timestamp() * 1000)
         )
         builder = builder.add_extension(x509.UnrecognizedExtension(SCT_OID, ext), critical=False)
-    cert = builder.sign(inter_key, hashes.SHA384())
+    cert = builder.sign(inter_key, leaf_hash())
     if MUTATE != "no-sct":
         assert cert.tbs_precertificate_bytes == precert.tbs_certificate_bytes
     return key, cert, leaf_chain(d)

@@ -260,6 +260,64 @@ fn check_ca(
     Ok(())
 }
 
+/// The signature algorithms a certificate's signature may use (ring's, through
+/// x509-parser): ECDSA with SHA-256 or SHA-384 on P-256 or P-384, RSA (PKCS#1 v1.5 with
+/// SHA-1 to SHA-512, PSS), Ed25519.
+const SIGNATURES: [&str; 9] = [
+    "1.2.840.10045.4.3.2",   // ecdsa-with-SHA256
+    "1.2.840.10045.4.3.3",   // ecdsa-with-SHA384
+    "1.2.840.113549.1.1.5",  // sha1WithRSAEncryption
+    "1.3.14.3.2.29",         // sha1WithRSA
+    "1.2.840.113549.1.1.11", // sha256WithRSAEncryption
+    "1.2.840.113549.1.1.12", // sha384WithRSAEncryption
+    "1.2.840.113549.1.1.13", // sha512WithRSAEncryption
+    "1.2.840.113549.1.1.10", // RSASSA-PSS
+    "1.3.101.112",           // Ed25519
+];
+
+/// A signature algorithm or curve as a refusal names it.
+pub(super) fn algorithm_name(oid: &str) -> String {
+    let name = match oid {
+        "1.2.840.10045.4.3.1" => "ecdsa-with-SHA224",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.3.132.0.35" => "P-521/secp521r1",
+        "1.3.132.0.33" => "P-224/secp224r1",
+        "1.3.132.0.10" => "secp256k1",
+        "1.3.101.113" => "Ed448",
+        _ => return oid.to_owned(),
+    };
+    format!("{name} ({oid})")
+}
+
+/// Why `key` (a SubjectPublicKeyInfo) cannot be verified with, if it cannot: an elliptic
+/// curve other than P-256 and P-384, or a key algorithm other than EC, RSA and Ed25519.
+pub(super) fn unsupported_key(key: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<String> {
+    match key.algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.10045.2.1" => {
+            let curve = key
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_else(|| "unnamed".into());
+            (!matches!(curve.as_str(), "1.2.840.10045.3.1.7" | "1.3.132.0.34")).then(|| {
+                format!(
+                    "an elliptic-curve key on the curve {}, which is not supported (P-256 and \
+                     P-384 are)",
+                    algorithm_name(&curve)
+                )
+            })
+        }
+        "1.2.840.113549.1.1.1" | "1.3.101.112" => None,
+        other => Some(format!(
+            "a key of the algorithm {}, which is not supported (ECDSA P-256 and P-384, RSA \
+             and Ed25519 are)",
+            algorithm_name(other)
+        )),
+    }
+}
+
 /// The certificate authorities of a trusted root, prepared once as it is read: each
 /// entry's certificates (DER, its root last), its `validFor`, and for each certificate
 /// but the root the one above it in the entry that signed it (its name the issuer's, its
@@ -380,6 +438,22 @@ impl Authorities {
         }
         if candidates.is_empty() {
             return Err(self.no_issuer(&leaf_cert, carried, t, from, valid.is_empty()));
+        }
+        let algorithm = leaf_cert.signature_algorithm.algorithm.to_id_string();
+        if !SIGNATURES.contains(&algorithm.as_str()) {
+            return Err(refused(format!(
+                "the signing certificate is signed with {}, a signature algorithm that is \
+                 not supported (ECDSA with SHA-256 or SHA-384, RSA and Ed25519 are)",
+                algorithm_name(&algorithm)
+            )));
+        }
+        if let Some(why) = candidates
+            .iter()
+            .filter_map(|der| parse(der).ok())
+            .find_map(|c| Some((name_of(&c), unsupported_key(c.public_key())?)))
+            .map(|(name, why)| format!("the signing certificate's issuer {name} has {why}"))
+        {
+            return Err(refused(why));
         }
         let signers: Vec<&[u8]> = candidates
             .into_iter()

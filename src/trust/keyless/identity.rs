@@ -266,7 +266,9 @@ pub(super) struct CertIdentity {
 
 /// Reads the signer's names and issuer from a DER leaf certificate. Refused: issuer
 /// extensions that disagree (.1.8 and .1.1 naming different issuers), one that does not
-/// read (.1.8 not a DER UTF8String, .1.1 not UTF-8) or is there twice.
+/// read (.1.8 not a DER UTF8String, .1.1 not UTF-8) or is there twice, a Fulcio extension
+/// that does not read, a critical extension Go's verifier does not handle, a key that
+/// cannot be verified with (P-521, …: named).
 pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
     let (rest, cert) = X509Certificate::from_der(der).map_err(|e| {
         KeylessError::Malformed(format!("the signing certificate is not DER X.509 ({e})"))
@@ -275,6 +277,12 @@ pub(super) fn cert_identity(der: &[u8]) -> Result<CertIdentity, KeylessError> {
         return Err(KeylessError::Malformed(
             "the signing certificate has bytes after its DER".into(),
         ));
+    }
+    super::chain::check_critical(&cert, "the signing certificate", true)?;
+    if let Some(why) = super::chain::unsupported_key(cert.public_key()) {
+        return Err(KeylessError::Refused(format!(
+            "the signing certificate has {why}"
+        )));
     }
     let mut uri = None;
     let mut email = None;

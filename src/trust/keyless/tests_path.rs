@@ -159,13 +159,12 @@ fn an_unhandled_critical_extension_refuses_an_intermediate_a_root_or_the_leaf() 
             extensions: &[(oid, value, true)],
             ..Leaf::default()
         };
-        // (The verifier's own chain step, webpki's, refuses the leaf's too.)
+        // (The verifier's own chain step, webpki's, refuses the leaf's too, without naming
+        // it; seedforge's check comes first and names it.)
         let c = classic_leaf(&private, &plain, leaf);
-        let why = verdicts(&trusted, &c, &[]).unwrap_err();
-        assert!(
-            why.contains("the signing certificate carries the critical extension 1.3.6.1.4.1.")
-                || why.contains("UnsupportedCriticalExtension"),
-            "{why}"
+        refused_with(
+            verdicts(&trusted, &c, &[]),
+            "the signing certificate carries the critical extension 1.3.6.1.4.1.",
         );
         // The same, not critical, passes.
         let leaf = Leaf {
@@ -553,6 +552,109 @@ fn an_ed25519_keys_hashedrekord_entry_must_name_a_sha512_digest() {
         why.contains(
             "log entry 0: a hashedrekord entry of an Ed25519 key names a sha256 digest, not in \
              [SHA-512]"
+        ),
+        "{why}"
+    );
+}
+
+/// A P-521 public key (SubjectPublicKeyInfo, DER) made for these tests.
+const P521_SPKI: &str = "30819b301006072a8648ce3d020106052b81040023038186000401c3fc9c30ff35d470906783ed86a3724850b7ff81c4facbbc347ffe6c2fad1ca569496a7fdfddabe258ac0617ad53cbe3b44f3e3f85161b6b42eebb84601e73fa6f002b08863804371bb9f2fa19e67cc11ece26f6df60e75bf97a68561f140b0ed23b649dcc3fcbd64c07e1a148ca99d50bc99c04397b9cb9e91707599b40b6973a276a";
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// `leaf` (DER) made again by `issuer` with `edit` applied to its TBS fields (whole DER
+/// elements, in order) and `algorithm` (an AlgorithmIdentifier, DER) as its outer
+/// signature algorithm, signed by the issuer's key (ECDSA P-256 with SHA-256, whatever
+/// the algorithm says).
+fn remade(
+    leaf: &[u8],
+    issuer: &Ca,
+    edit: impl FnOnce(&mut Vec<Vec<u8>>),
+    algorithm: Option<Vec<u8>>,
+) -> Vec<u8> {
+    let cert = elements(content(leaf));
+    let mut fields: Vec<Vec<u8>> = elements(content(cert[0]))
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    edit(&mut fields);
+    let tbs = tlv(0x30, &fields.concat());
+    let signature = issuer.key.sign(&tbs).unwrap();
+    let mut bits = vec![0];
+    bits.extend(signature);
+    let algorithm = algorithm.unwrap_or_else(|| cert[1].to_vec());
+    tlv(0x30, &[tbs, algorithm, tlv(0x03, &bits)].concat())
+}
+
+/// The classic signature of the demo payload with this leaf (DER) in place of the one
+/// `c` was made with (its key is the same), logged again.
+fn with_leaf(private: &Private, c: &Classic, leaf: &[u8]) -> Classic {
+    let certificate = pem::encode(&pem::Pem::new("CERTIFICATE", leaf.to_vec()));
+    let signature = unb64(&c.signature).unwrap();
+    Classic {
+        rekor_bundle: private.rekor_bundle(&payload_for(IMAGE), &signature, &certificate, SIGNED),
+        signature: c.signature.clone(),
+        certificate,
+        chain: String::new(),
+    }
+}
+
+#[test]
+fn an_unsupported_curve_or_signature_algorithm_is_named() {
+    let private = Private::new();
+    let root = root_ca("chain root");
+    let inter = sub_ca("listed intermediate", &root, |_| {});
+    let trusted = root_of(&private, &[&[&inter, &root]]);
+    let c = classic(&private, &inter, &[]);
+    let leaf = pem::parse(&c.certificate).unwrap().into_contents();
+    let payload = payload_for(IMAGE);
+    let verdict = |c: &Classic| {
+        verify_classic(&c.as_signature(&payload), &trusted, &signer_ids())
+            .unwrap_err()
+            .to_string()
+    };
+    // A leaf key on P-521 (its subjectPublicKeyInfo is the seventh field of the TBS).
+    let p521 = remade(&leaf, &inter, |f| f[6] = unhex(P521_SPKI), None);
+    let why = verdict(&with_leaf(&private, &c, &p521));
+    assert!(
+        why.contains(
+            "the signing certificate has an elliptic-curve key on the curve P-521/secp521r1 \
+             (1.3.132.0.35), which is not supported (P-256 and P-384 are)"
+        ),
+        "{why}"
+    );
+    // A leaf signed with ecdsa-with-SHA512 (the TBS's third field and the outer one).
+    let sha512 = tlv(
+        0x30,
+        &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04]),
+    );
+    let alg = sha512.clone();
+    let signed_sha512 = remade(&leaf, &inter, |f| f[2] = alg, Some(sha512));
+    let why = verdict(&with_leaf(&private, &c, &signed_sha512));
+    assert!(
+        why.contains(
+            "the signing certificate is signed with ecdsa-with-SHA512 (1.2.840.10045.4.3.4), a \
+             signature algorithm that is not supported"
+        ),
+        "{why}"
+    );
+    // An issuer whose key is on P-521: the root lists it; its leaf names it.
+    let mut p521_inter = sub_ca("p521 intermediate", &root, |_| {});
+    p521_inter.der = remade(&p521_inter.der, &root, |f| f[6] = unhex(P521_SPKI), None);
+    let trusted = root_of(&private, &[&[&p521_inter, &root]]);
+    let c = classic(&private, &p521_inter, &[]);
+    let why = verify_classic(&c.as_signature(&payload), &trusted, &signer_ids())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        why.contains(
+            "the signing certificate's issuer CN=p521 intermediate has an elliptic-curve key \
+             on the curve P-521/secp521r1 (1.3.132.0.35)"
         ),
         "{why}"
     );
