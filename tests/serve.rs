@@ -11,6 +11,7 @@
 
 use crate::common;
 
+mod lock;
 mod refusals;
 
 use common::registry::{Registry, TestCa, fixture_layout, skopeo_push, skopeo_raw_digest};

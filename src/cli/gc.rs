@@ -1,6 +1,8 @@
 //! `seedforge gc`: unreferenced blobs of a layout, and the download cache.
 
-use super::common::{CliError, ExitCode, Global, Kind, cache, layout_dir, print_json, write_error};
+use super::common::{
+    CliError, ExitCode, Global, Kind, cache, layout_dir, lock_output, print_json, write_error,
+};
 use clap::Args;
 use seedforge::Error;
 use seedforge::oci::Layout;
@@ -17,6 +19,10 @@ pub(crate) struct GcArgs {
     /// Empty the download cache that `debs` and `build` share.
     #[arg(long)]
     cache: bool,
+    /// Fail at once (exit 75) instead of waiting when another seedforge command (a build,
+    /// apply, verify, serve…) holds the output (OUT/.seedforge-build.lock).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
@@ -26,6 +32,12 @@ pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
             print_json(g, Kind::Gc, &serde_json::json!({ "cache": cache }));
         }
         return Ok(ExitCode::Ok);
+    };
+    // A build output is collected under its build lock, exclusive, as a build writes it:
+    // never under a build, apply, verify or serve reading or writing it.
+    let _lock = match output_of(dir) {
+        Some(out) => Some(lock_output(g, &out, !a.no_wait)?),
+        None => None,
     };
     let layout = Layout::open(&layout_dir(dir))?;
     // A build output's seal vouches for what it lists: such a blob stays (an output sealed
@@ -58,6 +70,29 @@ pub(crate) fn gc_cmd(g: &Global, a: &GcArgs) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// The build output `dir` is, or whose layout (`OUT/oci`) it is; `None` for a layout of
+/// its own (its `index.json` has a lock of its own) or a path that is no folder.
+fn output_of(dir: &Path) -> Option<PathBuf> {
+    use seedforge::pipeline::build_lock::LOCK_FILE_NAME;
+    let is_output = |d: &Path| {
+        d.is_dir()
+            && (d.join(LOCK_FILE_NAME).exists()
+                || d.join("manifest.json").is_file()
+                || d.join("oci").join("oci-layout").is_file())
+    };
+    if dir.join("oci-layout").is_file() {
+        let parent = dir.parent().filter(|_| dir.ends_with("oci"))?;
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        return (parent.join(LOCK_FILE_NAME).exists() || parent.join("manifest.json").is_file())
+            .then(|| parent.to_path_buf());
+    }
+    is_output(dir).then(|| dir.to_path_buf())
 }
 
 /// The blob names (hex) that the `SHA256SUMS` of the build output holding `layout` (its

@@ -1,6 +1,6 @@
 //! `seedforge serve`: the build output's images as a read-only registry.
 
-use super::common::{CliError, ExitCode, Global, Kind, print_json};
+use super::common::{CliError, ExitCode, Global, Kind, print_json, read_lock_output};
 use clap::Args;
 use seedforge::pipeline::seal::ManifestView;
 use seedforge::serve::{Limits, Options, Server, Stopped};
@@ -16,9 +16,12 @@ refused (405 UNSUPPORTED): push into a registry of your own with `seedforge push
 
 Images keep the names the build's registries.yaml and certs.d/*/hosts.toml send the nodes
 for: docker.io/rancher/mirrored-pause:3.6 is HOST:PORT/rancher/mirrored-pause:3.6.
-Each request reads OUT as it is then: a later `seedforge build` or `seedforge apply` on OUT
+Each request reads OUT as it is then: a later `seedforge build`, `apply` or `gc` on OUT
 is served from its next request on, without a restart, and a new registry certificate from
-its next connection on.
+its next connection on. serve holds OUT's build lock shared: it waits for a build writing
+OUT before it starts (or with --no-wait exits 75), and when a build, apply or gc waits for
+OUT it lets the lock go, answers new requests 503 (Retry-After) until that is done, and
+takes the lock again.
 
 Examples:
   seedforge serve out                               (the config's registry address)
@@ -57,9 +60,20 @@ pub(crate) struct ServeArgs {
     /// limit, less a margin].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: Option<u64>,
+    /// Fail at once (exit 75) instead of waiting when a build, apply or gc is writing OUT
+    /// (OUT/.seedforge-build.lock held).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 pub(crate) fn serve_cmd(g: &Global, a: &ServeArgs) -> Result<ExitCode, CliError> {
+    // OUT read under its build lock, shared, from before its first read: never an output
+    // a build is writing; held while serving, and yielded to each writer that waits.
+    let lock = if a.print_unit {
+        None
+    } else {
+        read_lock_output(g, &a.out, !a.no_wait)?
+    };
     let listen = match a.listen {
         Some(listen) => listen,
         None => default_listen(&a.out, a.plain_http)?,
@@ -93,7 +107,7 @@ pub(crate) fn serve_cmd(g: &Global, a: &ServeArgs) -> Result<ExitCode, CliError>
             ..Limits::default()
         },
     };
-    let server = Server::bind(&options)?;
+    let server = Server::bind(&options)?.holding(lock);
     let addr = server
         .local_addr()
         .map_err(|source| seedforge::serve::ServeError::Listen {

@@ -260,6 +260,42 @@ impl BuildLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// True while the lock file at the folder's path is still the one locked (an `apply`
+    /// that made another output current, or a `clean`, replaced or removed it).
+    pub fn still_at_path(&self) -> bool {
+        same_file(&self._file, &self.path)
+    }
+
+    /// True when a process waits to lock the folder exclusively (a build, `apply`, `gc`
+    /// or `clean` blocked on this shared lock): a `->` line for its inode in
+    /// `/proc/locks` asking for `WRITE`.
+    pub fn writer_waits(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(meta) = self._file.metadata() else {
+            return false;
+        };
+        let Ok(locks) = crate::input::read_to_string(
+            std::path::Path::new("/proc/locks"),
+            crate::input::Kind::Text,
+        ) else {
+            return false;
+        };
+        writer_waits_in(&locks, meta.ino())
+    }
+}
+
+/// Whether one reading of `/proc/locks` holds a waiter for an exclusive `flock` on `ino`:
+/// `N: -> FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`.
+fn writer_waits_in(locks: &str, ino: u64) -> bool {
+    let suffix = format!(":{ino}");
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(
+            fields.as_slice(),
+            [_, "->", "FLOCK", _, "WRITE", _, id, ..] if id.ends_with(&suffix)
+        )
+    })
 }
 
 /// True when `path` still names the open `file`.
@@ -341,6 +377,44 @@ fn holder_in(locks: &str, same_dev: &str, ino_suffix: &str) -> Option<(u32, bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_writer_waiting_on_a_shared_lock_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        drop(BuildLock::acquire(&out, false, &mut |_| panic!("no wait")).unwrap());
+        let reader = BuildLock::acquire_shared(&out, false, &mut |_| panic!("no wait"))
+            .unwrap()
+            .unwrap();
+        assert!(reader.still_at_path());
+        assert!(!reader.writer_waits());
+        let writer = std::thread::spawn({
+            let out = out.clone();
+            move || drop(BuildLock::acquire(&out, true, &mut |_| {}).unwrap())
+        });
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !reader.writer_waits() {
+            assert!(
+                std::time::Instant::now() < until,
+                "the writer is never seen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        drop(reader);
+        writer.join().unwrap();
+        assert!(!writer_waits_in(
+            "1: FLOCK  ADVISORY  WRITE 9 08:01:77 0 EOF",
+            77
+        ));
+        assert!(writer_waits_in(
+            "1: FLOCK  ADVISORY  READ 8 08:01:77 0 EOF\n1: -> FLOCK  ADVISORY  WRITE 9 08:01:77 0 EOF",
+            77
+        ));
+        assert!(!writer_waits_in(
+            "1: -> FLOCK  ADVISORY  READ 9 08:01:77 0 EOF",
+            77
+        ));
+    }
 
     #[test]
     fn a_held_folder_names_the_holder_and_no_wait_fails() {

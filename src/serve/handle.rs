@@ -75,6 +75,16 @@ async fn respond(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> 
     if route(&path).is_none() {
         return error(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint");
     }
+    if state.paused.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the build output is being written (a build, apply or gc); try again shortly",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return r;
+    }
     // OUT as it is now, opened once for this request.
     let opened = {
         let state = state.clone();

@@ -45,6 +45,7 @@ mod catalog;
 mod content;
 mod handle;
 mod limits;
+mod lock;
 mod reach;
 mod referrers;
 mod routes;
@@ -122,6 +123,8 @@ pub(crate) struct State {
     catalog: catalog::Cache,
     auth: auth::Auth,
     limits: Limits,
+    /// While a writer holds `OUT` ([`lock`]): new requests are answered `503`.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// A server bound to its address, not yet serving.
@@ -130,6 +133,7 @@ pub struct Server {
     tls: Option<Arc<tls::Certs>>,
     state: Arc<State>,
     images: usize,
+    lock: Option<crate::pipeline::build_lock::BuildLock>,
 }
 
 /// Why the server stopped.
@@ -197,9 +201,18 @@ impl Server {
                 catalog: cache,
                 auth: auth::Auth::default(),
                 limits: options.limits.clone(),
+                paused: std::sync::atomic::AtomicBool::new(false),
             }),
             images,
+            lock: None,
         })
+    }
+
+    /// Serves holding `lock`, `OUT`'s build lock taken shared before [`Server::bind`]
+    /// read it, and yields it to each writer that waits for it ([`lock`]).
+    pub fn holding(mut self, lock: Option<crate::pipeline::build_lock::BuildLock>) -> Server {
+        self.lock = lock;
+        self
     }
 
     /// The address it listens on (the port chosen when 0 was asked for).
@@ -220,6 +233,14 @@ impl Server {
             .thread_name("seedforge-serve")
             .build()
             .map_err(ServeError::Runtime)?;
+        {
+            let state = self.state.clone();
+            let lock = self.lock;
+            std::thread::Builder::new()
+                .name("seedforge-serve-lock".into())
+                .spawn(move || lock::watch(state, lock))
+                .map_err(ServeError::Runtime)?;
+        }
         runtime.block_on(async move {
             use tokio::signal::unix::{SignalKind, signal};
             let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;

@@ -1,0 +1,64 @@
+//! `serve` reads `OUT` under its build lock, shared, as `verify` and `push` do: it does not
+//! start on an output a build, `apply` or `gc` is writing (it waits, or with `--no-wait`
+//! fails with exit 75), and a writer that comes later sees a reader (with `--no-wait` it
+//! fails with 75; without, it waits).
+//!
+//! A registry runs for days, so it does not keep a waiting writer out: a thread looks for
+//! one a few times a second ([`BuildLock::writer_waits`]); when one waits, `serve` lets the
+//! lock go and answers every new request `503` with `Retry-After` until the writer is done
+//! (downloads under way go on from the files they opened), then takes the lock again and
+//! serves `OUT` as the writer left it: the new seal of a build or `apply`, or a layout after
+//! `gc`. An output replaced by `apply`'s rename is locked at its new lock file; an output
+//! without one (never built into) is served unlocked until one appears.
+
+use super::State;
+use crate::pipeline::build_lock::{BuildLock, LOCK_FILE_NAME};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How often the thread looks for a waiting writer.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Holds `lock` for `state`'s output for as long as the process serves, yielding it to
+/// each writer that waits for it.
+pub(super) fn watch(state: Arc<State>, mut lock: Option<BuildLock>) {
+    loop {
+        std::thread::sleep(POLL);
+        let yield_to_writer = match &lock {
+            Some(held) if held.still_at_path() => {
+                if !held.writer_waits() {
+                    continue;
+                }
+                true
+            }
+            // Replaced or removed under us (`apply`, `clean`): the lock at the path now.
+            Some(_) => false,
+            None if state.out.join(LOCK_FILE_NAME).exists() => false,
+            // No lock file: nothing to hold.
+            None => continue,
+        };
+        let out = state.out.display().to_string();
+        drop(lock.take());
+        if yield_to_writer {
+            state.paused.store(true, Ordering::SeqCst);
+            tracing::info!(
+                "{out}: another seedforge command waits to write this output; new requests are answered 503 until it is done"
+            );
+        }
+        let mut said = false;
+        let taken = BuildLock::acquire_shared(&state.out, true, &mut |_| {
+            if !yield_to_writer {
+                state.paused.store(true, Ordering::SeqCst);
+                said = true;
+            }
+        });
+        match taken {
+            Ok(taken) => lock = taken,
+            Err(e) => tracing::warn!("{out}: {e}; served unlocked"),
+        }
+        if state.paused.swap(false, Ordering::SeqCst) && (yield_to_writer || said) {
+            tracing::info!("{out}: written; serving it as it is now");
+        }
+    }
+}
