@@ -117,6 +117,14 @@ pub enum SealError {
         /// Both dates.
         message: String,
     },
+    /// `SOURCE_DATE_EPOCH` is set to something that is not a date.
+    #[error(
+        "SOURCE_DATE_EPOCH={value:?} is not a date: it is a number of seconds since 1970-01-01T00:00:00Z, digits only (SOURCE_DATE_EPOCH=1700000000); set it so, or unset it to date the build from the config's source_date_epoch"
+    )]
+    EnvDate {
+        /// The value as the environment has it.
+        value: String,
+    },
     /// An artifact the seal needs is not where the build put it.
     #[error("{}: {message}", path.display())]
     Incomplete {
@@ -144,6 +152,7 @@ impl SealError {
             SealError::NotSealed { .. }
                 | SealError::BadManifest { .. }
                 | SealError::SourceDate { .. }
+                | SealError::EnvDate { .. }
                 | SealError::NotSignable { .. }
                 | SealError::Input(_)
         )
@@ -160,6 +169,8 @@ impl SealError {
 
 mod check;
 mod date;
+mod other;
+pub(crate) use other::other_inputs_of;
 mod records;
 mod sign;
 mod sums;
@@ -284,7 +295,7 @@ impl SealPlan {
         templates.sort_by(|a, b| a.path.cmp(&b.path));
         // What else the build reads of the config's folder, as it reads it now (paths
         // relative to the folder only: no absolute path is recorded).
-        let other: Vec<Input> = (crate::delta::inputs::of_config(config).into_iter())
+        let other: Vec<Input> = (other_inputs_of(config).into_iter())
             .filter(|(rel, _)| !Path::new(rel).is_absolute())
             .filter_map(|(path, file)| {
                 Some(Input {
