@@ -161,7 +161,7 @@ fn templates_saved_on_windows_render_the_same_files_without_carriage_returns() {
     let (lf, windows) = (lab(), lab());
     assert_eq!(
         all_templates().len(),
-        7,
+        8,
         "a template was added: cover it here"
     );
     override_all(&windows, &|name, t| {
