@@ -22,12 +22,15 @@
 //!   cosign takes it): the RFC 6962 audit path from the entry's leaf hash up to the root
 //!   hash of a signed-note checkpoint signed by a log key of the root (Rekor v1 and v2);
 //! - **the certificate**: it chains to a certificate authority of the root valid at that
-//!   time, every certificate of the chain is valid at that time, and the leaf has the
-//!   code-signing extended key usage;
-//! - **the SCT**: the leaf's embedded signed certificate timestamp verifies with a CT log
-//!   key of the root over the precertificate (the leaf's TBS without the SCT list, and the
-//!   issuer's key hash); a certificate without one is refused, except by an identity that
-//!   explicitly accepts the 2021 certificates ([`IssuerMatch::Absent`]);
+//!   time, through that authority's own intermediates to its root (the only anchors), each
+//!   certificate checked as Go's `x509.Verify` checks it for cosign (`chain.rs`: validity,
+//!   critical extensions, CA constraints, extended key usages chaining to code signing,
+//!   name constraints from the root down);
+//! - **the SCT**: one of the leaf's embedded signed certificate timestamps verifies with a
+//!   CT log key of the root valid at its time, over the precertificate (the leaf's TBS
+//!   without the SCT list, and the issuer's key hash); SCTs of logs the root does not list
+//!   are skipped (`logs.rs`); a certificate without one is refused, except by an identity
+//!   that explicitly accepts the 2021 certificates ([`IssuerMatch::Absent`]);
 //! - **the log entry is this signature's**: its body (hashedrekord 0.0.1, dsse 0.0.1,
 //!   intoto 0.0.2; Rekor v2's hashedrekord and dsse 0.0.2) names this signature, this
 //!   certificate and this payload's digest;
