@@ -329,6 +329,34 @@ fn engine_pulls_the_tag_its_cluster_version_chooses() {
     );
 }
 
+/// capabilities: the controller, and the sidecar it hands to its pods in an environment
+/// variable, tagged `edge` (no digit: found by the reference grammar), at the line of the
+/// template that writes it; the ServiceMonitor gated on `has … .Capabilities.APIVersions`
+/// renders nothing where the kind is not served.
+#[test]
+fn capabilities_pulls_its_controller_and_the_sidecar_it_names() {
+    let fixture = "capabilities-1.0.0";
+    let found = images_of(fixture, "caps", "default", &json!({}));
+    judge(
+        "capabilities",
+        &found,
+        &[
+            "container image: docker.io/capsproj/controller:1.4.0",
+            "named in an argument: ghcr.io/capsproj/sidecar:edge",
+        ],
+    );
+    let sidecar = found
+        .images
+        .iter()
+        .find(|p| p.written == "ghcr.io/capsproj/sidecar:edge")
+        .unwrap();
+    assert_eq!(
+        (sidecar.template.as_str(), sidecar.line),
+        ("capabilities/templates/deployment.yaml", Some(29)),
+        "{sidecar:?}"
+    );
+}
+
 /// yaml-quoting: the one container, whatever its arguments hold (strings that look like
 /// references, URLs, paths), names no other image.
 #[test]

@@ -157,6 +157,23 @@ const CHARTS: &[Chart] = &[
         )],
     },
     Chart {
+        fixture: "capabilities-1.0.0",
+        release: "caps",
+        namespace: "default",
+        registry: "image: {registry: registry.example:5000}\nsidecar: {image: 'registry.example:5000/capsproj/sidecar:edge'}",
+        more: &[
+            set(
+                "disabled",
+                "serviceMonitor: {enabled: false}\nscraper: {enabled: false}",
+            ),
+            refused(
+                "fail-if-missing",
+                "serviceMonitor: {renderMode: failIfMissing}",
+                "serviceMonitor.renderMode is failIfMissing and the cluster serves no monitoring.coreos.com/v1/ServiceMonitor",
+            ),
+        ],
+    },
+    Chart {
         fixture: "yaml-text-1.0.0",
         release: "text",
         namespace: "default",

@@ -12,18 +12,6 @@ use serde_json::{Map, Value, json};
 /// The Helm release the engine stands in for (`HelmVersion`).
 pub const HELM_VERSION: &str = "v3.18.4";
 
-/// `.Release`: a first install, as k3s's helm-controller installs a chart.
-pub fn release(name: &str, namespace: &str) -> Value {
-    json!({
-        "Name": name,
-        "Namespace": namespace,
-        "IsInstall": true,
-        "IsUpgrade": false,
-        "Revision": 1,
-        "Service": "Helm",
-    })
-}
-
 /// Chart.yaml's keys and the names Helm's `chart.Metadata` gives them in templates.
 const METADATA_FIELDS: [(&str, &str); 17] = [
     ("name", "Name"),

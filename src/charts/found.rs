@@ -577,9 +577,11 @@ pub fn free(word: &str) -> bool {
     named(word) && word.contains('/')
 }
 
-/// Whether a word found in an argument names an image: a full reference with a tag or
-/// digest, whose tag looks like one (a version, `latest`, or anything after a path with
-/// `/`), and not an address (`host:8080`), a URL or a `key:value` pair.
+/// Whether a word found in an argument names an image: a full reference by the reference
+/// grammar with a tag or digest written, and not a URL or a path. With a registry host or a
+/// path (`repo/name`) any valid tag is taken (`ghcr.io/dapr/daprd:edge`); a bare
+/// `name:tag` only when its tag looks like one (a version, `latest`), never a port
+/// (`host:8080`) or a `key:value` pair (`level:info`).
 pub fn named(word: &str) -> bool {
     if word.contains("://") || word.starts_with('/') || word.starts_with('-') {
         return false;
@@ -601,16 +603,16 @@ pub fn named(word: &str) -> bool {
     if written_tag != tag || name.is_empty() {
         return false;
     }
-    let versionish = tag == "latest"
-        || tag.starts_with(|c: char| c.is_ascii_digit())
-            && (tag.contains('.') || tag.contains('-'))
-        || tag.starts_with('v') && tag[1..].starts_with(|c: char| c.is_ascii_digit());
-    let has_path = word.contains('/');
+    if word.contains('/') {
+        return true;
+    }
     // `host:8080`, `svc.ns:5432`: a port, not a tag.
     if tag.bytes().all(|b| b.is_ascii_digit()) {
-        return has_path;
+        return false;
     }
-    versionish || has_path && tag.bytes().any(|b| b.is_ascii_digit())
+    tag == "latest"
+        || tag.starts_with(|c: char| c.is_ascii_digit()) && (tag.contains('.') || tag.contains('-'))
+        || tag.starts_with('v') && tag[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The line (1-based, in `text`) of `needle`, at or after `cursor` (the byte after the
@@ -671,6 +673,51 @@ pub fn source_line(template: &str, key: &str, nth: usize, in_output: usize) -> O
     } else {
         lines.first().copied()
     }
+}
+
+/// The line of `template` (its source text) an image found at `output_line` of the
+/// template's `output` after `name` (a [`key_name`]) came from, when the key's name is on
+/// several lines of the template: the output's line itself when the template writes it so
+/// (once), else the first line holding the name after the nearest output line before it
+/// that the template writes literally, once (`- name: SIDECAR_IMAGE` before its `value:`,
+/// `- --helper-image` before the item naming it); `None` when there is no such line.
+pub fn anchored_line(
+    template: &str,
+    output: &str,
+    output_line: usize,
+    name: &str,
+) -> Option<usize> {
+    let source: Vec<&str> = template.lines().map(str::trim).collect();
+    let needle = name.trim();
+    if source.iter().filter(|l| l.contains(needle)).count() < 2 {
+        return None;
+    }
+    let once = |text: &str| {
+        let mut at = source.iter().enumerate().filter(|(_, l)| **l == text);
+        match (at.next(), at.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    };
+    let out: Vec<&str> = output.lines().map(str::trim).collect();
+    let here = out.get(output_line.checked_sub(1)?)?;
+    if let Some(i) = once(here) {
+        return Some(i + 1);
+    }
+    for back in out[..output_line - 1].iter().rev().take(16) {
+        if back.is_empty() || back.starts_with('#') || *back == "---" {
+            continue;
+        }
+        if let Some(a) = once(back) {
+            return source
+                .iter()
+                .enumerate()
+                .skip(a + 1)
+                .find(|(_, l)| l.contains(needle))
+                .map(|(j, _)| j + 1);
+        }
+    }
+    None
 }
 
 /// The line of `template` (its source text) the map at `path` (keys from the document's

@@ -130,7 +130,11 @@ pub fn identify(
 
 /// The `.tgz` of the chart folder `dir`, as described in the module's documentation.
 pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
+    let root = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let chart_yaml = dir.join("Chart.yaml");
+    if chart_yaml.exists() {
+        beneath(&root, &chart_yaml)?;
+    }
     let text = match crate::input::read_capped(&chart_yaml, MAX_CHART_FILE, "Chart.yaml") {
         Ok(bytes) => String::from_utf8(bytes)
             .map_err(|_| format!("{}: not UTF-8 text", chart_yaml.display()))?,
@@ -166,6 +170,7 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     };
     let ignore = dir.join(".helmignore");
     let rules = if std::fs::symlink_metadata(&ignore).is_ok() {
+        beneath(&root, &ignore)?;
         let text = crate::input::read_to_string(&ignore, crate::input::Kind::Text)
             .map_err(|e| format!("{}: {}", ignore.display(), e.reason()))?;
         Rules::parse(&text).map_err(|e| format!("{}: {e}", ignore.display()))?
@@ -175,7 +180,13 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     let mut files = Vec::new();
     let mut total = 0u64;
     let mut ancestors = Vec::new();
-    walk(dir, "", &mut ancestors, &rules, &mut files, &mut total)?;
+    let mut walked = Walk {
+        root: &root,
+        rules: &rules,
+        files: &mut files,
+        total: &mut total,
+    };
+    walk(dir, "", &mut ancestors, &mut walked)?;
     let mut tar = tar::Builder::new(Vec::new());
     for (rel, data) in &files {
         let mut h = tar::Header::new_gnu();
@@ -203,17 +214,41 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     Ok(tgz)
 }
 
+/// Refuses `path` when it resolves outside `root` (the chart folder, resolved): a symbolic
+/// link leading out of the chart. Helm follows it; seedforge reads a chart only beneath its
+/// folder, so that a link to `../token` or a key written beside the chart is never packed.
+fn beneath(root: &Path, path: &Path) -> Result<(), String> {
+    let resolved = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if resolved.starts_with(root) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is a symbolic link leading out of the chart folder (to {}): seedforge reads a chart only beneath its folder (Helm would follow it); copy the file into the chart, or list the link in .helmignore",
+            path.display(),
+            resolved.display()
+        ))
+    }
+}
+
+/// What [`walk`] reads against and fills.
+struct Walk<'a> {
+    root: &'a Path,
+    rules: &'a Rules,
+    files: &'a mut Vec<(String, Vec<u8>)>,
+    total: &'a mut u64,
+}
+
 /// The files under `dir/rel` Helm's folder loader takes, in name order (symbolic links
-/// followed, as Helm follows them), with their bytes. `ancestors`: the folders walked
-/// into, resolved, so that a link back to one of them is refused, not walked forever.
+/// followed while they stay beneath the chart folder), with their bytes. `ancestors`: the
+/// folders walked into, resolved, so that a link back to one of them is refused, not
+/// walked forever.
 fn walk(
     dir: &Path,
     rel: &str,
     ancestors: &mut Vec<std::path::PathBuf>,
-    rules: &Rules,
-    files: &mut Vec<(String, Vec<u8>)>,
-    total: &mut u64,
+    w: &mut Walk<'_>,
 ) -> Result<(), String> {
+    let (rules, root) = (w.rules, w.root);
     let here = dir.join(rel);
     let resolved = std::fs::canonicalize(&here).map_err(|e| format!("{}: {e}", here.display()))?;
     if ancestors.contains(&resolved) {
@@ -254,13 +289,15 @@ fn walk(
         let meta = std::fs::metadata(&full).map_err(|e| format!("{}: {e}", full.display()))?;
         if meta.is_dir() {
             if !rules.ignore(&path, true) {
-                walk(dir, &path, ancestors, rules, files, total)?;
+                beneath(root, &full)?;
+                walk(dir, &path, ancestors, w)?;
             }
             continue;
         }
         if rules.ignore(&path, false) {
             continue;
         }
+        beneath(root, &full)?;
         if !meta.is_file() {
             return Err(format!(
                 "{} is {}, not a regular file; Helm refuses it too (list it in .helmignore to leave it out)",
@@ -279,14 +316,14 @@ fn walk(
         if data.starts_with(b"\xEF\xBB\xBF") {
             data.drain(..3);
         }
-        *total += data.len() as u64;
-        if *total > MAX_CHART_CONTENT || files.len() >= super::load::MAX_CHART_FILES {
+        *w.total += data.len() as u64;
+        if *w.total > MAX_CHART_CONTENT || w.files.len() >= super::load::MAX_CHART_FILES {
             return Err(format!(
                 "the chart holds more than {MAX_CHART_CONTENT} bytes or {} files",
                 super::load::MAX_CHART_FILES
             ));
         }
-        files.push((path, data));
+        w.files.push((path, data));
     }
     ancestors.pop();
     Ok(())
@@ -406,5 +443,43 @@ mod tests {
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");
         let err = pack_dir(tmp.path()).unwrap_err();
         assert!(err.contains("sub/pipe is a FIFO"), "{err}");
+    }
+
+    /// A link leading out of the chart folder (a token beside it, a folder above) is
+    /// refused by name, whatever it is: the chart is read beneath its folder; a link
+    /// within the chart is packed as the file; one `.helmignore` leaves out is not read.
+    #[test]
+    fn a_link_out_of_the_chart_folder_is_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let chart = tmp.path().join("chart");
+        fs::create_dir(&chart).unwrap();
+        fs::write(chart.join("Chart.yaml"), "name: x\nversion: 1.0.0\n").unwrap();
+        fs::write(tmp.path().join("token"), "K10secret::server:abc\n").unwrap();
+        fs::create_dir(chart.join("files")).unwrap();
+        std::os::unix::fs::symlink("../../token", chart.join("files/token")).unwrap();
+        let err = pack_dir(&chart).unwrap_err();
+        assert!(
+            err.contains("files/token is a symbolic link leading out of the chart folder"),
+            "{err}"
+        );
+        assert!(!err.contains("K10secret"), "{err}");
+        // Left out by .helmignore: not read, so not refused.
+        fs::write(chart.join(".helmignore"), "files/token\n").unwrap();
+        assert!(pack_dir(&chart).is_ok());
+        fs::remove_file(chart.join(".helmignore")).unwrap();
+        fs::remove_file(chart.join("files/token")).unwrap();
+        // A folder linked from outside, and Chart.yaml itself linked out.
+        fs::create_dir(tmp.path().join("keys")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("keys"), chart.join("keys")).unwrap();
+        let err = pack_dir(&chart).unwrap_err();
+        assert!(err.contains("keys is a symbolic link leading out"), "{err}");
+        fs::remove_file(chart.join("keys")).unwrap();
+        fs::rename(chart.join("Chart.yaml"), tmp.path().join("Chart.yaml")).unwrap();
+        std::os::unix::fs::symlink("../Chart.yaml", chart.join("Chart.yaml")).unwrap();
+        let err = pack_dir(&chart).unwrap_err();
+        assert!(
+            err.contains("Chart.yaml is a symbolic link leading out"),
+            "{err}"
+        );
     }
 }

@@ -19,6 +19,7 @@ pub mod manifests;
 pub mod pulled;
 pub mod push;
 pub mod render;
+mod typed;
 pub mod values;
 
 use crate::input::Location;

@@ -155,7 +155,7 @@ pub fn images_of(
             scan,
             &r.chart,
             &r.name,
-            Some(&r.source),
+            Some((&r.source, &r.output)),
             &leaves,
             &deps,
         );
@@ -194,7 +194,7 @@ fn push(
     scan: found::Scan,
     chart: &str,
     name: &str,
-    source: Option<&str>,
+    source: Option<(&str, &str)>,
     leaves: &[(String, String)],
     deps: &[String],
 ) {
@@ -203,17 +203,25 @@ fn push(
         .map(|k| found::key_name(k))
         .collect();
     // The template's line of the `i`-th image found: its map's by its path when the
-    // template writes it, else the `n`-th of its key's name.
+    // template writes it, else the line of its key's name after the text written before
+    // it (an environment variable's `- name: X`, a flag's `- --helper-image`), else the
+    // `n`-th of its key's name.
     let line_of = |i: usize, output_line: usize, path: &[String]| match source {
         // A CRD file is its own output.
         None => Some(output_line),
-        Some(src)
+        Some((src, _))
             if !path.is_empty()
                 && let Some(l) = found::path_line(src, path) =>
         {
             Some(l)
         }
-        Some(src) => keys[i].as_ref().and_then(|k| {
+        Some((src, output))
+            if let Some(k) = &keys[i]
+                && let Some(l) = found::anchored_line(src, output, output_line, k) =>
+        {
+            Some(l)
+        }
+        Some((src, _)) => keys[i].as_ref().and_then(|k| {
             let nth = keys[..i].iter().filter(|x| x.as_ref() == Some(k)).count();
             let total = keys.iter().filter(|x| x.as_ref() == Some(k)).count();
             found::source_line(src, k, nth, total)

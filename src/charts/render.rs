@@ -150,70 +150,6 @@ impl Object for Files {
     }
 }
 
-/// `.Capabilities.APIVersions`.
-struct ApiVersions(Vec<String>);
-
-impl Object for ApiVersions {
-    fn type_name(&self) -> String {
-        "chartutil.VersionSet".into()
-    }
-    fn method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
-        match name {
-            "Has" => Some(match args.first().and_then(Value::as_str) {
-                Some(v) => Ok(Value::Bool(self.0.iter().any(|x| x == v))),
-                None => Err("APIVersions.Has takes one string".into()),
-            }),
-            _ => None,
-        }
-    }
-    fn to_text(&self) -> String {
-        format!("[{}]", self.0.join(" "))
-    }
-}
-
-/// `.Capabilities.KubeVersion`: fields, and printed as its version.
-struct KubeVersion(Map<String, Json>);
-
-impl Object for KubeVersion {
-    fn type_name(&self) -> String {
-        "chartutil.KubeVersion".into()
-    }
-    fn field(&self, name: &str) -> Option<Value> {
-        self.0
-            .get(name)
-            .map(|v| Value::from_json(v, Numbers::Float64))
-    }
-    fn method(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
-        (name == "String" && args.is_empty()).then(|| Ok(self.field("Version").unwrap_or_default()))
-    }
-    fn to_text(&self) -> String {
-        self.0
-            .get("Version")
-            .and_then(Json::as_str)
-            .unwrap_or("")
-            .to_string()
-    }
-}
-
-fn capabilities(k3s_version: &str, chart: &Chart) -> Value {
-    let caps = context::capabilities(k3s_version);
-    let mut m = crate::gotmpl::Map::new();
-    if let Some(Json::Object(kv)) = caps.get("KubeVersion") {
-        m.insert(
-            "KubeVersion".into(),
-            Value::Object(Rc::new(KubeVersion(kv.clone()))),
-        );
-    }
-    m.insert(
-        "APIVersions".into(),
-        Value::Object(Rc::new(ApiVersions(context::release_api_versions(chart)))),
-    );
-    if let Some(h) = caps.get("HelmVersion") {
-        m.insert("HelmVersion".into(), Value::from_json(h, Numbers::Float64));
-    }
-    Value::from(m)
-}
-
 /// One chart with the data its templates get, and its dependencies'.
 struct Node {
     chart: Rc<Chart>,
@@ -304,11 +240,8 @@ pub fn render(
     settings: &Settings,
 ) -> Result<Vec<Rendered>, ChartError> {
     let common = (
-        Value::from_json(
-            &context::release(&settings.release, &settings.namespace),
-            Numbers::Float64,
-        ),
-        capabilities(&settings.k3s_version, chart),
+        super::typed::release(&settings.release, &settings.namespace),
+        super::typed::capabilities(&settings.k3s_version, chart),
     );
     let mut all = Vec::new();
     let root = Value::from_json(&Json::Object(values.clone()), Numbers::Float64);
@@ -375,7 +308,7 @@ pub fn render(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::charts::load::tests::tgz;
 
@@ -526,7 +459,10 @@ mod tests {
     }
 
     /// A chart of `files` (under `app/`), rendered with `user` values.
-    fn render_files(files: &[(&str, &[u8])], user: Json) -> Result<Vec<Rendered>, ChartError> {
+    pub(crate) fn render_files(
+        files: &[(&str, &[u8])],
+        user: Json,
+    ) -> Result<Vec<Rendered>, ChartError> {
         let mut chart = crate::charts::load::load_archive("demo", &tgz(files)).unwrap();
         let user = user.as_object().cloned().unwrap_or_default();
         let values = crate::charts::coalesce::release_values(&mut chart, &user);

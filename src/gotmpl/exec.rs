@@ -230,6 +230,12 @@ impl<'a> Exec<'a> {
             Value::Nil => {}
             // An object that is a Go map (Helm's `.Files`): as Go's range over a map, in
             // key order.
+            // An object that is a Go slice (Helm's `.Capabilities.APIVersions`).
+            Value::Object(o) if let Some(l) = o.list() => items.extend(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, e)| (Value::Int(i as i64), e.clone())),
+            ),
             Value::Object(o) if let Some(mut entries) = o.entries() => {
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
                 items.extend(
@@ -304,6 +310,7 @@ impl<'a> Exec<'a> {
     pub(crate) fn print_value(&self, v: &Value) -> R<String> {
         Ok(match v {
             Value::Nil => "<no value>".into(),
+            Value::Object(o) => o.printed(),
             other => other.to_text(),
         })
     }

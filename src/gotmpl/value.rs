@@ -60,9 +60,25 @@ pub trait Object {
     fn entries(&self) -> Option<Vec<(String, Value)>> {
         None
     }
-    /// How `{{ . }}` prints it (Go's `fmt.Print`).
+    /// Its items when the Go type is a slice (Helm's `chartutil.VersionSet`, a `[]string`
+    /// with a `Has` method): what `range`, `len`, `index`, `slice`, Sprig's list functions,
+    /// `kindOf` (`slice`) and `toJson` see; `None` when it is not.
+    fn list(&self) -> Option<Rc<Vec<Value>>> {
+        None
+    }
+    /// Go's kind of it when it is neither a map nor a slice (`struct`, `ptr`).
+    fn kind(&self) -> &'static str {
+        "struct"
+    }
+    /// How Go's `fmt.Print` writes it handed over as a value (a function's argument:
+    /// `quote`, `print`, `toString`).
     fn to_text(&self) -> String {
         format!("{{{}}}", self.type_name())
+    }
+    /// How `{{ . }}` prints it where the template reached it through a pointer (a field of
+    /// `.Capabilities`): Go's text/template then calls a pointer receiver's `String`.
+    fn printed(&self) -> String {
+        self.to_text()
     }
 }
 
@@ -238,7 +254,14 @@ impl Value {
                 }
                 serde_json::Value::Object(o)
             }
-            Value::Object(_) => return None,
+            Value::Object(o) => match o.list() {
+                Some(l) => serde_json::Value::Array(
+                    l.iter()
+                        .map(|v| v.to_json_as(max_depth - 1, floats))
+                        .collect::<Option<Vec<_>>>()?,
+                ),
+                None => return None,
+            },
         })
     }
 
@@ -254,7 +277,17 @@ impl Value {
             Value::List(l) => !l.is_empty(),
             Value::Bytes(b) => !b.is_empty(),
             Value::Map(m) => m.try_borrow().map(|m| !m.is_empty()).unwrap_or(true),
-            Value::Object(_) => true,
+            Value::Object(o) => o.list().is_none_or(|l| !l.is_empty()),
+        }
+    }
+
+    /// The items of a slice: a list's, or those of an object that is a Go slice
+    /// ([`Object::list`]).
+    pub fn listed(&self) -> Option<Rc<Vec<Value>>> {
+        match self {
+            Value::List(l) => Some(l.clone()),
+            Value::Object(o) => o.list(),
+            _ => None,
         }
     }
 
@@ -293,7 +326,9 @@ impl Value {
             Value::String(_) => "string",
             Value::List(_) | Value::Bytes(_) => "slice",
             Value::Map(_) => "map",
-            Value::Object(_) => "struct",
+            Value::Object(o) if o.list().is_some() => "slice",
+            Value::Object(o) if o.entries().is_some() => "map",
+            Value::Object(o) => o.kind(),
         }
     }
 

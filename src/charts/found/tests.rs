@@ -159,6 +159,10 @@ fn words_that_are_not_images_are_not_named() {
         "quay.io/a/b:v1",
         "localhost:5000/x:1",
         "x/y:16",
+        // Any tag the grammar allows, after a registry or a path.
+        "ghcr.io/dapr/daprd:edge",
+        "acme/tool:stable",
+        "registry.example:5000/team/app:nightly_build",
         "a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000",
     ] {
         assert!(named(yes), "{yes}");
@@ -172,6 +176,8 @@ fn words_that_are_not_images_are_not_named() {
         "quay.io/a/b",
         "debug:true",
         "0.0.0.0:8080",
+        "ghcr.io/a/b:bad/tag",
+        "ghcr.io/a/b:-dash",
     ] {
         assert!(!named(no), "{no}");
     }
@@ -381,4 +387,15 @@ fn a_key_with_its_indentation_finds_its_own_line_of_the_template() {
         source_line("a:\n      toolkit:\n", "  toolkit:", 0, 1),
         Some(2)
     );
+}
+
+#[test]
+fn an_env_value_or_list_argument_names_its_own_template_line() {
+    let template = "containers:\n  - name: a\n    args:\n      - --level\n      - debug\n      - --helper-image\n      - {{ .Values.helper }}\n    env:\n{{- if .Values.debug }}\n      - name: DEBUG\n        value: \"1\"\n{{- end }}\n      - name: MODE\n        value: {{ .Values.mode }}\n      - name: SIDECAR_IMAGE\n        value: {{ .Values.sidecar }}\n";
+    let output = "containers:\n  - name: a\n    args:\n      - --level\n      - debug\n      - --helper-image\n      - busybox:1.36\n    env:\n      - name: MODE\n        value: fast\n      - name: SIDECAR_IMAGE\n        value: ghcr.io/acme/sidecar:edge\n";
+    assert_eq!(anchored_line(template, output, 12, "value:"), Some(16));
+    assert_eq!(anchored_line(template, output, 7, "-"), Some(7));
+    assert_eq!(anchored_line(template, output, 2, "name:"), Some(2));
+    // A name on one line of the template is found as before.
+    assert_eq!(anchored_line(template, output, 3, "args:"), None);
 }

@@ -9,6 +9,7 @@ use std::rc::Rc;
 fn list_arg(v: &Value, name: &str) -> Result<Rc<Vec<Value>>, Fail> {
     match v {
         Value::List(l) => Ok(l.clone()),
+        Value::Object(o) if let Some(l) = o.list() => Ok(l),
         Value::Nil => Ok(Rc::new(Vec::new())),
         v => Err(format!("Cannot {name} on type {}", v.type_name()).into()),
     }
@@ -187,7 +188,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("sortAlpha", |_, a| {
         want(&a, 1, "sortAlpha")?;
         let mut v: Vec<String> = match &a[0] {
-            Value::List(l) => l.iter().map(strval).collect(),
+            l if let Some(l) = l.listed() => l.iter().map(strval).collect(),
             v => vec![strval(v)],
         };
         v.sort();

@@ -32,6 +32,7 @@ pub(crate) fn go_builtins() -> HashMap<&'static str, Builtin> {
             Value::Bytes(b) => b.len(),
             Value::Map(m) => m.try_borrow().map(|m| m.len()).unwrap_or(0),
             Value::Object(o) if let Some(entries) = o.entries() => entries.len(),
+            Value::Object(o) if let Some(l) = o.list() => l.len(),
             Value::Nil => return Err("len of nil pointer".into()),
             v => return Err(format!("len of type {}", v.type_name()).into()),
         } as i64))
@@ -183,7 +184,7 @@ fn index(_: &mut dyn Caller, a: Vec<Value>) -> FResult {
     };
     for ix in &a[1..] {
         item = match &item {
-            Value::List(l) => {
+            l if let Some(l) = l.listed() => {
                 let i = index_arg(ix, l.len())?;
                 l[i].clone()
             }
@@ -250,7 +251,7 @@ fn slice(_: &mut dyn Caller, a: Vec<Value>) -> FResult {
             }
             (s.len(), s.len())
         }
-        Value::List(l) => (l.len(), l.len()),
+        l if let Some(l) = l.listed() => (l.len(), l.len()),
         Value::Nil => return Err("slice of untyped nil".into()),
         v => return Err(format!("can't slice item of type {}", v.type_name()).into()),
     };
@@ -277,7 +278,7 @@ fn slice(_: &mut dyn Caller, a: Vec<Value>) -> FResult {
         Value::String(s) => {
             Value::from(String::from_utf8_lossy(&s.as_bytes()[ix[0]..ix[1]]).into_owned())
         }
-        Value::List(l) => Value::from(l[ix[0]..ix[1]].to_vec()),
+        l if let Some(l) = l.listed() => Value::from(l[ix[0]..ix[1]].to_vec()),
         _ => Value::Nil,
     })
 }
@@ -302,7 +303,7 @@ fn kind(v: &Value) -> Kind {
 }
 
 fn comparable(v: &Value) -> bool {
-    !matches!(v, Value::List(_) | Value::Map(_) | Value::Bytes(_))
+    !matches!(v, Value::List(_) | Value::Map(_) | Value::Bytes(_)) && v.listed().is_none()
 }
 
 /// Go's `eq arg1 arg2...`: true when arg1 equals any of the others.

@@ -45,7 +45,7 @@ fn list_of_strings(v: Vec<String>) -> Value {
 /// Sprig's `strslice`: a list's items as strings (nil items skipped), or the value alone.
 pub(crate) fn strslice(v: &Value) -> Vec<String> {
     match v {
-        Value::List(l) => l
+        l if let Some(l) = l.listed() => l
             .iter()
             .filter(|x| !matches!(x, Value::Nil))
             .map(strval)
@@ -284,7 +284,7 @@ pub(super) fn add(m: &mut HashMap<&'static str, Builtin>) {
     m.insert("toStrings", |_, a| {
         want(&a, 1, "toStrings")?;
         Ok(list_of_strings(match &a[0] {
-            Value::List(l) => l.iter().map(strval).collect(),
+            l if let Some(l) = l.listed() => l.iter().map(strval).collect(),
             Value::Nil => Vec::new(),
             v => vec![strval(v)],
         }))
