@@ -126,6 +126,8 @@ pub fn plan_with_net(
     net: &NetSettings,
 ) -> Result<Plan> {
     let output = output.unwrap_or_else(|| config.output.clone());
+    // SOURCE_DATE_EPOCH set to something that is not a date is refused before anything.
+    let env_date = crate::pipeline::seal::SourceDate::from_env()?;
     // Who signs the seal, or why nothing can: before the network, before anything else.
     let signer = if options.pins_only {
         None
@@ -142,7 +144,7 @@ pub fn plan_with_net(
     }
     // Offline, the date the output records, not the environment's.
     let (date, date_note) = crate::pipeline::seal::SourceDate::resolve(
-        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        env_date.as_deref(),
         config.source_date_epoch,
         (options.offline)
             .then(|| crate::pipeline::seal::Recorded::load(&output))

@@ -104,6 +104,27 @@ impl SourceDate {
 }
 
 impl SourceDate {
+    /// `SOURCE_DATE_EPOCH` as this process's environment has it: unset is `None`; set, it
+    /// must be a date (digits, a `u64`), or it is refused, never ignored: an empty value,
+    /// `-5` or `yesterday` would date the build from the config without a word.
+    pub fn from_env() -> Result<Option<String>, SealError> {
+        SourceDate::checked(std::env::var_os("SOURCE_DATE_EPOCH").as_deref())
+    }
+
+    fn checked(value: Option<&std::ffi::OsStr>) -> Result<Option<String>, SealError> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let text = value.to_string_lossy();
+        let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        if digits && text.parse::<u64>().is_ok() {
+            return Ok(Some(text.into_owned()));
+        }
+        Err(SealError::EnvDate {
+            value: text.into_owned(),
+        })
+    }
+
     /// The date a build of a config dated `config` uses, with `SOURCE_DATE_EPOCH` set to
     /// `env` here (as it reads; a value that is not a number is ignored, as always). With
     /// `recorded` (an offline build of an output with a `manifest.json`), the output's date
@@ -122,7 +143,16 @@ impl SourceDate {
         };
         let manifest = out.join(MANIFEST);
         let Some(recorded) = recorded else {
-            return (online(), None);
+            // The environment's date over the config's: said, as the override it is.
+            let note = match (env_epoch, config) {
+                (Some(e), Some(c)) if e != c => Some(format!(
+                    "SOURCE_DATE_EPOCH={} overrides the config's source_date_epoch, {}: the build is dated from the environment",
+                    date_text(Some(e)),
+                    date_text(Some(c)),
+                )),
+                _ => None,
+            };
+            return (online(), note);
         };
         let Some(from) = recorded.from else {
             // An older seedforge's output: dated as before, said when that changes it.
@@ -196,6 +226,46 @@ impl SourceDate {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_source_date_epoch_that_is_not_a_date_is_refused_and_an_override_said() {
+        use std::ffi::OsStr;
+        for bad in [
+            "yesterday",
+            "-5",
+            "",
+            " 5",
+            "1.5",
+            "99999999999999999999999",
+        ] {
+            let err = SourceDate::checked(Some(OsStr::new(bad))).unwrap_err();
+            assert!(err.is_invalid_input(), "{bad}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("SOURCE_DATE_EPOCH={bad:?} is not a date")),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            SourceDate::checked(Some(OsStr::new("1700000000"))).unwrap(),
+            Some("1700000000".into())
+        );
+        assert_eq!(SourceDate::checked(None).unwrap(), None);
+        let out = Path::new("out");
+        let (date, note) = SourceDate::resolve(Some("1700000000"), Some(1600000000), None, out);
+        assert_eq!(date.source_date_epoch, Some(1700000000));
+        let note = note.unwrap();
+        assert!(
+            note.contains("SOURCE_DATE_EPOCH=1700000000") && note.contains("overrides"),
+            "{note}"
+        );
+        assert!(
+            SourceDate::resolve(Some("7"), Some(7), None, out)
+                .1
+                .is_none()
+        );
+        assert!(SourceDate::resolve(Some("7"), None, None, out).1.is_none());
+    }
+
     fn rec(epoch: Option<u64>, from: Option<DateFrom>) -> Option<Recorded> {
         Some(Recorded { epoch, from })
     }
@@ -205,8 +275,12 @@ mod tests {
         let out = Path::new("out");
         let (d, w) = SourceDate::resolve(Some("5"), Some(7), None, out);
         assert_eq!(d, SourceDate::new(Some(5), DateFrom::Environment));
+        // Over the config's date: said.
+        assert!(w.is_some_and(|w| w.contains("overrides")));
+        let (d, w) = SourceDate::resolve(Some("5"), None, None, out);
+        assert_eq!(d, SourceDate::new(Some(5), DateFrom::Environment));
         assert!(w.is_none());
-        let (d, _) = SourceDate::resolve(Some("x"), Some(7), None, out);
+        let (d, _) = SourceDate::resolve(None, Some(7), None, out);
         assert_eq!(d, SourceDate::new(Some(7), DateFrom::Config));
         let (d, _) = SourceDate::resolve(None, None, None, out);
         assert_eq!(d, SourceDate::new(None, DateFrom::None));
