@@ -12,9 +12,11 @@
 //!
 //! What Helm itself renders differently on every run would be normalised on both sides, each
 //! place named in [`NORMALISED`] (none of the own charts makes anything at random). Every
-//! other difference is a line of the case's report and must be listed in
-//! [`known_differences`] with its reason; a listed difference that no longer occurs fails
-//! the test too, so the list shrinks as seedforge's rendering is fixed.
+//! other difference is a line of the case's report (each place of a document, each line of
+//! a multi-line string: `tests/helm_judge_diff.rs`) and must be listed in
+//! [`known_differences`] exactly, with its reason; a listed difference that no longer occurs
+//! fails the test too, so the list shrinks as seedforge's rendering is fixed. Two refusals
+//! agree only when both name the reason and the same template and line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common::misbehave::{Answer, Server};
@@ -194,20 +196,63 @@ const CHARTS: &[Chart] = &[
 /// makes a value at random.
 const NORMALISED: &[(&str, &str, &str, &str, &str)] = &[];
 
-/// The differences seedforge's rendering has today, each with its reason: (case, the start
-/// of the difference's line in the case's report, why). A case is `FIXTURE SET` (`defaults`,
-/// `registry`, or a set's name).
-fn known_differences() -> Vec<(String, &'static str, &'static str)> {
+/// The differences seedforge's rendering has today, each pinned at its exact place with its
+/// reason: (case, the whole line of the case's report: the document, the JSON pointer and
+/// the value on each side, as [`crate::helm_judge_diff::line`] writes it, why). A case is
+/// `FIXTURE SET` (`defaults`, `registry`, or a set's name). Any other difference of the same
+/// document, or the same place with another value, is a line of its own and fails the test.
+fn known_differences() -> Vec<(String, String, &'static str)> {
     let mut out = Vec::new();
     for set in ["defaults", "registry", "sidecars"] {
         out.push((
             format!("comments-1.0.0 {set}"),
-            "Deployment comments-comments differs: /spec/template/spec/containers/0/livenessProbe/initialDelaySeconds only in seedforge's",
+            crate::helm_judge_diff::line(
+                "Deployment comments-comments",
+                "/spec/template/spec/containers/0/livenessProbe/initialDelaySeconds",
+                None,
+                Some("null"),
+            ),
             NULLS,
+        ));
+    }
+    let inner = [
+        (
+            "webapp-1.2.0 required",
+            (
+                "webapp/templates/deployment.yaml:33",
+                "install failed: execution error at (webapp/templates/deployment.yaml:33:20): an image needs its repository",
+            ),
+            (
+                "webapp/charts/kit/templates/_images.tpl:19",
+                "chart webapp: webapp/charts/kit/templates/_images.tpl:19:19 (executing webapp/templates/deployment.yaml): error calling required: an image needs its repository",
+            ),
+        ),
+        (
+            "capabilities-1.0.0 fail-if-missing",
+            (
+                "capabilities/templates/servicemonitor.yaml:1",
+                "install failed: execution error at (capabilities/templates/servicemonitor.yaml:1:11): serviceMonitor.renderMode is failIfMissing and the cluster serves no monitoring.coreos.com/v1/ServiceMonitor",
+            ),
+            (
+                "capabilities/templates/_helpers.tpl:11",
+                "chart caps: capabilities/templates/_helpers.tpl:11:4 (executing capabilities/templates/servicemonitor.yaml): error calling fail: serviceMonitor.renderMode is failIfMissing and the cluster serves no monitoring.coreos.com/v1/ServiceMonitor",
+            ),
+        ),
+    ];
+    for (case, (hp, h), (sp, s)) in inner {
+        out.push((
+            case.to_string(),
+            format!("both refuse, at other places: Helm at {hp} ({h}) / seedforge at {sp} ({s})"),
+            INNER,
         ));
     }
     out
 }
+
+/// A `required` or `fail` in a helper another template includes: Helm names the line of
+/// the outermost `include` in the template it executes, seedforge the helper's own line
+/// where the call fails (and the template it executes after it).
+const INNER: &str = "a helper's refusal named at the helper's line, Helm names the include's";
 
 /// A key the chart's values.yaml leaves empty (`initialDelaySeconds:`, null): Helm 4.2 and
 /// later drop a chart default's null when coalescing (`cleanNilValues`), so `toYaml` of the
@@ -321,72 +366,6 @@ fn shown(key: &(String, String, String)) -> String {
     }
 }
 
-/// The first places where `a` (Helm's) and `b` (seedforge's) differ, as JSON pointers.
-fn differences(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
-    if out.len() >= 3 {
-        return;
-    }
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-                match (x.get(k), y.get(k)) {
-                    (Some(u), Some(v)) => differences(u, v, &p, out),
-                    (Some(_), None) => out.push(format!("{p} only in Helm's")),
-                    (None, Some(_)) => out.push(format!("{p} only in seedforge's")),
-                    (None, None) => {}
-                }
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                differences(u, v, &format!("{at}/{i}"), out);
-            }
-        }
-        (Value::String(x), Value::String(y)) if x != y && decoded(x).zip(decoded(y)).is_some() => {
-            let (x, y) = (decoded(x).unwrap(), decoded(y).unwrap());
-            differences(
-                &Value::String(x),
-                &Value::String(y),
-                &format!("{at} (base64)"),
-                out,
-            );
-        }
-        (Value::String(x), Value::String(y))
-            if x != y && (x.contains('\n') || y.contains('\n')) =>
-        {
-            let (xl, yl): (Vec<&str>, Vec<&str>) = (x.lines().collect(), y.lines().collect());
-            let i = xl.iter().zip(&yl).take_while(|(u, v)| u == v).count();
-            out.push(format!(
-                "{at} line {}: Helm {:?} / seedforge {:?}",
-                i + 1,
-                xl.get(i).unwrap_or(&"(end)"),
-                yl.get(i).unwrap_or(&"(end)")
-            ));
-        }
-        _ if a != b => {
-            let short = |v: &Value| {
-                let s = v.to_string();
-                if s.chars().count() > 80 {
-                    format!("{}…", s.chars().take(80).collect::<String>())
-                } else {
-                    s
-                }
-            };
-            out.push(format!("{at}: Helm {} / seedforge {}", short(a), short(b)));
-        }
-        _ => {}
-    }
-}
-
-/// A Secret's base64 data that decodes to text of several lines.
-fn decoded(s: &str) -> Option<String> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
-    String::from_utf8(bytes).ok().filter(|t| t.contains('\n'))
-}
-
 /// Replaces what [`NORMALISED`] names for `fixture` in `docs`.
 fn normalise(fixture: &str, docs: &mut Docs) {
     for (f, kind, name, pointer, _) in NORMALISED {
@@ -421,9 +400,15 @@ fn compare(
     }
     let dir = match seedforge {
         Err(e) => {
+            let first = e.lines().next().unwrap_or_default();
             if helm["ok"] == true {
-                let first = e.lines().next().unwrap_or_default();
                 lines.push(format!("seedforge refuses: {first}"));
+            } else {
+                // Both refuse a set neither should: named, never taken for agreement.
+                lines.push(format!(
+                    "both refuse: Helm {} / seedforge {first}",
+                    helm["error"].as_str().unwrap_or_default()
+                ));
             }
             let all = parse(case, &helm_texts).map_or(0, |h| h.values().map(Vec::len).sum());
             return (lines, 0, all);
@@ -473,13 +458,11 @@ fn compare(
             )),
             Some(ours) => {
                 for (a, b) in docs.iter().zip(ours) {
-                    let mut d = Vec::new();
-                    differences(a, b, "", &mut d);
+                    let d = crate::helm_judge_diff::document_lines(&shown(key), a, b);
                     if d.is_empty() {
                         same += 1;
-                    } else {
-                        lines.push(format!("{} differs: {}", shown(key), d.join("; ")));
                     }
+                    lines.extend(d);
                 }
             }
         }
@@ -516,7 +499,17 @@ fn both_refuse(helm: &Value, seedforge: &Result<PathBuf, String>, why: &str) -> 
         Err(e) if !e.contains(why) => {
             lines.push(format!("seedforge refuses without naming {why:?}: {e}"));
         }
-        Err(_) => {}
+        Err(e) => {
+            // The same reason at the same place: the template and line each names.
+            if helm["ok"] != true
+                && let Some(l) = crate::helm_judge_diff::refusals_differ(
+                    helm["error"].as_str().unwrap_or_default(),
+                    e,
+                )
+            {
+                lines.push(l);
+            }
+        }
     }
     lines
 }
@@ -702,7 +695,7 @@ fn helm_renders_each_chart_as_seedforge_does() {
         for line in &lines {
             let known = known_differences
                 .iter()
-                .position(|(c, start, _)| *c == case.id && line.starts_with(start));
+                .position(|(c, pinned, _)| *c == case.id && line == pinned);
             match known {
                 Some(k) => used[k] = true,
                 None => unexplained.push(format!("{}: {line}", case.id)),
@@ -736,7 +729,7 @@ fn helm_renders_each_chart_as_seedforge_does() {
         .iter()
         .zip(&used)
         .filter(|((c, _, _), u)| !**u && cases.iter().any(|k| k.id == *c))
-        .map(|((c, start, why), _)| format!("{c}: {start} ({why})"))
+        .map(|((c, pinned, why), _)| format!("{c}: {pinned} ({why})"))
         .collect();
     if std::env::var_os("SEEDFORGE_HELM_JUDGE_KEEP").is_some() {
         let _ = work.keep();

@@ -80,6 +80,7 @@ mod man_page;
 mod mirror_platforms;
 mod modes;
 mod net_credentials;
+mod net_exit_codes;
 mod net_faults;
 mod net_proxy;
 mod offline;
