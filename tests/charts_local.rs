@@ -239,7 +239,8 @@ fn planned_digest(plan: &str, file: &str) -> String {
 /// Each bad entry stops `plan` (nothing built) with exit 2, naming the config file and
 /// the entry's line: `repo` and `path` together, a missing path, a folder without
 /// `Chart.yaml`, a file that is no chart archive, an archive without `Chart.yaml`, and a
-/// `version` or `chart` the chart's `Chart.yaml` does not say (both named).
+/// `version` or `chart` the chart's `Chart.yaml` does not say (both named), and a folder
+/// holding a symbolic link that leads out of it (named; Helm would follow it).
 #[test]
 fn a_bad_local_chart_is_refused_at_its_line() {
     let lab = lab_with("");
@@ -250,10 +251,23 @@ fn a_bad_local_chart_is_refused_at_its_line() {
         tgz_of(&[("bare/values.yaml".into(), VALUES.into())]),
     )
     .unwrap();
+    // A chart folder with a link leading out of it, to a key beside the config.
+    site_chart(&lab.lab_dir().join("charts/linked"));
+    fs::write(lab.lab_dir().join("ci.key"), "PRIVATE\n").unwrap();
+    fs::create_dir_all(lab.lab_dir().join("charts/linked/files")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../ci.key",
+        lab.lab_dir().join("charts/linked/files/ci.key"),
+    )
+    .unwrap();
     let config = lab.lab_dir().join("seedforge.yaml");
     let base = fs::read_to_string(&config).unwrap();
     let line = base.lines().count() + 1;
     for (entry, says) in [
+        (
+            "  - name: site\n    path: charts/linked\n",
+            "charts/linked/files/ci.key is a symbolic link leading out of the chart folder",
+        ),
         (
             "  - name: site\n    repo: https://charts.example.com\n    path: charts/site\n    version: 0.1.0\n",
             "give repo: (a chart repository) or path: (a chart beside the config), not both",
