@@ -205,6 +205,14 @@ impl Net {
         let url = reqwest::Url::parse(fetch.url).map_err(|e| {
             FetchError::Net(NetError::Settings(format!("{}: not a URL: {e}", fetch.url)))
         })?;
+        // Only HTTP is fetched: a file:// or ftp:// URL (a chart index naming its archive
+        // so) is a wrong input, not a host out of reach.
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Net(NetError::Settings(format!(
+                "a {}:// URL, which seedforge does not fetch: only http:// and https:// URLs are (a local file is given by its path where the config takes one)",
+                url.scheme()
+            ))));
+        }
         let client = self.client(&host_key(&url)).map_err(FetchError::Net)?;
         self.check_name(&url).map_err(FetchError::Net)?;
         let handle = self.runtime().map_err(FetchError::Net)?.handle().clone();

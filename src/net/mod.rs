@@ -467,7 +467,14 @@ pub fn classify(
     // A server that answers the TLS hello with something else (plain HTTP).
     let not_tls = matches!(tls, Some(rustls::Error::InvalidMessage(_)));
     let deadline = e.is_timeout() && started.elapsed() + Duration::from_millis(50) >= cut.after;
-    if deadline {
+    // The proxy refused the CONNECT tunnel for want of credentials (407): no retry brings
+    // them, as none does for a 407 over plain HTTP.
+    let proxy_auth = message.contains("proxy authorization required");
+    if proxy_auth {
+        message = format!(
+            "{message}: the proxy answered the CONNECT tunnel with 407 Proxy Authentication Required; give its user and password in HTTPS_PROXY (http://USER:PASSWORD@HOST:PORT)"
+        );
+    } else if deadline {
         message = cut.describe();
     } else if e.is_timeout() && e.is_connect() {
         message = format!(
@@ -483,6 +490,7 @@ pub fn classify(
     Problem {
         transient: !untrusted
             && !not_tls
+            && !proxy_auth
             && (!deadline || cut.transient())
             && !e.is_redirect()
             && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()),
