@@ -118,8 +118,8 @@ pub(crate) struct PlanArgs {
     rotate_ca: bool,
 }
 
-pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
-    let net = net::settings(&a.ca_files)?;
+/// The config as `build` reads it, with the command line's export settings over it.
+fn build_config(g: &Global, a: &BuildArgs) -> Result<Config, CliError> {
     let mut config = Config::load(&a.config.config)?;
     config.register_secrets(&g.secrets);
     if let Some(split) = a.export_split {
@@ -131,11 +131,6 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         }
         config.export_split = Some(split);
     }
-    if a.rotate_ca && a.locked {
-        return Err(CliError::Usage(
-            "--rotate-ca changes the CA seedforge.lock records, which --locked forbids: rotate without --locked".into(),
-        ));
-    }
     if let Some(percent) = a.export_parity {
         if config.export_split.is_none() {
             return Err(CliError::Usage(format!(
@@ -145,6 +140,17 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
         }
         config.export_parity = Some(percent);
     }
+    Ok(config)
+}
+
+pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
+    let net = net::settings(&a.ca_files)?;
+    if a.rotate_ca && a.locked {
+        return Err(CliError::Usage(
+            "--rotate-ca changes the CA seedforge.lock records, which --locked forbids: rotate without --locked".into(),
+        ));
+    }
+    let config = build_config(g, a)?;
     let options = plan::PlanOptions {
         locked: a.locked,
         offline: a.offline,
@@ -168,7 +174,9 @@ pub(crate) fn build(g: &Global, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let _lock = {
         let lock = lock_output(g, &plan.output, !a.no_wait)?;
         if lock.waited() {
-            // The other build may have changed the folder the plan was made against.
+            // The other build (or an apply) may have changed the folder the plan was made
+            // against, and the config beside it: both read again.
+            let config = build_config(g, a)?;
             plan = plan::plan_with_net(&config, a.out.clone(), options, &net)?;
         }
         lock
