@@ -66,6 +66,18 @@ pub(crate) struct ServeArgs {
     no_wait: bool,
 }
 
+/// The build lock as `serve` holds it.
+struct Held(seedforge::pipeline::build_lock::BuildLock);
+
+impl seedforge::serve::lock::HeldLock for Held {
+    fn still_at_path(&self) -> bool {
+        self.0.still_at_path()
+    }
+    fn writer_waits(&self) -> bool {
+        self.0.writer_waits()
+    }
+}
+
 pub(crate) fn serve_cmd(g: &Global, a: &ServeArgs) -> Result<ExitCode, CliError> {
     // OUT read under its build lock, shared, from before its first read: never an output
     // a build is writing; held while serving, and yielded to each writer that waits.
@@ -107,7 +119,18 @@ pub(crate) fn serve_cmd(g: &Global, a: &ServeArgs) -> Result<ExitCode, CliError>
             ..Limits::default()
         },
     };
-    let server = Server::bind(&options)?.holding(lock);
+    let how = seedforge::serve::lock::OutputLock {
+        file_name: seedforge::pipeline::build_lock::LOCK_FILE_NAME,
+        acquire_shared: Box::new(|out: &Path, on_wait: &mut dyn FnMut()| {
+            seedforge::pipeline::build_lock::BuildLock::acquire_shared(out, true, &mut |_| {
+                on_wait()
+            })
+            .map(|l| l.map(|l| Box::new(Held(l)) as Box<dyn seedforge::serve::lock::HeldLock>))
+            .map_err(|e| e.to_string())
+        }),
+    };
+    let lock = lock.map(|l| Box::new(Held(l)) as Box<dyn seedforge::serve::lock::HeldLock>);
+    let server = Server::bind(&options)?.holding(lock, how);
     let addr = server
         .local_addr()
         .map_err(|source| seedforge::serve::ServeError::Listen {

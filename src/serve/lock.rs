@@ -4,7 +4,7 @@
 //! fails with 75; without, it waits).
 //!
 //! A registry runs for days, so it does not keep a waiting writer out: a thread looks for
-//! one a few times a second ([`BuildLock::writer_waits`]); when one waits, `serve` lets the
+//! one a few times a second ([`HeldLock::writer_waits`]); when one waits, `serve` lets the
 //! lock go and answers every new request `503` with `Retry-After` until the writer is done
 //! (downloads under way go on from the files they opened), then takes the lock again and
 //! serves `OUT` as the writer left it: the new seal of a build or `apply`, or a layout after
@@ -12,7 +12,7 @@
 //! without one (never built into) is served unlocked until one appears.
 
 use super::State;
-use crate::pipeline::build_lock::{BuildLock, LOCK_FILE_NAME};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,9 +20,31 @@ use std::time::Duration;
 /// How often the thread looks for a waiting writer.
 const POLL: Duration = Duration::from_millis(200);
 
+/// The output's lock as `serve` holds it: taken shared, given up to a writer that waits.
+/// The build lock is the pipeline's; the command line hands it over as this, with
+/// [`OutputLock`] to take it again.
+pub trait HeldLock: Send {
+    /// The lock file is still the one at the output's path (not replaced by `apply`'s
+    /// rename, nor removed).
+    fn still_at_path(&self) -> bool;
+    /// Another command waits to take the lock to write.
+    fn writer_waits(&self) -> bool;
+}
+
+/// How `serve` takes the output's lock again after giving it up.
+pub struct OutputLock {
+    /// The lock file's name in the output.
+    pub file_name: &'static str,
+    /// Takes the lock of the output at the path, shared, waiting for a writer (the callback
+    /// is told once when it waits); `None` when the output has no lock file.
+    #[allow(clippy::type_complexity)]
+    pub acquire_shared:
+        Box<dyn Fn(&Path, &mut dyn FnMut()) -> Result<Option<Box<dyn HeldLock>>, String> + Send>,
+}
+
 /// Holds `lock` for `state`'s output for as long as the process serves, yielding it to
 /// each writer that waits for it.
-pub(super) fn watch(state: Arc<State>, mut lock: Option<BuildLock>) {
+pub(super) fn watch(state: Arc<State>, mut lock: Option<Box<dyn HeldLock>>, how: OutputLock) {
     loop {
         std::thread::sleep(POLL);
         let yield_to_writer = match &lock {
@@ -34,7 +56,7 @@ pub(super) fn watch(state: Arc<State>, mut lock: Option<BuildLock>) {
             }
             // Replaced or removed under us (`apply`, `clean`): the lock at the path now.
             Some(_) => false,
-            None if state.out.join(LOCK_FILE_NAME).exists() => false,
+            None if state.out.join(how.file_name).exists() => false,
             // No lock file: nothing to hold.
             None => continue,
         };
@@ -47,7 +69,7 @@ pub(super) fn watch(state: Arc<State>, mut lock: Option<BuildLock>) {
             );
         }
         let mut said = false;
-        let taken = BuildLock::acquire_shared(&state.out, true, &mut |_| {
+        let taken = (how.acquire_shared)(&state.out, &mut || {
             if !yield_to_writer {
                 state.paused.store(true, Ordering::SeqCst);
                 said = true;

@@ -45,7 +45,7 @@ mod catalog;
 mod content;
 mod handle;
 mod limits;
-mod lock;
+pub mod lock;
 mod reach;
 mod referrers;
 mod routes;
@@ -133,7 +133,7 @@ pub struct Server {
     tls: Option<Arc<tls::Certs>>,
     state: Arc<State>,
     images: usize,
-    lock: Option<crate::pipeline::build_lock::BuildLock>,
+    lock: Option<(Option<Box<dyn lock::HeldLock>>, lock::OutputLock)>,
 }
 
 /// Why the server stopped.
@@ -209,9 +209,14 @@ impl Server {
     }
 
     /// Serves holding `lock`, `OUT`'s build lock taken shared before [`Server::bind`]
-    /// read it, and yields it to each writer that waits for it ([`lock`]).
-    pub fn holding(mut self, lock: Option<crate::pipeline::build_lock::BuildLock>) -> Server {
-        self.lock = lock;
+    /// read it, and yields it to each writer that waits for it, taking it again with `how`
+    /// ([`lock`]).
+    pub fn holding(
+        mut self,
+        lock: Option<Box<dyn lock::HeldLock>>,
+        how: lock::OutputLock,
+    ) -> Server {
+        self.lock = Some((lock, how));
         self
     }
 
@@ -233,12 +238,11 @@ impl Server {
             .thread_name("seedforge-serve")
             .build()
             .map_err(ServeError::Runtime)?;
-        {
+        if let Some((lock, how)) = self.lock {
             let state = self.state.clone();
-            let lock = self.lock;
             std::thread::Builder::new()
                 .name("seedforge-serve-lock".into())
-                .spawn(move || lock::watch(state, lock))
+                .spawn(move || lock::watch(state, lock, how))
                 .map_err(ServeError::Runtime)?;
         }
         runtime.block_on(async move {
