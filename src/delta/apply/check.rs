@@ -9,6 +9,11 @@ use super::*;
 pub(super) struct DeltaFacts {
     #[serde(default)]
     pub(super) changes: Option<crate::delta::changes::Changes>,
+    /// The cluster whose far side the receipt was of, and why the delta was made.
+    #[serde(default)]
+    pub(super) base_cluster: Option<String>,
+    #[serde(default)]
+    pub(super) reason: Option<String>,
     #[serde(default)]
     pub(super) repairs: Vec<String>,
     pub(super) format: String,
@@ -387,23 +392,14 @@ pub fn verify(
         e => e,
     })?;
     let delta = check_delta(dir)?;
-    let doc = crate::input::read_found(&dir.join(DELTA_JSON), crate::input::Kind::Manifest)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    let text_of = |key: &str| {
-        (doc.as_ref())
-            .and_then(|v| v.get(key)?.as_str())
-            .map(str::to_string)
-    };
-    let base_cluster = text_of("base_cluster");
     let record = Record {
         cluster: delta.target_cluster.clone(),
-        base_cluster,
+        base_cluster: delta.facts.base_cluster.clone(),
         base_receipt: delta.facts.base_receipt.clone(),
         base_manifest_sha256: delta.facts.base_manifest_sha256.clone(),
         k3s_version: delta.target_k3s.clone(),
         changes: delta.facts.changes.clone(),
-        reason: text_of("reason"),
+        reason: delta.facts.reason.clone(),
     };
     Ok(DeltaCheck {
         record,
