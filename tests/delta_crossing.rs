@@ -16,6 +16,14 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+/// `seedforge apply DELTA --to fixtures/lab/out` on the far side `far`.
+fn apply_on(far: &Path, delta: impl AsRef<std::ffi::OsStr>) -> Cmd {
+    common::far_side(far)
+        .arg("apply")
+        .arg(delta)
+        .args(["--to", "fixtures/lab/out"])
+}
+
 /// Debian's Chromium, headless, renders `page` to a screenshot and an A4 PDF in `work`;
 /// gives the PDF's text (`pdftotext`). None (failing under `CI=true`) without them.
 fn rendered(page: &Path, work: &Path) -> Option<String> {
@@ -137,12 +145,7 @@ fn a_medium_made_for_one_cluster_is_refused_by_another_clusters_far_side() {
     assert_eq!(made["cluster"], "lab", "{made:#}");
     assert_eq!(made["base_cluster"], "site8", "{made:#}");
     let before = fs::read(far_out.join("SHA256SUMS")).unwrap();
-    let applied = common::far_side(&far)
-        .arg("apply")
-        .arg(lab.root().join("d2"))
-        .args(["--to", "fixtures/lab/out"])
-        .expect(2)
-        .run();
+    let applied = apply_on(&far, lab.root().join("d2")).expect(2).run();
     assert!(
         applied
             .stderr
@@ -154,10 +157,8 @@ fn a_medium_made_for_one_cluster_is_refused_by_another_clusters_far_side() {
     );
     assert_eq!(fs::read(far_out.join("SHA256SUMS")).unwrap(), before);
     // Said on purpose: the far side becomes cluster `lab`'s, as the near side built it.
-    common::far_side(&far)
-        .arg("apply")
-        .arg(lab.root().join("d2"))
-        .args(["--to", "fixtures/lab/out", "--allow-other-cluster"])
+    apply_on(&far, lab.root().join("d2"))
+        .args(["--allow-other-cluster"])
         .run();
     crate::delta::assert_same_output(&far_out, &lab.out_dir());
 }
@@ -189,12 +190,7 @@ fn what_a_delta_says_it_changes_is_checked_against_what_it_carries() {
     fs::write(&doc_path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     agree(&delta, "delta.json");
     let before = fs::read(far_out.join("SHA256SUMS")).unwrap();
-    let refused = common::far_side(&far)
-        .arg("apply")
-        .arg(&delta)
-        .args(["--to", "fixtures/lab/out"])
-        .expect(1)
-        .run();
+    let refused = apply_on(&far, &delta).expect(1).run();
     assert!(
         refused
             .stderr
@@ -210,12 +206,7 @@ fn what_a_delta_says_it_changes_is_checked_against_what_it_carries() {
     // As made: applied, the change reported as the far side computed it.
     fs::write(&doc_path, &original).unwrap();
     agree(&delta, "delta.json");
-    let applied = common::far_side(&far)
-        .arg("apply")
-        .arg(&delta)
-        .args(["--to", "fixtures/lab/out", "--json"])
-        .run()
-        .json();
+    let applied = apply_on(&far, &delta).args(["--json"]).run().json();
     assert_eq!(
         applied["changes"]["files"]["added"],
         serde_json::json!(["files/etc/motd.txt"]),
@@ -368,12 +359,7 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
     );
     let far_out = far.join("fixtures/lab/out");
     let before = fs::read(far_out.join("SHA256SUMS")).unwrap();
-    let applied = common::far_side(&far)
-        .arg("apply")
-        .arg(&delta)
-        .args(["--to", "fixtures/lab/out"])
-        .expect(1)
-        .run();
+    let applied = apply_on(&far, &delta).expect(1).run();
     assert!(
         applied.stderr.contains("was changed since it was signed"),
         "{}",
@@ -382,11 +368,7 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
     assert_eq!(fs::read(far_out.join("SHA256SUMS")).unwrap(), before);
     fs::write(&doc_path, &original).unwrap();
     agree(&delta, "delta.json");
-    common::far_side(&far)
-        .arg("apply")
-        .arg(&delta)
-        .args(["--to", "fixtures/lab/out"])
-        .run();
+    apply_on(&far, &delta).run();
 
     // Made where only the public key is: the record is not signed, and that is said.
     fs::remove_file(dir.join("seal.key")).unwrap();
