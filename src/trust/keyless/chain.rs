@@ -346,6 +346,21 @@ impl Entry {
     }
 }
 
+/// The certificates of a trusted root that signed one leaf ([`Authorities::issuers`]).
+#[derive(Default)]
+pub(super) struct Issuers {
+    /// Each certificate (DER) whose key verifies the leaf's signature.
+    certs: Vec<Vec<u8>>,
+    /// Their keys (SubjectPublicKeyInfo, DER), each once.
+    pub(super) keys: Vec<Vec<u8>>,
+}
+
+impl Issuers {
+    fn signed_by(&self, der: &[u8]) -> bool {
+        self.certs.iter().any(|c| c.as_slice() == der)
+    }
+}
+
 impl Authorities {
     /// The Fulcio authorities of `root`, their links verified.
     pub(super) fn new(root: &SigstoreRoot) -> Authorities {
@@ -401,6 +416,7 @@ impl Authorities {
     pub(super) fn verify_path(
         &self,
         leaf: &[u8],
+        issuers: &Issuers,
         carried: &[Vec<u8>],
         t: i64,
         from: TimeFrom,
@@ -457,9 +473,7 @@ impl Authorities {
         }
         let signers: Vec<&[u8]> = candidates
             .into_iter()
-            .filter(|der| {
-                parse(der).is_ok_and(|c| leaf_cert.verify_signature(Some(c.public_key())).is_ok())
-            })
+            .filter(|der| issuers.signed_by(der))
             .collect();
         if signers.is_empty() {
             return Err(refused(format!(
@@ -484,27 +498,35 @@ impl Authorities {
         Err(first.unwrap_or_else(|| refused("no certificate path to a root of the trusted root")))
     }
 
-    /// The SubjectPublicKeyInfo (DER) of each certificate of the root that signed `leaf`
-    /// (DER): bears its issuer's name, and its key verifies the leaf's signature.
-    pub(super) fn issuer_keys(&self, leaf: &[u8]) -> Vec<Vec<u8>> {
+    /// The certificates of the root that signed `leaf` (DER): each bears its issuer's name
+    /// and its key verifies the leaf's signature. Found once a check, so the leaf's
+    /// signature (P-384 for Fulcio's, the costliest verification of a keyless check) is
+    /// verified once, and the SCTs and the path at every signing time use the result.
+    pub(super) fn issuers(&self, leaf: &[u8]) -> Issuers {
+        let mut issuers = Issuers::default();
         let Ok(leaf) = parse(leaf) else {
-            return Vec::new();
+            return issuers;
         };
-        let mut keys: Vec<Vec<u8>> = Vec::new();
         for entry in &self.entries {
             for (der, subject) in entry.certs.iter().zip(&entry.subjects) {
-                if subject.as_slice() != leaf.issuer().as_raw() {
+                if subject.as_slice() != leaf.issuer().as_raw() || issuers.signed_by(der) {
                     continue;
                 }
                 if let Ok(c) = parse(der)
                     && leaf.verify_signature(Some(c.public_key())).is_ok()
-                    && !keys.iter().any(|k| k.as_slice() == c.public_key().raw)
                 {
-                    keys.push(c.public_key().raw.to_vec());
+                    issuers.certs.push(der.clone());
+                    if !issuers
+                        .keys
+                        .iter()
+                        .any(|k| k.as_slice() == c.public_key().raw)
+                    {
+                        issuers.keys.push(c.public_key().raw.to_vec());
+                    }
                 }
             }
         }
-        keys
+        issuers
     }
 
     /// Why no certificate of a CA entry valid at `t` bears the leaf's issuer's name.

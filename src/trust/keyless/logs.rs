@@ -39,12 +39,15 @@ pub(super) fn check(
 /// The SCTs of `leaf` (DER), checked before the verifier's checks (as the verifier checked
 /// its one SCT before the signature). A leaf no certificate of the root signed is left to
 /// the path check, which refuses it naming its issuer.
-pub(super) fn check_leaf_scts(leaf: &[u8], root: &TrustedRoot) -> Result<(), KeylessError> {
-    let issuers = root.authorities.issuer_keys(leaf);
-    if issuers.is_empty() {
+pub(super) fn check_leaf_scts(
+    leaf: &[u8],
+    issuers: &super::chain::Issuers,
+    root: &TrustedRoot,
+) -> Result<(), KeylessError> {
+    if issuers.keys.is_empty() {
         return Ok(());
     }
-    check_scts(leaf, &issuers, &root.root)
+    check_scts(leaf, &issuers.keys, &root.root)
 }
 
 fn refused(reason: impl Into<String>) -> KeylessError {

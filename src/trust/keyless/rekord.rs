@@ -169,8 +169,14 @@ pub(super) fn verify(
         ));
     }
     // The path from the trusted root alone, at that time.
-    root.authorities
-        .verify_path(leaf, &e.certs[1..], t, super::chain::TimeFrom::Log)?;
+    let issuers = root.authorities.issuers(leaf);
+    root.authorities.verify_path(
+        leaf,
+        &issuers,
+        &e.certs[1..],
+        t,
+        super::chain::TimeFrom::Log,
+    )?;
     // The signature over the payload, with the leaf's key.
     let (_, parsed) = X509Certificate::from_der(leaf)
         .map_err(|err| refused(format!("the signing certificate does not parse ({err})")))?;

@@ -200,8 +200,11 @@ pub(super) fn check(
             .iter()
             .any(|i| i.issuer == IssuerMatch::Absent && i.matches(&cert.subjects, None));
     // The SCTs are checked in logs.rs (one verified SCT of a listed log suffices).
+    // The root's certificates that signed the leaf, its signature verified once for the
+    // SCTs and the path at every signing time.
+    let issuers = root.authorities.issuers(leaf);
     if !legacy {
-        super::logs::check_leaf_scts(leaf, root)?;
+        super::logs::check_leaf_scts(leaf, &issuers, root)?;
     }
     let policy = VerificationPolicy::any_identity().skip_sct();
     let run = |policy: &VerificationPolicy| -> Result<_, KeylessError> {
@@ -232,7 +235,8 @@ pub(super) fn check(
             } else {
                 super::chain::TimeFrom::Timestamp
             };
-            root.authorities.verify_path(leaf, carried, t, from)?;
+            root.authorities
+                .verify_path(leaf, &issuers, carried, t, from)?;
         }
         Ok(())
     };
