@@ -189,17 +189,23 @@ fn enable(chart: &mut Chart, top: &Map<String, Value>, path: &str) {
         }
     }
     let tags = table(top, "tags");
+    // Chart.yaml's dependencies as Helm leaves them in the chart's metadata (`.Chart.Dependencies`):
+    // the alias as the name, `enabled`, the disabled ones gone.
+    let mut metadata: Vec<(String, Map<String, Value>)> = Vec::new();
+    let mut disabled: Vec<String> = Vec::new();
     for req in &declared {
         let Some(name) = req.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        let Some(dep) = found.iter().find(|d| d.name == name) else {
             continue;
         };
         let alias = req
             .get("alias")
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty());
+        let mut entry = req.clone();
+        let shown = alias.unwrap_or(name).to_string();
+        entry.insert("name".into(), Value::String(shown.clone()));
+        entry.insert("enabled".into(), Value::Bool(true));
+        let dep = found.iter().find(|d| d.name == name);
         let mut enabled = true;
         if let (Some(tags), Some(Value::Array(want))) = (tags, req.get("tags")) {
             let (mut has_true, mut has_false) = (false, false);
@@ -224,9 +230,14 @@ fn enable(chart: &mut Chart, top: &Map<String, Value>, path: &str) {
                 }
             }
         }
+        metadata.push((shown.clone(), entry));
         if !enabled {
+            disabled.push(shown);
             continue;
         }
+        let Some(dep) = dep else {
+            continue;
+        };
         let mut dep = dep.clone();
         if let Some(alias) = alias {
             dep.name = alias.to_string();
@@ -239,6 +250,16 @@ fn enable(chart: &mut Chart, top: &Map<String, Value>, path: &str) {
     }
     kept.sort_by(|a, b| a.name.cmp(&b.name));
     chart.dependencies = kept;
+    if matches!(chart.metadata.get("dependencies"), Some(Value::Array(_))) {
+        let listed = metadata
+            .into_iter()
+            .filter(|(name, _)| !disabled.contains(name))
+            .map(|(_, m)| Value::Object(m))
+            .collect();
+        chart
+            .metadata
+            .insert("dependencies".into(), Value::Array(listed));
+    }
 }
 
 /// `import-values`, deepest first: each dependency's exported values merged under the

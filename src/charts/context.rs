@@ -1,6 +1,5 @@
 //! What a template sees besides `.Values`, as Helm builds it for `helm template` on the
-//! cluster's k3s release: `.Release`, `.Chart` (Chart.yaml's fields under Go's
-//! capitalised names), `.Template`, `.Capabilities` (the k3s release's Kubernetes
+//! cluster's k3s release: `.Template`, `.Capabilities` (the k3s release's Kubernetes
 //! version, the API versions a k3s cluster serves and those the chart's own CRDs add,
 //! Helm's version) and `.Files` (the
 //! chart's files but its own parts, read by exact path: a path that leaves the chart is
@@ -11,73 +10,6 @@ use serde_json::{Map, Value, json};
 
 /// The Helm release the engine stands in for (`HelmVersion`).
 pub const HELM_VERSION: &str = "v3.18.4";
-
-/// Chart.yaml's keys and the names Helm's `chart.Metadata` gives them in templates.
-const METADATA_FIELDS: [(&str, &str); 17] = [
-    ("name", "Name"),
-    ("home", "Home"),
-    ("sources", "Sources"),
-    ("version", "Version"),
-    ("description", "Description"),
-    ("keywords", "Keywords"),
-    ("maintainers", "Maintainers"),
-    ("icon", "Icon"),
-    ("apiVersion", "APIVersion"),
-    ("condition", "Condition"),
-    ("tags", "Tags"),
-    ("appVersion", "AppVersion"),
-    ("deprecated", "Deprecated"),
-    ("annotations", "Annotations"),
-    ("kubeVersion", "KubeVersion"),
-    ("dependencies", "Dependencies"),
-    ("type", "Type"),
-];
-
-/// `.Chart`: Chart.yaml's fields under their Go names (a missing one is its zero value,
-/// as a Go struct has it), and `IsRoot`.
-pub fn chart(chart: &Chart, is_root: bool) -> Value {
-    let mut out = Map::new();
-    for (yaml, go) in METADATA_FIELDS {
-        let v = chart.metadata.get(yaml).cloned();
-        let v = match (go, v) {
-            // The alias a parent gives is the chart's name in templates.
-            ("Name", _) => Value::String(chart.name.clone()),
-            ("Maintainers", Some(Value::Array(items))) => Value::Array(
-                items
-                    .iter()
-                    .map(|m| {
-                        let f = |k: &str| m.get(k).cloned().unwrap_or(Value::String(String::new()));
-                        json!({"Name": f("name"), "Email": f("email"), "URL": f("url")})
-                    })
-                    .collect(),
-            ),
-            ("Dependencies", Some(Value::Array(items))) => Value::Array(
-                items
-                    .iter()
-                    .map(|d| {
-                        let f = |k: &str| d.get(k).cloned().unwrap_or(Value::String(String::new()));
-                        json!({
-                            "Name": f("name"), "Version": f("version"), "Repository": f("repository"),
-                            "Condition": f("condition"), "Tags": d.get("tags").cloned().unwrap_or(Value::Null),
-                            "Enabled": true, "ImportValues": d.get("import-values").cloned().unwrap_or(Value::Null),
-                            "Alias": f("alias"),
-                        })
-                    })
-                    .collect(),
-            ),
-            (_, Some(Value::Number(n))) => Value::String(n.to_string()),
-            (_, Some(v)) => v,
-            ("Deprecated", None) => Value::Bool(false),
-            ("Sources" | "Keywords" | "Maintainers" | "Dependencies" | "Annotations", None) => {
-                Value::Null
-            }
-            (_, None) => Value::String(String::new()),
-        };
-        out.insert(go.to_string(), v);
-    }
-    out.insert("IsRoot".into(), Value::Bool(is_root));
-    Value::Object(out)
-}
 
 /// `.Template` of the template at `name` (`top/templates/x.yaml`).
 pub fn template(name: &str, base_path: &str) -> Value {
@@ -546,18 +478,6 @@ mod tests {
             c.files.insert(p.into(), d.as_bytes().to_vec());
         }
         c
-    }
-
-    #[test]
-    fn the_chart_object_has_go_names() {
-        let v = chart(&demo(), true);
-        assert_eq!(v["Name"], "demo");
-        assert_eq!(v["Version"], "1.2.3");
-        assert_eq!(v["AppVersion"], "2.1");
-        assert_eq!(v["Maintainers"][0]["Name"], "a");
-        assert_eq!(v["Maintainers"][0]["Email"], "");
-        assert_eq!(v["Type"], "");
-        assert_eq!(v["IsRoot"], true);
     }
 
     #[test]

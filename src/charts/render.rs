@@ -172,10 +172,7 @@ fn nodes(
 ) -> Value {
     let rc = Rc::new(chart.clone());
     let mut data = crate::gotmpl::Map::new();
-    data.insert(
-        "Chart".into(),
-        Value::from_json(&context::chart(chart, is_root), Numbers::Float64),
-    );
+    data.insert("Chart".into(), super::typed::chart(chart, is_root));
     data.insert(
         "Files".into(),
         Value::Object(Rc::new(Files::of(rc.clone()))),

@@ -80,6 +80,21 @@ pub trait Object {
     fn printed(&self) -> String {
         self.to_text()
     }
+    /// Go's `encoding/json` of it (`toJson`, `toYaml`): a slice's items (a Go struct's
+    /// fields under their `json` tags, where the object says so); `None` when it has no JSON
+    /// form here.
+    fn to_json(&self, max_depth: usize, floats: bool) -> Option<serde_json::Value> {
+        let l = self.list()?;
+        l.iter()
+            .map(|v| v.to_json_as(max_depth.checked_sub(1)?, floats))
+            .collect::<Option<Vec<_>>>()
+            .map(serde_json::Value::Array)
+    }
+    /// What `index` gives for a key a Go map object does not hold: its element type's
+    /// zero value (`""` for a `map[string]string`).
+    fn missing(&self) -> Value {
+        Value::Nil
+    }
 }
 
 impl fmt::Debug for Value {
@@ -254,14 +269,7 @@ impl Value {
                 }
                 serde_json::Value::Object(o)
             }
-            Value::Object(o) => match o.list() {
-                Some(l) => serde_json::Value::Array(
-                    l.iter()
-                        .map(|v| v.to_json_as(max_depth - 1, floats))
-                        .collect::<Option<Vec<_>>>()?,
-                ),
-                None => return None,
-            },
+            Value::Object(o) => o.to_json(max_depth, floats)?,
         })
     }
 
@@ -277,7 +285,11 @@ impl Value {
             Value::List(l) => !l.is_empty(),
             Value::Bytes(b) => !b.is_empty(),
             Value::Map(m) => m.try_borrow().map(|m| !m.is_empty()).unwrap_or(true),
-            Value::Object(o) => o.list().is_none_or(|l| !l.is_empty()),
+            Value::Object(o) => match (o.list(), o.entries()) {
+                (Some(l), _) => !l.is_empty(),
+                (None, Some(e)) => !e.is_empty(),
+                (None, None) => true,
+            },
         }
     }
 

@@ -215,7 +215,7 @@ fn index(_: &mut dyn Caller, a: Vec<Value>) -> FResult {
                 entries
                     .into_iter()
                     .find(|(key, _)| key.as_str() == &**k)
-                    .map_or(Value::Nil, |(_, v)| v)
+                    .map_or_else(|| o.missing(), |(_, v)| v)
             }
             Value::Nil => return Err("index of untyped nil".into()),
             v => return Err(format!("can't index item of type {}", v.type_name()).into()),
