@@ -312,7 +312,6 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
             output: &'a Path,
             steps: &'a [seedforge::pipeline::steps::Step],
             images: Vec<[String; 2]>,
-            warnings: &'a [String],
             #[serde(skip_serializing_if = "Option::is_none")]
             upgrade: Option<&'a seedforge::delta::upgrade::UpgradePlan>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -324,7 +323,6 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
             &PlanJson {
                 output: &plan.output,
                 steps: &plan.steps,
-                warnings: &plan.warnings,
                 upgrade: upgrade.as_ref(),
                 upgrade_path: path.as_ref(),
                 images: plan

@@ -97,7 +97,12 @@ pub(super) fn pki_cmd(g: &Global, a: &PkiArgs) -> Result<ExitCode, CliError> {
         document::warn(g, w);
     }
     if g.json {
-        print_json(g, Kind::Pki, &report);
+        // Its warnings were said just above, and so are the document's own.
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(fields) = doc.as_object_mut() {
+            fields.remove("warnings");
+        }
+        print_json(g, Kind::Pki, &doc);
     } else if !g.quiet {
         print_report(&report);
     }

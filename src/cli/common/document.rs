@@ -3,14 +3,15 @@
 //! (`"warnings"`), both added here for every document, so no command can leave them out.
 //! Each kind has a JSON Schema, `docs/schemas/KIND.vVERSION.json`.
 //!
-//! Warnings reach the document through one sink: [`warn`] (what the commands say with
-//! `warning: …` on stderr), the progress [`Reporter`](seedforge::Reporter)'s `warning`,
-//! the library's `tracing` warnings ([`WarningLayer`]) and the modes a file system refused
-//! ([`super::modes`]). [`print_json`] drains it into the document it prints.
+//! Warnings reach the document through one sink ([`super::sink`]): [`warn`] (what the
+//! commands say with `warning: …` on stderr), the progress
+//! [`Reporter`](seedforge::Reporter)'s `warning`, the library's `tracing` warnings
+//! ([`WarningLayer`]) and the modes a file system refused ([`super::modes`]).
+//! [`print_json`] drains it into the document it prints.
 
 use super::Global;
+use super::sink::{record, take};
 use serde::Serialize;
-use std::sync::Mutex;
 
 /// Declares the document kinds: each variant with its name and its version.
 macro_rules! kinds {
@@ -101,31 +102,12 @@ impl Kind {
     }
 }
 
-/// The warnings said so far and not yet put into a document.
-static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Records a warning for the next JSON document (already scrubbed of the run's secrets);
-/// prints nothing.
-pub(crate) fn record(message: &str) {
-    if let Ok(mut w) = WARNINGS.lock() {
-        w.push(message.to_owned());
-    }
-}
-
 /// Says `message` as `warning: …` on stderr, scrubbed of the run's secrets, and records it
 /// for the JSON document.
 pub(crate) fn warn(g: &Global, message: &str) {
     let message = g.secrets.scrub(message);
     errln!("warning: {message}");
     record(&message);
-}
-
-/// The warnings recorded since the last document.
-fn take() -> Vec<String> {
-    WARNINGS
-        .lock()
-        .map(|mut w| std::mem::take(&mut *w))
-        .unwrap_or_default()
 }
 
 /// Prints `value` as the JSON document of `kind`: the modes refused so far are said first
@@ -154,16 +136,36 @@ pub(crate) fn emit(kind: Kind, value: &impl Serialize) {
 }
 
 /// The document: `schema`, the fields of `value` (an object; anything else is put under
-/// `value`, which no command prints), then `warnings`, which replaces a field of the same
-/// name (the warnings a report listed itself are among the run's).
-fn document(kind: Kind, value: serde_json::Value, warnings: Vec<String>) -> serde_json::Value {
+/// `value`, which no command prints), then `warnings`, the run's.
+///
+/// A report never carries a `warnings` field of its own: what it has to warn of is said
+/// through [`warn`] and so is among the run's. One that does is a mistake of the command
+/// that prints it, which the tests' (debug) builds stop at; a release build keeps its
+/// entries the run's warnings lack rather than drop them.
+fn document(kind: Kind, value: serde_json::Value, mut warnings: Vec<String>) -> serde_json::Value {
     let mut doc = serde_json::Map::new();
     doc.insert("schema".into(), kind.schema().into());
     match value {
         serde_json::Value::Object(fields) => {
             for (k, v) in fields {
-                if k != "schema" && k != "warnings" {
-                    doc.insert(k, v);
+                match k.as_str() {
+                    "schema" => {}
+                    "warnings" => {
+                        debug_assert!(
+                            false,
+                            "a {} report with a warnings field of its own ({v}): say each through common::document::warn, the document's warnings are the run's",
+                            kind.name()
+                        );
+                        let own = v.as_array().into_iter().flatten();
+                        for w in own.filter_map(serde_json::Value::as_str) {
+                            if !warnings.iter().any(|r| r == w) {
+                                warnings.push(w.to_owned());
+                            }
+                        }
+                    }
+                    _ => {
+                        doc.insert(k, v);
+                    }
                 }
             }
         }
@@ -224,7 +226,7 @@ mod tests {
     fn every_document_names_its_schema_first_and_carries_the_warnings_last() {
         let doc = document(
             Kind::Plan,
-            serde_json::json!({ "output": "out", "warnings": ["old"], "schema": "x" }),
+            serde_json::json!({ "output": "out", "schema": "x" }),
             vec!["said on stderr".into()],
         );
         let keys: Vec<&str> = doc
@@ -239,6 +241,18 @@ mod tests {
         let empty = document(Kind::Error, serde_json::json!({ "error": {} }), vec![]);
         assert_eq!(empty["warnings"], serde_json::json!([]));
         assert_eq!(empty["schema"], "seedforge.error/v1");
+    }
+
+    /// A report with a `warnings` field of its own is stopped, not dropped silently.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a pki report with a warnings field of its own")]
+    fn a_report_with_warnings_of_its_own_is_a_mistake_the_tests_stop_at() {
+        document(
+            Kind::Pki,
+            serde_json::json!({ "dir": null, "warnings": ["the CA expires soon"] }),
+            vec![],
+        );
     }
 
     /// Every `warning: …` the command line says goes through [`warn`] (or the reporter's

@@ -4,6 +4,8 @@
 //! lines more than one command prints. No command imports another; each imports this.
 
 pub(crate) mod cache;
+#[cfg(test)]
+mod contract;
 pub(crate) mod document;
 pub(crate) mod exit;
 pub(crate) mod json_report;
@@ -13,6 +15,7 @@ pub(crate) mod paths;
 pub(crate) mod print;
 pub(crate) mod progress;
 pub(crate) mod registry;
+mod sink;
 pub mod stdio;
 
 use clap::Args;

@@ -13,7 +13,7 @@ pub(crate) fn warnings(global: &Global) {
         if !global.quiet {
             errln!("warning: {message}");
         }
-        super::document::record(&message);
+        super::sink::record(&message);
     };
     for fs in &refusals.file_systems {
         say(scrub(format!(

@@ -164,7 +164,7 @@ impl Reporter for CliReporter {
 
     fn warning(&self, message: &str) {
         let message = self.secrets.scrub(message);
-        super::document::record(&message);
+        super::sink::record(&message);
         match &self.bar {
             Some(bar) => bar.println(format!("warning: {message}")),
             None => errln!("warning: {message}"),
