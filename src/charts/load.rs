@@ -12,11 +12,14 @@
 //! parts, and every other file (`crds/` included) is one `.Files` serves.
 
 use super::ChartError;
-use super::values::{MAX_CHART_CONTENT, MAX_CHART_FILE};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::Read as _;
 
+/// The most bytes a chart may decompress to (Helm's own limit).
+pub const MAX_CHART_CONTENT: u64 = 100 << 20;
+/// The most bytes one file of a chart may have (Helm's own limit).
+pub const MAX_CHART_FILE: u64 = 5 << 20;
 /// How deep dependencies nest (a chart, its subchart, the subchart's, …).
 pub const MAX_CHART_DEPTH: usize = 10;
 /// The most files a chart holds, its dependencies' included.

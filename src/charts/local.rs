@@ -11,7 +11,7 @@
 
 use super::fetch::{FetchedChart, MAX_CHART_SIZE};
 use super::helmignore::Rules;
-use super::values::{MAX_CHART_CONTENT, MAX_CHART_FILE};
+use super::load::{MAX_CHART_CONTENT, MAX_CHART_FILE};
 use super::{ChartConfig, ChartError};
 use crate::oci::Digest;
 use std::io::Write as _;

@@ -33,17 +33,13 @@ mod reads;
 mod schema;
 
 use super::ChartError;
+use super::load::{MAX_CHART_CONTENT, MAX_CHART_FILE};
 use known::{Ctx, Here, Place};
 use serde_json::{Map, Value};
 use std::io::Read as _;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// The most bytes a chart may decompress to (Helm's own limit).
-pub const MAX_CHART_CONTENT: u64 = 100 << 20;
-/// The most bytes one file of a chart may have (Helm's own limit).
-pub const MAX_CHART_FILE: u64 = 5 << 20;
 
 /// The files of a chart this module and the image scan read.
 #[derive(Debug, Clone, Default)]
