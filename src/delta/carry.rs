@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 pub const DELTA_FORMAT: &str = "seedforge-delta";
 /// The format version of `delta.json`.
 pub const DELTA_VERSION: u32 = 1;
-/// The delta's description.
-pub const DELTA_JSON: &str = "delta.json";
+/// The delta's description, named where its signature is checked.
+pub use super::signed::DELTA_JSON;
 
 /// Sealed paths the far side's `build --offline` writes again: never carried.
 pub const DERIVED: &[&str] = &[

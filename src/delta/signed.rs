@@ -12,6 +12,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The delta's description: what it is for and changes, the file whose signature is
+/// checked here with the output's.
+pub const DELTA_JSON: &str = "delta.json";
+
 /// What the far side trusts.
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
@@ -248,15 +252,13 @@ fn bind_config(dir: &Path) -> Result<Vec<String>, DeltaError> {
         })
         .map(|i| (i.path.as_str(), i.sha256.as_str()))
         .collect();
-    let others: Vec<String> = crate::input::read_found(
-        &dir.join(super::carry::DELTA_JSON),
-        crate::input::Kind::Manifest,
-    )
-    .ok()
-    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-    .and_then(|v| v.get("other_inputs").cloned())
-    .and_then(|v| serde_json::from_value(v).ok())
-    .unwrap_or_default();
+    let others: Vec<String> =
+        crate::input::read_found(&dir.join(DELTA_JSON), crate::input::Kind::Manifest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("other_inputs").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
     // Each config file by the sha256 the delta lists for it (whole, or over its parts in
     // SHA256SUMS.wholes): the check of the delta's own seal, which follows before anything
     // is used, hashes every file against that line, so each is hashed once.
@@ -322,7 +324,7 @@ pub(crate) fn sign_record(
         .map(|b| b.to_json())
         .map_err(|e| DeltaError::BadTarget {
             path: PathBuf::from(RECORD_BUNDLE),
-            message: format!("cannot sign {}: {e}", super::carry::DELTA_JSON),
+            message: format!("cannot sign {DELTA_JSON}: {e}"),
         })
 }
 
@@ -338,22 +340,13 @@ pub(crate) fn check_record(dir: &Path, name: &str, key: &PublicKey) -> Result<bo
         message,
     };
     let bundle_bytes = crate::input::read_found(&path, crate::input::Kind::Manifest)?;
-    let json = crate::input::read_found(
-        &dir.join(super::carry::DELTA_JSON),
-        crate::input::Kind::Manifest,
-    )?;
-    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes).map_err(|e| {
-        untrusted(format!(
-            "not a signature of {}: {e}",
-            super::carry::DELTA_JSON
-        ))
-    })?;
+    let json = crate::input::read_found(&dir.join(DELTA_JSON), crate::input::Kind::Manifest)?;
+    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes)
+        .map_err(|e| untrusted(format!("not a signature of {DELTA_JSON}: {e}")))?;
     bundle.verify_blob(&json, std::slice::from_ref(key)).map_err(|e| {
         untrusted(format!(
-            "the signature over {} (what the delta is for and what it changes) does not verify with {name} (key id {}): {e}; {} was changed since it was signed",
-            super::carry::DELTA_JSON,
+            "the signature over {DELTA_JSON} (what the delta is for and what it changes) does not verify with {name} (key id {}): {e}; {DELTA_JSON} was changed since it was signed",
             key.hint(),
-            super::carry::DELTA_JSON
         ))
     })?;
     Ok(true)
