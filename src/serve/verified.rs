@@ -4,8 +4,8 @@
 //! has that identity. Every write to a file moves its change time (which no program can
 //! set back), a replaced file has another inode, a truncated one another size: each is
 //! hashed again at its next whole download. A download sent unhashed looks at its file's
-//! identity again once its last chunk is read ([`super::body`]) and is cut short if it
-//! moved: a write during the download is caught too.
+//! identity again once its last chunk is read (the response's body does, `body.rs`) and is
+//! cut short if it moved: a write during the download is caught too.
 //!
 //! What it cannot see: bytes changed beneath the file system (a failing disk, a write to
 //! the block device) leave the identity as it was; such a blob is served as checked until

@@ -60,6 +60,8 @@ pub(super) struct Crate {
     pub(super) test_files: BTreeSet<PathBuf>,
     /// The top-level modules whose parts count one by one (`pipeline`; `cli`).
     parted: &'static [&'static str],
+    /// The modules that are a file of their own (`charts::values`), each file once.
+    files: BTreeSet<Vec<String>>,
 }
 
 impl Crate {
@@ -74,6 +76,7 @@ impl Crate {
             modules: BTreeSet::from([Vec::new()]),
             test_files: BTreeSet::new(),
             parted,
+            files: BTreeSet::new(),
         };
         krate.file(src, &src.join(root), Vec::new(), true);
         krate
@@ -92,6 +95,7 @@ impl Crate {
             dir.join(file.file_stem().unwrap())
         };
         self.mods(src, &ast.items, &module, &children, dir);
+        self.files.insert(module.clone());
         self.sources.push(Source { rel, module, ast });
     }
 
@@ -144,9 +148,41 @@ impl Crate {
     }
 }
 
+/// What an import is counted between: the units of [`Crate::unit`], or files.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    /// Top-level modules, and the parts of the parted ones.
+    Units,
+    /// The files of one top-level module (`charts::values`, `charts::coalesce`), an import
+    /// between a file and one of its ancestors left out (a `mod.rs` is its folder's face:
+    /// its children name its items, and it names theirs to re-export them).
+    Files,
+}
+
+impl Crate {
+    /// The file a module path is written in: its longest prefix with a file of its own.
+    fn file_of(&self, path: &[String]) -> Vec<String> {
+        (0..=path.len())
+            .rev()
+            .map(|n| path[..n].to_vec())
+            .find(|p| self.files.contains(p))
+            .unwrap_or_default()
+    }
+}
+
+/// A module path as an edge's end: `charts::values`, or `root` for lib.rs or main.rs.
+fn named(path: &[String]) -> String {
+    if path.is_empty() {
+        "root".to_string()
+    } else {
+        path.join("::")
+    }
+}
+
 /// Visits one file, resolving every path to the module it names.
 struct Walker<'a> {
     krate: &'a Crate,
+    grain: Grain,
     root_uses: &'a BTreeMap<String, Vec<String>>,
     rel: &'a str,
     module: Vec<String>,
@@ -189,6 +225,16 @@ impl Walker<'_> {
         let Some(to) = self.resolve(segments) else {
             return;
         };
+        if self.grain == Grain::Files {
+            let (from, to) = (self.krate.file_of(&self.module), self.krate.file_of(&to));
+            let kin = from.starts_with(&to) || to.starts_with(&from);
+            if from.first() == to.first() && !kin {
+                let at = format!("{}:{}: `{text}`", self.rel, span.start().line);
+                let from = self.edges.entry(named(&from)).or_default();
+                from.entry(named(&to)).or_insert(at);
+            }
+            return;
+        }
         let from = self.krate.unit(&self.module, self.root_uses);
         let from = from.unwrap_or_else(|| "root".to_string());
         let Some(to) = self.krate.unit(&to, self.root_uses) else {
@@ -425,20 +471,35 @@ impl<'ast> Visit<'ast> for Walker<'_> {
 
 /// The modules each module of the library imports, with where it does first.
 pub(super) fn imports(src: &Path) -> Edges {
-    imports_of(&Crate::load(src))
+    imports_of(&Crate::load(src), Grain::Units)
 }
 
 /// The same of the binary (`main.rs`, `cli/`): each part of `cli` (a command, `common`)
 /// counts as a module of its own, `cli` itself is `cli/mod.rs`, the dispatcher.
 pub(super) fn binary_imports(src: &Path) -> Edges {
-    imports_of(&Crate::load_from(src, "main.rs", &["cli"]))
+    imports_of(&Crate::load_from(src, "main.rs", &["cli"]), Grain::Units)
 }
 
-fn imports_of(krate: &Crate) -> Edges {
+/// The files each file imports within its top-level module, of the library and of the
+/// binary (`charts::values -> charts::coalesce`, `cli::common::document ->
+/// cli::common::modes`), an import between a file and its ancestor's left out.
+pub(super) fn file_imports(src: &Path) -> Edges {
+    let mut edges = imports_of(&Crate::load(src), Grain::Files);
+    let binary = imports_of(&Crate::load_from(src, "main.rs", &["cli"]), Grain::Files);
+    edges.extend(
+        binary
+            .into_iter()
+            .filter(|(from, _)| from.starts_with("cli")),
+    );
+    edges
+}
+
+fn imports_of(krate: &Crate, grain: Grain) -> Edges {
     let root = krate.sources.iter().find(|s| s.module.is_empty()).unwrap();
     let mut edges = Edges::new();
     let walker = Walker {
         krate,
+        grain,
         root_uses: &BTreeMap::new(),
         rel: &root.rel,
         module: Vec::new(),
@@ -449,6 +510,7 @@ fn imports_of(krate: &Crate) -> Edges {
     for source in &krate.sources {
         let mut walker = Walker {
             krate,
+            grain,
             root_uses: &root_uses,
             rel: &source.rel,
             module: source.module.clone(),
