@@ -1,7 +1,7 @@
 //! seedforge's own charts of `fixtures/charts-own/` (a chart on a library chart, an umbrella
 //! of aliased subcharts, a mesh merging its defaults before render, an operator's custom
-//! resource, runs of comments, the engine's numbers, capabilities and files, go-yaml's
-//! quoting cases), each loaded from its files (held in memory, read from
+//! resource, runs of comments, the engine's numbers, capabilities and files, `.Capabilities`
+//! as Helm's types, `.Chart` and `.Release` as Helm's types, go-yaml's quoting cases), each loaded from its files (held in memory, read from
 //! disk once), its values coalesced, every template rendered and every rendered document
 //! scanned for images, `ROUNDS` times; against the literal scan that came before rendering,
 //! on the same files: the chart's own `values.yaml` merged with the user's values (every
@@ -62,6 +62,8 @@ fn charts() -> Vec<(&'static str, &'static str, &'static str, Map<String, Value>
         ("accel-operator-2.0.0", "accel", "accel", Map::new()),
         ("comments-1.0.0", "comments", "default", Map::new()),
         ("engine-1.0.0", "engine", "default", Map::new()),
+        ("capabilities-1.0.0", "caps", "default", Map::new()),
+        ("metadata-1.0.0", "meta", "metaproj", Map::new()),
         ("yaml-quoting-2.0.0", "quoting", "default", Map::new()),
     ]
 }

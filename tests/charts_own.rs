@@ -357,6 +357,39 @@ fn capabilities_pulls_its_controller_and_the_sidecar_it_names() {
     );
 }
 
+/// metadata: the server tagged by `.Chart.AppVersion` (or the tag given), and the agent an
+/// annotation of Chart.yaml names, read with `index .Chart.Annotations` (a container's, and
+/// in the ConfigMap that lists the annotations, named in its data).
+#[test]
+fn metadata_pulls_the_images_its_chart_yaml_names() {
+    let fixture = "metadata-1.0.0";
+    let found = images_of(fixture, "meta", "metaproj", &json!({}));
+    judge(
+        "metadata",
+        &found,
+        &[
+            "container image: docker.io/metaproj/server:3.2.1",
+            "container image: docker.io/metaproj/agent:2.4.0",
+            "named in an argument: docker.io/metaproj/agent:2.4.0",
+        ],
+    );
+    let found = images_of(
+        fixture,
+        "meta",
+        "metaproj",
+        &json!({"image": {"tag": "3.2.2"}, "extra": {"enabled": true}}),
+    );
+    judge(
+        "metadata tagged",
+        &found,
+        &[
+            "container image: docker.io/metaproj/server:3.2.2",
+            "container image: docker.io/metaproj/agent:2.4.0",
+            "named in an argument: docker.io/metaproj/agent:2.4.0",
+        ],
+    );
+}
+
 /// yaml-quoting: the one container, whatever its arguments hold (strings that look like
 /// references, URLs, paths), names no other image.
 #[test]

@@ -176,6 +176,19 @@ const CHARTS: &[Chart] = &[
         ],
     },
     Chart {
+        fixture: "metadata-1.0.0",
+        release: "meta",
+        namespace: "metaproj",
+        registry: "image: {repository: registry.example:5000/metaproj/server}",
+        more: &[
+            set("extras", "extra: {enabled: true}\ntags: {extras: false}"),
+            set(
+                "tagged",
+                "image: {tag: '3.2.2'}\nextra: {enabled: null}\ntags: {extras: true}",
+            ),
+        ],
+    },
+    Chart {
         fixture: "yaml-text-1.0.0",
         release: "text",
         namespace: "default",
@@ -215,6 +228,39 @@ fn known_differences() -> Vec<(String, String, &'static str)> {
             NULLS,
         ));
     }
+    // Helm 3's Go types of what templates are handed, where Helm 4 changed them.
+    let json = |s: &str| serde_json::to_string(s).unwrap();
+    let helm4 = [
+        (
+            "/data/chartType",
+            "map[string]interface {} map",
+            "struct { chart.Metadata; IsRoot bool } struct",
+        ),
+        (
+            "/data/maintainers",
+            r#"[{"Email":"maintainers@metaproj.example","Name":"Metaproj maintainers","URL":""},{"Email":"","Name":"Release team","URL":""}]"#,
+            r#"[{"name":"Metaproj maintainers","email":"maintainers@metaproj.example"},{"name":"Release team"}]"#,
+        ),
+        (
+            "/data/types",
+            "[]interface {} []interface {} *common.Capabilities common.VersionSet",
+            "[]string []*chart.Maintainer *chartutil.Capabilities chartutil.VersionSet",
+        ),
+    ];
+    for set in ["defaults", "registry", "extras", "tagged"] {
+        for (place, helm, seedforge) in helm4 {
+            out.push((
+                format!("metadata-1.0.0 {set}"),
+                crate::helm_judge_diff::line(
+                    "ConfigMap metaproj/meta-metadata",
+                    place,
+                    Some(&json(helm)),
+                    Some(&json(seedforge)),
+                ),
+                TYPES,
+            ));
+        }
+    }
     let inner = [
         (
             "webapp-1.2.0 required",
@@ -251,8 +297,16 @@ fn known_differences() -> Vec<(String, String, &'static str)> {
 
 /// A `required` or `fail` in a helper another template includes: Helm names the line of
 /// the outermost `include` in the template it executes, seedforge the helper's own line
-/// where the call fails (and the template it executes after it).
-const INNER: &str = "a helper's refusal named at the helper's line, Helm names the include's";
+/// where the call fails (and the template it executes after it). Kept: the helper's line is
+/// the check that refused, which Helm's message does not name at all.
+const INNER: &str = "a helper's refusal named at the helper's line (the check itself; Helm names only the include's)";
+
+/// `.Chart` and `.Capabilities` as Helm 3's engine hands them, as on the node (k3s's
+/// helm-controller): `.Chart` a `struct { chart.Metadata; IsRoot bool }` (its slices typed,
+/// `toJson` by Metadata's `json` tags), `chartutil`'s types; Helm 4 makes `.Chart` a
+/// `map[string]interface {}` of Go names and moved the types to `pkg/chart/common`.
+const TYPES: &str =
+    "Helm 3's Go types of .Chart and .Capabilities (Helm 4's judge: a map, package common)";
 
 /// A key the chart's values.yaml leaves empty (`initialDelaySeconds:`, null): Helm 4.2 and
 /// later drop a chart default's null when coalescing (`cleanNilValues`), so `toYaml` of the

@@ -563,11 +563,27 @@ mod tests {
         assert_eq!(t("{{ .Chart.Metadata.Name }}"), "app");
         assert_eq!(t("{{ typeOf .Chart.Metadata }}"), "chart.Metadata");
         // A field Go's struct does not have is an error, not an empty value.
-        let e = chart("{{ .Chart.Nope }}").unwrap_err();
-        assert!(
-            e.contains("can't evaluate field Nope in type struct { chart.Metadata; IsRoot bool }"),
-            "{e}"
-        );
+        // Go names the type the value has where it was read: a map's element type,
+        // `interface {}`, for `.Chart` of the data map; the struct itself through a variable
+        // or `with`; `chart.Metadata` for the embedded struct.
+        for (template, in_type) in [
+            ("{{ .Chart.Nope }}", "interface {}"),
+            (
+                "{{ with .Chart }}{{ .Nope }}{{ end }}",
+                "struct { chart.Metadata; IsRoot bool }",
+            ),
+            (
+                "{{ $c := .Chart }}{{ $c.Nope }}",
+                "struct { chart.Metadata; IsRoot bool }",
+            ),
+            ("{{ .Chart.Metadata.Nope }}", "chart.Metadata"),
+        ] {
+            let e = chart(template).unwrap_err();
+            assert!(
+                e.contains(&format!("can't evaluate field Nope in type {in_type}")),
+                "{template}: {e}"
+            );
+        }
         // Fields Chart.yaml leaves out are Go's zero values.
         assert_eq!(
             t("[{{ .Chart.Home }}] {{ .Chart.Deprecated }} {{ len .Chart.Sources }}"),

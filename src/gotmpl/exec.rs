@@ -460,12 +460,18 @@ impl<'a> Exec<'a> {
     ) -> R<Option<Value>> {
         let mut r = receiver;
         let n = names.len();
+        // A value read out of a map (`.Chart` of Helm's data) has, to Go, the map's element
+        // type, `interface {}`, which is what an error about its fields names.
+        let mut via_map = false;
         for name in &names[..n - 1] {
-            r = self.field(dot, r, pos, name, &[], None)?;
+            let from_map = matches!(r, Some(Value::Map(_)));
+            r = self.field(dot, r, pos, name, &[], None, via_map)?;
+            via_map = from_map;
         }
-        self.field(dot, r, pos, &names[n - 1], args, fin)
+        self.field(dot, r, pos, &names[n - 1], args, fin, via_map)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn field(
         &mut self,
         dot: &Value,
@@ -474,7 +480,15 @@ impl<'a> Exec<'a> {
         name: &str,
         args: &[Arg],
         fin: Option<Value>,
+        via_map: bool,
     ) -> R<Option<Value>> {
+        let static_type = |v: &Value| {
+            if via_map {
+                "interface {}".to_string()
+            } else {
+                v.type_name()
+            }
+        };
         self.step(1)?;
         let Some(r) = receiver else {
             if self.set.missing_key == MissingKey::Error {
@@ -532,13 +546,13 @@ impl<'a> Exec<'a> {
                     )),
                     None => Err(self.error(
                         pos,
-                        format!("can't evaluate field {name} in type {}", o.type_name()),
+                        format!("can't evaluate field {name} in type {}", static_type(&r)),
                     )),
                 }
             }
             other => Err(self.error(
                 pos,
-                format!("can't evaluate field {name} in type {}", other.type_name()),
+                format!("can't evaluate field {name} in type {}", static_type(other)),
             )),
         }
     }
