@@ -236,3 +236,30 @@ fn no_wait_fails_at_once_naming_the_folder_and_the_holder() {
     let done = locking.wait();
     assert_eq!(done.stderr.matches(WAITING).count(), 1, "{}", done.stderr);
 }
+
+/// `seedforge lock` that waited for a build (or an apply, which writes the config's files)
+/// reads its config once it holds the lock: a config changed meanwhile is the one it plans
+/// from (here broken, so refused naming the field), not the one read before waiting.
+#[test]
+fn a_lock_that_waited_reads_the_config_after_it() {
+    let lab = Lab::new();
+    let out = lab.out_dir();
+    let held = hold(&out);
+    let mut locking = lab
+        .seedforge()
+        .args(["lock", "--config", lab.config_arg()])
+        .expect(2)
+        .spawn();
+    until_it_waits(&held, &mut locking, Duration::from_secs(60), "lock");
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}\nchanged_while_waiting: 1\n")).unwrap();
+    drop(held);
+    let done = locking.wait();
+    assert_eq!(done.code, Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("changed_while_waiting"),
+        "{}",
+        done.stderr
+    );
+}

@@ -46,11 +46,17 @@ struct LockJson<'a> {
 
 pub(crate) fn lock_cmd(g: &Global, a: &LockArgs) -> Result<ExitCode, CliError> {
     let net = net::settings(&a.ca_files)?;
-    let config = Config::load(&a.config.config)?;
+    let mut config = Config::load(&a.config.config)?;
     config.register_secrets(&g.secrets);
     // A build of the config's output writes the lock once it is sealed: wait for one that
     // is running (a shared hold, as the readers take, creates nothing in the output).
-    let _reading = read_lock_output(g, &config.output, true)?;
+    let reading = read_lock_output(g, &config.output, true)?;
+    if reading.as_ref().is_some_and(|l| l.waited()) {
+        // What it waited for (a build, an apply writing the config's files) may have
+        // changed the config: planned from it as it is now.
+        config = Config::load(&a.config.config)?;
+        config.register_secrets(&g.secrets);
+    }
     // Planned as `build` plans, online and not --locked: the pins are the ones it makes.
     let options = plan::PlanOptions {
         locked: false,
