@@ -254,6 +254,17 @@ fn get(
         message: format!("{}: {message}", crate::redact::url(url)),
     };
     let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
+    // A URL of a scheme seedforge does not fetch (an index naming its archive as file://)
+    // is the repository's wrong input, which no retry cures (exit 2), not a host out of
+    // reach.
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ChartError::Invalid(format!(
+            "chart {}: {}: a {}:// URL, which seedforge does not fetch: only http:// and https:// URLs are",
+            chart.name.as_str(),
+            crate::redact::url(url),
+            parsed.scheme()
+        )));
+    }
     let authorization = authorization(&parsed, registries);
     let fetch = Fetch {
         url,
