@@ -5,7 +5,9 @@
 //! `index` and every list function take it, `kindOf` is `slice`), its `KubeVersion` a
 //! `chartutil.KubeVersion` (`Version`, `Major`, `Minor`, and `GitVersion` and `String`,
 //! printed as its version), its `HelmVersion` a `version.BuildInfo`; `.Release` is a
-//! `map[string]interface {}` whose `Revision` is an `int`.
+//! `map[string]interface {}` whose `Revision` is an `int`; `.Chart` is the engine's
+//! `struct { chart.Metadata; IsRoot bool }`. Helm 4 renamed the package of these types
+//! (`common`) and hands `.Chart` as a map; seedforge's are Helm 3's, the node's.
 
 use super::context;
 use super::load::Chart;
