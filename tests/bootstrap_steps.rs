@@ -1,18 +1,21 @@
-//! The bootstrap's upgrade as a node runs it: the real rendered script's functions
-//! (`check_version`, `check_steps`, `take_hops`, `target_turn`, `install_target`,
-//! `start_k3s` and everything they call), driven by bash in the order the script calls them,
-//! in a scratch root with stand-ins of k3s (one small script per release, answering
-//! `--version`, `ctr` and `kubectl get nodes`) and of `systemctl`. A power cut (the script
-//! killed) at every point of a hop (before the binary's copy, after its rename, after the
-//! restart, before Ready, during an image import), then a boot (systemd starts the k3s
-//! installed) and the next run; and every skew of the node's own release against the
-//! payload's steps (behind by two, at a hop, ahead of the hops, unreadable with
-//! `cluster.allow_downgrade`, stopped while a server is behind). What is checked: the state
+//! The bootstrap's upgrade as a node runs it: the real rendered files, the upgrade's own
+//! file (`/usr/local/lib/seedforge/k3s-upgrade.sh` on the node: `check_steps`, `take_hops`,
+//! `target_turn`, `install_target` and everything they call) sourced whole, with the
+//! bootstrap's helpers it calls (`check_version`, `install_binary`, `mark_installing`,
+//! `start_k3s`, ...), driven by bash in the order the bootstrap calls them, in a scratch root
+//! with stand-ins of k3s (one small script per release, answering `--version`, `ctr`,
+//! `kubectl get nodes` and a server's published release) and of `systemctl`. A power cut
+//! (the script killed) at every point of a hop (before the binary's copy, after its rename,
+//! after the restart, before Ready, during an image import), then a boot (systemd starts the
+//! k3s installed) and the next run; every skew of the node's own release against the
+//! payload's steps (behind by two, at a hop, ahead of the hops, ahead of the target,
+//! unreadable with `cluster.allow_downgrade`, stopped while a server is behind); and a node
+//! with no k3s yet joining while the servers are mid-upgrade. What is checked: the state
 //! file, the hops recorded and the order of the releases k3s started at.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common::Cmd;
-use crate::render::{bootstrap_functions, sq};
+use crate::render::{bootstrap_functions, bootstrap_upgrade_file, sq};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -23,7 +26,7 @@ const H1: &str = "v1.34.2+k3s1";
 const H2: &str = "v1.35.1+k3s1";
 const T: &str = "v1.36.2+k3s1";
 
-/// The bootstrap's functions the upgrade runs, and their helpers.
+/// The bootstrap's own functions the upgrade's file calls (the rest is that file, sourced).
 const FUNCTIONS: &[&str] = &[
     "log",
     "json_string",
@@ -45,32 +48,14 @@ const FUNCTIONS: &[&str] = &[
     "import_archive",
     "containerd_answers",
     "check_version",
-    "at_least",
-    "skips_minor",
-    "next_step",
-    "skip_refusal",
-    "check_steps",
-    "nodes",
-    "node_in",
-    "node_said",
-    "turn_pending",
-    "own_pending",
-    "wait_until",
-    "hop_say",
-    "hops_known",
-    "hop_was_taken",
-    "hop_done",
-    "hop_wait_ready",
-    "hop_turn",
-    "take_hops",
-    "target_turn",
-    "install_target",
     "start_k3s",
 ];
 
 /// A stand-in k3s of `release` at `path`: `--version` names it (nothing once `ROOT/unreadable`
 /// exists), `ctr` answers and records imports, `kubectl get nodes` lists `ROOT/others` and
-/// this node (n1) at the release its unit started, Ready.
+/// this node (n1) at the release its unit started, Ready; `kubectl --server https://ADDR:6443
+/// get --raw /static/seedforge/k3s-release` says what `ROOT/published-ADDR` holds (fails
+/// without it, as a server that does not answer).
 fn standin(root: &Path, path: &Path, release: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let root = sq(&root.to_string_lossy());
@@ -80,7 +65,9 @@ fn standin(root: &Path, path: &Path, release: &str) {
             "#!/bin/bash\nR={release}\nROOT={root}\ncase \"$1\" in\n\
              --version) [ -e \"$ROOT/unreadable\" ] || echo \"k3s version $R (abc)\" ;;\n\
              ctr) case \"$*\" in *import*) echo \"$R import ${{@: -1}}\" >>\"$ROOT/events\" ;; esac ;;\n\
-             kubectl) cat \"$ROOT/others\" 2>/dev/null || true\n  \
+             kubectl) case \"$*\" in *--raw*) for a in \"$@\"; do case \"$a\" in https://*) h=${{a#https://}}; h=${{h%:6443}} ;; esac; done\n  \
+             echo \"asked $h\" >>\"$ROOT/asked\"; exec cat \"$ROOT/published-$h\" 2>/dev/null ;; esac\n  \
+             cat \"$ROOT/others\" 2>/dev/null || true\n  \
              if [ -f \"$ROOT/running\" ]; then echo \"n1 $(cat \"$ROOT/running\") True\"; fi ;;\n\
              esac\n"
         ),
@@ -98,11 +85,22 @@ struct Node {
 
 impl Node {
     fn new(installed: &str, hops: &[&str], stopped: bool) -> Node {
+        Node::with(Some(installed), hops, stopped)
+    }
+
+    /// A node with no k3s installed yet (a first install), given the payload of `hops`.
+    fn fresh(hops: &[&str]) -> Node {
+        Node::with(None, hops, true)
+    }
+
+    fn with(installed: Option<&str>, hops: &[&str], stopped: bool) -> Node {
         let node = Node {
             root: tempfile::tempdir().unwrap(),
         };
         let root = node.root.path();
-        standin(root, &root.join("usr/local/bin/k3s"), installed);
+        if let Some(installed) = installed {
+            standin(root, &root.join("usr/local/bin/k3s"), installed);
+        }
         standin(root, &root.join("payload/bin/k3s"), T);
         for hop in hops {
             let dir = root.join(format!("payload/hops/{hop}"));
@@ -188,17 +186,21 @@ impl Node {
         let root = sq(&self.root.path().to_string_lossy());
         let console = self.path("console");
         let functions = functions.replace("/dev/console", &console.to_string_lossy());
+        // The upgrade's own file, as the node's user-data writes it, sourced whole.
+        let upgrade = bootstrap_upgrade_file().replace("/dev/console", &console.to_string_lossy());
+        fs::write(self.path("k3s-upgrade.sh"), upgrade).unwrap();
         let script = format!(
             "set -euo pipefail\n{functions}\n\
              ROOT={root}\nK3S=\"$ROOT/usr/local/bin/k3s\" STATE=\"$ROOT/state\" STATUS=\"$ROOT/state/status.json\"\n\
              INSTALLING_MARK=\"$ROOT/state/k3s-installing\" HOPS_TAKEN=\"$ROOT/state/hops\" PAYLOAD=\"$ROOT/payload\" LOG=\"$ROOT/log\"\n\
+             PUBLISHED=\"$ROOT/static/seedforge/k3s-release\" SERVER_ADDRESSES=(10.0.0.1) UPGRADE_MEDIUM=yes\n\
              NODE=n1 ROLE=server SERVERS=(n1) UNIT=k3s.service START_SECONDS=10 VERSION_SECONDS=5\n\
              HOP_SECONDS=2 HOP_POLL=0 CONTAINERD_SECONDS=10 KUBECONFIG_FILE=kubeconfig ALLOW_DOWNGRADE=no\n\
              HOPS=({hops}) digest=D applied=A step=version hop= hop_number=0 hop_total=$(( {n} + 1 )) taken=() target=\n\
              k3s_version= k3s_installing= installed_version=\n\
              PATH=\"$ROOT/bin:$PATH\"\nexec 3>>\"$ROOT/journal\" >>\"$LOG\" 2>&1\nmkdir -p \"$STATE\"\n\
              cut() {{ if [ \"${{CUT:-}}\" = \"$1\" ] && [ \"$hop\" = \"${{CUT_HOP:-}}\" ] && [ ! -e \"$ROOT/cut-done\" ]; then : >\"$ROOT/cut-done\"; echo \"CUT $1 $hop\"; kill -KILL $$; fi; }}\n\
-             {wrap}\n{settings}\n\
+             . \"$ROOT/k3s-upgrade.sh\"\n{wrap}\n{settings}\n\
              k3s_known\nhops_known\nstatus running\n\
              check_version \"$PAYLOAD\"\ncheck_steps \"$PAYLOAD\"\n\
              take_hops\ntarget_turn\ninstall_target\nstart_k3s\nstep=done\nstatus done\n",
@@ -395,4 +397,109 @@ fn each_node_checks_its_own_release_against_the_next_step() {
     );
     assert_eq!(node.installed(), R0);
     assert_eq!(node.started(), [R0]);
+}
+
+/// A node with no k3s yet (a first install) given an upgrade's medium joins a cluster that
+/// may be mid-upgrade: an agent waits until every server published (at
+/// `/static/seedforge/k3s-release`, which k3s serves to anyone) that it runs the payload's
+/// k3s, with nothing installed while one is behind or does not answer, then installs the
+/// target and starts it; it never runs a kubelet newer than a server. A first install of a
+/// medium that is no upgrade, and a server's, go straight to the target. A server publishes
+/// the release its k3s runs once it started it (after its last hop, once Ready at it).
+#[test]
+fn a_node_joining_mid_upgrade_waits_for_every_server_before_it_installs() {
+    let functions = bootstrap_functions(FUNCTIONS);
+    let agent = "ROLE=agent SERVERS=(s0 s1) SERVER_ADDRESSES=(10.0.0.1 10.0.0.2) HOP_SECONDS=1";
+    // s0 runs the target, s1 is still at the second hop: the wait runs out, nothing installed.
+    let node = Node::fresh(&[H1, H2]);
+    fs::write(node.path("published-10.0.0.1"), format!("{T}\n")).unwrap();
+    fs::write(node.path("published-10.0.0.2"), format!("{H2}\n")).unwrap();
+    let code = node.run(&functions, &[H1, H2], agent);
+    assert_eq!(code, Some(1), "{}", node.log());
+    let st = node.status();
+    assert_eq!(st["state"], "failed", "{st}");
+    assert_eq!(st["step"], format!("hop {T}"), "{st}");
+    let reason = st["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("server s1 to run {T} and be Ready (it runs {H2}")),
+        "{reason}"
+    );
+    assert!(!node.path("usr/local/bin/k3s").exists(), "{}", node.log());
+    assert!(node.started().is_empty(), "{:?}", node.started());
+    let said = fs::read_to_string(node.path("journal")).unwrap_or_default();
+    assert!(
+        said.contains(&format!(
+            "no k3s installed yet, joining a cluster under upgrade: waiting for every server to run {T}"
+        )),
+        "{said}"
+    );
+    // A server that does not answer is waited for the same way, named.
+    fs::remove_file(node.path("published-10.0.0.2")).unwrap();
+    assert_eq!(node.run(&functions, &[H1, H2], agent), Some(1));
+    let reason = node.status()["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("server s1") && reason.contains("is not among the nodes k3s knows"),
+        "{reason}"
+    );
+    assert!(!node.path("usr/local/bin/k3s").exists());
+    // Both at the target: installed and started at it, first install, no hop taken.
+    fs::write(node.path("published-10.0.0.2"), format!("{T}\n")).unwrap();
+    assert_eq!(
+        node.run(&functions, &[H1, H2], agent),
+        Some(0),
+        "{}",
+        node.log()
+    );
+    let st = node.status();
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(node.installed(), T);
+    assert_eq!(node.started(), [T]);
+    assert_eq!(st["hops"], serde_json::json!([]), "{st}");
+    // The same medium with no hops, still an upgrade (cluster.upgrade_from): the same wait.
+    let node = Node::fresh(&[]);
+    fs::write(node.path("published-10.0.0.1"), format!("{R0}\n")).unwrap();
+    fs::write(node.path("published-10.0.0.2"), format!("{T}\n")).unwrap();
+    assert_eq!(node.run(&functions, &[], agent), Some(1));
+    assert!(!node.path("usr/local/bin/k3s").exists());
+    // A medium that is no upgrade, or a server's first install: straight to the target,
+    // nothing asked; the server publishes the release it runs.
+    for settings in [format!("{agent} UPGRADE_MEDIUM=no"), String::new()] {
+        let node = Node::fresh(&[]);
+        assert_eq!(
+            node.run(&functions, &[], &settings),
+            Some(0),
+            "{settings}: {}",
+            node.log()
+        );
+        assert_eq!(node.installed(), T, "{settings}");
+        assert_eq!(node.started(), [T], "{settings}");
+        assert!(!node.path("asked").exists(), "{settings}");
+        let published = fs::read_to_string(node.path("static/seedforge/k3s-release")).ok();
+        if settings.is_empty() {
+            assert_eq!(published.as_deref(), Some(&*format!("{T}\n")));
+        } else {
+            assert_eq!(published, None, "an agent publishes nothing");
+        }
+    }
+}
+
+/// A server publishes each release once Ready at it: after a hop, the hop's; at the end,
+/// the target's; never a release installed and not yet seen Ready (a cut before Ready
+/// leaves the one before).
+#[test]
+fn a_server_publishes_the_release_it_runs_once_ready_at_it() {
+    let functions = bootstrap_functions(FUNCTIONS);
+    let node = Node::new(R0, &[H1, H2], false);
+    let cut = format!("CUT=before-ready CUT_HOP={H2}");
+    assert_eq!(node.run(&functions, &[H1, H2], &cut), None);
+    let published = || fs::read_to_string(node.path("static/seedforge/k3s-release")).unwrap();
+    assert_eq!(published(), format!("{H1}\n"));
+    node.boot();
+    assert_eq!(
+        node.run(&functions, &[H1, H2], ""),
+        Some(0),
+        "{}",
+        node.log()
+    );
+    assert_eq!(published(), format!("{T}\n"));
 }

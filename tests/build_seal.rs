@@ -783,3 +783,51 @@ fn the_seal_names_the_media_to_carry_again() {
         out.stdout
     );
 }
+
+/// A hop taken out of the path (here the whole upgrade: the config no longer names
+/// `cluster.upgrade_from` nor `cluster.upgrade_path`) leaves nothing of it in the output:
+/// its archive and its folder `airgap/hops/<RELEASE>/` go with the seal that no longer lists
+/// them, and no seed's payload carries `hops/` any more.
+#[test]
+fn a_hop_taken_out_of_the_path_leaves_no_folder_behind() {
+    let lab = Lab::new();
+    let out = lab.out_dir();
+    let dir = lab.lab_dir();
+    let config = fs::read_to_string(dir.join("seedforge.yaml")).unwrap();
+    let list = fs::read_to_string(dir.join("images.txt")).unwrap();
+    common::hop_upgrade(&lab, common::HOP);
+    lab.build();
+    let hop_dir = out.join(format!("airgap/hops/{}", common::HOP));
+    assert!(hop_dir.is_dir(), "{}", hop_dir.display());
+    assert!(
+        sums(&out)
+            .iter()
+            .any(|(p, _)| p.starts_with("airgap/hops/")),
+        "the hop's archive is sealed"
+    );
+    fs::write(dir.join("seedforge.yaml"), &config).unwrap();
+    fs::write(dir.join("images.txt"), &list).unwrap();
+    lab.build();
+    assert!(
+        !out.join("airgap/hops").exists(),
+        "{:?}",
+        files_under(&out.join("airgap"))
+    );
+    let left: Vec<PathBuf> = (files_under(&out).into_iter())
+        .filter(|p| p.to_string_lossy().contains("hops"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(sums(&out).iter().all(|(p, _)| !p.contains("hops/")));
+    verify(&lab, &out).run();
+    if !require_tool("isoinfo") {
+        return;
+    }
+    let carried = std::process::Command::new("isoinfo")
+        .args(["-R", "-x", "/payload/SHA256SUMS", "-i"])
+        .arg(out.join("iso/seed-lab-agent1.iso"))
+        .output()
+        .unwrap();
+    assert!(carried.status.success());
+    let carried = String::from_utf8(carried.stdout).unwrap();
+    assert!(!carried.contains("hops/"), "{carried}");
+}

@@ -580,14 +580,32 @@ fn the_bootstrap_orders_k3s_releases_for_its_downgrade_check() {
     }
 }
 
-/// The server's rendered bootstrap's shell functions `names`, in order, as bash source.
+/// The server's rendered bootstrap's upgrade functions: the whole file its user-data
+/// writes beside the bootstrap, which the bootstrap sources.
+pub(crate) fn bootstrap_upgrade_file() -> String {
+    let lab = lab();
+    let out = rendered(&lab);
+    let (_, upgrade) = scripts(&out.join("lab-server1/user-data"))
+        .into_iter()
+        .find(|(p, _)| p == UPGRADE_FILE)
+        .unwrap_or_else(|| panic!("no {UPGRADE_FILE} in the server's user-data"));
+    upgrade
+}
+
+/// Where the bootstrap's upgrade functions are on the node.
+pub(crate) const UPGRADE_FILE: &str = "/usr/local/lib/seedforge/k3s-upgrade.sh";
+
+/// The server's rendered bootstrap's shell functions `names`, in order, as bash source:
+/// each from the bootstrap or the upgrade file it sources.
 pub(crate) fn bootstrap_functions(names: &[&str]) -> String {
     let lab = lab();
     let out = rendered(&lab);
-    let (_, bootstrap) = scripts(&out.join("lab-server1/user-data"))
-        .into_iter()
+    let found = scripts(&out.join("lab-server1/user-data"));
+    let (_, main) = (found.iter())
         .find(|(p, _)| p.ends_with("seedforge-bootstrap"))
         .unwrap();
+    let (_, upgrade) = (found.iter()).find(|(p, _)| p == UPGRADE_FILE).unwrap();
+    let bootstrap = format!("{main}\n{upgrade}");
     names
         .iter()
         .map(|name| {
@@ -764,6 +782,7 @@ fn the_status_names_the_k3s_that_runs_and_the_one_being_installed() {
         "k3s_known",
         "k3s_installed",
         "k3s_started",
+        "publish_release",
     ]);
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
@@ -771,7 +790,7 @@ fn the_status_names_the_k3s_that_runs_and_the_one_being_installed() {
     let run = |body: &str| -> serde_json::Value {
         let script = format!(
             "set -euo pipefail\n{functions}\nSTATE={state} STATUS={state}/status.json \
-             INSTALLING_MARK={state}/k3s-installing K3S={k3s} VERSION_SECONDS=5 NODE=n1 \
+             INSTALLING_MARK={state}/k3s-installing K3S={k3s} VERSION_SECONDS=5 NODE=n1 ROLE=agent \
              digest=D applied=A step=start k3s_version= k3s_installing= installed_version= hop=\n{body}\n\
              status failed why\ncat \"$STATUS\"\n",
             state = sq(&state.to_string_lossy()),

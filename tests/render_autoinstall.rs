@@ -237,7 +237,11 @@ fn shellcheck_finds_nothing_in_the_late_commands_and_the_bootstrap() {
             scripts.push((f["path"].as_str().unwrap().to_string(), content.to_string()));
         }
     }
-    assert_eq!(scripts.len(), 2, "the late-commands and the bootstrap");
+    assert_eq!(
+        scripts.len(),
+        3,
+        "the late-commands, the bootstrap and its upgrade's file"
+    );
     for (name, content) in scripts {
         let file = lab.root().join("script.sh");
         fs::write(&file, content).unwrap();

@@ -103,6 +103,7 @@ impl Config {
             embedded_registry: self.cluster.embedded_registry,
             allow_downgrade: self.cluster.allow_downgrade,
             hops: self.cluster.hops.clone(),
+            upgrade_from: self.cluster.upgrade_from.clone(),
             token,
             registry_host: self.registry.as_ref().map(|r| r.host.to_string()),
             registry_port: self.registry.as_ref().map(|r| r.port),

@@ -30,6 +30,10 @@ pub struct RenderSettings {
     /// hop's binary is `payload/hops/<release>/k3s`, its airgap archives
     /// `payload/hops/<release>/images/`.
     pub hops: Vec<String>,
+    /// The release the nodes run before this build's (`cluster.upgrade_from`), when the
+    /// config names one: its media are an upgrade, which a node joining with no k3s yet
+    /// must not outrun.
+    pub upgrade_from: Option<String>,
     /// The join token.
     pub token: SecretValue,
     /// The registry's host (IP or DNS name); `None` when the cluster has no registry
@@ -103,6 +107,11 @@ pub struct Paths {
     /// The volume label of the shared payload ISO, looked for when the seed carries no
     /// payload of its own.
     pub payload_label: &'static str,
+    /// The bootstrap's upgrade logic, a file of its own that the bootstrap sources.
+    pub upgrade: &'static str,
+    /// Where a server publishes the release its k3s runs, in k3s's static folder (served
+    /// to anyone at `https://SERVER:6443/static/seedforge/k3s-release`).
+    pub published_release: &'static str,
 }
 
 /// The volume label of the shared payload ISO (`seeds: {payload: shared}`).
@@ -117,6 +126,8 @@ pub const PATHS: Paths = Paths {
     iso_copy_marker: "/var/lib/iso-copy-complete",
     state: "/var/lib/seedforge",
     payload_label: PAYLOAD_LABEL,
+    upgrade: "/usr/local/lib/seedforge/k3s-upgrade.sh",
+    published_release: "/var/lib/rancher/k3s/server/static/seedforge/k3s-release",
 };
 
 /// The marker agents write (the seeds' tooling waits for these names).
@@ -217,6 +228,11 @@ struct K3sInfo {
     hops: Vec<String>,
     /// The servers' node names, in config order: the order they take each hop in.
     servers: Vec<String>,
+    /// The servers' addresses, in the same order (a URL's host: an IPv6 one bracketed).
+    server_addresses: Vec<String>,
+    /// Whether this build's media are an upgrade (`cluster.upgrade_from` or hops): a
+    /// node joining with no k3s yet waits for the servers to run the target first.
+    upgrade: bool,
 }
 
 impl NodeContext {
@@ -284,6 +300,11 @@ impl NodeContext {
                     .filter(|n| n.role == Role::Server)
                     .map(|n| n.name.clone())
                     .collect(),
+                server_addresses: (settings.nodes.iter())
+                    .filter(|n| n.role == Role::Server)
+                    .map(|n| url_host(&n.ip))
+                    .collect(),
+                upgrade: settings.upgrade_from.is_some() || !settings.hops.is_empty(),
             },
             install: InstallInfo {
                 mode: node.install.as_str(),

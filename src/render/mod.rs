@@ -347,6 +347,9 @@ pub fn render_node(
     })?;
     let bootstrap = templates.render(CloudInit, "k3s-bootstrap.sh", &context)?;
     context.insert("bootstrap", &bootstrap);
+    // The upgrade's functions: a file of their own on the node, which the bootstrap sources.
+    let upgrade = templates.render(CloudInit, "k3s-bootstrap-upgrade.sh", &context)?;
+    context.insert("bootstrap_upgrade", &upgrade);
     let first_boot = templates.render(CloudInit, "user-data", &context)?;
     let network_config = templates.render(CloudInit, "network-config", &context)?;
     let user_data = match node.install {

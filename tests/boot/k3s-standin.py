@@ -23,6 +23,9 @@ as bin/k3s). It does what the tests need to see of k3s, and nothing of Kubernete
   output, no header): the server itself (Ready while it answers) and each agent known
   (Ready when its last hello is recent). When a server answers an agent its own line Ready
   at release R, it writes /var/lib/k3s-standin/answered-NAME-R (a test may wait for it);
+  the asking side tells the hop its bootstrap is at (`hop` of its status.json), and when
+  the server itself runs that hop or newer it also writes answered-NAME-for-HOP: the
+  answer that lets the agent take the hop;
 - `k3s --version`: says the release it stands in for: v1.33.1+k3s1, or the last
   `# k3s-standin-version: RELEASE` line of this file (a test appends one), as it was
   when the process started (so a running server or agent tells the release it runs, not
@@ -350,12 +353,15 @@ def serve():
                     event(f"hello {name} {release}")
                     logged[name] = release
                 conn.sendall(b"welcome\n")
-            elif said == "nodes":
+            elif said == "nodes" or said.startswith("nodes for "):
                 answer = nodes_answer(known)
+                hop = said[len("nodes for "):] if said.startswith("nodes for ") else ""
                 for name, agent in known.items():
                     line = [w for w in answer.splitlines() if w.split()[:1] == [name]]
                     if agent.get("host") == host and line and line[0].split()[2] == "True":
                         write(f"answered-{name}-{agent.get('release')}", now() + "\n")
+                        if hop and release_key(version()) >= release_key(hop):
+                            write(f"answered-{name}-for-{hop}", now() + "\n")
                 conn.sendall(answer.encode())
             else:
                 append("connections", f"{now()} {host}")
@@ -372,15 +378,31 @@ def server_host():
     return url.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
 
 
+def release_key(release):
+    """The numbers a k3s release is ordered by (major, minor, patch, k3s); zeros for none."""
+    m = re.match(r"^v(\d+)\.(\d+)\.(\d+)(?:-[^+]*)?\+k3s(\d+)$", release or "")
+    return tuple(int(g) for g in m.groups()) if m else (0, 0, 0, 0)
+
+
+def bootstrap_hop():
+    """The hop this node's bootstrap is at (`hop` of its status.json), or nothing."""
+    try:
+        with open("/var/lib/seedforge/status.json", encoding="utf-8") as f:
+            return json.load(f).get("hop") or ""
+    except (OSError, ValueError):
+        return ""
+
+
 def kubectl(args):
     """`k3s kubectl ... get nodes ...`: the server's answer, as kubectl prints it."""
     if "get" not in args or "nodes" not in args:
         print("k3s stand-in: kubectl: only `get nodes` is known", file=sys.stderr)
         return 1
+    hop = bootstrap_hop()
     try:
         with socket.create_connection((server_host(), 6443), timeout=10) as s:
             s.settimeout(10)
-            s.sendall(b"nodes\n")
+            s.sendall(f"nodes for {hop}\n".encode() if hop else b"nodes\n")
             chunks = []
             while True:
                 chunk = s.recv(4096)

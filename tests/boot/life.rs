@@ -285,15 +285,16 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
     );
     put(&node, "/etc/boot-test", "new-ca.crt", &new_ca, scratch);
     put(&node, "/etc/boot-test", "then", ROTATION_CHECK, scratch);
-    // The server stays up until it has told the agent that the agent runs its first hop
-    // and is Ready: the agent needs nothing of it after that until its power is cut.
+    // The server stays up until it has given the agent the answer that lets it take its
+    // second hop (the server runs it or newer, the agent Ready at its first): the agent
+    // needs nothing of it after that until its power is cut.
     put(
         &node,
         "/etc/boot-test",
         "wait-for",
         &format!(
-            "/var/lib/k3s-standin/answered-boot-agent-{} 1500\n",
-            HOPS[0]
+            "/var/lib/k3s-standin/answered-boot-agent-for-{} 1500\n",
+            HOPS[1]
         ),
         scratch,
     );
@@ -309,6 +310,14 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
         "seedforge-bootstrap: hop 2/3 {}: from k3s {}",
         HOPS[1], HOPS[0]
     );
+    // The agent's power goes in its second hop once the hop's binary is renamed over the
+    // installed one and before k3s restarts with it (the window a cut left without a record
+    // before the release was recorded ahead of the rename): the next boot starts the new
+    // binary, and the bootstrap must finish that hop (Ready waited for) before the target.
+    let second_hop_installed = format!(
+        "seedforge-bootstrap: hop 2/3 {}: k3s {} installed; restarting k3s-agent.service",
+        HOPS[1], HOPS[1]
+    );
     let upgrade_began = now();
     times.push((
         "upgrade across three minors (server + agent, the agent cut)",
@@ -323,7 +332,7 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
                 media: &[Medium::Virtio(&agent_changed)],
                 console: &cut_console,
             },
-            Some(&second_hop),
+            Some(&second_hop_installed),
         ),
     ));
     let upgrade_ended = now();
@@ -352,7 +361,7 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
         "boot start + a restart for each hop and the target: {starts}"
     );
     stepped_in_order(&node, "v1.33.1+k3s1", &why);
-    // The agent's console: its first hop done, its second begun when the power went.
+    // The agent's console: its first hop done, its second installed when the power went.
     let agent_said = fs::read_to_string(&cut_console).unwrap_or_default();
     for line in [
         format!(
@@ -364,12 +373,23 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
             HOPS[0], HOPS[0]
         ),
         second_hop.clone(),
+        second_hop_installed.clone(),
     ] {
         assert!(
             agent_said.contains(&line),
             "no {line:?} on the agent's console"
         );
     }
+    // Where the cut landed (the host cuts within 200 ms of the console line, which comes
+    // after the rename and before the restart): whether the agent said hello at the new
+    // release before it, as the server saw it.
+    let ran =
+        (events(&node).iter()).any(|(_, what)| what == &format!("hello boot-agent {}", HOPS[1]));
+    eprintln!(
+        "the agent's cut: after the rename of {}, k3s {} at it before the power went",
+        HOPS[1],
+        if ran { "started" } else { "not started" }
+    );
     let iid = read(&node, "/var/lib/cloud/data/instance-id").unwrap_or_default();
     assert_eq!(
         format!("instance-id: \"{}\"", iid.trim()),
@@ -673,15 +693,29 @@ pub(crate) fn agent_resumed(server: &Path, agent: &Path, a_console: &Path) {
         why()
     );
     let log = read(agent, "/var/log/k3s-bootstrap.log").unwrap_or_default();
-    let resumed = format!(
-        "hop 2/3 {}: from k3s {}: waiting for its turn",
-        HOPS[1], HOPS[0]
-    );
-    assert!(
-        log.contains(&resumed),
-        "no {resumed:?} in the agent's log\n{}",
-        why()
-    );
+    // The cut came after the second hop's binary was in place: the next boot resumed that
+    // hop (its release recorded before the rename) and waited until the agent was Ready at
+    // it, never skipping to the target.
+    for said in [
+        format!(
+            "hop 2/3 {}: from k3s {}: waiting for its turn",
+            HOPS[1], HOPS[0]
+        ),
+        format!(
+            "hop 2/3 {}: resumed: k3s {} is installed; waiting until this node is Ready at it",
+            HOPS[1], HOPS[1]
+        ),
+        format!(
+            "hop 2/3 {}: done: this node runs k3s {} and is Ready",
+            HOPS[1], HOPS[1]
+        ),
+    ] {
+        assert!(
+            log.contains(&said),
+            "no {said:?} in the agent's log\n{}",
+            why()
+        );
+    }
     let started = runs(
         events(agent)
             .into_iter()
