@@ -12,9 +12,12 @@
 //!   log the root lists whose `validFor` holds at the SCT's time. SCTs of logs the root
 //!   does not list, or outside their key's window, are skipped, as sigstore-go skips them
 //!   (the verifier wanted exactly one SCT, and refused a leaf carrying two);
-//! - **a `hashedrekord` entry's digest fits the leaf's key**: an Ed25519 key signs the
-//!   message itself, so its entry must name a SHA-512 digest (Rekor's rule, which cosign
-//!   applies: "not in [SHA-512]"); the verifier accepts a SHA-256 one.
+//! - **a `hashedrekord` entry's digest fits the leaf's key**, read before the verifier runs:
+//!   an Ed25519 key signs the message itself, so its entry must name a SHA-512 digest
+//!   (Rekor's rule, which cosign applies: "not in [SHA-512]"); the verifier accepts a
+//!   SHA-256 one. The verifier reads a SHA-256 entry only, so an Ed25519 signer's SHA-512
+//!   entry is refused too, saying so: no Ed25519 leaf passes where cosign passes it with a
+//!   SHA-512 entry (docs/signatures.md, where seedforge stays stricter).
 
 use sigstore_verify::trust_root::TrustedRoot as SigstoreRoot;
 use sigstore_verify::types::Bundle;
@@ -25,15 +28,9 @@ use super::chain::rfc3339;
 use super::{KeylessError, TrustedRoot};
 
 /// The checks of this module on a bundle the verifier passed, whose leaf is `leaf` (DER),
-/// signed at `t` (seconds since 1970, verified): the checkpoints' keys, the digests' fit.
-pub(super) fn check(
-    bundle: &Bundle,
-    leaf: &[u8],
-    root: &TrustedRoot,
-    t: i64,
-) -> Result<(), KeylessError> {
-    check_checkpoints(bundle, &root.root, t)?;
-    check_digests(bundle, leaf)
+/// signed at `t` (seconds since 1970, verified): the checkpoints' keys.
+pub(super) fn check(bundle: &Bundle, root: &TrustedRoot, t: i64) -> Result<(), KeylessError> {
+    check_checkpoints(bundle, &root.root, t)
 }
 
 /// The SCTs of `leaf` (DER), checked before the verifier's checks (as the verifier checked
@@ -367,7 +364,8 @@ pub(super) fn check_scts(
 }
 
 /// Checks that a `hashedrekord` entry of `bundle` names a digest its leaf's key may sign:
-/// an Ed25519 key's must be SHA-512.
+/// an Ed25519 key's must be SHA-512, and is then refused as not supported (the verifier
+/// reads SHA-256 entries only).
 pub(super) fn check_digests(bundle: &Bundle, leaf: &[u8]) -> Result<(), KeylessError> {
     let (_, cert) = X509Certificate::from_der(leaf)
         .map_err(|e| refused(format!("the signing certificate does not parse ({e})")))?;
@@ -395,6 +393,12 @@ pub(super) fn check_digests(bundle: &Bundle, leaf: &[u8]) -> Result<(), KeylessE
                  SHA-512)"
             )));
         }
+        return Err(refused(format!(
+            "log entry {i}: a hashedrekord entry of an Ed25519 key (a SHA-512 digest, as \
+             Rekor logs it) is not supported: seedforge checks hashedrekord entries of \
+             SHA-256 digests only, so an Ed25519 signing key is refused; sign with an ECDSA \
+             key (cosign's default)"
+        )));
     }
     Ok(())
 }

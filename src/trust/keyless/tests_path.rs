@@ -555,6 +555,21 @@ fn an_ed25519_keys_hashedrekord_entry_must_name_a_sha512_digest() {
         ),
         "{why}"
     );
+    // The same signature logged with its SHA-512 digest, as Rekor logs an Ed25519 key's
+    // (cosign passes it): refused, saying that an Ed25519 signing key is not supported,
+    // not with the verifier's misreading of the digest as a SHA-256 one.
+    let sha512 = ring::digest::digest(&ring::digest::SHA512, &payload);
+    let sha512_entry = logged("sha512", sha512.as_ref());
+    let why = verify_classic(&sha512_entry.as_signature(&payload), &trusted, &ids)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        why.contains(
+            "log entry 0: a hashedrekord entry of an Ed25519 key (a SHA-512 digest, as Rekor \
+             logs it) is not supported"
+        ) && !why.contains("32 bytes"),
+        "{why}"
+    );
 }
 
 /// A P-521 public key (SubjectPublicKeyInfo, DER) made for these tests.

@@ -206,6 +206,9 @@ pub(super) fn check(
     if !legacy {
         super::logs::check_leaf_scts(leaf, &issuers, root)?;
     }
+    // A hashedrekord entry's digest against the leaf's key, read before the verifier,
+    // which misreads a SHA-512 entry.
+    super::logs::check_digests(bundle, leaf)?;
     let policy = VerificationPolicy::any_identity().skip_sct();
     let run = |policy: &VerificationPolicy| -> Result<_, KeylessError> {
         match artifact {
@@ -265,7 +268,7 @@ pub(super) fn check(
             ));
         }
     };
-    super::logs::check(bundle, leaf, root, signed_at)?;
+    super::logs::check(bundle, root, signed_at)?;
     for (n, identity) in identities.iter().enumerate() {
         if identity.matches(&cert.subjects, cert.issuer.as_deref()) {
             let subject = cert
