@@ -261,45 +261,8 @@ fn known_differences() -> Vec<(String, String, &'static str)> {
             ));
         }
     }
-    let inner = [
-        (
-            "webapp-1.2.0 required",
-            (
-                "webapp/templates/deployment.yaml:33",
-                "install failed: execution error at (webapp/templates/deployment.yaml:33:20): an image needs its repository",
-            ),
-            (
-                "webapp/charts/kit/templates/_images.tpl:19",
-                "chart webapp: webapp/charts/kit/templates/_images.tpl:19:19 (executing webapp/templates/deployment.yaml): error calling required: an image needs its repository",
-            ),
-        ),
-        (
-            "capabilities-1.0.0 fail-if-missing",
-            (
-                "capabilities/templates/servicemonitor.yaml:1",
-                "install failed: execution error at (capabilities/templates/servicemonitor.yaml:1:11): serviceMonitor.renderMode is failIfMissing and the cluster serves no monitoring.coreos.com/v1/ServiceMonitor",
-            ),
-            (
-                "capabilities/templates/_helpers.tpl:11",
-                "chart caps: capabilities/templates/_helpers.tpl:11:4 (executing capabilities/templates/servicemonitor.yaml): error calling fail: serviceMonitor.renderMode is failIfMissing and the cluster serves no monitoring.coreos.com/v1/ServiceMonitor",
-            ),
-        ),
-    ];
-    for (case, (hp, h), (sp, s)) in inner {
-        out.push((
-            case.to_string(),
-            format!("both refuse, at other places: Helm at {hp} ({h}) / seedforge at {sp} ({s})"),
-            INNER,
-        ));
-    }
     out
 }
-
-/// A `required` or `fail` in a helper another template includes: Helm names the line of
-/// the outermost `include` in the template it executes, seedforge the helper's own line
-/// where the call fails (and the template it executes after it). Kept: the helper's line is
-/// the check that refused, which Helm's message does not name at all.
-const INNER: &str = "a helper's refusal named at the helper's line (the check itself; Helm names only the include's)";
 
 /// `.Chart` and `.Capabilities` as Helm 3's engine hands them, as on the node (k3s's
 /// helm-controller): `.Chart` a `struct { chart.Metadata; IsRoot bool }` (its slices typed,

@@ -280,8 +280,10 @@ pub fn render(
             );
         }
         let output = set.execute(name, &node.data).map_err(|e| {
-            // An error in a helper it includes names the helper's line and the template
-            // executed (a `fail` of Bitnami's `common` chart, included by `NOTES.txt`).
+            // An error in a helper it includes is named at the `include`, the helper's line
+            // after it (a `fail` of Bitnami's `common` chart, included by `NOTES.txt`); one
+            // in a template it calls with `template` names that template's line and the
+            // template executed.
             if e.template.starts_with(name.as_str()) {
                 fail(e)
             } else {
@@ -540,7 +542,8 @@ pub(crate) mod tests {
             err.starts_with("chart demo: app/charts/memcached/templates/NOTES.txt:4:"),
             "{err}"
         );
-        // Failing in a helper the notes include: the helper's line, and the notes named.
+        // Failing in a helper the notes include: named at the notes' `include`, as Helm
+        // names it, the helper's line after it.
         let mut files = files.to_vec();
         files[6].1 = b"{{ include \"memcached.guard\" . }}";
         files.push((
@@ -550,7 +553,7 @@ pub(crate) mod tests {
         let err = render_files(&files, Json::Null).unwrap_err().to_string();
         assert_eq!(
             err,
-            "chart demo: app/charts/memcached/templates/_guard.tpl:2:3 (executing app/charts/memcached/templates/NOTES.txt): error calling fail: substituted"
+            "chart demo: app/charts/memcached/templates/NOTES.txt:1:3: error calling include: app/charts/memcached/templates/_guard.tpl:2:3: error calling fail: substituted"
         );
     }
 

@@ -615,6 +615,8 @@ impl<'a> Exec<'a> {
     }
 
     fn call_builtin(&mut self, pos: usize, name: &str, b: Builtin, vals: Vec<Value>) -> R<Value> {
+        // What the function fails with inside (`include`'s template) is named at its call.
+        self.at = pos;
         match b(self, vals) {
             Ok(v) => {
                 // Strings made by functions count against the budget and the output cap.
@@ -655,6 +657,7 @@ impl Caller for Exec<'_> {
     }
 
     fn include(&mut self, name: &str, dot: Value) -> R<String> {
+        const INCLUDE_FAILED: &str = "error calling include: ";
         let Some(t) = self.lookup(name) else {
             return Err(self.error(self.at, format!("error calling include: template: no template {name:?} associated with template {:?}", self.cur.name)));
         };
@@ -665,7 +668,16 @@ impl Caller for Exec<'_> {
         if let Some(c) = self.included.get_mut(name) {
             *c -= 1;
         }
-        r?;
+        // A failure inside is named where this `include` is, as Go's nested error and so
+        // Helm name it, with the place inside that failed (the innermost, however deep).
+        r.map_err(|e| {
+            let message = if e.message.starts_with(INCLUDE_FAILED) {
+                e.message
+            } else {
+                format!("{INCLUDE_FAILED}{e}")
+            };
+            self.error(self.at, message)
+        })?;
         Ok(out)
     }
 
