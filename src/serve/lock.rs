@@ -61,13 +61,15 @@ pub(super) fn watch(state: Arc<State>, mut lock: Option<Box<dyn HeldLock>>, how:
             None => continue,
         };
         let out = state.out.display().to_string();
-        drop(lock.take());
+        // Paused before the lock goes: once the writer has it, no new request is answered
+        // from the output it writes.
         if yield_to_writer {
             state.paused.store(true, Ordering::SeqCst);
             tracing::info!(
                 "{out}: another seedforge command waits to write this output; new requests are answered 503 until it is done"
             );
         }
+        drop(lock.take());
         let mut said = false;
         let taken = (how.acquire_shared)(&state.out, &mut || {
             if !yield_to_writer {
