@@ -55,7 +55,15 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     let r = read_json(&lab.root().join("v1.json"));
     assert_eq!(report["digest"], r["digest"]);
     assert_eq!(r["format"], "seedforge-receipt");
-    assert_eq!(r["receipt_version"], 4);
+    assert_eq!(r["receipt_version"], 5);
+    // Its time (this side's clock), and no delta applied: the output came whole.
+    let written = r["written_at"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(written <= now && now - written < 3600, "{written} {now}");
+    assert!(r.get("applied").is_none(), "{r:#}");
     assert_eq!(r["k3s_version"], "v1.33.1+k3s1");
     assert_eq!(r["cluster"], "lab");
     // Every image by name, with the digest manifest.json records.
@@ -99,12 +107,16 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
         .map(|i| i["path"].as_str().unwrap())
         .collect();
     assert_eq!(inputs, ["images.txt", "seedforge.yaml"]);
-    // Deterministic: a second receipt is the same bytes.
+    // Deterministic but for its time: a second receipt says the same of the output.
     lab.receipt("again.json").run();
-    assert_eq!(
-        fs::read(lab.root().join("v1.json")).unwrap(),
-        fs::read(lab.root().join("again.json")).unwrap()
-    );
+    let without_time = |name: &str| {
+        let mut v = read_json(&lab.root().join(name));
+        let o = v.as_object_mut().unwrap();
+        o.remove("written_at");
+        o.remove("digest");
+        v
+    };
+    assert_eq!(without_time("v1.json"), without_time("again.json"));
     // Its digest is over the sorted compact form without it, as jq prints it.
     if common::require_tool("jq") {
         let canonical = Cmd::new("jq")
@@ -258,7 +270,7 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
         out.stderr
     );
     // A newer format.
-    let newer = text.replace("\"receipt_version\": 4", "\"receipt_version\": 5");
+    let newer = text.replace("\"receipt_version\": 5", "\"receipt_version\": 6");
     fs::write(lab.root().join("newer.json"), newer).unwrap();
     let out = delta("newer.json");
     assert!(out.stderr.contains("newer than"), "{}", out.stderr);

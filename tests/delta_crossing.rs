@@ -301,6 +301,10 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
             "Secrets on this medium",
             "Every file on this medium",
             "delta.json.sigstore.json",
+            "The far side last applied no delta: its output came whole",
+            "What changed in the config, since the far side's",
+            "seedforge.yaml: changed",
+            "not a git checkout",
         ] {
             assert!(
                 flat.contains(words),
@@ -392,4 +396,295 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
         "{}",
         said.stdout
     );
+}
+
+/// `git` run in `dir` as a person would, with an identity of its own.
+fn git(dir: &Path, args: &[&str]) -> String {
+    Cmd::new("git")
+        .args([
+            "-c",
+            "user.name=Near Side",
+            "-c",
+            "user.email=near@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .cwd(dir)
+        .run()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// Who made it and against which base, in the record: the config's digest and, its folder
+/// being a git checkout, the commit (clean, then dirty; read from `.git` without the `git`
+/// binary, dirtiness then not known); the receipt's time and the delta the far side last
+/// applied (none: its output came whole; then the first delta, by its `delta.json`'s
+/// SHA-256, which the far side's next receipt names). `verify` and the page say it all.
+/// The first delta's why comes from the config folder's git history: nothing of the
+/// whole output that crossed first is kept.
+#[test]
+fn the_record_names_the_config_its_commit_and_what_the_far_side_last_applied() {
+    if !common::require_tool("git") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "v1"]);
+    lab.build();
+    let far = lab.far_copy("far");
+    let far_out = far.join("fixtures/lab/out");
+    common::far_side(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("r1.json"))
+        .run();
+    let r1 = common::read_json(&lab.root().join("r1.json"));
+    assert!(r1.get("applied").is_none(), "{r1:#}");
+    // v2, committed with the lock v1's build wrote: the output folder inside the config
+    // folder, not tracked, is not the config's change.
+    add_motd(&dir);
+    git(
+        &dir,
+        &["add", "seedforge.yaml", "motd.txt", "seedforge.lock"],
+    );
+    git(&dir, &["commit", "-q", "-m", "v2"]);
+    let v2_commit = git(&dir, &["rev-parse", "HEAD"]);
+    lab.build();
+    let d1 = lab.delta("r1.json", "d1").arg("--json").run().json();
+    let config_sha = common::sha256_file(&dir.join("seedforge.yaml"));
+    assert_eq!(
+        d1["made_by"],
+        serde_json::json!({
+            "config_sha256": config_sha,
+            "git": {"commit": v2_commit, "dirty": false, "read_with": "git"}
+        }),
+        "{d1:#}"
+    );
+    assert_eq!(
+        d1["base"],
+        serde_json::json!({
+            "receipt_written_at": r1["written_at"],
+            "last_applied": null,
+            "stale": []
+        }),
+        "{d1:#}"
+    );
+    // Why: the first delta after the whole output crossed, so nothing of it kept here,
+    // but the config folder's history holds the far side's version of the config.
+    assert_eq!(d1["why"]["note"], serde_json::Value::Null, "{d1:#}");
+    let why = &d1["why"]["files"][0];
+    assert_eq!(why["path"], "seedforge.yaml", "{d1:#}");
+    assert_eq!(
+        (why["added"].as_u64(), why["removed"].as_u64()),
+        (Some(4), Some(0)),
+        "{d1:#}"
+    );
+    let said = lab.seedforge().args(["verify", "d1"]).run().stdout;
+    for words in [
+        format!("made by: the config sha256 {config_sha}; git commit {v2_commit}, clean"),
+        "the far side last applied no delta: its output came whole".to_string(),
+    ] {
+        assert!(said.contains(&words), "{words}: {said}");
+    }
+    let page = fs::read_to_string(lab.root().join("d1/review.html")).unwrap();
+    assert!(
+        page.contains(&v2_commit) && page.contains("no delta: its output came whole"),
+        "{page}"
+    );
+
+    // Applied: the far side's next receipt names the delta by its delta.json's SHA-256.
+    apply_on(&far, lab.root().join("d1")).run();
+    let d1_sha = common::sha256_file(&lab.root().join("d1/delta.json"));
+    common::far_side(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("r2.json"))
+        .run();
+    let r2 = common::read_json(&lab.root().join("r2.json"));
+    assert_eq!(r2["applied"]["delta_sha256"], d1_sha.as_str(), "{r2:#}");
+    assert_eq!(r2["applied"]["base_receipt"], r1["digest"], "{r2:#}");
+    let said = common::far_side(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("r2-again.json"))
+        .run()
+        .stdout;
+    assert!(said.contains(&d1_sha), "{said}");
+
+    // v3, not committed: dirty. The base is the delta the far side last applied.
+    edit_motd(&dir, "hello again\n");
+    lab.build();
+    let d2 = lab.delta("r2.json", "d2").arg("--json").run().json();
+    assert_eq!(d2["made_by"]["git"]["commit"], v2_commit.as_str(), "{d2:#}");
+    assert_eq!(d2["made_by"]["git"]["dirty"], true, "{d2:#}");
+    assert_eq!(
+        d2["base"]["last_applied"]["delta_sha256"],
+        d1_sha.as_str(),
+        "{d2:#}"
+    );
+    let said = lab.seedforge().args(["verify", "d2"]).run().stdout;
+    for words in [
+        format!("git commit {v2_commit} with changes not committed (dirty)"),
+        format!("the far side last applied the delta whose delta.json hashes to {d1_sha}"),
+    ] {
+        assert!(said.contains(&words), "{words}: {said}");
+    }
+    let page = fs::read_to_string(lab.root().join("d2/review.html")).unwrap();
+    assert!(page.contains(&d1_sha) && page.contains("dirty"), "{page}");
+    // Without the git binary: the commit read from .git, whether it is dirty not known.
+    let empty = lab.root().join("no-tools");
+    fs::create_dir_all(&empty).unwrap();
+    let d3 = lab
+        .delta("r2.json", "d3")
+        .arg("--json")
+        .env("PATH", empty.to_str().unwrap())
+        .run()
+        .json();
+    assert_eq!(
+        d3["made_by"]["git"],
+        serde_json::json!({"commit": v2_commit, "dirty": null, "read_with": ".git"}),
+        "{d3:#}"
+    );
+    // No git checkout: null.
+    fs::remove_dir_all(dir.join(".git")).unwrap();
+    let d4 = lab.delta("r2.json", "d4").arg("--json").run().json();
+    assert_eq!(d4["made_by"]["git"], serde_json::Value::Null, "{d4:#}");
+    apply_on(&far, lab.root().join("d2")).run();
+    crate::delta::assert_same_output(&far_out, &lab.out_dir());
+}
+
+/// Gives the lab's `files:` entry (`etc/motd.txt`, [`add_motd`]) the content `text`.
+fn edit_motd(dir: &Path, text: &str) {
+    let config = dir.join("seedforge.yaml");
+    let old = common::sha256_file(&dir.join("motd.txt"));
+    fs::write(dir.join("motd.txt"), text).unwrap();
+    let yaml = fs::read_to_string(&config).unwrap();
+    assert!(yaml.contains(&old));
+    fs::write(
+        &config,
+        yaml.replace(&old, &common::sha256_bytes(text.as_bytes())),
+    )
+    .unwrap();
+}
+
+/// Why, in the record: the diff of the config inputs since the far side's receipt (a
+/// `manifests:` file's changed line and a new one, the config unchanged), taken from what
+/// the near side kept when it made the delta the far side applied last, the new
+/// secret-looking value never shown (not in `delta.json`, the page, `delta`'s or
+/// `verify`'s words). The first delta after the whole output crossed has nothing kept to
+/// diff against, nor has one made after the near side's state was removed: the record
+/// says so ("inputs of the base not kept here"), naming the file by its digests, rather
+/// than guess.
+#[test]
+fn the_record_says_why_by_the_config_inputs_diff_since_the_far_sides_secrets_masked() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    let app = |version: &str, secret: Option<&str>| {
+        let mut text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\ndata:\n  version: \"{version}\"\n"
+        );
+        if let Some(s) = secret {
+            text.push_str(&format!("  password: \"{s}\"\n"));
+        }
+        text
+    };
+    fs::write(dir.join("app.yaml"), app("1", None)).unwrap();
+    let config = dir.join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, format!("{text}manifests:\n  - app.yaml\n")).unwrap();
+    lab.build();
+    let far = lab.far_copy("far");
+    common::far_side(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("r1.json"))
+        .run();
+    // The first delta: the whole output crossed by hand, nothing of it kept here.
+    fs::write(dir.join("app.yaml"), app("2", None)).unwrap();
+    lab.build();
+    let d1 = lab.delta("r1.json", "d1").arg("--json").run().json();
+    let note = d1["why"]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("inputs of the base not kept here: app.yaml"),
+        "{note}"
+    );
+    let f = &d1["why"]["files"][0];
+    assert_eq!(f["path"], "app.yaml");
+    assert_eq!(f["added"], serde_json::Value::Null, "{d1:#}");
+    assert_eq!(
+        f["before"],
+        common::sha256_bytes(app("1", None).as_bytes()).as_str()
+    );
+    let said = lab.seedforge().args(["verify", "d1"]).run().stdout;
+    assert!(said.contains("inputs of the base not kept here"), "{said}");
+    apply_on(&far, lab.root().join("d1")).run();
+    common::far_side(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("r2.json"))
+        .run();
+    // The next: what d1 carried was kept when it was made.
+    const SECRET: &str = "hunter2-never-shown-anywhere";
+    fs::write(dir.join("app.yaml"), app("3", Some(SECRET))).unwrap();
+    lab.build();
+    let d = lab.delta("r2.json", "d").arg("--json").run().json();
+    let files = d["why"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{d:#}");
+    let f = &files[0];
+    assert_eq!(f["path"], "app.yaml");
+    assert_eq!(f["change"], "changed");
+    assert_eq!(
+        (f["added"].as_u64(), f["removed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        f["lines"],
+        serde_json::json!([
+            {"op": "-", "line": 7, "text": "  version: \"2\""},
+            {"op": "+", "line": 7, "text": "  version: \"3\""},
+            {"op": "+", "line": 8, "text": "  password: <redacted>"},
+        ]),
+        "{d:#}"
+    );
+    assert_eq!(d["why"]["note"], serde_json::Value::Null);
+    let made = lab.delta("r2.json", "d-text").run();
+    assert!(
+        made.stdout
+            .contains("config since the far side's: app.yaml: changed, +2 -1"),
+        "{}",
+        made.stdout
+    );
+    let delta = lab.root().join("d");
+    let said = lab.seedforge().args(["verify"]).arg(&delta).run().stdout;
+    for words in [
+        "config since the far side's: app.yaml changed, +2 -1",
+        "-    7    version: \"2\"",
+        "+    8    password: <redacted>",
+    ] {
+        assert!(said.contains(words), "{words}: {said}");
+    }
+    let page = fs::read_to_string(delta.join("review.html")).unwrap();
+    assert!(
+        page.contains("What changed in the config, since the far side's")
+            && page.contains("password: &lt;redacted&gt;"),
+        "{page}"
+    );
+    for text in [
+        made.stdout.clone(),
+        made.stderr.clone(),
+        said.clone(),
+        page,
+        fs::read_to_string(delta.join("delta.json")).unwrap(),
+    ] {
+        assert!(!text.contains(SECRET), "the secret is shown: {text}");
+    }
+    // What the near side kept is gone: said so, named by digest only.
+    fs::remove_dir_all(lab.out_dir().join(".seedforge/kept")).unwrap();
+    let d2 = lab.delta("r2.json", "d2").arg("--json").run().json();
+    let note = d2["why"]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("inputs of the base not kept here: app.yaml"),
+        "{note}"
+    );
+    apply_on(&far, &delta).run();
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
 }

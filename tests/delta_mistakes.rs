@@ -99,8 +99,36 @@ fn a_delta_that_drops_a_node_leaves_none_of_its_token_bearing_files_on_the_far_s
     lab.build();
     assert!(!lab.out_dir().join("nodes/lab-agent2").exists());
     lab.delta("v1.json", "delta").run();
+    // The same far side, applied with --json: the report lists what was removed, the
+    // node's token-bearing files first.
+    let twin = lab.root().join("twin");
+    common::copy_tree(&far, &twin, &|_| false);
+    let report = apply_far(&twin, &lab.root().join("delta"))
+        .arg("--json")
+        .run()
+        .json();
+    let removed: Vec<&str> = (report["removed"].as_array().unwrap().iter())
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for rel in gone {
+        assert!(removed.contains(&rel), "{rel}: {report:#}");
+    }
+    let token_bearing = |r: &&str| r.starts_with("nodes/") || r.starts_with("iso/");
+    let first_other = removed.iter().position(|r| !token_bearing(r));
+    assert!(
+        first_other.is_none_or(|i| removed[i..].iter().all(|r| !token_bearing(r))),
+        "the node's files are not removed first: {report:#}"
+    );
     let applied = apply_far(&far, &lab.root().join("delta")).run();
     assert!(applied.stdout.contains("applied"), "{}", applied.stdout);
+    let line = applied
+        .stdout
+        .lines()
+        .find(|l| l.contains("removed (the new seal no longer lists them): "))
+        .unwrap_or_else(|| panic!("no removed line: {}", applied.stdout));
+    for rel in gone {
+        assert!(line.contains(rel), "{rel}: {line}");
+    }
     // None of the node's files is left, its folder neither; the far side is the near
     // side's output file for file, and nothing in it is unsealed.
     for rel in gone {
@@ -476,4 +504,176 @@ fn an_image_whose_local_source_folder_is_new_to_the_far_side_is_rebuilt_from_the
         "{}",
         refused.stderr
     );
+}
+
+/// A receipt's digest made anew over its canonical form (every field but `digest`, keys
+/// sorted at every depth, compact), as an edit by hand would need.
+fn redigest(receipt: &mut serde_json::Value) {
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                serde_json::Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    receipt.as_object_mut().unwrap().remove("digest");
+    let canonical = serde_json::to_vec(&sorted(receipt)).unwrap();
+    receipt["digest"] = format!("sha256:{}", common::sha256_bytes(&canonical)).into();
+}
+
+/// A receipt the far side wrote before it applied a delta the near side made since, used
+/// again a year later: `delta` and `plan --upgrade-from` say "stale receipt" plainly
+/// (exit 0: the medium may never have crossed), naming the delta sent since; the record
+/// says it, and so does the page. A receipt written after the apply is current. One
+/// written more than 30 days ago is stale by its age.
+#[test]
+fn a_stale_receipt_is_named_as_such_by_delta_and_plan() {
+    let lab = Lab::new();
+    lab.build();
+    let far = lab.far_copy("far");
+    far_receipt(&lab, &far, "v1.json");
+    edit_config(&lab, |t| t.replace("192.168.6.12/24", "192.168.6.22/24"));
+    lab.build();
+    let first = lab.delta("v1.json", "d1").run();
+    assert!(!first.stderr.contains("stale receipt"), "{}", first.stderr);
+    apply_far(&far, &lab.root().join("d1")).run();
+    let d1_sha = common::sha256_file(&lab.root().join("d1/delta.json"));
+    // A year later: v3, and the old receipt at hand.
+    edit_config(&lab, |t| t.replace("192.168.6.22/24", "192.168.6.32/24"));
+    lab.build();
+    let stale = lab.delta("v1.json", "d2").run();
+    for said in [
+        "v1.json: stale receipt: it describes seal",
+        "this side has since made a delta for cluster lab",
+        &format!("delta.json sha256 {}", &d1_sha[..12]),
+        "ask the far side for a new receipt",
+    ] {
+        assert!(stale.stderr.contains(said), "{said}: {}", stale.stderr);
+    }
+    let record = common::read_json(&lab.root().join("d2/delta.json"));
+    let reasons = record["base"]["stale"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{record:#}");
+    assert!(reasons[0].as_str().unwrap().starts_with("stale receipt: "));
+    let page = fs::read_to_string(lab.root().join("d2/review.html")).unwrap();
+    assert!(page.contains("Stale receipt"), "{page}");
+    let json = lab.delta("v1.json", "d2-json").arg("--json").run().json();
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("stale receipt")),
+        "{json:#}"
+    );
+    let plan = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+            "--upgrade-from",
+            "v1.json",
+        ])
+        .run();
+    assert!(plan.stderr.contains("stale receipt"), "{}", plan.stderr);
+    let said = lab.seedforge().args(["verify", "d2"]).run().stdout;
+    assert!(said.contains("STALE: stale receipt"), "{said}");
+    // Applied there, the delta made against the stale receipt is refused, as said.
+    let refused = apply_far(&far, &lab.root().join("d2")).expect(2).run();
+    assert!(
+        refused
+            .stderr
+            .contains("not the output the delta was made against")
+    );
+    // A receipt written after the apply is current.
+    far_receipt(&lab, &far, "v2.json");
+    let current = lab.delta("v2.json", "d3").arg("--json").run();
+    assert!(
+        !current.stderr.contains("stale receipt"),
+        "{}",
+        current.stderr
+    );
+    assert_eq!(current.json()["base"]["stale"], serde_json::json!([]));
+    // The same, written 40 days ago.
+    let mut old = common::read_json(&lab.root().join("v2.json"));
+    let written = old["written_at"].as_u64().unwrap();
+    old["written_at"] = (written - 40 * 86_400).into();
+    redigest(&mut old);
+    fs::write(
+        lab.root().join("v2-old.json"),
+        serde_json::to_vec_pretty(&old).unwrap(),
+    )
+    .unwrap();
+    let aged = lab.delta("v2-old.json", "d4").run();
+    assert!(
+        aged.stderr
+            .contains("v2-old.json: stale receipt: written 40 days ago"),
+        "{}",
+        aged.stderr
+    );
+    apply_far(&far, &lab.root().join("d3")).run();
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
+}
+
+/// `plan --upgrade-from` checks the inputs the build read as `delta` does: a `manifests:`
+/// file edited after the build is named with what the build read and what the folder
+/// holds, on stderr and in `--json`'s warnings, and the plan says the output is not
+/// current (exit 0: a plan refuses nothing; `delta` then refuses, exit 2).
+#[test]
+fn plan_upgrade_from_names_an_input_edited_after_the_build_with_both_digests() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
+    edit_config(&lab, |t| t + "manifests:\n  - app.yaml\n");
+    lab.build();
+    lab.receipt("v1.json").run();
+    fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    let built = common::sha256_bytes(config_map("app", "1").as_bytes());
+    let now = common::sha256_bytes(config_map("app", "2").as_bytes());
+    let plan = |json: bool| {
+        let cmd = lab.seedforge().args([
+            "plan",
+            "--config",
+            "fixtures/lab/seedforge.yaml",
+            "--upgrade-from",
+            "v1.json",
+        ]);
+        if json { cmd.arg("--json") } else { cmd }.run()
+    };
+    let text = plan(false);
+    for said in [
+        "fixtures/lab/app.yaml: the build read sha256 ".to_string() + &built,
+        format!("the folder holds sha256 {now} now"),
+        "build first".to_string(),
+    ] {
+        assert!(text.stderr.contains(&said), "{said}: {}", text.stderr);
+    }
+    assert!(
+        text.stdout
+            .contains("is not the build of the config as it is now"),
+        "{}",
+        text.stdout
+    );
+    let json = plan(true).json();
+    assert_eq!(json["upgrade"]["output_current"], false, "{json:#}");
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(&format!(
+                "the build read sha256 {built}, the folder holds sha256 {now} now"
+            ))),
+        "{json:#}"
+    );
+    let refused = lab.delta("v1.json", "delta").expect(2).run();
+    assert!(refused.stderr.contains(&now), "{}", refused.stderr);
 }

@@ -258,6 +258,17 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
                     r.repaired.join(", ")
                 );
             }
+            if !r.removed.is_empty() || r.blobs_removed > 0 {
+                outln!(
+                    "   removed (the new seal no longer lists them): {}{}",
+                    r.removed.join(", "),
+                    match (r.removed.is_empty(), r.blobs_removed) {
+                        (_, 0) => String::new(),
+                        (true, n) => format!("{n} blob(s) of images no longer listed"),
+                        (false, n) => format!("; {n} blob(s) of images no longer listed"),
+                    }
+                );
+            }
         }
         if !r.delta_rebuilt.is_empty() {
             outln!(
@@ -292,6 +303,13 @@ pub(crate) fn receipt_cmd(g: &Global, a: &ReceiptArgs) -> Result<ExitCode, CliEr
                 None => "not found",
             }
         );
+        if let Some(a) = &r.applied {
+            outln!(
+                "   the output was made by apply from the delta whose delta.json hashes to {} (applied {})",
+                a.delta_sha256,
+                seedforge::delta::record::date(a.applied_at)
+            );
+        }
         if !r.damaged.is_empty() {
             outln!(
                 "   damaged or missing here, recorded for repair: {}; a delta against this receipt carries what cannot be rebuilt, and apply makes the output whole",
@@ -314,6 +332,9 @@ fn record_signer(
         .transpose();
     match (config, &a.signing_key) {
         (Ok(Some(config)), given) => {
+            // The config's secrets (the join token, passwords) are masked wherever the
+            // record shows a config input's lines.
+            config.register_secrets(&g.secrets);
             match config.signing_key(given.as_deref(), &g.secrets) {
                 Ok(key) => Ok(key.map(|(_, k)| k)),
                 // seal.key names a file this side does not hold: nothing to sign with.
@@ -346,6 +367,7 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
         allow_unsigned: a.allow_unsigned,
         signer: signer.as_ref(),
         reason: a.reason.as_deref(),
+        secrets: Some(&g.secrets),
     };
     let _lock = read_lock_output(g, &a.dir, !a.no_wait)?;
     let r =
@@ -382,6 +404,11 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
         }
         for line in d.changes.lines() {
             outln!("   {line}");
+        }
+        if let Some(why) = &d.why {
+            for line in why.lines() {
+                outln!("   config since the far side's: {line}");
+            }
         }
         if r.config_dir.is_none() {
             outln!(

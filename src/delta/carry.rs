@@ -138,6 +138,17 @@ pub struct DeltaDoc {
     /// otherwise before it rebuilds anything.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub other_inputs_sha256: BTreeMap<String, String>,
+    /// Who made it: the config's digest and, when its folder is a git checkout, the
+    /// commit (written by [`delta`]; absent in `plan --upgrade-from`'s preview).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<super::record::MadeBy>,
+    /// The base beyond its digest: the receipt's time, the delta the far side last
+    /// applied, and whether the receipt is stale by what this side sent since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<super::record::Base>,
+    /// Why: the diff of the config inputs since the far side's, secrets masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<super::why::Why>,
 }
 
 /// What [`delta`] wrote.
@@ -185,6 +196,9 @@ pub struct DeltaOptions<'a> {
     pub signer: Option<&'a crate::trust::keys::SigningKey>,
     /// Why the delta is made (`delta --reason`), recorded in `delta.json`.
     pub reason: Option<&'a str>,
+    /// The run's secrets: masked in the diff of the config inputs `delta.json` records
+    /// (values that look like secrets are masked whatever this holds).
+    pub secrets: Option<&'a crate::redact::Secrets>,
 }
 
 /// One file to carry: from, to (relative to the delta), its sha256, mode, size.
@@ -221,6 +235,7 @@ pub fn delta(
         allow_unsigned,
         signer,
         reason,
+        secrets,
     } = *options;
     let receipt = Receipt::load(receipt_path)?;
     check_target(out, dir)?;
@@ -298,6 +313,14 @@ pub fn delta(
         config_file.as_deref(),
         super::downgrade::Side::Near,
     )?;
+    // The record beyond what changes: who made it, the base, why.
+    let record_sent = crossing_record(
+        &mut doc,
+        out,
+        (receipt_path, &receipt),
+        (config_dir.as_deref(), &sealed),
+        secrets,
+    );
     // Signed or not, checked with the key the output records; required, before anything
     // is written.
     let signature = super::signed::of_output(out)?;
@@ -403,6 +426,12 @@ pub fn delta(
             return Err(e);
         }
     };
+    // What was sent, for the next delta to tell a stale receipt, and the config inputs
+    // its output was built from, kept for the next delta to say why.
+    super::record::record_sent(out, &record_sent(&doc));
+    if let (Some(cdir), Some(inputs)) = (&config_dir, &sealed.facts.inputs) {
+        super::kept::keep(out, cdir, inputs, &sealed.manifest_sha256);
+    }
     Ok(DeltaReport {
         dir: dir.to_path_buf(),
         config_dir,
@@ -413,6 +442,98 @@ pub fn delta(
         signature,
         record_signed: signer.is_some(),
     })
+}
+
+/// The bytes of `delta.json` for `doc`, as [`write_into`] writes them.
+fn doc_bytes(doc: &DeltaDoc) -> Vec<u8> {
+    let mut json = serde_json::to_vec_pretty(doc).unwrap_or_default();
+    json.push(b'\n');
+    json
+}
+
+/// Sets the record's facts beyond what changes in `doc`: who made it (the config's digest,
+/// the config folder's commit), the base (the receipt's time, what the far side last
+/// applied, staleness by the deltas `out`'s state records, each warned of, with a receipt
+/// too old to trust) and why (the config inputs' diff since the receipt's). Gives what to
+/// record as sent once the delta is written.
+fn crossing_record(
+    doc: &mut DeltaDoc,
+    out: &Path,
+    (receipt_path, receipt): (&Path, &Receipt),
+    (config_dir, sealed): (Option<&Path>, &super::Sealed),
+    secrets: Option<&crate::redact::Secrets>,
+) -> impl Fn(&DeltaDoc) -> super::record::Sent + use<> {
+    use super::record;
+    let config_sha256 = (sealed.facts.inputs.as_ref()).map(|i| i.config.sha256.clone());
+    doc.made_by = Some(record::made_by(out, config_dir, config_sha256));
+    let stale = record::stale(
+        receipt.described(),
+        doc.cluster.as_deref(),
+        &sealed.manifest_sha256,
+        &record::sent(out),
+    );
+    for said in stale
+        .iter()
+        .cloned()
+        .chain(record::aged(receipt.described(), record::now()))
+    {
+        tracing::warn!("{}: {said}", receipt_path.display());
+    }
+    doc.base = Some(record::Base {
+        receipt_written_at: receipt.written_at,
+        last_applied: receipt.applied.clone(),
+        stale,
+    });
+    let mut target: BTreeMap<String, String> = (sealed.facts.inputs.as_ref())
+        .map(super::kept::all_inputs)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| (i.path, i.sha256))
+        .collect();
+    let mut base: BTreeMap<String, String> = (receipt.inputs.iter())
+        .chain(&receipt.other_inputs)
+        .map(|i| (i.path.clone(), i.sha256.clone()))
+        .collect();
+    // A receipt that lists none of the config's other files: those of the seal it
+    // describes, as kept here; or, when the far side's folder was not known to it, none
+    // compared (rather than each called new).
+    if receipt.other_inputs.is_empty() {
+        match super::kept::kept_seal(out, &receipt.manifest_sha256) {
+            Some(kept) => {
+                for i in kept.inputs {
+                    base.entry(i.path).or_insert(i.sha256);
+                }
+            }
+            None if receipt.lock_sha256.is_none() => {
+                let recorded: BTreeSet<&String> = receipt.inputs.iter().map(|i| &i.path).collect();
+                let own: BTreeSet<String> = (sealed.inputs().into_iter()).map(|i| i.path).collect();
+                target.retain(|p, _| recorded.contains(p) || own.contains(p));
+            }
+            None => {}
+        }
+    }
+    let none = crate::redact::Secrets::new();
+    doc.why = Some(super::why::why(
+        out,
+        config_dir,
+        &base,
+        &target,
+        secrets.unwrap_or(&none),
+    ));
+    let (base_receipt, base_manifest) = (receipt.stated_digest(), receipt.manifest_sha256.clone());
+    let (target_manifest, k3s) = (
+        sealed.manifest_sha256.clone(),
+        (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
+    );
+    move |doc: &DeltaDoc| record::Sent {
+        delta_sha256: crate::hashing::sha256_hex(&doc_bytes(doc)),
+        cluster: doc.cluster.clone(),
+        base_receipt: base_receipt.clone(),
+        base_manifest_sha256: base_manifest.clone(),
+        target_manifest_sha256: target_manifest.clone(),
+        k3s_version: k3s.clone(),
+        made_at: record::now(),
+    }
 }
 
 /// The sealed files (blobs and the seal aside, relative to the output) and the config
@@ -532,6 +653,9 @@ fn plan_carry(
         repairs: receipt.damaged.clone(),
         other_inputs: Vec::new(),
         other_inputs_sha256: BTreeMap::new(),
+        made_by: None,
+        base: None,
+        why: None,
     };
     // After the CA's check: an output the far side's nodes cannot trust is refused first.
     let config_dir = carried_config_dir(out, config, &sealed)?;
@@ -781,8 +905,7 @@ fn write_into(
         let hex = copy_checked(c, dir)?;
         sums.insert(c.to.clone(), hex);
     }
-    let mut json = serde_json::to_vec_pretty(doc).unwrap_or_default();
-    json.push(b'\n');
+    let json = doc_bytes(doc);
     write_new(&dir.join(DELTA_JSON), &json, 0o644)?;
     sums.insert(DELTA_JSON.into(), crate::hashing::sha256_hex(&json));
     if let Some(key) = signer {

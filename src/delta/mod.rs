@@ -19,14 +19,17 @@ pub mod changes;
 mod downgrade;
 mod far_side;
 pub(crate) mod inputs;
+pub mod kept;
 pub mod page;
 mod parity;
 mod parts;
 pub mod receipt;
+pub mod record;
 pub mod signed;
 mod skew;
 mod sources;
 pub mod upgrade;
+pub mod why;
 
 use crate::input::InputError;
 use crate::oci::OciError;

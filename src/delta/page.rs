@@ -7,7 +7,8 @@
 //! it is for and the far side's receipt it was made against, who made it and whether its
 //! record is signed, the k3s path, what changes, the secrets it carries and why, then the
 //! sizes as a picture, then every file on the medium with its SHA-256 (the delta's own
-//! seal, line for line).
+//! seal, line for line). A stale receipt is said first; why the config's inputs changed
+//! (their diff since the far side's, secrets masked) follows what changes.
 
 use super::carry::DeltaDoc;
 use crate::util::human_bytes;
@@ -125,13 +126,50 @@ pub(super) fn render(
             );
         }
     }
-    let rows = [
+    let base = doc.base.as_ref();
+    let written = match base.and_then(|b| b.receipt_written_at) {
+        Some(t) => format!(", written {}", esc(&super::record::date(t))),
+        None => " (its time not recorded: a receipt of an older format)".to_owned(),
+    };
+    let last_applied = match base.map(|b| &b.last_applied) {
+        Some(Some(a)) => format!(
+            "the delta whose <code>delta.json</code> hashes to <code>{}</code>, applied {}",
+            esc(&a.delta_sha256),
+            esc(&super::record::date(a.applied_at))
+        ),
+        Some(None) => "no delta: its output came whole".to_owned(),
+        None => "not recorded".to_owned(),
+    };
+    let made_by = match &doc.made_by {
+        Some(m) => format!(
+            "seedforge {}, from the config <code>{}</code>; {}",
+            esc(&doc.seedforge_version),
+            esc(m.config_sha256.as_deref().unwrap_or("(not recorded)")),
+            match &m.git {
+                Some(g) => format!(
+                    "git commit <code>{}</code>{}",
+                    esc(&g.commit),
+                    match g.dirty {
+                        Some(true) => {
+                            " <strong class=\"warn\">with changes not committed (dirty)</strong>"
+                        }
+                        Some(false) => " (clean)",
+                        None => " (read from .git: whether it was dirty is not known)",
+                    }
+                ),
+                None => "not a git checkout".to_owned(),
+            }
+        ),
+        None => format!("seedforge {}", esc(&doc.seedforge_version)),
+    };
+    let mut rows = vec![
         ("For cluster", esc(cluster)),
         ("The far side (its receipt)", far),
         (
             "Base receipt",
-            format!("<code>{}</code>", esc(&doc.base_receipt)),
+            format!("<code>{}</code>{written}", esc(&doc.base_receipt)),
         ),
+        ("The far side last applied", last_applied),
         (
             "Base manifest.json",
             format!("<code>{}</code>", esc(&doc.base_manifest_sha256)),
@@ -140,10 +178,7 @@ pub(super) fn render(
             "New manifest.json",
             format!("<code>{}</code>", esc(&doc.target_manifest_sha256)),
         ),
-        (
-            "Made by",
-            format!("seedforge {}", esc(&doc.seedforge_version)),
-        ),
+        ("Made by", made_by),
         (
             "Why",
             doc.reason
@@ -160,6 +195,16 @@ pub(super) fn render(
             ),
         ),
     ];
+    if let Some(b) = base.filter(|b| !b.stale.is_empty()) {
+        let said: Vec<String> = b.stale.iter().map(|s| esc(s)).collect();
+        rows.insert(
+            0,
+            (
+                "<span class=\"warn\">Stale receipt</span>",
+                format!("<strong class=\"warn\">{}</strong>", said.join("<br>")),
+            ),
+        );
+    }
     h.push_str("<table class=\"facts\">\n");
     for (k, v) in rows {
         let _ = writeln!(h, "<tr><th>{k}</th><td>{v}</td></tr>");
@@ -220,6 +265,49 @@ pub(super) fn render(
             let _ = writeln!(h, "<li><code>{}</code></li>", esc(r));
         }
         h.push_str("</ul>\n");
+    }
+
+    // Why: the config's inputs since the far side's.
+    if let Some(why) = &doc.why {
+        h.push_str("<h2>What changed in the config, since the far side's</h2>\n");
+        if why.files.is_empty() {
+            h.push_str("<p>No input of the config changed.</p>\n");
+        }
+        for f in &why.files {
+            let counts = match (f.added, f.removed) {
+                (Some(a), Some(r)) => format!(", +{a} &minus;{r}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                h,
+                "<h3><code>{}</code>: {}{counts}</h3>",
+                esc(&f.path),
+                esc(&f.change)
+            );
+            if let Some(n) = &f.note {
+                let _ = writeln!(h, "<p class=\"warn\">{}</p>", esc(n));
+            }
+            if !f.lines.is_empty() {
+                h.push_str("<table class=\"diff\">\n");
+                for l in &f.lines {
+                    let class = if l.op == "+" { "add" } else { "del" };
+                    let _ = writeln!(
+                        h,
+                        "<tr class=\"{class}\"><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                        esc(&l.op),
+                        l.line,
+                        esc(&l.text)
+                    );
+                }
+                h.push_str("</table>\n");
+            }
+            if f.more > 0 {
+                let _ = writeln!(h, "<p>&hellip; {} more line(s)</p>", f.more);
+            }
+        }
+        if let Some(n) = &why.note {
+            let _ = writeln!(h, "<p class=\"warn\">{}</p>", esc(n));
+        }
     }
 
     // Secrets.
@@ -309,6 +397,9 @@ code.sha { font-size: 7pt; }
 table.files td { font-size: 9pt; }
 .warn { color: #a00000; }
 li.add { color: #075e07; } li.del { color: #a00000; } li.chg { color: #6b4a00; }
+table.diff td { font-size: 9pt; border-bottom: none; padding: 0 4px; }
+table.diff td:first-child, table.diff td:nth-child(2) { width: 2em; }
+tr.add td { color: #075e07; } tr.del td { color: #a00000; }
 ul { margin: 0.2em 0; padding-left: 1.4em; }
 tr { page-break-inside: avoid; }
 ";

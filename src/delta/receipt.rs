@@ -5,7 +5,14 @@
 //!
 //! - `format`: `"seedforge-receipt"`; `receipt_version`: [`RECEIPT_VERSION`];
 //!   `seedforge_version`: the seedforge that wrote the receipt;
-//! - `source_date_epoch`: the output's, from manifest.json (the receipt's only time);
+//! - `source_date_epoch`: the output's, from manifest.json;
+//! - `written_at` (format 5 on): when the receipt was written (seconds since 1970, this
+//!   side's clock): `delta` says a receipt older than [`super::record::STALE_AFTER_DAYS`]
+//!   is stale;
+//! - `applied` (format 5 on): the delta the output was last made from by `apply` (its
+//!   `delta.json`'s SHA-256, the receipt it was made against, when it was applied), while
+//!   the output is still that delta's target; absent when it came whole (a build, a
+//!   copy);
 //! - `manifest_sha256`: manifest.json's SHA-256 (bare hex, as `SHA256SUMS` writes it);
 //! - `k3s_version`: `cluster.k3s_version` as manifest.json records it (the release the
 //!   far side's nodes run once the output is applied; absent in a receipt of format 1, and
@@ -46,8 +53,9 @@ use std::path::{Path, PathBuf};
 /// The `format` of a receipt.
 pub const RECEIPT_FORMAT: &str = "seedforge-receipt";
 /// The format version this seedforge writes; it reads this one and every older one (1:
-/// without `k3s_version`; 2: without `other_inputs` and `images`; 3: without `cluster`).
-pub const RECEIPT_VERSION: u32 = 4;
+/// without `k3s_version`; 2: without `other_inputs` and `images`; 3: without `cluster`;
+/// 4: without `written_at` and `applied`).
+pub const RECEIPT_VERSION: u32 = 5;
 
 /// A sealed file of the output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +102,12 @@ pub struct Receipt {
     pub seedforge_version: String,
     /// The output's source date.
     pub source_date_epoch: Option<u64>,
+    /// When the receipt was written (format 5 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<u64>,
+    /// The delta the output was last made from (format 5 on; absent when it came whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<super::record::Applied>,
     /// manifest.json's SHA-256.
     pub manifest_sha256: String,
     /// `cluster.k3s_version` of the output (format 2 on).
@@ -199,6 +213,16 @@ impl Receipt {
         Receipt::parse(path, &bytes)
     }
 
+    /// What the receipt says of the far side that tells whether it is stale.
+    pub fn described(&self) -> super::record::Described<'_> {
+        super::record::Described {
+            cluster: self.cluster.as_deref(),
+            manifest_sha256: &self.manifest_sha256,
+            k3s_version: self.k3s_version.as_deref(),
+            written_at: self.written_at,
+        }
+    }
+
     /// The digest the receipt states (checked by [`Receipt::parse`]).
     pub fn stated_digest(&self) -> String {
         self.digest.clone().unwrap_or_else(|| self.compute_digest())
@@ -230,6 +254,10 @@ pub struct ReceiptReport {
     pub checked: usize,
     /// The sealed files found missing or damaged (`--record-damage`).
     pub damaged: Vec<String>,
+    /// When it was written (seconds since 1970).
+    pub written_at: Option<u64>,
+    /// The delta the output was last made from, when `apply` made it.
+    pub applied: Option<super::record::Applied>,
 }
 
 /// The receipt of the sealed output `out` (checked against its `SHA256SUMS` first), with
@@ -319,6 +347,8 @@ pub(super) fn of_sealed(
         receipt_version: RECEIPT_VERSION,
         seedforge_version: crate::VERSION.into(),
         source_date_epoch: sealed.facts.source_date_epoch,
+        written_at: Some(super::record::now()),
+        applied: super::record::read_applied(out, &sealed.manifest_sha256),
         manifest_sha256: sealed.manifest_sha256.clone(),
         k3s_version: (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
         cluster: (sealed.facts.cluster.as_ref()).map(|c| c.name.clone()),
@@ -380,6 +410,8 @@ pub fn receipt(
         lock_sha256: receipt.lock_sha256.clone(),
         checked,
         damaged: receipt.damaged.clone(),
+        written_at: receipt.written_at,
+        applied: receipt.applied.clone(),
     })
 }
 
@@ -393,6 +425,8 @@ mod tests {
             receipt_version: RECEIPT_VERSION,
             seedforge_version: "0.1.0".into(),
             source_date_epoch: Some(1_700_000_000),
+            written_at: Some(1_764_000_000),
+            applied: None,
             manifest_sha256: "ab".repeat(32),
             k3s_version: Some("v1.33.1+k3s1".into()),
             cluster: Some("lab".into()),
@@ -476,7 +510,7 @@ mod tests {
             ("[1]".to_string(), "not a seedforge receipt"),
             ("not json".to_string(), "not JSON"),
             (
-                r#"{"format":"seedforge-receipt","receipt_version":5}"#.to_string(),
+                r#"{"format":"seedforge-receipt","receipt_version":6}"#.to_string(),
                 "newer than this seedforge reads",
             ),
             (

@@ -156,7 +156,59 @@ pub fn plan_upgrade(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let output_current = super::carry::changed_inputs(&config_dir, &delta.inputs).is_empty();
+    // Each input the build read that the folder holds otherwise now, with both digests, as
+    // `delta` names it before it refuses the output.
+    let mut edited: Vec<String> = (super::carry::changed_inputs(&config_dir, &delta.inputs))
+        .into_iter()
+        .map(|path| {
+            let file = config_dir.join(&path);
+            let read = (delta.inputs.iter())
+                .find(|(p, _)| *p == path)
+                .map_or("", |(_, sha)| sha.as_str());
+            let holds = crate::input::read(&file, crate::input::Kind::Config).map_or_else(
+                |e| format!("none ({})", e.reason()),
+                |b| format!("sha256 {}", crate::hashing::sha256_hex(&b)),
+            );
+            format!(
+                "{}: the build read sha256 {read}, the folder holds {holds} now",
+                file.display()
+            )
+        })
+        .collect();
+    if let Some(other) = crate::pipeline::seal::ManifestView::load(out)
+        .ok()
+        .and_then(|v| v.inputs)
+        .and_then(|i| i.other)
+    {
+        edited.extend(super::inputs::changed_since_build(
+            config,
+            &config_dir,
+            &other,
+        ));
+    }
+    if !edited.is_empty() {
+        tracing::warn!(
+            "{}: not the build of its config's inputs as they are now: {}; build first: delta refuses this output until then (exit 2), and what follows is of the output as it is",
+            out.display(),
+            edited.join("; ")
+        );
+    }
+    let output_current = edited.is_empty();
+    // A stale receipt, as `delta` says it.
+    let history = super::record::sent(out);
+    for said in super::record::stale(
+        receipt.described(),
+        delta.doc.cluster.as_deref(),
+        &delta.doc.target_manifest_sha256,
+        &history,
+    )
+    .into_iter()
+    .chain(super::record::aged(
+        receipt.described(),
+        super::record::now(),
+    )) {
+        tracing::warn!("{}: {said}", receipt_path.display());
+    }
     let k3s = K3sChange {
         downgrade: match (&receipt.k3s_version, &delta.k3s_version) {
             (Some(from), Some(to)) => newer(from, to),

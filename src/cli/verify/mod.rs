@@ -586,8 +586,19 @@ pub(crate) fn verify_delta(
             r.base_receipt,
             r.k3s_version.as_deref().unwrap_or("not recorded"),
         );
+        if let Some(m) = &r.made_by {
+            outln!("   made by: {}", made_by_text(m));
+        }
+        if let Some(b) = &r.base {
+            for line in base_lines(b) {
+                outln!("   {line}");
+            }
+        }
         if let Some(why) = &r.reason {
             outln!("   why: {why}");
+        }
+        if let Some(w) = &r.why {
+            print_why(w);
         }
         match &r.changes {
             Some(c) if !c.lines().is_empty() => {
@@ -610,4 +621,78 @@ pub(crate) fn verify_delta(
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// Who made a delta, in words: the config's digest, and its folder's commit.
+fn made_by_text(m: &seedforge::delta::record::MadeBy) -> String {
+    let config = match &m.config_sha256 {
+        Some(sha) => format!("the config sha256 {sha}"),
+        None => "a config not recorded".into(),
+    };
+    let git = match &m.git {
+        Some(g) => format!(
+            "git commit {}{}",
+            g.commit,
+            match g.dirty {
+                Some(true) => " with changes not committed (dirty)",
+                Some(false) => ", clean",
+                None => " (read from .git: whether it was dirty is not known)",
+            }
+        ),
+        None => "not a git checkout (or no config folder known)".into(),
+    };
+    format!("{config}; {git}")
+}
+
+/// The base beyond its digest, a line each: the receipt's time, what the far side last
+/// applied, each reason the receipt was stale.
+fn base_lines(b: &seedforge::delta::record::Base) -> Vec<String> {
+    use seedforge::delta::record::date;
+    let mut lines = vec![format!(
+        "base: the receipt written {}; the far side last applied {}",
+        b.receipt_written_at
+            .map_or_else(|| "at a time not recorded (an older receipt)".into(), date),
+        match &b.last_applied {
+            Some(a) => format!(
+                "the delta whose delta.json hashes to {} ({}, made against {})",
+                a.delta_sha256,
+                date(a.applied_at),
+                a.base_receipt
+            ),
+            None => "no delta: its output came whole".into(),
+        }
+    )];
+    lines.extend(b.stale.iter().map(|s| format!("STALE: {s}")));
+    lines
+}
+
+/// The config inputs' diff since the far side's, secrets masked.
+fn print_why(w: &seedforge::delta::why::Why) {
+    if w.files.is_empty() {
+        outln!("   config since the far side's: no input changed");
+    }
+    for f in &w.files {
+        let counts = match (f.added, f.removed) {
+            (Some(a), Some(r)) => format!(", +{a} -{r}"),
+            _ => String::new(),
+        };
+        outln!(
+            "   config since the far side's: {} {}{counts}{}",
+            f.path,
+            f.change,
+            f.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+        for l in &f.lines {
+            outln!("      {}{:>5}  {}", l.op, l.line, l.text);
+        }
+        if f.more > 0 {
+            outln!("      … {} more line(s)", f.more);
+        }
+    }
+    if let Some(n) = &w.note {
+        outln!("   {n}");
+    }
 }

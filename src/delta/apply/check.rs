@@ -33,6 +33,21 @@ pub(super) struct DeltaFacts {
     pub(super) source_date_epoch: Option<u64>,
     #[serde(default)]
     pub(super) source_date_from: Option<String>,
+    /// The record's facts beyond what changes (who made it, the base, why), read
+    /// leniently: a delta of an older seedforge has none, and one whose shape this
+    /// seedforge does not know is shown without them.
+    #[serde(default)]
+    pub(super) made_by: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) base: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) why: Option<serde_json::Value>,
+}
+
+impl DeltaFacts {
+    fn lenient<T: serde::de::DeserializeOwned>(v: &Option<serde_json::Value>) -> Option<T> {
+        v.clone().and_then(|v| serde_json::from_value(v).ok())
+    }
 }
 
 /// The delta checked: its facts, the files of `out/` and `config/` (relative paths with
@@ -55,6 +70,9 @@ pub(super) struct CheckedDelta {
     pub(super) target_artifacts: BTreeMap<String, String>,
     /// The files of the delta that are there in parts, by path.
     pub(super) joined: BTreeMap<String, crate::delta::parts::Joined>,
+    /// `delta.json`'s SHA-256, as the delta's `SHA256SUMS` lists it (checked): what names
+    /// the delta in the far side's `applied.json` and its next receipt.
+    pub(super) json_sha256: String,
 }
 
 /// Checks the delta folder `dir`: its seal, `delta.json`, and that what it carries is
@@ -291,7 +309,9 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         }
     }
     let target_config = inputs.map(|i| i.config);
+    let json_sha256 = listed.get(DELTA_JSON).cloned().unwrap_or_default();
     Ok(CheckedDelta {
+        json_sha256,
         facts,
         out_files,
         config_files,
@@ -377,6 +397,16 @@ pub struct Record {
     pub changes: Option<crate::delta::changes::Changes>,
     /// Why it was made, as the operator gave it (`delta --reason`).
     pub reason: Option<String>,
+    /// Who made it: the config's digest and its folder's commit (none: a delta of an
+    /// older seedforge).
+    pub made_by: Option<crate::delta::record::MadeBy>,
+    /// The base beyond its digest: the receipt's time, what the far side last applied,
+    /// whether the receipt was stale.
+    pub base: Option<crate::delta::record::Base>,
+    /// Why: the config inputs' diff since the far side's.
+    pub why: Option<crate::delta::why::Why>,
+    /// `delta.json`'s SHA-256.
+    pub record_sha256: String,
 }
 
 /// Checks the delta folder `dir` as `apply` does before it touches an output: its
@@ -400,6 +430,10 @@ pub fn verify(
         k3s_version: delta.target_k3s.clone(),
         changes: delta.facts.changes.clone(),
         reason: delta.facts.reason.clone(),
+        made_by: DeltaFacts::lenient(&delta.facts.made_by),
+        base: DeltaFacts::lenient(&delta.facts.base),
+        why: DeltaFacts::lenient(&delta.facts.why),
+        record_sha256: delta.json_sha256.clone(),
     };
     Ok(DeltaCheck {
         record,

@@ -109,6 +109,12 @@ pub struct ApplyReport {
     pub changes: Option<super::changes::Changes>,
     /// The files the receipt recorded missing or damaged here, made whole.
     pub repaired: Vec<String>,
+    /// The sealed files of the output the new seal no longer lists, removed (a node taken
+    /// out of the config: its files first, each holding the join token), relative to it.
+    pub removed: Vec<String>,
+    /// The layout's blobs the new seal no longer lists (those of images no longer listed),
+    /// removed.
+    pub blobs_removed: usize,
     /// Files of the delta lost or damaged on the way and rebuilt from its recovery files
     /// (in a staging copy of it: the delta folder is not written), by their paths in it.
     pub delta_rebuilt: Vec<String>,
@@ -346,6 +352,8 @@ pub fn apply<E>(
         signature,
         changes: delta.facts.changes.clone(),
         repaired: delta.facts.repairs.clone(),
+        removed: Vec::new(),
+        blobs_removed: 0,
         delta_rebuilt,
         seconds: 0.0,
     };
@@ -545,6 +553,16 @@ pub fn apply<E>(
         cleanup(());
         return Err(DeltaError::io(&state, e).into());
     }
+    // Which delta the output is made from, for its next receipt to say.
+    super::record::write_applied(
+        &stage_out,
+        &super::record::Applied {
+            delta_sha256: delta.json_sha256.clone(),
+            base_receipt: delta.facts.base_receipt.clone(),
+            applied_at: super::record::now(),
+        },
+        &delta.facts.target_manifest_sha256,
+    );
 
     // Commit: the `files:` sources and the config files, then the exchange.
     let written =

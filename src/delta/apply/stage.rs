@@ -61,8 +61,8 @@ pub(super) fn stage(
         place(&from, &to, 0o644)?;
     }
     link_tree(out, stage_out, true)?;
-    drop_unlisted(stage_out, &delta.target_sums)?;
-    drop_unsealed_blobs(stage_out, &delta.target_sums)?;
+    report.removed = drop_unlisted(stage_out, &delta.target_sums)?;
+    report.blobs_removed = drop_unsealed_blobs(stage_out, &delta.target_sums)?;
     let modes: BTreeMap<String, u32> = read_modes(&delta_dir.join("out").join(seal::MANIFEST));
     for rel in delta.out_files.keys() {
         let from = crate::delta::parts::sources(delta_dir, &format!("out/{rel}"), &delta.joined);
@@ -95,11 +95,11 @@ pub(super) fn stage(
 /// delta's `manifest.json` laid over the copy is its previous seal. The layout (blobs: see
 /// [`drop_unsealed_blobs`]) and `pki/` are left, as the near side's build leaves them.
 /// (The staging copy's files are links of the output's: removing one leaves the output as
-/// it is.)
+/// it is.) Gives the files removed, in the order they were.
 pub(super) fn drop_unlisted(
     stage_out: &Path,
     target_sums: &BTreeMap<String, String>,
-) -> Result<(), DeltaError> {
+) -> Result<Vec<String>, DeltaError> {
     let sums = stage_out.join(seal::SUMS);
     let text = crate::input::read_found_to_string(&sums, crate::input::Kind::Sums)?;
     // Token-bearing files first: the nodes' and their seeds.
@@ -113,12 +113,14 @@ pub(super) fn drop_unlisted(
         })
         .collect();
     gone.sort_by_key(|rel| !(rel.starts_with("nodes/") || rel.starts_with("iso/")));
+    let mut removed = Vec::new();
     for rel in gone {
         let path = stage_out.join(&rel);
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_file() => fs::remove_file(&path).map_err(io_err(&path))?,
             _ => continue,
         }
+        removed.push(rel);
         let mut dir = path.parent();
         while let Some(d) = dir {
             if d == stage_out || !d.starts_with(stage_out) || fs::remove_dir(d).is_err() {
@@ -127,7 +129,7 @@ pub(super) fn drop_unlisted(
             dir = d.parent();
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// Removes from the staging copy's layout every blob the new seal does not list: the
@@ -139,22 +141,24 @@ pub(super) fn drop_unlisted(
 pub(super) fn drop_unsealed_blobs(
     stage_out: &Path,
     target_sums: &BTreeMap<String, String>,
-) -> Result<(), DeltaError> {
+) -> Result<usize, DeltaError> {
     let dir = stage_out.join(crate::delta::BLOBS);
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(DeltaError::io(&dir, e)),
     };
+    let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(io_err(&dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !target_sums.contains_key(&format!("{}{name}", crate::delta::BLOBS)) {
             let path = entry.path();
             fs::remove_file(&path).map_err(io_err(&path))?;
+            removed += 1;
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// The mode of each artifact manifest.json records.
