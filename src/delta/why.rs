@@ -144,31 +144,6 @@ pub fn why(
             (Some(_), None) => "removed",
             (None, None) => continue,
         };
-        let old = match before {
-            Some(sha) => match content(path, sha) {
-                Some(b) => Some(b),
-                None => {
-                    missing.push(path.clone());
-                    files.push(InputDiff {
-                        path: path.clone(),
-                        change: change.into(),
-                        before: before.cloned(),
-                        after: after.cloned(),
-                        added: None,
-                        removed: None,
-                        lines: Vec::new(),
-                        more: 0,
-                        note: Some(format!("{NOT_KEPT}: the far side's sha256 {sha}")),
-                    });
-                    continue;
-                }
-            },
-            None => Some(Vec::new()),
-        };
-        let new = match after {
-            Some(sha) => content(path, sha),
-            None => Some(Vec::new()),
-        };
         let mut diff = InputDiff {
             path: path.clone(),
             change: change.into(),
@@ -179,6 +154,22 @@ pub fn why(
             lines: Vec::new(),
             more: 0,
             note: None,
+        };
+        let old = match before {
+            Some(sha) => match content(path, sha) {
+                Some(b) => Some(b),
+                None => {
+                    missing.push(path.clone());
+                    diff.note = Some(format!("{NOT_KEPT}: the far side's sha256 {sha}"));
+                    files.push(diff);
+                    continue;
+                }
+            },
+            None => Some(Vec::new()),
+        };
+        let new = match after {
+            Some(sha) => content(path, sha),
+            None => Some(Vec::new()),
         };
         let (Some(old), Some(new)) = (old, new) else {
             diff.note = Some("the new content is not here".into());
