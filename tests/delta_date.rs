@@ -179,7 +179,7 @@ fn an_older_seedforges_delta_or_output_is_dated_as_before_and_says_so_naming_bot
         .arg(&delta)
         .run()
         .json();
-    assert_eq!(checked["schema"], "seedforge.verify-delta/v1", "{checked}");
+    assert_eq!(checked["schema"], "seedforge.verify-delta/v2", "{checked}");
     let r = apply(&far, &delta, "fixtures/lab/out")
         .env("SOURCE_DATE_EPOCH", "1700000001")
         .expect(1)

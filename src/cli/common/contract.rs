@@ -195,3 +195,79 @@ fn every_error_kind_the_code_prints_is_named_in_docs_json() {
         "docs/json.md's error kinds do not name {missing:?}: {row}"
     );
 }
+
+/// Where version `new` of a schema breaks version `old` (docs/json.md: a new version adds
+/// fields, it never removes, renames or retypes one): each field `old` lists, at the top or
+/// nested, is in `new` with the same schema but for the fields added inside it, and what
+/// `old` requires `new` requires too. The `schema` name itself differs, as it must.
+fn breaks(old: &serde_json::Value, new: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
+        if old != new {
+            out.push(format!("{at}: {old} became {new}"));
+        }
+        return;
+    };
+    for (key, was) in o {
+        let Some(now) = n.get(key) else {
+            out.push(format!("{at}/{key}: gone"));
+            continue;
+        };
+        match key.as_str() {
+            "properties" => {
+                let now = now.as_object().cloned().unwrap_or_default();
+                for (field, schema) in was.as_object().into_iter().flatten() {
+                    match now.get(field) {
+                        Some(_) if at == "#" && field == "schema" => {}
+                        Some(s) => breaks(schema, s, &format!("{at}/{field}"), out),
+                        None => out.push(format!("{at}/{field}: removed")),
+                    }
+                }
+            }
+            "required" => {
+                for field in was.as_array().into_iter().flatten() {
+                    if !now.as_array().is_some_and(|r| r.contains(field)) {
+                        out.push(format!("{at}: {field} no longer required"));
+                    }
+                }
+            }
+            "$id" | "description" | "$comment" | "title" => {}
+            _ => breaks(was, now, &format!("{at}/{key}"), out),
+        }
+    }
+}
+
+/// Every kind's earlier schema is kept beside its current one, and the current one only adds
+/// to it.
+#[test]
+fn each_later_version_of_a_schema_only_adds_fields() {
+    let mut all = Vec::new();
+    let files = schema_files();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some((kind, v)) = name
+            .strip_suffix(".json")
+            .and_then(|s| s.rsplit_once(".v"))
+            .and_then(|(k, v)| Some((k.to_owned(), v.parse::<u32>().ok()?)))
+        else {
+            continue;
+        };
+        let next = path.with_file_name(format!("{kind}.v{}.json", v + 1));
+        if next.is_file() {
+            let mut out = Vec::new();
+            breaks(&read_json(path), &read_json(&next), "#", &mut out);
+            all.extend(
+                out.into_iter()
+                    .map(|f| format!("{name} -> v{}: {f}", v + 1)),
+            );
+        }
+    }
+    assert!(all.is_empty(), "{}", all.join("\n"));
+    let mut out = Vec::new();
+    breaks(
+        &serde_json::json!({"properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]}),
+        &serde_json::json!({"properties": {"a": {"type": ["string", "null"]}}}),
+        "#",
+        &mut out,
+    );
+    assert_eq!(out.len(), 3, "{out:?}");
+}

@@ -66,13 +66,13 @@ kinds! {
     /// `verify` of a build output, an OCI layout, an export folder or ISOs.
     Verify => "verify" v 1,
     /// `verify` of a delta folder.
-    VerifyDelta => "verify-delta" v 1,
+    VerifyDelta => "verify-delta" v 2,
     /// `receipt`.
-    Receipt => "receipt" v 1,
+    Receipt => "receipt" v 2,
     /// `delta`.
-    Delta => "delta" v 1,
+    Delta => "delta" v 2,
     /// `apply`.
-    Apply => "apply" v 1,
+    Apply => "apply" v 2,
     /// `clean`.
     Clean => "clean" v 1,
     /// `gc`.
@@ -331,13 +331,30 @@ mod tests {
                 kind.schema_file()
             );
         }
-        // No schema file without a kind either (a kind renamed leaves none behind).
+        // No schema file without a kind either (a kind renamed leaves none behind); a
+        // kind's earlier versions stay beside its current one, each naming its own version
+        // and documented on the page with what the next one changed.
         for entry in std::fs::read_dir(&dir).unwrap() {
             let file = entry.unwrap().file_name().into_string().unwrap();
-            assert!(
-                Kind::ALL.iter().any(|k| k.schema_file() == file),
-                "docs/schemas/{file}: no kind prints it"
-            );
+            let (name, version) = file
+                .strip_suffix(".json")
+                .and_then(|stem| stem.rsplit_once(".v"))
+                .and_then(|(name, v)| Some((name, v.parse::<u32>().ok()?)))
+                .unwrap_or_else(|| panic!("docs/schemas/{file}: not KIND.vN.json"));
+            let kind = Kind::ALL
+                .iter()
+                .find(|k| k.name() == name && version <= k.version())
+                .unwrap_or_else(|| panic!("docs/schemas/{file}: no kind prints it"));
+            if version < kind.version() {
+                let text = std::fs::read_to_string(dir.join(&file)).unwrap();
+                let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let old = format!("seedforge.{name}/v{version}");
+                assert_eq!(schema["properties"]["schema"]["const"], old, "{file}");
+                assert!(
+                    page.contains(&format!("`{old}`")) && page.contains(&format!("schemas/{file}")),
+                    "docs/json.md does not name {old} and schemas/{file}"
+                );
+            }
         }
     }
 }
