@@ -96,6 +96,13 @@ fn schema_files() -> Vec<PathBuf> {
     files
 }
 
+/// The kind and version a schema file's name says (`delta.v2.json`: `("delta", 2)`), the
+/// inverse of `Kind::schema_file`; `None` for a name of another shape.
+pub(super) fn kind_and_version(file: &str) -> Option<(&str, u32)> {
+    let (kind, version) = file.strip_suffix(".json")?.rsplit_once(".v")?;
+    Some((kind, version.parse().ok()?))
+}
+
 fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -214,9 +221,9 @@ fn breaks(old: &serde_json::Value, new: &serde_json::Value, at: &str, out: &mut 
         };
         match key.as_str() {
             "properties" => {
-                let now = now.as_object().cloned().unwrap_or_default();
+                let now = now.as_object();
                 for (field, schema) in was.as_object().into_iter().flatten() {
-                    match now.get(field) {
+                    match now.and_then(|now| now.get(field)) {
                         Some(_) if at == "#" && field == "schema" => {}
                         Some(s) => breaks(schema, s, &format!("{at}/{field}"), out),
                         None => out.push(format!("{at}/{field}: removed")),
@@ -241,20 +248,15 @@ fn breaks(old: &serde_json::Value, new: &serde_json::Value, at: &str, out: &mut 
 #[test]
 fn each_later_version_of_a_schema_only_adds_fields() {
     let mut all = Vec::new();
-    let files = schema_files();
-    for path in &files {
+    for path in schema_files() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some((kind, v)) = name
-            .strip_suffix(".json")
-            .and_then(|s| s.rsplit_once(".v"))
-            .and_then(|(k, v)| Some((k.to_owned(), v.parse::<u32>().ok()?)))
-        else {
+        let Some((kind, v)) = kind_and_version(&name) else {
             continue;
         };
         let next = path.with_file_name(format!("{kind}.v{}.json", v + 1));
         if next.is_file() {
             let mut out = Vec::new();
-            breaks(&read_json(path), &read_json(&next), "#", &mut out);
+            breaks(&read_json(&path), &read_json(&next), "#", &mut out);
             all.extend(
                 out.into_iter()
                     .map(|f| format!("{name} -> v{}: {f}", v + 1)),

@@ -336,10 +336,7 @@ mod tests {
         // and documented on the page with what the next one changed.
         for entry in std::fs::read_dir(&dir).unwrap() {
             let file = entry.unwrap().file_name().into_string().unwrap();
-            let (name, version) = file
-                .strip_suffix(".json")
-                .and_then(|stem| stem.rsplit_once(".v"))
-                .and_then(|(name, v)| Some((name, v.parse::<u32>().ok()?)))
+            let (name, version) = super::super::contract::kind_and_version(&file)
                 .unwrap_or_else(|| panic!("docs/schemas/{file}: not KIND.vN.json"));
             let kind = Kind::ALL
                 .iter()
