@@ -175,6 +175,48 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "test.sh: warning: tests that need ${missing[*]} will be skipped" >&2
 fi
 
+# --- What each judge's verdicts rest on beyond the judge itself: packages its own package
+# only recommends (or suggests), which `apt-get install --no-install-recommends` and many
+# images leave out. Installed and checked whether the judge was here before or not; under
+# CI=true one missing is an error naming it, not a run with another judge's verdicts.
+#   cloud-init: its schema check is jsonschema's, whose `format:` checkers are optional
+#     modules; python3-jsonschema recommends them. Without python3-rfc3987 a `format: uri`
+#     field is not checked ("not a uri" valid); tests/common/cloud_init.rs checks the
+#     formats the judge checks against what a Debian 12 node's cloud-init checks.
+#   debootstrap: the archive keyring its Release signature is checked with (recommended);
+#     debian_fetch below reads the same keyring.
+declare -A JUDGE_DEPS=(
+  [cloud-init]="python3-jsonschema python3-rfc3987 python3-idna python3-json-pointer python3-uritemplate python3-webcolors"
+  [debootstrap]="debian-archive-keyring"
+)
+missing_judge_deps() {
+  local judge pkg
+  for judge in "${!JUDGE_DEPS[@]}"; do
+    for pkg in ${JUDGE_DEPS[$judge]}; do
+      [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ] \
+        || echo "$pkg ($judge's verdicts rest on it)"
+    done
+  done | sort -u
+}
+stage "what the judges' verdicts rest on (apt)"
+mapfile -t missing_deps < <(missing_judge_deps)
+if [ "${#missing_deps[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test.sh: installing ${missing_deps[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  dep_pkgs=("${missing_deps[@]%% *}")
+  apt_get install -y -qq "${dep_pkgs[@]}" >/dev/null \
+    || { sleep 2; apt_get update -qq >/dev/null; apt_get install -y -qq "${dep_pkgs[@]}" >/dev/null; } \
+    || echo "test.sh: apt-get install of the judges' dependencies failed" >&2
+  mapfile -t missing_deps < <(missing_judge_deps)
+fi
+if [ "${#missing_deps[@]}" -gt 0 ]; then
+  if [ "${CI:-}" = "true" ]; then
+    printf 'test.sh: missing: %s\n' "${missing_deps[@]}" >&2
+    exit 1
+  fi
+  printf 'test.sh: warning: missing: %s; tests judged by it fail naming it\n' "${missing_deps[@]}" >&2
+fi
+
 # python3-cryptography: the private Sigstore the keyless tests make (tests/common/keyless.py)
 # runs on the system's python3 with Debian's cryptography.
 if ! /usr/bin/python3 -c 'import cryptography.x509' >/dev/null 2>&1; then
