@@ -240,7 +240,8 @@ fn planned_digest(plan: &str, file: &str) -> String {
 /// the entry's line: `repo` and `path` together, a missing path, a folder without
 /// `Chart.yaml`, a file that is no chart archive, an archive without `Chart.yaml`, and a
 /// `version` or `chart` the chart's `Chart.yaml` does not say (both named), and a folder
-/// holding a symbolic link that leads out of it (named; Helm would follow it).
+/// holding a symbolic link that leads out of the config's folder (named; Helm would follow
+/// it).
 #[test]
 fn a_bad_local_chart_is_refused_at_its_line() {
     let lab = lab_with("");
@@ -251,12 +252,14 @@ fn a_bad_local_chart_is_refused_at_its_line() {
         tgz_of(&[("bare/values.yaml".into(), VALUES.into())]),
     )
     .unwrap();
-    // A chart folder with a link leading out of it, to a key beside the config.
+    // A chart folder (in no git checkout) with a link leading out of the config's folder,
+    // to a key elsewhere.
     site_chart(&lab.lab_dir().join("charts/linked"));
-    fs::write(lab.lab_dir().join("ci.key"), "PRIVATE\n").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    fs::write(elsewhere.path().join("ci.key"), "PRIVATE\n").unwrap();
     fs::create_dir_all(lab.lab_dir().join("charts/linked/files")).unwrap();
     std::os::unix::fs::symlink(
-        "../../../ci.key",
+        elsewhere.path().join("ci.key"),
         lab.lab_dir().join("charts/linked/files/ci.key"),
     )
     .unwrap();
@@ -266,7 +269,7 @@ fn a_bad_local_chart_is_refused_at_its_line() {
     for (entry, says) in [
         (
             "  - name: site\n    path: charts/linked\n",
-            "charts/linked/files/ci.key is a symbolic link leading out of the chart folder",
+            "charts/linked/files/ci.key is a symbolic link leading out of the config's folder",
         ),
         (
             "  - name: site\n    repo: https://charts.example.com\n    path: charts/site\n    version: 0.1.0\n",
@@ -315,11 +318,71 @@ fn a_bad_local_chart_is_refused_at_its_line() {
     assert!(!lab.out_dir().exists(), "a refused plan wrote something");
 }
 
+/// A vendor's chart given by path into its git checkout beside the config, whose
+/// `charts/library` links `../../library` of the same checkout, is planned with the library
+/// packed in (as Helm packs it: `helm_packages_a_chart_folder_into_the_files_seedforge_packs`);
+/// a link of it leaving the checkout, to a file beside the config, is refused by name at
+/// the entry's line.
+#[test]
+fn a_link_within_the_checkout_holding_a_chart_is_followed() {
+    let lab = lab_with("  - name: cluster\n    path: vendor/rook/deploy/charts/cluster\n");
+    let repo = lab.lab_dir().join("vendor/rook");
+    let chart = repo.join("deploy/charts/cluster");
+    fs::create_dir_all(repo.join(".git")).unwrap();
+    site_chart(&chart);
+    fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: cluster\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    let library = repo.join("deploy/charts/library");
+    fs::create_dir_all(library.join("templates")).unwrap();
+    fs::write(
+        library.join("Chart.yaml"),
+        "apiVersion: v2\nname: library\nversion: 1.0.0\ntype: library\n",
+    )
+    .unwrap();
+    fs::write(
+        library.join("templates/_name.tpl"),
+        "{{- define \"library.name\" }}{{ .Release.Name }}{{ end }}\n",
+    )
+    .unwrap();
+    fs::create_dir_all(chart.join("charts")).unwrap();
+    std::os::unix::fs::symlink("../../library", chart.join("charts/library")).unwrap();
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    let bound = seedforge::charts::local::LinkBound::of(&chart, &lab.lab_dir()).unwrap();
+    let packed = seedforge::charts::local::pack_dir_within(&chart, &bound).unwrap();
+    assert!(names_in(&packed).contains(&"cluster/charts/library/templates/_name.tpl".to_string()));
+    assert_eq!(
+        planned_digest(&plan.stdout, "cluster-1.0.0.tgz"),
+        sha256_bytes(&packed)
+    );
+    // A link out of the checkout, to a key beside the config.
+    fs::write(lab.lab_dir().join("ci.key"), "PRIVATE\n").unwrap();
+    std::os::unix::fs::symlink("../../../../../ci.key", chart.join("ci.key")).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains(
+            "deploy/charts/cluster/ci.key is a symbolic link leading out of the git checkout holding the chart"
+        ) && !refused.stderr.contains("PRIVATE"),
+        "{}",
+        refused.stderr
+    );
+}
+
 /// What Helm's `package` (its Go library, as `tests/helm/judge.py` loads it) makes of a
 /// chart folder holds the files seedforge packs, byte for byte (`Chart.yaml`, which Helm
 /// writes anew from what it read, read back the same): `.helmignore`'s rules (a name, a
 /// folder), Helm's default rule (dot files under templates/), a byte-order mark dropped, a
-/// subchart's folder, dot files elsewhere kept. Helm loads seedforge's archive too.
+/// subchart's folder, a library chart linked from elsewhere in the same git checkout (Helm
+/// follows the link), dot files elsewhere kept. Helm loads seedforge's archive too.
 #[test]
 fn helm_packages_a_chart_folder_into_the_files_seedforge_packs() {
     let Some(lib) = crate::helm_judge::helm_library() else {
@@ -346,7 +409,21 @@ fn helm_packages_a_chart_folder_into_the_files_seedforge_packs() {
     .unwrap();
     fs::create_dir_all(dir.join("files/deep")).unwrap();
     fs::write(dir.join("files/deep/a.txt"), "a\n").unwrap();
-    let ours = seedforge::charts::local::pack_dir(&dir).unwrap();
+    fs::create_dir_all(tmp.path().join(".git")).unwrap();
+    fs::create_dir_all(tmp.path().join("library/templates")).unwrap();
+    fs::write(
+        tmp.path().join("library/Chart.yaml"),
+        "apiVersion: v2\nname: library\nversion: 1.0.0\ntype: library\n",
+    )
+    .unwrap();
+    fs::write(
+        tmp.path().join("library/templates/_name.tpl"),
+        "{{- define \"library.name\" }}{{ .Release.Name }}{{ end }}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../../library", dir.join("charts/library")).unwrap();
+    let bound = seedforge::charts::local::LinkBound::of(&dir, tmp.path()).unwrap();
+    let ours = seedforge::charts::local::pack_dir_within(&dir, &bound).unwrap();
     let ours_path = tmp.path().join("ours.tgz");
     fs::write(&ours_path, &ours).unwrap();
     let dist = tmp.path().join("dist");
@@ -416,6 +493,7 @@ if L.helm_sdkpy_show_chart(h.value, sys.argv[4].encode(), ctypes.byref(shown)) !
         }
     }
     assert!(ours.contains_key("site-app/charts/sub/templates/cm.yaml"));
+    assert!(ours.contains_key("site-app/charts/library/templates/_name.tpl"));
     assert!(
         !ours
             .keys()

@@ -302,6 +302,33 @@ fn comments_pulls_what_its_values_name_between_their_comments() {
     );
 }
 
+/// runners: the quick start (no container mode, held in a variable and read for its
+/// fields) renders and pulls the runner alone; the `dind` mode adds the Docker sidecar.
+#[test]
+fn runners_pull_what_their_container_mode_adds() {
+    let fixture = "runners-0.12.0";
+    let found = images_of(fixture, "ci", "runners", &json!({}));
+    judge(
+        "runners quick start",
+        &found,
+        &["container image: ghcr.io/runnersproj/runner:2.321.0"],
+    );
+    let found = images_of(
+        fixture,
+        "ci",
+        "runners",
+        &json!({"containerMode": {"type": "dind", "volume": {"size": "10Gi"}}}),
+    );
+    judge(
+        "runners in dind mode",
+        &found,
+        &[
+            "container image: ghcr.io/runnersproj/runner:2.321.0",
+            "container image: docker.io/library/docker:27.1-dind",
+        ],
+    );
+}
+
 /// engine: the agent's tag chosen by the cluster's Kubernetes version (`semverCompare` on
 /// `.Capabilities.KubeVersion`): the current one on k3s 1.33, the legacy one on 1.29.
 #[test]

@@ -16,7 +16,8 @@
 //! a multi-line string: `tests/helm_judge_diff.rs`) and must be listed in
 //! [`known_differences`] exactly, with its reason; a listed difference that no longer occurs
 //! fails the test too, so the list shrinks as seedforge's rendering is fixed. Two refusals
-//! agree only when both name the reason and the same template and line.
+//! agree only when both name the reason and the same template and line (and column, where
+//! both name one).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use crate::common::misbehave::{Answer, Server};
@@ -201,6 +202,29 @@ const CHARTS: &[Chart] = &[
         namespace: "default",
         registry: "image: {registry: registry.example:5000}",
         more: &[],
+    },
+    Chart {
+        fixture: "runners-0.12.0",
+        release: "ci",
+        namespace: "runners",
+        registry: "runnerImage: registry.example:5000/runnersproj/runner:2.321.0\ndindImage: registry.example:5000/library/docker:27.1-dind",
+        more: &[
+            set("dind", "containerMode: {type: dind, volume: {size: 10Gi}}"),
+            set(
+                "kubernetes",
+                "containerMode: {type: kubernetes, requireJobContainer: false, volume: {}, labels: [a, b], workVolumeClaim: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}}",
+            ),
+            refused(
+                "nil-container",
+                "extraContainers: [~]",
+                "nil pointer evaluating interface {}.name",
+            ),
+            refused(
+                "no-volume",
+                "containerMode: {type: dind}",
+                "nil pointer evaluating interface {}.size",
+            ),
+        ],
     },
 ];
 

@@ -93,22 +93,36 @@ pub fn document_lines(doc: &str, helm: &Value, seedforge: &Value) -> Vec<String>
         .collect()
 }
 
-/// Where a refusal points: the first `TEMPLATE:LINE` it names (Helm's `execution error at
-/// (chart/templates/x.yaml:12:4)`, seedforge's `chart/templates/x.yaml:12:4:`); `None` for
-/// a refusal of no template (a schema's).
-pub fn refusal_place(message: &str) -> Option<(String, usize)> {
-    let re = regex::Regex::new(r"([A-Za-z0-9_.\-/]+\.(?:yaml|yml|tpl|txt|json)):(\d+)").unwrap();
+/// Where a refusal points: the first `TEMPLATE:LINE[:COLUMN]` it names (Helm's `execution
+/// error at (chart/templates/x.yaml:12:4)`, seedforge's `chart/templates/x.yaml:12:4:`);
+/// `None` for a refusal of no template (a schema's).
+pub fn refusal_place(message: &str) -> Option<(String, usize, Option<usize>)> {
+    let re = regex::Regex::new(r"([A-Za-z0-9_.\-/]+\.(?:yaml|yml|tpl|txt|json)):(\d+)(?::(\d+))?")
+        .unwrap();
     let c = re.captures(message)?;
-    Some((c[1].trim_start_matches('(').to_string(), c[2].parse().ok()?))
+    Some((
+        c[1].trim_start_matches('(').to_string(),
+        c[2].parse().ok()?,
+        c.get(3).and_then(|m| m.as_str().parse().ok()),
+    ))
 }
 
-/// The report line of two refusals that do not point at the same place, or none.
+/// The report line of two refusals that do not point at the same place, or none: the same
+/// template and line, and the same column where both name one.
 pub fn refusals_differ(helm: &str, seedforge: &str) -> Option<String> {
     let (h, s) = (refusal_place(helm), refusal_place(seedforge));
-    (h != s).then(|| {
-        let shown = |p: &Option<(String, usize)>| {
-            p.as_ref()
-                .map_or("no template".to_string(), |(t, l)| format!("{t}:{l}"))
+    let same = match (&h, &s) {
+        (Some((ht, hl, hc)), Some((st, sl, sc))) => {
+            ht == st && hl == sl && (hc.is_none() || sc.is_none() || hc == sc)
+        }
+        (None, None) => true,
+        _ => false,
+    };
+    (!same).then(|| {
+        let shown = |p: &Option<(String, usize, Option<usize>)>| {
+            p.as_ref().map_or("no template".to_string(), |(t, l, c)| {
+                c.map_or(format!("{t}:{l}"), |c| format!("{t}:{l}:{c}"))
+            })
         };
         format!(
             "both refuse, at other places: Helm at {} ({helm}) / seedforge at {} ({seedforge})",
@@ -193,7 +207,7 @@ fn refusals_agree_only_at_the_same_template_and_line() {
     let helm = "execution error at (caps/templates/_helpers.tpl:12:4): no ServiceMonitor";
     assert_eq!(
         refusal_place(helm),
-        Some(("caps/templates/_helpers.tpl".into(), 12))
+        Some(("caps/templates/_helpers.tpl".into(), 12, Some(4)))
     );
     assert_eq!(
         refusals_differ(
@@ -208,6 +222,22 @@ fn refusals_agree_only_at_the_same_template_and_line() {
             "chart caps: caps/templates/_helpers.tpl:13:4: no ServiceMonitor"
         )
         .is_some()
+    );
+    // The same line, another column: the chain's head named where Go names its field.
+    let chain = "template: runners/templates/mode.yaml:8:26: executing \"runners/templates/mode.yaml\" at <$mode.volume.size>: nil pointer evaluating interface {}.size";
+    assert!(
+        refusals_differ(
+            chain,
+            "chart ci: runners/templates/mode.yaml:8:21: nil pointer evaluating interface {}.size"
+        )
+        .is_some()
+    );
+    assert_eq!(
+        refusals_differ(
+            chain,
+            "chart ci: runners/templates/mode.yaml:8:26: nil pointer evaluating interface {}.size"
+        ),
+        None
     );
     assert!(refusals_differ(helm, "values don't meet the schema: replicaCount").is_some());
     assert_eq!(

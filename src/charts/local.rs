@@ -15,7 +15,7 @@ use super::load::{MAX_CHART_CONTENT, MAX_CHART_FILE};
 use super::{ChartConfig, ChartError};
 use crate::oci::Digest;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How deep a chart's folders nest (a symbolic link loop stops here).
 const MAX_DEPTH: usize = 64;
@@ -33,7 +33,9 @@ pub fn read(
     let meta = std::fs::metadata(path).map_err(|e| refuse(format!("{}: {e}", path.display())))?;
     let entry = chart.name.as_str();
     let (bytes, origin) = if meta.is_dir() {
-        let bytes = pack_dir(path).map_err(refuse)?;
+        let config_dir = config.parent().unwrap_or(Path::new("."));
+        let bound = LinkBound::of(path, config_dir).map_err(&refuse)?;
+        let bytes = pack_dir_within(path, &bound).map_err(refuse)?;
         (bytes, format!("{shown} (a chart folder, packed)"))
     } else {
         let bytes = crate::input::read_capped(path, MAX_CHART_SIZE, "chart archive")
@@ -128,12 +130,73 @@ pub fn identify(
     Ok(c)
 }
 
-/// The `.tgz` of the chart folder `dir`, as described in the module's documentation.
+/// The tree a chart folder's symbolic links may lead within. Helm follows every link of a
+/// chart folder wherever it leads; seedforge follows one that stays inside the git checkout
+/// holding the chart (a vendor's chart linking `charts/library -> ../../library` of its
+/// own repository), or, for a chart in no checkout, inside the config's folder, and refuses
+/// by name a link leaving that tree, so that a key or token elsewhere is never packed.
+pub struct LinkBound {
+    /// The tree, resolved.
+    root: PathBuf,
+    /// What it is, for a refusal ("the git checkout holding the chart").
+    what: &'static str,
+}
+
+impl LinkBound {
+    /// The bound of the chart folder `dir` given by a config in `config_dir`: the nearest
+    /// folder at or above the chart (resolved) holding a `.git` (a clone's folder or a
+    /// worktree's file); else `config_dir` when the chart is beneath it; else the chart's
+    /// own folder.
+    pub fn of(dir: &Path, config_dir: &Path) -> Result<LinkBound, String> {
+        let chart = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if let Some(top) = chart
+            .ancestors()
+            .find(|a| std::fs::symlink_metadata(a.join(".git")).is_ok())
+        {
+            return Ok(LinkBound {
+                root: top.to_path_buf(),
+                what: "the git checkout holding the chart",
+            });
+        }
+        let config_dir = if config_dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            config_dir
+        };
+        if let Ok(c) = std::fs::canonicalize(config_dir)
+            && chart.starts_with(&c)
+        {
+            return Ok(LinkBound {
+                root: c,
+                what: "the config's folder",
+            });
+        }
+        Ok(LinkBound::chart(chart))
+    }
+
+    /// The chart folder itself (`dir`, resolved).
+    fn chart(dir: PathBuf) -> LinkBound {
+        LinkBound {
+            root: dir,
+            what: "the chart folder",
+        }
+    }
+}
+
+/// The `.tgz` of the chart folder `dir`, as described in the module's documentation; a
+/// symbolic link is followed only while it stays beneath the chart folder.
 pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     let root = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pack_dir_within(dir, &LinkBound::chart(root))
+}
+
+/// The `.tgz` of the chart folder `dir`, its symbolic links followed while they stay
+/// within `bound`.
+pub fn pack_dir_within(dir: &Path, bound: &LinkBound) -> Result<Vec<u8>, String> {
+    let root = bound;
     let chart_yaml = dir.join("Chart.yaml");
     if chart_yaml.exists() {
-        beneath(&root, &chart_yaml)?;
+        beneath(root, &chart_yaml)?;
     }
     let text = match crate::input::read_capped(&chart_yaml, MAX_CHART_FILE, "Chart.yaml") {
         Ok(bytes) => String::from_utf8(bytes)
@@ -170,7 +233,7 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     };
     let ignore = dir.join(".helmignore");
     let rules = if std::fs::symlink_metadata(&ignore).is_ok() {
-        beneath(&root, &ignore)?;
+        beneath(root, &ignore)?;
         let text = crate::input::read_to_string(&ignore, crate::input::Kind::Text)
             .map_err(|e| format!("{}: {}", ignore.display(), e.reason()))?;
         Rules::parse(&text).map_err(|e| format!("{}: {e}", ignore.display()))?
@@ -181,7 +244,7 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     let mut total = 0u64;
     let mut ancestors = Vec::new();
     let mut walked = Walk {
-        root: &root,
+        root,
         rules: &rules,
         files: &mut files,
         total: &mut total,
@@ -214,17 +277,19 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
     Ok(tgz)
 }
 
-/// Refuses `path` when it resolves outside `root` (the chart folder, resolved): a symbolic
-/// link leading out of the chart. Helm follows it; seedforge reads a chart only beneath its
-/// folder, so that a link to `../token` or a key written beside the chart is never packed.
-fn beneath(root: &Path, path: &Path) -> Result<(), String> {
+/// Refuses `path` when it resolves outside `bound`: a symbolic link leading out of the tree
+/// a chart's links may reach ([`LinkBound`]). Helm follows it; seedforge does not, so that
+/// a link to a token or key elsewhere is never packed.
+fn beneath(bound: &LinkBound, path: &Path) -> Result<(), String> {
     let resolved = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if resolved.starts_with(root) {
+    if resolved.starts_with(&bound.root) {
         Ok(())
     } else {
         Err(format!(
-            "{} is a symbolic link leading out of the chart folder (to {}): seedforge reads a chart only beneath its folder (Helm would follow it); copy the file into the chart, or list the link in .helmignore",
+            "{} is a symbolic link leading out of {} ({}) to {}: seedforge follows a chart's links only within it (Helm would follow it); copy the file into the chart, or list the link in .helmignore",
             path.display(),
+            bound.what,
+            bound.root.display(),
             resolved.display()
         ))
     }
@@ -232,7 +297,7 @@ fn beneath(root: &Path, path: &Path) -> Result<(), String> {
 
 /// What [`walk`] reads against and fills.
 struct Walk<'a> {
-    root: &'a Path,
+    root: &'a LinkBound,
     rules: &'a Rules,
     files: &'a mut Vec<(String, Vec<u8>)>,
     total: &'a mut u64,
@@ -479,6 +544,84 @@ mod tests {
         let err = pack_dir(&chart).unwrap_err();
         assert!(
             err.contains("Chart.yaml is a symbolic link leading out"),
+            "{err}"
+        );
+    }
+
+    /// A vendor's chart in its git checkout linking a library chart of the same checkout
+    /// (`charts/library -> ../../library`) is packed with the library, as Helm packs it; a
+    /// link leaving the checkout is refused by name. Outside a checkout the config's folder
+    /// is the bound, and a chart outside that folder keeps its own.
+    #[test]
+    fn a_link_within_the_checkout_holding_the_chart_is_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("vendor/rook");
+        let chart = repo.join("deploy/charts/cluster");
+        fs::create_dir_all(repo.join(".git")).unwrap();
+        fs::create_dir_all(chart.join("charts")).unwrap();
+        fs::write(
+            chart.join("Chart.yaml"),
+            "name: cluster
+version: 1.0.0
+",
+        )
+        .unwrap();
+        let library = repo.join("deploy/charts/library");
+        fs::create_dir_all(library.join("templates")).unwrap();
+        fs::write(
+            library.join("Chart.yaml"),
+            "name: library
+version: 1.0.0
+",
+        )
+        .unwrap();
+        fs::write(
+            library.join("templates/_lib.tpl"),
+            "{{- define \"l\" }}{{ end }}\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../../library", chart.join("charts/library")).unwrap();
+        let bound = LinkBound::of(&chart, tmp.path()).unwrap();
+        let names: Vec<String> = entries(&pack_dir_within(&chart, &bound).unwrap())
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cluster/Chart.yaml",
+                "cluster/charts/library/Chart.yaml",
+                "cluster/charts/library/templates/_lib.tpl"
+            ]
+        );
+        // The chart folder alone is the stricter bound.
+        let err = pack_dir(&chart).unwrap_err();
+        assert!(err.contains("leading out of the chart folder"), "{err}");
+        // A link leaving the checkout, to a token beside it.
+        fs::write(tmp.path().join("vendor/token"), "K10secret::server:abc\n").unwrap();
+        std::os::unix::fs::symlink("../../../../token", chart.join("token")).unwrap();
+        let err = pack_dir_within(&chart, &bound).unwrap_err();
+        assert!(
+            err.contains(
+                "token is a symbolic link leading out of the git checkout holding the chart"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("K10secret"), "{err}");
+        // No checkout: the config's folder bounds the links of a chart beneath it.
+        fs::remove_dir(repo.join(".git")).unwrap();
+        let bound = LinkBound::of(&chart, &repo).unwrap();
+        let err = pack_dir_within(&chart, &bound).unwrap_err();
+        assert!(
+            err.contains("token is a symbolic link leading out of the config's folder"),
+            "{err}"
+        );
+        let bound = LinkBound::of(&chart, tmp.path()).unwrap();
+        assert!(pack_dir_within(&chart, &bound).is_ok());
+        let bound = LinkBound::of(&chart, &library).unwrap();
+        let err = pack_dir_within(&chart, &bound).unwrap_err();
+        assert!(
+            err.contains("charts/library is a symbolic link leading out of the chart folder"),
             "{err}"
         );
     }

@@ -23,7 +23,15 @@ pub(crate) struct Exec<'a> {
     pub(crate) set: &'a TemplateSet,
     /// Templates `define`d by texts `tpl` parsed, innermost last.
     pub(crate) overlay: Vec<HashMap<String, Rc<Tmpl>>>,
-    vars: Vec<(String, Value)>,
+    /// Variables in scope, innermost last: name, value, and whether a nil in it is Go's nil
+    /// `interface{}` (a `range` element, taken out of its list or map as it is) rather than
+    /// the invalid value Go makes of a nil every pipeline leaves (it digs an `interface{}`
+    /// result down to what it holds, and a nil one holds nothing). A field of the first is
+    /// the error "nil pointer evaluating interface {}.x"; of the second, no value.
+    vars: Vec<(String, Value, bool)>,
+    /// Whether a nil dot is Go's nil `interface{}` (a `range` element), as for variables; a
+    /// nil dot a template was called with (`template`, `include`, `tpl`) is invalid.
+    dot_boxed: bool,
     pub(crate) depth: usize,
     pub(crate) steps: u64,
     /// The template being executed (for positions in errors).
@@ -42,6 +50,7 @@ impl<'a> Exec<'a> {
             set,
             overlay: Vec::new(),
             vars: Vec::new(),
+            dot_boxed: false,
             depth: 0,
             steps: 0,
             cur,
@@ -97,11 +106,13 @@ impl<'a> Exec<'a> {
             ));
         }
         self.depth += 1;
-        let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), dot.clone())]);
+        let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), dot.clone(), false)]);
+        let saved_boxed = std::mem::replace(&mut self.dot_boxed, false);
         let saved_cur = std::mem::replace(&mut self.cur, t.clone());
         let saved_at = self.at;
         let r = self.walk_list(&dot, &t.root, out);
         self.vars = saved_vars;
+        self.dot_boxed = saved_boxed;
         self.cur = saved_cur;
         self.at = saved_at;
         self.depth -= 1;
@@ -264,20 +275,24 @@ impl<'a> Exec<'a> {
             if ndecl > 0 {
                 if b.pipe.assign {
                     let name = b.pipe.decl[ndecl - 1].clone();
-                    self.set_var(b.pos, &name, elem.clone())?;
+                    self.set_var(b.pos, &name, elem.clone(), true)?;
                     if ndecl > 1 {
                         let name = b.pipe.decl[0].clone();
-                        self.set_var(b.pos, &name, index.clone())?;
+                        self.set_var(b.pos, &name, index.clone(), false)?;
                     }
                 } else {
                     let top = self.vars.len() - 1;
                     self.vars[top].1 = elem.clone();
+                    self.vars[top].2 = true;
                     if ndecl > 1 {
                         self.vars[top - 1].1 = index.clone();
                     }
                 }
             }
-            let f = self.walk_list(&elem, &b.list, out)?;
+            let saved_boxed = std::mem::replace(&mut self.dot_boxed, true);
+            let f = self.walk_list(&elem, &b.list, out);
+            self.dot_boxed = saved_boxed;
+            let f = f?;
             self.vars.truncate(body_mark);
             if let Flow::Break = f {
                 break;
@@ -287,23 +302,35 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn set_var(&mut self, pos: usize, name: &str, v: Value) -> R<()> {
-        for (n, val) in self.vars.iter_mut().rev() {
+    fn set_var(&mut self, pos: usize, name: &str, v: Value, boxed: bool) -> R<()> {
+        for (n, val, b) in self.vars.iter_mut().rev() {
             if n == name {
                 *val = v;
+                *b = boxed;
                 return Ok(());
             }
         }
         Err(self.error(pos, format!("undefined variable: {name}")))
     }
 
-    fn var(&self, pos: usize, name: &str) -> R<Value> {
-        for (n, val) in self.vars.iter().rev() {
+    /// A variable's value and whether a nil in it is Go's nil `interface{}`.
+    fn var_boxed(&self, pos: usize, name: &str) -> R<(Value, bool)> {
+        for (n, val, boxed) in self.vars.iter().rev() {
             if n == name {
-                return Ok(val.clone());
+                return Ok((val.clone(), *boxed));
             }
         }
         Err(self.error(pos, format!("undefined variable: {name}")))
+    }
+
+    /// Where a field chain starts, as Go has it: a nil is the invalid value (whose fields
+    /// are no value) unless it is a nil `interface{}` (`boxed`: a `range` element), whose
+    /// fields are an error.
+    fn receiver(v: Value, boxed: bool) -> Option<Value> {
+        match v {
+            Value::Nil if !boxed => None,
+            v => Some(v),
+        }
     }
 
     /// How `{{ value }}` prints a value.
@@ -323,9 +350,9 @@ impl<'a> Exec<'a> {
         let v = value.unwrap_or_default();
         for d in &pipe.decl {
             if pipe.assign {
-                self.set_var(pipe.pos, d, v.clone())?;
+                self.set_var(pipe.pos, d, v.clone(), false)?;
             } else {
-                self.vars.push((d.clone(), v.clone()));
+                self.vars.push((d.clone(), v.clone(), false));
             }
         }
         Ok(v)
@@ -347,18 +374,19 @@ impl<'a> Exec<'a> {
         self.at = first.pos();
         match first {
             Arg::Field(pos, names) => {
-                let v =
-                    self.field_chain(dot, Some(dot.clone()), *pos, names, &cmd.args[1..], fin)?;
+                let r = Self::receiver(dot.clone(), self.dot_boxed);
+                let v = self.field_chain(dot, r, *pos, names, &cmd.args[1..], fin)?;
                 Ok(v.unwrap_or_default())
             }
             Arg::Var(pos, names) => {
-                let v = self.var(*pos, &names[0])?;
+                let (v, boxed) = self.var_boxed(*pos, &names[0])?;
                 if names.len() == 1 {
                     self.not_a_function(cmd, &fin)?;
                     return Ok(v);
                 }
+                let r = Self::receiver(v, boxed);
                 Ok(self
-                    .field_chain(dot, Some(v), *pos, &names[1..], &cmd.args[1..], fin)?
+                    .field_chain(dot, r, *pos, &names[1..], &cmd.args[1..], fin)?
                     .unwrap_or_default())
             }
             Arg::Chain(pos, inner, names) => {
@@ -392,15 +420,18 @@ impl<'a> Exec<'a> {
             Arg::Bool(_, b) => Value::Bool(*b),
             Arg::Num(pos, n) => self.number(*pos, n)?,
             Arg::Str(_, s, _) => Value::from(s.as_str()),
-            Arg::Field(pos, names) => self
-                .field_chain(dot, Some(dot.clone()), *pos, names, &[], None)?
-                .unwrap_or_default(),
+            Arg::Field(pos, names) => {
+                let r = Self::receiver(dot.clone(), self.dot_boxed);
+                self.field_chain(dot, r, *pos, names, &[], None)?
+                    .unwrap_or_default()
+            }
             Arg::Var(pos, names) => {
-                let v = self.var(*pos, &names[0])?;
+                let (v, boxed) = self.var_boxed(*pos, &names[0])?;
                 if names.len() == 1 {
                     v
                 } else {
-                    self.field_chain(dot, Some(v), *pos, &names[1..], &[], None)?
+                    let r = Self::receiver(v, boxed);
+                    self.field_chain(dot, r, *pos, &names[1..], &[], None)?
                         .unwrap_or_default()
                 }
             }

@@ -27,7 +27,12 @@
 //!   as in Helm, where every number of a values file is a `float64`.
 //! - Missing map keys: [`TemplateSet::new`] behaves as Helm (`missingkey=zero`, then every
 //!   `<no value>` removed from the output, so a missing value renders empty, and a field of a
-//!   missing value is the error "nil pointer evaluating interface {}.x");
+//!   missing value read in the same chain, `.Values.a.x`, is the error "nil pointer
+//!   evaluating interface {}.x"). As in Go, a pipeline's nil result is the invalid value: a
+//!   variable holding one (`$m := .Values.a`), a parenthesised one and a template's dot
+//!   (`include "t" .Values.a`) have no fields (`$m.x` is no value, `eq $m.x "y"` false),
+//!   while a nil `range` element is a nil `interface{}` whose fields are the error. An error
+//!   names a chain at its first field after the head (`.a` of `.Values.a.x`), as Go does;
 //!   [`TemplateSet::new_go`] as plain Go (`<no value>` printed, no Sprig or Helm functions);
 //!   [`TemplateSet::set_missing_key`] picks Go's `missingkey` option.
 //! - Functions: Go's builtins, Sprig's as Helm ships them (without `env`, `expandenv`), and

@@ -532,19 +532,22 @@ impl Parser<'_> {
         let term = self.term()?;
         if let Some(Tok::Field(_)) = self.peek() {
             let pos = term.pos();
+            // Go places a chain (`.a.b`, `$x.b`, `(p).b`) at its first field after the
+            // head, where an error evaluating it is named.
+            let at = self.pos();
             let mut fields = Vec::new();
             while let Some(Tok::Field(f)) = self.peek() {
                 fields.push(f.clone());
                 self.i += 1;
             }
             return Ok(match term {
-                Arg::Field(p, mut fs) => {
+                Arg::Field(_, mut fs) => {
                     fs.extend(fields);
-                    Arg::Field(p, fs)
+                    Arg::Field(at, fs)
                 }
-                Arg::Var(p, mut fs) => {
+                Arg::Var(_, mut fs) => {
                     fs.extend(fields);
-                    Arg::Var(p, fs)
+                    Arg::Var(at, fs)
                 }
                 Arg::Bool(..) | Arg::Str(..) | Arg::Num(..) | Arg::Nil(_) | Arg::Dot(_) => {
                     return err(
@@ -552,7 +555,7 @@ impl Parser<'_> {
                         format!("unexpected . after term {:?}", term_text(&term)),
                     );
                 }
-                other => Arg::Chain(pos, Box::new(other), fields),
+                other => Arg::Chain(at, Box::new(other), fields),
             });
         }
         Ok(term)

@@ -64,6 +64,94 @@ fn a_parenthesised_missing_value_has_empty_fields_and_a_bare_one_is_an_error() {
     );
 }
 
+/// Go's rule for a missing value held in a variable: a pipeline's nil result is Go's invalid
+/// value (its `interface{}` dug down to nothing), so a variable or a template's dot holding
+/// one has no fields (they are no value, `eq` on them false, `if`, `with` and `range` empty),
+/// while a nil `range` element is a nil `interface{}`, whose fields are an error, as a
+/// missing value's are read in one chain.
+#[test]
+fn a_variable_holding_a_missing_value_has_no_fields() {
+    let data = || serde_json::json!({"Values": {"a": {}, "list": [null], "m": {"k": null}, "s": {"type": "x"}}});
+    let ok = |t: &str| helm(&[("t", t)], "t", data(), Limits::default()).unwrap();
+    let refused = |t: &str| {
+        helm(&[("t", t)], "t", data(), Limits::default())
+            .unwrap_err()
+            .to_string()
+    };
+    let m = "{{ $m := .Values.mode }}";
+    assert_eq!(ok(&format!("{m}[{{{{ $m.type }}}}]")), "[]");
+    assert_eq!(ok(&format!("{m}[{{{{ $m.a.b.c }}}}]")), "[]");
+    assert_eq!(ok(&format!("{m}[{{{{ $m.Get \"x\" }}}}]")), "[]");
+    assert_eq!(
+        ok(&format!(
+            "{m}{{{{ if eq $m.type \"dind\" }}}}D{{{{ else }}}}N{{{{ end }}}}"
+        )),
+        "N"
+    );
+    assert_eq!(
+        ok(&format!(
+            "{m}{{{{ with $m.type }}}}W{{{{ else }}}}E{{{{ end }}}}"
+        )),
+        "E"
+    );
+    assert_eq!(
+        ok(&format!(
+            "{m}{{{{ if $m.type }}}}I{{{{ else }}}}E{{{{ end }}}}"
+        )),
+        "E"
+    );
+    assert_eq!(
+        ok(&format!(
+            "{m}{{{{ range $m.list }}}}R{{{{ else }}}}E{{{{ end }}}}"
+        )),
+        "E"
+    );
+    assert_eq!(
+        ok("{{ $m := .Values.s }}{{ $m = .Values.mode }}[{{ $m.type }}]"),
+        "[]"
+    );
+    // A template's dot and `$`, called with a missing value.
+    assert_eq!(
+        ok(
+            "{{ define \"d\" }}[{{ .type }}|{{ $.type }}]{{ end }}{{ include \"d\" .Values.mode }}{{ template \"d\" .Values.mode }}"
+        ),
+        "[|][|]"
+    );
+    // `index` of it is Go's error.
+    assert!(refused(&format!("{m}{{{{ index $m \"type\" }}}}")).contains("index of untyped nil"));
+    // A nil range element is a nil interface: its fields are an error, as a variable, as dot,
+    // and as a map's value; handed on by a pipeline, it is the invalid value again.
+    for t in [
+        "{{ range .Values.list }}{{ .x }}{{ end }}",
+        "{{ range $e := .Values.list }}{{ $e.x }}{{ end }}",
+        "{{ range $k, $v := .Values.m }}{{ $v.x }}{{ end }}",
+    ] {
+        assert!(
+            refused(t).contains("nil pointer evaluating interface {}.x"),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        ok("{{ range $e := .Values.list }}{{ $e = $e }}[{{ $e.x }}]{{ end }}"),
+        "[]"
+    );
+    assert_eq!(
+        ok(
+            "{{ define \"d\" }}[{{ .x }}]{{ end }}{{ range .Values.list }}{{ template \"d\" . }}{{ end }}"
+        ),
+        "[]"
+    );
+    // A refusal names the chain's first field after its head, as Go does.
+    assert_eq!(
+        refused("x{{ .Values.a.b.c }}y"),
+        "t:1:11: nil pointer evaluating interface {}.c"
+    );
+    assert_eq!(
+        refused("{{ $m := .Values.a }}{{ $m.b.c }}"),
+        "t:1:26: nil pointer evaluating interface {}.c"
+    );
+}
+
 #[test]
 fn helm_semantics() {
     let l = Limits::default;
@@ -89,7 +177,7 @@ fn helm_semantics() {
             .contains("nil pointer evaluating interface {}.deeper"),
         "{e}"
     );
-    assert_eq!(e.to_string(), format!("a:1:3: {}", e.message));
+    assert_eq!(e.to_string(), format!("a:1:10: {}", e.message));
     let y = helm(
         &[("a", "{{ toYaml .Values }}")],
         "a",
