@@ -87,6 +87,7 @@ mod offline;
 mod online_offline;
 mod parity;
 mod parity_hostile;
+mod pinned_index;
 mod pipeline_job;
 mod pki_openssl;
 mod pki_registry;

@@ -117,6 +117,24 @@ pub fn containerd_bin() -> Option<&'static ContainerdBin> {
     BIN.get_or_init(find_containerd).as_ref()
 }
 
+/// Debian 12's own containerd (1.6, `/usr/bin/containerd`), the line of older k3s
+/// releases, as a second judge beside [`containerd_bin`]; `None` when it is not there.
+pub fn debian_containerd() -> Option<&'static ContainerdBin> {
+    static BIN: OnceLock<Option<ContainerdBin>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let containerd = PathBuf::from("/usr/bin/containerd");
+        let (version, major) = containerd_version(&containerd).filter(|(_, m)| *m == 1)?;
+        let ctr = ctr_beside(&containerd)?;
+        Some(ContainerdBin {
+            containerd,
+            ctr,
+            version,
+            major,
+        })
+    })
+    .as_ref()
+}
+
 /// Checks that a containerd judge and its `ctr` are there. Missing: fails the test when
 /// `CI=true` (a missing 2.x already does), otherwise prints a skip note and returns false.
 pub fn require_containerd() -> bool {
@@ -150,6 +168,11 @@ impl Containerd {
     /// The caller has checked [`require_containerd`].
     pub fn start() -> Containerd {
         let bin = containerd_bin().expect("no containerd: call require_containerd first");
+        Containerd::start_bin(bin)
+    }
+
+    /// [`Containerd::start`] with the release `bin` (e.g. [`debian_containerd`]).
+    pub fn start_bin(bin: &'static ContainerdBin) -> Containerd {
         let dir = tempfile::Builder::new()
             .prefix("seedforge-containerd-")
             .tempdir()

@@ -390,6 +390,13 @@ fn read_doc(layout: &Layout, d: &Descriptor, name: &str) -> Result<(Vec<u8>, Man
     Ok((bytes, doc))
 }
 
+/// Whether the image name `name` carries `digest` (`NAME:TAG@sha256:…`): the layout keeps
+/// such an index whole (see `crate::oci::mirror::PreparedImage::pinned_whole`).
+fn pins(name: &str, digest: &Digest) -> bool {
+    crate::image::Reference::parse(name)
+        .is_ok_and(|r| r.digest() == Some(digest.to_string().as_str()))
+}
+
 /// Decides what of one image goes in, and records its blobs.
 fn plan_image(
     layout: &Layout,
@@ -403,7 +410,15 @@ fn plan_image(
     let root = match doc.kind(Some(&entry.media_type)) {
         Some(ManifestKind::Index) => {
             let children = doc.manifests.unwrap_or_default();
-            let keep = selected_children(&children, &options.platforms);
+            // A docker-archive names image manifests only; the index stays out.
+            let with_index = options.format == ArchiveFormat::Oci;
+            // An image named by its index's digest goes in whole, under that digest: the
+            // node asks for it by that digest, which a platform subset would not have.
+            let keep = if with_index && pins(name, &entry.digest) {
+                (0..children.len()).collect()
+            } else {
+                selected_children(&children, &options.platforms)
+            };
             if keep.is_empty() {
                 return Err(OciError::NoMatchingPlatform {
                     image: name.to_string(),
@@ -419,8 +434,6 @@ fn plan_image(
                 let (_, child_doc) = read_doc(layout, &children[i], name)?;
                 manifests.push((children[i].clone(), child_doc));
             }
-            // A docker-archive names image manifests only; the index stays out.
-            let with_index = options.format == ArchiveFormat::Oci;
             let json = |source| OciError::Json {
                 context: format!("{name}: index {}", entry.digest),
                 source,

@@ -25,6 +25,7 @@ pub struct PreparedImage {
     resolved: Option<ResolvedTag>,
     pub(super) attached: Vec<PreparedAttachment>,
     pub(super) verified: Vec<policy::VerifiedSignature>,
+    pinned_whole: bool,
 }
 
 impl PreparedImage {
@@ -60,9 +61,65 @@ impl PreparedImage {
     }
 
     /// The layers of the manifests `platforms` selects, read from the source's manifests
-    /// (small documents, kept for the copy); no layer is fetched.
+    /// (small documents, kept for the copy); no layer is fetched. An index kept whole
+    /// ([`PreparedImage::pinned_whole`]) gives every platform's.
     pub fn selected_layers(&self, platforms: &[Platform]) -> Result<Vec<Descriptor>> {
+        if self.pinned_whole {
+            return Ok(self.selection.layers().cloned().collect());
+        }
         selected_layers(self.reader.as_ref(), &effective_platforms(platforms))
+    }
+
+    /// Whether the entry names the image by the digest of its index, which is then kept
+    /// whole (every platform and attestation manifest), whatever the platforms: a platform
+    /// subset would be another index under another digest, and the nodes ask for this one.
+    pub fn pinned_whole(&self) -> bool {
+        self.pinned_whole
+    }
+
+    /// What keeping a pinned index whole adds to the platforms `platforms` selects: the
+    /// manifests added (platform, or `attestation` for an attestation manifest) and the
+    /// bytes of their configs and layers that the selected ones do not share.
+    pub fn whole_cost(&self, platforms: &[Platform]) -> (Vec<String>, u64) {
+        if !self.pinned_whole {
+            return (Vec::new(), 0);
+        }
+        let platforms = effective_platforms(platforms);
+        let children: Vec<&Descriptor> = self.selection.kept_children().collect();
+        let chosen = crate::oci::copy::selected_children(
+            &children.iter().map(|d| (*d).clone()).collect::<Vec<_>>(),
+            &platforms,
+        );
+        let mut selected = std::collections::HashSet::new();
+        for &i in &chosen {
+            if let Some(m) = self.selection.manifests().get(i) {
+                selected.extend(m.image_blobs().into_iter().map(|b| b.digest.clone()));
+            }
+        }
+        let mut added = Vec::new();
+        let mut counted = std::collections::HashSet::new();
+        let mut bytes = 0;
+        for (i, (child, doc)) in children.iter().zip(self.selection.manifests()).enumerate() {
+            if chosen.contains(&i) {
+                continue;
+            }
+            let attestation = child
+                .annotations
+                .get("vnd.docker.reference.type")
+                .is_some_and(|t| t == "attestation-manifest");
+            added.push(match (&child.platform, attestation) {
+                (_, true) => "attestation".to_string(),
+                (Some(p), false) => p.to_string(),
+                (None, false) => child.digest.to_string(),
+            });
+            bytes += child.size;
+            for blob in doc.image_blobs() {
+                if !selected.contains(&blob.digest) && counted.insert(blob.digest.clone()) {
+                    bytes += blob.size;
+                }
+            }
+        }
+        (added, bytes)
     }
 }
 
@@ -147,7 +204,12 @@ pub(super) fn prepare_one(
             (reader, resolved, e.source.is_local())
         }
     };
-    let mut selection = select(reader.as_ref(), &e.destination.to_string(), platforms)?;
+    // An entry naming the image by its index digest keeps the index whole: the nodes ask
+    // the registry and their image store for that digest, which no platform subset has.
+    let pinned_whole = pins_index(e, reader.as_ref());
+    let all = [Platform::all()];
+    let chosen = if pinned_whole { &all[..] } else { platforms };
+    let mut selection = select(reader.as_ref(), &e.destination.to_string(), chosen)?;
     // A local source is checked whole now, with the reader just opened: a blob missing,
     // not a regular file or of the wrong size is refused before anything is written (the
     // manifests were read whole and checked against their digests while selecting).
@@ -192,7 +254,25 @@ pub(super) fn prepare_one(
         resolved,
         attached,
         verified,
+        pinned_whole,
     })
+}
+
+/// Whether the entry's destination carries the digest of the source's root and that root
+/// is an index (a manifest pinned by its digest is stored as it is anyway).
+fn pins_index(e: &ListEntry, reader: &dyn ImageReader) -> bool {
+    let root = reader.root();
+    if e.destination.digest() != Some(root.digest.to_string().as_str()) {
+        return false;
+    }
+    // The root's bytes are at hand (the reader opened with them): no request.
+    reader
+        .read_document(root)
+        .ok()
+        .and_then(|bytes| ManifestDoc::parse(&bytes).ok())
+        .is_some_and(|doc| {
+            doc.kind(Some(&root.media_type)) == Some(crate::oci::descriptor::ManifestKind::Index)
+        })
 }
 
 /// The index the image's root names as the one it was cut from, when the source (a layout

@@ -223,6 +223,7 @@ pub fn plan_with_net(
             concurrency: mirror.concurrency,
             offline: offline.is_some(),
             unlisted: steps::mirror::unlisted(&layout, &images.entries),
+            kept_whole: steps::mirror::KeptWhole::of(&images.entries, &prepared, &mirror.platforms),
         }),
         Step::Verify(steps::verify::Verify {
             layout: layout.clone(),

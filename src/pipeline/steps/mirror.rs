@@ -38,6 +38,43 @@ pub struct Mirror {
     /// Images the layout holds that no list names any more: they leave it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unlisted: Vec<String>,
+    /// Images named by their index digest, kept whole: what that adds to the platforms.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_whole: Vec<KeptWhole>,
+}
+
+/// An image a list names by the digest of its index (`NAME:TAG@sha256:…`): the layout,
+/// the archives and the registry keep that index whole, every platform and attestation
+/// manifest, since any subset is another index under another digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptWhole {
+    /// The destination, digest included.
+    pub image: String,
+    /// The manifests kept beyond the platforms selected (`linux/arm64`, `attestation`).
+    pub added: Vec<String>,
+    /// The bytes they add (their manifests, configs and layers not shared).
+    pub added_bytes: u64,
+}
+
+impl KeptWhole {
+    /// The pinned images among `prepared` (by position in `entries`).
+    pub fn of(
+        entries: &[ListEntry],
+        prepared: &[crate::oci::mirror::PreparedImage],
+        platforms: &[Platform],
+    ) -> Vec<KeptWhole> {
+        (entries.iter().zip(prepared))
+            .filter(|(_, p)| p.pinned_whole())
+            .map(|(e, p)| {
+                let (added, added_bytes) = p.whole_cost(platforms);
+                KeptWhole {
+                    image: e.destination.to_string(),
+                    added,
+                    added_bytes,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The destinations `entries` name, as the layout's `index.json` names images.
@@ -101,6 +138,7 @@ impl StepKind for Mirror {
                 ""
             }
         ) + &self.describe_unlisted()
+            + &self.describe_kept_whole()
     }
 
     fn artifacts(&self, out: &mut dyn FnMut(PathBuf, Kind)) -> Result<()> {
@@ -163,6 +201,33 @@ impl StepKind for Mirror {
 }
 
 impl Mirror {
+    fn describe_kept_whole(&self) -> String {
+        let each: Vec<String> = (self.kept_whole.iter())
+            .filter(|k| !k.added.is_empty())
+            .map(|k| {
+                let (attestations, platforms): (Vec<&String>, Vec<&String>) =
+                    k.added.iter().partition(|a| *a == "attestation");
+                let mut adds: Vec<String> = platforms.into_iter().cloned().collect();
+                if !attestations.is_empty() {
+                    adds.push(format!("{} attestation manifest(s)", attestations.len()));
+                }
+                format!(
+                    "{} (adds {}: {})",
+                    k.image,
+                    adds.join(", "),
+                    crate::util::human_bytes(k.added_bytes)
+                )
+            })
+            .collect();
+        if each.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; kept whole, as named by their index digest (a platform subset would be another digest, which the nodes do not ask for), in the layout, every airgap archive and the registry: {}",
+            each.join("; ")
+        )
+    }
+
     fn describe_unlisted(&self) -> String {
         if self.unlisted.is_empty() {
             return String::new();
