@@ -153,14 +153,15 @@ pub(super) fn parts(map: &Map<String, Value>) -> Vec<Composed> {
 /// reads them to put the image of the pods it starts together: `P.repository` and `P.tag`
 /// (or `P.digest`), with `P.registry` before the repository when there is one
 /// (trivy-operator's `trivy.repository: mirror.gcr.io/aquasec/trivy` and `trivy.tag:
-/// 0.58.2`, the scanner its jobs run). A prefix whose `P.enabled` is `false` names nothing.
+/// 0.58.2`, the scanner its jobs run). A prefix whose `P.enabled` is `false` names nothing,
+/// nor does a name without a registry or a path (`app.repository: site`, `app.tag: main`).
 /// Each with the repository's key.
 pub(super) fn split_keys(data: &Map<String, Value>) -> Vec<(String, Composed)> {
     let mut out = Vec::new();
     for key in data.keys() {
         let Some(prefix) = key
             .strip_suffix("repository")
-            .filter(|p| p.is_empty() || p.ends_with(['.', '_', '-']))
+            .filter(|p| p.len() > 1 && p.ends_with(['.', '_', '-']))
         else {
             continue;
         };
@@ -181,6 +182,10 @@ pub(super) fn split_keys(data: &Map<String, Value>) -> Vec<(String, Composed)> {
             None => (repository.clone(), vec![repository.clone()]),
         };
         parts.push(version.clone());
+        // As in free text: a registry or a path, never a bare `name:version`.
+        if !name.contains('/') {
+            continue;
+        }
         if let Some(c) = join(&name, &version, parts, None) {
             out.push((key.clone(), c));
         }

@@ -463,6 +463,10 @@ data:
   old.tag: \"1.0\"
   old.enabled: \"false\"
   untagged.repository: scanproj/untagged
+  git.repository: site
+  git.tag: \"1.0\"
+  repository: scanproj/bare
+  tag: \"1.0\"
 ";
     let scan = scan(text).unwrap();
     let got: Vec<(String, How, String, Vec<String>, usize)> = scan
