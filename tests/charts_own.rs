@@ -329,6 +329,94 @@ fn runners_pull_what_their_container_mode_adds() {
     );
 }
 
+/// pgoperator: the images the operator pulls for its clusters are the same whether its
+/// configuration is its custom resource (fields of `OperatorConfiguration` whose keys name
+/// an image) or a ConfigMap (its data): the database's, the logical backup's and the
+/// connection pooler's.
+#[test]
+fn pgoperator_pulls_the_same_images_whichever_its_configuration_is() {
+    let fixture = "pgoperator-1.14.0";
+    let operator = "container image: ghcr.io/pgproj/postgres-operator:v1.14.0";
+    let pulled = [
+        "ghcr.io/pgproj/spilo-17:4.0-p2",
+        "ghcr.io/pgproj/logical-backup:v1.14.0",
+        "registry.pgproj.example/acid/pgbouncer:master-32",
+    ];
+    let found = images_of(fixture, "pg", "postgres", &json!({}));
+    let resource: Vec<String> = pulled
+        .iter()
+        .map(|i| format!("a custom resource's image: {i}"))
+        .collect();
+    let mut expected: Vec<&str> = resource.iter().map(String::as_str).collect();
+    expected.push(operator);
+    judge("pgoperator, OperatorConfiguration", &found, &expected);
+    let fields: BTreeSet<String> = found.images.iter().map(|p| p.field.clone()).collect();
+    assert!(
+        fields.contains("configuration.logical_backup.logical_backup_docker_image"),
+        "{fields:?}"
+    );
+    let found = images_of(
+        fixture,
+        "pg",
+        "postgres",
+        &json!({"configTarget": "ConfigMap"}),
+    );
+    let argument: Vec<String> = pulled
+        .iter()
+        .map(|i| format!("named in an argument: {i}"))
+        .collect();
+    let mut expected: Vec<&str> = argument.iter().map(String::as_str).collect();
+    expected.push(operator);
+    judge("pgoperator, ConfigMap", &found, &expected);
+}
+
+/// scanner-operator: the scanner its jobs run, put together from two keys of its ConfigMap
+/// (`scanner.repository`, `scanner.tag`), and the node collector from three; neither the
+/// database repository (no image) nor, switched off, the scanner; with a built-in server,
+/// the scanner as that server's container too.
+#[test]
+fn scanner_operator_pulls_the_image_its_config_names_in_two_keys() {
+    let fixture = "scanner-operator-0.26.0";
+    let operator = "container image: ghcr.io/scanproj/scanner-operator:0.26.0";
+    let collector = "pulled by the operator: ghcr.io/scanproj/node-collector:0.3.1";
+    let scanner = "pulled by the operator: mirror.gcr.io/scanproj/scanner:0.58.2";
+    let found = images_of(fixture, "scan", "scanner-system", &json!({}));
+    judge("scanner-operator", &found, &[operator, collector, scanner]);
+    let split = found
+        .images
+        .iter()
+        .find(|p| p.reference.to_string().contains("/scanner:"))
+        .unwrap();
+    assert_eq!(split.field, "data[\"scanner.repository\"]");
+    let found = images_of(
+        fixture,
+        "scan",
+        "scanner-system",
+        &json!({"scanner": {"enabled": false}}),
+    );
+    judge(
+        "scanner-operator, scanner off",
+        &found,
+        &[operator, collector],
+    );
+    let found = images_of(
+        fixture,
+        "scan",
+        "scanner-system",
+        &json!({"scanner": {"mode": "ClientServer", "server": {"builtIn": true}}}),
+    );
+    judge(
+        "scanner-operator, built-in server",
+        &found,
+        &[
+            operator,
+            collector,
+            scanner,
+            "container image: mirror.gcr.io/scanproj/scanner:0.58.2",
+        ],
+    );
+}
+
 /// engine: the agent's tag chosen by the cluster's Kubernetes version (`semverCompare` on
 /// `.Capabilities.KubeVersion`): the current one on k3s 1.33, the legacy one on 1.29.
 #[test]

@@ -226,6 +226,31 @@ const CHARTS: &[Chart] = &[
             ),
         ],
     },
+    Chart {
+        fixture: "pgoperator-1.14.0",
+        release: "pg",
+        namespace: "postgres",
+        registry: "image: {registry: registry.example:5000}\nconfigGeneral: {docker_image: 'registry.example:5000/pgproj/spilo-17:4.0-p2'}\nconfigLogicalBackup: {logical_backup_docker_image: 'registry.example:5000/pgproj/logical-backup:v1.14.0'}\nconfigConnectionPooler: {connection_pooler_image: 'registry.example:5000/acid/pgbouncer:master-32'}",
+        more: &[set("configmap", "configTarget: ConfigMap")],
+    },
+    Chart {
+        fixture: "scanner-operator-0.26.0",
+        release: "scan",
+        namespace: "scanner-system",
+        registry: "image: {registry: registry.example:5000}\nscanner: {image: {registry: registry.example:5000}}\nnodeCollector: {registry: registry.example:5000}",
+        more: &[
+            set("disabled", "scanner: {enabled: false}"),
+            set(
+                "built-in-server",
+                "scanner: {mode: ClientServer, server: {builtIn: true}}",
+            ),
+            refused(
+                "no-registry",
+                "scanner: {image: {registry: ''}}",
+                ".Values.scanner.image.registry is required",
+            ),
+        ],
+    },
 ];
 
 /// What Helm renders differently on every run, replaced by `<normalised>` on both sides

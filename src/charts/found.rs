@@ -11,10 +11,12 @@
 //!   image to another one, as Longhorn's manager and cert-manager's controller do: "named
 //!   in an argument";
 //! - every `image` field elsewhere in a custom resource (a resource of an API group of its
-//!   own, not Kubernetes'), when it is a full reference with a tag or digest: the image an
-//!   operator runs for it (a Prometheus, an Alertmanager of the Prometheus operator);
+//!   own, not Kubernetes'), and every field whose key names an image (`docker_image`), when
+//!   it is a full reference with a tag or digest: the image an operator runs for it (a
+//!   Prometheus, an Alertmanager of the Prometheus operator, the database of a Postgres
+//!   operator's `OperatorConfiguration`);
 //! - the images an operator pulls that a custom resource names in parts, or a ConfigMap's
-//!   pod templates name ([`operator`]): "pulled by the operator".
+//!   pod templates or its keys of one prefix name ([`operator`]): "pulled by the operator".
 //!
 //! Each is found with the field it came from (`spec.template.spec.containers[0].image`,
 //! `spec.driver`, `data.config`).
@@ -404,8 +406,7 @@ impl Walker<'_> {
                 }
             } else if matches!(self.mode, Mode::Custom { .. })
                 && !disabled
-                && !whole
-                && k == "image"
+                && (k == "image" && !whole || k != "image" && names_image(k))
                 && let Value::String(s) = v
             {
                 if named(s.trim()) {
@@ -515,6 +516,13 @@ impl Walker<'_> {
                     self.push(word.to_string(), How::Argument, None);
                 }
             }
+        }
+        for (key, c) in operator::split_keys(data) {
+            self.path = vec![Step::Key("data".into())];
+            self.composed(operator::Composed {
+                child: Some(key),
+                ..c
+            });
         }
         if !templated {
             self.path.clear();

@@ -10,7 +10,9 @@
 //! - a ConfigMap holding pod templates an operator fills in (a sidecar injector's templates,
 //!   a CI server's agent pods): the `image` of their containers, and, when those are
 //!   templates themselves (`image: "{{ .ProxyImage }}"`), the images the ConfigMap's YAML or
-//!   JSON data names in parts as above (the values the injector puts them together from).
+//!   JSON data names in parts as above (the values the injector puts them together from);
+//! - a ConfigMap's keys naming an image in parts, `P.repository` and `P.tag` (and
+//!   `P.registry`): the image an operator reads them for (trivy-operator's scanner).
 
 use serde_json::{Map, Value};
 
@@ -142,6 +144,50 @@ pub(super) fn parts(map: &Map<String, Value>) -> Vec<Composed> {
             && let Some(c) = named(&image, Some(k.clone()))
         {
             out.push(c);
+        }
+    }
+    out
+}
+
+/// The images a ConfigMap's data names in two (or three) keys of one prefix, as an operator
+/// reads them to put the image of the pods it starts together: `P.repository` and `P.tag`
+/// (or `P.digest`), with `P.registry` before the repository when there is one
+/// (trivy-operator's `trivy.repository: mirror.gcr.io/aquasec/trivy` and `trivy.tag:
+/// 0.58.2`, the scanner its jobs run). A prefix whose `P.enabled` is `false` names nothing,
+/// nor does a name without a registry or a path (`app.repository: site`, `app.tag: main`).
+/// Each with the repository's key.
+pub(super) fn split_keys(data: &Map<String, Value>) -> Vec<(String, Composed)> {
+    let mut out = Vec::new();
+    for key in data.keys() {
+        let Some(prefix) = key
+            .strip_suffix("repository")
+            .filter(|p| p.len() > 1 && p.ends_with(['.', '_', '-']))
+        else {
+            continue;
+        };
+        let get = |k: &str| part(data.get(&format!("{prefix}{k}")));
+        let (Some(repository), Some(version)) =
+            (get("repository"), get("digest").or_else(|| get("tag")))
+        else {
+            continue;
+        };
+        if get("enabled").is_some_and(|e| e == "false") {
+            continue;
+        }
+        let (name, mut parts) = match get("registry") {
+            Some(registry) => (
+                format!("{registry}/{repository}"),
+                vec![registry, repository.clone()],
+            ),
+            None => (repository.clone(), vec![repository.clone()]),
+        };
+        parts.push(version.clone());
+        // As in free text: a registry or a path, never a bare `name:version`.
+        if !name.contains('/') {
+            continue;
+        }
+        if let Some(c) = join(&name, &version, parts, None) {
+            out.push((key.clone(), c));
         }
     }
     out

@@ -399,3 +399,102 @@ fn an_env_value_or_list_argument_names_its_own_template_line() {
     // A name on one line of the template is found as before.
     assert_eq!(anchored_line(template, output, 3, "args:"), None);
 }
+
+/// An operator's configuration as a custom resource names the images it pulls by fields
+/// whose key names an image (zalando's postgres-operator `OperatorConfiguration`:
+/// `docker_image`, `logical_backup_docker_image`, `connection_pooler_image`), as its
+/// ConfigMap form names them in its data; a disabled section names none, nor does a key
+/// naming an image whose value is no reference.
+#[test]
+fn an_operator_configuration_names_its_images_by_their_keys() {
+    let text = "\
+apiVersion: acid.zalan.do/v1
+kind: OperatorConfiguration
+metadata: {name: pg}
+configuration:
+  docker_image: ghcr.io/pgproj/spilo-17:4.0-p2
+  kubernetes: {pod_environment_configmap: '', image_pull_policy: IfNotPresent}
+  logical_backup:
+    logical_backup_docker_image: ghcr.io/pgproj/logical-backup:v1.14.0
+  connection_pooler:
+    connection_pooler_image: registry.example/pgproj/pgbouncer:master-32
+  debug: {enabled: false, debug_image: ghcr.io/pgproj/debug:1.0}
+";
+    assert_eq!(
+        fields(text),
+        [
+            (
+                "ghcr.io/pgproj/spilo-17:4.0-p2".to_string(),
+                How::Resource,
+                "configuration.docker_image".to_string()
+            ),
+            (
+                "ghcr.io/pgproj/logical-backup:v1.14.0".to_string(),
+                How::Resource,
+                "configuration.logical_backup.logical_backup_docker_image".to_string()
+            ),
+            (
+                "registry.example/pgproj/pgbouncer:master-32".to_string(),
+                How::Resource,
+                "configuration.connection_pooler.connection_pooler_image".to_string()
+            ),
+        ]
+    );
+}
+
+/// A ConfigMap naming an image in two keys of one prefix (trivy-operator's
+/// `trivy.repository` and `trivy.tag`), or three with a registry, names the image its
+/// operator puts together; a prefix switched off, or without a tag, names none.
+#[test]
+fn a_config_map_names_an_image_in_split_keys() {
+    let text = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: scanner-config}
+data:
+  trivy.repository: \"mirror.example/scanproj/trivy\"
+  trivy.tag: \"0.58.2\"
+  trivy.dbRepository: \"mirror.example/scanproj/trivy-db\"
+  trivy.severity: \"HIGH,CRITICAL\"
+  collector.registry: ghcr.io
+  collector.repository: scanproj/node-collector
+  collector.digest: sha256:1111111111111111111111111111111111111111111111111111111111111111
+  old.repository: scanproj/old
+  old.tag: \"1.0\"
+  old.enabled: \"false\"
+  untagged.repository: scanproj/untagged
+  git.repository: site
+  git.tag: \"1.0\"
+  repository: scanproj/bare
+  tag: \"1.0\"
+";
+    let scan = scan(text).unwrap();
+    let got: Vec<(String, How, String, Vec<String>, usize)> = scan
+        .found
+        .into_iter()
+        .map(|f| (f.written, f.how, f.field, f.parts, f.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "mirror.example/scanproj/trivy:0.58.2".to_string(),
+                How::Operator,
+                "data[\"trivy.repository\"]".to_string(),
+                vec!["mirror.example/scanproj/trivy".to_string(), "0.58.2".to_string()],
+                5
+            ),
+            (
+                "ghcr.io/scanproj/node-collector@sha256:1111111111111111111111111111111111111111111111111111111111111111".to_string(),
+                How::Operator,
+                "data[\"collector.repository\"]".to_string(),
+                vec![
+                    "ghcr.io".to_string(),
+                    "scanproj/node-collector".to_string(),
+                    "sha256:1111111111111111111111111111111111111111111111111111111111111111".to_string()
+                ],
+                9
+            ),
+        ]
+    );
+}
