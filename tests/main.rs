@@ -99,6 +99,7 @@ mod registry_flags;
 mod registry_harness;
 mod registry_lock;
 mod registry_mirror;
+mod registry_requests;
 mod registry_token;
 mod registry_warm;
 mod render;

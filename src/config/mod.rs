@@ -710,7 +710,31 @@ fn check_registry(
             "missing field `registry`: the nodes need a registry to pull from (or set cluster.embedded_registry: true to share the servers' airgap images between the nodes)".into(),
         ));
     }
+    if let Some(r) = registry
+        && let crate::vocab::Host::Ip(std::net::IpAddr::V6(_)) = &r.host
+        && let Some(message) = ipv6_registry_refusal(&r.host.to_string(), &cluster.k3s_version)
+    {
+        return Err(at(key_location(text, "registry", "host"), message));
+    }
     Ok(())
+}
+
+/// Why a registry on the IPv6 literal `host` cannot serve the nodes of k3s `version`: its
+/// containerd (1.x) cannot read the `hosts.toml` key k3s writes for such an endpoint
+/// (k3s-io/k3s#9897), so every pull through the registry fails. `None` when it can, or
+/// when the release is not one this check reads (the release's own check says so).
+fn ipv6_registry_refusal(host: &str, version: &str) -> Option<String> {
+    let (major, first_v2, source) = crate::preflight::release_containerd(version).ok()?;
+    if major >= 2 {
+        return None;
+    }
+    let newer = match first_v2 {
+        Some(first) => format!("k3s {first} or newer on its line (containerd 2.x)"),
+        None => "a k3s release of the 1.31 line from v1.31.6+k3s1, of the 1.32 line from v1.32.2+k3s1, or any later line (containerd 2.x)".to_string(),
+    };
+    Some(format!(
+        "registry.host {host} is an IPv6 address, and k3s {version} runs containerd 1.x ({source}), which cannot read the hosts.toml key k3s writes for an IPv6 endpoint (k3s-io/k3s#9897): every pull through the registry would fail. Use {newer}, or give the registry a DNS name the nodes resolve to that address (registry.host: registry.example, with registry.sans listing the address)"
+    ))
 }
 
 /// Why a node cannot be the registry, and the ways out.

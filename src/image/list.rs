@@ -125,6 +125,59 @@ impl ImageList {
 }
 
 impl ImageList {
+    /// Refuses `registry.rewrite` (expression to replacement) when it matches the
+    /// repository of an image these lists name (one the nodes pull from another registry
+    /// than the cluster's, `own`): k3s sends the pull of such an image to the rewritten
+    /// repository of the cluster's registry, while the layout, `push` and `serve` keep it
+    /// at its own, so every such pull would fail. Names each rewrite with the images it
+    /// matches (and where they are listed).
+    pub fn check_rewrites(
+        &self,
+        rewrite: &std::collections::BTreeMap<String, String>,
+        own: &str,
+    ) -> Result<(), ImageError> {
+        let mut first: Option<&ListEntry> = None;
+        let mut said = Vec::new();
+        for (from, to) in rewrite {
+            let Ok(re) = regex::Regex::new(from) else {
+                continue;
+            };
+            let matched: Vec<String> = (self.entries.iter())
+                .filter(|e| e.destination.registry() != own)
+                .filter(|e| re.is_match(e.destination.repository()))
+                .map(|e| {
+                    first.get_or_insert(e);
+                    format!(
+                        "{} ({}:{}) would be asked for as REGISTRY/{}",
+                        e.destination,
+                        e.path.display(),
+                        e.line,
+                        re.replace_all(e.destination.repository(), to.as_str())
+                    )
+                })
+                .collect();
+            if !matched.is_empty() {
+                said.push(format!(
+                    "registry.rewrite {from:?}: {to:?} matches {}",
+                    matched.join(", ")
+                ));
+            }
+        }
+        let Some(entry) = first else {
+            return Ok(());
+        };
+        Err(ImageError::List {
+            path: entry.path.clone(),
+            line: entry.line,
+            message: format!(
+                "{}; but the layout, push and serve keep each image at its own repository, so the nodes' pulls through the registry would fail once the imported copy is gone (image garbage collection, an agent without the archive, a new pod after an upgrade). Remove the rewrite: the registry then holds every image at the path the nodes ask for",
+                said.join("; ")
+            ),
+        })
+    }
+}
+
+impl ImageList {
     /// Refuses destinations on different registries that the cluster's registry would
     /// keep at one path: `push` puts every image under the one registry host, and the
     /// nodes' `registries.yaml` sends every upstream registry there, so

@@ -30,9 +30,9 @@ pub use path::{
     release_order, resolve_hops, skip_fix,
 };
 pub use releases::{
-    NEWEST_PAUSE, PAUSE_LINES, PAUSE_REPOSITORY, PauseFact, PauseLine, RELEASES, Release,
-    SkippedMinor, first_hop, release, release_pause, skipped_minors, skipped_minors_message,
-    whole_releases,
+    CONTAINERD_LINES, ContainerdLine, NEWEST_PAUSE, PAUSE_LINES, PAUSE_REPOSITORY, PauseFact,
+    PauseLine, RELEASES, Release, SkippedMinor, first_hop, release, release_containerd,
+    release_pause, skipped_minors, skipped_minors_message, whole_releases,
 };
 
 /// A failed preflight check.

@@ -398,6 +398,74 @@ pub const PAUSE_LINES: &[PauseLine] = &[
     },
 ];
 
+/// The containerd a k3s line runs: 1.7 (1.6 on lines before 1.27) until `v2_from`, 2.x
+/// from it. k3s moved to containerd 2.0 in the February 2025 releases of its 1.31 and 1.32
+/// lines; the lines before 1.31 stayed on 1.7 to their end, every line after 1.32 runs 2.x
+/// from its first release.
+#[derive(Debug)]
+pub struct ContainerdLine {
+    /// The line (`32` for 1.32).
+    pub minor: u32,
+    /// The first `(patch, k3s revision)` of the line that runs containerd 2.x.
+    pub v2_from: (u32, u32),
+    /// The first such release, as written.
+    pub first_v2: &'static str,
+    /// Where this was read.
+    pub source: &'static str,
+}
+
+/// The lines that moved to containerd 2.x within the line; a line before the first runs
+/// 1.x in every release, a line after the last runs 2.x in every release.
+pub const CONTAINERD_LINES: &[ContainerdLine] = &[
+    ContainerdLine {
+        minor: 31,
+        v2_from: (6, 1),
+        first_v2: "v1.31.6+k3s1",
+        source: "the component table of k3s-io/docs docs/release-notes/v1.31.X.md: containerd v1.7.20-k3s1 (v1.31.0+k3s1) to v1.7.23-k3s2 (v1.31.4+k3s1), 1.7 through v1.31.5+k3s1, 2.0 from v1.31.6+k3s1",
+    },
+    ContainerdLine {
+        minor: 32,
+        v2_from: (2, 1),
+        first_v2: "v1.32.2+k3s1",
+        source: "the component table of k3s-io/docs docs/release-notes/v1.32.X.md: containerd v1.7.23-k3s2 in v1.32.0+k3s1 and v1.32.1+k3s1, v2.0.2-k3s2 in v1.32.2+k3s1, v2.1.5-k3s1.32 in v1.32.10+k3s1",
+    },
+];
+
+/// The containerd of a k3s release: its major version (1 or 2), the first release of its
+/// line that runs 2.x (`None` for a line that never does, or one that always did), and
+/// where that was read.
+pub fn release_containerd(
+    version: &str,
+) -> Result<(u32, Option<&'static str>, &'static str), PreflightError> {
+    let (major, minor, patch) =
+        super::version_core(version).ok_or_else(|| PreflightError::BadVersion(version.into()))?;
+    if major != 1 {
+        return Err(PreflightError::BadVersion(version.into()));
+    }
+    let first = &CONTAINERD_LINES[0];
+    let last = &CONTAINERD_LINES[CONTAINERD_LINES.len() - 1];
+    if minor < first.minor {
+        return Ok((
+            1,
+            None,
+            "the component tables of k3s-io/docs docs/release-notes (v1.24.X.md to v1.30.X.md): containerd 1.6 and 1.7 in every release",
+        ));
+    }
+    if minor > last.minor {
+        return Ok((
+            2,
+            None,
+            "the component tables of k3s-io/docs docs/release-notes (v1.33.X.md on): containerd 2.x from each line's first release",
+        ));
+    }
+    let Some(line) = CONTAINERD_LINES.iter().find(|l| l.minor == minor) else {
+        return Ok((2, None, last.source));
+    };
+    let at = (patch, k3s_revision(version));
+    let major = if at >= line.v2_from { 2 } else { 1 };
+    Ok((major, Some(line.first_v2), line.source))
+}
+
 /// What is known of a release's default pause image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PauseFact {
@@ -688,5 +756,27 @@ mod tests {
         }
         assert!(release_pause("v2.0.0+k3s1").is_err());
         assert!(release_pause("latest").is_err());
+    }
+
+    #[test]
+    fn each_release_runs_the_containerd_its_notes_name() {
+        for (version, major) in [
+            ("v1.30.14+k3s1", 1),
+            ("v1.31.0+k3s1", 1),
+            ("v1.31.5+k3s1", 1),
+            ("v1.31.6+k3s1", 2),
+            ("v1.32.0+k3s1", 1),
+            ("v1.32.1+k3s1", 1),
+            ("v1.32.2+k3s1", 2),
+            ("v1.33.1+k3s1", 2),
+            ("v1.37.1+k3s1", 2),
+        ] {
+            assert_eq!(release_containerd(version).unwrap().0, major, "{version}");
+        }
+        assert_eq!(
+            release_containerd("v1.32.1+k3s1").unwrap().1,
+            Some("v1.32.2+k3s1")
+        );
+        assert_eq!(release_containerd("v1.29.3+k3s1").unwrap().1, None);
     }
 }

@@ -259,6 +259,12 @@ pub fn plan_with_net(
     };
     let upstreams = images.entries.iter().map(|e| e.destination.registry());
     let mut pki = config.pki_settings(upstreams.clone(), date.source_date_epoch)?;
+    if let Some(r) = &config.registry
+        && !r.rewrite.is_empty()
+    {
+        let own = pki.as_ref().map(|p| p.address()).unwrap_or_default();
+        images.check_rewrites(&r.rewrite, &own)?;
+    }
     let in_lock = ca::recorded_in_lock(config, &output);
     // `seedforge lock` keeps the lock's CA record as it is and builds no PKI: the CA's
     // continuity is a build's question.

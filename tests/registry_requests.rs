@@ -1,0 +1,81 @@
+//! What the nodes will ask the cluster's registry for, refused at `plan` when the registry
+//! could not answer it: an IPv6-literal registry host with a k3s release whose containerd
+//! (1.7) cannot read the `hosts.toml` key k3s writes for it, and a `registry.rewrite` that
+//! sends pulls to repositories `push` and `serve` do not fill.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::Lab;
+use std::fs;
+
+/// The lab on k3s `version` with its registry at `host`, the components that release
+/// would need at other tags than the lab carries switched off, and `extra` under
+/// `registry:`.
+fn lab_on(version: &str, host: &str, extra: &str) -> Lab {
+    let lab = Lab::new();
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let new = text
+        .replace(
+            "k3s_version: v1.33.1+k3s1",
+            &format!("k3s_version: {version}"),
+        )
+        .replace(
+            "  token: {file: token}\n",
+            "  token: {file: token}\n  disable: [coredns, traefik, local-storage]\n",
+        )
+        .replace(
+            "registry:\n  host: 192.168.6.1\n  port: 5000\n",
+            &format!("registry:\n  host: \"{host}\"\n  port: 5000\n{extra}"),
+        );
+    fs::write(&config, new).unwrap();
+    lab
+}
+
+fn plan(lab: &Lab, code: i32) -> common::Output {
+    lab.seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(code)
+        .run()
+}
+
+#[test]
+fn an_ipv6_registry_is_refused_where_the_releases_containerd_cannot_read_it() {
+    let refused = plan(&lab_on("v1.32.1+k3s1", "fd00:6::1", ""), 2);
+    let e = &refused.stderr;
+    for says in [
+        "seedforge.yaml:",
+        "registry.host [fd00:6::1] is an IPv6 address",
+        "k3s v1.32.1+k3s1 runs containerd 1.x",
+        "v1.32.X.md",
+        "k3s-io/k3s#9897",
+        "k3s v1.32.2+k3s1 or newer",
+        "DNS name",
+    ] {
+        assert!(e.contains(says), "{says:?} not in:\n{e}");
+    }
+    // The first release of the line on containerd 2.0, the same address: planned.
+    plan(&lab_on("v1.32.2+k3s1", "fd00:6::1", ""), 0);
+    // And the same old release with a DNS name.
+    plan(&lab_on("v1.32.1+k3s1", "registry.lab", ""), 0);
+}
+
+#[test]
+fn a_rewrite_the_registry_would_not_answer_is_refused_naming_the_images_it_matches() {
+    let rewrite = "  rewrite:\n    \"^rancher/(.*)\": \"mirror/rancher/$1\"\n";
+    let refused = plan(&lab_on("v1.33.1+k3s1", "192.168.6.1", rewrite), 2);
+    let e = &refused.stderr;
+    for says in [
+        "images.txt:",
+        r#"registry.rewrite "^rancher/(.*)": "mirror/rancher/$1""#,
+        "docker.io/rancher/mirrored-pause:3.6",
+        "REGISTRY/mirror/rancher/mirrored-pause",
+        "Remove the rewrite",
+    ] {
+        assert!(e.contains(says), "{says:?} not in:\n{e}");
+    }
+    // A rewrite that matches no listed image changes nothing the registry holds.
+    let elsewhere = "  rewrite:\n    \"^elsewhere/(.*)\": \"mirror/$1\"\n";
+    plan(&lab_on("v1.33.1+k3s1", "192.168.6.1", elsewhere), 0);
+}
