@@ -103,6 +103,12 @@ fn autoinstall_and_cloud_init_nodes_render_side_by_side() {
             assert_eq!(got, want, "{agent}/{file}: a cloud-init node changed");
         }
     }
+    let grub = "autoinstall-grub.cfg";
+    assert_eq!(
+        fs::read_to_string(out.join(SERVER).join(grub)).unwrap(),
+        fs::read_to_string(golden_dir().join(SERVER).join(grub)).unwrap(),
+        "{SERVER}/{grub} differs from tests/golden/autoinstall"
+    );
 }
 
 #[test]
