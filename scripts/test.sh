@@ -320,6 +320,13 @@ sid_par2_accepted() {
     && "$SID_PAR2_LIBS/ld-linux-x86-64.so.2" --library-path "$SID_PAR2_LIBS" \
       "$SID_PAR2_ROOT/usr/bin/par2" --version >/dev/null 2>&1
 }
+# cloud-init 25 or later from sid (Debian 12 has 22.4), run by the system's python3 from
+# that tree: the second judge of the nodes' network-config.
+SID_CLOUD_INIT=$PWD/target/sid-cloud-init/root/usr/lib/python3/dist-packages
+sid_cloud_init_accepted() {
+  grep -Eq '^cloud-init (2[5-9]|[3-9][0-9])\.' target/sid-cloud-init/versions 2>/dev/null \
+    && PYTHONPATH=$SID_CLOUD_INIT /usr/bin/python3 -m cloudinit.cmd.main --version >/dev/null 2>&1
+}
 trixie_accepted() {
   grep -Eq '^skopeo 1\.18\.' target/trixie/versions 2>/dev/null \
     && "$TRIXIE_LIBS/ld-linux-x86-64.so.2" --library-path "$TRIXIE_LIBS" \
@@ -379,6 +386,15 @@ fetch_judges() {
   debian_tools sid sid-par2 "par2cmdline 1.x" sid_par2_accepted \
     par2 libc6 libstdc++6 libgcc-s1 libgomp1
   # --- end par2cmdline 1.x ---
+
+  # --- cloud-init from Debian sid (Debian 12 has 22.4): the second judge of every node's
+  # network-config (tests/render_network.rs converts each with `devel net-convert` for every
+  # renderer at both). Pure Python: the package alone, unpacked into
+  # target/sid-cloud-init/root and run by the system's /usr/bin/python3 with PYTHONPATH
+  # (its imports are those of Debian 12's cloud-init, installed).
+  stage "cloud-init (Debian sid)"
+  debian_tools sid sid-cloud-init "cloud-init 25+" sid_cloud_init_accepted cloud-init
+  # --- end cloud-init ---
 
   # --- the Python judges, into one venv under target/ (the system python untouched), in
   # one pip run: pycdlib (an independent ISO 9660/Joliet/Rock Ridge parser, for the ISO

@@ -503,3 +503,131 @@ fn a_server_publishes_the_release_it_runs_once_ready_at_it() {
     );
     assert_eq!(published(), format!("{T}\n"));
 }
+
+/// A payload of a few files like a node's (the k3s binary, a package bundle, a manifest, an
+/// airgap archive) and its `SHA256SUMS`, at `dir`.
+fn payload(dir: &Path) {
+    for (name, body) in [
+        ("bin/k3s", "k3s"),
+        ("packages/jq.tar.gz", "bundle"),
+        ("manifests/app.yaml", "kind: ConfigMap"),
+        ("images/k3s-airgap-images-amd64.tar.zst", "images"),
+    ] {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, body).unwrap();
+    }
+    let sums = Cmd::new("sh")
+        .args([
+            "-c",
+            "find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum",
+        ])
+        .cwd(dir)
+        .run();
+    fs::write(dir.join("SHA256SUMS"), sums.stdout).unwrap();
+}
+
+/// The bootstrap's copy and check of a payload, run by bash as the bootstrap runs them: a
+/// payload other than the installed one copied from where it is (`copy_verified`: the seed
+/// of an all-in-one build, the payload medium of a shared one) and the installed payload
+/// checked again (`verify_in`). A file its `SHA256SUMS` does not list (a package bundle
+/// whose install.sh would run as root, a manifest k3s would apply, a link, a name with a
+/// space) fails the run naming it, before anything of it is copied into place; the
+/// payload as built passes.
+#[test]
+fn a_payload_file_its_sha256sums_does_not_list_is_refused_by_name() {
+    let functions = bootstrap_functions(&[
+        "log",
+        "json_string",
+        "json_or_null",
+        "json_list",
+        "status",
+        "stop",
+        "fail",
+        "sums_digest",
+        "only_listed",
+        "verify_in",
+        "copy_verified",
+    ]);
+    let plants: [(&str, Option<&str>); 5] = [
+        ("", None),
+        ("packages/extra.tar.gz", Some("bundle")),
+        ("manifests/extra.yaml", Some("kind: ClusterRoleBinding")),
+        ("bin/k3s-extra", None),
+        ("manifests/a b.yaml", Some("kind: Secret")),
+    ];
+    for (from, check) in [
+        ("the seed /dev/sr0", "copy_verified \"$SOURCE\""),
+        ("the payload medium /dev/sr1", "copy_verified \"$SOURCE\""),
+        ("", "step=verify\nverify_in \"$PAYLOAD\""),
+    ] {
+        for (plant, body) in plants {
+            let root = tempfile::tempdir().unwrap();
+            let r = root.path();
+            let source = if from.is_empty() {
+                r.join("seed/payload")
+            } else {
+                r.join("medium/payload")
+            };
+            payload(&source);
+            if !plant.is_empty() {
+                let path = source.join(plant);
+                match body {
+                    Some(body) => fs::write(&path, body).unwrap(),
+                    None => std::os::unix::fs::symlink("k3s", &path).unwrap(),
+                }
+            }
+            let script = format!(
+                "set -euo pipefail\n{functions}\n\
+                 ROOT={root}\nSTATE=\"$ROOT/state\" STATUS=\"$ROOT/state/status.json\" LOG=\"$ROOT/log\"\n\
+                 SEED=\"$ROOT/seed\" STAGE=\"$ROOT/seed/.payload.new\" PAYLOAD=\"$ROOT/seed/payload\"\n\
+                 SOURCE={source} NODE=n1 applied= k3s_version= k3s_installing= taken=() hop= step=copy from={from}\n\
+                 exec 3>>\"$ROOT/journal\" >>\"$LOG\" 2>&1\n\
+                 digest=$(sums_digest \"$SOURCE/SHA256SUMS\")\n{check}\necho checked >\"$ROOT/checked\"\n",
+                root = sq(&r.to_string_lossy()),
+                source = sq(&source.to_string_lossy()),
+                from = sq(from),
+            );
+            let code = Cmd::new("bash")
+                .args(["-c", &script])
+                .any_status()
+                .run()
+                .code;
+            let log = fs::read_to_string(r.join("log")).unwrap_or_default();
+            let what = format!(
+                "{} with {plant:?}",
+                if from.is_empty() {
+                    "the installed payload"
+                } else {
+                    from
+                }
+            );
+            if plant.is_empty() {
+                assert_eq!(code, Some(0), "{what}: {log}");
+                assert!(r.join("checked").exists(), "{what}");
+                continue;
+            }
+            assert_eq!(code, Some(1), "{what} was not refused: {log}");
+            assert!(!r.join("checked").exists(), "{what}: the run went on");
+            let status: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(r.join("state/status.json")).unwrap())
+                    .unwrap();
+            assert_eq!(status["state"], "failed", "{what}");
+            let reason = status["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("does not list")
+                    && reason.contains(plant)
+                    && reason.contains("nothing was installed"),
+                "{what}: {reason}"
+            );
+            if !from.is_empty() {
+                assert!(reason.contains(&format!("on {from} ")), "{what}: {reason}");
+            }
+            let journal = fs::read_to_string(r.join("journal")).unwrap();
+            assert!(
+                journal.contains(plant),
+                "{what}: the console line does not name it: {journal}"
+            );
+        }
+    }
+}

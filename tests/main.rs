@@ -105,6 +105,7 @@ mod registry_warm;
 mod render;
 mod render_autoinstall;
 mod render_hops;
+mod render_network;
 mod reproducible;
 mod sbom;
 mod secret_urls;

@@ -103,6 +103,12 @@ fn autoinstall_and_cloud_init_nodes_render_side_by_side() {
             assert_eq!(got, want, "{agent}/{file}: a cloud-init node changed");
         }
     }
+    let grub = "autoinstall-grub.cfg";
+    assert_eq!(
+        fs::read_to_string(out.join(SERVER).join(grub)).unwrap(),
+        fs::read_to_string(golden_dir().join(SERVER).join(grub)).unwrap(),
+        "{SERVER}/{grub} differs from tests/golden/autoinstall"
+    );
 }
 
 #[test]
@@ -123,7 +129,7 @@ fn the_installer_config_says_what_the_node_needs() {
     // The same facts as the seed's network-config, nameservers as a block sequence.
     assert_eq!(ai["network"], yaml(&dir.join("network-config")));
     assert_eq!(
-        ai["network"]["ethernets"]["primary"]["nameservers"]["addresses"][0],
+        ai["network"]["ethernets"]["eth0"]["nameservers"]["addresses"][0],
         "192.168.6.1"
     );
     let text = fs::read_to_string(dir.join("user-data")).unwrap();
@@ -666,4 +672,164 @@ fn the_late_commands_mount_the_seed_device_themselves() {
         &common::snapshot(&target.join("usr/local/seed/payload")),
         "the payload copied from the mounted seed",
     );
+}
+
+/// `plan` and `render` name the installer's confirmation prompt for the autoinstall node
+/// and what removes it; `render` writes the GRUB entry that boots the installer with
+/// `autoinstall` on its kernel command line (the cloud-init agents get none).
+#[test]
+fn plan_and_render_name_the_installers_prompt_and_the_kernel_argument() {
+    let lab = lab();
+    let plan = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .run();
+    let note = format!("note: node {SERVER} is installed by autoinstall");
+    for (what, out) in [
+        ("plan", &plan.stdout),
+        ("render", &render(&lab).run().stdout),
+    ] {
+        let line = (out.lines())
+            .find(|l| l.starts_with(&note))
+            .unwrap_or_else(|| panic!("{what} says nothing of the installer's prompt:\n{out}"));
+        assert!(
+            line.contains("\"Continue with autoinstall? (yes|no)\""),
+            "{what}: {line}"
+        );
+        assert!(
+            line.contains("`autoinstall` is on its kernel command line"),
+            "{what}: {line}"
+        );
+        for agent in AGENTS {
+            assert!(
+                !out.contains(&format!("node {agent} is installed by")),
+                "{what}:\n{out}"
+            );
+        }
+    }
+    let grub = fs::read_to_string(
+        lab.root()
+            .join("nodes")
+            .join(SERVER)
+            .join("autoinstall-grub.cfg"),
+    )
+    .unwrap();
+    assert!(
+        grub.contains(&format!(
+            "menuentry \"Install {SERVER} (autoinstall)\" {{\n"
+        )),
+        "{grub}"
+    );
+    assert!(
+        grub.contains("\tlinux\t/casper/vmlinuz autoinstall ---\n"),
+        "{grub}"
+    );
+    assert!(grub.contains("\tinitrd\t/casper/initrd\n"), "{grub}");
+    for agent in AGENTS {
+        assert!(
+            !lab.root()
+                .join("nodes")
+                .join(agent)
+                .join("autoinstall-grub.cfg")
+                .exists()
+        );
+    }
+}
+
+/// Ubuntu's installer's own schema of the `autoinstall:` section (Subiquity's
+/// `autoinstall-schema.json`, read in place from the shared test data, never copied), as
+/// the installer applies it: the section validated against the schema, and no top-level
+/// key the schema does not name (the installer refuses those too).
+const SUBIQUITY_CHECK: &str = r#"
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+doc = json.load(open(sys.argv[2]))
+errors = ["%s: %s" % ("/".join(str(p) for p in e.absolute_path) or "(top)", e.message)
+          for e in jsonschema.validators.validator_for(schema)(schema).iter_errors(doc)]
+errors += ["%s: not a key of the installer's config" % k for k in doc if k not in schema["properties"]]
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"#;
+
+/// The installer's schema, where the shared test data keeps it (`$SEEDFORGE_AUTOINSTALL_SCHEMA`
+/// or `shared/subiquity/autoinstall-schema.json` beside the repository or its parent).
+fn subiquity_schema() -> Option<PathBuf> {
+    let root = common::repo_root();
+    let candidates = [
+        std::env::var_os("SEEDFORGE_AUTOINSTALL_SCHEMA").map(PathBuf::from),
+        Some(root.join("../shared/subiquity/autoinstall-schema.json")),
+        Some(root.join("../../shared/subiquity/autoinstall-schema.json")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the installer's autoinstall-schema.json is not in ../shared/subiquity"
+        );
+        eprintln!("SKIP: no shared/subiquity/autoinstall-schema.json beside the repository");
+    }
+    found
+}
+
+/// The installer's verdict on `section` (its errors; empty: valid).
+fn subiquity_verdict(python: &Path, schema: &Path, section: &Value, dir: &Path) -> String {
+    let doc = dir.join("autoinstall.json");
+    fs::write(&doc, serde_json::to_vec(section).unwrap()).unwrap();
+    let out = Cmd::new(python)
+        .args(["-c", SUBIQUITY_CHECK])
+        .arg(schema)
+        .arg(&doc)
+        .any_status()
+        .run();
+    match out.code {
+        Some(0) => String::new(),
+        Some(1) if !out.stdout.trim().is_empty() => out.stdout,
+        _ => panic!("the schema check did not run: {}{}", out.stdout, out.stderr),
+    }
+}
+
+/// The rendered `autoinstall:` section passes the installer's schema, with and without a
+/// password (a locked login), and a planted unknown key fails it (one inside `identity`,
+/// one at the top).
+#[test]
+fn the_autoinstall_section_passes_the_installers_own_schema() {
+    let Some(schema) = subiquity_schema() else {
+        return;
+    };
+    let Some(python) = common::json_schema::judges_python(
+        "import jsonschema",
+        "python's jsonschema",
+        "the autoinstall section is not judged by the installer's schema",
+    ) else {
+        return;
+    };
+    for lab in [
+        lab(),
+        lab_with(&format!(
+            "autoinstall:\n  ssh_authorized_keys:\n    - {KEY}\n"
+        )),
+    ] {
+        let out = rendered(&lab);
+        let section = yaml(&out.join(SERVER).join("user-data"))["autoinstall"].clone();
+        let verdict = subiquity_verdict(&python, &schema, &section, lab.root());
+        assert!(
+            verdict.is_empty(),
+            "the installer's schema refuses it:\n{verdict}"
+        );
+        let mut planted = section.clone();
+        planted["identity"]["hostnmae"] = Value::from(SERVER);
+        let verdict = subiquity_verdict(&python, &schema, &planted, lab.root());
+        assert!(
+            verdict.contains("hostnmae"),
+            "a planted identity.hostnmae passed:\n{verdict}"
+        );
+        let mut planted = section;
+        planted["storage_layout"] = Value::from("lvm");
+        let verdict = subiquity_verdict(&python, &schema, &planted, lab.root());
+        assert!(
+            verdict.contains("storage_layout: not a key"),
+            "a planted key passed:\n{verdict}"
+        );
+    }
 }

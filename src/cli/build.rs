@@ -10,6 +10,7 @@ use seedforge::config::Config;
 use seedforge::pipeline::plan;
 use seedforge::pipeline::run;
 use seedforge::pipeline::run::BuildReport;
+use seedforge::render::notes;
 use seedforge::util::human_bytes;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -354,8 +355,26 @@ pub(crate) fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<ExitCode, CliError> {
         if let Some(p) = &path {
             print_path_order(p);
         }
+        print_node_notes(&config);
     }
     Ok(ExitCode::Ok)
+}
+
+/// What `plan` says of how the nodes will read their files: an interface glob only netplan
+/// reads, and the prompt of Ubuntu's installer on each autoinstall node.
+fn print_node_notes(config: &Config) {
+    let without_mac: Vec<&str> = (config.nodes.iter())
+        .filter(|n| n.mac.is_none())
+        .map(|n| n.name.as_str())
+        .collect();
+    if let Some(note) = notes::interface_note(&config.network.interface.0, &without_mac) {
+        outln!("{note}");
+    }
+    for node in &config.nodes {
+        if node.install == seedforge::vocab::InstallMode::Autoinstall {
+            outln!("{}", notes::autoinstall_note(node.name.as_str()));
+        }
+    }
 }
 
 /// The build's closing lines for `files:`, the seal and the export.

@@ -2,7 +2,8 @@
 
 use super::common::{CliError, ConfigArg, ExitCode, Global, Kind, print_json};
 use seedforge::config::Config;
-use seedforge::render::{self, NodeFiles};
+use seedforge::render::{self, NodeFiles, notes};
+use seedforge::vocab::InstallMode;
 
 use std::path::PathBuf;
 
@@ -48,13 +49,47 @@ pub(super) fn run(g: &Global, a: &RenderArgs) -> Result<ExitCode, CliError> {
         };
         render::write_node_files(files, &dir)
             .map_err(|e| CliError::Usage(format!("{}: cannot write: {e}", dir.display())))?;
-        written.push(dir);
+        // The installer asks before it installs unless its kernel command line says
+        // autoinstall: the boot entry that says it, for the operator.
+        if files.install == InstallMode::Autoinstall {
+            let grub = dir.join(notes::AUTOINSTALL_GRUB_FILE);
+            seedforge::util::atomic_write_mode(
+                &grub,
+                notes::autoinstall_grub(&files.node).as_bytes(),
+                0o644,
+            )
+            .map_err(|e| CliError::Usage(format!("{}: cannot write: {e}", grub.display())))?;
+        }
+        written.push((dir, files.install));
     }
     if g.json {
-        print_json(g, Kind::Render, &serde_json::json!({ "nodes": written }));
+        let nodes: Vec<&PathBuf> = written.iter().map(|(d, _)| d).collect();
+        print_json(g, Kind::Render, &serde_json::json!({ "nodes": nodes }));
     } else if !g.quiet {
-        for dir in &written {
-            outln!("{}  user-data meta-data network-config", dir.display());
+        for (dir, install) in &written {
+            match install {
+                InstallMode::CloudInit => {
+                    outln!("{}  user-data meta-data network-config", dir.display());
+                }
+                InstallMode::Autoinstall => outln!(
+                    "{}  user-data meta-data network-config {}",
+                    dir.display(),
+                    notes::AUTOINSTALL_GRUB_FILE
+                ),
+            }
+        }
+        for files in &rendered {
+            if files.install == InstallMode::Autoinstall {
+                outln!("{}", notes::autoinstall_note(&files.node));
+            }
+        }
+        let without_mac: Vec<&str> = (config.nodes.iter())
+            .filter(|n| n.mac.is_none())
+            .filter(|n| a.node.as_ref().is_none_or(|name| n.name.as_str() == name))
+            .map(|n| n.name.as_str())
+            .collect();
+        if let Some(note) = notes::interface_note(&config.network.interface.0, &without_mac) {
+            outln!("{note}");
         }
     }
     Ok(ExitCode::Ok)

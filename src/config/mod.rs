@@ -24,6 +24,7 @@ mod autoinstall;
 mod cluster;
 mod images;
 mod line_endings;
+mod network;
 pub mod parity;
 mod paths;
 mod positions;
@@ -37,6 +38,7 @@ mod strict;
 pub use autoinstall::{Autoinstall, SshKey, StorageLayout, Username, check_password_hash};
 pub use cluster::*;
 pub use images::*;
+pub use network::{DEFAULT_INTERFACE, GLOB_FALLBACK, Interface, MacAddress, Network, is_glob};
 pub use registry::{
     CaImport, DEFAULT_NODE_CA_PATH, NodePath, Registry, RegistryAuth, RegistryCa,
     RegistryCertificate, SubjectText, ValidityDays,
@@ -209,35 +211,10 @@ pub struct Node {
     /// `cloud-init` (an installed image) or `autoinstall` (Ubuntu's installer).
     #[serde(default)]
     pub install: InstallMode,
-}
-
-/// `network:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Network {
-    /// Default gateway for the nodes.
-    #[serde(default, deserialize_with = "crate::vocab::ip_field::optional")]
-    pub gateway: Option<IpAddr>,
-    /// DNS servers for the nodes.
-    #[serde(default, deserialize_with = "crate::vocab::ip_field::list")]
-    pub nameservers: Vec<IpAddr>,
-    /// The interface the static address goes on, as a netplan name match (glob allowed).
-    #[serde(default = "default_interface")]
-    pub interface: String,
-}
-
-impl Default for Network {
-    fn default() -> Self {
-        Network {
-            gateway: None,
-            nameservers: Vec::new(),
-            interface: default_interface(),
-        }
-    }
-}
-
-fn default_interface() -> String {
-    "e*".to_string()
+    /// The MAC address of its NIC: its network-config matches the NIC by it and names it
+    /// (`set-name`), which every renderer of cloud-init reads.
+    #[serde(default)]
+    pub mac: Option<MacAddress>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -439,6 +416,19 @@ impl Config {
                     format!(
                         "node {:?} has the same address as node {:?}",
                         node.value.name.as_str(),
+                        first.name.as_str()
+                    ),
+                ));
+            }
+            if let Some(mac) = &node.value.mac
+                && let Some(first) = nodes.iter().find(|n| n.mac.as_ref() == Some(mac))
+            {
+                return Err(invalid(
+                    &node.referenced,
+                    format!(
+                        "node {:?} has the same mac ({}) as node {:?}",
+                        node.value.name.as_str(),
+                        mac.0,
                         first.name.as_str()
                     ),
                 ));

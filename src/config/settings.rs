@@ -112,7 +112,7 @@ impl Config {
                 .as_ref()
                 .map_or(super::DEFAULT_NODE_CA_PATH, |r| r.node_ca_path.0.as_str())
                 .to_string(),
-            interface: self.network.interface.clone(),
+            interface: self.network.interface.0.clone(),
             gateway: self.network.gateway,
             nameservers: self.network.nameservers.clone(),
             autoinstall: AutoinstallSettings {
@@ -136,6 +136,7 @@ impl Config {
                     install: n.install,
                     // With the embedded registry mirror an agent pulls from its peers.
                     imports_images: !(self.cluster.embedded_registry && n.role == Role::Agent),
+                    mac: n.mac.as_ref().map(|m| m.0.clone()),
                 })
                 .collect(),
         })

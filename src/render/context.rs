@@ -43,7 +43,8 @@ pub struct RenderSettings {
     pub registry_port: Option<u16>,
     /// Where the registry CA goes on the node.
     pub node_ca_path: String,
-    /// The netplan match of the interface the static address goes on.
+    /// The interface the static address goes on: a name, or a glob only netplan reads
+    /// ([`is_glob`]).
     pub interface: String,
     /// The default gateway.
     pub gateway: Option<IpAddr>,
@@ -85,6 +86,52 @@ pub struct NodeSettings {
     /// Whether its bootstrap places the payload's airgap image archives for k3s to import
     /// (an agent of a cluster with k3s's embedded registry mirror pulls from its peers).
     pub imports_images: bool,
+    /// The MAC address of its NIC (lowercase, `:`-separated), when the config gives one.
+    pub mac: Option<String>,
+}
+
+/// The name a node's `ethernets` entry is keyed by when the configured interface is a glob:
+/// cloud-init's renderers other than netplan ignore a name `match` and configure the
+/// entry's key (or its `set-name`); `eth0` is the first NIC of the RHEL family's cloud
+/// images (which boot with `net.ifnames=0`). With a MAC it is the name the NIC is given.
+pub const GLOB_FALLBACK: &str = "eth0";
+
+/// Whether an interface setting is a glob (`*`, `?` or `[`), which only netplan reads.
+pub fn is_glob(interface: &str) -> bool {
+    interface.contains(['*', '?', '['])
+}
+
+/// How a node's `network-config` names its interface, from the configured interface and
+/// the node's MAC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Nic {
+    /// The `ethernets` entry's key: the interface's name for every renderer but netplan
+    /// with a glob.
+    pub name: String,
+    /// Matched by this MAC address and renamed to `name` (`set-name`).
+    pub mac: Option<String>,
+    /// Matched by this glob of names (netplan only).
+    pub glob: Option<String>,
+}
+
+impl Nic {
+    /// The interface of a node with `mac` (if any), configured `interface`.
+    pub fn of(interface: &str, mac: Option<&str>) -> Nic {
+        let glob = is_glob(interface);
+        let name = if glob { GLOB_FALLBACK } else { interface }.to_string();
+        match mac {
+            Some(mac) => Nic {
+                name,
+                mac: Some(mac.to_string()),
+                glob: None,
+            },
+            None => Nic {
+                name,
+                mac: None,
+                glob: glob.then(|| interface.to_string()),
+            },
+        }
+    }
 }
 
 /// Fixed paths on the node, shared by the templates and the payload layout.
@@ -199,10 +246,18 @@ struct RegistryInfo {
     node_ca_path: String,
 }
 
+/// `network.*`: `interface` as configured; `nic` how the node's entry names it (`name`,
+/// the entry's key; `mac`, matched with `set-name`; `glob`, a netplan name match);
+/// `gateway` with, by its family, `gateway4` (written as a route to `0.0.0.0/0`) or
+/// `gateway6` (written as `gateway6`: cloud-init before 23.x turns a route to `::/0` into one
+/// to `::/64` for every renderer but netplan).
 #[derive(Debug, Serialize)]
 struct NetworkInfo {
     interface: String,
+    nic: Nic,
     gateway: Option<String>,
+    gateway4: Option<String>,
+    gateway6: Option<String>,
     nameservers: Vec<String>,
 }
 
@@ -281,7 +336,14 @@ impl NodeContext {
             },
             network: NetworkInfo {
                 interface: settings.interface.clone(),
+                nic: Nic::of(&settings.interface, node.mac.as_deref()),
                 gateway: settings.gateway.map(|g| g.to_string()),
+                gateway4: (settings.gateway)
+                    .filter(IpAddr::is_ipv4)
+                    .map(|g| g.to_string()),
+                gateway6: (settings.gateway)
+                    .filter(IpAddr::is_ipv6)
+                    .map(|g| g.to_string()),
                 nameservers: settings
                     .nameservers
                     .iter()

@@ -14,12 +14,14 @@
 //! will read it, naming the node, the file and the line.
 
 mod context;
+pub mod notes;
 mod schema;
 mod units;
 pub mod validate;
 
 pub use context::{
-    AutoinstallSettings, NodeContext, NodeSettings, PATHS, PAYLOAD_LABEL, RenderSettings,
+    AutoinstallSettings, GLOB_FALLBACK, Nic, NodeContext, NodeSettings, PATHS, PAYLOAD_LABEL,
+    RenderSettings, is_glob,
 };
 
 use crate::vocab::InstallMode;
