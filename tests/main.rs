@@ -104,6 +104,7 @@ mod render;
 mod render_autoinstall;
 mod render_hops;
 mod reproducible;
+mod review_secrets;
 mod sbom;
 mod secret_urls;
 mod secrets;
