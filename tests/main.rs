@@ -107,6 +107,7 @@ mod render_autoinstall;
 mod render_hops;
 mod render_network;
 mod reproducible;
+mod review_secrets;
 mod sbom;
 mod secret_urls;
 mod secrets;

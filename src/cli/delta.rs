@@ -7,6 +7,7 @@ use super::common::{
 use clap::Args;
 use seedforge::config::Config;
 use seedforge::pipeline::{plan, run};
+use seedforge::redact::inert;
 use seedforge::util::human_bytes;
 use std::path::{Path, PathBuf};
 
@@ -400,14 +401,14 @@ pub(crate) fn delta_cmd(g: &Global, a: &DeltaArgs) -> Result<ExitCode, CliError>
             outln!("   sealed files: {}", r.carried_artifacts.join(", "));
         }
         if !r.carried_config.is_empty() {
-            outln!("   config files: {}", r.carried_config.join(", "));
+            outln!("   config files: {}", inert(&r.carried_config.join(", ")));
         }
         for line in d.changes.lines() {
-            outln!("   {line}");
+            outln!("   {}", inert(&line));
         }
         if let Some(why) = &d.why {
             for line in why.lines() {
-                outln!("   config since the far side's: {line}");
+                outln!("   config since the far side's: {}", inert(&line));
             }
         }
         if r.config_dir.is_none() {

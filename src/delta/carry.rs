@@ -390,12 +390,19 @@ pub fn delta(
         receipt.k3s_version.as_deref(),
         &super::skew::carried_hops(sealed.sums.keys()),
     );
+    // The carried config files in which something is masked: named on the page.
+    let masked = crate::redact::files_holding_secrets(
+        (plan.iter())
+            .filter(|c| c.to.starts_with("config/"))
+            .map(|c| (c.to.as_str(), c.from.as_path())),
+    );
     let page = super::page::PageFacts {
         signed_by: signature.key_id.as_deref().filter(|_| signature.signed),
         record_signed: signer.is_some(),
         k3s_from: receipt.k3s_version.as_deref(),
         k3s_to: k3s_to.as_deref(),
         hops: &hops,
+        masked: &masked,
     };
     let written = write_into(&staging, &plan, &doc, signer, &page).and_then(|n| {
         let n = match split {

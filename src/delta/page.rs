@@ -29,12 +29,15 @@ pub(super) struct PageFacts<'a> {
     pub k3s_to: Option<&'a str>,
     /// The hops the far side's nodes step through.
     pub hops: &'a [String],
+    /// The carried files (paths in the folder) in which something was masked
+    /// ([`crate::redact::files_holding_secrets`]).
+    pub masked: &'a [String],
 }
 
-/// HTML-escaped text.
+/// HTML-escaped text, its control and bidi characters shown ([`crate::redact::inert`]).
 fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in crate::redact::inert(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -46,6 +49,9 @@ fn esc(text: &str) -> String {
     }
     out
 }
+
+/// Why a carried file that holds a secret by its content crosses.
+const MASKED: &str = "holds a secret (a password, token or key, by its name or its shape), masked wherever this delta shows its lines: the far side's own copy is where to read it";
 
 /// Why a file of the delta (its path in the folder) is a secret, if it is one.
 pub(super) fn secret_reason(path: &str) -> Option<&'static str> {
@@ -313,10 +319,13 @@ pub(super) fn render(
     // Secrets.
     h.push_str("<h2>Secrets on this medium</h2>\n");
     let secrets: Vec<(&String, &str)> = (files.keys())
-        .filter_map(|p| Some((p, secret_reason(p)?)))
+        .filter_map(|p| {
+            let masked = facts.masked.contains(p).then_some(MASKED);
+            Some((p, secret_reason(p).or(masked)?))
+        })
         .collect();
     if secrets.is_empty() {
-        h.push_str("<p>None: no private key, password file, token or node first-boot file crosses with this delta.</p>\n");
+        h.push_str("<p>None: no private key, password file, token, node first-boot file or config file holding a secret crosses with this delta.</p>\n");
     } else {
         h.push_str("<table class=\"list\">\n<tr><th>File</th><th>Why it crosses</th></tr>\n");
         for (p, why) in secrets {
@@ -420,5 +429,7 @@ mod tests {
         assert!(secret_reason("config/token").is_some());
         assert!(secret_reason("out/nodes/n1/user-data").is_some());
         assert!(secret_reason("out/charts/a-1.0.0.tgz").is_none());
+        // What a reviewer reads is what the record holds, not what it would do.
+        assert_eq!(esc("a\u{1b}[2K\u{202e}b<"), "a\\x1b[2K&lt;U+202E&gt;b&lt;");
     }
 }

@@ -16,6 +16,7 @@ use seedforge::Error;
 use seedforge::oci::Layout;
 use seedforge::oci::stamps::BlobStamps;
 use seedforge::oci::verify::VerifyReport;
+use seedforge::redact::inert;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -581,21 +582,21 @@ pub(crate) fn verify_delta(
         };
         outln!(
             "   for cluster {} (the far side's receipt: cluster {}, {}), k3s {}; {trust}",
-            r.cluster.as_deref().unwrap_or("unnamed"),
-            r.base_cluster.as_deref().unwrap_or("not named"),
+            inert(r.cluster.as_deref().unwrap_or("unnamed")),
+            inert(r.base_cluster.as_deref().unwrap_or("not named")),
             r.base_receipt,
             r.k3s_version.as_deref().unwrap_or("not recorded"),
         );
         if let Some(m) = &r.made_by {
-            outln!("   made by: {}", made_by_text(m));
+            outln!("   made by: {}", inert(&made_by_text(m)));
         }
         if let Some(b) = &r.base {
             for line in base_lines(b) {
-                outln!("   {line}");
+                outln!("   {}", inert(&line));
             }
         }
         if let Some(why) = &r.reason {
-            outln!("   why: {why}");
+            outln!("   why: {}", inert(why));
         }
         if let Some(w) = &r.why {
             print_why(w);
@@ -603,7 +604,7 @@ pub(crate) fn verify_delta(
         match &r.changes {
             Some(c) if !c.lines().is_empty() => {
                 for line in c.lines() {
-                    outln!("   changes {line}");
+                    outln!("   changes {}", inert(&line));
                 }
             }
             Some(_) => outln!("   changes nothing by name"),
@@ -678,21 +679,21 @@ fn print_why(w: &seedforge::delta::why::Why) {
         };
         outln!(
             "   config since the far side's: {} {}{counts}{}",
-            f.path,
-            f.change,
+            inert(&f.path),
+            inert(&f.change),
             f.note
                 .as_deref()
-                .map(|n| format!(" ({n})"))
+                .map(|n| format!(" ({})", inert(n)))
                 .unwrap_or_default()
         );
         for l in &f.lines {
-            outln!("      {}{:>5}  {}", l.op, l.line, l.text);
+            outln!("      {}{:>5}  {}", inert(&l.op), l.line, inert(&l.text));
         }
         if f.more > 0 {
             outln!("      … {} more line(s)", f.more);
         }
     }
     if let Some(n) = &w.note {
-        outln!("   {n}");
+        outln!("   {}", inert(n));
     }
 }

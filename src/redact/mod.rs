@@ -8,6 +8,24 @@
 //! a template that puts the token where validation quotes a key shows it as the key.
 //! Scrubbing the text itself covers those too. [`url`] masks the password of a URL and
 //! needs no registry.
+//!
+//! A config file's text shown to a person (the diff of the config inputs a delta records,
+//! and so its page, `verify` and the `--json` documents that carry it) passes through
+//! [`config_lines`]: secrets masked by meaning and by shape (`config.rs`, `shapes.rs`).
+//! Any string from outside printed on a terminal or a page passes through [`inert`]:
+//! nothing in it acts on the screen (`inert.rs`).
+
+mod config;
+mod inert;
+#[cfg(test)]
+pub mod samples;
+mod shapes;
+
+pub use config::{
+    NOT_SECRET_KEYS, SECRET_SUFFIXES, SECRET_WORDS, config_lines, files_holding_secrets,
+    holds_secret, key_names_secret,
+};
+pub use inert::inert;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -189,206 +207,6 @@ fn has_scheme(before: &str) -> bool {
         .any(|b| b.is_ascii_alphabetic())
 }
 
-/// The lines of a config folder's text file (YAML, JSON, an env file, an image list) as
-/// they may be shown to a person, each scrubbed as [`Secrets::scrub`] does and besides:
-/// the value of every key that names a secret (`password:`, `token =`, `"apiKey":`,
-/// `client_secret`, …, and the more-indented lines of such a key's block scalar) replaced
-/// by [`MASK`]; every line of a PEM private key block; and each word that looks like a
-/// credential (a k3s join token `K10…`, a long mixed-case base64 run). Hex digests are
-/// kept: they pin content, they are not secret. One line out for each line in.
-pub fn config_lines(text: &str, secrets: &Secrets) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut in_private_key = false;
-    // The indent of a secret key whose value is a block below it.
-    let mut secret_block: Option<usize> = None;
-    for raw in text.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        let indent = line.len() - line.trim_start().len();
-        let lead = &line[..indent];
-        if let Some(key_indent) = secret_block {
-            if line.trim().is_empty() || indent > key_indent {
-                out.push(if line.trim().is_empty() {
-                    line.to_string()
-                } else {
-                    format!("{lead}{MASK}")
-                });
-                continue;
-            }
-            secret_block = None;
-        }
-        if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
-            in_private_key = true;
-        }
-        if in_private_key {
-            if line.contains("-----END") {
-                in_private_key = false;
-            }
-            out.push(format!("{lead}{MASK}"));
-            continue;
-        }
-        let scrubbed = secrets.scrub(line).into_owned();
-        let (masked, block) = mask_secret_value(&scrubbed);
-        if block {
-            secret_block = Some(indent);
-        }
-        out.push(mask_credential_words(&masked));
-    }
-    out
-}
-
-/// `line` with the value of a key naming a secret masked; true when that value is a block
-/// scalar (`|`, `>`) whose lines follow.
-fn mask_secret_value(line: &str) -> (String, bool) {
-    let body = line.trim_start();
-    let lead = &line[..line.len() - body.len()];
-    let body_key = body.strip_prefix("- ").unwrap_or(body);
-    let body_key = body_key.strip_prefix("export ").unwrap_or(body_key);
-    let prefix_len = body.len() - body_key.len();
-    // `key: value`, `key = value`, `KEY=value`, `"key": value`.
-    let sep = [": ", "=", ":"]
-        .iter()
-        .filter_map(|s| body_key.find(s).map(|i| (i, *s)))
-        .filter(|(i, s)| *s != ":" || *i + 1 == body_key.len())
-        .min_by_key(|(i, _)| *i);
-    let Some((at, sep)) = sep else {
-        return (line.to_string(), false);
-    };
-    let key = body_key[..at]
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'');
-    if key.is_empty() || key.contains(char::is_whitespace) || !key_names_secret(key) {
-        return (line.to_string(), false);
-    }
-    let value = body_key[at + sep.len()..].trim();
-    let bare = value.trim_end_matches(',');
-    if ["|", ">", "|-", ">-", "|+", ">+"].contains(&bare) {
-        return (line.to_string(), true);
-    }
-    if bare.is_empty() || ["null", "~", "\"\"", "''", "{}", "[]"].contains(&bare) {
-        return (line.to_string(), false);
-    }
-    let comma = if value.ends_with(',') { "," } else { "" };
-    let after = &body_key[at + sep.len()..];
-    let space = if sep == ": " || after.starts_with(' ') {
-        " "
-    } else {
-        ""
-    };
-    (
-        format!(
-            "{lead}{}{}{}{space}{MASK}{comma}",
-            &body[..prefix_len],
-            &body_key[..at],
-            sep.trim_end()
-        ),
-        false,
-    )
-}
-
-/// True when a key's name says its value is a secret: a word of it (split at anything
-/// but letters and digits, and where a lower-case letter meets an upper-case one) is a
-/// password, secret, token, credential or the like, or it is a key of an API, an access,
-/// a private key or a signature.
-pub fn key_names_secret(key: &str) -> bool {
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let mut prev_lower = false;
-    for c in key.chars() {
-        if !c.is_ascii_alphanumeric() {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_ascii_uppercase() && prev_lower && !word.is_empty() {
-            words.push(std::mem::take(&mut word));
-        }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        word.push(c.to_ascii_lowercase());
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    const SECRET: &[&str] = &[
-        "password",
-        "passwd",
-        "passphrase",
-        "pass",
-        "pwd",
-        "secret",
-        "secrets",
-        "token",
-        "tokens",
-        "apikey",
-        "credential",
-        "credentials",
-        "auth",
-        "authorization",
-        "bearer",
-        "cookie",
-        "privatekey",
-        "htpasswd",
-        "salt",
-    ];
-    const KEY_OF: &[&str] = &[
-        "api",
-        "access",
-        "secret",
-        "private",
-        "signing",
-        "encryption",
-        "client",
-        "master",
-        "session",
-    ];
-    let joined = key.to_ascii_lowercase();
-    words.iter().any(|w| SECRET.contains(&w.as_str()))
-        || (words.iter().any(|w| w == "key") && words.iter().any(|w| KEY_OF.contains(&w.as_str())))
-        || ["password", "passwd", "secret", "token"]
-            .iter()
-            .any(|w| joined.contains(w))
-}
-
-/// `line` with each word that looks like a credential masked: a k3s join token
-/// (`K10` and hex), or 32 characters or more of base64's alphabet mixing upper- and
-/// lower-case letters and digits (a hex digest, all one case, is kept).
-fn mask_credential_words(line: &str) -> String {
-    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "+/=_-.:".contains(c);
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while !rest.is_empty() {
-        let start = rest.find(is_token_char).unwrap_or(rest.len());
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let end = rest.find(|c| !is_token_char(c)).unwrap_or(rest.len());
-        let word = &rest[..end];
-        out.push_str(if looks_like_credential(word) {
-            MASK
-        } else {
-            word
-        });
-        rest = &rest[end..];
-    }
-    out
-}
-
-fn looks_like_credential(word: &str) -> bool {
-    let join_token = word
-        .strip_prefix("K10")
-        .is_some_and(|r| r.len() >= 16 && r.chars().take(16).all(|c| c.is_ascii_hexdigit()));
-    if join_token {
-        return true;
-    }
-    // A reference or a path is made of words: only a run without separators counts.
-    let core = word.trim_matches(|c| c == ':' || c == '.' || c == '=');
-    core.len() >= 32
-        && !core.contains([':', '.', '/'])
-        && core.chars().any(|c| c.is_ascii_uppercase())
-        && core.chars().any(|c| c.is_ascii_lowercase())
-        && core.chars().any(|c| c.is_ascii_digit())
-}
-
 /// A writer that scrubs each write with a run's [`Secrets`] before passing it on (log
 /// lines are written whole).
 #[derive(Debug)]
@@ -523,57 +341,6 @@ mod tests {
             assert_eq!(secrets.scrub(text), want, "{text}");
         }
         assert!(matches!(url("http://h/x"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn a_config_files_secret_values_are_masked_and_the_rest_kept() {
-        let secrets = Secrets::new();
-        secrets.register("registered-token-value-1234");
-        let text = "replicas: 3\npassword: hunter2\n  dbPassword: \"x\"\napiKey = abc\nAPI_TOKEN=zzz\n\"client_secret\": \"s\",\nimage: docker.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nnote: registered-token-value-1234\ntoken: K10abcdef0123456789abcdef::server:abc\nkey: |\n  line one\n  line two\nafter: ok\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\nblob: aGVsbG8gd29ybGQgdGhpcyBpcyBBIGxvbmcgc2VjcmV0MTIz\npasswordFile: token.txt\nempty_password: \"\"\nauthor: me\n";
-        let lines = config_lines(text, &secrets);
-        let joined = lines.join("\n");
-        for hidden in [
-            "hunter2",
-            "\"x\"",
-            "abc\n",
-            "zzz",
-            "\"s\"",
-            "registered-token-value-1234",
-            "K10abcdef",
-            "MIIEvQIBADANBg",
-            "aGVsbG8gd29y",
-            "token.txt",
-        ] {
-            assert!(!joined.contains(hidden), "{hidden} shown: {joined}");
-        }
-        for shown in [
-            "replicas: 3",
-            "password: <redacted>",
-            "  dbPassword: <redacted>",
-            "apiKey = <redacted>",
-            "API_TOKEN=<redacted>",
-            "\"client_secret\": <redacted>,",
-            "@sha256:0123456789abcdef",
-            "after: ok",
-            "empty_password: \"\"",
-            "author: me",
-        ] {
-            assert!(joined.contains(shown), "{shown} not shown: {joined}");
-        }
-        // `key: |` is not a secret key by itself; a block under a secret one is masked.
-        assert!(joined.contains("  line one"), "{joined}");
-        let block = config_lines("token: |\n  abc\n  def\nnext: 1", &secrets);
-        assert_eq!(
-            block,
-            ["token: |", "  <redacted>", "  <redacted>", "next: 1"]
-        );
-        assert_eq!(lines.len(), text.split('\n').count());
-        assert!(key_names_secret("registryPassword"));
-        assert!(key_names_secret("client-secret"));
-        assert!(key_names_secret("accessKey"));
-        assert!(!key_names_secret("keyFile"));
-        assert!(!key_names_secret("replicas"));
-        assert!(!key_names_secret("passthrough"));
     }
 
     #[test]
