@@ -167,6 +167,25 @@ impl std::str::FromStr for Host {
 }
 
 impl Host {
+    /// Reads a certificate name: a host ([`Host::from_str`]), or a wildcard DNS name as
+    /// Go's crypto/x509 verifier (what k3s and containerd check with) accepts it: `*` as
+    /// the whole leftmost label of a DNS name (`*.lab.example`, which covers
+    /// `registry.lab.example` and no deeper name). A `*` anywhere else is refused.
+    pub fn parse_san(s: &str) -> Result<Host, String> {
+        match s.strip_prefix("*.") {
+            Some(rest) => match rest.parse::<Host>() {
+                Ok(Host::Name(name)) => Ok(Host::Name(format!("*.{name}"))),
+                _ => Err(format!(
+                    "{s:?} is not a wildcard name a certificate verifier accepts: `*` stands alone as the leftmost label of a DNS name (*.lab.example)"
+                )),
+            },
+            None if s.contains('*') => Err(format!(
+                "{s:?} is not a wildcard name a certificate verifier accepts: `*` stands alone as the leftmost label of a DNS name (*.lab.example)"
+            )),
+            None => s.parse(),
+        }
+    }
+
     /// The host without IPv6 brackets: what goes into a certificate's common name.
     pub fn bare(&self) -> String {
         match self {

@@ -407,3 +407,70 @@ fn an_index_pinned_by_digest_is_pushed_served_archived_and_pulled_under_that_dig
         _ => eprintln!("NOTE: no second containerd (Debian's 1.6) to judge with"),
     }
 }
+
+/// A local source (an `oci:` layout) may carry its own index digest on the destination:
+/// it is pinned as one from a registry is, kept whole under that digest; any other digest
+/// is refused at its line with both named.
+#[test]
+fn a_local_source_carries_its_own_digest_and_no_other() {
+    let lab = Lab::new();
+    let index = common::read_json(&lab.root().join("fixtures/images/oci/index.json"));
+    let pause = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "mirrored-pause:3.6")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name = format!("docker.io/rancher/mirrored-pause:3.6@{pause}");
+    let list = lab.root().join("pinned.txt");
+    common::write_list(
+        &list,
+        &[format!("oci:fixtures/images/oci:mirrored-pause:3.6 {name}")],
+    );
+    let layout = lab.root().join("pinned-oci");
+    lab.seedforge()
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(&layout)
+        .run();
+    let entry = common::index_entry(&layout, &name);
+    assert_eq!(entry["digest"], pause.as_str(), "{entry}");
+    // Both platforms' manifests are there: the index is whole.
+    let stored = common::read_json(&common::blob_path(&layout, &pause));
+    for child in stored["manifests"].as_array().unwrap() {
+        let d = child["digest"].as_str().unwrap();
+        assert!(common::blob_path(&layout, d).is_file(), "{d}");
+    }
+    let other = format!("sha256:{}", "0".repeat(64));
+    common::write_list(
+        &list,
+        &[format!(
+            "oci:fixtures/images/oci:mirrored-pause:3.6 docker.io/rancher/mirrored-pause:3.6@{other}"
+        )],
+    );
+    let refused = lab
+        .seedforge()
+        .args(["mirror", "--images"])
+        .arg(&list)
+        .arg("--layout")
+        .arg(lab.root().join("other-oci"))
+        .expect(2)
+        .run();
+    for says in [
+        "pinned.txt:",
+        "which is not the source's",
+        pause.as_str(),
+        other.as_str(),
+    ] {
+        assert!(
+            refused.stderr.contains(says),
+            "{says:?} not in:\n{}",
+            refused.stderr
+        );
+    }
+    assert!(!lab.root().join("other-oci").exists());
+}

@@ -79,3 +79,53 @@ fn a_rewrite_the_registry_would_not_answer_is_refused_naming_the_images_it_match
     let elsewhere = "  rewrite:\n    \"^elsewhere/(.*)\": \"mirror/$1\"\n";
     plan(&lab_on("v1.33.1+k3s1", "192.168.6.1", elsewhere), 0);
 }
+
+/// `registry.sans` takes a wildcard name as Go's crypto/x509 verifier accepts it (`*` as
+/// the whole leftmost label): the certificate carries it, openssl verifies a name under it
+/// and refuses one two labels deeper, `seedforge verify` passes the output; a `*` anywhere
+/// else is refused at its line.
+#[test]
+fn a_wildcard_san_is_written_as_go_accepts_it_and_others_are_refused() {
+    if !common::require_tool("openssl") {
+        return;
+    }
+    let lab = lab_on(
+        "v1.33.1+k3s1",
+        "192.168.6.1",
+        "  sans: [\"*.lab.example\", registry.lab]\n",
+    );
+    lab.build();
+    let out = lab.out_dir();
+    let cert = out.join("pki/registry.crt");
+    let text = common::Cmd::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&cert)
+        .run();
+    assert!(text.stdout.contains("DNS:*.lab.example"), "{}", text.stdout);
+    let verify = |name: &str| {
+        common::Cmd::new("openssl")
+            .args(["verify", "-verify_hostname", name, "-CAfile"])
+            .arg(out.join("pki/ca.crt"))
+            .arg(&cert)
+            .any_status()
+            .run()
+    };
+    let ok = verify("registry2.lab.example");
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    let deeper = verify("a.b.lab.example");
+    assert_ne!(deeper.code, Some(0), "{}", deeper.stdout);
+    lab.seedforge().arg("verify").arg(&out).run();
+    for bad in ["a*.lab.example", "*.*.lab.example", "*"] {
+        let lab = lab_on(
+            "v1.33.1+k3s1",
+            "192.168.6.1",
+            &format!("  sans: [\"{bad}\"]\n"),
+        );
+        let refused = plan(&lab, 2);
+        assert!(
+            refused.stderr.contains("seedforge.yaml:") && refused.stderr.contains("wildcard"),
+            "{bad}: {}",
+            refused.stderr
+        );
+    }
+}

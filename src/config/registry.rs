@@ -19,7 +19,7 @@ pub struct Registry {
     pub port: u16,
     /// Extra names or addresses the registry certificate is valid for (besides `host`,
     /// `127.0.0.1` and `localhost`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "sans")]
     pub sans: Vec<Host>,
     /// Serve plain HTTP instead of TLS (no certificate is issued).
     #[serde(default)]
@@ -161,4 +161,14 @@ impl<'de> Deserialize<'de> for NodePath {
             )))
         }
     }
+}
+
+/// `registry.sans`: hosts, or wildcard names as Go's verifier accepts them
+/// ([`Host::parse_san`]).
+fn sans<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Host>, D::Error> {
+    use serde::Deserialize as _;
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| Host::parse_san(s).map_err(serde::de::Error::custom))
+        .collect()
 }

@@ -204,6 +204,20 @@ pub(super) fn prepare_one(
             (reader, resolved, e.source.is_local())
         }
     };
+    // A local source names no digest of its own: the destination's must be its root's.
+    if e.source.is_local()
+        && let Some(d) = e.destination.digest()
+        && d != reader.root().digest.to_string()
+    {
+        return Err(OciError::Source {
+            source_name: e.source.to_string(),
+            message: format!(
+                "destination {} carries digest {d}, which is not the source's ({}); name the destination by tag alone, or by the digest of the image the source holds",
+                e.destination,
+                reader.root().digest
+            ),
+        });
+    }
     // An entry naming the image by its index digest keeps the index whole: the nodes ask
     // the registry and their image store for that digest, which no platform subset has.
     let pinned_whole = pins_index(e, reader.as_ref());

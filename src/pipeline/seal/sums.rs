@@ -200,7 +200,7 @@ pub fn check_certificate(out: &Path) -> Result<Option<CertCheck>, SealError> {
     };
     let mut hosts = Vec::new();
     for n in &names {
-        match n.parse::<Host>() {
+        match Host::parse_san(n) {
             Ok(h) => hosts.push(h),
             Err(e) => check
                 .problems
