@@ -183,6 +183,11 @@ fn every_secret_shape_is_masked_wherever_a_reviewer_reads_and_nothing_acts_on_th
     for name in ["config/app.yaml", "config/app.json"] {
         assert!(secrets.contains(name), "{name}: {secrets}");
     }
+    // Not a file that only says where a secret is read from (`token: {file: token}`),
+    // nor one with none.
+    for name in ["config/seedforge.yaml", "config/images.txt"] {
+        assert!(!secrets.contains(name), "{name}: {secrets}");
+    }
 
     // Nothing from the reason or a comment acts on the screen: shown escaped.
     for (what, text) in [("verify", &verified.stdout), ("delta", &made.stdout)] {

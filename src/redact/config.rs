@@ -336,6 +336,10 @@ fn mask_value(e: &Entry<'_>, all: bool) -> (String, Option<Block>) {
     {
         return kept(scalar);
     }
+    // Where the secret is read from (`{file: token}`, `{env: NAME}`) is not the secret.
+    if !all && names_where_a_secret_is(bare) {
+        return kept(None);
+    }
     if all && bare.starts_with(['{', '[']) {
         return (
             format!("{}{space}{}", e.head, values_masked_flow(value)),
@@ -376,6 +380,23 @@ fn mask_value(e: &Entry<'_>, all: bool) -> (String, Option<Block>) {
         });
     }
     (format!("{}{space}{MASK}{comma}", e.head), arm)
+}
+
+/// True for a flow mapping that only says where a secret is read from: one `file` or
+/// `env` entry (`{file: token}`, `{env: JOIN_TOKEN}`), as seedforge's config names its
+/// secrets.
+fn names_where_a_secret_is(value: &str) -> bool {
+    let Some(inner) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) else {
+        return false;
+    };
+    let Some((key, place)) = inner.split_once(':') else {
+        return false;
+    };
+    let place = unquote(place.trim());
+    ["file", "env"].contains(&unquote(key.trim()))
+        && !place.is_empty()
+        && !place.contains([',', '{', '[', ':', ' '])
+        && !shapes::any(place)
 }
 
 /// Where the quoted string `value` (starting with `q`) closes.
@@ -958,6 +979,11 @@ mod tests {
         );
         assert!(holds_secret(text));
         assert!(!holds_secret("replicas: 3\nimage: nginx:1.25\n"));
+        // Where seedforge's config reads a secret from is shown; a secret in its place not.
+        let config = "cluster:\n  token: {file: token}\n  password: {env: REGISTRY_PASSWORD}\n";
+        assert!(!holds_secret(config), "{:?}", shown(config));
+        assert_eq!(shown("token: {file: a, b: c}")[0], "token: <redacted>");
+        assert_eq!(shown("token: {value: hunter2}")[0], "token: <redacted>");
     }
 
     #[test]
