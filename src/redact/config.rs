@@ -419,6 +419,14 @@ fn values_masked(line: &str) -> String {
     let lead = &line[..indent_of(line)];
     if let Some(e) = entry(line) {
         let value = e.value.trim();
+        // A value that cannot be a secret says what changed.
+        if [
+            "null", "~", "true", "false", "\"\"", "''", "{}", "[]", "{", "[",
+        ]
+        .contains(&value.trim_end_matches(','))
+        {
+            return line.to_string();
+        }
         if value.is_empty()
             || value == "|"
             || value == ">"
@@ -439,7 +447,11 @@ fn values_masked(line: &str) -> String {
         }
         return format!("{lead}- {MASK}");
     }
-    if matches!(body, "}" | "]" | "}," | "],") {
+    // Brackets alone are the shape of the text.
+    if body
+        .chars()
+        .all(|c| matches!(c, '{' | '}' | '[' | ']' | ',' | ' '))
+    {
         return line.to_string();
     }
     whole(line)
@@ -515,7 +527,13 @@ fn pairs(text: &str, all: bool) -> String {
         let secret = key_names_secret(key)
             || (all && depth > 0)
             || (key == "value" && env_at == Some(depth) && depth > 0);
-        if secret && !value.is_empty() && value != MASK && !value.starts_with(['{', '[']) {
+        let nothing = ["\"\"", "''", "null", "true", "false"].contains(&value);
+        if secret
+            && !value.is_empty()
+            && !nothing
+            && value != MASK
+            && !value.starts_with(['{', '['])
+        {
             out.push_str(&text[copied..value_start]);
             out.push_str(MASK);
             copied = value_end;
@@ -984,6 +1002,23 @@ mod tests {
         assert!(!holds_secret(config), "{:?}", shown(config));
         assert_eq!(shown("token: {file: a, b: c}")[0], "token: <redacted>");
         assert_eq!(shown("token: {value: hunter2}")[0], "token: <redacted>");
+        // Under a secret key in JSON, the brackets and what cannot be a secret stay.
+        assert_eq!(
+            shown(
+                "\"auth\": {\n  \"basic\": true,\n  \"users\": [\n    {\n      \"name\": \"hunter8\"\n    }\n  ],\n  \"sig\": \"\"\n}"
+            ),
+            [
+                "\"auth\": {",
+                "  \"basic\": true,",
+                "  \"users\": [",
+                "    {",
+                "      \"name\": <redacted>",
+                "    }",
+                "  ],",
+                "  \"sig\": \"\"",
+                "}"
+            ]
+        );
     }
 
     #[test]
