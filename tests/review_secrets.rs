@@ -180,8 +180,18 @@ fn every_secret_shape_is_masked_wherever_a_reviewer_reads_and_nothing_acts_on_th
         .nth(1)
         .and_then(|s| s.split("<h2>").next())
         .unwrap();
-    for name in ["config/app.yaml", "config/app.json"] {
+    for name in [
+        "config/app.yaml",
+        "config/app.json",
+        "out/manifests/app.yaml",
+        "out/manifests/app.json",
+    ] {
         assert!(secrets.contains(name), "{name}: {secrets}");
+    }
+    // Not a file that only says where a secret is read from (`token: {file: token}`),
+    // nor one with none.
+    for name in ["config/seedforge.yaml", "config/images.txt"] {
+        assert!(!secrets.contains(name), "{name}: {secrets}");
     }
 
     // Nothing from the reason or a comment acts on the screen: shown escaped.

@@ -575,7 +575,7 @@ pub(crate) fn print_upgrade(u: &seedforge::delta::upgrade::UpgradePlan) {
         d.derived_not_carried
     );
     for line in d.changes.lines() {
-        outln!("   {line}");
+        outln!("   {}", seedforge::redact::inert(&line));
     }
     match (&u.k3s.from, &u.k3s.to) {
         (Some(from), Some(to)) if u.k3s.downgrade => outln!(
@@ -605,7 +605,7 @@ fn listed(items: &[String]) -> String {
     if items.is_empty() {
         String::new()
     } else {
-        format!(" ({})", items.join(", "))
+        format!(" ({})", seedforge::redact::inert(&items.join(", ")))
     }
 }
 

@@ -390,10 +390,11 @@ pub fn delta(
         receipt.k3s_version.as_deref(),
         &super::skew::carried_hops(sealed.sums.keys()),
     );
-    // The carried config files in which something is masked: named on the page.
+    // The carried config files in which something is masked, and the manifests made of
+    // them: named on the page.
     let masked = crate::redact::files_holding_secrets(
         (plan.iter())
-            .filter(|c| c.to.starts_with("config/"))
+            .filter(|c| c.to.starts_with("config/") || c.to.starts_with("out/manifests/"))
             .map(|c| (c.to.as_str(), c.from.as_path())),
     );
     let page = super::page::PageFacts {

@@ -29,8 +29,8 @@ pub(super) struct PageFacts<'a> {
     pub k3s_to: Option<&'a str>,
     /// The hops the far side's nodes step through.
     pub hops: &'a [String],
-    /// The carried files (paths in the folder) in which something was masked
-    /// ([`crate::redact::files_holding_secrets`]).
+    /// The carried config files and manifests (paths in the folder) that hold a secret
+    /// ([`crate::redact::files_holding_secrets`]): their lines would be masked.
     pub masked: &'a [String],
 }
 

@@ -182,6 +182,11 @@ pub fn url(text: &str) -> Cow<'_, str> {
         let Some(colon) = text[start..at].find(':').map(|i| start + i) else {
             continue;
         };
+        // What follows the `@` is a host (`docker://NAME[:TAG|@DIGEST]`, a synopsis, is not).
+        let host = &text[at + 1..end];
+        if host.contains(']') && !host.starts_with('[') {
+            continue;
+        }
         out.push_str(&text[copied..=colon]);
         out.push_str(URL_MASK);
         copied = at;
@@ -332,6 +337,12 @@ mod tests {
             ("http://h/p?a=b:c@d", "http://h/p?a=b:c@d"),
             ("no url: a:b@c", "no url: a:b@c"),
             ("://x:y@z", "://x:y@z"),
+            (
+                "docker://NAME[:TAG|@DIGEST]   an image",
+                "docker://NAME[:TAG|@DIGEST]   an image",
+            ),
+            ("http://a:b@[::1]:80/", "http://a:***@[::1]:80/"),
+            ("(http://a:b@h)", "(http://a:***@h)"),
             ("µ http://ü:ö@h µ", "µ http://ü:***@h µ"),
         ];
         let secrets = Secrets::new();
