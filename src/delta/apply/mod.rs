@@ -265,24 +265,27 @@ pub fn apply<E>(
     // of the delta, which is then what is checked and applied (the delta folder is never
     // written). Only files the delta's SHA256SUMS lists are rebuilt, and the copy is then
     // checked whole against the signed seal. A sound delta is read once.
-    let (repaired, signature, delta) = match check_delta(delta_dir) {
-        Ok(delta) => (None, signature, delta),
-        // A file lost or damaged (delta.json among them), of a delta whose signature was
-        // checked: the recovery files may rebuild it.
-        Err(e @ (DeltaError::Damaged { .. } | DeltaError::BadDelta { .. }))
-            if signature.is_some() =>
-        {
-            match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
-                Some(copy) => {
-                    let signature = signed(&copy.dir)?;
-                    let delta = check_delta(&copy.dir)?;
-                    (Some(copy), signature, delta)
+    let statement_of =
+        |s: &Option<super::signed::SignedBy>| s.as_ref().and_then(|s| s.statement.clone());
+    let (repaired, signature, delta) =
+        match check_delta(delta_dir, statement_of(&signature).as_ref()) {
+            Ok(delta) => (None, signature, delta),
+            // A file lost or damaged (delta.json among them), of a delta whose signature was
+            // checked: the recovery files may rebuild it.
+            Err(e @ (DeltaError::Damaged { .. } | DeltaError::BadDelta { .. }))
+                if signature.is_some() =>
+            {
+                match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
+                    Some(copy) => {
+                        let signature = signed(&copy.dir)?;
+                        let delta = check_delta(&copy.dir, statement_of(&signature).as_ref())?;
+                        (Some(copy), signature, delta)
+                    }
+                    None => return Err(e.into()),
                 }
-                None => return Err(e.into()),
             }
-        }
-        Err(e) => return Err(e.into()),
-    };
+            Err(e) => return Err(e.into()),
+        };
     // The delta as the operator named it, for the report, whichever copy is applied.
     let given = delta_dir;
     let delta_rebuilt = repaired
