@@ -7,7 +7,8 @@
 //! statement's signature is the one cosign's `verify-blob --bundle --key` checks with the
 //! public key alone. Made without the private key, a signed output's delta is refused by
 //! `delta` (exit 2) unless made unsigned on purpose, and such a medium is refused by the
-//! signed far side.
+//! signed far side. The far side records every delta it applied: after a rollback, the old
+//! delta replayed is refused (exit 2), and applied only when told to.
 
 use crate::common::{self, Cmd, Lab, assert_same_tree, snapshot};
 use std::fs;
@@ -435,4 +436,56 @@ fn a_signed_outputs_medium_made_without_the_key_is_refused_on_both_sides() {
         &snapshot(&far.join("fixtures")),
         "after the refusal",
     );
+}
+
+/// A delta applied, then rolled back by a new delta: the first one, whose base the far side
+/// is again, is refused as a replay (exit 2, the far side as it was), and applied only with
+/// `--allow-replay`, which the far side's history records.
+#[test]
+fn an_old_delta_replayed_after_a_rollback_is_refused() {
+    let (lab, far, _public) = signed_crossing();
+    let apply = |delta: &str| {
+        common::far_side(&far)
+            .arg("apply")
+            .arg(lab.root().join(delta))
+            .args(["--to", "fixtures/lab/out"])
+    };
+    apply("d").run();
+    common::far_side(&far)
+        .args(["receipt", "fixtures/lab/out", "-o"])
+        .arg(lab.root().join("r2.json"))
+        .run();
+    // The near side rolls the change back: the config as it was, built, carried.
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    let cut = text.find("files:\n  - name: etc/motd.txt").unwrap();
+    fs::write(&config, &text[..cut]).unwrap();
+    lab.build();
+    lab.delta("r2.json", "back").run();
+    apply("back").run();
+    let far_out = far.join("fixtures/lab/out");
+    assert!(!far_out.join("files/etc/motd.txt").exists());
+    let before = snapshot(&far.join("fixtures"));
+    let replayed = apply("d").expect(2).run();
+    assert!(
+        replayed.stderr.contains("was applied here before")
+            && replayed.stderr.contains("--allow-replay"),
+        "{}",
+        replayed.stderr
+    );
+    assert_same_tree(
+        &before,
+        &snapshot(&far.join("fixtures")),
+        "after the replay",
+    );
+    apply("d").arg("--allow-replay").run();
+    assert!(far_out.join("files/etc/motd.txt").is_file());
+    let history: serde_json::Value =
+        serde_json::from_slice(&fs::read(far_out.join(".seedforge/applied-history.json")).unwrap())
+            .unwrap();
+    let entries = history.as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{history:#}");
+    assert_eq!(entries[0]["delta_sha256"], entries[2]["delta_sha256"]);
+    assert_eq!(entries[2]["replayed"], true, "{history:#}");
+    assert!(entries[0].get("replayed").is_none(), "{history:#}");
 }

@@ -140,6 +140,10 @@ pub(crate) struct ApplyArgs {
     /// changes is checked against its content all the same.
     #[arg(long)]
     allow_other_cluster: bool,
+    /// Apply the delta even though OUT's history records it as applied before (after a
+    /// rollback, it would bring back what the rollback undid); recorded as replayed.
+    #[arg(long)]
+    allow_replay: bool,
 }
 
 pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
@@ -196,6 +200,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         wait: !a.no_wait,
         allow_downgrade: a.allow_downgrade,
         allow_other_cluster: a.allow_other_cluster,
+        allow_replay: a.allow_replay,
     };
     let mut r = match apply(
         &a.delta,

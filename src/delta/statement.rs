@@ -382,3 +382,115 @@ pub(super) fn check_files(dir: &Path, statement: &Statement) -> Result<(), Delta
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/trust")
+            .join(name)
+    }
+
+    /// A medium of two files, one of them in two parts with its whole listed.
+    fn medium(dir: &Path) {
+        fs::create_dir_all(dir.join("out")).unwrap();
+        fs::write(dir.join("delta.json"), b"{}\n").unwrap();
+        fs::write(dir.join("out/big.part001"), b"aaaa").unwrap();
+        fs::write(dir.join("out/big.part002"), b"bb").unwrap();
+        let whole = crate::hashing::sha256_hex(b"aaaabb");
+        fs::write(dir.join(split::WHOLES), format!("{whole}  out/big\n")).unwrap();
+        let mut sums = String::new();
+        for rel in [
+            "delta.json",
+            "out/big.part001",
+            "out/big.part002",
+            split::WHOLES,
+        ] {
+            let hex = crate::hashing::sha256_hex(&fs::read(dir.join(rel)).unwrap());
+            sums.push_str(&format!("{hex}  {rel}\n"));
+        }
+        fs::write(dir.join(seal::SUMS), sums).unwrap();
+    }
+
+    fn signed(dir: &Path) -> Statement {
+        let signer = SigningKey::read(&key("ed25519.pem"), None).unwrap();
+        write(dir, "delta", Some(&signer)).unwrap();
+        let public = signer.public_key().clone();
+        verify(dir, "ed25519.pub", &public).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_medium_checks_against_its_signed_statement_and_its_wholes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        medium(dir);
+        let statement = signed(dir);
+        assert_eq!(statement.files.len(), 5, "{statement:?}");
+        assert_eq!(statement.wholes["out/big"].parts.len(), 2);
+        assert_eq!(statement.wholes["out/big"].size, 6);
+        check_files(dir, &statement).unwrap();
+        // Joined, its parts removed: still the medium it signs.
+        fs::write(dir.join("out/big"), b"aaaabb").unwrap();
+        fs::remove_file(dir.join("out/big.part001")).unwrap();
+        fs::remove_file(dir.join("out/big.part002")).unwrap();
+        check_files(dir, &statement).unwrap();
+    }
+
+    #[test]
+    fn an_addition_a_loss_and_an_agreeing_sums_line_are_each_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        medium(dir);
+        let statement = signed(dir);
+        fs::write(dir.join("out/planted"), b"x").unwrap();
+        let e = check_files(dir, &statement).unwrap_err();
+        assert!(
+            matches!(&e, DeltaError::Untrusted { path, .. } if path.ends_with("out/planted")),
+            "{e}"
+        );
+        fs::remove_file(dir.join("out/planted")).unwrap();
+        fs::remove_file(dir.join("out/big.part002")).unwrap();
+        let e = check_files(dir, &statement).unwrap_err();
+        assert!(
+            matches!(&e, DeltaError::Damaged { path, .. } if path.ends_with("out/big.part002")),
+            "{e}"
+        );
+        fs::write(dir.join("out/big.part002"), b"cc").unwrap();
+        let sums = fs::read_to_string(dir.join(seal::SUMS)).unwrap();
+        let old = crate::hashing::sha256_hex(b"bb");
+        let new = crate::hashing::sha256_hex(b"cc");
+        fs::write(dir.join(seal::SUMS), sums.replace(&old, &new)).unwrap();
+        let e = check_files(dir, &statement).unwrap_err();
+        assert!(
+            matches!(&e, DeltaError::Untrusted { path, .. } if path.ends_with("out/big.part002")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_statement_edited_or_signed_by_another_key_is_refused_and_a_stripped_one_is_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        medium(dir);
+        signed(dir);
+        let other = SigningKey::read(&key("p256.pem"), None).unwrap();
+        let e = verify(dir, "p256.pub", other.public_key()).unwrap_err();
+        assert!(e.to_string().contains("does not verify"), "{e}");
+        let signer = SigningKey::read(&key("ed25519.pem"), None).unwrap();
+        let text = fs::read_to_string(dir.join(STATEMENT)).unwrap();
+        fs::write(dir.join(STATEMENT), text.replace("\"delta\"", "\"other\"")).unwrap();
+        let e = verify(dir, "ed25519.pub", signer.public_key()).unwrap_err();
+        assert!(
+            matches!(&e, DeltaError::Untrusted { path, .. } if path.ends_with(STATEMENT_BUNDLE)),
+            "{e}"
+        );
+        fs::remove_file(dir.join(STATEMENT_BUNDLE)).unwrap();
+        assert!(
+            verify(dir, "ed25519.pub", signer.public_key())
+                .unwrap()
+                .is_none()
+        );
+    }
+}

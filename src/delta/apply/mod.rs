@@ -218,6 +218,9 @@ pub struct ApplyOptions<'a> {
     pub allow_downgrade: bool,
     /// Apply a delta made for another cluster than the output's.
     pub allow_other_cluster: bool,
+    /// Apply a delta this output's history records as applied before (a replay: after a
+    /// rollback, it would bring back what the rollback undid); recorded as replayed.
+    pub allow_replay: bool,
 }
 
 /// Applies the delta `delta_dir` to the output `out`, with the config folder of
@@ -239,6 +242,7 @@ pub fn apply<E>(
         wait,
         allow_downgrade,
         allow_other_cluster,
+        allow_replay,
     } = options;
     let started = Instant::now();
     let out_abs = crate::outpath::resolve(out);
@@ -387,6 +391,22 @@ pub fn apply<E>(
                 delta.facts.base_manifest_sha256,
                 delta.facts.base_receipt,
                 delta.facts.target_manifest_sha256
+            ),
+        }
+        .into());
+    }
+    // A medium applied here before is never applied again unasked: after a rollback, an
+    // old delta whose base this output is again would bring back what was rolled back.
+    let history = super::record::history(&out_abs);
+    if let Some(before) = (history.iter()).find(|e| e.delta_sha256 == delta.json_sha256)
+        && !allow_replay
+    {
+        return Err(DeltaError::WrongBase {
+            out: out.to_path_buf(),
+            message: format!(
+                "this delta (delta.json sha256 {}) was applied here before, on {}, and the output has moved on since: applied again, it would bring back what came after it undone (a rollback is a new delta, made against this side's receipt); --allow-replay applies it all the same, recorded as replayed; nothing was changed",
+                delta.json_sha256,
+                super::record::date(before.applied_at)
             ),
         }
         .into());
@@ -556,6 +576,17 @@ pub fn apply<E>(
         cleanup(());
         return Err(DeltaError::io(&state, e).into());
     }
+    // Every delta applied here, in order: this one added.
+    super::record::write_history(
+        &out_abs,
+        &stage_out,
+        super::record::AppliedEntry {
+            delta_sha256: delta.json_sha256.clone(),
+            target_manifest_sha256: delta.facts.target_manifest_sha256.clone(),
+            applied_at: super::record::now(),
+            replayed: (history.iter()).any(|e| e.delta_sha256 == delta.json_sha256),
+        },
+    );
     // Which delta the output is made from, for its next receipt to say.
     super::record::write_applied(
         &stage_out,
