@@ -1,5 +1,8 @@
 //! Applying a delta on the far side: `seedforge apply DELTA --to OUT`.
 //!
+//! 0. **Its signatures**: the new seal's, the statement's (every file on the medium) and
+//!    the record's, with the key trusted here ([`super::signed`]); then the folder against
+//!    the signed statement ([`super::statement`]): a file it does not list is refused.
 //! 1. **The delta's own seal**: every file of `DELTA/SHA256SUMS` hashes right and every
 //!    file of the folder is listed (a mismatch is exit 1, naming the file); `delta.json`
 //!    must be a delta of a format this seedforge reads (else exit 2); every file under
@@ -10,7 +13,8 @@
 //!    layout's blobs, which its verify step re-hashes, both only checked present: each
 //!    file is read once; when the build fails, `OUT` is re-hashed whole to name a damaged
 //!    file) has the digest `delta.json` names, or `OUT`'s `manifest.json` is the
-//!    base's; a different base is never patched (exit 2). An `OUT` that already is the
+//!    base's; a different base is never patched (exit 2), nor is a delta `OUT`'s history
+//!    records as applied before replayed (exit 2; `--allow-replay`). An `OUT` that already is the
 //!    delta's target is left alone (outcome `unchanged`). Then the derived files are
 //!    checked against `OUT`'s `SHA256SUMS` (hashed only when their stat is not the one
 //!    `OUT`'s build state recorded): each that does not match is damage found here,
