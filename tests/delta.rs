@@ -203,10 +203,20 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
         doc["target_manifest_sha256"],
         common::sha256_bytes(&fs::read(lab.out_dir().join("manifest.json")).unwrap())
     );
-    // Sealed: coreutils accepts its SHA256SUMS, which lists every other file.
+    // Sealed: coreutils accepts its SHA256SUMS, which lists every other file but the
+    // statement; the statement lists every file but itself (unsigned here: so is the
+    // output).
     let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     let files = common::files_under(&dir).len();
-    assert_eq!(sums.lines().count() + 1, files, "{sums}");
+    assert_eq!(sums.lines().count() + 2, files, "{sums}");
+    let statement = read_json(&dir.join("statement.json"));
+    assert_eq!(statement["format"], "seedforge-medium");
+    assert_eq!(
+        statement["files"].as_object().unwrap().len() + 1,
+        files,
+        "{statement:#}"
+    );
+    assert!(!dir.join("statement.json.sigstore.json").exists());
     if common::require_tool("sha256sum") {
         Cmd::new("sha256sum")
             .cwd(&dir)

@@ -374,13 +374,23 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
     agree(&delta, "delta.json");
     apply_on(&far, &delta).run();
 
-    // Made where only the public key is: the record is not signed, and that is said.
+    // Made where only the public key is: refused, unless made unsigned on purpose; then
+    // the record is not signed, that is said, and verify --key refuses the medium.
     fs::remove_file(dir.join("seal.key")).unwrap();
-    let unsigned = lab.delta("r.json", "d2").arg("--json").run();
+    let refused = lab.delta("r.json", "d2").expect(2).run();
     assert!(
-        unsigned.stderr.contains(
-            "delta.json (the cluster and base the delta is for, what it changes) is not signed"
-        ),
+        refused.stderr.contains("no private key is here to sign"),
+        "{}",
+        refused.stderr
+    );
+    let unsigned = lab
+        .delta("r.json", "d2")
+        .args(["--json", "--allow-unsigned"])
+        .run();
+    assert!(
+        unsigned
+            .stderr
+            .contains("delta.json and statement.json are not signed (--allow-unsigned)"),
         "{}",
         unsigned.stderr
     );
@@ -390,11 +400,13 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
         .args(["verify", "--key"])
         .arg(&public)
         .arg(lab.root().join("d2"))
+        .expect(1)
         .run();
     assert!(
-        said.stdout.contains("delta.json NOT signed"),
+        said.stderr
+            .contains("statement.json.sigstore.json: missing"),
         "{}",
-        said.stdout
+        said.stderr
     );
 }
 

@@ -437,7 +437,9 @@ fn five_days_with_a_medium_signed_by_a_release_pipeline() {
         // The delta in 1 MiB parts with recovery files, checked whole.
         let delta: PathBuf = lab.root().join(format!("delta-{n}"));
         near()
-            .args(["delta", "fixtures/lab/out", "--since"])
+            .args(["delta", "fixtures/lab/out", "--signing-key"])
+            .arg(dir.join("cosign.key"))
+            .arg("--since")
             .arg(&receipt)
             .arg("-o")
             .arg(&delta)
@@ -550,7 +552,9 @@ fn five_days_with_a_medium_signed_by_a_release_pipeline() {
     near_build().run();
     let delta = lab.root().join("delta-last");
     near()
-        .args(["delta", "fixtures/lab/out", "--since"])
+        .args(["delta", "fixtures/lab/out", "--signing-key"])
+        .arg(dir.join("cosign.key"))
+        .arg("--since")
         .arg(&receipt)
         .arg("-o")
         .arg(&delta)

@@ -31,6 +31,7 @@ mod crash;
 mod crash_safety;
 mod credential_bounds;
 mod crlf;
+mod crossing_attacks;
 mod debs_apt;
 mod debs_cache;
 mod debs_closure_cache;

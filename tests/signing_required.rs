@@ -280,10 +280,12 @@ fn a_required_signature_refuses_before_anything_is_written_and_every_document_sa
             "d1",
         ])
         .arg("--require-signature")
+        .args(["--signing-key", "fixtures/lab/seal.pem"])
         .run()
         .json();
     let signature = &made["signature"];
     assert_eq!(signature["signed"], true, "{signature}");
+    assert_eq!(made["record_signed"], true, "{made}");
     assert_eq!(signature["key_id"], id.as_str(), "{signature}");
     let checked = lab
         .seedforge()

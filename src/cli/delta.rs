@@ -77,17 +77,21 @@ pub(crate) struct DeltaArgs {
     reason: Option<String>,
     /// The private key that signed DIR (default: the config's seal.key, password from
     /// COSIGN_PASSWORD or seal.password_file): delta.json, what the delta is for and what
-    /// it changes, is signed with it (delta.json.sigstore.json), so that verify --key and
-    /// apply check it. Without it, a signed DIR gives a delta whose delta.json is unsigned.
+    /// it changes, is signed with it (delta.json.sigstore.json), and so is statement.json,
+    /// every file on the medium (statement.json.sigstore.json), so that verify --key and
+    /// apply check them. Without it, a signed DIR is refused (exit 2) unless
+    /// --allow-unsigned.
     #[arg(long, value_name = "FILE")]
     signing_key: Option<PathBuf>,
     /// Make the delta even though the receipt is of another cluster's far side (its
     /// cluster.name) than DIR's: the far side is renamed to DIR's cluster on apply.
     #[arg(long)]
     allow_other_cluster: bool,
-    /// Make an unsigned delta although the far side's output is signed (its receipt's
-    /// signed_by): refused otherwise (exit 2, nothing written), as the far side's apply
-    /// refuses it (apply --allow-unsigned takes it there).
+    /// Make an unsigned medium: of an unsigned DIR although the far side's output is signed
+    /// (its receipt's signed_by), or of a signed DIR without its private key (delta.json
+    /// and statement.json unsigned). Refused otherwise (exit 2, nothing written), as a
+    /// signed far side's apply and verify --key refuse it (apply --allow-unsigned takes it
+    /// there).
     #[arg(long)]
     allow_unsigned: bool,
     /// Fail at once (exit 75) if a build is writing to DIR, instead of waiting for it
@@ -119,7 +123,9 @@ pub(crate) struct ApplyArgs {
     /// rebuild keeps the signatures the delta carries.
     #[arg(long, value_name = "PUB")]
     key: Option<PathBuf>,
-    /// Take a delta without a signature over a signed output (it would become unsigned).
+    /// Take a medium not signed whole over a signed output: a delta without a signature
+    /// (the output would become unsigned), or one whose record (delta.json) or statement
+    /// (statement.json, every file on the medium) is unsigned.
     #[arg(long)]
     allow_unsigned: bool,
     /// Take a delta signed by another key than the one that signed OUT (key rotation);
@@ -135,6 +141,10 @@ pub(crate) struct ApplyArgs {
     /// changes is checked against its content all the same.
     #[arg(long)]
     allow_other_cluster: bool,
+    /// Apply the delta even though OUT's history records it as applied before (after a
+    /// rollback, it would bring back what the rollback undid); recorded as replayed.
+    #[arg(long)]
+    allow_replay: bool,
 }
 
 pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError> {
@@ -191,6 +201,7 @@ pub(crate) fn apply_cmd(g: &Global, a: &ApplyArgs) -> Result<ExitCode, CliError>
         wait: !a.no_wait,
         allow_downgrade: a.allow_downgrade,
         allow_other_cluster: a.allow_other_cluster,
+        allow_replay: a.allow_replay,
     };
     let mut r = match apply(
         &a.delta,

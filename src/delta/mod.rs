@@ -28,6 +28,7 @@ pub mod record;
 pub mod signed;
 mod skew;
 mod sources;
+pub mod statement;
 pub mod upgrade;
 pub mod why;
 

@@ -22,23 +22,39 @@ use std::path::{Path, PathBuf};
 
 /// Copies `from` (one file, or the parts of one in order) to `to` through a temporary
 /// name beside it and a rename (the staging copy's files may be links of the output's:
-/// never written in place); its size.
-pub(crate) fn place(from: &[PathBuf], to: &Path, mode: u32) -> Result<u64, DeltaError> {
+/// never written in place); its size. With `want`, the bytes are hashed as they are read
+/// and the file takes its name only when they hash to it: what was checked is what is
+/// written, whatever the medium holds by then.
+pub(crate) fn place(
+    from: &[PathBuf],
+    to: &Path,
+    mode: u32,
+    want: Option<&str>,
+) -> Result<u64, DeltaError> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(|e| DeltaError::io(parent, e))?;
     }
     let tmp = crate::util::temp_path_beside(to);
     let result = (|| {
-        let mut file =
-            crate::util::create_new_mode(&tmp, mode).map_err(|e| DeltaError::io(&tmp, e))?;
-        let mut size = 0;
+        let file = crate::util::create_new_mode(&tmp, mode).map_err(|e| DeltaError::io(&tmp, e))?;
+        let mut writer = crate::hashing::HashingWriter::new(file);
         for part in from {
-            let (mut src, meta) = crate::input::open_found(part)?;
-            crate::util::copy_split(&mut src, &mut file).map_err(|e| match e {
+            let (mut src, _) = crate::input::open_found(part)?;
+            crate::util::copy_split(&mut src, &mut writer).map_err(|e| match e {
                 crate::util::CopyError::Read(e) => DeltaError::io(part, e),
                 crate::util::CopyError::Write(e) => DeltaError::io(&tmp, e),
             })?;
-            size += meta.len();
+        }
+        let (file, hex, size) = writer.finish();
+        if let Some(want) = want
+            && hex != want
+        {
+            return Err(DeltaError::Damaged {
+                path: from.first().cloned().unwrap_or_else(|| to.to_path_buf()),
+                message: format!(
+                    "read as {hex}, not the {want} checked a moment ago: the medium changed while it was applied; nothing of it was written"
+                ),
+            });
         }
         file.sync_all().map_err(|e| DeltaError::io(&tmp, e))?;
         fs::rename(&tmp, to).map_err(|e| DeltaError::io(to, e))?;

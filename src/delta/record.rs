@@ -264,6 +264,49 @@ pub(super) fn write_applied(stage_out: &Path, applied: &Applied, manifest_sha256
     }
 }
 
+/// The far side's record of every delta applied to an output, oldest first, in its state
+/// folder: carried from the output to the staging copy of each apply, one entry added.
+pub const HISTORY_FILE: &str = "applied-history.json";
+
+/// A delta applied, as the far side's history records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedEntry {
+    /// Its `delta.json`'s SHA-256: what names the medium.
+    pub delta_sha256: String,
+    /// The `manifest.json` it made (sha256).
+    pub target_manifest_sha256: String,
+    /// When it was applied (seconds since 1970, the far side's clock).
+    pub applied_at: u64,
+    /// Applied again on purpose (`apply --allow-replay`), although the history held it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+/// The deltas applied to the output `out`, oldest first (none when it records none).
+pub(super) fn history(out: &Path) -> Vec<AppliedEntry> {
+    crate::input::read_found(&state(out).join(HISTORY_FILE), crate::input::Kind::State)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Writes `out`'s history with `entry` added into the staging copy `stage_out`. Best
+/// effort, as [`write_applied`].
+pub(super) fn write_history(out: &Path, stage_out: &Path, entry: AppliedEntry) {
+    let mut entries = history(out);
+    entries.push(entry);
+    let path = state(stage_out).join(HISTORY_FILE);
+    let written = serde_json::to_vec_pretty(&entries)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| {
+            std::fs::create_dir_all(state(stage_out))?;
+            crate::util::atomic_write(&path, &bytes)
+        });
+    if let Err(e) = written {
+        tracing::warn!("{}: not written ({e})", path.display());
+    }
+}
+
 /// The delta the output `out` was last made from, while its `manifest.json` (hashing to
 /// `manifest_sha256`) is still that delta's.
 pub(super) fn read_applied(out: &Path, manifest_sha256: &str) -> Option<Applied> {

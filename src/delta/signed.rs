@@ -71,6 +71,10 @@ pub struct SignedBy {
     /// `delta.json` (the cluster and base the delta is for, what it changes) is signed
     /// with the same key ([`RECORD_BUNDLE`]) and verifies.
     pub record_signed: bool,
+    /// The medium's statement (every file on it), its signature verified with the same
+    /// key: what the folder is checked against before any other file of it is used.
+    #[serde(skip)]
+    pub statement: Option<super::statement::Statement>,
 }
 
 /// Whether a sealed output (and so a delta of it) is signed, and with which key.
@@ -185,6 +189,7 @@ pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy,
             base_key_id: base_hint,
             bound_by_rebuild: Vec::new(),
             record_signed: false,
+            statement: None,
         });
     }
     let Some((name, key)) = trust.key.clone().or(base_key) else {
@@ -224,8 +229,39 @@ pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy,
             ),
         ));
     }
-    let bound_by_rebuild = bind_config(dir)?;
+    // The medium signed whole (every file on it), and its record, with the same key:
+    // both before anything the record says is read. A medium signed in part (its seal
+    // carried, its statement or record stripped, or made without the private key) is
+    // refused unless taken unsigned on purpose.
+    let statement = super::statement::verify(dir, &name, &key)?;
     let record_signed = check_record(dir, &name, &key)?;
+    if !trust.allow_unsigned {
+        let stripped = |file: &str, what: &str| {
+            untrusted(
+                &dir.join(file),
+                format!(
+                    "missing: {what} is not signed, and its manifest.json is (key id {}), so the far side trusts that key: a medium is signed whole by the side that holds the private key (seedforge delta --signing-key FILE, or seal.key, there); stripped on the way, or made without the key; refused, nothing written; --allow-unsigned takes it all the same",
+                    key.hint()
+                ),
+            )
+        };
+        if statement.is_none() {
+            return Err(stripped(
+                super::statement::STATEMENT_BUNDLE,
+                "the medium's statement (every file on it)",
+            ));
+        }
+        if !record_signed {
+            return Err(stripped(
+                RECORD_BUNDLE,
+                "the delta's record (delta.json: what it is for and changes)",
+            ));
+        }
+    }
+    if let Some(statement) = &statement {
+        super::statement::refuse_additions(dir, statement)?;
+    }
+    let bound_by_rebuild = bind_config(dir)?;
     Ok(SignedBy {
         signed: true,
         key_id: Some(key.hint()),
@@ -233,6 +269,7 @@ pub fn check(dir: &Path, base: Option<&Path>, trust: &Trust) -> Result<SignedBy,
         base_key_id: base_hint,
         bound_by_rebuild,
         record_signed,
+        statement,
     })
 }
 

@@ -138,7 +138,7 @@ pub(crate) fn write(
     let mut written = Vec::new();
     for (s, copy) in held(stage_out, sources) {
         let to = config_dir.join(&s.rel);
-        staging.unless_stopping(|| super::parts::place(&[copy], &to, s.mode()))?;
+        staging.unless_stopping(|| super::parts::place(&[copy], &to, s.mode(), Some(&s.sha256)))?;
         crate::util::sync_parent(&to).map_err(|e| super::DeltaError::io(&to, e))?;
         written.push(s.rel.display().to_string());
     }

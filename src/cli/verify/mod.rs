@@ -574,6 +574,9 @@ pub(crate) fn verify_delta(
         // output's key, or not (apply computes the changes itself either way).
         let r = &check.record;
         let trust = match &check.signature {
+            Some(s) if s.record_signed && s.statement.is_some() => {
+                "delta.json signed with the same key, and every file on the medium is one its signed statement.json lists"
+            }
             Some(s) if s.record_signed => "delta.json signed with the same key",
             Some(s) if s.signed => {
                 "delta.json NOT signed (made without the private key): apply checks its changes against the content"

@@ -75,9 +75,14 @@ pub(super) struct CheckedDelta {
     pub(super) json_sha256: String,
 }
 
-/// Checks the delta folder `dir`: its seal, `delta.json`, and that what it carries is
-/// what its new seal and manifest.json name.
-pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
+/// Checks the delta folder `dir`: against its signed statement first, when there is one
+/// (every file there listed, every file listed there, `SHA256SUMS` the one it lists), then
+/// its seal, `delta.json`, and that what it carries is what its new seal and manifest.json
+/// name.
+pub(super) fn check_delta(
+    dir: &Path,
+    statement: Option<&crate::delta::statement::Statement>,
+) -> Result<CheckedDelta, DeltaError> {
     let not_delta = |message: String| DeltaError::BadDelta {
         path: dir.to_path_buf(),
         message,
@@ -89,6 +94,9 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
             "not a seedforge delta (no {DELTA_JSON} and {} in a folder); seedforge delta OUT --since RECEIPT -o DIR writes one",
             seal::SUMS
         )));
+    }
+    if let Some(statement) = statement {
+        crate::delta::statement::check_files(dir, statement)?;
     }
     let text = crate::input::read_found_to_string(&sums_path, crate::input::Kind::Sums)?;
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
@@ -105,6 +113,9 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
     let mut present: BTreeSet<String> = BTreeSet::new();
     walk_files(dir, "", &mut present)?;
     present.remove(seal::SUMS);
+    // The statement and its signature, checked by their signature (the statement lists
+    // SHA256SUMS, not the other way round).
+    present.retain(|rel| !crate::delta::statement::is_statement(rel));
     // The recovery files serve repair only (crate::delta::parity), checked by their own
     // packets' MD5s when used.
     present.retain(|rel| !crate::delta::parity::is_set_file(rel));
@@ -169,6 +180,13 @@ pub(super) fn check_delta(dir: &Path) -> Result<CheckedDelta, DeltaError> {
         if let Some(r) = rel.strip_prefix("out/") {
             out_files.insert(r.to_string(), hex.clone());
         } else if let Some(r) = rel.strip_prefix("config/") {
+            // No input of a config is a dotfile or under a dot folder: a `.git/config`
+            // written there would run its commands at the next `git status`.
+            if r.split('/').any(|c| c.starts_with('.')) {
+                return Err(not_delta(format!(
+                    "{rel}: a dotfile, or a file under a dot folder (.git/): apply writes into the config folder only the inputs the config names, and none is one"
+                )));
+            }
             config_files.insert(r.to_string(), hex.clone());
         } else if ![
             DELTA_JSON,
@@ -421,7 +439,7 @@ pub fn verify(
         DeltaError::Untrusted { .. } => seal_damage(dir).unwrap_or(e),
         e => e,
     })?;
-    let delta = check_delta(dir)?;
+    let delta = check_delta(dir, signature.as_ref().and_then(|s| s.statement.as_ref()))?;
     let record = Record {
         cluster: delta.target_cluster.clone(),
         base_cluster: delta.facts.base_cluster.clone(),

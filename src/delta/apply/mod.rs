@@ -1,5 +1,8 @@
 //! Applying a delta on the far side: `seedforge apply DELTA --to OUT`.
 //!
+//! 0. **Its signatures**: the new seal's, the statement's (every file on the medium) and
+//!    the record's, with the key trusted here ([`super::signed`]); then the folder against
+//!    the signed statement ([`super::statement`]): a file it does not list is refused.
 //! 1. **The delta's own seal**: every file of `DELTA/SHA256SUMS` hashes right and every
 //!    file of the folder is listed (a mismatch is exit 1, naming the file); `delta.json`
 //!    must be a delta of a format this seedforge reads (else exit 2); every file under
@@ -10,7 +13,8 @@
 //!    layout's blobs, which its verify step re-hashes, both only checked present: each
 //!    file is read once; when the build fails, `OUT` is re-hashed whole to name a damaged
 //!    file) has the digest `delta.json` names, or `OUT`'s `manifest.json` is the
-//!    base's; a different base is never patched (exit 2). An `OUT` that already is the
+//!    base's; a different base is never patched (exit 2), nor is a delta `OUT`'s history
+//!    records as applied before replayed (exit 2; `--allow-replay`). An `OUT` that already is the
 //!    delta's target is left alone (outcome `unchanged`). Then the derived files are
 //!    checked against `OUT`'s `SHA256SUMS` (hashed only when their stat is not the one
 //!    `OUT`'s build state recorded): each that does not match is damage found here,
@@ -218,6 +222,9 @@ pub struct ApplyOptions<'a> {
     pub allow_downgrade: bool,
     /// Apply a delta made for another cluster than the output's.
     pub allow_other_cluster: bool,
+    /// Apply a delta this output's history records as applied before (a replay: after a
+    /// rollback, it would bring back what the rollback undid); recorded as replayed.
+    pub allow_replay: bool,
 }
 
 /// Applies the delta `delta_dir` to the output `out`, with the config folder of
@@ -239,6 +246,7 @@ pub fn apply<E>(
         wait,
         allow_downgrade,
         allow_other_cluster,
+        allow_replay,
     } = options;
     let started = Instant::now();
     let out_abs = crate::outpath::resolve(out);
@@ -265,24 +273,27 @@ pub fn apply<E>(
     // of the delta, which is then what is checked and applied (the delta folder is never
     // written). Only files the delta's SHA256SUMS lists are rebuilt, and the copy is then
     // checked whole against the signed seal. A sound delta is read once.
-    let (repaired, signature, delta) = match check_delta(delta_dir) {
-        Ok(delta) => (None, signature, delta),
-        // A file lost or damaged (delta.json among them), of a delta whose signature was
-        // checked: the recovery files may rebuild it.
-        Err(e @ (DeltaError::Damaged { .. } | DeltaError::BadDelta { .. }))
-            if signature.is_some() =>
-        {
-            match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
-                Some(copy) => {
-                    let signature = signed(&copy.dir)?;
-                    let delta = check_delta(&copy.dir)?;
-                    (Some(copy), signature, delta)
+    let statement_of =
+        |s: &Option<super::signed::SignedBy>| s.as_ref().and_then(|s| s.statement.clone());
+    let (repaired, signature, delta) =
+        match check_delta(delta_dir, statement_of(&signature).as_ref()) {
+            Ok(delta) => (None, signature, delta),
+            // A file lost or damaged (delta.json among them), of a delta whose signature was
+            // checked: the recovery files may rebuild it.
+            Err(e @ (DeltaError::Damaged { .. } | DeltaError::BadDelta { .. }))
+                if signature.is_some() =>
+            {
+                match super::parity::repaired_copy(delta_dir, &out_abs, staging)? {
+                    Some(copy) => {
+                        let signature = signed(&copy.dir)?;
+                        let delta = check_delta(&copy.dir, statement_of(&signature).as_ref())?;
+                        (Some(copy), signature, delta)
+                    }
+                    None => return Err(e.into()),
                 }
-                None => return Err(e.into()),
             }
-        }
-        Err(e) => return Err(e.into()),
-    };
+            Err(e) => return Err(e.into()),
+        };
     // The delta as the operator named it, for the report, whichever copy is applied.
     let given = delta_dir;
     let delta_rebuilt = repaired
@@ -384,6 +395,22 @@ pub fn apply<E>(
                 delta.facts.base_manifest_sha256,
                 delta.facts.base_receipt,
                 delta.facts.target_manifest_sha256
+            ),
+        }
+        .into());
+    }
+    // A medium applied here before is never applied again unasked: after a rollback, an
+    // old delta whose base this output is again would bring back what was rolled back.
+    let history = super::record::history(&out_abs);
+    if let Some(before) = (history.iter()).find(|e| e.delta_sha256 == delta.json_sha256)
+        && !allow_replay
+    {
+        return Err(DeltaError::WrongBase {
+            out: out.to_path_buf(),
+            message: format!(
+                "this delta (delta.json sha256 {}) was applied here before, on {}, and the output has moved on since: applied again, it would bring back what came after it undone (a rollback is a new delta, made against this side's receipt); --allow-replay applies it all the same, recorded as replayed; nothing was changed",
+                delta.json_sha256,
+                super::record::date(before.applied_at)
             ),
         }
         .into());
@@ -553,6 +580,17 @@ pub fn apply<E>(
         cleanup(());
         return Err(DeltaError::io(&state, e).into());
     }
+    // Every delta applied here, in order: this one added.
+    super::record::write_history(
+        &out_abs,
+        &stage_out,
+        super::record::AppliedEntry {
+            delta_sha256: delta.json_sha256.clone(),
+            target_manifest_sha256: delta.facts.target_manifest_sha256.clone(),
+            applied_at: super::record::now(),
+            replayed: (history.iter()).any(|e| e.delta_sha256 == delta.json_sha256),
+        },
+    );
     // Which delta the output is made from, for its next receipt to say.
     super::record::write_applied(
         &stage_out,

@@ -58,7 +58,12 @@ pub(super) fn stage(
     for rel in delta.config_files.keys() {
         let from = crate::delta::parts::sources(delta_dir, &format!("config/{rel}"), &delta.joined);
         let to = stage_cfg.join(rel);
-        place(&from, &to, 0o644)?;
+        place(
+            &from,
+            &to,
+            0o644,
+            delta.config_files.get(rel).map(String::as_str),
+        )?;
     }
     link_tree(out, stage_out, true)?;
     report.removed = drop_unlisted(stage_out, &delta.target_sums)?;
@@ -68,7 +73,8 @@ pub(super) fn stage(
         let from = crate::delta::parts::sources(delta_dir, &format!("out/{rel}"), &delta.joined);
         let to = stage_out.join(rel);
         let mode = modes.get(rel).copied().unwrap_or(0o644);
-        let size = place(&from, &to, mode)?;
+        // Judged by the rebuild: every sealed file is compared with the signed seal.
+        let size = place(&from, &to, mode, None)?;
         report.files_applied += 1;
         report.bytes += size;
         if rel.starts_with(crate::delta::BLOBS) {
@@ -76,7 +82,7 @@ pub(super) fn stage(
         }
     }
     for (s, copy) in crate::delta::sources::held(stage_out, sources) {
-        place(&[copy], &stage_cfg.join(&s.rel), s.mode())?;
+        place(&[copy], &stage_cfg.join(&s.rel), s.mode(), None)?;
     }
     crate::delta::sources::make_folders(stage_cfg, deb_folders)?;
     report.files_applied += delta.config_files.len();
@@ -256,7 +262,7 @@ pub(super) fn link_tree(src: &Path, dst: &Path, top: bool) -> Result<(), DeltaEr
                     .metadata()
                     .map(|m| m.permissions().mode() & 0o7777)
                     .unwrap_or(0o644);
-                place(std::slice::from_ref(&path), &target, mode)?;
+                place(std::slice::from_ref(&path), &target, mode, None)?;
             }
         } else {
             return Err(DeltaError::Unsound {
@@ -335,7 +341,9 @@ pub(super) fn commit(
         let mode = fs::metadata(&to)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
             .unwrap_or(0o644);
-        staging.unless_stopping(|| place(&from, &to, mode))?;
+        // Hashed as it is written: the bytes checked are the bytes the folder gets.
+        let want = delta.config_files.get(rel).map(String::as_str);
+        staging.unless_stopping(|| place(&from, &to, mode, want))?;
         crate::util::sync_parent(&to).map_err(io_err(&to))?;
         report.config_files.push(rel.clone());
     }

@@ -23,8 +23,10 @@ use super::{BLOBS, DeltaError, check_sealed, config_dir};
 use crate::pipeline::seal;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use write::{check_target, create_dir, write_into};
+
+mod write;
 
 /// The `format` of `delta.json`.
 pub const DELTA_FORMAT: &str = "seedforge-delta";
@@ -338,9 +340,22 @@ pub fn delta(
             ),
         });
     }
+    // A signed output's medium is signed whole, or made unsigned on purpose: a signed far
+    // side refuses a medium signed in part.
     if signature.signed && signer.is_none() {
+        if !allow_unsigned {
+            return Err(DeltaError::Unsigned {
+                path: out.join(seal::MANIFEST_BUNDLE),
+                message: format!(
+                    "{} is signed (key id {}), and no private key is here to sign the delta's record ({DELTA_JSON}) and its statement (every file on the medium): a far side that trusts that key refuses a medium signed in part. Make the delta where the private key is (the config's seal.key, or delta --signing-key FILE); or pass --allow-unsigned to make an unsigned medium (its apply then needs --allow-unsigned too); nothing was written",
+                    out.display(),
+                    signature.key_id.as_deref().unwrap_or("none"),
+                ),
+            });
+        }
         tracing::warn!(
-            "{DELTA_JSON} (the cluster and base the delta is for, what it changes) is not signed: no private key here (seal.key, or delta --signing-key FILE); apply checks what it says against the delta's content all the same"
+            "{DELTA_JSON} and {} are not signed (--allow-unsigned): a far side that trusts the output's key refuses the medium unless its apply is given --allow-unsigned",
+            super::statement::STATEMENT
         );
     }
     let required = if require_signature {
@@ -419,6 +434,8 @@ pub fn delta(
             }
             None => n,
         };
+        // Last: the statement of every file on the medium, signed with the seal's key.
+        let n = n + super::statement::write(&staging, "delta", signer)?;
         if target.is_dir() {
             // Checked empty above.
             std::fs::remove_dir(&target).map_err(|e| DeltaError::io(&target, e))?;
@@ -896,126 +913,6 @@ pub(crate) fn changed_inputs(config_dir: &Path, inputs: &[(String, String)]) -> 
         })
         .map(|(path, _)| path.clone())
         .collect()
-}
-
-/// Writes the files of `plan`, `delta.json` and `SHA256SUMS` into the new folder `dir`;
-/// the number of files written.
-fn write_into(
-    dir: &Path,
-    plan: &[Carry],
-    doc: &DeltaDoc,
-    signer: Option<&crate::trust::keys::SigningKey>,
-    page: &super::page::PageFacts<'_>,
-) -> Result<usize, DeltaError> {
-    create_dir(dir)?;
-    let mut sums: BTreeMap<String, String> = BTreeMap::new();
-    for c in plan {
-        let hex = copy_checked(c, dir)?;
-        sums.insert(c.to.clone(), hex);
-    }
-    let json = doc_bytes(doc);
-    write_new(&dir.join(DELTA_JSON), &json, 0o644)?;
-    sums.insert(DELTA_JSON.into(), crate::hashing::sha256_hex(&json));
-    if let Some(key) = signer {
-        let bundle = super::signed::sign_record(&json, key)?;
-        let name = super::signed::RECORD_BUNDLE;
-        write_new(&dir.join(name), &bundle, 0o644)?;
-        sums.insert(name.into(), crate::hashing::sha256_hex(&bundle));
-    }
-    // The page a reviewer reads: every file above, with its size.
-    let mut files = BTreeMap::new();
-    for (rel, hex) in &sums {
-        let size = std::fs::metadata(dir.join(rel))
-            .map_err(|e| DeltaError::io(&dir.join(rel), e))?
-            .len();
-        files.insert(rel.clone(), (hex.clone(), size));
-    }
-    let html = super::page::render(doc, page, &files);
-    write_new(&dir.join(super::page::REVIEW_PAGE), &html, 0o644)?;
-    sums.insert(
-        super::page::REVIEW_PAGE.into(),
-        crate::hashing::sha256_hex(&html),
-    );
-    let text: String = (sums.iter()).map(|(p, h)| format!("{h}  {p}\n")).collect();
-    write_new(&dir.join(seal::SUMS), text.as_bytes(), 0o644)?;
-    crate::util::sync_dir(dir).map_err(|e| DeltaError::io(dir, e))?;
-    Ok(sums.len() + 1)
-}
-
-/// `dir` must be new or an empty folder, outside `out` (and `out` outside it).
-fn check_target(out: &Path, dir: &Path) -> Result<(), DeltaError> {
-    crate::outpath::refuse_dangerous(dir)?;
-    let (o, d) = (crate::outpath::resolve(out), crate::outpath::resolve(dir));
-    if crate::outpath::is_within(&d, &o) || crate::outpath::is_within(&o, &d) {
-        return Err(DeltaError::BadTarget {
-            path: dir.to_path_buf(),
-            message: format!(
-                "the delta folder and the output {} must be apart, neither inside the other",
-                out.display()
-            ),
-        });
-    }
-    match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(DeltaError::io(dir, e)),
-        Ok(m) if m.is_dir() => {
-            let mut entries = std::fs::read_dir(dir).map_err(|e| DeltaError::io(dir, e))?;
-            if entries.next().is_some() {
-                return Err(DeltaError::BadTarget {
-                    path: dir.to_path_buf(),
-                    message: "not empty: a delta is written into a new or empty folder".into(),
-                });
-            }
-            Ok(())
-        }
-        Ok(_) => Err(DeltaError::BadTarget {
-            path: dir.to_path_buf(),
-            message: "not a folder".into(),
-        }),
-    }
-}
-
-fn create_dir(dir: &Path) -> Result<(), DeltaError> {
-    std::fs::create_dir_all(dir).map_err(|e| DeltaError::io(dir, e))
-}
-
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeltaError> {
-    let mut f = crate::util::create_new_mode(path, mode).map_err(|e| DeltaError::io(path, e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| DeltaError::io(path, e))
-}
-
-/// Copies `c` into `dir`, hashing it; fails when it does not hash to its digest.
-fn copy_checked(c: &Carry, dir: &Path) -> Result<String, DeltaError> {
-    let to = dir.join(&c.to);
-    if let Some(parent) = to.parent() {
-        create_dir(parent)?;
-    }
-    let (mut src, _) = if c.given {
-        crate::input::open_regular_with_metadata(&c.from)?
-    } else {
-        crate::input::open_found(&c.from)?
-    };
-    let file = crate::util::create_new_mode(&to, c.mode).map_err(|e| DeltaError::io(&to, e))?;
-    let mut writer = crate::hashing::HashingWriter::new(file);
-    crate::util::copy_split(&mut src, &mut writer).map_err(|e| match e {
-        crate::util::CopyError::Read(e) => DeltaError::io(&c.from, e),
-        crate::util::CopyError::Write(e) => DeltaError::io(&to, e),
-    })?;
-    let (file, hex, _) = writer.finish();
-    file.sync_all().map_err(|e| DeltaError::io(&to, e))?;
-    if let Some(expected) = &c.sha256
-        && &hex != expected
-    {
-        return Err(DeltaError::Changed {
-            path: c.from.clone(),
-            message: format!(
-                "hashes to {hex}, not the {expected} it was sealed with: it changed since the build; build again"
-            ),
-        });
-    }
-    Ok(hex)
 }
 
 #[cfg(test)]
