@@ -65,6 +65,14 @@ fn charts() -> Vec<(&'static str, &'static str, &'static str, Map<String, Value>
         ("capabilities-1.0.0", "caps", "default", Map::new()),
         ("metadata-1.0.0", "meta", "metaproj", Map::new()),
         ("yaml-quoting-2.0.0", "quoting", "default", Map::new()),
+        ("runners-0.12.0", "ci", "runners", Map::new()),
+        ("pgoperator-1.14.0", "pg", "postgres", Map::new()),
+        (
+            "scanner-operator-0.26.0",
+            "scan",
+            "scanner-system",
+            Map::new(),
+        ),
     ]
 }
 
