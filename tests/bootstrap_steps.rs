@@ -226,13 +226,11 @@ own_pending() { cut before-ready; real_own_pending "$@"; }
 eval "$(declare -f import_archive | sed '1s/^import_archive/real_import_archive/')"
 import_archive() { cut during-import; real_import_archive "$@"; }"#;
 
-/// A node at R0 taking the hops H1, H2 and the target T, cut once at every point of every
-/// step, booted and run again: it ends at T having started k3s at each release in turn
-/// (never skipping one), every hop recorded once and waited Ready for, the state `done`.
+/// A node at R0 taking the hops H1, H2 and the target T, uncut: it starts k3s at each
+/// release in turn, each hop's archive imported by the k3s running before it.
 #[test]
-fn a_power_cut_anywhere_in_a_hop_resumes_that_hop_and_skips_none() {
+fn a_hop_path_uncut_starts_each_release_in_turn() {
     let functions = bootstrap_functions(FUNCTIONS);
-    // Uncut first: the order itself.
     let node = Node::new(R0, &[H1, H2], false);
     assert_eq!(
         node.run(&functions, &[H1, H2], ""),
@@ -252,45 +250,70 @@ fn a_power_cut_anywhere_in_a_hop_resumes_that_hop_and_skips_none() {
             "{hop}'s archive imported by the running {by}: {imports}"
         );
     }
-    for point in [
-        "during-import",
-        "before-copy",
-        "after-rename",
-        "after-restart",
-        "before-ready",
-    ] {
-        for at in [H1, H2, T] {
-            if point == "during-import" && at == T {
-                // The target's archives are placed before the hops, not imported at it.
-                continue;
-            }
-            let node = Node::new(R0, &[H1, H2], false);
-            let cut = format!("CUT={point} CUT_HOP={at}");
-            let code = node.run(&functions, &[H1, H2], &cut);
-            assert_eq!(code, None, "{cut}: not cut\n{}", node.log());
-            assert!(node.path("cut-done").exists(), "{cut}");
-            node.boot();
-            let code = node.run(&functions, &[H1, H2], "");
-            let why = format!("{cut}\n{}", node.log());
-            assert_eq!(code, Some(0), "{why}");
-            let st = node.status();
-            assert_eq!(st["state"], "done", "{st}\n{why}");
-            assert_eq!(st["hops"], serde_json::json!([H1, H2, T]), "{st}\n{why}");
-            assert_eq!(st["k3s_version"], T, "{st}");
-            assert!(st["k3s_installing"].is_null(), "{st}");
-            assert_eq!(node.started(), [R0, H1, H2, T], "{why}");
-            assert_eq!(node.installed(), T);
-            // A cut once the binary was replaced resumes that hop, waiting until the node
-            // is Ready at it.
-            if ["after-rename", "after-restart", "before-ready"].contains(&point) {
-                assert!(
-                    node.log()
-                        .contains(&format!("{at}: resumed: k3s {at} is installed")),
-                    "{why}"
-                );
-            }
+}
+
+/// The same node cut once at `point` of every step (H1, H2 and T), booted and run again:
+/// it ends at T having started k3s at each release in turn (never skipping one), every hop
+/// recorded once and waited Ready for, the state `done`. One test a point, so that the
+/// test runner spreads the cuts over the processors.
+fn a_power_cut_at(point: &str) {
+    let functions = bootstrap_functions(FUNCTIONS);
+    for at in [H1, H2, T] {
+        if point == "during-import" && at == T {
+            // The target's archives are placed before the hops, not imported at it.
+            continue;
+        }
+        let node = Node::new(R0, &[H1, H2], false);
+        let cut = format!("CUT={point} CUT_HOP={at}");
+        let code = node.run(&functions, &[H1, H2], &cut);
+        assert_eq!(code, None, "{cut}: not cut\n{}", node.log());
+        assert!(node.path("cut-done").exists(), "{cut}");
+        node.boot();
+        let code = node.run(&functions, &[H1, H2], "");
+        let why = format!("{cut}\n{}", node.log());
+        assert_eq!(code, Some(0), "{why}");
+        let st = node.status();
+        assert_eq!(st["state"], "done", "{st}\n{why}");
+        assert_eq!(st["hops"], serde_json::json!([H1, H2, T]), "{st}\n{why}");
+        assert_eq!(st["k3s_version"], T, "{st}");
+        assert!(st["k3s_installing"].is_null(), "{st}");
+        assert_eq!(node.started(), [R0, H1, H2, T], "{why}");
+        assert_eq!(node.installed(), T);
+        // A cut once the binary was replaced resumes that hop, waiting until the node
+        // is Ready at it.
+        if ["after-rename", "after-restart", "before-ready"].contains(&point) {
+            assert!(
+                node.log()
+                    .contains(&format!("{at}: resumed: k3s {at} is installed")),
+                "{why}"
+            );
         }
     }
+}
+
+#[test]
+fn a_power_cut_during_an_import_resumes_that_hop_and_skips_none() {
+    a_power_cut_at("during-import");
+}
+
+#[test]
+fn a_power_cut_before_the_copy_resumes_that_hop_and_skips_none() {
+    a_power_cut_at("before-copy");
+}
+
+#[test]
+fn a_power_cut_after_the_rename_resumes_that_hop_and_skips_none() {
+    a_power_cut_at("after-rename");
+}
+
+#[test]
+fn a_power_cut_after_the_restart_resumes_that_hop_and_skips_none() {
+    a_power_cut_at("after-restart");
+}
+
+#[test]
+fn a_power_cut_before_ready_resumes_that_hop_and_skips_none() {
+    a_power_cut_at("before-ready");
 }
 
 /// The node's own release against the payload's steps: behind the first hop by more than a
