@@ -4,9 +4,13 @@
 //!
 //! - **serve**: a node's containerd pulls every image of the build from `seedforge serve`
 //!   on this machine, through the build's hosts files and CA (tests/boot/serve.rs), the
-//!   two the demo lab's chart pulls (added by `images: add`) by their own registry's name.
-//! - **life** of one node's disk, boot after boot: a seed with a damaged payload is
-//!   refused with nothing installed and the unit failed; the same disk booted with a sound
+//!   two the demo lab's chart pulls (added by `images: add`) by their own registry's name;
+//!   that node's image has no netplan, so cloud-init renders the seed's network-config for
+//!   systemd-networkd itself (`network.interface: ens3`) and the node comes up on its
+//!   static address from it.
+//! - **life** of one node's disk, boot after boot: a seed with a damaged payload that also
+//!   carries a package bundle its SHA256SUMS does not list is refused with nothing
+//!   installed, both named, and the unit failed; the same disk booted with a sound
 //!   seed recovers with no manual step, as the server of a **join**: an agent booted with
 //!   it on a network that joins only the two (a qemu socket netdev over 127.0.0.1,
 //!   192.0.2.0/24, no route anywhere else) waits for the server and starts with its URL

@@ -555,8 +555,8 @@ fn payload(dir: &Path) {
 /// of an all-in-one build, the payload medium of a shared one) and the installed payload
 /// checked again (`verify_in`). A file its `SHA256SUMS` does not list (a package bundle
 /// whose install.sh would run as root, a manifest k3s would apply, a link, a name with a
-/// space) fails the run naming it, before anything of it is copied into place; the
-/// payload as built passes.
+/// space) fails the run naming it, before anything of it is copied into place, and with a
+/// damaged file too, both are named; the payload as built passes.
 #[test]
 fn a_payload_file_its_sha256sums_does_not_list_is_refused_by_name() {
     let functions = bootstrap_functions(&[
@@ -568,12 +568,14 @@ fn a_payload_file_its_sha256sums_does_not_list_is_refused_by_name() {
         "stop",
         "fail",
         "sums_digest",
-        "only_listed",
+        "check_payload",
         "verify_in",
         "copy_verified",
     ]);
-    let plants: [(&str, Option<&str>); 5] = [
+    let plants: [(&str, Option<&str>); 6] = [
         ("", None),
+        // Damaged too: the checksum mismatch and the added file, both named.
+        ("packages/extra.tar.gz+damaged", Some("bundle")),
         ("packages/extra.tar.gz", Some("bundle")),
         ("manifests/extra.yaml", Some("kind: ClusterRoleBinding")),
         ("bin/k3s-extra", None),
@@ -593,6 +595,13 @@ fn a_payload_file_its_sha256sums_does_not_list_is_refused_by_name() {
                 r.join("medium/payload")
             };
             payload(&source);
+            let (plant, damaged) = match plant.strip_suffix("+damaged") {
+                Some(p) => (p, true),
+                None => (plant, false),
+            };
+            if damaged {
+                fs::write(source.join("bin/k3s"), "k3s, damaged").unwrap();
+            }
             if !plant.is_empty() {
                 let path = source.join(plant);
                 match body {
@@ -646,6 +655,11 @@ fn a_payload_file_its_sha256sums_does_not_list_is_refused_by_name() {
             if !from.is_empty() {
                 assert!(reason.contains(&format!("on {from} ")), "{what}: {reason}");
             }
+            assert_eq!(
+                reason.contains("checksum mismatch"),
+                damaged,
+                "{what}: {reason}"
+            );
             let journal = fs::read_to_string(r.join("journal")).unwrap();
             assert!(
                 journal.contains(plant),

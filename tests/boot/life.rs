@@ -6,7 +6,7 @@ use crate::shared::charts_on_the_server_only;
 #[test]
 #[ignore = "boots Debian under qemu for minutes, as root: cargo test --test boot -- --ignored"]
 pub(crate) fn a_nodes_whole_life_on_booted_machines() {
-    let (_one, machine) = booting(&[]);
+    let (_one, machine) = booting(&["xorriso"]);
     let lab = Lab::new(&machine);
     lab.build();
     let scratch = lab.path();
@@ -28,7 +28,21 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
             .position(|w| w == standin.as_slice())
             .expect("the stand-in is stored whole in the seed");
         bytes[at + 100] ^= 0x20;
-        fs::write(&damaged, bytes).unwrap();
+        let flipped = scratch.join("flipped.iso");
+        fs::write(&flipped, bytes).unwrap();
+        // And a package bundle its SHA256SUMS does not list, added on the way: its
+        // install.sh would run as root if the bootstrap installed what it finds.
+        let extra = scratch.join("extra.tar.gz");
+        fs::write(&extra, "not listed").unwrap();
+        Cmd::new("xorriso")
+            .arg("-indev")
+            .arg(&flipped)
+            .arg("-outdev")
+            .arg(&damaged)
+            .arg("-map")
+            .arg(&extra)
+            .args(["/payload/packages/extra.tar.gz", "-commit"])
+            .run();
         Cmd::new(common::seedforge_bin())
             .arg("verify")
             .arg(&damaged)
@@ -46,6 +60,12 @@ pub(crate) fn a_nodes_whole_life_on_booted_machines() {
     assert_eq!(st["state"], "failed", "{}", why());
     assert_eq!(st["step"], "verify", "{}", why());
     assert!(st["applied"].is_null(), "{}", why());
+    let reason = st["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("is damaged") && reason.contains("does not list: packages/extra.tar.gz"),
+        "{reason}\n{}",
+        why()
+    );
     assert!(
         read(&node, "/var/log/boot-diag/failed.txt")
             .unwrap()
