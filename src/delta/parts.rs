@@ -275,17 +275,7 @@ pub(super) fn fold(
 
 /// The parts of `rel` the delta lists (`REL.partNNN`), in order: numbered 1 to N.
 fn parts_listed(listed: &BTreeMap<String, String>, rel: &str) -> Vec<String> {
-    let prefix = format!("{rel}.part");
-    let mut found: Vec<(u64, String)> = listed
-        .keys()
-        .filter_map(|k| {
-            let n = k.strip_prefix(&prefix)?;
-            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| n.parse::<u64>().ok().map(|i| (i, k.clone())))
-                .flatten()
-        })
-        .collect();
-    found.sort();
+    let found = numbered_parts(listed.keys(), rel);
     // Numbered 1..=N without a gap; anything else is not this file's parts.
     if found
         .iter()
@@ -295,6 +285,26 @@ fn parts_listed(listed: &BTreeMap<String, String>, rel: &str) -> Vec<String> {
         return Vec::new();
     }
     found.into_iter().map(|(_, k)| k).collect()
+}
+
+/// Among `names`, those of the parts of `rel` (`REL.partNNN`), with their numbers, in
+/// order.
+pub(super) fn numbered_parts<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    rel: &str,
+) -> Vec<(u64, String)> {
+    let prefix = format!("{rel}.part");
+    let mut found: Vec<(u64, String)> = names
+        .into_iter()
+        .filter_map(|k| {
+            let n = k.strip_prefix(&prefix)?;
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse::<u64>().ok().map(|i| (i, k.clone())))
+                .flatten()
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 fn check_file(

@@ -125,17 +125,10 @@ fn sums_of(dir: &Path, name: &str) -> Result<BTreeMap<String, String>, DeltaErro
 
 /// The parts of `rel` among `files` (`REL.partNNN`), in order.
 fn parts_of(files: &BTreeMap<String, Listed>, rel: &str) -> Vec<String> {
-    let prefix = format!("{rel}.part");
-    let mut found: Vec<(u64, String)> = (files.keys())
-        .filter_map(|k| {
-            let n = k.strip_prefix(&prefix)?;
-            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| n.parse::<u64>().ok().map(|i| (i, k.clone())))
-                .flatten()
-        })
-        .collect();
-    found.sort();
-    found.into_iter().map(|(_, k)| k).collect()
+    super::parts::numbered_parts(files.keys(), rel)
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect()
 }
 
 /// Writes the statement of the medium `dir` (every file there, as the near side just wrote

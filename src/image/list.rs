@@ -325,8 +325,8 @@ fn parse_line(content: &str, base_dir: &Path) -> Result<(ImageSource, Reference)
 /// Digests seedforge can check are sha256 and sha512 (the OCI registered algorithms); any
 /// other would only fail later at the registry. A digest on a destination must be the
 /// source's own: the layout stores what the source gives, so another digest there is a
-/// promise the entry would break. A local source's own digest is read when it is opened
-/// (`crate::oci::mirror::prepare`), which refuses any other.
+/// promise the entry would break. A local source's own digest is read when the mirror
+/// opens it, which refuses any other.
 fn check_digests(source: &ImageSource, destination: &Reference) -> Result<(), String> {
     let source_digest = match source {
         ImageSource::Registry(r) => r.digest(),
