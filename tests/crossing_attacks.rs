@@ -21,28 +21,11 @@ use std::time::Duration;
 fn signed_crossing() -> (Lab, PathBuf, PathBuf) {
     let lab = Lab::new();
     let dir = lab.lab_dir();
-    Cmd::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "seal.key"])
-        .cwd(&dir)
-        .run();
-    Cmd::new("openssl")
-        .args(["pkey", "-in", "seal.key", "-pubout", "-out", "seal.pub"])
-        .cwd(&dir)
-        .run();
-    let config = dir.join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap();
-    fs::write(
-        &config,
-        format!("{text}\nseal:\n  key: seal.key\n  public_key: seal.pub\n"),
-    )
-    .unwrap();
-    lab.build();
-    lab.receipt("r.json").run();
-    let far = lab.far_copy("far");
-    fs::remove_file(far.join("fixtures/lab/seal.key")).unwrap();
+    let far = lab.signed_far_side();
     // A file of 2,500,000 bytes: three parts of 1 MiB.
     let motd: Vec<u8> = (0..2_500_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     fs::write(dir.join("motd.txt"), &motd).unwrap();
+    let config = dir.join("seedforge.yaml");
     let text = fs::read_to_string(&config).unwrap();
     fs::write(
         &config,

@@ -11,7 +11,7 @@
 //! The delta's `review.html` (what a reviewer reads) is reproducible, self-contained, and
 //! rendered by Debian's Chromium headless to a screenshot and an A4 PDF.
 
-use crate::common::{self, Cmd, Lab};
+use crate::common::{self, Cmd, Lab, git};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -239,25 +239,7 @@ fn add_motd(dir: &Path) {
 fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
     let lab = Lab::new();
     let dir = lab.lab_dir();
-    common::Cmd::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "seal.key"])
-        .cwd(&dir)
-        .run();
-    common::Cmd::new("openssl")
-        .args(["pkey", "-in", "seal.key", "-pubout", "-out", "seal.pub"])
-        .cwd(&dir)
-        .run();
-    let config = dir.join("seedforge.yaml");
-    let text = fs::read_to_string(&config).unwrap();
-    fs::write(
-        &config,
-        format!("{text}\nseal:\n  key: seal.key\n  public_key: seal.pub\n"),
-    )
-    .unwrap();
-    lab.build();
-    lab.receipt("r.json").run();
-    let far = lab.far_copy("far");
-    fs::remove_file(far.join("fixtures/lab/seal.key")).unwrap();
+    let far = lab.signed_far_side();
     add_motd(&dir);
     lab.build();
     const WHY: &str = "the welcome text the audit asked for";
@@ -408,25 +390,6 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
         "{}",
         said.stderr
     );
-}
-
-/// `git` run in `dir` as a person would, with an identity of its own.
-fn git(dir: &Path, args: &[&str]) -> String {
-    Cmd::new("git")
-        .args([
-            "-c",
-            "user.name=Near Side",
-            "-c",
-            "user.email=near@example.invalid",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .cwd(dir)
-        .run()
-        .stdout
-        .trim()
-        .to_string()
 }
 
 /// Who made it and against which base, in the record: the config's digest and, its folder

@@ -12,7 +12,7 @@
 //! and a U+202E from `delta --reason` and from a config comment are shown inert in
 //! `verify`'s words and on the page, and as JSON writes them in JSON.
 
-use crate::common::{self, Cmd, Lab};
+use crate::common::{self, Lab, git};
 use std::fs;
 use std::path::Path;
 
@@ -24,22 +24,6 @@ mod samples;
 const REASON: &str = "monthly update\u{1b}[2K\u{1b}[1A\u{202e}evlos";
 /// The comment the image list carries, with the same.
 const COMMENT: &str = "# tuned\u{1b}]0;owned\u{7}\u{1b}[2K\u{202e}edoc";
-
-/// `git` run in `dir` with an identity of its own.
-fn git(dir: &Path, args: &[&str]) {
-    Cmd::new("git")
-        .args([
-            "-c",
-            "user.name=Near Side",
-            "-c",
-            "user.email=near@example.invalid",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .cwd(dir)
-        .run();
-}
 
 /// Writes generation `g` of the inputs into the lab's config folder: a manifest holding
 /// the YAML samples and a ConfigMap of the TOML ones, a JSON manifest, and the image

@@ -82,6 +82,34 @@ impl Lab {
         far
     }
 
+    /// A signed crossing's start: an Ed25519 seal key made by openssl beside the config
+    /// (`seal.key`, `seal.pub`, named in the config), the output built and its receipt
+    /// written to `r.json`, and a far side copied as `far` without the private key;
+    /// returns the far side's root.
+    pub fn signed_far_side(&self) -> PathBuf {
+        let dir = self.lab_dir();
+        Cmd::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out", "seal.key"])
+            .cwd(&dir)
+            .run();
+        Cmd::new("openssl")
+            .args(["pkey", "-in", "seal.key", "-pubout", "-out", "seal.pub"])
+            .cwd(&dir)
+            .run();
+        let config = dir.join("seedforge.yaml");
+        let text = fs::read_to_string(&config).unwrap();
+        fs::write(
+            &config,
+            format!("{text}\nseal:\n  key: seal.key\n  public_key: seal.pub\n"),
+        )
+        .unwrap();
+        self.build();
+        self.receipt("r.json").run();
+        let far = self.far_copy("far");
+        fs::remove_file(far.join("fixtures/lab/seal.key")).unwrap();
+        far
+    }
+
     /// `seedforge receipt` of the default build output, written to `to`.
     pub fn receipt(&self, to: &str) -> Cmd {
         (self.seedforge()).args(["receipt", "fixtures/lab/out", "-o", to])
@@ -244,4 +272,24 @@ pub fn hop_upgrade_in(
         list.push('\n');
     }
     fs::write(dir.join("images.txt"), list).unwrap();
+}
+
+/// `git` run in `dir` as a person on the near side would, with an identity of its own;
+/// its standard output, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    Cmd::new("git")
+        .args([
+            "-c",
+            "user.name=Near Side",
+            "-c",
+            "user.email=near@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .cwd(dir)
+        .run()
+        .stdout
+        .trim()
+        .to_string()
 }
