@@ -6,7 +6,8 @@
 //! exit 0 and put the node's address, default route and nameservers on the interface the
 //! config names: the demo's default (a glob for netplan, `eth0` for the others), a plain
 //! name (`ens18`: networkd's `Name=ens18`, sysconfig's `ifcfg-ens18`), a node's MAC
-//! (matched, and the NIC named), and IPv6. The converter's own handler is called once a
+//! (matched, and the NIC named), IPv6, and the booted nodes' config (tests/boot/lab: no
+//! gateway, so no renderer may write a default route). The converter's own handler is called once a
 //! conversion by one Python per cloud-init (its start-up paid once).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -137,7 +138,9 @@ struct Want {
     glob: Option<String>,
     ip: String,
     prefix: u8,
-    gateway: String,
+    /// None: the config names no gateway (a LAN of its own), and no renderer may write a
+    /// default route.
+    gateway: Option<String>,
     nameserver: String,
 }
 
@@ -216,15 +219,24 @@ fn check(renderer: &str, dir: &Path, want: &Want, what: &str) {
                 addresses.contains(&want.address().as_str()),
                 "{what}:\n{text}"
             );
-            let routed = (eth["routes"].as_array().into_iter().flatten()).any(|r| {
-                r["via"] == want.gateway.as_str()
-                    && (r["to"] == want.default_destination() || r["to"] == "default")
-            });
-            assert!(
-                routed || eth["gateway6"] == want.gateway.as_str(),
-                "{what}: no default route via {}:\n{text}",
-                want.gateway
-            );
+            let routes: Vec<&serde_json::Value> =
+                eth["routes"].as_array().into_iter().flatten().collect();
+            match &want.gateway {
+                Some(g) => {
+                    let routed = routes.iter().any(|r| {
+                        r["via"] == g.as_str()
+                            && (r["to"] == want.default_destination() || r["to"] == "default")
+                    });
+                    assert!(
+                        routed || eth["gateway6"] == g.as_str(),
+                        "{what}: no default route via {g}:\n{text}"
+                    );
+                }
+                None => assert!(
+                    routes.is_empty() && eth["gateway4"].is_null() && eth["gateway6"].is_null(),
+                    "{what}: a route with no gateway configured:\n{text}"
+                ),
+            }
             assert_eq!(
                 eth["nameservers"]["addresses"][0],
                 want.nameserver.as_str(),
@@ -259,15 +271,20 @@ fn check(renderer: &str, dir: &Path, want: &Want, what: &str) {
                 block.contains(&format!("address {}", want.address()).as_str()),
                 "{what}:\n{text}"
             );
-            let g = &want.gateway;
-            assert!(
-                block.contains(&format!("gateway {g}").as_str())
-                    || block.iter().any(|l| l
-                        .starts_with(&format!("post-up route add default gw {g} "))
-                        || l.starts_with(&format!("post-up ip route add default via {g} "))
-                        || l.starts_with(&format!("post-up ip -6 route add default via {g} "))),
-                "{what}: no default route via {g}:\n{text}"
-            );
+            match &want.gateway {
+                Some(g) => assert!(
+                    block.contains(&format!("gateway {g}").as_str())
+                        || block.iter().any(|l| l
+                            .starts_with(&format!("post-up route add default gw {g} "))
+                            || l.starts_with(&format!("post-up ip route add default via {g} "))
+                            || l.starts_with(&format!("post-up ip -6 route add default via {g} "))),
+                    "{what}: no default route via {g}:\n{text}"
+                ),
+                None => assert!(
+                    !text.contains("gateway") && !text.contains("route add"),
+                    "{what}: a route with no gateway configured:\n{text}"
+                ),
+            }
             assert!(
                 block
                     .iter()
@@ -305,12 +322,20 @@ fn check(renderer: &str, dir: &Path, want: &Want, what: &str) {
             let routes: Vec<(Vec<&str>, Vec<&str>)> = (section("Route").iter())
                 .map(|s| (get(s, "Destination"), get(s, "Gateway")))
                 .collect();
-            assert!(
-                routes.iter().any(|(d, g)| g == &[want.gateway.as_str()]
-                    && (d.is_empty() || d == &[want.default_destination()])),
-                "{what}: no default route via {}:\n{text}",
-                want.gateway
-            );
+            match &want.gateway {
+                Some(gw) => assert!(
+                    routes.iter().any(|(d, g)| g == &[gw.as_str()]
+                        && (d.is_empty() || d == &[want.default_destination()])),
+                    "{what}: no default route via {gw}:\n{text}"
+                ),
+                None => assert!(
+                    routes.is_empty()
+                        && section("Network")
+                            .iter()
+                            .all(|s| get(s, "Gateway").is_empty()),
+                    "{what}: a route with no gateway configured:\n{text}"
+                ),
+            }
             assert!(
                 routes
                     .iter()
@@ -347,7 +372,7 @@ fn check(renderer: &str, dir: &Path, want: &Want, what: &str) {
                 );
                 assert_eq!(
                     get(kv, "IPV6_DEFAULTGW"),
-                    [want.gateway.as_str()],
+                    want.gateway.as_slice(),
                     "{what}:\n{text}"
                 );
             } else {
@@ -359,7 +384,7 @@ fn check(renderer: &str, dir: &Path, want: &Want, what: &str) {
                 );
                 assert_eq!(
                     get(kv, "GATEWAY"),
-                    [want.gateway.as_str()],
+                    want.gateway.as_slice(),
                     "{what}:\n{text}"
                 );
             }
@@ -376,7 +401,9 @@ fn check(renderer: &str, dir: &Path, want: &Want, what: &str) {
                         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
                     {
                         assert!(
-                            l.starts_with("default ") || l.starts_with(want.default_destination()),
+                            want.gateway.is_some()
+                                && (l.starts_with("default ")
+                                    || l.starts_with(want.default_destination())),
                             "{what}: {route}-{name} routes other than the default: {l}"
                         );
                     }
@@ -422,17 +449,24 @@ fn check(renderer: &str, dir: &Path, want: &Want, what: &str) {
                 .filter(|(k, _)| k.starts_with("route"))
                 .map(|(_, v)| v.as_str())
                 .collect();
-            let default_route = format!("{},{}", want.default_destination(), want.gateway);
-            assert!(
-                get(ip, "gateway") == [want.gateway.as_str()]
-                    || routes.iter().any(|r| r.starts_with(&default_route)),
-                "{what}: no default route via {}:\n{text}",
-                want.gateway
-            );
-            assert!(
-                routes.iter().all(|r| r.starts_with(&default_route)),
-                "{what}: a route that is not the default one:\n{text}"
-            );
+            match &want.gateway {
+                Some(g) => {
+                    let default_route = format!("{},{g}", want.default_destination());
+                    assert!(
+                        get(ip, "gateway") == [g.as_str()]
+                            || routes.iter().any(|r| r.starts_with(&default_route)),
+                        "{what}: no default route via {g}:\n{text}"
+                    );
+                    assert!(
+                        routes.iter().all(|r| r.starts_with(&default_route)),
+                        "{what}: a route that is not the default one:\n{text}"
+                    );
+                }
+                None => assert!(
+                    routes.is_empty() && get(ip, "gateway").is_empty(),
+                    "{what}: a route with no gateway configured:\n{text}"
+                ),
+            }
             assert!(
                 get(ip, "dns")
                     .iter()
@@ -526,7 +560,7 @@ fn v4(name: &str, mac: Option<&str>, glob: Option<&str>, host: &str) -> Want {
         glob: glob.map(Into::into),
         ip: format!("192.168.6.{host}"),
         prefix: 24,
-        gateway: "192.168.6.1".into(),
+        gateway: Some("192.168.6.1".into()),
         nameserver: "192.168.6.1".into(),
     }
 }
@@ -588,7 +622,7 @@ fn an_ipv6_node_gets_its_default_route_from_every_renderer() {
             glob: Some("e*".into()),
             ip: format!("fd00:6::{host}"),
             prefix: 64,
-            gateway: "fd00:6::1".into(),
+            gateway: Some("fd00:6::1".into()),
             nameserver: "fd00:6::1".into(),
         },
     );
@@ -650,4 +684,55 @@ fn a_bad_interface_or_mac_is_refused_at_its_line() {
         .run();
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("the same mac"), "{}", out.stderr);
+}
+
+/// The booted nodes' config (tests/boot/lab: no gateway, a LAN of its own, nameservers
+/// only), as the life boots render it and with `interface: ens3` as the netplan-less
+/// node's boot renders it: every renderer puts the address and nameserver on the
+/// interface and writes no default route.
+#[test]
+fn the_booted_labs_config_converts_with_every_renderer_and_routes_nowhere() {
+    let boot_lab = common::repo_root().join("tests/boot/lab");
+    for interface in [None, Some("ens3")] {
+        let lab = Lab::new();
+        let dir = lab.root().join("boot");
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(boot_lab.join("token"), dir.join("token")).unwrap();
+        let text = fs::read_to_string(boot_lab.join("seedforge.yaml")).unwrap();
+        assert!(text.contains("network:\n") && !text.contains("gateway"));
+        let text = match interface {
+            Some(name) => text.replace("network:\n", &format!("network:\n  interface: {name}\n")),
+            None => text,
+        };
+        fs::write(dir.join("seedforge.yaml"), text).unwrap();
+        fs::write(dir.join("images.txt"), "docker.io/library/busybox:1.36\n").unwrap();
+        lab.seedforge()
+            .args([
+                "render",
+                "--config",
+                "boot/seedforge.yaml",
+                "--out",
+                "nodes",
+            ])
+            .run();
+        let files: Vec<(PathBuf, Want)> = [("boot-server", "10"), ("boot-agent", "11")]
+            .iter()
+            .map(|(node, host)| {
+                let want = Want {
+                    name: interface.unwrap_or("eth0").into(),
+                    mac: None,
+                    glob: interface.is_none().then(|| "e*".into()),
+                    ip: format!("192.0.2.{host}"),
+                    prefix: 24,
+                    gateway: None,
+                    nameserver: "192.0.2.1".into(),
+                };
+                (
+                    lab.root().join("nodes").join(node).join("network-config"),
+                    want,
+                )
+            })
+            .collect();
+        judge(&lab, &format!("the booted lab ({interface:?})"), &files);
+    }
 }
