@@ -1,7 +1,8 @@
 //! The mistakes an operator makes a year later, each ended by `delta` before the medium
 //! leaves or by `apply` on arrival, never with exit 0 and a wrong far side: a node taken
 //! out of the config leaves none of its token-bearing files on the far side; an input
-//! edited after the build is refused by `delta` (exit 2, naming the file and both digests);
+//! edited after the build is refused by `delta` (exit 2, naming the file and both digests),
+//! and so is a local chart edited since (naming the chart and its file);
 //! an unsigned delta for a signed far side is refused by `delta` (exit 2) unless
 //! `--allow-unsigned` says so; a truncated `delta.json` or a damaged `manifest.json` is
 //! named as such, not as a values file or a signature; a rebuild that differs on the far
@@ -676,4 +677,70 @@ fn plan_upgrade_from_names_an_input_edited_after_the_build_with_both_digests() {
     );
     let refused = lab.delta("v1.json", "delta").expect(2).run();
     assert!(refused.stderr.contains(&now), "{}", refused.stderr);
+}
+
+/// A chart kept beside the config (`charts[].path`) edited after the build: the far side
+/// takes the chart from the output, so the edit would never cross. `delta` refuses the
+/// output (exit 2), naming the chart, its folder and the file that changed, and
+/// `plan --upgrade-from` says it; built again, the delta is made and applies.
+#[test]
+fn a_local_chart_edited_after_the_build_is_refused_by_delta_naming_the_file() {
+    let lab = Lab::new();
+    edit_config(&lab, |t| {
+        t + "charts:\n  - name: demo\n    path: charts/demo-app\n"
+    });
+    lab.build();
+    let far = lab.far_copy("far");
+    far_receipt(&lab, &far, "v1.json");
+    let template = lab
+        .lab_dir()
+        .join("charts/demo-app/templates/deployment.yaml");
+    let text = fs::read_to_string(&template).unwrap();
+    fs::write(&template, format!("{text}# edited after the build\n")).unwrap();
+    let refused = lab.delta("v1.json", "delta").expect(2).run();
+    for said in [
+        "chart demo (path charts/demo-app) changed since the build",
+        "demo-app/templates/deployment.yaml changed",
+        "charts/demo-1.2.3.tgz",
+        "build first",
+    ] {
+        assert!(refused.stderr.contains(said), "{said}: {}", refused.stderr);
+    }
+    assert!(!lab.root().join("delta").exists());
+    let planned = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            lab.config_arg(),
+            "--upgrade-from",
+            "v1.json",
+        ])
+        .run();
+    assert!(
+        planned
+            .stderr
+            .contains("demo-app/templates/deployment.yaml changed"),
+        "{}",
+        planned.stderr
+    );
+    // A file added to the chart is named as added.
+    fs::write(
+        lab.lab_dir().join("charts/demo-app/templates/extra.yaml"),
+        "# nothing\n",
+    )
+    .unwrap();
+    let refused = lab.delta("v1.json", "delta").expect(2).run();
+    assert!(
+        refused
+            .stderr
+            .contains("demo-app/templates/extra.yaml added"),
+        "{}",
+        refused.stderr
+    );
+    // Built again: the delta is made and the far side applies it offline.
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    apply_far(&far, &lab.root().join("delta")).run();
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
 }

@@ -20,6 +20,7 @@ mod downgrade;
 mod far_side;
 pub(crate) mod inputs;
 pub mod kept;
+mod local_charts;
 pub mod page;
 mod parity;
 mod parts;

@@ -284,12 +284,18 @@ pub fn delta(
     });
     // The other files the build read (values, `manifests:`, base lists, release images),
     // as manifest.json records them: one edited since would cross beside the old seal.
-    if let (Some(cdir), Some(file), Some(recorded)) = (
-        &config_dir,
-        &config_file,
-        (sealed.facts.inputs.as_ref()).and_then(|i| i.other.as_ref()),
-    ) {
-        let changed = super::inputs::changed_since_build(file, cdir, recorded);
+    // And the charts kept beside the config, packed again: the far side takes each from
+    // the output, so an edited one would never cross.
+    if let (Some(cdir), Some(file)) = (&config_dir, &config_file) {
+        let recorded = (sealed.facts.inputs.as_ref()).and_then(|i| i.other.as_ref());
+        let mut changed = recorded
+            .map(|recorded| super::inputs::changed_since_build(file, cdir, recorded))
+            .unwrap_or_default();
+        changed.extend(super::local_charts::changed_since_build(
+            file,
+            out,
+            &sealed.sums,
+        ));
         if !changed.is_empty() {
             return Err(DeltaError::OutOfDate {
                 out: out.to_path_buf(),
