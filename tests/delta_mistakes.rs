@@ -2,7 +2,8 @@
 //! leaves or by `apply` on arrival, never with exit 0 and a wrong far side: a node taken
 //! out of the config leaves none of its token-bearing files on the far side; an input
 //! edited after the build is refused by `delta` (exit 2, naming the file and both digests),
-//! and so is a local chart edited since (naming the chart and its file);
+//! and so is a local chart edited since (naming the chart and its file); a file taken out
+//! of a `manifests:` folder is removed on the far side too (an edited copy refused);
 //! an unsigned delta for a signed far side is refused by `delta` (exit 2) unless
 //! `--allow-unsigned` says so; a truncated `delta.json` or a damaged `manifest.json` is
 //! named as such, not as a values file or a signature; a rebuild that differs on the far
@@ -742,5 +743,64 @@ fn a_local_chart_edited_after_the_build_is_refused_by_delta_naming_the_file() {
     lab.build();
     lab.delta("v1.json", "delta").run();
     apply_far(&far, &lab.root().join("delta")).run();
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
+}
+
+/// A file taken out of a `manifests:` folder after the far side's build: the delta names
+/// it as removed, and `apply` removes it from the far side's folder (where the offline
+/// build would read it again and make another seed than the delta's seal) when it is the
+/// file the far side's output was built from. A far side whose copy was edited is refused
+/// by name, with its folder and output as they were.
+#[test]
+fn a_file_removed_from_a_manifests_folder_is_removed_on_the_far_side_too() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    fs::create_dir(dir.join("apps")).unwrap();
+    fs::write(dir.join("apps/a.yaml"), config_map("a", "1")).unwrap();
+    fs::write(dir.join("apps/b.yaml"), config_map("b", "1")).unwrap();
+    edit_config(&lab, |t| t + "manifests:\n  - apps\n");
+    lab.build();
+    let far = lab.far_copy("far");
+    let edited = lab.far_copy("edited");
+    far_receipt(&lab, &far, "v1.json");
+    fs::remove_file(dir.join("apps/b.yaml")).unwrap();
+    lab.build();
+    let made = lab.delta("v1.json", "delta").run();
+    assert!(
+        (made.stdout.clone() + &made.stderr).contains("apps/b.yaml: removed"),
+        "{}{}",
+        made.stdout,
+        made.stderr
+    );
+    // Edited on the far side: refused by name, nothing changed.
+    fs::write(
+        edited.join("fixtures/lab/apps/b.yaml"),
+        config_map("b", "edited"),
+    )
+    .unwrap();
+    let before = common::snapshot(&edited.join("fixtures"));
+    let refused = apply_far(&edited, &lab.root().join("delta"))
+        .any_status()
+        .run();
+    assert_ne!(refused.code, Some(0), "{}", refused.stderr);
+    for said in [
+        "apps/b.yaml",
+        "the near side removed it",
+        "nothing was changed",
+    ] {
+        assert!(refused.stderr.contains(said), "{said}: {}", refused.stderr);
+    }
+    assert_eq!(common::snapshot(&edited.join("fixtures")), before);
+    // As built: removed, and the far side is the near side's output.
+    apply_far(&far, &lab.root().join("delta")).run();
+    assert!(!far.join("fixtures/lab/apps/b.yaml").exists());
+    assert!(far.join("fixtures/lab/apps/a.yaml").is_file());
+    crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
+    // And the next delta applies.
+    fs::write(dir.join("apps/a.yaml"), config_map("a", "2")).unwrap();
+    lab.build();
+    far_receipt(&lab, &far, "v2.json");
+    lab.delta("v2.json", "delta2").run();
+    apply_far(&far, &lab.root().join("delta2")).run();
     crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
 }

@@ -60,6 +60,9 @@ pub(super) struct CheckedDelta {
     pub(super) target_sums_text: String,
     /// The config file the new manifest.json records.
     pub(super) target_config: Option<seal::Input>,
+    /// The other files of the config folder the new manifest.json records its build read
+    /// (`inputs.other`; none from a seedforge that did not record them).
+    pub(super) target_other: Option<Vec<seal::Input>>,
     /// `cluster.k3s_version` the new manifest.json records.
     pub(super) target_k3s: Option<String>,
     /// `cluster.name` the new manifest.json records: the cluster the delta is for.
@@ -326,6 +329,7 @@ pub(super) fn check_delta(
             )));
         }
     }
+    let target_other = inputs.as_ref().and_then(|i| i.other.clone());
     let target_config = inputs.map(|i| i.config);
     let json_sha256 = listed.get(DELTA_JSON).cloned().unwrap_or_default();
     Ok(CheckedDelta {
@@ -336,6 +340,7 @@ pub(super) fn check_delta(
         target_sums,
         target_sums_text,
         target_config,
+        target_other,
         target_k3s,
         target_cluster,
         target_images,

@@ -50,6 +50,7 @@
 //! run removes. SIGINT and SIGTERM remove the staging folders.
 
 mod check;
+mod removed;
 mod stage;
 
 use super::DeltaError;
@@ -533,6 +534,19 @@ pub fn apply<E>(
     let carried = |name: &str| (delta.out_files).contains_key(&format!("packages/{name}.tar.gz"));
     let deb_folders =
         super::sources::missing_deb_folders(&new_config, &config_abs, &config_name, &carried);
+    // Files the near side's build stopped reading (taken out of a `manifests:` folder):
+    // left out of the staging copy, removed here once the delta is applied.
+    let removed_inputs = match &delta.target_other {
+        Some(target_other) => removed::removed_inputs(
+            &new_config,
+            (&config_abs, &config_name),
+            target_other,
+            (sealed.facts.inputs.as_ref())
+                .and_then(|i| i.other.as_deref())
+                .unwrap_or_default(),
+        )?,
+        None => Vec::new(),
+    };
 
     // Staging: the config folder mirrored beside itself, OUT copied beside itself.
     let stage_cfg = crate::util::temp_path_beside(&config_abs);
@@ -549,7 +563,7 @@ pub fn apply<E>(
         (&config_abs, &stage_cfg),
         &out_abs,
         &stage_out,
-        (&sources, &deb_folders),
+        (&sources, &deb_folders, &removed_inputs),
         &mut report,
     );
     if let Err(e) = staged {
@@ -617,7 +631,7 @@ pub fn apply<E>(
     }
     let committed = commit(
         delta_dir,
-        &delta,
+        (&delta, &removed_inputs),
         &config_abs,
         &out_abs,
         &stage_out,

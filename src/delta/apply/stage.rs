@@ -42,12 +42,14 @@ pub(super) fn stage(
     (config_dir, stage_cfg): (&Path, &Path),
     out: &Path,
     stage_out: &Path,
-    (sources, deb_folders): (&[crate::delta::sources::SourceCopy], &[PathBuf]),
+    (sources, deb_folders, removed): (&[crate::delta::sources::SourceCopy], &[PathBuf], &[String]),
     report: &mut ApplyReport,
 ) -> Result<(), DeltaError> {
     let mut changed: BTreeSet<PathBuf> = delta.config_files.keys().map(PathBuf::from).collect();
     changed.extend(sources.iter().map(|s| s.rel.clone()));
     changed.extend(deb_folders.iter().cloned());
+    // A file the near side removed: left out of the mirror (its folder mirrored file by file).
+    changed.extend(removed.iter().map(PathBuf::from));
     mirror(
         config_dir,
         stage_cfg,
@@ -323,7 +325,7 @@ pub(super) fn compare(stage_out: &Path, delta: &CheckedDelta) -> Result<(), Delt
 /// Writes the config files, then makes the staging copy the output.
 pub(super) fn commit(
     delta_dir: &Path,
-    delta: &CheckedDelta,
+    (delta, removed): (&CheckedDelta, &[String]),
     config_dir: &Path,
     out: &Path,
     stage_out: &Path,
@@ -347,6 +349,7 @@ pub(super) fn commit(
         crate::util::sync_parent(&to).map_err(io_err(&to))?;
         report.config_files.push(rel.clone());
     }
+    staging.unless_stopping(|| super::removed::remove(config_dir, removed))?;
     // The staging copy's own lock, which becomes the output's: held across the exchange.
     let _new_lock = BuildLock::acquire(stage_out, false, &mut |_| {}).map_err(DeltaError::from)?;
     crate::util::sync_dir(stage_out).map_err(io_err(stage_out))?;
