@@ -3,7 +3,8 @@
 //! out of the config leaves none of its token-bearing files on the far side; an input
 //! edited after the build is refused by `delta` (exit 2, naming the file and both digests),
 //! and so is a local chart edited since (naming the chart and its file); a file taken out
-//! of a `manifests:` folder is removed on the far side too (an edited copy refused);
+//! of a `manifests:` folder is removed on the far side too (an edited copy refused); a
+//! carried config file other than the one the record names is refused by `verify`;
 //! an unsigned delta for a signed far side is refused by `delta` (exit 2) unless
 //! `--allow-unsigned` says so; a truncated `delta.json` or a damaged `manifest.json` is
 //! named as such, not as a values file or a signature; a rebuild that differs on the far
@@ -803,4 +804,69 @@ fn a_file_removed_from_a_manifests_folder_is_removed_on_the_far_side_too() {
     lab.delta("v2.json", "delta2").run();
     apply_far(&far, &lab.root().join("delta2")).run();
     crate::delta::assert_same_output(&far.join("fixtures/lab/out"), &lab.out_dir());
+}
+
+/// A carried config file that is not the one the delta's record says the near side's
+/// build read (its `SHA256SUMS` and statement made to agree with it, as on an unsigned
+/// medium anyone can rewrite): `verify DELTA` refuses it naming the file and both digests,
+/// as `apply` does, before anything is written.
+#[test]
+fn verify_compares_each_carried_config_file_with_the_record() {
+    let lab = Lab::new();
+    let dir = lab.lab_dir();
+    fs::write(dir.join("app.yaml"), config_map("app", "1")).unwrap();
+    edit_config(&lab, |t| t + "manifests:\n  - app.yaml\n");
+    lab.build();
+    let far = lab.far_copy("far");
+    far_receipt(&lab, &far, "v1.json");
+    fs::write(dir.join("app.yaml"), config_map("app", "2")).unwrap();
+    lab.build();
+    lab.delta("v1.json", "delta").run();
+    let delta = lab.root().join("delta");
+    let carried = delta.join("config/app.yaml");
+    let read = common::sha256_bytes(config_map("app", "2").as_bytes());
+    assert_eq!(common::sha256_bytes(&fs::read(&carried).unwrap()), read);
+    let other = config_map("app", "3");
+    let planted = common::sha256_bytes(other.as_bytes());
+    fs::write(&carried, &other).unwrap();
+    for listing in ["SHA256SUMS", "statement.json"] {
+        let path = delta.join(listing);
+        if let Ok(text) = fs::read_to_string(&path) {
+            let text = if listing == "statement.json" {
+                let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if let Some(f) = doc["files"].get_mut("config/app.yaml") {
+                    f["sha256"] = serde_json::json!(planted);
+                    f["size"] = serde_json::json!(other.len());
+                }
+                for rel in ["SHA256SUMS"] {
+                    if let Some(f) = doc["files"].get_mut(rel) {
+                        let sums = fs::read(delta.join(rel)).unwrap();
+                        f["sha256"] = serde_json::json!(common::sha256_bytes(&sums));
+                        f["size"] = serde_json::json!(sums.len());
+                    }
+                }
+                serde_json::to_string_pretty(&doc).unwrap()
+            } else {
+                (text.lines())
+                    .map(|l| match l.strip_suffix("  config/app.yaml") {
+                        Some(_) => format!("{planted}  config/app.yaml\n"),
+                        None => format!("{l}\n"),
+                    })
+                    .collect()
+            };
+            fs::write(&path, text).unwrap();
+        }
+    }
+    let before = common::snapshot(&far.join("fixtures"));
+    for (what, cmd) in [
+        ("verify", lab.seedforge().arg("verify").arg(&delta)),
+        ("apply", apply_far(&far, &delta)),
+    ] {
+        let out = cmd.any_status().run();
+        assert_ne!(out.code, Some(0), "{what}: {}", out.stderr);
+        for said in ["config/app.yaml", &planted, &read] {
+            assert!(out.stderr.contains(said), "{what}: {said}: {}", out.stderr);
+        }
+    }
+    assert_eq!(common::snapshot(&far.join("fixtures")), before);
 }

@@ -329,6 +329,30 @@ pub(super) fn check_delta(
             )));
         }
     }
+    // Each carried config file is the one the signed record says the near side's build
+    // read: the new manifest.json's inputs, and delta.json's digests of the other files.
+    let mut recorded: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    if let Some(i) = &inputs {
+        for input in std::iter::once(&i.config)
+            .chain(&i.image_lists)
+            .chain(&i.templates)
+            .chain(i.other.iter().flatten())
+        {
+            recorded.insert(&input.path, (&input.sha256, seal::MANIFEST));
+        }
+    }
+    for (rel, sha256) in &facts.other_inputs_sha256 {
+        recorded.entry(rel).or_insert((sha256, DELTA_JSON));
+    }
+    for (rel, got) in &config_files {
+        if let Some((want, record)) = recorded.get(rel.as_str())
+            && got != want
+        {
+            return Err(not_delta(format!(
+                "config/{rel}: sha256 {got}, but the delta's {record} records sha256 {want} for it: not the file the near side's build read"
+            )));
+        }
+    }
     let target_other = inputs.as_ref().and_then(|i| i.other.clone());
     let target_config = inputs.map(|i| i.config);
     let json_sha256 = listed.get(DELTA_JSON).cloned().unwrap_or_default();
