@@ -580,6 +580,25 @@ fn the_build_writes_the_seed_and_the_late_commands_install_its_payload() {
         .run();
     assert!(!target.join("usr/local/seed/.payload.partial").exists());
 
+    // A file the payload's SHA256SUMS does not list, added on the way: the install fails
+    // naming it, with no marker and no payload under its final name on a fresh target.
+    let extra = seed.join("payload/packages/extra.tar.gz");
+    fs::create_dir_all(extra.parent().unwrap()).unwrap();
+    fs::write(&extra, "not listed").unwrap();
+    let added = lab.root().join("added-target");
+    fs::create_dir_all(&added).unwrap();
+    let o = run_late_commands(&script, &added, &[("SEEDFORGE_SEED_MOUNT", &seed)]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("holds what its SHA256SUMS does not list: packages/extra.tar.gz"),
+        "{}",
+        o.stderr
+    );
+    assert!(!added.join(MARKER).exists());
+    assert!(!added.join("usr/local/seed/payload").exists());
+    fs::remove_file(&extra).unwrap();
+
     // One flipped byte: the install fails loudly, and the earlier marker is gone too.
     common::flip_byte(&seed.join("payload/registries.yaml"), 3);
     let o = run_late_commands(&script, &target, &[("SEEDFORGE_SEED_MOUNT", &seed)]);
