@@ -166,7 +166,7 @@ fn reset(lab: &Lab, baseline: &Path, start: Start) {
             copy_tree(&baseline.join("out"), &out, &|_| false);
             copy_tree(&baseline.join("export"), &export, &|_| false);
         }
-        Start::PkiOnly => copy_tree(&baseline.join("out/pki"), &out.join("pki"), &|_| false),
+        Start::PkiOnly => common::copy_kept_state(&baseline.join("out"), &out),
     }
 }
 
