@@ -538,7 +538,13 @@ fn clean_killed_part_way_finishes_when_run_again() {
     };
     assert_eq!(clean(&[]).code, Some(0));
     let cleaned = tree(&lab.out_dir());
-    assert!(cleaned.keys().all(|k| k.starts_with("pki")), "{cleaned:?}");
+    // The PKI and the site identity are kept.
+    assert!(
+        cleaned
+            .keys()
+            .all(|k| k.starts_with("pki") || k.as_os_str() == "site.json"),
+        "{cleaned:?}"
+    );
 
     // The removals clean makes, from a traced run.
     reset(&lab, &base_dir, Start::Complete);

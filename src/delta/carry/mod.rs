@@ -486,8 +486,10 @@ fn check_site(out: &Path, receipt_path: &Path, doc: &DeltaDoc) -> Result<(), Del
         (Some(far), Some(near)) if far != near => Err(DeltaError::OtherSite {
             path: receipt_path.to_path_buf(),
             message: format!(
-                "the receipt is of site {far}, and {} is the output of site {near} (its site.json): two far sides share the cluster name, and a delta applies only to the site it is made for. Make the delta of site {far}'s output, or against a receipt of site {near}'s far side (seedforge receipt OUT -o FILE run there, on the copy of this output); nothing was written",
-                out.display()
+                "the receipt is of site {far}, and {} is the output of site {near} (its site.json): two far sides share the cluster name, and a delta applies only to the site it is made for. Make the delta of site {far}'s output, or against a receipt of site {near}'s far side (seedforge receipt OUT -o FILE run there, on the copy of this output); if this side lost the output it built for site {far} and built it anew, take that site back first (jq '{{site}}' {} > {}) and build again; nothing was written",
+                out.display(),
+                receipt_path.display(),
+                out.join(seal::site::SITE_FILE).display()
             ),
         }),
         (None, Some(near)) => {
