@@ -83,6 +83,24 @@ fn a_cloned_labs_two_sites_refuse_each_others_receipt_and_medium() {
     lab.build();
     assert_eq!(site_of(&lab.out_dir()), a);
 
+    // plan --upgrade-from warns of it.
+    let planned = lab
+        .seedforge()
+        .args([
+            "plan",
+            "--config",
+            lab.config_arg(),
+            "--upgrade-from",
+            "rb.json",
+        ])
+        .run();
+    assert!(
+        planned
+            .stderr
+            .contains(&format!("the receipt is of site {b}, and")),
+        "{}",
+        planned.stderr
+    );
     // A delta of site A's output against site B's receipt: refused, naming both sites and
     // how to get the right receipt, nothing written.
     let refused = lab.delta("rb.json", "d-ab").expect(2).run();
