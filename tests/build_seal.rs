@@ -6,8 +6,8 @@
 use crate::common;
 
 use common::{
-    Cmd, Lab, assert_same_tree, copy_tree, files_under, flip_byte, read_json, require_tool,
-    sha256_file, snapshot,
+    Cmd, Lab, assert_same_tree, files_under, flip_byte, read_json, require_tool, sha256_file,
+    snapshot,
 };
 use std::collections::BTreeMap;
 use std::fs;
@@ -385,10 +385,16 @@ fn clean_keeps_the_ca_unless_told() {
     let lab = built();
     let out = lab.out_dir();
     let ca = fs::read(out.join("pki/ca.key")).unwrap();
+    let site = fs::read(out.join("site.json")).unwrap();
     lab.seedforge().arg("clean").arg(&out).run();
     assert_eq!(fs::read(out.join("pki/ca.key")).unwrap(), ca);
+    // The site identity is kept with the PKI.
+    assert_eq!(fs::read(out.join("site.json")).unwrap(), site);
     let left: Vec<PathBuf> = files_under(&out);
-    assert_eq!(left.len(), 4, "{left:?}");
+    assert_eq!(left.len(), 5, "{left:?}");
+    // A build of the cleaned output keeps both.
+    lab.build();
+    assert_eq!(fs::read(out.join("site.json")).unwrap(), site);
 }
 
 #[test]
@@ -503,8 +509,8 @@ fn two_builds_into_different_folders_give_identical_artifacts_sums_and_manifest(
             .run();
     };
     build(&one, &out_one);
-    // The PKI is an input kept between builds (keys and signatures are random).
-    copy_tree(&out_one.join("pki"), &out_two.join("pki"), &|_| false);
+    // The PKI and the site identity are kept between builds (made at random once).
+    common::copy_kept_state(&out_one, &out_two);
     build(&two, &out_two);
     let a = sums(&out_one);
     assert!(a.len() > 30);

@@ -166,7 +166,7 @@ fn reset(lab: &Lab, baseline: &Path, start: Start) {
             copy_tree(&baseline.join("out"), &out, &|_| false);
             copy_tree(&baseline.join("export"), &export, &|_| false);
         }
-        Start::PkiOnly => copy_tree(&baseline.join("out/pki"), &out.join("pki"), &|_| false),
+        Start::PkiOnly => common::copy_kept_state(&baseline.join("out"), &out),
     }
 }
 
@@ -538,7 +538,13 @@ fn clean_killed_part_way_finishes_when_run_again() {
     };
     assert_eq!(clean(&[]).code, Some(0));
     let cleaned = tree(&lab.out_dir());
-    assert!(cleaned.keys().all(|k| k.starts_with("pki")), "{cleaned:?}");
+    // The PKI and the site identity are kept.
+    assert!(
+        cleaned
+            .keys()
+            .all(|k| k.starts_with("pki") || k.as_os_str() == "site.json"),
+        "{cleaned:?}"
+    );
 
     // The removals clean makes, from a traced run.
     reset(&lab, &base_dir, Start::Complete);

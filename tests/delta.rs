@@ -55,7 +55,7 @@ fn a_delta_since_a_receipt_carries_only_what_the_far_side_lacks_and_is_sealed() 
     let r = read_json(&lab.root().join("v1.json"));
     assert_eq!(report["digest"], r["digest"]);
     assert_eq!(r["format"], "seedforge-receipt");
-    assert_eq!(r["receipt_version"], 5);
+    assert_eq!(r["receipt_version"], 6);
     // Its time (this side's clock), and no delta applied: the output came whole.
     let written = r["written_at"].as_u64().unwrap();
     let now = std::time::SystemTime::now()
@@ -280,7 +280,7 @@ fn a_changed_foreign_or_newer_receipt_is_refused_with_exit_2() {
         out.stderr
     );
     // A newer format.
-    let newer = text.replace("\"receipt_version\": 5", "\"receipt_version\": 6");
+    let newer = text.replace("\"receipt_version\": 6", "\"receipt_version\": 7");
     fs::write(lab.root().join("newer.json"), newer).unwrap();
     let out = delta("newer.json");
     assert!(out.stderr.contains("newer than"), "{}", out.stderr);

@@ -271,10 +271,16 @@ fn a_signed_deltas_record_is_signed_with_it_and_checked_by_verify_and_apply() {
     if let Some(text) = rendered(&page, &lab.root().join("browser")) {
         let key_id = made["signature"]["key_id"].as_str().unwrap();
         let receipt = made["base_receipt"].as_str().unwrap();
+        let site = common::read_json(&lab.out_dir().join("site.json"))["site"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
         for words in [
             "Delta for cluster lab",
+            &format!("For site {site}"),
             "The far side (its receipt) cluster lab",
+            &format!("The far side's site {site}"),
             &receipt[..20],
             key_id,
             "k3s v1.33.1+k3s1 (unchanged)",

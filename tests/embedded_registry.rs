@@ -284,10 +284,13 @@ fn with_a_registry_the_mirror_entries_keep_its_endpoint_and_agents_still_carry_n
 fn an_embedded_mirror_build_is_byte_reproducible() {
     let lab = lab(false);
     lab.build();
+    // The site identity is made at random once, and kept: the second output starts with it.
+    let second = lab.root().join("second");
+    fs::create_dir_all(&second).unwrap();
+    fs::copy(lab.out_dir().join("site.json"), second.join("site.json")).unwrap();
     lab.seedforge()
         .args(["build", "--config", lab.config_arg(), "--out", "second"])
         .run();
-    let second = lab.root().join("second");
     for path in ["registries.yaml", "manifest.json", "SHA256SUMS"] {
         assert_eq!(
             fs::read(lab.out_dir().join(path)).unwrap(),

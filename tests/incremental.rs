@@ -10,8 +10,8 @@ use crate::common;
 
 use common::debs::{HttpServer, fixture_debs, make_repo};
 use common::{
-    Cmd, Lab, XorShift, assert_same_tree, copy_tree, files_under, read_json, require_tool,
-    seedforge_bin, sha256_bytes, sha256_file, snapshot,
+    Cmd, Lab, XorShift, assert_same_tree, files_under, read_json, require_tool, seedforge_bin,
+    sha256_bytes, sha256_file, snapshot,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -233,9 +233,9 @@ fn a_changed_node_address_reruns_only_render_that_nodes_iso_and_the_seal() {
     assert_sound(&lab, &out);
 
     // What the incremental build left is what a full build of the same inputs gives
-    // (the PKI is kept state: its keys are random).
+    // (the PKI and the site identity are kept state, made at random once).
     let full = lab.root().join("full");
-    copy_tree(&out.join("pki"), &full.join("pki"), &|_| false);
+    common::copy_kept_state(&out, &full);
     lab.seedforge()
         .args(["build", "--force", "--config", lab.config_arg(), "--out"])
         .arg(&full)

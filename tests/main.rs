@@ -119,6 +119,7 @@ mod signatures;
 mod signed_day_two;
 mod signing_required;
 mod sigstore_conformance;
+mod site_identity;
 mod source_date;
 mod trust_cosign;
 mod trust_registry;

@@ -132,11 +132,12 @@ fn the_demo_built_onto_ntfs_gives_the_bytes_of_an_ext4_build_and_one_warning_nam
         "a warning on ext4:\n{ext4_err}"
     );
     let ext4_out = ext4.out_dir();
-    // The PKI and the htpasswd are state kept between builds (keys, signatures and bcrypt
-    // salts are random): the NTFS build starts from the ext4 build's PKI, and is built
-    // again with its htpasswd (kept, since its password matches).
+    // The PKI, the site identity and the htpasswd are state kept between builds (keys,
+    // signatures, the site and bcrypt salts are random): the NTFS build starts from the
+    // ext4 build's PKI and site, and is built again with its htpasswd (kept, since its
+    // password matches).
     let ntfs_out = root.join("fixtures/lab/out");
-    copy_tree(&ext4_out.join("pki"), &ntfs_out.join("pki"), &|_| false);
+    common::copy_kept_state(&ext4_out, &ntfs_out);
     let first_err = build(&root);
     assert_eq!(first_err.matches(WARNING).count(), 1, "{first_err}");
     fs::copy(

@@ -9,7 +9,7 @@
 use crate::common;
 
 use common::misbehave::{Answer, Server};
-use common::{Cmd, Lab, copy_tree, read_json, sha256_bytes, sha256_file};
+use common::{Cmd, Lab, read_json, sha256_bytes, sha256_file};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -460,8 +460,8 @@ fn two_builds_of_the_same_inputs_into_different_folders_give_identical_sboms_and
     let out_one = one.root().join("first/out");
     let out_two = two.root().join("second folder/elsewhere");
     build_into(&one, &out_one);
-    // The PKI is an input kept between builds (keys and signatures are random).
-    copy_tree(&out_one.join("pki"), &out_two.join("pki"), &|_| false);
+    // The PKI and the site identity are kept between builds (made at random once).
+    common::copy_kept_state(&out_one, &out_two);
     build_into(&two, &out_two);
     for f in SBOM_FILES {
         assert_eq!(

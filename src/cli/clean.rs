@@ -15,8 +15,9 @@ pub(crate) struct CleanArgs {
     /// List what would be removed; remove nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Also remove pki/: the CA that installed nodes trust and the registry's key pair.
-    /// Kept by default, since a new CA means new seeds for every node.
+    /// Also remove pki/ and site.json: the CA that installed nodes trust, the registry's
+    /// key pair and the output's site identity. Kept by default, since a new CA means new
+    /// seeds for every node, and a new site a far side that refuses this output's deltas.
     #[arg(long)]
     remove_pki: bool,
 }

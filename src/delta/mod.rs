@@ -177,6 +177,14 @@ pub enum DeltaError {
         /// Both clusters, and what to do.
         message: String,
     },
+    /// A receipt or a medium of another site (another far side of the same cluster).
+    #[error("{}: {message}", path.display())]
+    OtherSite {
+        /// The receipt, or the output.
+        path: PathBuf,
+        /// Both sites, and what to do.
+        message: String,
+    },
     /// What `delta.json` says the delta changes is not what its signed content changes.
     #[error("{}: {message}", path.display())]
     ChangesDisagree {
@@ -244,7 +252,8 @@ impl DeltaError {
             | DeltaError::OutOfDate { .. }
             | DeltaError::Unsigned { .. }
             | DeltaError::Uncarried { .. }
-            | DeltaError::OtherCluster { .. } => true,
+            | DeltaError::OtherCluster { .. }
+            | DeltaError::OtherSite { .. } => true,
             DeltaError::Seal(e) => e.is_invalid_input(),
             DeltaError::Oci(e) => e.is_invalid_input(),
             DeltaError::Input(e) => e.is_invalid_input(),
@@ -293,6 +302,9 @@ struct ManifestFacts {
     /// The key id that signs the output, when it is signed.
     #[serde(default)]
     signed_by: Option<String>,
+    /// The output's site identity; absent in an output that has none.
+    #[serde(default)]
+    site: Option<String>,
     artifacts: Vec<Artifact>,
 }
 

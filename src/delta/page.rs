@@ -168,9 +168,15 @@ pub(super) fn render(
         ),
         None => format!("seedforge {}", esc(&doc.seedforge_version)),
     };
+    let site = |s: &Option<String>| match s {
+        Some(s) => format!("<code>{}</code>", esc(s)),
+        None => "not named (made by a seedforge without sites)".to_owned(),
+    };
     let mut rows = vec![
         ("For cluster", esc(cluster)),
+        ("For site", site(&doc.site)),
         ("The far side (its receipt)", far),
+        ("The far side's site", site(&doc.base_site)),
         (
             "Base receipt",
             format!("<code>{}</code>{written}", esc(&doc.base_receipt)),

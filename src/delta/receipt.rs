@@ -19,6 +19,10 @@
 //!   when manifest.json records none);
 //! - `cluster` (format 4 on): `cluster.name` as manifest.json records it: the far side
 //!   the receipt is of, which a delta made against it must be for;
+//! - `site` (format 6 on): the output's site identity (manifest.json's `site`, sealed
+//!   in `site.json`): two far sides of one cluster name are told apart by it, and a
+//!   delta made against the receipt is for that site only; absent when the output has
+//!   none (built by a seedforge without sites, not rebuilt since);
 //! - `signed_by` (format 4 on): the key id the output is signed with (manifest.json's
 //!   `signed_by`, its signature sealed); absent when it is not signed: `delta` refuses to
 //!   make an unsigned delta for it unless `--allow-unsigned` says so;
@@ -54,8 +58,8 @@ use std::path::{Path, PathBuf};
 pub const RECEIPT_FORMAT: &str = "seedforge-receipt";
 /// The format version this seedforge writes; it reads this one and every older one (1:
 /// without `k3s_version`; 2: without `other_inputs` and `images`; 3: without `cluster`;
-/// 4: without `written_at` and `applied`).
-pub const RECEIPT_VERSION: u32 = 5;
+/// 4: without `written_at` and `applied`; 5: without `site`).
+pub const RECEIPT_VERSION: u32 = 6;
 
 /// A sealed file of the output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +120,9 @@ pub struct Receipt {
     /// `cluster.name` of the output (format 4 on): the cluster whose far side this is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// The output's site identity (format 6 on), absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// The key id the output is signed with (manifest.json's `signed_by`, its signature
     /// sealed), absent when it is not signed: a delta for it must be signed too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -352,6 +359,7 @@ pub(super) fn of_sealed(
         manifest_sha256: sealed.manifest_sha256.clone(),
         k3s_version: (sealed.facts.cluster.as_ref()).map(|c| c.k3s_version.clone()),
         cluster: (sealed.facts.cluster.as_ref()).map(|c| c.name.clone()),
+        site: sealed.facts.site.clone(),
         signed_by: sealed.facts.signed_by.clone().filter(|_| signed),
         lock_sha256: lock,
         inputs,
@@ -430,6 +438,7 @@ mod tests {
             manifest_sha256: "ab".repeat(32),
             k3s_version: Some("v1.33.1+k3s1".into()),
             cluster: Some("lab".into()),
+            site: None,
             signed_by: None,
             lock_sha256: None,
             images: None,
@@ -510,7 +519,7 @@ mod tests {
             ("[1]".to_string(), "not a seedforge receipt"),
             ("not json".to_string(), "not JSON"),
             (
-                r#"{"format":"seedforge-receipt","receipt_version":6}"#.to_string(),
+                r#"{"format":"seedforge-receipt","receipt_version":7}"#.to_string(),
                 "newer than this seedforge reads",
             ),
             (

@@ -216,6 +216,16 @@ pub fn plan_upgrade(
     )) {
         tracing::warn!("{}: {said}", receipt_path.display());
     }
+    // A receipt of another site, as `delta` refuses it.
+    if let (Some(far), Some(near)) = (&delta.doc.base_site, &delta.doc.site)
+        && far != near
+    {
+        tracing::warn!(
+            "{}: the receipt is of site {far}, and {} is the output of site {near}: delta refuses it (exit 2); what follows is what it would carry",
+            receipt_path.display(),
+            out.display()
+        );
+    }
     let k3s = K3sChange {
         downgrade: match (&receipt.k3s_version, &delta.k3s_version) {
             (Some(from), Some(to)) => newer(from, to),

@@ -34,7 +34,7 @@ pub struct CleanReport {
     pub bytes: u64,
     /// Listed artifacts that were already gone.
     pub already_gone: usize,
-    /// Listed artifacts kept: under `pki/` with `keep_pki`, or reached through a symlink
+    /// Listed artifacts kept: under `pki/` and `site.json` with `keep_pki`, or reached through a symlink
     /// that leads out of the output directory.
     pub kept: Vec<String>,
 }
@@ -60,7 +60,8 @@ impl CleanReport {
 pub struct CleanOptions {
     /// Only report.
     pub dry_run: bool,
-    /// Keep `pki/` (the CA the nodes trust, and the registry's key pair).
+    /// Keep `pki/` (the CA the nodes trust, and the registry's key pair) and `site.json`
+    /// (the output's site identity, which its far side's receipts name).
     pub keep_pki: bool,
 }
 
@@ -151,7 +152,9 @@ fn listed_files(
             continue;
         };
         let path = out.join(&relative);
-        if options.keep_pki && relative.starts_with("pki") {
+        // The site identity goes with the PKI: both are made once and kept.
+        let kept = relative.starts_with("pki") || rel == crate::pipeline::seal::site::SITE_FILE;
+        if options.keep_pki && kept {
             report.kept.push(rel);
             continue;
         }
@@ -286,15 +289,16 @@ fn remove(path: &Path) -> Result<(), SealError> {
     }
 }
 
-/// True if `out` holds nothing a clean would remove: at most `pki/` (when kept) and the
-/// build lock file (which the command removes itself).
+/// True if `out` holds nothing a clean would remove: at most `pki/` and `site.json` (when
+/// kept) and the build lock file (which the command removes itself).
 fn finished(out: &Path, keep_pki: bool) -> bool {
     let Ok(entries) = fs::read_dir(out) else {
         return false;
     };
     entries.filter_map(|e| e.ok()).all(|e| {
         let name = e.file_name();
-        (keep_pki && name == "pki") || name == crate::pipeline::build_lock::LOCK_FILE_NAME
+        (keep_pki && (name == "pki" || name == crate::pipeline::seal::site::SITE_FILE))
+            || name == crate::pipeline::build_lock::LOCK_FILE_NAME
     })
 }
 

@@ -27,6 +27,14 @@ pub fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) {
     }
 }
 
+/// Copies what a build keeps from one build to the next and makes at random the first
+/// time (the PKI, `pki/`, and the site identity, `site.json`) from the output `from` to the
+/// output `to`, so that a build into `to` gives the same bytes as the one of `from`.
+pub fn copy_kept_state(from: &Path, to: &Path) {
+    copy_tree(&from.join("pki"), &to.join("pki"), &|_| false);
+    fs::copy(from.join("site.json"), to.join("site.json")).unwrap();
+}
+
 /// What a tree snapshot records for one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {

@@ -70,7 +70,7 @@ kinds! {
     /// `receipt`.
     Receipt => "receipt" v 2,
     /// `delta`.
-    Delta => "delta" v 2,
+    Delta => "delta" v 3,
     /// `apply`.
     Apply => "apply" v 2,
     /// `clean`.

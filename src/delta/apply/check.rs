@@ -12,6 +12,9 @@ pub(super) struct DeltaFacts {
     /// The cluster whose far side the receipt was of, and why the delta was made.
     #[serde(default)]
     pub(super) base_cluster: Option<String>,
+    /// The far side's site the receipt was of, as the record says.
+    #[serde(default)]
+    pub(super) base_site: Option<String>,
     #[serde(default)]
     pub(super) reason: Option<String>,
     #[serde(default)]
@@ -67,6 +70,8 @@ pub(super) struct CheckedDelta {
     pub(super) target_k3s: Option<String>,
     /// `cluster.name` the new manifest.json records: the cluster the delta is for.
     pub(super) target_cluster: Option<String>,
+    /// `site` the new manifest.json records: the site the delta is for.
+    pub(super) target_site: Option<String>,
     /// The images the new manifest.json records (destination, digest), and its
     /// artifacts (path, sha256): what the delta changes is computed from these.
     pub(super) target_images: BTreeMap<String, String>,
@@ -289,6 +294,10 @@ pub(super) fn check_delta(
         .and_then(|v| v.pointer("/cluster/name"))
         .and_then(|v| v.as_str())
         .map(str::to_string);
+    let target_site = (manifest.as_ref())
+        .and_then(|v| v.get("site"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let pairs = |list: &str, key: &str, value: &str| -> BTreeMap<String, String> {
         (manifest.as_ref())
             .and_then(|v| v.get(list))
@@ -367,6 +376,7 @@ pub(super) fn check_delta(
         target_other,
         target_k3s,
         target_cluster,
+        target_site,
         target_images,
         target_artifacts,
         joined,

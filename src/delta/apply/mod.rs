@@ -369,6 +369,9 @@ pub fn apply<E>(
         delta_rebuilt,
         seconds: 0.0,
     };
+    // The site the medium is for, before anything is judged or written: another far side
+    // of a cluster with this name (a cloned lab) refuses it by name.
+    check_site(out, &sealed, &delta)?;
     // A killed apply's mirror of the config folder, beside it.
     if let Some(dir) = &config_dir {
         let dir = crate::outpath::resolve(dir);
@@ -647,4 +650,30 @@ pub fn apply<E>(
     report.manifest_sha256 = delta.facts.target_manifest_sha256.clone();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A medium made for another site than the output's (another far side of a cluster with
+/// this name: a lab cloned with its CA, keys and token) is refused, naming both: the site
+/// its signed `manifest.json` records, or, failing that, the one its record says its
+/// receipt was of. An output or a medium without a site (a seedforge without sites made
+/// it) is not refused: the output takes the medium's site.
+fn check_site(
+    out: &Path,
+    sealed: &super::Sealed,
+    delta: &check::CheckedDelta,
+) -> Result<(), DeltaError> {
+    let Some(here) = sealed.facts.site.as_deref() else {
+        return Ok(());
+    };
+    let (there, said) = match (&delta.target_site, &delta.facts.base_site) {
+        (Some(t), _) if t != here => (t, "its signed manifest.json"),
+        (_, Some(b)) if b != here => (b, "its record's base"),
+        _ => return Ok(()),
+    };
+    Err(DeltaError::OtherSite {
+        path: out.to_path_buf(),
+        message: format!(
+            "the medium is for site {there} ({said}), and this output is site {here} (its site.json): two far sides share the cluster name, and a medium applies only to the site it was made for. Carry the delta made against this side's receipt (seedforge receipt OUT -o FILE here, the delta made of site {here}'s output on the near side); nothing was changed"
+        ),
+    })
 }

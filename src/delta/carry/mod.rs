@@ -100,6 +100,14 @@ pub struct DeltaDoc {
     /// older, which does not say).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_cluster: Option<String>,
+    /// The site the delta is for: the new output's site identity (its `manifest.json`'s
+    /// `site`); absent when the output has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// The site of the far side the receipt is of (absent for a receipt that names none:
+    /// of format 5 or older, or of an output without a site).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_site: Option<String>,
     /// Why the delta is made, as the operator gave it (`delta --reason`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -255,6 +263,7 @@ pub fn delta(
             ),
         });
     }
+    check_site(out, receipt_path, &doc)?;
     let (carried_artifacts, carried_config) = carried_lists(&plan);
     if let Some(cdir) = &config_dir {
         let inputs: Vec<(String, String)> = (sealed.inputs().into_iter())
@@ -475,6 +484,38 @@ pub fn delta(
     })
 }
 
+/// A receipt of another site than `out`'s (another far side of a cluster with this name:
+/// a lab cloned with its CA, keys and token) is refused, naming both; a receipt or an
+/// output without a site (made by a seedforge without sites) is warned of, not refused.
+fn check_site(out: &Path, receipt_path: &Path, doc: &DeltaDoc) -> Result<(), DeltaError> {
+    match (&doc.base_site, &doc.site) {
+        (Some(far), Some(near)) if far != near => Err(DeltaError::OtherSite {
+            path: receipt_path.to_path_buf(),
+            message: format!(
+                "the receipt is of site {far}, and {} is the output of site {near} (its site.json): two far sides share the cluster name, and a delta applies only to the site it is made for. Make the delta of site {far}'s output, or against a receipt of site {near}'s far side (seedforge receipt OUT -o FILE run there, on the copy of this output); if this side lost the output it built for site {far} and built it anew, take that site back first (jq '{{site}}' {} > {}) and build again; nothing was written",
+                out.display(),
+                receipt_path.display(),
+                out.join(seal::site::SITE_FILE).display()
+            ),
+        }),
+        (None, Some(near)) => {
+            tracing::warn!(
+                "{}: the receipt names no site (a seedforge without sites wrote it, or its output has none yet): it cannot be told from another far side of this cluster; this output is site {near}, which the far side takes with this delta",
+                receipt_path.display()
+            );
+            Ok(())
+        }
+        (Some(far), None) => {
+            tracing::warn!(
+                "{}: this output has no site yet (built by a seedforge without sites, or only offline since); the receipt is of site {far}: build it with this seedforge to make the delta for one site",
+                out.display()
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The bytes of `delta.json` for `doc`, as [`write_into`] writes them.
 fn doc_bytes(doc: &DeltaDoc) -> Vec<u8> {
     let mut json = serde_json::to_vec_pretty(doc).unwrap_or_default();
@@ -667,6 +708,8 @@ fn plan_carry(
         target_manifest_sha256: sealed.manifest_sha256.clone(),
         cluster: (sealed.facts.cluster.as_ref()).map(|c| c.name.clone()),
         base_cluster: receipt.cluster.clone(),
+        site: sealed.facts.site.clone(),
+        base_site: receipt.site.clone(),
         reason: None,
         source_date_epoch: sealed.facts.source_date_epoch,
         source_date_from: sealed.facts.source_date_from.clone(),

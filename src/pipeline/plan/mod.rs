@@ -344,6 +344,7 @@ pub fn plan_with_net(
     // With the public key only, inputs changed since the output was signed: no signature
     // here could sign the seal.
     seal.check_signable(&output)?;
+    seal.take_site(&output, options.offline)?;
     seal.record_image_keys(&mirror.policy.keys);
     if let (Some(root), Some(verify)) = (&mirror.policy.trusted_root, &config.images.verify)
         && !mirror.policy.identities.is_empty()

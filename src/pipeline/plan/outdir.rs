@@ -22,6 +22,7 @@ pub const OWNED: &[&str] = &[
     crate::pipeline::build_lock::LOCK_FILE_NAME,
     "oci",
     "pki",
+    crate::pipeline::seal::site::SITE_FILE,
     "registries.yaml",
     "registry",
     "airgap",
@@ -83,9 +84,11 @@ fn refuse_foreign(output: &Path) -> Result<(), OutPathError> {
     if ours {
         return Ok(());
     }
-    // pki/ is the exception: a CA and key placed there before the first build are an
-    // input the build keeps (and checks), not a file it replaces.
-    for name in OWNED.iter().filter(|n| **n != "pki") {
+    // pki/ and site.json are the exceptions: a CA and key, or a site identity, placed
+    // there before the first build are an input the build keeps (and checks), not a file
+    // it replaces.
+    let kept = ["pki", crate::pipeline::seal::site::SITE_FILE];
+    for name in OWNED.iter().filter(|n| !kept.contains(*n)) {
         let path = output.join(name);
         if std::fs::symlink_metadata(&path).is_ok() {
             return Err(OutPathError::Foreign {

@@ -173,6 +173,7 @@ mod other;
 pub(crate) use other::other_inputs_of;
 mod records;
 mod sign;
+pub mod site;
 mod sums;
 mod write;
 
@@ -200,6 +201,9 @@ pub struct SealPlan {
     /// The trusted root of `images.verify` (file name as the config names it, bytes) and
     /// its identities.
     image_keyless: Option<(String, Vec<u8>, Vec<crate::config::IdentityConfig>)>,
+    /// The output's site identity ([`site`]), once [`SealPlan::take_site`] has read or
+    /// made it.
+    site: Option<String>,
 }
 
 impl SealPlan {
@@ -240,6 +244,19 @@ impl SealPlan {
                 output.join(SEAL_KEY).display()
             ),
         })
+    }
+
+    /// The site identity the seal records: the one `output/site.json` holds, else a new
+    /// one, unless the build is `offline` or holds only the public key (a far side's
+    /// build never makes a site of its own). A `site.json` that is not one is refused.
+    pub fn take_site(&mut self, output: &Path, offline: bool) -> Result<(), SealError> {
+        self.site = site::for_build(output, self.signing.as_ref(), offline)?;
+        Ok(())
+    }
+
+    /// The site identity the seal records, if any.
+    pub fn site(&self) -> Option<&str> {
+        self.site.as_deref()
     }
 
     /// Records the public keys the images' signatures were checked against.
@@ -351,6 +368,7 @@ impl SealPlan {
             signing: None,
             image_keys: Vec::new(),
             image_keyless: None,
+            site: None,
         })
     }
 }

@@ -18,6 +18,10 @@ pub struct Manifest {
     pub source_date: SourceDate,
     /// The cluster.
     pub cluster: ClusterRecord,
+    /// The output's site identity (`site.json`, [`super::site`]); absent in an output
+    /// that has none yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// What went in.
     pub inputs: Inputs,
     /// The registry the nodes pull from, and the names its certificate must cover; absent
@@ -257,6 +261,9 @@ pub struct ManifestView {
     /// The key id of the key that signed the output, if any.
     #[serde(default)]
     pub signed_by: Option<String>,
+    /// The output's site identity; absent in an output that has none.
+    #[serde(default)]
+    pub site: Option<String>,
     /// The source date every artifact carries.
     #[serde(default)]
     pub source_date_epoch: Option<u64>,

@@ -119,6 +119,10 @@ pub fn seal_with(
             &mut hashes,
         );
     }
+    if let Some(site) = &plan.site {
+        let bytes = site::site_bytes(site);
+        pending.add(output, site::SITE_FILE, bytes, &mut artifacts, &mut hashes);
+    }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     // The provenance covers every artifact but itself and its signature (the recorded
     // keys included), and is one of the artifacts manifest.json lists.
@@ -172,6 +176,7 @@ pub fn seal_with(
         seedforge_commit: crate::COMMIT.to_string(),
         source_date: plan.source_date,
         cluster: plan.cluster.clone(),
+        site: plan.site.clone(),
         inputs: plan.inputs.clone(),
         registry: plan.registry.clone(),
         images,
