@@ -301,7 +301,8 @@ pub fn verify_any(
 }
 
 /// Checks the medium `dir` against its signed `statement`, before anything else of the
-/// medium is read or run: every file there (but those `skip` names) is one it lists (or a
+/// medium is read or run: every file there (but those `skip` names, and in an output a
+/// blob of the layout the statement does not list, [`write_output`]) is one it lists (or a
 /// whole it lists, joined from its parts), of the size it lists; every file it lists is
 /// there (a part may be gone once its whole is joined); `SHA256SUMS`, when listed, is the
 /// one it lists and each of its lines the statement's; every listed file `SHA256SUMS`
@@ -314,7 +315,8 @@ pub fn check(
 ) -> Result<BTreeMap<String, String>, SealError> {
     let present = walk(dir, skip)?;
     for rel in &present {
-        if !statement.files.contains_key(rel) && !statement.wholes.contains_key(rel) {
+        let stray = statement.medium == "output" && is_blob(rel);
+        if !(statement.files.contains_key(rel) || statement.wholes.contains_key(rel) || stray) {
             return Err(refused(
                 &dir.join(rel),
                 format!(
@@ -405,9 +407,16 @@ pub fn check(
 /// build lock (`.seedforge-build.lock`) and the layout's private folder (`oci/.seedforge/`,
 /// blob stamps): seedforge's own files of an output, which change with every run (a
 /// `verify` stamps the blobs it hashed) and are no part of what was built. A sealed
-/// output's statement lists every other file.
+/// output's statement lists every other file but the layout's stray blobs (those its
+/// `SHA256SUMS` does not list: `gc` removes them, and nothing signed reaches them).
 pub fn output_own(rel: &str) -> bool {
     rel == OUTPUT_STATE || rel == OUTPUT_LOCK || rel == "oci/.seedforge"
+}
+
+/// A blob of an output's layout (`oci/blobs/sha256/HEX`).
+fn is_blob(rel: &str) -> bool {
+    rel.strip_prefix("oci/blobs/sha256/")
+        .is_some_and(super::is_hex64)
 }
 
 const OUTPUT_STATE: &str = ".seedforge";
@@ -430,7 +439,11 @@ pub fn write_output(
     }
     let mut known: BTreeMap<String, String> = sums.iter().cloned().collect();
     known.insert(SUMS.to_string(), crate::hashing::sha256_hex(sums_bytes));
-    let files = listing(output, walk(output, &output_own)?, &known)?;
+    // A blob the seal does not list (a stray: an image's blob the index no longer reaches,
+    // which `gc` removes) is left out: named by its content, reached from nothing signed.
+    let mut present = walk(output, &output_own)?;
+    present.retain(|rel| !is_blob(rel) || known.contains_key(rel));
+    let files = listing(output, present, &known)?;
     write(
         output,
         &Statement::new("output", files, BTreeMap::new()),
@@ -465,6 +478,8 @@ mod tests {
         fs::write(out.join(".seedforge/state.json"), b"{}").unwrap();
         fs::write(out.join("oci/blobs/sha256/ab"), b"blob").unwrap();
         fs::write(out.join("notes.txt"), b"kept here").unwrap();
+        let stray = format!("oci/blobs/sha256/{}", crate::hashing::sha256_hex(b"stray"));
+        fs::write(out.join(&stray), b"stray").unwrap();
         let hex = crate::hashing::sha256_hex(b"blob");
         let sums = format!("{hex}  oci/blobs/sha256/ab\n");
         fs::write(out.join(SUMS), &sums).unwrap();
@@ -475,6 +490,9 @@ mod tests {
         let (statement, _) = verify_any(out, &keys).unwrap();
         let listed: Vec<&str> = statement.files.keys().map(String::as_str).collect();
         assert_eq!(listed, ["SHA256SUMS", "notes.txt", "oci/blobs/sha256/ab"]);
+        check(out, &statement, &output_own).unwrap();
+        // A stray blob removed (`gc`): still the output signed.
+        fs::remove_file(out.join(&stray)).unwrap();
         check(out, &statement, &output_own).unwrap();
         // Written again over the same files: the same bytes, the signature kept.
         let before = fs::read(out.join(STATEMENT_BUNDLE)).unwrap();
