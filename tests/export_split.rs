@@ -462,6 +462,7 @@ fn a_5_gib_sparse_iso_goes_in_4g_parts_that_stay_sparse_and_verify() {
         Some(part),
         None,
         None,
+        None,
     )
     .unwrap();
     let parts: Vec<PathBuf> = report.files[0]

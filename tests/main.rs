@@ -117,6 +117,7 @@ mod serve;
 mod shared_payload;
 mod signatures;
 mod signed_day_two;
+mod signed_media;
 mod signing_required;
 mod sigstore_conformance;
 mod site_identity;

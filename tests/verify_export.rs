@@ -137,11 +137,8 @@ fn an_export_folder_of_a_build_with_an_image_policy_verifies_and_fails_on_one_fl
         // Whole, the ISO's sha256 is not the signed one; in parts, the part's is not the
         // one SHA256SUMS gives, nor the parts' join the one SHA256SUMS.wholes gives.
         let name = victim.file_name().unwrap().to_string_lossy().into_owned();
-        let named = if split.is_empty() {
-            "the signed manifest.json records"
-        } else {
-            name.as_str()
-        };
+        // Either way, refused by the folder's signed statement first, naming the file.
+        let named = name.as_str();
         let failed = verify(&lab, false, Some(&key), &export, 1);
         assert!(failed.stderr.contains(named), "{form}: {failed:?}");
         for key in [Some(key.as_path()), None] {

@@ -1,6 +1,7 @@
 //! `verify` of a sealed output names what its seal does not cover. A seed ISO or a node's
 //! NoCloud file planted beside the sealed ones fails (exit 1), with `--key` as without;
-//! other files kept in the output (notes) are named and pass. A symbolic link under the
+//! other files kept in the output (notes) are named and pass without `--key`, and fail
+//! with it (a signed output's statement lists every file). A symbolic link under the
 //! output fails, as an `oci/`, `iso/` or `nodes/` pointing at a copy elsewhere does.
 
 use crate::common::{self, Cmd, Lab};
@@ -45,23 +46,34 @@ fn verify_key_fails_on_a_seed_planted_beside_the_sealed_ones_and_names_other_unl
         .arg(&key)
         .run();
     let out = lab.out_dir();
-    let verify = |code: i32, json: bool| {
+    let verify_with = |key: bool, code: i32, json: bool| {
         let mut cmd = lab.seedforge();
         if json {
             cmd = cmd.arg("--json");
         }
-        cmd.args(["verify", "--key"])
-            .arg(&public)
-            .arg(&out)
-            .expect(code)
-            .run()
+        cmd = cmd.arg("verify");
+        if key {
+            cmd = cmd.arg("--key").arg(&public);
+        }
+        cmd.arg(&out).expect(code).run()
     };
+    let verify = |code: i32, json: bool| verify_with(true, code, json);
     let clean = verify(0, false);
     assert!(!clean.stderr.contains("SHA256SUMS"), "{}", clean.stderr);
     assert_eq!(unlisted(&verify(0, true).json()), []);
-    // Notes kept in the output: named, not a failure.
+    // Notes kept in the output: with --key, refused by name (the signed statement lists
+    // every file of a signed output); without, named, not a failure.
     fs::write(out.join("notes.txt"), "mine\n").unwrap();
     fs::write(out.join("nodes/lab-agent1/notes.txt"), "mine\n").unwrap();
+    let r = verify(1, false);
+    assert!(
+        r.stderr.contains(
+            "nodes/lab-agent1/notes.txt: on the medium, and not listed in its signed statement.json"
+        ),
+        "{}",
+        r.stderr
+    );
+    let verify = |code: i32, json: bool| verify_with(false, code, json);
     let r = verify(0, false);
     for name in ["notes.txt", "nodes/lab-agent1/notes.txt"] {
         assert!(
@@ -82,9 +94,11 @@ fn verify_key_fails_on_a_seed_planted_beside_the_sealed_ones_and_names_other_unl
         r.stdout
     );
     // A seed planted beside the sealed ones (a copy of one, under another node's name):
-    // the signature does not cover it, verify --key fails naming it.
+    // the signature does not cover it, verify --key fails naming it, and so does verify.
     let planted = out.join("iso/seed-lab-agent9.iso");
     fs::copy(out.join("iso/seed-lab-agent1.iso"), &planted).unwrap();
+    let r = verify_with(true, 1, false);
+    assert!(r.stderr.contains("iso/seed-lab-agent9.iso"), "{}", r.stderr);
     let r = verify(1, false);
     assert!(
         r.stderr
@@ -124,6 +138,10 @@ fn verify_key_fails_on_a_seed_planted_beside_the_sealed_ones_and_names_other_unl
     );
     fs::remove_dir_all(out.join("nodes/lab-agent9")).unwrap();
     verify(0, false);
+    for notes in ["notes.txt", "nodes/lab-agent1/notes.txt"] {
+        fs::remove_file(out.join(notes)).unwrap();
+    }
+    verify_with(true, 0, false);
 }
 
 #[test]

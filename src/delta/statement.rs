@@ -1,9 +1,8 @@
-//! The medium's statement: every file on a delta medium by path, size and SHA-256
-//! (`delta.json`, its signature, `review.html`, `SHA256SUMS`, `SHA256SUMS.wholes`,
-//! `join.sh`, each part and each recovery file included), written last by `delta` and
-//! signed with the seal's key (`statement.json.sigstore.json`, a Sigstore bundle over the
-//! statement's bytes, as `cosign sign-blob --bundle` makes one, so that `cosign
-//! verify-blob --bundle B --key PUB statement.json` checks it with the public key alone).
+//! A delta medium's statement: every file on it by path, size and SHA-256 (`delta.json`,
+//! its signature, `review.html`, `SHA256SUMS`, `SHA256SUMS.wholes`, `join.sh`, each part
+//! and each recovery file included), written last by `delta` and signed with the seal's
+//! key. The format, its signature and the walk are every medium's
+//! ([`crate::pipeline::seal::statement`]); what is a delta's is here.
 //!
 //! The far side checks the statement's signature first, then the folder against it: a
 //! file it does not list is refused (an addition), one it lists that is missing or of
@@ -16,65 +15,26 @@
 //! unsigned `SHA256SUMS` stays for `sha256sum -c`; nothing trusts it on its own.
 
 use super::DeltaError;
+use crate::pipeline::seal::SealError;
 use crate::pipeline::{seal, split};
 use crate::trust::keys::{PublicKey, SigningKey};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-/// The statement, at the top of the medium.
-pub const STATEMENT: &str = "statement.json";
-/// Its signature (a Sigstore bundle), beside it.
-pub const STATEMENT_BUNDLE: &str = "statement.json.sigstore.json";
-/// The statement's `format`.
-pub const STATEMENT_FORMAT: &str = "seedforge-medium";
-/// The statement's `version`.
-pub const STATEMENT_VERSION: u32 = 1;
+pub use crate::pipeline::seal::statement::{
+    Listed, STATEMENT, STATEMENT_BUNDLE, STATEMENT_FORMAT, STATEMENT_VERSION, Statement, Whole,
+    is_statement,
+};
 
-/// Whether `rel` (relative to the medium) is the statement or its signature: the two files
-/// the statement does not list.
-pub fn is_statement(rel: &str) -> bool {
-    rel == STATEMENT || rel == STATEMENT_BUNDLE
-}
-
-/// A file on the medium: its size and SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Listed {
-    /// Bytes.
-    pub size: u64,
-    /// SHA-256, hex.
-    pub sha256: String,
-}
-
-/// A file on the medium in parts, as `join.sh` joins it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Whole {
-    /// Bytes of the joined file.
-    pub size: u64,
-    /// SHA-256 of the joined file, hex.
-    pub sha256: String,
-    /// Its parts, in order (each listed among the files).
-    pub parts: Vec<String>,
-}
-
-/// `statement.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Statement {
-    /// [`STATEMENT_FORMAT`].
-    pub format: String,
-    /// [`STATEMENT_VERSION`].
-    pub version: u32,
-    /// What the medium is: `delta`.
-    pub medium: String,
-    /// Every file on the medium but the statement and its signature, by path.
-    pub files: BTreeMap<String, Listed>,
-    /// The files on the medium in parts, by the path `join.sh` gives each joined.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub wholes: BTreeMap<String, Whole>,
+/// A refusal of the shared statement check, as the delta's own kind: untrusted.
+fn from_seal(e: SealError) -> DeltaError {
+    match e {
+        SealError::BadSignature { path, message } | SealError::Sign { path, message } => {
+            DeltaError::Untrusted { path, message }
+        }
+        other => other.into(),
+    }
 }
 
 fn untrusted(path: &Path, message: String) -> DeltaError {
@@ -92,24 +52,8 @@ fn damaged(path: &Path, message: String) -> DeltaError {
 }
 
 /// Every regular file under `dir`, relative (`/`-separated); a link or device refused.
-fn walk(dir: &Path, prefix: &str, into: &mut BTreeSet<String>) -> Result<(), DeltaError> {
-    for entry in fs::read_dir(dir).map_err(|e| DeltaError::io(dir, e))? {
-        let entry = entry.map_err(|e| DeltaError::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = format!("{prefix}{name}");
-        let path = entry.path();
-        let ft = entry.file_type().map_err(|e| DeltaError::io(&path, e))?;
-        if ft.is_dir() {
-            walk(&path, &format!("{rel}/"), into)?;
-        } else if ft.is_file() {
-            into.insert(rel);
-        } else {
-            return Err(untrusted(
-                &path,
-                "not a regular file or folder: a medium holds neither links nor devices".into(),
-            ));
-        }
-    }
+fn walk(dir: &Path, _prefix: &str, into: &mut BTreeSet<String>) -> Result<(), DeltaError> {
+    into.extend(seal::statement::walk(dir, &|_| false).map_err(from_seal)?);
     Ok(())
 }
 
@@ -173,28 +117,19 @@ pub(super) fn write(
             },
         );
     }
-    let statement = Statement {
-        format: STATEMENT_FORMAT.into(),
-        version: STATEMENT_VERSION,
-        medium: medium.into(),
-        files,
-        wholes,
-    };
-    let mut json = serde_json::to_vec_pretty(&statement).unwrap_or_default();
-    json.push(b'\n');
+    let statement = Statement::new(medium, files, wholes);
+    let json = statement.to_bytes();
     let path = dir.join(STATEMENT);
     crate::util::atomic_write_mode(&path, &json, 0o644).map_err(|e| DeltaError::io(&path, e))?;
     let Some(key) = key else {
         return Ok(1);
     };
-    let bundle =
-        crate::trust::bundle::Bundle::sign_blob(&json, key).map_err(|e| DeltaError::BadTarget {
-            path: dir.join(STATEMENT_BUNDLE),
-            message: format!("cannot sign {STATEMENT}: {e}"),
-        })?;
     let path = dir.join(STATEMENT_BUNDLE);
-    crate::util::atomic_write_mode(&path, &bundle.to_json(), 0o644)
-        .map_err(|e| DeltaError::io(&path, e))?;
+    let bundle = seal::statement::sign(&json, key, &path).map_err(|e| DeltaError::BadTarget {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    crate::util::atomic_write_mode(&path, &bundle, 0o644).map_err(|e| DeltaError::io(&path, e))?;
     Ok(2)
 }
 
@@ -206,48 +141,7 @@ pub(super) fn verify(
     name: &str,
     key: &PublicKey,
 ) -> Result<Option<Statement>, DeltaError> {
-    let bundle_path = dir.join(STATEMENT_BUNDLE);
-    if fs::symlink_metadata(&bundle_path).is_err() {
-        return Ok(None);
-    }
-    let path = dir.join(STATEMENT);
-    let bundle_bytes = crate::input::read_found(&bundle_path, crate::input::Kind::Manifest)?;
-    let json = crate::input::read_found(&path, crate::input::Kind::Manifest).map_err(|e| {
-        untrusted(
-            &path,
-            format!(
-                "{}: its signature {STATEMENT_BUNDLE} is here and the statement it signs is not readable: the medium is not what was signed",
-                e.reason()
-            ),
-        )
-    })?;
-    let bundle = crate::trust::bundle::Bundle::from_json(&bundle_bytes)
-        .map_err(|e| untrusted(&bundle_path, format!("not a signature of {STATEMENT}: {e}")))?;
-    bundle.verify_blob(&json, std::slice::from_ref(key)).map_err(|e| {
-        untrusted(
-            &bundle_path,
-            format!(
-                "the signature over {STATEMENT} (every file on the medium) does not verify with {name} (key id {}): {e}; {STATEMENT} was changed since it was signed, or another key signed it",
-                key.hint()
-            ),
-        )
-    })?;
-    let statement: Statement = serde_json::from_slice(&json).map_err(|e| {
-        untrusted(
-            &path,
-            format!("signed, and not a statement this seedforge reads: {e}"),
-        )
-    })?;
-    if statement.format != STATEMENT_FORMAT || statement.version > STATEMENT_VERSION {
-        return Err(untrusted(
-            &path,
-            format!(
-                "a statement of format {:?} version {}; this seedforge reads {STATEMENT_FORMAT:?} up to version {STATEMENT_VERSION}",
-                statement.format, statement.version
-            ),
-        ));
-    }
-    Ok(Some(statement))
+    seal::statement::verify(dir, name, key).map_err(from_seal)
 }
 
 /// Refuses a file of the medium `dir` that its signed `statement` does not list (nor as a

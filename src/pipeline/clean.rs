@@ -11,6 +11,7 @@
 //! paths a build owns instead. Without a manifest or such a state it refuses and removes
 //! nothing. The output directory itself is kept.
 
+use crate::pipeline::seal::statement::{STATEMENT, STATEMENT_BUNDLE};
 use crate::pipeline::seal::{MANIFEST, ManifestView, SUMS, SealError, rel};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -146,7 +147,13 @@ fn listed_files(
     let mut gone = Vec::new();
     let listed = listed
         .into_iter()
-        .chain([MANIFEST.to_string(), SUMS.to_string()]);
+        .chain([MANIFEST.to_string(), SUMS.to_string()])
+        .chain(
+            [STATEMENT, STATEMENT_BUNDLE]
+                .into_iter()
+                .filter(|f| fs::symlink_metadata(out.join(f)).is_ok())
+                .map(str::to_string),
+        );
     for rel in listed {
         let Some(relative) = crate::pipeline::seal::safe_relative(&rel) else {
             continue;

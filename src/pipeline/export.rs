@@ -18,10 +18,12 @@
 
 use crate::hashing::HashingWriter;
 use crate::pipeline::seal::SUMS;
-use crate::pipeline::seal::SealError;
+use crate::pipeline::seal::statement;
+use crate::pipeline::seal::{SealError, Signer};
 use crate::pipeline::split::{self, Part, Whole};
 use crate::util::temp_path_beside;
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -66,14 +68,21 @@ pub const SIGNED_SEAL: [&str; 2] = [
 /// `signed`: the output folder when it is signed: its [`SIGNED_SEAL`] files are copied
 /// too (listed in `SHA256SUMS` with the ISOs); when it is not, those an earlier export of
 /// a signed output left are removed (they would name other ISOs).
+///
+/// Last, with `signer` (the seal's), the folder's `statement.json`: every file the export
+/// wrote there, each part, `join.sh` and the wholes included, signed as the seal signs
+/// ([`statement::write`]); and what an earlier export wrote there for an ISO no longer
+/// exported (a node taken out of the config: its seed holds the join token) is removed.
 pub fn export(
     isos: &[(PathBuf, String)],
     dir: &Path,
     split: Option<u64>,
     parity: Option<u32>,
     signed: Option<&Path>,
+    signer: Option<&Signer>,
 ) -> Result<ExportReport, SealError> {
     fs::create_dir_all(dir).map_err(|e| SealError::io(dir, e))?;
+    let earlier = earlier_export(dir);
     let mut files = Vec::new();
     let mut sums: Vec<(String, String)> = Vec::new();
     match signed {
@@ -142,6 +151,20 @@ pub fn export(
             parts: Vec::new(),
         });
     }
+    let listed_wholes: BTreeMap<String, statement::Whole> = (wholes.iter())
+        .map(|w| {
+            let size = (files.iter())
+                .filter(|f| f.path == dir.join(&w.name))
+                .map(|f| f.size)
+                .sum();
+            let whole = statement::Whole {
+                size,
+                sha256: w.sha256.clone(),
+                parts: w.parts.clone(),
+            };
+            (w.name.clone(), whole)
+        })
+        .collect();
     if split.is_some() {
         let script = split::join_script(&wholes).map_err(|e| SealError::Incomplete {
             path: dir.join(split::JOIN),
@@ -175,15 +198,81 @@ pub fn export(
         }
         _ => super::parity::remove_set(dir, super::parity::EXPORT_SET, &[])?,
     }
+    let mut known: BTreeMap<String, String> = sums.iter().cloned().collect();
     if split.is_some() {
         // Last: the folder's SHA256SUMS names what is there once everything else is.
-        write_small(&dir.join(SUMS), &split::sums_text(&sums), 0o644)?;
+        let text = split::sums_text(&sums);
+        write_small(&dir.join(SUMS), &text, 0o644)?;
+        known.insert(
+            SUMS.to_string(),
+            crate::hashing::sha256_hex(text.as_bytes()),
+        );
+    }
+    remove_earlier(dir, &earlier, &known)?;
+    match signer {
+        Some(signer) => {
+            let present = known.keys().cloned().collect();
+            let listed = statement::listing(dir, present, &known)?;
+            let made = statement::Statement::new("export", listed, listed_wholes);
+            statement::write(dir, &made, Some(signer))?;
+        }
+        // Only a statement seedforge wrote (an earlier signed export's): it would name
+        // other files.
+        None if earlier_statement(dir).is_some() => statement::remove(dir)?,
+        None => {}
     }
     Ok(ExportReport {
         dir: dir.to_path_buf(),
         files,
         parity: parity_files,
     })
+}
+
+/// The statement an earlier export wrote into `dir`, if one is there.
+fn earlier_statement(dir: &Path) -> Option<statement::Statement> {
+    let path = dir.join(statement::STATEMENT);
+    let bytes = crate::input::read_found(&path, crate::input::Kind::Manifest).ok()?;
+    let s: statement::Statement = serde_json::from_slice(&bytes).ok()?;
+    (s.format == statement::STATEMENT_FORMAT && s.medium == "export").then_some(s)
+}
+
+/// What an earlier export wrote into `dir`, as its statement and its `SHA256SUMS` list it
+/// (plain names only).
+fn earlier_export(dir: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    if let Some(s) = earlier_statement(dir) {
+        names.extend(s.files.into_keys());
+    }
+    if let Ok(text) = crate::input::read_found_to_string(&dir.join(SUMS), crate::input::Kind::Sums)
+    {
+        names.extend(crate::pipeline::seal::parse_sums(&text).into_keys());
+    }
+    names.retain(|n| !n.contains('/') && !n.starts_with('.'));
+    names
+}
+
+/// Removes what an earlier export wrote for an ISO this one no longer exports (`NAME.iso`,
+/// its parts): a node taken out of the config leaves no seed, whole or in parts, behind
+/// it. Only regular files of those names are touched.
+fn remove_earlier(
+    dir: &Path,
+    earlier: &BTreeSet<String>,
+    now: &BTreeMap<String, String>,
+) -> Result<(), SealError> {
+    for name in earlier {
+        let an_iso = name.ends_with(".iso")
+            || name
+                .rsplit_once(".iso.part")
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !an_iso || now.contains_key(name) {
+            continue;
+        }
+        let path = dir.join(name);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            fs::remove_file(&path).map_err(|e| SealError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn file_name(path: &Path) -> String {

@@ -12,7 +12,8 @@
 //!   by nothing, signed or not. Anything else (notes kept in the output) is only named.
 //!
 //! seedforge's own files that are not artifacts are left out: the build state
-//! (`.seedforge/`), the build lock, `SHA256SUMS` itself, the layout's private folder
+//! (`.seedforge/`), the build lock, `SHA256SUMS` itself, the statement and its signature (which list
+//! every other file), the layout's private folder
 //! (`oci/.seedforge/`) and the temporary files and staging folders of interrupted runs
 //! (which `clean` and the next build remove).
 
@@ -116,6 +117,7 @@ fn own(rel: &str, name: &str) -> bool {
     rel == super::state::STATE_DIR
         || rel == super::build_lock::LOCK_FILE_NAME
         || rel == super::seal::SUMS
+        || super::seal::statement::is_statement(rel)
         || rel == "oci/.seedforge"
         || crate::leftovers::temp_owner(name).is_some()
         || (rel.starts_with("iso/") && crate::leftovers::stage_owner(name).is_some())

@@ -4,6 +4,7 @@
 mod iso;
 mod parity;
 mod sealed;
+mod statement;
 mod unsealed;
 
 use super::common::print::print_verify;
@@ -240,6 +241,14 @@ pub(crate) fn verify_cmd(
     }
     if dir.join(seedforge::delta::carry::DELTA_JSON).is_file() {
         return verify_delta(g, dir, keys);
+    }
+    // With a key, a sealed output or an export folder is a signed medium: its signed
+    // statement first, and every file there against it, before anything else is read.
+    let sealed_output = std::fs::symlink_metadata(dir.join(seedforge::pipeline::seal::SUMS))
+        .is_ok()
+        && !is_export_folder(dir);
+    if !keys.is_empty() && (sealed_output || is_export_folder(dir)) {
+        statement::check(g, dir, !sealed_output, keys)?;
     }
     // An export folder with ISOs in parts: each whole is hashed over its parts first, and
     // the parts' own digests, taken on the way, spare SHA256SUMS a second read of them.

@@ -220,9 +220,7 @@ pub(super) fn check_delta(
         };
         let tally: &mut Tally = match rel.strip_prefix("out/") {
             Some(r) if r.starts_with(crate::delta::BLOBS) => &mut blobs,
-            Some(r) if [seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&r) => {
-                &mut seal_files
-            }
+            Some(r) if crate::delta::carry::is_seal_file(r) => &mut seal_files,
             Some(_) => &mut artifacts,
             None if rel.starts_with("config/") => &mut config,
             None => continue,
@@ -265,7 +263,10 @@ pub(super) fn check_delta(
     )?;
     let target_sums = parse_sums(&target_sums_text);
     for (rel, hex) in &out_files {
-        if rel == seal::SUMS || rel == seal::MANIFEST_BUNDLE {
+        if rel == seal::SUMS
+            || rel == seal::MANIFEST_BUNDLE
+            || rel == seal::statement::STATEMENT_BUNDLE
+        {
             continue;
         }
         if target_sums.get(rel) != Some(hex) {

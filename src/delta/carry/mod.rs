@@ -608,6 +608,20 @@ fn crossing_record(
     }
 }
 
+/// The seal's own files a delta carries under `out/`: `manifest.json`, `SHA256SUMS`, and
+/// the signatures over the manifest and over the output's statement, when there.
+pub const SEAL_FILES: [&str; 4] = [
+    seal::MANIFEST,
+    seal::SUMS,
+    seal::MANIFEST_BUNDLE,
+    seal::statement::STATEMENT_BUNDLE,
+];
+
+/// Whether `rel` (relative to the output) is one of [`SEAL_FILES`].
+pub fn is_seal_file(rel: &str) -> bool {
+    SEAL_FILES.contains(&rel)
+}
+
 /// The sealed files (blobs and the seal aside, relative to the output) and the config
 /// folder's files (relative to it) of `plan`.
 fn carried_lists(plan: &[Carry]) -> (Vec<String>, Vec<String>) {
@@ -618,7 +632,7 @@ fn carried_lists(plan: &[Carry]) -> (Vec<String>, Vec<String>) {
             config_files.push(rel.to_string());
         } else if let Some(rel) = c.to.strip_prefix("out/")
             && !rel.starts_with(BLOBS)
-            && ![seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE].contains(&rel)
+            && !is_seal_file(rel)
         {
             artifacts.push(rel.to_string());
         }
@@ -778,14 +792,17 @@ fn plan_carry(
         doc.artifacts.add(a.size);
     }
 
-    for name in [seal::MANIFEST, seal::SUMS, seal::MANIFEST_BUNDLE] {
+    // The output statement's signature goes too: the far side's rebuild writes the same
+    // statement, which it then keeps signed (it cannot sign one itself).
+    for name in SEAL_FILES {
         let from = out.join(name);
+        let optional = name == seal::MANIFEST_BUNDLE || name == seal::statement::STATEMENT_BUNDLE;
         let size = match std::fs::symlink_metadata(&from) {
             Ok(m) => m.len(),
-            Err(_) if name == seal::MANIFEST_BUNDLE => continue,
+            Err(_) if optional => continue,
             Err(e) => return Err(DeltaError::io(&from, e)),
         };
-        if name != seal::MANIFEST_BUNDLE {
+        if !optional {
             doc.full_output_bytes += size;
         }
         plan.push(Carry {

@@ -174,6 +174,7 @@ pub(crate) use other::other_inputs_of;
 mod records;
 mod sign;
 pub mod site;
+pub mod statement;
 mod sums;
 mod write;
 
@@ -374,6 +375,11 @@ impl SealPlan {
 }
 
 impl SealPlan {
+    /// Who signs the seal (and the export's statement), if anyone.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signing.as_ref()
+    }
+
     /// The build's source date.
     pub fn source_date(&self) -> SourceDate {
         self.source_date

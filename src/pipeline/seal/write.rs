@@ -252,6 +252,9 @@ pub fn seal_with(
         .collect();
     let sums_path = output.join(SUMS);
     write_if_changed(&sums_path, sums.as_bytes())?;
+    // Last: every file of the output, SHA256SUMS and the signatures included, in one
+    // signed statement (its hashes the ones just computed).
+    statement::write_output(output, &lines, sums.as_bytes(), plan.signing.as_ref())?;
     Ok(SealReport {
         sums: sums_path,
         manifest: manifest_path,

@@ -9,6 +9,7 @@ use super::{Cx, Done, Record, StepKind, Work};
 use crate::Result;
 use crate::pipeline::export::{ExportReport, Exported, SIGNED_SEAL, export};
 use crate::pipeline::seal::SUMS;
+use crate::pipeline::seal::statement::{STATEMENT, STATEMENT_BUNDLE};
 use crate::pipeline::split::{self, Part};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -48,6 +49,16 @@ fn signed(cx: &Cx<'_>) -> Option<PathBuf> {
     std::fs::symlink_metadata(out.join(crate::pipeline::seal::MANIFEST_BUNDLE))
         .is_ok_and(|m| m.is_file())
         .then(|| out.clone())
+}
+
+/// Who signs the export's statement: `key`, `public_key` (keeps one that signs it) or
+/// `none`.
+fn signer_kind(cx: &Cx<'_>) -> &'static str {
+    match cx.inputs.seal.signer() {
+        Some(crate::pipeline::seal::Signer::Key(_)) => "key",
+        Some(crate::pipeline::seal::Signer::Check { .. }) => "public_key",
+        None => "none",
+    }
 }
 
 impl StepKind for Export {
@@ -92,7 +103,9 @@ impl StepKind for Export {
             shas,
             self.split,
             seal,
-            self.parity
+            self.parity,
+            // The folder's signed statement, and who signs it.
+            ["statement", signer_kind(cx)]
         ])))
     }
 
@@ -143,6 +156,7 @@ impl StepKind for Export {
             self.split,
             self.parity,
             signed.as_deref(),
+            cx.inputs.seal.signer(),
         )?))
     }
 
@@ -172,6 +186,12 @@ impl StepKind for Export {
             }
         }
         paths.extend(report.parity.iter().cloned());
+        for name in [STATEMENT, STATEMENT_BUNDLE] {
+            let path = self.dir.join(name);
+            if std::fs::symlink_metadata(&path).is_ok() {
+                paths.push(path);
+            }
+        }
         let kept: Vec<&Vec<Part>> = report.files.iter().map(|f| &f.parts).collect();
         Ok(Some(Record::wrote(paths, &kept)))
     }
