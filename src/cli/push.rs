@@ -72,6 +72,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
     let options = PushOptions {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),
+        rewrites: super::common::registry::output_rewrites(&a.layout)?,
     };
     // The record of the last push of this output, read before anything is pushed.
     let record_tag = seedforge::oci::registry::prune::record_tag(&prune_name(&a.layout));

@@ -118,6 +118,7 @@ pub(crate) fn serve_cmd(g: &Global, a: &ServeArgs) -> Result<ExitCode, CliError>
             write_timeout: Duration::from_secs(a.write_timeout),
             ..Limits::default()
         },
+        rewrites: super::common::registry::output_rewrites(&a.out)?,
     };
     let how = seedforge::serve::lock::OutputLock {
         file_name: seedforge::pipeline::build_lock::LOCK_FILE_NAME,
