@@ -1,7 +1,7 @@
 //! A `registry.rewrite` honoured end to end: the nodes ask the cluster's registry for each
 //! image whose repository a rule matches at the rewritten path, so `push` (into Debian's
 //! docker-registry) and `serve` put it there, and containerd pulls it from both as a k3s
-//! node asks for it.
+//! node asks for it; after the rule changes, `push --prune` leaves the old path.
 //!
 //! k3s writes the rule into the mirror's `hosts.toml` (`[host."https://REGISTRY/v2".rewrite]`)
 //! and its own containerd build applies it: it asks for
@@ -201,6 +201,22 @@ fn a_rewritten_repository_is_pushed_served_and_pulled_where_the_nodes_ask() {
     let plain = work.path().join("far-plain");
     hosts_tree(&plain, &format!("{}/v2", far.url()), None);
     finds_nothing(&plain);
+
+    // Another rule, built and pushed with --prune: the image moves to the new path and
+    // leaves the one the nodes no longer ask for.
+    let config = lab.lab_dir().join("seedforge.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("mirror/rancher/$1", "lab/rancher/$1")).unwrap();
+    lab.build();
+    let pruned = lab
+        .seedforge()
+        .args(["push", "--prune", "--layout"])
+        .arg(&out)
+        .args(["--registry", &far.host(), "--plain-http", &far.host()])
+        .run();
+    let moved = format!("{}/v2/lab/rancher/mirrored-pause/manifests/3.6", far.url());
+    assert_eq!(http_code(&moved), "200", "{}", pruned.stderr);
+    assert_eq!(http_code(&rewritten), "404", "{}", pruned.stderr);
 }
 
 /// Two rules that make one repository two different paths: k3s's containerd tries the
