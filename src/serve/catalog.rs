@@ -483,6 +483,44 @@ mod tests {
     }
 
     #[test]
+    fn a_mirrors_rewrite_serves_its_registrys_images_at_the_rewritten_path_only() {
+        let bytes = index(&[
+            ("docker.io/rancher/pause:3.6", "a", &[]),
+            ("ghcr.io/rancher/pause:3.6", "b", &[]),
+        ]);
+        let rules: std::collections::BTreeMap<String, String> =
+            [("^rancher/(.*)".to_string(), "mirror/rancher/$1".to_string())].into();
+        let rewrites = crate::image::Rewrites::new([("docker.io", &rules)]).unwrap();
+        let catalog = Catalog::parse(&bytes, &rewrites).unwrap();
+        assert_eq!(
+            catalog.names(),
+            [
+                Box::from("mirror/rancher/pause"),
+                Box::from("rancher/pause")
+            ]
+        );
+        let moved = catalog
+            .repo("mirror/rancher/pause", Some("docker.io"))
+            .unwrap();
+        assert_eq!(
+            moved.tagged("3.6").map(Entry::digest),
+            Some(Digest::of(b"a"))
+        );
+        assert!(
+            catalog
+                .repo("docker.io/mirror/rancher/pause", None)
+                .is_some()
+        );
+        // The docker.io image is no longer at its own path; ghcr.io's has no rule.
+        assert!(catalog.repo("rancher/pause", Some("docker.io")).is_none());
+        let ghcr = catalog.repo("rancher/pause", Some("ghcr.io")).unwrap();
+        assert_eq!(
+            ghcr.tagged("3.6").map(Entry::digest),
+            Some(Digest::of(b"b"))
+        );
+    }
+
+    #[test]
     fn names_are_found_with_and_without_their_registry_and_ns_chooses_between_registries() {
         let subject = Digest::of(b"a").to_string();
         let bytes = index(&[

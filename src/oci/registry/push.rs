@@ -565,4 +565,44 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_mirrors_rewrite_moves_its_registrys_images_and_only_those() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        for dest in ["docker.io/rancher/pause:1", "quay.io/rancher/pause:2"] {
+            let source = ImageSource::parse("oci:oci:mirrored-pause:3.6", &fixtures).unwrap();
+            let reader = crate::oci::local::open(&source, &Registries::offline()).unwrap();
+            let sel = select(reader.as_ref(), dest, &[Platform::linux_amd64()]).unwrap();
+            copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}).unwrap();
+        }
+        let rules: std::collections::BTreeMap<String, String> =
+            [("^rancher/(.*)".to_string(), "mirror/rancher/$1".to_string())].into();
+        let rewrites = crate::image::Rewrites::new([("docker.io", &rules)]).unwrap();
+        let plans = plan(&layout, "127.0.0.1:5000", &rewrites).unwrap();
+        let targets: Vec<String> = plans.iter().map(|p| p.target.to_string()).collect();
+        assert_eq!(
+            targets,
+            [
+                "127.0.0.1:5000/mirror/rancher/pause:1",
+                "127.0.0.1:5000/rancher/pause:2"
+            ]
+        );
+        // Two rules that disagree: nothing is pushed.
+        let both: std::collections::BTreeMap<String, String> = [
+            ("^rancher/(.*)".to_string(), "a/$1".to_string()),
+            ("pause".to_string(), "stop".to_string()),
+        ]
+        .into();
+        let rewrites = crate::image::Rewrites::new([("docker.io", &both)]).unwrap();
+        let err = plan(&layout, "127.0.0.1:5000", &rewrites)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("random order") && err.contains("nothing was pushed"),
+            "{err}"
+        );
+    }
 }
