@@ -7,7 +7,12 @@ seeded pseudo-random bytes, so gzip (level 1) cannot shrink it and the layer siz
 about the content sizes: with the defaults, 100 MiB + 20 x 20 MiB = 500 MiB of unique
 blobs. The same arguments always give the same bytes (fixed seed, mtimes, gzip header).
 
-    bench/make-mirror-set.py DIR [--images 20] [--base 100] [--own 20] [--seed 1]
+With --pinned 1 (the default) the set also holds bench/mirror-pinned:1, a multi-platform
+index as buildx writes one: linux/amd64 and linux/arm64 images (the shared base and an own
+--own MiB layer each) and an attestation manifest for each (`unknown/unknown`, an in-toto
+layer), which a list pins by the index digest, so it is mirrored whole.
+
+    bench/make-mirror-set.py DIR [--images 20] [--base 100] [--own 20] [--pinned 1] [--seed 1]
 """
 
 import argparse
@@ -90,12 +95,56 @@ def document(blobs, obj):
     return write_blob(blobs, lambda s: s.write(raw))
 
 
+def pinned_index(blobs, rng, base, base_diff, own_mib):
+    """An index of two platform images and an attestation manifest for each; its entry."""
+    children = []
+    for arch in ["amd64", "arm64"]:
+        own, own_diff = layer(blobs, rng, f"own-pinned-{arch}.bin", own_mib)
+        config = {
+            "architecture": arch,
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [base_diff, own_diff]},
+        }
+        cd, cs = document(blobs, config)
+        md, ms = document(blobs, {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MT,
+            "config": {"mediaType": CONFIG_MT, "digest": cd, "size": cs},
+            "layers": [base, own],
+        })
+        children.append({"mediaType": MANIFEST_MT, "digest": md, "size": ms,
+                         "platform": {"architecture": arch, "os": "linux"}})
+    for image in list(children):
+        statement = {"_type": "https://in-toto.io/Statement/v0.1",
+                     "predicateType": "https://spdx.dev/Document",
+                     "subject": [{"name": "bench/mirror-pinned",
+                                  "digest": {"sha256": image["digest"][7:]}}],
+                     "predicate": {}}
+        sd, ss = document(blobs, statement)
+        ed, es = document(blobs, {})
+        md, ms = document(blobs, {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MT,
+            "config": {"mediaType": CONFIG_MT, "digest": ed, "size": es},
+            "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": sd, "size": ss,
+                        "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"}}],
+        })
+        children.append({"mediaType": MANIFEST_MT, "digest": md, "size": ms,
+                         "platform": {"architecture": "unknown", "os": "unknown"},
+                         "annotations": {"vnd.docker.reference.digest": image["digest"],
+                                         "vnd.docker.reference.type": "attestation-manifest"}})
+    d, n = document(blobs, {"schemaVersion": 2, "mediaType": INDEX_MT, "manifests": children})
+    return {"mediaType": INDEX_MT, "digest": d, "size": n,
+            "annotations": {"org.opencontainers.image.ref.name": "bench/mirror-pinned:1"}}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("dir")
     p.add_argument("--images", type=int, default=20)
     p.add_argument("--base", type=int, default=100)
     p.add_argument("--own", type=int, default=20)
+    p.add_argument("--pinned", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
     blobs = os.path.join(a.dir, "blobs", "sha256")
@@ -125,6 +174,8 @@ def main():
             "size": ms,
             "annotations": {"org.opencontainers.image.ref.name": f"bench/mirror-{i:02d}:1"},
         })
+    if a.pinned:
+        entries.append(pinned_index(blobs, rng, base, base_diff, a.own))
     with open(os.path.join(a.dir, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "mediaType": INDEX_MT, "manifests": entries}, f)
     with open(os.path.join(a.dir, "oci-layout"), "w") as f:

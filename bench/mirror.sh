@@ -5,7 +5,11 @@
 #   RUNS=9 CONCURRENCY=4 bench/mirror.sh
 #
 # Data: bench/make-mirror-set.py writes 20 images sharing a 100 MiB base layer, each with its
-# own 20 MiB layer (500 MiB of unique blobs, incompressible gzip layers). skopeo pushes them
+# own 20 MiB layer (500 MiB of unique blobs, incompressible gzip layers), and (PINNED=1, the
+# default) bench/mirror-pinned:1, a multi-platform index (linux/amd64 and linux/arm64, each
+# with an own 20 MiB layer, and their attestation manifests) listed pinned by its index
+# digest, which seedforge keeps whole (the skopeo loop copies it with --all, curl fetches
+# every manifest and blob of it): 540 MiB of unique blobs in all. skopeo pushes them
 # into a Debian docker-registry (distribution v2, plain HTTP) on 127.0.0.1; the manifest
 # digests in the registry are checked against the generated layout.
 #
@@ -23,9 +27,10 @@
 # Wall time and peak RSS come from GNU time; medians are reported.
 #
 # Environment: RUNS (7), CONCURRENCY (4, for seedforge and curl), SEEDFORGE_B (another
-# seedforge binary, an extra row), IMAGES (20), BASE_MIB
+# seedforge binary, an extra row), IMAGES (20), PINNED (1; 0 leaves the index out), BASE_MIB
 # (100), OWN_MIB (20), KEEP_SET=1 keeps the generated layout in $SEEDFORGE_BENCH_CACHE
-# (default ${TMPDIR:-/tmp}/seedforge-bench-cache) for the next run.
+# (default ${TMPDIR:-/tmp}/seedforge-bench-cache) for the next run, SEEDFORGE_BIN (a seedforge
+# binary to run instead of building the release one: a quick check of the script itself).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +39,7 @@ CONCURRENCY=${CONCURRENCY:-4}
 IMAGES=${IMAGES:-20}
 BASE_MIB=${BASE_MIB:-100}
 OWN_MIB=${OWN_MIB:-20}
+PINNED=${PINNED:-1}
 KEEP_SET=${KEEP_SET:-0}
 TMP=${TMPDIR:-/tmp}
 CACHE=${SEEDFORGE_BENCH_CACHE:-$TMP/seedforge-bench-cache}
@@ -53,15 +59,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "build (release)"
-(cd "$ROOT" && cargo build --release --quiet)
-SF=$ROOT/target/release/seedforge
+if [ -n "${SEEDFORGE_BIN:-}" ]; then
+  SF=$SEEDFORGE_BIN
+else
+  log "build (release)"
+  (cd "$ROOT" && cargo build --release --quiet)
+  SF=$ROOT/target/release/seedforge
+fi
 
-SET=$CACHE/mirror-set-$IMAGES-$BASE_MIB-$OWN_MIB
+SET=$CACHE/mirror-set-$IMAGES-$BASE_MIB-$OWN_MIB-$PINNED
 if [ ! -f "$SET/index.json" ]; then
-  log "generate $IMAGES images, base $BASE_MIB MiB + $OWN_MIB MiB each"
+  log "generate $IMAGES images, base $BASE_MIB MiB + $OWN_MIB MiB each (pinned index: $PINNED)"
   rm -rf "$SET"
-  python3 "$ROOT/bench/make-mirror-set.py" "$SET" --images "$IMAGES" --base "$BASE_MIB" --own "$OWN_MIB"
+  python3 "$ROOT/bench/make-mirror-set.py" "$SET" --images "$IMAGES" --base "$BASE_MIB" --own "$OWN_MIB" --pinned "$PINNED"
 fi
 [ "$KEEP_SET" = 1 ] || trap 'cleanup; rm -rf "$SET"' EXIT
 
@@ -84,9 +94,17 @@ for _ in $(seq 100); do curl -s "http://$HOST/v2/" >/dev/null && break; sleep 0.
 log "fill $HOST with skopeo"
 NAMES=$(python3 -c "import json,sys; print(' '.join(m['annotations']['org.opencontainers.image.ref.name'].split(':')[0] for m in json.load(open('$SET/index.json'))['manifests']))")
 : >"$WORK/images.txt"
+PINNED_DIGEST=
 for n in $NAMES; do
-  skopeo copy --quiet --dest-tls-verify=false "oci:$SET:$n:1" "docker://$HOST/$n:1"
-  echo "docker://$HOST/$n:1" >>"$WORK/images.txt"
+  case $n in
+    */mirror-pinned)
+      skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false "oci:$SET:$n:1" "docker://$HOST/$n:1"
+      PINNED_DIGEST=$(python3 -c "import json; print([m['digest'] for m in json.load(open('$SET/index.json'))['manifests'] if m['annotations']['org.opencontainers.image.ref.name'] == '$n:1'][0])")
+      echo "docker://$HOST/$n:1@$PINNED_DIGEST" >>"$WORK/images.txt" ;;
+    *)
+      skopeo copy --quiet --dest-tls-verify=false "oci:$SET:$n:1" "docker://$HOST/$n:1"
+      echo "docker://$HOST/$n:1" >>"$WORK/images.txt" ;;
+  esac
 done
 first=${NAMES%% *}
 want=$(python3 -c "import json; print(json.load(open('$SET/index.json'))['manifests'][0]['digest'])")
@@ -98,21 +116,28 @@ python3 - "$SET" "$HOST" "$WORK/out" >"$WORK/curl.cfg" <<'PY'
 import json, sys
 set_dir, host, out = sys.argv[1:]
 seen = set()
-for m in json.load(open(f"{set_dir}/index.json"))["manifests"]:
-    repo = m["annotations"]["org.opencontainers.image.ref.name"].split(":")[0]
+
+
+def fetch(repo, m):
     doc = json.load(open(f"{set_dir}/blobs/sha256/{m['digest'][7:]}"))
     print(f'url = "http://{host}/v2/{repo}/manifests/{m["digest"]}"\noutput = "{out}/{m["digest"][7:]}"')
-    print('header = "Accept: application/vnd.oci.image.manifest.v1+json"')
-    for b in [doc["config"]] + doc["layers"]:
+    print(f'header = "Accept: {m["mediaType"]}"')
+    for child in doc.get("manifests", []):
+        fetch(repo, child)
+    for b in ([doc["config"]] + doc["layers"]) if "layers" in doc else []:
         if b["digest"] in seen:
             continue
         seen.add(b["digest"])
         print(f'url = "http://{host}/v2/{repo}/blobs/{b["digest"]}"\noutput = "{out}/{b["digest"][7:]}"')
+
+
+for m in json.load(open(f"{set_dir}/index.json"))["manifests"]:
+    fetch(m["annotations"]["org.opencontainers.image.ref.name"].split(":")[0], m)
 PY
 
 declare -A CMD=(
   [seedforge]="'$SF' -q mirror --images '$WORK/images.txt' --layout '$WORK/out' --plain-http $HOST --concurrency $CONCURRENCY"
-  [skopeo]="for n in $NAMES; do skopeo copy --quiet --src-tls-verify=false docker://$HOST/\$n:1 oci:'$WORK/out':\$n:1 || exit 1; done; sync"
+  [skopeo]="for n in $NAMES; do all=; case \$n in */mirror-pinned) all='--all --preserve-digests';; esac; skopeo copy --quiet \$all --src-tls-verify=false docker://$HOST/\$n:1 oci:'$WORK/out':\$n:1 || exit 1; done; sync"
   [curl]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg' && sync"
   [curl-nosync]="mkdir -p '$WORK/out' && curl -sSf --parallel --parallel-max $CONCURRENCY -K '$WORK/curl.cfg'"
 )
@@ -135,6 +160,10 @@ for round in $(seq 0 "$RUNS"); do
     if [ "$tool" = seedforge ] && [ "$round" = 0 ]; then
       got=$(python3 -c "import json; print([m['digest'] for m in json.load(open('$WORK/out/index.json'))['manifests'] if m['annotations']['org.opencontainers.image.ref.name'].endswith('/$first:1')][0])")
       [ "$got" = "$want" ] || die "seedforge stored $got for $first, registry has $want"
+      if [ -n "$PINNED_DIGEST" ]; then
+        python3 -c "import json,sys; sys.exit(0 if any(m['digest'] == '$PINNED_DIGEST' for m in json.load(open('$WORK/out/index.json'))['manifests']) else 1)" \
+          || die "seedforge did not keep the pinned index $PINNED_DIGEST whole"
+      fi
       "$SF" -q verify "$WORK/out" || die "seedforge verify failed"
     fi
   done

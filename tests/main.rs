@@ -101,6 +101,7 @@ mod registry_harness;
 mod registry_lock;
 mod registry_mirror;
 mod registry_requests;
+mod registry_rewrite;
 mod registry_token;
 mod registry_warm;
 mod render;

@@ -1,7 +1,7 @@
 //! What the nodes will ask the cluster's registry for, refused at `plan` when the registry
 //! could not answer it: an IPv6-literal registry host with a k3s release whose containerd
-//! (1.7) cannot read the `hosts.toml` key k3s writes for it, and a `registry.rewrite` that
-//! sends pulls to repositories `push` and `serve` do not fill.
+//! (1.7) cannot read the `hosts.toml` key k3s writes for it (a `registry.rewrite` is
+//! honoured: `registry_rewrite.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
@@ -59,25 +59,6 @@ fn an_ipv6_registry_is_refused_where_the_releases_containerd_cannot_read_it() {
     plan(&lab_on("v1.32.2+k3s1", "fd00:6::1", ""), 0);
     // And the same old release with a DNS name.
     plan(&lab_on("v1.32.1+k3s1", "registry.lab", ""), 0);
-}
-
-#[test]
-fn a_rewrite_the_registry_would_not_answer_is_refused_naming_the_images_it_matches() {
-    let rewrite = "  rewrite:\n    \"^rancher/(.*)\": \"mirror/rancher/$1\"\n";
-    let refused = plan(&lab_on("v1.33.1+k3s1", "192.168.6.1", rewrite), 2);
-    let e = &refused.stderr;
-    for says in [
-        "images.txt:",
-        r#"registry.rewrite "^rancher/(.*)": "mirror/rancher/$1""#,
-        "docker.io/rancher/mirrored-pause:3.6",
-        "REGISTRY/mirror/rancher/mirrored-pause",
-        "Remove the rewrite",
-    ] {
-        assert!(e.contains(says), "{says:?} not in:\n{e}");
-    }
-    // A rewrite that matches no listed image changes nothing the registry holds.
-    let elsewhere = "  rewrite:\n    \"^elsewhere/(.*)\": \"mirror/$1\"\n";
-    plan(&lab_on("v1.33.1+k3s1", "192.168.6.1", elsewhere), 0);
 }
 
 /// `registry.sans` takes a wildcard name as Go's crypto/x509 verifier accepts it (`*` as

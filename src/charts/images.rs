@@ -15,36 +15,12 @@ pub fn is_listed(image: &Reference, listed: &[Reference]) -> bool {
     })
 }
 
-/// The name an image pulled as `image` is stored under so that the nodes find it: their
-/// `registries.yaml` sends its registry to the cluster's registry with `rewrite` applied to
-/// the repository (k3s applies a rewrite whose expression matches; of several, here the
-/// first in name order), so the image is kept under the rewritten repository. An
-/// expression that does not compile, or a result that is no reference, leaves it as it is
-/// (the config's check refuses the former).
-pub fn destination(
-    image: &Reference,
-    rewrite: Option<&std::collections::BTreeMap<String, String>>,
-) -> Reference {
-    let Some(rules) = rewrite else {
-        return image.clone();
-    };
-    for (from, to) in rules {
-        let Ok(re) = regex::Regex::new(from) else {
-            continue;
-        };
-        if !re.is_match(image.repository()) {
-            continue;
-        }
-        let repo = re.replace(image.repository(), to.as_str());
-        let mut text = format!("{}/{repo}", image.registry());
-        if let Some(t) = image.tag() {
-            text.push_str(&format!(":{t}"));
-        }
-        if let Some(d) = image.digest() {
-            text.push_str(&format!("@{d}"));
-        }
-        return Reference::parse(&text).unwrap_or_else(|_| image.clone());
-    }
+/// The name an image pulled as `image` is stored under so that the nodes find it: the
+/// name the chart pulls, as the airgap archives must carry it (the container runtime
+/// looks an image up by that name). A `registry.rewrite` changes where the cluster's
+/// registry holds it, which `push` and `serve` apply ([`crate::image::rewrite`]), not its
+/// name.
+pub fn destination(image: &Reference) -> Reference {
     image.clone()
 }
 
@@ -53,17 +29,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rewrite_moves_the_destination_as_the_nodes_will_ask_for_it() {
+    fn a_pulled_image_keeps_its_name() {
         let image = Reference::parse("rancher/mirrored-pause:3.6").unwrap();
-        assert_eq!(destination(&image, None), image);
-        let rules: std::collections::BTreeMap<String, String> =
-            [("^rancher/(.*)".to_string(), "lab/rancher/$1".to_string())].into();
-        assert_eq!(
-            destination(&image, Some(&rules)).to_string(),
-            "docker.io/lab/rancher/mirrored-pause:3.6"
-        );
-        let other = Reference::parse("quay.io/jetstack/cert-manager-controller:v1.15.0").unwrap();
-        assert_eq!(destination(&other, Some(&rules)), other);
+        assert_eq!(destination(&image), image);
     }
 
     #[test]

@@ -18,8 +18,10 @@ use std::path::PathBuf;
 pub struct PushArgs {
     /// The OCI layout (or build output directory) to push; a build output's charts
     /// (charts/*.tgz) are pushed too, to REGISTRY/charts/CHART:VERSION (CHART: the name in
-    /// the chart's Chart.yaml), and its own CA
-    /// (pki/ca.crt, which signed the registry's certificate) is trusted without --ca-file.
+    /// the chart's Chart.yaml), its own CA
+    /// (pki/ca.crt, which signed the registry's certificate) is trusted without --ca-file,
+    /// and each image goes to its repository as the mirror rewrites of its registries.yaml
+    /// make it (the path the nodes ask for).
     #[arg(long, value_name = "DIR")]
     layout: PathBuf,
     /// The registry to push into, HOST[:PORT].
@@ -72,6 +74,7 @@ pub fn run(g: &Global, a: &PushArgs) -> Result<ExitCode, CliError> {
     let options = PushOptions {
         registry: a.registry.clone(),
         concurrency: usize::from(a.concurrency),
+        rewrites: super::common::registry::output_rewrites(&a.layout)?,
     };
     // The record of the last push of this output, read before anything is pushed.
     let record_tag = seedforge::oci::registry::prune::record_tag(&prune_name(&a.layout));

@@ -34,7 +34,9 @@ Examples:
 pub(crate) struct ServeArgs {
     /// The build output to serve: its OCI layout (OUT/oci), the registry certificate and
     /// key (OUT/pki/registry.crt, registry.key) and, when the config sets registry.auth,
-    /// its htpasswd (OUT/registry/config.yml names it).
+    /// its htpasswd (OUT/registry/config.yml names it). Each image is served at its
+    /// repository as the mirror rewrites of OUT/registries.yaml make it (the path the
+    /// nodes ask for).
     #[arg(value_name = "OUT")]
     out: PathBuf,
     /// The address and port to listen on. Default: the registry address and port of the
@@ -118,6 +120,7 @@ pub(crate) fn serve_cmd(g: &Global, a: &ServeArgs) -> Result<ExitCode, CliError>
             write_timeout: Duration::from_secs(a.write_timeout),
             ..Limits::default()
         },
+        rewrites: super::common::registry::output_rewrites(&a.out)?,
     };
     let how = seedforge::serve::lock::OutputLock {
         file_name: seedforge::pipeline::build_lock::LOCK_FILE_NAME,

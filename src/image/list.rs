@@ -125,55 +125,42 @@ impl ImageList {
 }
 
 impl ImageList {
-    /// Refuses `registry.rewrite` (expression to replacement) when it matches the
-    /// repository of an image these lists name (one the nodes pull from another registry
-    /// than the cluster's, `own`): k3s sends the pull of such an image to the rewritten
-    /// repository of the cluster's registry, while the layout, `push` and `serve` keep it
-    /// at its own, so every such pull would fail. Names each rewrite with the images it
-    /// matches (and where they are listed).
-    pub fn check_rewrites(
-        &self,
-        rewrite: &std::collections::BTreeMap<String, String>,
-        own: &str,
-    ) -> Result<(), ImageError> {
-        let mut first: Option<&ListEntry> = None;
-        let mut said = Vec::new();
-        for (from, to) in rewrite {
-            let Ok(re) = regex::Regex::new(from) else {
-                continue;
-            };
-            let matched: Vec<String> = (self.entries.iter())
-                .filter(|e| e.destination.registry() != own)
-                .filter(|e| re.is_match(e.destination.repository()))
-                .map(|e| {
-                    first.get_or_insert(e);
+    /// Checks `registry.rewrite` against the images these lists name: the cluster's
+    /// registry holds each image at the path a node asks it for (its repository as the
+    /// rules make it, [`super::rewrite`]). Refused, naming the rule and the image (file
+    /// and line): two rules that make one repository two different paths (the node picks
+    /// either at random), a path that is no repository name, and two images that would
+    /// share one path and tag.
+    pub fn check_rewrites(&self, rewrites: &super::Rewrites) -> Result<(), ImageError> {
+        if rewrites.is_empty() {
+            return Ok(());
+        }
+        let at = |e: &ListEntry, message: String| ImageError::List {
+            path: e.path.clone(),
+            line: e.line,
+            message,
+        };
+        for e in &self.entries {
+            let (registry, repository) = (e.destination.registry(), e.destination.repository());
+            let path = rewrites.path(registry, repository).map_err(|err| {
+                at(
+                    e,
+                    format!("registry.rewrite cannot place {}: {err}", e.destination),
+                )
+            })?;
+            if let Some(path) = path
+                && Reference::parse(&format!("{registry}/{path}:x")).is_err()
+            {
+                return Err(at(
+                    e,
                     format!(
-                        "{} ({}:{}) would be asked for as REGISTRY/{}",
-                        e.destination,
-                        e.path.display(),
-                        e.line,
-                        re.replace_all(e.destination.repository(), to.as_str())
-                    )
-                })
-                .collect();
-            if !matched.is_empty() {
-                said.push(format!(
-                    "registry.rewrite {from:?}: {to:?} matches {}",
-                    matched.join(", ")
+                        "registry.rewrite makes {} the path {path:?}, which is not a repository name (lowercase letters, digits and separators); the nodes' pulls through the registry would fail. Change the replacement",
+                        e.destination
+                    ),
                 ));
             }
         }
-        let Some(entry) = first else {
-            return Ok(());
-        };
-        Err(ImageError::List {
-            path: entry.path.clone(),
-            line: entry.line,
-            message: format!(
-                "{}; but the layout, push and serve keep each image at its own repository, so the nodes' pulls through the registry would fail once the imported copy is gone (image garbage collection, an agent without the archive, a new pod after an upgrade). Remove the rewrite: the registry then holds every image at the path the nodes ask for",
-                said.join("; ")
-            ),
-        })
+        self.check_registry_paths_with(rewrites)
     }
 }
 
@@ -186,13 +173,22 @@ impl ImageList {
     /// get it for both. Every such pair is named, each with its file and line. Two
     /// destinations pinned to the same digest are one image and do not clash.
     pub fn check_registry_paths(&self) -> Result<(), ImageError> {
+        self.check_registry_paths_with(&super::Rewrites::default())
+    }
+
+    /// [`ImageList::check_registry_paths`] with each repository as `rewrites` place it in
+    /// the cluster's registry.
+    fn check_registry_paths_with(&self, rewrites: &super::Rewrites) -> Result<(), ImageError> {
         let mut seen: HashMap<String, &ListEntry> = HashMap::new();
         let mut clashes: Vec<(&ListEntry, &ListEntry, String)> = Vec::new();
         for entry in &self.entries {
             let Some(tag) = entry.destination.tag() else {
                 continue;
             };
-            let path = format!("{}:{tag}", entry.destination.repository());
+            let repository = rewrites
+                .served(entry.destination.registry(), entry.destination.repository())
+                .unwrap_or_else(|_| entry.destination.repository().to_string());
+            let path = format!("{repository}:{tag}");
             match seen.get(&path) {
                 // Pinned to one digest, two registries' copies are one image.
                 Some(first)

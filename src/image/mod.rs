@@ -8,12 +8,14 @@
 
 pub mod list;
 pub mod reference;
+pub mod rewrite;
 pub mod source;
 
 use std::path::PathBuf;
 
 pub use list::{ImageList, ListEntry};
 pub use reference::Reference;
+pub use rewrite::Rewrites;
 pub use source::ImageSource;
 
 /// Everything that can be wrong with an image name, source or list. Each variant carries

@@ -5,7 +5,9 @@
 //! `seedforge push` makes of it, and what k3s and containerd ask a mirror for) and as
 //! `REGISTRY/REPOSITORY:TAG`. When two registries' images share a repository path,
 //! containerd's `?ns=REGISTRY` (the registry the image is named under) decides; without
-//! it, the first in `index.json` order wins.
+//! it, the first in `index.json` order wins. With mirror rewrites ([`Cache::rewrites`],
+//! the output's `registries.yaml`), REPOSITORY is the path the rules make of it, the path
+//! a node's containerd asks for, and only that.
 
 use super::reach::Reach;
 use super::verified::{Identity, Verified};
@@ -137,8 +139,28 @@ impl Builder {
         self.entries.push(entry);
     }
 
-    fn finish(self) -> Catalog {
-        let mut repos: Vec<(Box<str>, Vec<u32>)> = self.repos.into_iter().collect();
+    /// The catalog, each repository named as the nodes ask for it: its own name, or as
+    /// `rewrites` make it for its registry's mirror.
+    fn finish(self, rewrites: &crate::image::Rewrites) -> Catalog {
+        let mut named: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        for (name, ids) in self.repos {
+            for i in ids {
+                let registry = &self.entries[i as usize].registry;
+                let served = match rewrites.path(registry, &name) {
+                    Ok(Some(path)) => path.into_boxed_str(),
+                    Ok(None) => name.clone(),
+                    Err(e) => {
+                        tracing::warn!("{registry}/{name}: {e}; served as {name}");
+                        name.clone()
+                    }
+                };
+                named.entry(served).or_default().push(i);
+            }
+        }
+        let mut repos: Vec<(Box<str>, Vec<u32>)> = named.into_iter().collect();
+        for (_, ids) in &mut repos {
+            ids.sort_unstable();
+        }
         repos.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut catalog = Catalog {
             entries: self.entries,
@@ -192,7 +214,7 @@ struct Top {
 }
 
 impl Catalog {
-    fn parse(bytes: &[u8]) -> Result<Catalog, String> {
+    fn parse(bytes: &[u8], rewrites: &crate::image::Rewrites) -> Result<Catalog, String> {
         let top: Top = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         match top.schema_version {
             Some(v) if v.as_u64() == Some(2) => {}
@@ -202,7 +224,7 @@ impl Catalog {
         let builder = top
             .manifests
             .ok_or_else(|| "not an OCI index: no manifests array".to_string())?;
-        Ok(builder.finish())
+        Ok(builder.finish(rewrites))
     }
 
     /// How many images (attached artifacts not counted).
@@ -310,6 +332,8 @@ impl<'a> Repo<'a> {
 #[derive(Default)]
 pub(crate) struct Cache {
     last: Mutex<Option<(Identity, Arc<Catalog>)>>,
+    /// Where the nodes ask for each image (the output's mirror rewrites).
+    pub rewrites: crate::image::Rewrites,
     /// The blobs checked whole, kept across snapshots (a blob's identity is its file's).
     verified: Arc<Verified>,
 }
@@ -385,7 +409,8 @@ impl Snapshot {
         let cap = crate::input::Kind::Manifest.cap();
         let (bytes, _) = crate::input::read_opened(file, meta, cap, "index.json", &path)
             .map_err(OpenError::Index)?;
-        let catalog = Arc::new(Catalog::parse(&bytes).map_err(OpenError::BadIndex)?);
+        let catalog =
+            Arc::new(Catalog::parse(&bytes, &cache.rewrites).map_err(OpenError::BadIndex)?);
         *cache.last.lock().unwrap_or_else(PoisonError::into_inner) =
             Some((identity, catalog.clone()));
         Ok(Snapshot {
@@ -458,6 +483,44 @@ mod tests {
     }
 
     #[test]
+    fn a_mirrors_rewrite_serves_its_registrys_images_at_the_rewritten_path_only() {
+        let bytes = index(&[
+            ("docker.io/rancher/pause:3.6", "a", &[]),
+            ("ghcr.io/rancher/pause:3.6", "b", &[]),
+        ]);
+        let rules: std::collections::BTreeMap<String, String> =
+            [("^rancher/(.*)".to_string(), "mirror/rancher/$1".to_string())].into();
+        let rewrites = crate::image::Rewrites::new([("docker.io", &rules)]).unwrap();
+        let catalog = Catalog::parse(&bytes, &rewrites).unwrap();
+        assert_eq!(
+            catalog.names(),
+            [
+                Box::from("mirror/rancher/pause"),
+                Box::from("rancher/pause")
+            ]
+        );
+        let moved = catalog
+            .repo("mirror/rancher/pause", Some("docker.io"))
+            .unwrap();
+        assert_eq!(
+            moved.tagged("3.6").map(Entry::digest),
+            Some(Digest::of(b"a"))
+        );
+        assert!(
+            catalog
+                .repo("docker.io/mirror/rancher/pause", None)
+                .is_some()
+        );
+        // The docker.io image is no longer at its own path; ghcr.io's has no rule.
+        assert!(catalog.repo("rancher/pause", Some("docker.io")).is_none());
+        let ghcr = catalog.repo("rancher/pause", Some("ghcr.io")).unwrap();
+        assert_eq!(
+            ghcr.tagged("3.6").map(Entry::digest),
+            Some(Digest::of(b"b"))
+        );
+    }
+
+    #[test]
     fn names_are_found_with_and_without_their_registry_and_ns_chooses_between_registries() {
         let subject = Digest::of(b"a").to_string();
         let bytes = index(&[
@@ -474,7 +537,7 @@ mod tests {
                 ],
             ),
         ]);
-        let catalog = Catalog::parse(&bytes).unwrap();
+        let catalog = Catalog::parse(&bytes, &Default::default()).unwrap();
         assert_eq!(catalog.images(), 3);
         assert_eq!(catalog.names(), [Box::from("rancher/pause")]);
         let digest = |e: Option<&Entry>| e.map(Entry::digest);
@@ -519,7 +582,7 @@ mod tests {
                 "manifests array",
             ),
         ] {
-            let e = Catalog::parse(bytes).unwrap_err();
+            let e = Catalog::parse(bytes, &Default::default()).unwrap_err();
             assert!(e.contains(says), "{e}");
         }
     }

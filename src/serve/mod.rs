@@ -115,6 +115,9 @@ pub struct Options {
     pub plain_http: bool,
     /// The bounds.
     pub limits: Limits,
+    /// Where the nodes ask for each image: an image is served at its repository as its
+    /// registry's mirror rewrites make it (the output's `registries.yaml`).
+    pub rewrites: crate::image::Rewrites,
 }
 
 /// What the server shares between its connections.
@@ -181,7 +184,8 @@ impl Server {
                 message: "no such build output folder".into(),
             });
         }
-        let cache = catalog::Cache::default();
+        let mut cache = catalog::Cache::default();
+        cache.rewrites = options.rewrites.clone();
         let snapshot = catalog::Snapshot::open(out, &cache).map_err(|e| e.into_serve(out))?;
         let images = snapshot.catalog.images();
         let tls = if options.plain_http {

@@ -158,3 +158,25 @@ fn read_password() -> Result<String, CliError> {
     }
     Ok(password)
 }
+
+/// The mirror rewrites of the build output `dir` (its `registries.yaml`, as the nodes
+/// read it): where the nodes ask the cluster's registry for each image, so that `push` and
+/// `serve` put it there. None for a bare layout or an output without the file.
+pub(crate) fn output_rewrites(dir: &std::path::Path) -> Result<seedforge::image::Rewrites, Error> {
+    let path = dir.join("registries.yaml");
+    if !dir.join("manifest.json").is_file() || !path.is_file() {
+        return Ok(seedforge::image::Rewrites::default());
+    }
+    let text = seedforge::input::read_found_to_string(&path, seedforge::input::Kind::Config)?;
+    let bad = |message: String| {
+        Error::from(seedforge::oci::OciError::Source {
+            source_name: path.display().to_string(),
+            message,
+        })
+    };
+    let file = seedforge::pki::registries_yaml::parse(&text).map_err(bad)?;
+    seedforge::image::Rewrites::new(
+        (file.mirrors.iter()).map(|(host, mirror)| (host.as_str(), &mirror.rewrite)),
+    )
+    .map_err(|e| bad(e.to_string()))
+}

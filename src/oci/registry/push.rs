@@ -34,6 +34,9 @@ pub struct PushOptions {
     pub registry: String,
     /// Blobs uploaded at the same time.
     pub concurrency: usize,
+    /// Where the nodes ask the registry for each image (a build output's
+    /// `registries.yaml` rewrites): an image goes to its repository as these rules make it.
+    pub rewrites: crate::image::Rewrites,
 }
 
 /// One pushed image.
@@ -86,7 +89,7 @@ pub fn push_layout(
     options: &PushOptions,
     reporter: &dyn Reporter,
 ) -> Result<PushReport> {
-    let plans = plan(layout, &options.registry)?;
+    let plans = plan(layout, &options.registry, &options.rewrites)?;
     let client = registries.client(&options.registry, &layout.root().display().to_string())?;
     let runtime = registries.runtime()?;
     runtime.block_on(push_all(
@@ -117,7 +120,7 @@ impl Progress<'_> {
 }
 
 /// Reads every image's documents from the layout and names its target.
-fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
+fn plan(layout: &Layout, registry: &str, rewrites: &crate::image::Rewrites) -> Result<Vec<Plan>> {
     let index = layout.read_index()?;
     let mut plans = Vec::new();
     // The first plan for each target: a second image for it is a collision.
@@ -139,11 +142,19 @@ fn plan(layout: &Layout, registry: &str) -> Result<Vec<Plan>> {
             (None, Some(digest)) => format!("@{digest}"),
             (tag, _) => format!(":{}", tag.unwrap_or("latest")),
         };
-        let target = Reference::parse(&format!("{registry}/{}{at}", reference.repository()))
+        // The repository the nodes ask for: its own, or as a mirror's rewrite makes it.
+        let repository = rewrites
+            .served(reference.registry(), reference.repository())
             .map_err(|e| OciError::Source {
                 source_name: name.to_string(),
-                message: format!("cannot rebase onto {registry}: {e}"),
+                message: format!("{e}; nothing was pushed"),
             })?;
+        let target = Reference::parse(&format!("{registry}/{repository}{at}")).map_err(|e| {
+            OciError::Source {
+                source_name: name.to_string(),
+                message: format!("cannot rebase onto {registry}: {e}"),
+            }
+        })?;
         let first = *first_at.entry(target.to_string()).or_insert(plans.len());
         if let Some(other) = plans
             .get(first)
@@ -505,7 +516,7 @@ mod tests {
         let outcome = copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}).unwrap();
         let original = &reader.root().digest;
         assert!(layout.has_blob(original, reader.root().size));
-        let plans = plan(&layout, "127.0.0.1:5000").unwrap();
+        let plans = plan(&layout, "127.0.0.1:5000", &Default::default()).unwrap();
         assert_eq!(plans.len(), 1);
         let p = &plans[0];
         assert_eq!(p.root.digest, outcome.entry.digest);
@@ -539,15 +550,58 @@ mod tests {
         );
         layout.add_to_index(vec![entry]).unwrap();
         copy("klipper-lb:v0.4.13", "ghcr.io/acme/web:1");
-        let plans = plan(&layout, "127.0.0.1:5000").unwrap();
+        let plans = plan(&layout, "127.0.0.1:5000", &Default::default()).unwrap();
         let order: Vec<bool> = plans.iter().map(|p| p.is_attached).collect();
         assert_eq!(order, vec![false, false, true], "images first");
         // Another image on the same target: refused, naming both.
         copy("mirrored-pause:3.6", "quay.io/acme/web:1");
-        let err = plan(&layout, "127.0.0.1:5000").err().unwrap().to_string();
+        let err = plan(&layout, "127.0.0.1:5000", &Default::default())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("quay.io/acme/web:1"), "{err}");
         assert!(
             err.contains("would both be 127.0.0.1:5000/acme/web:1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_mirrors_rewrite_moves_its_registrys_images_and_only_those() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images");
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        for dest in ["docker.io/rancher/pause:1", "quay.io/rancher/pause:2"] {
+            let source = ImageSource::parse("oci:oci:mirrored-pause:3.6", &fixtures).unwrap();
+            let reader = crate::oci::local::open(&source, &Registries::offline()).unwrap();
+            let sel = select(reader.as_ref(), dest, &[Platform::linux_amd64()]).unwrap();
+            copy_image(reader.as_ref(), &sel, &layout, dest, &mut |_| {}).unwrap();
+        }
+        let rules: std::collections::BTreeMap<String, String> =
+            [("^rancher/(.*)".to_string(), "mirror/rancher/$1".to_string())].into();
+        let rewrites = crate::image::Rewrites::new([("docker.io", &rules)]).unwrap();
+        let plans = plan(&layout, "127.0.0.1:5000", &rewrites).unwrap();
+        let targets: Vec<String> = plans.iter().map(|p| p.target.to_string()).collect();
+        assert_eq!(
+            targets,
+            [
+                "127.0.0.1:5000/mirror/rancher/pause:1",
+                "127.0.0.1:5000/rancher/pause:2"
+            ]
+        );
+        // Two rules that disagree: nothing is pushed.
+        let both: std::collections::BTreeMap<String, String> = [
+            ("^rancher/(.*)".to_string(), "a/$1".to_string()),
+            ("pause".to_string(), "stop".to_string()),
+        ]
+        .into();
+        let rewrites = crate::image::Rewrites::new([("docker.io", &both)]).unwrap();
+        let err = plan(&layout, "127.0.0.1:5000", &rewrites)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("random order") && err.contains("nothing was pushed"),
             "{err}"
         );
     }

@@ -262,8 +262,7 @@ pub fn plan_with_net(
     if let Some(r) = &config.registry
         && !r.rewrite.is_empty()
     {
-        let own = pki.as_ref().map(|p| p.address()).unwrap_or_default();
-        images.check_rewrites(&r.rewrite, &own)?;
+        images.check_rewrites(&config_rewrites(pki.as_ref(), &r.rewrite)?)?;
     }
     let in_lock = ca::recorded_in_lock(config, &output);
     // `seedforge lock` keeps the lock's CA record as it is and builds no PKI: the CA's
@@ -556,4 +555,28 @@ fn prepare_bundles(
             )?)
         })
         .collect()
+}
+
+/// `registry.rewrite` as registries.yaml gives it to the nodes: the rules on the mirror of
+/// every registry the images come from, none on the cluster's own registry.
+fn config_rewrites(
+    pki: Option<&crate::pki::PkiSettings>,
+    rules: &BTreeMap<String, String>,
+) -> Result<crate::image::Rewrites> {
+    let Some(pki) = pki else {
+        return Ok(crate::image::Rewrites::default());
+    };
+    let own = pki.address();
+    let hosts: Vec<String> = pki
+        .mirror_hosts()
+        .into_iter()
+        .filter(|h| *h != own)
+        .collect();
+    crate::image::Rewrites::new(hosts.iter().map(|h| (h.as_str(), rules))).map_err(|e| {
+        crate::image::ImageError::InvalidReference {
+            input: "registry.rewrite".into(),
+            reason: e.to_string(),
+        }
+        .into()
+    })
 }

@@ -142,7 +142,6 @@ pub fn plan(
     if config.charts.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let rewrite = config.registry.as_ref().map(|r| &r.rewrite);
     let mut added: Vec<ListEntry> = Vec::new();
     let lock_path = LockFile::path_for(&config.path);
     let lock = if offline || locked {
@@ -204,7 +203,7 @@ pub fn plan(
                     }
                 }
                 ImagesMode::Add => {
-                    let destination = crate::charts::images::destination(&image.reference, rewrite);
+                    let destination = crate::charts::images::destination(&image.reference);
                     if added
                         .iter()
                         .any(|e: &ListEntry| e.destination == destination)
