@@ -585,6 +585,17 @@ fn plan_asks_for_what_the_cni_operator_deploys_and_says_what_it_cannot_know() {
         "{}",
         refused.stderr
     );
+    // chart-images says it as a warning, beside the one image it names.
+    let shown = lab
+        .seedforge()
+        .args(["chart-images", "--config", lab.config_arg()])
+        .run();
+    assert!(
+        shown.stderr.contains("chart demo (version 1.2.3): demo-app/templates/resources.yaml:29 (Whisker/default): tigera/operator v1.44.0 is not in seedforge's table"),
+        "{}",
+        shown.stderr
+    );
+    assert!(shown.stdout.contains("1 image(s)"), "{}", shown.stdout);
 }
 
 /// engine: the agent's tag chosen by the cluster's Kubernetes version (`semverCompare` on
