@@ -1,7 +1,9 @@
 //! seedforge's own charts of `fixtures/charts-own/` (a chart on a library chart, an umbrella
 //! of aliased subcharts, a mesh merging its defaults before render, an operator's custom
 //! resource, runs of comments, the engine's numbers, capabilities and files, `.Capabilities`
-//! as Helm's types, `.Chart` and `.Release` as Helm's types, go-yaml's quoting cases), each loaded from its files (held in memory, read from
+//! as Helm's types, `.Chart` and `.Release` as Helm's types, go-yaml's quoting cases, a CI runner set's missing
+//! container mode, a Postgres operator's configuration, a scanner operator's split keys, a CNI
+//! operator's `Installation`), each loaded from its files (held in memory, read from
 //! disk once), its values coalesced, every template rendered and every rendered document
 //! scanned for images, `ROUNDS` times; against the literal scan that came before rendering,
 //! on the same files: the chart's own `values.yaml` merged with the user's values (every
@@ -73,6 +75,7 @@ fn charts() -> Vec<(&'static str, &'static str, &'static str, Map<String, Value>
             "scanner-system",
             Map::new(),
         ),
+        ("cni-operator-3.30.5", "calico", "calico-system", Map::new()),
     ]
 }
 

@@ -417,6 +417,187 @@ fn scanner_operator_pulls_the_image_its_config_names_in_two_keys() {
     );
 }
 
+/// cni-operator: the images Tigera's operator pulls for the `Installation`, `APIServer`,
+/// `Goldmane` and `Whisker` the chart renders (none of them named by the chart): Calico's
+/// components at the release the operator's version carries (v1.38.9: Calico v3.30.5), from
+/// the registry and image path the `Installation` sets, less what its spec switches off; an
+/// operator version seedforge's table does not know is a note, and no image is guessed.
+#[test]
+fn cni_operator_pulls_the_calico_release_its_version_carries() {
+    let fixture = "cni-operator-3.30.5";
+    let release = "calico-system";
+    let operator = "container image: quay.io/tigera/operator:v1.38.9";
+    let calico = |registry: &str, names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .map(|n| format!("pulled by the operator: {registry}/{n}:v3.30.5"))
+            .collect()
+    };
+    let all = [
+        "calico/node",
+        "calico/cni",
+        "calico/typha",
+        "calico/kube-controllers",
+        "calico/pod2daemon-flexvol",
+        "calico/csi",
+        "calico/node-driver-registrar",
+        "calico/apiserver",
+        "calico/goldmane",
+        "calico/whisker",
+        "calico/whisker-backend",
+    ];
+    let found = images_of(fixture, "calico", release, &json!({}));
+    let pulled = calico("quay.io", &all);
+    let mut expected: Vec<&str> = pulled.iter().map(String::as_str).collect();
+    expected.push(operator);
+    judge("cni-operator", &found, &expected);
+    assert!(found.notes.is_empty(), "{:?}", found.notes);
+    let node = found
+        .images
+        .iter()
+        .find(|p| p.reference.to_string().contains("/calico/node:"))
+        .unwrap();
+    assert_eq!(node.resource, "Installation/default");
+    assert_eq!(
+        node.field,
+        "spec (tigera/operator v1.38.9 deploys Calico v3.30.5: calico/node)"
+    );
+    assert_eq!(node.place(), "cni-operator/templates/resources.yaml:5");
+    assert_eq!(node.values, ["tigeraOperator.version"]);
+
+    // The Installation's registry and image path move every image; the switches leave
+    // the flex volume driver and the CSI driver out, and no Whisker is rendered.
+    let found = images_of(
+        fixture,
+        "calico",
+        release,
+        &json!({
+            "installation": {"registry": "registry.example:5000", "imagePath": "mirror", "flexVolumePath": "None"},
+            "kubeletVolumePluginPath": "None",
+            "whisker": {"enabled": false},
+        }),
+    );
+    let pulled: Vec<String> = [
+        "node",
+        "cni",
+        "typha",
+        "kube-controllers",
+        "apiserver",
+        "goldmane",
+    ]
+    .iter()
+    .map(|n| format!("pulled by the operator: registry.example:5000/mirror/{n}:v3.30.5"))
+    .collect();
+    let mut expected: Vec<&str> = pulled.iter().map(String::as_str).collect();
+    expected.push(operator);
+    judge("cni-operator, moved and switched off", &found, &expected);
+    let node = found
+        .images
+        .iter()
+        .find(|p| p.reference.to_string().contains("/mirror/node:"))
+        .unwrap();
+    assert_eq!(
+        node.values,
+        [
+            "installation.imagePath",
+            "installation.registry",
+            "tigeraOperator.version"
+        ]
+    );
+
+    // An operator the table does not know: said, for each resource, and nothing guessed.
+    let found = images_of(
+        fixture,
+        "calico",
+        release,
+        &json!({"tigeraOperator": {"version": "v1.44.0"}}),
+    );
+    judge(
+        "cni-operator, unknown operator",
+        &found,
+        &["container image: quay.io/tigera/operator:v1.44.0"],
+    );
+    assert_eq!(found.notes.len(), 4, "{:?}", found.notes);
+    assert!(
+        found.notes[0].starts_with("chart cni-operator-3.30.5 (version v3.30.5): cni-operator/templates/resources.yaml:5 (Installation/default): tigera/operator v1.44.0 is not in seedforge's table"),
+        "{}",
+        found.notes[0]
+    );
+}
+
+/// A CNI operator's chart (seedforge's own cni-operator, served as demo-app): `plan` asks
+/// for the Calico images the operator pulls for the chart's `Installation` in an image
+/// list, each with its resource; with an operator version seedforge's table does not know,
+/// it names that, with the chart's version and the resource's line, and asks for no Calico
+/// image it would have to guess.
+#[test]
+fn plan_asks_for_what_the_cni_operator_deploys_and_says_what_it_cannot_know() {
+    let fixture = "cni-operator-3.30.5";
+    let mut files: Vec<(String, String)> = Vec::new();
+    for (path, body) in files_under(&chart_dir(fixture)) {
+        let body = String::from_utf8(body).unwrap();
+        let body = if path == "Chart.yaml" {
+            body.replace("name: cni-operator", "name: demo-app")
+                .replace("version: v3.30.5", "version: 1.2.3")
+        } else {
+            body
+        };
+        files.push((format!("demo-app/{path}"), body));
+    }
+    let tgz = crate::common::charts::tgz_of(&files);
+    let repo = crate::charts::Repo::start(&tgz, tgz.clone());
+    let lab = crate::charts::lab_with_chart(&repo.server.url(""), "");
+    let refused = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    for want in [
+        "demo-app/templates/resources.yaml:5 (Installation/default, pulled by the operator) pulls quay.io/calico/node:v3.30.5 (values tigeraOperator.version)",
+        "demo-app/templates/resources.yaml:5 (Installation/default, pulled by the operator) pulls quay.io/calico/csi:v3.30.5",
+        "(Whisker/default, pulled by the operator) pulls quay.io/calico/whisker-backend:v3.30.5",
+        "(Deployment/demo-operator, container image) pulls quay.io/tigera/operator:v1.38.9",
+    ] {
+        assert!(refused.stderr.contains(want), "{want}\n{}", refused.stderr);
+    }
+    assert!(!refused.stderr.contains("not known"), "{}", refused.stderr);
+    std::fs::write(
+        lab.lab_dir().join("calico.yaml"),
+        "tigeraOperator:\n  version: v1.44.0\n",
+    )
+    .unwrap();
+    let path = lab.lab_dir().join("seedforge.yaml");
+    let config = std::fs::read_to_string(&path).unwrap() + "    values: calico.yaml\n";
+    std::fs::write(&path, config).unwrap();
+    let refused = lab
+        .seedforge()
+        .args(["plan", "--config", lab.config_arg()])
+        .expect(2)
+        .run();
+    assert!(
+        refused.stderr.contains("and not known: chart demo (version 1.2.3): demo-app/templates/resources.yaml:5 (Installation/default): tigera/operator v1.44.0 is not in seedforge's table of the Calico releases the operator deploys (v1.36.0 to v1.42.4, Calico v3.29.0 to v3.32.1)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("1 image(s)"), "{}", refused.stderr);
+    assert!(
+        !refused.stderr.contains("calico/node"),
+        "{}",
+        refused.stderr
+    );
+    // chart-images says it as a warning, beside the one image it names.
+    let shown = lab
+        .seedforge()
+        .args(["chart-images", "--config", lab.config_arg()])
+        .run();
+    assert!(
+        shown.stderr.contains("chart demo (version 1.2.3): demo-app/templates/resources.yaml:29 (Whisker/default): tigera/operator v1.44.0 is not in seedforge's table"),
+        "{}",
+        shown.stderr
+    );
+    assert!(shown.stdout.contains("1 image(s)"), "{}", shown.stdout);
+}
+
 /// engine: the agent's tag chosen by the cluster's Kubernetes version (`semverCompare` on
 /// `.Capabilities.KubeVersion`): the current one on k3s 1.33, the legacy one on 1.29.
 #[test]

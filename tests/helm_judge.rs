@@ -234,6 +234,16 @@ const CHARTS: &[Chart] = &[
         more: &[set("configmap", "configTarget: ConfigMap")],
     },
     Chart {
+        fixture: "cni-operator-3.30.5",
+        release: "calico",
+        namespace: "calico-system",
+        registry: "tigeraOperator: {registry: registry.example:5000}\ninstallation: {registry: registry.example:5000, imagePath: mirror}",
+        more: &[set(
+            "switches",
+            "installation: {flexVolumePath: None, cni: {type: AmazonVPC}}\nkubeletVolumePluginPath: None\nwhisker: {enabled: false}\napiServer: {enabled: false}",
+        )],
+    },
+    Chart {
         fixture: "scanner-operator-0.26.0",
         release: "scan",
         namespace: "scanner-system",

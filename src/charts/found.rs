@@ -135,6 +135,23 @@ pub struct Scan {
     pub unreadable: Vec<Unreadable>,
     /// Images an operator completes on the node.
     pub incomplete: Vec<Incomplete>,
+    /// The resources of an operator whose images are known from its release
+    /// ([`super::calico`]: Tigera's `Installation`, `APIServer`, …).
+    pub operated: Vec<Operated>,
+}
+
+/// A resource of an operator that deploys what its release carries (Tigera's
+/// `Installation`): its kind, its spec and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operated {
+    /// `Installation`.
+    pub kind: String,
+    /// `Kind/name`.
+    pub resource: String,
+    /// Its `spec` (null when it has none).
+    pub spec: Value,
+    /// The line of its `kind:` in the rendered text (1-based).
+    pub line: usize,
 }
 
 /// The documents of a rendered text, split as Helm splits a release's manifest (its
@@ -202,6 +219,18 @@ pub fn scan(text: &str) -> Result<Scan, NotYaml> {
         }
         let resource = resource_of(&value);
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        if group(&value) == Some(super::calico::GROUP) && super::calico::deploys(kind) {
+            let at = part
+                .lines()
+                .position(|l| l.trim_end() == format!("kind: {kind}"))
+                .unwrap_or(0);
+            scan.operated.push(Operated {
+                kind: kind.to_string(),
+                resource: resource.clone(),
+                spec: value.get("spec").cloned().unwrap_or(Value::Null),
+                line: doc_line + at,
+            });
+        }
         let mut walker = Walker {
             out: Vec::new(),
             mode: match group(&value) {

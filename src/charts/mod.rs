@@ -6,6 +6,7 @@
 //! A chart's version must be exact: a range or `latest` would make the same config fetch
 //! different charts on different days, and the lock could not say which one a build used.
 
+pub mod calico;
 pub mod coalesce;
 pub mod context;
 pub mod fetch;

@@ -105,6 +105,10 @@ pub struct ChartImages {
     pub rendered: Vec<super::render::Rendered>,
     /// Images an operator completes on the node.
     pub completed_on_the_node: Vec<Completed>,
+    /// What the chart makes an operator pull that seedforge cannot name (a release its
+    /// table does not know): said, never guessed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ChartImages {
@@ -143,6 +147,9 @@ pub fn images_of(
     let mut out = ChartImages::default();
     let leaves = leaves(&values);
     let deps = dependency_names(chart);
+    // The resources of an operator that deploys what its release carries, with their
+    // chart, template and template line.
+    let mut operated: Vec<(found::Operated, String, String, Option<usize>)> = Vec::new();
     for r in rendered.iter().filter(|r| !r.is_notes()) {
         let scan = found::scan(&r.output).map_err(|e| {
             ChartError::Invalid(format!(
@@ -150,6 +157,16 @@ pub fn images_of(
                 r.name, e.line, e.message
             ))
         })?;
+        for o in &scan.operated {
+            let kind = format!("kind: {}", o.kind);
+            let line = r.source.lines().position(|l| l.trim() == kind);
+            operated.push((
+                o.clone(),
+                r.chart.clone(),
+                r.name.clone(),
+                line.map(|l| l + 1),
+            ));
+        }
         push(
             &mut out,
             scan,
@@ -161,8 +178,77 @@ pub fn images_of(
         );
     }
     crds(chart, &mut out, &leaves, &deps, entry)?;
+    deployed(&mut out, &operated, &leaves, &deps, entry, chart);
     out.rendered = rendered;
     Ok(out)
+}
+
+/// The images Tigera's operator pulls for the resources of its API the chart renders
+/// ([`super::calico`]), its version the tag of the chart's `tigera/operator` container;
+/// what cannot be known is a note naming the chart, the resource and why.
+fn deployed(
+    out: &mut ChartImages,
+    operated: &[(found::Operated, String, String, Option<usize>)],
+    leaves: &[(String, String)],
+    deps: &[String],
+    entry: &str,
+    chart: &Chart,
+) {
+    if operated.is_empty() {
+        return;
+    }
+    let containers = (out.images.iter())
+        .filter(|p| p.how == How::Container)
+        .map(|p| &p.reference);
+    let version = super::calico::operator_version(containers);
+    let installation = operated
+        .iter()
+        .find(|(o, ..)| o.kind == "Installation")
+        .map(|(o, ..)| o.spec.clone());
+    let version_of_chart = chart.metadata.get("version").and_then(Value::as_str);
+    for (o, sub, template, line) in operated {
+        let place = match line {
+            Some(l) => format!("{template}:{l}"),
+            None => template.clone(),
+        };
+        let outcome = match &installation {
+            Some(i) => super::calico::pulled(version.as_deref(), &o.kind, &o.spec, i),
+            None => Err("the chart renders no Installation, whose spec names the registry the operator pulls from".into()),
+        };
+        match outcome {
+            Ok(images) => {
+                for p in images {
+                    let Ok(reference) = Reference::parse(&p.written) else {
+                        continue;
+                    };
+                    let pulled = Pulled {
+                        values: values_of_parts(&p.parts, "spec", sub, leaves, deps),
+                        reference,
+                        written: p.written,
+                        how: How::Operator,
+                        chart: sub.clone(),
+                        template: template.clone(),
+                        line: *line,
+                        resource: o.resource.clone(),
+                        field: p.field,
+                    };
+                    if !out.images.iter().any(|q| q.same_place(&pulled)) {
+                        out.images.push(pulled);
+                    }
+                }
+            }
+            Err(why) => {
+                let note = format!(
+                    "chart {entry} (version {}): {place} ({}): {why}; list the images the operator pulls in an image list",
+                    version_of_chart.unwrap_or("?"),
+                    o.resource
+                );
+                if !out.notes.contains(&note) {
+                    out.notes.push(note);
+                }
+            }
+        }
+    }
 }
 
 fn crds(

@@ -68,6 +68,11 @@ pub(super) fn run(g: &Global, a: &ChartImagesArgs) -> Result<ExitCode, CliError>
             .collect();
     let is_listed =
         |r: &seedforge::image::Reference| seedforge::charts::images::is_listed(r, &listed);
+    // What a chart makes an operator pull that no table here names: on stderr, as the
+    // plan's warnings.
+    for note in charts.iter().flat_map(|c| &c.images.notes) {
+        super::common::document::warn(g, note);
+    }
     if g.json {
         let doc: Vec<serde_json::Value> = charts
             .iter()

@@ -213,6 +213,8 @@ pub fn plan_with_net(
     warnings.extend(kept_files.values().filter_map(|k| k.note.clone()));
     warnings.extend(offline.iter().flat_map(|o| o.notes().iter().cloned()));
     warnings.extend(date_note);
+    // What a chart makes an operator pull that no table here names.
+    warnings.extend(charts.iter().flat_map(|c| c.images.notes.iter().cloned()));
     let layout = output.join("oci");
     let mut steps = vec![
         Step::Mirror(steps::mirror::Mirror {

@@ -76,6 +76,10 @@ pub struct Pulls {
     /// chart changed since: republished, or a chart beside the config edited).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned: Option<Digest>,
+    /// What the chart makes an operator pull that seedforge cannot name (the plan's
+    /// warnings say it).
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 /// The archive's path under the output.
@@ -234,6 +238,7 @@ pub fn plan(
                 pulls,
                 adds,
                 pinned,
+                notes: pulled.notes.clone(),
             }),
             name: c.name.as_str().to_string(),
             source: source_of(c),
@@ -254,10 +259,21 @@ pub fn plan(
         });
     }
     if !missing.is_empty() {
+        // What a chart's operator pulls that seedforge cannot name is said here too: the
+        // plan's warnings, which would say it, are not printed when the plan is refused.
+        let notes: Vec<String> = (steps.iter())
+            .flat_map(|s| {
+                s.images
+                    .notes
+                    .iter()
+                    .map(|n| format!("\nand not known: {n}"))
+            })
+            .collect();
         return Err(ChartError::Invalid(format!(
-            "{} image(s) the charts pull are in no image list; a node could not pull them. Add each to an image list, or set images: add on the chart (or images.from_charts: add) to mirror what the charts pull:\n  {}",
+            "{} image(s) the charts pull are in no image list; a node could not pull them. Add each to an image list, or set images: add on the chart (or images.from_charts: add) to mirror what the charts pull:\n  {}{}",
             missing.len(),
-            missing.join("\n  ")
+            missing.join("\n  "),
+            notes.concat()
         ))
         .into());
     }
