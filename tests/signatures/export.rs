@@ -75,7 +75,8 @@ fn an_export_folder_of_a_signed_build_verifies_with_the_key_alone() {
         verify(&other.public_key(), 1);
     }
     // In parts: one part changed, with SHA256SUMS and SHA256SUMS.wholes made to agree
-    // (whoever swaps a medium can rewrite its sums): the signed manifest still says no.
+    // (whoever swaps a medium can rewrite its sums): the export's signed statement says no,
+    // naming the sums it lists otherwise.
     let part = fs::read_dir(&export)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -120,7 +121,13 @@ fn an_export_folder_of_a_signed_build_verifies_with_the_key_alone() {
     );
     rewrite("SHA256SUMS", &part_name, &common::sha256_bytes(&bytes));
     let failed = verify(&signer.public_key(), 1);
-    assert!(failed.stderr.contains("signed manifest.json"), "{failed:?}");
+    assert!(
+        failed.stderr.contains("SHA256SUMS")
+            && failed
+                .stderr
+                .contains("the medium's signed statement.json lists"),
+        "{failed:?}"
+    );
     for (p, b) in before {
         fs::write(p, b).unwrap();
     }
