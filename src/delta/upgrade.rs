@@ -186,13 +186,12 @@ pub fn plan_upgrade(
             &other,
         ));
     }
-    if let Ok(text) = crate::input::read_found_to_string(
-        &out.join(crate::pipeline::seal::SUMS),
-        crate::input::Kind::Sums,
-    ) {
-        let sums = crate::pipeline::seal::parse_sums(&text);
-        edited.extend(super::local_charts::changed_since_build(config, out, &sums));
-    }
+    // The charts kept beside the config, against the sums the preview checked.
+    edited.extend(super::local_charts::changed_since_build(
+        config,
+        out,
+        &delta.sums,
+    ));
     if !edited.is_empty() {
         tracing::warn!(
             "{}: not the build of its config's inputs as they are now: {}; build first: delta refuses this output until then (exit 2), and what follows is of the output as it is",

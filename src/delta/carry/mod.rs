@@ -542,6 +542,8 @@ pub struct CarryPreview {
     pub k3s_version: Option<String>,
     /// The config inputs manifest.json records: path, sha256.
     pub inputs: Vec<(String, String)>,
+    /// The output's `SHA256SUMS` (path to sha256), as checked.
+    pub sums: BTreeMap<String, String>,
 }
 
 /// [`CarryPreview`] of `out` since the receipt `receipt` (its output checked against its
@@ -562,6 +564,7 @@ pub fn preview(
         inputs: (sealed.inputs().into_iter())
             .map(|i| (i.path, i.sha256))
             .collect(),
+        sums: sealed.sums,
     })
 }
 
